@@ -1,0 +1,87 @@
+/**
+ * A first-fit page allocator for guest-side buffers (rings, packet buffers).
+ *
+ * It runs on the guest side only: the guest driver owns its memory layout, exactly as a kernel
+ * does. The device never allocates guest memory.
+ *
+ * @module
+ */
+
+import { err, ok, type Result } from "../result.ts";
+import type { OutOfMemoryError } from "./errors.ts";
+import { PAGE_SIZE } from "./memory.ts";
+
+/**
+ * Allocates whole pages from a range of guest-physical addresses.
+ *
+ * @example
+ * ```ts
+ * import { PageAllocator } from "./allocator.ts";
+ * const pages = new PageAllocator(0x1000, 16 * 4096);
+ * const r = pages.allocBytes(5000); // two pages
+ * if (r.ok) pages.free(r.value);
+ * ```
+ */
+export class PageAllocator {
+  /** First GPA managed. */
+  readonly base: number;
+  /** Number of pages managed. */
+  readonly pageCount: number;
+  /** run length of each allocation, by first page; 0 = not the start of an allocation. */
+  private readonly runs: Uint32Array;
+  private readonly used: Uint8Array;
+  private free_: number;
+
+  /** Manage `[base, base + bytes)`; both must be page aligned (a programmer error otherwise). */
+  constructor(base: number, bytes: number) {
+    if (base % PAGE_SIZE !== 0 || bytes % PAGE_SIZE !== 0 || bytes <= 0 || base < 0) {
+      throw new RangeError(`allocator range must be page aligned, got ${base}+${bytes}`);
+    }
+    this.base = base;
+    this.pageCount = bytes / PAGE_SIZE;
+    this.runs = new Uint32Array(this.pageCount);
+    this.used = new Uint8Array(this.pageCount);
+    this.free_ = this.pageCount;
+  }
+
+  /** Pages not allocated. */
+  get freePages(): number {
+    return this.free_;
+  }
+
+  /** Allocate `pages` contiguous pages; the GPA of the first. */
+  alloc(pages: number): Result<number, OutOfMemoryError> {
+    if (!Number.isInteger(pages) || pages <= 0) {
+      throw new RangeError(`page count must be a positive integer, got ${pages}`);
+    }
+    let run = 0;
+    for (let p = 0; p < this.pageCount; p++) {
+      run = this.used[p] ? 0 : run + 1;
+      if (run === pages) {
+        const first = p - pages + 1;
+        this.used.fill(1, first, p + 1);
+        this.runs[first] = pages;
+        this.free_ -= pages;
+        return ok(this.base + first * PAGE_SIZE);
+      }
+    }
+    return err({ kind: "out-of-memory", pages, freePages: this.free_ });
+  }
+
+  /** Allocate enough pages for `bytes` bytes (page aligned, so 16-byte ring alignment holds). */
+  allocBytes(bytes: number): Result<number, OutOfMemoryError> {
+    return this.alloc(Math.max(1, Math.ceil(bytes / PAGE_SIZE)));
+  }
+
+  /** Free an allocation by its first GPA; freeing anything else is a programmer error. */
+  free(gpa: number): void {
+    const first = (gpa - this.base) / PAGE_SIZE;
+    const pages = Number.isInteger(first) && first >= 0 && first < this.pageCount
+      ? this.runs[first]
+      : 0;
+    if (pages === 0) throw new RangeError(`0x${gpa.toString(16)} is not an allocation`);
+    this.runs[first] = 0;
+    this.used.fill(0, first, first + pages);
+    this.free_ += pages;
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * Guest memory: the shared buffer, bounds-checked little-endian accessors, the guest page
+ * allocator, and the DMA view a device uses for every access.
+ *
+ * @module
+ */
+export { GuestMemory, MAX_MEMORY_BYTES, PAGE_SIZE } from "./memory.ts";
+export { PageAllocator } from "./allocator.ts";
+export { DirectDma, dmaRead, type DmaAccess, type DmaError, type DmaView, dmaWrite } from "./dma.ts";
+export { formatMemoryError, type MemoryError, type OutOfMemoryError, type OutOfRangeError } from "./errors.ts";

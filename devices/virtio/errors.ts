@@ -1,0 +1,147 @@
+/**
+ * Virtqueue errors as data: a union on `kind` carrying the values involved.
+ *
+ * A `RingError` makes the ring state untrustworthy: the queue goes into the broken state and
+ * the device model sets `DEVICE_NEEDS_RESET` (reliability.md, posture "BROKEN"). A
+ * `ChainError` concerns one request inside an otherwise valid ring: the chain is returned
+ * with used length 0 and counted, and the queue keeps running. Errors in reliability.md
+ * sections A and B are cited by their row (A1 … B4).
+ *
+ * @module
+ */
+
+import type { DmaError } from "../memory/dma.ts";
+import type { DescriptorChain } from "./chain.ts";
+import { hex } from "../memory/errors.ts";
+
+/** Ring-level faults of guest input: the queue is broken until the device is reset. */
+export type RingError =
+  /** A1: the avail index ran more than a queue size ahead of the device. */
+  | { kind: "avail-index-jump"; availIdx: number; nextAvail: number; size: number }
+  /** A2: a head index from the avail ring is not a descriptor. */
+  | { kind: "head-out-of-range"; head: number; size: number }
+  /** A3: a `next` field points outside the (indirect) table. */
+  | { kind: "next-out-of-range"; head: number; next: number; tableSize: number }
+  /** A4, B2: the chain is longer than the queue (or loops). */
+  | { kind: "chain-too-long"; head: number; limit: number }
+  /** A7: a device-readable descriptor follows a device-writable one. */
+  | { kind: "readable-after-writable"; head: number; index: number }
+  /** A9: an indirect descriptor inside an indirect table. */
+  | { kind: "nested-indirect"; head: number; index: number }
+  /** A10: indirect table length 0 or not a multiple of 16. */
+  | { kind: "indirect-length"; head: number; length: number }
+  /** A11: indirect table with more entries than the queue. */
+  | { kind: "indirect-too-large"; head: number; entries: number; limit: number }
+  /** A12, A13 for the table itself: the indirect table is not in reachable memory. */
+  | { kind: "indirect-unreachable"; head: number; cause: DmaError }
+  /** B3 (and its split analogue): INDIRECT together with NEXT, or inside a chain. */
+  | { kind: "indirect-in-chain"; head: number; index: number }
+  /** INDIRECT used although `VIRTIO_F_INDIRECT_DESC` was not negotiated. */
+  | { kind: "indirect-not-negotiated"; head: number }
+  /** A17: more chains in flight than the queue holds, or a head made available twice. */
+  | { kind: "head-in-flight"; head: number }
+  /** Packed: a buffer id that is not below the queue size. */
+  | { kind: "id-out-of-range"; id: number; size: number }
+  /** B4: a descriptor of a packed chain is not marked available with the head's wrap. */
+  | { kind: "chain-not-available"; head: number; slot: number; flags: number };
+
+/** Request-level faults: return the chain with used length 0, count it, keep the queue. */
+export type ChainFault =
+  /** A13, A14, A15: a data buffer outside reachable memory (or refused by the vIOMMU). */
+  | { kind: "buffer-unreachable"; head: number; cause: DmaError }
+  /** A16: the chain's total length exceeds 2^32 bytes. */
+  | { kind: "chain-too-big"; head: number; bytes: number };
+
+/** Faults of the queue's own configuration, found when the queue is enabled (A18–A20). */
+export type QueueSetupError =
+  | { kind: "bad-size"; size: number; layout: "split" | "packed" }
+  | { kind: "misaligned"; area: "descriptor" | "driver" | "device"; addr: number; align: number }
+  | { kind: "area-unreachable"; area: "descriptor" | "driver" | "device"; cause: DmaError };
+
+/** Device-side programmer errors reported by `push` (A22): the used ring is left untouched. */
+export type PushError = { kind: "not-in-flight"; id: number };
+
+/** Faults of device output seen by the driver (reliability.md section C). */
+export type DriverError =
+  /** C1: a used id outside the queue. */
+  | { kind: "used-id-out-of-range"; id: number; size: number }
+  /** C1: a used id that is not the head of a chain in flight. */
+  | { kind: "used-id-not-in-flight"; id: number }
+  /** The driver has no room for the chain now (not a fault: retry after reclaiming). */
+  | { kind: "ring-full"; needed: number; free: number }
+  /** The chain has no descriptor or more than the queue holds (a driver-side programmer bug). */
+  | { kind: "bad-chain-length"; length: number; size: number }
+  /** The used index ran more than a queue size ahead of the driver. */
+  | { kind: "used-index-jump"; usedIdx: number; lastUsed: number; size: number };
+
+/** Anything `pop` can report. `fatal` errors break the queue. */
+export type PopError =
+  | (RingError & { fatal: true })
+  | (ChainFault & { fatal: false; chain: DescriptorChain });
+
+/**
+ * Render a virtqueue error as one sentence-case line quoting the values.
+ *
+ * @example
+ * ```ts
+ * import { formatQueueError } from "./errors.ts";
+ * formatQueueError({ kind: "head-out-of-range", head: 300, size: 256 });
+ * // "Cannot use the queue: head index 300 is not below the queue size 256"
+ * ```
+ */
+export function formatQueueError(
+  e: RingError | ChainFault | QueueSetupError | PushError | DriverError,
+): string {
+  switch (e.kind) {
+    case "avail-index-jump":
+      return `Cannot use the queue: avail index ${e.availIdx} is more than ${e.size} ahead of ${e.nextAvail}`;
+    case "head-out-of-range":
+      return `Cannot use the queue: head index ${e.head} is not below the queue size ${e.size}`;
+    case "next-out-of-range":
+      return `Cannot walk chain ${e.head}: next ${e.next} is not below the table size ${e.tableSize}`;
+    case "chain-too-long":
+      return `Cannot walk chain ${e.head}: longer than ${e.limit} descriptors (a loop?)`;
+    case "readable-after-writable":
+      return `Cannot walk chain ${e.head}: descriptor ${e.index} is readable after a writable one`;
+    case "nested-indirect":
+      return `Cannot walk chain ${e.head}: indirect descriptor ${e.index} inside an indirect table`;
+    case "indirect-length":
+      return `Cannot walk chain ${e.head}: indirect table length ${e.length} is not a positive multiple of 16`;
+    case "indirect-too-large":
+      return `Cannot walk chain ${e.head}: indirect table of ${e.entries} entries exceeds ${e.limit}`;
+    case "indirect-unreachable":
+      return `Cannot walk chain ${e.head}: indirect table at ${hex(e.cause.addr)} is not reachable`;
+    case "indirect-in-chain":
+      return `Cannot walk chain ${e.head}: descriptor ${e.index} combines INDIRECT with a chain`;
+    case "indirect-not-negotiated":
+      return `Cannot walk chain ${e.head}: INDIRECT used but VIRTIO_F_INDIRECT_DESC was not negotiated`;
+    case "head-in-flight":
+      return `Cannot use the queue: chain ${e.head} made available while still in flight`;
+    case "id-out-of-range":
+      return `Cannot use the queue: buffer id ${e.id} is not below the queue size ${e.size}`;
+    case "chain-not-available":
+      return `Cannot walk chain ${e.head}: slot ${e.slot} (flags ${hex(e.flags)}) is not available`;
+    case "buffer-unreachable":
+      return `Cannot use chain ${e.head}: buffer at ${hex(e.cause.addr)} (${e.cause.length} bytes) is not reachable`;
+    case "chain-too-big":
+      return `Cannot use chain ${e.head}: ${e.bytes} bytes exceed 2^32`;
+    case "bad-size":
+      return `Cannot enable the queue: size ${e.size} is not allowed for the ${e.layout} layout`;
+    case "misaligned":
+      return `Cannot enable the queue: ${e.area} area ${hex(e.addr)} is not ${e.align}-byte aligned`;
+    case "area-unreachable":
+      return `Cannot enable the queue: ${e.area} area at ${hex(e.cause.addr)} is not reachable`;
+    case "not-in-flight":
+      return `Cannot complete chain ${e.id}: it is not in flight`;
+    case "used-id-out-of-range":
+      return `Cannot reclaim: used id ${e.id} is not below the queue size ${e.size}`;
+    case "used-id-not-in-flight":
+      return `Cannot reclaim: used id ${e.id} is not the head of a chain in flight`;
+    case "ring-full":
+      return `Cannot add a chain of ${e.needed} descriptors: ${e.free} free`;
+    case "used-index-jump":
+      return `Cannot reclaim: used index ${e.usedIdx} is more than ${e.size} ahead of ${e.lastUsed}`;
+    case "bad-chain-length":
+      return `Cannot add a chain of ${e.length} descriptors to a queue of ${e.size}`;
+  }
+}

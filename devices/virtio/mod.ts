@@ -1,0 +1,34 @@
+/**
+ * The transport-independent virtio core: constants, feature negotiation, the device status
+ * machine, and split and packed virtqueues (driver half and device half of each) behind one
+ * API, with the state record a restarted device resumes from.
+ *
+ * @module
+ */
+export * from "./constants.ts";
+export type { DescriptorChain, Segment } from "./chain.ts";
+export { ChainBuilder, MAX_CHAIN_BYTES } from "./chain.ts";
+export * from "./errors.ts";
+export { needEvent, packedNeedNotify } from "./event.ts";
+export * from "./features.ts";
+export * from "./status.ts";
+export type {
+  ChainSpec,
+  DeviceQueue,
+  DriverQueue,
+  Layout,
+  PopResult,
+  QueueConfig,
+  RingFeatures,
+  UsedBuffer,
+} from "./queue.ts";
+export { type RingAccess, SharedRingAccess } from "./ring_access.ts";
+export { checkQueueConfig, type QueueAreas } from "./setup.ts";
+export { isValidSplitSize, SPLIT_ALIGN, splitAreaSizes, SplitAvail, SplitDesc, SplitUsed } from "./split_layout.ts";
+export { isValidPackedSize, PACKED_ALIGN, packedAreaSizes, PackedDesc, PackedEvent } from "./packed_layout.ts";
+export { type RestoreError, SplitDeviceQueue } from "./split_device.ts";
+export { checkDriverConfig, type IndirectArea, SplitDriverQueue } from "./split_driver.ts";
+export { PackedDeviceQueue } from "./packed_device.ts";
+export { PackedDriverQueue } from "./packed_driver.ts";
+export { createState, resetState, stateBytes, type StateError, StateWord, validateState } from "./state.ts";
+export { createQueuePair, type QueuePair } from "./pair.ts";

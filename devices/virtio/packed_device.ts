@@ -1,0 +1,411 @@
+/**
+ * The device half of a packed virtqueue (virtio 1.2 §2.8): detects available descriptors by
+ * their AVAIL/USED bits against its wrap counter, walks chains through consecutive slots,
+ * writes used descriptors in place, and decides interrupts from the driver's event
+ * suppression structure.
+ *
+ * Runs in the device worker. A packed ring keeps no index a restarted device could rewind to
+ * (reliability.md B5), so each chain in flight is copied, descriptor by descriptor, into the
+ * inflight log of the state record (`state.ts`): a free list of per-descriptor records
+ * linked per buffer id, as vhost-user's packed inflight region does.
+ *
+ * @module
+ */
+
+import type { DmaView } from "../memory/dma.ts";
+import { err, ok, OK_VOID, type Result } from "../result.ts";
+import { ChainBuilder, type DescriptorChain } from "./chain.ts";
+import { PackedDescFlag, PackedEventFlag } from "./constants.ts";
+import type { PopError, PushError, QueueSetupError, RingError } from "./errors.ts";
+import { packedNeedNotify } from "./event.ts";
+import { PackedDesc, PackedEvent } from "./packed_layout.ts";
+import type { DeviceQueue, PopResult, QueueConfig, RingFeatures } from "./queue.ts";
+import type { RingAccess } from "./ring_access.ts";
+import { checkQueueConfig } from "./setup.ts";
+import type { RestoreError } from "./split_device.ts";
+import {
+  LOG_NIL,
+  LOG_RECORD_WORDS,
+  resetState,
+  STATE_HEADER_WORDS,
+  StateWord,
+  validateState,
+} from "./state.ts";
+
+const EMPTY: PopResult = Object.freeze({ ok: true, value: null }) as PopResult;
+const INFLIGHT = STATE_HEADER_WORDS;
+const AVAIL_SHIFT = 7;
+const USED_SHIFT = 15;
+
+/**
+ * The device half of a packed queue.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "../memory/memory.ts";
+ * import { DirectDma } from "../memory/dma.ts";
+ * import { SharedRingAccess } from "./ring_access.ts";
+ * import { createState } from "./state.ts";
+ * import { PackedDeviceQueue } from "./packed_device.ts";
+ * const mem = GuestMemory.create(65536);
+ * const config = {
+ *   layout: "packed" as const, size: 8, descAddr: 0x1000, driverAddr: 0x2000, deviceAddr: 0x2010,
+ *   features: { eventIdx: true, indirect: false, inOrder: false },
+ * };
+ * const q = PackedDeviceQueue.create(new DirectDma(mem), new SharedRingAccess(mem), config,
+ *   createState("packed", 8));
+ * if (q.ok) q.value.pop(); // { ok: true, value: null }
+ * ```
+ */
+export class PackedDeviceQueue implements DeviceQueue {
+  /** Layout. */
+  readonly layout = "packed" as const;
+  /** Queue size. */
+  readonly size: number;
+  /** The fatal error that broke the queue, or null. */
+  broken: RingError | null = null;
+  private readonly desc: number;
+  private readonly driverEvent: number;
+  private readonly deviceEvent: number;
+  private readonly features: RingFeatures;
+  private readonly dma: DmaView;
+  private readonly ring: RingAccess;
+  private readonly st: Uint32Array;
+  private readonly logBase: number;
+  private readonly stagedId: Uint32Array;
+  private readonly stagedLen: Uint32Array;
+  private readonly stagedDescs: Uint32Array;
+  private readonly stagedFull: Uint8Array;
+  private staged = 0;
+  private notifyShadow = -1;
+
+  private constructor(
+    dma: DmaView,
+    ring: RingAccess,
+    config: QueueConfig,
+    areas: { descriptor: number; driver: number; device: number },
+    st: Uint32Array,
+  ) {
+    this.dma = dma;
+    this.ring = ring;
+    this.size = config.size;
+    this.features = { ...config.features };
+    this.desc = areas.descriptor;
+    this.driverEvent = areas.driver;
+    this.deviceEvent = areas.device;
+    this.st = st;
+    this.logBase = STATE_HEADER_WORDS + 2 * config.size;
+    this.stagedId = new Uint32Array(config.size);
+    this.stagedLen = new Uint32Array(config.size);
+    this.stagedDescs = new Uint32Array(config.size);
+    this.stagedFull = new Uint8Array(config.size);
+  }
+
+  /** Enable a queue at power-on state: validates the configuration and resets `state`. */
+  static create(
+    dma: DmaView,
+    ring: RingAccess,
+    config: QueueConfig,
+    state: Uint32Array,
+  ): Result<PackedDeviceQueue, QueueSetupError> {
+    const areas = checkQueueConfig(dma, { ...config, layout: "packed" });
+    if (!areas.ok) return areas;
+    resetState(state, "packed", config.size);
+    return ok(new PackedDeviceQueue(dma, ring, config, areas.value, state));
+  }
+
+  /** Chains popped and not yet published as used. */
+  get inFlight(): number {
+    return this.st[StateWord.IN_FLIGHT];
+  }
+
+  /** Pop the next available buffer. */
+  pop(): PopResult {
+    if (this.broken) return err({ ...this.broken, fatal: true });
+    const st = this.st;
+    const slot = st[StateWord.NEXT_AVAIL];
+    const wrap = st[StateWord.AVAIL_WRAP];
+    // observe head flags: pairs with "publish head flags" in packed_driver.ts publish()
+    const flags = this.ring.observe16(this.desc + PackedDesc.SIZE * slot + PackedDesc.FLAGS);
+    if (((flags >>> AVAIL_SHIFT) & 1) !== wrap || ((flags >>> USED_SHIFT) & 1) === wrap) return EMPTY; // B1
+    const walked = this.walk(slot, wrap, flags, true);
+    if (!(walked instanceof ChainBuilder)) return this.fail(walked);
+    const id = this.lastId;
+    const count = this.lastCount;
+    if (id >= this.size) return this.fail({ kind: "id-out-of-range", id, size: this.size });
+    if (st[INFLIGHT + id] !== 0) return this.fail({ kind: "head-in-flight", head: id });
+    this.logChain(id, slot, count);
+    let next = slot + count;
+    let nextWrap = wrap;
+    if (next >= this.size) {
+      next -= this.size;
+      nextWrap ^= 1;
+    }
+    st[StateWord.NEXT_AVAIL] = next;
+    st[StateWord.AVAIL_WRAP] = nextWrap;
+    st[INFLIGHT + id] = st[StateWord.FETCH_SEQ];
+    st[StateWord.FETCH_SEQ] = (st[StateWord.FETCH_SEQ] % 0xfffffffe) + 1;
+    st[StateWord.IN_FLIGHT]++;
+    const chain = walked.finish(id, count);
+    if (walked.fault) return err({ ...walked.fault, fatal: false, chain });
+    return ok(chain);
+  }
+
+  private lastId = 0;
+  private lastCount = 0;
+
+  /**
+   * Walk the buffer starting at `slot`. With `live`, every descriptor after the head must be
+   * available with the wrap counter of its own slot (B4); a restore walks the log instead.
+   */
+  private walk(slot: number, wrap: number, headFlags: number, live: boolean): ChainBuilder | RingError {
+    const ring = this.ring;
+    const b = new ChainBuilder(this.dma, slot);
+    let cur = slot;
+    let w = wrap;
+    let flags = headFlags;
+    for (let count = 0;;) {
+      if (count >= this.size) return { kind: "chain-too-long", head: slot, limit: this.size };
+      const off = this.desc + PackedDesc.SIZE * cur;
+      if (count > 0) {
+        flags = ring.load16(off + PackedDesc.FLAGS);
+        if (live && (((flags >>> AVAIL_SHIFT) & 1) !== w || ((flags >>> USED_SHIFT) & 1) === w)) {
+          return { kind: "chain-not-available", head: slot, slot: cur, flags };
+        }
+      }
+      const addr = ring.load32(off) + ring.load32(off + 4) * 2 ** 32;
+      const len = ring.load32(off + PackedDesc.LEN);
+      this.lastId = ring.load16(off + PackedDesc.ID);
+      count++;
+      if (flags & PackedDescFlag.INDIRECT) {
+        if (!this.features.indirect) return { kind: "indirect-not-negotiated", head: slot };
+        if (count > 1 || flags & PackedDescFlag.NEXT) return { kind: "indirect-in-chain", head: slot, index: cur };
+        const bad = this.walkIndirect(b, slot, addr, len);
+        if (bad) return bad;
+      } else {
+        const bad = b.add(cur, addr, len, (flags & PackedDescFlag.WRITE) !== 0);
+        if (bad) return bad;
+      }
+      if (++cur === this.size) {
+        cur = 0;
+        w ^= 1;
+      }
+      if (!(flags & PackedDescFlag.NEXT)) {
+        this.lastCount = count;
+        return b;
+      }
+    }
+  }
+
+  /** An indirect table: `len / 16` consecutive descriptors; only WRITE counts inside (§2.8.7). */
+  private walkIndirect(b: ChainBuilder, head: number, addr: number, len: number): RingError | null {
+    if (len === 0 || len % PackedDesc.SIZE !== 0) return { kind: "indirect-length", head, length: len };
+    const entries = len / PackedDesc.SIZE;
+    if (entries > this.size) return { kind: "indirect-too-large", head, entries, limit: this.size };
+    const t = this.dma.translate(addr, len, "read");
+    if (!t.ok) return { kind: "indirect-unreachable", head, cause: t.error };
+    for (let i = 0; i < entries; i++) {
+      const off = t.value + PackedDesc.SIZE * i;
+      const flags = this.ring.load16(off + PackedDesc.FLAGS);
+      if (flags & PackedDescFlag.INDIRECT) return { kind: "nested-indirect", head, index: i };
+      const a = this.ring.load32(off) + this.ring.load32(off + 4) * 2 ** 32;
+      const bad = b.add(i, a, this.ring.load32(off + PackedDesc.LEN), (flags & PackedDescFlag.WRITE) !== 0);
+      if (bad) return bad;
+    }
+    return null;
+  }
+
+  /** Copy the buffer's ring descriptors into the inflight log, linked under `id`. */
+  private logChain(id: number, slot: number, count: number): void {
+    const st = this.st;
+    let prev = LOG_NIL;
+    for (let i = 0, s = slot; i < count; i++) {
+      const r = st[StateWord.LOG_FREE]; // never NIL: at most `size` descriptors are in flight
+      const rec = this.logBase + r * LOG_RECORD_WORDS;
+      st[StateWord.LOG_FREE] = st[rec + 4];
+      const off = this.desc + PackedDesc.SIZE * s;
+      st[rec] = this.ring.load32(off);
+      st[rec + 1] = this.ring.load32(off + 4);
+      st[rec + 2] = this.ring.load32(off + PackedDesc.LEN);
+      st[rec + 3] = this.ring.load32(off + PackedDesc.ID); // id | flags << 16
+      st[rec + 4] = LOG_NIL;
+      if (prev === LOG_NIL) st[INFLIGHT + this.size + id] = r;
+      else st[this.logBase + prev * LOG_RECORD_WORDS + 4] = r;
+      prev = r;
+      if (++s === this.size) s = 0;
+    }
+  }
+
+  private unlogChain(id: number): void {
+    const st = this.st;
+    let r = st[INFLIGHT + this.size + id];
+    while (r !== LOG_NIL) {
+      const link = this.logBase + r * LOG_RECORD_WORDS + 4;
+      const next = st[link];
+      st[link] = st[StateWord.LOG_FREE];
+      st[StateWord.LOG_FREE] = r;
+      r = next;
+    }
+    st[INFLIGHT + this.size + id] = LOG_NIL;
+    st[INFLIGHT + id] = 0;
+  }
+
+  /** Stage `chain` as used with `written` bytes. */
+  push(chain: DescriptorChain, written: number): Result<void, PushError> {
+    const id = chain.id;
+    if (this.broken || id >= this.size || this.st[INFLIGHT + id] === 0 || this.staged >= this.size) {
+      return err({ kind: "not-in-flight", id });
+    }
+    const len = written < 0 ? 0 : written > chain.writableBytes ? chain.writableBytes : written;
+    this.stagedId[this.staged] = id;
+    this.stagedLen[this.staged] = len;
+    this.stagedDescs[this.staged] = chain.descCount;
+    this.stagedFull[this.staged] = len === chain.writableBytes ? 1 : 0;
+    this.staged++;
+    return OK_VOID;
+  }
+
+  /**
+   * Write the staged used descriptors. The first one's flags are stored last, so the driver
+   * (which polls that slot) sees the whole batch at once (§2.8.9's rule for multi-buffer
+   * requests, applied to every batch).
+   */
+  publish(): void {
+    const n = this.staged;
+    if (n === 0 || this.broken) return;
+    const ring = this.ring;
+    const st = this.st;
+    let slot = st[StateWord.USED_IDX];
+    let wrap = st[StateWord.USED_WRAP];
+    let firstOff = -1;
+    let firstFlags = 0;
+    let advanced = 0;
+    for (let i = 0; i < n; i++) {
+      // IN_ORDER (§2.8.8): a run of fully used buffers may share one used descriptor carrying
+      // the last id; the used index skips all of their slots.
+      let last = i;
+      let descs = this.stagedDescs[i];
+      if (this.features.inOrder) {
+        while (last + 1 < n && this.stagedFull[last]) descs += this.stagedDescs[++last];
+      }
+      const off = this.desc + PackedDesc.SIZE * slot;
+      const len = this.stagedLen[last];
+      ring.store16(off + PackedDesc.ID, this.stagedId[last]);
+      ring.store32(off + PackedDesc.LEN, len);
+      const flags = (wrap ? PackedDescFlag.AVAIL | PackedDescFlag.USED : 0) | (len > 0 ? PackedDescFlag.WRITE : 0);
+      if (firstOff < 0) {
+        firstOff = off;
+        firstFlags = flags;
+      } else {
+        ring.store16(off + PackedDesc.FLAGS, flags);
+      }
+      slot += descs;
+      advanced += descs;
+      if (slot >= this.size) {
+        slot -= this.size;
+        wrap ^= 1;
+      }
+      i = last;
+    }
+    // publish used flags: pairs with "observe used flags" in packed_driver.ts getUsed()
+    ring.publish16(firstOff + PackedDesc.FLAGS, firstFlags);
+    for (let i = 0; i < n; i++) this.unlogChain(this.stagedId[i]);
+    st[StateWord.IN_FLIGHT] -= n;
+    st[StateWord.USED_IDX] = slot;
+    st[StateWord.USED_WRAP] = wrap;
+    st[StateWord.SIGNALLED_USED] = Math.min(st[StateWord.SIGNALLED_USED] + advanced, 0xffff);
+    this.staged = 0;
+  }
+
+  /** Whether the driver wants a used-buffer notification for what was published since the last check. */
+  needsInterrupt(): boolean {
+    if (this.broken) return false;
+    const st = this.st;
+    // SIGNALLED_USED counts slots used since the last check (packed has no free-running index).
+    const advanced = st[StateWord.SIGNALLED_USED];
+    const valid = st[StateWord.SIGNALLED_VALID] === 1;
+    st[StateWord.SIGNALLED_USED] = 0;
+    st[StateWord.SIGNALLED_VALID] = 1;
+    if (valid && advanced === 0) return false;
+    if (!valid) return true;
+    // observe driver event flags after publishing (seq-cst: the fence of §2.8.22)
+    const flags = this.ring.observe16(this.driverEvent + PackedEvent.FLAGS);
+    const offWrap = this.ring.load16(this.driverEvent + PackedEvent.OFF_WRAP);
+    const newIdx = st[StateWord.USED_IDX];
+    return packedNeedNotify(flags, offWrap, (newIdx - advanced) & 0xffff, newIdx, st[StateWord.USED_WRAP], this.size, this.features.eventIdx);
+  }
+
+  /** Ask for kicks again; true if a buffer arrived meanwhile. */
+  enableNotifications(): boolean {
+    if (this.broken) return false;
+    const slot = this.st[StateWord.NEXT_AVAIL];
+    const wrap = this.st[StateWord.AVAIL_WRAP];
+    if (this.features.eventIdx) {
+      this.ring.store16(this.deviceEvent + PackedEvent.OFF_WRAP, slot | (wrap << 15));
+      // publish device event: pairs with "observe device event" in packed_driver.ts publish()
+      this.ring.publish16(this.deviceEvent + PackedEvent.FLAGS, PackedEventFlag.DESC);
+    } else if (this.notifyShadow !== PackedEventFlag.ENABLE) {
+      this.ring.publish16(this.deviceEvent + PackedEvent.FLAGS, PackedEventFlag.ENABLE);
+    }
+    this.notifyShadow = PackedEventFlag.ENABLE;
+    const flags = this.ring.observe16(this.desc + PackedDesc.SIZE * slot + PackedDesc.FLAGS);
+    return ((flags >>> AVAIL_SHIFT) & 1) === wrap && ((flags >>> USED_SHIFT) & 1) !== wrap;
+  }
+
+  /** Ask the driver not to kick. */
+  disableNotifications(): void {
+    if (this.notifyShadow === PackedEventFlag.DISABLE) return;
+    this.ring.store16(this.deviceEvent + PackedEvent.FLAGS, PackedEventFlag.DISABLE);
+    this.notifyShadow = PackedEventFlag.DISABLE;
+  }
+
+  private fail(error: RingError): { ok: false; error: PopError } {
+    this.broken = error;
+    return err({ ...error, fatal: true });
+  }
+
+  /**
+   * Resume from a saved state record: validate it, then rebuild each chain in flight from the
+   * inflight log (the ring slots may already hold other buffers), in fetch order.
+   */
+  static restore(
+    dma: DmaView,
+    ring: RingAccess,
+    config: QueueConfig,
+    state: Uint32Array,
+  ): Result<{ queue: PackedDeviceQueue; inFlight: DescriptorChain[] }, RestoreError> {
+    const areas = checkQueueConfig(dma, { ...config, layout: "packed" });
+    if (!areas.ok) return areas;
+    const valid = validateState(state, "packed", config.size);
+    if (!valid.ok) return valid;
+    const q = new PackedDeviceQueue(dma, ring, config, areas.value, state);
+    const ids: number[] = [];
+    for (let id = 0; id < config.size; id++) if (state[INFLIGHT + id] !== 0) ids.push(id);
+    ids.sort((a, b) => state[INFLIGHT + a] - state[INFLIGHT + b]);
+    const inFlight: DescriptorChain[] = [];
+    for (const id of ids) {
+      const chain = q.rebuild(id);
+      if (!(chain instanceof ChainBuilder)) return err(chain);
+      inFlight.push(chain.finish(id, q.lastCount));
+    }
+    return ok({ queue: q, inFlight });
+  }
+
+  private rebuild(id: number): ChainBuilder | RingError {
+    const st = this.st;
+    const b = new ChainBuilder(this.dma, id);
+    let count = 0;
+    for (let r = st[INFLIGHT + this.size + id]; r !== LOG_NIL; r = st[this.logBase + r * LOG_RECORD_WORDS + 4]) {
+      const rec = this.logBase + r * LOG_RECORD_WORDS;
+      const addr = st[rec] + st[rec + 1] * 2 ** 32;
+      const flags = st[rec + 3] >>> 16;
+      count++;
+      const bad = flags & PackedDescFlag.INDIRECT
+        ? this.walkIndirect(b, id, addr, st[rec + 2])
+        : b.add(count - 1, addr, st[rec + 2], (flags & PackedDescFlag.WRITE) !== 0);
+      if (bad) return bad;
+    }
+    this.lastCount = count;
+    return b;
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * The driver half of a packed virtqueue (virtio 1.2 §2.8.21–2.8.22): writes chains into
+ * consecutive ring slots, publishes each buffer by storing its first descriptor's flags last,
+ * decides kicks from the device's event suppression structure, and reclaims used descriptors.
+ *
+ * Runs in the guest worker. Buffer ids, descriptor counts and tokens are private to the
+ * driver; a used id that is not in flight breaks the queue (reliability.md C1).
+ *
+ * @module
+ */
+
+import type { GuestMemory } from "../memory/memory.ts";
+import { err, ok, OK_VOID, type Result } from "../result.ts";
+import { PackedDescFlag, PackedEventFlag } from "./constants.ts";
+import type { DriverError, QueueSetupError } from "./errors.ts";
+import { packedNeedNotify } from "./event.ts";
+import { isValidPackedSize, PACKED_ALIGN, PackedDesc, PackedEvent, packedAreaSizes } from "./packed_layout.ts";
+import type { ChainSpec, DriverQueue, QueueConfig, RingFeatures, UsedBuffer } from "./queue.ts";
+import type { RingAccess } from "./ring_access.ts";
+import type { IndirectArea } from "./split_driver.ts";
+
+const NONE: Result<UsedBuffer | null, DriverError> = Object.freeze({ ok: true, value: null }) as Result<
+  UsedBuffer | null,
+  DriverError
+>;
+const AVAIL_SHIFT = 7;
+const USED_SHIFT = 15;
+
+/**
+ * The driver half of a packed queue.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "../memory/memory.ts";
+ * import { SharedRingAccess } from "./ring_access.ts";
+ * import { PackedDriverQueue } from "./packed_driver.ts";
+ * const mem = GuestMemory.create(65536);
+ * const r = PackedDriverQueue.create(mem, new SharedRingAccess(mem), {
+ *   layout: "packed", size: 8, descAddr: 0x1000, driverAddr: 0x2000, deviceAddr: 0x2010,
+ *   features: { eventIdx: true, indirect: false, inOrder: false },
+ * });
+ * if (r.ok) {
+ *   r.value.add({ readable: [[0x8000, 64]], writable: [] }, 1);
+ *   r.value.publish(); // true: the device event structure starts at ENABLE
+ * }
+ * ```
+ */
+export class PackedDriverQueue implements DriverQueue {
+  /** Layout. */
+  readonly layout = "packed" as const;
+  /** Queue size. */
+  readonly size: number;
+  /** The device error that broke the queue, or null. */
+  broken: DriverError | null = null;
+  private readonly desc: number;
+  private readonly driverEvent: number;
+  private readonly deviceEvent: number;
+  private readonly features: RingFeatures;
+  private readonly ring: RingAccess;
+  private readonly indirect: IndirectArea | null;
+  // Private, trusted bookkeeping.
+  private readonly idNext: Uint16Array;
+  private readonly descCount: Uint16Array;
+  private readonly tokens: Float64Array;
+  private readonly writableLen: Float64Array;
+  private readonly posted: Uint8Array;
+  /** Ids in posting order (IN_ORDER reclaim and delayed interrupts). */
+  private readonly fifo: Uint16Array;
+  private fifoHead = 0;
+  /** Staged heads not yet published: their slots and flags. */
+  private readonly stagedOff: Uint32Array;
+  private readonly stagedFlags: Uint16Array;
+  private staged = 0;
+  private freeId = 0;
+  private numFree: number;
+  private nextAvail = 0;
+  private availWrap = 1;
+  private numAdded = 0;
+  private nextUsed = 0;
+  private usedWrap = 1;
+  private interruptShadow = -1;
+  private inFlight_ = 0;
+  /** IN_ORDER: the id that ends the batch being reclaimed, or -1, and its used length. */
+  private batchEnd = -1;
+  private batchLen = 0;
+
+  private constructor(ring: RingAccess, config: QueueConfig, indirect: IndirectArea | null) {
+    this.ring = ring;
+    this.size = config.size;
+    this.desc = config.descAddr;
+    this.driverEvent = config.driverAddr;
+    this.deviceEvent = config.deviceAddr;
+    this.features = { ...config.features };
+    this.indirect = config.features.indirect ? indirect : null;
+    this.idNext = new Uint16Array(config.size);
+    for (let i = 0; i < config.size; i++) this.idNext[i] = i + 1;
+    this.descCount = new Uint16Array(config.size);
+    this.tokens = new Float64Array(config.size);
+    this.writableLen = new Float64Array(config.size);
+    this.posted = new Uint8Array(config.size);
+    this.fifo = new Uint16Array(config.size);
+    this.stagedOff = new Uint32Array(config.size);
+    this.stagedFlags = new Uint16Array(config.size);
+    this.numFree = config.size;
+  }
+
+  /** Set up a queue in guest memory: a zero-filled ring (§2.8) and zeroed event structures. */
+  static create(
+    mem: GuestMemory,
+    ring: RingAccess,
+    config: QueueConfig,
+    indirect: IndirectArea | null = null,
+  ): Result<PackedDriverQueue, QueueSetupError> {
+    if (!isValidPackedSize(config.size)) return err({ kind: "bad-size", size: config.size, layout: "packed" });
+    const sizes = packedAreaSizes(config.size);
+    const areas = [["descriptor", config.descAddr], ["driver", config.driverAddr], ["device", config.deviceAddr]] as const;
+    for (const [area, addr] of areas) {
+      if (!Number.isSafeInteger(addr) || addr % PACKED_ALIGN[area] !== 0) {
+        return err({ kind: "misaligned", area, addr, align: PACKED_ALIGN[area] });
+      }
+      if (!mem.contains(addr, sizes[area])) {
+        return err({ kind: "area-unreachable", area, cause: { kind: "dma-out-of-range", addr, length: sizes[area], access: "write" } });
+      }
+      mem.u8.fill(0, addr, addr + sizes[area]);
+    }
+    if (indirect && !mem.contains(indirect.gpa, 16 * indirect.entries * config.size)) {
+      return err({
+        kind: "area-unreachable",
+        area: "descriptor",
+        cause: { kind: "dma-out-of-range", addr: indirect.gpa, length: 16 * indirect.entries * config.size, access: "write" },
+      });
+    }
+    return ok(new PackedDriverQueue(ring, config, indirect));
+  }
+
+  /** Free descriptors. */
+  get freeDescriptors(): number {
+    return this.numFree;
+  }
+
+  /** Buffers posted and not yet reclaimed. */
+  get inFlight(): number {
+    return this.inFlight_;
+  }
+
+  /** Stage a buffer; it becomes visible to the device at the next `publish`. */
+  add(chain: ChainSpec, token: number): Result<void, DriverError> {
+    const nr = chain.readable.length;
+    const n = nr + chain.writable.length;
+    if (n === 0 || n > this.size) return err({ kind: "bad-chain-length", length: n, size: this.size });
+    const useIndirect = this.indirect !== null && n > 1 && n <= this.indirect.entries;
+    const needed = useIndirect ? 1 : n;
+    if (this.numFree < needed) return err({ kind: "ring-full", needed, free: this.numFree });
+    const ring = this.ring;
+    const id = this.freeId;
+    const wrapBits = this.availWrap ? PackedDescFlag.AVAIL : PackedDescFlag.USED;
+    let writable = 0;
+    if (useIndirect) {
+      const table = this.indirect!.gpa + PackedDesc.SIZE * this.indirect!.entries * id;
+      for (let i = 0; i < n; i++) {
+        const [gpa, len] = i < nr ? chain.readable[i] : chain.writable[i - nr];
+        if (i >= nr) writable += len;
+        writeDesc(ring, table + PackedDesc.SIZE * i, gpa, len, 0);
+        ring.store16(table + PackedDesc.SIZE * i + PackedDesc.FLAGS, i < nr ? 0 : PackedDescFlag.WRITE);
+      }
+      this.stageHead(this.nextAvail, table, PackedDesc.SIZE * n, id, PackedDescFlag.INDIRECT | wrapBits);
+      this.advance();
+    } else {
+      let wrap = wrapBits;
+      for (let i = 0; i < n; i++) {
+        const [gpa, len] = i < nr ? chain.readable[i] : chain.writable[i - nr];
+        if (i >= nr) writable += len;
+        const flags = (i < nr ? 0 : PackedDescFlag.WRITE) | (i + 1 < n ? PackedDescFlag.NEXT : 0) | wrap;
+        if (i === 0) {
+          this.stageHead(this.nextAvail, gpa, len, id, flags);
+        } else {
+          const off = this.desc + PackedDesc.SIZE * this.nextAvail;
+          writeDesc(ring, off, gpa, len, id);
+          ring.store16(off + PackedDesc.FLAGS, flags);
+        }
+        if (this.advance()) wrap = this.availWrap ? PackedDescFlag.AVAIL : PackedDescFlag.USED;
+      }
+    }
+    this.freeId = this.idNext[id];
+    this.numFree -= needed;
+    this.numAdded += needed;
+    this.descCount[id] = needed;
+    this.tokens[id] = token;
+    this.writableLen[id] = writable;
+    this.posted[id] = 1;
+    this.fifo[(this.fifoHead + this.inFlight_) % this.size] = id;
+    this.inFlight_++;
+    return OK_VOID;
+  }
+
+  /** Write a head descriptor except its flags, which `publish` stores. */
+  private stageHead(slot: number, gpa: number, len: number, id: number, flags: number): void {
+    const off = this.desc + PackedDesc.SIZE * slot;
+    writeDesc(this.ring, off, gpa, len, id);
+    this.stagedOff[this.staged] = off + PackedDesc.FLAGS;
+    this.stagedFlags[this.staged] = flags;
+    this.staged++;
+  }
+
+  /** Move `nextAvail` one slot; true if it wrapped. */
+  private advance(): boolean {
+    if (++this.nextAvail < this.size) return false;
+    this.nextAvail = 0;
+    this.availWrap ^= 1;
+    return true;
+  }
+
+  /**
+   * Publish staged buffers: each head's flags store makes its buffer available. The first
+   * buffer's head is stored last, so the device (polling that slot) sees the batch at once.
+   */
+  publish(): boolean {
+    const n = this.staged;
+    if (n === 0) return false;
+    const ring = this.ring;
+    // publish head flags: pairs with "observe head flags" in packed_device.ts pop()
+    for (let i = 1; i < n; i++) ring.publish16(this.stagedOff[i], this.stagedFlags[i]);
+    ring.publish16(this.stagedOff[0], this.stagedFlags[0]);
+    this.staged = 0;
+    const added = this.numAdded;
+    this.numAdded = 0;
+    // observe device event: pairs with "publish device event" in packed_device.ts (after our
+    // seq-cst publish, so this is the full fence of §2.8.21.3 step 5)
+    const flags = ring.observe16(this.deviceEvent + PackedEvent.FLAGS);
+    const offWrap = ring.load16(this.deviceEvent + PackedEvent.OFF_WRAP);
+    return packedNeedNotify(flags, offWrap, (this.nextAvail - added) & 0xffff, this.nextAvail, this.availWrap, this.size, this.features.eventIdx);
+  }
+
+  /** Take the next used buffer. */
+  getUsed(): Result<UsedBuffer | null, DriverError> {
+    if (this.broken) return err(this.broken);
+    if (this.batchEnd >= 0) {
+      // Inside an IN_ORDER batch covered by one used descriptor: no ring access needed.
+      const which = this.fifo[this.fifoHead];
+      const len = which === this.batchEnd ? this.batchLen : this.writableLen[which];
+      if (which === this.batchEnd) this.batchEnd = -1;
+      this.fifoHead = (this.fifoHead + 1) % this.size;
+      return ok(this.detach(which, len));
+    }
+    const off = this.desc + PackedDesc.SIZE * this.nextUsed;
+    // observe used flags: pairs with "publish used flags" in packed_device.ts publish()
+    const flags = this.ring.observe16(off + PackedDesc.FLAGS);
+    if (((flags >>> AVAIL_SHIFT) & 1) !== this.usedWrap || ((flags >>> USED_SHIFT) & 1) !== this.usedWrap) return NONE;
+    const id = this.ring.load16(off + PackedDesc.ID);
+    let len = flags & PackedDescFlag.WRITE ? this.ring.load32(off + PackedDesc.LEN) : 0;
+    if (id >= this.size) return this.fail({ kind: "used-id-out-of-range", id, size: this.size });
+    if (!this.posted[id]) return this.fail({ kind: "used-id-not-in-flight", id });
+    let which = id;
+    if (this.features.inOrder) {
+      // One used descriptor may stand for every buffer up to `id` in posting order (§2.8.8).
+      which = this.fifo[this.fifoHead];
+      if (which !== id) {
+        this.batchEnd = id;
+        this.batchLen = len;
+        len = this.writableLen[which];
+      }
+    } else if (this.fifo[this.fifoHead] !== id) {
+      this.fifoRemove(id);
+    }
+    this.fifoHead = (this.fifoHead + 1) % this.size;
+    return ok(this.detach(which, len));
+  }
+
+  private detach(id: number, len: number): UsedBuffer {
+    const count = this.descCount[id];
+    this.nextUsed += count;
+    if (this.nextUsed >= this.size) {
+      this.nextUsed -= this.size;
+      this.usedWrap ^= 1;
+    }
+    this.numFree += count;
+    this.posted[id] = 0;
+    this.idNext[id] = this.freeId;
+    this.freeId = id;
+    this.inFlight_--;
+    const max = this.writableLen[id];
+    return { token: this.tokens[id], len: len > max ? max : len };
+  }
+
+  private fifoRemove(id: number): void {
+    // Out-of-order completion: move `id` to the front of the posting-order list.
+    let i = 0;
+    while (i < this.inFlight_ && this.fifo[(this.fifoHead + i) % this.size] !== id) i++;
+    for (; i > 0; i--) this.fifo[(this.fifoHead + i) % this.size] = this.fifo[(this.fifoHead + i - 1) % this.size];
+    this.fifo[this.fifoHead] = id;
+  }
+
+  /** Ask for an interrupt once `count` more buffers are used; true if one already is. */
+  enableInterrupts(count = 1): boolean {
+    if (this.features.eventIdx) {
+      // The k-th next used descriptor lands after the slots of the k−1 oldest buffers in flight.
+      let slot = this.nextUsed;
+      let wrap = this.usedWrap;
+      const k = Math.min(Math.max(1, count), Math.max(1, this.inFlight_));
+      for (let i = 0; i < k - 1; i++) slot += this.descCount[this.fifo[(this.fifoHead + i) % this.size]];
+      while (slot >= this.size) {
+        slot -= this.size;
+        wrap ^= 1;
+      }
+      const offWrap = slot | (wrap << 15);
+      if (this.interruptShadow !== offWrap) {
+        this.ring.store16(this.driverEvent + PackedEvent.OFF_WRAP, offWrap);
+        // publish driver event: pairs with "observe driver event flags" in packed_device.ts
+        this.ring.publish16(this.driverEvent + PackedEvent.FLAGS, PackedEventFlag.DESC);
+        this.interruptShadow = offWrap;
+      }
+    } else if (this.interruptShadow !== -2) {
+      this.ring.publish16(this.driverEvent + PackedEvent.FLAGS, PackedEventFlag.ENABLE);
+      this.interruptShadow = -2;
+    }
+    const flags = this.ring.observe16(this.desc + PackedDesc.SIZE * this.nextUsed + PackedDesc.FLAGS);
+    return ((flags >>> AVAIL_SHIFT) & 1) === this.usedWrap && ((flags >>> USED_SHIFT) & 1) === this.usedWrap;
+  }
+
+  /** Ask the device not to interrupt. */
+  disableInterrupts(): void {
+    if (this.interruptShadow === -3) return;
+    this.ring.store16(this.driverEvent + PackedEvent.FLAGS, PackedEventFlag.DISABLE);
+    this.interruptShadow = -3;
+  }
+
+  private fail(error: DriverError): Result<never, DriverError> {
+    this.broken = error;
+    return err(error);
+  }
+}
+
+function writeDesc(ring: RingAccess, off: number, gpa: number, len: number, id: number): void {
+  ring.store32(off + PackedDesc.ADDR, gpa >>> 0);
+  ring.store32(off + PackedDesc.ADDR + 4, Math.floor(gpa / 2 ** 32));
+  ring.store32(off + PackedDesc.LEN, len);
+  ring.store16(off + PackedDesc.ID, id);
+}

@@ -1,0 +1,150 @@
+/**
+ * The layout-independent virtqueue API: one descriptor-chain type, one device-half interface
+ * and one driver-half interface over both the split (virtio 1.0) and packed (1.1) layouts.
+ *
+ * A queue is configured (`QueueConfig`: size, the three area addresses, negotiated ring
+ * features) and then created as a running half; creation validates the configuration, so a
+ * running queue never indexes outside its areas.
+ *
+ * @module
+ */
+
+import type { Result } from "../result.ts";
+import type { DescriptorChain } from "./chain.ts";
+import type { DriverError, PopError, PushError, RingError } from "./errors.ts";
+
+export type { DescriptorChain, Segment } from "./chain.ts";
+
+/** A ring layout. */
+export type Layout = "split" | "packed";
+
+/** Ring features that change how a queue behaves, taken from the negotiated feature set. */
+export interface RingFeatures {
+  /** `VIRTIO_F_EVENT_IDX`: `used_event`/`avail_event` (split), DESC events (packed). */
+  eventIdx: boolean;
+  /** `VIRTIO_F_INDIRECT_DESC`. */
+  indirect: boolean;
+  /** `VIRTIO_F_IN_ORDER`. */
+  inOrder: boolean;
+}
+
+/** A queue's configuration, as the driver programs it into the transport. */
+export interface QueueConfig {
+  /** Layout. */
+  layout: Layout;
+  /** Number of descriptors (split: a power of two; both: 1…32768). */
+  size: number;
+  /** Descriptor Area (descriptor table or descriptor ring). */
+  descAddr: number;
+  /** Driver Area (split: avail ring; packed: driver event suppression). */
+  driverAddr: number;
+  /** Device Area (split: used ring; packed: device event suppression). */
+  deviceAddr: number;
+  /** Negotiated ring features. */
+  features: RingFeatures;
+}
+
+/** The result of `pop`: a chain, `null` when the ring is empty, or an error. */
+export type PopResult = Result<DescriptorChain | null, PopError>;
+
+/**
+ * The device half of a virtqueue (runs in the device worker).
+ *
+ * @example
+ * ```ts
+ * import type { DeviceQueue } from "./queue.ts";
+ * function serve(q: DeviceQueue): boolean {
+ *   for (;;) {
+ *     const r = q.pop();
+ *     if (!r.ok) return false; // a fatal error broke the queue: set DEVICE_NEEDS_RESET
+ *     if (r.value === null) break;
+ *     q.push(r.value, 0);
+ *   }
+ *   q.publish();
+ *   return q.needsInterrupt();
+ * }
+ * ```
+ */
+export interface DeviceQueue {
+  /** Layout. */
+  readonly layout: Layout;
+  /** Queue size. */
+  readonly size: number;
+  /** The fatal error that broke the queue, or null. A broken queue pops and pushes nothing. */
+  readonly broken: RingError | null;
+  /** Chains popped and not yet pushed. */
+  readonly inFlight: number;
+  /** Pop the next available chain (validated, snapshotted, translated). */
+  pop(): PopResult;
+  /**
+   * Stage a chain as used with `written` bytes (clamped to its writable length). It becomes
+   * visible to the driver at the next `publish`.
+   */
+  push(chain: DescriptorChain, written: number): Result<void, PushError>;
+  /** Make every staged used entry visible to the driver. */
+  publish(): void;
+  /** After `publish`: whether the driver wants a used-buffer notification now. */
+  needsInterrupt(): boolean;
+  /**
+   * Ask for available-buffer notifications again, then re-check the ring (full fence between):
+   * true if buffers arrived meanwhile and the device must keep going instead of sleeping.
+   */
+  enableNotifications(): boolean;
+  /** Ask the driver not to notify (a hint; the device still polls). */
+  disableNotifications(): void;
+}
+
+/** A chain the driver wants to post: buffers the device reads, then buffers it writes. */
+export interface ChainSpec {
+  /** Device-readable buffers as `[gpa, len]` pairs. */
+  readable: ReadonlyArray<readonly [number, number]>;
+  /** Device-writable buffers as `[gpa, len]` pairs. */
+  writable: ReadonlyArray<readonly [number, number]>;
+}
+
+/** A buffer the device returned. */
+export interface UsedBuffer {
+  /** The token given to `add`. */
+  token: number;
+  /** Bytes the device wrote (clamped to the posted writable length). */
+  len: number;
+}
+
+/**
+ * The driver half of a virtqueue (runs in the guest worker).
+ *
+ * @example
+ * ```ts
+ * import type { DriverQueue } from "./queue.ts";
+ * function send(q: DriverQueue, gpa: number, len: number, kick: () => void): void {
+ *   const r = q.add({ readable: [[gpa, len]], writable: [] }, 42);
+ *   if (!r.ok) return; // ring full: reclaim first
+ *   if (q.publish()) kick();
+ * }
+ * ```
+ */
+export interface DriverQueue {
+  /** Layout. */
+  readonly layout: Layout;
+  /** Queue size. */
+  readonly size: number;
+  /** Free descriptors. */
+  readonly freeDescriptors: number;
+  /** Chains posted and not yet reclaimed. */
+  readonly inFlight: number;
+  /** The device error that broke the queue (section C of reliability.md), or null. */
+  readonly broken: DriverError | null;
+  /** Stage a chain carrying `token`; it becomes visible at the next `publish`. */
+  add(chain: ChainSpec, token: number): Result<void, DriverError>;
+  /** Make staged chains visible to the device; true if the device wants a kick now. */
+  publish(): boolean;
+  /** Take the next used buffer, or null if none. */
+  getUsed(): Result<UsedBuffer | null, DriverError>;
+  /**
+   * Ask for a used-buffer notification once `count` more buffers are used (event index; 1
+   * without it), then re-check: true if used buffers are already waiting.
+   */
+  enableInterrupts(count?: number): boolean;
+  /** Ask the device not to interrupt (a hint). */
+  disableInterrupts(): void;
+}

@@ -1,0 +1,331 @@
+/**
+ * The device half of a split virtqueue (virtio 1.2 §2.7): pops chains from the available ring,
+ * stages and publishes used entries, decides interrupts and asks for kicks.
+ *
+ * Runs in the device worker. Everything read from the ring is guest input: indices are
+ * bounded, each descriptor is read once into locals (snapshot, validate, use), and any ring-level
+ * fault breaks the queue (`broken`) so the device model can set `DEVICE_NEEDS_RESET`. The
+ * position in the ring and the chains in flight live in the state record (`state.ts`), so a
+ * restarted worker resumes where its predecessor stopped (`restoreSplitDevice`).
+ *
+ * @module
+ */
+
+import type { DmaView } from "../memory/dma.ts";
+import { err, ok, OK_VOID, type Result } from "../result.ts";
+import { ChainBuilder, type DescriptorChain } from "./chain.ts";
+import { SplitDescFlag, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY } from "./constants.ts";
+import type { PopError, PushError, QueueSetupError, RingError } from "./errors.ts";
+import { needEvent } from "./event.ts";
+import type { DeviceQueue, PopResult, QueueConfig, RingFeatures } from "./queue.ts";
+import type { RingAccess } from "./ring_access.ts";
+import { checkQueueConfig } from "./setup.ts";
+import { SplitAvail, SplitDesc, SplitUsed } from "./split_layout.ts";
+import { resetState, STATE_HEADER_WORDS, StateWord, type StateError, validateState } from "./state.ts";
+
+const EMPTY: PopResult = Object.freeze({ ok: true, value: null }) as PopResult;
+const INFLIGHT = STATE_HEADER_WORDS;
+
+/** Why a saved state cannot be resumed. */
+export type RestoreError = QueueSetupError | StateError | RingError;
+
+/**
+ * The device half of a split queue.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "../memory/memory.ts";
+ * import { DirectDma } from "../memory/dma.ts";
+ * import { SharedRingAccess } from "./ring_access.ts";
+ * import { createState } from "./state.ts";
+ * import { SplitDeviceQueue } from "./split_device.ts";
+ * const mem = GuestMemory.create(65536);
+ * const config = {
+ *   layout: "split" as const, size: 8, descAddr: 0x1000, driverAddr: 0x2000, deviceAddr: 0x3000,
+ *   features: { eventIdx: false, indirect: false, inOrder: false },
+ * };
+ * const q = SplitDeviceQueue.create(new DirectDma(mem), new SharedRingAccess(mem), config,
+ *   createState("split", 8));
+ * if (q.ok) q.value.pop(); // { ok: true, value: null }: nothing available yet
+ * ```
+ */
+export class SplitDeviceQueue implements DeviceQueue {
+  /** Layout. */
+  readonly layout = "split" as const;
+  /** Queue size. */
+  readonly size: number;
+  /** The fatal error that broke the queue, or null. */
+  broken: RingError | null = null;
+  private readonly mask: number;
+  private readonly desc: number;
+  private readonly avail: number;
+  private readonly used: number;
+  private readonly features: RingFeatures;
+  private readonly dma: DmaView;
+  private readonly ring: RingAccess;
+  private readonly st: Uint32Array;
+  /** Last avail.idx observed; re-read only when the device has caught up with it. */
+  private shadowAvail: number;
+  /** Staged used entries: ids, written lengths, writable lengths. */
+  private readonly stagedId: Uint32Array;
+  private readonly stagedLen: Uint32Array;
+  private readonly stagedFull: Uint8Array;
+  private staged = 0;
+  private notifyShadow = -1;
+
+  private constructor(
+    dma: DmaView,
+    ring: RingAccess,
+    config: QueueConfig,
+    areas: { descriptor: number; driver: number; device: number },
+    st: Uint32Array,
+  ) {
+    this.dma = dma;
+    this.ring = ring;
+    this.size = config.size;
+    this.mask = config.size - 1;
+    this.features = { ...config.features };
+    this.desc = areas.descriptor;
+    this.avail = areas.driver;
+    this.used = areas.device;
+    this.st = st;
+    this.shadowAvail = st[StateWord.NEXT_AVAIL];
+    this.stagedId = new Uint32Array(config.size);
+    this.stagedLen = new Uint32Array(config.size);
+    this.stagedFull = new Uint8Array(config.size);
+  }
+
+  /**
+   * Enable a queue at power-on state: validates the configuration (A18–A20) and resets `state`.
+   */
+  static create(
+    dma: DmaView,
+    ring: RingAccess,
+    config: QueueConfig,
+    state: Uint32Array,
+  ): Result<SplitDeviceQueue, QueueSetupError> {
+    const areas = checkQueueConfig(dma, { ...config, layout: "split" });
+    if (!areas.ok) return areas;
+    resetState(state, "split", config.size);
+    return ok(new SplitDeviceQueue(dma, ring, config, areas.value, state));
+  }
+
+  /** Chains popped and not yet published as used. */
+  get inFlight(): number {
+    return this.st[StateWord.IN_FLIGHT];
+  }
+
+  /** Pop the next available chain. */
+  pop(): PopResult {
+    if (this.broken) return err({ ...this.broken, fatal: true });
+    const st = this.st;
+    const nextAvail = st[StateWord.NEXT_AVAIL];
+    if (nextAvail === this.shadowAvail) {
+      // observe avail idx: pairs with "publish avail idx" in split_driver.ts
+      this.shadowAvail = this.ring.observe16(this.avail + SplitAvail.IDX);
+      if (nextAvail === this.shadowAvail) return EMPTY;
+    }
+    if (((this.shadowAvail - nextAvail) & 0xffff) > this.size) {
+      return this.fail({ kind: "avail-index-jump", availIdx: this.shadowAvail, nextAvail, size: this.size });
+    }
+    const slot = this.avail + SplitAvail.RING + SplitAvail.ENTRY * (nextAvail & this.mask);
+    const head = this.ring.load16(slot);
+    if (head >= this.size) return this.fail({ kind: "head-out-of-range", head, size: this.size });
+    if (st[INFLIGHT + head] !== 0) return this.fail({ kind: "head-in-flight", head });
+    const walked = this.walk(head);
+    if (!(walked instanceof ChainBuilder)) return this.fail(walked);
+    const builder = walked;
+    st[StateWord.NEXT_AVAIL] = (nextAvail + 1) & 0xffff;
+    st[INFLIGHT + head] = st[StateWord.FETCH_SEQ];
+    st[StateWord.FETCH_SEQ] = (st[StateWord.FETCH_SEQ] % 0xfffffffe) + 1;
+    st[StateWord.IN_FLIGHT]++;
+    const chain = builder.finish(head, this.lastWalkLength);
+    if (builder.fault) return err({ ...builder.fault, fatal: false, chain });
+    return ok(chain);
+  }
+
+  private lastWalkLength = 0;
+
+  /** Walk the chain at `head`: a builder with its segments, or the ring error. */
+  private walk(head: number): ChainBuilder | RingError {
+    const ring = this.ring;
+    const b = new ChainBuilder(this.dma, head);
+    let table = this.desc;
+    let tableSize = this.size;
+    let indirect = false;
+    let index = head;
+    let seen = 0;
+    let ringDescs = 0;
+    for (;;) {
+      if (++seen > tableSize) return { kind: "chain-too-long", head, limit: tableSize };
+      if (!indirect) ringDescs++;
+      const off = table + SplitDesc.SIZE * index;
+      const addr = ring.load32(off) + ring.load32(off + 4) * 2 ** 32;
+      const len = ring.load32(off + SplitDesc.LEN);
+      const flags = ring.load16(off + SplitDesc.FLAGS);
+      const next = ring.load16(off + SplitDesc.NEXT);
+      if (flags & SplitDescFlag.INDIRECT) {
+        if (!this.features.indirect) return { kind: "indirect-not-negotiated", head };
+        if (indirect) return { kind: "nested-indirect", head, index };
+        if (flags & SplitDescFlag.NEXT) return { kind: "indirect-in-chain", head, index };
+        if (len === 0 || len % SplitDesc.SIZE !== 0) return { kind: "indirect-length", head, length: len };
+        const entries = len / SplitDesc.SIZE;
+        if (entries > this.size) return { kind: "indirect-too-large", head, entries, limit: this.size };
+        const t = this.dma.translate(addr, len, "read");
+        if (!t.ok) return { kind: "indirect-unreachable", head, cause: t.error };
+        table = t.value;
+        tableSize = entries;
+        indirect = true;
+        index = 0;
+        seen = 0;
+        continue;
+      }
+      const bad = b.add(index, addr, len, (flags & SplitDescFlag.WRITE) !== 0);
+      if (bad) return bad;
+      if (!(flags & SplitDescFlag.NEXT)) break;
+      if (next >= tableSize) return { kind: "next-out-of-range", head, next, tableSize };
+      index = next;
+    }
+    this.lastWalkLength = ringDescs;
+    return b;
+  }
+
+  /** Stage `chain` as used with `written` bytes. */
+  push(chain: DescriptorChain, written: number): Result<void, PushError> {
+    const id = chain.id;
+    if (this.broken || id >= this.size || this.st[INFLIGHT + id] === 0 || this.staged >= this.size) {
+      return err({ kind: "not-in-flight", id });
+    }
+    const len = written < 0 ? 0 : written > chain.writableBytes ? chain.writableBytes : written;
+    this.stagedId[this.staged] = id;
+    this.stagedLen[this.staged] = len;
+    this.stagedFull[this.staged] = len === chain.writableBytes ? 1 : 0;
+    this.staged++;
+    return OK_VOID;
+  }
+
+  /** Write staged used entries and publish the new used index. */
+  publish(): void {
+    const n = this.staged;
+    if (n === 0 || this.broken) return;
+    const ring = this.ring;
+    const st = this.st;
+    let usedIdx = st[StateWord.USED_IDX];
+    for (let i = 0; i < n; i++) {
+      // IN_ORDER (§2.7.9): a run of fully used buffers may be returned as one entry, carrying
+      // the last id, with the used index advanced by the whole run.
+      let last = i;
+      if (this.features.inOrder) while (last + 1 < n && this.stagedFull[last]) last++;
+      const elem = this.used + SplitUsed.RING + SplitUsed.ENTRY * (usedIdx & this.mask);
+      ring.store32(elem + SplitUsed.ELEM_ID, this.stagedId[last]);
+      ring.store32(elem + SplitUsed.ELEM_LEN, this.stagedLen[last]);
+      usedIdx = (usedIdx + (last - i + 1)) & 0xffff;
+      i = last;
+    }
+    // publish used idx: pairs with "observe used idx" in split_driver.ts
+    ring.publish16(this.used + SplitUsed.IDX, usedIdx);
+    // Only now are the chains complete: a crash before this point leaves them in flight.
+    for (let i = 0; i < n; i++) st[INFLIGHT + this.stagedId[i]] = 0;
+    st[StateWord.IN_FLIGHT] -= n;
+    st[StateWord.USED_IDX] = usedIdx;
+    this.staged = 0;
+  }
+
+  /** Whether the driver wants a used-buffer notification for what was published since the last check. */
+  needsInterrupt(): boolean {
+    if (this.broken) return false;
+    const st = this.st;
+    const newIdx = st[StateWord.USED_IDX];
+    const old = st[StateWord.SIGNALLED_USED];
+    const valid = st[StateWord.SIGNALLED_VALID] === 1;
+    st[StateWord.SIGNALLED_USED] = newIdx;
+    st[StateWord.SIGNALLED_VALID] = 1;
+    if (valid && newIdx === old) return false;
+    if (this.features.eventIdx) {
+      // observe used_event after publishing used idx (seq-cst: the store-load fence of §2.7.10)
+      const usedEvent = this.ring.observe16(this.avail + SplitAvail.RING + SplitAvail.ENTRY * this.size);
+      return !valid || needEvent(usedEvent, newIdx, old);
+    }
+    return (this.ring.observe16(this.avail + SplitAvail.FLAGS) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
+  }
+
+  /** Ask for kicks again; true if buffers arrived meanwhile. */
+  enableNotifications(): boolean {
+    if (this.broken) return false;
+    const next = this.st[StateWord.NEXT_AVAIL];
+    if (this.features.eventIdx) {
+      // publish avail_event: pairs with "observe avail_event" in split_driver.ts publish()
+      this.ring.publish16(this.used + SplitUsed.RING + SplitUsed.ENTRY * this.size, next);
+    } else if (this.notifyShadow !== 0) {
+      this.ring.publish16(this.used + SplitUsed.FLAGS, 0);
+    }
+    this.notifyShadow = 0;
+    // re-check after the (seq-cst) publish: a buffer added before it cannot be missed
+    this.shadowAvail = this.ring.observe16(this.avail + SplitAvail.IDX);
+    return this.shadowAvail !== next;
+  }
+
+  /** Ask the driver not to kick. With EVENT_IDX nothing needs writing: kicks stop by themselves. */
+  disableNotifications(): void {
+    if (this.features.eventIdx || this.notifyShadow === 1) return;
+    this.ring.store16(this.used + SplitUsed.FLAGS, VIRTQ_USED_F_NO_NOTIFY);
+    this.notifyShadow = 1;
+  }
+
+  private fail(error: RingError): { ok: false; error: PopError } {
+    this.broken = error;
+    return err({ ...error, fatal: true });
+  }
+
+  /**
+   * Resume a queue from a saved state record (after the previous device worker died).
+   * Validates the record, reconciles it with the used index in the ring (a batch published
+   * just before the crash), re-walks every chain in flight, and returns them in fetch order so
+   * the device completes each exactly once.
+   */
+  static restore(
+    dma: DmaView,
+    ring: RingAccess,
+    config: QueueConfig,
+    state: Uint32Array,
+  ): Result<{ queue: SplitDeviceQueue; inFlight: DescriptorChain[] }, RestoreError> {
+    const areas = checkQueueConfig(dma, { ...config, layout: "split" });
+    if (!areas.ok) return areas;
+    const valid = validateState(state, "split", config.size);
+    if (!valid.ok) return valid;
+    const q = new SplitDeviceQueue(dma, ring, config, areas.value, state);
+    // A crash between publishing used idx and clearing the in-flight marks: finish the bookkeeping.
+    const ringUsed = ring.observe16(q.used + SplitUsed.IDX);
+    const lag = (ringUsed - state[StateWord.USED_IDX]) & 0xffff;
+    if (lag > state[StateWord.IN_FLIGHT]) {
+      return err({ kind: "state-in-flight", counted: lag, recorded: state[StateWord.IN_FLIGHT] });
+    }
+    const byFetch = () => {
+      const ids: number[] = [];
+      for (let id = 0; id < config.size; id++) if (state[INFLIGHT + id] !== 0) ids.push(id);
+      return ids.sort((a, b) => state[INFLIGHT + a] - state[INFLIGHT + b]);
+    };
+    // IN_ORDER entries may cover several chains: the completed ones are the oldest fetched.
+    const completed = config.features.inOrder ? byFetch().slice(0, lag) : [];
+    for (let i = 0; i < lag && !config.features.inOrder; i++) {
+      const idx = (state[StateWord.USED_IDX] + i) & q.mask;
+      completed.push(ring.load32(q.used + SplitUsed.RING + SplitUsed.ENTRY * idx));
+    }
+    for (const id of completed) {
+      if (id >= config.size || state[INFLIGHT + id] === 0) {
+        return err({ kind: "state-log", id, reason: "used entry is not a chain in flight" });
+      }
+      state[INFLIGHT + id] = 0;
+      state[StateWord.IN_FLIGHT]--;
+    }
+    state[StateWord.USED_IDX] = ringUsed;
+    const heads = byFetch();
+    const inFlight: DescriptorChain[] = [];
+    for (const head of heads) {
+      const walked = q.walk(head);
+      if (!(walked instanceof ChainBuilder)) return err(walked);
+      inFlight.push(walked.finish(head, q.lastWalkLength));
+    }
+    return ok({ queue: q, inFlight });
+  }
+}

@@ -1,0 +1,347 @@
+/**
+ * The driver half of a split virtqueue (virtio 1.2 §2.7.13, §2.7.14): adds chains to the
+ * descriptor table and available ring, publishes them, decides kicks, and reclaims used
+ * buffers.
+ *
+ * Runs in the guest worker. The device is untrusted too (reliability.md section C): the free
+ * list, chain lengths and tokens are private to the driver, never re-read from the shared
+ * table, and a used id that is not a chain in flight breaks the queue.
+ *
+ * @module
+ */
+
+import type { GuestMemory } from "../memory/memory.ts";
+import { err, ok, OK_VOID, type Result } from "../result.ts";
+import { SplitDescFlag, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY } from "./constants.ts";
+import type { DriverError, QueueSetupError } from "./errors.ts";
+import { needEvent } from "./event.ts";
+import type { ChainSpec, DriverQueue, QueueConfig, RingFeatures, UsedBuffer } from "./queue.ts";
+import type { RingAccess } from "./ring_access.ts";
+import { SplitAvail, SplitDesc, SplitUsed, isValidSplitSize, splitAreaSizes, SPLIT_ALIGN } from "./split_layout.ts";
+
+/** Where the driver keeps indirect tables: one table of `entries` descriptors per head. */
+export interface IndirectArea {
+  /** GPA of table 0 (16-byte aligned); table `h` is at `gpa + 16 · entries · h`. */
+  gpa: number;
+  /** Descriptors per table; chains longer than this are added directly. */
+  entries: number;
+}
+
+const NONE: Result<UsedBuffer | null, DriverError> = Object.freeze({ ok: true, value: null }) as Result<
+  UsedBuffer | null,
+  DriverError
+>;
+
+/**
+ * Check a driver-side configuration against guest memory (the guest placed the areas itself).
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "../memory/memory.ts";
+ * import { checkDriverConfig } from "./split_driver.ts";
+ * const mem = GuestMemory.create(65536);
+ * checkDriverConfig(mem, { layout: "split", size: 300, descAddr: 0, driverAddr: 0, deviceAddr: 0,
+ *   features: { eventIdx: false, indirect: false, inOrder: false } }).ok; // false: not a power of 2
+ * ```
+ */
+export function checkDriverConfig(mem: GuestMemory, config: QueueConfig): Result<void, QueueSetupError> {
+  if (!isValidSplitSize(config.size)) return err({ kind: "bad-size", size: config.size, layout: "split" });
+  const sizes = splitAreaSizes(config.size);
+  const areas = [["descriptor", config.descAddr], ["driver", config.driverAddr], ["device", config.deviceAddr]] as const;
+  for (const [area, addr] of areas) {
+    if (!Number.isSafeInteger(addr) || addr % SPLIT_ALIGN[area] !== 0) {
+      return err({ kind: "misaligned", area, addr, align: SPLIT_ALIGN[area] });
+    }
+    if (!mem.contains(addr, sizes[area])) {
+      return err({
+        kind: "area-unreachable",
+        area,
+        cause: { kind: "dma-out-of-range", addr, length: sizes[area], access: "write" },
+      });
+    }
+  }
+  return OK_VOID;
+}
+
+/**
+ * The driver half of a split queue.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "../memory/memory.ts";
+ * import { SharedRingAccess } from "./ring_access.ts";
+ * import { SplitDriverQueue } from "./split_driver.ts";
+ * const mem = GuestMemory.create(65536);
+ * const r = SplitDriverQueue.create(mem, new SharedRingAccess(mem), {
+ *   layout: "split", size: 8, descAddr: 0x1000, driverAddr: 0x2000, deviceAddr: 0x3000,
+ *   features: { eventIdx: true, indirect: false, inOrder: false },
+ * });
+ * if (r.ok) {
+ *   r.value.add({ readable: [[0x8000, 64]], writable: [] }, 1);
+ *   r.value.publish(); // true: the device has not asked to be left alone
+ * }
+ * ```
+ */
+export class SplitDriverQueue implements DriverQueue {
+  /** Layout. */
+  readonly layout = "split" as const;
+  /** Queue size. */
+  readonly size: number;
+  /** The device error that broke the queue, or null. */
+  broken: DriverError | null = null;
+  private readonly mask: number;
+  private readonly desc: number;
+  private readonly avail: number;
+  private readonly used: number;
+  private readonly features: RingFeatures;
+  private readonly ring: RingAccess;
+  private readonly indirect: IndirectArea | null;
+  // Private, trusted bookkeeping (never re-read from shared memory).
+  private readonly freeNext: Uint16Array;
+  private readonly tail: Uint16Array;
+  private readonly descCount: Uint16Array;
+  private readonly tokens: Float64Array;
+  private readonly writableLen: Float64Array;
+  private readonly posted: Uint8Array;
+  /** Heads in posting order (for IN_ORDER reclaim, where one used entry covers several). */
+  private readonly fifo: Uint16Array;
+  private fifoHead = 0;
+  private freeHead = 0;
+  private numFree: number;
+  private nextInOrder = 0;
+  private availIdx = 0;
+  private staged = 0;
+  private lastUsed = 0;
+  private shadowUsed = 0;
+  private interruptShadow = -1;
+  private inFlight_ = 0;
+  /** IN_ORDER: the head that ends the batch being reclaimed, or -1, and its used length. */
+  private batchEnd = -1;
+  private batchLen = 0;
+
+  private constructor(ring: RingAccess, config: QueueConfig, indirect: IndirectArea | null) {
+    this.ring = ring;
+    this.size = config.size;
+    this.mask = config.size - 1;
+    this.desc = config.descAddr;
+    this.avail = config.driverAddr;
+    this.used = config.deviceAddr;
+    this.features = { ...config.features };
+    this.indirect = config.features.indirect ? indirect : null;
+    this.freeNext = new Uint16Array(config.size);
+    for (let i = 0; i < config.size; i++) this.freeNext[i] = (i + 1) & this.mask;
+    this.tail = new Uint16Array(config.size);
+    this.descCount = new Uint16Array(config.size);
+    this.tokens = new Float64Array(config.size);
+    this.writableLen = new Float64Array(config.size);
+    this.posted = new Uint8Array(config.size);
+    this.fifo = new Uint16Array(config.size);
+    this.numFree = config.size;
+  }
+
+  /**
+   * Set up a queue in guest memory: zero its three areas (so `used.flags` starts at 0, §2.7.13)
+   * and start with every descriptor free.
+   */
+  static create(
+    mem: GuestMemory,
+    ring: RingAccess,
+    config: QueueConfig,
+    indirect: IndirectArea | null = null,
+  ): Result<SplitDriverQueue, QueueSetupError> {
+    const valid = checkDriverConfig(mem, config);
+    if (!valid.ok) return valid;
+    const sizes = splitAreaSizes(config.size);
+    mem.u8.fill(0, config.descAddr, config.descAddr + sizes.descriptor);
+    mem.u8.fill(0, config.driverAddr, config.driverAddr + sizes.driver);
+    mem.u8.fill(0, config.deviceAddr, config.deviceAddr + sizes.device);
+    if (indirect && !mem.contains(indirect.gpa, 16 * indirect.entries * config.size)) {
+      return err({
+        kind: "area-unreachable",
+        area: "descriptor",
+        cause: { kind: "dma-out-of-range", addr: indirect.gpa, length: 16 * indirect.entries * config.size, access: "write" },
+      });
+    }
+    return ok(new SplitDriverQueue(ring, config, indirect));
+  }
+
+  /** Free descriptors. */
+  get freeDescriptors(): number {
+    return this.numFree;
+  }
+
+  /** Chains posted and not yet reclaimed. */
+  get inFlight(): number {
+    return this.inFlight_;
+  }
+
+  /** Stage a chain; it becomes visible to the device at the next `publish`. */
+  add(chain: ChainSpec, token: number): Result<void, DriverError> {
+    const nr = chain.readable.length;
+    const n = nr + chain.writable.length;
+    if (n === 0 || n > this.size) return err({ kind: "bad-chain-length", length: n, size: this.size });
+    const useIndirect = this.indirect !== null && n > 1 && n <= this.indirect.entries;
+    const needed = useIndirect ? 1 : n;
+    if (this.numFree < needed) return err({ kind: "ring-full", needed, free: this.numFree });
+    const ring = this.ring;
+    const head = this.features.inOrder ? this.nextInOrder : this.freeHead;
+    let writable = 0;
+    let d = head;
+    if (useIndirect) {
+      const table = this.indirect!.gpa + SplitDesc.SIZE * this.indirect!.entries * head;
+      for (let i = 0; i < n; i++) {
+        const [gpa, len] = i < nr ? chain.readable[i] : chain.writable[i - nr];
+        const flags = (i < nr ? 0 : SplitDescFlag.WRITE) | (i + 1 < n ? SplitDescFlag.NEXT : 0);
+        if (i >= nr) writable += len;
+        writeDesc(ring, table + SplitDesc.SIZE * i, gpa, len, flags, i + 1 < n ? i + 1 : 0);
+      }
+      writeDesc(ring, this.desc + SplitDesc.SIZE * head, table, SplitDesc.SIZE * n, SplitDescFlag.INDIRECT, 0);
+    } else {
+      for (let i = 0; i < n; i++) {
+        const [gpa, len] = i < nr ? chain.readable[i] : chain.writable[i - nr];
+        const next = this.features.inOrder ? (d + 1) & this.mask : this.freeNext[d];
+        const flags = (i < nr ? 0 : SplitDescFlag.WRITE) | (i + 1 < n ? SplitDescFlag.NEXT : 0);
+        if (i >= nr) writable += len;
+        writeDesc(ring, this.desc + SplitDesc.SIZE * d, gpa, len, flags, i + 1 < n ? next : 0);
+        if (i + 1 < n) d = next;
+      }
+    }
+    // d is the chain's last ring descriptor.
+    if (this.features.inOrder) this.nextInOrder = (d + 1) & this.mask;
+    else this.freeHead = this.freeNext[d];
+    this.numFree -= needed;
+    this.tail[head] = d;
+    this.descCount[head] = needed;
+    this.tokens[head] = token;
+    this.writableLen[head] = writable;
+    this.posted[head] = 1;
+    this.fifo[(this.fifoHead + this.inFlight_) & this.mask] = head;
+    this.inFlight_++;
+    const slot = this.avail + SplitAvail.RING + SplitAvail.ENTRY * ((this.availIdx + this.staged) & this.mask);
+    ring.store16(slot, head);
+    this.staged++;
+    return OK_VOID;
+  }
+
+  /** Publish staged chains; true if the device wants a kick. */
+  publish(): boolean {
+    if (this.staged === 0) return false;
+    const old = this.availIdx;
+    this.availIdx = (old + this.staged) & 0xffff;
+    this.staged = 0;
+    // publish avail idx: pairs with "observe avail idx" in split_device.ts pop()
+    this.ring.publish16(this.avail + SplitAvail.IDX, this.availIdx);
+    // The publish is seq-cst, so the reads below cannot move before it (§2.7.13 step 6).
+    if (this.features.eventIdx) {
+      // observe avail_event: pairs with "publish avail_event" in split_device.ts
+      const availEvent = this.ring.observe16(this.used + SplitUsed.RING + SplitUsed.ENTRY * this.size);
+      return needEvent(availEvent, this.availIdx, old);
+    }
+    return (this.ring.observe16(this.used + SplitUsed.FLAGS) & VIRTQ_USED_F_NO_NOTIFY) === 0;
+  }
+
+  /** Take the next used buffer. */
+  getUsed(): Result<UsedBuffer | null, DriverError> {
+    if (this.broken) return err(this.broken);
+    if (this.batchEnd >= 0) {
+      // Inside an IN_ORDER batch covered by one used entry (§2.7.9): each buffer still counts
+      // one in the used index, but has no entry of its own.
+      const head = this.fifo[this.fifoHead];
+      const len = head === this.batchEnd ? this.batchLen : this.writableLen[head];
+      if (head === this.batchEnd) this.batchEnd = -1;
+      this.lastUsed = (this.lastUsed + 1) & 0xffff;
+      return ok(this.detach(head, len));
+    }
+    if (this.lastUsed === this.shadowUsed) {
+      // observe used idx: pairs with "publish used idx" in split_device.ts
+      this.shadowUsed = this.ring.observe16(this.used + SplitUsed.IDX);
+      if (this.lastUsed === this.shadowUsed) return NONE;
+    }
+    if (((this.shadowUsed - this.lastUsed) & 0xffff) > this.size) {
+      return this.fail({ kind: "used-index-jump", usedIdx: this.shadowUsed, lastUsed: this.lastUsed, size: this.size });
+    }
+    const elem = this.used + SplitUsed.RING + SplitUsed.ENTRY * (this.lastUsed & this.mask);
+    const id = this.ring.load32(elem + SplitUsed.ELEM_ID);
+    let len = this.ring.load32(elem + SplitUsed.ELEM_LEN);
+    if (id >= this.size) return this.fail({ kind: "used-id-out-of-range", id, size: this.size });
+    if (!this.posted[id]) return this.fail({ kind: "used-id-not-in-flight", id });
+    let head = id;
+    if (this.features.inOrder && this.fifo[this.fifoHead] !== id) {
+      // One entry stands for every chain up to `id` in posting order (§2.7.9): those before it
+      // were used in full.
+      head = this.fifo[this.fifoHead];
+      this.batchEnd = id;
+      this.batchLen = len;
+      len = this.writableLen[head];
+    }
+    this.lastUsed = (this.lastUsed + 1) & 0xffff;
+    return ok(this.detach(head, len));
+  }
+
+  private detach(head: number, len: number): UsedBuffer {
+    const token = this.tokens[head];
+    const max = this.writableLen[head];
+    this.posted[head] = 0;
+    if (!this.features.inOrder) {
+      this.freeNext[this.tail[head]] = this.freeHead;
+      this.freeHead = head;
+    }
+    this.numFree += this.descCount[head];
+    this.inFlight_--;
+    // Without IN_ORDER, heads may complete out of posting order: the fifo is only a hint there.
+    if (this.fifo[this.fifoHead] === head || this.features.inOrder) this.fifoHead = (this.fifoHead + 1) & this.mask;
+    else this.fifoRemove(head);
+    return { token, len: len > max ? max : len };
+  }
+
+  private fifoRemove(head: number): void {
+    // Out-of-order completion: drop `head` from the posting-order list, keeping the rest in order.
+    let i = 0;
+    while (i < this.inFlight_ + 1 && this.fifo[(this.fifoHead + i) & this.mask] !== head) i++;
+    for (; i < this.inFlight_; i++) {
+      this.fifo[(this.fifoHead + i) & this.mask] = this.fifo[(this.fifoHead + i + 1) & this.mask];
+    }
+  }
+
+  /** Ask for an interrupt once `count` more buffers are used; true if some already are. */
+  enableInterrupts(count = 1): boolean {
+    if (this.features.eventIdx) {
+      const event = (this.lastUsed + Math.max(1, count) - 1) & 0xffff;
+      // publish used_event: pairs with "observe used_event" in split_device.ts needsInterrupt()
+      if (event !== this.interruptShadow) this.ring.publish16(this.avail + SplitAvail.RING + SplitAvail.ENTRY * this.size, event);
+      this.interruptShadow = event;
+    } else if (this.interruptShadow !== 0) {
+      this.ring.publish16(this.avail + SplitAvail.FLAGS, 0);
+      this.interruptShadow = 0;
+    }
+    // re-check after the seq-cst publish (§2.7.14): a buffer used before it cannot be missed
+    this.shadowUsed = this.ring.observe16(this.used + SplitUsed.IDX);
+    return this.shadowUsed !== this.lastUsed;
+  }
+
+  /** Ask the device not to interrupt. */
+  disableInterrupts(): void {
+    if (this.features.eventIdx) {
+      // An event just behind the used index is crossed only after 65535 more used entries.
+      const event = (this.lastUsed - 1) & 0xffff;
+      if (event !== this.interruptShadow) this.ring.store16(this.avail + SplitAvail.RING + SplitAvail.ENTRY * this.size, event);
+      this.interruptShadow = event;
+    } else if (this.interruptShadow !== 1) {
+      this.ring.store16(this.avail + SplitAvail.FLAGS, VIRTQ_AVAIL_F_NO_INTERRUPT);
+      this.interruptShadow = 1;
+    }
+  }
+
+  private fail(error: DriverError): Result<never, DriverError> {
+    this.broken = error;
+    return err(error);
+  }
+}
+
+function writeDesc(ring: RingAccess, off: number, gpa: number, len: number, flags: number, next: number): void {
+  ring.store32(off + SplitDesc.ADDR, gpa >>> 0);
+  ring.store32(off + SplitDesc.ADDR + 4, Math.floor(gpa / 2 ** 32));
+  ring.store32(off + SplitDesc.LEN, len);
+  ring.store16(off + SplitDesc.FLAGS, flags);
+  ring.store16(off + SplitDesc.NEXT, next);
+}

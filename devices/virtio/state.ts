@@ -1,0 +1,175 @@
+/**
+ * The device half's private queue state, as a plain record of 32-bit words that can live in
+ * shared memory (the inflight log of architecture.md, "Recovery").
+ *
+ * Everything the device needs to resume a queue after its worker died is here: where it is in
+ * the ring (next avail, used index, wrap counters), the interrupt-suppression memory, and the
+ * chains in flight in fetch order. The ring itself is guest memory and proves nothing: a new
+ * device worker re-validates this record against the ring before trusting it (`validate`).
+ *
+ * Layout (u32 words):
+ * ```
+ * 0 magic   1 layout (0 split, 1 packed)   2 size   3 nextAvail   4 availWrap
+ * 5 usedIdx 6 usedWrap   7 inFlight   8 fetchSeq   9 signalledUsed   10 signalledValid
+ * 11 logFree (packed: head of the free list of descriptor records, NIL when empty)
+ * 12..15 reserved
+ * 16 + id            fetch sequence of chain `id` while in flight, 0 otherwise
+ * 16 + N + id        packed: first descriptor record of buffer `id`; split: unused
+ * 16 + 2N + 5r …     packed: descriptor record r = addrLo, addrHi, len, flags | id << 16, next
+ * ```
+ * Split indices (`nextAvail`, `usedIdx`) are free-running 16-bit counters; packed ones are
+ * slots in `[0, size)` with their wrap counters.
+ *
+ * @module
+ */
+
+import { err, ok, type Result } from "../result.ts";
+import type { Layout } from "./queue.ts";
+
+/** Word indices of the header. */
+export const StateWord = {
+  MAGIC: 0,
+  LAYOUT: 1,
+  SIZE: 2,
+  NEXT_AVAIL: 3,
+  AVAIL_WRAP: 4,
+  USED_IDX: 5,
+  USED_WRAP: 6,
+  IN_FLIGHT: 7,
+  FETCH_SEQ: 8,
+  SIGNALLED_USED: 9,
+  SIGNALLED_VALID: 10,
+  LOG_FREE: 11,
+} as const;
+
+/** First word of the per-id fetch table. */
+export const STATE_HEADER_WORDS = 16;
+/** Words per packed descriptor record. */
+export const LOG_RECORD_WORDS = 5;
+/** "No record" in the packed log's links. */
+export const LOG_NIL = 0xffffffff;
+const MAGIC = 0x56515354; // "VQST"
+
+/**
+ * Bytes of a state record for a queue.
+ *
+ * @example
+ * ```ts
+ * import { stateBytes } from "./state.ts";
+ * stateBytes("split", 256); // 1088
+ * ```
+ */
+export function stateBytes(layout: Layout, size: number): number {
+  const words = STATE_HEADER_WORDS + size + (layout === "packed" ? size + LOG_RECORD_WORDS * size : 0);
+  return words * 4;
+}
+
+/**
+ * Allocate a state record (in a fresh `SharedArrayBuffer`, or at `offset` of `buffer`) and
+ * put it in the power-on state.
+ *
+ * @example
+ * ```ts
+ * import { createState } from "./state.ts";
+ * const st = createState("packed", 64);
+ * st[4]; // availWrap = 1
+ * ```
+ */
+export function createState(
+  layout: Layout,
+  size: number,
+  buffer: SharedArrayBuffer = new SharedArrayBuffer(stateBytes(layout, size)),
+  offset = 0,
+): Uint32Array {
+  const st = new Uint32Array(buffer, offset, stateBytes(layout, size) / 4);
+  resetState(st, layout, size);
+  return st;
+}
+
+/** Put a state record in the power-on state (device reset). */
+export function resetState(st: Uint32Array, layout: Layout, size: number): void {
+  st.fill(0);
+  st[StateWord.MAGIC] = MAGIC;
+  st[StateWord.LAYOUT] = layout === "packed" ? 1 : 0;
+  st[StateWord.SIZE] = size;
+  st[StateWord.AVAIL_WRAP] = 1;
+  st[StateWord.USED_WRAP] = 1;
+  st[StateWord.FETCH_SEQ] = 1;
+  if (layout === "packed") {
+    const logBase = STATE_HEADER_WORDS + 2 * size;
+    st.fill(LOG_NIL, STATE_HEADER_WORDS + size, logBase);
+    for (let r = 0; r < size; r++) {
+      st[logBase + r * LOG_RECORD_WORDS + 4] = r + 1 < size ? r + 1 : LOG_NIL;
+    }
+    st[StateWord.LOG_FREE] = 0;
+  }
+}
+
+/** Why a state record cannot be trusted. */
+export type StateError =
+  | { kind: "state-header"; field: string; value: number; expected: string }
+  | { kind: "state-in-flight"; counted: number; recorded: number }
+  | { kind: "state-log"; id: number; reason: string };
+
+/**
+ * Validate a state record's own invariants (header, counters, packed log links). The queue
+ * halves add the checks that need the ring (pending ≤ size, chains re-walked).
+ *
+ * @example
+ * ```ts
+ * import { createState, validateState } from "./state.ts";
+ * validateState(createState("split", 8), "split", 8).ok; // true
+ * ```
+ */
+export function validateState(st: Uint32Array, layout: Layout, size: number): Result<void, StateError> {
+  const header = (field: string, value: number, expected: string) =>
+    err<StateError>({ kind: "state-header", field, value, expected });
+  if (st.length < stateBytes(layout, size) / 4) return header("length", st.length, "the record size");
+  if (st[StateWord.MAGIC] !== MAGIC) return header("magic", st[StateWord.MAGIC], "VQST");
+  if (st[StateWord.LAYOUT] !== (layout === "packed" ? 1 : 0)) {
+    return header("layout", st[StateWord.LAYOUT], layout);
+  }
+  if (st[StateWord.SIZE] !== size) return header("size", st[StateWord.SIZE], String(size));
+  const limit = layout === "packed" ? size : 0x10000;
+  for (const [name, word] of [["nextAvail", StateWord.NEXT_AVAIL], ["usedIdx", StateWord.USED_IDX]] as const) {
+    if (st[word] >= limit) return header(name, st[word], `below ${limit}`);
+  }
+  for (const [name, word] of [["availWrap", StateWord.AVAIL_WRAP], ["usedWrap", StateWord.USED_WRAP]] as const) {
+    if (st[word] > 1) return header(name, st[word], "0 or 1");
+  }
+  let counted = 0;
+  for (let id = 0; id < size; id++) if (st[STATE_HEADER_WORDS + id] !== 0) counted++;
+  if (counted !== st[StateWord.IN_FLIGHT] || counted > size) {
+    return err({ kind: "state-in-flight", counted, recorded: st[StateWord.IN_FLIGHT] });
+  }
+  if (layout === "packed") return validateLog(st, size);
+  return ok(undefined);
+}
+
+function validateLog(st: Uint32Array, size: number): Result<void, StateError> {
+  const logBase = STATE_HEADER_WORDS + 2 * size;
+  const seen = new Uint8Array(size);
+  const walk = (first: number, id: number): string | null => {
+    for (let r = first, steps = 0; r !== LOG_NIL; steps++) {
+      if (r >= size) return `record ${r} out of range`;
+      if (seen[r] || steps >= size) return `record ${r} reached twice`;
+      seen[r] = 1;
+      r = st[logBase + r * LOG_RECORD_WORDS + 4];
+    }
+    return id >= 0 && first === LOG_NIL ? "in flight with no descriptor" : null;
+  };
+  for (let id = 0; id < size; id++) {
+    const inFlight = st[STATE_HEADER_WORDS + id] !== 0;
+    const first = st[STATE_HEADER_WORDS + size + id];
+    if (!inFlight && first !== LOG_NIL) return err({ kind: "state-log", id, reason: "records but not in flight" });
+    if (!inFlight) continue;
+    const why = walk(first, id);
+    if (why) return err({ kind: "state-log", id, reason: why });
+  }
+  const why = walk(st[StateWord.LOG_FREE], -1);
+  if (why) return err({ kind: "state-log", id: -1, reason: `free list: ${why}` });
+  for (let r = 0; r < size; r++) {
+    if (!seen[r]) return err({ kind: "state-log", id: -1, reason: `record ${r} lost` });
+  }
+  return ok(undefined);
+}

@@ -1,0 +1,75 @@
+/**
+ * Options and results of `vlab bench rings`, shared by the runner (`rings.ts`), the report
+ * printers (`report.ts`, `chart.ts`) and the CLI.
+ *
+ * @module
+ */
+
+/** A ring layout. */
+export type RingLayout = "split" | "packed";
+
+/** How the two sides learn about new work. */
+export type RingMode = "poll" | "notify";
+
+/** What `vlab bench rings` is asked to measure. */
+export interface RingsBenchOptions {
+  /** Layouts to measure, in order. Default: split then packed. */
+  layouts: RingLayout[];
+  /** Batch sizes (requests posted before waiting for them all). Default 1…64. */
+  batches: number[];
+  /** Modes. Default: poll. */
+  modes: RingMode[];
+  /** Queue size (split: a power of two). Default 256. */
+  queueSize: number;
+  /** Timed runs per point; the median is reported. Default 5, at least 1. */
+  runs: number;
+  /** Requests per timed run. */
+  requests: number;
+  /** Keep up to `batch` requests in flight instead of closed batches. */
+  outstanding: boolean;
+  /** Run the deterministic cache-line model as well. */
+  cacheModel: boolean;
+  /** Pin both workers to one CPU (set by the CLI after re-exec under `taskset`). */
+  sameCore: boolean;
+}
+
+/** Median, minimum and maximum of a set of runs. */
+export interface Spread {
+  /** Median. */
+  median: number;
+  /** Minimum. */
+  min: number;
+  /** Maximum. */
+  max: number;
+}
+
+/** One measured point: a layout, mode and batch size. */
+export interface RingsBenchRow {
+  /** Ring layout. */
+  layout: RingLayout;
+  /** poll or notify. */
+  mode: RingMode;
+  /** Batch size. */
+  batch: number;
+  /** Nanoseconds per request over the timed runs. */
+  nsPerRequest: Spread;
+  /** Available-buffer notifications (kicks) per request, median over runs (0 in poll mode). */
+  kicksPerRequest: number;
+  /** Used-buffer notifications (interrupts) per request, median over runs (0 in poll mode). */
+  interruptsPerRequest: number;
+  /** Cache lines of ring memory moved per request by the cache model (with `cacheModel`). */
+  linesPerRequest?: number;
+}
+
+/** The whole report. */
+export interface RingsBenchReport {
+  /** The options the run used. */
+  options: RingsBenchOptions;
+  /** Deno, V8 and CPU facts, for the record. */
+  environment: { deno: string; v8: string; cpus: number; cpuModel: string };
+  /** One row per layout, mode and batch. */
+  results: RingsBenchRow[];
+}
+
+/** Progress callback: a short line describing what runs now. */
+export type ProgressFn = (line: string) => void;
