@@ -67,7 +67,9 @@ export class GuestMemory {
    */
   static create(bytes: number): GuestMemory {
     if (!Number.isInteger(bytes) || bytes <= 0 || bytes % PAGE_SIZE !== 0) {
-      throw new RangeError(`guest memory must be a positive multiple of ${PAGE_SIZE}, got ${bytes}`);
+      throw new RangeError(
+        `guest memory must be a positive multiple of ${PAGE_SIZE}, got ${bytes}`,
+      );
     }
     if (bytes > MAX_MEMORY_BYTES) {
       throw new RangeError(`guest memory must be at most ${MAX_MEMORY_BYTES} bytes, got ${bytes}`);
@@ -104,12 +106,16 @@ export class GuestMemory {
 
   /** Read a little-endian 16-bit value (any alignment). */
   readU16(gpa: number): Result<number, OutOfRangeError> {
-    return this.contains(gpa, 2) ? ok(this.view.getUint16(gpa, true)) : err(this.outOfRange(gpa, 2));
+    return this.contains(gpa, 2)
+      ? ok(this.view.getUint16(gpa, true))
+      : err(this.outOfRange(gpa, 2));
   }
 
   /** Read a little-endian 32-bit value (any alignment). */
   readU32(gpa: number): Result<number, OutOfRangeError> {
-    return this.contains(gpa, 4) ? ok(this.view.getUint32(gpa, true)) : err(this.outOfRange(gpa, 4));
+    return this.contains(gpa, 4)
+      ? ok(this.view.getUint32(gpa, true))
+      : err(this.outOfRange(gpa, 4));
   }
 
   /**

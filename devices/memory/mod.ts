@@ -6,5 +6,17 @@
  */
 export { GuestMemory, MAX_MEMORY_BYTES, PAGE_SIZE } from "./memory.ts";
 export { PageAllocator } from "./allocator.ts";
-export { DirectDma, dmaRead, type DmaAccess, type DmaError, type DmaView, dmaWrite } from "./dma.ts";
-export { formatMemoryError, type MemoryError, type OutOfMemoryError, type OutOfRangeError } from "./errors.ts";
+export {
+  DirectDma,
+  type DmaAccess,
+  type DmaError,
+  dmaRead,
+  type DmaView,
+  dmaWrite,
+} from "./dma.ts";
+export {
+  formatMemoryError,
+  type MemoryError,
+  type OutOfMemoryError,
+  type OutOfRangeError,
+} from "./errors.ts";

@@ -122,13 +122,17 @@ export function formatQueueError(
     case "chain-not-available":
       return `Cannot walk chain ${e.head}: slot ${e.slot} (flags ${hex(e.flags)}) is not available`;
     case "buffer-unreachable":
-      return `Cannot use chain ${e.head}: buffer at ${hex(e.cause.addr)} (${e.cause.length} bytes) is not reachable`;
+      return `Cannot use chain ${e.head}: buffer at ${
+        hex(e.cause.addr)
+      } (${e.cause.length} bytes) is not reachable`;
     case "chain-too-big":
       return `Cannot use chain ${e.head}: ${e.bytes} bytes exceed 2^32`;
     case "bad-size":
       return `Cannot enable the queue: size ${e.size} is not allowed for the ${e.layout} layout`;
     case "misaligned":
-      return `Cannot enable the queue: ${e.area} area ${hex(e.addr)} is not ${e.align}-byte aligned`;
+      return `Cannot enable the queue: ${e.area} area ${
+        hex(e.addr)
+      } is not ${e.align}-byte aligned`;
     case "area-unreachable":
       return `Cannot enable the queue: ${e.area} area at ${hex(e.cause.addr)} is not reachable`;
     case "not-in-flight":

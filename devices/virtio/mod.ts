@@ -24,11 +24,31 @@ export type {
 } from "./queue.ts";
 export { type RingAccess, SharedRingAccess } from "./ring_access.ts";
 export { checkQueueConfig, type QueueAreas } from "./setup.ts";
-export { isValidSplitSize, SPLIT_ALIGN, splitAreaSizes, SplitAvail, SplitDesc, SplitUsed } from "./split_layout.ts";
-export { isValidPackedSize, PACKED_ALIGN, packedAreaSizes, PackedDesc, PackedEvent } from "./packed_layout.ts";
+export {
+  isValidSplitSize,
+  SPLIT_ALIGN,
+  splitAreaSizes,
+  SplitAvail,
+  SplitDesc,
+  SplitUsed,
+} from "./split_layout.ts";
+export {
+  isValidPackedSize,
+  PACKED_ALIGN,
+  packedAreaSizes,
+  PackedDesc,
+  PackedEvent,
+} from "./packed_layout.ts";
 export { type RestoreError, SplitDeviceQueue } from "./split_device.ts";
 export { checkDriverConfig, type IndirectArea, SplitDriverQueue } from "./split_driver.ts";
 export { PackedDeviceQueue } from "./packed_device.ts";
 export { PackedDriverQueue } from "./packed_driver.ts";
-export { createState, resetState, stateBytes, type StateError, StateWord, validateState } from "./state.ts";
+export {
+  createState,
+  resetState,
+  stateBytes,
+  type StateError,
+  StateWord,
+  validateState,
+} from "./state.ts";
 export { createQueuePair, type QueuePair } from "./pair.ts";

@@ -127,7 +127,9 @@ export class PackedDeviceQueue implements DeviceQueue {
     const wrap = st[StateWord.AVAIL_WRAP];
     // observe head flags: pairs with "publish head flags" in packed_driver.ts publish()
     const flags = this.ring.observe16(this.desc + PackedDesc.SIZE * slot + PackedDesc.FLAGS);
-    if (((flags >>> AVAIL_SHIFT) & 1) !== wrap || ((flags >>> USED_SHIFT) & 1) === wrap) return EMPTY; // B1
+    if (((flags >>> AVAIL_SHIFT) & 1) !== wrap || ((flags >>> USED_SHIFT) & 1) === wrap) {
+      return EMPTY; // B1
+    }
     const walked = this.walk(slot, wrap, flags, true);
     if (!(walked instanceof ChainBuilder)) return this.fail(walked);
     const id = this.lastId;
@@ -158,7 +160,12 @@ export class PackedDeviceQueue implements DeviceQueue {
    * Walk the buffer starting at `slot`. With `live`, every descriptor after the head must be
    * available with the wrap counter of its own slot (B4); a restore walks the log instead.
    */
-  private walk(slot: number, wrap: number, headFlags: number, live: boolean): ChainBuilder | RingError {
+  private walk(
+    slot: number,
+    wrap: number,
+    headFlags: number,
+    live: boolean,
+  ): ChainBuilder | RingError {
     const ring = this.ring;
     const b = new ChainBuilder(this.dma, slot);
     let cur = slot;
@@ -179,7 +186,9 @@ export class PackedDeviceQueue implements DeviceQueue {
       count++;
       if (flags & PackedDescFlag.INDIRECT) {
         if (!this.features.indirect) return { kind: "indirect-not-negotiated", head: slot };
-        if (count > 1 || flags & PackedDescFlag.NEXT) return { kind: "indirect-in-chain", head: slot, index: cur };
+        if (count > 1 || flags & PackedDescFlag.NEXT) {
+          return { kind: "indirect-in-chain", head: slot, index: cur };
+        }
         const bad = this.walkIndirect(b, slot, addr, len);
         if (bad) return bad;
       } else {
@@ -199,7 +208,9 @@ export class PackedDeviceQueue implements DeviceQueue {
 
   /** An indirect table: `len / 16` consecutive descriptors; only WRITE counts inside (§2.8.7). */
   private walkIndirect(b: ChainBuilder, head: number, addr: number, len: number): RingError | null {
-    if (len === 0 || len % PackedDesc.SIZE !== 0) return { kind: "indirect-length", head, length: len };
+    if (len === 0 || len % PackedDesc.SIZE !== 0) {
+      return { kind: "indirect-length", head, length: len };
+    }
     const entries = len / PackedDesc.SIZE;
     if (entries > this.size) return { kind: "indirect-too-large", head, entries, limit: this.size };
     const t = this.dma.translate(addr, len, "read");
@@ -209,7 +220,12 @@ export class PackedDeviceQueue implements DeviceQueue {
       const flags = this.ring.load16(off + PackedDesc.FLAGS);
       if (flags & PackedDescFlag.INDIRECT) return { kind: "nested-indirect", head, index: i };
       const a = this.ring.load32(off) + this.ring.load32(off + 4) * 2 ** 32;
-      const bad = b.add(i, a, this.ring.load32(off + PackedDesc.LEN), (flags & PackedDescFlag.WRITE) !== 0);
+      const bad = b.add(
+        i,
+        a,
+        this.ring.load32(off + PackedDesc.LEN),
+        (flags & PackedDescFlag.WRITE) !== 0,
+      );
       if (bad) return bad;
     }
     return null;
@@ -253,7 +269,9 @@ export class PackedDeviceQueue implements DeviceQueue {
   /** Stage `chain` as used with `written` bytes. */
   push(chain: DescriptorChain, written: number): Result<void, PushError> {
     const id = chain.id;
-    if (this.broken || id >= this.size || this.st[INFLIGHT + id] === 0 || this.staged >= this.size) {
+    if (
+      this.broken || id >= this.size || this.st[INFLIGHT + id] === 0 || this.staged >= this.size
+    ) {
       return err({ kind: "not-in-flight", id });
     }
     const len = written < 0 ? 0 : written > chain.writableBytes ? chain.writableBytes : written;
@@ -292,7 +310,8 @@ export class PackedDeviceQueue implements DeviceQueue {
       const len = this.stagedLen[last];
       ring.store16(off + PackedDesc.ID, this.stagedId[last]);
       ring.store32(off + PackedDesc.LEN, len);
-      const flags = (wrap ? PackedDescFlag.AVAIL | PackedDescFlag.USED : 0) | (len > 0 ? PackedDescFlag.WRITE : 0);
+      const flags = (wrap ? PackedDescFlag.AVAIL | PackedDescFlag.USED : 0) |
+        (len > 0 ? PackedDescFlag.WRITE : 0);
       if (firstOff < 0) {
         firstOff = off;
         firstFlags = flags;
@@ -332,7 +351,15 @@ export class PackedDeviceQueue implements DeviceQueue {
     const flags = this.ring.observe16(this.driverEvent + PackedEvent.FLAGS);
     const offWrap = this.ring.load16(this.driverEvent + PackedEvent.OFF_WRAP);
     const newIdx = st[StateWord.USED_IDX];
-    return packedNeedNotify(flags, offWrap, (newIdx - advanced) & 0xffff, newIdx, st[StateWord.USED_WRAP], this.size, this.features.eventIdx);
+    return packedNeedNotify(
+      flags,
+      offWrap,
+      (newIdx - advanced) & 0xffff,
+      newIdx,
+      st[StateWord.USED_WRAP],
+      this.size,
+      this.features.eventIdx,
+    );
   }
 
   /** Ask for kicks again; true if a buffer arrived meanwhile. */
@@ -395,7 +422,11 @@ export class PackedDeviceQueue implements DeviceQueue {
     const st = this.st;
     const b = new ChainBuilder(this.dma, id);
     let count = 0;
-    for (let r = st[INFLIGHT + this.size + id]; r !== LOG_NIL; r = st[this.logBase + r * LOG_RECORD_WORDS + 4]) {
+    for (
+      let r = st[INFLIGHT + this.size + id];
+      r !== LOG_NIL;
+      r = st[this.logBase + r * LOG_RECORD_WORDS + 4]
+    ) {
       const rec = this.logBase + r * LOG_RECORD_WORDS;
       const addr = st[rec] + st[rec + 1] * 2 ** 32;
       const flags = st[rec + 3] >>> 16;

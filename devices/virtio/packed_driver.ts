@@ -14,12 +14,21 @@ import { err, ok, OK_VOID, type Result } from "../result.ts";
 import { PackedDescFlag, PackedEventFlag } from "./constants.ts";
 import type { DriverError, QueueSetupError } from "./errors.ts";
 import { packedNeedNotify } from "./event.ts";
-import { isValidPackedSize, PACKED_ALIGN, PackedDesc, PackedEvent, packedAreaSizes } from "./packed_layout.ts";
+import {
+  isValidPackedSize,
+  PACKED_ALIGN,
+  packedAreaSizes,
+  PackedDesc,
+  PackedEvent,
+} from "./packed_layout.ts";
 import type { ChainSpec, DriverQueue, QueueConfig, RingFeatures, UsedBuffer } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
 import type { IndirectArea } from "./split_driver.ts";
 
-const NONE: Result<UsedBuffer | null, DriverError> = Object.freeze({ ok: true, value: null }) as Result<
+const NONE: Result<UsedBuffer | null, DriverError> = Object.freeze({
+  ok: true,
+  value: null,
+}) as Result<
   UsedBuffer | null,
   DriverError
 >;
@@ -111,15 +120,24 @@ export class PackedDriverQueue implements DriverQueue {
     config: QueueConfig,
     indirect: IndirectArea | null = null,
   ): Result<PackedDriverQueue, QueueSetupError> {
-    if (!isValidPackedSize(config.size)) return err({ kind: "bad-size", size: config.size, layout: "packed" });
+    if (!isValidPackedSize(config.size)) {
+      return err({ kind: "bad-size", size: config.size, layout: "packed" });
+    }
     const sizes = packedAreaSizes(config.size);
-    const areas = [["descriptor", config.descAddr], ["driver", config.driverAddr], ["device", config.deviceAddr]] as const;
+    const areas = [["descriptor", config.descAddr], ["driver", config.driverAddr], [
+      "device",
+      config.deviceAddr,
+    ]] as const;
     for (const [area, addr] of areas) {
       if (!Number.isSafeInteger(addr) || addr % PACKED_ALIGN[area] !== 0) {
         return err({ kind: "misaligned", area, addr, align: PACKED_ALIGN[area] });
       }
       if (!mem.contains(addr, sizes[area])) {
-        return err({ kind: "area-unreachable", area, cause: { kind: "dma-out-of-range", addr, length: sizes[area], access: "write" } });
+        return err({
+          kind: "area-unreachable",
+          area,
+          cause: { kind: "dma-out-of-range", addr, length: sizes[area], access: "write" },
+        });
       }
       mem.u8.fill(0, addr, addr + sizes[area]);
     }
@@ -127,7 +145,12 @@ export class PackedDriverQueue implements DriverQueue {
       return err({
         kind: "area-unreachable",
         area: "descriptor",
-        cause: { kind: "dma-out-of-range", addr: indirect.gpa, length: 16 * indirect.entries * config.size, access: "write" },
+        cause: {
+          kind: "dma-out-of-range",
+          addr: indirect.gpa,
+          length: 16 * indirect.entries * config.size,
+          access: "write",
+        },
       });
     }
     return ok(new PackedDriverQueue(ring, config, indirect));
@@ -147,7 +170,9 @@ export class PackedDriverQueue implements DriverQueue {
   add(chain: ChainSpec, token: number): Result<void, DriverError> {
     const nr = chain.readable.length;
     const n = nr + chain.writable.length;
-    if (n === 0 || n > this.size) return err({ kind: "bad-chain-length", length: n, size: this.size });
+    if (n === 0 || n > this.size) {
+      return err({ kind: "bad-chain-length", length: n, size: this.size });
+    }
     const useIndirect = this.indirect !== null && n > 1 && n <= this.indirect.entries;
     const needed = useIndirect ? 1 : n;
     if (this.numFree < needed) return err({ kind: "ring-full", needed, free: this.numFree });
@@ -161,16 +186,26 @@ export class PackedDriverQueue implements DriverQueue {
         const [gpa, len] = i < nr ? chain.readable[i] : chain.writable[i - nr];
         if (i >= nr) writable += len;
         writeDesc(ring, table + PackedDesc.SIZE * i, gpa, len, 0);
-        ring.store16(table + PackedDesc.SIZE * i + PackedDesc.FLAGS, i < nr ? 0 : PackedDescFlag.WRITE);
+        ring.store16(
+          table + PackedDesc.SIZE * i + PackedDesc.FLAGS,
+          i < nr ? 0 : PackedDescFlag.WRITE,
+        );
       }
-      this.stageHead(this.nextAvail, table, PackedDesc.SIZE * n, id, PackedDescFlag.INDIRECT | wrapBits);
+      this.stageHead(
+        this.nextAvail,
+        table,
+        PackedDesc.SIZE * n,
+        id,
+        PackedDescFlag.INDIRECT | wrapBits,
+      );
       this.advance();
     } else {
       let wrap = wrapBits;
       for (let i = 0; i < n; i++) {
         const [gpa, len] = i < nr ? chain.readable[i] : chain.writable[i - nr];
         if (i >= nr) writable += len;
-        const flags = (i < nr ? 0 : PackedDescFlag.WRITE) | (i + 1 < n ? PackedDescFlag.NEXT : 0) | wrap;
+        const flags = (i < nr ? 0 : PackedDescFlag.WRITE) | (i + 1 < n ? PackedDescFlag.NEXT : 0) |
+          wrap;
         if (i === 0) {
           this.stageHead(this.nextAvail, gpa, len, id, flags);
         } else {
@@ -228,7 +263,15 @@ export class PackedDriverQueue implements DriverQueue {
     // seq-cst publish, so this is the full fence of §2.8.21.3 step 5)
     const flags = ring.observe16(this.deviceEvent + PackedEvent.FLAGS);
     const offWrap = ring.load16(this.deviceEvent + PackedEvent.OFF_WRAP);
-    return packedNeedNotify(flags, offWrap, (this.nextAvail - added) & 0xffff, this.nextAvail, this.availWrap, this.size, this.features.eventIdx);
+    return packedNeedNotify(
+      flags,
+      offWrap,
+      (this.nextAvail - added) & 0xffff,
+      this.nextAvail,
+      this.availWrap,
+      this.size,
+      this.features.eventIdx,
+    );
   }
 
   /** Take the next used buffer. */
@@ -245,7 +288,10 @@ export class PackedDriverQueue implements DriverQueue {
     const off = this.desc + PackedDesc.SIZE * this.nextUsed;
     // observe used flags: pairs with "publish used flags" in packed_device.ts publish()
     const flags = this.ring.observe16(off + PackedDesc.FLAGS);
-    if (((flags >>> AVAIL_SHIFT) & 1) !== this.usedWrap || ((flags >>> USED_SHIFT) & 1) !== this.usedWrap) return NONE;
+    if (
+      ((flags >>> AVAIL_SHIFT) & 1) !== this.usedWrap ||
+      ((flags >>> USED_SHIFT) & 1) !== this.usedWrap
+    ) return NONE;
     const id = this.ring.load16(off + PackedDesc.ID);
     let len = flags & PackedDescFlag.WRITE ? this.ring.load32(off + PackedDesc.LEN) : 0;
     if (id >= this.size) return this.fail({ kind: "used-id-out-of-range", id, size: this.size });
@@ -286,7 +332,9 @@ export class PackedDriverQueue implements DriverQueue {
     // Out-of-order completion: move `id` to the front of the posting-order list.
     let i = 0;
     while (i < this.inFlight_ && this.fifo[(this.fifoHead + i) % this.size] !== id) i++;
-    for (; i > 0; i--) this.fifo[(this.fifoHead + i) % this.size] = this.fifo[(this.fifoHead + i - 1) % this.size];
+    for (; i > 0; i--) {
+      this.fifo[(this.fifoHead + i) % this.size] = this.fifo[(this.fifoHead + i - 1) % this.size];
+    }
     this.fifo[this.fifoHead] = id;
   }
 
@@ -297,7 +345,9 @@ export class PackedDriverQueue implements DriverQueue {
       let slot = this.nextUsed;
       let wrap = this.usedWrap;
       const k = Math.min(Math.max(1, count), Math.max(1, this.inFlight_));
-      for (let i = 0; i < k - 1; i++) slot += this.descCount[this.fifo[(this.fifoHead + i) % this.size]];
+      for (let i = 0; i < k - 1; i++) {
+        slot += this.descCount[this.fifo[(this.fifoHead + i) % this.size]];
+      }
       while (slot >= this.size) {
         slot -= this.size;
         wrap ^= 1;
@@ -313,8 +363,11 @@ export class PackedDriverQueue implements DriverQueue {
       this.ring.publish16(this.driverEvent + PackedEvent.FLAGS, PackedEventFlag.ENABLE);
       this.interruptShadow = -2;
     }
-    const flags = this.ring.observe16(this.desc + PackedDesc.SIZE * this.nextUsed + PackedDesc.FLAGS);
-    return ((flags >>> AVAIL_SHIFT) & 1) === this.usedWrap && ((flags >>> USED_SHIFT) & 1) === this.usedWrap;
+    const flags = this.ring.observe16(
+      this.desc + PackedDesc.SIZE * this.nextUsed + PackedDesc.FLAGS,
+    );
+    return ((flags >>> AVAIL_SHIFT) & 1) === this.usedWrap &&
+      ((flags >>> USED_SHIFT) & 1) === this.usedWrap;
   }
 
   /** Ask the device not to interrupt. */

@@ -32,7 +32,9 @@ export const PACKED_ALIGN = { descriptor: 16, driver: 4, device: 4 } as const;
  * packedAreaSizes(256); // { descriptor: 4096, driver: 4, device: 4 }
  * ```
  */
-export function packedAreaSizes(size: number): { descriptor: number; driver: number; device: number } {
+export function packedAreaSizes(
+  size: number,
+): { descriptor: number; driver: number; device: number } {
   return { descriptor: 16 * size, driver: 4, device: 4 };
 }
 

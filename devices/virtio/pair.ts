@@ -93,9 +93,19 @@ export function createDeviceQueue(
 export function createQueuePair(
   mem: GuestMemory,
   config: QueueConfig,
-  options: { indirect?: IndirectArea; driverRing?: RingAccess; deviceRing?: RingAccess; dma?: DmaView } = {},
+  options: {
+    indirect?: IndirectArea;
+    driverRing?: RingAccess;
+    deviceRing?: RingAccess;
+    dma?: DmaView;
+  } = {},
 ): Result<QueuePair, QueueSetupError> {
-  const driver = createDriverQueue(mem, options.driverRing ?? new SharedRingAccess(mem), config, options.indirect ?? null);
+  const driver = createDriverQueue(
+    mem,
+    options.driverRing ?? new SharedRingAccess(mem),
+    config,
+    options.indirect ?? null,
+  );
   if (!driver.ok) return driver;
   const state = createState(config.layout, config.size);
   const device = createDeviceQueue(

@@ -9,7 +9,7 @@
 import type { DmaView } from "../memory/dma.ts";
 import { err, ok, type Result } from "../result.ts";
 import type { QueueSetupError } from "./errors.ts";
-import { packedAreaSizes, PACKED_ALIGN, isValidPackedSize } from "./packed_layout.ts";
+import { isValidPackedSize, PACKED_ALIGN, packedAreaSizes } from "./packed_layout.ts";
 import type { QueueConfig } from "./queue.ts";
 import { isValidSplitSize, SPLIT_ALIGN, splitAreaSizes } from "./split_layout.ts";
 
@@ -38,7 +38,10 @@ export interface QueueAreas {
  * r.ok; // true
  * ```
  */
-export function checkQueueConfig(dma: DmaView, config: QueueConfig): Result<QueueAreas, QueueSetupError> {
+export function checkQueueConfig(
+  dma: DmaView,
+  config: QueueConfig,
+): Result<QueueAreas, QueueSetupError> {
   const packed = config.layout === "packed";
   if (!(packed ? isValidPackedSize(config.size) : isValidSplitSize(config.size))) {
     return err({ kind: "bad-size", size: config.size, layout: config.layout });
@@ -46,8 +49,16 @@ export function checkQueueConfig(dma: DmaView, config: QueueConfig): Result<Queu
   const sizes = packed ? packedAreaSizes(config.size) : splitAreaSizes(config.size);
   const align = packed ? PACKED_ALIGN : SPLIT_ALIGN;
   // The device writes the descriptor ring only in the packed layout.
-  const access = { descriptor: packed ? "write" : "read", driver: "read", device: "write" } as const;
-  const addrs = { descriptor: config.descAddr, driver: config.driverAddr, device: config.deviceAddr };
+  const access = {
+    descriptor: packed ? "write" : "read",
+    driver: "read",
+    device: "write",
+  } as const;
+  const addrs = {
+    descriptor: config.descAddr,
+    driver: config.driverAddr,
+    device: config.deviceAddr,
+  };
   const out: QueueAreas = { descriptor: 0, driver: 0, device: 0 };
   for (const area of ["descriptor", "driver", "device"] as const) {
     const addr = addrs[area];

@@ -21,7 +21,13 @@ import type { DeviceQueue, PopResult, QueueConfig, RingFeatures } from "./queue.
 import type { RingAccess } from "./ring_access.ts";
 import { checkQueueConfig } from "./setup.ts";
 import { SplitAvail, SplitDesc, SplitUsed } from "./split_layout.ts";
-import { resetState, STATE_HEADER_WORDS, StateWord, type StateError, validateState } from "./state.ts";
+import {
+  resetState,
+  STATE_HEADER_WORDS,
+  type StateError,
+  StateWord,
+  validateState,
+} from "./state.ts";
 
 const EMPTY: PopResult = Object.freeze({ ok: true, value: null }) as PopResult;
 const INFLIGHT = STATE_HEADER_WORDS;
@@ -126,7 +132,12 @@ export class SplitDeviceQueue implements DeviceQueue {
       if (nextAvail === this.shadowAvail) return EMPTY;
     }
     if (((this.shadowAvail - nextAvail) & 0xffff) > this.size) {
-      return this.fail({ kind: "avail-index-jump", availIdx: this.shadowAvail, nextAvail, size: this.size });
+      return this.fail({
+        kind: "avail-index-jump",
+        availIdx: this.shadowAvail,
+        nextAvail,
+        size: this.size,
+      });
     }
     const slot = this.avail + SplitAvail.RING + SplitAvail.ENTRY * (nextAvail & this.mask);
     const head = this.ring.load16(slot);
@@ -168,9 +179,13 @@ export class SplitDeviceQueue implements DeviceQueue {
         if (!this.features.indirect) return { kind: "indirect-not-negotiated", head };
         if (indirect) return { kind: "nested-indirect", head, index };
         if (flags & SplitDescFlag.NEXT) return { kind: "indirect-in-chain", head, index };
-        if (len === 0 || len % SplitDesc.SIZE !== 0) return { kind: "indirect-length", head, length: len };
+        if (len === 0 || len % SplitDesc.SIZE !== 0) {
+          return { kind: "indirect-length", head, length: len };
+        }
         const entries = len / SplitDesc.SIZE;
-        if (entries > this.size) return { kind: "indirect-too-large", head, entries, limit: this.size };
+        if (entries > this.size) {
+          return { kind: "indirect-too-large", head, entries, limit: this.size };
+        }
         const t = this.dma.translate(addr, len, "read");
         if (!t.ok) return { kind: "indirect-unreachable", head, cause: t.error };
         table = t.value;
@@ -193,7 +208,9 @@ export class SplitDeviceQueue implements DeviceQueue {
   /** Stage `chain` as used with `written` bytes. */
   push(chain: DescriptorChain, written: number): Result<void, PushError> {
     const id = chain.id;
-    if (this.broken || id >= this.size || this.st[INFLIGHT + id] === 0 || this.staged >= this.size) {
+    if (
+      this.broken || id >= this.size || this.st[INFLIGHT + id] === 0 || this.staged >= this.size
+    ) {
       return err({ kind: "not-in-flight", id });
     }
     const len = written < 0 ? 0 : written > chain.writableBytes ? chain.writableBytes : written;
@@ -215,7 +232,7 @@ export class SplitDeviceQueue implements DeviceQueue {
       // IN_ORDER (§2.7.9): a run of fully used buffers may be returned as one entry, carrying
       // the last id, with the used index advanced by the whole run.
       let last = i;
-      if (this.features.inOrder) while (last + 1 < n && this.stagedFull[last]) last++;
+      if (this.features.inOrder) { while (last + 1 < n && this.stagedFull[last]) last++; }
       const elem = this.used + SplitUsed.RING + SplitUsed.ENTRY * (usedIdx & this.mask);
       ring.store32(elem + SplitUsed.ELEM_ID, this.stagedId[last]);
       ring.store32(elem + SplitUsed.ELEM_LEN, this.stagedLen[last]);
@@ -243,7 +260,9 @@ export class SplitDeviceQueue implements DeviceQueue {
     if (valid && newIdx === old) return false;
     if (this.features.eventIdx) {
       // observe used_event after publishing used idx (seq-cst: the store-load fence of §2.7.10)
-      const usedEvent = this.ring.observe16(this.avail + SplitAvail.RING + SplitAvail.ENTRY * this.size);
+      const usedEvent = this.ring.observe16(
+        this.avail + SplitAvail.RING + SplitAvail.ENTRY * this.size,
+      );
       return !valid || needEvent(usedEvent, newIdx, old);
     }
     return (this.ring.observe16(this.avail + SplitAvail.FLAGS) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;

@@ -17,7 +17,14 @@ import type { DriverError, QueueSetupError } from "./errors.ts";
 import { needEvent } from "./event.ts";
 import type { ChainSpec, DriverQueue, QueueConfig, RingFeatures, UsedBuffer } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
-import { SplitAvail, SplitDesc, SplitUsed, isValidSplitSize, splitAreaSizes, SPLIT_ALIGN } from "./split_layout.ts";
+import {
+  isValidSplitSize,
+  SPLIT_ALIGN,
+  splitAreaSizes,
+  SplitAvail,
+  SplitDesc,
+  SplitUsed,
+} from "./split_layout.ts";
 
 /** Where the driver keeps indirect tables: one table of `entries` descriptors per head. */
 export interface IndirectArea {
@@ -27,7 +34,10 @@ export interface IndirectArea {
   entries: number;
 }
 
-const NONE: Result<UsedBuffer | null, DriverError> = Object.freeze({ ok: true, value: null }) as Result<
+const NONE: Result<UsedBuffer | null, DriverError> = Object.freeze({
+  ok: true,
+  value: null,
+}) as Result<
   UsedBuffer | null,
   DriverError
 >;
@@ -44,10 +54,18 @@ const NONE: Result<UsedBuffer | null, DriverError> = Object.freeze({ ok: true, v
  *   features: { eventIdx: false, indirect: false, inOrder: false } }).ok; // false: not a power of 2
  * ```
  */
-export function checkDriverConfig(mem: GuestMemory, config: QueueConfig): Result<void, QueueSetupError> {
-  if (!isValidSplitSize(config.size)) return err({ kind: "bad-size", size: config.size, layout: "split" });
+export function checkDriverConfig(
+  mem: GuestMemory,
+  config: QueueConfig,
+): Result<void, QueueSetupError> {
+  if (!isValidSplitSize(config.size)) {
+    return err({ kind: "bad-size", size: config.size, layout: "split" });
+  }
   const sizes = splitAreaSizes(config.size);
-  const areas = [["descriptor", config.descAddr], ["driver", config.driverAddr], ["device", config.deviceAddr]] as const;
+  const areas = [["descriptor", config.descAddr], ["driver", config.driverAddr], [
+    "device",
+    config.deviceAddr,
+  ]] as const;
   for (const [area, addr] of areas) {
     if (!Number.isSafeInteger(addr) || addr % SPLIT_ALIGN[area] !== 0) {
       return err({ kind: "misaligned", area, addr, align: SPLIT_ALIGN[area] });
@@ -159,7 +177,12 @@ export class SplitDriverQueue implements DriverQueue {
       return err({
         kind: "area-unreachable",
         area: "descriptor",
-        cause: { kind: "dma-out-of-range", addr: indirect.gpa, length: 16 * indirect.entries * config.size, access: "write" },
+        cause: {
+          kind: "dma-out-of-range",
+          addr: indirect.gpa,
+          length: 16 * indirect.entries * config.size,
+          access: "write",
+        },
       });
     }
     return ok(new SplitDriverQueue(ring, config, indirect));
@@ -179,7 +202,9 @@ export class SplitDriverQueue implements DriverQueue {
   add(chain: ChainSpec, token: number): Result<void, DriverError> {
     const nr = chain.readable.length;
     const n = nr + chain.writable.length;
-    if (n === 0 || n > this.size) return err({ kind: "bad-chain-length", length: n, size: this.size });
+    if (n === 0 || n > this.size) {
+      return err({ kind: "bad-chain-length", length: n, size: this.size });
+    }
     const useIndirect = this.indirect !== null && n > 1 && n <= this.indirect.entries;
     const needed = useIndirect ? 1 : n;
     if (this.numFree < needed) return err({ kind: "ring-full", needed, free: this.numFree });
@@ -195,7 +220,14 @@ export class SplitDriverQueue implements DriverQueue {
         if (i >= nr) writable += len;
         writeDesc(ring, table + SplitDesc.SIZE * i, gpa, len, flags, i + 1 < n ? i + 1 : 0);
       }
-      writeDesc(ring, this.desc + SplitDesc.SIZE * head, table, SplitDesc.SIZE * n, SplitDescFlag.INDIRECT, 0);
+      writeDesc(
+        ring,
+        this.desc + SplitDesc.SIZE * head,
+        table,
+        SplitDesc.SIZE * n,
+        SplitDescFlag.INDIRECT,
+        0,
+      );
     } else {
       for (let i = 0; i < n; i++) {
         const [gpa, len] = i < nr ? chain.readable[i] : chain.writable[i - nr];
@@ -217,7 +249,8 @@ export class SplitDriverQueue implements DriverQueue {
     this.posted[head] = 1;
     this.fifo[(this.fifoHead + this.inFlight_) & this.mask] = head;
     this.inFlight_++;
-    const slot = this.avail + SplitAvail.RING + SplitAvail.ENTRY * ((this.availIdx + this.staged) & this.mask);
+    const slot = this.avail + SplitAvail.RING +
+      SplitAvail.ENTRY * ((this.availIdx + this.staged) & this.mask);
     ring.store16(slot, head);
     this.staged++;
     return OK_VOID;
@@ -234,7 +267,9 @@ export class SplitDriverQueue implements DriverQueue {
     // The publish is seq-cst, so the reads below cannot move before it (§2.7.13 step 6).
     if (this.features.eventIdx) {
       // observe avail_event: pairs with "publish avail_event" in split_device.ts
-      const availEvent = this.ring.observe16(this.used + SplitUsed.RING + SplitUsed.ENTRY * this.size);
+      const availEvent = this.ring.observe16(
+        this.used + SplitUsed.RING + SplitUsed.ENTRY * this.size,
+      );
       return needEvent(availEvent, this.availIdx, old);
     }
     return (this.ring.observe16(this.used + SplitUsed.FLAGS) & VIRTQ_USED_F_NO_NOTIFY) === 0;
@@ -258,7 +293,12 @@ export class SplitDriverQueue implements DriverQueue {
       if (this.lastUsed === this.shadowUsed) return NONE;
     }
     if (((this.shadowUsed - this.lastUsed) & 0xffff) > this.size) {
-      return this.fail({ kind: "used-index-jump", usedIdx: this.shadowUsed, lastUsed: this.lastUsed, size: this.size });
+      return this.fail({
+        kind: "used-index-jump",
+        usedIdx: this.shadowUsed,
+        lastUsed: this.lastUsed,
+        size: this.size,
+      });
     }
     const elem = this.used + SplitUsed.RING + SplitUsed.ENTRY * (this.lastUsed & this.mask);
     const id = this.ring.load32(elem + SplitUsed.ELEM_ID);
@@ -289,8 +329,9 @@ export class SplitDriverQueue implements DriverQueue {
     this.numFree += this.descCount[head];
     this.inFlight_--;
     // Without IN_ORDER, heads may complete out of posting order: the fifo is only a hint there.
-    if (this.fifo[this.fifoHead] === head || this.features.inOrder) this.fifoHead = (this.fifoHead + 1) & this.mask;
-    else this.fifoRemove(head);
+    if (this.fifo[this.fifoHead] === head || this.features.inOrder) {
+      this.fifoHead = (this.fifoHead + 1) & this.mask;
+    } else this.fifoRemove(head);
     return { token, len: len > max ? max : len };
   }
 
@@ -308,7 +349,9 @@ export class SplitDriverQueue implements DriverQueue {
     if (this.features.eventIdx) {
       const event = (this.lastUsed + Math.max(1, count) - 1) & 0xffff;
       // publish used_event: pairs with "observe used_event" in split_device.ts needsInterrupt()
-      if (event !== this.interruptShadow) this.ring.publish16(this.avail + SplitAvail.RING + SplitAvail.ENTRY * this.size, event);
+      if (event !== this.interruptShadow) {
+        this.ring.publish16(this.avail + SplitAvail.RING + SplitAvail.ENTRY * this.size, event);
+      }
       this.interruptShadow = event;
     } else if (this.interruptShadow !== 0) {
       this.ring.publish16(this.avail + SplitAvail.FLAGS, 0);
@@ -324,7 +367,9 @@ export class SplitDriverQueue implements DriverQueue {
     if (this.features.eventIdx) {
       // An event just behind the used index is crossed only after 65535 more used entries.
       const event = (this.lastUsed - 1) & 0xffff;
-      if (event !== this.interruptShadow) this.ring.store16(this.avail + SplitAvail.RING + SplitAvail.ENTRY * this.size, event);
+      if (event !== this.interruptShadow) {
+        this.ring.store16(this.avail + SplitAvail.RING + SplitAvail.ENTRY * this.size, event);
+      }
       this.interruptShadow = event;
     } else if (this.interruptShadow !== 1) {
       this.ring.store16(this.avail + SplitAvail.FLAGS, VIRTQ_AVAIL_F_NO_INTERRUPT);
@@ -338,7 +383,14 @@ export class SplitDriverQueue implements DriverQueue {
   }
 }
 
-function writeDesc(ring: RingAccess, off: number, gpa: number, len: number, flags: number, next: number): void {
+function writeDesc(
+  ring: RingAccess,
+  off: number,
+  gpa: number,
+  len: number,
+  flags: number,
+  next: number,
+): void {
   ring.store32(off + SplitDesc.ADDR, gpa >>> 0);
   ring.store32(off + SplitDesc.ADDR + 4, Math.floor(gpa / 2 ** 32));
   ring.store32(off + SplitDesc.LEN, len);

@@ -34,7 +34,9 @@ export const SPLIT_ALIGN = { descriptor: 16, driver: 2, device: 4 } as const;
  * splitAreaSizes(256); // { descriptor: 4096, driver: 518, device: 2054 }
  * ```
  */
-export function splitAreaSizes(size: number): { descriptor: number; driver: number; device: number } {
+export function splitAreaSizes(
+  size: number,
+): { descriptor: number; driver: number; device: number } {
   return { descriptor: 16 * size, driver: 6 + 2 * size, device: 6 + 8 * size };
 }
 

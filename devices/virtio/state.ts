@@ -60,7 +60,8 @@ const MAGIC = 0x56515354; // "VQST"
  * ```
  */
 export function stateBytes(layout: Layout, size: number): number {
-  const words = STATE_HEADER_WORDS + size + (layout === "packed" ? size + LOG_RECORD_WORDS * size : 0);
+  const words = STATE_HEADER_WORDS + size +
+    (layout === "packed" ? size + LOG_RECORD_WORDS * size : 0);
   return words * 4;
 }
 
@@ -121,20 +122,36 @@ export type StateError =
  * validateState(createState("split", 8), "split", 8).ok; // true
  * ```
  */
-export function validateState(st: Uint32Array, layout: Layout, size: number): Result<void, StateError> {
+export function validateState(
+  st: Uint32Array,
+  layout: Layout,
+  size: number,
+): Result<void, StateError> {
   const header = (field: string, value: number, expected: string) =>
     err<StateError>({ kind: "state-header", field, value, expected });
-  if (st.length < stateBytes(layout, size) / 4) return header("length", st.length, "the record size");
+  if (st.length < stateBytes(layout, size) / 4) {
+    return header("length", st.length, "the record size");
+  }
   if (st[StateWord.MAGIC] !== MAGIC) return header("magic", st[StateWord.MAGIC], "VQST");
   if (st[StateWord.LAYOUT] !== (layout === "packed" ? 1 : 0)) {
     return header("layout", st[StateWord.LAYOUT], layout);
   }
   if (st[StateWord.SIZE] !== size) return header("size", st[StateWord.SIZE], String(size));
   const limit = layout === "packed" ? size : 0x10000;
-  for (const [name, word] of [["nextAvail", StateWord.NEXT_AVAIL], ["usedIdx", StateWord.USED_IDX]] as const) {
+  for (
+    const [name, word] of [["nextAvail", StateWord.NEXT_AVAIL], [
+      "usedIdx",
+      StateWord.USED_IDX,
+    ]] as const
+  ) {
     if (st[word] >= limit) return header(name, st[word], `below ${limit}`);
   }
-  for (const [name, word] of [["availWrap", StateWord.AVAIL_WRAP], ["usedWrap", StateWord.USED_WRAP]] as const) {
+  for (
+    const [name, word] of [["availWrap", StateWord.AVAIL_WRAP], [
+      "usedWrap",
+      StateWord.USED_WRAP,
+    ]] as const
+  ) {
     if (st[word] > 1) return header(name, st[word], "0 or 1");
   }
   let counted = 0;
@@ -161,7 +178,9 @@ function validateLog(st: Uint32Array, size: number): Result<void, StateError> {
   for (let id = 0; id < size; id++) {
     const inFlight = st[STATE_HEADER_WORDS + id] !== 0;
     const first = st[STATE_HEADER_WORDS + size + id];
-    if (!inFlight && first !== LOG_NIL) return err({ kind: "state-log", id, reason: "records but not in flight" });
+    if (!inFlight && first !== LOG_NIL) {
+      return err({ kind: "state-log", id, reason: "records but not in flight" });
+    }
     if (!inFlight) continue;
     const why = walk(first, id);
     if (why) return err({ kind: "state-log", id, reason: why });

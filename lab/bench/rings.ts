@@ -1,5 +1,28 @@
-// Placeholder replaced by the ring benchmark runner (being written now).
-import type { ProgressFn, RingsBenchOptions, RingsBenchReport } from "./types.ts";
+/**
+ * `vlab bench rings`: per-request cost of the split and packed virtqueues against batch size,
+ * between a driver worker and a device worker over shared guest memory.
+ *
+ * Called by the CLI (`cli/bench.ts`) and by scripts through `mod.ts`; runs on the main thread
+ * and owns the workers: one fresh pair per layout and mode (so each worker's JIT only ever sees
+ * one ring class), reused across batch sizes. Each point has a warm-up run, then `runs` timed
+ * runs; the report gives the median, minimum and maximum.
+ *
+ * @module
+ */
+
+import { GuestMemory } from "../../devices/memory/memory.ts";
+import { runCacheModel } from "./cache_model.ts";
+import { benchLayout, Ctl, ctl, CTL_WORDS } from "./ring_layout.ts";
+import type { WorkerReply, WorkerRequest } from "./ring_worker.ts";
+import type {
+  ProgressFn,
+  RingLayout,
+  RingMode,
+  RingsBenchOptions,
+  RingsBenchReport,
+  RingsBenchRow,
+  Spread,
+} from "./types.ts";
 
 /** Default options of `vlab bench rings`. */
 export const DEFAULT_RINGS_OPTIONS: RingsBenchOptions = {
@@ -14,10 +37,197 @@ export const DEFAULT_RINGS_OPTIONS: RingsBenchOptions = {
   sameCore: false,
 };
 
-/** Run the ring benchmark. */
-export function runRingsBench(
-  _options: RingsBenchOptions,
-  _progress?: ProgressFn,
+/** Requests per run when both workers share one core (busy-polling there is pathological). */
+export const SAME_CORE_REQUESTS = 2_000;
+
+/** A run that takes longer than this stops early and reports what it completed. */
+const RUN_DEADLINE_MS = 5_000;
+
+/**
+ * Run the ring benchmark.
+ *
+ * @example
+ * ```ts ignore
+ * import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "./rings.ts";
+ * const report = await runRingsBench({ ...DEFAULT_RINGS_OPTIONS, batches: [1, 16], runs: 3 });
+ * console.log(report.results.map((r) => `${r.layout} ${r.batch}: ${r.nsPerRequest.median} ns`));
+ * ```
+ */
+export async function runRingsBench(
+  options: RingsBenchOptions,
+  progress: ProgressFn = () => {},
 ): Promise<RingsBenchReport> {
-  return Promise.reject(new Error("not implemented yet"));
+  const results: RingsBenchRow[] = [];
+  for (const mode of options.modes) {
+    for (const layout of options.layouts) {
+      const pair = await WorkerPair.start();
+      try {
+        for (const batch of options.batches) {
+          const row = await measurePoint(pair, options, layout, mode, batch, progress);
+          if (options.cacheModel) {
+            row.linesPerRequest = runCacheModel({
+              layout,
+              queueSize: options.queueSize,
+              batch,
+              outstanding: options.outstanding,
+              requests: Math.max(4096, batch * 64),
+              eventIdx: mode === "notify",
+            }).linesPerRequest;
+          }
+          results.push(row);
+        }
+      } finally {
+        pair.stop();
+      }
+    }
+  }
+  return { options, environment: await environment(), results };
+}
+
+async function measurePoint(
+  pair: WorkerPair,
+  options: RingsBenchOptions,
+  layout: RingLayout,
+  mode: RingMode,
+  batch: number,
+  progress: ProgressFn,
+): Promise<RingsBenchRow> {
+  const features = { eventIdx: true, indirect: false, inOrder: false };
+  const placement = benchLayout(layout, options.queueSize, features);
+  const memory = GuestMemory.create(placement.memoryBytes);
+  const control = new SharedArrayBuffer(CTL_WORDS * 4);
+  await pair.setup(memory.buffer, control, placement);
+  const ctlView = new Int32Array(control);
+  const requests = options.sameCore
+    ? Math.min(options.requests, SAME_CORE_REQUESTS)
+    : options.requests;
+  const ns: number[] = [];
+  const kicks: number[] = [];
+  const interrupts: number[] = [];
+  for (let run = 0; run <= options.runs; run++) {
+    const label = run === 0 ? "warm-up" : `run ${run}/${options.runs}`;
+    progress(`${layout} ${mode} batch ${batch}: ${label}`);
+    for (const f of [Ctl.KICKS, Ctl.INTERRUPTS, Ctl.DEVICE_REQUESTS, Ctl.DEVICE_SEQ_ERRORS]) {
+      Atomics.store(ctlView, ctl(f), 0);
+    }
+    const r = await pair.run({
+      cmd: "run",
+      runId: pair.nextRunId(),
+      requests,
+      batch,
+      mode,
+      outstanding: options.outstanding,
+      deadlineMs: RUN_DEADLINE_MS,
+    });
+    const seqErrors = Atomics.load(ctlView, ctl(Ctl.DEVICE_SEQ_ERRORS));
+    if (r.tokenErrors > 0 || seqErrors > 0) {
+      throw new Error(
+        `${layout} batch ${batch}: ${r.tokenErrors} tokens and ${seqErrors} sequence numbers out of order`,
+      );
+    }
+    if (r.completed === 0) throw new Error(`${layout} batch ${batch}: no request completed`);
+    if (run === 0) continue;
+    ns.push(r.elapsedNs / r.completed);
+    kicks.push(Atomics.load(ctlView, ctl(Ctl.KICKS)) / r.completed);
+    interrupts.push(Atomics.load(ctlView, ctl(Ctl.INTERRUPTS)) / r.completed);
+  }
+  return {
+    layout,
+    mode,
+    batch,
+    nsPerRequest: spread(ns),
+    kicksPerRequest: spread(kicks).median,
+    interruptsPerRequest: spread(interrupts).median,
+  };
+}
+
+/**
+ * Median, minimum and maximum of a non-empty list.
+ *
+ * @example
+ * ```ts
+ * import { spread } from "./rings.ts";
+ * spread([3, 1, 2]); // { median: 2, min: 1, max: 3 }
+ * ```
+ */
+export function spread(values: number[]): Spread {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return { median, min: s[0], max: s[s.length - 1] };
+}
+
+async function environment(): Promise<RingsBenchReport["environment"]> {
+  let cpuModel = "unknown";
+  try {
+    const info = await Deno.readTextFile("/proc/cpuinfo");
+    cpuModel = /model name\s*:\s*(.+)/.exec(info)?.[1]?.trim() ?? cpuModel;
+  } catch { /* not Linux, or no permission: leave unknown */ }
+  return {
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    cpus: navigator.hardwareConcurrency,
+    cpuModel,
+  };
+}
+
+type DriverDone = Extract<WorkerReply, { kind: "driver-done" }>;
+
+/** The two bench workers and the message plumbing to them. */
+class WorkerPair {
+  private runId = 0;
+  private constructor(private readonly driver: Worker, private readonly device: Worker) {}
+
+  static start(): Promise<WorkerPair> {
+    const url = new URL("./ring_worker.ts", import.meta.url);
+    return Promise.resolve(
+      new WorkerPair(new Worker(url, { type: "module" }), new Worker(url, { type: "module" })),
+    );
+  }
+
+  nextRunId(): number {
+    return ++this.runId;
+  }
+
+  async setup(
+    memory: SharedArrayBuffer,
+    control: SharedArrayBuffer,
+    layout: WorkerRequest extends infer R ? R extends { cmd: "setup" } ? R["layout"] : never
+      : never,
+  ): Promise<void> {
+    // The driver initialises the ring; the device validates it afterwards.
+    await this.ask(this.driver, { cmd: "setup", role: "driver", memory, control, layout }, "ready");
+    await this.ask(this.device, { cmd: "setup", role: "device", memory, control, layout }, "ready");
+  }
+
+  async run(msg: Extract<WorkerRequest, { cmd: "run" }>): Promise<DriverDone> {
+    const device = this.ask(this.device, msg, "device-done");
+    const driver = this.ask(this.driver, msg, "driver-done") as Promise<DriverDone>;
+    const [done] = await Promise.all([driver, device]);
+    return done;
+  }
+
+  stop(): void {
+    this.driver.postMessage({ cmd: "exit" } satisfies WorkerRequest);
+    this.device.postMessage({ cmd: "exit" } satisfies WorkerRequest);
+    // A worker still spinning would ignore the message: terminate as well.
+    setTimeout(() => {
+      this.driver.terminate();
+      this.device.terminate();
+    }, 100);
+  }
+
+  private ask(worker: Worker, msg: WorkerRequest, want: WorkerReply["kind"]): Promise<WorkerReply> {
+    return new Promise((resolve, reject) => {
+      worker.onmessage = (e: MessageEvent<WorkerReply>) => {
+        if (e.data.kind === "error") reject(new Error(e.data.message));
+        else if (e.data.kind === want) resolve(e.data);
+      };
+      worker.onerror = (e) => {
+        e.preventDefault();
+        reject(new Error(e.message));
+      };
+      worker.postMessage(msg);
+    });
+  }
 }

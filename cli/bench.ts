@@ -1,0 +1,409 @@
+/**
+ * `vlab bench` and `vlab bench rings`: the command definition, the pure option parser
+ * ({@linkcode parseRingsOptions}) and the command's run (progress on stderr, then the table or
+ * the JSON report on stdout, and the chart file).
+ *
+ * Everything the run touches outside this module goes through a {@linkcode BenchRuntime}, so
+ * tests can drive the command with a fake runner and fake output.
+ *
+ * @module
+ */
+
+import { Command, Option } from "@commander-js/extra-typings";
+import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "../lab/bench/rings.ts";
+import { renderRingsChart } from "../lab/bench/chart.ts";
+import { formatRingsTable } from "../lab/bench/report.ts";
+import type {
+  ProgressFn,
+  RingLayout,
+  RingMode,
+  RingsBenchOptions,
+  RingsBenchReport,
+} from "../lab/bench/types.ts";
+import { closestName, VlabError } from "./errors.ts";
+import { type ProgressLine, stderrProgressLine, writeAll } from "./progress.ts";
+import { vlabRunArgs } from "./deno_run.ts";
+import { CliExit } from "./usage.ts";
+
+/** The largest queue size virtio allows (virtio 1.2, 2.7: packed queues up to 2^15). */
+export const MAX_QUEUE_SIZE = 32768;
+/** The largest number of timed runs per point. */
+export const MAX_RUNS = 1000;
+/** The largest number of requests per timed run. */
+export const MAX_REQUESTS = 1_000_000_000;
+
+/** The options of `vlab bench rings` as commander hands them over: strings and flags. */
+export interface RawRingsOptions {
+  /** `split`, `packed` or `both`. */
+  layout?: string;
+  /** Comma list of batch sizes. */
+  batch?: string;
+  /** `poll`, `notify` or `both`. */
+  mode?: string;
+  /** Queue size. */
+  queueSize?: string;
+  /** Timed runs per point. */
+  runs?: string;
+  /** Requests per timed run. */
+  requests?: string;
+  /** Keep up to `batch` requests in flight. */
+  outstanding?: boolean;
+  /** Run the cache-line model too. */
+  cacheModel?: boolean;
+  /** Run both workers on one CPU. */
+  sameCore?: boolean;
+}
+
+/**
+ * Check the raw options of `vlab bench rings` and turn them into {@linkcode RingsBenchOptions};
+ * a missing option takes its default from `DEFAULT_RINGS_OPTIONS`. Pure: it reads no
+ * environment (the CLI decides about pinning).
+ *
+ * Batch sizes are sorted and duplicates dropped.
+ *
+ * @throws {VlabError} code `bad-option`, naming the option and the value, for any value that is
+ * not allowed.
+ *
+ * @example
+ * ```ts
+ * import { parseRingsOptions } from "./bench.ts";
+ *
+ * parseRingsOptions({ layout: "packed", batch: "1,4", queueSize: "100" }).queueSize; // 100
+ * parseRingsOptions({ batch: "4,x" }); // throws: --batch must be a comma list of integers …
+ * ```
+ */
+export function parseRingsOptions(raw: RawRingsOptions): RingsBenchOptions {
+  const defaults = DEFAULT_RINGS_OPTIONS;
+  const layouts = raw.layout === undefined
+    ? [...defaults.layouts]
+    : parseChoice("--layout", raw.layout, ["split", "packed"] as const);
+  const modes = raw.mode === undefined
+    ? [...defaults.modes]
+    : parseChoice("--mode", raw.mode, ["poll", "notify"] as const);
+  const batches = raw.batch === undefined ? [...defaults.batches] : parseBatches(raw.batch);
+  const queueSize = raw.queueSize === undefined
+    ? defaults.queueSize
+    : parseInteger("--queue-size", raw.queueSize, MAX_QUEUE_SIZE, "a queue size such as 256");
+  const runs = raw.runs === undefined
+    ? defaults.runs
+    : parseInteger("--runs", raw.runs, MAX_RUNS, "a number of timed runs such as 5");
+  const requests = raw.requests === undefined ? defaults.requests : parseInteger(
+    "--requests",
+    raw.requests,
+    MAX_REQUESTS,
+    `a number of requests per run such as ${defaults.requests}`,
+  );
+
+  if (layouts.includes("split") && !isPowerOfTwo(queueSize)) {
+    const below = 2 ** Math.floor(Math.log2(queueSize));
+    throw badOption(
+      `--queue-size must be a power of 2 for the split layout, got ${queueSize}`,
+      `Use --queue-size ${below} or ${below * 2}, or --layout packed, which allows any size ` +
+        `from 1 to ${MAX_QUEUE_SIZE}`,
+    );
+  }
+  const largest = Math.max(...batches);
+  if (largest > queueSize) {
+    const fits = layouts.includes("split") ? 2 ** Math.ceil(Math.log2(largest)) : largest;
+    throw badOption(
+      `batch ${largest} does not fit in a queue of size ${queueSize}`,
+      `Use --queue-size ${fits} or more, or batches of at most ${queueSize}`,
+    );
+  }
+  if (requests < largest) {
+    throw badOption(
+      `--requests must be at least the largest batch (${largest}), got ${requests}`,
+      `Use --requests ${defaults.requests}, or smaller batches`,
+    );
+  }
+  return {
+    layouts,
+    batches,
+    modes,
+    queueSize,
+    runs,
+    requests,
+    outstanding: raw.outstanding === true,
+    cacheModel: raw.cacheModel === true,
+    sameCore: raw.sameCore === true,
+  };
+}
+
+/** What the `vlab bench rings` run needs from the outside world. */
+export interface BenchRuntime {
+  /** Run the benchmark. */
+  runBench(options: RingsBenchOptions, progress: ProgressFn): Promise<RingsBenchReport>;
+  /** A fresh progress line (on stderr). */
+  progressLine(): ProgressLine;
+  /** Write results to stdout. */
+  writeOut(text: string): void;
+  /** Write a note to stderr. */
+  writeErr(text: string): void;
+  /** Whether this process already runs pinned to one CPU (`VLAB_PINNED=1`). */
+  isPinned(): boolean;
+  /** Run the same command again pinned to CPU 0 and return its exit code. */
+  runPinned(): Promise<number>;
+  /** Throw a `bad-option` error if `path`'s folder does not exist. */
+  checkOutputPath(path: string): Promise<void>;
+  /** Write a text file (replacing it whole, never leaving half a file). */
+  writeTextFile(path: string, text: string): Promise<void>;
+}
+
+/** The flags of `vlab bench rings` that are about output, not about what is measured. */
+interface OutputFlags {
+  json?: boolean;
+  svg?: string;
+}
+
+/**
+ * The `vlab bench` command with its `rings` subcommand.
+ *
+ * @example
+ * ```ts
+ * import { Command, Option } from "@commander-js/extra-typings";
+ * import { benchCommand } from "./bench.ts";
+ *
+ * const program = new Command("vlab").addCommand(benchCommand());
+ * ```
+ */
+export function benchCommand(runtime: BenchRuntime = denoBenchRuntime()): Command {
+  const bench = new Command("bench").description("measure parts of the lab");
+  bench.addCommand(ringsCommand(runtime));
+  return bench;
+}
+
+function ringsCommand(runtime: BenchRuntime) {
+  const d = DEFAULT_RINGS_OPTIONS;
+  return new Command("rings")
+    .description(
+      "time request hand-offs through a virtqueue between a driver worker and a device worker " +
+        "(ns per request against batch size, split and packed layouts)",
+    )
+    .addOption(withDefault("--layout <layout>", "split, packed or both", choiceName(d.layouts)))
+    .addOption(
+      withDefault("--batch <list>", "comma list of batch sizes, 1 to 32768", d.batches.join(",")),
+    )
+    .addOption(withDefault("--mode <mode>", "poll, notify or both", choiceName(d.modes)))
+    .addOption(
+      withDefault(
+        "--queue-size <n>",
+        "queue size: 1 to 32768 for packed, a power of 2 for split",
+        String(d.queueSize),
+      ),
+    )
+    .addOption(
+      withDefault("--runs <n>", "timed runs per point (the median is reported)", String(d.runs)),
+    )
+    .addOption(withDefault("--requests <n>", "requests per timed run", String(d.requests)))
+    .option("--outstanding", "keep up to <batch> requests in flight instead of closed batches")
+    .option("--cache-model", "also count ring cache lines moved per request (cache model)")
+    .option("--same-core", "run both workers on CPU 0 (re-runs vlab under taskset -c 0)")
+    .option("--json", "print the report as JSON on stdout instead of the table")
+    .option("--svg <file>", "write a chart of ns per request against batch size")
+    .action(async (raw) => {
+      await runRingsCommand(raw, runtime);
+    });
+}
+
+/**
+ * The run of `vlab bench rings` once commander has parsed the command line.
+ *
+ * @throws {VlabError} for bad options, a failed benchmark or an unwritable chart file
+ * @throws {CliExit} after a pinned re-run, with its exit code
+ *
+ * @example
+ * ```ts
+ * import { denoBenchRuntime, runRingsCommand } from "./bench.ts";
+ *
+ * await runRingsCommand({ layout: "packed", batch: "1,8", json: true }, denoBenchRuntime());
+ * ```
+ */
+export async function runRingsCommand(
+  raw: RawRingsOptions & OutputFlags,
+  runtime: BenchRuntime,
+): Promise<void> {
+  const options = parseRingsOptions(raw);
+  if (options.sameCore && !runtime.isPinned()) {
+    throw new CliExit(await runtime.runPinned());
+  }
+  if (raw.svg !== undefined) await runtime.checkOutputPath(raw.svg);
+
+  const line = runtime.progressLine();
+  let report: RingsBenchReport;
+  try {
+    report = await runtime.runBench(options, line.progress);
+  } catch (error) {
+    if (error instanceof VlabError) throw error;
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new VlabError("bench-failed", `Cannot run bench rings: ${detail}`, {
+      hint: "Run it again with VLAB_DEBUG=1 for a stack trace, or with fewer points " +
+        "(--layout, --mode, --batch) to narrow it down",
+      cause: error,
+    });
+  } finally {
+    line.done();
+  }
+
+  if (raw.json === true) {
+    runtime.writeOut(`${JSON.stringify(report, null, 2)}\n`);
+  } else {
+    runtime.writeOut(`${formatRingsTable(report)}\n`);
+  }
+  if (raw.svg !== undefined) {
+    const svg = await renderRingsChart(report);
+    try {
+      await runtime.writeTextFile(raw.svg, svg);
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : String(error);
+      throw new VlabError("write-failed", `Cannot write chart to "${raw.svg}": ${detail}`, {
+        hint: "Check that the folder exists and that you may write to it",
+        cause: error,
+      });
+    }
+    runtime.writeErr(`Wrote chart to ${raw.svg}\n`);
+  }
+}
+
+/**
+ * The runtime of the real CLI: Deno's stdout and stderr, files, `taskset`.
+ *
+ * @example
+ * ```ts
+ * import { benchCommand, denoBenchRuntime } from "./bench.ts";
+ *
+ * const bench = benchCommand(denoBenchRuntime());
+ * ```
+ */
+export function denoBenchRuntime(): BenchRuntime {
+  const encoder = new TextEncoder();
+  return {
+    runBench: runRingsBench,
+    progressLine: stderrProgressLine,
+    writeOut: (text) => writeAll(Deno.stdout, encoder.encode(text)),
+    writeErr: (text) => writeAll(Deno.stderr, encoder.encode(text)),
+    isPinned: () => Deno.env.get("VLAB_PINNED") === "1",
+    runPinned,
+    checkOutputPath,
+    writeTextFile: async (path, text) => {
+      const temporary = `${path}.tmp`;
+      await Deno.writeTextFile(temporary, text);
+      await Deno.rename(temporary, path);
+    },
+  };
+}
+
+/** Run this same command line again under `taskset -c 0`, with `VLAB_PINNED=1`. */
+async function runPinned(): Promise<number> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("taskset", {
+      args: ["-c", "0", Deno.execPath(), ...vlabRunArgs(Deno.args)],
+      env: { VLAB_PINNED: "1" },
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new VlabError(
+        "missing-tool",
+        "Cannot run bench on one core: taskset is not installed",
+        {
+          hint: "Install it with apt-get install util-linux, or run without --same-core",
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
+  const status = await child.status;
+  return status.code;
+}
+
+async function checkOutputPath(path: string): Promise<void> {
+  const slash = path.lastIndexOf("/");
+  const folder = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+  let isFolder = false;
+  try {
+    isFolder = (await Deno.stat(folder)).isDirectory;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (!isFolder) {
+    throw badOption(
+      `--svg needs an existing folder, "${folder}" is not one (got "${path}")`,
+      `Create the folder first (mkdir -p ${folder}) or write the chart elsewhere`,
+    );
+  }
+}
+
+function parseChoice<const T extends string>(
+  option: string,
+  value: string,
+  names: readonly [T, T],
+): T[] {
+  const word = value.trim().toLowerCase();
+  if (word === "both") return [...names];
+  const found = names.find((name) => name === word);
+  if (found !== undefined) return [found];
+  const allowed = [...names, "both"];
+  const close = closestName(word, allowed);
+  throw badOption(
+    `${option} must be ${names[0]}, ${names[1]} or both, got "${value}"`,
+    close === undefined
+      ? `Use ${allowed.map((name) => `${option} ${name}`).join(", ")}`
+      : `Did you mean ${option} ${close}?`,
+  );
+}
+
+function parseBatches(value: string): number[] {
+  const items = value.split(",").map((item) => item.trim());
+  const batches: number[] = [];
+  for (const item of items) {
+    const batch = integerOrUndefined(item);
+    if (batch === undefined || batch < 1 || batch > MAX_QUEUE_SIZE) {
+      const what = item === "" ? "An empty item" : `"${item}"`;
+      throw badOption(
+        `--batch must be a comma list of integers from 1 to ${MAX_QUEUE_SIZE}, got "${value}"`,
+        `${what} is not an integer from 1 to ${MAX_QUEUE_SIZE}: give batch sizes such as ` +
+          `--batch 1,4,16`,
+      );
+    }
+    batches.push(batch);
+  }
+  return [...new Set(batches)].sort((a, b) => a - b);
+}
+
+function parseInteger(option: string, value: string, max: number, example: string): number {
+  const n = integerOrUndefined(value.trim());
+  if (n === undefined || n < 1 || n > max) {
+    throw badOption(
+      `${option} must be an integer from 1 to ${max}, got "${value}"`,
+      `Give ${example}`,
+    );
+  }
+  return n;
+}
+
+/** A decimal integer written with digits only, or `undefined`. */
+function integerOrUndefined(text: string): number | undefined {
+  if (!/^[0-9]{1,10}$/.test(text)) return undefined;
+  return Number(text);
+}
+
+function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+/** An option taking a value, with a default shown in the help as it is typed (no quotes). */
+function withDefault<const Flags extends string>(flags: Flags, description: string, value: string) {
+  return new Option(flags, description).default(value, value);
+}
+
+function choiceName(values: readonly (RingLayout | RingMode)[]): string {
+  return values.length === 1 ? values[0] : "both";
+}
+
+function badOption(detail: string, hint: string): VlabError {
+  return new VlabError("bad-option", `Cannot run bench: ${detail}`, { hint });
+}

@@ -1,0 +1,307 @@
+import assert from "node:assert/strict";
+import {
+  type BenchRuntime,
+  parseRingsOptions,
+  type RawRingsOptions,
+  runRingsCommand,
+} from "./bench.ts";
+import { VlabError } from "./errors.ts";
+import { CliExit } from "./usage.ts";
+import { DEFAULT_RINGS_OPTIONS } from "../lab/bench/rings.ts";
+import type { RingsBenchOptions, RingsBenchReport } from "../lab/bench/types.ts";
+
+/** Assert that parsing `raw` fails with a bad-option error with this message (and hint). */
+function assertBad(raw: RawRingsOptions, message: string, hint?: string | RegExp): void {
+  assert.throws(() => parseRingsOptions(raw), (error) => {
+    assert.ok(error instanceof VlabError, `got ${error}`);
+    assert.equal(error.code, "bad-option");
+    assert.equal(error.exitCode, 2);
+    assert.equal(error.message, message);
+    if (typeof hint === "string") assert.equal(error.hint, hint);
+    if (hint instanceof RegExp) assert.match(error.hint, hint);
+    assert.doesNotMatch(error.hint, /\.$/, "hint has no final period");
+    return true;
+  });
+}
+
+Deno.test("no options give the documented defaults", () => {
+  const options = parseRingsOptions({});
+  assert.deepEqual(options, DEFAULT_RINGS_OPTIONS);
+  assert.deepEqual(options.layouts, ["split", "packed"]);
+  assert.deepEqual(options.batches, [1, 2, 4, 8, 16, 32, 64]);
+  assert.deepEqual(options.modes, ["poll"]);
+  assert.equal(options.queueSize, 256);
+  assert.equal(options.runs, 5);
+  assert.equal(options.sameCore, false);
+});
+
+Deno.test("the defaults commander shows parse to the same options as no options", () => {
+  const shown: RawRingsOptions = {
+    layout: "both",
+    batch: "1,2,4,8,16,32,64",
+    mode: "poll",
+    queueSize: "256",
+    runs: "5",
+    requests: String(DEFAULT_RINGS_OPTIONS.requests),
+  };
+  assert.deepEqual(parseRingsOptions(shown), parseRingsOptions({}));
+});
+
+Deno.test("every option is read", () => {
+  const options: RingsBenchOptions = parseRingsOptions({
+    layout: "packed",
+    batch: " 16, 1,4,4 ",
+    mode: "both",
+    queueSize: "100",
+    runs: "3",
+    requests: "1000",
+    outstanding: true,
+    cacheModel: true,
+    sameCore: true,
+  });
+  assert.deepEqual(options, {
+    layouts: ["packed"],
+    batches: [1, 4, 16],
+    modes: ["poll", "notify"],
+    queueSize: 100,
+    runs: 3,
+    requests: 1000,
+    outstanding: true,
+    cacheModel: true,
+    sameCore: true,
+  });
+  assert.deepEqual(parseRingsOptions({ layout: "split", mode: "notify" }).layouts, ["split"]);
+  assert.deepEqual(parseRingsOptions({ mode: "NOTIFY" }).modes, ["notify"]);
+});
+
+Deno.test("--layout and --mode accept only their names, suggesting a near one", () => {
+  assertBad(
+    { layout: "spilt" },
+    'Cannot run bench: --layout must be split, packed or both, got "spilt"',
+    "Did you mean --layout split?",
+  );
+  assertBad(
+    { layout: "ring" },
+    'Cannot run bench: --layout must be split, packed or both, got "ring"',
+    "Use --layout split, --layout packed, --layout both",
+  );
+  assertBad(
+    { mode: "notfy" },
+    'Cannot run bench: --mode must be poll, notify or both, got "notfy"',
+    "Did you mean --mode notify?",
+  );
+});
+
+Deno.test("--batch must be a comma list of integers from 1 to 32768", () => {
+  const message = (value: string) =>
+    `Cannot run bench: --batch must be a comma list of integers from 1 to 32768, got "${value}"`;
+  assertBad({ batch: "4,x" }, message("4,x"), /^"x" is not an integer/);
+  assertBad({ batch: "0" }, message("0"), /^"0" is not an integer from 1 to 32768/);
+  assertBad({ batch: "" }, message(""), /^An empty item/);
+  assertBad({ batch: "1,,2" }, message("1,,2"), /^An empty item/);
+  assertBad({ batch: "2.5" }, message("2.5"));
+  assertBad({ batch: "-1" }, message("-1"));
+  assertBad({ batch: "1e3" }, message("1e3"));
+  assertBad({ batch: "32769", layout: "packed", queueSize: "32768" }, message("32769"));
+});
+
+Deno.test("--queue-size must be an integer from 1 to 32768", () => {
+  for (const value of ["0", "32769", "x", "", "256.0", "0x100"]) {
+    assertBad(
+      { queueSize: value, layout: "packed", batch: "1" },
+      `Cannot run bench: --queue-size must be an integer from 1 to 32768, got "${value}"`,
+      "Give a queue size such as 256",
+    );
+  }
+});
+
+Deno.test("packed allows any queue size, split needs a power of 2", () => {
+  assert.equal(
+    parseRingsOptions({ layout: "packed", batch: "1", queueSize: "300" }).queueSize,
+    300,
+  );
+  assert.equal(parseRingsOptions({ layout: "packed", batch: "1", queueSize: "1" }).queueSize, 1);
+  assert.equal(parseRingsOptions({ layout: "split", queueSize: "32768" }).queueSize, 32768);
+  const hint = "Use --queue-size 256 or 512, or --layout packed, which allows any size from 1 " +
+    "to 32768";
+  const message =
+    "Cannot run bench: --queue-size must be a power of 2 for the split layout, got 300";
+  assertBad({ layout: "split", queueSize: "300" }, message, hint);
+  assertBad({ layout: "both", queueSize: "300" }, message, hint);
+});
+
+Deno.test("every batch must fit in the queue", () => {
+  assertBad(
+    { queueSize: "32" },
+    "Cannot run bench: batch 64 does not fit in a queue of size 32",
+    "Use --queue-size 64 or more, or batches of at most 32",
+  );
+  assertBad(
+    { layout: "packed", queueSize: "50", batch: "1,60" },
+    "Cannot run bench: batch 60 does not fit in a queue of size 50",
+    "Use --queue-size 60 or more, or batches of at most 50",
+  );
+  assert.deepEqual(parseRingsOptions({ queueSize: "64" }).batches, [1, 2, 4, 8, 16, 32, 64]);
+});
+
+Deno.test("--runs and --requests are bounded integers", () => {
+  assertBad(
+    { runs: "0" },
+    'Cannot run bench: --runs must be an integer from 1 to 1000, got "0"',
+    "Give a number of timed runs such as 5",
+  );
+  assertBad(
+    { runs: "1001" },
+    'Cannot run bench: --runs must be an integer from 1 to 1000, got "1001"',
+  );
+  assertBad(
+    { requests: "lots" },
+    'Cannot run bench: --requests must be an integer from 1 to 1000000000, got "lots"',
+  );
+  assertBad(
+    { requests: "10" },
+    "Cannot run bench: --requests must be at least the largest batch (64), got 10",
+  );
+  assert.equal(parseRingsOptions({ requests: "64" }).requests, 64);
+});
+
+// The command's run, with a fake runtime.
+
+const REPORT: RingsBenchReport = {
+  options: { ...DEFAULT_RINGS_OPTIONS, batches: [1] },
+  environment: { deno: "2.9.6", v8: "15.0", cpus: 2, cpuModel: "Test CPU" },
+  results: [
+    {
+      layout: "split",
+      mode: "poll",
+      batch: 1,
+      nsPerRequest: { median: 400, min: 380, max: 420 },
+      kicksPerRequest: 0,
+      interruptsPerRequest: 0,
+    },
+    {
+      layout: "packed",
+      mode: "poll",
+      batch: 1,
+      nsPerRequest: { median: 200, min: 190, max: 230 },
+      kicksPerRequest: 0,
+      interruptsPerRequest: 0,
+    },
+  ],
+};
+
+interface FakeRuntime extends BenchRuntime {
+  out: string[];
+  err: string[];
+  progress: string[];
+  files: Map<string, string>;
+  ran: RingsBenchOptions[];
+  pinnedRuns: number;
+}
+
+function fakeRuntime(overrides: Partial<BenchRuntime> = {}): FakeRuntime {
+  const fake: FakeRuntime = {
+    out: [],
+    err: [],
+    progress: [],
+    files: new Map(),
+    ran: [],
+    pinnedRuns: 0,
+    runBench: (options, progress) => {
+      fake.ran.push(options);
+      progress("split poll batch 1");
+      return Promise.resolve(REPORT);
+    },
+    progressLine: () => ({ progress: (line) => fake.progress.push(line), done: () => {} }),
+    writeOut: (text) => fake.out.push(text),
+    writeErr: (text) => fake.err.push(text),
+    isPinned: () => false,
+    runPinned: () => {
+      fake.pinnedRuns++;
+      return Promise.resolve(3);
+    },
+    checkOutputPath: () => Promise.resolve(),
+    writeTextFile: (path, text) => {
+      fake.files.set(path, text);
+      return Promise.resolve();
+    },
+    ...overrides,
+  };
+  return fake;
+}
+
+Deno.test("--json prints only the report as JSON on stdout; progress goes elsewhere", async () => {
+  const runtime = fakeRuntime();
+  await runRingsCommand({ json: true, batch: "1" }, runtime);
+  assert.deepEqual(JSON.parse(runtime.out.join("")), REPORT);
+  assert.deepEqual(runtime.progress, ["split poll batch 1"]);
+  assert.deepEqual(runtime.err, []);
+  assert.deepEqual(runtime.ran[0].batches, [1]);
+});
+
+Deno.test("without --json the table goes to stdout", async () => {
+  const runtime = fakeRuntime();
+  await runRingsCommand({ batch: "1" }, runtime);
+  const text = runtime.out.join("");
+  assert.match(text, /packed\/split/);
+  assert.match(text, /0\.50/);
+});
+
+Deno.test("--svg writes the chart and says so on stderr", async () => {
+  const runtime = fakeRuntime();
+  await runRingsCommand({ json: true, svg: "out/rings.svg" }, runtime);
+  const svg = runtime.files.get("out/rings.svg");
+  assert.ok(svg !== undefined && svg.startsWith("<svg"));
+  assert.deepEqual(runtime.err, ["Wrote chart to out/rings.svg\n"]);
+  JSON.parse(runtime.out.join(""));
+});
+
+Deno.test("a chart that cannot be written is a write-failed error", async () => {
+  const runtime = fakeRuntime({
+    writeTextFile: () => Promise.reject(new Deno.errors.PermissionDenied("Permission denied")),
+  });
+  await assert.rejects(runRingsCommand({ svg: "/x.svg" }, runtime), (error) => {
+    assert.ok(error instanceof VlabError);
+    assert.equal(error.code, "write-failed");
+    assert.equal(error.exitCode, 1);
+    assert.equal(error.message, 'Cannot write chart to "/x.svg": Permission denied');
+    return true;
+  });
+});
+
+Deno.test("a failing benchmark is a bench-failed error with exit code 1", async () => {
+  const runtime = fakeRuntime({ runBench: () => Promise.reject(new Error("worker died")) });
+  await assert.rejects(runRingsCommand({}, runtime), (error) => {
+    assert.ok(error instanceof VlabError);
+    assert.equal(error.code, "bench-failed");
+    assert.equal(error.exitCode, 1);
+    assert.equal(error.message, "Cannot run bench rings: worker died");
+    return true;
+  });
+  assert.deepEqual(runtime.out, []);
+});
+
+Deno.test("bad options fail before anything runs", async () => {
+  const runtime = fakeRuntime();
+  await assert.rejects(runRingsCommand({ batch: "0", sameCore: true }, runtime), VlabError);
+  assert.equal(runtime.ran.length, 0);
+  assert.equal(runtime.pinnedRuns, 0);
+});
+
+Deno.test("--same-core re-runs pinned and exits with the pinned run's code", async () => {
+  const runtime = fakeRuntime();
+  await assert.rejects(runRingsCommand({ sameCore: true }, runtime), (error) => {
+    assert.ok(error instanceof CliExit);
+    assert.equal(error.exitCode, 3);
+    return true;
+  });
+  assert.equal(runtime.pinnedRuns, 1);
+  assert.equal(runtime.ran.length, 0);
+});
+
+Deno.test("--same-core when already pinned runs here with sameCore set", async () => {
+  const runtime = fakeRuntime({ isPinned: () => true });
+  await runRingsCommand({ sameCore: true, json: true }, runtime);
+  assert.equal(runtime.pinnedRuns, 0);
+  assert.equal(runtime.ran[0].sameCore, true);
+});

@@ -1,0 +1,195 @@
+/**
+ * Errors of the `vlab` command line, and the one printer that renders them.
+ *
+ * A command that cannot do its job throws a {@linkcode VlabError}: data first (a stable `code`,
+ * the message, a hint and the process exit code), rendered once, at the edge, by
+ * {@linkcode formatError}:
+ *
+ * ```text
+ * vlab: Cannot run bench: --batch must be a comma list of integers from 1 to 32768, got "4,x"
+ * hint: Give batch sizes such as --batch 1,4,16
+ * ```
+ *
+ * Exit codes:
+ *
+ * | code | meaning |
+ * | --- | --- |
+ * | 0 | success |
+ * | 1 | failure while running (the command line was fine) |
+ * | 2 | usage error: bad command, option or option value |
+ *
+ * @module
+ */
+
+/** The process exit codes of `vlab`. */
+export const EXIT_CODES = {
+  /** The command did what it was asked. */
+  success: 0,
+  /** The command line was fine but something failed while running. */
+  failure: 1,
+  /** Bad command, option or option value: nothing was run. */
+  usage: 2,
+} as const;
+
+/**
+ * The stable error codes of `vlab`. Scripts may match on them; their messages may change.
+ *
+ * - `usage`: the command line could not be parsed (unknown command or option, missing value).
+ * - `bad-option`: an option has a value that is not allowed.
+ * - `bench-failed`: a benchmark started but could not finish.
+ * - `missing-tool`: a program vlab needs (such as `taskset`) is not installed.
+ * - `write-failed`: an output file could not be written.
+ * - `internal`: anything else; a bug in vlab.
+ */
+export type VlabErrorCode =
+  | "usage"
+  | "bad-option"
+  | "bench-failed"
+  | "missing-tool"
+  | "write-failed"
+  | "internal";
+
+/** The exit code each error code ends the process with. */
+export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
+  "usage": EXIT_CODES.usage,
+  "bad-option": EXIT_CODES.usage,
+  "bench-failed": EXIT_CODES.failure,
+  "missing-tool": EXIT_CODES.failure,
+  "write-failed": EXIT_CODES.failure,
+  "internal": EXIT_CODES.failure,
+};
+
+/** What a {@linkcode VlabError} carries besides its code and message. */
+export interface VlabErrorOptions {
+  /** What the user can do about it: sentence case, no final period. */
+  hint: string;
+  /** The error that caused this one, if any. */
+  cause?: unknown;
+}
+
+/**
+ * An error a `vlab` command reports to its user.
+ *
+ * The message says what could not be done and why, in sentence case with no final period, and
+ * quotes the value involved. The exit code follows from the code (see {@linkcode EXIT_CODE_OF}).
+ *
+ * @example
+ * ```ts
+ * import { VlabError } from "./errors.ts";
+ *
+ * throw new VlabError("bad-option", 'Cannot run bench: --runs must be an integer, got "x"', {
+ *   hint: "Give a number of runs such as --runs 5",
+ * });
+ * ```
+ */
+export class VlabError extends Error {
+  /** Stable code, for scripts and tests. */
+  readonly code: VlabErrorCode;
+  /** What the user can do about it. */
+  readonly hint: string;
+  /** The process exit code this error ends the process with. */
+  readonly exitCode: number;
+
+  /** Make an error with a stable code, a message and a hint. */
+  constructor(code: VlabErrorCode, message: string, options: VlabErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "VlabError";
+    this.code = code;
+    this.hint = options.hint;
+    this.exitCode = EXIT_CODE_OF[code];
+  }
+}
+
+/** The hint given for errors vlab did not expect. */
+export const INTERNAL_ERROR_HINT =
+  "This is a bug in vlab: please report it with the command you ran " +
+  "(run it again with VLAB_DEBUG=1 to get a stack trace)";
+
+/**
+ * Turn anything thrown into a {@linkcode VlabError}: a `VlabError` is returned as it is, anything
+ * else becomes an `internal` error that keeps the original as its `cause`.
+ *
+ * @example
+ * ```ts
+ * import { toVlabError } from "./errors.ts";
+ *
+ * toVlabError(new TypeError("x is undefined")).code; // "internal"
+ * ```
+ */
+export function toVlabError(error: unknown): VlabError {
+  if (error instanceof VlabError) return error;
+  const detail = error instanceof Error ? error.message : String(error);
+  const message = detail.trim() === "" ? "Internal error" : `Internal error: ${firstLine(detail)}`;
+  return new VlabError("internal", message, { hint: INTERNAL_ERROR_HINT, cause: error });
+}
+
+/**
+ * Render an error as the two lines `vlab` prints on stderr (no trailing newline):
+ * `vlab: <message>` and `hint: <hint>`.
+ *
+ * @example
+ * ```ts
+ * import { formatError, VlabError } from "./errors.ts";
+ *
+ * formatError(new VlabError("usage", 'Unknown command "bnech" for "vlab"', {
+ *   hint: "Did you mean bench?",
+ * }));
+ * // 'vlab: Unknown command "bnech" for "vlab"\nhint: Did you mean bench?'
+ * ```
+ */
+export function formatError(error: unknown): string {
+  const vlabError = toVlabError(error);
+  return `vlab: ${firstLine(vlabError.message)}\nhint: ${firstLine(vlabError.hint)}`;
+}
+
+/**
+ * The candidate closest to `word` by edit distance, if it is close enough to be a likely typo
+ * (the same rule commander uses for "did you mean"), else `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { closestName } from "./errors.ts";
+ *
+ * closestName("spilt", ["split", "packed", "both"]); // "split"
+ * closestName("xyz", ["split", "packed", "both"]); // undefined
+ * ```
+ */
+export function closestName(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    const length = Math.max(word.length, candidate.length);
+    if (length === 0 || (length - distance) / length <= 0.4) continue;
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance with adjacent transpositions (optimal string alignment). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    d.push([i]);
+  }
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The first line of a text, so that each rendered part stays on one line. */
+function firstLine(text: string): string {
+  const line = text.split("\n", 1)[0];
+  return line.trimEnd();
+}

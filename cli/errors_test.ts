@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import {
+  closestName,
+  EXIT_CODE_OF,
+  EXIT_CODES,
+  formatError,
+  INTERNAL_ERROR_HINT,
+  toVlabError,
+  VlabError,
+} from "./errors.ts";
+
+Deno.test("a VlabError carries its code, hint and the exit code of its code", () => {
+  const error = new VlabError(
+    "bad-option",
+    'Cannot run bench: --runs must be an integer, got "x"',
+    {
+      hint: "Give a number of runs such as --runs 5",
+    },
+  );
+  assert.ok(error instanceof Error);
+  assert.equal(error.name, "VlabError");
+  assert.equal(error.code, "bad-option");
+  assert.equal(error.hint, "Give a number of runs such as --runs 5");
+  assert.equal(error.exitCode, 2);
+});
+
+Deno.test("exit codes: 2 for usage and bad options, 1 for failures while running", () => {
+  assert.deepEqual(EXIT_CODES, { success: 0, failure: 1, usage: 2 });
+  assert.equal(EXIT_CODE_OF["usage"], 2);
+  assert.equal(EXIT_CODE_OF["bad-option"], 2);
+  assert.equal(EXIT_CODE_OF["bench-failed"], 1);
+  assert.equal(EXIT_CODE_OF["missing-tool"], 1);
+  assert.equal(EXIT_CODE_OF["write-failed"], 1);
+  assert.equal(EXIT_CODE_OF["internal"], 1);
+});
+
+Deno.test("formatError renders exactly a vlab: line and a hint: line", () => {
+  const text = formatError(
+    new VlabError("usage", 'Unknown command "bnech" for "vlab"', { hint: "Did you mean bench?" }),
+  );
+  assert.equal(text, 'vlab: Unknown command "bnech" for "vlab"\nhint: Did you mean bench?');
+});
+
+Deno.test("formatError keeps each part on one line", () => {
+  const text = formatError(
+    new VlabError("bench-failed", "Cannot run bench rings: worker died\n    at foo", {
+      hint: "Run it again\nwith more detail",
+    }),
+  );
+  const lines = text.split("\n");
+  assert.equal(lines.length, 2);
+  assert.equal(lines[0], "vlab: Cannot run bench rings: worker died");
+  assert.equal(lines[1], "hint: Run it again");
+});
+
+Deno.test("unknown errors become internal errors with a hint to report the bug", () => {
+  const cause = new TypeError("x is undefined");
+  const error = toVlabError(cause);
+  assert.equal(error.code, "internal");
+  assert.equal(error.exitCode, 1);
+  assert.equal(error.cause, cause);
+  assert.equal(
+    formatError(cause),
+    `vlab: Internal error: x is undefined\nhint: ${INTERNAL_ERROR_HINT}`,
+  );
+  assert.match(INTERNAL_ERROR_HINT, /report/);
+  assert.doesNotMatch(INTERNAL_ERROR_HINT, /\.$/);
+});
+
+Deno.test("thrown non-errors are rendered too", () => {
+  assert.equal(formatError("boom").split("\n")[0], "vlab: Internal error: boom");
+  assert.equal(formatError(undefined).split("\n")[0], "vlab: Internal error: undefined");
+  assert.equal(formatError("").split("\n")[0], "vlab: Internal error");
+});
+
+Deno.test("toVlabError returns a VlabError unchanged", () => {
+  const error = new VlabError("missing-tool", "Cannot run bench on one core: taskset is missing", {
+    hint: "Install it with apt-get install util-linux",
+  });
+  assert.equal(toVlabError(error), error);
+});
+
+Deno.test("closestName suggests a near name and nothing for a far one", () => {
+  assert.equal(closestName("spilt", ["split", "packed", "both"]), "split");
+  assert.equal(closestName("PACKD", ["split", "packed", "both"]), "packed");
+  assert.equal(closestName("notfy", ["poll", "notify", "both"]), "notify");
+  assert.equal(closestName("xyz", ["split", "packed", "both"]), undefined);
+  assert.equal(closestName("", ["split"]), undefined);
+  assert.equal(closestName("split", []), undefined);
+});

@@ -1,0 +1,81 @@
+/**
+ * The `vlab` command line: builds the commander program, runs it, and turns every failure into
+ * the two lines of {@linkcode formatError} on stderr and an exit code (0 success, 1 failure while
+ * running, 2 usage error).
+ *
+ * Run it with `deno task vlab …` (the task holds the permission flags).
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import meta from "../deno.json" with { type: "json" };
+import { benchCommand } from "./bench.ts";
+import { EXIT_CODES, formatError, toVlabError } from "./errors.ts";
+import { writeAll } from "./progress.ts";
+import { CliExit, configureCommandTree } from "./usage.ts";
+
+/** The version of vlab, from `deno.json`. */
+export const VERSION: string = meta.version;
+
+const encoder = new TextEncoder();
+const writeOut = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
+const writeErr = (text: string) => writeAll(Deno.stderr, encoder.encode(text));
+
+/**
+ * The `vlab` program, configured to throw (never exit) and to print no error text of its own.
+ *
+ * @example
+ * ```ts
+ * import { createProgram } from "./main.ts";
+ *
+ * createProgram().helpInformation(); // "Usage: vlab [options] [command]…"
+ * ```
+ */
+export function createProgram(): Command {
+  const program = new Command("vlab")
+    .description("a virtio network lab: virtio rings in shared memory between workers")
+    .version(VERSION, "-V, --version", "print the version of vlab")
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 success, 1 failure while running, 2 usage error (bad command or option).",
+    );
+  program.addCommand(benchCommand());
+  configureCommandTree(program, { writeOut, writeErr });
+  return program;
+}
+
+/**
+ * Run `vlab` with the given arguments (without the program name) and return the exit code.
+ * Errors are printed on stderr; nothing here exits the process.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./main.ts";
+ *
+ * const code = await main(["--version"]); // prints the version, returns 0
+ * ```
+ */
+export async function main(args: readonly string[]): Promise<number> {
+  try {
+    await createProgram().parseAsync([...args], { from: "user" });
+    return EXIT_CODES.success;
+  } catch (error) {
+    if (error instanceof CliExit) return error.exitCode;
+    const vlabError = toVlabError(error);
+    writeErr(`${formatError(vlabError)}\n`);
+    debugTrace(vlabError.cause ?? vlabError);
+    return vlabError.exitCode;
+  }
+}
+
+/** With `VLAB_DEBUG=1`, print the stack trace of what went wrong. */
+function debugTrace(error: unknown): void {
+  if (Deno.env.get("VLAB_DEBUG") !== "1") return;
+  const trace = error instanceof Error ? error.stack ?? error.message : String(error);
+  writeErr(`${trace}\n`);
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

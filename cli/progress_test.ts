@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { createProgressLine } from "./progress.ts";
+
+Deno.test("progress off a terminal writes one plain line per update", () => {
+  const written: string[] = [];
+  const line = createProgressLine({ write: (t) => written.push(t), isTerminal: false });
+  line.progress("split poll batch 1");
+  line.progress("split poll\nbatch 2");
+  line.done();
+  assert.deepEqual(written, ["split poll batch 1\n", "split poll batch 2\n"]);
+});
+
+Deno.test("progress on a terminal rewrites one line and clears it when done", () => {
+  const written: string[] = [];
+  const line = createProgressLine({ write: (t) => written.push(t), isTerminal: true });
+  line.progress("run 1/5");
+  line.progress("run 2/5");
+  line.done();
+  assert.deepEqual(written, ["\rrun 1/5\x1b[K", "\rrun 2/5\x1b[K", "\r\x1b[K"]);
+  assert.ok(written.every((text) => !text.includes("\n")));
+});
+
+Deno.test("progress on a terminal is cut to the terminal width", () => {
+  const written: string[] = [];
+  const line = createProgressLine({ write: (t) => written.push(t), isTerminal: true, columns: 21 });
+  line.progress("x".repeat(50));
+  assert.equal(written[0], `\r${"x".repeat(19)}…\x1b[K`);
+});
+
+Deno.test("done without progress on a terminal writes nothing", () => {
+  const written: string[] = [];
+  createProgressLine({ write: (t) => written.push(t), isTerminal: true }).done();
+  assert.deepEqual(written, []);
+});

@@ -1,0 +1,135 @@
+/**
+ * Commander's own errors (unknown command or option, missing value, too many arguments) turned
+ * into `usage` {@linkcode VlabError}s, so that they print like every other vlab error: one
+ * `vlab:` line and one `hint:` line, exit code 2.
+ *
+ * {@linkcode configureCommandTree} is called once by `main.ts` on the finished program; it sets
+ * each command's output and exit handling so that commander prints help and version but never
+ * its own error text, and throws instead of exiting.
+ *
+ * @module
+ */
+
+import type { Command, CommanderError } from "@commander-js/extra-typings";
+import { VlabError } from "./errors.ts";
+
+/**
+ * Thrown (instead of exiting) when commander has printed help or the version: the caller exits
+ * with {@linkcode CliExit.exitCode} and prints nothing more.
+ */
+export class CliExit extends Error {
+  /** The process exit code. */
+  readonly exitCode: number;
+
+  /** Record that commander finished with this exit code. */
+  constructor(exitCode: number) {
+    super(`exit ${exitCode}`);
+    this.name = "CliExit";
+    this.exitCode = exitCode;
+  }
+}
+
+/** Where commander writes help and version text. */
+export interface CliOutput {
+  /** Write text to stdout. */
+  writeOut(text: string): void;
+  /** Write text to stderr. */
+  writeErr(text: string): void;
+}
+
+// Commander's structural Command type with any option and argument types.
+// deno-lint-ignore no-explicit-any
+type AnyCommand = Command<any, any, any>;
+
+/**
+ * Make `command` and all its subcommands print help and version through `output`, stay silent
+ * about errors, and throw instead of exiting: a {@linkcode VlabError} (code `usage`) for a bad
+ * command line, a {@linkcode CliExit} after help or version.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "@commander-js/extra-typings";
+ * import { configureCommandTree } from "./usage.ts";
+ *
+ * const program = new Command("vlab").command("bench").parent!;
+ * configureCommandTree(program, {
+ *   writeOut: (text) => console.log(text),
+ *   writeErr: (text) => console.error(text),
+ * });
+ * ```
+ */
+export function configureCommandTree(command: AnyCommand, output: CliOutput): void {
+  command.configureOutput({
+    writeOut: output.writeOut,
+    writeErr: output.writeErr,
+    // Commander's error text is replaced by ours; see usageError.
+    outputError: () => {},
+  });
+  command.showSuggestionAfterError(true);
+  command.exitOverride((error: CommanderError): never => {
+    if (isHelpOrVersion(error)) {
+      // Help shown because a command was missing ("vlab", "vlab bench") is a usage error.
+      throw new CliExit(error.exitCode === 0 ? 0 : 2);
+    }
+    throw usageError(error, commandPath(command));
+  });
+  for (const sub of command.commands) configureCommandTree(sub, output);
+}
+
+/**
+ * The `usage` error for one of commander's errors raised while parsing the arguments of the
+ * command `path` (such as `"vlab bench rings"`).
+ *
+ * @example
+ * ```ts
+ * import { CommanderError } from "@commander-js/extra-typings";
+ * import { usageError } from "./usage.ts";
+ *
+ * const error = new CommanderError(
+ *   1,
+ *   "commander.unknownOption",
+ *   "error: unknown option '--jsn'\n(Did you mean --json?)",
+ * );
+ * usageError(error, "vlab bench rings").hint; // "Did you mean --json?"
+ * ```
+ */
+export function usageError(error: CommanderError, path: string): VlabError {
+  const quoted = /'([^']*)'/.exec(error.message)?.[1] ?? "";
+  const suggestion = /\(Did you mean (?:one of )?(.+)\?\)/.exec(error.message)?.[1];
+  const helpHint = `Run "${path} --help" for usage`;
+  const hint = suggestion === undefined ? helpHint : `Did you mean ${suggestion}?`;
+  switch (error.code) {
+    case "commander.unknownOption":
+      return new VlabError("usage", `Unknown option "${quoted}" for "${path}"`, { hint });
+    case "commander.unknownCommand":
+      return new VlabError("usage", `Unknown command "${quoted}" for "${path}"`, { hint });
+    case "commander.optionMissingArgument":
+      return new VlabError("usage", `Option "${quoted}" of "${path}" needs a value`, { hint });
+    case "commander.missingArgument":
+      return new VlabError("usage", `Missing argument "${quoted}" for "${path}"`, { hint });
+    case "commander.excessArguments": {
+      const extra = /got \d+: (.*)\.$/.exec(error.message)?.[1] ?? "";
+      return new VlabError("usage", `Too many arguments for "${path}": ${extra}`, { hint });
+    }
+    default:
+      return new VlabError("usage", sentence(error.message), { hint });
+  }
+}
+
+/** The full name of a command, such as `vlab bench rings`. */
+function commandPath(command: AnyCommand): string {
+  const names: string[] = [];
+  for (let at: AnyCommand | null = command; at !== null; at = at.parent) names.unshift(at.name());
+  return names.join(" ");
+}
+
+function isHelpOrVersion(error: CommanderError): boolean {
+  return error.code === "commander.helpDisplayed" || error.code === "commander.version" ||
+    error.code === "commander.help";
+}
+
+/** Commander's "error: something." as "Something": first line, sentence case, no period. */
+function sentence(message: string): string {
+  const line = message.split("\n", 1)[0].replace(/^error:\s*/, "").replace(/\.$/, "");
+  return line.charAt(0).toUpperCase() + line.slice(1);
+}

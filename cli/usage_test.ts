@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { Command, CommanderError } from "@commander-js/extra-typings";
+import { CliExit, configureCommandTree, usageError } from "./usage.ts";
+import { VlabError } from "./errors.ts";
+
+/** A small program like vlab's, with its output captured. */
+function program() {
+  const out: string[] = [];
+  const err: string[] = [];
+  const root = new Command("vlab").version("1.2.3");
+  const bench = new Command("bench");
+  bench.addCommand(new Command("rings").option("--json").option("--batch <list>").action(() => {}));
+  root.addCommand(bench);
+  configureCommandTree(root, { writeOut: (t) => out.push(t), writeErr: (t) => err.push(t) });
+  return { root, out, err };
+}
+
+async function parseError(args: string[]): Promise<unknown> {
+  const { root, err } = program();
+  try {
+    await root.parseAsync(args, { from: "user" });
+  } catch (error) {
+    assert.deepEqual(err, [], "commander printed no error text of its own");
+    return error;
+  }
+  assert.fail(`expected ${args.join(" ")} to fail`);
+}
+
+Deno.test("an unknown option is a usage error naming the command, with did-you-mean", async () => {
+  const error = await parseError(["bench", "rings", "--jsn"]);
+  assert.ok(error instanceof VlabError);
+  assert.equal(error.code, "usage");
+  assert.equal(error.exitCode, 2);
+  assert.equal(error.message, 'Unknown option "--jsn" for "vlab bench rings"');
+  assert.equal(error.hint, "Did you mean --json?");
+});
+
+Deno.test("an unknown option with no near name points to --help", async () => {
+  const error = await parseError(["bench", "rings", "--zzzzzz"]);
+  assert.ok(error instanceof VlabError);
+  assert.equal(error.hint, 'Run "vlab bench rings --help" for usage');
+});
+
+Deno.test("an unknown command is a usage error with did-you-mean", async () => {
+  const error = await parseError(["bnech"]);
+  assert.ok(error instanceof VlabError);
+  assert.equal(error.message, 'Unknown command "bnech" for "vlab"');
+  assert.equal(error.hint, "Did you mean bench?");
+});
+
+Deno.test("an option without its value is a usage error", async () => {
+  const error = await parseError(["bench", "rings", "--batch"]);
+  assert.ok(error instanceof VlabError);
+  assert.equal(error.message, 'Option "--batch <list>" of "vlab bench rings" needs a value');
+});
+
+Deno.test("extra arguments are a usage error listing them", async () => {
+  const error = await parseError(["bench", "rings", "a", "b"]);
+  assert.ok(error instanceof VlabError);
+  assert.equal(error.message, 'Too many arguments for "vlab bench rings": a, b');
+});
+
+Deno.test("help and version end with CliExit 0 and print on stdout", async () => {
+  for (const args of [["--help"], ["--version"], ["bench", "rings", "--help"]]) {
+    const { root, out } = program();
+    await assert.rejects(root.parseAsync(args, { from: "user" }), (error) => {
+      assert.ok(error instanceof CliExit);
+      assert.equal(error.exitCode, 0);
+      return true;
+    });
+    assert.ok(out.join("").length > 0, `${args.join(" ")} printed something`);
+  }
+});
+
+Deno.test("a missing subcommand prints help on stderr and ends with CliExit 2", async () => {
+  const { root, out, err } = program();
+  await assert.rejects(root.parseAsync(["bench"], { from: "user" }), (error) => {
+    assert.ok(error instanceof CliExit);
+    assert.equal(error.exitCode, 2);
+    return true;
+  });
+  assert.deepEqual(out, []);
+  assert.match(err.join(""), /Usage: vlab bench/);
+});
+
+Deno.test("usageError renders other commander errors in sentence case without a period", () => {
+  const error = usageError(
+    new CommanderError(1, "commander.conflictingOption", "error: option '--a' cannot be used."),
+    "vlab x",
+  );
+  assert.equal(error.message, "Option '--a' cannot be used");
+  assert.equal(error.hint, 'Run "vlab x --help" for usage');
+});

@@ -1,0 +1,150 @@
+/**
+ * The chart of `vlab bench rings`: nanoseconds per request (median, log scale) against batch size
+ * (log 2 scale), one line per layout (and per mode when there are several), with the min–max
+ * spread of the runs as error bars. Built as a vega-lite spec, compiled to vega and rendered to
+ * an SVG string without a browser.
+ *
+ * @module
+ */
+
+import * as vega from "vega";
+import * as vegaLite from "vega-lite";
+import type { RingsBenchReport } from "./types.ts";
+
+/** The chart's title. */
+export const RINGS_CHART_TITLE = "vlab bench rings: ns per request vs batch size";
+
+/** One plotted point. */
+interface ChartPoint {
+  layout: string;
+  mode: string;
+  batch: number;
+  median: number;
+  min: number;
+  max: number;
+}
+
+/**
+ * The vega-lite spec of the chart for a report (exported for tests and for other renderers).
+ *
+ * @example
+ * ```ts
+ * import { ringsChartSpec } from "./chart.ts";
+ * import { DEFAULT_RINGS_OPTIONS } from "./rings.ts";
+ *
+ * const spec = ringsChartSpec({
+ *   options: DEFAULT_RINGS_OPTIONS,
+ *   environment: { deno: "2.9.6", v8: "15.0", cpus: 2, cpuModel: "AMD EPYC" },
+ *   results: [],
+ * });
+ * ```
+ */
+export function ringsChartSpec(report: RingsBenchReport): vegaLite.TopLevelSpec {
+  const modes = new Set(report.results.map((row) => row.mode));
+  const points: ChartPoint[] = report.results
+    .filter((row) => row.nsPerRequest.median > 0 && row.batch > 0)
+    .map((row) => ({
+      layout: row.layout,
+      mode: row.mode,
+      batch: row.batch,
+      median: row.nsPerRequest.median,
+      // Keep the error bar on the log scale even if a run measured 0.
+      min: Math.max(row.nsPerRequest.min, row.nsPerRequest.median / 1000),
+      max: row.nsPerRequest.max,
+    }));
+  const env = report.environment;
+  const o = report.options;
+  const x = {
+    field: "batch",
+    type: "quantitative",
+    title: "batch size (requests)",
+    scale: { type: "log", base: 2 },
+    axis: { values: [...new Set(points.map((p) => p.batch))].sort((a, b) => a - b) },
+  } as const;
+  const layouts = ["split", "packed"].filter((layout) => points.some((p) => p.layout === layout));
+  const color = {
+    field: "layout",
+    type: "nominal",
+    title: "layout",
+    scale: { domain: layouts },
+  } as const;
+  // One line per layout and mode: dashed lines for notify when both modes are shown.
+  const strokeDash = modes.size > 1
+    ? {
+      strokeDash: {
+        field: "mode",
+        type: "nominal",
+        title: "mode",
+        scale: { domain: ["poll", "notify"], range: [[1, 0], [6, 3]] },
+        legend: {
+          symbolType: "stroke",
+          symbolStrokeWidth: 2,
+          encode: { symbols: { update: { stroke: { value: "gray" } } } },
+        },
+      },
+    } as const
+    : {};
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: {
+      text: RINGS_CHART_TITLE,
+      subtitle: `queue size ${o.queueSize}, ${o.runs} runs of ${o.requests} requests; ` +
+        `Deno ${env.deno}, ${env.cpus} CPUs (${env.cpuModel})`,
+    },
+    width: 560,
+    height: 320,
+    background: "white",
+    data: { values: points },
+    layer: [
+      {
+        mark: { type: "rule" },
+        encoding: {
+          x,
+          y: { field: "min", type: "quantitative" },
+          y2: { field: "max" },
+          color,
+        },
+      },
+      {
+        mark: { type: "line", point: true },
+        encoding: {
+          x,
+          y: {
+            field: "median",
+            type: "quantitative",
+            title: "ns per request (median, min–max)",
+            scale: { type: "log" },
+          },
+          color,
+          ...strokeDash,
+        },
+      },
+    ],
+  };
+}
+
+/**
+ * Render the chart of a report as an SVG document (a string starting with `<svg`).
+ *
+ * @example
+ * ```ts
+ * import { renderRingsChart } from "./chart.ts";
+ * import { DEFAULT_RINGS_OPTIONS } from "./rings.ts";
+ *
+ * const svg = await renderRingsChart({
+ *   options: DEFAULT_RINGS_OPTIONS,
+ *   environment: { deno: "2.9.6", v8: "15.0", cpus: 2, cpuModel: "AMD EPYC" },
+ *   results: [],
+ * });
+ * await Deno.writeTextFile("rings.svg", svg);
+ * ```
+ */
+export async function renderRingsChart(report: RingsBenchReport): Promise<string> {
+  const compiled = vegaLite.compile(ringsChartSpec(report)).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: "none" });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}

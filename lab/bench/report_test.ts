@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { formatNs, formatRingsTable, formatSpread } from "./report.ts";
+import type { RingLayout, RingMode, RingsBenchReport, RingsBenchRow } from "./types.ts";
+
+function row(
+  layout: RingLayout,
+  mode: RingMode,
+  batch: number,
+  median: number,
+  extra: Partial<RingsBenchRow> = {},
+): RingsBenchRow {
+  return {
+    layout,
+    mode,
+    batch,
+    nsPerRequest: { median, min: median - 10, max: median + 20 },
+    kicksPerRequest: 0,
+    interruptsPerRequest: 0,
+    ...extra,
+  };
+}
+
+function report(results: RingsBenchRow[], options: Partial<RingsBenchReport["options"]> = {}) {
+  return {
+    options: {
+      layouts: ["split", "packed"],
+      batches: [1, 4],
+      modes: ["poll"],
+      queueSize: 256,
+      runs: 5,
+      requests: 200000,
+      outstanding: false,
+      cacheModel: false,
+      sameCore: false,
+      ...options,
+    },
+    environment: { deno: "2.9.6", v8: "15.0.245", cpus: 2, cpuModel: "AMD EPYC 7B13" },
+    results,
+  } satisfies RingsBenchReport;
+}
+
+/** The table's lines split into cells (cells are separated by at least two spaces). */
+function cells(line: string): string[] {
+  return line.trim().split(/\s{2,}/);
+}
+
+Deno.test("formatNs uses ns below 1000, then µs and ms", () => {
+  assert.equal(formatNs(0), "0 ns");
+  assert.equal(formatNs(361.4), "361 ns");
+  assert.equal(formatNs(999.4), "999 ns");
+  assert.equal(formatNs(999.6), "1.00 µs");
+  assert.equal(formatNs(1234), "1.23 µs");
+  assert.equal(formatNs(15_240), "15.2 µs");
+  assert.equal(formatNs(250_000), "250 µs");
+  assert.equal(formatNs(8_100_000), "8.10 ms");
+});
+
+Deno.test("formatSpread writes median (min–max) in the median's unit", () => {
+  assert.equal(formatSpread({ median: 361, min: 350, max: 380 }), "361 (350–380) ns");
+  assert.equal(formatSpread({ median: 1234, min: 950, max: 1400 }), "1.23 (0.95–1.40) µs");
+});
+
+Deno.test("the table starts with the environment and the options", () => {
+  const lines = formatRingsTable(report([row("split", "poll", 1, 400)])).split("\n");
+  assert.match(lines[0], /^vlab bench rings: ns per request, median \(min–max\)/);
+  assert.equal(lines[1], "environment: Deno 2.9.6, V8 15.0.245, 2 CPUs (AMD EPYC 7B13)");
+  assert.equal(
+    lines[2],
+    "options: queue size 256, 5 runs of 200000 requests, closed batches, " +
+      "workers on separate cores, cache model off",
+  );
+});
+
+Deno.test("one row per batch with split, packed and the packed/split ratio", () => {
+  const text = formatRingsTable(report([
+    row("split", "poll", 4, 145),
+    row("packed", "poll", 4, 51),
+    row("split", "poll", 1, 361),
+    row("packed", "poll", 1, 165),
+  ]));
+  const lines = text.split("\n");
+  const header = lines.findIndex((line) => line.trimStart().startsWith("batch"));
+  assert.ok(header > 0);
+  assert.equal(lines[header - 1], "mode: poll");
+  assert.deepEqual(cells(lines[header]), [
+    "batch",
+    "split ns/request",
+    "packed ns/request",
+    "packed/split",
+  ]);
+  assert.deepEqual(cells(lines[header + 1]), ["1", "361 (351–381) ns", "165 (155–185) ns", "0.46"]);
+  assert.deepEqual(cells(lines[header + 2]), ["4", "145 (135–165) ns", "51 (41–71) ns", "0.35"]);
+  assert.equal(lines.length, header + 3);
+  // Aligned: every line of the block has the same length and columns end at the same place.
+  assert.equal(lines[header].length, lines[header + 1].length);
+  assert.equal(lines[header + 1].length, lines[header + 2].length);
+});
+
+Deno.test("a report with one layout has no ratio column", () => {
+  const text = formatRingsTable(
+    report([row("packed", "poll", 1, 165), row("packed", "poll", 8, 35)], {
+      layouts: ["packed"],
+    }),
+  );
+  assert.doesNotMatch(text, /packed\/split/);
+  assert.doesNotMatch(text, /split ns/);
+  const lines = text.split("\n");
+  const header = lines.findIndex((line) => line.trimStart().startsWith("batch"));
+  assert.deepEqual(cells(lines[header]), ["batch", "packed ns/request"]);
+  assert.deepEqual(cells(lines[header + 2]), ["8", "35 (25–55) ns"]);
+});
+
+Deno.test("notify mode adds kicks and interrupts per request for each layout", () => {
+  const text = formatRingsTable(report([
+    row("split", "poll", 1, 361),
+    row("packed", "poll", 1, 165),
+    row("split", "notify", 1, 20_400, { kicksPerRequest: 1, interruptsPerRequest: 0.5 }),
+    row("packed", "notify", 1, 20_200, { kicksPerRequest: 0.25, interruptsPerRequest: 0.125 }),
+  ], { modes: ["poll", "notify"] }));
+  const lines = text.split("\n");
+  const notify = lines.indexOf("mode: notify");
+  assert.ok(notify > lines.indexOf("mode: poll"));
+  assert.doesNotMatch(lines.slice(0, notify).join("\n"), /kicks/);
+  assert.deepEqual(cells(lines[notify + 1]), [
+    "batch",
+    "split ns/request",
+    "packed ns/request",
+    "packed/split",
+    "split kicks",
+    "split irqs",
+    "packed kicks",
+    "packed irqs",
+  ]);
+  assert.deepEqual(cells(lines[notify + 2]), [
+    "1",
+    "20.4 (20.4–20.4) µs",
+    "20.2 (20.2–20.2) µs",
+    "0.99",
+    "1.000",
+    "0.500",
+    "0.250",
+    "0.125",
+  ]);
+  assert.match(text, /kicks and irqs: notifications per request/);
+});
+
+Deno.test("the cache model adds lines per request for each layout", () => {
+  const text = formatRingsTable(report([
+    row("split", "poll", 1, 361, { linesPerRequest: 6.9 }),
+    row("packed", "poll", 1, 165, { linesPerRequest: 3 }),
+  ], { cacheModel: true }));
+  const lines = text.split("\n");
+  const header = lines.findIndex((line) => line.trimStart().startsWith("batch"));
+  assert.deepEqual(cells(lines[header]).slice(-2), ["split lines", "packed lines"]);
+  assert.deepEqual(cells(lines[header + 1]).slice(-2), ["6.90", "3.00"]);
+  assert.match(lines[2], /cache model on/);
+});
+
+Deno.test("a missing point shows a dash and no ratio", () => {
+  const text = formatRingsTable(report([
+    row("split", "poll", 1, 361),
+    row("packed", "poll", 1, 165),
+    row("split", "poll", 2, 204),
+  ]));
+  const line = text.split("\n").find((l) => l.trimStart().startsWith("2 "));
+  assert.ok(line !== undefined);
+  assert.deepEqual(cells(line), ["2", "204 (194–224) ns", "–", "–"]);
+});
+
+Deno.test("an empty report says so", () => {
+  assert.match(formatRingsTable(report([])), /No results\.$/);
+});

@@ -1,0 +1,230 @@
+/**
+ * Worker entry of `vlab bench rings`: one instance runs the guest driver half, another the
+ * device half, over one queue in shared guest memory, as Linux's `tools/virtio/ringtest` does.
+ *
+ * The driver posts a batch of requests (each a 4-byte buffer holding its sequence number),
+ * publishes them, and waits until the device has used them all (closed batch), or keeps up to
+ * `batch` in flight (`outstanding`). The device checks every sequence number; the driver
+ * checks that every token comes back in order. In `poll` mode both sides spin; in `notify`
+ * mode each side enables notifications, re-checks, and sleeps on its doorbell with
+ * `Atomics.wait`, and the other side kicks or interrupts only when event suppression asks.
+ *
+ * Runs on a worker thread; talks to the main thread by messages (setup, run, exit) and to its
+ * peer only through guest memory and the control block.
+ *
+ * @module
+ */
+
+import { DirectDma } from "../../devices/memory/dma.ts";
+import { GuestMemory } from "../../devices/memory/memory.ts";
+import { formatQueueError } from "../../devices/virtio/errors.ts";
+import { createDeviceQueue, createDriverQueue } from "../../devices/virtio/pair.ts";
+import type { ChainSpec, DeviceQueue, DriverQueue } from "../../devices/virtio/queue.ts";
+import { SharedRingAccess } from "../../devices/virtio/ring_access.ts";
+import { createState } from "../../devices/virtio/state.ts";
+import { type BenchLayout, Ctl, ctl, REQUEST_BYTES } from "./ring_layout.ts";
+import type { RingMode } from "./types.ts";
+
+/** Messages the main thread sends. */
+export type WorkerRequest =
+  | {
+    cmd: "setup";
+    role: "driver" | "device";
+    memory: SharedArrayBuffer;
+    control: SharedArrayBuffer;
+    layout: BenchLayout;
+  }
+  | {
+    cmd: "run";
+    runId: number;
+    requests: number;
+    batch: number;
+    mode: RingMode;
+    outstanding: boolean;
+    deadlineMs: number;
+  }
+  | { cmd: "exit" };
+
+/** Messages a worker sends back. */
+export type WorkerReply =
+  | { kind: "ready" }
+  | {
+    kind: "driver-done";
+    runId: number;
+    elapsedNs: number;
+    completed: number;
+    tokenErrors: number;
+    truncated: boolean;
+  }
+  | { kind: "device-done"; runId: number }
+  | { kind: "error"; message: string };
+
+/** How long a side waits on its doorbell before re-checking the stop flag (ms). */
+const WAIT_SLICE_MS = 50;
+
+let ctlView: Int32Array;
+let memory: GuestMemory;
+let layout: BenchLayout;
+let driver: DriverQueue | null = null;
+let device: DeviceQueue | null = null;
+let specs: ChainSpec[] = [];
+
+function reply(message: WorkerReply): void {
+  (self as unknown as Worker).postMessage(message);
+}
+
+function setup(msg: Extract<WorkerRequest, { cmd: "setup" }>): void {
+  ctlView = new Int32Array(msg.control);
+  memory = GuestMemory.fromBuffer(msg.memory);
+  layout = msg.layout;
+  const ring = new SharedRingAccess(memory);
+  if (msg.role === "driver") {
+    const q = createDriverQueue(memory, ring, layout.config);
+    if (!q.ok) throw new Error(formatQueueError(q.error));
+    driver = q.value;
+    specs = [];
+    for (let i = 0; i < layout.bufferCount; i++) {
+      specs.push({
+        readable: [[layout.bufferBase + REQUEST_BYTES * i, REQUEST_BYTES]],
+        writable: [],
+      });
+    }
+  } else {
+    const q = createDeviceQueue(
+      new DirectDma(memory),
+      ring,
+      layout.config,
+      createState(layout.config.layout, layout.config.size),
+    );
+    if (!q.ok) throw new Error(formatQueueError(q.error));
+    device = q.value;
+  }
+  reply({ kind: "ready" });
+}
+
+function runDriver(msg: Extract<WorkerRequest, { cmd: "run" }>): void {
+  const q = driver!;
+  const { requests, batch, mode, outstanding } = msg;
+  const notify = mode === "notify";
+  const u32 = memory.u32;
+  const bufWord = layout.bufferBase >>> 2;
+  const bufMask = layout.bufferCount - 1;
+  const bell = ctl(Ctl.DRIVER_BELL);
+  // Wait until the device polls for this run, so the clock measures the rings only.
+  while (
+    Atomics.load(ctlView, ctl(Ctl.DEVICE_RUNNING)) !== msg.runId
+  ) { /* spin: bounded by the device's setup */ }
+  let posted = 0;
+  let completed = 0;
+  let tokenErrors = 0;
+  let truncated = false;
+  const deadline = performance.now() + msg.deadlineMs;
+  const t0 = performance.now();
+  while (completed < requests) {
+    // Post: a closed batch of `batch`, or top up to `batch` in flight.
+    const target = outstanding
+      ? Math.min(requests, completed + batch)
+      : Math.min(requests, posted + batch);
+    while (posted < target) {
+      u32[bufWord + (posted & bufMask)] = posted;
+      const r = q.add(specs[posted & bufMask], posted);
+      if (!r.ok) break;
+      posted++;
+    }
+    if (q.publish() && notify) {
+      Atomics.add(ctlView, ctl(Ctl.KICKS), 1);
+      Atomics.add(ctlView, ctl(Ctl.DEVICE_BELL), 1);
+      Atomics.notify(ctlView, ctl(Ctl.DEVICE_BELL));
+    }
+    // Reclaim: all of the batch (closed) or at least one (outstanding).
+    const want = outstanding ? completed + 1 : posted;
+    while (completed < want) {
+      const u = q.getUsed();
+      if (!u.ok) throw new Error(formatQueueError(u.error));
+      if (u.value !== null) {
+        if (u.value.token !== completed) tokenErrors++;
+        completed++;
+        continue;
+      }
+      if ((completed & 0xff) === 0 && performance.now() > deadline) {
+        truncated = true;
+        break;
+      }
+      if (!notify) continue;
+      const seen = Atomics.load(ctlView, bell);
+      if (q.enableInterrupts(want - completed)) continue; // used buffers arrived meanwhile
+      Atomics.wait(ctlView, bell, seen, WAIT_SLICE_MS);
+      q.disableInterrupts();
+    }
+    if (truncated) break;
+  }
+  const elapsedNs = (performance.now() - t0) * 1e6;
+  // Drain what the device still returns, so the next run starts with an empty ring.
+  const drainUntil = performance.now() + 1000;
+  while (q.inFlight > 0 && performance.now() < drainUntil) {
+    const u = q.getUsed();
+    if (!u.ok) break;
+  }
+  Atomics.store(ctlView, ctl(Ctl.DONE), msg.runId);
+  Atomics.add(ctlView, ctl(Ctl.DEVICE_BELL), 1);
+  Atomics.notify(ctlView, ctl(Ctl.DEVICE_BELL));
+  reply({ kind: "driver-done", runId: msg.runId, elapsedNs, completed, tokenErrors, truncated });
+}
+
+function runDevice(msg: Extract<WorkerRequest, { cmd: "run" }>): void {
+  const q = device!;
+  const notify = msg.mode === "notify";
+  const u32 = memory.u32;
+  const bell = ctl(Ctl.DEVICE_BELL);
+  let expected = 0;
+  let processed = 0;
+  let seqErrors = 0;
+  let idle = 0;
+  if (notify) q.disableNotifications();
+  Atomics.store(ctlView, ctl(Ctl.DEVICE_RUNNING), msg.runId);
+  for (;;) {
+    const r = q.pop();
+    if (!r.ok) throw new Error(formatQueueError(r.error));
+    const chain = r.value;
+    if (chain !== null) {
+      const seq = u32[chain.readable[0].gpa >>> 2];
+      if (seq !== expected) seqErrors++;
+      expected = seq + 1;
+      q.push(chain, 0);
+      processed++;
+      continue;
+    }
+    // The ring is empty: hand back what was used, interrupt if the driver asked.
+    q.publish();
+    if (q.needsInterrupt() && notify) {
+      Atomics.add(ctlView, ctl(Ctl.INTERRUPTS), 1);
+      Atomics.add(ctlView, ctl(Ctl.DRIVER_BELL), 1);
+      Atomics.notify(ctlView, ctl(Ctl.DRIVER_BELL));
+    }
+    if ((++idle & 0x3f) === 0 || notify) {
+      if (Atomics.load(ctlView, ctl(Ctl.DONE)) === msg.runId) break;
+    }
+    if (!notify) continue;
+    const seen = Atomics.load(ctlView, bell);
+    if (q.enableNotifications()) {
+      q.disableNotifications();
+      continue;
+    }
+    Atomics.wait(ctlView, bell, seen, WAIT_SLICE_MS);
+    q.disableNotifications();
+  }
+  Atomics.add(ctlView, ctl(Ctl.DEVICE_REQUESTS), processed);
+  Atomics.add(ctlView, ctl(Ctl.DEVICE_SEQ_ERRORS), seqErrors);
+  reply({ kind: "device-done", runId: msg.runId });
+}
+
+self.onmessage = (e: MessageEvent<WorkerRequest>) => {
+  const msg = e.data;
+  try {
+    if (msg.cmd === "setup") setup(msg);
+    else if (msg.cmd === "run") (driver ? runDriver : runDevice)(msg);
+    else self.close();
+  } catch (error) {
+    reply({ kind: "error", message: error instanceof Error ? error.message : String(error) });
+  }
+};
