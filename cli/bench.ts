@@ -48,6 +48,8 @@ export interface RawRingsOptions {
   requests?: string;
   /** Keep up to `batch` requests in flight. */
   outstanding?: boolean;
+  /** `--payload`. */
+  payload?: boolean;
   /** Run the cache-line model too. */
   cacheModel?: boolean;
   /** Run both workers on one CPU. */
@@ -124,6 +126,7 @@ export function parseRingsOptions(raw: RawRingsOptions): RingsBenchOptions {
     runs,
     requests,
     outstanding: raw.outstanding === true,
+    payload: raw.payload === true,
     cacheModel: raw.cacheModel === true,
     sameCore: raw.sameCore === true,
   };
@@ -196,6 +199,7 @@ function ringsCommand(runtime: BenchRuntime) {
     )
     .addOption(withDefault("--requests <n>", "requests per timed run", String(d.requests)))
     .option("--outstanding", "keep up to <batch> requests in flight instead of closed batches")
+    .option("--payload", "write and check each request's sequence number in its buffer")
     .option("--cache-model", "also count ring cache lines moved per request (cache model)")
     .option("--same-core", "run both workers on CPU 0 (re-runs vlab under taskset -c 0)")
     .option("--json", "print the report as JSON on stdout instead of the table")

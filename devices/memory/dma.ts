@@ -47,6 +47,11 @@ export interface DmaView {
    * refuse it. A refused access must not be performed.
    */
   translate(addr: number, length: number, access: DmaAccess): Result<number, DmaError>;
+  /**
+   * The same decision without an allocation, for the data path: the first GPA, or -1 when
+   * refused (then `translate` says why). `addr` and `length` must be integers.
+   */
+  resolve(addr: number, length: number, access: DmaAccess): number;
 }
 
 /**
@@ -64,15 +69,24 @@ export class DirectDma implements DmaView {
   /** The memory this view reaches. */
   readonly memory: GuestMemory;
 
+  private readonly size: number;
+
   /** A direct view of `memory`. */
   constructor(memory: GuestMemory) {
     this.memory = memory;
+    this.size = memory.size;
   }
 
   /** Identity translation with a bounds check. */
   translate(addr: number, length: number, access: DmaAccess): Result<number, DmaError> {
     if (this.memory.contains(addr, length)) return ok(addr);
     return err({ kind: "dma-out-of-range", addr, length, access });
+  }
+
+  /** Identity translation with a bounds check: the GPA, or -1. */
+  resolve(addr: number, length: number, _access: DmaAccess): number {
+    // Integers only (ring code assembles them from 32-bit fields): no integer checks here.
+    return addr >= 0 && length >= 0 && addr + length <= this.size ? addr : -1;
   }
 }
 

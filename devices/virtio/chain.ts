@@ -1,11 +1,16 @@
 /**
- * The descriptor chain (one type over both layouts) and the helper that turns descriptors into
+ * The descriptor chain (one type over both layouts) and the walker that fills it with
  * validated, translated segments.
+ *
+ * Chains are owned by their queue and reused: the device half keeps one chain object per id
+ * (split head / packed buffer id), so popping allocates nothing on the data path. A chain is
+ * valid from `pop` until it is pushed; after that the queue may refill it.
  *
  * @module
  */
 
 import type { DmaView } from "../memory/dma.ts";
+import type { Result } from "../result.ts";
 import type { ChainFault, RingError } from "./errors.ts";
 
 /** One buffer segment of a chain, with its guest-physical address after translation. */
@@ -18,7 +23,8 @@ export interface Segment {
 
 /**
  * A descriptor chain the device popped: device-readable segments, then device-writable ones.
- * It is a private snapshot: later guest writes to the ring do not change it.
+ * It is a private snapshot (later guest writes to the ring do not change it), owned by the
+ * queue and valid until it is pushed.
  */
 export interface DescriptorChain {
   /** Split: the head descriptor index. Packed: the buffer id. Give it back to `push`. */
@@ -26,9 +32,9 @@ export interface DescriptorChain {
   /** Ring slots the chain occupies (packed: how far the used index moves for it). */
   readonly descCount: number;
   /** Device-readable segments, in order. */
-  readonly readable: Segment[];
+  readonly readable: readonly Segment[];
   /** Device-writable segments, in order. */
-  readonly writable: Segment[];
+  readonly writable: readonly Segment[];
   /** Total bytes of the readable segments. */
   readonly readableBytes: number;
   /** Total bytes of the writable segments. */
@@ -39,79 +45,138 @@ export interface DescriptorChain {
 export const MAX_CHAIN_BYTES = 2 ** 32;
 
 /**
- * Accumulates the segments of one chain while a layout walks its descriptors. Structural
- * faults are returned by `add` (the caller breaks the queue); a data buffer that cannot be
- * translated is remembered as the chain's `fault` (the request is dropped, the queue lives).
+ * A reusable chain: the queue refills its arrays and segments in place.
+ *
+ * @example
+ * ```ts
+ * import { PooledChain } from "./chain.ts";
+ * const c = new PooledChain();
+ * c.result.value === c; // true: popping it allocates nothing
+ * ```
+ */
+export class PooledChain implements DescriptorChain {
+  /** Head index or buffer id. */
+  id = 0;
+  /** Ring slots the chain occupies. */
+  descCount = 0;
+  /** Device-readable segments. */
+  readonly readable: Segment[] = [];
+  /** Device-writable segments. */
+  readonly writable: Segment[] = [];
+  /** Total readable bytes. */
+  readableBytes = 0;
+  /** Total writable bytes. */
+  writableBytes = 0;
+  /** This chain as a successful pop result (allocated once). */
+  readonly result: { ok: true; value: DescriptorChain };
+
+  constructor() {
+    this.result = { ok: true, value: this };
+  }
+}
+
+/**
+ * Walks one chain at a time into a `PooledChain`: structural faults are returned by `add` (the
+ * caller breaks the queue); a data buffer that cannot be translated, or a chain over 2^32
+ * bytes, becomes `fault` (the request is dropped, the queue lives).
  *
  * @example
  * ```ts
  * import { GuestMemory } from "../memory/memory.ts";
  * import { DirectDma } from "../memory/dma.ts";
- * import { ChainBuilder } from "./chain.ts";
- * const b = new ChainBuilder(new DirectDma(GuestMemory.create(4096)), 0);
- * b.add(0, 0x100, 64, false);
- * b.add(1, 0x200, 64, true);
- * const chain = b.finish(2); // 64 readable bytes, 64 writable
+ * import { ChainWalker, PooledChain } from "./chain.ts";
+ * const w = new ChainWalker(new DirectDma(GuestMemory.create(4096)));
+ * const c = new PooledChain();
+ * w.begin(c, 0);
+ * w.add(0, 0x100, 64, false);
+ * w.add(1, 0x200, 64, true);
+ * w.end(0, 2); // c: 64 readable bytes, then 64 writable
  * ```
  */
-export class ChainBuilder {
-  /** Readable segments so far. */
-  readonly readable: Segment[] = [];
-  /** Writable segments so far. */
-  readonly writable: Segment[] = [];
-  /** The first data-buffer fault, if any. */
+export class ChainWalker {
+  /** The first data-buffer fault of the current chain, if any. */
   fault: ChainFault | null = null;
-  private readableBytes = 0;
-  private writableBytes = 0;
   private readonly dma: DmaView;
-  private readonly head: number;
+  private chain: PooledChain = new PooledChain();
+  private head = 0;
+  private nr = 0;
+  private nw = 0;
+  private rb = 0;
+  private wb = 0;
 
-  /** Start a chain whose head (split) or first slot (packed) is `head`. */
-  constructor(dma: DmaView, head: number) {
+  /** A walker translating through `dma`. */
+  constructor(dma: DmaView) {
     this.dma = dma;
+  }
+
+  /** Start filling `chain` for the chain whose head (split) or first slot (packed) is `head`. */
+  begin(chain: PooledChain, head: number): void {
+    this.chain = chain;
     this.head = head;
+    this.fault = null;
+    this.nr = 0;
+    this.nw = 0;
+    this.rb = 0;
+    this.wb = 0;
   }
 
   /**
-   * Add descriptor `index` (for messages) covering `[addr, addr + len)`. Returns a ring error
-   * for a readable descriptor after a writable one (A7); translation failures and the 2^32
-   * limit become the chain's fault.
+   * Add descriptor `index` (for messages) covering `[addr, addr + len)`; a ring error for a
+   * readable descriptor after a writable one (reliability A7).
    */
   add(index: number, addr: number, len: number, writable: boolean): RingError | null {
-    if (!writable && this.writable.length > 0) {
+    if (!writable && this.nw > 0) {
       return { kind: "readable-after-writable", head: this.head, index };
     }
-    if (this.readableBytes + this.writableBytes + len > MAX_CHAIN_BYTES) {
-      this.fault ??= {
-        kind: "chain-too-big",
-        head: this.head,
-        bytes: this.readableBytes + this.writableBytes + len,
-      };
+    const total = this.rb + this.wb + len;
+    if (total > MAX_CHAIN_BYTES) {
+      this.fault ??= { kind: "chain-too-big", head: this.head, bytes: total };
     }
-    const t = this.dma.translate(addr, len, writable ? "write" : "read");
-    if (!t.ok) {
-      this.fault ??= { kind: "buffer-unreachable", head: this.head, cause: t.error };
+    const gpa = this.dma.resolve(addr, len, writable ? "write" : "read");
+    if (gpa < 0) {
+      const t = this.dma.translate(addr, len, writable ? "write" : "read");
+      if (!t.ok) this.fault ??= { kind: "buffer-unreachable", head: this.head, cause: t.error };
       return null;
     }
     if (writable) {
-      this.writable.push({ gpa: t.value, len });
-      this.writableBytes += len;
+      setSegment(this.chain.writable, this.nw++, gpa, len);
+      this.wb += len;
     } else {
-      this.readable.push({ gpa: t.value, len });
-      this.readableBytes += len;
+      setSegment(this.chain.readable, this.nr++, gpa, len);
+      this.rb += len;
     }
     return null;
   }
 
-  /** The finished chain, carrying `id` and the ring slots it occupied. */
-  finish(id: number, descCount: number): DescriptorChain {
-    return {
-      id,
-      descCount,
-      readable: this.readable,
-      writable: this.writable,
-      readableBytes: this.readableBytes,
-      writableBytes: this.writableBytes,
-    };
+  /** Finish the chain with its id and the ring slots it occupied. */
+  end(id: number, descCount: number): PooledChain {
+    const c = this.chain;
+    if (c.readable.length !== this.nr) c.readable.length = this.nr;
+    if (c.writable.length !== this.nw) c.writable.length = this.nw;
+    c.id = id;
+    c.descCount = descCount;
+    c.readableBytes = this.rb;
+    c.writableBytes = this.wb;
+    return c;
   }
 }
+
+function setSegment(list: Segment[], i: number, gpa: number, len: number): void {
+  if (i < list.length) {
+    const s = list[i];
+    s.gpa = gpa;
+    s.len = len;
+  } else {
+    list.push({ gpa, len });
+  }
+}
+
+/** A pool of chains by id, for a queue of `size` (one chain object per possible id). */
+export function chainPool(size: number): PooledChain[] {
+  const pool: PooledChain[] = [];
+  for (let i = 0; i < size; i++) pool.push(new PooledChain());
+  return pool;
+}
+
+/** The pop result type, re-stated here to avoid importing the queue module. */
+export type ChainResult = Result<DescriptorChain, never>;

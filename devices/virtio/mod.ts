@@ -7,7 +7,7 @@
  */
 export * from "./constants.ts";
 export type { DescriptorChain, Segment } from "./chain.ts";
-export { ChainBuilder, MAX_CHAIN_BYTES } from "./chain.ts";
+export { chainPool, ChainWalker, MAX_CHAIN_BYTES, PooledChain } from "./chain.ts";
 export * from "./errors.ts";
 export { needEvent, packedNeedNotify } from "./event.ts";
 export * from "./features.ts";

@@ -14,7 +14,7 @@
 
 import type { DmaView } from "../memory/dma.ts";
 import { err, ok, OK_VOID, type Result } from "../result.ts";
-import { ChainBuilder, type DescriptorChain } from "./chain.ts";
+import { chainPool, ChainWalker, type DescriptorChain, PooledChain } from "./chain.ts";
 import { PackedDescFlag, PackedEventFlag } from "./constants.ts";
 import type { PopError, PushError, QueueSetupError, RingError } from "./errors.ts";
 import { packedNeedNotify } from "./event.ts";
@@ -78,6 +78,10 @@ export class PackedDeviceQueue implements DeviceQueue {
   private readonly stagedFull: Uint8Array;
   private staged = 0;
   private notifyShadow = -1;
+  private readonly walker: ChainWalker;
+  /** One chain per buffer id, plus a spare to walk into before the id is known. */
+  private readonly pool: PooledChain[];
+  private spare = new PooledChain();
 
   private constructor(
     dma: DmaView,
@@ -99,6 +103,8 @@ export class PackedDeviceQueue implements DeviceQueue {
     this.stagedLen = new Uint32Array(config.size);
     this.stagedDescs = new Uint32Array(config.size);
     this.stagedFull = new Uint8Array(config.size);
+    this.walker = new ChainWalker(dma);
+    this.pool = chainPool(config.size);
   }
 
   /** Enable a queue at power-on state: validates the configuration and resets `state`. */
@@ -130,13 +136,21 @@ export class PackedDeviceQueue implements DeviceQueue {
     if (((flags >>> AVAIL_SHIFT) & 1) !== wrap || ((flags >>> USED_SHIFT) & 1) === wrap) {
       return EMPTY; // B1
     }
-    const walked = this.walk(slot, wrap, flags, true);
-    if (!(walked instanceof ChainBuilder)) return this.fail(walked);
+    this.logFirst = this.logLast = LOG_NIL;
+    const bad = this.walk(slot, wrap, flags, true);
     const id = this.lastId;
+    const failure: RingError | null = bad ??
+      (id >= this.size
+        ? { kind: "id-out-of-range", id, size: this.size }
+        : st[INFLIGHT + id] !== 0
+        ? { kind: "head-in-flight", head: id }
+        : null);
+    if (failure) {
+      this.unlogWalk();
+      return this.fail(failure);
+    }
     const count = this.lastCount;
-    if (id >= this.size) return this.fail({ kind: "id-out-of-range", id, size: this.size });
-    if (st[INFLIGHT + id] !== 0) return this.fail({ kind: "head-in-flight", head: id });
-    this.logChain(id, slot, count);
+    st[INFLIGHT + this.size + id] = this.logFirst;
     let next = slot + count;
     let nextWrap = wrap;
     if (next >= this.size) {
@@ -146,11 +160,22 @@ export class PackedDeviceQueue implements DeviceQueue {
     st[StateWord.NEXT_AVAIL] = next;
     st[StateWord.AVAIL_WRAP] = nextWrap;
     st[INFLIGHT + id] = st[StateWord.FETCH_SEQ];
-    st[StateWord.FETCH_SEQ] = (st[StateWord.FETCH_SEQ] % 0xfffffffe) + 1;
+    // fetch sequence numbers run 1 … 2^32 − 2 and skip 0, which means "not in flight"
+    st[StateWord.FETCH_SEQ] = st[StateWord.FETCH_SEQ] >= 0xfffffffe
+      ? 1
+      : st[StateWord.FETCH_SEQ] + 1;
     st[StateWord.IN_FLIGHT]++;
-    const chain = walked.finish(id, count);
-    if (walked.fault) return err({ ...walked.fault, fatal: false, chain });
-    return ok(chain);
+    const chain = this.adopt(id, count);
+    if (this.walker.fault) return err({ ...this.walker.fault, fatal: false, chain });
+    return chain.result;
+  }
+
+  /** The walked spare becomes the chain of `id`; the id's old chain becomes the spare. */
+  private adopt(id: number, count: number): PooledChain {
+    const chain = this.walker.end(id, count);
+    this.spare = this.pool[id];
+    this.pool[id] = chain;
+    return chain;
   }
 
   private lastId = 0;
@@ -165,9 +190,10 @@ export class PackedDeviceQueue implements DeviceQueue {
     wrap: number,
     headFlags: number,
     live: boolean,
-  ): ChainBuilder | RingError {
+  ): RingError | null {
     const ring = this.ring;
-    const b = new ChainBuilder(this.dma, slot);
+    const b = this.walker;
+    b.begin(this.spare, slot);
     let cur = slot;
     let w = wrap;
     let flags = headFlags;
@@ -180,9 +206,13 @@ export class PackedDeviceQueue implements DeviceQueue {
           return { kind: "chain-not-available", head: slot, slot: cur, flags };
         }
       }
-      const addr = ring.load32(off) + ring.load32(off + 4) * 2 ** 32;
+      const lo = ring.load32(off);
+      const hi = ring.load32(off + 4);
+      const addr = lo + hi * 2 ** 32;
       const len = ring.load32(off + PackedDesc.LEN);
-      this.lastId = ring.load16(off + PackedDesc.ID);
+      const id = ring.load16(off + PackedDesc.ID);
+      this.lastId = id;
+      if (live) this.logDesc(lo, hi, len, id | (flags << 16));
       count++;
       if (flags & PackedDescFlag.INDIRECT) {
         if (!this.features.indirect) return { kind: "indirect-not-negotiated", head: slot };
@@ -201,13 +231,13 @@ export class PackedDeviceQueue implements DeviceQueue {
       }
       if (!(flags & PackedDescFlag.NEXT)) {
         this.lastCount = count;
-        return b;
+        return null;
       }
     }
   }
 
   /** An indirect table: `len / 16` consecutive descriptors; only WRITE counts inside (§2.8.7). */
-  private walkIndirect(b: ChainBuilder, head: number, addr: number, len: number): RingError | null {
+  private walkIndirect(b: ChainWalker, head: number, addr: number, len: number): RingError | null {
     if (len === 0 || len % PackedDesc.SIZE !== 0) {
       return { kind: "indirect-length", head, length: len };
     }
@@ -231,25 +261,37 @@ export class PackedDeviceQueue implements DeviceQueue {
     return null;
   }
 
-  /** Copy the buffer's ring descriptors into the inflight log, linked under `id`. */
-  private logChain(id: number, slot: number, count: number): void {
+  /** First and last inflight-log record of the buffer being walked (LOG_NIL when none). */
+  private logFirst = LOG_NIL;
+  private logLast = LOG_NIL;
+
+  /**
+   * Copy one ring descriptor of the buffer being walked into the inflight log. Never runs dry:
+   * at most `size` descriptors are in flight, and the log has `size` records.
+   */
+  private logDesc(lo: number, hi: number, len: number, idFlags: number): void {
     const st = this.st;
-    let prev = LOG_NIL;
-    for (let i = 0, s = slot; i < count; i++) {
-      const r = st[StateWord.LOG_FREE]; // never NIL: at most `size` descriptors are in flight
-      const rec = this.logBase + r * LOG_RECORD_WORDS;
-      st[StateWord.LOG_FREE] = st[rec + 4];
-      const off = this.desc + PackedDesc.SIZE * s;
-      st[rec] = this.ring.load32(off);
-      st[rec + 1] = this.ring.load32(off + 4);
-      st[rec + 2] = this.ring.load32(off + PackedDesc.LEN);
-      st[rec + 3] = this.ring.load32(off + PackedDesc.ID); // id | flags << 16
-      st[rec + 4] = LOG_NIL;
-      if (prev === LOG_NIL) st[INFLIGHT + this.size + id] = r;
-      else st[this.logBase + prev * LOG_RECORD_WORDS + 4] = r;
-      prev = r;
-      if (++s === this.size) s = 0;
+    const r = st[StateWord.LOG_FREE];
+    const rec = this.logBase + r * LOG_RECORD_WORDS;
+    st[StateWord.LOG_FREE] = st[rec + 4];
+    st[rec] = lo;
+    st[rec + 1] = hi;
+    st[rec + 2] = len;
+    st[rec + 3] = idFlags;
+    st[rec + 4] = LOG_NIL;
+    if (this.logLast === LOG_NIL) this.logFirst = r;
+    else st[this.logBase + this.logLast * LOG_RECORD_WORDS + 4] = r;
+    this.logLast = r;
+  }
+
+  /** Give the walked buffer's records back (the walk failed: the queue is now broken). */
+  private unlogWalk(): void {
+    const st = this.st;
+    if (this.logLast !== LOG_NIL) {
+      st[this.logBase + this.logLast * LOG_RECORD_WORDS + 4] = st[StateWord.LOG_FREE];
+      st[StateWord.LOG_FREE] = this.logFirst;
     }
+    this.logFirst = this.logLast = LOG_NIL;
   }
 
   private unlogChain(id: number): void {
@@ -411,16 +453,17 @@ export class PackedDeviceQueue implements DeviceQueue {
     ids.sort((a, b) => state[INFLIGHT + a] - state[INFLIGHT + b]);
     const inFlight: DescriptorChain[] = [];
     for (const id of ids) {
-      const chain = q.rebuild(id);
-      if (!(chain instanceof ChainBuilder)) return err(chain);
-      inFlight.push(chain.finish(id, q.lastCount));
+      const bad = q.rebuild(id);
+      if (bad) return err(bad);
+      inFlight.push(q.adopt(id, q.lastCount));
     }
     return ok({ queue: q, inFlight });
   }
 
-  private rebuild(id: number): ChainBuilder | RingError {
+  private rebuild(id: number): RingError | null {
     const st = this.st;
-    const b = new ChainBuilder(this.dma, id);
+    const b = this.walker;
+    b.begin(this.spare, id);
     let count = 0;
     for (
       let r = st[INFLIGHT + this.size + id];
@@ -437,6 +480,6 @@ export class PackedDeviceQueue implements DeviceQueue {
       if (bad) return bad;
     }
     this.lastCount = count;
-    return b;
+    return null;
   }
 }

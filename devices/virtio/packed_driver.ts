@@ -92,6 +92,12 @@ export class PackedDriverQueue implements DriverQueue {
   /** IN_ORDER: the id that ends the batch being reclaimed, or -1, and its used length. */
   private batchEnd = -1;
   private batchLen = 0;
+  /** The used buffer `getUsed` returns, refilled by each call (no allocation per request). */
+  private readonly usedBuffer: UsedBuffer = { token: 0, len: 0 };
+  private readonly usedResult: Result<UsedBuffer | null, DriverError> = {
+    ok: true,
+    value: this.usedBuffer,
+  };
 
   private constructor(ring: RingAccess, config: QueueConfig, indirect: IndirectArea | null) {
     this.ring = ring;
@@ -183,7 +189,9 @@ export class PackedDriverQueue implements DriverQueue {
     if (useIndirect) {
       const table = this.indirect!.gpa + PackedDesc.SIZE * this.indirect!.entries * id;
       for (let i = 0; i < n; i++) {
-        const [gpa, len] = i < nr ? chain.readable[i] : chain.writable[i - nr];
+        const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
+        const gpa = seg[0];
+        const len = seg[1];
         if (i >= nr) writable += len;
         writeDesc(ring, table + PackedDesc.SIZE * i, gpa, len, 0);
         ring.store16(
@@ -202,7 +210,9 @@ export class PackedDriverQueue implements DriverQueue {
     } else {
       let wrap = wrapBits;
       for (let i = 0; i < n; i++) {
-        const [gpa, len] = i < nr ? chain.readable[i] : chain.writable[i - nr];
+        const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
+        const gpa = seg[0];
+        const len = seg[1];
         if (i >= nr) writable += len;
         const flags = (i < nr ? 0 : PackedDescFlag.WRITE) | (i + 1 < n ? PackedDescFlag.NEXT : 0) |
           wrap;
@@ -223,7 +233,9 @@ export class PackedDriverQueue implements DriverQueue {
     this.tokens[id] = token;
     this.writableLen[id] = writable;
     this.posted[id] = 1;
-    this.fifo[(this.fifoHead + this.inFlight_) % this.size] = id;
+    let tailSlot = this.fifoHead + this.inFlight_;
+    if (tailSlot >= this.size) tailSlot -= this.size;
+    this.fifo[tailSlot] = id;
     this.inFlight_++;
     return OK_VOID;
   }
@@ -253,8 +265,10 @@ export class PackedDriverQueue implements DriverQueue {
     const n = this.staged;
     if (n === 0) return false;
     const ring = this.ring;
+    // The heads after the first are plain stores: the device reaches them only after it has
+    // observed the first head, whose (seq-cst) publish below orders everything before it.
+    for (let i = 1; i < n; i++) ring.store16(this.stagedOff[i], this.stagedFlags[i]);
     // publish head flags: pairs with "observe head flags" in packed_device.ts pop()
-    for (let i = 1; i < n; i++) ring.publish16(this.stagedOff[i], this.stagedFlags[i]);
     ring.publish16(this.stagedOff[0], this.stagedFlags[0]);
     this.staged = 0;
     const added = this.numAdded;
@@ -282,8 +296,8 @@ export class PackedDriverQueue implements DriverQueue {
       const which = this.fifo[this.fifoHead];
       const len = which === this.batchEnd ? this.batchLen : this.writableLen[which];
       if (which === this.batchEnd) this.batchEnd = -1;
-      this.fifoHead = (this.fifoHead + 1) % this.size;
-      return ok(this.detach(which, len));
+      if (++this.fifoHead === this.size) this.fifoHead = 0;
+      return this.detach(which, len);
     }
     const off = this.desc + PackedDesc.SIZE * this.nextUsed;
     // observe used flags: pairs with "publish used flags" in packed_device.ts publish()
@@ -308,11 +322,11 @@ export class PackedDriverQueue implements DriverQueue {
     } else if (this.fifo[this.fifoHead] !== id) {
       this.fifoRemove(id);
     }
-    this.fifoHead = (this.fifoHead + 1) % this.size;
-    return ok(this.detach(which, len));
+    if (++this.fifoHead === this.size) this.fifoHead = 0;
+    return this.detach(which, len);
   }
 
-  private detach(id: number, len: number): UsedBuffer {
+  private detach(id: number, len: number): Result<UsedBuffer | null, DriverError> {
     const count = this.descCount[id];
     this.nextUsed += count;
     if (this.nextUsed >= this.size) {
@@ -325,7 +339,10 @@ export class PackedDriverQueue implements DriverQueue {
     this.freeId = id;
     this.inFlight_--;
     const max = this.writableLen[id];
-    return { token: this.tokens[id], len: len > max ? max : len };
+    const used = this.usedBuffer;
+    used.token = this.tokens[id];
+    used.len = len > max ? max : len;
+    return this.usedResult;
   }
 
   private fifoRemove(id: number): void {
@@ -385,7 +402,7 @@ export class PackedDriverQueue implements DriverQueue {
 
 function writeDesc(ring: RingAccess, off: number, gpa: number, len: number, id: number): void {
   ring.store32(off + PackedDesc.ADDR, gpa >>> 0);
-  ring.store32(off + PackedDesc.ADDR + 4, Math.floor(gpa / 2 ** 32));
+  ring.store32(off + PackedDesc.ADDR + 4, gpa > 0xffffffff ? Math.floor(gpa / 2 ** 32) : 0);
   ring.store32(off + PackedDesc.LEN, len);
   ring.store16(off + PackedDesc.ID, id);
 }

@@ -138,7 +138,10 @@ export interface DriverQueue {
   add(chain: ChainSpec, token: number): Result<void, DriverError>;
   /** Make staged chains visible to the device; true if the device wants a kick now. */
   publish(): boolean;
-  /** Take the next used buffer, or null if none. */
+  /**
+   * Take the next used buffer, or null if none. The returned object belongs to the queue and
+   * is refilled by the next call: copy what you need.
+   */
   getUsed(): Result<UsedBuffer | null, DriverError>;
   /**
    * Ask for a used-buffer notification once `count` more buffers are used (event index; 1

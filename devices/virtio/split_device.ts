@@ -13,7 +13,7 @@
 
 import type { DmaView } from "../memory/dma.ts";
 import { err, ok, OK_VOID, type Result } from "../result.ts";
-import { ChainBuilder, type DescriptorChain } from "./chain.ts";
+import { chainPool, ChainWalker, type DescriptorChain, type PooledChain } from "./chain.ts";
 import { SplitDescFlag, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY } from "./constants.ts";
 import type { PopError, PushError, QueueSetupError, RingError } from "./errors.ts";
 import { needEvent } from "./event.ts";
@@ -78,6 +78,8 @@ export class SplitDeviceQueue implements DeviceQueue {
   private readonly stagedFull: Uint8Array;
   private staged = 0;
   private notifyShadow = -1;
+  private readonly walker: ChainWalker;
+  private readonly pool: PooledChain[];
 
   private constructor(
     dma: DmaView,
@@ -99,6 +101,8 @@ export class SplitDeviceQueue implements DeviceQueue {
     this.stagedId = new Uint32Array(config.size);
     this.stagedLen = new Uint32Array(config.size);
     this.stagedFull = new Uint8Array(config.size);
+    this.walker = new ChainWalker(dma);
+    this.pool = chainPool(config.size);
   }
 
   /**
@@ -143,24 +147,27 @@ export class SplitDeviceQueue implements DeviceQueue {
     const head = this.ring.load16(slot);
     if (head >= this.size) return this.fail({ kind: "head-out-of-range", head, size: this.size });
     if (st[INFLIGHT + head] !== 0) return this.fail({ kind: "head-in-flight", head });
-    const walked = this.walk(head);
-    if (!(walked instanceof ChainBuilder)) return this.fail(walked);
-    const builder = walked;
+    const bad = this.walk(head);
+    if (bad) return this.fail(bad);
     st[StateWord.NEXT_AVAIL] = (nextAvail + 1) & 0xffff;
     st[INFLIGHT + head] = st[StateWord.FETCH_SEQ];
-    st[StateWord.FETCH_SEQ] = (st[StateWord.FETCH_SEQ] % 0xfffffffe) + 1;
+    // fetch sequence numbers run 1 … 2^32 − 2 and skip 0, which means "not in flight"
+    st[StateWord.FETCH_SEQ] = st[StateWord.FETCH_SEQ] >= 0xfffffffe
+      ? 1
+      : st[StateWord.FETCH_SEQ] + 1;
     st[StateWord.IN_FLIGHT]++;
-    const chain = builder.finish(head, this.lastWalkLength);
-    if (builder.fault) return err({ ...builder.fault, fatal: false, chain });
-    return ok(chain);
+    const chain = this.walker.end(head, this.lastWalkLength);
+    if (this.walker.fault) return err({ ...this.walker.fault, fatal: false, chain });
+    return chain.result;
   }
 
   private lastWalkLength = 0;
 
-  /** Walk the chain at `head`: a builder with its segments, or the ring error. */
-  private walk(head: number): ChainBuilder | RingError {
+  /** Walk the chain at `head` into its pooled chain; the ring error, if any. */
+  private walk(head: number): RingError | null {
     const ring = this.ring;
-    const b = new ChainBuilder(this.dma, head);
+    const b = this.walker;
+    b.begin(this.pool[head], head);
     let table = this.desc;
     let tableSize = this.size;
     let indirect = false;
@@ -202,7 +209,7 @@ export class SplitDeviceQueue implements DeviceQueue {
       index = next;
     }
     this.lastWalkLength = ringDescs;
-    return b;
+    return null;
   }
 
   /** Stage `chain` as used with `written` bytes. */
@@ -341,9 +348,9 @@ export class SplitDeviceQueue implements DeviceQueue {
     const heads = byFetch();
     const inFlight: DescriptorChain[] = [];
     for (const head of heads) {
-      const walked = q.walk(head);
-      if (!(walked instanceof ChainBuilder)) return err(walked);
-      inFlight.push(walked.finish(head, q.lastWalkLength));
+      const bad = q.walk(head);
+      if (bad) return err(bad);
+      inFlight.push(q.walker.end(head, q.lastWalkLength));
     }
     return ok({ queue: q, inFlight });
   }

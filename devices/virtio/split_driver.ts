@@ -136,6 +136,12 @@ export class SplitDriverQueue implements DriverQueue {
   /** IN_ORDER: the head that ends the batch being reclaimed, or -1, and its used length. */
   private batchEnd = -1;
   private batchLen = 0;
+  /** The used buffer `getUsed` returns, refilled by each call (no allocation per request). */
+  private readonly usedBuffer: UsedBuffer = { token: 0, len: 0 };
+  private readonly usedResult: Result<UsedBuffer | null, DriverError> = {
+    ok: true,
+    value: this.usedBuffer,
+  };
 
   private constructor(ring: RingAccess, config: QueueConfig, indirect: IndirectArea | null) {
     this.ring = ring;
@@ -215,7 +221,9 @@ export class SplitDriverQueue implements DriverQueue {
     if (useIndirect) {
       const table = this.indirect!.gpa + SplitDesc.SIZE * this.indirect!.entries * head;
       for (let i = 0; i < n; i++) {
-        const [gpa, len] = i < nr ? chain.readable[i] : chain.writable[i - nr];
+        const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
+        const gpa = seg[0];
+        const len = seg[1];
         const flags = (i < nr ? 0 : SplitDescFlag.WRITE) | (i + 1 < n ? SplitDescFlag.NEXT : 0);
         if (i >= nr) writable += len;
         writeDesc(ring, table + SplitDesc.SIZE * i, gpa, len, flags, i + 1 < n ? i + 1 : 0);
@@ -230,7 +238,9 @@ export class SplitDriverQueue implements DriverQueue {
       );
     } else {
       for (let i = 0; i < n; i++) {
-        const [gpa, len] = i < nr ? chain.readable[i] : chain.writable[i - nr];
+        const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
+        const gpa = seg[0];
+        const len = seg[1];
         const next = this.features.inOrder ? (d + 1) & this.mask : this.freeNext[d];
         const flags = (i < nr ? 0 : SplitDescFlag.WRITE) | (i + 1 < n ? SplitDescFlag.NEXT : 0);
         if (i >= nr) writable += len;
@@ -285,7 +295,7 @@ export class SplitDriverQueue implements DriverQueue {
       const len = head === this.batchEnd ? this.batchLen : this.writableLen[head];
       if (head === this.batchEnd) this.batchEnd = -1;
       this.lastUsed = (this.lastUsed + 1) & 0xffff;
-      return ok(this.detach(head, len));
+      return this.detach(head, len);
     }
     if (this.lastUsed === this.shadowUsed) {
       // observe used idx: pairs with "publish used idx" in split_device.ts
@@ -315,10 +325,10 @@ export class SplitDriverQueue implements DriverQueue {
       len = this.writableLen[head];
     }
     this.lastUsed = (this.lastUsed + 1) & 0xffff;
-    return ok(this.detach(head, len));
+    return this.detach(head, len);
   }
 
-  private detach(head: number, len: number): UsedBuffer {
+  private detach(head: number, len: number): Result<UsedBuffer | null, DriverError> {
     const token = this.tokens[head];
     const max = this.writableLen[head];
     this.posted[head] = 0;
@@ -332,7 +342,10 @@ export class SplitDriverQueue implements DriverQueue {
     if (this.fifo[this.fifoHead] === head || this.features.inOrder) {
       this.fifoHead = (this.fifoHead + 1) & this.mask;
     } else this.fifoRemove(head);
-    return { token, len: len > max ? max : len };
+    const used = this.usedBuffer;
+    used.token = token;
+    used.len = len > max ? max : len;
+    return this.usedResult;
   }
 
   private fifoRemove(head: number): void {
@@ -392,7 +405,7 @@ function writeDesc(
   next: number,
 ): void {
   ring.store32(off + SplitDesc.ADDR, gpa >>> 0);
-  ring.store32(off + SplitDesc.ADDR + 4, Math.floor(gpa / 2 ** 32));
+  ring.store32(off + SplitDesc.ADDR + 4, gpa > 0xffffffff ? Math.floor(gpa / 2 ** 32) : 0);
   ring.store32(off + SplitDesc.LEN, len);
   ring.store16(off + SplitDesc.FLAGS, flags);
   ring.store16(off + SplitDesc.NEXT, next);

@@ -2,10 +2,12 @@
  * Worker entry of `vlab bench rings`: one instance runs the guest driver half, another the
  * device half, over one queue in shared guest memory, as Linux's `tools/virtio/ringtest` does.
  *
- * The driver posts a batch of requests (each a 4-byte buffer holding its sequence number),
- * publishes them, and waits until the device has used them all (closed batch), or keeps up to
- * `batch` in flight (`outstanding`). The device checks every sequence number; the driver
- * checks that every token comes back in order. In `poll` mode both sides spin; in `notify`
+ * The driver posts a batch of requests, publishes them, and waits until the device has used
+ * them all (closed batch), or keeps up to `batch` in flight (`outstanding`). Request `n` is a
+ * 4-byte buffer at slot `n mod bufferCount`, so its address carries its sequence number: the
+ * device checks it from the descriptor alone, as ringtest touches no payload. With `payload`
+ * the driver also writes `n` into the buffer and the device reads it back (one more cache line
+ * per request). The driver checks that every token comes back in order. In `poll` mode both sides spin; in `notify`
  * mode each side enables notifications, re-checks, and sleeps on its doorbell with
  * `Atomics.wait`, and the other side kicks or interrupts only when event suppression asks.
  *
@@ -41,6 +43,7 @@ export type WorkerRequest =
     batch: number;
     mode: RingMode;
     outstanding: boolean;
+    payload: boolean;
     deadlineMs: number;
   }
   | { cmd: "exit" };
@@ -126,7 +129,7 @@ function runDriver(msg: Extract<WorkerRequest, { cmd: "run" }>): void {
       ? Math.min(requests, completed + batch)
       : Math.min(requests, posted + batch);
     while (posted < target) {
-      u32[bufWord + (posted & bufMask)] = posted;
+      if (msg.payload) u32[bufWord + (posted & bufMask)] = posted;
       const r = q.add(specs[posted & bufMask], posted);
       if (!r.ok) break;
       posted++;
@@ -177,6 +180,8 @@ function runDevice(msg: Extract<WorkerRequest, { cmd: "run" }>): void {
   const u32 = memory.u32;
   const bell = ctl(Ctl.DEVICE_BELL);
   let expected = 0;
+  const base = layout.bufferBase;
+  const bufMask = layout.bufferCount - 1;
   let processed = 0;
   let seqErrors = 0;
   let idle = 0;
@@ -187,9 +192,11 @@ function runDevice(msg: Extract<WorkerRequest, { cmd: "run" }>): void {
     if (!r.ok) throw new Error(formatQueueError(r.error));
     const chain = r.value;
     if (chain !== null) {
-      const seq = u32[chain.readable[0].gpa >>> 2];
-      if (seq !== expected) seqErrors++;
-      expected = seq + 1;
+      const gpa = chain.readable[0].gpa;
+      if (msg.payload ? u32[gpa >>> 2] !== expected : (gpa - base) >>> 2 !== (expected & bufMask)) {
+        seqErrors++;
+      }
+      expected++;
       q.push(chain, 0);
       processed++;
       continue;
@@ -218,12 +225,12 @@ function runDevice(msg: Extract<WorkerRequest, { cmd: "run" }>): void {
   reply({ kind: "device-done", runId: msg.runId });
 }
 
-self.onmessage = (e: MessageEvent<WorkerRequest>) => {
+(self as unknown as Worker).onmessage = (e: MessageEvent<WorkerRequest>) => {
   const msg = e.data;
   try {
     if (msg.cmd === "setup") setup(msg);
     else if (msg.cmd === "run") (driver ? runDriver : runDevice)(msg);
-    else self.close();
+    else (self as unknown as { close(): void }).close();
   } catch (error) {
     reply({ kind: "error", message: error instanceof Error ? error.message : String(error) });
   }

@@ -12,7 +12,7 @@
 
 import { GuestMemory } from "../../devices/memory/memory.ts";
 import { runCacheModel } from "./cache_model.ts";
-import { benchLayout, Ctl, ctl, CTL_WORDS } from "./ring_layout.ts";
+import { type BenchLayout, benchLayout, Ctl, ctl, CTL_WORDS } from "./ring_layout.ts";
 import type { WorkerReply, WorkerRequest } from "./ring_worker.ts";
 import type {
   ProgressFn,
@@ -33,6 +33,7 @@ export const DEFAULT_RINGS_OPTIONS: RingsBenchOptions = {
   runs: 5,
   requests: 200_000,
   outstanding: false,
+  payload: false,
   cacheModel: false,
   sameCore: false,
 };
@@ -71,7 +72,7 @@ export async function runRingsBench(
               batch,
               outstanding: options.outstanding,
               requests: Math.max(4096, batch * 64),
-              eventIdx: mode === "notify",
+              notify: mode === "notify",
             }).linesPerRequest;
           }
           results.push(row);
@@ -117,6 +118,7 @@ async function measurePoint(
       batch,
       mode,
       outstanding: options.outstanding,
+      payload: options.payload,
       deadlineMs: RUN_DEADLINE_MS,
     });
     const seqErrors = Atomics.load(ctlView, ctl(Ctl.DEVICE_SEQ_ERRORS));
@@ -192,8 +194,7 @@ class WorkerPair {
   async setup(
     memory: SharedArrayBuffer,
     control: SharedArrayBuffer,
-    layout: WorkerRequest extends infer R ? R extends { cmd: "setup" } ? R["layout"] : never
-      : never,
+    layout: BenchLayout,
   ): Promise<void> {
     // The driver initialises the ring; the device validates it afterwards.
     await this.ask(this.driver, { cmd: "setup", role: "driver", memory, control, layout }, "ready");

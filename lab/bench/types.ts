@@ -27,6 +27,11 @@ export interface RingsBenchOptions {
   requests: number;
   /** Keep up to `batch` requests in flight instead of closed batches. */
   outstanding: boolean;
+  /**
+   * Write each request's sequence number into its buffer and check it on the device side (one
+   * more cache line per request). Off by default: ringtest, our C reference, touches no payload.
+   */
+  payload: boolean;
   /** Run the deterministic cache-line model as well. */
   cacheModel: boolean;
   /** Pin both workers to one CPU (set by the CLI after re-exec under `taskset`). */
