@@ -66,14 +66,16 @@ export async function runRingsBench(
         for (const batch of options.batches) {
           const row = await measurePoint(pair, options, layout, mode, batch, progress);
           if (options.cacheModel) {
-            row.linesPerRequest = runCacheModel({
+            const model = runCacheModel({
               layout,
               queueSize: options.queueSize,
               batch,
               outstanding: options.outstanding,
               requests: Math.max(4096, batch * 64),
               notify: mode === "notify",
-            }).linesPerRequest;
+            });
+            row.linesPerRequest = model.linesPerRequest;
+            row.invalidationsPerRequest = model.invalidationsPerRequest;
           }
           results.push(row);
         }

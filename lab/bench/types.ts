@@ -62,8 +62,10 @@ export interface RingsBenchRow {
   kicksPerRequest: number;
   /** Used-buffer notifications (interrupts) per request, median over runs (0 in poll mode). */
   interruptsPerRequest: number;
-  /** Cache lines of ring memory moved per request by the cache model (with `cacheModel`). */
+  /** Ring cache lines moved to a reader per request, by the cache model (with `cacheModel`). */
   linesPerRequest?: number;
+  /** Ring-line invalidations per request, by the cache model (with `cacheModel`). */
+  invalidationsPerRequest?: number;
 }
 
 /** The whole report. */
