@@ -178,6 +178,8 @@ const REPORT: RingsBenchReport = {
       nsPerRequest: { median: 400, min: 380, max: 420 },
       kicksPerRequest: 0,
       interruptsPerRequest: 0,
+      checkedRequests: 0,
+      truncatedRuns: 0,
     },
     {
       layout: "packed",
@@ -186,6 +188,8 @@ const REPORT: RingsBenchReport = {
       nsPerRequest: { median: 200, min: 190, max: 230 },
       kicksPerRequest: 0,
       interruptsPerRequest: 0,
+      checkedRequests: 0,
+      truncatedRuns: 0,
     },
   ],
 };

@@ -10,6 +10,8 @@ function row(layout: RingLayout, mode: RingMode, batch: number, median: number):
     nsPerRequest: { median, min: median * 0.9, max: median * 1.2 },
     kicksPerRequest: 0,
     interruptsPerRequest: 0,
+    checkedRequests: 0,
+    truncatedRuns: 0,
   };
 }
 
@@ -23,6 +25,7 @@ function report(results: RingsBenchRow[]): RingsBenchReport {
       runs: 5,
       requests: 200000,
       outstanding: false,
+      payload: false,
       cacheModel: false,
       sameCore: false,
     },

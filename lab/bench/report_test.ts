@@ -16,6 +16,8 @@ function row(
     nsPerRequest: { median, min: median - 10, max: median + 20 },
     kicksPerRequest: 0,
     interruptsPerRequest: 0,
+    checkedRequests: 0,
+    truncatedRuns: 0,
     ...extra,
   };
 }
@@ -30,6 +32,7 @@ function report(results: RingsBenchRow[], options: Partial<RingsBenchReport["opt
       runs: 5,
       requests: 200000,
       outstanding: false,
+      payload: false,
       cacheModel: false,
       sameCore: false,
       ...options,

@@ -107,6 +107,8 @@ async function measurePoint(
   const ns: number[] = [];
   const kicks: number[] = [];
   const interrupts: number[] = [];
+  let checked = 0;
+  let truncated = 0;
   for (let run = 0; run <= options.runs; run++) {
     const label = run === 0 ? "warm-up" : `run ${run}/${options.runs}`;
     progress(`${layout} ${mode} batch ${batch}: ${label}`);
@@ -130,6 +132,14 @@ async function measurePoint(
       );
     }
     if (r.completed === 0) throw new Error(`${layout} batch ${batch}: no request completed`);
+    const seen = Atomics.load(ctlView, ctl(Ctl.DEVICE_REQUESTS));
+    if (!r.truncated && seen !== r.completed) {
+      throw new Error(
+        `${layout} batch ${batch}: the device used ${seen} requests, the driver got ${r.completed} back`,
+      );
+    }
+    checked += r.completed;
+    if (r.truncated) truncated++;
     if (run === 0) continue;
     ns.push(r.elapsedNs / r.completed);
     kicks.push(Atomics.load(ctlView, ctl(Ctl.KICKS)) / r.completed);
@@ -142,6 +152,8 @@ async function measurePoint(
     nsPerRequest: spread(ns),
     kicksPerRequest: spread(kicks).median,
     interruptsPerRequest: spread(interrupts).median,
+    checkedRequests: checked,
+    truncatedRuns: truncated,
   };
 }
 

@@ -62,6 +62,13 @@ export interface RingsBenchRow {
   kicksPerRequest: number;
   /** Used-buffer notifications (interrupts) per request, median over runs (0 in poll mode). */
   interruptsPerRequest: number;
+  /**
+   * Requests whose sequence number both sides checked, over the warm-up and timed runs
+   * (the run fails on the first one out of order).
+   */
+  checkedRequests: number;
+  /** Runs stopped by the per-run deadline (their ns/request covers what completed). */
+  truncatedRuns: number;
   /** Ring cache lines moved to a reader per request, by the cache model (with `cacheModel`). */
   linesPerRequest?: number;
   /** Ring-line invalidations per request, by the cache model (with `cacheModel`). */
