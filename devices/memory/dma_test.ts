@@ -22,17 +22,23 @@ Deno.test("DirectDma translates in-range accesses to the same address", () => {
   }
 });
 
-Deno.test("DirectDma.resolve agrees with translate: the GPA, or -1 when refused", () => {
+Deno.test("DirectDma.resolve agrees with translate on integers: the GPA, or -1 when refused", () => {
+  // resolve's contract: `addr` and `length` are integers (ring code assembles them from u32s).
   const dma = new DirectDma(GuestMemory.create(SIZE));
   const ranges: Array<[number, number]> = [
     [0, SIZE],
     [0x1234, 16],
     [SIZE, 0],
+    [SIZE - 1, 1],
     [SIZE - 8, 16],
+    [SIZE, 1],
+    [0, SIZE + 1],
     [-1, 1],
-    [0.5, 1],
+    [0, -1],
+    [2 ** 32 + 0x10, 1],
+    [2 ** 53, 1],
+    [2 ** 64 - PAGE_SIZE, 2 * PAGE_SIZE],
     [2 ** 64, 0],
-    [NaN, 1],
   ];
   for (const access of ["read", "write"] as const) {
     for (const [addr, length] of ranges) {

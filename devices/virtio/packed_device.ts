@@ -24,9 +24,14 @@ import type { RingAccess } from "./ring_access.ts";
 import { checkQueueConfig } from "./setup.ts";
 import type { RestoreError } from "./split_device.ts";
 import {
+  journalBase,
   LOG_NIL,
   LOG_RECORD_WORDS,
+  logHeadBase,
+  logRecordBase,
+  type PublishSeen,
   resetState,
+  settleState,
   STATE_HEADER_WORDS,
   StateWord,
   validateState,
@@ -72,11 +77,15 @@ export class PackedDeviceQueue implements DeviceQueue {
   private readonly ring: RingAccess;
   private readonly st: Uint32Array;
   private readonly logBase: number;
+  private readonly logHeads: number;
+  private readonly journal: number;
   private readonly stagedId: Uint32Array;
   private readonly stagedLen: Uint32Array;
   private readonly stagedDescs: Uint32Array;
   private readonly stagedFull: Uint8Array;
   private staged = 0;
+  /** Per id: staged since the last publish (a second push of the same chain is refused, A22). */
+  private readonly isStaged: Uint8Array;
   private notifyShadow = -1;
   private readonly walker: ChainWalker;
   /** One chain per buffer id, plus a spare to walk into before the id is known. */
@@ -98,11 +107,14 @@ export class PackedDeviceQueue implements DeviceQueue {
     this.driverEvent = areas.driver;
     this.deviceEvent = areas.device;
     this.st = st;
-    this.logBase = STATE_HEADER_WORDS + 2 * config.size;
+    this.logBase = logRecordBase(config.size);
+    this.logHeads = logHeadBase(config.size);
+    this.journal = journalBase(config.size);
     this.stagedId = new Uint32Array(config.size);
     this.stagedLen = new Uint32Array(config.size);
     this.stagedDescs = new Uint32Array(config.size);
     this.stagedFull = new Uint8Array(config.size);
+    this.isStaged = new Uint8Array(config.size);
     this.walker = new ChainWalker(dma);
     this.pool = chainPool(config.size);
   }
@@ -150,7 +162,11 @@ export class PackedDeviceQueue implements DeviceQueue {
       return this.fail(failure);
     }
     const count = this.lastCount;
-    st[INFLIGHT + this.size + id] = this.logFirst;
+    // Journaled: a worker that dies before POP_ID is cleared has its pop rolled back (and the
+    // records of a walk it died in are found unreachable and freed).
+    st[StateWord.POP_FROM] = slot | (wrap << 16);
+    st[StateWord.POP_ID] = id + 1;
+    st[this.logHeads + id] = this.logFirst;
     let next = slot + count;
     let nextWrap = wrap;
     if (next >= this.size) {
@@ -165,6 +181,7 @@ export class PackedDeviceQueue implements DeviceQueue {
       ? 1
       : st[StateWord.FETCH_SEQ] + 1;
     st[StateWord.IN_FLIGHT]++;
+    st[StateWord.POP_ID] = 0;
     const chain = this.adopt(id, count);
     if (this.walker.fault) return err({ ...this.walker.fault, fatal: false, chain });
     return chain.result;
@@ -296,7 +313,7 @@ export class PackedDeviceQueue implements DeviceQueue {
 
   private unlogChain(id: number): void {
     const st = this.st;
-    let r = st[INFLIGHT + this.size + id];
+    let r = st[this.logHeads + id];
     while (r !== LOG_NIL) {
       const link = this.logBase + r * LOG_RECORD_WORDS + 4;
       const next = st[link];
@@ -304,19 +321,18 @@ export class PackedDeviceQueue implements DeviceQueue {
       st[StateWord.LOG_FREE] = r;
       r = next;
     }
-    st[INFLIGHT + this.size + id] = LOG_NIL;
+    st[this.logHeads + id] = LOG_NIL;
     st[INFLIGHT + id] = 0;
   }
 
   /** Stage `chain` as used with `written` bytes. */
   push(chain: DescriptorChain, written: number): Result<void, PushError> {
     const id = chain.id;
-    if (
-      this.broken || id >= this.size || this.st[INFLIGHT + id] === 0 || this.staged >= this.size
-    ) {
+    if (this.broken || id >= this.size || this.st[INFLIGHT + id] === 0 || this.isStaged[id]) {
       return err({ kind: "not-in-flight", id });
     }
     const len = written < 0 ? 0 : written > chain.writableBytes ? chain.writableBytes : written;
+    this.isStaged[id] = 1;
     this.stagedId[this.staged] = id;
     this.stagedLen[this.staged] = len;
     this.stagedDescs[this.staged] = chain.descCount;
@@ -337,6 +353,20 @@ export class PackedDeviceQueue implements DeviceQueue {
     const st = this.st;
     let slot = st[StateWord.USED_IDX];
     let wrap = st[StateWord.USED_WRAP];
+    // Journal first: a worker that dies from here on is settled by what the ring shows.
+    let to = slot;
+    let toWrap = wrap;
+    for (let i = 0; i < n; i++) {
+      st[this.journal + i] = this.stagedId[i] | (this.stagedDescs[i] << 16);
+      to += this.stagedDescs[i];
+      if (to >= this.size) {
+        to -= this.size;
+        toWrap ^= 1;
+      }
+    }
+    st[StateWord.PUBLISH_FROM] = slot | (wrap << 16);
+    st[StateWord.PUBLISH_TO] = to | (toWrap << 16);
+    st[StateWord.PUBLISH_COUNT] = n;
     let firstOff = -1;
     let firstFlags = 0;
     let advanced = 0;
@@ -370,11 +400,15 @@ export class PackedDeviceQueue implements DeviceQueue {
     }
     // publish used flags: pairs with "observe used flags" in packed_driver.ts getUsed()
     ring.publish16(firstOff + PackedDesc.FLAGS, firstFlags);
-    for (let i = 0; i < n; i++) this.unlogChain(this.stagedId[i]);
+    for (let i = 0; i < n; i++) {
+      this.unlogChain(this.stagedId[i]);
+      this.isStaged[this.stagedId[i]] = 0;
+    }
     st[StateWord.IN_FLIGHT] -= n;
     st[StateWord.USED_IDX] = slot;
     st[StateWord.USED_WRAP] = wrap;
     st[StateWord.SIGNALLED_USED] = Math.min(st[StateWord.SIGNALLED_USED] + advanced, 0xffff);
+    st[StateWord.PUBLISH_COUNT] = 0;
     this.staged = 0;
   }
 
@@ -388,9 +422,10 @@ export class PackedDeviceQueue implements DeviceQueue {
     st[StateWord.SIGNALLED_USED] = 0;
     st[StateWord.SIGNALLED_VALID] = 1;
     if (valid && advanced === 0) return false;
-    if (!valid) return true;
     // observe driver event flags after publishing (seq-cst: the fence of §2.8.22)
     const flags = this.ring.observe16(this.driverEvent + PackedEvent.FLAGS);
+    // DISABLE and ENABLE hold from the first check on; only DESC needs a previous check.
+    if (!valid) return flags !== PackedEventFlag.DISABLE;
     const offWrap = this.ring.load16(this.driverEvent + PackedEvent.OFF_WRAP);
     const newIdx = st[StateWord.USED_IDX];
     return packedNeedNotify(
@@ -445,6 +480,17 @@ export class PackedDeviceQueue implements DeviceQueue {
   ): Result<{ queue: PackedDeviceQueue; inFlight: DescriptorChain[] }, RestoreError> {
     const areas = checkQueueConfig(dma, { ...config, layout: "packed" });
     if (!areas.ok) return areas;
+    const desc = areas.value.descriptor;
+    // The USED bit of the batch's first slot tells whether its publish happened: before, it is
+    // the inverse of the used wrap; after, it equals it (and stays so if the driver reuses it).
+    const seen = (from: number): PublishSeen => {
+      const wrap = from >>> 16;
+      const flags = ring.observe16(desc + PackedDesc.SIZE * (from & 0xffff) + PackedDesc.FLAGS);
+      if (((flags >>> USED_SHIFT) & 1) === wrap) return "published";
+      return ((flags >>> AVAIL_SHIFT) & 1) === wrap ? "not-published" : "inconsistent";
+    };
+    const settled = settleState(state, "packed", config.size, seen);
+    if (!settled.ok) return settled;
     const valid = validateState(state, "packed", config.size);
     if (!valid.ok) return valid;
     const q = new PackedDeviceQueue(dma, ring, config, areas.value, state);
@@ -466,7 +512,7 @@ export class PackedDeviceQueue implements DeviceQueue {
     b.begin(this.spare, id);
     let count = 0;
     for (
-      let r = st[INFLIGHT + this.size + id];
+      let r = st[this.logHeads + id];
       r !== LOG_NIL;
       r = st[this.logBase + r * LOG_RECORD_WORDS + 4]
     ) {

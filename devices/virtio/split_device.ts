@@ -22,7 +22,10 @@ import type { RingAccess } from "./ring_access.ts";
 import { checkQueueConfig } from "./setup.ts";
 import { SplitAvail, SplitDesc, SplitUsed } from "./split_layout.ts";
 import {
+  journalBase,
+  type PublishSeen,
   resetState,
+  settleState,
   STATE_HEADER_WORDS,
   type StateError,
   StateWord,
@@ -77,6 +80,9 @@ export class SplitDeviceQueue implements DeviceQueue {
   private readonly stagedLen: Uint32Array;
   private readonly stagedFull: Uint8Array;
   private staged = 0;
+  /** Per id: staged since the last publish (a second push of the same chain is refused, A22). */
+  private readonly isStaged: Uint8Array;
+  private readonly journal: number;
   private notifyShadow = -1;
   private readonly walker: ChainWalker;
   private readonly pool: PooledChain[];
@@ -101,6 +107,8 @@ export class SplitDeviceQueue implements DeviceQueue {
     this.stagedId = new Uint32Array(config.size);
     this.stagedLen = new Uint32Array(config.size);
     this.stagedFull = new Uint8Array(config.size);
+    this.isStaged = new Uint8Array(config.size);
+    this.journal = journalBase(config.size);
     this.walker = new ChainWalker(dma);
     this.pool = chainPool(config.size);
   }
@@ -149,13 +157,17 @@ export class SplitDeviceQueue implements DeviceQueue {
     if (st[INFLIGHT + head] !== 0) return this.fail({ kind: "head-in-flight", head });
     const bad = this.walk(head);
     if (bad) return this.fail(bad);
-    st[StateWord.NEXT_AVAIL] = (nextAvail + 1) & 0xffff;
+    // Journaled: a worker that dies before POP_ID is cleared has its pop rolled back.
+    st[StateWord.POP_FROM] = nextAvail;
+    st[StateWord.POP_ID] = head + 1;
     st[INFLIGHT + head] = st[StateWord.FETCH_SEQ];
+    st[StateWord.NEXT_AVAIL] = (nextAvail + 1) & 0xffff;
     // fetch sequence numbers run 1 … 2^32 − 2 and skip 0, which means "not in flight"
     st[StateWord.FETCH_SEQ] = st[StateWord.FETCH_SEQ] >= 0xfffffffe
       ? 1
       : st[StateWord.FETCH_SEQ] + 1;
     st[StateWord.IN_FLIGHT]++;
+    st[StateWord.POP_ID] = 0;
     const chain = this.walker.end(head, this.lastWalkLength);
     if (this.walker.fault) return err({ ...this.walker.fault, fatal: false, chain });
     return chain.result;
@@ -215,12 +227,11 @@ export class SplitDeviceQueue implements DeviceQueue {
   /** Stage `chain` as used with `written` bytes. */
   push(chain: DescriptorChain, written: number): Result<void, PushError> {
     const id = chain.id;
-    if (
-      this.broken || id >= this.size || this.st[INFLIGHT + id] === 0 || this.staged >= this.size
-    ) {
+    if (this.broken || id >= this.size || this.st[INFLIGHT + id] === 0 || this.isStaged[id]) {
       return err({ kind: "not-in-flight", id });
     }
     const len = written < 0 ? 0 : written > chain.writableBytes ? chain.writableBytes : written;
+    this.isStaged[id] = 1;
     this.stagedId[this.staged] = id;
     this.stagedLen[this.staged] = len;
     this.stagedFull[this.staged] = len === chain.writableBytes ? 1 : 0;
@@ -234,7 +245,13 @@ export class SplitDeviceQueue implements DeviceQueue {
     if (n === 0 || this.broken) return;
     const ring = this.ring;
     const st = this.st;
-    let usedIdx = st[StateWord.USED_IDX];
+    const from = st[StateWord.USED_IDX];
+    // Journal first: a worker that dies from here on is settled by what the ring shows.
+    for (let i = 0; i < n; i++) st[this.journal + i] = this.stagedId[i];
+    st[StateWord.PUBLISH_FROM] = from;
+    st[StateWord.PUBLISH_TO] = (from + n) & 0xffff;
+    st[StateWord.PUBLISH_COUNT] = n;
+    let usedIdx = from;
     for (let i = 0; i < n; i++) {
       // IN_ORDER (§2.7.9): a run of fully used buffers may be returned as one entry, carrying
       // the last id, with the used index advanced by the whole run.
@@ -248,10 +265,13 @@ export class SplitDeviceQueue implements DeviceQueue {
     }
     // publish used idx: pairs with "observe used idx" in split_driver.ts
     ring.publish16(this.used + SplitUsed.IDX, usedIdx);
-    // Only now are the chains complete: a crash before this point leaves them in flight.
-    for (let i = 0; i < n; i++) st[INFLIGHT + this.stagedId[i]] = 0;
+    for (let i = 0; i < n; i++) {
+      st[INFLIGHT + this.stagedId[i]] = 0;
+      this.isStaged[this.stagedId[i]] = 0;
+    }
     st[StateWord.IN_FLIGHT] -= n;
     st[StateWord.USED_IDX] = usedIdx;
+    st[StateWord.PUBLISH_COUNT] = 0;
     this.staged = 0;
   }
 
@@ -317,34 +337,22 @@ export class SplitDeviceQueue implements DeviceQueue {
   ): Result<{ queue: SplitDeviceQueue; inFlight: DescriptorChain[] }, RestoreError> {
     const areas = checkQueueConfig(dma, { ...config, layout: "split" });
     if (!areas.ok) return areas;
+    const used = areas.value.device;
+    // The ring's used idx is written by the device only: it tells whether a publish happened.
+    const seen = (from: number, to: number): PublishSeen => {
+      const ringUsed = ring.observe16(used + SplitUsed.IDX);
+      return ringUsed === to ? "published" : ringUsed === from ? "not-published" : "inconsistent";
+    };
+    const settled = settleState(state, "split", config.size, seen);
+    if (!settled.ok) return settled;
     const valid = validateState(state, "split", config.size);
     if (!valid.ok) return valid;
     const q = new SplitDeviceQueue(dma, ring, config, areas.value, state);
-    // A crash between publishing used idx and clearing the in-flight marks: finish the bookkeeping.
-    const ringUsed = ring.observe16(q.used + SplitUsed.IDX);
-    const lag = (ringUsed - state[StateWord.USED_IDX]) & 0xffff;
-    if (lag > state[StateWord.IN_FLIGHT]) {
-      return err({ kind: "state-in-flight", counted: lag, recorded: state[StateWord.IN_FLIGHT] });
-    }
     const byFetch = () => {
       const ids: number[] = [];
       for (let id = 0; id < config.size; id++) if (state[INFLIGHT + id] !== 0) ids.push(id);
       return ids.sort((a, b) => state[INFLIGHT + a] - state[INFLIGHT + b]);
     };
-    // IN_ORDER entries may cover several chains: the completed ones are the oldest fetched.
-    const completed = config.features.inOrder ? byFetch().slice(0, lag) : [];
-    for (let i = 0; i < lag && !config.features.inOrder; i++) {
-      const idx = (state[StateWord.USED_IDX] + i) & q.mask;
-      completed.push(ring.load32(q.used + SplitUsed.RING + SplitUsed.ENTRY * idx));
-    }
-    for (const id of completed) {
-      if (id >= config.size || state[INFLIGHT + id] === 0) {
-        return err({ kind: "state-log", id, reason: "used entry is not a chain in flight" });
-      }
-      state[INFLIGHT + id] = 0;
-      state[StateWord.IN_FLIGHT]--;
-    }
-    state[StateWord.USED_IDX] = ringUsed;
     const heads = byFetch();
     const inFlight: DescriptorChain[] = [];
     for (const head of heads) {
