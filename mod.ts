@@ -1,0 +1,68 @@
+/**
+ * vlab as a library: guest memory, the split and packed virtqueues (driver and device halves),
+ * feature negotiation and the device status machine, and the ring benchmark, for scripts that
+ * run experiments.
+ *
+ * @example Move one request through a packed queue in one thread
+ * ```ts
+ * import { createQueuePair, GuestMemory } from "./mod.ts";
+ * const mem = GuestMemory.create(1 << 20);
+ * const pair = createQueuePair(mem, {
+ *   layout: "packed", size: 64, descAddr: 0x1000, driverAddr: 0x2000, deviceAddr: 0x3000,
+ *   features: { eventIdx: true, indirect: false, inOrder: false },
+ * });
+ * if (!pair.ok) throw new Error(pair.error.kind);
+ * const { driver, device } = pair.value;
+ * driver.add({ readable: [[0x10000, 64]], writable: [[0x20000, 1500]] }, 7);
+ * driver.publish();
+ * const popped = device.pop();
+ * if (popped.ok && popped.value) device.push(popped.value, 100);
+ * device.publish();
+ * const used = driver.getUsed(); // { ok: true, value: { token: 7, len: 100 } }
+ * ```
+ *
+ * @example Compare the layouts from a script
+ * ```ts ignore
+ * import { DEFAULT_RINGS_OPTIONS, formatRingsTable, runRingsBench } from "./mod.ts";
+ * const report = await runRingsBench({ ...DEFAULT_RINGS_OPTIONS, batches: [1, 16], runs: 3 });
+ * console.log(formatRingsTable(report));
+ * ```
+ *
+ * @module
+ */
+
+export {
+  DirectDma,
+  type DmaAccess,
+  type DmaError,
+  dmaRead,
+  type DmaView,
+  dmaWrite,
+  formatMemoryError,
+  GuestMemory,
+  type MemoryError,
+  PAGE_SIZE,
+  PageAllocator,
+} from "./devices/memory/mod.ts";
+export { err, ok, type Result } from "./devices/result.ts";
+export * from "./devices/virtio/mod.ts";
+export { createDeviceQueue, createDriverQueue } from "./devices/virtio/pair.ts";
+export { DEFAULT_RINGS_OPTIONS, runRingsBench, spread } from "./lab/bench/rings.ts";
+export {
+  type CacheModelOptions,
+  type CacheModelResult,
+  CoherenceModel,
+  runCacheModel,
+  TracingRingAccess,
+} from "./lab/bench/cache_model.ts";
+export { formatRingsTable } from "./lab/bench/report.ts";
+export { renderRingsChart } from "./lab/bench/chart.ts";
+export type {
+  ProgressFn,
+  RingLayout,
+  RingMode,
+  RingsBenchOptions,
+  RingsBenchReport,
+  RingsBenchRow,
+  Spread,
+} from "./lab/bench/types.ts";
