@@ -101,6 +101,7 @@ export class ChainWalker {
   private head = 0;
   private nr = 0;
   private nw = 0;
+  private sawWritable = false;
   private rb = 0;
   private wb = 0;
 
@@ -116,6 +117,7 @@ export class ChainWalker {
     this.fault = null;
     this.nr = 0;
     this.nw = 0;
+    this.sawWritable = false;
     this.rb = 0;
     this.wb = 0;
   }
@@ -125,9 +127,12 @@ export class ChainWalker {
    * readable descriptor after a writable one (reliability A7).
    */
   add(index: number, addr: number, len: number, writable: boolean): RingError | null {
-    if (!writable && this.nw > 0) {
+    // Descriptors seen, not segments kept: a writable one that failed translation still counts
+    // (the check the 2021 vringh fix corrected).
+    if (!writable && this.sawWritable) {
       return { kind: "readable-after-writable", head: this.head, index };
     }
+    if (writable) this.sawWritable = true;
     const total = this.rb + this.wb + len;
     if (total > MAX_CHAIN_BYTES) {
       this.fault ??= { kind: "chain-too-big", head: this.head, bytes: total };

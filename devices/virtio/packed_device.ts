@@ -229,7 +229,13 @@ export class PackedDeviceQueue implements DeviceQueue {
       const len = ring.load32(off + PackedDesc.LEN);
       const id = ring.load16(off + PackedDesc.ID);
       this.lastId = id;
-      if (live) this.logDesc(lo, hi, len, id | (flags << 16));
+      if (live) {
+        // More descriptors in flight than the ring holds (A17): the guest reused slots early.
+        if (this.st[StateWord.LOG_FREE] === LOG_NIL) {
+          return { kind: "too-many-in-flight", head: slot, limit: this.size };
+        }
+        this.logDesc(lo, hi, len, id | (flags << 16));
+      }
       count++;
       if (flags & PackedDescFlag.INDIRECT) {
         if (!this.features.indirect) return { kind: "indirect-not-negotiated", head: slot };
@@ -258,6 +264,7 @@ export class PackedDeviceQueue implements DeviceQueue {
     if (len === 0 || len % PackedDesc.SIZE !== 0) {
       return { kind: "indirect-length", head, length: len };
     }
+    if (addr % PackedDesc.SIZE !== 0) return { kind: "indirect-misaligned", head, addr };
     const entries = len / PackedDesc.SIZE;
     if (entries > this.size) return { kind: "indirect-too-large", head, entries, limit: this.size };
     const t = this.dma.translate(addr, len, "read");

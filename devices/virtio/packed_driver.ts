@@ -357,6 +357,8 @@ export class PackedDriverQueue implements DriverQueue {
 
   /** Ask for an interrupt once `count` more buffers are used; true if one already is. */
   enableInterrupts(count = 1): boolean {
+    // Inside an IN_ORDER batch the rest of the batch is already used: no need to wait.
+    if (this.batchEnd >= 0) return true;
     if (this.features.eventIdx) {
       // The k-th next used descriptor lands after the slots of the k−1 oldest buffers in flight.
       let slot = this.nextUsed;

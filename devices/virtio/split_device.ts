@@ -201,6 +201,7 @@ export class SplitDeviceQueue implements DeviceQueue {
         if (len === 0 || len % SplitDesc.SIZE !== 0) {
           return { kind: "indirect-length", head, length: len };
         }
+        if (addr % SplitDesc.SIZE !== 0) return { kind: "indirect-misaligned", head, addr };
         const entries = len / SplitDesc.SIZE;
         if (entries > this.size) {
           return { kind: "indirect-too-large", head, entries, limit: this.size };
