@@ -56,6 +56,7 @@ Deno.test("every option is read", () => {
     runs: "3",
     requests: "1000",
     outstanding: true,
+    payload: true,
     cacheModel: true,
     sameCore: true,
   });
@@ -67,6 +68,7 @@ Deno.test("every option is read", () => {
     runs: 3,
     requests: 1000,
     outstanding: true,
+    payload: true,
     cacheModel: true,
     sameCore: true,
   });
