@@ -225,7 +225,7 @@ export class PackedDeviceQueue implements DeviceQueue {
       }
       const lo = ring.load32(off);
       const hi = ring.load32(off + 4);
-      const addr = lo + hi * 2 ** 32;
+      const addr = hi === 0 ? lo : lo + hi * 2 ** 32;
       const len = ring.load32(off + PackedDesc.LEN);
       const id = ring.load16(off + PackedDesc.ID);
       this.lastId = id;

@@ -190,7 +190,9 @@ export class SplitDeviceQueue implements DeviceQueue {
       if (++seen > tableSize) return { kind: "chain-too-long", head, limit: tableSize };
       if (!indirect) ringDescs++;
       const off = table + SplitDesc.SIZE * index;
-      const addr = ring.load32(off) + ring.load32(off + 4) * 2 ** 32;
+      const lo = ring.load32(off);
+      const hi = ring.load32(off + 4);
+      const addr = hi === 0 ? lo : lo + hi * 2 ** 32;
       const len = ring.load32(off + SplitDesc.LEN);
       const flags = ring.load16(off + SplitDesc.FLAGS);
       const next = ring.load16(off + SplitDesc.NEXT);

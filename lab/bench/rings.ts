@@ -10,6 +10,7 @@
  * @module
  */
 
+import { cpus } from "node:os";
 import { GuestMemory } from "../../devices/memory/memory.ts";
 import { runCacheModel } from "./cache_model.ts";
 import { type BenchLayout, benchLayout, Ctl, ctl, CTL_WORDS } from "./ring_layout.ts";
@@ -84,7 +85,7 @@ export async function runRingsBench(
       }
     }
   }
-  return { options, environment: await environment(), results };
+  return { options, environment: environment(), results };
 }
 
 async function measurePoint(
@@ -173,12 +174,12 @@ export function spread(values: number[]): Spread {
   return { median, min: s[0], max: s[s.length - 1] };
 }
 
-async function environment(): Promise<RingsBenchReport["environment"]> {
+function environment(): RingsBenchReport["environment"] {
   let cpuModel = "unknown";
   try {
-    const info = await Deno.readTextFile("/proc/cpuinfo");
-    cpuModel = /model name\s*:\s*(.+)/.exec(info)?.[1]?.trim() ?? cpuModel;
-  } catch { /* not Linux, or no permission: leave unknown */ }
+    // node:os reads /proc/cpuinfo for us (Deno itself wants --allow-all for that file).
+    cpuModel = cpus()[0]?.model?.trim() || cpuModel;
+  } catch { /* no --allow-sys: leave unknown */ }
   return {
     deno: Deno.version.deno,
     v8: Deno.version.v8,
