@@ -182,6 +182,7 @@ const REPORT: RingsBenchReport = {
       interruptsPerRequest: 0,
       checkedRequests: 0,
       truncatedRuns: 0,
+      handoffNs: 100,
     },
     {
       layout: "packed",
@@ -192,6 +193,7 @@ const REPORT: RingsBenchReport = {
       interruptsPerRequest: 0,
       checkedRequests: 0,
       truncatedRuns: 0,
+      handoffNs: 100,
     },
   ],
 };

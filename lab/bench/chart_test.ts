@@ -12,6 +12,7 @@ function row(layout: RingLayout, mode: RingMode, batch: number, median: number):
     interruptsPerRequest: 0,
     checkedRequests: 0,
     truncatedRuns: 0,
+    handoffNs: 100,
   };
 }
 

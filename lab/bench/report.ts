@@ -94,7 +94,21 @@ function headerLines(report: RingsBenchReport): string[] {
       options.outstanding ? "up to <batch> outstanding" : "closed batches",
       options.sameCore ? "both workers on one core" : "workers on separate cores",
       options.cacheModel ? "cache model on" : "cache model off",
+      options.payload ? "payload checked" : "no payload",
     ].join(", "),
+    ...handoffLine(report),
+  ];
+}
+
+/** The cache-line hand-off measured before the points, which every figure scales with. */
+function handoffLine(report: RingsBenchReport): string[] {
+  const values = report.results.map((row) => row.handoffNs).filter((v) => v > 0);
+  if (values.length === 0) return [];
+  const s = [...values].sort((a, b) => a - b);
+  const median = s[s.length >> 1];
+  return [
+    `cache-line hand-off between the workers (ping-pong): ${median.toFixed(0)} ns ` +
+    `(${s[0].toFixed(0)}–${s[s.length - 1].toFixed(0)} over the points)`,
   ];
 }
 

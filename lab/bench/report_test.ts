@@ -18,6 +18,7 @@ function row(
     interruptsPerRequest: 0,
     checkedRequests: 0,
     truncatedRuns: 0,
+    handoffNs: 100,
     ...extra,
   };
 }
@@ -70,7 +71,11 @@ Deno.test("the table starts with the environment and the options", () => {
   assert.equal(
     lines[2],
     "options: queue size 256, 5 runs of 200000 requests, closed batches, " +
-      "workers on separate cores, cache model off",
+      "workers on separate cores, cache model off, no payload",
+  );
+  assert.equal(
+    lines[3],
+    "cache-line hand-off between the workers (ping-pong): 100 ns (100–100 over the points)",
   );
 });
 

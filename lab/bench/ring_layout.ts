@@ -29,10 +29,14 @@ export const Ctl = {
   DEVICE_REQUESTS: 6,
   /** Requests whose sequence number the device found out of order. */
   DEVICE_SEQ_ERRORS: 7,
+  /** Calibration: the driver's ping (a counter). */
+  PING: 8,
+  /** Calibration: the device's answer (the last ping seen). */
+  PONG: 9,
 } as const;
 
 /** Words in the control block (each on its own 64-byte line: 16 words apart). */
-export const CTL_WORDS = 16 * 8;
+export const CTL_WORDS = 16 * 10;
 
 /** Word index of a control field: every field sits on its own cache line. */
 export function ctl(field: number): number {

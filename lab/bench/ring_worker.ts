@@ -49,6 +49,7 @@ export type WorkerRequest =
     payload: boolean;
     deadlineMs: number;
   }
+  | { cmd: "pingpong"; rounds: number }
   | { cmd: "exit" };
 
 /** Messages a worker sends back. */
@@ -63,6 +64,7 @@ export type WorkerReply =
     truncated: boolean;
   }
   | { kind: "device-done"; runId: number }
+  | { kind: "pingpong-done"; roundTripNs: number }
   | { kind: "error"; message: string };
 
 /** How long a side waits on its doorbell before re-checking the stop flag (ms). */
@@ -234,11 +236,46 @@ function runDevice(msg: Extract<WorkerRequest, { cmd: "run" }>): void {
   reply({ kind: "device-done", runId: msg.runId });
 }
 
+/**
+ * Calibration: a busy-poll ping-pong on two words of the control block, each on its own cache
+ * line. A round trip moves each line once, so half of it is the cost of one cache line changing
+ * hands between the two workers' cores: the floor of any ring hand-off.
+ */
+function pingPong(rounds: number): void {
+  const ping = ctl(Ctl.PING);
+  const pong = ctl(Ctl.PONG);
+  if (driver) {
+    const base = Atomics.load(ctlView, ping);
+    const t0 = performance.now();
+    for (let i = 1; i <= rounds; i++) {
+      Atomics.store(ctlView, ping, base + i);
+      while (Atomics.load(ctlView, pong) !== base + i) { /* spin: the device answers */ }
+    }
+    const roundTripNs = (performance.now() - t0) * 1e6 / rounds;
+    Atomics.store(ctlView, ping, -1); // tells the device to stop
+    reply({ kind: "pingpong-done", roundTripNs });
+    return;
+  }
+  let seen = Atomics.load(ctlView, pong);
+  for (;;) {
+    const v = Atomics.load(ctlView, ping);
+    if (v === -1) break;
+    if (v !== seen) {
+      seen = v;
+      Atomics.store(ctlView, pong, v);
+    }
+  }
+  Atomics.store(ctlView, ping, 0);
+  Atomics.store(ctlView, pong, 0);
+  reply({ kind: "pingpong-done", roundTripNs: 0 });
+}
+
 (self as unknown as Worker).onmessage = (e: MessageEvent<WorkerRequest>) => {
   const msg = e.data;
   try {
     if (msg.cmd === "setup") setup(msg);
     else if (msg.cmd === "run") (driver ? runDriver : runDevice)(msg);
+    else if (msg.cmd === "pingpong") pingPong(msg.rounds);
     else (self as unknown as { close(): void }).close();
   } catch (error) {
     reply({ kind: "error", message: error instanceof Error ? error.message : String(error) });

@@ -42,6 +42,9 @@ export const DEFAULT_RINGS_OPTIONS: RingsBenchOptions = {
 /** Requests per run when both workers share one core (busy-polling there is pathological). */
 export const SAME_CORE_REQUESTS = 2_000;
 
+/** Ping-pong rounds per calibration (three per point). */
+const CALIBRATION_ROUNDS = 20_000;
+
 /** A run that takes longer than this stops early and reports what it completed. */
 const RUN_DEADLINE_MS = 5_000;
 
@@ -108,6 +111,13 @@ async function measurePoint(
   const ns: number[] = [];
   const kicks: number[] = [];
   const interrupts: number[] = [];
+  // The machine's cache-line hand-off cost right now: our VMs' two vCPUs are sometimes close
+  // (a shared cache) and sometimes far apart, and every figure below scales with it.
+  const handoff = spread([
+    await pair.handoffNs(CALIBRATION_ROUNDS),
+    await pair.handoffNs(CALIBRATION_ROUNDS),
+    await pair.handoffNs(CALIBRATION_ROUNDS),
+  ]).median;
   let checked = 0;
   let truncated = 0;
   for (let run = 0; run <= options.runs; run++) {
@@ -152,6 +162,7 @@ async function measurePoint(
     batch,
     nsPerRequest: spread(ns),
     kicksPerRequest: spread(kicks).median,
+    handoffNs: handoff,
     interruptsPerRequest: spread(interrupts).median,
     checkedRequests: checked,
     truncatedRuns: truncated,
@@ -214,6 +225,14 @@ class WorkerPair {
     // The driver initialises the ring; the device validates it afterwards.
     await this.ask(this.driver, { cmd: "setup", role: "driver", memory, control, layout }, "ready");
     await this.ask(this.device, { cmd: "setup", role: "device", memory, control, layout }, "ready");
+  }
+
+  /** Half a busy-poll round trip between the two workers: one cache line changing hands. */
+  async handoffNs(rounds: number): Promise<number> {
+    const device = this.ask(this.device, { cmd: "pingpong", rounds }, "pingpong-done");
+    const driver = this.ask(this.driver, { cmd: "pingpong", rounds }, "pingpong-done");
+    const [done] = await Promise.all([driver, device]);
+    return (done as Extract<WorkerReply, { kind: "pingpong-done" }>).roundTripNs / 2;
   }
 
   async run(msg: Extract<WorkerRequest, { cmd: "run" }>): Promise<DriverDone> {

@@ -67,6 +67,12 @@ export interface RingsBenchRow {
    * (the run fails on the first one out of order).
    */
   checkedRequests: number;
+  /**
+   * One cache line changing hands between the two workers, in ns (half a busy-poll ping-pong
+   * round trip, measured before the point). ns/request divided by it estimates the lines
+   * moved per request.
+   */
+  handoffNs: number;
   /** Runs stopped by the per-run deadline (their ns/request covers what completed). */
   truncatedRuns: number;
   /** Ring cache lines moved to a reader per request, by the cache model (with `cacheModel`). */
