@@ -23,7 +23,12 @@ export type {
   UsedBuffer,
 } from "./queue.ts";
 export { type RingAccess, SharedRingAccess } from "./ring_access.ts";
-export { checkQueueConfig, type QueueAreas } from "./setup.ts";
+export {
+  checkQueueConfig,
+  type IndirectArea,
+  prepareDriverRing,
+  type QueueAreas,
+} from "./setup.ts";
 export {
   isValidSplitSize,
   SPLIT_ALIGN,
@@ -40,7 +45,7 @@ export {
   PackedEvent,
 } from "./packed_layout.ts";
 export { type RestoreError, SplitDeviceQueue } from "./split_device.ts";
-export { checkDriverConfig, type IndirectArea, SplitDriverQueue } from "./split_driver.ts";
+export { SplitDriverQueue } from "./split_driver.ts";
 export { PackedDeviceQueue } from "./packed_device.ts";
 export { PackedDriverQueue } from "./packed_driver.ts";
 export {

@@ -13,7 +13,7 @@
  */
 
 import type { DmaView } from "../memory/dma.ts";
-import { err, ok, OK_VOID, type Result } from "../result.ts";
+import { err, ok, type Result } from "../result.ts";
 import { chainPool, ChainWalker, type DescriptorChain, PooledChain } from "./chain.ts";
 import { PackedDescFlag, PackedEventFlag } from "./constants.ts";
 import type { PopError, PushError, QueueSetupError, RingError } from "./errors.ts";
@@ -22,6 +22,7 @@ import { PackedDesc, PackedEvent } from "./packed_layout.ts";
 import type { DeviceQueue, PopResult, QueueConfig, RingFeatures } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
 import { checkQueueConfig } from "./setup.ts";
+import { UsedStage } from "./used_stage.ts";
 import type { RestoreError } from "./split_device.ts";
 import {
   journalBase,
@@ -79,13 +80,8 @@ export class PackedDeviceQueue implements DeviceQueue {
   private readonly logBase: number;
   private readonly logHeads: number;
   private readonly journal: number;
-  private readonly stagedId: Uint32Array;
-  private readonly stagedLen: Uint32Array;
-  private readonly stagedDescs: Uint32Array;
-  private readonly stagedFull: Uint8Array;
-  private staged = 0;
-  /** Per id: staged since the last publish (a second push of the same chain is refused, A22). */
-  private readonly isStaged: Uint8Array;
+  /** Completions pushed and not yet published. */
+  private readonly stage: UsedStage;
   private notifyShadow = -1;
   private readonly walker: ChainWalker;
   /** One chain per buffer id, plus a spare to walk into before the id is known. */
@@ -110,11 +106,7 @@ export class PackedDeviceQueue implements DeviceQueue {
     this.logBase = logRecordBase(config.size);
     this.logHeads = logHeadBase(config.size);
     this.journal = journalBase(config.size);
-    this.stagedId = new Uint32Array(config.size);
-    this.stagedLen = new Uint32Array(config.size);
-    this.stagedDescs = new Uint32Array(config.size);
-    this.stagedFull = new Uint8Array(config.size);
-    this.isStaged = new Uint8Array(config.size);
+    this.stage = new UsedStage(config.size);
     this.walker = new ChainWalker(dma);
     this.pool = chainPool(config.size);
   }
@@ -335,17 +327,11 @@ export class PackedDeviceQueue implements DeviceQueue {
   /** Stage `chain` as used with `written` bytes. */
   push(chain: DescriptorChain, written: number): Result<void, PushError> {
     const id = chain.id;
-    if (this.broken || id >= this.size || this.st[INFLIGHT + id] === 0 || this.isStaged[id]) {
-      return err({ kind: "not-in-flight", id });
-    }
-    const len = written < 0 ? 0 : written > chain.writableBytes ? chain.writableBytes : written;
-    this.isStaged[id] = 1;
-    this.stagedId[this.staged] = id;
-    this.stagedLen[this.staged] = len;
-    this.stagedDescs[this.staged] = chain.descCount;
-    this.stagedFull[this.staged] = len === chain.writableBytes ? 1 : 0;
-    this.staged++;
-    return OK_VOID;
+    return this.stage.add(
+      chain,
+      written,
+      !this.broken && id < this.size && this.st[INFLIGHT + id] !== 0,
+    );
   }
 
   /**
@@ -354,7 +340,7 @@ export class PackedDeviceQueue implements DeviceQueue {
    * requests, applied to every batch).
    */
   publish(): void {
-    const n = this.staged;
+    const n = this.stage.count;
     if (n === 0 || this.broken) return;
     const ring = this.ring;
     const st = this.st;
@@ -364,8 +350,8 @@ export class PackedDeviceQueue implements DeviceQueue {
     let to = slot;
     let toWrap = wrap;
     for (let i = 0; i < n; i++) {
-      st[this.journal + i] = this.stagedId[i] | (this.stagedDescs[i] << 16);
-      to += this.stagedDescs[i];
+      st[this.journal + i] = this.stage.id[i] | (this.stage.descs[i] << 16);
+      to += this.stage.descs[i];
       if (to >= this.size) {
         to -= this.size;
         toWrap ^= 1;
@@ -381,13 +367,13 @@ export class PackedDeviceQueue implements DeviceQueue {
       // IN_ORDER (§2.8.8): a run of fully used buffers may share one used descriptor carrying
       // the last id; the used index skips all of their slots.
       let last = i;
-      let descs = this.stagedDescs[i];
+      let descs = this.stage.descs[i];
       if (this.features.inOrder) {
-        while (last + 1 < n && this.stagedFull[last]) descs += this.stagedDescs[++last];
+        while (last + 1 < n && this.stage.full[last]) descs += this.stage.descs[++last];
       }
       const off = this.desc + PackedDesc.SIZE * slot;
-      const len = this.stagedLen[last];
-      ring.store16(off + PackedDesc.ID, this.stagedId[last]);
+      const len = this.stage.len[last];
+      ring.store16(off + PackedDesc.ID, this.stage.id[last]);
       ring.store32(off + PackedDesc.LEN, len);
       const flags = (wrap ? PackedDescFlag.AVAIL | PackedDescFlag.USED : 0) |
         (len > 0 ? PackedDescFlag.WRITE : 0);
@@ -407,16 +393,13 @@ export class PackedDeviceQueue implements DeviceQueue {
     }
     // publish used flags: pairs with "observe used flags" in packed_driver.ts getUsed()
     ring.publish16(firstOff + PackedDesc.FLAGS, firstFlags);
-    for (let i = 0; i < n; i++) {
-      this.unlogChain(this.stagedId[i]);
-      this.isStaged[this.stagedId[i]] = 0;
-    }
+    for (let i = 0; i < n; i++) this.unlogChain(this.stage.id[i]);
     st[StateWord.IN_FLIGHT] -= n;
     st[StateWord.USED_IDX] = slot;
     st[StateWord.USED_WRAP] = wrap;
     st[StateWord.SIGNALLED_USED] = Math.min(st[StateWord.SIGNALLED_USED] + advanced, 0xffff);
     st[StateWord.PUBLISH_COUNT] = 0;
-    this.staged = 0;
+    this.stage.clear();
   }
 
   /** Whether the driver wants a used-buffer notification for what was published since the last check. */

@@ -14,16 +14,10 @@ import { err, ok, OK_VOID, type Result } from "../result.ts";
 import { PackedDescFlag, PackedEventFlag } from "./constants.ts";
 import type { DriverError, QueueSetupError } from "./errors.ts";
 import { packedNeedNotify } from "./event.ts";
-import {
-  isValidPackedSize,
-  PACKED_ALIGN,
-  packedAreaSizes,
-  PackedDesc,
-  PackedEvent,
-} from "./packed_layout.ts";
+import { PackedDesc, PackedEvent } from "./packed_layout.ts";
 import type { ChainSpec, DriverQueue, QueueConfig, RingFeatures, UsedBuffer } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
-import type { IndirectArea } from "./split_driver.ts";
+import { type IndirectArea, prepareDriverRing } from "./setup.ts";
 
 const NONE: Result<UsedBuffer | null, DriverError> = Object.freeze({
   ok: true,
@@ -126,39 +120,8 @@ export class PackedDriverQueue implements DriverQueue {
     config: QueueConfig,
     indirect: IndirectArea | null = null,
   ): Result<PackedDriverQueue, QueueSetupError> {
-    if (!isValidPackedSize(config.size)) {
-      return err({ kind: "bad-size", size: config.size, layout: "packed" });
-    }
-    const sizes = packedAreaSizes(config.size);
-    const areas = [["descriptor", config.descAddr], ["driver", config.driverAddr], [
-      "device",
-      config.deviceAddr,
-    ]] as const;
-    for (const [area, addr] of areas) {
-      if (!Number.isSafeInteger(addr) || addr % PACKED_ALIGN[area] !== 0) {
-        return err({ kind: "misaligned", area, addr, align: PACKED_ALIGN[area] });
-      }
-      if (!mem.contains(addr, sizes[area])) {
-        return err({
-          kind: "area-unreachable",
-          area,
-          cause: { kind: "dma-out-of-range", addr, length: sizes[area], access: "write" },
-        });
-      }
-      mem.u8.fill(0, addr, addr + sizes[area]);
-    }
-    if (indirect && !mem.contains(indirect.gpa, 16 * indirect.entries * config.size)) {
-      return err({
-        kind: "area-unreachable",
-        area: "descriptor",
-        cause: {
-          kind: "dma-out-of-range",
-          addr: indirect.gpa,
-          length: 16 * indirect.entries * config.size,
-          access: "write",
-        },
-      });
-    }
+    const ready = prepareDriverRing(mem, config, indirect);
+    if (!ready.ok) return ready;
     return ok(new PackedDriverQueue(ring, config, indirect));
   }
 

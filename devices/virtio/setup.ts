@@ -6,8 +6,9 @@
  * @module
  */
 
-import type { DmaView } from "../memory/dma.ts";
-import { err, ok, type Result } from "../result.ts";
+import { DirectDma, type DmaView } from "../memory/dma.ts";
+import type { GuestMemory } from "../memory/memory.ts";
+import { err, ok, OK_VOID, type Result } from "../result.ts";
 import type { QueueSetupError } from "./errors.ts";
 import { isValidPackedSize, PACKED_ALIGN, packedAreaSizes } from "./packed_layout.ts";
 import type { QueueConfig } from "./queue.ts";
@@ -70,4 +71,51 @@ export function checkQueueConfig(
     out[area] = t.value;
   }
   return ok(out);
+}
+
+/** Where a driver keeps indirect tables: one table of `entries` descriptors per head or id. */
+export interface IndirectArea {
+  /** GPA of table 0 (16-byte aligned); table `h` is at `gpa + 16 · entries · h`. */
+  gpa: number;
+  /** Descriptors per table; chains longer than this are added directly. */
+  entries: number;
+}
+
+/**
+ * The driver's side of enabling a queue, for either layout: the same checks as the device's
+ * (the guest placed the areas in its own memory, so the view is the identity), the indirect
+ * tables' area, then zeroed areas (split: `used.flags` starts at 0, §2.7.13; packed: the ring
+ * starts zero-filled, §2.8).
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "../memory/memory.ts";
+ * import { prepareDriverRing } from "./setup.ts";
+ * const mem = GuestMemory.create(65536);
+ * prepareDriverRing(mem, { layout: "split", size: 300, descAddr: 0, driverAddr: 0, deviceAddr: 0,
+ *   features: { eventIdx: false, indirect: false, inOrder: false } }, null).ok; // false: not a power of 2
+ * ```
+ */
+export function prepareDriverRing(
+  mem: GuestMemory,
+  config: QueueConfig,
+  indirect: IndirectArea | null,
+): Result<void, QueueSetupError> {
+  const areas = checkQueueConfig(new DirectDma(mem), config);
+  if (!areas.ok) return areas;
+  const tables = indirect ? 16 * indirect.entries * config.size : 0;
+  if (indirect && (indirect.gpa % 16 !== 0 || !mem.contains(indirect.gpa, tables))) {
+    return err({
+      kind: "area-unreachable",
+      area: "descriptor",
+      cause: { kind: "dma-out-of-range", addr: indirect.gpa, length: tables, access: "write" },
+    });
+  }
+  const sizes = config.layout === "packed"
+    ? packedAreaSizes(config.size)
+    : splitAreaSizes(config.size);
+  mem.u8.fill(0, config.descAddr, config.descAddr + sizes.descriptor);
+  mem.u8.fill(0, config.driverAddr, config.driverAddr + sizes.driver);
+  mem.u8.fill(0, config.deviceAddr, config.deviceAddr + sizes.device);
+  return OK_VOID;
 }

@@ -12,7 +12,7 @@
  */
 
 import type { DmaView } from "../memory/dma.ts";
-import { err, ok, OK_VOID, type Result } from "../result.ts";
+import { err, ok, type Result } from "../result.ts";
 import { chainPool, ChainWalker, type DescriptorChain, type PooledChain } from "./chain.ts";
 import { SplitDescFlag, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY } from "./constants.ts";
 import type { PopError, PushError, QueueSetupError, RingError } from "./errors.ts";
@@ -20,6 +20,7 @@ import { needEvent } from "./event.ts";
 import type { DeviceQueue, PopResult, QueueConfig, RingFeatures } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
 import { checkQueueConfig } from "./setup.ts";
+import { UsedStage } from "./used_stage.ts";
 import { SplitAvail, SplitDesc, SplitUsed } from "./split_layout.ts";
 import {
   journalBase,
@@ -75,13 +76,8 @@ export class SplitDeviceQueue implements DeviceQueue {
   private readonly st: Uint32Array;
   /** Last avail.idx observed; re-read only when the device has caught up with it. */
   private shadowAvail: number;
-  /** Staged used entries: ids, written lengths, writable lengths. */
-  private readonly stagedId: Uint32Array;
-  private readonly stagedLen: Uint32Array;
-  private readonly stagedFull: Uint8Array;
-  private staged = 0;
-  /** Per id: staged since the last publish (a second push of the same chain is refused, A22). */
-  private readonly isStaged: Uint8Array;
+  /** Completions pushed and not yet published. */
+  private readonly stage: UsedStage;
   private readonly journal: number;
   private notifyShadow = -1;
   private readonly walker: ChainWalker;
@@ -104,10 +100,7 @@ export class SplitDeviceQueue implements DeviceQueue {
     this.used = areas.device;
     this.st = st;
     this.shadowAvail = st[StateWord.NEXT_AVAIL];
-    this.stagedId = new Uint32Array(config.size);
-    this.stagedLen = new Uint32Array(config.size);
-    this.stagedFull = new Uint8Array(config.size);
-    this.isStaged = new Uint8Array(config.size);
+    this.stage = new UsedStage(config.size);
     this.journal = journalBase(config.size);
     this.walker = new ChainWalker(dma);
     this.pool = chainPool(config.size);
@@ -230,27 +223,24 @@ export class SplitDeviceQueue implements DeviceQueue {
   /** Stage `chain` as used with `written` bytes. */
   push(chain: DescriptorChain, written: number): Result<void, PushError> {
     const id = chain.id;
-    if (this.broken || id >= this.size || this.st[INFLIGHT + id] === 0 || this.isStaged[id]) {
-      return err({ kind: "not-in-flight", id });
-    }
-    const len = written < 0 ? 0 : written > chain.writableBytes ? chain.writableBytes : written;
-    this.isStaged[id] = 1;
-    this.stagedId[this.staged] = id;
-    this.stagedLen[this.staged] = len;
-    this.stagedFull[this.staged] = len === chain.writableBytes ? 1 : 0;
-    this.staged++;
-    return OK_VOID;
+    return this.stage.add(
+      chain,
+      written,
+      !this.broken && id < this.size && this.st[INFLIGHT + id] !== 0,
+    );
   }
 
   /** Write staged used entries and publish the new used index. */
   publish(): void {
-    const n = this.staged;
+    const stage = this.stage;
+    const n = stage.count;
     if (n === 0 || this.broken) return;
+    const ids = stage.id;
     const ring = this.ring;
     const st = this.st;
     const from = st[StateWord.USED_IDX];
     // Journal first: a worker that dies from here on is settled by what the ring shows.
-    for (let i = 0; i < n; i++) st[this.journal + i] = this.stagedId[i];
+    for (let i = 0; i < n; i++) st[this.journal + i] = ids[i];
     st[StateWord.PUBLISH_FROM] = from;
     st[StateWord.PUBLISH_TO] = (from + n) & 0xffff;
     st[StateWord.PUBLISH_COUNT] = n;
@@ -259,23 +249,20 @@ export class SplitDeviceQueue implements DeviceQueue {
       // IN_ORDER (§2.7.9): a run of fully used buffers may be returned as one entry, carrying
       // the last id, with the used index advanced by the whole run.
       let last = i;
-      if (this.features.inOrder) { while (last + 1 < n && this.stagedFull[last]) last++; }
+      if (this.features.inOrder) { while (last + 1 < n && stage.full[last]) last++; }
       const elem = this.used + SplitUsed.RING + SplitUsed.ENTRY * (usedIdx & this.mask);
-      ring.store32(elem + SplitUsed.ELEM_ID, this.stagedId[last]);
-      ring.store32(elem + SplitUsed.ELEM_LEN, this.stagedLen[last]);
+      ring.store32(elem + SplitUsed.ELEM_ID, ids[last]);
+      ring.store32(elem + SplitUsed.ELEM_LEN, stage.len[last]);
       usedIdx = (usedIdx + (last - i + 1)) & 0xffff;
       i = last;
     }
     // publish used idx: pairs with "observe used idx" in split_driver.ts
     ring.publish16(this.used + SplitUsed.IDX, usedIdx);
-    for (let i = 0; i < n; i++) {
-      st[INFLIGHT + this.stagedId[i]] = 0;
-      this.isStaged[this.stagedId[i]] = 0;
-    }
+    for (let i = 0; i < n; i++) st[INFLIGHT + ids[i]] = 0;
     st[StateWord.IN_FLIGHT] -= n;
     st[StateWord.USED_IDX] = usedIdx;
     st[StateWord.PUBLISH_COUNT] = 0;
-    this.staged = 0;
+    stage.clear();
   }
 
   /** Whether the driver wants a used-buffer notification for what was published since the last check. */

@@ -17,69 +17,15 @@ import type { DriverError, QueueSetupError } from "./errors.ts";
 import { needEvent } from "./event.ts";
 import type { ChainSpec, DriverQueue, QueueConfig, RingFeatures, UsedBuffer } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
-import {
-  isValidSplitSize,
-  SPLIT_ALIGN,
-  splitAreaSizes,
-  SplitAvail,
-  SplitDesc,
-  SplitUsed,
-} from "./split_layout.ts";
 
-/** Where the driver keeps indirect tables: one table of `entries` descriptors per head. */
-export interface IndirectArea {
-  /** GPA of table 0 (16-byte aligned); table `h` is at `gpa + 16 · entries · h`. */
-  gpa: number;
-  /** Descriptors per table; chains longer than this are added directly. */
-  entries: number;
-}
+export type { IndirectArea } from "./setup.ts";
+import { type IndirectArea, prepareDriverRing } from "./setup.ts";
+import { SplitAvail, SplitDesc, SplitUsed } from "./split_layout.ts";
 
 const NONE: Result<UsedBuffer | null, DriverError> = Object.freeze({
   ok: true,
   value: null,
-}) as Result<
-  UsedBuffer | null,
-  DriverError
->;
-
-/**
- * Check a driver-side configuration against guest memory (the guest placed the areas itself).
- *
- * @example
- * ```ts
- * import { GuestMemory } from "../memory/memory.ts";
- * import { checkDriverConfig } from "./split_driver.ts";
- * const mem = GuestMemory.create(65536);
- * checkDriverConfig(mem, { layout: "split", size: 300, descAddr: 0, driverAddr: 0, deviceAddr: 0,
- *   features: { eventIdx: false, indirect: false, inOrder: false } }).ok; // false: not a power of 2
- * ```
- */
-export function checkDriverConfig(
-  mem: GuestMemory,
-  config: QueueConfig,
-): Result<void, QueueSetupError> {
-  if (!isValidSplitSize(config.size)) {
-    return err({ kind: "bad-size", size: config.size, layout: "split" });
-  }
-  const sizes = splitAreaSizes(config.size);
-  const areas = [["descriptor", config.descAddr], ["driver", config.driverAddr], [
-    "device",
-    config.deviceAddr,
-  ]] as const;
-  for (const [area, addr] of areas) {
-    if (!Number.isSafeInteger(addr) || addr % SPLIT_ALIGN[area] !== 0) {
-      return err({ kind: "misaligned", area, addr, align: SPLIT_ALIGN[area] });
-    }
-    if (!mem.contains(addr, sizes[area])) {
-      return err({
-        kind: "area-unreachable",
-        area,
-        cause: { kind: "dma-out-of-range", addr, length: sizes[area], access: "write" },
-      });
-    }
-  }
-  return OK_VOID;
-}
+}) as Result<UsedBuffer | null, DriverError>;
 
 /**
  * The driver half of a split queue.
@@ -173,24 +119,8 @@ export class SplitDriverQueue implements DriverQueue {
     config: QueueConfig,
     indirect: IndirectArea | null = null,
   ): Result<SplitDriverQueue, QueueSetupError> {
-    const valid = checkDriverConfig(mem, config);
-    if (!valid.ok) return valid;
-    const sizes = splitAreaSizes(config.size);
-    mem.u8.fill(0, config.descAddr, config.descAddr + sizes.descriptor);
-    mem.u8.fill(0, config.driverAddr, config.driverAddr + sizes.driver);
-    mem.u8.fill(0, config.deviceAddr, config.deviceAddr + sizes.device);
-    if (indirect && !mem.contains(indirect.gpa, 16 * indirect.entries * config.size)) {
-      return err({
-        kind: "area-unreachable",
-        area: "descriptor",
-        cause: {
-          kind: "dma-out-of-range",
-          addr: indirect.gpa,
-          length: 16 * indirect.entries * config.size,
-          access: "write",
-        },
-      });
-    }
+    const ready = prepareDriverRing(mem, config, indirect);
+    if (!ready.ok) return ready;
     return ok(new SplitDriverQueue(ring, config, indirect));
   }
 

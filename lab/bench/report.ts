@@ -130,6 +130,7 @@ function modeTable(report: RingsBenchReport, mode: RingMode): string[] {
   if (showLines) {
     for (const layout of layouts) header.push(`${layout} lines`);
   }
+  header.push("hand-off ns");
 
   const body = batches.map((batch) => {
     const cells = [String(batch)];
@@ -147,11 +148,17 @@ function modeTable(report: RingsBenchReport, mode: RingMode): string[] {
     if (showLines) {
       for (const layout of layouts) cells.push(fixed(find(layout, batch)?.linesPerRequest, 2));
     }
+    // The line cost each point ran at (layouts in order): a point measured while the machine
+    // placed the workers far apart shows it here.
+    cells.push(layouts.map((layout) => fixed(find(layout, batch)?.handoffNs, 0)).join("/"));
     return cells;
   });
   const notes: string[] = [];
   if (showNotifications) notes.push("kicks and irqs: notifications per request");
   if (showLines) notes.push("lines: ring cache lines moved per request (cache model)");
+  notes.push(
+    `hand-off ns: one cache line changing hands, measured before each point (${layouts.join("/")})`,
+  );
   return [...alignColumns([header, ...body]), ...notes];
 }
 

@@ -95,10 +95,24 @@ Deno.test("one row per batch with split, packed and the packed/split ratio", () 
     "split ns/request",
     "packed ns/request",
     "packed/split",
+    "hand-off ns",
   ]);
-  assert.deepEqual(cells(lines[header + 1]), ["1", "361 (351–381) ns", "165 (155–185) ns", "0.46"]);
-  assert.deepEqual(cells(lines[header + 2]), ["4", "145 (135–165) ns", "51 (41–71) ns", "0.35"]);
-  assert.equal(lines.length, header + 3);
+  assert.deepEqual(cells(lines[header + 1]), [
+    "1",
+    "361 (351–381) ns",
+    "165 (155–185) ns",
+    "0.46",
+    "100/100",
+  ]);
+  assert.deepEqual(cells(lines[header + 2]), [
+    "4",
+    "145 (135–165) ns",
+    "51 (41–71) ns",
+    "0.35",
+    "100/100",
+  ]);
+  assert.match(lines[header + 3], /^hand-off ns: one cache line changing hands/);
+  assert.equal(lines.length, header + 4);
   // Aligned: every line of the block has the same length and columns end at the same place.
   assert.equal(lines[header].length, lines[header + 1].length);
   assert.equal(lines[header + 1].length, lines[header + 2].length);
@@ -114,8 +128,8 @@ Deno.test("a report with one layout has no ratio column", () => {
   assert.doesNotMatch(text, /split ns/);
   const lines = text.split("\n");
   const header = lines.findIndex((line) => line.trimStart().startsWith("batch"));
-  assert.deepEqual(cells(lines[header]), ["batch", "packed ns/request"]);
-  assert.deepEqual(cells(lines[header + 2]), ["8", "35 (25–55) ns"]);
+  assert.deepEqual(cells(lines[header]), ["batch", "packed ns/request", "hand-off ns"]);
+  assert.deepEqual(cells(lines[header + 2]), ["8", "35 (25–55) ns", "100"]);
 });
 
 Deno.test("notify mode adds kicks and interrupts per request for each layout", () => {
@@ -138,6 +152,7 @@ Deno.test("notify mode adds kicks and interrupts per request for each layout", (
     "split irqs",
     "packed kicks",
     "packed irqs",
+    "hand-off ns",
   ]);
   assert.deepEqual(cells(lines[notify + 2]), [
     "1",
@@ -148,6 +163,7 @@ Deno.test("notify mode adds kicks and interrupts per request for each layout", (
     "0.500",
     "0.250",
     "0.125",
+    "100/100",
   ]);
   assert.match(text, /kicks and irqs: notifications per request/);
 });
@@ -159,8 +175,8 @@ Deno.test("the cache model adds lines per request for each layout", () => {
   ], { cacheModel: true }));
   const lines = text.split("\n");
   const header = lines.findIndex((line) => line.trimStart().startsWith("batch"));
-  assert.deepEqual(cells(lines[header]).slice(-2), ["split lines", "packed lines"]);
-  assert.deepEqual(cells(lines[header + 1]).slice(-2), ["6.90", "3.00"]);
+  assert.deepEqual(cells(lines[header]).slice(-3, -1), ["split lines", "packed lines"]);
+  assert.deepEqual(cells(lines[header + 1]).slice(-3, -1), ["6.90", "3.00"]);
   assert.match(lines[2], /cache model on/);
 });
 
@@ -172,7 +188,7 @@ Deno.test("a missing point shows a dash and no ratio", () => {
   ]));
   const line = text.split("\n").find((l) => l.trimStart().startsWith("2 "));
   assert.ok(line !== undefined);
-  assert.deepEqual(cells(line), ["2", "204 (194–224) ns", "–", "–"]);
+  assert.deepEqual(cells(line), ["2", "204 (194–224) ns", "–", "–", "100/–"]);
 });
 
 Deno.test("an empty report says so", () => {
