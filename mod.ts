@@ -41,6 +41,8 @@ export {
   formatMemoryError,
   GuestMemory,
   type MemoryError,
+  type OutOfMemoryError,
+  type OutOfRangeError,
   PAGE_SIZE,
   PageAllocator,
 } from "./devices/memory/mod.ts";
@@ -53,6 +55,7 @@ export {
   type CacheModelResult,
   CoherenceModel,
   runCacheModel,
+  Side,
   TracingRingAccess,
 } from "./lab/bench/cache_model.ts";
 export { formatRingsTable } from "./lab/bench/report.ts";

@@ -175,6 +175,7 @@ export class GuestMemory {
     return OK_VOID;
   }
 
+  /** The error value for an access that does not fit. */
   private outOfRange(gpa: number, length: number): OutOfRangeError {
     return { kind: "out-of-range", gpa, length, size: this.size };
   }

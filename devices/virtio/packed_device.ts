@@ -310,6 +310,7 @@ export class PackedDeviceQueue implements DeviceQueue {
     this.logFirst = this.logLast = LOG_NIL;
   }
 
+  /** Return buffer `id`'s log records to the free list and clear its in-flight mark. */
   private unlogChain(id: number): void {
     const st = this.st;
     let r = st[this.logHeads + id];
@@ -453,6 +454,7 @@ export class PackedDeviceQueue implements DeviceQueue {
     this.notifyShadow = PackedEventFlag.DISABLE;
   }
 
+  /** Break the queue: every later pop returns the same error until the device is reset. */
   private fail(error: RingError): { ok: false; error: PopError } {
     this.broken = error;
     return err({ ...error, fatal: true });
@@ -496,6 +498,7 @@ export class PackedDeviceQueue implements DeviceQueue {
     return ok({ queue: q, inFlight });
   }
 
+  /** Rebuild buffer `id` from its inflight-log records (restore). */
   private rebuild(id: number): RingError | null {
     const st = this.st;
     const b = this.walker;

@@ -289,6 +289,7 @@ export class PackedDriverQueue implements DriverQueue {
     return this.detach(which, len);
   }
 
+  /** Free a reclaimed buffer and fill the reused used-buffer object. */
   private detach(id: number, len: number): Result<UsedBuffer | null, DriverError> {
     const count = this.descCount[id];
     this.nextUsed += count;
@@ -308,6 +309,7 @@ export class PackedDriverQueue implements DriverQueue {
     return this.usedResult;
   }
 
+  /** Move an id completed out of posting order to the front of the posting-order list. */
   private fifoRemove(id: number): void {
     // Out-of-order completion: move `id` to the front of the posting-order list.
     let i = 0;
@@ -359,6 +361,7 @@ export class PackedDriverQueue implements DriverQueue {
     this.interruptShadow = -3;
   }
 
+  /** Break the queue with a device fault (reliability C1). */
   private fail(error: DriverError): Result<never, DriverError> {
     this.broken = error;
     return err(error);

@@ -308,6 +308,7 @@ export class SplitDeviceQueue implements DeviceQueue {
     this.notifyShadow = 1;
   }
 
+  /** Break the queue: every later pop returns the same error until the device is reset. */
   private fail(error: RingError): { ok: false; error: PopError } {
     this.broken = error;
     return err({ ...error, fatal: true });

@@ -258,6 +258,7 @@ export class SplitDriverQueue implements DriverQueue {
     return this.detach(head, len);
   }
 
+  /** Free a reclaimed chain and fill the reused used-buffer object. */
   private detach(head: number, len: number): Result<UsedBuffer | null, DriverError> {
     const token = this.tokens[head];
     const max = this.writableLen[head];
@@ -278,6 +279,7 @@ export class SplitDriverQueue implements DriverQueue {
     return this.usedResult;
   }
 
+  /** Drop a head completed out of posting order from the posting-order list. */
   private fifoRemove(head: number): void {
     // Out-of-order completion: drop `head` from the posting-order list, keeping the rest in order.
     let i = 0;
@@ -320,6 +322,7 @@ export class SplitDriverQueue implements DriverQueue {
     }
   }
 
+  /** Break the queue with a device fault (reliability C1). */
   private fail(error: DriverError): Result<never, DriverError> {
     this.broken = error;
     return err(error);
