@@ -10,7 +10,6 @@
  */
 
 import type { DmaView } from "../memory/dma.ts";
-import type { Result } from "../result.ts";
 import type { ChainFault, RingError } from "./errors.ts";
 
 /** One buffer segment of a chain, with its guest-physical address after translation. */
@@ -182,6 +181,3 @@ export function chainPool(size: number): PooledChain[] {
   for (let i = 0; i < size; i++) pool.push(new PooledChain());
   return pool;
 }
-
-/** The pop result type, re-stated here to avoid importing the queue module. */
-export type ChainResult = Result<DescriptorChain, never>;
