@@ -7,29 +7,9 @@
 import assert from "node:assert/strict";
 import { GuestMemory } from "../memory/memory.ts";
 import { createQueuePair } from "./pair.ts";
-import type {
-  DescriptorChain,
-  DeviceQueue,
-  DriverQueue,
-  Layout,
-  QueueConfig,
-  RingFeatures,
-} from "./queue.ts";
+import { tag, type Variant, variantConfig, VARIANTS } from "./testing_harness.ts";
+import type { DescriptorChain, DeviceQueue, DriverQueue, RingFeatures } from "./queue.ts";
 
-interface Variant {
-  layout: Layout;
-  size: number;
-}
-
-const VARIANTS: Variant[] = [
-  { layout: "split", size: 16 },
-  { layout: "packed", size: 16 },
-  { layout: "packed", size: 100 },
-];
-const tag = (v: Variant) => `[${v.layout}/${v.size}]`;
-
-const DESC = 0x1000;
-const DRIVER = 0x10000;
 const DEVICE = 0x20000;
 const BUF = 0x80000;
 
@@ -49,14 +29,7 @@ interface Rig {
 
 function rig(v: Variant, features: Partial<RingFeatures> = {}): Rig {
   const mem = GuestMemory.create(1 << 20);
-  const cfg: QueueConfig = {
-    layout: v.layout,
-    size: v.size,
-    descAddr: DESC,
-    driverAddr: DRIVER,
-    deviceAddr: DEVICE,
-    features: { eventIdx: false, indirect: false, inOrder: false, ...features },
-  };
+  const cfg = variantConfig(v, features);
   const r = createQueuePair(mem, cfg);
   if (!r.ok) throw new Error(`setup failed: ${r.error.kind}`);
   const { driver, device } = r.value;

@@ -7,27 +7,15 @@
 import assert from "node:assert/strict";
 import { GuestMemory } from "../memory/memory.ts";
 import { createQueuePair } from "./pair.ts";
+import { tag, type Variant, variantConfig, VARIANTS } from "./testing_harness.ts";
 import type {
   ChainSpec,
   DescriptorChain,
   DeviceQueue,
   DriverQueue,
-  Layout,
   QueueConfig,
   RingFeatures,
 } from "./queue.ts";
-
-interface Variant {
-  layout: Layout;
-  size: number;
-}
-
-const VARIANTS: Variant[] = [
-  { layout: "split", size: 16 },
-  { layout: "packed", size: 16 },
-  { layout: "packed", size: 100 },
-];
-const tag = (v: Variant) => `[${v.layout}/${v.size}]`;
 
 const MEM = 4 << 20;
 const DESC = 0x1000;
@@ -45,14 +33,7 @@ interface Rig {
 
 function rig(v: Variant, features: Partial<RingFeatures> = {}, indirectEntries = 0): Rig {
   const mem = GuestMemory.create(MEM);
-  const cfg: QueueConfig = {
-    layout: v.layout,
-    size: v.size,
-    descAddr: DESC,
-    driverAddr: DRIVER,
-    deviceAddr: DEVICE,
-    features: { eventIdx: false, indirect: false, inOrder: false, ...features },
-  };
+  const cfg = variantConfig(v, features);
   const indirect = indirectEntries ? { gpa: INDIRECT, entries: indirectEntries } : undefined;
   const r = createQueuePair(mem, cfg, { indirect });
   if (!r.ok) throw new Error(`setup failed: ${r.error.kind}`);

@@ -154,16 +154,10 @@ export function validateState(
   layout: Layout,
   size: number,
 ): Result<void, StateError> {
+  const identity = checkIdentity(st, layout, size);
+  if (!identity.ok) return identity;
   const header = (field: string, value: number, expected: string) =>
     err<StateError>({ kind: "state-header", field, value, expected });
-  if (st.length < stateBytes(layout, size) / 4) {
-    return header("length", st.length, "the record size");
-  }
-  if (st[StateWord.MAGIC] !== MAGIC) return header("magic", st[StateWord.MAGIC], "VQST");
-  if (st[StateWord.LAYOUT] !== (layout === "packed" ? 1 : 0)) {
-    return header("layout", st[StateWord.LAYOUT], layout);
-  }
-  if (st[StateWord.SIZE] !== size) return header("size", st[StateWord.SIZE], String(size));
   if (st[StateWord.POP_ID] !== 0) return header("popId", st[StateWord.POP_ID], "0 (settled)");
   if (st[StateWord.PUBLISH_COUNT] !== 0) {
     return header("publishCount", st[StateWord.PUBLISH_COUNT], "0 (settled)");
@@ -224,6 +218,21 @@ function validateLog(st: Uint32Array, size: number): Result<void, StateError> {
   return ok(undefined);
 }
 
+/** Whether `st` is a state record of this layout and size at all (length, magic, layout, size). */
+function checkIdentity(st: Uint32Array, layout: Layout, size: number): Result<void, StateError> {
+  const header = (field: string, value: number, expected: string) =>
+    err<StateError>({ kind: "state-header", field, value, expected });
+  if (st.length < stateBytes(layout, size) / 4) {
+    return header("length", st.length, "the record size");
+  }
+  if (st[StateWord.MAGIC] !== MAGIC) return header("magic", st[StateWord.MAGIC], "VQST");
+  if (st[StateWord.LAYOUT] !== (layout === "packed" ? 1 : 0)) {
+    return header("layout", st[StateWord.LAYOUT], layout);
+  }
+  if (st[StateWord.SIZE] !== size) return header("size", st[StateWord.SIZE], String(size));
+  return ok(undefined);
+}
+
 /** What the ring shows about a publish that was cut short. */
 export type PublishSeen = "published" | "not-published" | "inconsistent";
 
@@ -246,13 +255,10 @@ export function settleState(
   size: number,
   seen: (from: number, to: number) => PublishSeen,
 ): Result<void, StateError> {
+  const identity = checkIdentity(st, layout, size);
+  if (!identity.ok) return identity;
   const header = (field: string, value: number, expected: string) =>
     err<StateError>({ kind: "state-header", field, value, expected });
-  if (st.length < stateBytes(layout, size) / 4) {
-    return header("length", st.length, "the record size");
-  }
-  if (st[StateWord.MAGIC] !== MAGIC) return header("magic", st[StateWord.MAGIC], "VQST");
-  if (st[StateWord.SIZE] !== size) return header("size", st[StateWord.SIZE], String(size));
   const pop = st[StateWord.POP_ID];
   if (pop !== 0) {
     const id = pop - 1;

@@ -10,7 +10,14 @@
 import assert from "node:assert/strict";
 import type { GuestMemory } from "../memory/memory.ts";
 import type { ChainFault, RingError } from "./errors.ts";
-import type { DescriptorChain, Layout, PopResult, Segment } from "./queue.ts";
+import type {
+  DescriptorChain,
+  Layout,
+  PopResult,
+  QueueConfig,
+  RingFeatures,
+  Segment,
+} from "./queue.ts";
 import { type RingAccess, SharedRingAccess } from "./ring_access.ts";
 import { createMock, type MockOptions } from "./testing.ts";
 
@@ -285,4 +292,45 @@ export function expectDropped(h: MockHarness, r: PopResult, fault: ChainFault): 
 function usedFlags(h: MockHarness): number {
   // First lap: the device marks used descriptors with AVAIL | USED (wrap 1), no WRITE for len 0.
   return h.mock.config.layout === "packed" ? 0x8080 : 0;
+}
+
+/** A layout and size the conformance suites run over. */
+export interface Variant {
+  /** Ring layout. */
+  layout: Layout;
+  /** Queue size. */
+  size: number;
+}
+
+/** Split, packed with a power-of-two size, and packed with a size that is not one. */
+export const VARIANTS: readonly Variant[] = [
+  { layout: "split", size: 16 },
+  { layout: "packed", size: 16 },
+  { layout: "packed", size: 100 },
+];
+
+/** The test-name suffix of a variant, e.g. `[packed/100]`. */
+export function tag(v: Variant): string {
+  return `[${v.layout}/${v.size}]`;
+}
+
+/**
+ * A queue configuration at the suites' fixed addresses (descriptor area 0x1000, driver area
+ * 0x10000, device area 0x20000), all ring features off unless given.
+ *
+ * @example
+ * ```ts
+ * import { variantConfig } from "./testing_harness.ts";
+ * variantConfig({ layout: "packed", size: 100 }, { eventIdx: true }).driverAddr; // 0x10000
+ * ```
+ */
+export function variantConfig(v: Variant, features: Partial<RingFeatures> = {}): QueueConfig {
+  return {
+    layout: v.layout,
+    size: v.size,
+    descAddr: 0x1000,
+    driverAddr: 0x10000,
+    deviceAddr: 0x20000,
+    features: { eventIdx: false, indirect: false, inOrder: false, ...features },
+  };
 }
