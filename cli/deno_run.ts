@@ -13,6 +13,7 @@ export const VLAB_PERMISSION_FLAGS: readonly string[] = [
   "--allow-env",
   "--allow-run",
   "--allow-sys",
+  "--allow-net",
 ];
 
 /** Absolute path of `cli/main.ts`. */

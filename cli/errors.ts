@@ -39,6 +39,14 @@ export const EXIT_CODES = {
  * - `bench-failed`: a benchmark started but could not finish.
  * - `missing-tool`: a program vlab needs (such as `taskset`) is not installed.
  * - `write-failed`: an output file could not be written.
+ * - `topology-invalid`: a topology file has problems (each is printed as file:line:col).
+ * - `lab-exists`: a lab of that name already runs, or its state folder cannot be made.
+ * - `no-lab`: no (such) lab is running.
+ * - `ambiguous-lab`: several labs run and the command did not say which.
+ * - `lab-failed`: a lab could not start.
+ * - `unknown-vm`, `unknown-link`: the lab has no such VM or link.
+ * - `workload-failed`: a guest workload could not run (bad arguments, or it failed).
+ * - `control-error`: the lab's control socket answered with an error.
  * - `internal`: anything else; a bug in vlab.
  */
 export type VlabErrorCode =
@@ -47,6 +55,15 @@ export type VlabErrorCode =
   | "bench-failed"
   | "missing-tool"
   | "write-failed"
+  | "topology-invalid"
+  | "lab-exists"
+  | "no-lab"
+  | "ambiguous-lab"
+  | "lab-failed"
+  | "unknown-vm"
+  | "unknown-link"
+  | "workload-failed"
+  | "control-error"
   | "internal";
 
 /** The exit code each error code ends the process with. */
@@ -56,6 +73,15 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "bench-failed": EXIT_CODES.failure,
   "missing-tool": EXIT_CODES.failure,
   "write-failed": EXIT_CODES.failure,
+  "topology-invalid": EXIT_CODES.failure,
+  "lab-exists": EXIT_CODES.failure,
+  "no-lab": EXIT_CODES.failure,
+  "ambiguous-lab": EXIT_CODES.usage,
+  "lab-failed": EXIT_CODES.failure,
+  "unknown-vm": EXIT_CODES.failure,
+  "unknown-link": EXIT_CODES.failure,
+  "workload-failed": EXIT_CODES.failure,
+  "control-error": EXIT_CODES.failure,
   "internal": EXIT_CODES.failure,
 };
 

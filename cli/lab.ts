@@ -1,0 +1,445 @@
+/**
+ * The lab commands: `up`, `down`, `status`, `exec`, `capture`, `link`, `ls`, `validate` and
+ * `schema`. Each is a thin client: `up` runs a registered lab (`lab/runner.ts`) in this process
+ * (or, with `-d`, in a detached child); the others talk to a running lab over its control socket
+ * (`lab/client.ts`).
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import { controlFetch, controlJson, resolveLab } from "../lab/client.ts";
+import { LabError } from "../lab/errors.ts";
+import type { LabStatus } from "../lab/metrics.ts";
+import { formatPlan, planLab } from "../lab/plan.ts";
+import { launchLab } from "../lab/runner.ts";
+import { findLabs, labPaths, processAlive, readRecord, removeLabDir } from "../lab/state.ts";
+import {
+  formatIssues,
+  loadTopologyFile,
+  resolveTopologyPath,
+  topologyJsonSchema,
+} from "../lab/topology/mod.ts";
+import type { Topology } from "../lab/topology/types.ts";
+import { vlabRunArgs } from "./deno_run.ts";
+import { VlabError } from "./errors.ts";
+import { writeAll } from "./progress.ts";
+
+const encoder = new TextEncoder();
+const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
+const err = (text: string) => writeAll(Deno.stderr, encoder.encode(text));
+
+/** Turn a lab-layer error into a CLI error (same code family, exit code 1). */
+function cliError(e: unknown): unknown {
+  if (e instanceof LabError) {
+    return new VlabError(e.code, e.message, { hint: e.hint, cause: e });
+  }
+  return e;
+}
+
+async function withCliErrors<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw cliError(e);
+  }
+}
+
+/** Load and validate a topology; every problem is printed, then one error is thrown. */
+async function loadOrFail(file: string | undefined): Promise<Topology> {
+  const path = resolveTopologyPath(file);
+  const r = await loadTopologyFile(path);
+  if (r.ok) return r.value;
+  await err(formatIssues(r.error, path) + "\n");
+  throw new VlabError(
+    "topology-invalid",
+    `Cannot use ${path}: ${r.error.length} problem${r.error.length === 1 ? "" : "s"} (above)`,
+    { hint: "Fix them and run `vlab validate` again; `vlab schema` gives editors completion" },
+  );
+}
+
+/** Every lab command. */
+export function labCommands(): Command[] {
+  return [
+    upCommand(),
+    downCommand(),
+    statusCommand(),
+    execCommand(),
+    captureCommand(),
+    linkCommand(),
+    lsCommand(),
+    validateCommand(),
+    schemaCommand(),
+  ] as unknown as Command[];
+}
+
+function upCommand() {
+  return new Command("up")
+    .description("start a lab from a topology file or a shipped topology (default: pair)")
+    .argument("[topology]", "a YAML file, or the name of a shipped topology (pair, star, …)")
+    .option("-d, --detach", "start the lab in the background and return")
+    .option("--dry-run", "print the plan and exit without starting anything")
+    .option("--quiet", "print nothing while running (used by --detach)")
+    .action((file, opts) =>
+      withCliErrors(async () => {
+        const topology = await loadOrFail(file);
+        const plan = planLab(topology);
+        if (opts.dryRun) {
+          await out(formatPlan(plan) + "\n");
+          return;
+        }
+        if (opts.detach) return await upDetached(file, plan.name);
+        const running = await launchLab(plan);
+        const { lab } = running;
+        const onSignal = () => void running.stop();
+        Deno.addSignalListener("SIGINT", onSignal);
+        Deno.addSignalListener("SIGTERM", onSignal);
+        if (!opts.quiet) {
+          await out(
+            `lab ${plan.name} up in ${(lab.upMs / 1000).toFixed(2)} s: ${plan.vms.length} VMs, ` +
+              `${plan.switches.length} switches, ${plan.links.length} links\n` +
+              `control socket ${running.socket}\n` +
+              `try: vlab exec ${
+                plan.vms[0]?.name ?? "VM"
+              } -- ping ... · vlab status · Ctrl-C stops\n`,
+          );
+        }
+        const ticker = opts.quiet || !Deno.stdout.isTerminal()
+          ? null
+          : setInterval(() => void out(`\r${summaryLine(lab)}   `), 1000);
+        await running.stopped;
+        if (ticker !== null) clearInterval(ticker);
+        Deno.removeSignalListener("SIGINT", onSignal);
+        Deno.removeSignalListener("SIGTERM", onSignal);
+        if (!opts.quiet) await out(`\nlab ${plan.name} down\n`);
+      })
+    );
+}
+
+/** One line: VMs running, frames moved. */
+function summaryLine(lab: import("../lab/lab.ts").Lab): string {
+  const running = lab.plan.vms.filter((v) => lab.vmState(v.name) === "running").length;
+  let frames = 0;
+  for (let i = 0; i < lab.plan.rings.length; i++) frames += lab.ring(i).counters().framesOut;
+  const up = Math.round((Date.now() - lab.startedAt) / 1000);
+  return `${lab.plan.name}: ${running}/${lab.plan.vms.length} VMs running, ${frames} frames over links, up ${up} s`;
+}
+
+async function upDetached(file: string | undefined, name: string): Promise<void> {
+  const logPath = `${labPaths(name).dir}.log`;
+  const args = vlabRunArgs(["up", ...(file ? [file] : []), "--quiet"]);
+  const log = await Deno.open(logPath, { create: true, write: true, truncate: true });
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    detached: true,
+  }).spawn();
+  // Keep the child's error output for a failed start.
+  const errText = (async () => {
+    const chunks: Uint8Array[] = [];
+    for await (const c of child.stderr) {
+      chunks.push(c);
+      await log.write(c);
+    }
+    return new TextDecoder().decode(await new Blob(chunks as BlobPart[]).arrayBuffer());
+  })();
+  child.unref();
+  const deadline = performance.now() + 120_000;
+  while (performance.now() < deadline) {
+    const record = readRecord(name);
+    if (record && record.pid === child.pid) {
+      log.close();
+      await out(
+        `lab ${name} up in the background (pid ${child.pid}); stop it with vlab down ${name}\n`,
+      );
+      Deno.exit(0); // the child's stderr pipe would otherwise keep this process alive
+    }
+    if (!processAlive(child.pid)) {
+      const text = (await errText).trim();
+      log.close();
+      if (text) await err(text + "\n");
+      throw new VlabError("lab-failed", `The background lab "${name}" did not start`, {
+        hint: "The error above comes from it",
+      });
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new VlabError("lab-failed", `The background lab "${name}" did not come up within 120 s`, {
+    hint: `See ${logPath}`,
+  });
+}
+
+function downCommand() {
+  return new Command("down")
+    .description("stop a running lab (the only one, or NAME)")
+    .argument("[name]", "lab name")
+    .option("--all", "stop every running lab")
+    .action((name, opts) =>
+      withCliErrors(async () => {
+        const records = opts.all
+          ? findLabs({ clean: true }).flatMap((l) => l.status === "running" ? [l.record] : [])
+          : [resolveLab(name)];
+        for (const record of records) {
+          try {
+            await controlJson(record, "/down", { method: "POST" });
+          } catch (e) {
+            if (!(e instanceof LabError && e.code === "no-lab")) throw e;
+          }
+          const deadline = performance.now() + 15_000;
+          while (performance.now() < deadline && readRecord(record.name) !== null) {
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          if (readRecord(record.name) !== null) {
+            // The process does not let go: end it and clean up after it.
+            try {
+              Deno.kill(record.pid, "SIGKILL");
+            } catch {
+              // Already gone.
+            }
+            removeLabDir(record.name);
+          }
+          await out(`lab ${record.name} down\n`);
+        }
+      })
+    );
+}
+
+function statusCommand() {
+  return new Command("status")
+    .description("show a running lab: each VM with its state and NICs")
+    .argument("[name]", "lab name (default: the only running lab)")
+    .option("--json", "print the status as JSON")
+    .action((name, opts) =>
+      withCliErrors(async () => {
+        const record = resolveLab(name);
+        const status = await controlJson<LabStatus>(record, "/lab");
+        if (opts.json) return await out(JSON.stringify(status, null, 2) + "\n");
+        await out(formatStatus(status) + "\n");
+      })
+    );
+}
+
+/** The status as a table. */
+export function formatStatus(s: LabStatus): string {
+  const rows: string[][] = [["VM", "STATE", "NIC", "MAC", "IP", "RING", "LINK", "TX", "RX"]];
+  for (const vm of s.vms) {
+    vm.nics.forEach((n, i) => {
+      rows.push([
+        i === 0 ? vm.name : "",
+        i === 0 ? vm.state : "",
+        n.name,
+        n.mac,
+        n.ip ?? "-",
+        `${n.layout}/${n.queueSize}`,
+        n.link ?? "-",
+        String(n.device.txFrames),
+        String(n.device.rxFrames),
+      ]);
+    });
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const table = rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
+  const links = s.links.map((l) =>
+    `  ${l.name}: ${l.endpoints.join(" ⇄ ")} ${l.up ? "up" : "DOWN"}; ` +
+    `forward ${l.forward.frames} frames (${l.forward.impair}), ` +
+    `reverse ${l.reverse.frames} frames (${l.reverse.impair})`
+  );
+  return [
+    `lab ${s.name} (seed ${s.seed}, pid ${s.pid}, up ${s.uptimeSeconds} s) from ${s.source}`,
+    ...table,
+    ...(s.switches.length > 0
+      ? ["switches:", ...s.switches.map((w) => `  ${w.name}: ${w.ports.join(", ")}`)]
+      : []),
+    "links:",
+    ...links,
+  ].join("\n");
+}
+
+function execCommand() {
+  return new Command("exec")
+    .description("run a guest workload in a VM: ping, udp-echo, udp-flood, sink")
+    .argument("<vm>", "the VM")
+    .argument("<workload...>", "the workload and its arguments, after --")
+    .option("--lab <name>", "the lab (default: the only running lab)")
+    .option("--json", "print the workload's result as JSON")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  vlab exec a -- ping 10.0.0.2 -c 3\n  vlab exec b -- sink -t 5\n" +
+        "  vlab exec a -- udp-flood 10.0.0.2 --max -t 5 -s 64\n",
+    )
+    .action((vm, argv, opts) =>
+      withCliErrors(async () => {
+        const record = resolveLab(opts.lab);
+        const abort = new AbortController();
+        const onInt = () => abort.abort();
+        Deno.addSignalListener("SIGINT", onInt);
+        try {
+          const { result } = await controlJson<{ result: { text?: string } }>(record, "/exec", {
+            method: "POST",
+            body: JSON.stringify({ vm, argv }),
+            signal: abort.signal,
+          });
+          if (opts.json || typeof result?.text !== "string") {
+            await out(JSON.stringify(result, null, 2) + "\n");
+          } else {
+            await out(result.text.endsWith("\n") ? result.text : result.text + "\n");
+          }
+        } finally {
+          Deno.removeSignalListener("SIGINT", onInt);
+        }
+      })
+    );
+}
+
+function captureCommand() {
+  return new Command("capture")
+    .description("capture a link's frames (both directions) as pcap, live")
+    .argument("<link>", "the link")
+    .option("-w, --write <file>", "write the pcap to FILE ('-' = stdout, the default)", "-")
+    .option("--lab <name>", "the lab (default: the only running lab)")
+    .option("--duration <seconds>", "stop after this many seconds (default: until Ctrl-C)")
+    .addHelpText("after", "\nExample:\n  vlab capture a-b -w - | tshark -r -\n")
+    .action((link, opts) =>
+      withCliErrors(async () => {
+        const record = resolveLab(opts.lab);
+        const seconds = opts.duration === undefined ? Infinity : Number(opts.duration);
+        if (!(seconds > 0)) {
+          throw new VlabError(
+            "bad-option",
+            `--duration must be a positive number, got "${opts.duration}"`,
+            {
+              hint: "Give seconds, such as --duration 5",
+            },
+          );
+        }
+        const abort = new AbortController();
+        const { res, client } = await controlFetch(
+          record,
+          `/capture?link=${encodeURIComponent(link)}`,
+          { signal: abort.signal },
+        );
+        if (!res.ok) {
+          const e = (await res.json().catch(() => null))?.error;
+          client.close();
+          throw new LabError(
+            "unknown-link",
+            e?.message ?? `capture failed (${res.status})`,
+            e?.hint ?? "",
+          );
+        }
+        const sink = opts.write === "-"
+          ? Deno.stdout
+          : await Deno.open(opts.write, { create: true, write: true, truncate: true });
+        const stop = () => abort.abort();
+        Deno.addSignalListener("SIGINT", stop);
+        const timer = Number.isFinite(seconds) ? setTimeout(stop, seconds * 1000) : undefined;
+        try {
+          for await (const chunk of res.body!) await writeAll(sink, chunk);
+        } catch (e) {
+          if (!abort.signal.aborted) throw e;
+        } finally {
+          clearTimeout(timer);
+          Deno.removeSignalListener("SIGINT", stop);
+          if (sink !== Deno.stdout) (sink as Deno.FsFile).close();
+          client.close();
+        }
+      })
+    );
+}
+
+function linkCommand() {
+  return new Command("link")
+    .description("bring a link down or up (the guests see their link status change)")
+    .argument("<link>", "the link")
+    .argument("<state>", "up or down")
+    .option("--lab <name>", "the lab (default: the only running lab)")
+    .action((link, state, opts) =>
+      withCliErrors(async () => {
+        if (state !== "up" && state !== "down") {
+          throw new VlabError("bad-option", `Link state must be "up" or "down", got "${state}"`, {
+            hint: `vlab link ${link} down`,
+          });
+        }
+        const record = resolveLab(opts.lab);
+        await controlJson(record, `/links/${encodeURIComponent(link)}`, {
+          method: "POST",
+          body: JSON.stringify({ up: state === "up" }),
+        });
+        await out(`link ${link} ${state}\n`);
+      })
+    );
+}
+
+function lsCommand() {
+  return new Command("ls")
+    .description("list running labs (and clean up after labs whose process died)")
+    .option("--json", "print JSON")
+    .action((opts) =>
+      withCliErrors(async () => {
+        const found = findLabs({ clean: true });
+        const running = found.flatMap((l) => l.status === "running" ? [l.record] : []);
+        if (opts.json) return await out(JSON.stringify(running, null, 2) + "\n");
+        for (const s of found) {
+          if (s.status === "stale") await err(`removed stale lab ${s.name}: ${s.reason}\n`);
+        }
+        if (running.length === 0) return await out("no lab is running\n");
+        const rows = [["NAME", "VMS", "PID", "STARTED", "TOPOLOGY"]].concat(
+          running.map((r) => [r.name, String(r.vms), String(r.pid), r.startedAt, r.source]),
+        );
+        const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+        await out(
+          rows.map((r) => r.map((x, c) => x.padEnd(widths[c])).join("  ").trimEnd()).join("\n") +
+            "\n",
+        );
+      })
+    );
+}
+
+function validateCommand() {
+  return new Command("validate")
+    .description("check a topology file without running it (exit code 0 valid, 1 invalid)")
+    .argument("[topology]", "a YAML file or a shipped topology name (default: pair)")
+    .option("--json", "print the problems (or the normalised topology) as JSON")
+    .action((file, opts) =>
+      withCliErrors(async () => {
+        const path = resolveTopologyPath(file);
+        const r = await loadTopologyFile(path);
+        if (opts.json) {
+          await out(
+            JSON.stringify(
+              r.ok ? { valid: true, topology: r.value } : { valid: false, issues: r.error },
+              null,
+              2,
+            ) + "\n",
+          );
+          if (!r.ok) Deno.exitCode = 1;
+          return;
+        }
+        if (r.ok) {
+          const t = r.value;
+          await out(
+            `${path}: valid: lab ${t.name}, ${t.vms.length} VMs, ${t.switches.length} switches, ${t.links.length} links\n`,
+          );
+          return;
+        }
+        await err(formatIssues(r.error, path) + "\n");
+        throw new VlabError(
+          "topology-invalid",
+          `${path} has ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,
+          {
+            hint: "Fix the lines above; `vlab schema` gives editors completion",
+          },
+        );
+      })
+    );
+}
+
+function schemaCommand() {
+  return new Command("schema")
+    .description("print the JSON Schema of topology files (for editor completion)")
+    .action(() =>
+      withCliErrors(async () => await out(JSON.stringify(topologyJsonSchema(), null, 2) + "\n"))
+    );
+}

@@ -1,0 +1,51 @@
+/**
+ * Errors of the lab layer as data: a stable code, a one-line message and a hint. The CLI renders
+ * them (and picks the exit code); scripts using `mod.ts` can match on `code`.
+ *
+ * @module
+ */
+
+/** Stable codes of {@linkcode LabError}. */
+export type LabErrorCode =
+  | "topology-invalid"
+  | "lab-exists"
+  | "no-lab"
+  | "ambiguous-lab"
+  | "lab-failed"
+  | "unknown-vm"
+  | "unknown-link"
+  | "workload-failed"
+  | "control-error";
+
+/**
+ * An error of the lab layer.
+ *
+ * @example
+ * ```ts
+ * import { LabError } from "./errors.ts";
+ * const e = new LabError("no-lab", "No lab is running", "Start one with `vlab up`");
+ * e.code; // "no-lab"
+ * ```
+ */
+export class LabError extends Error {
+  /** Stable code. */
+  readonly code: LabErrorCode;
+  /** What the user can do about it. */
+  readonly hint: string;
+  /** Extra lines (for example every topology problem) printed before the message. */
+  readonly details: readonly string[];
+
+  /**
+   * @param code stable code
+   * @param message one line, sentence case, no final period
+   * @param hint what to do about it
+   * @param details extra lines
+   */
+  constructor(code: LabErrorCode, message: string, hint: string, details: readonly string[] = []) {
+    super(message);
+    this.name = "LabError";
+    this.code = code;
+    this.hint = hint;
+    this.details = details;
+  }
+}

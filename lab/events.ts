@@ -1,0 +1,77 @@
+/**
+ * The lab's event log: one JSON object per line (`events.jsonl` in the lab's state folder),
+ * recording what happened to the lab: up, down, VM ready or failed, link changes, device and
+ * guest errors, control-socket errors. The most recent events are also kept in memory for
+ * `GET /events` and the dashboard.
+ *
+ * @module
+ */
+
+/** One event. */
+export interface LabEvent {
+  /** Wall-clock time, ISO 8601. */
+  time: string;
+  /** What happened: "lab-up", "lab-down", "vm-ready", "vm-failed", "link-down", … */
+  kind: string;
+  /** The VM, link or switch concerned, if any. */
+  subject?: string;
+  /** Details. */
+  detail?: Record<string, unknown>;
+}
+
+/** How many events the in-memory log keeps. */
+const KEEP = 1000;
+
+/**
+ * An append-only event log.
+ *
+ * @example
+ * ```ts
+ * import { EventLog } from "./events.ts";
+ * const log = new EventLog(null);
+ * log.emit("lab-up", undefined, { vms: 2 });
+ * log.recent().length; // 1
+ * ```
+ */
+export class EventLog {
+  #path: string | null;
+  #events: LabEvent[] = [];
+  #listeners = new Set<(e: LabEvent) => void>();
+  #encoder = new TextEncoder();
+
+  /** @param path the JSON-lines file to append to, or null for memory only */
+  constructor(path: string | null) {
+    this.#path = path;
+  }
+
+  /** Record an event. Never throws: a log that cannot be written must not stop the lab. */
+  emit(kind: string, subject?: string, detail?: Record<string, unknown>): LabEvent {
+    const event: LabEvent = { time: new Date().toISOString(), kind };
+    if (subject !== undefined) event.subject = subject;
+    if (detail !== undefined) event.detail = detail;
+    this.#events.push(event);
+    if (this.#events.length > KEEP) this.#events.splice(0, this.#events.length - KEEP);
+    if (this.#path !== null) {
+      try {
+        Deno.writeFileSync(this.#path, this.#encoder.encode(JSON.stringify(event) + "\n"), {
+          append: true,
+        });
+      } catch {
+        // The state folder went away (the lab is being torn down): memory keeps the event.
+      }
+    }
+    for (const l of this.#listeners) l(event);
+    return event;
+  }
+
+  /** The most recent events, oldest first. */
+  recent(): readonly LabEvent[] {
+    return this.#events;
+  }
+
+  /** Call `listener` for every new event; returns the unsubscribe function. */
+  subscribe(listener: (e: LabEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The two ends of a directed link ring as a worker holds them: {@linkcode LinkOut} (the
+ * producer, with the direction's impairment stage) and {@linkcode LinkIn} (the consumer, with
+ * the direction's capture tap). Device workers and switch workers use both.
+ *
+ * @module
+ */
+
+import type { FrameSink } from "../../devices/net/device.ts";
+import { Prng } from "../../devices/prng.ts";
+import { ringDoorbell } from "../wire/doorbell.ts";
+import type { WorkerRing } from "../wire/messages.ts";
+import { ImpairStage } from "./impair.ts";
+import { LinkRing } from "./link_ring.ts";
+import { TapWriter } from "./tap.ts";
+
+/** The producer end of a link direction: its ring, impairment stage and the thread to wake. */
+export class LinkOut implements FrameSink {
+  readonly ring: LinkRing;
+  readonly stage: ImpairStage | null;
+  readonly consumerThread: number;
+  #scratch: Uint8Array;
+  #reserved: Uint8Array | null = null;
+  #bells: Int32Array;
+  #pending = false;
+
+  /**
+   * @param spec the ring as the plan gives it
+   * @param bells the lab's doorbells
+   */
+  constructor(spec: WorkerRing, bells: Int32Array) {
+    const attached = LinkRing.attach(spec.buffer);
+    if (!attached.ok) throw new Error(`Cannot attach link ring ${spec.label}`);
+    this.ring = attached.value;
+    const stage = new ImpairStage(spec.impair, Prng.fromSeed(spec.seed));
+    this.stage = stage.passthrough ? null : stage;
+    this.consumerThread = spec.consumerThread;
+    this.#bells = bells;
+    this.#scratch = new Uint8Array(this.ring.slotBytes);
+  }
+
+  /** FrameSink: room in the ring (or the scratch buffer of the impairment stage). */
+  reserve(maxLen: number): Uint8Array | null {
+    if (this.stage) return this.#scratch.subarray(0, Math.min(maxLen, this.#scratch.length));
+    const slot = this.ring.reserve(maxLen);
+    this.#reserved = slot;
+    // A full ring drops the frame (like a full tap queue): hand out the scratch buffer.
+    return slot ?? this.#scratch.subarray(0, Math.min(maxLen, this.#scratch.length));
+  }
+
+  /** FrameSink: send the reserved frame. */
+  commit(len: number): void {
+    if (this.stage) {
+      this.stage.offer(this.#scratch.subarray(0, len), nowUs());
+    } else if (this.#reserved) {
+      this.ring.commit(len);
+      this.#reserved = null;
+      this.#pending = true;
+    } else {
+      this.ring.dropped(len); // the ring was full: counted in the ring's framesDropped
+    }
+  }
+
+  /** Release due frames of the impairment stage and publish; wake the consumer if it sleeps. */
+  flush(): void {
+    if (this.stage) {
+      this.stage.drain(nowUs(), (frame) => {
+        const slot = this.ring.reserve(frame.length);
+        if (slot === null) {
+          this.ring.dropped(frame.length);
+          return true; // dropped: keep draining
+        }
+        slot.set(frame);
+        this.ring.commit(frame.length);
+        this.#pending = true;
+        return true;
+      });
+    }
+    if (!this.#pending) return;
+    this.#pending = false;
+    if (this.ring.publish()) ringDoorbell(this.#bells, this.consumerThread);
+  }
+
+  /** Milliseconds until the stage next has a frame due. */
+  nextDueMs(): number {
+    if (!this.stage) return Infinity;
+    const due = this.stage.nextDueUs();
+    return due === Infinity ? Infinity : Math.max(0, (due - nowUs()) / 1000);
+  }
+}
+
+/** The consumer end of a link direction, with its tap. */
+export class LinkIn {
+  readonly ring: LinkRing;
+  readonly tap: TapWriter;
+  /**
+   * @param spec the ring as the plan gives it
+   */
+  constructor(spec: WorkerRing) {
+    const attached = LinkRing.attach(spec.buffer);
+    if (!attached.ok) throw new Error(`Cannot attach link ring ${spec.label}`);
+    this.ring = attached.value;
+    const tap = TapWriter.attach(spec.tap);
+    if (!tap.ok) throw new Error(`Cannot attach the tap of link ring ${spec.label}`);
+    this.tap = tap.value;
+  }
+}
+
+/** Wall-clock microseconds (the same clock in every worker, for impairments and pcap). */
+export function nowUs(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}

@@ -1,0 +1,92 @@
+/**
+ * The switch worker: one L2 learning bridge of the lab. It reads every port's incoming link
+ * ring, learns source MACs, and copies each frame to the out ring of the port that owns the
+ * destination (or floods it), through the out link's impairment stage. A full out ring drops the
+ * frame and counts it: a switch never waits for a slow port.
+ *
+ * @module
+ */
+
+import { runLoop } from "../wire/loop.ts";
+import type { FromWorker, SwitchStart } from "../wire/messages.ts";
+import { StatsWriter } from "../wire/stats.ts";
+import { LinkIn, LinkOut, nowUs } from "./link_ends.ts";
+import { LearningSwitch } from "./switch.ts";
+
+/** This worker's global scope. */
+const scope = self as unknown as {
+  postMessage(m: FromWorker): void;
+  onmessage: ((e: MessageEvent) => void) | null;
+  close(): void;
+};
+const post = (m: FromWorker) => scope.postMessage(m);
+
+let stopped = false;
+
+async function start(msg: SwitchStart): Promise<void> {
+  const bells = new Int32Array(msg.doorbells);
+  const ports = msg.ports.map((p) => ({
+    link: p.link,
+    in: new LinkIn(p.rx),
+    out: new LinkOut(p.tx, bells),
+  }));
+  const bridge = new LearningSwitch({
+    ports: ports.length,
+    agingMs: 300_000,
+    maxEntries: Math.max(16, msg.portsMax * 16),
+  });
+  const stats = new StatsWriter(
+    new Float64Array(msg.stats),
+    (names) => post({ type: "stats-names", names }),
+  );
+  let current: Uint8Array = new Uint8Array(0);
+  const send = (port: number) => {
+    const out = ports[port].out;
+    const slot = out.reserve(current.length);
+    if (slot === null) return;
+    slot.set(current);
+    out.commit(current.length);
+  };
+
+  const pump = (): boolean => {
+    let work = false;
+    const nowMs = performance.now();
+    for (let p = 0; p < ports.length; p++) {
+      const link = ports[p].in;
+      let frame: Uint8Array | null;
+      let n = 0;
+      while (n < 256 && (frame = link.ring.peek()) !== null) {
+        if (link.tap.enabled()) link.tap.capture(frame, { tsUs: nowUs(), direction: 0 });
+        current = frame;
+        bridge.forward(p, frame, nowMs, send);
+        link.ring.release();
+        n++;
+      }
+      if (n > 0) {
+        link.ring.finishConsume();
+        work = true;
+      }
+    }
+    for (const port of ports) port.out.flush();
+    return work;
+  };
+
+  post({ type: "ready" });
+  await runLoop({ bells, thread: msg.thread, pollUs: 50 }, {
+    pump,
+    prepareSleep: () => ports.some((p) => !p.in.ring.prepareToWait()),
+    nextTimerMs: () => Math.min(...ports.map((p) => p.out.nextDueMs())),
+    periodic: () => {
+      stats.setAll("switch_", bridge.counters);
+      stats.flush();
+    },
+  });
+  stopped = true;
+}
+
+scope.onmessage = (e: MessageEvent<SwitchStart>) => {
+  if (e.data.type !== "start" || stopped) return;
+  start(e.data).then(() => scope.close(), (error) => {
+    post({ type: "failed", message: error instanceof Error ? error.message : String(error) });
+  });
+};

@@ -1,0 +1,422 @@
+/**
+ * The supervisor: starts a planned lab and owns it while it runs, on the main thread.
+ *
+ * `Lab.start(plan)` allocates the shared memory (each VM's guest memory and control block, the
+ * lab's doorbells, one link ring and one tap ring per link direction), spawns the workers (a
+ * guest and a device worker per VM, one per switch), sends each its start message, and resolves
+ * once every guest driver has reached DRIVER_OK. While the lab runs, the supervisor reads
+ * counters straight from shared memory (`status`, `metrics`), relays workloads to guests
+ * (`exec`), flips links (`setLink`), drains capture taps (`capture`), and records events.
+ * `stop()` asks every worker to return, waits for it, and terminates it.
+ *
+ * A worker that throws is contained: `onerror` prevents the default (which would end the
+ * process), the VM is marked failed, an event is logged, and every other VM keeps running.
+ *
+ * @module
+ */
+
+import { LinkRing } from "./host/link_ring.ts";
+import { TapReader } from "./host/tap.ts";
+import { Prng } from "../devices/prng.ts";
+import { controlLayout } from "./wire/control.ts";
+import {
+  createDoorbells,
+  DoorbellWord,
+  readDoorbellWord,
+  requestStop,
+  ThreadState,
+} from "./wire/doorbell.ts";
+import type { FromWorker, SwitchStart, ToWorker, VmStart, WorkerRing } from "./wire/messages.ts";
+import { EventLog } from "./events.ts";
+import type { LabPlan, RingPlan } from "./plan.ts";
+import { THREAD_STATS_SLOTS } from "./wire/control.ts";
+
+/** Options of {@linkcode Lab.start}. */
+export interface LabStartOptions {
+  /** Event log (defaults to memory only). */
+  events?: EventLog;
+  /** How long to wait for every guest to reach DRIVER_OK, ms (default 60 000). */
+  readyTimeoutMs?: number;
+}
+
+/** State of a VM as the supervisor sees it. */
+export type VmState = "starting" | "running" | "failed" | "stopped";
+
+/** One running worker. */
+interface WorkerHandle {
+  worker: Worker;
+  thread: number;
+  owner: string;
+  kind: "guest" | "device" | "switch";
+  statsNames: string[];
+  stats: Float64Array;
+  failed: string | null;
+}
+
+/** Bytes of a tap ring per link direction. */
+const TAP_BYTES = 1 << 20;
+
+/** What a workload request resolves to. */
+export type ExecOutcome =
+  | { ok: true; result: unknown }
+  | { ok: false; message: string; hint: string };
+
+/**
+ * A running lab.
+ *
+ * @example
+ * ```ts ignore
+ * import { Lab } from "./lab.ts";
+ * import { planLab } from "./plan.ts";
+ * import { loadTopologyFile, resolveTopologyPath } from "./topology/mod.ts";
+ * const t = await loadTopologyFile(resolveTopologyPath("pair"));
+ * if (t.ok) {
+ *   const lab = await Lab.start(planLab(t.value));
+ *   console.log(await lab.exec("a", ["ping", "10.0.0.2", "-c", "3"]));
+ *   await lab.stop();
+ * }
+ * ```
+ */
+export class Lab {
+  /** The plan the lab runs. */
+  readonly plan: LabPlan;
+  /** The event log. */
+  readonly events: EventLog;
+  /** When the lab was started (ms since the epoch). */
+  readonly startedAt: number;
+  /** Time `start` took, ms. */
+  upMs = 0;
+  readonly #bells: Int32Array;
+  readonly #memories: SharedArrayBuffer[];
+  readonly #controls: SharedArrayBuffer[];
+  readonly #rings: LinkRing[];
+  readonly #taps: TapReader[];
+  readonly #workers: WorkerHandle[] = [];
+  readonly #pending = new Map<number, (m: FromWorker) => void>();
+  #nextId = 1;
+  #stopped = false;
+  #linkUp = new Map<string, boolean>();
+
+  private constructor(plan: LabPlan, events: EventLog) {
+    this.plan = plan;
+    this.events = events;
+    this.startedAt = Date.now();
+    this.#bells = createDoorbells(plan.threads.length);
+    this.#memories = plan.vms.map((vm) => new SharedArrayBuffer(vm.memoryBytes));
+    this.#controls = plan.vms.map((vm) => new SharedArrayBuffer(vm.controlBytes));
+    this.#rings = plan.rings.map(() => LinkRing.create(plan.ringSlots, plan.slotBytes));
+    this.#taps = plan.rings.map(() => TapReader.create(TAP_BYTES));
+    for (const link of plan.links) this.#linkUp.set(link.name, true);
+  }
+
+  /** Start a planned lab; resolves when every guest has brought its NICs up. */
+  static async start(plan: LabPlan, options: LabStartOptions = {}): Promise<Lab> {
+    const t0 = performance.now();
+    const lab = new Lab(plan, options.events ?? new EventLog(null));
+    try {
+      await lab.#spawnAll(options.readyTimeoutMs ?? 60_000);
+    } catch (e) {
+      await lab.stop();
+      throw e;
+    }
+    lab.upMs = performance.now() - t0;
+    lab.events.emit("lab-up", plan.name, {
+      vms: plan.vms.length,
+      switches: plan.switches.length,
+      links: plan.links.length,
+      upMs: Math.round(lab.upMs),
+    });
+    return lab;
+  }
+
+  #workerRing(ring: RingPlan): WorkerRing {
+    return {
+      index: ring.index,
+      buffer: this.#rings[ring.index].buffer,
+      tap: this.#taps[ring.index].buffer,
+      consumerThread: ring.consumer.thread,
+      impair: ring.impair,
+      seed: Prng.fromSeed(this.plan.seed).fork(ring.seedLabel).nextU32(),
+      label: ring.seedLabel,
+    };
+  }
+
+  async #spawnAll(timeoutMs: number): Promise<void> {
+    const ready: Promise<void>[] = [];
+    const url = (p: string) => new URL(p, import.meta.url);
+    for (const vm of this.plan.vms) {
+      const rings = this.plan.rings.filter((r) =>
+        (r.producer.kind === "nic" && r.producer.vm === vm.name) ||
+        (r.consumer.kind === "nic" && r.consumer.vm === vm.name)
+      ).map((r) => this.#workerRing(r));
+      const base: Omit<VmStart, "thread"> = {
+        type: "start",
+        vm: vm.name,
+        seed: Prng.fromSeed(this.plan.seed).fork(`vm ${vm.name}`).nextU32(),
+        guestThread: vm.guestThread,
+        deviceThread: vm.deviceThread,
+        pollUs: vm.pollUs,
+        memory: this.#memories[vm.index],
+        control: this.#controls[vm.index],
+        doorbells: this.#bells.buffer as SharedArrayBuffer,
+        nics: vm.nics.map((n) => ({ ...n })),
+        rings,
+      };
+      const layout = controlLayout(vm.nics);
+      const ctl = this.#controls[vm.index];
+      ready.push(this.#spawn(url("./host/device_worker.ts"), {
+        thread: vm.deviceThread,
+        owner: vm.name,
+        kind: "device",
+        stats: new Float64Array(ctl, layout.deviceStats, THREAD_STATS_SLOTS),
+      }, { ...base, thread: vm.deviceThread }));
+      ready.push(this.#spawn(url("./guest/worker.ts"), {
+        thread: vm.guestThread,
+        owner: vm.name,
+        kind: "guest",
+        stats: new Float64Array(ctl, layout.guestStats, THREAD_STATS_SLOTS),
+      }, { ...base, thread: vm.guestThread, rings: [] }));
+    }
+    for (const sw of this.plan.switches) {
+      const stats = new SharedArrayBuffer(THREAD_STATS_SLOTS * 8);
+      const start: SwitchStart = {
+        type: "start",
+        name: sw.name,
+        thread: sw.thread,
+        doorbells: this.#bells.buffer as SharedArrayBuffer,
+        portsMax: sw.portsMax,
+        ports: sw.ports.map((p) => ({
+          link: p.link,
+          rx: this.#workerRing(this.plan.rings[p.rxRing]),
+          tx: this.#workerRing(this.plan.rings[p.txRing]),
+        })),
+        stats,
+      };
+      ready.push(this.#spawn(url("./host/switch_worker.ts"), {
+        thread: sw.thread,
+        owner: sw.name,
+        kind: "switch",
+        stats: new Float64Array(stats),
+      }, start));
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`The lab did not come up within ${timeoutMs / 1000} s`)),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([Promise.all(ready), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #spawn(
+    url: URL,
+    h: Pick<WorkerHandle, "thread" | "owner" | "kind" | "stats">,
+    start: VmStart | SwitchStart,
+  ): Promise<void> {
+    const worker = new Worker(url, { type: "module", name: `${h.kind} ${h.owner}` });
+    const handle: WorkerHandle = { ...h, worker, statsNames: [], failed: null };
+    this.#workers.push(handle);
+    return new Promise<void>((resolve, reject) => {
+      const fail = (message: string) => {
+        if (handle.failed !== null) return;
+        handle.failed = message;
+        this.events.emit(`${h.kind}-failed`, h.owner, { message });
+        reject(new Error(`The ${h.kind} worker of ${h.owner} failed: ${message}`));
+      };
+      worker.onerror = (e) => {
+        e.preventDefault();
+        fail(e.message);
+      };
+      worker.onmessage = (e: MessageEvent<FromWorker>) => {
+        const m = e.data;
+        switch (m.type) {
+          case "ready":
+            resolve();
+            break;
+          case "failed":
+            fail(m.message);
+            break;
+          case "stats-names":
+            handle.statsNames = m.names;
+            break;
+          case "event":
+            this.events.emit(m.kind, h.owner, m.detail);
+            break;
+          case "exec-result":
+          case "inspect-result": {
+            const cb = this.#pending.get(m.id);
+            this.#pending.delete(m.id);
+            cb?.(m);
+            break;
+          }
+        }
+      };
+      worker.postMessage(start);
+    });
+  }
+
+  /** The state of a VM. */
+  vmState(vm: string): VmState {
+    const v = this.plan.vms.find((x) => x.name === vm);
+    if (!v) return "stopped";
+    const handles = this.#workers.filter((w) => w.owner === vm);
+    if (handles.some((w) => w.failed !== null)) return "failed";
+    const states = [v.guestThread, v.deviceThread].map((t) =>
+      readDoorbellWord(this.#bells, t, DoorbellWord.STATE)
+    );
+    if (states.some((s) => s === ThreadState.FAILED)) return "failed";
+    if (states.every((s) => s === ThreadState.RUNNING)) return "running";
+    if (states.every((s) => s === ThreadState.STOPPED)) return "stopped";
+    return "starting";
+  }
+
+  /** Named statistics of every worker: `{ "<kind> <owner>": { name: value } }`. */
+  workerStats(): { kind: string; owner: string; stats: Record<string, number> }[] {
+    return this.#workers.map((w) => {
+      const stats: Record<string, number> = {};
+      w.statsNames.forEach((n, i) => stats[n] = w.stats[i]);
+      return { kind: w.kind, owner: w.owner, stats };
+    });
+  }
+
+  /** The control block of a VM (counters are read from it). */
+  controlOf(vm: number): SharedArrayBuffer {
+    return this.#controls[vm];
+  }
+
+  /** A link ring (for its counters). */
+  ring(index: number): LinkRing {
+    return this.#rings[index];
+  }
+
+  /** Doorbell words of a thread (state, heartbeat, wake-ups). */
+  threadWord(thread: number, word: number): number {
+    return readDoorbellWord(this.#bells, thread, word);
+  }
+
+  /** Whether a link is up. */
+  linkUp(link: string): boolean {
+    return this.#linkUp.get(link) ?? false;
+  }
+
+  #request(handle: WorkerHandle, message: ToWorker & { id: number }): Promise<FromWorker> {
+    return new Promise((resolve) => {
+      this.#pending.set(message.id, resolve);
+      handle.worker.postMessage(message);
+    });
+  }
+
+  #guest(vm: string): WorkerHandle | undefined {
+    return this.#workers.find((w) => w.owner === vm && w.kind === "guest");
+  }
+
+  /**
+   * Run a workload in a VM's guest (`argv` as typed after `vlab exec VM --`) and await its result.
+   */
+  async exec(vm: string, argv: string[], signal?: AbortSignal): Promise<ExecOutcome> {
+    const handle = this.#guest(vm);
+    if (!handle) {
+      return {
+        ok: false,
+        message: `Cannot run a workload: the lab has no VM "${vm}"`,
+        hint: `VMs: ${this.plan.vms.map((v) => v.name).join(", ")}`,
+      };
+    }
+    if (this.vmState(vm) !== "running") {
+      return {
+        ok: false,
+        message: `Cannot run a workload: VM "${vm}" is ${this.vmState(vm)}`,
+        hint: "See `vlab status` and the event log",
+      };
+    }
+    const id = this.#nextId++;
+    const onAbort = () => handle.worker.postMessage({ type: "cancel", id } satisfies ToWorker);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const m = await this.#request(handle, { type: "exec", id, argv });
+      if (m.type !== "exec-result") throw new Error("unexpected reply");
+      return m.ok
+        ? { ok: true, result: m.result }
+        : { ok: false, message: m.message, hint: m.hint };
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** What a guest reports about itself (NIC link state, ARP cache). */
+  async inspect(vm: string): Promise<unknown> {
+    const handle = this.#guest(vm);
+    if (!handle || this.vmState(vm) !== "running") return null;
+    const m = await this.#request(handle, { type: "inspect", id: this.#nextId++ });
+    return m.type === "inspect-result" ? m.info : null;
+  }
+
+  /**
+   * Bring a link down or up: each NIC on it changes its config-space link status and raises a
+   * configuration interrupt, so its guest sees the change. Returns false for an unknown link.
+   */
+  setLink(link: string, up: boolean): boolean {
+    if (!this.#linkUp.has(link)) return false;
+    if (this.#linkUp.get(link) === up) return true;
+    this.#linkUp.set(link, up);
+    for (const vm of this.plan.vms) {
+      for (const nic of vm.nics) {
+        if (nic.link !== link) continue;
+        const dev = this.#workers.find((w) => w.owner === vm.name && w.kind === "device");
+        dev?.worker.postMessage({ type: "link", nic: nic.index, up } satisfies ToWorker);
+      }
+    }
+    this.events.emit(up ? "link-up" : "link-down", link);
+    return true;
+  }
+
+  /**
+   * Capture both directions of a link: `onRecords` receives pcap records (without the global
+   * header) as they are drained, every `intervalMs`. Returns the function that stops it.
+   */
+  capture(link: string, onRecords: (records: Uint8Array) => void, intervalMs = 20): () => void {
+    const l = this.plan.links.find((x) => x.name === link);
+    if (!l) throw new RangeError(`no link ${link}`);
+    const taps = [this.#taps[l.forwardRing], this.#taps[l.reverseRing]];
+    for (const t of taps) t.setEnabled(true);
+    const drain = () => {
+      for (const t of taps) {
+        const bytes = t.drain(1 << 20);
+        if (bytes.length > 0) onRecords(bytes);
+      }
+    };
+    const timer = setInterval(drain, intervalMs);
+    return () => {
+      clearInterval(timer);
+      for (const t of taps) t.setEnabled(false);
+      drain();
+    };
+  }
+
+  /** Stop every worker and release the lab. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const w of this.#workers) requestStop(this.#bells, w.thread);
+    const deadline = performance.now() + 2000;
+    while (performance.now() < deadline) {
+      const running = this.#workers.some((w) =>
+        w.failed === null &&
+        readDoorbellWord(this.#bells, w.thread, DoorbellWord.STATE) === ThreadState.RUNNING
+      );
+      if (!running) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const w of this.#workers) w.worker.terminate();
+    for (const [, cb] of this.#pending) {
+      cb({ type: "exec-result", id: 0, ok: false, message: "The lab stopped", hint: "" });
+    }
+    this.#pending.clear();
+    this.events.emit("lab-down", this.plan.name);
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * The planner: turns a validated {@linkcode Topology} into a {@linkcode LabPlan}, the complete
+ * description of what `start` builds: the threads (a guest and a device worker per VM, a worker
+ * per switch), the doorbell of each thread, every directed link ring with its producer, consumer
+ * and impairment, and each VM's memory and control-block sizes.
+ *
+ * The plan is plain data (JSON-serialisable): the main thread computes it once, prints it for
+ * `vlab up --dry-run`, and sends the parts each worker needs in its start message. Nothing in a
+ * plan refers to a live object.
+ *
+ * @module
+ */
+
+import type { Endpoint, Impairment, NicSpec, Topology } from "./topology/types.ts";
+import { controlLayout } from "./wire/control.ts";
+
+/** Slots of one directed link ring. */
+export const LINK_RING_SLOTS = 512;
+/** Bytes of frame one link-ring slot holds (the largest MTU is 9000; frames over this are dropped). */
+export const LINK_SLOT_BYTES = 9216;
+
+/** What kind of worker a thread is. */
+export type ThreadKind = "guest" | "device" | "switch";
+
+/** One worker thread of the lab. */
+export interface ThreadPlan {
+  /** Index of the thread: its doorbell slot. */
+  index: number;
+  /** What it runs. */
+  kind: ThreadKind;
+  /** The VM or switch it belongs to. */
+  owner: string;
+}
+
+/** Who produces into or consumes from a directed link ring. */
+export type RingPort =
+  | { kind: "nic"; vm: string; nic: string; thread: number }
+  | { kind: "switch"; switch: string; port: number; thread: number };
+
+/** One direction of a link. */
+export interface RingPlan {
+  /** Index in `LabPlan.rings`. */
+  index: number;
+  /** The link it belongs to. */
+  link: string;
+  /** "forward" (endpoints[0] → endpoints[1]) or "reverse". */
+  direction: "forward" | "reverse";
+  /** The writer (and the impairment stage: impairments are applied by the producer). */
+  producer: RingPort;
+  /** The reader. */
+  consumer: RingPort;
+  /** Impairment applied on the way. */
+  impair: Impairment;
+  /** Seed of the impairment's PRNG stream (derived from the lab seed and the ring's label). */
+  seedLabel: string;
+}
+
+/** A NIC in a VM plan, with its rings. */
+export interface NicPlan extends NicSpec {
+  /** Index of the NIC in its VM (its device index in the control block). */
+  index: number;
+  /** The link it is on, or null if it is not connected. */
+  link: string | null;
+  /** Ring the NIC transmits into, or -1. */
+  txRing: number;
+  /** Ring the NIC receives from, or -1. */
+  rxRing: number;
+}
+
+/** One VM. */
+export interface VmPlan {
+  /** VM name. */
+  name: string;
+  /** Index of the VM in `LabPlan.vms`. */
+  index: number;
+  /** Bytes of guest memory. */
+  memoryBytes: number;
+  /** Busy-poll budget of its workers before they wait, in µs. */
+  pollUs: number;
+  /** Guest worker thread. */
+  guestThread: number;
+  /** Device worker thread. */
+  deviceThread: number;
+  /** Its NICs. */
+  nics: NicPlan[];
+  /** Bytes of its control block. */
+  controlBytes: number;
+}
+
+/** One switch. */
+export interface SwitchPlan {
+  /** Switch name. */
+  name: string;
+  /** Its worker thread. */
+  thread: number;
+  /** MAC-table size bound. */
+  portsMax: number;
+  /** Its ports in order: the link, the ring it reads and the ring it writes. */
+  ports: { link: string; rxRing: number; txRing: number }[];
+}
+
+/** One link, both directions. */
+export interface LinkPlan {
+  /** Link name. */
+  name: string;
+  /** Endpoints as written, "vm:nic" or "switch". */
+  endpoints: [string, string];
+  /** Forward ring (endpoints[0] → endpoints[1]). */
+  forwardRing: number;
+  /** Reverse ring. */
+  reverseRing: number;
+}
+
+/** Everything `start` builds, as plain data. */
+export interface LabPlan {
+  /** Lab name. */
+  name: string;
+  /** Lab seed. */
+  seed: number;
+  /** Where the topology came from. */
+  source: string;
+  /** Every worker. */
+  threads: ThreadPlan[];
+  /** VMs. */
+  vms: VmPlan[];
+  /** Switches. */
+  switches: SwitchPlan[];
+  /** Links. */
+  links: LinkPlan[];
+  /** Directed link rings. */
+  rings: RingPlan[];
+  /** Slots per link ring. */
+  ringSlots: number;
+  /** Frame bytes per link-ring slot. */
+  slotBytes: number;
+  /** Shared memory the lab allocates, in bytes (guest memory, control blocks, link rings). */
+  sharedBytes: number;
+}
+
+/** The text form of an endpoint. */
+export function endpointName(e: Endpoint): string {
+  return e.kind === "nic" ? `${e.vm}:${e.nic}` : e.switch;
+}
+
+/**
+ * Plan a validated topology.
+ *
+ * @example
+ * ```ts
+ * import { planLab } from "./plan.ts";
+ * import { topologyFromObject } from "./topology/mod.ts";
+ * const t = topologyFromObject({ name: "x", vms: { a: { nics: { eth0: {} } } } });
+ * if (t.ok) planLab(t.value).threads.length; // 2: a guest and a device worker
+ * ```
+ */
+export function planLab(topology: Topology): LabPlan {
+  const threads: ThreadPlan[] = [];
+  const vms: VmPlan[] = topology.vms.map((vm, index) => {
+    const guestThread = threads.push({ index: threads.length, kind: "guest", owner: vm.name }) - 1;
+    const deviceThread = threads.push({ index: threads.length, kind: "device", owner: vm.name }) -
+      1;
+    const nics: NicPlan[] = vm.nics.map((nic, i) => ({
+      ...nic,
+      index: i,
+      link: null,
+      txRing: -1,
+      rxRing: -1,
+    }));
+    return {
+      name: vm.name,
+      index,
+      memoryBytes: vm.memoryBytes,
+      pollUs: vm.pollUs,
+      guestThread,
+      deviceThread,
+      nics,
+      controlBytes: controlLayout(nics).bytes,
+    };
+  });
+  const switches: SwitchPlan[] = topology.switches.map((sw) => ({
+    name: sw.name,
+    thread: threads.push({ index: threads.length, kind: "switch", owner: sw.name }) - 1,
+    portsMax: sw.portsMax,
+    ports: [],
+  }));
+  const vmByName = new Map(vms.map((v) => [v.name, v]));
+  const swByName = new Map(switches.map((s) => [s.name, s]));
+  const rings: RingPlan[] = [];
+  const links: LinkPlan[] = [];
+
+  for (const link of topology.links) {
+    const forwardRing = rings.length;
+    const reverseRing = forwardRing + 1;
+    const ports = link.endpoints.map((e, side): RingPort => {
+      if (e.kind === "nic") {
+        const vm = vmByName.get(e.vm)!;
+        const nic = vm.nics.find((n) => n.name === e.nic)!;
+        nic.link = link.name;
+        nic.txRing = side === 0 ? forwardRing : reverseRing;
+        nic.rxRing = side === 0 ? reverseRing : forwardRing;
+        return { kind: "nic", vm: vm.name, nic: nic.name, thread: vm.deviceThread };
+      }
+      const sw = swByName.get(e.switch)!;
+      const port = sw.ports.push({
+        link: link.name,
+        rxRing: side === 0 ? reverseRing : forwardRing,
+        txRing: side === 0 ? forwardRing : reverseRing,
+      }) - 1;
+      return { kind: "switch", switch: sw.name, port, thread: sw.thread };
+    });
+    rings.push({
+      index: forwardRing,
+      link: link.name,
+      direction: "forward",
+      producer: ports[0],
+      consumer: ports[1],
+      impair: link.forward,
+      seedLabel: `link ${link.name} forward`,
+    }, {
+      index: reverseRing,
+      link: link.name,
+      direction: "reverse",
+      producer: ports[1],
+      consumer: ports[0],
+      impair: link.reverse,
+      seedLabel: `link ${link.name} reverse`,
+    });
+    links.push({
+      name: link.name,
+      endpoints: [endpointName(link.endpoints[0]), endpointName(link.endpoints[1])],
+      forwardRing,
+      reverseRing,
+    });
+  }
+
+  const ringBytes = rings.length * LINK_RING_SLOTS * (LINK_SLOT_BYTES + 8);
+  const sharedBytes = vms.reduce((s, v) => s + v.memoryBytes + v.controlBytes, 0) + ringBytes;
+  return {
+    name: topology.name,
+    seed: topology.seed,
+    source: topology.source,
+    threads,
+    vms,
+    switches,
+    links,
+    rings,
+    ringSlots: LINK_RING_SLOTS,
+    slotBytes: LINK_SLOT_BYTES,
+    sharedBytes,
+  };
+}
+
+/**
+ * The plan as the text `vlab up --dry-run` prints: one line per VM, switch and link.
+ *
+ * @example
+ * ```ts
+ * import { formatPlan, planLab } from "./plan.ts";
+ * import { topologyFromObject } from "./topology/mod.ts";
+ * const t = topologyFromObject({ name: "x", vms: { a: { nics: { eth0: {} } } } });
+ * if (t.ok) console.log(formatPlan(planLab(t.value)));
+ * ```
+ */
+export function formatPlan(plan: LabPlan): string {
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(b % 2 ** 20 === 0 ? 0 : 1)} MiB`;
+  const lines = [
+    `lab ${plan.name} (seed ${plan.seed}) from ${plan.source}`,
+    `  ${plan.threads.length} workers, ${plan.rings.length} link rings of ${plan.ringSlots} × ${plan.slotBytes} B, ` +
+    `${mib(plan.sharedBytes)} of shared memory reserved (pages are committed when touched)`,
+  ];
+  for (const vm of plan.vms) {
+    lines.push(
+      `  vm ${vm.name}: ${mib(vm.memoryBytes)} guest memory, control block ${vm.controlBytes} B, ` +
+        `workers guest #${vm.guestThread} device #${vm.deviceThread}, poll ${vm.pollUs} µs`,
+    );
+    for (const nic of vm.nics) {
+      const feats = Object.entries(nic.features).filter(([, on]) => on).map(([k]) => k);
+      const addr = nic.ip === null ? "no address" : `${nic.ip}/${nic.prefix}`;
+      lines.push(
+        `    ${nic.name} ${nic.mac} ${addr}: ${nic.layout} rings of ${nic.queueSize}, mtu ${nic.mtu}, ` +
+          `features [${feats.join(", ")}], link ${nic.link ?? "(none)"}`,
+      );
+    }
+  }
+  for (const sw of plan.switches) {
+    lines.push(
+      `  switch ${sw.name}: worker #${sw.thread}, ports ${
+        sw.ports.map((p) => p.link).join(", ") || "(none)"
+      }`,
+    );
+  }
+  for (const link of plan.links) {
+    const f = plan.rings[link.forwardRing];
+    const r = plan.rings[link.reverseRing];
+    lines.push(
+      `  link ${link.name}: ${link.endpoints[0]} ⇄ ${link.endpoints[1]}, rings #${f.index} ` +
+        `(${describeImpair(f.impair)}) and #${r.index} (${describeImpair(r.impair)})`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Netem-style description of an impairment ("delay 10ms loss 1%"), or "no impairment". */
+export function describeImpair(imp: Impairment): string {
+  const parts: string[] = [];
+  if (imp.delayUs > 0) {
+    parts.push(
+      `delay ${imp.delayUs / 1000}ms${imp.jitterUs > 0 ? ` ${imp.jitterUs / 1000}ms` : ""}`,
+    );
+  }
+  if (imp.lossPct > 0) parts.push(`loss ${imp.lossPct}%`);
+  if (imp.corruptPct > 0) parts.push(`corrupt ${imp.corruptPct}%`);
+  if (imp.duplicatePct > 0) parts.push(`duplicate ${imp.duplicatePct}%`);
+  if (imp.reorderPct > 0) parts.push(`reorder ${imp.reorderPct}%`);
+  if (imp.rateBps > 0) parts.push(`rate ${formatRate(imp.rateBps)}`);
+  return parts.length === 0 ? "no impairment" : parts.join(" ");
+}
+
+function formatRate(bps: number): string {
+  if (bps >= 1e9 && bps % 1e9 === 0) return `${bps / 1e9}gbit`;
+  if (bps >= 1e6 && bps % 1e6 === 0) return `${bps / 1e6}mbit`;
+  if (bps >= 1e3 && bps % 1e3 === 0) return `${bps / 1e3}kbit`;
+  return `${bps}bit`;
+}

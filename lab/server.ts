@@ -1,0 +1,205 @@
+/**
+ * The control server: HTTP over a Unix socket (mode 0600) in the lab's state folder. `vlab
+ * status`, `exec`, `capture`, `link` and `down` are its clients, and so is any script
+ * (`curl --unix-socket …/control.sock http://vlab/lab`).
+ *
+ * | method | path | answer |
+ * | --- | --- | --- |
+ * | GET | `/lab` | the status snapshot (JSON) |
+ * | GET | `/metrics` | every counter, Prometheus text format |
+ * | GET | `/events` | the recent event log (JSON array) |
+ * | GET | `/vms/NAME` | what the guest reports (NIC link state, ARP cache) |
+ * | POST | `/exec` | `{"vm": "a", "argv": ["ping", "10.0.0.2"]}` → the workload's result |
+ * | GET | `/capture?link=NAME` | a live pcap stream of both directions of the link |
+ * | POST | `/links/NAME` | `{"up": false}` brings the link down (or up) |
+ * | POST | `/down` | stops the lab |
+ *
+ * Every error is a 4xx (or 5xx) with `{"error": {"code", "message", "hint"}}`; a bad request
+ * never stops the lab.
+ *
+ * @module
+ */
+
+import { pcapGlobalHeader } from "./host/pcap.ts";
+import type { Lab } from "./lab.ts";
+import { labStatus, prometheusMetrics } from "./metrics.ts";
+
+/** An error answer. */
+function fail(status: number, code: string, message: string, hint: string): Response {
+  return Response.json({ error: { code, message, hint } }, { status });
+}
+
+/** Options of {@linkcode serveControl}. */
+export interface ControlServerOptions {
+  /** Socket path (a stale file there is removed first). */
+  path: string;
+  /** Called when a client asks the lab to stop (`POST /down`). */
+  onDown: () => void;
+}
+
+/**
+ * Serve a lab's control API on a Unix socket.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveControl } from "./server.ts";
+ * const server = serveControl(lab, { path: "/tmp/lab.sock", onDown: () => lab.stop() });
+ * await server.shutdown();
+ * ```
+ */
+export function serveControl(lab: Lab, options: ControlServerOptions): Deno.HttpServer {
+  try {
+    Deno.removeSync(options.path);
+  } catch {
+    // No stale socket.
+  }
+  const server = Deno.serve(
+    { path: options.path, onListen() {}, onError: (e) => internal(e) },
+    (req) => handle(lab, req, options),
+  );
+  Deno.chmodSync(options.path, 0o600);
+  return server;
+}
+
+function internal(e: unknown): Response {
+  return fail(
+    500,
+    "internal",
+    `The lab could not answer: ${e instanceof Error ? e.message : String(e)}`,
+    "This is a bug in vlab; the lab keeps running",
+  );
+}
+
+async function readJson(req: Request): Promise<{ ok: true; value: unknown } | { ok: false }> {
+  try {
+    return { ok: true, value: await req.json() };
+  } catch {
+    return { ok: false };
+  }
+}
+
+async function handle(lab: Lab, req: Request, options: ControlServerOptions): Promise<Response> {
+  const url = new URL(req.url);
+  const path = url.pathname;
+  const method = req.method;
+  const route = (m: string) => {
+    if (method !== m) {
+      return fail(405, "method-not-allowed", `${path} does not accept ${method}`, `Use ${m}`);
+    }
+    return null;
+  };
+  if (path === "/lab") return route("GET") ?? Response.json(labStatus(lab));
+  if (path === "/metrics") {
+    return route("GET") ?? new Response(prometheusMetrics(lab), {
+      headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+    });
+  }
+  if (path === "/events") return route("GET") ?? Response.json(lab.events.recent());
+  if (path.startsWith("/vms/")) {
+    const bad = route("GET");
+    if (bad) return bad;
+    const vm = decodeURIComponent(path.slice(5));
+    if (!lab.plan.vms.some((v) => v.name === vm)) return unknownVm(lab, vm);
+    return Response.json({ name: vm, state: lab.vmState(vm), guest: await lab.inspect(vm) });
+  }
+  if (path === "/exec") {
+    const bad = route("POST");
+    if (bad) return bad;
+    const body = await readJson(req);
+    const v = body.ok ? body.value as { vm?: unknown; argv?: unknown } : null;
+    if (
+      v === null || typeof v !== "object" || typeof v.vm !== "string" ||
+      !Array.isArray(v.argv) || !v.argv.every((a) => typeof a === "string")
+    ) {
+      return fail(
+        400,
+        "bad-request",
+        "POST /exec needs a JSON body with a string `vm` and a string array `argv`",
+        `For example {"vm": "a", "argv": ["ping", "10.0.0.2", "-c", "3"]}`,
+      );
+    }
+    if (!lab.plan.vms.some((x) => x.name === v.vm)) return unknownVm(lab, v.vm);
+    const out = await lab.exec(v.vm, v.argv as string[], req.signal);
+    return out.ok
+      ? Response.json({ result: out.result })
+      : fail(422, "workload-failed", out.message, out.hint);
+  }
+  if (path.startsWith("/links/")) {
+    const bad = route("POST");
+    if (bad) return bad;
+    const link = decodeURIComponent(path.slice(7));
+    const body = await readJson(req);
+    const up = body.ok ? (body.value as { up?: unknown })?.up : undefined;
+    if (typeof up !== "boolean") {
+      return fail(
+        400,
+        "bad-request",
+        `POST ${path} needs {"up": true|false}`,
+        `Send {"up": false}`,
+      );
+    }
+    if (!lab.setLink(link, up)) return unknownLink(lab, link);
+    return Response.json({ link, up });
+  }
+  if (path === "/capture") {
+    const bad = route("GET");
+    if (bad) return bad;
+    const link = url.searchParams.get("link") ?? "";
+    if (!lab.plan.links.some((l) => l.name === link)) return unknownLink(lab, link);
+    let stop: (() => void) | null = null;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(pcapGlobalHeader());
+        stop = lab.capture(link, (records) => {
+          try {
+            controller.enqueue(records);
+          } catch {
+            stop?.();
+          }
+        });
+        req.signal.addEventListener("abort", () => {
+          stop?.();
+          try {
+            controller.close();
+          } catch {
+            // Already closed.
+          }
+        });
+      },
+      cancel() {
+        stop?.();
+      },
+    });
+    return new Response(body, { headers: { "content-type": "application/vnd.tcpdump.pcap" } });
+  }
+  if (path === "/down") {
+    const bad = route("POST");
+    if (bad) return bad;
+    setTimeout(options.onDown, 0);
+    return Response.json({ stopping: lab.plan.name }, { status: 202 });
+  }
+  return fail(
+    404,
+    "not-found",
+    `No such endpoint: ${method} ${path}`,
+    "Endpoints: GET /lab /metrics /events /vms/NAME /capture?link=NAME; POST /exec /links/NAME /down",
+  );
+}
+
+function unknownVm(lab: Lab, vm: string): Response {
+  return fail(
+    404,
+    "unknown-vm",
+    `The lab has no VM "${vm}"`,
+    `VMs: ${lab.plan.vms.map((v) => v.name).join(", ")}`,
+  );
+}
+
+function unknownLink(lab: Lab, link: string): Response {
+  return fail(
+    404,
+    "unknown-link",
+    `The lab has no link "${link}"`,
+    `Links: ${lab.plan.links.map((l) => l.name).join(", ")}`,
+  );
+}

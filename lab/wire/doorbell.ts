@@ -1,0 +1,133 @@
+/**
+ * Doorbells: one `Int32` event counter per worker thread, in one lab-wide shared buffer, like an
+ * eventfd per thread. Whoever has news for a thread (a guest kick, an interrupt, a frame on a
+ * link, a register trap, a stop request) calls {@linkcode ringDoorbell}; the thread waits on its
+ * own counter only, after a short busy-poll budget, and then scans all its sources.
+ *
+ * Each thread's words sit on their own 64-byte line:
+ *
+ * | word | meaning | written by |
+ * | --- | --- | --- |
+ * | `BELL` | event counter | anyone (`Atomics.add`) |
+ * | `SLEEPING` | 1 while the owner waits | the owner |
+ * | `STOP` | 1 when the owner must return | the main thread |
+ * | `HEARTBEAT` | loop passes, for the watchdog | the owner |
+ * | `STATE` | {@linkcode ThreadState} | the owner |
+ * | `WAKEUPS` | waits that ended because of a ring | the owner |
+ *
+ * Lost-wakeup freedom (Dekker, all accesses sequentially consistent Atomics): the sleeper stores
+ * `SLEEPING = 1`, re-checks its sources, then waits while `BELL` equals the value it read before
+ * the re-check; the ringer adds to `BELL`, then loads `SLEEPING` and notifies if set. Either the
+ * ringer sees `SLEEPING = 1` (and notifies), or the sleeper's wait sees the changed `BELL`.
+ *
+ * @module
+ */
+
+/** Int32 words per thread (one cache line). */
+export const DOORBELL_STRIDE = 16;
+
+/** Word offsets within a thread's doorbell line. */
+export const DoorbellWord = {
+  BELL: 0,
+  SLEEPING: 1,
+  STOP: 2,
+  HEARTBEAT: 3,
+  STATE: 4,
+  WAKEUPS: 5,
+} as const;
+
+/** What a worker thread reports in its `STATE` word. */
+export const ThreadState = {
+  STARTING: 0,
+  RUNNING: 1,
+  STOPPED: 2,
+  FAILED: 3,
+} as const;
+
+/** A new doorbell buffer for `threads` threads. */
+export function createDoorbells(threads: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(Math.max(1, threads) * DOORBELL_STRIDE * 4));
+}
+
+/**
+ * Ring a thread's doorbell.
+ *
+ * @example
+ * ```ts
+ * import { createDoorbells, ringDoorbell } from "./doorbell.ts";
+ * const bells = createDoorbells(2);
+ * ringDoorbell(bells, 1);
+ * ```
+ */
+export function ringDoorbell(bells: Int32Array, thread: number): void {
+  const base = thread * DOORBELL_STRIDE;
+  // Publish the event: pairs with the sleeper's wait on BELL (seq-cst, see the module note).
+  Atomics.add(bells, base + DoorbellWord.BELL, 1);
+  if (Atomics.load(bells, base + DoorbellWord.SLEEPING) !== 0) {
+    Atomics.notify(bells, base + DoorbellWord.BELL, 1);
+  }
+}
+
+/** The current value of a thread's counter: read it *before* scanning sources. */
+export function readBell(bells: Int32Array, thread: number): number {
+  return Atomics.load(bells, thread * DOORBELL_STRIDE + DoorbellWord.BELL);
+}
+
+/** Whether the main thread asked `thread` to stop. */
+export function stopRequested(bells: Int32Array, thread: number): boolean {
+  return Atomics.load(bells, thread * DOORBELL_STRIDE + DoorbellWord.STOP) !== 0;
+}
+
+/** Ask a thread to stop (and wake it). */
+export function requestStop(bells: Int32Array, thread: number): void {
+  Atomics.store(bells, thread * DOORBELL_STRIDE + DoorbellWord.STOP, 1);
+  ringDoorbell(bells, thread);
+}
+
+/** Count one pass of the owner's loop (the watchdog reads it). */
+export function beat(bells: Int32Array, thread: number): void {
+  const i = thread * DOORBELL_STRIDE + DoorbellWord.HEARTBEAT;
+  Atomics.store(bells, i, (Atomics.load(bells, i) + 1) | 0);
+}
+
+/** Set the owner's state word. */
+export function setThreadState(bells: Int32Array, thread: number, state: number): void {
+  Atomics.store(bells, thread * DOORBELL_STRIDE + DoorbellWord.STATE, state);
+}
+
+/** Read a thread's doorbell word. */
+export function readDoorbellWord(bells: Int32Array, thread: number, word: number): number {
+  return Atomics.load(bells, thread * DOORBELL_STRIDE + word);
+}
+
+/**
+ * Wait until the thread's counter moves away from `seen`, or `timeoutMs` passes. Call it only
+ * after re-checking every source with `SLEEPING` set: use {@linkcode announceSleep} first.
+ * Returns true if a ring ended the wait.
+ */
+export async function waitDoorbell(
+  bells: Int32Array,
+  thread: number,
+  seen: number,
+  timeoutMs: number,
+): Promise<boolean> {
+  const base = thread * DOORBELL_STRIDE;
+  const w = Atomics.waitAsync(bells, base + DoorbellWord.BELL, seen, Math.max(0, timeoutMs));
+  const outcome = w.async ? await w.value : w.value;
+  Atomics.store(bells, base + DoorbellWord.SLEEPING, 0);
+  if (outcome !== "timed-out") {
+    Atomics.add(bells, base + DoorbellWord.WAKEUPS, 1);
+    return true;
+  }
+  return false;
+}
+
+/** Set `SLEEPING`: from here on, ringers notify. Re-check the sources after this. */
+export function announceSleep(bells: Int32Array, thread: number): void {
+  Atomics.store(bells, thread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, 1);
+}
+
+/** Clear `SLEEPING` when the re-check found work and the thread will not wait. */
+export function cancelSleep(bells: Int32Array, thread: number): void {
+  Atomics.store(bells, thread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, 0);
+}

@@ -1,0 +1,100 @@
+/**
+ * The messages between the main thread and the workers (postMessage, control only: the data
+ * path never uses messages). Everything here is structured-clone data.
+ *
+ * @module
+ */
+
+// Type-only: the topology types describe the data; no code of the lab layer runs in a worker.
+import type { Impairment, NicSpec } from "../topology/types.ts";
+
+/** What a guest or device worker needs to know about one NIC. */
+export interface WorkerNic extends NicSpec {
+  /** Index of the NIC in its VM. */
+  index: number;
+  /** Ring it transmits into (device worker) or -1. */
+  txRing: number;
+  /** Ring it receives from or -1. */
+  rxRing: number;
+}
+
+/** A directed link ring as a worker sees it. */
+export interface WorkerRing {
+  /** Ring index. */
+  index: number;
+  /** The ring's buffer. */
+  buffer: SharedArrayBuffer;
+  /** Its tap ring (capture), written by the consumer. */
+  tap: SharedArrayBuffer;
+  /** The thread to ring when frames are published into it. */
+  consumerThread: number;
+  /** The impairment (applied by the producer). */
+  impair: Impairment;
+  /** PRNG seed of the impairment stage. */
+  seed: number;
+  /** Link name and direction, for logs. */
+  label: string;
+}
+
+/** Start message of a guest or device worker. */
+export interface VmStart {
+  /** Message type. */
+  type: "start";
+  /** VM name. */
+  vm: string;
+  /** Lab seed. */
+  seed: number;
+  /** This worker's thread. */
+  thread: number;
+  /** The VM's guest thread. */
+  guestThread: number;
+  /** The VM's device thread. */
+  deviceThread: number;
+  /** Busy-poll budget, µs. */
+  pollUs: number;
+  /** Guest memory. */
+  memory: SharedArrayBuffer;
+  /** Control block. */
+  control: SharedArrayBuffer;
+  /** Lab doorbells. */
+  doorbells: SharedArrayBuffer;
+  /** NICs. */
+  nics: WorkerNic[];
+  /** Rings this worker touches (device worker only). */
+  rings: WorkerRing[];
+}
+
+/** Start message of a switch worker. */
+export interface SwitchStart {
+  /** Message type. */
+  type: "start";
+  /** Switch name. */
+  name: string;
+  /** This worker's thread. */
+  thread: number;
+  /** Lab doorbells. */
+  doorbells: SharedArrayBuffer;
+  /** MAC-table bound. */
+  portsMax: number;
+  /** Ports: the ring read and the ring written. */
+  ports: { link: string; rx: WorkerRing; tx: WorkerRing }[];
+  /** Statistics region. */
+  stats: SharedArrayBuffer;
+}
+
+/** Messages to a worker after start. */
+export type ToWorker =
+  | { type: "exec"; id: number; argv: string[] }
+  | { type: "cancel"; id: number }
+  | { type: "inspect"; id: number }
+  | { type: "link"; nic: number; up: boolean };
+
+/** Messages from a worker. */
+export type FromWorker =
+  | { type: "ready" }
+  | { type: "failed"; message: string }
+  | { type: "stats-names"; names: string[] }
+  | { type: "exec-result"; id: number; ok: true; result: unknown }
+  | { type: "exec-result"; id: number; ok: false; message: string; hint: string }
+  | { type: "inspect-result"; id: number; info: unknown }
+  | { type: "event"; kind: string; detail: Record<string, unknown> };
