@@ -1,0 +1,337 @@
+/**
+ * virtio-net constants and byte layouts (virtio 1.2 §5.1; Linux `virtio_net.h`): feature bits,
+ * the config space, and the 12-byte `virtio_net_hdr_v1` that precedes every frame.
+ *
+ * ```c
+ * struct virtio_net_config {            // §5.1.4, read-only for the driver
+ *   u8   mac[6];                        // 0
+ *   le16 status;                        // 6   (STATUS)
+ *   le16 max_virtqueue_pairs;           // 8   (MQ or RSS)
+ *   le16 mtu;                           // 10  (MTU)
+ * };
+ * struct virtio_net_hdr_v1 {            // §5.1.6
+ *   u8   flags;                         // 0
+ *   u8   gso_type;                      // 1
+ *   le16 hdr_len;                       // 2
+ *   le16 gso_size;                      // 4
+ *   le16 csum_start;                    // 6
+ *   le16 csum_offset;                   // 8
+ *   le16 num_buffers;                   // 10
+ * };
+ * ```
+ *
+ * @module
+ */
+
+import type { Segment } from "../virtio/chain.ts";
+
+/** virtio-net feature bit numbers (virtio 1.2 §5.1.3); the ring bits are in `Feature`. */
+export const NetFeature = {
+  CSUM: 0,
+  GUEST_CSUM: 1,
+  CTRL_GUEST_OFFLOADS: 2,
+  MTU: 3,
+  MAC: 5,
+  GUEST_TSO4: 7,
+  GUEST_TSO6: 8,
+  GUEST_ECN: 9,
+  GUEST_UFO: 10,
+  HOST_TSO4: 11,
+  HOST_TSO6: 12,
+  HOST_ECN: 13,
+  HOST_UFO: 14,
+  MRG_RXBUF: 15,
+  STATUS: 16,
+  CTRL_VQ: 17,
+  CTRL_RX: 18,
+  CTRL_VLAN: 19,
+  GUEST_ANNOUNCE: 21,
+  MQ: 22,
+  CTRL_MAC_ADDR: 23,
+} as const;
+
+/** Spec names of the virtio-net bits by bit number, for `featureNames`. */
+export const NET_FEATURE_NAMES: Readonly<Record<number, string>> = Object.freeze(
+  Object.fromEntries(Object.entries(NetFeature).map(([name, bit]) => [bit, name])),
+);
+
+/** Byte offsets of the config-space fields (virtio 1.2 §5.1.4). */
+export const NetConfigOffset = {
+  MAC: 0,
+  STATUS: 6,
+  MAX_VIRTQUEUE_PAIRS: 8,
+  MTU: 10,
+} as const;
+
+/** Config-space bytes this device exposes (mac, status, max_virtqueue_pairs, mtu). */
+export const NET_CONFIG_SIZE = 12;
+
+/** `status` bits of the config space (virtio 1.2 §5.1.4). */
+export const NetStatus = {
+  LINK_UP: 1,
+  ANNOUNCE: 2,
+} as const;
+
+/** Size of `virtio_net_hdr_v1` (VERSION_1, no HASH_REPORT). */
+export const NET_HDR_SIZE = 12;
+
+/** Byte offsets of the `virtio_net_hdr_v1` fields. */
+export const NetHdr = {
+  FLAGS: 0,
+  GSO_TYPE: 1,
+  HDR_LEN: 2,
+  GSO_SIZE: 4,
+  CSUM_START: 6,
+  CSUM_OFFSET: 8,
+  NUM_BUFFERS: 10,
+} as const;
+
+/** `virtio_net_hdr.flags` bits. */
+export const NetHdrFlag = {
+  NEEDS_CSUM: 1,
+  DATA_VALID: 2,
+  RSC_INFO: 4,
+} as const;
+
+/** `virtio_net_hdr.gso_type` values (`ECN` is or-ed in). */
+export const NetGsoType = {
+  NONE: 0,
+  TCPV4: 1,
+  UDP: 3,
+  TCPV6: 4,
+  UDP_L4: 5,
+  ECN: 0x80,
+} as const;
+
+/** Ethernet header bytes: the shortest frame the device forwards. */
+export const ETH_HEADER_SIZE = 14;
+
+/** Default MTU (a frame is then at most 1514 bytes without the virtio-net header). */
+export const DEFAULT_MTU = 1500;
+
+/** Largest frame for `mtu`: the MTU plus the Ethernet header (virtio 1.2 §5.1.6.2). */
+export function maxFrameLen(mtu: number): number {
+  return mtu + ETH_HEADER_SIZE;
+}
+
+/** The device's config values, as `encodeNetConfig` lays them out. */
+export interface NetConfigValues {
+  /** Six MAC bytes. */
+  mac: Uint8Array;
+  /** Link state (status bit 0). */
+  linkUp: boolean;
+  /** `max_virtqueue_pairs` (1 for a single pair). */
+  maxVirtqueuePairs: number;
+  /** `mtu`. */
+  mtu: number;
+}
+
+/**
+ * The config space as bytes. Throws a `RangeError` for a MAC that is not 6 bytes or an MTU
+ * outside 68…65535 (programmer errors: these come from the topology, not the guest).
+ *
+ * @example
+ * ```ts
+ * import { encodeNetConfig } from "./config.ts";
+ * const bytes = encodeNetConfig({ mac: new Uint8Array([2, 0, 0, 0, 0, 1]), linkUp: true,
+ *   maxVirtqueuePairs: 1, mtu: 1500 });
+ * bytes[6]; // 1 (LINK_UP)
+ * ```
+ */
+export function encodeNetConfig(values: NetConfigValues): Uint8Array {
+  if (values.mac.length !== 6) {
+    throw new RangeError(
+      `Cannot build the net config: mac must be 6 bytes, got ${values.mac.length}`,
+    );
+  }
+  if (!Number.isInteger(values.mtu) || values.mtu < 68 || values.mtu > 65535) {
+    throw new RangeError(`Cannot build the net config: mtu must be 68 to 65535, got ${values.mtu}`);
+  }
+  const bytes = new Uint8Array(NET_CONFIG_SIZE);
+  bytes.set(values.mac, NetConfigOffset.MAC);
+  writeLe16(bytes, NetConfigOffset.STATUS, values.linkUp ? NetStatus.LINK_UP : 0);
+  writeLe16(bytes, NetConfigOffset.MAX_VIRTQUEUE_PAIRS, values.maxVirtqueuePairs);
+  writeLe16(bytes, NetConfigOffset.MTU, values.mtu);
+  return bytes;
+}
+
+/**
+ * Read `size` bytes at `offset` little-endian; 0 when the access is not inside `bytes` (the
+ * transport's rule for config reads out of range).
+ *
+ * @example
+ * ```ts
+ * import { readConfigValue } from "./config.ts";
+ * readConfigValue(new Uint8Array([1, 2, 3, 4]), 1, 2); // 0x0302
+ * readConfigValue(new Uint8Array(4), 3, 2); // 0 (out of range)
+ * ```
+ */
+export function readConfigValue(bytes: Uint8Array, offset: number, size: 1 | 2 | 4): number {
+  if (!Number.isInteger(offset) || offset < 0 || offset + size > bytes.length) return 0;
+  let v = 0;
+  for (let i = size - 1; i >= 0; i--) v = v * 256 + bytes[offset + i];
+  return v;
+}
+
+/** What a driver learns from the config space. */
+export interface ParsedNetConfig {
+  /** MAC as `aa:bb:cc:dd:ee:ff`. */
+  mac: string;
+  /** Status bit 0 (assume up when STATUS was not negotiated). */
+  linkUp: boolean;
+  /** The `mtu` field. */
+  mtu: number;
+}
+
+/**
+ * Decode the config space a driver read (at least `NET_CONFIG_SIZE` bytes; missing bytes read
+ * as 0).
+ *
+ * @example
+ * ```ts
+ * import { encodeNetConfig, parseNetConfig } from "./config.ts";
+ * parseNetConfig(encodeNetConfig({ mac: new Uint8Array([2, 0, 0, 0, 0, 0xa]), linkUp: false,
+ *   maxVirtqueuePairs: 1, mtu: 9000 }));
+ * // { mac: "02:00:00:00:00:0a", linkUp: false, mtu: 9000 }
+ * ```
+ */
+export function parseNetConfig(bytes: Uint8Array): ParsedNetConfig {
+  const parts: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    parts.push(readConfigValue(bytes, NetConfigOffset.MAC + i, 1).toString(16).padStart(2, "0"));
+  }
+  return {
+    mac: parts.join(":"),
+    linkUp: (readConfigValue(bytes, NetConfigOffset.STATUS, 2) & NetStatus.LINK_UP) !== 0,
+    mtu: readConfigValue(bytes, NetConfigOffset.MTU, 2),
+  };
+}
+
+/**
+ * Write the 12-byte receive header at `at`: every field 0 except `num_buffers` (virtio 1.2
+ * §5.1.6.4: flags 0 without GUEST_CSUM, gso_type NONE without GUEST_* offloads).
+ *
+ * @example
+ * ```ts
+ * import { NET_HDR_SIZE, writeRxHeader } from "./config.ts";
+ * const hdr = new Uint8Array(NET_HDR_SIZE);
+ * writeRxHeader(hdr, 0, 3); // hdr[10] === 3
+ * ```
+ */
+export function writeRxHeader(into: Uint8Array, at: number, numBuffers: number): void {
+  into.fill(0, at, at + NetHdr.NUM_BUFFERS);
+  writeLe16(into, at + NetHdr.NUM_BUFFERS, numBuffers);
+}
+
+/**
+ * Write the 12-byte transmit header at `at`: all zero (no CSUM, no GSO; `num_buffers` is 0 on
+ * transmit, virtio 1.2 §5.1.6.2).
+ *
+ * @example
+ * ```ts
+ * import { writeTxHeader } from "./config.ts";
+ * const buf = new Uint8Array(12).fill(7);
+ * writeTxHeader(buf, 0); // buf is all zero
+ * ```
+ */
+export function writeTxHeader(into: Uint8Array, at: number): void {
+  into.fill(0, at, at + NET_HDR_SIZE);
+}
+
+/**
+ * Read a little-endian u16 at `at` (callers bound `at` first).
+ *
+ * @example
+ * ```ts
+ * import { readLe16 } from "./config.ts";
+ * readLe16(new Uint8Array([0x34, 0x12]), 0); // 0x1234
+ * ```
+ */
+export function readLe16(from: Uint8Array, at: number): number {
+  return from[at] | (from[at + 1] << 8);
+}
+
+/**
+ * Write a little-endian u16 at `at` (callers bound `at` first).
+ *
+ * @example
+ * ```ts
+ * import { writeLe16 } from "./config.ts";
+ * const b = new Uint8Array(2);
+ * writeLe16(b, 0, 0x1234); // b = [0x34, 0x12]
+ * ```
+ */
+export function writeLe16(into: Uint8Array, at: number, value: number): void {
+  into[at] = value & 0xff;
+  into[at + 1] = (value >>> 8) & 0xff;
+}
+
+/**
+ * Copy `len` bytes of a chain's segments, starting `skip` bytes in, into `into[0…len)` (a byte
+ * loop: no view is allocated). Segments hold translated GPAs into `u8` (guest memory); the
+ * caller bounds `len` by the chain's length.
+ *
+ * @example
+ * ```ts
+ * import { gatherSegments } from "./config.ts";
+ * const mem = new Uint8Array([0, 1, 2, 3, 4, 5, 6, 7]);
+ * const out = new Uint8Array(3);
+ * gatherSegments(mem, [{ gpa: 0, len: 2 }, { gpa: 6, len: 2 }], 1, out, 3); // out = [1, 6, 7]
+ * ```
+ */
+export function gatherSegments(
+  u8: Uint8Array,
+  segs: readonly Segment[],
+  skip: number,
+  into: Uint8Array,
+  len: number,
+): void {
+  let out = 0;
+  for (let s = 0; s < segs.length && out < len; s++) {
+    const seg = segs[s];
+    if (skip >= seg.len) {
+      skip -= seg.len;
+      continue;
+    }
+    const n = Math.min(seg.len - skip, len - out);
+    const base = seg.gpa + skip;
+    for (let i = 0; i < n; i++) into[out + i] = u8[base + i];
+    out += n;
+    skip = 0;
+  }
+}
+
+/**
+ * Copy `src[from…from+len)` into a chain's segments, starting `skip` bytes in (a byte loop).
+ *
+ * @example
+ * ```ts
+ * import { scatterSegments } from "./config.ts";
+ * const mem = new Uint8Array(8);
+ * scatterSegments(mem, [{ gpa: 0, len: 2 }, { gpa: 6, len: 2 }], 0, new Uint8Array([9, 8, 7]), 0, 3);
+ * // mem = [9, 8, 0, 0, 0, 0, 7, 0]
+ * ```
+ */
+export function scatterSegments(
+  u8: Uint8Array,
+  segs: readonly Segment[],
+  skip: number,
+  src: Uint8Array,
+  from: number,
+  len: number,
+): void {
+  let done = 0;
+  for (let s = 0; s < segs.length && done < len; s++) {
+    const seg = segs[s];
+    if (skip >= seg.len) {
+      skip -= seg.len;
+      continue;
+    }
+    const n = Math.min(seg.len - skip, len - done);
+    const base = seg.gpa + skip;
+    const at = from + done;
+    for (let i = 0; i < n; i++) u8[base + i] = src[at + i];
+    done += n;
+    skip = 0;
+  }
+}

@@ -1,0 +1,481 @@
+/**
+ * The virtio-net device model (virtio 1.2 §5.1), run by the device worker: one receiveq
+ * (index 0) and one transmitq (index 1), a config space with mac, status and mtu, and the
+ * `virtio_net_hdr_v1` on every frame.
+ *
+ * The worker calls `transmit` (TX chains → the link's `FrameSink`), `receive` (one frame from
+ * the link → RX chains) and then `finish` once per run, which publishes both queues and says
+ * which interrupts to raise. Nothing here allocates per frame: chains are the queue's pooled
+ * objects, the header is written from a scratch array, and bytes are copied with plain loops.
+ *
+ * Postures (reliability.md section E):
+ * - E1/E2: a TX chain shorter than the header, or whose frame is under 14 or over mtu + 14
+ *   bytes, is completed with used length 0 and counted (`txMalformed`); the queue lives.
+ * - E3: TX header fields are never read (we offer no CSUM/GSO, so none may be used).
+ * - E4: RX chains that cannot hold the frame yet are kept popped ("held") and used first for
+ *   the next frame, so no buffer is lost and none is returned empty; the caller keeps or drops
+ *   the frame (`"no-buffers"`) and retries after the driver's RX kick.
+ * - E5: merging depends on the negotiated set only.
+ * - E6: `transmit` handles at most `budget` chains per call.
+ * A fatal `PopError` sets `fault`: the device stops using both queues and the worker marks
+ * DEVICE_NEEDS_RESET.
+ *
+ * @module
+ */
+
+import type { GuestMemory } from "../memory/memory.ts";
+import { err, OK_VOID, type Result } from "../result.ts";
+import type { DescriptorChain } from "../virtio/chain.ts";
+import { Feature } from "../virtio/constants.ts";
+import type { ActivateContext, ActivateError, VirtioDeviceModel } from "../virtio/device_model.ts";
+import type { RingError } from "../virtio/errors.ts";
+import { type FeatureSet, featureSet, hasFeature } from "../virtio/features.ts";
+import type { DeviceQueue } from "../virtio/queue.ts";
+import {
+  encodeNetConfig,
+  ETH_HEADER_SIZE,
+  gatherSegments,
+  maxFrameLen,
+  NET_CONFIG_SIZE,
+  NET_HDR_SIZE,
+  NetConfigOffset,
+  NetFeature,
+  NetStatus,
+  readConfigValue,
+  scatterSegments,
+  writeLe16,
+  writeRxHeader,
+} from "./config.ts";
+import type { NetDeviceFault, NetQueueName } from "./errors.ts";
+import { NET_COUNTER_COUNT, NetCounter } from "./metrics.ts";
+
+/** Where transmitted frames go (the link): reserve room, fill it, commit. */
+export interface FrameSink {
+  /** Room for a frame of up to `maxLen` bytes, or null when the link is full (back-pressure). */
+  reserve(maxLen: number): Uint8Array | null;
+  /** Send the first `len` bytes of the last reserved buffer. */
+  commit(len: number): void;
+}
+
+/** What one `transmit` call did. The object is reused: read it before the next call. */
+export interface TxOutcome {
+  /** Frames committed to the sink. */
+  sent: number;
+  /** Chains completed without sending (malformed, link down). */
+  dropped: number;
+  /** True when the sink was full: a chain is kept and retried first next time. */
+  blocked: boolean;
+}
+
+/** What `receive` did with one frame. */
+export type RxOutcome =
+  /** Written into RX buffers (visible after `finish`). */
+  | "delivered"
+  /** Not enough RX buffers now: keep or drop the frame, retry after the driver refills (E4). */
+  | "no-buffers"
+  /** The link is down: the frame is not delivered. */
+  | "link-down"
+  /** The device is not activated, or a queue broke. */
+  | "not-live"
+  /** Larger than mtu + 14, or than the RX buffers can ever hold: dropped. */
+  | "too-big"
+  /** Shorter than an Ethernet header: dropped. */
+  | "runt";
+
+/** Interrupts `finish` asks for. The object is reused: read it before the next call. */
+export interface FinishOutcome {
+  /** Raise the receiveq's used-buffer interrupt. */
+  interruptRx: boolean;
+  /** Raise the transmitq's used-buffer interrupt. */
+  interruptTx: boolean;
+}
+
+/** Construction options of a `NetDevice`. */
+export interface NetDeviceOptions {
+  /** Guest memory: the chains' translated segment addresses index it. */
+  memory: GuestMemory;
+  /** Six MAC bytes. */
+  mac: Uint8Array;
+  /** MTU (68…65535); frames are at most mtu + 14 bytes. */
+  mtu: number;
+  /** QueueSizeMax of both queues. */
+  queueMaxSize: number;
+  /** Initial link state. */
+  linkUp: boolean;
+  /** Ring features to offer. */
+  ring: { packed: boolean; eventIdx: boolean; indirect: boolean; inOrder: boolean };
+  /** Offer VIRTIO_NET_F_MRG_RXBUF. */
+  mrgRxbuf: boolean;
+  /** `NET_COUNTER_COUNT` words (shared memory), laid out by `NetCounter`. */
+  counters: Float64Array;
+}
+
+const RX = 0;
+const TX = 1;
+
+/**
+ * The virtio-net device model.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "../memory/memory.ts";
+ * import { NetDevice } from "./device.ts";
+ * import { NET_COUNTER_COUNT } from "./metrics.ts";
+ * const dev = new NetDevice({ memory: GuestMemory.create(65536), mac: new Uint8Array(6),
+ *   mtu: 1500, queueMaxSize: 256, linkUp: true, mrgRxbuf: true,
+ *   ring: { packed: false, eventIdx: true, indirect: false, inOrder: false },
+ *   counters: new Float64Array(NET_COUNTER_COUNT) });
+ * dev.readConfig(6, 2); // 1: LINK_UP
+ * ```
+ */
+export class NetDevice implements VirtioDeviceModel {
+  /** Network card. */
+  readonly deviceId = 1;
+  /** receiveq1 and transmitq1. */
+  readonly queueCount = 2;
+  /** QueueSizeMax. */
+  readonly queueMaxSize: number;
+  /** VERSION_1, MAC, MTU, STATUS, optionally MRG_RXBUF, and the ring bits asked for. */
+  readonly offered: FeatureSet;
+  /** mac, status, max_virtqueue_pairs, mtu. */
+  readonly configSize = NET_CONFIG_SIZE;
+
+  private readonly u8: Uint8Array;
+  private readonly c: Float64Array;
+  private readonly config: Uint8Array;
+  private readonly maxFrame: number;
+  private readonly hdr = new Uint8Array(NET_HDR_SIZE);
+  private readonly txOut: TxOutcome = { sent: 0, dropped: 0, blocked: false };
+  private readonly finishOut: FinishOutcome = { interruptRx: false, interruptTx: false };
+  private rxq: DeviceQueue | null = null;
+  private txq: DeviceQueue | null = null;
+  private mrg = false;
+  private linkUp_: boolean;
+  private fault_: NetDeviceFault | null = null;
+  /** A popped TX chain the sink had no room for: sent first next time. */
+  private pendingTx: DescriptorChain | null = null;
+  /** Popped RX chains not yet used (a ring of `held.length`), oldest first. */
+  private held: DescriptorChain[] = [];
+  private heldHead = 0;
+  private heldCount = 0;
+  private heldBytes = 0;
+  private rxPushed = 0;
+  private txPushed = 0;
+
+  /** A device in reset state. Throws a `RangeError` for a bad MAC, MTU or counter array. */
+  constructor(opts: NetDeviceOptions) {
+    if (opts.counters.length < NET_COUNTER_COUNT) {
+      throw new RangeError(
+        `Cannot create the net device: counters need ${NET_COUNTER_COUNT} words, got ${opts.counters.length}`,
+      );
+    }
+    this.u8 = opts.memory.u8;
+    this.c = opts.counters;
+    this.queueMaxSize = opts.queueMaxSize;
+    this.linkUp_ = opts.linkUp;
+    this.maxFrame = maxFrameLen(opts.mtu);
+    this.config = encodeNetConfig({
+      mac: opts.mac,
+      linkUp: opts.linkUp,
+      maxVirtqueuePairs: 1,
+      mtu: opts.mtu,
+    });
+    const bits: number[] = [Feature.VERSION_1, NetFeature.MAC, NetFeature.MTU, NetFeature.STATUS];
+    if (opts.mrgRxbuf) bits.push(NetFeature.MRG_RXBUF);
+    if (opts.ring.packed) bits.push(Feature.RING_PACKED);
+    if (opts.ring.eventIdx) bits.push(Feature.EVENT_IDX);
+    if (opts.ring.indirect) bits.push(Feature.INDIRECT_DESC);
+    if (opts.ring.inOrder) bits.push(Feature.IN_ORDER);
+    this.offered = featureSet(bits);
+  }
+
+  /** The fault that stopped the queues, or null. */
+  get fault(): NetDeviceFault | null {
+    return this.fault_;
+  }
+
+  /** Current link state. */
+  get linkUp(): boolean {
+    return this.linkUp_;
+  }
+
+  /** Whether MRG_RXBUF was negotiated (valid after `activate`). */
+  get mergeable(): boolean {
+    return this.mrg;
+  }
+
+  /** RX chains popped and held for the next frame (E4). */
+  get heldRxBuffers(): number {
+    return this.heldCount;
+  }
+
+  /** Read config space little-endian; out of range reads 0. */
+  readConfig(offset: number, size: 1 | 2 | 4): number {
+    return readConfigValue(this.config, offset, size);
+  }
+
+  /** Keep the queues and the negotiated features; behaviour follows the negotiated set (E5). */
+  activate(ctx: ActivateContext): Result<void, ActivateError> {
+    const rx = ctx.queues[RX] ?? null;
+    const tx = ctx.queues[TX] ?? null;
+    if (rx === null) return err({ kind: "missing-queue", queue: RX });
+    if (tx === null) return err({ kind: "missing-queue", queue: TX });
+    this.reset();
+    this.rxq = rx;
+    this.txq = tx;
+    this.mrg = hasFeature(ctx.negotiated, NetFeature.MRG_RXBUF);
+    this.held = new Array<DescriptorChain>(rx.size);
+    return OK_VOID;
+  }
+
+  /** Forget queues, held chains and the fault (the driver wrote 0 to Status). */
+  reset(): void {
+    this.rxq = null;
+    this.txq = null;
+    this.mrg = false;
+    this.fault_ = null;
+    this.pendingTx = null;
+    this.held = [];
+    this.heldHead = 0;
+    this.heldCount = 0;
+    this.heldBytes = 0;
+    this.rxPushed = 0;
+    this.txPushed = 0;
+  }
+
+  /** Set the link state (config status bit 0); true if it changed (raise a config interrupt). */
+  setLinkUp(up: boolean): boolean {
+    if (up === this.linkUp_) return false;
+    this.linkUp_ = up;
+    writeLe16(this.config, NetConfigOffset.STATUS, up ? NetStatus.LINK_UP : 0);
+    return true;
+  }
+
+  /**
+   * Send up to `budget` TX chains into `sink` (E6). Stops early when the ring is empty or the
+   * sink is full (the chain is kept, not dropped). The returned object is reused.
+   */
+  transmit(sink: FrameSink, budget: number): TxOutcome {
+    const out = this.txOut;
+    out.sent = 0;
+    out.dropped = 0;
+    out.blocked = false;
+    const q = this.txq;
+    if (q === null || this.fault_ !== null) return out;
+    const c = this.c;
+    for (let n = 0; n < budget; n++) {
+      let chain = this.pendingTx;
+      this.pendingTx = null;
+      if (chain === null) {
+        const r = q.pop();
+        if (!r.ok) {
+          const e = r.error;
+          if (e.fatal) {
+            this.breakOn(e, "transmitq");
+            return out;
+          }
+          c[NetCounter.txChainsPopped]++;
+          c[NetCounter.txMalformed]++;
+          this.completeTx(q, e.chain);
+          out.dropped++;
+          continue;
+        }
+        if (r.value === null) break;
+        chain = r.value;
+        c[NetCounter.txChainsPopped]++;
+      }
+      // E1, E2: the header must be there; the frame must be an Ethernet frame within the MTU.
+      // E3: the header's fields are not read at all (no CSUM or GSO is offered).
+      const len = chain.readableBytes - NET_HDR_SIZE;
+      if (len < ETH_HEADER_SIZE || len > this.maxFrame) {
+        c[NetCounter.txMalformed]++;
+        this.completeTx(q, chain);
+        out.dropped++;
+        continue;
+      }
+      if (!this.linkUp_) {
+        c[NetCounter.txLinkDown]++;
+        this.completeTx(q, chain);
+        out.dropped++;
+        continue;
+      }
+      const buf = sink.reserve(len);
+      if (buf === null || buf.length < len) {
+        this.pendingTx = chain;
+        c[NetCounter.txBackpressure]++;
+        out.blocked = true;
+        break;
+      }
+      gatherSegments(this.u8, chain.readable, NET_HDR_SIZE, buf, len);
+      sink.commit(len);
+      this.completeTx(q, chain);
+      c[NetCounter.txFrames]++;
+      c[NetCounter.txBytes] += len;
+      out.sent++;
+    }
+    return out;
+  }
+
+  /**
+   * Write one frame into RX buffers (published by `finish`). Without MRG_RXBUF one chain must
+   * hold header + frame; with it, chains are filled in order until they cover it and the first
+   * header carries `num_buffers` (virtio 1.2 §5.1.6.4).
+   */
+  receive(frame: Uint8Array): RxOutcome {
+    const q = this.rxq;
+    if (q === null || this.fault_ !== null) return "not-live";
+    const c = this.c;
+    if (!this.linkUp_) {
+      c[NetCounter.rxLinkDown]++;
+      return "link-down";
+    }
+    const len = frame.length;
+    if (len < ETH_HEADER_SIZE) {
+      c[NetCounter.rxRunt]++;
+      return "runt";
+    }
+    if (len > this.maxFrame) {
+      c[NetCounter.rxTooBig]++;
+      return "too-big";
+    }
+    const need = NET_HDR_SIZE + len;
+    if (!this.mrg) {
+      if (this.heldCount === 0 && !this.holdNext(q)) return this.noBuffers();
+      const chain = this.held[this.heldHead];
+      if (chain.writableBytes < need) {
+        // The driver's buffer is too small for this frame (it should post 1526 bytes): drop the
+        // frame, keep the buffer for the next one.
+        c[NetCounter.rxTooBig]++;
+        return "too-big";
+      }
+      this.dropHeld(1);
+      writeRxHeader(this.hdr, 0, 1);
+      scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, NET_HDR_SIZE);
+      scatterSegments(this.u8, chain.writable, NET_HDR_SIZE, frame, 0, len);
+      this.pushRx(q, chain, need);
+    } else {
+      for (let i = 0; this.heldBytes < need && i < q.size; i++) {
+        if (!this.holdNext(q)) break;
+      }
+      if (this.fault_ !== null) return "not-live";
+      if (this.heldBytes < need) {
+        if (this.heldCount >= q.size) {
+          // Every buffer the ring can hold is held and still too small: it can never fit.
+          c[NetCounter.rxTooBig]++;
+          return "too-big";
+        }
+        return this.noBuffers();
+      }
+      // How many held chains cover `need` (bounded by heldCount).
+      let n = 0;
+      for (let covered = 0; covered < need; n++) {
+        covered += this.held[(this.heldHead + n) % this.held.length].writableBytes;
+      }
+      writeRxHeader(this.hdr, 0, n);
+      let from = 0;
+      for (let i = 0; i < n; i++) {
+        const chain = this.held[this.heldHead];
+        this.dropHeld(1);
+        let at = 0;
+        if (i === 0) {
+          scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, NET_HDR_SIZE);
+          at = NET_HDR_SIZE;
+        }
+        const take = Math.min(chain.writableBytes - at, len - from);
+        scatterSegments(this.u8, chain.writable, at, frame, from, take);
+        from += take;
+        // Pushed in order and published together by `finish`: split writes all n entries and
+        // then one used.idx; packed writes b2…bn first and b1's flags last (packed_device.ts
+        // publish), so the driver never sees part of a merged frame (virtio 1.2 §5.1.6.4 step 3).
+        this.pushRx(q, chain, at + take);
+      }
+    }
+    c[NetCounter.rxFrames]++;
+    c[NetCounter.rxBytes] += len;
+    return "delivered";
+  }
+
+  /** Publish both queues; the interrupts to raise, per the driver's event suppression. */
+  finish(): FinishOutcome {
+    const out = this.finishOut;
+    out.interruptRx = false;
+    out.interruptTx = false;
+    const c = this.c;
+    if (this.rxq !== null && this.rxPushed > 0) {
+      this.rxq.publish();
+      c[NetCounter.rxUsedPublished] += this.rxPushed;
+      this.rxPushed = 0;
+      out.interruptRx = this.rxq.needsInterrupt();
+      c[out.interruptRx ? NetCounter.rxInterrupts : NetCounter.rxInterruptsSuppressed]++;
+    }
+    if (this.txq !== null && this.txPushed > 0) {
+      this.txq.publish();
+      c[NetCounter.txUsedPublished] += this.txPushed;
+      this.txPushed = 0;
+      out.interruptTx = this.txq.needsInterrupt();
+      c[out.interruptTx ? NetCounter.txInterrupts : NetCounter.txInterruptsSuppressed]++;
+    }
+    return out;
+  }
+
+  private noBuffers(): RxOutcome {
+    this.c[NetCounter.rxNoBuffer]++;
+    return this.fault_ !== null ? "not-live" : "no-buffers";
+  }
+
+  /** Pop one usable RX chain into `held`; false when none is available (or the queue broke). */
+  private holdNext(q: DeviceQueue): boolean {
+    const c = this.c;
+    // Bounded: each pass pops one chain, and a ring holds at most q.size of them.
+    for (let i = 0; i <= q.size; i++) {
+      const r = q.pop();
+      if (!r.ok) {
+        const e = r.error;
+        if (e.fatal) {
+          this.breakOn(e, "receiveq");
+          return false;
+        }
+        c[NetCounter.rxChainsPopped]++;
+        c[NetCounter.rxBadChain]++;
+        this.pushRx(q, e.chain, 0);
+        continue;
+      }
+      const chain = r.value;
+      if (chain === null) return false;
+      c[NetCounter.rxChainsPopped]++;
+      if (chain.writableBytes < NET_HDR_SIZE) {
+        // A buffer that cannot even hold the header (virtio 1.2 §5.1.6.3.1): return it empty.
+        c[NetCounter.rxBadChain]++;
+        this.pushRx(q, chain, 0);
+        continue;
+      }
+      this.held[(this.heldHead + this.heldCount) % this.held.length] = chain;
+      this.heldCount++;
+      this.heldBytes += chain.writableBytes;
+      return true;
+    }
+    return false;
+  }
+
+  private dropHeld(n: number): void {
+    for (let i = 0; i < n; i++) {
+      this.heldBytes -= this.held[this.heldHead].writableBytes;
+      this.heldHead = (this.heldHead + 1) % this.held.length;
+      this.heldCount--;
+    }
+  }
+
+  /** A fatal pop error: stop using the queues (the worker sets DEVICE_NEEDS_RESET). */
+  private breakOn(e: RingError & { fatal: true }, queue: NetQueueName): void {
+    const { fatal: _fatal, ...cause } = e;
+    this.fault_ ??= { kind: "queue-broken", queue, cause: cause as RingError };
+  }
+
+  private pushRx(q: DeviceQueue, chain: DescriptorChain, written: number): void {
+    if (q.push(chain, written).ok) this.rxPushed++;
+  }
+
+  private completeTx(q: DeviceQueue, chain: DescriptorChain): void {
+    if (q.push(chain, 0).ok) this.txPushed++;
+  }
+}

@@ -1,0 +1,461 @@
+/**
+ * The virtio-net device against the real driver over real rings (`createQueuePair`), for split
+ * and packed, with and without MRG_RXBUF, with EVENT_IDX (and an IN_ORDER variant).
+ */
+import assert from "node:assert/strict";
+import { PageAllocator } from "../memory/allocator.ts";
+import { GuestMemory } from "../memory/memory.ts";
+import { Prng } from "../prng.ts";
+import { Feature } from "../virtio/constants.ts";
+import { hasFeature } from "../virtio/features.ts";
+import { createQueuePair, type QueuePair } from "../virtio/pair.ts";
+import type { Layout } from "../virtio/queue.ts";
+import { NET_HDR_SIZE, NetConfigOffset, NetFeature, parseNetConfig } from "./config.ts";
+import { type FrameSink, NetDevice } from "./device.ts";
+import { NetDriver } from "./driver.ts";
+import { NET_COUNTER_COUNT, NetCounter, readCounters } from "./metrics.ts";
+
+interface Variant {
+  layout: Layout;
+  mrg: boolean;
+  inOrder: boolean;
+}
+
+const VARIANTS: Variant[] = [];
+for (const layout of ["split", "packed"] as const) {
+  for (const mrg of [false, true]) VARIANTS.push({ layout, mrg, inOrder: false });
+  VARIANTS.push({ layout, mrg: true, inOrder: true });
+}
+
+function tag(v: Variant): string {
+  return `[${v.layout}${v.mrg ? "+mrg" : ""}${v.inOrder ? "+in-order" : ""}]`;
+}
+
+/** A sink that accepts up to `room` frames, keeping copies. */
+class Sink implements FrameSink {
+  frames: Uint8Array[] = [];
+  room = Infinity;
+  private readonly buf = new Uint8Array(65536);
+  reserve(maxLen: number): Uint8Array | null {
+    return this.frames.length >= this.room ? null : this.buf.subarray(0, maxLen);
+  }
+  commit(len: number): void {
+    this.frames.push(this.buf.slice(0, len));
+  }
+}
+
+interface Rig {
+  mem: GuestMemory;
+  rx: QueuePair;
+  tx: QueuePair;
+  device: NetDevice;
+  driver: NetDriver;
+  counters: Float64Array;
+  sink: Sink;
+}
+
+function rig(
+  v: Variant,
+  opts: { size?: number; rxBufferSize?: number; acceptMrg?: boolean; mtu?: number } = {},
+): Rig {
+  const size = opts.size ?? 8;
+  const mem = GuestMemory.create(8 << 20);
+  const features = { eventIdx: true, indirect: false, inOrder: v.inOrder };
+  const q = (base: number) => {
+    const r = createQueuePair(mem, {
+      layout: v.layout,
+      size,
+      descAddr: base,
+      driverAddr: base + 0x1000,
+      deviceAddr: base + 0x2000,
+      features,
+    });
+    if (!r.ok) throw new Error(`setup failed: ${r.error.kind}`);
+    return r.value;
+  };
+  const rx = q(0x1000);
+  const tx = q(0x4000);
+  const counters = new Float64Array(NET_COUNTER_COUNT);
+  const device = new NetDevice({
+    memory: mem,
+    mac: new Uint8Array([2, 0, 0, 0, 0, 1]),
+    mtu: opts.mtu ?? 1500,
+    queueMaxSize: 256,
+    linkUp: true,
+    ring: { packed: v.layout === "packed", eventIdx: true, indirect: false, inOrder: v.inOrder },
+    mrgRxbuf: v.mrg,
+    counters,
+  });
+  let negotiated = device.offered;
+  if (opts.acceptMrg === false) negotiated &= ~(1n << BigInt(NetFeature.MRG_RXBUF));
+  const a = device.activate({ negotiated, queues: [rx.device, tx.device] });
+  assert.ok(a.ok);
+  const driver = new NetDriver({
+    mem,
+    alloc: new PageAllocator(0x10000, (8 << 20) - 0x10000),
+    rx: rx.driver,
+    tx: tx.driver,
+    negotiated,
+    rxBufferSize: opts.rxBufferSize,
+    mtu: opts.mtu,
+  });
+  return { mem, rx, tx, device, driver, counters, sink: new Sink() };
+}
+
+function frameOf(len: number, seed: number): Uint8Array {
+  const f = new Uint8Array(len);
+  for (let i = 0; i < len; i++) f[i] = (i * 31 + seed * 7 + 1) & 0xff;
+  return f;
+}
+
+function drain(d: NetDriver, budget = 64): Uint8Array[] {
+  const got: Uint8Array[] = [];
+  d.receive((f) => got.push(f.slice()), budget);
+  return got;
+}
+
+const SIZES = [14, 60, 1000, 1514];
+
+for (const v of VARIANTS) {
+  Deno.test(`frames round-trip byte-exact from driver to sink ${tag(v)}`, () => {
+    const r = rig(v);
+    const frames = SIZES.map((n, i) => frameOf(n, i));
+    for (const f of frames) assert.equal(r.driver.send(f), true);
+    assert.equal(r.driver.flush().kickTx, true);
+    const out = r.device.transmit(r.sink, 64);
+    assert.deepEqual({ ...out }, { sent: 4, dropped: 0, blocked: false });
+    assert.equal(r.device.finish().interruptTx, true);
+    assert.deepEqual(r.sink.frames, frames);
+    assert.equal(r.driver.reclaimTx(), 4);
+    const c = readCounters(r.counters, NetCounter);
+    assert.equal(c.txFrames, 4);
+    assert.equal(c.txBytes, 14 + 60 + 1000 + 1514);
+    assert.equal(c.txChainsPopped, 4);
+    assert.equal(c.txUsedPublished, 4);
+    assert.equal(c.txInterrupts, 1);
+  });
+
+  Deno.test(`frames round-trip byte-exact from device to driver ${tag(v)}`, () => {
+    const r = rig(v);
+    assert.equal(r.driver.fillRx(), 8);
+    r.driver.flush();
+    const frames = SIZES.map((n, i) => frameOf(n, i + 10));
+    for (const f of frames) assert.equal(r.device.receive(f), "delivered");
+    assert.equal(r.device.finish().interruptRx, true);
+    assert.deepEqual(drain(r.driver), frames);
+    assert.equal(r.driver.fault, null);
+    const c = readCounters(r.counters, NetCounter);
+    assert.equal(c.rxFrames, 4);
+    assert.equal(c.rxBytes, 14 + 60 + 1000 + 1514);
+    assert.equal(c.rxUsedPublished, 4);
+  });
+
+  Deno.test(`RX header in guest memory is exactly virtio_net_hdr_v1 ${tag(v)}`, () => {
+    const r = rig(v);
+    const at = r.driver.rxBufferAddr(0);
+    r.mem.u8.fill(0xff, at, at + 64);
+    r.driver.fillRx();
+    r.driver.flush();
+    assert.equal(r.device.receive(frameOf(20, 1)), "delivered");
+    r.device.finish();
+    // flags, gso_type, hdr_len, gso_size, csum_start, csum_offset all 0; num_buffers = 1
+    assert.deepEqual([...r.mem.u8.subarray(at, at + NET_HDR_SIZE)], [
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      1,
+      0,
+    ]);
+    assert.deepEqual(r.mem.u8.slice(at + 12, at + 32), frameOf(20, 1));
+    assert.equal(r.mem.u8[at + 32], 0xff); // nothing written past the frame
+  });
+
+  Deno.test(`link down drops TX, refuses RX and clears status bit 0 ${tag(v)}`, () => {
+    const r = rig(v);
+    r.driver.fillRx();
+    assert.equal(r.device.setLinkUp(false), true);
+    assert.equal(r.device.setLinkUp(false), false);
+    assert.equal(r.device.readConfig(NetConfigOffset.STATUS, 2), 0);
+    assert.equal(r.device.receive(frameOf(60, 0)), "link-down");
+    r.driver.send(frameOf(60, 1));
+    r.driver.flush();
+    assert.deepEqual({ ...r.device.transmit(r.sink, 64) }, { sent: 0, dropped: 1, blocked: false });
+    r.device.finish();
+    assert.equal(r.sink.frames.length, 0);
+    assert.equal(r.driver.reclaimTx(), 1);
+    assert.equal(r.counters[NetCounter.txLinkDown], 1);
+    assert.equal(r.counters[NetCounter.rxLinkDown], 1);
+    assert.equal(r.device.setLinkUp(true), true);
+    assert.equal(r.device.readConfig(NetConfigOffset.STATUS, 2), 1);
+    assert.equal(r.device.receive(frameOf(60, 2)), "delivered");
+    r.device.finish();
+    assert.deepEqual(drain(r.driver), [frameOf(60, 2)]);
+  });
+
+  Deno.test(`transmit budget is respected (E6) ${tag(v)}`, () => {
+    const r = rig(v);
+    for (let i = 0; i < 6; i++) r.driver.send(frameOf(60, i));
+    r.driver.flush();
+    assert.equal(r.device.transmit(r.sink, 4).sent, 4);
+    assert.equal(r.sink.frames.length, 4);
+    assert.equal(r.tx.device.inFlight, 4); // nothing popped beyond the budget
+    assert.equal(r.device.transmit(r.sink, 4).sent, 2);
+    assert.equal(r.device.transmit(r.sink, 0).sent, 0);
+    r.device.finish();
+    assert.deepEqual(r.sink.frames, [0, 1, 2, 3, 4, 5].map((i) => frameOf(60, i)));
+  });
+
+  Deno.test(`a full sink keeps the chain and resends it first (back-pressure) ${tag(v)}`, () => {
+    const r = rig(v);
+    for (let i = 0; i < 5; i++) r.driver.send(frameOf(100, i));
+    r.driver.flush();
+    r.sink.room = 2;
+    assert.deepEqual({ ...r.device.transmit(r.sink, 64) }, { sent: 2, dropped: 0, blocked: true });
+    assert.equal(r.counters[NetCounter.txBackpressure], 1);
+    r.device.finish();
+    assert.equal(r.driver.reclaimTx(), 2);
+    assert.equal(r.device.transmit(r.sink, 64).blocked, true);
+    assert.equal(r.counters[NetCounter.txChainsPopped], 3); // the kept chain is not popped again
+    r.sink.room = Infinity;
+    assert.equal(r.device.transmit(r.sink, 64).sent, 3);
+    r.device.finish();
+    assert.deepEqual(r.sink.frames, [0, 1, 2, 3, 4].map((i) => frameOf(100, i)));
+    assert.equal(r.counters[NetCounter.txFrames], 5);
+  });
+
+  Deno.test(`no RX buffers is reported and recovers when the driver refills (E4) ${tag(v)}`, () => {
+    const r = rig(v);
+    assert.equal(r.device.receive(frameOf(60, 0)), "no-buffers");
+    assert.equal(r.counters[NetCounter.rxNoBuffer], 1);
+    r.driver.fillRx();
+    r.driver.flush();
+    assert.equal(r.device.receive(frameOf(60, 0)), "delivered");
+    r.device.finish();
+    assert.deepEqual(drain(r.driver), [frameOf(60, 0)]);
+  });
+
+  Deno.test(`10,000 frames loop through queues of size 8 without loss ${tag(v)}`, () => {
+    const r = rig(v, { rxBufferSize: v.mrg ? 512 : undefined });
+    const prng = Prng.fromSeed(0x5eed);
+    const total = 10_000;
+    let sent = 0;
+    let received = 0;
+    const seqOf = (f: Uint8Array) => f[0] | (f[1] << 8) | (f[2] << 16);
+    const make = (seq: number) => {
+      const f = frameOf(14 + prng.below(1501), seq);
+      f[0] = seq & 0xff;
+      f[1] = (seq >>> 8) & 0xff;
+      f[2] = seq >>> 16;
+      return f;
+    };
+    const expected: Uint8Array[] = [];
+    let sinkRead = 0;
+    r.driver.fillRx();
+    for (let round = 0; round < 100_000 && received < total; round++) {
+      for (let k = prng.below(6); k > 0 && sent < total; k--) {
+        const f = make(sent);
+        if (!r.driver.send(f)) break;
+        expected.push(f);
+        sent++;
+      }
+      r.driver.fillRx();
+      r.driver.flush();
+      r.device.transmit(r.sink, 1 + prng.below(8));
+      // loop the link back into the receiveq; a frame that found no buffers waits in the sink
+      for (let k = 0; k < 8 && sinkRead < r.sink.frames.length; k++) {
+        const o = r.device.receive(r.sink.frames[sinkRead]);
+        if (o === "no-buffers") break;
+        assert.equal(o, "delivered");
+        sinkRead++;
+      }
+      r.device.finish();
+      r.driver.reclaimTx();
+      r.driver.receive((f) => {
+        assert.equal(seqOf(f), received, `frame ${received} out of order`);
+        assert.deepEqual(f, expected[received]);
+        received++;
+      }, 1 + prng.below(8));
+    }
+    assert.equal(received, total);
+    assert.equal(r.driver.fault, null);
+    assert.equal(r.device.fault, null);
+    const c = readCounters(r.counters, NetCounter);
+    assert.equal(c.txFrames, total);
+    assert.equal(c.rxFrames, total);
+    assert.equal(c.txBytes, c.rxBytes);
+    assert.equal(c.txMalformed + c.rxTooBig + c.rxBadChain, 0);
+    assert.equal(c.txChainsPopped, c.txUsedPublished);
+    assert.equal(c.rxChainsPopped, c.rxUsedPublished + r.device.heldRxBuffers);
+    assert.equal(c.rxInterrupts + c.rxInterruptsSuppressed > 0, true);
+    assert.equal(c.rxNoBuffer > 0, true); // back-pressure happened and recovered (E4)
+  });
+}
+
+for (const layout of ["split", "packed"] as const) {
+  for (const inOrder of [false, true]) {
+    const v = { layout, mrg: true, inOrder };
+    Deno.test(`a 1514-byte frame spans 6 buffers of 256 with num_buffers 6 ${tag(v)}`, () => {
+      const r = rig(v, { rxBufferSize: 256 });
+      r.driver.fillRx();
+      r.driver.flush();
+      const f = frameOf(1514, 3);
+      assert.equal(r.device.receive(f), "delivered");
+      r.device.finish();
+      // 12 + 1514 = 1526 = 5 × 256 + 246
+      const first = r.driver.rxBufferAddr(0);
+      assert.equal(r.mem.u8[first + 10] | (r.mem.u8[first + 11] << 8), 6);
+      assert.equal(r.counters[NetCounter.rxUsedPublished], 6);
+      const got = drain(r.driver);
+      assert.deepEqual(got, [f]);
+      assert.equal(r.driver.fault, null);
+    });
+
+    Deno.test(`held RX buffers are used first once the driver refills ${tag(v)}`, () => {
+      const r = rig(v, { rxBufferSize: 256 });
+      r.driver.fillRx();
+      r.driver.flush();
+      const a = frameOf(1514, 1);
+      const b = frameOf(1514, 2);
+      assert.equal(r.device.receive(a), "delivered");
+      assert.equal(r.device.receive(b), "no-buffers"); // 2 buffers left: popped and held
+      assert.equal(r.device.heldRxBuffers, 2);
+      r.device.finish();
+      assert.deepEqual(drain(r.driver), [a]);
+      r.driver.fillRx();
+      r.driver.flush();
+      assert.equal(r.device.receive(b), "delivered");
+      r.device.finish();
+      assert.deepEqual(drain(r.driver), [b]);
+      const c = readCounters(r.counters, NetCounter);
+      assert.equal(c.rxChainsPopped, 12);
+      assert.equal(c.rxUsedPublished, 12);
+      assert.equal(c.rxNoBuffer, 1);
+    });
+  }
+
+  Deno.test(`a driver without MRG_RXBUF gets single-buffer RX (E5) [${layout}]`, () => {
+    const r = rig({ layout, mrg: true, inOrder: false }, { acceptMrg: false });
+    assert.equal(r.device.mergeable, false);
+    assert.equal(r.driver.mergeable, false);
+    assert.equal(r.driver.rxBufferSize, 1526);
+    r.driver.fillRx();
+    r.driver.flush();
+    const f = frameOf(1514, 9);
+    assert.equal(r.device.receive(f), "delivered");
+    r.device.finish();
+    assert.equal(r.counters[NetCounter.rxUsedPublished], 1);
+    const at = r.driver.rxBufferAddr(0);
+    assert.equal(r.mem.u8[at + 10], 1);
+    assert.deepEqual(drain(r.driver), [f]);
+  });
+
+  Deno.test(`without MRG_RXBUF a frame larger than one buffer is dropped, the buffer kept [${layout}]`, () => {
+    const r = rig({ layout, mrg: false, inOrder: false }, { rxBufferSize: 256 });
+    r.driver.fillRx();
+    r.driver.flush();
+    assert.equal(r.device.receive(frameOf(1514, 0)), "too-big");
+    assert.equal(r.counters[NetCounter.rxTooBig], 1);
+    assert.equal(r.device.receive(frameOf(200, 1)), "delivered");
+    r.device.finish();
+    assert.deepEqual(drain(r.driver), [frameOf(200, 1)]);
+    assert.equal(r.counters[NetCounter.rxUsedPublished], 1);
+  });
+
+  Deno.test(`malformed TX chains are dropped and counted, the next frame passes (E1, E2) [${layout}]`, () => {
+    const r = rig({ layout, mrg: false, inOrder: false });
+    const q = r.tx.driver;
+    const buf = 0x700000;
+    const good = frameOf(60, 5);
+    r.mem.u8.fill(0xff, buf, buf + 12); // unknown flags and csum fields: ignored (E3)
+    r.mem.u8.set(good, buf + 12);
+    const chains: [number, number][][] = [
+      [[buf, 8]], // shorter than the header
+      [[buf, 12 + 1515]], // frame over mtu + 14
+      [[buf, 12]], // zero-length frame
+      [[buf, 12 + 13]], // shorter than an Ethernet header
+      [[buf, 6], [buf + 6, 6 + 60]], // good: header split over two descriptors
+    ];
+    chains.forEach((readable, i) => assert.ok(q.add({ readable, writable: [] }, i).ok));
+    // a chain with only writable space (no readable part)
+    assert.ok(q.add({ readable: [], writable: [[buf, 64]] }, 5).ok);
+    q.publish();
+    const out = r.device.transmit(r.sink, 64);
+    assert.deepEqual({ ...out }, { sent: 1, dropped: 5, blocked: false });
+    r.device.finish();
+    assert.deepEqual(r.sink.frames, [good]);
+    assert.equal(r.counters[NetCounter.txMalformed], 5);
+    const used: number[] = [];
+    for (let u = q.getUsed(); u.ok && u.value; u = q.getUsed()) {
+      assert.equal(u.value.len, 0);
+      used.push(u.value.token);
+    }
+    assert.deepEqual(used.sort(), [0, 1, 2, 3, 4, 5]);
+  });
+}
+
+Deno.test("a broken receiveq sets the fault and stops the device", () => {
+  const r = rig({ layout: "split", mrg: false, inOrder: false });
+  r.mem.writeU16(0x2000 + 2, 100); // avail idx jumps past the queue size (A1)
+  assert.equal(r.device.receive(frameOf(60, 0)), "not-live");
+  assert.equal(r.device.fault?.kind, "queue-broken");
+  assert.equal(r.device.fault?.queue, "receiveq");
+  assert.equal(r.device.fault?.cause.kind, "avail-index-jump");
+  assert.equal(r.device.transmit(r.sink, 64).sent, 0);
+  r.device.reset();
+  assert.equal(r.device.fault, null);
+  assert.equal(r.device.receive(frameOf(60, 0)), "not-live");
+});
+
+Deno.test("interrupts follow the driver's suppression and are counted", () => {
+  const r = rig({ layout: "packed", mrg: false, inOrder: false });
+  r.driver.fillRx();
+  r.driver.disableInterrupts();
+  r.driver.flush();
+  r.device.receive(frameOf(60, 0));
+  assert.equal(r.device.finish().interruptRx, false);
+  assert.equal(r.counters[NetCounter.rxInterruptsSuppressed], 1);
+  assert.equal(r.driver.enableInterrupts(), true); // a used buffer is already waiting
+  drain(r.driver);
+  assert.equal(r.driver.enableInterrupts(), false);
+  r.device.receive(frameOf(60, 1));
+  assert.equal(r.device.finish().interruptRx, true);
+  assert.equal(r.counters[NetCounter.rxInterrupts], 1);
+  assert.deepEqual({ ...r.device.finish() }, { interruptRx: false, interruptTx: false });
+});
+
+Deno.test("the device offers net and ring bits per its options and exposes its config", () => {
+  const r = rig({ layout: "packed", mrg: true, inOrder: true });
+  const d = r.device;
+  assert.equal(d.deviceId, 1);
+  assert.equal(d.queueCount, 2);
+  for (
+    const bit of [
+      Feature.VERSION_1,
+      Feature.RING_PACKED,
+      Feature.EVENT_IDX,
+      Feature.IN_ORDER,
+      NetFeature.MAC,
+      NetFeature.MTU,
+      NetFeature.STATUS,
+      NetFeature.MRG_RXBUF,
+    ]
+  ) assert.equal(hasFeature(d.offered, bit), true, `bit ${bit}`);
+  assert.equal(hasFeature(d.offered, Feature.INDIRECT_DESC), false);
+  assert.equal(hasFeature(d.offered, NetFeature.CSUM), false);
+  const bytes = new Uint8Array(d.configSize);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = d.readConfig(i, 1);
+  assert.deepEqual(parseNetConfig(bytes), { mac: "02:00:00:00:00:01", linkUp: true, mtu: 1500 });
+  assert.equal(d.readConfig(NetConfigOffset.MTU, 2), 1500);
+  assert.equal(d.readConfig(11, 2), 0); // crosses the end
+  assert.deepEqual(d.activate({ negotiated: d.offered, queues: [r.rx.device, null] }), {
+    ok: false,
+    error: { kind: "missing-queue", queue: 1 },
+  });
+});

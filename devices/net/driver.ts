@@ -1,0 +1,416 @@
+/**
+ * The guest's virtio-net driver (virtio 1.2 §5.1.6), run by the guest worker on the driver
+ * halves of receiveq1 and transmitq1.
+ *
+ * Every buffer is allocated once at construction from the guest's `PageAllocator`, one per
+ * descriptor, and reused by token (token = buffer index): a TX chain is one device-readable
+ * descriptor (header + frame, contiguous), an RX chain one device-writable descriptor. The
+ * device is untrusted (reliability.md section C): a used token not in flight, a used length
+ * over the buffer, or a `num_buffers` the device did not back with buffers sets `fault` and the
+ * driver stops.
+ *
+ * Per frame, nothing is allocated but the `Uint8Array` view handed to the callbacks (TX views
+ * are cached per buffer and reused while the length repeats).
+ *
+ * @module
+ */
+
+import type { PageAllocator } from "../memory/allocator.ts";
+import type { GuestMemory } from "../memory/memory.ts";
+import type { DriverError } from "../virtio/errors.ts";
+import type { FeatureSet } from "../virtio/features.ts";
+import { hasFeature } from "../virtio/features.ts";
+import type { DriverQueue } from "../virtio/queue.ts";
+import {
+  DEFAULT_MTU,
+  maxFrameLen,
+  NET_HDR_SIZE,
+  NetFeature,
+  NetHdr,
+  readLe16,
+  writeTxHeader,
+} from "./config.ts";
+import type { NetDriverFault, NetQueueName } from "./errors.ts";
+import { NET_DRIVER_COUNTER_COUNT, NetDriverCounter } from "./metrics.ts";
+
+export { parseNetConfig } from "./config.ts";
+
+/** Largest frame the driver reassembles: header + 65535-byte packet + Ethernet header. */
+export const MAX_REASSEMBLED_FRAME = 65550;
+
+/** Construction options of a `NetDriver`. */
+export interface NetDriverOptions {
+  /** Guest memory. */
+  mem: GuestMemory;
+  /** Where buffers come from (allocated once). */
+  alloc: PageAllocator;
+  /** Driver half of receiveq1. */
+  rx: DriverQueue;
+  /** Driver half of transmitq1. */
+  tx: DriverQueue;
+  /** The negotiated features (MRG_RXBUF decides how frames are received). */
+  negotiated: FeatureSet;
+  /** Bytes per RX buffer: default 1526 without MRG_RXBUF, 1536 with. */
+  rxBufferSize?: number;
+  /** MTU for the TX buffer size (default 1500: 1514-byte frames). */
+  mtu?: number;
+  /** `NET_DRIVER_COUNTER_COUNT` words, laid out by `NetDriverCounter`. */
+  counters?: Float64Array;
+}
+
+/** Which queues to kick after `flush`. The object is reused. */
+export interface FlushOutcome {
+  /** Notify receiveq1. */
+  kickRx: boolean;
+  /** Notify transmitq1. */
+  kickTx: boolean;
+}
+
+/**
+ * The guest-side virtio-net driver.
+ *
+ * @example
+ * ```ts
+ * import type { NetDriver } from "./driver.ts";
+ * function pingPong(d: NetDriver, frame: Uint8Array): number {
+ *   d.send(frame);
+ *   d.fillRx();
+ *   d.flush(); // kick where asked
+ *   return d.receive((f) => console.log(f.length), 64);
+ * }
+ * ```
+ */
+export class NetDriver {
+  /** Bytes per RX buffer. */
+  readonly rxBufferSize: number;
+  /** Bytes per TX buffer (header + largest frame). */
+  readonly txBufferSize: number;
+  /** Largest frame `send` accepts. */
+  readonly maxFrame: number;
+  /** Whether MRG_RXBUF was negotiated. */
+  readonly mergeable: boolean;
+
+  private readonly u8: Uint8Array;
+  private readonly rx: DriverQueue;
+  private readonly tx: DriverQueue;
+  private readonly c: Float64Array;
+  private readonly rxBase: number;
+  private readonly txBase: number;
+  private readonly rxFree: Uint32Array;
+  private rxFreeCount: number;
+  private readonly txFree: Uint32Array;
+  private txFreeCount: number;
+  private readonly rxBusy: Uint8Array;
+  private readonly txBusy: Uint8Array;
+  private readonly txViews: Uint8Array[];
+  private readonly scratch = new Uint8Array(MAX_REASSEMBLED_FRAME);
+  private readonly rxSeg: [number, number] = [0, 0];
+  private readonly txSeg: [number, number] = [0, 0];
+  private readonly rxSpec: { readable: [number, number][]; writable: [number, number][] };
+  private readonly txSpec: { readable: [number, number][]; writable: [number, number][] };
+  private readonly flushOut: FlushOutcome = { kickRx: false, kickTx: false };
+  private fault_: NetDriverFault | null = null;
+
+  /**
+   * Allocate every buffer. Throws a `RangeError` if the allocator has no room or a size is
+   * unusable (setup errors of the guest itself, not device input).
+   */
+  constructor(opts: NetDriverOptions) {
+    this.u8 = opts.mem.u8;
+    this.rx = opts.rx;
+    this.tx = opts.tx;
+    this.mergeable = hasFeature(opts.negotiated, NetFeature.MRG_RXBUF);
+    this.rxBufferSize = opts.rxBufferSize ?? (this.mergeable ? 1536 : 1526);
+    this.maxFrame = maxFrameLen(opts.mtu ?? DEFAULT_MTU);
+    this.txBufferSize = NET_HDR_SIZE + this.maxFrame;
+    if (!Number.isInteger(this.rxBufferSize) || this.rxBufferSize < NET_HDR_SIZE) {
+      throw new RangeError(
+        `Cannot create the net driver: rxBufferSize must be at least ${NET_HDR_SIZE}, got ${this.rxBufferSize}`,
+      );
+    }
+    this.c = opts.counters ?? new Float64Array(NET_DRIVER_COUNTER_COUNT);
+    this.rxBase = allocate(opts.alloc, this.rx.size * this.rxBufferSize, "RX");
+    this.txBase = allocate(opts.alloc, this.tx.size * this.txBufferSize, "TX");
+    this.rxFree = new Uint32Array(this.rx.size);
+    this.txFree = new Uint32Array(this.tx.size);
+    // Stacks popped from the end: token 0 is used first.
+    for (let i = 0; i < this.rx.size; i++) this.rxFree[i] = this.rx.size - 1 - i;
+    for (let i = 0; i < this.tx.size; i++) this.txFree[i] = this.tx.size - 1 - i;
+    this.rxFreeCount = this.rx.size;
+    this.txFreeCount = this.tx.size;
+    this.rxBusy = new Uint8Array(this.rx.size);
+    this.txBusy = new Uint8Array(this.tx.size);
+    this.txViews = [];
+    for (let i = 0; i < this.tx.size; i++) {
+      const at = this.txBase + i * this.txBufferSize + NET_HDR_SIZE;
+      this.txViews.push(this.u8.subarray(at, at + this.maxFrame));
+    }
+    this.rxSpec = { readable: [], writable: [this.rxSeg] };
+    this.txSpec = { readable: [this.txSeg], writable: [] };
+  }
+
+  /** The device misbehaviour that stopped the driver, or null. */
+  get fault(): NetDriverFault | null {
+    return this.fault_;
+  }
+
+  /** GPA of RX buffer `token` (for tests and diagnostics). */
+  rxBufferAddr(token: number): number {
+    return this.rxBase + token * this.rxBufferSize;
+  }
+
+  /** GPA of TX buffer `token` (header first). */
+  txBufferAddr(token: number): number {
+    return this.txBase + token * this.txBufferSize;
+  }
+
+  /** Post every free RX buffer; how many were posted (visible after `flush`). */
+  fillRx(): number {
+    if (this.fault_ !== null) return 0;
+    let posted = 0;
+    while (this.rxFreeCount > 0) {
+      const token = this.rxFree[this.rxFreeCount - 1];
+      this.rxSeg[0] = this.rxBufferAddr(token);
+      this.rxSeg[1] = this.rxBufferSize;
+      const r = this.rx.add(this.rxSpec, token);
+      if (!r.ok) {
+        if (r.error.kind !== "ring-full") this.fail("receiveq", r.error);
+        break;
+      }
+      this.rxFreeCount--;
+      this.rxBusy[token] = 1;
+      posted++;
+    }
+    this.c[NetDriverCounter.rxPosted] += posted;
+    return posted;
+  }
+
+  /**
+   * Queue a frame of `len` bytes that `fill` writes straight into guest memory; false when every
+   * TX buffer is in flight (after reclaiming). Throws a `RangeError` if `len` is not 0…maxFrame.
+   */
+  sendWith(len: number, fill: (buf: Uint8Array) => void): boolean {
+    const token = this.takeTx(len);
+    if (token < 0) return false;
+    let view = this.txViews[token];
+    if (view.length !== len) {
+      const at = this.txBufferAddr(token) + NET_HDR_SIZE;
+      view = this.u8.subarray(at, at + len);
+      this.txViews[token] = view;
+    }
+    fill(view);
+    return this.postTx(token, len);
+  }
+
+  /** Queue a copy of `frame`; false when every TX buffer is in flight. */
+  send(frame: Uint8Array): boolean {
+    const token = this.takeTx(frame.length);
+    if (token < 0) return false;
+    this.u8.set(frame, this.txBufferAddr(token) + NET_HDR_SIZE);
+    return this.postTx(token, frame.length);
+  }
+
+  /** Take back TX buffers the device used; how many. */
+  reclaimTx(): number {
+    if (this.fault_ !== null) return 0;
+    let n = 0;
+    for (let i = 0; i < this.tx.size; i++) {
+      const r = this.tx.getUsed();
+      if (!r.ok) {
+        this.fail("transmitq", r.error);
+        break;
+      }
+      if (r.value === null) break;
+      const token = r.value.token;
+      if (token >= this.tx.size || this.txBusy[token] === 0) {
+        this.fault_ = { kind: "unknown-token", queue: "transmitq", token };
+        break;
+      }
+      this.txBusy[token] = 0;
+      this.txFree[this.txFreeCount++] = token;
+      n++;
+    }
+    this.c[NetDriverCounter.txReclaimed] += n;
+    return n;
+  }
+
+  /**
+   * Hand up to `budget` received frames to `onFrame`; the view is valid only during the call.
+   * Mergeable frames (`num_buffers` > 1) are reassembled into a scratch buffer. Used buffers
+   * go back to the free list: call `fillRx` to post them again.
+   */
+  receive(onFrame: (frame: Uint8Array) => void, budget: number): number {
+    let frames = 0;
+    const c = this.c;
+    for (; frames < budget && this.fault_ === null;) {
+      const first = this.nextRx();
+      if (first < 0) break;
+      const token = first & 0xffff;
+      const len = first >>> 16;
+      const gpa = this.rxBufferAddr(token);
+      if (len < NET_HDR_SIZE) {
+        c[NetDriverCounter.rxLengthErrors]++;
+        this.freeRx(token);
+        continue;
+      }
+      // Without MRG_RXBUF num_buffers is not ours to trust: one buffer per frame (E5).
+      const numBuffers = this.mergeable ? readLe16(this.u8, gpa + NetHdr.NUM_BUFFERS) : 1;
+      if (numBuffers === 0 || numBuffers > this.rx.size) {
+        this.fault_ = { kind: "bad-num-buffers", numBuffers, available: this.rx.inFlight + 1 };
+        this.freeRx(token);
+        break;
+      }
+      let frame: Uint8Array;
+      if (numBuffers === 1) {
+        frame = this.u8.subarray(gpa + NET_HDR_SIZE, gpa + len);
+        this.freeRx(token);
+      } else if (!this.reassemble(gpa, len, numBuffers)) {
+        this.freeRx(token);
+        break;
+      } else {
+        this.freeRx(token);
+        frame = this.scratch.subarray(0, this.reassembled);
+        c[NetDriverCounter.rxMerged]++;
+      }
+      c[NetDriverCounter.rxFrames]++;
+      c[NetDriverCounter.rxBytes] += frame.length;
+      frames++;
+      // The buffer is free but not reposted before `fillRx`, so the view stays intact.
+      onFrame(frame);
+    }
+    return frames;
+  }
+
+  /** Publish both queues; which ones the device must be notified about. */
+  flush(): FlushOutcome {
+    const out = this.flushOut;
+    out.kickRx = this.fault_ === null && this.rx.publish();
+    out.kickTx = this.fault_ === null && this.tx.publish();
+    return out;
+  }
+
+  /**
+   * Ask for used-buffer interrupts on both queues, re-checking each (see
+   * `DriverQueue.enableInterrupts`): true if used buffers are already waiting on either.
+   */
+  enableInterrupts(): boolean {
+    const r = this.rx.enableInterrupts();
+    const t = this.tx.enableInterrupts();
+    return r || t;
+  }
+
+  /** Ask the device not to interrupt on either queue (a hint). */
+  disableInterrupts(): void {
+    this.rx.disableInterrupts();
+    this.tx.disableInterrupts();
+  }
+
+  private reassembled = 0;
+
+  /** Copy the n buffers of a merged frame into `scratch`; false (and `fault`) on device error. */
+  private reassemble(gpa: number, len: number, n: number): boolean {
+    const scratch = this.scratch;
+    let total = len - NET_HDR_SIZE;
+    copy(this.u8, gpa + NET_HDR_SIZE, scratch, 0, total);
+    for (let i = 1; i < n; i++) {
+      const next = this.nextRx();
+      if (next < 0) {
+        // virtio 1.2 §5.1.6.4: the device publishes all n together, so fewer is its error.
+        if (this.fault_ === null) {
+          this.fault_ = { kind: "bad-num-buffers", numBuffers: n, available: i };
+        }
+        return false;
+      }
+      const token = next & 0xffff;
+      const l = next >>> 16;
+      if (total + l > scratch.length) {
+        this.fault_ = { kind: "frame-too-big", len: total + l, limit: scratch.length };
+        this.freeRx(token);
+        return false;
+      }
+      const at = this.rxBufferAddr(token);
+      copy(this.u8, at, scratch, total, l);
+      total += l;
+      this.freeRx(token);
+    }
+    this.reassembled = total;
+    return true;
+  }
+
+  /** The next used RX buffer as `token | len << 16`, or -1 (none, or a fault was set). */
+  private nextRx(): number {
+    const r = this.rx.getUsed();
+    if (!r.ok) {
+      this.fail("receiveq", r.error);
+      return -1;
+    }
+    if (r.value === null) return -1;
+    const { token, len } = r.value;
+    if (token >= this.rx.size || this.rxBusy[token] === 0) {
+      this.fault_ = { kind: "unknown-token", queue: "receiveq", token };
+      return -1;
+    }
+    if (len > this.rxBufferSize) {
+      this.fault_ = { kind: "used-len-too-big", token, len, capacity: this.rxBufferSize };
+      this.freeRx(token);
+      return -1;
+    }
+    return token + len * 65536;
+  }
+
+  private freeRx(token: number): void {
+    this.rxBusy[token] = 0;
+    this.rxFree[this.rxFreeCount++] = token;
+  }
+
+  /** A free TX token for a frame of `len`, or -1 when none is free even after reclaiming. */
+  private takeTx(len: number): number {
+    if (!Number.isInteger(len) || len < 0 || len > this.maxFrame) {
+      throw new RangeError(`Cannot send a frame of ${len} bytes: the limit is ${this.maxFrame}`);
+    }
+    if (this.fault_ !== null) return -1;
+    if (this.txFreeCount === 0) this.reclaimTx();
+    if (this.txFreeCount === 0) {
+      this.c[NetDriverCounter.txRingFull]++;
+      return -1;
+    }
+    return this.txFree[--this.txFreeCount];
+  }
+
+  private postTx(token: number, len: number): boolean {
+    const gpa = this.txBufferAddr(token);
+    writeTxHeader(this.u8, gpa);
+    this.txSeg[0] = gpa;
+    this.txSeg[1] = NET_HDR_SIZE + len;
+    const r = this.tx.add(this.txSpec, token);
+    if (!r.ok) {
+      this.txFree[this.txFreeCount++] = token;
+      if (r.error.kind === "ring-full") {
+        this.c[NetDriverCounter.txRingFull]++;
+      } else this.fail("transmitq", r.error);
+      return false;
+    }
+    this.txBusy[token] = 1;
+    this.c[NetDriverCounter.txFrames]++;
+    this.c[NetDriverCounter.txBytes] += len;
+    return true;
+  }
+
+  private fail(queue: NetQueueName, cause: DriverError): void {
+    this.fault_ ??= { kind: "queue-broken", queue, cause };
+  }
+}
+
+function allocate(alloc: PageAllocator, bytes: number, what: string): number {
+  const r = alloc.allocBytes(bytes);
+  if (!r.ok) {
+    throw new RangeError(
+      `Cannot create the net driver: no room for ${what} buffers of ${bytes} bytes (${r.error.freePages} pages free)`,
+    );
+  }
+  return r.value;
+}
+
+function copy(src: Uint8Array, from: number, dst: Uint8Array, to: number, len: number): void {
+  for (let i = 0; i < len; i++) dst[to + i] = src[from + i];
+}

@@ -1,0 +1,99 @@
+/**
+ * Counter layouts in shared memory: one `Float64Array` word per counter, written by one thread
+ * (the device worker for `NetCounter`, the guest worker for `NetDriverCounter`) and read by
+ * anyone (the dashboard, tests). A word holds integers exactly up to 2^53.
+ *
+ * @module
+ */
+
+/** Device-side counter indexes (device worker). */
+export const NetCounter = {
+  /** Frames handed to the link. */
+  txFrames: 0,
+  /** Frame bytes handed to the link (virtio-net header excluded). */
+  txBytes: 1,
+  /** TX chains dropped as malformed (E1: header missing or short; E2: frame size out of range; unreachable buffer). */
+  txMalformed: 2,
+  /** Times the link was full and transmit stopped with the chain kept (back-pressure). */
+  txBackpressure: 3,
+  /** TX frames dropped because the link was down. */
+  txLinkDown: 4,
+  /** Frames written into RX buffers. */
+  rxFrames: 5,
+  /** Frame bytes written into RX buffers (header excluded). */
+  rxBytes: 6,
+  /** Frames not delivered for lack of RX buffers (E4). */
+  rxNoBuffer: 7,
+  /** Frames dropped as larger than the MTU or than the RX buffers can ever hold. */
+  rxTooBig: 8,
+  /** Frames dropped as shorter than an Ethernet header. */
+  rxRunt: 9,
+  /** Frames not delivered because the link was down. */
+  rxLinkDown: 10,
+  /** RX chains returned with used length 0 because they were unusable (no writable space, under 12 bytes, unreachable). */
+  rxBadChain: 11,
+  /** Chains popped from the receiveq. */
+  rxChainsPopped: 12,
+  /** Used entries published on the receiveq. */
+  rxUsedPublished: 13,
+  /** Used-buffer interrupts requested for the receiveq. */
+  rxInterrupts: 14,
+  /** Publishes on the receiveq whose interrupt the driver suppressed. */
+  rxInterruptsSuppressed: 15,
+  /** Chains popped from the transmitq. */
+  txChainsPopped: 16,
+  /** Used entries published on the transmitq. */
+  txUsedPublished: 17,
+  /** Used-buffer interrupts requested for the transmitq. */
+  txInterrupts: 18,
+  /** Publishes on the transmitq whose interrupt the driver suppressed. */
+  txInterruptsSuppressed: 19,
+} as const;
+
+/** Number of device counter words. */
+export const NET_COUNTER_COUNT = 20;
+
+/** Driver-side counter indexes (guest worker). */
+export const NetDriverCounter = {
+  /** Frames queued for transmit. */
+  txFrames: 0,
+  /** Frame bytes queued for transmit. */
+  txBytes: 1,
+  /** Sends refused because every TX buffer was in flight. */
+  txRingFull: 2,
+  /** TX buffers reclaimed. */
+  txReclaimed: 3,
+  /** Frames received. */
+  rxFrames: 4,
+  /** Frame bytes received. */
+  rxBytes: 5,
+  /** RX buffers posted. */
+  rxPosted: 6,
+  /** Frames spanning more than one buffer (MRG_RXBUF). */
+  rxMerged: 7,
+  /** RX buffers dropped because the device returned fewer bytes than a header. */
+  rxLengthErrors: 8,
+} as const;
+
+/** Number of driver counter words. */
+export const NET_DRIVER_COUNTER_COUNT = 9;
+
+/**
+ * Counters as a plain record by name (for tests and the dashboard).
+ *
+ * @example
+ * ```ts
+ * import { NET_COUNTER_COUNT, NetCounter, readCounters } from "./metrics.ts";
+ * const words = new Float64Array(NET_COUNTER_COUNT);
+ * words[NetCounter.txFrames] = 3;
+ * readCounters(words, NetCounter).txFrames; // 3
+ * ```
+ */
+export function readCounters<K extends string>(
+  words: Float64Array,
+  layout: Readonly<Record<K, number>>,
+): Record<K, number> {
+  const out = {} as Record<K, number>;
+  for (const name of Object.keys(layout) as K[]) out[name] = words[layout[name]] ?? 0;
+  return out;
+}

@@ -1,0 +1,23 @@
+/**
+ * virtio-net (virtio 1.2 §5.1): the device model (device worker), the guest driver (guest
+ * worker), the config-space and header layouts, errors and counters.
+ *
+ * @module
+ */
+export * from "./config.ts";
+export {
+  type FinishOutcome,
+  type FrameSink,
+  NetDevice,
+  type NetDeviceOptions,
+  type RxOutcome,
+  type TxOutcome,
+} from "./device.ts";
+export {
+  type FlushOutcome,
+  MAX_REASSEMBLED_FRAME,
+  NetDriver,
+  type NetDriverOptions,
+} from "./driver.ts";
+export * from "./errors.ts";
+export * from "./metrics.ts";
