@@ -1,0 +1,525 @@
+/**
+ * A link ring: the single-producer single-consumer frame ring that carries Ethernet frames out
+ * of one VM, in its own `SharedArrayBuffer`, to the peer VM's device worker or to a switch
+ * worker.
+ *
+ * The producer (a device worker's virtio-net TX path, or a switch worker) reserves a slot,
+ * writes a frame into it, commits it, and publishes a batch of commits with one atomic store of
+ * `head`. The consumer peeks at the oldest frame, releases it, and returns a batch of slots with
+ * one atomic store of `tail`. When the consumer runs out of frames it announces that it is going
+ * to sleep (`prepareToWait`); `publish` tells the producer when it must ring the consumer's
+ * doorbell. The doorbell itself belongs to the integrator (architecture.md, Doorbells).
+ *
+ * Layout (all offsets in bytes, little-endian on every host we run on; each hot word on its own
+ * 64-byte cache line so that the two threads do not share a line they write):
+ * ```
+ * struct linkRingHeader {
+ *   le32 magic;            // 0   "VLRG"
+ *   le32 version;          // 4
+ *   le32 slots;            // 8   power of two
+ *   le32 slotBytes;        // 12  largest frame a slot holds
+ *   le32 slotStride;       // 16  align8(4 + slotBytes)
+ *   le32 head;             // 64  free-running; written by the producer only
+ *   le32 tail;             // 128 free-running; written by the consumer only
+ *   le32 consumerWaiting;  // 192 1 = the consumer sleeps (or is about to) and wants a doorbell
+ *   f64  producerCounters[6]; // 256 framesIn bytesIn framesDropped bytesDropped publishes wakeups
+ *   f64  consumerCounters[3]; // 320 framesOut bytesOut badFrames
+ * };
+ * struct slot { le32 len; u8 frame[slotBytes]; pad to 8 };  // from offset 384, `slots` of them
+ * ```
+ *
+ * Lost-wakeup freedom (Dekker-style; all four accesses are sequentially consistent Atomics):
+ * ```
+ * consumer (prepareToWait)           producer (publish)
+ *   Atomics.store(waiting, 1)   (C1)   Atomics.store(head, h)       (P1)
+ *   Atomics.load(head)          (C2)   Atomics.load(waiting)        (P2)
+ * ```
+ * In the single total order of seq-cst accesses, either C2 comes after P1 (the consumer sees
+ * the new frames and does not sleep) or P2 comes after C1 (the producer sees `waiting` and rings
+ * the doorbell), or both (one spurious wake-up). The consumer reads its doorbell counter *before*
+ * C1 and sleeps with `Atomics.wait(bell, seen)`, so a ring that lands between C2 and the wait
+ * makes the wait return at once.
+ *
+ * @module
+ */
+
+import { err, ok, type Result } from "../../devices/result.ts";
+
+/** "VLRG" as a little-endian u32. */
+export const LINK_RING_MAGIC = 0x4752_4c56;
+/** The header layout version. */
+export const LINK_RING_VERSION = 1;
+
+/** Byte offsets of the header fields. */
+export const LinkRingOffset = {
+  magic: 0,
+  version: 4,
+  slots: 8,
+  slotBytes: 12,
+  slotStride: 16,
+  head: 64,
+  tail: 128,
+  consumerWaiting: 192,
+  producerCounters: 256,
+  consumerCounters: 320,
+  slotsStart: 384,
+} as const;
+
+const HEAD = LinkRingOffset.head / 4;
+const TAIL = LinkRingOffset.tail / 4;
+const WAITING = LinkRingOffset.consumerWaiting / 4;
+const P_FRAMES_IN = LinkRingOffset.producerCounters / 8;
+const P_BYTES_IN = P_FRAMES_IN + 1;
+const P_FRAMES_DROPPED = P_FRAMES_IN + 2;
+const P_BYTES_DROPPED = P_FRAMES_IN + 3;
+const P_PUBLISHES = P_FRAMES_IN + 4;
+const P_WAKEUPS = P_FRAMES_IN + 5;
+const C_FRAMES_OUT = LinkRingOffset.consumerCounters / 8;
+const C_BYTES_OUT = C_FRAMES_OUT + 1;
+const C_BAD_FRAMES = C_FRAMES_OUT + 2;
+
+/** The largest slot count and slot size a ring accepts. */
+export const LINK_RING_MAX_SLOTS = 1 << 16;
+/** The largest frame a slot can hold (bytes). */
+export const LINK_RING_MAX_SLOT_BYTES = 1 << 20;
+
+/** Why a ring could not be created or attached. */
+export type LinkRingError =
+  /** Link ring buffer has the wrong magic */
+  | { kind: "bad-magic"; magic: number }
+  /** Link ring buffer has an unsupported layout version */
+  | { kind: "bad-version"; version: number }
+  /** Link ring geometry is invalid */
+  | { kind: "bad-geometry"; slots: number; slotBytes: number; byteLength: number };
+
+/**
+ * Render a ring error as a sentence.
+ *
+ * @example
+ * ```ts
+ * import { formatLinkRingError } from "./link_ring.ts";
+ * formatLinkRingError({ kind: "bad-magic", magic: 0 }); // "Cannot attach link ring: bad magic 0x0"
+ * ```
+ */
+export function formatLinkRingError(e: LinkRingError): string {
+  switch (e.kind) {
+    case "bad-magic":
+      return `Cannot attach link ring: bad magic 0x${e.magic.toString(16)}`;
+    case "bad-version":
+      return `Cannot attach link ring: unsupported version ${e.version}`;
+    case "bad-geometry":
+      return `Cannot attach link ring: invalid geometry (${e.slots} slots of ${e.slotBytes} B in ${e.byteLength} B)`;
+  }
+}
+
+function slotStrideOf(slotBytes: number): number {
+  return (4 + slotBytes + 7) & ~7;
+}
+
+function geometryOk(slots: number, slotBytes: number): boolean {
+  return Number.isInteger(slots) && slots >= 1 && slots <= LINK_RING_MAX_SLOTS &&
+    (slots & (slots - 1)) === 0 && Number.isInteger(slotBytes) && slotBytes >= 1 &&
+    slotBytes <= LINK_RING_MAX_SLOT_BYTES;
+}
+
+/**
+ * The size of the shared buffer of a ring of `slots` slots of `slotBytes` bytes each.
+ *
+ * @example
+ * ```ts
+ * import { linkRingBytes } from "./link_ring.ts";
+ * linkRingBytes(2048, 2048); // 384 + 2048 * 2056
+ * ```
+ */
+export function linkRingBytes(slots: number, slotBytes: number): number {
+  return LinkRingOffset.slotsStart + slots * slotStrideOf(slotBytes);
+}
+
+/** The ring's counters, as read from shared memory. */
+export interface LinkRingCounters {
+  /** Frames committed by the producer. */
+  framesIn: number;
+  /** Bytes committed by the producer. */
+  bytesIn: number;
+  /** Frames the producer gave up on (ring full). */
+  framesDropped: number;
+  /** Bytes of those frames. */
+  bytesDropped: number;
+  /** Calls to `publish`. */
+  publishes: number;
+  /** Publishes that found the consumer waiting (the integrator rang its doorbell). */
+  wakeups: number;
+  /** Frames released by the consumer. */
+  framesOut: number;
+  /** Bytes released by the consumer. */
+  bytesOut: number;
+  /** Slots whose length exceeded the slot size (skipped by the consumer). */
+  badFrames: number;
+}
+
+/**
+ * One side's handle on a link ring. Each thread attaches its own handle; the producer uses only
+ * the producer methods and the consumer only the consumer methods.
+ *
+ * @example
+ * ```ts
+ * import { LinkRing } from "./link_ring.ts";
+ * const tx = LinkRing.create(8, 64);
+ * const rx = LinkRing.attach(tx.buffer);
+ * if (!rx.ok) throw new Error("attach");
+ * tx.push(new Uint8Array([1, 2, 3]));
+ * tx.publish();
+ * const frame = rx.value.peek(); // Uint8Array [1, 2, 3]
+ * rx.value.release();
+ * rx.value.finishConsume();
+ * ```
+ */
+export class LinkRing {
+  /** The shared buffer; send it to the other side, which calls `LinkRing.attach`. */
+  readonly buffer: SharedArrayBuffer;
+  /** Slot count (a power of two). */
+  readonly slots: number;
+  /** The largest frame a slot holds. */
+  readonly slotBytes: number;
+  readonly #stride: number;
+  readonly #mask: number;
+  readonly #i32: Int32Array;
+  readonly #u8: Uint8Array;
+  readonly #f64: Float64Array;
+  // producer-private state
+  #head: number;
+  #cachedTail: number;
+  #reserved = -1;
+  // consumer-private state
+  #tail: number;
+  #cachedHead: number;
+
+  private constructor(buffer: SharedArrayBuffer, slots: number, slotBytes: number) {
+    this.buffer = buffer;
+    this.slots = slots;
+    this.slotBytes = slotBytes;
+    this.#stride = slotStrideOf(slotBytes);
+    this.#mask = slots - 1;
+    this.#i32 = new Int32Array(buffer);
+    this.#u8 = new Uint8Array(buffer);
+    this.#f64 = new Float64Array(buffer, 0, LinkRingOffset.slotsStart / 8);
+    this.#head = Atomics.load(this.#i32, HEAD) >>> 0;
+    this.#tail = Atomics.load(this.#i32, TAIL) >>> 0;
+    this.#cachedTail = this.#tail;
+    this.#cachedHead = this.#head;
+  }
+
+  /**
+   * A new ring in a new shared buffer. Throws on a bad geometry (a programmer or planner error).
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(2048, 2048);
+   * ```
+   */
+  static create(slots: number, slotBytes: number): LinkRing {
+    if (!geometryOk(slots, slotBytes)) {
+      throw new RangeError(
+        `Cannot create link ring: slots must be a power of 2 up to ${LINK_RING_MAX_SLOTS} and slotBytes 1..${LINK_RING_MAX_SLOT_BYTES}, got ${slots} and ${slotBytes}`,
+      );
+    }
+    const buffer = new SharedArrayBuffer(linkRingBytes(slots, slotBytes));
+    const dv = new DataView(buffer);
+    dv.setUint32(LinkRingOffset.magic, LINK_RING_MAGIC, true);
+    dv.setUint32(LinkRingOffset.version, LINK_RING_VERSION, true);
+    dv.setUint32(LinkRingOffset.slots, slots, true);
+    dv.setUint32(LinkRingOffset.slotBytes, slotBytes, true);
+    dv.setUint32(LinkRingOffset.slotStride, slotStrideOf(slotBytes), true);
+    return new LinkRing(buffer, slots, slotBytes);
+  }
+
+  /**
+   * Attach to a ring created elsewhere (another worker), validating its header.
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const r = LinkRing.attach(LinkRing.create(4, 64).buffer);
+   * if (r.ok) r.value.slots; // 4
+   * ```
+   */
+  static attach(buffer: SharedArrayBuffer): Result<LinkRing, LinkRingError> {
+    if (buffer.byteLength < LinkRingOffset.slotsStart) {
+      return err({ kind: "bad-geometry", slots: 0, slotBytes: 0, byteLength: buffer.byteLength });
+    }
+    const dv = new DataView(buffer);
+    const magic = dv.getUint32(LinkRingOffset.magic, true);
+    if (magic !== LINK_RING_MAGIC) return err({ kind: "bad-magic", magic });
+    const version = dv.getUint32(LinkRingOffset.version, true);
+    if (version !== LINK_RING_VERSION) return err({ kind: "bad-version", version });
+    const slots = dv.getUint32(LinkRingOffset.slots, true);
+    const slotBytes = dv.getUint32(LinkRingOffset.slotBytes, true);
+    const stride = dv.getUint32(LinkRingOffset.slotStride, true);
+    if (
+      !geometryOk(slots, slotBytes) || stride !== slotStrideOf(slotBytes) ||
+      buffer.byteLength !== linkRingBytes(slots, slotBytes)
+    ) {
+      return err({ kind: "bad-geometry", slots, slotBytes, byteLength: buffer.byteLength });
+    }
+    return ok(new LinkRing(buffer, slots, slotBytes));
+  }
+
+  // ---------------------------------------------------------------- producer side
+
+  /**
+   * A view of `maxLen` bytes in the next free slot, or null when the ring is full or `maxLen`
+   * exceeds `slotBytes`. Write the frame, then `commit(len)`. Counts nothing: a caller that
+   * gives up calls `dropped(len)`.
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(4, 64);
+   * const view = ring.reserve(3);
+   * if (view) { view.set([1, 2, 3]); ring.commit(3); ring.publish(); }
+   * ```
+   */
+  reserve(maxLen: number): Uint8Array | null {
+    if (!(maxLen >= 0 && maxLen <= this.slotBytes)) return null;
+    if (((this.#head - this.#cachedTail) >>> 0) >= this.slots) {
+      // observe tail: pairs with publish tail in finishConsume (the consumer is done with
+      // the slots before it)
+      this.#cachedTail = Atomics.load(this.#i32, TAIL) >>> 0;
+      if (((this.#head - this.#cachedTail) >>> 0) >= this.slots) return null;
+    }
+    this.#reserved = maxLen;
+    const at = LinkRingOffset.slotsStart + (this.#head & this.#mask) * this.#stride + 4;
+    return this.#u8.subarray(at, at + maxLen);
+  }
+
+  /**
+   * Write the length of the reserved slot's frame and advance the private head. Does not
+   * publish: batch many commits under one `publish()`.
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(4, 64);
+   * ring.reserve(10)?.fill(7);
+   * ring.commit(10);
+   * ```
+   */
+  commit(len: number): void {
+    if (this.#reserved < 0 || !(len >= 0 && len <= this.#reserved)) {
+      throw new RangeError(`Cannot commit ${len} bytes: reserved ${this.#reserved}`);
+    }
+    const at = LinkRingOffset.slotsStart + (this.#head & this.#mask) * this.#stride;
+    // payload and length: plain writes, made visible by the publish of head
+    this.#i32[at >> 2] = len;
+    this.#head = (this.#head + 1) >>> 0;
+    this.#reserved = -1;
+    this.#f64[P_FRAMES_IN]++;
+    this.#f64[P_BYTES_IN] += len;
+  }
+
+  /**
+   * Reserve, copy and commit `frame`; when the ring is full (or the frame too big) count a drop
+   * and return false.
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(1, 64);
+   * ring.push(new Uint8Array(8)); // true
+   * ring.push(new Uint8Array(8)); // false: full, counted in framesDropped
+   * ```
+   */
+  push(frame: Uint8Array): boolean {
+    const view = this.reserve(frame.length);
+    if (view === null) {
+      this.dropped(frame.length);
+      return false;
+    }
+    view.set(frame);
+    this.commit(frame.length);
+    return true;
+  }
+
+  /**
+   * Count a frame the producer gave up on (ring full).
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(1, 64);
+   * ring.dropped(60);
+   * ring.counters().framesDropped; // 1
+   * ```
+   */
+  dropped(len: number): void {
+    this.#f64[P_FRAMES_DROPPED]++;
+    this.#f64[P_BYTES_DROPPED] += len;
+  }
+
+  /**
+   * Publish every committed frame to the consumer. Returns true when the consumer was waiting:
+   * the caller must then ring the consumer's doorbell (`Atomics.add` + `Atomics.notify`).
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(4, 64);
+   * ring.push(new Uint8Array(4));
+   * if (ring.publish()) {
+   *   // Atomics.add(doorbell, 0, 1); Atomics.notify(doorbell, 0);
+   * }
+   * ```
+   */
+  publish(): boolean {
+    // publish head (P1): pairs with observe head in peek and in prepareToWait (C2)
+    Atomics.store(this.#i32, HEAD, this.#head | 0);
+    this.#f64[P_PUBLISHES]++;
+    // observe waiting (P2): pairs with publish waiting in prepareToWait (C1). The exchange
+    // clears the flag so that one sleep costs at most one doorbell.
+    if (Atomics.load(this.#i32, WAITING) !== 0 && Atomics.exchange(this.#i32, WAITING, 0) !== 0) {
+      this.#f64[P_WAKEUPS]++;
+      return true;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------- consumer side
+
+  /**
+   * A view of the oldest published frame, or null when the ring is empty. The view stays valid
+   * until `release()`. A slot whose length exceeds `slotBytes` (a corrupt peer) is skipped and
+   * counted in `badFrames`.
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(4, 64);
+   * ring.peek(); // null
+   * ```
+   */
+  peek(): Uint8Array | null {
+    for (let skipped = 0; skipped <= this.slots; skipped++) {
+      if (this.#tail === this.#cachedHead) {
+        // observe head: pairs with publish head in publish (P1); the frames before it are
+        // fully written
+        this.#cachedHead = Atomics.load(this.#i32, HEAD) >>> 0;
+        if (this.#tail === this.#cachedHead) return null;
+        if (((this.#cachedHead - this.#tail) >>> 0) > this.slots) {
+          // a head more than a ring ahead: the producer is broken; see nothing
+          this.#f64[C_BAD_FRAMES]++;
+          this.#cachedHead = this.#tail;
+          return null;
+        }
+      }
+      const at = LinkRingOffset.slotsStart + (this.#tail & this.#mask) * this.#stride;
+      const len = this.#i32[at >> 2] >>> 0;
+      if (len <= this.slotBytes) return this.#u8.subarray(at + 4, at + 4 + len);
+      this.#f64[C_BAD_FRAMES]++;
+      this.#tail = (this.#tail + 1) >>> 0;
+    }
+    return null;
+  }
+
+  /**
+   * Consume the frame `peek` returned (advance the private tail; counts it).
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(4, 64);
+   * ring.push(new Uint8Array(4));
+   * ring.publish();
+   * const f = ring.peek();
+   * if (f) ring.release();
+   * ```
+   */
+  release(): void {
+    if (this.#tail === this.#cachedHead) return;
+    const at = LinkRingOffset.slotsStart + (this.#tail & this.#mask) * this.#stride;
+    this.#f64[C_FRAMES_OUT]++;
+    this.#f64[C_BYTES_OUT] += this.#i32[at >> 2] >>> 0;
+    this.#tail = (this.#tail + 1) >>> 0;
+  }
+
+  /**
+   * Return the released slots to the producer (one atomic store for the batch).
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(4, 64);
+   * ring.finishConsume();
+   * ```
+   */
+  finishConsume(): void {
+    // publish tail: pairs with observe tail in reserve (the producer may now overwrite them)
+    Atomics.store(this.#i32, TAIL, this.#tail | 0);
+  }
+
+  /**
+   * Announce that the consumer is about to sleep, then re-check for frames. Returns false when
+   * frames arrived (do not sleep; the flag is cleared). Read the doorbell counter *before*
+   * calling this and sleep with `Atomics.wait(bell, 0, seen)` (see the module comment).
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(4, 64);
+   * const bell = new Int32Array(new SharedArrayBuffer(4));
+   * const seen = Atomics.load(bell, 0);
+   * if (ring.prepareToWait()) {
+   *   // await Atomics.waitAsync(bell, 0, seen, 50).value;
+   * }
+   * ```
+   */
+  prepareToWait(): boolean {
+    this.finishConsume();
+    // publish waiting (C1): pairs with observe waiting in publish (P2)
+    Atomics.store(this.#i32, WAITING, 1);
+    // observe head (C2): pairs with publish head in publish (P1)
+    this.#cachedHead = Atomics.load(this.#i32, HEAD) >>> 0;
+    if (this.#cachedHead !== this.#tail) {
+      Atomics.store(this.#i32, WAITING, 0);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Frames published and not yet released by this consumer handle (a snapshot).
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * LinkRing.create(4, 64).pending(); // 0
+   * ```
+   */
+  pending(): number {
+    return (Atomics.load(this.#i32, HEAD) - this.#tail) >>> 0;
+  }
+
+  /**
+   * The ring's counters (readable from any thread holding the buffer).
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * LinkRing.create(4, 64).counters().framesIn; // 0
+   * ```
+   */
+  counters(): LinkRingCounters {
+    const f = this.#f64;
+    return {
+      framesIn: f[P_FRAMES_IN],
+      bytesIn: f[P_BYTES_IN],
+      framesDropped: f[P_FRAMES_DROPPED],
+      bytesDropped: f[P_BYTES_DROPPED],
+      publishes: f[P_PUBLISHES],
+      wakeups: f[P_WAKEUPS],
+      framesOut: f[C_FRAMES_OUT],
+      bytesOut: f[C_BYTES_OUT],
+      badFrames: f[C_BAD_FRAMES],
+    };
+  }
+}
