@@ -57,3 +57,6 @@ export {
   validateState,
 } from "./state.ts";
 export { createQueuePair, type QueuePair } from "./pair.ts";
+export * from "./mmio.ts";
+export * from "./mmio_device.ts";
+export * from "./mmio_driver.ts";

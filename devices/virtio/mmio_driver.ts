@@ -1,0 +1,405 @@
+/**
+ * The guest driver's side of the virtio-mmio transport: device initialisation exactly as
+ * virtio 1.2 §3.1.1 and §4.2.3 describe it, the configuration-generation loop (§2.5), reset,
+ * and the interrupt fast path.
+ *
+ * It runs on the guest worker. Register accesses go through a `RegisterPort` (in the lab a
+ * mailbox to the device worker, in tests a direct call), so every access is awaited. What the
+ * device answers is peer input: a refusal or an odd value ends initialisation with a
+ * `DriverInitError` (and FAILED in Status), never a throw. `throw` is kept for the driver's own
+ * programmer errors (a requested queue size that is not 1…32768).
+ *
+ * @module
+ */
+
+import type { PageAllocator } from "../memory/allocator.ts";
+import type { GuestMemory } from "../memory/memory.ts";
+import { err, ok, OK_VOID, type Result } from "../result.ts";
+import { Feature, MAX_QUEUE_SIZE, Status } from "./constants.ts";
+import type { QueueSetupError } from "./errors.ts";
+import { formatQueueError } from "./errors.ts";
+import { type FeatureSet, featureWord, hasFeature } from "./features.ts";
+import {
+  layoutOf,
+  MMIO_MAGIC,
+  MMIO_VERSION,
+  MmioReg,
+  RegFileWord,
+  ringFeaturesOf,
+} from "./mmio.ts";
+import { packedAreaSizes } from "./packed_layout.ts";
+import { createDriverQueue } from "./pair.ts";
+import type { DriverQueue, Layout, QueueConfig } from "./queue.ts";
+import type { RingAccess } from "./ring_access.ts";
+import type { IndirectArea } from "./setup.ts";
+import { splitAreaSizes } from "./split_layout.ts";
+
+/**
+ * The driver's access to one register block. Sizes default to 4; the control registers take
+ * only 32-bit accesses, the config space also 8 and 16-bit ones.
+ *
+ * @example
+ * ```ts
+ * import type { RegisterPort } from "./mmio_driver.ts";
+ * const regs = new Map<number, number>();
+ * const port: RegisterPort = {
+ *   read: (offset) => Promise.resolve(regs.get(offset) ?? 0),
+ *   write: (offset, value) => { regs.set(offset, value); return Promise.resolve(); },
+ * };
+ * ```
+ */
+export interface RegisterPort {
+  /** Read `size` bytes at `offset`. */
+  read(offset: number, size?: 1 | 2 | 4): Promise<number>;
+  /** Write `size` bytes of `value` at `offset`. */
+  write(offset: number, value: number, size?: 1 | 2 | 4): Promise<void>;
+}
+
+/** What `initDevice` needs. */
+export interface DriverInitOptions {
+  /** The device ID the driver is for (1 = network). */
+  readonly deviceId: number;
+  /** Every feature the driver understands. */
+  readonly supported: FeatureSet;
+  /** The queues to set up, in queue order, with the size the driver would like. */
+  readonly queues: ReadonlyArray<{ readonly size: number }>;
+  /** Guest memory. */
+  readonly mem: GuestMemory;
+  /** Where the rings' pages come from. */
+  readonly alloc: PageAllocator;
+  /** Ring access for the driver halves. */
+  readonly ring: RingAccess;
+  /** Descriptors per indirect table, when INDIRECT_DESC is negotiated; none by default. */
+  readonly indirectEntries?: number;
+}
+
+/** A device the driver initialised: DRIVER_OK is set. */
+export interface InitializedDevice {
+  /** The features both sides agreed on. */
+  readonly negotiated: FeatureSet;
+  /** The driver halves, in queue order. */
+  readonly queues: DriverQueue[];
+  /** The ring layout of every queue. */
+  readonly layout: Layout;
+  /** First GPAs of every page allocation made for the queues (free them after a reset). */
+  readonly pages: readonly number[];
+}
+
+/**
+ * Why the driver could not initialise the device. Each variant's doc line is its message.
+ *
+ * @example
+ * ```ts
+ * import { type DriverInitError, formatDriverInitError } from "./mmio_driver.ts";
+ * const e: DriverInitError = { kind: "queue-unavailable", queue: 1 };
+ * formatDriverInitError(e); // "Cannot initialise the device: queue 1 is not available (QueueSizeMax 0)"
+ * ```
+ */
+export type DriverInitError =
+  /** MagicValue is not "virt". */
+  | { readonly kind: "bad-magic"; readonly value: number }
+  /** Version is not 2 (legacy or unknown). */
+  | { readonly kind: "bad-version"; readonly value: number }
+  /** DeviceID is not the driver's (0 is an empty slot). */
+  | { readonly kind: "wrong-device"; readonly expected: number; readonly found: number }
+  /** Status did not read 0 after a reset. */
+  | { readonly kind: "reset-timeout"; readonly status: number }
+  /** The device does not offer VERSION_1. */
+  | { readonly kind: "legacy-device"; readonly offered: FeatureSet }
+  /** FEATURES_OK did not stick: the device refused the accepted features. */
+  | { readonly kind: "features-refused"; readonly accepted: FeatureSet; readonly status: number }
+  /** QueueReady was already 1 before the driver configured the queue. */
+  | { readonly kind: "queue-already-ready"; readonly queue: number }
+  /** QueueSizeMax is 0. */
+  | { readonly kind: "queue-unavailable"; readonly queue: number }
+  /** No pages left for a queue area. */
+  | {
+    readonly kind: "queue-out-of-memory";
+    readonly queue: number;
+    readonly bytes: number;
+    readonly freePages: number;
+  }
+  /** The driver half refused the queue configuration. */
+  | { readonly kind: "queue-setup"; readonly queue: number; readonly cause: QueueSetupError }
+  /** QueueReady read back 0 after the driver wrote 1. */
+  | { readonly kind: "queue-refused"; readonly queue: number }
+  /** Status did not show DRIVER_OK (or showed DEVICE_NEEDS_RESET) after the driver set it. */
+  | { readonly kind: "driver-ok-refused"; readonly status: number };
+
+/** The config space kept changing while the driver read it. */
+export interface ConfigUnstableError {
+  /** Discriminant. */
+  readonly kind: "config-unstable";
+  /** Reads tried. */
+  readonly attempts: number;
+}
+
+/**
+ * Render a `DriverInitError` as one sentence-case line.
+ *
+ * @example
+ * ```ts
+ * import { formatDriverInitError } from "./mmio_driver.ts";
+ * formatDriverInitError({ kind: "bad-magic", value: 0 });
+ * // "Cannot initialise the device: MagicValue is 0x0, not 0x74726976"
+ * ```
+ */
+export function formatDriverInitError(e: DriverInitError): string {
+  const p = "Cannot initialise the device: ";
+  const hex = (n: number | bigint) => `0x${n.toString(16)}`;
+  switch (e.kind) {
+    case "bad-magic":
+      return `${p}MagicValue is ${hex(e.value)}, not ${hex(MMIO_MAGIC)}`;
+    case "bad-version":
+      return `${p}Version is ${e.value}, not ${MMIO_VERSION}`;
+    case "wrong-device":
+      return `${p}DeviceID is ${e.found}, expected ${e.expected}`;
+    case "reset-timeout":
+      return `${p}Status reads ${hex(e.status)} after a reset, not 0`;
+    case "legacy-device":
+      return `${p}VERSION_1 is not offered (features ${hex(e.offered)})`;
+    case "features-refused":
+      return `${p}the device refused features ${hex(e.accepted)} (Status ${hex(e.status)})`;
+    case "queue-already-ready":
+      return `${p}queue ${e.queue} is already ready before configuration`;
+    case "queue-unavailable":
+      return `${p}queue ${e.queue} is not available (QueueSizeMax 0)`;
+    case "queue-out-of-memory":
+      return `${p}no memory for ${e.bytes} bytes of queue ${e.queue} (${e.freePages} pages free)`;
+    case "queue-setup":
+      return `${p}queue ${e.queue}: ${formatQueueError(e.cause)}`;
+    case "queue-refused":
+      return `${p}the device refused queue ${e.queue} (QueueReady reads 0)`;
+    case "driver-ok-refused":
+      return `${p}the device did not accept DRIVER_OK (Status ${hex(e.status)})`;
+  }
+}
+
+/**
+ * Reset the device (§2.4, §4.2.3.1): write 0 to Status, then read it until it is 0, at most
+ * `maxReads` times.
+ *
+ * @example
+ * ```ts
+ * import { resetDevice, type RegisterPort } from "./mmio_driver.ts";
+ * async function recover(port: RegisterPort): Promise<boolean> {
+ *   return (await resetDevice(port)).ok;
+ * }
+ * ```
+ */
+export async function resetDevice(
+  port: RegisterPort,
+  maxReads = 16,
+): Promise<Result<void, { kind: "reset-timeout"; status: number }>> {
+  await port.write(MmioReg.STATUS, 0);
+  let status = 0;
+  for (let i = 0; i < maxReads; i++) {
+    status = await port.read(MmioReg.STATUS);
+    if (status === 0) return OK_VOID;
+  }
+  return err({ kind: "reset-timeout", status });
+}
+
+/**
+ * Read the config space consistently (§2.5, §4.2.3.4): read ConfigGeneration, run `read`,
+ * read ConfigGeneration again, and retry while they differ, at most `maxAttempts` times.
+ *
+ * @example
+ * ```ts
+ * import { MmioReg } from "./mmio.ts";
+ * import { readConfigStable, type RegisterPort } from "./mmio_driver.ts";
+ * async function mac(port: RegisterPort) {
+ *   return await readConfigStable(port, async () => {
+ *     const out: number[] = [];
+ *     for (let i = 0; i < 6; i++) out.push(await port.read(MmioReg.CONFIG + i, 1));
+ *     return out;
+ *   });
+ * }
+ * ```
+ */
+export async function readConfigStable<T>(
+  port: RegisterPort,
+  read: () => Promise<T>,
+  maxAttempts = 8,
+): Promise<Result<T, ConfigUnstableError>> {
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    const before = await port.read(MmioReg.CONFIG_GENERATION);
+    const value = await read();
+    const after = await port.read(MmioReg.CONFIG_GENERATION);
+    if (before === after) return ok(value);
+  }
+  return err({ kind: "config-unstable", attempts: maxAttempts });
+}
+
+/**
+ * The interrupt fast path: the InterruptStatus bits straight from the register file (no trap).
+ *
+ * @example
+ * ```ts
+ * import { InterruptBit, regFileWords } from "./mmio.ts";
+ * import { readInterruptStatus } from "./mmio_driver.ts";
+ * const regs = new Int32Array(new SharedArrayBuffer(regFileWords(1) * 4));
+ * (readInterruptStatus(regs) & InterruptBit.USED) !== 0; // false
+ * ```
+ */
+export function readInterruptStatus(regs: Int32Array): number {
+  // observe interrupt bits: pairs with the device's Atomics.or in MmioDeviceTransport.#raise.
+  return Atomics.load(regs, RegFileWord.INTERRUPT_STATUS) >>> 0;
+}
+
+/**
+ * The interrupt fast path: acknowledge `bits` in the register file (InterruptACK without a trap).
+ * Acknowledge before handling, so a bit raised meanwhile is not lost.
+ *
+ * @example
+ * ```ts
+ * import { InterruptBit, regFileWords } from "./mmio.ts";
+ * import { ackInterrupt, readInterruptStatus } from "./mmio_driver.ts";
+ * const regs = new Int32Array(new SharedArrayBuffer(regFileWords(1) * 4));
+ * const bits = readInterruptStatus(regs);
+ * ackInterrupt(regs, bits);
+ * const reclaim = (bits & InterruptBit.USED) !== 0; // then take the used buffers
+ * ```
+ */
+export function ackInterrupt(regs: Int32Array, bits: number): void {
+  Atomics.and(regs, RegFileWord.INTERRUPT_STATUS, ~bits);
+}
+
+/**
+ * Initialise the device as §3.1.1 and §4.2.3.2 say: reset, ACKNOWLEDGE, DRIVER, negotiate
+ * (accept `offered & supported`), FEATURES_OK and its check, set up every queue (QueueSizeMax,
+ * size, areas from the page allocator, QueueReady read back), DRIVER_OK. On any failure after
+ * the reset it sets FAILED, frees the pages it took and returns the error.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory, PageAllocator } from "../memory/mod.ts";
+ * import { SharedRingAccess } from "./ring_access.ts";
+ * import { formatDriverInitError, initDevice, type RegisterPort } from "./mmio_driver.ts";
+ * async function probe(port: RegisterPort, mem: GuestMemory) {
+ *   const r = await initDevice(port, { deviceId: 1, supported: 1n << 32n, queues: [{ size: 256 }],
+ *     mem, alloc: new PageAllocator(0x10000, 0x40000), ring: new SharedRingAccess(mem) });
+ *   return r.ok ? r.value.queues : formatDriverInitError(r.error);
+ * }
+ * ```
+ */
+export async function initDevice(
+  port: RegisterPort,
+  opts: DriverInitOptions,
+): Promise<Result<InitializedDevice, DriverInitError>> {
+  for (const { size } of opts.queues) {
+    if (!Number.isInteger(size) || size < 1 || size > MAX_QUEUE_SIZE) {
+      throw new RangeError(`Cannot request queue size ${size}: it must be 1 to ${MAX_QUEUE_SIZE}`);
+    }
+  }
+  const magic = await port.read(MmioReg.MAGIC_VALUE);
+  if (magic !== MMIO_MAGIC) return err({ kind: "bad-magic", value: magic });
+  const version = await port.read(MmioReg.VERSION);
+  if (version !== MMIO_VERSION) return err({ kind: "bad-version", value: version });
+  const found = await port.read(MmioReg.DEVICE_ID);
+  if (found !== opts.deviceId) return err({ kind: "wrong-device", expected: opts.deviceId, found });
+  const reset = await resetDevice(port);
+  if (!reset.ok) return reset;
+
+  let status = 0;
+  const setStatus = async (bits: number) => {
+    status |= bits;
+    await port.write(MmioReg.STATUS, status);
+  };
+  const pages: number[] = [];
+  const fail = async (e: DriverInitError): Promise<{ ok: false; error: DriverInitError }> => {
+    await setStatus(Status.FAILED);
+    for (const gpa of pages) opts.alloc.free(gpa);
+    return err(e);
+  };
+  await setStatus(Status.ACKNOWLEDGE);
+  await setStatus(Status.DRIVER);
+
+  let offered = 0n;
+  for (const select of [0, 1]) {
+    await port.write(MmioReg.DEVICE_FEATURES_SEL, select);
+    offered |= BigInt((await port.read(MmioReg.DEVICE_FEATURES)) >>> 0) << BigInt(32 * select);
+  }
+  if (!hasFeature(offered, Feature.VERSION_1)) {
+    return await fail({ kind: "legacy-device", offered });
+  }
+  const accepted = offered & opts.supported;
+  for (const select of [0, 1]) {
+    await port.write(MmioReg.DRIVER_FEATURES_SEL, select);
+    await port.write(MmioReg.DRIVER_FEATURES, featureWord(accepted, select));
+  }
+  await setStatus(Status.FEATURES_OK);
+  const afterFeatures = await port.read(MmioReg.STATUS);
+  if ((afterFeatures & Status.FEATURES_OK) === 0) {
+    return await fail({ kind: "features-refused", accepted, status: afterFeatures });
+  }
+
+  const layout = layoutOf(accepted);
+  const features = ringFeaturesOf(accepted);
+  const queues: DriverQueue[] = [];
+  for (let queue = 0; queue < opts.queues.length; queue++) {
+    await port.write(MmioReg.QUEUE_SEL, queue);
+    if ((await port.read(MmioReg.QUEUE_READY)) !== 0) {
+      return await fail({ kind: "queue-already-ready", queue });
+    }
+    const max = await port.read(MmioReg.QUEUE_SIZE_MAX);
+    if (max === 0) return await fail({ kind: "queue-unavailable", queue });
+    let size = Math.min(opts.queues[queue].size, max >>> 0);
+    if (layout === "split") size = 1 << (31 - Math.clz32(size)); // round down to a power of 2
+    const sizes = layout === "split" ? splitAreaSizes(size) : packedAreaSizes(size);
+    // One page allocation per area: pages are 4096-aligned, above every area alignment.
+    const addrs: number[] = [];
+    const indirectBytes = features.indirect && (opts.indirectEntries ?? 0) > 0
+      ? 16 * opts.indirectEntries! * size
+      : 0;
+    for (const bytes of [sizes.descriptor, sizes.driver, sizes.device, indirectBytes]) {
+      if (bytes === 0) continue;
+      const a = opts.alloc.allocBytes(bytes);
+      if (!a.ok) {
+        return await fail({
+          kind: "queue-out-of-memory",
+          queue,
+          bytes,
+          freePages: a.error.freePages,
+        });
+      }
+      pages.push(a.value);
+      addrs.push(a.value);
+    }
+    const config: QueueConfig = {
+      layout,
+      size,
+      descAddr: addrs[0],
+      driverAddr: addrs[1],
+      deviceAddr: addrs[2],
+      features,
+    };
+    const indirect: IndirectArea | null = indirectBytes > 0
+      ? { gpa: addrs[3], entries: opts.indirectEntries! }
+      : null;
+    const q = createDriverQueue(opts.mem, opts.ring, config, indirect);
+    if (!q.ok) return await fail({ kind: "queue-setup", queue, cause: q.error });
+    await port.write(MmioReg.QUEUE_SIZE, size);
+    const pairs = [
+      [MmioReg.QUEUE_DESC_LOW, config.descAddr],
+      [MmioReg.QUEUE_DRIVER_LOW, config.driverAddr],
+      [MmioReg.QUEUE_DEVICE_LOW, config.deviceAddr],
+    ] as const;
+    for (const [low, addr] of pairs) {
+      await port.write(low, addr >>> 0);
+      await port.write(low + 4, Math.floor(addr / 2 ** 32));
+    }
+    await port.write(MmioReg.QUEUE_READY, 1);
+    if ((await port.read(MmioReg.QUEUE_READY)) !== 1) {
+      return await fail({ kind: "queue-refused", queue });
+    }
+    queues.push(q.value);
+  }
+
+  await setStatus(Status.DRIVER_OK);
+  const final = await port.read(MmioReg.STATUS);
+  if ((final & Status.DRIVER_OK) === 0 || (final & Status.DEVICE_NEEDS_RESET) !== 0) {
+    return await fail({ kind: "driver-ok-refused", status: final });
+  }
+  return ok({ negotiated: accepted, queues, layout, pages });
+}
