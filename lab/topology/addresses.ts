@@ -1,0 +1,112 @@
+/**
+ * IPv4 and MAC addresses of topology NICs: parsing, subnet arithmetic and the rule that derives
+ * a default MAC from a VM's and a NIC's position in the file.
+ *
+ * @module
+ */
+
+import { err, ok, type Result } from "../../devices/result.ts";
+
+/** An IPv4 address with its prefix length; `address` is the 32-bit value. */
+export interface Cidr {
+  address: number;
+  prefix: number;
+}
+
+/**
+ * Read `"10.0.0.1/24"`. The prefix is required.
+ *
+ * @example
+ * ```ts
+ * import { parseCidr } from "./addresses.ts";
+ * parseCidr("10.0.0.1/24"); // { ok: true, value: { address: 167772161, prefix: 24 } }
+ * ```
+ */
+export function parseCidr(text: string): Result<Cidr, { kind: "bad-ip"; reason: string }> {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(text.trim());
+  if (m === null) {
+    return err({ kind: "bad-ip", reason: "expected an IPv4 address such as 10.0.0.1/24" });
+  }
+  const octets = [m[1], m[2], m[3], m[4]].map(Number);
+  if (octets.some((o) => o > 255)) return err({ kind: "bad-ip", reason: "an octet is above 255" });
+  if (m[5] === undefined) return err({ kind: "bad-ip", reason: "the prefix length is missing" });
+  const prefix = Number(m[5]);
+  if (prefix < 1 || prefix > 32) {
+    return err({ kind: "bad-ip", reason: `prefix length must be 1..32, got ${prefix}` });
+  }
+  const address = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
+  return ok({ address, prefix });
+}
+
+/**
+ * Dotted form of a 32-bit address.
+ *
+ * @example
+ * ```ts
+ * import { formatIpv4 } from "./addresses.ts";
+ * formatIpv4(167772161); // "10.0.0.1"
+ * ```
+ */
+export function formatIpv4(address: number): string {
+  return [24, 16, 8, 0].map((s) => (address >>> s) & 0xff).join(".");
+}
+
+/**
+ * Network and broadcast addresses of a prefix.
+ *
+ * @example
+ * ```ts
+ * import { subnetOf } from "./addresses.ts";
+ * subnetOf({ address: 167772161, prefix: 24 }); // { network: 167772160, broadcast: 167772415 }
+ * ```
+ */
+export function subnetOf(cidr: Cidr): { network: number; broadcast: number } {
+  const mask = cidr.prefix === 0 ? 0 : (0xffff_ffff << (32 - cidr.prefix)) >>> 0;
+  const network = (cidr.address & mask) >>> 0;
+  return { network, broadcast: (network | (~mask >>> 0)) >>> 0 };
+}
+
+/** Why a MAC cannot be used. */
+export type MacError = { kind: "syntax" } | { kind: "multicast" } | { kind: "zero" };
+
+/**
+ * Read a MAC (`"02:00:00:00:00:01"`, any case) and return it in lower case; multicast
+ * (I/G bit set, including broadcast) and all-zero addresses are refused.
+ *
+ * @example
+ * ```ts
+ * import { parseMac } from "./addresses.ts";
+ * parseMac("02:AB:00:00:00:01"); // { ok: true, value: "02:ab:00:00:00:01" }
+ * ```
+ */
+export function parseMac(text: string): Result<string, MacError> {
+  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(text)) return err({ kind: "syntax" });
+  const mac = text.toLowerCase();
+  const octets = mac.split(":").map((h) => parseInt(h, 16));
+  if (octets.every((o) => o === 0)) return err({ kind: "zero" });
+  if ((octets[0] & 1) === 1) return err({ kind: "multicast" });
+  return ok(mac);
+}
+
+/**
+ * Default MAC of NIC `nicIndex` of VM `vmIndex` (both 0-based, in file order):
+ * `02:00:VH:VL:NH:NL`, i.e. locally administered unicast, then the VM index and the NIC index as
+ * 16-bit big-endian numbers. Distinct for up to 65536 VMs with up to 65536 NICs each.
+ *
+ * @example
+ * ```ts
+ * import { deriveMac } from "./addresses.ts";
+ * deriveMac(1, 0); // "02:00:00:01:00:00"
+ * deriveMac(258, 3); // "02:00:01:02:00:03"
+ * ```
+ */
+export function deriveMac(vmIndex: number, nicIndex: number): string {
+  if (!Number.isInteger(vmIndex) || vmIndex < 0 || vmIndex > 0xffff) {
+    throw new RangeError(`VM index out of range: ${vmIndex}`);
+  }
+  if (!Number.isInteger(nicIndex) || nicIndex < 0 || nicIndex > 0xffff) {
+    throw new RangeError(`NIC index out of range: ${nicIndex}`);
+  }
+  const bytes = [2, 0, vmIndex >> 8, vmIndex & 0xff, nicIndex >> 8, nicIndex & 0xff];
+  return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
+}

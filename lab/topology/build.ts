@@ -1,0 +1,425 @@
+/**
+ * Builds the normalised {@link Topology} from a document the schema accepted: applies defaults
+ * (`defaults` < VM or link < NIC or direction), derives MACs, checks names and resolves link
+ * endpoints. Checks across the built graph (segments, loops, duplicates) are in `checks.ts`.
+ *
+ * @module
+ */
+
+import { isValidPackedSize } from "../../devices/virtio/packed_layout.ts";
+import { isValidSplitSize } from "../../devices/virtio/split_layout.ts";
+import { deriveMac, formatIpv4, parseCidr, parseMac } from "./addresses.ts";
+import { didYouMean, type PathSegment, type Problem } from "./issues.ts";
+import { type FEATURE_NAMES, LAB_NAME_PATTERN, NAME_PATTERN, type RawTopology } from "./schema.ts";
+import type {
+  Endpoint,
+  Impairment,
+  LinkSpec,
+  NicSpec,
+  RingLayout,
+  Topology,
+  VmSpec,
+} from "./types.ts";
+import { parseDuration, parsePercent, parseRate, parseSize } from "./units.ts";
+
+/** Built-in defaults, used when a key is absent everywhere. */
+export const BUILTIN_DEFAULTS = {
+  memoryBytes: 16 * 1024 ** 2,
+  pollUs: 50,
+  layout: "split" as RingLayout,
+  queueSize: 256,
+  features: ["event_idx", "mrg_rxbuf"] as string[],
+  mtu: 1500,
+  portsMax: 64,
+  seed: 1,
+  impairment: {
+    delayUs: 0,
+    jitterUs: 0,
+    lossPct: 0,
+    corruptPct: 0,
+    duplicatePct: 0,
+    reorderPct: 0,
+    rateBps: 0,
+    limit: 1000,
+  } as Impairment,
+} as const;
+
+/** The lab needs at least this many descriptors per queue. */
+export const MIN_LAB_QUEUE_SIZE = 8;
+
+type Obj = Record<string, unknown>;
+interface Layer {
+  obj: Obj | null | undefined;
+  path: PathSegment[];
+}
+interface Picked<T> {
+  value: T;
+  path: PathSegment[] | null;
+}
+
+/** The value of `key` in the last layer that has it, and where it came from. */
+function pick<T>(layers: readonly Layer[], key: string, fallback: T): Picked<T> {
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const v = layers[i].obj?.[key];
+    if (v !== undefined) return { value: v as T, path: [...layers[i].path, key] };
+  }
+  return { value: fallback, path: null };
+}
+
+function unwrapOr<T>(r: { ok: true; value: T } | { ok: false }, fallback: T): T {
+  return r.ok ? r.value : fallback;
+}
+
+/** Where each NIC key and link impairment came from, for checks that point back at the file. */
+export interface Origins {
+  /** `vm/nic` → path of the key that set `mac` or `ip` (the NIC itself when derived). */
+  nicKey: Map<string, { mac: PathSegment[]; ip: PathSegment[] | null }>;
+  /** Index in `topology.links` → index in the file's `links`. */
+  linkIndex: number[];
+}
+
+interface Out {
+  problems: Problem[];
+  origins: Origins;
+  /** Problems already reported at a shared key (defaults, VM-level NIC keys). */
+  reported: Set<string>;
+}
+
+/** The result of building: a topology (possibly partial) and the problems found. */
+export interface Built {
+  topology: Topology;
+  origins: Origins;
+  problems: Problem[];
+}
+
+const NAME_RE = new RegExp(NAME_PATTERN);
+const LAB_NAME_RE = new RegExp(LAB_NAME_PATTERN);
+
+function badName(kind: string, name: string, path: PathSegment[], atKey: boolean): Problem {
+  const fixed = name.toLowerCase().replace(/[^a-z0-9_-]/g, "-").replace(/^[^a-z]+/, "").slice(
+    0,
+    16,
+  );
+  return {
+    code: "bad-name",
+    path,
+    atKey,
+    message:
+      `Bad ${kind} name "${name}": use 1-16 of a-z, 0-9, "_" and "-", starting with a letter`,
+    hint: NAME_RE.test(fixed) ? `try "${fixed}"` : null,
+  };
+}
+
+function buildNic(
+  raw: RawTopology,
+  vm: { name: string; index: number; obj: Obj | null },
+  nic: { name: string; index: number; obj: Obj | null },
+  out: Out,
+): NicSpec {
+  const vmPath: PathSegment[] = ["vms", vm.name];
+  const nicPath: PathSegment[] = [...vmPath, "nics", nic.name];
+  const layers: Layer[] = [
+    { obj: raw.defaults?.nic as Obj | undefined, path: ["defaults", "nic"] },
+    { obj: vm.obj, path: vmPath },
+    { obj: nic.obj, path: nicPath },
+  ];
+  const layout = pick<RingLayout>(layers, "layout", BUILTIN_DEFAULTS.layout);
+  const size = pick<number>(layers, "queue_size", BUILTIN_DEFAULTS.queueSize);
+  const valid = layout.value === "split"
+    ? isValidSplitSize(size.value)
+    : isValidPackedSize(size.value);
+  const sizeAt = size.path ?? nicPath;
+  const once = `${sizeAt.join("/")}|${layout.value}`;
+  if ((!valid || size.value < MIN_LAB_QUEUE_SIZE) && !out.reported.has(once)) {
+    out.reported.add(once);
+    out.problems.push({
+      code: "bad-queue-size",
+      path: sizeAt,
+      message: !valid
+        ? `Queue size must be a power of 2 for the split layout, got ${size.value}`
+        : `Queue size must be at least ${MIN_LAB_QUEUE_SIZE}, got ${size.value}`,
+      hint: !valid
+        ? "use 8, 16, …, 32768, or `layout: packed` which takes any size"
+        : `the lab keeps up to ${MIN_LAB_QUEUE_SIZE} frames in flight per queue`,
+    });
+  }
+  const featureList = pick<string[]>(layers, "features", BUILTIN_DEFAULTS.features).value;
+  const has = (f: (typeof FEATURE_NAMES)[number]) => featureList.includes(f);
+  const ip = nic.obj?.ip as string | undefined;
+  const cidr = ip === undefined ? null : parseCidr(ip);
+  const mac = nic.obj?.mac as string | undefined;
+  out.origins.nicKey.set(`${vm.name}/${nic.name}`, {
+    mac: mac === undefined ? nicPath : [...nicPath, "mac"],
+    ip: ip === undefined ? null : [...nicPath, "ip"],
+  });
+  return {
+    name: nic.name,
+    mac: mac === undefined ? deriveMac(vm.index, nic.index) : unwrapOr(parseMac(mac), mac),
+    ip: cidr?.ok ? formatIpv4(cidr.value.address) : null,
+    prefix: cidr?.ok ? cidr.value.prefix : null,
+    queueSize: size.value,
+    layout: layout.value,
+    features: {
+      eventIdx: has("event_idx"),
+      indirect: has("indirect"),
+      mrgRxbuf: has("mrg_rxbuf"),
+      inOrder: has("in_order"),
+    },
+    mtu: pick<number>(layers, "mtu", BUILTIN_DEFAULTS.mtu).value,
+  };
+}
+
+function buildVms(raw: RawTopology, out: Out): VmSpec[] {
+  const vms: VmSpec[] = [];
+  const entries = Object.entries(raw.vms);
+  if (entries.length > 0x10000) {
+    out.problems.push({
+      code: "too-many",
+      path: ["vms"],
+      message: `A lab holds at most 65536 VMs, got ${entries.length}`,
+      hint: null,
+    });
+    return vms;
+  }
+  for (const [index, [name, obj]] of entries.entries()) {
+    if (!NAME_RE.test(name)) out.problems.push(badName("VM", name, ["vms", name], true));
+    const layers: Layer[] = [
+      { obj: raw.defaults?.vm as Obj | undefined, path: ["defaults", "vm"] },
+      { obj: obj as Obj | null, path: ["vms", name] },
+    ];
+    const memory = pick<string | number>(layers, "memory", BUILTIN_DEFAULTS.memoryBytes).value;
+    const nics: NicSpec[] = [];
+    const nicEntries = Object.entries(obj?.nics ?? {}).slice(0, 0x10000);
+    for (const [nicIndex, [nicName, nicObj]] of nicEntries.entries()) {
+      if (!NAME_RE.test(nicName)) {
+        out.problems.push(badName("NIC", nicName, ["vms", name, "nics", nicName], true));
+      }
+      const vm = { name, index, obj: obj as Obj | null };
+      const nic = { name: nicName, index: nicIndex, obj: nicObj as Obj | null };
+      nics.push(buildNic(raw, vm, nic, out));
+    }
+    vms.push({
+      name,
+      memoryBytes: unwrapOr(parseSize(memory), BUILTIN_DEFAULTS.memoryBytes),
+      pollUs: pick<number>(layers, "poll_us", BUILTIN_DEFAULTS.pollUs).value,
+      nics,
+    });
+  }
+  return vms;
+}
+
+function buildImpairment(
+  layers: readonly Layer[],
+): { imp: Impairment; reorderAt: PathSegment[] | null } {
+  const d = BUILTIN_DEFAULTS.impairment;
+  const p = (key: string) => pick<string | number | undefined>(layers, key, undefined);
+  const num = (key: string, parse: (v: string | number) => { ok: boolean }, fallback: number) => {
+    const v = p(key).value;
+    if (v === undefined) return fallback;
+    const r = parse(v) as { ok: true; value: number } | { ok: false };
+    return r.ok ? r.value : fallback;
+  };
+  const imp: Impairment = {
+    delayUs: num("delay", parseDuration, d.delayUs),
+    jitterUs: num("jitter", parseDuration, d.jitterUs),
+    lossPct: num("loss", parsePercent, d.lossPct),
+    corruptPct: num("corrupt", parsePercent, d.corruptPct),
+    duplicatePct: num("duplicate", parsePercent, d.duplicatePct),
+    reorderPct: num("reorder", parsePercent, d.reorderPct),
+    rateBps: num("rate", parseRate, d.rateBps),
+    limit: (p("limit").value as number | undefined) ?? d.limit,
+  };
+  return { imp, reorderAt: p("reorder").path };
+}
+
+interface EndpointContext {
+  vms: Map<string, VmSpec>;
+  switches: Set<string>;
+}
+
+function resolveEndpoint(
+  text: string,
+  ctx: EndpointContext,
+  path: PathSegment[],
+): Endpoint | Problem {
+  const parts = text.split(":");
+  const problem = (code: string, message: string, hint: string | null): Problem => ({
+    code,
+    path,
+    message,
+    hint,
+  });
+  if (parts.length > 2 || parts.some((s) => s === "")) {
+    return problem(
+      "bad-endpoint",
+      `Cannot read endpoint "${text}": expected "vm:nic", "vm" or "switch"`,
+      null,
+    );
+  }
+  const [node, nicName] = parts;
+  const vm = ctx.vms.get(node);
+  if (nicName !== undefined) {
+    if (vm === undefined) {
+      if (ctx.switches.has(node)) {
+        return problem(
+          "bad-endpoint",
+          `Endpoint "${text}" names a NIC of switch "${node}"; switches have no NICs`,
+          `write "${node}"`,
+        );
+      }
+      return problem(
+        "unknown-endpoint",
+        `Unknown VM "${node}" in endpoint "${text}"`,
+        didYouMean(node, [...ctx.vms.keys()]),
+      );
+    }
+    if (!vm.nics.some((n) => n.name === nicName)) {
+      return problem(
+        "unknown-endpoint",
+        `VM "${node}" has no NIC "${nicName}"`,
+        didYouMean(nicName, vm.nics.map((n) => n.name)),
+      );
+    }
+    return { kind: "nic", vm: node, nic: nicName };
+  }
+  if (ctx.switches.has(node)) return { kind: "switch", switch: node };
+  if (vm !== undefined) {
+    if (vm.nics.length === 1) return { kind: "nic", vm: node, nic: vm.nics[0].name };
+    if (vm.nics.length === 0) {
+      return problem("no-nic", `VM "${node}" has no NIC to link`, `add one under vms.${node}.nics`);
+    }
+    const names = vm.nics.map((n) => `"${node}:${n.name}"`);
+    return problem(
+      "ambiguous-nic",
+      `VM "${node}" has ${vm.nics.length} NICs, so endpoint "${text}" is ambiguous`,
+      `write ${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}`,
+    );
+  }
+  return problem(
+    "unknown-endpoint",
+    `Unknown VM or switch "${node}"`,
+    didYouMean(node, [...ctx.vms.keys(), ...ctx.switches]),
+  );
+}
+
+function endpointNode(e: Endpoint): string {
+  return e.kind === "nic" ? e.vm : e.switch;
+}
+
+function buildLinks(
+  raw: RawTopology,
+  ctx: EndpointContext,
+  out: Out,
+): LinkSpec[] {
+  const links: LinkSpec[] = [];
+  const byName = new Map<string, number>();
+  for (const [i, link] of (raw.links ?? []).entries()) {
+    const path: PathSegment[] = ["links", i];
+    if (link.name !== undefined && !NAME_RE.test(link.name)) {
+      out.problems.push(badName("link", link.name, [...path, "name"], false));
+    }
+    if (link.endpoints.length !== 2) continue;
+    const ends = link.endpoints.map((t, j) => resolveEndpoint(t, ctx, [...path, "endpoints", j]));
+    const [e0, e1] = ends;
+    if ("code" in e0 || "code" in e1) {
+      for (const e of ends) if ("code" in e) out.problems.push(e);
+      continue;
+    }
+    const name = link.name ?? `${endpointNode(e0)}-${endpointNode(e1)}`;
+    const first = byName.get(name);
+    if (first !== undefined) {
+      out.problems.push({
+        code: "duplicate-link-name",
+        path: link.name === undefined ? path : [...path, "name"],
+        message: `Link name "${name}" is already used by links[${first}]`,
+        hint: link.name === undefined
+          ? "give one of the links a `name`"
+          : "rename one of the links",
+      });
+    } else byName.set(name, i);
+    const base: Layer[] = [
+      { obj: raw.defaults?.link as Obj | undefined, path: ["defaults", "link"] },
+      { obj: link as Obj, path },
+    ];
+    const fwd = buildImpairment([...base, {
+      obj: link.forward as Obj | undefined,
+      path: [...path, "forward"],
+    }]);
+    const rev = buildImpairment([...base, {
+      obj: link.reverse as Obj | undefined,
+      path: [...path, "reverse"],
+    }]);
+    const reported = new Set<string>();
+    for (const [dir, r] of [["forward", fwd], ["reverse", rev]] as const) {
+      if (r.imp.reorderPct > 0 && r.imp.delayUs === 0 && r.reorderAt !== null) {
+        const key = r.reorderAt.join("/");
+        if (reported.has(key)) continue;
+        reported.add(key);
+        out.problems.push({
+          code: "reorder-without-delay",
+          path: r.reorderAt,
+          message: `Cannot reorder on link "${name}" (${dir}) without a delay`,
+          hint: "set `delay` above 0: netem reorders by sending some frames without the delay",
+        });
+      }
+    }
+    out.origins.linkIndex.push(i);
+    links.push({ name, endpoints: [e0, e1], forward: fwd.imp, reverse: rev.imp });
+  }
+  return links;
+}
+
+/**
+ * Build the topology from a document the schema accepted.
+ *
+ * @example
+ * ```ts
+ * import { buildTopology } from "./build.ts";
+ * const b = buildTopology({ name: "x", vms: { a: { nics: { eth0: {} } } } }, "<object>");
+ * b.topology.vms[0].nics[0].mac; // "02:00:00:00:00:00"
+ * ```
+ */
+export function buildTopology(raw: RawTopology, source: string): Built {
+  const out: Out = {
+    problems: [],
+    origins: { nicKey: new Map(), linkIndex: [] },
+    reported: new Set(),
+  };
+  if (!LAB_NAME_RE.test(raw.name)) {
+    out.problems.push({
+      code: "bad-name",
+      path: ["name"],
+      message:
+        `Bad lab name "${raw.name}": use 1-32 of a-z, 0-9 and "-", starting with a letter or digit`,
+      hint: null,
+    });
+  }
+  const vms = buildVms(raw, out);
+  const switches = Object.entries(raw.switches ?? {}).map(([name, obj]) => {
+    if (!NAME_RE.test(name)) out.problems.push(badName("switch", name, ["switches", name], true));
+    if (raw.vms[name] !== undefined) {
+      out.problems.push({
+        code: "duplicate-name",
+        path: ["switches", name],
+        atKey: true,
+        message: `Name "${name}" is used by a VM and a switch`,
+        hint: "VMs and switches share one namespace; rename one of them",
+      });
+    }
+    return { name, portsMax: obj?.ports_max ?? BUILTIN_DEFAULTS.portsMax };
+  });
+  const ctx = {
+    vms: new Map(vms.map((v) => [v.name, v])),
+    switches: new Set(switches.map((s) => s.name)),
+  };
+  const links = buildLinks(raw, ctx, out);
+  const topology = {
+    name: raw.name,
+    seed: raw.seed ?? BUILTIN_DEFAULTS.seed,
+    source,
+    vms,
+    switches,
+    links,
+  };
+  return { topology, origins: out.origins, problems: out.problems };
+}

@@ -1,0 +1,175 @@
+import assert from "node:assert/strict";
+import { topologyFromObject } from "./load.ts";
+import type { Topology } from "./types.ts";
+
+function build(value: unknown): Topology {
+  const r = topologyFromObject(value);
+  if (!r.ok) throw new Error(JSON.stringify(r.error));
+  return r.value;
+}
+
+Deno.test("built-in defaults apply when a key is absent everywhere", () => {
+  const t = build({ name: "x", vms: { a: { nics: { eth0: null } } } });
+  assert.equal(t.seed, 1);
+  assert.equal(t.vms[0].memoryBytes, 16 * 1024 ** 2);
+  assert.equal(t.vms[0].pollUs, 50);
+  assert.deepEqual(t.vms[0].nics[0], {
+    name: "eth0",
+    mac: "02:00:00:00:00:00",
+    ip: null,
+    prefix: null,
+    queueSize: 256,
+    layout: "split",
+    features: { eventIdx: true, indirect: false, mrgRxbuf: true, inOrder: false },
+    mtu: 1500,
+  });
+});
+
+Deno.test("NIC keys: defaults.nic < VM < NIC", () => {
+  const t = build({
+    name: "x",
+    defaults: { nic: { queue_size: 64, mtu: 9000, layout: "packed", features: ["indirect"] } },
+    vms: {
+      a: { queue_size: 128, mtu: 1400, nics: { e0: { mtu: 1280 }, e1: {} } },
+      b: { nics: { e0: { features: [] } } },
+    },
+  });
+  const [a0, a1] = t.vms[0].nics;
+  const [b0] = t.vms[1].nics;
+  assert.deepEqual([a0.queueSize, a0.mtu, a0.layout], [128, 1280, "packed"]);
+  assert.deepEqual([a1.queueSize, a1.mtu], [128, 1400]);
+  assert.deepEqual([b0.queueSize, b0.mtu], [64, 9000]);
+  assert.equal(a0.features.indirect, true);
+  assert.equal(a0.features.eventIdx, false);
+  assert.deepEqual(b0.features, {
+    eventIdx: false,
+    indirect: false,
+    mrgRxbuf: false,
+    inOrder: false,
+  });
+});
+
+Deno.test("VM keys: defaults.vm < VM", () => {
+  const t = build({
+    name: "x",
+    defaults: { vm: { memory: "64MiB", poll_us: 0 } },
+    vms: { a: { memory: 2097152 }, b: null },
+  });
+  assert.deepEqual(t.vms.map((v) => [v.memoryBytes, v.pollUs]), [[2097152, 0], [
+    64 * 1024 ** 2,
+    0,
+  ]]);
+});
+
+Deno.test("impairments: defaults.link < link < forward or reverse", () => {
+  const t = build({
+    name: "x",
+    defaults: { link: { delay: "1ms", loss: "1%", limit: 50 } },
+    vms: { a: { nics: { eth0: {} } }, b: { nics: { eth0: {} } } },
+    links: [{
+      endpoints: ["a", "b"],
+      loss: "2%",
+      rate: "10mbit",
+      forward: { loss: "5%", reorder: "3%" },
+      reverse: { delay: "20ms" },
+    }],
+  });
+  const { forward, reverse, name, endpoints } = t.links[0];
+  assert.equal(name, "a-b");
+  assert.deepEqual(endpoints, [{ kind: "nic", vm: "a", nic: "eth0" }, {
+    kind: "nic",
+    vm: "b",
+    nic: "eth0",
+  }]);
+  assert.deepEqual(forward, {
+    delayUs: 1000,
+    jitterUs: 0,
+    lossPct: 5,
+    corruptPct: 0,
+    duplicatePct: 0,
+    reorderPct: 3,
+    rateBps: 10_000_000,
+    limit: 50,
+  });
+  assert.deepEqual([reverse.delayUs, reverse.lossPct, reverse.reorderPct, reverse.rateBps], [
+    20_000,
+    2,
+    0,
+    10_000_000,
+  ]);
+});
+
+Deno.test("explicit MACs are kept lower-case; the others are derived from file order", () => {
+  const t = build({
+    name: "x",
+    vms: { a: { nics: { e0: {}, e1: { mac: "02:AA:00:00:00:01" } } }, b: { nics: { e0: {} } } },
+  });
+  assert.deepEqual(t.vms.flatMap((v) => v.nics.map((n) => n.mac)), [
+    "02:00:00:00:00:00",
+    "02:aa:00:00:00:01",
+    "02:00:00:01:00:00",
+  ]);
+});
+
+Deno.test("switch links get switch endpoints and default names", () => {
+  const t = build({
+    name: "x",
+    vms: { h1: { nics: { eth0: { ip: "10.0.0.1/24" } } } },
+    switches: { sw1: { ports_max: 2 }, sw2: {} },
+    links: [{ endpoints: ["h1:eth0", "sw1"] }, { endpoints: ["sw1", "sw2"] }],
+  });
+  assert.deepEqual(t.switches, [{ name: "sw1", portsMax: 2 }, { name: "sw2", portsMax: 64 }]);
+  assert.deepEqual(t.links.map((l) => l.name), ["h1-sw1", "sw1-sw2"]);
+  assert.deepEqual(t.links[1].endpoints, [{ kind: "switch", switch: "sw1" }, {
+    kind: "switch",
+    switch: "sw2",
+  }]);
+});
+
+Deno.test("a switch refuses links beyond ports_max", () => {
+  const r = topologyFromObject({
+    name: "x",
+    vms: { a: { nics: { eth0: {} } }, b: { nics: { eth0: {} } } },
+    switches: { sw1: { ports_max: 1 } },
+    links: [{ endpoints: ["a", "sw1"] }, { endpoints: ["b", "sw1"] }],
+  });
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => [i.code, i.path, i.message]), [[
+    "switch-full",
+    "links[1].endpoints[1]",
+    'Switch "sw1" has no free port for link "b-sw1" (ports_max 1)',
+  ]]);
+});
+
+Deno.test("a queue size set once in defaults is reported once", () => {
+  const r = topologyFromObject({
+    name: "x",
+    defaults: { nic: { queue_size: 100 } },
+    vms: { a: { nics: { e0: {}, e1: {} } }, b: { nics: { e0: {} } } },
+  });
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => i.path), ["defaults.nic.queue_size"]);
+});
+
+Deno.test("/31 and /32 addresses are not network or broadcast addresses", () => {
+  const t = build({
+    name: "x",
+    vms: {
+      a: { nics: { eth0: { ip: "10.0.0.0/31" } } },
+      b: { nics: { eth0: { ip: "10.0.0.1/31" } } },
+    },
+    links: [{ endpoints: ["a", "b"] }],
+  });
+  assert.deepEqual(t.vms.map((v) => v.nics[0].ip), ["10.0.0.0", "10.0.0.1"]);
+});
+
+Deno.test("NICs on different segments may share an IP", () => {
+  const t = build({
+    name: "x",
+    vms: {
+      a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+      b: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+    },
+  });
+  assert.equal(t.vms.length, 2);
+});

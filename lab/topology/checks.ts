@@ -1,0 +1,197 @@
+/**
+ * Checks across the built topology graph: NICs used twice, links to themselves, full switches,
+ * loops among switches, duplicate MACs, and addresses per L2 segment (a segment is the set of
+ * NICs joined by links, directly or through switches).
+ *
+ * @module
+ */
+
+import { formatIpv4, parseCidr, subnetOf } from "./addresses.ts";
+import type { Origins } from "./build.ts";
+import type { PathSegment, Problem } from "./issues.ts";
+import type { Endpoint, Topology } from "./types.ts";
+
+/** Union-find over string keys, with path halving. */
+class Components {
+  #parent = new Map<string, string>();
+  find(key: string): string {
+    let k = key;
+    for (let i = 0; i < 1_000_000; i++) {
+      const p = this.#parent.get(k) ?? k;
+      if (p === k) return k;
+      const gp = this.#parent.get(p) ?? p;
+      this.#parent.set(k, gp);
+      k = gp;
+    }
+    throw new Error("union-find did not converge");
+  }
+  /** Join the sets of `a` and `b`; false when they were already one set. */
+  union(a: string, b: string): boolean {
+    const ra = this.find(a);
+    const rb = this.find(b);
+    if (ra === rb) return false;
+    this.#parent.set(rb, ra);
+    return true;
+  }
+}
+
+function nodeKey(e: Endpoint): string {
+  return e.kind === "nic" ? `nic:${e.vm}:${e.nic}` : `sw:${e.switch}`;
+}
+
+function show(e: Endpoint): string {
+  return e.kind === "nic" ? `${e.vm}:${e.nic}` : e.switch;
+}
+
+function checkLinks(t: Topology, origins: Origins, problems: Problem[]): void {
+  const usedBy = new Map<string, string>();
+  const ports = new Map<string, number>();
+  const portsMax = new Map(t.switches.map((s) => [s.name, s.portsMax]));
+  const switches = new Components();
+  for (const [i, link] of t.links.entries()) {
+    const at = (j: number): PathSegment[] => ["links", origins.linkIndex[i], "endpoints", j];
+    const [e0, e1] = link.endpoints;
+    if (nodeKey(e0) === nodeKey(e1)) {
+      problems.push({
+        code: "self-link",
+        path: at(1),
+        message: `Link "${link.name}" connects "${show(e0)}" to itself`,
+        hint: "a link joins two different NICs or switches",
+      });
+      continue;
+    }
+    for (const [j, e] of link.endpoints.entries()) {
+      if (e.kind === "nic") {
+        const other = usedBy.get(nodeKey(e));
+        if (other !== undefined) {
+          problems.push({
+            code: "nic-reused",
+            path: at(j),
+            message: `NIC "${show(e)}" is already used by link "${other}"`,
+            hint: "a NIC takes one link; join more than two NICs through a switch",
+          });
+        } else usedBy.set(nodeKey(e), link.name);
+      } else {
+        const n = (ports.get(e.switch) ?? 0) + 1;
+        ports.set(e.switch, n);
+        const max = portsMax.get(e.switch) ?? 0;
+        if (n === max + 1) {
+          problems.push({
+            code: "switch-full",
+            path: at(j),
+            message:
+              `Switch "${e.switch}" has no free port for link "${link.name}" (ports_max ${max})`,
+            hint: `raise switches.${e.switch}.ports_max`,
+          });
+        }
+      }
+    }
+    if (e0.kind === "switch" && e1.kind === "switch" && !switches.union(e0.switch, e1.switch)) {
+      problems.push({
+        code: "switch-loop",
+        path: ["links", origins.linkIndex[i]],
+        message: `Link "${link.name}" closes a loop among switches`,
+        hint: "vlab switches have no STP, so a loop would flood frames forever; remove this link",
+      });
+    }
+  }
+}
+
+function checkMacs(t: Topology, origins: Origins, problems: Problem[]): void {
+  const owner = new Map<string, string>();
+  for (const vm of t.vms) {
+    for (const nic of vm.nics) {
+      const who = `${vm.name}:${nic.name}`;
+      const first = owner.get(nic.mac);
+      if (first === undefined) {
+        owner.set(nic.mac, who);
+        continue;
+      }
+      problems.push({
+        code: "duplicate-mac",
+        path: origins.nicKey.get(`${vm.name}/${nic.name}`)?.mac ?? ["vms", vm.name],
+        message: `MAC ${nic.mac} of NIC "${who}" is already used by NIC "${first}"`,
+        hint: "remove `mac` to use the derived address, or pick another",
+      });
+    }
+  }
+}
+
+function checkSegments(t: Topology, origins: Origins, problems: Problem[]): void {
+  const segments = new Components();
+  for (const link of t.links) {
+    segments.union(nodeKey(link.endpoints[0]), nodeKey(link.endpoints[1]));
+  }
+  const subnetBy = new Map<string, { who: string; network: number; prefix: number }>();
+  const ipBy = new Map<string, string>();
+  for (const vm of t.vms) {
+    for (const nic of vm.nics) {
+      if (nic.ip === null || nic.prefix === null) continue;
+      const who = `${vm.name}:${nic.name}`;
+      const path = origins.nicKey.get(`${vm.name}/${nic.name}`)?.ip ?? ["vms", vm.name];
+      const cidr = parseCidr(`${nic.ip}/${nic.prefix}`);
+      if (!cidr.ok) continue;
+      const { network, broadcast } = subnetOf(cidr.value);
+      const net = `${formatIpv4(network)}/${nic.prefix}`;
+      if (
+        nic.prefix <= 30 && (cidr.value.address === network || cidr.value.address === broadcast)
+      ) {
+        const which = cidr.value.address === network ? "network" : "broadcast";
+        problems.push({
+          code: "bad-address",
+          path,
+          message: `IP ${nic.ip} of NIC "${who}" is the ${which} address of ${net}`,
+          hint: `use a host address from ${formatIpv4(network + 1)} to ${
+            formatIpv4(broadcast - 1)
+          }`,
+        });
+        continue;
+      }
+      const segment = segments.find(`nic:${vm.name}:${nic.name}`);
+      const first = subnetBy.get(segment);
+      if (first === undefined) {
+        subnetBy.set(segment, { who, network, prefix: nic.prefix });
+      } else if (first.network !== network || first.prefix !== nic.prefix) {
+        const theirs = `${formatIpv4(first.network)}/${first.prefix}`;
+        problems.push({
+          code: "subnet-mismatch",
+          path,
+          message: `NIC "${who}" (${nic.ip}/${nic.prefix}) shares an L2 segment with NIC ` +
+            `"${first.who}" but is not in its subnet ${theirs}`,
+          hint: "give NICs on one segment addresses in one subnet, or link them apart",
+        });
+      }
+      const ipKey = `${segment}|${nic.ip}`;
+      const other = ipBy.get(ipKey);
+      if (other !== undefined) {
+        problems.push({
+          code: "duplicate-ip",
+          path,
+          message:
+            `IP ${nic.ip} of NIC "${who}" is already used by NIC "${other}" on the same L2 segment`,
+          hint: null,
+        });
+      } else ipBy.set(ipKey, who);
+    }
+  }
+}
+
+/**
+ * Run the graph checks on a built topology.
+ *
+ * @example
+ * ```ts
+ * import { buildTopology } from "./build.ts";
+ * import { checkGraph } from "./checks.ts";
+ * const b = buildTopology({ name: "x", vms: { a: { nics: { eth0: {} } } },
+ *   links: [{ endpoints: ["a", "a"] }] }, "<object>");
+ * checkGraph(b.topology, b.origins)[0].code; // "self-link"
+ * ```
+ */
+export function checkGraph(t: Topology, origins: Origins): Problem[] {
+  const problems: Problem[] = [];
+  checkLinks(t, origins, problems);
+  checkMacs(t, origins, problems);
+  checkSegments(t, origins, problems);
+  return problems;
+}

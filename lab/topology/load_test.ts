@@ -1,0 +1,244 @@
+import assert from "node:assert/strict";
+import { parseTopology, topologyFromObject } from "./load.ts";
+
+/** Two VMs with one NIC each, for rows that only add a link section. */
+const AB = "name: x\nvms:\n  a: { nics: { eth0: {} } }\n  b: { nics: { eth0: {} } }\n";
+
+interface Row {
+  what: string;
+  yaml: string;
+  /** "line:col code message" of the first issue. */
+  first: string;
+  count?: number;
+}
+
+const ROWS: Row[] = [
+  {
+    what: "YAML syntax error",
+    yaml: "name: x\nvms: { a: {}\n",
+    first:
+      "3:1 yaml-syntax Flow map in block collection must be sufficiently indented and end with a }",
+  },
+  {
+    what: "duplicate map key",
+    yaml: "name: x\nname: y\nvms: {}\n",
+    first: '2:1 duplicate-key Duplicate key "name"',
+  },
+  {
+    what: "unknown top-level key",
+    yaml: "name: x\nvms: {}\nlnks: []\n",
+    first: '3:1 unknown-key Unknown key "lnks" at the top level',
+  },
+  {
+    what: "unknown key in a VM",
+    yaml: "name: x\nvms:\n  a:\n    lyout: packed\n",
+    first: '4:5 unknown-key Unknown key "lyout" in vms.a',
+  },
+  {
+    what: "wrong type",
+    yaml: "name: x\nvms:\n  a:\n    poll_us: fast\n",
+    first: '4:14 wrong-type vms.a.poll_us must be a number, got "fast"',
+  },
+  {
+    what: "missing required key",
+    yaml: "name: x\n",
+    first: '1:1 missing-key Missing key "vms"',
+  },
+  {
+    what: "bad VM name",
+    yaml: "name: x\nvms:\n  Web1: {}\n",
+    first:
+      '3:3 bad-name Bad VM name "Web1": use 1-16 of a-z, 0-9, "_" and "-", starting with a letter',
+  },
+  {
+    what: "VM and switch with one name",
+    yaml: "name: x\nvms:\n  a: {}\nswitches:\n  a: {}\n",
+    first: '5:3 duplicate-name Name "a" is used by a VM and a switch',
+  },
+  {
+    what: "duplicate default link name",
+    yaml: "name: x\nvms:\n  a: { nics: { e0: {}, e1: {} } }\n  b: { nics: { e0: {}, e1: {} } }\n" +
+      "links:\n  - endpoints: [a:e0, b:e0]\n  - endpoints: [a:e1, b:e1]\n",
+    first: '7:5 duplicate-link-name Link name "a-b" is already used by links[0]',
+  },
+  {
+    what: "duplicate MAC",
+    yaml: 'name: x\nvms:\n  a: { nics: { eth0: { mac: "02:00:00:00:00:09" } } }\n' +
+      '  b: { nics: { eth0: { mac: "02:00:00:00:00:09" } } }\n',
+    first:
+      '4:29 duplicate-mac MAC 02:00:00:00:00:09 of NIC "b:eth0" is already used by NIC "a:eth0"',
+  },
+  {
+    what: "duplicate IP on one segment",
+    yaml: "name: x\nvms:\n  a: { nics: { eth0: { ip: 10.0.0.1/24 } } }\n" +
+      "  b: { nics: { eth0: { ip: 10.0.0.1/24 } } }\nlinks:\n  - endpoints: [a, b]\n",
+    first:
+      '4:28 duplicate-ip IP 10.0.0.1 of NIC "b:eth0" is already used by NIC "a:eth0" on the same L2 segment',
+  },
+  {
+    what: "endpoint naming a missing VM",
+    yaml: AB + "links:\n  - endpoints: [a, bb:eth0]\n",
+    first: '6:20 unknown-endpoint Unknown VM "bb" in endpoint "bb:eth0"',
+  },
+  {
+    what: "endpoint naming a missing NIC",
+    yaml: AB + "links:\n  - endpoints: [a:eth1, b]\n",
+    first: '6:17 unknown-endpoint VM "a" has no NIC "eth1"',
+  },
+  {
+    what: "endpoint naming a missing switch",
+    yaml: AB + "switches: { sw1: {} }\nlinks:\n  - endpoints: [a, sw2]\n",
+    first: '7:20 unknown-endpoint Unknown VM or switch "sw2"',
+  },
+  {
+    what: "NIC used by two links",
+    yaml: AB + "switches: { sw1: {} }\nlinks:\n  - endpoints: [a, b]\n  - endpoints: [a, sw1]\n",
+    first: '8:17 nic-reused NIC "a:eth0" is already used by link "a-b"',
+  },
+  {
+    what: "link to itself",
+    yaml: AB + "links:\n  - endpoints: [a:eth0, a]\n",
+    first: '6:25 self-link Link "a-a" connects "a:eth0" to itself',
+  },
+  {
+    what: "VM shorthand with several NICs",
+    yaml: "name: x\nvms:\n  a: { nics: { e0: {}, e1: {} } }\n  b: { nics: { e0: {} } }\n" +
+      "links:\n  - endpoints: [a, b]\n",
+    first: '6:17 ambiguous-nic VM "a" has 2 NICs, so endpoint "a" is ambiguous',
+  },
+  {
+    what: "host IP equal to the broadcast address",
+    yaml: "name: x\nvms:\n  a: { nics: { eth0: { ip: 10.0.0.255/24 } } }\n",
+    first: '3:28 bad-address IP 10.0.0.255 of NIC "a:eth0" is the broadcast address of 10.0.0.0/24',
+  },
+  {
+    what: "two subnets on one segment",
+    yaml: "name: x\nvms:\n  a: { nics: { eth0: { ip: 10.0.0.1/24 } } }\n" +
+      "  b: { nics: { eth0: { ip: 10.0.1.2/24 } } }\nswitches: { sw1: {} }\n" +
+      "links:\n  - endpoints: [a, sw1]\n  - endpoints: [b, sw1]\n",
+    first:
+      '4:28 subnet-mismatch NIC "b:eth0" (10.0.1.2/24) shares an L2 segment with NIC "a:eth0" ' +
+      "but is not in its subnet 10.0.0.0/24",
+  },
+  {
+    what: "split queue size not a power of 2",
+    yaml: "name: x\nvms:\n  a: { nics: { eth0: { queue_size: 300 } } }\n",
+    first: "3:36 bad-queue-size Queue size must be a power of 2 for the split layout, got 300",
+  },
+  {
+    what: "packed queue size below the lab minimum",
+    yaml: "name: x\nvms:\n  a: { layout: packed, nics: { eth0: { queue_size: 5 } } }\n",
+    first: "3:52 bad-queue-size Queue size must be at least 8, got 5",
+  },
+  {
+    what: "multicast MAC",
+    yaml: 'name: x\nvms:\n  a: { nics: { eth0: { mac: "03:00:00:00:00:01" } } }\n',
+    first:
+      '3:29 mac-not-unicast MAC "03:00:00:00:00:01" is a multicast address (low bit of the first octet set)',
+  },
+  {
+    what: "all-zero MAC",
+    yaml: 'name: x\nvms:\n  a: { nics: { eth0: { mac: "00:00:00:00:00:00" } } }\n',
+    first: '3:29 mac-zero MAC "00:00:00:00:00:00" is all zeros',
+  },
+  {
+    what: "bad unit",
+    yaml: AB + "links:\n  - endpoints: [a, b]\n    delay: 10 parsecs\n",
+    first: '7:12 bad-unit Cannot read delay "10 parsecs": expected a duration',
+  },
+  {
+    what: "percentage out of range",
+    yaml: AB + "links:\n  - endpoints: [a, b]\n    loss: 150%\n",
+    first: "7:11 out-of-range loss must be between 0% and 100%, got 150%",
+  },
+  {
+    what: "reorder without delay",
+    yaml: AB + "links:\n  - endpoints: [a, b]\n    forward: { reorder: 5% }\n",
+    first: '7:25 reorder-without-delay Cannot reorder on link "a-b" (forward) without a delay',
+  },
+  {
+    what: "loop among switches",
+    yaml: "name: x\nvms: {}\nswitches: { s1: {}, s2: {}, s3: {} }\nlinks:\n" +
+      "  - endpoints: [s1, s2]\n  - endpoints: [s2, s3]\n  - endpoints: [s3, s1]\n",
+    first: '7:5 switch-loop Link "s3-s1" closes a loop among switches',
+  },
+  {
+    what: "memory too small",
+    yaml: "name: x\nvms:\n  a: { memory: 512KiB }\n",
+    first: "3:16 out-of-range memory must be between 1MiB and 2GiB, got 512KiB",
+  },
+  {
+    what: "unknown layout",
+    yaml: "name: x\nvms:\n  a: { layout: splt }\n",
+    first: '3:16 unknown-value Unknown layout "splt"',
+  },
+];
+
+for (const row of ROWS) {
+  Deno.test(`reports ${row.what} at its node`, () => {
+    const r = parseTopology(row.yaml, "t.yaml");
+    assert.equal(r.ok, false, "expected the topology to be refused");
+    if (r.ok) return;
+    const i = r.error[0];
+    assert.equal(`${i.line}:${i.column} ${i.code} ${i.message}`, row.first);
+    assert.equal(r.error.length, row.count ?? 1, JSON.stringify(r.error, null, 1));
+  });
+}
+
+Deno.test("gives did-you-mean hints for misspelt keys and names", () => {
+  const r = parseTopology(AB + "lnks: []\nlinks:\n  - endpoints: [a, bb:eth0]\n", "t.yaml");
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => i.hint), ["did you mean `links`?", "did you mean `b`?"]);
+});
+
+Deno.test("reports every problem of a file at once, across stages", () => {
+  const yaml =
+    "name: x\nvms:\n  a: { memory: lots, nics: { eth0: {} } }\n  b: { nics: { eth0: {} } }\n" +
+    "links:\n  - endpoints: [a, c]\n";
+  const r = parseTopology(yaml, "t.yaml");
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => `${i.line}:${i.column} ${i.code}`), [
+    "3:16 bad-unit",
+    "6:20 unknown-endpoint",
+  ]);
+});
+
+Deno.test("does not report endpoints of a VM whose entry was refused", () => {
+  const yaml = "name: x\nvms:\n  a: { nics: [eth0] }\n  b: { nics: { eth0: {} } }\n" +
+    "links:\n  - endpoints: [a:eth0, b]\n";
+  const r = parseTopology(yaml, "t.yaml");
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => i.code), ["wrong-type"]);
+  assert.equal(r.error[0].message, "vms.a.nics must be a map, got a list");
+});
+
+Deno.test("an empty file is refused as the wrong type", () => {
+  const r = parseTopology("", "t.yaml");
+  assert.ok(!r.ok);
+  assert.equal(r.error[0].code, "wrong-type");
+  assert.equal(r.error[0].message, "The topology must be a map, got nothing");
+});
+
+Deno.test("issues from an object carry paths and no lines", () => {
+  const r = topologyFromObject({ name: "x", vms: { a: { memory: "1TiB" } } });
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error, [{
+    code: "bad-unit",
+    path: "vms.a.memory",
+    line: null,
+    column: null,
+    message: 'Cannot read memory "1TiB": expected a size',
+    hint: 'write a size such as "16MiB", "1GiB" or a number of bytes',
+  }]);
+});
+
+Deno.test("an alias bomb is refused, not expanded", () => {
+  const yaml = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" +
+    Array.from({ length: 8 }, (_, i) => {
+      const prev = i === 0 ? "a" : `b${i - 1}`;
+      return `b${i}: &b${i} [${Array(10).fill(`*${prev}`).join(", ")}]`;
+    }).join("\n") + "\n";
+  const r = parseTopology(yaml, "t.yaml");
+  assert.ok(!r.ok);
+  assert.equal(r.error[0].code, "yaml-syntax");
+});

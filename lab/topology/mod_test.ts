@@ -1,0 +1,149 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import {
+  loadTopologyFile,
+  resolveTopologyPath,
+  shippedTopologies,
+  type Topology,
+  topologyJsonSchema,
+} from "./mod.ts";
+
+const TOPOLOGIES = fileURLToPath(new URL("../../topologies/", import.meta.url));
+
+async function loadShipped(name: string): Promise<Topology> {
+  const r = await loadTopologyFile(resolveTopologyPath(name));
+  if (!r.ok) throw new Error(JSON.stringify(r.error));
+  return r.value;
+}
+
+Deno.test("the shipped list matches the YAML files in topologies/", () => {
+  const files = [...Deno.readDirSync(TOPOLOGIES)]
+    .map((e) => e.name)
+    .filter((n) => n.endsWith(".yaml"))
+    .map((n) => n.slice(0, -5))
+    .sort();
+  assert.deepEqual(files, shippedTopologies().sort());
+});
+
+Deno.test("every shipped topology parses", async () => {
+  for (const name of shippedTopologies()) {
+    const t = await loadShipped(name);
+    assert.equal(t.name, name);
+  }
+});
+
+Deno.test("pair has its exact normalised shape", async () => {
+  const t = await loadShipped("pair");
+  const nic = (mac: string, ip: string) => ({
+    name: "eth0",
+    mac,
+    ip,
+    prefix: 24,
+    queueSize: 256,
+    layout: "split",
+    features: { eventIdx: true, indirect: false, mrgRxbuf: true, inOrder: false },
+    mtu: 1500,
+  });
+  const none = {
+    delayUs: 0,
+    jitterUs: 0,
+    lossPct: 0,
+    corruptPct: 0,
+    duplicatePct: 0,
+    reorderPct: 0,
+    rateBps: 0,
+    limit: 1000,
+  };
+  assert.deepEqual(t, {
+    name: "pair",
+    seed: 1,
+    source: resolveTopologyPath("pair"),
+    vms: [
+      {
+        name: "a",
+        memoryBytes: 16777216,
+        pollUs: 50,
+        nics: [nic("02:00:00:00:00:00", "10.0.0.1")],
+      },
+      {
+        name: "b",
+        memoryBytes: 16777216,
+        pollUs: 50,
+        nics: [nic("02:00:00:01:00:00", "10.0.0.2")],
+      },
+    ],
+    switches: [],
+    links: [{
+      name: "a-b",
+      endpoints: [{ kind: "nic", vm: "a", nic: "eth0" }, { kind: "nic", vm: "b", nic: "eth0" }],
+      forward: none,
+      reverse: none,
+    }],
+  });
+});
+
+Deno.test("shipped topologies have the documented names, links and layouts", async () => {
+  const star = await loadShipped("star");
+  assert.deepEqual(star.links.map((l) => l.name), ["h1-sw1", "h2-sw1", "h3-sw1", "h4-sw1"]);
+  const two = await loadShipped("two-switches");
+  assert.deepEqual(two.links.map((l) => l.name), [
+    "sw1-sw2",
+    "h1-sw1",
+    "h2-sw1",
+    "h3-sw2",
+    "h4-sw2",
+  ]);
+  const svp = await loadShipped("split-vs-packed");
+  assert.deepEqual(
+    svp.vms.map((v) => `${v.name}:${v.nics[0].layout}:${v.nics[0].ip}`),
+    ["s1:split:10.0.1.1", "s2:split:10.0.1.2", "p1:packed:10.0.2.1", "p2:packed:10.0.2.2"],
+  );
+  assert.deepEqual(svp.links.map((l) => l.name), ["s1-s2", "p1-p2"]);
+});
+
+Deno.test("topology arguments resolve to shipped files or stay as given", () => {
+  assert.equal(resolveTopologyPath(undefined), `${TOPOLOGIES}pair.yaml`);
+  assert.equal(resolveTopologyPath("star"), `${TOPOLOGIES}star.yaml`);
+  assert.equal(resolveTopologyPath("star.yaml"), "star.yaml");
+  assert.equal(resolveTopologyPath("./star"), "./star");
+  assert.equal(resolveTopologyPath("mine"), "mine");
+});
+
+Deno.test("a missing file is one unreadable issue without a line", async () => {
+  const r = await loadTopologyFile("/nonexistent/lab.yaml");
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error, [{
+    code: "unreadable",
+    path: "",
+    line: null,
+    column: null,
+    message: 'Cannot read topology file "/nonexistent/lab.yaml": no such file',
+    hint: "shipped topologies: pair, star, two-switches, split-vs-packed",
+  }]);
+});
+
+Deno.test("the JSON Schema is a closed object schema that lists vms and links", () => {
+  const s = topologyJsonSchema() as {
+    type: string;
+    required: string[];
+    properties: Record<string, { description?: string }>;
+    additionalProperties: boolean;
+  };
+  assert.equal(s.type, "object");
+  assert.deepEqual(s.required, ["name", "vms"]);
+  assert.ok("vms" in s.properties && "links" in s.properties);
+  assert.equal(s.additionalProperties, false);
+  // Checked by hand: an unknown top-level key is not among the properties, so it is refused.
+  const doc = { name: "x", vms: {}, lnks: [] };
+  const refused = Object.keys(doc).filter((k) => !(k in s.properties));
+  assert.deepEqual(refused, ["lnks"]);
+  for (const key of Object.keys(s.properties)) {
+    assert.ok(s.properties[key].description, `no description on ${key}`);
+  }
+});
+
+Deno.test("the JSON Schema carries name patterns and unit descriptions", () => {
+  const json = JSON.stringify(topologyJsonSchema());
+  assert.ok(json.includes("^[a-z][a-z0-9_-]{0,15}$"));
+  assert.ok(json.includes("A duration"));
+});

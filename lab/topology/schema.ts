@@ -1,0 +1,206 @@
+/**
+ * The zod schema of a topology file as written (snake_case keys, units in strings). It checks the
+ * shape of the document, every key and every single value; checks across values (names that
+ * refer to each other, subnets, loops) are in `checks.ts`. The same schema generates the JSON
+ * Schema that editors use (`topologyJsonSchema` in `mod.ts`).
+ *
+ * Refinements report a zod `custom` issue whose `params` carry the lab's issue `code` and `hint`;
+ * `structure.ts` turns zod issues into lab problems.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { parseDuration, parsePercent, parseRate, parseSize, type UnitError } from "./units.ts";
+import { parseCidr, parseMac } from "./addresses.ts";
+
+/** Pattern of VM, switch, NIC and link names. */
+export const NAME_PATTERN = "^[a-z][a-z0-9_-]{0,15}$";
+/** Pattern of the lab name. */
+export const LAB_NAME_PATTERN = "^[a-z0-9][a-z0-9-]{0,31}$";
+/** NIC features by their YAML name. */
+export const FEATURE_NAMES = ["event_idx", "indirect", "mrg_rxbuf", "in_order"] as const;
+/** Smallest and largest guest memory, bytes. */
+export const MEMORY_RANGE = { min: 1024 ** 2, max: 2 * 1024 ** 3 } as const;
+
+type Ctx = z.core.$RefinementCtx<string | number>;
+
+function addUnitIssue(ctx: Ctx, key: string, e: UnitError, unit = ""): void {
+  if (e.kind === "bad-unit") {
+    ctx.addIssue({
+      code: "custom",
+      message: `Cannot read ${key} "${e.input}": expected ${e.expected}`,
+      params: { code: "bad-unit", hint: e.hint },
+    });
+  } else {
+    ctx.addIssue({
+      code: "custom",
+      message: `${key} must be between ${e.min}${unit} and ${e.max}${unit}, got ${e.input}`,
+      params: { code: "out-of-range", hint: null },
+    });
+  }
+}
+
+const stringOrNumber = () => z.union([z.string(), z.number()]);
+
+function duration(key: string, what: string) {
+  return stringOrNumber().superRefine((v, ctx) => {
+    const r = parseDuration(v);
+    if (!r.ok) addUnitIssue(ctx, key, r.error);
+  }).describe(`${what}. A duration: "10ms", "250us", "1s" or 0`);
+}
+
+function percent(key: string, what: string) {
+  return stringOrNumber().superRefine((v, ctx) => {
+    const r = parsePercent(v);
+    if (!r.ok) addUnitIssue(ctx, key, r.error, "%");
+  }).describe(`${what}. A percentage 0..100: "1%", "0.5%"`);
+}
+
+function int(min: number, max: number, what: string) {
+  return z.number().int().min(min).max(max).describe(what);
+}
+
+const impairmentShape = {
+  delay: duration("delay", "Added one-way delay (netem delay); default 0").optional(),
+  jitter: duration("jitter", "Random variation of the delay (netem jitter); default 0").optional(),
+  loss: percent("loss", "Frames dropped at random; default 0%").optional(),
+  corrupt: percent("corrupt", "Frames with one bit flipped; default 0%").optional(),
+  duplicate: percent("duplicate", "Frames sent twice; default 0%").optional(),
+  reorder: percent("reorder", "Frames sent at once instead of delayed; needs delay > 0")
+    .optional(),
+  rate: stringOrNumber().superRefine((v, ctx) => {
+    const r = parseRate(v);
+    if (!r.ok) addUnitIssue(ctx, "rate", r.error);
+  }).describe('Rate limit in bits per second: "512kbit", "100mbit", "1gbit"; 0 = unlimited')
+    .optional(),
+  limit: int(1, 1_000_000, "Frames held in the delay queue at most (netem limit); default 1000")
+    .optional(),
+};
+
+/** Impairment keys of a link, `forward`, `reverse` or `defaults.link`. */
+export const impairmentSchema = z.strictObject(impairmentShape)
+  .describe("Link impairments (netem vocabulary)");
+
+const nicShape = {
+  layout: z.enum(["split", "packed"]).describe("Virtqueue layout; default split").optional(),
+  queue_size: int(1, 32768, "Queue size: split needs a power of 2, packed any; at least 8")
+    .optional(),
+  features: z.array(z.enum(FEATURE_NAMES))
+    .describe("Features the NIC offers; default [event_idx, mrg_rxbuf]").optional(),
+  mtu: int(68, 9000, "MTU in bytes, 68..9000; default 1500").optional(),
+};
+
+const memory = stringOrNumber().superRefine((v, ctx) => {
+  const r = parseSize(v);
+  if (!r.ok) return addUnitIssue(ctx, "memory", r.error);
+  if (r.value < MEMORY_RANGE.min || r.value > MEMORY_RANGE.max) {
+    ctx.addIssue({
+      code: "custom",
+      message: `memory must be between 1MiB and 2GiB, got ${typeof v === "string" ? v : r.value}`,
+      params: { code: "out-of-range", hint: null },
+    });
+  }
+}).describe('Guest memory: "16MiB", "1GiB" or bytes; 1MiB..2GiB; default 16MiB');
+
+const vmShape = {
+  memory: memory.optional(),
+  poll_us: int(0, 10_000, "vCPU busy-poll budget before it waits, µs; default 50").optional(),
+};
+
+const ip = z.string().superRefine((v, ctx) => {
+  const r = parseCidr(v);
+  if (!r.ok) {
+    ctx.addIssue({
+      code: "custom",
+      message: `Cannot read ip "${v}": ${r.error.reason}`,
+      params: {
+        code: "bad-ip",
+        hint: 'write an IPv4 address with a prefix length, e.g. "10.0.0.1/24"',
+      },
+    });
+  }
+}).describe('IPv4 address with prefix length, e.g. "10.0.0.1/24"; none = L2 only');
+
+const mac = z.string().superRefine((v, ctx) => {
+  const r = parseMac(v);
+  if (r.ok) return;
+  const e = r.error;
+  const code = e.kind === "multicast"
+    ? "mac-not-unicast"
+    : e.kind === "zero"
+    ? "mac-zero"
+    : "bad-mac";
+  const message = e.kind === "multicast"
+    ? `MAC "${v}" is a multicast address (low bit of the first octet set)`
+    : e.kind === "zero"
+    ? `MAC "${v}" is all zeros`
+    : `Cannot read mac "${v}": expected six hex octets separated by colons`;
+  ctx.addIssue({
+    code: "custom",
+    message,
+    params: {
+      code,
+      hint: 'use a unicast locally administered address such as "02:00:00:00:00:01"',
+    },
+  });
+}).describe('Unicast MAC "02:00:00:00:00:01"; default derived from the VM and NIC index');
+
+/** One NIC under `vms.<vm>.nics`. */
+export const nicSchema = z.strictObject({ ip: ip.optional(), mac: mac.optional(), ...nicShape })
+  .nullable().describe("A virtio-net NIC");
+
+const name = (what: string) => z.string().meta({ pattern: NAME_PATTERN }).describe(what);
+
+/** One VM under `vms`. */
+export const vmSchema = z.strictObject({
+  ...vmShape,
+  ...nicShape,
+  nics: z.record(name("NIC name"), nicSchema).describe("NICs by name, in order").optional(),
+}).nullable().describe("A simulated VM; NIC keys here apply to all its NICs");
+
+/** One switch under `switches`. */
+export const switchSchema = z.strictObject({
+  ports_max: int(1, 4096, "Most links on this switch; default 64").optional(),
+}).nullable().describe("An L2 learning bridge (no STP: switches must not form a loop)");
+
+const endpoints = z.array(z.string().describe('"vm:nic", "vm" (its only NIC) or "switch"'))
+  .superRefine((v, ctx) => {
+    if (v.length !== 2) {
+      ctx.addIssue({
+        code: "custom",
+        message: `A link has exactly 2 endpoints, got ${v.length}`,
+        params: { code: "bad-endpoints", hint: "use a switch to join more than two NICs" },
+      });
+    }
+  }).meta({ minItems: 2, maxItems: 2 }).describe("The two ends of the link");
+
+/** One entry of `links`. */
+export const linkSchema = z.strictObject({
+  name: name('Link name; default "<end0>-<end1>" from the endpoint names').optional(),
+  endpoints,
+  ...impairmentShape,
+  forward: impairmentSchema.describe("Overrides for endpoints[0] → endpoints[1]").optional(),
+  reverse: impairmentSchema.describe("Overrides for endpoints[1] → endpoints[0]").optional(),
+}).describe("A point-to-point link; impairments apply to both directions");
+
+/** The whole topology file. */
+export const topologySchema = z.strictObject({
+  name: z.string().meta({ pattern: LAB_NAME_PATTERN }).describe("Lab name"),
+  seed: int(0, 0xffff_ffff, "Seed of every random decision (u32); default 1").optional(),
+  defaults: z.strictObject({
+    vm: z.strictObject(vmShape).describe("Defaults for every VM").optional(),
+    nic: z.strictObject(nicShape).describe("Defaults for every NIC").optional(),
+    link: impairmentSchema.describe("Default impairments of every link").optional(),
+  }).describe("Defaults, overridden by the same keys lower down").optional(),
+  vms: z.record(name("VM name"), vmSchema).describe("VMs by name, in order"),
+  switches: z.record(name("Switch name"), switchSchema).describe("Switches by name").optional(),
+  links: z.array(linkSchema).describe("Links between NICs and switches").optional(),
+}).describe("A vlab topology");
+
+/** A topology file as written, after the schema accepted it. */
+export type RawTopology = z.infer<typeof topologySchema>;
+/** One link as written. */
+export type RawLink = z.infer<typeof linkSchema>;
+/** Impairment keys as written. */
+export type RawImpairment = z.infer<typeof impairmentSchema>;

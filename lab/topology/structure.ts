@@ -1,0 +1,194 @@
+/**
+ * Checks the shape of a topology document with the zod schema and turns zod issues into lab
+ * problems with stable codes, plain messages and "did you mean" hints.
+ *
+ * @module
+ */
+
+import type { z } from "zod";
+import { topologySchema } from "./schema.ts";
+import { didYouMean, type PathSegment, pathToString, type Problem } from "./issues.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnySchema = any;
+
+/** The schema node at `path`, with optional/nullable wrappers removed, or null. */
+function schemaAt(path: readonly PathSegment[]): AnySchema | null {
+  let s: AnySchema = unwrap(topologySchema);
+  for (const seg of path) {
+    const def = s?._zod?.def;
+    if (def === undefined) return null;
+    if (def.type === "object") s = def.shape[seg as string];
+    else if (def.type === "record") s = def.valueType;
+    else if (def.type === "array") s = def.element;
+    else return null;
+    s = unwrap(s);
+  }
+  return s ?? null;
+}
+
+function unwrap(s: AnySchema): AnySchema {
+  let cur = s;
+  for (let i = 0; i < 8 && cur?._zod?.def?.innerType !== undefined; i++) {
+    cur = cur._zod.def.innerType;
+  }
+  return cur;
+}
+
+/**
+ * The keys allowed in the map at `path` (empty when `path` is not a map with fixed keys).
+ *
+ * @example
+ * ```ts
+ * import { keysAt } from "./structure.ts";
+ * keysAt(["defaults"]); // ["vm", "nic", "link"]
+ * ```
+ */
+export function keysAt(path: readonly PathSegment[]): string[] {
+  const s = schemaAt(path);
+  return s?._zod?.def?.type === "object" ? Object.keys(s._zod.def.shape) : [];
+}
+
+function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
+  let cur: unknown = root;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string | number, unknown>)[seg];
+  }
+  return cur;
+}
+
+/**
+ * A short description of a value as found in the file: `a list`, `a map`, `nothing`, `"abc"`.
+ *
+ * @example
+ * ```ts
+ * import { describeValue } from "./structure.ts";
+ * describeValue([1]); // "a list"
+ * ```
+ */
+export function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return "nothing";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a map";
+  if (typeof v === "string") return JSON.stringify(v);
+  return String(v);
+}
+
+const EXPECTED: Record<string, string> = {
+  object: "a map",
+  record: "a map",
+  array: "a list",
+  string: "a string",
+  number: "a number",
+  int: "an integer",
+  boolean: "true or false",
+};
+
+function label(path: readonly PathSegment[]): string {
+  return path.length === 0 ? "The topology" : pathToString(path);
+}
+
+function lastKey(path: readonly PathSegment[]): string {
+  for (let i = path.length - 1; i >= 0; i--) {
+    if (typeof path[i] === "string") return path[i] as string;
+  }
+  return "value";
+}
+
+function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
+  const path = issue.path as PathSegment[];
+  const value = valueAt(raw, path);
+  switch (issue.code) {
+    case "invalid_type": {
+      if (value === undefined) {
+        const key = String(path[path.length - 1]);
+        const parent = path.length > 1 ? ` in ${pathToString(path.slice(0, -1))}` : "";
+        return [{
+          code: "missing-key",
+          path,
+          message: `Missing key "${key}"${parent}`,
+          hint: null,
+        }];
+      }
+      const expected = EXPECTED[issue.expected] ?? issue.expected;
+      const integer = issue.expected === "int" ||
+        (typeof value === "number" && expected === "a number");
+      return [{
+        code: "wrong-type",
+        path,
+        message: `${label(path)} must be ${integer ? "an integer" : expected}, got ${
+          describeValue(value)
+        }`,
+        hint: null,
+      }];
+    }
+    case "invalid_union":
+      return [{
+        code: "wrong-type",
+        path,
+        message: `${label(path)} must be a string or a number, got ${describeValue(value)}`,
+        hint: null,
+      }];
+    case "too_small":
+    case "too_big": {
+      const s = schemaAt(path);
+      const min = s?.minValue ?? "?";
+      const max = s?.maxValue ?? "?";
+      return [{
+        code: "out-of-range",
+        path,
+        message: `${lastKey(path)} must be between ${min} and ${max}, got ${describeValue(value)}`,
+        hint: null,
+      }];
+    }
+    case "invalid_value": {
+      const key = lastKey(path);
+      const what = key === "features" ? "feature" : key;
+      const options = issue.values.map(String);
+      return [{
+        code: "unknown-value",
+        path,
+        message: `Unknown ${what} ${describeValue(value)}`,
+        hint: typeof value === "string" ? didYouMean(value, options) : didYouMean("", options),
+      }];
+    }
+    case "unrecognized_keys": {
+      const known = keysAt(path);
+      const where = path.length === 0 ? "at the top level" : `in ${pathToString(path)}`;
+      return issue.keys.map((key) => ({
+        code: "unknown-key",
+        path: [...path, key],
+        atKey: true,
+        message: `Unknown key "${key}" ${where}`,
+        hint: didYouMean(key, known),
+      }));
+    }
+    case "custom": {
+      const params = (issue.params ?? {}) as { code?: string; hint?: string | null };
+      return [{
+        code: params.code ?? "invalid",
+        path,
+        message: issue.message,
+        hint: params.hint ?? null,
+      }];
+    }
+    default:
+      return [{ code: "invalid", path, message: `${label(path)}: ${issue.message}`, hint: null }];
+  }
+}
+
+/**
+ * Check `raw` against the topology schema; return its problems (empty when the shape is right).
+ *
+ * @example
+ * ```ts
+ * import { checkStructure } from "./structure.ts";
+ * checkStructure({ name: "x", vms: {}, lnks: [] })[0].hint; // "did you mean `links`?"
+ * ```
+ */
+export function checkStructure(raw: unknown): Problem[] {
+  const r = topologySchema.safeParse(raw);
+  if (r.success) return [];
+  return r.error.issues.flatMap((issue) => fromZodIssue(issue, raw));
+}

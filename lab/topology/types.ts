@@ -1,0 +1,132 @@
+/**
+ * The normalised topology: what the lab runs after a YAML file has been parsed, checked and
+ * filled in with defaults. Every field is resolved (no optional values, no units left in strings);
+ * names are the user's, in file order.
+ *
+ * @module
+ */
+
+/** Virtqueue ring layout of a NIC (virtio 1.2 §2.7 split, §2.8 packed). */
+export type RingLayout = "split" | "packed";
+
+/** Negotiable virtio-net / ring features a NIC offers. */
+export interface NicFeatures {
+  /** `VIRTIO_F_EVENT_IDX`: notification suppression by event index. */
+  eventIdx: boolean;
+  /** `VIRTIO_F_INDIRECT_DESC`: indirect descriptor tables. */
+  indirect: boolean;
+  /** `VIRTIO_NET_F_MRG_RXBUF`: merge receive buffers. */
+  mrgRxbuf: boolean;
+  /** `VIRTIO_F_IN_ORDER`: buffers used in the order they were made available. */
+  inOrder: boolean;
+}
+
+/** One virtio-net NIC of a VM. */
+export interface NicSpec {
+  /** NIC name, unique within its VM (e.g. `eth0`). */
+  name: string;
+  /** Lower-case unicast MAC, e.g. `"02:00:00:00:01:00"`. */
+  mac: string;
+  /** Host address without prefix (e.g. `"10.0.0.1"`), or null for an L2-only NIC. */
+  ip: string | null;
+  /** Prefix length of `ip`, or null when there is no `ip`. */
+  prefix: number | null;
+  /** Queue size of each of the NIC's queues. */
+  queueSize: number;
+  /** Ring layout of the NIC's queues. */
+  layout: RingLayout;
+  /** Features the device offers. */
+  features: NicFeatures;
+  /** MTU in bytes (68..9000). */
+  mtu: number;
+}
+
+/** One simulated VM. */
+export interface VmSpec {
+  /** VM name (shares a namespace with switches). */
+  name: string;
+  /** Guest memory size in bytes. */
+  memoryBytes: number;
+  /** vCPU-worker busy-poll budget before it waits, in microseconds. */
+  pollUs: number;
+  /** NICs in file order. */
+  nics: NicSpec[];
+}
+
+/** An L2 learning bridge. */
+export interface SwitchSpec {
+  /** Switch name (shares a namespace with VMs). */
+  name: string;
+  /** Most links that may attach to the switch. */
+  portsMax: number;
+}
+
+/** Impairments applied to one direction of a link (netem vocabulary, resolved units). */
+export interface Impairment {
+  /** Added one-way delay, µs. */
+  delayUs: number;
+  /** Delay jitter, µs. */
+  jitterUs: number;
+  /** Frames dropped, percent 0..100. */
+  lossPct: number;
+  /** Frames with a flipped bit, percent. */
+  corruptPct: number;
+  /** Frames sent twice, percent. */
+  duplicatePct: number;
+  /** Frames sent at once (not delayed), percent; needs `delayUs` > 0. */
+  reorderPct: number;
+  /** Rate limit in bits per second; 0 = unlimited. */
+  rateBps: number;
+  /** Frames held in the delay queue at most. */
+  limit: number;
+}
+
+/** One end of a link: a VM's NIC or a switch. */
+export type Endpoint = { kind: "nic"; vm: string; nic: string } | {
+  kind: "switch";
+  switch: string;
+};
+
+/** A point-to-point link; `forward` applies from `endpoints[0]` to `endpoints[1]`. */
+export interface LinkSpec {
+  /** Link name, unique in the lab. */
+  name: string;
+  /** The two ends, as written. */
+  endpoints: [Endpoint, Endpoint];
+  /** Impairment from `endpoints[0]` to `endpoints[1]`. */
+  forward: Impairment;
+  /** Impairment from `endpoints[1]` to `endpoints[0]`. */
+  reverse: Impairment;
+}
+
+/** A validated, normalised topology. */
+export interface Topology {
+  /** Lab name. */
+  name: string;
+  /** Seed every random decision derives from (u32). */
+  seed: number;
+  /** File path, or `"<object>"` when built from a value. */
+  source: string;
+  /** VMs in file order. */
+  vms: VmSpec[];
+  /** Switches in file order. */
+  switches: SwitchSpec[];
+  /** Links in file order. */
+  links: LinkSpec[];
+}
+
+/** One problem found in a topology, located at the node that caused it. */
+export interface TopologyIssue {
+  /** Stable code, e.g. `"unknown-key"` (see `docs/topology.md`). */
+  code: string;
+  /** Where, e.g. `"links[0].endpoints[1]"`; `""` for the whole document. */
+  path: string;
+  /** 1-based line, or null when unknown (objects, unreadable files). */
+  line: number | null;
+  /** 1-based column, or null when unknown. */
+  column: number | null;
+  /** Sentence-case message without a final period. */
+  message: string;
+  /** What to do about it, or null. */
+  hint: string | null;
+}

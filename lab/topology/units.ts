@@ -1,0 +1,135 @@
+/**
+ * Units in topology files: sizes (`"16MiB"`), durations (`"10ms"`), percentages (`"1%"`) and
+ * rates (`"100mbit"`), in the vocabulary of netem. Each parser takes the YAML value as written
+ * (a string or a number) and returns a `Result`; it never throws.
+ *
+ * @module
+ */
+
+import { err, ok, type Result } from "../../devices/result.ts";
+
+/** Why a value with a unit could not be read. */
+export type UnitError =
+  | { kind: "bad-unit"; input: string; expected: string; hint: string }
+  | { kind: "out-of-range"; input: string; min: number; max: number };
+
+const NUMBER = String.raw`(\d+(?:\.\d+)?)`;
+const SIZE_RE = new RegExp(`^${NUMBER}\\s*(B|KiB|MiB|GiB)?$`);
+const DURATION_RE = new RegExp(`^${NUMBER}\\s*(us|µs|ms|s)$`);
+const PERCENT_RE = new RegExp(`^${NUMBER}\\s*%$`);
+const RATE_RE = new RegExp(`^${NUMBER}\\s*(bit|kbit|mbit|gbit)$`);
+
+const SIZE_FACTOR: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+const DURATION_FACTOR: Record<string, number> = { us: 1, "µs": 1, ms: 1000, s: 1_000_000 };
+const RATE_FACTOR: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
+
+function show(value: string | number): string {
+  return typeof value === "number" ? String(value) : value;
+}
+
+/**
+ * Read a size in bytes: `"16MiB"`, `"1GiB"`, `"512KiB"`, `"65536"` or a number of bytes.
+ *
+ * @example
+ * ```ts
+ * import { parseSize } from "./units.ts";
+ * parseSize("16MiB"); // { ok: true, value: 16777216 }
+ * ```
+ */
+export function parseSize(value: string | number): Result<number, UnitError> {
+  const hint = 'write a size such as "16MiB", "1GiB" or a number of bytes';
+  if (typeof value === "number") {
+    return Number.isInteger(value) && value >= 0
+      ? ok(value)
+      : err({ kind: "bad-unit", input: show(value), expected: "a size", hint });
+  }
+  const m = SIZE_RE.exec(value.trim());
+  if (m === null) {
+    const si = /^(\d+(?:\.\d+)?)\s*([KMG])B?$/i.exec(value.trim());
+    const better = si ? `write "${si[1]}${si[2].toUpperCase()}iB" (sizes are binary)` : hint;
+    return err({ kind: "bad-unit", input: value, expected: "a size", hint: better });
+  }
+  const bytes = Number(m[1]) * SIZE_FACTOR[m[2] ?? "B"];
+  if (!Number.isInteger(bytes)) {
+    return err({ kind: "bad-unit", input: value, expected: "a whole number of bytes", hint });
+  }
+  return ok(bytes);
+}
+
+/**
+ * Read a duration in microseconds: `"250us"`, `"10ms"`, `"1s"`, `"0"` or `0`. Fractions are
+ * rounded to the nearest microsecond.
+ *
+ * @example
+ * ```ts
+ * import { parseDuration } from "./units.ts";
+ * parseDuration("1.5ms"); // { ok: true, value: 1500 }
+ * ```
+ */
+export function parseDuration(value: string | number): Result<number, UnitError> {
+  const hint = 'write a duration such as "10ms", "250us" or "1s"';
+  if (value === 0 || value === "0") return ok(0);
+  if (typeof value === "number") {
+    return err({ kind: "bad-unit", input: show(value), expected: "a duration with a unit", hint });
+  }
+  const m = DURATION_RE.exec(value.trim());
+  if (m === null) return err({ kind: "bad-unit", input: value, expected: "a duration", hint });
+  return ok(Math.round(Number(m[1]) * DURATION_FACTOR[m[2]]));
+}
+
+/**
+ * Read a percentage 0..100: `"1%"`, `"0.5%"`, or a plain number read as percent.
+ *
+ * @example
+ * ```ts
+ * import { parsePercent } from "./units.ts";
+ * parsePercent("0.5%"); // { ok: true, value: 0.5 }
+ * ```
+ */
+export function parsePercent(value: string | number): Result<number, UnitError> {
+  let pct: number;
+  if (typeof value === "number") {
+    pct = value;
+  } else {
+    const m = PERCENT_RE.exec(value.trim());
+    if (m === null) {
+      return err({
+        kind: "bad-unit",
+        input: value,
+        expected: "a percentage",
+        hint: 'write a percentage such as "1%" or "0.5%"',
+      });
+    }
+    pct = Number(m[1]);
+  }
+  if (!Number.isFinite(pct) || pct < 0 || pct > 100) {
+    return err({ kind: "out-of-range", input: show(value), min: 0, max: 100 });
+  }
+  return ok(pct);
+}
+
+/**
+ * Read a rate in bits per second: `"512kbit"`, `"100mbit"`, `"1gbit"`; `"0"` or `0` means
+ * unlimited. Units are decimal (1kbit = 1000 bit/s), as in netem.
+ *
+ * @example
+ * ```ts
+ * import { parseRate } from "./units.ts";
+ * parseRate("100mbit"); // { ok: true, value: 100000000 }
+ * ```
+ */
+export function parseRate(value: string | number): Result<number, UnitError> {
+  if (value === 0 || value === "0") return ok(0);
+  const input = show(value);
+  const bytesUnit = typeof value === "string" && /^\d+(\.\d+)?\s*[kmg]?bps$/i.test(value.trim());
+  const hint = bytesUnit
+    ? 'write bits per second such as "100mbit" (in netem "bps" means bytes per second)'
+    : 'write a rate such as "512kbit", "100mbit" or "1gbit"';
+  if (typeof value === "number") {
+    return err({ kind: "bad-unit", input, expected: "a rate with a unit", hint });
+  }
+  const m = RATE_RE.exec(value.trim());
+  if (m === null) return err({ kind: "bad-unit", input, expected: "a rate", hint });
+  const bps = Math.round(Number(m[1]) * RATE_FACTOR[m[2]]);
+  return ok(bps);
+}

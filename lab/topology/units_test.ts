@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { parseDuration, parsePercent, parseRate, parseSize } from "./units.ts";
+
+Deno.test("sizes read binary units and plain bytes", () => {
+  assert.deepEqual(parseSize("16MiB"), { ok: true, value: 16 * 1024 * 1024 });
+  assert.deepEqual(parseSize("1GiB"), { ok: true, value: 1024 ** 3 });
+  assert.deepEqual(parseSize("512KiB"), { ok: true, value: 512 * 1024 });
+  assert.deepEqual(parseSize("65536"), { ok: true, value: 65536 });
+  assert.deepEqual(parseSize(4096), { ok: true, value: 4096 });
+  assert.deepEqual(parseSize("1.5KiB"), { ok: true, value: 1536 });
+});
+
+Deno.test("sizes with decimal units are refused with a binary suggestion", () => {
+  const r = parseSize("16MB");
+  assert.ok(!r.ok);
+  assert.equal(r.error.kind, "bad-unit");
+  assert.equal(r.error.kind === "bad-unit" && r.error.hint, 'write "16MiB" (sizes are binary)');
+  assert.equal(parseSize("10 parsecs").ok, false);
+  assert.equal(parseSize(-1).ok, false);
+  assert.equal(parseSize("0.3B").ok, false);
+});
+
+Deno.test("durations resolve to microseconds", () => {
+  assert.deepEqual(parseDuration("10ms"), { ok: true, value: 10_000 });
+  assert.deepEqual(parseDuration("250us"), { ok: true, value: 250 });
+  assert.deepEqual(parseDuration("250µs"), { ok: true, value: 250 });
+  assert.deepEqual(parseDuration("1s"), { ok: true, value: 1_000_000 });
+  assert.deepEqual(parseDuration("1.5ms"), { ok: true, value: 1500 });
+  assert.deepEqual(parseDuration("0"), { ok: true, value: 0 });
+  assert.deepEqual(parseDuration(0), { ok: true, value: 0 });
+});
+
+Deno.test("durations without a unit or with an unknown one are refused", () => {
+  assert.equal(parseDuration(10).ok, false);
+  assert.equal(parseDuration("10").ok, false);
+  assert.equal(parseDuration("10 parsecs").ok, false);
+  assert.equal(parseDuration("10min").ok, false);
+});
+
+Deno.test("percentages are 0..100 with or without the sign", () => {
+  assert.deepEqual(parsePercent("1%"), { ok: true, value: 1 });
+  assert.deepEqual(parsePercent("0.5%"), { ok: true, value: 0.5 });
+  assert.deepEqual(parsePercent(100), { ok: true, value: 100 });
+  assert.deepEqual(parsePercent("150%"), {
+    ok: false,
+    error: { kind: "out-of-range", input: "150%", min: 0, max: 100 },
+  });
+  assert.equal(parsePercent(-1).ok, false);
+  assert.equal(parsePercent("5").ok, false);
+});
+
+Deno.test("rates are decimal bits per second and 0 means unlimited", () => {
+  assert.deepEqual(parseRate("100mbit"), { ok: true, value: 100_000_000 });
+  assert.deepEqual(parseRate("1gbit"), { ok: true, value: 1_000_000_000 });
+  assert.deepEqual(parseRate("512kbit"), { ok: true, value: 512_000 });
+  assert.deepEqual(parseRate("0"), { ok: true, value: 0 });
+  assert.deepEqual(parseRate(0), { ok: true, value: 0 });
+  const r = parseRate("100mbps");
+  assert.ok(!r.ok);
+  assert.match(r.error.kind === "bad-unit" ? r.error.hint : "", /bytes per second/);
+  assert.equal(parseRate(100).ok, false);
+});
