@@ -1,0 +1,98 @@
+/**
+ * The data types of the stack's socket-level API (sends, UDP sockets, pings), shared by the
+ * stack and the workloads.
+ *
+ * @module
+ */
+
+/**
+ * What became of a send: `arp-pending` means queued until the address resolves (then sent, or
+ * dropped and counted after 3 unanswered requests). `too-big` (larger than the MTU) and
+ * `arp-queue-full` (past the pending bound) are counted drops.
+ *
+ * @example
+ * ```ts
+ * import type { SendOutcome } from "./api.ts";
+ * const o: SendOutcome = "sent";
+ * ```
+ */
+export type SendOutcome =
+  | "sent"
+  | "arp-pending"
+  | "no-route"
+  | "ring-full"
+  | "too-big"
+  | "arp-queue-full";
+
+/**
+ * A UDP payload: bytes to copy, or a length and a function writing `len` bytes at
+ * `buf[off, off+len)` (in place in the TX buffer: no copy, no allocation).
+ *
+ * @example
+ * ```ts
+ * import type { UdpPayload } from "./api.ts";
+ * const p: UdpPayload = { len: 4, fill: (buf, off) => buf.fill(7, off, off + 4) };
+ * ```
+ */
+export type UdpPayload = Uint8Array | { len: number; fill: (buf: Uint8Array, off: number) => void };
+
+/**
+ * Called for each datagram received on a bound port. `src` and `payload` are reused/views and
+ * valid only during the call; copy what you keep.
+ *
+ * @example
+ * ```ts
+ * import type { UdpHandler } from "./api.ts";
+ * const h: UdpHandler = (src, payload) => console.log(src.port, payload.length);
+ * ```
+ */
+export type UdpHandler = (
+  src: { ip: number; port: number },
+  payload: Uint8Array,
+  ifIndex: number,
+) => void;
+
+/**
+ * A bound UDP port.
+ *
+ * @example
+ * ```ts
+ * import type { UdpSocket } from "./api.ts";
+ * function stop(s: UdpSocket) { s.close(); }
+ * ```
+ */
+export interface UdpSocket {
+  readonly port: number;
+  /** Unbind; later datagrams to the port count as `noListener`. */
+  close(): void;
+}
+
+/**
+ * Why `udpBind` failed.
+ *
+ * @example
+ * ```ts
+ * import type { UdpBindError } from "./api.ts";
+ * const e: UdpBindError = { kind: "port-in-use", port: 7 };
+ * ```
+ */
+export type UdpBindError =
+  /** Not an integer in 1..65535. */
+  | { kind: "bad-port"; port: number }
+  /** Another socket holds the port. */
+  | { kind: "port-in-use"; port: number };
+
+/**
+ * How one echo request ended.
+ *
+ * @example
+ * ```ts
+ * import type { PingOutcome } from "./api.ts";
+ * const o: PingOutcome = { kind: "reply", seq: 1, rttMs: 0.1, ttl: 64, bytes: 64 };
+ * ```
+ */
+export type PingOutcome =
+  /** `bytes` is the ICMP message length (header plus payload), as iputils prints it. */
+  | { kind: "reply"; seq: number; rttMs: number; ttl: number; bytes: number }
+  | { kind: "timeout"; seq: number }
+  | { kind: "send-failed"; seq: number; reason: SendOutcome };

@@ -1,0 +1,378 @@
+/**
+ * ARP (RFC 826) for Ethernet and IPv4: the packet layout, an in-place writer, an allocation-free
+ * reader, and `ArpTable`, the neighbour cache with its per-address pending-frame queue and retry
+ * schedule. The table holds no timers: the stack asks it what is due on each `tick()`.
+ *
+ * ```
+ * struct arphdr { be16 htype; be16 ptype; u8 hlen; u8 plen; be16 op;
+ *                 u8 sha[6]; be32 spa; u8 tha[6]; be32 tpa; }   // 28 bytes for Ethernet/IPv4
+ * ```
+ *
+ * @module
+ */
+
+import { OK_VOID, type Result } from "../../../devices/result.ts";
+import { readU16, readU32, writeU16, writeU32 } from "./ipv4.ts";
+
+/**
+ * Byte offsets of an Ethernet/IPv4 ARP packet (relative to its start).
+ *
+ * @example
+ * ```ts
+ * import { ArpOffset } from "./arp.ts";
+ * ArpOffset.tpa; // 24
+ * ```
+ */
+export const ArpOffset = {
+  htype: 0,
+  ptype: 2,
+  hlen: 4,
+  plen: 5,
+  op: 6,
+  sha: 8,
+  spa: 14,
+  tha: 18,
+  tpa: 24,
+} as const;
+
+/**
+ * Length of an Ethernet/IPv4 ARP packet.
+ *
+ * @example
+ * ```ts
+ * import { ARP_LEN } from "./arp.ts";
+ * ARP_LEN; // 28
+ * ```
+ */
+export const ARP_LEN = 28;
+
+/**
+ * ARP operation codes.
+ *
+ * @example
+ * ```ts
+ * import { ArpOp } from "./arp.ts";
+ * ArpOp.reply; // 2
+ * ```
+ */
+export const ArpOp = { request: 1, reply: 2 } as const;
+
+/**
+ * The fields of an ARP packet; `parseArp` fills a caller-owned one (the MACs are copied in).
+ *
+ * @example
+ * ```ts
+ * import { newArpPacket } from "./arp.ts";
+ * newArpPacket().sha.length; // 6
+ * ```
+ */
+export interface ArpPacket {
+  op: number;
+  sha: Uint8Array;
+  spa: number;
+  tha: Uint8Array;
+  tpa: number;
+}
+
+/**
+ * A fresh packet to pass to `parseArp`.
+ *
+ * @example
+ * ```ts
+ * import { newArpPacket } from "./arp.ts";
+ * newArpPacket().op; // 0
+ * ```
+ */
+export function newArpPacket(): ArpPacket {
+  return { op: 0, sha: new Uint8Array(6), spa: 0, tha: new Uint8Array(6), tpa: 0 };
+}
+
+/**
+ * Write an Ethernet/IPv4 ARP packet at `off`.
+ *
+ * @example
+ * ```ts
+ * import { ArpOp, writeArp } from "./arp.ts";
+ * const b = new Uint8Array(28);
+ * writeArp(b, 0, { op: ArpOp.request, sha: new Uint8Array(6), spa: 1, tha: new Uint8Array(6), tpa: 2 });
+ * b[7]; // 1
+ * ```
+ */
+export function writeArp(buf: Uint8Array, off: number, p: ArpPacket): void {
+  writeU16(buf, off + ArpOffset.htype, 1);
+  writeU16(buf, off + ArpOffset.ptype, 0x0800);
+  buf[off + ArpOffset.hlen] = 6;
+  buf[off + ArpOffset.plen] = 4;
+  writeU16(buf, off + ArpOffset.op, p.op);
+  buf.set(p.sha.subarray(0, 6), off + ArpOffset.sha);
+  writeU32(buf, off + ArpOffset.spa, p.spa);
+  buf.set(p.tha.subarray(0, 6), off + ArpOffset.tha);
+  writeU32(buf, off + ArpOffset.tpa, p.tpa);
+}
+
+/**
+ * Why an ARP packet was rejected.
+ *
+ * @example
+ * ```ts
+ * import type { ArpError } from "./arp.ts";
+ * const e: ArpError = { kind: "truncated", have: 10 };
+ * ```
+ */
+export type ArpError =
+  /** Fewer than 28 bytes. */
+  | { kind: "truncated"; have: number }
+  /** Not Ethernet/IPv4 (htype 1, ptype 0x0800, hlen 6, plen 4). */
+  | { kind: "unsupported"; htype: number; ptype: number }
+  /** Neither a request nor a reply. */
+  | { kind: "bad-op"; op: number };
+
+/**
+ * Validate the ARP packet at `buf[off..]` and fill `out`. Never throws.
+ *
+ * @example
+ * ```ts
+ * import { newArpPacket, parseArp } from "./arp.ts";
+ * parseArp(new Uint8Array(20), 0, newArpPacket()).ok; // false
+ * ```
+ */
+export function parseArp(buf: Uint8Array, off: number, out: ArpPacket): Result<void, ArpError> {
+  const have = buf.length - off;
+  if (have < ARP_LEN) return { ok: false, error: { kind: "truncated", have } };
+  const htype = readU16(buf, off + ArpOffset.htype);
+  const ptype = readU16(buf, off + ArpOffset.ptype);
+  if (htype !== 1 || ptype !== 0x0800 || buf[off + 4] !== 6 || buf[off + 5] !== 4) {
+    return { ok: false, error: { kind: "unsupported", htype, ptype } };
+  }
+  const op = readU16(buf, off + ArpOffset.op);
+  if (op !== ArpOp.request && op !== ArpOp.reply) {
+    return { ok: false, error: { kind: "bad-op", op } };
+  }
+  out.op = op;
+  out.sha.set(buf.subarray(off + ArpOffset.sha, off + ArpOffset.sha + 6));
+  out.spa = readU32(buf, off + ArpOffset.spa);
+  out.tha.set(buf.subarray(off + ArpOffset.tha, off + ArpOffset.tha + 6));
+  out.tpa = readU32(buf, off + ArpOffset.tpa);
+  return OK_VOID;
+}
+
+/**
+ * Tunables of the ARP table.
+ *
+ * @example
+ * ```ts
+ * import { ARP_DEFAULTS } from "./arp.ts";
+ * ARP_DEFAULTS.maxTries; // 3
+ * ```
+ */
+export const ARP_DEFAULTS: ArpOptions = {
+  /** How long a learned entry stays valid. */
+  ttlMs: 60_000,
+  /** Delay between requests for an unresolved address. */
+  retryMs: 1_000,
+  /** Requests sent before giving up (the first one included). */
+  maxTries: 3,
+  /** Frames queued per unresolved address; more are dropped. */
+  maxPending: 16,
+  /** Addresses resolved or being resolved at once; more are refused. */
+  maxEntries: 1024,
+};
+
+/**
+ * The tunables of `ArpTable` (see `ARP_DEFAULTS`).
+ *
+ * @example
+ * ```ts
+ * import type { ArpOptions } from "./arp.ts";
+ * const fast: Partial<ArpOptions> = { retryMs: 10 };
+ * ```
+ */
+export interface ArpOptions {
+  ttlMs: number;
+  retryMs: number;
+  maxTries: number;
+  maxPending: number;
+  maxEntries: number;
+}
+
+/**
+ * One row of the ARP table, for status output.
+ *
+ * @example
+ * ```ts
+ * import type { ArpEntry } from "./arp.ts";
+ * const e: ArpEntry = { ip: 1, mac: null, ifIndex: 0, state: "incomplete", expiresInMs: 1000, pending: 1 };
+ * ```
+ */
+export interface ArpEntry {
+  ip: number;
+  /** Null while incomplete. */
+  mac: Uint8Array | null;
+  ifIndex: number;
+  state: "reachable" | "incomplete";
+  /** Until expiry (reachable) or the next retry (incomplete). */
+  expiresInMs: number;
+  /** Frames waiting for the address. */
+  pending: number;
+}
+
+interface Resolved {
+  mac: Uint8Array;
+  ifIndex: number;
+  expiresAt: number;
+}
+
+interface Pending {
+  ifIndex: number;
+  frames: Uint8Array[];
+  tries: number;
+  nextAt: number;
+}
+
+/**
+ * What `ArpTable.enqueue` did with a frame.
+ *
+ * @example
+ * ```ts
+ * import type { EnqueueOutcome } from "./arp.ts";
+ * const o: EnqueueOutcome = "queued-send-request";
+ * ```
+ */
+export type EnqueueOutcome = "queued-send-request" | "queued" | "queue-full" | "table-full";
+
+/**
+ * The neighbour cache and the pending-frame queues. Time comes from the caller (`now` in ms).
+ *
+ * @example
+ * ```ts
+ * import { ArpTable } from "./arp.ts";
+ * const t = new ArpTable();
+ * t.enqueue(0x0a000002, 0, new Uint8Array(60), 0); // "queued-send-request"
+ * t.learn(0x0a000002, new Uint8Array([2, 0, 0, 0, 0, 2]), 0, 5).frames.length; // 1
+ * ```
+ */
+export class ArpTable {
+  readonly #resolved = new Map<number, Resolved>();
+  readonly #pending = new Map<number, Pending>();
+  readonly #opts: ArpOptions;
+
+  constructor(opts: Partial<ArpOptions> = {}) {
+    this.#opts = { ...ARP_DEFAULTS, ...opts };
+  }
+
+  /** The MAC for `ip` if a valid entry exists (expired entries are removed). */
+  lookup(ip: number, now: number): Uint8Array | null {
+    const e = this.#resolved.get(ip);
+    if (e === undefined) return null;
+    if (e.expiresAt <= now) {
+      this.#resolved.delete(ip);
+      return null;
+    }
+    return e.mac;
+  }
+
+  /** True if `ip` has a resolved entry (expired or not) or a pending resolution. */
+  knows(ip: number): boolean {
+    return this.#resolved.has(ip) || this.#pending.has(ip);
+  }
+
+  /**
+   * Record `ip` at `mac`; returns the frames that were waiting for it (their destination MAC
+   * still to be written) and the interface they were routed to.
+   */
+  learn(
+    ip: number,
+    mac: Uint8Array,
+    ifIndex: number,
+    now: number,
+  ): { frames: Uint8Array[]; ifIndex: number } {
+    const known = this.#resolved.get(ip);
+    if (known === undefined && this.#resolved.size >= this.#opts.maxEntries) this.#evictOldest();
+    this.#resolved.set(ip, { mac: mac.slice(0, 6), ifIndex, expiresAt: now + this.#opts.ttlMs });
+    const p = this.#pending.get(ip);
+    if (p === undefined) return { frames: [], ifIndex };
+    this.#pending.delete(ip);
+    return { frames: p.frames, ifIndex: p.ifIndex };
+  }
+
+  /** Queue a frame for an unresolved `ip`; the caller sends a request on `queued-send-request`. */
+  enqueue(ip: number, ifIndex: number, frame: Uint8Array, now: number): EnqueueOutcome {
+    const p = this.#pending.get(ip);
+    if (p !== undefined) {
+      if (p.frames.length >= this.#opts.maxPending) return "queue-full";
+      p.frames.push(frame);
+      return "queued";
+    }
+    if (this.#pending.size >= this.#opts.maxEntries) return "table-full";
+    this.#pending.set(ip, { ifIndex, frames: [frame], tries: 1, nextAt: now + this.#opts.retryMs });
+    return "queued-send-request";
+  }
+
+  /**
+   * Advance the retry schedule to `now`: calls `retry` for each address due another request and
+   * `giveUp` (with the frames dropped) for each that ran out of tries.
+   */
+  due(
+    now: number,
+    retry: (ip: number, ifIndex: number) => void,
+    giveUp: (ip: number, dropped: number) => void,
+  ): void {
+    for (const [ip, p] of this.#pending) {
+      if (p.nextAt > now) continue;
+      if (p.tries >= this.#opts.maxTries) {
+        this.#pending.delete(ip);
+        giveUp(ip, p.frames.length);
+        continue;
+      }
+      p.tries++;
+      p.nextAt = now + this.#opts.retryMs;
+      retry(ip, p.ifIndex);
+    }
+  }
+
+  /** The earliest retry deadline, or Infinity. */
+  nextDeadline(): number {
+    let next = Infinity;
+    for (const p of this.#pending.values()) if (p.nextAt < next) next = p.nextAt;
+    return next;
+  }
+
+  /** All rows, resolved first, for status output. */
+  entries(now: number): ArpEntry[] {
+    const rows: ArpEntry[] = [];
+    for (const [ip, e] of this.#resolved) {
+      if (e.expiresAt <= now) continue;
+      rows.push({
+        ip,
+        mac: e.mac.slice(),
+        ifIndex: e.ifIndex,
+        state: "reachable",
+        expiresInMs: e.expiresAt - now,
+        pending: 0,
+      });
+    }
+    for (const [ip, p] of this.#pending) {
+      rows.push({
+        ip,
+        mac: null,
+        ifIndex: p.ifIndex,
+        state: "incomplete",
+        expiresInMs: Math.max(0, p.nextAt - now),
+        pending: p.frames.length,
+      });
+    }
+    return rows;
+  }
+
+  #evictOldest(): void {
+    let oldestIp = -1;
+    let oldestAt = Infinity;
+    for (const [ip, e] of this.#resolved) {
+      if (e.expiresAt < oldestAt) {
+        oldestAt = e.expiresAt;
+        oldestIp = ip;
+      }
+    }
+    if (oldestIp >= 0) this.#resolved.delete(oldestIp);
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The counters of the guest network stack: plain numbers the stack bumps and status output
+ * reads (copy with `snapshotCounters` before serialising).
+ *
+ * @module
+ */
+
+/**
+ * Why the stack dropped a frame or a datagram.
+ *
+ * @example
+ * ```ts
+ * import { newNetCounters } from "./counters.ts";
+ * newNetCounters().drops.badChecksum; // 0
+ * ```
+ */
+export interface NetDrops {
+  /** Shorter than a header or than a declared length. */
+  truncated: number;
+  /** An IPv4, ICMP or UDP checksum that does not verify. */
+  badChecksum: number;
+  /** Another host's MAC or IP address (including ARP for other hosts). */
+  notForUs: number;
+  /** An EtherType other than IPv4 and ARP. */
+  unknownEthertype: number;
+  /** An IP protocol other than ICMP and UDP, or an ICMP type other than echo. */
+  unknownProtocol: number;
+  /** Well-formed length but invalid fields (IP version, ARP hardware type, UDP length). */
+  malformed: number;
+  /** An IPv4 fragment (not reassembled). */
+  fragment: number;
+  /** A datagram larger than the MTU (received, or asked to be sent). */
+  oversize: number;
+  /** A UDP datagram to a port nobody bound. */
+  noListener: number;
+  /** A frame past the pending-queue bound of an unresolved address. */
+  arpQueueFull: number;
+  /** Frames dropped because their address did not resolve after every retry. */
+  arpTimeout: number;
+  /** A send to an address outside every interface's subnet. */
+  noRoute: number;
+  /** Frames resolved by ARP that found the TX ring full when flushed. */
+  ringFullOnFlush: number;
+  /** Input on an interface index the stack does not have. */
+  badInterface: number;
+}
+
+/**
+ * Every counter of the stack.
+ *
+ * @example
+ * ```ts
+ * import { newNetCounters } from "./counters.ts";
+ * const c = newNetCounters();
+ * c.framesIn++;
+ * ```
+ */
+export interface NetCounters {
+  framesIn: number;
+  framesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  arpRequestsIn: number;
+  arpRepliesIn: number;
+  arpRequestsOut: number;
+  arpRepliesOut: number;
+  arpCacheHits: number;
+  arpCacheMisses: number;
+  /** Addresses given up on after every retry. */
+  arpFailures: number;
+  icmpEchoRequestsIn: number;
+  icmpEchoRepliesIn: number;
+  icmpEchoRequestsOut: number;
+  icmpEchoRepliesOut: number;
+  udpIn: number;
+  udpOut: number;
+  /** Sends refused because the TX ring was full (nothing sent, the caller decides). */
+  txRingFull: number;
+  drops: NetDrops;
+}
+
+/**
+ * Zeroed counters.
+ *
+ * @example
+ * ```ts
+ * import { newNetCounters } from "./counters.ts";
+ * newNetCounters().framesOut; // 0
+ * ```
+ */
+export function newNetCounters(): NetCounters {
+  return {
+    framesIn: 0,
+    framesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    arpRequestsIn: 0,
+    arpRepliesIn: 0,
+    arpRequestsOut: 0,
+    arpRepliesOut: 0,
+    arpCacheHits: 0,
+    arpCacheMisses: 0,
+    arpFailures: 0,
+    icmpEchoRequestsIn: 0,
+    icmpEchoRepliesIn: 0,
+    icmpEchoRequestsOut: 0,
+    icmpEchoRepliesOut: 0,
+    udpIn: 0,
+    udpOut: 0,
+    txRingFull: 0,
+    drops: {
+      truncated: 0,
+      badChecksum: 0,
+      notForUs: 0,
+      unknownEthertype: 0,
+      unknownProtocol: 0,
+      malformed: 0,
+      fragment: 0,
+      oversize: 0,
+      noListener: 0,
+      arpQueueFull: 0,
+      arpTimeout: 0,
+      noRoute: 0,
+      ringFullOnFlush: 0,
+      badInterface: 0,
+    },
+  };
+}
+
+/**
+ * A deep copy, safe to serialise or compare while the stack keeps counting.
+ *
+ * @example
+ * ```ts
+ * import { newNetCounters, snapshotCounters } from "./counters.ts";
+ * const c = newNetCounters();
+ * const before = snapshotCounters(c);
+ * c.drops.truncated++;
+ * before.drops.truncated; // 0
+ * ```
+ */
+export function snapshotCounters(c: NetCounters): NetCounters {
+  return { ...c, drops: { ...c.drops } };
+}

@@ -1,0 +1,347 @@
+/**
+ * IPv4 for the guest network stack: the Internet checksum (RFC 1071), address helpers, and the
+ * header writer and reader. No fragmentation: every datagram is sent with DF set, and fragments
+ * received are dropped. Readers work on untrusted bytes and fill a caller-owned header object so
+ * the receive path allocates nothing.
+ *
+ * ```
+ * struct iphdr { u8 versionIhl; u8 tos; be16 totalLength; be16 id; be16 flagsFragOffset;
+ *                u8 ttl; u8 protocol; be16 checksum; be32 src; be32 dst; }   // 20 bytes
+ * ```
+ *
+ * @module
+ */
+
+import { OK_VOID, type Result } from "../../../devices/result.ts";
+
+/**
+ * Byte offsets of the IPv4 header (relative to its start).
+ *
+ * @example
+ * ```ts
+ * import { Ipv4Offset } from "./ipv4.ts";
+ * Ipv4Offset.dst; // 16
+ * ```
+ */
+export const Ipv4Offset = {
+  versionIhl: 0,
+  tos: 1,
+  totalLength: 2,
+  id: 4,
+  flagsFragOffset: 6,
+  ttl: 8,
+  protocol: 9,
+  checksum: 10,
+  src: 12,
+  dst: 16,
+} as const;
+
+/**
+ * Length of an IPv4 header without options (the only kind the stack sends).
+ *
+ * @example
+ * ```ts
+ * import { IPV4_HEADER_LEN } from "./ipv4.ts";
+ * IPV4_HEADER_LEN; // 20
+ * ```
+ */
+export const IPV4_HEADER_LEN = 20;
+
+/**
+ * The TTL of every datagram the stack sends.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_TTL } from "./ipv4.ts";
+ * DEFAULT_TTL; // 64
+ * ```
+ */
+export const DEFAULT_TTL = 64;
+
+/**
+ * IP protocol numbers the stack understands.
+ *
+ * @example
+ * ```ts
+ * import { IpProtocol } from "./ipv4.ts";
+ * IpProtocol.udp; // 17
+ * ```
+ */
+export const IpProtocol = { icmp: 1, udp: 17 } as const;
+
+/**
+ * Sum 16-bit big-endian words of `buf[off, off+len)` into a 32-bit accumulator (odd trailing
+ * byte padded with zero), without folding. Chain calls, then finish with `foldChecksum`.
+ *
+ * @example
+ * ```ts
+ * import { checksumAdd, foldChecksum } from "./ipv4.ts";
+ * foldChecksum(checksumAdd(0, new Uint8Array([0x00, 0x01, 0xf2, 0x03]), 0, 4)); // 0x0dfb
+ * ```
+ */
+export function checksumAdd(acc: number, buf: Uint8Array, off: number, len: number): number {
+  const end = off + len;
+  let i = off;
+  for (; i + 1 < end; i += 2) acc += (buf[i] << 8) | buf[i + 1];
+  if (i < end) acc += buf[i] << 8;
+  // Fold early so the accumulator stays a small integer (bounded: len < 2^16 words per fold).
+  return (acc & 0xffff) + (acc >>> 16);
+}
+
+/**
+ * Fold a checksum accumulator to 16 bits and take the one's complement.
+ *
+ * @example
+ * ```ts
+ * import { foldChecksum } from "./ipv4.ts";
+ * foldChecksum(0x1fffe); // 0x0000
+ * ```
+ */
+export function foldChecksum(acc: number): number {
+  for (let i = 0; i < 4 && acc > 0xffff; i++) acc = (acc & 0xffff) + (acc >>> 16);
+  return ~acc & 0xffff;
+}
+
+/**
+ * The Internet checksum (RFC 1071) of `buf[off, off+len)`.
+ *
+ * @example
+ * ```ts
+ * import { internetChecksum } from "./ipv4.ts";
+ * // RFC 1071 section 3 example: the sum is 0xddf2, the checksum its complement.
+ * internetChecksum(new Uint8Array([0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0, 8); // 0x220d
+ * ```
+ */
+export function internetChecksum(buf: Uint8Array, off: number, len: number): number {
+  return foldChecksum(checksumAdd(0, buf, off, len));
+}
+
+/**
+ * Parse dotted-quad IPv4 text into its u32 value, or null if it is not one.
+ *
+ * @example
+ * ```ts
+ * import { parseIpv4Address } from "./ipv4.ts";
+ * parseIpv4Address("10.0.0.1"); // 0x0a000001
+ * ```
+ */
+export function parseIpv4Address(text: string): number | null {
+  const parts = text.split(".");
+  if (parts.length !== 4) return null;
+  let v = 0;
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p)) return null;
+    const n = Number(p);
+    if (n > 255) return null;
+    v = v * 256 + n;
+  }
+  return v >>> 0;
+}
+
+/**
+ * Render a u32 IPv4 address as dotted-quad text.
+ *
+ * @example
+ * ```ts
+ * import { formatIpv4 } from "./ipv4.ts";
+ * formatIpv4(0x0a000002); // "10.0.0.2"
+ * ```
+ */
+export function formatIpv4(ip: number): string {
+  return `${(ip >>> 24) & 255}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
+}
+
+/**
+ * True if `ip` is inside the subnet `net/prefix`.
+ *
+ * @example
+ * ```ts
+ * import { inSubnet } from "./ipv4.ts";
+ * inSubnet(0x0a000002, 0x0a000001, 24); // true
+ * ```
+ */
+export function inSubnet(ip: number, net: number, prefix: number): boolean {
+  if (prefix <= 0) return true;
+  if (prefix >= 32) return (ip >>> 0) === (net >>> 0);
+  const mask = (0xffffffff << (32 - prefix)) >>> 0;
+  return ((ip & mask) >>> 0) === ((net & mask) >>> 0);
+}
+
+/**
+ * Read a big-endian u16 (the caller checks the bounds).
+ *
+ * @example
+ * ```ts
+ * import { readU16 } from "./ipv4.ts";
+ * readU16(new Uint8Array([0x08, 0x06]), 0); // 0x0806
+ * ```
+ */
+export function readU16(buf: Uint8Array, off: number): number {
+  return (buf[off] << 8) | buf[off + 1];
+}
+
+/**
+ * Read a big-endian u32 as an unsigned number (the caller checks the bounds).
+ *
+ * @example
+ * ```ts
+ * import { readU32 } from "./ipv4.ts";
+ * readU32(new Uint8Array([10, 0, 0, 1]), 0); // 0x0a000001
+ * ```
+ */
+export function readU32(buf: Uint8Array, off: number): number {
+  return ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
+}
+
+/**
+ * Write a big-endian u16.
+ *
+ * @example
+ * ```ts
+ * import { writeU16 } from "./ipv4.ts";
+ * const b = new Uint8Array(2);
+ * writeU16(b, 0, 0x0800); // b is [8, 0]
+ * ```
+ */
+export function writeU16(buf: Uint8Array, off: number, v: number): void {
+  buf[off] = (v >>> 8) & 0xff;
+  buf[off + 1] = v & 0xff;
+}
+
+/**
+ * Write a big-endian u32.
+ *
+ * @example
+ * ```ts
+ * import { writeU32 } from "./ipv4.ts";
+ * const b = new Uint8Array(4);
+ * writeU32(b, 0, 0x0a000001); // b is [10, 0, 0, 1]
+ * ```
+ */
+export function writeU32(buf: Uint8Array, off: number, v: number): void {
+  buf[off] = (v >>> 24) & 0xff;
+  buf[off + 1] = (v >>> 16) & 0xff;
+  buf[off + 2] = (v >>> 8) & 0xff;
+  buf[off + 3] = v & 0xff;
+}
+
+/**
+ * Write a 20-byte IPv4 header (DF set, TTL 64 unless given) at `off`, with its checksum.
+ *
+ * @example
+ * ```ts
+ * import { IpProtocol, writeIpv4Header } from "./ipv4.ts";
+ * const buf = new Uint8Array(34);
+ * writeIpv4Header(buf, 14, { src: 0x0a000001, dst: 0x0a000002, protocol: IpProtocol.udp, totalLength: 20, id: 1 });
+ * buf[14]; // 0x45
+ * ```
+ */
+export function writeIpv4Header(
+  buf: Uint8Array,
+  off: number,
+  h: { src: number; dst: number; protocol: number; totalLength: number; id: number; ttl?: number },
+): void {
+  buf[off + Ipv4Offset.versionIhl] = 0x45;
+  buf[off + Ipv4Offset.tos] = 0;
+  writeU16(buf, off + Ipv4Offset.totalLength, h.totalLength);
+  writeU16(buf, off + Ipv4Offset.id, h.id);
+  writeU16(buf, off + Ipv4Offset.flagsFragOffset, 0x4000); // DF, offset 0
+  buf[off + Ipv4Offset.ttl] = h.ttl ?? DEFAULT_TTL;
+  buf[off + Ipv4Offset.protocol] = h.protocol;
+  writeU16(buf, off + Ipv4Offset.checksum, 0);
+  writeU32(buf, off + Ipv4Offset.src, h.src);
+  writeU32(buf, off + Ipv4Offset.dst, h.dst);
+  writeU16(buf, off + Ipv4Offset.checksum, internetChecksum(buf, off, IPV4_HEADER_LEN));
+}
+
+/**
+ * A parsed IPv4 header; the reader fills a caller-owned one to avoid allocation.
+ *
+ * @example
+ * ```ts
+ * import { newIpv4Header } from "./ipv4.ts";
+ * const h = newIpv4Header(); // reuse across packets
+ * ```
+ */
+export interface Ipv4Header {
+  headerLength: number;
+  totalLength: number;
+  protocol: number;
+  ttl: number;
+  src: number;
+  dst: number;
+}
+
+/**
+ * A fresh, zeroed header to pass to `parseIpv4`.
+ *
+ * @example
+ * ```ts
+ * import { newIpv4Header } from "./ipv4.ts";
+ * newIpv4Header().ttl; // 0
+ * ```
+ */
+export function newIpv4Header(): Ipv4Header {
+  return { headerLength: 0, totalLength: 0, protocol: 0, ttl: 0, src: 0, dst: 0 };
+}
+
+/**
+ * Why an IPv4 header was rejected.
+ *
+ * @example
+ * ```ts
+ * import type { Ipv4Error } from "./ipv4.ts";
+ * const e: Ipv4Error = { kind: "bad-checksum" };
+ * ```
+ */
+export type Ipv4Error =
+  /** The bytes end before the header or the declared total length. */
+  | { kind: "truncated"; have: number; need: number }
+  /** Not version 4, or a header length under 20 bytes. */
+  | { kind: "bad-header"; versionIhl: number }
+  /** The total length is smaller than the header. */
+  | { kind: "bad-length"; totalLength: number }
+  /** The header checksum does not verify. */
+  | { kind: "bad-checksum" }
+  /** A fragment (MF set or a non-zero offset); the stack does not reassemble. */
+  | { kind: "fragment" };
+
+/**
+ * Validate the IPv4 header at `buf[off..]` and fill `out`. Never throws.
+ *
+ * @example
+ * ```ts
+ * import { newIpv4Header, parseIpv4 } from "./ipv4.ts";
+ * parseIpv4(new Uint8Array(10), 0, newIpv4Header()).ok; // false (truncated)
+ * ```
+ */
+export function parseIpv4(buf: Uint8Array, off: number, out: Ipv4Header): Result<void, Ipv4Error> {
+  const have = buf.length - off;
+  if (have < IPV4_HEADER_LEN) return { ok: false, error: { kind: "truncated", have, need: 20 } };
+  const versionIhl = buf[off];
+  const headerLength = (versionIhl & 0x0f) * 4;
+  if (versionIhl >>> 4 !== 4 || headerLength < IPV4_HEADER_LEN) {
+    return { ok: false, error: { kind: "bad-header", versionIhl } };
+  }
+  if (have < headerLength) {
+    return { ok: false, error: { kind: "truncated", have, need: headerLength } };
+  }
+  const totalLength = readU16(buf, off + Ipv4Offset.totalLength);
+  if (totalLength < headerLength) return { ok: false, error: { kind: "bad-length", totalLength } };
+  if (have < totalLength) {
+    return { ok: false, error: { kind: "truncated", have, need: totalLength } };
+  }
+  if (internetChecksum(buf, off, headerLength) !== 0) {
+    return { ok: false, error: { kind: "bad-checksum" } };
+  }
+  if ((readU16(buf, off + Ipv4Offset.flagsFragOffset) & 0x3fff) !== 0) {
+    return { ok: false, error: { kind: "fragment" } };
+  }
+  out.headerLength = headerLength;
+  out.totalLength = totalLength;
+  out.protocol = buf[off + Ipv4Offset.protocol];
+  out.ttl = buf[off + Ipv4Offset.ttl];
+  out.src = readU32(buf, off + Ipv4Offset.src);
+  out.dst = readU32(buf, off + Ipv4Offset.dst);
+  return OK_VOID;
+}

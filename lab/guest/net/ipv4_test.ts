@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import {
+  checksumAdd,
+  foldChecksum,
+  formatIpv4,
+  inSubnet,
+  internetChecksum,
+  IpProtocol,
+  newIpv4Header,
+  parseIpv4,
+  parseIpv4Address,
+  writeIpv4Header,
+} from "./ipv4.ts";
+
+Deno.test("internetChecksum matches the RFC 1071 section 3 example", () => {
+  const bytes = new Uint8Array([0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]);
+  assert.equal(internetChecksum(bytes, 0, 8), 0x220d); // sum 0xddf2, complemented
+  assert.equal(foldChecksum(checksumAdd(0, bytes, 0, 8)), 0x220d);
+});
+
+Deno.test("internetChecksum pads an odd trailing byte with zero", () => {
+  assert.equal(
+    internetChecksum(new Uint8Array([0x12, 0x34, 0x56]), 0, 3),
+    ~(0x1234 + 0x5600) & 0xffff,
+  );
+});
+
+Deno.test("writeIpv4Header produces the well-known header with checksum 0xb861", () => {
+  const buf = new Uint8Array(20);
+  writeIpv4Header(buf, 0, {
+    src: 0xc0a80001,
+    dst: 0xc0a800c7,
+    protocol: IpProtocol.udp,
+    totalLength: 0x73,
+    id: 0,
+  });
+  assert.deepEqual(
+    [...buf],
+    [0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0xb8, 0x61, 192, 168, 0, 1, 192, 168, 0, 199],
+  );
+});
+
+Deno.test("parseIpv4 accepts a valid header and fills the fields", () => {
+  const buf = new Uint8Array(40);
+  writeIpv4Header(buf, 0, { src: 1, dst: 2, protocol: 1, totalLength: 40, id: 9 });
+  const h = newIpv4Header();
+  assert.equal(parseIpv4(buf, 0, h).ok, true);
+  assert.deepEqual(h, { headerLength: 20, totalLength: 40, protocol: 1, ttl: 64, src: 1, dst: 2 });
+});
+
+Deno.test("parseIpv4 rejects truncated, bad-length, bad-checksum and fragments", () => {
+  const h = newIpv4Header();
+  const good = new Uint8Array(28);
+  writeIpv4Header(good, 0, { src: 1, dst: 2, protocol: 17, totalLength: 28, id: 1 });
+  const kind = (b: Uint8Array) => {
+    const r = parseIpv4(b, 0, h);
+    return r.ok ? "ok" : r.error.kind;
+  };
+  assert.equal(kind(good.subarray(0, 12)), "truncated");
+  assert.equal(kind(good.subarray(0, 24)), "truncated"); // declared 28
+  const v6 = good.slice();
+  v6[0] = 0x65;
+  assert.equal(kind(v6), "bad-header");
+  const sum = good.slice();
+  sum[11] ^= 1;
+  assert.equal(kind(sum), "bad-checksum");
+  const frag = new Uint8Array(28);
+  writeIpv4Header(frag, 0, { src: 1, dst: 2, protocol: 17, totalLength: 28, id: 1 });
+  frag[6] = 0x20; // MF, checksum recomputed below
+  frag[10] = frag[11] = 0;
+  const c = internetChecksum(frag, 0, 20);
+  frag[10] = c >> 8;
+  frag[11] = c & 0xff;
+  assert.equal(kind(frag), "fragment");
+  const short = new Uint8Array(28);
+  writeIpv4Header(short, 0, { src: 1, dst: 2, protocol: 17, totalLength: 10, id: 1 });
+  assert.equal(kind(short), "bad-length");
+});
+
+Deno.test("addresses parse, format and match subnets", () => {
+  assert.equal(parseIpv4Address("10.0.0.1"), 0x0a000001);
+  assert.equal(parseIpv4Address("255.255.255.255"), 0xffffffff);
+  for (const bad of ["10.0.0", "10.0.0.256", "a.b.c.d", "1.2.3.4.5", ""]) {
+    assert.equal(parseIpv4Address(bad), null, bad);
+  }
+  assert.equal(formatIpv4(0xc0a800c7), "192.168.0.199");
+  assert.equal(inSubnet(0x0a0000fe, 0x0a000001, 24), true);
+  assert.equal(inSubnet(0x0a000101, 0x0a000001, 24), false);
+  assert.equal(inSubnet(0x0a000001, 0x0a000001, 32), true);
+  assert.equal(inSubnet(0xc0a80001, 0x0a000001, 0), true);
+});

@@ -1,0 +1,244 @@
+import assert from "node:assert/strict";
+import { Prng } from "../../../devices/prng.ts";
+import { internetChecksum } from "./ipv4.ts";
+import { BackToBack, FakeClock, FakeInterface } from "./testing.ts";
+import { NetStack } from "./stack.ts";
+
+const A = 0x0a000001;
+const B = 0x0a000002;
+
+function hex(s: string): number[] {
+  return s.replace(/\s+/g, "").match(/../g)!.map((h) => parseInt(h, 16));
+}
+
+Deno.test("ARP request and reply frames are byte-exact", () => {
+  const net = new BackToBack();
+  net.log = [];
+  assert.equal(net.a.stack.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(0)), "arp-pending");
+  net.pump();
+  assert.deepEqual(
+    [...net.log[0].frame],
+    hex(
+      "ffffffffffff 020000000001 0806  0001 0800 06 04 0001 020000000001 0a000001 000000000000 0a000002",
+    ),
+  );
+  assert.equal(net.log[1].from, "b");
+  assert.deepEqual(
+    [...net.log[1].frame],
+    hex(
+      "020000000001 020000000002 0806  0001 0800 06 04 0002 020000000002 0a000002 020000000001 0a000001",
+    ),
+  );
+  assert.equal(net.b.stack.counters.arpRequestsIn, 1);
+  assert.equal(net.a.stack.counters.arpRepliesIn, 1);
+});
+
+Deno.test("UDP frame is byte-exact apart from the IP id (hand-computed UDP checksum)", () => {
+  const net = new BackToBack();
+  net.log = [];
+  net.a.stack.udpSend({ ip: B, port: 9 }, 12345, new Uint8Array([0x68, 0x69]));
+  net.pump();
+  const f = net.log[2].frame;
+  const expected = hex(
+    "020000000002 020000000001 0800" +
+      "4500 001e 0000 4000 4011 0000 0a000001 0a000002" +
+      "3039 0009 000a 532c 6869",
+  );
+  expected[18] = f[18]; // IP id is seeded
+  expected[19] = f[19];
+  expected[24] = f[24]; // header checksum depends on the id
+  expected[25] = f[25];
+  assert.deepEqual([...f], expected);
+  assert.equal(internetChecksum(f, 14, 20), 0);
+});
+
+Deno.test("ARP resolves, then ping gets replies with the same id, seq and payload", async () => {
+  const net = new BackToBack();
+  net.log = [];
+  const first = await net.run(net.a.stack.ping(B, { seq: 1, size: 56 }));
+  assert.equal(first.kind, "reply");
+  if (first.kind !== "reply") return;
+  assert.equal(first.ttl, 64);
+  assert.equal(first.bytes, 64);
+  const second = await net.run(net.a.stack.ping(B, { seq: 2, size: 56 }));
+  assert.equal(second.kind, "reply");
+  const echo = net.log.filter((l) => l.frame[23] === 1); // ICMP
+  assert.equal(echo.length, 4);
+  const [req, rep] = [echo[0].frame, echo[1].frame];
+  assert.equal(req[34], 8);
+  assert.equal(rep[34], 0);
+  assert.deepEqual([...rep.subarray(38)], [...req.subarray(38)]); // id, seq, payload
+  assert.equal(net.a.stack.counters.arpRequestsOut, 1);
+  assert.equal(net.a.stack.counters.arpCacheHits, 1);
+  assert.equal(net.b.stack.counters.icmpEchoRequestsIn, 2);
+  assert.equal(net.a.stack.counters.icmpEchoRepliesIn, 2);
+  assert.equal(net.a.stack.arpCache()[0].state, "reachable");
+});
+
+Deno.test("ARP gives up after 3 requests 1 s apart and counts the dropped frames", () => {
+  const net = new BackToBack();
+  net.impair = () => []; // nobody answers
+  const s = net.a.stack;
+  s.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(4));
+  s.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(4));
+  assert.equal(s.tick(), 1000);
+  for (const t of [999, 1000, 2000, 3000]) {
+    net.clock.t = t;
+    s.tick();
+    net.pump();
+  }
+  assert.equal(s.counters.arpRequestsOut, 3);
+  assert.equal(s.counters.arpFailures, 1);
+  assert.equal(s.counters.drops.arpTimeout, 2);
+  assert.deepEqual(s.arpCache(), []);
+  assert.equal(s.tick(), Infinity);
+});
+
+Deno.test("the pending queue holds 16 frames per address and counts the rest", () => {
+  const net = new BackToBack();
+  let got = 0;
+  net.b.stack.udpBind(9, () => got++);
+  const outcomes = new Map<string, number>();
+  for (let i = 0; i < 20; i++) {
+    const o = net.a.stack.udpSend({ ip: B, port: 9 }, 9, new Uint8Array([i]));
+    outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
+  }
+  assert.deepEqual(Object.fromEntries(outcomes), { "arp-pending": 16, "arp-queue-full": 4 });
+  assert.equal(net.a.stack.counters.drops.arpQueueFull, 4);
+  net.pump();
+  assert.equal(got, 16);
+});
+
+Deno.test("corrupted IPv4 and UDP checksums are dropped and counted", () => {
+  const net = new BackToBack();
+  let got = 0;
+  net.b.stack.udpBind(9, () => got++);
+  net.a.stack.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(8));
+  net.pump(); // resolve ARP, deliver one
+  let n = 0;
+  net.impair = (frames, from) =>
+    frames.map((f) => {
+      if (from === "a") f[n++ === 0 ? 24 : f.length - 1] ^= 0x5a; // IP checksum, then payload
+      return f;
+    });
+  net.a.stack.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(8));
+  net.pump();
+  net.a.stack.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(8));
+  net.pump();
+  assert.equal(got, 1);
+  assert.equal(net.b.stack.counters.drops.badChecksum, 2);
+});
+
+Deno.test("truncated frames and headers are counted, never thrown", () => {
+  const net = new BackToBack();
+  const b = net.b.stack;
+  net.a.stack.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(8));
+  net.log = [];
+  net.pump();
+  const udp = net.log[2].frame;
+  b.input(0, udp.subarray(0, 5)); // no Ethernet header
+  b.input(0, udp.subarray(0, 30)); // IPv4 header cut
+  b.input(0, udp.subarray(0, 40)); // shorter than totalLength
+  b.input(0, net.log[0].frame.subarray(0, 30)); // ARP cut
+  assert.equal(b.counters.drops.truncated, 4);
+});
+
+Deno.test("frames for another MAC or IP, and unknown EtherTypes, are dropped", () => {
+  const net = new BackToBack();
+  net.a.stack.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(8));
+  net.log = [];
+  net.pump();
+  const b = net.b.stack;
+  const udp = net.log[2].frame.slice();
+  const otherMac = udp.slice();
+  otherMac[5] = 9;
+  b.input(0, otherMac);
+  const ipv6 = udp.slice();
+  ipv6[12] = 0x86;
+  ipv6[13] = 0xdd;
+  b.input(0, ipv6);
+  assert.equal(b.counters.drops.notForUs, 1);
+  assert.equal(b.counters.drops.unknownEthertype, 1);
+  // A well-formed datagram for 10.0.0.3 arriving at b's MAC.
+  const c = new NetStack({
+    interfaces: [new FakeInterface({ mac: 1, ip: A })],
+    clock: new FakeClock(),
+    seed: 3,
+  });
+  c.input(0, new Uint8Array(0));
+  const before = b.counters.drops.notForUs;
+  const third = new BackToBack();
+  third.a.stack.udpSend({ ip: 0x0a000003, port: 9 }, 9, new Uint8Array(1));
+  const arpForC = third.a.iface.outbox[0];
+  b.input(0, arpForC); // ARP request for another host
+  assert.equal(b.counters.drops.notForUs, before + 1);
+  assert.equal(c.counters.drops.truncated, 1);
+});
+
+Deno.test("udp-level sends: no route, too big, ring full, and whenWritable", async () => {
+  const net = new BackToBack({ capacity: 1 });
+  const a = net.a.stack;
+  assert.equal(a.udpSend({ ip: 0xc0a80001, port: 9 }, 9, new Uint8Array(1)), "no-route");
+  assert.equal(a.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(1473)), "too-big");
+  a.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(1));
+  net.pump();
+  assert.equal(a.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(1)), "sent");
+  assert.equal(a.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(1)), "ring-full");
+  assert.equal(a.counters.txRingFull, 1);
+  let woke = false;
+  const w = a.whenWritable(0).then(() => woke = true);
+  net.pump(); // drains the ring and calls onWritable
+  await w;
+  assert.equal(woke, true);
+  assert.equal(a.counters.drops.noRoute, 1);
+  assert.equal(a.counters.drops.oversize, 1);
+});
+
+Deno.test("udpBind refuses bad and taken ports, and close frees the port", () => {
+  const s = new BackToBack().a.stack;
+  const r = s.udpBind(0, () => {});
+  assert.deepEqual(!r.ok && r.error, { kind: "bad-port", port: 0 });
+  const one = s.udpBind(7, () => {});
+  const two = s.udpBind(7, () => {});
+  assert.deepEqual(!two.ok && two.error, { kind: "port-in-use", port: 7 });
+  if (one.ok) one.value.close();
+  assert.equal(s.udpBind(7, () => {}).ok, true);
+});
+
+Deno.test("a ping with no answer times out through tick()", async () => {
+  const net = new BackToBack();
+  net.impair = (
+    frames,
+    from,
+  ) => (from === "b" ? frames.filter((f) => f[12] === 8 && f[13] === 6) : frames);
+  const first = await net.run(net.a.stack.ping(B, { seq: 1, timeoutMs: 500 }));
+  assert.deepEqual(first, { kind: "timeout", seq: 1 });
+  assert.equal(net.clock.t, 500);
+});
+
+Deno.test("random and mutated frames never throw (seeded fuzz)", () => {
+  const seed = 20240601;
+  const rng = Prng.fromSeed(seed);
+  const net = new BackToBack();
+  net.b.stack.udpBind(9, () => {});
+  net.log = [];
+  net.a.stack.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(20));
+  net.a.stack.ping(B, { seq: 1 });
+  net.pump();
+  const seeds = net.log.map((l) => l.frame);
+  const b = net.b.stack;
+  for (let i = 0; i < 3000; i++) {
+    const base = seeds[rng.below(seeds.length)];
+    const f = base.slice(0, rng.below(base.length + 1));
+    for (let k = rng.below(4); k > 0; k--) {
+      if (f.length > 0) f[rng.below(f.length)] = rng.below(256);
+    }
+    try {
+      b.input(0, f);
+    } catch (e) {
+      assert.fail(`seed ${seed} case ${i} threw: ${e}`);
+    }
+  }
+  const d = b.counters.drops;
+  assert.ok(d.truncated > 0 && d.badChecksum > 0, JSON.stringify(d));
+});

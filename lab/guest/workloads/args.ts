@@ -1,0 +1,314 @@
+/**
+ * Parse the argv a user types after `vlab exec VM --` into a `WorkloadRequest`. Bad input is a
+ * `Result` error with a one-line message and a hint (usage, or "did you mean"), never a throw.
+ *
+ * ```
+ * ping DST [-c COUNT=3] [-i INTERVAL_S=1] [-s SIZE=56] [-W TIMEOUT_S=1]
+ * udp-echo [-p PORT=7] [-t SECONDS]                      (no -t: until aborted)
+ * udp-flood DST [-p PORT=9] [-s FRAME_SIZE=64] [-r RATE_PPS | --max] [-t SECONDS=1 | -n COUNT]
+ * sink [-p PORT=9] [-t SECONDS=1]                        (-t 0: until aborted)
+ * ```
+ *
+ * @module
+ */
+
+import { closest, distance } from "fastest-levenshtein";
+import { err, ok, type Result } from "../../../devices/result.ts";
+import { parseIpv4Address } from "../net/ipv4.ts";
+
+/**
+ * A parsed workload invocation.
+ *
+ * @example
+ * ```ts
+ * import type { WorkloadRequest } from "./args.ts";
+ * const r: WorkloadRequest = { kind: "sink", port: 9, seconds: 1 };
+ * ```
+ */
+export type WorkloadRequest =
+  | { kind: "ping"; dst: number; count: number; intervalS: number; size: number; timeoutS: number }
+  | { kind: "udp-echo"; port: number; seconds: number | null }
+  | {
+    kind: "udp-flood";
+    dst: number;
+    port: number;
+    frameSize: number;
+    /** Null: as fast as the TX ring allows (`--max`). */
+    ratePps: number | null;
+    seconds: number | null;
+    count: number | null;
+  }
+  | { kind: "sink"; port: number; seconds: number | null };
+
+/**
+ * The `ping` request.
+ *
+ * @example
+ * ```ts
+ * import type { PingRequest } from "./args.ts";
+ * const r: PingRequest = { kind: "ping", dst: 0x0a000002, count: 3, intervalS: 1, size: 56, timeoutS: 1 };
+ * ```
+ */
+export type PingRequest = Extract<WorkloadRequest, { kind: "ping" }>;
+
+/**
+ * The `udp-echo` request.
+ *
+ * @example
+ * ```ts
+ * import type { UdpEchoRequest } from "./args.ts";
+ * const r: UdpEchoRequest = { kind: "udp-echo", port: 7, seconds: null };
+ * ```
+ */
+export type UdpEchoRequest = Extract<WorkloadRequest, { kind: "udp-echo" }>;
+
+/**
+ * The `udp-flood` request.
+ *
+ * @example
+ * ```ts
+ * import type { UdpFloodRequest } from "./args.ts";
+ * const r: UdpFloodRequest = { kind: "udp-flood", dst: 0x0a000002, port: 9, frameSize: 64, ratePps: null, seconds: 1, count: null };
+ * ```
+ */
+export type UdpFloodRequest = Extract<WorkloadRequest, { kind: "udp-flood" }>;
+
+/**
+ * The `sink` request.
+ *
+ * @example
+ * ```ts
+ * import type { SinkRequest } from "./args.ts";
+ * const r: SinkRequest = { kind: "sink", port: 9, seconds: 1 };
+ * ```
+ */
+export type SinkRequest = Extract<WorkloadRequest, { kind: "sink" }>;
+
+/**
+ * A bad invocation, for the CLI to print.
+ *
+ * @example
+ * ```ts
+ * import type { ArgsError } from "./args.ts";
+ * const e: ArgsError = { message: "Missing workload name", hint: "Workloads: ping" };
+ * ```
+ */
+export interface ArgsError {
+  message: string;
+  hint: string;
+}
+
+/**
+ * The usage line of each workload.
+ *
+ * @example
+ * ```ts
+ * import { USAGE } from "./args.ts";
+ * USAGE.sink; // "sink [-p PORT=9] [-t SECONDS=1, 0 = until aborted]"
+ * ```
+ */
+export const USAGE = {
+  "ping": "ping DST [-c COUNT=3] [-i INTERVAL_S=1] [-s SIZE=56] [-W TIMEOUT_S=1]",
+  "udp-echo": "udp-echo [-p PORT=7] [-t SECONDS (default: until aborted)]",
+  "udp-flood":
+    "udp-flood DST [-p PORT=9] [-s FRAME_SIZE=64] [-r RATE_PPS | --max] [-t SECONDS=1 | -n COUNT]",
+  "sink": "sink [-p PORT=9] [-t SECONDS=1, 0 = until aborted]",
+} as const;
+
+type Name = keyof typeof USAGE;
+const NAMES = Object.keys(USAGE) as Name[];
+
+interface Spec {
+  /** Flags taking a value, short and long spellings mapped to a key. */
+  values: Record<string, string>;
+  /** Flags without a value. */
+  switches: Record<string, string>;
+  positionals: number;
+}
+
+const SPECS: Record<Name, Spec> = {
+  "ping": {
+    values: {
+      "-c": "c",
+      "--count": "c",
+      "-i": "i",
+      "--interval": "i",
+      "-s": "s",
+      "--size": "s",
+      "-W": "W",
+      "--timeout": "W",
+    },
+    switches: {},
+    positionals: 1,
+  },
+  "udp-echo": {
+    values: { "-p": "p", "--port": "p", "-t": "t", "--time": "t" },
+    switches: {},
+    positionals: 0,
+  },
+  "udp-flood": {
+    values: {
+      "-p": "p",
+      "--port": "p",
+      "-s": "s",
+      "--size": "s",
+      "-r": "r",
+      "--rate": "r",
+      "-t": "t",
+      "--time": "t",
+      "-n": "n",
+      "--count": "n",
+    },
+    switches: { "--max": "max" },
+    positionals: 1,
+  },
+  "sink": {
+    values: { "-p": "p", "--port": "p", "-t": "t", "--time": "t" },
+    switches: {},
+    positionals: 0,
+  },
+};
+
+type Parsed = { flags: Map<string, string>; switches: Set<string>; positionals: string[] };
+
+/**
+ * Parse `argv` (the workload name first) into a request.
+ *
+ * @example
+ * ```ts
+ * import { parseWorkload } from "./args.ts";
+ * const r = parseWorkload(["ping", "10.0.0.2", "-c", "5"]);
+ * r.ok && r.value.kind === "ping" && r.value.count; // 5
+ * ```
+ */
+export function parseWorkload(argv: string[]): Result<WorkloadRequest, ArgsError> {
+  const name = argv[0];
+  if (name === undefined || name === "") {
+    return err({ message: "Missing workload name", hint: `Workloads: ${NAMES.join(", ")}` });
+  }
+  if (!(name in USAGE)) {
+    const near = closest(name, NAMES);
+    const guess = distance(name, near) <= 3 ? `Did you mean "${near}"? ` : "";
+    return err({
+      message: `Unknown workload "${name}"`,
+      hint: `${guess}Workloads: ${NAMES.join(", ")}`,
+    });
+  }
+  const w = name as Name;
+  const parsed = tokenize(w, argv.slice(1));
+  if (!parsed.ok) return parsed;
+  const p = new Fields(w, parsed.value);
+  const r = build(w, p);
+  return p.error !== null ? err(p.error) : ok(r);
+}
+
+function tokenize(w: Name, args: string[]): Result<Parsed, ArgsError> {
+  const spec = SPECS[w];
+  const out: Parsed = { flags: new Map(), switches: new Set(), positionals: [] };
+  const fail = (message: string) => err({ message, hint: `Usage: ${USAGE[w]}` });
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const eq = a.startsWith("--") ? a.indexOf("=") : -1;
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    if (spec.switches[flag] !== undefined) {
+      out.switches.add(spec.switches[flag]);
+    } else if (spec.values[flag] !== undefined) {
+      const v = eq > 0 ? a.slice(eq + 1) : args[++i];
+      if (v === undefined) return fail(`Cannot run ${w}: ${flag} needs a value`);
+      out.flags.set(spec.values[flag], v);
+    } else if (/^-[a-zA-Z]./.test(a) && spec.values[a.slice(0, 2)] !== undefined) {
+      out.flags.set(spec.values[a.slice(0, 2)], a.slice(2)); // -c5
+    } else if (a.startsWith("-") && a.length > 1 && !/^-\d/.test(a)) {
+      return fail(`Cannot run ${w}: unknown option "${a}"`);
+    } else {
+      out.positionals.push(a);
+    }
+  }
+  if (out.positionals.length > spec.positionals) {
+    return fail(`Cannot run ${w}: unexpected argument "${out.positionals[spec.positionals]}"`);
+  }
+  return ok(out);
+}
+
+/** Typed field readers that record the first error. */
+class Fields {
+  error: ArgsError | null = null;
+  constructor(readonly w: Name, readonly p: Parsed) {}
+
+  fail(message: string): void {
+    this.error ??= { message: `Cannot run ${this.w}: ${message}`, hint: `Usage: ${USAGE[this.w]}` };
+  }
+
+  has(key: string): boolean {
+    return this.p.flags.has(key);
+  }
+
+  num(key: string, what: string, def: number, min: number, max: number, integer: boolean): number {
+    const text = this.p.flags.get(key);
+    if (text === undefined) return def;
+    const v = Number(text);
+    if (text.trim() === "" || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+      this.fail(`-${key} needs ${integer ? "an integer" : "a number"} ${what}, got "${text}"`);
+      return def;
+    }
+    if (v < min || v > max) {
+      this.fail(`-${key} ${what} must be between ${min} and ${max}, got ${text}`);
+      return def;
+    }
+    return v;
+  }
+
+  dst(): number {
+    const text = this.p.positionals[0];
+    if (text === undefined) {
+      this.fail("missing destination address DST");
+      return 0;
+    }
+    const ip = parseIpv4Address(text);
+    if (ip === null) this.fail(`destination must be an IPv4 address like 10.0.0.2, got "${text}"`);
+    return ip ?? 0;
+  }
+}
+
+function build(w: Name, f: Fields): WorkloadRequest {
+  switch (w) {
+    case "ping":
+      return {
+        kind: "ping",
+        dst: f.dst(),
+        count: f.num("c", "count", 3, 1, 1_000_000, true),
+        intervalS: f.num("i", "interval (seconds)", 1, 0.001, 3600, false),
+        size: f.num("s", "payload size", 56, 0, 65507, true),
+        timeoutS: f.num("W", "timeout (seconds)", 1, 0.001, 3600, false),
+      };
+    case "udp-echo":
+      return {
+        kind: "udp-echo",
+        port: f.num("p", "port", 7, 1, 65535, true),
+        seconds: f.has("t") ? f.num("t", "duration (seconds)", 0, 0.001, 86400, false) : null,
+      };
+    case "udp-flood": {
+      const max = f.p.switches.has("max");
+      if (max && f.has("r")) f.fail("-r and --max cannot be combined");
+      if (f.has("t") && f.has("n")) f.fail("-t and -n cannot be combined");
+      const count = f.has("n") ? f.num("n", "count", 1, 1, 1e12, true) : null;
+      return {
+        kind: "udp-flood",
+        dst: f.dst(),
+        port: f.num("p", "port", 9, 1, 65535, true),
+        frameSize: f.num("s", "frame size (Ethernet bytes)", 64, 60, 65535, true),
+        ratePps: f.has("r") ? f.num("r", "rate (packets per second)", 1, 0.001, 1e9, false) : null,
+        seconds: count === null ? f.num("t", "duration (seconds)", 1, 0.001, 86400, false) : null,
+        count,
+      };
+    }
+    case "sink": {
+      const seconds = f.num("t", "duration (seconds, 0 = until aborted)", 1, 0, 86400, false);
+      return {
+        kind: "sink",
+        port: f.num("p", "port", 9, 1, 65535, true),
+        seconds: seconds === 0 ? null : seconds,
+      };
+    }
+  }
+}

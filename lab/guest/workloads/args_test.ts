@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { parseWorkload } from "./args.ts";
+
+function error(argv: string[]) {
+  const r = parseWorkload(argv);
+  assert.equal(r.ok, false, `expected ${argv.join(" ")} to fail`);
+  return r.ok ? null! : r.error;
+}
+
+Deno.test("ping parses with iputils defaults and flags", () => {
+  assert.deepEqual(parseWorkload(["ping", "10.0.0.2"]), {
+    ok: true,
+    value: { kind: "ping", dst: 0x0a000002, count: 3, intervalS: 1, size: 56, timeoutS: 1 },
+  });
+  const r = parseWorkload(["ping", "-c5", "10.0.0.2", "-i", "0.001", "-s", "1000", "-W", "2"]);
+  assert.deepEqual(r.ok && r.value, {
+    kind: "ping",
+    dst: 0x0a000002,
+    count: 5,
+    intervalS: 0.001,
+    size: 1000,
+    timeoutS: 2,
+  });
+});
+
+Deno.test("udp-flood, udp-echo and sink parse their defaults", () => {
+  const flood = parseWorkload(["udp-flood", "10.0.0.2"]);
+  assert.deepEqual(flood.ok && flood.value, {
+    kind: "udp-flood",
+    dst: 0x0a000002,
+    port: 9,
+    frameSize: 64,
+    ratePps: null,
+    seconds: 1,
+    count: null,
+  });
+  const counted = parseWorkload(["udp-flood", "10.0.0.2", "-n", "100", "-r", "5000", "--port=99"]);
+  assert.deepEqual(counted.ok && [counted.value], [{
+    kind: "udp-flood",
+    dst: 0x0a000002,
+    port: 99,
+    frameSize: 64,
+    ratePps: 5000,
+    seconds: null,
+    count: 100,
+  }]);
+  const echo = parseWorkload(["udp-echo"]);
+  assert.deepEqual(echo.ok && echo.value, { kind: "udp-echo", port: 7, seconds: null });
+  const sink = parseWorkload(["sink", "-t", "0"]);
+  assert.deepEqual(sink.ok && sink.value, { kind: "sink", port: 9, seconds: null });
+});
+
+Deno.test("bad arguments give a one-line message and a usage hint", () => {
+  const cases: [string[], string][] = [
+    [["ping"], "Cannot run ping: missing destination address DST"],
+    [
+      ["ping", "10.0.0.300"],
+      'Cannot run ping: destination must be an IPv4 address like 10.0.0.2, got "10.0.0.300"',
+    ],
+    [
+      ["ping", "10.0.0.2", "-c", "0"],
+      "Cannot run ping: -c count must be between 1 and 1000000, got 0",
+    ],
+    [["ping", "10.0.0.2", "-c", "x"], 'Cannot run ping: -c needs an integer count, got "x"'],
+    [["ping", "10.0.0.2", "-i"], "Cannot run ping: -i needs a value"],
+    [["ping", "10.0.0.2", "-q"], 'Cannot run ping: unknown option "-q"'],
+    [["ping", "10.0.0.2", "10.0.0.3"], 'Cannot run ping: unexpected argument "10.0.0.3"'],
+    [
+      ["udp-flood", "10.0.0.2", "-s", "59"],
+      "Cannot run udp-flood: -s frame size (Ethernet bytes) must be between 60 and 65535, got 59",
+    ],
+    [
+      ["udp-flood", "10.0.0.2", "-r", "10", "--max"],
+      "Cannot run udp-flood: -r and --max cannot be combined",
+    ],
+    [
+      ["udp-flood", "10.0.0.2", "-t", "1", "-n", "5"],
+      "Cannot run udp-flood: -t and -n cannot be combined",
+    ],
+  ];
+  for (const [argv, message] of cases) {
+    const e = error(argv);
+    assert.equal(e.message, message);
+    assert.match(e.hint, new RegExp(`^Usage: ${argv[0]} `));
+    assert.ok(!e.message.endsWith("."));
+  }
+});
+
+Deno.test("an unknown workload suggests the closest name", () => {
+  assert.deepEqual(error(["pnig"]), {
+    message: 'Unknown workload "pnig"',
+    hint: 'Did you mean "ping"? Workloads: ping, udp-echo, udp-flood, sink',
+  });
+  assert.equal(error([]).message, "Missing workload name");
+  assert.equal(error(["iperf3-server-xyz"]).hint, "Workloads: ping, udp-echo, udp-flood, sink");
+});

@@ -1,0 +1,66 @@
+/**
+ * The guest workloads run by `vlab exec VM -- …`: `ping`, `udp-echo`, `udp-flood` and `sink`.
+ * The guest worker parses argv with `parseWorkload` and runs the request with `runWorkload`,
+ * passing its abort signal, clock, `yield` and `sleep`; the result is JSON-serialisable.
+ *
+ * @module
+ */
+
+import type { NetStack } from "../net/stack.ts";
+import type { WorkloadRequest } from "./args.ts";
+import type { WorkloadError, WorkloadOptions } from "./options.ts";
+import { type PingResult, runPing } from "./ping.ts";
+import { runSink, type SinkResult } from "./sink.ts";
+import { runUdpEcho, type UdpEchoResult } from "./udp_echo.ts";
+import { runUdpFlood, type UdpFloodResult } from "./udp_flood.ts";
+
+export * from "./args.ts";
+export * from "./options.ts";
+export * from "./ping.ts";
+export * from "./sink.ts";
+export * from "./udp_echo.ts";
+export * from "./udp_flood.ts";
+export * from "./flood_payload.ts";
+
+/**
+ * What a workload resolves to.
+ *
+ * @example
+ * ```ts
+ * import type { WorkloadResult } from "./mod.ts";
+ * function ok(r: WorkloadResult) { return r.kind !== "error"; }
+ * ```
+ */
+export type WorkloadResult =
+  | PingResult
+  | UdpEchoResult
+  | UdpFloodResult
+  | SinkResult
+  | WorkloadError;
+
+/**
+ * Run a parsed workload request.
+ *
+ * @example
+ * ```ts
+ * import { parseWorkload, runWorkload } from "./mod.ts";
+ * const req = parseWorkload(["sink", "-t", "2"]);
+ * // if (req.ok) console.log(await runWorkload(stack, req.value, opts));
+ * ```
+ */
+export function runWorkload(
+  stack: NetStack,
+  request: WorkloadRequest,
+  opts: WorkloadOptions,
+): Promise<WorkloadResult> {
+  switch (request.kind) {
+    case "ping":
+      return runPing(stack, request, opts);
+    case "udp-echo":
+      return runUdpEcho(stack, request, opts);
+    case "udp-flood":
+      return runUdpFlood(stack, request, opts);
+    case "sink":
+      return runSink(stack, request, opts);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The `udp-echo` workload: bind a port and send every datagram back to its source, until the
+ * `-t` duration ends or the workload is aborted.
+ *
+ * @module
+ */
+
+import type { UdpEchoRequest } from "./args.ts";
+import type { NetStack } from "../net/stack.ts";
+import { waitUntil, type WorkloadError, type WorkloadOptions } from "./options.ts";
+
+/**
+ * The result of `udp-echo`. `failed` counts echoes the stack could not send (ring full, no
+ * route, ARP queue full).
+ *
+ * @example
+ * ```ts
+ * import type { UdpEchoResult } from "./udp_echo.ts";
+ * const r: UdpEchoResult = { kind: "udp-echo", port: 7, received: 1, echoed: 1, failed: 0, bytes: 5, seconds: 1 };
+ * ```
+ */
+export interface UdpEchoResult {
+  kind: "udp-echo";
+  port: number;
+  received: number;
+  echoed: number;
+  failed: number;
+  /** UDP payload bytes received. */
+  bytes: number;
+  /** From start to end of the service. */
+  seconds: number;
+}
+
+/**
+ * Run `udp-echo`.
+ *
+ * @example
+ * ```ts
+ * import { runUdpEcho } from "./udp_echo.ts";
+ * // const r = await runUdpEcho(stack, { kind: "udp-echo", port: 7, seconds: 5 }, opts);
+ * ```
+ */
+export async function runUdpEcho(
+  stack: NetStack,
+  args: UdpEchoRequest,
+  opts: WorkloadOptions,
+): Promise<UdpEchoResult | WorkloadError> {
+  const r: UdpEchoResult = {
+    kind: "udp-echo",
+    port: args.port,
+    received: 0,
+    echoed: 0,
+    failed: 0,
+    bytes: 0,
+    seconds: 0,
+  };
+  const bound = stack.udpBind(args.port, (src, payload) => {
+    r.received++;
+    r.bytes += payload.length;
+    const s = stack.udpSend(src, args.port, payload);
+    if (s === "sent" || s === "arp-pending") r.echoed++;
+    else r.failed++;
+  });
+  if (!bound.ok) {
+    return {
+      kind: "error",
+      message: `Cannot bind UDP port ${args.port}: ${bound.error.kind.replaceAll("-", " ")}`,
+      hint: "Pick another port with -p",
+    };
+  }
+  const start = opts.clock.now();
+  try {
+    await waitUntil(opts, args.seconds === null ? null : start + args.seconds * 1000);
+  } finally {
+    bound.value.close();
+  }
+  r.seconds = (opts.clock.now() - start) / 1000;
+  return r;
+}

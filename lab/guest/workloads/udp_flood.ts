@@ -1,0 +1,168 @@
+/**
+ * The `udp-flood` workload: send UDP datagrams of a given Ethernet frame size, each carrying a
+ * sequence number and its send time (see `flood_payload.ts`), at a fixed rate or as fast as the
+ * TX ring allows (`--max`: send while `sendWith` succeeds, then await `whenWritable`, yielding
+ * to the worker's event loop every 256 frames).
+ *
+ * @module
+ */
+
+import type { UdpFloodRequest } from "./args.ts";
+import { formatIpv4 } from "../net/ipv4.ts";
+import type { NetStack, SendOutcome } from "../net/stack.ts";
+import { FloodPayload, writeFloodPayload } from "./flood_payload.ts";
+import type { WorkloadError, WorkloadOptions } from "./options.ts";
+
+/** Ethernet + IPv4 + UDP header bytes in front of the payload. */
+const OVERHEAD = 14 + 20 + 8;
+const YIELD_EVERY = 256;
+/** The source port of flood datagrams. */
+export const FLOOD_SRC_PORT = 49152;
+
+/**
+ * The result of `udp-flood`. `ringFull` counts the times the TX ring was full.
+ *
+ * @example
+ * ```ts
+ * import type { UdpFloodResult } from "./udp_flood.ts";
+ * const r: UdpFloodResult = { kind: "udp-flood", dst: "10.0.0.2", port: 9, frameSize: 64, sent: 10, ringFull: 0, seconds: 1, pps: 10, gbitPerSecond: 5.12e-6 };
+ * ```
+ */
+export interface UdpFloodResult {
+  kind: "udp-flood";
+  dst: string;
+  port: number;
+  frameSize: number;
+  sent: number;
+  ringFull: number;
+  seconds: number;
+  pps: number;
+  /** Frame bytes × 8 / seconds / 1e9. */
+  gbitPerSecond: number;
+}
+
+/**
+ * Run `udp-flood`.
+ *
+ * @example
+ * ```ts
+ * import { runUdpFlood } from "./udp_flood.ts";
+ * // await runUdpFlood(stack, { kind: "udp-flood", dst: 0x0a000002, port: 9, frameSize: 64, ratePps: null, seconds: 1, count: null }, opts);
+ * ```
+ */
+export async function runUdpFlood(
+  stack: NetStack,
+  args: UdpFloodRequest,
+  opts: WorkloadOptions,
+): Promise<UdpFloodResult | WorkloadError> {
+  const dstText = formatIpv4(args.dst);
+  const ifIndex = stack.route(args.dst);
+  if (ifIndex === null) {
+    return {
+      kind: "error",
+      message: `Cannot flood ${dstText}: no interface's subnet holds it`,
+      hint: "Check the VM's interface addresses and prefixes in the topology",
+    };
+  }
+  const mtu = stack.interfaces[ifIndex].mtu;
+  if (args.frameSize > mtu + 14) {
+    return {
+      kind: "error",
+      message: `Cannot flood ${dstText}: frame size ${args.frameSize} exceeds MTU ${mtu} + 14`,
+      hint: `Use -s between 60 and ${mtu + 14}`,
+    };
+  }
+  const clock = opts.clock;
+  let seq = 0;
+  const payload = {
+    len: args.frameSize - OVERHEAD,
+    fill: (buf: Uint8Array, off: number) => {
+      buf.fill(0, off + FloodPayload.size, off + payload.len);
+      writeFloodPayload(buf, off, seq, clock.now());
+    },
+  };
+  const dst = { ip: args.dst, port: args.port };
+  const r: UdpFloodResult = {
+    kind: "udp-flood",
+    dst: dstText,
+    port: args.port,
+    frameSize: args.frameSize,
+    sent: 0,
+    ringFull: 0,
+    seconds: 0,
+    pps: 0,
+    gbitPerSecond: 0,
+  };
+  const start = clock.now();
+  const end = args.seconds === null ? Infinity : start + args.seconds * 1000;
+  const limit = args.count ?? Infinity;
+  const sendOne = (): SendOutcome => {
+    const s = stack.udpSend(dst, FLOOD_SRC_PORT, payload);
+    if (s === "sent" || s === "arp-pending") {
+      seq = (seq + 1) >>> 0;
+      r.sent++;
+    } else if (s === "ring-full") {
+      r.ringFull++;
+    }
+    return s;
+  };
+
+  // The first datagram resolves the neighbour; wait for ARP before flooding the pending queue.
+  let failure: SendOutcome | null = null;
+  if (sendOne() === "arp-pending") {
+    await waitResolved(stack, args.dst, opts);
+    if (!stack.arpCache().some((e) => e.ip === args.dst && e.state === "reachable")) {
+      failure = "arp-pending";
+    }
+  }
+  let sinceYield = 0;
+  // Bounded by the deadline, the count or the abort signal.
+  while (failure === null && !opts.signal.aborted && r.sent < limit && clock.now() < end) {
+    if (args.ratePps !== null) {
+      const due = Math.floor(((clock.now() - start) * args.ratePps) / 1000) + 1;
+      if (r.sent >= due) {
+        const wait = (r.sent * 1000) / args.ratePps - (clock.now() - start);
+        await opts.sleep(Math.max(1, Math.min(wait, end - clock.now())));
+        continue;
+      }
+    }
+    const s = sendOne();
+    if (s === "sent" || s === "arp-pending") {
+      if (++sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await opts.yield();
+      }
+    } else if (s === "ring-full" || s === "arp-queue-full") {
+      sinceYield = 0;
+      // Poll as a fallback in case TX space never gets signalled.
+      await Promise.race([stack.whenWritable(ifIndex), opts.sleep(10)]);
+    } else {
+      failure = s;
+    }
+  }
+  if (failure !== null) {
+    return {
+      kind: "error",
+      message: failure === "arp-pending"
+        ? `Cannot flood ${dstText}: ARP got no reply`
+        : `Cannot flood ${dstText}: send failed (${failure})`,
+      hint: "Check that the peer is up and on the same link",
+    };
+  }
+  r.seconds = (clock.now() - start) / 1000;
+  if (r.seconds > 0) {
+    r.pps = r.sent / r.seconds;
+    r.gbitPerSecond = (r.sent * args.frameSize * 8) / r.seconds / 1e9;
+  }
+  return r;
+}
+
+/** Wait (at most 3.5 s: 3 ARP tries 1 s apart) for `ip` to resolve. */
+async function waitResolved(stack: NetStack, ip: number, opts: WorkloadOptions): Promise<void> {
+  const deadline = opts.clock.now() + 3500;
+  for (let i = 0; i < 10_000 && !opts.signal.aborted && opts.clock.now() < deadline; i++) {
+    const e = stack.arpCache().find((x) => x.ip === ip);
+    if (e === undefined || e.state === "reachable") return;
+    await opts.sleep(10);
+  }
+}

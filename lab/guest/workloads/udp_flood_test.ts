@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { BackToBack } from "../net/testing.ts";
+import { readFloodSeq } from "./flood_payload.ts";
+import { runSink, type SinkResult } from "./sink.ts";
+import { simOptions } from "./testing_opts.ts";
+import { runUdpFlood, type UdpFloodResult } from "./udp_flood.ts";
+
+const B = 0x0a000002;
+const flood = (
+  o: Partial<{ count: number | null; seconds: number | null; ratePps: number | null }>,
+) => ({
+  kind: "udp-flood" as const,
+  dst: B,
+  port: 9,
+  frameSize: 64,
+  ratePps: null,
+  seconds: null,
+  count: null,
+  ...o,
+});
+
+function seqOf(f: Uint8Array): number {
+  return f[23] === 17 ? readFloodSeq(f.subarray(42)) : -1;
+}
+
+Deno.test("flood --max -n 2000 through a 64-slot ring arrives complete at the sink", async () => {
+  const net = new BackToBack({ capacity: 64 });
+  const opts = simOptions(net);
+  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 5 }, opts);
+  const sender = runUdpFlood(net.a.stack, flood({ count: 2000 }), opts);
+  const [s, f] = await net.run(Promise.all([sink, sender])) as [SinkResult, UdpFloodResult];
+  assert.equal(f.sent, 2000);
+  assert.ok(f.ringFull > 0, "the ring should have filled");
+  assert.equal(s.received, 2000);
+  assert.equal(s.bytes, 2000 * 64);
+  assert.deepEqual([s.lost, s.reordered, s.duplicated], [0, 0, 0]);
+  assert.equal(net.a.stack.counters.udpOut, 2000);
+});
+
+Deno.test("sink detects the drops and swaps the link made", async () => {
+  const net = new BackToBack();
+  net.impair = (frames, from) => {
+    if (from !== "a") return frames;
+    const out = frames.filter((f) => ![10, 20, 30].includes(seqOf(f)));
+    const i = out.findIndex((f) => seqOf(f) === 50);
+    if (i >= 0 && i + 1 < out.length) [out[i], out[i + 1]] = [out[i + 1], out[i]];
+    return out;
+  };
+  const opts = simOptions(net);
+  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 5 }, opts);
+  const sender = runUdpFlood(net.a.stack, flood({ count: 100 }), opts);
+  const [s, f] = await net.run(Promise.all([sink, sender])) as [SinkResult, UdpFloodResult];
+  assert.equal(f.sent, 100);
+  assert.equal(s.received, 97);
+  assert.deepEqual([s.lost, s.reordered, s.duplicated], [3, 1, 0]);
+});
+
+Deno.test("flood -r 1000 -t 0.1 sends about 100 datagrams in 0.1 s", async () => {
+  const net = new BackToBack();
+  const r = await net.run(
+    runUdpFlood(net.a.stack, flood({ ratePps: 1000, seconds: 0.1 }), simOptions(net)),
+  ) as UdpFloodResult;
+  assert.ok(r.sent >= 99 && r.sent <= 101, `sent ${r.sent}`);
+  assert.ok(Math.abs(r.seconds - 0.1) < 0.002, `seconds ${r.seconds}`);
+  assert.ok(Math.abs(r.pps - 1000) < 30, `pps ${r.pps}`);
+  assert.ok(Math.abs(r.gbitPerSecond - (r.sent * 64 * 8) / r.seconds / 1e9) < 1e-12);
+});
+
+Deno.test("flood reports an error for no route, oversize frames and no ARP reply", async () => {
+  const net = new BackToBack();
+  const opts = simOptions(net);
+  const noRoute = await runUdpFlood(net.a.stack, { ...flood({ count: 1 }), dst: 0x0b000001 }, opts);
+  assert.equal(
+    noRoute.kind === "error" && noRoute.message,
+    "Cannot flood 11.0.0.1: no interface's subnet holds it",
+  );
+  const big = await runUdpFlood(net.a.stack, { ...flood({ count: 1 }), frameSize: 1515 }, opts);
+  assert.equal(
+    big.kind === "error" && big.message,
+    "Cannot flood 10.0.0.2: frame size 1515 exceeds MTU 1500 + 14",
+  );
+  net.impair = () => [];
+  const silent = await net.run(runUdpFlood(net.a.stack, flood({ count: 10 }), opts));
+  assert.equal(
+    silent.kind === "error" && silent.message,
+    "Cannot flood 10.0.0.2: ARP got no reply",
+  );
+});
