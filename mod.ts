@@ -1,7 +1,20 @@
 /**
- * vlab as a library: guest memory, the split and packed virtqueues (driver and device halves),
- * feature negotiation and the device status machine, and the ring benchmark, for scripts that
- * run experiments.
+ * vlab as a library: start a lab of simulated VMs from a topology and drive it from a script
+ * (run guest workloads, read metrics, flip and capture links, stop); and, below it, guest
+ * memory, the split and packed virtqueues (driver and device halves), feature negotiation, the
+ * device status machine, and the benchmarks.
+ *
+ * @example Ping across the shipped `pair` topology
+ * ```ts ignore
+ * import { startLab } from "./mod.ts";
+ * const lab = await startLab("pair");
+ * try {
+ *   const ping = await lab.vm("a").exec(["ping", "10.0.0.2", "-c", "3"]);
+ *   console.log(ping.text);
+ * } finally {
+ *   await lab.stop();
+ * }
+ * ```
  *
  * @example Move one request through a packed queue in one thread
  * ```ts
@@ -69,3 +82,48 @@ export type {
   RingsBenchRow,
   Spread,
 } from "./lab/bench/types.ts";
+export {
+  type LabHandle,
+  loadTopology,
+  startLab,
+  type TopologySource,
+  type VmHandle,
+} from "./lab/api.ts";
+export { LabError, type LabErrorCode } from "./lab/errors.ts";
+export type { LabStatus, NicStatus } from "./lab/metrics.ts";
+export type { ExecOutcome, Lab, VmState } from "./lab/lab.ts";
+export {
+  formatPlan,
+  type LabPlan,
+  type LinkPlan,
+  type NicPlan,
+  planLab,
+  type RingPlan,
+  type RingPort,
+  type SwitchPlan,
+  type ThreadKind,
+  type ThreadPlan,
+  type VmPlan,
+} from "./lab/plan.ts";
+export {
+  formatIssues,
+  parseTopology,
+  shippedTopologies,
+  topologyFromObject,
+  topologyJsonSchema,
+} from "./lab/topology/mod.ts";
+export type {
+  Endpoint,
+  Impairment,
+  LinkSpec,
+  NicFeatures,
+  NicSpec,
+  SwitchSpec,
+  Topology,
+  TopologyIssue,
+  VmSpec,
+} from "./lab/topology/types.ts";
+export { NetCounter, NetDriverCounter } from "./devices/net/metrics.ts";
+export type { LabEvent } from "./lab/events.ts";
+export { EventLog } from "./lab/events.ts";
+export { LinkRing, type LinkRingCounters } from "./lab/host/link_ring.ts";

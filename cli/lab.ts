@@ -13,7 +13,7 @@ import { LabError } from "../lab/errors.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import { formatPlan, planLab } from "../lab/plan.ts";
 import { launchLab } from "../lab/runner.ts";
-import { findLabs, labPaths, processAlive, readRecord, removeLabDir } from "../lab/state.ts";
+import { findLabs, readRecord, removeLabDir, stateRoot } from "../lab/state.ts";
 import {
   formatIssues,
   loadTopologyFile,
@@ -126,49 +126,50 @@ function summaryLine(lab: import("../lab/lab.ts").Lab): string {
 }
 
 async function upDetached(file: string | undefined, name: string): Promise<void> {
-  const logPath = `${labPaths(name).dir}.log`;
-  const args = vlabRunArgs(["up", ...(file ? [file] : []), "--quiet"]);
-  const log = await Deno.open(logPath, { create: true, write: true, truncate: true });
+  Deno.mkdirSync(stateRoot(), { recursive: true, mode: 0o700 });
+  // The child writes its errors here (it has no terminal); removed once the lab is up.
+  const logPath = `${stateRoot()}/${name}.start.log`;
+  Deno.writeTextFileSync(logPath, "");
   const child = new Deno.Command(Deno.execPath(), {
-    args,
+    args: vlabRunArgs(["up", ...(file ? [file] : []), "--quiet"]),
     stdin: "null",
     stdout: "null",
-    stderr: "piped",
+    stderr: "null",
+    env: { VLAB_ERROR_LOG: logPath },
     detached: true,
   }).spawn();
-  // Keep the child's error output for a failed start.
-  const errText = (async () => {
-    const chunks: Uint8Array[] = [];
-    for await (const c of child.stderr) {
-      chunks.push(c);
-      await log.write(c);
-    }
-    return new TextDecoder().decode(await new Blob(chunks as BlobPart[]).arrayBuffer());
-  })();
+  let exited = false;
+  child.status.then(() => exited = true);
   child.unref();
   const deadline = performance.now() + 120_000;
-  while (performance.now() < deadline) {
-    const record = readRecord(name);
-    if (record && record.pid === child.pid) {
-      log.close();
-      await out(
-        `lab ${name} up in the background (pid ${child.pid}); stop it with vlab down ${name}\n`,
-      );
-      Deno.exit(0); // the child's stderr pipe would otherwise keep this process alive
+  try {
+    while (performance.now() < deadline) {
+      const record = readRecord(name);
+      if (record && record.pid === child.pid) {
+        await out(
+          `lab ${name} up in the background (pid ${child.pid}); stop it with \`vlab down ${name}\`\n`,
+        );
+        return;
+      }
+      if (exited) {
+        const text = Deno.readTextFileSync(logPath).trim();
+        if (text) await err(text + "\n");
+        throw new VlabError("lab-failed", `The background lab "${name}" did not start`, {
+          hint: text ? "The error above comes from it" : "Run `vlab up` without -d to see why",
+        });
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    if (!processAlive(child.pid)) {
-      const text = (await errText).trim();
-      log.close();
-      if (text) await err(text + "\n");
-      throw new VlabError("lab-failed", `The background lab "${name}" did not start`, {
-        hint: "The error above comes from it",
-      });
+    throw new VlabError("lab-failed", `The background lab "${name}" did not come up within 120 s`, {
+      hint: "Run `vlab up` without -d to see why",
+    });
+  } finally {
+    try {
+      Deno.removeSync(logPath);
+    } catch {
+      // Already gone.
     }
-    await new Promise((r) => setTimeout(r, 50));
   }
-  throw new VlabError("lab-failed", `The background lab "${name}" did not come up within 120 s`, {
-    hint: `See ${logPath}`,
-  });
 }
 
 function downCommand() {
@@ -179,8 +180,10 @@ function downCommand() {
     .action((name, opts) =>
       withCliErrors(async () => {
         const records = opts.all
-          ? findLabs({ clean: true }).flatMap((l) => l.status === "running" ? [l.record] : [])
-          : [resolveLab(name)];
+          ? (await findLabs({ clean: true })).flatMap((l) =>
+            l.status === "running" ? [l.record] : []
+          )
+          : [await resolveLab(name)];
         for (const record of records) {
           try {
             await controlJson(record, "/down", { method: "POST" });
@@ -213,7 +216,7 @@ function statusCommand() {
     .option("--json", "print the status as JSON")
     .action((name, opts) =>
       withCliErrors(async () => {
-        const record = resolveLab(name);
+        const record = await resolveLab(name);
         const status = await controlJson<LabStatus>(record, "/lab");
         if (opts.json) return await out(JSON.stringify(status, null, 2) + "\n");
         await out(formatStatus(status) + "\n");
@@ -271,7 +274,7 @@ function execCommand() {
     )
     .action((vm, argv, opts) =>
       withCliErrors(async () => {
-        const record = resolveLab(opts.lab);
+        const record = await resolveLab(opts.lab);
         const abort = new AbortController();
         const onInt = () => abort.abort();
         Deno.addSignalListener("SIGINT", onInt);
@@ -303,7 +306,7 @@ function captureCommand() {
     .addHelpText("after", "\nExample:\n  vlab capture a-b -w - | tshark -r -\n")
     .action((link, opts) =>
       withCliErrors(async () => {
-        const record = resolveLab(opts.lab);
+        const record = await resolveLab(opts.lab);
         const seconds = opts.duration === undefined ? Infinity : Number(opts.duration);
         if (!(seconds > 0)) {
           throw new VlabError(
@@ -362,7 +365,7 @@ function linkCommand() {
             hint: `vlab link ${link} down`,
           });
         }
-        const record = resolveLab(opts.lab);
+        const record = await resolveLab(opts.lab);
         await controlJson(record, `/links/${encodeURIComponent(link)}`, {
           method: "POST",
           body: JSON.stringify({ up: state === "up" }),
@@ -378,7 +381,7 @@ function lsCommand() {
     .option("--json", "print JSON")
     .action((opts) =>
       withCliErrors(async () => {
-        const found = findLabs({ clean: true });
+        const found = await findLabs({ clean: true });
         const running = found.flatMap((l) => l.status === "running" ? [l.record] : []);
         if (opts.json) return await out(JSON.stringify(running, null, 2) + "\n");
         for (const s of found) {

@@ -21,7 +21,15 @@ export const VERSION: string = meta.version;
 
 const encoder = new TextEncoder();
 const writeOut = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
-const writeErr = (text: string) => writeAll(Deno.stderr, encoder.encode(text));
+/** stderr, or the file a detached `vlab up` was told to report its errors to. */
+const writeErr = (text: string) => {
+  const log = Deno.env.get("VLAB_ERROR_LOG");
+  if (log) {
+    Deno.writeTextFileSync(log, text, { append: true });
+    return Promise.resolve();
+  }
+  return writeAll(Deno.stderr, encoder.encode(text));
+};
 
 /**
  * The `vlab` program, configured to throw (never exit) and to print no error text of its own.

@@ -14,11 +14,11 @@ import { findLabs, type LabRecord, removeLabDir } from "./state.ts";
  * @example
  * ```ts ignore
  * import { resolveLab } from "./client.ts";
- * const record = resolveLab(undefined); // throws a LabError when no lab (or several) run
+ * const record = await resolveLab(undefined); // throws a LabError when no lab (or several) run
  * ```
  */
-export function resolveLab(name: string | undefined): LabRecord {
-  const running = findLabs({ clean: true }).flatMap((l) =>
+export async function resolveLab(name: string | undefined): Promise<LabRecord> {
+  const running = (await findLabs({ clean: true })).flatMap((l) =>
     l.status === "running" ? [l.record] : []
   );
   if (name !== undefined) {

@@ -36,6 +36,8 @@ export class LabError extends Error {
   readonly details: readonly string[];
 
   /**
+   * Make an error.
+   *
    * @param code stable code
    * @param message one line, sentence case, no final period
    * @param hint what to do about it

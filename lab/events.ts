@@ -39,7 +39,11 @@ export class EventLog {
   #listeners = new Set<(e: LabEvent) => void>();
   #encoder = new TextEncoder();
 
-  /** @param path the JSON-lines file to append to, or null for memory only */
+  /**
+   * Open a log.
+   *
+   * @param path the JSON-lines file to append to, or null for memory only
+   */
   constructor(path: string | null) {
     this.#path = path;
   }

@@ -41,7 +41,7 @@ export interface RegisteredLab {
  * ```
  */
 export async function launchLab(plan: LabPlan): Promise<RegisteredLab> {
-  const existing = findLabs({ clean: true }).find((l) =>
+  const existing = (await findLabs({ clean: true })).find((l) =>
     l.status === "running" && l.record.name === plan.name
   );
   if (existing && existing.status === "running") {

@@ -76,14 +76,18 @@ export function removeLabDir(name: string): void {
   }
 }
 
-/** Whether a process is alive (Linux: its /proc entry exists and is not a zombie). */
+/**
+ * Whether a process exists. Deno grants reading `/proc/<pid>` only with --allow-all, so this
+ * probes with SIGCONT, which does nothing to a running process (ESRCH: gone; EPERM: it exists
+ * but belongs to someone else, so it is not a lab of ours but it is alive). A zombie counts as
+ * alive: callers that own the child watch its `status` instead.
+ */
 export function processAlive(pid: number): boolean {
   try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound);
   }
 }
 
@@ -101,17 +105,37 @@ export function readRecord(name: string): LabRecord | null {
   }
 }
 
+/** Whether something accepts connections on a Unix socket (within `timeoutMs`). */
+export async function socketAnswers(path: string, timeoutMs = 1000): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const conn = await Promise.race([
+      Deno.connect({ transport: "unix", path }),
+      new Promise<null>((r) => timer = setTimeout(() => r(null), timeoutMs)),
+    ]);
+    if (conn === null) return false;
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
- * Every lab folder in the state root, checked: a folder whose process is gone is stale.
- * `clean` removes stale folders.
+ * Every lab folder in the state root, checked: a folder whose process is gone, or whose
+ * control socket does not accept connections, is stale (a killed process can linger as a
+ * zombie where nothing reaps it, so the socket is the test that counts). `clean` removes stale
+ * folders.
  *
  * @example
  * ```ts ignore
  * import { findLabs } from "./state.ts";
- * for (const lab of findLabs({ clean: true })) console.log(lab);
+ * for (const lab of await findLabs({ clean: true })) console.log(lab);
  * ```
  */
-export function findLabs(options: { clean: boolean }): FoundLab[] {
+export async function findLabs(options: { clean: boolean }): Promise<FoundLab[]> {
   let entries: Deno.DirEntry[];
   try {
     entries = [...Deno.readDirSync(stateRoot())];
@@ -128,7 +152,7 @@ export function findLabs(options: { clean: boolean }): FoundLab[] {
       const age = Date.now() - (Deno.statSync(labDir(e.name)).mtime?.getTime() ?? 0);
       if (age < 30_000) continue;
       reason = "it has no lab.json";
-    } else if (!processAlive(record.pid)) {
+    } else if (!processAlive(record.pid) || !(await socketAnswers(record.socket))) {
       reason = `its process ${record.pid} is gone`;
     }
     if (reason === null && record !== null) {

@@ -60,3 +60,4 @@ export { createQueuePair, type QueuePair } from "./pair.ts";
 export * from "./mmio.ts";
 export * from "./mmio_device.ts";
 export * from "./mmio_driver.ts";
+export type { ActivateContext, ActivateError, VirtioDeviceModel } from "./device_model.ts";

@@ -186,7 +186,18 @@ async function start(msg: VmStart): Promise<void> {
         yield: macrotask,
         sleep: (ms: number) => new Promise((r) => setTimeout(r, ms)),
       }).then(
-        (result) => post({ type: "exec-result", id: m.id, ok: true, result }),
+        (result) =>
+          post(
+            result.kind === "error"
+              ? {
+                type: "exec-result",
+                id: m.id,
+                ok: false,
+                message: result.message,
+                hint: result.hint,
+              }
+              : { type: "exec-result", id: m.id, ok: true, result },
+          ),
         (error) =>
           post({
             type: "exec-result",

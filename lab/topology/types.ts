@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { Layout } from "../../devices/virtio/queue.ts";
+
 /** Virtqueue ring layout of a NIC (virtio 1.2 §2.7 split, §2.8 packed). */
 export type RingLayout = "split" | "packed";
 
@@ -34,7 +36,7 @@ export interface NicSpec {
   /** Queue size of each of the NIC's queues. */
   queueSize: number;
   /** Ring layout of the NIC's queues. */
-  layout: RingLayout;
+  layout: Layout;
   /** Features the device offers. */
   features: NicFeatures;
   /** MTU in bytes (68..9000). */

@@ -160,11 +160,14 @@ export class NetStack {
     return this.#ifaces;
   }
 
-  /** The interface index whose subnet holds `dst` (link up, address set), or null. */
+  /**
+   * The interface index whose subnet holds `dst`, or null. Like Linux, a NIC whose link is down
+   * keeps its route: frames sent there are dropped by the device (and counted), not rerouted.
+   */
   route(dst: number): number | null {
     for (let i = 0; i < this.#ifaces.length; i++) {
       const f = this.#ifaces[i];
-      if (f.ip === null || f.prefix === null || !f.linkUp()) continue;
+      if (f.ip === null || f.prefix === null) continue;
       if (inSubnet(dst, f.ip, f.prefix)) return i;
     }
     return null;

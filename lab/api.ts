@@ -1,0 +1,191 @@
+/**
+ * The scripting API (exported by `mod.ts`): start a lab from a topology file, a shipped
+ * topology name or a plain object; reach a VM and run a workload; read status and metrics;
+ * flip a link; capture a link; stop. A lab started here is registered like one started by
+ * `vlab up` (state folder, control socket, event log), so `vlab status` and `vlab capture`
+ * work on it while the script runs.
+ *
+ * @module
+ */
+
+import { LabError } from "./errors.ts";
+import type { ExecOutcome, Lab, VmState } from "./lab.ts";
+import { type LabStatus, labStatus, prometheusMetrics } from "./metrics.ts";
+import { planLab } from "./plan.ts";
+import { launchLab, type RegisteredLab } from "./runner.ts";
+import {
+  formatIssues,
+  loadTopologyFile,
+  resolveTopologyPath,
+  topologyFromObject,
+} from "./topology/mod.ts";
+import type { Topology } from "./topology/types.ts";
+import { pcapGlobalHeader } from "./host/pcap.ts";
+
+/** Where a lab's topology comes from: a file path, a shipped topology name, or an object. */
+export type TopologySource = string | Record<string, unknown>;
+
+/**
+ * Load and validate a topology; throws a {@linkcode LabError} (code `topology-invalid`) whose
+ * `details` hold every problem as `file:line:col: message`.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadTopology } from "./api.ts";
+ * const t = await loadTopology({ name: "mini", vms: { a: { nics: { eth0: {} } } } });
+ * ```
+ */
+export async function loadTopology(source: TopologySource | undefined): Promise<Topology> {
+  const path = typeof source === "string" || source === undefined
+    ? resolveTopologyPath(source)
+    : "<object>";
+  const r = typeof source === "object"
+    ? topologyFromObject(source, "<object>")
+    : await loadTopologyFile(path);
+  if (r.ok) return r.value;
+  const text = formatIssues(r.error, path);
+  throw new LabError(
+    "topology-invalid",
+    `Cannot use ${path}: ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,
+    text.split("\n")[0],
+    text.split("\n"),
+  );
+}
+
+/** A VM of a running lab, as a script reaches it. */
+export interface VmHandle {
+  /** VM name. */
+  readonly name: string;
+  /** Its state. */
+  state(): VmState;
+  /**
+   * Run a guest workload (`ping`, `udp-echo`, `udp-flood`, `sink`) with the arguments a user
+   * types after `vlab exec VM --`; resolves to its result object, throws a `LabError` (code
+   * `workload-failed`) when it cannot run.
+   */
+  exec(argv: string[], options?: { signal?: AbortSignal }): Promise<Record<string, unknown>>;
+}
+
+/**
+ * A running lab, as a script holds it.
+ *
+ * @example
+ * ```ts ignore
+ * import { startLab } from "./api.ts";
+ * const lab = await startLab("pair");
+ * const ping = await lab.vm("a").exec(["ping", "10.0.0.2", "-c", "3"]);
+ * console.log(ping.rttMs);
+ * await lab.stop();
+ * ```
+ */
+export interface LabHandle {
+  /** Lab name. */
+  readonly name: string;
+  /** Control socket path (for curl and other clients). */
+  readonly socket: string;
+  /** The supervisor, for advanced use (raw counters). */
+  readonly lab: Lab;
+  /** A VM by name; throws a `LabError` (code `unknown-vm`) for a name the lab does not have. */
+  vm(name: string): VmHandle;
+  /** The status snapshot. */
+  status(): LabStatus;
+  /** Every counter, Prometheus text. */
+  metrics(): string;
+  /** Bring a link down or up. */
+  setLink(link: string, up: boolean): void;
+  /**
+   * Capture a link for `ms` milliseconds (or until `signal` aborts) and return a whole pcap
+   * file (global header and records).
+   */
+  capture(link: string, options: { ms?: number; signal?: AbortSignal }): Promise<Uint8Array>;
+  /** Stop the lab and remove its state. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Start a lab.
+ *
+ * @example
+ * ```ts ignore
+ * import { startLab } from "./api.ts";
+ * const lab = await startLab({
+ *   name: "mini",
+ *   vms: { a: { nics: { eth0: { ip: "10.1.0.1/24" } } }, b: { nics: { eth0: { ip: "10.1.0.2/24" } } } },
+ *   links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+ * });
+ * await lab.vm("a").exec(["ping", "10.1.0.2", "-c", "1"]);
+ * await lab.stop();
+ * ```
+ */
+export async function startLab(source?: TopologySource): Promise<LabHandle> {
+  const topology = await loadTopology(source);
+  const running: RegisteredLab = await launchLab(planLab(topology));
+  return handleOf(running);
+}
+
+function handleOf(running: RegisteredLab): LabHandle {
+  const { lab } = running;
+  const vm = (name: string): VmHandle => {
+    if (!lab.plan.vms.some((v) => v.name === name)) {
+      throw new LabError(
+        "unknown-vm",
+        `The lab has no VM "${name}"`,
+        `VMs: ${lab.plan.vms.map((v) => v.name).join(", ")}`,
+      );
+    }
+    return {
+      name,
+      state: () => lab.vmState(name),
+      exec: async (argv, options = {}) => {
+        const r: ExecOutcome = await lab.exec(name, argv, options.signal);
+        if (!r.ok) throw new LabError("workload-failed", r.message, r.hint);
+        return r.result as Record<string, unknown>;
+      },
+    };
+  };
+  return {
+    name: lab.plan.name,
+    socket: running.socket,
+    lab,
+    vm,
+    status: () => labStatus(lab),
+    metrics: () => prometheusMetrics(lab),
+    setLink: (link, up) => {
+      if (!lab.setLink(link, up)) {
+        throw new LabError(
+          "unknown-link",
+          `The lab has no link "${link}"`,
+          `Links: ${lab.plan.links.map((l) => l.name).join(", ")}`,
+        );
+      }
+    },
+    capture: async (link, options) => {
+      if (!lab.plan.links.some((l) => l.name === link)) {
+        throw new LabError(
+          "unknown-link",
+          `The lab has no link "${link}"`,
+          `Links: ${lab.plan.links.map((l) => l.name).join(", ")}`,
+        );
+      }
+      const chunks: Uint8Array[] = [pcapGlobalHeader()];
+      const stop = lab.capture(link, (r) => chunks.push(r.slice()));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.ms ?? 1000);
+        options.signal?.addEventListener("abort", () => {
+          clearTimeout(timer);
+          resolve();
+        }, { once: true });
+      });
+      stop();
+      const total = chunks.reduce((s, c) => s + c.length, 0);
+      const out = new Uint8Array(total);
+      let at = 0;
+      for (const c of chunks) {
+        out.set(c, at);
+        at += c.length;
+      }
+      return out;
+    },
+    stop: () => running.stop(),
+  };
+}

@@ -1,0 +1,268 @@
+/**
+ * End-to-end tests of running labs from the command line, the way a user does: `vlab up -d`,
+ * `status`, `exec`, `capture` (checked with tshark), the control socket with `curl
+ * --unix-socket`, `link`, `down`, `ls`, and what is left behind (nothing), including after the
+ * lab's process is killed. Every test uses its own state folder (VLAB_STATE_DIR).
+ *
+ * Needs `curl` and `tshark` on PATH (`.ci/run` installs them); a test whose tool is missing
+ * fails with a message that says so.
+ */
+
+import assert from "node:assert/strict";
+import { vlabRunArgs } from "../cli/deno_run.ts";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const decoder = new TextDecoder();
+
+async function run(cmd: string, args: string[], env: Record<string, string>): Promise<Run> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+  }).output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+function vlabIn(stateDir: string) {
+  return (...args: string[]) =>
+    run(Deno.execPath(), vlabRunArgs(args), { VLAB_STATE_DIR: stateDir });
+}
+
+async function which(tool: string): Promise<boolean> {
+  return (await run("sh", ["-c", `command -v ${tool}`], {})).code === 0;
+}
+
+/** A lab brought up detached in a fresh state folder, always brought down afterwards. */
+async function withLab(
+  topology: string,
+  body: (vlab: ReturnType<typeof vlabIn>, stateDir: string) => Promise<void>,
+): Promise<void> {
+  const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
+  const vlab = vlabIn(stateDir);
+  try {
+    const up = await vlab("up", topology, "-d");
+    assert.equal(up.code, 0, `vlab up -d failed:\n${up.stderr}`);
+    await body(vlab, stateDir);
+  } finally {
+    await vlab("down", "--all");
+    await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Entries left in a state folder (the per-lab log of a detached start is kept next to it). */
+function leftovers(stateDir: string): string[] {
+  return [...Deno.readDirSync(stateDir)].map((e) => e.name).filter((n) => !n.endsWith(".log"));
+}
+
+Deno.test({
+  name:
+    "pair: up -d, status, ping, capture read by tshark, curl on the socket, down leaves nothing",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    assert.ok(await which("curl"), "curl is not installed (.ci/run installs it)");
+    assert.ok(await which("tshark"), "tshark is not installed (.ci/run installs it)");
+    await withLab("pair", async (vlab, stateDir) => {
+      const status = await vlab("status", "--json");
+      assert.equal(status.code, 0, status.stderr);
+      const s = JSON.parse(status.stdout);
+      assert.equal(s.name, "pair");
+      assert.deepEqual(
+        s.vms.map((v: { name: string; state: string; nics: { ip: string }[] }) => [
+          v.name,
+          v.state,
+          v.nics[0].ip,
+        ]),
+        [["a", "running", "10.0.0.1/24"], ["b", "running", "10.0.0.2/24"]],
+      );
+
+      // Capture the link while pinging across it.
+      const pcap = `${stateDir}/../vlab-e2e-${crypto.randomUUID()}.pcap`;
+      const capture = vlab("capture", "a-b", "-w", pcap, "--duration", "3");
+      await new Promise((r) => setTimeout(r, 500));
+      const ping = await vlab("exec", "a", "--", "ping", "10.0.0.2", "-c", "3", "-i", "0.1");
+      assert.equal(ping.code, 0, ping.stderr);
+      assert.match(ping.stdout, /3 packets transmitted, 3 received, 0% packet loss/);
+      assert.match(ping.stdout, /64 bytes from 10\.0\.0\.2: icmp_seq=1 ttl=64/);
+      const cap = await capture;
+      assert.equal(cap.code, 0, cap.stderr);
+      const tshark = await run("tshark", [
+        "-r",
+        pcap,
+        "-T",
+        "fields",
+        "-e",
+        "ip.src",
+        "-e",
+        "ip.dst",
+        "-e",
+        "icmp.type",
+        "-Y",
+        "icmp",
+      ], {});
+      await Deno.remove(pcap).catch(() => {});
+      assert.equal(tshark.code, 0, tshark.stderr);
+      const lines = tshark.stdout.trim().split("\n");
+      assert.equal(lines.filter((l) => l === "10.0.0.1\t10.0.0.2\t8").length, 3, tshark.stdout);
+      assert.equal(lines.filter((l) => l === "10.0.0.2\t10.0.0.1\t0").length, 3, tshark.stdout);
+
+      // The control socket: mode 0600, JSON and Prometheus answers, 4xx for bad requests.
+      const socket = `${stateDir}/pair/control.sock`;
+      assert.equal(Deno.statSync(socket).mode! & 0o777, 0o600);
+      const metrics = await run(
+        "curl",
+        ["-sS", "--unix-socket", socket, "http://vlab/metrics"],
+        {},
+      );
+      assert.equal(metrics.code, 0, metrics.stderr);
+      const rx = metrics.stdout.match(
+        /^vlab_net_device_rx_frames_total\{lab="pair",vm="b",nic="eth0",layout="split"\} (\d+)$/m,
+      );
+      assert.ok(rx, `no rx counter for b in:\n${metrics.stdout.slice(0, 2000)}`);
+      assert.ok(Number(rx[1]) >= 3, `b received ${rx[1]} frames`);
+      const bad = await run("curl", [
+        "-sS",
+        "-o",
+        "/dev/stderr",
+        "-w",
+        "%{http_code}",
+        "--unix-socket",
+        socket,
+        "-X",
+        "POST",
+        "-d",
+        "not json",
+        "http://vlab/exec",
+      ], {});
+      assert.equal(bad.stdout, "400");
+      assert.match(bad.stderr, /"code":"bad-request"/);
+      const missing = await run("curl", [
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--unix-socket",
+        socket,
+        "http://vlab/nope",
+      ], {});
+      assert.equal(missing.stdout, "404");
+      // The lab kept running.
+      const again = await vlab("exec", "b", "--", "ping", "10.0.0.1", "-c", "1");
+      assert.equal(again.code, 0, again.stderr);
+
+      // Link down: the guest sees it and pings get no answer; up again: they do.
+      assert.equal((await vlab("link", "a-b", "down")).code, 0);
+      const lost = await vlab(
+        "exec",
+        "a",
+        "--",
+        "ping",
+        "10.0.0.2",
+        "-c",
+        "2",
+        "-i",
+        "0.1",
+        "-W",
+        "0.3",
+      );
+      assert.match(lost.stdout + lost.stderr, /0 received|100% packet loss/);
+      assert.equal((await vlab("link", "a-b", "up")).code, 0);
+      const back = await vlab("exec", "a", "--", "ping", "10.0.0.2", "-c", "1");
+      assert.match(back.stdout, /1 received/);
+
+      const down = await vlab("down");
+      assert.equal(down.code, 0, down.stderr);
+      assert.deepEqual(leftovers(stateDir), []);
+      const ls = await vlab("ls");
+      assert.match(ls.stdout, /no lab is running/);
+    });
+  },
+});
+
+Deno.test({
+  name: "star: every VM pings every other VM through the switch",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withLab("star", async (vlab, stateDir) => {
+      const hosts = ["h1", "h2", "h3", "h4"];
+      for (const [i, from] of hosts.entries()) {
+        for (const [j] of hosts.entries()) {
+          if (i === j) continue;
+          const r = await vlab("exec", from, "--", "ping", `10.0.0.${j + 1}`, "-c", "1");
+          assert.equal(r.code, 0, `${from} → 10.0.0.${j + 1}: ${r.stderr}`);
+          assert.match(r.stdout, /1 packets transmitted, 1 received/, `${from} → 10.0.0.${j + 1}`);
+        }
+      }
+      const down = await vlab("down", "star");
+      assert.equal(down.code, 0, down.stderr);
+      assert.deepEqual(leftovers(stateDir), []);
+    });
+  },
+});
+
+Deno.test({
+  name: "a lab whose process was killed is found stale and cleaned by the next command",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withLab("pair", async (vlab, stateDir) => {
+      const record = JSON.parse(Deno.readTextFileSync(`${stateDir}/pair/lab.json`));
+      Deno.kill(record.pid, "SIGKILL");
+      // Wait until the process is gone (detached, it is reaped by init, not by us).
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline) {
+        let stat = "";
+        try {
+          stat = Deno.readTextFileSync(`/proc/${record.pid}/stat`);
+        } catch {
+          break;
+        }
+        if (/\) [ZX] /.test(stat)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const ls = await vlab("ls");
+      assert.equal(ls.code, 0, ls.stderr);
+      assert.match(ls.stderr, /removed stale lab pair: its process \d+ is gone/);
+      assert.match(ls.stdout, /no lab is running/);
+      assert.deepEqual(leftovers(stateDir), []);
+      const status = await vlab("status");
+      assert.equal(status.code, 1);
+      assert.match(status.stderr, /^vlab: No lab is running$/m);
+    });
+  },
+});
+
+Deno.test({
+  name: "vlab up with a malformed topology starts nothing and names file:line:col",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
+    const file = `${stateDir}/bad.yaml`;
+    Deno.writeTextFileSync(
+      file,
+      "name: bad\nvms:\n  a:\n    nics:\n      eth0: { ip: 10.0.0.1/24, queue_sise: 64 }\n",
+    );
+    try {
+      const up = await vlabIn(stateDir)("up", file);
+      assert.equal(up.code, 1);
+      assert.match(
+        up.stderr,
+        new RegExp(`^${file.replace(/[.]/g, "\\.")}:5:\\d+: .*queue_sise`, "m"),
+      );
+      assert.match(up.stderr, /did you mean .*queue_size/);
+      assert.deepEqual(leftovers(stateDir).filter((n) => n !== "bad.yaml"), []);
+    } finally {
+      await Deno.remove(stateDir, { recursive: true });
+    }
+  },
+});
