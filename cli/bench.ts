@@ -9,6 +9,7 @@
  * @module
  */
 
+import { netCommand } from "./bench_net.ts";
 import { Command, Option } from "@commander-js/extra-typings";
 import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "../lab/bench/rings.ts";
 import { renderRingsChart } from "../lab/bench/chart.ts";
@@ -172,6 +173,7 @@ interface OutputFlags {
 export function benchCommand(runtime: BenchRuntime = denoBenchRuntime()): Command {
   const bench = new Command("bench").description("measure parts of the lab");
   bench.addCommand(ringsCommand(runtime));
+  bench.addCommand(netCommand());
   return bench;
 }
 

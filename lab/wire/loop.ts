@@ -99,9 +99,8 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         }
         continue;
       }
-      // Nothing to do: first let every pending continuation and message run.
-      await macrotask();
-      lastYield = performance.now();
+      // Nothing to do: first let pending continuations run.
+      await null;
       if (hooks.pump()) continue;
       // Busy-poll a short budget.
       const pollEnd = performance.now() + opts.pollUs / 1000;

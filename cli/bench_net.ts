@@ -1,0 +1,110 @@
+/**
+ * `vlab bench net`: throughput, latency and scale of real labs (see `lab/bench/net.ts`).
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import {
+  DEFAULT_NET_OPTIONS,
+  formatNetReport,
+  type NetBenchOptions,
+  runNetBench,
+} from "../lab/bench/net.ts";
+import { VlabError } from "./errors.ts";
+import { stderrProgressLine, writeAll } from "./progress.ts";
+
+const encoder = new TextEncoder();
+
+/** Parse a comma list of integers within [min, max]; throws a usage error naming the option. */
+function intList(option: string, text: string, min: number, max: number): number[] {
+  const parts = text.split(",").map((s) => s.trim());
+  const values = parts.map(Number);
+  if (parts.length === 0 || values.some((v) => !Number.isInteger(v) || v < min || v > max)) {
+    throw new VlabError(
+      "bad-option",
+      `${option} must be a comma list of integers from ${min} to ${max}, got "${text}"`,
+      { hint: `For example ${option} ${min},${Math.min(max, min * 4)}` },
+    );
+  }
+  return values;
+}
+
+/** Parse the options of `vlab bench net`. */
+export function parseNetOptions(raw: {
+  layout: string;
+  sizes: string;
+  seconds: string;
+  runs: string;
+  pings: string;
+  scale: string;
+  idleSeconds: string;
+}): NetBenchOptions {
+  const layouts = raw.layout === "both"
+    ? ["split", "packed"] as const
+    : raw.layout === "split" || raw.layout === "packed"
+    ? [raw.layout]
+    : null;
+  if (layouts === null) {
+    throw new VlabError(
+      "bad-option",
+      `--layout must be split, packed or both, got "${raw.layout}"`,
+      {
+        hint: "For example --layout packed",
+      },
+    );
+  }
+  return {
+    layouts: [...layouts] as NetBenchOptions["layouts"],
+    frameSizes: intList("--sizes", raw.sizes, 60, 1514),
+    seconds: intList("--seconds", raw.seconds, 1, 60)[0],
+    runs: intList("--runs", raw.runs, 1, 50)[0],
+    pings: intList("--pings", raw.pings, 1, 100_000)[0],
+    scale: raw.scale === "none" ? [] : intList("--scale", raw.scale, 2, 256),
+    idleSeconds: intList("--idle-seconds", raw.idleSeconds, 0, 60)[0],
+  };
+}
+
+/** The `net` subcommand of `vlab bench`. */
+export function netCommand(): Command {
+  const d = DEFAULT_NET_OPTIONS;
+  return new Command("net")
+    .description(
+      "measure labs: VM-to-VM frames per second and Gbit/s (split and packed), the bare link " +
+        "ring limit, ping at idle, up time and memory for N VMs, idle CPU",
+    )
+    .option("--layout <layout>", "split, packed or both", "both")
+    .option("--sizes <list>", "Ethernet frame sizes, 60 to 1514", d.frameSizes.join(","))
+    .option("--seconds <n>", "seconds of flood per run", String(d.seconds))
+    .option("--runs <n>", "runs per point (medians are reported)", String(d.runs))
+    .option("--pings <n>", "pings per latency point", String(d.pings))
+    .option("--scale <list>", "lab sizes (VMs) for up time and memory, or none", d.scale.join(","))
+    .option(
+      "--idle-seconds <n>",
+      "seconds of idle CPU measurement (16-VM lab; 0 skips)",
+      String(d.idleSeconds),
+    )
+    .option("--json", "print the report as JSON")
+    .action(async (raw) => {
+      const options = parseNetOptions(raw);
+      const line = stderrProgressLine();
+      let report;
+      try {
+        report = await runNetBench(options, line.progress);
+      } catch (error) {
+        throw new VlabError(
+          "bench-failed",
+          `Cannot run bench net: ${error instanceof Error ? error.message : String(error)}`,
+          {
+            hint:
+              "Run it again with VLAB_DEBUG=1, or measure less (--sizes, --layout, --scale none)",
+            cause: error,
+          },
+        );
+      } finally {
+        line.done();
+      }
+      const text = raw.json ? JSON.stringify(report, null, 2) : formatNetReport(report);
+      await writeAll(Deno.stdout, encoder.encode(text + "\n"));
+    }) as unknown as Command;
+}

@@ -1,0 +1,391 @@
+/**
+ * `vlab bench net`: what the lab does with real traffic, measured on real labs.
+ *
+ * - **Throughput**: for each layout and frame size, a `pair` lab; `b` runs `sink`, `a` runs
+ *   `udp-flood --max`; the figure is what the sink received (frames per second, and Gbit/s of
+ *   Ethernet frame bytes), with what the flood sent and the link dropped beside it.
+ * - **The runtime's limit**: the same frame sizes through a bare link ring between two
+ *   busy-polling workers (copy in, copy out, no virtio, no doorbells); the lab's ratio to it.
+ * - **Latency**: ping round trips at idle (median and p99), per layout.
+ * - **Scale**: `up` time and resident memory for labs of N VMs (N/2 linked pairs), and the CPU
+ *   an idle 16-VM lab burns.
+ *
+ * Everything is reported as medians of `runs` runs, measured in one process, one at a time.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { Lab } from "../lab.ts";
+import { planLab } from "../plan.ts";
+import { topologyFromObject } from "../topology/mod.ts";
+import type { RingLayout } from "../topology/types.ts";
+import { LinkRing } from "../host/link_ring.ts";
+import { LINK_RING_SLOTS, LINK_SLOT_BYTES } from "../plan.ts";
+import type { LinkWorkerResult, LinkWorkerStart } from "./link_worker.ts";
+
+/** What `vlab bench net` measures. */
+export interface NetBenchOptions {
+  /** Layouts. */
+  layouts: RingLayout[];
+  /** Ethernet frame sizes (60…1514). */
+  frameSizes: number[];
+  /** Seconds of flood per run. */
+  seconds: number;
+  /** Runs per point; medians are reported. */
+  runs: number;
+  /** Pings per latency point. */
+  pings: number;
+  /** Lab sizes for the scale rows (empty: skip). */
+  scale: number[];
+  /** Seconds over which an idle 16-VM lab's CPU is measured (0: skip). */
+  idleSeconds: number;
+}
+
+/** Defaults of `vlab bench net`. */
+export const DEFAULT_NET_OPTIONS: NetBenchOptions = {
+  layouts: ["split", "packed"],
+  frameSizes: [64, 1500],
+  seconds: 2,
+  runs: 3,
+  pings: 200,
+  scale: [2, 16, 64],
+  idleSeconds: 3,
+};
+
+/** A throughput point. */
+export interface ThroughputRow {
+  /** Row kind. */
+  kind: "throughput";
+  /** Ring layout of both NICs. */
+  layout: RingLayout;
+  /** Ethernet frame bytes. */
+  frameSize: number;
+  /** Frames per second the sink received (median of runs). */
+  pps: number;
+  /** Gbit/s of frame bytes the sink received (median of runs). */
+  gbitPerSecond: number;
+  /** Frames per second the flood sent (median of runs). */
+  sentPps: number;
+  /** Percent of sent frames that did not arrive (median of runs). */
+  lossPct: number;
+  /** Received pps of each run. */
+  runsPps: number[];
+  /** The bare link ring's pps at this frame size, and the lab's ratio to it. */
+  barePps: number;
+  /** pps / barePps. */
+  ratioToBare: number;
+}
+
+/** A latency point. */
+export interface LatencyRow {
+  /** Row kind. */
+  kind: "latency";
+  /** Ring layout. */
+  layout: RingLayout;
+  /** Pings sent. */
+  count: number;
+  /** Median round trip, µs. */
+  rttMedianUs: number;
+  /** 99th percentile, µs. */
+  rttP99Us: number;
+}
+
+/** A scale point. */
+export interface ScaleRow {
+  /** Row kind. */
+  kind: "scale";
+  /** VMs in the lab. */
+  vms: number;
+  /** Workers the lab runs. */
+  workers: number;
+  /** Time from start to every guest at DRIVER_OK, ms. */
+  upMs: number;
+  /** Resident memory of the whole process with the lab up, MiB. */
+  rssMiB: number;
+  /** CPU the idle lab used, percent of one core (measured for 16 VMs only; else null). */
+  idleCpuPct: number | null;
+}
+
+/** One row of the report. */
+export type NetBenchRow = ThroughputRow | LatencyRow | ScaleRow;
+
+/** The report. */
+export interface NetBenchReport {
+  /** When it ran. */
+  date: string;
+  /** CPUs of the machine. */
+  cpus: number;
+  /** Options used. */
+  options: NetBenchOptions;
+  /** Rows, in the order measured. */
+  rows: NetBenchRow[];
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0
+    ? NaN
+    : s.length % 2
+    ? s[(s.length - 1) / 2]
+    : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+function pairTopology(name: string, layout: RingLayout, pairs: number, pollUs = 50) {
+  const vms: Record<string, unknown> = {};
+  const links: unknown[] = [];
+  for (let p = 0; p < pairs; p++) {
+    const net = `10.${Math.floor(p / 250)}.${p % 250}`;
+    vms[`a${p}`] = { nics: { eth0: { ip: `${net}.1/24` } } };
+    vms[`b${p}`] = { nics: { eth0: { ip: `${net}.2/24` } } };
+    links.push({ name: `l${p}`, endpoints: [`a${p}:eth0`, `b${p}:eth0`] });
+  }
+  const t = topologyFromObject({
+    name,
+    defaults: { vm: { poll_us: pollUs }, nic: { layout } },
+    vms,
+    links,
+  }, `<bench ${name}>`);
+  if (!t.ok) throw new Error(`bench topology: ${t.error.map((i) => i.message).join("; ")}`);
+  return planLab(t.value);
+}
+
+async function execOk(lab: Lab, vm: string, argv: string[]): Promise<Record<string, number>> {
+  const r = await lab.exec(vm, argv);
+  if (!r.ok) throw new Error(`${vm}: ${argv.join(" ")}: ${r.message}`);
+  return r.result as Record<string, number>;
+}
+
+/** One throughput run on a fresh lab. */
+async function throughputRun(layout: RingLayout, frameSize: number, seconds: number) {
+  const lab = await Lab.start(pairTopology(`bench-${layout}`, layout, 1));
+  try {
+    await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "1"]);
+    const sink = execOk(lab, "b0", ["sink", "-t", String(seconds + 1)]);
+    await new Promise((r) => setTimeout(r, 100));
+    const flood = await execOk(lab, "a0", [
+      "udp-flood",
+      "10.0.0.2",
+      "--max",
+      "-t",
+      String(seconds),
+      "-s",
+      String(frameSize),
+    ]);
+    const got = await sink;
+    return {
+      pps: got.pps,
+      gbit: got.gbitPerSecond,
+      sentPps: flood.pps,
+      lossPct: flood.sent > 0 ? 100 * (1 - got.received / flood.sent) : 0,
+    };
+  } finally {
+    await lab.stop();
+  }
+}
+
+/** Frames per second through a bare link ring between two busy-polling workers. */
+export async function bareRingPps(frameSize: number, seconds: number): Promise<number> {
+  const ring = LinkRing.create(LINK_RING_SLOTS, LINK_SLOT_BYTES);
+  const done = new SharedArrayBuffer(4);
+  const url = new URL("./link_worker.ts", import.meta.url);
+  const run = (role: "producer" | "consumer") =>
+    new Promise<LinkWorkerResult>((resolve, reject) => {
+      const w = new Worker(url, { type: "module" });
+      w.onmessage = (e) => {
+        w.terminate();
+        resolve(e.data);
+      };
+      w.onerror = (e) => {
+        e.preventDefault();
+        w.terminate();
+        reject(new Error(e.message));
+      };
+      const msg: LinkWorkerStart = { role, ring: ring.buffer, frameSize, ms: seconds * 1000, done };
+      w.postMessage(msg);
+    });
+  const [, consumer] = await Promise.all([run("producer"), run("consumer")]);
+  return consumer.frames / consumer.seconds;
+}
+
+/** Ping round trips at idle. */
+async function latency(layout: RingLayout, count: number): Promise<LatencyRow> {
+  const lab = await Lab.start(pairTopology(`bench-ping-${layout}`, layout, 1));
+  try {
+    await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
+    const r = await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", String(count), "-i", "0.01"]);
+    const rtt = r.rttMs as unknown as { median: number; p99: number };
+    return {
+      kind: "latency",
+      layout,
+      count,
+      rttMedianUs: rtt.median * 1000,
+      rttP99Us: rtt.p99 * 1000,
+    };
+  } finally {
+    await lab.stop();
+  }
+}
+
+/** Up time, resident memory and (for 16 VMs) idle CPU of an N-VM lab. */
+async function scale(vms: number, idleSeconds: number): Promise<ScaleRow> {
+  const plan = pairTopology(`bench-scale-${vms}`, "split", Math.max(1, Math.floor(vms / 2)));
+  const lab = await Lab.start(plan, { readyTimeoutMs: 120_000 });
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const rssMiB = Deno.memoryUsage().rss / 2 ** 20;
+    let idleCpuPct: number | null = null;
+    if (vms === 16 && idleSeconds > 0) {
+      const before = process.cpuUsage();
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+      const used = process.cpuUsage(before);
+      idleCpuPct = (100 * (used.user + used.system) / 1000) / (performance.now() - t0);
+    }
+    return {
+      kind: "scale",
+      vms: plan.vms.length,
+      workers: plan.threads.length,
+      upMs: lab.upMs,
+      rssMiB,
+      idleCpuPct,
+    };
+  } finally {
+    await lab.stop();
+  }
+}
+
+/**
+ * Run the benchmark. `progress` is called before each measurement.
+ *
+ * @example
+ * ```ts ignore
+ * import { DEFAULT_NET_OPTIONS, runNetBench } from "./net.ts";
+ * const report = await runNetBench({ ...DEFAULT_NET_OPTIONS, runs: 1, scale: [] });
+ * ```
+ */
+export async function runNetBench(
+  options: NetBenchOptions,
+  progress: (what: string) => void = () => {},
+): Promise<NetBenchReport> {
+  const rows: NetBenchRow[] = [];
+  const bare = new Map<number, number>();
+  for (const size of options.frameSizes) {
+    progress(`bare link ring, ${size}-byte frames`);
+    const runs: number[] = [];
+    for (let i = 0; i < options.runs; i++) {
+      runs.push(await bareRingPps(size, Math.min(1, options.seconds)));
+    }
+    bare.set(size, median(runs));
+  }
+  for (const layout of options.layouts) {
+    for (const size of options.frameSizes) {
+      const runs: Awaited<ReturnType<typeof throughputRun>>[] = [];
+      for (let i = 0; i < options.runs; i++) {
+        progress(`${layout}, ${size}-byte frames, run ${i + 1}/${options.runs}`);
+        runs.push(await throughputRun(layout, size, options.seconds));
+      }
+      const pps = median(runs.map((r) => r.pps));
+      const barePps = bare.get(size)!;
+      rows.push({
+        kind: "throughput",
+        layout,
+        frameSize: size,
+        pps,
+        gbitPerSecond: median(runs.map((r) => r.gbit)),
+        sentPps: median(runs.map((r) => r.sentPps)),
+        lossPct: median(runs.map((r) => r.lossPct)),
+        runsPps: runs.map((r) => r.pps),
+        barePps,
+        ratioToBare: pps / barePps,
+      });
+    }
+  }
+  for (const layout of options.layouts) {
+    progress(`ping at idle, ${layout}`);
+    rows.push(await latency(layout, options.pings));
+  }
+  for (const n of options.scale) {
+    progress(`scale: ${n} VMs`);
+    rows.push(await scale(n, options.idleSeconds));
+  }
+  return {
+    date: new Date().toISOString(),
+    cpus: navigator.hardwareConcurrency,
+    options,
+    rows,
+  };
+}
+
+/**
+ * The report as text tables.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(formatNetReport(report));
+ * ```
+ */
+export function formatNetReport(report: NetBenchReport): string {
+  const lines: string[] = [
+    `vlab bench net, ${report.date}, ${report.cpus} CPUs, medians of ${report.options.runs} runs of ${report.options.seconds} s`,
+    "",
+  ];
+  const table = (rows: string[][]) => {
+    const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+    return rows.map((r) => r.map((x, c) => c === 0 ? x.padEnd(w[c]) : x.padStart(w[c])).join("  "));
+  };
+  const tp = report.rows.filter((r): r is ThroughputRow => r.kind === "throughput");
+  if (tp.length > 0) {
+    lines.push(
+      ...table([
+        [
+          "layout",
+          "frame B",
+          "recv Mpps",
+          "Gbit/s",
+          "sent Mpps",
+          "loss %",
+          "bare Mpps",
+          "lab/bare",
+        ],
+        ...tp.map((r) => [
+          r.layout,
+          String(r.frameSize),
+          (r.pps / 1e6).toFixed(3),
+          r.gbitPerSecond.toFixed(2),
+          (r.sentPps / 1e6).toFixed(3),
+          r.lossPct.toFixed(1),
+          (r.barePps / 1e6).toFixed(2),
+          r.ratioToBare.toFixed(3),
+        ]),
+      ]),
+      "",
+    );
+  }
+  const lat = report.rows.filter((r): r is LatencyRow => r.kind === "latency");
+  if (lat.length > 0) {
+    lines.push(
+      ...table([
+        ["ping at idle", "count", "median µs", "p99 µs"],
+        ...lat.map((
+          r,
+        ) => [r.layout, String(r.count), r.rttMedianUs.toFixed(0), r.rttP99Us.toFixed(0)]),
+      ]),
+      "",
+    );
+  }
+  const sc = report.rows.filter((r): r is ScaleRow => r.kind === "scale");
+  if (sc.length > 0) {
+    lines.push(...table([
+      ["VMs", "workers", "up ms", "RSS MiB", "idle CPU % of a core"],
+      ...sc.map((r) => [
+        String(r.vms),
+        String(r.workers),
+        r.upMs.toFixed(0),
+        r.rssMiB.toFixed(0),
+        r.idleCpuPct === null ? "-" : r.idleCpuPct.toFixed(2),
+      ]),
+    ]));
+  }
+  return lines.join("\n");
+}
