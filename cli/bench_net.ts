@@ -39,6 +39,7 @@ export function parseNetOptions(raw: {
   pings: string;
   scale: string;
   idleSeconds: string;
+  pollUs: string;
 }): NetBenchOptions {
   const layouts = raw.layout === "both"
     ? ["split", "packed"] as const
@@ -62,6 +63,7 @@ export function parseNetOptions(raw: {
     pings: intList("--pings", raw.pings, 1, 100_000)[0],
     scale: raw.scale === "none" ? [] : intList("--scale", raw.scale, 2, 256),
     idleSeconds: intList("--idle-seconds", raw.idleSeconds, 0, 60)[0],
+    pollUs: intList("--poll-us", raw.pollUs, 0, 10_000)[0],
   };
 }
 
@@ -84,6 +86,7 @@ export function netCommand(): Command {
       "seconds of idle CPU measurement (16-VM lab; 0 skips)",
       String(d.idleSeconds),
     )
+    .option("--poll-us <n>", "the VMs' busy-poll budget (topology poll_us), µs", String(d.pollUs))
     .option("--json", "print the report as JSON")
     .action(async (raw) => {
       const options = parseNetOptions(raw);

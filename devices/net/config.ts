@@ -267,6 +267,12 @@ export function writeLe16(into: Uint8Array, at: number, value: number): void {
 }
 
 /**
+ * Copies shorter than this many bytes run as a loop; longer ones use `TypedArray.set`, a
+ * memcpy that costs one view allocation (the loop is faster for small frames, slower beyond).
+ */
+const COPY_LOOP_MAX = 128;
+
+/**
  * Copy `len` bytes of a chain's segments, starting `skip` bytes in, into `into[0…len)` (a byte
  * loop: no view is allocated). Segments hold translated GPAs into `u8` (guest memory); the
  * caller bounds `len` by the chain's length.
@@ -295,7 +301,11 @@ export function gatherSegments(
     }
     const n = Math.min(seg.len - skip, len - out);
     const base = seg.gpa + skip;
-    for (let i = 0; i < n; i++) into[out + i] = u8[base + i];
+    if (n < COPY_LOOP_MAX) {
+      for (let i = 0; i < n; i++) into[out + i] = u8[base + i];
+    } else {
+      into.set(u8.subarray(base, base + n), out); // memcpy; one view allocated
+    }
     out += n;
     skip = 0;
   }
@@ -330,7 +340,11 @@ export function scatterSegments(
     const n = Math.min(seg.len - skip, len - done);
     const base = seg.gpa + skip;
     const at = from + done;
-    for (let i = 0; i < n; i++) u8[base + i] = src[at + i];
+    if (n < COPY_LOOP_MAX) {
+      for (let i = 0; i < n; i++) u8[base + i] = src[at + i];
+    } else {
+      u8.set(src.subarray(at, at + n), base); // memcpy; one view allocated
+    }
     done += n;
     skip = 0;
   }

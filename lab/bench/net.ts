@@ -40,6 +40,8 @@ export interface NetBenchOptions {
   scale: number[];
   /** Seconds over which an idle 16-VM lab's CPU is measured (0: skip). */
   idleSeconds: number;
+  /** The VMs' busy-poll budget, µs (the topology's `poll_us`). */
+  pollUs: number;
 }
 
 /** Defaults of `vlab bench net`. */
@@ -51,6 +53,7 @@ export const DEFAULT_NET_OPTIONS: NetBenchOptions = {
   pings: 200,
   scale: [2, 16, 64],
   idleSeconds: 3,
+  pollUs: 0,
 };
 
 /** A throughput point. */
@@ -131,7 +134,7 @@ const median = (xs: number[]) => {
     : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-function pairTopology(name: string, layout: RingLayout, pairs: number, pollUs = 50) {
+function pairTopology(name: string, layout: RingLayout, pairs: number, pollUs: number) {
   const vms: Record<string, unknown> = {};
   const links: unknown[] = [];
   for (let p = 0; p < pairs; p++) {
@@ -157,8 +160,13 @@ async function execOk(lab: Lab, vm: string, argv: string[]): Promise<Record<stri
 }
 
 /** One throughput run on a fresh lab. */
-async function throughputRun(layout: RingLayout, frameSize: number, seconds: number) {
-  const lab = await Lab.start(pairTopology(`bench-${layout}`, layout, 1));
+async function throughputRun(
+  layout: RingLayout,
+  frameSize: number,
+  seconds: number,
+  pollUs: number,
+) {
+  const lab = await Lab.start(pairTopology(`bench-${layout}`, layout, 1, pollUs));
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "1"]);
     const sink = execOk(lab, "b0", ["sink", "-t", String(seconds + 1)]);
@@ -209,8 +217,8 @@ export async function bareRingPps(frameSize: number, seconds: number): Promise<n
 }
 
 /** Ping round trips at idle. */
-async function latency(layout: RingLayout, count: number): Promise<LatencyRow> {
-  const lab = await Lab.start(pairTopology(`bench-ping-${layout}`, layout, 1));
+async function latency(layout: RingLayout, count: number, pollUs: number): Promise<LatencyRow> {
+  const lab = await Lab.start(pairTopology(`bench-ping-${layout}`, layout, 1, pollUs));
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
     const r = await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", String(count), "-i", "0.01"]);
@@ -228,8 +236,13 @@ async function latency(layout: RingLayout, count: number): Promise<LatencyRow> {
 }
 
 /** Up time, resident memory and (for 16 VMs) idle CPU of an N-VM lab. */
-async function scale(vms: number, idleSeconds: number): Promise<ScaleRow> {
-  const plan = pairTopology(`bench-scale-${vms}`, "split", Math.max(1, Math.floor(vms / 2)));
+async function scale(vms: number, idleSeconds: number, pollUs: number): Promise<ScaleRow> {
+  const plan = pairTopology(
+    `bench-scale-${vms}`,
+    "split",
+    Math.max(1, Math.floor(vms / 2)),
+    pollUs,
+  );
   const lab = await Lab.start(plan, { readyTimeoutMs: 120_000 });
   try {
     await new Promise((r) => setTimeout(r, 300));
@@ -283,7 +296,7 @@ export async function runNetBench(
       const runs: Awaited<ReturnType<typeof throughputRun>>[] = [];
       for (let i = 0; i < options.runs; i++) {
         progress(`${layout}, ${size}-byte frames, run ${i + 1}/${options.runs}`);
-        runs.push(await throughputRun(layout, size, options.seconds));
+        runs.push(await throughputRun(layout, size, options.seconds, options.pollUs));
       }
       const pps = median(runs.map((r) => r.pps));
       const barePps = bare.get(size)!;
@@ -303,11 +316,11 @@ export async function runNetBench(
   }
   for (const layout of options.layouts) {
     progress(`ping at idle, ${layout}`);
-    rows.push(await latency(layout, options.pings));
+    rows.push(await latency(layout, options.pings, options.pollUs));
   }
   for (const n of options.scale) {
     progress(`scale: ${n} VMs`);
-    rows.push(await scale(n, options.idleSeconds));
+    rows.push(await scale(n, options.idleSeconds, options.pollUs));
   }
   return {
     date: new Date().toISOString(),
@@ -327,7 +340,7 @@ export async function runNetBench(
  */
 export function formatNetReport(report: NetBenchReport): string {
   const lines: string[] = [
-    `vlab bench net, ${report.date}, ${report.cpus} CPUs, medians of ${report.options.runs} runs of ${report.options.seconds} s`,
+    `vlab bench net, ${report.date}, ${report.cpus} CPUs, medians of ${report.options.runs} runs of ${report.options.seconds} s, poll ${report.options.pollUs} µs`,
     "",
   ];
   const table = (rows: string[][]) => {

@@ -183,6 +183,7 @@ export class LinkRing {
   readonly slotBytes: number;
   readonly #stride: number;
   readonly #mask: number;
+  readonly #views: (Uint8Array | undefined)[] = [];
   readonly #i32: Int32Array;
   readonly #u8: Uint8Array;
   readonly #f64: Float64Array;
@@ -268,6 +269,20 @@ export class LinkRing {
   // ---------------------------------------------------------------- producer side
 
   /**
+   * The view of `len` bytes of frame in slot `slot`, cached per slot: a steady stream of
+   * equal-sized frames allocates no view per frame.
+   */
+  #view(slot: number, len: number): Uint8Array {
+    let v = this.#views[slot];
+    if (v === undefined || v.length !== len) {
+      const at = LinkRingOffset.slotsStart + slot * this.#stride + 4;
+      v = this.#u8.subarray(at, at + len);
+      this.#views[slot] = v;
+    }
+    return v;
+  }
+
+  /**
    * A view of `maxLen` bytes in the next free slot, or null when the ring is full or `maxLen`
    * exceeds `slotBytes`. Write the frame, then `commit(len)`. Counts nothing: a caller that
    * gives up calls `dropped(len)`.
@@ -289,8 +304,7 @@ export class LinkRing {
       if (((this.#head - this.#cachedTail) >>> 0) >= this.slots) return null;
     }
     this.#reserved = maxLen;
-    const at = LinkRingOffset.slotsStart + (this.#head & this.#mask) * this.#stride + 4;
-    return this.#u8.subarray(at, at + maxLen);
+    return this.#view(this.#head & this.#mask, maxLen);
   }
 
   /**
@@ -414,7 +428,7 @@ export class LinkRing {
       }
       const at = LinkRingOffset.slotsStart + (this.#tail & this.#mask) * this.#stride;
       const len = this.#i32[at >> 2] >>> 0;
-      if (len <= this.slotBytes) return this.#u8.subarray(at + 4, at + 4 + len);
+      if (len <= this.slotBytes) return this.#view(this.#tail & this.#mask, len);
       this.#f64[C_BAD_FRAMES]++;
       this.#tail = (this.#tail + 1) >>> 0;
     }

@@ -72,7 +72,7 @@ async function start(msg: SwitchStart): Promise<void> {
   };
 
   post({ type: "ready" });
-  await runLoop({ bells, thread: msg.thread, pollUs: 50 }, {
+  await runLoop({ bells, thread: msg.thread, pollUs: 0 }, {
     pump,
     prepareSleep: () => ports.some((p) => !p.in.ring.prepareToWait()),
     nextTimerMs: () => Math.min(...ports.map((p) => p.out.nextDueMs())),

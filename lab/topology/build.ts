@@ -25,7 +25,7 @@ import { parseDuration, parsePercent, parseRate, parseSize } from "./units.ts";
 /** Built-in defaults, used when a key is absent everywhere. */
 export const BUILTIN_DEFAULTS = {
   memoryBytes: 16 * 1024 ** 2,
-  pollUs: 50,
+  pollUs: 0,
   layout: "split" as RingLayout,
   queueSize: 256,
   features: ["event_idx", "mrg_rxbuf"] as string[],

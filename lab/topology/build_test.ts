@@ -12,7 +12,7 @@ Deno.test("built-in defaults apply when a key is absent everywhere", () => {
   const t = build({ name: "x", vms: { a: { nics: { eth0: null } } } });
   assert.equal(t.seed, 1);
   assert.equal(t.vms[0].memoryBytes, 16 * 1024 ** 2);
-  assert.equal(t.vms[0].pollUs, 50);
+  assert.equal(t.vms[0].pollUs, 0);
   assert.deepEqual(t.vms[0].nics[0], {
     name: "eth0",
     mac: "02:00:00:00:00:00",

@@ -62,13 +62,13 @@ Deno.test("pair has its exact normalised shape", async () => {
       {
         name: "a",
         memoryBytes: 16777216,
-        pollUs: 50,
+        pollUs: 0,
         nics: [nic("02:00:00:00:00:00", "10.0.0.1")],
       },
       {
         name: "b",
         memoryBytes: 16777216,
-        pollUs: 50,
+        pollUs: 0,
         nics: [nic("02:00:00:01:00:00", "10.0.0.2")],
       },
     ],

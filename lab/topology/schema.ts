@@ -105,7 +105,11 @@ const memory = stringOrNumber().superRefine((v, ctx) => {
 
 const vmShape = {
   memory: memory.optional(),
-  poll_us: int(0, 10_000, "vCPU busy-poll budget before it waits, µs; default 50").optional(),
+  poll_us: int(
+    0,
+    10_000,
+    "vCPU busy-poll budget of its workers before they wait, µs; default 0 (polling pays only when every worker has a core of its own)",
+  ).optional(),
 };
 
 const ip = z.string().superRefine((v, ctx) => {
