@@ -388,8 +388,8 @@ function lsCommand() {
           if (s.status === "stale") await err(`removed stale lab ${s.name}: ${s.reason}\n`);
         }
         if (running.length === 0) return await out("no lab is running\n");
-        const rows = [["NAME", "VMS", "PID", "STARTED", "TOPOLOGY"]].concat(
-          running.map((r) => [r.name, String(r.vms), String(r.pid), r.startedAt, r.source]),
+        const rows = [["NAME", "VMS", "PID", "STARTED", "SOCKET"]].concat(
+          running.map((r) => [r.name, String(r.vms), String(r.pid), r.startedAt, r.socket]),
         );
         const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
         await out(

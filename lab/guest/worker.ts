@@ -22,7 +22,13 @@ import { SharedRingAccess } from "../../devices/virtio/ring_access.ts";
 import { NetFeature } from "../../devices/net/config.ts";
 import { NetDriver } from "../../devices/net/driver.ts";
 import { controlLayout, nicControl, threadStats } from "../wire/control.ts";
-import { DOORBELL_STRIDE, DoorbellWord, ringDoorbell } from "../wire/doorbell.ts";
+import {
+  DOORBELL_STRIDE,
+  DoorbellWord,
+  ringDoorbell,
+  setThreadState,
+  ThreadState,
+} from "../wire/doorbell.ts";
 import { macrotask, runLoop } from "../wire/loop.ts";
 import { MailboxPort } from "../wire/mailbox.ts";
 import type { FromWorker, ToWorker, VmStart, WorkerNic } from "../wire/messages.ts";
@@ -244,6 +250,8 @@ async function start(msg: VmStart): Promise<void> {
     }
   };
 
+  // Running before "ready": the supervisor reads the state word as soon as it hears.
+  setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
   await runLoop({ bells, thread: msg.thread, pollUs: msg.pollUs }, {
     pump,

@@ -23,7 +23,7 @@ import { MmioDeviceTransport } from "../../devices/virtio/mmio_device.ts";
 import { NetDevice } from "../../devices/net/device.ts";
 import { formatNetFault } from "../../devices/net/errors.ts";
 import { controlLayout, nicControl, threadStats } from "../wire/control.ts";
-import { ringDoorbell } from "../wire/doorbell.ts";
+import { ringDoorbell, setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { runLoop } from "../wire/loop.ts";
 import { serveMailbox } from "../wire/mailbox.ts";
 import type { FromWorker, ToWorker, VmStart } from "../wire/messages.ts";
@@ -173,6 +173,8 @@ async function start(msg: VmStart): Promise<void> {
     }
   };
 
+  // Running before "ready": the supervisor reads the state word as soon as it hears.
+  setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
   await runLoop({ bells, thread: msg.thread, pollUs: msg.pollUs }, {
     pump,

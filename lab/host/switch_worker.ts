@@ -7,6 +7,7 @@
  * @module
  */
 
+import { setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { runLoop } from "../wire/loop.ts";
 import type { FromWorker, SwitchStart } from "../wire/messages.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -71,6 +72,8 @@ async function start(msg: SwitchStart): Promise<void> {
     return work;
   };
 
+  // Running before "ready": the supervisor reads the state word as soon as it hears.
+  setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
   await runLoop({ bells, thread: msg.thread, pollUs: 0 }, {
     pump,
