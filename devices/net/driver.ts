@@ -15,6 +15,8 @@
  * @module
  */
 
+import { splitAreaSizes } from "../virtio/split_layout.ts";
+import { packedAreaSizes } from "../virtio/packed_layout.ts";
 import type { PageAllocator } from "../memory/allocator.ts";
 import type { GuestMemory } from "../memory/memory.ts";
 import type { DriverError } from "../virtio/errors.ts";
@@ -413,4 +415,25 @@ function allocate(alloc: PageAllocator, bytes: number, what: string): number {
 
 function copy(src: Uint8Array, from: number, dst: Uint8Array, to: number, len: number): void {
   for (let i = 0; i < len; i++) dst[to + i] = src[from + i];
+}
+
+/**
+ * The guest memory a NIC's driver takes at start: both queues' ring areas (one page allocation
+ * each) and the RX and TX buffers. The planner checks that a VM's NICs fit in its memory.
+ *
+ * @example
+ * ```ts
+ * import { netDriverMemoryBytes } from "./driver.ts";
+ * netDriverMemoryBytes({ layout: "split", queueSize: 256, mtu: 1500, mrgRxbuf: true }); // about 0.8 MiB
+ * ```
+ */
+export function netDriverMemoryBytes(
+  o: { layout: "split" | "packed"; queueSize: number; mtu: number; mrgRxbuf: boolean },
+): number {
+  const page = (b: number) => Math.ceil(b / 4096) * 4096;
+  const a = o.layout === "split" ? splitAreaSizes(o.queueSize) : packedAreaSizes(o.queueSize);
+  const rings = 2 * (page(a.descriptor) + page(a.driver) + page(a.device));
+  const rx = page(o.queueSize * (o.mrgRxbuf ? 1536 : 1526));
+  const tx = page(o.queueSize * (NET_HDR_SIZE + maxFrameLen(o.mtu)));
+  return rings + rx + tx;
 }

@@ -145,6 +145,7 @@ async function start(msg: VmStart): Promise<void> {
       rx,
       tx,
       negotiated: init.value.negotiated,
+      mtu: spec.mtu,
       counters: ctl.driverCounters,
     });
     const nic = new GuestNic(spec, driver, ctl.regs, port, wakeSelf);

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { netDriverMemoryBytes } from "../../devices/net/driver.ts";
 import { isValidPackedSize } from "../../devices/virtio/packed_layout.ts";
 import { isValidSplitSize } from "../../devices/virtio/split_layout.ts";
 import { deriveMac, formatIpv4, parseCidr, parseMac } from "./addresses.ts";
@@ -198,9 +199,33 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
       const nic = { name: nicName, index: nicIndex, obj: nicObj as Obj | null };
       nics.push(buildNic(raw, vm, nic, out));
     }
+    const memoryBytes = unwrapOr(parseSize(memory), BUILTIN_DEFAULTS.memoryBytes);
+    // Page 0 is never handed out; each NIC's driver takes its rings and buffers at start.
+    const sizable = nics.filter((n) =>
+      n.queueSize >= 1 && n.queueSize <= 32768 &&
+      (n.layout === "packed" || isValidSplitSize(n.queueSize))
+    );
+    const needed = 4096 + sizable.reduce((sum, n) =>
+      sum + netDriverMemoryBytes({
+        layout: n.layout,
+        queueSize: n.queueSize,
+        mtu: n.mtu,
+        mrgRxbuf: n.features.mrgRxbuf,
+      }), 0);
+    if (needed > memoryBytes) {
+      const mib = (b: number) => `${Math.ceil((b / 2 ** 20) * 10) / 10}MiB`;
+      const at = pick<string | number>(layers, "memory", 0).path ?? ["vms", name];
+      out.problems.push({
+        code: "memory-too-small",
+        path: at,
+        message: `VM "${name}" needs ${mib(needed)} of guest memory for its NICs' rings and ` +
+          `buffers, got ${mib(memoryBytes)}`,
+        hint: `set memory: ${Math.ceil(needed / 2 ** 20)}MiB or more, or use a smaller queue_size`,
+      });
+    }
     vms.push({
       name,
-      memoryBytes: unwrapOr(parseSize(memory), BUILTIN_DEFAULTS.memoryBytes),
+      memoryBytes,
       pollUs: pick<number>(layers, "poll_us", BUILTIN_DEFAULTS.pollUs).value,
       nics,
     });

@@ -131,6 +131,12 @@ const ROWS: Row[] = [
     first: "3:52 bad-queue-size Queue size must be at least 8, got 5",
   },
   {
+    what: "memory too small for the NICs' rings and buffers",
+    yaml: "name: x\nvms:\n  a:\n    memory: 4MiB\n    nics: { eth0: { queue_size: 4096 } }\n",
+    first:
+      '4:13 memory-too-small VM "a" needs 12.2MiB of guest memory for its NICs\' rings and buffers, got 4MiB',
+  },
+  {
     what: "multicast MAC",
     yaml: 'name: x\nvms:\n  a: { nics: { eth0: { mac: "03:00:00:00:00:01" } } }\n',
     first:
