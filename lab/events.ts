@@ -64,7 +64,13 @@ export class EventLog {
         // The state folder went away (the lab is being torn down): memory keeps the event.
       }
     }
-    for (const l of this.#listeners) l(event);
+    for (const l of this.#listeners) {
+      try {
+        l(event);
+      } catch {
+        // A listener's failure (a closed stream) must not stop the lab or the other listeners.
+      }
+    }
     return event;
   }
 

@@ -274,7 +274,8 @@ export function formatPlan(plan: LabPlan): string {
         `workers guest #${vm.guestThread} device #${vm.deviceThread}, poll ${vm.pollUs} µs`,
     );
     for (const nic of vm.nics) {
-      const feats = Object.entries(nic.features).filter(([, on]) => on).map(([k]) => k);
+      const feats = Object.entries(nic.features).filter(([, on]) => on)
+        .map(([k]) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)); // as written in YAML
       const addr = nic.ip === null ? "no address" : `${nic.ip}/${nic.prefix}`;
       lines.push(
         `    ${nic.name} ${nic.mac} ${addr}: ${nic.layout} rings of ${nic.queueSize}, mtu ${nic.mtu}, ` +

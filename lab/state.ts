@@ -152,8 +152,10 @@ export async function findLabs(options: { clean: boolean }): Promise<FoundLab[]>
       const age = Date.now() - (Deno.statSync(labDir(e.name)).mtime?.getTime() ?? 0);
       if (age < 30_000) continue;
       reason = "it has no lab.json";
-    } else if (!processAlive(record.pid) || !(await socketAnswers(record.socket))) {
+    } else if (!processAlive(record.pid)) {
       reason = `its process ${record.pid} is gone`;
+    } else if (!(await socketAnswers(record.socket))) {
+      reason = `its process ${record.pid} is gone or hung: its control socket does not answer`;
     }
     if (reason === null && record !== null) {
       out.push({ status: "running", record });

@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { EventLog, type LabEvent } from "./events.ts";
+
+Deno.test("emit records time, kind, subject and detail in memory", () => {
+  const log = new EventLog(null);
+  const before = Date.now();
+  const e = log.emit("vm-ready", "a", { bootMs: 12 });
+  const bare = log.emit("lab-up");
+  assert.deepEqual(Object.keys(e).sort(), ["detail", "kind", "subject", "time"]);
+  assert.deepEqual([e.kind, e.subject, e.detail], ["vm-ready", "a", { bootMs: 12 }]);
+  assert.match(e.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  const t = Date.parse(e.time);
+  assert.ok(t >= before - 1 && t <= Date.now() + 1);
+  assert.deepEqual(Object.keys(bare).sort(), ["kind", "time"], "absent fields are left out");
+  assert.deepEqual(log.recent(), [e, bare]);
+});
+
+Deno.test("a file log appends one JSON object per line that parses back", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "vlab-events-" });
+  try {
+    const path = `${dir}/events.jsonl`;
+    const log = new EventLog(path);
+    const sent = [
+      log.emit("lab-up", undefined, { vms: 2 }),
+      log.emit("link-down", "a-b"),
+      log.emit("vm-failed", "b", { error: 'quote " and\nnewline' }),
+    ];
+    const text = Deno.readTextFileSync(path);
+    assert.ok(text.endsWith("\n"));
+    const lines = text.trimEnd().split("\n");
+    assert.equal(lines.length, 3);
+    assert.deepEqual(lines.map((l) => JSON.parse(l)), sent);
+    // A second log on the same file appends.
+    new EventLog(path).emit("lab-down");
+    const all = Deno.readTextFileSync(path).trimEnd().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(all.map((e: LabEvent) => e.kind), [
+      "lab-up",
+      "link-down",
+      "vm-failed",
+      "lab-down",
+    ]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("subscribers receive every new event until they unsubscribe", () => {
+  const log = new EventLog(null);
+  log.emit("before");
+  const a: string[] = [];
+  const b: string[] = [];
+  const offA = log.subscribe((e) => a.push(e.kind));
+  log.subscribe((e) => b.push(`${e.kind}:${e.subject}`));
+  log.emit("one", "x");
+  offA();
+  log.emit("two", "y");
+  assert.deepEqual(a, ["one"]);
+  assert.deepEqual(b, ["one:x", "two:y"]);
+});
+
+Deno.test("emit never throws when the state folder is gone, and memory keeps the event", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "vlab-events-" });
+  const log = new EventLog(`${dir}/events.jsonl`);
+  log.emit("lab-up");
+  Deno.removeSync(dir, { recursive: true });
+  const got: string[] = [];
+  log.subscribe((e) => got.push(e.kind));
+  const e = log.emit("lab-down", "pair");
+  assert.equal(e.kind, "lab-down");
+  assert.deepEqual(log.recent().map((x) => x.kind), ["lab-up", "lab-down"]);
+  assert.deepEqual(got, ["lab-down"]);
+  assert.throws(() => Deno.statSync(dir), Deno.errors.NotFound, "nothing recreated the folder");
+});
+
+Deno.test("memory keeps the most recent 1000 events, oldest first", () => {
+  const log = new EventLog(null);
+  for (let i = 0; i < 1234; i++) log.emit("tick", undefined, { i });
+  const recent = log.recent();
+  assert.equal(recent.length, 1000);
+  assert.equal(recent[0].detail?.i, 234);
+  assert.equal(recent[999].detail?.i, 1233);
+  assert.ok(recent.every((e, k) => e.detail?.i === 234 + k));
+});
+
+Deno.test("a file log keeps every event on disk beyond the memory bound", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "vlab-events-" });
+  try {
+    const log = new EventLog(`${dir}/events.jsonl`);
+    for (let i = 0; i < 1001; i++) log.emit("tick", undefined, { i });
+    const lines = Deno.readTextFileSync(`${dir}/events.jsonl`).trimEnd().split("\n");
+    assert.equal(lines.length, 1001);
+    assert.equal(log.recent().length, 1000);
+    assert.equal(JSON.parse(lines[0]).detail.i, 0);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a subscriber that throws neither makes emit throw nor starves later subscribers", () => {
+  const log = new EventLog(null);
+  const got: string[] = [];
+  log.subscribe(() => {
+    throw new Error("stream closed");
+  });
+  log.subscribe((e) => got.push(e.kind));
+  assert.doesNotThrow(() => log.emit("lab-up"));
+  assert.deepEqual(got, ["lab-up"]);
+  assert.equal(log.recent().length, 1);
+});

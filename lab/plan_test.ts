@@ -1,0 +1,320 @@
+import assert from "node:assert/strict";
+import {
+  describeImpair,
+  endpointName,
+  formatPlan,
+  type LabPlan,
+  LINK_RING_SLOTS,
+  LINK_SLOT_BYTES,
+  planLab,
+  type RingPort,
+} from "./plan.ts";
+import { parseTopology, topologyFromObject } from "./topology/mod.ts";
+import type { Impairment, Topology } from "./topology/mod.ts";
+import { controlLayout } from "./wire/control.ts";
+
+function topology(value: unknown): Topology {
+  const r = topologyFromObject(value);
+  if (!r.ok) throw new Error(JSON.stringify(r.error));
+  return r.value;
+}
+
+const NONE: Impairment = {
+  delayUs: 0,
+  jitterUs: 0,
+  lossPct: 0,
+  corruptPct: 0,
+  duplicatePct: 0,
+  reorderPct: 0,
+  rateBps: 0,
+  limit: 1000,
+};
+
+const hosts = (n: number) =>
+  Object.fromEntries(
+    Array.from(
+      { length: n },
+      (_, i) => [`h${i + 1}`, { nics: { eth0: { ip: `10.0.0.${i + 1}/24` } } }],
+    ),
+  );
+
+function pair(): LabPlan {
+  return planLab(topology({
+    name: "pair",
+    seed: 7,
+    vms: {
+      a: { memory: "32MiB", nics: { eth0: { ip: "10.0.0.1/24" } } },
+      b: { nics: { eth0: { ip: "10.0.0.2/24", layout: "packed", queue_size: 64 } } },
+    },
+    links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+  }));
+}
+
+const nicPort = (vm: string, nic: string, thread: number): RingPort => ({
+  kind: "nic",
+  vm,
+  nic,
+  thread,
+});
+const swPort = (sw: string, port: number, thread: number): RingPort => ({
+  kind: "switch",
+  switch: sw,
+  port,
+  thread,
+});
+
+Deno.test("pair: a guest and a device worker per VM", () => {
+  const p = pair();
+  assert.deepEqual(p.threads, [
+    { index: 0, kind: "guest", owner: "a" },
+    { index: 1, kind: "device", owner: "a" },
+    { index: 2, kind: "guest", owner: "b" },
+    { index: 3, kind: "device", owner: "b" },
+  ]);
+  assert.deepEqual(p.vms.map((v) => [v.name, v.index, v.guestThread, v.deviceThread]), [
+    ["a", 0, 0, 1],
+    ["b", 1, 2, 3],
+  ]);
+  assert.deepEqual([p.name, p.seed, p.source], ["pair", 7, "<object>"]);
+  assert.deepEqual(p.switches, []);
+});
+
+Deno.test("pair: two rings, forward produced by a's device thread and consumed by b's", () => {
+  const p = pair();
+  assert.equal(p.rings.length, 2);
+  const [fwd, rev] = p.rings;
+  assert.deepEqual(
+    [fwd.index, fwd.link, fwd.direction, fwd.producer, fwd.consumer, fwd.seedLabel],
+    [0, "a-b", "forward", nicPort("a", "eth0", 1), nicPort("b", "eth0", 3), "link a-b forward"],
+  );
+  assert.deepEqual(
+    [rev.index, rev.link, rev.direction, rev.producer, rev.consumer, rev.seedLabel],
+    [1, "a-b", "reverse", nicPort("b", "eth0", 3), nicPort("a", "eth0", 1), "link a-b reverse"],
+  );
+  assert.deepEqual(p.links, [{
+    name: "a-b",
+    endpoints: ["a:eth0", "b:eth0"],
+    forwardRing: 0,
+    reverseRing: 1,
+  }]);
+});
+
+Deno.test("pair: each NIC transmits into the ring the other receives from", () => {
+  const p = pair();
+  const a = p.vms[0].nics[0];
+  const b = p.vms[1].nics[0];
+  assert.deepEqual([a.link, a.txRing, a.rxRing], ["a-b", 0, 1]);
+  assert.deepEqual([b.link, b.txRing, b.rxRing], ["a-b", 1, 0]);
+  assert.equal(a.txRing, b.rxRing);
+  assert.equal(b.txRing, a.rxRing);
+  assert.equal(a.index, 0);
+});
+
+Deno.test("pair: memory, control blocks and shared bytes add up", () => {
+  const p = pair();
+  const [a, b] = p.vms;
+  assert.equal(a.memoryBytes, 32 * 2 ** 20);
+  assert.equal(b.memoryBytes, 16 * 2 ** 20);
+  assert.equal(a.controlBytes, controlLayout([{ layout: "split", queueSize: 256 }]).bytes);
+  assert.equal(b.controlBytes, controlLayout([{ layout: "packed", queueSize: 64 }]).bytes);
+  assert.equal([p.ringSlots, p.slotBytes].join(), [LINK_RING_SLOTS, LINK_SLOT_BYTES].join());
+  const rings = 2 * LINK_RING_SLOTS * (LINK_SLOT_BYTES + 8);
+  assert.equal(
+    p.sharedBytes,
+    a.memoryBytes + b.memoryBytes + a.controlBytes + b.controlBytes + rings,
+  );
+});
+
+Deno.test("a NIC without a link has no rings", () => {
+  const p = planLab(topology({ name: "x", vms: { a: { nics: { eth0: {}, eth1: {} } } } }));
+  assert.deepEqual(p.vms[0].nics.map((n) => [n.index, n.link, n.txRing, n.rxRing]), [
+    [0, null, -1, -1],
+    [1, null, -1, -1],
+  ]);
+  assert.deepEqual([p.rings, p.links, p.threads.length], [[], [], 2]);
+});
+
+Deno.test("star: a switch thread after the VMs, one port per link, rings both ways", () => {
+  const p = planLab(topology({
+    name: "star",
+    vms: hosts(3),
+    switches: { sw1: {} },
+    links: [{ endpoints: ["h1", "sw1"] }, { endpoints: ["sw1", "h2"] }, {
+      endpoints: ["h3", "sw1"],
+    }],
+  }));
+  assert.equal(p.threads.length, 7);
+  assert.deepEqual(p.threads[6], { index: 6, kind: "switch", owner: "sw1" });
+  const sw = p.switches[0];
+  assert.deepEqual([sw.name, sw.thread, sw.portsMax], ["sw1", 6, 64]);
+  assert.deepEqual(sw.ports, [
+    { link: "h1-sw1", rxRing: 0, txRing: 1 },
+    { link: "sw1-h2", rxRing: 3, txRing: 2 }, // the switch is endpoints[0]: it produces forward
+    { link: "h3-sw1", rxRing: 4, txRing: 5 },
+  ]);
+  assert.equal(p.rings.length, 6);
+  assert.deepEqual(p.rings.map((r) => [r.producer, r.consumer]), [
+    [nicPort("h1", "eth0", 1), swPort("sw1", 0, 6)],
+    [swPort("sw1", 0, 6), nicPort("h1", "eth0", 1)],
+    [swPort("sw1", 1, 6), nicPort("h2", "eth0", 3)],
+    [nicPort("h2", "eth0", 3), swPort("sw1", 1, 6)],
+    [nicPort("h3", "eth0", 5), swPort("sw1", 2, 6)],
+    [swPort("sw1", 2, 6), nicPort("h3", "eth0", 5)],
+  ]);
+  // Every VM's NIC and its switch port read and write opposite rings.
+  for (const [i, vm] of p.vms.entries()) {
+    const nic = vm.nics[0];
+    const port = sw.ports.find((x) => x.link === nic.link)!;
+    assert.equal(nic.txRing, port.rxRing, `${vm.name} → sw1`);
+    assert.equal(nic.rxRing, port.txRing, `sw1 → ${vm.name}`);
+    assert.equal(p.rings[nic.txRing].consumer.thread, 6, `${vm.name}`);
+    assert.equal(p.rings[nic.rxRing].producer.thread, 6, `${vm.name}`);
+    assert.equal(p.rings[nic.txRing].producer.thread, p.vms[i].deviceThread);
+  }
+});
+
+Deno.test("two switches: the trunk is a pair of switch-to-switch rings", () => {
+  const p = planLab(topology({
+    name: "two-switches",
+    vms: hosts(4),
+    switches: { sw1: {}, sw2: { ports_max: 8 } },
+    links: [
+      { endpoints: ["sw1", "sw2"] },
+      { endpoints: ["h1", "sw1"] },
+      { endpoints: ["h2", "sw1"] },
+      { endpoints: ["h3", "sw2"] },
+      { endpoints: ["h4", "sw2"] },
+    ],
+  }));
+  assert.deepEqual(p.switches.map((s) => [s.name, s.thread, s.portsMax]), [["sw1", 8, 64], [
+    "sw2",
+    9,
+    8,
+  ]]);
+  assert.equal(p.threads.length, 10);
+  const [fwd, rev] = p.rings;
+  assert.equal(p.links[0].name, "sw1-sw2");
+  assert.deepEqual([fwd.producer, fwd.consumer], [swPort("sw1", 0, 8), swPort("sw2", 0, 9)]);
+  assert.deepEqual([rev.producer, rev.consumer], [swPort("sw2", 0, 9), swPort("sw1", 0, 8)]);
+  assert.deepEqual(p.switches[0].ports[0], { link: "sw1-sw2", rxRing: 1, txRing: 0 });
+  assert.deepEqual(p.switches[1].ports[0], { link: "sw1-sw2", rxRing: 0, txRing: 1 });
+  assert.deepEqual(p.switches.map((s) => s.ports.map((x) => x.link)), [
+    ["sw1-sw2", "h1-sw1", "h2-sw1"],
+    ["sw1-sw2", "h3-sw2", "h4-sw2"],
+  ]);
+  // Every ring has one producer and one consumer on different threads, and every ring is used.
+  const used = new Set<number>();
+  for (const s of p.switches) for (const x of s.ports) used.add(x.rxRing).add(x.txRing);
+  for (const v of p.vms) for (const n of v.nics) used.add(n.rxRing).add(n.txRing);
+  assert.deepEqual([...used].sort((a, b) => a - b), p.rings.map((r) => r.index));
+  for (const r of p.rings) assert.notEqual(r.producer.thread, r.consumer.thread);
+});
+
+Deno.test("impairments land on the direction the YAML names", () => {
+  const yaml = `
+name: imp
+vms:
+  a: { nics: { eth0: { ip: 10.0.0.1/24 } } }
+  b: { nics: { eth0: { ip: 10.0.0.2/24 } } }
+links:
+  - endpoints: [a, b]
+    loss: 1%
+    forward: { delay: 10ms, jitter: 2ms }
+    reverse: { rate: 100mbit, duplicate: 0.5% }
+`;
+  const r = parseTopology(yaml, "imp.yaml");
+  if (!r.ok) throw new Error(JSON.stringify(r.error));
+  const p = planLab(r.value);
+  const [fwd, rev] = p.rings;
+  assert.equal(fwd.direction, "forward");
+  assert.deepEqual(fwd.impair, { ...NONE, delayUs: 10_000, jitterUs: 2000, lossPct: 1 });
+  assert.deepEqual(rev.impair, { ...NONE, lossPct: 1, rateBps: 100e6, duplicatePct: 0.5 });
+  // The forward ring is a → b: a's device produces it, so a applies the delay.
+  assert.equal(fwd.producer.kind === "nic" && fwd.producer.vm, "a");
+  assert.equal(p.source, "imp.yaml");
+  assert.match(
+    formatPlan(p),
+    /rings #0 \(delay 10ms 2ms loss 1%\) and #1 \(loss 1% duplicate 0\.5% rate 100mbit\)/,
+  );
+});
+
+Deno.test("describeImpair speaks netem", () => {
+  assert.equal(describeImpair(NONE), "no impairment");
+  assert.equal(
+    describeImpair({ ...NONE, delayUs: 10_000, jitterUs: 2000, lossPct: 1 }),
+    "delay 10ms 2ms loss 1%",
+  );
+  assert.equal(describeImpair({ ...NONE, delayUs: 250 }), "delay 0.25ms");
+  assert.equal(
+    describeImpair({ ...NONE, delayUs: 5000, corruptPct: 0.1, duplicatePct: 2, reorderPct: 25 }),
+    "delay 5ms corrupt 0.1% duplicate 2% reorder 25%",
+  );
+  assert.equal(describeImpair({ ...NONE, rateBps: 1e9 }), "rate 1gbit");
+  assert.equal(describeImpair({ ...NONE, rateBps: 512_000 }), "rate 512kbit");
+  assert.equal(describeImpair({ ...NONE, rateBps: 1_500_000 }), "rate 1500kbit");
+  assert.equal(describeImpair({ ...NONE, rateBps: 999 }), "rate 999bit");
+});
+
+Deno.test("endpointName writes vm:nic or the switch", () => {
+  assert.equal(endpointName({ kind: "nic", vm: "a", nic: "eth1" }), "a:eth1");
+  assert.equal(endpointName({ kind: "switch", switch: "sw1" }), "sw1");
+});
+
+Deno.test("formatPlan mentions every VM, NIC, switch and link", () => {
+  const p = planLab(topology({
+    name: "mixed",
+    seed: 42,
+    vms: {
+      a: { nics: { eth0: { ip: "10.0.0.1/24" }, eth1: {} } },
+      b: {
+        memory: "8MiB",
+        nics: { eth0: { ip: "10.0.0.2/24", layout: "packed", queue_size: 100 } },
+      },
+    },
+    switches: { sw1: {}, lonely: {} },
+    links: [
+      { endpoints: ["a:eth0", "b"], name: "ab", forward: { loss: "2%" } },
+      { endpoints: ["a:eth1", "sw1"] },
+    ],
+  }));
+  const text = formatPlan(p);
+  const lines = text.split("\n");
+  assert.equal(lines[0], "lab mixed (seed 42) from <object>");
+  assert.match(
+    lines[1],
+    /^ {2}6 workers, 4 link rings of 512 × 9216 B, [\d.]+ MiB of shared memory/,
+  );
+  assert.match(
+    text,
+    /^ {2}vm a: 16 MiB guest memory, control block \d+ B, workers guest #0 device #1/m,
+  );
+  assert.match(text, /^ {2}vm b: 8 MiB guest memory, .* workers guest #2 device #3/m);
+  assert.match(
+    text,
+    /^ {4}eth0 02:00:00:00:00:00 10\.0\.0\.1\/24: split rings of 256, mtu 1500, .*link ab$/m,
+  );
+  assert.match(text, /^ {4}eth1 \S+ no address: split rings of 256, .*link a-sw1$/m);
+  assert.match(text, /^ {4}eth0 \S+ 10\.0\.0\.2\/24: packed rings of 100, .*link ab$/m);
+  assert.match(text, /^ {2}switch sw1: worker #4, ports a-sw1$/m);
+  assert.match(text, /^ {2}switch lonely: worker #5, ports \(none\)$/m);
+  assert.match(
+    text,
+    /^ {2}link ab: a:eth0 ⇄ b:eth0, rings #0 \(loss 2%\) and #1 \(no impairment\)$/m,
+  );
+  assert.match(
+    text,
+    /^ {2}link a-sw1: a:eth1 ⇄ sw1, rings #2 \(no impairment\) and #3 \(no impairment\)$/m,
+  );
+  assert.equal(lines.length, 2 + 2 + 3 + 2 + 2, "one line per VM, NIC, switch and link");
+});
+
+Deno.test("a NIC with no link says so", () => {
+  const text = formatPlan(planLab(topology({ name: "x", vms: { a: { nics: { eth0: {} } } } })));
+  assert.match(text, /eth0 .* link \(none\)$/m);
+  assert.match(text, /^ {2}2 workers, 0 link rings/m);
+});
+
+Deno.test("a plan is plain data that survives JSON", () => {
+  const p = pair();
+  assert.deepEqual(JSON.parse(JSON.stringify(p)), p);
+});

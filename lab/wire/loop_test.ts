@@ -1,0 +1,258 @@
+import assert from "node:assert/strict";
+import {
+  createDoorbells,
+  DOORBELL_STRIDE,
+  DoorbellWord,
+  readBell,
+  readDoorbellWord,
+  requestStop,
+  ThreadState,
+} from "./doorbell.ts";
+import { type LoopHooks, macrotask, runLoop } from "./loop.ts";
+import type { RingJob, RingReply } from "./testdata/ring_worker.ts";
+
+const WORKER_URL = new URL("./testdata/ring_worker.ts", import.meta.url).href;
+
+/** Set the stop flag without ringing: the loop notices it only when its wait ends by itself. */
+function quietStop(bells: Int32Array, thread: number): void {
+  Atomics.store(bells, thread * DOORBELL_STRIDE + DoorbellWord.STOP, 1);
+}
+
+/**
+ * Run a loop on this thread, at most `ms`: past it, ask the loop to stop and fail. An idle timer
+ * holds the event loop open, because `Atomics.waitAsync` alone does not keep Deno running.
+ */
+async function runBounded(bells: Int32Array, hooks: LoopHooks, ms = 10_000): Promise<void> {
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    requestStop(bells, 0);
+  }, ms);
+  try {
+    await runLoop({ bells, thread: 0, pollUs: 0 }, hooks);
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.equal(expired, false, `the loop did not return within ${ms} ms`);
+}
+
+/** Wait until `cond` holds, at most `ms`. */
+async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+const idle: LoopHooks = { pump: () => false, prepareSleep: () => false, nextTimerMs: () => 5 };
+
+Deno.test("returns at once when the stop flag is already set", async () => {
+  const bells = createDoorbells(1);
+  requestStop(bells, 0);
+  let pumps = 0;
+  await runBounded(bells, { ...idle, pump: () => (pumps++, false) });
+  assert.equal(pumps, 0);
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.STATE), ThreadState.STOPPED);
+});
+
+Deno.test("pumps until there is no work, then announces sleep before prepareSleep", async () => {
+  const bells = createDoorbells(1);
+  let work = 100;
+  let done = 0;
+  const seenAtPrepare: { sleeping: number; workLeft: number }[] = [];
+  await runBounded(bells, {
+    pump() {
+      if (work === 0) return false;
+      work--;
+      done++;
+      return true;
+    },
+    prepareSleep() {
+      seenAtPrepare.push({
+        sleeping: readDoorbellWord(bells, 0, DoorbellWord.SLEEPING),
+        workLeft: work,
+      });
+      requestStop(bells, 0); // rings: the wait that follows returns at once
+      return false;
+    },
+    nextTimerMs: () => Infinity,
+  });
+  assert.equal(done, 100);
+  assert.deepEqual(seenAtPrepare, [{ sleeping: 1, workLeft: 0 }]);
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.SLEEPING), 0, "awake after the wait");
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.STATE), ThreadState.STOPPED);
+  assert.ok(readDoorbellWord(bells, 0, DoorbellWord.HEARTBEAT) >= 101, "one beat per pass");
+});
+
+Deno.test("work found by prepareSleep cancels the sleep and is pumped", async () => {
+  const bells = createDoorbells(1);
+  let arrived = false;
+  let prepares = 0;
+  let waitsStarted = 0;
+  const sleepingAfterCancel: number[] = [];
+  await runBounded(bells, {
+    pump() {
+      if (!arrived) return false;
+      arrived = false;
+      sleepingAfterCancel.push(readDoorbellWord(bells, 0, DoorbellWord.SLEEPING));
+      requestStop(bells, 0);
+      return true;
+    },
+    prepareSleep() {
+      prepares++;
+      arrived = true; // e.g. a ring consumer found a frame while enabling notifications
+      return true;
+    },
+    nextTimerMs: () => (waitsStarted++, 1000),
+  });
+  assert.equal(prepares, 1);
+  assert.deepEqual(sleepingAfterCancel, [0], "SLEEPING is cleared before the work is pumped");
+  assert.equal(waitsStarted, 0, "it never waited");
+});
+
+Deno.test("waits no longer than nextTimerMs when nobody rings", async () => {
+  const bells = createDoorbells(1);
+  const calls: number[] = [];
+  await runBounded(bells, {
+    ...idle,
+    nextTimerMs() {
+      calls.push(performance.now());
+      if (calls.length === 4) quietStop(bells, 0);
+      return 5;
+    },
+  });
+  assert.equal(calls.length, 4);
+  for (let i = 1; i < calls.length; i++) {
+    const gap = calls[i] - calls[i - 1];
+    assert.ok(gap >= 4 && gap < 100, `timer hook called again after ${gap.toFixed(1)} ms`);
+  }
+  assert.equal(readBell(bells, 0), 0, "no ring");
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.WAKEUPS), 0, "every wait timed out");
+});
+
+Deno.test("an idle loop with no timer still wakes about every second (heartbeat)", async () => {
+  const bells = createDoorbells(1);
+  const calls: number[] = [];
+  await runBounded(bells, {
+    ...idle,
+    nextTimerMs() {
+      calls.push(performance.now());
+      if (calls.length === 2) requestStop(bells, 0); // the gap is measured: end at once
+      return Infinity;
+    },
+  });
+  const gap = calls[1] - calls[0];
+  assert.ok(gap >= 900 && gap < 3000, `waited ${gap.toFixed(0)} ms`);
+});
+
+Deno.test("calls periodic about every 100 ms while idle", async () => {
+  const bells = createDoorbells(1);
+  const calls: number[] = [];
+  await runBounded(bells, {
+    ...idle,
+    periodic() {
+      calls.push(performance.now());
+      if (calls.length === 3) quietStop(bells, 0);
+    },
+  });
+  assert.equal(calls.length, 3);
+  for (let i = 1; i < calls.length; i++) {
+    const gap = calls[i] - calls[i - 1];
+    assert.ok(gap >= 99 && gap < 400, `periodic again after ${gap.toFixed(1)} ms`);
+  }
+});
+
+Deno.test("calls periodic and returns to the event loop while pump always has work", async () => {
+  const bells = createDoorbells(1);
+  let periodic = 0;
+  let timerRan = false;
+  let pumpsAfterTimer = 0;
+  // Only a loop that yields to the event loop lets this timer run.
+  setTimeout(() => timerRan = true, 10);
+  await runBounded(bells, {
+    pump() {
+      if (timerRan && periodic >= 2 && ++pumpsAfterTimer === 1) requestStop(bells, 0);
+      return true;
+    },
+    prepareSleep: () => false,
+    nextTimerMs: () => Infinity,
+    periodic: () => void periodic++,
+  });
+  assert.equal(timerRan, true);
+  assert.ok(periodic >= 2, `periodic called ${periodic} times`);
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.STATE), ThreadState.STOPPED);
+});
+
+Deno.test("a ring from another worker wakes the waiting loop", async () => {
+  const bells = createDoorbells(1);
+  const work = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(WORKER_URL, { type: "module" });
+  try {
+    const reply = new Promise<RingReply>((resolve, reject) => {
+      worker.onmessage = (e: MessageEvent<RingReply>) => resolve(e.data);
+      worker.onerror = (e) => {
+        e.preventDefault();
+        reject(new Error(`worker failed: ${e.message}`));
+      };
+    });
+    let waitStarted = 0;
+    let latency = -1;
+    const job: RingJob = { op: "ring", bells, thread: 0, work };
+    worker.postMessage(job);
+    await runBounded(bells, {
+      pump() {
+        if (Atomics.exchange(work, 0, 0) === 0) return false;
+        latency = performance.now() - waitStarted;
+        requestStop(bells, 0);
+        return true;
+      },
+      prepareSleep: () => false,
+      // Waits of 1 s: a wake-up long before that comes from the ring.
+      nextTimerMs: () => (waitStarted = performance.now(), Infinity),
+    });
+    assert.deepEqual(await reply, { op: "ring", sawSleeping: true });
+    assert.ok(latency >= 0 && latency < 500, `work seen ${latency.toFixed(1)} ms into the wait`);
+    assert.ok(readDoorbellWord(bells, 0, DoorbellWord.WAKEUPS) >= 1);
+  } finally {
+    worker.terminate();
+  }
+});
+
+Deno.test("a stop requested while the loop waits returns it promptly", async () => {
+  const bells = createDoorbells(1);
+  const loop = runBounded(bells, { ...idle, nextTimerMs: () => Infinity });
+  await waitFor(() => readDoorbellWord(bells, 0, DoorbellWord.SLEEPING) === 1, "the loop to sleep");
+  const t0 = performance.now();
+  requestStop(bells, 0);
+  await loop;
+  const took = performance.now() - t0;
+  assert.ok(took < 500, `returned ${took.toFixed(1)} ms after the stop, before its 1 s wait`);
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.STATE), ThreadState.STOPPED);
+});
+
+Deno.test("a hook that throws marks the thread FAILED and rejects", async () => {
+  const bells = createDoorbells(1);
+  await assert.rejects(
+    runLoop({ bells, thread: 0, pollUs: 0 }, {
+      ...idle,
+      pump() {
+        throw new Error("boom");
+      },
+    }),
+    /boom/,
+  );
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.STATE), ThreadState.FAILED);
+});
+
+Deno.test("macrotask lets timers and messages run before it resolves", async () => {
+  const order: string[] = [];
+  const channel = new MessageChannel();
+  channel.port1.onmessage = () => order.push("message");
+  channel.port2.postMessage(0);
+  queueMicrotask(() => order.push("microtask"));
+  await macrotask();
+  order.push("after");
+  channel.port1.close();
+  assert.deepEqual(order, ["microtask", "message", "after"]);
+});

@@ -1,0 +1,192 @@
+import assert from "node:assert/strict";
+import { MailboxWord } from "./control.ts";
+import { createDoorbells, readBell, requestStop } from "./doorbell.ts";
+import {
+  MailboxOp,
+  MailboxPort,
+  MailboxTimeout,
+  type RegisterTarget,
+  serveMailbox,
+} from "./mailbox.ts";
+import type { RingJob, RingReply } from "./testdata/ring_worker.ts";
+
+const WORKER_URL = new URL("./testdata/ring_worker.ts", import.meta.url).href;
+const DEVICE = 1;
+
+/** `Atomics.waitAsync` does not keep Deno's event loop alive: hold it open while awaiting `p`. */
+async function held<T>(p: Promise<T>): Promise<T> {
+  const timer = setInterval(() => {}, 1000);
+  try {
+    return await p;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function newMailbox(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(16 * 4));
+}
+
+/** A fake register file that records every access. */
+function fakeTarget(regs: Record<number, number> = {}) {
+  const calls: { op: "read" | "write"; offset: number; value?: number; size: number }[] = [];
+  const target: RegisterTarget = {
+    read(offset, size) {
+      calls.push({ op: "read", offset, size });
+      return regs[offset] ?? 0;
+    },
+    write(offset, value, size) {
+      calls.push({ op: "write", offset, value, size });
+      regs[offset] = value;
+    },
+  };
+  return { target, calls, regs };
+}
+
+/** The device side in a helper worker; `fn` runs the guest side on this thread. */
+async function withDeviceWorker(
+  fn: (port: MailboxPort, mailbox: Int32Array, log: () => number[][]) => Promise<void>,
+): Promise<number> {
+  const bells = createDoorbells(2);
+  const mailbox = newMailbox();
+  const logWords = new Int32Array(new SharedArrayBuffer(4 * (1 + 4 * 64)));
+  const worker = new Worker(WORKER_URL, { type: "module" });
+  const done = new Promise<RingReply>((resolve, reject) => {
+    worker.onmessage = (e: MessageEvent<RingReply>) => resolve(e.data);
+    worker.onerror = (e) => {
+      e.preventDefault();
+      reject(new Error(`device worker failed: ${e.message}`));
+    };
+  });
+  try {
+    const job: RingJob = { op: "serve-mailbox", bells, thread: DEVICE, mailbox, log: logWords };
+    worker.postMessage(job);
+    const log = () => {
+      const n = Atomics.load(logWords, 0);
+      return Array.from({ length: n }, (_, i) => [...logWords.subarray(1 + 4 * i, 5 + 4 * i)]);
+    };
+    await fn(new MailboxPort(mailbox, bells, DEVICE, 10_000), mailbox, log);
+    requestStop(bells, DEVICE);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const reply = await Promise.race([
+      done,
+      new Promise<never>((_, reject) =>
+        timer = setTimeout(() => reject(new Error("the device worker did not stop")), 5000)
+      ),
+    ]).finally(() => clearTimeout(timer));
+    assert.ok(reply.op === "serve-mailbox");
+    return reply.served;
+  } finally {
+    worker.terminate();
+  }
+}
+
+Deno.test("guest reads and writes reach the device worker's target with offset, value and size", async () => {
+  const served = await withDeviceWorker(async (port, mailbox, log) => {
+    assert.equal(await held(port.read(0x000)), 0x74726976, "magic value");
+    await held(port.write(0x070, 0xdeadbeef));
+    await held(port.write(0x100, 0xab, 1));
+    await held(port.write(0x102, 0x1234, 2));
+    assert.equal(await held(port.read(0x070)), 0xdeadbeef, "a u32 comes back unsigned");
+    assert.equal(await held(port.read(0x102, 2)), 0x1234);
+    assert.equal(await held(port.read(0x0fc)), 0, "an unwritten register");
+    const R = MailboxOp.READ, W = MailboxOp.WRITE;
+    assert.deepEqual(log().map(([op, offset, value, size]) => [op, offset, value >>> 0, size]), [
+      [R, 0x000, 0x74726976, 4],
+      [W, 0x070, 0xdeadbeef, 4],
+      [W, 0x100, 0xab, 1],
+      [W, 0x102, 0x1234, 2],
+      [R, 0x070, 0xdeadbeef, 4],
+      [R, 0x102, 0x1234, 2],
+      [R, 0x0fc, 0, 4],
+    ]);
+    // One sequence number per access, every one acknowledged.
+    assert.equal(Atomics.load(mailbox, MailboxWord.REQ), 7);
+    assert.equal(Atomics.load(mailbox, MailboxWord.ACK), 7);
+  });
+  assert.equal(served, 7);
+});
+
+Deno.test("sequence numbers wrap like an Int32 and still match", async () => {
+  await withDeviceWorker(async (port, mailbox, log) => {
+    Atomics.store(mailbox, MailboxWord.REQ, 0x7fffffff);
+    Atomics.store(mailbox, MailboxWord.ACK, 0x7fffffff);
+    await held(port.write(0x050, 5));
+    assert.equal(Atomics.load(mailbox, MailboxWord.REQ), -0x80000000);
+    assert.equal(Atomics.load(mailbox, MailboxWord.ACK), -0x80000000);
+    assert.equal(await held(port.read(0x050)), 5);
+    assert.equal(Atomics.load(mailbox, MailboxWord.ACK), -0x7fffffff);
+    assert.equal(log().length, 2);
+  });
+});
+
+Deno.test("an access nobody serves fails with MailboxTimeout after timeoutMs", async () => {
+  const bells = createDoorbells(2);
+  const mailbox = newMailbox();
+  const port = new MailboxPort(mailbox, bells, DEVICE, 30);
+  const t0 = performance.now();
+  const err = await held(port.read(0x0a4).then(() => null, (e) => e));
+  const took = performance.now() - t0;
+  assert.ok(err instanceof MailboxTimeout, `got ${err}`);
+  assert.equal(err.offset, 0x0a4);
+  assert.match(err.message, /0xa4/);
+  assert.ok(took >= 25 && took < 2000, `gave up after ${took} ms`);
+  // The request was published and the device worker's doorbell rung.
+  assert.equal(Atomics.load(mailbox, MailboxWord.REQ), 1);
+  assert.equal(Atomics.load(mailbox, MailboxWord.ACK), 0);
+  assert.equal(readBell(bells, DEVICE), 1);
+  assert.equal(readBell(bells, 0), 0);
+});
+
+Deno.test("serveMailbox does nothing when no request is pending", () => {
+  const { target, calls } = fakeTarget();
+  const mailbox = newMailbox();
+  assert.equal(serveMailbox(mailbox, target), false);
+  Atomics.store(mailbox, MailboxWord.REQ, 3);
+  Atomics.store(mailbox, MailboxWord.ACK, 3);
+  assert.equal(serveMailbox(mailbox, target), false);
+  assert.deepEqual(calls, []);
+});
+
+Deno.test("serveMailbox performs one pending access, stores the result and acknowledges it", () => {
+  const { target, calls, regs } = fakeTarget({ 0x034: 0x80000001 });
+  const mailbox = newMailbox();
+  mailbox.set([1, MailboxOp.READ, 0x034, 0, 4], 0);
+  assert.equal(serveMailbox(mailbox, target), true);
+  assert.equal(mailbox[MailboxWord.RESULT] >>> 0, 0x80000001);
+  assert.equal(mailbox[MailboxWord.ACK], 1);
+  assert.equal(serveMailbox(mailbox, target), false, "served once");
+
+  mailbox.set([2, MailboxOp.WRITE, 0x038, -1, 2], 0);
+  mailbox[MailboxWord.RESULT] = 99;
+  assert.equal(serveMailbox(mailbox, target), true);
+  assert.equal(regs[0x038], 0xffffffff, "the target gets the value unsigned");
+  assert.equal(mailbox[MailboxWord.RESULT], 0);
+  assert.equal(mailbox[MailboxWord.ACK], 2);
+
+  // A width other than 1 or 2 is served as 4.
+  mailbox.set([3, MailboxOp.READ, 0x000, 0, 3], 0);
+  serveMailbox(mailbox, target);
+  assert.deepEqual(calls, [
+    { op: "read", offset: 0x034, size: 4 },
+    { op: "write", offset: 0x038, value: 0xffffffff, size: 2 },
+    { op: "read", offset: 0x000, size: 4 },
+  ]);
+});
+
+Deno.test("a guest on the main thread is answered by a device served from a timer", async () => {
+  const bells = createDoorbells(2);
+  const mailbox = newMailbox();
+  const { target, calls } = fakeTarget({ 0x008: 1 });
+  const timer = setInterval(() => serveMailbox(mailbox, target), 1);
+  try {
+    const port = new MailboxPort(mailbox, bells, DEVICE, 5000);
+    assert.equal(await port.read(0x008), 1);
+    await port.write(0x014, 7, 4);
+    assert.equal(await port.read(0x014), 7);
+    assert.deepEqual(calls.map((c) => c.op), ["read", "write", "read"]);
+    assert.equal(readBell(bells, DEVICE), 3, "every access rings the device worker");
+  } finally {
+    clearInterval(timer);
+  }
+});
