@@ -12,7 +12,7 @@ import { controlFetch, controlJson, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import { formatPlan, planLab } from "../lab/plan.ts";
-import { launchLab } from "../lab/runner.ts";
+import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import { findLabs, readRecord, removeLabDir, stateRoot } from "../lab/state.ts";
 import {
   formatIssues,
@@ -89,11 +89,24 @@ function upCommand() {
           return;
         }
         if (opts.detach) return await upDetached(file, plan.name);
-        const running = await launchLab(plan);
-        const { lab } = running;
-        const onSignal = () => void running.stop();
+        // Listen before the lab exists: a signal during start stops it as soon as it is up.
+        let running: RegisteredLab | null = null;
+        let signalled = false;
+        const onSignal = () => {
+          signalled = true;
+          if (running) void running.stop();
+        };
         Deno.addSignalListener("SIGINT", onSignal);
         Deno.addSignalListener("SIGTERM", onSignal);
+        try {
+          running = await launchLab(plan);
+        } catch (e) {
+          Deno.removeSignalListener("SIGINT", onSignal);
+          Deno.removeSignalListener("SIGTERM", onSignal);
+          throw e;
+        }
+        if (signalled) void running.stop();
+        const { lab } = running;
         if (!opts.quiet) {
           await out(
             `lab ${plan.name} up in ${(lab.upMs / 1000).toFixed(2)} s: ${plan.vms.length} VMs, ` +

@@ -207,6 +207,7 @@ export class Lab {
       );
     });
     try {
+      // Each worker marks its thread RUNNING before it says ready (see the worker entries).
       await Promise.race([Promise.all(ready), timeout]);
     } finally {
       clearTimeout(timer);
@@ -287,6 +288,16 @@ export class Lab {
   /** The control block of a VM (counters are read from it). */
   controlOf(vm: number): SharedArrayBuffer {
     return this.#controls[vm];
+  }
+
+  /**
+   * The guest memory of a VM, for tests and fault drills (a test corrupts a ring in it to check
+   * that the device, not the lab, pays for it). Throws a `RangeError` for an unknown VM.
+   */
+  memoryOf(vm: string): SharedArrayBuffer {
+    const v = this.plan.vms.find((x) => x.name === vm);
+    if (!v) throw new RangeError(`no VM ${vm}`);
+    return this.#memories[v.index];
   }
 
   /** A link ring (for its counters). */

@@ -1,0 +1,189 @@
+/**
+ * The scripting API of `mod.ts` (`startLab`, `loadTopology`): a lab started from a script is
+ * registered like `vlab up`'s (state folder, `lab.json`, control socket), runs workloads, reads
+ * metrics and status, captures a link into a pcap, reports errors as `LabError`s with stable
+ * codes, and leaves nothing behind when stopped. Every test uses its own VLAB_STATE_DIR.
+ *
+ * The lab's workers and control socket outlive a single tick of the event loop, so the resource
+ * and op sanitizers are off; every lab is stopped in `finally`.
+ */
+
+import assert from "node:assert/strict";
+import { type LabHandle, loadTopology, startLab } from "../mod.ts";
+import { LabError } from "./errors.ts";
+
+const MINI = {
+  name: "api-mini",
+  seed: 11,
+  vms: {
+    a: { nics: { eth0: { ip: "10.1.0.1/24" } } },
+    b: { nics: { eth0: { ip: "10.1.0.2/24" } } },
+  },
+  links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+};
+
+/** Run `body` with VLAB_STATE_DIR pointing at a fresh temporary folder. */
+async function withStateDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-api-test-" });
+  const before = Deno.env.get("VLAB_STATE_DIR");
+  Deno.env.set("VLAB_STATE_DIR", dir);
+  try {
+    await body(dir);
+  } finally {
+    if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+    else Deno.env.set("VLAB_STATE_DIR", before);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+function isLabError(code: string): (e: unknown) => boolean {
+  return (e) => {
+    assert.ok(e instanceof LabError, `not a LabError: ${e}`);
+    assert.equal(e.code, code, e.message);
+    assert.ok(e.message.length > 0 && !e.message.includes("\n"));
+    assert.ok(e.hint.length > 0);
+    return true;
+  };
+}
+
+const exists = (path: string) => {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+Deno.test({
+  name: "startLab registers the lab, runs workloads, reads metrics and status, stop cleans up",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async (dir) => {
+      let lab: LabHandle | null = await startLab(MINI);
+      try {
+        assert.equal(lab.name, "api-mini");
+        assert.equal(lab.socket, `${dir}/api-mini/control.sock`);
+        assert.ok(Deno.statSync(lab.socket).isSocket);
+        const record = JSON.parse(Deno.readTextFileSync(`${dir}/api-mini/lab.json`));
+        assert.equal(record.name, "api-mini");
+        assert.equal(record.pid, Deno.pid);
+        assert.equal(record.socket, lab.socket);
+        assert.equal(record.vms, 2);
+
+        assert.equal(lab.vm("a").state(), "running");
+        const ping = await lab.vm("a").exec(["ping", "10.1.0.2", "-c", "2", "-i", "0.05"]);
+        assert.equal(ping.kind, "ping");
+        assert.equal(ping.transmitted, 2);
+        assert.equal(ping.received, 2);
+
+        assert.throws(() => lab!.vm("zz"), isLabError("unknown-vm"));
+        await assert.rejects(lab.vm("a").exec(["ping"]), isLabError("workload-failed"));
+        await assert.rejects(lab.vm("b").exec(["pong", "10.1.0.1"]), isLabError("workload-failed"));
+        assert.throws(() => lab!.setLink("x-y", false), isLabError("unknown-link"));
+        await assert.rejects(lab.capture("x-y", { ms: 10 }), isLabError("unknown-link"));
+
+        const metrics = lab.metrics();
+        assert.match(metrics, /^vlab_up\{lab="api-mini"\} 1$/m);
+        const rx = metrics.match(
+          /^vlab_net_device_rx_frames_total\{lab="api-mini",vm="b",nic="eth0",layout="split"\} (\d+)$/m,
+        );
+        assert.ok(rx && Number(rx[1]) >= 2, `b rx: ${rx?.[1]}`);
+
+        const status = lab.status();
+        assert.equal(status.name, "api-mini");
+        assert.deepEqual(status.vms.map((v) => [v.name, v.state]), [["a", "running"], [
+          "b",
+          "running",
+        ]]);
+        assert.equal(status.links[0].up, true);
+        lab.setLink("a-b", false);
+        assert.equal(lab.status().links[0].up, false);
+        lab.setLink("a-b", true);
+        assert.equal(lab.status().links[0].up, true);
+
+        await lab.stop();
+        lab = null;
+        assert.equal(exists(`${dir}/api-mini`), false, "the state folder is still there");
+        assert.deepEqual([...Deno.readDirSync(dir)], []);
+      } finally {
+        await lab?.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name: "capture returns a whole pcap file with the traffic of the link",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async () => {
+      const lab = await startLab(MINI);
+      try {
+        // Warm the ARP caches so that the capture window sees echo requests and replies.
+        await lab.vm("a").exec(["ping", "10.1.0.2", "-c", "1"]);
+        const capture = lab.capture("a-b", { ms: 500 });
+        const ping = await lab.vm("a").exec(["ping", "10.1.0.2", "-c", "3", "-i", "0.05"]);
+        assert.equal(ping.received, 3);
+        const pcap = await capture;
+        assert.deepEqual([...pcap.subarray(0, 4)], [0xd4, 0xc3, 0xb2, 0xa1]);
+        const view = new DataView(pcap.buffer, pcap.byteOffset, pcap.byteLength);
+        assert.equal(view.getUint32(20, true), 1); // LINKTYPE_ETHERNET
+        // Walk the records: each a 16-byte header and incl_len bytes; they must tile the file.
+        let at = 24;
+        let records = 0;
+        while (at < pcap.length && records < 10_000) {
+          assert.ok(at + 16 <= pcap.length, `a truncated record header at ${at}`);
+          const incl = view.getUint32(at + 8, true);
+          assert.ok(incl >= 14 && incl <= 9216, `incl_len ${incl} at ${at}`);
+          at += 16 + incl;
+          records++;
+        }
+        assert.equal(at, pcap.length, "records do not tile the file");
+        // 3 requests and 3 replies crossed the link while the capture ran.
+        assert.ok(records >= 6, `${records} records`);
+      } finally {
+        await lab.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name: "a malformed topology object is rejected with every problem; a second lab of a name too",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async (dir) => {
+      const bad = {
+        name: "bad",
+        vms: { a: { nics: { eth0: { ip: "10.0.0.1/24", queue_sise: 64 } } } },
+        links: [{ endpoints: ["a:eth0", "zz:eth0"] }],
+      };
+      await assert.rejects(startLab(bad), (e) => {
+        isLabError("topology-invalid")(e);
+        const details = (e as LabError).details;
+        assert.match(e instanceof Error ? e.message : "", /2 problems/);
+        assert.ok(details.some((l) => /queue_sise/.test(l)), details.join("\n"));
+        assert.ok(details.some((l) => /did you mean `queue_size`/.test(l)), details.join("\n"));
+        assert.ok(details.some((l) => /"zz"/.test(l)), details.join("\n"));
+        return true;
+      });
+      assert.deepEqual([...Deno.readDirSync(dir)], [], "a rejected topology left state behind");
+      assert.equal((await loadTopology("pair")).name, "pair");
+
+      const lab = await startLab(MINI);
+      try {
+        await assert.rejects(startLab(MINI), isLabError("lab-exists"));
+        // The first lab is untouched.
+        assert.ok(exists(`${dir}/api-mini/lab.json`));
+        assert.equal(
+          (await lab.vm("b").exec(["ping", "10.1.0.1", "-c", "1"])).received,
+          1,
+        );
+      } finally {
+        await lab.stop();
+      }
+      assert.deepEqual([...Deno.readDirSync(dir)], []);
+    }),
+});

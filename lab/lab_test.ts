@@ -1,0 +1,231 @@
+/**
+ * The supervisor on its own (no state folder, no socket): start and stop, workloads and their
+ * errors, link flips the guest sees, and fault isolation: a guest that corrupts its own TX ring
+ * breaks its own device (DEVICE_NEEDS_RESET) and nothing else.
+ *
+ * Every test starts workers and shared memory that outlive a single tick of the event loop, so
+ * the resource and op sanitizers are off; each lab is stopped in `finally`.
+ */
+
+import assert from "node:assert/strict";
+import { Status } from "../devices/virtio/constants.ts";
+import { QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
+import { SplitAvail } from "../devices/virtio/split_layout.ts";
+import { Lab } from "./lab.ts";
+import { planLab } from "./plan.ts";
+import { topologyFromObject } from "./topology/mod.ts";
+import { controlLayout, nicControl } from "./wire/control.ts";
+
+/** Workers and sockets outlive the test body's ticks: the sanitizers would flag them. */
+const LAB_TEST = { sanitizeResources: false, sanitizeOps: false } as const;
+
+const PAIR = {
+  name: "lab-test-pair",
+  seed: 7,
+  vms: {
+    a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+    b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+  },
+  links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+};
+
+const STAR3 = {
+  name: "lab-test-star",
+  seed: 7,
+  vms: {
+    h1: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+    h2: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+    h3: { nics: { eth0: { ip: "10.0.0.3/24" } } },
+  },
+  switches: { sw1: {} },
+  links: [
+    { endpoints: ["h1", "sw1"] },
+    { endpoints: ["h2", "sw1"] },
+    { endpoints: ["h3", "sw1"] },
+  ],
+};
+
+async function startLab(object: Record<string, unknown>): Promise<Lab> {
+  const t = topologyFromObject(object);
+  if (!t.ok) assert.fail(`topology invalid: ${JSON.stringify(t.error)}`);
+  return await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+}
+
+/** Poll `probe` until it returns a non-null value, or fail after `ms`. */
+async function waitFor<T>(what: string, probe: () => T | null | Promise<T | null>, ms = 5000) {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    const v = await probe();
+    if (v !== null) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+interface Ping {
+  kind: string;
+  transmitted: number;
+  received: number;
+}
+
+async function ping(lab: Lab, vm: string, dst: string, ...more: string[]): Promise<Ping> {
+  const r = await lab.exec(vm, ["ping", dst, "-c", "2", "-i", "0.05", ...more]);
+  if (!r.ok) assert.fail(`${vm} → ${dst}: ${r.message}`);
+  return r.result as Ping;
+}
+
+Deno.test({
+  name: "a pair starts running, pings across, and stops",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startLab(PAIR);
+    try {
+      assert.equal(lab.vmState("a"), "running");
+      assert.equal(lab.vmState("b"), "running");
+      assert.ok(lab.upMs > 0);
+      assert.equal(lab.events.recent().filter((e) => e.kind === "lab-up").length, 1);
+      const r = await ping(lab, "a", "10.0.0.2");
+      assert.equal(r.kind, "ping");
+      assert.equal(r.transmitted, 2);
+      assert.equal(r.received, 2);
+      const back = await ping(lab, "b", "10.0.0.1");
+      assert.equal(back.received, 2);
+    } finally {
+      await lab.stop();
+    }
+    assert.equal(lab.vmState("a"), "stopped");
+    assert.equal(lab.vmState("b"), "stopped");
+    assert.equal(lab.events.recent().at(-1)?.kind, "lab-down");
+    await lab.stop(); // safe twice
+    assert.equal(lab.events.recent().filter((e) => e.kind === "lab-down").length, 1);
+  },
+});
+
+Deno.test({
+  name: "exec on an unknown VM or with bad workload arguments resolves to a one-line error",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startLab(PAIR);
+    try {
+      const unknown = await lab.exec("zz", ["ping", "10.0.0.2"]);
+      assert.equal(unknown.ok, false);
+      if (unknown.ok) return;
+      assert.match(unknown.message, /"zz"/);
+      assert.match(unknown.hint, /a, b/);
+      for (const argv of [["ping"], ["pong", "10.0.0.2"], ["ping", "10.0.0.2", "-c", "many"]]) {
+        const bad = await lab.exec("a", argv);
+        assert.equal(bad.ok, false, `argv ${argv.join(" ")} was accepted`);
+        if (bad.ok) return;
+        for (const line of [bad.message, bad.hint]) {
+          assert.ok(line.length > 0, `empty message or hint for ${argv.join(" ")}`);
+          assert.ok(!line.includes("\n"), `not one line: ${JSON.stringify(line)}`);
+        }
+      }
+      assert.ok(!unknown.message.includes("\n") && !unknown.hint.includes("\n"));
+      // Nothing broke: the VM still runs its workloads.
+      assert.equal((await ping(lab, "a", "10.0.0.2")).received, 2);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "a link brought down is seen by both guests; pings fail until it is up again",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startLab(PAIR);
+    const guestLinkUp = async (vm: string) =>
+      ((await lab.inspect(vm)) as { nics: { linkUp: boolean }[] }).nics[0].linkUp;
+    try {
+      assert.equal(await guestLinkUp("a"), true);
+      // Resolve ARP first, so that the pings below measure the link and not an ARP retry.
+      assert.equal((await ping(lab, "a", "10.0.0.2")).received, 2);
+      assert.equal(lab.setLink("nope", false), false);
+      assert.equal(lab.setLink("a-b", false), true);
+      assert.equal(lab.linkUp("a-b"), false);
+      for (const vm of ["a", "b"]) {
+        await waitFor(`${vm} to see link down`, async () => await guestLinkUp(vm) ? null : true);
+      }
+      const lost = await ping(lab, "a", "10.0.0.2", "-W", "0.2");
+      assert.equal(lost.transmitted, 2);
+      assert.equal(lost.received, 0);
+      assert.ok(lab.events.recent().some((e) => e.kind === "link-down" && e.subject === "a-b"));
+
+      assert.equal(lab.setLink("a-b", true), true);
+      for (const vm of ["a", "b"]) {
+        await waitFor(`${vm} to see link up`, async () => await guestLinkUp(vm) ? true : null);
+      }
+      assert.equal((await ping(lab, "a", "10.0.0.2", "-W", "2")).received, 2);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "a corrupted TX ring breaks only its own device (DEVICE_NEEDS_RESET); other VMs ping on",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startLab(STAR3);
+    try {
+      assert.equal((await ping(lab, "h2", "10.0.0.3")).received, 2);
+      assert.equal((await ping(lab, "h1", "10.0.0.2")).received, 2);
+
+      // Locate h1's transmitq (queue 1) from the register file the guest driver programmed.
+      const vm = lab.plan.vms.find((v) => v.name === "h1")!;
+      const regs = nicControl(lab.controlOf(vm.index), controlLayout(vm.nics), 0).regs;
+      const size = regs[queueWord(1, QueueWord.SIZE)] >>> 0;
+      const driverArea = (regs[queueWord(1, QueueWord.DRIVER_LO)] >>> 0) +
+        (regs[queueWord(1, QueueWord.DRIVER_HI)] >>> 0) * 2 ** 32;
+      const memory = lab.memoryOf("h1");
+      assert.equal(size, vm.nics[0].queueSize);
+      assert.ok(driverArea > 0 && driverArea + 6 + 2 * size <= memory.byteLength);
+      assert.equal(regs[RegFileWord.STATUS] & Status.DEVICE_NEEDS_RESET, 0);
+
+      // Move avail idx further ahead than the ring holds (virtio 1.2 §2.7.6: a driver never
+      // makes more than `size` buffers available). Host and guest are little-endian here.
+      const u16 = new Uint16Array(memory);
+      const idxAt = (driverArea + SplitAvail.IDX) >>> 1;
+      const availIdx = Atomics.load(u16, idxAt);
+      Atomics.store(u16, idxAt, (availIdx + size + 5) & 0xffff);
+
+      // Traffic towards h1 wakes its device, which pops TX before it delivers RX; h1's guest has
+      // nothing to send meanwhile, so its own avail idx write cannot undo the corruption.
+      const h2ToH1 = lab.exec("h2", ["ping", "10.0.0.1", "-c", "1", "-W", "0.3"]);
+      const event = await waitFor(
+        "a device-error event for h1",
+        () =>
+          lab.events.recent().find((e) => e.kind === "device-error" && e.subject === "h1") ??
+            null,
+      );
+      assert.equal(event.detail?.nic, "eth0");
+      assert.match(String(event.detail?.error), /transmitq/);
+      await waitFor(
+        "DEVICE_NEEDS_RESET in h1's status register",
+        () => (Atomics.load(regs, RegFileWord.STATUS) & Status.DEVICE_NEEDS_RESET) !== 0 || null,
+      );
+      assert.equal(((await h2ToH1) as { ok: true; result: Ping }).result.received, 0);
+
+      // h1 itself keeps answering the supervisor; its workloads just get nothing through.
+      const fromH1 = await lab.exec("h1", ["ping", "10.0.0.2", "-c", "1", "-W", "0.2"]);
+      assert.ok(!fromH1.ok || (fromH1.result as Ping).received === 0);
+      assert.equal(lab.vmState("h1"), "running");
+      assert.ok(!lab.events.recent().some((e) => /failed$/.test(e.kind)));
+
+      // Everyone else is unaffected.
+      for (const [from, to] of [["h2", "10.0.0.3"], ["h3", "10.0.0.2"]]) {
+        assert.equal((await ping(lab, from, to)).received, 2, `${from} → ${to}`);
+      }
+      assert.equal(
+        lab.events.recent().filter((e) => e.kind === "device-error").length,
+        1,
+        "only h1's device reported an error",
+      );
+    } finally {
+      await lab.stop();
+    }
+    assert.equal(lab.vmState("h1"), "stopped");
+    assert.equal(lab.vmState("h2"), "stopped");
+  },
+});

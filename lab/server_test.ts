@@ -1,0 +1,310 @@
+/**
+ * The control server over its Unix socket, as `vlab` and scripts reach it: every route, every
+ * error answer (status and stable code), a live pcap stream, `POST /down`, and the lab still
+ * running after each bad request.
+ *
+ * The lab's workers, the server and its connections outlive a single tick of the event loop, so
+ * the resource and op sanitizers are off; the server, every client and the lab are closed in
+ * `finally`.
+ */
+
+import assert from "node:assert/strict";
+import { Lab } from "./lab.ts";
+import { planLab } from "./plan.ts";
+import { serveControl } from "./server.ts";
+import { topologyFromObject } from "./topology/mod.ts";
+
+const PAIR = {
+  name: "server-test",
+  seed: 5,
+  vms: {
+    a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+    b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+  },
+  links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+};
+
+/** A parsed answer: JSON (checked field by field by the assertions) or text. */
+// deno-lint-ignore no-explicit-any
+type Body = any;
+
+interface Env {
+  lab: Lab;
+  path: string;
+  downs: () => number;
+  /** Fetch `http://vlab{path}` over the socket (a fresh client, closed once the body is read). */
+  call(path: string, init?: RequestInit): Promise<{ status: number; headers: Headers; body: Body }>;
+  /** A client for streaming answers; the caller closes it. */
+  client(): Deno.HttpClient;
+}
+
+async function withServer(body: (env: Env) => Promise<void>): Promise<void> {
+  const t = topologyFromObject(PAIR);
+  if (!t.ok) assert.fail(JSON.stringify(t.error));
+  const dir = await Deno.makeTempDir({ prefix: "vlab-server-test-" });
+  const path = `${dir}/control.sock`;
+  const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+  let downs = 0;
+  const clients: Deno.HttpClient[] = [];
+  const server = serveControl(lab, { path, onDown: () => downs++ });
+  const client = () => {
+    const c = Deno.createHttpClient({ proxy: { transport: "unix", path } });
+    clients.push(c);
+    return c;
+  };
+  try {
+    await body({
+      lab,
+      path,
+      downs: () => downs,
+      client,
+      call: async (p, init = {}) => {
+        const c = client();
+        const res = await fetch(`http://vlab${p}`, { ...init, client: c });
+        const text = await res.text();
+        c.close();
+        const json = (res.headers.get("content-type") ?? "").startsWith("application/json");
+        return { status: res.status, headers: res.headers, body: json ? JSON.parse(text) : text };
+      },
+    });
+  } finally {
+    for (const c of clients) {
+      try {
+        c.close();
+      } catch {
+        // Already closed.
+      }
+    }
+    await server.shutdown();
+    await lab.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+const post = (body: string): RequestInit => ({
+  method: "POST",
+  body,
+  headers: { "content-type": "application/json" },
+});
+
+/** Assert an error answer: status, stable code, and a one-line message and hint. */
+function assertError(
+  r: { status: number; body: Body },
+  status: number,
+  code: string,
+  message?: RegExp,
+): void {
+  assert.equal(r.status, status, JSON.stringify(r.body));
+  assert.equal(r.body?.error?.code, code, JSON.stringify(r.body));
+  assert.equal(typeof r.body.error.message, "string");
+  assert.equal(typeof r.body.error.hint, "string");
+  assert.ok(!r.body.error.message.includes("\n"));
+  if (message) assert.match(r.body.error.message, message);
+}
+
+async function assertStillRuns(env: Env): Promise<void> {
+  const r = await env.call(
+    "/exec",
+    post(JSON.stringify({ vm: "b", argv: ["ping", "10.0.0.1", "-c", "1"] })),
+  );
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.result.received, 1);
+}
+
+Deno.test({
+  name: "GET routes answer the status, metrics, events and a VM; the socket is mode 0600",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      assert.equal(Deno.statSync(env.path).mode! & 0o777, 0o600);
+
+      const lab = await env.call("/lab");
+      assert.equal(lab.status, 200);
+      assert.equal(lab.body.name, "server-test");
+      assert.deepEqual(lab.body.vms.map((v: { state: string }) => v.state), [
+        "running",
+        "running",
+      ]);
+
+      const metrics = await env.call("/metrics");
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.headers.get("content-type")!, /^text\/plain; version=0\.0\.4/);
+      assert.match(metrics.body, /^vlab_up\{lab="server-test"\} 1$/m);
+
+      const events = await env.call("/events");
+      assert.equal(events.status, 200);
+      assert.ok(Array.isArray(events.body));
+      assert.ok(events.body.some((e: { kind: string }) => e.kind === "lab-up"));
+
+      const vm = await env.call("/vms/a");
+      assert.equal(vm.status, 200);
+      assert.equal(vm.body.name, "a");
+      assert.equal(vm.body.state, "running");
+      assert.deepEqual(
+        vm.body.guest.nics.map((n: { name: string; linkUp: boolean }) => [n.name, n.linkUp]),
+        [["eth0", true]],
+      );
+      assertError(await env.call("/vms/zz"), 404, "unknown-vm", /"zz"/);
+      await assertStillRuns(env);
+    }),
+});
+
+Deno.test({
+  name: "POST /exec runs a workload; bad JSON is 400, an unknown VM 404, bad arguments 422",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      const good = await env.call(
+        "/exec",
+        post(JSON.stringify({ vm: "a", argv: ["ping", "10.0.0.2", "-c", "2", "-i", "0.05"] })),
+      );
+      assert.equal(good.status, 200, JSON.stringify(good.body));
+      assert.equal(good.body.result.kind, "ping");
+      assert.equal(good.body.result.transmitted, 2);
+      assert.equal(good.body.result.received, 2);
+
+      for (const bad of ["not json", "{}", '{"vm": "a"}', '{"vm": "a", "argv": [1]}', "null"]) {
+        assertError(await env.call("/exec", post(bad)), 400, "bad-request");
+      }
+      assertError(
+        await env.call("/exec", post(JSON.stringify({ vm: "zz", argv: ["ping", "10.0.0.2"] }))),
+        404,
+        "unknown-vm",
+        /"zz"/,
+      );
+      assertError(
+        await env.call("/exec", post(JSON.stringify({ vm: "a", argv: ["ping"] }))),
+        422,
+        "workload-failed",
+      );
+      assertError(
+        await env.call("/exec", post(JSON.stringify({ vm: "a", argv: ["pong", "10.0.0.2"] }))),
+        422,
+        "workload-failed",
+      );
+      await assertStillRuns(env);
+    }),
+});
+
+Deno.test({
+  name: "POST /links/NAME flips a link; a bad body is 400 and an unknown link 404",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      const down = await env.call("/links/a-b", post('{"up": false}'));
+      assert.equal(down.status, 200, JSON.stringify(down.body));
+      assert.deepEqual(down.body, { link: "a-b", up: false });
+      assert.equal(env.lab.linkUp("a-b"), false);
+      assert.equal((await env.call("/lab")).body.links[0].up, false);
+
+      for (const bad of ["not json", "{}", '{"up": "false"}', "[]"]) {
+        assertError(await env.call("/links/a-b", post(bad)), 400, "bad-request");
+      }
+      assert.equal(env.lab.linkUp("a-b"), false, "a bad request changed the link");
+      assertError(await env.call("/links/x-y", post('{"up": true}')), 404, "unknown-link", /x-y/);
+
+      const up = await env.call("/links/a-b", post('{"up": true}'));
+      assert.equal(up.status, 200);
+      assert.equal(env.lab.linkUp("a-b"), true);
+      // The guests must see the link up again before a ping can cross.
+      const deadline = performance.now() + 5000;
+      while (performance.now() < deadline) {
+        const vm = await env.call("/vms/b");
+        if (vm.body.guest.nics[0].linkUp) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await assertStillRuns(env);
+    }),
+});
+
+Deno.test({
+  name: "GET /capture streams a pcap: the libpcap header, then records of the traffic",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      assertError(await env.call("/capture?link=x-y"), 404, "unknown-link");
+      assertError(await env.call("/capture"), 404, "unknown-link");
+
+      const client = env.client();
+      const res = await fetch("http://vlab/capture?link=a-b", { client });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("content-type"), "application/vnd.tcpdump.pcap");
+      const reader = res.body!.getReader();
+      let bytes = new Uint8Array(0);
+      const readAtLeast = async (n: number) => {
+        const deadline = performance.now() + 10_000;
+        while (bytes.length < n) {
+          assert.ok(performance.now() < deadline, `only ${bytes.length} of ${n} bytes came`);
+          const { value, done } = await reader.read();
+          assert.ok(!done, `the stream ended after ${bytes.length} bytes`);
+          const next = new Uint8Array(bytes.length + value.length);
+          next.set(bytes);
+          next.set(value, bytes.length);
+          bytes = next;
+        }
+      };
+      try {
+        await readAtLeast(24);
+        const header = new DataView(bytes.buffer, 0, 24);
+        assert.deepEqual([...bytes.subarray(0, 4)], [0xd4, 0xc3, 0xb2, 0xa1]);
+        assert.equal(header.getUint16(4, true), 2); // version 2.4
+        assert.equal(header.getUint16(6, true), 4);
+        assert.equal(header.getUint32(20, true), 1); // LINKTYPE_ETHERNET
+
+        const ping = await env.call(
+          "/exec",
+          post(JSON.stringify({ vm: "a", argv: ["ping", "10.0.0.2", "-c", "2", "-i", "0.05"] })),
+        );
+        assert.equal(ping.body.result.received, 2);
+        // The first record: a 16-byte header, then incl_len bytes of an Ethernet frame.
+        await readAtLeast(24 + 16);
+        const inclLen = new DataView(bytes.buffer, 24 + 8, 4).getUint32(0, true);
+        assert.ok(inclLen >= 42 && inclLen <= 1514, `incl_len ${inclLen}`);
+        await readAtLeast(24 + 16 + inclLen);
+      } finally {
+        await reader.cancel();
+        client.close();
+      }
+      await assertStillRuns(env);
+    }),
+});
+
+Deno.test({
+  name: "a wrong method is 405, an unknown path 404, and POST /down calls onDown",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      for (
+        const [path, method] of [
+          ["/lab", "POST"],
+          ["/metrics", "DELETE"],
+          ["/events", "PUT"],
+          ["/exec", "GET"],
+          ["/links/a-b", "GET"],
+          ["/capture?link=a-b", "POST"],
+          ["/down", "GET"],
+          ["/vms/a", "POST"],
+        ]
+      ) {
+        assertError(await env.call(path, { method }), 405, "method-not-allowed");
+      }
+      assertError(await env.call("/nope"), 404, "not-found", /GET \/nope/);
+      assertError(await env.call("/"), 404, "not-found");
+      assert.equal(env.downs(), 0, "a bad request stopped the lab");
+      await assertStillRuns(env);
+
+      const down = await env.call("/down", { method: "POST" });
+      assert.equal(down.status, 202);
+      assert.deepEqual(down.body, { stopping: "server-test" });
+      const deadline = performance.now() + 5000;
+      while (env.downs() === 0 && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.equal(env.downs(), 1);
+    }),
+});
