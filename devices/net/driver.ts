@@ -105,6 +105,7 @@ export class NetDriver {
   private readonly rxBusy: Uint8Array;
   private readonly txBusy: Uint8Array;
   private readonly txViews: Uint8Array[];
+  private readonly rxViews: (Uint8Array | undefined)[] = [];
   private readonly scratch = new Uint8Array(MAX_REASSEMBLED_FRAME);
   private readonly rxSeg: [number, number] = [0, 0];
   private readonly txSeg: [number, number] = [0, 0];
@@ -264,7 +265,11 @@ export class NetDriver {
       }
       let frame: Uint8Array;
       if (numBuffers === 1) {
-        frame = this.u8.subarray(gpa + NET_HDR_SIZE, gpa + len);
+        // One view per RX buffer, kept while frames keep their length (no allocation per frame).
+        const cached = this.rxViews[token];
+        frame = cached !== undefined && cached.length === len - NET_HDR_SIZE
+          ? cached
+          : (this.rxViews[token] = this.u8.subarray(gpa + NET_HDR_SIZE, gpa + len));
         this.freeRx(token);
       } else if (!this.reassemble(gpa, len, numBuffers)) {
         this.freeRx(token);
