@@ -135,6 +135,7 @@ export class Lab {
       buffer: this.#rings[ring.index].buffer,
       tap: this.#taps[ring.index].buffer,
       consumerThread: ring.consumer.thread,
+      producerThread: ring.producer.thread,
       impair: ring.impair,
       seed: Prng.fromSeed(this.plan.seed).fork(ring.seedLabel).nextU32(),
       label: ring.seedLabel,

@@ -92,8 +92,8 @@ async function start(msg: VmStart): Promise<void> {
       device,
       transport,
       mailbox: ctl.mailbox,
-      out: tx ? new LinkOut(tx, bells) : null,
-      in: rx ? new LinkIn(rx) : null,
+      out: tx ? new LinkOut(tx, bells, "backpressure") : null,
+      in: rx ? new LinkIn(rx, bells) : null,
       faultReported: false,
     };
   });
@@ -129,7 +129,7 @@ async function start(msg: VmStart): Promise<void> {
             n++;
           }
           if (n > 0) {
-            link.ring.finishConsume();
+            link.finish();
             work = true;
           }
         }
@@ -155,7 +155,7 @@ async function start(msg: VmStart): Promise<void> {
           nic.in.ring.release();
           n++;
         }
-        if (n > 0) nic.in.ring.finishConsume();
+        if (n > 0) nic.in.finish();
       }
       nic.out?.flush();
     }
@@ -182,9 +182,14 @@ async function start(msg: VmStart): Promise<void> {
       let pending = false;
       for (const nic of nics) {
         const [rxq, txq] = nic.transport.queues;
-        if (txq && txq.enableNotifications()) pending = true;
+        if (nic.out?.blocked) {
+          // The link is full: sleep until its consumer frees a slot, not until the guest kicks.
+          if (!nic.out.prepareSleep()) pending = true;
+        } else if (txq && txq.enableNotifications()) {
+          pending = true;
+        }
         if (!nic.in) continue;
-        const empty = nic.in.ring.prepareToWait();
+        const empty = nic.in.prepareSleep();
         if (empty) {
           rxq?.disableNotifications();
         } else if (!rxq || nic.device.fault !== null) {

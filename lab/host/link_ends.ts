@@ -14,11 +14,22 @@ import { ImpairStage } from "./impair.ts";
 import { LinkRing } from "./link_ring.ts";
 import { TapWriter } from "./tap.ts";
 
+/**
+ * What a producer does when the link ring is full: a NIC's device holds the frame in its
+ * transmitq and waits for room (back-pressure, as QEMU's virtio-net stops reading the TX queue
+ * when its peer cannot take more); a switch drops it and counts it (one slow port must not stall
+ * the others).
+ */
+export type FullRingPolicy = "backpressure" | "drop";
+
 /** The producer end of a link direction: its ring, impairment stage and the thread to wake. */
 export class LinkOut implements FrameSink {
   readonly ring: LinkRing;
   readonly stage: ImpairStage | null;
   readonly consumerThread: number;
+  readonly policy: FullRingPolicy;
+  /** True while a frame waits for room in the ring (back-pressure). */
+  blocked = false;
   #scratch: Uint8Array;
   #reserved: Uint8Array | null = null;
   #bells: Int32Array;
@@ -27,25 +38,38 @@ export class LinkOut implements FrameSink {
   /**
    * @param spec the ring as the plan gives it
    * @param bells the lab's doorbells
+   * @param policy what a full ring means
    */
-  constructor(spec: WorkerRing, bells: Int32Array) {
+  constructor(spec: WorkerRing, bells: Int32Array, policy: FullRingPolicy) {
     const attached = LinkRing.attach(spec.buffer);
     if (!attached.ok) throw new Error(`Cannot attach link ring ${spec.label}`);
     this.ring = attached.value;
     const stage = new ImpairStage(spec.impair, Prng.fromSeed(spec.seed));
     this.stage = stage.passthrough ? null : stage;
     this.consumerThread = spec.consumerThread;
+    this.policy = policy;
     this.#bells = bells;
     this.#scratch = new Uint8Array(this.ring.slotBytes);
   }
 
-  /** FrameSink: room in the ring (or the scratch buffer of the impairment stage). */
+  /**
+   * FrameSink: room in the ring (or the impairment stage's scratch buffer). Null when the ring
+   * is full and the policy is back-pressure: the device keeps the frame in its transmitq.
+   */
   reserve(maxLen: number): Uint8Array | null {
     if (this.stage) return this.#scratch.subarray(0, Math.min(maxLen, this.#scratch.length));
     const slot = this.ring.reserve(maxLen);
     this.#reserved = slot;
-    // A full ring drops the frame (like a full tap queue): hand out the scratch buffer.
-    return slot ?? this.#scratch.subarray(0, Math.min(maxLen, this.#scratch.length));
+    if (slot !== null) {
+      this.blocked = false;
+      return slot;
+    }
+    if (this.policy === "backpressure") {
+      this.blocked = true;
+      return null;
+    }
+    // Drop policy: hand out the scratch buffer; commit counts the drop.
+    return this.#scratch.subarray(0, Math.min(maxLen, this.#scratch.length));
   }
 
   /** FrameSink: send the reserved frame. */
@@ -64,9 +88,14 @@ export class LinkOut implements FrameSink {
   /** Release due frames of the impairment stage and publish; wake the consumer if it sleeps. */
   flush(): void {
     if (this.stage) {
+      this.blocked = false;
       this.stage.drain(nowUs(), (frame) => {
         const slot = this.ring.reserve(frame.length);
         if (slot === null) {
+          if (this.policy === "backpressure") {
+            this.blocked = true; // the stage keeps the frame (up to its limit)
+            return false;
+          }
           this.ring.dropped(frame.length);
           return true; // dropped: keep draining
         }
@@ -81,9 +110,17 @@ export class LinkOut implements FrameSink {
     if (this.ring.publish()) ringDoorbell(this.#bells, this.consumerThread);
   }
 
-  /** Milliseconds until the stage next has a frame due. */
+  /**
+   * Before sleeping: if blocked, ask the consumer to ring when it frees a slot. True if the
+   * producer may sleep (not blocked, or still full); false if room appeared meanwhile.
+   */
+  prepareSleep(): boolean {
+    return !this.blocked || this.ring.prepareToWaitForSpace();
+  }
+
+  /** Milliseconds until the stage next has a frame due (Infinity while blocked: a ring wakes us). */
   nextDueMs(): number {
-    if (!this.stage) return Infinity;
+    if (!this.stage || this.blocked) return Infinity;
     const due = this.stage.nextDueUs();
     return due === Infinity ? Infinity : Math.max(0, (due - nowUs()) / 1000);
   }
@@ -93,16 +130,34 @@ export class LinkOut implements FrameSink {
 export class LinkIn {
   readonly ring: LinkRing;
   readonly tap: TapWriter;
+  readonly producerThread: number;
+  #bells: Int32Array;
   /**
    * @param spec the ring as the plan gives it
+   * @param bells the lab's doorbells
    */
-  constructor(spec: WorkerRing) {
+  constructor(spec: WorkerRing, bells: Int32Array) {
+    this.producerThread = spec.producerThread;
+    this.#bells = bells;
     const attached = LinkRing.attach(spec.buffer);
     if (!attached.ok) throw new Error(`Cannot attach link ring ${spec.label}`);
     this.ring = attached.value;
     const tap = TapWriter.attach(spec.tap);
     if (!tap.ok) throw new Error(`Cannot attach the tap of link ring ${spec.label}`);
     this.tap = tap.value;
+  }
+
+  /** Publish what was consumed; wake the producer if it waits for room. */
+  finish(): void {
+    this.ring.finishConsume();
+    if (this.ring.takeProducerWakeup()) ringDoorbell(this.#bells, this.producerThread);
+  }
+
+  /** Before sleeping: true if the ring is empty (sleep); wakes a producer waiting for room. */
+  prepareSleep(): boolean {
+    const empty = this.ring.prepareToWait();
+    if (this.ring.takeProducerWakeup()) ringDoorbell(this.#bells, this.producerThread);
+    return empty;
   }
 }
 

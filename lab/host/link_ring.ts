@@ -60,6 +60,7 @@ export const LinkRingOffset = {
   head: 64,
   tail: 128,
   consumerWaiting: 192,
+  producerWaiting: 224,
   producerCounters: 256,
   consumerCounters: 320,
   slotsStart: 384,
@@ -68,6 +69,7 @@ export const LinkRingOffset = {
 const HEAD = LinkRingOffset.head / 4;
 const TAIL = LinkRingOffset.tail / 4;
 const WAITING = LinkRingOffset.consumerWaiting / 4;
+const P_WAITING = LinkRingOffset.producerWaiting / 4;
 const P_FRAMES_IN = LinkRingOffset.producerCounters / 8;
 const P_BYTES_IN = P_FRAMES_IN + 1;
 const P_FRAMES_DROPPED = P_FRAMES_IN + 2;
@@ -468,7 +470,53 @@ export class LinkRing {
    */
   finishConsume(): void {
     // publish tail: pairs with observe tail in reserve (the producer may now overwrite them)
+    // and in prepareToWaitForSpace (R2)
     Atomics.store(this.#i32, TAIL, this.#tail | 0);
+  }
+
+  /**
+   * Consumer side, after `finishConsume` (or `prepareToWait`): true once if the producer waits
+   * for space (it set the flag in `prepareToWaitForSpace`); the caller rings its doorbell.
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(4, 64);
+   * ring.takeProducerWakeup(); // false: nobody waits
+   * ```
+   */
+  takeProducerWakeup(): boolean {
+    // observe producer waiting (R3): pairs with publish producer waiting (R1). The exchange
+    // clears it, so one wait costs at most one doorbell.
+    return Atomics.load(this.#i32, P_WAITING) !== 0 &&
+      Atomics.exchange(this.#i32, P_WAITING, 0) !== 0;
+  }
+
+  /**
+   * Producer side, when `reserve` found the ring full and the producer is about to sleep:
+   * announce it, then re-check. True if the ring is still full (sleep: the consumer will ring
+   * after it frees a slot); false if space appeared meanwhile (go on, flag cleared).
+   *
+   * Lost-wakeup freedom, as for the consumer: R1 store waiting, R2 load tail (producer); store
+   * tail, R3 load waiting (consumer); all sequentially consistent.
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(4, 64);
+   * ring.prepareToWaitForSpace(); // false: the ring has room
+   * ```
+   */
+  prepareToWaitForSpace(): boolean {
+    // publish producer waiting (R1): pairs with observe producer waiting in takeProducerWakeup (R3)
+    Atomics.store(this.#i32, P_WAITING, 1);
+    // observe tail (R2): pairs with publish tail in finishConsume
+    this.#cachedTail = Atomics.load(this.#i32, TAIL) >>> 0;
+    if (((this.#head - this.#cachedTail) >>> 0) < this.slots) {
+      Atomics.store(this.#i32, P_WAITING, 0);
+      return false;
+    }
+    return true;
   }
 
   /**

@@ -304,3 +304,41 @@ if (typeof g.WorkerGlobalScope !== "undefined") {
     }
   });
 }
+
+if (typeof g.WorkerGlobalScope === "undefined") {
+  Deno.test("a producer waiting for room is woken once by the consumer that frees a slot", () => {
+    const producer = LinkRing.create(2, 64);
+    const attached = LinkRing.attach(producer.buffer);
+    assert.ok(attached.ok);
+    const consumer = attached.value;
+    assert.equal(producer.prepareToWaitForSpace(), false, "room: no wait");
+    assert.equal(consumer.takeProducerWakeup(), false, "the flag was cleared");
+    assert.ok(producer.push(new Uint8Array(10)));
+    assert.ok(producer.push(new Uint8Array(10)));
+    assert.equal(producer.reserve(10), null, "full");
+    assert.equal(producer.prepareToWaitForSpace(), true, "still full: sleep");
+    producer.publish();
+    assert.notEqual(consumer.peek(), null);
+    consumer.release();
+    consumer.finishConsume();
+    assert.equal(consumer.takeProducerWakeup(), true, "the consumer rings once");
+    assert.equal(consumer.takeProducerWakeup(), false, "and only once");
+    assert.notEqual(producer.reserve(10), null, "room again");
+  });
+
+  Deno.test("a slot freed between the full reserve and the wait cancels the wait", () => {
+    const producer = LinkRing.create(2, 64);
+    const attached = LinkRing.attach(producer.buffer);
+    assert.ok(attached.ok);
+    const consumer = attached.value;
+    producer.push(new Uint8Array(8));
+    producer.push(new Uint8Array(8));
+    producer.publish();
+    assert.equal(producer.reserve(8), null);
+    consumer.peek();
+    consumer.release();
+    consumer.finishConsume(); // before the producer announces its wait
+    assert.equal(producer.prepareToWaitForSpace(), false, "room appeared: go on");
+    assert.equal(consumer.takeProducerWakeup(), false, "nothing to ring");
+  });
+}

@@ -28,8 +28,8 @@ async function start(msg: SwitchStart): Promise<void> {
   const bells = new Int32Array(msg.doorbells);
   const ports = msg.ports.map((p) => ({
     link: p.link,
-    in: new LinkIn(p.rx),
-    out: new LinkOut(p.tx, bells),
+    in: new LinkIn(p.rx, bells),
+    out: new LinkOut(p.tx, bells, "drop"),
   }));
   const bridge = new LearningSwitch({
     ports: ports.length,
@@ -64,7 +64,7 @@ async function start(msg: SwitchStart): Promise<void> {
         n++;
       }
       if (n > 0) {
-        link.ring.finishConsume();
+        link.finish();
         work = true;
       }
     }
@@ -77,7 +77,7 @@ async function start(msg: SwitchStart): Promise<void> {
   post({ type: "ready" });
   await runLoop({ bells, thread: msg.thread, pollUs: 0 }, {
     pump,
-    prepareSleep: () => ports.some((p) => !p.in.ring.prepareToWait()),
+    prepareSleep: () => ports.map((p) => p.in.prepareSleep()).some((empty) => !empty),
     nextTimerMs: () => Math.min(...ports.map((p) => p.out.nextDueMs())),
     periodic: () => {
       stats.setAll("switch_", bridge.counters);

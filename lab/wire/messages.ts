@@ -28,6 +28,8 @@ export interface WorkerRing {
   tap: SharedArrayBuffer;
   /** The thread to ring when frames are published into it. */
   consumerThread: number;
+  /** The thread to ring when room appears in it (back-pressure). */
+  producerThread: number;
   /** The impairment (applied by the producer). */
   impair: Impairment;
   /** PRNG seed of the impairment stage. */
