@@ -9,9 +9,9 @@
  *   interrupts as event suppression allows;
  * - copies delivered frames into the link direction's tap ring while a capture is on.
  *
- * A frame that meets a full link ring is dropped and counted, as a full tap or veth queue drops:
- * one slow VM must not stall its peers. A frame that finds no RX buffer waits in the link ring
- * (the ring is the NIC's backlog) until the guest refills.
+ * A full link ring stops transmission (back-pressure): the frame stays in the transmitq and the
+ * worker sleeps until the consumer frees a slot. A frame that finds no RX buffer waits in the
+ * link ring (the ring is the NIC's backlog) until the guest refills.
  *
  * @module
  */
