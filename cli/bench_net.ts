@@ -40,6 +40,7 @@ export function parseNetOptions(raw: {
   scale: string;
   idleSeconds: string;
   pollUs: string;
+  queueSize: string;
 }): NetBenchOptions {
   const layouts = raw.layout === "both"
     ? ["split", "packed"] as const
@@ -64,6 +65,7 @@ export function parseNetOptions(raw: {
     scale: raw.scale === "none" ? [] : intList("--scale", raw.scale, 2, 256),
     idleSeconds: intList("--idle-seconds", raw.idleSeconds, 0, 60)[0],
     pollUs: intList("--poll-us", raw.pollUs, 0, 10_000)[0],
+    queueSize: intList("--queue-size", raw.queueSize, 8, 32768)[0],
   };
 }
 
@@ -87,6 +89,7 @@ export function netCommand(): Command {
       String(d.idleSeconds),
     )
     .option("--poll-us <n>", "the VMs' busy-poll budget (topology poll_us), µs", String(d.pollUs))
+    .option("--queue-size <n>", "queue size of the NICs (split: a power of 2)", String(d.queueSize))
     .option("--json", "print the report as JSON")
     .action(async (raw) => {
       const options = parseNetOptions(raw);
