@@ -31,7 +31,8 @@ import {
 } from "../wire/doorbell.ts";
 import { macrotask, runLoop } from "../wire/loop.ts";
 import { MailboxPort } from "../wire/mailbox.ts";
-import type { FromWorker, ToWorker, VmStart, WorkerNic } from "../wire/messages.ts";
+import type { VmStart, WorkerNic } from "../wire/messages.ts";
+import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { type NetInterface, NetStack } from "./net/stack.ts";
 import { parseIpv4Address } from "./net/ipv4.ts";
@@ -49,14 +50,6 @@ const DRIVER_FEATURES = featureSet([
   NetFeature.STATUS,
   NetFeature.MRG_RXBUF,
 ]);
-
-/** This worker's global scope. */
-const scope = self as unknown as {
-  postMessage(m: FromWorker): void;
-  onmessage: ((e: MessageEvent) => void) | null;
-  close(): void;
-};
-const post = (m: FromWorker) => scope.postMessage(m);
 
 /** One NIC as the guest sees it. */
 class GuestNic implements NetInterface {
@@ -109,8 +102,6 @@ class GuestClock {
     this.#n = 0;
   }
 }
-
-let stopped = false;
 
 async function start(msg: VmStart): Promise<void> {
   const mem = GuestMemory.fromBuffer(msg.memory);
@@ -198,8 +189,7 @@ async function start(msg: VmStart): Promise<void> {
   };
 
   const jobs = new Map<number, AbortController>();
-  scope.onmessage = (e: MessageEvent<ToWorker>) => {
-    const m = e.data;
+  onControl((m) => {
     if (m.type === "exec") {
       clock.refresh();
       const parsed = parseWorkload(m.argv);
@@ -249,7 +239,7 @@ async function start(msg: VmStart): Promise<void> {
         },
       });
     }
-  };
+  });
 
   // Running before "ready": the supervisor reads the state word as soon as it hears.
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
@@ -267,12 +257,6 @@ async function start(msg: VmStart): Promise<void> {
       stats.flush();
     },
   });
-  stopped = true;
 }
 
-scope.onmessage = (e: MessageEvent<VmStart>) => {
-  if (e.data.type !== "start" || stopped) return;
-  start(e.data).then(() => scope.close(), (error) => {
-    post({ type: "failed", message: error instanceof Error ? error.message : String(error) });
-  });
-};
+runWorker<VmStart>(start);

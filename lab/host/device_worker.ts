@@ -26,17 +26,10 @@ import { controlLayout, nicControl, threadStats } from "../wire/control.ts";
 import { ringDoorbell, setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { runLoop } from "../wire/loop.ts";
 import { serveMailbox } from "../wire/mailbox.ts";
-import type { FromWorker, ToWorker, VmStart } from "../wire/messages.ts";
+import type { VmStart } from "../wire/messages.ts";
+import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { LinkIn, LinkOut, nowUs } from "./link_ends.ts";
-
-/** This worker's global scope. */
-const scope = self as unknown as {
-  postMessage(m: FromWorker): void;
-  onmessage: ((e: MessageEvent) => void) | null;
-  close(): void;
-};
-const post = (m: FromWorker) => scope.postMessage(m);
 
 interface Nic {
   name: string;
@@ -47,8 +40,6 @@ interface Nic {
   in: LinkIn | null;
   faultReported: boolean;
 }
-
-let stopped = false;
 
 async function start(msg: VmStart): Promise<void> {
   const mem = GuestMemory.fromBuffer(msg.memory);
@@ -162,8 +153,7 @@ async function start(msg: VmStart): Promise<void> {
     return work;
   };
 
-  scope.onmessage = (e: MessageEvent<ToWorker>) => {
-    const m = e.data;
+  onControl((m) => {
     if (m.type === "link") {
       const nic = nics[m.nic];
       if (nic && nic.device.setLinkUp(m.up)) {
@@ -171,7 +161,7 @@ async function start(msg: VmStart): Promise<void> {
         ringDoorbell(bells, msg.guestThread);
       }
     }
-  };
+  });
 
   // Running before "ready": the supervisor reads the state word as soon as it hears.
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
@@ -212,12 +202,6 @@ async function start(msg: VmStart): Promise<void> {
       stats.flush();
     },
   });
-  stopped = true;
 }
 
-scope.onmessage = (e: MessageEvent<VmStart>) => {
-  if (e.data.type !== "start" || stopped) return;
-  start(e.data).then(() => scope.close(), (error) => {
-    post({ type: "failed", message: error instanceof Error ? error.message : String(error) });
-  });
-};
+runWorker<VmStart>(start);

@@ -9,20 +9,11 @@
 
 import { setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { runLoop } from "../wire/loop.ts";
-import type { FromWorker, SwitchStart } from "../wire/messages.ts";
+import type { SwitchStart } from "../wire/messages.ts";
+import { post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { LinkIn, LinkOut, nowUs } from "./link_ends.ts";
 import { LearningSwitch } from "./switch.ts";
-
-/** This worker's global scope. */
-const scope = self as unknown as {
-  postMessage(m: FromWorker): void;
-  onmessage: ((e: MessageEvent) => void) | null;
-  close(): void;
-};
-const post = (m: FromWorker) => scope.postMessage(m);
-
-let stopped = false;
 
 async function start(msg: SwitchStart): Promise<void> {
   const bells = new Int32Array(msg.doorbells);
@@ -84,12 +75,6 @@ async function start(msg: SwitchStart): Promise<void> {
       stats.flush();
     },
   });
-  stopped = true;
 }
 
-scope.onmessage = (e: MessageEvent<SwitchStart>) => {
-  if (e.data.type !== "start" || stopped) return;
-  start(e.data).then(() => scope.close(), (error) => {
-    post({ type: "failed", message: error instanceof Error ? error.message : String(error) });
-  });
-};
+runWorker<SwitchStart>(start);

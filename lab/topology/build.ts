@@ -6,6 +6,7 @@
  * @module
  */
 
+import { NO_IMPAIRMENT } from "../host/impair.ts";
 import { netDriverMemoryBytes } from "../../devices/net/driver.ts";
 import { isValidPackedSize } from "../../devices/virtio/packed_layout.ts";
 import { isValidSplitSize } from "../../devices/virtio/split_layout.ts";
@@ -33,16 +34,7 @@ export const BUILTIN_DEFAULTS = {
   mtu: 1500,
   portsMax: 64,
   seed: 1,
-  impairment: {
-    delayUs: 0,
-    jitterUs: 0,
-    lossPct: 0,
-    corruptPct: 0,
-    duplicatePct: 0,
-    reorderPct: 0,
-    rateBps: 0,
-    limit: 1000,
-  } as Impairment,
+  impairment: NO_IMPAIRMENT as Impairment,
 } as const;
 
 /** The lab needs at least this many descriptors per queue. */

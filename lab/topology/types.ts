@@ -63,25 +63,12 @@ export interface SwitchSpec {
   portsMax: number;
 }
 
-/** Impairments applied to one direction of a link (netem vocabulary, resolved units). */
-export interface Impairment {
-  /** Added one-way delay, µs. */
-  delayUs: number;
-  /** Delay jitter, µs. */
-  jitterUs: number;
-  /** Frames dropped, percent 0..100. */
-  lossPct: number;
-  /** Frames with a flipped bit, percent. */
-  corruptPct: number;
-  /** Frames sent twice, percent. */
-  duplicatePct: number;
-  /** Frames sent at once (not delayed), percent; needs `delayUs` > 0. */
-  reorderPct: number;
-  /** Rate limit in bits per second; 0 = unlimited. */
-  rateBps: number;
-  /** Frames held in the delay queue at most. */
-  limit: number;
-}
+/**
+ * Impairments applied to one direction of a link (netem vocabulary, resolved units): the type
+ * the impairment stage that applies them defines.
+ */
+export type { Impairment } from "../host/impair.ts";
+import type { Impairment } from "../host/impair.ts";
 
 /** One end of a link: a VM's NIC or a switch. */
 export type Endpoint = { kind: "nic"; vm: string; nic: string } | {

@@ -1,0 +1,49 @@
+/**
+ * What every worker entry (guest, device, switch) does with its global scope: post messages to
+ * the supervisor, take its start message once, run, and report a failure as a message (the
+ * supervisor also sees uncaught errors through `onerror`).
+ *
+ * @module
+ */
+
+import type { FromWorker, ToWorker } from "./messages.ts";
+
+/** The parts of a worker's global scope the entries use. */
+interface WorkerScope {
+  postMessage(m: FromWorker): void;
+  onmessage: ((e: MessageEvent) => void) | null;
+  close(): void;
+}
+
+const scope = self as unknown as WorkerScope;
+
+/** Send a message to the supervisor. */
+export function post(m: FromWorker): void {
+  scope.postMessage(m);
+}
+
+/** Handle the supervisor's messages after start (exec, link, inspect). */
+export function onControl(handler: (m: ToWorker) => void): void {
+  scope.onmessage = (e: MessageEvent<ToWorker>) => handler(e.data);
+}
+
+/**
+ * Run `start` on the first start message; close the worker when it returns, post `failed`
+ * when it throws.
+ *
+ * @example
+ * ```ts ignore
+ * import { runWorker } from "./worker_scope.ts";
+ * runWorker<{ type: "start" }>(async () => {});
+ * ```
+ */
+export function runWorker<S extends { type: "start" }>(start: (msg: S) => Promise<void>): void {
+  let started = false;
+  scope.onmessage = (e: MessageEvent<S>) => {
+    if (e.data.type !== "start" || started) return;
+    started = true;
+    start(e.data).then(() => scope.close(), (error) => {
+      post({ type: "failed", message: error instanceof Error ? error.message : String(error) });
+    });
+  };
+}
