@@ -1,0 +1,226 @@
+/**
+ * The snapshot of a running lab that the dashboard draws: plain JSON data, taken from shared
+ * memory by `lab/snapshot.ts` (counters, register files, queue state records, ring indices in
+ * guest memory) and served on the control socket (`GET /snapshot`, `GET /ring`). Counters are
+ * cumulative; the dashboard turns them into rates from the deltas between two snapshots.
+ *
+ * @module
+ */
+
+import type { LabEvent } from "./events.ts";
+
+/** What the dashboard shows for a VM. */
+export type VmDisplayState =
+  | "booting"
+  | "running"
+  | "needs-reset"
+  | "restarting"
+  | "failed"
+  | "stopped";
+
+/** One virtqueue of a device. */
+export interface QueueSnapshot {
+  /** Queue index (0 receiveq, 1 transmitq for virtio-net). */
+  index: number;
+  /** Queue name. */
+  name: string;
+  /** Ring layout. */
+  layout: "split" | "packed";
+  /** Queue size (0 when the driver has not set the queue up). */
+  size: number;
+  /** QueueReady as the driver left it. */
+  ready: boolean;
+  /**
+   * Split: `avail.idx` as the driver last published it (read from guest memory). Packed: the
+   * driver's next slot is not in memory; null.
+   */
+  availIdx: number | null;
+  /** Split: `used.idx` as the device last published it. Packed: null. */
+  usedIdx: number | null;
+  /** The device's next slot (packed) or next avail index to read (split), from its state record. */
+  deviceNextAvail: number;
+  /** Packed: the device's avail wrap counter; split: null. */
+  availWrapCounter: boolean | null;
+  /** The device's next used slot (packed) or `used.idx` it will write next (split). */
+  deviceNextUsed: number;
+  /** Packed: the device's used wrap counter; split: null. */
+  usedWrapCounter: boolean | null;
+  /** Chains the device has taken and not returned yet. */
+  inFlight: number;
+  /** Buffers the driver made available that the device has not taken yet (split; packed: null). */
+  pending: number | null;
+  /** Chains the device took (cumulative). */
+  requests: number;
+  /** Frame bytes through this queue (cumulative). */
+  bytes: number;
+  /** Driver notifications (kicks) received (cumulative). */
+  kicks: number;
+  /** Used-buffer interrupts raised (cumulative). */
+  interrupts: number;
+  /** Publishes whose interrupt event suppression saved (cumulative). */
+  suppressed: number;
+}
+
+/** One device of a VM. */
+export interface DeviceSnapshot {
+  /** NIC name. */
+  nic: string;
+  /** Device kind. */
+  kind: "virtio-net";
+  /** MAC address. */
+  mac: string;
+  /** "10.0.0.1/24" or null. */
+  ip: string | null;
+  /** The link it is on. */
+  link: string | null;
+  /** Link status bit of its config space. */
+  linkUp: boolean;
+  /** The status byte. */
+  status: number;
+  /** The status bits set, by name (ACKNOWLEDGE, DRIVER, FEATURES_OK, DRIVER_OK, DEVICE_NEEDS_RESET, FAILED). */
+  statusNames: string[];
+  /** The negotiated features, by spec name (VERSION_1, RING_PACKED, EVENT_IDX, MRG_RXBUF, MAC, …). */
+  features: string[];
+  /** Its queues. */
+  queues: QueueSnapshot[];
+  /** The device's counters (`NetCounter` names, cumulative). */
+  counters: Record<string, number>;
+  /** The guest driver's counters (`NetDriverCounter` names, cumulative). */
+  driverCounters: Record<string, number>;
+}
+
+/** One VM. */
+export interface VmSnapshot {
+  /** VM name. */
+  name: string;
+  /** What the dashboard shows. */
+  state: VmDisplayState;
+  /** Its devices. */
+  devices: DeviceSnapshot[];
+}
+
+/** One direction of a link. */
+export interface DirectionSnapshot {
+  /** "a:eth0 → b:eth0". */
+  from: string;
+  /** Destination endpoint. */
+  to: string;
+  /** netem-style description of the impairment in force, or "no impairment". */
+  impair: string;
+  /** Frames delivered (cumulative). */
+  frames: number;
+  /** Bytes delivered (cumulative). */
+  bytes: number;
+  /** Drops by cause (cumulative): impairment loss, full ring (switch ports), no RX buffer at the receiving NIC (frames that had to wait), corruption (frames with a flipped bit, delivered). */
+  drops: { loss: number; fullRing: number; noRxBuffer: number; corrupted: number };
+}
+
+/** One link. */
+export interface LinkSnapshot {
+  /** Link name. */
+  name: string;
+  /** Endpoints as written. */
+  endpoints: [string, string];
+  /** Up or down. */
+  up: boolean;
+  /** endpoints[0] → endpoints[1]. */
+  forward: DirectionSnapshot;
+  /** endpoints[1] → endpoints[0]. */
+  reverse: DirectionSnapshot;
+}
+
+/** One switch. */
+export interface SwitchSnapshot {
+  /** Switch name. */
+  name: string;
+  /** Links on its ports. */
+  ports: string[];
+  /** Its counters (forwarded, flooded, learned, …), cumulative. */
+  counters: Record<string, number>;
+}
+
+/** A whole-lab snapshot. */
+export interface LabSnapshot {
+  /** When it was taken, ms since the epoch. */
+  takenAt: number;
+  /** The lab. */
+  lab: {
+    name: string;
+    seed: number;
+    source: string;
+    startedAt: string;
+    uptimeSeconds: number;
+    pid: number;
+  };
+  /** VMs in plan order. */
+  vms: VmSnapshot[];
+  /** Switches. */
+  switches: SwitchSnapshot[];
+  /** Links. */
+  links: LinkSnapshot[];
+  /** The most recent events, oldest first (at most 50). */
+  events: LabEvent[];
+}
+
+/** Which queue a ring view shows. */
+export interface RingSelector {
+  /** VM name. */
+  vm: string;
+  /** NIC name. */
+  nic: string;
+  /** Queue index. */
+  queue: number;
+}
+
+/** Who owns a descriptor right now. */
+export type DescriptorOwner = "driver" | "device" | "free";
+
+/** One descriptor of a ring view. */
+export interface DescriptorView {
+  /** Index in the descriptor table (split) or ring slot (packed). */
+  index: number;
+  /** Buffer address (GPA). */
+  addr: number;
+  /** Buffer length. */
+  len: number;
+  /** Raw flags. */
+  flags: number;
+  /** Flags decoded (NEXT, WRITE, INDIRECT; packed also AVAIL, USED). */
+  flagNames: string[];
+  /** Split: `next`; packed: null. */
+  next: number | null;
+  /** Packed: buffer id; split: null. */
+  id: number | null;
+  /** Who owns it now: made available and not yet taken ("driver" side until taken), held by the device, or free/used. */
+  owner: DescriptorOwner;
+}
+
+/** The ring view of one queue: the descriptor table and where each side's index points. */
+export interface RingView {
+  /** The queue. */
+  selector: RingSelector;
+  /** Ring layout. */
+  layout: "split" | "packed";
+  /** Queue size (0: not set up; `descriptors` is then empty). */
+  size: number;
+  /** The descriptors (at most 256 shown: the first `size` up to that). */
+  descriptors: DescriptorView[];
+  /** Split: avail ring entries `avail.ring[i]` for the last up-to-size published slots; packed: null. */
+  availRing: number[] | null;
+  /** Split: used ring entries `{ id, len }`; packed: null. */
+  usedRing: { id: number; len: number }[] | null;
+  /** Split: driver's `avail.idx`; packed: null. */
+  availIdx: number | null;
+  /** Split: device's `used.idx`; packed: null. */
+  usedIdx: number | null;
+  /** The device's next avail position and wrap (packed). */
+  deviceNextAvail: number;
+  /** Packed avail wrap counter, or null. */
+  availWrapCounter: boolean | null;
+  /** The device's next used position. */
+  deviceNextUsed: number;
+  /** Packed used wrap counter, or null. */
+  usedWrapCounter: boolean | null;
+  /** Event suppression: split `used_event`/`avail_event` (with EVENT_IDX), packed event structures' off/wrap/flags. */
+  events: Record<string, number>;
+}
