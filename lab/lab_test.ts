@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { Status } from "../devices/virtio/constants.ts";
 import { QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
 import { SplitAvail } from "../devices/virtio/split_layout.ts";
-import { Lab } from "./lab.ts";
+import { Lab, mergePcapRecords } from "./lab.ts";
 import { planLab } from "./plan.ts";
 import { topologyFromObject } from "./topology/mod.ts";
 import { controlLayout, nicControl } from "./wire/control.ts";
@@ -228,4 +228,36 @@ Deno.test({
     assert.equal(lab.vmState("h1"), "stopped");
     assert.equal(lab.vmState("h2"), "stopped");
   },
+});
+
+Deno.test("capture records of both directions are merged into one timeline", () => {
+  const rec = (sec: number, usec: number, len: number) => {
+    const b = new Uint8Array(16 + len);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, sec, true);
+    v.setUint32(4, usec, true);
+    v.setUint32(8, len, true);
+    v.setUint32(12, len, true);
+    b.fill(sec % 256, 16);
+    return b;
+  };
+  const cat = (...parts: Uint8Array[]) => {
+    const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  };
+  const forward = cat(rec(10, 1, 60), rec(10, 5, 42), rec(11, 0, 98));
+  const reverse = cat(rec(10, 3, 98), rec(10, 900_000, 60));
+  const merged = mergePcapRecords(forward, reverse);
+  assert.equal(merged.length, forward.length + reverse.length);
+  const times: number[] = [];
+  const v = new DataView(merged.buffer);
+  for (let at = 0; at < merged.length; at += 16 + v.getUint32(at + 8, true)) {
+    times.push(v.getUint32(at, true) * 1e6 + v.getUint32(at + 4, true));
+  }
+  assert.deepEqual(times, [10e6 + 1, 10e6 + 3, 10e6 + 5, 10e6 + 900_000, 11e6]);
 });
