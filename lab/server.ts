@@ -8,6 +8,8 @@
  * | GET | `/lab` | the status snapshot (JSON) |
  * | GET | `/metrics` | every counter, Prometheus text format |
  * | GET | `/events` | the recent event log (JSON array) |
+ * | GET | `/snapshot` | the dashboard's snapshot of the lab (JSON, `lab/snapshot_types.ts`) |
+ * | GET | `/ring?vm=a&nic=eth0&queue=1` | the ring view of one queue (JSON) |
  * | GET | `/vms/NAME` | what the guest reports (NIC link state, ARP cache) |
  * | POST | `/exec` | `{"vm": "a", "argv": ["ping", "10.0.0.2"]}` → the workload's result |
  * | GET | `/capture?link=NAME` | a live pcap stream of both directions of the link |
@@ -23,6 +25,7 @@
 import { pcapGlobalHeader } from "./host/pcap.ts";
 import type { Lab } from "./lab.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
+import { takeRingView, takeSnapshot } from "./snapshot.ts";
 
 /** An error answer. */
 function fail(status: number, code: string, message: string, hint: string): Response {
@@ -95,6 +98,8 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
     });
   }
   if (path === "/events") return route("GET") ?? Response.json(lab.events.recent());
+  if (path === "/snapshot") return route("GET") ?? Response.json(takeSnapshot(lab));
+  if (path === "/ring") return route("GET") ?? ringView(lab, url.searchParams);
   if (path.startsWith("/vms/")) {
     const bad = route("GET");
     if (bad) return bad;
@@ -182,8 +187,28 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
     404,
     "not-found",
     `No such endpoint: ${method} ${path}`,
-    "Endpoints: GET /lab /metrics /events /vms/NAME /capture?link=NAME; POST /exec /links/NAME /down",
+    "Endpoints: GET /lab /metrics /events /snapshot /ring?vm=&nic=&queue= /vms/NAME " +
+      "/capture?link=NAME; POST /exec /links/NAME /down",
   );
+}
+
+/** `GET /ring?vm=a&nic=eth0&queue=1`: 400 for missing or malformed parameters, 404 for an unknown queue. */
+function ringView(lab: Lab, params: URLSearchParams): Response {
+  const vm = params.get("vm");
+  const nic = params.get("nic");
+  const queue = params.get("queue");
+  if (!vm || !nic || queue === null || !/^\d{1,5}$/.test(queue)) {
+    return fail(
+      400,
+      "bad-request",
+      "GET /ring needs the parameters vm, nic and queue (a queue index)",
+      "For example /ring?vm=a&nic=eth0&queue=1 (0 receiveq, 1 transmitq)",
+    );
+  }
+  const view = takeRingView(lab, { vm, nic, queue: Number(queue) });
+  return view.ok
+    ? Response.json(view.value)
+    : fail(404, "unknown-queue", view.error.message, view.error.hint);
 }
 
 function unknownVm(lab: Lab, vm: string): Response {

@@ -308,3 +308,65 @@ Deno.test({
       assert.equal(env.downs(), 1);
     }),
 });
+
+Deno.test({
+  name:
+    "GET /snapshot and GET /ring answer the dashboard; bad parameters are 400, an unknown queue 404",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      await assertStillRuns(env);
+      const snap = await env.call("/snapshot");
+      assert.equal(snap.status, 200);
+      assert.equal(snap.body.lab.name, "server-test");
+      assert.deepEqual(
+        snap.body.vms.map((v: { name: string; state: string }) => [v.name, v.state]),
+        [["a", "running"], ["b", "running"]],
+      );
+      const dev = snap.body.vms[0].devices[0];
+      assert.ok(dev.features.includes("VERSION_1"));
+      assert.deepEqual(dev.queues.map((q: { name: string }) => q.name), ["receiveq", "transmitq"]);
+      assert.ok(snap.body.links[0].reverse.frames >= 1);
+      assert.ok(Array.isArray(snap.body.events));
+
+      const ring = await env.call("/ring?vm=a&nic=eth0&queue=0");
+      assert.equal(ring.status, 200, JSON.stringify(ring.body));
+      assert.deepEqual(ring.body.selector, { vm: "a", nic: "eth0", queue: 0 });
+      assert.equal(ring.body.layout, "split");
+      assert.equal(ring.body.size, 256);
+      assert.equal(ring.body.descriptors.length, 256);
+      assert.equal((await env.call("/ring?vm=b&nic=eth0&queue=1")).body.selector.queue, 1);
+
+      for (
+        const q of [
+          "vm=a&nic=eth0&queue=2",
+          "vm=zz&nic=eth0&queue=0",
+          "vm=a&nic=eth7&queue=1",
+        ]
+      ) {
+        assertError(await env.call(`/ring?${q}`), 404, "unknown-queue");
+      }
+      for (
+        const q of [
+          "",
+          "vm=a&nic=eth0",
+          "vm=a&queue=0",
+          "nic=eth0&queue=0",
+          "vm=a&nic=eth0&queue=x",
+          "vm=a&nic=eth0&queue=-1",
+          "vm=a&nic=eth0&queue=1.5",
+          "vm=a&nic=eth0&queue=",
+        ]
+      ) {
+        assertError(await env.call(`/ring?${q}`), 400, "bad-request");
+      }
+      assertError(await env.call("/snapshot", { method: "POST" }), 405, "method-not-allowed");
+      assertError(
+        await env.call("/ring?vm=a&nic=eth0&queue=0", { method: "PUT" }),
+        405,
+        "method-not-allowed",
+      );
+      await assertStillRuns(env);
+    }),
+});

@@ -4,6 +4,10 @@
  * destination (or floods it), through the out link's impairment stage. A full out ring drops the
  * frame and counts it: a switch never waits for a slow port.
  *
+ * Statistics it publishes: `switch_*` (the bridge's counters) and, for each port whose out
+ * direction is impaired, `LINK_impair_*` (the stage's counters, as a device worker publishes
+ * `NIC_impair_*`).
+ *
  * @module
  */
 
@@ -72,6 +76,10 @@ async function start(msg: SwitchStart): Promise<void> {
     nextTimerMs: () => Math.min(...ports.map((p) => p.out.nextDueMs())),
     periodic: () => {
       stats.setAll("switch_", bridge.counters);
+      // Impairments of the switch's out directions, as a device worker publishes its NICs'.
+      for (const port of ports) {
+        if (port.out.stage) stats.setAll(`${port.link}_impair_`, port.out.stage.counters);
+      }
       stats.flush();
     },
   });

@@ -1,0 +1,446 @@
+/**
+ * The ring view of one virtqueue of a running lab (`GET /ring`): its descriptor table, the
+ * split avail and used rings, where each side's index points and the event-suppression fields,
+ * read straight from guest memory, the register file and the device's queue state record.
+ *
+ * Guest memory is guest-controlled: every read here is bounds-checked and a garbage ring gives
+ * garbage numbers, never an exception. The module also holds the per-lab views that
+ * `lab/snapshot.ts` shares (control-block views and a reader of each VM's guest memory, built
+ * once per lab).
+ *
+ * @module
+ */
+
+import { err, ok, type Result } from "../devices/result.ts";
+import {
+  Feature,
+  MAX_QUEUE_SIZE,
+  PackedDescFlag,
+  SplitDescFlag,
+  Status,
+} from "../devices/virtio/constants.ts";
+import { QueueWord, queueWord, type QueueWordField, RegFileWord } from "../devices/virtio/mmio.ts";
+import { PackedDesc, PackedEvent } from "../devices/virtio/packed_layout.ts";
+import { SplitAvail, SplitDesc, SplitUsed } from "../devices/virtio/split_layout.ts";
+import { STATE_HEADER_WORDS, StateWord } from "../devices/virtio/state.ts";
+import { NetCounter } from "../devices/net/metrics.ts";
+import type { Lab } from "./lab.ts";
+import type { NicPlan, VmPlan } from "./plan.ts";
+import { controlLayout, type NicControl, nicControl } from "./wire/control.ts";
+import type { DescriptorOwner, DescriptorView, RingSelector, RingView } from "./snapshot_types.ts";
+
+/** Most descriptors (and avail/used ring entries) a ring view shows. */
+export const RING_VIEW_MAX = 256;
+
+/** Queue names of a virtio-net device, by index. */
+export const NET_QUEUE_NAMES: readonly string[] = ["receiveq", "transmitq"];
+
+/**
+ * A bounds-checked little-endian reader of a VM's guest memory (GPA = byte offset). Every read
+ * returns null outside memory (or for a non-finite address) instead of throwing.
+ *
+ * @example
+ * ```ts
+ * import { GuestReader } from "./ring_view.ts";
+ * const g = new GuestReader(new SharedArrayBuffer(16));
+ * g.u16(2); // 0
+ * g.u16(15); // null: the u16 would end past memory
+ * ```
+ */
+export class GuestReader {
+  readonly #view: DataView;
+  /** Bytes of guest memory. */
+  readonly bytes: number;
+
+  /**
+   * Read a VM's guest memory.
+   *
+   * @param memory the VM's guest memory
+   */
+  constructor(memory: SharedArrayBuffer) {
+    this.#view = new DataView(memory);
+    this.bytes = memory.byteLength;
+  }
+
+  /** Whether `[addr, addr + len)` lies inside guest memory. */
+  has(addr: number, len: number): boolean {
+    return addr >= 0 && len >= 0 && addr + len <= this.bytes && Number.isFinite(addr + len);
+  }
+
+  /** The u16 at `addr`, or null. */
+  u16(addr: number): number | null {
+    return this.has(addr, 2) ? this.#view.getUint16(addr, true) : null;
+  }
+
+  /** The u32 at `addr`, or null. */
+  u32(addr: number): number | null {
+    return this.has(addr, 4) ? this.#view.getUint32(addr, true) : null;
+  }
+
+  /** The u64 at `addr` as a number (exact up to 2^53), or null. */
+  u64(addr: number): number | null {
+    if (!this.has(addr, 8)) return null;
+    return this.#view.getUint32(addr, true) + this.#view.getUint32(addr + 4, true) * 2 ** 32;
+  }
+}
+
+/** Views over one NIC of a lab, built once per lab. */
+export interface NicViews {
+  /** The VM. */
+  vm: VmPlan;
+  /** The NIC. */
+  nic: NicPlan;
+  /** Its control-block regions. */
+  ctl: NicControl;
+  /** Its VM's guest memory. */
+  guest: GuestReader;
+}
+
+/** Everything a snapshot or ring view reads, prepared once per lab. */
+export interface LabViews {
+  /** `[vm index][nic index]`. */
+  nics: NicViews[][];
+  /** VM index by name. */
+  vmIndex: Map<string, number>;
+}
+
+const VIEWS = new WeakMap<Lab, LabViews>();
+
+/**
+ * The views of a lab (cached: a lab's shared buffers never change while it exists).
+ *
+ * @example
+ * ```ts ignore
+ * import { labViews } from "./ring_view.ts";
+ * const regs = labViews(lab).nics[0][0].ctl.regs; // VM 0, NIC 0's register file
+ * ```
+ */
+export function labViews(lab: Lab): LabViews {
+  let v = VIEWS.get(lab);
+  if (v) return v;
+  const vmIndex = new Map<string, number>();
+  const nics = lab.plan.vms.map((vm) => {
+    vmIndex.set(vm.name, vm.index);
+    const layout = controlLayout(vm.nics);
+    const guest = new GuestReader(lab.memoryOf(vm.name));
+    return vm.nics.map((nic) => ({
+      vm,
+      nic,
+      ctl: nicControl(lab.controlOf(vm.index), layout, nic.index),
+      guest,
+    }));
+  });
+  v = { nics, vmIndex };
+  VIEWS.set(lab, v);
+  return v;
+}
+
+/**
+ * A queue area address (`DESC`, `DRIVER` or `DEVICE`) from the register file's lo/hi words.
+ *
+ * @example
+ * ```ts
+ * import { queueAddr } from "./ring_view.ts";
+ * import { QueueWord, queueWord, regFileWords } from "../devices/virtio/mmio.ts";
+ * const regs = new Int32Array(regFileWords(2));
+ * regs[queueWord(1, QueueWord.DESC_HI)] = 1;
+ * queueAddr(regs, 1, QueueWord.DESC_LO, QueueWord.DESC_HI); // 4294967296
+ * ```
+ */
+export function queueAddr(
+  regs: Int32Array,
+  q: number,
+  lo: QueueWordField,
+  hi: QueueWordField,
+): number {
+  return (regs[queueWord(q, lo)] >>> 0) + (regs[queueWord(q, hi)] >>> 0) * 2 ** 32;
+}
+
+/**
+ * The ring layout of a NIC's queues: what the driver negotiated (RING_PACKED) once the status
+ * has FEATURES_OK, else what the plan configured.
+ *
+ * @example
+ * ```ts ignore
+ * import { labViews, queueLayout } from "./ring_view.ts";
+ * const v = labViews(lab).nics[0][0];
+ * queueLayout(v.ctl.regs, v.nic.layout); // "split"
+ * ```
+ */
+export function queueLayout(regs: Int32Array, planned: "split" | "packed"): "split" | "packed" {
+  if ((regs[RegFileWord.STATUS] & Status.FEATURES_OK) === 0) return planned;
+  return (regs[RegFileWord.DRIVER_FEATURES_HI] >>> (Feature.RING_PACKED - 32)) & 1
+    ? "packed"
+    : "split";
+}
+
+/** What `takeRingView` answers for a queue it does not know. */
+export interface RingViewError {
+  /** One line. */
+  message: string;
+  /** What to do. */
+  hint: string;
+}
+
+/**
+ * Who owns each descriptor, and why:
+ *
+ * - **split**: exact for the device side, from the queue state record's fetch table (a chain
+ *   head id is marked there from the pop to the publish): every such head and its NEXT chain is
+ *   "device". The heads in `avail.ring` between the device's next avail index and `avail.idx`
+ *   (made available, not taken yet) and their NEXT chains are "driver". Everything else
+ *   (returned, or never posted) is "free". Chains are walked at most `size` steps.
+ * - **packed**: a slot in the device's range from its next used slot up to its next avail slot
+ *   (taken, not returned yet) is "device"; a slot whose AVAIL bit differs from its USED bit and
+ *   equals the wrap counter the device expects when it next reaches that slot (its avail wrap
+ *   counter ahead of the next avail slot, the inverse behind it) is "driver"; the rest
+ *   (used, or stale slots of chains already returned) is "free".
+ *
+ * At most `RING_VIEW_MAX` descriptors are shown (the first ones of the table), and the avail and
+ * used rings show their last up to `RING_VIEW_MAX` published entries, oldest first (fewer while
+ * the ring has not been around once). Returns an error for an unknown VM, NIC or queue. Never
+ * throws on a garbage ring.
+ *
+ * @example
+ * ```ts ignore
+ * import { takeRingView } from "./ring_view.ts";
+ * const view = takeRingView(lab, { vm: "a", nic: "eth0", queue: 0 });
+ * if (view.ok) console.log(view.value.descriptors.filter((d) => d.owner === "driver").length);
+ * ```
+ */
+export function takeRingView(lab: Lab, sel: RingSelector): Result<RingView, RingViewError> {
+  const plan = lab.plan;
+  const vm = plan.vms.find((v) => v.name === sel.vm);
+  if (!vm) {
+    return err({
+      message: `The lab has no VM "${sel.vm}"`,
+      hint: `VMs: ${plan.vms.map((v) => v.name).join(", ")}`,
+    });
+  }
+  const nic = vm.nics.find((n) => n.name === sel.nic);
+  if (!nic) {
+    return err({
+      message: `VM "${vm.name}" has no NIC "${sel.nic}"`,
+      hint: `NICs of ${vm.name}: ${vm.nics.map((n) => n.name).join(", ") || "(none)"}`,
+    });
+  }
+  const q = sel.queue;
+  if (!Number.isInteger(q) || q < 0 || q >= NET_QUEUE_NAMES.length) {
+    return err({
+      message: `NIC ${vm.name}:${nic.name} has no queue ${sel.queue}`,
+      hint: "Queues: 0 (receiveq), 1 (transmitq)",
+    });
+  }
+  const v = labViews(lab).nics[vm.index][nic.index];
+  const selector = { vm: vm.name, nic: nic.name, queue: q };
+  return ok(
+    queueLayout(v.ctl.regs, nic.layout) === "packed"
+      ? packedView(v, selector)
+      : splitView(v, selector),
+  );
+}
+
+// Owner marks: 0 free (unmarked), then:
+const DRIVER = 1;
+const DEVICE = 2;
+const OWNERS: readonly DescriptorOwner[] = ["free", "driver", "device"];
+
+const SPLIT_FLAG_NAMES = Object.entries(SplitDescFlag) as [string, number][];
+const PACKED_FLAG_NAMES = Object.entries(PackedDescFlag) as [string, number][];
+
+function flagNames(flags: number, names: readonly [string, number][]): string[] {
+  const out: string[] = [];
+  for (const [name, bit] of names) if ((flags & bit) !== 0) out.push(name);
+  return out;
+}
+
+interface QueueBase {
+  size: number;
+  valid: boolean;
+  desc: number;
+  driver: number;
+  device: number;
+  st: Uint32Array;
+}
+
+function queueBase(v: NicViews, q: number): QueueBase {
+  const regs = v.ctl.regs;
+  const size = regs[queueWord(q, QueueWord.SIZE)] >>> 0;
+  return {
+    size,
+    valid: size >= 1 && size <= MAX_QUEUE_SIZE,
+    desc: queueAddr(regs, q, QueueWord.DESC_LO, QueueWord.DESC_HI),
+    driver: queueAddr(regs, q, QueueWord.DRIVER_LO, QueueWord.DRIVER_HI),
+    device: queueAddr(regs, q, QueueWord.DEVICE_LO, QueueWord.DEVICE_HI),
+    st: v.ctl.queueState[q],
+  };
+}
+
+/** The last `count` entries of a free-running 16-bit ring index `end`, oldest first. */
+function lastPositions(end: number, count: number): number[] {
+  const out: number[] = [];
+  for (let k = count; k > 0; k--) out.push((end - k) & 0xffff);
+  return out;
+}
+
+function splitView(v: NicViews, selector: RingSelector): RingView {
+  const g = v.guest;
+  const q = selector.queue;
+  const b = queueBase(v, q);
+  const { size, st } = b;
+  const nextAvail = st[StateWord.NEXT_AVAIL] & 0xffff;
+  const nextUsed = st[StateWord.USED_IDX] & 0xffff;
+  const availIdx = g.u16(b.driver + SplitAvail.IDX);
+  const usedIdx = g.u16(b.device + SplitUsed.IDX);
+  const events: Record<string, number> = {};
+  const view: RingView = {
+    selector,
+    layout: "split",
+    size,
+    descriptors: [],
+    availRing: [],
+    usedRing: [],
+    availIdx: b.valid ? availIdx : null,
+    usedIdx: b.valid ? usedIdx : null,
+    deviceNextAvail: nextAvail,
+    availWrapCounter: null,
+    deviceNextUsed: nextUsed,
+    usedWrapCounter: null,
+    events,
+  };
+  if (!b.valid) return view;
+
+  const descAt = (i: number) => b.desc + SplitDesc.SIZE * i;
+  const availEntry = (pos: number) =>
+    g.u16(b.driver + SplitAvail.RING + SplitAvail.ENTRY * (pos % size));
+  const owner = new Uint8Array(size);
+  const mark = (head: number, who: number) => {
+    let i = head;
+    for (let steps = 0; steps < size && i < size && owner[i] !== who; steps++) {
+      owner[i] = who;
+      const flags = g.u16(descAt(i) + SplitDesc.FLAGS);
+      if (flags === null || (flags & SplitDescFlag.NEXT) === 0) break;
+      i = g.u16(descAt(i) + SplitDesc.NEXT) ?? size;
+    }
+  };
+  const pending = availIdx === null ? 0 : Math.min((availIdx - nextAvail) & 0xffff, size);
+  for (let k = 0; k < pending; k++) {
+    const head = availEntry((nextAvail + k) & 0xffff);
+    if (head !== null) mark(head, DRIVER);
+  }
+  const ids = Math.min(size, st.length - STATE_HEADER_WORDS);
+  for (let id = 0; id < ids; id++) if (st[STATE_HEADER_WORDS + id] !== 0) mark(id, DEVICE);
+
+  const shown = Math.min(size, RING_VIEW_MAX);
+  for (let i = 0; i < shown && g.has(descAt(i), SplitDesc.SIZE); i++) {
+    const at = descAt(i);
+    const flags = g.u16(at + SplitDesc.FLAGS)!;
+    view.descriptors.push({
+      index: i,
+      addr: g.u64(at + SplitDesc.ADDR)!,
+      len: g.u32(at + SplitDesc.LEN)!,
+      flags,
+      flagNames: flagNames(flags, SPLIT_FLAG_NAMES),
+      next: g.u16(at + SplitDesc.NEXT)!,
+      id: null,
+      owner: OWNERS[owner[i]],
+    });
+  }
+
+  // How many entries each ring has published since the queue was set up: the 16-bit index,
+  // unless the device's counters show that it has gone around 65 536 at least once.
+  const c = v.ctl.deviceCounters;
+  const popped = c[q === 0 ? NetCounter.rxChainsPopped : NetCounter.txChainsPopped];
+  const published = c[q === 0 ? NetCounter.rxUsedPublished : NetCounter.txUsedPublished];
+  if (availIdx !== null) {
+    const n = Math.min(shown, popped + pending >= 0x10000 ? size : availIdx);
+    for (const pos of lastPositions(availIdx, n)) view.availRing!.push(availEntry(pos) ?? 0);
+  }
+  if (usedIdx !== null) {
+    const n = Math.min(shown, published >= 0x10000 ? size : usedIdx);
+    for (const pos of lastPositions(usedIdx, n)) {
+      const at = b.device + SplitUsed.RING + SplitUsed.ENTRY * (pos % size);
+      view.usedRing!.push({
+        id: g.u32(at + SplitUsed.ELEM_ID) ?? 0,
+        len: g.u32(at + SplitUsed.ELEM_LEN) ?? 0,
+      });
+    }
+  }
+
+  const put = (name: string, value: number | null) => {
+    if (value !== null) events[name] = value;
+  };
+  put("avail_flags", g.u16(b.driver + SplitAvail.FLAGS));
+  put("used_flags", g.u16(b.device + SplitUsed.FLAGS));
+  if ((v.ctl.regs[RegFileWord.DRIVER_FEATURES_LO] >>> Feature.EVENT_IDX) & 1) {
+    put("used_event", g.u16(b.driver + SplitAvail.RING + SplitAvail.ENTRY * size));
+    put("avail_event", g.u16(b.device + SplitUsed.RING + SplitUsed.ENTRY * size));
+  }
+  return view;
+}
+
+function packedView(v: NicViews, selector: RingSelector): RingView {
+  const g = v.guest;
+  const b = queueBase(v, selector.queue);
+  const { size, st } = b;
+  const nextAvail = st[StateWord.NEXT_AVAIL];
+  const availWrap = st[StateWord.AVAIL_WRAP] & 1;
+  const nextUsed = st[StateWord.USED_IDX];
+  const usedWrap = st[StateWord.USED_WRAP] & 1;
+  const events: Record<string, number> = {};
+  const view: RingView = {
+    selector,
+    layout: "packed",
+    size,
+    descriptors: [],
+    availRing: null,
+    usedRing: null,
+    availIdx: null,
+    usedIdx: null,
+    deviceNextAvail: nextAvail,
+    availWrapCounter: availWrap === 1,
+    deviceNextUsed: nextUsed,
+    usedWrapCounter: usedWrap === 1,
+    events,
+  };
+  if (!b.valid) return view;
+
+  // Slots taken and not returned: from the next used slot up to the next avail slot (a whole
+  // ring when the two meet on different laps).
+  const held = nextAvail === nextUsed
+    ? (availWrap !== usedWrap ? size : 0)
+    : (nextAvail - nextUsed + size) % size;
+  const shown = Math.min(size, RING_VIEW_MAX);
+  for (let i = 0; i < shown; i++) {
+    const at = b.desc + PackedDesc.SIZE * i;
+    if (!g.has(at, PackedDesc.SIZE)) break;
+    const flags = g.u16(at + PackedDesc.FLAGS)!;
+    const avail = (flags & PackedDescFlag.AVAIL) !== 0 ? 1 : 0;
+    const used = (flags & PackedDescFlag.USED) !== 0 ? 1 : 0;
+    const expected = i >= nextAvail ? availWrap : availWrap ^ 1;
+    const owner: DescriptorOwner = (i - nextUsed + size) % size < held
+      ? "device"
+      : avail !== used && avail === expected
+      ? "driver"
+      : "free";
+    const d: DescriptorView = {
+      index: i,
+      addr: g.u64(at + PackedDesc.ADDR)!,
+      len: g.u32(at + PackedDesc.LEN)!,
+      flags,
+      flagNames: flagNames(flags, PACKED_FLAG_NAMES),
+      next: null,
+      id: g.u16(at + PackedDesc.ID)!,
+      owner,
+    };
+    view.descriptors.push(d);
+  }
+  const put = (name: string, value: number | null) => {
+    if (value !== null) events[name] = value;
+  };
+  put("driver_off_wrap", g.u16(b.driver + PackedEvent.OFF_WRAP));
+  put("driver_flags", g.u16(b.driver + PackedEvent.FLAGS));
+  put("device_off_wrap", g.u16(b.device + PackedEvent.OFF_WRAP));
+  put("device_flags", g.u16(b.device + PackedEvent.FLAGS));
+  return view;
+}

@@ -1,0 +1,319 @@
+/**
+ * Snapshots of a running lab for the dashboard (`GET /snapshot`, contract in
+ * `lab/snapshot_types.ts`), and the ring view of one queue (`GET /ring`, `lab/ring_view.ts`).
+ *
+ * A snapshot is read from shared memory only – each NIC's register file, queue state records
+ * and counters in its VM's control block, the split ring indices in guest memory, the link
+ * rings' counters and the statistics regions the workers publish – so taking one sends no
+ * message to any worker and costs well under a millisecond for a small lab: the dashboard takes
+ * ten a second next to a busy lab. The values are read without a lock while the workers run; a
+ * snapshot is a consistent picture of each word, not of the lab as a whole.
+ *
+ * @module
+ */
+
+import { Status } from "../devices/virtio/constants.ts";
+import { QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
+import { StateWord } from "../devices/virtio/state.ts";
+import { featureNames } from "../devices/virtio/features.ts";
+import { NET_FEATURE_NAMES } from "../devices/net/config.ts";
+import { NetCounter, NetDriverCounter, readCounters } from "../devices/net/metrics.ts";
+import type { Lab, VmState } from "./lab.ts";
+import { describeImpair, type RingPort } from "./plan.ts";
+import {
+  type GuestReader,
+  labViews,
+  NET_QUEUE_NAMES,
+  type NicViews,
+  queueAddr,
+  queueLayout,
+} from "./ring_view.ts";
+import { SplitAvail, SplitUsed } from "../devices/virtio/split_layout.ts";
+import type {
+  DeviceSnapshot,
+  DirectionSnapshot,
+  LabSnapshot,
+  QueueSnapshot,
+  VmDisplayState,
+} from "./snapshot_types.ts";
+
+export { RING_VIEW_MAX, type RingViewError, takeRingView } from "./ring_view.ts";
+
+/** Most events a snapshot carries. */
+export const SNAPSHOT_EVENTS = 50;
+
+const STATUS_NAMES: readonly [string, number][] = [
+  ["ACKNOWLEDGE", Status.ACKNOWLEDGE],
+  ["DRIVER", Status.DRIVER],
+  ["FEATURES_OK", Status.FEATURES_OK],
+  ["DRIVER_OK", Status.DRIVER_OK],
+  ["DEVICE_NEEDS_RESET", Status.DEVICE_NEEDS_RESET],
+  ["FAILED", Status.FAILED],
+];
+
+/**
+ * The names of the bits set in a device status byte.
+ *
+ * @example
+ * ```ts
+ * import { statusNames } from "./snapshot.ts";
+ * statusNames(0x0f); // ["ACKNOWLEDGE", "DRIVER", "FEATURES_OK", "DRIVER_OK"]
+ * ```
+ */
+export function statusNames(status: number): string[] {
+  const out: string[] = [];
+  for (const [name, bit] of STATUS_NAMES) if ((status & bit) !== 0) out.push(name);
+  return out;
+}
+
+/** Decoded feature lists by the two register words (a NIC's features rarely change). */
+const FEATURE_CACHE = new Map<string, readonly string[]>();
+
+/**
+ * The negotiated features of a register file (the DriverFeatures words), by spec name.
+ *
+ * @example
+ * ```ts
+ * import { negotiatedFeatureNames } from "./snapshot.ts";
+ * import { regFileWords, RegFileWord } from "../devices/virtio/mmio.ts";
+ * const regs = new Int32Array(regFileWords(2));
+ * regs[RegFileWord.DRIVER_FEATURES_LO] = 1 << 5;
+ * regs[RegFileWord.DRIVER_FEATURES_HI] = 1;
+ * negotiatedFeatureNames(regs); // ["MAC", "VERSION_1"]
+ * ```
+ */
+export function negotiatedFeatureNames(regs: Int32Array): string[] {
+  const lo = regs[RegFileWord.DRIVER_FEATURES_LO] >>> 0;
+  const hi = regs[RegFileWord.DRIVER_FEATURES_HI] >>> 0;
+  const key = `${lo}:${hi}`;
+  let names = FEATURE_CACHE.get(key);
+  if (!names) {
+    names = featureNames(BigInt(lo) | (BigInt(hi) << 32n), NET_FEATURE_NAMES);
+    if (FEATURE_CACHE.size < 256) FEATURE_CACHE.set(key, names);
+  }
+  return names.slice();
+}
+
+/**
+ * What the dashboard shows for a VM, from the supervisor's view of its workers and its devices'
+ * status bytes: a failed worker is "failed", a stopped VM "stopped", workers still starting
+ * "booting"; then any device with DEVICE_NEEDS_RESET makes it "needs-reset", any device whose
+ * driver set FAILED "failed", any device short of DRIVER_OK "booting"; else "running".
+ * ("restarting" is never produced yet.)
+ *
+ * @example
+ * ```ts
+ * import { displayState } from "./snapshot.ts";
+ * displayState("running", [0x0f, 0x4f]); // "needs-reset"
+ * displayState("running", [0x07]); // "booting"
+ * ```
+ */
+export function displayState(state: VmState, statuses: readonly number[]): VmDisplayState {
+  if (state === "failed") return "failed";
+  if (state === "stopped") return "stopped";
+  if (state === "starting") return "booting";
+  let failed = false;
+  let booting = false;
+  for (const s of statuses) {
+    if ((s & Status.DEVICE_NEEDS_RESET) !== 0) return "needs-reset";
+    if ((s & Status.FAILED) !== 0) failed = true;
+    if ((s & Status.DRIVER_OK) === 0) booting = true;
+  }
+  return failed ? "failed" : booting ? "booting" : "running";
+}
+
+const NO_STATS: Record<string, number> = Object.freeze({}) as Record<string, number>;
+
+/**
+ * Take a snapshot of a running (or stopped) lab. Synchronous; reads shared memory only.
+ *
+ * Per queue: layout from the negotiated RING_PACKED, size/ready/kicks from the register file;
+ * split `avail.idx`/`used.idx` from guest memory at the addresses the driver programmed, when
+ * the queue is ready and the area lies inside memory (else null); the device side and
+ * `inFlight` from its state record; `pending` = `avail.idx` − next avail (mod 2^16, split).
+ * Per link direction: frames/bytes delivered and full-ring drops from the link ring, loss and
+ * corruption from the producing worker's impairment statistics (`NIC_impair_lost` of a VM's
+ * device worker, `LINK_impair_lost` of a switch worker), no-RX-buffer from the receiving NIC.
+ *
+ * @example
+ * ```ts ignore
+ * import { takeSnapshot } from "./snapshot.ts";
+ * const s = takeSnapshot(lab);
+ * console.log(s.vms.map((v) => `${v.name} ${v.state}`), s.links[0].forward.frames);
+ * ```
+ */
+export function takeSnapshot(lab: Lab): LabSnapshot {
+  const plan = lab.plan;
+  const views = labViews(lab);
+  const workers = lab.workerStats();
+  const statsOf = (kind: string, owner: string): Record<string, number> => {
+    for (const w of workers) if (w.kind === kind && w.owner === owner) return w.stats;
+    return NO_STATS;
+  };
+  const vms = plan.vms.map((vm) => {
+    const devices = views.nics[vm.index].map(deviceSnapshot(lab));
+    return {
+      name: vm.name,
+      state: displayState(lab.vmState(vm.name), devices.map((d) => d.status)),
+      devices,
+    };
+  });
+
+  const direction = (ring: number, from: string, to: string): DirectionSnapshot => {
+    const r = plan.rings[ring];
+    const c = lab.ring(ring).counters();
+    const impair = impairStats(r.producer, r.link, statsOf);
+    let noRxBuffer = 0;
+    if (r.consumer.kind === "nic") {
+      const consumer = r.consumer;
+      const vi = views.vmIndex.get(consumer.vm);
+      const nv = vi === undefined
+        ? undefined
+        : views.nics[vi].find((n) => n.nic.name === consumer.nic);
+      noRxBuffer = nv?.ctl.deviceCounters[NetCounter.rxNoBuffer] ?? 0;
+    }
+    return {
+      from,
+      to,
+      impair: describeImpair(r.impair),
+      frames: c.framesOut,
+      bytes: c.bytesOut,
+      drops: {
+        loss: impair.lost,
+        fullRing: c.framesDropped,
+        noRxBuffer,
+        corrupted: impair.corrupted,
+      },
+    };
+  };
+
+  const snapshot: LabSnapshot = {
+    takenAt: Date.now(),
+    lab: {
+      name: plan.name,
+      seed: plan.seed,
+      source: plan.source,
+      startedAt: new Date(lab.startedAt).toISOString(),
+      uptimeSeconds: Math.round((Date.now() - lab.startedAt) / 100) / 10,
+      pid: Deno.pid,
+    },
+    vms,
+    switches: plan.switches.map((sw) => {
+      const stats = statsOf("switch", sw.name);
+      const impairPrefixes = sw.ports.map((p) => `${p.link}_impair_`);
+      const counters: Record<string, number> = {};
+      for (const k in stats) {
+        if (!k.startsWith("switch_") || impairPrefixes.some((p) => k.startsWith(p))) continue;
+        counters[k.slice(7)] = stats[k];
+      }
+      return { name: sw.name, ports: sw.ports.map((p) => p.link), counters };
+    }),
+    links: plan.links.map((l) => ({
+      name: l.name,
+      endpoints: [l.endpoints[0], l.endpoints[1]],
+      up: lab.linkUp(l.name),
+      forward: direction(l.forwardRing, l.endpoints[0], l.endpoints[1]),
+      reverse: direction(l.reverseRing, l.endpoints[1], l.endpoints[0]),
+    })),
+    events: lab.events.recent().slice(-SNAPSHOT_EVENTS),
+  };
+  return snapshot;
+}
+
+/** Loss and corruption counts of the impairment stage that produces into a link direction. */
+function impairStats(
+  producer: RingPort,
+  link: string,
+  statsOf: (kind: string, owner: string) => Record<string, number>,
+): { lost: number; corrupted: number } {
+  const [stats, prefix] = producer.kind === "nic"
+    ? [statsOf("device", producer.vm), `${producer.nic}_impair_`]
+    : [statsOf("switch", producer.switch), `${link}_impair_`];
+  return { lost: stats[`${prefix}lost`] ?? 0, corrupted: stats[`${prefix}corrupted`] ?? 0 };
+}
+
+const deviceSnapshot = (lab: Lab) => (v: NicViews): DeviceSnapshot => {
+  const { nic, ctl } = v;
+  const regs = ctl.regs;
+  const status = regs[RegFileWord.STATUS] & 0xff;
+  const layout = queueLayout(regs, nic.layout);
+  return {
+    nic: nic.name,
+    kind: "virtio-net",
+    mac: nic.mac,
+    ip: nic.ip === null ? null : `${nic.ip}/${nic.prefix}`,
+    link: nic.link,
+    // The config space lives in the device worker; its link bit follows the supervisor's flips.
+    linkUp: nic.link !== null && lab.linkUp(nic.link),
+    status,
+    statusNames: statusNames(status),
+    features: negotiatedFeatureNames(regs),
+    queues: NET_QUEUE_NAMES.map((name, q) => queueSnapshot(v, q, name, layout)),
+    counters: readCounters(ctl.deviceCounters, NetCounter),
+    driverCounters: readCounters(ctl.driverCounters, NetDriverCounter),
+  };
+};
+
+/** Per-queue device counters: [requests, bytes, interrupts, suppressed]. */
+const QUEUE_COUNTERS = [
+  [
+    NetCounter.rxChainsPopped,
+    NetCounter.rxBytes,
+    NetCounter.rxInterrupts,
+    NetCounter.rxInterruptsSuppressed,
+  ],
+  [
+    NetCounter.txChainsPopped,
+    NetCounter.txBytes,
+    NetCounter.txInterrupts,
+    NetCounter.txInterruptsSuppressed,
+  ],
+] as const;
+
+function splitIndex(g: GuestReader, addr: number, areaBytes: number, at: number): number | null {
+  return g.has(addr, areaBytes) ? g.u16(addr + at) : null;
+}
+
+function queueSnapshot(
+  v: NicViews,
+  q: number,
+  name: string,
+  layout: "split" | "packed",
+): QueueSnapshot {
+  const regs = v.ctl.regs;
+  const st = v.ctl.queueState[q];
+  const c = v.ctl.deviceCounters;
+  const [requests, bytes, interrupts, suppressed] = QUEUE_COUNTERS[q];
+  const size = regs[queueWord(q, QueueWord.SIZE)] >>> 0;
+  const ready = regs[queueWord(q, QueueWord.READY)] !== 0;
+  const packed = layout === "packed";
+  let availIdx: number | null = null;
+  let usedIdx: number | null = null;
+  if (!packed && ready && size > 0) {
+    const driver = queueAddr(regs, q, QueueWord.DRIVER_LO, QueueWord.DRIVER_HI);
+    const device = queueAddr(regs, q, QueueWord.DEVICE_LO, QueueWord.DEVICE_HI);
+    availIdx = splitIndex(v.guest, driver, 6 + 2 * size, SplitAvail.IDX);
+    usedIdx = splitIndex(v.guest, device, 6 + 8 * size, SplitUsed.IDX);
+  }
+  const nextAvail = st[StateWord.NEXT_AVAIL];
+  return {
+    index: q,
+    name,
+    layout,
+    size,
+    ready,
+    availIdx,
+    usedIdx,
+    deviceNextAvail: nextAvail,
+    availWrapCounter: packed ? st[StateWord.AVAIL_WRAP] === 1 : null,
+    deviceNextUsed: st[StateWord.USED_IDX],
+    usedWrapCounter: packed ? st[StateWord.USED_WRAP] === 1 : null,
+    inFlight: st[StateWord.IN_FLIGHT],
+    pending: availIdx === null ? null : (availIdx - nextAvail) & 0xffff,
+    requests: c[requests],
+    bytes: c[bytes],
+    kicks: regs[queueWord(q, QueueWord.NOTIFY_COUNT)] >>> 0,
+    interrupts: c[interrupts],
+    suppressed: c[suppressed],
+  };
+}

@@ -1,0 +1,355 @@
+/**
+ * Snapshots and ring views of real labs: a split pair and a packed pair after pings, a lossy
+ * link, a star whose switch drops on an impaired port, a device broken by a corrupted ring, and
+ * the cost of a snapshot.
+ *
+ * Every test starts workers and shared memory that outlive a single tick of the event loop, so
+ * the resource and op sanitizers are off; each lab is stopped in `finally`.
+ */
+
+import assert from "node:assert/strict";
+import { QueueWord, queueWord } from "../devices/virtio/mmio.ts";
+import { SplitAvail } from "../devices/virtio/split_layout.ts";
+import { Lab } from "./lab.ts";
+import { planLab } from "./plan.ts";
+import {
+  displayState,
+  negotiatedFeatureNames,
+  statusNames,
+  takeRingView,
+  takeSnapshot,
+} from "./snapshot.ts";
+import type { LabSnapshot, RingView } from "./snapshot_types.ts";
+import { topologyFromObject } from "./topology/mod.ts";
+import { controlLayout, nicControl } from "./wire/control.ts";
+
+const LAB_TEST = { sanitizeResources: false, sanitizeOps: false } as const;
+
+const pair = (layout: "split" | "packed", link: Record<string, unknown> = {}) => ({
+  name: `snapshot-${layout}`,
+  seed: 3,
+  vms: {
+    a: { nics: { eth0: { ip: "10.0.0.1/24", layout } } },
+    b: { nics: { eth0: { ip: "10.0.0.2/24", layout } } },
+  },
+  links: [{ endpoints: ["a:eth0", "b:eth0"], ...link }],
+});
+
+async function startLab(object: Record<string, unknown>): Promise<Lab> {
+  const t = topologyFromObject(object);
+  if (!t.ok) assert.fail(`topology invalid: ${JSON.stringify(t.error)}`);
+  return await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+}
+
+/** Poll `probe` until it returns a non-null value, or fail after `ms`. */
+async function waitFor<T>(what: string, probe: () => T | null, ms = 5000): Promise<T> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    const v = probe();
+    if (v !== null) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+async function ping(lab: Lab, vm: string, dst: string, count: number): Promise<number> {
+  const r = await lab.exec(vm, ["ping", dst, "-c", String(count), "-i", "0.02"]);
+  if (!r.ok) assert.fail(`${vm} → ${dst}: ${r.message}`);
+  return (r.result as { received: number }).received;
+}
+
+const device = (s: LabSnapshot, vm: string) => s.vms.find((v) => v.name === vm)!.devices[0];
+
+function ringView(lab: Lab, vm: string, queue: number): RingView {
+  const r = takeRingView(lab, { vm, nic: "eth0", queue });
+  if (!r.ok) assert.fail(r.error.message);
+  return r.value;
+}
+
+/** The checks both layouts share, after `pings` pings from a to b. */
+function assertPairAfterPings(s: LabSnapshot, layout: "split" | "packed", pings: number) {
+  assert.deepEqual(s.vms.map((v) => [v.name, v.state]), [["a", "running"], ["b", "running"]]);
+  for (const vm of ["a", "b"]) {
+    const d = device(s, vm);
+    for (const f of ["VERSION_1", "EVENT_IDX", "MRG_RXBUF", "MAC", "STATUS"]) {
+      assert.ok(d.features.includes(f), `${vm} lacks ${f}: ${d.features}`);
+    }
+    assert.equal(d.features.includes("RING_PACKED"), layout === "packed");
+    assert.ok(d.statusNames.includes("DRIVER_OK"), String(d.statusNames));
+    assert.equal(d.linkUp, true);
+    assert.equal(d.link, "a-b");
+    assert.deepEqual(d.queues.map((q) => [q.name, q.layout, q.size, q.ready]), [
+      ["receiveq", layout, 256, true],
+      ["transmitq", layout, 256, true],
+    ]);
+    const tx = d.queues[1];
+    assert.ok(tx.requests >= pings, `${vm} transmitq requests ${tx.requests}`);
+    assert.ok(tx.kicks > 0, `${vm} transmitq kicks ${tx.kicks}`);
+    assert.ok(tx.bytes > 0);
+    assert.ok(d.queues[0].requests >= pings, `${vm} receiveq requests ${d.queues[0].requests}`);
+    assert.ok(d.counters.txFrames >= pings && d.driverCounters.rxFrames >= pings);
+  }
+  const link = s.links[0];
+  assert.equal(link.name, "a-b");
+  assert.equal(link.up, true);
+  assert.deepEqual([link.forward.from, link.forward.to], ["a:eth0", "b:eth0"]);
+  assert.deepEqual([link.reverse.from, link.reverse.to], ["b:eth0", "a:eth0"]);
+  assert.equal(link.forward.impair, "no impairment");
+  for (const dir of [link.forward, link.reverse]) {
+    assert.ok(dir.frames >= 3, `${dir.from}: ${dir.frames} frames`);
+    assert.ok(dir.bytes >= 3 * 42);
+    assert.deepEqual(dir.drops, { loss: 0, fullRing: 0, noRxBuffer: 0, corrupted: 0 });
+  }
+  assert.equal(s.lab.name, `snapshot-${layout}`);
+  assert.ok(s.events.some((e) => e.kind === "lab-up"));
+  assert.ok(s.events.length <= 50);
+}
+
+Deno.test({
+  name: "split pair: state, features, queue indices, counters, link frames; ring view; cost",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startLab(pair("split"));
+    try {
+      const pings = 3;
+      assert.equal(await ping(lab, "a", "10.0.0.2", pings), pings);
+      // The guest reclaims TX buffers after the interrupt: wait until both sides agree.
+      const s = await waitFor("a's transmitq to settle", () => {
+        const snap = takeSnapshot(lab);
+        const tx = device(snap, "a").queues[1];
+        return tx.availIdx === tx.usedIdx && tx.usedIdx === tx.deviceNextUsed &&
+            tx.inFlight === 0
+          ? snap
+          : null;
+      });
+      assertPairAfterPings(s, "split", pings);
+      const a = device(s, "a");
+      const [rx, tx] = a.queues;
+      assert.ok(tx.availIdx! >= pings);
+      assert.equal(tx.pending, 0);
+      assert.equal(tx.deviceNextAvail, tx.availIdx);
+      assert.equal(tx.availWrapCounter, null);
+      assert.equal(rx.usedWrapCounter, null);
+      // Every RX buffer is posted and waits for a frame.
+      assert.ok(rx.pending! > 200, `receiveq pending ${rx.pending}`);
+      assert.equal(rx.pending, (rx.availIdx! - rx.deviceNextAvail) & 0xffff);
+      assert.ok(a.counters.rxFrames >= pings);
+      assert.ok(rx.interrupts + rx.suppressed > 0);
+      assert.ok(s.switches.length === 0);
+      JSON.parse(JSON.stringify(s)); // plain JSON data
+
+      const view = ringView(lab, "a", 0);
+      assert.equal(view.layout, "split");
+      assert.equal(view.size, 256);
+      assert.equal(view.descriptors.length, 256);
+      assert.deepEqual(view.descriptors.map((d) => d.index), [...Array(256).keys()]);
+      assert.ok(view.descriptors.every((d) => d.flagNames.includes("WRITE") && d.len > 0));
+      const owners = view.descriptors.filter((d) => d.owner === "driver").length;
+      assert.ok(owners > 200, `${owners} descriptors owned by the driver`);
+      assert.equal(view.availRing!.length, 256);
+      assert.equal(view.availIdx, rx.availIdx);
+      assert.ok(view.usedRing!.length >= pings);
+      assert.ok(view.usedRing!.every((u) => u.id < 256 && u.len > 12));
+      assert.ok("used_event" in view.events && "avail_event" in view.events);
+      const txView = ringView(lab, "a", 1);
+      assert.ok(txView.descriptors.every((d) => d.owner !== "device"));
+      assert.ok(txView.descriptors.some((d) => d.len > 0 && !d.flagNames.includes("WRITE")));
+      assert.equal(txView.availRing!.length, Math.min(256, txView.availIdx!));
+
+      for (
+        const sel of [
+          { vm: "a", nic: "eth0", queue: 2 },
+          { vm: "a", nic: "eth0", queue: -1 },
+          { vm: "a", nic: "eth0", queue: 0.5 },
+          { vm: "a", nic: "eth9", queue: 0 },
+          { vm: "zz", nic: "eth0", queue: 0 },
+        ]
+      ) {
+        const r = takeRingView(lab, sel);
+        assert.equal(r.ok, false, JSON.stringify(sel));
+        if (!r.ok) assert.ok(r.error.message.length > 0 && r.error.hint.length > 0);
+      }
+
+      const t0 = performance.now();
+      for (let i = 0; i < 1000; i++) takeSnapshot(lab);
+      const ms = performance.now() - t0;
+      console.log(`1000 snapshots of a running pair: ${ms.toFixed(1)} ms`);
+      assert.ok(ms < 1000, `1000 snapshots took ${ms} ms`);
+    } finally {
+      await lab.stop();
+    }
+    assert.deepEqual(takeSnapshot(lab).vms.map((v) => v.state), ["stopped", "stopped"]);
+  },
+});
+
+Deno.test({
+  name: "packed pair: RING_PACKED, wrap counters, and a ring view that decodes AVAIL/USED",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startLab(pair("packed"));
+    try {
+      const pings = 3;
+      assert.equal(await ping(lab, "a", "10.0.0.2", pings), pings);
+      const s = await waitFor("a's transmitq to settle", () => {
+        const snap = takeSnapshot(lab);
+        const tx = device(snap, "a").queues[1];
+        return tx.inFlight === 0 && tx.deviceNextUsed === tx.deviceNextAvail ? snap : null;
+      });
+      assertPairAfterPings(s, "packed", pings);
+      for (const q of device(s, "a").queues) {
+        assert.equal(q.availIdx, null);
+        assert.equal(q.usedIdx, null);
+        assert.equal(q.pending, null);
+        assert.equal(typeof q.availWrapCounter, "boolean");
+        assert.equal(typeof q.usedWrapCounter, "boolean");
+      }
+
+      const rx = ringView(lab, "a", 0);
+      assert.equal(rx.layout, "packed");
+      assert.equal(rx.size, 256);
+      assert.equal(rx.descriptors.length, 256);
+      assert.equal(rx.availRing, null);
+      assert.equal(rx.usedRing, null);
+      for (const d of rx.descriptors) {
+        assert.equal(d.flagNames.includes("AVAIL"), (d.flags & 0x80) !== 0);
+        assert.equal(d.flagNames.includes("USED"), (d.flags & 0x8000) !== 0);
+        assert.equal(d.next, null);
+        assert.equal(typeof d.id, "number");
+      }
+      const driver = rx.descriptors.filter((d) => d.owner === "driver");
+      assert.ok(driver.length > 200, `${driver.length} RX slots owned by the driver`);
+      assert.ok(driver.every((d) => d.flagNames.includes("WRITE")));
+      for (const k of ["driver_off_wrap", "driver_flags", "device_off_wrap", "device_flags"]) {
+        assert.equal(typeof rx.events[k], "number", k);
+      }
+      // TX slots the device returned carry AVAIL and USED alike.
+      const tx = ringView(lab, "a", 1);
+      const used = tx.descriptors.filter((d) => d.flagNames.includes("USED"));
+      assert.ok(used.length >= pings, `${used.length} used TX slots`);
+      assert.ok(used.every((d) => d.flagNames.includes("AVAIL") && d.owner === "free"));
+      assert.ok(tx.descriptors.every((d) => d.owner !== "device"));
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "a link with loss 100% forward counts its losses; the reverse direction none",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startLab(pair("split", { forward: { loss: "100%" } }));
+    try {
+      const r = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", "0.2"]);
+      assert.ok(r.ok && (r.result as { received: number }).received === 0);
+      // Worker statistics are published every 100 ms.
+      const s = await waitFor(
+        "a lost frame in the snapshot",
+        () => ((s) => s.links[0].forward.drops.loss > 0 ? s : null)(takeSnapshot(lab)),
+      );
+      const link = s.links[0];
+      assert.equal(link.forward.impair, "loss 100%");
+      assert.equal(link.forward.frames, 0);
+      assert.equal(link.reverse.drops.loss, 0);
+      assert.equal(link.forward.drops.corrupted, 0);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+const STAR3 = {
+  name: "snapshot-star",
+  seed: 7,
+  vms: {
+    h1: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+    h2: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+    h3: { nics: { eth0: { ip: "10.0.0.3/24" } } },
+  },
+  switches: { sw1: {} },
+  links: [
+    { endpoints: ["h1", "sw1"] },
+    { endpoints: ["h2", "sw1"] },
+    { endpoints: ["h3", "sw1"], forward: {}, reverse: { loss: "100%" } },
+  ],
+};
+
+Deno.test({
+  name: "star: switch counters and switch-side losses; a corrupted TX ring shows needs-reset",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startLab(STAR3);
+    try {
+      assert.equal(await ping(lab, "h2", "10.0.0.1", 2), 2);
+      const lost = await lab.exec("h2", ["ping", "10.0.0.3", "-c", "1", "-W", "0.2"]);
+      assert.ok(lost.ok && (lost.result as { received: number }).received === 0);
+      const s = await waitFor("the switch's losses towards h3", () => {
+        const snap = takeSnapshot(lab);
+        const l = snap.links.find((l) => l.endpoints[0] === "h3:eth0")!;
+        return l.reverse.drops.loss > 0 ? snap : null;
+      });
+      const h3 = s.links.find((l) => l.endpoints[0] === "h3:eth0")!;
+      assert.deepEqual([h3.reverse.from, h3.reverse.to], ["sw1", "h3:eth0"]);
+      assert.equal(h3.reverse.impair, "loss 100%");
+      assert.equal(h3.forward.drops.loss, 0);
+      const sw = s.switches[0];
+      assert.equal(sw.name, "sw1");
+      assert.equal(sw.ports.length, 3);
+      assert.ok(Object.keys(sw.counters).length > 0, "no switch counters");
+      assert.ok(Object.keys(sw.counters).every((k) => !k.startsWith("switch_")));
+      assert.ok(Object.values(sw.counters).some((v) => v > 0), JSON.stringify(sw.counters));
+      assert.ok(Object.keys(sw.counters).every((k) => !k.includes("impair")));
+
+      // Corrupt h1's TX avail idx, as lab_test.ts's fault-isolation test does.
+      const vm = lab.plan.vms.find((v) => v.name === "h1")!;
+      const regs = nicControl(lab.controlOf(vm.index), controlLayout(vm.nics), 0).regs;
+      const size = regs[queueWord(1, QueueWord.SIZE)] >>> 0;
+      const driverArea = (regs[queueWord(1, QueueWord.DRIVER_LO)] >>> 0) +
+        (regs[queueWord(1, QueueWord.DRIVER_HI)] >>> 0) * 2 ** 32;
+      const u16 = new Uint16Array(lab.memoryOf("h1"));
+      const idxAt = (driverArea + SplitAvail.IDX) >>> 1;
+      Atomics.store(u16, idxAt, (Atomics.load(u16, idxAt) + size + 5) & 0xffff);
+      const h2ToH1 = lab.exec("h2", ["ping", "10.0.0.1", "-c", "1", "-W", "0.3"]);
+      const broken = await waitFor("h1 to show needs-reset", () => {
+        const snap = takeSnapshot(lab);
+        return snap.vms[0].state === "needs-reset" ? snap : null;
+      });
+      await h2ToH1;
+      assert.ok(broken.vms[0].devices[0].statusNames.includes("DEVICE_NEEDS_RESET"));
+      assert.deepEqual(broken.vms.map((v) => v.state), ["needs-reset", "running", "running"]);
+      assert.ok(broken.events.some((e) => e.kind === "device-error" && e.subject === "h1"));
+      // A garbage ring still gives a ring view, never an exception.
+      assert.equal(ringView(lab, "h1", 1).size, size);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test("statusNames, displayState and negotiatedFeatureNames decode the register file", () => {
+  assert.deepEqual(statusNames(0xcf), [
+    "ACKNOWLEDGE",
+    "DRIVER",
+    "FEATURES_OK",
+    "DRIVER_OK",
+    "DEVICE_NEEDS_RESET",
+    "FAILED",
+  ]);
+  assert.equal(displayState("starting", [0]), "booting");
+  assert.equal(displayState("running", [0x0f]), "running");
+  assert.equal(displayState("running", []), "running");
+  assert.equal(displayState("running", [0x0f, 0x0b]), "booting");
+  assert.equal(displayState("running", [0x8f]), "failed");
+  assert.equal(displayState("running", [0x4f, 0x8f]), "needs-reset");
+  assert.equal(displayState("failed", [0x0f]), "failed");
+  assert.equal(displayState("stopped", [0x0f]), "stopped");
+  const regs = new Int32Array(64);
+  regs[3] = (1 << 29) | (1 << 15);
+  regs[4] = 1 | (1 << 2);
+  assert.deepEqual(negotiatedFeatureNames(regs), [
+    "MRG_RXBUF",
+    "EVENT_IDX",
+    "VERSION_1",
+    "RING_PACKED",
+  ]);
+});
