@@ -13,6 +13,9 @@ import { LabError } from "../lab/errors.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import { formatPlan, planLab } from "../lab/plan.ts";
 import { launchLab, type RegisteredLab } from "../lab/runner.ts";
+import { takeRingView, takeSnapshot } from "../lab/snapshot.ts";
+import type { Lab } from "../lab/lab.ts";
+import { runDashboard, type SnapshotSource } from "./dashboard/run.ts";
 import { findLabs, readRecord, removeLabDir, stateRoot } from "../lab/state.ts";
 import {
   formatIssues,
@@ -80,6 +83,7 @@ function upCommand() {
     .option("-d, --detach", "start the lab in the background and return")
     .option("--dry-run", "print the plan and exit without starting anything")
     .option("--quiet", "print nothing while running (used by --detach)")
+    .option("--no-dashboard", "in a terminal, show the summary line instead of the dashboard")
     .action((file, opts) =>
       withCliErrors(async () => {
         const topology = await loadOrFail(file);
@@ -117,7 +121,20 @@ function upCommand() {
               } -- ping ... · vlab status · Ctrl-C stops\n`,
           );
         }
-        const ticker = opts.quiet || !Deno.stdout.isTerminal()
+        const terminal = Deno.stdout.isTerminal() && Deno.stdin.isTerminal();
+        if (!opts.quiet && terminal && opts.dashboard) {
+          // The dashboard owns the terminal until the user quits it (and agrees to stop) or
+          // the lab stops by itself (vlab down, SIGTERM).
+          const gone = new AbortController();
+          void running.stopped.then(() => gone.abort());
+          const choice = await runDashboard({
+            source: localSource(lab),
+            foreground: true,
+            signal: gone.signal,
+          });
+          if (choice === "stop") await running.stop();
+        }
+        const ticker = opts.quiet || !terminal || opts.dashboard
           ? null
           : setInterval(() => void out(`\r${summaryLine(lab)}   `), 1000);
         await running.stopped;
@@ -129,8 +146,19 @@ function upCommand() {
     );
 }
 
+/** The dashboard's source for a lab in this process: shared memory, read directly. */
+function localSource(lab: Lab): SnapshotSource {
+  return {
+    snapshot: () => Promise.resolve(takeSnapshot(lab)),
+    ring: (sel) => {
+      const r = takeRingView(lab, sel);
+      return Promise.resolve(r.ok ? r.value : null);
+    },
+  };
+}
+
 /** One line: VMs running, frames moved. */
-function summaryLine(lab: import("../lab/lab.ts").Lab): string {
+function summaryLine(lab: Lab): string {
   const running = lab.plan.vms.filter((v) => lab.vmState(v.name) === "running").length;
   let frames = 0;
   for (let i = 0; i < lab.plan.rings.length; i++) frames += lab.ring(i).counters().framesOut;

@@ -12,6 +12,7 @@ import { Command } from "@commander-js/extra-typings";
 import meta from "../deno.json" with { type: "json" };
 import { benchCommand } from "./bench.ts";
 import { labCommands } from "./lab.ts";
+import { dashboardCommand } from "./dashboard_command.ts";
 import { EXIT_CODES, formatError, toVlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit, configureCommandTree } from "./usage.ts";
@@ -50,6 +51,7 @@ export function createProgram(): Command {
       "\nExit codes: 0 success, 1 failure while running, 2 usage error (bad command or option).",
     );
   for (const c of labCommands()) program.addCommand(c);
+  program.addCommand(dashboardCommand());
   program.addCommand(benchCommand());
   configureCommandTree(program, { writeOut, writeErr });
   return program;

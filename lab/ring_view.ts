@@ -23,7 +23,6 @@ import { QueueWord, queueWord, type QueueWordField, RegFileWord } from "../devic
 import { PackedDesc, PackedEvent } from "../devices/virtio/packed_layout.ts";
 import { SplitAvail, SplitDesc, SplitUsed } from "../devices/virtio/split_layout.ts";
 import { STATE_HEADER_WORDS, StateWord } from "../devices/virtio/state.ts";
-import { NetCounter } from "../devices/net/metrics.ts";
 import type { Lab } from "./lab.ts";
 import type { NicPlan, VmPlan } from "./plan.ts";
 import { controlLayout, type NicControl, nicControl } from "./wire/control.ts";
@@ -277,11 +276,6 @@ function queueBase(v: NicViews, q: number): QueueBase {
 }
 
 /** The last `count` entries of a free-running 16-bit ring index `end`, oldest first. */
-function lastPositions(end: number, count: number): number[] {
-  const out: number[] = [];
-  for (let k = count; k > 0; k--) out.push((end - k) & 0xffff);
-  return out;
-}
 
 function splitView(v: NicViews, selector: RingSelector): RingView {
   const g = v.guest;
@@ -347,19 +341,14 @@ function splitView(v: NicViews, selector: RingSelector): RingView {
     });
   }
 
-  // How many entries each ring has published since the queue was set up: the 16-bit index,
-  // unless the device's counters show that it has gone around 65 536 at least once.
-  const c = v.ctl.deviceCounters;
-  const popped = c[q === 0 ? NetCounter.rxChainsPopped : NetCounter.txChainsPopped];
-  const published = c[q === 0 ? NetCounter.rxUsedPublished : NetCounter.txUsedPublished];
+  // The avail and used rings slot by slot (slot i next to descriptor i in the view), as far
+  // as the descriptors shown.
   if (availIdx !== null) {
-    const n = Math.min(shown, popped + pending >= 0x10000 ? size : availIdx);
-    for (const pos of lastPositions(availIdx, n)) view.availRing!.push(availEntry(pos) ?? 0);
+    for (let i = 0; i < shown; i++) view.availRing!.push(availEntry(i) ?? 0);
   }
   if (usedIdx !== null) {
-    const n = Math.min(shown, published >= 0x10000 ? size : usedIdx);
-    for (const pos of lastPositions(usedIdx, n)) {
-      const at = b.device + SplitUsed.RING + SplitUsed.ENTRY * (pos % size);
+    for (let i = 0; i < shown; i++) {
+      const at = b.device + SplitUsed.RING + SplitUsed.ENTRY * i;
       view.usedRing!.push({
         id: g.u32(at + SplitUsed.ELEM_ID) ?? 0,
         len: g.u32(at + SplitUsed.ELEM_LEN) ?? 0,

@@ -205,9 +205,9 @@ export interface RingView {
   size: number;
   /** The descriptors (at most 256 shown: the first `size` up to that). */
   descriptors: DescriptorView[];
-  /** Split: avail ring entries `avail.ring[i]` for the last up-to-size published slots; packed: null. */
+  /** Split: the avail ring slot by slot, `availRing[i] = avail.ring[i]` (as many slots as descriptors shown); packed: null. */
   availRing: number[] | null;
-  /** Split: used ring entries `{ id, len }`; packed: null. */
+  /** Split: the used ring slot by slot, `usedRing[i] = used.ring[i]` as `{ id, len }`; packed: null. */
   usedRing: { id: number; len: number }[] | null;
   /** Split: driver's `avail.idx`; packed: null. */
   availIdx: number | null;

@@ -1,0 +1,369 @@
+/**
+ * The whole dashboard screen: a header line (lab, seed, uptime, counts, paused marker), a tab bar
+ * (Overview · Queues · Links · Events), the selected panel (or the ring view of the selected
+ * queue, or the help), and a key-hint line. `<App>` holds only UI state (panel, selections,
+ * scroll, paused, help, quit confirmation); the data comes in as props from `run.ts`, and the
+ * App reports what it needs through callbacks (pause, which ring to fetch, exit).
+ *
+ * The screen uses `rows - 1` lines: ink clears the whole terminal on every redraw of an output
+ * as tall as the terminal, which flickers; one line less keeps redraws in place.
+ *
+ * @module
+ */
+
+import { useEffect, useReducer, useRef, useState } from "react";
+import { Box, useInput, useStdin, useStdout } from "ink";
+import type { LabSnapshot, RingSelector, RingView } from "../../lab/snapshot_types.ts";
+import { eventsLines, EventsPanel } from "./events.tsx";
+import { formatClock, formatDuration } from "./format.ts";
+import { HelpPanel } from "./help.tsx";
+import { fitLine, type Line, Lines, lineWidth, padLine, type Seg, seg } from "./lines.tsx";
+import { LinksPanel } from "./links.tsx";
+import { overviewLines, OverviewPanel } from "./overview.tsx";
+import { listQueues, type QueueRef, QueuesPanel } from "./queues.tsx";
+import type { OccupancyHistory, Rates } from "./rates.ts";
+import { RingViewPanel, ringWindow } from "./ring_view.tsx";
+import {
+  type DashboardExit,
+  INITIAL_UI,
+  type KeyContext,
+  type KeyPress,
+  PANELS,
+  reduceKey,
+  type UiState,
+} from "./keys.ts";
+
+export { type DashboardExit, PANELS } from "./keys.ts";
+
+/** What the dashboard draws, from `run.ts`. */
+export interface DashboardData {
+  /** The latest snapshot, or null before the first. */
+  readonly snapshot: LabSnapshot | null;
+  /** Rates between the last two snapshots, or null. */
+  readonly rates: Rates | null;
+  /** Occupancy history, or null. */
+  readonly history: OccupancyHistory | null;
+  /** The ring view asked for with `onRingChange`, or null (not asked, loading, or gone). */
+  readonly ring: RingView | null;
+  /** Why the lab cannot be read any more ("lab stopped: …" is shown), or null. */
+  readonly error: string | null;
+}
+
+/** Props of `<App>`. */
+export interface AppProps {
+  /** What to draw. */
+  readonly data: DashboardData;
+  /** Foreground lab: `q` asks "Stop the lab? (y/n)"; attached: `q` detaches at once. */
+  readonly foreground: boolean;
+  /** Terminal columns (default: the stdout's, following resizes). */
+  readonly columns?: number;
+  /** Terminal rows (default: the stdout's, following resizes). */
+  readonly rows?: number;
+  /** Whether to use colors (default true; false for NO_COLOR). */
+  readonly colors?: boolean;
+  /** Called once when the user quits. */
+  readonly onExit: (result: DashboardExit) => void;
+  /** Called when the user pauses or resumes. */
+  readonly onPauseChange?: (paused: boolean) => void;
+  /** Called with the queue whose ring view is open, or null when it closes. */
+  readonly onRingChange?: (selector: RingSelector | null) => void;
+}
+
+function useTerminalSize(columns?: number, rows?: number): { columns: number; rows: number } {
+  const { stdout } = useStdout();
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    if (columns !== undefined && rows !== undefined) return;
+    const onResize = () => setTick((t) => t + 1);
+    stdout.on("resize", onResize);
+    return () => {
+      stdout.off("resize", onResize);
+    };
+  }, [stdout, columns, rows]);
+  return {
+    columns: Math.max(20, columns ?? stdout.columns ?? 80),
+    rows: Math.max(8, rows ?? stdout.rows ?? 24),
+  };
+}
+
+function clamp(i: number, n: number): number {
+  return n <= 0 ? 0 : Math.min(Math.max(0, i), n - 1);
+}
+
+interface KeyAction {
+  input: string;
+  key: KeyPress;
+  ctx: KeyContext;
+}
+
+function reducer(state: UiState, action: KeyAction): UiState {
+  return reduceKey(state, action.input, action.key, action.ctx);
+}
+
+function selectorOf(ref: QueueRef): RingSelector {
+  return { vm: ref.vm, nic: ref.nic, queue: ref.queue.index };
+}
+
+/**
+ * The dashboard screen.
+ *
+ * @example
+ * ```tsx ignore
+ * <App data={{ snapshot, rates, history, ring: null, error: null }} foreground onExit={(r) => done(r)} />
+ * ```
+ */
+export function App(props: AppProps) {
+  const { columns, rows } = useTerminalSize(props.columns, props.rows);
+  const colors = props.colors ?? true;
+  const { snapshot, error } = props.data;
+
+  const [ui, dispatch] = useReducer(reducer, INITIAL_UI);
+  const { panel, paused, help, confirm } = ui;
+  const exited = useRef(false);
+  const lastRing = useRef<string>("null");
+  const lastPaused = useRef(false);
+
+  const vms = snapshot?.vms ?? [];
+  const queues = snapshot === null ? [] : listQueues(snapshot);
+  const links = snapshot?.links ?? [];
+  const events = snapshot?.events ?? [];
+  const vmI = clamp(ui.vm, vms.length);
+  const queueI = clamp(ui.queue, queues.length);
+  const linkI = clamp(ui.link, links.length);
+  const eventsBack = ui.eventsBack;
+  const selectedQueue: QueueRef | undefined = queues[queueI];
+  const showRing = ui.ringOpen && panel === 1 && selectedQueue !== undefined;
+
+  const width = columns;
+  const screenRows = rows - 1;
+  const bodyHeight = Math.max(1, screenRows - 3);
+
+  // Tell run.ts which ring to fetch; only when it changes.
+  const ringSel = showRing && selectedQueue !== undefined ? selectorOf(selectedQueue) : null;
+  const ringKey = JSON.stringify(ringSel);
+  useEffect(() => {
+    if (ringKey === lastRing.current) return;
+    lastRing.current = ringKey;
+    props.onRingChange?.(ringSel);
+  });
+  useEffect(() => {
+    if (paused === lastPaused.current) return;
+    lastPaused.current = paused;
+    props.onPauseChange?.(paused);
+  });
+  useEffect(() => {
+    if (ui.exit === null || exited.current) return;
+    exited.current = true;
+    props.onExit(ui.exit);
+  });
+
+  const ring = props.data.ring !== null && ringSel !== null &&
+      props.data.ring.selector.vm === ringSel.vm &&
+      props.data.ring.selector.nic === ringSel.nic &&
+      props.data.ring.selector.queue === ringSel.queue
+    ? props.data.ring
+    : null;
+  const ringTitle = selectedQueue === undefined
+    ? ""
+    : `${selectedQueue.vm}/${selectedQueue.nic} ${selectedQueue.queue.name}`;
+  const ringProps = {
+    ring,
+    title: ringTitle,
+    scroll: ui.ringScroll,
+    width,
+    height: bodyHeight,
+    colors,
+  };
+
+  // What the keys need to know, as of this render; the input handler reads it through a ref so a
+  // handler registered by an older render still sees the current screen.
+  const ctx: KeyContext = {
+    foreground: props.foreground,
+    stopped: error !== null,
+    vms: vms.length,
+    firstQueueOfVm: vms.map((v) => queues.findIndex((q) => q.vm === v.name)),
+    queues: queues.length,
+    links: links.length,
+    events: events.length,
+    ringWindow: showRing ? ringWindow(ringProps) : null,
+  };
+  const ctxRef = useRef(ctx);
+  ctxRef.current = ctx;
+  // Without a terminal on stdin (piped input) there are no keys: ink cannot enable raw mode.
+  const { isRawModeSupported } = useStdin();
+  useInput((input, key) => dispatch({ input, key, ctx: ctxRef.current }), {
+    isActive: isRawModeSupported,
+  });
+
+  // Header.
+  const left: Seg[] = [seg("vlab ", { dim: true })];
+  if (snapshot !== null) {
+    const lab = snapshot.lab;
+    const n = (k: number, what: string) => `${k} ${what}${k === 1 ? "" : "s"}`;
+    left.push(seg(lab.name, { bold: true, color: "cyan" }));
+    left.push(seg(` · seed ${lab.seed} · up ${formatDuration(lab.uptimeSeconds)} · `));
+    left.push(seg(n(vms.length, "VM")));
+    left.push(seg(` · ${n(links.length, "link")}`));
+    if (snapshot.switches.length > 0) left.push(seg(` · ${n(snapshot.switches.length, "switch")}`));
+  } else {
+    left.push(seg("connecting…", { dim: true }));
+  }
+  const right: Seg[] = [];
+  if (paused) right.push(seg("[PAUSED]", { color: "yellow", bold: true, inverse: true }));
+  else if (snapshot !== null && width >= 100) {
+    right.push(
+      seg(`at ${formatClock(new Date(snapshot.takenAt).toISOString())} UTC`, { dim: true }),
+    );
+  }
+  const header = joinEnds(left, right, width);
+
+  // Tab bar.
+  const tabs: Seg[] = [];
+  PANELS.forEach((name, i) => {
+    if (i > 0) tabs.push(seg(" · ", { dim: true }));
+    tabs.push(
+      i === panel
+        ? seg(`[${name}]`, { bold: true, inverse: true, color: "cyan" })
+        : seg(` ${name} `, { dim: true }),
+    );
+  });
+  if (showRing) tabs.push(seg(`  › ring ${ringTitle}`, { color: "cyan" }));
+  const tabLine = joinEnds(tabs, [seg("? help", { dim: true })], width);
+
+  // Key hints.
+  let hint: Line;
+  if (error !== null) {
+    hint = [seg("press any key to leave", { bold: true })];
+  } else if (confirm) {
+    hint = [seg("Stop the lab? (y/n)", { bold: true, color: "yellow", inverse: true })];
+  } else if (help) {
+    hint = [seg("esc close help · ? close help · q quit", { dim: true })];
+  } else if (showRing) {
+    hint = [seg("↑↓ scroll · pgup/pgdn page · esc back · tab panel · p pause · ? help · q quit", {
+      dim: true,
+    })];
+  } else {
+    const enter = panel === 0 ? "enter queues · " : panel === 1 ? "enter ring view · " : "";
+    hint = [
+      seg(`tab/←→ panel · ↑↓ select · ${enter}p ${paused ? "resume" : "pause"} · ? help · q quit`, {
+        dim: true,
+      }),
+    ];
+  }
+
+  let body;
+  if (error !== null) {
+    body = (
+      <Lines
+        lines={[[], [seg(`  lab stopped: ${error}`, { color: "red", bold: true })], [
+          seg("  the dashboard closes in 2 s, or press any key", { dim: true }),
+        ]]}
+        width={width}
+        height={bodyHeight}
+        colors={colors}
+      />
+    );
+  } else if (snapshot === null) {
+    body = (
+      <Lines
+        lines={[[seg("  waiting for the first snapshot…", { dim: true })]]}
+        width={width}
+        height={bodyHeight}
+        colors={colors}
+      />
+    );
+  } else if (help) {
+    body = (
+      <HelpPanel foreground={props.foreground} width={width} height={bodyHeight} colors={colors} />
+    );
+  } else if (showRing) {
+    body = <RingViewPanel {...ringProps} />;
+  } else if (panel === 0 && width >= 120) {
+    // Overview and events side by side.
+    const leftW = Math.floor((width - 3) * 0.58);
+    const rightW = width - 3 - leftW;
+    const l = overviewLines({
+      snapshot,
+      selectedVm: vmI,
+      width: leftW,
+      height: bodyHeight,
+      colors,
+    });
+    const r = eventsLines({
+      events,
+      scrollBack: eventsBack,
+      width: rightW,
+      height: bodyHeight,
+      colors,
+    });
+    const lines: Line[] = [];
+    for (let i = 0; i < bodyHeight; i++) {
+      lines.push([
+        ...padLine(l[i] ?? [], leftW),
+        seg(" │ ", { dim: true }),
+        ...fitLine(r[i] ?? [], rightW),
+      ]);
+    }
+    body = <Lines lines={lines} width={width} height={bodyHeight} colors={colors} />;
+  } else if (panel === 0) {
+    body = (
+      <OverviewPanel
+        snapshot={snapshot}
+        selectedVm={vmI}
+        width={width}
+        height={bodyHeight}
+        colors={colors}
+      />
+    );
+  } else if (panel === 1) {
+    body = (
+      <QueuesPanel
+        snapshot={snapshot}
+        rates={props.data.rates}
+        history={props.data.history}
+        selected={queueI}
+        width={width}
+        height={bodyHeight}
+        colors={colors}
+      />
+    );
+  } else if (panel === 2) {
+    body = (
+      <LinksPanel
+        snapshot={snapshot}
+        rates={props.data.rates}
+        selected={linkI}
+        width={width}
+        height={bodyHeight}
+        colors={colors}
+      />
+    );
+  } else {
+    body = (
+      <EventsPanel
+        events={events}
+        scrollBack={eventsBack}
+        width={width}
+        height={bodyHeight}
+        colors={colors}
+      />
+    );
+  }
+
+  return (
+    <Box flexDirection="column" width={width} height={screenRows}>
+      <Lines lines={[header, tabLine]} width={width} colors={colors} />
+      {body}
+      <Lines lines={[hint]} width={width} colors={colors} />
+    </Box>
+  );
+}
+
+/** `left` and `right` on one line of `width`, `right` flush right; `left` is cut first. */
+function joinEnds(left: readonly Seg[], right: readonly Seg[], width: number): Line {
+  const rw = lineWidth(right);
+  if (rw === 0) return fitLine(left, width);
+  const l = fitLine(left, Math.max(0, width - rw - 1));
+  const gap = Math.max(1, width - lineWidth(l) - rw);
+  return [...l, seg(" ".repeat(gap)), ...right];
+}

@@ -1,0 +1,307 @@
+import assert from "node:assert/strict";
+import type { RingView } from "../../lab/snapshot_types.ts";
+import { fixtureData, KEY, loadFixture, renderApp, waitFor } from "./testing.tsx";
+
+const SIZES = [[80, 24], [140, 40]] as const;
+
+/** Every line fits the width, and the screen leaves the terminal's last row free. */
+function assertFits(frame: string, columns: number, rows: number): void {
+  const lines = frame.split("\n");
+  assert.ok(lines.length <= rows - 1, `${lines.length} lines on a ${rows}-row terminal`);
+  for (const line of lines) {
+    assert.ok(Array.from(line).length <= columns, `line wider than ${columns}: "${line}"`);
+  }
+}
+
+function lineWith(frame: string, ...parts: string[]): string {
+  const line = frame.split("\n").find((l) => parts.every((p) => l.includes(p)));
+  assert.ok(line !== undefined, `no line with ${parts.join(", ")} in\n${frame}`);
+  return line;
+}
+
+async function press(
+  app: ReturnType<typeof renderApp>,
+  keys: string[],
+  until: (f: string) => boolean,
+  what: string,
+) {
+  for (const k of keys) app.stdin.write(k);
+  await waitFor(() => until(app.frame()), what);
+  return app.frame();
+}
+
+/** Press `key` until `until` holds (at most 40 times), waiting for each redraw. */
+async function scrollUntil(
+  app: ReturnType<typeof renderApp>,
+  key: string,
+  until: (f: string) => boolean,
+  what: string,
+) {
+  for (let i = 0; i < 40 && !until(app.frame()); i++) {
+    const before = app.frame();
+    app.stdin.write(key);
+    await waitFor(() => app.frame() !== before, `a redraw after a key, looking for ${what}`);
+  }
+  assert.ok(until(app.frame()), what);
+  return app.frame();
+}
+
+for (const [columns, rows] of SIZES) {
+  Deno.test(`overview lists every VM with its state and features by name (${columns}x${rows})`, () => {
+    for (const lab of ["pair", "star"] as const) {
+      const app = renderApp(fixtureData(lab), { columns, rows });
+      const frame = app.frame();
+      assertFits(frame, columns, rows);
+      const snapshot = fixtureData(lab).snapshot!;
+      for (const vm of snapshot.vms) lineWith(frame, ` ${vm.name} `, vm.state);
+      const features = lab === "star"
+        ? "features MAC MRG_RXBUF STATUS EVENT_IDX VERSION_1 RING_PACKED"
+        : "features MAC MRG_RXBUF STATUS EVENT_IDX VERSION_1";
+      assert.equal(
+        frame.split("\n").filter((l) => l.includes(features)).length,
+        snapshot.vms.length,
+      );
+      app.unmount();
+    }
+  });
+
+  Deno.test(`a VM whose device needs a reset is shown as such (${columns}x${rows})`, () => {
+    const app = renderApp(fixtureData("star"), { columns, rows });
+    const frame = app.frame();
+    lineWith(frame, "h3", "needs-reset");
+    lineWith(frame, "status", "0x4f", "DEVICE_NEEDS_RESET");
+    lineWith(frame, "device needs reset");
+    lineWith(frame, "link h4-sw1 DOWN");
+    app.unmount();
+  });
+
+  Deno.test(`queues show layout, size, indices and rates from the fixture deltas (${columns}x${rows})`, async () => {
+    const app = renderApp(fixtureData("pair"), { columns, rows });
+    const frame = await press(app, [KEY.tab], (f) => f.includes("[Queues]"), "the Queues panel");
+    assertFits(frame, columns, rows);
+    // a's transmitq: 1000 chains, 1.514 MB, 250 kicks, 100 interrupts, 900 saved in 100 ms.
+    const row = lineWith(frame, "a/eth0 tx", "split", "256", "57664", "57638");
+    if (columns >= 120) {
+      for (const v of ["10.0k/s", "15.1 MB/s", "2.5k/s", "1.0k/s", "9.0k/s"]) {
+        assert.ok(row.includes(v), v);
+      }
+    } else {
+      const lines = frame.split("\n");
+      const rates = lines[lines.indexOf(row) + 1];
+      assert.match(
+        rates,
+        /req 10\.0k\/s +bytes 15\.1 MB\/s +kicks 2\.5k\/s +irqs 1\.0k\/s +saved 9\.0k\/s/,
+      );
+    }
+    lineWith(frame, "a/eth0 rx", "52355", "52099", "100%");
+    app.unmount();
+  });
+
+  Deno.test(`packed queues show the device's next slots with wrap counters (${columns}x${rows})`, async () => {
+    const app = renderApp(fixtureData("star"), { columns, rows });
+    const frame = await press(app, [KEY.tab], (f) => f.includes("[Queues]"), "the Queues panel");
+    lineWith(frame, "h1/eth0 tx", "packed", "36 w0", "33 w0");
+    lineWith(frame, "h2/eth0 rx", "packed", "154 w1", "153 w1");
+    assert.ok(frame.includes("5.0k/s"));
+    app.unmount();
+  });
+
+  Deno.test(`the split ring view shows descriptors, decoded flags, owners and index markers (${columns}x${rows})`, async () => {
+    const ring = loadFixture<RingView>("ring_split");
+    const app = renderApp(fixtureData("pair", ring), { columns, rows });
+    let frame = await press(
+      app,
+      ["2", KEY.down, KEY.enter],
+      (f) => / 40 0x.*◀ device next/.test(f),
+      "the ring view",
+    );
+    await waitFor(() => app.rings.length === 1, "the ring selection");
+    assert.deepEqual(app.rings, [{ vm: "a", nic: "eth0", queue: 1 }]);
+    assertFits(frame, columns, rows);
+    lineWith(frame, "a/eth0 transmitq", "split", "256 entries");
+    lineWith(frame, "avail.idx 57664 → slot 64");
+    lineWith(frame, "24 waiting, 2 in flight");
+    lineWith(frame, " 38 0x00409800", "NEXT", " 39 ", "◀ used");
+    lineWith(frame, " 40 0x0040a000", "◀ device next");
+    lineWith(frame, " 41 0x0040a040", "1514");
+    // Scroll to avail.idx's slot and the chains the driver and the device hold.
+    frame = await scrollUntil(
+      app,
+      KEY.pageDown,
+      (f) => / 64 0x.*◀ avail/.test(f),
+      "◀ avail at slot 64",
+    );
+    lineWith(frame, " 64 ", "◀ avail");
+    frame = await scrollUntil(app, KEY.down, (f) => f.includes(" 80 0x"), "row 80");
+    lineWith(frame, " 76 0x00413000", "NEXT", "77", "device");
+    lineWith(frame, " 80 0x00414000", "NEXT", "driver");
+    assertFits(frame, columns, rows);
+    frame = await press(app, [KEY.escape], (f) => f.includes("occupancy"), "back to the queues");
+    await waitFor(() => app.rings.length === 2, "the ring closed");
+    assert.deepEqual(app.rings, [{ vm: "a", nic: "eth0", queue: 1 }, null]);
+    app.unmount();
+  });
+
+  Deno.test(`the packed ring view marks the device's next slots with wrap counters (${columns}x${rows})`, async () => {
+    const ring = loadFixture<RingView>("ring_packed");
+    const app = renderApp(fixtureData("star", ring), { columns, rows });
+    const frame = await press(
+      app,
+      ["2", KEY.down, KEY.down, KEY.enter],
+      (f) => / 154 0x.*◀ next avail/.test(f),
+      "the ring view",
+    );
+    await waitFor(() => app.rings.length === 1, "the ring selection");
+    assert.deepEqual(app.rings, [{ vm: "h2", nic: "eth0", queue: 0 }]);
+    assertFits(frame, columns, rows);
+    lineWith(frame, "h2/eth0 receiveq", "packed");
+    lineWith(frame, "device next avail slot 154 (wrap 1)");
+    lineWith(frame, " 153 0x", "WRITE|AVAIL", "193", "device", "◀ next used w1");
+    lineWith(frame, " 154 0x", "WRITE|AVAIL", "driver", "◀ next avail w1");
+    lineWith(frame, " 152 0x", "WRITE|AVAIL|USED", "free");
+    app.unmount();
+  });
+
+  Deno.test(`links show both directions, drops by cause and impairments (${columns}x${rows})`, async () => {
+    const app = renderApp(fixtureData("pair"), { columns, rows });
+    let frame = await press(app, ["3"], (f) => f.includes("[Links]"), "the Links panel");
+    assertFits(frame, columns, rows);
+    lineWith(frame, "a:eth0 → b:eth0", "9.9k/s", "15.0 MB/s");
+    lineWith(frame, "b:eth0 → a:eth0", "1.0k/s", "66.0 kB/s");
+    lineWith(frame, "delay 2ms loss 0.1%");
+    lineWith(frame, "loss 710 +100/s", "full ring 0", "no RX buffer 35", "corrupted 0");
+    app.unmount();
+    const star = renderApp(fixtureData("star"), { columns, rows });
+    frame = await press(star, ["3", KEY.down], (f) => f.includes("▸ h2-sw1"), "h2-sw1 selected");
+    lineWith(frame, "full ring 150 +300/s", "no RX buffer 45 +50/s");
+    lineWith(frame, "rate 50mbit limit 64");
+    frame = await press(
+      star,
+      [KEY.down, KEY.down],
+      (f) => f.includes("▸ h4-sw1"),
+      "h4-sw1 selected",
+    );
+    lineWith(frame, "h4-sw1", "DOWN");
+    assertFits(frame, columns, rows);
+    star.unmount();
+  });
+
+  Deno.test(`events show timestamps, kinds and subjects (${columns}x${rows})`, async () => {
+    const app = renderApp(fixtureData("star"), { columns, rows });
+    const frame = await press(app, ["4"], (f) => f.includes("[Events]"), "the Events panel");
+    assertFits(frame, columns, rows);
+    lineWith(frame, "14:10:30.640", "link-down", "h4-sw1");
+    lineWith(frame, "14:10:21.377", "vm-needs-reset", "h3");
+    lineWith(frame, "14:10:00.050", "lab-up");
+    app.unmount();
+  });
+}
+
+Deno.test("the overview shows the events beside it from 120 columns", () => {
+  const app = renderApp(fixtureData("pair"), { columns: 140, rows: 40 });
+  lineWith(app.frame(), "▸ a", "│", "time (UTC)");
+  lineWith(app.frame(), "│", "13:02:10.512", "link-down");
+  app.unmount();
+});
+
+Deno.test("tab switches panels and enter on a VM opens its queues", async () => {
+  const app = renderApp(fixtureData("star"));
+  assert.ok(app.frame().includes("[Overview]"));
+  await press(app, [KEY.tab], (f) => f.includes("[Queues]"), "Queues");
+  await press(app, [KEY.tab], (f) => f.includes("[Links]"), "Links");
+  await press(
+    app,
+    [KEY.shiftTab, KEY.shiftTab],
+    (f) => f.includes("[Overview]"),
+    "back to Overview",
+  );
+  const frame = await press(
+    app,
+    [KEY.down, KEY.down, KEY.enter],
+    (f) => f.includes("[Queues]"),
+    "h3's queues",
+  );
+  lineWith(frame, "▸ h3/eth0 rx");
+  app.unmount();
+});
+
+Deno.test("keys typed faster than the redraw each apply", async () => {
+  const app = renderApp(fixtureData("star"));
+  app.stdin.write("2");
+  app.stdin.write(KEY.down);
+  app.stdin.write(KEY.down);
+  app.stdin.write(KEY.down);
+  await waitFor(() => app.frame().includes("▸ h2/eth0 tx"), "the fourth queue selected");
+  app.unmount();
+});
+
+Deno.test("p shows the paused marker and reports the pause", async () => {
+  const app = renderApp(fixtureData("pair"));
+  const frame = await press(app, ["p"], (f) => f.includes("[PAUSED]"), "[PAUSED]");
+  lineWith(frame, "vlab pair", "[PAUSED]");
+  lineWith(frame, "p resume");
+  await waitFor(() => app.pauses.length === 1, "the pause callback");
+  assert.deepEqual(app.pauses, [true]);
+  await press(app, ["p"], (f) => !f.includes("[PAUSED]"), "resumed");
+  await waitFor(() => app.pauses.length === 2, "the resume callback");
+  assert.deepEqual(app.pauses, [true, false]);
+  app.unmount();
+});
+
+Deno.test("? shows the help and esc closes it", async () => {
+  const app = renderApp(fixtureData("pair"));
+  const frame = await press(app, ["?"], (f) => f.includes("Keys"), "the help");
+  lineWith(frame, "q, ctrl-c", "quit");
+  assertFits(frame, 80, 24);
+  await press(app, [KEY.escape], (f) => f.includes("features"), "the overview again");
+  app.unmount();
+});
+
+Deno.test("q in the foreground asks to stop the lab; y resolves stop", async () => {
+  const app = renderApp(fixtureData("pair"), { foreground: true });
+  let frame = await press(app, ["q"], (f) => f.includes("Stop the lab? (y/n)"), "the question");
+  assert.deepEqual(app.exits, []);
+  frame = await press(app, ["n"], (f) => !f.includes("Stop the lab?"), "back");
+  lineWith(frame, "q quit");
+  await press(app, [KEY.ctrlC], (f) => f.includes("Stop the lab? (y/n)"), "ctrl-c asks too");
+  app.stdin.write("y");
+  await waitFor(() => app.exits.length > 0, "the exit");
+  assert.deepEqual(app.exits, ["stop"]);
+  app.unmount();
+});
+
+Deno.test("q when attached detaches at once", async () => {
+  const app = renderApp(fixtureData("pair"), { foreground: false });
+  app.stdin.write("q");
+  await waitFor(() => app.exits.length > 0, "the exit");
+  assert.deepEqual(app.exits, ["detach"]);
+  app.unmount();
+});
+
+Deno.test("a lab that went away shows lab stopped and any key detaches", async () => {
+  const data = { ...fixtureData("pair"), error: "connection refused" };
+  const app = renderApp(data);
+  lineWith(app.frame(), "lab stopped: connection refused");
+  app.stdin.write(" ");
+  await waitFor(() => app.exits.length > 0, "the exit");
+  assert.deepEqual(app.exits, ["detach"]);
+  app.unmount();
+});
+
+Deno.test("before the first snapshot the screen says it is waiting", () => {
+  const app = renderApp({ snapshot: null, rates: null, history: null, ring: null, error: null });
+  lineWith(app.frame(), "waiting for the first snapshot");
+  assertFits(app.frame(), 80, 24);
+  app.unmount();
+});
+
+Deno.test("long names are cut with an ellipsis and never widen a line", () => {
+  const data = fixtureData("star");
+  const snap = data.snapshot!;
+  const long = "a-very-long-vm-name-that-goes-on-and-on-and-on-and-on-and-on-and-on-and-on";
+  const vms = snap.vms.map((v, i) => (i === 0 ? { ...v, name: long } : v));
+  const app = renderApp({ ...data, snapshot: { ...snap, vms } });
+  assertFits(app.frame(), 80, 24);
+  assert.ok(app.frame().includes("…"));
+  app.unmount();
+});

@@ -1,0 +1,110 @@
+/**
+ * The Events panel: the lab's recent events, oldest first, each with its UTC clock time, kind,
+ * subject and details, scrolled to the newest unless the user scrolled back.
+ *
+ * @module
+ */
+
+import type { LabEvent } from "../../lab/events.ts";
+import { cell, formatClock } from "./format.ts";
+import { type Color, type Line, Lines, seg } from "./lines.tsx";
+
+/** Props of `<EventsPanel>` and `eventsLines`. */
+export interface EventsProps {
+  /** The events, oldest first. */
+  readonly events: readonly LabEvent[];
+  /** How many events back from the newest the view is scrolled (0: newest at the bottom). */
+  readonly scrollBack: number;
+  /** Columns. */
+  readonly width: number;
+  /** Rows. */
+  readonly height: number;
+  /** Whether to use colors. */
+  readonly colors: boolean;
+}
+
+/**
+ * The color of an event kind: failures and errors red, downs and resets yellow, ups green.
+ *
+ * @example
+ * ```ts
+ * import { eventColor } from "./events.tsx";
+ * eventColor("link-down"); // "yellow"
+ * eventColor("device-error"); // "red"
+ * ```
+ */
+export function eventColor(kind: string): Color | undefined {
+  if (/error|fail/.test(kind)) return "red";
+  if (/down|reset|restart|stop/.test(kind)) return "yellow";
+  if (/up$|ready/.test(kind)) return "green";
+  return undefined;
+}
+
+/**
+ * An event's details as `key=value` words (strings unquoted, others as JSON).
+ *
+ * @example
+ * ```ts
+ * import { formatDetail } from "./events.tsx";
+ * formatDetail({ by: "vlab link down", vms: 2 }); // "by=vlab link down vms=2"
+ * ```
+ */
+export function formatDetail(detail: Record<string, unknown> | undefined): string {
+  if (detail === undefined) return "";
+  return Object.entries(detail)
+    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .join(" ");
+}
+
+/**
+ * The events panel's lines: a header and the last events that fit, `scrollBack` events back.
+ *
+ * @example
+ * ```ts ignore
+ * const lines = eventsLines({ events, scrollBack: 0, width: 80, height: 20, colors: false });
+ * ```
+ */
+export function eventsLines(props: EventsProps): Line[] {
+  const { events } = props;
+  const room = Math.max(0, props.height - 1);
+  const maxBack = Math.max(0, events.length - room);
+  const back = Math.min(Math.max(0, props.scrollBack), maxBack);
+  const end = events.length - back;
+  const shown = events.slice(Math.max(0, end - room), end);
+  const kindW = Math.min(16, Math.max(4, ...events.map((e) => e.kind.length)));
+  const subjectW = Math.min(12, Math.max(7, ...events.map((e) => (e.subject ?? "").length)));
+  const header: Line = [
+    seg(
+      cell("time (UTC)", 13) + cell("event", kindW + 1) + cell("subject", subjectW + 1) +
+        "details" + (back > 0 ? `   (${back} newer below)` : ""),
+      { dim: true, bold: true },
+    ),
+  ];
+  const lines: Line[] = shown.map((e) => [
+    seg(cell(formatClock(e.time), 13), { dim: true }),
+    seg(cell(e.kind, kindW + 1), { color: eventColor(e.kind), bold: true }),
+    seg(cell(e.subject ?? "", subjectW + 1)),
+    seg(formatDetail(e.detail)),
+  ]);
+  if (events.length === 0) lines.push([seg("no events yet", { dim: true })]);
+  return [header, ...lines];
+}
+
+/**
+ * The Events panel.
+ *
+ * @example
+ * ```tsx ignore
+ * <EventsPanel events={snap.events} scrollBack={0} width={80} height={20} colors />
+ * ```
+ */
+export function EventsPanel(props: EventsProps) {
+  return (
+    <Lines
+      lines={eventsLines(props)}
+      width={props.width}
+      height={props.height}
+      colors={props.colors}
+    />
+  );
+}

@@ -1,0 +1,176 @@
+/**
+ * The dashboard's UI state and what each key does to it, as one pure function. `<App>` feeds
+ * every key press through `reduceKey` with `useReducer`, so two keys arriving before a redraw
+ * (fast typing, a paste, a slow terminal) each see the state the previous one left, never a stale
+ * copy; the App turns state changes into callbacks (exit, pause, ring selection) in effects.
+ *
+ * @module
+ */
+
+/** The panels, in tab order. */
+export const PANELS = ["Overview", "Queues", "Links", "Events"] as const;
+
+/** How the dashboard ended: stop the foreground lab, or leave it running. */
+export type DashboardExit = "stop" | "detach";
+
+/** The UI state. */
+export interface UiState {
+  /** Index in `PANELS`. */
+  readonly panel: number;
+  /** Selected VM (Overview). */
+  readonly vm: number;
+  /** Selected queue (Queues), in `listQueues` order. */
+  readonly queue: number;
+  /** Selected link (Links). */
+  readonly link: number;
+  /** Events scrolled back from the newest. */
+  readonly eventsBack: number;
+  /** Whether the ring view of the selected queue is open. */
+  readonly ringOpen: boolean;
+  /** First ring row shown, or null to follow the device. */
+  readonly ringScroll: number | null;
+  /** Whether the help is shown. */
+  readonly help: boolean;
+  /** Whether "Stop the lab? (y/n)" is asked. */
+  readonly confirm: boolean;
+  /** Whether the display is paused. */
+  readonly paused: boolean;
+  /** Set once the user quit. */
+  readonly exit: DashboardExit | null;
+}
+
+/** The state the dashboard starts in. */
+export const INITIAL_UI: UiState = {
+  panel: 0,
+  vm: 0,
+  queue: 0,
+  link: 0,
+  eventsBack: 0,
+  ringOpen: false,
+  ringScroll: null,
+  help: false,
+  confirm: false,
+  paused: false,
+  exit: null,
+};
+
+/** A key press, as ink's `useInput` reports it (only the fields used here). */
+export interface KeyPress {
+  upArrow?: boolean;
+  downArrow?: boolean;
+  leftArrow?: boolean;
+  rightArrow?: boolean;
+  pageUp?: boolean;
+  pageDown?: boolean;
+  return?: boolean;
+  escape?: boolean;
+  ctrl?: boolean;
+  shift?: boolean;
+  tab?: boolean;
+  backspace?: boolean;
+  delete?: boolean;
+}
+
+/** What the keys need to know about the screen. */
+export interface KeyContext {
+  /** Foreground lab: quitting asks to stop it. */
+  readonly foreground: boolean;
+  /** The lab is gone: any key leaves. */
+  readonly stopped: boolean;
+  /** Number of VMs. */
+  readonly vms: number;
+  /** For each VM index, its first queue's index (or -1). */
+  readonly firstQueueOfVm: readonly number[];
+  /** Number of queues. */
+  readonly queues: number;
+  /** Number of links. */
+  readonly links: number;
+  /** Number of events. */
+  readonly events: number;
+  /** The ring table's current first row and rows shown, when the ring view is drawn. */
+  readonly ringWindow: { start: number; rows: number } | null;
+}
+
+function clamp(i: number, n: number): number {
+  return n <= 0 ? 0 : Math.min(Math.max(0, i), n - 1);
+}
+
+/**
+ * The state after one key press.
+ *
+ * @example
+ * ```ts
+ * import { INITIAL_UI, reduceKey } from "./keys.ts";
+ * const ctx = {
+ *   foreground: true, stopped: false, vms: 2, firstQueueOfVm: [0, 2], queues: 4, links: 1,
+ *   events: 0, ringWindow: null,
+ * };
+ * reduceKey(INITIAL_UI, "", { tab: true }, ctx).panel; // 1
+ * reduceKey(INITIAL_UI, "q", {}, ctx).confirm; // true
+ * ```
+ */
+export function reduceKey(s: UiState, input: string, key: KeyPress, ctx: KeyContext): UiState {
+  if (s.exit !== null) return s;
+  if (ctx.stopped) return { ...s, exit: "detach" };
+  const ctrlC = key.ctrl === true && input === "c";
+  if (s.confirm) {
+    if (input === "y" || input === "Y") return { ...s, exit: "stop" };
+    if (input === "n" || input === "N" || key.escape || ctrlC) return { ...s, confirm: false };
+    return s;
+  }
+  if (input === "q" || ctrlC) {
+    return ctx.foreground ? { ...s, confirm: true } : { ...s, exit: "detach" };
+  }
+  if (input === "?") return { ...s, help: !s.help };
+  if (input === "p") return { ...s, paused: !s.paused };
+  const back = key.escape || key.backspace || key.delete;
+  if (s.help) return back ? { ...s, help: false } : s;
+
+  const go = (p: number): UiState => ({
+    ...s,
+    panel: ((p % PANELS.length) + PANELS.length) % PANELS.length,
+    ringOpen: false,
+  });
+  if (key.tab) return go(s.panel + (key.shift ? -1 : 1));
+  if (/^[1-4]$/.test(input)) return go(Number(input) - 1);
+
+  const queue = clamp(s.queue, ctx.queues);
+  if (s.ringOpen && s.panel === 1 && ctx.queues > 0) {
+    if (back) return { ...s, ringOpen: false };
+    const page = Math.max(1, ctx.ringWindow?.rows ?? 10);
+    const step = key.upArrow
+      ? -1
+      : key.downArrow
+      ? 1
+      : key.pageUp
+      ? -page
+      : key.pageDown
+      ? page
+      : 0;
+    if (step === 0) return s;
+    const from = s.ringScroll ?? ctx.ringWindow?.start ?? 0;
+    return { ...s, ringScroll: Math.max(0, from + step) };
+  }
+  if (key.leftArrow) return go(s.panel - 1);
+  if (key.rightArrow) return go(s.panel + 1);
+  if (key.return) {
+    if (s.panel === 0 && ctx.vms > 0) {
+      const first = ctx.firstQueueOfVm[clamp(s.vm, ctx.vms)] ?? -1;
+      return { ...s, panel: 1, queue: first >= 0 ? first : queue, ringOpen: false };
+    }
+    if (s.panel === 1 && ctx.queues > 0) return { ...s, queue, ringOpen: true, ringScroll: null };
+    return s;
+  }
+  const delta = key.upArrow ? -1 : key.downArrow ? 1 : key.pageUp ? -5 : key.pageDown ? 5 : 0;
+  if (delta === 0) return s;
+  switch (s.panel) {
+    case 0:
+      return { ...s, vm: clamp(s.vm + delta, ctx.vms) };
+    case 1:
+      return { ...s, queue: clamp(queue + delta, ctx.queues) };
+    case 2:
+      return { ...s, link: clamp(s.link + delta, ctx.links) };
+    default:
+      return { ...s, eventsBack: Math.max(0, Math.min(s.eventsBack - delta, ctx.events)) };
+  }
+}

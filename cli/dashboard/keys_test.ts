@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { INITIAL_UI, type KeyContext, reduceKey, type UiState } from "./keys.ts";
+
+const ctx: KeyContext = {
+  foreground: true,
+  stopped: false,
+  vms: 2,
+  firstQueueOfVm: [0, 2],
+  queues: 4,
+  links: 1,
+  events: 6,
+  ringWindow: null,
+};
+
+function keys(seq: [string, Record<string, boolean>?][], c: KeyContext = ctx, from = INITIAL_UI) {
+  let s: UiState = from;
+  for (const [input, key] of seq) s = reduceKey(s, input, key ?? {}, c);
+  return s;
+}
+
+Deno.test("tab and shift-tab cycle through the panels", () => {
+  assert.equal(keys([["", { tab: true }]]).panel, 1);
+  assert.equal(keys([["", { tab: true, shift: true }]]).panel, 3);
+  assert.equal(
+    keys([["", { tab: true }], ["", { tab: true }], ["", { tab: true }], ["", { tab: true }]])
+      .panel,
+    0,
+  );
+  assert.equal(keys([["3"]]).panel, 2);
+  assert.equal(keys([["", { rightArrow: true }]]).panel, 1);
+});
+
+Deno.test("enter on a VM opens its queues, enter on a queue opens its ring view", () => {
+  const s = keys([["", { downArrow: true }], ["", { return: true }]]);
+  assert.equal(s.panel, 1);
+  assert.equal(s.queue, 2);
+  const r = keys([["", { return: true }]], ctx, s);
+  assert.equal(r.ringOpen, true);
+  assert.equal(r.ringScroll, null);
+  assert.equal(keys([["", { escape: true }]], ctx, r).ringOpen, false);
+});
+
+Deno.test("up and down in the ring view scroll from where the view is", () => {
+  const open = keys([["2"], ["", { return: true }]]);
+  const c = { ...ctx, ringWindow: { start: 30, rows: 12 } };
+  assert.equal(keys([["", { downArrow: true }]], c, open).ringScroll, 31);
+  assert.equal(keys([["", { pageDown: true }]], c, open).ringScroll, 42);
+  assert.equal(keys([["", { upArrow: true }]], c, { ...open, ringScroll: 0 }).ringScroll, 0);
+  assert.equal(keys([["", { downArrow: true }]], c, open).queue, 0);
+});
+
+Deno.test("selections stay within their lists", () => {
+  assert.equal(keys([["", { upArrow: true }]]).vm, 0);
+  assert.equal(
+    keys([["", { downArrow: true }], ["", { downArrow: true }], ["", { downArrow: true }]]).vm,
+    1,
+  );
+  assert.equal(keys([["2"], ["", { pageDown: true }]]).queue, 3);
+  assert.equal(keys([["4"], ["", { upArrow: true }], ["", { upArrow: true }]]).eventsBack, 2);
+});
+
+Deno.test("p toggles pause and ? toggles help; esc closes help", () => {
+  assert.equal(keys([["p"]]).paused, true);
+  assert.equal(keys([["p"], ["p"]]).paused, false);
+  assert.equal(keys([["?"]]).help, true);
+  assert.equal(keys([["?"], ["", { escape: true }]]).help, false);
+  assert.equal(keys([["?"], ["", { tab: true }]]).panel, 0);
+});
+
+Deno.test("q in the foreground asks; y stops, n and esc go back", () => {
+  const asked = keys([["q"]]);
+  assert.equal(asked.confirm, true);
+  assert.equal(asked.exit, null);
+  assert.equal(keys([["y"]], ctx, asked).exit, "stop");
+  assert.equal(keys([["n"]], ctx, asked).confirm, false);
+  assert.equal(keys([["", { escape: true }]], ctx, asked).confirm, false);
+  assert.equal(keys([["x"]], ctx, asked).confirm, true);
+  assert.equal(keys([["c", { ctrl: true }]]).confirm, true);
+});
+
+Deno.test("q when attached detaches at once", () => {
+  assert.equal(keys([["q"]], { ...ctx, foreground: false }).exit, "detach");
+  assert.equal(keys([["c", { ctrl: true }]], { ...ctx, foreground: false }).exit, "detach");
+});
+
+Deno.test("any key leaves once the lab has stopped", () => {
+  assert.equal(keys([["", { downArrow: true }]], { ...ctx, stopped: true }).exit, "detach");
+});
+
+Deno.test("keys after the exit change nothing", () => {
+  const gone = keys([["q"], ["y"]]);
+  assert.equal(keys([["n"], ["", { tab: true }]], ctx, gone), gone);
+});

@@ -1,0 +1,233 @@
+/**
+ * The dashboard's drawing primitive: a screen line is a list of styled segments, cut to the width
+ * it is drawn at. Every panel builds its lines with these helpers and draws them with `<Lines>`,
+ * so no line can exceed the terminal width and every panel has a fixed height (a redraw never
+ * moves the lines below it, which keeps ink's in-place updates flicker-free).
+ *
+ * @module
+ */
+
+import { Box, Text } from "ink";
+import { textWidth } from "./format.ts";
+
+/** A named color of ink's `color` prop, used only when colors are on. */
+export type Color = "red" | "green" | "yellow" | "blue" | "magenta" | "cyan" | "gray" | "white";
+
+/** One styled piece of a line. */
+export interface Seg {
+  /** The text (no newlines). */
+  readonly text: string;
+  /** Foreground color when colors are on. */
+  readonly color?: Color;
+  /** Bold. */
+  readonly bold?: boolean;
+  /** Dim (secondary text). */
+  readonly dim?: boolean;
+  /** Reverse video (the selected row or tab). */
+  readonly inverse?: boolean;
+}
+
+/** One screen line. */
+export type Line = readonly Seg[];
+
+/**
+ * A plain segment, or a styled one.
+ *
+ * @example
+ * ```ts
+ * import { seg } from "./lines.tsx";
+ * seg("down", { color: "red", bold: true }); // { text: "down", color: "red", bold: true }
+ * ```
+ */
+export function seg(text: string, style: Omit<Seg, "text"> = {}): Seg {
+  return { text, ...style };
+}
+
+/**
+ * The width of a line in columns.
+ *
+ * @example
+ * ```ts
+ * import { lineWidth, seg } from "./lines.tsx";
+ * lineWidth([seg("ab"), seg("c")]); // 3
+ * ```
+ */
+export function lineWidth(line: Line): number {
+  let w = 0;
+  for (const s of line) w += textWidth(s.text);
+  return w;
+}
+
+/**
+ * Cut a line to at most `width` columns; a cut line ends with "…".
+ *
+ * @example
+ * ```ts
+ * import { fitLine, seg } from "./lines.tsx";
+ * fitLine([seg("abc"), seg("def")], 5); // [{ text: "abc" }, { text: "d…" }]
+ * ```
+ */
+export function fitLine(line: Line, width: number): Seg[] {
+  if (lineWidth(line) <= width) return [...line];
+  const out: Seg[] = [];
+  let left = Math.max(0, width - 1);
+  for (const s of line) {
+    if (left <= 0) break;
+    const chars = Array.from(s.text);
+    if (chars.length <= left) {
+      out.push(s);
+      left -= chars.length;
+    } else {
+      out.push({ ...s, text: chars.slice(0, left).join("") });
+      left = 0;
+    }
+  }
+  if (width > 0) out.push({ text: "…", dim: true });
+  return out;
+}
+
+/**
+ * A line padded with spaces (or cut) to exactly `width` columns.
+ *
+ * @example
+ * ```ts
+ * import { padLine, seg } from "./lines.tsx";
+ * padLine([seg("ab")], 4); // [{ text: "ab" }, { text: "  " }]
+ * ```
+ */
+export function padLine(line: Line, width: number): Seg[] {
+  const fitted = fitLine(line, width);
+  const w = lineWidth(fitted);
+  return w < width ? [...fitted, { text: " ".repeat(width - w) }] : fitted;
+}
+
+/**
+ * Word-wrap `words` into lines of at most `width` columns, the first line starting with `first`
+ * and the others indented by `indent` spaces.
+ *
+ * @example
+ * ```ts
+ * import { seg, wrapWords } from "./lines.tsx";
+ * wrapWords([seg("VERSION_1"), seg("EVENT_IDX")], 20, { first: "features ", indent: 9 }).length; // 2
+ * ```
+ */
+export function wrapWords(
+  words: readonly Seg[],
+  width: number,
+  options: { first?: string; indent?: number } = {},
+): Line[] {
+  const first = options.first ?? "";
+  const indent = " ".repeat(options.indent ?? textWidth(first));
+  const lines: Seg[][] = [];
+  let current: Seg[] = [{ text: first }];
+  let w = textWidth(first);
+  let empty = true;
+  for (const word of words) {
+    const ww = textWidth(word.text);
+    if (!empty && w + 1 + ww > width) {
+      lines.push(current);
+      current = [{ text: indent }];
+      w = indent.length;
+      empty = true;
+    }
+    if (!empty) {
+      current.push({ text: " " });
+      w += 1;
+    }
+    current.push(word);
+    w += ww;
+    empty = false;
+  }
+  lines.push(current);
+  return lines;
+}
+
+/**
+ * The first line to show so that `selected` is visible in a window of `height` lines over `total`
+ * lines, keeping some context above it; 0 when everything fits.
+ *
+ * @example
+ * ```ts
+ * import { windowStart } from "./lines.tsx";
+ * windowStart(100, 10, 50); // 48
+ * windowStart(5, 10, 4); // 0
+ * ```
+ */
+export function windowStart(total: number, height: number, selected: number): number {
+  if (total <= height || height <= 0) return 0;
+  const context = Math.min(2, Math.floor(height / 4));
+  const start = Math.max(0, selected - context);
+  return Math.min(start, total - height);
+}
+
+/** Props of `<Lines>`. */
+export interface LinesProps {
+  /** The lines to draw; extra lines are not drawn, missing ones are blank. */
+  readonly lines: readonly Line[];
+  /** Columns; every line is cut to it. */
+  readonly width: number;
+  /** Rows drawn, exactly (default: the number of lines). */
+  readonly height?: number;
+  /** Whether to use colors (false: no `color` props at all, for NO_COLOR). */
+  readonly colors: boolean;
+}
+
+/**
+ * Draw lines at a fixed width and height.
+ *
+ * @example
+ * ```tsx ignore
+ * <Lines lines={[[seg("hello", { color: "green" })]]} width={80} height={3} colors />
+ * ```
+ */
+export function Lines(props: LinesProps) {
+  const height = props.height ?? props.lines.length;
+  const rows = [];
+  for (let i = 0; i < height; i++) {
+    const line = props.lines[i] ?? [];
+    rows.push(<LineView key={i} line={line} width={props.width} colors={props.colors} />);
+  }
+  return (
+    <Box flexDirection="column" width={props.width} height={height} overflow="hidden">
+      {rows}
+    </Box>
+  );
+}
+
+/** Props of `<LineView>`. */
+export interface LineViewProps {
+  /** The line. */
+  readonly line: Line;
+  /** Columns it is cut to. */
+  readonly width: number;
+  /** Whether to use colors. */
+  readonly colors: boolean;
+}
+
+/**
+ * Draw one line, cut to `width`.
+ *
+ * @example
+ * ```tsx ignore
+ * <LineView line={[seg("up", { color: "green" })]} width={80} colors={false} />
+ * ```
+ */
+export function LineView(props: LineViewProps) {
+  const segs = fitLine(props.line, props.width);
+  if (segs.length === 0) return <Text></Text>;
+  return (
+    <Text wrap="truncate-end">
+      {segs.map((s, i) => (
+        <Text
+          key={i}
+          color={props.colors ? s.color : undefined}
+          bold={s.bold}
+          dimColor={s.dim}
+          inverse={s.inverse}
+        >
+          {s.text}
+        </Text>
+      ))}
+    </Text>
+  );
+}

@@ -1,0 +1,144 @@
+/**
+ * The Overview panel: every VM with its display state, and each of its devices with MAC, address,
+ * link, status bits and negotiated features by spec name; then the links and switches in one line
+ * each. A pure view of a `LabSnapshot`.
+ *
+ * @module
+ */
+
+import type { LabSnapshot, VmDisplayState } from "../../lab/snapshot_types.ts";
+import { cell } from "./format.ts";
+import { type Color, type Line, Lines, type Seg, seg, windowStart, wrapWords } from "./lines.tsx";
+
+/** The color of each VM state. */
+export const STATE_COLORS: Readonly<Record<VmDisplayState, Color>> = {
+  booting: "cyan",
+  running: "green",
+  "needs-reset": "red",
+  restarting: "yellow",
+  failed: "red",
+  stopped: "gray",
+};
+
+/** Props of `<OverviewPanel>` and `overviewLines`. */
+export interface OverviewProps {
+  /** The snapshot drawn. */
+  readonly snapshot: LabSnapshot;
+  /** Index of the selected VM in `snapshot.vms`. */
+  readonly selectedVm: number;
+  /** Columns. */
+  readonly width: number;
+  /** Rows. */
+  readonly height: number;
+  /** Whether to use colors. */
+  readonly colors: boolean;
+}
+
+/**
+ * The overview's visible lines (at most `height`), scrolled so the selected VM's first line shows.
+ *
+ * @example
+ * ```ts ignore
+ * const lines = overviewLines({ snapshot, selectedVm: 0, width: 80, height: 20, colors: false });
+ * ```
+ */
+export function overviewLines(props: OverviewProps): Line[] {
+  const { snapshot, width } = props;
+  const lines: Line[] = [];
+  let selectedLine = 0;
+  const nameWidth = Math.min(
+    16,
+    Math.max(4, ...snapshot.vms.map((v) => v.name.length)),
+  );
+  snapshot.vms.forEach((vm, i) => {
+    const selected = i === props.selectedVm;
+    if (selected) selectedLine = lines.length;
+    const head: Seg[] = [
+      seg(selected ? "▸ " : "  ", { bold: true, color: "cyan" }),
+      seg(cell(vm.name, nameWidth), { bold: true, inverse: selected }),
+      seg(" "),
+      seg(cell(vm.state, 12), { color: STATE_COLORS[vm.state], bold: vm.state !== "running" }),
+    ];
+    if (vm.devices.length === 0) head.push(seg("no devices", { dim: true }));
+    lines.push(head);
+    for (const dev of vm.devices) {
+      const linkState = dev.link === null
+        ? seg("no link", { dim: true })
+        : seg(`link ${dev.link} ${dev.linkUp ? "up" : "DOWN"}`, {
+          color: dev.linkUp ? undefined : "red",
+          bold: !dev.linkUp,
+        });
+      lines.push([
+        seg("    "),
+        seg(dev.nic, { bold: true }),
+        seg(`  ${dev.kind}  ${dev.mac}  ${dev.ip ?? "no ip"}  `),
+        linkState,
+      ]);
+      const needsReset = dev.statusNames.includes("DEVICE_NEEDS_RESET") ||
+        dev.statusNames.includes("FAILED");
+      const statusWords = [
+        seg(`0x${dev.status.toString(16).padStart(2, "0")}`, { dim: true }),
+        ...dev.statusNames.map((n) =>
+          n === "DEVICE_NEEDS_RESET" || n === "FAILED"
+            ? seg(n, { color: "red", bold: true })
+            : seg(n)
+        ),
+      ];
+      lines.push(...wrapWords(statusWords, width, { first: "      status   " }));
+      if (needsReset) {
+        lines.push([
+          seg("      "),
+          seg("device needs reset: the driver must reset it before it runs again", {
+            color: "red",
+          }),
+        ]);
+      }
+      const featureWords = dev.features.length === 0
+        ? [seg("none negotiated", { dim: true })]
+        : dev.features.map((f) => seg(f, { color: "cyan" }));
+      lines.push(...wrapWords(featureWords, width, { first: "      features " }));
+    }
+  });
+  if (snapshot.links.length > 0) {
+    lines.push([]);
+    lines.push(
+      ...wrapWords(
+        snapshot.links.map((l) =>
+          seg(`${l.name} ${l.up ? "up" : "DOWN"}`, { color: l.up ? "green" : "red" })
+        ),
+        width,
+        { first: "  links    " },
+      ),
+    );
+  }
+  if (snapshot.switches.length > 0) {
+    lines.push(
+      ...wrapWords(
+        snapshot.switches.map((s) => seg(`${s.name} (${s.ports.length} ports)`)),
+        width,
+        { first: "  switches " },
+      ),
+    );
+  }
+  const start = windowStart(lines.length, props.height, selectedLine);
+  return lines.slice(start, start + props.height);
+}
+
+/**
+ * The Overview panel.
+ *
+ * @example
+ * ```tsx ignore
+ * <OverviewPanel snapshot={snap} selectedVm={0} width={80} height={20} colors />
+ * ```
+ */
+export function OverviewPanel(props: OverviewProps) {
+  return (
+    <Lines
+      lines={overviewLines(props)}
+      width={props.width}
+      height={props.height}
+      colors={props.colors}
+    />
+  );
+}

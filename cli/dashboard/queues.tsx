@@ -1,0 +1,230 @@
+/**
+ * The Queues panel: one row per virtqueue with layout, size, indices (split: `avail.idx` and
+ * `used.idx` as published; packed: the device's next avail and used slots with their wrap
+ * counters), chains in flight and waiting, an occupancy sparkline over the last minute, and the
+ * rates (requests, bytes, kicks, interrupts, interrupts saved by event suppression). Below 120
+ * columns the rates go on a second line under each queue.
+ *
+ * @module
+ */
+
+import type { LabSnapshot, QueueSnapshot } from "../../lab/snapshot_types.ts";
+import { cell, formatByteRate, formatRate } from "./format.ts";
+import { type Line, Lines, type Seg, seg, windowStart } from "./lines.tsx";
+import { occupancy, type OccupancyHistory, queueKey, type Rates, sparkline } from "./rates.ts";
+
+/** One queue of the snapshot, with where it lives. */
+export interface QueueRef {
+  /** VM name. */
+  readonly vm: string;
+  /** NIC name. */
+  readonly nic: string;
+  /** The queue. */
+  readonly queue: QueueSnapshot;
+}
+
+/**
+ * Every queue of the snapshot in display order (VM, device, queue index).
+ *
+ * @example
+ * ```ts ignore
+ * listQueues(snapshot).map((q) => queueLabel(q)); // ["a/eth0 rx", "a/eth0 tx", …]
+ * ```
+ */
+export function listQueues(snapshot: LabSnapshot): QueueRef[] {
+  const out: QueueRef[] = [];
+  for (const vm of snapshot.vms) {
+    for (const dev of vm.devices) {
+      for (const queue of dev.queues) out.push({ vm: vm.name, nic: dev.nic, queue });
+    }
+  }
+  return out;
+}
+
+/**
+ * A short label of a queue: `vm/nic rx` (receiveq), `tx` (transmitq), else the queue's name.
+ *
+ * @example
+ * ```ts ignore
+ * queueLabel({ vm: "a", nic: "eth0", queue: { name: "transmitq", … } }); // "a/eth0 tx"
+ * ```
+ */
+export function queueLabel(ref: QueueRef): string {
+  const short = ref.queue.name === "receiveq"
+    ? "rx"
+    : ref.queue.name === "transmitq"
+    ? "tx"
+    : ref.queue.name;
+  return `${ref.vm}/${ref.nic} ${short}`;
+}
+
+/**
+ * The two index cells of a queue: split `avail.idx`/`used.idx`; packed the device's next slots
+ * with their wrap counters (`36 w0`).
+ *
+ * @example
+ * ```ts ignore
+ * indexCells(packedQueue); // ["36 w0", "33 w0"]
+ * ```
+ */
+export function indexCells(q: QueueSnapshot): [string, string] {
+  if (q.layout === "split") {
+    return [
+      q.availIdx === null ? "-" : String(q.availIdx),
+      q.usedIdx === null ? "-" : String(q.usedIdx),
+    ];
+  }
+  const w = (b: boolean | null) => (b === null ? "" : b ? " w1" : " w0");
+  return [
+    `${q.deviceNextAvail}${w(q.availWrapCounter)}`,
+    `${q.deviceNextUsed}${w(q.usedWrapCounter)}`,
+  ];
+}
+
+/** Props of `<QueuesPanel>` and `queuesLines`. */
+export interface QueuesProps {
+  /** The snapshot drawn. */
+  readonly snapshot: LabSnapshot;
+  /** Rates from the previous snapshot, or null before there are two. */
+  readonly rates: Rates | null;
+  /** Occupancy history for the sparklines, or null. */
+  readonly history: OccupancyHistory | null;
+  /** Index of the selected queue in `listQueues(snapshot)`. */
+  readonly selected: number;
+  /** Columns. */
+  readonly width: number;
+  /** Rows. */
+  readonly height: number;
+  /** Whether to use colors. */
+  readonly colors: boolean;
+}
+
+const NAME_W = 13;
+
+/**
+ * The queues panel's visible lines: a header, the queue rows scrolled to keep the selected one in
+ * view, and a one-line legend.
+ *
+ * @example
+ * ```ts ignore
+ * const lines = queuesLines({ snapshot, rates, history, selected: 1, width: 80, height: 20, colors: false });
+ * ```
+ */
+export function queuesLines(props: QueuesProps): Line[] {
+  const { snapshot, rates, history, width } = props;
+  const wide = width >= 120;
+  const refs = listQueues(snapshot);
+  const states = new Map(snapshot.vms.map((v) => [v.name, v.state]));
+  const fixed = 2 + NAME_W + 1 + 7 + 5 + 1 + 6 + 1 + 6 + 1 + 5 + 1 + 5 + 2;
+  const rateW = [8, 11, 8, 8, 8] as const;
+  const ratesWidth = wide ? rateW.reduce((a, b) => a + b + 1, 0) : 0;
+  const sparkW = Math.max(4, width - fixed - ratesWidth - 5);
+
+  const header: Seg[] = [
+    seg(
+      "  " + cell("queue", NAME_W) + " " + cell("layout", 7) + cell("size", 5, { align: "right" }) +
+        " " + cell("avail", 6, { align: "right" }) + " " + cell("used", 6, { align: "right" }) +
+        " " + cell("infl", 5, { align: "right" }) + " " + cell("pend", 5, { align: "right" }) +
+        "  " +
+        cell("occupancy (60 s)", sparkW + 5),
+      { dim: true, bold: true },
+    ),
+  ];
+  if (wide) {
+    const names = ["req/s", "bytes/s", "kicks/s", "irqs/s", "saved/s"];
+    header.push(
+      seg(names.map((n, i) => " " + cell(n, rateW[i], { align: "right" })).join(""), {
+        dim: true,
+        bold: true,
+      }),
+    );
+  }
+
+  const body: Line[] = [];
+  let selectedLine = 0;
+  refs.forEach((ref, i) => {
+    const q = ref.queue;
+    const key = queueKey(ref.vm, ref.nic, q.index);
+    const isSel = i === props.selected;
+    if (isSel) selectedLine = body.length;
+    const [avail, used] = indexCells(q);
+    const state = states.get(ref.vm);
+    const now = snapshot.takenAt;
+    const spark = history === null ? " ".repeat(sparkW) : sparkline(
+      history.buckets(key, now, sparkW),
+      sparkW,
+      { max: 1 },
+    );
+    const occ = `${Math.round(occupancy(q) * 100)}%`;
+    const row: Seg[] = [
+      seg(isSel ? "▸ " : "  ", { bold: true, color: "cyan" }),
+      seg(cell(queueLabel(ref), NAME_W), {
+        inverse: isSel,
+        color: state === "running" ? undefined : "red",
+      }),
+      seg(" "),
+      seg(cell(q.layout, 7), { color: q.layout === "packed" ? "magenta" : "blue" }),
+      seg(cell(String(q.size), 5, { align: "right" })),
+      seg(" " + cell(avail, 6, { align: "right" }) + " " + cell(used, 6, { align: "right" })),
+      seg(" " + cell(String(q.inFlight), 5, { align: "right" })),
+      seg(" " + cell(q.pending === null ? "-" : String(q.pending), 5, { align: "right" }) + "  "),
+      seg(spark, { color: "green" }),
+      seg(cell(occ, 5, { align: "right" })),
+    ];
+    const r = rates?.queues.get(key);
+    const values = r === undefined ? ["-", "-", "-", "-", "-"] : [
+      formatRate(r.requests),
+      formatByteRate(r.bytes),
+      formatRate(r.kicks),
+      formatRate(r.interrupts),
+      formatRate(r.suppressed),
+    ];
+    if (wide) {
+      row.push(seg(values.map((v, j) => " " + cell(v, rateW[j], { align: "right" })).join("")));
+      body.push(row);
+    } else {
+      body.push(row);
+      const labels = ["req", "bytes", "kicks", "irqs", "saved"];
+      const rateLine: Seg[] = [seg("    ")];
+      values.forEach((v, j) => {
+        rateLine.push(seg(`${labels[j]} `, { dim: true }), seg(v), seg("  "));
+      });
+      if (state !== undefined && state !== "running") {
+        rateLine.push(seg(`(${state})`, { color: "red" }));
+      }
+      body.push(rateLine);
+    }
+  });
+  if (refs.length === 0) body.push([seg("  no queues", { dim: true })]);
+
+  const legend: Line = [
+    seg(
+      "split: avail/used = avail.idx/used.idx (u16) · packed: device's next slots, w = wrap counter · enter: ring view",
+      { dim: true },
+    ),
+  ];
+  const bodyHeight = Math.max(0, props.height - 2);
+  const start = windowStart(body.length, bodyHeight, selectedLine);
+  const visible = body.slice(start, start + bodyHeight);
+  while (visible.length < bodyHeight) visible.push([]);
+  return [header, ...visible, legend];
+}
+
+/**
+ * The Queues panel.
+ *
+ * @example
+ * ```tsx ignore
+ * <QueuesPanel snapshot={snap} rates={rates} history={history} selected={0} width={80} height={20} colors />
+ * ```
+ */
+export function QueuesPanel(props: QueuesProps) {
+  return (
+    <Lines
+      lines={queuesLines(props)}
+      width={props.width}
+      height={props.height}
+      colors={props.colors}
+    />
+  );
+}

@@ -1,0 +1,329 @@
+/**
+ * Rates and history for the dashboard, computed from snapshots only (no lab logic here).
+ *
+ * Snapshot counters are cumulative; `computeRates` turns two snapshots into per-second rates per
+ * queue, link direction and switch counter. `OccupancyHistory` keeps a bounded ring of queue
+ * occupancy samples (the last 60 s) that `sparkline` draws with block characters.
+ *
+ * @module
+ */
+
+import type { LabSnapshot, QueueSnapshot } from "../../lab/snapshot_types.ts";
+
+/** Per-second rates of one queue. */
+export interface QueueRates {
+  /** Chains taken per second. */
+  requests: number;
+  /** Frame bytes per second. */
+  bytes: number;
+  /** Driver notifications per second. */
+  kicks: number;
+  /** Used-buffer interrupts per second. */
+  interrupts: number;
+  /** Interrupts per second that event suppression saved. */
+  suppressed: number;
+}
+
+/** Per-second rates of one link direction. */
+export interface DirectionRates {
+  /** Frames delivered per second. */
+  frames: number;
+  /** Bytes delivered per second. */
+  bytes: number;
+  /** Drops per second, by cause. */
+  drops: { loss: number; fullRing: number; noRxBuffer: number; corrupted: number };
+}
+
+/** Rates between two snapshots. */
+export interface Rates {
+  /** The interval the rates cover, seconds. */
+  dtSeconds: number;
+  /** By `queueKey(vm, nic, index)`. */
+  queues: ReadonlyMap<string, QueueRates>;
+  /** By link name. */
+  links: ReadonlyMap<string, { forward: DirectionRates; reverse: DirectionRates }>;
+  /** By switch name, then counter name. */
+  switches: ReadonlyMap<string, Readonly<Record<string, number>>>;
+}
+
+/**
+ * The key of a queue in `Rates.queues` and `OccupancyHistory`: `vm/nic/index`.
+ *
+ * @example
+ * ```ts
+ * import { queueKey } from "./rates.ts";
+ * queueKey("a", "eth0", 1); // "a/eth0/1"
+ * ```
+ */
+export function queueKey(vm: string, nic: string, index: number): string {
+  return `${vm}/${nic}/${index}`;
+}
+
+/**
+ * The per-second rate of a cumulative counter: `(current - previous) / dt`. A counter that went
+ * backwards (the VM restarted and its counters started again) gives 0 rather than a negative
+ * rate, and so does an empty interval.
+ *
+ * @example
+ * ```ts
+ * import { rate } from "./rates.ts";
+ * rate(12_000, 13_000, 0.1); // 10000
+ * rate(500, 20, 0.1); // 0
+ * ```
+ */
+export function rate(previous: number, current: number, dtSeconds: number): number {
+  if (!(dtSeconds > 0)) return 0;
+  const delta = current - previous;
+  return delta > 0 ? delta / dtSeconds : 0;
+}
+
+/**
+ * Rates between `previous` and `current`. The interval is `current.takenAt - previous.takenAt`
+ * unless `dtMs` is given. Queues, links and counters present in only one snapshot get no entry
+ * (a queue that appeared has no rate yet).
+ *
+ * @example
+ * ```ts ignore
+ * import { computeRates, queueKey } from "./rates.ts";
+ * const r = computeRates(snap0, snap1); // taken 100 ms apart
+ * r.queues.get(queueKey("a", "eth0", 1))?.requests; // 10000 for 1000 chains
+ * ```
+ */
+export function computeRates(
+  previous: LabSnapshot,
+  current: LabSnapshot,
+  dtMs: number = current.takenAt - previous.takenAt,
+): Rates {
+  const dt = dtMs / 1000;
+  const before = new Map<string, QueueSnapshot>();
+  for (const vm of previous.vms) {
+    for (const dev of vm.devices) {
+      for (const q of dev.queues) before.set(queueKey(vm.name, dev.nic, q.index), q);
+    }
+  }
+  const queues = new Map<string, QueueRates>();
+  for (const vm of current.vms) {
+    for (const dev of vm.devices) {
+      for (const q of dev.queues) {
+        const key = queueKey(vm.name, dev.nic, q.index);
+        const p = before.get(key);
+        if (p === undefined) continue;
+        queues.set(key, {
+          requests: rate(p.requests, q.requests, dt),
+          bytes: rate(p.bytes, q.bytes, dt),
+          kicks: rate(p.kicks, q.kicks, dt),
+          interrupts: rate(p.interrupts, q.interrupts, dt),
+          suppressed: rate(p.suppressed, q.suppressed, dt),
+        });
+      }
+    }
+  }
+  const links = new Map<string, { forward: DirectionRates; reverse: DirectionRates }>();
+  const prevLinks = new Map(previous.links.map((l) => [l.name, l]));
+  for (const link of current.links) {
+    const p = prevLinks.get(link.name);
+    if (p === undefined) continue;
+    links.set(link.name, {
+      forward: directionRates(p.forward, link.forward, dt),
+      reverse: directionRates(p.reverse, link.reverse, dt),
+    });
+  }
+  const switches = new Map<string, Record<string, number>>();
+  const prevSwitches = new Map(previous.switches.map((s) => [s.name, s]));
+  for (const sw of current.switches) {
+    const p = prevSwitches.get(sw.name);
+    if (p === undefined) continue;
+    const out: Record<string, number> = {};
+    for (const [name, value] of Object.entries(sw.counters)) {
+      const was = p.counters[name];
+      if (was !== undefined) out[name] = rate(was, value, dt);
+    }
+    switches.set(sw.name, out);
+  }
+  return { dtSeconds: dt, queues, links, switches };
+}
+
+function directionRates(
+  p: LabSnapshot["links"][number]["forward"],
+  c: LabSnapshot["links"][number]["forward"],
+  dt: number,
+): DirectionRates {
+  return {
+    frames: rate(p.frames, c.frames, dt),
+    bytes: rate(p.bytes, c.bytes, dt),
+    drops: {
+      loss: rate(p.drops.loss, c.drops.loss, dt),
+      fullRing: rate(p.drops.fullRing, c.drops.fullRing, dt),
+      noRxBuffer: rate(p.drops.noRxBuffer, c.drops.noRxBuffer, dt),
+      corrupted: rate(p.drops.corrupted, c.drops.corrupted, dt),
+    },
+  };
+}
+
+/**
+ * How full a queue is, 0..1: descriptors made available and not yet returned (waiting in the avail
+ * ring plus in flight at the device) over the queue size. Packed queues report no pending count,
+ * so only their in-flight chains count. 0 for a queue that is not set up.
+ *
+ * @example
+ * ```ts ignore
+ * import { occupancy } from "./rates.ts";
+ * occupancy({ ...q, size: 256, pending: 60, inFlight: 4 }); // 0.25
+ * ```
+ */
+export function occupancy(q: QueueSnapshot): number {
+  if (q.size <= 0) return 0;
+  const used = q.inFlight + (q.pending ?? 0);
+  return Math.min(1, Math.max(0, used / q.size));
+}
+
+/** One sample of a history ring. */
+interface Sample {
+  /** `takenAt` of the snapshot, ms. */
+  t: number;
+  /** Value. */
+  v: number;
+}
+
+/** Options of `OccupancyHistory`. */
+export interface HistoryOptions {
+  /** How far back samples are kept, ms (default 60 000). */
+  spanMs?: number;
+  /** Most samples kept per queue (default 1200: 60 s at 20 Hz). */
+  capacity?: number;
+}
+
+/**
+ * A bounded history of queue occupancy (0..1) per queue, fed one snapshot at a time, for the
+ * occupancy sparklines. Each queue keeps a ring of at most `capacity` samples; samples older than
+ * `spanMs` before the newest snapshot are not returned. Timestamps come from the snapshots, so the
+ * history is deterministic for recorded snapshots.
+ *
+ * @example
+ * ```ts ignore
+ * import { OccupancyHistory, queueKey } from "./rates.ts";
+ * const h = new OccupancyHistory();
+ * h.add(snapshot);
+ * h.buckets(queueKey("a", "eth0", 0), snapshot.takenAt, 20); // 20 values or null
+ * ```
+ */
+export class OccupancyHistory {
+  readonly #spanMs: number;
+  readonly #capacity: number;
+  readonly #rings = new Map<string, { samples: Sample[]; next: number }>();
+  #lastT = -Infinity;
+
+  /** A history keeping `spanMs` (default 60 s) of at most `capacity` samples per queue. */
+  constructor(options: HistoryOptions = {}) {
+    this.#spanMs = options.spanMs ?? 60_000;
+    this.#capacity = Math.max(1, options.capacity ?? 1200);
+  }
+
+  /** How far back the history reaches, ms. */
+  get spanMs(): number {
+    return this.#spanMs;
+  }
+
+  /** Record every queue's occupancy in `snapshot`. A snapshot not newer than the last is ignored. */
+  add(snapshot: LabSnapshot): void {
+    const t = snapshot.takenAt;
+    if (!(t > this.#lastT)) return;
+    this.#lastT = t;
+    for (const vm of snapshot.vms) {
+      for (const dev of vm.devices) {
+        for (const q of dev.queues) this.push(queueKey(vm.name, dev.nic, q.index), t, occupancy(q));
+      }
+    }
+  }
+
+  /** Record one sample for `key`. */
+  push(key: string, t: number, value: number): void {
+    let ring = this.#rings.get(key);
+    if (ring === undefined) {
+      ring = { samples: [], next: 0 };
+      this.#rings.set(key, ring);
+    }
+    if (ring.samples.length < this.#capacity) {
+      ring.samples.push({ t, v: value });
+    } else {
+      ring.samples[ring.next] = { t, v: value };
+      ring.next = (ring.next + 1) % this.#capacity;
+    }
+  }
+
+  /** The samples of `key` within `spanMs` before `now`, oldest first. */
+  samples(key: string, now: number): { t: number; v: number }[] {
+    const ring = this.#rings.get(key);
+    if (ring === undefined) return [];
+    const ordered = ring.samples.length < this.#capacity
+      ? ring.samples
+      : [...ring.samples.slice(ring.next), ...ring.samples.slice(0, ring.next)];
+    return ordered.filter((s) => s.t > now - this.#spanMs && s.t <= now);
+  }
+
+  /**
+   * The last `spanMs` before `now` cut into `count` equal time buckets, oldest first: each
+   * bucket's highest sample (so short peaks stay visible), or null where there was no sample
+   * (before the dashboard started, or while it was paused).
+   */
+  buckets(key: string, now: number, count: number): (number | null)[] {
+    const out: (number | null)[] = new Array(Math.max(0, count)).fill(null);
+    if (count <= 0) return out;
+    const start = now - this.#spanMs;
+    for (const s of this.samples(key, now)) {
+      const i = Math.min(count - 1, Math.floor(((s.t - start) / this.#spanMs) * count));
+      const was = out[i];
+      out[i] = was === null || s.v > was ? s.v : was;
+    }
+    return out;
+  }
+}
+
+const BLOCKS = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"] as const;
+
+/**
+ * Draw `values` as a sparkline exactly `width` characters wide with the blocks ▁▂▃▄▅▆▇█, scaled
+ * from 0 to `max` (default: the largest value, or 1 if all are 0). Null values (no data) are
+ * drawn as spaces. More values than `width` are grouped into `width` buckets, each drawn as its
+ * highest value; fewer are right-aligned (the newest value is always the last character).
+ *
+ * @example
+ * ```ts
+ * import { sparkline } from "./rates.ts";
+ * sparkline([0, 0.5, 1], 3, { max: 1 }); // "▁▅█"
+ * sparkline([1, 2], 4); // "  ▅█"
+ * ```
+ */
+export function sparkline(
+  values: readonly (number | null)[],
+  width: number,
+  options: { max?: number } = {},
+): string {
+  if (width <= 0) return "";
+  let cols: (number | null)[];
+  if (values.length <= width) {
+    cols = [...new Array(width - values.length).fill(null), ...values];
+  } else {
+    cols = [];
+    for (let i = 0; i < width; i++) {
+      const from = Math.floor((i * values.length) / width);
+      const to = Math.floor(((i + 1) * values.length) / width);
+      let best: number | null = null;
+      for (let j = from; j < to; j++) {
+        const v = values[j];
+        if (v !== null && v !== undefined && (best === null || v > best)) best = v;
+      }
+      cols.push(best);
+    }
+  }
+  let max = options.max ?? 0;
+  if (options.max === undefined) {
+    for (const v of cols) if (v !== null && v > max) max = v;
+  }
+  if (!(max > 0)) max = 1;
+  return cols.map((v) => {
+    if (v === null || !Number.isFinite(v)) return " ";
+    const level = Math.round((Math.min(max, Math.max(0, v)) / max) * (BLOCKS.length - 1));
+    return BLOCKS[level];
+  }).join("");
+}

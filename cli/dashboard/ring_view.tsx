@@ -1,0 +1,263 @@
+/**
+ * The ring view of one queue: the descriptor table with decoded flags and who owns each entry,
+ * and where each side's index points. The view meant to teach the two layouts from:
+ *
+ * - split: row `#` shows descriptor `#` of the table on the left and slot `#` of the avail ring
+ *   (`avail.ring[#]`, a chain head) and of the used ring (`used.ring[#]`, `id:len`) on the right.
+ *   `◀ avail` marks `avail.idx mod size` (the slot the driver fills next), `◀ device next` the
+ *   avail slot the device reads next, `◀ used` `used.idx mod size` (the slot the device fills
+ *   next). Avail slots between the device's next and `avail.idx` are waiting for the device.
+ * - packed: one ring of descriptor slots. The driver makes a slot available by writing AVAIL = its
+ *   wrap counter and USED = the inverse; the device marks it used by writing both equal to its
+ *   wrap counter. `◀ next avail` / `◀ next used` mark the device's next slots with their wrap
+ *   counters, which flip at each lap.
+ *
+ * @module
+ */
+
+import type { RingView } from "../../lab/snapshot_types.ts";
+import { cell, formatHex } from "./format.ts";
+import { type Color, type Line, Lines, type Seg, seg, wrapWords } from "./lines.tsx";
+
+/** The color of each descriptor owner. */
+export const OWNER_COLORS: Readonly<Record<string, Color>> = {
+  driver: "yellow",
+  device: "magenta",
+  free: "gray",
+};
+
+/** Props of `<RingViewPanel>` and `ringLines`. */
+export interface RingViewProps {
+  /** The ring, or null while it is loading (or the queue is gone). */
+  readonly ring: RingView | null;
+  /** The queue's title, e.g. "a/eth0 transmitq". */
+  readonly title: string;
+  /** First table row shown, or null to follow the device's next avail slot. */
+  readonly scroll: number | null;
+  /** Columns. */
+  readonly width: number;
+  /** Rows. */
+  readonly height: number;
+  /** Whether to use colors. */
+  readonly colors: boolean;
+}
+
+/**
+ * The index markers of each table row: split `avail`, `device next`, `used` at the avail and used
+ * ring positions modulo the size; packed `next avail`/`next used` with their wrap counters.
+ *
+ * @example
+ * ```ts ignore
+ * ringMarkers(splitRing).get(64); // ["avail"]
+ * ```
+ */
+export function ringMarkers(ring: RingView): Map<number, string[]> {
+  const marks = new Map<number, string[]>();
+  if (ring.size <= 0) return marks;
+  const add = (i: number, name: string) => {
+    const row = ((i % ring.size) + ring.size) % ring.size;
+    marks.set(row, [...(marks.get(row) ?? []), name]);
+  };
+  if (ring.layout === "split") {
+    if (ring.availIdx !== null) add(ring.availIdx, "avail");
+    add(ring.deviceNextAvail, "device next");
+    if (ring.usedIdx !== null) add(ring.usedIdx, "used");
+  } else {
+    const w = (b: boolean | null) => (b === null ? "" : b ? " w1" : " w0");
+    add(ring.deviceNextAvail, `next avail${w(ring.availWrapCounter)}`);
+    add(ring.deviceNextUsed, `next used${w(ring.usedWrapCounter)}`);
+  }
+  return marks;
+}
+
+/** Which avail-ring slots of a split ring hold heads the device has not read yet. */
+function waitingSlots(ring: RingView): Set<number> {
+  const out = new Set<number>();
+  if (ring.layout !== "split" || ring.availIdx === null || ring.size <= 0) return out;
+  const pending = (ring.availIdx - ring.deviceNextAvail) & 0xffff;
+  for (let k = 0; k < Math.min(pending, ring.size); k++) {
+    out.add((ring.deviceNextAvail + k) % ring.size);
+  }
+  return out;
+}
+
+function markerText(names: string[], room: number): string {
+  if (names.length === 0) return "";
+  const full = `◀ ${names.join(" · ")}`;
+  if (full.length <= room || names.length === 1) return full;
+  return `◀ ${names.map((n) => (n === "device next" ? "dev next" : n)).join(",")}`;
+}
+
+/**
+ * The ring view's lines: a title, the index summary, the table header, the visible rows and a
+ * legend, `height` lines in all.
+ *
+ * @example
+ * ```ts ignore
+ * const lines = ringLines({ ring, title: "a/eth0 transmitq", scroll: null, width: 80, height: 20, colors: false });
+ * ```
+ */
+export function ringLines(props: RingViewProps): Line[] {
+  return buildRing(props).lines;
+}
+
+/**
+ * Where the ring table starts and how many rows it shows at this size: what the view shows when
+ * following the device, so scrolling can start from there.
+ *
+ * @example
+ * ```ts ignore
+ * ringWindow({ ring, title, scroll: null, width: 80, height: 20, colors: false }); // { start: 36, rows: 12 }
+ * ```
+ */
+export function ringWindow(props: RingViewProps): { start: number; rows: number } {
+  const { start, rows } = buildRing(props);
+  return { start, rows };
+}
+
+function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: number } {
+  const { ring, width } = props;
+  const out: Line[] = [];
+  if (ring === null) {
+    const lines = [[seg(props.title, { bold: true })], [
+      seg("loading the ring view…", { dim: true }),
+    ]];
+    return { lines, start: 0, rows: 0 };
+  }
+  const split = ring.layout === "split";
+  out.push([
+    seg(props.title, { bold: true }),
+    seg(` · ${ring.layout} · ${ring.size} entries`, { color: split ? "blue" : "magenta" }),
+  ]);
+  if (ring.size === 0) {
+    out.push([seg("queue not set up (size 0): no descriptors", { dim: true })]);
+    return { lines: out, start: 0, rows: 0 };
+  }
+  const m = ring.size;
+  if (split && ring.availIdx !== null && ring.usedIdx !== null) {
+    const waiting = (ring.availIdx - ring.deviceNextAvail) & 0xffff;
+    const inFlight = (ring.deviceNextAvail - ring.usedIdx) & 0xffff;
+    out.push(
+      ...wrapWords([
+        seg(`avail.idx ${ring.availIdx} → slot ${ring.availIdx % m}`, { color: "yellow" }),
+        seg("·"),
+        seg(`device next ${ring.deviceNextAvail} → slot ${ring.deviceNextAvail % m}`, {
+          color: "magenta",
+        }),
+        seg("·"),
+        seg(`used.idx ${ring.usedIdx} → slot ${ring.usedIdx % m}`, { color: "green" }),
+        seg("·"),
+        seg(`${waiting} waiting, ${inFlight} in flight`),
+      ], width),
+    );
+  } else {
+    const w = (b: boolean | null) => (b === null ? "?" : b ? "1" : "0");
+    out.push(
+      ...wrapWords([
+        seg(`device next avail slot ${ring.deviceNextAvail} (wrap ${w(ring.availWrapCounter)})`, {
+          color: "magenta",
+        }),
+        seg("·"),
+        seg(`next used slot ${ring.deviceNextUsed} (wrap ${w(ring.usedWrapCounter)})`, {
+          color: "green",
+        }),
+      ], width),
+    );
+  }
+  const events = Object.entries(ring.events);
+  if (events.length > 0) {
+    out.push(
+      ...wrapWords(events.map(([k, v]) => seg(`${k} ${v}`)), width, { first: "events: " }),
+    );
+  }
+
+  // Table: # addr len flags next|id owner [│ avail[#] used[#]] markers
+  const flagsW = split ? 10 : 16;
+  const left = "  " + cell("#", 4, { align: "right" }) + " " + cell("addr", 10) + " " +
+    cell("len", 5, { align: "right" }) + " " + cell("flags", flagsW) + " " +
+    cell(split ? "next" : "id", 4, { align: "right" }) + " " + cell("owner", 6);
+  const right = split
+    ? " │" + cell("avail[#]", 9, { align: "right" }) + " " + cell("used[#]", 8, { align: "right" })
+    : "";
+  const tableW = left.length + right.length;
+  const room = Math.max(0, width - tableW - 1);
+  out.push([seg(left + right + " " + cell("index", room), { dim: true, bold: true })]);
+
+  const legend = split
+    ? "owner: driver = made available, not taken · device = taken, in flight · free. " +
+      "avail[#] / used[#]: slot # of the avail ring (a chain head) and used ring (id:len). " +
+      "◀ avail / ◀ used: the slot avail.idx / used.idx fills next; ◀ device next: the avail " +
+      "slot the device reads next"
+    : "owner: driver = available, not taken · device = taken, in flight · free = used. " +
+      "Available: AVAIL = wrap ≠ USED; used: AVAIL = USED = wrap. ◀ next avail / used: the " +
+      "device's next slots, w = its wrap counter (flips each lap)";
+  const legendLines = wrapWords(
+    legend.split(" ").map((w) => seg(w, { dim: true })),
+    width,
+  ).slice(0, width >= 120 ? 2 : 3);
+
+  const rowsRoom = Math.max(1, props.height - out.length - legendLines.length);
+  const total = ring.descriptors.length;
+  const marks = ringMarkers(ring);
+  const waiting = waitingSlots(ring);
+  const follow = followRow(ring, rowsRoom);
+  const start = Math.max(0, Math.min(props.scroll ?? follow, Math.max(0, total - rowsRoom)));
+  for (const d of ring.descriptors.slice(start, start + rowsRoom)) {
+    const row: Seg[] = [
+      seg("  " + cell(String(d.index), 4, { align: "right" }) + " "),
+      seg(cell(formatHex(d.addr), 10)),
+      seg(" " + cell(String(d.len), 5, { align: "right" }) + " "),
+      seg(cell(d.flagNames.length === 0 ? "-" : d.flagNames.join("|"), flagsW)),
+      seg(" " + cell(String((split ? d.next : d.id) ?? "-"), 4, { align: "right" }) + " "),
+      seg(cell(d.owner, 6), { color: OWNER_COLORS[d.owner], bold: d.owner !== "free" }),
+    ];
+    if (split) {
+      const a = ring.availRing?.[d.index];
+      const u = ring.usedRing?.[d.index];
+      row.push(seg(" │"));
+      row.push(
+        seg(cell(a === undefined ? "-" : String(a), 9, { align: "right" }), {
+          color: waiting.has(d.index) ? "yellow" : undefined,
+          dim: !waiting.has(d.index),
+        }),
+      );
+      row.push(seg(" " + cell(u === undefined ? "-" : `${u.id}:${u.len}`, 8, { align: "right" }), {
+        dim: true,
+      }));
+    }
+    const names = marks.get(d.index) ?? [];
+    if (names.length > 0) {
+      row.push(seg(" "));
+      row.push(seg(markerText(names, room), { bold: true, color: "cyan" }));
+    }
+    out.push(row);
+  }
+  while (out.length < props.height - legendLines.length) out.push([]);
+  out.push(...legendLines);
+  return { lines: out.slice(0, props.height), start, rows: rowsRoom };
+}
+
+/**
+ * The ring view panel.
+ *
+ * @example
+ * ```tsx ignore
+ * <RingViewPanel ring={ring} title="a/eth0 transmitq" scroll={null} width={80} height={20} colors />
+ * ```
+ */
+export function RingViewPanel(props: RingViewProps) {
+  return (
+    <Lines
+      lines={ringLines(props)}
+      width={props.width}
+      height={props.height}
+      colors={props.colors}
+    />
+  );
+}
+
+/** The first table row when following the device: its next avail slot, a third down. */
+function followRow(ring: RingView, rowsRoom: number): number {
+  if (ring.size <= 0) return 0;
+  return Math.max(0, (ring.deviceNextAvail % ring.size) - Math.floor(rowsRoom / 3));
+}
