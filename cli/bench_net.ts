@@ -5,12 +5,15 @@
  */
 
 import { Command } from "@commander-js/extra-typings";
+import process from "node:process";
 import {
+  type DashboardAttacher,
   DEFAULT_NET_OPTIONS,
   formatNetReport,
   type NetBenchOptions,
   runNetBench,
 } from "../lab/bench/net.ts";
+import { vlabRunArgs } from "./deno_run.ts";
 import { VlabError } from "./errors.ts";
 import { stderrProgressLine, writeAll } from "./progress.ts";
 
@@ -41,6 +44,7 @@ export function parseNetOptions(raw: {
   idleSeconds: string;
   pollUs: string;
   queueSize: string;
+  dashboard?: boolean;
 }): NetBenchOptions {
   const layouts = raw.layout === "both"
     ? ["split", "packed"] as const
@@ -66,8 +70,60 @@ export function parseNetOptions(raw: {
     idleSeconds: intList("--idle-seconds", raw.idleSeconds, 0, 60)[0],
     pollUs: intList("--poll-us", raw.pollUs, 0, 10_000)[0],
     queueSize: intList("--queue-size", raw.queueSize, 8, 32768)[0],
+    dashboard: raw.dashboard === true,
   };
 }
+
+/**
+ * Attach a real `vlab dashboard` process to a lab, as a user would from another terminal; on
+ * detach, stop it (SIGTERM) and read the CPU use it reports.
+ */
+const attachDashboard: DashboardAttacher = async (name) => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: vlabRunArgs(["dashboard", name, "--report-cpu"]),
+    env: { VLAB_DASHBOARD_NICE: process.env.VLAB_DASHBOARD_NICE ?? "" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // Follow its CPU reports: cumulative CPU milliseconds at t seconds.
+  let latest: { t: number; cpuMs: number } | null = null;
+  let windowStart: { t: number; cpuMs: number } | null = null;
+  let firstSample!: () => void;
+  const started = new Promise<void>((r) => firstSample = r);
+  const reading = (async () => {
+    let buffered = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      buffered += chunk;
+      const lines = buffered.split("\n");
+      buffered = lines.pop() ?? "";
+      for (const line of lines) {
+        try {
+          latest = JSON.parse(line);
+          firstSample();
+        } catch {
+          // Not a report line.
+        }
+      }
+    }
+  })();
+  // Steady state before the traffic: started (first report) and a second of redraws.
+  await Promise.race([started, child.status]);
+  await new Promise((r) => setTimeout(r, 1000));
+  return {
+    startWindow: () => windowStart = latest,
+    detach: async () => {
+      const end = latest;
+      child.kill("SIGTERM");
+      await child.status;
+      await reading;
+      if (!windowStart || !end || end.t <= windowStart.t) {
+        throw new Error("the dashboard did not report its CPU use");
+      }
+      return (100 * (end.cpuMs - windowStart.cpuMs)) / ((end.t - windowStart.t) * 1000);
+    },
+  };
+};
 
 /** The `net` subcommand of `vlab bench`. */
 export function netCommand(): Command {
@@ -90,13 +146,17 @@ export function netCommand(): Command {
     )
     .option("--poll-us <n>", "the VMs' busy-poll budget (topology poll_us), µs", String(d.pollUs))
     .option("--queue-size <n>", "queue size of the NICs (split: a power of 2)", String(d.queueSize))
+    .option(
+      "--dashboard",
+      "measure instead what an attached dashboard costs: throughput with and without one, and its CPU",
+    )
     .option("--json", "print the report as JSON")
     .action(async (raw) => {
       const options = parseNetOptions(raw);
       const line = stderrProgressLine();
       let report;
       try {
-        report = await runNetBench(options, line.progress);
+        report = await runNetBench(options, line.progress, attachDashboard);
       } catch (error) {
         throw new VlabError(
           "bench-failed",

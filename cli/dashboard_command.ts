@@ -7,11 +7,12 @@
 
 import { Command } from "@commander-js/extra-typings";
 import process from "node:process";
-import { controlFetch, controlJson, resolveLab } from "../lab/client.ts";
+import { resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import type { LabRecord } from "../lab/state.ts";
 import type { LabSnapshot, RingSelector, RingView } from "../lab/snapshot_types.ts";
-import { runDashboard, type SnapshotSource } from "./dashboard/run.ts";
+import type { SnapshotSource } from "./dashboard/run.ts";
+import { loadDashboard } from "./dashboard_loader.ts";
 import { VlabError } from "./errors.ts";
 
 /**
@@ -23,20 +24,61 @@ import { VlabError } from "./errors.ts";
  * const snap = await source.snapshot();
  * ```
  */
-export function socketSource(record: LabRecord): SnapshotSource {
+export function socketSource(record: LabRecord): SnapshotSource & { close(): void } {
+  // One client (one connection, kept alive) for the whole session: a new client per request
+  // cost the dashboard more CPU than drawing.
+  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: record.socket } });
+  const get = async (path: string): Promise<Response> => {
+    try {
+      return await fetch(`http://vlab${path}`, { client });
+    } catch (e) {
+      throw new LabError(
+        "no-lab",
+        `Lab "${record.name}" does not answer: ${e instanceof Error ? e.message : e}`,
+        "It stopped; start it again with `vlab up`",
+      );
+    }
+  };
   return {
-    snapshot: () => controlJson<LabSnapshot>(record, "/snapshot"),
+    snapshot: async () => {
+      const res = await get("/snapshot");
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new LabError("control-error", `The lab answered ${res.status}`, "Try again");
+      }
+      return await res.json() as LabSnapshot;
+    },
     ring: async (sel: RingSelector) => {
       const q = `vm=${encodeURIComponent(sel.vm)}&nic=${encodeURIComponent(sel.nic)}` +
         `&queue=${sel.queue}`;
-      const { res, client } = await controlFetch(record, `/ring?${q}`);
-      try {
-        return res.ok ? await res.json() as RingView : (await res.body?.cancel(), null);
-      } finally {
-        client.close();
+      const res = await get(`/ring?${q}`);
+      if (!res.ok) {
+        await res.body?.cancel();
+        return null;
       }
+      return await res.json() as RingView;
     },
+    close: () => client.close(),
   };
+}
+
+/**
+ * Lower this process's scheduling priority (nice 10, or `VLAB_DASHBOARD_NICE`; "0" keeps it) so
+ * that on a machine with fewer cores than lab workers the dashboard yields to the lab. Best
+ * effort: without `renice` nothing changes.
+ */
+async function lowerPriority(): Promise<void> {
+  const nice = Deno.env.get("VLAB_DASHBOARD_NICE") || "10";
+  if (nice === "0") return;
+  try {
+    await new Deno.Command("renice", {
+      args: ["-n", nice, "-p", String(Deno.pid)],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  } catch {
+    // No renice: run at normal priority.
+  }
 }
 
 /** The `dashboard` command. */
@@ -45,7 +87,10 @@ export function dashboardCommand(): Command {
     .description("attach the live dashboard to a running lab (q detaches)")
     .argument("[name]", "lab name (default: the only running lab)")
     .option("--interval <ms>", "redraw period in ms", "100")
-    .option("--report-cpu", "on exit, print the dashboard's own CPU use on stderr (JSON)")
+    .option(
+      "--report-cpu",
+      "print the dashboard's own CPU time on stderr every second (JSON lines)",
+    )
     .action(async (name, opts) => {
       const interval = Number(opts.interval);
       if (!Number.isInteger(interval) || interval < 20 || interval > 10_000) {
@@ -66,28 +111,39 @@ export function dashboardCommand(): Command {
         }
         throw e;
       }
+      await lowerPriority();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
+      // --report-cpu: a JSON line a second with the cumulative CPU time, so a benchmark can take
+      // the dashboard's cost over exactly the window it measures.
+      const report = () => {
+        const used = process.cpuUsage(cpu0);
+        const line = JSON.stringify({
+          t: (performance.now() - t0) / 1000,
+          cpuMs: (used.user + used.system) / 1000,
+        });
+        Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
+      };
+      const reporter = opts.reportCpu ? setInterval(report, 1000) : undefined;
+      let cleanup = () => {};
       const stop = new AbortController();
       const onTerm = () => stop.abort();
       Deno.addSignalListener("SIGTERM", onTerm);
       try {
+        const { runDashboard } = await loadDashboard();
+        const source = socketSource(record);
+        cleanup = () => source.close();
         await runDashboard({
-          source: socketSource(record),
+          source,
           foreground: false,
           intervalMs: interval,
           signal: stop.signal,
         });
       } finally {
         Deno.removeSignalListener("SIGTERM", onTerm);
-        if (opts.reportCpu) {
-          const used = process.cpuUsage(cpu0);
-          const seconds = (performance.now() - t0) / 1000;
-          const cpuPct = (100 * (used.user + used.system) / 1e6) / seconds;
-          await Deno.stderr.write(
-            new TextEncoder().encode(JSON.stringify({ seconds, cpuPct }) + "\n"),
-          );
-        }
+        cleanup();
+        clearInterval(reporter);
+        if (opts.reportCpu) report();
       }
     }) as unknown as Command;
 }

@@ -15,7 +15,8 @@ import { formatPlan, planLab } from "../lab/plan.ts";
 import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import { takeRingView, takeSnapshot } from "../lab/snapshot.ts";
 import type { Lab } from "../lab/lab.ts";
-import { runDashboard, type SnapshotSource } from "./dashboard/run.ts";
+import type { SnapshotSource } from "./dashboard/run.ts";
+import { loadDashboard } from "./dashboard_loader.ts";
 import { findLabs, readRecord, removeLabDir, stateRoot } from "../lab/state.ts";
 import {
   formatIssues,
@@ -127,6 +128,7 @@ function upCommand() {
           // the lab stops by itself (vlab down, SIGTERM).
           const gone = new AbortController();
           void running.stopped.then(() => gone.abort());
+          const { runDashboard } = await loadDashboard();
           const choice = await runDashboard({
             source: localSource(lab),
             foreground: true,

@@ -17,6 +17,8 @@
 
 import process from "node:process";
 import { Lab } from "../lab.ts";
+import { launchLab } from "../runner.ts";
+import { dashboardOverhead, type DashboardRow } from "./net_dashboard.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
 import type { RingLayout } from "../topology/types.ts";
@@ -44,6 +46,8 @@ export interface NetBenchOptions {
   pollUs: number;
   /** Queue size of the throughput and latency labs' NICs. */
   queueSize: number;
+  /** Also measure the dashboard's cost (needs an attacher; see `runNetBench`). */
+  dashboard: boolean;
 }
 
 /** Defaults of `vlab bench net`. */
@@ -57,6 +61,7 @@ export const DEFAULT_NET_OPTIONS: NetBenchOptions = {
   idleSeconds: 3,
   pollUs: 0,
   queueSize: 256,
+  dashboard: false,
 };
 
 /** A throughput point. */
@@ -116,7 +121,7 @@ export interface ScaleRow {
 }
 
 /** One row of the report. */
-export type NetBenchRow = ThroughputRow | LatencyRow | ScaleRow;
+export type NetBenchRow = ThroughputRow | LatencyRow | ScaleRow | DashboardRow;
 
 /** The report. */
 export interface NetBenchReport {
@@ -171,18 +176,35 @@ async function execOk(lab: Lab, vm: string, argv: string[]): Promise<Record<stri
 }
 
 /** One throughput run on a fresh lab. */
-async function throughputRun(
+/**
+ * Attaches a dashboard to a registered lab: `startWindow` marks the start of the measured
+ * window, `detach` ends the dashboard and returns its CPU use over the window, percent of one
+ * core.
+ */
+export type DashboardAttacher = (
+  labName: string,
+) => Promise<{ startWindow(): void; detach(): Promise<number> }>;
+
+/** One throughput run; with `attach`, a registered lab with a dashboard attached to it. */
+export async function throughputRun(
   layout: RingLayout,
   frameSize: number,
   seconds: number,
   pollUs: number,
   queueSize: number,
-) {
-  const lab = await Lab.start(pairTopology(`bench-${layout}`, layout, 1, pollUs, queueSize));
+  attach?: DashboardAttacher,
+): Promise<
+  { pps: number; gbit: number; sentPps: number; lossPct: number; dashboardCpuPct: number | null }
+> {
+  const plan = pairTopology(`bench-${layout}`, layout, 1, pollUs, queueSize);
+  const registered = attach ? await launchLab(plan) : null;
+  const lab = registered ? registered.lab : await Lab.start(plan);
+  const dashboard = attach ? await attach(plan.name) : null;
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "1"]);
     const sink = execOk(lab, "b0", ["sink", "-t", String(seconds + 1)]);
     await new Promise((r) => setTimeout(r, 100));
+    dashboard?.startWindow();
     const flood = await execOk(lab, "a0", [
       "udp-flood",
       "10.0.0.2",
@@ -193,14 +215,17 @@ async function throughputRun(
       String(frameSize),
     ]);
     const got = await sink;
+    const dashboardCpuPct = dashboard ? await dashboard.detach() : null;
     return {
       pps: got.pps,
       gbit: got.gbitPerSecond,
       sentPps: flood.pps,
       lossPct: flood.sent > 0 ? 100 * (1 - got.received / flood.sent) : 0,
+      dashboardCpuPct,
     };
   } finally {
-    await lab.stop();
+    if (registered) await registered.stop();
+    else await lab.stop();
   }
 }
 
@@ -292,8 +317,18 @@ async function scale(vms: number, idleSeconds: number, pollUs: number): Promise<
 export async function runNetBench(
   options: NetBenchOptions,
   progress: (what: string) => void = () => {},
+  attach?: DashboardAttacher,
 ): Promise<NetBenchReport> {
   const rows: NetBenchRow[] = [];
+  if (options.dashboard) {
+    if (!attach) throw new Error("measuring the dashboard's cost needs a way to attach one");
+    for (const layout of options.layouts) {
+      for (const size of options.frameSizes) {
+        rows.push(await dashboardOverhead(layout, size, options, attach, progress));
+      }
+    }
+    return { date: new Date().toISOString(), cpus: navigator.hardwareConcurrency, options, rows };
+  }
   for (const layout of options.layouts) {
     for (const size of options.frameSizes) {
       const runs: Awaited<ReturnType<typeof throughputRun>>[] = [];
@@ -399,6 +434,23 @@ export function formatNetReport(report: NetBenchReport): string {
       "",
     );
   }
+  const db = report.rows.filter((r): r is DashboardRow => r.kind === "dashboard");
+  if (db.length > 0) {
+    lines.push(
+      ...table([
+        ["dashboard cost", "frame B", "Mpps without", "Mpps with", "change %", "dashboard CPU %"],
+        ...db.map((r) => [
+          r.layout,
+          String(r.frameSize),
+          (r.ppsWithout / 1e6).toFixed(3),
+          (r.ppsWith / 1e6).toFixed(3),
+          r.deltaPct.toFixed(1),
+          r.dashboardCpuPct.toFixed(1),
+        ]),
+      ]),
+      "",
+    );
+  }
   const sc = report.rows.filter((r): r is ScaleRow => r.kind === "scale");
   if (sc.length > 0) {
     lines.push(...table([
@@ -412,5 +464,6 @@ export function formatNetReport(report: NetBenchReport): string {
       ]),
     ]));
   }
+  while (lines.at(-1) === "") lines.pop();
   return lines.join("\n");
 }
