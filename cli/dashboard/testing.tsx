@@ -15,7 +15,17 @@ import { App, type DashboardData, type DashboardExit } from "./app.tsx";
 import { computeRates, OccupancyHistory } from "./rates.ts";
 
 /** The fixtures in `testdata/`. */
-export type Fixture = "pair_0" | "pair_1" | "star_0" | "star_1" | "ring_split" | "ring_packed";
+export type Fixture =
+  | "pair_0"
+  | "pair_1"
+  | "star_0"
+  | "star_1"
+  | "ring_split"
+  | "ring_packed"
+  | "recorded_0"
+  | "recorded_1"
+  | "recorded_ring_split"
+  | "recorded_ring_packed";
 
 /**
  * Read a fixture.
