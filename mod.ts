@@ -125,5 +125,19 @@ export type {
 } from "./lab/topology/types.ts";
 export { NetCounter, NetDriverCounter } from "./devices/net/metrics.ts";
 export type { LabEvent } from "./lab/events.ts";
+export type {
+  DescriptorOwner,
+  DescriptorView,
+  DeviceSnapshot,
+  DirectionSnapshot,
+  LabSnapshot,
+  LinkSnapshot,
+  QueueSnapshot,
+  RingSelector,
+  RingView,
+  SwitchSnapshot,
+  VmDisplayState,
+  VmSnapshot,
+} from "./lab/snapshot_types.ts";
 export { EventLog } from "./lab/events.ts";
 export { LinkRing, type LinkRingCounters } from "./lab/host/link_ring.ts";

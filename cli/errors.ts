@@ -44,7 +44,7 @@ export const EXIT_CODES = {
  * - `no-lab`: no (such) lab is running.
  * - `ambiguous-lab`: several labs run and the command did not say which.
  * - `lab-failed`: a lab could not start.
- * - `unknown-vm`, `unknown-link`: the lab has no such VM or link.
+ * - `unknown-vm`, `unknown-link`, `unknown-queue`: the lab has no such VM, link or queue.
  * - `workload-failed`: a guest workload could not run (bad arguments, or it failed).
  * - `control-error`: the lab's control socket answered with an error.
  * - `internal`: anything else; a bug in vlab.
@@ -62,6 +62,7 @@ export type VlabErrorCode =
   | "lab-failed"
   | "unknown-vm"
   | "unknown-link"
+  | "unknown-queue"
   | "workload-failed"
   | "control-error"
   | "internal";
@@ -80,6 +81,7 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "lab-failed": EXIT_CODES.failure,
   "unknown-vm": EXIT_CODES.failure,
   "unknown-link": EXIT_CODES.failure,
+  "unknown-queue": EXIT_CODES.failure,
   "workload-failed": EXIT_CODES.failure,
   "control-error": EXIT_CODES.failure,
   "internal": EXIT_CODES.failure,

@@ -21,6 +21,8 @@ import {
 } from "./topology/mod.ts";
 import type { Topology } from "./topology/types.ts";
 import { pcapGlobalHeader } from "./host/pcap.ts";
+import { takeRingView, takeSnapshot } from "./snapshot.ts";
+import type { LabSnapshot, RingView } from "./snapshot_types.ts";
 
 /** Where a lab's topology comes from: a file path, a shipped topology name, or an object. */
 export type TopologySource = string | Record<string, unknown>;
@@ -91,6 +93,10 @@ export interface LabHandle {
   status(): LabStatus;
   /** Every counter, Prometheus text. */
   metrics(): string;
+  /** What the dashboard draws: VMs, devices, queue indices and counters, links, events. */
+  snapshot(): LabSnapshot;
+  /** The ring view of one queue (descriptor table, ownership, indices); throws for an unknown queue. */
+  ringView(vm: string, nic: string, queue: number): RingView;
   /** Bring a link down or up. */
   setLink(link: string, up: boolean): void;
   /**
@@ -150,6 +156,12 @@ function handleOf(running: RegisteredLab): LabHandle {
     vm,
     status: () => labStatus(lab),
     metrics: () => prometheusMetrics(lab),
+    snapshot: () => takeSnapshot(lab),
+    ringView: (vmName, nic, queue) => {
+      const r = takeRingView(lab, { vm: vmName, nic, queue });
+      if (!r.ok) throw new LabError("unknown-queue", r.error.message, r.error.hint);
+      return r.value;
+    },
     setLink: (link, up) => {
       if (!lab.setLink(link, up)) {
         throw new LabError(

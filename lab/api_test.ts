@@ -187,3 +187,30 @@ Deno.test({
       assert.deepEqual([...Deno.readDirSync(dir)], []);
     }),
 });
+
+Deno.test({
+  name: "a script reads the dashboard's snapshot and a ring view",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async () => {
+      const lab = await startLab(MINI);
+      try {
+        await lab.vm("a").exec(["ping", "10.1.0.2", "-c", "2", "-i", "0.05"]);
+        const snap = lab.snapshot();
+        assert.deepEqual(snap.vms.map((v) => [v.name, v.state]), [["a", "running"], [
+          "b",
+          "running",
+        ]]);
+        const tx = snap.vms[0].devices[0].queues[1];
+        assert.equal(tx.name, "transmitq");
+        assert.ok(tx.requests >= 2, `${tx.requests} requests`);
+        const ring = lab.ringView("a", "eth0", 1);
+        assert.equal(ring.size, tx.size);
+        assert.equal(ring.descriptors.length, Math.min(256, tx.size));
+        assert.throws(() => lab.ringView("a", "eth9", 0), isLabError("unknown-queue"));
+      } finally {
+        await lab.stop();
+      }
+    }),
+});
