@@ -62,6 +62,11 @@ async function loadOrFail(file: string | undefined): Promise<Topology> {
   );
 }
 
+/** "1 switch", "2 switches". */
+function count(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 /** Every lab command. */
 export function labCommands(): Command[] {
   return [
@@ -115,7 +120,9 @@ function upCommand() {
         if (!opts.quiet) {
           await out(
             `lab ${plan.name} up in ${(lab.upMs / 1000).toFixed(2)} s: ${plan.vms.length} VMs, ` +
-              `${plan.switches.length} switches, ${plan.links.length} links\n` +
+              `${count(plan.switches.length, "switch", "switches")}, ${
+                count(plan.links.length, "link", "links")
+              }\n` +
               `control socket ${running.socket}\n` +
               `try: vlab exec ${
                 plan.vms[0]?.name ?? "VM"
@@ -466,7 +473,10 @@ function validateCommand() {
         if (r.ok) {
           const t = r.value;
           await out(
-            `${path}: valid: lab ${t.name}, ${t.vms.length} VMs, ${t.switches.length} switches, ${t.links.length} links\n`,
+            `${path}: valid: lab ${t.name}, ${count(t.vms.length, "VM", "VMs")}, ` +
+              `${count(t.switches.length, "switch", "switches")}, ${
+                count(t.links.length, "link", "links")
+              }\n`,
           );
           return;
         }
