@@ -138,6 +138,17 @@ export function runDashboard(opts: DashboardOptions): Promise<DashboardExit> {
   };
 
   const stdout = opts.stdout ?? process.stdout;
+  // Not a terminal (piped, or /dev/null): ink would ask `terminal-size`, which runs `tput` in a
+  // child process on every redraw (measured: most of the attached dashboard's CPU). Give it a
+  // size instead.
+  if (!stdout.columns) {
+    try {
+      Object.defineProperty(stdout, "columns", { value: opts.columns ?? 80, configurable: true });
+      Object.defineProperty(stdout, "rows", { value: opts.rows ?? 24, configurable: true });
+    } catch {
+      // A stream that refuses the property keeps ink's own fallback.
+    }
+  }
   const altScreen = opts.altScreen ?? stdout.isTTY === true;
   if (altScreen) stdout.write(ENTER_ALT_SCREEN);
   const instance = render(element(), {
