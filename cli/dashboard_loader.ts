@@ -1,7 +1,7 @@
 /**
  * Loads the dashboard on demand, with React's production build: React reads `NODE_ENV` when
  * its module is evaluated, and its development build costs several times more CPU per redraw
- * (measured: the attached dashboard used 25 % of a core in development mode, 7 % in
+ * (measured: the attached dashboard used 25 % of a core in development mode, 4–7 % in
  * production). Other commands never load ink or React at all.
  *
  * @module
