@@ -19,15 +19,13 @@
  */
 
 import type { DmaView } from "../memory/dma.ts";
-import { err, ok, type Result } from "../result.ts";
+import { ok, type Result } from "../result.ts";
 import type { DescriptorChain } from "./chain.ts";
 import { Status } from "./constants.ts";
 import type { ActivateError, VirtioDeviceModel } from "./device_model.ts";
-import type { QueueSetupError } from "./errors.ts";
-import type { FeatureError, FeatureSet, NegotiationRules } from "./features.ts";
+import type { FeatureSet, NegotiationRules } from "./features.ts";
 import {
   checkRegFile,
-  clearQueueWords,
   initRegFile,
   InterruptBit,
   MMIO_MAGIC,
@@ -39,20 +37,20 @@ import {
   queueWord,
   type QueueWordField,
   READ_ONLY_REGS,
-  type RegFileError,
   RegFileWord,
   regFileWords,
   resetRegFile,
   VLAB_VENDOR_ID,
   WRITE_ONLY_REGS,
 } from "./mmio.ts";
-import { PackedDeviceQueue } from "./packed_device.ts";
-import { createDeviceQueue } from "./pair.ts";
 import type { DeviceQueue, Layout, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
-import { checkQueueConfig } from "./setup.ts";
-import { type RestoreError, SplitDeviceQueue } from "./split_device.ts";
+import { type MmioRestoreError, replayRegFile, resumeQueue } from "./mmio_restore.ts";
+import { activateQueue, type QueueRefusal, queueRefusal } from "./mmio_queue.ts";
 import { DeviceStatusMachine, type NeedsResetReason } from "./status.ts";
+
+export type { QueueActivateFailure, QueueRefusal } from "./mmio_queue.ts";
+export type { MmioRestoreError, QueueRestoreFailure } from "./mmio_restore.ts";
 
 /** What an `MmioDeviceTransport` needs. */
 export interface MmioDeviceOptions {
@@ -91,56 +89,6 @@ export interface MmioCounters {
   /** QueueNotify writes for an existing queue. */
   kicks: number;
 }
-
-/**
- * Why a register file cannot be restored from (the device worker's own state is corrupt).
- *
- * @example
- * ```ts
- * import type { MmioRestoreError } from "./mmio_device.ts";
- * const e: MmioRestoreError = { kind: "reg-file-header", field: "magic", value: 0, expected: "VMIO" };
- * ```
- */
-export type MmioRestoreError =
-  | RegFileError
-  /** The register file says FEATURES_OK, but its features do not pass negotiation. */
-  | { readonly kind: "reg-file-features"; readonly error: FeatureError };
-
-/** Why a restored transport set DEVICE_NEEDS_RESET: a queue could not resume. */
-export interface QueueRestoreFailure extends NeedsResetReason {
-  /** Discriminant. */
-  readonly kind: "queue-restore-failed";
-  /** The queue. */
-  readonly queue: number;
-  /** Why its state record or ring could not be resumed. */
-  readonly cause: RestoreError;
-}
-
-/** Why DRIVER_OK could not start a queue (its area became unreachable since QueueReady). */
-export interface QueueActivateFailure extends NeedsResetReason {
-  /** Discriminant. */
-  readonly kind: "queue-activate-failed";
-  /** The queue. */
-  readonly queue: number;
-  /** The setup check that failed. */
-  readonly cause: QueueSetupError;
-}
-
-/**
- * Why QueueReady stayed 0 after the driver wrote 1.
- *
- * @example
- * ```ts
- * import type { QueueRefusal } from "./mmio_device.ts";
- * const r: QueueRefusal = { kind: "above-queue-size-max", size: 512, max: 256 };
- * ```
- */
-export type QueueRefusal =
-  | QueueSetupError
-  /** FEATURES_OK is not set yet, so the layout is unknown (§3.1.1: queues come after it). */
-  | { readonly kind: "features-not-ok"; readonly status: number }
-  /** QueueSize is above QueueSizeMax. */
-  | { readonly kind: "above-queue-size-max"; readonly size: number; readonly max: number };
 
 const NO_QUEUES: ReadonlyArray<DeviceQueue | null> = Object.freeze([]);
 const NO_CHAINS: ReadonlyArray<ReadonlyArray<DescriptorChain>> = Object.freeze([]);
@@ -384,72 +332,24 @@ export class MmioDeviceTransport {
     } finally {
       MmioDeviceTransport.#restoring = false;
     }
-    const replayed = t.#replay(status);
+    // Without FEATURES_OK no queue can be ready: this also finishes a reset cut short by the crash.
+    const replayed = replayRegFile(t.#machine, t.#regs, { status, queueCount: count });
     if (!replayed.ok) return replayed;
-    if ((status & Status.FEATURES_OK) === 0) {
-      // No queue can be ready before FEATURES_OK: finish a reset cut short by the crash.
-      for (let q = 0; q < count; q++) clearQueueWords(opts.regs, q);
-    }
     if (t.#machine.isLive()) t.#resume();
     return ok(t);
-  }
-
-  /** Replay the saved status byte and accepted features into the new status machine. */
-  #replay(status: number): Result<void, MmioRestoreError> {
-    const m = this.#machine;
-    const regs = this.#regs;
-    if (status === 0) return ok(undefined);
-    m.writeDriverFeatures(0, regs[RegFileWord.DRIVER_FEATURES_LO] >>> 0);
-    m.writeDriverFeatures(1, regs[RegFileWord.DRIVER_FEATURES_HI] >>> 0);
-    const base = status & (Status.ACKNOWLEDGE | Status.DRIVER | Status.FAILED);
-    if (base !== 0) m.writeStatus(base);
-    if ((status & Status.FEATURES_OK) !== 0) {
-      const out = m.writeStatus(base | Status.FEATURES_OK);
-      if (out.kind === "features-refused") {
-        return err({ kind: "reg-file-features", error: out.error });
-      }
-    }
-    if ((status & Status.DRIVER_OK) !== 0) m.writeStatus(m.readStatus() | Status.DRIVER_OK);
-    if ((status & Status.DEVICE_NEEDS_RESET) !== 0) {
-      m.markNeedsReset({ kind: "needs-reset-before-restore" });
-    }
-    return ok(undefined);
   }
 
   /** Restore: resume every ready queue from its state record, then activate the model. */
   #resume(): void {
     const inFlight: DescriptorChain[][] = [];
-    this.#open((q, config, st) => {
-      const r = config.layout === "split"
-        ? SplitDeviceQueue.restore(this.#opts.dma, this.#opts.ring, config, st)
-        : PackedDeviceQueue.restore(this.#opts.dma, this.#opts.ring, config, st);
-      if (!r.ok) {
-        const reason: QueueRestoreFailure = {
-          kind: "queue-restore-failed",
-          queue: q,
-          cause: r.error,
-        };
-        return err(reason);
-      }
-      inFlight[q] = r.value.inFlight;
-      return ok(r.value.queue);
-    });
+    this.#open(resumeQueue(this.#opts.dma, this.#opts.ring, inFlight));
     for (let q = 0; q < this.#model.queueCount; q++) inFlight[q] ??= [];
     this.#restoredInFlight = inFlight;
   }
 
   /** DRIVER_OK: start every ready queue at power-on state, then activate the model. */
   #activate(): void {
-    this.#open((q, config, st) => {
-      const r = createDeviceQueue(this.#opts.dma, this.#opts.ring, config, st);
-      if (r.ok) return r;
-      const reason: QueueActivateFailure = {
-        kind: "queue-activate-failed",
-        queue: q,
-        cause: r.error,
-      };
-      return err(reason);
-    });
+    this.#open(activateQueue(this.#opts.dma, this.#opts.ring));
   }
 
   /**
@@ -529,11 +429,7 @@ export class MmioDeviceTransport {
     // The layout is known only once FEATURES_OK is set (§3.1.1 step 7 comes after step 5).
     const config = queueConfigOf(this.#regs, q, this.#machine.negotiated);
     const max = this.#model.queueMaxSize;
-    const refusal: QueueRefusal | null = (status & Status.FEATURES_OK) === 0
-      ? { kind: "features-not-ok", status }
-      : config.size > max
-      ? { kind: "above-queue-size-max", size: config.size, max }
-      : ((r) => r.ok ? null : r.error)(checkQueueConfig(this.#opts.dma, config));
+    const refusal = queueRefusal(this.#opts.dma, { config, status, max });
     if (refusal) {
       this.#counters.refusedQueueConfigs++;
       this.lastQueueRefusal = refusal;

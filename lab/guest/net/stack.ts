@@ -10,7 +10,8 @@
  *
  * Received bytes are untrusted: every malformed frame is a counted drop, never an exception.
  * The UDP send and receive paths allocate nothing per packet: headers are built in place in the
- * driver's buffer by one `fill` function bound at construction, and parsers fill reused objects.
+ * driver's buffer by one `fill` function bound at construction (the output path,
+ * `frame_writer.ts`), and parsers fill reused objects.
  *
  * @module
  */
@@ -35,16 +36,10 @@ import {
   readEtherType,
   writeEthernetHeader,
 } from "./ethernet.ts";
-import { ICMP_ECHO_HEADER_LEN, IcmpType, parseIcmpEcho, writeIcmpEcho } from "./icmp.ts";
-import {
-  inSubnet,
-  IpProtocol,
-  IPV4_HEADER_LEN,
-  newIpv4Header,
-  parseIpv4,
-  writeIpv4Header,
-} from "./ipv4.ts";
-import { parseUdp, UDP_HEADER_LEN, writeUdp } from "./udp.ts";
+import { FrameWriter, ZERO_MAC } from "./frame_writer.ts";
+import { ICMP_ECHO_HEADER_LEN, IcmpType, parseIcmpEcho } from "./icmp.ts";
+import { inSubnet, IpProtocol, IPV4_HEADER_LEN, newIpv4Header, parseIpv4 } from "./ipv4.ts";
+import { parseUdp, UDP_HEADER_LEN } from "./udp.ts";
 import type {
   PingOutcome,
   SendOutcome,
@@ -100,9 +95,6 @@ interface OutstandingPing {
   resolve: (o: PingOutcome) => void;
 }
 
-const ZERO_MAC: Uint8Array = new Uint8Array(6);
-const FRAME_HEADERS = ETH_HEADER_LEN + IPV4_HEADER_LEN;
-
 /**
  * The stack. See the module doc for who drives it.
  *
@@ -125,7 +117,8 @@ export class NetStack {
   readonly #pings = new Map<number, OutstandingPing>();
   readonly #writeWaiters: Array<Array<() => void>>;
   readonly #pingId: number;
-  #ipId: number;
+  /** The output path: builds the next IPv4 frame in place. */
+  readonly #out: FrameWriter;
 
   // Reused parse targets (receive path allocates nothing).
   readonly #ip = newIpv4Header();
@@ -135,22 +128,11 @@ export class NetStack {
   readonly #udpIn = { srcPort: 0, dstPort: 0, length: 0 };
   readonly #udpSrc = { ip: 0, port: 0 };
 
-  // The frame being built: set by #sendIp, read by #fillFrame and the L4 writers.
-  readonly #tx = { dstMac: ZERO_MAC, srcMac: ZERO_MAC, src: 0, dst: 0, protocol: 0, l4Len: 0 };
-  readonly #ethOut = { dst: ZERO_MAC, src: ZERO_MAC, etherType: EtherType.ipv4 as number };
-  readonly #ipOut = { src: 0, dst: 0, protocol: 0, totalLength: 0, id: 0 };
-  readonly #udpOut = { srcPort: 0, dstPort: 0, length: 0, src: 0, dst: 0 };
-  readonly #icmpOut = { type: 0, id: 0, seq: 0, length: 0 };
-  #udpPayload: UdpPayload = ZERO_MAC;
-  #echoFrom: Uint8Array = ZERO_MAC;
-  #echoFromOff = 0;
-  #l4Writer: (buf: Uint8Array, off: number) => void = () => {};
-
   constructor(opts: { interfaces: NetInterface[]; clock: Clock; seed: number }) {
     this.#ifaces = opts.interfaces;
     this.#clock = opts.clock;
     this.#prng = Prng.fromSeed(opts.seed).fork("net stack");
-    this.#ipId = this.#prng.nextU32() & 0xffff;
+    this.#out = new FrameWriter(this.#prng.nextU32() & 0xffff);
     this.#pingId = this.#prng.nextU32() & 0xffff;
     this.#writeWaiters = opts.interfaces.map(() => []);
   }
@@ -252,10 +234,8 @@ export class NetStack {
   /** Send one UDP datagram; see `SendOutcome`. */
   udpSend(dst: { ip: number; port: number }, srcPort: number, payload: UdpPayload): SendOutcome {
     const len = payload instanceof Uint8Array ? payload.length : payload.len;
-    this.#udpOut.srcPort = srcPort;
-    this.#udpOut.dstPort = dst.port;
-    this.#udpPayload = payload;
-    const r = this.#sendIp(dst.ip, IpProtocol.udp, UDP_HEADER_LEN + len, this.#writeUdp);
+    this.#out.udp(srcPort, dst.port, payload);
+    const r = this.#sendIp(dst.ip, IpProtocol.udp, UDP_HEADER_LEN + len);
     if (r === "sent" || r === "arp-pending") this.counters.udpOut++;
     return r;
   }
@@ -270,12 +250,9 @@ export class NetStack {
     const key = seq;
     this.#pings.get(key)?.resolve({ kind: "timeout", seq });
     this.#pings.delete(key);
-    this.#icmpOut.type = IcmpType.echoRequest;
-    this.#icmpOut.id = this.#pingId;
-    this.#icmpOut.seq = seq;
-    this.#echoFrom = ZERO_MAC;
+    this.#out.icmpEcho({ type: IcmpType.echoRequest, id: this.#pingId, seq });
     const sentAt = this.#clock.now();
-    const r = this.#sendIp(dst, IpProtocol.icmp, ICMP_ECHO_HEADER_LEN + size, this.#writeIcmp);
+    const r = this.#sendIp(dst, IpProtocol.icmp, ICMP_ECHO_HEADER_LEN + size);
     if (r !== "sent" && r !== "arp-pending") {
       return Promise.resolve({ kind: "send-failed", seq, reason: r });
     }
@@ -292,12 +269,8 @@ export class NetStack {
 
   // ---- output ----
 
-  #sendIp(
-    dst: number,
-    protocol: number,
-    l4Len: number,
-    writer: (buf: Uint8Array, off: number) => void,
-  ): SendOutcome {
+  /** Route and send the frame whose L4 message `#out` was told (`udp` or `icmpEcho`). */
+  #sendIp(dst: number, protocol: number, l4Len: number): SendOutcome {
     const c = this.counters;
     const ifIndex = this.route(dst);
     if (ifIndex === null) {
@@ -309,20 +282,14 @@ export class NetStack {
       c.drops.oversize++;
       return "too-big";
     }
-    const tx = this.#tx;
-    tx.srcMac = iface.mac;
-    tx.src = iface.ip ?? 0;
-    tx.dst = dst;
-    tx.protocol = protocol;
-    tx.l4Len = l4Len;
-    this.#l4Writer = writer;
-    const len = FRAME_HEADERS + l4Len;
+    const out = this.#out;
+    const len = out.headers(iface.mac, iface.ip ?? 0, dst, protocol, l4Len);
     const now = this.#clock.now();
     const mac = this.#arp.lookup(dst, now);
     if (mac !== null) {
       c.arpCacheHits++;
-      tx.dstMac = mac;
-      if (!iface.sendWith(len, this.#fillFrame)) {
+      out.destination(mac);
+      if (!iface.sendWith(len, out.fill)) {
         c.txRingFull++;
         return "ring-full";
       }
@@ -332,9 +299,9 @@ export class NetStack {
     }
     // Slow path: build the frame into a queued copy; its destination MAC is written on resolve.
     c.arpCacheMisses++;
-    tx.dstMac = ZERO_MAC;
+    out.destination(ZERO_MAC);
     const frame = new Uint8Array(len);
-    this.#fillFrame(frame);
+    out.fill(frame);
     const q = this.#arp.enqueue(dst, ifIndex, frame, now);
     if (q === "queued-send-request") this.#sendArp(ifIndex, ArpOp.request, BROADCAST_MAC, dst);
     if (q === "queue-full" || q === "table-full") {
@@ -343,49 +310,6 @@ export class NetStack {
     }
     return "arp-pending";
   }
-
-  /** Builds Ethernet + IPv4 headers from `#tx`, then the L4 message. Bound once: no allocation. */
-  readonly #fillFrame = (buf: Uint8Array): void => {
-    const tx = this.#tx;
-    const eth = this.#ethOut;
-    eth.dst = tx.dstMac;
-    eth.src = tx.srcMac;
-    writeEthernetHeader(buf, eth);
-    const h = this.#ipOut;
-    h.src = tx.src;
-    h.dst = tx.dst;
-    h.protocol = tx.protocol;
-    h.totalLength = IPV4_HEADER_LEN + tx.l4Len;
-    h.id = this.#ipId;
-    this.#ipId = (this.#ipId + 1) & 0xffff;
-    writeIpv4Header(buf, ETH_HEADER_LEN, h);
-    this.#l4Writer(buf, FRAME_HEADERS);
-  };
-
-  readonly #writeUdp = (buf: Uint8Array, off: number): void => {
-    const p = this.#udpPayload;
-    if (p instanceof Uint8Array) buf.set(p, off + UDP_HEADER_LEN);
-    else p.fill(buf, off + UDP_HEADER_LEN);
-    const u = this.#udpOut;
-    u.length = this.#tx.l4Len;
-    u.src = this.#tx.src;
-    u.dst = this.#tx.dst;
-    writeUdp(buf, off, u);
-  };
-
-  readonly #writeIcmp = (buf: Uint8Array, off: number): void => {
-    const m = this.#icmpOut;
-    m.length = this.#tx.l4Len;
-    const data = off + ICMP_ECHO_HEADER_LEN;
-    const dataLen = m.length - ICMP_ECHO_HEADER_LEN;
-    if (this.#echoFrom === ZERO_MAC) {
-      for (let i = 0; i < dataLen; i++) buf[data + i] = i & 0xff;
-    } else {
-      const from = this.#echoFromOff + ICMP_ECHO_HEADER_LEN;
-      buf.set(this.#echoFrom.subarray(from, from + dataLen), data);
-    }
-    writeIcmpEcho(buf, off, m);
-  };
 
   #sendArp(ifIndex: number, op: number, dstMac: Uint8Array, targetIp: number): void {
     const iface = this.#ifaces[ifIndex];
@@ -492,13 +416,9 @@ export class NetStack {
     }
     if (m.type === IcmpType.echoRequest) {
       c.icmpEchoRequestsIn++;
-      this.#icmpOut.type = IcmpType.echoReply;
-      this.#icmpOut.id = m.id;
-      this.#icmpOut.seq = m.seq;
-      this.#echoFrom = frame;
-      this.#echoFromOff = off;
-      const s = this.#sendIp(this.#ip.src, IpProtocol.icmp, len, this.#writeIcmp);
-      this.#echoFrom = ZERO_MAC;
+      this.#out.icmpEcho({ type: IcmpType.echoReply, id: m.id, seq: m.seq }, frame, off);
+      const s = this.#sendIp(this.#ip.src, IpProtocol.icmp, len);
+      this.#out.clearEcho();
       if (s === "sent" || s === "arp-pending") c.icmpEchoRepliesOut++;
       return;
     }

@@ -1,0 +1,145 @@
+/**
+ * The header layout of a link ring (see `link_ring.ts` for the protocol that runs over it): the
+ * magic and version, the byte offsets of every header word, the geometry limits and checks, the
+ * counters, and the errors of attaching to a buffer that does not hold a ring.
+ *
+ * Layout (all offsets in bytes, little-endian on every host we run on; each hot word on its own
+ * 64-byte cache line so that the two threads do not share a line they write):
+ * ```
+ * struct linkRingHeader {
+ *   le32 magic;            // 0   "VLRG"
+ *   le32 version;          // 4
+ *   le32 slots;            // 8   power of two
+ *   le32 slotBytes;        // 12  largest frame a slot holds
+ *   le32 slotStride;       // 16  align8(4 + slotBytes)
+ *   le32 head;             // 64  free-running; written by the producer only
+ *   le32 tail;             // 128 free-running; written by the consumer only
+ *   le32 consumerWaiting;  // 192 1 = the consumer sleeps (or is about to) and wants a doorbell
+ *   f64  producerCounters[6]; // 256 framesIn bytesIn framesDropped bytesDropped publishes wakeups
+ *   f64  consumerCounters[3]; // 320 framesOut bytesOut badFrames
+ * };
+ * struct slot { le32 len; u8 frame[slotBytes]; pad to 8 };  // from offset 384, `slots` of them
+ * ```
+ *
+ * @module
+ */
+
+/** "VLRG" as a little-endian u32. */
+export const LINK_RING_MAGIC = 0x4752_4c56;
+/** The header layout version. */
+export const LINK_RING_VERSION = 1;
+
+/** Byte offsets of the header fields. */
+export const LinkRingOffset = {
+  magic: 0,
+  version: 4,
+  slots: 8,
+  slotBytes: 12,
+  slotStride: 16,
+  head: 64,
+  tail: 128,
+  consumerWaiting: 192,
+  producerWaiting: 224,
+  producerCounters: 256,
+  consumerCounters: 320,
+  slotsStart: 384,
+} as const;
+
+/** The largest slot count and slot size a ring accepts. */
+export const LINK_RING_MAX_SLOTS = 1 << 16;
+/** The largest frame a slot can hold (bytes). */
+export const LINK_RING_MAX_SLOT_BYTES = 1 << 20;
+
+/** Why a ring could not be created or attached. */
+export type LinkRingError =
+  /** Link ring buffer has the wrong magic */
+  | { kind: "bad-magic"; magic: number }
+  /** Link ring buffer has an unsupported layout version */
+  | { kind: "bad-version"; version: number }
+  /** Link ring geometry is invalid */
+  | { kind: "bad-geometry"; slots: number; slotBytes: number; byteLength: number };
+
+/**
+ * Render a ring error as a sentence.
+ *
+ * @example
+ * ```ts
+ * import { formatLinkRingError } from "./link_ring_layout.ts";
+ * formatLinkRingError({ kind: "bad-magic", magic: 0 }); // "Cannot attach link ring: bad magic 0x0"
+ * ```
+ */
+export function formatLinkRingError(e: LinkRingError): string {
+  switch (e.kind) {
+    case "bad-magic":
+      return `Cannot attach link ring: bad magic 0x${e.magic.toString(16)}`;
+    case "bad-version":
+      return `Cannot attach link ring: unsupported version ${e.version}`;
+    case "bad-geometry":
+      return `Cannot attach link ring: invalid geometry (${e.slots} slots of ${e.slotBytes} B in ${e.byteLength} B)`;
+  }
+}
+
+/**
+ * The byte stride of one slot: its length word and `slotBytes` of frame, padded to 8.
+ *
+ * @example
+ * ```ts
+ * import { linkRingSlotStride } from "./link_ring_layout.ts";
+ * linkRingSlotStride(2048); // 2056
+ * ```
+ */
+export function linkRingSlotStride(slotBytes: number): number {
+  return (4 + slotBytes + 7) & ~7;
+}
+
+/**
+ * Whether `slots` is a power of two up to `LINK_RING_MAX_SLOTS` and `slotBytes` is in
+ * 1..`LINK_RING_MAX_SLOT_BYTES`.
+ *
+ * @example
+ * ```ts
+ * import { isLinkRingGeometry } from "./link_ring_layout.ts";
+ * isLinkRingGeometry(2048, 2048); // true
+ * isLinkRingGeometry(300, 2048); // false: not a power of two
+ * ```
+ */
+export function isLinkRingGeometry(slots: number, slotBytes: number): boolean {
+  return Number.isInteger(slots) && slots >= 1 && slots <= LINK_RING_MAX_SLOTS &&
+    (slots & (slots - 1)) === 0 && Number.isInteger(slotBytes) && slotBytes >= 1 &&
+    slotBytes <= LINK_RING_MAX_SLOT_BYTES;
+}
+
+/**
+ * The size of the shared buffer of a ring of `slots` slots of `slotBytes` bytes each.
+ *
+ * @example
+ * ```ts
+ * import { linkRingBytes } from "./link_ring_layout.ts";
+ * linkRingBytes(2048, 2048); // 384 + 2048 * 2056
+ * ```
+ */
+export function linkRingBytes(slots: number, slotBytes: number): number {
+  return LinkRingOffset.slotsStart + slots * linkRingSlotStride(slotBytes);
+}
+
+/** The ring's counters, as read from shared memory. */
+export interface LinkRingCounters {
+  /** Frames committed by the producer. */
+  framesIn: number;
+  /** Bytes committed by the producer. */
+  bytesIn: number;
+  /** Frames the producer gave up on (ring full). */
+  framesDropped: number;
+  /** Bytes of those frames. */
+  bytesDropped: number;
+  /** Calls to `publish`. */
+  publishes: number;
+  /** Publishes that found the consumer waiting (the integrator rang its doorbell). */
+  wakeups: number;
+  /** Frames released by the consumer. */
+  framesOut: number;
+  /** Bytes released by the consumer. */
+  bytesOut: number;
+  /** Slots whose length exceeded the slot size (skipped by the consumer). */
+  badFrames: number;
+}
