@@ -47,6 +47,8 @@ export interface LoopOptions {
 
 /** Longest wait: the heartbeat period of an idle worker. */
 const MAX_WAIT_MS = 1000;
+/** How early a worker wakes for a timer (impairment releases), ms; it polls the rest. */
+const TIMER_SLACK_MS = 1;
 /** Longest stretch of work before returning to the event loop. */
 const MAX_BUSY_MS = 2;
 
@@ -127,7 +129,17 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         cancelSleep(bells, thread);
         continue;
       }
-      const timeout = Math.min(MAX_WAIT_MS, Math.max(0, hooks.nextTimerMs()));
+      // A timed wait ends up to about a millisecond late here (timer granularity plus the
+      // wake-up), which a 2 ms netem delay would feel: wake a millisecond early and poll the
+      // rest (yielding to the event loop between passes).
+      const next = hooks.nextTimerMs();
+      if (next <= TIMER_SLACK_MS) {
+        cancelSleep(bells, thread);
+        await macrotask();
+        lastYield = performance.now();
+        continue;
+      }
+      const timeout = Math.min(MAX_WAIT_MS, next - TIMER_SLACK_MS);
       await waitDoorbell(bells, thread, seen, timeout);
       lastYield = performance.now();
     }
