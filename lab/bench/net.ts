@@ -149,7 +149,7 @@ function pairTopology(
   layout: RingLayout,
   pairs: number,
   pollUs: number,
-  queueSize = 256,
+  queueSize: number,
 ) {
   const vms: Record<string, unknown> = {};
   const links: unknown[] = [];
@@ -254,8 +254,13 @@ export async function bareRingPps(frameSize: number, seconds: number): Promise<n
 }
 
 /** Ping round trips at idle. */
-async function latency(layout: RingLayout, count: number, pollUs: number): Promise<LatencyRow> {
-  const lab = await Lab.start(pairTopology(`bench-ping-${layout}`, layout, 1, pollUs));
+async function latency(
+  layout: RingLayout,
+  count: number,
+  pollUs: number,
+  queueSize: number,
+): Promise<LatencyRow> {
+  const lab = await Lab.start(pairTopology(`bench-ping-${layout}`, layout, 1, pollUs, queueSize));
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
     const r = await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", String(count), "-i", "0.01"]);
@@ -273,12 +278,18 @@ async function latency(layout: RingLayout, count: number, pollUs: number): Promi
 }
 
 /** Up time, resident memory and (for 16 VMs) idle CPU of an N-VM lab. */
-async function scale(vms: number, idleSeconds: number, pollUs: number): Promise<ScaleRow> {
+async function scale(
+  vms: number,
+  idleSeconds: number,
+  pollUs: number,
+  queueSize: number,
+): Promise<ScaleRow> {
   const plan = pairTopology(
     `bench-scale-${vms}`,
     "split",
     Math.max(1, Math.floor(vms / 2)),
     pollUs,
+    queueSize,
   );
   const lab = await Lab.start(plan, { readyTimeoutMs: 120_000 });
   try {
@@ -361,11 +372,11 @@ export async function runNetBench(
   }
   for (const layout of options.layouts) {
     progress(`ping at idle, ${layout}`);
-    rows.push(await latency(layout, options.pings, options.pollUs));
+    rows.push(await latency(layout, options.pings, options.pollUs, options.queueSize));
   }
   for (const n of options.scale) {
     progress(`scale: ${n} VMs`);
-    rows.push(await scale(n, options.idleSeconds, options.pollUs));
+    rows.push(await scale(n, options.idleSeconds, options.pollUs, options.queueSize));
   }
   return {
     date: new Date().toISOString(),
