@@ -9,15 +9,18 @@
 
 import assert from "node:assert/strict";
 import { Status } from "../devices/virtio/constants.ts";
-import { QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
-import { SplitAvail } from "../devices/virtio/split_layout.ts";
-import { Lab, mergePcapRecords } from "./lab.ts";
-import { planLab } from "./plan.ts";
-import { topologyFromObject } from "./topology/mod.ts";
+import { RegFileWord } from "../devices/virtio/mmio.ts";
+import { type Lab, mergePcapRecords } from "./lab.ts";
+import {
+  corruptTxAvailIdx,
+  LAB_TEST,
+  splitTxQueue,
+  startTestLab,
+  waitForValue,
+} from "./testing.ts";
 import { controlLayout, nicControl } from "./wire/control.ts";
 
 /** Workers and sockets outlive the test body's ticks: the sanitizers would flag them. */
-const LAB_TEST = { sanitizeResources: false, sanitizeOps: false } as const;
 
 const PAIR = {
   name: "lab-test-pair",
@@ -45,22 +48,8 @@ const STAR3 = {
   ],
 };
 
-async function startLab(object: Record<string, unknown>): Promise<Lab> {
-  const t = topologyFromObject(object);
-  if (!t.ok) assert.fail(`topology invalid: ${JSON.stringify(t.error)}`);
-  return await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
-}
-
-/** Poll `probe` until it returns a non-null value, or fail after `ms`. */
-async function waitFor<T>(what: string, probe: () => T | null | Promise<T | null>, ms = 5000) {
-  const deadline = performance.now() + ms;
-  while (performance.now() < deadline) {
-    const v = await probe();
-    if (v !== null) return v;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-}
+const startLab = startTestLab;
+const waitFor = waitForValue;
 
 interface Ping {
   kind: string;
@@ -175,20 +164,11 @@ Deno.test({
       // Locate h1's transmitq (queue 1) from the register file the guest driver programmed.
       const vm = lab.plan.vms.find((v) => v.name === "h1")!;
       const regs = nicControl(lab.controlOf(vm.index), controlLayout(vm.nics), 0).regs;
-      const size = regs[queueWord(1, QueueWord.SIZE)] >>> 0;
-      const driverArea = (regs[queueWord(1, QueueWord.DRIVER_LO)] >>> 0) +
-        (regs[queueWord(1, QueueWord.DRIVER_HI)] >>> 0) * 2 ** 32;
-      const memory = lab.memoryOf("h1");
+      const { size, driverArea } = splitTxQueue(lab, "h1");
       assert.equal(size, vm.nics[0].queueSize);
-      assert.ok(driverArea > 0 && driverArea + 6 + 2 * size <= memory.byteLength);
+      assert.ok(driverArea > 0 && driverArea + 6 + 2 * size <= lab.memoryOf("h1").byteLength);
       assert.equal(regs[RegFileWord.STATUS] & Status.DEVICE_NEEDS_RESET, 0);
-
-      // Move avail idx further ahead than the ring holds (virtio 1.2 §2.7.6: a driver never
-      // makes more than `size` buffers available). Host and guest are little-endian here.
-      const u16 = new Uint16Array(memory);
-      const idxAt = (driverArea + SplitAvail.IDX) >>> 1;
-      const availIdx = Atomics.load(u16, idxAt);
-      Atomics.store(u16, idxAt, (availIdx + size + 5) & 0xffff);
+      corruptTxAvailIdx(lab, "h1");
 
       // Traffic towards h1 wakes its device, which pops TX before it delivers RX; h1's guest has
       // nothing to send meanwhile, so its own avail idx write cannot undo the corruption.

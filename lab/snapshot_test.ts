@@ -8,10 +8,14 @@
  */
 
 import assert from "node:assert/strict";
-import { QueueWord, queueWord } from "../devices/virtio/mmio.ts";
-import { SplitAvail } from "../devices/virtio/split_layout.ts";
-import { Lab } from "./lab.ts";
-import { planLab } from "./plan.ts";
+import type { Lab } from "./lab.ts";
+import {
+  corruptTxAvailIdx,
+  LAB_TEST,
+  splitTxQueue,
+  startTestLab,
+  waitForValue,
+} from "./testing.ts";
 import {
   displayState,
   negotiatedFeatureNames,
@@ -20,10 +24,6 @@ import {
   takeSnapshot,
 } from "./snapshot.ts";
 import type { LabSnapshot, RingView } from "./snapshot_types.ts";
-import { topologyFromObject } from "./topology/mod.ts";
-import { controlLayout, nicControl } from "./wire/control.ts";
-
-const LAB_TEST = { sanitizeResources: false, sanitizeOps: false } as const;
 
 const pair = (layout: "split" | "packed", link: Record<string, unknown> = {}) => ({
   name: `snapshot-${layout}`,
@@ -35,22 +35,8 @@ const pair = (layout: "split" | "packed", link: Record<string, unknown> = {}) =>
   links: [{ endpoints: ["a:eth0", "b:eth0"], ...link }],
 });
 
-async function startLab(object: Record<string, unknown>): Promise<Lab> {
-  const t = topologyFromObject(object);
-  if (!t.ok) assert.fail(`topology invalid: ${JSON.stringify(t.error)}`);
-  return await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
-}
-
-/** Poll `probe` until it returns a non-null value, or fail after `ms`. */
-async function waitFor<T>(what: string, probe: () => T | null, ms = 5000): Promise<T> {
-  const deadline = performance.now() + ms;
-  while (performance.now() < deadline) {
-    const v = probe();
-    if (v !== null) return v;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-}
+const startLab = startTestLab;
+const waitFor = waitForValue;
 
 async function ping(lab: Lab, vm: string, dst: string, count: number): Promise<number> {
   const r = await lab.exec(vm, ["ping", dst, "-c", String(count), "-i", "0.02"]);
@@ -309,14 +295,7 @@ Deno.test({
       assert.ok(Object.keys(sw.counters).every((k) => !k.includes("impair")));
 
       // Corrupt h1's TX avail idx, as lab_test.ts's fault-isolation test does.
-      const vm = lab.plan.vms.find((v) => v.name === "h1")!;
-      const regs = nicControl(lab.controlOf(vm.index), controlLayout(vm.nics), 0).regs;
-      const size = regs[queueWord(1, QueueWord.SIZE)] >>> 0;
-      const driverArea = (regs[queueWord(1, QueueWord.DRIVER_LO)] >>> 0) +
-        (regs[queueWord(1, QueueWord.DRIVER_HI)] >>> 0) * 2 ** 32;
-      const u16 = new Uint16Array(lab.memoryOf("h1"));
-      const idxAt = (driverArea + SplitAvail.IDX) >>> 1;
-      Atomics.store(u16, idxAt, (Atomics.load(u16, idxAt) + size + 5) & 0xffff);
+      corruptTxAvailIdx(lab, "h1");
       const h2ToH1 = lab.exec("h2", ["ping", "10.0.0.1", "-c", "1", "-W", "0.3"]);
       const broken = await waitFor("h1 to show needs-reset", () => {
         const snap = takeSnapshot(lab);
@@ -327,7 +306,7 @@ Deno.test({
       assert.deepEqual(broken.vms.map((v) => v.state), ["needs-reset", "running", "running"]);
       assert.ok(broken.events.some((e) => e.kind === "device-error" && e.subject === "h1"));
       // A garbage ring still gives a ring view, never an exception.
-      assert.equal(ringView(lab, "h1", 1).size, size);
+      assert.equal(ringView(lab, "h1", 1).size, splitTxQueue(lab, "h1").size);
     } finally {
       await lab.stop();
     }

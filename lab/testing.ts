@@ -1,0 +1,80 @@
+/**
+ * Helpers for tests that run real labs (`lab/*_test.ts`): start a lab from a topology object,
+ * wait for a state with a deadline, and break a VM's transmit ring the way a buggy guest would.
+ * Test support only; nothing in the lab imports it.
+ *
+ * @module
+ */
+
+import { SplitAvail } from "../devices/virtio/split_layout.ts";
+import { QueueWord, queueWord } from "../devices/virtio/mmio.ts";
+import { Lab } from "./lab.ts";
+import { planLab } from "./plan.ts";
+import { topologyFromObject } from "./topology/mod.ts";
+import { controlLayout, nicControl } from "./wire/control.ts";
+
+/** Deno.test options for tests that start labs: workers and sockets outlive a test's ops. */
+export const LAB_TEST = { sanitizeResources: false, sanitizeOps: false } as const;
+
+/**
+ * Start a lab from a topology object (throws with the problems if it is invalid).
+ *
+ * @example
+ * ```ts ignore
+ * const lab = await startTestLab({ name: "t", vms: { a: { nics: { eth0: {} } } } });
+ * await lab.stop();
+ * ```
+ */
+export async function startTestLab(object: Record<string, unknown>): Promise<Lab> {
+  const t = topologyFromObject(object);
+  if (!t.ok) throw new Error(`topology invalid: ${JSON.stringify(t.error)}`);
+  return await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+}
+
+/**
+ * Poll `probe` every 10 ms until it returns a non-null value; throw after `ms`.
+ *
+ * @example
+ * ```ts ignore
+ * const e = await waitForValue("an event", () => lab.events.recent()[0] ?? null);
+ * ```
+ */
+export async function waitForValue<T>(
+  what: string,
+  probe: () => T | null | Promise<T | null>,
+  ms = 5000,
+): Promise<T> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    const v = await probe();
+    if (v !== null) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+/**
+ * Where a VM's first NIC's transmitq (split) lives, from the register file its driver programmed.
+ */
+export function splitTxQueue(lab: Lab, vmName: string): { size: number; driverArea: number } {
+  const vm = lab.plan.vms.find((v) => v.name === vmName);
+  if (!vm) throw new RangeError(`no VM ${vmName}`);
+  const regs = nicControl(lab.controlOf(vm.index), controlLayout(vm.nics), 0).regs;
+  return {
+    size: regs[queueWord(1, QueueWord.SIZE)] >>> 0,
+    driverArea: (regs[queueWord(1, QueueWord.DRIVER_LO)] >>> 0) +
+      (regs[queueWord(1, QueueWord.DRIVER_HI)] >>> 0) * 2 ** 32,
+  };
+}
+
+/**
+ * Move a VM's transmitq `avail.idx` further ahead than the ring holds (virtio 1.2 §2.7.6: a
+ * driver never makes more than `size` buffers available), as a buggy guest would. The device
+ * meets it at its next pop. Host and guest are little-endian here.
+ */
+export function corruptTxAvailIdx(lab: Lab, vmName: string): void {
+  const { size, driverArea } = splitTxQueue(lab, vmName);
+  const u16 = new Uint16Array(lab.memoryOf(vmName));
+  const idxAt = (driverArea + SplitAvail.IDX) >>> 1;
+  Atomics.store(u16, idxAt, (Atomics.load(u16, idxAt) + size + 5) & 0xffff);
+}
