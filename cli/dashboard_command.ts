@@ -102,15 +102,7 @@ export function dashboardCommand(): Command {
           },
         );
       }
-      let record: LabRecord;
-      try {
-        record = await resolveLab(name);
-      } catch (e) {
-        if (e instanceof LabError) {
-          throw new VlabError(e.code, e.message, { hint: e.hint, cause: e });
-        }
-        throw e;
-      }
+      const record = await resolveLab(name);
       await lowerPriority();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();

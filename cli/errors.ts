@@ -21,6 +21,8 @@
  * @module
  */
 
+import { LabError, type LabErrorCode } from "../lab/errors.ts";
+
 /** The process exit codes of `vlab`. */
 export const EXIT_CODES = {
   /** The command did what it was asked. */
@@ -55,16 +57,7 @@ export type VlabErrorCode =
   | "bench-failed"
   | "missing-tool"
   | "write-failed"
-  | "topology-invalid"
-  | "lab-exists"
-  | "no-lab"
-  | "ambiguous-lab"
-  | "lab-failed"
-  | "unknown-vm"
-  | "unknown-link"
-  | "unknown-queue"
-  | "workload-failed"
-  | "control-error"
+  | LabErrorCode
   | "internal";
 
 /** The exit code each error code ends the process with. */
@@ -146,6 +139,10 @@ export const INTERNAL_ERROR_HINT =
  */
 export function toVlabError(error: unknown): VlabError {
   if (error instanceof VlabError) return error;
+  // The lab layer's errors carry their own code and hint: one conversion, here, at the edge.
+  if (error instanceof LabError) {
+    return new VlabError(error.code, error.message, { hint: error.hint, cause: error });
+  }
   const detail = error instanceof Error ? error.message : String(error);
   const message = detail.trim() === "" ? "Internal error" : `Internal error: ${firstLine(detail)}`;
   return new VlabError("internal", message, { hint: INTERNAL_ERROR_HINT, cause: error });

@@ -33,22 +33,6 @@ const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
 const err = (text: string) => writeAll(Deno.stderr, encoder.encode(text));
 
-/** Turn a lab-layer error into a CLI error (same code family, exit code 1). */
-function cliError(e: unknown): unknown {
-  if (e instanceof LabError) {
-    return new VlabError(e.code, e.message, { hint: e.hint, cause: e });
-  }
-  return e;
-}
-
-async function withCliErrors<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    throw cliError(e);
-  }
-}
-
 /** Load and validate a topology; every problem is printed, then one error is thrown. */
 async function loadOrFail(file: string | undefined): Promise<Topology> {
   const path = resolveTopologyPath(file);
@@ -90,69 +74,67 @@ function upCommand() {
     .option("--dry-run", "print the plan and exit without starting anything")
     .option("--quiet", "print nothing while running (used by --detach)")
     .option("--no-dashboard", "in a terminal, show the summary line instead of the dashboard")
-    .action((file, opts) =>
-      withCliErrors(async () => {
-        const topology = await loadOrFail(file);
-        const plan = planLab(topology);
-        if (opts.dryRun) {
-          await out(formatPlan(plan) + "\n");
-          return;
-        }
-        if (opts.detach) return await upDetached(file, plan.name);
-        // Listen before the lab exists: a signal during start stops it as soon as it is up.
-        let running: RegisteredLab | null = null;
-        let signalled = false;
-        const onSignal = () => {
-          signalled = true;
-          if (running) void running.stop();
-        };
-        Deno.addSignalListener("SIGINT", onSignal);
-        Deno.addSignalListener("SIGTERM", onSignal);
-        try {
-          running = await launchLab(plan);
-        } catch (e) {
-          Deno.removeSignalListener("SIGINT", onSignal);
-          Deno.removeSignalListener("SIGTERM", onSignal);
-          throw e;
-        }
-        if (signalled) void running.stop();
-        const { lab } = running;
-        if (!opts.quiet) {
-          await out(
-            `lab ${plan.name} up in ${(lab.upMs / 1000).toFixed(2)} s: ${plan.vms.length} VMs, ` +
-              `${count(plan.switches.length, "switch", "switches")}, ${
-                count(plan.links.length, "link", "links")
-              }\n` +
-              `control socket ${running.socket}\n` +
-              `try: vlab exec ${
-                plan.vms[0]?.name ?? "VM"
-              } -- ping ... · vlab status · Ctrl-C stops\n`,
-          );
-        }
-        const terminal = Deno.stdout.isTerminal() && Deno.stdin.isTerminal();
-        if (!opts.quiet && terminal && opts.dashboard) {
-          // The dashboard owns the terminal until the user quits it (and agrees to stop) or
-          // the lab stops by itself (vlab down, SIGTERM).
-          const gone = new AbortController();
-          void running.stopped.then(() => gone.abort());
-          const { runDashboard } = await loadDashboard();
-          const choice = await runDashboard({
-            source: localSource(lab),
-            foreground: true,
-            signal: gone.signal,
-          });
-          if (choice === "stop") await running.stop();
-        }
-        const ticker = opts.quiet || !terminal || opts.dashboard
-          ? null
-          : setInterval(() => void out(`\r${summaryLine(lab)}   `), 1000);
-        await running.stopped;
-        if (ticker !== null) clearInterval(ticker);
+    .action(async (file, opts) => {
+      const topology = await loadOrFail(file);
+      const plan = planLab(topology);
+      if (opts.dryRun) {
+        await out(formatPlan(plan) + "\n");
+        return;
+      }
+      if (opts.detach) return await upDetached(file, plan.name);
+      // Listen before the lab exists: a signal during start stops it as soon as it is up.
+      let running: RegisteredLab | null = null;
+      let signalled = false;
+      const onSignal = () => {
+        signalled = true;
+        if (running) void running.stop();
+      };
+      Deno.addSignalListener("SIGINT", onSignal);
+      Deno.addSignalListener("SIGTERM", onSignal);
+      try {
+        running = await launchLab(plan);
+      } catch (e) {
         Deno.removeSignalListener("SIGINT", onSignal);
         Deno.removeSignalListener("SIGTERM", onSignal);
-        if (!opts.quiet) await out(`\nlab ${plan.name} down\n`);
-      })
-    );
+        throw e;
+      }
+      if (signalled) void running.stop();
+      const { lab } = running;
+      if (!opts.quiet) {
+        await out(
+          `lab ${plan.name} up in ${(lab.upMs / 1000).toFixed(2)} s: ${plan.vms.length} VMs, ` +
+            `${count(plan.switches.length, "switch", "switches")}, ${
+              count(plan.links.length, "link", "links")
+            }\n` +
+            `control socket ${running.socket}\n` +
+            `try: vlab exec ${
+              plan.vms[0]?.name ?? "VM"
+            } -- ping ... · vlab status · Ctrl-C stops\n`,
+        );
+      }
+      const terminal = Deno.stdout.isTerminal() && Deno.stdin.isTerminal();
+      if (!opts.quiet && terminal && opts.dashboard) {
+        // The dashboard owns the terminal until the user quits it (and agrees to stop) or
+        // the lab stops by itself (vlab down, SIGTERM).
+        const gone = new AbortController();
+        void running.stopped.then(() => gone.abort());
+        const { runDashboard } = await loadDashboard();
+        const choice = await runDashboard({
+          source: localSource(lab),
+          foreground: true,
+          signal: gone.signal,
+        });
+        if (choice === "stop") await running.stop();
+      }
+      const ticker = opts.quiet || !terminal || opts.dashboard
+        ? null
+        : setInterval(() => void out(`\r${summaryLine(lab)}   `), 1000);
+      await running.stopped;
+      if (ticker !== null) clearInterval(ticker);
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
+      if (!opts.quiet) await out(`\nlab ${plan.name} down\n`);
+    });
 }
 
 /** The dashboard's source for a lab in this process: shared memory, read directly. */
@@ -227,36 +209,32 @@ function downCommand() {
     .description("stop a running lab (the only one, or NAME)")
     .argument("[name]", "lab name")
     .option("--all", "stop every running lab")
-    .action((name, opts) =>
-      withCliErrors(async () => {
-        const records = opts.all
-          ? (await findLabs({ clean: true })).flatMap((l) =>
-            l.status === "running" ? [l.record] : []
-          )
-          : [await resolveLab(name)];
-        for (const record of records) {
-          try {
-            await controlJson(record, "/down", { method: "POST" });
-          } catch (e) {
-            if (!(e instanceof LabError && e.code === "no-lab")) throw e;
-          }
-          const deadline = performance.now() + 15_000;
-          while (performance.now() < deadline && readRecord(record.name) !== null) {
-            await new Promise((r) => setTimeout(r, 50));
-          }
-          if (readRecord(record.name) !== null) {
-            // The process does not let go: end it and clean up after it.
-            try {
-              Deno.kill(record.pid, "SIGKILL");
-            } catch {
-              // Already gone.
-            }
-            removeLabDir(record.name);
-          }
-          await out(`lab ${record.name} down\n`);
+    .action(async (name, opts) => {
+      const records = opts.all
+        ? (await findLabs({ clean: true })).flatMap((l) => l.status === "running" ? [l.record] : [])
+        : [await resolveLab(name)];
+      for (const record of records) {
+        try {
+          await controlJson(record, "/down", { method: "POST" });
+        } catch (e) {
+          if (!(e instanceof LabError && e.code === "no-lab")) throw e;
         }
-      })
-    );
+        const deadline = performance.now() + 15_000;
+        while (performance.now() < deadline && readRecord(record.name) !== null) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        if (readRecord(record.name) !== null) {
+          // The process does not let go: end it and clean up after it.
+          try {
+            Deno.kill(record.pid, "SIGKILL");
+          } catch {
+            // Already gone.
+          }
+          removeLabDir(record.name);
+        }
+        await out(`lab ${record.name} down\n`);
+      }
+    });
 }
 
 function statusCommand() {
@@ -264,14 +242,12 @@ function statusCommand() {
     .description("show a running lab: each VM with its state and NICs")
     .argument("[name]", "lab name (default: the only running lab)")
     .option("--json", "print the status as JSON")
-    .action((name, opts) =>
-      withCliErrors(async () => {
-        const record = await resolveLab(name);
-        const status = await controlJson<LabStatus>(record, "/lab");
-        if (opts.json) return await out(JSON.stringify(status, null, 2) + "\n");
-        await out(formatStatus(status) + "\n");
-      })
-    );
+    .action(async (name, opts) => {
+      const record = await resolveLab(name);
+      const status = await controlJson<LabStatus>(record, "/lab");
+      if (opts.json) return await out(JSON.stringify(status, null, 2) + "\n");
+      await out(formatStatus(status) + "\n");
+    });
 }
 
 /** The status as a table. */
@@ -322,28 +298,26 @@ function execCommand() {
       "\nExamples:\n  vlab exec a -- ping 10.0.0.2 -c 3\n  vlab exec b -- sink -t 5\n" +
         "  vlab exec a -- udp-flood 10.0.0.2 --max -t 5 -s 64\n",
     )
-    .action((vm, argv, opts) =>
-      withCliErrors(async () => {
-        const record = await resolveLab(opts.lab);
-        const abort = new AbortController();
-        const onInt = () => abort.abort();
-        Deno.addSignalListener("SIGINT", onInt);
-        try {
-          const { result } = await controlJson<{ result: { text?: string } }>(record, "/exec", {
-            method: "POST",
-            body: JSON.stringify({ vm, argv }),
-            signal: abort.signal,
-          });
-          if (opts.json || typeof result?.text !== "string") {
-            await out(JSON.stringify(result, null, 2) + "\n");
-          } else {
-            await out(result.text.endsWith("\n") ? result.text : result.text + "\n");
-          }
-        } finally {
-          Deno.removeSignalListener("SIGINT", onInt);
+    .action(async (vm, argv, opts) => {
+      const record = await resolveLab(opts.lab);
+      const abort = new AbortController();
+      const onInt = () => abort.abort();
+      Deno.addSignalListener("SIGINT", onInt);
+      try {
+        const { result } = await controlJson<{ result: { text?: string } }>(record, "/exec", {
+          method: "POST",
+          body: JSON.stringify({ vm, argv }),
+          signal: abort.signal,
+        });
+        if (opts.json || typeof result?.text !== "string") {
+          await out(JSON.stringify(result, null, 2) + "\n");
+        } else {
+          await out(result.text.endsWith("\n") ? result.text : result.text + "\n");
         }
-      })
-    );
+      } finally {
+        Deno.removeSignalListener("SIGINT", onInt);
+      }
+    });
 }
 
 function captureCommand() {
@@ -354,52 +328,50 @@ function captureCommand() {
     .option("--lab <name>", "the lab (default: the only running lab)")
     .option("--duration <seconds>", "stop after this many seconds (default: until Ctrl-C)")
     .addHelpText("after", "\nExample:\n  vlab capture a-b -w - | tshark -r -\n")
-    .action((link, opts) =>
-      withCliErrors(async () => {
-        const record = await resolveLab(opts.lab);
-        const seconds = opts.duration === undefined ? Infinity : Number(opts.duration);
-        if (!(seconds > 0)) {
-          throw new VlabError(
-            "bad-option",
-            `--duration must be a positive number, got "${opts.duration}"`,
-            {
-              hint: "Give seconds, such as --duration 5",
-            },
-          );
-        }
-        const abort = new AbortController();
-        const { res, client } = await controlFetch(
-          record,
-          `/capture?link=${encodeURIComponent(link)}`,
-          { signal: abort.signal },
+    .action(async (link, opts) => {
+      const record = await resolveLab(opts.lab);
+      const seconds = opts.duration === undefined ? Infinity : Number(opts.duration);
+      if (!(seconds > 0)) {
+        throw new VlabError(
+          "bad-option",
+          `--duration must be a positive number, got "${opts.duration}"`,
+          {
+            hint: "Give seconds, such as --duration 5",
+          },
         );
-        if (!res.ok) {
-          const e = (await res.json().catch(() => null))?.error;
-          client.close();
-          throw new LabError(
-            "unknown-link",
-            e?.message ?? `capture failed (${res.status})`,
-            e?.hint ?? "",
-          );
-        }
-        const sink = opts.write === "-"
-          ? Deno.stdout
-          : await Deno.open(opts.write, { create: true, write: true, truncate: true });
-        const stop = () => abort.abort();
-        Deno.addSignalListener("SIGINT", stop);
-        const timer = Number.isFinite(seconds) ? setTimeout(stop, seconds * 1000) : undefined;
-        try {
-          for await (const chunk of res.body!) await writeAll(sink, chunk);
-        } catch (e) {
-          if (!abort.signal.aborted) throw e;
-        } finally {
-          clearTimeout(timer);
-          Deno.removeSignalListener("SIGINT", stop);
-          if (sink !== Deno.stdout) (sink as Deno.FsFile).close();
-          client.close();
-        }
-      })
-    );
+      }
+      const abort = new AbortController();
+      const { res, client } = await controlFetch(
+        record,
+        `/capture?link=${encodeURIComponent(link)}`,
+        { signal: abort.signal },
+      );
+      if (!res.ok) {
+        const e = (await res.json().catch(() => null))?.error;
+        client.close();
+        throw new LabError(
+          "unknown-link",
+          e?.message ?? `capture failed (${res.status})`,
+          e?.hint ?? "",
+        );
+      }
+      const sink = opts.write === "-"
+        ? Deno.stdout
+        : await Deno.open(opts.write, { create: true, write: true, truncate: true });
+      const stop = () => abort.abort();
+      Deno.addSignalListener("SIGINT", stop);
+      const timer = Number.isFinite(seconds) ? setTimeout(stop, seconds * 1000) : undefined;
+      try {
+        for await (const chunk of res.body!) await writeAll(sink, chunk);
+      } catch (e) {
+        if (!abort.signal.aborted) throw e;
+      } finally {
+        clearTimeout(timer);
+        Deno.removeSignalListener("SIGINT", stop);
+        if (sink !== Deno.stdout) (sink as Deno.FsFile).close();
+        client.close();
+      }
+    });
 }
 
 function linkCommand() {
@@ -408,46 +380,42 @@ function linkCommand() {
     .argument("<link>", "the link")
     .argument("<state>", "up or down")
     .option("--lab <name>", "the lab (default: the only running lab)")
-    .action((link, state, opts) =>
-      withCliErrors(async () => {
-        if (state !== "up" && state !== "down") {
-          throw new VlabError("bad-option", `Link state must be "up" or "down", got "${state}"`, {
-            hint: `vlab link ${link} down`,
-          });
-        }
-        const record = await resolveLab(opts.lab);
-        await controlJson(record, `/links/${encodeURIComponent(link)}`, {
-          method: "POST",
-          body: JSON.stringify({ up: state === "up" }),
+    .action(async (link, state, opts) => {
+      if (state !== "up" && state !== "down") {
+        throw new VlabError("bad-option", `Link state must be "up" or "down", got "${state}"`, {
+          hint: `vlab link ${link} down`,
         });
-        await out(`link ${link} ${state}\n`);
-      })
-    );
+      }
+      const record = await resolveLab(opts.lab);
+      await controlJson(record, `/links/${encodeURIComponent(link)}`, {
+        method: "POST",
+        body: JSON.stringify({ up: state === "up" }),
+      });
+      await out(`link ${link} ${state}\n`);
+    });
 }
 
 function lsCommand() {
   return new Command("ls")
     .description("list running labs (and clean up after labs whose process died)")
     .option("--json", "print JSON")
-    .action((opts) =>
-      withCliErrors(async () => {
-        const found = await findLabs({ clean: true });
-        const running = found.flatMap((l) => l.status === "running" ? [l.record] : []);
-        if (opts.json) return await out(JSON.stringify(running, null, 2) + "\n");
-        for (const s of found) {
-          if (s.status === "stale") await err(`removed stale lab ${s.name}: ${s.reason}\n`);
-        }
-        if (running.length === 0) return await out("no lab is running\n");
-        const rows = [["NAME", "VMS", "PID", "STARTED", "SOCKET"]].concat(
-          running.map((r) => [r.name, String(r.vms), String(r.pid), r.startedAt, r.socket]),
-        );
-        const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-        await out(
-          rows.map((r) => r.map((x, c) => x.padEnd(widths[c])).join("  ").trimEnd()).join("\n") +
-            "\n",
-        );
-      })
-    );
+    .action(async (opts) => {
+      const found = await findLabs({ clean: true });
+      const running = found.flatMap((l) => l.status === "running" ? [l.record] : []);
+      if (opts.json) return await out(JSON.stringify(running, null, 2) + "\n");
+      for (const s of found) {
+        if (s.status === "stale") await err(`removed stale lab ${s.name}: ${s.reason}\n`);
+      }
+      if (running.length === 0) return await out("no lab is running\n");
+      const rows = [["NAME", "VMS", "PID", "STARTED", "SOCKET"]].concat(
+        running.map((r) => [r.name, String(r.vms), String(r.pid), r.startedAt, r.socket]),
+      );
+      const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+      await out(
+        rows.map((r) => r.map((x, c) => x.padEnd(widths[c])).join("  ").trimEnd()).join("\n") +
+          "\n",
+      );
+    });
 }
 
 function validateCommand() {
@@ -455,47 +423,43 @@ function validateCommand() {
     .description("check a topology file without running it (exit code 0 valid, 1 invalid)")
     .argument("[topology]", "a YAML file or a shipped topology name (default: pair)")
     .option("--json", "print the problems (or the normalised topology) as JSON")
-    .action((file, opts) =>
-      withCliErrors(async () => {
-        const path = resolveTopologyPath(file);
-        const r = await loadTopologyFile(path);
-        if (opts.json) {
-          await out(
-            JSON.stringify(
-              r.ok ? { valid: true, topology: r.value } : { valid: false, issues: r.error },
-              null,
-              2,
-            ) + "\n",
-          );
-          if (!r.ok) Deno.exitCode = 1;
-          return;
-        }
-        if (r.ok) {
-          const t = r.value;
-          await out(
-            `${path}: valid: lab ${t.name}, ${count(t.vms.length, "VM", "VMs")}, ` +
-              `${count(t.switches.length, "switch", "switches")}, ${
-                count(t.links.length, "link", "links")
-              }\n`,
-          );
-          return;
-        }
-        await err(formatIssues(r.error, path) + "\n");
-        throw new VlabError(
-          "topology-invalid",
-          `${path} has ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,
-          {
-            hint: "Fix the lines above; `vlab schema` gives editors completion",
-          },
+    .action(async (file, opts) => {
+      const path = resolveTopologyPath(file);
+      const r = await loadTopologyFile(path);
+      if (opts.json) {
+        await out(
+          JSON.stringify(
+            r.ok ? { valid: true, topology: r.value } : { valid: false, issues: r.error },
+            null,
+            2,
+          ) + "\n",
         );
-      })
-    );
+        if (!r.ok) Deno.exitCode = 1;
+        return;
+      }
+      if (r.ok) {
+        const t = r.value;
+        await out(
+          `${path}: valid: lab ${t.name}, ${count(t.vms.length, "VM", "VMs")}, ` +
+            `${count(t.switches.length, "switch", "switches")}, ${
+              count(t.links.length, "link", "links")
+            }\n`,
+        );
+        return;
+      }
+      await err(formatIssues(r.error, path) + "\n");
+      throw new VlabError(
+        "topology-invalid",
+        `${path} has ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,
+        {
+          hint: "Fix the lines above; `vlab schema` gives editors completion",
+        },
+      );
+    });
 }
 
 function schemaCommand() {
   return new Command("schema")
     .description("print the JSON Schema of topology files (for editor completion)")
-    .action(() =>
-      withCliErrors(async () => await out(JSON.stringify(topologyJsonSchema(), null, 2) + "\n"))
-    );
+    .action(async () => await out(JSON.stringify(topologyJsonSchema(), null, 2) + "\n"));
 }

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { NetStack, UdpHandler } from "../net/stack.ts";
+
 import type { Clock } from "../net/stack.ts";
 
 /**
@@ -67,4 +69,41 @@ export async function waitUntil(
     if (left <= 0) return;
     await opts.sleep(Math.min(left, stepMs));
   }
+}
+
+/**
+ * Serve a UDP port for `seconds` (null: until aborted): bind `handler`, wait, close. Returns the
+ * seconds served, or the one-line error a workload reports when the port cannot be bound.
+ *
+ * @example
+ * ```ts
+ * import { serveUdp } from "./options.ts";
+ * // const served = await serveUdp(stack, 7, 5, (src, payload) => {}, opts);
+ * ```
+ */
+export async function serveUdp(
+  stack: NetStack,
+  port: number,
+  seconds: number | null,
+  handler: UdpHandler,
+  opts: WorkloadOptions,
+): Promise<{ ok: true; seconds: number } | { ok: false; error: WorkloadError }> {
+  const bound = stack.udpBind(port, handler);
+  if (!bound.ok) {
+    return {
+      ok: false,
+      error: {
+        kind: "error",
+        message: `Cannot bind UDP port ${port}: ${bound.error.kind.replaceAll("-", " ")}`,
+        hint: "Pick another port with -p",
+      },
+    };
+  }
+  const start = opts.clock.now();
+  try {
+    await waitUntil(opts, seconds === null ? null : start + seconds * 1000);
+  } finally {
+    bound.value.close();
+  }
+  return { ok: true, seconds: (opts.clock.now() - start) / 1000 };
 }

@@ -10,7 +10,7 @@
 import type { SinkRequest } from "./args.ts";
 import type { NetStack } from "../net/stack.ts";
 import { readFloodSeq } from "./flood_payload.ts";
-import { waitUntil, type WorkloadError, type WorkloadOptions } from "./options.ts";
+import { serveUdp, type WorkloadError, type WorkloadOptions } from "./options.ts";
 
 const WINDOW_BITS = 1 << 16;
 
@@ -113,7 +113,7 @@ export async function runSink(
   let ignored = 0;
   let first = 0;
   let last = 0;
-  const bound = stack.udpBind(args.port, (_src, payload) => {
+  const served = await serveUdp(stack, args.port, args.seconds, (_src, payload) => {
     const now = opts.clock.now();
     if (received === 0) first = now;
     last = now;
@@ -122,20 +122,8 @@ export async function runSink(
     const seq = readFloodSeq(payload);
     if (seq < 0) ignored++;
     else tracker.observe(seq);
-  });
-  if (!bound.ok) {
-    return {
-      kind: "error",
-      message: `Cannot bind UDP port ${args.port}: ${bound.error.kind.replaceAll("-", " ")}`,
-      hint: "Pick another port with -p",
-    };
-  }
-  const start = opts.clock.now();
-  try {
-    await waitUntil(opts, args.seconds === null ? null : start + args.seconds * 1000);
-  } finally {
-    bound.value.close();
-  }
+  }, opts);
+  if (!served.ok) return served.error;
   const seconds = (last - first) / 1000;
   return {
     kind: "sink",

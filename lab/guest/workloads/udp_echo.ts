@@ -7,7 +7,7 @@
 
 import type { UdpEchoRequest } from "./args.ts";
 import type { NetStack } from "../net/stack.ts";
-import { waitUntil, type WorkloadError, type WorkloadOptions } from "./options.ts";
+import { serveUdp, type WorkloadError, type WorkloadOptions } from "./options.ts";
 
 /**
  * The result of `udp-echo`. `failed` counts echoes the stack could not send (ring full, no
@@ -54,26 +54,14 @@ export async function runUdpEcho(
     bytes: 0,
     seconds: 0,
   };
-  const bound = stack.udpBind(args.port, (src, payload) => {
+  const served = await serveUdp(stack, args.port, args.seconds, (src, payload) => {
     r.received++;
     r.bytes += payload.length;
     const s = stack.udpSend(src, args.port, payload);
     if (s === "sent" || s === "arp-pending") r.echoed++;
     else r.failed++;
-  });
-  if (!bound.ok) {
-    return {
-      kind: "error",
-      message: `Cannot bind UDP port ${args.port}: ${bound.error.kind.replaceAll("-", " ")}`,
-      hint: "Pick another port with -p",
-    };
-  }
-  const start = opts.clock.now();
-  try {
-    await waitUntil(opts, args.seconds === null ? null : start + args.seconds * 1000);
-  } finally {
-    bound.value.close();
-  }
-  r.seconds = (opts.clock.now() - start) / 1000;
+  }, opts);
+  if (!served.ok) return served.error;
+  r.seconds = served.seconds;
   return r;
 }
