@@ -40,6 +40,7 @@ export function parseNetOptions(raw: {
   seconds: string;
   runs: string;
   pings: string;
+  delays: string;
   scale: string;
   idleSeconds: string;
   pollUs: string;
@@ -66,6 +67,7 @@ export function parseNetOptions(raw: {
     seconds: intList("--seconds", raw.seconds, 1, 60)[0],
     runs: intList("--runs", raw.runs, 1, 50)[0],
     pings: intList("--pings", raw.pings, 1, 100_000)[0],
+    delaysMs: intList("--delays", raw.delays, 0, 10_000),
     scale: raw.scale === "none" ? [] : intList("--scale", raw.scale, 2, 256),
     idleSeconds: intList("--idle-seconds", raw.idleSeconds, 0, 60)[0],
     pollUs: intList("--poll-us", raw.pollUs, 0, 10_000)[0],
@@ -138,6 +140,11 @@ export function netCommand(): Command {
     .option("--seconds <n>", "seconds of flood per run", String(d.seconds))
     .option("--runs <n>", "runs per point (medians are reported)", String(d.runs))
     .option("--pings <n>", "pings per latency point", String(d.pings))
+    .option(
+      "--delays <list>",
+      "link delays (ms, each way) at which ping is measured",
+      d.delaysMs.join(","),
+    )
     .option("--scale <list>", "lab sizes (VMs) for up time and memory, or none", d.scale.join(","))
     .option(
       "--idle-seconds <n>",

@@ -38,6 +38,8 @@ export interface NetBenchOptions {
   runs: number;
   /** Pings per latency point. */
   pings: number;
+  /** Link delays (ms, each way) at which ping is measured; 0 is the lab's own latency. */
+  delaysMs: number[];
   /** Lab sizes for the scale rows (empty: skip). */
   scale: number[];
   /** Seconds over which an idle 16-VM lab's CPU is measured (0: skip). */
@@ -57,6 +59,7 @@ export const DEFAULT_NET_OPTIONS: NetBenchOptions = {
   seconds: 2,
   runs: 3,
   pings: 200,
+  delaysMs: [0],
   scale: [2, 16, 64],
   idleSeconds: 3,
   pollUs: 0,
@@ -88,6 +91,10 @@ export interface ThroughputRow {
   barePps: number;
   /** Median over the runs of the lab's pps divided by the bare ring's pps measured just before. */
   ratioToBare: number;
+  /** CPU the lab's process used during the flood, percent of one core (median). */
+  cpuPct: number;
+  /** CPU time per received frame, µs (from `cpuPct` and `pps`). */
+  cpuUsPerFrame: number;
 }
 
 /** A latency point. */
@@ -98,6 +105,8 @@ export interface LatencyRow {
   layout: RingLayout;
   /** Pings sent. */
   count: number;
+  /** Link delay each way (netem `delay`), ms. */
+  delayMs: number;
   /** Median round trip, µs. */
   rttMedianUs: number;
   /** 99th percentile, µs. */
@@ -150,6 +159,7 @@ function pairTopology(
   pairs: number,
   pollUs: number,
   queueSize: number,
+  delayMs = 0,
 ) {
   const vms: Record<string, unknown> = {};
   const links: unknown[] = [];
@@ -157,7 +167,11 @@ function pairTopology(
     const net = `10.${Math.floor(p / 250)}.${p % 250}`;
     vms[`a${p}`] = { nics: { eth0: { ip: `${net}.1/24` } } };
     vms[`b${p}`] = { nics: { eth0: { ip: `${net}.2/24` } } };
-    links.push({ name: `l${p}`, endpoints: [`a${p}:eth0`, `b${p}:eth0`] });
+    links.push({
+      name: `l${p}`,
+      endpoints: [`a${p}:eth0`, `b${p}:eth0`],
+      ...(delayMs > 0 ? { delay: `${delayMs}ms` } : {}),
+    });
   }
   const t = topologyFromObject({
     name,
@@ -194,7 +208,14 @@ export async function throughputRun(
   queueSize: number,
   attach?: DashboardAttacher,
 ): Promise<
-  { pps: number; gbit: number; sentPps: number; lossPct: number; dashboardCpuPct: number | null }
+  {
+    pps: number;
+    gbit: number;
+    sentPps: number;
+    lossPct: number;
+    cpuPct: number;
+    dashboardCpuPct: number | null;
+  }
 > {
   const plan = pairTopology(`bench-${layout}`, layout, 1, pollUs, queueSize);
   const registered = attach ? await launchLab(plan) : null;
@@ -205,6 +226,8 @@ export async function throughputRun(
     const sink = execOk(lab, "b0", ["sink", "-t", String(seconds + 1)]);
     await new Promise((r) => setTimeout(r, 100));
     dashboard?.startWindow();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
     const flood = await execOk(lab, "a0", [
       "udp-flood",
       "10.0.0.2",
@@ -214,6 +237,9 @@ export async function throughputRun(
       "-s",
       String(frameSize),
     ]);
+    const cpu = process.cpuUsage(cpu0);
+    // The lab's whole process (every worker and the main thread), percent of one core.
+    const cpuPct = (100 * (cpu.user + cpu.system) / 1000) / (performance.now() - t0);
     const got = await sink;
     const dashboardCpuPct = dashboard ? await dashboard.detach() : null;
     return {
@@ -221,6 +247,7 @@ export async function throughputRun(
       gbit: got.gbitPerSecond,
       sentPps: flood.pps,
       lossPct: flood.sent > 0 ? 100 * (1 - got.received / flood.sent) : 0,
+      cpuPct,
       dashboardCpuPct,
     };
   } finally {
@@ -259,8 +286,11 @@ async function latency(
   count: number,
   pollUs: number,
   queueSize: number,
+  delayMs: number,
 ): Promise<LatencyRow> {
-  const lab = await Lab.start(pairTopology(`bench-ping-${layout}`, layout, 1, pollUs, queueSize));
+  const lab = await Lab.start(
+    pairTopology(`bench-ping-${layout}`, layout, 1, pollUs, queueSize, delayMs),
+  );
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
     const r = await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", String(count), "-i", "0.01"]);
@@ -269,6 +299,7 @@ async function latency(
       kind: "latency",
       layout,
       count,
+      delayMs,
       rttMedianUs: rtt.median * 1000,
       rttP99Us: rtt.p99 * 1000,
     };
@@ -367,12 +398,18 @@ export async function runNetBench(
         runsPps: runs.map((r) => r.pps),
         barePps: median(bare),
         ratioToBare: median(runs.map((r, i) => r.pps / bare[i])),
+        cpuPct: median(runs.map((r) => r.cpuPct)),
+        cpuUsPerFrame: median(runs.map((r) => (r.cpuPct / 100) * 1e6 / r.pps)),
       });
     }
   }
-  for (const layout of options.layouts) {
-    progress(`ping at idle, ${layout}`);
-    rows.push(await latency(layout, options.pings, options.pollUs, options.queueSize));
+  for (const delayMs of options.delaysMs) {
+    for (const layout of options.layouts) {
+      progress(`ping at idle, ${layout}, link delay ${delayMs} ms`);
+      rows.push(
+        await latency(layout, options.pings, options.pollUs, options.queueSize, delayMs),
+      );
+    }
   }
   for (const n of options.scale) {
     progress(`scale: ${n} VMs`);
@@ -417,6 +454,8 @@ export function formatNetReport(report: NetBenchReport): string {
           "loss %",
           "bare Mpps",
           "lab/bare",
+          "CPU %",
+          "CPU µs/frame",
         ],
         ...tp.map((r) => [
           r.layout,
@@ -428,6 +467,8 @@ export function formatNetReport(report: NetBenchReport): string {
           r.lossPct.toFixed(1),
           (r.barePps / 1e6).toFixed(2),
           r.ratioToBare.toFixed(3),
+          r.cpuPct.toFixed(0),
+          r.cpuUsPerFrame.toFixed(2),
         ]),
       ]),
       "",
@@ -437,10 +478,14 @@ export function formatNetReport(report: NetBenchReport): string {
   if (lat.length > 0) {
     lines.push(
       ...table([
-        ["ping at idle", "count", "median µs", "p99 µs"],
-        ...lat.map((
-          r,
-        ) => [r.layout, String(r.count), r.rttMedianUs.toFixed(0), r.rttP99Us.toFixed(0)]),
+        ["ping at idle", "delay ms", "count", "median µs", "p99 µs"],
+        ...lat.map((r) => [
+          r.layout,
+          String(r.delayMs),
+          String(r.count),
+          r.rttMedianUs.toFixed(0),
+          r.rttP99Us.toFixed(0),
+        ]),
       ]),
       "",
     );

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { parseNetOptions } from "./bench_net.ts";
+import { VlabError } from "./errors.ts";
+
+const RAW = {
+  layout: "both",
+  sizes: "64,1500",
+  seconds: "2",
+  runs: "3",
+  pings: "200",
+  delays: "0,2,10",
+  scale: "2,16,64",
+  idleSeconds: "3",
+  pollUs: "0",
+  queueSize: "256",
+};
+
+Deno.test("bench net options parse into the benchmark's options", () => {
+  const o = parseNetOptions(RAW);
+  assert.deepEqual(o.layouts, ["split", "packed"]);
+  assert.deepEqual(o.frameSizes, [64, 1500]);
+  assert.deepEqual(o.delaysMs, [0, 2, 10]);
+  assert.deepEqual(o.scale, [2, 16, 64]);
+  assert.equal(o.dashboard, false);
+  assert.deepEqual(parseNetOptions({ ...RAW, scale: "none", layout: "packed" }).scale, []);
+});
+
+Deno.test("bad bench net options are usage errors naming the option", () => {
+  for (
+    const [key, value, option] of [
+      ["sizes", "59", "--sizes"],
+      ["layout", "ring", "--layout"],
+      ["delays", "2,x", "--delays"],
+      ["queueSize", "4", "--queue-size"],
+    ] as const
+  ) {
+    assert.throws(
+      () => parseNetOptions({ ...RAW, [key]: value }),
+      (e) => e instanceof VlabError && e.code === "bad-option" && e.message.startsWith(option),
+    );
+  }
+});
