@@ -85,7 +85,7 @@ class GuestNic implements NetInterface {
 }
 
 /**
- * The guest's clock: `performance.now()` costs about 120 ns here, and a flood reads the clock
+ * The guest's clock: `performance.now()` (clock_gettime, the top symbol of a flood's profile), and a flood reads the clock
  * several times per frame, so the value is cached and re-read every 32 calls, at the start of
  * every loop pass, and whenever a workload resumes from a sleep or a yield. Staleness is
  * bounded by 32 reads or one pass.

@@ -89,7 +89,7 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
       const seen = readBell(bells, thread);
       beat(bells, thread);
       if (hooks.pump()) {
-        // Read the clock (about 120 ns) only every 8 busy passes.
+        // Read the clock (a system call, the top symbol of a flood's profile) every 8 busy passes.
         if ((++busyPasses & 7) === 0) {
           const now = performance.now();
           if (hooks.periodic && now - lastPeriodic >= 100) {
