@@ -85,8 +85,8 @@ class GuestNic implements NetInterface {
 }
 
 /**
- * The guest's clock: `performance.now()` (clock_gettime, the top symbol of a flood's profile), and a flood reads the clock
- * several times per frame, so the value is cached and re-read every 32 calls, at the start of
+ * The guest's clock. `performance.now()` (clock_gettime) was the top symbol of a flood's
+ * profile, and a flood reads the clock several times per frame, so the value is cached and re-read every 32 calls, at the start of
  * every loop pass, and whenever a workload resumes from a sleep or a yield. Staleness is
  * bounded by 32 reads or one pass.
  */
