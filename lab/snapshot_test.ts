@@ -84,7 +84,12 @@ function assertPairAfterPings(s: LabSnapshot, layout: "split" | "packed", pings:
   for (const dir of [link.forward, link.reverse]) {
     assert.ok(dir.frames >= 3, `${dir.from}: ${dir.frames} frames`);
     assert.ok(dir.bytes >= 3 * 42);
-    assert.deepEqual(dir.drops, { loss: 0, fullRing: 0, noRxBuffer: 0, corrupted: 0 });
+    const { noRxBuffer, ...lost } = dir.drops;
+    assert.deepEqual(lost, { loss: 0, fullRing: 0, corrupted: 0 });
+    // A frame can find the receiver's RX ring empty for a moment (it then waits in the link ring
+    // and is delivered): the figure is the receiving device's own counter, not a loss.
+    const receiver = s.vms.find((v) => `${v.name}:eth0` === dir.to)!.devices[0];
+    assert.equal(noRxBuffer, receiver.counters.rxNoBuffer);
   }
   assert.equal(s.lab.name, `snapshot-${layout}`);
   assert.ok(s.events.some((e) => e.kind === "lab-up"));
