@@ -3,7 +3,7 @@
  * and reads the screen with `capture-pane`. The VMs appear, counters move while a ping runs, the
  * ring view opens, and `q` then `y` stops the lab and leaves nothing behind.
  *
- * Needs tmux (`.ci/run` installs it).
+ * Needs tmux (the test task installs it: tests/tools.ts).
  */
 
 import assert from "node:assert/strict";

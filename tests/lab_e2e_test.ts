@@ -4,7 +4,7 @@
  * --unix-socket`, `link`, `down`, `ls`, and what is left behind (nothing), including after the
  * lab's process is killed. Every test uses its own state folder (VLAB_STATE_DIR).
  *
- * Needs `curl` and `tshark` on PATH (`.ci/run` installs them); a test whose tool is missing
+ * Needs `curl` and `tshark` on PATH (the test task installs them: tests/tools.ts); a test whose tool is missing
  * fails with a message that says so.
  */
 
@@ -67,8 +67,14 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    assert.ok(await which("curl"), "curl is not installed (.ci/run installs it)");
-    assert.ok(await which("tshark"), "tshark is not installed (.ci/run installs it)");
+    assert.ok(
+      await which("curl"),
+      "curl is not installed (the test task installs it: tests/tools.ts)",
+    );
+    assert.ok(
+      await which("tshark"),
+      "tshark is not installed (the test task installs it: tests/tools.ts)",
+    );
     await withLab("pair", async (vlab, stateDir) => {
       const status = await vlab("status", "--json");
       assert.equal(status.code, 0, status.stderr);
