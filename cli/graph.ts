@@ -21,6 +21,7 @@ import {
 } from "../lab/graph.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import { findLabs, type LabRecord } from "../lab/state.ts";
+import { shippedTopologies } from "../lab/topology/mod.ts";
 import { VlabError } from "./errors.ts";
 import { loadOrFail } from "./lab.ts";
 import { writeAll } from "./progress.ts";
@@ -76,6 +77,25 @@ async function graphOf(arg: string | undefined): Promise<LabGraph> {
       ? (running.length === 1 ? running[0] : undefined)
       : running.find((r) => r.name === arg);
     if (live !== undefined) return graphFromStatus(await controlJson<LabStatus>(live, "/lab"));
+    if (arg !== undefined && !shippedTopologies().includes(arg) && !(await exists(arg))) {
+      const labs = running.length > 0
+        ? `running labs: ${running.map((r) => r.name).join(", ")}`
+        : "no lab is running";
+      throw new VlabError(
+        "no-lab",
+        `Cannot draw "${arg}": no running lab, shipped topology or file has that name`,
+        { hint: `${labs}; shipped topologies: ${shippedTopologies().join(", ")}` },
+      );
+    }
   }
   return graphFromTopology(await loadOrFail(arg));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

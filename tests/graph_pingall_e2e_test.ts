@@ -112,6 +112,14 @@ Deno.test({
       assert.equal(edges.length, 4);
       assert.equal(lines.length, 1 + 5 + 4);
 
+      const unknown = await vlab("graph", "mine");
+      assert.equal(unknown.code, 1);
+      assert.equal(
+        unknown.stderr,
+        'vlab: Cannot draw "mine": no running lab, shipped topology or file has that name\n' +
+          "hint: no lab is running; shipped topologies: pair, star, two-switches, split-vs-packed\n",
+      );
+
       const bad = await vlab("graph", "star", "--format", "png");
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /unknown --format "png"/);
