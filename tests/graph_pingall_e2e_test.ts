@@ -194,7 +194,7 @@ Deno.test({
       assert.match(dot.stdout, /"h1" -- "sw1" \[label="h1-sw1 \(DOWN\)[^\n]*style=dashed/);
       assert.ok((await svgTexts(dot.stdout)).includes("h1-sw1 (DOWN)"));
 
-      const failed = await vlab("pingall", "--json", "-c", "2", "-W", "0.3");
+      const failed = await vlab("pingall", "--json", "-c", "2", "-W", "0.5");
       assert.equal(failed.code, 1, failed.stderr);
       const report = JSON.parse(failed.stdout);
       assert.deepEqual([report.reached, report.pairs, report.droppedPct], [6, 12, 50]);
