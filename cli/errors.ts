@@ -49,6 +49,7 @@ export const EXIT_CODES = {
  * - `unknown-vm`, `unknown-link`, `unknown-queue`: the lab has no such VM, link or queue.
  * - `workload-failed`: a guest workload could not run (bad arguments, or it failed).
  * - `control-error`: the lab's control socket answered with an error.
+ * - `unreachable`: `vlab pingall` found pairs of VMs that got no reply.
  * - `internal`: anything else; a bug in vlab.
  */
 export type VlabErrorCode =
@@ -57,6 +58,7 @@ export type VlabErrorCode =
   | "bench-failed"
   | "missing-tool"
   | "write-failed"
+  | "unreachable"
   | LabErrorCode
   | "internal";
 
@@ -67,6 +69,7 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "bench-failed": EXIT_CODES.failure,
   "missing-tool": EXIT_CODES.failure,
   "write-failed": EXIT_CODES.failure,
+  "unreachable": EXIT_CODES.failure,
   "topology-invalid": EXIT_CODES.failure,
   "lab-exists": EXIT_CODES.failure,
   "no-lab": EXIT_CODES.failure,

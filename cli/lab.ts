@@ -34,7 +34,7 @@ const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
 const err = (text: string) => writeAll(Deno.stderr, encoder.encode(text));
 
 /** Load and validate a topology; every problem is printed, then one error is thrown. */
-async function loadOrFail(file: string | undefined): Promise<Topology> {
+export async function loadOrFail(file: string | undefined): Promise<Topology> {
   const path = resolveTopologyPath(file);
   const r = await loadTopologyFile(path);
   if (r.ok) return r.value;

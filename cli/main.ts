@@ -13,6 +13,8 @@ import meta from "../deno.json" with { type: "json" };
 import { benchCommand } from "./bench.ts";
 import { labCommands } from "./lab.ts";
 import { dashboardCommand } from "./dashboard_command.ts";
+import { graphCommand } from "./graph.ts";
+import { pingallCommand } from "./pingall.ts";
 import { EXIT_CODES, formatError, toVlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit, configureCommandTree } from "./usage.ts";
@@ -51,6 +53,8 @@ export function createProgram(): Command {
       "\nExit codes: 0 success, 1 failure while running, 2 usage error (bad command or option).",
     );
   for (const c of labCommands()) program.addCommand(c);
+  program.addCommand(graphCommand());
+  program.addCommand(pingallCommand());
   program.addCommand(dashboardCommand());
   program.addCommand(benchCommand());
   configureCommandTree(program, { writeOut, writeErr });

@@ -1,0 +1,101 @@
+/**
+ * `vlab graph`: draw a topology file, a shipped topology or a running lab as Graphviz dot,
+ * Mermaid or JSON (`lab/graph.ts` renders; this file finds what to draw).
+ *
+ * What the argument names, in this order: a path (it holds "/" or ".y") is a topology file; a
+ * bare name is a running lab of that name if one runs (then links show up or DOWN), otherwise a
+ * shipped topology; no argument is the only running lab, otherwise the shipped `pair`.
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import { controlJson } from "../lab/client.ts";
+import {
+  GRAPH_FORMATS,
+  type GraphFormat,
+  graphFromStatus,
+  graphFromTopology,
+  type LabGraph,
+  renderGraph,
+} from "../lab/graph.ts";
+import type { LabStatus } from "../lab/metrics.ts";
+import { findLabs, type LabRecord } from "../lab/state.ts";
+import { shippedTopologies } from "../lab/topology/mod.ts";
+import { VlabError } from "./errors.ts";
+import { loadOrFail } from "./lab.ts";
+import { writeAll } from "./progress.ts";
+
+const encoder = new TextEncoder();
+
+/**
+ * The `vlab graph` command.
+ *
+ * @example
+ * ```ts ignore
+ * import { graphCommand } from "./graph.ts";
+ * program.addCommand(graphCommand());
+ * ```
+ */
+export function graphCommand(): Command {
+  return new Command("graph")
+    .description("draw a topology or a running lab as Graphviz dot, Mermaid or JSON")
+    .argument(
+      "[topology]",
+      "a YAML file, a running lab's name or a shipped topology (default: the only running lab, else pair)",
+    )
+    .option("-f, --format <format>", `output format: ${GRAPH_FORMATS.join(", ")}`, "dot")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  vlab graph star | dot -Tsvg > star.svg\n  vlab graph --format mermaid\n" +
+        "  vlab graph lab.yaml --format json\n",
+    )
+    .action(async (arg, opts) => {
+      const format = parseFormat(opts.format);
+      const graph = await graphOf(arg);
+      await writeAll(Deno.stdout, encoder.encode(renderGraph(graph, format)));
+    }) as unknown as Command;
+}
+
+/** Check `--format`. */
+function parseFormat(text: string): GraphFormat {
+  const found = GRAPH_FORMATS.find((f) => f === text);
+  if (found !== undefined) return found;
+  throw new VlabError("bad-option", `Cannot draw a graph: unknown --format "${text}"`, {
+    hint: `Use one of ${GRAPH_FORMATS.join(", ")}`,
+  });
+}
+
+/** The graph the argument names (see the module comment). */
+async function graphOf(arg: string | undefined): Promise<LabGraph> {
+  const isPath = arg !== undefined && (arg.includes("/") || arg.includes(".y"));
+  if (!isPath) {
+    const running = (await findLabs({ clean: true })).flatMap((l) =>
+      l.status === "running" ? [l.record] : []
+    );
+    const live: LabRecord | undefined = arg === undefined
+      ? (running.length === 1 ? running[0] : undefined)
+      : running.find((r) => r.name === arg);
+    if (live !== undefined) return graphFromStatus(await controlJson<LabStatus>(live, "/lab"));
+    if (arg !== undefined && !shippedTopologies().includes(arg) && !(await exists(arg))) {
+      const labs = running.length > 0
+        ? `running labs: ${running.map((r) => r.name).join(", ")}`
+        : "no lab is running";
+      throw new VlabError(
+        "no-lab",
+        `Cannot draw "${arg}": no running lab, shipped topology or file has that name`,
+        { hint: `${labs}; shipped topologies: ${shippedTopologies().join(", ")}` },
+      );
+    }
+  }
+  return graphFromTopology(await loadOrFail(arg));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * `vlab pingall`: in a running lab, every ordered pair of VMs that share a subnet pings the other
+ * (mininet's `pingall`); prints the matrix and the loss summary, exit code 1 if a pair got no
+ * reply. The pairs, the schedule and the text are in `lab/pingall.ts`; each ping is a `ping`
+ * workload run through the control socket's `/exec`.
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import { controlJson, resolveLab } from "../lab/client.ts";
+import { LabError } from "../lab/errors.ts";
+import type { LabStatus } from "../lab/metrics.ts";
+import {
+  formatPingall,
+  type PairResult,
+  pingallReport,
+  type PingPair,
+  pingPairs,
+  runPingall,
+} from "../lab/pingall.ts";
+import type { LabRecord } from "../lab/state.ts";
+import { VlabError } from "./errors.ts";
+import { writeAll } from "./progress.ts";
+
+const encoder = new TextEncoder();
+const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
+
+/** Source VMs pinging at once. */
+const MAX_SOURCES = 8;
+
+/**
+ * The `vlab pingall` command.
+ *
+ * @example
+ * ```ts ignore
+ * import { pingallCommand } from "./pingall.ts";
+ * program.addCommand(pingallCommand());
+ * ```
+ */
+export function pingallCommand(): Command {
+  return new Command("pingall")
+    .description("ping between every pair of VMs that share a subnet (exit code 1 if one fails)")
+    .argument("[name]", "lab name (default: the only running lab)")
+    .option("-c, --count <n>", "pings per pair (a pair passes with one reply)", "3")
+    .option("-W, --timeout <seconds>", "how long to wait for each reply", "1")
+    .option("--json", "print the results as JSON")
+    .addHelpText(
+      "after",
+      "\nExample:\n  vlab pingall\n  *** Ping: testing ping reachability\n  a -> b\n  b -> a\n" +
+        "  *** Results: 0% dropped (2/2 received)\n",
+    )
+    .action(async (name, opts) => {
+      const count = numberOption("--count", opts.count, 1, 100, true);
+      const timeout = numberOption("--timeout", opts.timeout, 0.01, 60, false);
+      const record = await resolveLab(name);
+      const status = await controlJson<LabStatus>(record, "/lab");
+      const pairs = pingPairs(status);
+      const abort = new AbortController();
+      const onInt = () => abort.abort();
+      Deno.addSignalListener("SIGINT", onInt);
+      let results: PairResult[];
+      try {
+        results = await runPingall(
+          pairs,
+          (p) => pingPair(record, p, { count, timeout, signal: abort.signal }),
+          { maxSources: MAX_SOURCES, signal: abort.signal },
+        );
+      } finally {
+        Deno.removeSignalListener("SIGINT", onInt);
+      }
+      const report = pingallReport(status.vms.map((v) => v.name), results);
+      await out(opts.json ? JSON.stringify(report, null, 2) + "\n" : formatPingall(report) + "\n");
+      if (report.reached < report.pairs) {
+        throw new VlabError(
+          "unreachable",
+          `${report.pairs - report.reached} of ${report.pairs} pairs got no reply`,
+          {
+            hint:
+              "Check the links (`vlab status`) and the VMs' addresses; `vlab exec VM -- ping` retries one pair",
+          },
+        );
+      }
+    }) as unknown as Command;
+}
+
+/** A numeric option within bounds, or a `bad-option` error. */
+function numberOption(
+  flag: string,
+  text: string,
+  min: number,
+  max: number,
+  integer: boolean,
+): number {
+  const v = Number(text);
+  if (
+    text.trim() === "" || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min ||
+    v > max
+  ) {
+    throw new VlabError(
+      "bad-option",
+      `Cannot run pingall: ${flag} must be ${
+        integer ? "an integer" : "a number"
+      } from ${min} to ${max}, got "${text}"`,
+      { hint: `For example ${flag} ${integer ? 3 : 1}` },
+    );
+  }
+  return v;
+}
+
+/** One pair's pings, through `/exec`; a workload that cannot run is a failed pair. */
+async function pingPair(
+  record: LabRecord,
+  pair: PingPair,
+  opts: { count: number; timeout: number; signal: AbortSignal },
+): Promise<PairResult> {
+  const argv = [
+    "ping",
+    pair.dst,
+    "-c",
+    String(opts.count),
+    "-i",
+    "0.2",
+    "-W",
+    String(opts.timeout),
+  ];
+  try {
+    const { result } = await controlJson<{ result: { received?: number; transmitted?: number } }>(
+      record,
+      "/exec",
+      { method: "POST", body: JSON.stringify({ vm: pair.from, argv }), signal: opts.signal },
+    );
+    return {
+      ...pair,
+      transmitted: result?.transmitted ?? 0,
+      received: result?.received ?? 0,
+      error: null,
+    };
+  } catch (e) {
+    if (e instanceof LabError && (e.code === "workload-failed" || e.code === "unknown-vm")) {
+      return { ...pair, transmitted: 0, received: 0, error: e.message };
+    }
+    if (opts.signal.aborted) return { ...pair, transmitted: 0, received: 0, error: "interrupted" };
+    throw e;
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * A lab as a picture: the plain-data graph of a topology or of a running lab (VMs with their
+ * NICs, switches, links with the impairment of each direction and, when live, their state), and
+ * its text in three formats: Graphviz `dot`, Mermaid `flowchart` and JSON. `vlab graph`
+ * (`cli/graph.ts`) is its caller; this module is pure (no runtime access) so it can be tested on
+ * hand-made graphs, including names no topology file allows.
+ *
+ * Every name is escaped for the format it lands in: a dot quoted string escapes `"` and `\`; a
+ * Mermaid label uses entity codes (`#quot;`, `#35;`…) and nodes get generated ids (`n0`, `n1`…)
+ * so a name never has to be an identifier.
+ *
+ * @module
+ */
+
+import { describeImpair, endpointName } from "./plan.ts";
+import type { LabStatus } from "./metrics.ts";
+import type { Topology } from "./topology/types.ts";
+
+/** One NIC of a VM in a graph. */
+export interface GraphNic {
+  /** NIC name. */
+  name: string;
+  /** MAC address. */
+  mac: string;
+  /** "10.0.0.1/24", or null for an L2-only NIC. */
+  ip: string | null;
+  /** Ring layout ("split" or "packed"). */
+  layout: string;
+  /** Queue size. */
+  queueSize: number;
+}
+
+/** One VM in a graph. */
+export interface GraphVm {
+  /** VM name. */
+  name: string;
+  /** NICs in order. */
+  nics: GraphNic[];
+}
+
+/** One end of a link: a node (VM or switch) and, for a VM, its NIC. */
+export interface GraphEnd {
+  /** VM or switch name. */
+  node: string;
+  /** NIC name, or null for a switch. */
+  nic: string | null;
+}
+
+/** One link in a graph. */
+export interface GraphLink {
+  /** Link name. */
+  name: string;
+  /** The two ends; `forward` applies from `ends[0]` to `ends[1]`. */
+  ends: [GraphEnd, GraphEnd];
+  /** Impairment from `ends[0]` to `ends[1]` ("delay 10ms loss 1%" or "no impairment"). */
+  forward: string;
+  /** Impairment from `ends[1]` to `ends[0]`. */
+  reverse: string;
+  /** Live link state, or null when drawn from a file. */
+  up: boolean | null;
+}
+
+/** A lab's graph: plain data, the JSON format of `vlab graph`. */
+export interface LabGraph {
+  /** Lab name. */
+  name: string;
+  /** Topology file (or `"<object>"`). */
+  source: string;
+  /** True when drawn from a running lab (link states are known). */
+  live: boolean;
+  /** VMs in file order. */
+  vms: GraphVm[];
+  /** Switch names in file order. */
+  switches: string[];
+  /** Links in file order. */
+  links: GraphLink[];
+}
+
+/** The output formats of {@linkcode renderGraph}. */
+export const GRAPH_FORMATS = ["dot", "mermaid", "json"] as const;
+/** One of {@linkcode GRAPH_FORMATS}. */
+export type GraphFormat = typeof GRAPH_FORMATS[number];
+
+/**
+ * The graph of a validated topology (no link state).
+ *
+ * @example
+ * ```ts
+ * import { graphFromTopology } from "./graph.ts";
+ * import { topologyFromObject } from "./topology/mod.ts";
+ * const t = topologyFromObject({ name: "x", vms: { a: { nics: { eth0: {} } } } });
+ * if (t.ok) graphFromTopology(t.value).vms[0].nics[0].layout; // "split"
+ * ```
+ */
+export function graphFromTopology(t: Topology): LabGraph {
+  return {
+    name: t.name,
+    source: t.source,
+    live: false,
+    vms: t.vms.map((vm) => ({
+      name: vm.name,
+      nics: vm.nics.map((n) => ({
+        name: n.name,
+        mac: n.mac,
+        ip: n.ip === null ? null : `${n.ip}/${n.prefix}`,
+        layout: n.layout,
+        queueSize: n.queueSize,
+      })),
+    })),
+    switches: t.switches.map((s) => s.name),
+    links: t.links.map((l) => ({
+      name: l.name,
+      ends: [endOf(endpointName(l.endpoints[0])), endOf(endpointName(l.endpoints[1]))],
+      forward: describeImpair(l.forward),
+      reverse: describeImpair(l.reverse),
+      up: null,
+    })),
+  };
+}
+
+/**
+ * The graph of a running lab, from its status (`GET /lab`): the same shape, with link states.
+ *
+ * @example
+ * ```ts ignore
+ * import { graphFromStatus } from "./graph.ts";
+ * const g = graphFromStatus(await controlJson<LabStatus>(record, "/lab"));
+ * g.links[0].up; // true
+ * ```
+ */
+export function graphFromStatus(s: LabStatus): LabGraph {
+  return {
+    name: s.name,
+    source: s.source,
+    live: true,
+    vms: s.vms.map((vm) => ({
+      name: vm.name,
+      nics: vm.nics.map((n) => ({
+        name: n.name,
+        mac: n.mac,
+        ip: n.ip,
+        layout: n.layout,
+        queueSize: n.queueSize,
+      })),
+    })),
+    switches: s.switches.map((w) => w.name),
+    links: s.links.map((l) => ({
+      name: l.name,
+      ends: [endOf(l.endpoints[0]), endOf(l.endpoints[1])],
+      forward: l.forward.impair,
+      reverse: l.reverse.impair,
+      up: l.up,
+    })),
+  };
+}
+
+/** "vm:nic" → a NIC end; a name without ":" → a switch. */
+function endOf(text: string): GraphEnd {
+  const colon = text.indexOf(":");
+  return colon < 0
+    ? { node: text, nic: null }
+    : { node: text.slice(0, colon), nic: text.slice(colon + 1) };
+}
+
+/**
+ * The graph's text in a format.
+ *
+ * @example
+ * ```ts
+ * import { renderGraph } from "./graph.ts";
+ * const g = { name: "x", source: "<object>", live: false, vms: [], switches: [], links: [] };
+ * renderGraph(g, "mermaid").startsWith("flowchart LR"); // true
+ * ```
+ */
+export function renderGraph(g: LabGraph, format: GraphFormat): string {
+  if (format === "dot") return renderDot(g);
+  if (format === "mermaid") return renderMermaid(g);
+  return JSON.stringify(g, null, 2) + "\n";
+}
+
+/** The label lines of a VM: its name, then one line per NIC. */
+function vmLines(vm: GraphVm): string[] {
+  return [
+    vm.name,
+    ...vm.nics.map((n) => `${n.name} ${n.ip ?? "(no ip)"} ${n.layout}/${n.queueSize}`),
+  ];
+}
+
+/** The label lines of a link: its name (and state), then each direction's impairment. */
+function linkLines(l: GraphLink): string[] {
+  const state = l.up === null ? "" : l.up ? " (up)" : " (DOWN)";
+  if (l.forward === l.reverse) return [`${l.name}${state}`, `both ways: ${l.forward}`];
+  return [
+    `${l.name}${state}`,
+    `${endText(l.ends[0])} → ${endText(l.ends[1])}: ${l.forward}`,
+    `${endText(l.ends[1])} → ${endText(l.ends[0])}: ${l.reverse}`,
+  ];
+}
+
+function endText(e: GraphEnd): string {
+  return e.nic === null ? e.node : `${e.node}:${e.nic}`;
+}
+
+/** Control characters (C0, DEL, C1) would corrupt a terminal or a file: show them as `?`. */
+function printable(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
+}
+
+/**
+ * A dot double-quoted string: `\` and `"` escaped, control characters replaced. Lines are joined
+ * with dot's `\n` escape.
+ *
+ * @example
+ * ```ts
+ * import { dotString } from "./graph.ts";
+ * dotString(['a"b']); // '"a\\"b"'
+ * ```
+ */
+export function dotString(lines: string[]): string {
+  const esc = (s: string) => printable(s).replace(/\\/g, "\\\\").replace(/"/g, '\\"');
+  return `"${lines.map(esc).join("\\n")}"`;
+}
+
+/** The graph in Graphviz dot: an undirected graph, VMs as boxes, switches as hexagons. */
+function renderDot(g: LabGraph): string {
+  const lines = [
+    `graph ${dotString([g.name])} {`,
+    `  label=${dotString([`lab ${g.name}${g.live ? " (live)" : ""}`])};`,
+    "  labelloc=t;",
+    '  node [fontname="Helvetica"];',
+    '  edge [fontname="Helvetica", fontsize=10];',
+  ];
+  for (const vm of g.vms) {
+    lines.push(`  ${dotString([vm.name])} [shape=box, label=${dotString(vmLines(vm))}];`);
+  }
+  for (const s of g.switches) {
+    lines.push(`  ${dotString([s])} [shape=hexagon, label=${dotString([s])}];`);
+  }
+  for (const l of g.links) {
+    const attrs = [`label=${dotString(linkLines(l))}`];
+    if (l.ends[0].nic !== null) attrs.push(`taillabel=${dotString([l.ends[0].nic])}`);
+    if (l.ends[1].nic !== null) attrs.push(`headlabel=${dotString([l.ends[1].nic])}`);
+    if (l.up === false) attrs.push("style=dashed", "color=red");
+    lines.push(
+      `  ${dotString([l.ends[0].node])} -- ${dotString([l.ends[1].node])} [${attrs.join(", ")}];`,
+    );
+  }
+  lines.push("}");
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * A Mermaid quoted label: characters Mermaid would read as syntax become entity codes, control
+ * characters are replaced; lines are joined with `<br/>`.
+ *
+ * @example
+ * ```ts
+ * import { mermaidString } from "./graph.ts";
+ * mermaidString(['a"b']); // '"a#quot;b"'
+ * ```
+ */
+export function mermaidString(lines: string[]): string {
+  const entities: Record<string, string> = {
+    '"': "#quot;",
+    "#": "#35;",
+    "<": "#lt;",
+    ">": "#gt;",
+    "&": "#amp;",
+    "`": "#96;",
+    "|": "#124;",
+  };
+  const esc = (s: string) => printable(s).replace(/["#<>&`|]/g, (c) => entities[c]);
+  return `"${lines.map(esc).join("<br/>")}"`;
+}
+
+/** The graph as a Mermaid flowchart: VMs as rectangles, switches as hexagons, one edge a link. */
+function renderMermaid(g: LabGraph): string {
+  const ids = new Map<string, string>();
+  const idOf = (node: string) => {
+    let id = ids.get(node);
+    if (id === undefined) {
+      id = `n${ids.size}`;
+      ids.set(node, id);
+    }
+    return id;
+  };
+  const lines = ["flowchart LR"];
+  for (const vm of g.vms) lines.push(`  ${idOf(vm.name)}[${mermaidString(vmLines(vm))}]`);
+  for (const s of g.switches) lines.push(`  ${idOf(s)}{{${mermaidString([s])}}}`);
+  g.links.forEach((l, i) => {
+    const edge = l.up === false ? "-.-" : "---";
+    lines.push(
+      `  ${idOf(l.ends[0].node)} ${edge}|${mermaidString(linkLines(l))}| ${idOf(l.ends[1].node)}`,
+    );
+    if (l.up === false) lines.push(`  linkStyle ${i} stroke:red`);
+  });
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,178 @@
+import assert from "node:assert/strict";
+import {
+  dotString,
+  graphFromStatus,
+  graphFromTopology,
+  type LabGraph,
+  mermaidString,
+  renderGraph,
+} from "./graph.ts";
+import type { LabStatus } from "./metrics.ts";
+import { topologyFromObject } from "./topology/mod.ts";
+
+function topologyGraph(object: Record<string, unknown>): LabGraph {
+  const t = topologyFromObject(object);
+  if (!t.ok) throw new Error(JSON.stringify(t.error));
+  return graphFromTopology(t.value);
+}
+
+const STAR = {
+  name: "s",
+  vms: {
+    a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+    b: { layout: "packed", queue_size: 64, nics: { eth0: { ip: "10.0.0.2/24" } } },
+  },
+  switches: { sw: {} },
+  links: [
+    { endpoints: ["a", "sw"], forward: { delay: "10ms" }, reverse: { loss: "5%" } },
+    { endpoints: ["b:eth0", "sw"], delay: "1ms" },
+  ],
+};
+
+/** A graph with names no topology file allows: quotes, backslashes, Mermaid syntax, escapes. */
+const HOSTILE: LabGraph = {
+  name: 'l"ab',
+  source: "<object>",
+  live: true,
+  vms: [
+    {
+      name: 'a"b',
+      nics: [{ name: "e\\0", mac: "02:00:00:00:00:01", ip: null, layout: "split", queueSize: 8 }],
+    },
+    { name: "x]|y#;<z>`", nics: [] },
+  ],
+  switches: ["s\u001b[2Jw"],
+  links: [{
+    name: 'l"1',
+    ends: [{ node: 'a"b', nic: "e\\0" }, { node: "s\u001b[2Jw", nic: null }],
+    forward: "no impairment",
+    reverse: "loss 1%",
+    up: false,
+  }],
+};
+
+Deno.test("graph of a topology: NICs with IPs and layouts, both directions' impairments", () => {
+  const g = topologyGraph(STAR);
+  assert.deepEqual(
+    g.vms.map((v) => v.nics.map((n) => `${v.name}:${n.name} ${n.ip} ${n.layout}/${n.queueSize}`)),
+    [
+      ["a:eth0 10.0.0.1/24 split/256"],
+      ["b:eth0 10.0.0.2/24 packed/64"],
+    ],
+  );
+  assert.deepEqual(g.switches, ["sw"]);
+  assert.deepEqual(g.links.map((l) => [l.name, l.ends, l.forward, l.reverse, l.up]), [
+    [
+      "a-sw",
+      [{ node: "a", nic: "eth0" }, { node: "sw", nic: null }],
+      "delay 10ms",
+      "loss 5%",
+      null,
+    ],
+    [
+      "b-sw",
+      [{ node: "b", nic: "eth0" }, { node: "sw", nic: null }],
+      "delay 1ms",
+      "delay 1ms",
+      null,
+    ],
+  ]);
+});
+
+Deno.test("dot names every VM and switch once and labels each link with both directions", () => {
+  const dot = renderGraph(topologyGraph(STAR), "dot");
+  assert.match(dot, /^graph "s" \{\n/);
+  assert.match(dot, /\n\}\n$/);
+  assert.match(dot, /\n {2}"a" \[shape=box, label="a\\neth0 10\.0\.0\.1\/24 split\/256"\];/);
+  assert.match(dot, /\n {2}"b" \[shape=box, label="b\\neth0 10\.0\.0\.2\/24 packed\/64"\];/);
+  assert.match(dot, /\n {2}"sw" \[shape=hexagon, label="sw"\];/);
+  assert.match(dot, /"a" -- "sw" \[label="a-sw\\na:eth0 → sw: delay 10ms\\nsw → a:eth0: loss 5%"/);
+  assert.match(dot, /"b" -- "sw" \[label="b-sw\\nboth ways: delay 1ms", taillabel="eth0"\]/);
+  assert.equal(dot.split("\n").filter((l) => l.includes(" -- ")).length, 2);
+});
+
+Deno.test("dot escapes quotes and backslashes and drops control characters", () => {
+  assert.equal(dotString(['a"b', "c\\d"]), '"a\\"b\\nc\\\\d"');
+  const dot = renderGraph(HOSTILE, "dot");
+  assert.ok(!dot.includes("\u001b"), "an escape character reached the output");
+  assert.match(dot, /\n {2}"a\\"b" \[shape=box, label="a\\"b\\ne\\\\0 \(no ip\) split\/8"\];/);
+  // Every double quote inside a string is escaped: stripping escapes leaves balanced quotes.
+  for (const line of dot.split("\n")) {
+    const bare = line.replace(/\\\\/g, "").replace(/\\"/g, "");
+    assert.equal((bare.match(/"/g) ?? []).length % 2, 0, line);
+  }
+  assert.match(dot, /"a\\"b" -- "s\?\[2Jw" \[.*style=dashed, color=red\]/);
+});
+
+Deno.test("mermaid is a flowchart with one node per VM or switch and one edge per link", () => {
+  const text = renderGraph(topologyGraph(STAR), "mermaid");
+  const lines = text.trimEnd().split("\n");
+  assert.equal(lines[0], "flowchart LR");
+  assert.deepEqual(lines.slice(1, 4), [
+    '  n0["a<br/>eth0 10.0.0.1/24 split/256"]',
+    '  n1["b<br/>eth0 10.0.0.2/24 packed/64"]',
+    '  n2{{"sw"}}',
+  ]);
+  assert.deepEqual(lines.slice(4), [
+    '  n0 ---|"a-sw<br/>a:eth0 → sw: delay 10ms<br/>sw → a:eth0: loss 5%"| n2',
+    '  n1 ---|"b-sw<br/>both ways: delay 1ms"| n2',
+  ]);
+});
+
+Deno.test("mermaid replaces its syntax characters in names with entity codes", () => {
+  assert.equal(mermaidString(['a"b|c#d']), '"a#quot;b#124;c#35;d"');
+  const text = renderGraph(HOSTILE, "mermaid");
+  assert.ok(!text.includes("\u001b"));
+  const lines = text.trimEnd().split("\n");
+  assert.equal(lines[1], '  n0["a#quot;b<br/>e\\0 (no ip) split/8"]');
+  assert.equal(lines[2], '  n1["x]#124;y#35;;#lt;z#gt;#96;"]');
+  assert.equal(lines[3], '  n2{{"s?[2Jw"}}');
+  // A link that is down is dotted and red.
+  assert.equal(
+    lines[4],
+    '  n0 -.-|"l#quot;1 (DOWN)<br/>a#quot;b:e\\0 → s?[2Jw: no impairment<br/>s?[2Jw → a#quot;b:e\\0: loss 1%"| n2',
+  );
+  assert.equal(lines[5], "  linkStyle 0 stroke:red");
+  // Inside every label, no raw quote is left.
+  for (const l of lines.slice(1)) {
+    for (const label of l.match(/"[^"]*"/g) ?? []) assert.ok(!label.slice(1, -1).includes('"'));
+  }
+});
+
+Deno.test("graph of a running lab's status carries the link state", () => {
+  const counters = { impair: "no impairment", frames: 0, bytes: 0, dropped: 0 };
+  const status = {
+    name: "p",
+    source: "/x/pair.yaml",
+    vms: [{
+      name: "a",
+      state: "running",
+      nics: [{
+        name: "eth0",
+        mac: "02:00:00:00:00:01",
+        ip: "10.0.0.1/24",
+        layout: "packed",
+        queueSize: 32,
+        link: "a-sw",
+      }],
+    }],
+    switches: [{ name: "sw", ports: ["a-sw"] }],
+    links: [{
+      name: "a-sw",
+      endpoints: ["a:eth0", "sw"],
+      up: false,
+      forward: counters,
+      reverse: { ...counters, impair: "loss 2%" },
+    }],
+  } as unknown as LabStatus;
+  const g = graphFromStatus(status);
+  assert.equal(g.live, true);
+  assert.deepEqual(g.links[0], {
+    name: "a-sw",
+    ends: [{ node: "a", nic: "eth0" }, { node: "sw", nic: null }],
+    forward: "no impairment",
+    reverse: "loss 2%",
+    up: false,
+  });
+  assert.deepEqual(JSON.parse(renderGraph(g, "json")), g);
+});

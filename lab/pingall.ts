@@ -1,0 +1,184 @@
+/**
+ * `vlab pingall`, the way mininet's `pingall` does it: every ordered pair of VMs whose NICs share
+ * a subnet pings the other, and the results read as a matrix (`a -> b c`, `X` for a pair that got
+ * no reply) with a loss summary (`*** Results: 0% dropped (12/12 received)`).
+ *
+ * This module is pure: which pairs to ping ({@linkcode pingPairs}, from a lab's status), how to
+ * schedule them ({@linkcode runPingall}, given a function that pings one pair) and how the result
+ * reads ({@linkcode formatPingall}). `cli/pingall.ts` pings through the control socket's `/exec`.
+ *
+ * @module
+ */
+
+import type { LabStatus } from "./metrics.ts";
+import { parseCidr, subnetOf } from "./topology/addresses.ts";
+
+/** One ordered pair: `from` pings `to` at address `dst`. */
+export interface PingPair {
+  /** The VM that pings. */
+  from: string;
+  /** The VM pinged. */
+  to: string;
+  /** The address pinged: `to`'s first NIC on a subnet one of `from`'s NICs is on. */
+  dst: string;
+}
+
+/** The outcome of one pair. */
+export interface PairResult extends PingPair {
+  /** Echo requests sent. */
+  transmitted: number;
+  /** Echo replies received. */
+  received: number;
+  /** Why the ping could not run (the workload's message), or null. */
+  error: string | null;
+}
+
+/** The whole run: `vlab pingall --json`. */
+export interface PingallReport {
+  /** VM names in lab order (the rows of the matrix). */
+  vms: string[];
+  /** Pairs pinged, in order. */
+  results: PairResult[];
+  /** Pairs that got at least one reply. */
+  reached: number;
+  /** Pairs pinged. */
+  pairs: number;
+  /** Percentage of pairs that got no reply (0 when there are no pairs). */
+  droppedPct: number;
+}
+
+/**
+ * Every ordered pair of distinct VMs with a NIC each on the same subnet (same network and
+ * prefix), in lab order; each pair once, at the first such address of the VM pinged.
+ *
+ * @example
+ * ```ts ignore
+ * import { pingPairs } from "./pingall.ts";
+ * pingPairs(status); // [{ from: "a", to: "b", dst: "10.0.0.2" }, { from: "b", to: "a", dst: "10.0.0.1" }]
+ * ```
+ */
+export function pingPairs(status: Pick<LabStatus, "vms">): PingPair[] {
+  const subnets = status.vms.map((vm) =>
+    vm.nics.flatMap((n) => {
+      if (n.ip === null) return [];
+      const c = parseCidr(n.ip);
+      if (!c.ok) return [];
+      return [{
+        key: `${subnetOf(c.value).network}/${c.value.prefix}`,
+        ip: n.ip.slice(0, n.ip.indexOf("/")),
+      }];
+    })
+  );
+  const pairs: PingPair[] = [];
+  status.vms.forEach((from, i) => {
+    const mine = new Set(subnets[i].map((s) => s.key));
+    status.vms.forEach((to, j) => {
+      if (i === j) return;
+      const target = subnets[j].find((s) => mine.has(s.key));
+      if (target !== undefined) pairs.push({ from: from.name, to: to.name, dst: target.ip });
+    });
+  });
+  return pairs;
+}
+
+/**
+ * Ping every pair with `ping`, sources in parallel (at most `maxSources` at once) and each
+ * source's pairs one after another; results in the order of `pairs`.
+ *
+ * One ping at a time per source VM: the guest stack matched echo replies to the wrong one of
+ * several concurrent pings in one VM. Once the guest stack keeps parallel pings apart, a source
+ * may run its pairs in parallel too (bound them the same way).
+ *
+ * @example
+ * ```ts ignore
+ * import { runPingall } from "./pingall.ts";
+ * const results = await runPingall(pairs, (p) => pingOnce(p), { maxSources: 8 });
+ * ```
+ */
+export async function runPingall(
+  pairs: PingPair[],
+  ping: (pair: PingPair) => Promise<PairResult>,
+  options: { maxSources: number; signal?: AbortSignal },
+): Promise<PairResult[]> {
+  const bySource = new Map<string, number[]>();
+  pairs.forEach((p, i) => {
+    const list = bySource.get(p.from) ?? [];
+    list.push(i);
+    bySource.set(p.from, list);
+  });
+  const queues = [...bySource.values()];
+  const results: PairResult[] = new Array(pairs.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < queues.length) {
+      const queue = queues[next++];
+      for (const i of queue) {
+        results[i] = options.signal?.aborted
+          ? { ...pairs[i], transmitted: 0, received: 0, error: "interrupted" }
+          : await ping(pairs[i]);
+      }
+    }
+  };
+  const lanes = Math.max(1, Math.min(options.maxSources, queues.length));
+  await Promise.all(Array.from({ length: lanes }, lane));
+  return results;
+}
+
+/**
+ * The report of a run: counts and the dropped percentage, over pairs (a pair counts as received
+ * when at least one of its pings got a reply).
+ *
+ * @example
+ * ```ts
+ * import { pingallReport } from "./pingall.ts";
+ * const r = pingallReport(["a", "b"], [
+ *   { from: "a", to: "b", dst: "10.0.0.2", transmitted: 3, received: 3, error: null },
+ *   { from: "b", to: "a", dst: "10.0.0.1", transmitted: 3, received: 0, error: null },
+ * ]);
+ * r.droppedPct; // 50
+ * ```
+ */
+export function pingallReport(vms: string[], results: PairResult[]): PingallReport {
+  const reached = results.filter(pairReached).length;
+  const pairs = results.length;
+  const droppedPct = pairs === 0 ? 0 : Math.round(((pairs - reached) * 100) / pairs);
+  return { vms, results, reached, pairs, droppedPct };
+}
+
+/** Whether a pair got at least one reply. */
+export function pairReached(r: PairResult): boolean {
+  return r.error === null && r.received > 0;
+}
+
+/**
+ * The report as mininet prints it: one line per VM with each VM it pinged (`X` for no reply),
+ * the summary line, then one line per failed pair saying why.
+ *
+ * @example
+ * ```ts
+ * import { formatPingall, pingallReport } from "./pingall.ts";
+ * formatPingall(pingallReport(["a", "b"], [
+ *   { from: "a", to: "b", dst: "10.0.0.2", transmitted: 3, received: 3, error: null },
+ *   { from: "b", to: "a", dst: "10.0.0.1", transmitted: 3, received: 3, error: null },
+ * ])).split("\n")[1]; // "a -> b"
+ * ```
+ */
+export function formatPingall(report: PingallReport): string {
+  const lines = ["*** Ping: testing ping reachability"];
+  for (const vm of report.vms) {
+    const mine = report.results.filter((r) => r.from === vm);
+    const cells = mine.map((r) => pairReached(r) ? r.to : "X");
+    lines.push(
+      `${vm} -> ${mine.length === 0 ? "(shares no subnet with another VM)" : cells.join(" ")}`,
+    );
+  }
+  lines.push(
+    `*** Results: ${report.droppedPct}% dropped (${report.reached}/${report.pairs} received)`,
+  );
+  for (const r of report.results) {
+    if (pairReached(r)) continue;
+    const why = r.error ?? `${r.received}/${r.transmitted} replies`;
+    lines.push(`*** ${r.from} -> ${r.to} (${r.dst}): ${why}`);
+  }
+  return lines.join("\n");
+}

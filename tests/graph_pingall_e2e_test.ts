@@ -1,0 +1,207 @@
+/**
+ * End-to-end tests of `vlab graph` and `vlab pingall` from the command line: the dot output
+ * rendered by Graphviz (`dot -Tsvg`), the Mermaid text's shape, the live graph of a running lab
+ * with a link down, and pingall's matrix and exit code with every pair reaching and with a link
+ * down. Every test uses its own state folder (VLAB_STATE_DIR).
+ *
+ * Needs Graphviz's `dot` on PATH (Debian package `graphviz`); the test fails and says so when it
+ * is missing.
+ */
+
+import assert from "node:assert/strict";
+import { vlabRunArgs } from "../cli/deno_run.ts";
+import { type LabGraph, renderGraph } from "../lab/graph.ts";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const decoder = new TextDecoder();
+const E2E = { sanitizeResources: false, sanitizeOps: false } as const;
+
+async function run(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  stdin?: string,
+): Promise<Run> {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+function vlabIn(stateDir: string) {
+  return (...args: string[]) =>
+    run(Deno.execPath(), vlabRunArgs(args), { VLAB_STATE_DIR: stateDir });
+}
+
+async function requireDot(): Promise<void> {
+  const found = (await run("sh", ["-c", "command -v dot"], {})).code === 0;
+  assert.ok(found, "Graphviz's dot is not installed: apt-get install -y graphviz");
+}
+
+/** Render dot text to SVG with Graphviz; the SVG's text elements, entities decoded. */
+async function svgTexts(dotText: string): Promise<string[]> {
+  const svg = await run("dot", ["-Tsvg"], {}, dotText);
+  assert.equal(svg.code, 0, `dot -Tsvg failed:\n${svg.stderr}\n${dotText}`);
+  assert.equal(svg.stderr.trim(), "", `dot warned:\n${svg.stderr}`);
+  return [...svg.stdout.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) =>
+    m[1].replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">")
+      .replace(/&#45;/g, "-").replace(/&amp;/g, "&")
+  );
+}
+
+async function withLab(
+  topology: string,
+  body: (vlab: ReturnType<typeof vlabIn>) => Promise<void>,
+): Promise<void> {
+  const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
+  const vlab = vlabIn(stateDir);
+  try {
+    const up = await vlab("up", topology, "-d");
+    assert.equal(up.code, 0, `vlab up -d failed:\n${up.stderr}`);
+    await body(vlab);
+  } finally {
+    await vlab("down", "--all");
+    await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+  }
+}
+
+Deno.test({
+  name: "graph: Graphviz renders the dot of a shipped topology and its SVG names every VM",
+  ...E2E,
+  fn: async () => {
+    await requireDot();
+    const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
+    try {
+      const vlab = vlabIn(stateDir);
+      const dot = await vlab("graph", "two-switches", "--format", "dot");
+      assert.equal(dot.code, 0, dot.stderr);
+      const texts = await svgTexts(dot.stdout);
+      for (const vm of ["h1", "h2", "h3", "h4"]) assert.ok(texts.includes(vm), `${vm} in ${texts}`);
+      for (const sw of ["sw1", "sw2"]) assert.ok(texts.includes(sw), `${sw} in ${texts}`);
+      assert.ok(texts.includes("sw1-sw2"), "the trunk link is labelled");
+      assert.ok(texts.includes("eth0 10.0.0.1/24 split/256"), "h1's NIC is shown");
+
+      const mermaid = await vlab("graph", "star", "--format", "mermaid");
+      assert.equal(mermaid.code, 0, mermaid.stderr);
+      const lines = mermaid.stdout.trimEnd().split("\n");
+      assert.equal(lines[0], "flowchart LR");
+      const nodes = lines.filter((l) => /^ {2}n\d+(\[|\{\{)"/.test(l));
+      assert.deepEqual(nodes.map((l) => /"([a-z0-9]+)/.exec(l)?.[1]), [
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "sw1",
+      ]);
+      const edges = lines.filter((l) => / --- /.test(l) || / ---\|/.test(l));
+      assert.equal(edges.length, 4);
+      assert.equal(lines.length, 1 + 5 + 4);
+
+      const unknown = await vlab("graph", "mine");
+      assert.equal(unknown.code, 1);
+      assert.equal(
+        unknown.stderr,
+        'vlab: Cannot draw "mine": no running lab, shipped topology or file has that name\n' +
+          "hint: no lab is running; shipped topologies: pair, star, two-switches, split-vs-packed\n",
+      );
+
+      const bad = await vlab("graph", "star", "--format", "png");
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /unknown --format "png"/);
+    } finally {
+      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "graph: Graphviz reads names holding quotes, backslashes and braces as plain text",
+  ...E2E,
+  fn: async () => {
+    await requireDot();
+    const g: LabGraph = {
+      name: 'x" { y',
+      source: "<object>",
+      live: false,
+      vms: [
+        { name: 'a"b', nics: [] },
+        { name: "c\\d}", nics: [] },
+      ],
+      switches: ["s;w -- x"],
+      links: [{
+        name: "l",
+        ends: [{ node: 'a"b', nic: null }, { node: "s;w -- x", nic: null }],
+        forward: "no impairment",
+        reverse: "no impairment",
+        up: null,
+      }],
+    };
+    const texts = await svgTexts(renderGraph(g, "dot"));
+    for (const name of ['a"b', "c\\d}", "s;w -- x"]) {
+      assert.ok(texts.includes(name), `${name} in ${texts}`);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "pingall: every pair of a star reaches; with a link down its pairs fail, exit 1, graph shows it",
+  ...E2E,
+  fn: async () => {
+    await requireDot();
+    await withLab("star", async (vlab) => {
+      const ok = await vlab("pingall", "-c", "2", "-W", "1");
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      assert.deepEqual(ok.stdout.trimEnd().split("\n"), [
+        "*** Ping: testing ping reachability",
+        "h1 -> h2 h3 h4",
+        "h2 -> h1 h3 h4",
+        "h3 -> h1 h2 h4",
+        "h4 -> h1 h2 h3",
+        "*** Results: 0% dropped (12/12 received)",
+      ]);
+
+      const down = await vlab("link", "h1-sw1", "down");
+      assert.equal(down.code, 0, down.stderr);
+
+      const graph = await vlab("graph", "star", "--format", "json");
+      assert.equal(graph.code, 0, graph.stderr);
+      const g = JSON.parse(graph.stdout) as LabGraph;
+      assert.equal(g.live, true, "a bare name of a running lab draws the lab");
+      assert.deepEqual(g.links.map((l) => [l.name, l.up]), [
+        ["h1-sw1", false],
+        ["h2-sw1", true],
+        ["h3-sw1", true],
+        ["h4-sw1", true],
+      ]);
+      const dot = await vlab("graph");
+      assert.equal(dot.code, 0, dot.stderr);
+      assert.match(dot.stdout, /"h1" -- "sw1" \[label="h1-sw1 \(DOWN\)[^\n]*style=dashed/);
+      assert.ok((await svgTexts(dot.stdout)).includes("h1-sw1 (DOWN)"));
+
+      const failed = await vlab("pingall", "--json", "-c", "2", "-W", "0.5");
+      assert.equal(failed.code, 1, failed.stderr);
+      const report = JSON.parse(failed.stdout);
+      assert.deepEqual([report.reached, report.pairs, report.droppedPct], [6, 12, 50]);
+      const bad = report.results.filter((r: { received: number }) => r.received === 0)
+        .map((r: { from: string; to: string }) => `${r.from}->${r.to}`);
+      assert.deepEqual(bad, ["h1->h2", "h1->h3", "h1->h4", "h2->h1", "h3->h1", "h4->h1"]);
+      assert.match(failed.stderr, /^vlab: 6 of 12 pairs got no reply\nhint: /);
+    });
+  },
+});
