@@ -16,6 +16,12 @@ export const Status = {
   FAILED: 0x80,
 } as const;
 
+/** Virtio device IDs (virtio 1.2 §5). */
+export const DeviceId = {
+  NET: 1,
+  VSOCK: 19,
+} as const;
+
 /** Device-independent feature bit numbers (virtio 1.2 §6). */
 export const Feature = {
   INDIRECT_DESC: 28,

@@ -1,0 +1,654 @@
+/**
+ * The virtio-vsock device model (virtio 1.2 §5.10), run by the device worker: rx (0), tx (1)
+ * and event (2) queues, a config space holding `guest_cid`, and a connection table
+ * (`conntrack.ts`) that judges every packet.
+ *
+ * The worker calls `transmit` (TX chains → the injected `VsockBackend`, later the lab's vsock
+ * router), `deliver` (one packet from the backend → the guest), `pump` after the driver posts
+ * RX or event buffers, and `finish` once per run, which publishes the queues and says which
+ * interrupts to raise.
+ *
+ * Postures (reliability.md rows F; nothing a guest writes throws):
+ * - F1: a chain shorter than the header is completed with used length 0 and counted.
+ * - F2: `len` over 64 KiB or over what the chain holds: dropped, counted; nothing is allocated
+ *   by `len` (payloads are gathered into one 64 KiB scratch buffer).
+ * - F3: `src_cid` not the guest's: dropped silently, counted (no RST to a forged address).
+ * - F4: a type other than STREAM: answered with RST (SEQPACKET is not offered).
+ * - Unknown op: answered with RST unless the connection is established (Linux drops it there).
+ * - F5: a packet for no connection: RST (never an RST for an RST).
+ * - F6: the guest sends beyond its peer's credit: both ends get RST.
+ * - F7: an empty RW is ignored. F8: shutdown flags are sticky (the table ORs them).
+ * - F10: at most `maxConnections` connections; a REQUEST beyond is refused with RST.
+ * - F11: packets for the guest wait in one bounded queue; the backend gets `"busy"` when it
+ *   is full, and TX pauses (rather than dropping replies) when the replies fill its reserve.
+ * - F12: with no RX buffer, packets wait; `pump` resumes after the driver's RX kick.
+ * The device never queues more for a connection than the guest's credit allows: the table
+ * resets a peer that sends beyond it.
+ *
+ * A reset (the driver wrote 0 to Status) or `transportReset` (the host side lost its state)
+ * sends RST to the backend for every connection; the next activation, or the transport reset
+ * itself, puts TRANSPORT_RESET on the event queue (§5.10.6.7).
+ *
+ * @module
+ */
+
+import type { GuestMemory } from "../memory/memory.ts";
+import { err, OK_VOID, type Result } from "../result.ts";
+import type { DescriptorChain, Segment } from "../virtio/chain.ts";
+import { DeviceId, Feature } from "../virtio/constants.ts";
+import type { ActivateContext, ActivateError, VirtioDeviceModel } from "../virtio/device_model.ts";
+import type { RingError } from "../virtio/errors.ts";
+import { type FeatureSet, featureSet } from "../virtio/features.ts";
+import type { DeviceQueue } from "../virtio/queue.ts";
+import { encodeVsockConfig, VSOCK_CONFIG_SIZE, VSOCK_EVENT_SIZE, VsockEventId } from "./config.ts";
+import { readConfigValue } from "../net/config.ts";
+import { ConnTrack, type TrackedConnection, Verdict } from "./conntrack.ts";
+import type { VsockDeviceFault, VsockQueueName } from "./errors.ts";
+import {
+  copyHeader,
+  decodeHeader,
+  emptyHeader,
+  encodeHeader,
+  rstFor,
+  VSOCK_HDR_SIZE,
+  VSOCK_MAX_PAYLOAD,
+  VSOCK_OP_MAX,
+  type VsockHeader,
+  VsockOp,
+  VsockType,
+} from "./header.ts";
+import { VSOCK_COUNTER_COUNT, VsockCounter } from "./metrics.ts";
+
+/** Where the guest's packets go (the lab's vsock router). */
+export interface VsockBackend {
+  /**
+   * Take one packet; false when full (the device keeps it and retries: back-pressure).
+   * `payload` (exactly `h.len` bytes) and `h` are valid only during the call.
+   */
+  send(h: Readonly<VsockHeader>, payload: Uint8Array): boolean;
+}
+
+/** What `deliver` did with a packet from the backend. */
+export type DeliverOutcome =
+  /** Accepted: written into RX buffers now or queued until there are some. */
+  | "queued"
+  /** The queue for the guest is full: keep the packet and retry after `pump` made room. */
+  | "busy"
+  /** Dropped (and answered with RST where the protocol says so). */
+  | "dropped"
+  /** The device is not activated, or a queue broke. */
+  | "not-live";
+
+/** What one `transmit` call did. The object is reused: read it before the next call. */
+export interface VsockTxOutcome {
+  /** Packets handed to the backend. */
+  sent: number;
+  /** Chains completed without forwarding (malformed, refused, answered). */
+  dropped: number;
+  /** True when the backend or the reply queue was full: TX stopped, nothing was lost. */
+  blocked: boolean;
+}
+
+/** Interrupts `finish` asks for. The object is reused. */
+export interface VsockFinishOutcome {
+  /** Raise the rx queue's used-buffer interrupt. */
+  interruptRx: boolean;
+  /** Raise the tx queue's used-buffer interrupt. */
+  interruptTx: boolean;
+  /** Raise the event queue's used-buffer interrupt. */
+  interruptEvent: boolean;
+}
+
+/** Construction options of a `VsockDevice`. */
+export interface VsockDeviceOptions {
+  /** Guest memory: the chains' translated segment addresses index it. */
+  memory: GuestMemory;
+  /** The guest's CID (3 and up). */
+  guestCid: number;
+  /** QueueSizeMax of every queue. */
+  queueMaxSize: number;
+  /** Ring features to offer. */
+  ring: { packed: boolean; eventIdx: boolean; indirect: boolean; inOrder: boolean };
+  /** `VSOCK_COUNTER_COUNT` words (shared memory), laid out by `VsockCounter`. */
+  counters: Float64Array;
+  /** Where the guest's packets go. */
+  backend: VsockBackend;
+  /** Connection table bound (default 1023, as Firecracker). */
+  maxConnections?: number;
+  /** Packets waiting for the guest before `deliver` answers `"busy"` (default 256). */
+  maxPendingRx?: number;
+}
+
+/** Room kept in the guest's queue for the device's own RSTs (F11). */
+const REPLY_RESERVE = 64;
+
+interface Pending {
+  h: VsockHeader;
+  payload: Uint8Array | null;
+  off: number;
+}
+
+/**
+ * The virtio-vsock device model.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "../memory/memory.ts";
+ * import { VsockDevice } from "./device.ts";
+ * import { VSOCK_COUNTER_COUNT } from "./metrics.ts";
+ * const dev = new VsockDevice({ memory: GuestMemory.create(65536), guestCid: 3, queueMaxSize: 128,
+ *   ring: { packed: false, eventIdx: true, indirect: false, inOrder: false },
+ *   counters: new Float64Array(VSOCK_COUNTER_COUNT), backend: { send: () => true } });
+ * dev.readConfig(0, 4); // 3
+ * ```
+ */
+export class VsockDevice implements VirtioDeviceModel {
+  /** Socket device (virtio 1.2 §5). */
+  readonly deviceId: number = DeviceId.VSOCK;
+  /** rx, tx, event. */
+  readonly queueCount = 3;
+  /** QueueSizeMax. */
+  readonly queueMaxSize: number;
+  /** VERSION_1 and the ring bits asked for (no vsock bit: STREAM is implied). */
+  readonly offered: FeatureSet;
+  /** `guest_cid`. */
+  readonly configSize = VSOCK_CONFIG_SIZE;
+  /** The guest's CID. */
+  readonly guestCid: number;
+
+  private readonly u8: Uint8Array;
+  private readonly c: Float64Array;
+  private readonly config: Uint8Array;
+  private readonly backend: VsockBackend;
+  private readonly track: ConnTrack;
+  private readonly maxPending: number;
+  private readonly hdrBuf = new Uint8Array(VSOCK_HDR_SIZE);
+  private readonly payloadBuf = new Uint8Array(VSOCK_MAX_PAYLOAD);
+  private readonly h: VsockHeader = emptyHeader();
+  private readonly txOut: VsockTxOutcome = { sent: 0, dropped: 0, blocked: false };
+  private readonly finishOut: VsockFinishOutcome = {
+    interruptRx: false,
+    interruptTx: false,
+    interruptEvent: false,
+  };
+  private rxq: DeviceQueue | null = null;
+  private txq: DeviceQueue | null = null;
+  private evq: DeviceQueue | null = null;
+  private fault_: VsockDeviceFault | null = null;
+  /** A validated TX chain the backend had no room for, and its header snapshot. */
+  private pendingTx: DescriptorChain | null = null;
+  private readonly pendingTxHdr: VsockHeader = emptyHeader();
+  /** Packets for the guest, oldest first. */
+  private toGuest: Pending[] = [];
+  private toGuestHead = 0;
+  /** RSTs for the backend that it had no room for. */
+  private toBackend: VsockHeader[] = [];
+  private heldRx: DescriptorChain | null = null;
+  private eventPending = false;
+  private wasActive = false;
+  private resetSince = false;
+  private pushed = [0, 0, 0];
+
+  /** A device in reset state. Throws a `RangeError` for a bad counter array. */
+  constructor(opts: VsockDeviceOptions) {
+    if (opts.counters.length < VSOCK_COUNTER_COUNT) {
+      throw new RangeError(
+        `Cannot create the vsock device: counters need ${VSOCK_COUNTER_COUNT} words, got ${opts.counters.length}`,
+      );
+    }
+    this.u8 = opts.memory.u8;
+    this.c = opts.counters;
+    this.guestCid = opts.guestCid;
+    this.queueMaxSize = opts.queueMaxSize;
+    this.backend = opts.backend;
+    this.track = new ConnTrack(opts.maxConnections ?? 1023);
+    this.maxPending = opts.maxPendingRx ?? 256;
+    this.config = encodeVsockConfig(opts.guestCid);
+    const bits: number[] = [Feature.VERSION_1];
+    if (opts.ring.packed) bits.push(Feature.RING_PACKED);
+    if (opts.ring.eventIdx) bits.push(Feature.EVENT_IDX);
+    if (opts.ring.indirect) bits.push(Feature.INDIRECT_DESC);
+    if (opts.ring.inOrder) bits.push(Feature.IN_ORDER);
+    this.offered = featureSet(bits);
+  }
+
+  /** The fault that stopped the queues, or null. */
+  get fault(): VsockDeviceFault | null {
+    return this.fault_;
+  }
+
+  /** Packets waiting for the guest (RX buffers or credit). */
+  get pendingRx(): number {
+    return this.toGuest.length - this.toGuestHead;
+  }
+
+  /** The tracked connections with their credit (a snapshot, for metrics and the dashboard). */
+  connections(): TrackedConnection[] {
+    return this.track.entries().map((e) => ({ ...e }));
+  }
+
+  /** Read config space little-endian; out of range reads 0. */
+  readConfig(offset: number, size: 1 | 2 | 4): number {
+    return readConfigValue(this.config, offset, size);
+  }
+
+  /** Keep the three queues; after a reset, TRANSPORT_RESET goes on the event queue. */
+  activate(ctx: ActivateContext): Result<void, ActivateError> {
+    for (let i = 0; i < 3; i++) {
+      if ((ctx.queues[i] ?? null) === null) return err({ kind: "missing-queue", queue: i });
+    }
+    const again = this.resetSince;
+    this.clearQueues();
+    this.rxq = ctx.queues[0];
+    this.txq = ctx.queues[1];
+    this.evq = ctx.queues[2];
+    this.wasActive = true;
+    this.resetSince = false;
+    if (again) this.eventPending = true;
+    this.pump();
+    return OK_VOID;
+  }
+
+  /** The driver wrote 0 to Status: every connection is reset toward the backend. */
+  reset(): void {
+    this.dropConnections();
+    this.clearQueues();
+    if (this.wasActive) this.resetSince = true;
+  }
+
+  /**
+   * The device side lost its connections (a restarted backend, a migration): RST to the
+   * backend for each, and TRANSPORT_RESET to the guest (virtio 1.2 §5.10.6.7).
+   */
+  transportReset(): void {
+    this.dropConnections();
+    this.toGuest = [];
+    this.toGuestHead = 0;
+    this.eventPending = true;
+    this.pump();
+  }
+
+  /**
+   * Forward up to `budget` TX chains to the backend. Stops early when the ring is empty, the
+   * backend is full (the chain is kept) or the replies for the guest fill their reserve.
+   */
+  transmit(budget: number): VsockTxOutcome {
+    const out = this.txOut;
+    out.sent = 0;
+    out.dropped = 0;
+    out.blocked = false;
+    const q = this.txq;
+    if (q === null || this.fault_ !== null) return out;
+    if (!this.flushBackend()) {
+      out.blocked = true;
+      return out;
+    }
+    const c = this.c;
+    for (let n = 0; n < budget; n++) {
+      if (this.pendingTx !== null) {
+        const chain = this.pendingTx;
+        if (!this.forward(chain, this.pendingTxHdr)) {
+          out.blocked = true;
+          break;
+        }
+        this.pendingTx = null;
+        this.complete(chain);
+        out.sent++;
+        continue;
+      }
+      if (this.pendingRx >= this.maxPending + REPLY_RESERVE) {
+        out.blocked = true; // F11: TX pauses until the guest takes its replies
+        break;
+      }
+      const r = q.pop();
+      if (!r.ok) {
+        const e = r.error;
+        if (e.fatal) {
+          this.breakOn(e, "tx");
+          return out;
+        }
+        c[VsockCounter.malformedLen]++;
+        this.complete(e.chain);
+        out.dropped++;
+        continue;
+      }
+      if (r.value === null) break;
+      const chain = r.value;
+      if (!this.judge(chain)) {
+        this.complete(chain);
+        out.dropped++;
+        continue;
+      }
+      if (!this.forward(chain, this.h)) {
+        copyHeader(this.h, this.pendingTxHdr);
+        this.pendingTx = chain;
+        c[VsockCounter.txBackpressure]++;
+        out.blocked = true;
+        break;
+      }
+      this.complete(chain);
+      out.sent++;
+    }
+    this.pump();
+    return out;
+  }
+
+  /** Take one packet from the backend for the guest (copied: `payload` may be reused after). */
+  deliver(h: Readonly<VsockHeader>, payload: Uint8Array | null): DeliverOutcome {
+    if (this.rxq === null || this.fault_ !== null) return "not-live";
+    if (this.pendingRx >= this.maxPending) return "busy";
+    const c = this.c;
+    const len = payload === null ? 0 : payload.length;
+    if (h.dstCid !== this.guestCid || len > VSOCK_MAX_PAYLOAD || h.len !== len) {
+      c[VsockCounter.misrouted]++;
+      return "dropped";
+    }
+    if (h.type !== VsockType.STREAM) {
+      c[VsockCounter.malformedType]++;
+      if (h.op !== VsockOp.RST) this.rstBackend(rstFor(h));
+      return "dropped";
+    }
+    const v = this.track.fromPeer(h);
+    c[VsockCounter.connections] = this.track.size;
+    if (this.track.reason >= 0) c[this.track.reason]++;
+    switch (v) {
+      case Verdict.DROP:
+        return "dropped";
+      case Verdict.RST_SENDER:
+        this.rstBackend(rstFor(h));
+        return "dropped";
+      case Verdict.RESET_BOTH:
+        this.rstBackend(rstFor(h));
+        this.queue({ ...copyHeader(h, emptyHeader()), op: VsockOp.RST, len: 0, flags: 0 }, null);
+        c[VsockCounter.rstToGuest]++;
+        this.pump();
+        return "dropped";
+    }
+    this.queue(copyHeader(h, emptyHeader()), len === 0 ? null : payload!.slice(0, len));
+    this.pump();
+    return "queued";
+  }
+
+  /** Write waiting packets into RX buffers and a pending event into an event buffer. */
+  pump(): void {
+    if (this.fault_ !== null) return;
+    if (this.eventPending && this.evq !== null) this.pumpEvent(this.evq);
+    if (this.rxq !== null) this.pumpRx(this.rxq);
+  }
+
+  /** Publish every queue; the interrupts to raise, per the driver's event suppression. */
+  finish(): VsockFinishOutcome {
+    const out = this.finishOut;
+    out.interruptRx = this.publish(this.rxq, 0);
+    out.interruptTx = this.publish(this.txq, 1);
+    out.interruptEvent = this.publish(this.evq, 2);
+    return out;
+  }
+
+  private publish(q: DeviceQueue | null, i: number): boolean {
+    if (q === null || this.pushed[i] === 0) return false;
+    q.publish();
+    this.pushed[i] = 0;
+    const irq = q.needsInterrupt();
+    this.c[irq ? VsockCounter.interrupts : VsockCounter.interruptsSuppressed]++;
+    return irq;
+  }
+
+  /** Validate a TX chain into `this.h`; false when it was dropped or answered (counted). */
+  private judge(chain: DescriptorChain): boolean {
+    const c = this.c;
+    if (chain.readableBytes < VSOCK_HDR_SIZE) {
+      c[VsockCounter.malformedShort]++; // F1
+      return false;
+    }
+    gather(this.u8, chain.readable, 0, this.hdrBuf, VSOCK_HDR_SIZE);
+    const h = decodeHeader(this.hdrBuf, 0, this.h);
+    if (h.len > VSOCK_MAX_PAYLOAD || h.len > chain.readableBytes - VSOCK_HDR_SIZE) {
+      c[VsockCounter.malformedLen]++; // F2
+      return false;
+    }
+    if (h.srcCid !== this.guestCid) {
+      c[VsockCounter.malformedSpoofed]++; // F3: silently
+      return false;
+    }
+    if (h.type !== VsockType.STREAM) {
+      c[VsockCounter.malformedType]++; // F4
+      if (h.op !== VsockOp.RST) this.rstGuest(h);
+      return false;
+    }
+    if (h.op === VsockOp.INVALID || h.op > VSOCK_OP_MAX) {
+      c[VsockCounter.malformedOp]++;
+      if (!this.track.has(h.srcPort, h.dstCid, h.dstPort)) this.rstGuest(h);
+      return false;
+    }
+    const v = this.track.fromGuest(h);
+    c[VsockCounter.connections] = this.track.size;
+    if (this.track.reason >= 0) c[this.track.reason]++;
+    if (this.track.stalled) c[VsockCounter.creditStalls]++;
+    if (v === Verdict.FORWARD) return true;
+    if (v === Verdict.RST_SENDER) this.rstGuest(h);
+    if (v === Verdict.RESET_BOTH) {
+      this.rstGuest(h);
+      this.rstBackend({ ...copyHeader(h, emptyHeader()), op: VsockOp.RST, len: 0, flags: 0 });
+    }
+    return false;
+  }
+
+  /** Hand a judged chain's packet to the backend; false when it is full. */
+  private forward(chain: DescriptorChain, h: VsockHeader): boolean {
+    const payload = this.payloadBuf.subarray(0, h.len);
+    gatherSkip(this.u8, chain.readable, VSOCK_HDR_SIZE, payload);
+    if (!this.backend.send(h, payload)) return false;
+    this.c[VsockCounter.txPackets]++;
+    this.c[VsockCounter.txBytes] += h.len;
+    return true;
+  }
+
+  private rstGuest(h: Readonly<VsockHeader>): void {
+    this.queue(rstFor(h), null);
+    this.c[VsockCounter.rstToGuest]++;
+  }
+
+  private rstBackend(h: VsockHeader): void {
+    this.c[VsockCounter.rstToBackend]++;
+    this.toBackend.push(h);
+    this.flushBackend();
+  }
+
+  /** Send the RSTs the backend had no room for; false if some are still waiting. */
+  private flushBackend(): boolean {
+    let i = 0;
+    for (; i < this.toBackend.length; i++) {
+      const h = this.toBackend[i];
+      if (!this.backend.send(h, this.payloadBuf.subarray(0, 0))) break;
+    }
+    if (i > 0) this.toBackend.splice(0, i);
+    return this.toBackend.length === 0;
+  }
+
+  private dropConnections(): void {
+    for (const e of this.track.entries()) {
+      this.rstBackend({
+        srcCid: this.guestCid,
+        dstCid: e.peerCid,
+        srcPort: e.guestPort,
+        dstPort: e.peerPort,
+        len: 0,
+        type: VsockType.STREAM,
+        op: VsockOp.RST,
+        flags: 0,
+        bufAlloc: 0,
+        fwdCnt: 0,
+      });
+    }
+    this.track.clear();
+    this.c[VsockCounter.connections] = 0;
+  }
+
+  private clearQueues(): void {
+    this.rxq = null;
+    this.txq = null;
+    this.evq = null;
+    this.fault_ = null;
+    this.pendingTx = null;
+    this.heldRx = null;
+    this.toGuest = [];
+    this.toGuestHead = 0;
+    this.eventPending = false;
+    this.pushed = [0, 0, 0];
+  }
+
+  private queue(h: VsockHeader, payload: Uint8Array | null): void {
+    this.toGuest.push({ h, payload, off: 0 });
+  }
+
+  private pumpRx(q: DeviceQueue): void {
+    const c = this.c;
+    // Bounded: each pass finishes a packet or fills one RX buffer, or stops.
+    while (this.toGuestHead < this.toGuest.length) {
+      const chain = this.heldRx ?? this.nextRx(q);
+      if (chain === null) {
+        c[VsockCounter.rxNoBuffer]++;
+        break;
+      }
+      this.heldRx = null;
+      const p = this.toGuest[this.toGuestHead];
+      const total = p.payload === null ? 0 : p.payload.length;
+      // A packet larger than the buffer goes as several, each with its own header (as vhost).
+      const piece = Math.min(total - p.off, chain.writableBytes - VSOCK_HDR_SIZE);
+      const len = p.h.len;
+      p.h.len = piece;
+      encodeHeader(this.hdrBuf, 0, p.h);
+      p.h.len = len;
+      scatter(this.u8, chain.writable, 0, this.hdrBuf, 0, VSOCK_HDR_SIZE);
+      if (piece > 0) scatter(this.u8, chain.writable, VSOCK_HDR_SIZE, p.payload!, p.off, piece);
+      p.off += piece;
+      if (q.push(chain, VSOCK_HDR_SIZE + piece).ok) this.pushed[0]++;
+      c[VsockCounter.rxPackets]++;
+      c[VsockCounter.rxBytes] += piece;
+      if (p.off >= total) {
+        this.toGuest[this.toGuestHead++] = undefined as unknown as Pending;
+      }
+    }
+    if (this.toGuestHead === this.toGuest.length) {
+      this.toGuest = [];
+      this.toGuestHead = 0;
+    } else if (this.toGuestHead > 1024) {
+      this.toGuest = this.toGuest.slice(this.toGuestHead);
+      this.toGuestHead = 0;
+    }
+  }
+
+  /** Pop one RX chain with room for a header; null when none (or the queue broke). */
+  private nextRx(q: DeviceQueue): DescriptorChain | null {
+    for (let i = 0; i <= q.size; i++) {
+      const r = q.pop();
+      if (!r.ok) {
+        if (r.error.fatal) {
+          this.breakOn(r.error, "rx");
+          return null;
+        }
+        this.c[VsockCounter.rxBadChain]++;
+        if (q.push(r.error.chain, 0).ok) this.pushed[0]++;
+        continue;
+      }
+      const chain = r.value;
+      if (chain === null) return null;
+      if (chain.writableBytes <= VSOCK_HDR_SIZE) {
+        this.c[VsockCounter.rxBadChain]++;
+        if (q.push(chain, 0).ok) this.pushed[0]++;
+        continue;
+      }
+      return chain;
+    }
+    return null;
+  }
+
+  private pumpEvent(q: DeviceQueue): void {
+    for (let i = 0; i <= q.size; i++) {
+      const r = q.pop();
+      if (!r.ok) {
+        if (r.error.fatal) {
+          this.breakOn(r.error, "event");
+          return;
+        }
+        if (q.push(r.error.chain, 0).ok) this.pushed[2]++;
+        continue;
+      }
+      const chain = r.value;
+      if (chain === null) return;
+      if (chain.writableBytes < VSOCK_EVENT_SIZE) {
+        if (q.push(chain, 0).ok) this.pushed[2]++;
+        continue;
+      }
+      const ev = this.hdrBuf;
+      ev.fill(0, 0, VSOCK_EVENT_SIZE);
+      ev[0] = VsockEventId.TRANSPORT_RESET;
+      scatter(this.u8, chain.writable, 0, ev, 0, VSOCK_EVENT_SIZE);
+      if (q.push(chain, VSOCK_EVENT_SIZE).ok) this.pushed[2]++;
+      this.c[VsockCounter.transportResets]++;
+      this.eventPending = false;
+      return;
+    }
+  }
+
+  /** A fatal pop error: stop using the queues (the worker sets DEVICE_NEEDS_RESET). */
+  private breakOn(e: RingError & { fatal: true }, queue: VsockQueueName): void {
+    const { fatal: _fatal, ...cause } = e;
+    this.fault_ ??= { kind: "queue-broken", queue, cause: cause as RingError };
+  }
+
+  private complete(chain: DescriptorChain): void {
+    if (this.txq !== null && this.txq.push(chain, 0).ok) this.pushed[1]++;
+  }
+}
+
+/** Copy the first `len` bytes of `segs` into `into`. */
+function gather(
+  u8: Uint8Array,
+  segs: readonly Segment[],
+  skip: number,
+  into: Uint8Array,
+  len: number,
+) {
+  gatherSkip(u8, segs, skip, into.subarray(0, len));
+}
+
+/** Copy `into.length` bytes of `segs`, starting `skip` bytes in, into `into`. */
+function gatherSkip(u8: Uint8Array, segs: readonly Segment[], skip: number, into: Uint8Array) {
+  let out = 0;
+  for (let s = 0; s < segs.length && out < into.length; s++) {
+    const seg = segs[s];
+    if (skip >= seg.len) {
+      skip -= seg.len;
+      continue;
+    }
+    const n = Math.min(seg.len - skip, into.length - out);
+    into.set(u8.subarray(seg.gpa + skip, seg.gpa + skip + n), out);
+    out += n;
+    skip = 0;
+  }
+}
+
+/** Copy `src[from…from+len)` into `segs`, starting `skip` bytes in. */
+function scatter(
+  u8: Uint8Array,
+  segs: readonly Segment[],
+  skip: number,
+  src: Uint8Array,
+  from: number,
+  len: number,
+): void {
+  let done = 0;
+  for (let s = 0; s < segs.length && done < len; s++) {
+    const seg = segs[s];
+    if (skip >= seg.len) {
+      skip -= seg.len;
+      continue;
+    }
+    const n = Math.min(seg.len - skip, len - done);
+    u8.set(src.subarray(from + done, from + done + n), seg.gpa + skip);
+    done += n;
+    skip = 0;
+  }
+}
