@@ -210,8 +210,8 @@ export class Connection {
           if (this.peerFree() > 0) this.fire("writable");
         } else if (h.op === VsockOp.RST) {
           this.finish("refused");
-        } else {
-          // Linux: anything else while connecting is EPROTO and a reset.
+        } else if (h.op !== VsockOp.INVALID) {
+          // Linux: anything else but INVALID while connecting is EPROTO and a reset.
           this.reset("protocol");
         }
         return;

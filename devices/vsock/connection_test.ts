@@ -1,0 +1,217 @@
+import assert from "node:assert/strict";
+import { Connection, type ConnectionState } from "./connection.ts";
+import { emptyHeader, type VsockHeader, VsockOp, VsockShutdown, VsockType } from "./header.ts";
+
+interface Probe {
+  conn: Connection;
+  out: VsockHeader[];
+  events: string[];
+}
+
+function make(state: ConnectionState, bufAlloc = 1000): Probe {
+  const out: VsockHeader[] = [];
+  const clock = { now: 0 };
+  const o = {
+    localCid: 3,
+    localPort: 1024,
+    peerCid: 4,
+    peerPort: 80,
+    bufAlloc,
+    maxPayload: 100,
+    now: () => clock.now,
+    emit: (h: VsockHeader) => out.push(h),
+  };
+  const conn = state === "connecting"
+    ? Connection.connect(o)
+    : Connection.accept(o, peer(VsockOp.REQUEST, { bufAlloc: 500 }));
+  if (state === "closing") conn.close();
+  if (state === "closed") conn.reset("aborted");
+  assert.equal(conn.state, state);
+  out.length = 0;
+  const events: string[] = [];
+  conn.onEvent = (e) => events.push(e);
+  return { conn, out, events };
+}
+
+function peer(op: number, f: Partial<VsockHeader> = {}): VsockHeader {
+  return {
+    ...emptyHeader(),
+    srcCid: 4,
+    dstCid: 3,
+    srcPort: 80,
+    dstPort: 1024,
+    type: VsockType.STREAM,
+    op,
+    bufAlloc: 500,
+    ...f,
+  };
+}
+
+const OPS: [string, VsockHeader, Uint8Array | null][] = [
+  ["REQUEST", peer(VsockOp.REQUEST), null],
+  ["RESPONSE", peer(VsockOp.RESPONSE), null],
+  ["RST", peer(VsockOp.RST), null],
+  ["SHUTDOWN(BOTH)", peer(VsockOp.SHUTDOWN, { flags: VsockShutdown.BOTH }), null],
+  ["SHUTDOWN(SEND)", peer(VsockOp.SHUTDOWN, { flags: VsockShutdown.SEND }), null],
+  ["RW", peer(VsockOp.RW, { len: 3 }), new Uint8Array([1, 2, 3])],
+  ["CREDIT_UPDATE", peer(VsockOp.CREDIT_UPDATE), null],
+  ["CREDIT_REQUEST", peer(VsockOp.CREDIT_REQUEST), null],
+  ["INVALID", peer(VsockOp.INVALID), null],
+  ["op 9", peer(9), null],
+];
+
+// [state after, ops emitted, close reason] for every op in every state (Linux
+// virtio_transport_recv_{connecting,connected,disconnecting}).
+const TABLE: Record<ConnectionState, Record<string, [ConnectionState, number[], string | null]>> = {
+  connecting: {
+    "REQUEST": ["closed", [VsockOp.RST], "protocol"],
+    "RESPONSE": ["established", [], null],
+    "RST": ["closed", [], "refused"],
+    "SHUTDOWN(BOTH)": ["closed", [VsockOp.RST], "protocol"],
+    "SHUTDOWN(SEND)": ["closed", [VsockOp.RST], "protocol"],
+    "RW": ["closed", [VsockOp.RST], "protocol"],
+    "CREDIT_UPDATE": ["closed", [VsockOp.RST], "protocol"],
+    "CREDIT_REQUEST": ["closed", [VsockOp.RST], "protocol"],
+    "INVALID": ["connecting", [], null],
+    "op 9": ["closed", [VsockOp.RST], "protocol"],
+  },
+  established: {
+    "REQUEST": ["established", [], null],
+    "RESPONSE": ["established", [], null],
+    "RST": ["closed", [], "reset"],
+    "SHUTDOWN(BOTH)": ["closed", [VsockOp.RST], "done"],
+    "SHUTDOWN(SEND)": ["established", [], null],
+    "RW": ["established", [], null],
+    "CREDIT_UPDATE": ["established", [], null],
+    "CREDIT_REQUEST": ["established", [VsockOp.CREDIT_UPDATE], null],
+    "INVALID": ["established", [], null],
+    "op 9": ["established", [], null],
+  },
+  closing: {
+    "REQUEST": ["closing", [], null],
+    "RESPONSE": ["closing", [], null],
+    "RST": ["closed", [], "done"],
+    "SHUTDOWN(BOTH)": ["closed", [VsockOp.RST], "done"],
+    "SHUTDOWN(SEND)": ["closing", [], null],
+    "RW": ["closing", [], null],
+    "CREDIT_UPDATE": ["closing", [], null],
+    "CREDIT_REQUEST": ["closing", [], null],
+    "INVALID": ["closing", [], null],
+    "op 9": ["closing", [], null],
+  },
+  closed: Object.fromEntries(OPS.map(([n]) => [n, ["closed", [], "aborted"]])),
+};
+
+for (const state of ["connecting", "established", "closing", "closed"] as const) {
+  Deno.test(`every op in state ${state} gives the Linux transition`, () => {
+    for (const [name, h, payload] of OPS) {
+      const p = make(state);
+      p.conn.receive(h, payload);
+      const [next, ops, reason] = TABLE[state][name];
+      assert.equal(p.conn.state, next, `${state} + ${name}: state`);
+      assert.deepEqual(p.out.map((o) => o.op), ops, `${state} + ${name}: emitted`);
+      assert.equal(p.conn.closeReason, reason, `${state} + ${name}: reason`);
+      for (const o of p.out) {
+        assert.deepEqual([o.srcCid, o.dstCid, o.srcPort, o.dstPort], [3, 4, 1024, 80]);
+      }
+    }
+  });
+}
+
+Deno.test("every packet sent carries buf_alloc and fwd_cnt; the peer's credit is taken from each packet", () => {
+  const p = make("established");
+  p.conn.receive(peer(VsockOp.RW, { len: 3 }), new Uint8Array(3));
+  p.conn.read(new Uint8Array(2));
+  p.conn.receive(peer(VsockOp.CREDIT_UPDATE, { bufAlloc: 700, fwdCnt: 0 }), null);
+  assert.deepEqual([p.conn.peerBufAlloc, p.conn.peerFwdCnt], [700, 0]);
+  assert.equal(p.conn.write(new Uint8Array(1)), 1);
+  const rw = p.out.at(-1)!;
+  assert.deepEqual([rw.op, rw.len, rw.bufAlloc, rw.fwdCnt], [VsockOp.RW, 1, 1000, 2]);
+});
+
+Deno.test("write sends at most peer_buf_alloc - (tx_cnt - peer_fwd_cnt), in packets of maxPayload", () => {
+  const p = make("established"); // peer buf_alloc 500, maxPayload 100
+  assert.equal(p.conn.write(new Uint8Array(450)), 450);
+  assert.deepEqual(p.out.map((o) => o.len), [100, 100, 100, 100, 50]);
+  assert.equal(p.conn.peerFree(), 50);
+  assert.equal(p.conn.write(new Uint8Array(80)), 50);
+  assert.equal(p.conn.creditStalls, 1);
+  assert.equal(p.conn.write(new Uint8Array(1)), 0);
+  assert.equal(p.conn.writable, false);
+  p.conn.receive(peer(VsockOp.CREDIT_UPDATE, { fwdCnt: 200 }), null);
+  assert.equal(p.conn.peerFree(), 200);
+  assert.ok(p.events.includes("writable"));
+  // A peer that shrinks buf_alloc below what is in flight gives 0, never a negative credit.
+  p.conn.receive(peer(VsockOp.CREDIT_UPDATE, { bufAlloc: 100, fwdCnt: 200 }), null);
+  assert.equal(p.conn.peerFree(), 0);
+});
+
+Deno.test("a peer sending beyond our buffer is reset, not dropped silently (reliability F6)", () => {
+  const p = make("established", 10);
+  p.conn.receive(peer(VsockOp.RW, { len: 8 }), new Uint8Array(8));
+  assert.equal(p.conn.state, "established");
+  p.conn.receive(peer(VsockOp.RW, { len: 3 }), new Uint8Array(3));
+  assert.equal(p.conn.state, "closed");
+  assert.equal(p.conn.closeReason, "credit-violation");
+  assert.deepEqual(p.out.map((o) => o.op), [VsockOp.RST]);
+});
+
+Deno.test("reading sends CREDIT_UPDATE once the credit the peer saw is under 64 KiB", () => {
+  const p = make("established", 256 * 1024);
+  const chunk = new Uint8Array(60 * 1024);
+  for (let i = 0; i < 4; i++) p.conn.receive(peer(VsockOp.RW, { len: chunk.length }), chunk);
+  const into = new Uint8Array(100 * 1024);
+  assert.equal(p.conn.read(into), 100 * 1024);
+  assert.deepEqual(p.out.map((o) => o.op), []); // 156 KiB still free in the peer's view
+  assert.equal(p.conn.read(into), 100 * 1024);
+  assert.deepEqual(p.out.map((o) => [o.op, o.fwdCnt]), [[VsockOp.CREDIT_UPDATE, 200 * 1024]]);
+});
+
+Deno.test("shutdown hints are sticky: a later SHUTDOWN with fewer bits takes nothing back (F8)", () => {
+  const p = make("established");
+  p.conn.receive(peer(VsockOp.SHUTDOWN, { flags: VsockShutdown.SEND }), null);
+  p.conn.receive(peer(VsockOp.SHUTDOWN, { flags: 0 }), null);
+  assert.equal(p.conn.peerShutdown, VsockShutdown.SEND);
+  assert.equal(p.conn.peerDone, true);
+  p.conn.shutdown(VsockShutdown.SEND);
+  p.conn.shutdown(VsockShutdown.SEND);
+  assert.deepEqual(p.out.map((o) => [o.op, o.flags]), [[VsockOp.SHUTDOWN, VsockShutdown.SEND]]);
+  assert.equal(p.conn.write(new Uint8Array(1)), 0);
+});
+
+Deno.test("data queued before the peer's full shutdown is still read, then RST closes", () => {
+  const p = make("established");
+  p.conn.receive(peer(VsockOp.RW, { len: 3 }), new Uint8Array([7, 8, 9]));
+  p.conn.receive(peer(VsockOp.SHUTDOWN, { flags: VsockShutdown.BOTH }), null);
+  assert.equal(p.conn.state, "established");
+  const b = new Uint8Array(8);
+  assert.equal(p.conn.read(b), 3);
+  assert.deepEqual([...b.subarray(0, 3)], [7, 8, 9]);
+  assert.equal(p.conn.state, "closed");
+  assert.equal(p.conn.closeReason, "done");
+  assert.equal(p.out.at(-1)!.op, VsockOp.RST);
+});
+
+Deno.test("close sends SHUTDOWN both ways and a missing final RST times out (F9)", () => {
+  const out: VsockHeader[] = [];
+  const clock = { now: 100 };
+  const conn = Connection.accept({
+    localCid: 3,
+    localPort: 1,
+    peerCid: 4,
+    peerPort: 2,
+    now: () => clock.now,
+    timeoutMs: 50,
+    emit: (h) => out.push(h),
+  }, peer(VsockOp.REQUEST));
+  conn.close();
+  assert.equal(conn.state, "closing");
+  assert.equal(conn.expire(149), false);
+  assert.equal(conn.expire(150), true);
+  assert.equal(conn.closeReason, "timeout");
+  assert.deepEqual(out.map((o) => [o.op, o.flags]), [
+    [VsockOp.RESPONSE, 0],
+    [VsockOp.SHUTDOWN, VsockShutdown.BOTH],
+    [VsockOp.RST, 0],
+  ]);
+});
