@@ -1,0 +1,279 @@
+/**
+ * The device model against malformed and hostile guests (reliability.md rows F), counted and
+ * answered the way Linux's transport does, over real split and packed rings; plus RX
+ * back-pressure, packet splitting and TRANSPORT_RESET.
+ */
+import assert from "node:assert/strict";
+import { Feature } from "../virtio/constants.ts";
+import { featureSet } from "../virtio/features.ts";
+import {
+  emptyHeader,
+  encodeHeader,
+  VSOCK_HDR_SIZE,
+  type VsockHeader,
+  VsockOp,
+  VsockType,
+} from "./header.ts";
+import { VsockCounter } from "./metrics.ts";
+import { rawTx, received, type VsockRig, vsockRig } from "./testing.ts";
+
+const GUEST = 3;
+const PEER = 4;
+
+function hdr(f: Partial<VsockHeader>): VsockHeader {
+  return {
+    ...emptyHeader(),
+    srcCid: GUEST,
+    dstCid: PEER,
+    srcPort: 1024,
+    dstPort: 80,
+    type: VsockType.STREAM,
+    bufAlloc: 4096,
+    ...f,
+  };
+}
+
+/** Header + `payload` bytes (the chain may be longer or shorter than `h.len` says). */
+function raw(h: VsockHeader, payload = 0): Uint8Array {
+  const b = new Uint8Array(VSOCK_HDR_SIZE + payload);
+  encodeHeader(b, 0, h);
+  for (let i = 0; i < payload; i++) b[VSOCK_HDR_SIZE + i] = i & 0xff;
+  return b;
+}
+
+/** From the peer to the guest. */
+function fromPeer(f: Partial<VsockHeader>): VsockHeader {
+  return hdr({ srcCid: PEER, dstCid: GUEST, srcPort: 80, dstPort: 1024, ...f });
+}
+
+/** Guest REQUEST + peer RESPONSE (peer buf_alloc `peerBuf`): an established connection. */
+function establish(r: VsockRig, peerBuf: number): void {
+  rawTx(r, raw(hdr({ op: VsockOp.REQUEST })));
+  assert.equal(
+    r.device.deliver(fromPeer({ op: VsockOp.RESPONSE, bufAlloc: peerBuf }), null),
+    "queued",
+  );
+  r.device.finish();
+  assert.deepEqual(received(r).map((p) => p.h.op), [VsockOp.RESPONSE]);
+  r.sent.length = 0;
+}
+
+const c = (r: VsockRig, name: keyof typeof VsockCounter) => r.dc[VsockCounter[name]];
+
+for (const layout of ["split", "packed"] as const) {
+  const rig = (o: Partial<Parameters<typeof vsockRig>[0]> = {}) =>
+    vsockRig({ layout, cid: GUEST, ...o });
+
+  Deno.test(`a chain shorter than the header is returned with nothing sent (F1) [${layout}]`, () => {
+    const r = rig();
+    rawTx(r, new Uint8Array(20));
+    assert.equal(c(r, "malformedShort"), 1);
+    assert.equal(r.sent.length, 0);
+    assert.equal(received(r).length, 0);
+    assert.equal(r.tx.device.inFlight, 0); // the buffer went back to the driver
+  });
+
+  Deno.test(`len over 64 KiB or over the chain is dropped, nothing allocated by it (F2) [${layout}]`, () => {
+    const r = rig();
+    rawTx(r, raw(hdr({ op: VsockOp.REQUEST, len: 0xffffffff }), 10));
+    rawTx(r, raw(hdr({ op: VsockOp.REQUEST, len: 11 }), 10));
+    assert.equal(c(r, "malformedLen"), 2);
+    assert.equal(r.sent.length, 0);
+    assert.equal(received(r).length, 0);
+  });
+
+  Deno.test(`a spoofed src_cid is dropped silently, no RST to a forged address (F3) [${layout}]`, () => {
+    const r = rig();
+    rawTx(r, raw(hdr({ op: VsockOp.REQUEST, srcCid: 9 })));
+    rawTx(r, raw(hdr({ op: VsockOp.REQUEST, srcCid: GUEST + 0x1_0000_0000 })));
+    assert.equal(c(r, "malformedSpoofed"), 2);
+    assert.equal(r.sent.length, 0);
+    assert.equal(received(r).length, 0);
+  });
+
+  Deno.test(`an unknown type is answered with RST, an RST of unknown type is not (F4) [${layout}]`, () => {
+    const r = rig();
+    rawTx(r, raw(hdr({ op: VsockOp.REQUEST, type: VsockType.SEQPACKET })));
+    rawTx(r, raw(hdr({ op: VsockOp.RST, type: 7 })));
+    assert.equal(c(r, "malformedType"), 2);
+    assert.equal(r.sent.length, 0);
+    const got = received(r);
+    assert.equal(got.length, 1);
+    const h = got[0].h;
+    assert.deepEqual([h.op, h.srcCid, h.dstCid, h.srcPort, h.dstPort], [
+      VsockOp.RST,
+      PEER,
+      GUEST,
+      80,
+      1024,
+    ]);
+  });
+
+  Deno.test(`an unknown op is answered with RST, or dropped on an established connection [${layout}]`, () => {
+    const r = rig();
+    rawTx(r, raw(hdr({ op: 0 })));
+    rawTx(r, raw(hdr({ op: 9 })));
+    assert.deepEqual(received(r).map((p) => p.h.op), [VsockOp.RST, VsockOp.RST]);
+    establish(r, 4096);
+    rawTx(r, raw(hdr({ op: 9 })));
+    assert.equal(c(r, "malformedOp"), 3);
+    assert.equal(received(r).length, 0);
+    assert.equal(c(r, "connections"), 1);
+  });
+
+  Deno.test(`a packet for no connection gets RST, an RST for none gets nothing (F5) [${layout}]`, () => {
+    const r = rig();
+    rawTx(r, raw(hdr({ op: VsockOp.RW, len: 4 }), 4));
+    rawTx(r, raw(hdr({ op: VsockOp.RST })));
+    assert.equal(c(r, "noConnection"), 2);
+    assert.deepEqual(received(r).map((p) => p.h.op), [VsockOp.RST]);
+    assert.equal(r.sent.length, 0);
+    // And from the backend: the RST goes back to the backend.
+    assert.equal(
+      r.device.deliver(fromPeer({ op: VsockOp.RW, len: 2 }), new Uint8Array(2)),
+      "dropped",
+    );
+    assert.deepEqual(r.sent.map((p) => [p.h.op, p.h.srcCid, p.h.dstCid]), [[
+      VsockOp.RST,
+      GUEST,
+      PEER,
+    ]]);
+  });
+
+  Deno.test(`a guest sending beyond the peer's credit resets both ends (F6) [${layout}]`, () => {
+    const r = rig();
+    establish(r, 100);
+    rawTx(r, raw(hdr({ op: VsockOp.RW, len: 60 }), 60));
+    assert.deepEqual(r.sent.map((p) => [p.h.op, p.payload.length]), [[VsockOp.RW, 60]]);
+    rawTx(r, raw(hdr({ op: VsockOp.RW, len: 41 }), 41));
+    assert.equal(c(r, "creditViolations"), 1);
+    assert.deepEqual(r.sent.map((p) => p.h.op), [VsockOp.RW, VsockOp.RST]);
+    assert.deepEqual(received(r).map((p) => p.h.op), [VsockOp.RST]);
+    assert.equal(c(r, "connections"), 0);
+    assert.equal(c(r, "txBytes"), 60);
+  });
+
+  Deno.test(`an RW that takes the peer's last credit counts a credit stall [${layout}]`, () => {
+    const r = rig();
+    establish(r, 100);
+    rawTx(r, raw(hdr({ op: VsockOp.RW, len: 100 }), 100));
+    assert.equal(c(r, "creditStalls"), 1);
+    assert.equal(c(r, "creditViolations"), 0);
+  });
+
+  Deno.test(`a zero-length RW is ignored (F7) and shutdown flags stay set (F8) [${layout}]`, () => {
+    const r = rig();
+    establish(r, 100);
+    rawTx(r, raw(hdr({ op: VsockOp.RW, len: 0 })));
+    rawTx(r, raw(hdr({ op: VsockOp.SHUTDOWN, flags: 2 })));
+    rawTx(r, raw(hdr({ op: VsockOp.SHUTDOWN, flags: 0 })));
+    assert.equal(c(r, "emptyRw"), 1);
+    assert.equal(r.device.connections()[0].guestShutdown, 2);
+    assert.deepEqual(r.sent.map((p) => p.h.op), [VsockOp.SHUTDOWN, VsockOp.SHUTDOWN]);
+  });
+
+  Deno.test(`REQUESTs beyond the connection bound are refused with RST (F10) [${layout}]`, () => {
+    const r = rig({ maxConnections: 2 });
+    for (let p = 0; p < 3; p++) rawTx(r, raw(hdr({ op: VsockOp.REQUEST, srcPort: 2000 + p })));
+    assert.equal(c(r, "tableFull"), 1);
+    assert.equal(r.sent.length, 2);
+    assert.deepEqual(received(r).map((p) => [p.h.op, p.h.dstPort]), [[VsockOp.RST, 2002]]);
+  });
+
+  Deno.test(`with no RX buffer packets wait, bounded, and flow after the refill (F11, F12) [${layout}]`, () => {
+    const r = rig({ maxPendingRx: 2 });
+    const req = (p: number) => fromPeer({ op: VsockOp.REQUEST, srcPort: 3000 + p });
+    let p = 0;
+    for (; p < 64; p++) assert.equal(r.device.deliver(req(p), null), "queued"); // 64 RX buffers
+    assert.equal(r.device.deliver(req(p++), null), "queued");
+    assert.equal(r.device.deliver(req(p++), null), "queued");
+    assert.equal(r.device.deliver(req(p), null), "busy");
+    assert.equal(r.device.pendingRx, 2);
+    assert.ok(c(r, "rxNoBuffer") >= 2);
+    r.device.finish();
+    assert.equal(received(r).length, 64); // and the driver reposts its buffers
+    r.device.pump();
+    r.device.finish();
+    assert.equal(r.device.pendingRx, 0);
+    assert.equal(r.device.deliver(req(p), null), "queued");
+    r.device.finish();
+    assert.deepEqual(received(r).map((x) => x.h.srcPort), [3064, 3065, 3066]);
+  });
+
+  Deno.test(`the device never queues for the guest beyond the guest's credit [${layout}]`, () => {
+    const r = rig();
+    establish(r, 100); // guest buf_alloc 4096 in its REQUEST
+    const pay = new Uint8Array(4000);
+    assert.equal(r.device.deliver(fromPeer({ op: VsockOp.RW, len: 4000 }), pay), "queued");
+    assert.equal(
+      r.device.deliver(fromPeer({ op: VsockOp.RW, len: 97 }), new Uint8Array(97)),
+      "dropped",
+    );
+    assert.equal(c(r, "peerCreditViolations"), 1);
+    assert.deepEqual(r.sent.map((p) => [p.h.op, p.h.srcCid]), [[VsockOp.RST, GUEST]]);
+    r.device.finish();
+    assert.deepEqual(received(r).map((p) => [p.h.op, p.h.len]), [[VsockOp.RW, 4000], [
+      VsockOp.RST,
+      0,
+    ]]);
+  });
+
+  Deno.test(`an RW larger than an RX buffer arrives as several packets in order [${layout}]`, () => {
+    const r = rig({ rxBufferSize: VSOCK_HDR_SIZE + 100 });
+    establish(r, 100);
+    const pay = new Uint8Array(250).map((_, i) => i);
+    assert.equal(r.device.deliver(fromPeer({ op: VsockOp.RW, len: 250 }), pay), "queued");
+    r.device.finish();
+    const got = received(r);
+    assert.deepEqual(got.map((p) => p.h.len), [100, 100, 50]);
+    assert.deepEqual([...got.flatMap((p) => [...p.payload])], [...pay]);
+  });
+
+  Deno.test(`a transport reset RSTs every connection to the backend and posts TRANSPORT_RESET [${layout}]`, () => {
+    const r = rig();
+    establish(r, 100);
+    r.device.transportReset();
+    assert.deepEqual(
+      r.sent.map((p) => [p.h.op, p.h.srcCid, p.h.srcPort, p.h.dstCid, p.h.dstPort]),
+      [
+        [VsockOp.RST, GUEST, 1024, PEER, 80],
+      ],
+    );
+    assert.ok(r.device.finish().interruptEvent);
+    const ids: number[] = [];
+    assert.equal(r.driver.pollEvents((id) => ids.push(id)), 1);
+    assert.deepEqual(ids, [0]);
+    assert.equal(c(r, "transportResets"), 1);
+    assert.equal(c(r, "connections"), 0);
+  });
+
+  Deno.test(`a device reset RSTs connections; the next activation posts TRANSPORT_RESET [${layout}]`, () => {
+    const r = rig();
+    establish(r, 100);
+    r.device.reset();
+    assert.deepEqual(r.sent.map((p) => p.h.op), [VsockOp.RST]);
+    const bits: number[] = [Feature.VERSION_1, Feature.EVENT_IDX];
+    if (layout === "packed") bits.push(Feature.RING_PACKED);
+    const act = r.device.activate({
+      negotiated: featureSet(bits),
+      queues: [r.rx.device, r.tx.device, r.ev.device],
+    });
+    assert.ok(act.ok);
+    r.device.finish();
+    const ids: number[] = [];
+    r.driver.pollEvents((id) => ids.push(id));
+    assert.deepEqual(ids, [0]);
+  });
+}
+
+Deno.test("activation without the event queue is refused", () => {
+  const r = vsockRig({ layout: "split", cid: GUEST });
+  const act = r.device.activate({
+    negotiated: featureSet([Feature.VERSION_1]),
+    queues: [r.rx.device, r.tx.device, null],
+  });
+  assert.deepEqual(act, { ok: false, error: { kind: "missing-queue", queue: 2 } });
+  assert.equal(r.device.deviceId, 19);
+  assert.equal(r.device.readConfig(0, 4), GUEST);
+  assert.equal(r.device.readConfig(4, 4), 0);
+});

@@ -1,0 +1,55 @@
+/** The guest driver's checks of an untrusted device (reliability section C) through raw device queues. */
+import assert from "node:assert/strict";
+import { emptyHeader, encodeHeader, VSOCK_HDR_SIZE, VsockOp } from "./header.ts";
+import { VsockDriverCounter } from "./metrics.ts";
+import { vsockRig } from "./testing.ts";
+
+for (const layout of ["split", "packed"] as const) {
+  Deno.test(`send writes the header with len then the payload in one readable descriptor [${layout}]`, () => {
+    const r = vsockRig({ layout, cid: 3 });
+    assert.equal(
+      r.driver.send({ ...emptyHeader(), op: VsockOp.RW, len: 999 }, new Uint8Array([1, 2])),
+      true,
+    );
+    r.driver.flush();
+    const p = r.tx.device.pop();
+    assert.ok(p.ok && p.value);
+    const at = r.driver.txBufferAddr(0);
+    assert.deepEqual(p.value.readable.map((s) => [s.gpa, s.len]), [[at, VSOCK_HDR_SIZE + 2]]);
+    assert.equal(r.mem.u8[at + 24], 2); // len rewritten to the payload's length
+    assert.deepEqual([...r.mem.u8.subarray(at + 44, at + 46)], [1, 2]);
+    assert.throws(
+      () => r.driver.send(emptyHeader(), new Uint8Array(r.driver.maxPayload + 1)),
+      RangeError,
+    );
+  });
+
+  Deno.test(`short RX buffers and a len beyond the bytes written are counted and dropped [${layout}]`, () => {
+    const r = vsockRig({ layout, cid: 3 });
+    for (const [used, len] of [[10, 0], [VSOCK_HDR_SIZE + 4, 5]]) {
+      const p = r.rx.device.pop();
+      assert.ok(p.ok && p.value);
+      encodeHeader(r.mem.u8, p.value.writable[0].gpa, { ...emptyHeader(), len });
+      r.rx.device.push(p.value, used);
+    }
+    r.rx.device.publish();
+    assert.equal(r.driver.receive(() => assert.fail("no packet expected"), 8), 0);
+    assert.equal(r.gc[VsockDriverCounter.rxLengthErrors], 2);
+    assert.equal(r.driver.fault, null);
+  });
+
+  Deno.test(`an event the device returns is handed up and its buffer posted again [${layout}]`, () => {
+    const r = vsockRig({ layout, cid: 3 });
+    const p = r.ev.device.pop();
+    assert.ok(p.ok && p.value);
+    r.mem.u8.fill(0, p.value.writable[0].gpa, p.value.writable[0].gpa + 4);
+    r.ev.device.push(p.value, 4);
+    r.ev.device.publish();
+    const ids: number[] = [];
+    assert.equal(r.driver.pollEvents((id) => ids.push(id)), 1);
+    assert.deepEqual(ids, [0]);
+    assert.equal(r.gc[VsockDriverCounter.transportResets], 1);
+    assert.equal(r.ev.driver.inFlight, r.ev.driver.size); // reposted
+    assert.equal(r.driver.fault, null);
+  });
+}

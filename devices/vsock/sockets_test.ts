@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { emptyHeader, type VsockHeader, VsockOp, VsockType } from "./header.ts";
+import { VsockDriverCounter } from "./metrics.ts";
+import { VsockSockets } from "./sockets.ts";
+
+function table(room = Infinity) {
+  const out: VsockHeader[] = [];
+  const sink = {
+    room,
+    send(h: Readonly<VsockHeader>) {
+      if (this.room <= 0) return false;
+      this.room--;
+      out.push({ ...h });
+      return true;
+    },
+  };
+  const s = new VsockSockets({ cid: 3, sink, maxConnections: 2 });
+  return { s, out, sink };
+}
+
+function from(f: Partial<VsockHeader>): VsockHeader {
+  return {
+    ...emptyHeader(),
+    srcCid: 4,
+    dstCid: 3,
+    srcPort: 1111,
+    dstPort: 80,
+    type: VsockType.STREAM,
+    bufAlloc: 1000,
+    ...f,
+  };
+}
+
+Deno.test("a REQUEST to a listener is accepted with RESPONSE; to no listener, refused with RST", () => {
+  const t = table();
+  const accepted: number[] = [];
+  assert.equal(t.s.listen(80, (c) => accepted.push(c.peerPort)), true);
+  assert.equal(t.s.listen(80, () => {}), false); // port in use
+  t.s.handle(from({ op: VsockOp.REQUEST }), null);
+  t.s.handle(from({ op: VsockOp.REQUEST, dstPort: 81 }), null);
+  t.s.flush();
+  assert.deepEqual(accepted, [1111]);
+  assert.deepEqual(t.out.map((h) => [h.op, h.dstPort, h.srcPort]), [
+    [VsockOp.RESPONSE, 1111, 80],
+    [VsockOp.RST, 1111, 81],
+  ]);
+});
+
+Deno.test("unknown type is answered with RST; an RST for no socket and a wrong CID are dropped", () => {
+  const t = table();
+  t.s.handle(from({ op: VsockOp.REQUEST, type: VsockType.SEQPACKET }), null);
+  t.s.handle(from({ op: VsockOp.RST }), null);
+  t.s.handle(from({ op: VsockOp.REQUEST, dstCid: 7 }), null);
+  t.s.flush();
+  assert.deepEqual(t.out.map((h) => h.op), [VsockOp.RST]);
+  assert.equal(t.s.counters[VsockDriverCounter.rxDropped], 2);
+});
+
+Deno.test("REQUESTs beyond the connection bound are refused (F10)", () => {
+  const t = table();
+  t.s.listen(80, () => {});
+  for (let p = 0; p < 3; p++) t.s.handle(from({ op: VsockOp.REQUEST, srcPort: 5000 + p }), null);
+  t.s.flush();
+  assert.deepEqual(t.out.map((h) => h.op), [VsockOp.RESPONSE, VsockOp.RESPONSE, VsockOp.RST]);
+  assert.equal(t.s.size, 2);
+  assert.throws(() => t.s.connect(4, 9), RangeError);
+});
+
+Deno.test("packets wait in order while the sink is full and go on the next flush", () => {
+  const t = table(1);
+  const a = t.s.connect(4, 80);
+  const b = t.s.connect(4, 81);
+  assert.notEqual(a.localPort, b.localPort);
+  assert.equal(t.s.flush(), 1);
+  assert.equal(t.s.pendingOut, 1);
+  t.sink.room = 5;
+  assert.equal(t.s.flush(), 1);
+  assert.deepEqual(t.out.map((h) => h.dstPort), [80, 81]);
+});
+
+Deno.test("TRANSPORT_RESET closes every connection without a packet; listeners stay with the new CID", () => {
+  const t = table();
+  const accepted: number[] = [];
+  t.s.listen(80, (c) => accepted.push(c.localCid));
+  const c = t.s.connect(4, 80);
+  t.s.flush();
+  t.out.length = 0;
+  t.s.transportReset(9);
+  assert.equal(c.state, "closed");
+  assert.equal(c.closeReason, "transport-reset");
+  assert.equal(t.s.flush(), 0);
+  t.s.handle(from({ op: VsockOp.REQUEST, dstCid: 9 }), null);
+  assert.deepEqual(accepted, [9]);
+});
