@@ -34,13 +34,15 @@
 
 import type { GuestMemory } from "../memory/memory.ts";
 import { err, OK_VOID, type Result } from "../result.ts";
-import type { DescriptorChain, Segment } from "../virtio/chain.ts";
+import type { DescriptorChain } from "../virtio/chain.ts";
 import { DeviceId, Feature } from "../virtio/constants.ts";
 import type { ActivateContext, ActivateError, VirtioDeviceModel } from "../virtio/device_model.ts";
 import type { RingError } from "../virtio/errors.ts";
 import { type FeatureSet, featureSet } from "../virtio/features.ts";
 import type { DeviceQueue } from "../virtio/queue.ts";
-import { encodeVsockConfig, VSOCK_CONFIG_SIZE, VSOCK_EVENT_SIZE, VsockEventId } from "./config.ts";
+import { encodeVsockConfig, VSOCK_CONFIG_SIZE } from "./config.ts";
+import { GuestInbox } from "./inbox.ts";
+import { gather } from "./segments.ts";
 import { readConfigValue } from "../net/config.ts";
 import { ConnTrack, type TrackedConnection, Verdict } from "./conntrack.ts";
 import type { VsockDeviceFault, VsockQueueName } from "./errors.ts";
@@ -48,7 +50,6 @@ import {
   copyHeader,
   decodeHeader,
   emptyHeader,
-  encodeHeader,
   rstFor,
   VSOCK_HDR_SIZE,
   VSOCK_MAX_PAYLOAD,
@@ -122,12 +123,6 @@ export interface VsockDeviceOptions {
 /** Room kept in the guest's queue for the device's own RSTs (F11). */
 const REPLY_RESERVE = 64;
 
-interface Pending {
-  h: VsockHeader;
-  payload: Uint8Array | null;
-  off: number;
-}
-
 /**
  * The virtio-vsock device model.
  *
@@ -179,11 +174,9 @@ export class VsockDevice implements VirtioDeviceModel {
   private pendingTx: DescriptorChain | null = null;
   private readonly pendingTxHdr: VsockHeader = emptyHeader();
   /** Packets for the guest, oldest first. */
-  private toGuest: Pending[] = [];
-  private toGuestHead = 0;
+  private readonly inbox: GuestInbox;
   /** RSTs for the backend that it had no room for. */
   private toBackend: VsockHeader[] = [];
-  private heldRx: DescriptorChain | null = null;
   private eventPending = false;
   private wasActive = false;
   private resetSince = false;
@@ -204,6 +197,7 @@ export class VsockDevice implements VirtioDeviceModel {
     this.track = new ConnTrack(opts.maxConnections ?? 1023);
     this.maxPending = opts.maxPendingRx ?? 256;
     this.config = encodeVsockConfig(opts.guestCid);
+    this.inbox = new GuestInbox(this.u8, this.c);
     const bits: number[] = [Feature.VERSION_1];
     if (opts.ring.packed) bits.push(Feature.RING_PACKED);
     if (opts.ring.eventIdx) bits.push(Feature.EVENT_IDX);
@@ -217,9 +211,9 @@ export class VsockDevice implements VirtioDeviceModel {
     return this.fault_;
   }
 
-  /** Packets waiting for the guest (RX buffers or credit). */
+  /** Packets waiting for RX buffers. */
   get pendingRx(): number {
-    return this.toGuest.length - this.toGuestHead;
+    return this.inbox.length;
   }
 
   /** The tracked connections with their credit (a snapshot, for metrics and the dashboard). */
@@ -262,8 +256,7 @@ export class VsockDevice implements VirtioDeviceModel {
    */
   transportReset(): void {
     this.dropConnections();
-    this.toGuest = [];
-    this.toGuestHead = 0;
+    this.inbox.clear();
     this.eventPending = true;
     this.pump();
   }
@@ -359,12 +352,15 @@ export class VsockDevice implements VirtioDeviceModel {
         return "dropped";
       case Verdict.RESET_BOTH:
         this.rstBackend(rstFor(h));
-        this.queue({ ...copyHeader(h, emptyHeader()), op: VsockOp.RST, len: 0, flags: 0 }, null);
+        this.inbox.add(
+          { ...copyHeader(h, emptyHeader()), op: VsockOp.RST, len: 0, flags: 0 },
+          null,
+        );
         c[VsockCounter.rstToGuest]++;
         this.pump();
         return "dropped";
     }
-    this.queue(copyHeader(h, emptyHeader()), len === 0 ? null : payload!.slice(0, len));
+    this.inbox.add(copyHeader(h, emptyHeader()), len === 0 ? null : payload!.slice(0, len));
     this.pump();
     return "queued";
   }
@@ -372,8 +368,19 @@ export class VsockDevice implements VirtioDeviceModel {
   /** Write waiting packets into RX buffers and a pending event into an event buffer. */
   pump(): void {
     if (this.fault_ !== null) return;
-    if (this.eventPending && this.evq !== null) this.pumpEvent(this.evq);
-    if (this.rxq !== null) this.pumpRx(this.rxq);
+    if (this.eventPending && this.evq !== null) {
+      const r = this.inbox.pumpEvent(this.evq);
+      this.pushed[2] += r.pushed;
+      if (r.written) this.eventPending = false;
+      if (r.broken !== null) {
+        this.fault_ = { kind: "queue-broken", queue: "event", cause: r.broken };
+      }
+    }
+    if (this.rxq !== null && this.fault_ === null) {
+      const r = this.inbox.pumpRx(this.rxq);
+      this.pushed[0] += r.pushed;
+      if (r.broken !== null) this.fault_ = { kind: "queue-broken", queue: "rx", cause: r.broken };
+    }
   }
 
   /** Publish every queue; the interrupts to raise, per the driver's event suppression. */
@@ -401,7 +408,7 @@ export class VsockDevice implements VirtioDeviceModel {
       c[VsockCounter.malformedShort]++; // F1
       return false;
     }
-    gather(this.u8, chain.readable, 0, this.hdrBuf, VSOCK_HDR_SIZE);
+    gather(this.u8, chain.readable, 0, this.hdrBuf);
     const h = decodeHeader(this.hdrBuf, 0, this.h);
     if (h.len > VSOCK_MAX_PAYLOAD || h.len > chain.readableBytes - VSOCK_HDR_SIZE) {
       c[VsockCounter.malformedLen]++; // F2
@@ -437,7 +444,7 @@ export class VsockDevice implements VirtioDeviceModel {
   /** Hand a judged chain's packet to the backend; false when it is full. */
   private forward(chain: DescriptorChain, h: VsockHeader): boolean {
     const payload = this.payloadBuf.subarray(0, h.len);
-    gatherSkip(this.u8, chain.readable, VSOCK_HDR_SIZE, payload);
+    gather(this.u8, chain.readable, VSOCK_HDR_SIZE, payload);
     if (!this.backend.send(h, payload)) return false;
     this.c[VsockCounter.txPackets]++;
     this.c[VsockCounter.txBytes] += h.len;
@@ -445,7 +452,7 @@ export class VsockDevice implements VirtioDeviceModel {
   }
 
   private rstGuest(h: Readonly<VsockHeader>): void {
-    this.queue(rstFor(h), null);
+    this.inbox.add(rstFor(h), null);
     this.c[VsockCounter.rstToGuest]++;
   }
 
@@ -491,105 +498,9 @@ export class VsockDevice implements VirtioDeviceModel {
     this.evq = null;
     this.fault_ = null;
     this.pendingTx = null;
-    this.heldRx = null;
-    this.toGuest = [];
-    this.toGuestHead = 0;
+    this.inbox.clear();
     this.eventPending = false;
     this.pushed = [0, 0, 0];
-  }
-
-  private queue(h: VsockHeader, payload: Uint8Array | null): void {
-    this.toGuest.push({ h, payload, off: 0 });
-  }
-
-  private pumpRx(q: DeviceQueue): void {
-    const c = this.c;
-    // Bounded: each pass finishes a packet or fills one RX buffer, or stops.
-    while (this.toGuestHead < this.toGuest.length) {
-      const chain = this.heldRx ?? this.nextRx(q);
-      if (chain === null) {
-        c[VsockCounter.rxNoBuffer]++;
-        break;
-      }
-      this.heldRx = null;
-      const p = this.toGuest[this.toGuestHead];
-      const total = p.payload === null ? 0 : p.payload.length;
-      // A packet larger than the buffer goes as several, each with its own header (as vhost).
-      const piece = Math.min(total - p.off, chain.writableBytes - VSOCK_HDR_SIZE);
-      const len = p.h.len;
-      p.h.len = piece;
-      encodeHeader(this.hdrBuf, 0, p.h);
-      p.h.len = len;
-      scatter(this.u8, chain.writable, 0, this.hdrBuf, 0, VSOCK_HDR_SIZE);
-      if (piece > 0) scatter(this.u8, chain.writable, VSOCK_HDR_SIZE, p.payload!, p.off, piece);
-      p.off += piece;
-      if (q.push(chain, VSOCK_HDR_SIZE + piece).ok) this.pushed[0]++;
-      c[VsockCounter.rxPackets]++;
-      c[VsockCounter.rxBytes] += piece;
-      if (p.off >= total) {
-        this.toGuest[this.toGuestHead++] = undefined as unknown as Pending;
-      }
-    }
-    if (this.toGuestHead === this.toGuest.length) {
-      this.toGuest = [];
-      this.toGuestHead = 0;
-    } else if (this.toGuestHead > 1024) {
-      this.toGuest = this.toGuest.slice(this.toGuestHead);
-      this.toGuestHead = 0;
-    }
-  }
-
-  /** Pop one RX chain with room for a header; null when none (or the queue broke). */
-  private nextRx(q: DeviceQueue): DescriptorChain | null {
-    for (let i = 0; i <= q.size; i++) {
-      const r = q.pop();
-      if (!r.ok) {
-        if (r.error.fatal) {
-          this.breakOn(r.error, "rx");
-          return null;
-        }
-        this.c[VsockCounter.rxBadChain]++;
-        if (q.push(r.error.chain, 0).ok) this.pushed[0]++;
-        continue;
-      }
-      const chain = r.value;
-      if (chain === null) return null;
-      if (chain.writableBytes <= VSOCK_HDR_SIZE) {
-        this.c[VsockCounter.rxBadChain]++;
-        if (q.push(chain, 0).ok) this.pushed[0]++;
-        continue;
-      }
-      return chain;
-    }
-    return null;
-  }
-
-  private pumpEvent(q: DeviceQueue): void {
-    for (let i = 0; i <= q.size; i++) {
-      const r = q.pop();
-      if (!r.ok) {
-        if (r.error.fatal) {
-          this.breakOn(r.error, "event");
-          return;
-        }
-        if (q.push(r.error.chain, 0).ok) this.pushed[2]++;
-        continue;
-      }
-      const chain = r.value;
-      if (chain === null) return;
-      if (chain.writableBytes < VSOCK_EVENT_SIZE) {
-        if (q.push(chain, 0).ok) this.pushed[2]++;
-        continue;
-      }
-      const ev = this.hdrBuf;
-      ev.fill(0, 0, VSOCK_EVENT_SIZE);
-      ev[0] = VsockEventId.TRANSPORT_RESET;
-      scatter(this.u8, chain.writable, 0, ev, 0, VSOCK_EVENT_SIZE);
-      if (q.push(chain, VSOCK_EVENT_SIZE).ok) this.pushed[2]++;
-      this.c[VsockCounter.transportResets]++;
-      this.eventPending = false;
-      return;
-    }
   }
 
   /** A fatal pop error: stop using the queues (the worker sets DEVICE_NEEDS_RESET). */
@@ -600,55 +511,5 @@ export class VsockDevice implements VirtioDeviceModel {
 
   private complete(chain: DescriptorChain): void {
     if (this.txq !== null && this.txq.push(chain, 0).ok) this.pushed[1]++;
-  }
-}
-
-/** Copy the first `len` bytes of `segs` into `into`. */
-function gather(
-  u8: Uint8Array,
-  segs: readonly Segment[],
-  skip: number,
-  into: Uint8Array,
-  len: number,
-) {
-  gatherSkip(u8, segs, skip, into.subarray(0, len));
-}
-
-/** Copy `into.length` bytes of `segs`, starting `skip` bytes in, into `into`. */
-function gatherSkip(u8: Uint8Array, segs: readonly Segment[], skip: number, into: Uint8Array) {
-  let out = 0;
-  for (let s = 0; s < segs.length && out < into.length; s++) {
-    const seg = segs[s];
-    if (skip >= seg.len) {
-      skip -= seg.len;
-      continue;
-    }
-    const n = Math.min(seg.len - skip, into.length - out);
-    into.set(u8.subarray(seg.gpa + skip, seg.gpa + skip + n), out);
-    out += n;
-    skip = 0;
-  }
-}
-
-/** Copy `src[from…from+len)` into `segs`, starting `skip` bytes in. */
-function scatter(
-  u8: Uint8Array,
-  segs: readonly Segment[],
-  skip: number,
-  src: Uint8Array,
-  from: number,
-  len: number,
-): void {
-  let done = 0;
-  for (let s = 0; s < segs.length && done < len; s++) {
-    const seg = segs[s];
-    if (skip >= seg.len) {
-      skip -= seg.len;
-      continue;
-    }
-    const n = Math.min(seg.len - skip, len - done);
-    u8.set(src.subarray(from + done, from + done + n), seg.gpa + skip);
-    done += n;
-    skip = 0;
   }
 }

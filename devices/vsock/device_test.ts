@@ -200,6 +200,21 @@ for (const layout of ["split", "packed"] as const) {
     assert.deepEqual(received(r).map((x) => x.h.srcPort), [3064, 3065, 3066]);
   });
 
+  Deno.test(`TX pauses instead of dropping replies when the guest takes none (F11) [${layout}]`, () => {
+    const r = rig({ maxPendingRx: 1 });
+    const bad = raw(hdr({ op: VsockOp.CREDIT_REQUEST })); // no connection: each gets an RST
+    for (let i = 0; i < 64 + 1 + 64; i++) rawTx(r, bad); // 64 RX buffers + 1 + the reserve
+    assert.equal(c(r, "noConnection"), 129);
+    assert.equal(r.device.pendingRx, 65);
+    rawTx(r, bad);
+    assert.equal(c(r, "noConnection"), 129); // not popped: it waits in the ring
+    assert.equal(r.device.transmit(8).blocked, true);
+    assert.equal(received(r).length, 64); // the guest takes its replies and reposts buffers
+    r.device.pump();
+    assert.equal(r.device.transmit(8).blocked, false);
+    assert.equal(c(r, "noConnection"), 130);
+  });
+
   Deno.test(`the device never queues for the guest beyond the guest's credit [${layout}]`, () => {
     const r = rig();
     establish(r, 100); // guest buf_alloc 4096 in its REQUEST

@@ -22,7 +22,7 @@ export const VsockCounter = {
   rstToBackend: 5,
   /** F1: TX chains shorter than the 44-byte header. */
   malformedShort: 6,
-  /** F2: `len` beyond 64 KiB or beyond the chain. */
+  /** F2: `len` beyond 64 KiB or beyond the chain (or a TX buffer the device cannot reach). */
   malformedLen: 7,
   /** F3: `src_cid` not the guest's CID (dropped silently). */
   malformedSpoofed: 8,

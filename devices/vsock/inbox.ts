@@ -1,0 +1,175 @@
+/**
+ * The device's way to the guest (device worker): the bounded queue of packets waiting for RX
+ * buffers, writing them into RX chains (a packet larger than a buffer goes as several, each
+ * with its own header and `len`, as vhost-vsock does), and the TRANSPORT_RESET event element.
+ * `device.ts` decides what is queued; this module only moves bytes and counts.
+ *
+ * @module
+ */
+
+import type { DescriptorChain } from "../virtio/chain.ts";
+import type { RingError } from "../virtio/errors.ts";
+import type { DeviceQueue } from "../virtio/queue.ts";
+import { VSOCK_EVENT_SIZE, VsockEventId } from "./config.ts";
+import { encodeHeader, VSOCK_HDR_SIZE, type VsockHeader } from "./header.ts";
+import { VsockCounter } from "./metrics.ts";
+import { scatter } from "./segments.ts";
+
+/** A packet waiting for the guest; `off` is how much of the payload already went. */
+export interface PendingPacket {
+  /** Header (its `len` is rewritten per piece). */
+  h: VsockHeader;
+  /** Payload, or null for a control packet. */
+  payload: Uint8Array | null;
+  /** Payload bytes already written. */
+  off: number;
+}
+
+/** What a pump did: entries pushed, or the fatal ring error that broke the queue. */
+export interface PumpResult {
+  /** Used entries staged (publish them). */
+  pushed: number;
+  /** A fatal ring error, or null. */
+  broken: RingError | null;
+}
+
+/**
+ * The queue of packets for the guest.
+ *
+ * @example
+ * ```ts
+ * import { GuestInbox } from "./inbox.ts";
+ * import { emptyHeader } from "./header.ts";
+ * import { VSOCK_COUNTER_COUNT } from "./metrics.ts";
+ * const box = new GuestInbox(new Uint8Array(4096), new Float64Array(VSOCK_COUNTER_COUNT));
+ * box.add(emptyHeader(), null);
+ * box.length; // 1
+ * ```
+ */
+export class GuestInbox {
+  private readonly u8: Uint8Array;
+  private readonly c: Float64Array;
+  private readonly hdr = new Uint8Array(VSOCK_HDR_SIZE);
+  private readonly res: PumpResult = { pushed: 0, broken: null };
+  private items: PendingPacket[] = [];
+  private head = 0;
+
+  /** An empty inbox writing into guest memory `u8`, counting into `counters`. */
+  constructor(u8: Uint8Array, counters: Float64Array) {
+    this.u8 = u8;
+    this.c = counters;
+  }
+
+  /** Packets waiting. */
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  /** Queue a packet (the inbox keeps `h` and `payload`: pass copies). */
+  add(h: VsockHeader, payload: Uint8Array | null): void {
+    this.items.push({ h, payload, off: 0 });
+  }
+
+  /** Forget every waiting packet. */
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+
+  /** Write waiting packets into RX chains until either runs out (F12: no spinning). */
+  pumpRx(q: DeviceQueue): PumpResult {
+    const res = this.res;
+    res.pushed = 0;
+    res.broken = null;
+    const c = this.c;
+    // Bounded: each pass fills one RX buffer, and the ring holds at most q.size of them.
+    while (this.head < this.items.length) {
+      const chain = this.nextRx(q);
+      if (chain === null) {
+        if (res.broken === null) c[VsockCounter.rxNoBuffer]++;
+        break;
+      }
+      const p = this.items[this.head];
+      const total = p.payload === null ? 0 : p.payload.length;
+      const piece = Math.min(total - p.off, chain.writableBytes - VSOCK_HDR_SIZE);
+      const len = p.h.len;
+      p.h.len = piece;
+      encodeHeader(this.hdr, 0, p.h);
+      p.h.len = len;
+      scatter(this.u8, chain.writable, 0, this.hdr, 0, VSOCK_HDR_SIZE);
+      if (piece > 0) scatter(this.u8, chain.writable, VSOCK_HDR_SIZE, p.payload!, p.off, piece);
+      p.off += piece;
+      if (q.push(chain, VSOCK_HDR_SIZE + piece).ok) res.pushed++;
+      c[VsockCounter.rxPackets]++;
+      c[VsockCounter.rxBytes] += piece;
+      if (p.off >= total) this.head++;
+    }
+    if (this.head === this.items.length) this.clear();
+    else if (this.head > 1024) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return res;
+  }
+
+  /** Write one TRANSPORT_RESET element; `written` says whether a buffer was there. */
+  pumpEvent(q: DeviceQueue): PumpResult & { written: boolean } {
+    const res = { pushed: 0, broken: null as RingError | null, written: false };
+    for (let i = 0; i <= q.size; i++) {
+      const r = q.pop();
+      if (!r.ok) {
+        if (r.error.fatal) {
+          res.broken = stripFatal(r.error);
+          return res;
+        }
+        if (q.push(r.error.chain, 0).ok) res.pushed++;
+        continue;
+      }
+      const chain = r.value;
+      if (chain === null) return res;
+      if (chain.writableBytes < VSOCK_EVENT_SIZE) {
+        if (q.push(chain, 0).ok) res.pushed++;
+        continue;
+      }
+      const ev = this.hdr;
+      ev.fill(0, 0, VSOCK_EVENT_SIZE);
+      ev[0] = VsockEventId.TRANSPORT_RESET; // le32 id
+      scatter(this.u8, chain.writable, 0, ev, 0, VSOCK_EVENT_SIZE);
+      if (q.push(chain, VSOCK_EVENT_SIZE).ok) res.pushed++;
+      this.c[VsockCounter.transportResets]++;
+      res.written = true;
+      return res;
+    }
+    return res;
+  }
+
+  /** Pop one RX chain with room for a header and a byte; null when none (or the ring broke). */
+  private nextRx(q: DeviceQueue): DescriptorChain | null {
+    for (let i = 0; i <= q.size; i++) {
+      const r = q.pop();
+      if (!r.ok) {
+        if (r.error.fatal) {
+          this.res.broken = stripFatal(r.error);
+          return null;
+        }
+        this.c[VsockCounter.rxBadChain]++;
+        if (q.push(r.error.chain, 0).ok) this.res.pushed++;
+        continue;
+      }
+      const chain = r.value;
+      if (chain === null) return null;
+      if (chain.writableBytes <= VSOCK_HDR_SIZE) {
+        this.c[VsockCounter.rxBadChain]++;
+        if (q.push(chain, 0).ok) this.res.pushed++;
+        continue;
+      }
+      return chain;
+    }
+    return null;
+  }
+}
+
+function stripFatal(e: RingError & { fatal: true }): RingError {
+  const { fatal: _fatal, ...cause } = e;
+  return cause as RingError;
+}
