@@ -129,7 +129,7 @@ export class Connection {
   /** Writes cut short because the peer had no credit. */
   creditStalls = 0;
   /** Deadline (ms, the socket table's clock) for `connecting` and `closing`. */
-  deadline = Infinity;
+  deadline: number = Infinity;
   /** Event listener. */
   onEvent: ((e: SocketEvent) => void) | null = null;
 

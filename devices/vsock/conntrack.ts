@@ -84,9 +84,9 @@ function credit(bufAlloc: number, sent: number, fwdCnt: number): number {
  */
 export class ConnTrack {
   /** The `VsockCounter` index explaining the last non-forward verdict, or -1. */
-  reason = -1;
+  reason: number = -1;
   /** Whether the last forwarded guest RW used up the peer's credit. */
-  stalled = false;
+  stalled: boolean = false;
   private readonly table = new Map<string, TrackedConnection>();
   private readonly max: number;
 

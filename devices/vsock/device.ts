@@ -141,13 +141,13 @@ export class VsockDevice implements VirtioDeviceModel {
   /** Socket device (virtio 1.2 §5). */
   readonly deviceId: number = DeviceId.VSOCK;
   /** rx, tx, event. */
-  readonly queueCount = 3;
+  readonly queueCount: number = 3;
   /** QueueSizeMax. */
   readonly queueMaxSize: number;
   /** VERSION_1 and the ring bits asked for (no vsock bit: STREAM is implied). */
   readonly offered: FeatureSet;
   /** `guest_cid`. */
-  readonly configSize = VSOCK_CONFIG_SIZE;
+  readonly configSize: number = VSOCK_CONFIG_SIZE;
   /** The guest's CID. */
   readonly guestCid: number;
 

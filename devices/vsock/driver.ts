@@ -32,7 +32,7 @@ import {
 import { VSOCK_DRIVER_COUNTER_COUNT, VsockDriverCounter } from "./metrics.ts";
 
 /** Default bytes per RX and TX buffer: a header and 4 KiB of payload (as Linux's RX buffers). */
-export const DEFAULT_VSOCK_BUFFER = VSOCK_HDR_SIZE + 4096;
+export const DEFAULT_VSOCK_BUFFER: number = VSOCK_HDR_SIZE + 4096;
 
 /** Construction options of a `VsockDriver`. */
 export interface VsockDriverOptions {
