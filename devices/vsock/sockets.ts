@@ -129,7 +129,8 @@ export class VsockSockets {
         `Cannot connect to ${cid}:${port}: ${this.maxConnections} connections are open`,
       );
     }
-    for (let i = 0; i < 0xffffffff - EPHEMERAL_BASE && i <= this.conns.size; i++) {
+    // Bounded: among size + listeners + 1 consecutive ports one is free.
+    for (let i = 0; i <= this.conns.size + this.listeners.size; i++) {
       const p = this.nextPort;
       this.nextPort = p >= 0xfffffffe ? EPHEMERAL_BASE : p + 1;
       const k = key(p, cid, port);
