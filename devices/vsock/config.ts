@@ -78,6 +78,23 @@ export function encodeVsockConfig(guestCid: number): Uint8Array {
 }
 
 /**
+ * Read `size` config bytes at `offset`, little-endian; out of range reads 0 (the transport's
+ * rule for config reads).
+ *
+ * @example
+ * ```ts
+ * import { encodeVsockConfig, readVsockConfig } from "./config.ts";
+ * readVsockConfig(encodeVsockConfig(0x0304), 0, 2); // 0x0304
+ * ```
+ */
+export function readVsockConfig(bytes: Uint8Array, offset: number, size: 1 | 2 | 4): number {
+  if (!Number.isInteger(offset) || offset < 0 || offset + size > bytes.length) return 0;
+  let v = 0;
+  for (let i = size - 1; i >= 0; i--) v = v * 256 + bytes[offset + i];
+  return v;
+}
+
+/**
  * The guest CID a driver reads from config bytes: the low 32 bits (the upper half is reserved).
  *
  * @example

@@ -40,10 +40,9 @@ import type { ActivateContext, ActivateError, VirtioDeviceModel } from "../virti
 import type { RingError } from "../virtio/errors.ts";
 import { type FeatureSet, featureSet } from "../virtio/features.ts";
 import type { DeviceQueue } from "../virtio/queue.ts";
-import { encodeVsockConfig, VSOCK_CONFIG_SIZE } from "./config.ts";
+import { encodeVsockConfig, readVsockConfig, VSOCK_CONFIG_SIZE } from "./config.ts";
 import { GuestInbox } from "./inbox.ts";
 import { gather } from "./segments.ts";
-import { readConfigValue } from "../net/config.ts";
 import { ConnTrack, type TrackedConnection, Verdict } from "./conntrack.ts";
 import type { VsockDeviceFault, VsockQueueName } from "./errors.ts";
 import {
@@ -223,7 +222,7 @@ export class VsockDevice implements VirtioDeviceModel {
 
   /** Read config space little-endian; out of range reads 0. */
   readConfig(offset: number, size: 1 | 2 | 4): number {
-    return readConfigValue(this.config, offset, size);
+    return readVsockConfig(this.config, offset, size);
   }
 
   /** Keep the three queues; after a reset, TRANSPORT_RESET goes on the event queue. */

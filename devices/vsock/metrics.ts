@@ -1,7 +1,7 @@
 /**
  * Counter layouts in shared memory: one `Float64Array` word per counter, written by one thread
  * (the device worker for `VsockCounter`, the guest worker for `VsockDriverCounter`) and read by
- * anyone. `readCounters` from `../net/metrics.ts` turns them into a record.
+ * anyone (the dashboard, tests).
  *
  * @module
  */
