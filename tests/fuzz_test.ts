@@ -148,6 +148,7 @@ function runCase(seed: number): void {
         writable: [],
         readableBytes: 0,
         writableBytes: 0,
+        indirect: false,
       }, 0);
       if (r.ok) assert.fail(`${where}: push of a chain not in flight was accepted`);
     } else if (op === 4) queue.publish();

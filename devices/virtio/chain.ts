@@ -38,6 +38,8 @@ export interface DescriptorChain {
   readonly readableBytes: number;
   /** Total bytes of the writable segments. */
   readonly writableBytes: number;
+  /** Whether the driver described the chain through an indirect table (§2.7.5.3, §2.8.7). */
+  readonly indirect: boolean;
 }
 
 /** Chains may not exceed 2^32 bytes in total (virtio 1.2 §2.7.5). */
@@ -66,6 +68,8 @@ export class PooledChain implements DescriptorChain {
   readableBytes = 0;
   /** Total writable bytes. */
   writableBytes = 0;
+  /** Whether an indirect table described it. */
+  indirect = false;
   /** This chain as a successful pop result (allocated once). */
   readonly result: { ok: true; value: DescriptorChain };
 
@@ -101,6 +105,7 @@ export class ChainWalker {
   private nr = 0;
   private nw = 0;
   private sawWritable = false;
+  private sawIndirect = false;
   private rb = 0;
   private wb = 0;
 
@@ -117,6 +122,7 @@ export class ChainWalker {
     this.nr = 0;
     this.nw = 0;
     this.sawWritable = false;
+    this.sawIndirect = false;
     this.rb = 0;
     this.wb = 0;
   }
@@ -152,6 +158,11 @@ export class ChainWalker {
     return null;
   }
 
+  /** Note that the chain being walked goes through an indirect table. */
+  markIndirect(): void {
+    this.sawIndirect = true;
+  }
+
   /** Finish the chain with its id and the ring slots it occupied. */
   end(id: number, descCount: number): PooledChain {
     const c = this.chain;
@@ -161,6 +172,7 @@ export class ChainWalker {
     c.descCount = descCount;
     c.readableBytes = this.rb;
     c.writableBytes = this.wb;
+    c.indirect = this.sawIndirect;
     return c;
   }
 }

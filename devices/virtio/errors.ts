@@ -30,8 +30,6 @@ export type RingError =
   | { kind: "nested-indirect"; head: number; index: number }
   /** A10: indirect table length 0 or not a multiple of 16. */
   | { kind: "indirect-length"; head: number; length: number }
-  /** The indirect table's address is not 16-byte aligned (rust-vmm refuses it too). */
-  | { kind: "indirect-misaligned"; head: number; addr: number }
   /** A17 (packed): more descriptors in flight than the ring holds. */
   | { kind: "too-many-in-flight"; head: number; limit: number }
   /** A11: indirect table with more entries than the queue. */
@@ -111,8 +109,6 @@ export function formatQueueError(
       return `Cannot walk chain ${e.head}: indirect descriptor ${e.index} inside an indirect table`;
     case "indirect-length":
       return `Cannot walk chain ${e.head}: indirect table length ${e.length} is not a positive multiple of 16`;
-    case "indirect-misaligned":
-      return `Cannot walk chain ${e.head}: indirect table at ${hex(e.addr)} is not 16-byte aligned`;
     case "too-many-in-flight":
       return `Cannot use the queue: more than ${e.limit} descriptors in flight (chain at ${e.head})`;
     case "indirect-too-large":

@@ -202,7 +202,7 @@ for (const layout of LAYOUTS) {
     const { chain } = popOk(h);
     const bytes = h.mock.mem.u8.slice();
     for (const id of [3, 8, 0xffff]) {
-      assert.deepStrictEqual(h.queue.push({ ...snap(chain), id }, 0), {
+      assert.deepStrictEqual(h.queue.push({ ...snap(chain), id, indirect: false }, 0), {
         ok: false,
         error: { kind: "not-in-flight", id },
       });

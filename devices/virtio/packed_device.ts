@@ -18,6 +18,7 @@ import { chainPool, ChainWalker, type DescriptorChain, PooledChain } from "./cha
 import { PackedDescFlag, PackedEventFlag } from "./constants.ts";
 import type { PopError, PushError, QueueSetupError, RingError } from "./errors.ts";
 import { packedNeedNotify } from "./event.ts";
+import { IndirectTable } from "./indirect_table.ts";
 import { PackedDesc, PackedEvent } from "./packed_layout.ts";
 import type { DeviceQueue, PopResult, QueueConfig, RingFeatures } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
@@ -87,6 +88,8 @@ export class PackedDeviceQueue implements DeviceQueue {
   /** One chain per buffer id, plus a spare to walk into before the id is known. */
   private readonly pool: PooledChain[];
   private spare = new PooledChain();
+  /** The indirect table being walked, copied out of guest memory (room only if negotiated). */
+  private readonly table: IndirectTable;
 
   private constructor(
     dma: DmaView,
@@ -109,6 +112,7 @@ export class PackedDeviceQueue implements DeviceQueue {
     this.stage = new UsedStage(config.size);
     this.walker = new ChainWalker(dma);
     this.pool = chainPool(config.size);
+    this.table = new IndirectTable(config.features.indirect ? config.size : 0);
   }
 
   /** Enable a queue at power-on state: validates the configuration and resets `state`. */
@@ -256,22 +260,20 @@ export class PackedDeviceQueue implements DeviceQueue {
     if (len === 0 || len % PackedDesc.SIZE !== 0) {
       return { kind: "indirect-length", head, length: len };
     }
-    if (addr % PackedDesc.SIZE !== 0) return { kind: "indirect-misaligned", head, addr };
+    // No alignment check: the spec sets none for indirect tables (§2.8.7, unlike the 16 bytes
+    // of the descriptor ring in §2.8.10).
     const entries = len / PackedDesc.SIZE;
     if (entries > this.size) return { kind: "indirect-too-large", head, entries, limit: this.size };
     const t = this.dma.translate(addr, len, "read");
     if (!t.ok) return { kind: "indirect-unreachable", head, cause: t.error };
+    // Read from a private copy: any alignment, and immune to later guest writes.
+    const table = this.table;
+    table.load(this.dma.memory.u8, t.value, len);
+    b.markIndirect();
     for (let i = 0; i < entries; i++) {
-      const off = t.value + PackedDesc.SIZE * i;
-      const flags = this.ring.load16(off + PackedDesc.FLAGS);
+      const flags = table.word14(i);
       if (flags & PackedDescFlag.INDIRECT) return { kind: "nested-indirect", head, index: i };
-      const a = this.ring.load32(off) + this.ring.load32(off + 4) * 2 ** 32;
-      const bad = b.add(
-        i,
-        a,
-        this.ring.load32(off + PackedDesc.LEN),
-        (flags & PackedDescFlag.WRITE) !== 0,
-      );
+      const bad = b.add(i, table.addr(i), table.len(i), (flags & PackedDescFlag.WRITE) !== 0);
       if (bad) return bad;
     }
     return null;

@@ -17,6 +17,7 @@ import { chainPool, ChainWalker, type DescriptorChain, type PooledChain } from "
 import { SplitDescFlag, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY } from "./constants.ts";
 import type { PopError, PushError, QueueSetupError, RingError } from "./errors.ts";
 import { needEvent } from "./event.ts";
+import { IndirectTable } from "./indirect_table.ts";
 import type { DeviceQueue, PopResult, QueueConfig, RingFeatures } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
 import { checkQueueConfig } from "./setup.ts";
@@ -82,6 +83,8 @@ export class SplitDeviceQueue implements DeviceQueue {
   private notifyShadow = -1;
   private readonly walker: ChainWalker;
   private readonly pool: PooledChain[];
+  /** The indirect table being walked, copied out of guest memory (room only if negotiated). */
+  private readonly table: IndirectTable;
 
   private constructor(
     dma: DmaView,
@@ -104,6 +107,7 @@ export class SplitDeviceQueue implements DeviceQueue {
     this.journal = journalBase(config.size);
     this.walker = new ChainWalker(dma);
     this.pool = chainPool(config.size);
+    this.table = new IndirectTable(config.features.indirect ? config.size : 0);
   }
 
   /**
@@ -173,7 +177,7 @@ export class SplitDeviceQueue implements DeviceQueue {
     const ring = this.ring;
     const b = this.walker;
     b.begin(this.pool[head], head);
-    let table = this.desc;
+    const table = this.table;
     let tableSize = this.size;
     let indirect = false;
     let index = head;
@@ -181,14 +185,23 @@ export class SplitDeviceQueue implements DeviceQueue {
     let ringDescs = 0;
     for (;;) {
       if (++seen > tableSize) return { kind: "chain-too-long", head, limit: tableSize };
-      if (!indirect) ringDescs++;
-      const off = table + SplitDesc.SIZE * index;
-      const lo = ring.load32(off);
-      const hi = ring.load32(off + 4);
-      const addr = hi === 0 ? lo : lo + hi * 2 ** 32;
-      const len = ring.load32(off + SplitDesc.LEN);
-      const flags = ring.load16(off + SplitDesc.FLAGS);
-      const next = ring.load16(off + SplitDesc.NEXT);
+      let addr: number, len: number, flags: number, next: number;
+      if (indirect) {
+        // Read from the private copy (any alignment, and immune to later guest writes).
+        addr = table.addr(index);
+        len = table.len(index);
+        flags = table.word12(index);
+        next = table.word14(index);
+      } else {
+        ringDescs++;
+        const off = this.desc + SplitDesc.SIZE * index;
+        const lo = ring.load32(off);
+        const hi = ring.load32(off + 4);
+        addr = hi === 0 ? lo : lo + hi * 2 ** 32;
+        len = ring.load32(off + SplitDesc.LEN);
+        flags = ring.load16(off + SplitDesc.FLAGS);
+        next = ring.load16(off + SplitDesc.NEXT);
+      }
       if (flags & SplitDescFlag.INDIRECT) {
         if (!this.features.indirect) return { kind: "indirect-not-negotiated", head };
         if (indirect) return { kind: "nested-indirect", head, index };
@@ -196,14 +209,16 @@ export class SplitDeviceQueue implements DeviceQueue {
         if (len === 0 || len % SplitDesc.SIZE !== 0) {
           return { kind: "indirect-length", head, length: len };
         }
-        if (addr % SplitDesc.SIZE !== 0) return { kind: "indirect-misaligned", head, addr };
+        // No alignment check: the spec sets none for indirect tables (§2.7.5.3, unlike the
+        // 16 bytes of the descriptor table in §2.7.2).
         const entries = len / SplitDesc.SIZE;
         if (entries > this.size) {
           return { kind: "indirect-too-large", head, entries, limit: this.size };
         }
         const t = this.dma.translate(addr, len, "read");
         if (!t.ok) return { kind: "indirect-unreachable", head, cause: t.error };
-        table = t.value;
+        table.load(this.dma.memory.u8, t.value, len);
+        b.markIndirect();
         tableSize = entries;
         indirect = true;
         index = 0;

@@ -3,7 +3,15 @@ import type { DescriptorChain } from "./chain.ts";
 import { UsedStage } from "./used_stage.ts";
 
 function chain(id: number, writableBytes: number, descCount = 1): DescriptorChain {
-  return { id, descCount, readable: [], writable: [], readableBytes: 0, writableBytes };
+  return {
+    id,
+    descCount,
+    readable: [],
+    writable: [],
+    readableBytes: 0,
+    writableBytes,
+    indirect: false,
+  };
 }
 
 Deno.test("stages in push order, clamping the length to the writable part", () => {
