@@ -275,6 +275,7 @@ export class NetDevice implements VirtioDeviceModel {
             return out;
           }
           c[NetCounter.txChainsPopped]++;
+          if (e.chain.indirect) c[NetCounter.txIndirectChains]++;
           c[NetCounter.txMalformed]++;
           this.completeTx(q, e.chain);
           out.dropped++;
@@ -283,6 +284,7 @@ export class NetDevice implements VirtioDeviceModel {
         if (r.value === null) break;
         chain = r.value;
         c[NetCounter.txChainsPopped]++;
+        if (chain.indirect) c[NetCounter.txIndirectChains]++;
       }
       // E1, E2: the header must be there; the frame must be an Ethernet frame within the MTU.
       // E3: the header's fields are not read at all (no CSUM or GSO is offered).
@@ -343,8 +345,8 @@ export class NetDevice implements VirtioDeviceModel {
       if (this.heldCount === 0 && !this.holdNext(q)) return this.noBuffers();
       const chain = this.held[this.heldHead];
       if (chain.writableBytes < need) {
-        // The driver's buffer is too small for this frame (it should post 1526 bytes): drop the
-        // frame, keep the buffer for the next one.
+        // The driver's buffer is too small for this frame (it should post header + MTU + 14
+        // bytes): drop the frame, keep the buffer for the next one.
         c[NetCounter.rxTooBig]++;
         return "too-big";
       }
@@ -436,6 +438,7 @@ export class NetDevice implements VirtioDeviceModel {
           return false;
         }
         c[NetCounter.rxChainsPopped]++;
+        if (e.chain.indirect) c[NetCounter.rxIndirectChains]++;
         c[NetCounter.rxBadChain]++;
         this.pushRx(q, e.chain, 0);
         continue;
@@ -443,6 +446,7 @@ export class NetDevice implements VirtioDeviceModel {
       const chain = r.value;
       if (chain === null) return false;
       c[NetCounter.rxChainsPopped]++;
+      if (chain.indirect) c[NetCounter.rxIndirectChains]++;
       if (chain.writableBytes < NET_HDR_SIZE) {
         // A buffer that cannot even hold the header (virtio 1.2 §5.1.6.3.1): return it empty.
         c[NetCounter.rxBadChain]++;

@@ -3,9 +3,17 @@
  * halves of receiveq1 and transmitq1.
  *
  * Every buffer is allocated once at construction from the guest's `PageAllocator`, one per
- * descriptor, and reused by token (token = buffer index): a TX chain is one device-readable
- * descriptor (header + frame, contiguous), an RX chain one device-writable descriptor. The
- * device is untrusted (reliability.md section C): a used token not in flight, a used length
+ * descriptor, and reused by token (token = buffer index), and sized from the MTU the device
+ * reports (`VIRTIO_NET_F_MTU`). Chains are shaped as Linux's virtio_net shapes them:
+ * - RX with MRG_RXBUF: one 1536-byte segment per buffer (a frame may span several buffers).
+ * - RX without it, MTU up to 1500 ("small" buffers): one segment of header + 1514 bytes.
+ * - RX without it, larger MTU ("big" buffers, `add_recvbuf_big`): header + MTU + Ethernet
+ *   header, described as the header in its own segment followed by page-sized segments.
+ * - TX: header and frame contiguous; one segment when they fit in a page (the header pushed in
+ *   front of the data), otherwise page-sized fragments, as an skb carries a large frame.
+ * A chain of more than one segment goes through an indirect table when INDIRECT_DESC is
+ * negotiated (the queue decides: `virtqueue_use_indirect`), otherwise takes one ring descriptor
+ * per segment. The device is untrusted (reliability.md section C): a used token not in flight, a used length
  * over the buffer, or a `num_buffers` the device did not back with buffers sets `fault` and the
  * driver stops.
  *
@@ -37,8 +45,51 @@ import { NET_DRIVER_COUNTER_COUNT, NetDriverCounter } from "./metrics.ts";
 
 export { parseNetConfig } from "./config.ts";
 
-/** Largest frame the driver reassembles: header + 65535-byte packet + Ethernet header. */
-export const MAX_REASSEMBLED_FRAME = 65550;
+/** Largest frame the driver reassembles: a 65535-byte MTU plus the Ethernet header. */
+export const MAX_REASSEMBLED_FRAME = 65549;
+
+/** Bytes per segment of a multi-segment chain (a guest page, as Linux fragments are). */
+export const SEGMENT_BYTES = 4096;
+
+/** RX buffer bytes without MRG_RXBUF for an MTU up to 1500 (Linux: header + GOOD_PACKET_LEN). */
+const SMALL_RX_BUFFER = NET_HDR_SIZE + 1514;
+
+/** RX buffer bytes with MRG_RXBUF (each frame may span several). */
+const MERGEABLE_RX_BUFFER = 1536;
+
+/**
+ * Bytes of one RX buffer: 1536 with MRG_RXBUF; without it, header + MTU + Ethernet header
+ * (at least the 1526 of a 1500 MTU), so that one buffer holds any frame the MTU allows.
+ *
+ * @example
+ * ```ts
+ * import { rxBufferBytes } from "./driver.ts";
+ * rxBufferBytes(9000, false); // 9026
+ * rxBufferBytes(9000, true); // 1536
+ * ```
+ */
+export function rxBufferBytes(mtu: number, mergeable: boolean): number {
+  if (mergeable) return MERGEABLE_RX_BUFFER;
+  return Math.max(SMALL_RX_BUFFER, NET_HDR_SIZE + maxFrameLen(mtu));
+}
+
+/**
+ * Descriptors per indirect table the driver needs for `mtu`: enough for its longest chain (a
+ * big RX buffer: the header segment and the page-sized ones; or a TX frame in pages).
+ *
+ * @example
+ * ```ts
+ * import { indirectEntriesFor } from "./driver.ts";
+ * indirectEntriesFor(1500); // 2
+ * indirectEntriesFor(9000); // 4
+ * ```
+ */
+export function indirectEntriesFor(mtu: number): number {
+  const frame = maxFrameLen(mtu);
+  const rx = 1 + Math.ceil(frame / SEGMENT_BYTES);
+  const tx = Math.ceil((NET_HDR_SIZE + frame) / SEGMENT_BYTES);
+  return Math.max(2, rx, tx);
+}
 
 /** Construction options of a `NetDriver`. */
 export interface NetDriverOptions {
@@ -52,9 +103,12 @@ export interface NetDriverOptions {
   tx: DriverQueue;
   /** The negotiated features (MRG_RXBUF decides how frames are received). */
   negotiated: FeatureSet;
-  /** Bytes per RX buffer: default 1526 without MRG_RXBUF, 1536 with. */
+  /** Bytes per RX buffer: default `rxBufferBytes(mtu, mergeable)`. */
   rxBufferSize?: number;
-  /** MTU for the TX buffer size (default 1500: 1514-byte frames). */
+  /**
+   * The device's `mtu` config field when VIRTIO_NET_F_MTU was negotiated (default 1500):
+   * sizes the TX buffers and, without MRG_RXBUF, the RX buffers.
+   */
   mtu?: number;
   /** `NET_DRIVER_COUNTER_COUNT` words, laid out by `NetDriverCounter`. */
   counters?: Float64Array;
@@ -87,8 +141,10 @@ export class NetDriver {
   readonly rxBufferSize: number;
   /** Bytes per TX buffer (header + largest frame). */
   readonly txBufferSize: number;
-  /** Largest frame `send` accepts. */
+  /** Largest frame `send` accepts (the MTU plus the Ethernet header). */
   readonly maxFrame: number;
+  /** The MTU the driver was created with. */
+  readonly mtu: number;
   /** Whether MRG_RXBUF was negotiated. */
   readonly mergeable: boolean;
 
@@ -106,11 +162,15 @@ export class NetDriver {
   private readonly txBusy: Uint8Array;
   private readonly txViews: Uint8Array[];
   private readonly rxViews: (Uint8Array | undefined)[] = [];
-  private readonly scratch = new Uint8Array(MAX_REASSEMBLED_FRAME);
-  private readonly rxSeg: [number, number] = [0, 0];
-  private readonly txSeg: [number, number] = [0, 0];
+  private readonly scratch: Uint8Array;
+  /** The RX chain shape (the same for every buffer): segments posted for buffer 0. */
+  private readonly rxSegs: [number, number][];
+  private readonly rxOffsets: number[];
   private readonly rxSpec: { readable: [number, number][]; writable: [number, number][] };
-  private readonly txSpec: { readable: [number, number][]; writable: [number, number][] };
+  /** TX segments; `txSpecs[k]` describes a chain of the first k + 1 of them. */
+  private readonly txSegs: [number, number][];
+  private readonly txSpecs: { readable: [number, number][]; writable: [number, number][] }[];
+  private readonly txChunk: number;
   private readonly flushOut: FlushOutcome = { kickRx: false, kickTx: false };
   private fault_: NetDriverFault | null = null;
 
@@ -123,9 +183,16 @@ export class NetDriver {
     this.rx = opts.rx;
     this.tx = opts.tx;
     this.mergeable = hasFeature(opts.negotiated, NetFeature.MRG_RXBUF);
-    this.rxBufferSize = opts.rxBufferSize ?? (this.mergeable ? 1536 : 1526);
-    this.maxFrame = maxFrameLen(opts.mtu ?? DEFAULT_MTU);
+    const mtu = opts.mtu ?? DEFAULT_MTU;
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
+      throw new RangeError(`Cannot create the net driver: mtu must be 68 to 65535, got ${mtu}`);
+    }
+    this.rxBufferSize = opts.rxBufferSize ?? rxBufferBytes(mtu, this.mergeable);
+    this.mtu = mtu;
+    this.maxFrame = maxFrameLen(mtu);
     this.txBufferSize = NET_HDR_SIZE + this.maxFrame;
+    // Reassembly never needs more than the largest frame the MTU allows (the device's limit).
+    this.scratch = new Uint8Array(Math.min(this.maxFrame, MAX_REASSEMBLED_FRAME));
     if (!Number.isInteger(this.rxBufferSize) || this.rxBufferSize < NET_HDR_SIZE) {
       throw new RangeError(
         `Cannot create the net driver: rxBufferSize must be at least ${NET_HDR_SIZE}, got ${this.rxBufferSize}`,
@@ -148,8 +215,34 @@ export class NetDriver {
       const at = this.txBase + i * this.txBufferSize + NET_HDR_SIZE;
       this.txViews.push(this.u8.subarray(at, at + this.maxFrame));
     }
-    this.rxSpec = { readable: [], writable: [this.rxSeg] };
-    this.txSpec = { readable: [this.txSeg], writable: [] };
+    // RX: one segment, or (big buffers) the header then page-sized segments.
+    this.rxOffsets = [0];
+    if (!this.mergeable && this.rxBufferSize > SMALL_RX_BUFFER && this.rx.size >= 2) {
+      this.rxOffsets.push(NET_HDR_SIZE);
+      const chunk = segmentBytes(this.rxBufferSize - NET_HDR_SIZE, this.rx.size - 1);
+      for (let at = NET_HDR_SIZE + chunk; at < this.rxBufferSize; at += chunk) {
+        this.rxOffsets.push(at);
+      }
+    }
+    this.rxSegs = this.rxOffsets.map((at, i) => [
+      at,
+      (i + 1 < this.rxOffsets.length ? this.rxOffsets[i + 1] : this.rxBufferSize) - at,
+    ]);
+    this.rxSpec = { readable: [], writable: this.rxSegs.map((s) => [s[0], s[1]]) };
+    // TX: header + frame split at page boundaries (one segment when it fits in a page).
+    this.txChunk = segmentBytes(this.txBufferSize, this.tx.size);
+    const txMax = Math.ceil(this.txBufferSize / this.txChunk);
+    this.txSegs = [];
+    this.txSpecs = [];
+    for (let i = 0; i < txMax; i++) {
+      this.txSegs.push([0, 0]);
+      this.txSpecs.push({ readable: this.txSegs.slice(), writable: [] });
+    }
+  }
+
+  /** Segments per RX chain (more than one: big buffers, indirect when negotiated). */
+  get rxSegments(): number {
+    return this.rxSegs.length;
   }
 
   /** The device misbehaviour that stopped the driver, or null. */
@@ -173,8 +266,12 @@ export class NetDriver {
     let posted = 0;
     while (this.rxFreeCount > 0) {
       const token = this.rxFree[this.rxFreeCount - 1];
-      this.rxSeg[0] = this.rxBufferAddr(token);
-      this.rxSeg[1] = this.rxBufferSize;
+      const base = this.rxBufferAddr(token);
+      const w = this.rxSpec.writable;
+      for (let i = 0; i < w.length; i++) {
+        w[i][0] = base + this.rxSegs[i][0];
+        w[i][1] = this.rxSegs[i][1];
+      }
       const r = this.rx.add(this.rxSpec, token);
       if (!r.ok) {
         if (r.error.kind !== "ring-full") this.fail("receiveq", r.error);
@@ -387,9 +484,15 @@ export class NetDriver {
   private postTx(token: number, len: number): boolean {
     const gpa = this.txBufferAddr(token);
     writeTxHeader(this.u8, gpa);
-    this.txSeg[0] = gpa;
-    this.txSeg[1] = NET_HDR_SIZE + len;
-    const r = this.tx.add(this.txSpec, token);
+    const total = NET_HDR_SIZE + len;
+    const chunk = this.txChunk;
+    const n = Math.ceil(total / chunk);
+    const segs = this.txSegs;
+    for (let i = 0; i < n; i++) {
+      segs[i][0] = gpa + i * chunk;
+      segs[i][1] = i + 1 < n ? chunk : total - i * chunk;
+    }
+    const r = this.tx.add(this.txSpecs[n - 1], token);
     if (!r.ok) {
       this.txFree[this.txFreeCount++] = token;
       if (r.error.kind === "ring-full") {
@@ -418,13 +521,23 @@ function allocate(alloc: PageAllocator, bytes: number, what: string): number {
   return r.value;
 }
 
+/**
+ * Segment bytes for a buffer of `total` bytes in at most `maxSegments` segments: a page, or
+ * more when the queue is too small for one descriptor per page.
+ */
+function segmentBytes(total: number, maxSegments: number): number {
+  return Math.max(SEGMENT_BYTES, Math.ceil(total / Math.max(1, maxSegments)));
+}
+
 function copy(src: Uint8Array, from: number, dst: Uint8Array, to: number, len: number): void {
   for (let i = 0; i < len; i++) dst[to + i] = src[from + i];
 }
 
 /**
  * The guest memory a NIC's driver takes at start: both queues' ring areas (one page allocation
- * each) and the RX and TX buffers. The planner checks that a VM's NICs fit in its memory.
+ * each), their indirect tables when INDIRECT_DESC is negotiated, and the RX and TX buffers
+ * (sized from the MTU, see `rxBufferBytes`). The planner checks that a VM's NICs fit in its
+ * memory.
  *
  * @example
  * ```ts
@@ -433,12 +546,19 @@ function copy(src: Uint8Array, from: number, dst: Uint8Array, to: number, len: n
  * ```
  */
 export function netDriverMemoryBytes(
-  o: { layout: "split" | "packed"; queueSize: number; mtu: number; mrgRxbuf: boolean },
+  o: {
+    layout: "split" | "packed";
+    queueSize: number;
+    mtu: number;
+    mrgRxbuf: boolean;
+    indirect?: boolean;
+  },
 ): number {
   const page = (b: number) => Math.ceil(b / 4096) * 4096;
   const a = o.layout === "split" ? splitAreaSizes(o.queueSize) : packedAreaSizes(o.queueSize);
-  const rings = 2 * (page(a.descriptor) + page(a.driver) + page(a.device));
-  const rx = page(o.queueSize * (o.mrgRxbuf ? 1536 : 1526));
+  const tables = o.indirect ? page(16 * indirectEntriesFor(o.mtu) * o.queueSize) : 0;
+  const rings = 2 * (page(a.descriptor) + page(a.driver) + page(a.device) + tables);
+  const rx = page(o.queueSize * rxBufferBytes(o.mtu, o.mrgRxbuf));
   const tx = page(o.queueSize * (NET_HDR_SIZE + maxFrameLen(o.mtu)));
   return rings + rx + tx;
 }

@@ -48,10 +48,14 @@ export const NetCounter = {
   txInterrupts: 18,
   /** Publishes on the transmitq whose interrupt the driver suppressed. */
   txInterruptsSuppressed: 19,
+  /** Chains popped from the receiveq that the driver described with an indirect table. */
+  rxIndirectChains: 20,
+  /** Chains popped from the transmitq that the driver described with an indirect table. */
+  txIndirectChains: 21,
 } as const;
 
 /** Number of device counter words. */
-export const NET_COUNTER_COUNT = 20;
+export const NET_COUNTER_COUNT = 22;
 
 /** Driver-side counter indexes (guest worker). */
 export const NetDriverCounter = {

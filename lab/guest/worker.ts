@@ -15,12 +15,12 @@
 
 import { GuestMemory, PAGE_SIZE, PageAllocator } from "../../devices/memory/mod.ts";
 import { Feature } from "../../devices/virtio/constants.ts";
-import { featureSet } from "../../devices/virtio/features.ts";
+import { featureSet, hasFeature } from "../../devices/virtio/features.ts";
 import { InterruptBit, kickQueue, MmioReg, RegFileWord } from "../../devices/virtio/mmio.ts";
 import { initDevice } from "../../devices/virtio/mmio_driver.ts";
 import { SharedRingAccess } from "../../devices/virtio/ring_access.ts";
-import { NetFeature } from "../../devices/net/config.ts";
-import { NetDriver } from "../../devices/net/driver.ts";
+import { DEFAULT_MTU, NetFeature } from "../../devices/net/config.ts";
+import { indirectEntriesFor, NetDriver } from "../../devices/net/driver.ts";
 import { controlLayout, nicControl, threadStats } from "../wire/control.ts";
 import {
   DOORBELL_STRIDE,
@@ -59,6 +59,8 @@ class GuestNic implements NetInterface {
   readonly prefix: number | null;
   readonly mtu: number;
   up = true;
+  /** VIRTIO_NET_F_STATUS negotiated: the config `status` field says whether the link is up. */
+  statusField = true;
   constructor(
     spec: WorkerNic,
     readonly driver: NetDriver,
@@ -70,7 +72,7 @@ class GuestNic implements NetInterface {
     this.mac = Uint8Array.from(spec.mac.split(":").map((h) => parseInt(h, 16)));
     this.ip = spec.ip === null ? null : parseIpv4Address(spec.ip);
     this.prefix = spec.prefix;
-    this.mtu = spec.mtu;
+    this.mtu = driver.mtu;
   }
   linkUp(): boolean {
     return this.up;
@@ -82,6 +84,12 @@ class GuestNic implements NetInterface {
     if (sent) this.wake();
     return sent;
   }
+}
+
+/** The link state: config `status` bit 0, or always up without VIRTIO_NET_F_STATUS (§5.1.4). */
+async function readLinkUp(nic: GuestNic): Promise<boolean> {
+  if (!nic.statusField) return true;
+  return ((await nic.port.read(MmioReg.CONFIG + 6, 2)) & 1) === 1;
 }
 
 /**
@@ -125,22 +133,31 @@ async function start(msg: VmStart): Promise<void> {
       mem,
       alloc,
       ring,
+      // Tables for the longest chain the driver builds at this MTU (the device reports it too).
+      indirectEntries: indirectEntriesFor(spec.mtu),
     });
     if (!init.ok) {
       throw new Error(`Cannot start the driver of ${msg.vm}:${spec.name}: ${init.error.kind}`);
     }
     const [rx, tx] = init.value.queues;
+    const negotiated = init.value.negotiated;
+    // The MTU is the device's config field when VIRTIO_NET_F_MTU is negotiated (virtio 1.2
+    // §5.1.4); a value outside 68…65535 is ignored, as Linux clears the feature for it.
+    const configMtu = hasFeature(negotiated, NetFeature.MTU)
+      ? await port.read(MmioReg.CONFIG + 10, 2)
+      : DEFAULT_MTU;
     const driver = new NetDriver({
       mem,
       alloc,
       rx,
       tx,
-      negotiated: init.value.negotiated,
-      mtu: spec.mtu,
+      negotiated,
+      mtu: configMtu >= 68 && configMtu <= 65535 ? configMtu : DEFAULT_MTU,
       counters: ctl.driverCounters,
     });
     const nic = new GuestNic(spec, driver, ctl.regs, port, wakeSelf);
-    nic.up = ((await port.read(MmioReg.CONFIG + 6, 2)) & 1) === 1;
+    nic.statusField = hasFeature(negotiated, NetFeature.STATUS);
+    nic.up = await readLinkUp(nic);
     nics.push(nic);
   }
   const clock = new GuestClock();
@@ -181,7 +198,7 @@ async function start(msg: VmStart): Promise<void> {
       post({ type: "event", kind: "device-needs-reset", detail: { nic: nic.name } });
       return;
     }
-    const up = ((await nic.port.read(MmioReg.CONFIG + 6, 2)) & 1) === 1;
+    const up = await readLinkUp(nic);
     if (up !== nic.up) {
       nic.up = up;
       post({ type: "event", kind: up ? "link-up" : "link-down", detail: { nic: nic.name, index } });

@@ -203,6 +203,7 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
         queueSize: n.queueSize,
         mtu: n.mtu,
         mrgRxbuf: n.features.mrgRxbuf,
+        indirect: n.features.indirect,
       }), 0);
     if (needed > memoryBytes) {
       const mib = (b: number) => `${Math.ceil((b / 2 ** 20) * 10) / 10}MiB`;
