@@ -173,3 +173,29 @@ Deno.test("NICs on different segments may share an IP", () => {
   });
   assert.equal(t.vms.length, 2);
 });
+
+Deno.test("the memory check counts RX buffers sized from the MTU without mrg_rxbuf, and indirect tables", () => {
+  const nic = (features: string[]) => ({
+    name: "x",
+    vms: { a: { memory: "4MiB", nics: { eth0: { mtu: 9000, features } } } },
+  });
+  const tooSmall = (features: string[]) => {
+    const r = topologyFromObject(nic(features));
+    return !r.ok && JSON.stringify(r.error).includes("memory-too-small");
+  };
+  // 256 RX buffers of 9026 bytes (not 1526) and as many TX buffers: about 4.6 MiB.
+  assert.equal(tooSmall(["event_idx"]), true);
+  // With mrg_rxbuf, RX buffers stay 1536 bytes: about 2.8 MiB fits.
+  assert.equal(tooSmall(["event_idx", "mrg_rxbuf"]), false);
+  // Exactly: page 0, 2 × 3 ring pages, 256 × 1536 RX, 565 pages of TX = 2672 KiB.
+  const at = (memory: string, features: string[]) =>
+    topologyFromObject({
+      name: "x",
+      vms: { a: { memory, nics: { eth0: { mtu: 9000, features } } } },
+    });
+  assert.ok(at("2672KiB", ["mrg_rxbuf"]).ok, "2672 KiB is enough without indirect tables");
+  // Indirect tables: 2 queues × 256 tables × 4 entries × 16 bytes = 32 KiB more.
+  const tables = at("2672KiB", ["mrg_rxbuf", "indirect"]);
+  assert.ok(!tables.ok && JSON.stringify(tables.error).includes("memory-too-small"));
+  assert.ok(at("2704KiB", ["mrg_rxbuf", "indirect"]).ok);
+});
