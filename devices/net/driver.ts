@@ -349,6 +349,7 @@ export class NetDriver {
       const len = first >>> 16;
       const gpa = this.rxBufferAddr(token);
       if (len < NET_HDR_SIZE) {
+        // Shorter than the header (virtio 1.2 §5.1.6.4.1): dropped and counted.
         c[NetDriverCounter.rxLengthErrors]++;
         this.freeRx(token);
         continue;
@@ -361,7 +362,13 @@ export class NetDriver {
         break;
       }
       let frame: Uint8Array;
-      if (numBuffers === 1) {
+      if (numBuffers === 1 && len - NET_HDR_SIZE > this.maxFrame) {
+        // Longer than the MTU allows (a mergeable buffer has room for 10 bytes more): a device
+        // error, dropped and counted as Linux does ("rx error: len exceeds max size").
+        c[NetDriverCounter.rxLengthErrors]++;
+        this.freeRx(token);
+        continue;
+      } else if (numBuffers === 1) {
         // One view per RX buffer, kept while frames keep their length (no allocation per frame).
         const cached = this.rxViews[token];
         frame = cached !== undefined && cached.length === len - NET_HDR_SIZE
@@ -415,6 +422,10 @@ export class NetDriver {
   private reassemble(gpa: number, len: number, n: number): boolean {
     const scratch = this.scratch;
     let total = len - NET_HDR_SIZE;
+    if (total > scratch.length) {
+      this.fault_ = { kind: "frame-too-big", len: total, limit: scratch.length };
+      return false;
+    }
     copy(this.u8, gpa + NET_HDR_SIZE, scratch, 0, total);
     for (let i = 1; i < n; i++) {
       const next = this.nextRx();

@@ -153,6 +153,27 @@ for (const layout of ["split", "packed"] as const) {
     assert.equal(r.driver.fillRx(), 2);
   });
 
+  Deno.test(`a frame longer than the MTU allows is a device error, in one buffer or merged [${layout}]`, () => {
+    // One 1536-byte mergeable buffer holds 1524 frame bytes, 10 more than a 1500 MTU allows.
+    const one = rig(layout, true);
+    one.driver.fillRx();
+    one.driver.flush();
+    deviceReturns(one, 12 + 1515, 1);
+    deviceReturns(one, 12 + 1514, 1);
+    const lens: number[] = [];
+    assert.equal(one.driver.receive((f) => lens.push(f.length), 8), 1);
+    assert.deepEqual(lens, [1514]);
+    assert.equal(one.counters[NetDriverCounter.rxLengthErrors], 1);
+    // Two merged buffers: the first alone carries 1524 bytes, more than 1514.
+    const two = rig(layout, true);
+    two.driver.fillRx();
+    two.driver.flush();
+    deviceReturns(two, 1536, 2);
+    deviceReturns(two, 1536, 0);
+    assert.equal(two.driver.receive(() => assert.fail("no frame expected"), 8), 0);
+    assert.deepEqual(two.driver.fault, { kind: "frame-too-big", len: 1524, limit: 1514 });
+  });
+
   Deno.test(`receive stops at its budget and resumes [${layout}]`, () => {
     const r = rig(layout, false);
     r.driver.fillRx();

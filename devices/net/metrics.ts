@@ -75,7 +75,7 @@ export const NetDriverCounter = {
   rxPosted: 6,
   /** Frames spanning more than one buffer (MRG_RXBUF). */
   rxMerged: 7,
-  /** RX buffers dropped because the device returned fewer bytes than a header. */
+  /** RX frames dropped because the device returned fewer bytes than a header, or a frame longer than the MTU allows. */
   rxLengthErrors: 8,
 } as const;
 
