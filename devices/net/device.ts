@@ -11,6 +11,9 @@
  * Postures (reliability.md section E):
  * - E1/E2: a TX chain shorter than the header, or whose frame is under 14 or over mtu + 14
  *   bytes, is completed with used length 0 and counted (`txMalformed`); the queue lives.
+ * - A8: a TX chain with a device-writable part (`txMalformed`) or an RX chain with a
+ *   device-readable part (`rxBadChain`) is returned with used length 0, as vhost-net refuses
+ *   "unexpected descriptor format"; the queue lives.
  * - E3: TX header fields are never read (we offer no CSUM/GSO, so none may be used).
  * - E4: RX chains that cannot hold the frame yet are kept popped ("held") and used first for
  *   the next frame, so no buffer is lost and none is returned empty; the caller keeps or drops
@@ -288,8 +291,9 @@ export class NetDevice implements VirtioDeviceModel {
       }
       // E1, E2: the header must be there; the frame must be an Ethernet frame within the MTU.
       // E3: the header's fields are not read at all (no CSUM or GSO is offered).
+      // A8: a TX chain is device-readable only (vhost-net: "unexpected descriptor format").
       const len = chain.readableBytes - NET_HDR_SIZE;
-      if (len < ETH_HEADER_SIZE || len > this.maxFrame) {
+      if (len < ETH_HEADER_SIZE || len > this.maxFrame || chain.writable.length > 0) {
         c[NetCounter.txMalformed]++;
         this.completeTx(q, chain);
         out.dropped++;
@@ -447,8 +451,9 @@ export class NetDevice implements VirtioDeviceModel {
       if (chain === null) return false;
       c[NetCounter.rxChainsPopped]++;
       if (chain.indirect) c[NetCounter.rxIndirectChains]++;
-      if (chain.writableBytes < NET_HDR_SIZE) {
-        // A buffer that cannot even hold the header (virtio 1.2 §5.1.6.3.1): return it empty.
+      if (chain.writableBytes < NET_HDR_SIZE || chain.readable.length > 0) {
+        // A buffer that cannot even hold the header (virtio 1.2 §5.1.6.3.1), or with a
+        // device-readable part (A8: RX buffers are device-writable only): return it empty.
         c[NetCounter.rxBadChain]++;
         this.pushRx(q, chain, 0);
         continue;

@@ -400,6 +400,34 @@ for (const layout of ["split", "packed"] as const) {
   });
 }
 
+for (const layout of ["split", "packed"] as const) {
+  Deno.test(`chains in the wrong direction are returned unused and counted (reliability A8) [${layout}]`, () => {
+    const r = rig({ layout, mrg: false, inOrder: false });
+    const buf = 0x700000;
+    // RX: a chain with a device-readable part (vhost-net: "unexpected descriptor format for RX").
+    assert.ok(r.rx.driver.add({ readable: [[buf, 16]], writable: [[buf + 16, 1526]] }, 7).ok);
+    r.rx.driver.publish();
+    r.driver.fillRx();
+    r.driver.flush();
+    assert.equal(r.device.receive(frameOf(60, 0)), "delivered");
+    r.device.finish();
+    const first = r.rx.driver.getUsed();
+    assert.ok(first.ok && first.value);
+    assert.deepEqual({ ...first.value }, { token: 7, len: 0 });
+    assert.equal(r.counters[NetCounter.rxBadChain], 1);
+    // TX: a chain with a device-writable part is not sent.
+    const frame = frameOf(60, 1);
+    r.mem.u8.fill(0, buf, buf + NET_HDR_SIZE);
+    r.mem.u8.set(frame, buf + NET_HDR_SIZE);
+    const spec = { readable: [[buf, NET_HDR_SIZE + 60]], writable: [[buf + 0x1000, 16]] } as const;
+    assert.ok(r.tx.driver.add(spec, 3).ok);
+    r.tx.driver.publish();
+    assert.deepEqual({ ...r.device.transmit(r.sink, 64) }, { sent: 0, dropped: 1, blocked: false });
+    assert.equal(r.sink.frames.length, 0);
+    assert.equal(r.counters[NetCounter.txMalformed], 1);
+  });
+}
+
 Deno.test("a broken receiveq sets the fault and stops the device", () => {
   const r = rig({ layout: "split", mrg: false, inOrder: false });
   r.mem.writeU16(0x2000 + 2, 100); // avail idx jumps past the queue size (A1)

@@ -12,7 +12,7 @@ export const NetCounter = {
   txFrames: 0,
   /** Frame bytes handed to the link (virtio-net header excluded). */
   txBytes: 1,
-  /** TX chains dropped as malformed (E1: header missing or short; E2: frame size out of range; unreachable buffer). */
+  /** TX chains dropped as malformed (E1: header missing or short; E2: frame size out of range; A8: a device-writable part; unreachable buffer). */
   txMalformed: 2,
   /** Times the link was full and transmit stopped with the chain kept (back-pressure). */
   txBackpressure: 3,
@@ -30,7 +30,7 @@ export const NetCounter = {
   rxRunt: 9,
   /** Frames not delivered because the link was down. */
   rxLinkDown: 10,
-  /** RX chains returned with used length 0 because they were unusable (no writable space, under 12 bytes, unreachable). */
+  /** RX chains returned with used length 0 because they were unusable (under 12 writable bytes, a device-readable part, unreachable). */
   rxBadChain: 11,
   /** Chains popped from the receiveq. */
   rxChainsPopped: 12,
