@@ -114,6 +114,37 @@ export function maxFrameLen(mtu: number): number {
   return mtu + ETH_HEADER_SIZE;
 }
 
+/**
+ * The MTU a driver uses: the config `mtu` field when VIRTIO_NET_F_MTU was negotiated (virtio 1.2
+ * §5.1.4.2), 1500 otherwise. A field below 68 is not a usable MTU: the driver ignores it, as Linux
+ * clears the feature for it.
+ *
+ * @example
+ * ```ts
+ * import { driverMtu } from "./config.ts";
+ * driverMtu(true, 9000); // 9000
+ * driverMtu(false, 9000); // 1500
+ * ```
+ */
+export function driverMtu(mtuNegotiated: boolean, configMtu: number): number {
+  return mtuNegotiated && configMtu >= 68 && configMtu <= 65535 ? configMtu : DEFAULT_MTU;
+}
+
+/**
+ * The link state a driver sees: config `status` bit 0 when VIRTIO_NET_F_STATUS was negotiated;
+ * without it the link is assumed up (virtio 1.2 §5.1.4.2) and the field is not read.
+ *
+ * @example
+ * ```ts
+ * import { driverLinkUp } from "./config.ts";
+ * driverLinkUp(true, 0); // false
+ * driverLinkUp(false, 0); // true
+ * ```
+ */
+export function driverLinkUp(statusNegotiated: boolean, status: number): boolean {
+  return !statusNegotiated || (status & NetStatus.LINK_UP) !== 0;
+}
+
 /** The device's config values, as `encodeNetConfig` lays them out. */
 export interface NetConfigValues {
   /** Six MAC bytes. */

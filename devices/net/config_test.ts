@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import {
+  driverLinkUp,
+  driverMtu,
   encodeNetConfig,
   gatherSegments,
   maxFrameLen,
@@ -9,6 +11,7 @@ import {
   NetConfigOffset,
   NetFeature,
   NetHdr,
+  NetStatus,
   parseNetConfig,
   readConfigValue,
   readLe16,
@@ -85,4 +88,19 @@ Deno.test("gather and scatter cross segment boundaries with an offset", () => {
   const out = new Uint8Array(5);
   gatherSegments(mem, segs, 2, out, 5);
   assert.deepEqual([...out], [8, 7, 6, 5, 4]);
+});
+
+Deno.test("the driver takes the MTU from config only when VIRTIO_NET_F_MTU is negotiated (virtio 5.1.4.2)", () => {
+  assert.equal(driverMtu(true, 9000), 9000);
+  assert.equal(driverMtu(true, 68), 68);
+  assert.equal(driverMtu(false, 9000), 1500);
+  assert.equal(driverMtu(true, 67), 1500, "below 68 is not an MTU");
+  assert.equal(driverMtu(true, 0), 1500);
+});
+
+Deno.test("without VIRTIO_NET_F_STATUS the link is up whatever the status field says (virtio 5.1.4.2)", () => {
+  assert.equal(driverLinkUp(false, 0), true);
+  assert.equal(driverLinkUp(true, 0), false);
+  assert.equal(driverLinkUp(true, NetStatus.LINK_UP), true);
+  assert.equal(driverLinkUp(true, 2), false, "only bit 0 is the link");
 });

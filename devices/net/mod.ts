@@ -15,9 +15,13 @@ export {
 } from "./device.ts";
 export {
   type FlushOutcome,
+  indirectEntriesFor,
   MAX_REASSEMBLED_FRAME,
   NetDriver,
+  netDriverMemoryBytes,
   type NetDriverOptions,
+  rxBufferBytes,
+  SEGMENT_BYTES,
 } from "./driver.ts";
 export * from "./errors.ts";
 export * from "./metrics.ts";

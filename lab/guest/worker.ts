@@ -19,7 +19,7 @@ import { featureSet, hasFeature } from "../../devices/virtio/features.ts";
 import { InterruptBit, kickQueue, MmioReg, RegFileWord } from "../../devices/virtio/mmio.ts";
 import { initDevice } from "../../devices/virtio/mmio_driver.ts";
 import { SharedRingAccess } from "../../devices/virtio/ring_access.ts";
-import { DEFAULT_MTU, NetFeature } from "../../devices/net/config.ts";
+import { DEFAULT_MTU, driverLinkUp, driverMtu, NetFeature } from "../../devices/net/config.ts";
 import { indirectEntriesFor, NetDriver } from "../../devices/net/driver.ts";
 import { controlLayout, nicControl, threadStats } from "../wire/control.ts";
 import {
@@ -88,8 +88,8 @@ class GuestNic implements NetInterface {
 
 /** The link state: config `status` bit 0, or always up without VIRTIO_NET_F_STATUS (§5.1.4). */
 async function readLinkUp(nic: GuestNic): Promise<boolean> {
-  if (!nic.statusField) return true;
-  return ((await nic.port.read(MmioReg.CONFIG + 6, 2)) & 1) === 1;
+  if (!nic.statusField) return driverLinkUp(false, 0);
+  return driverLinkUp(true, await nic.port.read(MmioReg.CONFIG + 6, 2));
 }
 
 /**
@@ -141,18 +141,16 @@ async function start(msg: VmStart): Promise<void> {
     }
     const [rx, tx] = init.value.queues;
     const negotiated = init.value.negotiated;
-    // The MTU is the device's config field when VIRTIO_NET_F_MTU is negotiated (virtio 1.2
-    // §5.1.4); a value outside 68…65535 is ignored, as Linux clears the feature for it.
-    const configMtu = hasFeature(negotiated, NetFeature.MTU)
-      ? await port.read(MmioReg.CONFIG + 10, 2)
-      : DEFAULT_MTU;
+    // The MTU is the device's config field when VIRTIO_NET_F_MTU is negotiated (§5.1.4).
+    const hasMtu = hasFeature(negotiated, NetFeature.MTU);
+    const configMtu = hasMtu ? await port.read(MmioReg.CONFIG + 10, 2) : DEFAULT_MTU;
     const driver = new NetDriver({
       mem,
       alloc,
       rx,
       tx,
       negotiated,
-      mtu: configMtu >= 68 && configMtu <= 65535 ? configMtu : DEFAULT_MTU,
+      mtu: driverMtu(hasMtu, configMtu),
       counters: ctl.driverCounters,
     });
     const nic = new GuestNic(spec, driver, ctl.regs, port, wakeSelf);
