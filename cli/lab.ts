@@ -17,7 +17,8 @@ import { takeRingView, takeSnapshot } from "../lab/snapshot.ts";
 import type { Lab } from "../lab/lab.ts";
 import type { SnapshotSource } from "./dashboard/run.ts";
 import { loadDashboard } from "./dashboard_loader.ts";
-import { findLabs, readRecord, removeLabDir, stateRoot } from "../lab/state.ts";
+import type { ProcessState } from "../lab/proc.ts";
+import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../lab/state.ts";
 import {
   formatIssues,
   loadTopologyFile,
@@ -133,7 +134,7 @@ function upCommand() {
       if (ticker !== null) clearInterval(ticker);
       Deno.removeSignalListener("SIGINT", onSignal);
       Deno.removeSignalListener("SIGTERM", onSignal);
-      if (!opts.quiet) await out(`\nlab ${plan.name} down\n`);
+      if (!opts.quiet) await out(`\nlab ${plan.name} down\nevent log ${running.events}\n`);
     });
 }
 
@@ -162,6 +163,12 @@ async function upDetached(file: string | undefined, name: string): Promise<void>
   // The child writes its errors here (it has no terminal); removed once the lab is up.
   const logPath = `${stateRoot()}/${name}.start.log`;
   Deno.writeTextFileSync(logPath, "");
+  // Ctrl-C (or SIGTERM) while the lab comes up cancels the start: the child is detached (it
+  // does not get the terminal's SIGINT), so it is stopped here, and nothing is left behind.
+  const interrupted = new AbortController();
+  const onSignal = () => interrupted.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
   const child = new Deno.Command(Deno.execPath(), {
     args: vlabRunArgs(["up", ...(file ? [file] : []), "--quiet"]),
     stdin: "null",
@@ -171,11 +178,25 @@ async function upDetached(file: string | undefined, name: string): Promise<void>
     detached: true,
   }).spawn();
   let exited = false;
-  child.status.then(() => exited = true);
+  const status = child.status.then(() => exited = true);
   child.unref();
   const deadline = performance.now() + 120_000;
+  const wake = () =>
+    new Promise<void>((r) => {
+      const timer = setTimeout(r, 50);
+      interrupted.signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        r();
+      }, { once: true });
+    });
   try {
     while (performance.now() < deadline) {
+      if (interrupted.signal.aborted) {
+        await stopChild(child, () => exited, status);
+        throw new VlabError("lab-failed", `Interrupted: the background lab "${name}" was stopped`, {
+          hint: "Run `vlab up -d` again and let it come up",
+        });
+      }
       const record = readRecord(name);
       if (record && record.pid === child.pid) {
         await out(
@@ -190,12 +211,15 @@ async function upDetached(file: string | undefined, name: string): Promise<void>
           hint: text ? "The error above comes from it" : "Run `vlab up` without -d to see why",
         });
       }
-      await new Promise((r) => setTimeout(r, 50));
+      await wake();
     }
+    await stopChild(child, () => exited, status);
     throw new VlabError("lab-failed", `The background lab "${name}" did not come up within 120 s`, {
       hint: "Run `vlab up` without -d to see why",
     });
   } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
     try {
       Deno.removeSync(logPath);
     } catch {
@@ -204,9 +228,41 @@ async function upDetached(file: string | undefined, name: string): Promise<void>
   }
 }
 
+/**
+ * Stop a detached `vlab up` child that has not come up: SIGTERM (it stops its lab and removes
+ * its folder), then SIGKILL after 20 s (its folder, lock released, is then cleaned as stale).
+ * The child is ours and not yet reaped, so its pid cannot have been reused.
+ */
+async function stopChild(
+  child: Deno.ChildProcess,
+  exited: () => boolean,
+  status: Promise<unknown>,
+): Promise<void> {
+  if (exited()) return;
+  try {
+    child.kill("SIGTERM");
+  } catch {
+    return; // Already gone.
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = await Promise.race([
+    status.then(() => false),
+    new Promise<boolean>((r) => timer = setTimeout(() => r(true), 20_000)),
+  ]);
+  clearTimeout(timer);
+  if (late) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await status;
+  }
+}
+
 function downCommand() {
   return new Command("down")
-    .description("stop a running lab (the only one, or NAME)")
+    .description("stop a running lab (the only one, or NAME); its event log is kept")
     .argument("[name]", "lab name")
     .option("--all", "stop every running lab")
     .action(async (name, opts) => {
@@ -219,22 +275,37 @@ function downCommand() {
         } catch (e) {
           if (!(e instanceof LabError && e.code === "no-lab")) throw e;
         }
-        const deadline = performance.now() + 15_000;
-        while (performance.now() < deadline && readRecord(record.name) !== null) {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        if (readRecord(record.name) !== null) {
-          // The process does not let go: end it and clean up after it.
+        const held = () => {
+          const found = inspectLab(record.name, { clean: false });
+          return found?.status === "running" && found.record.pid === record.pid;
+        };
+        if (!await waitUntil(() => !held(), 15_000)) {
+          // The process does not let go. The lock it holds proves that `record.pid` is still
+          // that lab's process (not a reused pid): end it, then clean up after it.
           try {
             Deno.kill(record.pid, "SIGKILL");
           } catch {
             // Already gone.
           }
-          removeLabDir(record.name);
+          await waitUntil(() => !held(), 5_000);
         }
-        await out(`lab ${record.name} down\n`);
+        removeStaleLab(record.name);
+        await out(
+          `lab ${record.name} down\n` +
+            (record.events ? `event log ${record.events}\n` : ""),
+        );
       }
     });
+}
+
+/** Poll `done` every 50 ms until it is true or `ms` pass; whether it became true. */
+async function waitUntil(done: () => boolean, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (!done()) {
+    if (performance.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
 }
 
 function statusCommand() {
@@ -401,14 +472,25 @@ function lsCommand() {
     .option("--json", "print JSON")
     .action(async (opts) => {
       const found = await findLabs({ clean: true });
-      const running = found.flatMap((l) => l.status === "running" ? [l.record] : []);
-      if (opts.json) return await out(JSON.stringify(running, null, 2) + "\n");
+      const live = found.flatMap((l) =>
+        l.status === "running" ? [{ ...l.record, state: stateWord(l.process) }] : []
+      );
+      if (opts.json) return await out(JSON.stringify(live, null, 2) + "\n");
       for (const s of found) {
-        if (s.status === "stale") await err(`removed stale lab ${s.name}: ${s.reason}\n`);
+        if (s.status !== "stale") continue;
+        await err(
+          s.kept
+            ? `stale lab ${s.name}: ${s.reason}; kept its folder, which holds files vlab did not write: ${
+              s.kept.join(", ")
+            }\n`
+            : `removed stale lab ${s.name}: ${s.reason}\n`,
+        );
       }
-      if (running.length === 0) return await out("no lab is running\n");
-      const rows = [["NAME", "VMS", "PID", "STARTED", "SOCKET"]].concat(
-        running.map((r) => [r.name, String(r.vms), String(r.pid), r.startedAt, r.socket]),
+      const starting = found.flatMap((l) => l.status === "starting" ? [l] : []);
+      if (live.length === 0 && starting.length === 0) return await out("no lab is running\n");
+      const rows = [["NAME", "STATE", "VMS", "PID", "STARTED", "SOCKET"]].concat(
+        live.map((r) => [r.name, r.state, String(r.vms), String(r.pid), r.startedAt, r.socket]),
+        starting.map((l) => [l.name, "starting", "-", String(l.pid || "-"), "-", "-"]),
       );
       const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
       await out(
@@ -416,6 +498,11 @@ function lsCommand() {
           "\n",
       );
     });
+}
+
+/** How `ls` names a lab process's state: "running", "stopped" (kill -STOP), … */
+function stateWord(state: ProcessState): string {
+  return state === "unknown" ? "running" : state;
 }
 
 function validateCommand() {

@@ -6,7 +6,8 @@
  */
 
 import { LabError } from "./errors.ts";
-import { findLabs, type LabRecord, removeLabDir } from "./state.ts";
+import type { ProcessState } from "./proc.ts";
+import { findLabs, type LabRecord, removeStaleLab } from "./state.ts";
 
 /**
  * The running lab called `name`, or the only running lab when `name` is undefined.
@@ -18,12 +19,11 @@ import { findLabs, type LabRecord, removeLabDir } from "./state.ts";
  * ```
  */
 export async function resolveLab(name: string | undefined): Promise<LabRecord> {
-  const running = (await findLabs({ clean: true })).flatMap((l) =>
-    l.status === "running" ? [l.record] : []
-  );
+  const live = (await findLabs({ clean: true })).flatMap((l) => l.status === "running" ? [l] : []);
+  const running = live.map((l) => l.record);
   if (name !== undefined) {
-    const found = running.find((r) => r.name === name);
-    if (found) return found;
+    const found = live.find((l) => l.record.name === name);
+    if (found) return answering(found.record, found.process);
     throw new LabError(
       "no-lab",
       `No lab named "${name}" is running`,
@@ -32,7 +32,7 @@ export async function resolveLab(name: string | undefined): Promise<LabRecord> {
         : "Start one with `vlab up`",
     );
   }
-  if (running.length === 1) return running[0];
+  if (live.length === 1) return answering(live[0].record, live[0].process);
   if (running.length === 0) {
     throw new LabError("no-lab", "No lab is running", "Start one with `vlab up` (or `vlab up -d`)");
   }
@@ -43,10 +43,22 @@ export async function resolveLab(name: string | undefined): Promise<LabRecord> {
   );
 }
 
+/** The record of a lab that can answer; a lab frozen with `kill -STOP` cannot (a request would hang). */
+function answering(record: LabRecord, process: ProcessState): LabRecord {
+  if (process !== "stopped") return record;
+  throw new LabError(
+    "control-error",
+    `Lab "${record.name}" is stopped (its process ${record.pid} got SIGSTOP): it cannot answer`,
+    `Resume it with \`kill -CONT ${record.pid}\``,
+  );
+}
+
 /**
  * Send a request to a lab's control socket; close the returned client once the body is read.
- * A socket that does not answer means the lab died:
- * its state is removed and a `no-lab` error is thrown.
+ * A connection that fails is judged by the lab's process, never by the error alone: a lab
+ * whose process is gone is cleaned up and a `no-lab` error is thrown; a lab that lives (its
+ * socket busy, say, with every connection slot taken) keeps its state and a `control-error`
+ * says so.
  */
 export async function controlFetch(
   record: LabRecord,
@@ -58,16 +70,25 @@ export async function controlFetch(
     return { res: await fetch(`http://vlab${path}`, { ...init, client }), client };
   } catch (e) {
     client.close();
-    const msg = e instanceof Error ? e.message : String(e);
-    if (/refused|not found|No such file|ENOENT|connect/i.test(msg)) {
-      removeLabDir(record.name);
+    if (init.signal?.aborted) {
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new LabError("control-error", `Cannot reach lab "${record.name}": ${msg}`, "Try again");
+    }
+    const found = removeStaleLab(record.name);
+    if (found === null || found.status === "stale") {
       throw new LabError(
         "no-lab",
-        `Lab "${record.name}" does not answer on its control socket (its state was removed)`,
+        `Lab "${record.name}" is not running any more (its process is gone)`,
         "Start it again with `vlab up`",
       );
     }
-    throw new LabError("control-error", `Cannot reach lab "${record.name}": ${msg}`, "Try again");
+    const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : String(e);
+    const why = /\): ([^()]*)$/.exec(cause)?.[1] ?? cause;
+    throw new LabError(
+      "control-error",
+      `Lab "${record.name}" is running but its control socket did not take the request: ${why}`,
+      "It may be busy; try again",
+    );
   }
 }
 

@@ -4,9 +4,10 @@
  * lab started from a script is visible to `vlab ls`, `vlab status` and `vlab down`.
  *
  * Tear-down is one function, {@linkcode RegisteredLab.stop}: shut the server, stop the workers,
- * remove the folder. It runs on `POST /down`, on Ctrl-C and SIGTERM, and when the script calls
- * it; a crash of the process leaves the folder behind, and the next command that lists labs
- * removes it as stale.
+ * remove the folder (the event log, in `<state root>/logs/`, stays). It runs on `POST /down`, on
+ * Ctrl-C and SIGTERM, and when the script calls it; a crash of the process leaves the folder
+ * behind with its lock released, and the next command that lists labs (or starts one of that
+ * name) removes it as stale.
  *
  * @module
  */
@@ -16,7 +17,15 @@ import { EventLog } from "./events.ts";
 import { Lab } from "./lab.ts";
 import type { LabPlan } from "./plan.ts";
 import { serveControl } from "./server.ts";
-import { createLabDir, findLabs, labPaths, removeLabDir, writeRecord } from "./state.ts";
+import { eventLogPath, KEEP_LOGS, logsDir, pruneLogs } from "./logs.ts";
+import {
+  createLabDir,
+  findLabs,
+  LabDirError,
+  type LabDirHold,
+  labPaths,
+  writeRecord,
+} from "./state.ts";
 
 /** A lab with its state folder and control socket. */
 export interface RegisteredLab {
@@ -24,7 +33,9 @@ export interface RegisteredLab {
   lab: Lab;
   /** The control socket's path. */
   socket: string;
-  /** Stop everything and remove the state folder (idempotent). */
+  /** The event log's path (kept after the lab stops). */
+  events: string;
+  /** Stop everything and remove the state folder, keeping the event log (idempotent). */
   stop(): Promise<void>;
   /** Resolves once the lab has stopped (by `stop`, `POST /down` or a signal). */
   stopped: Promise<void>;
@@ -41,36 +52,65 @@ export interface RegisteredLab {
  * ```
  */
 export async function launchLab(plan: LabPlan): Promise<RegisteredLab> {
-  const existing = (await findLabs({ clean: true })).find((l) =>
-    l.status === "running" && l.record.name === plan.name
+  const found = await findLabs({ clean: true });
+  const existing = found.find((l) =>
+    (l.status === "running" && l.record.name === plan.name) ||
+    (l.status === "starting" && l.name === plan.name)
   );
-  if (existing && existing.status === "running") {
+  if (existing && existing.status !== "stale") {
     throw new LabError(
       "lab-exists",
-      `Cannot start lab "${plan.name}": it is already running (pid ${existing.record.pid})`,
+      `Cannot start lab "${plan.name}": it is already ${existing.status} (pid ${
+        existing.status === "running" ? existing.record.pid : existing.pid
+      })`,
       `Stop it with \`vlab down ${plan.name}\`, or give this topology another name`,
     );
   }
   const paths = labPaths(plan.name);
+  if (paths.dir === logsDir()) {
+    throw new LabError(
+      "lab-exists",
+      `Cannot start lab "${plan.name}": ${paths.dir} is where vlab keeps event logs`,
+      "Give this topology another name",
+    );
+  }
+  let hold: LabDirHold;
   try {
-    createLabDir(plan.name);
+    hold = createLabDir(plan.name);
   } catch (e) {
     throw new LabError(
       "lab-exists",
       `Cannot create the state folder ${paths.dir}: ${e instanceof Error ? e.message : e}`,
+      e instanceof LabDirError
+        ? "Stop that lab, or move the folder away (set VLAB_STATE_DIR to use another place)"
+        : "Check that the folder is writable (set VLAB_STATE_DIR to use another place)",
+    );
+  }
+  let eventsPath: string;
+  try {
+    eventsPath = eventLogPath(plan.name, new Date());
+    const inUse = new Set(
+      found.flatMap((l) => l.status === "running" && l.record.events ? [l.record.events] : []),
+    );
+    pruneLogs({ keep: KEEP_LOGS - 1, inUse });
+  } catch (e) {
+    hold.release();
+    throw new LabError(
+      "lab-exists",
+      `Cannot create the logs folder ${logsDir()}: ${e instanceof Error ? e.message : e}`,
       "Check that the folder is writable (set VLAB_STATE_DIR to use another place)",
     );
   }
-  const events = new EventLog(paths.events);
+  const events = new EventLog(eventsPath);
   let lab: Lab;
   try {
     lab = await Lab.start(plan, { events });
   } catch (e) {
-    removeLabDir(plan.name);
+    hold.release();
     throw new LabError(
       "lab-failed",
       `Cannot start lab "${plan.name}": ${e instanceof Error ? e.message : String(e)}`,
-      "Run again with VLAB_DEBUG=1 for details",
+      `Run again with VLAB_DEBUG=1 for details; the event log is ${eventsPath}`,
     );
   }
   let resolveStopped!: () => void;
@@ -84,7 +124,7 @@ export async function launchLab(plan: LabPlan): Promise<RegisteredLab> {
         // Already closed.
       }
       await lab.stop();
-      removeLabDir(plan.name);
+      hold.release();
       resolveStopped();
     })();
   const server = serveControl(lab, { path: paths.socket, onDown: () => void stop() });
@@ -95,6 +135,7 @@ export async function launchLab(plan: LabPlan): Promise<RegisteredLab> {
     source: plan.source,
     startedAt: new Date(lab.startedAt).toISOString(),
     vms: plan.vms.length,
+    events: eventsPath,
   });
-  return { lab, socket: paths.socket, stop, stopped };
+  return { lab, socket: paths.socket, events: eventsPath, stop, stopped };
 }

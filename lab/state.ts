@@ -1,15 +1,32 @@
 /**
  * Where running labs live on disk: one folder per lab under the state root, holding
- * `lab.json` (who runs it: name, pid, socket, topology), `control.sock` (the control socket,
- * mode 0600) and `events.jsonl` (the event log). The folder exists exactly while the lab runs;
- * one left behind by a process that died (a crash, `kill -9`) is *stale*: every command that
- * lists labs notices it (the pid is gone or the socket does not answer) and removes it.
+ * `vlab.lock` (the marker, written first), `lab.json` (who runs it: name, pid, socket, topology,
+ * event log) and `control.sock` (the control socket, mode 0600). The event log is not in the
+ * folder: it lives in `<root>/logs/` (see `logs.ts`) and outlives the lab.
+ *
+ * Two rules hold here, and the module is built around them:
+ *
+ * - **A lab whose process is alive is never cleaned.** The lab process holds an exclusive
+ *   `flock` on its `vlab.lock` for as long as it runs; the kernel drops the lock when the
+ *   process ends (even one killed by SIGKILL, even before it is reaped). So "the lock is held"
+ *   proves that the very process that created the folder is alive, with no pid that could have
+ *   been reused and no socket that could be merely busy. A socket error never makes a lab stale.
+ * - **vlab removes only what it created and can prove is its own.** A folder without a
+ *   `vlab.lock` whose first line is the marker is not a lab and is never touched. A stale lab's
+ *   folder loses only the files vlab writes there; anything else keeps the folder, and the
+ *   command says so.
+ *
+ * Probing changes nothing: the lock is tried shared and released, and the process state
+ * ("stopped" for a lab frozen with `kill -STOP`) is read from `/proc/PID/stat`, never by sending
+ * a signal.
  *
  * The root is `$VLAB_STATE_DIR` if set, else `$XDG_RUNTIME_DIR/vlab`, else `/tmp/vlab-<uid>`;
  * it is created with mode 0700.
  *
  * @module
  */
+
+import { type ProcessState, processState } from "./proc.ts";
 
 /** What `lab.json` holds. */
 export interface LabRecord {
@@ -25,7 +42,18 @@ export interface LabRecord {
   startedAt: string;
   /** VM count. */
   vms: number;
+  /** The event log (JSON lines), kept after the lab stops. */
+  events?: string;
 }
+
+/** The marker file's name, in every lab folder vlab creates. */
+export const MARKER = "vlab.lock";
+
+/** The first line of a marker file: what makes a folder provably vlab's. */
+const MARKER_MAGIC = "vlab lab folder";
+
+/** The files vlab writes in a lab folder (besides the marker): the only ones it removes. */
+const OWN_FILES = ["lab.json", "lab.json.tmp", "control.sock", "events.jsonl"] as const;
 
 /** The state root. */
 export function stateRoot(): string {
@@ -44,20 +72,107 @@ export function labDir(name: string): string {
 /** Paths inside a lab's folder. */
 export function labPaths(
   name: string,
-): { dir: string; record: string; socket: string; events: string } {
+): { dir: string; record: string; socket: string; marker: string } {
   const dir = labDir(name);
   return {
     dir,
     record: `${dir}/lab.json`,
     socket: `${dir}/control.sock`,
-    events: `${dir}/events.jsonl`,
+    marker: `${dir}/${MARKER}`,
   };
 }
 
-/** Create the lab's folder (mode 0700); fails if it exists. */
-export function createLabDir(name: string): void {
+/** A lab folder this process created and holds (its lock), until `release`. */
+export interface LabDirHold {
+  /** Lab name. */
+  readonly name: string;
+  /** The folder. */
+  readonly dir: string;
+  /** Remove the files vlab wrote and the folder, then drop the lock (idempotent). */
+  release(): void;
+}
+
+/** Why a lab folder could not be created. */
+export class LabDirError extends Error {
+  /** Make one. */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "LabDirError";
+  }
+}
+
+/**
+ * Create lab `name`'s folder (mode 0700), write its marker and take the lock that marks the
+ * lab alive. A folder of that name left by a lab whose process is gone (say, killed during
+ * start-up) is cleaned first; one whose process lives, or that is not vlab's, is refused with
+ * a {@linkcode LabDirError}.
+ *
+ * @example
+ * ```ts ignore
+ * import { createLabDir } from "./state.ts";
+ * const hold = createLabDir("pair");
+ * hold.release();
+ * ```
+ */
+export function createLabDir(name: string): LabDirHold {
   Deno.mkdirSync(stateRoot(), { recursive: true, mode: 0o700 });
-  Deno.mkdirSync(labDir(name), { mode: 0o700 });
+  const p = labPaths(name);
+  // Bounded: a concurrent cleaner can take the folder away between two steps at most a few times.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      Deno.mkdirSync(p.dir, { mode: 0o700 });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      const found = inspectLab(name, { clean: true });
+      if (found === null) {
+        if (isEmptyDir(p.dir)) {
+          // An empty folder (a start-up killed between mkdir and the marker): nothing to lose.
+          tryRemove(p.dir);
+          continue;
+        }
+        throw new LabDirError(`${p.dir} exists and is not a vlab lab folder (no ${MARKER})`);
+      }
+      if (found.status === "stale" && !found.kept) continue;
+      throw new LabDirError(
+        found.status === "stale"
+          ? `${p.dir} is left by a lab that is gone, and holds files vlab did not write: ${
+            found.kept!.join(", ")
+          }`
+          : `lab "${name}" is ${found.status === "starting" ? "starting" : "running"} (pid ${
+            found.status === "starting" ? found.pid : found.record.pid
+          })`,
+      );
+    }
+    let marker: Deno.FsFile;
+    try {
+      marker = Deno.openSync(p.marker, { createNew: true, write: true, read: true, mode: 0o600 });
+    } catch (e) {
+      if (e instanceof Deno.errors.AlreadyExists || e instanceof Deno.errors.NotFound) continue;
+      throw e;
+    }
+    // Blocks only while a prober holds its brief shared lock.
+    marker.lockSync(true);
+    // A cleaner that judged the folder before we locked it may have removed it meanwhile.
+    if (!sameFile(marker, p.marker)) {
+      marker.close();
+      continue;
+    }
+    marker.writeSync(new TextEncoder().encode(`${MARKER_MAGIC}\n${Deno.pid}\n`));
+    let released = false;
+    return {
+      name,
+      dir: p.dir,
+      release() {
+        if (released) return;
+        released = true;
+        removeOwnFiles(p.dir);
+        tryRemove(p.marker);
+        tryRemove(p.dir);
+        marker.close();
+      },
+    };
+  }
+  throw new LabDirError(`${p.dir} keeps changing while vlab creates it`);
 }
 
 /** Write `lab.json` (atomically: write then rename). */
@@ -66,35 +181,6 @@ export function writeRecord(record: LabRecord): void {
   Deno.writeTextFileSync(`${p.record}.tmp`, JSON.stringify(record, null, 2) + "\n");
   Deno.renameSync(`${p.record}.tmp`, p.record);
 }
-
-/** Remove a lab's folder and everything in it (never throws). */
-export function removeLabDir(name: string): void {
-  try {
-    Deno.removeSync(labDir(name), { recursive: true });
-  } catch {
-    // Already gone.
-  }
-}
-
-/**
- * Whether a process exists. Deno grants reading `/proc/<pid>` only with --allow-all, so this
- * probes with SIGCONT, which does nothing to a running process (ESRCH: gone; EPERM: it exists
- * but belongs to someone else, so it is not a lab of ours but it is alive). A zombie counts as
- * alive: callers that own the child watch its `status` instead.
- */
-export function processAlive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch (e) {
-    return !(e instanceof Deno.errors.NotFound);
-  }
-}
-
-/** A lab found in the state root. */
-export type FoundLab =
-  | { status: "running"; record: LabRecord }
-  | { status: "stale"; name: string; reason: string };
 
 /** Read one lab's record; null if the folder has none (or it is unreadable). */
 export function readRecord(name: string): LabRecord | null {
@@ -105,29 +191,72 @@ export function readRecord(name: string): LabRecord | null {
   }
 }
 
-/** Whether something accepts connections on a Unix socket (within `timeoutMs`). */
-export async function socketAnswers(path: string, timeoutMs = 1000): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+/** A lab found in the state root. */
+export type FoundLab =
+  | {
+    status: "running";
+    record: LabRecord;
+    /** What `/proc` says of its process: "stopped" for a lab frozen with `kill -STOP`. */
+    process: ProcessState;
+  }
+  | { status: "starting"; name: string; pid: number }
+  | {
+    status: "stale";
+    name: string;
+    reason: string;
+    /** Files vlab did not write, which keep the folder (absent when it was removed or kept). */
+    kept?: string[];
+  };
+
+/**
+ * Look at one folder of the state root: null if it is not a lab folder (no marker), else
+ * what it holds. With `clean`, a stale lab's own files are removed (while the lock is held, so
+ * that no new lab can start in it meanwhile). Changes nothing else: no signal is sent.
+ *
+ * @example
+ * ```ts ignore
+ * import { inspectLab } from "./state.ts";
+ * const found = inspectLab("pair", { clean: false });
+ * ```
+ */
+export function inspectLab(name: string, options: { clean: boolean }): FoundLab | null {
+  const p = labPaths(name);
+  let marker: Deno.FsFile;
   try {
-    const conn = await Promise.race([
-      Deno.connect({ transport: "unix", path }),
-      new Promise<null>((r) => timer = setTimeout(() => r(null), timeoutMs)),
-    ]);
-    if (conn === null) return false;
-    conn.close();
-    return true;
+    marker = Deno.openSync(p.marker, { read: true });
   } catch {
-    return false;
+    return null;
+  }
+  try {
+    const text = readMarker(marker);
+    // A marker is written just after it is locked: a held lock with no text yet is a lab starting.
+    if (!marker.tryLockSync(false)) {
+      const record = readRecord(name);
+      if (record === null) {
+        return { status: "starting", name, pid: Number(text?.split("\n")[1]) || 0 };
+      }
+      return { status: "running", record, process: processState(record.pid) };
+    }
+    if (text === null || !text.startsWith(`${MARKER_MAGIC}\n`)) return null;
+    const record = readRecord(name);
+    const reason = record === null
+      ? "its start-up was interrupted (it has no lab.json)"
+      : `its process ${record.pid} is gone`;
+    if (!options.clean) return { status: "stale", name, reason };
+    const kept = removeOwnFiles(p.dir);
+    if (kept.length > 0) return { status: "stale", name, reason, kept };
+    tryRemove(p.marker);
+    tryRemove(p.dir);
+    return { status: "stale", name, reason };
   } finally {
-    clearTimeout(timer);
+    marker.close(); // drops our shared lock, if we took it
   }
 }
 
 /**
- * Every lab folder in the state root, checked: a folder whose process is gone, or whose
- * control socket does not accept connections, is stale (a killed process can linger as a
- * zombie where nothing reaps it, so the socket is the test that counts). `clean` removes stale
- * folders.
+ * Every lab folder in the state root, in name order, checked by {@linkcode inspectLab}.
+ * Folders that are not vlab's (no marker) are skipped and never touched. `clean` removes the
+ * files of stale labs.
  *
  * @example
  * ```ts ignore
@@ -135,34 +264,76 @@ export async function socketAnswers(path: string, timeoutMs = 1000): Promise<boo
  * for (const lab of await findLabs({ clean: true })) console.log(lab);
  * ```
  */
-export async function findLabs(options: { clean: boolean }): Promise<FoundLab[]> {
+export function findLabs(options: { clean: boolean }): Promise<FoundLab[]> {
   let entries: Deno.DirEntry[];
   try {
     entries = [...Deno.readDirSync(stateRoot())];
   } catch {
-    return [];
+    return Promise.resolve([]);
   }
   const out: FoundLab[] = [];
   for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     if (!e.isDirectory) continue;
-    const record = readRecord(e.name);
-    let reason: string | null = null;
-    if (record === null) {
-      // A folder being created has no record for a moment: give it 30 s.
-      const age = Date.now() - (Deno.statSync(labDir(e.name)).mtime?.getTime() ?? 0);
-      if (age < 30_000) continue;
-      reason = "it has no lab.json";
-    } else if (!processAlive(record.pid)) {
-      reason = `its process ${record.pid} is gone`;
-    } else if (!(await socketAnswers(record.socket))) {
-      reason = `its process ${record.pid} is gone or hung: its control socket does not answer`;
-    }
-    if (reason === null && record !== null) {
-      out.push({ status: "running", record });
-      continue;
-    }
-    if (options.clean) removeLabDir(e.name);
-    out.push({ status: "stale", name: e.name, reason: reason! });
+    const found = inspectLab(e.name, options);
+    if (found !== null) out.push(found);
   }
-  return out;
+  return Promise.resolve(out);
+}
+
+/**
+ * Remove a stale lab's folder the way {@linkcode inspectLab} does, if (and only if) its process
+ * is gone; returns what was found (null: not a lab folder).
+ */
+export function removeStaleLab(name: string): FoundLab | null {
+  return inspectLab(name, { clean: true });
+}
+
+/** Remove the files vlab writes in a lab folder; returns the names of the others (sorted). */
+function removeOwnFiles(dir: string): string[] {
+  for (const f of OWN_FILES) tryRemove(`${dir}/${f}`);
+  const others: string[] = [];
+  try {
+    for (const e of Deno.readDirSync(dir)) if (e.name !== MARKER) others.push(e.name);
+  } catch {
+    // Gone already.
+  }
+  return others.sort();
+}
+
+function readMarker(file: Deno.FsFile): string | null {
+  const buf = new Uint8Array(128);
+  try {
+    const n = file.readSync(buf);
+    return n === null ? "" : new TextDecoder().decode(buf.subarray(0, n));
+  } catch {
+    return null;
+  }
+}
+
+function sameFile(file: Deno.FsFile, path: string): boolean {
+  try {
+    const a = file.statSync();
+    const b = Deno.statSync(path);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
+  }
+}
+
+function isEmptyDir(path: string): boolean {
+  try {
+    for (const _ of Deno.readDirSync(path)) return false;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Remove a file or an empty folder (never recursive, never throws). */
+function tryRemove(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // Gone, or not empty: leave it.
+  }
 }

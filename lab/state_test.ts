@@ -1,14 +1,13 @@
 import assert from "node:assert/strict";
+import { processState, stateOfStat } from "./proc.ts";
 import {
   createLabDir,
   findLabs,
   labDir,
+  type LabDirHold,
   labPaths,
   type LabRecord,
-  processAlive,
   readRecord,
-  removeLabDir,
-  socketAnswers,
   stateRoot,
   writeRecord,
 } from "./state.ts";
@@ -48,22 +47,53 @@ function record(name: string, pid: number, extra: Partial<LabRecord> = {}): LabR
   };
 }
 
-/** A lab folder with a record, as `vlab up` leaves it. */
-function makeLab(name: string, pid: number): LabRecord {
-  createLabDir(name);
+/** A live lab as `vlab up` leaves it: its folder, held by this process, and its record. */
+function liveLab(name: string, pid = Deno.pid): { hold: LabDirHold; record: LabRecord } {
+  const hold = createLabDir(name);
   const r = record(name, pid);
   writeRecord(r);
-  return r;
+  return { hold, record: r };
+}
+
+/**
+ * The folder a lab leaves when its process dies (a crash, `kill -9`): marker, record, lock
+ * released. Made by a child process that takes the lock and exits.
+ */
+async function deadLab(name: string, options: { record: boolean } = { record: true }) {
+  const p = labPaths(name);
+  const code = `
+    Deno.mkdirSync(${JSON.stringify(stateRoot())}, { recursive: true, mode: 0o700 });
+    const { createLabDir, writeRecord } = await import(${
+    JSON.stringify(new URL("./state.ts", import.meta.url).href)
+  });
+    createLabDir(${JSON.stringify(name)});
+    if (${options.record}) writeRecord(${JSON.stringify(record(name, 0))});
+    Deno.exit(0); // without release: the kernel drops the lock, the files stay
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    env: { VLAB_STATE_DIR: stateRoot() },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.equal(exists(p.marker), true);
+  return p;
 }
 
 function exists(path: string): boolean {
   try {
-    Deno.statSync(path);
+    Deno.lstatSync(path);
     return true;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
   }
+}
+
+function stateLetter(pid: number): string {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  return stat.slice(stat.lastIndexOf(")") + 2)[0];
 }
 
 Deno.test("paths follow VLAB_STATE_DIR", async () => {
@@ -74,64 +104,72 @@ Deno.test("paths follow VLAB_STATE_DIR", async () => {
       dir: `${root}/pair`,
       record: `${root}/pair/lab.json`,
       socket: `${root}/pair/control.sock`,
-      events: `${root}/pair/events.jsonl`,
+      marker: `${root}/pair/vlab.lock`,
     });
   });
 });
 
 Deno.test("createLabDir makes the root and the lab folder with mode 0700, once", async () => {
   await withStateDir((root) => {
-    createLabDir("pair");
+    const pair = createLabDir("pair");
     assert.equal(Deno.statSync(root).mode! & 0o777, 0o700);
     assert.equal(Deno.statSync(`${root}/pair`).mode! & 0o777, 0o700);
     assert.equal(Deno.statSync(`${root}/pair`).isDirectory, true);
-    assert.throws(() => createLabDir("pair"), Deno.errors.AlreadyExists);
-    createLabDir("star"); // a second lab beside it
+    assert.throws(() => createLabDir("pair"), /lab "pair" is starting/);
+    const star = createLabDir("star"); // a second lab beside it
     assert.equal(Deno.statSync(`${root}/star`).mode! & 0o777, 0o700);
+    pair.release();
+    star.release();
+    assert.deepEqual([...Deno.readDirSync(root)], []);
   });
 });
 
 Deno.test("writeRecord and readRecord round-trip lab.json, leaving no temporary file", async () => {
   await withStateDir((root) => {
-    const r = makeLab("pair", 1234);
+    const { hold, record: r } = liveLab("pair", 1234);
     assert.deepEqual(readRecord("pair"), r);
     writeRecord({ ...r, vms: 3 }); // replaces it
     assert.equal(readRecord("pair")?.vms, 3);
-    assert.deepEqual([...Deno.readDirSync(`${root}/pair`)].map((e) => e.name), ["lab.json"]);
+    assert.deepEqual([...Deno.readDirSync(`${root}/pair`)].map((e) => e.name).sort(), [
+      "lab.json",
+      "vlab.lock",
+    ]);
     assert.equal(readRecord("nope"), null, "no folder");
     Deno.writeTextFileSync(`${root}/pair/lab.json`, "{ not json");
     assert.equal(readRecord("pair"), null, "unreadable");
+    hold.release();
   });
 });
 
-Deno.test("removeLabDir removes everything in the folder and never throws", async () => {
+Deno.test("release removes the files vlab wrote and the folder, once", async () => {
   await withStateDir((root) => {
-    makeLab("pair", 1);
-    Deno.writeTextFileSync(`${root}/pair/events.jsonl`, "{}\n");
-    removeLabDir("pair");
+    const { hold } = liveLab("pair");
+    Deno.writeTextFileSync(`${root}/pair/control.sock`, "");
+    hold.release();
     assert.equal(exists(`${root}/pair`), false);
-    assert.doesNotThrow(() => removeLabDir("pair"));
+    assert.doesNotThrow(() => hold.release());
   });
 });
 
-Deno.test("processAlive: this process yes, a reaped child no", async () => {
-  assert.equal(processAlive(Deno.pid), true);
-  assert.equal(processAlive(await deadPid()), false);
-});
-
-Deno.test("socketAnswers: false for no socket, true for a listening one", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "vlab-sock-" });
+Deno.test("processState reads /proc: running, stopped by SIGSTOP, gone", async () => {
+  assert.equal(processState(Deno.pid), "running");
+  assert.equal(processState(await deadPid()), "gone");
+  assert.equal(processState(-1), "gone");
+  assert.equal(stateOfStat("42 (a) b) T 1 42"), "stopped");
+  assert.equal(stateOfStat("42 (deno) Z 1"), "zombie");
+  assert.equal(stateOfStat("garbage"), "unknown");
+  const child = new Deno.Command("sleep", { args: ["30"], stdin: "null" }).spawn();
   try {
-    const path = `${dir}/s.sock`;
-    assert.equal(await socketAnswers(path, 500), false);
-    const server = Deno.serve({ path, onListen() {} }, () => new Response("ok"));
-    try {
-      assert.equal(await socketAnswers(path, 2000), true);
-    } finally {
-      await server.shutdown();
+    child.kill("SIGSTOP");
+    const deadline = performance.now() + 5000;
+    while (stateLetter(child.pid) !== "T" && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
     }
+    assert.equal(processState(child.pid), "stopped");
+    assert.equal(stateLetter(child.pid), "T", "probing resumed the process");
   } finally {
-    Deno.removeSync(dir, { recursive: true });
+    child.kill("SIGKILL");
+    await child.status;
   }
 });
 
@@ -144,9 +182,8 @@ Deno.test("findLabs finds nothing when the root does not exist", async () => {
 
 Deno.test("a lab whose process is gone is stale; clean: false keeps it, clean: true removes it", async () => {
   await withStateDir(async (root) => {
-    const pid = await deadPid();
-    makeLab("pair", pid);
-    const expected = [{ status: "stale", name: "pair", reason: `its process ${pid} is gone` }];
+    await deadLab("pair");
+    const expected = [{ status: "stale", name: "pair", reason: "its process 0 is gone" }];
     assert.deepEqual(await findLabs({ clean: false }), expected);
     assert.equal(exists(`${root}/pair`), true);
     assert.deepEqual(await findLabs({ clean: true }), expected);
@@ -155,66 +192,143 @@ Deno.test("a lab whose process is gone is stale; clean: false keeps it, clean: t
   });
 });
 
-Deno.test("a lab whose process lives but whose socket does not answer is stale", async () => {
+Deno.test("a lab whose process lives is never cleaned, even while its socket refuses connections (EAGAIN)", async () => {
   await withStateDir(async (root) => {
-    makeLab("nosocket", Deno.pid);
-    // Something left at the socket path that nobody listens on.
-    const left = makeLab("refused", Deno.pid);
-    Deno.writeTextFileSync(left.socket, "");
-    const reason = `its process ${Deno.pid} is gone or hung: its control socket does not answer`;
-    const expected = [
-      { status: "stale", name: "nosocket", reason },
-      { status: "stale", name: "refused", reason },
-    ];
-    assert.deepEqual(await findLabs({ clean: false }), expected);
-    assert.equal(exists(`${root}/nosocket`), true);
-    assert.deepEqual(await findLabs({ clean: true }), expected);
-    assert.equal(exists(`${root}/nosocket`), false);
-    assert.equal(exists(`${root}/refused`), false);
-  });
-});
-
-Deno.test("a lab whose process lives and whose socket answers is running and kept", async () => {
-  await withStateDir(async (root) => {
-    const r = makeLab("pair", Deno.pid);
-    const server = Deno.serve({ path: r.socket, onListen() {} }, () => new Response("ok"));
+    // Each a live lab of this process: no socket, a socket file nobody listens on, and a socket
+    // whose backlog is full (connect gets EAGAIN), as under a flood of idle connections.
+    const nosocket = liveLab("nosocket");
+    const refused = liveLab("refused");
+    Deno.writeTextFileSync(refused.record.socket, "");
+    const busy = liveLab("busy");
+    const listener = Deno.listen({ transport: "unix", path: busy.record.socket });
+    const conns: Deno.Conn[] = [];
+    let saturated = false;
     try {
-      const dead = await deadPid();
-      makeLab("zombie", dead);
-      assert.deepEqual(await findLabs({ clean: true }), [
-        { status: "running", record: r },
-        { status: "stale", name: "zombie", reason: `its process ${dead} is gone` },
+      for (let i = 0; i < 5000 && !saturated; i++) {
+        try {
+          conns.push(await Deno.connect({ transport: "unix", path: busy.record.socket }));
+        } catch (e) {
+          assert.ok(e instanceof Deno.errors.WouldBlock, `connect failed with ${e}`);
+          saturated = true;
+        }
+      }
+      assert.ok(saturated, "the socket's backlog never filled");
+      const found = await findLabs({ clean: true });
+      assert.deepEqual(found, [
+        { status: "running", record: busy.record, process: "running" },
+        { status: "running", record: nosocket.record, process: "running" },
+        { status: "running", record: refused.record, process: "running" },
       ]);
-      assert.equal(exists(`${root}/pair/lab.json`), true);
-      assert.equal(exists(`${root}/zombie`), false);
+      for (const name of ["busy", "nosocket", "refused"]) {
+        assert.equal(exists(`${root}/${name}/lab.json`), true, name);
+      }
     } finally {
-      await server.shutdown();
+      for (const c of conns) c.close();
+      listener.close();
+      for (const l of [nosocket, refused, busy]) l.hold.release();
     }
   });
 });
 
-Deno.test("a folder without lab.json is left alone for 30 s, then stale", async () => {
+Deno.test("a liveness probe changes nothing: a lab frozen with SIGSTOP stays frozen and is listed as stopped", async () => {
+  await withStateDir(async () => {
+    const child = new Deno.Command("sleep", { args: ["30"], stdin: "null" }).spawn();
+    const lab = liveLab("frozen", child.pid);
+    try {
+      child.kill("SIGSTOP");
+      const deadline = performance.now() + 5000;
+      while (stateLetter(child.pid) !== "T" && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(stateLetter(child.pid), "T");
+      const found = await findLabs({ clean: true });
+      assert.equal(stateLetter(child.pid), "T", "findLabs resumed the frozen process");
+      assert.deepEqual(found, [{ status: "running", record: lab.record, process: "stopped" }]);
+    } finally {
+      lab.hold.release();
+      child.kill("SIGKILL");
+      await child.status;
+    }
+  });
+});
+
+Deno.test("a folder that is not a lab is never removed, however old", async () => {
   await withStateDir(async (root) => {
-    createLabDir("young");
-    createLabDir("old");
-    const old = new Date(Date.now() - 60_000);
-    Deno.utimeSync(`${root}/old`, old, old);
-    Deno.writeTextFileSync(`${root}/not-a-lab.txt`, "x"); // files in the root are skipped
-    assert.deepEqual(await findLabs({ clean: true }), [
-      { status: "stale", name: "old", reason: "it has no lab.json" },
+    Deno.mkdirSync(`${root}/photos`, { recursive: true });
+    Deno.writeTextFileSync(`${root}/photos/cat.jpg`, "meow");
+    Deno.mkdirSync(`${root}/empty`);
+    // A lab.json alone proves nothing: vlab writes its marker first.
+    Deno.mkdirSync(`${root}/lookalike`);
+    Deno.writeTextFileSync(`${root}/lookalike/lab.json`, JSON.stringify(record("lookalike", 1)));
+    Deno.mkdirSync(`${root}/forged`);
+    Deno.writeTextFileSync(`${root}/forged/vlab.lock`, "not the marker\n");
+    Deno.writeTextFileSync(`${root}/not-a-lab.txt`, "x");
+    const old = new Date(Date.now() - 3600_000);
+    for (const d of ["photos", "empty", "lookalike", "forged"]) {
+      Deno.utimeSync(`${root}/${d}`, old, old);
+    }
+    assert.deepEqual(await findLabs({ clean: true }), []);
+    assert.equal(Deno.readTextFileSync(`${root}/photos/cat.jpg`), "meow");
+    for (const p of ["empty", "lookalike/lab.json", "forged/vlab.lock", "not-a-lab.txt"]) {
+      assert.equal(exists(`${root}/${p}`), true, p);
+    }
+  });
+});
+
+Deno.test("a stale lab loses only the files vlab wrote; a file of the user's keeps the folder", async () => {
+  await withStateDir(async (root) => {
+    const p = await deadLab("pair");
+    Deno.writeTextFileSync(`${p.dir}/cat.jpg`, "meow");
+    const found = await findLabs({ clean: true });
+    assert.deepEqual(found, [{
+      status: "stale",
+      name: "pair",
+      reason: "its process 0 is gone",
+      kept: ["cat.jpg"],
+    }]);
+    assert.equal(Deno.readTextFileSync(`${root}/pair/cat.jpg`), "meow");
+    assert.equal(exists(p.record), false);
+    assert.throws(() => createLabDir("pair"), /holds files vlab did not write: cat\.jpg/);
+  });
+});
+
+Deno.test("a start-up killed before lab.json is stale at once and does not block the next start", async () => {
+  await withStateDir(async (root) => {
+    await deadLab("pair", { record: false });
+    assert.deepEqual(await findLabs({ clean: false }), [
+      {
+        status: "stale",
+        name: "pair",
+        reason: "its start-up was interrupted (it has no lab.json)",
+      },
     ]);
-    assert.equal(exists(`${root}/old`), false);
-    assert.equal(exists(`${root}/young`), true);
-    assert.equal(exists(`${root}/not-a-lab.txt`), true);
+    const hold = createLabDir("pair"); // no "File exists"
+    assert.equal(exists(`${root}/pair/vlab.lock`), true);
+    hold.release();
+    // An empty folder (killed between mkdir and the marker) does not block a start either.
+    Deno.mkdirSync(`${root}/star`);
+    createLabDir("star").release();
+  });
+});
+
+Deno.test("a lab that is starting (lock held, no lab.json yet) is neither running nor stale", async () => {
+  await withStateDir(async (root) => {
+    const hold = createLabDir("pair");
+    const old = new Date(Date.now() - 3600_000);
+    Deno.utimeSync(`${root}/pair`, old, old);
+    assert.deepEqual(await findLabs({ clean: true }), [
+      { status: "starting", name: "pair", pid: Deno.pid },
+    ]);
+    assert.equal(exists(`${root}/pair/vlab.lock`), true);
+    hold.release();
   });
 });
 
 Deno.test("findLabs lists labs in name order", async () => {
   await withStateDir(async () => {
-    const pid = await deadPid();
-    for (const name of ["star", "alpha", "pair"]) makeLab(name, pid);
+    for (const name of ["star", "alpha", "pair"]) await deadLab(name);
     const found = await findLabs({ clean: false });
-    assert.deepEqual(found.map((f) => f.status === "stale" ? f.name : f.record.name), [
+    assert.deepEqual(found.map((f) => f.status === "running" ? f.record.name : f.name), [
       "alpha",
       "pair",
       "star",
