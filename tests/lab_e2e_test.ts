@@ -56,10 +56,37 @@ async function withLab(
   }
 }
 
-/** Entries left in a state folder (the per-lab log of a detached start is kept next to it). */
+/** Entries left in a state folder, but the event logs kept in `logs/`. */
 function leftovers(stateDir: string): string[] {
-  return [...Deno.readDirSync(stateDir)].map((e) => e.name).filter((n) => !n.endsWith(".log"));
+  return [...Deno.readDirSync(stateDir)].map((e) => e.name).filter((n) => n !== "logs");
 }
+
+/** The state letter of `/proc/PID/stat` ("T": stopped), or "" once the process is gone. */
+function procState(pid: number): string {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0];
+  } catch {
+    return "";
+  }
+}
+
+async function waitFor(what: string, ok: () => boolean, ms = 20_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!ok()) {
+    assert.ok(performance.now() < deadline, `timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const exists = (path: string) => {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 Deno.test({
   name:
@@ -187,6 +214,13 @@ Deno.test({
       const down = await vlab("down");
       assert.equal(down.code, 0, down.stderr);
       assert.deepEqual(leftovers(stateDir), []);
+      // The event log outlives the lab, and down says where it is.
+      const log = down.stdout.match(/^event log (\S+\.jsonl)$/m)?.[1];
+      assert.ok(log, `down did not name the event log:\n${down.stdout}`);
+      assert.ok(log.startsWith(`${stateDir}/logs/pair-`), log);
+      const kinds = Deno.readTextFileSync(log).trim().split("\n").map((l) => JSON.parse(l).kind);
+      assert.deepEqual([kinds[0], kinds.at(-1)], ["lab-up", "lab-down"]);
+      assert.ok(kinds.includes("link-down"), kinds.join(" "));
       const ls = await vlab("ls");
       assert.match(ls.stdout, /no lab is running/);
     });
@@ -269,6 +303,106 @@ Deno.test({
       assert.deepEqual(leftovers(stateDir).filter((n) => n !== "bad.yaml"), []);
     } finally {
       await Deno.remove(stateDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "vlab ls does not resume a lab frozen with kill -STOP, and shows it as stopped",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withLab("pair", async (vlab, stateDir) => {
+      const { pid } = JSON.parse(Deno.readTextFileSync(`${stateDir}/pair/lab.json`));
+      Deno.kill(pid, "SIGSTOP");
+      try {
+        await waitFor("the lab to stop", () => procState(pid) === "T", 5000);
+        const ls = await vlab("ls");
+        assert.equal(procState(pid), "T", "vlab ls resumed the frozen lab");
+        assert.equal(ls.code, 0, ls.stderr);
+        assert.match(ls.stdout, new RegExp(`^pair\\s+stopped\\s+2\\s+${pid}\\s`, "m"));
+        const status = await vlab("status");
+        assert.equal(procState(pid), "T", "vlab status resumed the frozen lab");
+        assert.equal(status.code, 1);
+        assert.match(status.stderr, /Lab "pair" is stopped/);
+        assert.match(status.stderr, new RegExp(`kill -CONT ${pid}`));
+        assert.equal(exists(`${stateDir}/pair/lab.json`), true);
+      } finally {
+        Deno.kill(pid, "SIGCONT");
+      }
+      const ls = await vlab("ls");
+      assert.match(ls.stdout, new RegExp(`^pair\\s+running\\s+2\\s+${pid}\\s`, "m"));
+    });
+  },
+});
+
+Deno.test({
+  name: "kill -9 during start-up does not make the next vlab up fail",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
+    const vlab = vlabIn(stateDir);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: vlabRunArgs(["up", "star", "--quiet"]),
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      env: { VLAB_STATE_DIR: stateDir },
+    }).spawn();
+    try {
+      await waitFor("the lab folder", () => exists(`${stateDir}/star`));
+      assert.equal(exists(`${stateDir}/star/lab.json`), false, "the lab came up before the kill");
+      child.kill("SIGKILL");
+      await child.status;
+      const up = await vlab("up", "star", "-d");
+      assert.equal(up.code, 0, `vlab up after a killed start-up failed:\n${up.stderr}`);
+      const ls = await vlab("ls");
+      assert.match(ls.stdout, /^star\s+running\s/m);
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+      await vlab("down", "--all");
+      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "Ctrl-C during vlab up -d stops the starting lab and leaves nothing behind",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
+    const vlab = vlabIn(stateDir);
+    const parent = new Deno.Command(Deno.execPath(), {
+      args: vlabRunArgs(["up", "star", "-d"]),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", VLAB_STATE_DIR: stateDir },
+    }).spawn();
+    const output = parent.output();
+    try {
+      // The detached child has made its folder: the lab is starting, not up.
+      await waitFor("the lab folder", () => exists(`${stateDir}/star`));
+      assert.equal(exists(`${stateDir}/star/lab.json`), false, "the lab came up before Ctrl-C");
+      parent.kill("SIGINT");
+      const out = await output;
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 1, stderr);
+      assert.match(stderr, /Interrupted: the background lab "star" was stopped/);
+      await waitFor("the lab folder to go", () => !exists(`${stateDir}/star`));
+      assert.deepEqual(leftovers(stateDir), [], "a lab folder or a .start.log was left");
+      const ls = await vlab("ls");
+      assert.match(ls.stdout, /no lab is running/);
+    } finally {
+      await vlab("down", "--all");
+      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
     }
   },
 });

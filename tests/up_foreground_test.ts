@@ -1,7 +1,7 @@
 /**
  * `vlab up` in the foreground, as a user runs it in a terminal: it registers the lab, says it is
- * up, and on Ctrl-C (SIGINT) or SIGTERM stops every worker, says so, exits 0 and leaves an empty
- * state folder. `vlab up --dry-run` prints the plan and starts nothing. Every test uses its own
+ * up, and on Ctrl-C (SIGINT) or SIGTERM stops every worker, says so, exits 0 and leaves only its
+ * event log in the state folder. `vlab up --dry-run` prints the plan and starts nothing. Every test uses its own
  * state folder (VLAB_STATE_DIR).
  *
  * The child process and its pipes outlive a single tick of the event loop, so the resource and
@@ -79,7 +79,11 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
         assert.equal(s.code, 0, `exit ${s.code} (signal ${s.signal}):\n${stderr.text()}`);
         assert.match(stdout.text(), /^lab pair down$/m);
         assert.equal(stderr.text(), "");
-        assert.deepEqual([...Deno.readDirSync(stateDir)].map((e) => e.name), []);
+        // Only the event log is left, where the last line says.
+        assert.deepEqual([...Deno.readDirSync(stateDir)].map((e) => e.name), ["logs"]);
+        const log = stdout.text().match(/^event log (\S+)$/m)?.[1];
+        assert.ok(log && log.startsWith(`${stateDir}/logs/pair-`), stdout.text());
+        assert.match(Deno.readTextFileSync(log), /"kind":"lab-down"/);
       } finally {
         if (!exited) {
           child.kill("SIGKILL");
