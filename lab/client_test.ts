@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { controlJson } from "./client.ts";
+import { LabError } from "./errors.ts";
+import { createLabDir, labPaths, type LabRecord, writeRecord } from "./state.ts";
+
+Deno.test({
+  name: "a request refused by a saturated socket (EAGAIN) keeps the live lab's state",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", tmp);
+    const hold = createLabDir("pair");
+    const p = labPaths("pair");
+    const record: LabRecord = {
+      name: "pair",
+      pid: Deno.pid,
+      socket: p.socket,
+      source: "pair",
+      startedAt: new Date().toISOString(),
+      vms: 2,
+    };
+    writeRecord(record);
+    // A listener that never accepts, its backlog filled: the next connect gets EAGAIN.
+    const listener = Deno.listen({ transport: "unix", path: p.socket });
+    const conns: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 5000; i++) {
+        try {
+          conns.push(await Deno.connect({ transport: "unix", path: p.socket }));
+        } catch (e) {
+          assert.ok(e instanceof Deno.errors.WouldBlock, `connect failed with ${e}`);
+          break;
+        }
+      }
+      assert.ok(conns.length < 5000, "the socket's backlog never filled");
+      const e = await controlJson(record, "/lab").then(() => null, (e) => e);
+      assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+      assert.equal(e.code, "control-error");
+      assert.match(e.message, /^Lab "pair" is running but its control socket did not take/);
+      assert.match(e.message, /Resource temporarily unavailable/);
+      assert.deepEqual(JSON.parse(Deno.readTextFileSync(p.record)), record, "lab.json was removed");
+    } finally {
+      for (const c of conns) c.close();
+      listener.close();
+      hold.release();
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      Deno.removeSync(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a request to a lab whose process is gone cleans its state and says no-lab",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    try {
+      // A lab folder left by a process that died (its lock is released with it).
+      const code = `
+        const { createLabDir, writeRecord, labPaths } = await import(${
+        JSON.stringify(new URL("./state.ts", import.meta.url).href)
+      });
+        createLabDir("pair");
+        writeRecord({ name: "pair", pid: 1, socket: labPaths("pair").socket, source: "pair",
+          startedAt: "2024-01-01T00:00:00.000Z", vms: 2 });
+        Deno.exit(0);
+      `;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", code],
+        env: { VLAB_STATE_DIR: tmp },
+      }).output();
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      Deno.env.set("VLAB_STATE_DIR", tmp);
+      const record = JSON.parse(Deno.readTextFileSync(`${tmp}/pair/lab.json`));
+      const e = await controlJson(record, "/lab").then(() => null, (e) => e);
+      assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+      assert.equal(e.code, "no-lab");
+      assert.deepEqual([...Deno.readDirSync(tmp)], []);
+    } finally {
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      Deno.removeSync(tmp, { recursive: true });
+    }
+  },
+});
