@@ -160,9 +160,13 @@ function summaryLine(lab: Lab): string {
 
 async function upDetached(file: string | undefined, name: string): Promise<void> {
   Deno.mkdirSync(stateRoot(), { recursive: true, mode: 0o700 });
-  // The child writes its errors here (it has no terminal); removed once the lab is up.
-  const logPath = `${stateRoot()}/${name}.start.log`;
-  Deno.writeTextFileSync(logPath, "");
+  // The child writes its errors here (it has no terminal); removed once the lab is up. A fresh
+  // file of its own: a file of the user's is never overwritten or removed.
+  const logPath = Deno.makeTempFileSync({
+    dir: stateRoot(),
+    prefix: `${name}.`,
+    suffix: ".start.log",
+  });
   // Ctrl-C (or SIGTERM) while the lab comes up cancels the start: the child is detached (it
   // does not get the terminal's SIGINT), so it is stopped here, and nothing is left behind.
   const interrupted = new AbortController();
@@ -266,9 +270,12 @@ function downCommand() {
     .argument("[name]", "lab name")
     .option("--all", "stop every running lab")
     .action(async (name, opts) => {
-      const records = opts.all
-        ? (await findLabs({ clean: true })).flatMap((l) => l.status === "running" ? [l.record] : [])
-        : [await resolveLab(name)];
+      const live = opts.all
+        ? (await findLabs({ clean: true })).flatMap((l) => l.status === "running" ? [l] : [])
+        : [{ record: await resolveLab(name), process: "running" }];
+      // A lab frozen with kill -STOP cannot answer (a request would hang): say so, stop the rest.
+      const frozen = live.filter((l) => l.process === "stopped").map((l) => l.record);
+      const records = live.filter((l) => l.process !== "stopped").map((l) => l.record);
       for (const record of records) {
         try {
           await controlJson(record, "/down", { method: "POST" });
@@ -293,6 +300,16 @@ function downCommand() {
         await out(
           `lab ${record.name} down\n` +
             (record.events ? `event log ${record.events}\n` : ""),
+        );
+      }
+      if (frozen.length > 0) {
+        const pids = frozen.map((r) => r.pid).join(" ");
+        throw new LabError(
+          "control-error",
+          `Cannot stop ${frozen.map((r) => `"${r.name}"`).join(", ")}: stopped with SIGSTOP, ${
+            frozen.length === 1 ? "it cannot" : "they cannot"
+          } answer`,
+          `Resume with \`kill -CONT ${pids}\`, then run \`vlab down\` again`,
         );
       }
     });

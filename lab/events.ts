@@ -1,5 +1,6 @@
 /**
- * The lab's event log: one JSON object per line (`events.jsonl` in the lab's state folder),
+ * The lab's event log: one JSON object per line (`<state root>/logs/<lab>-<start>.jsonl`, kept
+ * after the lab stops; see `logs.ts`),
  * recording what happened to the lab: up, down, VM ready or failed, link changes, device and
  * guest errors, control-socket errors. The most recent events are also kept in memory for
  * `GET /events` and the dashboard.

@@ -53,7 +53,7 @@ export const MARKER = "vlab.lock";
 const MARKER_MAGIC = "vlab lab folder";
 
 /** The files vlab writes in a lab folder (besides the marker): the only ones it removes. */
-const OWN_FILES = ["lab.json", "lab.json.tmp", "control.sock", "events.jsonl"] as const;
+const OWN_FILES = ["lab.json", "lab.json.tmp", "control.sock"] as const;
 
 /** The state root. */
 export function stateRoot(): string {

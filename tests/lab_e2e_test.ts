@@ -326,6 +326,11 @@ Deno.test({
         assert.equal(status.code, 1);
         assert.match(status.stderr, /Lab "pair" is stopped/);
         assert.match(status.stderr, new RegExp(`kill -CONT ${pid}`));
+        // down --all does not hang on it: it says what to do.
+        const down = await vlab("down", "--all");
+        assert.equal(down.code, 1);
+        assert.match(down.stderr, /Cannot stop "pair": stopped with SIGSTOP/);
+        assert.equal(procState(pid), "T", "vlab down resumed the frozen lab");
         assert.equal(exists(`${stateDir}/pair/lab.json`), true);
       } finally {
         Deno.kill(pid, "SIGCONT");
@@ -355,8 +360,11 @@ Deno.test({
       assert.equal(exists(`${stateDir}/star/lab.json`), false, "the lab came up before the kill");
       child.kill("SIGKILL");
       await child.status;
+      // A file of the user's with the name a detached start once used for its log is not vlab's.
+      Deno.writeTextFileSync(`${stateDir}/star.start.log`, "mine");
       const up = await vlab("up", "star", "-d");
       assert.equal(up.code, 0, `vlab up after a killed start-up failed:\n${up.stderr}`);
+      assert.equal(Deno.readTextFileSync(`${stateDir}/star.start.log`), "mine");
       const ls = await vlab("ls");
       assert.match(ls.stdout, /^star\s+running\s/m);
     } finally {

@@ -1,0 +1,28 @@
+import assert from "node:assert/strict";
+import { LabError } from "./errors.ts";
+import { planLab } from "./plan.ts";
+import { launchLab } from "./runner.ts";
+import { topologyFromObject } from "./topology/mod.ts";
+
+Deno.test("a lab named logs is refused: that folder of the state root holds the event logs", async () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "vlab-runner-" });
+  const before = Deno.env.get("VLAB_STATE_DIR");
+  Deno.env.set("VLAB_STATE_DIR", tmp);
+  try {
+    Deno.mkdirSync(`${tmp}/logs`);
+    Deno.writeTextFileSync(`${tmp}/logs/pair-2026-01-01T00-00-00.000Z.jsonl`, "{}\n");
+    const t = topologyFromObject({ name: "logs", vms: { a: { nics: { eth0: {} } } } });
+    assert.ok(t.ok, JSON.stringify(!t.ok && t.error));
+    const e = await launchLab(planLab(t.value)).then(() => null, (e) => e);
+    assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+    assert.equal(e.code, "lab-exists");
+    assert.match(e.message, /is where vlab keeps event logs/);
+    assert.deepEqual([...Deno.readDirSync(`${tmp}/logs`)].map((f) => f.name), [
+      "pair-2026-01-01T00-00-00.000Z.jsonl",
+    ]);
+  } finally {
+    if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+    else Deno.env.set("VLAB_STATE_DIR", before);
+    Deno.removeSync(tmp, { recursive: true });
+  }
+});
