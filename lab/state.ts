@@ -223,6 +223,8 @@ export function inspectLab(name: string, options: { clean: boolean }): FoundLab 
   const p = labPaths(name);
   let marker: Deno.FsFile;
   try {
+    // Only a regular file can be vlab's marker (opening a FIFO someone put there would hang).
+    if (!Deno.lstatSync(p.dir).isDirectory || !Deno.lstatSync(p.marker).isFile) return null;
     marker = Deno.openSync(p.marker, { read: true });
   } catch {
     return null;

@@ -263,13 +263,17 @@ Deno.test("a folder that is not a lab is never removed, however old", async () =
     Deno.mkdirSync(`${root}/forged`);
     Deno.writeTextFileSync(`${root}/forged/vlab.lock`, "not the marker\n");
     Deno.writeTextFileSync(`${root}/not-a-lab.txt`, "x");
+    // A FIFO where the marker would be: opening it to read would hang.
+    Deno.mkdirSync(`${root}/fifo`);
+    const mkfifo = new Deno.Command("mkfifo", { args: [`${root}/fifo/vlab.lock`] }).outputSync();
+    assert.equal(mkfifo.code, 0, "mkfifo failed");
     const old = new Date(Date.now() - 3600_000);
     for (const d of ["photos", "empty", "lookalike", "forged"]) {
       Deno.utimeSync(`${root}/${d}`, old, old);
     }
     assert.deepEqual(await findLabs({ clean: true }), []);
     assert.equal(Deno.readTextFileSync(`${root}/photos/cat.jpg`), "meow");
-    for (const p of ["empty", "lookalike/lab.json", "forged/vlab.lock", "not-a-lab.txt"]) {
+    for (const p of ["empty", "lookalike/lab.json", "forged/vlab.lock", "not-a-lab.txt", "fifo"]) {
       assert.equal(exists(`${root}/${p}`), true, p);
     }
   });
