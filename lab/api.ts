@@ -85,6 +85,8 @@ export interface LabHandle {
   readonly name: string;
   /** Control socket path (for curl and other clients). */
   readonly socket: string;
+  /** The event log (JSON lines), kept after the lab stops. */
+  readonly events: string;
   /** The supervisor, for advanced use (raw counters). */
   readonly lab: Lab;
   /** A VM by name; throws a `LabError` (code `unknown-vm`) for a name the lab does not have. */
@@ -104,7 +106,7 @@ export interface LabHandle {
    * file (global header and records).
    */
   capture(link: string, options: { ms?: number; signal?: AbortSignal }): Promise<Uint8Array>;
-  /** Stop the lab and remove its state. */
+  /** Stop the lab and remove its state folder (the event log is kept). */
   stop(): Promise<void>;
 }
 
@@ -152,6 +154,7 @@ function handleOf(running: RegisteredLab): LabHandle {
   return {
     name: lab.plan.name,
     socket: running.socket,
+    events: running.events,
     lab,
     vm,
     status: () => labStatus(lab),

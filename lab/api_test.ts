@@ -103,10 +103,18 @@ Deno.test({
         lab.setLink("a-b", true);
         assert.equal(lab.status().links[0].up, true);
 
+        const events = lab.events;
+        assert.equal(record.events, events);
         await lab.stop();
         lab = null;
         assert.equal(exists(`${dir}/api-mini`), false, "the state folder is still there");
-        assert.deepEqual([...Deno.readDirSync(dir)], []);
+        // Only the event log is kept, and it tells the run from start to end.
+        assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["logs"]);
+        assert.ok(events.startsWith(`${dir}/logs/api-mini-`), events);
+        const kinds = Deno.readTextFileSync(events).trim().split("\n").map((l) =>
+          JSON.parse(l).kind
+        );
+        assert.deepEqual([kinds[0], kinds.at(-1)], ["lab-up", "lab-down"]);
       } finally {
         await lab?.stop();
       }
@@ -184,7 +192,9 @@ Deno.test({
       } finally {
         await lab.stop();
       }
-      assert.deepEqual([...Deno.readDirSync(dir)], []);
+      // The refused second start wrote nothing: only the first lab's event log is left.
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["logs"]);
+      assert.equal([...Deno.readDirSync(`${dir}/logs`)].length, 1);
     }),
 });
 

@@ -91,7 +91,8 @@ Deno.test({
       await waitFor("the stop question", (s) => /Stop the lab\? \(y\/n\)/.test(s));
       await tmux("send-keys", "-t", "lab", "y");
       await waitFor("vlab up to exit", (s) => /EXITED 0/.test(s));
-      assert.deepEqual([...Deno.readDirSync(stateDir)].map((e) => e.name), []);
+      // Only the run's event log is kept.
+      assert.deepEqual([...Deno.readDirSync(stateDir)].map((e) => e.name), ["logs"]);
       const ls = await run(Deno.execPath(), vlabRunArgs(["ls"]), { VLAB_STATE_DIR: stateDir });
       assert.match(ls.stdout, /no lab is running/);
     } finally {
