@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { vlabRunArgs } from "../cli/deno_run.ts";
+import { createLabDir, type LabRecord, writeRecord } from "../lab/state.ts";
 
 interface Run {
   code: number;
@@ -410,6 +411,54 @@ Deno.test({
       assert.match(ls.stdout, /no lab is running/);
     } finally {
       await vlab("down", "--all");
+      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "vlab status on a live lab whose control socket is saturated (EAGAIN) keeps the lab",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", stateDir);
+    // This test process plays the lab: it holds the folder and a socket whose backlog is full.
+    const hold = createLabDir("pair");
+    const record: LabRecord = {
+      name: "pair",
+      pid: Deno.pid,
+      socket: `${stateDir}/pair/control.sock`,
+      source: "pair",
+      startedAt: new Date().toISOString(),
+      vms: 2,
+    };
+    writeRecord(record);
+    const listener = Deno.listen({ transport: "unix", path: record.socket });
+    const conns: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 5000; i++) {
+        try {
+          conns.push(await Deno.connect({ transport: "unix", path: record.socket }));
+        } catch (e) {
+          assert.ok(e instanceof Deno.errors.WouldBlock, `connect failed with ${e}`);
+          break;
+        }
+      }
+      assert.ok(conns.length < 5000, "the socket's backlog never filled");
+      const status = await vlabIn(stateDir)("status");
+      assert.equal(status.code, 1);
+      assert.match(status.stderr, /Lab "pair" is running but its control socket did not take/);
+      assert.deepEqual(JSON.parse(Deno.readTextFileSync(`${stateDir}/pair/lab.json`)), record);
+      const ls = await vlabIn(stateDir)("ls");
+      assert.match(ls.stdout, new RegExp(`^pair\\s+running\\s+2\\s+${Deno.pid}\\s`, "m"));
+    } finally {
+      for (const c of conns) c.close();
+      listener.close();
+      hold.release();
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
       await Deno.remove(stateDir, { recursive: true }).catch(() => {});
     }
   },
