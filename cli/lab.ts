@@ -17,8 +17,6 @@ import { takeRingView, takeSnapshot } from "../lab/snapshot.ts";
 import type { Lab } from "../lab/lab.ts";
 import type { SnapshotSource } from "./dashboard/run.ts";
 import { loadDashboard } from "./dashboard_loader.ts";
-import type { ProcessState } from "../lab/proc.ts";
-import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../lab/state.ts";
 import {
   formatIssues,
   loadTopologyFile,
@@ -26,8 +24,8 @@ import {
   topologyJsonSchema,
 } from "../lab/topology/mod.ts";
 import type { Topology } from "../lab/topology/types.ts";
-import { vlabRunArgs } from "./deno_run.ts";
 import { VlabError } from "./errors.ts";
+import { downCommand, lsCommand, upDetached } from "./lab_lifecycle.ts";
 import { writeAll } from "./progress.ts";
 
 const encoder = new TextEncoder();
@@ -156,173 +154,6 @@ function summaryLine(lab: Lab): string {
   for (let i = 0; i < lab.plan.rings.length; i++) frames += lab.ring(i).counters().framesOut;
   const up = Math.round((Date.now() - lab.startedAt) / 1000);
   return `${lab.plan.name}: ${running}/${lab.plan.vms.length} VMs running, ${frames} frames over links, up ${up} s`;
-}
-
-async function upDetached(file: string | undefined, name: string): Promise<void> {
-  Deno.mkdirSync(stateRoot(), { recursive: true, mode: 0o700 });
-  // The child writes its errors here (it has no terminal); removed once the lab is up. A fresh
-  // file of its own: a file of the user's is never overwritten or removed.
-  const logPath = Deno.makeTempFileSync({
-    dir: stateRoot(),
-    prefix: `${name}.`,
-    suffix: ".start.log",
-  });
-  // Ctrl-C (or SIGTERM) while the lab comes up cancels the start: the child is detached (it
-  // does not get the terminal's SIGINT), so it is stopped here, and nothing is left behind.
-  const interrupted = new AbortController();
-  const onSignal = () => interrupted.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: vlabRunArgs(["up", ...(file ? [file] : []), "--quiet"]),
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-    env: { VLAB_ERROR_LOG: logPath },
-    detached: true,
-  }).spawn();
-  let exited = false;
-  const status = child.status.then(() => exited = true);
-  child.unref();
-  const deadline = performance.now() + 120_000;
-  const wake = () =>
-    new Promise<void>((r) => {
-      const timer = setTimeout(r, 50);
-      interrupted.signal.addEventListener("abort", () => {
-        clearTimeout(timer);
-        r();
-      }, { once: true });
-    });
-  try {
-    while (performance.now() < deadline) {
-      if (interrupted.signal.aborted) {
-        await stopChild(child, () => exited, status);
-        throw new VlabError("lab-failed", `Interrupted: the background lab "${name}" was stopped`, {
-          hint: "Run `vlab up -d` again and let it come up",
-        });
-      }
-      const record = readRecord(name);
-      if (record && record.pid === child.pid) {
-        await out(
-          `lab ${name} up in the background (pid ${child.pid}); stop it with \`vlab down ${name}\`\n`,
-        );
-        return;
-      }
-      if (exited) {
-        const text = Deno.readTextFileSync(logPath).trim();
-        if (text) await err(text + "\n");
-        throw new VlabError("lab-failed", `The background lab "${name}" did not start`, {
-          hint: text ? "The error above comes from it" : "Run `vlab up` without -d to see why",
-        });
-      }
-      await wake();
-    }
-    await stopChild(child, () => exited, status);
-    throw new VlabError("lab-failed", `The background lab "${name}" did not come up within 120 s`, {
-      hint: "Run `vlab up` without -d to see why",
-    });
-  } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
-    try {
-      Deno.removeSync(logPath);
-    } catch {
-      // Already gone.
-    }
-  }
-}
-
-/**
- * Stop a detached `vlab up` child that has not come up: SIGTERM (it stops its lab and removes
- * its folder), then SIGKILL after 20 s (its folder, lock released, is then cleaned as stale).
- * The child is ours and not yet reaped, so its pid cannot have been reused.
- */
-async function stopChild(
-  child: Deno.ChildProcess,
-  exited: () => boolean,
-  status: Promise<unknown>,
-): Promise<void> {
-  if (exited()) return;
-  try {
-    child.kill("SIGTERM");
-  } catch {
-    return; // Already gone.
-  }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = await Promise.race([
-    status.then(() => false),
-    new Promise<boolean>((r) => timer = setTimeout(() => r(true), 20_000)),
-  ]);
-  clearTimeout(timer);
-  if (late) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-    await status;
-  }
-}
-
-function downCommand() {
-  return new Command("down")
-    .description("stop a running lab (the only one, or NAME); its event log is kept")
-    .argument("[name]", "lab name")
-    .option("--all", "stop every running lab")
-    .action(async (name, opts) => {
-      const live = opts.all
-        ? (await findLabs({ clean: true })).flatMap((l) => l.status === "running" ? [l] : [])
-        : [{ record: await resolveLab(name), process: "running" }];
-      // A lab frozen with kill -STOP cannot answer (a request would hang): say so, stop the rest.
-      const frozen = live.filter((l) => l.process === "stopped").map((l) => l.record);
-      const records = live.filter((l) => l.process !== "stopped").map((l) => l.record);
-      for (const record of records) {
-        try {
-          await controlJson(record, "/down", { method: "POST" });
-        } catch (e) {
-          if (!(e instanceof LabError && e.code === "no-lab")) throw e;
-        }
-        const held = () => {
-          const found = inspectLab(record.name, { clean: false });
-          return found?.status === "running" && found.record.pid === record.pid;
-        };
-        if (!await waitUntil(() => !held(), 15_000)) {
-          // The process does not let go. The lock it holds proves that `record.pid` is still
-          // that lab's process (not a reused pid): end it, then clean up after it.
-          try {
-            Deno.kill(record.pid, "SIGKILL");
-          } catch {
-            // Already gone.
-          }
-          await waitUntil(() => !held(), 5_000);
-        }
-        removeStaleLab(record.name);
-        await out(
-          `lab ${record.name} down\n` +
-            (record.events ? `event log ${record.events}\n` : ""),
-        );
-      }
-      if (frozen.length > 0) {
-        const pids = frozen.map((r) => r.pid).join(" ");
-        throw new LabError(
-          "control-error",
-          `Cannot stop ${frozen.map((r) => `"${r.name}"`).join(", ")}: stopped with SIGSTOP, ${
-            frozen.length === 1 ? "it cannot" : "they cannot"
-          } answer`,
-          `Resume with \`kill -CONT ${pids}\`, then run \`vlab down\` again`,
-        );
-      }
-    });
-}
-
-/** Poll `done` every 50 ms until it is true or `ms` pass; whether it became true. */
-async function waitUntil(done: () => boolean, ms: number): Promise<boolean> {
-  const deadline = performance.now() + ms;
-  while (!done()) {
-    if (performance.now() >= deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
 }
 
 function statusCommand() {
@@ -481,45 +312,6 @@ function linkCommand() {
       });
       await out(`link ${link} ${state}\n`);
     });
-}
-
-function lsCommand() {
-  return new Command("ls")
-    .description("list running labs (and clean up after labs whose process died)")
-    .option("--json", "print JSON")
-    .action(async (opts) => {
-      const found = await findLabs({ clean: true });
-      const live = found.flatMap((l) =>
-        l.status === "running" ? [{ ...l.record, state: stateWord(l.process) }] : []
-      );
-      if (opts.json) return await out(JSON.stringify(live, null, 2) + "\n");
-      for (const s of found) {
-        if (s.status !== "stale") continue;
-        await err(
-          s.kept
-            ? `stale lab ${s.name}: ${s.reason}; kept its folder, which holds files vlab did not write: ${
-              s.kept.join(", ")
-            }\n`
-            : `removed stale lab ${s.name}: ${s.reason}\n`,
-        );
-      }
-      const starting = found.flatMap((l) => l.status === "starting" ? [l] : []);
-      if (live.length === 0 && starting.length === 0) return await out("no lab is running\n");
-      const rows = [["NAME", "STATE", "VMS", "PID", "STARTED", "SOCKET"]].concat(
-        live.map((r) => [r.name, r.state, String(r.vms), String(r.pid), r.startedAt, r.socket]),
-        starting.map((l) => [l.name, "starting", "-", String(l.pid || "-"), "-", "-"]),
-      );
-      const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-      await out(
-        rows.map((r) => r.map((x, c) => x.padEnd(widths[c])).join("  ").trimEnd()).join("\n") +
-          "\n",
-      );
-    });
-}
-
-/** How `ls` names a lab process's state: "running", "stopped" (kill -STOP), … */
-function stateWord(state: ProcessState): string {
-  return state === "unknown" ? "running" : state;
 }
 
 function validateCommand() {
