@@ -6,7 +6,7 @@
  */
 
 import { LabError } from "./errors.ts";
-import type { ProcessState } from "./proc.ts";
+import { type ProcessState, processState } from "./proc.ts";
 import { findLabs, type LabRecord, removeStaleLab } from "./state.ts";
 
 /**
@@ -43,8 +43,12 @@ export async function resolveLab(name: string | undefined): Promise<LabRecord> {
   );
 }
 
+/** Records whose process state was read already (one `/proc` read per record, not per request). */
+const checked = new WeakSet<LabRecord>();
+
 /** The record of a lab that can answer; a lab frozen with `kill -STOP` cannot (a request would hang). */
 function answering(record: LabRecord, process: ProcessState): LabRecord {
+  checked.add(record);
   if (process !== "stopped") return record;
   throw new LabError(
     "control-error",
@@ -55,6 +59,7 @@ function answering(record: LabRecord, process: ProcessState): LabRecord {
 
 /**
  * Send a request to a lab's control socket; close the returned client once the body is read.
+ * A lab frozen with `kill -STOP` is refused at once (`control-error`) rather than waited for.
  * A connection that fails is judged by the lab's process, never by the error alone: a lab
  * whose process is gone is cleaned up and a `no-lab` error is thrown; a lab that lives (its
  * socket busy, say, with every connection slot taken) keeps its state and a `control-error`
@@ -65,6 +70,8 @@ export async function controlFetch(
   path: string,
   init: RequestInit = {},
 ): Promise<{ res: Response; client: Deno.HttpClient }> {
+  // A frozen lab's kernel still accepts the connection, and the request would wait forever.
+  if (!checked.has(record)) answering(record, processState(record.pid));
   const client = Deno.createHttpClient({ proxy: { transport: "unix", path: record.socket } });
   try {
     return { res: await fetch(`http://vlab${path}`, { ...init, client }), client };

@@ -327,6 +327,10 @@ Deno.test({
         assert.equal(status.code, 1);
         assert.match(status.stderr, /Lab "pair" is stopped/);
         assert.match(status.stderr, new RegExp(`kill -CONT ${pid}`));
+        // Nor does any other client (here vlab graph): each says so rather than hang.
+        const graph = await vlab("graph");
+        assert.equal(graph.code, 1, graph.stderr);
+        assert.match(graph.stderr, /Lab "pair" is stopped/);
         // down --all does not hang on it: it says what to do.
         const down = await vlab("down", "--all");
         assert.equal(down.code, 1);
