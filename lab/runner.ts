@@ -123,9 +123,12 @@ export async function launchLab(plan: LabPlan): Promise<RegisteredLab> {
       } catch {
         // Already closed.
       }
-      await lab.stop();
-      hold.release();
-      resolveStopped();
+      try {
+        await lab.stop();
+      } finally {
+        hold.release();
+        resolveStopped();
+      }
     })();
   const server = serveControl(lab, { path: paths.socket, onDown: () => void stop() });
   writeRecord({
