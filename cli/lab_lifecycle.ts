@@ -150,7 +150,7 @@ export function downCommand() {
           if (!(e instanceof LabError && e.code === "no-lab")) throw e;
         }
         const held = () => {
-          const found = inspectLab(record.name, { clean: false });
+          const found = inspectLab(record.name, { clean: false, process: false });
           return found?.status === "running" && found.record.pid === record.pid;
         };
         if (!await waitUntil(() => !held(), 15_000)) {

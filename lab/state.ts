@@ -211,7 +211,8 @@ export type FoundLab =
 /**
  * Look at one folder of the state root: null if it is not a lab folder (no marker), else
  * what it holds. With `clean`, a stale lab's own files are removed (while the lock is held, so
- * that no new lab can start in it meanwhile). Changes nothing else: no signal is sent.
+ * that no new lab can start in it meanwhile). Changes nothing else: no signal is sent. With
+ * `process: false`, a live lab's process state is not read (it is "unknown").
  *
  * @example
  * ```ts ignore
@@ -219,7 +220,10 @@ export type FoundLab =
  * const found = inspectLab("pair", { clean: false });
  * ```
  */
-export function inspectLab(name: string, options: { clean: boolean }): FoundLab | null {
+export function inspectLab(
+  name: string,
+  options: { clean: boolean; process?: boolean },
+): FoundLab | null {
   const p = labPaths(name);
   let marker: Deno.FsFile;
   try {
@@ -237,7 +241,11 @@ export function inspectLab(name: string, options: { clean: boolean }): FoundLab 
       if (record === null) {
         return { status: "starting", name, pid: Number(text?.split("\n")[1]) || 0 };
       }
-      return { status: "running", record, process: processState(record.pid) };
+      return {
+        status: "running",
+        record,
+        process: options.process === false ? "unknown" : processState(record.pid),
+      };
     }
     if (text === null || !text.startsWith(`${MARKER_MAGIC}\n`)) return null;
     const record = readRecord(name);
