@@ -91,8 +91,11 @@ function exists(path: string): boolean {
   }
 }
 
+/** The state letter in `/proc/PID/stat`, read by `cat` (Deno reads `/proc` only with -A). */
 function stateLetter(pid: number): string {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const out = new Deno.Command("cat", { args: [`/proc/${pid}/stat`] }).outputSync();
+  assert.equal(out.code, 0, `no /proc/${pid}/stat`);
+  const stat = new TextDecoder().decode(out.stdout);
   return stat.slice(stat.lastIndexOf(")") + 2)[0];
 }
 
