@@ -35,6 +35,7 @@ import type { VmStart, WorkerNic } from "../wire/messages.ts";
 import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { type NetInterface, NetStack } from "./net/stack.ts";
+import { flatCounters } from "./net/counters.ts";
 import { parseIpv4Address } from "./net/ipv4.ts";
 import { parseWorkload, runWorkload } from "./workloads/mod.ts";
 
@@ -268,7 +269,7 @@ async function start(msg: VmStart): Promise<void> {
     },
     nextTimerMs: () => stack.tick(),
     periodic: () => {
-      stats.setAll("stack_", stack.counters);
+      stats.setAll("stack_", flatCounters(stack.counters));
       stats.flush();
     },
   });

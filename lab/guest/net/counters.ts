@@ -43,6 +43,10 @@ export interface NetDrops {
   ringFullOnFlush: number;
   /** Input on an interface index the stack does not have. */
   badInterface: number;
+  /** An echo reply whose ICMP identifier no open ping socket holds (late, or not ours). */
+  unmatchedEchoReply: number;
+  /** A datagram to one of our own addresses past the loopback queue's bound. */
+  loopbackQueueFull: number;
 }
 
 /**
@@ -76,6 +80,8 @@ export interface NetCounters {
   udpOut: number;
   /** Sends refused because the TX ring was full (nothing sent, the caller decides). */
   txRingFull: number;
+  /** Datagrams to one of the VM's own addresses, received through the loopback queue. */
+  loopbackFrames: number;
   drops: NetDrops;
 }
 
@@ -108,6 +114,7 @@ export function newNetCounters(): NetCounters {
     udpIn: 0,
     udpOut: 0,
     txRingFull: 0,
+    loopbackFrames: 0,
     drops: {
       truncated: 0,
       badChecksum: 0,
@@ -123,6 +130,8 @@ export function newNetCounters(): NetCounters {
       noRoute: 0,
       ringFullOnFlush: 0,
       badInterface: 0,
+      unmatchedEchoReply: 0,
+      loopbackQueueFull: 0,
     },
   };
 }
@@ -141,4 +150,24 @@ export function newNetCounters(): NetCounters {
  */
 export function snapshotCounters(c: NetCounters): NetCounters {
   return { ...c, drops: { ...c.drops } };
+}
+
+/**
+ * Every counter as one flat record, the drops prefixed with `drops` (`dropsBadChecksum`): what
+ * the guest worker publishes to its statistics region, so that each drop reaches `/metrics`
+ * (as `vlab_guest_stack_drops_bad_checksum`) and the status snapshot.
+ *
+ * @example
+ * ```ts
+ * import { flatCounters, newNetCounters } from "./counters.ts";
+ * flatCounters(newNetCounters()).dropsBadChecksum; // 0
+ * ```
+ */
+export function flatCounters(c: NetCounters): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(c)) if (typeof v === "number") out[k] = v;
+  for (const [k, v] of Object.entries(c.drops)) {
+    out[`drops${k[0].toUpperCase()}${k.slice(1)}`] = v;
+  }
+  return out;
 }

@@ -1,11 +1,14 @@
 /**
  * The guest network stack: Ethernet II, ARP, IPv4 (no fragmentation), ICMP echo and UDP over
- * one or more `NetInterface`s.
+ * one or more `NetInterface`s, plus loopback: a datagram to one of the VM's own addresses is
+ * queued and received by the stack itself (on a microtask, never re-entrantly).
  *
  * Who calls it: the guest worker (one per VM) owns a `NetStack`. It feeds every received frame
  * to `input()`, calls `tick()` when the delay `tick()` last returned has passed, and calls
- * `onWritable()` when the driver gets TX buffers back. Workloads call `udpSend`, `udpBind` and
- * `ping`. Everything runs on the guest worker's thread; the stack has no timers, workers or
+ * `onWritable()` when the driver gets TX buffers back. Workloads call `udpSend`, `udpBind`,
+ * `pingOpen` and `ping`. Received datagrams are demultiplexed as in Linux: UDP by destination
+ * port (one socket per port), echo replies by ICMP identifier (one identifier per ping socket),
+ * so concurrent workloads never see each other's traffic. Everything runs on the guest worker's thread; the stack has no timers, workers or
  * runtime APIs of its own and reads time only from the injected `Clock`.
  *
  * Received bytes are untrusted: every malformed frame is a counted drop, never an exception.
@@ -40,6 +43,12 @@ import { FrameWriter, ZERO_MAC } from "./frame_writer.ts";
 import { ICMP_ECHO_HEADER_LEN, IcmpType, parseIcmpEcho } from "./icmp.ts";
 import { inSubnet, IpProtocol, IPV4_HEADER_LEN, newIpv4Header, parseIpv4 } from "./ipv4.ts";
 import { parseUdp, UDP_HEADER_LEN } from "./udp.ts";
+import {
+  type EchoOpenError,
+  type EchoReply,
+  type EchoReplyHandler,
+  EchoSockets,
+} from "./echo_sockets.ts";
 import type {
   PingOutcome,
   SendOutcome,
@@ -50,6 +59,29 @@ import type {
 } from "./api.ts";
 
 export type { PingOutcome, SendOutcome, UdpBindError, UdpHandler, UdpPayload, UdpSocket };
+export type { EchoOpenError, EchoReply, EchoReplyHandler };
+
+/**
+ * An open ping socket: echo requests sent through it carry its own ICMP identifier, and only
+ * the replies carrying that identifier reach its handler.
+ *
+ * @example
+ * ```ts
+ * import type { PingSocket } from "./stack.ts";
+ * function once(s: PingSocket) { s.send(0x0a000002, { seq: 1 }); s.close(); }
+ * ```
+ */
+export interface PingSocket {
+  /** The ICMP identifier, unique among the open ping sockets. */
+  readonly id: number;
+  /** Send one echo request with `size` payload bytes (default 56). */
+  send(dst: number, opts: { seq: number; size?: number }): SendOutcome;
+  /** Release the identifier; later replies to it are counted as `unmatchedEchoReply`. */
+  close(): void;
+}
+
+/** Frames waiting on the loopback queue at most; past it they are counted drops. */
+export const LOOPBACK_QUEUE_LIMIT = 256;
 
 /**
  * One network interface as the stack sees it (implemented over the virtio-net driver).
@@ -93,6 +125,7 @@ interface OutstandingPing {
   sentAt: number;
   deadline: number;
   resolve: (o: PingOutcome) => void;
+  socket: PingSocket;
 }
 
 /**
@@ -114,9 +147,12 @@ export class NetStack {
   readonly #prng: Prng;
   readonly #arp = new ArpTable();
   readonly #udp = new Map<number, UdpHandler>();
+  /** `ping()` calls in flight, by their socket's identifier. */
   readonly #pings = new Map<number, OutstandingPing>();
+  readonly #echo: EchoSockets;
   readonly #writeWaiters: Array<Array<() => void>>;
-  readonly #pingId: number;
+  #loopback: { ifIndex: number; frame: Uint8Array }[] = [];
+  #loopbackScheduled = false;
   /** The output path: builds the next IPv4 frame in place. */
   readonly #out: FrameWriter;
 
@@ -125,6 +161,7 @@ export class NetStack {
   readonly #arpIn = newArpPacket();
   readonly #arpOut = newArpPacket();
   readonly #icmp = { type: 0, id: 0, seq: 0 };
+  readonly #reply: EchoReply = { seq: 0, ttl: 0, bytes: 0, src: 0 };
   readonly #udpIn = { srcPort: 0, dstPort: 0, length: 0 };
   readonly #udpSrc = { ip: 0, port: 0 };
 
@@ -133,7 +170,7 @@ export class NetStack {
     this.#clock = opts.clock;
     this.#prng = Prng.fromSeed(opts.seed).fork("net stack");
     this.#out = new FrameWriter(this.#prng.nextU32() & 0xffff);
-    this.#pingId = this.#prng.nextU32() & 0xffff;
+    this.#echo = new EchoSockets(this.#prng.nextU32() & 0xffff);
     this.#writeWaiters = opts.interfaces.map(() => []);
   }
 
@@ -194,6 +231,7 @@ export class NetStack {
     for (const [key, p] of this.#pings) {
       if (p.deadline <= now) {
         this.#pings.delete(key);
+        p.socket.close();
         p.resolve({ kind: "timeout", seq: p.seq });
       } else if (p.deadline < next) {
         next = p.deadline;
@@ -240,25 +278,56 @@ export class NetStack {
     return r;
   }
 
-  /** Send one echo request of `size` payload bytes and resolve with its reply or timeout. */
+  /**
+   * Open a ping socket: a fresh ICMP identifier whose echo replies go to `onReply` only.
+   * Fails when all 65536 identifiers are open.
+   */
+  pingOpen(onReply: EchoReplyHandler): Result<PingSocket, EchoOpenError> {
+    const opened = this.#echo.open(onReply);
+    if (!opened.ok) return opened;
+    const id = opened.value;
+    const echo = this.#echo;
+    return ok({
+      id,
+      send: (dst, opts) => this.#sendEcho(dst, id, opts.seq, opts.size ?? 56),
+      close: () => echo.close(id, onReply),
+    });
+  }
+
+  /**
+   * Send one echo request of `size` payload bytes on a ping socket of its own and resolve with
+   * its reply or timeout (concurrent calls never take each other's replies).
+   */
   ping(
     dst: number,
     opts: { seq: number; size?: number; timeoutMs?: number },
   ): Promise<PingOutcome> {
     const seq = opts.seq & 0xffff;
-    const size = Math.max(0, Math.min(opts.size ?? 56, 65507));
-    const key = seq;
-    this.#pings.get(key)?.resolve({ kind: "timeout", seq });
-    this.#pings.delete(key);
-    this.#out.icmpEcho({ type: IcmpType.echoRequest, id: this.#pingId, seq });
+    let done: OutstandingPing | null = null;
+    const opened = this.pingOpen((r) => {
+      if (done === null || r.seq !== seq) return;
+      this.#pings.delete(done.socket.id);
+      done.socket.close();
+      done.resolve({
+        kind: "reply",
+        seq,
+        rttMs: this.#clock.now() - done.sentAt,
+        ttl: r.ttl,
+        bytes: r.bytes,
+      });
+    });
+    if (!opened.ok) return Promise.resolve({ kind: "send-failed", seq, reason: "no-route" });
+    const socket = opened.value;
     const sentAt = this.#clock.now();
-    const r = this.#sendIp(dst, IpProtocol.icmp, ICMP_ECHO_HEADER_LEN + size);
+    const r = socket.send(dst, { seq, size: opts.size });
     if (r !== "sent" && r !== "arp-pending") {
+      socket.close();
       return Promise.resolve({ kind: "send-failed", seq, reason: r });
     }
-    this.counters.icmpEchoRequestsOut++;
     return new Promise((resolve) => {
-      this.#pings.set(key, { seq, sentAt, deadline: sentAt + (opts.timeoutMs ?? 1000), resolve });
+      const deadline = sentAt + (opts.timeoutMs ?? 1000);
+      done = { seq, sentAt, deadline, resolve, socket };
+      this.#pings.set(socket.id, done);
     });
   }
 
@@ -269,9 +338,60 @@ export class NetStack {
 
   // ---- output ----
 
+  #sendEcho(dst: number, id: number, seq16: number, size: number): SendOutcome {
+    const seq = seq16 & 0xffff;
+    const payload = Math.max(0, Math.min(Math.trunc(size), 65507));
+    this.#out.icmpEcho({ type: IcmpType.echoRequest, id, seq });
+    const r = this.#sendIp(dst, IpProtocol.icmp, ICMP_ECHO_HEADER_LEN + payload);
+    if (r === "sent" || r === "arp-pending") this.counters.icmpEchoRequestsOut++;
+    return r;
+  }
+
+  /** The index of the interface that owns `ip`, or null. */
+  #ownerOf(ip: number): number | null {
+    for (let i = 0; i < this.#ifaces.length; i++) if (this.#ifaces[i].ip === ip) return i;
+    return null;
+  }
+
+  /** Queue a datagram to one of our own addresses; it is received on the next microtask. */
+  #sendLoopback(ifIndex: number, dst: number, protocol: number, l4Len: number): SendOutcome {
+    const c = this.counters;
+    const iface = this.#ifaces[ifIndex];
+    if (IPV4_HEADER_LEN + l4Len > iface.mtu) {
+      c.drops.oversize++;
+      return "too-big";
+    }
+    if (this.#loopback.length >= LOOPBACK_QUEUE_LIMIT) {
+      c.drops.loopbackQueueFull++;
+      return "ring-full";
+    }
+    const out = this.#out;
+    const frame = new Uint8Array(out.headers(iface.mac, dst, dst, protocol, l4Len));
+    out.destination(iface.mac);
+    out.fill(frame);
+    this.#loopback.push({ ifIndex, frame });
+    c.loopbackFrames++;
+    if (!this.#loopbackScheduled) {
+      this.#loopbackScheduled = true;
+      queueMicrotask(() => this.#drainLoopback());
+    }
+    return "sent";
+  }
+
+  #drainLoopback(): void {
+    this.#loopbackScheduled = false;
+    const queue = this.#loopback;
+    this.#loopback = []; // what these frames answer is queued for the next round
+    for (const { ifIndex, frame } of queue) {
+      this.#inputIpv4(ifIndex, this.#ifaces[ifIndex], frame);
+    }
+  }
+
   /** Route and send the frame whose L4 message `#out` was told (`udp` or `icmpEcho`). */
   #sendIp(dst: number, protocol: number, l4Len: number): SendOutcome {
     const c = this.counters;
+    const own = this.#ownerOf(dst);
+    if (own !== null) return this.#sendLoopback(own, dst, protocol, l4Len);
     const ifIndex = this.route(dst);
     if (ifIndex === null) {
       c.drops.noRoute++;
@@ -423,16 +543,12 @@ export class NetStack {
       return;
     }
     c.icmpEchoRepliesIn++;
-    const p = this.#pings.get(m.seq);
-    if (m.id !== this.#pingId || p === undefined) return;
-    this.#pings.delete(m.seq);
-    p.resolve({
-      kind: "reply",
-      seq: p.seq,
-      rttMs: this.#clock.now() - p.sentAt,
-      ttl: this.#ip.ttl,
-      bytes: len,
-    });
+    const reply = this.#reply;
+    reply.seq = m.seq;
+    reply.ttl = this.#ip.ttl;
+    reply.bytes = len;
+    reply.src = this.#ip.src;
+    if (!this.#echo.deliver(m.id, reply)) c.drops.unmatchedEchoReply++;
   }
 
   #inputUdp(ifIndex: number, frame: Uint8Array, off: number, len: number): void {

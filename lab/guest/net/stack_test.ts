@@ -242,3 +242,29 @@ Deno.test("random and mutated frames never throw (seeded fuzz)", () => {
   const d = b.counters.drops;
   assert.ok(d.truncated > 0 && d.badChecksum > 0, JSON.stringify(d));
 });
+
+Deno.test("concurrent stack.ping calls with the same seq each get their own reply", async () => {
+  const net = new BackToBack();
+  await net.run(net.a.stack.ping(B, { seq: 1 })); // ARP queues at most 16 frames per address
+  const all = Array.from({ length: 50 }, () => net.a.stack.ping(B, { seq: 1, timeoutMs: 500 }));
+  const outcomes = await net.run(Promise.all(all));
+  assert.deepEqual(outcomes.map((o) => o.kind), outcomes.map(() => "reply"));
+});
+
+Deno.test("an echo reply that no ping socket holds is a counted drop", () => {
+  const net = new BackToBack();
+  const replies: number[] = [];
+  const sock = net.a.stack.pingOpen((r) => replies.push(r.seq));
+  assert.ok(sock.ok);
+  if (!sock.ok) return;
+  sock.value.send(B, { seq: 7 });
+  net.pump();
+  assert.deepEqual(replies, [7]);
+  const other = net.a.stack.pingOpen(() => {});
+  assert.ok(other.ok && other.value.id !== sock.value.id);
+  sock.value.send(B, { seq: 8 });
+  sock.value.close(); // the reply to seq 8 finds no socket
+  net.pump();
+  assert.deepEqual(replies, [7]);
+  assert.equal(net.a.stack.counters.drops.unmatchedEchoReply, 1);
+});

@@ -1,6 +1,10 @@
 /**
- * The `ping` workload: iputils-style echo requests, one at a time (each waits for its reply or
- * its `-W` timeout, then the rest of the `-i` interval), with iputils-like text output.
+ * The `ping` workload, as iputils' ping: one echo request every `-i` seconds whether or not
+ * replies came back, on a ping socket of its own (its own ICMP identifier, so concurrent pings
+ * never take each other's replies). Replies are matched by sequence number: a reply within `-W`
+ * of its request counts as received, one after it as late, a second one as a duplicate. After
+ * the last request it waits until every request is answered or has timed out. A size that does
+ * not fit the interface's MTU is refused (the stack does not fragment).
  *
  * @module
  */
@@ -8,7 +12,17 @@
 import type { PingRequest } from "./args.ts";
 import { formatIpv4 } from "../net/ipv4.ts";
 import type { NetStack } from "../net/stack.ts";
-import type { WorkloadError, WorkloadOptions } from "./options.ts";
+import { waitUntil, type WorkloadError, type WorkloadOptions } from "./options.ts";
+
+/** IPv4 (20) plus ICMP echo (8) header bytes around the payload. */
+const PING_OVERHEAD = 28;
+
+/** What became of one request, by sequence number. */
+interface Sent {
+  sentAt: number;
+  deadline: number;
+  answered: boolean;
+}
 
 /**
  * RTT statistics in ms (iputils' mdev: the standard deviation, sqrt(E[x²] - E[x]²)).
@@ -34,7 +48,7 @@ export interface RttStats {
  * @example
  * ```ts
  * import type { PingResult } from "./ping.ts";
- * const r: PingResult = { kind: "ping", dst: "10.0.0.2", transmitted: 1, received: 0, lossPct: 100, rttMs: null, replies: [], text: "" };
+ * const r: PingResult = { kind: "ping", dst: "10.0.0.2", transmitted: 1, received: 0, lossPct: 100, rttMs: null, replies: [], late: 0, duplicates: 0, text: "" };
  * ```
  */
 export interface PingResult {
@@ -45,6 +59,10 @@ export interface PingResult {
   lossPct: number;
   rttMs: RttStats | null;
   replies: { seq: number; rttMs: number }[];
+  /** Replies that came back after their request's `-W` timeout (not in `received`). */
+  late: number;
+  /** Replies to a request that was already answered. */
+  duplicates: number;
   text: string;
 }
 
@@ -107,40 +125,103 @@ export async function runPing(
   opts: WorkloadOptions,
 ): Promise<PingResult | WorkloadError> {
   const dst = formatIpv4(args.dst);
-  if (stack.route(args.dst) === null) {
+  const ifIndex = stack.route(args.dst);
+  if (ifIndex === null) {
     return {
       kind: "error",
       message: `Cannot ping ${dst}: no interface's subnet holds it`,
       hint: "Check the VM's interface addresses and prefixes in the topology",
     };
   }
-  const lines = [`PING ${dst} (${dst}) ${args.size}(${args.size + 28}) bytes of data.`];
+  const iface = stack.interfaces[ifIndex];
+  if (args.size + PING_OVERHEAD > iface.mtu) {
+    return {
+      kind: "error",
+      message: `Cannot ping ${dst} with -s ${args.size}: the ${
+        args.size + PING_OVERHEAD
+      }-byte packet exceeds the MTU of ${iface.name} (${iface.mtu}) and the guest does not fragment`,
+      hint: `Use -s ${Math.max(0, iface.mtu - PING_OVERHEAD)} or less`,
+    };
+  }
+  const lines = [`PING ${dst} (${dst}) ${args.size}(${args.size + PING_OVERHEAD}) bytes of data.`];
   const replies: { seq: number; rttMs: number }[] = [];
+  // By 16-bit sequence number; a wrapped number replaces the request it shares a slot with.
+  const sent = new Map<number, Sent>();
+  let late = 0;
+  let duplicates = 0;
+  let wake: (() => void) | null = null;
+  const opened = stack.pingOpen((r) => {
+    const s = sent.get(r.seq);
+    if (s === undefined) return;
+    const now = opts.clock.now();
+    const rtt = now - s.sentAt;
+    const text = `${r.bytes} bytes from ${formatIpv4(r.src)}: icmp_seq=${r.seq} ttl=${r.ttl} time=${
+      formatRtt(rtt)
+    } ms`;
+    if (s.answered) {
+      duplicates++;
+      lines.push(`${text} (DUP!)`);
+      return;
+    }
+    s.answered = true;
+    if (now > s.deadline) {
+      late++;
+      lines.push(`${text} (late, after -W ${args.timeoutS} s)`);
+      return;
+    }
+    replies.push({ seq: r.seq, rttMs: rtt });
+    lines.push(text);
+    wake?.();
+  });
+  if (!opened.ok) {
+    return {
+      kind: "error",
+      message: `Cannot ping ${dst}: all ${opened.error.open} ICMP identifiers are in use`,
+      hint: "Wait for some of the VM's running pings to end",
+    };
+  }
+  const socket = opened.value;
   const start = opts.clock.now();
+  const timeoutMs = args.timeoutS * 1000;
   let transmitted = 0;
-  for (let seq = 1; seq <= args.count && !opts.signal.aborted; seq++) {
-    const sentAt = opts.clock.now();
-    const o = await stack.ping(args.dst, { seq, size: args.size, timeoutMs: args.timeoutS * 1000 });
-    transmitted++;
-    if (o.kind === "reply") {
-      replies.push({ seq, rttMs: o.rttMs });
-      lines.push(
-        `${o.bytes} bytes from ${dst}: icmp_seq=${seq} ttl=${o.ttl} time=${formatRtt(o.rttMs)} ms`,
-      );
-    } else if (o.kind === "send-failed") {
-      lines.push(`ping: sendmsg: ${o.reason} (icmp_seq=${seq})`);
+  try {
+    for (let seq = 1; seq <= args.count && !opts.signal.aborted; seq++) {
+      const sentAt = opts.clock.now();
+      const seq16 = seq & 0xffff;
+      const o = socket.send(args.dst, { seq: seq16, size: args.size });
+      transmitted++;
+      if (o === "sent" || o === "arp-pending") {
+        sent.set(seq16, { sentAt, deadline: sentAt + timeoutMs, answered: false });
+      } else {
+        sent.delete(seq16);
+        lines.push(`ping: sendmsg: ${o} (icmp_seq=${seq16})`);
+      }
+      if (seq < args.count) await waitUntil(opts, sentAt + args.intervalS * 1000);
     }
-    if (seq < args.count) {
-      const wait = sentAt + args.intervalS * 1000 - opts.clock.now();
-      if (wait > 0 && !opts.signal.aborted) await opts.sleep(wait);
+    // The last wait: until every request is answered or past its timeout.
+    while (!opts.signal.aborted) {
+      const now = opts.clock.now();
+      let lastDeadline = now;
+      for (const s of sent.values()) {
+        if (!s.answered && s.deadline > lastDeadline) lastDeadline = s.deadline;
+      }
+      const left = lastDeadline - now;
+      if (left <= 0) break;
+      const answered = new Promise<void>((r) => wake = r);
+      await Promise.race([answered, opts.sleep(Math.min(left, 100))]);
+      wake = null;
     }
+  } finally {
+    socket.close();
   }
   const received = replies.length;
   const lossPct = transmitted === 0 ? 0 : ((transmitted - received) * 100) / transmitted;
   const rtt = received === 0 ? null : rttStats(replies.map((r) => r.rttMs));
   lines.push("", `--- ${dst} ping statistics ---`);
+  const extra = (duplicates > 0 ? `, +${duplicates} duplicates` : "") +
+    (late > 0 ? `, +${late} late` : "");
   lines.push(
-    `${transmitted} packets transmitted, ${received} received, ${+lossPct.toFixed(
+    `${transmitted} packets transmitted, ${received} received${extra}, ${+lossPct.toFixed(
       3,
     )}% packet loss, time ${Math.round(opts.clock.now() - start)}ms`,
   );
@@ -158,6 +239,8 @@ export async function runPing(
     lossPct,
     rttMs: rtt,
     replies,
+    late,
+    duplicates,
     text: lines.join("\n"),
   };
 }

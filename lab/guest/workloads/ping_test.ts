@@ -77,3 +77,103 @@ Deno.test("rttStats computes min, avg, max, mdev, median and p99", () => {
   assert.equal(formatRtt(12.34), "12.3");
   assert.equal(formatRtt(123.4), "123");
 });
+
+const pingArgs = (
+  o: Partial<{ dst: number; count: number; intervalS: number; size: number; timeoutS: number }> =
+    {},
+) => ({
+  kind: "ping" as const,
+  dst: B,
+  count: 3,
+  intervalS: 0.01,
+  size: 56,
+  timeoutS: 1,
+  ...o,
+});
+
+Deno.test("two pings at the same time in one VM each get their own replies", async () => {
+  const net = new BackToBack();
+  const runs = [1, 2].map(() => runPing(net.a.stack, pingArgs(), simOptions(net)));
+  const [x, y] = await net.run(Promise.all(runs)) as PingResult[];
+  assert.equal(x.received, 3, x.text);
+  assert.equal(y.received, 3, y.text);
+  assert.equal(net.a.stack.counters.drops.unmatchedEchoReply, 0);
+});
+
+Deno.test("fifty parallel pings in one VM all get every reply", async () => {
+  const net = new BackToBack();
+  await net.run(net.a.stack.ping(B, { seq: 1 })); // ARP queues at most 16 frames per address
+  const runs = Array.from({ length: 50 }, () => runPing(net.a.stack, pingArgs(), simOptions(net)));
+  const results = await net.run(Promise.all(runs)) as PingResult[];
+  assert.deepEqual(results.map((r) => r.received), results.map(() => 3));
+});
+
+Deno.test("ping sends at its interval whether or not replies come back", async () => {
+  const net = new BackToBack();
+  let dropped = 0;
+  // Drop every other echo reply (ICMP type 0 at byte 34).
+  net.impair = (frames, from) =>
+    frames.filter((f) => !(from === "b" && f[23] === 1 && f[34] === 0 && ++dropped % 2 === 1));
+  const start = net.clock.t;
+  const r = await net.run(
+    runPing(net.a.stack, pingArgs({ count: 100, timeoutS: 1 }), simOptions(net)),
+  ) as PingResult;
+  const elapsed = net.clock.t - start;
+  assert.equal(r.transmitted, 100);
+  assert.equal(r.received, 50);
+  // 99 intervals of 10 ms, then at most the last request's 1 s wait (waiting per reply: 50 s).
+  assert.ok(elapsed <= 990 + 1000 + 1, `took ${elapsed} ms`);
+});
+
+Deno.test("a reply after its -W timeout counts as late, not received", async () => {
+  const net = new BackToBack();
+  let held: Uint8Array[] = [];
+  net.impair = (frames, from) => {
+    const out: Uint8Array[] = [];
+    for (const f of frames) {
+      const firstReply = from === "b" && f[23] === 1 && f[34] === 0 && f[41] === 1; // seq 1
+      if (firstReply) held.push(f);
+      else out.push(f);
+    }
+    if (from === "b" && net.clock.t >= 700 && held.length > 0) {
+      out.push(...held);
+      held = [];
+    }
+    return out;
+  };
+  const r = await net.run(
+    runPing(net.a.stack, pingArgs({ count: 3, intervalS: 0.5, timeoutS: 0.2 }), simOptions(net)),
+  ) as PingResult;
+  assert.equal(r.transmitted, 3);
+  assert.equal(r.received, 2, r.text);
+  assert.equal(r.late, 1, r.text);
+  assert.deepEqual(r.replies.map((x) => x.seq), [2, 3]);
+  assert.match(r.text, /3 packets transmitted, 2 received, \+1 late, 33\.333% packet loss/);
+});
+
+Deno.test("pinging the VM's own address is answered through loopback", async () => {
+  const net = new BackToBack();
+  const r = await net.run(
+    runPing(net.a.stack, pingArgs({ dst: 0x0a000001 }), simOptions(net)),
+  ) as PingResult;
+  assert.equal(r.received, 3, r.text);
+  assert.equal(net.a.iface.outbox.length + net.a.stack.counters.framesOut, 0); // nothing on the wire
+  assert.equal(net.a.stack.counters.loopbackFrames, 6); // 3 requests, 3 replies
+  assert.match(r.text, /bytes from 10\.0\.0\.1: icmp_seq=1 /);
+});
+
+Deno.test("ping refuses a size above the MTU with a clear message", async () => {
+  const net = new BackToBack();
+  const e = await runPing(net.a.stack, pingArgs({ size: 1473 }), simOptions(net));
+  assert.equal(e.kind, "error");
+  if (e.kind !== "error") return;
+  assert.equal(
+    e.message,
+    "Cannot ping 10.0.0.2 with -s 1473: the 1501-byte packet exceeds the MTU of eth0 (1500) and the guest does not fragment",
+  );
+  assert.equal(e.hint, "Use -s 1472 or less");
+  const ok = await net.run(
+    runPing(net.a.stack, pingArgs({ size: 1472, count: 1 }), simOptions(net)),
+  );
+  assert.equal(ok.kind === "ping" && ok.received, 1);
+});
