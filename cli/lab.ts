@@ -27,6 +27,8 @@ import type { Topology } from "../lab/topology/types.ts";
 import { VlabError } from "./errors.ts";
 import { downCommand, lsCommand, upDetached } from "./lab_lifecycle.ts";
 import { writeAll } from "./progress.ts";
+import { CliExit } from "./usage.ts";
+import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
@@ -233,6 +235,8 @@ function execCommand() {
         } else {
           await out(result.text.endsWith("\n") ? result.text : result.text + "\n");
         }
+        const code = workloadExitCode(result);
+        if (code !== 0) throw new CliExit(code); // ping with no reply: 1, as iputils
       } finally {
         Deno.removeSignalListener("SIGINT", onInt);
       }

@@ -251,7 +251,7 @@ async function start(msg: VmStart): Promise<void> {
         id: m.id,
         info: {
           nics: nics.map((n) => ({ name: n.name, linkUp: n.up, fault: n.driver.fault })),
-          arp: stack.arpCache(),
+          arp: stack.arpRows(),
         },
       });
     }

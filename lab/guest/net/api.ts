@@ -96,3 +96,41 @@ export type PingOutcome =
   | { kind: "reply"; seq: number; rttMs: number; ttl: number; bytes: number }
   | { kind: "timeout"; seq: number }
   | { kind: "send-failed"; seq: number; reason: SendOutcome };
+
+/**
+ * An open ping socket: echo requests sent through it carry its own ICMP identifier, and only
+ * the replies carrying that identifier reach its handler.
+ *
+ * @example
+ * ```ts
+ * import type { PingSocket } from "./api.ts";
+ * function once(s: PingSocket) { s.send(0x0a000002, { seq: 1 }); s.close(); }
+ * ```
+ */
+export interface PingSocket {
+  /** The ICMP identifier, unique among the open ping sockets. */
+  readonly id: number;
+  /** Send one echo request with `size` payload bytes (default 56). */
+  send(dst: number, opts: { seq: number; size?: number }): SendOutcome;
+  /** Release the identifier; later replies to it are counted as `unmatchedEchoReply`. */
+  close(): void;
+}
+
+/**
+ * One ARP table row as status output shows it: dotted IP, `aa:bb:…` MAC, interface name.
+ *
+ * @example
+ * ```ts
+ * import type { ArpRow } from "./api.ts";
+ * const r: ArpRow = { ip: "10.0.0.2", mac: "02:00:00:00:00:02", interface: "eth0", state: "reachable", expiresInMs: 1000, pending: 0 };
+ * ```
+ */
+export interface ArpRow {
+  ip: string;
+  /** Null while incomplete. */
+  mac: string | null;
+  interface: string;
+  state: "reachable" | "incomplete";
+  expiresInMs: number;
+  pending: number;
+}

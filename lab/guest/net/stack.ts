@@ -35,13 +35,21 @@ import {
   BROADCAST_MAC,
   ETH_HEADER_LEN,
   EtherType,
+  formatMac,
   macAt,
   readEtherType,
   writeEthernetHeader,
 } from "./ethernet.ts";
 import { FrameWriter, ZERO_MAC } from "./frame_writer.ts";
 import { ICMP_ECHO_HEADER_LEN, IcmpType, parseIcmpEcho } from "./icmp.ts";
-import { inSubnet, IpProtocol, IPV4_HEADER_LEN, newIpv4Header, parseIpv4 } from "./ipv4.ts";
+import {
+  formatIpv4,
+  inSubnet,
+  IpProtocol,
+  IPV4_HEADER_LEN,
+  newIpv4Header,
+  parseIpv4,
+} from "./ipv4.ts";
 import { parseUdp, UDP_HEADER_LEN } from "./udp.ts";
 import {
   type EchoOpenError,
@@ -50,7 +58,9 @@ import {
   EchoSockets,
 } from "./echo_sockets.ts";
 import type {
+  ArpRow,
   PingOutcome,
+  PingSocket,
   SendOutcome,
   UdpBindError,
   UdpHandler,
@@ -58,27 +68,21 @@ import type {
   UdpSocket,
 } from "./api.ts";
 
-export type { PingOutcome, SendOutcome, UdpBindError, UdpHandler, UdpPayload, UdpSocket };
+export type {
+  ArpRow,
+  PingOutcome,
+  PingSocket,
+  SendOutcome,
+  UdpBindError,
+  UdpHandler,
+  UdpPayload,
+  UdpSocket,
+};
 export type { EchoOpenError, EchoReply, EchoReplyHandler };
 
-/**
- * An open ping socket: echo requests sent through it carry its own ICMP identifier, and only
- * the replies carrying that identifier reach its handler.
- *
- * @example
- * ```ts
- * import type { PingSocket } from "./stack.ts";
- * function once(s: PingSocket) { s.send(0x0a000002, { seq: 1 }); s.close(); }
- * ```
- */
-export interface PingSocket {
-  /** The ICMP identifier, unique among the open ping sockets. */
-  readonly id: number;
-  /** Send one echo request with `size` payload bytes (default 56). */
-  send(dst: number, opts: { seq: number; size?: number }): SendOutcome;
-  /** Release the identifier; later replies to it are counted as `unmatchedEchoReply`. */
-  close(): void;
-}
+/** The ephemeral UDP port range `udpBindEphemeral` picks from. */
+const EPHEMERAL_FIRST = 49152;
+const EPHEMERAL_LAST = 65535;
 
 /** Frames waiting on the loopback queue at most; past it they are counted drops. */
 export const LOOPBACK_QUEUE_LIMIT = 256;
@@ -149,6 +153,7 @@ export class NetStack {
   readonly #udp = new Map<number, UdpHandler>();
   /** `ping()` calls in flight, by their socket's identifier. */
   readonly #pings = new Map<number, OutstandingPing>();
+  #nextEphemeral = 0;
   readonly #echo: EchoSockets;
   readonly #writeWaiters: Array<Array<() => void>>;
   #loopback: { ifIndex: number; frame: Uint8Array }[] = [];
@@ -269,6 +274,21 @@ export class NetStack {
     });
   }
 
+  /**
+   * Bind a free port of the ephemeral range (49152..65535, as IANA and most systems use), as
+   * Linux does for a socket that sends before it binds: every sender gets its own source port.
+   */
+  udpBindEphemeral(handler: UdpHandler): Result<UdpSocket, UdpBindError> {
+    const span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
+    for (let i = 0; i < span; i++) {
+      const port = EPHEMERAL_FIRST + ((this.#nextEphemeral + i) % span);
+      if (this.#udp.has(port)) continue;
+      this.#nextEphemeral = (port - EPHEMERAL_FIRST + 1) % span;
+      return this.udpBind(port, handler);
+    }
+    return err({ kind: "port-in-use", port: EPHEMERAL_FIRST });
+  }
+
   /** Send one UDP datagram; see `SendOutcome`. */
   udpSend(dst: { ip: number; port: number }, srcPort: number, payload: UdpPayload): SendOutcome {
     const len = payload instanceof Uint8Array ? payload.length : payload.len;
@@ -331,7 +351,19 @@ export class NetStack {
     });
   }
 
-  /** The ARP table rows, for status output. */
+  /** The ARP table rendered for people and JSON (`/vms/NAME`): see `ArpRow`. */
+  arpRows(): ArpRow[] {
+    return this.arpCache().map((e) => ({
+      ip: formatIpv4(e.ip),
+      mac: e.mac === null ? null : formatMac(e.mac),
+      interface: this.#ifaces[e.ifIndex]?.name ?? String(e.ifIndex),
+      state: e.state,
+      expiresInMs: Math.round(e.expiresInMs),
+      pending: e.pending,
+    }));
+  }
+
+  /** The ARP table rows (numeric addresses), for workloads and tests. */
   arpCache(): ArpEntry[] {
     return this.#arp.entries(this.#clock.now());
   }

@@ -268,3 +268,23 @@ Deno.test("an echo reply that no ping socket holds is a counted drop", () => {
   assert.deepEqual(replies, [7]);
   assert.equal(net.a.stack.counters.drops.unmatchedEchoReply, 1);
 });
+
+Deno.test("ARP table rows show a dotted IP, an aa:bb:… MAC and the interface name", () => {
+  const net = new BackToBack();
+  net.a.stack.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(1));
+  const pending = net.a.stack.arpRows();
+  assert.deepEqual(pending.map((r) => [r.ip, r.mac, r.interface, r.state]), [
+    ["10.0.0.2", null, "eth0", "incomplete"],
+  ]);
+  net.pump();
+  const [row] = net.a.stack.arpRows();
+  assert.deepEqual({ ...row, expiresInMs: 0 }, {
+    ip: "10.0.0.2",
+    mac: "02:00:00:00:00:02",
+    interface: "eth0",
+    state: "reachable",
+    expiresInMs: 0,
+    pending: 0,
+  });
+  assert.equal(JSON.stringify(row).includes('"mac":"02:00:00:00:00:02"'), true);
+});

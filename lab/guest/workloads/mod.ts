@@ -64,3 +64,20 @@ export function runWorkload(
       return runSink(stack, request, opts);
   }
 }
+
+/**
+ * The exit code a command line reports for a workload's result, as the tool it imitates does:
+ * `ping` exits 1 when no reply came back (iputils), every other result 0. A result that is not a
+ * workload result (from an older lab, say) is 0.
+ *
+ * @example
+ * ```ts
+ * import { workloadExitCode } from "./mod.ts";
+ * workloadExitCode({ kind: "ping", received: 0 }); // 1
+ * ```
+ */
+export function workloadExitCode(result: unknown): 0 | 1 {
+  if (typeof result !== "object" || result === null) return 0;
+  const r = result as { kind?: unknown; received?: unknown };
+  return r.kind === "ping" && r.received === 0 ? 1 : 0;
+}

@@ -1,8 +1,9 @@
 /**
  * The `sink` workload: count the datagrams and bytes arriving on a port and detect loss,
- * reordering and duplicates from the flood payload's sequence numbers (`SeqTracker`).
- * Assumes one flow (one flood) per sink; datagrams without the flood magic are counted in
- * `ignored`.
+ * reordering and duplicates from the flood payload's sequence numbers, with one `SeqTracker`
+ * per sender (source IP and port: each flood numbers its own datagrams from 0), reported per
+ * sender and in total. At most `MAX_SENDERS` senders are tracked; datagrams from more, and
+ * datagrams without the flood magic, are counted in `ignored`.
  *
  * @module
  */
@@ -11,6 +12,10 @@ import type { SinkRequest } from "./args.ts";
 import type { NetStack } from "../net/stack.ts";
 import { readFloodSeq } from "./flood_payload.ts";
 import { serveUdp, type WorkloadError, type WorkloadOptions } from "./options.ts";
+import { formatIpv4 } from "../net/ipv4.ts";
+
+/** Senders tracked at most (each holds an 8 KiB window). */
+export const MAX_SENDERS = 1024;
 
 const WINDOW_BITS = 1 << 16;
 
@@ -69,13 +74,31 @@ export class SeqTracker {
 }
 
 /**
+ * What the sink counted from one sender (source `ip:port`).
+ *
+ * @example
+ * ```ts
+ * import type { SinkSender } from "./sink.ts";
+ * const s: SinkSender = { src: "10.0.0.1:49152", received: 3, lost: 0, reordered: 0, duplicated: 0 };
+ * ```
+ */
+export interface SinkSender {
+  src: string;
+  received: number;
+  lost: number;
+  reordered: number;
+  duplicated: number;
+}
+
+/**
  * The result of `sink`. `bytes` and `gbitPerSecond` count Ethernet frame bytes (payload + 42),
- * like `udp-flood`; `seconds` runs from the first to the last datagram.
+ * like `udp-flood`; `seconds` runs from the first to the last datagram. `lost`, `reordered` and
+ * `duplicated` are the sums over `senders`.
  *
  * @example
  * ```ts
  * import type { SinkResult } from "./sink.ts";
- * const r: SinkResult = { kind: "sink", port: 9, received: 0, bytes: 0, pps: 0, gbitPerSecond: 0, lost: 0, reordered: 0, duplicated: 0, ignored: 0, seconds: 0 };
+ * const r: SinkResult = { kind: "sink", port: 9, received: 0, bytes: 0, pps: 0, gbitPerSecond: 0, lost: 0, reordered: 0, duplicated: 0, ignored: 0, seconds: 0, senders: [], text: "" };
  * ```
  */
 export interface SinkResult {
@@ -88,9 +111,13 @@ export interface SinkResult {
   lost: number;
   reordered: number;
   duplicated: number;
-  /** Datagrams without a flood payload (not sequence-checked). */
+  /** Datagrams without a flood payload, or from senders past `MAX_SENDERS` (not checked). */
   ignored: number;
   seconds: number;
+  /** One row per sender, in order of first arrival. */
+  senders: SinkSender[];
+  /** The summary people read (`--json` prints the whole object). */
+  text: string;
 }
 
 /**
@@ -107,35 +134,80 @@ export async function runSink(
   args: SinkRequest,
   opts: WorkloadOptions,
 ): Promise<SinkResult | WorkloadError> {
-  const tracker = new SeqTracker();
+  // Keyed by ip * 65536 + port (exact in a double); 1024 trackers at most.
+  const trackers = new Map<number, { tracker: SeqTracker; received: number }>();
   let received = 0;
   let bytes = 0;
   let ignored = 0;
   let first = 0;
   let last = 0;
-  const served = await serveUdp(stack, args.port, args.seconds, (_src, payload) => {
+  const served = await serveUdp(stack, args.port, args.seconds, (src, payload) => {
     const now = opts.clock.now();
     if (received === 0) first = now;
     last = now;
     received++;
     bytes += payload.length + 42;
     const seq = readFloodSeq(payload);
-    if (seq < 0) ignored++;
-    else tracker.observe(seq);
+    if (seq < 0) {
+      ignored++;
+      return;
+    }
+    const key = src.ip * 65536 + src.port;
+    let t = trackers.get(key);
+    if (t === undefined) {
+      if (trackers.size >= MAX_SENDERS) {
+        ignored++;
+        return;
+      }
+      t = { tracker: new SeqTracker(), received: 0 };
+      trackers.set(key, t);
+    }
+    t.received++;
+    t.tracker.observe(seq);
   }, opts);
   if (!served.ok) return served.error;
   const seconds = (last - first) / 1000;
-  return {
+  const senders: SinkSender[] = [];
+  for (const [key, t] of trackers) {
+    senders.push({
+      src: `${formatIpv4(Math.floor(key / 65536))}:${key % 65536}`,
+      received: t.received,
+      lost: t.tracker.lost,
+      reordered: t.tracker.reordered,
+      duplicated: t.tracker.duplicated,
+    });
+  }
+  const sum = (k: "lost" | "reordered" | "duplicated") => senders.reduce((n, s) => n + s[k], 0);
+  const r: SinkResult = {
     kind: "sink",
     port: args.port,
     received,
     bytes,
     pps: seconds > 0 ? received / seconds : 0,
     gbitPerSecond: seconds > 0 ? (bytes * 8) / seconds / 1e9 : 0,
-    lost: tracker.lost,
-    reordered: tracker.reordered,
-    duplicated: tracker.duplicated,
+    lost: sum("lost"),
+    reordered: sum("reordered"),
+    duplicated: sum("duplicated"),
     ignored,
     seconds,
+    senders,
+    text: "",
   };
+  r.text = sinkText(r);
+  return r;
+}
+
+function sinkText(r: SinkResult): string {
+  const counts = (x: { lost: number; reordered: number; duplicated: number }) =>
+    `lost ${x.lost}, reordered ${x.reordered}, duplicated ${x.duplicated}`;
+  const lines = [
+    `sink on port ${r.port}: ${r.received} datagrams (${r.bytes} frame bytes) in ${
+      r.seconds.toFixed(3)
+    } s, ${Math.round(r.pps)} pps, ${r.gbitPerSecond.toFixed(3)} Gbit/s`,
+    `total: ${counts(r)}, ignored ${r.ignored}, from ${r.senders.length} sender(s)`,
+  ];
+  if (r.senders.length > 1) {
+    for (const s of r.senders) lines.push(`  ${s.src}: ${s.received} received, ${counts(s)}`);
+  }
+  return lines.join("\n");
 }

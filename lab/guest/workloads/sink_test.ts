@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { SeqTracker } from "./sink.ts";
+import { BackToBack } from "../net/testing.ts";
+import { writeFloodPayload } from "./flood_payload.ts";
+import { runSink, SeqTracker, type SinkResult } from "./sink.ts";
+import { simOptions } from "./testing_opts.ts";
+import { runUdpFlood, type UdpFloodResult } from "./udp_flood.ts";
 
 function track(seqs: number[]) {
   const t = new SeqTracker();
@@ -23,4 +27,61 @@ Deno.test("SeqTracker forgets numbers that left its 65536-wide window", () => {
     reordered: 0,
     duplicated: 1,
   });
+});
+
+Deno.test("two floods into one sink: sequence numbers are tracked per sender", async () => {
+  const net = new BackToBack({ capacity: 64 });
+  const opts = simOptions(net);
+  const flood = {
+    kind: "udp-flood" as const,
+    dst: 0x0a000002,
+    port: 9,
+    frameSize: 64,
+    ratePps: null,
+    seconds: null,
+    count: 500,
+  };
+  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 5 }, opts);
+  const senders = [runUdpFlood(net.a.stack, flood, opts), runUdpFlood(net.a.stack, flood, opts)];
+  const [s, f1, f2] = await net.run(Promise.all([sink, ...senders])) as [
+    SinkResult,
+    UdpFloodResult,
+    UdpFloodResult,
+  ];
+  assert.equal(f1.sent + f2.sent, 1000);
+  assert.notEqual(f1.srcPort, f2.srcPort);
+  assert.equal(s.received, 1000);
+  assert.deepEqual([s.lost, s.reordered, s.duplicated], [0, 0, 0], s.text);
+  assert.deepEqual(
+    s.senders.map((x) => [x.src, x.received, x.lost, x.reordered, x.duplicated]).sort(),
+    [[`10.0.0.1:${f1.srcPort}`, 500, 0, 0, 0], [`10.0.0.1:${f2.srcPort}`, 500, 0, 0, 0]].sort(),
+  );
+  assert.match(
+    s.text,
+    /^sink on port 9: 1000 datagrams .*\ntotal: lost 0, reordered 0, duplicated 0, ignored 0, from 2 sender\(s\)\n {2}10\.0\.0\.1:\d+: 500 received, lost 0/,
+  );
+});
+
+Deno.test("sink reports each sender's own loss and the total", async () => {
+  const net = new BackToBack();
+  const opts = simOptions(net);
+  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 1 }, opts);
+  const payload = (seq: number) => {
+    const p = new Uint8Array(22);
+    writeFloodPayload(p, 0, seq, 0);
+    return p;
+  };
+  const send = (srcPort: number, seqs: number[]) => {
+    for (const q of seqs) net.a.stack.udpSend({ ip: 0x0a000002, port: 9 }, srcPort, payload(q));
+  };
+  send(1000, [0, 1, 2]);
+  send(2000, [0, 2]); // 1 lost
+  send(1000, [3]);
+  send(2000, [3, 3]); // 1 duplicate
+  const s = await net.run(sink) as SinkResult;
+  assert.deepEqual(
+    s.senders.map((x) => [x.src, x.received, x.lost, x.duplicated]),
+    [["10.0.0.1:1000", 4, 0, 0], ["10.0.0.1:2000", 4, 1, 1]],
+  );
+  assert.deepEqual([s.received, s.lost, s.reordered, s.duplicated], [8, 1, 0, 1]);
 });

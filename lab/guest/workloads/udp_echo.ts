@@ -16,7 +16,7 @@ import { serveUdp, type WorkloadError, type WorkloadOptions } from "./options.ts
  * @example
  * ```ts
  * import type { UdpEchoResult } from "./udp_echo.ts";
- * const r: UdpEchoResult = { kind: "udp-echo", port: 7, received: 1, echoed: 1, failed: 0, bytes: 5, seconds: 1 };
+ * const r: UdpEchoResult = { kind: "udp-echo", port: 7, received: 1, echoed: 1, failed: 0, bytes: 5, seconds: 1, text: "" };
  * ```
  */
 export interface UdpEchoResult {
@@ -29,6 +29,8 @@ export interface UdpEchoResult {
   bytes: number;
   /** From start to end of the service. */
   seconds: number;
+  /** The summary people read (`--json` prints the whole object). */
+  text: string;
 }
 
 /**
@@ -53,6 +55,7 @@ export async function runUdpEcho(
     failed: 0,
     bytes: 0,
     seconds: 0,
+    text: "",
   };
   const served = await serveUdp(stack, args.port, args.seconds, (src, payload) => {
     r.received++;
@@ -63,5 +66,9 @@ export async function runUdpEcho(
   }, opts);
   if (!served.ok) return served.error;
   r.seconds = served.seconds;
+  r.text =
+    `udp-echo on port ${r.port}: ${r.received} datagrams (${r.bytes} bytes) received, ${r.echoed} echoed, ${r.failed} failed, in ${
+      r.seconds.toFixed(3)
+    } s`;
   return r;
 }

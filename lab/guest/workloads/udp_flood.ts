@@ -2,7 +2,8 @@
  * The `udp-flood` workload: send UDP datagrams of a given Ethernet frame size, each carrying a
  * sequence number and its send time (see `flood_payload.ts`), at a fixed rate or as fast as the
  * TX ring allows (`--max`: send while `sendWith` succeeds, then await `whenWritable`, yielding
- * to the worker's event loop every 256 frames).
+ * to the worker's event loop every 256 frames). Each flood sends from its own ephemeral source
+ * port (bound for its duration), so a sink tells concurrent floods apart.
  *
  * @module
  */
@@ -16,8 +17,6 @@ import type { WorkloadError, WorkloadOptions } from "./options.ts";
 /** Ethernet + IPv4 + UDP header bytes in front of the payload. */
 const OVERHEAD = 14 + 20 + 8;
 const YIELD_EVERY = 256;
-/** The source port of flood datagrams. */
-export const FLOOD_SRC_PORT = 49152;
 
 /**
  * The result of `udp-flood`. `ringFull` counts the times the TX ring was full.
@@ -25,13 +24,15 @@ export const FLOOD_SRC_PORT = 49152;
  * @example
  * ```ts
  * import type { UdpFloodResult } from "./udp_flood.ts";
- * const r: UdpFloodResult = { kind: "udp-flood", dst: "10.0.0.2", port: 9, frameSize: 64, sent: 10, ringFull: 0, seconds: 1, pps: 10, gbitPerSecond: 5.12e-6 };
+ * const r: UdpFloodResult = { kind: "udp-flood", dst: "10.0.0.2", port: 9, srcPort: 49152, frameSize: 64, sent: 10, ringFull: 0, seconds: 1, pps: 10, gbitPerSecond: 5.12e-6, text: "" };
  * ```
  */
 export interface UdpFloodResult {
   kind: "udp-flood";
   dst: string;
   port: number;
+  /** The ephemeral source port the flood was sent from. */
+  srcPort: number;
   frameSize: number;
   sent: number;
   ringFull: number;
@@ -39,6 +40,8 @@ export interface UdpFloodResult {
   pps: number;
   /** Frame bytes × 8 / seconds / 1e9. */
   gbitPerSecond: number;
+  /** The summary people read (`--json` prints the whole object). */
+  text: string;
 }
 
 /**
@@ -72,6 +75,29 @@ export async function runUdpFlood(
       hint: `Use -s between 60 and ${mtu + 14}`,
     };
   }
+  const bound = stack.udpBindEphemeral(() => {});
+  if (!bound.ok) {
+    return {
+      kind: "error",
+      message: `Cannot flood ${dstText}: no free ephemeral UDP port`,
+      hint: "Stop some of the VM's running workloads",
+    };
+  }
+  try {
+    return await flood(stack, args, opts, ifIndex, bound.value.port);
+  } finally {
+    bound.value.close();
+  }
+}
+
+async function flood(
+  stack: NetStack,
+  args: UdpFloodRequest,
+  opts: WorkloadOptions,
+  ifIndex: number,
+  srcPort: number,
+): Promise<UdpFloodResult | WorkloadError> {
+  const dstText = formatIpv4(args.dst);
   const clock = opts.clock;
   let seq = 0;
   const payload = {
@@ -86,18 +112,20 @@ export async function runUdpFlood(
     kind: "udp-flood",
     dst: dstText,
     port: args.port,
+    srcPort,
     frameSize: args.frameSize,
     sent: 0,
     ringFull: 0,
     seconds: 0,
     pps: 0,
     gbitPerSecond: 0,
+    text: "",
   };
   const start = clock.now();
   const end = args.seconds === null ? Infinity : start + args.seconds * 1000;
   const limit = args.count ?? Infinity;
   const sendOne = (): SendOutcome => {
-    const s = stack.udpSend(dst, FLOOD_SRC_PORT, payload);
+    const s = stack.udpSend(dst, srcPort, payload);
     if (s === "sent" || s === "arp-pending") {
       seq = (seq + 1) >>> 0;
       r.sent++;
@@ -154,6 +182,12 @@ export async function runUdpFlood(
     r.pps = r.sent / r.seconds;
     r.gbitPerSecond = (r.sent * args.frameSize * 8) / r.seconds / 1e9;
   }
+  r.text =
+    `udp-flood ${dstText}:${r.port} from port ${srcPort}: ${r.sent} datagrams of ${r.frameSize} bytes in ${
+      r.seconds.toFixed(3)
+    } s, ${Math.round(r.pps)} pps, ${
+      r.gbitPerSecond.toFixed(3)
+    } Gbit/s; TX ring full ${r.ringFull} times`;
   return r;
 }
 
