@@ -131,8 +131,6 @@ Deno.test({
       );
       assert.equal(lost.code, 1, lost.stdout + lost.stderr);
       assert.match(lost.stdout, /1 packets transmitted, 0 received, 100% packet loss/);
-      const ok = await vlab(stateDir, "exec", "a", "--", "ping", "10.0.0.2", "-c", "1");
-      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
       const lostJson = await vlab(
         stateDir,
         "exec",
@@ -148,20 +146,18 @@ Deno.test({
       );
       assert.equal(lostJson.code, 1);
       assert.equal(JSON.parse(lostJson.stdout).received, 0);
-      for (
-        const argv of [["udp-echo", "-t", "0.1"], ["sink", "-t", "0.1"], [
-          "udp-flood",
-          "10.0.0.2",
-          "-n",
-          "3",
-        ]]
-      ) {
-        const text = await vlab(stateDir, "exec", "b", "--", ...argv);
-        assert.equal(text.code, 0, text.stderr);
-        assert.match(text.stdout, new RegExp(`^${argv[0]} `), text.stdout);
-        const json = await vlab(stateDir, "exec", "b", "--json", "--", ...argv);
-        assert.equal(json.code, 0, json.stderr);
-        assert.equal(JSON.parse(json.stdout).kind, argv[0]);
+      // Each of the other workloads once as text, once as JSON (the unit tests check every text).
+      const runs: [string[], boolean][] = [
+        [["udp-echo", "-t", "0.1"], true],
+        [["sink", "-t", "0.1"], false],
+        [["udp-flood", "10.0.0.2", "-n", "3"], true],
+        [["udp-echo", "-t", "0.1"], false],
+      ];
+      for (const [argv, json] of runs) {
+        const r = await vlab(stateDir, "exec", "b", ...(json ? ["--json"] : []), "--", ...argv);
+        assert.equal(r.code, 0, r.stderr);
+        if (json) assert.equal(JSON.parse(r.stdout).kind, argv[0]);
+        else assert.match(r.stdout, new RegExp(`^${argv[0]} on port \\d+: `), r.stdout);
       }
     } finally {
       await vlab(stateDir, "down", "--all");
