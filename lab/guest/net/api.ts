@@ -134,3 +134,40 @@ export interface ArpRow {
   expiresInMs: number;
   pending: number;
 }
+
+/**
+ * One network interface as the stack sees it (implemented over the virtio-net driver).
+ *
+ * @example
+ * ```ts
+ * import type { NetInterface } from "./api.ts";
+ * const lo: NetInterface = {
+ *   name: "eth0", mac: new Uint8Array([2, 0, 0, 0, 0, 1]), ip: 0x0a000001, prefix: 24, mtu: 1500,
+ *   linkUp: () => true, sendWith: () => false,
+ * };
+ * ```
+ */
+export interface NetInterface {
+  readonly name: string; // "eth0"
+  readonly mac: Uint8Array; // 6 bytes
+  readonly ip: number | null; // IPv4 as u32 (big-endian numeric value, 10.0.0.1 = 0x0a000001)
+  readonly prefix: number | null;
+  readonly mtu: number;
+  linkUp(): boolean;
+  /** Send one Ethernet frame; false if the TX ring is full (nothing sent). `len` bytes are written by `fill` into a buffer in guest memory (zero copy). */
+  sendWith(len: number, fill: (buf: Uint8Array) => void): boolean;
+}
+
+/**
+ * The time source (ms, fractional).
+ *
+ * @example
+ * ```ts
+ * import type { Clock } from "./api.ts";
+ * let t = 0;
+ * const clock: Clock = { now: () => t };
+ * ```
+ */
+export interface Clock {
+  now(): number; /* ms, fractional */
+}

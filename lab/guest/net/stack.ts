@@ -19,7 +19,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../../../devices/result.ts";
+import { ok, type Result } from "../../../devices/result.ts";
 import { Prng } from "../../../devices/prng.ts";
 import {
   ARP_LEN,
@@ -51,6 +51,8 @@ import {
   parseIpv4,
 } from "./ipv4.ts";
 import { parseUdp, UDP_HEADER_LEN } from "./udp.ts";
+import { LoopbackQueue } from "./loopback.ts";
+import { UdpSockets } from "./udp_sockets.ts";
 import {
   type EchoOpenError,
   type EchoReply,
@@ -59,6 +61,8 @@ import {
 } from "./echo_sockets.ts";
 import type {
   ArpRow,
+  Clock,
+  NetInterface,
   PingOutcome,
   PingSocket,
   SendOutcome,
@@ -70,6 +74,8 @@ import type {
 
 export type {
   ArpRow,
+  Clock,
+  NetInterface,
   PingOutcome,
   PingSocket,
   SendOutcome,
@@ -79,50 +85,6 @@ export type {
   UdpSocket,
 };
 export type { EchoOpenError, EchoReply, EchoReplyHandler };
-
-/** The ephemeral UDP port range `udpBindEphemeral` picks from. */
-const EPHEMERAL_FIRST = 49152;
-const EPHEMERAL_LAST = 65535;
-
-/** Frames waiting on the loopback queue at most; past it they are counted drops. */
-export const LOOPBACK_QUEUE_LIMIT = 256;
-
-/**
- * One network interface as the stack sees it (implemented over the virtio-net driver).
- *
- * @example
- * ```ts
- * import type { NetInterface } from "./stack.ts";
- * const lo: NetInterface = {
- *   name: "eth0", mac: new Uint8Array([2, 0, 0, 0, 0, 1]), ip: 0x0a000001, prefix: 24, mtu: 1500,
- *   linkUp: () => true, sendWith: () => false,
- * };
- * ```
- */
-export interface NetInterface {
-  readonly name: string; // "eth0"
-  readonly mac: Uint8Array; // 6 bytes
-  readonly ip: number | null; // IPv4 as u32 (big-endian numeric value, 10.0.0.1 = 0x0a000001)
-  readonly prefix: number | null;
-  readonly mtu: number;
-  linkUp(): boolean;
-  /** Send one Ethernet frame; false if the TX ring is full (nothing sent). `len` bytes are written by `fill` into a buffer in guest memory (zero copy). */
-  sendWith(len: number, fill: (buf: Uint8Array) => void): boolean;
-}
-
-/**
- * The time source (ms, fractional).
- *
- * @example
- * ```ts
- * import type { Clock } from "./stack.ts";
- * let t = 0;
- * const clock: Clock = { now: () => t };
- * ```
- */
-export interface Clock {
-  now(): number; /* ms, fractional */
-}
 
 interface OutstandingPing {
   seq: number;
@@ -150,14 +112,12 @@ export class NetStack {
   readonly #clock: Clock;
   readonly #prng: Prng;
   readonly #arp = new ArpTable();
-  readonly #udp = new Map<number, UdpHandler>();
+  readonly #udp = new UdpSockets();
   /** `ping()` calls in flight, by their socket's identifier. */
   readonly #pings = new Map<number, OutstandingPing>();
-  #nextEphemeral = 0;
   readonly #echo: EchoSockets;
   readonly #writeWaiters: Array<Array<() => void>>;
-  #loopback: { ifIndex: number; frame: Uint8Array }[] = [];
-  #loopbackScheduled = false;
+  readonly #loopback = new LoopbackQueue((i, frame) => this.#inputIpv4(i, this.#ifaces[i], frame));
   /** The output path: builds the next IPv4 frame in place. */
   readonly #out: FrameWriter;
 
@@ -260,33 +220,17 @@ export class NetStack {
     return new Promise((resolve) => waiters.push(resolve));
   }
 
-  /** Bind a UDP port (1..65535). */
+  /** Bind a UDP port (1..65535) that no other socket holds. */
   udpBind(port: number, handler: UdpHandler): Result<UdpSocket, UdpBindError> {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) return err({ kind: "bad-port", port });
-    if (this.#udp.has(port)) return err({ kind: "port-in-use", port });
-    this.#udp.set(port, handler);
-    const udp = this.#udp;
-    return ok({
-      port,
-      close() {
-        if (udp.get(port) === handler) udp.delete(port);
-      },
-    });
+    return this.#udp.bind(port, handler);
   }
 
   /**
-   * Bind a free port of the ephemeral range (49152..65535, as IANA and most systems use), as
-   * Linux does for a socket that sends before it binds: every sender gets its own source port.
+   * Bind a free port of the ephemeral range (49152..65535), as Linux does for a socket that
+   * sends before it binds: every sender gets its own source port.
    */
   udpBindEphemeral(handler: UdpHandler): Result<UdpSocket, UdpBindError> {
-    const span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
-    for (let i = 0; i < span; i++) {
-      const port = EPHEMERAL_FIRST + ((this.#nextEphemeral + i) % span);
-      if (this.#udp.has(port)) continue;
-      this.#nextEphemeral = (port - EPHEMERAL_FIRST + 1) % span;
-      return this.udpBind(port, handler);
-    }
-    return err({ kind: "port-in-use", port: EPHEMERAL_FIRST });
+    return this.#udp.bindEphemeral(handler);
   }
 
   /** Send one UDP datagram; see `SendOutcome`. */
@@ -393,30 +337,16 @@ export class NetStack {
       c.drops.oversize++;
       return "too-big";
     }
-    if (this.#loopback.length >= LOOPBACK_QUEUE_LIMIT) {
-      c.drops.loopbackQueueFull++;
-      return "ring-full";
-    }
     const out = this.#out;
     const frame = new Uint8Array(out.headers(iface.mac, dst, dst, protocol, l4Len));
     out.destination(iface.mac);
     out.fill(frame);
-    this.#loopback.push({ ifIndex, frame });
+    if (!this.#loopback.push(ifIndex, frame)) {
+      c.drops.loopbackQueueFull++;
+      return "ring-full";
+    }
     c.loopbackFrames++;
-    if (!this.#loopbackScheduled) {
-      this.#loopbackScheduled = true;
-      queueMicrotask(() => this.#drainLoopback());
-    }
     return "sent";
-  }
-
-  #drainLoopback(): void {
-    this.#loopbackScheduled = false;
-    const queue = this.#loopback;
-    this.#loopback = []; // what these frames answer is queued for the next round
-    for (const { ifIndex, frame } of queue) {
-      this.#inputIpv4(ifIndex, this.#ifaces[ifIndex], frame);
-    }
   }
 
   /** Route and send the frame whose L4 message `#out` was told (`udp` or `icmpEcho`). */
