@@ -111,7 +111,8 @@ async function vlab(stateDir: string, ...args: string[]) {
 
 Deno.test({
   ...LAB_TEST,
-  name: "vlab exec: ping exits 1 with no reply, and --json switches every workload to JSON",
+  name:
+    "vlab exec: ping exits 1 with no reply, fragments above the MTU, and --json switches every workload to JSON",
   fn: async () => {
     const stateDir = await Deno.makeTempDir({ prefix: "vlab-guest-e2e-" });
     try {
@@ -146,6 +147,20 @@ Deno.test({
       );
       assert.equal(lostJson.code, 1);
       assert.equal(JSON.parse(lostJson.stdout).received, 0);
+      const big = await vlab(
+        stateDir,
+        "exec",
+        "a",
+        "--",
+        "ping",
+        "10.0.0.2",
+        "-s",
+        "4000",
+        "-c",
+        "1",
+      );
+      assert.equal(big.code, 0, big.stdout + big.stderr);
+      assert.match(big.stdout, /^4008 bytes from 10\.0\.0\.2: icmp_seq=1 /m); // fragmented both ways
       // Each of the other workloads once as text, once as JSON (the unit tests check every text).
       const runs: [string[], boolean][] = [
         [["udp-echo", "-t", "0.1"], true],

@@ -27,9 +27,19 @@ export interface NetDrops {
   unknownProtocol: number;
   /** Well-formed length but invalid fields (IP version, ARP hardware type, UDP length). */
   malformed: number;
-  /** An IPv4 fragment (not reassembled). */
+  /**
+   * An IPv4 fragment that cannot belong to a valid datagram: data not a multiple of 8 (but the
+   * last), past 65535 bytes, overlapping another, disagreeing on the end, or a duplicate (an
+   * overlap or a disagreement drops the datagram's other fragments too, counted here).
+   */
   fragment: number;
-  /** A datagram larger than the MTU (received, or asked to be sent). */
+  /** Fragments of datagrams evicted to keep reassembly within its bounds (64, 4 MiB). */
+  reassemblyLimit: number;
+  /** Fragments of datagrams still incomplete 30 s after their first fragment. */
+  reassemblyTimeout: number;
+  /** Fragments never sent because the TX ring filled in the middle of a datagram. */
+  fragmentsUnsent: number;
+  /** A received frame larger than the MTU, or a datagram over 65535 bytes asked to be sent. */
   oversize: number;
   /** A UDP datagram to a port nobody bound. */
   noListener: number;
@@ -82,6 +92,12 @@ export interface NetCounters {
   txRingFull: number;
   /** Datagrams to one of the VM's own addresses, received through the loopback queue. */
   loopbackFrames: number;
+  /** Fragments sent (datagrams larger than the MTU). */
+  fragmentsOut: number;
+  /** Fragments received for us. */
+  fragmentsIn: number;
+  /** Datagrams put back together from their fragments. */
+  reassembled: number;
   drops: NetDrops;
 }
 
@@ -115,6 +131,9 @@ export function newNetCounters(): NetCounters {
     udpOut: 0,
     txRingFull: 0,
     loopbackFrames: 0,
+    fragmentsOut: 0,
+    fragmentsIn: 0,
+    reassembled: 0,
     drops: {
       truncated: 0,
       badChecksum: 0,
@@ -123,6 +142,9 @@ export function newNetCounters(): NetCounters {
       unknownProtocol: 0,
       malformed: 0,
       fragment: 0,
+      reassemblyLimit: 0,
+      reassemblyTimeout: 0,
+      fragmentsUnsent: 0,
       oversize: 0,
       noListener: 0,
       arpQueueFull: 0,

@@ -1,7 +1,8 @@
 /**
  * IPv4 for the guest network stack: the Internet checksum (RFC 1071), address helpers, and the
- * header writer and reader. No fragmentation: every datagram is sent with DF set, and fragments
- * received are dropped. Readers work on untrusted bytes and fill a caller-owned header object so
+ * header writer and reader. A datagram that fits the MTU is sent with DF set; larger ones are
+ * cut into fragments (`fragment.ts`), whose headers `writeFragmentFields` rewrites. The reader
+ * reports a fragment's fields; the stack reassembles. Readers work on untrusted bytes and fill a caller-owned header object so
  * the receive path allocates nothing.
  *
  * ```
@@ -270,6 +271,12 @@ export interface Ipv4Header {
   ttl: number;
   src: number;
   dst: number;
+  /** The identification field (fragments of one datagram share it). */
+  id: number;
+  /** MF: more fragments follow. */
+  moreFragments: boolean;
+  /** Where this fragment's data goes in the datagram, in bytes (0 for an unfragmented one). */
+  fragmentOffset: number;
 }
 
 /**
@@ -282,7 +289,17 @@ export interface Ipv4Header {
  * ```
  */
 export function newIpv4Header(): Ipv4Header {
-  return { headerLength: 0, totalLength: 0, protocol: 0, ttl: 0, src: 0, dst: 0 };
+  return {
+    headerLength: 0,
+    totalLength: 0,
+    protocol: 0,
+    ttl: 0,
+    src: 0,
+    dst: 0,
+    id: 0,
+    moreFragments: false,
+    fragmentOffset: 0,
+  };
 }
 
 /**
@@ -302,9 +319,7 @@ export type Ipv4Error =
   /** The total length is smaller than the header. */
   | { kind: "bad-length"; totalLength: number }
   /** The header checksum does not verify. */
-  | { kind: "bad-checksum" }
-  /** A fragment (MF set or a non-zero offset); the stack does not reassemble. */
-  | { kind: "fragment" };
+  | { kind: "bad-checksum" };
 
 /**
  * Validate the IPv4 header at `buf[off..]` and fill `out`. Never throws.
@@ -334,9 +349,10 @@ export function parseIpv4(buf: Uint8Array, off: number, out: Ipv4Header): Result
   if (internetChecksum(buf, off, headerLength) !== 0) {
     return { ok: false, error: { kind: "bad-checksum" } };
   }
-  if ((readU16(buf, off + Ipv4Offset.flagsFragOffset) & 0x3fff) !== 0) {
-    return { ok: false, error: { kind: "fragment" } };
-  }
+  const flagsOffset = readU16(buf, off + Ipv4Offset.flagsFragOffset);
+  out.id = readU16(buf, off + Ipv4Offset.id);
+  out.moreFragments = (flagsOffset & 0x2000) !== 0;
+  out.fragmentOffset = (flagsOffset & 0x1fff) * 8;
   out.headerLength = headerLength;
   out.totalLength = totalLength;
   out.protocol = buf[off + Ipv4Offset.protocol];
@@ -344,4 +360,28 @@ export function parseIpv4(buf: Uint8Array, off: number, out: Ipv4Header): Result
   out.src = readU32(buf, off + Ipv4Offset.src);
   out.dst = readU32(buf, off + Ipv4Offset.dst);
   return OK_VOID;
+}
+
+/**
+ * Turn the 20-byte header at `off` into a fragment's: total length, MF, offset (bytes, a
+ * multiple of 8), DF cleared, checksum recomputed.
+ *
+ * @example
+ * ```ts
+ * import { IpProtocol, writeFragmentFields, writeIpv4Header } from "./ipv4.ts";
+ * const buf = new Uint8Array(20);
+ * writeIpv4Header(buf, 0, { src: 1, dst: 2, protocol: IpProtocol.udp, totalLength: 20, id: 1 });
+ * writeFragmentFields(buf, 0, { totalLength: 1500, offset: 1480, more: true });
+ * buf[6] * 256 + buf[7]; // 0x20b9: MF, offset 185 × 8
+ * ```
+ */
+export function writeFragmentFields(
+  buf: Uint8Array,
+  off: number,
+  f: { totalLength: number; offset: number; more: boolean },
+): void {
+  writeU16(buf, off + Ipv4Offset.totalLength, f.totalLength);
+  writeU16(buf, off + Ipv4Offset.flagsFragOffset, (f.more ? 0x2000 : 0) | (f.offset >>> 3));
+  writeU16(buf, off + Ipv4Offset.checksum, 0);
+  writeU16(buf, off + Ipv4Offset.checksum, internetChecksum(buf, off, IPV4_HEADER_LEN));
 }

@@ -9,6 +9,7 @@ import {
   newIpv4Header,
   parseIpv4,
   parseIpv4Address,
+  writeFragmentFields,
   writeIpv4Header,
 } from "./ipv4.ts";
 
@@ -45,10 +46,20 @@ Deno.test("parseIpv4 accepts a valid header and fills the fields", () => {
   writeIpv4Header(buf, 0, { src: 1, dst: 2, protocol: 1, totalLength: 40, id: 9 });
   const h = newIpv4Header();
   assert.equal(parseIpv4(buf, 0, h).ok, true);
-  assert.deepEqual(h, { headerLength: 20, totalLength: 40, protocol: 1, ttl: 64, src: 1, dst: 2 });
+  assert.deepEqual(h, {
+    headerLength: 20,
+    totalLength: 40,
+    protocol: 1,
+    ttl: 64,
+    src: 1,
+    dst: 2,
+    id: 9,
+    moreFragments: false,
+    fragmentOffset: 0,
+  });
 });
 
-Deno.test("parseIpv4 rejects truncated, bad-length, bad-checksum and fragments", () => {
+Deno.test("parseIpv4 rejects truncated, bad-length and bad-checksum, and reads fragment fields", () => {
   const h = newIpv4Header();
   const good = new Uint8Array(28);
   writeIpv4Header(good, 0, { src: 1, dst: 2, protocol: 17, totalLength: 28, id: 1 });
@@ -66,12 +77,10 @@ Deno.test("parseIpv4 rejects truncated, bad-length, bad-checksum and fragments",
   assert.equal(kind(sum), "bad-checksum");
   const frag = new Uint8Array(28);
   writeIpv4Header(frag, 0, { src: 1, dst: 2, protocol: 17, totalLength: 28, id: 1 });
-  frag[6] = 0x20; // MF, checksum recomputed below
-  frag[10] = frag[11] = 0;
-  const c = internetChecksum(frag, 0, 20);
-  frag[10] = c >> 8;
-  frag[11] = c & 0xff;
-  assert.equal(kind(frag), "fragment");
+  writeFragmentFields(frag, 0, { totalLength: 28, offset: 1480, more: true });
+  assert.equal(internetChecksum(frag, 0, 20), 0);
+  assert.equal(kind(frag), "ok");
+  assert.deepEqual([h.id, h.moreFragments, h.fragmentOffset], [1, true, 1480]);
   const short = new Uint8Array(28);
   writeIpv4Header(short, 0, { src: 1, dst: 2, protocol: 17, totalLength: 10, id: 1 });
   assert.equal(kind(short), "bad-length");

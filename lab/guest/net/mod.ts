@@ -15,3 +15,6 @@ export * from "./icmp.ts";
 export * from "./ipv4.ts";
 export * from "./stack.ts";
 export * from "./udp.ts";
+export * from "./fragment.ts";
+export * from "./loopback.ts";
+export * from "./udp_sockets.ts";

@@ -1,5 +1,6 @@
 /**
- * The guest network stack: Ethernet II, ARP, IPv4 (no fragmentation), ICMP echo and UDP over
+ * The guest network stack: Ethernet II, ARP, IPv4 (with fragmentation and reassembly,
+ * `fragment.ts`), ICMP echo and UDP over
  * one or more `NetInterface`s, plus loopback: a datagram to one of the VM's own addresses is
  * queued and received by the stack itself (on a microtask, never re-entrantly).
  *
@@ -52,6 +53,7 @@ import {
 } from "./ipv4.ts";
 import { parseUdp, UDP_HEADER_LEN } from "./udp.ts";
 import { LoopbackQueue } from "./loopback.ts";
+import { fragmentFrame, MAX_DATAGRAM, Reassembler } from "./fragment.ts";
 import { UdpSockets } from "./udp_sockets.ts";
 import {
   type EchoOpenError,
@@ -117,7 +119,10 @@ export class NetStack {
   readonly #pings = new Map<number, OutstandingPing>();
   readonly #echo: EchoSockets;
   readonly #writeWaiters: Array<Array<() => void>>;
-  readonly #loopback = new LoopbackQueue((i, frame) => this.#inputIpv4(i, this.#ifaces[i], frame));
+  readonly #loopback = new LoopbackQueue((i, frame) =>
+    this.#inputIpv4(i, this.#ifaces[i], frame, MAX_DATAGRAM)
+  );
+  readonly #reassembly = new Reassembler((reason, n) => this.counters.drops[reason] += n);
   /** The output path: builds the next IPv4 frame in place. */
   readonly #out: FrameWriter;
 
@@ -192,7 +197,8 @@ export class NetStack {
         this.counters.drops.arpTimeout += dropped;
       },
     );
-    let next = this.#arp.nextDeadline();
+    this.#reassembly.expire(now);
+    let next = Math.min(this.#arp.nextDeadline(), this.#reassembly.nextDeadline());
     for (const [key, p] of this.#pings) {
       if (p.deadline <= now) {
         this.#pings.delete(key);
@@ -333,7 +339,7 @@ export class NetStack {
   #sendLoopback(ifIndex: number, dst: number, protocol: number, l4Len: number): SendOutcome {
     const c = this.counters;
     const iface = this.#ifaces[ifIndex];
-    if (IPV4_HEADER_LEN + l4Len > iface.mtu) {
+    if (IPV4_HEADER_LEN + l4Len > MAX_DATAGRAM) { // loopback's MTU, as Linux's lo: 64 KiB
       c.drops.oversize++;
       return "too-big";
     }
@@ -360,9 +366,12 @@ export class NetStack {
       return "no-route";
     }
     const iface = this.#ifaces[ifIndex];
-    if (IPV4_HEADER_LEN + l4Len > iface.mtu) {
+    if (IPV4_HEADER_LEN + l4Len > MAX_DATAGRAM) {
       c.drops.oversize++;
       return "too-big";
+    }
+    if (IPV4_HEADER_LEN + l4Len > iface.mtu) {
+      return this.#sendFragments(ifIndex, dst, protocol, l4Len);
     }
     const out = this.#out;
     const len = out.headers(iface.mac, iface.ip ?? 0, dst, protocol, l4Len);
@@ -391,6 +400,44 @@ export class NetStack {
       return "arp-queue-full";
     }
     return "arp-pending";
+  }
+
+  /** Send the datagram `#out` was told in fragments that fit the interface's MTU. */
+  #sendFragments(ifIndex: number, dst: number, protocol: number, l4Len: number): SendOutcome {
+    const c = this.counters;
+    const iface = this.#ifaces[ifIndex];
+    const out = this.#out;
+    const whole = new Uint8Array(out.headers(iface.mac, iface.ip ?? 0, dst, protocol, l4Len));
+    out.destination(ZERO_MAC);
+    out.fill(whole);
+    const frames = fragmentFrame(whole, iface.mtu);
+    const now = this.#clock.now();
+    const mac = this.#arp.lookup(dst, now);
+    if (mac === null) c.arpCacheMisses++;
+    else c.arpCacheHits++;
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i];
+      if (mac !== null) {
+        f.set(mac.subarray(0, 6), 0);
+        if (!iface.sendWith(f.length, (buf) => buf.set(f))) {
+          // The datagram is lost: what was sent times out in the peer's reassembly.
+          if (i === 0) c.txRingFull++;
+          else c.drops.fragmentsUnsent += frames.length - i;
+          return "ring-full";
+        }
+        c.framesOut++;
+        c.bytesOut += f.length;
+      } else {
+        const q = this.#arp.enqueue(dst, ifIndex, f, now);
+        if (q === "queued-send-request") this.#sendArp(ifIndex, ArpOp.request, BROADCAST_MAC, dst);
+        if (q === "queue-full" || q === "table-full") {
+          c.drops.arpQueueFull += frames.length - i;
+          return "arp-queue-full";
+        }
+      }
+      c.fragmentsOut++;
+    }
+    return mac === null ? "arp-pending" : "sent";
   }
 
   #sendArp(ifIndex: number, op: number, dstMac: Uint8Array, targetIp: number): void {
@@ -458,7 +505,8 @@ export class NetStack {
     }
   }
 
-  #inputIpv4(ifIndex: number, iface: NetInterface, frame: Uint8Array): void {
+  /** `mtu`: the interface's, or the loopback's (64 KiB) for looped-back datagrams. */
+  #inputIpv4(ifIndex: number, iface: NetInterface, frame: Uint8Array, mtu = iface.mtu): void {
     const c = this.counters;
     const h = this.#ip;
     const r = parseIpv4(frame, ETH_HEADER_LEN, h);
@@ -466,11 +514,10 @@ export class NetStack {
       const k = r.error.kind;
       if (k === "truncated") c.drops.truncated++;
       else if (k === "bad-checksum") c.drops.badChecksum++;
-      else if (k === "fragment") c.drops.fragment++;
       else c.drops.malformed++;
       return;
     }
-    if (h.totalLength > iface.mtu) {
+    if (h.totalLength > mtu) {
       c.drops.oversize++;
       return;
     }
@@ -478,8 +525,20 @@ export class NetStack {
       c.drops.notForUs++;
       return;
     }
-    const l4 = ETH_HEADER_LEN + h.headerLength;
-    const l4Len = h.totalLength - h.headerLength;
+    let l4 = ETH_HEADER_LEN + h.headerLength;
+    let l4Len = h.totalLength - h.headerLength;
+    if (h.moreFragments || h.fragmentOffset !== 0) {
+      c.fragmentsIn++;
+      const whole = this.#reassembly.add(h, frame, l4, this.#clock.now());
+      if (whole.kind !== "complete") return;
+      c.reassembled++;
+      frame = whole.frame;
+      l4 = ETH_HEADER_LEN + IPV4_HEADER_LEN;
+      l4Len = whole.length;
+      h.headerLength = IPV4_HEADER_LEN;
+      h.totalLength = IPV4_HEADER_LEN + whole.length;
+      h.ttl = whole.ttl;
+    }
     if (h.protocol === IpProtocol.udp) this.#inputUdp(ifIndex, frame, l4, l4Len);
     else if (h.protocol === IpProtocol.icmp) this.#inputIcmp(frame, l4, l4Len);
     else c.drops.unknownProtocol++;

@@ -179,7 +179,7 @@ Deno.test("udp-level sends: no route, too big, ring full, and whenWritable", asy
   const net = new BackToBack({ capacity: 1 });
   const a = net.a.stack;
   assert.equal(a.udpSend({ ip: 0xc0a80001, port: 9 }, 9, new Uint8Array(1)), "no-route");
-  assert.equal(a.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(1473)), "too-big");
+  assert.equal(a.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(65508)), "too-big");
   a.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(1));
   net.pump();
   assert.equal(a.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(1)), "sent");
@@ -287,4 +287,26 @@ Deno.test("ARP table rows show a dotted IP, an aa:bb:… MAC and the interface n
     pending: 0,
   });
   assert.equal(JSON.stringify(row).includes('"mac":"02:00:00:00:00:02"'), true);
+});
+
+Deno.test("a UDP datagram above the MTU arrives whole; one with a lost fragment is counted after 30 s", () => {
+  const net = new BackToBack();
+  const got: number[] = [];
+  net.b.stack.udpBind(9, (_src, payload) => got.push(payload.length, payload[2999]));
+  const big = new Uint8Array(3000).map((_, i) => i & 0xff);
+  assert.equal(net.a.stack.udpSend({ ip: B, port: 9 }, 9, big), "arp-pending");
+  net.pump();
+  assert.deepEqual(got, [3000, 2999 & 0xff]);
+  assert.equal(net.a.stack.counters.fragmentsOut, 3);
+  // Lose the second fragment (offset 1480: 185 × 8) of the next one.
+  net.impair = (frames) => frames.filter((f) => !(f[20] === 0x20 && f[21] === 185));
+  assert.equal(net.a.stack.udpSend({ ip: B, port: 9 }, 9, big), "sent");
+  net.pump();
+  assert.equal(got.length, 2);
+  const b = net.b.stack;
+  assert.equal(b.tick(), 30_000);
+  net.clock.t += 30_000;
+  b.tick();
+  assert.equal(b.counters.drops.reassemblyTimeout, 2);
+  assert.equal(b.tick(), Infinity);
 });

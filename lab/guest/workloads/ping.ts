@@ -4,7 +4,7 @@
  * never take each other's replies). Replies are matched by sequence number: a reply within `-W`
  * of its request counts as received, one after it as late, a second one as a duplicate. After
  * the last request it waits until every request is answered or has timed out. A size that does
- * not fit the interface's MTU is refused (the stack does not fragment).
+ * not fit the interface's MTU is fragmented by the stack (and the reply reassembled).
  *
  * @module
  */
@@ -131,16 +131,6 @@ export async function runPing(
       kind: "error",
       message: `Cannot ping ${dst}: no interface's subnet holds it`,
       hint: "Check the VM's interface addresses and prefixes in the topology",
-    };
-  }
-  const iface = stack.interfaces[ifIndex];
-  if (args.size + PING_OVERHEAD > iface.mtu) {
-    return {
-      kind: "error",
-      message: `Cannot ping ${dst} with -s ${args.size}: the ${
-        args.size + PING_OVERHEAD
-      }-byte packet exceeds the MTU of ${iface.name} (${iface.mtu}) and the guest does not fragment`,
-      hint: `Use -s ${Math.max(0, iface.mtu - PING_OVERHEAD)} or less`,
     };
   }
   const lines = [`PING ${dst} (${dst}) ${args.size}(${args.size + PING_OVERHEAD}) bytes of data.`];

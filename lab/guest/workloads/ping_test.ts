@@ -162,18 +162,18 @@ Deno.test("pinging the VM's own address is answered through loopback", async () 
   assert.match(r.text, /bytes from 10\.0\.0\.1: icmp_seq=1 /);
 });
 
-Deno.test("ping refuses a size above the MTU with a clear message", async () => {
+Deno.test("ping with a size above the MTU is fragmented and its reply reassembled", async () => {
   const net = new BackToBack();
-  const e = await runPing(net.a.stack, pingArgs({ size: 1473 }), simOptions(net));
-  assert.equal(e.kind, "error");
-  if (e.kind !== "error") return;
-  assert.equal(
-    e.message,
-    "Cannot ping 10.0.0.2 with -s 1473: the 1501-byte packet exceeds the MTU of eth0 (1500) and the guest does not fragment",
-  );
-  assert.equal(e.hint, "Use -s 1472 or less");
-  const ok = await net.run(
-    runPing(net.a.stack, pingArgs({ size: 1472, count: 1 }), simOptions(net)),
-  );
-  assert.equal(ok.kind === "ping" && ok.received, 1);
+  net.log = [];
+  const r = await net.run(
+    runPing(net.a.stack, pingArgs({ size: 4000, count: 2 }), simOptions(net)),
+  ) as PingResult;
+  assert.equal(r.received, 2, r.text);
+  assert.match(r.text, /^PING 10\.0\.0\.2 \(10\.0\.0\.2\) 4000\(4028\) bytes of data\.$/m);
+  assert.match(r.text, /^4008 bytes from 10\.0\.0\.2: icmp_seq=1 ttl=64 /m);
+  const a = net.a.stack.counters;
+  const b = net.b.stack.counters;
+  assert.deepEqual([a.fragmentsOut, b.fragmentsIn, b.reassembled], [6, 6, 2]); // 1480+1480+1048
+  assert.deepEqual([b.fragmentsOut, a.fragmentsIn, a.reassembled], [6, 6, 2]);
+  assert.ok(net.log.every((l) => l.frame.length <= 1514));
 });
