@@ -41,6 +41,10 @@ Deno.test("udp-echo stops when aborted and reports a taken port", async () => {
     simOptions(net),
   );
   assert.equal(taken.kind, "error");
+  if (taken.kind === "error") {
+    assert.equal(taken.message, "Cannot bind UDP port 7: port in use");
+    assert.equal(taken.hint, "Pick another port with -p");
+  }
   const stopper = net.sleep(250).then(() => abort.abort());
   const [r] = await net.run(Promise.all([echo, stopper]));
   assert.equal(r.kind, "udp-echo");
