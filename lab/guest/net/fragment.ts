@@ -9,7 +9,8 @@
  * destination, protocol and identification, as Linux's `ipq`) and hands back the datagram once
  * every byte has arrived. Like Linux it is bounded and never trusts a fragment:
  * - at most `maxDatagrams` datagrams and `maxBytes` bytes in reassembly (Linux:
- *   `ipfrag_high_thresh`, 4 MiB); past either the oldest datagram is evicted;
+ *   `ipfrag_high_thresh`, 4 MiB); past either the oldest datagram is evicted; a datagram of
+ *   more than `maxFragments` fragments is dropped;
  * - a datagram not complete `timeoutMs` after its first fragment (Linux: `ipfrag_time`, 30 s) is
  *   dropped;
  * - a fragment whose data is not a multiple of 8 (unless last), that ends past 65535 bytes, that
@@ -84,6 +85,11 @@ export interface ReassemblyLimits {
   maxBytes: number;
   /** A datagram is dropped this long after its first fragment if still incomplete. */
   timeoutMs: number;
+  /**
+   * Fragments per datagram at most (every add scans the datagram's fragments): 65515 bytes at
+   * the smallest MTU (68) take 1365.
+   */
+  maxFragments: number;
 }
 
 /**
@@ -99,6 +105,7 @@ export const REASSEMBLY_DEFAULTS: ReassemblyLimits = {
   maxDatagrams: 64,
   maxBytes: 4 * 1024 * 1024,
   timeoutMs: 30_000,
+  maxFragments: 2048,
 };
 
 /**
@@ -217,6 +224,10 @@ export class Reassembler {
       }
     }
     const max = this.#limits.maxBytes;
+    if (d !== undefined && d.pieces.length >= this.#limits.maxFragments) {
+      this.#discard(key, d, "reassemblyLimit", 1);
+      return { kind: "incomplete" };
+    }
     if (d === undefined) {
       this.#makeRoom(len, 1);
       if (this.#bytes + len > max) {

@@ -111,10 +111,38 @@ Deno.test("reassembly holds at most its datagram and byte bounds, evicting the o
   assert.equal(add(fragmentFrame(datagram(3000, 4), 1500)[2]).kind, "complete");
 });
 
+Deno.test("a datagram cut into more fragments than the bound is dropped whole", () => {
+  const { add, drops, r } = harness({ maxFragments: 4 });
+  for (let i = 0; i < 4; i++) add(fragmentAt(1, i * 8, 8, true));
+  assert.equal(r.size, 1);
+  add(fragmentAt(1, 32, 8, true));
+  assert.deepEqual([drops.get("reassemblyLimit"), r.size, r.bytes], [5, 0, 0]);
+});
+
 Deno.test("a fragment whose data is not a multiple of 8, empty, or past 65535 bytes, is dropped", () => {
   const { add, drops, r } = harness();
   add(fragmentAt(1, 0, 1479, true));
   add(fragmentAt(2, 0, 0, true));
   add(fragmentAt(3, 65512, 8, true)); // 20 + 65520 > 65535
   assert.deepEqual([drops.get("fragment"), r.size], [3, 0]);
+});
+
+Deno.test("random fragments never throw and keep reassembly within its bounds (seeded)", () => {
+  const seed = 77;
+  const rng = Prng.fromSeed(seed);
+  const { add, r } = harness({ maxDatagrams: 8, maxBytes: 20_000 });
+  let now = 0;
+  for (let i = 0; i < 3000; i++) {
+    now += rng.below(50);
+    const len = rng.below(4) === 0 ? rng.below(1480) : 8 * (1 + rng.below(185));
+    const off = 8 * rng.below(8190);
+    const f = fragmentAt(1 + rng.below(12), Math.min(off, 65528), len, rng.below(3) !== 0);
+    try {
+      add(f, now);
+    } catch (e) {
+      assert.fail(`seed ${seed} case ${i} threw: ${e}`);
+    }
+    if (i % 100 === 0) r.expire(now);
+    assert.ok(r.size <= 8 && r.bytes >= 0 && r.bytes <= 20_000, `seed ${seed} case ${i}`);
+  }
 });
