@@ -18,3 +18,4 @@ export * from "./udp.ts";
 export * from "./fragment.ts";
 export * from "./loopback.ts";
 export * from "./udp_sockets.ts";
+export * from "./ping_once.ts";

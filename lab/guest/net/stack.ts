@@ -7,7 +7,7 @@
  * Who calls it: the guest worker (one per VM) owns a `NetStack`. It feeds every received frame
  * to `input()`, calls `tick()` when the delay `tick()` last returned has passed, and calls
  * `onWritable()` when the driver gets TX buffers back. Workloads call `udpSend`, `udpBind`,
- * `pingOpen` and `ping`. Received datagrams are demultiplexed as in Linux: UDP by destination
+ * `pingOpen` (`pingOnce` in `ping_once.ts` for one answer). Received datagrams are demultiplexed as in Linux: UDP by destination
  * port (one socket per port), echo replies by ICMP identifier (one identifier per ping socket),
  * so concurrent workloads never see each other's traffic. Everything runs on the guest worker's thread; the stack has no timers, workers or
  * runtime APIs of its own and reads time only from the injected `Clock`.
@@ -88,14 +88,6 @@ export type {
 };
 export type { EchoOpenError, EchoReply, EchoReplyHandler };
 
-interface OutstandingPing {
-  seq: number;
-  sentAt: number;
-  deadline: number;
-  resolve: (o: PingOutcome) => void;
-  socket: PingSocket;
-}
-
 /**
  * The stack. See the module doc for who drives it.
  *
@@ -115,8 +107,6 @@ export class NetStack {
   readonly #prng: Prng;
   readonly #arp = new ArpTable();
   readonly #udp = new UdpSockets();
-  /** `ping()` calls in flight, by their socket's identifier. */
-  readonly #pings = new Map<number, OutstandingPing>();
   readonly #echo: EchoSockets;
   readonly #writeWaiters: Array<Array<() => void>>;
   readonly #loopback = new LoopbackQueue((i, frame) =>
@@ -186,7 +176,7 @@ export class NetStack {
     }
   }
 
-  /** Run due timers (ARP retries, ping timeouts); returns ms until the next one, or Infinity. */
+  /** Run due timers (ARP retries, reassembly timeouts); returns ms until the next, or Infinity. */
   tick(): number {
     const now = this.#clock.now();
     this.#arp.due(
@@ -198,16 +188,7 @@ export class NetStack {
       },
     );
     this.#reassembly.expire(now);
-    let next = Math.min(this.#arp.nextDeadline(), this.#reassembly.nextDeadline());
-    for (const [key, p] of this.#pings) {
-      if (p.deadline <= now) {
-        this.#pings.delete(key);
-        p.socket.close();
-        p.resolve({ kind: "timeout", seq: p.seq });
-      } else if (p.deadline < next) {
-        next = p.deadline;
-      }
-    }
+    const next = Math.min(this.#arp.nextDeadline(), this.#reassembly.nextDeadline());
     return next === Infinity ? Infinity : Math.max(0, next - now);
   }
 
@@ -261,43 +242,6 @@ export class NetStack {
       id,
       send: (dst, opts) => this.#sendEcho(dst, id, opts.seq, opts.size ?? 56),
       close: () => echo.close(id, onReply),
-    });
-  }
-
-  /**
-   * Send one echo request of `size` payload bytes on a ping socket of its own and resolve with
-   * its reply or timeout (concurrent calls never take each other's replies).
-   */
-  ping(
-    dst: number,
-    opts: { seq: number; size?: number; timeoutMs?: number },
-  ): Promise<PingOutcome> {
-    const seq = opts.seq & 0xffff;
-    let done: OutstandingPing | null = null;
-    const opened = this.pingOpen((r) => {
-      if (done === null || r.seq !== seq) return;
-      this.#pings.delete(done.socket.id);
-      done.socket.close();
-      done.resolve({
-        kind: "reply",
-        seq,
-        rttMs: this.#clock.now() - done.sentAt,
-        ttl: r.ttl,
-        bytes: r.bytes,
-      });
-    });
-    if (!opened.ok) return Promise.resolve({ kind: "send-failed", seq, reason: "no-route" });
-    const socket = opened.value;
-    const sentAt = this.#clock.now();
-    const r = socket.send(dst, { seq, size: opts.size });
-    if (r !== "sent" && r !== "arp-pending") {
-      socket.close();
-      return Promise.resolve({ kind: "send-failed", seq, reason: r });
-    }
-    return new Promise((resolve) => {
-      const deadline = sentAt + (opts.timeoutMs ?? 1000);
-      done = { seq, sentAt, deadline, resolve, socket };
-      this.#pings.set(socket.id, done);
     });
   }
 

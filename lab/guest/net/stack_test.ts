@@ -3,6 +3,7 @@ import { Prng } from "../../../devices/prng.ts";
 import { internetChecksum } from "./ipv4.ts";
 import { BackToBack, FakeClock, FakeInterface } from "./testing.ts";
 import { NetStack } from "./stack.ts";
+import { pingOnce } from "./ping_once.ts";
 
 const A = 0x0a000001;
 const B = 0x0a000002;
@@ -55,12 +56,16 @@ Deno.test("UDP frame is byte-exact apart from the IP id (hand-computed UDP check
 Deno.test("ARP resolves, then ping gets replies with the same id, seq and payload", async () => {
   const net = new BackToBack();
   net.log = [];
-  const first = await net.run(net.a.stack.ping(B, { seq: 1, size: 56 }));
+  const first = await net.run(
+    pingOnce(net.a.stack, B, { seq: 1, size: 56, clock: net.clock, sleep: net.sleep }),
+  );
   assert.equal(first.kind, "reply");
   if (first.kind !== "reply") return;
   assert.equal(first.ttl, 64);
   assert.equal(first.bytes, 64);
-  const second = await net.run(net.a.stack.ping(B, { seq: 2, size: 56 }));
+  const second = await net.run(
+    pingOnce(net.a.stack, B, { seq: 2, size: 56, clock: net.clock, sleep: net.sleep }),
+  );
   assert.equal(second.kind, "reply");
   const echo = net.log.filter((l) => l.frame[23] === 1); // ICMP
   assert.equal(echo.length, 4);
@@ -205,13 +210,15 @@ Deno.test("udpBind refuses bad and taken ports, and close frees the port", () =>
   assert.equal(s.udpBind(7, () => {}).ok, true);
 });
 
-Deno.test("a ping with no answer times out through tick()", async () => {
+Deno.test("a ping with no answer times out after its timeout", async () => {
   const net = new BackToBack();
   net.impair = (
     frames,
     from,
   ) => (from === "b" ? frames.filter((f) => f[12] === 8 && f[13] === 6) : frames);
-  const first = await net.run(net.a.stack.ping(B, { seq: 1, timeoutMs: 500 }));
+  const first = await net.run(
+    pingOnce(net.a.stack, B, { seq: 1, timeoutMs: 500, clock: net.clock, sleep: net.sleep }),
+  );
   assert.deepEqual(first, { kind: "timeout", seq: 1 });
   assert.equal(net.clock.t, 500);
 });
@@ -223,7 +230,7 @@ Deno.test("random and mutated frames never throw (seeded fuzz)", () => {
   net.b.stack.udpBind(9, () => {});
   net.log = [];
   net.a.stack.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(20));
-  net.a.stack.ping(B, { seq: 1 });
+  pingOnce(net.a.stack, B, { seq: 1, clock: net.clock, sleep: net.sleep });
   net.pump();
   const seeds = net.log.map((l) => l.frame);
   const b = net.b.stack;
@@ -243,10 +250,13 @@ Deno.test("random and mutated frames never throw (seeded fuzz)", () => {
   assert.ok(d.truncated > 0 && d.badChecksum > 0, JSON.stringify(d));
 });
 
-Deno.test("concurrent stack.ping calls with the same seq each get their own reply", async () => {
+Deno.test("concurrent pingOnce calls with the same seq each get their own reply", async () => {
   const net = new BackToBack();
-  await net.run(net.a.stack.ping(B, { seq: 1 })); // ARP queues at most 16 frames per address
-  const all = Array.from({ length: 50 }, () => net.a.stack.ping(B, { seq: 1, timeoutMs: 500 }));
+  await net.run(pingOnce(net.a.stack, B, { seq: 1, clock: net.clock, sleep: net.sleep })); // ARP queues at most 16 frames per address
+  const all = Array.from(
+    { length: 50 },
+    () => pingOnce(net.a.stack, B, { seq: 1, timeoutMs: 500, clock: net.clock, sleep: net.sleep }),
+  );
   const outcomes = await net.run(Promise.all(all));
   assert.deepEqual(outcomes.map((o) => o.kind), outcomes.map(() => "reply"));
 });
