@@ -36,60 +36,51 @@ function guestStats(lab: Lab, vm: string): Record<string, number> {
 
 Deno.test({
   ...LAB_TEST,
-  name: "with corrupt: 5% every spoilt datagram is a counted guest drop, shown in /metrics",
-  fn: async () => {
+  name: "a guest behind a corrupting link: its drops and its ARP rows, as /metrics and /vms show",
+  fn: async (t) => {
     const lab = await corruptingPair();
     try {
-      // Nobody listens on port 9 in b: an intact datagram is a `no_listener` drop, a spoilt
-      // one a bad checksum (or another reason); none may vanish uncounted.
-      const flood = await lab.exec("a", [
-        "udp-flood",
-        "10.9.0.2",
-        "-n",
-        String(SENT),
-        "-r",
-        "20000",
-      ]);
-      assert.ok(flood.ok, flood.ok ? "" : flood.message);
-      assert.equal((flood.result as { sent: number }).sent, SENT);
-      const arpOut = () => guestStats(lab, "a").stack_arp_requests_out ?? 0;
-      const drops = await waitForValue("b's guest drops to account for every datagram", () => {
-        const s = guestStats(lab, "b");
-        let sum = 0;
-        for (const [k, v] of Object.entries(s)) if (k.startsWith("stack_drops_")) sum += v;
-        // The ARP requests a sent could be spoilt too: at most that many extra drops.
-        return sum >= SENT && sum <= SENT + arpOut() ? s : null;
+      await t.step("with corrupt: 5% every spoilt datagram is a counted guest drop", async () => {
+        // Nobody listens on port 9 in b: an intact datagram is a `no_listener` drop, a spoilt
+        // one a bad checksum (or another reason); none may vanish uncounted.
+        const flood = await lab.exec("a", [
+          "udp-flood",
+          "10.9.0.2",
+          "-n",
+          String(SENT),
+          "-r",
+          "20000",
+        ]);
+        assert.ok(flood.ok, flood.ok ? "" : flood.message);
+        assert.equal((flood.result as { sent: number }).sent, SENT);
+        const arpOut = () => guestStats(lab, "a").stack_arp_requests_out ?? 0;
+        const drops = await waitForValue("b's guest drops to account for every datagram", () => {
+          const s = guestStats(lab, "b");
+          let sum = 0;
+          for (const [k, v] of Object.entries(s)) if (k.startsWith("stack_drops_")) sum += v;
+          // The ARP requests a sent could be spoilt too: at most that many extra drops.
+          return sum >= SENT && sum <= SENT + arpOut() ? s : null;
+        });
+        assert.ok(drops.stack_drops_bad_checksum > 0, JSON.stringify(drops));
+        assert.ok(drops.stack_drops_no_listener > SENT * 0.8, JSON.stringify(drops));
+        const text = prometheusMetrics(lab);
+        const line = text.split("\n").find((l) =>
+          l.startsWith("vlab_") && l.includes("bad_checksum") && l.includes('="b"')
+        );
+        assert.ok(line, `no bad checksum counter for b in:\n${text.slice(-3000)}`);
+        assert.equal(Number(line.split(" ").at(-1)), drops.stack_drops_bad_checksum);
       });
-      assert.ok(drops.stack_drops_bad_checksum > 0, JSON.stringify(drops));
-      assert.ok(drops.stack_drops_no_listener > SENT * 0.8, JSON.stringify(drops));
-      const text = prometheusMetrics(lab);
-      const line = text.split("\n").find((l) =>
-        l.startsWith("vlab_") && l.includes("bad_checksum") && l.includes('="b"')
+      await t.step(
+        "the /vms answer shows ARP rows with a dotted IP and an aa:bb:… MAC",
+        async () => {
+          // The flood resolved b's address (it fails when ARP gets no reply).
+          const info = await lab.inspect("a") as { arp: Record<string, unknown>[] };
+          const row = info.arp.find((r) => r.ip === "10.9.0.2");
+          assert.ok(row, JSON.stringify(info));
+          assert.match(String(row.mac), /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+          assert.equal(row.interface, "eth0");
+        },
       );
-      assert.ok(line, `no bad checksum counter for b in:\n${text.slice(-3000)}`);
-      assert.equal(Number(line.split(" ").at(-1)), drops.stack_drops_bad_checksum);
-    } finally {
-      await lab.stop();
-    }
-  },
-});
-
-Deno.test({
-  ...LAB_TEST,
-  name: "the /vms answer shows ARP rows with a dotted IP and an aa:bb:… MAC",
-  fn: async () => {
-    const lab = await corruptingPair();
-    try {
-      // A lossless reply is not guaranteed on this link: retry a few pings, bounded.
-      for (let i = 0; i < 5; i++) {
-        const r = await lab.exec("a", ["ping", "10.9.0.2", "-c", "1", "-W", "0.5"]);
-        if (r.ok && (r.result as { received: number }).received === 1) break;
-      }
-      const info = await lab.inspect("a") as { arp: Record<string, unknown>[] };
-      const row = info.arp.find((r) => r.ip === "10.9.0.2");
-      assert.ok(row, JSON.stringify(info));
-      assert.match(String(row.mac), /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
-      assert.equal(row.interface, "eth0");
     } finally {
       await lab.stop();
     }
