@@ -104,6 +104,7 @@ export class Viommu {
   private readonly freeSlots: number[] = [];
   private readonly names = new Map<number, string>();
   private dirty_ = false;
+  private removals_ = 0;
 
   private constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
@@ -133,6 +134,11 @@ export class Viommu {
     return this.dirty_;
   }
 
+  /** How many times translations were removed (monotonic): a change means "invalidate". */
+  get removals(): number {
+    return this.removals_;
+  }
+
   /** The current invalidation generation. */
   get generation(): number {
     return Atomics.load(this.views.i32, Hdr.GEN);
@@ -140,7 +146,7 @@ export class Viommu {
 
   /** Whether an unattached endpoint is in bypass (config `bypass` with BYPASS_CONFIG). */
   setBypassUnattached(on: boolean): void {
-    if (!on && Atomics.load(this.views.i32, Hdr.BYPASS_UNATTACHED) === 1) this.dirty_ = true;
+    if (!on && Atomics.load(this.views.i32, Hdr.BYPASS_UNATTACHED) === 1) this.markDirty();
     Atomics.store(this.views.i32, Hdr.BYPASS_UNATTACHED, on ? 1 : 0);
   }
 
@@ -255,7 +261,7 @@ export class Viommu {
       this.endWrite();
       for (const s of hits) this.freeSlots.push(s);
       d.mappings -= hits.length;
-      this.dirty_ = true;
+      this.markDirty();
     }
     return ok(hits.length);
   }
@@ -290,7 +296,7 @@ export class Viommu {
     this.freeSlots.length = 0;
     for (let s = layout.mappings - 1; s >= 0; s--) this.freeSlots.push(s);
     this.domains.clear();
-    this.dirty_ = true;
+    this.markDirty();
   }
 
   /**
@@ -394,13 +400,18 @@ export class Viommu {
     this.beginWrite();
     this.views.i32[this.views.layout.endpointBase + 2 * endpoint] = EndpointState.DETACHED;
     this.endWrite();
-    this.dirty_ = true;
+    this.markDirty();
     if (!d) return;
     d.endpoints.delete(endpoint);
     if (d.endpoints.size > 0) return;
     // A domain with no endpoint ceases to exist, with its mappings.
     this.unmap(domain, 0, Number.MAX_SAFE_INTEGER);
     this.domains.delete(domain);
+  }
+
+  private markDirty(): void {
+    this.dirty_ = true;
+    this.removals_++;
   }
 
   // publish SEQ (odd): pairs with the first SEQ load of a walk in table.ts.
