@@ -109,7 +109,7 @@ const PAGE_MASK_4K_TO_LIMIT = IOVA_LIMIT - 4096; // every power of two from 4 Ki
  */
 export class IommuDevice implements VirtioDeviceModel {
   /** virtio-iommu. */
-  readonly deviceId = VIRTIO_ID_IOMMU;
+  readonly deviceId: number = VIRTIO_ID_IOMMU;
   /** requestq and eventq. */
   readonly queueCount = 2;
   /** QueueSizeMax. */

@@ -207,3 +207,61 @@ for (const layout of LAYOUTS) {
     assert.equal(device.counters[IommuCounter.invalidationTimeouts], 1);
   });
 }
+
+Deno.test("a fault with no event buffer posted is dropped and counted, the data path goes on (D7)", () => {
+  const r = iommuRig("split");
+  const { device, dma, driver, clock } = r;
+  dma.beginBatch();
+  assert.equal(dma.resolve(IOVA, 4, "read"), -1, "endpoint 0 is not attached: DOMAIN fault");
+  const o = device.service(clock.now);
+  assert.equal(o.interruptEvent, false);
+  assert.equal(device.counters[IommuCounter.faultReportsDropped], 1);
+  driver.fillEvents();
+  dma.resolve(IOVA + 8, 4, "write");
+  device.service(clock.now);
+  assert.deepEqual(driver.readEvents(), [{
+    reason: 1,
+    access: "write",
+    endpoint: 0,
+    address: IOVA + 8,
+  }]);
+});
+
+Deno.test("DETACH completes only after the consumers dropped the endpoint's translations", () => {
+  const r = iommuRig("packed");
+  const { driver, device, dma, clock } = r;
+  driver.attach(1, 0);
+  driver.map(1, { start: IOVA, end: IOVA + 0xfff, gpa: 0x8000, flags: 1 });
+  driver.publish();
+  device.service(clock.now);
+  driver.collect();
+  dma.beginBatch();
+  assert.equal(dma.resolve(IOVA, 4, "read"), 0x8000);
+  driver.detach(1, 0);
+  driver.publish();
+  assert.equal(device.service(clock.now).waiting, true);
+  assert.deepEqual(driver.collect(), []);
+  dma.beginBatch();
+  device.service(clock.now);
+  assert.deepEqual(driver.collect().map((c) => [c.type, c.status]), [[ReqType.DETACH, 0]]);
+  assert.equal(dma.resolve(IOVA, 4, "read"), -1);
+  assert.equal(r.viommu.domain(1), undefined, "the domain ceased to exist with its mappings");
+});
+
+Deno.test("reset detaches every endpoint, drops every mapping and starts an invalidation", () => {
+  const r = iommuRig("split");
+  const { driver, device, dma, clock } = r;
+  driver.attach(1, 0);
+  driver.map(1, { start: IOVA, end: IOVA + 0xfff, gpa: 0x8000, flags: 1 });
+  driver.publish();
+  device.service(clock.now);
+  dma.beginBatch();
+  assert.equal(dma.resolve(IOVA, 4, "read"), 0x8000);
+  const gen = r.viommu.generation;
+  device.reset();
+  assert.notEqual(r.viommu.generation, gen);
+  assert.deepEqual(r.viommu.unacked(r.viommu.generation), [dma.iotlb.slot]);
+  dma.beginBatch();
+  assert.equal(dma.resolve(IOVA, 4, "read"), -1);
+  assert.equal(r.viommu.domainOf(0), undefined);
+});

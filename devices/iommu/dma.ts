@@ -65,6 +65,7 @@ export class IommuDma implements DmaView {
 
   /** Start a translation batch: the consumer's half of the invalidation handshake. */
   beginBatch(): boolean {
+    this.lastAddr = -1;
     return this.iotlb.sync();
   }
 
@@ -83,11 +84,9 @@ export class IommuDma implements DmaView {
   /** The first GPA of a contiguous translation, or -1 (then `translate` says why). */
   resolve(addr: number, length: number, access: DmaAccess): number {
     const gpa = this.check(addr, length, access, true);
-    if (gpa < 0) {
-      this.lastAddr = addr;
-      this.lastLength = length;
-      this.lastAccess = access;
-    }
+    this.lastAddr = gpa < 0 ? addr : -1;
+    this.lastLength = length;
+    this.lastAccess = access;
     return gpa;
   }
 
