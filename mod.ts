@@ -48,6 +48,7 @@ export {
   DirectDma,
   type DmaAccess,
   type DmaError,
+  type DmaSegment,
   dmaRead,
   type DmaView,
   dmaWrite,
