@@ -49,6 +49,7 @@ export {
   type DmaAccess,
   type DmaError,
   dmaRead,
+  type DmaSegment,
   type DmaView,
   dmaWrite,
   formatMemoryError,

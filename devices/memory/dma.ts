@@ -18,14 +18,25 @@ export type DmaAccess = "read" | "write";
 
 /** A device access that the view refuses. */
 export interface DmaError {
-  /** Discriminant: out of memory, not mapped, or mapped without the permission. */
-  readonly kind: "dma-out-of-range" | "dma-unmapped" | "dma-denied";
+  /**
+   * Discriminant: out of memory, not mapped, mapped without the permission, or (IOMMU views
+   * only) mapped to GPAs that are not contiguous, which `segments` can still serve.
+   */
+  readonly kind: "dma-out-of-range" | "dma-unmapped" | "dma-denied" | "dma-fragmented";
   /** Device-visible address of the access (GPA or IOVA). */
   readonly addr: number;
   /** Length of the access in bytes. */
   readonly length: number;
   /** Read or write. */
   readonly access: DmaAccess;
+}
+
+/** One guest-physical piece of a device-visible range. */
+export interface DmaSegment {
+  /** First guest-physical address of the piece. */
+  gpa: number;
+  /** Length of the piece in bytes. */
+  len: number;
 }
 
 /**
@@ -52,6 +63,19 @@ export interface DmaView {
    * refused (then `translate` says why). `addr` and `length` must be integers.
    */
   resolve(addr: number, length: number, access: DmaAccess): number;
+  /**
+   * Optional: the guest-physical pieces of `[addr, addr + length)` in order, for a range that
+   * is valid but not contiguous in guest memory (an IOVA range over several mappings). Fills
+   * `out` (reusing its objects, growing it as needed) and returns the number of pieces, or
+   * refuses the whole access exactly as `translate` would. A view without it serves only
+   * contiguous ranges.
+   */
+  segments?(
+    addr: number,
+    length: number,
+    access: DmaAccess,
+    out: DmaSegment[],
+  ): Result<number, DmaError>;
 }
 
 /**
@@ -87,6 +111,24 @@ export class DirectDma implements DmaView {
   resolve(addr: number, length: number, _access: DmaAccess): number {
     // Integers only (ring code assembles them from 32-bit fields): no integer checks here.
     return addr >= 0 && length >= 0 && addr + length <= this.size ? addr : -1;
+  }
+
+  /** A direct range is one piece (none when `length` is 0), or refused as by `translate`. */
+  segments(
+    addr: number,
+    length: number,
+    access: DmaAccess,
+    out: DmaSegment[],
+  ): Result<number, DmaError> {
+    const t = this.translate(addr, length, access);
+    if (!t.ok) return t;
+    if (length === 0) return ok(0);
+    if (out.length === 0) out.push({ gpa: t.value, len: length });
+    else {
+      out[0].gpa = t.value;
+      out[0].len = length;
+    }
+    return ok(1);
   }
 }
 

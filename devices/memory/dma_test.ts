@@ -149,3 +149,21 @@ Deno.test("dmaRead and dmaWrite go through the view's translation and its refusa
     [0x10010, 1, "write"],
   ]);
 });
+
+Deno.test("DirectDma.segments returns one piece for a range and refuses as translate does", () => {
+  const dma = new DirectDma(GuestMemory.create(SIZE));
+  const out = [{ gpa: -1, len: -1 }, { gpa: -2, len: -2 }];
+  assert.deepEqual(dma.segments(0x100, 64, "read", out), { ok: true, value: 1 });
+  assert.deepEqual(out[0], { gpa: 0x100, len: 64 });
+  assert.deepEqual(out[1], { gpa: -2, len: -2 }, "only the returned count is written");
+  const fresh: { gpa: number; len: number }[] = [];
+  assert.deepEqual(dma.segments(SIZE - 1, 1, "write", fresh), { ok: true, value: 1 });
+  assert.deepEqual(fresh, [{ gpa: SIZE - 1, len: 1 }]);
+  assert.deepEqual(dma.segments(SIZE, 0, "read", fresh), { ok: true, value: 0 });
+  for (const [addr, length] of [[SIZE - 8, 16], [-1, 1], [2 ** 53, 1]] as const) {
+    assert.deepEqual(
+      dma.segments(addr, length, "read", fresh),
+      dma.translate(addr, length, "read"),
+    );
+  }
+});

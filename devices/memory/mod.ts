@@ -11,6 +11,7 @@ export {
   type DmaAccess,
   type DmaError,
   dmaRead,
+  type DmaSegment,
   type DmaView,
   dmaWrite,
 } from "./dma.ts";

@@ -71,3 +71,6 @@ export const MAX_QUEUE_SIZE = 32768;
 
 /** Size of one descriptor, split or packed (§2.7.5, §2.8.13). */
 export const DESC_SIZE = 16;
+
+/** Device ID of virtio-iommu (virtio 1.2 §5 table). */
+export const VIRTIO_ID_IOMMU = 23;

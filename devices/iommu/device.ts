@@ -1,0 +1,502 @@
+/**
+ * The virtio-iommu device model (virtio 1.2 §5.13), run by the thread that owns the vIOMMU:
+ * requestq (0) carries ATTACH, DETACH, MAP, UNMAP and PROBE from the guest driver; eventq (1)
+ * carries fault reports to it. The model applies requests to the `Viommu` tables and reports
+ * the faults that consumers logged.
+ *
+ * `service(now)` is the whole loop body: finish a pending invalidation, pop and handle requests,
+ * report faults, publish. A request that removed translations (UNMAP, DETACH, a moving ATTACH)
+ * is written but not completed until every consumer acknowledged the invalidation (viommu.ts);
+ * meanwhile no further request is popped, so requests complete in order. Removals found in one
+ * run share one invalidation (a lazy driver's batch costs one handshake).
+ *
+ * Postures (reliability.md D6, D7; QEMU's choices where the spec says "should"):
+ * - no room for the head or the tail: returned unwritten, used length 0;
+ * - unknown type, or a feature-gated request without its feature: S_UNSUPP;
+ * - wrong request size, non-zero ATTACH/DETACH reserved bytes, unknown flags, overlap, bypass
+ *   domain, DETACH from another domain: S_INVAL;
+ * - unaligned range, outside input_range or guest memory, domain outside domain_range, UNMAP
+ *   splitting a mapping: S_RANGE; unknown domain or endpoint: S_NOENT; table full: S_NOMEM;
+ * - a consumer that does not acknowledge within `invalidateTimeoutMs`: S_IOERR (counted, and
+ *   `lastTimeout` names it); nothing throws on guest input.
+ * - no event buffer for a fault: dropped and counted (D7).
+ *
+ * @module
+ */
+
+import type { GuestMemory } from "../memory/memory.ts";
+import { err, OK_VOID, type Result } from "../result.ts";
+import type { DescriptorChain, Segment } from "../virtio/chain.ts";
+import { Feature, VIRTIO_ID_IOMMU } from "../virtio/constants.ts";
+import type { ActivateContext, ActivateError, VirtioDeviceModel } from "../virtio/device_model.ts";
+import { type FeatureSet, featureSet, hasFeature } from "../virtio/features.ts";
+import type { DeviceQueue } from "../virtio/queue.ts";
+import {
+  ATTACH_F_BYPASS,
+  encodeIommuConfig,
+  encodeProbe,
+  FAULT_REPORT_SIZE,
+  FaultFlag,
+  granuleOf,
+  HEAD_SIZE,
+  type IommuConfig,
+  IommuFeature,
+  IommuStatus,
+  Le,
+  MapFlag,
+  REQ_READABLE,
+  ReqType,
+  type ReservedRegion,
+  TAIL_SIZE,
+} from "./config.ts";
+import { IOVA_LIMIT } from "./dma.ts";
+import type { InvalidationTimeout, TableError } from "./errors.ts";
+import { readFaults } from "./faults.ts";
+import { IOMMU_COUNTER_COUNT, IommuCounter } from "./metrics.ts";
+import type { Viommu } from "./viommu.ts";
+
+/** Construction options of an `IommuDevice`. */
+export interface IommuDeviceOptions {
+  /** The vIOMMU the requests program. */
+  viommu: Viommu;
+  /** Guest memory (requests are not translated: the IOMMU device itself is not behind one). */
+  memory: GuestMemory;
+  /** QueueSizeMax of both queues. */
+  queueMaxSize: number;
+  /** Ring features to offer. */
+  ring: { packed: boolean; eventIdx: boolean; indirect: boolean };
+  /** `IOMMU_COUNTER_COUNT` words (shared memory). */
+  counters?: Float64Array;
+  /** PROBE property bytes (default 512). */
+  probeSize?: number;
+  /** Reserved regions every PROBE reports (RESV_MEM). */
+  reserved?: readonly ReservedRegion[];
+  /** Domain IDs offered (default 1…65535). */
+  domainRange?: readonly [number, number];
+  /** How long an invalidation may wait for consumers, in ms (default 1000). */
+  invalidateTimeoutMs?: number;
+}
+
+/** What one `service` call did. The object is reused. */
+export interface IommuServiceOutcome {
+  /** Requests completed (made used). */
+  completed: number;
+  /** Raise the requestq interrupt. */
+  interruptRequest: boolean;
+  /** Raise the eventq interrupt. */
+  interruptEvent: boolean;
+  /** An invalidation is waiting for consumers: call again (after `Viommu.waitFlushed`). */
+  waiting: boolean;
+}
+
+const REQ = 0;
+const EVT = 1;
+const PAGE_MASK_4K_TO_LIMIT = IOVA_LIMIT - 4096; // every power of two from 4 KiB to 2^47
+
+/**
+ * The virtio-iommu device model.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "../memory/memory.ts";
+ * import { IommuDevice } from "./device.ts";
+ * import { Viommu } from "./viommu.ts";
+ * const viommu = Viommu.create({ mappings: 256, endpoints: 4, consumers: 4, faults: 32 });
+ * const dev = new IommuDevice({ viommu, memory: GuestMemory.create(1 << 20), queueMaxSize: 64,
+ *   ring: { packed: false, eventIdx: true, indirect: false } });
+ * dev.readConfig(32, 4); // probe_size: 512
+ * ```
+ */
+export class IommuDevice implements VirtioDeviceModel {
+  /** virtio-iommu. */
+  readonly deviceId: number = VIRTIO_ID_IOMMU;
+  /** requestq and eventq. */
+  readonly queueCount = 2;
+  /** QueueSizeMax. */
+  readonly queueMaxSize: number;
+  /** VERSION_1, INPUT_RANGE, DOMAIN_RANGE, MAP_UNMAP, PROBE, BYPASS_CONFIG and the ring bits. */
+  readonly offered: FeatureSet;
+  /** The 40-byte config space. */
+  readonly configSize = 40;
+  /** The config values. */
+  readonly config: IommuConfig;
+  /** Counters (`IommuCounter`). */
+  readonly counters: Float64Array;
+
+  private readonly viommu: Viommu;
+  private readonly u8: Uint8Array;
+  private readonly memSize: number;
+  private configBytes: Uint8Array;
+  private readonly granule: number;
+  private readonly reserved: readonly ReservedRegion[];
+  private readonly timeoutMs: number;
+  private readonly req = new Uint8Array(128);
+  private readonly tail = new Uint8Array(TAIL_SIZE);
+  private readonly probe: Uint8Array;
+  private readonly report = new Uint8Array(FAULT_REPORT_SIZE);
+  private readonly out: IommuServiceOutcome = {
+    completed: 0,
+    interruptRequest: false,
+    interruptEvent: false,
+    waiting: false,
+  };
+  private requestq: DeviceQueue | null = null;
+  private eventq: DeviceQueue | null = null;
+  private negotiated: FeatureSet = 0n;
+  private readonly held: Array<{ chain: DescriptorChain; written: number; status: number }> = [];
+  private heldGen = 0;
+  private heldDeadline = 0;
+  private waiting_ = false;
+  private readonly faultCursor: number[];
+  private lastTimeout_: InvalidationTimeout | null = null;
+
+  /** A device in reset state. */
+  constructor(opts: IommuDeviceOptions) {
+    this.viommu = opts.viommu;
+    this.u8 = opts.memory.u8;
+    this.memSize = opts.memory.size;
+    this.queueMaxSize = opts.queueMaxSize;
+    this.counters = opts.counters ?? new Float64Array(IOMMU_COUNTER_COUNT);
+    if (this.counters.length < IOMMU_COUNTER_COUNT) {
+      throw new RangeError(
+        `Cannot create the IOMMU device: counters need ${IOMMU_COUNTER_COUNT} words, got ${this.counters.length}`,
+      );
+    }
+    const [domainStart, domainEnd] = opts.domainRange ?? [1, 65535];
+    this.config = {
+      pageSizeMask: PAGE_MASK_4K_TO_LIMIT,
+      inputStart: 0,
+      inputEnd: IOVA_LIMIT - 1,
+      domainStart,
+      domainEnd,
+      probeSize: opts.probeSize ?? 512,
+      bypass: false,
+    };
+    this.configBytes = encodeIommuConfig(this.config);
+    this.granule = granuleOf(this.config.pageSizeMask);
+    this.reserved = opts.reserved ?? [];
+    this.timeoutMs = opts.invalidateTimeoutMs ?? 1000;
+    this.probe = new Uint8Array(this.config.probeSize);
+    this.faultCursor = new Array(this.viommu.views.layout.consumers).fill(0);
+    const bits: number[] = [
+      Feature.VERSION_1,
+      IommuFeature.INPUT_RANGE,
+      IommuFeature.DOMAIN_RANGE,
+      IommuFeature.MAP_UNMAP,
+      IommuFeature.PROBE,
+      IommuFeature.BYPASS_CONFIG,
+    ];
+    if (opts.ring.packed) bits.push(Feature.RING_PACKED);
+    if (opts.ring.eventIdx) bits.push(Feature.EVENT_IDX);
+    if (opts.ring.indirect) bits.push(Feature.INDIRECT_DESC);
+    this.offered = featureSet(bits);
+  }
+
+  /** The last invalidation a consumer did not acknowledge in time, or null. */
+  get lastTimeout(): InvalidationTimeout | null {
+    return this.lastTimeout_;
+  }
+
+  /** The generation a held request waits for, or null. */
+  get waitingFor(): number | null {
+    return this.waiting_ ? this.heldGen : null;
+  }
+
+  /** Read config space little-endian; out of range reads 0. */
+  readConfig(offset: number, size: 1 | 2 | 4): number {
+    if (!Number.isInteger(offset) || offset < 0 || offset + size > this.configBytes.length) {
+      return 0;
+    }
+    let v = 0;
+    for (let i = size - 1; i >= 0; i--) v = v * 256 + this.configBytes[offset + i];
+    return v;
+  }
+
+  /** The driver wrote config `bypass` (BYPASS_CONFIG): unattached endpoints bypass or fault. */
+  setBypass(on: boolean): void {
+    this.config.bypass = on;
+    this.configBytes = encodeIommuConfig(this.config);
+    this.viommu.setBypassUnattached(on);
+    if (this.viommu.dirty) this.viommu.invalidate();
+  }
+
+  /** Start using the queues (both are needed). */
+  activate(ctx: ActivateContext): Result<void, ActivateError> {
+    if (!ctx.queues[REQ]) return err({ kind: "missing-queue", queue: REQ });
+    if (!ctx.queues[EVT]) return err({ kind: "missing-queue", queue: EVT });
+    this.requestq = ctx.queues[REQ];
+    this.eventq = ctx.queues[EVT];
+    this.negotiated = ctx.negotiated;
+    // Faults logged before activation are not the driver's business.
+    for (let c = 0; c < this.faultCursor.length; c++) {
+      this.faultCursor[c] = readFaults(this.viommu.views, c, 0).next;
+    }
+    return OK_VOID;
+  }
+
+  /** Forget queues, domains and mappings (after reset no endpoint is attached, §5.13.5). */
+  reset(): void {
+    this.requestq = null;
+    this.eventq = null;
+    this.negotiated = 0n;
+    this.held.length = 0;
+    this.waiting_ = false;
+    this.viommu.reset();
+    this.setBypass(false);
+    this.viommu.invalidate();
+  }
+
+  /**
+   * One run: finish a pending invalidation (or time it out at `now`, in ms), handle up to
+   * `budget` requests, report faults, publish.
+   */
+  service(now: number, budget = 64): IommuServiceOutcome {
+    const o = this.out;
+    o.completed = 0;
+    o.interruptRequest = false;
+    o.interruptEvent = false;
+    const rq = this.requestq;
+    if (rq && !rq.broken) {
+      if (this.waiting_) this.finishHeld(now);
+      for (let n = 0; !this.waiting_ && n < budget; n++) {
+        const r = rq.pop();
+        if (!r.ok || r.value === null) break;
+        this.handle(r.value);
+        this.counters[IommuCounter.requests]++;
+      }
+      if (!this.waiting_ && this.held.length > 0) {
+        this.heldGen = this.viommu.invalidate();
+        this.counters[IommuCounter.invalidations]++;
+        this.heldDeadline = now + this.timeoutMs;
+        this.waiting_ = true;
+        this.finishHeld(now);
+      }
+      rq.publish();
+      o.interruptRequest = o.completed > 0 && rq.needsInterrupt();
+    }
+    this.reportFaults();
+    o.waiting = this.waiting_;
+    return o;
+  }
+
+  private finishHeld(now: number): void {
+    const behind = this.viommu.unacked(this.heldGen);
+    if (behind.length > 0 && now < this.heldDeadline) return;
+    if (behind.length > 0) {
+      const c = behind[0];
+      this.lastTimeout_ = {
+        kind: "invalidation-timeout",
+        consumer: c,
+        name: this.viommu.consumerName(c),
+        acked: Atomics.load(
+          this.viommu.views.i32,
+          this.viommu.views.layout.consumerBase + 4 * c + 1,
+        ),
+        wanted: this.heldGen,
+        waitedMs: this.timeoutMs,
+      };
+      this.counters[IommuCounter.invalidationTimeouts]++;
+    }
+    for (const h of this.held) {
+      if (behind.length > 0) this.writeTail(h.chain, IommuStatus.IOERR);
+      this.complete(h.chain, h.written, behind.length > 0 ? IommuStatus.IOERR : h.status);
+    }
+    this.held.length = 0;
+    this.waiting_ = false;
+  }
+
+  /** Handle one request chain: complete it, or hold it for the invalidation. */
+  private handle(chain: DescriptorChain): void {
+    if (chain.readableBytes < HEAD_SIZE || chain.writableBytes < TAIL_SIZE) {
+      this.counters[IommuCounter.unparsable]++;
+      this.requestq!.push(chain, 0);
+      this.out.completed++;
+      return;
+    }
+    const req = this.req;
+    const rlen = Math.min(chain.readableBytes, req.length);
+    gather(this.u8, chain.readable, req, rlen);
+    const type = req[0];
+    const want = REQ_READABLE.get(type);
+    const probeLen = type === ReqType.PROBE ? this.config.probeSize : 0;
+    let status: number;
+    if (want === undefined) status = IommuStatus.UNSUPP;
+    else if (chain.readableBytes !== want || chain.writableBytes !== probeLen + TAIL_SIZE) {
+      status = IommuStatus.INVAL;
+    } else {
+      const before = this.viommu.removals;
+      status = this.apply(type, req, chain);
+      // A request after a held one is held too: requests complete in order.
+      if (this.held.length > 0 || this.viommu.removals !== before) {
+        // Written now, completed after the handshake.
+        this.writeTail(chain, status);
+        this.held.push({ chain, written: chain.writableBytes, status });
+        return;
+      }
+    }
+    this.writeTail(chain, status);
+    // The tail is the last 4 bytes: everything up to it counts as written.
+    this.complete(chain, chain.writableBytes, status);
+  }
+
+  private apply(type: number, req: Uint8Array, chain: DescriptorChain): number {
+    const has = (bit: number) => hasFeature(this.negotiated, bit);
+    switch (type) {
+      case ReqType.ATTACH: {
+        const domain = Le.get32(req, 4), endpoint = Le.get32(req, 8), flags = Le.get32(req, 12);
+        if (Le.get32(req, 16) !== 0) return IommuStatus.INVAL;
+        const known = has(IommuFeature.BYPASS_CONFIG) ? ATTACH_F_BYPASS : 0;
+        if ((flags & ~known) !== 0) return IommuStatus.INVAL;
+        if (!this.inDomainRange(domain)) return IommuStatus.RANGE;
+        const r = this.viommu.attach(domain, endpoint, { bypass: (flags & ATTACH_F_BYPASS) !== 0 });
+        return r.ok ? IommuStatus.OK : tableStatus(r.error);
+      }
+      case ReqType.DETACH: {
+        const domain = Le.get32(req, 4), endpoint = Le.get32(req, 8);
+        if (Le.get32(req, 12) !== 0 || Le.get32(req, 16) !== 0) return IommuStatus.INVAL;
+        const r = this.viommu.detach(domain, endpoint);
+        return r.ok ? IommuStatus.OK : tableStatus(r.error);
+      }
+      case ReqType.MAP: {
+        if (!has(IommuFeature.MAP_UNMAP)) return IommuStatus.UNSUPP;
+        const domain = Le.get32(req, 4), start = Le.get64(req, 8), end = Le.get64(req, 16);
+        const gpa = Le.get64(req, 24), flags = Le.get32(req, 32);
+        if ((flags & ~(MapFlag.READ | MapFlag.WRITE)) !== 0) return IommuStatus.INVAL;
+        if (end < start) return IommuStatus.INVAL;
+        const g = this.granule;
+        if (start % g !== 0 || gpa % g !== 0 || (end + 1) % g !== 0) return IommuStatus.RANGE;
+        if (start < this.config.inputStart || end > this.config.inputEnd) return IommuStatus.RANGE;
+        if (gpa + (end - start) + 1 > this.memSize) return IommuStatus.RANGE;
+        const r = this.viommu.map(domain, { start, end, gpa, perms: flags });
+        if (r.ok) this.counters[IommuCounter.maps]++;
+        return r.ok ? IommuStatus.OK : tableStatus(r.error);
+      }
+      case ReqType.UNMAP: {
+        if (!has(IommuFeature.MAP_UNMAP)) return IommuStatus.UNSUPP;
+        const domain = Le.get32(req, 4), start = Le.get64(req, 8), end = Le.get64(req, 16);
+        if (end < start) return IommuStatus.INVAL;
+        const r = this.viommu.unmap(domain, start, end);
+        if (r.ok) this.counters[IommuCounter.unmapped] += r.value;
+        return r.ok ? IommuStatus.OK : tableStatus(r.error);
+      }
+      case ReqType.PROBE: {
+        if (!has(IommuFeature.PROBE)) return IommuStatus.UNSUPP;
+        const endpoint = Le.get32(req, 4);
+        if (!this.viommu.knownEndpoint(endpoint)) return IommuStatus.NOENT;
+        encodeProbe(this.probe, this.reserved);
+        scatter(this.u8, chain.writable, 0, this.probe, this.probe.length);
+        return IommuStatus.OK;
+      }
+    }
+    return IommuStatus.UNSUPP;
+  }
+
+  private inDomainRange(domain: number): boolean {
+    return !hasFeature(this.negotiated, IommuFeature.DOMAIN_RANGE) ||
+      (domain >= this.config.domainStart && domain <= this.config.domainEnd);
+  }
+
+  private writeTail(chain: DescriptorChain, status: number): void {
+    this.tail[0] = status;
+    scatter(this.u8, chain.writable, chain.writableBytes - TAIL_SIZE, this.tail, TAIL_SIZE);
+  }
+
+  private complete(chain: DescriptorChain, written: number, status: number): void {
+    this.counters[status === IommuStatus.OK ? IommuCounter.ok : IommuCounter.refused]++;
+    this.requestq!.push(chain, written);
+    this.out.completed++;
+  }
+
+  /** Turn every consumer's new fault-log entries into fault reports on the eventq. */
+  private reportFaults(): void {
+    const eq = this.eventq;
+    const views = this.viommu.views;
+    let pushed = 0;
+    for (let c = 0; c < this.faultCursor.length; c++) {
+      const log = readFaults(views, c, this.faultCursor[c]);
+      this.faultCursor[c] = log.next;
+      this.counters[IommuCounter.faultReportsDropped] += log.lost;
+      for (const f of log.records) {
+        const r = eq && !eq.broken ? eq.pop() : null;
+        if (!r || !r.ok || r.value === null) {
+          this.counters[IommuCounter.faultReportsDropped]++;
+          continue;
+        }
+        const chain = r.value;
+        if (chain.writableBytes < FAULT_REPORT_SIZE) {
+          eq!.push(chain, 0);
+          pushed++;
+          this.counters[IommuCounter.faultReportsDropped]++;
+          continue;
+        }
+        const b = this.report;
+        b.fill(0);
+        b[0] = f.reason;
+        Le.set32(
+          b,
+          4,
+          (f.access === "read" ? FaultFlag.READ : FaultFlag.WRITE) | FaultFlag.ADDRESS,
+        );
+        Le.set32(b, 8, f.endpoint);
+        Le.set64(b, 16, f.iova);
+        scatter(this.u8, chain.writable, 0, b, FAULT_REPORT_SIZE);
+        eq!.push(chain, FAULT_REPORT_SIZE);
+        pushed++;
+        this.counters[IommuCounter.faultReports]++;
+      }
+    }
+    if (eq && pushed > 0) {
+      eq.publish();
+      this.out.interruptEvent = eq.needsInterrupt();
+    }
+  }
+}
+
+/** The virtio-iommu status of a table refusal. */
+export function tableStatus(e: TableError): number {
+  switch (e.kind) {
+    case "unknown-endpoint":
+    case "unknown-domain":
+      return IommuStatus.NOENT;
+    case "bypass-domain":
+    case "not-attached":
+    case "overlap":
+      return IommuStatus.INVAL;
+    case "split":
+      return IommuStatus.RANGE;
+    case "table-full":
+      return IommuStatus.NOMEM;
+  }
+}
+
+/** Copy the first `len` bytes of `segs` (GPAs) into `into`. */
+function gather(u8: Uint8Array, segs: readonly Segment[], into: Uint8Array, len: number): void {
+  let o = 0;
+  for (let s = 0; s < segs.length && o < len; s++) {
+    const n = Math.min(segs[s].len, len - o);
+    into.set(u8.subarray(segs[s].gpa, segs[s].gpa + n), o);
+    o += n;
+  }
+}
+
+/** Copy `len` bytes of `src` into `segs` starting `skip` bytes in. */
+function scatter(
+  u8: Uint8Array,
+  segs: readonly Segment[],
+  skip: number,
+  src: Uint8Array,
+  len: number,
+): void {
+  let done = 0;
+  for (let s = 0; s < segs.length && done < len; s++) {
+    const seg = segs[s];
+    if (skip >= seg.len) {
+      skip -= seg.len;
+      continue;
+    }
+    const n = Math.min(seg.len - skip, len - done);
+    u8.set(src.subarray(done, done + n), seg.gpa + skip);
+    done += n;
+    skip = 0;
+  }
+}

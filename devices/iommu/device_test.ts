@@ -1,0 +1,267 @@
+/**
+ * The virtio-iommu device with its driver over real split and packed rings: the request
+ * lifecycle, the invalidation handshake seen from the guest, fault reports, and malformed
+ * requests (each gets the spec's status; nothing throws).
+ */
+import assert from "node:assert/strict";
+import { LAYOUTS } from "../virtio/testing_harness.ts";
+import { IommuStatus, MapFlag, ReqType, ResvMem } from "./config.ts";
+import { readIotlbCounters } from "./faults.ts";
+import { IommuCounter } from "./metrics.ts";
+import { iommuRig } from "./testing.ts";
+
+const IOVA = 0x4000_0000;
+
+for (const layout of LAYOUTS) {
+  Deno.test(`[${layout}] device and driver: ATTACH, MAP, PROBE, access, UNMAP after the handshake, fault report`, () => {
+    const reserved = [{ subtype: ResvMem.MSI, start: 0xfee0_0000, end: 0xfeef_ffff }];
+    const r = iommuRig(layout, { reserved });
+    const { driver, device, dma, clock } = r;
+    assert.equal(driver.fillEvents(), true);
+    driver.attach(1, 0);
+    driver.map(1, {
+      start: IOVA,
+      end: IOVA + 0x1fff,
+      gpa: 0x8000,
+      flags: MapFlag.READ | MapFlag.WRITE,
+    });
+    driver.probe(0);
+    driver.publish();
+    const o = device.service(clock.now);
+    assert.equal(o.completed, 3);
+    assert.equal(o.waiting, false);
+    assert.deepEqual(driver.collect(), [
+      { token: 0, type: ReqType.ATTACH, status: IommuStatus.OK },
+      { token: 1, type: ReqType.MAP, status: IommuStatus.OK },
+      { token: 2, type: ReqType.PROBE, status: IommuStatus.OK, regions: reserved },
+    ]);
+    dma.beginBatch();
+    assert.equal(dma.resolve(IOVA + 0x1010, 64, "write"), 0x9010);
+
+    // UNMAP: held until the consumer dropped its IOTLB.
+    driver.unmap(1, IOVA, IOVA + 0x1fff);
+    driver.publish();
+    assert.equal(device.service(clock.now).waiting, true);
+    assert.deepEqual(driver.collect(), [], "not complete while nic0 may still hold the entry");
+    assert.equal(
+      dma.resolve(IOVA + 0x1010, 64, "write"),
+      0x9010,
+      "the batch in progress still may",
+    );
+    dma.beginBatch();
+    const done = device.service(clock.now);
+    assert.equal(done.waiting, false);
+    assert.deepEqual(driver.collect(), [{ token: 2, type: ReqType.UNMAP, status: IommuStatus.OK }]);
+
+    // The device now refuses the old IOVA; the fault reaches the guest on the eventq.
+    assert.equal(dma.resolve(IOVA + 0x1010, 64, "write"), -1);
+    const ev = device.service(clock.now);
+    assert.equal(ev.interruptEvent, true);
+    assert.deepEqual(driver.readEvents(), [
+      { reason: 2, access: "write", endpoint: 0, address: IOVA + 0x1010 },
+    ]);
+    assert.equal(device.counters[IommuCounter.faultReports], 1);
+    assert.equal(readIotlbCounters(r.viommu.views, dma.iotlb.slot).faults, 1);
+  });
+
+  Deno.test(`[${layout}] malformed requests get the spec's status codes and nothing throws`, () => {
+    const r = iommuRig(layout, { size: 64 });
+    const { driver, device, clock } = r;
+    driver.attach(1, 0);
+    driver.attach(2, 1, { bypass: true });
+    driver.map(1, { start: IOVA, end: IOVA + 0xfff, gpa: 0x8000, flags: 1 });
+    driver.publish();
+    device.service(clock.now);
+    driver.collect();
+    const cases: Array<[string, () => void, number]> = [
+      [
+        "MAP overlapping a mapping",
+        () => driver.map(1, { start: IOVA, end: IOVA + 0x1fff, gpa: 0, flags: 1 }),
+        IommuStatus.INVAL,
+      ],
+      [
+        "MAP in an unknown domain",
+        () => driver.map(9, { start: 0, end: 0xfff, gpa: 0, flags: 1 }),
+        IommuStatus.NOENT,
+      ],
+      [
+        "MAP unaligned start",
+        () => driver.map(1, { start: 0x10, end: 0x100f, gpa: 0, flags: 1 }),
+        IommuStatus.RANGE,
+      ],
+      [
+        "MAP unaligned end",
+        () => driver.map(1, { start: 0x0, end: 0x17ff, gpa: 0, flags: 1 }),
+        IommuStatus.RANGE,
+      ],
+      [
+        "MAP unaligned phys",
+        () => driver.map(1, { start: 0x0, end: 0xfff, gpa: 0x10, flags: 1 }),
+        IommuStatus.RANGE,
+      ],
+      [
+        "MAP outside input_range",
+        () => driver.map(1, { start: 2 ** 48, end: 2 ** 48 + 0xfff, gpa: 0, flags: 1 }),
+        IommuStatus.RANGE,
+      ],
+      [
+        "MAP past guest memory",
+        () => driver.map(1, { start: 0, end: 0x1fff, gpa: (1 << 20) - 0x1000, flags: 1 }),
+        IommuStatus.RANGE,
+      ],
+      [
+        "MAP end before start",
+        () => driver.map(1, { start: 0x2000, end: 0xfff, gpa: 0, flags: 1 }),
+        IommuStatus.INVAL,
+      ],
+      [
+        "MAP unknown flag (MMIO not offered)",
+        () => driver.map(1, { start: 0, end: 0xfff, gpa: 0, flags: MapFlag.MMIO }),
+        IommuStatus.INVAL,
+      ],
+      [
+        "MAP on a bypass domain",
+        () => driver.map(2, { start: 0, end: 0xfff, gpa: 0, flags: 1 }),
+        IommuStatus.INVAL,
+      ],
+      ["UNMAP in an unknown domain", () => driver.unmap(9, 0, 0xfff), IommuStatus.NOENT],
+      ["UNMAP splitting a mapping", () => driver.unmap(1, IOVA, IOVA + 0x7ff), IommuStatus.RANGE],
+      ["UNMAP on a bypass domain", () => driver.unmap(2, 0, 0xfff), IommuStatus.INVAL],
+      ["ATTACH unknown endpoint", () => driver.attach(1, 99), IommuStatus.NOENT],
+      ["ATTACH domain outside domain_range", () => driver.attach(0, 2), IommuStatus.RANGE],
+      [
+        "ATTACH with another bypass flag than the domain",
+        () => driver.attach(2, 3),
+        IommuStatus.INVAL,
+      ],
+      ["DETACH unknown endpoint", () => driver.detach(1, 99), IommuStatus.NOENT],
+      ["DETACH from a domain it is not in", () => driver.detach(2, 0), IommuStatus.INVAL],
+      ["PROBE unknown endpoint", () => driver.probe(99), IommuStatus.NOENT],
+    ];
+    for (const [, stage] of cases) stage();
+    driver.publish();
+    device.service(clock.now);
+    const got = driver.collect().map((c) => c.status);
+    assert.deepEqual(
+      got,
+      cases.map((c) => c[2]),
+      cases.map((c, i) => `${c[0]}: ${got[i]}`).join("\n"),
+    );
+    assert.deepEqual(r.viommu.mappings(1), [{
+      start: IOVA,
+      end: IOVA + 0xfff,
+      gpa: 0x8000,
+      perms: 1,
+    }], "state unchanged");
+    assert.equal(device.counters[IommuCounter.refused], cases.length);
+  });
+
+  Deno.test(`[${layout}] a lazy batch of UNMAPs costs one invalidation`, () => {
+    const r = iommuRig(layout, { size: 16 });
+    const { driver, device, dma, clock } = r;
+    driver.attach(1, 0);
+    for (let i = 0; i < 4; i++) {
+      driver.map(1, {
+        start: IOVA + i * 0x1000,
+        end: IOVA + i * 0x1000 + 0xfff,
+        gpa: 0x8000,
+        flags: 1,
+      });
+    }
+    driver.publish();
+    device.service(clock.now);
+    driver.collect();
+    dma.beginBatch();
+    for (let i = 0; i < 4; i++) driver.unmap(1, IOVA + i * 0x1000, IOVA + i * 0x1000 + 0xfff);
+    driver.map(1, { start: 0, end: 0xfff, gpa: 0, flags: 1 });
+    driver.publish();
+    assert.equal(device.service(clock.now).waiting, true);
+    assert.deepEqual(driver.collect(), [], "the MAP after the UNMAPs waits with them: in order");
+    dma.beginBatch();
+    device.service(clock.now);
+    assert.deepEqual(driver.collect().map((c) => [c.type, c.status]), [
+      [ReqType.UNMAP, 0],
+      [ReqType.UNMAP, 0],
+      [ReqType.UNMAP, 0],
+      [ReqType.UNMAP, 0],
+      [ReqType.MAP, 0],
+    ]);
+    assert.equal(device.counters[IommuCounter.invalidations], 1);
+    assert.equal(readIotlbCounters(r.viommu.views, dma.iotlb.slot).invalidations, 1);
+  });
+
+  Deno.test(`[${layout}] an UNMAP a consumer never acknowledges fails with S_IOERR naming it`, () => {
+    const r = iommuRig(layout, { invalidateTimeoutMs: 100 });
+    const { driver, device, clock } = r;
+    driver.attach(1, 0);
+    driver.map(1, { start: IOVA, end: IOVA + 0xfff, gpa: 0x8000, flags: 1 });
+    driver.unmap(1, IOVA, IOVA + 0xfff);
+    driver.publish();
+    assert.equal(device.service(clock.now).waiting, true);
+    clock.now += 99;
+    assert.equal(device.service(clock.now).waiting, true);
+    clock.now += 1;
+    assert.equal(device.service(clock.now).waiting, false);
+    assert.deepEqual(driver.collect().map((c) => c.status), [0, 0, IommuStatus.IOERR]);
+    assert.equal(device.lastTimeout?.name, "nic0");
+    assert.equal(device.counters[IommuCounter.invalidationTimeouts], 1);
+  });
+}
+
+Deno.test("a fault with no event buffer posted is dropped and counted, the data path goes on (D7)", () => {
+  const r = iommuRig("split");
+  const { device, dma, driver, clock } = r;
+  dma.beginBatch();
+  assert.equal(dma.resolve(IOVA, 4, "read"), -1, "endpoint 0 is not attached: DOMAIN fault");
+  const o = device.service(clock.now);
+  assert.equal(o.interruptEvent, false);
+  assert.equal(device.counters[IommuCounter.faultReportsDropped], 1);
+  driver.fillEvents();
+  dma.resolve(IOVA + 8, 4, "write");
+  device.service(clock.now);
+  assert.deepEqual(driver.readEvents(), [{
+    reason: 1,
+    access: "write",
+    endpoint: 0,
+    address: IOVA + 8,
+  }]);
+});
+
+Deno.test("DETACH completes only after the consumers dropped the endpoint's translations", () => {
+  const r = iommuRig("packed");
+  const { driver, device, dma, clock } = r;
+  driver.attach(1, 0);
+  driver.map(1, { start: IOVA, end: IOVA + 0xfff, gpa: 0x8000, flags: 1 });
+  driver.publish();
+  device.service(clock.now);
+  driver.collect();
+  dma.beginBatch();
+  assert.equal(dma.resolve(IOVA, 4, "read"), 0x8000);
+  driver.detach(1, 0);
+  driver.publish();
+  assert.equal(device.service(clock.now).waiting, true);
+  assert.deepEqual(driver.collect(), []);
+  dma.beginBatch();
+  device.service(clock.now);
+  assert.deepEqual(driver.collect().map((c) => [c.type, c.status]), [[ReqType.DETACH, 0]]);
+  assert.equal(dma.resolve(IOVA, 4, "read"), -1);
+  assert.equal(r.viommu.domain(1), undefined, "the domain ceased to exist with its mappings");
+});
+
+Deno.test("reset detaches every endpoint, drops every mapping and starts an invalidation", () => {
+  const r = iommuRig("split");
+  const { driver, device, dma, clock } = r;
+  driver.attach(1, 0);
+  driver.map(1, { start: IOVA, end: IOVA + 0xfff, gpa: 0x8000, flags: 1 });
+  driver.publish();
+  device.service(clock.now);
+  dma.beginBatch();
+  assert.equal(dma.resolve(IOVA, 4, "read"), 0x8000);
+  const gen = r.viommu.generation;
+  device.reset();
+  assert.notEqual(r.viommu.generation, gen);
+  assert.deepEqual(r.viommu.unacked(r.viommu.generation), [dma.iotlb.slot]);
+  dma.beginBatch();
+  assert.equal(dma.resolve(IOVA, 4, "read"), -1);
+  assert.equal(r.viommu.domainOf(0), undefined);
+});
