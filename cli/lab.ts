@@ -10,7 +10,8 @@
 import { Command } from "@commander-js/extra-typings";
 import { controlFetch, controlJson, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
-import type { LabStatus } from "../lab/metrics.ts";
+import type { LabStatus, LinkDirectionStatus } from "../lab/metrics.ts";
+import { DROP_LABELS, WAIT_LABELS } from "../lab/link_counts.ts";
 import { formatPlan, planLab } from "../lab/plan.ts";
 import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import { takeRingView, takeSnapshot } from "../lab/snapshot.ts";
@@ -171,9 +172,14 @@ function statusCommand() {
     });
 }
 
-/** The status as a table. */
+/**
+ * The status as text: a table of VMs and NICs, each device's status bits and negotiated features
+ * (as QEMU's `info virtio-status`), switches, and each link direction with its frames, its drops
+ * by cause, corrupted frames and the times frames waited (waits are not drops).
+ */
 export function formatStatus(s: LabStatus): string {
   const rows: string[][] = [["VM", "STATE", "NIC", "MAC", "IP", "RING", "LINK", "TX", "RX"]];
+  const devices: string[] = [];
   for (const vm of s.vms) {
     vm.nics.forEach((n, i) => {
       rows.push([
@@ -187,24 +193,42 @@ export function formatStatus(s: LabStatus): string {
         String(n.device.txFrames),
         String(n.device.rxFrames),
       ]);
+      const hex = `0x${n.status.toString(16).padStart(2, "0")}`;
+      devices.push(
+        `  ${vm.name}:${n.name}  status ${hex} ${n.statusNames.join(" ") || "(reset)"}`,
+        `    features ${n.features.join(" ") || "(none negotiated)"}`,
+      );
     });
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   const table = rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
-  const links = s.links.map((l) =>
-    `  ${l.name}: ${l.endpoints.join(" ⇄ ")} ${l.up ? "up" : "DOWN"}; ` +
-    `forward ${l.forward.frames} frames (${l.forward.impair}), ` +
-    `reverse ${l.reverse.frames} frames (${l.reverse.impair})`
-  );
+  const links = s.links.flatMap((l) => [
+    `  ${l.name}: ${l.endpoints.join(" ⇄ ")} ${l.up ? "up" : "DOWN"}`,
+    `    forward ${formatDirection(l.forward)}`,
+    `    reverse ${formatDirection(l.reverse)}`,
+  ]);
   return [
     `lab ${s.name} (seed ${s.seed}, pid ${s.pid}, up ${s.uptimeSeconds} s) from ${s.source}`,
     ...table,
+    "devices:",
+    ...devices,
     ...(s.switches.length > 0
       ? ["switches:", ...s.switches.map((w) => `  ${w.name}: ${w.ports.join(", ")}`)]
       : []),
     "links:",
     ...links,
   ].join("\n");
+}
+
+/** `123 frames (no impairment); dropped 5 (loss 3, queue limit 2); waited for RX buffer 7`. */
+function formatDirection(d: LinkDirectionStatus): string {
+  const parts = [`${d.frames} frames (${d.impair})`];
+  const causes = DROP_LABELS.filter(([k]) => d.drops[k] > 0).map(([k, t]) => `${t} ${d.drops[k]}`);
+  parts.push(d.dropped > 0 ? `dropped ${d.dropped} (${causes.join(", ")})` : "no drops");
+  if (d.corrupted > 0) parts.push(`corrupted ${d.corrupted}`);
+  const waits = WAIT_LABELS.filter(([k]) => d.waits[k] > 0).map(([k, t]) => `${t} ${d.waits[k]}`);
+  if (waits.length > 0) parts.push(waits.join(", "));
+  return parts.join("; ");
 }
 
 function execCommand() {

@@ -87,7 +87,7 @@ Deno.test({
         const metrics = lab.metrics();
         assert.match(metrics, /^vlab_up\{lab="api-mini"\} 1$/m);
         const rx = metrics.match(
-          /^vlab_net_device_rx_frames_total\{lab="api-mini",vm="b",nic="eth0",layout="split"\} (\d+)$/m,
+          /^vlab_net_device_rx_frames_total\{lab="api-mini",vm="b",device="eth0",layout="split"\} (\d+)$/m,
         );
         assert.ok(rx && Number(rx[1]) >= 2, `b rx: ${rx?.[1]}`);
 

@@ -128,7 +128,7 @@ Deno.test({
       for (const vm of ["a", "b"]) {
         assert.equal(find(samples, "vlab_vm_running", { vm }).value, 1);
       }
-      const nic = (vm: string, layout: string) => ({ vm, nic: "eth0", layout });
+      const nic = (vm: string, layout: string) => ({ vm, device: "eth0", layout });
       const bRx = find(samples, "vlab_net_device_rx_frames_total", nic("b", "packed")).value;
       const aTx = find(samples, "vlab_net_device_tx_frames_total", nic("a", "split")).value;
       const aRx = find(samples, "vlab_net_device_rx_frames_total", nic("a", "split")).value;
@@ -149,6 +149,40 @@ Deno.test({
       }
       assert.equal(find(samples, "vlab_link_frames_dropped_total", link("forward")).value, 0);
       assert.equal(find(samples, "vlab_link_up", { link: "a-b" }).value, 1);
+
+      // Prometheus conventions: no instance (VM, device, link, queue) inside a metric name.
+      for (const name of names) {
+        for (const part of name.split("_")) {
+          assert.ok(!["a", "b", "eth0", "receiveq", "transmitq"].includes(part), name);
+        }
+        assert.doesNotMatch(name, /a-b|eth0/);
+      }
+      // Per-queue kicks and interrupts, labelled by VM, device and queue.
+      const q = (vm: string, queue: string) => ({ vm, device: "eth0", queue });
+      assert.ok(find(samples, "vlab_queue_kicks_total", q("a", "transmitq")).value >= PINGS);
+      assert.ok(find(samples, "vlab_queue_interrupts_total", q("b", "receiveq")).value > 0);
+      find(samples, "vlab_queue_interrupts_suppressed_total", q("a", "receiveq"));
+      assert.equal(find(samples, "vlab_queue_size", q("b", "receiveq")).value, 256);
+      // Status bits and negotiated features of each device (as labels).
+      assert.equal(find(samples, "vlab_device_status_bit", { vm: "b", bit: "DRIVER_OK" }).value, 1);
+      assert.equal(
+        find(samples, "vlab_device_feature", { vm: "b", feature: "RING_PACKED" }).value,
+        1,
+      );
+      assert.ok(
+        !samples.some((s) =>
+          s.name === "vlab_device_feature" && s.labels.vm === "a" &&
+          s.labels.feature === "RING_PACKED"
+        ),
+      );
+      // Drops by cause and waits, one family each.
+      assert.equal(
+        find(samples, "vlab_link_drops_total", { ...link("forward"), cause: "queue_limit" }).value,
+        0,
+      );
+      find(samples, "vlab_link_waits_total", { ...link("reverse"), cause: "rx_buffer" });
+      assert.equal(type.get("vlab_link_waits_total"), "counter");
+      assert.equal(type.get("vlab_queue_in_flight"), "gauge");
       lab.setLink("a-b", false);
       const down = parseExposition(prometheusMetrics(lab)).samples;
       assert.equal(find(down, "vlab_link_up", { link: "a-b" }).value, 0);
@@ -180,6 +214,14 @@ Deno.test({
       for (const v of s.vms) assert.ok(v.nics[0].queueSize > 0);
       const [a, b] = s.vms.map((v) => v.nics[0]);
       assert.ok(b.device.rxFrames >= PINGS);
+      // Negotiated features and status bits of each device, as QEMU's `info virtio-status`.
+      for (const n of [a, b]) {
+        assert.equal(n.status, 0x0f);
+        assert.deepEqual(n.statusNames, ["ACKNOWLEDGE", "DRIVER", "FEATURES_OK", "DRIVER_OK"]);
+        for (const f of ["VERSION_1", "MAC", "STATUS"]) assert.ok(n.features.includes(f), f);
+      }
+      assert.equal(a.features.includes("RING_PACKED"), false);
+      assert.equal(b.features.includes("RING_PACKED"), true);
       assert.ok(a.device.txFrames >= PINGS);
       assert.deepEqual(s.switches, []);
       assert.equal(s.links.length, 1);

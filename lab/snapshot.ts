@@ -19,7 +19,8 @@ import { featureNames } from "../devices/virtio/features.ts";
 import { NET_FEATURE_NAMES } from "../devices/net/config.ts";
 import { NetCounter, NetDriverCounter, readCounters } from "../devices/net/metrics.ts";
 import type { Lab, VmState } from "./lab.ts";
-import { describeImpair, type RingPort } from "./plan.ts";
+import { describeImpair } from "./plan.ts";
+import { directionCounter } from "./link_counts.ts";
 import {
   type GuestReader,
   labViews,
@@ -131,9 +132,8 @@ const NO_STATS: Record<string, number> = Object.freeze({}) as Record<string, num
  * split `avail.idx`/`used.idx` from guest memory at the addresses the driver programmed, when
  * the queue is ready and the area lies inside memory (else null); the device side and
  * `inFlight` from its state record; `pending` = `avail.idx` − next avail (mod 2^16, split).
- * Per link direction: frames/bytes delivered and full-ring drops from the link ring, loss and
- * corruption from the producing worker's impairment statistics (`NIC_impair_lost` of a VM's
- * device worker, `LINK_impair_lost` of a switch worker), no-RX-buffer from the receiving NIC.
+ * Per link direction: frames and bytes delivered, every drop cause and every wait, gathered by
+ * `lab/link_counts.ts` from the link ring, the producer's impairment stage and both NICs.
  *
  * @example
  * ```ts ignore
@@ -159,31 +159,18 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
     };
   });
 
+  const count = directionCounter(lab);
   const direction = (ring: number, from: string, to: string): DirectionSnapshot => {
-    const r = plan.rings[ring];
-    const c = lab.ring(ring).counters();
-    const impair = impairStats(r.producer, r.link, statsOf);
-    let noRxBuffer = 0;
-    if (r.consumer.kind === "nic") {
-      const consumer = r.consumer;
-      const vi = views.vmIndex.get(consumer.vm);
-      const nv = vi === undefined
-        ? undefined
-        : views.nics[vi].find((n) => n.nic.name === consumer.nic);
-      noRxBuffer = nv?.ctl.deviceCounters[NetCounter.rxNoBuffer] ?? 0;
-    }
+    const c = count(ring);
     return {
       from,
       to,
-      impair: describeImpair(r.impair),
-      frames: c.framesOut,
-      bytes: c.bytesOut,
-      drops: {
-        loss: impair.lost,
-        fullRing: c.framesDropped,
-        noRxBuffer,
-        corrupted: impair.corrupted,
-      },
+      impair: describeImpair(plan.rings[ring].impair),
+      frames: c.frames,
+      bytes: c.bytes,
+      drops: c.drops,
+      waits: c.waits,
+      corrupted: c.corrupted,
     };
   };
 
@@ -218,18 +205,6 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
     events: lab.events.recent().slice(-SNAPSHOT_EVENTS),
   };
   return snapshot;
-}
-
-/** Loss and corruption counts of the impairment stage that produces into a link direction. */
-function impairStats(
-  producer: RingPort,
-  link: string,
-  statsOf: (kind: string, owner: string) => Record<string, number>,
-): { lost: number; corrupted: number } {
-  const [stats, prefix] = producer.kind === "nic"
-    ? [statsOf("device", producer.vm), `${producer.nic}_impair_`]
-    : [statsOf("switch", producer.switch), `${link}_impair_`];
-  return { lost: stats[`${prefix}lost`] ?? 0, corrupted: stats[`${prefix}corrupted`] ?? 0 };
 }
 
 const deviceSnapshot = (lab: Lab) => (v: NicViews): DeviceSnapshot => {

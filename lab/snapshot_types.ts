@@ -111,8 +111,73 @@ export interface DirectionSnapshot {
   frames: number;
   /** Bytes delivered (cumulative). */
   bytes: number;
-  /** Drops by cause (cumulative): impairment loss, full ring (switch ports), no RX buffer at the receiving NIC (frames that had to wait), corruption (frames with a flipped bit, delivered). */
-  drops: { loss: number; fullRing: number; noRxBuffer: number; corrupted: number };
+  /** Frames discarded on the way, by cause (cumulative). */
+  drops: LinkDrops;
+  /** Times frames were held back and delivered later, by cause (cumulative; not drops). */
+  waits: LinkWaits;
+  /** Frames delivered with a flipped bit (the corrupt impairment; cumulative, not a drop). */
+  corrupted: number;
+}
+
+/** Frames discarded on one link direction, by cause (cumulative). */
+export interface LinkDrops {
+  /** The loss impairment. */
+  loss: number;
+  /** The impairment stage's queue was full (`limit` frames held, e.g. behind a `rate`). */
+  queueLimit: number;
+  /** A switch found its out port's link ring full (a switch never waits). */
+  fullRing: number;
+  /** The link was down (at the sending or the receiving NIC). */
+  linkDown: number;
+  /** Larger than the receiver's MTU or RX buffers. */
+  tooBig: number;
+  /** Shorter than an Ethernet header. */
+  runt: number;
+  /** Malformed TX chains of the sending NIC's driver. */
+  malformed: number;
+  /** Link-ring slots longer than a slot (skipped by the reader). */
+  badSlot: number;
+}
+
+/** Times frames waited on one link direction, by cause (back-pressure: nothing lost). */
+export interface LinkWaits {
+  /** A frame found no free RX buffer at the receiving NIC and waited in the link ring. */
+  rxBuffer: number;
+  /** The sending NIC found the link ring full and kept the frame in its transmitq. */
+  linkFull: number;
+}
+
+/** Drop causes in display order with their labels (dashboard and `vlab status`). */
+export const DROP_LABELS: readonly (readonly [keyof LinkDrops, string])[] = [
+  ["loss", "loss"],
+  ["queueLimit", "queue limit"],
+  ["fullRing", "full ring"],
+  ["linkDown", "link down"],
+  ["tooBig", "too big"],
+  ["runt", "runt"],
+  ["malformed", "malformed"],
+  ["badSlot", "bad slot"],
+];
+
+/** Wait causes in display order with their labels. */
+export const WAIT_LABELS: readonly (readonly [keyof LinkWaits, string])[] = [
+  ["rxBuffer", "waited for RX buffer"],
+  ["linkFull", "waited for link"],
+];
+
+/**
+ * The sum of a direction's drops.
+ *
+ * @example
+ * ```ts
+ * import { totalDrops } from "./snapshot_types.ts";
+ * totalDrops({ loss: 2, queueLimit: 3, fullRing: 0, linkDown: 0, tooBig: 0, runt: 0, malformed: 0, badSlot: 0 }); // 5
+ * ```
+ */
+export function totalDrops(d: LinkDrops): number {
+  let n = 0;
+  for (const [k] of DROP_LABELS) n += d[k];
+  return n;
 }
 
 /** One link. */

@@ -159,7 +159,7 @@ Deno.test({
       );
       assert.equal(metrics.code, 0, metrics.stderr);
       const rx = metrics.stdout.match(
-        /^vlab_net_device_rx_frames_total\{lab="pair",vm="b",nic="eth0",layout="split"\} (\d+)$/m,
+        /^vlab_net_device_rx_frames_total\{lab="pair",vm="b",device="eth0",layout="split"\} (\d+)$/m,
       );
       assert.ok(rx, `no rx counter for b in:\n${metrics.stdout.slice(0, 2000)}`);
       assert.ok(Number(rx[1]) >= 3, `b received ${rx[1]} frames`);

@@ -1,15 +1,25 @@
 /**
- * The Links panel: each link with its state, and each direction's frames/s and bytes/s, drops by
- * cause (impairment loss, full ring, no RX buffer, corruption) as totals with their rate, and the
+ * The Links panel: each link with its state, and each direction's frames/s and bytes/s, its drops
+ * by cause (loss, queue limit, full ring, link down, too big, …) and corrupted frames as totals
+ * with their rate, the times frames waited (for an RX buffer, for the link: not drops), and the
  * impairment in force; then each switch with its counters. Below 120 columns a direction takes
- * two lines.
+ * two or three lines.
  *
  * @module
  */
 
-import type { DirectionSnapshot, LabSnapshot } from "../../lab/snapshot_types.ts";
+import {
+  type DirectionSnapshot,
+  DROP_LABELS,
+  type LabSnapshot,
+  totalDrops,
+  WAIT_LABELS,
+} from "../../lab/snapshot_types.ts";
 import { cell, formatByteRate, formatRate, si } from "./format.ts";
-import { type Line, Lines, type Seg, seg, windowStart } from "./lines.tsx";
+import { fitLine, type Line, Lines, lineWidth, type Seg, seg, windowStart } from "./lines.tsx";
+
+/** Columns of the drops and waits cell on wide screens. */
+const DROPS_WIDTH = 70;
 import type { DirectionRates, Rates } from "./rates.ts";
 
 /** Props of `<LinksPanel>` and `linksLines`. */
@@ -28,32 +38,52 @@ export interface LinksProps {
   readonly colors: boolean;
 }
 
-const DROP_CAUSES = [
-  ["loss", "loss"],
-  ["fullRing", "full ring"],
-  ["noRxBuffer", "no RX buffer"],
-  ["corrupted", "corrupted"],
-] as const;
-
 /**
- * The drops of one direction by cause: `loss 710 +100/s · full ring 0 · …` (the rate only when
- * it is not zero).
+ * The drops of one direction by cause, the causes with a count only (`no drops` when there are
+ * none), then corrupted frames, each total with its rate when it is not zero:
+ * `loss 710 +100/s · queue limit 4.4k`.
  *
  * @example
  * ```ts ignore
- * dropSegs(direction, rates).map((s) => s.text).join(""); // "loss 710 +100/s · full ring 0 · no RX buffer 35 · corrupted 0"
+ * dropSegs(direction, rates).map((s) => s.text).join(""); // "loss 710 +100/s · corrupted 3"
  * ```
  */
 export function dropSegs(d: DirectionSnapshot, r: DirectionRates | undefined): Seg[] {
   const out: Seg[] = [];
-  DROP_CAUSES.forEach(([key, label], i) => {
-    if (i > 0) out.push(seg(" · ", { dim: true }));
-    const total = d.drops[key];
-    const perSecond = r?.drops[key] ?? 0;
+  const item = (label: string, total: number, perSecond: number) => {
+    if (out.length > 0) out.push(seg(" · ", { dim: true }));
     out.push(seg(`${label} `, { dim: true }));
-    out.push(seg(si(total), { color: total > 0 ? "yellow" : undefined }));
+    out.push(seg(si(total), { color: "yellow" }));
     if (perSecond > 0) out.push(seg(` +${formatRate(perSecond)}`, { color: "red", bold: true }));
-  });
+  };
+  for (const [key, label] of DROP_LABELS) {
+    const total = d.drops[key] ?? 0;
+    if (total > 0) item(label, total, r?.drops[key] ?? 0);
+  }
+  if (out.length === 0) out.push(seg("no drops", { dim: true }));
+  if ((d.corrupted ?? 0) > 0) item("corrupted", d.corrupted, r?.corrupted ?? 0);
+  return out;
+}
+
+/**
+ * The waits of one direction (frames held back and delivered later: back-pressure, not drops),
+ * the causes with a count only; empty when nothing waited: `waited for RX buffer 35 +50/s`.
+ *
+ * @example
+ * ```ts ignore
+ * waitSegs(direction, rates).map((s) => s.text).join(""); // "waited for RX buffer 35 +50/s"
+ * ```
+ */
+export function waitSegs(d: DirectionSnapshot, r: DirectionRates | undefined): Seg[] {
+  const out: Seg[] = [];
+  for (const [key, label] of WAIT_LABELS) {
+    const total = d.waits?.[key] ?? 0;
+    if (total === 0) continue;
+    if (out.length > 0) out.push(seg(" · ", { dim: true }));
+    out.push(seg(`${label} `, { dim: true }), seg(si(total)));
+    const perSecond = r?.waits[key] ?? 0;
+    if (perSecond > 0) out.push(seg(` +${formatRate(perSecond)}`, { color: "cyan" }));
+  }
   return out;
 }
 
@@ -73,7 +103,8 @@ export function linksLines(props: LinksProps): Line[] {
   const header: Line = [
     seg(
       "    " + cell("direction", dirW) + " " + cell("frames/s", 8, { align: "right" }) + " " +
-        cell("bytes/s", 11, { align: "right" }) + "  " + (wide ? cell("drops", 70) + " " : "") +
+        cell("bytes/s", 11, { align: "right" }) + "  " +
+        (wide ? cell("drops · waits", DROPS_WIDTH) + " " : "") +
         "impairment",
       { dim: true, bold: true },
     ),
@@ -99,13 +130,18 @@ export function linksLines(props: LinksProps): Line[] {
       ];
       const impaired = d.impair !== "no impairment";
       const impair = seg(d.impair, { color: impaired ? "yellow" : undefined, dim: !impaired });
+      const drops = dropSegs(d, dr);
+      const waits = waitSegs(d, dr);
       if (wide) {
-        const drops = dropSegs(d, dr);
-        const dropsText = drops.map((s) => s.text).join("");
-        body.push([...main, ...drops, seg(" ".repeat(Math.max(1, 71 - dropsText.length))), impair]);
+        const both = waits.length > 0 ? [...drops, seg(" · ", { dim: true }), ...waits] : drops;
+        const cut = fitLine(both, DROPS_WIDTH);
+        const pad = DROPS_WIDTH + 1 - lineWidth(cut);
+        body.push([...main, ...cut, seg(" ".repeat(Math.max(1, pad))), impair]);
       } else {
         body.push([...main, impair]);
-        body.push([seg("      drops: ", { dim: true }), ...dropSegs(d, dr)]);
+        const none = totalDrops(d.drops) === 0;
+        body.push([seg(none ? "      " : "      drops: ", { dim: true }), ...drops]);
+        if (waits.length > 0) body.push([seg("      "), ...waits]);
       }
     }
   });

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { LabSnapshot, QueueSnapshot } from "../../lab/snapshot_types.ts";
+import type { LabSnapshot, LinkDrops, LinkWaits, QueueSnapshot } from "../../lab/snapshot_types.ts";
 
 /** Per-second rates of one queue. */
 export interface QueueRates {
@@ -31,7 +31,11 @@ export interface DirectionRates {
   /** Bytes delivered per second. */
   bytes: number;
   /** Drops per second, by cause. */
-  drops: { loss: number; fullRing: number; noRxBuffer: number; corrupted: number };
+  drops: Record<keyof LinkDrops, number>;
+  /** Waits per second, by cause (not drops). */
+  waits: Record<keyof LinkWaits, number>;
+  /** Corrupted frames delivered per second. */
+  corrupted: number;
 }
 
 /** Rates between two snapshots. */
@@ -151,13 +155,21 @@ function directionRates(
   return {
     frames: rate(p.frames, c.frames, dt),
     bytes: rate(p.bytes, c.bytes, dt),
-    drops: {
-      loss: rate(p.drops.loss, c.drops.loss, dt),
-      fullRing: rate(p.drops.fullRing, c.drops.fullRing, dt),
-      noRxBuffer: rate(p.drops.noRxBuffer, c.drops.noRxBuffer, dt),
-      corrupted: rate(p.drops.corrupted, c.drops.corrupted, dt),
-    },
+    drops: perCause(p.drops, c.drops, dt),
+    waits: perCause(p.waits, c.waits, dt),
+    corrupted: rate(p.corrupted, c.corrupted, dt),
   };
+}
+
+/** The rate of each field of a record of counters (a field missing in `p` counts from 0). */
+function perCause<K extends string>(
+  p: Readonly<Record<K, number>>,
+  c: Readonly<Record<K, number>>,
+  dt: number,
+): Record<K, number> {
+  const out = {} as Record<K, number>;
+  for (const k of Object.keys(c) as K[]) out[k] = rate(p[k] ?? 0, c[k], dt);
+  return out;
 }
 
 /**

@@ -61,7 +61,8 @@ Deno.test("computeRates turns the pair fixtures' deltas over 100 ms into rates p
   assert.ok(ab !== undefined);
   assert.equal(Math.round(ab.forward.frames), 9_900);
   assert.equal(Math.round(ab.forward.drops.loss), 100);
-  assert.equal(ab.forward.drops.noRxBuffer, 0);
+  assert.equal(ab.forward.drops.queueLimit, 0);
+  assert.equal(ab.forward.waits.rxBuffer, 0);
   assert.equal(Math.round(ab.reverse.frames), 1_000);
 });
 

@@ -425,7 +425,7 @@ export class NetDevice implements VirtioDeviceModel {
   }
 
   private noBuffers(): RxOutcome {
-    this.c[NetCounter.rxNoBuffer]++;
+    this.c[NetCounter.rxBufferWaits]++;
     return this.fault_ !== null ? "not-live" : "no-buffers";
   }
 

@@ -22,8 +22,11 @@ export const NetCounter = {
   rxFrames: 5,
   /** Frame bytes written into RX buffers (header excluded). */
   rxBytes: 6,
-  /** Frames not delivered for lack of RX buffers (E4). */
-  rxNoBuffer: 7,
+  /**
+   * Times a frame found no free RX buffer and waited in the link ring until the driver refilled
+   * (E4): back-pressure, not a drop (the frame is delivered later; one frame may wait many times).
+   */
+  rxBufferWaits: 7,
   /** Frames dropped as larger than the MTU or than the RX buffers can ever hold. */
   rxTooBig: 8,
   /** Frames dropped as shorter than an Ethernet header. */

@@ -21,9 +21,9 @@ Deno.test("counter layouts are dense and fit their word counts", () => {
 
 Deno.test("readCounters names every word", () => {
   const w = new Float64Array(NET_COUNTER_COUNT);
-  w[NetCounter.rxNoBuffer] = 7;
+  w[NetCounter.rxBufferWaits] = 7;
   const r = readCounters(w, NetCounter);
-  assert.equal(r.rxNoBuffer, 7);
+  assert.equal(r.rxBufferWaits, 7);
   assert.equal(r.txFrames, 0);
   assert.equal(Object.keys(r).length, NET_COUNTER_COUNT);
 });

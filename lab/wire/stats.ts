@@ -47,10 +47,16 @@ export class StatsWriter {
     this.#slots[i] = value;
   }
 
-  /** Set every numeric field of `counters`, each name prefixed. */
-  setAll(prefix: string, counters: object): void {
+  /**
+   * Set every numeric field of `counters`, each name prefixed; a nested object's fields too, one
+   * level down, as `prefix` + field + `_` + its field (`stack_drops_bad_checksum`).
+   */
+  setAll(prefix: string, counters: object, depth = 0): void {
     for (const [k, v] of Object.entries(counters)) {
       if (typeof v === "number") this.set(`${prefix}${snake(k)}`, v);
+      else if (depth === 0 && typeof v === "object" && v !== null && !Array.isArray(v)) {
+        this.setAll(`${prefix}${snake(k)}_`, v, 1);
+      }
     }
   }
 

@@ -43,6 +43,18 @@ Deno.test("setAll snake_cases numeric fields, prefixes them and skips the rest",
   assert.deepEqual([...region.subarray(0, 3)], [4, 2, 9000]);
 });
 
+Deno.test("setAll flattens a nested object one level, so a new drop cause is published", () => {
+  const { region, announced, w } = writer();
+  w.setAll("stack_", { framesIn: 1, drops: { badChecksum: 2, noListener: 3, deeper: { x: 9 } } });
+  w.flush();
+  assert.deepEqual(announced, [[
+    "stack_frames_in",
+    "stack_drops_bad_checksum",
+    "stack_drops_no_listener",
+  ]]);
+  assert.deepEqual([...region.subarray(0, 3)], [1, 2, 3]);
+});
+
 Deno.test("names beyond the region's slots are ignored", () => {
   const { region, announced, w } = writer(2);
   w.set("a", 1);

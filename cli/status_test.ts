@@ -1,0 +1,107 @@
+/**
+ * `vlab status` as text: each device's status bits and negotiated features (as QEMU's
+ * `info virtio-status`), and each link direction's drops by cause apart from its waits.
+ */
+
+import assert from "node:assert/strict";
+import { formatStatus } from "./lab.ts";
+import type { LabStatus, LinkDirectionStatus, NicStatus } from "../lab/metrics.ts";
+import type { LinkDrops } from "../lab/snapshot_types.ts";
+import { NetCounter, NetDriverCounter } from "../devices/net/metrics.ts";
+
+const zeroDrops: LinkDrops = {
+  loss: 0,
+  queueLimit: 0,
+  fullRing: 0,
+  linkDown: 0,
+  tooBig: 0,
+  runt: 0,
+  malformed: 0,
+  badSlot: 0,
+};
+
+function nic(name: string, features: string[], status: number, names: string[]): NicStatus {
+  const zeros = <K extends string>(layout: Record<K, number>) =>
+    Object.fromEntries(Object.keys(layout).map((k) => [k, 0])) as Record<K, number>;
+  return {
+    name,
+    mac: "52:54:00:00:00:01",
+    ip: "10.0.0.1/24",
+    layout: features.includes("RING_PACKED") ? "packed" : "split",
+    queueSize: 256,
+    link: "a-b",
+    status,
+    statusNames: names,
+    features,
+    device: zeros(NetCounter),
+    driver: zeros(NetDriverCounter),
+  };
+}
+
+function direction(over: Partial<LinkDirectionStatus>): LinkDirectionStatus {
+  return {
+    impair: "no impairment",
+    frames: 0,
+    bytes: 0,
+    drops: { ...zeroDrops },
+    dropped: 0,
+    waits: { rxBuffer: 0, linkFull: 0 },
+    corrupted: 0,
+    ...over,
+  };
+}
+
+const STATUS: LabStatus = {
+  name: "pair",
+  source: "pair.yaml",
+  seed: 1,
+  startedAt: "2026-01-01T00:00:00.000Z",
+  uptimeSeconds: 3,
+  pid: 42,
+  vms: [
+    {
+      name: "a",
+      state: "running",
+      nics: [nic("eth0", ["VERSION_1", "RING_PACKED", "IN_ORDER"], 0x0f, [
+        "ACKNOWLEDGE",
+        "DRIVER",
+        "FEATURES_OK",
+        "DRIVER_OK",
+      ])],
+    },
+    { name: "b", state: "running", nics: [nic("eth0", [], 0, [])] },
+  ],
+  switches: [],
+  links: [{
+    name: "a-b",
+    endpoints: ["a:eth0", "b:eth0"],
+    up: true,
+    forward: direction({
+      impair: "rate 10mbit",
+      frames: 3468,
+      drops: { ...zeroDrops, queueLimit: 439_233, loss: 2 },
+      dropped: 439_235,
+    }),
+    reverse: direction({ frames: 900, waits: { rxBuffer: 35, linkFull: 0 } }),
+  }],
+};
+
+Deno.test("status shows each device's status bits and negotiated features", () => {
+  const text = formatStatus(STATUS);
+  assert.match(text, /^ {2}a:eth0 {2}status 0x0f ACKNOWLEDGE DRIVER FEATURES_OK DRIVER_OK$/m);
+  assert.match(text, /^ {4}features VERSION_1 RING_PACKED IN_ORDER$/m);
+  assert.match(text, /^ {2}b:eth0 {2}status 0x00 \(reset\)$/m);
+  assert.match(text, /^ {4}features \(none negotiated\)$/m);
+});
+
+Deno.test("status shows every drop cause of a link direction, and waits apart from drops", () => {
+  const text = formatStatus(STATUS);
+  assert.match(
+    text,
+    /^ {4}forward 3468 frames \(rate 10mbit\); dropped 439235 \(loss 2, queue limit 439233\)$/m,
+  );
+  assert.match(
+    text,
+    /^ {4}reverse 900 frames \(no impairment\); no drops; waited for RX buffer 35$/m,
+  );
+});

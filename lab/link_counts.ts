@@ -1,0 +1,108 @@
+/**
+ * What happened on one direction of a link, gathered from everywhere it is counted: the link
+ * ring (frames in and out, a switch port's full-ring drops, oversized slots), the impairment
+ * stage of the producer (loss, the rate limit's queue, corruption), the producing NIC (frames
+ * sent while the link was down, malformed TX chains, back-pressure) and the receiving NIC (frames
+ * too big, runts, link down, waits for an RX buffer). `vlab status`, the snapshot the dashboard
+ * draws and `/metrics` all read it from here, so a drop cause shown in one is shown in all.
+ *
+ * A *drop* is a frame that was discarded; a *wait* is a frame that was held back (a full link
+ * ring, no free RX buffer) and delivered later: back-pressure, nothing lost.
+ *
+ * @module
+ */
+
+import { NetCounter } from "../devices/net/metrics.ts";
+import type { Lab } from "./lab.ts";
+import type { RingPort } from "./plan.ts";
+import { controlLayout, nicControl } from "./wire/control.ts";
+import { type LinkDrops, type LinkWaits, totalDrops } from "./snapshot_types.ts";
+
+export { DROP_LABELS, totalDrops, WAIT_LABELS } from "./snapshot_types.ts";
+
+/** The counts of one link direction. */
+export interface DirectionCounts {
+  /** Frames delivered by the link ring (cumulative). */
+  frames: number;
+  /** Bytes delivered by the link ring (cumulative). */
+  bytes: number;
+  /** Frames discarded, by cause (cumulative). */
+  drops: LinkDrops;
+  /** Sum of `drops`. */
+  dropped: number;
+  /** Times frames waited, by cause (cumulative; nothing lost). */
+  waits: LinkWaits;
+  /** Frames delivered with a flipped bit (the corrupt impairment; cumulative, not a drop). */
+  corrupted: number;
+}
+
+type StatsOf = (kind: string, owner: string) => Readonly<Record<string, number>>;
+
+/**
+ * A reader of link-direction counts for one lab: call it once per read (it reads the workers'
+ * statistics once) and then per ring index.
+ *
+ * @example
+ * ```ts ignore
+ * import { directionCounter } from "./link_counts.ts";
+ * const count = directionCounter(lab);
+ * count(lab.plan.links[0].forwardRing).drops.queueLimit;
+ * ```
+ */
+export function directionCounter(lab: Lab): (ring: number) => DirectionCounts {
+  const workers = lab.workerStats();
+  const statsOf: StatsOf = (kind, owner) => {
+    for (const w of workers) if (w.kind === kind && w.owner === owner) return w.stats;
+    return {};
+  };
+  const nicCounters = (p: RingPort): Float64Array | null => {
+    if (p.kind !== "nic") return null;
+    const vm = lab.plan.vms.find((v) => v.name === p.vm);
+    const nic = vm?.nics.find((n) => n.name === p.nic);
+    if (!vm || !nic) return null;
+    return nicControl(lab.controlOf(vm.index), controlLayout(vm.nics), nic.index).deviceCounters;
+  };
+  return (index) => {
+    const r = lab.plan.rings[index];
+    const c = lab.ring(index).counters();
+    const stage = impairStats(r.producer, r.link, statsOf);
+    const tx = nicCounters(r.producer);
+    const rx = nicCounters(r.consumer);
+    const at = (w: Float64Array | null, i: number) => w?.[i] ?? 0;
+    const drops: LinkDrops = {
+      loss: stage.lost,
+      queueLimit: stage.droppedLimit,
+      fullRing: c.framesDropped,
+      linkDown: at(tx, NetCounter.txLinkDown) + at(rx, NetCounter.rxLinkDown),
+      tooBig: at(rx, NetCounter.rxTooBig),
+      runt: at(rx, NetCounter.rxRunt),
+      malformed: at(tx, NetCounter.txMalformed),
+      badSlot: c.badFrames,
+    };
+    return {
+      frames: c.framesOut,
+      bytes: c.bytesOut,
+      drops,
+      dropped: totalDrops(drops),
+      waits: {
+        rxBuffer: at(rx, NetCounter.rxBufferWaits),
+        linkFull: at(tx, NetCounter.txBackpressure),
+      },
+      corrupted: stage.corrupted,
+    };
+  };
+}
+
+/** The impairment-stage statistics prefix of a ring's producer: `[worker kind, owner, prefix]`. */
+export function impairPrefix(producer: RingPort, link: string): [string, string, string] {
+  return producer.kind === "nic"
+    ? ["device", producer.vm, `${producer.nic}_impair_`]
+    : ["switch", producer.switch, `${link}_impair_`];
+}
+
+function impairStats(producer: RingPort, link: string, statsOf: StatsOf) {
+  const [kind, owner, prefix] = impairPrefix(producer, link);
+  const stats = statsOf(kind, owner);
+  const get = (k: string) => Object.hasOwn(stats, prefix + k) ? stats[prefix + k] : 0;
+  return { lost: get("lost"), droppedLimit: get("dropped_limit"), corrupted: get("corrupted") };
+}

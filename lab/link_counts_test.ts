@@ -1,0 +1,90 @@
+/**
+ * Every drop cause of a link direction and every wait show alike in `vlab status` (`labStatus`,
+ * its table), the dashboard's snapshot and `/metrics`; a frame that waited is not a drop.
+ */
+
+import assert from "node:assert/strict";
+import { formatStatus } from "../cli/lab.ts";
+import { labStatus, prometheusMetrics } from "./metrics.ts";
+import { takeSnapshot } from "./snapshot.ts";
+import { LAB_TEST, startTestLab } from "./testing.ts";
+import { totalDrops } from "./link_counts.ts";
+
+const FLOOD_LAB = {
+  name: "flood-counts",
+  seed: 5,
+  vms: {
+    a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+    b: { nics: { eth0: { ip: "10.0.0.2/24", layout: "packed" } } },
+  },
+  // a → b through a 10 mbit/s rate limit with a short queue; b → a unimpaired.
+  links: [{ endpoints: ["a:eth0", "b:eth0"], forward: { rate: "10mbit", limit: 64 } }],
+};
+
+/** The metric sample value with these labels (fails the test when absent). */
+function sample(text: string, name: string, labels: Record<string, string>): number {
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name + "{")) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) {
+      return Number(line.slice(line.lastIndexOf(" ") + 1));
+    }
+  }
+  assert.fail(`no ${name} ${JSON.stringify(labels)}`);
+}
+
+Deno.test({
+  name:
+    "drops at a rate limit's queue and waits for RX buffers show in status, snapshot and metrics",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(FLOOD_LAB);
+    try {
+      // Both directions at once, as fast as the rings allow, for a bounded time.
+      const [ab, ba] = await Promise.all([
+        lab.exec("a", ["udp-flood", "10.0.0.2", "-p", "9", "-s", "1000", "--max", "-t", "1"]),
+        lab.exec("b", ["udp-flood", "10.0.0.1", "-p", "9", "-s", "64", "--max", "-t", "1"]),
+      ]);
+      assert.ok(ab.ok && ba.ok, "both floods ran");
+      const status = labStatus(lab);
+      const snap = takeSnapshot(lab);
+      const metrics = prometheusMetrics(lab);
+      const [fwd, rev] = [status.links[0].forward, status.links[0].reverse];
+
+      // a → b: the rate limit's queue overflowed; every such drop is counted as one, everywhere.
+      assert.ok(fwd.drops.queueLimit > 1000, `queue-limit drops ${fwd.drops.queueLimit}`);
+      assert.equal(fwd.dropped, totalDrops(fwd.drops));
+      assert.equal(snap.links[0].forward.drops.queueLimit >= fwd.drops.queueLimit, true);
+      const m = sample(metrics, "vlab_link_drops_total", {
+        link: "a-b",
+        direction: "forward",
+        cause: "queue_limit",
+      });
+      assert.ok(m >= fwd.drops.queueLimit, `metrics ${m} < status ${fwd.drops.queueLimit}`);
+      assert.match(formatStatus(status), /forward .*queue limit \d+/);
+
+      // b → a: nothing impaired, nothing dropped; a's RX ring ran dry and frames waited.
+      assert.equal(rev.dropped, 0, JSON.stringify(rev.drops));
+      assert.equal(totalDrops(snap.links[0].reverse.drops), 0);
+      assert.ok(rev.waits.rxBuffer > 0, "a 64-byte flood makes frames wait for RX buffers");
+      assert.equal(rev.waits.rxBuffer, status.vms[0].nics[0].device.rxBufferWaits);
+      assert.equal(
+        sample(metrics, "vlab_link_drops_total", {
+          link: "a-b",
+          direction: "reverse",
+          cause: "loss",
+        }),
+        0,
+      );
+      assert.ok(
+        sample(metrics, "vlab_link_waits_total", {
+          link: "a-b",
+          direction: "reverse",
+          cause: "rx_buffer",
+        }) > 0,
+      );
+      assert.doesNotMatch(formatStatus(status), /reverse [^\n]*dropped/);
+    } finally {
+      await lab.stop();
+    }
+  },
+});

@@ -1,0 +1,285 @@
+/**
+ * Every counter of a running lab in the Prometheus text exposition format (version 0.0.4), for
+ * `GET /metrics` and `lab.metrics()`. It follows Prometheus' naming conventions: names carry no
+ * instance (VM, device, link, switch and queue names are labels), counters are typed `counter`
+ * and end in `_total`, gauges are typed `gauge`, and every family has a `# HELP` line.
+ *
+ * Families (each with the `lab` label):
+ * - `vlab_up`, `vlab_uptime_seconds`, `vlab_vm_running{vm}`;
+ * - per virtio-net device `{vm, device, layout}`: `vlab_net_device_*_total` (the device's
+ *   counters), `vlab_net_driver_*_total` (the guest driver's), and `vlab_device_status`,
+ *   `vlab_device_status_bit{bit}`, `vlab_device_feature{feature}` (negotiated features, 1 each);
+ * - per virtqueue `{vm, device, queue}`: kicks, interrupts, suppressed interrupts, requests,
+ *   bytes (`vlab_queue_*_total`) and `vlab_queue_size`, `vlab_queue_in_flight`;
+ * - per link direction `{link, direction}`: the link ring's counters (`vlab_link_*_total`),
+ *   `vlab_link_drops_total{cause}`, `vlab_link_waits_total{cause}`, `vlab_link_corrupted_total`,
+ *   and the impairment stage's counters (`vlab_impair_*_total`, with `vm` and `device` of the
+ *   sending NIC, or `switch`); `vlab_link_up{link}`;
+ * - per worker: `vlab_worker_loops_total`, `vlab_worker_wakeups_total` `{vm, worker}`;
+ * - the statistics the workers publish, generically: the guest stack's `stack_NAME` as
+ *   `vlab_guest_stack_NAME_total{vm}` and `stack_drops_CAUSE` as
+ *   `vlab_guest_stack_drops_total{vm, cause}`; a switch's `switch_NAME` as
+ *   `vlab_switch_NAME_total{switch}`; anything else as `vlab_worker_stat{worker, owner, stat}`.
+ *
+ * @module
+ */
+
+import type { Lab } from "./lab.ts";
+import { directionCounter, DROP_LABELS, impairPrefix, WAIT_LABELS } from "./link_counts.ts";
+import { takeSnapshot } from "./snapshot.ts";
+import { DoorbellWord } from "./wire/doorbell.ts";
+import { snake } from "./wire/stats.ts";
+
+const STATUS_BITS = [
+  "ACKNOWLEDGE",
+  "DRIVER",
+  "FEATURES_OK",
+  "DRIVER_OK",
+  "DEVICE_NEEDS_RESET",
+  "FAILED",
+] as const;
+
+/**
+ * A set of metric families being built, rendered in the order they were first added.
+ *
+ * @example
+ * ```ts
+ * import { MetricFamilies } from "./prometheus.ts";
+ * const m = new MetricFamilies();
+ * m.counter("vlab_x_total", "Things", { lab: "l" }, 2);
+ * m.text(); // "# HELP vlab_x_total Things\n# TYPE vlab_x_total counter\nvlab_x_total{lab=\"l\"} 2\n"
+ * ```
+ */
+export class MetricFamilies {
+  readonly #families = new Map<string, { type: string; help: string; samples: string[] }>();
+
+  /** Add a counter sample; the name must end in `_total`. */
+  counter(name: string, help: string, labels: Record<string, string>, value: number): void {
+    if (!name.endsWith("_total")) throw new Error(`counter ${name} must end in _total`);
+    this.#add(name, "counter", help, labels, value);
+  }
+
+  /** Add a gauge sample. */
+  gauge(name: string, help: string, labels: Record<string, string>, value: number): void {
+    this.#add(name, "gauge", help, labels, value);
+  }
+
+  #add(name: string, type: string, help: string, labels: Record<string, string>, v: number) {
+    let f = this.#families.get(name);
+    if (!f) this.#families.set(name, f = { type, help, samples: [] });
+    else if (f.type !== type) throw new Error(`metric ${name} is both ${f.type} and ${type}`);
+    f.samples.push(`${name}${renderLabels(labels)} ${Number.isFinite(v) ? v : 0}`);
+  }
+
+  /** The exposition text. */
+  text(): string {
+    const out: string[] = [];
+    for (const [name, f] of this.#families) {
+      out.push(`# HELP ${name} ${escHelp(f.help)}`, `# TYPE ${name} ${f.type}`, ...f.samples);
+    }
+    return out.join("\n") + "\n";
+  }
+}
+
+const escLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+const escHelp = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+const renderLabels = (l: Record<string, string>) =>
+  "{" + Object.entries(l).map(([k, v]) => `${k}="${escLabel(v)}"`).join(",") + "}";
+
+/**
+ * A metric-name fragment from a counter or statistic name: camelCase to snake_case, anything
+ * outside `[a-z0-9_]` to `_`.
+ *
+ * @example
+ * ```ts
+ * import { metricPart } from "./prometheus.ts";
+ * metricPart("rxBufferWaits"); // "rx_buffer_waits"
+ * ```
+ */
+export function metricPart(name: string): string {
+  return snake(name).toLowerCase().replace(/[^a-z0-9_]/g, "_");
+}
+
+/**
+ * The published statistics of the workers as metric samples, generically (a new counter in the
+ * guest stack or a switch comes out with a proper name and labels without further edits).
+ * Statistics whose names `consumed` holds (the impairment stages, read per link) are skipped.
+ *
+ * @example
+ * ```ts
+ * import { MetricFamilies, workerStatMetrics } from "./prometheus.ts";
+ * const m = new MetricFamilies();
+ * workerStatMetrics(m, { lab: "l" }, [
+ *   { kind: "guest", owner: "a", stats: { stack_frames_in: 3, stack_drops_bad_checksum: 1 } },
+ * ], new Set());
+ * m.text().includes('vlab_guest_stack_drops_total{lab="l",vm="a",cause="bad_checksum"} 1'); // true
+ * ```
+ */
+export function workerStatMetrics(
+  m: MetricFamilies,
+  base: Record<string, string>,
+  workers: readonly { kind: string; owner: string; stats: Readonly<Record<string, number>> }[],
+  consumed: ReadonlySet<string>,
+): void {
+  for (const w of workers) {
+    for (const [stat, value] of Object.entries(w.stats)) {
+      if (consumed.has(`${w.kind}\0${w.owner}\0${stat}`)) continue;
+      if (w.kind === "guest" && stat.startsWith("stack_drops_")) {
+        m.counter(
+          "vlab_guest_stack_drops_total",
+          "Frames and datagrams the guest network stack dropped, by cause",
+          { ...base, vm: w.owner, cause: metricPart(stat.slice(12)) },
+          value,
+        );
+      } else if (w.kind === "guest" && stat.startsWith("stack_")) {
+        const part = metricPart(stat.slice(6));
+        m.counter(
+          `vlab_guest_stack_${part}_total`,
+          `Guest network stack: ${part.replace(/_/g, " ")}`,
+          { ...base, vm: w.owner },
+          value,
+        );
+      } else if (w.kind === "switch" && stat.startsWith("switch_")) {
+        const part = metricPart(stat.slice(7));
+        m.counter(
+          `vlab_switch_${part}_total`,
+          `Learning switch: ${part.replace(/_/g, " ")}`,
+          { ...base, switch: w.owner },
+          value,
+        );
+      } else {
+        m.gauge(
+          "vlab_worker_stat",
+          "Another statistic a worker publishes",
+          { ...base, worker: w.kind, owner: w.owner, stat: metricPart(stat) },
+          value,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * Every counter of the lab in the Prometheus text exposition format (version 0.0.4).
+ *
+ * @example
+ * ```ts ignore
+ * import { prometheusMetrics } from "./prometheus.ts";
+ * const text = prometheusMetrics(lab); // "# HELP vlab_up 1 while the lab runs\n…"
+ * ```
+ */
+export function prometheusMetrics(lab: Lab): string {
+  const m = new MetricFamilies();
+  const plan = lab.plan;
+  const base = { lab: plan.name };
+  const snap = takeSnapshot(lab);
+  m.gauge("vlab_up", "1 while the lab runs", base, 1);
+  m.gauge("vlab_uptime_seconds", "Seconds since the lab started", base, snap.lab.uptimeSeconds);
+  for (const vm of plan.vms) {
+    const v = snap.vms[vm.index];
+    m.gauge("vlab_vm_running", "1 if both workers of the VM run", {
+      ...base,
+      vm: vm.name,
+    }, lab.vmState(vm.name) === "running" ? 1 : 0);
+    v.devices.forEach((d, i) => {
+      const dev = { ...base, vm: vm.name, device: d.nic };
+      const l = { ...dev, layout: vm.nics[i].layout };
+      for (const [k, value] of Object.entries(d.counters)) {
+        m.counter(`vlab_net_device_${metricPart(k)}_total`, `virtio-net device: ${k}`, l, value);
+      }
+      for (const [k, value] of Object.entries(d.driverCounters)) {
+        const name = `vlab_net_driver_${metricPart(k)}_total`;
+        m.counter(name, `virtio-net guest driver: ${k}`, l, value);
+      }
+      m.gauge("vlab_device_status", "The device status byte", dev, d.status);
+      for (const bit of STATUS_BITS) {
+        const on = d.statusNames.includes(bit) ? 1 : 0;
+        m.gauge("vlab_device_status_bit", "1 if the status bit is set", { ...dev, bit }, on);
+      }
+      for (const feature of d.features) {
+        m.gauge("vlab_device_feature", "1 for each negotiated feature", { ...dev, feature }, 1);
+      }
+      for (const q of d.queues) {
+        const ql = { ...dev, queue: q.name };
+        m.counter("vlab_queue_kicks_total", "Driver notifications (kicks)", ql, q.kicks);
+        m.counter("vlab_queue_interrupts_total", "Used-buffer interrupts raised", ql, q.interrupts);
+        m.counter(
+          "vlab_queue_interrupts_suppressed_total",
+          "Used-buffer interrupts event suppression saved",
+          ql,
+          q.suppressed,
+        );
+        m.counter("vlab_queue_requests_total", "Chains the device took", ql, q.requests);
+        m.counter("vlab_queue_bytes_total", "Frame bytes through the queue", ql, q.bytes);
+        m.gauge("vlab_queue_size", "Queue size (0 before set-up)", ql, q.size);
+        m.gauge("vlab_queue_in_flight", "Chains the device holds", ql, q.inFlight);
+      }
+    });
+    for (const [worker, t] of [["guest", vm.guestThread], ["device", vm.deviceThread]] as const) {
+      const l = { ...base, vm: vm.name, worker };
+      const loops = lab.threadWord(t, DoorbellWord.HEARTBEAT) >>> 0;
+      m.counter("vlab_worker_loops_total", "Passes of the worker loop", l, loops);
+      const wakeups = lab.threadWord(t, DoorbellWord.WAKEUPS) >>> 0;
+      m.counter("vlab_worker_wakeups_total", "Waits ended by a doorbell", l, wakeups);
+    }
+  }
+  const workers = lab.workerStats();
+  const consumed = new Set<string>();
+  const count = directionCounter(lab);
+  for (const link of plan.links) {
+    for (const dir of ["forward", "reverse"] as const) {
+      const index = dir === "forward" ? link.forwardRing : link.reverseRing;
+      const l = { ...base, link: link.name, direction: dir };
+      for (const [k, v] of Object.entries(lab.ring(index).counters())) {
+        if (typeof v !== "number") continue;
+        m.counter(`vlab_link_${metricPart(k)}_total`, `Link ring: ${k}`, l, v);
+      }
+      const c = count(index);
+      for (const [cause] of DROP_LABELS) {
+        m.counter(
+          "vlab_link_drops_total",
+          "Frames discarded on the link direction, by cause",
+          { ...l, cause: metricPart(cause) },
+          c.drops[cause],
+        );
+      }
+      for (const [cause] of WAIT_LABELS) {
+        m.counter(
+          "vlab_link_waits_total",
+          "Times frames waited on the link direction (back-pressure, not drops), by cause",
+          { ...l, cause: metricPart(cause) },
+          c.waits[cause],
+        );
+      }
+      m.counter(
+        "vlab_link_corrupted_total",
+        "Frames delivered with a flipped bit (corrupt impairment)",
+        l,
+        c.corrupted,
+      );
+      const producer = plan.rings[index].producer;
+      const [kind, owner, prefix] = impairPrefix(producer, link.name);
+      const stage = producer.kind === "nic"
+        ? { ...l, vm: producer.vm, device: producer.nic }
+        : { ...l, switch: producer.switch };
+      for (const w of workers) {
+        if (w.kind !== kind || w.owner !== owner) continue;
+        for (const [stat, v] of Object.entries(w.stats)) {
+          if (!stat.startsWith(prefix)) continue;
+          consumed.add(`${kind}\0${owner}\0${stat}`);
+          const part = metricPart(stat.slice(prefix.length));
+          m.counter(
+            `vlab_impair_${part}_total`,
+            `Impairment stage: ${part.replace(/_/g, " ")}`,
+            stage,
+            v,
+          );
+        }
+      }
+    }
+    const up = lab.linkUp(link.name) ? 1 : 0;
+    m.gauge("vlab_link_up", "1 if the link is up", { ...base, link: link.name }, up);
+  }
+  workerStatMetrics(m, base, workers, consumed);
+  return m.text();
+}

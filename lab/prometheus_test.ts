@@ -1,0 +1,149 @@
+/**
+ * `/metrics` follows Prometheus' conventions: checked by `promtool check metrics` on a live lab
+ * (Debian package `prometheus`; the test fails when promtool is missing), and unit tests of the
+ * text: instances are labels, counters end in `_total`, every family has HELP and TYPE, and the
+ * workers' statistics (the guest stack's drops included) come out generically.
+ */
+
+import assert from "node:assert/strict";
+import { MetricFamilies, metricPart, prometheusMetrics, workerStatMetrics } from "./prometheus.ts";
+import { LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
+
+/** A switch, two VMs, a NIC-side impairment (b → sw) and a switch-side one (sw → a). */
+const STAR = {
+  name: "prom-test",
+  seed: 9,
+  vms: {
+    a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+    b: { nics: { eth0: { ip: "10.0.0.2/24", layout: "packed" } } },
+  },
+  switches: { sw: {} },
+  links: [
+    { endpoints: ["a", "sw"], reverse: { loss: "30%" } },
+    { endpoints: ["b", "sw"], forward: { loss: "30%", rate: "100mbit" } },
+  ],
+};
+
+async function promtool(text: string): Promise<{ code: number; output: string }> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("promtool", {
+      args: ["check", "metrics"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      assert.fail(
+        "promtool is not installed: apt-get install -y prometheus (it provides promtool)",
+      );
+    }
+    throw e;
+  }
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(text));
+  await w.close();
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, output: dec.decode(out.stdout) + dec.decode(out.stderr) };
+}
+
+Deno.test({
+  name: "a live lab's /metrics passes promtool check metrics, instances as labels",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(STAR);
+    try {
+      const r = await lab.exec("b", ["ping", "10.0.0.1", "-c", "10", "-i", "0.01", "-W", "0.3"]);
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      // The workers publish their statistics a few times a second: wait for the impairments'.
+      const text = await waitForValue("the impairment statistics", () => {
+        const t = prometheusMetrics(lab);
+        return /^vlab_impair_lost_total\{[^}]*switch="sw"/m.test(t) &&
+            /^vlab_impair_lost_total\{[^}]*vm="b",device="eth0"/m.test(t) &&
+            /^vlab_guest_stack_frames_in_total\{/m.test(t)
+          ? t
+          : null;
+      });
+      const check = await promtool(text);
+      assert.equal(check.code, 0, check.output);
+      assert.equal(check.output.trim(), "", `promtool found problems:\n${check.output}`);
+      const names = new Set(
+        text.split("\n").filter((l) => /^vlab_/.test(l)).map((l) => l.slice(0, l.indexOf("{"))),
+      );
+      for (const n of names) {
+        const instances = ["a", "b", "sw", "eth0", "a-sw", "b-sw", "receiveq", "transmitq"];
+        for (const part of n.split("_")) assert.ok(!instances.includes(part), `${part} in ${n}`);
+      }
+      assert.match(
+        text,
+        /^vlab_impair_lost_total\{lab="prom-test",link="b-sw",direction="forward",vm="b",device="eth0"\} \d+$/m,
+      );
+      assert.match(
+        text,
+        /^vlab_impair_lost_total\{lab="prom-test",link="a-sw",direction="reverse",switch="sw"\} \d+$/m,
+      );
+      assert.match(text, /^vlab_switch_forwarded_total\{lab="prom-test",switch="sw"\} \d+$/m);
+      assert.match(text, /^# TYPE vlab_guest_stack_frames_in_total counter$/m);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test("counters end in _total and a family cannot be both a counter and a gauge", () => {
+  const m = new MetricFamilies();
+  assert.throws(() => m.counter("vlab_frames", "Frames", {}, 1), /must end in _total/);
+  m.gauge("vlab_size", "Size", {}, 1);
+  m.counter("vlab_size_total", "x", {}, 1);
+  assert.throws(() => m.gauge("vlab_size_total", "x", {}, 1), /both counter and gauge/);
+});
+
+Deno.test("families render HELP, TYPE and escaped labels once, samples in order", () => {
+  const m = new MetricFamilies();
+  m.counter("vlab_x_total", "Things\nmore", { lab: "l", vm: 'q"\\' }, 2);
+  m.gauge("vlab_y", "Level", { lab: "l" }, Number.NaN);
+  m.counter("vlab_x_total", "Things\nmore", { lab: "l", vm: "z" }, 3);
+  assert.equal(
+    m.text(),
+    [
+      "# HELP vlab_x_total Things\\nmore",
+      "# TYPE vlab_x_total counter",
+      'vlab_x_total{lab="l",vm="q\\"\\\\"} 2',
+      'vlab_x_total{lab="l",vm="z"} 3',
+      "# HELP vlab_y Level",
+      "# TYPE vlab_y gauge",
+      'vlab_y{lab="l"} 0',
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("worker statistics become metrics generically, instances as labels", () => {
+  const m = new MetricFamilies();
+  workerStatMetrics(m, { lab: "l" }, [
+    {
+      kind: "guest",
+      owner: "a",
+      // A counter the stack may add later (a new drop cause) needs no edit here.
+      stats: { stack_frames_in: 3, stack_drops_bad_checksum: 4, stack_drops_some_new_cause: 1 },
+    },
+    { kind: "switch", owner: "sw1", stats: { switch_flooded: 5 } },
+    { kind: "device", owner: "a", stats: { eth0_impair_lost: 6, eth0_other: 7 } },
+  ], new Set(["device\0a\0eth0_impair_lost"]));
+  const text = m.text();
+  assert.match(text, /^vlab_guest_stack_frames_in_total\{lab="l",vm="a"\} 3$/m);
+  assert.match(text, /^vlab_guest_stack_drops_total\{lab="l",vm="a",cause="bad_checksum"\} 4$/m);
+  assert.match(text, /^vlab_guest_stack_drops_total\{lab="l",vm="a",cause="some_new_cause"\} 1$/m);
+  assert.match(text, /^# TYPE vlab_guest_stack_drops_total counter$/m);
+  assert.match(text, /^vlab_switch_flooded_total\{lab="l",switch="sw1"\} 5$/m);
+  // Consumed statistics (read per link) are skipped; the rest keep the device out of the name.
+  assert.doesNotMatch(text, /eth0_impair_lost|vlab_device_eth0/);
+  assert.match(
+    text,
+    /^vlab_worker_stat\{lab="l",worker="device",owner="a",stat="eth0_other"\} 7$/m,
+  );
+  assert.equal(metricPart("rxBufferWaits"), "rx_buffer_waits");
+  assert.equal(metricPart("odd-Name.x"), "odd__name_x");
+});
