@@ -275,6 +275,43 @@ function queueBase(v: NicViews, q: number): QueueBase {
   };
 }
 
+/**
+ * Packed: the chains the driver made available that the device has not taken yet, read from the
+ * descriptors' AVAIL/USED bits against the device's avail wrap counter (virtio 1.2 §2.8.1): from
+ * the device's next avail slot, each slot whose AVAIL bit equals the wrap counter expected there
+ * and whose USED bit differs is available; a chain ends at a descriptor without NEXT. At most the
+ * slots the device does not hold are walked. Null when the queue is not set up or its ring lies
+ * outside memory.
+ *
+ * @example
+ * ```ts ignore
+ * import { packedPending } from "./ring_view.ts";
+ * packedPending(views, 0); // 256: every RX buffer posted, none taken
+ * ```
+ */
+export function packedPending(v: NicViews, q: number): number | null {
+  const b = queueBase(v, q);
+  if (!b.valid || v.ctl.regs[queueWord(q, QueueWord.READY)] === 0) return null;
+  if (!v.guest.has(b.desc, PackedDesc.SIZE * b.size)) return null;
+  const { size, st } = b;
+  const held = Math.min(size, Math.max(0, st[StateWord.IN_FLIGHT]));
+  let slot = st[StateWord.NEXT_AVAIL] % size;
+  let wrap = st[StateWord.AVAIL_WRAP] & 1;
+  let chains = 0;
+  for (let k = 0; k < size - held; k++) {
+    const flags = v.guest.u16(b.desc + PackedDesc.SIZE * slot + PackedDesc.FLAGS)!;
+    const avail = (flags & PackedDescFlag.AVAIL) !== 0 ? 1 : 0;
+    const used = (flags & PackedDescFlag.USED) !== 0 ? 1 : 0;
+    if (avail !== wrap || used === wrap) break;
+    if ((flags & PackedDescFlag.NEXT) === 0) chains++;
+    if (++slot === size) {
+      slot = 0;
+      wrap ^= 1;
+    }
+  }
+  return chains;
+}
+
 /** The last `count` entries of a free-running 16-bit ring index `end`, oldest first. */
 
 function splitView(v: NicViews, selector: RingSelector): RingView {

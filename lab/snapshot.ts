@@ -26,6 +26,7 @@ import {
   labViews,
   NET_QUEUE_NAMES,
   type NicViews,
+  packedPending,
   queueAddr,
   queueLayout,
 } from "./ring_view.ts";
@@ -131,7 +132,8 @@ const NO_STATS: Record<string, number> = Object.freeze({}) as Record<string, num
  * Per queue: layout from the negotiated RING_PACKED, size/ready/kicks from the register file;
  * split `avail.idx`/`used.idx` from guest memory at the addresses the driver programmed, when
  * the queue is ready and the area lies inside memory (else null); the device side and
- * `inFlight` from its state record; `pending` = `avail.idx` − next avail (mod 2^16, split).
+ * `inFlight` from its state record; `pending` = `avail.idx` − next avail (mod 2^16, split), or
+ * the chains the descriptors' AVAIL/USED bits mark available ahead of the device (packed).
  * Per link direction: frames and bytes delivered, every drop cause and every wait, gathered by
  * `lab/link_counts.ts` from the link ring, the producer's impairment stage and both NICs.
  *
@@ -284,7 +286,11 @@ function queueSnapshot(
     deviceNextUsed: st[StateWord.USED_IDX],
     usedWrapCounter: packed ? st[StateWord.USED_WRAP] === 1 : null,
     inFlight: st[StateWord.IN_FLIGHT],
-    pending: availIdx === null ? null : (availIdx - nextAvail) & 0xffff,
+    pending: packed
+      ? packedPending(v, q)
+      : availIdx === null
+      ? null
+      : (availIdx - nextAvail) & 0xffff,
     requests: c[requests],
     bytes: c[bytes],
     kicks: regs[queueWord(q, QueueWord.NOTIFY_COUNT)] >>> 0,

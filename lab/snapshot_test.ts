@@ -24,6 +24,7 @@ import {
   takeSnapshot,
 } from "./snapshot.ts";
 import { type LabSnapshot, type RingView, totalDrops } from "./snapshot_types.ts";
+import { occupancy } from "../cli/dashboard/rates.ts";
 
 const pair = (layout: "split" | "packed", link: Record<string, unknown> = {}) => ({
   name: `snapshot-${layout}`,
@@ -198,10 +199,15 @@ Deno.test({
       for (const q of device(s, "a").queues) {
         assert.equal(q.availIdx, null);
         assert.equal(q.usedIdx, null);
-        assert.equal(q.pending, null);
         assert.equal(typeof q.availWrapCounter, "boolean");
         assert.equal(typeof q.usedWrapCounter, "boolean");
       }
+      // Packed pending comes from the descriptors' AVAIL/USED bits: the RX buffers the driver
+      // posted are pending (the queue is nearly full), the settled transmitq has none.
+      const [aRx, aTx] = device(s, "a").queues;
+      assert.ok(aRx.pending! > 200, `packed receiveq pending ${aRx.pending}`);
+      assert.ok(occupancy(aRx) > 0.78, `packed receiveq occupancy ${occupancy(aRx)}`);
+      assert.equal(aTx.pending, 0);
 
       const rx = ringView(lab, "a", 0);
       assert.equal(rx.layout, "packed");
@@ -217,6 +223,9 @@ Deno.test({
       }
       const driver = rx.descriptors.filter((d) => d.owner === "driver");
       assert.ok(driver.length > 200, `${driver.length} RX slots owned by the driver`);
+      // One-descriptor RX chains: the snapshot's pending count is the ring view's driver slots.
+      const again = device(takeSnapshot(lab), "a").queues[0];
+      assert.equal(again.pending, driver.length);
       assert.ok(driver.every((d) => d.flagNames.includes("WRITE")));
       for (const k of ["driver_off_wrap", "driver_flags", "device_off_wrap", "device_flags"]) {
         assert.equal(typeof rx.events[k], "number", k);

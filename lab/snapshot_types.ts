@@ -47,7 +47,11 @@ export interface QueueSnapshot {
   usedWrapCounter: boolean | null;
   /** Chains the device has taken and not returned yet. */
   inFlight: number;
-  /** Buffers the driver made available that the device has not taken yet (split; packed: null). */
+  /**
+   * Chains the driver made available that the device has not taken yet: split from `avail.idx`,
+   * packed from the descriptors' AVAIL/USED bits against the device's wrap counter; null when the
+   * queue is not set up or its ring is outside memory.
+   */
   pending: number | null;
   /** Chains the device took (cumulative). */
   requests: number;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { RingView } from "../../lab/snapshot_types.ts";
 import { fixtureData, KEY, loadFixture, renderApp, waitFor } from "./testing.tsx";
 
-const SIZES = [[80, 24], [140, 40]] as const;
+const SIZES = [[80, 24], [140, 40], [200, 50]] as const;
 
 /** Every line fits the width, and the screen leaves the terminal's last row free. */
 function assertFits(frame: string, columns: number, rows: number): void {
@@ -97,12 +97,16 @@ for (const [columns, rows] of SIZES) {
     app.unmount();
   });
 
-  Deno.test(`packed queues show the device's next slots with wrap counters (${columns}x${rows})`, async () => {
+  Deno.test(`packed queues show the device's next slots with wrap counters, pending and occupancy (${columns}x${rows})`, async () => {
     const app = renderApp(fixtureData("star"), { columns, rows });
     const frame = await press(app, [KEY.tab], (f) => f.includes("[Queues]"), "the Queues panel");
     lineWith(frame, "h1/eth0 tx", "packed", "36 w0", "33 w0");
     lineWith(frame, "h2/eth0 rx", "packed", "154 w1", "153 w1");
     assert.ok(frame.includes("5.0k/s"));
+    // Pending and occupancy of a packed queue: 255 posted RX buffers + 1 in flight = full.
+    const h2rx = lineWith(frame, "h2/eth0 rx", "packed", "100%");
+    assert.match(h2rx, /153 w1 +1 +255 /);
+    assert.match(lineWith(frame, "h1/eth0 tx", "packed"), / 3 +0 /);
     app.unmount();
   });
 

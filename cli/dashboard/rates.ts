@@ -174,8 +174,10 @@ function perCause<K extends string>(
 
 /**
  * How full a queue is, 0..1: descriptors made available and not yet returned (waiting in the avail
- * ring plus in flight at the device) over the queue size. Packed queues report no pending count,
- * so only their in-flight chains count. 0 for a queue that is not set up.
+ * ring plus in flight at the device) over the queue size; packed queues count their pending
+ * chains from the descriptors' AVAIL/USED bits (`lab/ring_view.ts` `packedPending`). A queue
+ * whose pending count is unknown (null) counts its in-flight chains only. 0 for a queue that is
+ * not set up.
  *
  * @example
  * ```ts ignore

@@ -1,8 +1,9 @@
 /**
  * The dashboard over snapshots recorded from a real lab (`lab/snapshot.ts` on a running star of
- * three VMs, one split and two packed, pinging through a switch with 5 % loss on one link): the
- * components must draw whatever the reader really produces, at the smallest and a large size.
- * The hand-written fixtures in the other tests pin exact figures; these pin the contract.
+ * three VMs, one split and two packed, pinging through a switch with 5 % loss on one link;
+ * `testdata/record.ts` re-records them): the components must draw whatever the reader really
+ * produces, at 80, 140 and 200 columns. The hand-written fixtures in the other tests pin exact
+ * figures; these pin the contract.
  */
 
 import assert from "node:assert/strict";
@@ -25,7 +26,7 @@ function assertFits(frame: string, columns: number, rows: number): void {
   for (const l of lines) assert.ok([...l].length <= columns, `too wide: ${l}`);
 }
 
-for (const [columns, rows] of [[80, 24], [140, 40]] as const) {
+for (const [columns, rows] of [[80, 24], [140, 40], [200, 50]] as const) {
   Deno.test(`recorded snapshots: every panel draws and fits (${columns}x${rows})`, async () => {
     const app = renderApp(recorded(), { columns, rows });
     try {
@@ -36,7 +37,9 @@ for (const [columns, rows] of [[80, 24], [140, 40]] as const) {
       assertFits(frame, columns, rows);
       for (
         const [panel, check] of [
-          ["[Queues]", /a\/eth0 tx +split +256/],
+          // Packed queues: pending from the descriptors' AVAIL/USED bits, so every posted RX
+          // buffer counts (not "-" and 0 %).
+          ["[Queues]", /b\/eth0 rx +packed +256 +\d+ w[01] +\d+ w[01] +0 +256 .*100%/],
           ["[Links]", /a-sw1/],
           ["[Events]", /lab-up/],
         ] as const

@@ -1,0 +1,89 @@
+/**
+ * The Overview's status and features lines keep every name at any width: they wrap, and a line
+ * that must be cut ends with "…"; checked at 80, 140 and 200 columns on fixtures and on a
+ * recorded snapshot.
+ */
+
+import assert from "node:assert/strict";
+import type { LabSnapshot } from "../../lab/snapshot_types.ts";
+import { computeRates, OccupancyHistory } from "./rates.ts";
+import { fixtureData, loadFixture, renderApp } from "./testing.tsx";
+
+/** Every feature a virtio-net device of vlab can negotiate, longest list first. */
+const MANY_FEATURES = [
+  "CSUM",
+  "GUEST_CSUM",
+  "MTU",
+  "MAC",
+  "MRG_RXBUF",
+  "STATUS",
+  "CTRL_VQ",
+  "INDIRECT_DESC",
+  "EVENT_IDX",
+  "VERSION_1",
+  "ACCESS_PLATFORM",
+  "RING_PACKED",
+  "IN_ORDER",
+  "NOTIFICATION_DATA",
+];
+
+function withFeatures(s: LabSnapshot): LabSnapshot {
+  const copy = structuredClone(s);
+  for (const vm of copy.vms) for (const d of vm.devices) d.features = [...MANY_FEATURES];
+  return copy;
+}
+
+function assertFits(frame: string, columns: number, rows: number): void {
+  const lines = frame.split("\n");
+  assert.ok(lines.length <= rows, `${lines.length} lines for ${rows} rows`);
+  for (const l of lines) assert.ok([...l].length <= columns, `too wide: ${l}`);
+}
+
+/** Every feature of the first device shows in full, on the features line and its wraps. */
+function assertAllFeatures(frame: string): void {
+  const lines = frame.split("\n");
+  const at = lines.findIndex((l) => l.includes("features "));
+  assert.ok(at >= 0, `no features line in\n${frame}`);
+  // The features line and the lines that continue it (indented, no other label).
+  const block = [lines[at]];
+  for (let i = at + 1; i < lines.length && /^\s{15}\S/.test(lines[i].split("│")[0]); i++) {
+    block.push(lines[i]);
+  }
+  const words = block.join(" ").split("│").join(" ").split(/\s+/);
+  for (const f of MANY_FEATURES) {
+    assert.ok(words.includes(f), `${f} missing in\n${block.join("\n")}`);
+  }
+}
+
+for (const [columns, rows] of [[80, 24], [140, 40], [200, 50]] as const) {
+  Deno.test(`overview shows every negotiated feature, wrapped, at ${columns} columns`, () => {
+    const data = fixtureData("pair");
+    const app = renderApp({ ...data, snapshot: withFeatures(data.snapshot!) }, { columns, rows });
+    try {
+      const frame = app.frame();
+      assertFits(frame, columns, rows);
+      assertAllFeatures(frame);
+    } finally {
+      app.unmount();
+    }
+  });
+
+  Deno.test(`overview of a recorded snapshot shows every feature at ${columns} columns`, () => {
+    const s0 = withFeatures(loadFixture<LabSnapshot>("recorded_0"));
+    const s1 = withFeatures(loadFixture<LabSnapshot>("recorded_1"));
+    const history = new OccupancyHistory();
+    history.add(s0);
+    history.add(s1);
+    const app = renderApp(
+      { snapshot: s1, rates: computeRates(s0, s1), history, ring: null, error: null },
+      { columns, rows },
+    );
+    try {
+      const frame = app.frame();
+      assertFits(frame, columns, rows);
+      assertAllFeatures(frame);
+    } finally {
+      app.unmount();
+    }
+  });
+}
