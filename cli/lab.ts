@@ -181,6 +181,12 @@ export function formatStatus(s: LabStatus): string {
   const rows: string[][] = [["VM", "STATE", "NIC", "MAC", "IP", "RING", "LINK", "TX", "RX"]];
   const devices: string[] = [];
   for (const vm of s.vms) {
+    const drops = Object.entries(vm.guestDrops ?? {}).filter(([, v]) => v > 0);
+    if (drops.length > 0) {
+      const total = drops.reduce((sum, [, v]) => sum + v, 0);
+      const causes = drops.map(([k, v]) => `${words(k)} ${v}`).join(", ");
+      devices.push(`  ${vm.name}  guest stack dropped ${total} (${causes})`);
+    }
     vm.nics.forEach((n, i) => {
       rows.push([
         i === 0 ? vm.name : "",
@@ -213,12 +219,24 @@ export function formatStatus(s: LabStatus): string {
     "devices:",
     ...devices,
     ...(s.switches.length > 0
-      ? ["switches:", ...s.switches.map((w) => `  ${w.name}: ${w.ports.join(", ")}`)]
+      ? [
+        "switches:",
+        ...s.switches.flatMap((w) => [
+          `  ${w.name}: ${w.ports.join(", ")}`,
+          ...(Object.keys(w.counters ?? {}).length > 0
+            ? [`    ${Object.entries(w.counters).map(([k, v]) => `${words(k)} ${v}`).join(", ")}`]
+            : []),
+        ]),
+      ]
       : []),
     "links:",
     ...links,
   ].join("\n");
 }
+
+/** `badChecksum` or `bad_checksum` → `bad checksum`. */
+const words = (name: string) =>
+  name.replace(/_/g, " ").replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`);
 
 /** `123 frames (no impairment); dropped 5 (loss 3, queue limit 2); waited for RX buffer 7`. */
 function formatDirection(d: LinkDirectionStatus): string {

@@ -68,10 +68,11 @@ const STATUS: LabStatus = {
         "FEATURES_OK",
         "DRIVER_OK",
       ])],
+      guestDrops: { badChecksum: 4548, noListener: 0 },
     },
-    { name: "b", state: "running", nics: [nic("eth0", [], 0, [])] },
+    { name: "b", state: "running", nics: [nic("eth0", [], 0, [])], guestDrops: {} },
   ],
-  switches: [],
+  switches: [{ name: "sw1", ports: ["c-sw1"], counters: { forwarded: 7, runts: 2 } }],
   links: [{
     name: "a-b",
     endpoints: ["a:eth0", "b:eth0"],
@@ -104,4 +105,11 @@ Deno.test("status shows every drop cause of a link direction, and waits apart fr
     text,
     /^ {4}reverse 900 frames \(no impairment\); no drops; waited for RX buffer 35$/m,
   );
+});
+
+Deno.test("status shows the guest stack's drops by cause and each switch's counters", () => {
+  const text = formatStatus(STATUS);
+  assert.match(text, /^ {2}a {2}guest stack dropped 4548 \(bad checksum 4548\)$/m);
+  assert.doesNotMatch(text, /^ {2}b {2}guest stack/m);
+  assert.match(text, /^ {2}sw1: c-sw1\n {4}forwarded 7, runts 2$/m);
 });

@@ -106,3 +106,38 @@ function impairStats(producer: RingPort, link: string, statsOf: StatsOf) {
   const get = (k: string) => Object.hasOwn(stats, prefix + k) ? stats[prefix + k] : 0;
   return { lost: get("lost"), droppedLimit: get("dropped_limit"), corrupted: get("corrupted") };
 }
+
+/**
+ * The guest stack's drops by cause, from the guest worker's `stack_drops_CAUSE` statistics (any
+ * cause the stack counts, with no list to keep in step), causes in camelCase.
+ *
+ * @example
+ * ```ts
+ * import { guestStackDrops } from "./link_counts.ts";
+ * guestStackDrops({ stack_frames_in: 9, stack_drops_bad_checksum: 4 }); // { badChecksum: 4 }
+ * ```
+ */
+export function guestStackDrops(stats: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(stats)) {
+    if (!k.startsWith("stack_drops_")) continue;
+    out[k.slice(12).replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())] = v;
+  }
+  return out;
+}
+
+/**
+ * A switch's own counters (its `switch_NAME` statistics, without the prefix; its ports'
+ * impairment statistics are read per link instead).
+ *
+ * @example
+ * ```ts
+ * import { switchCounters } from "./link_counts.ts";
+ * switchCounters({ switch_flooded: 3, "h1-sw1_impair_lost": 1 }); // { flooded: 3 }
+ * ```
+ */
+export function switchCounters(stats: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(stats)) if (k.startsWith("switch_")) out[k.slice(7)] = v;
+  return out;
+}

@@ -9,6 +9,7 @@ import { labStatus, prometheusMetrics } from "./metrics.ts";
 import { takeSnapshot } from "./snapshot.ts";
 import { LAB_TEST, startTestLab } from "./testing.ts";
 import { totalDrops } from "./link_counts.ts";
+import { waitForValue } from "./testing.ts";
 
 const FLOOD_LAB = {
   name: "flood-counts",
@@ -83,6 +84,50 @@ Deno.test({
         }) > 0,
       );
       assert.doesNotMatch(formatStatus(status), /reverse [^\n]*dropped/);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "the guest stack's drops reach status, the snapshot and metrics with their cause",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab({
+      ...FLOOD_LAB,
+      name: "guest-drops",
+      links: [FLOOD_LAB.links[0]],
+    });
+    try {
+      // Datagrams to a port nobody bound: b's stack drops them (no listener).
+      const r = await lab.exec("a", [
+        "udp-flood",
+        "10.0.0.2",
+        "-p",
+        "4242",
+        "-n",
+        "20",
+        "-r",
+        "2000",
+      ]);
+      assert.ok(r.ok);
+      const drops = await waitForValue("b's published stack drops", () => {
+        const d = labStatus(lab).vms[1].guestDrops;
+        return (d.noListener ?? 0) >= 20 ? d : null;
+      });
+      assert.ok(drops.noListener >= 20, JSON.stringify(drops));
+      assert.equal(takeSnapshot(lab).vms[1].guestDrops?.noListener, drops.noListener);
+      assert.ok(
+        sample(prometheusMetrics(lab), "vlab_guest_stack_drops_total", {
+          vm: "b",
+          cause: "no_listener",
+        }) >= 20,
+      );
+      assert.match(
+        formatStatus(labStatus(lab)),
+        /^ {2}b {2}guest stack dropped \d+ \(.*no listener \d+/m,
+      );
     } finally {
       await lab.stop();
     }

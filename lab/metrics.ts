@@ -11,7 +11,12 @@ import { NetCounter, NetDriverCounter, readCounters } from "../devices/net/metri
 import type { Lab, VmState } from "./lab.ts";
 import { RegFileWord } from "../devices/virtio/mmio.ts";
 import { describeImpair } from "./plan.ts";
-import { directionCounter, type DirectionCounts } from "./link_counts.ts";
+import {
+  directionCounter,
+  type DirectionCounts,
+  guestStackDrops,
+  switchCounters,
+} from "./link_counts.ts";
 import { negotiatedFeatureNames, statusNames } from "./snapshot.ts";
 import { controlLayout, nicControl } from "./wire/control.ts";
 
@@ -58,9 +63,20 @@ export interface LabStatus {
   /** The main process. */
   pid: number;
   /** VMs. */
-  vms: { name: string; state: VmState; nics: NicStatus[] }[];
+  vms: {
+    name: string;
+    state: VmState;
+    nics: NicStatus[];
+    /** Frames and datagrams the guest stack dropped, by cause (camelCase). */
+    guestDrops: Record<string, number>;
+  }[];
   /** Switches. */
-  switches: { name: string; ports: string[] }[];
+  switches: {
+    name: string;
+    ports: string[];
+    /** Its counters (forwarded, flooded, learned, filtered, runts, …). */
+    counters: Record<string, number>;
+  }[];
   /** Links. */
   links: {
     name: string;
@@ -88,6 +104,9 @@ export interface LinkDirectionStatus extends DirectionCounts {
  */
 export function labStatus(lab: Lab): LabStatus {
   const plan = lab.plan;
+  const workers = lab.workerStats();
+  const statsOf = (kind: string, owner: string): Record<string, number> =>
+    workers.find((w) => w.kind === kind && w.owner === owner)?.stats ?? {};
   const count = directionCounter(lab);
   const ringInfo = (i: number): LinkDirectionStatus => ({
     impair: describeImpair(plan.rings[i].impair),
@@ -122,9 +141,14 @@ export function labStatus(lab: Lab): LabStatus {
             driver: readCounters(ctl.driverCounters, NetDriverCounter),
           };
         }),
+        guestDrops: guestStackDrops(statsOf("guest", vm.name)),
       };
     }),
-    switches: plan.switches.map((s) => ({ name: s.name, ports: s.ports.map((p) => p.link) })),
+    switches: plan.switches.map((s) => ({
+      name: s.name,
+      ports: s.ports.map((p) => p.link),
+      counters: switchCounters(statsOf("switch", s.name)),
+    })),
     links: plan.links.map((l) => ({
       name: l.name,
       endpoints: l.endpoints,

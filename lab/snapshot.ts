@@ -20,7 +20,7 @@ import { NET_FEATURE_NAMES } from "../devices/net/config.ts";
 import { NetCounter, NetDriverCounter, readCounters } from "../devices/net/metrics.ts";
 import type { Lab, VmState } from "./lab.ts";
 import { describeImpair } from "./plan.ts";
-import { directionCounter } from "./link_counts.ts";
+import { directionCounter, guestStackDrops, switchCounters } from "./link_counts.ts";
 import {
   type GuestReader,
   labViews,
@@ -158,6 +158,7 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
       name: vm.name,
       state: displayState(lab.vmState(vm.name), devices.map((d) => d.status)),
       devices,
+      guestDrops: guestStackDrops(statsOf("guest", vm.name)),
     };
   });
 
@@ -188,13 +189,7 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
     },
     vms,
     switches: plan.switches.map((sw) => {
-      const stats = statsOf("switch", sw.name);
-      const impairPrefixes = sw.ports.map((p) => `${p.link}_impair_`);
-      const counters: Record<string, number> = {};
-      for (const k in stats) {
-        if (!k.startsWith("switch_") || impairPrefixes.some((p) => k.startsWith(p))) continue;
-        counters[k.slice(7)] = stats[k];
-      }
+      const counters = switchCounters(statsOf("switch", sw.name));
       return { name: sw.name, ports: sw.ports.map((p) => p.link), counters };
     }),
     links: plan.links.map((l) => ({

@@ -101,6 +101,11 @@ export interface VmSnapshot {
   state: VmDisplayState;
   /** Its devices. */
   devices: DeviceSnapshot[];
+  /**
+   * Frames and datagrams its guest network stack dropped, by cause (camelCase, cumulative; the
+   * causes the stack publishes). Absent in snapshots older than this field.
+   */
+  guestDrops?: Record<string, number>;
 }
 
 /** One direction of a link. */

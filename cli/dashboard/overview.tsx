@@ -7,7 +7,7 @@
  */
 
 import type { LabSnapshot, VmDisplayState } from "../../lab/snapshot_types.ts";
-import { cell } from "./format.ts";
+import { cell, si } from "./format.ts";
 import { type Color, type Line, Lines, type Seg, seg, windowStart, wrapWords } from "./lines.tsx";
 
 /** The color of each VM state. */
@@ -61,6 +61,20 @@ export function overviewLines(props: OverviewProps): Line[] {
     ];
     if (vm.devices.length === 0) head.push(seg("no devices", { dim: true }));
     lines.push(head);
+    const drops = Object.entries(vm.guestDrops ?? {}).filter(([, v]) => v > 0);
+    if (drops.length > 0) {
+      lines.push(
+        ...wrapWords(
+          drops.map(([k, v]) =>
+            seg(`${k.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`)} ${si(v)}`, {
+              color: "yellow",
+            })
+          ),
+          width,
+          { first: "    stack drops " },
+        ),
+      );
+    }
     for (const dev of vm.devices) {
       const linkState = dev.link === null
         ? seg("no link", { dim: true })

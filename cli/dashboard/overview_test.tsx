@@ -56,6 +56,22 @@ function assertAllFeatures(frame: string): void {
 }
 
 for (const [columns, rows] of [[80, 24], [140, 40], [200, 50]] as const) {
+  Deno.test(`overview shows a VM's guest stack drops by cause at ${columns} columns`, () => {
+    const data = fixtureData("pair");
+    const snapshot = structuredClone(data.snapshot!);
+    snapshot.vms[1].guestDrops = { badChecksum: 4548, noListener: 0, truncated: 3 };
+    const app = renderApp({ ...data, snapshot }, { columns, rows });
+    try {
+      const frame = app.frame();
+      assertFits(frame, columns, rows);
+      assert.match(frame, /stack drops bad checksum 4\.5k truncated 3/);
+      assert.doesNotMatch(frame, /no listener/);
+      assert.equal(frame.split("stack drops").length, 2, "only b has drops");
+    } finally {
+      app.unmount();
+    }
+  });
+
   Deno.test(`overview shows every negotiated feature, wrapped, at ${columns} columns`, () => {
     const data = fixtureData("pair");
     const app = renderApp({ ...data, snapshot: withFeatures(data.snapshot!) }, { columns, rows });
