@@ -16,7 +16,7 @@
  */
 
 import { LinkRing } from "./host/link_ring.ts";
-import { TapReader } from "./host/tap.ts";
+import { type TapCounters, TapReader } from "./host/tap.ts";
 import { Prng } from "../devices/prng.ts";
 import { controlLayout } from "./wire/control.ts";
 import {
@@ -304,6 +304,11 @@ export class Lab {
   /** A link ring (for its counters). */
   ring(index: number): LinkRing {
     return this.#rings[index];
+  }
+
+  /** The capture tap's counters of a link ring (frames and bytes captured, frames it dropped). */
+  tapCounters(index: number): TapCounters {
+    return this.#taps[index].counters();
   }
 
   /** Doorbell words of a thread (state, heartbeat, wake-ups). */

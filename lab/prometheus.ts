@@ -14,7 +14,8 @@
  * - per link direction `{link, direction}`: the link ring's counters (`vlab_link_*_total`),
  *   `vlab_link_drops_total{cause}`, `vlab_link_waits_total{cause}`, `vlab_link_corrupted_total`,
  *   and the impairment stage's counters (`vlab_impair_*_total`, with `vm` and `device` of the
- *   sending NIC, or `switch`); `vlab_link_up{link}`;
+ *   sending NIC, or `switch`); the capture tap's `vlab_capture_{frames,bytes,dropped}_total`;
+ *   `vlab_link_up{link}`;
  * - per worker: `vlab_worker_loops_total`, `vlab_worker_wakeups_total` `{vm, worker}`;
  * - the statistics the workers publish, generically: the guest stack's `stack_NAME` as
  *   `vlab_guest_stack_NAME_total{vm}` and `stack_drops_CAUSE` as
@@ -234,6 +235,15 @@ export function prometheusMetrics(lab: Lab): string {
         if (typeof v !== "number") continue;
         m.counter(`vlab_link_${metricPart(k)}_total`, `Link ring: ${k}`, l, v);
       }
+      const tap = lab.tapCounters(index);
+      m.counter("vlab_capture_frames_total", "Frames copied to the capture tap", l, tap.tapFrames);
+      m.counter("vlab_capture_bytes_total", "Bytes copied to the capture tap", l, tap.tapBytes);
+      m.counter(
+        "vlab_capture_dropped_total",
+        "Frames the capture tap dropped because its reader was too slow (the link lost nothing)",
+        l,
+        tap.tapDropped,
+      );
       const c = count(index);
       for (const [cause] of DROP_LABELS) {
         m.counter(

@@ -85,6 +85,11 @@ Deno.test({
         /^vlab_impair_lost_total\{lab="prom-test",link="a-sw",direction="reverse",switch="sw"\} \d+$/m,
       );
       assert.match(text, /^vlab_switch_forwarded_total\{lab="prom-test",switch="sw"\} \d+$/m);
+      // A capture's own drops (a slow reader) are counted too, per link direction.
+      assert.match(
+        text,
+        /^vlab_capture_dropped_total\{lab="prom-test",link="a-sw",direction="forward"\} 0$/m,
+      );
       assert.match(text, /^# TYPE vlab_guest_stack_frames_in_total counter$/m);
     } finally {
       await lab.stop();
