@@ -7,9 +7,8 @@ import assert from "node:assert/strict";
 import { formatStatus } from "../cli/lab.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
 import { takeSnapshot } from "./snapshot.ts";
-import { LAB_TEST, startTestLab } from "./testing.ts";
+import { LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
 import { totalDrops } from "./link_counts.ts";
-import { waitForValue } from "./testing.ts";
 
 const FLOOD_LAB = {
   name: "flood-counts",
@@ -46,7 +45,14 @@ Deno.test({
         lab.exec("b", ["udp-flood", "10.0.0.1", "-p", "9", "-s", "64", "--max", "-t", "1"]),
       ]);
       assert.ok(ab.ok && ba.ok, "both floods ran");
-      const status = labStatus(lab);
+      // The backlog left in the link rings drains after the floods end: read once it has.
+      const status = await waitForValue("the backlog to drain", () => {
+        const s = labStatus(lab);
+        const same = s.links[0].reverse.waits.rxBuffer === s.vms[0].nics[0].device.rxBufferWaits;
+        return same && s.links[0].reverse.frames === labStatus(lab).links[0].reverse.frames
+          ? s
+          : null;
+      });
       const snap = takeSnapshot(lab);
       const metrics = prometheusMetrics(lab);
       const [fwd, rev] = [status.links[0].forward, status.links[0].reverse];
