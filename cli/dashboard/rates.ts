@@ -157,18 +157,21 @@ function directionRates(
     bytes: rate(p.bytes, c.bytes, dt),
     drops: perCause(p.drops, c.drops, dt),
     waits: perCause(p.waits, c.waits, dt),
-    corrupted: rate(p.corrupted, c.corrupted, dt),
+    corrupted: rate(p.corrupted ?? 0, c.corrupted ?? 0, dt),
   };
 }
 
-/** The rate of each field of a record of counters (a field missing in `p` counts from 0). */
+/**
+ * The rate of each field of a record of counters (a field missing in `p` counts from 0; a record
+ * missing altogether, from a lab of an older vlab, gives no rates).
+ */
 function perCause<K extends string>(
-  p: Readonly<Record<K, number>>,
-  c: Readonly<Record<K, number>>,
+  p: Readonly<Record<K, number>> | undefined,
+  c: Readonly<Record<K, number>> | undefined,
   dt: number,
 ): Record<K, number> {
   const out = {} as Record<K, number>;
-  for (const k of Object.keys(c) as K[]) out[k] = rate(p[k] ?? 0, c[k], dt);
+  for (const k of Object.keys(c ?? {}) as K[]) out[k] = rate(p?.[k] ?? 0, c![k], dt);
   return out;
 }
 

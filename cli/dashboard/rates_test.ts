@@ -119,3 +119,21 @@ Deno.test("the history leaves buckets without samples empty", () => {
   assert.deepEqual(b.slice(0, 9), new Array(9).fill(null));
   assert.equal(b[9], 26 / 256);
 });
+
+Deno.test("computeRates accepts link directions without waits or corrupted (a lab of an older vlab)", () => {
+  const old = (name: "pair_0" | "pair_1") => {
+    const s = loadFixture<LabSnapshot>(name);
+    for (const l of s.links) {
+      for (const d of [l.forward, l.reverse] as unknown as Record<string, unknown>[]) {
+        delete d.waits;
+        delete d.corrupted;
+      }
+    }
+    return s;
+  };
+  const r = computeRates(old("pair_0"), old("pair_1"));
+  const ab = r.links.get("a-b")!;
+  assert.equal(Math.round(ab.forward.drops.loss), 100);
+  assert.deepEqual(ab.forward.waits, {});
+  assert.equal(ab.forward.corrupted, 0);
+});
