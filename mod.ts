@@ -91,7 +91,7 @@ export {
   type VmHandle,
 } from "./lab/api.ts";
 export { LabError, type LabErrorCode } from "./lab/errors.ts";
-export type { LabStatus, NicStatus } from "./lab/metrics.ts";
+export type { LabStatus, LinkDirectionStatus, NicStatus } from "./lab/metrics.ts";
 export type { ExecOutcome, Lab, VmState } from "./lab/lab.ts";
 export {
   formatPlan,
@@ -132,7 +132,9 @@ export type {
   DeviceSnapshot,
   DirectionSnapshot,
   LabSnapshot,
+  LinkDrops,
   LinkSnapshot,
+  LinkWaits,
   QueueSnapshot,
   RingSelector,
   RingView,
