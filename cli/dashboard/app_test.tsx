@@ -181,6 +181,10 @@ for (const [columns, rows] of SIZES) {
     const star = renderApp(fixtureData("star"), { columns, rows });
     frame = await press(star, ["3", KEY.down], (f) => f.includes("▸ h2-sw1"), "h2-sw1 selected");
     lineWith(frame, "queue limit 4.4k +4.0k/s", "full ring 150 +300/s");
+    if (columns >= 200) {
+      // Room for every cause, the waits and the impairment on one line, nothing cut.
+      lineWith(frame, "full ring 150 +300/s · waited for RX buffer 45 +50/s ", "rate 50mbit");
+    } else lineWith(frame, "waited for RX buffe");
     lineWith(frame, "rate 50mbit limit 64");
     frame = await press(
       star,

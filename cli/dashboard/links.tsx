@@ -18,8 +18,8 @@ import {
 import { cell, formatByteRate, formatRate, si } from "./format.ts";
 import { fitLine, type Line, Lines, lineWidth, type Seg, seg, windowStart } from "./lines.tsx";
 
-/** Columns of the drops and waits cell on wide screens. */
-const DROPS_WIDTH = 70;
+/** Columns before the drops cell: indent, direction, frames/s, bytes/s and their gaps. */
+const FIXED_WIDTH = 4 + 22 + 1 + 8 + 1 + 11 + 2;
 import type { DirectionRates, Rates } from "./rates.ts";
 
 /** Props of `<LinksPanel>` and `linksLines`. */
@@ -68,10 +68,11 @@ export function dropSegs(d: DirectionSnapshot, r: DirectionRates | undefined): S
 /**
  * The waits of one direction (frames held back and delivered later: back-pressure, not drops),
  * the causes with a count only; empty when nothing waited: `waited for RX buffer 35 +50/s`.
+ * `lab/snapshot_types.ts` `WAIT_LABELS` names the causes.
  *
  * @example
  * ```ts ignore
- * waitSegs(direction, rates).map((s) => s.text).join(""); // "waited for RX buffer 35 +50/s"
+ * waitSegs(direction, rates).map((s) => s.text).join(""); // "waited for RX buffer 35 +50/s · for link 2"
  * ```
  */
 export function waitSegs(d: DirectionSnapshot, r: DirectionRates | undefined): Seg[] {
@@ -79,8 +80,8 @@ export function waitSegs(d: DirectionSnapshot, r: DirectionRates | undefined): S
   for (const [key, label] of WAIT_LABELS) {
     const total = d.waits?.[key] ?? 0;
     if (total === 0) continue;
-    if (out.length > 0) out.push(seg(" · ", { dim: true }));
-    out.push(seg(`${label} `, { dim: true }), seg(si(total)));
+    out.push(seg(out.length > 0 ? " · " : "waited ", { dim: true }));
+    out.push(seg(`${label.replace("waited ", "")} `, { dim: true }), seg(si(total)));
     const perSecond = r?.waits[key] ?? 0;
     if (perSecond > 0) out.push(seg(` +${formatRate(perSecond)}`, { color: "cyan" }));
   }
@@ -100,11 +101,17 @@ export function linksLines(props: LinksProps): Line[] {
   const { snapshot, rates, width } = props;
   const wide = width >= 120;
   const dirW = 22;
+  // The drops and waits cell takes what the impairment column (its longest text) leaves.
+  let impairW = 12;
+  for (const l of snapshot.links) {
+    impairW = Math.max(impairW, l.forward.impair.length, l.reverse.impair.length);
+  }
+  const dropsW = Math.max(40, width - FIXED_WIDTH - 1 - Math.min(impairW, 40));
   const header: Line = [
     seg(
       "    " + cell("direction", dirW) + " " + cell("frames/s", 8, { align: "right" }) + " " +
         cell("bytes/s", 11, { align: "right" }) + "  " +
-        (wide ? cell("drops · waits", DROPS_WIDTH) + " " : "") +
+        (wide ? cell("drops · waits", dropsW) + " " : "") +
         "impairment",
       { dim: true, bold: true },
     ),
@@ -134,8 +141,8 @@ export function linksLines(props: LinksProps): Line[] {
       const waits = waitSegs(d, dr);
       if (wide) {
         const both = waits.length > 0 ? [...drops, seg(" · ", { dim: true }), ...waits] : drops;
-        const cut = fitLine(both, DROPS_WIDTH);
-        const pad = DROPS_WIDTH + 1 - lineWidth(cut);
+        const cut = fitLine(both, dropsW);
+        const pad = dropsW + 1 - lineWidth(cut);
         body.push([...main, ...cut, seg(" ".repeat(Math.max(1, pad))), impair]);
       } else {
         body.push([...main, impair]);
