@@ -49,7 +49,7 @@ export function helpLines(props: HelpProps): Line[] {
   lines.push([seg("  Overview  VMs, their state, devices, status bits and negotiated features")]);
   lines.push([seg("  Queues    indices, in flight, occupancy over 60 s, rates per second")]);
   lines.push([
-    seg("  Links     frames and bytes/s each way, drops by cause, waits (not drops), impairments"),
+    seg("  Links     frames, bytes/s each way, drops by cause, waits, impairments"),
   ]);
   lines.push([seg("  Events    the lab's event log, times in UTC")]);
   lines.push([]);
