@@ -18,6 +18,7 @@ const zeroDrops: LinkDrops = {
   runt: 0,
   malformed: 0,
   badSlot: 0,
+  lengthError: 0,
 };
 
 function nic(name: string, features: string[], status: number, names: string[]): NicStatus {
@@ -80,8 +81,8 @@ const STATUS: LabStatus = {
     forward: direction({
       impair: "rate 10mbit",
       frames: 3468,
-      drops: { ...zeroDrops, queueLimit: 439_233, loss: 2 },
-      dropped: 439_235,
+      drops: { ...zeroDrops, queueLimit: 439_233, loss: 2, lengthError: 1 },
+      dropped: 439_236,
     }),
     reverse: direction({ frames: 900, waits: { rxBuffer: 35, linkFull: 0 } }),
   }],
@@ -99,7 +100,7 @@ Deno.test("status shows every drop cause of a link direction, and waits apart fr
   const text = formatStatus(STATUS);
   assert.match(
     text,
-    /^ {4}forward 3468 frames \(rate 10mbit\); dropped 439235 \(loss 2, queue limit 439233\)$/m,
+    /^ {4}forward 3468 frames \(rate 10mbit\); dropped 439236 \(loss 2, queue limit 439233, length error 1\)$/m,
   );
   assert.match(
     text,

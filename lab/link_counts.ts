@@ -2,8 +2,9 @@
  * What happened on one direction of a link, gathered from everywhere it is counted: the link
  * ring (frames in and out, a switch port's full-ring drops, oversized slots), the impairment
  * stage of the producer (loss, the rate limit's queue, corruption), the producing NIC (frames
- * sent while the link was down, malformed TX chains, back-pressure) and the receiving NIC (frames
- * too big, runts, link down, waits for an RX buffer). `vlab status`, the snapshot the dashboard
+ * sent while the link was down, malformed TX chains, back-pressure), the receiving NIC (frames
+ * too big, runts, link down, waits for an RX buffer) and the receiving guest driver (length
+ * errors). `vlab status`, the snapshot the dashboard
  * draws and `/metrics` all read it from here, so a drop cause shown in one is shown in all.
  *
  * A *drop* is a frame that was discarded; a *wait* is a frame that was held back (a full link
@@ -12,7 +13,7 @@
  * @module
  */
 
-import { NetCounter } from "../devices/net/metrics.ts";
+import { NetCounter, NetDriverCounter } from "../devices/net/metrics.ts";
 import type { Lab } from "./lab.ts";
 import type { RingPort } from "./plan.ts";
 import { controlLayout, nicControl } from "./wire/control.ts";
@@ -55,13 +56,14 @@ export function directionCounter(lab: Lab): (ring: number) => DirectionCounts {
     for (const w of workers) if (w.kind === kind && w.owner === owner) return w.stats;
     return {};
   };
-  const nicCounters = (p: RingPort): Float64Array | null => {
+  const nicControlOf = (p: RingPort) => {
     if (p.kind !== "nic") return null;
     const vm = lab.plan.vms.find((v) => v.name === p.vm);
     const nic = vm?.nics.find((n) => n.name === p.nic);
     if (!vm || !nic) return null;
-    return nicControl(lab.controlOf(vm.index), controlLayout(vm.nics), nic.index).deviceCounters;
+    return nicControl(lab.controlOf(vm.index), controlLayout(vm.nics), nic.index);
   };
+  const nicCounters = (p: RingPort) => nicControlOf(p)?.deviceCounters ?? null;
   return (index) => {
     const r = lab.plan.rings[index];
     const c = lab.ring(index).counters();
@@ -78,6 +80,10 @@ export function directionCounter(lab: Lab): (ring: number) => DirectionCounts {
       runt: at(rx, NetCounter.rxRunt),
       malformed: at(tx, NetCounter.txMalformed),
       badSlot: c.badFrames,
+      lengthError: at(
+        nicControlOf(r.consumer)?.driverCounters ?? null,
+        NetDriverCounter.rxLengthErrors,
+      ),
     };
     return {
       frames: c.framesOut,

@@ -146,6 +146,8 @@ export interface LinkDrops {
   malformed: number;
   /** Link-ring slots longer than a slot (skipped by the reader). */
   badSlot: number;
+  /** Frames the receiving guest driver dropped: shorter than a header, or longer than its MTU. */
+  lengthError: number;
 }
 
 /** Times frames waited on one link direction, by cause (back-pressure: nothing lost). */
@@ -166,6 +168,7 @@ export const DROP_LABELS: readonly (readonly [keyof LinkDrops, string])[] = [
   ["runt", "runt"],
   ["malformed", "malformed"],
   ["badSlot", "bad slot"],
+  ["lengthError", "length error"],
 ];
 
 /** Wait causes in display order with their labels. */
@@ -180,12 +183,12 @@ export const WAIT_LABELS: readonly (readonly [keyof LinkWaits, string])[] = [
  * @example
  * ```ts
  * import { totalDrops } from "./snapshot_types.ts";
- * totalDrops({ loss: 2, queueLimit: 3, fullRing: 0, linkDown: 0, tooBig: 0, runt: 0, malformed: 0, badSlot: 0 }); // 5
+ * totalDrops({ loss: 2, queueLimit: 3, fullRing: 0, linkDown: 0, tooBig: 0, runt: 0, malformed: 0, badSlot: 0, lengthError: 0 }); // 5
  * ```
  */
 export function totalDrops(d: LinkDrops): number {
   let n = 0;
-  for (const [k] of DROP_LABELS) n += d[k];
+  for (const [k] of DROP_LABELS) n += d[k] ?? 0;
   return n;
 }
 
