@@ -144,3 +144,5 @@ export type {
 } from "./lab/snapshot_types.ts";
 export { EventLog } from "./lab/events.ts";
 export { LinkRing, type LinkRingCounters } from "./lab/host/link_ring.ts";
+export type { TapCounters } from "./lab/host/tap.ts";
+export type { DirectionCounts } from "./lab/link_counts.ts";
