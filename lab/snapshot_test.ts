@@ -311,9 +311,11 @@ Deno.test({
       // Corrupt h1's TX avail idx, as lab_test.ts's fault-isolation test does.
       corruptTxAvailIdx(lab, "h1");
       const h2ToH1 = lab.exec("h2", ["ping", "10.0.0.1", "-c", "1", "-W", "0.3"]);
-      const broken = await waitFor("h1 to show needs-reset", () => {
+      // The status bit is in shared memory at once; the event comes by message, a moment later.
+      const broken = await waitFor("h1 to show needs-reset, and its device-error event", () => {
         const snap = takeSnapshot(lab);
-        return snap.vms[0].state === "needs-reset" ? snap : null;
+        const logged = snap.events.some((e) => e.kind === "device-error" && e.subject === "h1");
+        return snap.vms[0].state === "needs-reset" && logged ? snap : null;
       });
       await h2ToH1;
       assert.ok(broken.vms[0].devices[0].statusNames.includes("DEVICE_NEEDS_RESET"));
