@@ -10,14 +10,13 @@
 import { Command } from "@commander-js/extra-typings";
 import { controlFetch, controlJson, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
-import type { LabStatus, LinkDirectionStatus } from "../lab/metrics.ts";
-import { DROP_LABELS, WAIT_LABELS } from "../lab/link_counts.ts";
 import { formatPlan, planLab } from "../lab/plan.ts";
 import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import { takeRingView, takeSnapshot } from "../lab/snapshot.ts";
 import type { Lab } from "../lab/lab.ts";
 import type { SnapshotSource } from "./dashboard/run.ts";
 import { loadDashboard } from "./dashboard_loader.ts";
+import { statusCommand } from "./status.ts";
 import {
   formatIssues,
   loadTopologyFile,
@@ -157,96 +156,6 @@ function summaryLine(lab: Lab): string {
   for (let i = 0; i < lab.plan.rings.length; i++) frames += lab.ring(i).counters().framesOut;
   const up = Math.round((Date.now() - lab.startedAt) / 1000);
   return `${lab.plan.name}: ${running}/${lab.plan.vms.length} VMs running, ${frames} frames over links, up ${up} s`;
-}
-
-function statusCommand() {
-  return new Command("status")
-    .description("show a running lab: each VM with its state and NICs")
-    .argument("[name]", "lab name (default: the only running lab)")
-    .option("--json", "print the status as JSON")
-    .action(async (name, opts) => {
-      const record = await resolveLab(name);
-      const status = await controlJson<LabStatus>(record, "/lab");
-      if (opts.json) return await out(JSON.stringify(status, null, 2) + "\n");
-      await out(formatStatus(status) + "\n");
-    });
-}
-
-/**
- * The status as text: a table of VMs and NICs, each device's status bits and negotiated features
- * (as QEMU's `info virtio-status`), switches, and each link direction with its frames, its drops
- * by cause, corrupted frames and the times frames waited (waits are not drops).
- */
-export function formatStatus(s: LabStatus): string {
-  const rows: string[][] = [["VM", "STATE", "NIC", "MAC", "IP", "RING", "LINK", "TX", "RX"]];
-  const devices: string[] = [];
-  for (const vm of s.vms) {
-    const drops = Object.entries(vm.guestDrops ?? {}).filter(([, v]) => v > 0);
-    if (drops.length > 0) {
-      const total = drops.reduce((sum, [, v]) => sum + v, 0);
-      const causes = drops.map(([k, v]) => `${words(k)} ${v}`).join(", ");
-      devices.push(`  ${vm.name}  guest stack dropped ${total} (${causes})`);
-    }
-    vm.nics.forEach((n, i) => {
-      rows.push([
-        i === 0 ? vm.name : "",
-        i === 0 ? vm.state : "",
-        n.name,
-        n.mac,
-        n.ip ?? "-",
-        `${n.layout}/${n.queueSize}`,
-        n.link ?? "-",
-        String(n.device.txFrames),
-        String(n.device.rxFrames),
-      ]);
-      const hex = `0x${n.status.toString(16).padStart(2, "0")}`;
-      devices.push(
-        `  ${vm.name}:${n.name}  status ${hex} ${n.statusNames.join(" ") || "(reset)"}`,
-        `    features ${n.features.join(" ") || "(none negotiated)"}`,
-      );
-    });
-  }
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const table = rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
-  const links = s.links.flatMap((l) => [
-    `  ${l.name}: ${l.endpoints.join(" ⇄ ")} ${l.up ? "up" : "DOWN"}`,
-    `    forward ${formatDirection(l.forward)}`,
-    `    reverse ${formatDirection(l.reverse)}`,
-  ]);
-  return [
-    `lab ${s.name} (seed ${s.seed}, pid ${s.pid}, up ${s.uptimeSeconds} s) from ${s.source}`,
-    ...table,
-    "devices:",
-    ...devices,
-    ...(s.switches.length > 0
-      ? [
-        "switches:",
-        ...s.switches.flatMap((w) => [
-          `  ${w.name}: ${w.ports.join(", ")}`,
-          ...(Object.keys(w.counters ?? {}).length > 0
-            ? [`    ${Object.entries(w.counters).map(([k, v]) => `${words(k)} ${v}`).join(", ")}`]
-            : []),
-        ]),
-      ]
-      : []),
-    "links:",
-    ...links,
-  ].join("\n");
-}
-
-/** `badChecksum` or `bad_checksum` → `bad checksum`. */
-const words = (name: string) =>
-  name.replace(/_/g, " ").replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`);
-
-/** `123 frames (no impairment); dropped 5 (loss 3, queue limit 2); waited for RX buffer 7`. */
-function formatDirection(d: LinkDirectionStatus): string {
-  const parts = [`${d.frames} frames (${d.impair})`];
-  const causes = DROP_LABELS.filter(([k]) => d.drops[k] > 0).map(([k, t]) => `${t} ${d.drops[k]}`);
-  parts.push(d.dropped > 0 ? `dropped ${d.dropped} (${causes.join(", ")})` : "no drops");
-  if (d.corrupted > 0) parts.push(`corrupted ${d.corrupted}`);
-  const waits = WAIT_LABELS.filter(([k]) => d.waits[k] > 0).map(([k, t]) => `${t} ${d.waits[k]}`);
-  if (waits.length > 0) parts.push(waits.join(", "));
-  return parts.join("; ");
 }
 
 function execCommand() {

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { formatStatus } from "./lab.ts";
+import { formatStatus } from "./status.ts";
 import type { LabStatus, LinkDirectionStatus, NicStatus } from "../lab/metrics.ts";
 import type { LinkDrops } from "../lab/snapshot_types.ts";
 import { NetCounter, NetDriverCounter } from "../devices/net/metrics.ts";

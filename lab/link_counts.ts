@@ -4,8 +4,8 @@
  * stage of the producer (loss, the rate limit's queue, corruption), the producing NIC (frames
  * sent while the link was down, malformed TX chains, back-pressure), the receiving NIC (frames
  * too big, runts, link down, waits for an RX buffer) and the receiving guest driver (length
- * errors). `vlab status`, the snapshot the dashboard
- * draws and `/metrics` all read it from here, so a drop cause shown in one is shown in all.
+ * errors). `vlab status`, the snapshot the dashboard draws and `/metrics` all read it from here,
+ * so a drop cause shown in one is shown in all.
  *
  * A *drop* is a frame that was discarded; a *wait* is a frame that was held back (a full link
  * ring, no free RX buffer) and delivered later: back-pressure, nothing lost.

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { formatStatus } from "../cli/lab.ts";
+import { formatStatus } from "../cli/status.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
 import { takeSnapshot } from "./snapshot.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
