@@ -102,7 +102,16 @@ export function dashboardCommand(): Command {
           },
         );
       }
-      const record = await resolveLab(name);
+      // Without a terminal, ink would draw into a pipe and wait forever for keys that never come.
+      // --report-cpu (the dashboard benchmark) runs it headless on purpose.
+      if (!opts.reportCpu && !(Deno.stdin.isTerminal() && Deno.stdout.isTerminal())) {
+        throw new VlabError(
+          "no-terminal",
+          "Cannot show the dashboard: it needs a terminal on stdin and stdout",
+          { hint: "Run it in a terminal; for a one-off view use `vlab status` (or --json)" },
+        );
+      }
+      const record = await resolveLab(name, "the lab name (`vlab dashboard NAME`)");
       await lowerPriority();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();

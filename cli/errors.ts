@@ -22,6 +22,7 @@
  */
 
 import { LabError, type LabErrorCode } from "../lab/errors.ts";
+import { escapeControl } from "../lab/topology/quote.ts";
 
 /** The process exit codes of `vlab`. */
 export const EXIT_CODES = {
@@ -41,6 +42,7 @@ export const EXIT_CODES = {
  * - `bench-failed`: a benchmark started but could not finish.
  * - `missing-tool`: a program vlab needs (such as `taskset`) is not installed.
  * - `write-failed`: an output file could not be written.
+ * - `no-terminal`: the command draws in a terminal (the dashboard) and has none.
  * - `topology-invalid`: a topology file has problems (each is printed as file:line:col).
  * - `lab-exists`: a lab of that name already runs, or its state folder cannot be made.
  * - `no-lab`: no (such) lab is running.
@@ -59,6 +61,7 @@ export type VlabErrorCode =
   | "missing-tool"
   | "write-failed"
   | "unreachable"
+  | "no-terminal"
   | LabErrorCode
   | "internal";
 
@@ -70,6 +73,7 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "missing-tool": EXIT_CODES.failure,
   "write-failed": EXIT_CODES.failure,
   "unreachable": EXIT_CODES.failure,
+  "no-terminal": EXIT_CODES.failure,
   "topology-invalid": EXIT_CODES.failure,
   "lab-exists": EXIT_CODES.failure,
   "no-lab": EXIT_CODES.failure,
@@ -167,7 +171,10 @@ export function toVlabError(error: unknown): VlabError {
  */
 export function formatError(error: unknown): string {
   const vlabError = toVlabError(error);
-  return `vlab: ${firstLine(vlabError.message)}\nhint: ${firstLine(vlabError.hint)}`;
+  // Messages quote outside text with `quote`; escaping here too guarantees that no escape
+  // sequence ever reaches the terminal, whatever a message was built from.
+  const message = escapeControl(firstLine(vlabError.message));
+  return `vlab: ${message}\nhint: ${escapeControl(firstLine(vlabError.hint))}`;
 }
 
 /**

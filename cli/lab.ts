@@ -20,11 +20,12 @@ import { statusCommand } from "./status.ts";
 import {
   formatIssues,
   loadTopologyFile,
+  quote,
   resolveTopologyPath,
   topologyJsonSchema,
 } from "../lab/topology/mod.ts";
 import type { Topology } from "../lab/topology/types.ts";
-import { VlabError } from "./errors.ts";
+import { EXIT_CODES, VlabError } from "./errors.ts";
 import { downCommand, lsCommand, upDetached } from "./lab_lifecycle.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
@@ -203,6 +204,7 @@ function captureCommand() {
     .option("--duration <seconds>", "stop after this many seconds (default: until Ctrl-C)")
     .addHelpText("after", "\nExample:\n  vlab capture a-b -w - | tshark -r -\n")
     .action(async (link, opts) => {
+      await checkCaptureSink(opts.write);
       const record = await resolveLab(opts.lab);
       const seconds = opts.duration === undefined ? Infinity : Number(opts.duration);
       if (!(seconds > 0)) {
@@ -229,9 +231,14 @@ function captureCommand() {
           e?.hint ?? "",
         );
       }
-      const sink = opts.write === "-"
-        ? Deno.stdout
-        : await Deno.open(opts.write, { create: true, write: true, truncate: true });
+      let sink: Deno.FsFile | typeof Deno.stdout;
+      try {
+        sink = await openCaptureSink(opts.write);
+      } catch (e) {
+        client.close();
+        await res.body?.cancel();
+        throw e;
+      }
       const stop = () => abort.abort();
       Deno.addSignalListener("SIGINT", stop);
       const timer = Number.isFinite(seconds) ? setTimeout(stop, seconds * 1000) : undefined;
@@ -246,6 +253,61 @@ function captureCommand() {
         client.close();
       }
     });
+}
+
+/** Names of this process's standard output, written to as `-` is (never opened or truncated). */
+const STDOUT_NAMES = new Set(["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]);
+
+function captureWriteError(path: string, why: string, hint: string): VlabError {
+  return new VlabError("write-failed", `Cannot write the capture to ${quote(path)}: ${why}`, {
+    hint,
+  });
+}
+
+/**
+ * Check, before anything is asked of the lab, that `capture -w FILE` can write FILE: it is not a
+ * folder and its folder exists. Throws a `write-failed` error.
+ */
+async function checkCaptureSink(path: string): Promise<void> {
+  if (STDOUT_NAMES.has(path)) return;
+  const stat = await Deno.stat(path).catch(() => null);
+  if (stat?.isDirectory) {
+    throw captureWriteError(
+      path,
+      "it is a folder",
+      "Give a file name such as a-b.pcap, or - for stdout",
+    );
+  }
+  if (stat !== null) return;
+  const slash = path.lastIndexOf("/");
+  const folder = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+  const parent = await Deno.stat(folder).catch(() => null);
+  if (parent === null || !parent.isDirectory) {
+    throw captureWriteError(
+      path,
+      `folder ${quote(folder)} does not exist`,
+      "Create the folder first, or write to - (stdout)",
+    );
+  }
+}
+
+/**
+ * Where `capture -w FILE` writes: stdout for `-` (and `/dev/stdout`), else FILE, created or
+ * truncated. A path that cannot be opened is a `write-failed` error naming it and why.
+ */
+async function openCaptureSink(path: string): Promise<Deno.FsFile | typeof Deno.stdout> {
+  if (STDOUT_NAMES.has(path)) return Deno.stdout;
+  await checkCaptureSink(path);
+  try {
+    return await Deno.open(path, { create: true, write: true, truncate: true });
+  } catch (e) {
+    const why = e instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : e instanceof Error
+      ? e.message
+      : String(e);
+    throw captureWriteError(path, why, "Give a file you can write, or - for stdout");
+  }
 }
 
 function linkCommand() {
@@ -285,7 +347,8 @@ function validateCommand() {
             2,
           ) + "\n",
         );
-        if (!r.ok) Deno.exitCode = 1;
+        // The JSON says what is wrong; the exit code still says that something is.
+        if (!r.ok) throw new CliExit(EXIT_CODES.failure);
         return;
       }
       if (r.ok) {

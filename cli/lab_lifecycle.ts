@@ -139,7 +139,10 @@ export function downCommand() {
     .action(async (name, opts) => {
       const live = opts.all
         ? (await findLabs({ clean: true })).flatMap((l) => l.status === "running" ? [l] : [])
-        : [{ record: await resolveLab(name), process: "running" }];
+        : [{
+          record: await resolveLab(name, "the lab name (`vlab down NAME`)"),
+          process: "running",
+        }];
       // A lab frozen with kill -STOP cannot answer (a request would hang): say so, stop the rest.
       const frozen = live.filter((l) => l.process === "stopped").map((l) => l.record);
       const records = live.filter((l) => l.process !== "stopped").map((l) => l.record);

@@ -29,7 +29,7 @@ export function statusCommand(): Command<[string | undefined], { json?: true }> 
     .argument("[name]", "lab name (default: the only running lab)")
     .option("--json", "print the status as JSON")
     .action(async (name, opts) => {
-      const record = await resolveLab(name);
+      const record = await resolveLab(name, "the lab name (`vlab status NAME`)");
       const status = await controlJson<LabStatus>(record, "/lab");
       if (opts.json) return await out(JSON.stringify(status, null, 2) + "\n");
       await out(formatStatus(status) + "\n");

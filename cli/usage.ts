@@ -10,8 +10,8 @@
  * @module
  */
 
-import type { Command, CommanderError } from "@commander-js/extra-typings";
-import { VlabError } from "./errors.ts";
+import { Command, type CommanderError } from "@commander-js/extra-typings";
+import { closestName, VlabError } from "./errors.ts";
 
 /**
  * Thrown (instead of exiting) when commander has printed help or the version: the caller exits
@@ -73,7 +73,38 @@ export function configureCommandTree(command: AnyCommand, output: CliOutput): vo
     }
     throw usageError(error, commandPath(command));
   });
+  if (command.commands.length > 0 && !command.commands.some((c) => c.name() === "help")) {
+    // Commander's own `help` prints the usage for a command it does not know (`vlab help
+    // bogus`); ours says the command is unknown, like `vlab bogus` does.
+    command.helpCommand(false);
+    command.addCommand(helpCommand(command));
+  }
   for (const sub of command.commands) configureCommandTree(sub, output);
+}
+
+/** `help [command...]`: the help of a (nested) subcommand of `parent`, or a usage error. */
+function helpCommand(parent: AnyCommand): AnyCommand {
+  return new Command("help")
+    .description("display help for command")
+    .argument("[command...]", "the command (and subcommand) to show the help of")
+    .action((names: string[]) => {
+      let at: AnyCommand = parent;
+      for (const name of names) {
+        const subs = at.commands.filter((c) => c.name() !== "help");
+        const found = subs.find((c) => c.name() === name || c.aliases().includes(name));
+        if (found === undefined) {
+          const near = closestName(name, subs.map((c) => c.name()));
+          const path = commandPath(at);
+          throw new VlabError("usage", `Unknown command "${name}" for "${path}"`, {
+            hint: near === undefined
+              ? `Run "${path} --help" for the list of commands`
+              : `Did you mean ${near}?`,
+          });
+        }
+        at = found;
+      }
+      at.help();
+    });
 }
 
 /**

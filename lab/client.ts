@@ -10,7 +10,9 @@ import { type ProcessState, processState } from "./proc.ts";
 import { findLabs, type LabRecord, removeStaleLab } from "./state.ts";
 
 /**
- * The running lab called `name`, or the only running lab when `name` is undefined.
+ * The running lab called `name`, or the only running lab when `name` is undefined. When several
+ * labs run and no name was given, the hint tells how the command names one: `howToName` (the
+ * default, `--lab NAME`, suits the commands with that option).
  *
  * @example
  * ```ts ignore
@@ -18,7 +20,10 @@ import { findLabs, type LabRecord, removeStaleLab } from "./state.ts";
  * const record = await resolveLab(undefined); // throws a LabError when no lab (or several) run
  * ```
  */
-export async function resolveLab(name: string | undefined): Promise<LabRecord> {
+export async function resolveLab(
+  name: string | undefined,
+  howToName: string = "--lab NAME",
+): Promise<LabRecord> {
   const live = (await findLabs({ clean: true })).flatMap((l) => l.status === "running" ? [l] : []);
   const running = live.map((l) => l.record);
   if (name !== undefined) {
@@ -39,7 +44,7 @@ export async function resolveLab(name: string | undefined): Promise<LabRecord> {
   throw new LabError(
     "ambiguous-lab",
     `${running.length} labs are running: say which one`,
-    `Add --lab NAME, one of ${running.map((r) => r.name).join(", ")}`,
+    `Add ${howToName}, one of ${running.map((r) => r.name).join(", ")}`,
   );
 }
 

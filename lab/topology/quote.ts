@@ -1,0 +1,65 @@
+/**
+ * Quoting text that comes from outside (a topology file, a command line, a request) before it
+ * reaches a message: control characters are escaped, so a file's escape sequences never reach
+ * the terminal raw, and long values are cut with an ellipsis. Every message that shows a name or
+ * a value taken from a file or a user goes through {@linkcode quote}; the printers
+ * (`formatIssues`, the CLI's `formatError`) pass whole messages through {@linkcode escapeControl}
+ * as a last guard.
+ *
+ * @module
+ */
+
+/** Longest quoted value, in characters (before the quotes and the ellipsis). */
+export const QUOTE_MAX_CHARS = 64;
+
+// C0 controls, DEL, C1 controls, and the Unicode line and paragraph separators and bidi
+// controls that can reorder or hide what a terminal shows.
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+function escapeOne(ch: string): string {
+  const named = NAMED[ch];
+  if (named !== undefined) return named;
+  const code = ch.charCodeAt(0);
+  return code <= 0xff
+    ? `\\x${code.toString(16).padStart(2, "0")}`
+    : `\\u${code.toString(16).padStart(4, "0")}`;
+}
+
+/**
+ * The text with every control character written as an escape (`\x1b`, `\n`, `\u202e`); the rest
+ * is unchanged.
+ *
+ * @example
+ * ```ts
+ * import { escapeControl } from "./quote.ts";
+ * escapeControl("a\x1b]0;x\x07"); // "a\\x1b]0;x\\x07"
+ * ```
+ */
+export function escapeControl(text: string): string {
+  return text.replace(CONTROL, escapeOne);
+}
+
+/**
+ * A value from outside as it may appear in a message: in double quotes, control characters and
+ * `"`/`\` escaped, cut after {@linkcode QUOTE_MAX_CHARS} characters with an ellipsis. Numbers and
+ * other values are shown through `String()` first.
+ *
+ * @example
+ * ```ts
+ * import { quote } from "./quote.ts";
+ * quote('x\x1b]0;title\x07'); // '"x\\x1b]0;title\\x07"'
+ * quote("a".repeat(100)).length; // 67
+ * ```
+ */
+export function quote(value: unknown, max: number = QUOTE_MAX_CHARS): string {
+  const text = typeof value === "string" ? value : String(value);
+  // Cut by code points, so that a surrogate pair is never split.
+  const chars = Array.from(text.length > max * 2 + 8 ? text.slice(0, max * 2 + 8) : text);
+  const cut = chars.length > max;
+  const shown = (cut ? chars.slice(0, max) : chars).join("");
+  const escaped = escapeControl(shown.replace(/[\\"]/g, (c) => `\\${c}`));
+  return `"${escaped}${cut ? "…" : ""}"`;
+}

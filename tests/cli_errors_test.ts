@@ -1,0 +1,231 @@
+/**
+ * Command-line errors a user meets: each runs `cli/main.ts` in a subprocess (as `deno task vlab`
+ * does) and checks the exit code and the two-line error; plus a scan of every option that a
+ * message or hint of the CLI and the lab layer names.
+ */
+
+import assert from "node:assert/strict";
+import { vlabRunArgs } from "../cli/deno_run.ts";
+import { createProgram } from "../cli/main.ts";
+import type { Command } from "@commander-js/extra-typings";
+
+interface Run {
+  code: number;
+  bytes: Uint8Array;
+  stdout: string;
+  stderr: string;
+}
+
+const decoder = new TextDecoder();
+
+async function vlabWith(env: Record<string, string>, ...args: string[]): Promise<Run> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: vlabRunArgs(args),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+  }).output();
+  return {
+    code: output.code,
+    bytes: output.stdout,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+const vlab = (...args: string[]) => vlabWith({}, ...args);
+
+/** stderr is exactly one `vlab:` line and one `hint:` line; returns them. */
+function errorLines(run: Run): { message: string; hint: string } {
+  const lines = run.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 2, `two lines on stderr, got:\n${run.stderr}`);
+  assert.match(lines[0], /^vlab: \S/);
+  assert.match(lines[1], /^hint: \S/);
+  return { message: lines[0].slice(6), hint: lines[1].slice(6) };
+}
+
+// deno-lint-ignore no-explicit-any
+type AnyCommand = Command<any, any, any>;
+
+/** Every long option of every command, and the options of each command by its path. */
+function knownOptions(): { all: Set<string>; of: Map<string, Set<string>> } {
+  const all = new Set<string>(["--help", "--version"]);
+  const of = new Map<string, Set<string>>();
+  const walk = (c: AnyCommand, path: string) => {
+    const mine = new Set<string>(["--help"]);
+    for (const o of c.options) {
+      for (const name of [o.long, o.negate ? o.long?.replace(/^--no-/, "--") : undefined]) {
+        if (name) {
+          mine.add(name);
+          all.add(name);
+        }
+      }
+    }
+    of.set(path, mine);
+    for (const sub of c.commands) walk(sub, `${path} ${sub.name()}`.trim());
+  };
+  walk(createProgram() as AnyCommand, "");
+  return { all, of };
+}
+
+Deno.test("validate --json of an invalid file exits 1 and still prints JSON", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+  try {
+    const file = `${dir}/bad.yaml`;
+    Deno.writeTextFileSync(file, "name: x\nvms: { a: { memory: 1 } }\n");
+    const run = await vlab("validate", "--json", file);
+    assert.equal(run.code, 1, run.stderr);
+    const answer = JSON.parse(run.stdout);
+    assert.equal(answer.valid, false);
+    assert.equal(answer.issues[0].code, "out-of-range");
+    assert.equal(run.stderr, "");
+    const good = await vlab("validate", "--json", "pair");
+    assert.equal(good.code, 0, good.stderr);
+    assert.equal(JSON.parse(good.stdout).valid, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("help of an unknown command is a usage error with did-you-mean", async () => {
+  const bogus = await vlab("help", "bogus");
+  assert.equal(bogus.code, 2);
+  assert.equal(bogus.stdout, "");
+  const { message, hint } = errorLines(bogus);
+  assert.equal(message, 'Unknown command "bogus" for "vlab"');
+  assert.equal(hint, 'Run "vlab --help" for the list of commands');
+  const typo = await vlab("help", "stauts");
+  assert.equal(typo.code, 2);
+  assert.equal(errorLines(typo).hint, "Did you mean status?");
+  const nested = await vlab("help", "bench", "rigns");
+  assert.equal(nested.code, 2);
+  assert.equal(errorLines(nested).message, 'Unknown command "rigns" for "vlab bench"');
+  const known = await vlab("help", "bench", "rings");
+  assert.equal(known.code, 0, known.stderr);
+  assert.match(known.stdout, /^Usage: vlab bench rings /);
+});
+
+Deno.test("capture -w to a missing folder or a folder is a clear write-failed error", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+  const env = { VLAB_STATE_DIR: dir };
+  try {
+    const missing = await vlabWith(env, "capture", "a-b", "-w", `${dir}/nope/x.pcap`);
+    assert.equal(missing.code, 1);
+    const m = errorLines(missing);
+    assert.equal(
+      m.message,
+      `Cannot write the capture to "${dir}/nope/x.pcap": folder "${dir}/nope" does not exist`,
+    );
+    assert.doesNotMatch(m.hint, /bug in vlab/);
+    const folder = await vlabWith(env, "capture", "a-b", "-w", dir);
+    assert.equal(folder.code, 1);
+    assert.equal(
+      errorLines(folder).message,
+      `Cannot write the capture to "${dir}": it is a folder`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("dashboard without a terminal fails at once with a clear error", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+  try {
+    const t0 = performance.now();
+    const run = await vlabWith({ VLAB_STATE_DIR: dir }, "dashboard");
+    assert.ok(performance.now() - t0 < 10_000, "it did not wait");
+    assert.equal(run.code, 1);
+    const { message, hint } = errorLines(run);
+    assert.equal(message, "Cannot show the dashboard: it needs a terminal on stdin and stdout");
+    assert.match(hint, /vlab status/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("every option named in a message or hint of the CLI and the lab is a real option", () => {
+  const { all } = knownOptions();
+  // Deno's own flags, used to start vlab itself.
+  const deno = /^--(allow-[a-z]+|config)$/;
+  const files: string[] = [];
+  for (const dir of ["cli", "cli/dashboard", "lab"]) {
+    for (const e of Deno.readDirSync(new URL(`../${dir}/`, import.meta.url))) {
+      if (e.isFile && /\.tsx?$/.test(e.name) && !/_test\.tsx?$/.test(e.name)) {
+        files.push(`${dir}/${e.name}`);
+      }
+    }
+  }
+  assert.ok(files.length > 20, `found the sources (${files.length})`);
+  const unknown: string[] = [];
+  for (const file of files) {
+    const text = Deno.readTextFileSync(new URL(`../${file}`, import.meta.url));
+    for (const [n, line] of text.split("\n").entries()) {
+      if (/^\s*(\*|\/\/|\/\*)/.test(line)) continue; // comments may quote anything
+      // After " -- " come a guest workload's own options (`vlab exec a -- udp-flood --max`).
+      const ours = line.split(" -- ")[0];
+      for (const m of ours.matchAll(/(?<![\w-])--[a-z][a-z-]*/g)) {
+        if (!all.has(m[0]) && !deno.test(m[0])) unknown.push(`${file}:${n + 1}: ${m[0]}`);
+      }
+    }
+  }
+  assert.deepEqual(unknown, []);
+});
+
+Deno.test({
+  name: "with several labs, each command's hint names how that command picks one",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+    const env = { VLAB_STATE_DIR: dir };
+    try {
+      const second = `${dir}/pair2.yaml`;
+      Deno.writeTextFileSync(
+        second,
+        Deno.readTextFileSync(new URL("../topologies/pair.yaml", import.meta.url))
+          .replace(/^name: .*$/m, "name: pair2"),
+      );
+      for (const topology of ["pair", second]) {
+        const up = await vlabWith(env, "up", topology, "-d");
+        assert.equal(up.code, 0, up.stderr);
+      }
+      const { of } = knownOptions();
+      const cases: [string[], string, RegExp][] = [
+        [["status"], "status", /`vlab status NAME`/],
+        [["dashboard", "--report-cpu"], "dashboard", /`vlab dashboard NAME`/],
+        [["exec", "a", "--", "ping", "10.0.0.2", "-c", "1"], "exec", /--lab NAME/],
+        [["link", "a-b", "down"], "link", /--lab NAME/],
+      ];
+      for (const [args, command, expected] of cases) {
+        const run = await vlabWith(env, ...args);
+        assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+        const { hint } = errorLines(run);
+        assert.match(hint, expected, args.join(" "));
+        assert.match(hint, /pair, pair2|pair2, pair/);
+        for (const option of hint.match(/(?<![\w-])--[a-z][a-z-]*/g) ?? []) {
+          assert.ok(of.get(command)?.has(option), `${command} has no option ${option}: ${hint}`);
+        }
+      }
+      // `/dev/stdout` is stdout, as `-` is.
+      const capture = await vlabWith(
+        env,
+        "capture",
+        "a-b",
+        "--lab",
+        "pair",
+        "-w",
+        "/dev/stdout",
+        "--duration",
+        "1",
+      );
+      assert.equal(capture.code, 0, capture.stderr);
+      assert.ok(capture.bytes.length >= 24, "a pcap header at least");
+      const magic = new DataView(capture.bytes.buffer, capture.bytes.byteOffset).getUint32(0, true);
+      assert.equal(magic.toString(16), (0xa1b2c3d4).toString(16), "pcap magic");
+    } finally {
+      await vlabWith(env, "down", "--all");
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
