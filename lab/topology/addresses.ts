@@ -66,6 +66,34 @@ export function subnetOf(cidr: Cidr): { network: number; broadcast: number } {
   return { network, broadcast: (network | (~mask >>> 0)) >>> 0 };
 }
 
+/** Address blocks that are never a host's address, first match wins (RFC 1122, 5735, 5771). */
+const NOT_HOST: readonly { network: number; prefix: number; what: string }[] = [
+  { network: 0x0000_0000, prefix: 8, what: 'a "this network" address (0.0.0.0/8)' },
+  { network: 0x7f00_0000, prefix: 8, what: "a loopback address (127.0.0.0/8)" },
+  { network: 0xe000_0000, prefix: 4, what: "a multicast address (224.0.0.0/4)" },
+  { network: 0xffff_ffff, prefix: 32, what: "the limited broadcast address" },
+  { network: 0xf000_0000, prefix: 4, what: "a reserved address (240.0.0.0/4)" },
+];
+
+/**
+ * Why an address cannot be a host's (a NIC's) address, or null when it can: "this network",
+ * loopback, multicast, limited broadcast and reserved blocks. The network and broadcast
+ * addresses of the NIC's own prefix are checked with the segment (`checks.ts`).
+ *
+ * @example
+ * ```ts
+ * import { notHostAddress } from "./addresses.ts";
+ * notHostAddress(0x7f000001); // "a loopback address (127.0.0.0/8)"
+ * notHostAddress(0x0a000001); // null
+ * ```
+ */
+export function notHostAddress(address: number): string | null {
+  for (const b of NOT_HOST) {
+    if (subnetOf({ address, prefix: b.prefix }).network === b.network) return b.what;
+  }
+  return null;
+}
+
 /** Why a MAC cannot be used. */
 export type MacError = { kind: "syntax" } | { kind: "multicast" } | { kind: "zero" };
 

@@ -11,7 +11,7 @@ import { netDriverMemoryBytes } from "../../devices/net/driver.ts";
 import { isValidPackedSize } from "../../devices/virtio/packed_layout.ts";
 import { isValidSplitSize } from "../../devices/virtio/split_layout.ts";
 import { deriveMac, formatIpv4, parseCidr, parseMac } from "./addresses.ts";
-import { didYouMean, type PathSegment, type Problem } from "./issues.ts";
+import { didYouMean, type PathSegment, pathToString, type Problem } from "./issues.ts";
 import { type FEATURE_NAMES, LAB_NAME_PATTERN, NAME_PATTERN, type RawTopology } from "./schema.ts";
 import type {
   Endpoint,
@@ -23,6 +23,7 @@ import type {
   VmSpec,
 } from "./types.ts";
 import { parseDuration, parsePercent, parseRate, parseSize } from "./units.ts";
+import { quote } from "./quote.ts";
 
 /** Built-in defaults, used when a key is absent everywhere. */
 export const BUILTIN_DEFAULTS = {
@@ -97,9 +98,10 @@ function badName(kind: string, name: string, path: PathSegment[], atKey: boolean
     code: "bad-name",
     path,
     atKey,
-    message:
-      `Bad ${kind} name "${name}": use 1-16 of a-z, 0-9, "_" and "-", starting with a letter`,
-    hint: NAME_RE.test(fixed) ? `try "${fixed}"` : null,
+    message: `Bad ${kind} name ${
+      quote(name)
+    }: use 1-16 of a-z, 0-9, "_" and "-", starting with a letter`,
+    hint: NAME_RE.test(fixed) ? `try ${quote(fixed)}` : null,
   };
 }
 
@@ -165,15 +167,6 @@ function buildNic(
 function buildVms(raw: RawTopology, out: Out): VmSpec[] {
   const vms: VmSpec[] = [];
   const entries = Object.entries(raw.vms);
-  if (entries.length > 0x10000) {
-    out.problems.push({
-      code: "too-many",
-      path: ["vms"],
-      message: `A lab holds at most 65536 VMs, got ${entries.length}`,
-      hint: null,
-    });
-    return vms;
-  }
   for (const [index, [name, obj]] of entries.entries()) {
     if (!NAME_RE.test(name)) out.problems.push(badName("VM", name, ["vms", name], true));
     const layers: Layer[] = [
@@ -211,7 +204,7 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
       out.problems.push({
         code: "memory-too-small",
         path: at,
-        message: `VM "${name}" needs ${mib(needed)} of guest memory for its NICs' rings and ` +
+        message: `VM ${quote(name)} needs ${mib(needed)} of guest memory for its NICs' rings and ` +
           `buffers, got ${mib(memoryBytes)}`,
         hint: `set memory: ${Math.ceil(needed / 2 ** 20)}MiB or more, or use a smaller queue_size`,
       });
@@ -270,7 +263,7 @@ function resolveEndpoint(
   if (parts.length > 2 || parts.some((s) => s === "")) {
     return problem(
       "bad-endpoint",
-      `Cannot read endpoint "${text}": expected "vm:nic", "vm" or "switch"`,
+      `Cannot read endpoint ${quote(text)}: expected "vm:nic", "vm" or "switch"`,
       null,
     );
   }
@@ -281,20 +274,20 @@ function resolveEndpoint(
       if (ctx.switches.has(node)) {
         return problem(
           "bad-endpoint",
-          `Endpoint "${text}" names a NIC of switch "${node}"; switches have no NICs`,
-          `write "${node}"`,
+          `Endpoint ${quote(text)} names a NIC of switch ${quote(node)}; switches have no NICs`,
+          `write ${quote(node)}`,
         );
       }
       return problem(
         "unknown-endpoint",
-        `Unknown VM "${node}" in endpoint "${text}"`,
+        `Unknown VM ${quote(node)} in endpoint ${quote(text)}`,
         didYouMean(node, [...ctx.vms.keys()]),
       );
     }
     if (!vm.nics.some((n) => n.name === nicName)) {
       return problem(
         "unknown-endpoint",
-        `VM "${node}" has no NIC "${nicName}"`,
+        `VM ${quote(node)} has no NIC ${quote(nicName)}`,
         didYouMean(nicName, vm.nics.map((n) => n.name)),
       );
     }
@@ -304,18 +297,22 @@ function resolveEndpoint(
   if (vm !== undefined) {
     if (vm.nics.length === 1) return { kind: "nic", vm: node, nic: vm.nics[0].name };
     if (vm.nics.length === 0) {
-      return problem("no-nic", `VM "${node}" has no NIC to link`, `add one under vms.${node}.nics`);
+      return problem(
+        "no-nic",
+        `VM ${quote(node)} has no NIC to link`,
+        `add one under ${pathToString(["vms", node, "nics"])}`,
+      );
     }
-    const names = vm.nics.map((n) => `"${node}:${n.name}"`);
+    const names = vm.nics.map((n) => quote(`${node}:${n.name}`));
     return problem(
       "ambiguous-nic",
-      `VM "${node}" has ${vm.nics.length} NICs, so endpoint "${text}" is ambiguous`,
+      `VM ${quote(node)} has ${vm.nics.length} NICs, so endpoint ${quote(text)} is ambiguous`,
       `write ${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}`,
     );
   }
   return problem(
     "unknown-endpoint",
-    `Unknown VM or switch "${node}"`,
+    `Unknown VM or switch ${quote(node)}`,
     didYouMean(node, [...ctx.vms.keys(), ...ctx.switches]),
   );
 }
@@ -349,7 +346,7 @@ function buildLinks(
       out.problems.push({
         code: "duplicate-link-name",
         path: link.name === undefined ? path : [...path, "name"],
-        message: `Link name "${name}" is already used by links[${first}]`,
+        message: `Link name ${quote(name)} is already used by links[${first}]`,
         hint: link.name === undefined
           ? "give one of the links a `name`"
           : "rename one of the links",
@@ -376,7 +373,7 @@ function buildLinks(
         out.problems.push({
           code: "reorder-without-delay",
           path: r.reorderAt,
-          message: `Cannot reorder on link "${name}" (${dir}) without a delay`,
+          message: `Cannot reorder on link ${quote(name)} (${dir}) without a delay`,
           hint: "set `delay` above 0: netem reorders by sending some frames without the delay",
         });
       }
@@ -404,12 +401,15 @@ export function buildTopology(raw: RawTopology, source: string): Built {
     reported: new Set(),
   };
   if (!LAB_NAME_RE.test(raw.name)) {
+    const fixed = raw.name.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+/, "")
+      .slice(0, 32);
     out.problems.push({
       code: "bad-name",
       path: ["name"],
-      message:
-        `Bad lab name "${raw.name}": use 1-32 of a-z, 0-9 and "-", starting with a letter or digit`,
-      hint: null,
+      message: `Bad lab name ${
+        quote(raw.name)
+      }: use 1-32 of a-z, 0-9 and "-", starting with a letter or digit`,
+      hint: LAB_NAME_RE.test(fixed) ? `try ${quote(fixed)}` : "such as `name: my-lab`",
     });
   }
   const vms = buildVms(raw, out);
@@ -420,7 +420,7 @@ export function buildTopology(raw: RawTopology, source: string): Built {
         code: "duplicate-name",
         path: ["switches", name],
         atKey: true,
-        message: `Name "${name}" is used by a VM and a switch`,
+        message: `Name ${quote(name)} is used by a VM and a switch`,
         hint: "VMs and switches share one namespace; rename one of them",
       });
     }

@@ -8,8 +8,9 @@
 
 import { formatIpv4, parseCidr, subnetOf } from "./addresses.ts";
 import type { Origins } from "./build.ts";
-import type { PathSegment, Problem } from "./issues.ts";
+import { type PathSegment, pathToString, type Problem } from "./issues.ts";
 import type { Endpoint, Topology } from "./types.ts";
+import { quote } from "./quote.ts";
 
 /** Union-find over string keys, with path halving. */
 class Components {
@@ -55,7 +56,7 @@ function checkLinks(t: Topology, origins: Origins, problems: Problem[]): void {
       problems.push({
         code: "self-link",
         path: at(1),
-        message: `Link "${link.name}" connects "${show(e0)}" to itself`,
+        message: `Link ${quote(link.name)} connects ${quote(show(e0))} to itself`,
         hint: "a link joins two different NICs or switches",
       });
       continue;
@@ -67,7 +68,7 @@ function checkLinks(t: Topology, origins: Origins, problems: Problem[]): void {
           problems.push({
             code: "nic-reused",
             path: at(j),
-            message: `NIC "${show(e)}" is already used by link "${other}"`,
+            message: `NIC ${quote(show(e))} is already used by link ${quote(other)}`,
             hint: "a NIC takes one link; join more than two NICs through a switch",
           });
         } else usedBy.set(nodeKey(e), link.name);
@@ -79,9 +80,10 @@ function checkLinks(t: Topology, origins: Origins, problems: Problem[]): void {
           problems.push({
             code: "switch-full",
             path: at(j),
-            message:
-              `Switch "${e.switch}" has no free port for link "${link.name}" (ports_max ${max})`,
-            hint: `raise switches.${e.switch}.ports_max`,
+            message: `Switch ${quote(e.switch)} has no free port for link ${
+              quote(link.name)
+            } (ports_max ${max})`,
+            hint: `raise ${pathToString(["switches", e.switch, "ports_max"])}`,
           });
         }
       }
@@ -90,7 +92,7 @@ function checkLinks(t: Topology, origins: Origins, problems: Problem[]): void {
       problems.push({
         code: "switch-loop",
         path: ["links", origins.linkIndex[i]],
-        message: `Link "${link.name}" closes a loop among switches`,
+        message: `Link ${quote(link.name)} closes a loop among switches`,
         hint: "vlab switches have no STP, so a loop would flood frames forever; remove this link",
       });
     }
@@ -110,7 +112,7 @@ function checkMacs(t: Topology, origins: Origins, problems: Problem[]): void {
       problems.push({
         code: "duplicate-mac",
         path: origins.nicKey.get(`${vm.name}/${nic.name}`)?.mac ?? ["vms", vm.name],
-        message: `MAC ${nic.mac} of NIC "${who}" is already used by NIC "${first}"`,
+        message: `MAC ${nic.mac} of NIC ${quote(who)} is already used by NIC ${quote(first)}`,
         hint: "remove `mac` to use the derived address, or pick another",
       });
     }
@@ -140,7 +142,7 @@ function checkSegments(t: Topology, origins: Origins, problems: Problem[]): void
         problems.push({
           code: "bad-address",
           path,
-          message: `IP ${nic.ip} of NIC "${who}" is the ${which} address of ${net}`,
+          message: `IP ${nic.ip} of NIC ${quote(who)} is the ${which} address of ${net}`,
           hint: `use a host address from ${formatIpv4(network + 1)} to ${
             formatIpv4(broadcast - 1)
           }`,
@@ -156,8 +158,8 @@ function checkSegments(t: Topology, origins: Origins, problems: Problem[]): void
         problems.push({
           code: "subnet-mismatch",
           path,
-          message: `NIC "${who}" (${nic.ip}/${nic.prefix}) shares an L2 segment with NIC ` +
-            `"${first.who}" but is not in its subnet ${theirs}`,
+          message: `NIC ${quote(who)} (${nic.ip}/${nic.prefix}) shares an L2 segment with NIC ` +
+            `${quote(first.who)} but is not in its subnet ${theirs}`,
           hint: "give NICs on one segment addresses in one subnet, or link them apart",
         });
       }
@@ -167,8 +169,9 @@ function checkSegments(t: Topology, origins: Origins, problems: Problem[]): void
         problems.push({
           code: "duplicate-ip",
           path,
-          message:
-            `IP ${nic.ip} of NIC "${who}" is already used by NIC "${other}" on the same L2 segment`,
+          message: `IP ${nic.ip} of NIC ${quote(who)} is already used by NIC ${
+            quote(other)
+          } on the same L2 segment`,
           hint: null,
         });
       } else ipBy.set(ipKey, who);

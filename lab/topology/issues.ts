@@ -8,6 +8,7 @@
  */
 
 import { closest, distance } from "fastest-levenshtein";
+import { escapeControl, quote } from "./quote.ts";
 import type { TopologyIssue } from "./types.ts";
 
 /** One step of a path into the document: a map key or a sequence index. */
@@ -28,6 +29,67 @@ export interface Problem {
 }
 
 /**
+ * Every problem code a topology can get, with the hint given when the check that found it has
+ * no more precise one. docs/topology.md lists the same codes; every printed problem has a hint.
+ *
+ * @example
+ * ```ts
+ * import { PROBLEM_CODES } from "./issues.ts";
+ * PROBLEM_CODES.has("unknown-key"); // true
+ * ```
+ */
+export const PROBLEM_CODES: ReadonlyMap<string, string> = new Map([
+  ["unreadable", "check the path and that the file can be read"],
+  ["too-large", "a topology file is at most 1 MiB; split the lab or shorten the file"],
+  ["yaml-syntax", "check the YAML at this line: indentation with spaces, quotes and brackets"],
+  ["duplicate-key", "a map holds each key once; remove or rename one of them"],
+  ["unknown-key", "remove it; docs/topology.md lists every key"],
+  ["missing-key", "add it; docs/topology.md lists the required keys"],
+  ["wrong-type", "docs/topology.md gives the type of every key"],
+  ["unknown-value", "docs/topology.md lists the allowed values"],
+  ["out-of-range", "docs/topology.md gives the range of every key"],
+  ["bad-unit", 'write a value with its unit, such as "16MiB", "10ms", "1%" or "100mbit"'],
+  ["bad-name", 'use 1-16 of a-z, 0-9, "_" and "-", starting with a letter'],
+  ["duplicate-name", "VMs and switches share one namespace; rename one of them"],
+  ["duplicate-link-name", "give one of the links another `name`"],
+  ["bad-ip", 'write an IPv4 address with a prefix length, e.g. "10.0.0.1/24"'],
+  ["bad-address", "use a unicast host address inside its subnet"],
+  ["subnet-mismatch", "give NICs on one segment addresses in one subnet, or link them apart"],
+  ["duplicate-ip", "give each NIC on one L2 segment an address of its own"],
+  ["bad-mac", 'write six hex octets, such as "02:00:00:00:00:01", or leave `mac` out'],
+  ["mac-not-unicast", 'use a unicast locally administered address such as "02:00:00:00:00:01"'],
+  ["mac-zero", 'use a unicast locally administered address such as "02:00:00:00:00:01"'],
+  ["duplicate-mac", "remove `mac` to use the derived address, or pick another"],
+  ["bad-queue-size", "use 8, 16, …, 32768, or `layout: packed` which takes any size"],
+  ["memory-too-small", "raise the VM's `memory`, or use a smaller queue_size"],
+  ["bad-endpoints", "a link has two endpoints; use a switch to join more than two NICs"],
+  ["bad-endpoint", 'write "vm:nic", "vm" (its only NIC) or "switch"'],
+  ["unknown-endpoint", "name a VM, NIC or switch defined in the file"],
+  ["ambiguous-nic", 'write "vm:nic" to say which NIC'],
+  ["no-nic", "add a NIC to the VM under its `nics`"],
+  ["nic-reused", "a NIC takes one link; join more than two NICs through a switch"],
+  ["self-link", "a link joins two different NICs or switches"],
+  ["switch-full", "raise the switch's `ports_max`"],
+  ["switch-loop", "vlab switches have no STP, so a loop would flood frames forever; remove a link"],
+  ["reorder-without-delay", "set `delay` above 0: netem reorders by sending some frames early"],
+  ["too-many", "split the lab into smaller ones; docs/topology.md gives the limits"],
+  ["invalid", "docs/topology.md describes every key"],
+]);
+
+/**
+ * The hint of a problem: its own, else the default of its code (never null for a known code).
+ *
+ * @example
+ * ```ts
+ * import { hintFor } from "./issues.ts";
+ * hintFor("duplicate-ip", null); // "give each NIC on one L2 segment an address of its own"
+ * ```
+ */
+export function hintFor(code: string, hint: string | null): string | null {
+  return hint ?? PROBLEM_CODES.get(code) ?? PROBLEM_CODES.get("invalid") ?? null;
+}
+
+/**
  * Render a path as `links[0].endpoints[1]` or `vms.a.nics.eth0`; keys that are not plain names
  * are quoted (`vms["A B"]`).
  *
@@ -42,7 +104,7 @@ export function pathToString(path: readonly PathSegment[]): string {
   for (const seg of path) {
     if (typeof seg === "number") out += `[${seg}]`;
     else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out === "" ? seg : `.${seg}`;
-    else out += `[${JSON.stringify(seg)}]`;
+    else out += `[${quote(seg)}]`;
   }
   return out;
 }
@@ -98,8 +160,10 @@ export function formatIssues(issues: readonly TopologyIssue[], source: string): 
   const lines: string[] = [];
   for (const issue of issues) {
     const where = issue.line === null ? source : `${source}:${issue.line}:${issue.column ?? 1}`;
-    lines.push(`${where}: ${issue.message}`);
-    if (issue.hint !== null) lines.push(`  hint: ${issue.hint}`);
+    // Messages quote outside text already; escaping the whole line guarantees that no escape
+    // sequence from a file (or its name) reaches the terminal.
+    lines.push(escapeControl(`${where}: ${issue.message}`));
+    if (issue.hint !== null) lines.push(escapeControl(`  hint: ${issue.hint}`));
   }
   return lines.join("\n");
 }

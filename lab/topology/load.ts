@@ -14,9 +14,12 @@ import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDoc
 import { err, ok, type Result } from "../../devices/result.ts";
 import { buildTopology } from "./build.ts";
 import { checkGraph } from "./checks.ts";
-import { type PathSegment, pathToString, type Problem } from "./issues.ts";
+import { hintFor, type PathSegment, pathToString, type Problem } from "./issues.ts";
 import type { RawTopology } from "./schema.ts";
 import { checkStructure } from "./structure.ts";
+import { checkCounts, MAX_TOPOLOGY_BYTES } from "./limits.ts";
+import { quote } from "./quote.ts";
+import { aliasIssues, duplicateKeyIssues, syntaxIssues } from "./yaml_errors.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
 
 type Locator = (problem: Problem) => { line: number; column: number } | null;
@@ -53,6 +56,9 @@ function problemsOf(
   raw: unknown,
   source: string,
 ): { topology: Topology | null; problems: Problem[] } {
+  // Far too big a lab: say so, and spend no time on checking every part of it.
+  const counts = checkCounts(raw);
+  if (counts.length > 0) return { topology: null, problems: counts };
   const shape = checkStructure(raw);
   let usable = raw;
   const broken = new Set<string>();
@@ -92,7 +98,7 @@ function toIssues(problems: readonly Problem[], locate: Locator | null): Topolog
       line: at?.line ?? null,
       column: at?.column ?? null,
       message: p.message,
-      hint: p.hint,
+      hint: hintFor(p.code, p.hint),
     });
   }
   if (locate !== null) {
@@ -154,34 +160,41 @@ function nodeFor(doc: Document, path: readonly PathSegment[], atKey: boolean): N
  * ```
  */
 export function parseTopology(text: string, source: string): Result<Topology, TopologyIssue[]> {
+  if (text.length > MAX_TOPOLOGY_BYTES) {
+    return err([{
+      code: "too-large",
+      path: "",
+      line: null,
+      column: null,
+      message: `Cannot read ${quote(source)}: it is more than 1 MiB of text`,
+      hint: "a topology file is at most 1 MiB; split the lab or shorten the file",
+    }]);
+  }
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    return err(doc.errors.map((e) => {
-      const at = lineCounter.linePos(e.pos[0]);
-      const duplicate = e.code === "DUPLICATE_KEY";
-      const key = /^("[^"\n]*"|'[^'\n]*'|[^:\n]+?)\s*:/.exec(text.slice(e.pos[0]))?.[1] ?? "";
-      return {
-        code: duplicate ? "duplicate-key" : "yaml-syntax",
-        path: "",
-        line: at.line,
-        column: at.col,
-        message: duplicate && key !== "" ? `Duplicate key "${key}"` : e.message.replace(/\.$/, ""),
-        hint: duplicate ? "a map holds each key once; remove or rename one of them" : null,
-      };
-    }));
+  // Duplicate keys are found by duplicateKeyIssues: the library's check is quadratic.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
+  if (doc.errors.length > 0) return err(syntaxIssues(text, doc, lineCounter));
+  const yamlIssues = [...duplicateKeyIssues(doc, lineCounter), ...aliasIssues(doc, lineCounter)];
+  if (yamlIssues.length > 0) {
+    return err(yamlIssues.sort((a, b) => a.line! - b.line! || a.column! - b.column!));
   }
   let raw: unknown;
   try {
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    const aliasBomb = /alias count/i.test(why);
     return err([{
       code: "yaml-syntax",
       path: "",
       line: 1,
       column: 1,
-      message: `Cannot read the YAML document: ${e instanceof Error ? e.message : String(e)}`,
-      hint: null,
+      message: aliasBomb
+        ? "Cannot read the YAML document: its aliases expand to too many nodes"
+        : `Cannot read the YAML document: ${quote(why)}`,
+      hint: aliasBomb
+        ? "write the values out, or use fewer aliases of aliases"
+        : "check the YAML syntax of the file",
     }]);
   }
   const locate: Locator = (p) => {

@@ -16,8 +16,7 @@ const ROWS: Row[] = [
   {
     what: "YAML syntax error",
     yaml: "name: x\nvms: { a: {}\n",
-    first:
-      "3:1 yaml-syntax Flow map in block collection must be sufficiently indented and end with a }",
+    first: "2:6 yaml-syntax Unclosed flow map: this `{` has no closing `}`",
   },
   {
     what: "duplicate map key",

@@ -63,3 +63,19 @@ export function quote(value: unknown, max: number = QUOTE_MAX_CHARS): string {
   const escaped = escapeControl(shown.replace(/[\\"]/g, (c) => `\\${c}`));
   return `"${escaped}${cut ? "…" : ""}"`;
 }
+
+/**
+ * A value as a message shows it after "got": a short plain token (`150%`, `10 parsecs`, `300`)
+ * as it is, anything else through {@linkcode quote}.
+ *
+ * @example
+ * ```ts
+ * import { showValue } from "./quote.ts";
+ * showValue("150%"); // "150%"
+ * showValue("9".repeat(400)).length; // 67
+ * ```
+ */
+export function showValue(value: unknown): string {
+  const text = typeof value === "string" ? value : String(value);
+  return /^[\w.%µ+-]{1,24}$/.test(text) ? text : quote(text);
+}

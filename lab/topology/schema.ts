@@ -12,7 +12,8 @@
 
 import { z } from "zod";
 import { parseDuration, parsePercent, parseRate, parseSize, type UnitError } from "./units.ts";
-import { parseCidr, parseMac } from "./addresses.ts";
+import { notHostAddress, parseCidr, parseMac } from "./addresses.ts";
+import { quote, showValue } from "./quote.ts";
 
 /** Pattern of VM, switch, NIC and link names. */
 export const NAME_PATTERN = "^[a-z][a-z0-9_-]{0,15}$";
@@ -25,18 +26,18 @@ export const MEMORY_RANGE = { min: 1024 ** 2, max: 2 * 1024 ** 3 } as const;
 
 type Ctx = z.core.$RefinementCtx<string | number>;
 
-function addUnitIssue(ctx: Ctx, key: string, e: UnitError, unit = ""): void {
+function addUnitIssue(ctx: Ctx, key: string, e: UnitError): void {
   if (e.kind === "bad-unit") {
     ctx.addIssue({
       code: "custom",
-      message: `Cannot read ${key} "${e.input}": expected ${e.expected}`,
+      message: `Cannot read ${key} ${quote(e.input)}: expected ${e.expected}`,
       params: { code: "bad-unit", hint: e.hint },
     });
   } else {
     ctx.addIssue({
       code: "custom",
-      message: `${key} must be between ${e.min}${unit} and ${e.max}${unit}, got ${e.input}`,
-      params: { code: "out-of-range", hint: null },
+      message: `${key} must be between ${e.range}, got ${showValue(e.input)}`,
+      params: { code: "out-of-range", hint: `write a ${key} between ${e.range}` },
     });
   }
 }
@@ -53,7 +54,7 @@ function duration(key: string, what: string) {
 function percent(key: string, what: string) {
   return stringOrNumber().superRefine((v, ctx) => {
     const r = parsePercent(v);
-    if (!r.ok) addUnitIssue(ctx, key, r.error, "%");
+    if (!r.ok) addUnitIssue(ctx, key, r.error);
   }).describe(`${what}. A percentage 0..100: "1%", "0.5%"`);
 }
 
@@ -97,8 +98,11 @@ const memory = stringOrNumber().superRefine((v, ctx) => {
   if (r.value < MEMORY_RANGE.min || r.value > MEMORY_RANGE.max) {
     ctx.addIssue({
       code: "custom",
-      message: `memory must be between 1MiB and 2GiB, got ${typeof v === "string" ? v : r.value}`,
-      params: { code: "out-of-range", hint: null },
+      message: `memory must be between 1MiB and 2GiB, got ${showValue(v)}`,
+      params: {
+        code: "out-of-range",
+        hint: 'write a memory between 1MiB and 2GiB, such as "16MiB"',
+      },
     });
   }
 }).describe('Guest memory: "16MiB", "1GiB" or bytes; 1MiB..2GiB; default 16MiB');
@@ -117,10 +121,22 @@ const ip = z.string().superRefine((v, ctx) => {
   if (!r.ok) {
     ctx.addIssue({
       code: "custom",
-      message: `Cannot read ip "${v}": ${r.error.reason}`,
+      message: `Cannot read ip ${quote(v)}: ${r.error.reason}`,
       params: {
         code: "bad-ip",
         hint: 'write an IPv4 address with a prefix length, e.g. "10.0.0.1/24"',
+      },
+    });
+    return;
+  }
+  const why = notHostAddress(r.value.address);
+  if (why !== null) {
+    ctx.addIssue({
+      code: "custom",
+      message: `IP ${quote(v)} is ${why}, not a host address`,
+      params: {
+        code: "bad-address",
+        hint: 'use a unicast host address, such as one from 10.0.0.0/8 ("10.0.0.1/24")',
       },
     });
   }
@@ -136,10 +152,10 @@ const mac = z.string().superRefine((v, ctx) => {
     ? "mac-zero"
     : "bad-mac";
   const message = e.kind === "multicast"
-    ? `MAC "${v}" is a multicast address (low bit of the first octet set)`
+    ? `MAC ${quote(v)} is a multicast address (low bit of the first octet set)`
     : e.kind === "zero"
-    ? `MAC "${v}" is all zeros`
-    : `Cannot read mac "${v}": expected six hex octets separated by colons`;
+    ? `MAC ${quote(v)} is all zeros`
+    : `Cannot read mac ${quote(v)}: expected six hex octets separated by colons`;
   ctx.addIssue({
     code: "custom",
     message,

@@ -8,6 +8,7 @@
 import type { z } from "zod";
 import { topologySchema } from "./schema.ts";
 import { didYouMean, type PathSegment, pathToString, type Problem } from "./issues.ts";
+import { quote, showValue } from "./quote.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnySchema = any;
@@ -71,8 +72,8 @@ export function describeValue(v: unknown): string {
   if (v === null || v === undefined) return "nothing";
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "a map";
-  if (typeof v === "string") return JSON.stringify(v);
-  return String(v);
+  if (typeof v === "string") return quote(v);
+  return showValue(v);
 }
 
 const EXPECTED: Record<string, string> = {
@@ -96,6 +97,12 @@ function lastKey(path: readonly PathSegment[]): string {
   return "value";
 }
 
+const MISSING_HINT: ReadonlyMap<string, string> = new Map([
+  ["name", "add `name: my-lab` (the lab's name)"],
+  ["vms", "add `vms:` with at least one VM, such as `vms: { a: {} }`"],
+  ["endpoints", "add `endpoints: [a:eth0, b:eth0]`"],
+]);
+
 function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
   const path = issue.path as PathSegment[];
   const value = valueAt(raw, path);
@@ -107,8 +114,8 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
         return [{
           code: "missing-key",
           path,
-          message: `Missing key "${key}"${parent}`,
-          hint: null,
+          message: `Missing key ${quote(key)}${parent}`,
+          hint: MISSING_HINT.get(key) ?? `add \`${key}\`; docs/topology.md lists the keys`,
         }];
       }
       const expected = EXPECTED[issue.expected] ?? issue.expected;
@@ -120,7 +127,9 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
         message: `${label(path)} must be ${integer ? "an integer" : expected}, got ${
           describeValue(value)
         }`,
-        hint: null,
+        hint: `write ${integer ? "an integer" : expected} here; docs/topology.md describes \`${
+          lastKey(path)
+        }\``,
       }];
     }
     case "invalid_union":
@@ -128,7 +137,7 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
         code: "wrong-type",
         path,
         message: `${label(path)} must be a string or a number, got ${describeValue(value)}`,
-        hint: null,
+        hint: `write a value with its unit, such as "10ms", "1%" or "100mbit"`,
       }];
     case "too_small":
     case "too_big": {
@@ -139,7 +148,7 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
         code: "out-of-range",
         path,
         message: `${lastKey(path)} must be between ${min} and ${max}, got ${describeValue(value)}`,
-        hint: null,
+        hint: `write a whole number from ${min} to ${max}`,
       }];
     }
     case "invalid_value": {
@@ -160,7 +169,7 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
         code: "unknown-key",
         path: [...path, key],
         atKey: true,
-        message: `Unknown key "${key}" ${where}`,
+        message: `Unknown key ${quote(key)} ${where}`,
         hint: didYouMean(key, known),
       }));
     }

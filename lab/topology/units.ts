@@ -8,10 +8,22 @@
 
 import { err, ok, type Result } from "../../devices/result.ts";
 
-/** Why a value with a unit could not be read. */
+/**
+ * Why a value with a unit could not be read. An out-of-range error carries the range as numbers
+ * (in the unit the parser returns) and as text in the file's units (`"0 and 60s"`).
+ */
 export type UnitError =
   | { kind: "bad-unit"; input: string; expected: string; hint: string }
-  | { kind: "out-of-range"; input: string; min: number; max: number };
+  | { kind: "out-of-range"; input: string; min: number; max: number; range: string };
+
+/** Longest delay or jitter, µs: a minute (netem's own limit is about 71 minutes). */
+export const DURATION_MAX_US = 60_000_000;
+/** Slowest and fastest rate limit, bit/s (0 means unlimited and is always allowed). */
+export const RATE_RANGE = { min: 1_000, max: 100_000_000_000 } as const;
+/** Largest size, bytes: sizes beyond this cannot be counted exactly. */
+export const SIZE_MAX = Number.MAX_SAFE_INTEGER;
+/** Digits a number in a unit value may have at most (keeps 400-digit inputs out). */
+const MAX_DIGITS = 24;
 
 const NUMBER = String.raw`(\d+(?:\.\d+)?)`;
 const SIZE_RE = new RegExp(`^${NUMBER}\\s*(B|KiB|MiB|GiB)?$`);
@@ -27,6 +39,14 @@ function show(value: string | number): string {
   return typeof value === "number" ? String(value) : value;
 }
 
+function tooLong(value: string): boolean {
+  return value.replace(/[^0-9]/g, "").length > MAX_DIGITS;
+}
+
+function outOfRange(input: string | number, min: number, max: number, range: string): UnitError {
+  return { kind: "out-of-range", input: show(input), min, max, range };
+}
+
 /**
  * Read a size in bytes: `"16MiB"`, `"1GiB"`, `"512KiB"`, `"65536"` or a number of bytes.
  *
@@ -38,11 +58,16 @@ function show(value: string | number): string {
  */
 export function parseSize(value: string | number): Result<number, UnitError> {
   const hint = 'write a size such as "16MiB", "1GiB" or a number of bytes';
+  const range = "0 and 8PiB";
   if (typeof value === "number") {
+    if (Number.isInteger(value) && value > SIZE_MAX) {
+      return err(outOfRange(value, 0, SIZE_MAX, range));
+    }
     return Number.isInteger(value) && value >= 0
       ? ok(value)
       : err({ kind: "bad-unit", input: show(value), expected: "a size", hint });
   }
+  if (tooLong(value)) return err(outOfRange(value, 0, SIZE_MAX, range));
   const m = SIZE_RE.exec(value.trim());
   if (m === null) {
     const si = /^(\d+(?:\.\d+)?)\s*([KMG])B?$/i.exec(value.trim());
@@ -50,6 +75,7 @@ export function parseSize(value: string | number): Result<number, UnitError> {
     return err({ kind: "bad-unit", input: value, expected: "a size", hint: better });
   }
   const bytes = Number(m[1]) * SIZE_FACTOR[m[2] ?? "B"];
+  if (bytes > SIZE_MAX) return err(outOfRange(value, 0, SIZE_MAX, range));
   if (!Number.isInteger(bytes)) {
     return err({ kind: "bad-unit", input: value, expected: "a whole number of bytes", hint });
   }
@@ -57,8 +83,8 @@ export function parseSize(value: string | number): Result<number, UnitError> {
 }
 
 /**
- * Read a duration in microseconds: `"250us"`, `"10ms"`, `"1s"`, `"0"` or `0`. Fractions are
- * rounded to the nearest microsecond.
+ * Read a duration in microseconds: `"250us"`, `"10ms"`, `"1s"`, `"0"` or `0`, at most a minute
+ * ({@linkcode DURATION_MAX_US}). Fractions are rounded to the nearest microsecond.
  *
  * @example
  * ```ts
@@ -72,9 +98,13 @@ export function parseDuration(value: string | number): Result<number, UnitError>
   if (typeof value === "number") {
     return err({ kind: "bad-unit", input: show(value), expected: "a duration with a unit", hint });
   }
+  const range = "0 and 60s";
+  if (tooLong(value)) return err(outOfRange(value, 0, DURATION_MAX_US, range));
   const m = DURATION_RE.exec(value.trim());
   if (m === null) return err({ kind: "bad-unit", input: value, expected: "a duration", hint });
-  return ok(Math.round(Number(m[1]) * DURATION_FACTOR[m[2]]));
+  const us = Math.round(Number(m[1]) * DURATION_FACTOR[m[2]]);
+  if (!(us <= DURATION_MAX_US)) return err(outOfRange(value, 0, DURATION_MAX_US, range));
+  return ok(us);
 }
 
 /**
@@ -91,6 +121,7 @@ export function parsePercent(value: string | number): Result<number, UnitError> 
   if (typeof value === "number") {
     pct = value;
   } else {
+    if (tooLong(value)) return err(outOfRange(value, 0, 100, "0% and 100%"));
     const m = PERCENT_RE.exec(value.trim());
     if (m === null) {
       return err({
@@ -103,14 +134,15 @@ export function parsePercent(value: string | number): Result<number, UnitError> 
     pct = Number(m[1]);
   }
   if (!Number.isFinite(pct) || pct < 0 || pct > 100) {
-    return err({ kind: "out-of-range", input: show(value), min: 0, max: 100 });
+    return err(outOfRange(value, 0, 100, "0% and 100%"));
   }
   return ok(pct);
 }
 
 /**
  * Read a rate in bits per second: `"512kbit"`, `"100mbit"`, `"1gbit"`; `"0"` or `0` means
- * unlimited. Units are decimal (1kbit = 1000 bit/s), as in netem.
+ * unlimited. Units are decimal (1kbit = 1000 bit/s), as in netem. A limit is between 1kbit
+ * (a full frame every 12 s) and 100gbit ({@linkcode RATE_RANGE}).
  *
  * @example
  * ```ts
@@ -128,8 +160,13 @@ export function parseRate(value: string | number): Result<number, UnitError> {
   if (typeof value === "number") {
     return err({ kind: "bad-unit", input, expected: "a rate with a unit", hint });
   }
+  const range = "1kbit and 100gbit (or 0, unlimited)";
+  if (tooLong(value)) return err(outOfRange(value, RATE_RANGE.min, RATE_RANGE.max, range));
   const m = RATE_RE.exec(value.trim());
   if (m === null) return err({ kind: "bad-unit", input, expected: "a rate", hint });
   const bps = Math.round(Number(m[1]) * RATE_FACTOR[m[2]]);
+  if (!(bps >= RATE_RANGE.min && bps <= RATE_RANGE.max)) {
+    return err(outOfRange(value, RATE_RANGE.min, RATE_RANGE.max, range));
+  }
   return ok(bps);
 }

@@ -43,7 +43,7 @@ Deno.test("percentages are 0..100 with or without the sign", () => {
   assert.deepEqual(parsePercent(100), { ok: true, value: 100 });
   assert.deepEqual(parsePercent("150%"), {
     ok: false,
-    error: { kind: "out-of-range", input: "150%", min: 0, max: 100 },
+    error: { kind: "out-of-range", input: "150%", min: 0, max: 100, range: "0% and 100%" },
   });
   assert.equal(parsePercent(-1).ok, false);
   assert.equal(parsePercent("5").ok, false);

@@ -1,0 +1,257 @@
+/**
+ * Clear errors and bounded work for hostile topology files: values out of range, addresses that
+ * are not a host's, YAML syntax errors at the line to fix, escape sequences and long values,
+ * files that are not files, huge files and labs, and a hint for every problem code.
+ */
+
+import assert from "node:assert/strict";
+import { formatIssues, loadTopologyFile, parseTopology } from "./mod.ts";
+import { PROBLEM_CODES } from "./issues.ts";
+import { MAX_TOPOLOGY_BYTES, TOPOLOGY_LIMITS } from "./limits.ts";
+import type { TopologyIssue } from "./types.ts";
+
+function issuesOf(yaml: string): TopologyIssue[] {
+  const r = parseTopology(yaml, "t.yaml");
+  assert.ok(!r.ok, `expected problems in:\n${yaml}`);
+  return r.error;
+}
+
+/** `line:col code message` of each issue. */
+function brief(yaml: string): string[] {
+  return issuesOf(yaml).map((i) => `${i.line}:${i.column} ${i.code} ${i.message}`);
+}
+
+/** A control character other than the newline that separates printed lines. */
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;
+
+const LINK = (impairment: string) =>
+  `name: x\nvms:\n  a: { nics: { eth0: {} } }\n  b: { nics: { eth0: {} } }\n` +
+  `links:\n  - endpoints: [a, b]\n    ${impairment}\n`;
+
+Deno.test("a rate below the smallest limit and a 400-digit delay are out of range", () => {
+  assert.deepEqual(brief(LINK("rate: 0.1bit")), [
+    "7:11 out-of-range rate must be between 1kbit and 100gbit (or 0, unlimited), got 0.1bit",
+  ]);
+  const huge = "9".repeat(400);
+  const [delay] = issuesOf(LINK(`delay: ${huge}ms`));
+  assert.equal(delay.code, "out-of-range");
+  assert.match(delay.message, /^delay must be between 0 and 60s, got "9{64}…"$/);
+  assert.equal(delay.hint, "write a delay between 0 and 60s");
+  assert.equal(
+    brief(LINK("jitter: 61s"))[0],
+    "7:13 out-of-range jitter must be between 0 and 60s, got 61s",
+  );
+  assert.equal(brief(LINK("rate: 200gbit"))[0].split(" ")[1], "out-of-range");
+  assert.equal(issuesOf(LINK(`loss: ${"1".repeat(400)}%`))[0].code, "out-of-range");
+  const memory = issuesOf(`name: x\nvms: { a: { memory: ${"9".repeat(400)}GiB } }\n`)[0];
+  assert.equal(memory.code, "out-of-range");
+  assert.ok(memory.message.length < 200, memory.message);
+  // The edges are allowed.
+  for (const ok of ["rate: 1kbit", "rate: 100gbit", "rate: 0", "delay: 60s"]) {
+    assert.ok(parseTopology(LINK(ok), "t.yaml").ok, ok);
+  }
+});
+
+Deno.test("multicast, loopback, broadcast and this-network addresses are not host IPs", () => {
+  const nic = (ip: string) => `name: x\nvms:\n  a: { nics: { eth0: { ip: ${ip} } } }\n`;
+  const cases: [string, RegExp][] = [
+    ["224.0.0.1/24", /multicast/],
+    ["239.255.255.250/8", /multicast/],
+    ["127.0.0.1/8", /loopback/],
+    ["0.0.0.5/24", /"this network"/],
+    ["255.255.255.255/24", /limited broadcast/],
+    ["240.0.0.1/8", /reserved/],
+    ["10.0.0.255/24", /broadcast address of 10\.0\.0\.0\/24/],
+    ["10.0.0.0/24", /network address of 10\.0\.0\.0\/24/],
+  ];
+  for (const [ip, why] of cases) {
+    const [issue, ...rest] = issuesOf(nic(ip));
+    assert.deepEqual(rest, [], ip);
+    assert.equal(issue.code, "bad-address", ip);
+    assert.match(issue.message, why, ip);
+    assert.equal(`${issue.line}:${issue.column}`, "3:28", ip);
+    assert.ok(issue.hint, ip);
+  }
+  for (const ip of ["10.0.0.1/24", "192.168.1.254/24", "169.254.1.1/16", "10.0.0.0/31"]) {
+    assert.ok(parseTopology(nic(ip), "t.yaml").ok, ip);
+  }
+});
+
+Deno.test("YAML syntax errors point at the unclosed quote, brace or bracket and the alias", () => {
+  const cases: [string, string, string][] = [
+    ['name: x\nvms:\n  a:\n    memory: "16MiB\n  b: {}\n', "4:13", "Unclosed string"],
+    ["name: x\nvms:\n  a:\n    memory: '16MiB''\n  b: {}\n", "4:13", "Unclosed string"],
+    ["name: x\nvms: { a: {}\n  \nlinks: []\n", "2:6", "Unclosed flow map"],
+    [
+      "name: x\nvms: {}\nlinks:\n  - endpoints: [a, b\n  - endpoints: [c, d]\n",
+      "4:16",
+      "Unclosed flow list",
+    ],
+    ["name: x\nvms:\n  a: *nope\n  b: {}\n", "3:6", 'Unknown alias "*nope"'],
+    ["name: x\nvms:\n  a: {}\n  a: {}\n", "4:3", 'Duplicate key "a"'],
+  ];
+  for (const [yaml, at, message] of cases) {
+    const [issue] = issuesOf(yaml);
+    assert.equal(`${issue.line}:${issue.column}`, at, `${message} in ${JSON.stringify(yaml)}`);
+    assert.ok(issue.message.startsWith(message), issue.message);
+    assert.ok(issue.hint, issue.message);
+  }
+  // Two unclosed braces: each is reported at its own opener, in order.
+  const two = brief("name: x\nvms:\n  a: { nics: { eth0: {}\n  b: {}\n");
+  assert.deepEqual(two.map((l) => l.split(" ")[0]), ["3:6", "3:14"]);
+});
+
+Deno.test("escape sequences from a file never reach the printed problems, and long values are cut", () => {
+  const yaml = 'name: "x\\e]0;pwned\\a"\nvms:\n  "v\\e[31m": {}\n' +
+    `  a: { nics: { eth0: { ip: "${"\\e[2J".repeat(50)}", mac: "\\e]0;x" } } }\n` +
+    'links:\n  - endpoints: ["\\e[5m:eth0", a]\n';
+  const issues = issuesOf(yaml);
+  assert.ok(issues.length >= 4, JSON.stringify(issues));
+  const printed = formatIssues(issues, "evil\x1b[0m.yaml");
+  assert.doesNotMatch(printed, CONTROL, "no control character is printed");
+  assert.match(printed, /Bad lab name "x\\x1b\]0;pwned\\x07"/);
+  assert.match(printed, /evil\\x1b\[0m\.yaml:1:7/);
+  for (const line of printed.split("\n")) assert.ok(line.length < 300, line);
+  // Binary garbage: one short line, no raw bytes.
+  const garbage = issuesOf("\x01\x1b]0;pwn\x07" + "A".repeat(2700) + "\n");
+  const shown = formatIssues(garbage, "g.yaml");
+  assert.ok(shown.length < 400, shown);
+  assert.doesNotMatch(shown, CONTROL);
+});
+
+Deno.test("validate refuses a FIFO, a device, a folder and a file over the size limit", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-topology-" });
+  try {
+    const fifo = `${dir}/fifo.yaml`;
+    const mk = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.equal(mk.code, 0, "mkfifo (coreutils) is needed for this test");
+    const big = `${dir}/big.yaml`;
+    Deno.writeTextFileSync(big, "name: x\nvms: {}\n# " + "x".repeat(MAX_TOPOLOGY_BYTES) + "\n");
+    const binary = `${dir}/bin.yaml`;
+    Deno.writeFileSync(binary, new Uint8Array([0x6e, 0, 0xff, 0x1b, 0x5d]));
+    const cases: [string, string, RegExp][] = [
+      [fifo, "unreadable", /it is a FIFO$/],
+      ["/dev/zero", "unreadable", /it is a character device$/],
+      [dir, "unreadable", /it is a folder$/],
+      [big, "too-large", /more than 1 MiB$/],
+      [binary, "unreadable", /binary/],
+    ];
+    for (const [path, code, why] of cases) {
+      const r = await loadTopologyFile(path);
+      assert.ok(!r.ok, path);
+      assert.equal(r.error.length, 1, path);
+      assert.equal(r.error[0].code, code, path);
+      assert.match(r.error[0].message, why, path);
+      assert.ok(r.error[0].hint, path);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a file of 20,000 VMs is refused as too many, in linear time", () => {
+  const lines = ["name: big", "vms:"];
+  for (let i = 0; i < 20_000; i++) lines.push(`  v${i}: {}`);
+  const t0 = performance.now();
+  const issues = issuesOf(lines.join("\n") + "\n");
+  const ms = performance.now() - t0;
+  assert.deepEqual(issues.map((i) => i.message), [
+    `A lab holds at most ${TOPOLOGY_LIMITS.vms} VMs, got 20000`,
+  ]);
+  // The yaml library's own duplicate-key check took 22 s here (it compares every pair of keys).
+  assert.ok(ms < 10_000, `took ${ms.toFixed(0)} ms`);
+});
+
+Deno.test("links and NICs per VM are bounded too", () => {
+  const nics = Array.from({ length: TOPOLOGY_LIMITS.nicsPerVm + 1 }, (_, i) => `e${i}: {}`);
+  const [nic] = issuesOf(`name: x\nvms:\n  a: { nics: { ${nics.join(", ")} } }\n`);
+  assert.equal(nic.code, "too-many");
+  assert.equal(nic.path, "vms.a.nics");
+  const links = Array.from({ length: TOPOLOGY_LIMITS.links + 1 }, () => "  - endpoints: [a, b]");
+  const [link] = issuesOf(`name: x\nvms: { a: {}, b: {} }\nlinks:\n${links.join("\n")}\n`);
+  assert.equal(link.code, "too-many");
+  assert.equal(link.path, "links");
+});
+
+/** One file per problem code; each must produce its code, with a hint. */
+const EVERY_CODE: Record<string, string> = {
+  "yaml-syntax": "name: x\nvms: { a: {}\n",
+  "duplicate-key": "name: x\nname: y\nvms: {}\n",
+  "unknown-key": "name: x\nvms: {}\nlnks: []\n",
+  "missing-key": "vms: {}\n",
+  "wrong-type": "name: x\nvms: { a: { poll_us: fast } }\n",
+  "unknown-value": "name: x\nvms: { a: { layout: spilt } }\n",
+  "out-of-range": "name: x\nvms: { a: { memory: 1 } }\n",
+  "bad-unit": "name: x\nvms: { a: { memory: 10 parsecs } }\n",
+  "bad-name": "name: X!\nvms: {}\n",
+  "duplicate-name": "name: x\nvms: { a: {} }\nswitches: { a: {} }\n",
+  "duplicate-link-name":
+    "name: x\nvms: { a: { nics: { e0: {}, e1: {} } }, b: { nics: { e0: {}, e1: {} } } }\n" +
+    "links: [{ endpoints: [a:e0, b:e0] }, { endpoints: [a:e1, b:e1] }]\n",
+  "bad-ip": "name: x\nvms: { a: { nics: { e0: { ip: 10.0.0.1 } } } }\n",
+  "bad-address": "name: x\nvms: { a: { nics: { e0: { ip: 127.0.0.1/8 } } } }\n",
+  "subnet-mismatch": "name: x\nvms: { a: { nics: { e0: { ip: 10.0.0.1/24 } } }, " +
+    "b: { nics: { e0: { ip: 10.0.1.1/24 } } } }\nlinks: [{ endpoints: [a, b] }]\n",
+  "duplicate-ip": "name: x\nvms: { a: { nics: { e0: { ip: 10.0.0.1/24 } } }, " +
+    "b: { nics: { e0: { ip: 10.0.0.1/24 } } } }\nlinks: [{ endpoints: [a, b] }]\n",
+  "bad-mac": "name: x\nvms: { a: { nics: { e0: { mac: zz } } } }\n",
+  "mac-not-unicast": "name: x\nvms: { a: { nics: { e0: { mac: '01:00:00:00:00:01' } } } }\n",
+  "mac-zero": "name: x\nvms: { a: { nics: { e0: { mac: '00:00:00:00:00:00' } } } }\n",
+  "duplicate-mac": "name: x\nvms: { a: { nics: { e0: { mac: '02:00:00:00:00:09' } } }, " +
+    "b: { nics: { e0: { mac: '02:00:00:00:00:09' } } } }\n",
+  "bad-queue-size": "name: x\nvms: { a: { nics: { e0: { queue_size: 300 } } } }\n",
+  "memory-too-small": "name: x\nvms: { a: { memory: 1MiB, nics: { e0: { queue_size: 4096 } } } }\n",
+  "bad-endpoints": "name: x\nvms: { a: { nics: { e0: {} } } }\nlinks: [{ endpoints: [a] }]\n",
+  "bad-endpoint":
+    "name: x\nvms: { a: { nics: { e0: {} } } }\nlinks: [{ endpoints: ['a:b:c', a] }]\n",
+  "unknown-endpoint":
+    "name: x\nvms: { a: { nics: { e0: {} } } }\nlinks: [{ endpoints: [a, zz] }]\n",
+  "ambiguous-nic": "name: x\nvms: { a: { nics: { e0: {}, e1: {} } }, b: { nics: { e0: {} } } }\n" +
+    "links: [{ endpoints: [a, b] }]\n",
+  "no-nic": "name: x\nvms: { a: {}, b: { nics: { e0: {} } } }\nlinks: [{ endpoints: [a, b] }]\n",
+  "nic-reused":
+    "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } }, c: { nics: { e0: {} } } }\n" +
+    "links: [{ endpoints: [a, b] }, { endpoints: [a, c] }]\n",
+  "self-link": "name: x\nswitches: { s: {} }\nvms: {}\nlinks: [{ endpoints: [s, s] }]\n",
+  "switch-full": "name: x\nswitches: { s: { ports_max: 1 } }\n" +
+    "vms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
+    "links: [{ endpoints: [a, s] }, { endpoints: [b, s] }]\n",
+  "switch-loop": "name: x\nswitches: { s: {}, t: {} }\nvms: {}\n" +
+    "links: [{ endpoints: [s, t], name: l1 }, { endpoints: [s, t], name: l2 }]\n",
+  "reorder-without-delay": "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
+    "links: [{ endpoints: [a, b], reorder: 5% }]\n",
+  "too-many": `name: x\nvms: {${
+    Array.from({ length: TOPOLOGY_LIMITS.vms + 1 }, (_, i) => ` v${i}: {}`).join(",")
+  } }\n`,
+};
+
+Deno.test("every problem code is documented, produced by a file and printed with a hint", async () => {
+  const text = Deno.readTextFileSync(new URL("../../docs/topology.md", import.meta.url));
+  const docs = text.slice(text.indexOf("## Checks and error codes"), text.indexOf("## API"));
+  const documented = new Set([...docs.matchAll(/^\| `([a-z-]+)`\s+\|/gm)].map((m) => m[1]));
+  const known = new Set(PROBLEM_CODES.keys());
+  for (const code of known) {
+    if (code !== "invalid") assert.ok(documented.has(code), `${code} is in docs/topology.md`);
+  }
+  for (const code of documented) assert.ok(known.has(code), `${code} is in PROBLEM_CODES`);
+  const seen = new Set<string>();
+  for (const [code, yaml] of Object.entries(EVERY_CODE)) {
+    const issues = issuesOf(yaml);
+    for (const i of issues) {
+      seen.add(i.code);
+      assert.ok(typeof i.hint === "string" && i.hint.length > 0, `${i.code}: ${i.message}`);
+      assert.match(formatIssues([i], "t.yaml"), /\n {2}hint: \S/);
+    }
+    assert.ok(issues.some((i) => i.code === code), `${code}: got ${issues.map((i) => i.code)}`);
+  }
+  // The file-level codes come from reading a file.
+  for (const path of ["/nonexistent/x.yaml", "/dev/null/x"]) {
+    const r = await loadTopologyFile(path);
+    assert.ok(!r.ok && r.error[0].code === "unreadable" && r.error[0].hint, path);
+    seen.add("unreadable");
+  }
+  seen.add("too-large"); // checked by the size-limit test above
+  const missing = [...known].filter((c) => c !== "invalid" && !seen.has(c));
+  assert.deepEqual(missing, [], "a file for each code");
+});

@@ -1,0 +1,82 @@
+/**
+ * The bounds of a topology: the size of its file and how many VMs, switches, links and NICs it
+ * may have. They keep validation fast (every check is linear in the file) and say early, and
+ * clearly, that a lab is far beyond what one machine runs: each VM is two workers.
+ *
+ * @module
+ */
+
+import type { Problem } from "./issues.ts";
+
+/**
+ * Largest topology file or text, bytes (1 MiB): the largest lab allowed takes about half of it,
+ * and reading 1 MiB of YAML takes about a second on a slow machine.
+ */
+export const MAX_TOPOLOGY_BYTES = 1024 * 1024;
+
+/** Most VMs, switches, links, and NICs per VM in one lab. */
+export const TOPOLOGY_LIMITS = {
+  vms: 1024,
+  switches: 1024,
+  links: 4096,
+  nicsPerVm: 64,
+} as const;
+
+function size(value: unknown): number {
+  if (Array.isArray(value)) return value.length;
+  if (value !== null && typeof value === "object") {
+    let n = 0;
+    for (const key in value) if (Object.hasOwn(value, key)) n++;
+    return n;
+  }
+  return 0;
+}
+
+function tooMany(path: (string | number)[], what: string, max: number, got: number): Problem {
+  return {
+    code: "too-many",
+    path,
+    message: `A lab holds at most ${max} ${what}, got ${got}`,
+    hint: `split the lab into smaller ones (docs/topology.md gives the limits)`,
+  };
+}
+
+/**
+ * Counts above {@linkcode TOPOLOGY_LIMITS} in a document as written (before its shape is
+ * checked), as `too-many` problems. Empty when every count is within its bound.
+ *
+ * @example
+ * ```ts
+ * import { checkCounts } from "./limits.ts";
+ * checkCounts({ name: "x", vms: { a: {} } }); // []
+ * ```
+ */
+export function checkCounts(raw: unknown): Problem[] {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return [];
+  const doc = raw as Record<string, unknown>;
+  const problems: Problem[] = [];
+  const vms = size(doc.vms);
+  if (vms > TOPOLOGY_LIMITS.vms) problems.push(tooMany(["vms"], "VMs", TOPOLOGY_LIMITS.vms, vms));
+  const switches = size(doc.switches);
+  if (switches > TOPOLOGY_LIMITS.switches) {
+    problems.push(tooMany(["switches"], "switches", TOPOLOGY_LIMITS.switches, switches));
+  }
+  const links = size(doc.links);
+  if (links > TOPOLOGY_LIMITS.links) {
+    problems.push(tooMany(["links"], "links", TOPOLOGY_LIMITS.links, links));
+  }
+  if (vms <= TOPOLOGY_LIMITS.vms && doc.vms !== null && typeof doc.vms === "object") {
+    for (const [name, vm] of Object.entries(doc.vms as Record<string, unknown>)) {
+      const nics = vm !== null && typeof vm === "object"
+        ? size((vm as Record<string, unknown>).nics)
+        : 0;
+      if (nics > TOPOLOGY_LIMITS.nicsPerVm) {
+        problems.push({
+          ...tooMany(["vms", name, "nics"], "NICs per VM", TOPOLOGY_LIMITS.nicsPerVm, nics),
+          atKey: true,
+        });
+      }
+    }
+  }
+  return problems;
+}
