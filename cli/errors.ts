@@ -43,6 +43,7 @@ export const EXIT_CODES = {
  * - `missing-tool`: a program vlab needs (such as `taskset`) is not installed.
  * - `write-failed`: an output file could not be written.
  * - `no-terminal`: the command draws in a terminal (the dashboard) and has none.
+ * - `not-enough-memory`: the lab's plan needs more memory than the machine has.
  * - `topology-invalid`: a topology file has problems (each is printed as file:line:col).
  * - `lab-exists`: a lab of that name already runs, or its state folder cannot be made.
  * - `no-lab`: no (such) lab is running.
@@ -62,6 +63,7 @@ export type VlabErrorCode =
   | "write-failed"
   | "unreachable"
   | "no-terminal"
+  | "not-enough-memory"
   | LabErrorCode
   | "internal";
 
@@ -74,6 +76,7 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "write-failed": EXIT_CODES.failure,
   "unreachable": EXIT_CODES.failure,
   "no-terminal": EXIT_CODES.failure,
+  "not-enough-memory": EXIT_CODES.failure,
   "topology-invalid": EXIT_CODES.failure,
   "lab-exists": EXIT_CODES.failure,
   "no-lab": EXIT_CODES.failure,

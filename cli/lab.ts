@@ -27,6 +27,7 @@ import {
 import type { Topology } from "../lab/topology/types.ts";
 import { EXIT_CODES, VlabError } from "./errors.ts";
 import { downCommand, lsCommand, upDetached } from "./lab_lifecycle.ts";
+import { machineMemory, memoryFit, memoryFitError } from "./memory_fit.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
@@ -79,10 +80,15 @@ function upCommand() {
     .action(async (file, opts) => {
       const topology = await loadOrFail(file);
       const plan = planLab(topology);
+      // Say so before anything starts when the plan cannot fit this machine.
+      const machine = machineMemory();
       if (opts.dryRun) {
-        await out(formatPlan(plan) + "\n");
+        const fit = machine === null ? "" : memoryFit(plan.sharedBytes, machine).line + "\n";
+        await out(formatPlan(plan) + "\n" + fit);
         return;
       }
+      const tooBig = machine === null ? null : memoryFitError(plan.name, plan.sharedBytes, machine);
+      if (tooBig !== null) throw tooBig;
       if (opts.detach) return await upDetached(file, plan.name);
       // Listen before the lab exists: a signal during start stops it as soon as it is up.
       let running: RegisteredLab | null = null;

@@ -229,3 +229,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a plan larger than the machine's memory is refused before anything starts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+  const env = { VLAB_STATE_DIR: `${dir}/state` };
+  try {
+    // 1000 VMs of 2 GiB: 2000 GiB of shared memory, more than any machine the tests run on.
+    const file = `${dir}/huge.yaml`;
+    const vms = Array.from({ length: 1000 }, (_, i) => `  v${i}: {}`).join("\n");
+    Deno.writeTextFileSync(file, `name: huge\ndefaults: { vm: { memory: 2GiB } }\nvms:\n${vms}\n`);
+    const dry = await vlabWith(env, "up", file, "--dry-run");
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(
+      dry.stdout,
+      /^\d+ GiB of shared memory planned; this machine has [\d.]+ GiB \([\d.]+ GiB available\): warning: the plan does not fit$/m,
+    );
+    const up = await vlabWith(env, "up", file, "-d");
+    assert.equal(up.code, 1);
+    const { message, hint } = errorLines(up);
+    assert.match(
+      message,
+      /^Cannot start lab huge: it plans 2000 GiB of shared memory and this machine has/,
+    );
+    assert.match(hint, /--dry-run/);
+    let entries: string[] = [];
+    try {
+      entries = [...Deno.readDirSync(`${dir}/state`)].map((e) => e.name);
+    } catch {
+      // No state folder at all: nothing started.
+    }
+    assert.deepEqual(entries, [], "nothing was started");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

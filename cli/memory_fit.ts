@@ -1,0 +1,101 @@
+/**
+ * Does a lab plan fit this machine's memory? `vlab up` asks before it starts anything, and
+ * `vlab up --dry-run` prints the answer under the plan.
+ *
+ * A lab reserves its shared memory (guest memory, control blocks, link rings) up front; pages are
+ * committed only when touched, so a plan above the memory *available* may still run, but a plan
+ * above the machine's *total* memory cannot: guests that use their memory would be killed by the
+ * kernel. So: above total is an error, above available is a warning.
+ *
+ * @module
+ */
+
+import { VlabError } from "./errors.ts";
+
+/** The machine's memory, bytes (what `Deno.systemMemoryInfo()` returns, in part). */
+export interface MachineMemory {
+  /** All memory of the machine. */
+  total: number;
+  /** Memory that can be used without swapping. */
+  available: number;
+}
+
+/** The verdict on a plan: it fits, fits only if it does not touch all its pages, or does not. */
+export interface MemoryFit {
+  /** `fits`, `tight` (more than available, less than total) or `too-big` (more than total). */
+  verdict: "fits" | "tight" | "too-big";
+  /** One line for the dry-run: the plan's shared memory against the machine's. */
+  line: string;
+}
+
+function gib(bytes: number): string {
+  const g = bytes / 2 ** 30;
+  return `${g >= 10 ? g.toFixed(0) : g.toFixed(1)} GiB`;
+}
+
+/**
+ * Compare a plan's shared memory with the machine's memory.
+ *
+ * @example
+ * ```ts
+ * import { memoryFit } from "./memory_fit.ts";
+ * memoryFit(205 * 2 ** 30, { total: 23 * 2 ** 30, available: 21 * 2 ** 30 }).verdict; // "too-big"
+ * ```
+ */
+export function memoryFit(sharedBytes: number, machine: MachineMemory): MemoryFit {
+  const head = `${gib(sharedBytes)} of shared memory planned; this machine has ${
+    gib(machine.total)
+  } (${gib(machine.available)} available)`;
+  if (sharedBytes > machine.total) {
+    return { verdict: "too-big", line: `${head}: warning: the plan does not fit` };
+  }
+  if (sharedBytes > machine.available) {
+    return {
+      verdict: "tight",
+      line: `${head}: warning: it fits only while the guests leave most of it untouched`,
+    };
+  }
+  return { verdict: "fits", line: head };
+}
+
+/**
+ * The error `vlab up` stops with when the plan cannot fit (more than the machine's total), or null.
+ *
+ * @example
+ * ```ts
+ * import { memoryFitError } from "./memory_fit.ts";
+ * memoryFitError("big", 2 ** 40, { total: 2 ** 34, available: 2 ** 33 })?.code;
+ * // "not-enough-memory"
+ * ```
+ */
+export function memoryFitError(
+  lab: string,
+  sharedBytes: number,
+  machine: MachineMemory,
+): VlabError | null {
+  if (memoryFit(sharedBytes, machine).verdict !== "too-big") return null;
+  return new VlabError(
+    "not-enough-memory",
+    `Cannot start lab ${lab}: it plans ${gib(sharedBytes)} of shared memory and this machine ` +
+      `has ${gib(machine.total)}`,
+    { hint: "Use fewer VMs or less `memory` per VM; `vlab up --dry-run` shows the plan" },
+  );
+}
+
+/**
+ * This machine's memory, or null where the runtime cannot tell.
+ *
+ * @example
+ * ```ts
+ * import { machineMemory } from "./memory_fit.ts";
+ * machineMemory()?.total; // e.g. 24696061952
+ * ```
+ */
+export function machineMemory(): MachineMemory | null {
+  try {
+    const info = Deno.systemMemoryInfo();
+    return { total: info.total, available: info.available };
+  } catch {
+    return null;
+  }
+}
