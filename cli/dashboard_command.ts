@@ -14,6 +14,7 @@ import type { LabSnapshot, RingSelector, RingView } from "../lab/snapshot_types.
 import type { SnapshotSource } from "./dashboard/run.ts";
 import { loadDashboard } from "./dashboard_loader.ts";
 import { VlabError } from "./errors.ts";
+import { quote } from "../lab/topology/quote.ts";
 
 /**
  * A snapshot source that asks a lab's control socket.
@@ -96,7 +97,7 @@ export function dashboardCommand(): Command {
       if (!Number.isInteger(interval) || interval < 20 || interval > 10_000) {
         throw new VlabError(
           "bad-option",
-          `--interval must be 20 to 10000 ms, got "${opts.interval}"`,
+          `--interval must be 20 to 10000 ms, got ${quote(opts.interval)}`,
           {
             hint: "For example --interval 100",
           },

@@ -18,6 +18,7 @@ import type { SnapshotSource } from "./dashboard/run.ts";
 import { loadDashboard } from "./dashboard_loader.ts";
 import { statusCommand } from "./status.ts";
 import {
+  escapeControl,
   formatIssues,
   loadTopologyFile,
   quote,
@@ -44,7 +45,9 @@ export async function loadOrFail(file: string | undefined): Promise<Topology> {
   await err(formatIssues(r.error, path) + "\n");
   throw new VlabError(
     "topology-invalid",
-    `Cannot use ${path}: ${r.error.length} problem${r.error.length === 1 ? "" : "s"} (above)`,
+    `Cannot use ${quote(path)}: ${r.error.length} problem${
+      r.error.length === 1 ? "" : "s"
+    } (above)`,
     { hint: "Fix them and run `vlab validate` again; `vlab schema` gives editors completion" },
   );
 }
@@ -216,7 +219,7 @@ function captureCommand() {
       if (!(seconds > 0)) {
         throw new VlabError(
           "bad-option",
-          `--duration must be a positive number, got "${opts.duration}"`,
+          `--duration must be a positive number, got ${quote(opts.duration ?? "")}`,
           {
             hint: "Give seconds, such as --duration 5",
           },
@@ -324,9 +327,13 @@ function linkCommand() {
     .option("--lab <name>", "the lab (default: the only running lab)")
     .action(async (link, state, opts) => {
       if (state !== "up" && state !== "down") {
-        throw new VlabError("bad-option", `Link state must be "up" or "down", got "${state}"`, {
-          hint: `vlab link ${link} down`,
-        });
+        throw new VlabError(
+          "bad-option",
+          `Link state must be "up" or "down", got ${quote(state)}`,
+          {
+            hint: `For example: vlab link ${escapeControl(link)} down`,
+          },
+        );
       }
       const record = await resolveLab(opts.lab);
       await controlJson(record, `/links/${encodeURIComponent(link)}`, {
@@ -360,7 +367,7 @@ function validateCommand() {
       if (r.ok) {
         const t = r.value;
         await out(
-          `${path}: valid: lab ${t.name}, ${count(t.vms.length, "VM", "VMs")}, ` +
+          `${escapeControl(path)}: valid: lab ${t.name}, ${count(t.vms.length, "VM", "VMs")}, ` +
             `${count(t.switches.length, "switch", "switches")}, ${
               count(t.links.length, "link", "links")
             }\n`,
@@ -370,7 +377,7 @@ function validateCommand() {
       await err(formatIssues(r.error, path) + "\n");
       throw new VlabError(
         "topology-invalid",
-        `${path} has ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,
+        `${quote(path)} has ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,
         {
           hint: "Fix the lines above; `vlab schema` gives editors completion",
         },

@@ -11,6 +11,7 @@
  */
 
 import { Command, type CommanderError } from "@commander-js/extra-typings";
+import { quote } from "../lab/topology/quote.ts";
 import { closestName, VlabError } from "./errors.ts";
 
 /**
@@ -95,7 +96,7 @@ function helpCommand(parent: AnyCommand): AnyCommand {
         if (found === undefined) {
           const near = closestName(name, subs.map((c) => c.name()));
           const path = commandPath(at);
-          throw new VlabError("usage", `Unknown command "${name}" for "${path}"`, {
+          throw new VlabError("usage", `Unknown command ${quote(name)} for "${path}"`, {
             hint: near === undefined
               ? `Run "${path} --help" for the list of commands`
               : `Did you mean ${near}?`,
@@ -131,13 +132,13 @@ export function usageError(error: CommanderError, path: string): VlabError {
   const hint = suggestion === undefined ? helpHint : `Did you mean ${suggestion}?`;
   switch (error.code) {
     case "commander.unknownOption":
-      return new VlabError("usage", `Unknown option "${quoted}" for "${path}"`, { hint });
+      return new VlabError("usage", `Unknown option ${quote(quoted)} for "${path}"`, { hint });
     case "commander.unknownCommand":
-      return new VlabError("usage", `Unknown command "${quoted}" for "${path}"`, { hint });
+      return new VlabError("usage", `Unknown command ${quote(quoted)} for "${path}"`, { hint });
     case "commander.optionMissingArgument":
-      return new VlabError("usage", `Option "${quoted}" of "${path}" needs a value`, { hint });
+      return new VlabError("usage", `Option ${quote(quoted)} of "${path}" needs a value`, { hint });
     case "commander.missingArgument":
-      return new VlabError("usage", `Missing argument "${quoted}" for "${path}"`, { hint });
+      return new VlabError("usage", `Missing argument ${quote(quoted)} for "${path}"`, { hint });
     case "commander.excessArguments": {
       const extra = /got \d+: (.*)\.$/.exec(error.message)?.[1] ?? "";
       return new VlabError("usage", `Too many arguments for "${path}": ${extra}`, { hint });

@@ -8,6 +8,7 @@
 import { LabError } from "./errors.ts";
 import { type ProcessState, processState } from "./proc.ts";
 import { findLabs, type LabRecord, removeStaleLab } from "./state.ts";
+import { quote } from "./topology/quote.ts";
 
 /**
  * The running lab called `name`, or the only running lab when `name` is undefined. When several
@@ -31,7 +32,7 @@ export async function resolveLab(
     if (found) return answering(found.record, found.process);
     throw new LabError(
       "no-lab",
-      `No lab named "${name}" is running`,
+      `No lab named ${quote(name)} is running`,
       running.length > 0
         ? `Running labs: ${running.map((r) => r.name).join(", ")}`
         : "Start one with `vlab up`",

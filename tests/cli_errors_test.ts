@@ -101,6 +101,11 @@ Deno.test("help of an unknown command is a usage error with did-you-mean", async
   const nested = await vlab("help", "bench", "rigns");
   assert.equal(nested.code, 2);
   assert.equal(errorLines(nested).message, 'Unknown command "rigns" for "vlab bench"');
+  // A name with a terminal escape sequence is printed escaped.
+  const evil = await vlab("help", "x\x1b]0;pwned\x07");
+  assert.equal(evil.code, 2);
+  assert.doesNotMatch(evil.stderr, /\x1b|\x07/);
+  assert.equal(errorLines(evil).message, 'Unknown command "x\\x1b]0;pwned\\x07" for "vlab"');
   const known = await vlab("help", "bench", "rings");
   assert.equal(known.code, 0, known.stderr);
   assert.match(known.stdout, /^Usage: vlab bench rings /);
