@@ -237,7 +237,7 @@ function captureCommand() {
         throw new LabError(
           "unknown-link",
           e?.message ?? `capture failed (${res.status})`,
-          e?.hint ?? "",
+          e?.hint ?? "See the lab's links with `vlab status`",
         );
       }
       let sink: Deno.FsFile | typeof Deno.stdout;

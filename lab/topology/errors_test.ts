@@ -221,6 +221,7 @@ const EVERY_CODE: Record<string, string> = {
     "links: [{ endpoints: [s, t], name: l1 }, { endpoints: [s, t], name: l2 }]\n",
   "reorder-without-delay": "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
     "links: [{ endpoints: [a, b], reorder: 5% }]\n",
+  "too-deep": "name: x\nvms: " + "[".repeat(50_000) + "\n",
   "too-many": `name: x\nvms: {${
     Array.from({ length: TOPOLOGY_LIMITS.vms + 1 }, (_, i) => ` v${i}: {}`).join(",")
   } }\n`,

@@ -160,6 +160,32 @@ function nodeFor(doc: Document, path: readonly PathSegment[], atKey: boolean): N
  * ```
  */
 export function parseTopology(text: string, source: string): Result<Topology, TopologyIssue[]> {
+  return boundedDepth(() => parseText(text, source));
+}
+
+/**
+ * Run a parse, turning a stack overflow (a document nested thousands of levels deep, which the
+ * `yaml` library and zod walk recursively) into one `too-deep` issue.
+ */
+function boundedDepth(
+  run: () => Result<Topology, TopologyIssue[]>,
+): Result<Topology, TopologyIssue[]> {
+  try {
+    return run();
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    return err([{
+      code: "too-deep",
+      path: "",
+      line: 1,
+      column: 1,
+      message: "Cannot read the document: it is nested too deeply",
+      hint: "a topology nests a few levels deep; remove the extra brackets or indentation",
+    }]);
+  }
+}
+
+function parseText(text: string, source: string): Result<Topology, TopologyIssue[]> {
   if (text.length > MAX_TOPOLOGY_BYTES) {
     return err([{
       code: "too-large",
@@ -221,5 +247,5 @@ export function topologyFromObject(
   value: unknown,
   source = "<object>",
 ): Result<Topology, TopologyIssue[]> {
-  return validate(value, source, null);
+  return boundedDepth(() => validate(value, source, null));
 }
