@@ -213,18 +213,20 @@ function captureCommand() {
     .option("--duration <seconds>", "stop after this many seconds (default: until Ctrl-C)")
     .addHelpText("after", "\nExample:\n  vlab capture a-b -w - | tshark -r -\n")
     .action(async (link, opts) => {
-      await checkCaptureSink(opts.write);
-      const record = await resolveLab(opts.lab);
+      // Options first: a bad one is a usage error whether or not a lab runs.
       const seconds = opts.duration === undefined ? Infinity : Number(opts.duration);
-      if (!(seconds > 0)) {
+      // A timer longer than 2^31 ms fires at once, so durations are bounded (a week).
+      if (opts.duration !== undefined && !(seconds > 0 && seconds <= MAX_CAPTURE_SECONDS)) {
         throw new VlabError(
           "bad-option",
-          `--duration must be a positive number, got ${quote(opts.duration ?? "")}`,
-          {
-            hint: "Give seconds, such as --duration 5",
-          },
+          `--duration must be a number of seconds from 0 to ${MAX_CAPTURE_SECONDS}, got ${
+            quote(opts.duration ?? "")
+          }`,
+          { hint: "Give seconds, such as --duration 5, or leave it out to capture until Ctrl-C" },
         );
       }
+      await checkCaptureSink(opts.write);
+      const record = await resolveLab(opts.lab);
       const abort = new AbortController();
       const { res, client } = await controlFetch(
         record,
@@ -263,6 +265,9 @@ function captureCommand() {
       }
     });
 }
+
+/** Longest `capture --duration`, seconds (a week; timers cannot run much longer). */
+const MAX_CAPTURE_SECONDS = 604_800;
 
 /** Names of this process's standard output, written to as `-` is (never opened or truncated). */
 const STDOUT_NAMES = new Set(["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]);

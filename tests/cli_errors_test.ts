@@ -111,7 +111,7 @@ Deno.test("help of an unknown command is a usage error with did-you-mean", async
   assert.match(known.stdout, /^Usage: vlab bench rings /);
 });
 
-Deno.test("capture -w to a missing folder or a folder is a clear write-failed error", async () => {
+Deno.test("capture -w to a missing folder or a folder, or a bad --duration, is a clear error", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
   const env = { VLAB_STATE_DIR: dir };
   try {
@@ -129,6 +129,12 @@ Deno.test("capture -w to a missing folder or a folder is a clear write-failed er
       errorLines(folder).message,
       `Cannot write the capture to "${dir}": it is a folder`,
     );
+    // A duration whose timer would overflow (and fire at once) is refused, lab or not.
+    for (const bad of ["1e400", "3000000", "0", "x"]) {
+      const run = await vlabWith(env, "capture", "a-b", "--duration", bad);
+      assert.equal(run.code, 2, `${bad}: ${run.stderr}`);
+      assert.match(errorLines(run).message, /^--duration must be a number of seconds from 0 to/);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -149,8 +155,9 @@ Deno.test("dashboard without a terminal fails at once with a clear error", async
   }
 });
 
-Deno.test("every option named in a message or hint of the CLI and the lab is a real option", () => {
-  const { all } = knownOptions();
+Deno.test("every option and command named in a message or hint of the CLI and the lab is real", () => {
+  const { all, of } = knownOptions();
+  const commands = new Set([...of.keys()].map((path) => path.split(" ")[0]).filter((c) => c));
   // Deno's own flags, used to start vlab itself.
   const deno = /^--(allow-[a-z]+|config)$/;
   const files: string[] = [];
@@ -171,6 +178,11 @@ Deno.test("every option named in a message or hint of the CLI and the lab is a r
       const ours = line.split(" -- ")[0];
       for (const m of ours.matchAll(/(?<![\w-])--[a-z][a-z-]*/g)) {
         if (!all.has(m[0]) && !deno.test(m[0])) unknown.push(`${file}:${n + 1}: ${m[0]}`);
+      }
+      // A command named in backticks (`vlab up`, `vlab status NAME`) exists.
+      // (A span with `${` in it is a template literal, not a quoted command.)
+      for (const m of ours.matchAll(/`vlab ([a-z][a-z-]*)[^`$]*`/g)) {
+        if (!commands.has(m[1])) unknown.push(`${file}:${n + 1}: vlab ${m[1]}`);
       }
     }
   }
