@@ -256,3 +256,32 @@ Deno.test("every problem code is documented, produced by a file and printed with
   const missing = [...known].filter((c) => c !== "invalid" && !seen.has(c));
   assert.deepEqual(missing, [], "a file for each code");
 });
+
+Deno.test("truncated and corrupted shipped topologies give located, hinted, escaped problems", () => {
+  const inserts = ['"', "'", "{", "[", "}", "]", "*x", "&", ":", "\t", "\x1b[2J", "\x00", "- "];
+  let checked = 0;
+  for (const name of ["pair", "star", "two-switches", "split-vs-packed"]) {
+    const text = Deno.readTextFileSync(new URL(`../../topologies/${name}.yaml`, import.meta.url));
+    // Every 7th cut, and one insertion of each kind at a spread of positions: bounded work.
+    const variants: string[] = [];
+    for (let at = 0; at < text.length; at += 7) variants.push(text.slice(0, at));
+    for (const [k, ins] of inserts.entries()) {
+      for (let at = k * 5; at < text.length; at += 97) {
+        variants.push(text.slice(0, at) + ins + text.slice(at));
+      }
+    }
+    for (const yaml of variants) {
+      const r = parseTopology(yaml, `${name}.yaml`);
+      checked++;
+      if (r.ok) continue;
+      for (const issue of r.error) {
+        assert.ok(issue.hint, `${issue.code} without hint: ${issue.message}\n${yaml}`);
+        if (issue.line !== null) {
+          assert.ok(issue.line >= 1 && issue.line <= yaml.split("\n").length + 1, issue.message);
+        }
+      }
+      assert.doesNotMatch(formatIssues(r.error, "t.yaml"), CONTROL);
+    }
+  }
+  assert.ok(checked > 200, `checked ${checked} variants`);
+});
