@@ -53,7 +53,7 @@ export function pingallCommand(): Command {
     .action(async (name, opts) => {
       const count = numberOption("--count", opts.count, 1, 100, true);
       const timeout = numberOption("--timeout", opts.timeout, 0.01, 60, false);
-      const record = await resolveLab(name);
+      const record = await resolveLab(name, "the lab name (`vlab pingall NAME`)");
       const status = await controlJson<LabStatus>(record, "/lab");
       const pairs = pingPairs(status);
       const abort = new AbortController();
