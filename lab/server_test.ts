@@ -370,3 +370,29 @@ Deno.test({
       await assertStillRuns(env);
     }),
 });
+
+Deno.test({
+  name: "POST /exec of a name on Object.prototype is a 422 and the guest keeps working",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      for (const name of ["toString", "constructor", "__proto__", "hasOwnProperty", "valueOf"]) {
+        const r = await env.call("/exec", post(JSON.stringify({ vm: "a", argv: [name] })));
+        assertError(r, 422, "workload-failed", new RegExp(`Unknown workload "${name}"`));
+      }
+      for (const vm of ["toString", "__proto__", "constructor"]) {
+        const r = await env.call("/exec", post(JSON.stringify({ vm, argv: ["sink"] })));
+        assertError(r, 404, "unknown-vm");
+      }
+      assertError(await env.call("/links/toString", post('{"up": false}')), 404, "unknown-link");
+      assertError(await env.call("/vms/__proto__"), 404, "unknown-vm");
+      assert.equal(env.lab.vmState("a"), "running");
+      await assertStillRuns(env);
+      const r = await env.call(
+        "/exec",
+        post(JSON.stringify({ vm: "a", argv: ["ping", "10.0.0.2", "-c", "1"] })),
+      );
+      assert.equal(r.body.result.received, 1, JSON.stringify(r.body));
+    }),
+});

@@ -215,13 +215,16 @@ async function start(msg: VmStart): Promise<void> {
       }
       const abort = new AbortController();
       jobs.set(m.id, abort);
-      runWorkload(stack, parsed.value, {
-        signal: abort.signal,
-        clock,
-        yield: () => macrotask().then(() => clock.refresh()),
-        sleep: (ms: number) =>
-          new Promise<void>((r) => setTimeout(r, ms)).then(() => clock.refresh()),
-      }).then(
+      // Through a promise, so that a workload that throws at once still answers its request.
+      Promise.resolve().then(() =>
+        runWorkload(stack, parsed.value, {
+          signal: abort.signal,
+          clock,
+          yield: () => macrotask().then(() => clock.refresh()),
+          sleep: (ms: number) =>
+            new Promise<void>((r) => setTimeout(r, ms)).then(() => clock.refresh()),
+        })
+      ).then(
         (result) =>
           post(
             result.kind === "error"

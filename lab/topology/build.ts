@@ -415,7 +415,7 @@ export function buildTopology(raw: RawTopology, source: string): Built {
   const vms = buildVms(raw, out);
   const switches = Object.entries(raw.switches ?? {}).map(([name, obj]) => {
     if (!NAME_RE.test(name)) out.problems.push(badName("switch", name, ["switches", name], true));
-    if (raw.vms[name] !== undefined) {
+    if (Object.hasOwn(raw.vms, name)) {
       out.problems.push({
         code: "duplicate-name",
         path: ["switches", name],

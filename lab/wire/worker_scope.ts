@@ -22,9 +22,34 @@ export function post(m: FromWorker): void {
   scope.postMessage(m);
 }
 
-/** Handle the supervisor's messages after start (exec, link, inspect). */
+/**
+ * Handle the supervisor's messages after start (exec, link, inspect). A handler that throws
+ * costs that message, not the worker: the error is reported as an event and the worker runs on.
+ */
 export function onControl(handler: (m: ToWorker) => void): void {
-  scope.onmessage = (e: MessageEvent<ToWorker>) => handler(e.data);
+  scope.onmessage = (e: MessageEvent<ToWorker>) => {
+    try {
+      handler(e.data);
+    } catch (error) {
+      post({ type: "event", kind: "worker-error", detail: { message: messageOf(error) } });
+    }
+  };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Contain rejections nobody awaited: report each as a `worker-error` event instead of letting it
+ * end the worker (an unhandled rejection is fatal to a Deno worker). The causes are fixed where
+ * they are found; this keeps one missed promise from taking a VM down.
+ */
+function containUnhandledRejections(): void {
+  globalThis.addEventListener("unhandledrejection", (e: PromiseRejectionEvent) => {
+    e.preventDefault();
+    post({ type: "event", kind: "worker-error", detail: { message: messageOf(e.reason) } });
+  });
 }
 
 /**
@@ -39,11 +64,12 @@ export function onControl(handler: (m: ToWorker) => void): void {
  */
 export function runWorker<S extends { type: "start" }>(start: (msg: S) => Promise<void>): void {
   let started = false;
+  containUnhandledRejections();
   scope.onmessage = (e: MessageEvent<S>) => {
     if (e.data.type !== "start" || started) return;
     started = true;
     start(e.data).then(() => scope.close(), (error) => {
-      post({ type: "failed", message: error instanceof Error ? error.message : String(error) });
+      post({ type: "failed", message: messageOf(error) });
     });
   };
 }

@@ -186,7 +186,8 @@ export function parseWorkload(argv: string[]): Result<WorkloadRequest, ArgsError
   if (name === undefined || name === "") {
     return err({ message: "Missing workload name", hint: `Workloads: ${NAMES.join(", ")}` });
   }
-  if (!(name in USAGE)) {
+  // A name from outside: `toString` and `__proto__` are names too, so only own keys count.
+  if (!Object.hasOwn(USAGE, name)) {
     const near = closest(name, NAMES);
     const guess = distance(name, near) <= 3 ? `Did you mean "${near}"? ` : "";
     return err({
@@ -210,13 +211,13 @@ function tokenize(w: Name, args: string[]): Result<Parsed, ArgsError> {
     const a = args[i];
     const eq = a.startsWith("--") ? a.indexOf("=") : -1;
     const flag = eq > 0 ? a.slice(0, eq) : a;
-    if (spec.switches[flag] !== undefined) {
+    if (Object.hasOwn(spec.switches, flag)) {
       out.switches.add(spec.switches[flag]);
-    } else if (spec.values[flag] !== undefined) {
+    } else if (Object.hasOwn(spec.values, flag)) {
       const v = eq > 0 ? a.slice(eq + 1) : args[++i];
       if (v === undefined) return fail(`Cannot run ${w}: ${flag} needs a value`);
       out.flags.set(spec.values[flag], v);
-    } else if (/^-[a-zA-Z]./.test(a) && spec.values[a.slice(0, 2)] !== undefined) {
+    } else if (/^-[a-zA-Z]./.test(a) && Object.hasOwn(spec.values, a.slice(0, 2))) {
       out.flags.set(spec.values[a.slice(0, 2)], a.slice(2)); // -c5
     } else if (a.startsWith("-") && a.length > 1 && !/^-\d/.test(a)) {
       return fail(`Cannot run ${w}: unknown option "${a}"`);

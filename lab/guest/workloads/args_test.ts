@@ -94,3 +94,12 @@ Deno.test("an unknown workload suggests the closest name", () => {
   assert.equal(error([]).message, "Missing workload name");
   assert.equal(error(["iperf3-server-xyz"]).hint, "Workloads: ping, udp-echo, udp-flood, sink");
 });
+
+Deno.test("names of Object.prototype are unknown workloads and unknown options, not lookups", () => {
+  for (const name of ["toString", "constructor", "__proto__", "hasOwnProperty", "valueOf"]) {
+    assert.match(error([name]).message, new RegExp(`Unknown workload "${name}"`));
+    // As an option of a real workload it is an argument, never a flag found on the prototype.
+    assert.match(error(["sink", name]).message, new RegExp(`unexpected argument "${name}"`));
+  }
+  assert.match(error(["ping", "10.0.0.2", "constructor"]).message, /unexpected argument/);
+});
