@@ -241,3 +241,63 @@ Deno.test("capture records of both directions are merged into one timeline", () 
   }
   assert.deepEqual(times, [10e6 + 1, 10e6 + 3, 10e6 + 5, 10e6 + 900_000, 11e6]);
 });
+
+Deno.test({
+  name: "guests survive a storm of link changes and keep working after it",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startLab(PAIR);
+    try {
+      // Ten down/up pairs a millisecond apart, as `vlab link` in a loop sends them...
+      for (let i = 0; i < 10; i++) {
+        for (const up of [false, true]) {
+          assert.equal(lab.setLink("a-b", up), true);
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      }
+      // ...then 40 toggles at once, as 40 parallel clients do; the last one leaves it up.
+      for (let i = 0; i < 40; i++) lab.setLink("a-b", i % 2 === 1);
+      assert.equal(lab.linkUp("a-b"), true);
+      for (const vm of ["a", "b"]) {
+        await waitFor(`${vm} to see its link up`, async () => {
+          const g = await lab.inspect(vm) as { nics: { linkUp: boolean }[] } | null;
+          return g?.nics[0].linkUp === true ? true : null;
+        }, 10_000);
+      }
+      assert.deepEqual([lab.vmState("a"), lab.vmState("b")], ["running", "running"]);
+      const bad = lab.events.recent().filter((e) =>
+        /failed|error/.test(e.kind) && e.kind !== "device-error"
+      );
+      assert.deepEqual(bad, [], "no worker failed and no rejection went unhandled");
+      assert.equal((await ping(lab, "a", "10.0.0.2")).received, 2);
+      assert.equal((await ping(lab, "b", "10.0.0.1")).received, 2);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "two captures of one link each get every frame, and one closing leaves the other running",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startLab(PAIR);
+    const got = [0, 0];
+    const stops = [0, 1].map((i) => lab.capture("a-b", (r) => got[i] += r.length, 5));
+    try {
+      assert.equal((await ping(lab, "a", "10.0.0.2")).received, 2);
+      // Two echo requests and two replies at least (ARP may add more): both readers see them.
+      await waitFor("both captures to get the pings", () => got[0] > 0 && got[1] > 0 || null);
+      await waitFor("both captures to get the same bytes", () => got[0] === got[1] || null);
+      stops[0]();
+      const [first, second] = got;
+      assert.equal((await ping(lab, "b", "10.0.0.1")).received, 2);
+      await waitFor("the remaining capture to get the new pings", () => got[1] > second || null);
+      assert.equal(got[0], first, "a closed capture gets nothing more");
+    } finally {
+      stops[1]();
+      stops[0]();
+      await lab.stop();
+    }
+  },
+});

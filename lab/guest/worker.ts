@@ -62,6 +62,10 @@ class GuestNic implements NetInterface {
   up = true;
   /** VIRTIO_NET_F_STATUS negotiated: the config `status` field says whether the link is up. */
   statusField = true;
+  /** A config-space read is in flight (one at a time per device). */
+  configBusy = false;
+  /** Another configuration interrupt came while one was being handled: read again after it. */
+  configAgain = false;
   constructor(
     spec: WorkerNic,
     readonly driver: NetDriver,
@@ -177,7 +181,7 @@ async function start(msg: VmStart): Promise<void> {
     for (let i = 0; i < nics.length; i++) {
       const nic = nics[i];
       const isr = Atomics.exchange(nic.regs, RegFileWord.INTERRUPT_STATUS, 0);
-      if (isr & InterruptBit.CONFIG) void refreshConfig(nic, i);
+      if (isr & InterruptBit.CONFIG) refreshConfig(nic, i);
       const received = nic.driver.receive((frame) => stack.input(i, frame), 64);
       const reclaimed = nic.driver.reclaimTx();
       if (reclaimed > 0) stack.onWritable(i);
@@ -191,7 +195,34 @@ async function start(msg: VmStart): Promise<void> {
     return work;
   };
 
-  const refreshConfig = async (nic: GuestNic, index: number) => {
+  /**
+   * Handle a configuration interrupt: read the device status and link status through the
+   * mailbox. Interrupts that come while a read is in flight coalesce into one more read after it
+   * (as Linux's config work does), so a storm of link changes costs a bounded number of register
+   * accesses; a read that fails (a slow or restarted device worker) is reported and retried,
+   * never thrown at the worker.
+   */
+  const refreshConfig = (nic: GuestNic, index: number): void => {
+    if (nic.configBusy) {
+      nic.configAgain = true;
+      return;
+    }
+    nic.configBusy = true;
+    nic.configAgain = false;
+    readConfig(nic, index).catch((error) => {
+      nic.configAgain = true;
+      post({
+        type: "event",
+        kind: "config-read-failed",
+        detail: { nic: nic.name, message: error instanceof Error ? error.message : String(error) },
+      });
+    }).finally(() => {
+      nic.configBusy = false;
+      if (nic.configAgain) refreshConfig(nic, index);
+    });
+  };
+
+  const readConfig = async (nic: GuestNic, index: number) => {
     const status = await nic.port.read(MmioReg.STATUS);
     if (status & 0x40) {
       post({ type: "event", kind: "device-needs-reset", detail: { nic: nic.name } });

@@ -8,8 +8,10 @@
  * ({@linkcode serveMailbox}): when `REQ` differs from `ACK`, perform the access on the transport,
  * store the result, publish `ACK` and notify the waiter.
  *
- * One outstanding request per mailbox: the guest's driver code awaits each access, as a vCPU
- * blocks on an MMIO exit.
+ * One outstanding request per mailbox, as a vCPU blocks on an MMIO exit: the port queues
+ * accesses and issues each only once the previous one has been answered. Two callers that race
+ * (a config interrupt handler while the driver reads a register) would otherwise overwrite each
+ * other's request, and one of them would wait for an answer that never comes.
  *
  * @module
  */
@@ -44,6 +46,8 @@ export class MailboxPort {
   #bells: Int32Array;
   #deviceThread: number;
   #timeoutMs: number;
+  /** The access in flight (or the last one): the next one starts after it settles. */
+  #tail: Promise<unknown> = Promise.resolve();
 
   /**
    * @param mailbox the mailbox words of one device
@@ -68,8 +72,17 @@ export class MailboxPort {
     await this.#access(MailboxOp.WRITE, offset, value, size);
   }
 
-  async #access(op: number, offset: number, value: number, size: number): Promise<number> {
+  #access(op: number, offset: number, value: number, size: number): Promise<number> {
+    const run = this.#tail.then(() => this.#issue(op, offset, value, size));
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  async #issue(op: number, offset: number, value: number, size: number): Promise<number> {
     const m = this.#mailbox;
+    // A request that timed out may still be served: let the device finish it before its words
+    // are reused, so that it can never answer this access with the old request's result.
+    await this.#waitAck(Atomics.load(m, MailboxWord.REQ), offset);
     const seq = (Atomics.load(m, MailboxWord.REQ) + 1) | 0;
     m[MailboxWord.OP] = op;
     m[MailboxWord.OFFSET] = offset;
@@ -78,11 +91,18 @@ export class MailboxPort {
     // Publish the request: pairs with the device's observe of REQ in serveMailbox.
     Atomics.store(m, MailboxWord.REQ, seq);
     ringDoorbell(this.#bells, this.#deviceThread);
+    await this.#waitAck(seq, offset);
+    return m[MailboxWord.RESULT] >>> 0;
+  }
+
+  /** Wait until the device has answered request `seq`; throws `MailboxTimeout` after the timeout. */
+  async #waitAck(seq: number, offset: number): Promise<void> {
+    const m = this.#mailbox;
     const deadline = performance.now() + this.#timeoutMs;
     for (;;) {
       // Observe the answer: pairs with the publish of ACK in serveMailbox.
       const ack = Atomics.load(m, MailboxWord.ACK);
-      if (ack === seq) return m[MailboxWord.RESULT] >>> 0;
+      if (ack === seq) return;
       const left = deadline - performance.now();
       if (left <= 0) throw new MailboxTimeout(offset);
       const w = Atomics.waitAsync(m, MailboxWord.ACK, ack, Math.min(left, 100));

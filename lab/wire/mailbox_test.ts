@@ -190,3 +190,24 @@ Deno.test("a guest on the main thread is answered by a device served from a time
     clearInterval(timer);
   }
 });
+
+Deno.test("racing accesses through one port each get their own answer, even from a slow device", async () => {
+  const bells = createDoorbells(2);
+  const mailbox = newMailbox();
+  const regs: Record<number, number> = {};
+  for (let i = 0; i < 40; i++) regs[0x100 + 4 * i] = 1000 + i;
+  const { target, calls } = fakeTarget(regs);
+  // A slow device worker: it serves at most one access every 2 ms.
+  const timer = setInterval(() => serveMailbox(mailbox, target), 2);
+  try {
+    const port = new MailboxPort(mailbox, bells, DEVICE, 3000);
+    const reads = Array.from({ length: 40 }, (_, i) => port.read(0x100 + 4 * i));
+    const writes = [port.write(0x070, 0), port.write(0x064, 1)];
+    assert.deepEqual(await Promise.all(reads), Array.from({ length: 40 }, (_, i) => 1000 + i));
+    await Promise.all(writes);
+    assert.equal(calls.length, 42, "every access served exactly once");
+    assert.deepEqual(calls.slice(40).map((c) => c.offset), [0x070, 0x064]);
+  } finally {
+    clearInterval(timer);
+  }
+});
