@@ -15,6 +15,7 @@
  * @module
  */
 
+import { LinkCapture } from "./capture.ts";
 import { LinkRing } from "./host/link_ring.ts";
 import { type TapCounters, TapReader } from "./host/tap.ts";
 import { Prng } from "../devices/prng.ts";
@@ -96,6 +97,7 @@ export class Lab {
   #nextId = 1;
   #stopped = false;
   #linkUp = new Map<string, boolean>();
+  readonly #captures = new Map<string, LinkCapture>();
 
   private constructor(plan: LabPlan, events: EventLog) {
     this.plan = plan;
@@ -394,23 +396,20 @@ export class Lab {
 
   /**
    * Capture both directions of a link: `onRecords` receives pcap records (without the global
-   * header) as they are drained, every `intervalMs`. Returns the function that stops it.
+   * header) as they are drained, every `intervalMs` (the first capture of a link sets it).
+   * Several captures of one link each get every frame. Returns the function that stops it.
    */
   capture(link: string, onRecords: (records: Uint8Array) => void, intervalMs = 20): () => void {
     const l = this.plan.links.find((x) => x.name === link);
     if (!l) throw new RangeError(`no link ${link}`);
-    const taps = [this.#taps[l.forwardRing], this.#taps[l.reverseRing]];
-    for (const t of taps) t.setEnabled(true);
-    const drain = () => {
-      const merged = mergePcapRecords(taps[0].drain(1 << 20), taps[1].drain(1 << 20));
-      if (merged.length > 0) onRecords(merged);
-    };
-    const timer = setInterval(drain, intervalMs);
-    return () => {
-      clearInterval(timer);
-      for (const t of taps) t.setEnabled(false);
-      drain();
-    };
+    // One drain per link, shared by every capture of it: each reader gets every frame.
+    let hub = this.#captures.get(link);
+    if (!hub) {
+      const taps = [this.#taps[l.forwardRing], this.#taps[l.reverseRing]];
+      hub = new LinkCapture(taps, mergePcapRecords, intervalMs);
+      this.#captures.set(link, hub);
+    }
+    return hub.add(onRecords);
   }
 
   /** Stop every worker and release the lab. Safe to call twice. */

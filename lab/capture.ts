@@ -1,0 +1,97 @@
+/**
+ * Live captures of links, on the main thread: one drain per link, fanned out to every reader.
+ *
+ * Each link direction has one tap ring (`host/tap.ts`) with a single reader end. Two captures
+ * that each drained it would take each other's frames, and the first to close would switch the
+ * tap off under the other. So the supervisor keeps one {@linkcode LinkCapture} per link: the
+ * first reader switches both taps on and starts the drain timer, every drained batch goes to
+ * every reader, and the last reader to leave switches the taps off.
+ *
+ * @module
+ */
+
+import type { TapReader } from "./host/tap.ts";
+
+/** Receives pcap records (no global header) in time order. */
+export type CaptureReader = (records: Uint8Array) => void;
+
+/**
+ * The captures of one link.
+ *
+ * @example
+ * ```ts
+ * import { LinkCapture } from "./capture.ts";
+ * import { TapReader } from "./host/tap.ts";
+ * const capture = new LinkCapture([TapReader.create(1 << 16), TapReader.create(1 << 16)], (a, b) => a);
+ * const stop = capture.add((records) => console.log(records.length));
+ * stop();
+ * ```
+ */
+export class LinkCapture {
+  readonly #taps: readonly TapReader[];
+  readonly #merge: (a: Uint8Array, b: Uint8Array) => Uint8Array;
+  readonly #intervalMs: number;
+  readonly #readers = new Set<CaptureReader>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * @param taps the forward and reverse taps of the link
+   * @param merge merges the two directions' records into one timeline
+   * @param intervalMs how often the taps are drained
+   */
+  constructor(
+    taps: readonly TapReader[],
+    merge: (a: Uint8Array, b: Uint8Array) => Uint8Array,
+    intervalMs = 20,
+  ) {
+    this.#taps = taps;
+    this.#merge = merge;
+    this.#intervalMs = intervalMs;
+  }
+
+  /** How many readers the link has. */
+  get readers(): number {
+    return this.#readers.size;
+  }
+
+  /**
+   * Add a reader; it receives every frame captured from now until it calls the returned stop.
+   * A reader that throws is removed (its stream is gone); the others go on.
+   */
+  add(reader: CaptureReader): () => void {
+    // A function object per call: the same callback added twice is two readers.
+    const entry: CaptureReader = (records) => reader(records);
+    if (this.#readers.size === 0) {
+      for (const t of this.#taps) t.setEnabled(true);
+      this.#timer = setInterval(() => this.#drain(), this.#intervalMs);
+    }
+    this.#readers.add(entry);
+    return () => {
+      if (!this.#readers.has(entry)) return;
+      if (this.#readers.size === 1) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+        for (const t of this.#taps) t.setEnabled(false);
+        this.#drain(); // the last frames, to the last reader
+      }
+      this.#readers.delete(entry);
+    };
+  }
+
+  #drain(): void {
+    const merged = this.#merge(this.#taps[0].drain(1 << 20), this.#taps[1].drain(1 << 20));
+    if (merged.length === 0) return;
+    for (const reader of [...this.#readers]) {
+      try {
+        reader(merged);
+      } catch {
+        this.#readers.delete(reader);
+      }
+    }
+    if (this.#readers.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+      for (const t of this.#taps) t.setEnabled(false);
+    }
+  }
+}
