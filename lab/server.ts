@@ -17,7 +17,8 @@
  * | POST | `/down` | stops the lab |
  *
  * Every error is a 4xx (or 5xx) with `{"error": {"code", "message", "hint"}}`; a bad request
- * never stops the lab.
+ * never stops the lab. Routing uses the path as received: a path with a `.` or `..` segment, an
+ * empty segment or a malformed %-escape is a 400 `bad-path`, never resolved to another route.
  *
  * @module
  */
@@ -81,9 +82,64 @@ async function readJson(req: Request): Promise<{ ok: true; value: unknown } | { 
   }
 }
 
+/** A request target as received: the raw path and query, nothing resolved or decoded. */
+interface RawTarget {
+  path: string;
+  query: URLSearchParams;
+}
+
+/**
+ * Split a request's URL as received (`http+unix://vlab/links/a-b?x`) into its raw path and query,
+ * or null when the path is not canonical: a `.` or `..` segment (raw or percent-encoded), an
+ * empty segment, a fragment, a malformed percent-escape, or an escape that decodes to a control
+ * character or a slash. A URL parser would resolve `/links/../down` to `/down`; we refuse it.
+ */
+export function rawTarget(url: string): RawTarget | null {
+  const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url);
+  const rest = origin ? url.slice(origin[0].length) : url;
+  if (rest.includes("#")) return null;
+  const q = rest.indexOf("?");
+  const path = q < 0 ? rest : rest.slice(0, q);
+  const query = q < 0 ? "" : rest.slice(q + 1);
+  if (!path.startsWith("/") || /%(?![0-9a-f]{2})/i.test(path + query)) return null;
+  if (path === "/") return { path, query: new URLSearchParams(query) };
+  for (const segment of path.slice(1).split("/")) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      return null; // an escape that is not UTF-8
+    }
+    // deno-lint-ignore no-control-regex
+    if (decoded === "" || decoded === "." || decoded === ".." || /[\x00-\x1f\x7f/]/.test(decoded)) {
+      return null;
+    }
+  }
+  try {
+    return { path, query: new URLSearchParams(query) };
+  } catch {
+    return null;
+  }
+}
+
+/** One path segment, decoded (`rawTarget` has checked that it decodes). */
+function segment(raw: string): string {
+  return decodeURIComponent(raw);
+}
+
 async function handle(lab: Lab, req: Request, options: ControlServerOptions): Promise<Response> {
-  const url = new URL(req.url);
-  const path = url.pathname;
+  // Route on the path as received: never let a URL parser resolve `..` for us.
+  const target = rawTarget(req.url);
+  if (target === null) {
+    return fail(
+      400,
+      "bad-path",
+      `Cannot route ${req.method} ${quoteForLine(rawPathOf(req.url))}: the path is not canonical`,
+      "Send a path without . or .. segments, empty segments or bad %-escapes, such as /links/a-b",
+    );
+  }
+  const path = target.path;
+  const url = { searchParams: target.query };
   const method = req.method;
   const route = (m: string) => {
     if (method !== m) {
@@ -103,7 +159,7 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
   if (path.startsWith("/vms/")) {
     const bad = route("GET");
     if (bad) return bad;
-    const vm = decodeURIComponent(path.slice(5));
+    const vm = segment(path.slice(5));
     if (!lab.plan.vms.some((v) => v.name === vm)) return unknownVm(lab, vm);
     return Response.json({ name: vm, state: lab.vmState(vm), guest: await lab.inspect(vm) });
   }
@@ -132,7 +188,7 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
   if (path.startsWith("/links/")) {
     const bad = route("POST");
     if (bad) return bad;
-    const link = decodeURIComponent(path.slice(7));
+    const link = segment(path.slice(7));
     const body = await readJson(req);
     const up = body.ok ? (body.value as { up?: unknown })?.up : undefined;
     if (typeof up !== "boolean") {
@@ -211,11 +267,25 @@ function ringView(lab: Lab, params: URLSearchParams): Response {
     : fail(404, "unknown-queue", view.error.message, view.error.hint);
 }
 
+/** The raw path of a request URL, for a message. */
+function rawPathOf(url: string): string {
+  return url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, "");
+}
+
+/** A value from a request, safe on one terminal line: control characters escaped, cut at 80. */
+function quoteForLine(text: string): string {
+  const cut = text.length > 80 ? `${text.slice(0, 80)}…` : text;
+  return JSON.stringify(cut).replace(
+    /[\x7f-\x9f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 function unknownVm(lab: Lab, vm: string): Response {
   return fail(
     404,
     "unknown-vm",
-    `The lab has no VM "${vm}"`,
+    `The lab has no VM ${quoteForLine(vm)}`,
     `VMs: ${lab.plan.vms.map((v) => v.name).join(", ")}`,
   );
 }
@@ -224,7 +294,7 @@ function unknownLink(lab: Lab, link: string): Response {
   return fail(
     404,
     "unknown-link",
-    `The lab has no link "${link}"`,
+    `The lab has no link ${quoteForLine(link)}`,
     `Links: ${lab.plan.links.map((l) => l.name).join(", ")}`,
   );
 }

@@ -396,3 +396,56 @@ Deno.test({
       assert.equal(r.body.result.received, 1, JSON.stringify(r.body));
     }),
 });
+
+/** Send one request exactly as written (no client-side normalisation); the status and body. */
+async function rawRequest(path: string, line: string): Promise<{ status: number; body: Body }> {
+  const conn = await Deno.connect({ transport: "unix", path });
+  try {
+    await conn.write(new TextEncoder().encode(
+      `${line} HTTP/1.1\r\nHost: vlab\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+    ));
+    let text = "";
+    const buf = new Uint8Array(8192);
+    for (let i = 0; i < 1000; i++) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+    const body = text.slice(text.indexOf("\r\n\r\n") + 4);
+    return { status, body: body.startsWith("{") ? JSON.parse(body) : body };
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test({
+  name: "a raw .. segment or a malformed escape is a 400 routed nowhere; the lab runs on",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      for (
+        const line of [
+          "POST /links/../down",
+          "POST /links/%2e%2E/down",
+          "POST /links/./a-b",
+          "POST //down",
+          "GET /vms/a/..",
+          "GET /vms/%zz",
+          "GET /vms/%C3%28",
+          "GET /vms/a%2Fb",
+          "GET /vms/%1b%5b31m",
+          "GET /lab?x=%",
+        ]
+      ) {
+        const r = await rawRequest(env.path, line);
+        assertError(r, 400, "bad-path");
+        assert.ok(!r.body.error.message.includes("\x1b"), "an escape reached the message");
+      }
+      assert.equal(env.downs(), 0, "a non-canonical path stopped the lab");
+      assert.equal((await rawRequest(env.path, "GET /vms/a")).status, 200);
+      assertError(await rawRequest(env.path, "GET /vms/%7A%7A"), 404, "unknown-vm", /"zz"/);
+      await assertStillRuns(env);
+    }),
+});
