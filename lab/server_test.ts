@@ -449,3 +449,28 @@ Deno.test({
       await assertStillRuns(env);
     }),
 });
+
+Deno.test({
+  name: "answering an exec or a capture prints no Deno warning about request.signal",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      const warnings: string[] = [];
+      const warn = console.warn;
+      console.warn = (...args: unknown[]) => warnings.push(args.map(String).join(" "));
+      try {
+        await assertStillRuns(env);
+        const client = env.client();
+        const res = await fetch("http://vlab/capture?link=a-b", { client });
+        const reader = res.body!.getReader();
+        assert.ok(!(await reader.read()).done, "the pcap header came");
+        await reader.cancel();
+        client.close();
+        await assertStillRuns(env);
+      } finally {
+        console.warn = warn;
+      }
+      assert.deepEqual(warnings.filter((w) => /request\.signal/.test(w)), []);
+    }),
+});
