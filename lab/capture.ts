@@ -32,6 +32,7 @@ export class LinkCapture {
   readonly #merge: (a: Uint8Array, b: Uint8Array) => Uint8Array;
   readonly #intervalMs: number;
   readonly #readers = new Set<CaptureReader>();
+  readonly #onEnd = new Map<CaptureReader, (() => void) | null>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
   /**
@@ -58,9 +59,10 @@ export class LinkCapture {
    * Add a reader; it receives every frame captured from now until it calls the returned stop.
    * A reader that throws is removed (its stream is gone); the others go on.
    */
-  add(reader: CaptureReader): () => void {
+  add(reader: CaptureReader, onEnd?: () => void): () => void {
     // A function object per call: the same callback added twice is two readers.
     const entry: CaptureReader = (records) => reader(records);
+    this.#onEnd.set(entry, onEnd ?? null);
     if (this.#readers.size === 0) {
       for (const t of this.#taps) t.setEnabled(true);
       this.#timer = setInterval(() => this.#drain(), this.#intervalMs);
@@ -75,7 +77,27 @@ export class LinkCapture {
         this.#drain(); // the last frames, to the last reader
       }
       this.#readers.delete(entry);
+      this.#onEnd.delete(entry);
     };
+  }
+
+  /** End every capture (the lab stops): the last frames go out, then each reader's `onEnd`. */
+  close(): void {
+    if (this.#readers.size === 0) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    for (const t of this.#taps) t.setEnabled(false);
+    this.#drain();
+    const ends = [...this.#readers].map((r) => this.#onEnd.get(r));
+    this.#readers.clear();
+    this.#onEnd.clear();
+    for (const end of ends) {
+      try {
+        end?.();
+      } catch {
+        // The reader's stream is already gone.
+      }
+    }
   }
 
   #drain(): void {
@@ -86,6 +108,7 @@ export class LinkCapture {
         reader(merged);
       } catch {
         this.#readers.delete(reader);
+        this.#onEnd.delete(reader);
       }
     }
     if (this.#readers.size === 0 && this.#timer !== undefined) {

@@ -57,6 +57,14 @@ interface WorkerHandle {
 /** Bytes of a tap ring per link direction. */
 const TAP_BYTES = 1 << 20;
 
+/** Options of {@linkcode Lab.capture}. */
+export interface CaptureOptions {
+  /** How often the link's taps are drained, ms (the first capture of a link sets it; 20). */
+  intervalMs?: number;
+  /** Called once if the capture ends because the lab stops. */
+  onEnd?: () => void;
+}
+
 /** What a workload request resolves to. */
 export type ExecOutcome =
   | { ok: true; result: unknown }
@@ -98,6 +106,8 @@ export class Lab {
   #stopped = false;
   #linkUp = new Map<string, boolean>();
   readonly #captures = new Map<string, LinkCapture>();
+  /** Workloads in flight: request id → its guest, so that `stop` can ask each to finish. */
+  readonly #execs = new Map<number, { handle: WorkerHandle; done: Promise<unknown> }>();
 
   private constructor(plan: LabPlan, events: EventLog) {
     this.plan = plan;
@@ -346,6 +356,13 @@ export class Lab {
         hint: `VMs: ${this.plan.vms.map((v) => v.name).join(", ")}`,
       };
     }
+    if (this.#stopped) {
+      return {
+        ok: false,
+        message: `Cannot run a workload: lab "${this.plan.name}" is stopping`,
+        hint: "Start it again with `vlab up`",
+      };
+    }
     if (this.vmState(vm) !== "running") {
       return {
         ok: false,
@@ -356,13 +373,16 @@ export class Lab {
     const id = this.#nextId++;
     const onAbort = () => handle.worker.postMessage({ type: "cancel", id } satisfies ToWorker);
     signal?.addEventListener("abort", onAbort, { once: true });
+    const reply = this.#request(handle, { type: "exec", id, argv });
+    this.#execs.set(id, { handle, done: reply });
     try {
-      const m = await this.#request(handle, { type: "exec", id, argv });
+      const m = await reply;
       if (m.type !== "exec-result") throw new Error("unexpected reply");
       return m.ok
         ? { ok: true, result: m.result }
         : { ok: false, message: m.message, hint: m.hint };
     } finally {
+      this.#execs.delete(id);
       signal?.removeEventListener("abort", onAbort);
     }
   }
@@ -396,26 +416,51 @@ export class Lab {
 
   /**
    * Capture both directions of a link: `onRecords` receives pcap records (without the global
-   * header) as they are drained, every `intervalMs` (the first capture of a link sets it).
-   * Several captures of one link each get every frame. Returns the function that stops it.
+   * header) as they are drained. Several captures of one link each get every frame; `onEnd`
+   * is called if the lab stops first. Returns the function that stops the capture.
    */
-  capture(link: string, onRecords: (records: Uint8Array) => void, intervalMs = 20): () => void {
+  capture(
+    link: string,
+    onRecords: (records: Uint8Array) => void,
+    options: CaptureOptions = {},
+  ): () => void {
     const l = this.plan.links.find((x) => x.name === link);
     if (!l) throw new RangeError(`no link ${link}`);
+    if (this.#stopped) {
+      options.onEnd?.();
+      return () => {};
+    }
     // One drain per link, shared by every capture of it: each reader gets every frame.
     let hub = this.#captures.get(link);
     if (!hub) {
       const taps = [this.#taps[l.forwardRing], this.#taps[l.reverseRing]];
-      hub = new LinkCapture(taps, mergePcapRecords, intervalMs);
+      hub = new LinkCapture(taps, mergePcapRecords, options.intervalMs);
       this.#captures.set(link, hub);
     }
-    return hub.add(onRecords);
+    return hub.add(onRecords, options.onEnd);
   }
 
-  /** Stop every worker and release the lab. Safe to call twice. */
-  async stop(): Promise<void> {
+  /**
+   * Stop the lab: every workload in flight gets its stop signal and answers with what it
+   * measured so far (bounded by `workloadGraceMs`), every capture ends, then every worker is
+   * asked to return and terminated. Safe to call twice.
+   */
+  async stop(options: { workloadGraceMs?: number } = {}): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    const execs = [...this.#execs];
+    for (const [id, { handle }] of execs) {
+      handle.worker.postMessage({ type: "cancel", id } satisfies ToWorker);
+    }
+    if (execs.length > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled(execs.map(([, e]) => e.done)),
+        new Promise((r) => timer = setTimeout(r, options.workloadGraceMs ?? 3000)),
+      ]);
+      clearTimeout(timer);
+    }
+    for (const hub of this.#captures.values()) hub.close();
     for (const w of this.#workers) requestStop(this.#bells, w.thread);
     const deadline = performance.now() + 2000;
     while (performance.now() < deadline) {

@@ -283,7 +283,9 @@ Deno.test({
   fn: async () => {
     const lab = await startLab(PAIR);
     const got = [0, 0];
-    const stops = [0, 1].map((i) => lab.capture("a-b", (r) => got[i] += r.length, 5));
+    const stops = [0, 1].map((i) =>
+      lab.capture("a-b", (r) => got[i] += r.length, { intervalMs: 5 })
+    );
     try {
       assert.equal((await ping(lab, "a", "10.0.0.2")).received, 2);
       // Two echo requests and two replies at least (ARP may add more): both readers see them.

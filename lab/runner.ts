@@ -119,13 +119,16 @@ export async function launchLab(plan: LabPlan): Promise<RegisteredLab> {
   const stop = () =>
     stopping ??= (async () => {
       try {
-        await server.shutdown();
-      } catch {
-        // Already closed.
-      }
-      try {
+        // The lab first: each workload in flight answers its client with what it measured so
+        // far and each capture ends, so the server's graceful shutdown has nothing left to wait
+        // for (it waited on them before).
         await lab.stop();
       } finally {
+        try {
+          await server.shutdown();
+        } catch {
+          // Already closed.
+        }
         hold.release();
         resolveStopped();
       }

@@ -211,13 +211,20 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         controller.enqueue(pcapGlobalHeader());
+        const end = () => {
+          try {
+            controller.close();
+          } catch {
+            // Already closed.
+          }
+        };
         stop = lab.capture(link, (records) => {
           try {
             controller.enqueue(records);
           } catch {
             stop?.();
           }
-        });
+        }, { onEnd: end });
         req.signal.addEventListener("abort", () => {
           stop?.();
           try {

@@ -1,0 +1,82 @@
+/**
+ * Stopping a registered lab while clients wait on it: every workload in flight gets its stop
+ * signal and its client gets what it measured so far; a live capture ends; the stop is prompt.
+ *
+ * The lab's workers and control socket outlive a single tick of the event loop, so the resource
+ * and op sanitizers are off; the lab is stopped in `finally`.
+ */
+
+import assert from "node:assert/strict";
+import { planLab } from "./plan.ts";
+import { launchLab } from "./runner.ts";
+import { topologyFromObject } from "./topology/mod.ts";
+
+const PAIR = {
+  name: "stop-test",
+  seed: 3,
+  vms: {
+    a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+    b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+  },
+  links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+};
+
+/** `p`, or a failure naming `what` after `ms` (a stop that hangs must fail, not hang the suite). */
+async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) =>
+    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms)
+  );
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test({
+  name: "stopping a lab answers a running sink with its counts and ends a capture, promptly",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "vlab-stop-test-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", dir);
+    const t = topologyFromObject(PAIR);
+    if (!t.ok) assert.fail(JSON.stringify(t.error));
+    const running = await launchLab(planLab(t.value));
+    const client = Deno.createHttpClient({ proxy: { transport: "unix", path: running.socket } });
+    const exec = (vm: string, argv: string[]) =>
+      fetch("http://vlab/exec", {
+        method: "POST",
+        body: JSON.stringify({ vm, argv }),
+        client,
+      }).then(async (r) => ({ status: r.status, body: await r.json() }));
+    try {
+      // A sink that runs until stopped; a message to b after it proves it is bound.
+      const sink = exec("b", ["sink", "-t", "0"]);
+      assert.notEqual(await running.lab.inspect("b"), null);
+      const flood = await exec("a", ["udp-flood", "10.0.0.2", "-n", "100", "-r", "20000"]);
+      assert.equal(flood.status, 200, JSON.stringify(flood.body));
+      const capture = await fetch("http://vlab/capture?link=a-b", { client });
+      const drained = capture.body!.pipeTo(new WritableStream());
+
+      const t0 = performance.now();
+      await within(8000, "stopping the lab", running.stop());
+      const stopMs = performance.now() - t0;
+      const answer = await within(2000, "the sink's answer", sink);
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      assert.equal(answer.body.result.kind, "sink");
+      assert.equal(answer.body.result.received, 100, "the sink's counts so far");
+      await within(2000, "the end of the capture", drained); // it ended with the lab
+      assert.ok(stopMs < 5000, `stop took ${Math.round(stopMs)} ms`);
+      await running.stopped;
+    } finally {
+      client.close();
+      await within(8000, "stopping the lab", running.stop()).catch(() => {});
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
