@@ -23,6 +23,7 @@
  * @module
  */
 
+import { type ResilientServer, serveResilient } from "./control_listener.ts";
 import { pcapGlobalHeader } from "./host/pcap.ts";
 import type { Lab } from "./lab.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
@@ -51,18 +52,13 @@ export interface ControlServerOptions {
  * await server.shutdown();
  * ```
  */
-export function serveControl(lab: Lab, options: ControlServerOptions): Deno.HttpServer {
-  try {
-    Deno.removeSync(options.path);
-  } catch {
-    // No stale socket.
-  }
-  const server = Deno.serve(
-    { path: options.path, onListen() {}, onError: (e) => internal(e) },
-    (req) => handle(lab, req, options),
-  );
-  Deno.chmodSync(options.path, 0o600);
-  return server;
+export function serveControl(lab: Lab, options: ControlServerOptions): ResilientServer {
+  // A listener that survives running out of file descriptors: see control_listener.ts.
+  return serveResilient((req) => handle(lab, req, options), {
+    path: options.path,
+    onError: (e) => internal(e),
+    onTrouble: (kind, message) => lab.events.emit(kind, lab.plan.name, { message }),
+  });
 }
 
 function internal(e: unknown): Response {
