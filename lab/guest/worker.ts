@@ -284,7 +284,12 @@ async function start(msg: VmStart): Promise<void> {
         type: "inspect-result",
         id: m.id,
         info: {
-          nics: nics.map((n) => ({ name: n.name, linkUp: n.up, fault: n.driver.fault })),
+          nics: nics.map((n) => ({
+            name: n.name,
+            linkUp: n.up,
+            fault: n.driver.fault,
+            registerAccessesPending: n.port.pending,
+          })),
           arp: stack.arpRows(),
         },
       });

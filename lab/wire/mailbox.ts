@@ -8,6 +8,10 @@
  * ({@linkcode serveMailbox}): when `REQ` differs from `ACK`, perform the access on the transport,
  * store the result, publish `ACK` and notify the waiter.
  *
+ * An access fails with {@linkcode MailboxTimeout} when a running device worker does not answer
+ * within the port's timeout; a device worker that has not started yet (still loading its
+ * modules, which can take seconds on a loaded machine) is waited for.
+ *
  * One outstanding request per mailbox, as a vCPU blocks on an MMIO exit: the port queues
  * accesses and issues each only once the previous one has been answered. Two callers that race
  * (a config interrupt handler while the driver reads a register) would otherwise overwrite each
@@ -17,7 +21,7 @@
  */
 
 import { MailboxWord } from "./control.ts";
-import { ringDoorbell } from "./doorbell.ts";
+import { DoorbellWord, readDoorbellWord, ringDoorbell, ThreadState } from "./doorbell.ts";
 
 /** The register operations of a mailbox. */
 export const MailboxOp = { READ: 0, WRITE: 1 } as const;
@@ -48,6 +52,7 @@ export class MailboxPort {
   #timeoutMs: number;
   /** The access in flight (or the last one): the next one starts after it settles. */
   #tail: Promise<unknown> = Promise.resolve();
+  #pending = 0;
 
   /**
    * @param mailbox the mailbox words of one device
@@ -62,6 +67,11 @@ export class MailboxPort {
     this.#timeoutMs = timeoutMs;
   }
 
+  /** Accesses queued or in flight (0 when the mailbox is idle). */
+  get pending(): number {
+    return this.#pending;
+  }
+
   /** Read a register. */
   read(offset: number, size: 1 | 2 | 4 = 4): Promise<number> {
     return this.#access(MailboxOp.READ, offset, 0, size);
@@ -73,7 +83,11 @@ export class MailboxPort {
   }
 
   #access(op: number, offset: number, value: number, size: number): Promise<number> {
-    const run = this.#tail.then(() => this.#issue(op, offset, value, size));
+    this.#pending++;
+    const done = () => {
+      this.#pending--;
+    };
+    const run = this.#tail.then(() => this.#issue(op, offset, value, size)).finally(done);
     this.#tail = run.catch(() => {});
     return run;
   }
@@ -98,12 +112,16 @@ export class MailboxPort {
   /** Wait until the device has answered request `seq`; throws `MailboxTimeout` after the timeout. */
   async #waitAck(seq: number, offset: number): Promise<void> {
     const m = this.#mailbox;
-    const deadline = performance.now() + this.#timeoutMs;
+    let deadline = performance.now() + this.#timeoutMs;
     for (;;) {
       // Observe the answer: pairs with the publish of ACK in serveMailbox.
       const ack = Atomics.load(m, MailboxWord.ACK);
       if (ack === seq) return;
-      const left = deadline - performance.now();
+      const now = performance.now();
+      // A device worker that is still loading is slow, not gone: the clock starts once it runs.
+      const state = readDoorbellWord(this.#bells, this.#deviceThread, DoorbellWord.STATE);
+      if (state === ThreadState.STARTING) deadline = now + this.#timeoutMs;
+      const left = deadline - now;
       if (left <= 0) throw new MailboxTimeout(offset);
       const w = Atomics.waitAsync(m, MailboxWord.ACK, ack, Math.min(left, 100));
       if (w.async) await w.value;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { MailboxWord } from "./control.ts";
-import { createDoorbells, readBell, requestStop } from "./doorbell.ts";
+import { createDoorbells, readBell, requestStop, setThreadState, ThreadState } from "./doorbell.ts";
 import {
   MailboxOp,
   MailboxPort,
@@ -120,8 +120,9 @@ Deno.test("sequence numbers wrap like an Int32 and still match", async () => {
   });
 });
 
-Deno.test("an access nobody serves fails with MailboxTimeout after timeoutMs", async () => {
+Deno.test("an access a running device never serves fails with MailboxTimeout after timeoutMs", async () => {
   const bells = createDoorbells(2);
+  setThreadState(bells, DEVICE, ThreadState.RUNNING);
   const mailbox = newMailbox();
   const port = new MailboxPort(mailbox, bells, DEVICE, 30);
   const t0 = performance.now();
@@ -209,5 +210,22 @@ Deno.test("racing accesses through one port each get their own answer, even from
     assert.deepEqual(calls.slice(40).map((c) => c.offset), [0x070, 0x064]);
   } finally {
     clearInterval(timer);
+  }
+});
+
+Deno.test("an access waits for a device worker that has not started yet, then gets its answer", async () => {
+  const bells = createDoorbells(2);
+  const mailbox = newMailbox();
+  const { target } = fakeTarget({ 0x000: 0x74726976 });
+  // The device worker is still loading (STARTING) for four timeouts' worth, then serves.
+  const port = new MailboxPort(mailbox, bells, DEVICE, 20);
+  const timer = setTimeout(() => {
+    setThreadState(bells, DEVICE, ThreadState.RUNNING);
+    serveMailbox(mailbox, target);
+  }, 80);
+  try {
+    assert.equal(await held(port.read(0x000)), 0x74726976);
+  } finally {
+    clearTimeout(timer);
   }
 });
