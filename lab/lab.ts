@@ -473,7 +473,13 @@ export class Lab {
     }
     for (const w of this.#workers) w.worker.terminate();
     for (const [, cb] of this.#pending) {
-      cb({ type: "exec-result", id: 0, ok: false, message: "The lab stopped", hint: "" });
+      cb({
+        type: "exec-result",
+        id: 0,
+        ok: false,
+        message: "The lab stopped before the workload answered",
+        hint: "Start the lab again with `vlab up`",
+      });
     }
     this.#pending.clear();
     this.events.emit("lab-down", this.plan.name);
