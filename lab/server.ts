@@ -87,8 +87,8 @@ interface RawTarget {
 /**
  * Split a request's URL as received (`http+unix://vlab/links/a-b?x`) into its raw path and query,
  * or null when the path is not canonical: a `.` or `..` segment (raw or percent-encoded), an
- * empty segment, a fragment, a malformed percent-escape, or an escape that decodes to a control
- * character or a slash. A URL parser would resolve `/links/../down` to `/down`; we refuse it.
+ * empty segment, a fragment, or a malformed percent-escape. A URL parser would resolve
+ * `/links/../down` to `/down`; we refuse it.
  */
 export function rawTarget(url: string): RawTarget | null {
   const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url);
@@ -106,10 +106,9 @@ export function rawTarget(url: string): RawTarget | null {
     } catch {
       return null; // an escape that is not UTF-8
     }
-    // deno-lint-ignore no-control-regex
-    if (decoded === "" || decoded === "." || decoded === ".." || /[\x00-\x1f\x7f/]/.test(decoded)) {
-      return null;
-    }
+    // A decoded name may hold anything (it is looked up, never routed on); dot segments are
+    // what a URL parser would resolve, so they are refused even when percent-encoded.
+    if (decoded === "" || decoded === "." || decoded === "..") return null;
   }
   try {
     return { path, query: new URLSearchParams(query) };
