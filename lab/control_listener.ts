@@ -65,8 +65,14 @@ export function serveResilient(
       { path: options.path, onListen() {}, onError: options.onError },
       handler,
     );
-    Deno.chmodSync(options.path, 0o600);
     servers.push(server);
+    try {
+      Deno.chmodSync(options.path, 0o600);
+    } catch (e) {
+      // Never serve on a socket others may reach: close it and let the caller (or retry) decide.
+      void server.shutdown().catch(() => {});
+      throw e;
+    }
     server.finished.then(() => {}, (error) => {
       if (closing) return;
       options.onTrouble("control-socket-failed", messageOf(error));
