@@ -5,7 +5,8 @@
  * that each drained it would take each other's frames, and the first to close would switch the
  * tap off under the other. So the supervisor keeps one {@linkcode LinkCapture} per link: the
  * first reader switches both taps on and starts the drain timer, every drained batch goes to
- * every reader, and the last reader to leave switches the taps off.
+ * every reader, and the last reader to leave switches the taps off. `mergePcapRecords` merges
+ * the two directions into one timeline.
  *
  * @module
  */
@@ -20,9 +21,10 @@ export type CaptureReader = (records: Uint8Array) => void;
  *
  * @example
  * ```ts
- * import { LinkCapture } from "./capture.ts";
+ * import { LinkCapture, mergePcapRecords } from "./capture.ts";
  * import { TapReader } from "./host/tap.ts";
- * const capture = new LinkCapture([TapReader.create(1 << 16), TapReader.create(1 << 16)], (a, b) => a);
+ * const taps = [TapReader.create(1 << 16), TapReader.create(1 << 16)];
+ * const capture = new LinkCapture(taps, mergePcapRecords);
  * const stop = capture.add((records) => console.log(records.length));
  * stop();
  * ```
@@ -117,4 +119,37 @@ export class LinkCapture {
       for (const t of this.#taps) t.setEnabled(false);
     }
   }
+}
+
+/**
+ * Merge two runs of pcap records (each already in time order) into one in time order, so a
+ * capture of both directions of a link reads as one timeline. Records are 16-byte headers
+ * (ts_sec, ts_usec, incl_len, orig_len, little-endian) followed by `incl_len` bytes.
+ *
+ * @example
+ * ```ts
+ * import { mergePcapRecords } from "./capture.ts";
+ * mergePcapRecords(new Uint8Array(0), new Uint8Array(0)).length; // 0
+ * ```
+ */
+export function mergePcapRecords(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  const out = new Uint8Array(a.length + b.length);
+  const va = new DataView(a.buffer, a.byteOffset, a.byteLength);
+  const vb = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const time = (v: DataView, at: number) => v.getUint32(at, true) * 1e6 + v.getUint32(at + 4, true);
+  const size = (v: DataView, at: number) => 16 + v.getUint32(at + 8, true);
+  let i = 0, j = 0, o = 0;
+  while (i < a.length || j < b.length) {
+    const takeA = j >= b.length ||
+      (i < a.length && i + 16 <= a.length && time(va, i) <= time(vb, j));
+    const [src, v, at] = takeA ? [a, va, i] : [b, vb, j];
+    const n = at + 16 <= src.length ? Math.min(size(v, at), src.length - at) : src.length - at;
+    out.set(src.subarray(at, at + n), o);
+    o += n;
+    if (takeA) i += n;
+    else j += n;
+  }
+  return out;
 }

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { LinkCapture } from "./capture.ts";
+import { LinkCapture, mergePcapRecords } from "./capture.ts";
 import { LinkRing } from "./host/link_ring.ts";
 import { type TapCounters, TapReader } from "./host/tap.ts";
 import { Prng } from "../devices/prng.ts";
@@ -31,6 +31,8 @@ import type { FromWorker, SwitchStart, ToWorker, VmStart, WorkerRing } from "./w
 import { EventLog } from "./events.ts";
 import type { LabPlan, RingPlan } from "./plan.ts";
 import { THREAD_STATS_SLOTS } from "./wire/control.ts";
+
+export { mergePcapRecords } from "./capture.ts";
 
 /** Options of {@linkcode Lab.start}. */
 export interface LabStartOptions {
@@ -484,37 +486,4 @@ export class Lab {
     this.#pending.clear();
     this.events.emit("lab-down", this.plan.name);
   }
-}
-
-/**
- * Merge two runs of pcap records (each already in time order) into one in time order, so a
- * capture of both directions of a link reads as one timeline. Records are 16-byte headers
- * (ts_sec, ts_usec, incl_len, orig_len, little-endian) followed by `incl_len` bytes.
- *
- * @example
- * ```ts
- * import { mergePcapRecords } from "./lab.ts";
- * mergePcapRecords(new Uint8Array(0), new Uint8Array(0)).length; // 0
- * ```
- */
-export function mergePcapRecords(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  if (b.length === 0) return a;
-  const out = new Uint8Array(a.length + b.length);
-  const va = new DataView(a.buffer, a.byteOffset, a.byteLength);
-  const vb = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const time = (v: DataView, at: number) => v.getUint32(at, true) * 1e6 + v.getUint32(at + 4, true);
-  const size = (v: DataView, at: number) => 16 + v.getUint32(at + 8, true);
-  let i = 0, j = 0, o = 0;
-  while (i < a.length || j < b.length) {
-    const takeA = j >= b.length ||
-      (i < a.length && i + 16 <= a.length && time(va, i) <= time(vb, j));
-    const [src, v, at] = takeA ? [a, va, i] : [b, vb, j];
-    const n = at + 16 <= src.length ? Math.min(size(v, at), src.length - at) : src.length - at;
-    out.set(src.subarray(at, at + n), o);
-    o += n;
-    if (takeA) i += n;
-    else j += n;
-  }
-  return out;
 }
