@@ -92,7 +92,7 @@ export {
 } from "./lab/api.ts";
 export { LabError, type LabErrorCode } from "./lab/errors.ts";
 export type { LabStatus, LinkDirectionStatus, NicStatus } from "./lab/metrics.ts";
-export type { ExecOutcome, Lab, VmState } from "./lab/lab.ts";
+export type { CaptureOptions, ExecOutcome, Lab, VmState } from "./lab/lab.ts";
 export {
   formatPlan,
   type LabPlan,
