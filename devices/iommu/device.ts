@@ -26,11 +26,12 @@
 
 import type { GuestMemory } from "../memory/memory.ts";
 import { err, OK_VOID, type Result } from "../result.ts";
-import type { DescriptorChain, Segment } from "../virtio/chain.ts";
+import type { DescriptorChain } from "../virtio/chain.ts";
 import { Feature, VIRTIO_ID_IOMMU } from "../virtio/constants.ts";
 import type { ActivateContext, ActivateError, VirtioDeviceModel } from "../virtio/device_model.ts";
 import { type FeatureSet, featureSet, hasFeature } from "../virtio/features.ts";
 import type { DeviceQueue } from "../virtio/queue.ts";
+import { gatherSegments, scatterSegments } from "../virtio/segments.ts";
 import {
   ATTACH_F_BYPASS,
   encodeIommuConfig,
@@ -315,7 +316,7 @@ export class IommuDevice implements VirtioDeviceModel {
     }
     const req = this.req;
     const rlen = Math.min(chain.readableBytes, req.length);
-    gather(this.u8, chain.readable, req, rlen);
+    gatherSegments(this.u8, chain.readable, 0, req, rlen);
     const type = req[0];
     const want = REQ_READABLE.get(type);
     const probeLen = type === ReqType.PROBE ? this.config.probeSize : 0;
@@ -384,7 +385,7 @@ export class IommuDevice implements VirtioDeviceModel {
         const endpoint = Le.get32(req, 4);
         if (!this.viommu.knownEndpoint(endpoint)) return IommuStatus.NOENT;
         encodeProbe(this.probe, this.reserved);
-        scatter(this.u8, chain.writable, 0, this.probe, this.probe.length);
+        scatterSegments(this.u8, chain.writable, 0, this.probe, 0, this.probe.length);
         return IommuStatus.OK;
       }
     }
@@ -398,7 +399,14 @@ export class IommuDevice implements VirtioDeviceModel {
 
   private writeTail(chain: DescriptorChain, status: number): void {
     this.tail[0] = status;
-    scatter(this.u8, chain.writable, chain.writableBytes - TAIL_SIZE, this.tail, TAIL_SIZE);
+    scatterSegments(
+      this.u8,
+      chain.writable,
+      chain.writableBytes - TAIL_SIZE,
+      this.tail,
+      0,
+      TAIL_SIZE,
+    );
   }
 
   private complete(chain: DescriptorChain, written: number, status: number): void {
@@ -439,7 +447,7 @@ export class IommuDevice implements VirtioDeviceModel {
         );
         Le.set32(b, 8, f.endpoint);
         Le.set64(b, 16, f.iova);
-        scatter(this.u8, chain.writable, 0, b, FAULT_REPORT_SIZE);
+        scatterSegments(this.u8, chain.writable, 0, b, 0, FAULT_REPORT_SIZE);
         eq!.push(chain, FAULT_REPORT_SIZE);
         pushed++;
         this.counters[IommuCounter.faultReports]++;
@@ -466,37 +474,5 @@ export function tableStatus(e: TableError): number {
       return IommuStatus.RANGE;
     case "table-full":
       return IommuStatus.NOMEM;
-  }
-}
-
-/** Copy the first `len` bytes of `segs` (GPAs) into `into`. */
-function gather(u8: Uint8Array, segs: readonly Segment[], into: Uint8Array, len: number): void {
-  let o = 0;
-  for (let s = 0; s < segs.length && o < len; s++) {
-    const n = Math.min(segs[s].len, len - o);
-    into.set(u8.subarray(segs[s].gpa, segs[s].gpa + n), o);
-    o += n;
-  }
-}
-
-/** Copy `len` bytes of `src` into `segs` starting `skip` bytes in. */
-function scatter(
-  u8: Uint8Array,
-  segs: readonly Segment[],
-  skip: number,
-  src: Uint8Array,
-  len: number,
-): void {
-  let done = 0;
-  for (let s = 0; s < segs.length && done < len; s++) {
-    const seg = segs[s];
-    if (skip >= seg.len) {
-      skip -= seg.len;
-      continue;
-    }
-    const n = Math.min(seg.len - skip, len - done);
-    u8.set(src.subarray(done, done + n), seg.gpa + skip);
-    done += n;
-    skip = 0;
   }
 }

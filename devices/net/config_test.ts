@@ -3,7 +3,6 @@ import {
   driverLinkUp,
   driverMtu,
   encodeNetConfig,
-  gatherSegments,
   maxFrameLen,
   NET_CONFIG_SIZE,
   NET_FEATURE_NAMES,
@@ -15,7 +14,6 @@ import {
   parseNetConfig,
   readConfigValue,
   readLe16,
-  scatterSegments,
   writeRxHeader,
   writeTxHeader,
 } from "./config.ts";
@@ -77,17 +75,6 @@ Deno.test("headers: RX sets only num_buffers, TX is all zero", () => {
   assert.equal(readLe16(b, 1 + NetHdr.NUM_BUFFERS), 0x0102);
   writeTxHeader(b, 1);
   assert.deepEqual([...b], [0xff, ...new Array(12).fill(0), 0xff]);
-});
-
-Deno.test("gather and scatter cross segment boundaries with an offset", () => {
-  const mem = new Uint8Array(32);
-  const segs = [{ gpa: 4, len: 3 }, { gpa: 20, len: 5 }];
-  scatterSegments(mem, segs, 2, new Uint8Array([9, 8, 7, 6, 5, 4, 3]), 1, 5);
-  assert.deepEqual([...mem.subarray(4, 7)], [0, 0, 8]);
-  assert.deepEqual([...mem.subarray(20, 25)], [7, 6, 5, 4, 0]);
-  const out = new Uint8Array(5);
-  gatherSegments(mem, segs, 2, out, 5);
-  assert.deepEqual([...out], [8, 7, 6, 5, 4]);
 });
 
 Deno.test("the driver takes the MTU from config only when VIRTIO_NET_F_MTU is negotiated (virtio 5.1.4.2)", () => {

@@ -34,10 +34,10 @@ import type { ActivateContext, ActivateError, VirtioDeviceModel } from "../virti
 import type { RingError } from "../virtio/errors.ts";
 import { type FeatureSet, featureSet, hasFeature } from "../virtio/features.ts";
 import type { DeviceQueue } from "../virtio/queue.ts";
+import { gatherSegments, scatterSegments } from "../virtio/segments.ts";
 import {
   encodeNetConfig,
   ETH_HEADER_SIZE,
-  gatherSegments,
   maxFrameLen,
   NET_CONFIG_SIZE,
   NET_HDR_SIZE,
@@ -45,7 +45,6 @@ import {
   NetFeature,
   NetStatus,
   readConfigValue,
-  scatterSegments,
   writeLe16,
   writeRxHeader,
 } from "./config.ts";

@@ -42,7 +42,7 @@ import { type FeatureSet, featureSet } from "../virtio/features.ts";
 import type { DeviceQueue } from "../virtio/queue.ts";
 import { encodeVsockConfig, readVsockConfig, VSOCK_CONFIG_SIZE } from "./config.ts";
 import { GuestInbox } from "./inbox.ts";
-import { gather } from "./segments.ts";
+import { gatherSegments } from "../virtio/segments.ts";
 import { ConnTrack, type TrackedConnection, Verdict } from "./conntrack.ts";
 import type { VsockDeviceFault, VsockQueueName } from "./errors.ts";
 import {
@@ -407,7 +407,7 @@ export class VsockDevice implements VirtioDeviceModel {
       c[VsockCounter.malformedShort]++; // F1
       return false;
     }
-    gather(this.u8, chain.readable, 0, this.hdrBuf);
+    gatherSegments(this.u8, chain.readable, 0, this.hdrBuf, this.hdrBuf.length);
     const h = decodeHeader(this.hdrBuf, 0, this.h);
     if (h.len > VSOCK_MAX_PAYLOAD || h.len > chain.readableBytes - VSOCK_HDR_SIZE) {
       c[VsockCounter.malformedLen]++; // F2
@@ -443,7 +443,7 @@ export class VsockDevice implements VirtioDeviceModel {
   /** Hand a judged chain's packet to the backend; false when it is full. */
   private forward(chain: DescriptorChain, h: VsockHeader): boolean {
     const payload = this.payloadBuf.subarray(0, h.len);
-    gather(this.u8, chain.readable, VSOCK_HDR_SIZE, payload);
+    gatherSegments(this.u8, chain.readable, VSOCK_HDR_SIZE, payload, payload.length);
     if (!this.backend.send(h, payload)) return false;
     this.c[VsockCounter.txPackets]++;
     this.c[VsockCounter.txBytes] += h.len;

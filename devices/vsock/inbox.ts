@@ -13,7 +13,7 @@ import type { DeviceQueue } from "../virtio/queue.ts";
 import { VSOCK_EVENT_SIZE, VsockEventId } from "./config.ts";
 import { encodeHeader, VSOCK_HDR_SIZE, type VsockHeader } from "./header.ts";
 import { VsockCounter } from "./metrics.ts";
-import { scatter } from "./segments.ts";
+import { scatterSegments } from "../virtio/segments.ts";
 
 /** A packet waiting for the guest; `off` is how much of the payload already went. */
 export interface PendingPacket {
@@ -96,8 +96,10 @@ export class GuestInbox {
       p.h.len = piece;
       encodeHeader(this.hdr, 0, p.h);
       p.h.len = len;
-      scatter(this.u8, chain.writable, 0, this.hdr, 0, VSOCK_HDR_SIZE);
-      if (piece > 0) scatter(this.u8, chain.writable, VSOCK_HDR_SIZE, p.payload!, p.off, piece);
+      scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, VSOCK_HDR_SIZE);
+      if (piece > 0) {
+        scatterSegments(this.u8, chain.writable, VSOCK_HDR_SIZE, p.payload!, p.off, piece);
+      }
       p.off += piece;
       if (q.push(chain, VSOCK_HDR_SIZE + piece).ok) res.pushed++;
       c[VsockCounter.rxPackets]++;
@@ -134,7 +136,7 @@ export class GuestInbox {
       const ev = this.hdr;
       ev.fill(0, 0, VSOCK_EVENT_SIZE);
       ev[0] = VsockEventId.TRANSPORT_RESET; // le32 id
-      scatter(this.u8, chain.writable, 0, ev, 0, VSOCK_EVENT_SIZE);
+      scatterSegments(this.u8, chain.writable, 0, ev, 0, VSOCK_EVENT_SIZE);
       if (q.push(chain, VSOCK_EVENT_SIZE).ok) res.pushed++;
       this.c[VsockCounter.transportResets]++;
       res.written = true;
