@@ -52,6 +52,7 @@ export const EXIT_CODES = {
  * - `unknown-vm`, `unknown-link`, `unknown-queue`: the lab has no such VM, link or queue.
  * - `workload-failed`: a guest workload could not run (bad arguments, or it failed).
  * - `control-error`: the lab's control socket answered with an error.
+ * - `drill-invalid`: a drill file has problems (each is printed as file:line:col); exit 2.
  * - `unreachable`: `vlab pingall` found pairs of VMs that got no reply.
  * - `internal`: anything else; a bug in vlab.
  */
@@ -87,6 +88,7 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "unknown-queue": EXIT_CODES.failure,
   "workload-failed": EXIT_CODES.failure,
   "control-error": EXIT_CODES.failure,
+  "drill-invalid": EXIT_CODES.usage,
   "internal": EXIT_CODES.failure,
 };
 

@@ -16,7 +16,8 @@ export type LabErrorCode =
   | "unknown-link"
   | "unknown-queue"
   | "workload-failed"
-  | "control-error";
+  | "control-error"
+  | "drill-invalid";
 
 /**
  * An error of the lab layer.

@@ -165,11 +165,18 @@ export function parseTopology(text: string, source: string): Result<Topology, To
 
 /**
  * Run a parse, turning a stack overflow (a document nested thousands of levels deep, which the
- * `yaml` library and zod walk recursively) into one `too-deep` issue.
+ * `yaml` library and zod walk recursively) into one `too-deep` issue. Drill files use it too.
+ *
+ * @example
+ * ```ts
+ * import { boundedDepth } from "./load.ts";
+ * import { ok } from "../../devices/result.ts";
+ * boundedDepth(() => ok(1)); // { ok: true, value: 1 }
+ * ```
  */
-function boundedDepth(
-  run: () => Result<Topology, TopologyIssue[]>,
-): Result<Topology, TopologyIssue[]> {
+export function boundedDepth<T>(
+  run: () => Result<T, TopologyIssue[]>,
+): Result<T, TopologyIssue[]> {
   try {
     return run();
   } catch (e) {
@@ -196,6 +203,37 @@ function parseText(text: string, source: string): Result<Topology, TopologyIssue
       hint: "a topology file is at most 1 MiB; split the lab or shorten the file",
     }]);
   }
+  const parsed = parseYamlDocument(text);
+  if (!parsed.ok) return parsed;
+  return validate(parsed.value.raw, source, parsed.value.locate);
+}
+
+/** A YAML document read for validation: its plain value and where each path is in the text. */
+export interface LocatedDocument {
+  /** The document as plain data. */
+  raw: unknown;
+  /** The line and column of a problem's node. */
+  locate: (problem: Problem) => { line: number; column: number } | null;
+  /** The parsed document (for callers that need node details, such as a scalar's quoting). */
+  doc: Document;
+  /** Offsets to line and column. */
+  lineCounter: LineCounter;
+}
+
+/**
+ * Parse YAML text the way topology files are parsed (duplicate keys and alias bombs refused):
+ * syntax errors become issues with their line and column; otherwise the plain value and a
+ * locator that points a problem's path at its node. Drill files use it too. It does not bound
+ * the size or the depth: callers do (`MAX_TOPOLOGY_BYTES`, {@linkcode boundedDepth}).
+ *
+ * @example
+ * ```ts
+ * import { parseYamlDocument } from "./load.ts";
+ * const r = parseYamlDocument("a:\n  b: 1\n");
+ * r.ok && r.value.locate({ code: "x", path: ["a", "b"], message: "", hint: null }); // { line: 2, column: 6 }
+ * ```
+ */
+export function parseYamlDocument(text: string): Result<LocatedDocument, TopologyIssue[]> {
   const lineCounter = new LineCounter();
   // Duplicate keys are found by duplicateKeyIssues: the library's check is quadratic.
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
@@ -229,7 +267,7 @@ function parseText(text: string, source: string): Result<Topology, TopologyIssue
     const pos = lineCounter.linePos(node.range[0]);
     return { line: pos.line, column: pos.col };
   };
-  return validate(raw, source, locate);
+  return ok({ raw, locate, doc, lineCounter });
 }
 
 /**

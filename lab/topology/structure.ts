@@ -14,8 +14,11 @@ import { quote, showValue } from "./quote.ts";
 type AnySchema = any;
 
 /** The schema node at `path`, with optional/nullable wrappers removed, or null. */
-function schemaAt(path: readonly PathSegment[]): AnySchema | null {
-  let s: AnySchema = unwrap(topologySchema);
+function schemaAt(
+  path: readonly PathSegment[],
+  root: AnySchema = topologySchema,
+): AnySchema | null {
+  let s: AnySchema = unwrap(root);
   for (const seg of path) {
     const def = s?._zod?.def;
     if (def === undefined) return null;
@@ -45,8 +48,8 @@ function unwrap(s: AnySchema): AnySchema {
  * keysAt(["defaults"]); // ["vm", "nic", "link"]
  * ```
  */
-export function keysAt(path: readonly PathSegment[]): string[] {
-  const s = schemaAt(path);
+export function keysAt(path: readonly PathSegment[], root: AnySchema = topologySchema): string[] {
+  const s = schemaAt(path, root);
   return s?._zod?.def?.type === "object" ? Object.keys(s._zod.def.shape) : [];
 }
 
@@ -86,8 +89,8 @@ const EXPECTED: Record<string, string> = {
   boolean: "true or false",
 };
 
-function label(path: readonly PathSegment[]): string {
-  return path.length === 0 ? "The topology" : pathToString(path);
+function label(path: readonly PathSegment[], what: string): string {
+  return path.length === 0 ? what : pathToString(path);
 }
 
 function lastKey(path: readonly PathSegment[]): string {
@@ -103,7 +106,14 @@ const MISSING_HINT: ReadonlyMap<string, string> = new Map([
   ["endpoints", "add `endpoints: [a:eth0, b:eth0]`"],
 ]);
 
-function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
+/** Which document a schema describes: its root schema, its name in messages, its docs page. */
+interface SchemaDoc {
+  root: AnySchema;
+  what: string;
+  docs: string;
+}
+
+function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Problem[] {
   const path = issue.path as PathSegment[];
   const value = valueAt(raw, path);
   switch (issue.code) {
@@ -115,7 +125,8 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
           code: "missing-key",
           path,
           message: `Missing key ${quote(key)}${parent}`,
-          hint: MISSING_HINT.get(key) ?? `add \`${key}\`; docs/topology.md lists the keys`,
+          hint: (doc.root === topologySchema ? MISSING_HINT.get(key) : undefined) ??
+            `add \`${key}\`; ${doc.docs} lists the keys`,
         }];
       }
       const expected = EXPECTED[issue.expected] ?? issue.expected;
@@ -124,10 +135,10 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
       return [{
         code: "wrong-type",
         path,
-        message: `${label(path)} must be ${integer ? "an integer" : expected}, got ${
+        message: `${label(path, doc.what)} must be ${integer ? "an integer" : expected}, got ${
           describeValue(value)
         }`,
-        hint: `write ${integer ? "an integer" : expected} here; docs/topology.md describes \`${
+        hint: `write ${integer ? "an integer" : expected} here; ${doc.docs} describes \`${
           lastKey(path)
         }\``,
       }];
@@ -136,12 +147,14 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
       return [{
         code: "wrong-type",
         path,
-        message: `${label(path)} must be a string or a number, got ${describeValue(value)}`,
+        message: `${label(path, doc.what)} must be a string or a number, got ${
+          describeValue(value)
+        }`,
         hint: `write a value with its unit, such as "10ms", "1%" or "100mbit"`,
       }];
     case "too_small":
     case "too_big": {
-      const s = schemaAt(path);
+      const s = schemaAt(path, doc.root);
       const min = s?.minValue ?? "?";
       const max = s?.maxValue ?? "?";
       return [{
@@ -163,7 +176,7 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
       }];
     }
     case "unrecognized_keys": {
-      const known = keysAt(path);
+      const known = keysAt(path, doc.root);
       const where = path.length === 0 ? "at the top level" : `in ${pathToString(path)}`;
       return issue.keys.map((key) => ({
         code: "unknown-key",
@@ -183,7 +196,12 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
       }];
     }
     default:
-      return [{ code: "invalid", path, message: `${label(path)}: ${issue.message}`, hint: null }];
+      return [{
+        code: "invalid",
+        path,
+        message: `${label(path, doc.what)}: ${issue.message}`,
+        hint: null,
+      }];
   }
 }
 
@@ -197,7 +215,30 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown): Problem[] {
  * ```
  */
 export function checkStructure(raw: unknown): Problem[] {
-  const r = topologySchema.safeParse(raw);
+  return schemaProblems(topologySchema, raw, { what: "The topology", docs: "docs/topology.md" });
+}
+
+/**
+ * Check `raw` against any zod schema built like the topology's (strict objects, records,
+ * arrays): the same problem codes, messages and hints. `what` names the root in messages and
+ * `docs` is the page hints point to. Other YAML formats (drills) validate with it.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { schemaProblems } from "./structure.ts";
+ * const schema = z.strictObject({ seed: z.number() });
+ * schemaProblems(schema, { seed: 1, sed: 2 }, { what: "The drill", docs: "docs/drills.md" })[0]
+ *   .hint; // "did you mean `seed`?"
+ * ```
+ */
+export function schemaProblems(
+  schema: z.ZodType,
+  raw: unknown,
+  options: { what: string; docs: string },
+): Problem[] {
+  const r = schema.safeParse(raw);
   if (r.success) return [];
-  return r.error.issues.flatMap((issue) => fromZodIssue(issue, raw));
+  const doc: SchemaDoc = { root: schema, ...options };
+  return r.error.issues.flatMap((issue) => fromZodIssue(issue, raw, doc));
 }

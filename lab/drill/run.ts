@@ -1,0 +1,303 @@
+/**
+ * The drill runner: starts the drill's lab (seeded with the drill's seed), walks the timeline
+ * with one cursor (a step with `at` waits for its time; one without runs right after the
+ * previous; `every`/`for` repeats a step), records every decision it takes, measures recovery
+ * after faults, waits for the workloads, then evaluates the assertions and stops the lab.
+ *
+ * Who calls it: `vlab drill run` / `replay` and `runDrill` of `mod.ts`. Runs on the main
+ * thread. Step kinds come from the registry in `steps.ts`; nothing here knows a fault kind.
+ *
+ * @module
+ */
+
+import { Prng } from "../../devices/prng.ts";
+import { type LabHandle, startLab } from "../api.ts";
+import { LabError } from "../errors.ts";
+import { evaluate } from "./expr.ts";
+import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
+import { runScope } from "./scope.ts";
+import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
+import type {
+  AssertionVerdict,
+  Drill,
+  DrillResult,
+  LinkOutcome,
+  RecoverySample,
+  StepRecord,
+} from "./types.ts";
+
+/** Options of {@linkcode runDrill}. */
+export interface RunDrillOptions {
+  /** Override the drill's seed. */
+  seed?: number;
+  /** Called with one line per step run and per assertion, as the drill goes. */
+  onProgress?: (line: string) => void;
+  /** Abort the drill (the lab is stopped, the result has what ran). */
+  signal?: AbortSignal;
+}
+
+/** How long the runner watches for traffic after a fault ends (ms). */
+export const RECOVERY_WATCH_MS = 2000;
+
+/**
+ * The planned offset (ms from the step's anchor) of each run of a step, jitter included: a
+ * function of the seed, the step index and the run number only.
+ *
+ * @example
+ * ```ts
+ * import { plannedRuns } from "./run.ts";
+ * plannedRuns({ index: 0, kind: "wait", args: 1, atMs: 0, everyMs: 100, forMs: 300, jitterMs: 0 }, 1)
+ *   .map((r) => r.offsetMs); // [0, 100, 200]
+ * ```
+ */
+export function plannedRuns(
+  step: Drill["timeline"][number],
+  seed: number,
+): { run: number; offsetMs: number; jitterMs: number }[] {
+  const runs = step.everyMs === null || step.forMs === null
+    ? 1
+    : Math.max(1, Math.ceil(step.forMs / step.everyMs));
+  const out = [];
+  for (let run = 0; run < runs; run++) {
+    const jitter = step.jitterMs > 0
+      ? Math.round(
+        Prng.fromSeed(seed).fork(`drill step ${step.index} run ${run}`).float() * step.jitterMs *
+          10,
+      ) / 10
+      : 0;
+    out.push({ run, offsetMs: run * (step.everyMs ?? 0) + jitter, jitterMs: jitter });
+  }
+  return out;
+}
+
+async function loadOrThrow(source: string | Record<string, unknown>): Promise<Drill> {
+  const r = typeof source === "string"
+    ? await loadDrillFile(source)
+    : await drillFromObject(source);
+  if (r.ok) return r.value;
+  const text = formatDrillIssues(r.error);
+  const name = typeof source === "string" ? source : "<object>";
+  throw new LabError(
+    "drill-invalid",
+    `Cannot run drill ${name}: ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,
+    text.split("\n")[0],
+    text.split("\n"),
+  );
+}
+
+function linkOutcomes(lab: LabHandle): LinkOutcome[] {
+  return lab.status().links.map((l) => ({
+    link: l.name,
+    forwardDropped: l.forward.dropped,
+    reverseDropped: l.reverse.dropped,
+    forwardFrames: l.forward.frames,
+    reverseFrames: l.reverse.frames,
+    impaired: l.forward.impair !== "no impairment" || l.reverse.impair !== "no impairment",
+  }));
+}
+
+/**
+ * Run a drill: a file path or a drill object (snake_case keys, as in YAML). Resolves with the
+ * result (verdicts included) once the lab has stopped; throws a `LabError` with code
+ * `drill-invalid` (every problem in `details`) when the drill does not validate.
+ *
+ * @example
+ * ```ts ignore
+ * import { runDrill } from "./run.ts";
+ * const r = await runDrill("drills/link-flap.yaml", { onProgress: console.log });
+ * console.log(r.passed ? "pass" : "fail");
+ * ```
+ */
+export async function runDrill(
+  source: string | Record<string, unknown>,
+  options: RunDrillOptions = {},
+): Promise<DrillResult> {
+  const drill = await loadOrThrow(source);
+  const seed = options.seed ?? drill.seed;
+  const progress = options.onProgress ?? (() => {});
+  const lab = await startLab({ ...drill.topologyData, seed });
+  const abort = new AbortController();
+  const stopOn = () => abort.abort();
+  options.signal?.addEventListener("abort", stopOn, { once: true });
+  const deadline = setTimeout(() => abort.abort(), drill.timeoutMs);
+  const t0 = performance.now();
+  const startedAt = new Date().toISOString();
+  const elapsedMs = () => Math.round((performance.now() - t0) * 10) / 10;
+  const stamp = (ms: number) => `[${(ms / 1000).toFixed(3).padStart(8)} s]`;
+  const events: DrillResult["events"] = [];
+  const unsubscribe = lab.lab.events.subscribe((e) =>
+    events.push({
+      atMs: elapsedMs(),
+      kind: e.kind,
+      ...(e.subject === undefined ? {} : { subject: e.subject }),
+    })
+  );
+  const workloads = new Map<string, WorkloadRun>();
+  const recovery: RecoverySample[] = [];
+  const watchers: Promise<void>[] = [];
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (ms <= 0 || abort.signal.aborted) return resolve();
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        abort.signal.removeEventListener("abort", done);
+        resolve();
+      }
+      abort.signal.addEventListener("abort", done, { once: true });
+    });
+  const frames = (link: string) => {
+    const l = lab.status().links.find((x) => x.name === link);
+    return l === undefined ? 0 : l.forward.frames + l.reverse.frames;
+  };
+  const watchRecovery = (link: string) => {
+    const atMs = elapsedMs();
+    const before = frames(link);
+    const sample: RecoverySample = { subject: `link ${link}`, atMs, ms: null };
+    recovery.push(sample);
+    watchers.push((async () => {
+      for (let n = 0; n < RECOVERY_WATCH_MS && !abort.signal.aborted; n++) {
+        if (frames(link) > before) {
+          sample.ms = Math.round((elapsedMs() - atMs) * 10) / 10;
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 1));
+        if (elapsedMs() - atMs > RECOVERY_WATCH_MS) return;
+      }
+    })());
+  };
+  const steps: StepRecord[] = [];
+  const kinds = stepKinds();
+  let failed: string | null = null;
+  try {
+    progress(`${stamp(0)} drill ${drill.name}, seed ${seed}, lab ${lab.name}`);
+    for (const step of drill.timeline) {
+      if (abort.signal.aborted || failed !== null) break;
+      const kind = kinds.get(step.kind)!;
+      const anchor = step.atMs ?? elapsedMs();
+      for (const planned of plannedRuns(step, seed)) {
+        if (abort.signal.aborted) break;
+        await sleep(anchor + planned.offsetMs - elapsedMs());
+        const what = kind.describe(step.args);
+        const record: StepRecord = {
+          step: step.index,
+          run: planned.run,
+          kind: step.kind,
+          plannedMs: (step.atMs === null ? 0 : step.atMs) + planned.offsetMs,
+          jitterMs: planned.jitterMs,
+          what,
+          startedMs: elapsedMs(),
+          endedMs: 0,
+        };
+        progress(
+          `${stamp(record.startedMs)} #${step.index}${
+            planned.run > 0 || step.everyMs !== null ? `.${planned.run}` : ""
+          } ${what}`,
+        );
+        const ctx: StepContext = {
+          lab,
+          elapsedMs,
+          sleep,
+          workloads,
+          watchRecovery,
+          prng: Prng.fromSeed(seed).fork(`drill step ${step.index} run ${planned.run} action`),
+          signal: abort.signal,
+        };
+        try {
+          await kind.run(step.args, ctx);
+        } catch (e) {
+          record.error = e instanceof Error ? e.message : String(e);
+          failed = record.error;
+          progress(`${stamp(elapsedMs())} step #${step.index} failed: ${record.error}`);
+        }
+        record.endedMs = elapsedMs();
+        steps.push(record);
+        if (failed !== null) break;
+      }
+    }
+    // Every workload and recovery watch is bounded; the drill's timeout bounds them all.
+    await Promise.race([
+      Promise.all([...[...workloads.values()].map((w) => w.done), ...watchers]),
+      new Promise((r) => abort.signal.addEventListener("abort", r, { once: true })),
+    ]);
+    if (abort.signal.aborted && options.signal?.aborted !== true) {
+      failed ??= `The drill did not end within ${drill.timeoutMs} ms`;
+      progress(`${stamp(elapsedMs())} ${failed}`);
+    }
+    const links = linkOutcomes(lab);
+    const metrics = lab.metrics();
+    const durationMs = elapsedMs();
+    unsubscribe();
+    const data = {
+      workloads: new Map([...workloads].map(([k, w]) => [k, w.result])),
+      recovery,
+      events,
+      metrics,
+    };
+    const scope = runScope(data);
+    const assertions: AssertionVerdict[] = drill.assertions.map((a) => {
+      const r = evaluate(a.expr, scope);
+      const where = a.line === null ? drill.source : `${drill.source}:${a.line}:${a.column}`;
+      if (!r.ok) {
+        return {
+          text: a.text,
+          verdict: "error",
+          measured: [],
+          error: `${where}: ${r.error.message}${r.error.hint ? ` (hint: ${r.error.hint})` : ""}`,
+          line: a.line,
+          column: a.column,
+        };
+      }
+      if (typeof r.value.value !== "boolean") {
+        return {
+          text: a.text,
+          verdict: "error",
+          measured: r.value.measured,
+          error: `${where}: The assertion is not a condition, it gives ${
+            JSON.stringify(r.value.value)
+          }`,
+          line: a.line,
+          column: a.column,
+        };
+      }
+      return {
+        text: a.text,
+        verdict: r.value.value ? "pass" : "fail",
+        measured: r.value.measured,
+        line: a.line,
+        column: a.column,
+      };
+    });
+    for (const a of assertions) {
+      const measured = a.measured.map((m) => `${m.text} = ${JSON.stringify(m.value)}`).join(", ");
+      progress(
+        `${a.verdict.toUpperCase().padEnd(5)} ${a.text}${
+          a.error ? `: ${a.error}` : measured === "" ? "" : ` (${measured})`
+        }`,
+      );
+    }
+    const result: DrillResult = {
+      name: drill.name,
+      source: drill.source,
+      seed,
+      startedAt,
+      durationMs,
+      steps,
+      workloads: Object.fromEntries([...workloads].map(([k, w]) => [k, w.result])),
+      recovery,
+      links,
+      events,
+      assertions,
+      passed: failed === null && assertions.every((a) => a.verdict === "pass"),
+      document: { ...drill.document, seed },
+    };
+    if (failed !== null) result.error = failed;
+    return result;
+  } finally {
+    clearTimeout(deadline);
+    options.signal?.removeEventListener("abort", stopOn);
+    abort.abort();
+    unsubscribe();
+    await lab.stop();
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * What the names and calls of a drill's assertions mean once the drill has run: workload
+ * results (`ping.loss_pct` → the field `lossPct` of the result named `ping`), recovery figures
+ * (`recovery.p99_ms`), `count(events, kind = "…")` and `metric("name{label=\"v\"}")` over the
+ * lab's Prometheus text taken at the end of the run. Pure: it reads a finished run's data.
+ *
+ * @module
+ */
+
+import { err, ok, type Result } from "../../devices/result.ts";
+import { didYouMean } from "../topology/issues.ts";
+import type { EvalScope, Expr, ExprError, Value } from "./expr.ts";
+import type { RecoverySample } from "./types.ts";
+
+/** What a finished run offers to its assertions. */
+export interface RunData {
+  /** Workload results by name (null while still running). */
+  workloads: ReadonlyMap<string, Record<string, unknown> | null>;
+  /** Recovery samples. */
+  recovery: readonly RecoverySample[];
+  /** Lab events during the run. */
+  events: readonly { kind: string; subject?: string }[];
+  /** The lab's metrics at the end, Prometheus text. */
+  metrics: string;
+}
+
+const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+function percentile(sorted: readonly number[], p: number): number {
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+/**
+ * The recovery figures of a run: count, unrecovered, min/mean/p50/p99/max in ms (nearest-rank
+ * percentiles over the samples that recovered).
+ *
+ * @example
+ * ```ts
+ * import { recoveryFigures } from "./scope.ts";
+ * recoveryFigures([{ subject: "link a-b", atMs: 0, ms: 4 }]).p99_ms; // 4
+ * ```
+ */
+export function recoveryFigures(samples: readonly RecoverySample[]): Record<string, number> {
+  const ms = samples.map((s) => s.ms).filter((m): m is number => m !== null).sort((a, b) => a - b);
+  const figures: Record<string, number> = {
+    count: samples.length,
+    unrecovered: samples.length - ms.length,
+  };
+  if (ms.length > 0) {
+    figures.min_ms = ms[0];
+    figures.mean_ms = ms.reduce((a, b) => a + b, 0) / ms.length;
+    figures.p50_ms = percentile(ms, 50);
+    figures.p99_ms = percentile(ms, 99);
+    figures.max_ms = ms[ms.length - 1];
+  }
+  return figures;
+}
+
+function parseSelector(text: string): { name: string; labels: [string, string][] } | null {
+  const m = /^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?\s*$/.exec(text);
+  if (m === null) return null;
+  const labels: [string, string][] = [];
+  const body = m[2] ?? "";
+  const re = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)/gy;
+  let at = 0;
+  for (let n = 0; n < 32 && at < body.length; n++) {
+    re.lastIndex = at;
+    const l = re.exec(body);
+    if (l === null) return null;
+    labels.push([l[1], l[2].replace(/\\(.)/g, "$1")]);
+    at = re.lastIndex;
+  }
+  if (at < body.trim().length) return null;
+  return { name: m[1], labels };
+}
+
+/**
+ * Sum the samples of a Prometheus text whose name and labels match a selector; an error for a
+ * selector that does not parse or a metric the lab does not have.
+ *
+ * @example
+ * ```ts
+ * import { metricValue } from "./scope.ts";
+ * const text = 'vlab_link_up{lab="x",link="a-b"} 1\n';
+ * metricValue(text, 'vlab_link_up{link="a-b"}'); // { ok: true, value: 1 }
+ * ```
+ */
+export function metricValue(
+  text: string,
+  selector: string,
+): Result<number, { message: string; hint: string | null }> {
+  const sel = parseSelector(selector);
+  if (sel === null) {
+    return err({
+      message: `Cannot read the metric selector ${JSON.stringify(selector.slice(0, 80))}`,
+      hint: 'write name{label="value",…}',
+    });
+  }
+  const names = new Set<string>();
+  let found = false;
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$/.exec(line);
+    if (m === null) continue;
+    names.add(m[1]);
+    if (m[1] !== sel.name) continue;
+    const labels = new Map<string, string>();
+    for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels.set(l[1], l[2].replace(/\\(.)/g, "$1"));
+    }
+    if (sel.labels.every(([k, v]) => labels.get(k) === v)) {
+      found = true;
+      sum += Number(m[3]);
+    }
+  }
+  if (!names.has(sel.name)) {
+    return err({
+      message: `The lab has no metric "${sel.name}"`,
+      hint: didYouMean(sel.name, [...names]) ?? "see `vlab status --metrics` for every metric",
+    });
+  }
+  if (!found) {
+    return err({
+      message: `No sample of ${sel.name} matches ${JSON.stringify(selector)}`,
+      hint: "check the label names and values",
+    });
+  }
+  return ok(sum);
+}
+
+/**
+ * The scope assertions are evaluated in, for a finished run.
+ *
+ * @example
+ * ```ts ignore
+ * import { runScope } from "./scope.ts";
+ * const scope = runScope({ workloads: new Map(), recovery: [], events: [], metrics: "" });
+ * ```
+ */
+export function runScope(data: RunData): EvalScope {
+  const fail = (at: number, message: string, hint: string | null = null) =>
+    err<ExprError>({ code: "no-value", at, message, hint });
+  return {
+    name: (e): Result<Value, ExprError> => {
+      const [root, ...fields] = e.parts;
+      if (root === "recovery") {
+        const figures = recoveryFigures(data.recovery);
+        if (data.recovery.length === 0) {
+          return fail(
+            e.at,
+            "No recovery time was measured in this drill",
+            "recovery is measured when a fault ends under traffic (a link coming back up)",
+          );
+        }
+        const field = fields[0];
+        if (!Object.hasOwn(figures, field)) {
+          return fail(e.at, `${e.text} has no value: no fault recovered`);
+        }
+        return ok(figures[field]);
+      }
+      if (!data.workloads.has(root)) return fail(e.at, `No workload named "${root}" ran`);
+      const result = data.workloads.get(root);
+      if (result === null || result === undefined) {
+        return fail(e.at, `Workload "${root}" had not ended`, "wait for it with wait_for");
+      }
+      if (result.kind === "error") {
+        return fail(e.at, `Workload "${root}" failed: ${String(result.message)}`);
+      }
+      let cur: unknown = result;
+      for (const [i, f] of fields.entries()) {
+        const key = Object.hasOwn(cur as object, f) ? f : camel(f);
+        if (cur === null || typeof cur !== "object" || !Object.hasOwn(cur, key)) {
+          const keys = cur !== null && typeof cur === "object" ? Object.keys(cur) : [];
+          const snake = keys.map((k) => k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase()));
+          return fail(
+            e.at,
+            `${[root, ...fields.slice(0, i + 1)].join(".")} does not exist`,
+            didYouMean(f, snake),
+          );
+        }
+        cur = (cur as Record<string, unknown>)[key];
+      }
+      if (typeof cur === "number" || typeof cur === "string" || typeof cur === "boolean") {
+        return ok(cur);
+      }
+      return fail(
+        e.at,
+        `${e.text} is ${
+          cur === null ? "null (nothing measured)" : "not a number, string or boolean"
+        }`,
+        cur !== null && typeof cur === "object" && !Array.isArray(cur)
+          ? `read one of its fields: ${Object.keys(cur).join(", ")}`
+          : null,
+      );
+    },
+    call: (e: Extract<Expr, { type: "call" }>): Result<Value, ExprError> => {
+      if (e.fn === "count") {
+        const filters = e.args.slice(1).map((a) => [
+          a.key,
+          a.value.type === "string" ? a.value.value : "",
+        ]);
+        const n = data.events.filter((ev) =>
+          filters.every(([k, v]) =>
+            (k === "kind" ? ev.kind : ev.subject) === v
+          )
+        ).length;
+        return ok(n);
+      }
+      if (e.fn === "metric") {
+        const arg = e.args[0]?.value;
+        const r = metricValue(data.metrics, arg?.type === "string" ? arg.value : "");
+        return r.ok ? ok(r.value) : fail(arg?.at ?? e.at, r.error.message, r.error.hint);
+      }
+      return fail(e.at, `Unknown function "${e.fn}"`);
+    },
+  };
+}

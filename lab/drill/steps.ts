@@ -1,0 +1,270 @@
+/**
+ * The step kinds a drill's timeline can use, in one registry: a `Map` from the kind's key in
+ * YAML (`link`, `exec`, `wait`, `wait_for`) to its schema, its checks against the topology and
+ * its action. A new fault kind (backend crash, ring corruption, lost kick, netem change,
+ * partition, IOMMU revocation) is one more entry, registered with {@linkcode registerStepKind};
+ * the loader, runner, report and replay do not change.
+ *
+ * Runs on the main thread, inside the drill runner.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import type { LabHandle } from "../api.ts";
+import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
+import { parseDuration } from "../topology/units.ts";
+import type { Topology } from "../topology/types.ts";
+import type { Prng } from "../../devices/prng.ts";
+
+/**
+ * A duration as written in YAML (`"200ms"`, `"1s"`), read to milliseconds; a bad value is a
+ * problem with code `bad-unit` and a hint.
+ *
+ * @example
+ * ```ts
+ * import { durationMs } from "./steps.ts";
+ * durationMs.parse("1.5s"); // 1500
+ * ```
+ */
+export const durationMs: z.ZodType<number, string | number> = z.union([z.string(), z.number()])
+  .transform((v, ctx) => {
+    const r = parseDuration(v);
+    if (!r.ok) {
+      ctx.addIssue({
+        code: "custom",
+        message: `Cannot read ${JSON.stringify(String(v))} as a duration`,
+        params: { code: "bad-unit", hint: r.error.kind === "bad-unit" ? r.error.hint : null },
+      });
+      return z.NEVER;
+    }
+    return r.value / 1000;
+  });
+
+/** What a step checks its arguments against before the drill runs. */
+export interface CheckContext {
+  /** The drill's topology. */
+  topology: Topology;
+  /** Workload names defined by earlier steps (`exec … as:`). */
+  workloads: ReadonlySet<string>;
+}
+
+/** A background workload the runner tracks. */
+export interface WorkloadRun {
+  /** VM it runs in. */
+  vm: string;
+  /** Its argv. */
+  argv: string[];
+  /** Settles with the result (or an error object) when it ends. */
+  done: Promise<void>;
+  /** The result once it ended: the workload's object, or `{ kind: "error", message }`. */
+  result: Record<string, unknown> | null;
+}
+
+/** What a step can do while it runs. */
+export interface StepContext {
+  /** The running lab. */
+  lab: LabHandle;
+  /** Milliseconds since the drill started. */
+  elapsedMs(): number;
+  /** Sleep (aborted when the drill is aborted). */
+  sleep(ms: number): Promise<void>;
+  /** Background workloads by name. */
+  workloads: Map<string, WorkloadRun>;
+  /** Start watching for traffic to flow again over a link after a fault ended there. */
+  watchRecovery(link: string): void;
+  /** The drill's random stream for this step run (forked from the seed by step and run). */
+  prng: Prng;
+  /** Aborted when the drill must stop (timeout, Ctrl-C). */
+  signal: AbortSignal;
+}
+
+/** One step kind. */
+export interface StepKind<A> {
+  /** Schema of the value under the kind's key. */
+  schema: z.ZodType<A>;
+  /** One line for progress and reports: `link a-b down`. */
+  describe(args: A): string;
+  /** Problems with the arguments given the topology (unknown links, VMs, workloads). */
+  check?(args: A, ctx: CheckContext, path: PathSegment[]): Problem[];
+  /** The workload name this step defines for later steps and assertions, if any. */
+  defines?(args: A): string | null;
+  /** Do it. Resolves when the step is over (a background workload resolves at once). */
+  run(args: A, ctx: StepContext): Promise<void>;
+}
+
+// deno-lint-ignore no-explicit-any
+const registry = new Map<string, StepKind<any>>();
+
+/**
+ * Add a step kind to the registry (a fault kind added by another part of vlab).
+ *
+ * @example
+ * ```ts ignore
+ * import { z } from "zod";
+ * import { registerStepKind } from "./steps.ts";
+ * registerStepKind("note", {
+ *   schema: z.string(),
+ *   describe: (text) => `note ${text}`,
+ *   run: async () => {},
+ * });
+ * ```
+ */
+export function registerStepKind<A>(key: string, kind: StepKind<A>): void {
+  if (registry.has(key)) throw new Error(`step kind ${key} is already registered`);
+  registry.set(key, kind);
+}
+
+/**
+ * The registered step kinds, by their key.
+ *
+ * @example
+ * ```ts
+ * import { stepKinds } from "./steps.ts";
+ * stepKinds().has("link"); // true
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function stepKinds(): ReadonlyMap<string, StepKind<any>> {
+  return registry;
+}
+
+function linkCheck(topology: Topology, link: string, path: PathSegment[]): Problem[] {
+  const names = topology.links.map((l) => l.name);
+  if (names.includes(link)) return [];
+  return [{
+    code: "unknown-link",
+    path,
+    message: `Unknown link "${link}"`,
+    hint: didYouMean(link, names),
+  }];
+}
+
+const linkArgs = z.strictObject({
+  name: z.string(),
+  state: z.enum(["up", "down"]),
+  up_after: durationMs.optional(),
+});
+
+registerStepKind<z.output<typeof linkArgs>>("link", {
+  schema: linkArgs,
+  describe: (a) =>
+    `link ${a.name} ${a.state}${a.up_after === undefined ? "" : ` for ${a.up_after} ms`}`,
+  check: (a, ctx, path) => [
+    ...linkCheck(ctx.topology, a.name, [...path, "name"]),
+    ...(a.up_after !== undefined && a.state !== "down"
+      ? [{
+        code: "invalid",
+        path: [...path, "up_after"],
+        message: "up_after only goes with state: down",
+        hint: "bring the link down and give up_after to bring it back up",
+      }]
+      : []),
+  ],
+  run: async (a, ctx) => {
+    ctx.lab.setLink(a.name, a.state === "up");
+    if (a.state === "up") {
+      ctx.watchRecovery(a.name);
+      return;
+    }
+    if (a.up_after !== undefined) {
+      await ctx.sleep(a.up_after);
+      ctx.lab.setLink(a.name, true);
+      ctx.watchRecovery(a.name);
+    }
+  },
+});
+
+const execArgs = z.strictObject({
+  vm: z.string(),
+  argv: z.array(z.string()).min(1),
+  background: z.boolean().optional(),
+  as: z.string().refine((v) => /^[a-z_][a-z0-9_]*$/.test(v), {
+    message: "A workload name is lowercase letters, digits and _",
+    params: { code: "bad-name", hint: "name it like `ping` or `sink_b`" },
+  }).optional(),
+});
+
+const RESERVED = new Set(["recovery", "events", "true", "false", "count", "metric"]);
+
+registerStepKind<z.output<typeof execArgs>>("exec", {
+  schema: execArgs,
+  describe: (a) =>
+    `exec ${a.vm}: ${a.argv.join(" ")}${a.as === undefined ? "" : ` as ${a.as}`}${
+      a.background === true ? " (background)" : ""
+    }`,
+  defines: (a) => a.as ?? null,
+  check: (a, ctx, path) => {
+    const problems: Problem[] = [];
+    const vms = ctx.topology.vms.map((v) => v.name);
+    if (!vms.includes(a.vm)) {
+      problems.push({
+        code: "unknown-vm",
+        path: [...path, "vm"],
+        message: `Unknown VM "${a.vm}"`,
+        hint: didYouMean(a.vm, vms),
+      });
+    }
+    if (a.as !== undefined && (ctx.workloads.has(a.as) || RESERVED.has(a.as))) {
+      problems.push({
+        code: "duplicate-name",
+        path: [...path, "as"],
+        message: `The name "${a.as}" is already taken`,
+        hint: RESERVED.has(a.as)
+          ? "recovery, events, count and metric are names of the assertion language"
+          : "give each workload its own name",
+      });
+    }
+    return problems;
+  },
+  run: async (a, ctx) => {
+    const name = a.as ?? `step_${ctx.workloads.size}`;
+    const w: WorkloadRun = { vm: a.vm, argv: a.argv, result: null, done: Promise.resolve() };
+    w.done = ctx.lab.vm(a.vm).exec(a.argv, { signal: ctx.signal }).then(
+      (r) => void (w.result = r),
+      (e) =>
+        void (w.result = { kind: "error", message: e instanceof Error ? e.message : String(e) }),
+    );
+    ctx.workloads.set(name, w);
+    if (a.background !== true) await w.done;
+  },
+});
+
+registerStepKind<number>("wait", {
+  schema: durationMs,
+  describe: (ms) => `wait ${ms} ms`,
+  run: (ms, ctx) => ctx.sleep(ms),
+});
+
+const waitForArgs = z.strictObject({
+  workload: z.string(),
+  timeout: durationMs.optional(),
+});
+
+registerStepKind<z.output<typeof waitForArgs>>("wait_for", {
+  schema: waitForArgs,
+  describe: (a) => `wait for ${a.workload}`,
+  check: (a, ctx, path) =>
+    ctx.workloads.has(a.workload) ? [] : [{
+      code: "unknown-workload",
+      path: [...path, "workload"],
+      message: `No earlier step starts a workload named "${a.workload}"`,
+      hint: didYouMean(a.workload, [...ctx.workloads]) ??
+        "name a workload with `as:` in an exec step before this one",
+    }],
+  run: async (a, ctx) => {
+    const w = ctx.workloads.get(a.workload);
+    if (w === undefined) throw new Error(`workload ${a.workload} was not started`);
+    const limit = a.timeout ?? 30_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), limit));
+    try {
+      const r = await Promise.race([w.done.then(() => "done" as const), expired]);
+      if (r === "timeout") {
+        throw new Error(`Workload "${a.workload}" did not end within ${limit} ms`);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  },
+});
