@@ -13,6 +13,7 @@ import meta from "../deno.json" with { type: "json" };
 import { benchCommand } from "./bench.ts";
 import { labCommands } from "./lab.ts";
 import { dashboardCommand } from "./dashboard_command.ts";
+import { drillCommand } from "./drill.ts";
 import { graphCommand } from "./graph.ts";
 import { pingallCommand } from "./pingall.ts";
 import { EXIT_CODES, formatError, toVlabError } from "./errors.ts";
@@ -57,6 +58,7 @@ export function createProgram(): Command {
   program.addCommand(pingallCommand());
   program.addCommand(dashboardCommand());
   program.addCommand(benchCommand());
+  program.addCommand(drillCommand());
   configureCommandTree(program, { writeOut, writeErr });
   return program;
 }

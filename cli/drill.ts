@@ -1,0 +1,170 @@
+/**
+ * `vlab drill run FILE` and `vlab drill replay REPORT.json`: run a drill (progress on stdout,
+ * one line per step), write its reports, exit 0 when every assertion holds, 1 when one fails
+ * (or a replay took other decisions), 2 when the drill is invalid (every problem printed as
+ * `file:line:col` with a hint). The logic is in `lab/drill/`.
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import { join } from "node:path";
+import { LabError } from "../lab/errors.ts";
+import {
+  type DrillResult,
+  jsonReport,
+  junitReport,
+  markdownReport,
+  renderDrillChart,
+  replayDrill,
+  runDrill,
+} from "../lab/drill/mod.ts";
+import { EXIT_CODES, VlabError } from "./errors.ts";
+import { writeAll } from "./progress.ts";
+import { CliExit } from "./usage.ts";
+
+const encoder = new TextEncoder();
+const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
+const errOut = (text: string) => writeAll(Deno.stderr, encoder.encode(text));
+
+function parseSeed(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n > 0xffff_ffff) {
+    throw new VlabError("bad-option", `Cannot run the drill: --seed must be a u32, got "${text}"`, {
+      hint: "Give a seed such as --seed 42",
+    });
+  }
+  return n;
+}
+
+async function writeFile(path: string, text: string): Promise<void> {
+  try {
+    await Deno.writeTextFile(path, text);
+  } catch (e) {
+    throw new VlabError(
+      "write-failed",
+      `Cannot write ${path}: ${e instanceof Error ? e.message : String(e)}`,
+      { hint: "Check that the folder exists and is writable" },
+    );
+  }
+}
+
+/** Write the reports asked for; returns the lines that say where they went. */
+async function writeReports(
+  result: DrillResult,
+  opts: { report?: string; junit?: string },
+): Promise<string[]> {
+  const said: string[] = [];
+  if (opts.report !== undefined) {
+    try {
+      await Deno.mkdir(opts.report, { recursive: true });
+    } catch (e) {
+      throw new VlabError("write-failed", `Cannot create ${opts.report}: ${String(e)}`, {
+        hint: "Check that the parent folder is writable",
+      });
+    }
+    await writeFile(join(opts.report, "chart.svg"), await renderDrillChart(result));
+    await writeFile(join(opts.report, "report.md"), markdownReport(result, "chart.svg"));
+    await writeFile(join(opts.report, "report.json"), jsonReport(result));
+    said.push(
+      `report: ${join(opts.report, "report.md")} (replay: ${join(opts.report, "report.json")})`,
+    );
+  }
+  if (opts.junit !== undefined) {
+    await writeFile(opts.junit, junitReport(result));
+    said.push(`junit: ${opts.junit}`);
+  }
+  return said;
+}
+
+/** Turn a drill's validation error into the printed problems and an exit-2 error. */
+async function rethrow(e: unknown): Promise<never> {
+  if (e instanceof LabError && e.code === "drill-invalid") {
+    if (e.details.length > 0) await errOut(e.details.join("\n") + "\n");
+    throw new VlabError("drill-invalid", `${e.message}${e.details.length > 0 ? " (above)" : ""}`, {
+      hint: "Fix them; docs/drills.md describes the format",
+      cause: e,
+    });
+  }
+  throw e;
+}
+
+async function finish(result: DrillResult, extra: string[], ok: boolean): Promise<void> {
+  const passed = result.assertions.filter((a) => a.verdict === "pass").length;
+  await out(
+    [
+      `${
+        result.passed ? "PASS" : "FAIL"
+      }: drill ${result.name}, ${passed}/${result.assertions.length} assertions hold, seed ${result.seed}`,
+      ...extra,
+    ].join("\n") + "\n",
+  );
+  if (!ok) throw new CliExit(EXIT_CODES.failure);
+}
+
+/**
+ * The `vlab drill` command and its subcommands.
+ *
+ * @example
+ * ```ts ignore
+ * import { drillCommand } from "./drill.ts";
+ * program.addCommand(drillCommand());
+ * ```
+ */
+export function drillCommand(): Command {
+  const drill = new Command("drill").description(
+    "run a fault drill (a timeline, assertions and a verdict) or replay one",
+  );
+  drill.addCommand(
+    new Command("run")
+      .description("run a drill file and judge its assertions (exit 0 pass, 1 fail, 2 invalid)")
+      .argument("<file>", "the drill (YAML); shipped drills are in drills/")
+      .option("--seed <n>", "seed of every random choice (default: the drill's seed)")
+      .option("--report <dir>", "write report.md, report.json and chart.svg to this folder")
+      .option("--junit <file>", "write a JUnit XML report (one testcase per assertion)")
+      .addHelpText("after", "\nExample:\n  vlab drill run drills/link-flap.yaml --report out/\n")
+      .action(async (file, opts) => {
+        const seed = parseSeed(opts.seed);
+        const result = await runDrill(file, { seed, onProgress: (l) => void out(l + "\n") })
+          .catch(rethrow);
+        await finish(result, await writeReports(result, opts), result.passed);
+      }) as unknown as Command,
+  );
+  drill.addCommand(
+    new Command("replay")
+      .description(
+        "run a drill again from its report.json and check that it took the same decisions",
+      )
+      .argument("<report>", "the report.json of an earlier run")
+      .option("--report <dir>", "write the new run's reports to this folder")
+      .option("--junit <file>", "write a JUnit XML report of the new run")
+      .action(async (path, opts) => {
+        let recorded: unknown;
+        try {
+          recorded = JSON.parse(await Deno.readTextFile(path));
+        } catch (e) {
+          throw new VlabError(
+            "drill-invalid",
+            `Cannot read the report ${path}: ${e instanceof Error ? e.message : String(e)}`,
+            { hint: "give the report.json written by `vlab drill run --report DIR`" },
+          );
+        }
+        const { result, differences } = await replayDrill(recorded, {
+          onProgress: (l) => void out(l + "\n"),
+        }).catch(rethrow);
+        const lines = differences.length === 0 ? [`same decisions as ${path}`] : [
+          `${differences.length} decision${
+            differences.length === 1 ? "" : "s"
+          } differ from ${path}:`,
+          ...differences.map((d) => `  ${d.subject}: recorded ${d.recorded}, now ${d.replayed}`),
+        ];
+        await finish(
+          result,
+          [...lines, ...await writeReports(result, opts)],
+          result.passed && differences.length === 0,
+        );
+      }) as unknown as Command,
+  );
+  return drill as unknown as Command;
+}

@@ -1,0 +1,91 @@
+/**
+ * The chart of a drill report, drawn with vega-lite and rendered to SVG without a browser (as
+ * `lab/bench/chart.ts` does): recovery time per fault when the drill measured recovery times,
+ * otherwise the timeline (each step run as a bar from its start to its end).
+ *
+ * @module
+ */
+
+import * as vega from "vega";
+import * as vegaLite from "vega-lite";
+import type { DrillResult } from "./types.ts";
+
+/**
+ * The vega-lite spec of a drill's chart.
+ *
+ * @example
+ * ```ts
+ * import { drillChartSpec } from "./chart.ts";
+ * const spec = drillChartSpec({ name: "d", seed: 1, steps: [], recovery: [] });
+ * spec.title; // "drill d (seed 1): timeline"
+ * ```
+ */
+export function drillChartSpec(
+  result: Pick<DrillResult, "name" | "seed" | "steps" | "recovery">,
+): vegaLite.TopLevelSpec & { title: string } {
+  const measured = result.recovery.filter((r) => r.ms !== null);
+  if (measured.length > 0) {
+    return {
+      $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+      title: `drill ${result.name} (seed ${result.seed}): recovery time per fault`,
+      width: 480,
+      height: 240,
+      data: {
+        values: measured.map((r, i) => ({
+          fault: i + 1,
+          subject: r.subject,
+          ms: r.ms,
+          at: r.atMs,
+        })),
+      },
+      mark: { type: "bar", tooltip: true },
+      encoding: {
+        x: { field: "fault", type: "ordinal", title: "fault (in order)" },
+        y: { field: "ms", type: "quantitative", title: "time until traffic flowed again (ms)" },
+        color: { field: "subject", type: "nominal", title: "fault" },
+      },
+    };
+  }
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: `drill ${result.name} (seed ${result.seed}): timeline`,
+    width: 480,
+    height: Math.max(60, 24 * new Set(result.steps.map((s) => s.step)).size),
+    data: {
+      values: result.steps.map((s) => ({
+        step: `#${s.step} ${s.what}`.slice(0, 48),
+        start: s.startedMs / 1000,
+        end: Math.max(s.endedMs, s.startedMs + 5) / 1000,
+        kind: s.kind,
+      })),
+    },
+    mark: { type: "bar", tooltip: true },
+    encoding: {
+      y: { field: "step", type: "nominal", title: null, sort: null },
+      x: { field: "start", type: "quantitative", title: "seconds since the start" },
+      x2: { field: "end" },
+      color: { field: "kind", type: "nominal", title: "step kind" },
+    },
+  };
+}
+
+/**
+ * Render the chart to an SVG string.
+ *
+ * @example
+ * ```ts ignore
+ * import { renderDrillChart } from "./chart.ts";
+ * await Deno.writeTextFile("chart.svg", await renderDrillChart(result));
+ * ```
+ */
+export async function renderDrillChart(
+  result: Pick<DrillResult, "name" | "seed" | "steps" | "recovery">,
+): Promise<string> {
+  const compiled = vegaLite.compile(drillChartSpec(result)).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: "none" });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * Drills: a timeline of faults and workloads run against a lab, assertions over what happened,
+ * a verdict and reports. See `docs/drills.md` for the format.
+ *
+ * - `load.ts`: YAML or object → a validated drill, or every problem with `file:line:col`;
+ * - `steps.ts`: the step-kind registry (`link`, `exec`, `wait`, `wait_for`; new fault kinds
+ *   register here);
+ * - `expr.ts`, `scope.ts`: the assertion language and what its names mean;
+ * - `run.ts`: the runner; `report.ts`, `chart.ts`: Markdown, JSON, JUnit, SVG; replay below.
+ *
+ * @example
+ * ```ts ignore
+ * import { runDrill } from "./mod.ts";
+ * const result = await runDrill("drills/link-flap.yaml", { seed: 7 });
+ * console.log(result.passed, result.assertions.map((a) => a.verdict));
+ * ```
+ *
+ * @module
+ */
+
+import { LabError } from "../errors.ts";
+import { compareRuns, type ReplayDifference } from "./report.ts";
+import { runDrill, type RunDrillOptions } from "./run.ts";
+import type { DrillResult } from "./types.ts";
+
+export { runDrill, type RunDrillOptions } from "./run.ts";
+export {
+  drillFromObject,
+  type DrillIssue,
+  formatDrillIssues,
+  loadDrillFile,
+  parseDrill,
+} from "./load.ts";
+export {
+  type CheckContext,
+  durationMs,
+  registerStepKind,
+  type StepContext,
+  type StepKind,
+  stepKinds,
+  type WorkloadRun,
+} from "./steps.ts";
+export { evaluate, type Expr, type ExprError, parseExpr } from "./expr.ts";
+export {
+  compareRuns,
+  jsonReport,
+  junitReport,
+  markdownReport,
+  type ReplayDifference,
+} from "./report.ts";
+export { renderDrillChart } from "./chart.ts";
+export type * from "./types.ts";
+
+/** What a replay found: the new run and how its decisions differ from the recorded ones. */
+export interface ReplayResult {
+  /** The new run. */
+  result: DrillResult;
+  /** Differences (empty when the same decisions were taken). */
+  differences: ReplayDifference[];
+}
+
+/**
+ * Run a drill again from its JSON report (the report embeds the drill with its topology and
+ * the seed) and compare the decisions taken.
+ *
+ * @example
+ * ```ts ignore
+ * import { replayDrill } from "./mod.ts";
+ * const { differences } = await replayDrill(JSON.parse(await Deno.readTextFile("report.json")));
+ * ```
+ */
+export async function replayDrill(
+  report: unknown,
+  options: Omit<RunDrillOptions, "seed"> = {},
+): Promise<ReplayResult> {
+  const r = report as Partial<DrillResult> | null;
+  if (
+    r === null || typeof r !== "object" || typeof r.seed !== "number" ||
+    typeof r.document !== "object" || r.document === null || !Array.isArray(r.steps) ||
+    !Array.isArray(r.links)
+  ) {
+    throw new LabError(
+      "drill-invalid",
+      "Cannot replay: this is not a drill report (no seed, document, steps or links)",
+      "give the report.json written by `vlab drill run --report DIR`",
+    );
+  }
+  const result = await runDrill(r.document as Record<string, unknown>, {
+    ...options,
+    seed: r.seed,
+  });
+  return {
+    result,
+    differences: compareRuns(r as DrillResult, result),
+  };
+}

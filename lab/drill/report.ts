@@ -1,0 +1,190 @@
+/**
+ * A drill run's reports: Markdown for people (timeline, each assertion with its measured value
+ * and verdict, the seed, a chart), JSON with everything a replay needs (seed, topology, the
+ * decisions taken, per-link drop counters), and JUnit XML (one testcase per assertion) for CI.
+ * Also the comparison a replay makes. Pure: the CLI writes the files.
+ *
+ * @module
+ */
+
+import type { Decision, DrillResult } from "./types.ts";
+import { recoveryFigures } from "./scope.ts";
+
+/** Format version of the JSON report. */
+export const REPORT_VERSION = 1;
+
+/**
+ * The JSON report (pretty-printed).
+ *
+ * @example
+ * ```ts ignore
+ * import { jsonReport } from "./report.ts";
+ * await Deno.writeTextFile("report.json", jsonReport(result));
+ * ```
+ */
+export function jsonReport(result: DrillResult): string {
+  return JSON.stringify({ version: REPORT_VERSION, ...result }, null, 2) + "\n";
+}
+
+const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+
+/**
+ * The Markdown report; `chart` is the file name of the chart to link, if one was drawn.
+ *
+ * @example
+ * ```ts ignore
+ * import { markdownReport } from "./report.ts";
+ * await Deno.writeTextFile("report.md", markdownReport(result, "chart.svg"));
+ * ```
+ */
+export function markdownReport(result: DrillResult, chart: string | null): string {
+  const passed = result.assertions.filter((a) => a.verdict === "pass").length;
+  const lines = [
+    `# Drill ${result.name}: ${result.passed ? "PASS" : "FAIL"}`,
+    "",
+    `- source: \`${result.source}\``,
+    `- seed: ${result.seed} (replay: \`vlab drill replay report.json\`, or run again with --seed ${result.seed})`,
+    `- started: ${result.startedAt}, ran ${(result.durationMs / 1000).toFixed(2)} s`,
+    `- assertions: ${passed} of ${result.assertions.length} hold`,
+  ];
+  if (result.error !== undefined) lines.push(`- stopped early: ${result.error}`);
+  lines.push("", "## Assertions", "", "| verdict | assertion | measured |", "| --- | --- | --- |");
+  for (const a of result.assertions) {
+    const measured = a.error ?? a.measured.map((m) => `${m.text} = ${JSON.stringify(m.value)}`)
+      .join(", ");
+    lines.push(`| ${a.verdict.toUpperCase()} | \`${cell(a.text)}\` | ${cell(measured)} |`);
+  }
+  lines.push("", "## Timeline", "", "| start (s) | step | what | planned (ms) | jitter (ms) |");
+  lines.push("| ---: | --- | --- | ---: | ---: |");
+  for (const s of result.steps) {
+    lines.push(
+      `| ${(s.startedMs / 1000).toFixed(3)} | #${s.step}.${s.run} | ${cell(s.what)}${
+        s.error ? ` (failed: ${cell(s.error)})` : ""
+      } | ${s.plannedMs} | ${s.jitterMs} |`,
+    );
+  }
+  if (result.recovery.length > 0) {
+    const f = recoveryFigures(result.recovery);
+    lines.push("", "## Recovery", "");
+    lines.push(
+      `${f.count} faults ended, ${f.unrecovered} without traffic within the watch; ` +
+        (f.p50_ms === undefined
+          ? "no time measured."
+          : `p50 ${f.p50_ms} ms, p99 ${f.p99_ms} ms, max ${f.max_ms} ms.`),
+    );
+  }
+  lines.push("", "## Links", "", "| link | frames a→b | dropped a→b | frames b→a | dropped b→a |");
+  lines.push("| --- | ---: | ---: | ---: | ---: |");
+  for (const l of result.links) {
+    lines.push(
+      `| ${l.link} | ${l.forwardFrames} | ${l.forwardDropped} | ${l.reverseFrames} | ${l.reverseDropped} |`,
+    );
+  }
+  if (chart !== null) lines.push("", `![${result.name}](${chart})`);
+  return lines.join("\n") + "\n";
+}
+
+const xml = (s: string) =>
+  // deno-lint-ignore no-control-regex
+  s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "?").replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+
+/**
+ * The JUnit XML report: one testsuite for the drill, one testcase per assertion (a failed
+ * assertion is a `<failure>`, one that could not be evaluated an `<error>`), plus a testcase
+ * `timeline` that fails when a step failed.
+ *
+ * @example
+ * ```ts ignore
+ * import { junitReport } from "./report.ts";
+ * await Deno.writeTextFile("drill.xml", junitReport(result));
+ * ```
+ */
+export function junitReport(result: DrillResult): string {
+  const failures = result.assertions.filter((a) => a.verdict === "fail").length +
+    (result.error === undefined ? 0 : 1);
+  const errors = result.assertions.filter((a) => a.verdict === "error").length;
+  const tests = result.assertions.length + 1;
+  const out = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="vlab drills" tests="${tests}" failures="${failures}" errors="${errors}">`,
+    `  <testsuite name="${
+      xml(result.name)
+    }" tests="${tests}" failures="${failures}" errors="${errors}" time="${
+      (result.durationMs / 1000).toFixed(3)
+    }" timestamp="${xml(result.startedAt)}">`,
+    `    <properties><property name="seed" value="${result.seed}"/></properties>`,
+    `    <testcase classname="${xml(result.name)}" name="timeline">${
+      result.error === undefined
+        ? ""
+        : `<failure message="${xml(result.error)}">${xml(result.error)}</failure>`
+    }</testcase>`,
+  ];
+  for (const a of result.assertions) {
+    const measured = a.measured.map((m) => `${m.text} = ${JSON.stringify(m.value)}`).join(", ");
+    const body = a.verdict === "pass"
+      ? ""
+      : a.verdict === "fail"
+      ? `<failure message="${xml(`assertion does not hold: ${measured}`)}">${
+        xml(measured)
+      }</failure>`
+      : `<error message="${xml(a.error ?? "")}">${xml(a.error ?? "")}</error>`;
+    out.push(
+      `    <testcase classname="${xml(result.name)}" name="${xml(a.text)}">${body}</testcase>`,
+    );
+  }
+  out.push("  </testsuite>", "</testsuites>");
+  return out.join("\n") + "\n";
+}
+
+/** One difference a replay found. */
+export interface ReplayDifference {
+  /** What differs (`step #1.0`, `link a-b`). */
+  subject: string;
+  /** Recorded value. */
+  recorded: string;
+  /** Value of the replay. */
+  replayed: string;
+}
+
+const decisionText = (d: Decision) =>
+  `${d.kind} "${d.what}" planned at ${d.plannedMs} ms (jitter ${d.jitterMs} ms)`;
+
+/**
+ * Compare a replay with the recorded run: the same steps ran with the same planned times,
+ * jitter and actions, and on impaired links the lab dropped the same number of frames each way.
+ *
+ * @example
+ * ```ts ignore
+ * import { compareRuns } from "./report.ts";
+ * const diffs = compareRuns(recorded, replayed);
+ * if (diffs.length === 0) console.log("same decisions");
+ * ```
+ */
+export function compareRuns(
+  recorded: Pick<DrillResult, "seed" | "steps" | "links">,
+  replayed: Pick<DrillResult, "seed" | "steps" | "links">,
+): ReplayDifference[] {
+  const diffs: ReplayDifference[] = [];
+  if (recorded.seed !== replayed.seed) {
+    diffs.push({ subject: "seed", recorded: `${recorded.seed}`, replayed: `${replayed.seed}` });
+  }
+  const n = Math.max(recorded.steps.length, replayed.steps.length);
+  for (let i = 0; i < n; i++) {
+    const a = recorded.steps[i], b = replayed.steps[i];
+    const subject = `step #${(a ?? b).step}.${(a ?? b).run}`;
+    const ta = a === undefined ? "(not run)" : decisionText(a);
+    const tb = b === undefined ? "(not run)" : decisionText(b);
+    if (ta !== tb) diffs.push({ subject, recorded: ta, replayed: tb });
+  }
+  for (const a of recorded.links) {
+    if (!a.impaired) continue;
+    const b = replayed.links.find((l) => l.link === a.link);
+    const ta = `dropped ${a.forwardDropped} a→b, ${a.reverseDropped} b→a`;
+    const tb = b === undefined
+      ? "(no such link)"
+      : `dropped ${b.forwardDropped} a→b, ${b.reverseDropped} b→a`;
+    if (ta !== tb) diffs.push({ subject: `link ${a.link}`, recorded: ta, replayed: tb });
+  }
+  return diffs;
+}
