@@ -382,7 +382,7 @@ export interface EvalScope {
 export interface Evaluation {
   /** The expression's value. */
   value: Value;
-  /** `text → value` of each name and call the expression read, in reading order. */
+  /** `text → value` of each name and call the expression read, once each, in reading order. */
   measured: { text: string; value: Value }[];
 }
 
@@ -425,7 +425,9 @@ export function evaluate(expr: Expr, scope: EvalScope): Result<Evaluation, ExprE
       case "call": {
         const r = e.type === "name" ? scope.name(e) : scope.call(e);
         if (!r.ok) throw r.error;
-        measured.push({ text: e.text, value: r.value });
+        if (!measured.some((m) => m.text === e.text)) {
+          measured.push({ text: e.text, value: r.value });
+        }
         return r.value;
       }
       case "unary": {

@@ -128,13 +128,13 @@ async function resolveTopology(
     const data = parseYaml(await Deno.readTextFile(path)) as Record<string, unknown>;
     return { topology: r.value, data };
   }
+  // A missing topology is reported by the schema.
+  if (value === undefined) return null;
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     add(ctx, [{
-      code: value === undefined ? "missing-key" : "wrong-type",
+      code: "wrong-type",
       path: ["topology"],
-      message: value === undefined
-        ? 'Missing key "topology"'
-        : "topology must be a shipped name, a file path or a map",
+      message: "topology must be a shipped name, a file path or a map",
       hint: `shipped topologies: ${shippedTopologies().join(", ")}`,
     }]);
     return null;
@@ -274,7 +274,13 @@ function checkSteps(raw: unknown[], topology: Topology | null, ctx: Ctx): DrillS
 function checkReferences(expr: Expr, workloads: readonly string[]): ExprError[] {
   const errors: ExprError[] = [];
   const roots = [...workloads, "recovery"];
-  for (const r of referencesOf(expr)) {
+  const refs = referencesOf(expr);
+  // A call's arguments (`events`, a selector) are the call's to check, not references.
+  const argsAt = new Set(
+    refs.flatMap((r) => r.type === "call" ? r.args.map((a) => a.value.at) : []),
+  );
+  for (const r of refs) {
+    if (r.type === "name" && argsAt.has(r.at)) continue;
     if (r.type === "name") {
       const root = r.parts[0];
       if (root === "events") {
@@ -363,16 +369,7 @@ function checkReferences(expr: Expr, workloads: readonly string[]): ExprError[] 
       });
     }
   }
-  // A name inside count(events …) is `events` itself: not a reference to check.
-  return errors.filter((e) =>
-    !(e.message === "events is not a value on its own" && insideCount(expr, e.at))
-  );
-}
-
-function insideCount(expr: Expr, at: number): boolean {
-  return referencesOf(expr).some((r) =>
-    r.type === "call" && r.fn === "count" && r.args[0]?.value.at === at
-  );
+  return errors;
 }
 
 function checkAssertions(raw: string[], workloads: string[], ctx: Ctx): DrillAssertion[] {

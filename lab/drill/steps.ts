@@ -156,6 +156,7 @@ registerStepKind<z.output<typeof linkArgs>>("link", {
       ? [{
         code: "invalid",
         path: [...path, "up_after"],
+        atKey: true,
         message: "up_after only goes with state: down",
         hint: "bring the link down and give up_after to bring it back up",
       }]

@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { formatDrillIssues, parseDrill } from "./load.ts";
+import type { DrillIssue } from "./load.ts";
+
+async function problems(text: string, file = "d.yaml"): Promise<DrillIssue[]> {
+  const r = await parseDrill(text, file);
+  assert.ok(!r.ok, "the drill should not validate");
+  return r.error;
+}
+
+/** `line:col: message` of each issue, and its hint. */
+function where(issues: DrillIssue[]): string[] {
+  return issues.map((i) => `${i.line}:${i.column}: ${i.message}`);
+}
+
+const PING = `  - exec: { vm: a, argv: [ping, 10.0.0.2], background: true, as: ping }\n`;
+
+Deno.test("a valid drill reads durations, repeats, defaults and assertions", async () => {
+  const r = await parseDrill(
+    `topology: pair
+timeline:
+${PING}  - at: 1.5s
+    every: 500ms
+    for: 2s
+    jitter: 20ms
+    link: { name: a-b, state: down, up_after: 100ms }
+  - wait_for: { workload: ping }
+assert:
+  - ping.loss_pct < 5
+`,
+    "drills/x.yaml",
+  );
+  assert.ok(r.ok, r.ok ? "" : formatDrillIssues(r.error));
+  const d = r.value;
+  assert.equal(d.name, "x");
+  assert.equal(d.seed, 1);
+  assert.equal(d.topology.name, "pair");
+  assert.deepEqual(d.timeline.map((s) => s.kind), ["exec", "link", "wait_for"]);
+  assert.deepEqual(
+    [d.timeline[1].atMs, d.timeline[1].everyMs, d.timeline[1].forMs, d.timeline[1].jitterMs],
+    [1500, 500, 2000, 20],
+  );
+  assert.deepEqual(d.timeline[1].args, { name: "a-b", state: "down", up_after: 100 });
+  assert.deepEqual([d.assertions[0].line, d.assertions[0].column], [11, 5]);
+  assert.equal((d.document.topology as { name: string }).name, "pair");
+});
+
+Deno.test("the drill's seed becomes the lab's seed", async () => {
+  const r = await parseDrill("topology: pair\nseed: 77\ntimeline: []\n", "d.yaml");
+  assert.ok(r.ok);
+  assert.equal(r.value.topology.seed, 77);
+  assert.equal(r.value.document.seed, 77);
+});
+
+Deno.test("unknown keys and step kinds are placed at their key with a did-you-mean", async () => {
+  const issues = await problems(`topology: pair
+sed: 3
+timeline:
+  - lnk: { name: a-b, state: down }
+  - at: 1s
+    jiter: 1ms
+    wait: 1s
+`);
+  assert.deepEqual(where(issues), [
+    '2:1: Unknown key "sed" at the top level',
+    '4:5: Unknown step kind "lnk" in timeline[0]',
+    '6:5: Unknown step kind "jiter" in timeline[1]',
+  ]);
+  assert.deepEqual(issues.map((i) => i.hint), [
+    "did you mean `seed`?",
+    "did you mean `link`?",
+    "did you mean `jitter`?",
+  ]);
+});
+
+Deno.test("step arguments are checked against the topology, every problem at once", async () => {
+  const issues = await problems(`topology: pair
+timeline:
+  - exec: { vm: c, argv: [ping, 10.0.0.2], as: ping }
+  - link: { name: a-c, state: down }
+  - link: { name: a-b, state: sideways }
+  - link: { name: b-a, state: up, up_after: 1s }
+  - wait_for: { workload: pong }
+  - at: 5 seconds
+    wait: 1s
+  - every: 1s
+    wait: 1ms
+  - wait: 1s
+    link: { name: a-b, state: up }
+`);
+  assert.deepEqual(where(issues), [
+    '3:17: Unknown VM "c"',
+    '4:19: Unknown link "a-c"',
+    '5:31: Unknown state "sideways"',
+    '6:19: Unknown link "b-a"',
+    "6:35: up_after only goes with state: down",
+    '7:27: No earlier step starts a workload named "pong"',
+    '8:9: Cannot read "5 seconds" as a duration',
+    "10:5: timeline[6]: every and for go together",
+    "13:5: timeline[7] has several step kinds: wait, link",
+  ]);
+  const hints = new Map(issues.map((i) => [i.message, i.hint]));
+  assert.equal(hints.get('Unknown VM "c"'), "expected one of `a`, `b`");
+  assert.equal(hints.get('Unknown link "b-a"'), "expected one of `a-b`");
+  assert.equal(hints.get('No earlier step starts a workload named "pong"'), "did you mean `ping`?");
+  assert.match(hints.get('Cannot read "5 seconds" as a duration') ?? "", /"10ms"/);
+});
+
+Deno.test("an assertion's problem is placed at its column in the file", async () => {
+  const issues = await problems(`topology: pair
+timeline:
+${PING}assert:
+  - ping.loss_pct <
+  - "pign.loss_pct < 5"
+  - count(events, knd = "link-down") == 1
+  - metric(vlab_up) == 1
+  - recovery.p95_ms < 10
+  - 'nope(1) > 0'
+  - ping < 3
+`);
+  assert.deepEqual(where(issues), [
+    "5:20: Expected a value, got the end of the assertion (assert[0], column 16 of the assertion)",
+    '6:6: Unknown name "pign" (assert[1], column 1 of the assertion)',
+    '7:19: Unknown event filter "knd" (assert[2], column 15 of the assertion)',
+    "8:12: metric() takes one quoted Prometheus selector (assert[3], column 8 of the assertion)",
+    '9:5: Unknown recovery figure "recovery.p95_ms" (assert[4], column 1 of the assertion)',
+    '10:6: Unknown function "nope" (assert[5], column 1 of the assertion)',
+    '11:5: "ping" is a workload result: read one of its fields (assert[6], column 1 of the assertion)',
+  ]);
+  assert.deepEqual(issues.slice(1, 3).map((i) => i.hint), [
+    "expected one of `ping`, `recovery`",
+    "did you mean `kind`?",
+  ]);
+});
+
+Deno.test("an inline topology's problems point into the drill file", async () => {
+  const issues = await problems(`topology:
+  name: t
+  vms:
+    a: { nics: { eth0: { ip: 10.9.0.1/24 } } }
+  links:
+    - endpoints: [a:eth0, z:eth0]
+timeline: []
+`);
+  assert.equal(issues.length, 1);
+  assert.equal(issues[0].file, "d.yaml");
+  assert.equal(issues[0].line, 6);
+  assert.match(issues[0].message, /"z"/);
+});
+
+Deno.test("a topology file is read next to the drill and its problems point into it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-drill-load-" });
+  try {
+    await Deno.writeTextFile(`${dir}/lab.yaml`, "name: t\nvms:\n  a: { lyout: split }\n");
+    const issues = await problems("topology: ./lab.yaml\ntimeline: []\n", `${dir}/d.yaml`);
+    assert.equal(
+      formatDrillIssues(issues),
+      `${dir}/lab.yaml:3:8: Unknown key "lyout" in vms.a\n  hint: did you mean \`layout\`?`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an unknown shipped topology, a missing file and YAML syntax are problems too", async () => {
+  assert.deepEqual(where(await problems("topology: pari\ntimeline: []\n")), [
+    '1:11: Unknown shipped topology "pari"',
+  ]);
+  assert.match((await problems("topology: pari\ntimeline: []\n"))[0].hint ?? "", /`pair`/);
+  assert.deepEqual(where(await problems("topology: pair\ntimeline: [\n")).length, 1);
+  assert.deepEqual(where(await problems("timeline: 3\n")), [
+    '1:1: Missing key "topology"',
+    "1:11: timeline must be a list, got 3",
+  ]);
+  assert.deepEqual(where(await problems("topology: [a]\ntimeline: []\n")), [
+    "1:11: topology must be a shipped name, a file path or a map",
+  ]);
+});
+
+Deno.test("a repeated step is bounded in runs", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n  - every: 1ms\n    for: 3600s\n    wait: 1ms\n",
+  );
+  assert.equal(issues.length, 1);
+  assert.equal(issues[0].line, 3);
+  assert.match(issues[0].message, /would run 3600000 times \(at most 10000\)/);
+});
