@@ -170,8 +170,12 @@ export function runScope(data: RunData): EvalScope {
       }
       let cur: unknown = result;
       for (const [i, f] of fields.entries()) {
-        const key = Object.hasOwn(cur as object, f) ? f : camel(f);
-        if (cur === null || typeof cur !== "object" || !Object.hasOwn(cur, key)) {
+        if (cur === null) {
+          const at = [root, ...fields.slice(0, i)].join(".");
+          return fail(e.at, `${at} is null (nothing measured), so it has no ${f}`);
+        }
+        const key = typeof cur === "object" && Object.hasOwn(cur, f) ? f : camel(f);
+        if (typeof cur !== "object" || !Object.hasOwn(cur, key)) {
           const keys = cur !== null && typeof cur === "object" ? Object.keys(cur) : [];
           const snake = keys.map((k) => k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase()));
           return fail(

@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { drillChartSpec, renderDrillChart } from "./chart.ts";
+import { compareRuns, jsonReport, junitReport, markdownReport } from "./report.ts";
+import type { DrillResult } from "./types.ts";
+
+function result(overrides: Partial<DrillResult> = {}): DrillResult {
+  return {
+    name: "flap <&>",
+    source: "drills/flap.yaml",
+    seed: 7,
+    startedAt: "2026-01-01T00:00:00.000Z",
+    durationMs: 1234,
+    steps: [
+      {
+        step: 0,
+        run: 0,
+        kind: "link",
+        plannedMs: 300,
+        jitterMs: 1.5,
+        what: "link a-b down for 200 ms",
+        startedMs: 301.6,
+        endedMs: 502,
+      },
+    ],
+    workloads: { ping: { kind: "ping", received: 5 } },
+    recovery: [{ subject: "link a-b", atMs: 502, ms: 9.5 }],
+    links: [{
+      link: "a-b",
+      forwardDropped: 3,
+      reverseDropped: 1,
+      forwardFrames: 20,
+      reverseFrames: 18,
+      impaired: true,
+    }],
+    events: [{ atMs: 301, kind: "link-down", subject: "a-b" }],
+    assertions: [
+      {
+        text: "ping.received > 3",
+        verdict: "pass",
+        measured: [{ text: "ping.received", value: 5 }],
+        line: 9,
+        column: 5,
+      },
+      {
+        text: 'ping.received > 100 && "<x>" == "<x>"',
+        verdict: "fail",
+        measured: [{ text: "ping.received", value: 5 }],
+        line: 10,
+        column: 5,
+      },
+      {
+        text: "recovery.p99_ms < 1",
+        verdict: "error",
+        measured: [],
+        error: "d.yaml:11:5: No recovery time was measured",
+        line: 11,
+        column: 5,
+      },
+    ],
+    passed: false,
+    document: { topology: { name: "t" }, seed: 7, timeline: [] },
+    ...overrides,
+  };
+}
+
+Deno.test("the JUnit report has one testcase per assertion plus the timeline, escaped", () => {
+  const x = junitReport(result());
+  assert.match(x, /^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites /);
+  assert.equal(x.match(/<testcase /g)?.length, 4);
+  assert.match(x, /<testsuite name="flap &lt;&amp;&gt;" tests="4" failures="1" errors="1"/);
+  assert.match(
+    x,
+    /name="ping.received &gt; 100 &amp;&amp; &quot;&lt;x&gt;&quot; == &quot;&lt;x&gt;&quot;"><failure message="assertion does not hold: ping.received = 5">/,
+  );
+  assert.match(x, /<error message="d.yaml:11:5: No recovery time was measured">/);
+  assert.match(x, /<property name="seed" value="7"\/>/);
+  // Tags balance (xmllint checks the real file in tests/drill_e2e_test.ts).
+  const open =
+    (x.match(/<(testsuites|testsuite|testcase|failure|error|properties)[ >]/g) ?? []).length;
+  const close =
+    (x.match(/<\/(testsuites|testsuite|testcase|failure|error|properties)>/g) ?? []).length;
+  assert.equal(open, close);
+});
+
+Deno.test("a failed timeline step fails the timeline testcase", () => {
+  const x = junitReport(result({ error: 'Workload "ping" did not end within 30000 ms' }));
+  assert.match(x, /name="timeline"><failure message="Workload &quot;ping&quot; did not end/);
+  assert.match(x, /failures="2"/);
+});
+
+Deno.test("the Markdown report shows each verdict with its measured value, the seed and the chart", () => {
+  const md = markdownReport(result(), "chart.svg");
+  assert.match(md, /^# Drill flap <&>: FAIL/);
+  assert.match(md, /- seed: 7/);
+  assert.match(md, /\| FAIL \| `ping.received > 100 && "<x>" == "<x>"` \| ping.received = 5 \|/);
+  assert.match(
+    md,
+    /\| ERROR \| `recovery.p99_ms < 1` \| d.yaml:11:5: No recovery time was measured \|/,
+  );
+  assert.match(md, /\| 0.302 \| #0.0 \| link a-b down for 200 ms \| 300 \| 1.5 \|/);
+  assert.match(md, /p50 9.5 ms, p99 9.5 ms, max 9.5 ms/);
+  assert.match(md, /!\[flap <&>\]\(chart.svg\)/);
+});
+
+Deno.test("the JSON report holds what a replay needs", () => {
+  const j = JSON.parse(jsonReport(result()));
+  assert.equal(j.version, 1);
+  assert.equal(j.seed, 7);
+  assert.deepEqual(j.document.topology, { name: "t" });
+  assert.equal(j.steps[0].plannedMs, 300);
+  assert.equal(j.links[0].forwardDropped, 3);
+});
+
+Deno.test("a replay with the same decisions has no differences; each other decision is named", () => {
+  const a = result();
+  assert.deepEqual(compareRuns(a, result()), []);
+  const moved = result({
+    steps: [{ ...a.steps[0], jitterMs: 2, plannedMs: 300.5, startedMs: 999 }],
+    links: [{ ...a.links[0], forwardDropped: 4 }],
+  });
+  const diffs = compareRuns(a, moved);
+  assert.deepEqual(diffs.map((d) => d.subject), ["step #0.0", "link a-b"]);
+  assert.match(diffs[0].recorded, /planned at 300 ms \(jitter 1.5 ms\)/);
+  assert.match(diffs[0].replayed, /planned at 300.5 ms \(jitter 2 ms\)/);
+  assert.equal(diffs[1].replayed, "dropped 4 a→b, 1 b→a");
+  // When it started is timing, not a decision.
+  assert.deepEqual(compareRuns(a, result({ steps: [{ ...a.steps[0], startedMs: 999 }] })), []);
+  // Counters of a link without impairments are timing too.
+  const plain = result({ links: [{ ...a.links[0], impaired: false }] });
+  assert.deepEqual(
+    compareRuns(plain, result({ links: [{ ...plain.links[0], forwardDropped: 9 }] })),
+    [],
+  );
+  assert.deepEqual(compareRuns(a, result({ steps: [] })).map((d) => d.replayed), ["(not run)"]);
+});
+
+Deno.test("the chart shows recovery times when measured, else the timeline", async () => {
+  assert.match(drillChartSpec(result()).title, /recovery time per fault/);
+  assert.match(drillChartSpec(result({ recovery: [] })).title, /timeline/);
+  assert.match(
+    drillChartSpec(result({ recovery: [{ subject: "x", atMs: 1, ms: null }] })).title,
+    /timeline/,
+  );
+  const svg = await renderDrillChart(result());
+  assert.match(svg, /^<svg/);
+  assert.match(svg, /recovery time per fault/);
+});

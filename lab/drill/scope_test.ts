@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { evaluate, parseExpr } from "./expr.ts";
+import { metricValue, recoveryFigures, type RunData, runScope } from "./scope.ts";
+
+const METRICS = `# HELP vlab_link_frames_dropped_total link ring: framesDropped
+# TYPE vlab_link_frames_dropped_total counter
+vlab_link_frames_dropped_total{lab="t",link="a-b",direction="forward"} 3
+vlab_link_frames_dropped_total{lab="t",link="a-b",direction="reverse"} 4
+vlab_link_frames_dropped_total{lab="t",link="b-c",direction="forward"} 10
+vlab_up{lab="t"} 1
+`;
+
+const DATA: RunData = {
+  workloads: new Map<string, Record<string, unknown> | null>([
+    ["ping", { kind: "ping", lossPct: 12.5, rttMs: null, received: 7, replies: [] }],
+    ["flood", null],
+    ["bad", { kind: "error", message: "Cannot ping 10.9.9.9: no route" }],
+  ]),
+  recovery: [
+    { subject: "link a-b", atMs: 100, ms: 4 },
+    { subject: "link a-b", atMs: 700, ms: 12 },
+    { subject: "link a-b", atMs: 1300, ms: null },
+  ],
+  events: [
+    { kind: "link-down", subject: "a-b" },
+    { kind: "link-down", subject: "a" },
+    { kind: "link-up", subject: "a-b" },
+  ],
+  metrics: METRICS,
+};
+
+function run(text: string) {
+  const e = parseExpr(text);
+  if (!e.ok) throw new Error(e.error.message);
+  return evaluate(e.value, runScope(DATA));
+}
+
+Deno.test("metric() sums the samples a selector matches", () => {
+  assert.deepEqual(metricValue(METRICS, 'vlab_link_frames_dropped_total{link="a-b"}'), {
+    ok: true,
+    value: 7,
+  });
+  assert.deepEqual(metricValue(METRICS, "vlab_link_frames_dropped_total"), { ok: true, value: 17 });
+  assert.deepEqual(
+    metricValue(METRICS, 'vlab_link_frames_dropped_total{link="a-b", direction="reverse"}'),
+    { ok: true, value: 4 },
+  );
+});
+
+Deno.test("metric() names an unknown metric, a selector that matches nothing and bad syntax", () => {
+  const unknown = metricValue(METRICS, "vlab_link_frames_droped_total");
+  assert.ok(!unknown.ok);
+  assert.equal(unknown.error.message, 'The lab has no metric "vlab_link_frames_droped_total"');
+  assert.equal(unknown.error.hint, "did you mean `vlab_link_frames_dropped_total`?");
+  const none = metricValue(METRICS, 'vlab_up{lab="other"}');
+  assert.ok(!none.ok);
+  assert.match(none.error.message, /No sample of vlab_up matches/);
+  const bad = metricValue(METRICS, "vlab_up{lab=other}");
+  assert.ok(!bad.ok);
+  assert.match(bad.error.message, /Cannot read the metric selector/);
+});
+
+Deno.test("recovery figures are nearest-rank over the faults that recovered", () => {
+  assert.deepEqual(recoveryFigures(DATA.recovery), {
+    count: 3,
+    unrecovered: 1,
+    min_ms: 4,
+    mean_ms: 8,
+    p50_ms: 4,
+    p99_ms: 12,
+    max_ms: 12,
+  });
+  assert.deepEqual(recoveryFigures([]), { count: 0, unrecovered: 0 });
+});
+
+Deno.test("workload fields are read in snake_case, events counted with filters", () => {
+  const r = run(
+    'ping.loss_pct == 12.5 && ping.lossPct == 12.5 && count(events, kind = "link-down") == 2 && ' +
+      'count(events, kind = "link-down", subject = "a-b") == 1 && recovery.p99_ms == 12',
+  );
+  assert.ok(r.ok, r.ok ? "" : r.error.message);
+  assert.equal(r.value.value, true);
+});
+
+Deno.test("a name without a value is an error that says why, at the name", () => {
+  const cases: [string, number, RegExp, RegExp | null][] = [
+    ["1 < ping.los_pct", 4, /ping\.los_pct does not exist/, /did you mean `loss_pct`/],
+    ["ping.rtt_ms.min > 0", 0, /ping\.rtt_ms is null \(nothing measured\), so it has no min/, null],
+    ["ping.replies > 0", 0, /is not a number, string or boolean/, null],
+    ["flood.sent > 0", 0, /Workload "flood" had not ended/, /wait_for/],
+    ["bad.received > 0", 0, /Workload "bad" failed: Cannot ping 10\.9\.9\.9/, null],
+    ['metric("vlab_nope") > 0', 7, /The lab has no metric "vlab_nope"/, null],
+  ];
+  for (const [text, at, message, hint] of cases) {
+    const r = run(text);
+    assert.ok(!r.ok, text);
+    assert.equal(r.error.at, at, `${text}: ${r.error.message}`);
+    assert.match(r.error.message, message);
+    if (hint !== null) assert.match(r.error.hint ?? "", hint);
+  }
+});
+
+Deno.test("recovery without any measured fault is an error, not a pass", () => {
+  const e = parseExpr("recovery.p99_ms < 50");
+  assert.ok(e.ok);
+  const r = evaluate(e.value, runScope({ ...DATA, recovery: [] }));
+  assert.ok(!r.ok);
+  assert.match(r.error.message, /No recovery time was measured/);
+});
+
+Deno.test("names from the drill cannot reach the result object's prototype", () => {
+  const r = run("ping.constructor == 1");
+  assert.ok(!r.ok);
+  assert.match(r.error.message, /ping\.constructor does not exist/);
+});
