@@ -108,7 +108,7 @@ Deno.test("syntax errors carry a hint where one helps", () => {
 
 Deno.test("control characters in an error are quoted, not printed", () => {
   const e = syntaxError("a.b < 1 \u001b[31m");
-  assert.doesNotMatch(e.message, /\u001b/);
+  assert.ok(!e.message.includes("\u001b"), e.message);
 });
 
 Deno.test("nesting and length are bounded", () => {
