@@ -357,7 +357,7 @@ export function parseExpr(text: string): Result<Expr, ExprError> {
       parser.fail(
         rest,
         `Unexpected ${parser.describe(rest)} after a complete expression`,
-        "join conditions with && or ||",
+        rest.text === "=" ? "compare with ==" : "join conditions with && or ||",
       );
     }
     return ok(expr);

@@ -104,6 +104,7 @@ Deno.test("syntax errors carry a hint where one helps", () => {
   assert.match(syntaxError("1 < 2 < 3").hint ?? "", /&&/);
   assert.match(syntaxError("a.b < 1 c.d > 2").hint ?? "", /&& or \|\|/);
   assert.match(syntaxError('"abc').hint ?? "", /close it/);
+  assert.equal(syntaxError("count(events) = 1").hint, "compare with ==");
 });
 
 Deno.test("control characters in an error are quoted, not printed", () => {

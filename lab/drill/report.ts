@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Decision, DrillResult } from "./types.ts";
+import type { Decision, DrillResult, LinkOutcome } from "./types.ts";
 import { recoveryFigures } from "./scope.ts";
 
 /** Format version of the JSON report. */
@@ -73,11 +73,19 @@ export function markdownReport(result: DrillResult, chart: string | null): strin
           : `p50 ${f.p50_ms} ms, p99 ${f.p99_ms} ms, max ${f.max_ms} ms.`),
     );
   }
-  lines.push("", "## Links", "", "| link | frames a→b | dropped a→b | frames b→a | dropped b→a |");
-  lines.push("| --- | ---: | ---: | ---: | ---: |");
+  lines.push(
+    "",
+    "## Links",
+    "",
+    "Lost and corrupted frames are the impairment's decisions (from the seed); full-ring drops " +
+      "are timing.",
+    "",
+    "| link | frames a→b | lost a→b | corrupted a→b | full ring a→b | frames b→a | lost b→a | corrupted b→a | full ring b→a |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  );
   for (const l of result.links) {
     lines.push(
-      `| ${l.link} | ${l.forwardFrames} | ${l.forwardDropped} | ${l.reverseFrames} | ${l.reverseDropped} |`,
+      `| ${l.link} | ${l.forwardFrames} | ${l.forwardLost} | ${l.forwardCorrupted} | ${l.forwardFullRing} | ${l.reverseFrames} | ${l.reverseLost} | ${l.reverseCorrupted} | ${l.reverseFullRing} |`,
     );
   }
   if (chart !== null) lines.push("", `![${result.name}](${chart})`);
@@ -152,7 +160,8 @@ const decisionText = (d: Decision) =>
 
 /**
  * Compare a replay with the recorded run: the same steps ran with the same planned times,
- * jitter and actions, and on impaired links the lab dropped the same number of frames each way.
+ * jitter and actions, and on impaired links the lab lost and corrupted the same number of
+ * frames each way (full-ring drops are timing and are not compared).
  *
  * @example
  * ```ts ignore
@@ -177,13 +186,13 @@ export function compareRuns(
     const tb = b === undefined ? "(not run)" : decisionText(b);
     if (ta !== tb) diffs.push({ subject, recorded: ta, replayed: tb });
   }
+  const decided = (l: LinkOutcome) =>
+    `lost ${l.forwardLost} a→b, ${l.reverseLost} b→a; corrupted ${l.forwardCorrupted} a→b, ${l.reverseCorrupted} b→a`;
   for (const a of recorded.links) {
     if (!a.impaired) continue;
     const b = replayed.links.find((l) => l.link === a.link);
-    const ta = `dropped ${a.forwardDropped} a→b, ${a.reverseDropped} b→a`;
-    const tb = b === undefined
-      ? "(no such link)"
-      : `dropped ${b.forwardDropped} a→b, ${b.reverseDropped} b→a`;
+    const ta = decided(a);
+    const tb = b === undefined ? "(no such link)" : decided(b);
     if (ta !== tb) diffs.push({ subject: `link ${a.link}`, recorded: ta, replayed: tb });
   }
   return diffs;

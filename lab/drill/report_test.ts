@@ -26,8 +26,12 @@ function result(overrides: Partial<DrillResult> = {}): DrillResult {
     recovery: [{ subject: "link a-b", atMs: 502, ms: 9.5 }],
     links: [{
       link: "a-b",
-      forwardDropped: 3,
-      reverseDropped: 1,
+      forwardLost: 3,
+      reverseLost: 1,
+      forwardCorrupted: 0,
+      reverseCorrupted: 2,
+      forwardFullRing: 0,
+      reverseFullRing: 0,
       forwardFrames: 20,
       reverseFrames: 18,
       impaired: true,
@@ -99,6 +103,7 @@ Deno.test("the Markdown report shows each verdict with its measured value, the s
   );
   assert.match(md, /\| 0.302 \| #0.0 \| link a-b down for 200 ms \| 300 \| 1.5 \|/);
   assert.match(md, /p50 9.5 ms, p99 9.5 ms, max 9.5 ms/);
+  assert.match(md, /\| a-b \| 20 \| 3 \| 0 \| 0 \| 18 \| 1 \| 2 \| 0 \|/);
   assert.match(md, /!\[flap <&>\]\(chart.svg\)/);
 });
 
@@ -108,7 +113,7 @@ Deno.test("the JSON report holds what a replay needs", () => {
   assert.equal(j.seed, 7);
   assert.deepEqual(j.document.topology, { name: "t" });
   assert.equal(j.steps[0].plannedMs, 300);
-  assert.equal(j.links[0].forwardDropped, 3);
+  assert.equal(j.links[0].forwardLost, 3);
 });
 
 Deno.test("a replay with the same decisions has no differences; each other decision is named", () => {
@@ -116,19 +121,21 @@ Deno.test("a replay with the same decisions has no differences; each other decis
   assert.deepEqual(compareRuns(a, result()), []);
   const moved = result({
     steps: [{ ...a.steps[0], jitterMs: 2, plannedMs: 300.5, startedMs: 999 }],
-    links: [{ ...a.links[0], forwardDropped: 4 }],
+    links: [{ ...a.links[0], forwardLost: 4 }],
   });
   const diffs = compareRuns(a, moved);
   assert.deepEqual(diffs.map((d) => d.subject), ["step #0.0", "link a-b"]);
   assert.match(diffs[0].recorded, /planned at 300 ms \(jitter 1.5 ms\)/);
   assert.match(diffs[0].replayed, /planned at 300.5 ms \(jitter 2 ms\)/);
-  assert.equal(diffs[1].replayed, "dropped 4 a→b, 1 b→a");
+  assert.equal(diffs[1].replayed, "lost 4 a→b, 1 b→a; corrupted 0 a→b, 2 b→a");
+  // Full-ring drops are timing.
+  assert.deepEqual(compareRuns(a, result({ links: [{ ...a.links[0], forwardFullRing: 5 }] })), []);
   // When it started is timing, not a decision.
   assert.deepEqual(compareRuns(a, result({ steps: [{ ...a.steps[0], startedMs: 999 }] })), []);
   // Counters of a link without impairments are timing too.
   const plain = result({ links: [{ ...a.links[0], impaired: false }] });
   assert.deepEqual(
-    compareRuns(plain, result({ links: [{ ...plain.links[0], forwardDropped: 9 }] })),
+    compareRuns(plain, result({ links: [{ ...plain.links[0], forwardLost: 9 }] })),
     [],
   );
   assert.deepEqual(compareRuns(a, result({ steps: [] })).map((d) => d.replayed), ["(not run)"]);

@@ -86,15 +86,39 @@ async function loadOrThrow(source: string | Record<string, unknown>): Promise<Dr
 }
 
 function linkOutcomes(lab: LabHandle): LinkOutcome[] {
-  return lab.status().links.map((l) => ({
+  return lab.snapshot().links.map((l) => ({
     link: l.name,
-    forwardDropped: l.forward.dropped,
-    reverseDropped: l.reverse.dropped,
+    forwardLost: l.forward.drops.loss,
+    reverseLost: l.reverse.drops.loss,
+    forwardCorrupted: l.forward.drops.corrupted,
+    reverseCorrupted: l.reverse.drops.corrupted,
+    forwardFullRing: l.forward.drops.fullRing,
+    reverseFullRing: l.reverse.drops.fullRing,
     forwardFrames: l.forward.frames,
     reverseFrames: l.reverse.frames,
     impaired: l.forward.impair !== "no impairment" || l.reverse.impair !== "no impairment",
   }));
 }
+
+/**
+ * Link counters once the workers have published their last statistics (they copy impairment
+ * counters to shared memory every 100 ms or so): read until three reads 100 ms apart agree,
+ * for at most `SETTLE_MS`.
+ */
+async function settledLinkOutcomes(lab: LabHandle): Promise<LinkOutcome[]> {
+  let last = linkOutcomes(lab);
+  let same = 0;
+  for (let waited = 0; waited < SETTLE_MS && same < 2; waited += 100) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = linkOutcomes(lab);
+    same = JSON.stringify(now) === JSON.stringify(last) ? same + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
+/** The longest wait for link counters to settle at the end of a run (ms). */
+export const SETTLE_MS = 2000;
 
 /**
  * Run a drill: a file path or a drill object (snake_case keys, as in YAML). Resolves with the
@@ -224,7 +248,7 @@ export async function runDrill(
       failed ??= `The drill did not end within ${drill.timeoutMs} ms`;
       progress(`${stamp(elapsedMs())} ${failed}`);
     }
-    const links = linkOutcomes(lab);
+    const links = await settledLinkOutcomes(lab);
     const metrics = lab.metrics();
     const durationMs = elapsedMs();
     unsubscribe();

@@ -117,14 +117,22 @@ export interface AssertionVerdict {
   column: number | null;
 }
 
-/** Per-link drop counters at the end of a run (the lab's impairment decisions). */
+/** Per-link counters at the end of a run; `lost` and `corrupted` are the lab's seeded decisions. */
 export interface LinkOutcome {
   /** Link name. */
   link: string;
-  /** Frames dropped a → b. */
-  forwardDropped: number;
-  /** Frames dropped b → a. */
-  reverseDropped: number;
+  /** Frames the impairment dropped a → b (netem loss: a decision of the seed). */
+  forwardLost: number;
+  /** Frames the impairment dropped b → a. */
+  reverseLost: number;
+  /** Frames the impairment corrupted a → b. */
+  forwardCorrupted: number;
+  /** Frames the impairment corrupted b → a. */
+  reverseCorrupted: number;
+  /** Frames dropped a → b because the link ring was full (timing, not a decision). */
+  forwardFullRing: number;
+  /** Frames dropped b → a because the link ring was full. */
+  reverseFullRing: number;
   /** Frames delivered a → b. */
   forwardFrames: number;
   /** Frames delivered b → a. */

@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import { LabError } from "../errors.ts";
+import { LAB_TEST } from "../testing.ts";
+import { compareRuns } from "./report.ts";
+import { plannedRuns, runDrill } from "./run.ts";
+import type { DrillResult } from "./types.ts";
+
+/** A lossy pair, a ping, and a jittered repeated step: decisions come from the seed. */
+function lossyDrill(seed: number): Record<string, unknown> {
+  return {
+    name: "seeded",
+    seed,
+    topology: {
+      name: `drill-seed-${seed}`,
+      vms: {
+        a: { nics: { eth0: { ip: "10.8.0.1/24" } } },
+        b: { nics: { eth0: { ip: "10.8.0.2/24" } } },
+      },
+      links: [{ endpoints: ["a:eth0", "b:eth0"], loss: "30%" }],
+    },
+    timeline: [
+      {
+        exec: {
+          vm: "a",
+          // -W far above a round trip here (about 1 ms): a late reply would be timing, not seed.
+          argv: ["ping", "10.8.0.2", "-c", "12", "-i", "0.002", "-W", "0.15"],
+          background: true,
+          as: "ping",
+        },
+      },
+      { every: "40ms", for: "160ms", jitter: "30ms", wait: "1ms" },
+      { wait_for: { workload: "ping", timeout: "20s" } },
+    ],
+    assert: ["ping.transmitted == 12"],
+  };
+}
+
+async function inStateDir<T>(body: () => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-drill-run-" });
+  const before = Deno.env.get("VLAB_STATE_DIR");
+  Deno.env.set("VLAB_STATE_DIR", dir);
+  try {
+    return await body();
+  } finally {
+    if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+    else Deno.env.set("VLAB_STATE_DIR", before);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+const seqs = (r: DrillResult) =>
+  (r.workloads.ping as { replies: { seq: number }[] }).replies.map((x) => x.seq);
+
+Deno.test({
+  name: "the same seed takes the same decisions; another seed takes others",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir(async () => {
+      const first = await runDrill(lossyDrill(11));
+      const again = await runDrill(lossyDrill(11));
+      const other = await runDrill(lossyDrill(11), { seed: 12 });
+      assert.ok(first.passed, JSON.stringify(first.assertions));
+      assert.equal(first.seed, 11);
+      assert.equal(other.seed, 12);
+      // The lab dropped frames (so its decisions mattered) and dropped the same ones again.
+      const dropped = first.links[0].forwardLost + first.links[0].reverseLost;
+      assert.ok(dropped > 0, "a 30% lossy link dropped nothing");
+      assert.deepEqual(compareRuns(first, again), []);
+      assert.deepEqual(seqs(again), seqs(first));
+      // Four jittered runs of the repeated step, at the same planned times.
+      const jitters = first.steps.filter((s) => s.step === 1).map((s) => s.jitterMs);
+      assert.equal(jitters.length, 4);
+      assert.deepEqual(again.steps.map((s) => s.plannedMs), first.steps.map((s) => s.plannedMs));
+      // Another seed: other jitter and other frames lost.
+      const diffs = compareRuns(first, other).map((d) => d.subject);
+      assert.ok(diffs.includes("seed"));
+      assert.ok(diffs.some((d) => d.startsWith("step #1.")), diffs.join(", "));
+      assert.notDeepEqual(seqs(other), seqs(first));
+    }),
+});
+
+Deno.test("planned times are the seed's: every run at its period plus jitter below the bound", () => {
+  const step = {
+    index: 3,
+    kind: "wait",
+    args: 1,
+    atMs: 100,
+    everyMs: 50,
+    forMs: 500,
+    jitterMs: 20,
+  };
+  const a = plannedRuns(step, 5);
+  assert.equal(a.length, 10);
+  assert.deepEqual(plannedRuns(step, 5), a);
+  assert.notDeepEqual(plannedRuns(step, 6), a);
+  for (const r of a) {
+    assert.ok(r.jitterMs >= 0 && r.jitterMs < 20, `jitter ${r.jitterMs}`);
+    assert.equal(r.offsetMs, r.run * 50 + r.jitterMs);
+  }
+  assert.deepEqual(plannedRuns({ ...step, everyMs: null, forMs: null, jitterMs: 0 }, 5), [
+    { run: 0, offsetMs: 0, jitterMs: 0 },
+  ]);
+});
+
+Deno.test({
+  name: "an invalid drill object is rejected with every problem before a lab starts",
+  ...LAB_TEST,
+  fn: async () => {
+    const drill = lossyDrill(1);
+    (drill.timeline as unknown[]).push({ link: { name: "a-z", state: "down" } });
+    drill.assert = ["pnig.received > 0"];
+    await assert.rejects(() => runDrill(drill), (e: unknown) => {
+      assert.ok(e instanceof LabError);
+      assert.equal(e.code, "drill-invalid");
+      assert.match(e.message, /2 problems/);
+      assert.deepEqual(e.details.filter((l) => !l.startsWith("  hint")), [
+        '<object>: Unknown link "a-z"',
+        '<object>: Unknown name "pnig" (assert[0], column 1 of the assertion)',
+      ]);
+      return true;
+    });
+  },
+});

@@ -1,0 +1,178 @@
+/**
+ * Drills from the command line, the way a user runs them: `vlab drill run` on a shipped drill
+ * (exit 0, reports, JUnit XML checked with xmllint), `vlab drill replay` of its report, a failing
+ * assertion (exit 1, the measured value in the report), and an invalid drill (exit 2, every
+ * problem as file:line:col). Every test uses its own state folder (VLAB_STATE_DIR).
+ *
+ * Needs `xmllint` (Debian package libxml2-utils); the test fails with a message if it is missing.
+ */
+
+import assert from "node:assert/strict";
+import { vlabRunArgs } from "../cli/deno_run.ts";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const decoder = new TextDecoder();
+
+async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+  }).output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** A fresh state folder and work folder; `vlab` runs with the state folder. */
+async function withDirs(
+  body: (vlab: (...args: string[]) => Promise<Run>, work: string) => Promise<void>,
+): Promise<void> {
+  const state = await Deno.makeTempDir({ prefix: "vlab-drill-e2e-" });
+  const work = await Deno.makeTempDir({ prefix: "vlab-drill-work-" });
+  try {
+    await body(
+      (...args) => run(Deno.execPath(), vlabRunArgs(args), { VLAB_STATE_DIR: state }),
+      work,
+    );
+    // The lab is gone once the drill is over.
+    const left = [...Deno.readDirSync(state)].map((e) => e.name).filter((n) => !n.endsWith(".log"));
+    assert.deepEqual(left, [], `left in the state folder: ${left.join(", ")}`);
+  } finally {
+    await Deno.remove(state, { recursive: true }).catch(() => {});
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+}
+
+async function xmllint(file: string): Promise<Run> {
+  const has = await run("sh", ["-c", "command -v xmllint"]);
+  assert.equal(has.code, 0, "xmllint is missing: install the Debian package libxml2-utils");
+  return await run("xmllint", ["--noout", file]);
+}
+
+const DRILL = new URL("../drills/link-flap.yaml", import.meta.url).pathname;
+
+Deno.test({
+  name: "a link flap under ping passes from the CLI with reports, JUnit XML and a replay",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withDirs(async (vlab, work) => {
+      const r = await vlab(
+        "drill",
+        "run",
+        DRILL,
+        "--report",
+        `${work}/out`,
+        "--junit",
+        `${work}/j.xml`,
+      );
+      assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+      // Progress: one line per step run, stamped relative to the start.
+      assert.match(r.stdout, /\[\s+0\.\d{3} s\] #1\.0 link a-b down for 200 ms\n/);
+      assert.match(r.stdout, /\[\s+\d+\.\d{3} s\] #1\.1 link a-b down for 200 ms\n/);
+      assert.match(r.stdout, /PASS  ping\.loss_pct < 50 \(ping\.loss_pct = [\d.]+\)/);
+      assert.match(r.stdout, /PASS: drill link-flap, 9\/9 assertions hold, seed 1/);
+      const md = await Deno.readTextFile(`${work}/out/report.md`);
+      assert.match(md, /^# Drill link-flap: PASS/);
+      assert.match(md, /\| PASS \| `ping.received >= 15` \| ping.received = \d+ \|/);
+      assert.match(md, /!\[link-flap\]\(chart.svg\)/);
+      assert.match(await Deno.readTextFile(`${work}/out/chart.svg`), /recovery time per fault/);
+      const lint = await xmllint(`${work}/j.xml`);
+      assert.equal(lint.code, 0, lint.stderr);
+      const xml = await Deno.readTextFile(`${work}/j.xml`);
+      assert.equal(xml.match(/<testcase /g)?.length, 10);
+      assert.doesNotMatch(xml, /<failure|<error/);
+      const json = JSON.parse(await Deno.readTextFile(`${work}/out/report.json`));
+      assert.equal(json.seed, 1);
+      assert.equal(json.document.topology.name, "pair");
+      assert.deepEqual(
+        json.steps.map((s: { step: number; plannedMs: number }) => [s.step, s.plannedMs]),
+        [[0, 0], [1, 300], [1, 900], [2, 0]],
+      );
+      const again = await vlab("drill", "replay", `${work}/out/report.json`);
+      assert.equal(again.code, 0, `exit ${again.code}\n${again.stdout}\n${again.stderr}`);
+      assert.match(again.stdout, /same decisions as .*report\.json/);
+    }),
+});
+
+Deno.test({
+  name: "a failing assertion exits 1 and the report shows the measured value",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withDirs(async (vlab, work) => {
+      await Deno.writeTextFile(
+        `${work}/fail.yaml`,
+        `topology: pair
+timeline:
+  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, "3", -i, "0.01"], as: ping }
+assert:
+  - ping.received == 3
+  - ping.received > 100
+`,
+      );
+      const r = await vlab(
+        "drill",
+        "run",
+        `${work}/fail.yaml`,
+        "--report",
+        `${work}/out`,
+        "--junit",
+        `${work}/j.xml`,
+      );
+      assert.equal(r.code, 1, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, /FAIL  ping\.received > 100 \(ping\.received = 3\)/);
+      assert.match(r.stdout, /FAIL: drill fail, 1\/2 assertions hold, seed 1/);
+      const md = await Deno.readTextFile(`${work}/out/report.md`);
+      assert.match(md, /^# Drill fail: FAIL/);
+      assert.match(md, /\| FAIL \| `ping.received > 100` \| ping.received = 3 \|/);
+      assert.match(await Deno.readTextFile(`${work}/out/chart.svg`), /timeline/);
+      const lint = await xmllint(`${work}/j.xml`);
+      assert.equal(lint.code, 0, lint.stderr);
+      assert.match(
+        await Deno.readTextFile(`${work}/j.xml`),
+        /name="ping.received &gt; 100"><failure message="assertion does not hold: ping.received = 3">/,
+      );
+    }),
+});
+
+Deno.test({
+  name: "an invalid drill exits 2 with every problem as file:line:col and a hint",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withDirs(async (vlab, work) => {
+      const file = `${work}/bad.yaml`;
+      await Deno.writeTextFile(
+        file,
+        `topology: pair
+timeline:
+  - link: { name: a-c, state: down }
+  - wiat: 1s
+assert:
+  - count(events, kind = "link-down") = 1
+`,
+      );
+      const r = await vlab("drill", "run", file);
+      assert.equal(r.code, 2, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+      assert.equal(r.stdout, "");
+      assert.equal(
+        r.stderr,
+        `${file}:3:19: Unknown link "a-c"
+  hint: did you mean \`a-b\`?
+${file}:4:5: Unknown step kind "wiat" in timeline[1]
+  hint: expected one of \`link\`, \`exec\`, \`wait\`, \`wait_for\`, \`at\`, \`every\`, \`for\`, \`jitter\`
+${file}:6:39: Unexpected "=" after a complete expression (assert[0], column 35 of the assertion)
+  hint: compare with ==
+vlab: Cannot run drill ${file}: 3 problems (above)
+hint: Fix them; docs/drills.md describes the format
+`,
+      );
+    }),
+});
