@@ -16,6 +16,13 @@
  * }
  * ```
  *
+ * @example Run a fault drill (a timeline, assertions, a verdict) from a script
+ * ```ts ignore
+ * import { runDrill } from "./mod.ts";
+ * const result = await runDrill("drills/link-flap.yaml", { seed: 7, onProgress: console.log });
+ * if (!result.passed) console.error(result.assertions.filter((a) => a.verdict !== "pass"));
+ * ```
+ *
  * @example Move one request through a packed queue in one thread
  * ```ts
  * import { createQueuePair, GuestMemory } from "./mod.ts";
@@ -91,6 +98,33 @@ export {
   type VmHandle,
 } from "./lab/api.ts";
 export { LabError, type LabErrorCode } from "./lab/errors.ts";
+export {
+  type AssertionVerdict,
+  type BinaryOp,
+  type CallArg,
+  type Decision,
+  type Drill,
+  type DrillAssertion,
+  drillFromObject,
+  type DrillIssue,
+  type DrillResult,
+  type DrillStep,
+  type Expr,
+  formatDrillIssues,
+  jsonReport,
+  junitReport,
+  type LinkOutcome,
+  loadDrillFile,
+  markdownReport,
+  parseDrill,
+  type RecoverySample,
+  type ReplayDifference,
+  replayDrill,
+  type ReplayResult,
+  runDrill,
+  type RunDrillOptions,
+  type StepRecord,
+} from "./lab/drill/mod.ts";
 export type { LabStatus, LinkDirectionStatus, NicStatus } from "./lab/metrics.ts";
 export type { CaptureOptions, ExecOutcome, Lab, VmState } from "./lab/lab.ts";
 export {

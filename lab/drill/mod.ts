@@ -40,7 +40,14 @@ export {
   stepKinds,
   type WorkloadRun,
 } from "./steps.ts";
-export { evaluate, type Expr, type ExprError, parseExpr } from "./expr.ts";
+export {
+  type BinaryOp,
+  type CallArg,
+  evaluate,
+  type Expr,
+  type ExprError,
+  parseExpr,
+} from "./expr.ts";
 export {
   compareRuns,
   jsonReport,

@@ -121,15 +121,27 @@ async function settledLinkOutcomes(lab: LabHandle): Promise<LinkOutcome[]> {
 export const SETTLE_MS = 2000;
 
 /**
- * Run a drill: a file path or a drill object (snake_case keys, as in YAML). Resolves with the
- * result (verdicts included) once the lab has stopped; throws a `LabError` with code
- * `drill-invalid` (every problem in `details`) when the drill does not validate.
+ * Run a drill: a file path or a drill object (snake_case keys, as in YAML; see
+ * `docs/drills.md`). Starts the drill's lab with the drill's seed (or `options.seed`), runs
+ * the timeline, waits for the workloads, evaluates the assertions and stops the lab. Resolves
+ * with the result (verdicts, measured values, decisions, recovery times, link counters) once
+ * the lab has stopped; `result.passed` is the verdict. Throws a `LabError` with code
+ * `drill-invalid` (every problem as `file:line:col: message` in `details`) when the drill does
+ * not validate, before any lab starts.
+ *
+ * @param source a drill file path, or a drill object
+ * @param options seed override, progress callback, abort signal
  *
  * @example
  * ```ts ignore
  * import { runDrill } from "./run.ts";
  * const r = await runDrill("drills/link-flap.yaml", { onProgress: console.log });
  * console.log(r.passed ? "pass" : "fail");
+ * const inline = await runDrill({
+ *   topology: "pair",
+ *   timeline: [{ exec: { vm: "a", argv: ["ping", "10.0.0.2", "-c", "3"], as: "ping" } }],
+ *   assert: ["ping.received == 3"],
+ * });
  * ```
  */
 export async function runDrill(
