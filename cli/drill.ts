@@ -50,6 +50,20 @@ async function writeFile(path: string, text: string): Promise<void> {
   }
 }
 
+const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+
+/** Abort on Ctrl-C or SIGTERM while `body` runs, so the drill stops its lab and reports. */
+async function interruptible<T>(body: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const c = new AbortController();
+  const on = () => c.abort();
+  for (const s of SIGNALS) Deno.addSignalListener(s, on);
+  try {
+    return await body(c.signal);
+  } finally {
+    for (const s of SIGNALS) Deno.removeSignalListener(s, on);
+  }
+}
+
 /** Write the reports asked for; returns the lines that say where they went. */
 async function writeReports(
   result: DrillResult,
@@ -126,8 +140,9 @@ export function drillCommand(): Command {
       .addHelpText("after", "\nExample:\n  vlab drill run drills/link-flap.yaml --report out/\n")
       .action(async (file, opts) => {
         const seed = parseSeed(opts.seed);
-        const result = await runDrill(file, { seed, onProgress: (l) => void out(l + "\n") })
-          .catch(rethrow);
+        const result = await interruptible((signal) =>
+          runDrill(file, { seed, signal, onProgress: (l) => void out(l + "\n") })
+        ).catch(rethrow);
         await finish(result, await writeReports(result, opts), result.passed);
       }) as unknown as Command,
   );
@@ -150,9 +165,9 @@ export function drillCommand(): Command {
             { hint: "give the report.json written by `vlab drill run --report DIR`" },
           );
         }
-        const { result, differences } = await replayDrill(recorded, {
-          onProgress: (l) => void out(l + "\n"),
-        }).catch(rethrow);
+        const { result, differences } = await interruptible((signal) =>
+          replayDrill(recorded, { signal, onProgress: (l) => void out(l + "\n") })
+        ).catch(rethrow);
         const lines = differences.length === 0 ? [`same decisions as ${path}`] : [
           `${differences.length} decision${
             differences.length === 1 ? "" : "s"

@@ -214,6 +214,7 @@ export async function runDrill(
       for (const planned of plannedRuns(step, seed)) {
         if (abort.signal.aborted) break;
         await sleep(anchor + planned.offsetMs - elapsedMs());
+        if (abort.signal.aborted) break;
         const what = kind.describe(step.args);
         const record: StepRecord = {
           step: step.index,
@@ -256,8 +257,10 @@ export async function runDrill(
       Promise.all([...[...workloads.values()].map((w) => w.done), ...watchers]),
       new Promise((r) => abort.signal.addEventListener("abort", r, { once: true })),
     ]);
-    if (abort.signal.aborted && options.signal?.aborted !== true) {
-      failed ??= `The drill did not end within ${drill.timeoutMs} ms`;
+    if (abort.signal.aborted) {
+      failed ??= options.signal?.aborted === true
+        ? "The drill was interrupted"
+        : `The drill did not end within ${drill.timeoutMs} ms`;
       progress(`${stamp(elapsedMs())} ${failed}`);
     }
     const links = await settledLinkOutcomes(lab);

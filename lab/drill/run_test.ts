@@ -121,3 +121,39 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "an interrupted drill runs no further step, stops its lab and says it was interrupted",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir(async () => {
+      const abort = new AbortController();
+      const drill = {
+        topology: "pair",
+        timeline: [{
+          every: "1s",
+          for: "10s",
+          link: { name: "a-b", state: "down", up_after: "500ms" },
+        }],
+        assert: ['count(events, kind = "link-down", subject = "a-b") == 10'],
+      };
+      const started = performance.now();
+      const r = await runDrill(drill, {
+        signal: abort.signal,
+        onProgress: (line) => {
+          if (line.includes("#0.0 link a-b down")) setTimeout(() => abort.abort(), 100);
+        },
+      });
+      assert.ok(performance.now() - started < 8000, "the drill ran on after the interrupt");
+      assert.equal(r.error, "The drill was interrupted");
+      assert.equal(r.passed, false);
+      assert.deepEqual(r.steps.map((s) => `${s.step}.${s.run}`), ["0.0"]);
+      assert.equal(r.assertions[0].verdict, "fail");
+      assert.deepEqual(r.assertions[0].measured[0].value, 1);
+      // The link came back up when the interrupted step ended.
+      assert.deepEqual(r.events.filter((e) => e.subject === "a-b").map((e) => e.kind), [
+        "link-down",
+        "link-up",
+      ]);
+    }),
+});
