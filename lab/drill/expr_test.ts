@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { err, ok } from "../../devices/result.ts";
-import { type EvalScope, evaluate, type Expr, parseExpr, referencesOf } from "./expr.ts";
+import { type EvalScope, evaluate } from "./evaluate.ts";
+import { type Expr, parseExpr, referencesOf } from "./expr.ts";
 
 function parsed(text: string): Expr {
   const r = parseExpr(text);

@@ -40,14 +40,8 @@ export {
   stepKinds,
   type WorkloadRun,
 } from "./steps.ts";
-export {
-  type BinaryOp,
-  type CallArg,
-  evaluate,
-  type Expr,
-  type ExprError,
-  parseExpr,
-} from "./expr.ts";
+export { type BinaryOp, type CallArg, type Expr, type ExprError, parseExpr } from "./expr.ts";
+export { type EvalScope, evaluate, type Evaluation, type Value } from "./evaluate.ts";
 export {
   compareRuns,
   jsonReport,

@@ -13,7 +13,7 @@
 import { Prng } from "../../devices/prng.ts";
 import { type LabHandle, startLab } from "../api.ts";
 import { LabError } from "../errors.ts";
-import { evaluate } from "./expr.ts";
+import { evaluate } from "./evaluate.ts";
 import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
 import { runScope } from "./scope.ts";
 import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
@@ -212,7 +212,6 @@ export async function runDrill(
       const kind = kinds.get(step.kind)!;
       const anchor = step.atMs ?? elapsedMs();
       for (const planned of plannedRuns(step, seed)) {
-        if (abort.signal.aborted) break;
         await sleep(anchor + planned.offsetMs - elapsedMs());
         if (abort.signal.aborted) break;
         const what = kind.describe(step.args);

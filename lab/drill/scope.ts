@@ -9,7 +9,8 @@
 
 import { err, ok, type Result } from "../../devices/result.ts";
 import { didYouMean } from "../topology/issues.ts";
-import type { EvalScope, Expr, ExprError, Value } from "./expr.ts";
+import type { Expr, ExprError } from "./expr.ts";
+import type { EvalScope, Value } from "./evaluate.ts";
 import type { RecoverySample } from "./types.ts";
 
 /** What a finished run offers to its assertions. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { evaluate, parseExpr } from "./expr.ts";
+import { evaluate } from "./evaluate.ts";
+import { parseExpr } from "./expr.ts";
 import { metricValue, recoveryFigures, type RunData, runScope } from "./scope.ts";
 
 const METRICS = `# HELP vlab_link_frames_dropped_total link ring: framesDropped

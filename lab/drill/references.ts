@@ -1,0 +1,136 @@
+/**
+ * Checks of an assertion's names and calls before the drill runs: a name is a workload named by
+ * an earlier `exec … as:` or a recovery figure; `count(events, key = "value", …)` takes known
+ * filters; `metric("selector")` takes one quoted selector. Pure.
+ *
+ * @module
+ */
+
+import { didYouMean } from "../topology/issues.ts";
+import { type Expr, type ExprError, referencesOf } from "./expr.ts";
+
+/** The recovery figures an assertion may read (`recovery.p99_ms`). */
+export const RECOVERY_FIELDS = [
+  "count",
+  "unrecovered",
+  "min_ms",
+  "mean_ms",
+  "p50_ms",
+  "p99_ms",
+  "max_ms",
+];
+
+/** The filters of `count(events, …)`. */
+export const EVENT_FILTERS = ["kind", "subject"];
+
+/**
+ * Every problem of an assertion's names and calls, each with its offset in the assertion.
+ *
+ * @example
+ * ```ts
+ * import { parseExpr } from "./expr.ts";
+ * import { checkReferences } from "./references.ts";
+ * const e = parseExpr("pnig.received > 0");
+ * e.ok && checkReferences(e.value, ["ping"])[0].message; // 'Unknown name "pnig"'
+ * ```
+ */
+export function checkReferences(expr: Expr, workloads: readonly string[]): ExprError[] {
+  const errors: ExprError[] = [];
+  const roots = [...workloads, "recovery"];
+  const refs = referencesOf(expr);
+  // A call's arguments (`events`, a selector) are the call's to check, not references.
+  const argsAt = new Set(
+    refs.flatMap((r) => r.type === "call" ? r.args.map((a) => a.value.at) : []),
+  );
+  for (const r of refs) {
+    if (r.type === "name" && argsAt.has(r.at)) continue;
+    if (r.type === "name") {
+      const root = r.parts[0];
+      if (root === "events") {
+        errors.push({
+          code: "unknown-name",
+          at: r.at,
+          message: "events is not a value on its own",
+          hint: 'count them: count(events, kind = "link-down")',
+        });
+      } else if (root === "recovery") {
+        const field = r.parts[1];
+        if (r.parts.length !== 2 || !RECOVERY_FIELDS.includes(field)) {
+          errors.push({
+            code: "unknown-name",
+            at: r.at,
+            message: `Unknown recovery figure "${r.text}"`,
+            hint: didYouMean(field ?? "", RECOVERY_FIELDS),
+          });
+        }
+      } else if (!workloads.includes(root)) {
+        errors.push({
+          code: "unknown-name",
+          at: r.at,
+          message: `Unknown name "${root}"`,
+          hint: didYouMean(root, roots) ?? "name a workload with `as:` in an exec step",
+        });
+      } else if (r.parts.length < 2) {
+        errors.push({
+          code: "unknown-name",
+          at: r.at,
+          message: `"${root}" is a workload result: read one of its fields`,
+          hint: `for example ${root}.received`,
+        });
+      }
+      continue;
+    }
+    if (r.fn === "count") {
+      const [first, ...rest] = r.args;
+      if (
+        first === undefined || first.key !== null || first.value.type !== "name" ||
+        first.value.text !== "events"
+      ) {
+        errors.push({
+          code: "bad-call",
+          at: first?.at ?? r.at,
+          message: "count() counts events: its first argument is `events`",
+          hint: 'write count(events, kind = "link-down")',
+        });
+      }
+      for (const a of rest) {
+        if (a.key === null || !EVENT_FILTERS.includes(a.key)) {
+          errors.push({
+            code: "bad-call",
+            at: a.at,
+            message: a.key === null
+              ? "count() takes filters written key = value"
+              : `Unknown event filter "${a.key}"`,
+            hint: a.key === null
+              ? 'write count(events, kind = "link-down")'
+              : didYouMean(a.key, EVENT_FILTERS),
+          });
+        } else if (a.value.type !== "string") {
+          errors.push({
+            code: "bad-call",
+            at: a.value.at,
+            message: `The ${a.key} filter takes a quoted string`,
+            hint: `write ${a.key} = "…"`,
+          });
+        }
+      }
+    } else if (r.fn === "metric") {
+      if (r.args.length !== 1 || r.args[0].key !== null || r.args[0].value.type !== "string") {
+        errors.push({
+          code: "bad-call",
+          at: r.args[0]?.at ?? r.at,
+          message: "metric() takes one quoted Prometheus selector",
+          hint: `write metric('vlab_link_frames_dropped_total{link="a-b"}')`,
+        });
+      }
+    } else {
+      errors.push({
+        code: "unknown-function",
+        at: r.at,
+        message: `Unknown function "${r.fn}"`,
+        hint: didYouMean(r.fn, ["count", "metric"]),
+      });
+    }
+  }
+  return errors;
+}
