@@ -97,7 +97,7 @@ async function rethrow(e: unknown): Promise<never> {
   if (e instanceof LabError && e.code === "drill-invalid") {
     if (e.details.length > 0) await errOut(e.details.join("\n") + "\n");
     throw new VlabError("drill-invalid", `${e.message}${e.details.length > 0 ? " (above)" : ""}`, {
-      hint: "Fix them; docs/drills.md describes the format",
+      hint: e.details.length > 0 ? "Fix them; docs/drills.md describes the format" : e.hint,
       cause: e,
     });
   }
@@ -170,8 +170,8 @@ export function drillCommand(): Command {
         ).catch(rethrow);
         const lines = differences.length === 0 ? [`same decisions as ${path}`] : [
           `${differences.length} decision${
-            differences.length === 1 ? "" : "s"
-          } differ from ${path}:`,
+            differences.length === 1 ? " differs" : "s differ"
+          } from ${path}:`,
           ...differences.map((d) => `  ${d.subject}: recorded ${d.recorded}, now ${d.replayed}`),
         ];
         await finish(

@@ -98,6 +98,15 @@ Deno.test({
       const again = await vlab("drill", "replay", `${work}/out/report.json`);
       assert.equal(again.code, 0, `exit ${again.code}\n${again.stdout}\n${again.stderr}`);
       assert.match(again.stdout, /same decisions as .*report\.json/);
+      // A record whose decisions differ from what the seed gives: the replay says which.
+      json.steps[1].plannedMs = 301;
+      await Deno.writeTextFile(`${work}/tampered.json`, JSON.stringify(json));
+      const differ = await vlab("drill", "replay", `${work}/tampered.json`);
+      assert.equal(differ.code, 1, `exit ${differ.code}\n${differ.stdout}\n${differ.stderr}`);
+      assert.match(
+        differ.stdout,
+        /1 decision differs from .*tampered\.json:\n  step #1\.0: recorded "link a-b down for 200 ms" planned at 301 ms \(jitter 0 ms\), now "link a-b down for 200 ms" planned at 300 ms \(jitter 0 ms\)\n/,
+      );
     }),
 });
 
@@ -158,6 +167,15 @@ timeline:
 assert:
   - count(events, kind = "link-down") = 1
 `,
+      );
+      const notReport = `${work}/not-a-report.json`;
+      await Deno.writeTextFile(notReport, "{}");
+      const replay = await vlab("drill", "replay", notReport);
+      assert.equal(replay.code, 2);
+      assert.equal(
+        replay.stderr,
+        "vlab: Cannot replay: this is not a drill report (no seed, document, steps or links)\n" +
+          "hint: Give the report.json written by `vlab drill run --report DIR`\n",
       );
       const r = await vlab("drill", "run", file);
       assert.equal(r.code, 2, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);

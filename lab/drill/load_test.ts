@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatDrillIssues, parseDrill } from "./load.ts";
+import { formatDrillIssues, loadDrillFile, parseDrill } from "./load.ts";
 import type { DrillIssue } from "./load.ts";
 
 async function problems(text: string, file = "d.yaml"): Promise<DrillIssue[]> {
@@ -184,4 +184,15 @@ Deno.test("a repeated step is bounded in runs", async () => {
   assert.equal(issues.length, 1);
   assert.equal(issues[0].line, 3);
   assert.match(issues[0].message, /would run 3600000 times \(at most 10000\)/);
+});
+
+Deno.test("every shipped drill validates", async () => {
+  const dir = new URL("../../drills/", import.meta.url);
+  const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".yaml"));
+  assert.ok(files.includes("link-flap.yaml") && files.includes("partition-lite.yaml"));
+  for (const name of files) {
+    const r = await loadDrillFile(new URL(name, dir).pathname);
+    assert.ok(r.ok, r.ok ? "" : formatDrillIssues(r.error));
+    assert.ok(r.value.assertions.length > 0, `${name} asserts nothing`);
+  }
 });

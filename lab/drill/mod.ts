@@ -83,7 +83,7 @@ export async function replayDrill(
     throw new LabError(
       "drill-invalid",
       "Cannot replay: this is not a drill report (no seed, document, steps or links)",
-      "give the report.json written by `vlab drill run --report DIR`",
+      "Give the report.json written by `vlab drill run --report DIR`",
     );
   }
   const result = await runDrill(r.document as Record<string, unknown>, {

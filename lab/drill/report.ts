@@ -156,7 +156,7 @@ export interface ReplayDifference {
 }
 
 const decisionText = (d: Decision) =>
-  `${d.kind} "${d.what}" planned at ${d.plannedMs} ms (jitter ${d.jitterMs} ms)`;
+  `"${d.what}" planned at ${d.plannedMs} ms (jitter ${d.jitterMs} ms)`;
 
 /**
  * Compare a replay with the recorded run: the same steps ran with the same planned times,
