@@ -98,6 +98,7 @@ Deno.test({
       const again = await vlab("drill", "replay", `${work}/out/report.json`);
       assert.equal(again.code, 0, `exit ${again.code}\n${again.stdout}\n${again.stderr}`);
       assert.match(again.stdout, /same decisions as .*report\.json/);
+      assert.match(again.stdout, /PASS: drill link-flap, 9\/9 assertions hold, seed 1/);
       // A record whose decisions differ from what the seed gives: the replay says which.
       json.steps[1].plannedMs = 301;
       await Deno.writeTextFile(`${work}/tampered.json`, JSON.stringify(json));

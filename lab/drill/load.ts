@@ -341,8 +341,9 @@ async function validate(
   }
   const seed = top.data.seed ?? 1;
   const base = file.startsWith("<") ? "drill" : file.split("/").pop()!.replace(/\.ya?ml$/, "");
+  const name = top.data.name ?? base;
   return ok({
-    name: top.data.name ?? base,
+    name,
     description: top.data.description ?? "",
     source: file,
     seed,
@@ -351,7 +352,7 @@ async function validate(
     timeline: steps,
     assertions: asserts,
     timeoutMs: top.data.timeout ?? 120_000,
-    document: { ...doc, topology: resolved.data, seed },
+    document: { ...doc, name, topology: resolved.data, seed },
   });
 }
 

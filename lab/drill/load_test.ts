@@ -43,6 +43,8 @@ assert:
   assert.deepEqual(d.timeline[1].args, { name: "a-b", state: "down", up_after: 100 });
   assert.deepEqual([d.assertions[0].line, d.assertions[0].column], [11, 5]);
   assert.equal((d.document.topology as { name: string }).name, "pair");
+  // A replay of the document keeps the name the file gave the drill.
+  assert.equal(d.document.name, "x");
 });
 
 Deno.test("the drill's seed becomes the lab's seed", async () => {

@@ -182,9 +182,13 @@ export async function runDrill(
       }
       abort.signal.addEventListener("abort", done, { once: true });
     });
+  // Frames delivered over a link, both ways, straight from its two rings' counters (cheap
+  // enough to read every millisecond, unlike a whole status snapshot).
   const frames = (link: string) => {
-    const l = lab.status().links.find((x) => x.name === link);
-    return l === undefined ? 0 : l.forward.frames + l.reverse.frames;
+    const l = lab.lab.plan.links.find((x) => x.name === link);
+    if (l === undefined) return 0;
+    return lab.lab.ring(l.forwardRing).counters().framesOut +
+      lab.lab.ring(l.reverseRing).counters().framesOut;
   };
   const watchRecovery = (link: string) => {
     const atMs = elapsedMs();
