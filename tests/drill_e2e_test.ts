@@ -76,7 +76,7 @@ Deno.test({
       // Progress: one line per step run, stamped relative to the start.
       assert.match(r.stdout, /\[\s+0\.\d{3} s\] #1\.0 link a-b down for 200 ms\n/);
       assert.match(r.stdout, /\[\s+\d+\.\d{3} s\] #1\.1 link a-b down for 200 ms\n/);
-      assert.match(r.stdout, /PASS  ping\.loss_pct < 50 \(ping\.loss_pct = [\d.]+\)/);
+      assert.match(r.stdout, /PASS {2}ping\.loss_pct < 50 \(ping\.loss_pct = [\d.]+\)/);
       assert.match(r.stdout, /PASS: drill link-flap, 9\/9 assertions hold, seed 1/);
       const md = await Deno.readTextFile(`${work}/out/report.md`);
       assert.match(md, /^# Drill link-flap: PASS/);
@@ -106,7 +106,7 @@ Deno.test({
       assert.equal(differ.code, 1, `exit ${differ.code}\n${differ.stdout}\n${differ.stderr}`);
       assert.match(
         differ.stdout,
-        /1 decision differs from .*tampered\.json:\n  step #1\.0: recorded "link a-b down for 200 ms" planned at 301 ms \(jitter 0 ms\), now "link a-b down for 200 ms" planned at 300 ms \(jitter 0 ms\)\n/,
+        /1 decision differs from .*tampered\.json:\n {2}step #1\.0: recorded "link a-b down for 200 ms" planned at 301 ms \(jitter 0 ms\), now "link a-b down for 200 ms" planned at 300 ms \(jitter 0 ms\)\n/,
       );
     }),
 });
@@ -137,7 +137,7 @@ assert:
         `${work}/j.xml`,
       );
       assert.equal(r.code, 1, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-      assert.match(r.stdout, /FAIL  ping\.received > 100 \(ping\.received = 3\)/);
+      assert.match(r.stdout, /FAIL {2}ping\.received > 100 \(ping\.received = 3\)/);
       assert.match(r.stdout, /FAIL: drill fail, 1\/2 assertions hold, seed 1/);
       const md = await Deno.readTextFile(`${work}/out/report.md`);
       assert.match(md, /^# Drill fail: FAIL/);
