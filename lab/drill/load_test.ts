@@ -198,3 +198,13 @@ Deno.test("every shipped drill validates", async () => {
     assert.ok(r.value.assertions.length > 0, `${name} asserts nothing`);
   }
 });
+
+Deno.test("a link between two switches is refused: the lab cannot take it down yet", async () => {
+  const issues = await problems(
+    "topology: two-switches\ntimeline:\n  - link: { name: sw1-sw2, state: down }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '3:19: Link "sw1-sw2" joins two switches: the lab cannot take it down yet',
+  ]);
+  assert.match(issues[0].hint ?? "", /partition-lite/);
+});

@@ -131,13 +131,27 @@ export function stepKinds(): ReadonlyMap<string, StepKind<any>> {
 
 function linkCheck(topology: Topology, link: string, path: PathSegment[]): Problem[] {
   const names = topology.links.map((l) => l.name);
-  if (names.includes(link)) return [];
-  return [{
-    code: "unknown-link",
-    path,
-    message: `Unknown link "${link}"`,
-    hint: didYouMean(link, names),
-  }];
+  const spec = topology.links.find((l) => l.name === link);
+  if (spec === undefined) {
+    return [{
+      code: "unknown-link",
+      path,
+      message: `Unknown link "${link}"`,
+      hint: didYouMean(link, names),
+    }];
+  }
+  // Today the lab cuts a link by telling the NICs on it (lab.ts setLink); a link between two
+  // switches has none, so "down" would change nothing but the event log. Refuse rather than let
+  // a drill conclude from a fault that did not happen.
+  if (spec.endpoints.every((e) => e.kind === "switch")) {
+    return [{
+      code: "unsupported-link",
+      path,
+      message: `Link "${link}" joins two switches: the lab cannot take it down yet`,
+      hint: "take down the links of the VMs on one side instead (see drills/partition-lite.yaml)",
+    }];
+  }
+  return [];
 }
 
 const linkArgs = z.strictObject({
