@@ -41,7 +41,7 @@ async function withDirs(
       work,
     );
     // The lab is gone once the drill is over.
-    const left = [...Deno.readDirSync(state)].map((e) => e.name).filter((n) => !n.endsWith(".log"));
+    const left = [...Deno.readDirSync(state)].map((e) => e.name).filter((n) => n !== "logs");
     assert.deepEqual(left, [], `left in the state folder: ${left.join(", ")}`);
   } finally {
     await Deno.remove(state, { recursive: true }).catch(() => {});

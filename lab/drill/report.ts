@@ -77,15 +77,15 @@ export function markdownReport(result: DrillResult, chart: string | null): strin
     "",
     "## Links",
     "",
-    "Lost and corrupted frames are the impairment's decisions (from the seed); full-ring drops " +
-      "are timing.",
+    "Lost and corrupted frames are the impairment's decisions (from the seed); other drops " +
+      "(full ring, link down, queue limit, …) are timing.",
     "",
-    "| link | frames a→b | lost a→b | corrupted a→b | full ring a→b | frames b→a | lost b→a | corrupted b→a | full ring b→a |",
+    "| link | frames a→b | lost a→b | corrupted a→b | other drops a→b | frames b→a | lost b→a | corrupted b→a | other drops b→a |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   );
   for (const l of result.links) {
     lines.push(
-      `| ${l.link} | ${l.forwardFrames} | ${l.forwardLost} | ${l.forwardCorrupted} | ${l.forwardFullRing} | ${l.reverseFrames} | ${l.reverseLost} | ${l.reverseCorrupted} | ${l.reverseFullRing} |`,
+      `| ${l.link} | ${l.forwardFrames} | ${l.forwardLost} | ${l.forwardCorrupted} | ${l.forwardOtherDrops} | ${l.reverseFrames} | ${l.reverseLost} | ${l.reverseCorrupted} | ${l.reverseOtherDrops} |`,
     );
   }
   if (chart !== null) lines.push("", `![${result.name}](${chart})`);
@@ -161,7 +161,7 @@ const decisionText = (d: Decision) =>
 /**
  * Compare a replay with the recorded run: the same steps ran with the same planned times,
  * jitter and actions, and on impaired links the lab lost and corrupted the same number of
- * frames each way (full-ring drops are timing and are not compared).
+ * frames each way (other drops are timing and are not compared).
  *
  * @example
  * ```ts ignore

@@ -30,8 +30,8 @@ function result(overrides: Partial<DrillResult> = {}): DrillResult {
       reverseLost: 1,
       forwardCorrupted: 0,
       reverseCorrupted: 2,
-      forwardFullRing: 0,
-      reverseFullRing: 0,
+      forwardOtherDrops: 0,
+      reverseOtherDrops: 0,
       forwardFrames: 20,
       reverseFrames: 18,
       impaired: true,
@@ -128,8 +128,11 @@ Deno.test("a replay with the same decisions has no differences; each other decis
   assert.match(diffs[0].recorded, /planned at 300 ms \(jitter 1.5 ms\)/);
   assert.match(diffs[0].replayed, /planned at 300.5 ms \(jitter 2 ms\)/);
   assert.equal(diffs[1].replayed, "lost 4 a→b, 1 b→a; corrupted 0 a→b, 2 b→a");
-  // Full-ring drops are timing.
-  assert.deepEqual(compareRuns(a, result({ links: [{ ...a.links[0], forwardFullRing: 5 }] })), []);
+  // Other drops are timing.
+  assert.deepEqual(
+    compareRuns(a, result({ links: [{ ...a.links[0], forwardOtherDrops: 5 }] })),
+    [],
+  );
   // When it started is timing, not a decision.
   assert.deepEqual(compareRuns(a, result({ steps: [{ ...a.steps[0], startedMs: 999 }] })), []);
   // Counters of a link without impairments are timing too.

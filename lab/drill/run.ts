@@ -13,6 +13,7 @@
 import { Prng } from "../../devices/prng.ts";
 import { type LabHandle, startLab } from "../api.ts";
 import { LabError } from "../errors.ts";
+import { totalDrops } from "../snapshot_types.ts";
 import { evaluate } from "./evaluate.ts";
 import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
 import { runScope } from "./scope.ts";
@@ -90,10 +91,10 @@ function linkOutcomes(lab: LabHandle): LinkOutcome[] {
     link: l.name,
     forwardLost: l.forward.drops.loss,
     reverseLost: l.reverse.drops.loss,
-    forwardCorrupted: l.forward.drops.corrupted,
-    reverseCorrupted: l.reverse.drops.corrupted,
-    forwardFullRing: l.forward.drops.fullRing,
-    reverseFullRing: l.reverse.drops.fullRing,
+    forwardCorrupted: l.forward.corrupted,
+    reverseCorrupted: l.reverse.corrupted,
+    forwardOtherDrops: totalDrops(l.forward.drops) - l.forward.drops.loss,
+    reverseOtherDrops: totalDrops(l.reverse.drops) - l.reverse.drops.loss,
     forwardFrames: l.forward.frames,
     reverseFrames: l.reverse.frames,
     impaired: l.forward.impair !== "no impairment" || l.reverse.impair !== "no impairment",
@@ -101,24 +102,31 @@ function linkOutcomes(lab: LabHandle): LinkOutcome[] {
 }
 
 /**
- * Link counters once the workers have published their last statistics (they copy impairment
- * counters to shared memory every 100 ms or so): read until three reads 100 ms apart agree,
- * for at most `SETTLE_MS`.
+ * Link counters once the workers have published their last statistics. A worker copies its
+ * impairment counters to shared memory every 100 ms while busy and at least once a second when
+ * idle (`MAX_WAIT_MS` of `lab/wire/loop.ts`), so when some link is impaired the counters are read
+ * until they have not changed for `STABLE_MS` (longer than that second), for at most `SETTLE_MS`.
+ * Without impairments nothing is compared in a replay: one read.
  */
 async function settledLinkOutcomes(lab: LabHandle): Promise<LinkOutcome[]> {
   let last = linkOutcomes(lab);
-  let same = 0;
-  for (let waited = 0; waited < SETTLE_MS && same < 2; waited += 100) {
+  if (!last.some((l) => l.impaired)) return last;
+  let stableSince = performance.now();
+  const start = stableSince;
+  while (performance.now() - stableSince < STABLE_MS && performance.now() - start < SETTLE_MS) {
     await new Promise((r) => setTimeout(r, 100));
     const now = linkOutcomes(lab);
-    same = JSON.stringify(now) === JSON.stringify(last) ? same + 1 : 0;
+    if (JSON.stringify(now) !== JSON.stringify(last)) stableSince = performance.now();
     last = now;
   }
   return last;
 }
 
+/** How long impaired links' counters must stay unchanged to count as settled (ms). */
+export const STABLE_MS = 1300;
+
 /** The longest wait for link counters to settle at the end of a run (ms). */
-export const SETTLE_MS = 2000;
+export const SETTLE_MS = 4000;
 
 /**
  * Run a drill: a file path or a drill object (snake_case keys, as in YAML; see

@@ -129,10 +129,13 @@ export interface LinkOutcome {
   forwardCorrupted: number;
   /** Frames the impairment corrupted b → a. */
   reverseCorrupted: number;
-  /** Frames dropped a → b because the link ring was full (timing, not a decision). */
-  forwardFullRing: number;
-  /** Frames dropped b → a because the link ring was full. */
-  reverseFullRing: number;
+  /**
+   * Frames dropped a → b for every other cause (full ring, link down, queue limit, too big, …):
+   * timing and guest behaviour, not decisions of the seed.
+   */
+  forwardOtherDrops: number;
+  /** Frames dropped b → a for every other cause. */
+  reverseOtherDrops: number;
   /** Frames delivered a → b. */
   forwardFrames: number;
   /** Frames delivered b → a. */
