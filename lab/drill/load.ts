@@ -21,6 +21,7 @@ import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
 import { checkReferences } from "./references.ts";
 import { durationMs, stepKinds } from "./steps.ts";
+import { quote } from "./text.ts";
 import type { Drill, DrillAssertion, DrillStep } from "./types.ts";
 
 /** A drill problem: a topology issue plus the file it is in. */
@@ -102,7 +103,7 @@ async function resolveTopology(
       add(ctx, [{
         code: "unknown-topology",
         path: ["topology"],
-        message: `Unknown shipped topology "${value}"`,
+        message: `Unknown shipped topology ${quote(value)}`,
         hint: didYouMean(value, shippedTopologies()) ?? "give a file path such as ./lab.yaml",
       }]);
       return null;
@@ -165,7 +166,7 @@ function checkSteps(raw: unknown[], topology: Topology | null, ctx: Ctx): DrillS
       code: "unknown-key",
       path: [...path, k],
       atKey: true,
-      message: `Unknown step kind "${k}" in timeline[${index}]`,
+      message: `Unknown step kind ${quote(k)} in timeline[${index}]`,
       hint: didYouMean(k, [...kinds.keys(), ...COMMON]),
     }));
     if (known.length === 0 && problems.length === 0) {
@@ -409,7 +410,7 @@ export async function loadDrillFile(path: string): Promise<Result<Drill, DrillIs
       path: "",
       line: null,
       column: null,
-      message: `Cannot read drill file "${path}": ${
+      message: `Cannot read drill file ${quote(path, 200)}: ${
         missing ? "no such file" : e instanceof Error ? e.message : String(e)
       }`,
       hint: missing ? "shipped drills are in drills/, for example drills/link-flap.yaml" : null,

@@ -208,3 +208,13 @@ Deno.test("a link between two switches is refused: the lab cannot take it down y
   ]);
   assert.match(issues[0].hint ?? "", /partition-lite/);
 });
+
+Deno.test("names from the drill reach messages quoted, without control characters", async () => {
+  const issues = await problems(
+    'topology: pair\ntimeline:\n  - link: { name: "a\\e[2Jb", state: down }\n  - "\\e[31m": 1\n',
+  );
+  const text = formatDrillIssues(issues);
+  assert.ok(!text.includes("\u001b"), JSON.stringify(text));
+  assert.match(text, /Unknown link "a\\x1b\[2Jb"/);
+  assert.match(text, /Unknown step kind "\\x1b\[31m"/);
+});

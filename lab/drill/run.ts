@@ -17,6 +17,7 @@ import { totalDrops } from "../snapshot_types.ts";
 import { evaluate } from "./evaluate.ts";
 import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
 import { runScope } from "./scope.ts";
+import { printable } from "./text.ts";
 import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
 import type {
   AssertionVerdict,
@@ -226,7 +227,7 @@ export async function runDrill(
       for (const planned of plannedRuns(step, seed)) {
         await sleep(anchor + planned.offsetMs - elapsedMs());
         if (abort.signal.aborted) break;
-        const what = kind.describe(step.args);
+        const what = printable(kind.describe(step.args));
         const record: StepRecord = {
           step: step.index,
           run: planned.run,
@@ -254,7 +255,7 @@ export async function runDrill(
         try {
           await kind.run(step.args, ctx);
         } catch (e) {
-          record.error = e instanceof Error ? e.message : String(e);
+          record.error = printable(e instanceof Error ? e.message : String(e));
           failed = record.error;
           progress(`${stamp(elapsedMs())} step #${step.index} failed: ${record.error}`);
         }

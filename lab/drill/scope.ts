@@ -11,6 +11,7 @@ import { err, ok, type Result } from "../../devices/result.ts";
 import { didYouMean } from "../topology/issues.ts";
 import type { Expr, ExprError } from "./expr.ts";
 import type { EvalScope, Value } from "./evaluate.ts";
+import { printable } from "./text.ts";
 import type { RecoverySample } from "./types.ts";
 
 /** What a finished run offers to its assertions. */
@@ -167,7 +168,7 @@ export function runScope(data: RunData): EvalScope {
         return fail(e.at, `Workload "${root}" had not ended`, "wait for it with wait_for");
       }
       if (result.kind === "error") {
-        return fail(e.at, `Workload "${root}" failed: ${String(result.message)}`);
+        return fail(e.at, `Workload "${root}" failed: ${printable(String(result.message))}`);
       }
       let cur: unknown = result;
       for (const [i, f] of fields.entries()) {

@@ -14,6 +14,7 @@ import { z } from "zod";
 import type { LabHandle } from "../api.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
 import { parseDuration } from "../topology/units.ts";
+import { quote } from "./text.ts";
 import type { Topology } from "../topology/types.ts";
 import type { Prng } from "../../devices/prng.ts";
 
@@ -136,7 +137,7 @@ function linkCheck(topology: Topology, link: string, path: PathSegment[]): Probl
     return [{
       code: "unknown-link",
       path,
-      message: `Unknown link "${link}"`,
+      message: `Unknown link ${quote(link)}`,
       hint: didYouMean(link, names),
     }];
   }
@@ -147,7 +148,7 @@ function linkCheck(topology: Topology, link: string, path: PathSegment[]): Probl
     return [{
       code: "unsupported-link",
       path,
-      message: `Link "${link}" joins two switches: the lab cannot take it down yet`,
+      message: `Link ${quote(link)} joins two switches: the lab cannot take it down yet`,
       hint: "take down the links of the VMs on one side instead (see drills/partition-lite.yaml)",
     }];
   }
@@ -216,7 +217,7 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
       problems.push({
         code: "unknown-vm",
         path: [...path, "vm"],
-        message: `Unknown VM "${a.vm}"`,
+        message: `Unknown VM ${quote(a.vm)}`,
         hint: didYouMean(a.vm, vms),
       });
     }
@@ -263,7 +264,7 @@ registerStepKind<z.output<typeof waitForArgs>>("wait_for", {
     ctx.workloads.has(a.workload) ? [] : [{
       code: "unknown-workload",
       path: [...path, "workload"],
-      message: `No earlier step starts a workload named "${a.workload}"`,
+      message: `No earlier step starts a workload named ${quote(a.workload)}`,
       hint: didYouMean(a.workload, [...ctx.workloads]) ??
         "name a workload with `as:` in an exec step before this one",
     }],
@@ -276,7 +277,7 @@ registerStepKind<z.output<typeof waitForArgs>>("wait_for", {
     try {
       const r = await Promise.race([w.done.then(() => "done" as const), expired]);
       if (r === "timeout") {
-        throw new Error(`Workload "${a.workload}" did not end within ${limit} ms`);
+        throw new Error(`Workload ${quote(a.workload)} did not end within ${limit} ms`);
       }
     } finally {
       clearTimeout(timer);
