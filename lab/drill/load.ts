@@ -21,7 +21,7 @@ import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
 import { checkReferences } from "./references.ts";
 import { durationMs, stepKinds } from "./steps.ts";
-import { quote } from "./text.ts";
+import { quote } from "../topology/quote.ts";
 import type { Drill, DrillAssertion, DrillStep } from "./types.ts";
 
 /** A drill problem: a topology issue plus the file it is in. */
@@ -39,6 +39,9 @@ const topSchema = z.strictObject({
   timeline: z.array(z.unknown()),
   assert: z.array(z.string()).optional(),
 });
+
+/** The page problems point to. */
+const DOCS = "docs/drills.md";
 
 const COMMON = ["at", "every", "for", "jitter"];
 const commonSchema = z.strictObject({
@@ -192,7 +195,9 @@ function checkSteps(raw: unknown[], topology: Topology | null, ctx: Ctx): DrillS
     const c = commonSchema.safeParse(common);
     if (!c.success) {
       problems.push(
-        ...schemaProblems(commonSchema, common, `timeline[${index}]`).map((p) => ({
+        ...schemaProblems(commonSchema, common, { what: `timeline[${index}]`, docs: DOCS }).map((
+          p,
+        ) => ({
           ...p,
           path: [...path, ...p.path],
         })),
@@ -206,10 +211,11 @@ function checkSteps(raw: unknown[], topology: Topology | null, ctx: Ctx): DrillS
       const parsed = spec.schema.safeParse(value);
       if (!parsed.success) {
         problems.push(
-          ...schemaProblems(spec.schema, value, `timeline[${index}].${kind}`).map((p) => ({
-            ...p,
-            path: [...path, kind, ...p.path],
-          })),
+          ...schemaProblems(spec.schema, value, { what: `timeline[${index}].${kind}`, docs: DOCS })
+            .map((p) => ({
+              ...p,
+              path: [...path, kind, ...p.path],
+            })),
         );
       } else {
         args = parsed.data;
@@ -319,7 +325,7 @@ async function validate(
       };
     },
   };
-  add(ctx, schemaProblems(topSchema, raw, "The drill"));
+  add(ctx, schemaProblems(topSchema, raw, { what: "The drill", docs: DOCS }));
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     return err(ctx.issues);
   }

@@ -105,7 +105,7 @@ timeline:
   assert.equal(hints.get('Unknown VM "c"'), "expected one of `a`, `b`");
   assert.equal(hints.get('Unknown link "b-a"'), "expected one of `a-b`");
   assert.equal(hints.get('No earlier step starts a workload named "pong"'), "did you mean `ping`?");
-  assert.match(hints.get('Cannot read "5 seconds" as a duration') ?? "", /"10ms"/);
+  assert.match(hints.get('Cannot read "5 seconds" as a duration') ?? "", /"200ms"/);
 });
 
 Deno.test("an assertion's problem is placed at its column in the file", async () => {
@@ -181,7 +181,7 @@ Deno.test("an unknown shipped topology, a missing file and YAML syntax are probl
 
 Deno.test("a repeated step is bounded in runs", async () => {
   const issues = await problems(
-    "topology: pair\ntimeline:\n  - every: 1ms\n    for: 3600s\n    wait: 1ms\n",
+    "topology: pair\ntimeline:\n  - every: 1ms\n    for: 60m\n    wait: 1ms\n",
   );
   assert.equal(issues.length, 1);
   assert.equal(issues[0].line, 3);
@@ -217,4 +217,13 @@ Deno.test("names from the drill reach messages quoted, without control character
   assert.ok(!text.includes("\u001b"), JSON.stringify(text));
   assert.match(text, /Unknown link "a\\x1b\[2Jb"/);
   assert.match(text, /Unknown step kind "\\x1b\[31m"/);
+});
+
+Deno.test("drill durations go past a topology's minute, up to an hour", async () => {
+  const r = await parseDrill("topology: pair\ntimeout: 5m\ntimeline:\n  - wait: 90s\n", "d.yaml");
+  assert.ok(r.ok, r.ok ? "" : formatDrillIssues(r.error));
+  assert.equal(r.value.timeoutMs, 300_000);
+  assert.equal(r.value.timeline[0].args, 90_000);
+  const issues = await problems("topology: pair\ntimeline:\n  - wait: 61m\n  - wait: 0\n");
+  assert.deepEqual(where(issues), ['3:11: A drill duration is at most 1 hour (60m), got "61m"']);
 });

@@ -17,7 +17,7 @@ import { totalDrops } from "../snapshot_types.ts";
 import { evaluate } from "./evaluate.ts";
 import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
 import { runScope } from "./scope.ts";
-import { printable } from "./text.ts";
+import { escapeControl as printable } from "../topology/quote.ts";
 import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
 import type {
   AssertionVerdict,

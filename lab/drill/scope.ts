@@ -11,7 +11,7 @@ import { err, ok, type Result } from "../../devices/result.ts";
 import { didYouMean } from "../topology/issues.ts";
 import type { Expr, ExprError } from "./expr.ts";
 import type { EvalScope, Value } from "./evaluate.ts";
-import { printable } from "./text.ts";
+import { escapeControl as printable } from "../topology/quote.ts";
 import type { RecoverySample } from "./types.ts";
 
 /** What a finished run offers to its assertions. */

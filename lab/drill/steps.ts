@@ -13,14 +13,27 @@
 import { z } from "zod";
 import type { LabHandle } from "../api.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
-import { parseDuration } from "../topology/units.ts";
-import { quote } from "./text.ts";
+import { quote } from "../topology/quote.ts";
 import type { Topology } from "../topology/types.ts";
 import type { Prng } from "../../devices/prng.ts";
 
+/** Longest duration a drill may write (`at`, `for`, `timeout`, …): one hour, in ms. */
+export const DRILL_DURATION_MAX_MS = 3_600_000;
+
+const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m)$/;
+const DURATION_MS: ReadonlyMap<string, number> = new Map([
+  ["us", 0.001],
+  ["µs", 0.001],
+  ["ms", 1],
+  ["s", 1000],
+  ["m", 60_000],
+]);
+
 /**
- * A duration as written in YAML (`"200ms"`, `"1s"`), read to milliseconds; a bad value is a
- * problem with code `bad-unit` and a hint.
+ * A duration as written in a drill (`"200ms"`, `"1.5s"`, `"2m"`, `0`), read to milliseconds,
+ * at most {@linkcode DRILL_DURATION_MAX_MS}; a bad value is a problem with code `bad-unit` or
+ * `out-of-range` and a hint. (Topology durations are netem's and stop at a minute; a drill's
+ * timeline may be longer.)
  *
  * @example
  * ```ts
@@ -30,16 +43,22 @@ import type { Prng } from "../../devices/prng.ts";
  */
 export const durationMs: z.ZodType<number, string | number> = z.union([z.string(), z.number()])
   .transform((v, ctx) => {
-    const r = parseDuration(v);
-    if (!r.ok) {
-      ctx.addIssue({
-        code: "custom",
-        message: `Cannot read ${JSON.stringify(String(v))} as a duration`,
-        params: { code: "bad-unit", hint: r.error.kind === "bad-unit" ? r.error.hint : null },
-      });
-      return z.NEVER;
-    }
-    return r.value / 1000;
+    const m = v === 0 ? ["0", "0", "ms"] : DURATION_RE.exec(String(v).trim());
+    const ms = m === null ? NaN : Number(m[1]) * DURATION_MS.get(m[2])!;
+    if (Number.isFinite(ms) && ms <= DRILL_DURATION_MAX_MS) return Math.round(ms * 1000) / 1000;
+    ctx.addIssue({
+      code: "custom",
+      message: m === null
+        ? `Cannot read ${quote(String(v))} as a duration`
+        : `A drill duration is at most 1 hour (60m), got ${quote(String(v))}`,
+      params: {
+        code: m === null ? "bad-unit" : "out-of-range",
+        hint: m === null
+          ? 'write a duration such as "200ms", "1.5s" or "2m"'
+          : "split the drill, or use a shorter period",
+      },
+    });
+    return z.NEVER;
   });
 
 /** What a step checks its arguments against before the drill runs. */
