@@ -122,6 +122,7 @@ Deno.test({
         `topology: pair
 timeline:
   - exec: { vm: a, argv: [ping, 10.0.0.2, -c, "3", -i, "0.01"], as: ping }
+  - exec: { vm: b, argv: [ping, 10.99.0.1], as: nowhere }
 assert:
   - ping.received == 3
   - ping.received > 100
@@ -139,6 +140,8 @@ assert:
       assert.equal(r.code, 1, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
       assert.match(r.stdout, /FAIL {2}ping\.received > 100 \(ping\.received = 3\)/);
       assert.match(r.stdout, /FAIL: drill fail, 1\/2 assertions hold, seed 1/);
+      // A workload that could not run says so as the drill goes.
+      assert.match(r.stdout, /\] workload nowhere failed: .*10\.99\.0\.1/);
       const md = await Deno.readTextFile(`${work}/out/report.md`);
       assert.match(md, /^# Drill fail: FAIL/);
       assert.match(md, /\| FAIL \| `ping.received > 100` \| ping.received = 3 \|/);

@@ -269,6 +269,13 @@ export async function runDrill(
       Promise.all([...[...workloads.values()].map((w) => w.done), ...watchers]),
       new Promise((r) => abort.signal.addEventListener("abort", r, { once: true })),
     ]);
+    for (const [name, w] of workloads) {
+      if (w.result?.kind === "error") {
+        progress(
+          `${stamp(elapsedMs())} workload ${name} failed: ${printable(String(w.result.message))}`,
+        );
+      }
+    }
     if (abort.signal.aborted) {
       failed ??= options.signal?.aborted === true
         ? "The drill was interrupted"
