@@ -238,6 +238,8 @@ export async function runDrill(
           startedMs: elapsedMs(),
           endedMs: 0,
         };
+        // In the lab's event log too: `vlab dashboard` and the events file show the drill.
+        lab.lab.events.emit("drill-step", drill.name, { step: step.index, run: planned.run, what });
         progress(
           `${stamp(record.startedMs)} #${step.index}${
             planned.run > 0 || step.everyMs !== null ? `.${planned.run}` : ""

@@ -150,6 +150,8 @@ Deno.test({
       assert.deepEqual(r.steps.map((s) => `${s.step}.${s.run}`), ["0.0"]);
       assert.equal(r.assertions[0].verdict, "fail");
       assert.deepEqual(r.assertions[0].measured[0].value, 1);
+      // The step is in the lab's event log (for the dashboard), once.
+      assert.equal(r.events.filter((e) => e.kind === "drill-step").length, 1);
       // The link came back up when the interrupted step ended.
       assert.deepEqual(r.events.filter((e) => e.subject === "a-b").map((e) => e.kind), [
         "link-down",
