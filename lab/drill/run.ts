@@ -38,6 +38,9 @@ export interface RunDrillOptions {
   signal?: AbortSignal;
 }
 
+/** How long a stopped drill waits for its cancelled workloads to report (ms). */
+export const CANCEL_GRACE_MS = 1000;
+
 /** How long the runner watches for traffic after a fault ends (ms). */
 export const RECOVERY_WATCH_MS = 2000;
 
@@ -266,11 +269,23 @@ export async function runDrill(
         if (failed !== null) break;
       }
     }
-    // Every workload and recovery watch is bounded; the drill's timeout bounds them all.
-    await Promise.race([
-      Promise.all([...[...workloads.values()].map((w) => w.done), ...watchers]),
-      new Promise((r) => abort.signal.addEventListener("abort", r, { once: true })),
-    ]);
+    // A failed step ends the drill: the workloads still running are stopped, not waited for.
+    const stepFailed = failed !== null;
+    if (stepFailed) abort.abort();
+    const settled = Promise.all([...[...workloads.values()].map((w) => w.done), ...watchers]);
+    if (!abort.signal.aborted) {
+      // Every workload and recovery watch is bounded; the drill's timeout bounds them all.
+      await Promise.race([
+        settled,
+        new Promise((r) => abort.signal.addEventListener("abort", r, { once: true })),
+      ]);
+    }
+    if (abort.signal.aborted) {
+      // Cancelled workloads answer with what they measured so far: give them a moment.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([settled, new Promise((r) => timer = setTimeout(r, CANCEL_GRACE_MS))]);
+      clearTimeout(timer);
+    }
     for (const [name, w] of workloads) {
       if (w.result?.kind === "error") {
         progress(
@@ -278,7 +293,7 @@ export async function runDrill(
         );
       }
     }
-    if (abort.signal.aborted) {
+    if (abort.signal.aborted && !stepFailed) {
       failed ??= options.signal?.aborted === true
         ? "The drill was interrupted"
         : `The drill did not end within ${drill.timeoutMs} ms`;

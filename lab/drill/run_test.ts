@@ -159,3 +159,35 @@ Deno.test({
       ]);
     }),
 });
+
+Deno.test({
+  name: "a failed step ends the drill: workloads still running are stopped, not waited for",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir(async () => {
+      const started = performance.now();
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [
+          {
+            exec: {
+              vm: "a",
+              argv: ["ping", "10.0.0.2", "-c", "100", "-i", "0.1"],
+              background: true,
+              as: "long",
+            },
+          },
+          { wait_for: { workload: "long", timeout: "300ms" } },
+        ],
+        assert: ["long.transmitted < 100"],
+      });
+      const took = performance.now() - started;
+      // The ping alone would take 10 s.
+      assert.ok(took < 6000, `the drill took ${Math.round(took)} ms`);
+      assert.equal(r.error, 'Workload "long" did not end within 300 ms');
+      assert.equal(r.passed, false);
+      assert.equal(r.steps[1].error, 'Workload "long" did not end within 300 ms');
+      // The cancelled ping reported what it had measured.
+      assert.equal(r.assertions[0].verdict, "pass", JSON.stringify(r.assertions[0]));
+    }),
+});
