@@ -191,3 +191,17 @@ Deno.test({
       assert.equal(r.assertions[0].verdict, "pass", JSON.stringify(r.assertions[0]));
     }),
 });
+
+Deno.test({
+  name: "the shipped partition-lite drill passes: the cut side loses pings, the other side none",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir(async () => {
+      const file = new URL("../../drills/partition-lite.yaml", import.meta.url).pathname;
+      const r = await runDrill(file);
+      const failed = r.assertions.filter((a) => a.verdict !== "pass");
+      assert.deepEqual(failed, [], JSON.stringify(failed));
+      assert.ok(r.passed);
+      assert.equal(r.recovery.length, 2);
+    }),
+});
