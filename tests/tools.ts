@@ -33,6 +33,7 @@ export const TEST_TOOLS: readonly TestTool[] = [
   { command: "socat", debianPackage: "socat", usedFor: "a real Unix-socket client" },
   { command: "dot", debianPackage: "graphviz", usedFor: "renders `vlab graph --format dot`" },
   { command: "promtool", debianPackage: "prometheus", usedFor: "checks the /metrics text" },
+  { command: "xmllint", debianPackage: "libxml2-utils", usedFor: "checks drill JUnit reports" },
 ];
 
 /**
