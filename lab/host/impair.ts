@@ -1,20 +1,25 @@
 /**
- * Link impairments, the way Linux `tc netem` applies them on the sending side of a link: loss,
- * duplication, corruption, delay with jitter, reordering and a rate limit, with a bounded queue
- * (`limit`). The producer of a link ring (a device worker's TX path or a switch port) offers each
- * frame to its link's stage, then drains the frames that are due into the ring, and sleeps no
- * longer than `nextDueUs()`.
+ * Link impairments, the way Linux `tc netem` applies them on the sending side of a link: delay
+ * with jitter, correlation and a distribution; loss (random with correlation, the 4-state model
+ * or Gilbert-Elliott); corruption, duplication and reordering (with correlation, reorder with a
+ * gap); a rate with a per-packet overhead; and a bounded queue (`limit`). The producer of a link
+ * ring (a device worker's TX path or a switch port) offers each frame to its link's stage, then
+ * drains the frames that are due into the ring, and sleeps no longer than `nextDueUs()`.
  *
- * Decisions per offered frame, in this order (each draws from the link's seeded `Prng` only when
- * its knob is non-zero, so the same seed and offer times give the same output):
- * 1. duplicate (p%) and loss (p%): as netem, `count = 1 + duplicate - loss`; 0 drops the frame;
- *    2 queues a second copy that goes through steps 1–4 again with duplication off.
- * 2. corrupt (p%): flip one random bit at a random offset of the queued copy.
- * 3. reorder (p%, only with delay or jitter, as netem needs delay): the frame is due now and
- *    jumps ahead of every delayed frame.
- * 4. otherwise `due = max(now + delay ± jitter (clamped ≥ 0), lastDue)`, so that jitter never
- *    reorders (netem's behaviour with a rate), then, with a rate, `due += bits / rate`: the frame
- *    is due when the link would have finished serialising it.
+ * Decisions per offered frame, in netem's order (each draws from the link's seeded `Prng` only
+ * when its knob is non-zero, so the same seed and offer times give the same output):
+ * 1. duplicate and loss: as netem, `count = 1 + duplicate - loss`; 0 drops the frame; 2 queues a
+ *    second copy that goes through steps 1–4 again with duplication off.
+ * 2. corrupt: flip one random bit at a random offset of the queued copy.
+ * 3. reorder (only with delay or jitter, as netem needs delay): every `gap`-th frame (netem's
+ *    counter) is, with probability `reorder`, due now and jumps ahead of every delayed frame.
+ * 4. otherwise `due = max(now + delay + jitter·f(u) (clamped ≥ 0), lastDue)`, where `f` is the
+ *    distribution's quantile and `u` the correlated uniform, so that jitter never reorders
+ *    (netem's behaviour with a rate), then, with a rate, `due += (bytes + overhead)·8 / rate`:
+ *    the frame is due when the link would have finished serialising it.
+ *
+ * `setImpairment` changes the knobs of a running stage (netem's `change`): frames already held
+ * keep their due times; the counters and the random state carry on.
  *
  * Frames are copied into a pool of `limit` preallocated buffers; no byte buffer is allocated per
  * frame once every pool buffer has grown to the link's largest frame. Runs on the producer's
@@ -24,23 +29,50 @@
  */
 
 import type { Prng } from "../../devices/prng.ts";
+import {
+  Correlated,
+  type DelayDistribution,
+  jitterFactor,
+  type LossModel,
+  MarkovLoss,
+} from "./impair_models.ts";
+
+export type { DelayDistribution, LossModel } from "./impair_models.ts";
 
 /** netem knobs for one direction of a link. Percentages are 0..100. */
 export interface Impairment {
   /** Added delay (µs). */
   delayUs: number;
-  /** Uniform jitter around the delay, ± this (µs). */
+  /** Jitter around the delay (µs): ± this for `uniform`, one standard deviation otherwise. */
   jitterUs: number;
-  /** Percentage of frames dropped. */
+  /** Correlation of successive jitter values, %. */
+  delayCorrPct: number;
+  /** Shape of the jitter (netem's `distribution`; netem's default is uniform). */
+  distribution: DelayDistribution;
+  /** Percentage of frames dropped at random (ignored when `lossModel` is set). */
   lossPct: number;
+  /** Correlation of successive random loss decisions, %. */
+  lossCorrPct: number;
+  /** A Markov loss model instead of random loss, or null. */
+  lossModel: LossModel | null;
   /** Percentage of frames with one bit flipped. */
   corruptPct: number;
+  /** Correlation of corruption decisions, %. */
+  corruptCorrPct: number;
   /** Percentage of frames sent twice. */
   duplicatePct: number;
+  /** Correlation of duplication decisions, %. */
+  duplicateCorrPct: number;
   /** Percentage of frames sent at once, ahead of delayed ones (needs delay or jitter). */
   reorderPct: number;
+  /** Correlation of reorder decisions, %. */
+  reorderCorrPct: number;
+  /** Only every `reorderGap`-th frame may be reordered (netem `gap`; 1 = any frame). */
+  reorderGap: number;
   /** Link rate in bits per second; 0 = unlimited. */
   rateBps: number;
+  /** Bytes added to (or, negative, taken from) each frame's length for the rate. */
+  overheadBytes: number;
   /** Frames the stage may hold; beyond it frames are dropped (netem default 1000). */
   limit: number;
 }
@@ -67,19 +99,70 @@ export interface ImpairCounters {
 export const NO_IMPAIRMENT: Readonly<Impairment> = Object.freeze({
   delayUs: 0,
   jitterUs: 0,
+  delayCorrPct: 0,
+  distribution: "uniform",
   lossPct: 0,
+  lossCorrPct: 0,
+  lossModel: null,
   corruptPct: 0,
+  corruptCorrPct: 0,
   duplicatePct: 0,
+  duplicateCorrPct: 0,
   reorderPct: 0,
+  reorderCorrPct: 0,
+  reorderGap: 1,
   rateBps: 0,
+  overheadBytes: 0,
   limit: 1000,
 });
+
+/** True when `imp` changes nothing: a producer may bypass the stage. */
+export function isPassthrough(imp: Impairment): boolean {
+  return imp.delayUs === 0 && imp.jitterUs === 0 && imp.lossPct === 0 && imp.lossModel === null &&
+    imp.corruptPct === 0 && imp.duplicatePct === 0 && imp.reorderPct === 0 && imp.rateBps === 0;
+}
+
+const PERCENT_KEYS = [
+  "delayCorrPct",
+  "lossPct",
+  "lossCorrPct",
+  "corruptPct",
+  "corruptCorrPct",
+  "duplicatePct",
+  "duplicateCorrPct",
+  "reorderPct",
+  "reorderCorrPct",
+] as const;
+
+/** Throws a RangeError naming the first bad knob (a programmer error: callers validate first). */
+function checkImpairment(imp: Impairment): void {
+  for (const [k, v] of Object.entries(imp)) {
+    if (k === "distribution" || k === "lossModel") continue;
+    const signed = k === "overheadBytes";
+    if (typeof v !== "number" || !Number.isFinite(v) || (!signed && !(v >= 0))) {
+      throw new RangeError(`Cannot build impairment: ${k} must be a finite number >= 0, got ${v}`);
+    }
+  }
+  for (const k of PERCENT_KEYS) {
+    if (imp[k] > 100) {
+      throw new RangeError(`Cannot build impairment: ${k} above 100, got ${imp[k]}`);
+    }
+  }
+  const m = imp.lossModel;
+  if (m !== null) {
+    for (const [k, v] of Object.entries(m)) {
+      if (k !== "kind" && !(typeof v === "number" && v >= 0 && v <= 100)) {
+        throw new RangeError(`Cannot build impairment: loss model ${k} must be 0..100, got ${v}`);
+      }
+    }
+  }
+}
 
 const INITIAL_BUFFER_BYTES = 1536;
 
 /** A FIFO of pool indices. */
 class IndexQueue {
-  readonly #items: Int32Array;
+  #items: Int32Array;
   #head = 0;
   count = 0;
   constructor(capacity: number) {
@@ -98,6 +181,15 @@ class IndexQueue {
     this.count--;
     return v;
   }
+  /** Grow to `capacity` (on a live change of the limit only), keeping the order. */
+  grow(capacity: number): void {
+    const items = new Int32Array(capacity);
+    for (let i = 0; i < this.count; i++) {
+      items[i] = this.#items[(this.#head + i) % this.#items.length];
+    }
+    this.#items = items;
+    this.#head = 0;
+  }
 }
 
 /**
@@ -114,8 +206,6 @@ class IndexQueue {
  * ```
  */
 export class ImpairStage {
-  /** True when every knob is 0: the caller may bypass the stage. */
-  readonly passthrough: boolean;
   /** Counters (read-only for callers). */
   readonly counters: ImpairCounters = {
     offered: 0,
@@ -126,53 +216,97 @@ export class ImpairStage {
     droppedLimit: 0,
     delivered: 0,
   };
-  readonly #imp: Impairment;
+  #imp: Impairment;
+  #passthrough: boolean;
   readonly #prng: Prng;
-  readonly #bufs: Uint8Array[];
-  readonly #lens: Int32Array;
-  readonly #due: Float64Array;
-  readonly #free: Int32Array;
-  #freeCount: number;
-  readonly #immediate: IndexQueue;
-  readonly #delayed: IndexQueue;
+  #bufs: Uint8Array[] = [];
+  #lens = new Int32Array(0);
+  #due = new Float64Array(0);
+  #free = new Int32Array(0);
+  #freeCount = 0;
+  #capacity = 0;
+  readonly #immediate = new IndexQueue(0);
+  readonly #delayed = new IndexQueue(0);
   #lastDue = -Infinity;
+  #reorderCounter = 0;
+  readonly #delayCorr = new Correlated();
+  readonly #lossCorr = new Correlated();
+  readonly #corruptCorr = new Correlated();
+  readonly #duplicateCorr = new Correlated();
+  readonly #reorderCorr = new Correlated();
+  readonly #markov = new MarkovLoss();
 
   /**
    * Throws on invalid knobs (negative values, percentages above 100): the planner validates
    * topologies first, so that is a programmer error.
    */
   constructor(imp: Impairment, prng: Prng) {
-    for (const [k, v] of Object.entries(imp)) {
-      if (typeof v !== "number" || !(v >= 0) || !Number.isFinite(v)) {
-        throw new RangeError(
-          `Cannot build impairment: ${k} must be a finite number >= 0, got ${v}`,
-        );
-      }
-    }
-    for (const k of ["lossPct", "corruptPct", "duplicatePct", "reorderPct"] as const) {
-      if (imp[k] > 100) {
-        throw new RangeError(`Cannot build impairment: ${k} above 100, got ${imp[k]}`);
-      }
-    }
-    this.#imp = { ...imp, limit: imp.limit >= 1 ? Math.floor(imp.limit) : NO_IMPAIRMENT.limit };
     this.#prng = prng;
-    this.passthrough = imp.delayUs === 0 && imp.jitterUs === 0 && imp.lossPct === 0 &&
-      imp.corruptPct === 0 && imp.duplicatePct === 0 && imp.reorderPct === 0 && imp.rateBps === 0;
-    const n = this.#imp.limit;
-    this.#bufs = new Array(n);
-    for (let i = 0; i < n; i++) this.#bufs[i] = new Uint8Array(0); // grown on first use
-    this.#lens = new Int32Array(n);
-    this.#due = new Float64Array(n);
-    this.#free = new Int32Array(n);
-    for (let i = 0; i < n; i++) this.#free[i] = n - 1 - i;
-    this.#freeCount = n;
-    this.#immediate = new IndexQueue(n);
-    this.#delayed = new IndexQueue(n);
+    this.#imp = imp;
+    this.#passthrough = true;
+    this.setImpairment(imp);
+  }
+
+  /** True when every knob is 0: the caller may bypass the stage (once it holds nothing). */
+  get passthrough(): boolean {
+    return this.#passthrough;
+  }
+
+  /** The knobs in force. */
+  get impairment(): Readonly<Impairment> {
+    return this.#imp;
+  }
+
+  /**
+   * Change the knobs (netem's `change`): frames already held keep their due times; the counters
+   * and random state carry on. A larger `limit` grows the pool (the only allocation after start).
+   * Throws like the constructor.
+   *
+   * @example
+   * ```ts
+   * import { Prng } from "../../devices/prng.ts";
+   * import { ImpairStage, NO_IMPAIRMENT } from "./impair.ts";
+   * const stage = new ImpairStage(NO_IMPAIRMENT, Prng.fromSeed(1));
+   * stage.setImpairment({ ...NO_IMPAIRMENT, lossPct: 100 });
+   * stage.passthrough; // false
+   * ```
+   */
+  setImpairment(imp: Impairment): void {
+    checkImpairment(imp);
+    const oldModel = this.#imp.lossModel?.kind;
+    const limit = imp.limit >= 1 ? Math.floor(imp.limit) : NO_IMPAIRMENT.limit;
+    this.#imp = {
+      ...imp,
+      limit,
+      reorderGap: Math.max(1, Math.floor(imp.reorderGap)),
+      lossModel: imp.lossModel === null ? null : { ...imp.lossModel },
+    };
+    if (imp.lossModel?.kind !== oldModel) this.#markov.state = 1;
+    this.#passthrough = isPassthrough(imp);
+    if (limit > this.#capacity) this.#grow(limit);
+  }
+
+  #grow(n: number): void {
+    const old = this.#capacity;
+    for (let i = old; i < n; i++) this.#bufs.push(new Uint8Array(0)); // grown on first use
+    const lens = new Int32Array(n);
+    lens.set(this.#lens);
+    this.#lens = lens;
+    const due = new Float64Array(n);
+    due.set(this.#due);
+    this.#due = due;
+    const free = new Int32Array(n);
+    free.set(this.#free.subarray(0, this.#freeCount));
+    for (let i = n - 1; i >= old; i--) free[this.#freeCount++] = i;
+    this.#free = free;
+    this.#immediate.grow(n);
+    this.#delayed.grow(n);
+    this.#capacity = n;
   }
 
   /** Frames held. */
   get held(): number {
-    return this.#imp.limit - this.#freeCount;
+    return this.#capacity - this.#freeCount;
   }
 
   /**
@@ -192,15 +326,22 @@ export class ImpairStage {
     this.#enqueue(frame, nowUs, this.#imp.duplicatePct > 0);
   }
 
+  #lose(): boolean {
+    const imp = this.#imp;
+    if (imp.lossModel !== null) return this.#markov.lose(imp.lossModel, this.#prng);
+    return this.#lossCorr.chance(this.#prng, imp.lossPct, imp.lossCorrPct);
+  }
+
   #enqueue(frame: Uint8Array, nowUs: number, mayDuplicate: boolean): void {
     const imp = this.#imp;
     const prng = this.#prng;
-    const dup = mayDuplicate && prng.chance(imp.duplicatePct / 100);
-    const loss = prng.chance(imp.lossPct / 100);
+    const dup = mayDuplicate &&
+      this.#duplicateCorr.chance(prng, imp.duplicatePct, imp.duplicateCorrPct);
+    const loss = this.#lose();
     if (loss) this.counters.lost++;
     const count = 1 + (dup ? 1 : 0) - (loss ? 1 : 0);
     if (count === 0) return;
-    if (this.#freeCount === 0) {
+    if (this.held >= imp.limit) {
       this.counters.droppedLimit++;
     } else {
       const idx = this.#free[--this.#freeCount];
@@ -211,20 +352,31 @@ export class ImpairStage {
       }
       buf.set(frame);
       this.#lens[idx] = frame.length;
-      if (frame.length > 0 && prng.chance(imp.corruptPct / 100)) {
+      if (frame.length > 0 && this.#corruptCorr.chance(prng, imp.corruptPct, imp.corruptCorrPct)) {
         buf[prng.below(frame.length)] ^= 1 << prng.below(8);
         this.counters.corrupted++;
       }
       const delaying = imp.delayUs > 0 || imp.jitterUs > 0;
-      if (delaying && prng.chance(imp.reorderPct / 100)) {
+      // netem: frames inside the gap are delayed and counted; the gap-th one may jump ahead.
+      const reorder = delaying && imp.reorderPct > 0 &&
+        this.#reorderCounter >= imp.reorderGap - 1 &&
+        this.#reorderCorr.chance(prng, imp.reorderPct, imp.reorderCorrPct);
+      if (reorder) {
         this.counters.reordered++;
+        this.#reorderCounter = 0;
         this.#due[idx] = nowUs;
         this.#immediate.push(idx);
       } else {
+        this.#reorderCounter++;
         let due = nowUs + imp.delayUs;
-        if (imp.jitterUs > 0) due = Math.max(nowUs, due + (prng.float() * 2 - 1) * imp.jitterUs);
+        if (imp.jitterUs > 0) {
+          const u = this.#delayCorr.next(prng, imp.delayCorrPct);
+          due = Math.max(nowUs, due + jitterFactor(imp.distribution, u) * imp.jitterUs);
+        }
         due = Math.max(due, this.#lastDue);
-        if (imp.rateBps > 0) due += (frame.length * 8 * 1e6) / imp.rateBps;
+        if (imp.rateBps > 0) {
+          due += (Math.max(0, frame.length + imp.overheadBytes) * 8 * 1e6) / imp.rateBps;
+        }
         this.#lastDue = due;
         this.#due[idx] = due;
         this.#delayed.push(idx);
@@ -252,7 +404,7 @@ export class ImpairStage {
    * ```
    */
   drain(nowUs: number, out: (frame: Uint8Array) => boolean): void {
-    for (let guard = this.#imp.limit; guard > 0; guard--) {
+    for (let guard = this.#capacity; guard > 0; guard--) {
       let q: IndexQueue;
       if (this.#immediate.count > 0) q = this.#immediate;
       else if (this.#delayed.count > 0 && this.#due[this.#delayed.first()] <= nowUs) {

@@ -1,0 +1,211 @@
+/**
+ * The random models behind the impairment stage, in netem's vocabulary: the correlated uniform
+ * generator that every `… correlation` knob uses, the delay distributions (uniform, normal,
+ * pareto, paretonormal) computed from the seeded PRNG (no tables), and the two Markov loss
+ * models, the 4-state model (`loss state p13 p31 p32 p23 p14`) and Gilbert-Elliott
+ * (`loss gemodel p r 1-h 1-k`).
+ *
+ * Every function takes the stage's `Prng` and allocates nothing; the stage (`impair.ts`) runs
+ * them on the producer's thread, one decision per frame.
+ *
+ * @module
+ */
+
+import type { Prng } from "../../devices/prng.ts";
+
+/** Delay distributions, by their netem names. */
+export const DELAY_DISTRIBUTIONS = ["uniform", "normal", "pareto", "paretonormal"] as const;
+
+/** Shape of the jitter around the delay. */
+export type DelayDistribution = typeof DELAY_DISTRIBUTIONS[number];
+
+/**
+ * A Markov loss model, percentages 0..100. `state` is netem's 4-state model: 1 = good reception,
+ * 2 = good reception inside a burst, 3 = loss inside a burst, 4 = isolated loss; `pXY` is the
+ * probability of going from state X to state Y. `gemodel` is Gilbert-Elliott: `p` good → bad,
+ * `r` bad → good, `oneMinusH` loss in the bad state, `oneMinusK` loss in the good state.
+ */
+export type LossModel =
+  | { kind: "state"; p13: number; p31: number; p32: number; p23: number; p14: number }
+  | { kind: "gemodel"; p: number; r: number; oneMinusH: number; oneMinusK: number };
+
+/**
+ * netem's correlated random source: each value is `(1 - ρ)·u + ρ·last` with `u` uniform in
+ * [0, 1). With ρ = 0 it is the PRNG's float. Like netem's, it lowers the spread of the values, so
+ * a correlated `loss 1% 25%` loses somewhat fewer than 1% of frames.
+ *
+ * @example
+ * ```ts
+ * import { Prng } from "../../devices/prng.ts";
+ * import { Correlated } from "./impair_models.ts";
+ * const c = new Correlated();
+ * c.next(Prng.fromSeed(1), 25); // a float in [0, 1)
+ * ```
+ */
+export class Correlated {
+  /** The previous value. */
+  last = 0;
+
+  /** The next value, with correlation `rhoPct` (0..100) to the previous one. */
+  next(prng: Prng, rhoPct: number): number {
+    const u = prng.float();
+    if (rhoPct <= 0) return (this.last = u);
+    const rho = rhoPct / 100;
+    this.last = (1 - rho) * u + rho * this.last;
+    return this.last;
+  }
+
+  /** True with probability `pct` % (drawing only when `pct` > 0), correlated by `rhoPct`. */
+  chance(prng: Prng, pct: number, rhoPct: number): boolean {
+    return pct > 0 && this.next(prng, rhoPct) < pct / 100;
+  }
+}
+
+const U_MIN = 1e-9;
+const U_MAX = 1 - 1e-9;
+const PARETO_SHAPE = 3;
+const PARETO_MEAN = PARETO_SHAPE / (PARETO_SHAPE - 1); // 1.5 with a minimum of 1
+const PARETO_SD = Math.sqrt(PARETO_SHAPE / ((PARETO_SHAPE - 1) ** 2 * (PARETO_SHAPE - 2)));
+
+/**
+ * The inverse of the standard normal CDF (Acklam's rational approximation, relative error below
+ * 1.2e-9).
+ */
+export function normalQuantile(u: number): number {
+  const p = Math.min(U_MAX, Math.max(U_MIN, u));
+  const a = [
+    -39.69683028665376,
+    220.9460984245205,
+    -275.9285104469687,
+    138.357751867269,
+    -30.66479806614716,
+    2.506628277459239,
+  ];
+  const b = [
+    -54.47609879822406,
+    161.5858368580409,
+    -155.6989798598866,
+    66.80131188771972,
+    -13.28068155288572,
+  ];
+  const c = [
+    -0.007784894002430293,
+    -0.3223964580411365,
+    -2.400758277161838,
+    -2.549732539343734,
+    4.374664141464968,
+    2.938163982698783,
+  ];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const low = 0.02425;
+  if (p < low) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+      ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  if (p > 1 - low) return -normalQuantile(1 - p);
+  const q = p - 0.5;
+  const r = q * q;
+  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+    (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+/** Pareto (shape 3) quantile, shifted to mean 0 and scaled to standard deviation 1. */
+export function paretoQuantile(u: number): number {
+  const p = Math.min(U_MAX, Math.max(U_MIN, u));
+  return ((1 - p) ** (-1 / PARETO_SHAPE) - PARETO_MEAN) / PARETO_SD;
+}
+
+/**
+ * A jitter factor for a uniform `u` in [0, 1): the value multiplies the jitter and is added to
+ * the delay. `uniform` gives [-1, 1); `normal` a standard normal; `pareto` a heavy right tail
+ * (mean 0, sd 1); `paretonormal` netem's mix, a quarter normal and three quarters pareto (taken
+ * at the same quantile).
+ *
+ * @example
+ * ```ts
+ * import { jitterFactor } from "./impair_models.ts";
+ * jitterFactor("uniform", 0.75); // 0.5
+ * ```
+ */
+export function jitterFactor(dist: DelayDistribution, u: number): number {
+  switch (dist) {
+    case "uniform":
+      return u * 2 - 1;
+    case "normal":
+      return normalQuantile(u);
+    case "pareto":
+      return paretoQuantile(u);
+    case "paretonormal":
+      return 0.25 * normalQuantile(u) + 0.75 * paretoQuantile(u);
+  }
+}
+
+/**
+ * The state of a Markov loss model (netem's `clgstate`): 1..4 for the 4-state model, 1 = good
+ * and 3 = bad for Gilbert-Elliott.
+ *
+ * @example
+ * ```ts
+ * import { Prng } from "../../devices/prng.ts";
+ * import { MarkovLoss } from "./impair_models.ts";
+ * const m = new MarkovLoss();
+ * m.lose({ kind: "gemodel", p: 1, r: 10, oneMinusH: 100, oneMinusK: 0 }, Prng.fromSeed(1));
+ * ```
+ */
+export class MarkovLoss {
+  /** Current state. */
+  state = 1;
+
+  /** Decide the next frame's fate: true when it is lost. */
+  lose(model: LossModel, prng: Prng): boolean {
+    return model.kind === "state"
+      ? this.#fourState(model, prng)
+      : this.#gilbertElliott(model, prng);
+  }
+
+  #fourState(m: LossModel & { kind: "state" }, prng: Prng): boolean {
+    const rnd = prng.float() * 100;
+    switch (this.state) {
+      case 1: // good reception
+        if (rnd < m.p14) {
+          this.state = 4;
+          return true;
+        }
+        if (rnd < m.p14 + m.p13) {
+          this.state = 3;
+          return true;
+        }
+        return false;
+      case 2: // good reception inside a burst
+        if (rnd < m.p23) {
+          this.state = 3;
+          return true;
+        }
+        return false;
+      case 3: // loss inside a burst
+        if (rnd < m.p32) {
+          this.state = 2;
+          return false;
+        }
+        if (rnd < m.p32 + m.p31) {
+          this.state = 1;
+          return false;
+        }
+        return true;
+      default: // 4, isolated loss: back to good reception
+        this.state = 1;
+        return false;
+    }
+  }
+
+  #gilbertElliott(m: LossModel & { kind: "gemodel" }, prng: Prng): boolean {
+    if (this.state === 1) {
+      if (prng.float() * 100 < m.p) this.state = 3;
+    } else if (prng.float() * 100 < m.r) {
+      this.state = 1;
+    }
+    const lossPct = this.state === 1 ? m.oneMinusK : m.oneMinusH;
+    return lossPct > 0 && prng.float() * 100 < lossPct;
+  }
+}
