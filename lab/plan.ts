@@ -301,19 +301,43 @@ export function formatPlan(plan: LabPlan): string {
   return lines.join("\n");
 }
 
-/** Netem-style description of an impairment ("delay 10ms loss 1%"), or "no impairment". */
+/**
+ * Netem-style description of an impairment ("delay 10ms 2ms 25% distribution normal loss 1%"),
+ * or "no impairment".
+ */
 export function describeImpair(imp: Impairment): string {
   const parts: string[] = [];
-  if (imp.delayUs > 0) {
+  const corr = (pct: number) => (pct > 0 ? ` ${pct}%` : "");
+  if (imp.delayUs > 0 || imp.jitterUs > 0) {
+    let d = `delay ${imp.delayUs / 1000}ms`;
+    if (imp.jitterUs > 0) d += ` ${imp.jitterUs / 1000}ms${corr(imp.delayCorrPct)}`;
+    if (imp.jitterUs > 0 && imp.distribution !== "uniform") {
+      d += ` distribution ${imp.distribution}`;
+    }
+    parts.push(d);
+  }
+  const m = imp.lossModel;
+  if (m?.kind === "state") {
+    parts.push(`loss state ${m.p13}% ${m.p31}% ${m.p32}% ${m.p23}% ${m.p14}%`);
+  } else if (m?.kind === "gemodel") {
+    parts.push(`loss gemodel ${m.p}% ${m.r}% ${m.oneMinusH}% ${m.oneMinusK}%`);
+  } else if (imp.lossPct > 0) parts.push(`loss ${imp.lossPct}%${corr(imp.lossCorrPct)}`);
+  if (imp.corruptPct > 0) parts.push(`corrupt ${imp.corruptPct}%${corr(imp.corruptCorrPct)}`);
+  if (imp.duplicatePct > 0) {
+    parts.push(`duplicate ${imp.duplicatePct}%${corr(imp.duplicateCorrPct)}`);
+  }
+  if (imp.reorderPct > 0) {
     parts.push(
-      `delay ${imp.delayUs / 1000}ms${imp.jitterUs > 0 ? ` ${imp.jitterUs / 1000}ms` : ""}`,
+      `reorder ${imp.reorderPct}%${corr(imp.reorderCorrPct)}` +
+        (imp.reorderGap > 1 ? ` gap ${imp.reorderGap}` : ""),
     );
   }
-  if (imp.lossPct > 0) parts.push(`loss ${imp.lossPct}%`);
-  if (imp.corruptPct > 0) parts.push(`corrupt ${imp.corruptPct}%`);
-  if (imp.duplicatePct > 0) parts.push(`duplicate ${imp.duplicatePct}%`);
-  if (imp.reorderPct > 0) parts.push(`reorder ${imp.reorderPct}%`);
-  if (imp.rateBps > 0) parts.push(`rate ${formatRate(imp.rateBps)}`);
+  if (imp.rateBps > 0) {
+    parts.push(
+      `rate ${formatRate(imp.rateBps)}` + (imp.overheadBytes !== 0 ? ` ${imp.overheadBytes}` : ""),
+    );
+  }
+  if (parts.length > 0 && imp.limit !== 1000) parts.push(`limit ${imp.limit}`);
   return parts.length === 0 ? "no impairment" : parts.join(" ");
 }
 

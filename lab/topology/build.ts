@@ -7,6 +7,7 @@
  */
 
 import { NO_IMPAIRMENT } from "../host/impair.ts";
+import { resolveImpairment } from "./impairment.ts";
 import { netDriverMemoryBytes } from "../../devices/net/driver.ts";
 import { isValidPackedSize } from "../../devices/virtio/packed_layout.ts";
 import { isValidSplitSize } from "../../devices/virtio/split_layout.ts";
@@ -22,7 +23,7 @@ import type {
   Topology,
   VmSpec,
 } from "./types.ts";
-import { parseDuration, parsePercent, parseRate, parseSize } from "./units.ts";
+import { parseSize } from "./units.ts";
 import { quote } from "./quote.ts";
 
 /** Built-in defaults, used when a key is absent everywhere. */
@@ -222,24 +223,8 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
 function buildImpairment(
   layers: readonly Layer[],
 ): { imp: Impairment; reorderAt: PathSegment[] | null } {
-  const d = BUILTIN_DEFAULTS.impairment;
   const p = (key: string) => pick<string | number | undefined>(layers, key, undefined);
-  const num = (key: string, parse: (v: string | number) => { ok: boolean }, fallback: number) => {
-    const v = p(key).value;
-    if (v === undefined) return fallback;
-    const r = parse(v) as { ok: true; value: number } | { ok: false };
-    return r.ok ? r.value : fallback;
-  };
-  const imp: Impairment = {
-    delayUs: num("delay", parseDuration, d.delayUs),
-    jitterUs: num("jitter", parseDuration, d.jitterUs),
-    lossPct: num("loss", parsePercent, d.lossPct),
-    corruptPct: num("corrupt", parsePercent, d.corruptPct),
-    duplicatePct: num("duplicate", parsePercent, d.duplicatePct),
-    reorderPct: num("reorder", parsePercent, d.reorderPct),
-    rateBps: num("rate", parseRate, d.rateBps),
-    limit: (p("limit").value as number | undefined) ?? d.limit,
-  };
+  const imp = resolveImpairment((key) => p(key).value);
   return { imp, reorderAt: p("reorder").path };
 }
 

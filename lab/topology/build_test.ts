@@ -1,3 +1,4 @@
+import { NO_IMPAIRMENT } from "../host/impair.ts";
 import assert from "node:assert/strict";
 import { topologyFromObject } from "./load.ts";
 import type { Topology } from "./types.ts";
@@ -82,6 +83,7 @@ Deno.test("impairments: defaults.link < link < forward or reverse", () => {
     nic: "eth0",
   }]);
   assert.deepEqual(forward, {
+    ...NO_IMPAIRMENT,
     delayUs: 1000,
     jitterUs: 0,
     lossPct: 5,
@@ -97,6 +99,50 @@ Deno.test("impairments: defaults.link < link < forward or reverse", () => {
     0,
     10_000_000,
   ]);
+});
+
+Deno.test("impairments: the netem vocabulary resolves, with tc's defaults for loss models", () => {
+  const t = build({
+    name: "x",
+    vms: { a: { nics: { eth0: {} } }, b: { nics: { eth0: {} } } },
+    links: [{
+      endpoints: ["a", "b"],
+      delay: "10ms",
+      jitter: "2ms",
+      delay_correlation: "25%",
+      distribution: "pareto",
+      duplicate: "1%",
+      duplicate_correlation: "5%",
+      corrupt: "2%",
+      corrupt_correlation: "6%",
+      reorder: "10%",
+      reorder_correlation: "50%",
+      gap: 5,
+      rate: "1mbit",
+      overhead: -4,
+      forward: { loss_state: "1% 30% 5%" },
+      reverse: { loss_gemodel: "2%", loss_correlation: "20%" },
+    }],
+  });
+  const { forward, reverse } = t.links[0];
+  assert.deepEqual(
+    [forward.delayCorrPct, forward.distribution, forward.duplicateCorrPct, forward.corruptCorrPct],
+    [25, "pareto", 5, 6],
+  );
+  assert.deepEqual([forward.reorderCorrPct, forward.reorderGap, forward.overheadBytes], [
+    50,
+    5,
+    -4,
+  ]);
+  assert.deepEqual(forward.lossModel, { kind: "state", p13: 1, p31: 30, p32: 5, p23: 100, p14: 0 });
+  assert.deepEqual(reverse.lossModel, {
+    kind: "gemodel",
+    p: 2,
+    r: 98,
+    oneMinusH: 100,
+    oneMinusK: 0,
+  });
+  assert.equal(reverse.lossCorrPct, 20);
 });
 
 Deno.test("explicit MACs are kept lower-case; the others are derived from file order", () => {

@@ -47,11 +47,20 @@ Deno.test("pair has its exact normalised shape", async () => {
   const none = {
     delayUs: 0,
     jitterUs: 0,
+    delayCorrPct: 0,
+    distribution: "uniform",
     lossPct: 0,
+    lossCorrPct: 0,
+    lossModel: null,
     corruptPct: 0,
+    corruptCorrPct: 0,
     duplicatePct: 0,
+    duplicateCorrPct: 0,
     reorderPct: 0,
+    reorderCorrPct: 0,
+    reorderGap: 1,
     rateBps: 0,
+    overheadBytes: 0,
     limit: 1000,
   };
   assert.deepEqual(t, {

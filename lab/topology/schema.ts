@@ -11,7 +11,14 @@
  */
 
 import { z } from "zod";
-import { parseDuration, parsePercent, parseRate, parseSize, type UnitError } from "./units.ts";
+import {
+  parseDuration,
+  parsePercent,
+  parsePercentList,
+  parseRate,
+  parseSize,
+  type UnitError,
+} from "./units.ts";
 import { notHostAddress, parseCidr, parseMac } from "./addresses.ts";
 import { quote, showValue } from "./quote.ts";
 
@@ -62,22 +69,64 @@ function int(min: number, max: number, what: string) {
   return z.number().int().min(min).max(max).describe(what);
 }
 
+function percentList(key: string, count: number, what: string) {
+  return stringOrNumber().superRefine((v, ctx) => {
+    const r = parsePercentList(v, count);
+    if (!r.ok) addUnitIssue(ctx, key, r.error);
+  }).describe(what);
+}
+
+/** Delay distributions (netem `distribution`). */
+export const DISTRIBUTION_NAMES = ["uniform", "normal", "pareto", "paretonormal"] as const;
+
 const impairmentShape = {
   delay: duration("delay", "Added one-way delay (netem delay); default 0").optional(),
   jitter: duration("jitter", "Random variation of the delay (netem jitter); default 0").optional(),
+  delay_correlation: percent("delay_correlation", "Correlation of successive jitter values")
+    .optional(),
+  distribution: z.enum(DISTRIBUTION_NAMES)
+    .describe("Shape of the jitter (netem distribution); default uniform").optional(),
   loss: percent("loss", "Frames dropped at random; default 0%").optional(),
+  loss_correlation: percent("loss_correlation", "Correlation of successive loss decisions")
+    .optional(),
+  loss_state: percentList(
+    "loss_state",
+    5,
+    'netem 4-state loss model "p13 [p31 [p32 [p23 [p14]]]]", e.g. "1% 30% 5% 10% 0.1%"',
+  ).optional(),
+  loss_gemodel: percentList(
+    "loss_gemodel",
+    4,
+    'netem Gilbert-Elliott loss model "p [r [1-h [1-k]]]", e.g. "1% 10% 70% 0.1%"',
+  ).optional(),
   corrupt: percent("corrupt", "Frames with one bit flipped; default 0%").optional(),
+  corrupt_correlation: percent("corrupt_correlation", "Correlation of corruption decisions")
+    .optional(),
   duplicate: percent("duplicate", "Frames sent twice; default 0%").optional(),
+  duplicate_correlation: percent("duplicate_correlation", "Correlation of duplication decisions")
+    .optional(),
   reorder: percent("reorder", "Frames sent at once instead of delayed; needs delay > 0")
+    .optional(),
+  reorder_correlation: percent("reorder_correlation", "Correlation of reorder decisions")
+    .optional(),
+  gap: int(1, 1_000_000, "Only every gap-th frame may be reordered (netem gap); default 1")
     .optional(),
   rate: stringOrNumber().superRefine((v, ctx) => {
     const r = parseRate(v);
     if (!r.ok) addUnitIssue(ctx, "rate", r.error);
   }).describe('Rate limit in bits per second: "512kbit", "100mbit", "1gbit"; 0 = unlimited')
     .optional(),
+  overhead: int(
+    -1024,
+    1024,
+    "Bytes added to each frame's length for the rate (netem packet overhead); default 0",
+  ).optional(),
   limit: int(1, 1_000_000, "Frames held in the delay queue at most (netem limit); default 1000")
     .optional(),
 };
+
+/** The impairment keys, as written in YAML and in `vlab link NAME set KEY=VALUE`. */
+export const IMPAIRMENT_KEYS = Object.keys(impairmentShape) as (keyof typeof impairmentShape)[];
 
 /** Impairment keys of a link, `forward`, `reverse` or `defaults.link`. */
 export const impairmentSchema = z.strictObject(impairmentShape)

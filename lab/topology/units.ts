@@ -170,3 +170,44 @@ export function parseRate(value: string | number): Result<number, UnitError> {
   }
   return ok(bps);
 }
+
+/**
+ * Read 1 to `max` percentages separated by spaces or commas (`"1% 30% 5%"`), as netem's loss
+ * models take them; a single number is one percentage.
+ *
+ * @example
+ * ```ts
+ * import { parsePercentList } from "./units.ts";
+ * parsePercentList("1% 30%", 5); // { ok: true, value: [1, 30] }
+ * ```
+ */
+export function parsePercentList(value: string | number, max: number): Result<number[], UnitError> {
+  if (typeof value === "number") {
+    const r = parsePercent(value);
+    return r.ok ? ok([r.value]) : r;
+  }
+  if (value.length > 200) {
+    return err({
+      kind: "bad-unit",
+      input: value,
+      expected: `1 to ${max} percentages`,
+      hint: 'write percentages separated by spaces, e.g. "1% 30%"',
+    });
+  }
+  const parts = value.trim().split(/[\s,]+/).filter((p) => p !== "");
+  if (parts.length === 0 || parts.length > max) {
+    return err({
+      kind: "bad-unit",
+      input: value,
+      expected: `1 to ${max} percentages`,
+      hint: 'write percentages separated by spaces, e.g. "1% 30%"',
+    });
+  }
+  const out: number[] = [];
+  for (const p of parts) {
+    const r = parsePercent(p);
+    if (!r.ok) return r.error.kind === "bad-unit" ? err({ ...r.error, input: value }) : r;
+    out.push(r.value);
+  }
+  return ok(out);
+}

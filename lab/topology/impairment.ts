@@ -1,0 +1,152 @@
+/**
+ * Impairment keys as written (YAML, or `KEY=VALUE` words of `vlab link NAME set`, or the
+ * `impair` object of `POST /links/NAME`) → the {@linkcode Impairment} the stage applies. One
+ * reader for the topology builder and for live changes, so both accept and reject the same
+ * values with the same messages.
+ *
+ * @module
+ */
+
+import { err, ok, type Result } from "../../devices/result.ts";
+import { type LossModel, NO_IMPAIRMENT } from "../host/impair.ts";
+import type { Impairment } from "./types.ts";
+import { IMPAIRMENT_KEYS, impairmentSchema, type RawImpairment } from "./schema.ts";
+import { parseDuration, parsePercent, parsePercentList, parseRate } from "./units.ts";
+
+type Value = string | number | undefined;
+
+function unit(v: Value, parse: (v: string | number) => Result<number, unknown>, d: number): number {
+  if (v === undefined) return d;
+  const r = parse(v);
+  return r.ok ? r.value : d;
+}
+
+/**
+ * The impairment for the keys that `get` returns (undefined: not set), over
+ * {@linkcode NO_IMPAIRMENT}. Values are taken as valid (the schema checked them); an unreadable
+ * one falls back to the default. `loss_state` and `loss_gemodel` fill the missing parameters
+ * the way `tc` does.
+ *
+ * @example
+ * ```ts
+ * import { resolveImpairment } from "./impairment.ts";
+ * const keys = new Map<string, string>([["delay", "10ms"], ["loss_gemodel", "1%"]]);
+ * resolveImpairment((k) => keys.get(k)).lossModel; // gemodel p 1 r 99 1-h 100 1-k 0
+ * ```
+ */
+export function resolveImpairment(get: (key: string) => Value): Impairment {
+  const d = NO_IMPAIRMENT;
+  const pct = (k: string, dflt: number) => unit(get(k), parsePercent, dflt);
+  const int = (k: string, dflt: number) => {
+    const v = get(k);
+    return typeof v === "number" ? v : dflt;
+  };
+  const dist = get("distribution");
+  return {
+    delayUs: unit(get("delay"), parseDuration, d.delayUs),
+    jitterUs: unit(get("jitter"), parseDuration, d.jitterUs),
+    delayCorrPct: pct("delay_correlation", 0),
+    distribution: dist === "normal" || dist === "pareto" || dist === "paretonormal"
+      ? dist
+      : "uniform",
+    lossPct: pct("loss", 0),
+    lossCorrPct: pct("loss_correlation", 0),
+    lossModel: lossModel(get("loss_state"), get("loss_gemodel")),
+    corruptPct: pct("corrupt", 0),
+    corruptCorrPct: pct("corrupt_correlation", 0),
+    duplicatePct: pct("duplicate", 0),
+    duplicateCorrPct: pct("duplicate_correlation", 0),
+    reorderPct: pct("reorder", 0),
+    reorderCorrPct: pct("reorder_correlation", 0),
+    reorderGap: int("gap", d.reorderGap),
+    rateBps: unit(get("rate"), parseRate, d.rateBps),
+    overheadBytes: int("overhead", d.overheadBytes),
+    limit: int("limit", d.limit),
+  };
+}
+
+function lossModel(state: Value, gemodel: Value): LossModel | null {
+  if (state !== undefined) {
+    const r = parsePercentList(state, 5);
+    if (!r.ok) return null;
+    const [p13, p31 = 100 - p13, p32 = 0, p23 = 100, p14 = 0] = r.value;
+    return { kind: "state", p13, p31, p32, p23, p14 };
+  }
+  if (gemodel !== undefined) {
+    const r = parsePercentList(gemodel, 4);
+    if (!r.ok) return null;
+    const [p, r_ = 100 - p, oneMinusH = 100, oneMinusK = 0] = r.value;
+    return { kind: "gemodel", p, r: r_, oneMinusH, oneMinusK };
+  }
+  return null;
+}
+
+/** Why live impairment keys were refused: the key at fault, a message and a hint. */
+export interface ImpairmentProblem {
+  /** The key at fault (or "" for the whole object). */
+  key: string;
+  /** One line, sentence case. */
+  message: string;
+  /** What to write instead. */
+  hint: string;
+}
+
+/**
+ * Read live impairment keys (the `impair` object of `POST /links/NAME`, or the words of
+ * `vlab link NAME set`): the same schema and units as a topology file. Unknown keys are refused
+ * with the list of known ones; loss models conflict with `loss`.
+ *
+ * @example
+ * ```ts
+ * import { parseImpairment } from "./impairment.ts";
+ * parseImpairment({ delay: "20ms", loss: "1%" }); // { ok: true, value: { delayUs: 20000, … } }
+ * parseImpairment({ delay: "20" }).ok; // false: "Cannot read delay "20": expected a duration"
+ * ```
+ */
+export function parseImpairment(raw: unknown): Result<Impairment, ImpairmentProblem> {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    return err({
+      key: "",
+      message: "Impairment must be an object of netem keys",
+      hint: 'For example {"delay": "20ms", "loss": "1%"}',
+    });
+  }
+  const keys = new Set<string>(IMPAIRMENT_KEYS);
+  for (const k of Object.keys(raw)) {
+    if (!keys.has(k)) {
+      return err({
+        key: k,
+        message: `Unknown impairment key "${quote(k)}"`,
+        hint: `Keys: ${IMPAIRMENT_KEYS.join(", ")}`,
+      });
+    }
+  }
+  const parsed = impairmentSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = String(issue.path[0] ?? "");
+    const params = (issue as { params?: { hint?: string | null } }).params;
+    return err({
+      key,
+      message: issue.code === "custom" ? issue.message : `Cannot read ${key}: ${issue.message}`,
+      hint: params?.hint ?? `See the ${key} row of docs/topology.md (Impairments)`,
+    });
+  }
+  const v: RawImpairment = parsed.data;
+  const models = [v.loss, v.loss_state, v.loss_gemodel].filter((x) => x !== undefined).length;
+  if (models > 1) {
+    return err({
+      key: v.loss_state !== undefined ? "loss_state" : "loss_gemodel",
+      message: "Cannot use more than one of loss, loss_state and loss_gemodel",
+      hint: "netem takes one loss model per direction: keep one of them",
+    });
+  }
+  const map = new Map(Object.entries(v));
+  return ok(resolveImpairment((k) => map.get(k) as Value));
+}
+
+function quote(s: string): string {
+  // deno-lint-ignore no-control-regex
+  const clean = s.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
+  return clean.length > 40 ? `${clean.slice(0, 40)}…` : clean;
+}
