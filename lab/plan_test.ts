@@ -1,3 +1,4 @@
+import { NO_IMPAIRMENT } from "./host/impair.ts";
 import assert from "node:assert/strict";
 import {
   describeImpair,
@@ -19,16 +20,7 @@ function topology(value: unknown): Topology {
   return r.value;
 }
 
-const NONE: Impairment = {
-  delayUs: 0,
-  jitterUs: 0,
-  lossPct: 0,
-  corruptPct: 0,
-  duplicatePct: 0,
-  reorderPct: 0,
-  rateBps: 0,
-  limit: 1000,
-};
+const NONE: Impairment = { ...NO_IMPAIRMENT };
 
 const hosts = (n: number) =>
   Object.fromEntries(
