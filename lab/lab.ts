@@ -30,6 +30,9 @@ import {
 import type { FromWorker, SwitchStart, ToWorker, VmStart, WorkerRing } from "./wire/messages.ts";
 import { EventLog } from "./events.ts";
 import type { LabPlan, RingPlan } from "./plan.ts";
+import type { Impairment } from "./topology/types.ts";
+import { type PartitionInfo, type PartitionProblem, Partitions } from "./partition.ts";
+import type { Result } from "../devices/result.ts";
 import { THREAD_STATS_SLOTS } from "./wire/control.ts";
 
 export { mergePcapRecords } from "./capture.ts";
@@ -110,6 +113,8 @@ export class Lab {
   readonly #captures = new Map<string, LinkCapture>();
   /** Workloads in flight: request id → its guest, so that `stop` can ask each to finish. */
   readonly #execs = new Map<number, { handle: WorkerHandle; done: Promise<unknown> }>();
+  readonly #impairs: Impairment[];
+  readonly #partitions: Partitions;
 
   private constructor(plan: LabPlan, events: EventLog) {
     this.plan = plan;
@@ -121,6 +126,8 @@ export class Lab {
     this.#rings = plan.rings.map(() => LinkRing.create(plan.ringSlots, plan.slotBytes));
     this.#taps = plan.rings.map(() => TapReader.create(TAP_BYTES));
     for (const link of plan.links) this.#linkUp.set(link.name, true);
+    this.#impairs = plan.rings.map((r) => r.impair);
+    this.#partitions = new Partitions(plan);
   }
 
   /** Start a planned lab; resolves when every guest has brought its NICs up. */
@@ -152,6 +159,9 @@ export class Lab {
       producerThread: ring.producer.thread,
       impair: ring.impair,
       seed: Prng.fromSeed(this.plan.seed).fork(ring.seedLabel).nextU32(),
+      consumerMac: ring.consumer.kind === "nic"
+        ? this.#nicMac(ring.consumer.vm, ring.consumer.nic)
+        : null,
       label: ring.seedLabel,
     };
   }
@@ -414,6 +424,77 @@ export class Lab {
     }
     this.events.emit(up ? "link-up" : "link-down", link);
     return true;
+  }
+
+  #nicMac(vm: string, nic: string): string | null {
+    return this.plan.vms.find((v) => v.name === vm)?.nics.find((n) => n.name === nic)?.mac ?? null;
+  }
+
+  /** The impairment in force on a link ring (it changes with {@linkcode setImpairment}). */
+  ringImpairment(index: number): Impairment {
+    return this.#impairs[index];
+  }
+
+  /**
+   * Change the impairment of one or both directions of a link while it runs (netem's `change`):
+   * the producer of each ring (a device or switch worker) swaps its stage's knobs; frames it
+   * holds keep their due times. Returns false for an unknown link.
+   */
+  setImpairment(
+    link: string,
+    impair: Impairment,
+    direction: "forward" | "reverse" | "both",
+  ): boolean {
+    const l = this.plan.links.find((x) => x.name === link);
+    if (!l) return false;
+    const rings = direction === "both"
+      ? [l.forwardRing, l.reverseRing]
+      : [direction === "forward" ? l.forwardRing : l.reverseRing];
+    for (const index of rings) {
+      this.#impairs[index] = impair;
+      const producer = this.plan.rings[index].producer;
+      const owner = producer.kind === "nic" ? producer.vm : producer.switch;
+      const kind = producer.kind === "nic" ? "device" : "switch";
+      const handle = this.#workers.find((w) => w.owner === owner && w.kind === kind);
+      handle?.worker.postMessage({ type: "impair", ring: index, impair } satisfies ToWorker);
+    }
+    return true;
+  }
+
+  /** Cut every frame between two sets of VMs (or only from `a` to `b` when `oneWay`). */
+  partition(
+    a: readonly string[],
+    b: readonly string[],
+    oneWay: boolean,
+  ): Result<PartitionInfo, PartitionProblem> {
+    const r = this.#partitions.add(a, b, oneWay);
+    if (!r.ok) return r;
+    this.#sendCuts();
+    this.events.emit("partition", String(r.value.id), { a: r.value.a, b: r.value.b, oneWay });
+    return r;
+  }
+
+  /** Remove partition `id`, or every partition; returns the ids removed. */
+  heal(id?: number): number[] {
+    const gone = this.#partitions.heal(id);
+    if (gone.length > 0) {
+      this.#sendCuts();
+      this.events.emit("heal", id === undefined ? undefined : String(id), { ids: gone });
+    }
+    return gone;
+  }
+
+  /** The partitions in force. */
+  partitions(): PartitionInfo[] {
+    return this.#partitions.list();
+  }
+
+  #sendCuts(): void {
+    const cuts = this.#partitions.cuts();
+    for (const w of this.#workers) {
+      if (w.kind === "guest") continue;
+      w.worker.postMessage({ type: "partitions", cuts } satisfies ToWorker);
+    }
   }
 
   /**

@@ -109,7 +109,7 @@ export function labStatus(lab: Lab): LabStatus {
     workers.find((w) => w.kind === kind && w.owner === owner)?.stats ?? {};
   const count = directionCounter(lab);
   const ringInfo = (i: number): LinkDirectionStatus => ({
-    impair: describeImpair(plan.rings[i].impair),
+    impair: describeImpair(lab.ringImpairment(i)),
     ...count(i),
   });
   return {

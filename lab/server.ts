@@ -13,7 +13,10 @@
  * | GET | `/vms/NAME` | what the guest reports (NIC link state, ARP cache) |
  * | POST | `/exec` | `{"vm": "a", "argv": ["ping", "10.0.0.2"]}` → the workload's result |
  * | GET | `/capture?link=NAME` | a live pcap stream of both directions of the link |
- * | POST | `/links/NAME` | `{"up": false}` brings the link down (or up) |
+ * | POST | `/links/NAME` | `{"up": false}` brings the link down (or up); `{"impair": {"delay": "20ms"}, "direction": "both"}` changes its impairment live (`{}` clears it) |
+ * | GET | `/partitions` | the partitions in force |
+ * | POST | `/partitions` | `{"a": ["a"], "b": ["c", "d"], "oneWay": false}` cuts the two sets apart |
+ * | POST | `/heal` | `{}` heals every partition, `{"id": 2}` one |
  * | POST | `/down` | stops the lab |
  *
  * Every error is a 4xx (or 5xx) with `{"error": {"code", "message", "hint"}}`; a bad request
@@ -26,13 +29,10 @@
 import { type ResilientServer, serveResilient } from "./control_listener.ts";
 import { pcapGlobalHeader } from "./host/pcap.ts";
 import type { Lab } from "./lab.ts";
+import { linkRoute, partitionRoute } from "./server_links.ts";
+import { fail, quoteForLine, unknownLink } from "./server_answers.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
-
-/** An error answer. */
-function fail(status: number, code: string, message: string, hint: string): Response {
-  return Response.json({ error: { code, message, hint } }, { status });
-}
 
 /** Options of {@linkcode serveControl}. */
 export interface ControlServerOptions {
@@ -183,19 +183,13 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
   if (path.startsWith("/links/")) {
     const bad = route("POST");
     if (bad) return bad;
-    const link = segment(path.slice(7));
-    const body = await readJson(req);
-    const up = body.ok ? (body.value as { up?: unknown })?.up : undefined;
-    if (typeof up !== "boolean") {
-      return fail(
-        400,
-        "bad-request",
-        `POST ${path} needs {"up": true|false}`,
-        `Send {"up": false}`,
-      );
-    }
-    if (!lab.setLink(link, up)) return unknownLink(lab, link);
-    return Response.json({ link, up });
+    return linkRoute(lab, segment(path.slice(7)), await readJson(req));
+  }
+  if (path === "/partitions" || path === "/heal") {
+    if (path === "/partitions" && method === "GET") return Response.json(lab.partitions());
+    const bad = route("POST");
+    if (bad) return bad;
+    return partitionRoute(lab, path, await readJson(req));
   }
   if (path === "/capture") {
     const bad = route("GET");
@@ -246,7 +240,7 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
     "not-found",
     `No such endpoint: ${method} ${path}`,
     "Endpoints: GET /lab /metrics /events /snapshot /ring?vm=&nic=&queue= /vms/NAME " +
-      "/capture?link=NAME; POST /exec /links/NAME /down",
+      "/capture?link=NAME /partitions; POST /exec /links/NAME /partitions /heal /down",
   );
 }
 
@@ -274,29 +268,11 @@ function rawPathOf(url: string): string {
   return url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, "");
 }
 
-/** A value from a request, safe on one terminal line: control characters escaped, cut at 80. */
-function quoteForLine(text: string): string {
-  const cut = text.length > 80 ? `${text.slice(0, 80)}…` : text;
-  return JSON.stringify(cut).replace(
-    /[\x7f-\x9f]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
-}
-
 function unknownVm(lab: Lab, vm: string): Response {
   return fail(
     404,
     "unknown-vm",
     `The lab has no VM ${quoteForLine(vm)}`,
     `VMs: ${lab.plan.vms.map((v) => v.name).join(", ")}`,
-  );
-}
-
-function unknownLink(lab: Lab, link: string): Response {
-  return fail(
-    404,
-    "unknown-link",
-    `The lab has no link ${quoteForLine(link)}`,
-    `Links: ${lab.plan.links.map((l) => l.name).join(", ")}`,
   );
 }

@@ -30,6 +30,7 @@ import type { VmStart } from "../wire/messages.ts";
 import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { LinkIn, LinkOut, nowUs } from "./link_ends.ts";
+import { PartitionFilter } from "./partition.ts";
 
 interface Nic {
   name: string;
@@ -48,6 +49,7 @@ async function start(msg: VmStart): Promise<void> {
   const dma = new DirectDma(mem);
   const ringAccess = new SharedRingAccess(mem);
   const ringByIndex = new Map(msg.rings.map((r) => [r.index, r]));
+  const partition = new PartitionFilter();
   const nics: Nic[] = msg.nics.map((spec) => {
     const ctl = nicControl(msg.control, layout, spec.index);
     const device = new NetDevice({
@@ -83,7 +85,7 @@ async function start(msg: VmStart): Promise<void> {
       device,
       transport,
       mailbox: ctl.mailbox,
-      out: tx ? new LinkOut(tx, bells, "backpressure") : null,
+      out: tx ? new LinkOut(tx, bells, "backpressure", partition) : null,
       in: rx ? new LinkIn(rx, bells) : null,
       faultReported: false,
     };
@@ -160,6 +162,11 @@ async function start(msg: VmStart): Promise<void> {
         nic.transport.signalConfigChange();
         ringDoorbell(bells, msg.guestThread);
       }
+    } else if (m.type === "impair") {
+      nics.find((n) => n.out?.ringIndex === m.ring)?.out?.setImpairment(m.impair);
+      ringDoorbell(bells, msg.thread); // re-plan the next wake-up
+    } else if (m.type === "partitions") {
+      partition.set(m.cuts);
     }
   });
 
@@ -198,6 +205,9 @@ async function start(msg: VmStart): Promise<void> {
     periodic: () => {
       for (const nic of nics) {
         if (nic.out?.stage) stats.setAll(`${nic.name}_impair_`, nic.out.stage.counters);
+        if (nic.out?.partitionDropped) {
+          stats.set(`${nic.name}_partition_dropped`, nic.out.partitionDropped);
+        }
       }
       stats.flush();
     },

@@ -10,7 +10,8 @@ import type { FrameSink } from "../../devices/net/device.ts";
 import { Prng } from "../../devices/prng.ts";
 import { ringDoorbell } from "../wire/doorbell.ts";
 import type { WorkerRing } from "../wire/messages.ts";
-import { ImpairStage } from "./impair.ts";
+import { type Impairment, ImpairStage, isPassthrough } from "./impair.ts";
+import { macNumber, type PartitionFilter } from "./partition.ts";
 import { LinkRing } from "./link_ring.ts";
 import { TapWriter } from "./tap.ts";
 
@@ -22,14 +23,26 @@ import { TapWriter } from "./tap.ts";
  */
 export type FullRingPolicy = "backpressure" | "drop";
 
-/** The producer end of a link direction: its ring, impairment stage and the thread to wake. */
+/**
+ * The producer end of a link direction: its ring, impairment stage, the worker's partition
+ * filter and the thread to wake. Without an impairment (and with nothing held by the stage) a
+ * frame goes straight into the ring: the stage is bypassed.
+ */
 export class LinkOut implements FrameSink {
   readonly ring: LinkRing;
-  readonly stage: ImpairStage | null;
+  /** Index of the ring in the plan (live changes name it). */
+  readonly ringIndex: number;
   readonly consumerThread: number;
   readonly policy: FullRingPolicy;
   /** True while a frame waits for room in the ring (back-pressure). */
   blocked = false;
+  /** Frames not sent because a partition cuts them. */
+  partitionDropped = 0;
+  #stage: ImpairStage | null = null;
+  #bypass = true;
+  readonly #seed: number;
+  readonly #partition: PartitionFilter | null;
+  readonly #consumerMac: number;
   #scratch: Uint8Array;
   #reserved: Uint8Array | null = null;
   #bells: Int32Array;
@@ -39,17 +52,47 @@ export class LinkOut implements FrameSink {
    * @param spec the ring as the plan gives it
    * @param bells the lab's doorbells
    * @param policy what a full ring means
+   * @param partition the worker's partition filter (shared by its producers), if any
    */
-  constructor(spec: WorkerRing, bells: Int32Array, policy: FullRingPolicy) {
+  constructor(
+    spec: WorkerRing,
+    bells: Int32Array,
+    policy: FullRingPolicy,
+    partition: PartitionFilter | null = null,
+  ) {
     const attached = LinkRing.attach(spec.buffer);
     if (!attached.ok) throw new Error(`Cannot attach link ring ${spec.label}`);
     this.ring = attached.value;
-    const stage = new ImpairStage(spec.impair, Prng.fromSeed(spec.seed));
-    this.stage = stage.passthrough ? null : stage;
+    this.ringIndex = spec.index;
+    this.#seed = spec.seed;
+    this.#partition = partition;
+    this.#consumerMac = macNumber(spec.consumerMac);
     this.consumerThread = spec.consumerThread;
     this.policy = policy;
     this.#bells = bells;
     this.#scratch = new Uint8Array(this.ring.slotBytes);
+    this.setImpairment(spec.impair);
+  }
+
+  /** The impairment stage, once the direction has been impaired (null before). */
+  get stage(): ImpairStage | null {
+    return this.#stage;
+  }
+
+  /**
+   * Change the direction's impairment (netem's `change`): frames the stage holds keep their due
+   * times; the stage is made on the first impairment and bypassed again once it is off and
+   * empty. Throws on invalid knobs, like {@linkcode ImpairStage}.
+   */
+  setImpairment(imp: Impairment): void {
+    if (this.#stage) this.#stage.setImpairment(imp);
+    else if (!isPassthrough(imp)) this.#stage = new ImpairStage(imp, Prng.fromSeed(this.#seed));
+    this.#updateBypass();
+  }
+
+  #updateBypass(): void {
+    const s = this.#stage;
+    this.#bypass = s === null || (s.passthrough && s.held === 0);
   }
 
   /**
@@ -57,7 +100,7 @@ export class LinkOut implements FrameSink {
    * is full and the policy is back-pressure: the device keeps the frame in its transmitq.
    */
   reserve(maxLen: number): Uint8Array | null {
-    if (this.stage) return this.#scratch.subarray(0, Math.min(maxLen, this.#scratch.length));
+    if (!this.#bypass) return this.#scratch.subarray(0, Math.min(maxLen, this.#scratch.length));
     const slot = this.ring.reserve(maxLen);
     this.#reserved = slot;
     if (slot !== null) {
@@ -74,9 +117,17 @@ export class LinkOut implements FrameSink {
 
   /** FrameSink: send the reserved frame. */
   commit(len: number): void {
-    if (this.stage) {
-      this.stage.offer(this.#scratch.subarray(0, len), nowUs());
+    const p = this.#partition;
+    if (!this.#bypass) {
+      const frame = this.#scratch.subarray(0, len);
+      if (p?.active && p.cuts(frame, this.#consumerMac)) this.partitionDropped++;
+      else this.#stage!.offer(frame, nowUs());
     } else if (this.#reserved) {
+      if (p?.active && p.cuts(this.#reserved.subarray(0, len), this.#consumerMac)) {
+        this.partitionDropped++; // the slot stays unused: the next reserve returns it again
+        this.#reserved = null;
+        return;
+      }
       this.ring.commit(len);
       this.#reserved = null;
       this.#pending = true;
@@ -87,9 +138,9 @@ export class LinkOut implements FrameSink {
 
   /** Release due frames of the impairment stage and publish; wake the consumer if it sleeps. */
   flush(): void {
-    if (this.stage) {
+    if (this.#stage && !this.#bypass) {
       this.blocked = false;
-      this.stage.drain(nowUs(), (frame) => {
+      this.#stage.drain(nowUs(), (frame) => {
         const slot = this.ring.reserve(frame.length);
         if (slot === null) {
           if (this.policy === "backpressure") {
@@ -104,6 +155,7 @@ export class LinkOut implements FrameSink {
         this.#pending = true;
         return true;
       });
+      this.#updateBypass();
     }
     if (!this.#pending) return;
     this.#pending = false;
@@ -120,8 +172,8 @@ export class LinkOut implements FrameSink {
 
   /** Milliseconds until the stage next has a frame due (Infinity while blocked: a ring wakes us). */
   nextDueMs(): number {
-    if (!this.stage || this.blocked) return Infinity;
-    const due = this.stage.nextDueUs();
+    if (this.#bypass || this.blocked) return Infinity;
+    const due = this.#stage!.nextDueUs();
     return due === Infinity ? Infinity : Math.max(0, (due - nowUs()) / 1000);
   }
 }

@@ -11,20 +11,22 @@
  * @module
  */
 
-import { setThreadState, ThreadState } from "../wire/doorbell.ts";
+import { ringDoorbell, setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
-import { post, runWorker } from "../wire/worker_scope.ts";
+import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { LinkIn, LinkOut, nowUs } from "./link_ends.ts";
+import { PartitionFilter } from "./partition.ts";
 import { LearningSwitch } from "./switch.ts";
 
 async function start(msg: SwitchStart): Promise<void> {
   const bells = new Int32Array(msg.doorbells);
+  const partition = new PartitionFilter();
   const ports = msg.ports.map((p) => ({
     link: p.link,
     in: new LinkIn(p.rx, bells),
-    out: new LinkOut(p.tx, bells, "drop"),
+    out: new LinkOut(p.tx, bells, "drop", partition),
   }));
   const bridge = new LearningSwitch({
     ports: ports.length,
@@ -67,6 +69,15 @@ async function start(msg: SwitchStart): Promise<void> {
     return work;
   };
 
+  onControl((m) => {
+    if (m.type === "impair") {
+      ports.find((p) => p.out.ringIndex === m.ring)?.out.setImpairment(m.impair);
+      ringDoorbell(bells, msg.thread); // re-plan the next wake-up
+    } else if (m.type === "partitions") {
+      partition.set(m.cuts);
+    }
+  });
+
   // Running before "ready": the supervisor reads the state word as soon as it hears.
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
@@ -79,6 +90,9 @@ async function start(msg: SwitchStart): Promise<void> {
       // Impairments of the switch's out directions, as a device worker publishes its NICs'.
       for (const port of ports) {
         if (port.out.stage) stats.setAll(`${port.link}_impair_`, port.out.stage.counters);
+        if (port.out.partitionDropped) {
+          stats.set(`${port.link}_partition_dropped`, port.out.partitionDropped);
+        }
       }
       stats.flush();
     },

@@ -34,6 +34,8 @@ export interface WorkerRing {
   impair: Impairment;
   /** PRNG seed of the impairment stage. */
   seed: number;
+  /** MAC of the NIC that consumes the ring, or null when a switch does (partitions). */
+  consumerMac: string | null;
   /** Link name and direction, for logs. */
   label: string;
 }
@@ -89,7 +91,11 @@ export type ToWorker =
   | { type: "exec"; id: number; argv: string[] }
   | { type: "cancel"; id: number }
   | { type: "inspect"; id: number }
-  | { type: "link"; nic: number; up: boolean };
+  | { type: "link"; nic: number; up: boolean }
+  /** Change the impairment of the ring this worker produces into (netem's `change`). */
+  | { type: "impair"; ring: number; impair: Impairment }
+  /** The (source MAC, destination MAC) pairs that partitions cut, all of them. */
+  | { type: "partitions"; cuts: [string, string][] };
 
 /** Messages from a worker. */
 export type FromWorker =

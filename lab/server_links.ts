@@ -1,0 +1,103 @@
+/**
+ * The control server's routes that change a running lab's links and partitions:
+ * `POST /links/NAME` (up/down, or a live impairment), `POST /partitions` and `POST /heal`.
+ * Values are read by the same reader as topology files (`topology/impairment.ts`), so a bad
+ * value is refused with the same message as in YAML, naming the key.
+ *
+ * @module
+ */
+
+import type { Lab } from "./lab.ts";
+import { fail, unknownLink } from "./server_answers.ts";
+import { parseImpairment } from "./topology/impairment.ts";
+
+type Body = { ok: true; value: unknown } | { ok: false };
+
+const DIRECTIONS = new Set(["forward", "reverse", "both"]);
+
+/** `POST /links/NAME`: `{"up": bool}` or `{"impair": {…}, "direction": "both"}`. */
+export function linkRoute(lab: Lab, link: string, body: Body): Response {
+  const v = body.ok && body.value !== null && typeof body.value === "object"
+    ? body.value as Record<string, unknown>
+    : null;
+  if (v !== null && Object.hasOwn(v, "impair")) {
+    const direction = v.direction ?? "both";
+    if (typeof direction !== "string" || !DIRECTIONS.has(direction)) {
+      return fail(
+        400,
+        "bad-impairment",
+        `Direction must be "forward", "reverse" or "both", got ${JSON.stringify(direction)}`,
+        `Send {"impair": {...}, "direction": "forward"}`,
+      );
+    }
+    const imp = parseImpairment(v.impair);
+    if (!imp.ok) return fail(400, "bad-impairment", imp.error.message, imp.error.hint);
+    if (
+      !lab.setImpairment(link, imp.value, direction as "forward" | "reverse" | "both")
+    ) {
+      return unknownLink(lab, link);
+    }
+    const l = lab.plan.links.find((x) => x.name === link)!;
+    return Response.json({
+      link,
+      direction,
+      forward: lab.ringImpairment(l.forwardRing),
+      reverse: lab.ringImpairment(l.reverseRing),
+    });
+  }
+  const up = v?.up;
+  if (typeof up !== "boolean") {
+    return fail(
+      400,
+      "bad-request",
+      'POST /links/NAME needs {"up": true|false} or {"impair": {...}}',
+      `Send {"up": false} or {"impair": {"delay": "20ms", "loss": "1%"}}`,
+    );
+  }
+  if (!lab.setLink(link, up)) return unknownLink(lab, link);
+  return Response.json({ link, up });
+}
+
+/** `POST /partitions` (`{"a": [...], "b": [...], "oneWay": false}`) and `POST /heal` (`{"id"?}`). */
+export function partitionRoute(lab: Lab, path: string, body: Body): Response {
+  const v = body.ok && body.value !== null && typeof body.value === "object"
+    ? body.value as Record<string, unknown>
+    : null;
+  if (path === "/heal") {
+    const id = v?.id;
+    if (v === null || (id !== undefined && !(Number.isInteger(id) && (id as number) > 0))) {
+      return fail(400, "bad-request", 'POST /heal needs {} or {"id": N}', `Send {"id": 1}`);
+    }
+    const healed = lab.heal(id as number | undefined);
+    if (id !== undefined && healed.length === 0) {
+      return fail(
+        404,
+        "unknown-partition",
+        `The lab has no partition ${id}`,
+        `Partitions: ${lab.partitions().map((p) => p.id).join(", ") || "none"}`,
+      );
+    }
+    return Response.json({ healed });
+  }
+  const names = (x: unknown) =>
+    Array.isArray(x) && x.every((n) => typeof n === "string") ? x as string[] : null;
+  const a = names(v?.a), b = names(v?.b);
+  if (a === null || b === null || (v?.oneWay !== undefined && typeof v.oneWay !== "boolean")) {
+    return fail(
+      400,
+      "bad-request",
+      "POST /partitions needs string arrays `a` and `b` (and a boolean `oneWay`)",
+      `For example {"a": ["a", "b"], "b": ["c"], "oneWay": false}`,
+    );
+  }
+  const r = lab.partition(a, b, v?.oneWay === true);
+  if (!r.ok) {
+    return fail(
+      r.error.code === "unknown-vm" ? 404 : 400,
+      r.error.code,
+      r.error.message,
+      r.error.hint,
+    );
+  }
+  return Response.json(r.value, { status: 201 });
+}
