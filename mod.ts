@@ -127,6 +127,8 @@ export {
 } from "./lab/drill/mod.ts";
 export type { LabStatus, LinkDirectionStatus, NicStatus } from "./lab/metrics.ts";
 export type { CaptureOptions, ExecOutcome, Lab, VmState } from "./lab/lab.ts";
+export type { PartitionInfo } from "./lab/partition.ts";
+export { type ImpairmentProblem, parseImpairment } from "./lab/topology/impairment.ts";
 export {
   formatPlan,
   type LabPlan,

@@ -51,6 +51,9 @@ export const EXIT_CODES = {
  * - `lab-failed`: a lab could not start.
  * - `unknown-vm`, `unknown-link`, `unknown-queue`: the lab has no such VM, link or queue.
  * - `workload-failed`: a guest workload could not run (bad arguments, or it failed).
+ * - `bad-impairment`: a live impairment value is not valid (the same rules as topology files).
+ * - `bad-partition`: a partition's sides are empty or share a VM.
+ * - `unknown-partition`: `vlab heal ID` named a partition that is not in force.
  * - `control-error`: the lab's control socket answered with an error.
  * - `drill-invalid`: a drill file has problems (each is printed as file:line:col); exit 2.
  * - `unreachable`: `vlab pingall` found pairs of VMs that got no reply.
@@ -87,6 +90,9 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "unknown-link": EXIT_CODES.failure,
   "unknown-queue": EXIT_CODES.failure,
   "workload-failed": EXIT_CODES.failure,
+  "bad-impairment": EXIT_CODES.usage,
+  "bad-partition": EXIT_CODES.usage,
+  "unknown-partition": EXIT_CODES.failure,
   "control-error": EXIT_CODES.failure,
   "drill-invalid": EXIT_CODES.usage,
   "internal": EXIT_CODES.failure,

@@ -28,6 +28,7 @@ import {
 import type { Topology } from "../lab/topology/types.ts";
 import { EXIT_CODES, VlabError } from "./errors.ts";
 import { downCommand, lsCommand, upDetached } from "./lab_lifecycle.ts";
+import { healCommand, linkCommand, partitionCommand } from "./lab_links.ts";
 import { machineMemory, memoryFit, memoryFitError } from "./memory_fit.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
@@ -67,6 +68,8 @@ export function labCommands(): Command[] {
     execCommand(),
     captureCommand(),
     linkCommand(),
+    partitionCommand(),
+    healCommand(),
     lsCommand(),
     validateCommand(),
     schemaCommand(),
@@ -264,31 +267,6 @@ function captureCommand() {
         if (sink !== Deno.stdout) (sink as Deno.FsFile).close();
         client.close();
       }
-    });
-}
-
-function linkCommand() {
-  return new Command("link")
-    .description("bring a link down or up (the guests see their link status change)")
-    .argument("<link>", "the link")
-    .argument("<state>", "up or down")
-    .option("--lab <name>", "the lab (default: the only running lab)")
-    .action(async (link, state, opts) => {
-      if (state !== "up" && state !== "down") {
-        throw new VlabError(
-          "bad-option",
-          `Link state must be "up" or "down", got ${quote(state)}`,
-          {
-            hint: `For example: vlab link ${escapeControl(link)} down`,
-          },
-        );
-      }
-      const record = await resolveLab(opts.lab);
-      await controlJson(record, `/links/${encodeURIComponent(link)}`, {
-        method: "POST",
-        body: JSON.stringify({ up: state === "up" }),
-      });
-      await out(`link ${link} ${state}\n`);
     });
 }
 

@@ -20,6 +20,8 @@ import {
   topologyFromObject,
 } from "./topology/mod.ts";
 import type { Topology } from "./topology/types.ts";
+import { parseImpairment } from "./topology/impairment.ts";
+import type { PartitionInfo } from "./partition.ts";
 import { pcapGlobalHeader } from "./host/pcap.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
 import type { LabSnapshot, RingView } from "./snapshot_types.ts";
@@ -102,6 +104,24 @@ export interface LabHandle {
   /** Bring a link down or up. */
   setLink(link: string, up: boolean): void;
   /**
+   * Change a link's impairment while it runs (netem's `change`): `impair` holds the topology
+   * file's impairment keys (`{ delay: "20ms", jitter: "2ms", loss: "1%" }`); `{}` clears it.
+   * Every key not given is off. Throws `bad-impairment` for a bad value, `unknown-link`.
+   */
+  setImpairment(
+    link: string,
+    impair: Record<string, string | number>,
+    options?: { direction?: "forward" | "reverse" | "both" },
+  ): void;
+  /**
+   * Cut every frame between two sets of VMs (or only from `a` to `b` with `oneWay`), across
+   * switches too; returns the partition (its `id` heals it). Throws `unknown-vm`,
+   * `bad-partition`.
+   */
+  partition(a: string[], b: string[], options?: { oneWay?: boolean }): PartitionInfo;
+  /** Heal partition `id`, or every partition; returns the ids healed. */
+  heal(id?: number): number[];
+  /**
    * Capture a link for `ms` milliseconds (or until `signal` aborts) and return a whole pcap
    * file (global header and records).
    */
@@ -174,6 +194,23 @@ function handleOf(running: RegisteredLab): LabHandle {
         );
       }
     },
+    setImpairment: (link, impair, options = {}) => {
+      const r = parseImpairment(impair);
+      if (!r.ok) throw new LabError("bad-impairment", r.error.message, r.error.hint);
+      if (!lab.setImpairment(link, r.value, options.direction ?? "both")) {
+        throw new LabError(
+          "unknown-link",
+          `The lab has no link "${link}"`,
+          `Links: ${lab.plan.links.map((l) => l.name).join(", ")}`,
+        );
+      }
+    },
+    partition: (a, b, options = {}) => {
+      const r = lab.partition(a, b, options.oneWay === true);
+      if (!r.ok) throw new LabError(r.error.code, r.error.message, r.error.hint);
+      return r.value;
+    },
+    heal: (id) => lab.heal(id),
     capture: async (link, options) => {
       if (!lab.plan.links.some((l) => l.name === link)) {
         throw new LabError(

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { LabError } from "./errors.ts";
+import { LabError, type LabErrorCode } from "./errors.ts";
 import { type ProcessState, processState } from "./proc.ts";
 import { findLabs, type LabRecord, removeStaleLab } from "./state.ts";
 import { quote } from "./topology/quote.ts";
@@ -116,10 +116,15 @@ export async function controlJson<T>(
   client.close();
   if (!res.ok) {
     const e = (body as { error?: { code?: string; message?: string; hint?: string } })?.error;
-    const code = e?.code === "unknown-vm" || e?.code === "unknown-link" ||
-        e?.code === "workload-failed"
-      ? e.code
-      : "control-error";
+    const passed = new Set<string | undefined>([
+      "unknown-vm",
+      "unknown-link",
+      "workload-failed",
+      "bad-impairment",
+      "bad-partition",
+      "unknown-partition",
+    ]);
+    const code = passed.has(e?.code) ? e!.code as LabErrorCode : "control-error";
     throw new LabError(
       code,
       e?.message ?? `The lab answered ${res.status}`,

@@ -16,6 +16,9 @@ export type LabErrorCode =
   | "unknown-link"
   | "unknown-queue"
   | "workload-failed"
+  | "bad-impairment"
+  | "bad-partition"
+  | "unknown-partition"
   | "control-error"
   | "drill-invalid";
 

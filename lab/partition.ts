@@ -11,6 +11,7 @@
 
 import { err, ok, type Result } from "../devices/result.ts";
 import type { LabPlan } from "./plan.ts";
+import { quote } from "./topology/quote.ts";
 
 /** One partition in force. */
 export interface PartitionInfo {
@@ -78,7 +79,7 @@ export class Partitions {
       if (!this.#macs.has(vm)) {
         return err({
           code: "unknown-vm",
-          message: `Cannot partition: the lab has no VM "${quote(vm)}"`,
+          message: `Cannot partition: the lab has no VM ${quote(vm)}`,
           hint: `VMs: ${vms}`,
         });
       }
@@ -87,7 +88,7 @@ export class Partitions {
     if (both !== undefined) {
       return err({
         code: "bad-partition",
-        message: `Cannot partition: VM "${both}" is on both sides`,
+        message: `Cannot partition: VM ${quote(both)} is on both sides`,
         hint: "Put each VM on one side only",
       });
     }
@@ -132,10 +133,4 @@ export class Partitions {
     }
     return out;
   }
-}
-
-function quote(s: string): string {
-  // deno-lint-ignore no-control-regex
-  const clean = s.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
-  return clean.length > 40 ? `${clean.slice(0, 40)}…` : clean;
 }

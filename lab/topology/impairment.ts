@@ -11,6 +11,7 @@ import { err, ok, type Result } from "../../devices/result.ts";
 import { type LossModel, NO_IMPAIRMENT } from "../host/impair.ts";
 import type { Impairment } from "./types.ts";
 import { IMPAIRMENT_KEYS, impairmentSchema, type RawImpairment } from "./schema.ts";
+import { quote } from "./quote.ts";
 import { parseDuration, parsePercent, parsePercentList, parseRate } from "./units.ts";
 
 type Value = string | number | undefined;
@@ -116,7 +117,7 @@ export function parseImpairment(raw: unknown): Result<Impairment, ImpairmentProb
     if (!keys.has(k)) {
       return err({
         key: k,
-        message: `Unknown impairment key "${quote(k)}"`,
+        message: `Unknown impairment key ${quote(k)}`,
         hint: `Keys: ${IMPAIRMENT_KEYS.join(", ")}`,
       });
     }
@@ -143,10 +144,4 @@ export function parseImpairment(raw: unknown): Result<Impairment, ImpairmentProb
   }
   const map = new Map(Object.entries(v));
   return ok(resolveImpairment((k) => map.get(k) as Value));
-}
-
-function quote(s: string): string {
-  // deno-lint-ignore no-control-regex
-  const clean = s.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
-  return clean.length > 40 ? `${clean.slice(0, 40)}…` : clean;
 }

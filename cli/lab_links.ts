@@ -1,0 +1,174 @@
+/**
+ * The commands that change a running lab's links: `vlab link NAME up|down|set|clear`,
+ * `vlab partition A / B [--one-way]` and `vlab heal [ID]`. Live impairment values are checked
+ * here with the same reader as topology files (a bad value exits 2 before the lab is asked),
+ * then sent to the lab's control socket.
+ *
+ * @module
+ */
+
+import { Command, Option } from "@commander-js/extra-typings";
+import { controlJson, resolveLab } from "../lab/client.ts";
+import type { PartitionInfo } from "../lab/partition.ts";
+import { describeImpair } from "../lab/plan.ts";
+import { parseImpairment } from "../lab/topology/impairment.ts";
+import { escapeControl, quote } from "../lab/topology/quote.ts";
+import type { Impairment } from "../lab/topology/types.ts";
+import { VlabError } from "./errors.ts";
+import { writeAll } from "./progress.ts";
+
+const encoder = new TextEncoder();
+const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
+
+/**
+ * Read `KEY=VALUE` words into an impairment object as a topology file would write it (a plain
+ * number stays a number, like YAML's `loss: 1`). Throws `bad-impairment` (exit 2).
+ *
+ * @example
+ * ```ts
+ * import { impairmentWords } from "./lab_links.ts";
+ * impairmentWords(["delay=20ms", "gap=5"]); // { delay: "20ms", gap: 5 }
+ * ```
+ */
+export function impairmentWords(words: readonly string[]): Record<string, string | number> {
+  const raw: Record<string, string | number> = {};
+  for (const w of words) {
+    const eq = w.indexOf("=");
+    if (eq <= 0) {
+      throw new VlabError("bad-impairment", `Cannot read ${quote(w)}: expected KEY=VALUE`, {
+        hint: "For example: vlab link a-b set delay=20ms jitter=2ms loss=1%",
+      });
+    }
+    const value = w.slice(eq + 1);
+    Object.defineProperty(raw, w.slice(0, eq), {
+      value: /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  const r = parseImpairment(raw);
+  if (!r.ok) throw new VlabError("bad-impairment", r.error.message, { hint: r.error.hint });
+  return raw;
+}
+
+/** `vlab link NAME up|down`, `vlab link NAME set KEY=VALUE…`, `vlab link NAME clear`. */
+export function linkCommand() {
+  return new Command("link")
+    .description(
+      "bring a link down or up, or change its impairment live (netem's change): " +
+        "`set delay=20ms jitter=2ms loss=1%`, `clear`",
+    )
+    .argument("<link>", "the link")
+    .argument("<action>", "up, down, set or clear")
+    .argument("[values...]", "with set: netem keys as KEY=VALUE (the topology file's keys)")
+    .addOption(
+      new Option("--direction <dir>", "with set or clear: the direction changed")
+        .choices(["forward", "reverse", "both"] as const).default("both" as const),
+    )
+    .option("--lab <name>", "the lab (default: the only running lab)")
+    .action(async (link, action, values, opts) => {
+      const path = `/links/${encodeURIComponent(link)}`;
+      if (action === "up" || action === "down") {
+        const record = await resolveLab(opts.lab);
+        await controlJson(record, path, {
+          method: "POST",
+          body: JSON.stringify({ up: action === "up" }),
+        });
+        return await out(`link ${escapeControl(link)} ${action}\n`);
+      }
+      if (action !== "set" && action !== "clear") {
+        throw new VlabError(
+          "bad-option",
+          `Link action must be "up", "down", "set" or "clear", got ${quote(action)}`,
+          { hint: `For example: vlab link ${escapeControl(link)} set delay=20ms loss=1%` },
+        );
+      }
+      if (action === "set" && values.length === 0) {
+        throw new VlabError("bad-impairment", "Nothing to set: give at least one KEY=VALUE", {
+          hint: `For example: vlab link ${escapeControl(link)} set delay=20ms loss=1%`,
+        });
+      }
+      if (action === "clear" && values.length > 0) {
+        throw new VlabError("bad-option", "clear takes no values", {
+          hint: `For example: vlab link ${escapeControl(link)} clear --direction forward`,
+        });
+      }
+      const impair = impairmentWords(values);
+      const record = await resolveLab(opts.lab);
+      const r = await controlJson<{ forward: Impairment; reverse: Impairment }>(record, path, {
+        method: "POST",
+        body: JSON.stringify({ impair, direction: opts.direction }),
+      });
+      await out(
+        `link ${escapeControl(link)}: forward ${describeImpair(r.forward)}; reverse ${
+          describeImpair(r.reverse)
+        }\n`,
+      );
+    });
+}
+
+/**
+ * Split `vlab partition` words into the two sides: `a,b / c,d`, `a,b/c,d` or `a b / c`.
+ *
+ * @example
+ * ```ts
+ * import { partitionSides } from "./lab_links.ts";
+ * partitionSides(["a,b", "/", "c"]); // [["a", "b"], ["c"]]
+ * ```
+ */
+export function partitionSides(words: readonly string[]): [string[], string[]] {
+  const sides = words.join(" ").split("/");
+  const names = (s: string) => s.split(/[\s,]+/).filter((n) => n !== "");
+  if (sides.length !== 2 || names(sides[0]).length === 0 || names(sides[1]).length === 0) {
+    throw new VlabError("bad-partition", `Cannot read partition ${quote(words.join(" "))}`, {
+      hint: "Write two comma-separated sets of VMs with a slash between: vlab partition a,b / c,d",
+    });
+  }
+  return [names(sides[0]), names(sides[1])];
+}
+
+/** `vlab partition A / B [--one-way]`. */
+export function partitionCommand() {
+  return new Command("partition")
+    .description("cut every frame between two sets of VMs (also across switches): a,b / c,d")
+    .argument("<sides...>", "the two sets of VMs, a slash between them")
+    .option("--one-way", "cut only frames from the first set to the second")
+    .option("--lab <name>", "the lab (default: the only running lab)")
+    .action(async (words, opts) => {
+      const [a, b] = partitionSides(words);
+      const record = await resolveLab(opts.lab);
+      const p = await controlJson<PartitionInfo>(record, "/partitions", {
+        method: "POST",
+        body: JSON.stringify({ a, b, oneWay: opts.oneWay === true }),
+      });
+      await out(
+        `partition ${p.id}: ${p.a.join(",")} ${p.oneWay ? "→" : "⇹"} ${p.b.join(",")}\n`,
+      );
+    });
+}
+
+/** `vlab heal [ID]`. */
+export function healCommand() {
+  return new Command("heal")
+    .description("remove every partition, or partition ID")
+    .argument("[id]", "a partition id (see the output of vlab partition)")
+    .option("--lab <name>", "the lab (default: the only running lab)")
+    .action(async (id, opts) => {
+      if (id !== undefined && !/^[1-9]\d{0,8}$/.test(id)) {
+        throw new VlabError(
+          "bad-option",
+          `Partition id must be a positive integer, got ${quote(id)}`,
+          {
+            hint: "vlab heal 1 (or vlab heal for every partition)",
+          },
+        );
+      }
+      const record = await resolveLab(opts.lab);
+      const r = await controlJson<{ healed: number[] }>(record, "/heal", {
+        method: "POST",
+        body: JSON.stringify(id === undefined ? {} : { id: Number(id) }),
+      });
+      await out(r.healed.length === 0 ? "no partition\n" : `healed ${r.healed.join(", ")}\n`);
+    });
+}
