@@ -185,3 +185,111 @@ Deno.test("the same seed and input times give the same output; another seed diff
   assert.equal(go(7), go(7));
   assert.notEqual(go(7), go(8));
 });
+
+Deno.test("reorder with gap sends exactly every gap-th frame at once (netem reorder 100% gap 5)", () => {
+  const s = stage({ delayUs: 10_000, reorderPct: 100, reorderGap: 5 });
+  for (let i = 1; i <= 12; i++) s.offer(frame(i), 0);
+  const got = run(s, 1e9).map(([t, seq]) => [t, seq]);
+  assert.deepEqual(got, [
+    [0, 5],
+    [0, 10],
+    ...[1, 2, 3, 4, 6, 7, 8, 9, 11, 12].map((seq) => [10_000, seq]),
+  ]);
+  assert.equal(s.counters.reordered, 2);
+});
+
+Deno.test("rate counts the packet overhead in each frame's serialisation time", () => {
+  // 1 mbit/s: (100 + 24) bytes take 992 µs; a negative overhead shortens it.
+  const s = stage({ rateBps: 1_000_000, overheadBytes: 24 });
+  s.offer(frame(1, 100), 0);
+  s.offer(frame(2, 100), 0);
+  assert.deepEqual(run(s, 1e9).map(([t, seq]) => [t, seq]), [[992, 1], [1984, 2]]);
+  const neg = stage({ rateBps: 1_000_000, overheadBytes: -20 });
+  neg.offer(frame(1, 100), 0);
+  assert.equal(neg.nextDueUs(), 640);
+});
+
+Deno.test("normal jitter spreads due times around the delay; correlation smooths them", () => {
+  const spread = (corr: number) => {
+    const s = stage({
+      delayUs: 10_000,
+      jitterUs: 1000,
+      distribution: "normal",
+      delayCorrPct: corr,
+    });
+    const dues: number[] = [];
+    // Each frame is offered after the previous one is due: no FIFO clamping.
+    for (let i = 0; i < 2000; i++) {
+      const t = i * 100_000;
+      s.offer(frame(i), t);
+      dues.push(s.nextDueUs() - t);
+      s.drain(Infinity, () => true);
+    }
+    const m = dues.reduce((a, b) => a + b, 0) / dues.length;
+    const sd = Math.sqrt(dues.reduce((a, b) => a + (b - m) ** 2, 0) / dues.length);
+    let step = 0;
+    for (let i = 1; i < dues.length; i++) step += Math.abs(dues[i] - dues[i - 1]);
+    return { m, sd, step: step / (dues.length - 1) };
+  };
+  const free = spread(0);
+  assert.ok(Math.abs(free.m - 10_000) < 100, `mean ${free.m}`);
+  assert.ok(Math.abs(free.sd - 1000) < 100, `sd ${free.sd}`);
+  const smooth = spread(90);
+  assert.ok(smooth.step < free.step / 3, `steps ${smooth.step} vs ${free.step}`);
+});
+
+Deno.test("a live change keeps the due times of held frames and applies to new ones", () => {
+  const s = stage({ delayUs: 10_000 });
+  s.offer(frame(1), 0);
+  s.setImpairment({ ...NO_IMPAIRMENT, lossPct: 100 });
+  s.offer(frame(2), 1);
+  assert.equal(s.counters.lost, 1);
+  assert.deepEqual(run(s, 1e9).map(([t, seq]) => [t, seq]), [[10_000, 1]]);
+  s.setImpairment(NO_IMPAIRMENT);
+  assert.equal(s.passthrough, true);
+  assert.equal(s.held, 0);
+});
+
+Deno.test("a live change of limit grows the pool or drops at the new, lower limit", () => {
+  const s = stage({ delayUs: 1000, limit: 2 });
+  for (let i = 0; i < 3; i++) s.offer(frame(i), 0);
+  assert.equal(s.counters.droppedLimit, 1);
+  s.setImpairment({ ...NO_IMPAIRMENT, delayUs: 1000, limit: 4 });
+  for (let i = 3; i < 6; i++) s.offer(frame(i), 0);
+  assert.deepEqual([s.held, s.counters.droppedLimit], [4, 2]);
+  s.setImpairment({ ...NO_IMPAIRMENT, delayUs: 1000, limit: 1 });
+  s.offer(frame(6), 0);
+  assert.deepEqual([s.held, s.counters.droppedLimit], [4, 3]);
+  assert.deepEqual(run(s, 1e9).map(([, seq]) => seq), [0, 1, 3, 4]);
+});
+
+Deno.test("every model is deterministic: the same seed and offer times give the same decisions", () => {
+  const all: Partial<Impairment> = {
+    delayUs: 300,
+    jitterUs: 200,
+    delayCorrPct: 25,
+    distribution: "paretonormal",
+    lossModel: { kind: "gemodel", p: 5, r: 30, oneMinusH: 80, oneMinusK: 1 },
+    corruptPct: 5,
+    corruptCorrPct: 30,
+    duplicatePct: 5,
+    duplicateCorrPct: 30,
+    reorderPct: 20,
+    reorderCorrPct: 10,
+    reorderGap: 3,
+    rateBps: 50_000_000,
+    overheadBytes: 14,
+  };
+  const go = (seed: number, imp: Partial<Impairment>) => {
+    const s = stage(imp, seed);
+    for (let i = 0; i < 2000; i++) s.offer(frame(i, 60 + (i % 100)), i * 3);
+    return JSON.stringify([run(s, 1e9), s.counters]);
+  };
+  assert.equal(go(7, all), go(7, all));
+  assert.notEqual(go(7, all), go(8, all));
+  const state = {
+    ...all,
+    lossModel: { kind: "state" as const, p13: 3, p31: 40, p32: 10, p23: 20, p14: 1 },
+  };
+  assert.equal(go(9, state), go(9, state));
+});

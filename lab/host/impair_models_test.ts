@@ -1,0 +1,145 @@
+/**
+ * The netem models, statistically, with fixed seeds and bounded samples: correlated loss is
+ * bursty, Gilbert-Elliott and the 4-state model lose at their stationary rates with their burst
+ * lengths, the jitter distributions have their shapes.
+ */
+
+import assert from "node:assert/strict";
+import { Prng } from "../../devices/prng.ts";
+import {
+  Correlated,
+  type DelayDistribution,
+  jitterFactor,
+  type LossModel,
+  MarkovLoss,
+} from "./impair_models.ts";
+
+const N = 100_000;
+
+/** Loss rate, P(loss | previous lost) and the mean burst length of a loss sequence. */
+function lossStats(lose: () => boolean): { rate: number; afterLoss: number; burst: number } {
+  let lost = 0, pairs = 0, prev = false, bursts = 0;
+  for (let i = 0; i < N; i++) {
+    const l = lose();
+    if (l) lost++;
+    if (l && prev) pairs++;
+    if (l && !prev) bursts++;
+    prev = l;
+  }
+  return {
+    rate: lost / N,
+    afterLoss: lost === 0 ? 0 : pairs / lost,
+    burst: lost / Math.max(1, bursts),
+  };
+}
+
+Deno.test("random loss without correlation loses about p, independently of the previous frame", () => {
+  const prng = Prng.fromSeed(1), c = new Correlated();
+  const s = lossStats(() => c.chance(prng, 10, 0));
+  assert.ok(Math.abs(s.rate - 0.1) < 0.005, `rate ${s.rate}`);
+  assert.ok(Math.abs(s.afterLoss - 0.1) < 0.01, `P(loss | loss) ${s.afterLoss}`);
+});
+
+Deno.test("correlated loss comes in bursts (netem loss p correlation)", () => {
+  const prng = Prng.fromSeed(2), c = new Correlated();
+  const s = lossStats(() => c.chance(prng, 30, 75));
+  // netem's generator narrows the spread: the effective rate is well below 30 %.
+  assert.ok(s.rate > 0.01 && s.rate < 0.3, `rate ${s.rate}`);
+  // A loss is followed by another far more often than the rate says.
+  assert.ok(s.afterLoss > 4 * s.rate, `P(loss | loss) ${s.afterLoss}, rate ${s.rate}`);
+  assert.ok(s.burst > 1.4, `mean burst ${s.burst}`);
+});
+
+Deno.test("Gilbert-Elliott loses at p/(p+r) in bursts of about 1/r (loss gemodel p r 100% 0%)", () => {
+  const prng = Prng.fromSeed(3), m = new MarkovLoss();
+  const model: LossModel = { kind: "gemodel", p: 1, r: 10, oneMinusH: 100, oneMinusK: 0 };
+  const s = lossStats(() => m.lose(model, prng));
+  const expected = 1 / 11;
+  assert.ok(Math.abs(s.rate - expected) < 0.015, `rate ${s.rate}, expected ${expected}`);
+  assert.ok(s.burst > 8 && s.burst < 12, `mean burst ${s.burst}, expected 10`);
+});
+
+Deno.test("Gilbert-Elliott loses 1-k in the good state and 1-h in the bad one", () => {
+  const prng = Prng.fromSeed(4), m = new MarkovLoss();
+  // Never leaves the good state: only 1-k loses.
+  const good = lossStats(() =>
+    m.lose({ kind: "gemodel", p: 0, r: 100, oneMinusH: 100, oneMinusK: 5 }, prng)
+  );
+  assert.ok(Math.abs(good.rate - 0.05) < 0.005, `good-state rate ${good.rate}`);
+  const m2 = new MarkovLoss();
+  // Goes bad at once and stays: only 1-h loses.
+  const bad = lossStats(() =>
+    m2.lose({ kind: "gemodel", p: 100, r: 0, oneMinusH: 50, oneMinusK: 0 }, prng)
+  );
+  assert.ok(Math.abs(bad.rate - 0.5) < 0.01, `bad-state rate ${bad.rate}`);
+});
+
+Deno.test("4-state model: p14 gives isolated losses only (loss state 0% 100% 0% 0% 5%)", () => {
+  const prng = Prng.fromSeed(5), m = new MarkovLoss();
+  const model: LossModel = { kind: "state", p13: 0, p31: 100, p32: 0, p23: 100, p14: 5 };
+  const s = lossStats(() => m.lose(model, prng));
+  assert.equal(s.afterLoss, 0, "an isolated loss is always followed by a good frame");
+  // Each loss costs two frames (the loss, then the forced return to state 1): 5/105.
+  assert.ok(Math.abs(s.rate - 5 / 105) < 0.005, `rate ${s.rate}`);
+});
+
+Deno.test("4-state model: p13 and p31 give bursts at the stationary rate p13/(p13+p31)", () => {
+  const prng = Prng.fromSeed(6), m = new MarkovLoss();
+  const model: LossModel = { kind: "state", p13: 2, p31: 10, p32: 0, p23: 100, p14: 0 };
+  const s = lossStats(() => m.lose(model, prng));
+  const expected = 2 / 12;
+  assert.ok(Math.abs(s.rate - expected) < 0.02, `rate ${s.rate}, expected ${expected}`);
+  assert.ok(s.burst > 8 && s.burst < 12, `mean burst ${s.burst}, expected 10`);
+});
+
+function sample(dist: DelayDistribution, seed: number): number[] {
+  const prng = Prng.fromSeed(seed);
+  const xs: number[] = [];
+  for (let i = 0; i < 50_000; i++) xs.push(jitterFactor(dist, prng.float()));
+  return xs.sort((a, b) => a - b);
+}
+const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+const pct = (xs: number[], p: number) => xs[Math.floor((xs.length - 1) * p)];
+
+Deno.test("uniform jitter stays within ±1 with mean 0", () => {
+  const xs = sample("uniform", 7);
+  assert.ok(xs[0] >= -1 && xs[xs.length - 1] < 1);
+  assert.ok(Math.abs(mean(xs)) < 0.02, `mean ${mean(xs)}`);
+  assert.ok(Math.abs(pct(xs, 0.75) - 0.5) < 0.02, `p75 ${pct(xs, 0.75)}`);
+});
+
+Deno.test("normal jitter has mean 0, sd 1 and the normal's percentiles", () => {
+  const xs = sample("normal", 8);
+  const m = mean(xs);
+  const sd = Math.sqrt(mean(xs.map((x) => (x - m) ** 2)));
+  assert.ok(Math.abs(m) < 0.02, `mean ${m}`);
+  assert.ok(Math.abs(sd - 1) < 0.02, `sd ${sd}`);
+  assert.ok(Math.abs(pct(xs, 0.975) - 1.96) < 0.05, `p97.5 ${pct(xs, 0.975)}`);
+  assert.ok(Math.abs(pct(xs, 0.5)) < 0.02, `median ${pct(xs, 0.5)}`);
+});
+
+Deno.test("pareto jitter is skewed right: median below the mean 0, a long upper tail", () => {
+  const xs = sample("pareto", 9);
+  assert.ok(Math.abs(mean(xs)) < 0.05, `mean ${mean(xs)}`);
+  assert.ok(pct(xs, 0.5) < -0.2, `median ${pct(xs, 0.5)}`);
+  assert.ok(xs[0] >= -0.6, `min ${xs[0]} (pareto is bounded below)`);
+  assert.ok(pct(xs, 0.99) > 3, `p99 ${pct(xs, 0.99)}`);
+});
+
+Deno.test("paretonormal lies between normal and pareto at the tails", () => {
+  const [n, p, pn] = [sample("normal", 10), sample("pareto", 10), sample("paretonormal", 10)];
+  assert.ok(pct(pn, 0.99) > pct(n, 0.99) && pct(pn, 0.99) < pct(p, 0.99));
+  assert.ok(pct(pn, 0.01) < pct(p, 0.01) && pct(pn, 0.01) > pct(n, 0.01));
+});
+
+Deno.test("correlated values stay in [0, 1) and follow the previous one", () => {
+  const prng = Prng.fromSeed(11), c = new Correlated();
+  let prev = c.next(prng, 95), maxStep = 0;
+  for (let i = 0; i < 10_000; i++) {
+    const v = c.next(prng, 95);
+    assert.ok(v >= 0 && v < 1);
+    maxStep = Math.max(maxStep, Math.abs(v - prev));
+    prev = v;
+  }
+  assert.ok(maxStep <= 0.05 + 1e-9, `a 95 % correlated value moved by ${maxStep}`);
+});
