@@ -214,6 +214,45 @@ Deno.test({
       const back = await vlab("exec", "a", "--", "ping", "10.0.0.2", "-c", "1");
       assert.match(back.stdout, /1 received/);
 
+      // Live impairment (netem's change): loss 100% cuts pings, clear restores them, a delay
+      // set on one direction shows in the round trip, and status shows what is in force.
+      const lossy = await vlab("link", "a-b", "set", "loss=100%");
+      assert.equal(lossy.code, 0, lossy.stderr);
+      assert.match(lossy.stdout, /forward loss 100%; reverse loss 100%/);
+      const cut = await vlab(
+        "exec",
+        "a",
+        "--",
+        "ping",
+        "10.0.0.2",
+        "-c",
+        "2",
+        "-i",
+        "0.1",
+        "-W",
+        "0.3",
+      );
+      assert.match(cut.stdout + cut.stderr, /0 received|100% packet loss/);
+      assert.equal((await vlab("link", "a-b", "clear")).code, 0);
+      const healed = await vlab("exec", "a", "--", "ping", "10.0.0.2", "-c", "1");
+      assert.match(healed.stdout, /1 received/);
+      const slow = await vlab("link", "a-b", "set", "delay=30ms", "--direction", "forward");
+      assert.equal(slow.code, 0, slow.stderr);
+      const shown = await vlab("status");
+      assert.match(
+        shown.stdout,
+        /forward \d+ frames \(delay 30ms\), reverse \d+ frames \(no impairment\)/,
+      );
+      const rtt = await vlab("exec", "a", "--", "ping", "10.0.0.2", "-c", "2", "-i", "0.1");
+      const times = [...rtt.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+      assert.equal(times.length, 2, rtt.stdout);
+      assert.ok(times.every((t) => t >= 30), `RTTs ${times} with a 30 ms forward delay`);
+      assert.equal((await vlab("link", "a-b", "clear")).code, 0);
+      const badValue = await vlab("link", "a-b", "set", "jitter=2");
+      assert.equal(badValue.code, 2, badValue.stderr);
+      assert.match(badValue.stderr, /Cannot read jitter "2": expected a duration/);
+      assert.match(badValue.stderr, /hint: write a duration/);
+
       const down = await vlab("down");
       assert.equal(down.code, 0, down.stderr);
       assert.deepEqual(leftovers(stateDir), []);

@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { Partitions } from "./partition.ts";
+import { planLab } from "./plan.ts";
+import { topologyFromObject } from "./topology/mod.ts";
+
+function plan() {
+  const t = topologyFromObject({
+    name: "p",
+    vms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } }, c: { nics: { e0: {}, e1: {} } } },
+    switches: { s: {} },
+    links: [
+      { endpoints: ["a", "s"] },
+      { endpoints: ["b", "s"] },
+      { endpoints: ["c:e0", "s"] },
+      { endpoints: ["c:e1", "s"], name: "c2" },
+    ],
+  });
+  if (!t.ok) throw new Error(JSON.stringify(t.error));
+  return planLab(t.value);
+}
+
+Deno.test("a partition cuts every MAC pair of the two sides, both ways unless one-way", () => {
+  const p = new Partitions(plan());
+  const macs = (vm: string) => plan().vms.find((v) => v.name === vm)!.nics.map((n) => n.mac);
+  const r = p.add(["a"], ["c"], false);
+  assert.ok(r.ok);
+  assert.equal(r.value.id, 1);
+  const cuts = p.cuts();
+  assert.equal(cuts.length, 4, "a has one NIC, c two, both ways");
+  for (const m of macs("c")) {
+    assert.ok(cuts.some(([s, d]) => s === macs("a")[0] && d === m));
+    assert.ok(cuts.some(([s, d]) => s === m && d === macs("a")[0]));
+  }
+  p.heal();
+  assert.ok(p.add(["a"], ["b"], true).ok);
+  assert.deepEqual(p.cuts(), [[macs("a")[0], macs("b")[0]]]);
+});
+
+Deno.test("heal removes one partition by id or all of them", () => {
+  const p = new Partitions(plan());
+  p.add(["a"], ["b"], false);
+  p.add(["a"], ["c"], false);
+  assert.deepEqual(p.heal(2), [2]);
+  assert.deepEqual(p.list().map((x) => x.id), [1]);
+  assert.deepEqual(p.heal(7), []);
+  assert.deepEqual(p.heal(), [1]);
+  assert.deepEqual(p.cuts(), []);
+});
+
+Deno.test("a partition names known VMs, non-empty and disjoint sides", () => {
+  const p = new Partitions(plan());
+  const e1 = p.add(["a"], ["toString"], false);
+  assert.ok(!e1.ok && e1.error.code === "unknown-vm" && /"toString"/.test(e1.error.message));
+  const e2 = p.add([], ["a"], false);
+  assert.ok(!e2.ok && e2.error.code === "bad-partition");
+  const e3 = p.add(["a", "b"], ["b"], false);
+  assert.ok(
+    !e3.ok && e3.error.code === "bad-partition" && /"b" is on both sides/.test(e3.error.message),
+  );
+  assert.deepEqual(p.list(), []);
+});

@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { NO_IMPAIRMENT } from "../host/impair.ts";
+import { parseImpairment } from "./impairment.ts";
+
+Deno.test("live impairment keys read like YAML: units, percentages, loss models", () => {
+  const r = parseImpairment({ delay: "20ms", jitter: "2ms", loss: "1%", distribution: "normal" });
+  assert.ok(r.ok);
+  assert.deepEqual(r.value, {
+    ...NO_IMPAIRMENT,
+    delayUs: 20_000,
+    jitterUs: 2000,
+    lossPct: 1,
+    distribution: "normal",
+  });
+  const ge = parseImpairment({ loss_gemodel: "1% 10% 70% 0.1%" });
+  assert.ok(ge.ok);
+  assert.deepEqual(ge.value.lossModel, {
+    kind: "gemodel",
+    p: 1,
+    r: 10,
+    oneMinusH: 70,
+    oneMinusK: 0.1,
+  });
+  const st = parseImpairment({ loss_state: "2%,20%" });
+  assert.ok(st.ok);
+  assert.deepEqual(st.value.lossModel, {
+    kind: "state",
+    p13: 2,
+    p31: 20,
+    p32: 0,
+    p23: 100,
+    p14: 0,
+  });
+  const none = parseImpairment({});
+  assert.ok(none.ok);
+  assert.deepEqual(none.value, NO_IMPAIRMENT);
+});
+
+Deno.test("bad live impairment values are refused naming the key, with a hint", () => {
+  const cases: [unknown, string, RegExp][] = [
+    [{ delay: "20" }, "delay", /Cannot read delay "20": expected a duration/],
+    [{ loss: "150%" }, "loss", /loss must be between 0% and 100%, got 150%/],
+    [{ distribution: "gauss" }, "distribution", /distribution/],
+    [{ gap: 0 }, "gap", /gap/],
+    [{ loss_state: "1% 2% 3% 4% 5% 6%" }, "loss_state", /1 to 5 percentages/],
+    [{ toString: "1ms" }, "toString", /Unknown impairment key "toString"/],
+    [{ loss: "1%", loss_gemodel: "1%" }, "loss_gemodel", /more than one of loss/],
+    [[1], "", /must be an object/],
+  ];
+  for (const [raw, key, message] of cases) {
+    const r = parseImpairment(raw);
+    assert.ok(!r.ok, JSON.stringify(raw));
+    assert.equal(r.error.key, key, JSON.stringify(raw));
+    assert.match(r.error.message, message);
+    assert.ok(r.error.hint.length > 0);
+  }
+});
