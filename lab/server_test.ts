@@ -477,3 +477,68 @@ Deno.test({
       assert.deepEqual(warnings.filter((w) => /request\.signal/.test(w)), []);
     }),
 });
+
+Deno.test({
+  name: "POST /links/NAME with impair changes it live; bad values are 400 naming the key",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      const set = await env.call(
+        "/links/a-b",
+        post('{"impair": {"delay": "5ms", "loss_gemodel": "1% 10%"}, "direction": "reverse"}'),
+      );
+      assert.equal(set.status, 200, JSON.stringify(set.body));
+      assert.equal(set.body.reverse.delayUs, 5000);
+      assert.equal(set.body.forward.delayUs, 0);
+      const status = await env.call("/lab");
+      assert.equal(status.body.links[0].reverse.impair, "delay 5ms loss gemodel 1% 10% 100% 0%");
+      assert.equal(status.body.links[0].forward.impair, "no impairment");
+      assertError(
+        await env.call("/links/a-b", post('{"impair": {"delay": "5"}}')),
+        400,
+        "bad-impairment",
+        /Cannot read delay "5"/,
+      );
+      assertError(
+        await env.call("/links/a-b", post('{"impair": {}, "direction": "sideways"}')),
+        400,
+        "bad-impairment",
+        /Direction/,
+      );
+      assertError(await env.call("/links/x-y", post('{"impair": {}}')), 404, "unknown-link");
+      const clear = await env.call("/links/a-b", post('{"impair": {}}'));
+      assert.equal(clear.status, 200);
+      assert.equal((await env.call("/lab")).body.links[0].reverse.impair, "no impairment");
+      await assertStillRuns(env);
+    }),
+});
+
+Deno.test({
+  name: "POST /partitions cuts, GET lists, POST /heal heals; bad sides are 400, unknown VMs 404",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      const made = await env.call("/partitions", post('{"a": ["a"], "b": ["b"], "oneWay": true}'));
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      assert.deepEqual(made.body, { id: 1, a: ["a"], b: ["b"], oneWay: true });
+      assert.deepEqual((await env.call("/partitions")).body, [made.body]);
+      assertError(
+        await env.call("/partitions", post('{"a": ["a"], "b": ["zz"]}')),
+        404,
+        "unknown-vm",
+      );
+      assertError(
+        await env.call("/partitions", post('{"a": ["a"], "b": ["a"]}')),
+        400,
+        "bad-partition",
+      );
+      assertError(await env.call("/partitions", post('{"a": "a"}')), 400, "bad-request");
+      assertError(await env.call("/heal", post('{"id": 9}')), 404, "unknown-partition");
+      const healed = await env.call("/heal", post("{}"));
+      assert.deepEqual(healed.body, { healed: [1] });
+      assert.deepEqual((await env.call("/partitions")).body, []);
+      await assertStillRuns(env);
+    }),
+});
