@@ -103,6 +103,25 @@ Deno.test({
         lab.setLink("a-b", true);
         assert.equal(lab.status().links[0].up, true);
 
+        // Live impairment and partitions through the scripting API.
+        lab.setImpairment("a-b", { delay: "2ms", jitter: "1ms", distribution: "normal" }, {
+          direction: "forward",
+        });
+        assert.equal(lab.status().links[0].forward.impair, "delay 2ms 1ms distribution normal");
+        assert.equal(lab.status().links[0].reverse.impair, "no impairment");
+        assert.throws(
+          () => lab!.setImpairment("a-b", { loss: "2" + "00%" }),
+          isLabError("bad-impairment"),
+        );
+        assert.throws(() => lab!.setImpairment("x-y", {}), isLabError("unknown-link"));
+        lab.setImpairment("a-b", {});
+        assert.equal(lab.status().links[0].forward.impair, "no impairment");
+        const cut = lab.partition(["a"], ["b"]);
+        assert.deepEqual(cut, { id: 1, a: ["a"], b: ["b"], oneWay: false });
+        assert.throws(() => lab!.partition(["a"], ["a"]), isLabError("bad-partition"));
+        assert.throws(() => lab!.partition(["a"], ["nope"]), isLabError("unknown-vm"));
+        assert.deepEqual(lab.heal(), [1]);
+
         const events = lab.events;
         assert.equal(record.events, events);
         await lab.stop();
