@@ -270,7 +270,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "star: every VM pings every other VM through the switch",
+  name: "star: every VM pings every other VM through the switch; a partition cuts, heal restores",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
@@ -284,6 +284,38 @@ Deno.test({
           assert.match(r.stdout, /1 packets transmitted, 1 received/, `${from} → 10.0.0.${j + 1}`);
         }
       }
+
+      // A partition through the switch: across it pings fail, within a side they pass; heal.
+      const cut = await vlab("partition", "h1,h2", "/", "h3,h4");
+      assert.equal(cut.code, 0, cut.stderr);
+      assert.match(cut.stdout, /^partition 1: h1,h2 ⇹ h3,h4$/m);
+      const across = await vlab(
+        "exec",
+        "h1",
+        "--",
+        "ping",
+        "10.0.0.3",
+        "-c",
+        "2",
+        "-i",
+        "0.1",
+        "-W",
+        "0.3",
+      );
+      assert.match(across.stdout + across.stderr, /0 received/);
+      const within = await vlab("exec", "h1", "--", "ping", "10.0.0.2", "-c", "1");
+      assert.match(within.stdout, /1 received/);
+      const noSlash = await vlab("partition", "h1", "h3");
+      assert.equal(noSlash.code, 2, noSlash.stderr);
+      assert.match(noSlash.stderr, /Cannot read partition "h1 h3"/);
+      const unknown = await vlab("partition", "h1", "/", "h9");
+      assert.equal(unknown.code, 1, unknown.stderr);
+      assert.match(unknown.stderr, /no VM "h9"/);
+      const heal = await vlab("heal");
+      assert.equal(heal.code, 0, heal.stderr);
+      assert.match(heal.stdout, /^healed 1$/m);
+      const back = await vlab("exec", "h1", "--", "ping", "10.0.0.3", "-c", "1");
+      assert.match(back.stdout, /1 received/);
       const down = await vlab("down", "star");
       assert.equal(down.code, 0, down.stderr);
       assert.deepEqual(leftovers(stateDir), []);
