@@ -12,6 +12,7 @@ import { NetCounter, NetDriverCounter } from "../devices/net/metrics.ts";
 const zeroDrops: LinkDrops = {
   loss: 0,
   queueLimit: 0,
+  partition: 0,
   fullRing: 0,
   linkDown: 0,
   tooBig: 0,

@@ -1,7 +1,7 @@
 /**
  * What happened on one direction of a link, gathered from everywhere it is counted: the link
  * ring (frames in and out, a switch port's full-ring drops, oversized slots), the impairment
- * stage of the producer (loss, the rate limit's queue, corruption), the producing NIC (frames
+ * stage of the producer (loss, the rate limit's queue, corruption) and its partition filter, the producing NIC (frames
  * sent while the link was down, malformed TX chains, back-pressure), the receiving NIC (frames
  * too big, runts, link down, waits for an RX buffer) and the receiving guest driver (length
  * errors). `vlab status`, the snapshot the dashboard draws and `/metrics` all read it from here,
@@ -74,6 +74,7 @@ export function directionCounter(lab: Lab): (ring: number) => DirectionCounts {
     const drops: LinkDrops = {
       loss: stage.lost,
       queueLimit: stage.droppedLimit,
+      partition: stage.partitioned,
       fullRing: c.framesDropped,
       linkDown: at(tx, NetCounter.txLinkDown) + at(rx, NetCounter.rxLinkDown),
       tooBig: at(rx, NetCounter.rxTooBig),
@@ -110,7 +111,14 @@ function impairStats(producer: RingPort, link: string, statsOf: StatsOf) {
   const [kind, owner, prefix] = impairPrefix(producer, link);
   const stats = statsOf(kind, owner);
   const get = (k: string) => Object.hasOwn(stats, prefix + k) ? stats[prefix + k] : 0;
-  return { lost: get("lost"), droppedLimit: get("dropped_limit"), corrupted: get("corrupted") };
+  // The producer's partition drops sit beside its impairment statistics: `NAME_partition_dropped`.
+  const cut = prefix.replace(/_impair_$/, "_partition_dropped");
+  return {
+    lost: get("lost"),
+    droppedLimit: get("dropped_limit"),
+    corrupted: get("corrupted"),
+    partitioned: Object.hasOwn(stats, cut) ? stats[cut] : 0,
+  };
 }
 
 /**

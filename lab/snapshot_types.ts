@@ -134,6 +134,8 @@ export interface LinkDrops {
   loss: number;
   /** The impairment stage's queue was full (`limit` frames held, e.g. behind a `rate`). */
   queueLimit: number;
+  /** A partition cut the frame (`vlab partition`), at the producer of the direction. */
+  partition: number;
   /** A switch found its out port's link ring full (a switch never waits). */
   fullRing: number;
   /** The link was down (at the sending or the receiving NIC). */
@@ -162,6 +164,7 @@ export interface LinkWaits {
 export const DROP_LABELS: readonly (readonly [keyof LinkDrops, string])[] = [
   ["loss", "loss"],
   ["queueLimit", "queue limit"],
+  ["partition", "partition"],
   ["fullRing", "full ring"],
   ["linkDown", "link down"],
   ["tooBig", "too big"],
@@ -183,7 +186,7 @@ export const WAIT_LABELS: readonly (readonly [keyof LinkWaits, string])[] = [
  * @example
  * ```ts
  * import { totalDrops } from "./snapshot_types.ts";
- * totalDrops({ loss: 2, queueLimit: 3, fullRing: 0, linkDown: 0, tooBig: 0, runt: 0, malformed: 0, badSlot: 0, lengthError: 0 }); // 5
+ * totalDrops({ loss: 2, queueLimit: 3, partition: 0, fullRing: 0, linkDown: 0, tooBig: 0, runt: 0, malformed: 0, badSlot: 0, lengthError: 0 }); // 5
  * ```
  */
 export function totalDrops(d: LinkDrops): number {

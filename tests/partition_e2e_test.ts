@@ -7,6 +7,8 @@
 
 import assert from "node:assert/strict";
 import type { Lab } from "../lab/lab.ts";
+import { labStatus } from "../lab/metrics.ts";
+import { takeSnapshot } from "../lab/snapshot.ts";
 import { NO_IMPAIRMENT } from "../lab/host/impair.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
 
@@ -32,12 +34,17 @@ async function received(lab: Lab, from: string, to: string): Promise<number> {
   return (r.result as { received: number }).received;
 }
 
-function partitionDrops(lab: Lab): number {
-  let n = 0;
-  for (const w of lab.workerStats()) {
-    for (const [k, v] of Object.entries(w.stats)) if (k.endsWith("_partition_dropped")) n += v;
-  }
-  return n;
+/** Partition drops of every link direction, as `vlab status` and the snapshot show them. */
+function partitionDrops(lab: Lab): { status: number; snapshot: number } {
+  const status = labStatus(lab).links.reduce(
+    (n, l) => n + l.forward.drops.partition + l.reverse.drops.partition,
+    0,
+  );
+  const snapshot = takeSnapshot(lab).links.reduce(
+    (n, l) => n + l.forward.drops.partition + l.reverse.drops.partition,
+    0,
+  );
+  return { status, snapshot };
 }
 
 Deno.test({
@@ -53,10 +60,15 @@ Deno.test({
       assert.equal(await received(lab, "c", "10.9.0.2"), 0, "c → b across the cut");
       assert.equal(await received(lab, "a", "10.9.0.2"), 2, "a → b on the same side");
       // Worker statistics are published periodically: wait for the drops to show.
-      await waitForValue("partition drops in the statistics", () => {
+      const drops = await waitForValue("partition drops in the statistics", () => {
         const n = partitionDrops(lab);
-        return n > 0 ? n : null;
+        return n.status > 0 ? n : null;
       });
+      assert.ok(drops.snapshot >= drops.status, JSON.stringify(drops));
+      assert.ok(
+        labStatus(lab).links.find((l) => l.name === "a-s1")!.forward.drops.partition > 0,
+        "a's frames to c are cut where a sends them",
+      );
       assert.deepEqual(lab.heal(), [p.value.id]);
       assert.equal(await received(lab, "a", "10.9.0.3"), 2, "after heal");
       const kinds = lab.events.recent().map((e) => e.kind);
