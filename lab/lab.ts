@@ -6,7 +6,8 @@
  * guest and a device worker per VM, one per switch), sends each its start message, and resolves
  * once every guest driver has reached DRIVER_OK. While the lab runs, the supervisor reads
  * counters straight from shared memory (`status`, `metrics`), relays workloads to guests
- * (`exec`), flips links (`setLink`), drains capture taps (`capture`), and records events.
+ * (`exec`), flips links (`setLink`), changes impairments and partitions live (`link_control.ts`),
+ * drains capture taps (`capture`), and records events.
  * `stop()` asks every worker to return, waits for it, and terminates it.
  *
  * A worker that throws is contained: `onerror` prevents the default (which would end the
@@ -31,7 +32,8 @@ import type { FromWorker, SwitchStart, ToWorker, VmStart, WorkerRing } from "./w
 import { EventLog } from "./events.ts";
 import type { LabPlan, RingPlan } from "./plan.ts";
 import type { Impairment } from "./topology/types.ts";
-import { type PartitionInfo, type PartitionProblem, Partitions } from "./partition.ts";
+import type { PartitionInfo, PartitionProblem } from "./partition.ts";
+import { LinkControl, type LinkDirection } from "./link_control.ts";
 import type { Result } from "../devices/result.ts";
 import { THREAD_STATS_SLOTS } from "./wire/control.ts";
 
@@ -113,8 +115,7 @@ export class Lab {
   readonly #captures = new Map<string, LinkCapture>();
   /** Workloads in flight: request id → its guest, so that `stop` can ask each to finish. */
   readonly #execs = new Map<number, { handle: WorkerHandle; done: Promise<unknown> }>();
-  readonly #impairs: Impairment[];
-  readonly #partitions: Partitions;
+  readonly #links: LinkControl;
 
   private constructor(plan: LabPlan, events: EventLog) {
     this.plan = plan;
@@ -126,8 +127,10 @@ export class Lab {
     this.#rings = plan.rings.map(() => LinkRing.create(plan.ringSlots, plan.slotBytes));
     this.#taps = plan.rings.map(() => TapReader.create(TAP_BYTES));
     for (const link of plan.links) this.#linkUp.set(link.name, true);
-    this.#impairs = plan.rings.map((r) => r.impair);
-    this.#partitions = new Partitions(plan);
+    this.#links = new LinkControl(plan, events, (kind, owner, message) => {
+      const w = this.#workers.find((x) => x.kind === kind && x.owner === owner);
+      w?.worker.postMessage(message);
+    });
   }
 
   /** Start a planned lab; resolves when every guest has brought its NICs up. */
@@ -157,11 +160,9 @@ export class Lab {
       tap: this.#taps[ring.index].buffer,
       consumerThread: ring.consumer.thread,
       producerThread: ring.producer.thread,
-      impair: ring.impair,
+      impair: this.#links.ringImpairment(ring.index),
       seed: Prng.fromSeed(this.plan.seed).fork(ring.seedLabel).nextU32(),
-      consumerMac: ring.consumer.kind === "nic"
-        ? this.#nicMac(ring.consumer.vm, ring.consumer.nic)
-        : null,
+      consumerMac: ring.consumer.kind === "nic" ? this.#links.consumerMac(ring) : null,
       label: ring.seedLabel,
     };
   }
@@ -426,39 +427,18 @@ export class Lab {
     return true;
   }
 
-  #nicMac(vm: string, nic: string): string | null {
-    return this.plan.vms.find((v) => v.name === vm)?.nics.find((n) => n.name === nic)?.mac ?? null;
-  }
-
   /** The impairment in force on a link ring (it changes with {@linkcode setImpairment}). */
   ringImpairment(index: number): Impairment {
-    return this.#impairs[index];
+    return this.#links.ringImpairment(index);
   }
 
   /**
    * Change the impairment of one or both directions of a link while it runs (netem's `change`):
-   * the producer of each ring (a device or switch worker) swaps its stage's knobs; frames it
-   * holds keep their due times. Returns false for an unknown link.
+   * the producer of each ring swaps its stage's knobs; frames it holds keep their due times.
+   * Returns false for an unknown link (see `link_control.ts`).
    */
-  setImpairment(
-    link: string,
-    impair: Impairment,
-    direction: "forward" | "reverse" | "both",
-  ): boolean {
-    const l = this.plan.links.find((x) => x.name === link);
-    if (!l) return false;
-    const rings = direction === "both"
-      ? [l.forwardRing, l.reverseRing]
-      : [direction === "forward" ? l.forwardRing : l.reverseRing];
-    for (const index of rings) {
-      this.#impairs[index] = impair;
-      const producer = this.plan.rings[index].producer;
-      const owner = producer.kind === "nic" ? producer.vm : producer.switch;
-      const kind = producer.kind === "nic" ? "device" : "switch";
-      const handle = this.#workers.find((w) => w.owner === owner && w.kind === kind);
-      handle?.worker.postMessage({ type: "impair", ring: index, impair } satisfies ToWorker);
-    }
-    return true;
+  setImpairment(link: string, impair: Impairment, direction: LinkDirection): boolean {
+    return this.#links.setImpairment(link, impair, direction);
   }
 
   /** Cut every frame between two sets of VMs (or only from `a` to `b` when `oneWay`). */
@@ -467,34 +447,17 @@ export class Lab {
     b: readonly string[],
     oneWay: boolean,
   ): Result<PartitionInfo, PartitionProblem> {
-    const r = this.#partitions.add(a, b, oneWay);
-    if (!r.ok) return r;
-    this.#sendCuts();
-    this.events.emit("partition", String(r.value.id), { a: r.value.a, b: r.value.b, oneWay });
-    return r;
+    return this.#links.partition(a, b, oneWay);
   }
 
   /** Remove partition `id`, or every partition; returns the ids removed. */
   heal(id?: number): number[] {
-    const gone = this.#partitions.heal(id);
-    if (gone.length > 0) {
-      this.#sendCuts();
-      this.events.emit("heal", id === undefined ? undefined : String(id), { ids: gone });
-    }
-    return gone;
+    return this.#links.heal(id);
   }
 
   /** The partitions in force. */
   partitions(): PartitionInfo[] {
-    return this.#partitions.list();
-  }
-
-  #sendCuts(): void {
-    const cuts = this.#partitions.cuts();
-    for (const w of this.#workers) {
-      if (w.kind === "guest") continue;
-      w.worker.postMessage({ type: "partitions", cuts } satisfies ToWorker);
-    }
+    return this.#links.partitions();
   }
 
   /**

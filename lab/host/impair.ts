@@ -134,8 +134,16 @@ const PERCENT_KEYS = [
   "reorderCorrPct",
 ] as const;
 
-/** Throws a RangeError naming the first bad knob (a programmer error: callers validate first). */
-function checkImpairment(imp: Impairment): void {
+/**
+ * Throws a RangeError naming the first bad knob (a programmer error: callers validate first).
+ *
+ * @example
+ * ```ts
+ * import { checkImpairment, NO_IMPAIRMENT } from "./impair.ts";
+ * checkImpairment({ ...NO_IMPAIRMENT, lossPct: 50 }); // fine
+ * ```
+ */
+export function checkImpairment(imp: Impairment): void {
   for (const [k, v] of Object.entries(imp)) {
     if (k === "distribution" || k === "lossModel") continue;
     const signed = k === "overheadBytes";

@@ -1,0 +1,131 @@
+/**
+ * The running lab's link controls, on the main thread: the impairment in force on each link ring
+ * (changed live by `vlab link … set`, netem's `change`) and the partitions in force (`vlab
+ * partition`, `vlab heal`). The supervisor (`lab.ts`) owns one and gives it a way to post to a
+ * worker; this module decides which worker hears what:
+ *
+ * - an impairment change goes to the ring's producer (the device worker of the sending VM, or
+ *   the switch worker of the port), as `{type: "impair", ring, impair}`;
+ * - the partitions go, as the whole list of cut MAC pairs, to every device and switch worker
+ *   (`{type: "partitions", cuts}`), and are recorded as `partition` and `heal` events.
+ *
+ * @module
+ */
+
+import type { Result } from "../devices/result.ts";
+import type { EventLog } from "./events.ts";
+import { checkImpairment } from "./host/impair.ts";
+import { type PartitionInfo, type PartitionProblem, Partitions } from "./partition.ts";
+import type { LabPlan, RingPlan } from "./plan.ts";
+import type { Impairment } from "./topology/types.ts";
+import type { ToWorker } from "./wire/messages.ts";
+
+/** Which way of a link a change applies to. */
+export type LinkDirection = "forward" | "reverse" | "both";
+
+/** Post a control message to the worker of `owner` (a VM's device worker, or a switch). */
+export type PostToWorker = (kind: "device" | "switch", owner: string, message: ToWorker) => void;
+
+/**
+ * Impairments and partitions of one running lab.
+ *
+ * @example
+ * ```ts ignore
+ * import { LinkControl } from "./link_control.ts";
+ * const links = new LinkControl(plan, events, (kind, owner, m) => workerOf(kind, owner).postMessage(m));
+ * links.setImpairment("a-b", { ...NO_IMPAIRMENT, delayUs: 20_000 }, "both");
+ * ```
+ */
+export class LinkControl {
+  readonly #plan: LabPlan;
+  readonly #events: EventLog;
+  readonly #post: PostToWorker;
+  readonly #impairs: Impairment[];
+  readonly #partitions: Partitions;
+
+  /**
+   * @param plan the lab's plan
+   * @param events where `partition` and `heal` are recorded
+   * @param post how to reach a worker
+   */
+  constructor(plan: LabPlan, events: EventLog, post: PostToWorker) {
+    this.#plan = plan;
+    this.#events = events;
+    this.#post = post;
+    this.#impairs = plan.rings.map((r) => r.impair);
+    this.#partitions = new Partitions(plan);
+  }
+
+  /** The impairment in force on a link ring. */
+  ringImpairment(index: number): Impairment {
+    return this.#impairs[index];
+  }
+
+  /** MAC of the NIC that consumes a ring, or null when a switch does. */
+  consumerMac(ring: RingPlan): string | null {
+    const c = ring.consumer;
+    if (c.kind !== "nic") return null;
+    return this.#plan.vms.find((v) => v.name === c.vm)?.nics.find((n) => n.name === c.nic)?.mac ??
+      null;
+  }
+
+  /**
+   * Change one or both directions of a link. Returns false for an unknown link; throws a
+   * RangeError for invalid knobs (callers read values with `parseImpairment` first).
+   */
+  setImpairment(link: string, impair: Impairment, direction: LinkDirection): boolean {
+    const l = this.#plan.links.find((x) => x.name === link);
+    if (!l) return false;
+    checkImpairment(impair); // here, not in the worker: a bad value must not kill it
+    const rings = direction === "both"
+      ? [l.forwardRing, l.reverseRing]
+      : [direction === "forward" ? l.forwardRing : l.reverseRing];
+    for (const index of rings) {
+      this.#impairs[index] = impair;
+      const p = this.#plan.rings[index].producer;
+      const message: ToWorker = { type: "impair", ring: index, impair };
+      if (p.kind === "nic") this.#post("device", p.vm, message);
+      else this.#post("switch", p.switch, message);
+    }
+    return true;
+  }
+
+  /** Cut every frame between two sets of VMs (or only from `a` to `b` when `oneWay`). */
+  partition(
+    a: readonly string[],
+    b: readonly string[],
+    oneWay: boolean,
+  ): Result<PartitionInfo, PartitionProblem> {
+    const r = this.#partitions.add(a, b, oneWay);
+    if (!r.ok) return r;
+    this.#sendCuts();
+    this.#events.emit("partition", String(r.value.id), { a: r.value.a, b: r.value.b, oneWay });
+    return r;
+  }
+
+  /** Remove partition `id`, or every partition; returns the ids removed. */
+  heal(id?: number): number[] {
+    const gone = this.#partitions.heal(id);
+    if (gone.length > 0) {
+      this.#sendCuts();
+      this.#events.emit("heal", id === undefined ? undefined : String(id), { ids: gone });
+    }
+    return gone;
+  }
+
+  /** The partitions in force. */
+  partitions(): PartitionInfo[] {
+    return this.#partitions.list();
+  }
+
+  /** The cut pairs in force, for a worker (re)started while partitions hold. */
+  cuts(): [string, string][] {
+    return this.#partitions.cuts();
+  }
+
+  #sendCuts(): void {
+    const message: ToWorker = { type: "partitions", cuts: this.#partitions.cuts() };
+    for (const vm of this.#plan.vms) this.#post("device", vm.name, message);
+    for (const sw of this.#plan.switches) this.#post("switch", sw.name, message);
+  }
+}
