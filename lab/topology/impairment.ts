@@ -95,7 +95,8 @@ export interface ImpairmentProblem {
 /**
  * Read live impairment keys (the `impair` object of `POST /links/NAME`, or the words of
  * `vlab link NAME set`): the same schema and units as a topology file. Unknown keys are refused
- * with the list of known ones; loss models conflict with `loss`.
+ * with the list of known ones; loss models conflict with `loss`; `reorder` needs a `delay` (as
+ * in a topology file).
  *
  * @example
  * ```ts
@@ -143,5 +144,13 @@ export function parseImpairment(raw: unknown): Result<Impairment, ImpairmentProb
     });
   }
   const map = new Map(Object.entries(v));
-  return ok(resolveImpairment((k) => map.get(k) as Value));
+  const imp = resolveImpairment((k) => map.get(k) as Value);
+  if (imp.reorderPct > 0 && imp.delayUs === 0) {
+    return err({
+      key: "reorder",
+      message: "Cannot reorder without a delay",
+      hint: "set `delay` above 0: netem reorders by sending some frames without the delay",
+    });
+  }
+  return ok(imp);
 }

@@ -46,6 +46,7 @@ Deno.test("bad live impairment values are refused naming the key, with a hint", 
     [{ toString: "1ms" }, "toString", /Unknown impairment key "toString"/],
     [{ loss: "1%", loss_gemodel: "1%" }, "loss_gemodel", /more than one of loss/],
     [[1], "", /must be an object/],
+    [{ reorder: "5%" }, "reorder", /Cannot reorder without a delay/],
   ];
   for (const [raw, key, message] of cases) {
     const r = parseImpairment(raw);
