@@ -67,36 +67,45 @@ const PARETO_SHAPE = 3;
 const PARETO_MEAN = PARETO_SHAPE / (PARETO_SHAPE - 1); // 1.5 with a minimum of 1
 const PARETO_SD = Math.sqrt(PARETO_SHAPE / ((PARETO_SHAPE - 1) ** 2 * (PARETO_SHAPE - 2)));
 
+// Acklam's coefficients, module constants: the stage allocates nothing per frame.
+const NQ_A = [
+  -39.69683028665376,
+  220.9460984245205,
+  -275.9285104469687,
+  138.357751867269,
+  -30.66479806614716,
+  2.506628277459239,
+];
+const NQ_B = [
+  -54.47609879822406,
+  161.5858368580409,
+  -155.6989798598866,
+  66.80131188771972,
+  -13.28068155288572,
+];
+const NQ_C = [
+  -0.007784894002430293,
+  -0.3223964580411365,
+  -2.400758277161838,
+  -2.549732539343734,
+  4.374664141464968,
+  2.938163982698783,
+];
+const NQ_D = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+
 /**
  * The inverse of the standard normal CDF (Acklam's rational approximation, relative error below
  * 1.2e-9).
+ *
+ * @example
+ * ```ts
+ * import { normalQuantile } from "./impair_models.ts";
+ * normalQuantile(0.975); // about 1.96
+ * ```
  */
 export function normalQuantile(u: number): number {
   const p = Math.min(U_MAX, Math.max(U_MIN, u));
-  const a = [
-    -39.69683028665376,
-    220.9460984245205,
-    -275.9285104469687,
-    138.357751867269,
-    -30.66479806614716,
-    2.506628277459239,
-  ];
-  const b = [
-    -54.47609879822406,
-    161.5858368580409,
-    -155.6989798598866,
-    66.80131188771972,
-    -13.28068155288572,
-  ];
-  const c = [
-    -0.007784894002430293,
-    -0.3223964580411365,
-    -2.400758277161838,
-    -2.549732539343734,
-    4.374664141464968,
-    2.938163982698783,
-  ];
-  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const a = NQ_A, b = NQ_B, c = NQ_C, d = NQ_D;
   const low = 0.02425;
   if (p < low) {
     const q = Math.sqrt(-2 * Math.log(p));
@@ -110,7 +119,15 @@ export function normalQuantile(u: number): number {
     (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
-/** Pareto (shape 3) quantile, shifted to mean 0 and scaled to standard deviation 1. */
+/**
+ * Pareto (shape 3) quantile, shifted to mean 0 and scaled to standard deviation 1.
+ *
+ * @example
+ * ```ts
+ * import { paretoQuantile } from "./impair_models.ts";
+ * paretoQuantile(0.5); // about -0.28: most values are small, the tail is long
+ * ```
+ */
 export function paretoQuantile(u: number): number {
   const p = Math.min(U_MAX, Math.max(U_MIN, u));
   return ((1 - p) ** (-1 / PARETO_SHAPE) - PARETO_MEAN) / PARETO_SD;

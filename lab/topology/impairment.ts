@@ -9,6 +9,7 @@
 
 import { err, ok, type Result } from "../../devices/result.ts";
 import { type LossModel, NO_IMPAIRMENT } from "../host/impair.ts";
+import { DELAY_DISTRIBUTIONS } from "../host/impair_models.ts";
 import type { Impairment } from "./types.ts";
 import { IMPAIRMENT_KEYS, impairmentSchema, type RawImpairment } from "./schema.ts";
 import { quote } from "./quote.ts";
@@ -47,9 +48,7 @@ export function resolveImpairment(get: (key: string) => Value): Impairment {
     delayUs: unit(get("delay"), parseDuration, d.delayUs),
     jitterUs: unit(get("jitter"), parseDuration, d.jitterUs),
     delayCorrPct: pct("delay_correlation", 0),
-    distribution: dist === "normal" || dist === "pareto" || dist === "paretonormal"
-      ? dist
-      : "uniform",
+    distribution: DELAY_DISTRIBUTIONS.find((d) => d === dist) ?? "uniform",
     lossPct: pct("loss", 0),
     lossCorrPct: pct("loss_correlation", 0),
     lossModel: lossModel(get("loss_state"), get("loss_gemodel")),

@@ -11,6 +11,7 @@
  */
 
 import { z } from "zod";
+import { DELAY_DISTRIBUTIONS } from "../host/impair_models.ts";
 import {
   parseDuration,
   parsePercent,
@@ -76,8 +77,8 @@ function percentList(key: string, count: number, what: string) {
   }).describe(what);
 }
 
-/** Delay distributions (netem `distribution`). */
-export const DISTRIBUTION_NAMES = ["uniform", "normal", "pareto", "paretonormal"] as const;
+/** Delay distributions (netem `distribution`), as the impairment stage knows them. */
+export const DISTRIBUTION_NAMES = DELAY_DISTRIBUTIONS;
 
 const impairmentShape = {
   delay: duration("delay", "Added one-way delay (netem delay); default 0").optional(),
