@@ -13,11 +13,16 @@
 
 import type { Prng } from "../../devices/prng.ts";
 
-/** Delay distributions, by their netem names. */
-export const DELAY_DISTRIBUTIONS = ["uniform", "normal", "pareto", "paretonormal"] as const;
+/** Shape of the jitter around the delay, by its netem name. */
+export type DelayDistribution = "uniform" | "normal" | "pareto" | "paretonormal";
 
-/** Shape of the jitter around the delay. */
-export type DelayDistribution = typeof DELAY_DISTRIBUTIONS[number];
+/** Every delay distribution. */
+export const DELAY_DISTRIBUTIONS = [
+  "uniform",
+  "normal",
+  "pareto",
+  "paretonormal",
+] as const satisfies readonly DelayDistribution[];
 
 /**
  * A Markov loss model, percentages 0..100. `state` is netem's 4-state model: 1 = good reception,
