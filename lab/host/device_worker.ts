@@ -7,7 +7,9 @@
  * - once the driver set DRIVER_OK, moves frames: transmitq → (impairment stage) → the link ring
  *   towards the peer, and the link ring from the peer → receiveq, raising used-buffer
  *   interrupts as event suppression allows;
- * - copies delivered frames into the link direction's tap ring while a capture is on.
+ * - copies delivered frames into the link direction's tap ring while a capture is on;
+ * - applies control messages: link up/down, a live impairment of its TX direction (`impair`),
+ *   and the partitions its TX path filters on (`partitions`).
  *
  * A full link ring stops transmission (back-pressure): the frame stays in the transmitq and the
  * worker sleeps until the consumer frees a slot. A frame that finds no RX buffer waits in the

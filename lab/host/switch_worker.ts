@@ -2,7 +2,8 @@
  * The switch worker: one L2 learning bridge of the lab. It reads every port's incoming link
  * ring, learns source MACs, and copies each frame to the out ring of the port that owns the
  * destination (or floods it), through the out link's impairment stage. A full out ring drops the
- * frame and counts it: a switch never waits for a slow port.
+ * frame and counts it: a switch never waits for a slow port. Control messages change a port's
+ * impairment live (`impair`) and the partitions every port filters on (`partitions`).
  *
  * Statistics it publishes: `switch_*` (the bridge's counters) and, for each port whose out
  * direction is impaired, `LINK_impair_*` (the stage's counters, as a device worker publishes
