@@ -128,7 +128,7 @@ export {
 export type { LabStatus, LinkDirectionStatus, NicStatus } from "./lab/metrics.ts";
 export type { CaptureOptions, ExecOutcome, Lab, VmState } from "./lab/lab.ts";
 export type { PartitionInfo, PartitionProblem } from "./lab/partition.ts";
-export type { LinkDirection } from "./lab/link_control.ts";
+export type { LinkControls, LinkDirection } from "./lab/link_control.ts";
 export type { DelayDistribution, LossModel } from "./lab/host/impair_models.ts";
 export { type ImpairmentProblem, parseImpairment } from "./lab/topology/impairment.ts";
 export {

@@ -197,7 +197,7 @@ function handleOf(running: RegisteredLab): LabHandle {
     setImpairment: (link, impair, options = {}) => {
       const r = parseImpairment(impair);
       if (!r.ok) throw new LabError("bad-impairment", r.error.message, r.error.hint);
-      if (!lab.setImpairment(link, r.value, options.direction ?? "both")) {
+      if (!lab.links.setImpairment(link, r.value, options.direction ?? "both")) {
         throw new LabError(
           "unknown-link",
           `The lab has no link "${link}"`,
@@ -206,11 +206,11 @@ function handleOf(running: RegisteredLab): LabHandle {
       }
     },
     partition: (a, b, options = {}) => {
-      const r = lab.partition(a, b, options.oneWay === true);
+      const r = lab.links.partition(a, b, options.oneWay === true);
       if (!r.ok) throw new LabError(r.error.code, r.error.message, r.error.hint);
       return r.value;
     },
-    heal: (id) => lab.heal(id),
+    heal: (id) => lab.links.heal(id),
     capture: async (link, options) => {
       if (!lab.plan.links.some((l) => l.name === link)) {
         throw new LabError(

@@ -31,10 +31,7 @@ import {
 import type { FromWorker, SwitchStart, ToWorker, VmStart, WorkerRing } from "./wire/messages.ts";
 import { EventLog } from "./events.ts";
 import type { LabPlan, RingPlan } from "./plan.ts";
-import type { Impairment } from "./topology/types.ts";
-import type { PartitionInfo, PartitionProblem } from "./partition.ts";
-import { LinkControl, type LinkDirection } from "./link_control.ts";
-import type { Result } from "../devices/result.ts";
+import { consumerMac, LinkControl, type LinkControls } from "./link_control.ts";
 import { THREAD_STATS_SLOTS } from "./wire/control.ts";
 
 export { mergePcapRecords } from "./capture.ts";
@@ -98,6 +95,8 @@ export class Lab {
   readonly plan: LabPlan;
   /** The event log. */
   readonly events: EventLog;
+  /** Live link impairments and partitions (netem's `change`, `vlab partition`). */
+  readonly links: LinkControls;
   /** When the lab was started (ms since the epoch). */
   readonly startedAt: number;
   /** Time `start` took, ms. */
@@ -115,7 +114,6 @@ export class Lab {
   readonly #captures = new Map<string, LinkCapture>();
   /** Workloads in flight: request id → its guest, so that `stop` can ask each to finish. */
   readonly #execs = new Map<number, { handle: WorkerHandle; done: Promise<unknown> }>();
-  readonly #links: LinkControl;
 
   private constructor(plan: LabPlan, events: EventLog) {
     this.plan = plan;
@@ -127,7 +125,7 @@ export class Lab {
     this.#rings = plan.rings.map(() => LinkRing.create(plan.ringSlots, plan.slotBytes));
     this.#taps = plan.rings.map(() => TapReader.create(TAP_BYTES));
     for (const link of plan.links) this.#linkUp.set(link.name, true);
-    this.#links = new LinkControl(plan, events, (kind, owner, message) => {
+    this.links = new LinkControl(plan, events, (kind, owner, message) => {
       const w = this.#workers.find((x) => x.kind === kind && x.owner === owner);
       w?.worker.postMessage(message);
     });
@@ -160,9 +158,9 @@ export class Lab {
       tap: this.#taps[ring.index].buffer,
       consumerThread: ring.consumer.thread,
       producerThread: ring.producer.thread,
-      impair: this.#links.ringImpairment(ring.index),
+      impair: this.links.ringImpairment(ring.index),
       seed: Prng.fromSeed(this.plan.seed).fork(ring.seedLabel).nextU32(),
-      consumerMac: ring.consumer.kind === "nic" ? this.#links.consumerMac(ring) : null,
+      consumerMac: consumerMac(this.plan, ring),
       label: ring.seedLabel,
     };
   }
@@ -425,39 +423,6 @@ export class Lab {
     }
     this.events.emit(up ? "link-up" : "link-down", link);
     return true;
-  }
-
-  /** The impairment in force on a link ring (it changes with {@linkcode setImpairment}). */
-  ringImpairment(index: number): Impairment {
-    return this.#links.ringImpairment(index);
-  }
-
-  /**
-   * Change the impairment of one or both directions of a link while it runs (netem's `change`):
-   * the producer of each ring swaps its stage's knobs; frames it holds keep their due times.
-   * Returns false for an unknown link (see `link_control.ts`).
-   */
-  setImpairment(link: string, impair: Impairment, direction: LinkDirection): boolean {
-    return this.#links.setImpairment(link, impair, direction);
-  }
-
-  /** Cut every frame between two sets of VMs (or only from `a` to `b` when `oneWay`). */
-  partition(
-    a: readonly string[],
-    b: readonly string[],
-    oneWay: boolean,
-  ): Result<PartitionInfo, PartitionProblem> {
-    return this.#links.partition(a, b, oneWay);
-  }
-
-  /** Remove partition `id`, or every partition; returns the ids removed. */
-  heal(id?: number): number[] {
-    return this.#links.heal(id);
-  }
-
-  /** The partitions in force. */
-  partitions(): PartitionInfo[] {
-    return this.#links.partitions();
   }
 
   /**

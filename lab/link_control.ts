@@ -26,6 +26,28 @@ export type LinkDirection = "forward" | "reverse" | "both";
 /** Post a control message to the worker of `owner` (a VM's device worker, or a switch). */
 export type PostToWorker = (kind: "device" | "switch", owner: string, message: ToWorker) => void;
 
+/** What a running lab offers to change its links live (`lab.links`). */
+export interface LinkControls {
+  /** The impairment in force on a link ring. */
+  ringImpairment(index: number): Impairment;
+  /**
+   * Change one or both directions of a link (netem's `change`: frames held keep their due
+   * times). Returns false for an unknown link; throws a RangeError for invalid knobs (read
+   * values with `parseImpairment` first).
+   */
+  setImpairment(link: string, impair: Impairment, direction: LinkDirection): boolean;
+  /** Cut every frame between two sets of VMs (or only from `a` to `b` when `oneWay`). */
+  partition(
+    a: readonly string[],
+    b: readonly string[],
+    oneWay: boolean,
+  ): Result<PartitionInfo, PartitionProblem>;
+  /** Remove partition `id`, or every partition; returns the ids removed. */
+  heal(id?: number): number[];
+  /** The partitions in force. */
+  partitions(): PartitionInfo[];
+}
+
 /**
  * Impairments and partitions of one running lab.
  *
@@ -36,7 +58,7 @@ export type PostToWorker = (kind: "device" | "switch", owner: string, message: T
  * links.setImpairment("a-b", { ...NO_IMPAIRMENT, delayUs: 20_000 }, "both");
  * ```
  */
-export class LinkControl {
+export class LinkControl implements LinkControls {
   readonly #plan: LabPlan;
   readonly #events: EventLog;
   readonly #post: PostToWorker;
@@ -59,14 +81,6 @@ export class LinkControl {
   /** The impairment in force on a link ring. */
   ringImpairment(index: number): Impairment {
     return this.#impairs[index];
-  }
-
-  /** MAC of the NIC that consumes a ring, or null when a switch does. */
-  consumerMac(ring: RingPlan): string | null {
-    const c = ring.consumer;
-    if (c.kind !== "nic") return null;
-    return this.#plan.vms.find((v) => v.name === c.vm)?.nics.find((n) => n.name === c.nic)?.mac ??
-      null;
   }
 
   /**
@@ -128,4 +142,20 @@ export class LinkControl {
     for (const vm of this.#plan.vms) this.#post("device", vm.name, message);
     for (const sw of this.#plan.switches) this.#post("switch", sw.name, message);
   }
+}
+
+/**
+ * MAC of the NIC that consumes a ring, or null when a switch does (a producer's partition
+ * filter cuts by it).
+ *
+ * @example
+ * ```ts ignore
+ * import { consumerMac } from "./link_control.ts";
+ * consumerMac(plan, plan.rings[0]); // "02:00:00:01:00:00"
+ * ```
+ */
+export function consumerMac(plan: LabPlan, ring: RingPlan): string | null {
+  const c = ring.consumer;
+  if (c.kind !== "nic") return null;
+  return plan.vms.find((v) => v.name === c.vm)?.nics.find((n) => n.name === c.nic)?.mac ?? null;
 }

@@ -109,7 +109,7 @@ export function labStatus(lab: Lab): LabStatus {
     workers.find((w) => w.kind === kind && w.owner === owner)?.stats ?? {};
   const count = directionCounter(lab);
   const ringInfo = (i: number): LinkDirectionStatus => ({
-    impair: describeImpair(lab.ringImpairment(i)),
+    impair: describeImpair(lab.links.ringImpairment(i)),
     ...count(i),
   });
   return {

@@ -186,7 +186,7 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
     return linkRoute(lab, segment(path.slice(7)), await readJson(req));
   }
   if (path === "/partitions" || path === "/heal") {
-    if (path === "/partitions" && method === "GET") return Response.json(lab.partitions());
+    if (path === "/partitions" && method === "GET") return Response.json(lab.links.partitions());
     const bad = route("POST");
     if (bad) return bad;
     return partitionRoute(lab, path, await readJson(req));

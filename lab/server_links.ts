@@ -33,7 +33,7 @@ export function linkRoute(lab: Lab, link: string, body: Body): Response {
     const imp = parseImpairment(v.impair);
     if (!imp.ok) return fail(400, "bad-impairment", imp.error.message, imp.error.hint);
     if (
-      !lab.setImpairment(link, imp.value, direction as "forward" | "reverse" | "both")
+      !lab.links.setImpairment(link, imp.value, direction as "forward" | "reverse" | "both")
     ) {
       return unknownLink(lab, link);
     }
@@ -41,8 +41,8 @@ export function linkRoute(lab: Lab, link: string, body: Body): Response {
     return Response.json({
       link,
       direction,
-      forward: lab.ringImpairment(l.forwardRing),
-      reverse: lab.ringImpairment(l.reverseRing),
+      forward: lab.links.ringImpairment(l.forwardRing),
+      reverse: lab.links.ringImpairment(l.reverseRing),
     });
   }
   const up = v?.up;
@@ -68,13 +68,13 @@ export function partitionRoute(lab: Lab, path: string, body: Body): Response {
     if (v === null || (id !== undefined && !(Number.isInteger(id) && (id as number) > 0))) {
       return fail(400, "bad-request", 'POST /heal needs {} or {"id": N}', `Send {"id": 1}`);
     }
-    const healed = lab.heal(id as number | undefined);
+    const healed = lab.links.heal(id as number | undefined);
     if (id !== undefined && healed.length === 0) {
       return fail(
         404,
         "unknown-partition",
         `The lab has no partition ${id}`,
-        `Partitions: ${lab.partitions().map((p) => p.id).join(", ") || "none"}`,
+        `Partitions: ${lab.links.partitions().map((p) => p.id).join(", ") || "none"}`,
       );
     }
     return Response.json({ healed });
@@ -90,7 +90,7 @@ export function partitionRoute(lab: Lab, path: string, body: Body): Response {
       `For example {"a": ["a", "b"], "b": ["c"], "oneWay": false}`,
     );
   }
-  const r = lab.partition(a, b, v?.oneWay === true);
+  const r = lab.links.partition(a, b, v?.oneWay === true);
   if (!r.ok) {
     return fail(
       r.error.code === "unknown-vm" ? 404 : 400,

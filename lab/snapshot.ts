@@ -168,7 +168,7 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
     return {
       from,
       to,
-      impair: describeImpair(lab.ringImpairment(ring)),
+      impair: describeImpair(lab.links.ringImpairment(ring)),
       frames: c.frames,
       bytes: c.bytes,
       drops: c.drops,

@@ -66,7 +66,7 @@ Deno.test({
     const lab = await startTestLab(TOPOLOGY);
     try {
       assert.equal(await received(lab, "a", "10.9.0.3"), 2, "before the cut");
-      const p = lab.partition(["a", "b"], ["c"], false);
+      const p = lab.links.partition(["a", "b"], ["c"], false);
       assert.ok(p.ok);
       await settles(lab, "a", "10.9.0.3", 0, "a → c across the cut");
       assert.equal(await received(lab, "c", "10.9.0.2"), 0, "c → b across the cut");
@@ -81,7 +81,7 @@ Deno.test({
         labStatus(lab).links.find((l) => l.name === "a-s1")!.forward.drops.partition > 0,
         "a's frames to c are cut where a sends them",
       );
-      assert.deepEqual(lab.heal(), [p.value.id]);
+      assert.deepEqual(lab.links.heal(), [p.value.id]);
       await settles(lab, "a", "10.9.0.3", 2, "after heal");
       const kinds = lab.events.recent().map((e) => e.kind);
       assert.ok(kinds.includes("partition") && kinds.includes("heal"), kinds.join(", "));
@@ -100,12 +100,15 @@ Deno.test({
       // ARP first: a lost ARP request is retried on the guest's schedule, not at once.
       assert.equal(await received(lab, "a", "10.9.0.3"), 2, "before the impairment");
       // The s1-s2 link's producers are both switch workers.
-      assert.equal(lab.setImpairment("s1-s2", { ...NO_IMPAIRMENT, lossPct: 100 }, "both"), true);
+      assert.equal(
+        lab.links.setImpairment("s1-s2", { ...NO_IMPAIRMENT, lossPct: 100 }, "both"),
+        true,
+      );
       await settles(lab, "a", "10.9.0.3", 0, "a → c across the lossy s1-s2");
       assert.equal(await received(lab, "a", "10.9.0.2"), 2, "a → b does not cross s1-s2");
-      lab.setImpairment("s1-s2", NO_IMPAIRMENT, "both");
+      lab.links.setImpairment("s1-s2", NO_IMPAIRMENT, "both");
       await settles(lab, "a", "10.9.0.3", 2, "after clear");
-      assert.equal(lab.setImpairment("nope", NO_IMPAIRMENT, "both"), false);
+      assert.equal(lab.links.setImpairment("nope", NO_IMPAIRMENT, "both"), false);
     } finally {
       await lab.stop();
     }
