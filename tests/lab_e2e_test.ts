@@ -241,7 +241,7 @@ Deno.test({
       const shown = await vlab("status");
       assert.match(
         shown.stdout,
-        /forward \d+ frames \(delay 30ms\), reverse \d+ frames \(no impairment\)/,
+        /forward \d+ frames \(delay 30ms\)[^\n]*\n\s+reverse \d+ frames \(no impairment\)/,
       );
       const rtt = await vlab("exec", "a", "--", "ping", "10.0.0.2", "-c", "2", "-i", "0.1");
       const times = [...rtt.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
