@@ -85,6 +85,14 @@ Deno.test({
       await settles(lab, "a", "10.9.0.3", 2, "after heal");
       const kinds = lab.events.recent().map((e) => e.kind);
       assert.ok(kinds.includes("partition") && kinds.includes("heal"), kinds.join(", "));
+
+      // One way, a to c: c's frames still reach a, a's answers do not reach c.
+      const intoA = () => labStatus(lab).links.find((l) => l.name === "a-s1")!.reverse.frames;
+      const before = intoA();
+      assert.ok(lab.links.partition(["a"], ["c"], true).ok);
+      await settles(lab, "c", "10.9.0.1", 0, "c → a with a's answers cut");
+      assert.ok(intoA() > before, "c's frames reached a through both switches");
+      assert.equal(lab.links.heal().length, 1);
     } finally {
       await lab.stop();
     }
