@@ -95,6 +95,14 @@ export function formatStatus(s: LabStatus): string {
       : []),
     "links:",
     ...links,
+    ...(s.partitions?.length
+      ? [
+        "partitions:",
+        ...s.partitions.map((p) =>
+          `  ${p.id}: ${p.a.join(",")} ${p.oneWay ? "→" : "⇹"} ${p.b.join(",")}`
+        ),
+      ]
+      : []),
   ].join("\n");
 }
 

@@ -87,6 +87,7 @@ const STATUS: LabStatus = {
     }),
     reverse: direction({ frames: 900, waits: { rxBuffer: 35, linkFull: 0 } }),
   }],
+  partitions: [],
 };
 
 Deno.test("status shows each device's status bits and negotiated features", () => {
@@ -114,4 +115,16 @@ Deno.test("status shows the guest stack's drops by cause and each switch's count
   assert.match(text, /^ {2}a {2}guest stack dropped 4548 \(bad checksum 4548\)$/m);
   assert.doesNotMatch(text, /^ {2}b {2}guest stack/m);
   assert.match(text, /^ {2}sw1: c-sw1\n {4}forwarded 7, runts 2$/m);
+});
+
+Deno.test("status lists the partitions in force, one-way ones with an arrow", () => {
+  assert.doesNotMatch(formatStatus(STATUS), /partitions:/);
+  const text = formatStatus({
+    ...STATUS,
+    partitions: [
+      { id: 1, a: ["a", "b"], b: ["c"], oneWay: false },
+      { id: 3, a: ["c"], b: ["a"], oneWay: true },
+    ],
+  });
+  assert.match(text, /^partitions:\n {2}1: a,b ⇹ c\n {2}3: c → a$/m);
 });

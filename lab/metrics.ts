@@ -10,6 +10,7 @@
 import { NetCounter, NetDriverCounter, readCounters } from "../devices/net/metrics.ts";
 import type { Lab, VmState } from "./lab.ts";
 import { RegFileWord } from "../devices/virtio/mmio.ts";
+import type { PartitionInfo } from "./partition.ts";
 import { describeImpair } from "./plan.ts";
 import {
   directionCounter,
@@ -85,6 +86,8 @@ export interface LabStatus {
     forward: LinkDirectionStatus;
     reverse: LinkDirectionStatus;
   }[];
+  /** The partitions in force (`vlab partition`), oldest first. */
+  partitions: PartitionInfo[];
 }
 
 /** One direction of a link in a status snapshot. */
@@ -156,5 +159,6 @@ export function labStatus(lab: Lab): LabStatus {
       forward: ringInfo(l.forwardRing),
       reverse: ringInfo(l.reverseRing),
     })),
+    partitions: lab.links.partitions(),
   };
 }

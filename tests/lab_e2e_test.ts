@@ -289,6 +289,7 @@ Deno.test({
       const cut = await vlab("partition", "h1,h2", "/", "h3,h4");
       assert.equal(cut.code, 0, cut.stderr);
       assert.match(cut.stdout, /^partition 1: h1,h2 ⇹ h3,h4$/m);
+      assert.match((await vlab("status")).stdout, /^partitions:\n {2}1: h1,h2 ⇹ h3,h4$/m);
       const across = await vlab(
         "exec",
         "h1",
