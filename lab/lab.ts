@@ -408,7 +408,8 @@ export class Lab {
 
   /**
    * Bring a link down or up: each NIC on it changes its config-space link status and raises a
-   * configuration interrupt, so its guest sees the change. Returns false for an unknown link.
+   * configuration interrupt, so its guest sees the change; each switch on it stops (or resumes)
+   * sending into it. Returns false for an unknown link.
    */
   setLink(link: string, up: boolean): boolean {
     if (!this.#linkUp.has(link)) return false;
@@ -420,6 +421,12 @@ export class Lab {
         const dev = this.#workers.find((w) => w.owner === vm.name && w.kind === "device");
         dev?.worker.postMessage({ type: "link", nic: nic.index, up } satisfies ToWorker);
       }
+    }
+    // A switch end of the link stops sending into it (a NIC end stops through its device).
+    for (const sw of this.plan.switches) {
+      if (!sw.ports.some((p) => p.link === link)) continue;
+      const w = this.#workers.find((x) => x.owner === sw.name && x.kind === "switch");
+      w?.worker.postMessage({ type: "port-link", link, up } satisfies ToWorker);
     }
     this.events.emit(up ? "link-up" : "link-down", link);
     return true;

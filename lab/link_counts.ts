@@ -76,7 +76,7 @@ export function directionCounter(lab: Lab): (ring: number) => DirectionCounts {
       queueLimit: stage.droppedLimit,
       partition: stage.partitioned,
       fullRing: c.framesDropped,
-      linkDown: at(tx, NetCounter.txLinkDown) + at(rx, NetCounter.rxLinkDown),
+      linkDown: stage.linkDown + at(tx, NetCounter.txLinkDown) + at(rx, NetCounter.rxLinkDown),
       tooBig: at(rx, NetCounter.rxTooBig),
       runt: at(rx, NetCounter.rxRunt),
       malformed: at(tx, NetCounter.txMalformed),
@@ -111,13 +111,18 @@ function impairStats(producer: RingPort, link: string, statsOf: StatsOf) {
   const [kind, owner, prefix] = impairPrefix(producer, link);
   const stats = statsOf(kind, owner);
   const get = (k: string) => Object.hasOwn(stats, prefix + k) ? stats[prefix + k] : 0;
-  // The producer's partition drops sit beside its impairment statistics: `NAME_partition_dropped`.
-  const cut = prefix.replace(/_impair_$/, "_partition_dropped");
+  // The producer's partition and link-down drops sit beside its impairment statistics:
+  // `NAME_partition_dropped`, `NAME_link_down_dropped` (a switch port; a NIC counts its own).
+  const beside = (name: string) => {
+    const key = prefix.replace(/_impair_$/, `_${name}`);
+    return Object.hasOwn(stats, key) ? stats[key] : 0;
+  };
   return {
     lost: get("lost"),
     droppedLimit: get("dropped_limit"),
     corrupted: get("corrupted"),
-    partitioned: Object.hasOwn(stats, cut) ? stats[cut] : 0,
+    partitioned: beside("partition_dropped"),
+    linkDown: beside("link_down_dropped"),
   };
 }
 

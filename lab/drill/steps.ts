@@ -160,17 +160,6 @@ function linkCheck(topology: Topology, link: string, path: PathSegment[]): Probl
       hint: didYouMean(link, names),
     }];
   }
-  // Today the lab cuts a link by telling the NICs on it (lab.ts setLink); a link between two
-  // switches has none, so "down" would change nothing but the event log. Refuse rather than let
-  // a drill conclude from a fault that did not happen.
-  if (spec.endpoints.every((e) => e.kind === "switch")) {
-    return [{
-      code: "unsupported-link",
-      path,
-      message: `Link ${quote(link)} joins two switches: the lab cannot take it down yet`,
-      hint: "take down the links of the VMs on one side instead (see drills/partition-lite.yaml)",
-    }];
-  }
   return [];
 }
 

@@ -3,11 +3,12 @@
  * ring, learns source MACs, and copies each frame to the out ring of the port that owns the
  * destination (or floods it), through the out link's impairment stage. A full out ring drops the
  * frame and counts it: a switch never waits for a slow port. Control messages change a port's
- * impairment live (`impair`) and the partitions every port filters on (`partitions`).
+ * impairment live (`impair`), the partitions every port filters on (`partitions`) and a port's
+ * link state (`port-link`: frames for a port whose link is down are dropped and counted).
  *
  * Statistics it publishes: `switch_*` (the bridge's counters) and, for each port whose out
  * direction is impaired, `LINK_impair_*` (the stage's counters, as a device worker publishes
- * `NIC_impair_*`).
+ * `NIC_impair_*`), `LINK_partition_dropped` and `LINK_link_down_dropped`.
  *
  * @module
  */
@@ -28,6 +29,9 @@ async function start(msg: SwitchStart): Promise<void> {
     link: p.link,
     in: new LinkIn(p.rx, bells),
     out: new LinkOut(p.tx, bells, "drop", partition),
+    /** The link's state: a frame for a port whose link is down is dropped and counted. */
+    up: true,
+    linkDownDropped: 0,
   }));
   const bridge = new LearningSwitch({
     ports: ports.length,
@@ -40,7 +44,12 @@ async function start(msg: SwitchStart): Promise<void> {
   );
   let current: Uint8Array = new Uint8Array(0);
   const send = (port: number) => {
-    const out = ports[port].out;
+    const p = ports[port];
+    if (!p.up) {
+      p.linkDownDropped++;
+      return;
+    }
+    const out = p.out;
     const slot = out.reserve(current.length);
     if (slot === null) return;
     slot.set(current);
@@ -76,6 +85,8 @@ async function start(msg: SwitchStart): Promise<void> {
       ringDoorbell(bells, msg.thread); // re-plan the next wake-up
     } else if (m.type === "partitions") {
       partition.set(m.cuts);
+    } else if (m.type === "port-link") {
+      for (const p of ports) if (p.link === m.link) p.up = m.up;
     }
   });
 
@@ -94,6 +105,7 @@ async function start(msg: SwitchStart): Promise<void> {
         if (port.out.partitionDropped) {
           stats.set(`${port.link}_partition_dropped`, port.out.partitionDropped);
         }
+        if (port.linkDownDropped) stats.set(`${port.link}_link_down_dropped`, port.linkDownDropped);
       }
       stats.flush();
     },

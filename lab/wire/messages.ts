@@ -92,6 +92,8 @@ export type ToWorker =
   | { type: "cancel"; id: number }
   | { type: "inspect"; id: number }
   | { type: "link"; nic: number; up: boolean }
+  /** A switch port's link went down or up: a down port sends nothing (switch workers). */
+  | { type: "port-link"; link: string; up: boolean }
   /** Change the impairment of the ring this worker produces into (netem's `change`). */
   | { type: "impair"; ring: number; impair: Impairment }
   /** The (source MAC, destination MAC) pairs that partitions cut, all of them. */

@@ -1,0 +1,54 @@
+/**
+ * A link between two switches goes down and up like any other: while it is down neither switch
+ * sends into it, the frames it would have carried count as `link down` drops, and traffic across
+ * resumes when it comes back up (it used to change nothing but the event log).
+ */
+
+import assert from "node:assert/strict";
+import { directionCounter } from "./link_counts.ts";
+import { LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
+
+const TRUNK_LAB = {
+  name: "trunk",
+  seed: 3,
+  vms: {
+    h1: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+    h3: { nics: { eth0: { ip: "10.0.0.3/24" } } },
+  },
+  switches: { sw1: {}, sw2: {} },
+  links: [
+    { endpoints: ["sw1", "sw2"] },
+    { endpoints: ["h1", "sw1"] },
+    { endpoints: ["h3", "sw2"] },
+  ],
+};
+
+Deno.test({
+  name: "a link between two switches taken down stops traffic across, counted as link down",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(TRUNK_LAB);
+    try {
+      const ping = async () => {
+        const r = await lab.exec("h1", ["ping", "10.0.0.3", "-c", "3", "-i", "0.05", "-W", "0.3"]);
+        if (!r.ok) assert.fail(r.message);
+        return (r.result as { received: number }).received;
+      };
+      assert.equal(await ping(), 3, "across the trunk while it is up");
+      assert.equal(lab.setLink("sw1-sw2", false), true);
+      assert.equal(await ping(), 0, "nothing crosses a trunk that is down");
+      const trunk = lab.plan.links.find((l) => l.name === "sw1-sw2")!;
+      // Workers publish their statistics periodically: wait for the drops to show.
+      const dropped = await waitForValue("link-down drops on the trunk", () => {
+        const count = directionCounter(lab);
+        const n = count(trunk.forwardRing).drops.linkDown + count(trunk.reverseRing).drops.linkDown;
+        return n > 0 ? n : null;
+      });
+      assert.ok(dropped >= 3, `${dropped} link-down drops`);
+      assert.equal(lab.setLink("sw1-sw2", true), true);
+      assert.equal(await ping(), 3, "traffic across resumes once the trunk is up");
+    } finally {
+      await lab.stop();
+    }
+  },
+});
