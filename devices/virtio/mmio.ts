@@ -233,7 +233,8 @@ export function queueWord(q: number, field: QueueWordField): number {
 
 /**
  * The guest's fast-path kick of queue `q` (the ioeventfd of a real VMM): count it in the
- * register file without a trapped QueueNotify write. Returns the new count.
+ * register file without a trapped QueueNotify write. Returns the new count, or -1 when an armed
+ * lost-kick fault swallowed the kick (then ring no doorbell either: the device never saw it).
  *
  * @example
  * ```ts
@@ -245,7 +246,7 @@ export function queueWord(q: number, field: QueueWordField): number {
 export function kickQueue(regs: Int32Array, q: number): number {
   const count = queueWord(q, QueueWord.NOTIFY_COUNT);
   // A lost kick (fault injection): the device never sees it.
-  if (consumeDrop(regs, q, "kick")) return Atomics.load(regs, count);
+  if (consumeDrop(regs, q, "kick")) return -1;
   // publish kick: pairs with the device worker's Atomics.load of NOTIFY_COUNT.
   return Atomics.add(regs, count, 1) + 1;
 }
