@@ -42,6 +42,9 @@ import {
 } from "./config.ts";
 import type { NetDriverFault, NetQueueName } from "./errors.ts";
 import { NET_DRIVER_COUNTER_COUNT, NetDriverCounter } from "./metrics.ts";
+import { TxWatchdog } from "./tx_watchdog.ts";
+import type { Result } from "../result.ts";
+import { err, OK_VOID } from "../result.ts";
 
 export { parseNetConfig } from "./config.ts";
 
@@ -112,6 +115,24 @@ export interface NetDriverOptions {
   mtu?: number;
   /** `NET_DRIVER_COUNTER_COUNT` words, laid out by `NetDriverCounter`. */
   counters?: Float64Array;
+  /** Transmit watchdog timeout (`checkTxTimeout`); default 5000 ms, as Linux. */
+  txTimeoutMs?: number;
+  /** The watchdog's clock in milliseconds; default `Date.now`. */
+  now?: () => number;
+}
+
+/** Why `NetDriver.reattach` refused new queues: their sizes differ from the buffers' count. */
+export interface NetReattachError {
+  /** Discriminant. */
+  readonly kind: "queue-size-changed";
+  /** The new receiveq size. */
+  readonly rx: number;
+  /** The new transmitq size. */
+  readonly tx: number;
+  /** The receiveq size the driver's buffers were made for. */
+  readonly expectedRx: number;
+  /** The transmitq size the driver's buffers were made for. */
+  readonly expectedTx: number;
 }
 
 /** Which queues to kick after `flush`. The object is reused. */
@@ -149,8 +170,9 @@ export class NetDriver {
   readonly mergeable: boolean;
 
   private readonly u8: Uint8Array;
-  private readonly rx: DriverQueue;
-  private readonly tx: DriverQueue;
+  private rx: DriverQueue;
+  private tx: DriverQueue;
+  private readonly watchdog: TxWatchdog;
   private readonly c: Float64Array;
   private readonly rxBase: number;
   private readonly txBase: number;
@@ -199,6 +221,7 @@ export class NetDriver {
       );
     }
     this.c = opts.counters ?? new Float64Array(NET_DRIVER_COUNTER_COUNT);
+    this.watchdog = new TxWatchdog({ timeoutMs: opts.txTimeoutMs, now: opts.now });
     this.rxBase = allocate(opts.alloc, this.rx.size * this.rxBufferSize, "RX");
     this.txBase = allocate(opts.alloc, this.tx.size * this.txBufferSize, "TX");
     this.rxFree = new Uint32Array(this.rx.size);
@@ -323,7 +346,7 @@ export class NetDriver {
       if (r.value === null) break;
       const token = r.value.token;
       if (token >= this.tx.size || this.txBusy[token] === 0) {
-        this.fault_ = { kind: "unknown-token", queue: "transmitq", token };
+        this.setFault({ kind: "unknown-token", queue: "transmitq", token });
         break;
       }
       this.txBusy[token] = 0;
@@ -331,6 +354,7 @@ export class NetDriver {
       n++;
     }
     this.c[NetDriverCounter.txReclaimed] += n;
+    if (n > 0) this.watchdog.progressed();
     return n;
   }
 
@@ -357,7 +381,7 @@ export class NetDriver {
       // Without MRG_RXBUF num_buffers is not ours to trust: one buffer per frame (E5).
       const numBuffers = this.mergeable ? readLe16(this.u8, gpa + NetHdr.NUM_BUFFERS) : 1;
       if (numBuffers === 0 || numBuffers > this.rx.size) {
-        this.fault_ = { kind: "bad-num-buffers", numBuffers, available: this.rx.inFlight + 1 };
+        this.setFault({ kind: "bad-num-buffers", numBuffers, available: this.rx.inFlight + 1 });
         this.freeRx(token);
         break;
       }
@@ -423,7 +447,7 @@ export class NetDriver {
     const scratch = this.scratch;
     let total = len - NET_HDR_SIZE;
     if (total > scratch.length) {
-      this.fault_ = { kind: "frame-too-big", len: total, limit: scratch.length };
+      this.setFault({ kind: "frame-too-big", len: total, limit: scratch.length });
       return false;
     }
     copy(this.u8, gpa + NET_HDR_SIZE, scratch, 0, total);
@@ -431,15 +455,13 @@ export class NetDriver {
       const next = this.nextRx();
       if (next < 0) {
         // virtio 1.2 §5.1.6.4: the device publishes all n together, so fewer is its error.
-        if (this.fault_ === null) {
-          this.fault_ = { kind: "bad-num-buffers", numBuffers: n, available: i };
-        }
+        this.setFault({ kind: "bad-num-buffers", numBuffers: n, available: i });
         return false;
       }
       const token = next & 0xffff;
       const l = next >>> 16;
       if (total + l > scratch.length) {
-        this.fault_ = { kind: "frame-too-big", len: total + l, limit: scratch.length };
+        this.setFault({ kind: "frame-too-big", len: total + l, limit: scratch.length });
         this.freeRx(token);
         return false;
       }
@@ -462,11 +484,11 @@ export class NetDriver {
     if (r.value === null) return -1;
     const { token, len } = r.value;
     if (token >= this.rx.size || this.rxBusy[token] === 0) {
-      this.fault_ = { kind: "unknown-token", queue: "receiveq", token };
+      this.setFault({ kind: "unknown-token", queue: "receiveq", token });
       return -1;
     }
     if (len > this.rxBufferSize) {
-      this.fault_ = { kind: "used-len-too-big", token, len, capacity: this.rxBufferSize };
+      this.setFault({ kind: "used-len-too-big", token, len, capacity: this.rxBufferSize });
       this.freeRx(token);
       return -1;
     }
@@ -511,6 +533,7 @@ export class NetDriver {
       } else this.fail("transmitq", r.error);
       return false;
     }
+    this.watchdog.posted(this.tx.inFlight - 1);
     this.txBusy[token] = 1;
     this.c[NetDriverCounter.txFrames]++;
     this.c[NetDriverCounter.txBytes] += len;
@@ -518,7 +541,59 @@ export class NetDriver {
   }
 
   private fail(queue: NetQueueName, cause: DriverError): void {
-    this.fault_ ??= { kind: "queue-broken", queue, cause };
+    this.setFault({ kind: "queue-broken", queue, cause });
+  }
+
+  /** Record the first fault (later ones follow from it) and count it. */
+  private setFault(f: NetDriverFault): void {
+    if (this.fault_ !== null) return;
+    this.fault_ = f;
+    this.c[f.kind === "tx-timeout" ? NetDriverCounter.txTimeouts : NetDriverCounter.deviceFaults]++;
+  }
+
+  /**
+   * The transmit watchdog (Linux's `ndo_tx_timeout`): reclaim what the device returned, then,
+   * if the transmitq still has buffers outstanding and no used entry arrived for `txTimeoutMs`,
+   * stop with a `tx-timeout` fault (counted in `txTimeouts`) that the guest answers with a
+   * device reset. Returns the driver's fault, if any. Call it from the guest loop now and then.
+   */
+  checkTxTimeout(): NetDriverFault | null {
+    if (this.fault_ !== null) return this.fault_;
+    this.reclaimTx();
+    const inFlight = this.tx.inFlight;
+    if (this.fault_ === null && this.watchdog.expired(inFlight)) {
+      this.setFault({ kind: "tx-timeout", inFlight, idleMs: this.watchdog.idleMs() });
+    }
+    return this.fault_;
+  }
+
+  /**
+   * Take up two fresh driver halves after the guest reset and re-initialised the device
+   * (reliability I4): every buffer is free again (in-flight frames are lost, as after Linux's
+   * virtnet reset), the fault is cleared, and nothing is allocated. The queues must have the
+   * sizes the driver was built for.
+   */
+  reattach(rx: DriverQueue, tx: DriverQueue): Result<void, NetReattachError> {
+    if (rx.size !== this.rx.size || tx.size !== this.tx.size) {
+      return err({
+        kind: "queue-size-changed",
+        rx: rx.size,
+        tx: tx.size,
+        expectedRx: this.rx.size,
+        expectedTx: this.tx.size,
+      });
+    }
+    this.rx = rx;
+    this.tx = tx;
+    for (let i = 0; i < rx.size; i++) this.rxFree[i] = rx.size - 1 - i;
+    for (let i = 0; i < tx.size; i++) this.txFree[i] = tx.size - 1 - i;
+    this.rxFreeCount = rx.size;
+    this.txFreeCount = tx.size;
+    this.rxBusy.fill(0);
+    this.txBusy.fill(0);
+    this.fault_ = null;
+    this.watchdog.restart();
+    return OK_VOID;
   }
 }
 
