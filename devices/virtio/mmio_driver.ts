@@ -312,7 +312,7 @@ export async function initDevice(
  * ```ts
  * import { initAfterReset, type DriverInitOptions, type RegisterPort, resetDevice } from "./mmio_driver.ts";
  * async function again(port: RegisterPort, opts: DriverInitOptions) {
- *   if ((await resetDevice(port)).ok) return await initAfterReset(port, opts);
+ *   return (await resetDevice(port)).ok ? await initAfterReset(port, opts) : null;
  * }
  * ```
  */

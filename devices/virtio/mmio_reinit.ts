@@ -51,7 +51,9 @@ export type ResetCause =
  * }
  * ```
  */
-export async function readNeedsReset(port: RegisterPort): Promise<ResetCause | null> {
+export async function readNeedsReset(
+  port: RegisterPort,
+): Promise<Extract<ResetCause, { kind: "needs-reset" }> | null> {
   const status = await port.read(MmioReg.STATUS);
   return (status & Status.DEVICE_NEEDS_RESET) !== 0 ? { kind: "needs-reset", status } : null;
 }
