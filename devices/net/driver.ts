@@ -23,8 +23,6 @@
  * @module
  */
 
-import { splitAreaSizes } from "../virtio/split_layout.ts";
-import { packedAreaSizes } from "../virtio/packed_layout.ts";
 import type { PageAllocator } from "../memory/allocator.ts";
 import type { GuestMemory } from "../memory/memory.ts";
 import type { DriverError } from "../virtio/errors.ts";
@@ -42,54 +40,19 @@ import {
 } from "./config.ts";
 import type { NetDriverFault, NetQueueName } from "./errors.ts";
 import { NET_DRIVER_COUNTER_COUNT, NetDriverCounter } from "./metrics.ts";
+import { TxWatchdog } from "./tx_watchdog.ts";
+import type { Result } from "../result.ts";
+import { err, OK_VOID } from "../result.ts";
 
 export { parseNetConfig } from "./config.ts";
-
-/** Largest frame the driver reassembles: a 65535-byte MTU plus the Ethernet header. */
-export const MAX_REASSEMBLED_FRAME = 65549;
-
-/** Bytes per segment of a multi-segment chain (a guest page, as Linux fragments are). */
-export const SEGMENT_BYTES = 4096;
-
-/** RX buffer bytes without MRG_RXBUF for an MTU up to 1500 (Linux: header + GOOD_PACKET_LEN). */
-const SMALL_RX_BUFFER = NET_HDR_SIZE + 1514;
-
-/** RX buffer bytes with MRG_RXBUF (each frame may span several). */
-const MERGEABLE_RX_BUFFER = 1536;
-
-/**
- * Bytes of one RX buffer: 1536 with MRG_RXBUF; without it, header + MTU + Ethernet header
- * (at least the 1526 of a 1500 MTU), so that one buffer holds any frame the MTU allows.
- *
- * @example
- * ```ts
- * import { rxBufferBytes } from "./driver.ts";
- * rxBufferBytes(9000, false); // 9026
- * rxBufferBytes(9000, true); // 1536
- * ```
- */
-export function rxBufferBytes(mtu: number, mergeable: boolean): number {
-  if (mergeable) return MERGEABLE_RX_BUFFER;
-  return Math.max(SMALL_RX_BUFFER, NET_HDR_SIZE + maxFrameLen(mtu));
-}
-
-/**
- * Descriptors per indirect table the driver needs for `mtu`: enough for its longest chain (a
- * big RX buffer: the header segment and the page-sized ones; or a TX frame in pages).
- *
- * @example
- * ```ts
- * import { indirectEntriesFor } from "./driver.ts";
- * indirectEntriesFor(1500); // 2
- * indirectEntriesFor(9000); // 4
- * ```
- */
-export function indirectEntriesFor(mtu: number): number {
-  const frame = maxFrameLen(mtu);
-  const rx = 1 + Math.ceil(frame / SEGMENT_BYTES);
-  const tx = Math.ceil((NET_HDR_SIZE + frame) / SEGMENT_BYTES);
-  return Math.max(2, rx, tx);
-}
+export {
+  indirectEntriesFor,
+  MAX_REASSEMBLED_FRAME,
+  netDriverMemoryBytes,
+  rxBufferBytes,
+  SEGMENT_BYTES,
+} from "./sizing.ts";
+import { MAX_REASSEMBLED_FRAME, rxBufferBytes, segmentBytes, SMALL_RX_BUFFER } from "./sizing.ts";
 
 /** Construction options of a `NetDriver`. */
 export interface NetDriverOptions {
@@ -112,6 +75,24 @@ export interface NetDriverOptions {
   mtu?: number;
   /** `NET_DRIVER_COUNTER_COUNT` words, laid out by `NetDriverCounter`. */
   counters?: Float64Array;
+  /** Transmit watchdog timeout (`checkTxTimeout`); default 5000 ms, as Linux. */
+  txTimeoutMs?: number;
+  /** The watchdog's clock in milliseconds; default `Date.now`. */
+  now?: () => number;
+}
+
+/** Why `NetDriver.reattach` refused new queues: their sizes differ from the buffers' count. */
+export interface NetReattachError {
+  /** Discriminant. */
+  readonly kind: "queue-size-changed";
+  /** The new receiveq size. */
+  readonly rx: number;
+  /** The new transmitq size. */
+  readonly tx: number;
+  /** The receiveq size the driver's buffers were made for. */
+  readonly expectedRx: number;
+  /** The transmitq size the driver's buffers were made for. */
+  readonly expectedTx: number;
 }
 
 /** Which queues to kick after `flush`. The object is reused. */
@@ -149,8 +130,9 @@ export class NetDriver {
   readonly mergeable: boolean;
 
   private readonly u8: Uint8Array;
-  private readonly rx: DriverQueue;
-  private readonly tx: DriverQueue;
+  private rx: DriverQueue;
+  private tx: DriverQueue;
+  private readonly watchdog: TxWatchdog;
   private readonly c: Float64Array;
   private readonly rxBase: number;
   private readonly txBase: number;
@@ -199,6 +181,7 @@ export class NetDriver {
       );
     }
     this.c = opts.counters ?? new Float64Array(NET_DRIVER_COUNTER_COUNT);
+    this.watchdog = new TxWatchdog({ timeoutMs: opts.txTimeoutMs, now: opts.now });
     this.rxBase = allocate(opts.alloc, this.rx.size * this.rxBufferSize, "RX");
     this.txBase = allocate(opts.alloc, this.tx.size * this.txBufferSize, "TX");
     this.rxFree = new Uint32Array(this.rx.size);
@@ -323,7 +306,7 @@ export class NetDriver {
       if (r.value === null) break;
       const token = r.value.token;
       if (token >= this.tx.size || this.txBusy[token] === 0) {
-        this.fault_ = { kind: "unknown-token", queue: "transmitq", token };
+        this.setFault({ kind: "unknown-token", queue: "transmitq", token });
         break;
       }
       this.txBusy[token] = 0;
@@ -331,6 +314,7 @@ export class NetDriver {
       n++;
     }
     this.c[NetDriverCounter.txReclaimed] += n;
+    if (n > 0) this.watchdog.progressed();
     return n;
   }
 
@@ -357,7 +341,7 @@ export class NetDriver {
       // Without MRG_RXBUF num_buffers is not ours to trust: one buffer per frame (E5).
       const numBuffers = this.mergeable ? readLe16(this.u8, gpa + NetHdr.NUM_BUFFERS) : 1;
       if (numBuffers === 0 || numBuffers > this.rx.size) {
-        this.fault_ = { kind: "bad-num-buffers", numBuffers, available: this.rx.inFlight + 1 };
+        this.setFault({ kind: "bad-num-buffers", numBuffers, available: this.rx.inFlight + 1 });
         this.freeRx(token);
         break;
       }
@@ -423,7 +407,7 @@ export class NetDriver {
     const scratch = this.scratch;
     let total = len - NET_HDR_SIZE;
     if (total > scratch.length) {
-      this.fault_ = { kind: "frame-too-big", len: total, limit: scratch.length };
+      this.setFault({ kind: "frame-too-big", len: total, limit: scratch.length });
       return false;
     }
     copy(this.u8, gpa + NET_HDR_SIZE, scratch, 0, total);
@@ -431,15 +415,13 @@ export class NetDriver {
       const next = this.nextRx();
       if (next < 0) {
         // virtio 1.2 §5.1.6.4: the device publishes all n together, so fewer is its error.
-        if (this.fault_ === null) {
-          this.fault_ = { kind: "bad-num-buffers", numBuffers: n, available: i };
-        }
+        this.setFault({ kind: "bad-num-buffers", numBuffers: n, available: i });
         return false;
       }
       const token = next & 0xffff;
       const l = next >>> 16;
       if (total + l > scratch.length) {
-        this.fault_ = { kind: "frame-too-big", len: total + l, limit: scratch.length };
+        this.setFault({ kind: "frame-too-big", len: total + l, limit: scratch.length });
         this.freeRx(token);
         return false;
       }
@@ -462,11 +444,11 @@ export class NetDriver {
     if (r.value === null) return -1;
     const { token, len } = r.value;
     if (token >= this.rx.size || this.rxBusy[token] === 0) {
-      this.fault_ = { kind: "unknown-token", queue: "receiveq", token };
+      this.setFault({ kind: "unknown-token", queue: "receiveq", token });
       return -1;
     }
     if (len > this.rxBufferSize) {
-      this.fault_ = { kind: "used-len-too-big", token, len, capacity: this.rxBufferSize };
+      this.setFault({ kind: "used-len-too-big", token, len, capacity: this.rxBufferSize });
       this.freeRx(token);
       return -1;
     }
@@ -511,6 +493,7 @@ export class NetDriver {
       } else this.fail("transmitq", r.error);
       return false;
     }
+    this.watchdog.posted(this.tx.inFlight - 1);
     this.txBusy[token] = 1;
     this.c[NetDriverCounter.txFrames]++;
     this.c[NetDriverCounter.txBytes] += len;
@@ -518,7 +501,59 @@ export class NetDriver {
   }
 
   private fail(queue: NetQueueName, cause: DriverError): void {
-    this.fault_ ??= { kind: "queue-broken", queue, cause };
+    this.setFault({ kind: "queue-broken", queue, cause });
+  }
+
+  /** Record the first fault (later ones follow from it) and count it. */
+  private setFault(f: NetDriverFault): void {
+    if (this.fault_ !== null) return;
+    this.fault_ = f;
+    this.c[f.kind === "tx-timeout" ? NetDriverCounter.txTimeouts : NetDriverCounter.deviceFaults]++;
+  }
+
+  /**
+   * The transmit watchdog (Linux's `ndo_tx_timeout`): reclaim what the device returned, then,
+   * if the transmitq still has buffers outstanding and no used entry arrived for `txTimeoutMs`,
+   * stop with a `tx-timeout` fault (counted in `txTimeouts`) that the guest answers with a
+   * device reset. Returns the driver's fault, if any. Call it from the guest loop now and then.
+   */
+  checkTxTimeout(): NetDriverFault | null {
+    if (this.fault_ !== null) return this.fault_;
+    this.reclaimTx();
+    const inFlight = this.tx.inFlight;
+    if (this.fault_ === null && this.watchdog.expired(inFlight)) {
+      this.setFault({ kind: "tx-timeout", inFlight, idleMs: this.watchdog.idleMs() });
+    }
+    return this.fault_;
+  }
+
+  /**
+   * Take up two fresh driver halves after the guest reset and re-initialised the device
+   * (reliability I4): every buffer is free again (in-flight frames are lost, as after Linux's
+   * virtnet reset), the fault is cleared, and nothing is allocated. The queues must have the
+   * sizes the driver was built for.
+   */
+  reattach(rx: DriverQueue, tx: DriverQueue): Result<void, NetReattachError> {
+    if (rx.size !== this.rx.size || tx.size !== this.tx.size) {
+      return err({
+        kind: "queue-size-changed",
+        rx: rx.size,
+        tx: tx.size,
+        expectedRx: this.rx.size,
+        expectedTx: this.tx.size,
+      });
+    }
+    this.rx = rx;
+    this.tx = tx;
+    for (let i = 0; i < rx.size; i++) this.rxFree[i] = rx.size - 1 - i;
+    for (let i = 0; i < tx.size; i++) this.txFree[i] = tx.size - 1 - i;
+    this.rxFreeCount = rx.size;
+    this.txFreeCount = tx.size;
+    this.rxBusy.fill(0);
+    this.txBusy.fill(0);
+    this.fault_ = null;
+    this.watchdog.restart();
+    return OK_VOID;
   }
 }
 
@@ -532,44 +567,6 @@ function allocate(alloc: PageAllocator, bytes: number, what: string): number {
   return r.value;
 }
 
-/**
- * Segment bytes for a buffer of `total` bytes in at most `maxSegments` segments: a page, or
- * more when the queue is too small for one descriptor per page.
- */
-function segmentBytes(total: number, maxSegments: number): number {
-  return Math.max(SEGMENT_BYTES, Math.ceil(total / Math.max(1, maxSegments)));
-}
-
 function copy(src: Uint8Array, from: number, dst: Uint8Array, to: number, len: number): void {
   for (let i = 0; i < len; i++) dst[to + i] = src[from + i];
-}
-
-/**
- * The guest memory a NIC's driver takes at start: both queues' ring areas (one page allocation
- * each), their indirect tables when INDIRECT_DESC is negotiated, and the RX and TX buffers
- * (sized from the MTU, see `rxBufferBytes`). The planner checks that a VM's NICs fit in its
- * memory.
- *
- * @example
- * ```ts
- * import { netDriverMemoryBytes } from "./driver.ts";
- * netDriverMemoryBytes({ layout: "split", queueSize: 256, mtu: 1500, mrgRxbuf: true }); // about 0.8 MiB
- * ```
- */
-export function netDriverMemoryBytes(
-  o: {
-    layout: "split" | "packed";
-    queueSize: number;
-    mtu: number;
-    mrgRxbuf: boolean;
-    indirect?: boolean;
-  },
-): number {
-  const page = (b: number) => Math.ceil(b / 4096) * 4096;
-  const a = o.layout === "split" ? splitAreaSizes(o.queueSize) : packedAreaSizes(o.queueSize);
-  const tables = o.indirect ? page(16 * indirectEntriesFor(o.mtu) * o.queueSize) : 0;
-  const rings = 2 * (page(a.descriptor) + page(a.driver) + page(a.device) + tables);
-  const rx = page(o.queueSize * rxBufferBytes(o.mtu, o.mrgRxbuf));
-  const tx = page(o.queueSize * (NET_HDR_SIZE + maxFrameLen(o.mtu)));
-  return rings + rx + tx;
 }

@@ -120,6 +120,17 @@ for (const layout of ["split", "packed"] as const) {
     assert.equal(r.driver.fillRx(), 0);
   });
 
+  Deno.test(`a device fault that stops the driver is counted once [${layout}]`, () => {
+    const r = rig(layout, true);
+    r.driver.fillRx();
+    r.driver.flush();
+    deviceReturns(r, 100, 3);
+    deviceReturns(r, 100, 0);
+    for (let i = 0; i < 3; i++) r.driver.receive(() => {}, 8);
+    assert.equal(r.counters[NetDriverCounter.deviceFaults], 1);
+    assert.equal(r.counters[NetDriverCounter.txTimeouts], 0);
+  });
+
   Deno.test(`num_buffers 0 is a device fault [${layout}]`, () => {
     const r = rig(layout, true);
     r.driver.fillRx();

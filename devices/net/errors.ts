@@ -28,7 +28,9 @@ export type NetDriverFault =
   /** A merged frame larger than the reassembly buffer. */
   | { kind: "frame-too-big"; len: number; limit: number }
   /** A used token that is not a buffer of this queue, or not in flight. */
-  | { kind: "unknown-token"; queue: NetQueueName; token: number };
+  | { kind: "unknown-token"; queue: NetQueueName; token: number }
+  /** The transmit watchdog fired: buffers outstanding and no used entry for the timeout. */
+  | { kind: "tx-timeout"; inFlight: number; idleMs: number };
 
 /**
  * Render a net fault as one sentence-case line quoting the values.
@@ -52,5 +54,7 @@ export function formatNetFault(e: NetDeviceFault | NetDriverFault): string {
       return `Cannot reassemble a frame of ${e.len} bytes: the limit is ${e.limit}`;
     case "unknown-token":
       return `Cannot reclaim on the ${e.queue}: token ${e.token} is not a buffer in flight`;
+    case "tx-timeout":
+      return `Cannot transmit: ${e.inFlight} buffers outstanding and none returned for ${e.idleMs} ms`;
   }
 }

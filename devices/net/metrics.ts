@@ -80,10 +80,14 @@ export const NetDriverCounter = {
   rxMerged: 7,
   /** RX frames dropped because the device returned fewer bytes than a header, or a frame longer than the MTU allows. */
   rxLengthErrors: 8,
+  /** Device faults that stopped the driver (reliability section C: a broken queue, a bad token, length or num_buffers). */
+  deviceFaults: 9,
+  /** Transmit watchdog expiries (`ndo_tx_timeout`): the transmitq stalled with buffers outstanding. */
+  txTimeouts: 10,
 } as const;
 
 /** Number of driver counter words. */
-export const NET_DRIVER_COUNTER_COUNT = 9;
+export const NET_DRIVER_COUNTER_COUNT = 11;
 
 /**
  * Counters as a plain record by name (for tests and the dashboard).

@@ -20,8 +20,11 @@ export {
   NetDriver,
   netDriverMemoryBytes,
   type NetDriverOptions,
+  type NetReattachError,
   rxBufferBytes,
   SEGMENT_BYTES,
 } from "./driver.ts";
 export * from "./errors.ts";
 export * from "./metrics.ts";
+export { type NetRecovery, recoverNet } from "./recovery.ts";
+export { DEFAULT_TX_TIMEOUT_MS, TxWatchdog } from "./tx_watchdog.ts";

@@ -1,7 +1,7 @@
 /**
  * The device is untrusted too (reliability.md section C): a mock plays the device and writes
  * the used ring (split) or used descriptors (packed) directly; the real driver halves must break
- * on ids that are not in flight (C1) and clamp used lengths to what was posted (C2).
+ * on ids that are not in flight (C1) and on used lengths over what was posted writable (C2).
  */
 import assert from "node:assert/strict";
 import type { DriverError } from "./errors.ts";
@@ -108,19 +108,18 @@ for (const layout of LAYOUTS) {
     assert.equal(h.driver.inFlight, 1);
   });
 
-  Deno.test(`clamps a used length larger than the posted writable length (reliability C2) [${layout}]`, () => {
-    const h = setup(layout);
-    h.post(W(h.data, 60, 40), 1);
-    h.post(W(h.data, 100), 2);
-    h.post(W(h.data, 100), 3);
-    h.complete(h.idOf(0), 5000);
-    h.complete(h.idOf(1), 100);
-    h.complete(h.idOf(2), 0xffffffff);
-    for (const token of [1, 2, 3]) {
-      assert.deepStrictEqual(h.driver.getUsed(), { ok: true, value: { token, len: 100 } });
+  Deno.test(`breaks the driver queue on a used length larger than the posted writable bytes (reliability C2) [${layout}]`, () => {
+    for (const len of [101, 5000, 0xffffffff]) {
+      const h = setup(layout);
+      h.post(W(h.data, 60, 40), 1);
+      h.post(W(h.data, 100), 2);
+      h.complete(h.idOf(0), 100);
+      assert.deepStrictEqual(h.driver.getUsed(), { ok: true, value: { token: 1, len: 100 } });
+      const id = h.idOf(1);
+      h.complete(id, len);
+      expectBroken(h.driver, h.ring, { kind: "used-length-too-large", id, len, writable: 100 });
+      assert.equal(h.driver.inFlight, 1, "the faulty entry reclaims nothing");
     }
-    assert.equal(h.driver.broken, null);
-    assert.equal(h.driver.inFlight, 0);
   });
 
   Deno.test(`reports used length 0 for a chain with nothing writable (reliability C2) [${layout}]`, () => {

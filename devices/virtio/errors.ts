@@ -74,7 +74,9 @@ export type DriverError =
   /** The chain has no descriptor or more than the queue holds (a driver-side programmer bug). */
   | { kind: "bad-chain-length"; length: number; size: number }
   /** The used index ran more than a queue size ahead of the driver. */
-  | { kind: "used-index-jump"; usedIdx: number; lastUsed: number; size: number };
+  | { kind: "used-index-jump"; usedIdx: number; lastUsed: number; size: number }
+  /** C2: a used length larger than the writable bytes posted in that chain. */
+  | { kind: "used-length-too-large"; id: number; len: number; writable: number };
 
 /** Anything `pop` can report. `fatal` errors break the queue. */
 export type PopError =
@@ -149,6 +151,8 @@ export function formatQueueError(
       return `Cannot add a chain of ${e.needed} descriptors: ${e.free} free`;
     case "used-index-jump":
       return `Cannot reclaim: used index ${e.usedIdx} is more than ${e.size} ahead of ${e.lastUsed}`;
+    case "used-length-too-large":
+      return `Cannot reclaim: used length ${e.len} of id ${e.id} exceeds its ${e.writable} writable bytes`;
     case "bad-chain-length":
       return `Cannot add a chain of ${e.length} descriptors to a queue of ${e.size}`;
   }

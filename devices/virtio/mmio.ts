@@ -19,9 +19,16 @@
  * 0 magic ("VMIO")   1 queueCount   2 status   3 driverFeatures lo   4 driverFeatures hi
  * 5 deviceFeaturesSel   6 driverFeaturesSel   7 queueSel   8 configGeneration
  * 9 interruptStatus   10..15 reserved
- * 16 + 10q + field   queue q: size, ready, desc lo/hi, driver lo/hi, device lo/hi,
- *                    notifyCount, reserved
+ * 16 + 14q + field   queue q: size, ready, desc lo/hi, driver lo/hi, device lo/hi,
+ *                    notifyCount, dropKicks, dropInterrupts, droppedKicks,
+ *                    droppedInterrupts, reserved
  * ```
+ *
+ * The four drop words are the lost-notification fault injector (issue 13): the lab sets
+ * "drop the next N kicks / used-buffer interrupts" of a queue (`dropNotifications`), the kick
+ * paths (`kickQueue`, a trapped QueueNotify) and the interrupt path (`signalUsed(queue)`)
+ * consume one each (`consumeDrop`) and count what they dropped. A reset leaves them alone: they
+ * belong to the injector, not to the device.
  *
  * @module
  */
@@ -107,6 +114,14 @@ export const QueueWord = {
   DEVICE_LO: 6,
   DEVICE_HI: 7,
   NOTIFY_COUNT: 8,
+  /** Kicks still to drop (fault injection). */
+  DROP_KICKS: 9,
+  /** Used-buffer interrupts still to drop (fault injection). */
+  DROP_INTERRUPTS: 10,
+  /** Kicks dropped so far. */
+  DROPPED_KICKS: 11,
+  /** Used-buffer interrupts dropped so far. */
+  DROPPED_INTERRUPTS: 12,
 } as const;
 
 /** One of the `QueueWord` fields. */
@@ -181,7 +196,7 @@ export const REG_FILE_MAGIC = 0x564d494f;
 /** Words of the register file header. */
 export const REG_FILE_HEADER_WORDS = 16;
 /** Words per queue record. */
-export const QUEUE_RECORD_WORDS = 10;
+export const QUEUE_RECORD_WORDS = 14;
 
 /**
  * Words of a register file for a device with `queueCount` queues. Throws a `RangeError` for a
@@ -191,7 +206,7 @@ export const QUEUE_RECORD_WORDS = 10;
  * ```ts
  * import { regFileWords } from "./mmio.ts";
  * const regs = new Int32Array(new SharedArrayBuffer(regFileWords(2) * 4));
- * regs.length; // 36
+ * regs.length; // 44
  * ```
  */
 export function regFileWords(queueCount: number): number {
@@ -209,7 +224,7 @@ export function regFileWords(queueCount: number): number {
  * @example
  * ```ts
  * import { queueWord, QueueWord } from "./mmio.ts";
- * queueWord(1, QueueWord.NOTIFY_COUNT); // 34
+ * queueWord(1, QueueWord.NOTIFY_COUNT); // 38
  * ```
  */
 export function queueWord(q: number, field: QueueWordField): number {
@@ -218,7 +233,8 @@ export function queueWord(q: number, field: QueueWordField): number {
 
 /**
  * The guest's fast-path kick of queue `q` (the ioeventfd of a real VMM): count it in the
- * register file without a trapped QueueNotify write. Returns the new count.
+ * register file without a trapped QueueNotify write. Returns the new count, or -1 when an armed
+ * lost-kick fault swallowed the kick (then ring no doorbell either: the device never saw it).
  *
  * @example
  * ```ts
@@ -228,8 +244,93 @@ export function queueWord(q: number, field: QueueWordField): number {
  * ```
  */
 export function kickQueue(regs: Int32Array, q: number): number {
+  const count = queueWord(q, QueueWord.NOTIFY_COUNT);
+  // A lost kick (fault injection): the device never sees it.
+  if (consumeDrop(regs, q, "kick")) return -1;
   // publish kick: pairs with the device worker's Atomics.load of NOTIFY_COUNT.
-  return Atomics.add(regs, queueWord(q, QueueWord.NOTIFY_COUNT), 1) + 1;
+  return Atomics.add(regs, count, 1) + 1;
+}
+
+/** Which notification of a queue: a kick (driver to device) or a used-buffer interrupt. */
+export type NotificationKind = "kick" | "interrupt";
+
+/**
+ * Arm the lost-notification fault of queue `q`: drop its next `kicks` kicks and its next
+ * `interrupts` used-buffer interrupts (0 disarms). Throws a `RangeError` for a count that is
+ * not 0 to 2^31 − 1 (a programmer error: the control surface checks user input first).
+ *
+ * @example
+ * ```ts
+ * import { dropNotifications, kickQueue, notifyCount, regFileWords } from "./mmio.ts";
+ * const regs = new Int32Array(new SharedArrayBuffer(regFileWords(1) * 4));
+ * dropNotifications(regs, 0, { kicks: 1, interrupts: 0 });
+ * kickQueue(regs, 0);
+ * notifyCount(regs, 0); // 0: the kick was lost
+ * ```
+ */
+export function dropNotifications(
+  regs: Int32Array,
+  q: number,
+  counts: { readonly kicks: number; readonly interrupts: number },
+): void {
+  for (const n of [counts.kicks, counts.interrupts]) {
+    if (!Number.isInteger(n) || n < 0 || n > 0x7fff_ffff) {
+      throw new RangeError(`Cannot drop notifications: count must be 0 to 2147483647, got ${n}`);
+    }
+  }
+  Atomics.store(regs, queueWord(q, QueueWord.DROP_KICKS), counts.kicks);
+  Atomics.store(regs, queueWord(q, QueueWord.DROP_INTERRUPTS), counts.interrupts);
+}
+
+/**
+ * Consume one armed drop of `kind` on queue `q`: true if this notification must be dropped
+ * (and then it is counted). The decrement is a compare-and-swap, so the injector re-arming
+ * concurrently loses no count; it gives up (delivers) after a few contended tries.
+ *
+ * @example
+ * ```ts
+ * import { consumeDrop, dropNotifications, droppedNotifications, regFileWords } from "./mmio.ts";
+ * const regs = new Int32Array(new SharedArrayBuffer(regFileWords(1) * 4));
+ * dropNotifications(regs, 0, { kicks: 0, interrupts: 1 });
+ * consumeDrop(regs, 0, "interrupt"); // true
+ * consumeDrop(regs, 0, "interrupt"); // false
+ * droppedNotifications(regs, 0).interrupts; // 1
+ * ```
+ */
+export function consumeDrop(regs: Int32Array, q: number, kind: NotificationKind): boolean {
+  const armed = queueWord(q, kind === "kick" ? QueueWord.DROP_KICKS : QueueWord.DROP_INTERRUPTS);
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const n = Atomics.load(regs, armed);
+    if (n <= 0) return false;
+    if (Atomics.compareExchange(regs, armed, n, n - 1) === n) {
+      const counted = kind === "kick" ? QueueWord.DROPPED_KICKS : QueueWord.DROPPED_INTERRUPTS;
+      Atomics.add(regs, queueWord(q, counted), 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Notifications of queue `q` dropped so far, and those still armed.
+ *
+ * @example
+ * ```ts
+ * import { droppedNotifications, regFileWords } from "./mmio.ts";
+ * const regs = new Int32Array(new SharedArrayBuffer(regFileWords(1) * 4));
+ * droppedNotifications(regs, 0); // { kicks: 0, interrupts: 0, armedKicks: 0, armedInterrupts: 0 }
+ * ```
+ */
+export function droppedNotifications(
+  regs: Int32Array,
+  q: number,
+): { kicks: number; interrupts: number; armedKicks: number; armedInterrupts: number } {
+  return {
+    kicks: Atomics.load(regs, queueWord(q, QueueWord.DROPPED_KICKS)),
+    interrupts: Atomics.load(regs, queueWord(q, QueueWord.DROPPED_INTERRUPTS)),
+    armedKicks: Atomics.load(regs, queueWord(q, QueueWord.DROP_KICKS)),
+    armedInterrupts: Atomics.load(regs, queueWord(q, QueueWord.DROP_INTERRUPTS)),
+  };
 }
 
 /**
@@ -374,7 +475,8 @@ export function initRegFile(regs: Int32Array, queueCount: number): void {
 /**
  * The register-file side of a device reset (§2.4): Status first (a device worker that dies
  * mid-reset leaves a file whose Status says reset), then features, selects, InterruptStatus
- * and every queue's configuration. ConfigGeneration and the kick counters keep counting.
+ * and every queue's configuration. ConfigGeneration, the kick counters and the lost-notification
+ * words are kept.
  *
  * @example
  * ```ts
@@ -398,7 +500,8 @@ export function resetRegFile(regs: Int32Array, queueCount: number): void {
 }
 
 /**
- * Clear queue `q`'s configuration words (size, ready, addresses); its kick counter stays.
+ * Clear queue `q`'s configuration words (size, ready, addresses); its kick counter and the
+ * lost-notification words stay.
  *
  * @example
  * ```ts

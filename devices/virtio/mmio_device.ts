@@ -26,6 +26,7 @@ import type { ActivateError, VirtioDeviceModel } from "./device_model.ts";
 import type { FeatureSet, NegotiationRules } from "./features.ts";
 import {
   checkRegFile,
+  consumeDrop,
   initRegFile,
   InterruptBit,
   MMIO_MAGIC,
@@ -269,6 +270,7 @@ export class MmioDeviceTransport {
           this.#counters.ignoredWrites++;
           return;
         }
+        if (consumeDrop(regs, q, "kick")) return; // a lost kick (fault injection)
         this.#counters.kicks++;
         // publish kick: pairs with the device worker's Atomics.load of NOTIFY_COUNT.
         Atomics.add(regs, queueWord(q, QueueWord.NOTIFY_COUNT), 1);
@@ -288,9 +290,20 @@ export class MmioDeviceTransport {
     this.#counters.invalidAccesses++;
   }
 
-  /** Raise a used-buffer interrupt (only while live: §2.1 forbids it before DRIVER_OK). */
-  signalUsed(): void {
-    if (this.#machine.isLive()) this.#raise(InterruptBit.USED);
+  /**
+   * Raise a used-buffer interrupt for `queue` (only while live: §2.1 forbids it before
+   * DRIVER_OK); false if none was raised. With a queue index, an armed lost-interrupt fault of
+   * that queue (`dropNotifications`) drops it; -1 (the default) names no queue.
+   */
+  signalUsed(queue = -1): boolean {
+    if (!this.#machine.isLive()) return false;
+    if (
+      queue >= 0 && queue < this.#model.queueCount && consumeDrop(this.#regs, queue, "interrupt")
+    ) {
+      return false;
+    }
+    this.#raise(InterruptBit.USED);
+    return true;
   }
 
   /** The config space changed: bump ConfigGeneration and raise a config interrupt after DRIVER_OK. */

@@ -300,7 +300,31 @@ export async function initDevice(
   if (found !== opts.deviceId) return err({ kind: "wrong-device", expected: opts.deviceId, found });
   const reset = await resetDevice(port);
   if (!reset.ok) return reset;
+  return await initAfterReset(port, opts);
+}
 
+/**
+ * `initDevice` from the step after the reset (§3.1.1 step 2 on): for a driver that has just
+ * reset a device it already identified (`reinitDevice` in `mmio_reinit.ts`), so one recovery is
+ * one reset.
+ *
+ * @example
+ * ```ts
+ * import { initAfterReset, type DriverInitOptions, type RegisterPort, resetDevice } from "./mmio_driver.ts";
+ * async function again(port: RegisterPort, opts: DriverInitOptions) {
+ *   return (await resetDevice(port)).ok ? await initAfterReset(port, opts) : null;
+ * }
+ * ```
+ */
+export async function initAfterReset(
+  port: RegisterPort,
+  opts: DriverInitOptions,
+): Promise<Result<InitializedDevice, DriverInitError>> {
+  for (const { size } of opts.queues) {
+    if (!Number.isInteger(size) || size < 1 || size > MAX_QUEUE_SIZE) {
+      throw new RangeError(`Cannot request queue size ${size}: it must be 1 to ${MAX_QUEUE_SIZE}`);
+    }
+  }
   let status = 0;
   const setStatus = async (bits: number) => {
     status |= bits;

@@ -60,4 +60,6 @@ export { createQueuePair, type QueuePair } from "./pair.ts";
 export * from "./mmio.ts";
 export * from "./mmio_device.ts";
 export * from "./mmio_driver.ts";
+export * from "./mmio_reinit.ts";
+export * from "./guest_faults.ts";
 export type { ActivateContext, ActivateError, VirtioDeviceModel } from "./device_model.ts";

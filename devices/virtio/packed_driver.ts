@@ -273,6 +273,11 @@ export class PackedDriverQueue implements DriverQueue {
     let len = flags & PackedDescFlag.WRITE ? this.ring.load32(off + PackedDesc.LEN) : 0;
     if (id >= this.size) return this.fail({ kind: "used-id-out-of-range", id, size: this.size });
     if (!this.posted[id]) return this.fail({ kind: "used-id-not-in-flight", id });
+    // C2: more bytes than were posted writable is a device bug (see split_driver.ts).
+    const writable = this.writableLen[id];
+    if (len > writable && writable > 0) {
+      return this.fail({ kind: "used-length-too-large", id, len, writable });
+    }
     let which = id;
     if (this.features.inOrder) {
       // One used descriptor may stand for every buffer up to `id` in posting order (§2.8.8).
@@ -361,7 +366,7 @@ export class PackedDriverQueue implements DriverQueue {
     this.interruptShadow = -3;
   }
 
-  /** Break the queue with a device fault (reliability C1). */
+  /** Break the queue with a device fault (reliability C1, C2). */
   private fail(error: DriverError): Result<never, DriverError> {
     this.broken = error;
     return err(error);

@@ -106,7 +106,7 @@ export interface ChainSpec {
 export interface UsedBuffer {
   /** The token given to `add`. */
   token: number;
-  /** Bytes the device wrote (clamped to the posted writable length). */
+  /** Bytes the device wrote (0 for a chain with nothing writable; more than posted breaks the queue). */
   len: number;
 }
 

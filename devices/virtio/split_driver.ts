@@ -245,6 +245,12 @@ export class SplitDriverQueue implements DriverQueue {
     let len = this.ring.load32(elem + SplitUsed.ELEM_LEN);
     if (id >= this.size) return this.fail({ kind: "used-id-out-of-range", id, size: this.size });
     if (!this.posted[id]) return this.fail({ kind: "used-id-not-in-flight", id });
+    // C2: more bytes than were posted writable is a device bug (a chain with nothing writable
+    // may carry any length: vhost-vsock reports one for TX buffers, reliability C2).
+    const writable = this.writableLen[id];
+    if (len > writable && writable > 0) {
+      return this.fail({ kind: "used-length-too-large", id, len, writable });
+    }
     let head = id;
     if (this.features.inOrder && this.fifo[this.fifoHead] !== id) {
       // One entry stands for every chain up to `id` in posting order (§2.7.9): those before it
@@ -322,7 +328,7 @@ export class SplitDriverQueue implements DriverQueue {
     }
   }
 
-  /** Break the queue with a device fault (reliability C1). */
+  /** Break the queue with a device fault (reliability C1, C2). */
   private fail(error: DriverError): Result<never, DriverError> {
     this.broken = error;
     return err(error);

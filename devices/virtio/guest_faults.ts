@@ -1,0 +1,363 @@
+/**
+ * Guest bugs on demand (issue 13): pure functions that corrupt a live queue in guest memory the
+ * way a buggy driver would, so the device's checks (reliability.md rows A and B) and the reset
+ * that follows can be drilled. Each writes one bad chain (or index) after what the driver has
+ * published, publishes it with the same ordering a driver uses, and returns a description of
+ * every word it wrote.
+ *
+ * Who calls it: tests, and (later) the lab's fault injector on the guest worker, which owns the
+ * guest's memory. It needs no driver state: the split avail index is in memory, and a packed
+ * ring's next slot and wrap counter are read back from the AVAIL bits (`packedNextAvail`). The
+ * ring should be quiet (no chain made available and not yet popped): the descriptors it writes
+ * are the next ones the driver would use, so a chain still waiting there would be overwritten.
+ * The queue is meant to be reset afterwards.
+ *
+ * Expected device answers (`RingError` kinds, all fatal but the last):
+ * | fault                     | split                 | packed                |
+ * | ------------------------- | --------------------- | --------------------- |
+ * | `index-jump`              | avail-index-jump (A1) | not applicable        |
+ * | `head-out-of-range`       | head-out-of-range (A2)| id-out-of-range       |
+ * | `next-out-of-range`       | next-out-of-range (A3)| not applicable        |
+ * | `loop`                    | chain-too-long (A4)   | chain-too-long (B2)   |
+ * | `indirect-length`         | indirect-length (A10) | indirect-length       |
+ * | `indirect-nested`         | nested-indirect (A9)  | nested-indirect       |
+ * | `indirect-outside-memory` | indirect-unreachable  | indirect-unreachable  |
+ * | `wrap-flip`               | not applicable        | chain-not-available (B4) |
+ * | `address-outside-memory`  | buffer-unreachable: a per-request drop, not a reset (A13) | same |
+ * Without INDIRECT_DESC negotiated the indirect faults meet `indirect-not-negotiated` first.
+ *
+ * @module
+ */
+
+import { err, ok, type Result } from "../result.ts";
+import { PackedDescFlag, SplitDescFlag } from "./constants.ts";
+import { PackedDesc } from "./packed_layout.ts";
+import type { Layout, QueueConfig } from "./queue.ts";
+import type { RingAccess } from "./ring_access.ts";
+import { SplitAvail, SplitDesc } from "./split_layout.ts";
+
+/** The kinds of guest bug these functions write. */
+export type GuestFaultKind =
+  | "index-jump"
+  | "head-out-of-range"
+  | "next-out-of-range"
+  | "loop"
+  | "indirect-length"
+  | "indirect-nested"
+  | "indirect-outside-memory"
+  | "wrap-flip"
+  | "address-outside-memory";
+
+/** Every `GuestFaultKind`, in the order of the table above. */
+export const GUEST_FAULT_KINDS: readonly GuestFaultKind[] = [
+  "index-jump",
+  "head-out-of-range",
+  "next-out-of-range",
+  "loop",
+  "indirect-length",
+  "indirect-nested",
+  "indirect-outside-memory",
+  "wrap-flip",
+  "address-outside-memory",
+];
+
+/** The queue to corrupt. */
+export interface GuestFaultTarget {
+  /** The queue's configuration (as the driver programmed it). */
+  readonly config: QueueConfig;
+  /** The guest's access to its memory. */
+  readonly ring: RingAccess;
+  /** Bytes of guest memory: an address at or past it is outside memory. */
+  readonly memoryBytes: number;
+  /** 16 free bytes of guest memory for the table of `indirect-nested` (16-aligned). */
+  readonly scratch?: number;
+}
+
+/** One word a fault wrote. */
+export interface GuestFaultWrite {
+  /** Guest-physical address. */
+  readonly gpa: number;
+  /** Width in bytes. */
+  readonly bytes: 2 | 4;
+  /** The value written. */
+  readonly value: number;
+}
+
+/** What a fault wrote, for the event log and the drill report. */
+export interface GuestFaultReport {
+  /** The fault. */
+  readonly kind: GuestFaultKind;
+  /** The queue's layout. */
+  readonly layout: Layout;
+  /** One sentence: what the bad chain looks like. */
+  readonly detail: string;
+  /** Every word written, in write order (the publishing store last). */
+  readonly writes: readonly GuestFaultWrite[];
+}
+
+/** Why a fault was not written. */
+export type GuestFaultRefusal =
+  /** The kind does not exist in this layout (an index jump in a packed ring, a wrap flip in a split one). */
+  | { readonly kind: "not-applicable"; readonly fault: GuestFaultKind; readonly layout: Layout }
+  /** `indirect-nested` needs `scratch` memory for its table. */
+  | { readonly kind: "needs-scratch"; readonly fault: GuestFaultKind };
+
+/**
+ * Render a refusal as one sentence-case line.
+ *
+ * @example
+ * ```ts
+ * import { formatGuestFaultRefusal } from "./guest_faults.ts";
+ * formatGuestFaultRefusal({ kind: "not-applicable", fault: "wrap-flip", layout: "split" });
+ * // "Cannot inject wrap-flip: a split ring has no such fault"
+ * ```
+ */
+export function formatGuestFaultRefusal(e: GuestFaultRefusal): string {
+  return e.kind === "not-applicable"
+    ? `Cannot inject ${e.fault}: a ${e.layout} ring has no such fault`
+    : `Cannot inject ${e.fault}: it needs 16 bytes of scratch memory for its table`;
+}
+
+/**
+ * Write guest bug `kind` into the queue `target` describes and publish it.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "../memory/memory.ts";
+ * import { injectGuestFault } from "./guest_faults.ts";
+ * import { SharedRingAccess } from "./ring_access.ts";
+ * const mem = GuestMemory.create(65536);
+ * const config = { layout: "split" as const, size: 8, descAddr: 0x1000, driverAddr: 0x2000,
+ *   deviceAddr: 0x3000, features: { eventIdx: false, indirect: false, inOrder: false } };
+ * const r = injectGuestFault({ config, ring: new SharedRingAccess(mem), memoryBytes: 65536 },
+ *   "head-out-of-range");
+ * if (r.ok) r.value.detail; // "avail entry 0 names head 8 of a queue of 8"
+ * ```
+ */
+export function injectGuestFault(
+  target: GuestFaultTarget,
+  kind: GuestFaultKind,
+): Result<GuestFaultReport, GuestFaultRefusal> {
+  if (kind === "indirect-nested" && target.scratch === undefined) {
+    return err({ kind: "needs-scratch", fault: kind });
+  }
+  return target.config.layout === "split" ? splitFault(target, kind) : packedFault(target, kind);
+}
+
+/** Records each write it makes. */
+class Writer {
+  readonly writes: GuestFaultWrite[] = [];
+  constructor(private readonly ring: RingAccess) {}
+  w16(gpa: number, value: number, publish = false): void {
+    if (publish) this.ring.publish16(gpa, value);
+    else this.ring.store16(gpa, value);
+    this.writes.push({ gpa, bytes: 2, value });
+  }
+  w32(gpa: number, value: number): void {
+    this.ring.store32(gpa, value);
+    this.writes.push({ gpa, bytes: 4, value });
+  }
+  addr(gpa: number, addr: number): void {
+    this.w32(gpa, addr >>> 0);
+    this.w32(gpa + 4, Math.floor(addr / 2 ** 32));
+  }
+}
+
+function splitFault(
+  t: GuestFaultTarget,
+  kind: GuestFaultKind,
+): Result<GuestFaultReport, GuestFaultRefusal> {
+  const { config, ring } = t;
+  const size = config.size;
+  const mask = size - 1;
+  const w = new Writer(ring);
+  const idxAt = config.driverAddr + SplitAvail.IDX;
+  const availIdx = ring.observe16(idxAt);
+  const d = availIdx & mask;
+  const d2 = (d + 1) & mask;
+  const desc = (i: number, addr: number, len: number, flags: number, next: number) => {
+    const at = config.descAddr + SplitDesc.SIZE * i;
+    w.addr(at + SplitDesc.ADDR, addr);
+    w.w32(at + SplitDesc.LEN, len);
+    w.w16(at + SplitDesc.FLAGS, flags);
+    w.w16(at + SplitDesc.NEXT, next);
+  };
+  // Make `head` available at the driver's next avail entry and publish the index.
+  const publish = (head: number) => {
+    w.w16(config.driverAddr + SplitAvail.RING + SplitAvail.ENTRY * d, head);
+    // publish avail idx: pairs with "observe avail idx" in split_device.ts pop()
+    w.w16(idxAt, (availIdx + 1) & 0xffff, true);
+  };
+  const inMemory = config.descAddr; // a readable 16 bytes that exist
+  let detail: string;
+  switch (kind) {
+    case "index-jump": {
+      const to = (availIdx + size + 1) & 0xffff;
+      w.w16(idxAt, to, true);
+      detail =
+        `avail idx moved from ${availIdx} to ${to}, more than the ${size} entries of the ring`;
+      break;
+    }
+    case "head-out-of-range":
+      publish(size);
+      detail = `avail entry ${d} names head ${size} of a queue of ${size}`;
+      break;
+    case "next-out-of-range":
+      desc(d, inMemory, 16, SplitDescFlag.NEXT, size);
+      publish(d);
+      detail = `descriptor ${d} chains to next ${size}, outside the table of ${size}`;
+      break;
+    case "loop":
+      desc(d, inMemory, 16, SplitDescFlag.NEXT, d2);
+      if (d2 !== d) desc(d2, inMemory, 16, SplitDescFlag.NEXT, d);
+      publish(d);
+      detail = `descriptors ${d} and ${d2} chain to each other`;
+      break;
+    case "indirect-length":
+      desc(d, inMemory, 24, SplitDescFlag.INDIRECT, 0);
+      publish(d);
+      detail = `descriptor ${d} is an indirect table of 24 bytes, not a multiple of 16`;
+      break;
+    case "indirect-nested": {
+      const table = t.scratch!;
+      const at = table;
+      w.addr(at + SplitDesc.ADDR, inMemory);
+      w.w32(at + SplitDesc.LEN, 16);
+      w.w16(at + SplitDesc.FLAGS, SplitDescFlag.INDIRECT);
+      w.w16(at + SplitDesc.NEXT, 0);
+      desc(d, table, 16, SplitDescFlag.INDIRECT, 0);
+      publish(d);
+      detail = `descriptor ${d} is an indirect table whose entry 0 is indirect again`;
+      break;
+    }
+    case "indirect-outside-memory":
+      desc(d, t.memoryBytes, 32, SplitDescFlag.INDIRECT, 0);
+      publish(d);
+      detail = `descriptor ${d} is an indirect table at ${t.memoryBytes}, past guest memory`;
+      break;
+    case "address-outside-memory":
+      desc(d, t.memoryBytes, 64, 0, 0);
+      publish(d);
+      detail = `descriptor ${d} is a 64-byte buffer at ${t.memoryBytes}, past guest memory`;
+      break;
+    case "wrap-flip":
+      return err({ kind: "not-applicable", fault: kind, layout: "split" });
+  }
+  return ok({ kind, layout: "split", detail, writes: w.writes });
+}
+
+/**
+ * The driver's next available slot and wrap counter of a packed ring, read back from memory:
+ * every slot the driver filled in its current lap carries AVAIL = its wrap counter, every other
+ * slot the inverse (virtio 1.2 §2.8.1). O(size) loads; meant for a quiet ring.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "../memory/memory.ts";
+ * import { packedNextAvail } from "./guest_faults.ts";
+ * import { SharedRingAccess } from "./ring_access.ts";
+ * const mem = GuestMemory.create(65536);
+ * packedNextAvail(new SharedRingAccess(mem), 0x1000, 8); // { slot: 0, wrap: 1 }: a fresh ring
+ * ```
+ */
+export function packedNextAvail(
+  ring: RingAccess,
+  descAddr: number,
+  size: number,
+): { slot: number; wrap: number } {
+  const availBit = (i: number) =>
+    (ring.observe16(descAddr + PackedDesc.SIZE * i + PackedDesc.FLAGS) >>> 7) & 1;
+  const first = availBit(0);
+  for (let i = 1; i < size; i++) {
+    if (availBit(i) !== first) return { slot: i, wrap: first };
+  }
+  return { slot: 0, wrap: first ^ 1 };
+}
+
+function packedFault(
+  t: GuestFaultTarget,
+  kind: GuestFaultKind,
+): Result<GuestFaultReport, GuestFaultRefusal> {
+  const { config, ring } = t;
+  const size = config.size;
+  if (kind === "index-jump" || kind === "next-out-of-range") {
+    return err({ kind: "not-applicable", fault: kind, layout: "packed" });
+  }
+  const w = new Writer(ring);
+  const { slot, wrap } = packedNextAvail(ring, config.descAddr, size);
+  const bits = (wr: number) => wr ? PackedDescFlag.AVAIL : PackedDescFlag.USED;
+  const id = 0;
+  let headFlags = 0;
+  // Every descriptor but the head's flags; `publishHead` stores those last.
+  const body = (s: number, addr: number, len: number, descId: number) => {
+    const at = config.descAddr + PackedDesc.SIZE * s;
+    w.addr(at + PackedDesc.ADDR, addr);
+    w.w32(at + PackedDesc.LEN, len);
+    w.w16(at + PackedDesc.ID, descId);
+  };
+  const flagsAt = (s: number) => config.descAddr + PackedDesc.SIZE * s + PackedDesc.FLAGS;
+  const inMemory = config.descAddr;
+  let detail: string;
+  switch (kind) {
+    case "head-out-of-range":
+      body(slot, inMemory, 16, size);
+      headFlags = bits(wrap);
+      detail = `slot ${slot} carries buffer id ${size} of a queue of ${size}`;
+      break;
+    case "loop": {
+      // A list through every slot of the ring, still going (B2).
+      let s = slot;
+      let wr = wrap;
+      for (let i = 0; i < size; i++) {
+        body(s, inMemory, 16, id);
+        if (i > 0) w.w16(flagsAt(s), PackedDescFlag.NEXT | bits(wr));
+        if (++s === size) {
+          s = 0;
+          wr ^= 1;
+        }
+      }
+      headFlags = PackedDescFlag.NEXT | bits(wrap);
+      detail = `slots ${slot} onwards form a list of ${size} descriptors that never ends`;
+      break;
+    }
+    case "wrap-flip": {
+      const next = slot + 1 === size ? 0 : slot + 1;
+      const rightWrap = slot + 1 === size ? wrap ^ 1 : wrap;
+      body(slot, inMemory, 16, id);
+      body(next, inMemory, 16, id);
+      w.w16(flagsAt(next), bits(rightWrap ^ 1));
+      headFlags = PackedDescFlag.NEXT | bits(wrap);
+      detail = `slot ${next} continues the list at slot ${slot} with a flipped wrap counter`;
+      break;
+    }
+    case "indirect-length":
+      body(slot, inMemory, 24, id);
+      headFlags = PackedDescFlag.INDIRECT | bits(wrap);
+      detail = `slot ${slot} is an indirect table of 24 bytes, not a multiple of 16`;
+      break;
+    case "indirect-nested": {
+      const table = t.scratch!;
+      w.addr(table + PackedDesc.ADDR, inMemory);
+      w.w32(table + PackedDesc.LEN, 16);
+      w.w16(table + PackedDesc.ID, 0);
+      w.w16(table + PackedDesc.FLAGS, PackedDescFlag.INDIRECT);
+      body(slot, table, 16, id);
+      headFlags = PackedDescFlag.INDIRECT | bits(wrap);
+      detail = `slot ${slot} is an indirect table whose entry 0 is indirect again`;
+      break;
+    }
+    case "indirect-outside-memory":
+      body(slot, t.memoryBytes, 32, id);
+      headFlags = PackedDescFlag.INDIRECT | bits(wrap);
+      detail = `slot ${slot} is an indirect table at ${t.memoryBytes}, past guest memory`;
+      break;
+    case "address-outside-memory":
+      body(slot, t.memoryBytes, 64, id);
+      headFlags = bits(wrap);
+      detail = `slot ${slot} is a 64-byte buffer at ${t.memoryBytes}, past guest memory`;
+      break;
+  }
+  // publish head flags: pairs with "observe head flags" in packed_device.ts pop()
+  w.w16(flagsAt(slot), headFlags, true);
+  return ok({ kind, layout: "packed", detail, writes: w.writes });
+}

@@ -1,0 +1,179 @@
+/**
+ * Guest bugs on demand (`guest_faults.ts`): each fault is written into a live queue of a real
+ * `MmioDeviceTransport` the driver initialised; the device half must report the expected kind,
+ * and the model's posture (DEVICE_NEEDS_RESET through the transport) must leave the device's
+ * other queue untouched until the driver resets.
+ */
+import assert from "node:assert/strict";
+import { PageAllocator } from "../memory/allocator.ts";
+import { DirectDma } from "../memory/dma.ts";
+import { GuestMemory } from "../memory/memory.ts";
+import { OK_VOID } from "../result.ts";
+import { Feature, Status } from "./constants.ts";
+import type { ActivateContext, VirtioDeviceModel } from "./device_model.ts";
+import { featureSet } from "./features.ts";
+import {
+  formatGuestFaultRefusal,
+  GUEST_FAULT_KINDS,
+  type GuestFaultKind,
+  injectGuestFault,
+} from "./guest_faults.ts";
+import { InterruptBit, MmioReg, queueConfigOf, RegFileWord, regFileWords } from "./mmio.ts";
+import { MmioDeviceTransport } from "./mmio_device.ts";
+import { initDevice, type RegisterPort, resetDevice } from "./mmio_driver.ts";
+import type { DeviceQueue, DriverQueue, Layout } from "./queue.ts";
+import { SharedRingAccess } from "./ring_access.ts";
+import { createState } from "./state.ts";
+
+const MEMORY = 1 << 20;
+const SIZE = 4;
+
+/** What the device must answer, per layout; null: the kind does not exist in that layout. */
+const EXPECTED: Record<GuestFaultKind, Record<Layout, string | null>> = {
+  "index-jump": { split: "avail-index-jump", packed: null },
+  "head-out-of-range": { split: "head-out-of-range", packed: "id-out-of-range" },
+  "next-out-of-range": { split: "next-out-of-range", packed: null },
+  "loop": { split: "chain-too-long", packed: "chain-too-long" },
+  "indirect-length": { split: "indirect-length", packed: "indirect-length" },
+  "indirect-nested": { split: "nested-indirect", packed: "nested-indirect" },
+  "indirect-outside-memory": { split: "indirect-unreachable", packed: "indirect-unreachable" },
+  "wrap-flip": { split: null, packed: "chain-not-available" },
+  "address-outside-memory": { split: "buffer-unreachable", packed: "buffer-unreachable" },
+};
+
+async function live(layout: Layout) {
+  const mem = GuestMemory.create(MEMORY);
+  const ring = new SharedRingAccess(mem);
+  let ctx: ActivateContext | null = null;
+  const bits: number[] = [Feature.VERSION_1, Feature.EVENT_IDX, Feature.INDIRECT_DESC];
+  if (layout === "packed") bits.push(Feature.RING_PACKED);
+  const model: VirtioDeviceModel = {
+    deviceId: 1,
+    queueCount: 2,
+    queueMaxSize: SIZE,
+    offered: featureSet(bits),
+    configSize: 0,
+    readConfig: () => 0,
+    activate: (c) => {
+      ctx = c;
+      return OK_VOID;
+    },
+    reset: () => {
+      ctx = null;
+    },
+  };
+  const regs = new Int32Array(new SharedArrayBuffer(regFileWords(2) * 4));
+  const t = new MmioDeviceTransport({
+    model,
+    dma: new DirectDma(mem),
+    ring,
+    regs,
+    queueState: (_q, l, size) => createState(l, size),
+  });
+  const port: RegisterPort = {
+    read: (o, s) => Promise.resolve(t.read(o, s)),
+    write: (o, v, s) => Promise.resolve(t.write(o, v, s)),
+  };
+  const alloc = new PageAllocator(0x10000, MEMORY / 2);
+  const init = await initDevice(port, {
+    deviceId: 1,
+    supported: model.offered,
+    queues: [{ size: SIZE }, { size: SIZE }],
+    mem,
+    alloc,
+    ring,
+  });
+  assert.ok(init.ok);
+  assert.ok(ctx);
+  const device = (ctx as ActivateContext).queues as DeviceQueue[];
+  const driver = init.value.queues;
+  const data = MEMORY / 2 + 0x1000;
+  return { mem, ring, regs, t, port, device, driver, negotiated: init.value.negotiated, data };
+}
+
+/** One chain through a queue and back: moves the indices (and, packed, the wrap) along. */
+function roundTrip(driver: DriverQueue, device: DeviceQueue, gpa: number): void {
+  assert.ok(driver.add({ readable: [[gpa, 64]], writable: [] }, 1).ok);
+  driver.publish();
+  const c = device.pop();
+  assert.ok(c.ok && c.value);
+  assert.ok(device.push(c.value, 0).ok);
+  device.publish();
+  const u = driver.getUsed();
+  assert.ok(u.ok && u.value);
+}
+
+for (const layout of ["split", "packed"] as const) {
+  for (const kind of GUEST_FAULT_KINDS) {
+    const expected = EXPECTED[kind][layout];
+    if (expected === null) {
+      Deno.test(`refuses ${kind}, which a ${layout} ring cannot have`, async () => {
+        const w = await live(layout);
+        const cfg = queueConfigOf(w.regs, 1, w.negotiated);
+        const r = injectGuestFault({ config: cfg, ring: w.ring, memoryBytes: MEMORY }, kind);
+        assert.deepEqual(r, { ok: false, error: { kind: "not-applicable", fault: kind, layout } });
+        assert.ok(!r.ok);
+        assert.equal(
+          formatGuestFaultRefusal(r.error),
+          `Cannot inject ${kind}: a ${layout} ring has no such fault`,
+        );
+      });
+      continue;
+    }
+    const fatal = kind !== "address-outside-memory";
+    Deno.test(`the device detects a guest ${kind} as ${expected}; the other queue lives until reset [${layout}]`, async () => {
+      const w = await live(layout);
+      // Move queue 1 on by 5 chains (past a wrap of the 4-slot ring), then quiet.
+      for (let i = 0; i < 5; i++) roundTrip(w.driver[1], w.device[1], w.data);
+      // Queue 0 has a valid chain waiting when the fault hits queue 1.
+      assert.ok(w.driver[0].add({ readable: [[w.data + 0x100, 32]], writable: [] }, 9).ok);
+      w.driver[0].publish();
+      const cfg = queueConfigOf(w.regs, 1, w.negotiated);
+      const r = injectGuestFault({
+        config: cfg,
+        ring: w.ring,
+        memoryBytes: MEMORY,
+        scratch: w.data + 0x2000,
+      }, kind);
+      assert.ok(r.ok, "the fault was written");
+      assert.ok(r.value.writes.length > 0);
+      assert.equal(r.value.kind, kind);
+      assert.match(r.value.detail, /\S/);
+      // The device model's posture, as the net device and the worker take it.
+      const popped = w.device[1].pop();
+      assert.equal(popped.ok, false, "the corrupt chain is refused");
+      if (popped.ok) return;
+      assert.equal(popped.error.kind, expected);
+      assert.equal(popped.error.fatal, fatal);
+      if (popped.error.fatal) {
+        w.t.markNeedsReset(popped.error);
+        assert.equal(w.device[1].broken?.kind, expected);
+        assert.ok((w.t.read(MmioReg.STATUS) & Status.DEVICE_NEEDS_RESET) !== 0);
+        assert.ok((Atomics.load(w.regs, RegFileWord.INTERRUPT_STATUS) & InterruptBit.CONFIG) !== 0);
+        assert.equal(w.t.isLive(), false);
+        assert.deepEqual(w.device[1].pop().ok, false, "a broken queue stays broken");
+      } else {
+        // A13: one bad data buffer is a per-request drop; the queue keeps going.
+        assert.ok(w.device[1].push(popped.error.chain, 0).ok);
+        w.device[1].publish();
+        assert.equal(w.device[1].broken, null);
+        assert.equal(w.t.isLive(), true);
+      }
+      // The other queue is not affected: not broken, and its chain comes out intact.
+      assert.equal(w.device[0].broken, null);
+      const other = w.device[0].pop();
+      assert.ok(other.ok && other.value, "queue 0's chain pops");
+      assert.deepEqual(other.value.readable.map((s) => [s.gpa, s.len]), [[w.data + 0x100, 32]]);
+      // The driver resets the device: Status reads 0 again.
+      assert.ok((await resetDevice(w.port)).ok);
+      assert.equal(w.t.read(MmioReg.STATUS), 0);
+    });
+  }
+}
+
+Deno.test("refuses a nested indirect table without scratch memory", async () => {
+  const w = await live("split");
+  const cfg = queueConfigOf(w.regs, 1, w.negotiated);
+  const r = injectGuestFault({ config: cfg, ring: w.ring, memoryBytes: MEMORY }, "indirect-nested");
+  assert.deepEqual(r, { ok: false, error: { kind: "needs-scratch", fault: "indirect-nested" } });
+});
