@@ -67,7 +67,7 @@ export {
   PAGE_SIZE,
   PageAllocator,
 } from "./devices/memory/mod.ts";
-export { err, ok, type Result } from "./devices/result.ts";
+export { err, ok, type Result } from "./devices/base/result.ts";
 export * from "./devices/virtio/mod.ts";
 export { createDeviceQueue, createDriverQueue } from "./devices/virtio/pair.ts";
 export { DEFAULT_RINGS_OPTIONS, runRingsBench, spread } from "./lab/bench/rings.ts";

@@ -19,7 +19,7 @@
 import { LinkCapture, mergePcapRecords } from "./capture.ts";
 import { LinkRing } from "./host/link_ring.ts";
 import { type TapCounters, TapReader } from "./host/tap.ts";
-import { Prng } from "../devices/prng.ts";
+import { Prng } from "../devices/base/prng.ts";
 import { controlLayout } from "./wire/control.ts";
 import {
   createDoorbells,

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Result } from "../devices/result.ts";
+import type { Result } from "../devices/base/result.ts";
 import type { EventLog } from "./events.ts";
 import { checkImpairment } from "./host/impair.ts";
 import { type PartitionInfo, type PartitionProblem, Partitions } from "./partition.ts";

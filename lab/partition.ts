@@ -9,7 +9,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../devices/result.ts";
+import { err, ok, type Result } from "../devices/base/result.ts";
 import type { LabPlan } from "./plan.ts";
 import { quote } from "./topology/quote.ts";
 

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../devices/result.ts";
+import { err, ok, type Result } from "../devices/base/result.ts";
 import {
   Feature,
   MAX_QUEUE_SIZE,

@@ -16,7 +16,7 @@
 
 import type { DmaAccess, DmaError, DmaSegment, DmaView } from "../memory/dma.ts";
 import type { GuestMemory } from "../memory/memory.ts";
-import { err, ok, type Result } from "../result.ts";
+import { err, ok, type Result } from "../base/result.ts";
 import { type Iotlb, Lookup } from "./iotlb.ts";
 
 /** IOVAs are below 2^48 (the input range the device offers). */

@@ -17,7 +17,7 @@
  */
 
 import { PAGE_SIZE } from "../memory/memory.ts";
-import { err, ok, OK_VOID, type Result } from "../result.ts";
+import { err, ok, OK_VOID, type Result } from "../base/result.ts";
 import { IommuStatus, ReqType } from "./config.ts";
 import type { IommuCompletion, IommuDriver, IommuDriverError } from "./driver.ts";
 

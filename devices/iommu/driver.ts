@@ -18,7 +18,7 @@
 import type { PageAllocator } from "../memory/allocator.ts";
 import { PAGE_SIZE } from "../memory/memory.ts";
 import type { GuestMemory } from "../memory/memory.ts";
-import { err, ok, type Result } from "../result.ts";
+import { err, ok, type Result } from "../base/result.ts";
 import type { DriverError } from "../virtio/errors.ts";
 import type { DriverQueue } from "../virtio/queue.ts";
 import {

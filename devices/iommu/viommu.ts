@@ -24,7 +24,7 @@
  * @module
  */
 
-import { err, ok, OK_VOID, type Result } from "../result.ts";
+import { err, ok, OK_VOID, type Result } from "../base/result.ts";
 import type { InvalidationTimeout, TableError } from "./errors.ts";
 import {
   CONSUMER_WORDS,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../result.ts";
+import { err, ok, type Result } from "../base/result.ts";
 import type { OutOfMemoryError } from "./errors.ts";
 import { PAGE_SIZE } from "./memory.ts";
 

@@ -8,7 +8,7 @@ import {
   dmaWrite,
 } from "./dma.ts";
 import { GuestMemory, PAGE_SIZE } from "./memory.ts";
-import { err, ok, type Result } from "../result.ts";
+import { err, ok, type Result } from "../base/result.ts";
 
 const SIZE = 2 * PAGE_SIZE;
 

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { err, ok, OK_VOID, type Result } from "../result.ts";
+import { err, ok, OK_VOID, type Result } from "../base/result.ts";
 import type { OutOfRangeError } from "./errors.ts";
 
 /** Guest page size in bytes. */

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { PageAllocator } from "../memory/allocator.ts";
 import { GuestMemory } from "../memory/memory.ts";
-import { Prng } from "../prng.ts";
+import { Prng } from "../base/prng.ts";
 import { Feature } from "../virtio/constants.ts";
 import { hasFeature } from "../virtio/features.ts";
 import { createQueuePair, type QueuePair } from "../virtio/pair.ts";

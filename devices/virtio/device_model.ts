@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Result } from "../result.ts";
+import type { Result } from "../base/result.ts";
 import type { FeatureSet } from "./features.ts";
 import type { DeviceQueue } from "./queue.ts";
 

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../result.ts";
+import { err, ok, type Result } from "../base/result.ts";
 import { Feature } from "./constants.ts";
 
 /** A set of feature bits 0…63 as a `bigint` in [0, 2^64). */

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { GuestMemory } from "../memory/memory.ts";
 import { DirectDma, type DmaAccess, type DmaError, type DmaView } from "../memory/dma.ts";
-import { err, type Result } from "../result.ts";
+import { err, type Result } from "../base/result.ts";
 import { createDriverQueue, createQueuePair, type QueuePair } from "./pair.ts";
 import type { DescriptorChain, Layout, QueueConfig, RingFeatures } from "./queue.ts";
 import { checkQueueConfig } from "./setup.ts";

@@ -33,7 +33,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../result.ts";
+import { err, ok, type Result } from "../base/result.ts";
 import { Feature, Status } from "./constants.ts";
 import { type FeatureSet, hasFeature } from "./features.ts";
 import type { Layout, QueueConfig, RingFeatures } from "./queue.ts";

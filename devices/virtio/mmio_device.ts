@@ -19,7 +19,7 @@
  */
 
 import type { DmaView } from "../memory/dma.ts";
-import { ok, type Result } from "../result.ts";
+import { ok, type Result } from "../base/result.ts";
 import type { DescriptorChain } from "./chain.ts";
 import { Status } from "./constants.ts";
 import type { ActivateError, VirtioDeviceModel } from "./device_model.ts";
@@ -101,7 +101,7 @@ const NO_CHAINS: ReadonlyArray<ReadonlyArray<DescriptorChain>> = Object.freeze([
  * ```ts
  * import { GuestMemory } from "../memory/memory.ts";
  * import { DirectDma } from "../memory/dma.ts";
- * import { OK_VOID } from "../result.ts";
+ * import { OK_VOID } from "../base/result.ts";
  * import { SharedRingAccess } from "./ring_access.ts";
  * import { createState } from "./state.ts";
  * import { MmioReg, regFileWords } from "./mmio.ts";

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { DirectDma } from "../memory/dma.ts";
 import { GuestMemory } from "../memory/memory.ts";
-import { Prng } from "../prng.ts";
-import { err, OK_VOID, type Result } from "../result.ts";
+import { Prng } from "../base/prng.ts";
+import { err, OK_VOID, type Result } from "../base/result.ts";
 import { Feature, Status } from "./constants.ts";
 import type { ActivateContext, ActivateError, VirtioDeviceModel } from "./device_model.ts";
 import { type FeatureSet, featureSet, featureWord } from "./features.ts";

@@ -14,7 +14,7 @@
 
 import type { PageAllocator } from "../memory/allocator.ts";
 import type { GuestMemory } from "../memory/memory.ts";
-import { err, ok, OK_VOID, type Result } from "../result.ts";
+import { err, ok, OK_VOID, type Result } from "../base/result.ts";
 import { Feature, MAX_QUEUE_SIZE, Status } from "./constants.ts";
 import type { QueueSetupError } from "./errors.ts";
 import { formatQueueError } from "./errors.ts";

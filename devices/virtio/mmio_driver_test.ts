@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { PageAllocator } from "../memory/allocator.ts";
 import { DirectDma } from "../memory/dma.ts";
 import { GuestMemory } from "../memory/memory.ts";
-import { OK_VOID, type Result } from "../result.ts";
+import { OK_VOID, type Result } from "../base/result.ts";
 import type { DescriptorChain } from "./chain.ts";
 import { Feature, Status } from "./constants.ts";
 import type { ActivateContext, ActivateError, VirtioDeviceModel } from "./device_model.ts";

@@ -11,7 +11,7 @@
  */
 
 import type { DmaView } from "../memory/dma.ts";
-import { err, type Result } from "../result.ts";
+import { err, type Result } from "../base/result.ts";
 import { Status } from "./constants.ts";
 import type { QueueSetupError } from "./errors.ts";
 import { createDeviceQueue } from "./pair.ts";

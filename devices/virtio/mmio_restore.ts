@@ -13,7 +13,7 @@
  */
 
 import type { DmaView } from "../memory/dma.ts";
-import { err, ok, type Result } from "../result.ts";
+import { err, ok, type Result } from "../base/result.ts";
 import type { DescriptorChain } from "./chain.ts";
 import { Status } from "./constants.ts";
 import type { FeatureError } from "./features.ts";

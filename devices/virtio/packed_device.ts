@@ -13,7 +13,7 @@
  */
 
 import type { DmaView } from "../memory/dma.ts";
-import { err, ok, type Result } from "../result.ts";
+import { err, ok, type Result } from "../base/result.ts";
 import { chainPool, ChainWalker, type DescriptorChain, PooledChain } from "./chain.ts";
 import { PackedDescFlag, PackedEventFlag } from "./constants.ts";
 import type { PopError, PushError, QueueSetupError, RingError } from "./errors.ts";

@@ -10,7 +10,7 @@
  */
 
 import type { GuestMemory } from "../memory/memory.ts";
-import { err, ok, OK_VOID, type Result } from "../result.ts";
+import { err, ok, OK_VOID, type Result } from "../base/result.ts";
 import { PackedDescFlag, PackedEventFlag } from "./constants.ts";
 import type { DriverError, QueueSetupError } from "./errors.ts";
 import { packedNeedNotify } from "./event.ts";

@@ -7,7 +7,7 @@
 
 import { DirectDma, type DmaView } from "../memory/dma.ts";
 import type { GuestMemory } from "../memory/memory.ts";
-import { ok, type Result } from "../result.ts";
+import { ok, type Result } from "../base/result.ts";
 import type { QueueSetupError } from "./errors.ts";
 import { PackedDeviceQueue } from "./packed_device.ts";
 import { PackedDriverQueue } from "./packed_driver.ts";

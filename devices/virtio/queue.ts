@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Result } from "../result.ts";
+import type { Result } from "../base/result.ts";
 import type { DescriptorChain } from "./chain.ts";
 import type { DriverError, PopError, PushError, RingError } from "./errors.ts";
 

@@ -8,7 +8,7 @@
 
 import { DirectDma, type DmaView } from "../memory/dma.ts";
 import type { GuestMemory } from "../memory/memory.ts";
-import { err, ok, OK_VOID, type Result } from "../result.ts";
+import { err, ok, OK_VOID, type Result } from "../base/result.ts";
 import type { QueueSetupError } from "./errors.ts";
 import { isValidPackedSize, PACKED_ALIGN, packedAreaSizes } from "./packed_layout.ts";
 import type { QueueConfig } from "./queue.ts";

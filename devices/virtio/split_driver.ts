@@ -11,7 +11,7 @@
  */
 
 import type { GuestMemory } from "../memory/memory.ts";
-import { err, ok, OK_VOID, type Result } from "../result.ts";
+import { err, ok, OK_VOID, type Result } from "../base/result.ts";
 import { SplitDescFlag, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY } from "./constants.ts";
 import type { DriverError, QueueSetupError } from "./errors.ts";
 import { needEvent } from "./event.ts";

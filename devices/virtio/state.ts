@@ -33,7 +33,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../result.ts";
+import { err, ok, type Result } from "../base/result.ts";
 import type { Layout } from "./queue.ts";
 
 /** Word indices of the header. */

@@ -14,7 +14,7 @@
 import { DirectDma } from "../memory/dma.ts";
 import { formatMemoryError, type OutOfRangeError } from "../memory/errors.ts";
 import { GuestMemory, PAGE_SIZE } from "../memory/memory.ts";
-import type { Result } from "../result.ts";
+import type { Result } from "../base/result.ts";
 import { PackedDescFlag, SplitDescFlag } from "./constants.ts";
 import { formatQueueError } from "./errors.ts";
 import { packedAreaSizes, PackedEvent } from "./packed_layout.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { err, OK_VOID, type Result } from "../result.ts";
+import { err, OK_VOID, type Result } from "../base/result.ts";
 import type { DescriptorChain } from "./chain.ts";
 import type { PushError } from "./errors.ts";
 

@@ -33,7 +33,7 @@
  */
 
 import type { GuestMemory } from "../memory/memory.ts";
-import { err, OK_VOID, type Result } from "../result.ts";
+import { err, OK_VOID, type Result } from "../base/result.ts";
 import type { DescriptorChain } from "../virtio/chain.ts";
 import { DeviceId, Feature } from "../virtio/constants.ts";
 import type { ActivateContext, ActivateError, VirtioDeviceModel } from "../virtio/device_model.ts";

@@ -8,7 +8,7 @@
  */
 
 import type { RingLayout } from "../topology/types.ts";
-import { type DashboardAttacher, throughputRun } from "./net.ts";
+import { type DashboardAttacher, throughputRun } from "./net_run.ts";
 
 /** One dashboard-overhead point. */
 export interface DashboardRow {

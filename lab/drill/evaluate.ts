@@ -6,7 +6,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../../devices/result.ts";
+import { err, ok, type Result } from "../../devices/base/result.ts";
 import type { Expr, ExprError } from "./expr.ts";
 
 /** A value of the language. */
@@ -39,7 +39,7 @@ function typeName(v: Value): string {
  * ```ts
  * import { parseExpr } from "./expr.ts";
  * import { evaluate } from "./evaluate.ts";
- * import { err, ok } from "../../devices/result.ts";
+ * import { err, ok } from "../../devices/base/result.ts";
  * const e = parseExpr("ping.loss_pct < 5");
  * const scope = {
  *   name: () => ok(2.5),

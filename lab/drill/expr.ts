@@ -23,7 +23,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../../devices/result.ts";
+import { err, ok, type Result } from "../../devices/base/result.ts";
 
 /** A node of a parsed expression; `at` is its offset in the expression text. */
 export type Expr =

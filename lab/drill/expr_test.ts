@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { err, ok } from "../../devices/result.ts";
+import { err, ok } from "../../devices/base/result.ts";
 import { type EvalScope, evaluate } from "./evaluate.ts";
 import { type Expr, parseExpr, referencesOf } from "./expr.ts";
 

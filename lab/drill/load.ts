@@ -12,7 +12,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { z } from "zod";
 import { parse as parseYaml } from "yaml";
 import { isScalar, type Node, Scalar } from "yaml";
-import { err, ok, type Result } from "../../devices/result.ts";
+import { err, ok, type Result } from "../../devices/base/result.ts";
 import { didYouMean, formatIssues, type PathSegment, type Problem } from "../topology/issues.ts";
 import { type LocatedDocument, parseYamlDocument, topologyFromObject } from "../topology/load.ts";
 import { loadTopologyFile, resolveTopologyPath, shippedTopologies } from "../topology/files.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { Prng } from "../../devices/prng.ts";
+import { Prng } from "../../devices/base/prng.ts";
 import { type LabHandle, startLab } from "../api.ts";
 import { LabError } from "../errors.ts";
 import { totalDrops } from "../snapshot_types.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../../devices/result.ts";
+import { err, ok, type Result } from "../../devices/base/result.ts";
 import { didYouMean } from "../topology/issues.ts";
 import type { Expr, ExprError } from "./expr.ts";
 import type { EvalScope, Value } from "./evaluate.ts";

@@ -15,7 +15,7 @@ import type { LabHandle } from "../api.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
 import { quote } from "../topology/quote.ts";
 import type { Topology } from "../topology/types.ts";
-import type { Prng } from "../../devices/prng.ts";
+import type { Prng } from "../../devices/base/prng.ts";
 
 /** Longest duration a drill may write (`at`, `for`, `timeout`, …): one hour, in ms. */
 export const DRILL_DURATION_MAX_MS = 3_600_000;

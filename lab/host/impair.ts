@@ -28,54 +28,11 @@
  * @module
  */
 
-import type { Prng } from "../../devices/prng.ts";
-import {
-  Correlated,
-  type DelayDistribution,
-  jitterFactor,
-  type LossModel,
-  MarkovLoss,
-} from "./impair_models.ts";
+import type { Prng } from "../../devices/base/prng.ts";
+import { Correlated, jitterFactor, MarkovLoss } from "./impair_models.ts";
+import type { Impairment } from "../wire/specs.ts";
 
-export type { DelayDistribution, LossModel } from "./impair_models.ts";
-
-/** netem knobs for one direction of a link. Percentages are 0..100. */
-export interface Impairment {
-  /** Added delay (µs). */
-  delayUs: number;
-  /** Jitter around the delay (µs): ± this for `uniform`, one standard deviation otherwise. */
-  jitterUs: number;
-  /** Correlation of successive jitter values, %. */
-  delayCorrPct: number;
-  /** Shape of the jitter (netem's `distribution`; netem's default is uniform). */
-  distribution: DelayDistribution;
-  /** Percentage of frames dropped at random (ignored when `lossModel` is set). */
-  lossPct: number;
-  /** Correlation of successive random loss decisions, %. */
-  lossCorrPct: number;
-  /** A Markov loss model instead of random loss, or null. */
-  lossModel: LossModel | null;
-  /** Percentage of frames with one bit flipped. */
-  corruptPct: number;
-  /** Correlation of corruption decisions, %. */
-  corruptCorrPct: number;
-  /** Percentage of frames sent twice. */
-  duplicatePct: number;
-  /** Correlation of duplication decisions, %. */
-  duplicateCorrPct: number;
-  /** Percentage of frames sent at once, ahead of delayed ones (needs delay or jitter). */
-  reorderPct: number;
-  /** Correlation of reorder decisions, %. */
-  reorderCorrPct: number;
-  /** Only every `reorderGap`-th frame may be reordered (netem `gap`; 1 = any frame). */
-  reorderGap: number;
-  /** Link rate in bits per second; 0 = unlimited. */
-  rateBps: number;
-  /** Bytes added to (or, negative, taken from) each frame's length for the rate. */
-  overheadBytes: number;
-  /** Frames the stage may hold; beyond it frames are dropped (netem default 1000). */
-  limit: number;
-}
+export type { DelayDistribution, Impairment, LossModel } from "../wire/specs.ts";
 
 /** The stage's counters. */
 export interface ImpairCounters {
@@ -205,7 +162,7 @@ class IndexQueue {
  *
  * @example
  * ```ts
- * import { Prng } from "../../devices/prng.ts";
+ * import { Prng } from "../../devices/base/prng.ts";
  * import { ImpairStage, NO_IMPAIRMENT } from "./impair.ts";
  * const stage = new ImpairStage({ ...NO_IMPAIRMENT, delayUs: 1000 }, Prng.fromSeed(1).fork("a-b"));
  * stage.offer(new Uint8Array(60), 0);
@@ -272,7 +229,7 @@ export class ImpairStage {
    *
    * @example
    * ```ts
-   * import { Prng } from "../../devices/prng.ts";
+   * import { Prng } from "../../devices/base/prng.ts";
    * import { ImpairStage, NO_IMPAIRMENT } from "./impair.ts";
    * const stage = new ImpairStage(NO_IMPAIRMENT, Prng.fromSeed(1));
    * stage.setImpairment({ ...NO_IMPAIRMENT, lossPct: 100 });
@@ -322,7 +279,7 @@ export class ImpairStage {
    *
    * @example
    * ```ts
-   * import { Prng } from "../../devices/prng.ts";
+   * import { Prng } from "../../devices/base/prng.ts";
    * import { ImpairStage, NO_IMPAIRMENT } from "./impair.ts";
    * const stage = new ImpairStage({ ...NO_IMPAIRMENT, lossPct: 100 }, Prng.fromSeed(1));
    * stage.offer(new Uint8Array(60), 0);
@@ -403,7 +360,7 @@ export class ImpairStage {
    *
    * @example
    * ```ts
-   * import { Prng } from "../../devices/prng.ts";
+   * import { Prng } from "../../devices/base/prng.ts";
    * import { ImpairStage, NO_IMPAIRMENT } from "./impair.ts";
    * const stage = new ImpairStage(NO_IMPAIRMENT, Prng.fromSeed(1));
    * stage.offer(new Uint8Array([1]), 5);
@@ -431,7 +388,7 @@ export class ImpairStage {
    *
    * @example
    * ```ts
-   * import { Prng } from "../../devices/prng.ts";
+   * import { Prng } from "../../devices/base/prng.ts";
    * import { ImpairStage, NO_IMPAIRMENT } from "./impair.ts";
    * new ImpairStage(NO_IMPAIRMENT, Prng.fromSeed(1)).nextDueUs(); // Infinity
    * ```

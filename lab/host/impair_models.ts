@@ -11,10 +11,11 @@
  * @module
  */
 
-import type { Prng } from "../../devices/prng.ts";
+import type { Prng } from "../../devices/base/prng.ts";
 
-/** Shape of the jitter around the delay, by its netem name. */
-export type DelayDistribution = "uniform" | "normal" | "pareto" | "paretonormal";
+// The types live with the other worker specs (lab/wire/specs.ts), below both topology and host.
+export type { DelayDistribution, LossModel } from "../wire/specs.ts";
+import type { DelayDistribution, LossModel } from "../wire/specs.ts";
 
 /** Every delay distribution. */
 export const DELAY_DISTRIBUTIONS = [
@@ -25,23 +26,13 @@ export const DELAY_DISTRIBUTIONS = [
 ] as const satisfies readonly DelayDistribution[];
 
 /**
- * A Markov loss model, percentages 0..100. `state` is netem's 4-state model: 1 = good reception,
- * 2 = good reception inside a burst, 3 = loss inside a burst, 4 = isolated loss; `pXY` is the
- * probability of going from state X to state Y. `gemodel` is Gilbert-Elliott: `p` good → bad,
- * `r` bad → good, `oneMinusH` loss in the bad state, `oneMinusK` loss in the good state.
- */
-export type LossModel =
-  | { kind: "state"; p13: number; p31: number; p32: number; p23: number; p14: number }
-  | { kind: "gemodel"; p: number; r: number; oneMinusH: number; oneMinusK: number };
-
-/**
  * netem's correlated random source: each value is `(1 - ρ)·u + ρ·last` with `u` uniform in
  * [0, 1). With ρ = 0 it is the PRNG's float. Like netem's, it lowers the spread of the values, so
  * a correlated `loss 1% 25%` loses somewhat fewer than 1% of frames.
  *
  * @example
  * ```ts
- * import { Prng } from "../../devices/prng.ts";
+ * import { Prng } from "../../devices/base/prng.ts";
  * import { Correlated } from "./impair_models.ts";
  * const c = new Correlated();
  * c.next(Prng.fromSeed(1), 25); // a float in [0, 1)
@@ -169,7 +160,7 @@ export function jitterFactor(dist: DelayDistribution, u: number): number {
  *
  * @example
  * ```ts
- * import { Prng } from "../../devices/prng.ts";
+ * import { Prng } from "../../devices/base/prng.ts";
  * import { MarkovLoss } from "./impair_models.ts";
  * const m = new MarkovLoss();
  * m.lose({ kind: "gemodel", p: 1, r: 10, oneMinusH: 100, oneMinusK: 0 }, Prng.fromSeed(1));

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Prng } from "../../devices/prng.ts";
+import { Prng } from "../../devices/base/prng.ts";
 import {
   Correlated,
   type DelayDistribution,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Prng } from "../../devices/prng.ts";
+import { Prng } from "../../devices/base/prng.ts";
 import { type Impairment, ImpairStage, NO_IMPAIRMENT } from "./impair.ts";
 
 const SEED = 1234;

@@ -7,7 +7,7 @@
  */
 
 import type { FrameSink } from "../../devices/net/device.ts";
-import { Prng } from "../../devices/prng.ts";
+import { Prng } from "../../devices/base/prng.ts";
 import { ringDoorbell } from "../wire/doorbell.ts";
 import type { WorkerRing } from "../wire/messages.ts";
 import { type Impairment, ImpairStage, isPassthrough } from "./impair.ts";

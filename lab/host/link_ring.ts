@@ -27,7 +27,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../../devices/result.ts";
+import { err, ok, type Result } from "../../devices/base/result.ts";
 import {
   isLinkRingGeometry,
   LINK_RING_MAGIC,

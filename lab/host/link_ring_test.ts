@@ -1,7 +1,7 @@
 // This file is both the test module and, when loaded in a worker, the producer or consumer of
 // the two-worker handshake test (the worker's `name` says which).
 import assert from "node:assert/strict";
-import { Prng } from "../../devices/prng.ts";
+import { Prng } from "../../devices/base/prng.ts";
 import { formatLinkRingError, LinkRing, linkRingBytes, LinkRingOffset } from "./link_ring.ts";
 
 /** Messages the test sends its workers. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Prng } from "../../devices/prng.ts";
+import { Prng } from "../../devices/base/prng.ts";
 import * as host from "./mod.ts";
 
 Deno.test("a frame crosses impairment, ring, switch and tap through the public API", () => {

@@ -28,7 +28,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../../devices/result.ts";
+import { err, ok, type Result } from "../../devices/base/result.ts";
 import { Pcap, writePcapRecord } from "./pcap.ts";
 
 /** "VTAP" as a little-endian u32. */

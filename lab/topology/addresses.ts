@@ -5,7 +5,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../../devices/result.ts";
+import { err, ok, type Result } from "../../devices/base/result.ts";
 
 /** An IPv4 address with its prefix length; `address` is the 32-bit value. */
 export interface Cidr {

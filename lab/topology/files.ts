@@ -6,7 +6,7 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { err, type Result } from "../../devices/result.ts";
+import { err, type Result } from "../../devices/base/result.ts";
 import { MAX_TOPOLOGY_BYTES } from "./limits.ts";
 import { parseTopology } from "./load.ts";
 import { quote } from "./quote.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../../devices/result.ts";
+import { err, ok, type Result } from "../../devices/base/result.ts";
 import { type LossModel, NO_IMPAIRMENT } from "../host/impair.ts";
 import { DELAY_DISTRIBUTIONS } from "../host/impair_models.ts";
 import type { Impairment } from "./types.ts";

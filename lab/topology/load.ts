@@ -11,7 +11,7 @@
  */
 
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
-import { err, ok, type Result } from "../../devices/result.ts";
+import { err, ok, type Result } from "../../devices/base/result.ts";
 import { buildTopology } from "./build.ts";
 import { checkGraph } from "./checks.ts";
 import { hintFor, type PathSegment, pathToString, type Problem } from "./issues.ts";
@@ -170,7 +170,7 @@ export function parseTopology(text: string, source: string): Result<Topology, To
  * @example
  * ```ts
  * import { boundedDepth } from "./load.ts";
- * import { ok } from "../../devices/result.ts";
+ * import { ok } from "../../devices/base/result.ts";
  * boundedDepth(() => ok(1)); // { ok: true, value: 1 }
  * ```
  */

@@ -35,7 +35,7 @@ export { deriveMac } from "./addresses.ts";
 export { escapeControl, quote } from "./quote.ts";
 export { parseDuration, parsePercent, parseRate, parseSize, type UnitError } from "./units.ts";
 export { BUILTIN_DEFAULTS } from "./build.ts";
-export type { Result } from "../../devices/result.ts";
+export type { Result } from "../../devices/base/result.ts";
 
 /**
  * JSON Schema (draft 2020-12) of topology files, generated from the zod schema, with a

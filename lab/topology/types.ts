@@ -6,42 +6,11 @@
  * @module
  */
 
-import type { Layout } from "../../devices/virtio/queue.ts";
-
 /** Virtqueue ring layout of a NIC (virtio 1.2 §2.7 split, §2.8 packed). */
 export type RingLayout = "split" | "packed";
 
-/** Negotiable virtio-net / ring features a NIC offers. */
-export interface NicFeatures {
-  /** `VIRTIO_F_EVENT_IDX`: notification suppression by event index. */
-  eventIdx: boolean;
-  /** `VIRTIO_F_INDIRECT_DESC`: indirect descriptor tables. */
-  indirect: boolean;
-  /** `VIRTIO_NET_F_MRG_RXBUF`: merge receive buffers. */
-  mrgRxbuf: boolean;
-  /** `VIRTIO_F_IN_ORDER`: buffers used in the order they were made available. */
-  inOrder: boolean;
-}
-
-/** One virtio-net NIC of a VM. */
-export interface NicSpec {
-  /** NIC name, unique within its VM (e.g. `eth0`). */
-  name: string;
-  /** Lower-case unicast MAC, e.g. `"02:00:00:00:01:00"`. */
-  mac: string;
-  /** Host address without prefix (e.g. `"10.0.0.1"`), or null for an L2-only NIC. */
-  ip: string | null;
-  /** Prefix length of `ip`, or null when there is no `ip`. */
-  prefix: number | null;
-  /** Queue size of each of the NIC's queues. */
-  queueSize: number;
-  /** Ring layout of the NIC's queues. */
-  layout: Layout;
-  /** Features the device offers. */
-  features: NicFeatures;
-  /** MTU in bytes (68..9000). */
-  mtu: number;
-}
+export type { NicFeatures, NicSpec } from "../wire/specs.ts";
+import type { NicSpec } from "../wire/specs.ts";
 
 /** One simulated VM. */
 export interface VmSpec {
@@ -67,8 +36,8 @@ export interface SwitchSpec {
  * Impairments applied to one direction of a link (netem vocabulary, resolved units): the type
  * the impairment stage that applies them defines.
  */
-export type { Impairment } from "../host/impair.ts";
-import type { Impairment } from "../host/impair.ts";
+export type { Impairment } from "../wire/specs.ts";
+import type { Impairment } from "../wire/specs.ts";
 
 /** One end of a link: a VM's NIC or a switch. */
 export type Endpoint = { kind: "nic"; vm: string; nic: string } | {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../../devices/result.ts";
+import { err, ok, type Result } from "../../devices/base/result.ts";
 
 /**
  * Why a value with a unit could not be read. An out-of-range error carries the range as numbers

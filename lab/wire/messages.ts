@@ -5,8 +5,7 @@
  * @module
  */
 
-// Type-only: the topology types describe the data; no code of the lab layer runs in a worker.
-import type { Impairment, NicSpec } from "../topology/types.ts";
+import type { Impairment, NicSpec } from "./specs.ts";
 
 /** What a guest or device worker needs to know about one NIC. */
 export interface WorkerNic extends NicSpec {

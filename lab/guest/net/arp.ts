@@ -11,7 +11,7 @@
  * @module
  */
 
-import { OK_VOID, type Result } from "../../../devices/result.ts";
+import { OK_VOID, type Result } from "../../../devices/base/result.ts";
 import { readU16, readU32, writeU16, writeU32 } from "./ipv4.ts";
 
 /**

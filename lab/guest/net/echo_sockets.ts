@@ -7,7 +7,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../../../devices/result.ts";
+import { err, ok, type Result } from "../../../devices/base/result.ts";
 
 /**
  * One echo reply as a ping socket receives it (reused object: copy what you keep).

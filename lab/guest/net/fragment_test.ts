@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Prng } from "../../../devices/prng.ts";
+import { Prng } from "../../../devices/base/prng.ts";
 import { ETH_HEADER_LEN } from "./ethernet.ts";
 import { type FragmentDropReason, fragmentFrame, Reassembler } from "./fragment.ts";
 import {

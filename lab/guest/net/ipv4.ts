@@ -13,7 +13,7 @@
  * @module
  */
 
-import { OK_VOID, type Result } from "../../../devices/result.ts";
+import { OK_VOID, type Result } from "../../../devices/base/result.ts";
 
 /**
  * Byte offsets of the IPv4 header (relative to its start).

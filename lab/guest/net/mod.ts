@@ -6,7 +6,7 @@
  * @module
  */
 
-export type { Result } from "../../../devices/result.ts";
+export type { Result } from "../../../devices/base/result.ts";
 export * from "./api.ts";
 export * from "./arp.ts";
 export * from "./counters.ts";

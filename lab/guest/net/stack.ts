@@ -20,8 +20,8 @@
  * @module
  */
 
-import { ok, type Result } from "../../../devices/result.ts";
-import { Prng } from "../../../devices/prng.ts";
+import { ok, type Result } from "../../../devices/base/result.ts";
+import { Prng } from "../../../devices/base/prng.ts";
 import {
   ARP_LEN,
   type ArpEntry,

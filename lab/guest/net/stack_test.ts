@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Prng } from "../../../devices/prng.ts";
+import { Prng } from "../../../devices/base/prng.ts";
 import { internetChecksum } from "./ipv4.ts";
 import { BackToBack, FakeClock, FakeInterface } from "./testing.ts";
 import { NetStack } from "./stack.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { OK_VOID, type Result } from "../../../devices/result.ts";
+import { OK_VOID, type Result } from "../../../devices/base/result.ts";
 import { checksumAdd, foldChecksum, IpProtocol, readU16, writeU16 } from "./ipv4.ts";
 
 /**

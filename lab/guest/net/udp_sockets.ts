@@ -6,7 +6,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../../../devices/result.ts";
+import { err, ok, type Result } from "../../../devices/base/result.ts";
 import type { UdpBindError, UdpHandler, UdpSocket } from "./api.ts";
 
 /** The ephemeral range (IANA's, which most systems use). */

@@ -13,7 +13,7 @@
  */
 
 import { closest, distance } from "fastest-levenshtein";
-import { err, ok, type Result } from "../../../devices/result.ts";
+import { err, ok, type Result } from "../../../devices/base/result.ts";
 import { parseIpv4Address } from "../net/ipv4.ts";
 
 /**

@@ -1,0 +1,133 @@
+/**
+ * One throughput run of `vlab bench net` on a fresh lab (two VMs joined by one link), and the
+ * helpers the net bench and the dashboard-overhead bench share: the pair topology, a workload
+ * that must succeed, a median. Both `net.ts` and `net_dashboard.ts` import it; it imports
+ * neither.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { Lab } from "../lab.ts";
+import { launchLab } from "../runner.ts";
+import { planLab } from "../plan.ts";
+import { topologyFromObject } from "../topology/mod.ts";
+import type { RingLayout } from "../topology/types.ts";
+
+/** Median of a list (NaN when empty). */
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0
+    ? NaN
+    : s.length % 2
+    ? s[(s.length - 1) / 2]
+    : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** The plan of `pairs` VM pairs, each joined by one link. */
+export function pairTopology(
+  name: string,
+  layout: RingLayout,
+  pairs: number,
+  pollUs: number,
+  queueSize: number,
+  delayMs = 0,
+) {
+  const vms: Record<string, unknown> = {};
+  const links: unknown[] = [];
+  for (let p = 0; p < pairs; p++) {
+    const net = `10.${Math.floor(p / 250)}.${p % 250}`;
+    vms[`a${p}`] = { nics: { eth0: { ip: `${net}.1/24` } } };
+    vms[`b${p}`] = { nics: { eth0: { ip: `${net}.2/24` } } };
+    links.push({
+      name: `l${p}`,
+      endpoints: [`a${p}:eth0`, `b${p}:eth0`],
+      ...(delayMs > 0 ? { delay: `${delayMs}ms` } : {}),
+    });
+  }
+  const t = topologyFromObject({
+    name,
+    defaults: { vm: { poll_us: pollUs }, nic: { layout, queue_size: queueSize } },
+    vms,
+    links,
+  }, `<bench ${name}>`);
+  if (!t.ok) throw new Error(`bench topology: ${t.error.map((i) => i.message).join("; ")}`);
+  return planLab(t.value);
+}
+
+/** Run a workload that must succeed; its result. */
+export async function execOk(
+  lab: Lab,
+  vm: string,
+  argv: string[],
+): Promise<Record<string, number>> {
+  const r = await lab.exec(vm, argv);
+  if (!r.ok) throw new Error(`${vm}: ${argv.join(" ")}: ${r.message}`);
+  return r.result as Record<string, number>;
+}
+
+/**
+ * Attaches a dashboard to a registered lab: `startWindow` marks the start of the measured
+ * window, `detach` ends the dashboard and returns its CPU use over the window, percent of one
+ * core.
+ */
+export type DashboardAttacher = (
+  labName: string,
+) => Promise<{ startWindow(): void; detach(): Promise<number> }>;
+
+/** One throughput run; with `attach`, a registered lab with a dashboard attached to it. */
+export async function throughputRun(
+  layout: RingLayout,
+  frameSize: number,
+  seconds: number,
+  pollUs: number,
+  queueSize: number,
+  attach?: DashboardAttacher,
+): Promise<
+  {
+    pps: number;
+    gbit: number;
+    sentPps: number;
+    lossPct: number;
+    cpuPct: number;
+    dashboardCpuPct: number | null;
+  }
+> {
+  const plan = pairTopology(`bench-${layout}`, layout, 1, pollUs, queueSize);
+  const registered = attach ? await launchLab(plan) : null;
+  const lab = registered ? registered.lab : await Lab.start(plan);
+  const dashboard = attach ? await attach(plan.name) : null;
+  try {
+    await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "1"]);
+    const sink = execOk(lab, "b0", ["sink", "-t", String(seconds + 1)]);
+    await new Promise((r) => setTimeout(r, 100));
+    dashboard?.startWindow();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const flood = await execOk(lab, "a0", [
+      "udp-flood",
+      "10.0.0.2",
+      "--max",
+      "-t",
+      String(seconds),
+      "-s",
+      String(frameSize),
+    ]);
+    const cpu = process.cpuUsage(cpu0);
+    // The lab's whole process (every worker and the main thread), percent of one core.
+    const cpuPct = (100 * (cpu.user + cpu.system) / 1000) / (performance.now() - t0);
+    const got = await sink;
+    const dashboardCpuPct = dashboard ? await dashboard.detach() : null;
+    return {
+      pps: got.pps,
+      gbit: got.gbitPerSecond,
+      sentPps: flood.pps,
+      lossPct: flood.sent > 0 ? 100 * (1 - got.received / flood.sent) : 0,
+      cpuPct,
+      dashboardCpuPct,
+    };
+  } finally {
+    if (registered) await registered.stop();
+    else await lab.stop();
+  }
+}
