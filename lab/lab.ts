@@ -20,7 +20,6 @@ import { LinkCapture, mergePcapRecords } from "./capture.ts";
 import { LinkRing } from "./host/link_ring.ts";
 import { type TapCounters, TapReader } from "./host/tap.ts";
 import { Prng } from "../devices/base/prng.ts";
-import { controlLayout } from "./wire/control.ts";
 import {
   createDoorbells,
   DoorbellWord,
@@ -183,10 +182,11 @@ export class Lab {
         memory: this.#memories[vm.index],
         control: this.#controls[vm.index],
         doorbells: this.#bells.buffer as SharedArrayBuffer,
-        nics: vm.nics.map((n) => ({ ...n })),
+        devices: vm.devices,
+        layout: vm.control,
         rings,
       };
-      const layout = controlLayout(vm.nics);
+      const layout = vm.control;
       const ctl = this.#controls[vm.index];
       ready.push(this.#spawn(url("./host/device_worker.ts"), {
         thread: vm.deviceThread,
@@ -419,7 +419,7 @@ export class Lab {
       for (const nic of vm.nics) {
         if (nic.link !== link) continue;
         const dev = this.#workers.find((w) => w.owner === vm.name && w.kind === "device");
-        dev?.worker.postMessage({ type: "link", nic: nic.index, up } satisfies ToWorker);
+        dev?.worker.postMessage({ type: "link", device: nic.index, up } satisfies ToWorker);
       }
     }
     // A switch end of the link stops sending into it (a NIC end stops through its device).

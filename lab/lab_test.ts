@@ -18,7 +18,7 @@ import {
   startTestLab,
   waitForValue,
 } from "./testing.ts";
-import { controlLayout, nicControl } from "./wire/control.ts";
+import { deviceControl } from "./wire/control.ts";
 
 /** Workers and sockets outlive the test body's ticks: the sanitizers would flag them. */
 
@@ -163,7 +163,7 @@ Deno.test({
 
       // Locate h1's transmitq (queue 1) from the register file the guest driver programmed.
       const vm = lab.plan.vms.find((v) => v.name === "h1")!;
-      const regs = nicControl(lab.controlOf(vm.index), controlLayout(vm.nics), 0).regs;
+      const regs = deviceControl(lab.controlOf(vm.index), vm.control.devices[0]).regs;
       const { size, driverArea } = splitTxQueue(lab, "h1");
       assert.equal(size, vm.nics[0].queueSize);
       assert.ok(driverArea > 0 && driverArea + 6 + 2 * size <= lab.memoryOf("h1").byteLength);

@@ -16,7 +16,7 @@
 import { NetCounter, NetDriverCounter } from "../devices/net/metrics.ts";
 import type { Lab } from "./lab.ts";
 import type { RingPort } from "./plan.ts";
-import { controlLayout, nicControl } from "./wire/control.ts";
+import { deviceControl } from "./wire/control.ts";
 import { type LinkDrops, type LinkWaits, totalDrops } from "./snapshot_types.ts";
 
 export { DROP_LABELS, totalDrops, WAIT_LABELS } from "./snapshot_types.ts";
@@ -61,7 +61,7 @@ export function directionCounter(lab: Lab): (ring: number) => DirectionCounts {
     const vm = lab.plan.vms.find((v) => v.name === p.vm);
     const nic = vm?.nics.find((n) => n.name === p.nic);
     if (!vm || !nic) return null;
-    return nicControl(lab.controlOf(vm.index), controlLayout(vm.nics), nic.index);
+    return deviceControl(lab.controlOf(vm.index), vm.control.devices[nic.index]);
   };
   const nicCounters = (p: RingPort) => nicControlOf(p)?.deviceCounters ?? null;
   return (index) => {

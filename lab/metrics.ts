@@ -19,7 +19,7 @@ import {
   switchCounters,
 } from "./link_counts.ts";
 import { negotiatedFeatureNames, statusNames } from "./snapshot.ts";
-import { controlLayout, nicControl } from "./wire/control.ts";
+import { deviceControl } from "./wire/control.ts";
 
 export { prometheusMetrics } from "./prometheus.ts";
 
@@ -123,12 +123,11 @@ export function labStatus(lab: Lab): LabStatus {
     uptimeSeconds: Math.round((Date.now() - lab.startedAt) / 100) / 10,
     pid: Deno.pid,
     vms: plan.vms.map((vm) => {
-      const layout = controlLayout(vm.nics);
       return {
         name: vm.name,
         state: lab.vmState(vm.name),
         nics: vm.nics.map((nic) => {
-          const ctl = nicControl(lab.controlOf(vm.index), layout, nic.index);
+          const ctl = deviceControl(lab.controlOf(vm.index), vm.control.devices[nic.index]);
           const status = ctl.regs[RegFileWord.STATUS] & 0xff;
           return {
             name: nic.name,

@@ -12,7 +12,9 @@
  */
 
 import type { Endpoint, Impairment, NicSpec, Topology } from "./topology/types.ts";
-import { controlLayout } from "./wire/control.ts";
+import { type ControlLayout, controlLayout } from "./wire/control.ts";
+import type { DeviceSpec, NetDeviceSpec } from "./wire/specs.ts";
+import { netDeviceSpec } from "./kinds/mod.ts";
 
 /** Slots of one directed link ring. */
 export const LINK_RING_SLOTS = 512;
@@ -55,9 +57,9 @@ export interface RingPlan {
   seedLabel: string;
 }
 
-/** A NIC in a VM plan, with its rings. */
+/** A NIC in a VM plan, with its rings (as written, for status and `--dry-run`). */
 export interface NicPlan extends NicSpec {
-  /** Index of the NIC in its VM (its device index in the control block). */
+  /** Its device slot in the VM (`VmPlan.devices`, the control block). */
   index: number;
   /** The link it is on, or null if it is not connected. */
   link: string | null;
@@ -83,6 +85,10 @@ export interface VmPlan {
   deviceThread: number;
   /** Its NICs. */
   nics: NicPlan[];
+  /** Its devices, one slot each, of every kind: what the workers run (NICs first). */
+  devices: DeviceSpec[];
+  /** Its control block's layout (computed once, here; the workers receive it). */
+  control: ControlLayout;
   /** Bytes of its control block. */
   controlBytes: number;
 }
@@ -166,6 +172,8 @@ export function planLab(topology: Topology): LabPlan {
       txRing: -1,
       rxRing: -1,
     }));
+    const devices: DeviceSpec[] = vm.nics.map((nic, i) => netDeviceSpec(nic, i));
+    const control = controlLayout(devices);
     return {
       name: vm.name,
       index,
@@ -174,7 +182,9 @@ export function planLab(topology: Topology): LabPlan {
       guestThread,
       deviceThread,
       nics,
-      controlBytes: controlLayout(nics).bytes,
+      devices,
+      control,
+      controlBytes: control.bytes,
     };
   });
   const switches: SwitchPlan[] = topology.switches.map((sw) => ({
@@ -198,6 +208,9 @@ export function planLab(topology: Topology): LabPlan {
         nic.link = link.name;
         nic.txRing = side === 0 ? forwardRing : reverseRing;
         nic.rxRing = side === 0 ? reverseRing : forwardRing;
+        const dev = vm.devices[nic.index] as NetDeviceSpec;
+        dev.txRing = nic.txRing;
+        dev.rxRing = nic.rxRing;
         return { kind: "nic", vm: vm.name, nic: nic.name, thread: vm.deviceThread };
       }
       const sw = swByName.get(e.switch)!;

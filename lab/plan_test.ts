@@ -13,6 +13,8 @@ import {
 import { parseTopology, topologyFromObject } from "./topology/mod.ts";
 import type { Impairment, Topology } from "./topology/mod.ts";
 import { controlLayout } from "./wire/control.ts";
+import { NET_COUNTER_COUNT } from "../devices/net/metrics.ts";
+import { NET_DRIVER_COUNTER_SLOTS } from "./kinds/mod.ts";
 
 function topology(value: unknown): Topology {
   const r = topologyFromObject(value);
@@ -107,8 +109,14 @@ Deno.test("pair: memory, control blocks and shared bytes add up", () => {
   const [a, b] = p.vms;
   assert.equal(a.memoryBytes, 32 * 2 ** 20);
   assert.equal(b.memoryBytes, 16 * 2 ** 20);
-  assert.equal(a.controlBytes, controlLayout([{ layout: "split", queueSize: 256 }]).bytes);
-  assert.equal(b.controlBytes, controlLayout([{ layout: "packed", queueSize: 64 }]).bytes);
+  const net = (layout: "split" | "packed", size: number) => ({
+    queues: [{ layout, size }, { layout, size }],
+    deviceCounters: NET_COUNTER_COUNT,
+    driverCounters: NET_DRIVER_COUNTER_SLOTS,
+  });
+  assert.equal(a.controlBytes, controlLayout([net("split", 256)]).bytes);
+  assert.equal(b.controlBytes, controlLayout([net("packed", 64)]).bytes);
+  assert.deepEqual(a.control, controlLayout([net("split", 256)]));
   assert.equal([p.ringSlots, p.slotBytes].join(), [LINK_RING_SLOTS, LINK_SLOT_BYTES].join());
   const rings = 2 * LINK_RING_SLOTS * (LINK_SLOT_BYTES + 8);
   assert.equal(
@@ -309,4 +317,19 @@ Deno.test("a NIC with no link says so", () => {
 Deno.test("a plan is plain data that survives JSON", () => {
   const p = pair();
   assert.deepEqual(JSON.parse(JSON.stringify(p)), p);
+});
+
+Deno.test("a NIC's device slot carries its values parsed once: MAC bytes, address as a u32, rings", () => {
+  const p = pair();
+  const [a, b] = p.vms;
+  const dev = a.devices[0];
+  assert.equal(dev.kind, "net");
+  assert.equal(dev.index, 0);
+  assert.deepEqual(dev.queues.map((q) => q.name), ["receiveq", "transmitq"]);
+  assert.deepEqual(dev.mac, a.nics[0].mac.split(":").map((h) => parseInt(h, 16)));
+  assert.equal(dev.ip, a.nics[0].ip!.split(".").reduce((n, o) => n * 256 + Number(o), 0));
+  assert.deepEqual([dev.txRing, dev.rxRing], [a.nics[0].txRing, a.nics[0].rxRing]);
+  assert.deepEqual([b.devices[0].txRing, b.devices[0].rxRing], [dev.rxRing, dev.txRing]);
+  // Plain data: what the workers receive by structured clone is the plan itself.
+  assert.deepEqual(structuredClone(a.devices), a.devices);
 });

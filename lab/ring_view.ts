@@ -24,15 +24,14 @@ import { PackedDesc, PackedEvent } from "../devices/virtio/packed_layout.ts";
 import { SplitAvail, SplitDesc, SplitUsed } from "../devices/virtio/split_layout.ts";
 import { STATE_HEADER_WORDS, StateWord } from "../devices/virtio/state.ts";
 import type { Lab } from "./lab.ts";
-import type { NicPlan, VmPlan } from "./plan.ts";
-import { controlLayout, type NicControl, nicControl } from "./wire/control.ts";
+import type { VmPlan } from "./plan.ts";
+import { type LabKind, labKind } from "./kinds/mod.ts";
+import { type DeviceControl, deviceControl } from "./wire/control.ts";
+import type { DeviceSpec } from "./wire/specs.ts";
 import type { DescriptorOwner, DescriptorView, RingSelector, RingView } from "./snapshot_types.ts";
 
 /** Most descriptors (and avail/used ring entries) a ring view shows. */
 export const RING_VIEW_MAX = 256;
-
-/** Queue names of a virtio-net device, by index. */
-export const NET_QUEUE_NAMES: readonly string[] = ["receiveq", "transmitq"];
 
 /**
  * A bounds-checked little-endian reader of a VM's guest memory (GPA = byte offset). Every read
@@ -83,22 +82,24 @@ export class GuestReader {
   }
 }
 
-/** Views over one NIC of a lab, built once per lab. */
-export interface NicViews {
+/** Views over one device slot of a lab, whatever its kind, built once per lab. */
+export interface DeviceViews {
   /** The VM. */
   vm: VmPlan;
-  /** The NIC. */
-  nic: NicPlan;
+  /** The device (its queues, names and layout are the plan's). */
+  device: DeviceSpec;
+  /** Its kind's lab-side description (counter names, queue counters). */
+  kind: LabKind;
   /** Its control-block regions. */
-  ctl: NicControl;
+  ctl: DeviceControl;
   /** Its VM's guest memory. */
   guest: GuestReader;
 }
 
 /** Everything a snapshot or ring view reads, prepared once per lab. */
 export interface LabViews {
-  /** `[vm index][nic index]`. */
-  nics: NicViews[][];
+  /** `[vm index][device slot]`. */
+  devices: DeviceViews[][];
   /** VM index by name. */
   vmIndex: Map<string, number>;
 }
@@ -111,25 +112,25 @@ const VIEWS = new WeakMap<Lab, LabViews>();
  * @example
  * ```ts ignore
  * import { labViews } from "./ring_view.ts";
- * const regs = labViews(lab).nics[0][0].ctl.regs; // VM 0, NIC 0's register file
+ * const regs = labViews(lab).devices[0][0].ctl.regs; // VM 0, device slot 0's register file
  * ```
  */
 export function labViews(lab: Lab): LabViews {
   let v = VIEWS.get(lab);
   if (v) return v;
   const vmIndex = new Map<string, number>();
-  const nics = lab.plan.vms.map((vm) => {
+  const devices = lab.plan.vms.map((vm) => {
     vmIndex.set(vm.name, vm.index);
-    const layout = controlLayout(vm.nics);
     const guest = new GuestReader(lab.memoryOf(vm.name));
-    return vm.nics.map((nic) => ({
+    return vm.devices.map((device) => ({
       vm,
-      nic,
-      ctl: nicControl(lab.controlOf(vm.index), layout, nic.index),
+      device,
+      kind: labKind(device.kind),
+      ctl: deviceControl(lab.controlOf(vm.index), vm.control.devices[device.index]),
       guest,
     }));
   });
-  v = { nics, vmIndex };
+  v = { devices, vmIndex };
   VIEWS.set(lab, v);
   return v;
 }
@@ -162,8 +163,8 @@ export function queueAddr(
  * @example
  * ```ts ignore
  * import { labViews, queueLayout } from "./ring_view.ts";
- * const v = labViews(lab).nics[0][0];
- * queueLayout(v.ctl.regs, v.nic.layout); // "split"
+ * const v = labViews(lab).devices[0][0];
+ * queueLayout(v.ctl.regs, v.device.queues[0].layout); // "split"
  * ```
  */
 export function queueLayout(regs: Int32Array, planned: "split" | "packed"): "split" | "packed" {
@@ -216,24 +217,25 @@ export function takeRingView(lab: Lab, sel: RingSelector): Result<RingView, Ring
       hint: `VMs: ${plan.vms.map((v) => v.name).join(", ")}`,
     });
   }
-  const nic = vm.nics.find((n) => n.name === sel.nic);
-  if (!nic) {
+  const device = vm.devices.find((d) => d.name === sel.nic);
+  if (!device) {
     return err({
       message: `VM "${vm.name}" has no NIC "${sel.nic}"`,
-      hint: `NICs of ${vm.name}: ${vm.nics.map((n) => n.name).join(", ") || "(none)"}`,
+      hint: `Devices of ${vm.name}: ${vm.devices.map((d) => d.name).join(", ") || "(none)"}`,
     });
   }
   const q = sel.queue;
-  if (!Number.isInteger(q) || q < 0 || q >= NET_QUEUE_NAMES.length) {
+  if (!Number.isInteger(q) || q < 0 || q >= device.queues.length) {
+    const names = device.queues.map((qs, i) => `${i} (${qs.name})`).join(", ");
     return err({
-      message: `NIC ${vm.name}:${nic.name} has no queue ${sel.queue}`,
-      hint: "Queues: 0 (receiveq), 1 (transmitq)",
+      message: `NIC ${vm.name}:${device.name} has no queue ${sel.queue}`,
+      hint: `Queues: ${names}`,
     });
   }
-  const v = labViews(lab).nics[vm.index][nic.index];
-  const selector = { vm: vm.name, nic: nic.name, queue: q };
+  const v = labViews(lab).devices[vm.index][device.index];
+  const selector = { vm: vm.name, nic: device.name, queue: q };
   return ok(
-    queueLayout(v.ctl.regs, nic.layout) === "packed"
+    queueLayout(v.ctl.regs, device.queues[q].layout) === "packed"
       ? packedView(v, selector)
       : splitView(v, selector),
   );
@@ -262,7 +264,7 @@ interface QueueBase {
   st: Uint32Array;
 }
 
-function queueBase(v: NicViews, q: number): QueueBase {
+function queueBase(v: DeviceViews, q: number): QueueBase {
   const regs = v.ctl.regs;
   const size = regs[queueWord(q, QueueWord.SIZE)] >>> 0;
   return {
@@ -289,7 +291,7 @@ function queueBase(v: NicViews, q: number): QueueBase {
  * packedPending(views, 0); // 256: every RX buffer posted, none taken
  * ```
  */
-export function packedPending(v: NicViews, q: number): number | null {
+export function packedPending(v: DeviceViews, q: number): number | null {
   const b = queueBase(v, q);
   if (!b.valid || v.ctl.regs[queueWord(q, QueueWord.READY)] === 0) return null;
   if (!v.guest.has(b.desc, PackedDesc.SIZE * b.size)) return null;
@@ -314,7 +316,7 @@ export function packedPending(v: NicViews, q: number): number | null {
 
 /** The last `count` entries of a free-running 16-bit ring index `end`, oldest first. */
 
-function splitView(v: NicViews, selector: RingSelector): RingView {
+function splitView(v: DeviceViews, selector: RingSelector): RingView {
   const g = v.guest;
   const q = selector.queue;
   const b = queueBase(v, q);
@@ -405,7 +407,7 @@ function splitView(v: NicViews, selector: RingSelector): RingView {
   return view;
 }
 
-function packedView(v: NicViews, selector: RingSelector): RingView {
+function packedView(v: DeviceViews, selector: RingSelector): RingView {
   const g = v.guest;
   const b = queueBase(v, selector.queue);
   const { size, st } = b;

@@ -17,15 +17,14 @@ import { QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
 import { StateWord } from "../devices/virtio/state.ts";
 import { featureNames } from "../devices/virtio/features.ts";
 import { NET_FEATURE_NAMES } from "../devices/net/config.ts";
-import { NetCounter, NetDriverCounter, readCounters } from "../devices/net/metrics.ts";
+import { readCounters } from "../devices/net/metrics.ts";
 import type { Lab, VmState } from "./lab.ts";
 import { describeImpair } from "./plan.ts";
 import { directionCounter, guestStackDrops, switchCounters } from "./link_counts.ts";
 import {
+  type DeviceViews,
   type GuestReader,
   labViews,
-  NET_QUEUE_NAMES,
-  type NicViews,
   packedPending,
   queueAddr,
   queueLayout,
@@ -69,7 +68,10 @@ export function statusNames(status: number): string[] {
 }
 
 /** Decoded feature lists by the two register words (a NIC's features rarely change). */
-const FEATURE_CACHE = new Map<string, readonly string[]>();
+const FEATURE_CACHE = new WeakMap<
+  Readonly<Record<number, string>>,
+  Map<string, readonly string[]>
+>();
 
 /**
  * The negotiated features of a register file (the DriverFeatures words), by spec name.
@@ -84,14 +86,19 @@ const FEATURE_CACHE = new Map<string, readonly string[]>();
  * negotiatedFeatureNames(regs); // ["MAC", "VERSION_1"]
  * ```
  */
-export function negotiatedFeatureNames(regs: Int32Array): string[] {
+export function negotiatedFeatureNames(
+  regs: Int32Array,
+  kindNames: Readonly<Record<number, string>> = NET_FEATURE_NAMES,
+): string[] {
   const lo = regs[RegFileWord.DRIVER_FEATURES_LO] >>> 0;
   const hi = regs[RegFileWord.DRIVER_FEATURES_HI] >>> 0;
   const key = `${lo}:${hi}`;
-  let names = FEATURE_CACHE.get(key);
+  let cache = FEATURE_CACHE.get(kindNames);
+  if (!cache) FEATURE_CACHE.set(kindNames, cache = new Map());
+  let names = cache.get(key);
   if (!names) {
-    names = featureNames(BigInt(lo) | (BigInt(hi) << 32n), NET_FEATURE_NAMES);
-    if (FEATURE_CACHE.size < 256) FEATURE_CACHE.set(key, names);
+    names = featureNames(BigInt(lo) | (BigInt(hi) << 32n), kindNames);
+    if (cache.size < 256) cache.set(key, names);
   }
   return names.slice();
 }
@@ -153,7 +160,7 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
     return NO_STATS;
   };
   const vms = plan.vms.map((vm) => {
-    const devices = views.nics[vm.index].map(deviceSnapshot(lab));
+    const devices = views.devices[vm.index].map(deviceSnapshot(lab));
     return {
       name: vm.name,
       state: displayState(lab.vmState(vm.name), devices.map((d) => d.status)),
@@ -204,50 +211,39 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
   return snapshot;
 }
 
-const deviceSnapshot = (lab: Lab) => (v: NicViews): DeviceSnapshot => {
-  const { nic, ctl } = v;
+/**
+ * One device slot's snapshot: the generic part (status, features, queues, counters) through its
+ * kind's description; the identity fields (MAC, address, link) of a NIC from the plan.
+ */
+const deviceSnapshot = (lab: Lab) => (v: DeviceViews): DeviceSnapshot => {
+  const { device, ctl, kind } = v;
   const regs = ctl.regs;
   const status = regs[RegFileWord.STATUS] & 0xff;
-  const layout = queueLayout(regs, nic.layout);
+  const nic = device.kind === "net" ? v.vm.nics[device.index] : null;
+  const link = nic?.link ?? null;
   return {
-    nic: nic.name,
-    kind: "virtio-net",
-    mac: nic.mac,
-    ip: nic.ip === null ? null : `${nic.ip}/${nic.prefix}`,
-    link: nic.link,
+    nic: device.name,
+    kind: kind.snapshotKind,
+    mac: nic?.mac ?? null,
+    ip: nic?.ip == null ? null : `${nic.ip}/${nic.prefix}`,
+    link,
     // The config space lives in the device worker; its link bit follows the supervisor's flips.
-    linkUp: nic.link !== null && lab.linkUp(nic.link),
+    linkUp: link !== null && lab.linkUp(link),
     status,
     statusNames: statusNames(status),
-    features: negotiatedFeatureNames(regs),
-    queues: NET_QUEUE_NAMES.map((name, q) => queueSnapshot(v, q, name, layout)),
-    counters: readCounters(ctl.deviceCounters, NetCounter),
-    driverCounters: readCounters(ctl.driverCounters, NetDriverCounter),
+    features: negotiatedFeatureNames(regs, kind.featureNames),
+    queues: device.queues.map((q, i) => queueSnapshot(v, i, q.name, queueLayout(regs, q.layout))),
+    counters: readCounters(ctl.deviceCounters, kind.deviceCounters),
+    driverCounters: readCounters(ctl.driverCounters, kind.driverCounters),
   };
 };
-
-/** Per-queue device counters: [requests, bytes, interrupts, suppressed]. */
-const QUEUE_COUNTERS = [
-  [
-    NetCounter.rxChainsPopped,
-    NetCounter.rxBytes,
-    NetCounter.rxInterrupts,
-    NetCounter.rxInterruptsSuppressed,
-  ],
-  [
-    NetCounter.txChainsPopped,
-    NetCounter.txBytes,
-    NetCounter.txInterrupts,
-    NetCounter.txInterruptsSuppressed,
-  ],
-] as const;
 
 function splitIndex(g: GuestReader, addr: number, areaBytes: number, at: number): number | null {
   return g.has(addr, areaBytes) ? g.u16(addr + at) : null;
 }
 
 function queueSnapshot(
-  v: NicViews,
+  v: DeviceViews,
   q: number,
   name: string,
   layout: "split" | "packed",
@@ -255,7 +251,7 @@ function queueSnapshot(
   const regs = v.ctl.regs;
   const st = v.ctl.queueState[q];
   const c = v.ctl.deviceCounters;
-  const [requests, bytes, interrupts, suppressed] = QUEUE_COUNTERS[q];
+  const { requests, bytes, interrupts, suppressed } = v.kind.queueCounters[q];
   const size = regs[queueWord(q, QueueWord.SIZE)] >>> 0;
   const ready = regs[queueWord(q, QueueWord.READY)] !== 0;
   const packed = layout === "packed";

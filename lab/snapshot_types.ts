@@ -67,12 +67,12 @@ export interface QueueSnapshot {
 
 /** One device of a VM. */
 export interface DeviceSnapshot {
-  /** NIC name. */
+  /** Device name (a NIC's name for virtio-net). */
   nic: string;
-  /** Device kind. */
-  kind: "virtio-net";
-  /** MAC address. */
-  mac: string;
+  /** Device kind (`virtio-net`, …), from the kind's description. */
+  kind: string;
+  /** MAC address; null for a device that has none (not a NIC). */
+  mac: string | null;
   /** "10.0.0.1/24" or null. */
   ip: string | null;
   /** The link it is on. */

@@ -11,7 +11,7 @@ import { QueueWord, queueWord } from "../devices/virtio/mmio.ts";
 import { Lab } from "./lab.ts";
 import { planLab } from "./plan.ts";
 import { topologyFromObject } from "./topology/mod.ts";
-import { controlLayout, nicControl } from "./wire/control.ts";
+import { deviceControl } from "./wire/control.ts";
 
 /** Deno.test options for tests that start labs: workers and sockets outlive a test's ops. */
 export const LAB_TEST = { sanitizeResources: false, sanitizeOps: false } as const;
@@ -59,7 +59,7 @@ export async function waitForValue<T>(
 export function splitTxQueue(lab: Lab, vmName: string): { size: number; driverArea: number } {
   const vm = lab.plan.vms.find((v) => v.name === vmName);
   if (!vm) throw new RangeError(`no VM ${vmName}`);
-  const regs = nicControl(lab.controlOf(vm.index), controlLayout(vm.nics), 0).regs;
+  const regs = deviceControl(lab.controlOf(vm.index), vm.control.devices[0]).regs;
   return {
     size: regs[queueWord(1, QueueWord.SIZE)] >>> 0,
     driverArea: (regs[queueWord(1, QueueWord.DRIVER_LO)] >>> 0) +

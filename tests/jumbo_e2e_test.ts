@@ -9,7 +9,7 @@ import { NetCounter, readCounters } from "../devices/net/metrics.ts";
 import { Lab } from "../lab/lab.ts";
 import { planLab } from "../lab/plan.ts";
 import { topologyFromObject } from "../lab/topology/mod.ts";
-import { controlLayout, nicControl } from "../lab/wire/control.ts";
+import { deviceControl } from "../lab/wire/control.ts";
 
 const DATAGRAMS = 20;
 const PAYLOAD = 8000;
@@ -65,7 +65,7 @@ for (const c of CASES) {
         );
         const counters = (vm: "a" | "b") => {
           const v = plan.vms.find((x) => x.name === vm)!;
-          const ctl = nicControl(lab.controlOf(v.index), controlLayout(v.nics), 0);
+          const ctl = deviceControl(lab.controlOf(v.index), v.control.devices[0]);
           return readCounters(ctl.deviceCounters, NetCounter);
         };
         const a = counters("a");

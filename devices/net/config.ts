@@ -53,6 +53,14 @@ export const NET_FEATURE_NAMES: Readonly<Record<number, string>> = Object.freeze
   Object.fromEntries(Object.entries(NetFeature).map(([name, bit]) => [bit, name])),
 );
 
+/** Queue indices of a single-pair virtio-net device (virtio 1.2 §5.1.2). */
+export const NetQueue = {
+  /** receiveq1: buffers the device fills with received frames. */
+  RECEIVEQ: 0,
+  /** transmitq1: frames the driver sends. */
+  TRANSMITQ: 1,
+} as const;
+
 /** Byte offsets of the config-space fields (virtio 1.2 §5.1.4). */
 export const NetConfigOffset = {
   MAC: 0,

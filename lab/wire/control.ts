@@ -1,6 +1,6 @@
 /**
- * The control block of one VM: a shared buffer, beside guest memory, holding for each virtio-net
- * device (in this order, each region 64-byte aligned):
+ * The control block of one VM: a shared buffer, beside guest memory, holding for each device
+ * slot (in slot order, each region 64-byte aligned), whatever the device's kind:
  *
  * - the **register mailbox**: the trap of a config-register access. The guest worker writes the
  *   operation, offset, value and size, publishes a new request sequence number and rings the
@@ -10,17 +10,19 @@
  * - the **register file** of the transport (`devices/virtio/mmio.ts`), so that a restarted device
  *   worker can rebuild its transport; guest kicks and interrupt status live there too (the
  *   ioeventfd/irqfd fast path, without a trap);
- * - the **queue state records** of the device's two queues (`devices/virtio/state.ts`);
- * - the device's **counters** (`devices/net/metrics.ts`) and the guest driver's counters.
+ * - the **queue state records** of the device's queues (`devices/virtio/state.ts`), as many as
+ *   the kind has queues;
+ * - the device's **counters** and the guest driver's counters, as many as the kind declares.
  *
- * Both workers compute the same layout from the NIC list of the plan.
+ * The layout is generic over queue and counter counts: the planner computes it once from each
+ * device's slot description (`SlotShape`, given by the device's kind) and hands it to both workers
+ * as plain data. No worker recomputes it.
  *
  * @module
  */
 
 import { regFileWords } from "../../devices/virtio/mmio.ts";
 import { stateBytes } from "../../devices/virtio/state.ts";
-import { NET_COUNTER_COUNT } from "../../devices/net/metrics.ts";
 import type { Layout } from "../../devices/virtio/queue.ts";
 
 /** Int32 words of a register mailbox. */
@@ -41,38 +43,52 @@ export const MailboxWord = {
   RESULT: 6,
 } as const;
 
-/** Float64 slots of the guest driver's counters for one NIC. */
-export const DRIVER_COUNTER_SLOTS = 32;
 /** Float64 slots of a worker's published statistics (stack, impairment, switch counters). */
 export const THREAD_STATS_SLOTS = 256;
+/** Int32 words of a register mailbox region. */
+export const MAILBOX_WORDS = 16;
 
 const ALIGN = 64;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
-/** Byte offsets of one NIC's regions in the control block. */
-export interface NicControlLayout {
+/** What the control block needs to know of one device slot (its kind says). */
+export interface SlotShape {
+  /** Its virtqueues, in queue-index order. */
+  queues: ReadonlyArray<{ layout: Layout; size: number }>;
+  /** Float64 slots of the device model's counters. */
+  deviceCounters: number;
+  /** Float64 slots of the guest driver's counters. */
+  driverCounters: number;
+}
+
+/** Byte offsets of one device slot's regions in the control block. */
+export interface SlotControlLayout {
   /** Register mailbox (Int32 words). */
   mailbox: number;
   /** Register file (Int32 words). */
   regFile: number;
   /** Words of the register file. */
   regFileWords: number;
-  /** Queue state records, receiveq then transmitq. */
-  queueState: [number, number];
-  /** Bytes of one queue state record. */
-  queueStateBytes: number;
+  /** Queue state records, one per queue. */
+  queueState: number[];
+  /** Bytes of each queue's state record region. */
+  queueStateBytes: number[];
   /** Device counters (Float64). */
   deviceCounters: number;
+  /** Slots of the device counters. */
+  deviceCounterCount: number;
   /** Driver counters (Float64). */
   driverCounters: number;
+  /** Slots of the driver counters. */
+  driverCounterCount: number;
 }
 
-/** The layout of a VM's control block. */
+/** The layout of a VM's control block (plain data, computed once by the planner). */
 export interface ControlLayout {
   /** Total bytes. */
   bytes: number;
-  /** Per NIC. */
-  nics: NicControlLayout[];
+  /** Per device slot. */
+  devices: SlotControlLayout[];
   /** The guest worker's statistics (Float64). */
   guestStats: number;
   /** The device worker's statistics (Float64). */
@@ -80,49 +96,53 @@ export interface ControlLayout {
 }
 
 /**
- * Lay out the control block for a VM's NICs.
+ * Lay out the control block for a VM's device slots.
  *
  * @example
  * ```ts
  * import { controlLayout } from "./control.ts";
- * controlLayout([{ layout: "split", queueSize: 256 }]).bytes > 0; // true
+ * const q = { layout: "split", size: 256 } as const;
+ * controlLayout([{ queues: [q, q], deviceCounters: 22, driverCounters: 32 }]).bytes > 0; // true
  * ```
  */
-export function controlLayout(
-  nics: ReadonlyArray<{ layout: Layout; queueSize: number }>,
-): ControlLayout {
+export function controlLayout(slots: ReadonlyArray<SlotShape>): ControlLayout {
   let at = 0;
   const take = (bytes: number) => {
     const start = at;
     at = align(at + bytes);
     return start;
   };
-  const out: NicControlLayout[] = nics.map((nic) => {
-    const words = regFileWords(2);
-    const qBytes = align(stateBytes(nic.layout, nic.queueSize));
+  const devices: SlotControlLayout[] = slots.map((slot) => {
+    const words = regFileWords(slot.queues.length);
+    const mailbox = take(MAILBOX_WORDS * 4);
+    const regFile = take(words * 4);
+    const queueStateBytes = slot.queues.map((q) => align(stateBytes(q.layout, q.size)));
+    const queueState = queueStateBytes.map((b) => take(b));
     return {
-      mailbox: take(16 * 4),
-      regFile: take(words * 4),
+      mailbox,
+      regFile,
       regFileWords: words,
-      queueState: [take(qBytes), take(qBytes)],
-      queueStateBytes: qBytes,
-      deviceCounters: take(NET_COUNTER_COUNT * 8),
-      driverCounters: take(DRIVER_COUNTER_SLOTS * 8),
+      queueState,
+      queueStateBytes,
+      deviceCounters: take(slot.deviceCounters * 8),
+      deviceCounterCount: slot.deviceCounters,
+      driverCounters: take(slot.driverCounters * 8),
+      driverCounterCount: slot.driverCounters,
     };
   });
   const guestStats = take(THREAD_STATS_SLOTS * 8);
   const deviceStats = take(THREAD_STATS_SLOTS * 8);
-  return { bytes: at, nics: out, guestStats, deviceStats };
+  return { bytes: at, devices, guestStats, deviceStats };
 }
 
-/** Views over one NIC's regions of a control block. */
-export interface NicControl {
+/** Views over one device slot's regions of a control block. */
+export interface DeviceControl {
   /** Register mailbox. */
   mailbox: Int32Array;
   /** Register file. */
   regs: Int32Array;
-  /** Queue state record views for queue 0 and 1 (whole region; the queue uses its prefix). */
-  queueState: [Uint32Array, Uint32Array];
+  /** Queue state record views, one per queue (whole region; the queue uses its prefix). */
+  queueState: Uint32Array[];
   /** Device counters. */
   deviceCounters: Float64Array;
   /** Driver counters. */
@@ -130,31 +150,26 @@ export interface NicControl {
 }
 
 /**
- * Views over the NIC regions of a control block.
+ * Views over one device slot of a control block.
  *
  * @example
  * ```ts
- * import { controlLayout, nicControl } from "./control.ts";
- * const layout = controlLayout([{ layout: "packed", queueSize: 64 }]);
- * const views = nicControl(new SharedArrayBuffer(layout.bytes), layout, 0);
+ * import { controlLayout, deviceControl } from "./control.ts";
+ * const q = { layout: "packed", size: 64 } as const;
+ * const layout = controlLayout([{ queues: [q, q], deviceCounters: 4, driverCounters: 4 }]);
+ * const views = deviceControl(new SharedArrayBuffer(layout.bytes), layout.devices[0]);
+ * views.queueState.length; // 2
  * ```
  */
-export function nicControl(
-  buffer: SharedArrayBuffer,
-  layout: ControlLayout,
-  nic: number,
-): NicControl {
-  const l = layout.nics[nic];
-  const qWords = l.queueStateBytes / 4;
+export function deviceControl(buffer: SharedArrayBuffer, slot: SlotControlLayout): DeviceControl {
   return {
-    mailbox: new Int32Array(buffer, l.mailbox, 16),
-    regs: new Int32Array(buffer, l.regFile, l.regFileWords),
-    queueState: [
-      new Uint32Array(buffer, l.queueState[0], qWords),
-      new Uint32Array(buffer, l.queueState[1], qWords),
-    ],
-    deviceCounters: new Float64Array(buffer, l.deviceCounters, NET_COUNTER_COUNT),
-    driverCounters: new Float64Array(buffer, l.driverCounters, DRIVER_COUNTER_SLOTS),
+    mailbox: new Int32Array(buffer, slot.mailbox, MAILBOX_WORDS),
+    regs: new Int32Array(buffer, slot.regFile, slot.regFileWords),
+    queueState: slot.queueState.map((at, q) =>
+      new Uint32Array(buffer, at, slot.queueStateBytes[q] / 4)
+    ),
+    deviceCounters: new Float64Array(buffer, slot.deviceCounters, slot.deviceCounterCount),
+    driverCounters: new Float64Array(buffer, slot.driverCounters, slot.driverCounterCount),
   };
 }
 

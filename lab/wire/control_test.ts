@@ -2,55 +2,61 @@ import assert from "node:assert/strict";
 import {
   type ControlLayout,
   controlLayout,
-  DRIVER_COUNTER_SLOTS,
+  deviceControl,
+  MAILBOX_WORDS,
   MailboxWord,
-  nicControl,
+  type SlotShape,
   THREAD_STATS_SLOTS,
   threadStats,
 } from "./control.ts";
 import { regFileWords } from "../../devices/virtio/mmio.ts";
 import { stateBytes } from "../../devices/virtio/state.ts";
-import { NET_COUNTER_COUNT } from "../../devices/net/metrics.ts";
 import type { Layout } from "../../devices/virtio/queue.ts";
 
-type Nic = { layout: Layout; queueSize: number };
+/** A slot of `n` queues of one layout and size, with `dc`/`rc` counters. */
+function slot(layout: Layout, size: number, n = 2, dc = 22, rc = 32): SlotShape {
+  return {
+    queues: Array.from({ length: n }, () => ({ layout, size })),
+    deviceCounters: dc,
+    driverCounters: rc,
+  };
+}
 
-const CASES: { name: string; nics: Nic[] }[] = [
-  { name: "no NIC", nics: [] },
-  { name: "one split 8", nics: [{ layout: "split", queueSize: 8 }] },
-  { name: "one packed 7", nics: [{ layout: "packed", queueSize: 7 }] },
-  { name: "one split 256", nics: [{ layout: "split", queueSize: 256 }] },
-  { name: "one packed 1000", nics: [{ layout: "packed", queueSize: 1000 }] },
+const CASES: { name: string; slots: SlotShape[] }[] = [
+  { name: "no device", slots: [] },
+  { name: "one split 8", slots: [slot("split", 8)] },
+  { name: "one packed 7", slots: [slot("packed", 7)] },
+  { name: "one split 256", slots: [slot("split", 256)] },
+  { name: "one packed 1000", slots: [slot("packed", 1000)] },
   {
     name: "mixed three",
-    nics: [
-      { layout: "split", queueSize: 32768 },
-      { layout: "packed", queueSize: 33 },
-      { layout: "split", queueSize: 64 },
-    ],
+    slots: [slot("split", 32768), slot("packed", 33), slot("split", 64)],
+  },
+  {
+    name: "a net and a three-queue device with other counter counts",
+    slots: [slot("split", 256), slot("packed", 128, 3, 40, 9)],
   },
 ];
 
 /** Every region of a layout as [name, start, bytes]. */
 function regions(l: ControlLayout): [string, number, number][] {
   const out: [string, number, number][] = [];
-  l.nics.forEach((n, i) => {
-    out.push([`nic${i}.mailbox`, n.mailbox, 16 * 4]);
-    out.push([`nic${i}.regFile`, n.regFile, n.regFileWords * 4]);
-    out.push([`nic${i}.queueState0`, n.queueState[0], n.queueStateBytes]);
-    out.push([`nic${i}.queueState1`, n.queueState[1], n.queueStateBytes]);
-    out.push([`nic${i}.deviceCounters`, n.deviceCounters, NET_COUNTER_COUNT * 8]);
-    out.push([`nic${i}.driverCounters`, n.driverCounters, DRIVER_COUNTER_SLOTS * 8]);
+  l.devices.forEach((n, i) => {
+    out.push([`dev${i}.mailbox`, n.mailbox, MAILBOX_WORDS * 4]);
+    out.push([`dev${i}.regFile`, n.regFile, n.regFileWords * 4]);
+    n.queueState.forEach((at, q) => out.push([`dev${i}.queueState${q}`, at, n.queueStateBytes[q]]));
+    out.push([`dev${i}.deviceCounters`, n.deviceCounters, n.deviceCounterCount * 8]);
+    out.push([`dev${i}.driverCounters`, n.driverCounters, n.driverCounterCount * 8]);
   });
   out.push(["guestStats", l.guestStats, THREAD_STATS_SLOTS * 8]);
   out.push(["deviceStats", l.deviceStats, THREAD_STATS_SLOTS * 8]);
   return out;
 }
 
-for (const { name, nics } of CASES) {
+for (const { name, slots } of CASES) {
   Deno.test(`regions are 64-byte aligned, disjoint and inside the block [${name}]`, () => {
-    const l = controlLayout(nics);
-    assert.equal(l.nics.length, nics.length);
+    const l = controlLayout(slots);
+    assert.equal(l.devices.length, slots.length);
     assert.equal(l.bytes % 64, 0);
     const rs = regions(l);
     for (const [what, start, bytes] of rs) {
@@ -62,34 +68,41 @@ for (const { name, nics } of CASES) {
       const [prev, start, bytes] = sorted[i - 1];
       assert.ok(start + bytes <= sorted[i][1], `${prev} overlaps ${sorted[i][0]}`);
     }
-    l.nics.forEach((n, i) => {
-      assert.equal(n.regFileWords, regFileWords(2), "two queues: receiveq and transmitq");
-      assert.ok(n.queueStateBytes >= stateBytes(nics[i].layout, nics[i].queueSize));
-      assert.equal(n.queueStateBytes % 64, 0);
+    l.devices.forEach((n, i) => {
+      const queues = slots[i].queues;
+      assert.equal(n.regFileWords, regFileWords(queues.length), "one register bank per queue");
+      assert.equal(n.queueState.length, queues.length);
+      queues.forEach((q, k) => {
+        assert.ok(n.queueStateBytes[k] >= stateBytes(q.layout, q.size));
+        assert.equal(n.queueStateBytes[k] % 64, 0);
+      });
+      assert.equal(n.deviceCounterCount, slots[i].deviceCounters);
+      assert.equal(n.driverCounterCount, slots[i].driverCounters);
     });
   });
 
-  Deno.test(`nicControl views have the right lengths and do not alias [${name}]`, () => {
-    const l = controlLayout(nics);
+  Deno.test(`deviceControl views have the right lengths and do not alias [${name}]`, () => {
+    const l = controlLayout(slots);
     const buffer = new SharedArrayBuffer(l.bytes);
     const views: {
       fill(v: number): unknown;
       length: number;
       every(f: (x: number) => boolean): boolean;
     }[] = [];
-    l.nics.forEach((n, i) => {
-      const v = nicControl(buffer, l, i);
-      assert.equal(v.mailbox.length, 16);
+    l.devices.forEach((n, i) => {
+      const v = deviceControl(buffer, n);
+      assert.equal(v.mailbox.length, MAILBOX_WORDS);
       assert.ok(v.mailbox.length > MailboxWord.RESULT);
       assert.equal(v.mailbox.byteOffset, n.mailbox);
       assert.equal(v.regs.length, n.regFileWords);
       assert.equal(v.regs.byteOffset, n.regFile);
-      for (const q of [0, 1] as const) {
-        assert.equal(v.queueState[q].length * 4, n.queueStateBytes);
-        assert.equal(v.queueState[q].byteOffset, n.queueState[q]);
-      }
-      assert.equal(v.deviceCounters.length, NET_COUNTER_COUNT);
-      assert.equal(v.driverCounters.length, DRIVER_COUNTER_SLOTS);
+      assert.equal(v.queueState.length, slots[i].queues.length);
+      v.queueState.forEach((st, q) => {
+        assert.equal(st.length * 4, n.queueStateBytes[q]);
+        assert.equal(st.byteOffset, n.queueState[q]);
+      });
+      assert.equal(v.deviceCounters.length, slots[i].deviceCounters);
+      assert.equal(v.driverCounters.length, slots[i].driverCounters);
       views.push(v.mailbox, v.regs, ...v.queueState, v.deviceCounters, v.driverCounters);
     });
     const guest = threadStats(buffer, l, "guest");
@@ -104,23 +117,22 @@ for (const { name, nics } of CASES) {
   });
 }
 
-Deno.test("both workers compute the same layout from the same NIC list", () => {
-  const nics: Nic[] = [{ layout: "packed", queueSize: 128 }, { layout: "split", queueSize: 512 }];
-  assert.deepEqual(controlLayout(nics), controlLayout(nics.map((n) => ({ ...n }))));
+Deno.test("the layout is plain data: it survives a structured clone unchanged", () => {
+  const l = controlLayout([slot("packed", 128), slot("split", 512, 3, 5, 6)]);
+  assert.deepEqual(structuredClone(l), l);
 });
 
 Deno.test("a larger queue never shrinks the block", () => {
   for (const layout of ["split", "packed"] as const) {
     let last = 0;
-    for (const queueSize of [8, 64, 256, 1024, 4096]) {
-      const bytes = controlLayout([{ layout, queueSize }]).bytes;
-      assert.ok(bytes >= last, `${layout} ${queueSize}: ${bytes} < ${last}`);
+    for (const size of [8, 64, 256, 1024, 4096]) {
+      const bytes = controlLayout([slot(layout, size)]).bytes;
+      assert.ok(bytes >= last, `${layout} ${size}: ${bytes} < ${last}`);
       last = bytes;
     }
   }
   assert.ok(
-    controlLayout([{ layout: "packed", queueSize: 256 }]).bytes >
-      controlLayout([{ layout: "split", queueSize: 256 }]).bytes,
+    controlLayout([slot("packed", 256)]).bytes > controlLayout([slot("split", 256)]).bytes,
     "packed queues carry their inflight log",
   );
 });

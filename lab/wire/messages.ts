@@ -5,17 +5,8 @@
  * @module
  */
 
-import type { Impairment, NicSpec } from "./specs.ts";
-
-/** What a guest or device worker needs to know about one NIC. */
-export interface WorkerNic extends NicSpec {
-  /** Index of the NIC in its VM. */
-  index: number;
-  /** Ring it transmits into (device worker) or -1. */
-  txRing: number;
-  /** Ring it receives from or -1. */
-  rxRing: number;
-}
+import type { ControlLayout } from "./control.ts";
+import type { DeviceSpec, Impairment } from "./specs.ts";
 
 /** A directed link ring as a worker sees it. */
 export interface WorkerRing {
@@ -61,8 +52,10 @@ export interface VmStart {
   control: SharedArrayBuffer;
   /** Lab doorbells. */
   doorbells: SharedArrayBuffer;
-  /** NICs. */
-  nics: WorkerNic[];
+  /** Its devices, one per control-block slot (the plan's, unchanged). */
+  devices: DeviceSpec[];
+  /** The control block's layout (the plan's). */
+  layout: ControlLayout;
   /** Rings this worker touches (device worker only). */
   rings: WorkerRing[];
 }
@@ -90,7 +83,7 @@ export type ToWorker =
   | { type: "exec"; id: number; argv: string[] }
   | { type: "cancel"; id: number }
   | { type: "inspect"; id: number }
-  | { type: "link"; nic: number; up: boolean }
+  | { type: "link"; device: number; up: boolean }
   /** A switch port's link went down or up: a down port sends nothing (switch workers). */
   | { type: "port-link"; link: string; up: boolean }
   /** Change the impairment of the ring this worker produces into (netem's `change`). */

@@ -88,3 +88,56 @@ export interface Impairment {
   /** Frames the stage may hold; beyond it frames are dropped (netem default 1000). */
   limit: number;
 }
+
+/** One virtqueue of a device slot, as the plan describes it. */
+export interface QueueSpec {
+  /** The spec's name of the queue (`receiveq`, `transmitq`, `rx`, `event`, …). */
+  name: string;
+  /** Ring layout the device offers. */
+  layout: Layout;
+  /** QueueSizeMax of the queue. */
+  size: number;
+}
+
+/** What every device slot of a VM has, whatever its kind. */
+export interface SlotSpec {
+  /** Device kind (`net`, …): picks the kind's guest and host slices. */
+  kind: string;
+  /** Device name within its VM (a NIC's name for `net`). */
+  name: string;
+  /** Slot index in the VM's control block. */
+  index: number;
+  /** Its virtqueues, in queue-index order. */
+  queues: QueueSpec[];
+  /** Float64 slots of its device-model counters. */
+  deviceCounters: number;
+  /** Float64 slots of its guest driver's counters. */
+  driverCounters: number;
+}
+
+/** A virtio-net device as its workers need it: every value parsed once by the planner. */
+export interface NetDeviceSpec extends SlotSpec {
+  /** Kind tag. */
+  kind: "net";
+  /** MAC address bytes. */
+  mac: number[];
+  /** IPv4 address as a u32, or null for an L2-only NIC. */
+  ip: number | null;
+  /** Prefix length of `ip`, or null. */
+  prefix: number | null;
+  /** MTU in bytes. */
+  mtu: number;
+  /** Ring layout of both queues. */
+  layout: Layout;
+  /** Size of both queues. */
+  queueSize: number;
+  /** Features the device offers. */
+  features: NicFeatures;
+  /** Ring the NIC transmits into, or -1 (not connected). */
+  txRing: number;
+  /** Ring the NIC receives from, or -1. */
+  rxRing: number;
+}
+
+/** Every device kind's worker spec (a union on `kind`). */
+export type DeviceSpec = NetDeviceSpec;

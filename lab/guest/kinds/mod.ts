@@ -1,0 +1,17 @@
+/**
+ * The registry of device kinds in the guest worker: the guest slice of each kind, by the plan's
+ * kind tag. The worker starts every registered kind (with the VM's devices of that kind, maybe
+ * none) in this order.
+ *
+ * @module
+ */
+
+import { NET_GUEST_KIND } from "./net.ts";
+import type { GuestKind } from "./types.ts";
+
+export type { GuestContext, GuestKind, GuestKindInstance, GuestServices } from "./types.ts";
+
+/** Every kind's guest slice, by kind tag. */
+export const GUEST_KINDS: ReadonlyMap<string, GuestKind> = new Map([
+  [NET_GUEST_KIND.kind, NET_GUEST_KIND],
+]);

@@ -1,0 +1,238 @@
+/**
+ * The virtio-net kind in the guest worker: brings each NIC's driver up through the generic
+ * virtio-mmio init (trapped register accesses through the mailbox), builds the guest network
+ * stack over the NICs, and then, on every pass of the worker's loop, acknowledges interrupts,
+ * receives, reclaims, refills and kicks. Configuration interrupts (link up/down, a device that
+ * needs a reset) are read through the config generation (virtio 1.2 §2.5). Runs on the guest
+ * worker's thread.
+ *
+ * @module
+ */
+
+import { DeviceId, Feature, Status } from "../../../devices/virtio/constants.ts";
+import { featureSet, hasFeature } from "../../../devices/virtio/features.ts";
+import { InterruptBit, kickQueue, MmioReg } from "../../../devices/virtio/mmio.ts";
+import {
+  ackInterrupt,
+  initDevice,
+  readConfigStable,
+  readInterruptStatus,
+} from "../../../devices/virtio/mmio_driver.ts";
+import {
+  DEFAULT_MTU,
+  driverLinkUp,
+  driverMtu,
+  NetConfigOffset,
+  NetFeature,
+  NetQueue,
+} from "../../../devices/net/config.ts";
+import { indirectEntriesFor, NetDriver } from "../../../devices/net/driver.ts";
+import { deviceControl } from "../../wire/control.ts";
+import { ringDoorbell } from "../../wire/doorbell.ts";
+import { MailboxPort } from "../../wire/mailbox.ts";
+import type { NetDeviceSpec } from "../../wire/specs.ts";
+import { type NetInterface, NetStack } from "../net/stack.ts";
+import { flatCounters } from "../net/counters.ts";
+import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
+
+/** The features a vlab guest driver supports; the device's offer decides the rest. */
+const DRIVER_FEATURES = featureSet([
+  Feature.VERSION_1,
+  Feature.RING_PACKED,
+  Feature.EVENT_IDX,
+  Feature.INDIRECT_DESC,
+  Feature.IN_ORDER,
+  NetFeature.MAC,
+  NetFeature.MTU,
+  NetFeature.STATUS,
+  NetFeature.MRG_RXBUF,
+]);
+
+/** One NIC as the guest sees it. */
+class GuestNic implements NetInterface {
+  readonly name: string;
+  readonly mac: Uint8Array;
+  readonly ip: number | null;
+  readonly prefix: number | null;
+  readonly mtu: number;
+  up = true;
+  /** VIRTIO_NET_F_STATUS negotiated: the config `status` field says whether the link is up. */
+  statusField = true;
+  /** A config-space read is in flight (one at a time per device). */
+  configBusy = false;
+  /** Another configuration interrupt came while one was being handled: read again after it. */
+  configAgain = false;
+  constructor(
+    spec: NetDeviceSpec,
+    readonly driver: NetDriver,
+    readonly regs: Int32Array,
+    readonly port: MailboxPort,
+    readonly wake: () => void,
+  ) {
+    this.name = spec.name;
+    this.mac = Uint8Array.from(spec.mac);
+    this.ip = spec.ip;
+    this.prefix = spec.prefix;
+    this.mtu = driver.mtu;
+  }
+  linkUp(): boolean {
+    return this.up;
+  }
+  sendWith(len: number, fill: (buf: Uint8Array) => void): boolean {
+    const sent = this.driver.sendWith(len, fill) ||
+      (this.driver.reclaimTx() > 0 && this.driver.sendWith(len, fill));
+    // A workload may run while the loop waits on its doorbell: wake it to publish the frame.
+    if (sent) this.wake();
+    return sent;
+  }
+}
+
+/** A config-space field read under the config generation (§2.5); throws if it never settles. */
+async function readConfigField(
+  port: MailboxPort,
+  offset: number,
+  size: 1 | 2 | 4,
+): Promise<number> {
+  const r = await readConfigStable(port, () => port.read(MmioReg.CONFIG + offset, size));
+  if (!r.ok) throw new Error(`config space kept changing over ${r.error.attempts} reads`);
+  return r.value;
+}
+
+/** The link state: config `status` bit 0, or always up without VIRTIO_NET_F_STATUS (§5.1.4). */
+async function readLinkUp(nic: GuestNic): Promise<boolean> {
+  if (!nic.statusField) return driverLinkUp(false, 0);
+  return driverLinkUp(true, await readConfigField(nic.port, NetConfigOffset.STATUS, 2));
+}
+
+/** Bring up one NIC's driver. */
+async function startNic(ctx: GuestContext, spec: NetDeviceSpec): Promise<GuestNic> {
+  const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
+  const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread);
+  const init = await initDevice(port, {
+    deviceId: DeviceId.NET,
+    supported: DRIVER_FEATURES,
+    queues: spec.queues.map((q) => ({ size: q.size })),
+    mem: ctx.mem,
+    alloc: ctx.alloc,
+    ring: ctx.ring,
+    // Tables for the longest chain the driver builds at this MTU (the device reports it too).
+    indirectEntries: indirectEntriesFor(spec.mtu),
+  });
+  if (!init.ok) {
+    throw new Error(`Cannot start the driver of ${ctx.vm}:${spec.name}: ${init.error.kind}`);
+  }
+  const rx = init.value.queues[NetQueue.RECEIVEQ];
+  const tx = init.value.queues[NetQueue.TRANSMITQ];
+  const negotiated = init.value.negotiated;
+  // The MTU is the device's config field when VIRTIO_NET_F_MTU is negotiated (§5.1.4).
+  const hasMtu = hasFeature(negotiated, NetFeature.MTU);
+  const configMtu = hasMtu ? await readConfigField(port, NetConfigOffset.MTU, 2) : DEFAULT_MTU;
+  const driver = new NetDriver({
+    mem: ctx.mem,
+    alloc: ctx.alloc,
+    rx,
+    tx,
+    negotiated,
+    mtu: driverMtu(hasMtu, configMtu),
+    counters: ctl.driverCounters,
+  });
+  const nic = new GuestNic(spec, driver, ctl.regs, port, ctx.wakeSelf);
+  nic.statusField = hasFeature(negotiated, NetFeature.STATUS);
+  nic.up = await readLinkUp(nic);
+  return nic;
+}
+
+async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKindInstance> {
+  const nics: GuestNic[] = [];
+  for (const spec of specs) nics.push(await startNic(ctx, spec));
+  const { bells, deviceThread, clock, post } = ctx;
+  const stack = new NetStack({ interfaces: nics, clock, seed: ctx.seed });
+
+  /**
+   * Handle a configuration interrupt: read the device status and link status through the
+   * mailbox. Interrupts that come while a read is in flight coalesce into one more read after it
+   * (as Linux's config work does), so a storm of link changes costs a bounded number of register
+   * accesses; a read that fails (a slow or restarted device worker) is reported and retried,
+   * never thrown at the worker.
+   */
+  const refreshConfig = (nic: GuestNic, index: number): void => {
+    if (nic.configBusy) {
+      nic.configAgain = true;
+      return;
+    }
+    nic.configBusy = true;
+    nic.configAgain = false;
+    readConfig(nic, index).catch((error) => {
+      nic.configAgain = true;
+      post({
+        type: "event",
+        kind: "config-read-failed",
+        detail: { nic: nic.name, message: error instanceof Error ? error.message : String(error) },
+      });
+    }).finally(() => {
+      nic.configBusy = false;
+      if (nic.configAgain) refreshConfig(nic, index);
+    });
+  };
+
+  const readConfig = async (nic: GuestNic, index: number) => {
+    const status = await nic.port.read(MmioReg.STATUS);
+    if (status & Status.DEVICE_NEEDS_RESET) {
+      post({ type: "event", kind: "device-needs-reset", detail: { nic: nic.name } });
+      return;
+    }
+    const up = await readLinkUp(nic);
+    if (up !== nic.up) {
+      nic.up = up;
+      post({ type: "event", kind: up ? "link-up" : "link-down", detail: { nic: nic.name, index } });
+    }
+  };
+
+  return {
+    pump: () => {
+      let work = false;
+      for (let i = 0; i < nics.length; i++) {
+        const nic = nics[i];
+        // Acknowledge before handling, so that a bit raised meanwhile is not lost.
+        const isr = readInterruptStatus(nic.regs);
+        if (isr !== 0) ackInterrupt(nic.regs, isr);
+        if (isr & InterruptBit.CONFIG) refreshConfig(nic, i);
+        const received = nic.driver.receive((frame) => stack.input(i, frame), 64);
+        const reclaimed = nic.driver.reclaimTx();
+        if (reclaimed > 0) stack.onWritable(i);
+        nic.driver.fillRx();
+        const kick = nic.driver.flush();
+        if (kick.kickRx) kickQueue(nic.regs, NetQueue.RECEIVEQ);
+        if (kick.kickTx) kickQueue(nic.regs, NetQueue.TRANSMITQ);
+        if (kick.kickRx || kick.kickTx) ringDoorbell(bells, deviceThread);
+        if (received > 0 || reclaimed > 0 || isr !== 0) work = true;
+      }
+      return work;
+    },
+    prepareSleep: () => {
+      let pending = false;
+      for (const nic of nics) if (nic.driver.enableInterrupts()) pending = true;
+      return pending;
+    },
+    nextTimerMs: () => stack.tick(),
+    periodic: (stats) => stats.setAll("stack_", flatCounters(stack.counters)),
+    inspect: () => ({
+      nics: nics.map((n) => ({
+        name: n.name,
+        linkUp: n.up,
+        fault: n.driver.fault,
+        registerAccessesPending: n.port.pending,
+      })),
+      arp: stack.arpRows(),
+    }),
+    provide: (services) => {
+      services.net = stack;
+    },
+  };
+}
+
+/** The net kind's guest slice. */
+export const NET_GUEST_KIND: GuestKind = {
+  kind: "net",
+  start: (ctx, devices) => start(ctx, devices.filter((d): d is NetDeviceSpec => d.kind === "net")),
+};

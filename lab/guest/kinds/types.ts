@@ -1,0 +1,75 @@
+/**
+ * What a device kind's guest slice gives the guest worker: it is started once per VM with the
+ * VM's devices of that kind (in slot order), brings their drivers up through the generic mmio
+ * init, and then is driven by the worker's generic loop (pump, prepare-sleep, timers, stats,
+ * inspect). It contributes the services workloads use (the network stack for `net`).
+ *
+ * @module
+ */
+
+import type { GuestMemory, PageAllocator } from "../../../devices/memory/mod.ts";
+import type { SharedRingAccess } from "../../../devices/virtio/ring_access.ts";
+import type { ControlLayout } from "../../wire/control.ts";
+import type { FromWorker } from "../../wire/messages.ts";
+import type { DeviceSpec } from "../../wire/specs.ts";
+import type { StatsWriter } from "../../wire/stats.ts";
+import type { GuestClock } from "../clock.ts";
+import type { NetStack } from "../net/stack.ts";
+
+/** What the guest worker hands every kind at start. */
+export interface GuestContext {
+  /** VM name (for messages). */
+  vm: string;
+  /** The VM's seed. */
+  seed: number;
+  /** Guest memory. */
+  mem: GuestMemory;
+  /** The guest page allocator (rings, buffers). */
+  alloc: PageAllocator;
+  /** Ring access over guest memory. */
+  ring: SharedRingAccess;
+  /** Lab doorbells. */
+  bells: Int32Array;
+  /** The VM's device thread (rung after a kick or a register access). */
+  deviceThread: number;
+  /** Wake this worker if it sleeps (a workload queued work). */
+  wakeSelf: () => void;
+  /** The control block. */
+  control: SharedArrayBuffer;
+  /** Its layout (the plan's). */
+  layout: ControlLayout;
+  /** The guest clock. */
+  clock: GuestClock;
+  /** Post a message to the main thread. */
+  post: (m: FromWorker) => void;
+}
+
+/** The services the kinds of a VM offer its workloads. */
+export interface GuestServices {
+  /** The network stack over the VM's NICs (every VM has one, maybe with no interface). */
+  net: NetStack;
+}
+
+/** A running kind in one guest worker. */
+export interface GuestKindInstance {
+  /** Move every device's work forward; true if anything happened. */
+  pump(): boolean;
+  /** Re-enable interrupts before sleeping; true if work is pending (do not sleep). */
+  prepareSleep(): boolean;
+  /** Milliseconds until the next timer (Infinity: none). */
+  nextTimerMs(): number;
+  /** Publish statistics (about once a second). */
+  periodic(stats: StatsWriter): void;
+  /** The kind's part of `inspect`. */
+  inspect(): Record<string, unknown>;
+  /** Contribute the kind's services to workloads. */
+  provide(services: Partial<GuestServices>): void;
+}
+
+/** A device kind's guest slice. */
+export interface GuestKind {
+  /** The plan's kind tag. */
+  kind: string;
+  /** Bring up the VM's devices of this kind (maybe none). */
+  start(ctx: GuestContext, devices: DeviceSpec[]): Promise<GuestKindInstance>;
+}

@@ -1,0 +1,17 @@
+/**
+ * The registry of device kinds in the device worker: the host slice of each kind, by the plan's
+ * kind tag. The worker starts every registered kind (with the VM's devices of that kind, maybe
+ * none) in this order.
+ *
+ * @module
+ */
+
+import { NET_HOST_KIND } from "./net.ts";
+import type { HostKind } from "./types.ts";
+
+export type { HostContext, HostKind, HostKindInstance } from "./types.ts";
+
+/** Every kind's host slice, by kind tag. */
+export const HOST_KINDS: ReadonlyMap<string, HostKind> = new Map([
+  [NET_HOST_KIND.kind, NET_HOST_KIND],
+]);

@@ -1,0 +1,206 @@
+/**
+ * The virtio-net kind in the device worker (the analogue of a vhost thread). For each NIC it:
+ *
+ * - serves the register mailbox (the trapped MMIO accesses of the guest driver) on the NIC's
+ *   virtio-mmio transport;
+ * - once the driver set DRIVER_OK, moves frames: transmitq → (impairment stage) → the link ring
+ *   towards the peer, and the link ring from the peer → receiveq, raising used-buffer
+ *   interrupts as event suppression allows (the transport's `onInterrupt` rings the guest);
+ * - copies delivered frames into the link direction's tap ring while a capture is on;
+ * - flips the config-space link status on a `link` control message, changes a TX direction's
+ *   impairment on `impair` (netem's `change`), and filters its TX path by the partitions in force
+ *   (`partitions`: cut source/destination MAC pairs).
+ *
+ * A full link ring stops transmission (back-pressure): the frame stays in the transmitq and the
+ * worker sleeps until the consumer frees a slot. A frame that finds no RX buffer waits in the
+ * link ring (the ring is the NIC's backlog) until the guest refills.
+ *
+ * @module
+ */
+
+import { resetState } from "../../../devices/virtio/state.ts";
+import { MmioDeviceTransport } from "../../../devices/virtio/mmio_device.ts";
+import { NetQueue } from "../../../devices/net/config.ts";
+import { NetDevice } from "../../../devices/net/device.ts";
+import { formatNetFault } from "../../../devices/net/errors.ts";
+import { deviceControl } from "../../wire/control.ts";
+import { ringDoorbell } from "../../wire/doorbell.ts";
+import { serveMailbox } from "../../wire/mailbox.ts";
+import type { NetDeviceSpec } from "../../wire/specs.ts";
+import { LinkIn, LinkOut, nowUs } from "../link_ends.ts";
+import { PartitionFilter } from "../partition.ts";
+import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
+
+interface Nic {
+  name: string;
+  device: NetDevice;
+  transport: MmioDeviceTransport;
+  mailbox: Int32Array;
+  out: LinkOut | null;
+  in: LinkIn | null;
+  faultReported: boolean;
+}
+
+function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFilter): Nic {
+  const { bells, guestThread } = ctx;
+  const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
+  const device = new NetDevice({
+    memory: ctx.mem,
+    mac: Uint8Array.from(spec.mac),
+    mtu: spec.mtu,
+    queueMaxSize: spec.queueSize,
+    linkUp: spec.txRing >= 0,
+    ring: {
+      packed: spec.layout === "packed",
+      eventIdx: spec.features.eventIdx,
+      indirect: spec.features.indirect,
+      inOrder: spec.features.inOrder,
+    },
+    mrgRxbuf: spec.features.mrgRxbuf,
+    counters: ctl.deviceCounters,
+  });
+  const transport = new MmioDeviceTransport({
+    model: device,
+    dma: ctx.dma,
+    ring: ctx.ring,
+    regs: ctl.regs,
+    queueState: (q, qLayout, size) => {
+      const st = ctl.queueState[q];
+      resetState(st, qLayout, size);
+      return st;
+    },
+    // The irqfd: every interrupt raised in the register file wakes the guest.
+    onInterrupt: () => ringDoorbell(bells, guestThread),
+  });
+  const tx = ctx.rings.get(spec.txRing);
+  const rx = ctx.rings.get(spec.rxRing);
+  return {
+    name: spec.name,
+    device,
+    transport,
+    mailbox: ctl.mailbox,
+    out: tx ? new LinkOut(tx, bells, "backpressure", partition) : null,
+    in: rx ? new LinkIn(rx, bells) : null,
+    faultReported: false,
+  };
+}
+
+function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
+  const { bells, guestThread, post } = ctx;
+  const partition = new PartitionFilter();
+  const nics = specs.map((spec) => startNic(ctx, spec, partition));
+  const bySlot = new Map(specs.map((spec, i) => [spec.index, nics[i]]));
+  return {
+    pump: () => {
+      let work = false;
+      for (const nic of nics) {
+        if (serveMailbox(nic.mailbox, nic.transport)) {
+          work = true;
+          ringDoorbell(bells, guestThread);
+        }
+        const { device, transport } = nic;
+        if (transport.isLive() && device.fault === null) {
+          if (nic.out) {
+            const tx = device.transmit(nic.out, 256);
+            if (tx.sent + tx.dropped > 0) work = true;
+          }
+          if (nic.in) {
+            const link = nic.in;
+            let frame: Uint8Array | null;
+            let n = 0;
+            while (n < 256 && (frame = link.ring.peek()) !== null) {
+              const r = device.receive(frame);
+              if (r === "no-buffers") break;
+              if (r === "delivered" && link.tap.enabled()) {
+                link.tap.capture(frame, { tsUs: nowUs(), direction: 0 });
+              }
+              link.ring.release();
+              n++;
+            }
+            if (n > 0) {
+              link.finish();
+              work = true;
+            }
+          }
+          const irq = device.finish();
+          if (irq.interruptRx || irq.interruptTx) transport.signalUsed();
+          if (device.fault !== null && !nic.faultReported) {
+            nic.faultReported = true;
+            transport.markNeedsReset(device.fault);
+            post({
+              type: "event",
+              kind: "device-error",
+              detail: { nic: nic.name, error: formatNetFault(device.fault) },
+            });
+          }
+        } else if (nic.in) {
+          // No driver yet (or a broken device): frames from the link have nowhere to go.
+          let n = 0;
+          while (n < 256 && nic.in.ring.peek() !== null) {
+            nic.in.ring.release();
+            n++;
+          }
+          if (n > 0) nic.in.finish();
+        }
+        nic.out?.flush();
+      }
+      return work;
+    },
+    prepareSleep: () => {
+      let pending = false;
+      for (const nic of nics) {
+        const rxq = nic.transport.queues[NetQueue.RECEIVEQ];
+        const txq = nic.transport.queues[NetQueue.TRANSMITQ];
+        if (nic.out?.blocked) {
+          // The link is full: sleep until its consumer frees a slot, not until the guest kicks.
+          if (!nic.out.prepareSleep()) pending = true;
+        } else if (txq && txq.enableNotifications()) {
+          pending = true;
+        }
+        if (!nic.in) continue;
+        const empty = nic.in.prepareSleep();
+        if (empty) {
+          rxq?.disableNotifications();
+        } else if (!rxq || nic.device.fault !== null) {
+          pending = true; // frames to discard
+        } else if (rxq.enableNotifications()) {
+          pending = true; // frames wait and the guest has just added RX buffers
+        } // else: frames wait for RX buffers; the guest's RX kick wakes us
+      }
+      return pending;
+    },
+    nextTimerMs: () => {
+      let t = Infinity;
+      for (const nic of nics) if (nic.out) t = Math.min(t, nic.out.nextDueMs());
+      return t;
+    },
+    periodic: (stats) => {
+      for (const nic of nics) {
+        if (nic.out?.stage) stats.setAll(`${nic.name}_impair_`, nic.out.stage.counters);
+        if (nic.out?.partitionDropped) {
+          stats.set(`${nic.name}_partition_dropped`, nic.out.partitionDropped);
+        }
+      }
+    },
+    control: (m) => {
+      if (m.type === "link") {
+        const nic = bySlot.get(m.device);
+        // The config interrupt (after DRIVER_OK) rings the guest through onInterrupt.
+        if (nic && nic.device.setLinkUp(m.up)) nic.transport.signalConfigChange();
+      } else if (m.type === "impair") {
+        const nic = nics.find((n) => n.out?.ringIndex === m.ring);
+        if (!nic) return;
+        nic.out!.setImpairment(m.impair);
+        ringDoorbell(bells, ctx.thread); // re-plan the next wake-up
+      } else if (m.type === "partitions") {
+        partition.set(m.cuts);
+      }
+    },
+  };
+}
+
+/** The net kind's host slice. */
+export const NET_HOST_KIND: HostKind = {
+  kind: "net",
+  start: (ctx, devices) => start(ctx, devices.filter((d): d is NetDeviceSpec => d.kind === "net")),
+};

@@ -1,0 +1,65 @@
+/**
+ * What a device kind's host slice gives the device worker: it is started once per VM with the
+ * VM's devices of that kind (in slot order), builds each device's model, its virtio-mmio
+ * transport and its backend (link ends for `net`), and is then driven by the worker's generic
+ * loop: serve the register mailboxes and move data (pump), arm notifications before sleeping,
+ * report its next timer and publish statistics; control messages (link up/down) reach it too.
+ *
+ * @module
+ */
+
+import type { DirectDma, GuestMemory } from "../../../devices/memory/mod.ts";
+import type { SharedRingAccess } from "../../../devices/virtio/ring_access.ts";
+import type { ControlLayout } from "../../wire/control.ts";
+import type { FromWorker, ToWorker, WorkerRing } from "../../wire/messages.ts";
+import type { DeviceSpec } from "../../wire/specs.ts";
+import type { StatsWriter } from "../../wire/stats.ts";
+
+/** What the device worker hands every kind at start. */
+export interface HostContext {
+  /** VM name (for messages). */
+  vm: string;
+  /** Guest memory. */
+  mem: GuestMemory;
+  /** The devices' view of guest memory. */
+  dma: DirectDma;
+  /** Ring access over guest memory. */
+  ring: SharedRingAccess;
+  /** Lab doorbells. */
+  bells: Int32Array;
+  /** This worker's own thread (rung to re-plan its next wake-up). */
+  thread: number;
+  /** The VM's guest thread (rung on an interrupt or a served register access). */
+  guestThread: number;
+  /** The control block. */
+  control: SharedArrayBuffer;
+  /** Its layout (the plan's). */
+  layout: ControlLayout;
+  /** The link rings this worker touches, by ring index. */
+  rings: ReadonlyMap<number, WorkerRing>;
+  /** Post a message to the main thread. */
+  post: (m: FromWorker) => void;
+}
+
+/** A running kind in one device worker. */
+export interface HostKindInstance {
+  /** Serve register accesses and move every device's data forward; true if anything happened. */
+  pump(): boolean;
+  /** Arm notifications before sleeping; true if work is pending (do not sleep). */
+  prepareSleep(): boolean;
+  /** Milliseconds until the next timer (Infinity: none). */
+  nextTimerMs(): number;
+  /** Publish statistics (about once a second). */
+  periodic(stats: StatsWriter): void;
+  /** A control message from the main thread (ignore what is not for this kind: `link` and
+   * `impair` name a device slot or a ring, `partitions` is for every producer of frames). */
+  control(m: ToWorker): void;
+}
+
+/** A device kind's host slice. */
+export interface HostKind {
+  /** The plan's kind tag. */
+  kind: string;
+  /** Start the VM's devices of this kind (maybe none). */
+  start(ctx: HostContext, devices: DeviceSpec[]): HostKindInstance;
+}

@@ -1,0 +1,34 @@
+/**
+ * The lab-side description of a device kind: what status, snapshot, metrics and the ring view
+ * need to read a device slot of that kind without knowing the kind.
+ *
+ * @module
+ */
+
+/** Counter indices of one queue in its device's counters (the Queues panel's columns). */
+export interface QueueCounterIndices {
+  /** Chains the device took from the queue. */
+  requests: number;
+  /** Bytes moved through the queue. */
+  bytes: number;
+  /** Used-buffer interrupts raised. */
+  interrupts: number;
+  /** Interrupts event suppression saved. */
+  suppressed: number;
+}
+
+/** A device kind as the main thread sees it. */
+export interface LabKind {
+  /** The kind tag of the plan (`net`, …). */
+  kind: string;
+  /** The kind shown in snapshots (`virtio-net`, …). */
+  snapshotKind: string;
+  /** Spec names of the kind's feature bits by bit number (the device-independent ones are added). */
+  featureNames: Readonly<Record<number, string>>;
+  /** Device counter names → slot index. */
+  deviceCounters: Readonly<Record<string, number>>;
+  /** Driver counter names → slot index. */
+  driverCounters: Readonly<Record<string, number>>;
+  /** Per queue, by queue index: which device counters describe it. */
+  queueCounters: ReadonlyArray<QueueCounterIndices>;
+}
