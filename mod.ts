@@ -144,6 +144,8 @@ export {
   type ThreadPlan,
   type VmPlan,
 } from "./lab/plan.ts";
+export type { DeviceSpec, NetDeviceSpec, QueueSpec, SlotSpec } from "./lab/wire/specs.ts";
+export type { ControlLayout, SlotControlLayout, SlotShape } from "./lab/wire/control.ts";
 export {
   formatIssues,
   parseTopology,
