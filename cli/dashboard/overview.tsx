@@ -85,7 +85,7 @@ export function overviewLines(props: OverviewProps): Line[] {
       lines.push([
         seg("    "),
         seg(dev.nic, { bold: true }),
-        seg(`  ${dev.kind}  ${dev.mac}  ${dev.ip ?? "no ip"}  `),
+        seg(`  ${dev.kind}  ${dev.mac ?? "-"}  ${dev.ip ?? "no ip"}  `),
         linkState,
       ]);
       const needsReset = dev.statusNames.includes("DEVICE_NEEDS_RESET") ||
