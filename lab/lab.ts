@@ -169,8 +169,8 @@ export class Lab {
     const url = (p: string) => new URL(p, import.meta.url);
     for (const vm of this.plan.vms) {
       const rings = this.plan.rings.filter((r) =>
-        (r.producer.kind === "nic" && r.producer.vm === vm.name) ||
-        (r.consumer.kind === "nic" && r.consumer.vm === vm.name)
+        (r.producer.kind !== "switch" && r.producer.vm === vm.name) ||
+        (r.consumer.kind !== "switch" && r.consumer.vm === vm.name)
       ).map((r) => this.#workerRing(r));
       const base: Omit<VmStart, "thread"> = {
         type: "start",

@@ -102,9 +102,9 @@ export function directionCounter(lab: Lab): (ring: number) => DirectionCounts {
 
 /** The impairment-stage statistics prefix of a ring's producer: `[worker kind, owner, prefix]`. */
 export function impairPrefix(producer: RingPort, link: string): [string, string, string] {
-  return producer.kind === "nic"
-    ? ["device", producer.vm, `${producer.nic}_impair_`]
-    : ["switch", producer.switch, `${link}_impair_`];
+  if (producer.kind === "nic") return ["device", producer.vm, `${producer.nic}_impair_`];
+  if (producer.kind === "vsock") return ["device", producer.vm, "vsock_impair_"];
+  return ["switch", producer.switch, `${link}_impair_`];
 }
 
 function impairStats(producer: RingPort, link: string, statsOf: StatsOf) {

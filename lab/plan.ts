@@ -13,8 +13,9 @@
 
 import type { Endpoint, Impairment, NicSpec, Topology } from "./topology/types.ts";
 import { type ControlLayout, controlLayout } from "./wire/control.ts";
-import type { DeviceSpec, NetDeviceSpec } from "./wire/specs.ts";
-import { netDeviceSpec } from "./kinds/mod.ts";
+import type { DeviceSpec, NetDeviceSpec, VsockDeviceSpec } from "./wire/specs.ts";
+import { netDeviceSpec, vsockDeviceSpec } from "./kinds/mod.ts";
+import { NO_IMPAIRMENT } from "./host/impair.ts";
 
 /** Slots of one directed link ring. */
 export const LINK_RING_SLOTS = 512;
@@ -37,7 +38,8 @@ export interface ThreadPlan {
 /** Who produces into or consumes from a directed link ring. */
 export type RingPort =
   | { kind: "nic"; vm: string; nic: string; thread: number }
-  | { kind: "switch"; switch: string; port: number; thread: number };
+  | { kind: "switch"; switch: string; port: number; thread: number }
+  | { kind: "vsock"; vm: string; thread: number };
 
 /** One direction of a link. */
 export interface RingPlan {
@@ -173,6 +175,7 @@ export function planLab(topology: Topology): LabPlan {
       rxRing: -1,
     }));
     const devices: DeviceSpec[] = vm.nics.map((nic, i) => netDeviceSpec(nic, i));
+    if (vm.vsock !== null) devices.push(vsockDeviceSpec(vm.vsock, devices.length));
     const control = controlLayout(devices);
     return {
       name: vm.name,
@@ -246,6 +249,36 @@ export function planLab(topology: Topology): LabPlan {
     });
   }
 
+  const vsockOf = (name: string) =>
+    vmByName.get(name)!.devices.find((d): d is VsockDeviceSpec => d.kind === "vsock")!;
+  for (const link of topology.vsockLinks) {
+    const forwardRing = rings.length;
+    const reverseRing = forwardRing + 1;
+    const [a, b] = link.vms.map((name) => vmByName.get(name)!);
+    const [da, db] = [vsockOf(a.name), vsockOf(b.name)];
+    [da.txRing, da.rxRing, da.peerCid] = [forwardRing, reverseRing, db.cid];
+    [db.txRing, db.rxRing, db.peerCid] = [reverseRing, forwardRing, da.cid];
+    const pa: RingPort = { kind: "vsock", vm: a.name, thread: a.deviceThread };
+    const pb: RingPort = { kind: "vsock", vm: b.name, thread: b.deviceThread };
+    for (
+      const [index, direction, producer, consumer] of [
+        [forwardRing, "forward", pa, pb],
+        [reverseRing, "reverse", pb, pa],
+      ] as const
+    ) {
+      rings.push({
+        index,
+        link: link.name,
+        direction,
+        producer,
+        consumer,
+        impair: { ...NO_IMPAIRMENT },
+        seedLabel: `link ${link.name} ${direction}`,
+      });
+    }
+    links.push({ name: link.name, endpoints: [a.name, b.name], forwardRing, reverseRing });
+  }
+
   const ringBytes = rings.length * LINK_RING_SLOTS * (LINK_SLOT_BYTES + 8);
   const sharedBytes = vms.reduce((s, v) => s + v.memoryBytes + v.controlBytes, 0) + ringBytes;
   return {
@@ -293,6 +326,18 @@ export function formatPlan(plan: LabPlan): string {
       lines.push(
         `    ${nic.name} ${nic.mac} ${addr}: ${nic.layout} rings of ${nic.queueSize}, mtu ${nic.mtu}, ` +
           `features [${feats.join(", ")}], link ${nic.link ?? "(none)"}`,
+      );
+    }
+    for (const dev of vm.devices) {
+      if (dev.kind !== "vsock") continue;
+      const link = plan.links.find((l) =>
+        l.forwardRing === dev.txRing || l.reverseRing === dev.txRing
+      );
+      lines.push(
+        `    ${dev.name} cid ${dev.cid}: ${dev.queues.length} split rings of ${
+          dev.queues[0].size
+        }, ` +
+          `link ${link?.name ?? "(none)"}`,
       );
     }
   }

@@ -271,6 +271,8 @@ export function prometheusMetrics(lab: Lab): string {
       const [kind, owner, prefix] = impairPrefix(producer, link.name);
       const stage = producer.kind === "nic"
         ? { ...l, vm: producer.vm, device: producer.nic }
+        : producer.kind === "vsock"
+        ? { ...l, vm: producer.vm, device: "vsock0" }
         : { ...l, switch: producer.switch };
       for (const w of workers) {
         if (w.kind !== kind || w.owner !== owner) continue;

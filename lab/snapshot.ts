@@ -282,10 +282,10 @@ function queueSnapshot(
       : availIdx === null
       ? null
       : (availIdx - nextAvail) & 0xffff,
-    requests: c[requests],
-    bytes: c[bytes],
+    requests: requests === null ? 0 : c[requests],
+    bytes: bytes === null ? 0 : c[bytes],
     kicks: regs[queueWord(q, QueueWord.NOTIFY_COUNT)] >>> 0,
-    interrupts: c[interrupts],
-    suppressed: c[suppressed],
+    interrupts: interrupts === null ? 0 : c[interrupts],
+    suppressed: suppressed === null ? 0 : c[suppressed],
   };
 }

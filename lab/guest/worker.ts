@@ -87,6 +87,7 @@ async function start(msg: VmStart): Promise<void> {
           yield: () => macrotask().then(() => clock.refresh()),
           sleep: (ms: number) =>
             new Promise<void>((r) => setTimeout(r, ms)).then(() => clock.refresh()),
+          vsock: services.vsock,
         })
       ).then(
         (result) =>

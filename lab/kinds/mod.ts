@@ -7,13 +7,24 @@
  */
 
 import { NET_KIND } from "./net.ts";
+import { VSOCK_KIND } from "./vsock.ts";
 import type { LabKind } from "./types.ts";
 
 export type { LabKind, QueueCounterIndices } from "./types.ts";
 export { NET_DRIVER_COUNTER_SLOTS, NET_KIND, NET_QUEUE_NAMES, netDeviceSpec } from "./net.ts";
+export {
+  VSOCK_DEVICE_NAME,
+  VSOCK_KIND,
+  VSOCK_QUEUE_NAMES,
+  VSOCK_QUEUE_SIZE,
+  vsockDeviceSpec,
+} from "./vsock.ts";
 
 /** Every device kind of the lab, by kind tag. */
-export const LAB_KINDS: ReadonlyMap<string, LabKind> = new Map([[NET_KIND.kind, NET_KIND]]);
+export const LAB_KINDS: ReadonlyMap<string, LabKind> = new Map([
+  [NET_KIND.kind, NET_KIND],
+  [VSOCK_KIND.kind, VSOCK_KIND],
+]);
 
 /**
  * The description of a kind (a programmer error if the plan names an unknown one).

@@ -7,14 +7,14 @@
 
 /** Counter indices of one queue in its device's counters (the Queues panel's columns). */
 export interface QueueCounterIndices {
-  /** Chains the device took from the queue. */
-  requests: number;
-  /** Bytes moved through the queue. */
-  bytes: number;
-  /** Used-buffer interrupts raised. */
-  interrupts: number;
-  /** Interrupts event suppression saved. */
-  suppressed: number;
+  /** Chains the device took from the queue (null: the kind does not count it). */
+  requests: number | null;
+  /** Bytes moved through the queue, or null. */
+  bytes: number | null;
+  /** Used-buffer interrupts raised, or null. */
+  interrupts: number | null;
+  /** Interrupts event suppression saved, or null. */
+  suppressed: number | null;
 }
 
 /** A device kind as the main thread sees it. */

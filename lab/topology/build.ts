@@ -25,6 +25,7 @@ import type {
 } from "./types.ts";
 import { parseSize } from "./units.ts";
 import { quote } from "./quote.ts";
+import { buildVsock } from "./vsock.ts";
 
 /** Built-in defaults, used when a key is absent everywhere. */
 export const BUILTIN_DEFAULTS = {
@@ -215,6 +216,7 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
       memoryBytes,
       pollUs: pick<number>(layers, "poll_us", BUILTIN_DEFAULTS.pollUs).value,
       nics,
+      vsock: obj?.vsock ? { cid: obj.vsock.cid } : null,
     });
   }
   return vms;
@@ -318,7 +320,7 @@ function buildLinks(
     if (link.name !== undefined && !NAME_RE.test(link.name)) {
       out.problems.push(badName("link", link.name, [...path, "name"], false));
     }
-    if (link.endpoints.length !== 2) continue;
+    if (link.endpoints.length !== 2 || link.kind === "vsock") continue;
     const ends = link.endpoints.map((t, j) => resolveEndpoint(t, ctx, [...path, "endpoints", j]));
     const [e0, e1] = ends;
     if ("code" in e0 || "code" in e1) {
@@ -416,6 +418,7 @@ export function buildTopology(raw: RawTopology, source: string): Built {
     switches: new Set(switches.map((s) => s.name)),
   };
   const links = buildLinks(raw, ctx, out);
+  const vsockLinks = buildVsock(raw, vms, links, out.problems);
   const topology = {
     name: raw.name,
     seed: raw.seed ?? BUILTIN_DEFAULTS.seed,
@@ -423,6 +426,7 @@ export function buildTopology(raw: RawTopology, source: string): Built {
     vms,
     switches,
     links,
+    vsockLinks,
   };
   return { topology, origins: out.origins, problems: out.problems };
 }

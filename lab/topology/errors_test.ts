@@ -221,6 +221,11 @@ const EVERY_CODE: Record<string, string> = {
     "links: [{ endpoints: [s, t], name: l1 }, { endpoints: [s, t], name: l2 }]\n",
   "reorder-without-delay": "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
     "links: [{ endpoints: [a, b], reorder: 5% }]\n",
+  "duplicate-cid": "name: x\nvms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 3 } } }\n",
+  "no-vsock": "name: x\nvms: { a: { vsock: { cid: 3 } }, b: {} }\n" +
+    "links: [{ kind: vsock, endpoints: [a, b] }]\n",
+  "vsock-link": "name: x\nvms: { a: { vsock: { cid: 3 } } }\n" +
+    "links: [{ kind: vsock, endpoints: [a, a] }]\n",
   "too-deep": "name: x\nvms: " + "[".repeat(50_000) + "\n",
   "too-many": `name: x\nvms: {${
     Array.from({ length: TOPOLOGY_LIMITS.vms + 1 }, (_, i) => ` v${i}: {}`).join(",")
@@ -284,4 +289,22 @@ Deno.test("truncated and corrupted shipped topologies give located, hinted, esca
     }
   }
   assert.ok(checked > 200, `checked ${checked} variants`);
+});
+
+Deno.test("a vsock CID used twice is an error at the second cid's file:line:col", () => {
+  const issues = issuesOf(
+    "name: x\nvms:\n  a:\n    vsock: { cid: 3 }\n  b:\n    vsock: { cid: 3 }\n",
+  );
+  assert.equal(issues.length, 1);
+  const [i] = issues;
+  assert.equal(i.code, "duplicate-cid");
+  assert.deepEqual([i.path, i.line, i.column], ["vms.b.vsock.cid", 6, 19]);
+  assert.equal(i.message, 'VM "b" has vsock CID 3, already the CID of VM "a"');
+});
+
+Deno.test("a vsock CID below 3 is out of range at its file:line:col", () => {
+  const issues = issuesOf("name: x\nvms:\n  a:\n    vsock: { cid: 2 }\n");
+  assert.equal(issues.length, 1);
+  assert.equal(issues[0].code, "out-of-range");
+  assert.deepEqual([issues[0].line, issues[0].column], [4, 19]);
 });

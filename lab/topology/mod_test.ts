@@ -73,12 +73,14 @@ Deno.test("pair has its exact normalised shape", async () => {
         memoryBytes: 16777216,
         pollUs: 0,
         nics: [nic("02:00:00:00:00:00", "10.0.0.1")],
+        vsock: null,
       },
       {
         name: "b",
         memoryBytes: 16777216,
         pollUs: 0,
         nics: [nic("02:00:00:01:00:00", "10.0.0.2")],
+        vsock: null,
       },
     ],
     switches: [],
@@ -88,6 +90,7 @@ Deno.test("pair has its exact normalised shape", async () => {
       forward: none,
       reverse: none,
     }],
+    vsockLinks: [],
   });
 });
 
@@ -127,7 +130,7 @@ Deno.test("a missing file is one unreadable issue without a line", async () => {
     line: null,
     column: null,
     message: 'Cannot read topology file "/nonexistent/lab.yaml": no such file',
-    hint: "shipped topologies: pair, star, two-switches, split-vs-packed",
+    hint: "shipped topologies: pair, star, two-switches, split-vs-packed, vsock-pair",
   }]);
 });
 
@@ -155,4 +158,11 @@ Deno.test("the JSON Schema carries name patterns and unit descriptions", () => {
   const json = JSON.stringify(topologyJsonSchema());
   assert.ok(json.includes("^[a-z][a-z0-9_-]{0,15}$"));
   assert.ok(json.includes("A duration"));
+});
+
+Deno.test("vsock-pair gives each VM a vsock CID and joins them by a vsock link", async () => {
+  const t = await loadShipped("vsock-pair");
+  assert.deepEqual(t.vms.map((v) => [v.name, v.vsock]), [["a", { cid: 3 }], ["b", { cid: 4 }]]);
+  assert.deepEqual(t.vsockLinks, [{ name: "a-b-vsock", vms: ["a", "b"] }]);
+  assert.deepEqual(t.links.map((l) => l.name), ["a-b"]);
 });

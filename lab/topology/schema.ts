@@ -227,6 +227,9 @@ export const vmSchema = z.strictObject({
   ...vmShape,
   ...nicShape,
   nics: z.record(name("NIC name"), nicSchema).describe("NICs by name, in order").optional(),
+  vsock: z.strictObject({
+    cid: int(3, 0xffff_fffe, "The guest's context id: 3 and up, unique in the lab"),
+  }).describe("A virtio-vsock device").optional(),
 }).nullable().describe("A simulated VM; NIC keys here apply to all its NICs");
 
 /** One switch under `switches`. */
@@ -248,6 +251,9 @@ const endpoints = z.array(z.string().describe('"vm:nic", "vm" (its only NIC) or 
 /** One entry of `links`. */
 export const linkSchema = z.strictObject({
   name: name('Link name; default "<end0>-<end1>" from the endpoint names').optional(),
+  kind: z.enum(["net", "vsock"]).describe(
+    'What the link carries: "net" (frames between NICs and switches, the default) or "vsock" (packets between two VMs\' vsock devices)',
+  ).optional(),
   endpoints,
   ...impairmentShape,
   forward: impairmentSchema.describe("Overrides for endpoints[0] → endpoints[1]").optional(),

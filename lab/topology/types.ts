@@ -22,6 +22,22 @@ export interface VmSpec {
   pollUs: number;
   /** NICs in file order. */
   nics: NicSpec[];
+  /** Its virtio-vsock device, or null. */
+  vsock: VsockSpec | null;
+}
+
+/** A VM's virtio-vsock device. */
+export interface VsockSpec {
+  /** The guest's context id (3 and up, unique in the lab). */
+  cid: number;
+}
+
+/** A vsock link: packets between two VMs' vsock devices. */
+export interface VsockLinkSpec {
+  /** Link name, unique among all links. */
+  name: string;
+  /** The two VMs. */
+  vms: [string, string];
 }
 
 /** An L2 learning bridge. */
@@ -71,6 +87,8 @@ export interface Topology {
   switches: SwitchSpec[];
   /** Links in file order. */
   links: LinkSpec[];
+  /** vsock links in file order (`kind: vsock` in `links`). */
+  vsockLinks: VsockLinkSpec[];
 }
 
 /** One problem found in a topology, located at the node that caused it. */

@@ -139,5 +139,19 @@ export interface NetDeviceSpec extends SlotSpec {
   rxRing: number;
 }
 
+/** A virtio-vsock device as its workers need it. */
+export interface VsockDeviceSpec extends SlotSpec {
+  /** Kind tag. */
+  kind: "vsock";
+  /** The guest's CID. */
+  cid: number;
+  /** The CID at the other end of its vsock link, or -1 (no link: every packet gets RST). */
+  peerCid: number;
+  /** Ring the device sends packets into, or -1. */
+  txRing: number;
+  /** Ring the device receives packets from, or -1. */
+  rxRing: number;
+}
+
 /** Every device kind's worker spec (a union on `kind`). */
-export type DeviceSpec = NetDeviceSpec;
+export type DeviceSpec = NetDeviceSpec | VsockDeviceSpec;

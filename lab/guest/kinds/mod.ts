@@ -7,11 +7,19 @@
  */
 
 import { NET_GUEST_KIND } from "./net.ts";
+import { VSOCK_GUEST_KIND } from "./vsock.ts";
 import type { GuestKind } from "./types.ts";
 
-export type { GuestContext, GuestKind, GuestKindInstance, GuestServices } from "./types.ts";
+export type {
+  GuestContext,
+  GuestKind,
+  GuestKindInstance,
+  GuestServices,
+  VsockService,
+} from "./types.ts";
 
 /** Every kind's guest slice, by kind tag. */
 export const GUEST_KINDS: ReadonlyMap<string, GuestKind> = new Map([
   [NET_GUEST_KIND.kind, NET_GUEST_KIND],
+  [VSOCK_GUEST_KIND.kind, VSOCK_GUEST_KIND],
 ]);

@@ -15,6 +15,7 @@ import type { DeviceSpec } from "../../wire/specs.ts";
 import type { StatsWriter } from "../../wire/stats.ts";
 import type { GuestClock } from "../clock.ts";
 import type { NetStack } from "../net/stack.ts";
+import type { VsockSockets } from "../../../devices/vsock/sockets.ts";
 
 /** What the guest worker hands every kind at start. */
 export interface GuestContext {
@@ -48,6 +49,16 @@ export interface GuestContext {
 export interface GuestServices {
   /** The network stack over the VM's NICs (every VM has one, maybe with no interface). */
   net: NetStack;
+  /** The vsock socket table, on a VM with a vsock device. */
+  vsock?: VsockService;
+}
+
+/** The vsock socket table and how to wake the loop after queueing packets. */
+export interface VsockService {
+  /** The socket table. */
+  sockets: VsockSockets;
+  /** Wake the guest worker's loop (it moves queued packets into the TX ring). */
+  wake: () => void;
 }
 
 /** A running kind in one guest worker. */

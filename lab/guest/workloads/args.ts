@@ -7,6 +7,9 @@
  * udp-echo [-p PORT=7] [-t SECONDS]                      (no -t: until aborted)
  * udp-flood DST [-p PORT=9] [-s FRAME_SIZE=64] [-r RATE_PPS | --max] [-t SECONDS=1 | -n COUNT]
  * sink [-p PORT=9] [-t SECONDS=1]                        (-t 0: until aborted)
+ * vsock-echo [-p PORT=7] [-t SECONDS]                    (no -t: until aborted)
+ * vsock-send CID PORT [-b BYTES=1048576] [--chunk N=65536]
+ * vsock-sink [-p PORT=5000] [-t SECONDS=10]
  * ```
  *
  * @module
@@ -38,7 +41,10 @@ export type WorkloadRequest =
     seconds: number | null;
     count: number | null;
   }
-  | { kind: "sink"; port: number; seconds: number | null };
+  | { kind: "sink"; port: number; seconds: number | null }
+  | { kind: "vsock-echo"; port: number; seconds: number | null }
+  | { kind: "vsock-send"; cid: number; port: number; bytes: number; chunk: number }
+  | { kind: "vsock-sink"; port: number; seconds: number };
 
 /**
  * The `ping` request.
@@ -113,6 +119,9 @@ export const USAGE = {
   "udp-flood":
     "udp-flood DST [-p PORT=9] [-s FRAME_SIZE=64] [-r RATE_PPS | --max] [-t SECONDS=1 | -n COUNT]",
   "sink": "sink [-p PORT=9] [-t SECONDS=1, 0 = until aborted]",
+  "vsock-echo": "vsock-echo [-p PORT=7] [-t SECONDS (default: until aborted)]",
+  "vsock-send": "vsock-send CID PORT [-b BYTES=1048576] [--chunk N=65536]",
+  "vsock-sink": "vsock-sink [-p PORT=5000] [-t SECONDS=10]",
 } as const;
 
 type Name = keyof typeof USAGE;
@@ -163,6 +172,21 @@ const SPECS: Record<Name, Spec> = {
     positionals: 1,
   },
   "sink": {
+    values: { "-p": "p", "--port": "p", "-t": "t", "--time": "t" },
+    switches: {},
+    positionals: 0,
+  },
+  "vsock-echo": {
+    values: { "-p": "p", "--port": "p", "-t": "t", "--time": "t" },
+    switches: {},
+    positionals: 0,
+  },
+  "vsock-send": {
+    values: { "-b": "b", "--bytes": "b", "--chunk": "chunk" },
+    switches: {},
+    positionals: 2,
+  },
+  "vsock-sink": {
     values: { "-p": "p", "--port": "p", "-t": "t", "--time": "t" },
     switches: {},
     positionals: 0,
@@ -259,6 +283,21 @@ class Fields {
     return v;
   }
 
+  /** Positional `i` as an integer in [min, max]. */
+  int(i: number, what: string, min: number, max: number): number {
+    const text = this.p.positionals[i];
+    if (text === undefined) {
+      this.fail(`missing ${what}`);
+      return min;
+    }
+    const v = Number(text);
+    if (!/^\d+$/.test(text) || v < min || v > max) {
+      this.fail(`${what} must be an integer between ${min} and ${max}, got "${text}"`);
+      return min;
+    }
+    return v;
+  }
+
   dst(): number {
     const text = this.p.positionals[0];
     if (text === undefined) {
@@ -303,6 +342,26 @@ function build(w: Name, f: Fields): WorkloadRequest {
         count,
       };
     }
+    case "vsock-echo":
+      return {
+        kind: "vsock-echo",
+        port: f.num("p", "port", 7, 0, 0xffff_ffff, true),
+        seconds: f.has("t") ? f.num("t", "duration (seconds)", 0, 0.001, 86400, false) : null,
+      };
+    case "vsock-send":
+      return {
+        kind: "vsock-send",
+        cid: f.int(0, "destination CID", 2, 0xffff_fffe),
+        port: f.int(1, "destination PORT", 0, 0xffff_ffff),
+        bytes: f.num("b", "byte count", 1 << 20, 1, 2 ** 40, true),
+        chunk: f.num("chunk", "write size (bytes)", 65536, 1, 1 << 20, true),
+      };
+    case "vsock-sink":
+      return {
+        kind: "vsock-sink",
+        port: f.num("p", "port", 5000, 0, 0xffff_ffff, true),
+        seconds: f.num("t", "duration (seconds)", 10, 0.001, 86400, false),
+      };
     case "sink": {
       const seconds = f.num("t", "duration (seconds, 0 = until aborted)", 1, 0, 86400, false);
       return {

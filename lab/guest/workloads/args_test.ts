@@ -89,10 +89,14 @@ Deno.test("bad arguments give a one-line message and a usage hint", () => {
 Deno.test("an unknown workload suggests the closest name", () => {
   assert.deepEqual(error(["pnig"]), {
     message: 'Unknown workload "pnig"',
-    hint: 'Did you mean "ping"? Workloads: ping, udp-echo, udp-flood, sink',
+    hint:
+      'Did you mean "ping"? Workloads: ping, udp-echo, udp-flood, sink, vsock-echo, vsock-send, vsock-sink',
   });
   assert.equal(error([]).message, "Missing workload name");
-  assert.equal(error(["iperf3-server-xyz"]).hint, "Workloads: ping, udp-echo, udp-flood, sink");
+  assert.equal(
+    error(["iperf3-server-xyz"]).hint,
+    "Workloads: ping, udp-echo, udp-flood, sink, vsock-echo, vsock-send, vsock-sink",
+  );
 });
 
 Deno.test("names of Object.prototype are unknown workloads and unknown options, not lookups", () => {

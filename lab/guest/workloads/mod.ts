@@ -1,5 +1,6 @@
 /**
- * The guest workloads run by `vlab exec VM -- …`: `ping`, `udp-echo`, `udp-flood` and `sink`.
+ * The guest workloads run by `vlab exec VM -- …`: `ping`, `udp-echo`, `udp-flood` and `sink`
+ * over the network stack, `vsock-echo`, `vsock-send` and `vsock-sink` over the vsock sockets.
  * The guest worker parses argv with `parseWorkload` and runs the request with `runWorkload`,
  * passing its abort signal, clock, `yield` and `sleep`; the result is JSON-serialisable.
  *
@@ -13,6 +14,14 @@ import { type PingResult, runPing } from "./ping.ts";
 import { runSink, type SinkResult } from "./sink.ts";
 import { runUdpEcho, type UdpEchoResult } from "./udp_echo.ts";
 import { runUdpFlood, type UdpFloodResult } from "./udp_flood.ts";
+import {
+  runVsockEcho,
+  runVsockSend,
+  runVsockSink,
+  type VsockEchoResult,
+  type VsockSendResult,
+  type VsockSinkResult,
+} from "./vsock.ts";
 
 export * from "./args.ts";
 export * from "./options.ts";
@@ -21,6 +30,7 @@ export * from "./sink.ts";
 export * from "./udp_echo.ts";
 export * from "./udp_flood.ts";
 export * from "./flood_payload.ts";
+export * from "./vsock.ts";
 
 /**
  * What a workload resolves to.
@@ -36,6 +46,9 @@ export type WorkloadResult =
   | UdpEchoResult
   | UdpFloodResult
   | SinkResult
+  | VsockEchoResult
+  | VsockSendResult
+  | VsockSinkResult
   | WorkloadError;
 
 /**
@@ -62,6 +75,12 @@ export function runWorkload(
       return runUdpFlood(stack, request, opts);
     case "sink":
       return runSink(stack, request, opts);
+    case "vsock-echo":
+      return runVsockEcho(opts.vsock, request, opts);
+    case "vsock-send":
+      return runVsockSend(opts.vsock, request, opts);
+    case "vsock-sink":
+      return runVsockSink(opts.vsock, request, opts);
   }
 }
 

@@ -9,6 +9,7 @@
 import type { NetStack, UdpHandler } from "../net/stack.ts";
 
 import type { Clock } from "../net/stack.ts";
+import type { VsockWorkloadService } from "./vsock.ts";
 
 /**
  * Options passed to every workload by the guest worker.
@@ -32,6 +33,8 @@ export interface WorkloadOptions {
   yield: () => Promise<void>;
   /** Resolves after `ms` milliseconds of the worker's clock. */
   sleep: (ms: number) => Promise<void>;
+  /** The VM's vsock socket table, when it has a vsock device. */
+  vsock?: VsockWorkloadService;
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 
 import { NET_HOST_KIND } from "./net.ts";
+import { VSOCK_HOST_KIND } from "./vsock.ts";
 import type { HostKind } from "./types.ts";
 
 export type { HostContext, HostKind, HostKindInstance } from "./types.ts";
@@ -14,4 +15,5 @@ export type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 /** Every kind's host slice, by kind tag. */
 export const HOST_KINDS: ReadonlyMap<string, HostKind> = new Map([
   [NET_HOST_KIND.kind, NET_HOST_KIND],
+  [VSOCK_HOST_KIND.kind, VSOCK_HOST_KIND],
 ]);

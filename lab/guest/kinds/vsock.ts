@@ -1,0 +1,150 @@
+/**
+ * The virtio-vsock kind in the guest worker: brings the VM's vsock driver up through the
+ * generic virtio-mmio init, reads its CID from the config space (under the config generation,
+ * virtio 1.2 §2.5), and runs the socket table over it. On every pass of the worker's loop it
+ * acknowledges interrupts, hands received packets to the sockets, handles TRANSPORT_RESET
+ * events, refills, reclaims, moves queued packets into the TX ring and kicks. The socket table
+ * is the service workloads use (`vsock-echo`, `vsock-send`, `vsock-sink`). Runs on the guest
+ * worker's thread.
+ *
+ * @module
+ */
+
+import { DeviceId, Feature } from "../../../devices/virtio/constants.ts";
+import { featureSet } from "../../../devices/virtio/features.ts";
+import { kickQueue, MmioReg } from "../../../devices/virtio/mmio.ts";
+import {
+  ackInterrupt,
+  initDevice,
+  readConfigStable,
+  readInterruptStatus,
+} from "../../../devices/virtio/mmio_driver.ts";
+import type { DriverQueue } from "../../../devices/virtio/queue.ts";
+import {
+  VsockConfigOffset,
+  VsockDriver,
+  VsockEventId,
+  VsockQueue,
+  VsockSockets,
+} from "../../../devices/vsock/mod.ts";
+import { deviceControl } from "../../wire/control.ts";
+import { ringDoorbell } from "../../wire/doorbell.ts";
+import { MailboxPort } from "../../wire/mailbox.ts";
+import type { VsockDeviceSpec } from "../../wire/specs.ts";
+import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
+
+/** The features the vlab vsock driver supports (STREAM is implied without a vsock bit). */
+const DRIVER_FEATURES = featureSet([
+  Feature.VERSION_1,
+  Feature.RING_PACKED,
+  Feature.EVENT_IDX,
+  Feature.INDIRECT_DESC,
+  Feature.IN_ORDER,
+]);
+
+/** An instance for a VM without vsock: nothing to do. */
+const IDLE: GuestKindInstance = {
+  pump: () => false,
+  prepareSleep: () => false,
+  nextTimerMs: () => Infinity,
+  periodic: () => {},
+  inspect: () => ({}),
+  provide: () => {},
+};
+
+async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKindInstance> {
+  const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
+  const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread);
+  const init = await initDevice(port, {
+    deviceId: DeviceId.VSOCK,
+    supported: DRIVER_FEATURES,
+    queues: spec.queues.map((q) => ({ size: q.size })),
+    mem: ctx.mem,
+    alloc: ctx.alloc,
+    ring: ctx.ring,
+  });
+  if (!init.ok) {
+    throw new Error(`Cannot start the vsock driver of ${ctx.vm}: ${init.error.kind}`);
+  }
+  const cidRead = await readConfigStable(
+    port,
+    () => port.read(MmioReg.CONFIG + VsockConfigOffset.GUEST_CID, 4),
+  );
+  if (!cidRead.ok) throw new Error(`The vsock CID of ${ctx.vm} kept changing`);
+  const queues: DriverQueue[] = init.value.queues;
+  const driver = new VsockDriver({
+    mem: ctx.mem,
+    alloc: ctx.alloc,
+    rx: queues[VsockQueue.RX],
+    tx: queues[VsockQueue.TX],
+    event: queues[VsockQueue.EVENT],
+    counters: ctl.driverCounters,
+  });
+  const { clock, bells, deviceThread } = ctx;
+  const sockets = new VsockSockets({
+    cid: cidRead.value >>> 0,
+    sink: driver,
+    now: () => clock.now(),
+    maxPayload: driver.maxPayload,
+    counters: ctl.driverCounters,
+  });
+  const regs = ctl.regs;
+  driver.fillRx();
+  driver.fillEvents();
+  let transportResets = 0;
+  const onEvent = (id: number) => {
+    if (id === VsockEventId.TRANSPORT_RESET) {
+      transportResets++;
+      sockets.transportReset();
+    }
+  };
+  const onPacket = sockets.handle.bind(sockets);
+  return {
+    pump: () => {
+      const isr = readInterruptStatus(regs);
+      if (isr !== 0) ackInterrupt(regs, isr);
+      const received = driver.receive(onPacket, 256);
+      const events = driver.pollEvents(onEvent);
+      driver.fillRx();
+      const reclaimed = driver.reclaimTx();
+      sockets.tick();
+      const sent = sockets.flush();
+      const kick = driver.flush();
+      if (kick.kickRx) kickQueue(regs, VsockQueue.RX);
+      if (kick.kickTx) kickQueue(regs, VsockQueue.TX);
+      if (kick.kickEvent) kickQueue(regs, VsockQueue.EVENT);
+      if (kick.kickRx || kick.kickTx || kick.kickEvent) ringDoorbell(bells, deviceThread);
+      return received > 0 || events > 0 || reclaimed > 0 || sent > 0 || isr !== 0;
+    },
+    prepareSleep: () => {
+      let pending = false;
+      for (const q of queues) if (q.enableInterrupts()) pending = true;
+      // Packets wait in the socket table while there is room in the TX ring: do not sleep.
+      if (sockets.pendingOut > 0 && driver.canSend()) pending = true;
+      return pending;
+    },
+    nextTimerMs: () => (sockets.size > 0 ? 100 : Infinity),
+    periodic: () => {},
+    inspect: () => ({
+      vsock: {
+        cid: sockets.cid,
+        connections: sockets.size,
+        transportResets,
+        fault: driver.fault,
+        registerAccessesPending: port.pending,
+      },
+    }),
+    provide: (services) => {
+      services.vsock = { sockets, wake: ctx.wakeSelf };
+    },
+  };
+}
+
+/** The vsock kind's guest slice. */
+export const VSOCK_GUEST_KIND: GuestKind = {
+  kind: "vsock",
+  start: (ctx, devices) => {
+    const spec = devices.find((d): d is VsockDeviceSpec => d.kind === "vsock");
+    return spec ? start(ctx, spec) : Promise.resolve(IDLE);
+  },
+};

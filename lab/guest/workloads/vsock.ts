@@ -1,0 +1,297 @@
+/**
+ * The vsock workloads, over the guest's vsock socket table:
+ *
+ * - `vsock-echo [-p PORT=7]`: accept connections and send every byte back, until aborted or
+ *   `-t` seconds;
+ * - `vsock-send CID PORT [-b BYTES=1048576] [--chunk N=65536]`: connect, write a deterministic
+ *   byte stream (byte `i` is `(i·131 + i/4096) mod 256`) in writes of `--chunk` bytes, keep a
+ *   running FNV-1a checksum, close;
+ * - `vsock-sink [-p PORT=5000] [-t SECONDS=10]`: accept one connection, read it to its end,
+ *   check every byte against the stream's pattern at its offset (a lost, duplicated or
+ *   reordered byte is a mismatch at the offset where it lands), report bytes, throughput and
+ *   the checksum, which must equal the sender's.
+ *
+ * @module
+ */
+
+import type { VsockSockets } from "../../../devices/vsock/sockets.ts";
+import type { Connection } from "../../../devices/vsock/connection.ts";
+import type { WorkloadError, WorkloadOptions } from "./options.ts";
+
+/** The vsock service a workload needs (the guest's socket table and a loop wake-up). */
+export interface VsockWorkloadService {
+  /** The socket table. */
+  sockets: VsockSockets;
+  /** Wake the guest loop after queueing packets. */
+  wake: () => void;
+}
+
+/** Byte `i` of the `vsock-send` stream. */
+export function streamByte(i: number): number {
+  return (Math.imul(i, 131) + (i >>> 12)) & 0xff;
+}
+
+/** FNV-1a over `n` bytes of `b`, continuing from `h`. */
+export function fnv1a(h: number, b: Uint8Array, n: number): number {
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ b[i], 16777619) >>> 0;
+  return h;
+}
+
+/** FNV-1a's offset basis. */
+export const FNV_BASIS = 0x811c9dc5;
+
+/** `vsock-send`'s result. */
+export interface VsockSendResult {
+  /** Workload kind. */
+  kind: "vsock-send";
+  /** Bytes written. */
+  bytes: number;
+  /** FNV-1a of the stream, as a u32. */
+  checksum: number;
+  /** Seconds from connected to closed. */
+  seconds: number;
+  /** Payload throughput. */
+  gbitPerSecond: number;
+  /** Writes cut short because the peer had no credit. */
+  creditStalls: number;
+}
+
+/** `vsock-sink`'s result. */
+export interface VsockSinkResult {
+  /** Workload kind. */
+  kind: "vsock-sink";
+  /** Bytes read. */
+  bytes: number;
+  /** FNV-1a of what was read, as a u32. */
+  checksum: number;
+  /** Bytes that differ from the stream's pattern at their offset (loss, duplicate, reorder). */
+  mismatches: number;
+  /** Whether the stream ended with SHUTDOWN (not a reset or the deadline). */
+  complete: boolean;
+  /** Seconds from accepted to end of stream. */
+  seconds: number;
+  /** Payload throughput. */
+  gbitPerSecond: number;
+}
+
+/** `vsock-echo`'s result. */
+export interface VsockEchoResult {
+  /** Workload kind. */
+  kind: "vsock-echo";
+  /** Connections accepted. */
+  connections: number;
+  /** Bytes echoed. */
+  bytes: number;
+}
+
+const noVsock = (): WorkloadError => ({
+  kind: "error",
+  message: "Cannot run a vsock workload: this VM has no vsock device",
+  hint: "Add `vsock: { cid: N }` to the VM in the topology",
+});
+
+const gbit = (bytes: number, seconds: number) => seconds > 0 ? bytes * 8 / seconds / 1e9 : 0;
+
+/** Wait (yielding to the loop) until `done()` or `deadline` (clock ms) or the abort. */
+async function until(opts: WorkloadOptions, done: () => boolean, deadline: number): Promise<void> {
+  while (!done() && !opts.signal.aborted && opts.clock.now() < deadline) {
+    await opts.sleep(1);
+  }
+}
+
+/**
+ * Connect to `cid:port` and send `bytes` bytes of the pattern stream in `chunk`-byte writes.
+ *
+ * @example
+ * ```ts ignore
+ * import { runVsockSend } from "./vsock.ts";
+ * const r = await runVsockSend(vsock, { cid: 4, port: 5000, bytes: 1 << 20, chunk: 65536 }, opts);
+ * ```
+ */
+export async function runVsockSend(
+  vsock: VsockWorkloadService | undefined,
+  req: { cid: number; port: number; bytes: number; chunk: number },
+  opts: WorkloadOptions,
+): Promise<VsockSendResult | WorkloadError> {
+  if (!vsock) return noVsock();
+  const conn = vsock.sockets.connect(req.cid, req.port);
+  vsock.wake();
+  await until(opts, () => conn.state !== "connecting", opts.clock.now() + 5000);
+  if (conn.state !== "established") {
+    if (conn.state === "connecting") conn.close();
+    return {
+      kind: "error",
+      message: `Cannot connect to vsock ${req.cid}:${req.port}: ${conn.closeReason ?? "timed out"}`,
+      hint: "Start vsock-sink or vsock-echo on that port of the peer VM, and check the vsock link",
+    };
+  }
+  const t0 = opts.clock.now();
+  const buf = new Uint8Array(req.chunk);
+  let filledFrom = -1;
+  let sent = 0;
+  let hash = FNV_BASIS;
+  // Bounded by the stream's size (each pass writes or waits) and the abort.
+  while (sent < req.bytes && !opts.signal.aborted) {
+    if (conn.state !== "established") break;
+    const len = Math.min(req.chunk, req.bytes - sent);
+    if (filledFrom !== sent) {
+      for (let k = 0; k < len; k++) buf[k] = streamByte(sent + k);
+      filledFrom = sent;
+    }
+    const n = conn.write(buf, 0, len);
+    if (n > 0) {
+      hash = fnv1a(hash, buf, n);
+      sent += n;
+      if (n < len) filledFrom = -1;
+      vsock.wake();
+    } else {
+      vsock.wake();
+      await opts.sleep(1);
+    }
+  }
+  const ok = sent === req.bytes;
+  conn.close();
+  vsock.wake();
+  await until(opts, () => conn.state === "closed", opts.clock.now() + 5000);
+  const seconds = (opts.clock.now() - t0) / 1000;
+  if (!ok) {
+    return {
+      kind: "error",
+      message: `Vsock stream to ${req.cid}:${req.port} ended after ${sent} of ${req.bytes} bytes: ${
+        conn.closeReason ?? "aborted"
+      }`,
+      hint: "See the peer's vsock-sink result and the lab's event log",
+    };
+  }
+  return {
+    kind: "vsock-send",
+    bytes: sent,
+    checksum: hash,
+    seconds,
+    gbitPerSecond: gbit(sent, seconds),
+    creditStalls: conn.creditStalls,
+  };
+}
+
+/**
+ * Accept one connection on `port` and read it to its end, checking the pattern.
+ *
+ * @example
+ * ```ts ignore
+ * import { runVsockSink } from "./vsock.ts";
+ * const r = await runVsockSink(vsock, { port: 5000, seconds: 10 }, opts);
+ * ```
+ */
+export async function runVsockSink(
+  vsock: VsockWorkloadService | undefined,
+  req: { port: number; seconds: number },
+  opts: WorkloadOptions,
+): Promise<VsockSinkResult | WorkloadError> {
+  if (!vsock) return noVsock();
+  let conn: Connection | null = null;
+  let t0 = 0;
+  let bytes = 0;
+  let hash = FNV_BASIS;
+  let mismatches = 0;
+  let ended = false;
+  const buf = new Uint8Array(64 * 1024);
+  const drain = (c: Connection) => {
+    // Bounded: each read takes queued bytes; at most the connection's buffer per call.
+    for (let i = 0; i < 1024; i++) {
+      const n = c.read(buf);
+      if (n === 0) break;
+      for (let k = 0; k < n; k++) if (buf[k] !== streamByte(bytes + k)) mismatches++;
+      hash = fnv1a(hash, buf, n);
+      bytes += n;
+    }
+    if (c.peerDone && c.rxQueued === 0 && !ended) {
+      ended = c.state !== "closed" || c.closeReason === "done";
+      c.close();
+    }
+    vsock.wake();
+  };
+  const listening = vsock.sockets.listen(req.port, (c) => {
+    if (conn !== null) {
+      c.close();
+      return;
+    }
+    conn = c;
+    t0 = opts.clock.now();
+    c.onEvent = (e) => {
+      if (e === "readable" || e === "closed") drain(c);
+    };
+  });
+  if (!listening) {
+    return {
+      kind: "error",
+      message: `Cannot listen on vsock port ${req.port}: in use`,
+      hint: "Pick another port with -p",
+    };
+  }
+  try {
+    const deadline = opts.clock.now() + req.seconds * 1000;
+    await until(opts, () => conn !== null && (conn as Connection).state === "closed", deadline);
+  } finally {
+    vsock.sockets.unlisten(req.port);
+  }
+  const seconds = conn === null ? 0 : (opts.clock.now() - t0) / 1000;
+  return {
+    kind: "vsock-sink",
+    bytes,
+    checksum: hash,
+    mismatches,
+    complete: ended,
+    seconds,
+    gbitPerSecond: gbit(bytes, seconds),
+  };
+}
+
+/**
+ * Echo every connection on `port` until aborted or `seconds`.
+ *
+ * @example
+ * ```ts ignore
+ * import { runVsockEcho } from "./vsock.ts";
+ * const r = await runVsockEcho(vsock, { port: 7, seconds: null }, opts);
+ * ```
+ */
+export async function runVsockEcho(
+  vsock: VsockWorkloadService | undefined,
+  req: { port: number; seconds: number | null },
+  opts: WorkloadOptions,
+): Promise<VsockEchoResult | WorkloadError> {
+  if (!vsock) return noVsock();
+  let connections = 0;
+  let bytes = 0;
+  const buf = new Uint8Array(64 * 1024);
+  const listening = vsock.sockets.listen(req.port, (c) => {
+    connections++;
+    const pump = () => {
+      // Echo only what the peer has credit for; the rest stays queued until it is writable.
+      for (let i = 0; i < 64 && c.writable; i++) {
+        const n = c.read(buf.subarray(0, Math.min(buf.length, c.peerFree())));
+        if (n === 0) break;
+        bytes += c.write(buf, 0, n);
+      }
+      if (c.peerDone && c.rxQueued === 0) c.close();
+      vsock.wake();
+    };
+    c.onEvent = (e) => {
+      if (e === "readable" || e === "writable" || e === "closed") pump();
+    };
+  });
+  if (!listening) {
+    return {
+      kind: "error",
+      message: `Cannot listen on vsock port ${req.port}: in use`,
+      hint: "Pick another port with -p",
+    };
+  }
+  try {
+    const deadline = req.seconds === null ? Infinity : opts.clock.now() + req.seconds * 1000;
+    await until(opts, () => false, deadline);
+  } finally {
+    vsock.sockets.unlisten(req.port);
+  }
+  return { kind: "vsock-echo", connections, bytes };
+}

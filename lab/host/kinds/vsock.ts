@@ -1,0 +1,197 @@
+/**
+ * The virtio-vsock kind in the device worker: the VM's vsock device model (`devices/vsock/`)
+ * behind its virtio-mmio transport, with a backend that carries packets over the VM's vsock
+ * link: each packet (44-byte header and payload) goes into one slot of the link ring towards
+ * the peer VM's device worker, the same shared-memory rings as frames, with back-pressure (a
+ * full ring keeps the packet in the device, which stops its TX queue). Packets from the peer are
+ * delivered to the guest; a packet to a CID the VM has no path to is answered with RST. Runs on
+ * the device worker's thread.
+ *
+ * @module
+ */
+
+import { resetState } from "../../../devices/virtio/state.ts";
+import { MmioDeviceTransport } from "../../../devices/virtio/mmio_device.ts";
+import {
+  decodeHeader,
+  emptyHeader,
+  encodeHeader,
+  rstFor,
+  VSOCK_HDR_SIZE,
+  type VsockBackend,
+  VsockDevice,
+  type VsockDeviceFault,
+  type VsockHeader,
+  VsockOp,
+  VsockQueue,
+} from "../../../devices/vsock/mod.ts";
+import { deviceControl } from "../../wire/control.ts";
+import { ringDoorbell } from "../../wire/doorbell.ts";
+import { serveMailbox } from "../../wire/mailbox.ts";
+import type { VsockDeviceSpec } from "../../wire/specs.ts";
+import { LinkIn, LinkOut } from "../link_ends.ts";
+import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
+
+/** RSTs for unroutable packets waiting for the guest; beyond this they are counted and dropped. */
+const MAX_PENDING_RST = 256;
+
+const faultOf = (d: VsockDevice): VsockDeviceFault | null => d.fault;
+
+const IDLE: HostKindInstance = {
+  pump: () => false,
+  prepareSleep: () => false,
+  nextTimerMs: () => Infinity,
+  periodic: () => {},
+  control: () => {},
+};
+
+function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
+  const { bells, guestThread, post } = ctx;
+  const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
+  const txRing = ctx.rings.get(spec.txRing);
+  const rxRing = ctx.rings.get(spec.rxRing);
+  const out = txRing ? new LinkOut(txRing, bells, "backpressure") : null;
+  const inn = rxRing ? new LinkIn(rxRing, bells) : null;
+  const rsts: VsockHeader[] = [];
+  let rstDropped = 0;
+  const answer = (h: Readonly<VsockHeader>) => {
+    if (h.op === VsockOp.RST) return; // never an RST for an RST
+    if (rsts.length < MAX_PENDING_RST) rsts.push(rstFor(h));
+    else rstDropped++;
+  };
+  const backend: VsockBackend = {
+    send(h, payload) {
+      const len = VSOCK_HDR_SIZE + h.len;
+      if (out === null || h.dstCid !== spec.peerCid || len > out.ring.slotBytes) {
+        answer(h); // no path to that CID
+        return true;
+      }
+      const slot = out.reserve(len);
+      if (slot === null) return false; // the link is full: the device keeps the packet
+      encodeHeader(slot, 0, h);
+      slot.set(payload.subarray(0, h.len), VSOCK_HDR_SIZE);
+      out.commit(len);
+      return true;
+    },
+  };
+  const device = new VsockDevice({
+    memory: ctx.mem,
+    guestCid: spec.cid,
+    queueMaxSize: spec.queues[VsockQueue.RX].size,
+    ring: { packed: false, eventIdx: true, indirect: true, inOrder: false },
+    counters: ctl.deviceCounters,
+    backend,
+  });
+  const transport = new MmioDeviceTransport({
+    model: device,
+    dma: ctx.dma,
+    ring: ctx.ring,
+    regs: ctl.regs,
+    queueState: (q, qLayout, size) => {
+      const st = ctl.queueState[q];
+      resetState(st, qLayout, size);
+      return st;
+    },
+    // The irqfd: every interrupt raised in the register file wakes the guest.
+    onInterrupt: () => ringDoorbell(bells, guestThread),
+  });
+  const h = emptyHeader();
+  let busy = false;
+  let faultReported = false;
+
+  /** Packets from the peer into the device; false when the device is full. */
+  const receive = (): number => {
+    if (inn === null) return 0;
+    let n = 0;
+    let frame: Uint8Array | null;
+    busy = false;
+    while (n < 256 && (frame = inn.ring.peek()) !== null) {
+      if (frame.length >= VSOCK_HDR_SIZE) {
+        decodeHeader(frame, 0, h);
+        if (VSOCK_HDR_SIZE + h.len <= frame.length) {
+          const payload = h.len === 0
+            ? null
+            : frame.subarray(VSOCK_HDR_SIZE, VSOCK_HDR_SIZE + h.len);
+          if (device.deliver(h, payload) === "busy") {
+            busy = true;
+            break;
+          }
+        }
+      }
+      inn.ring.release();
+      n++;
+    }
+    if (n > 0) inn.finish();
+    return n;
+  };
+
+  return {
+    pump: () => {
+      let work = false;
+      if (serveMailbox(ctl.mailbox, transport)) {
+        work = true;
+        ringDoorbell(bells, guestThread);
+      }
+      if (transport.isLive() && device.fault === null) {
+        while (rsts.length > 0 && device.deliver(rsts[0], null) !== "busy") rsts.shift();
+        const tx = device.transmit(256);
+        if (tx.sent + tx.dropped > 0) work = true;
+        if (receive() > 0) work = true;
+        device.pump();
+        const irq = device.finish();
+        if (irq.interruptRx || irq.interruptTx || irq.interruptEvent) transport.signalUsed();
+        // Re-read: transmit, deliver or pump may have broken a queue.
+        const fault = faultOf(device);
+        if (fault !== null && !faultReported) {
+          faultReported = true;
+          transport.markNeedsReset(fault);
+          post({
+            type: "event",
+            kind: "device-error",
+            detail: { device: spec.name, error: fault.kind },
+          });
+        }
+      } else if (inn) {
+        // No driver yet (or a broken device): packets from the link have nowhere to go.
+        let n = 0;
+        while (n < 256 && inn.ring.peek() !== null) {
+          inn.ring.release();
+          n++;
+        }
+        if (n > 0) inn.finish();
+      }
+      out?.flush();
+      return work;
+    },
+    prepareSleep: () => {
+      let pending = false;
+      const rxq = transport.queues[VsockQueue.RX];
+      const txq = transport.queues[VsockQueue.TX];
+      if (out?.blocked) {
+        if (!out.prepareSleep()) pending = true;
+      } else if (txq && txq.enableNotifications()) {
+        pending = true;
+      }
+      if (device.pendingRx > 0 || rsts.length > 0) {
+        // Packets wait for RX buffers: the guest's RX kick wakes us.
+        if (rxq && rxq.enableNotifications()) pending = true;
+      }
+      if (inn && !inn.prepareSleep() && !busy) pending = true;
+      return pending;
+    },
+    nextTimerMs: () => Infinity,
+    periodic: (stats) => {
+      stats.setAll("vsock_", { rstDropped });
+    },
+    control: () => {},
+  };
+}
+
+/** The vsock kind's host slice. */
+export const VSOCK_HOST_KIND: HostKind = {
+  kind: "vsock",
+  start: (ctx, devices) => {
+    const spec = devices.find((d): d is VsockDeviceSpec => d.kind === "vsock");
+    return spec ? start(ctx, spec) : IDLE;
+  },
+};
