@@ -144,7 +144,13 @@ export {
   type ThreadPlan,
   type VmPlan,
 } from "./lab/plan.ts";
-export type { DeviceSpec, NetDeviceSpec, QueueSpec, SlotSpec } from "./lab/wire/specs.ts";
+export type {
+  DeviceSpec,
+  NetDeviceSpec,
+  QueueSpec,
+  SlotSpec,
+  VsockDeviceSpec,
+} from "./lab/wire/specs.ts";
 export type { ControlLayout, SlotControlLayout, SlotShape } from "./lab/wire/control.ts";
 export {
   formatIssues,
@@ -163,6 +169,8 @@ export type {
   Topology,
   TopologyIssue,
   VmSpec,
+  VsockLinkSpec,
+  VsockSpec,
 } from "./lab/topology/types.ts";
 export { NetCounter, NetDriverCounter } from "./devices/net/metrics.ts";
 export type { LabEvent } from "./lab/events.ts";

@@ -14,6 +14,7 @@ import { parseTopology, topologyFromObject } from "./topology/mod.ts";
 import type { Impairment, Topology } from "./topology/mod.ts";
 import { controlLayout } from "./wire/control.ts";
 import { NET_COUNTER_COUNT } from "../devices/net/metrics.ts";
+import { VSOCK_COUNTER_COUNT } from "../devices/vsock/metrics.ts";
 import { NET_DRIVER_COUNTER_SLOTS } from "./kinds/mod.ts";
 
 function topology(value: unknown): Topology {
@@ -332,4 +333,33 @@ Deno.test("a NIC's device slot carries its values parsed once: MAC bytes, addres
   assert.deepEqual([b.devices[0].txRing, b.devices[0].rxRing], [dev.rxRing, dev.txRing]);
   // Plain data: what the workers receive by structured clone is the plan itself.
   assert.deepEqual(structuredClone(a.devices), a.devices);
+});
+
+Deno.test("a VM with a NIC and a vsock device lays out both slots: 2 and 3 queues, each its counters", () => {
+  const p = planLab(topology({
+    name: "vs",
+    vms: {
+      a: { nics: { eth0: { ip: "10.0.0.1/24" } }, vsock: { cid: 3 } },
+      b: { vsock: { cid: 4 } },
+    },
+    links: [{ kind: "vsock", endpoints: ["a", "b"] }],
+  }));
+  const [a, b] = p.vms;
+  assert.deepEqual(a.devices.map((d) => [d.kind, d.index, d.queues.map((q) => q.name)]), [
+    ["net", 0, ["receiveq", "transmitq"]],
+    ["vsock", 1, ["rx", "tx", "event"]],
+  ]);
+  assert.equal(a.control.devices.length, 2);
+  assert.equal(a.control.devices[0].queueState.length, 2);
+  assert.equal(a.control.devices[1].queueState.length, 3);
+  assert.equal(a.control.devices[1].deviceCounterCount, VSOCK_COUNTER_COUNT);
+  assert.ok(a.control.devices[1].mailbox > a.control.devices[0].driverCounters);
+  assert.deepEqual(a.control, controlLayout(a.devices));
+  // The vsock link: two rings, each device sends into one and reads the other; peers know CIDs.
+  const [va, vb] = [a.devices[1], b.devices[0]];
+  assert.ok(va.kind === "vsock" && vb.kind === "vsock");
+  assert.deepEqual([va.txRing, va.rxRing, va.peerCid], [vb.rxRing, vb.txRing, 4]);
+  assert.equal(vb.peerCid, 3);
+  assert.deepEqual(p.links.map((l) => [l.name, l.endpoints]), [["a-b-vsock", ["a", "b"]]]);
+  assert.deepEqual(p.rings.map((r) => r.producer.kind), ["vsock", "vsock"]);
 });

@@ -27,6 +27,8 @@ export type {
   Topology,
   TopologyIssue,
   VmSpec,
+  VsockLinkSpec,
+  VsockSpec,
 } from "./types.ts";
 export { parseTopology, topologyFromObject } from "./load.ts";
 export { loadTopologyFile, resolveTopologyPath, shippedTopologies } from "./files.ts";

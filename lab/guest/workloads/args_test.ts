@@ -107,3 +107,25 @@ Deno.test("names of Object.prototype are unknown workloads and unknown options, 
   }
   assert.match(error(["ping", "10.0.0.2", "constructor"]).message, /unexpected argument/);
 });
+
+Deno.test("vsock-send takes CID and PORT, -b and --chunk; vsock-sink and vsock-echo take -p", () => {
+  assert.deepEqual(parseWorkload(["vsock-send", "4", "5000", "-b", "100", "--chunk", "10"]), {
+    ok: true,
+    value: { kind: "vsock-send", cid: 4, port: 5000, bytes: 100, chunk: 10 },
+  });
+  assert.deepEqual(parseWorkload(["vsock-sink", "-p", "7"]), {
+    ok: true,
+    value: { kind: "vsock-sink", port: 7, seconds: 10 },
+  });
+  assert.deepEqual(parseWorkload(["vsock-echo"]), {
+    ok: true,
+    value: { kind: "vsock-echo", port: 7, seconds: null },
+  });
+  const missing = parseWorkload(["vsock-send", "4"]);
+  assert.ok(!missing.ok);
+  assert.equal(missing.error.message, "Cannot run vsock-send: missing destination PORT");
+  assert.match(missing.error.hint, /^Usage: vsock-send CID PORT/);
+  const bad = parseWorkload(["vsock-send", "1", "80"]);
+  assert.ok(!bad.ok);
+  assert.match(bad.error.message, /destination CID must be an integer between 2 and/);
+});

@@ -54,6 +54,8 @@ export interface VsockSendResult {
   gbitPerSecond: number;
   /** Writes cut short because the peer had no credit. */
   creditStalls: number;
+  /** One-line summary. */
+  text: string;
 }
 
 /** `vsock-sink`'s result. */
@@ -72,6 +74,8 @@ export interface VsockSinkResult {
   seconds: number;
   /** Payload throughput. */
   gbitPerSecond: number;
+  /** One-line summary. */
+  text: string;
 }
 
 /** `vsock-echo`'s result. */
@@ -82,6 +86,8 @@ export interface VsockEchoResult {
   connections: number;
   /** Bytes echoed. */
   bytes: number;
+  /** One-line summary. */
+  text: string;
 }
 
 const noVsock = (): WorkloadError => ({
@@ -163,6 +169,7 @@ export async function runVsockSend(
       hint: "See the peer's vsock-sink result and the lab's event log",
     };
   }
+  const hex = hash.toString(16).padStart(8, "0");
   return {
     kind: "vsock-send",
     bytes: sent,
@@ -170,6 +177,10 @@ export async function runVsockSend(
     seconds,
     gbitPerSecond: gbit(sent, seconds),
     creditStalls: conn.creditStalls,
+    text: `vsock-send to ${req.cid}:${req.port}: ${sent} bytes in ${seconds.toFixed(3)} s, ` +
+      `${
+        gbit(sent, seconds).toFixed(3)
+      } Gbit/s, checksum ${hex}, ${conn.creditStalls} credit stalls`,
   };
 }
 
@@ -235,6 +246,7 @@ export async function runVsockSink(
     vsock.sockets.unlisten(req.port);
   }
   const seconds = conn === null ? 0 : (opts.clock.now() - t0) / 1000;
+  const hex = hash.toString(16).padStart(8, "0");
   return {
     kind: "vsock-sink",
     bytes,
@@ -243,6 +255,11 @@ export async function runVsockSink(
     complete: ended,
     seconds,
     gbitPerSecond: gbit(bytes, seconds),
+    text: `vsock-sink on port ${req.port}: ${bytes} bytes in ${seconds.toFixed(3)} s, ` +
+      `${
+        gbit(bytes, seconds).toFixed(3)
+      } Gbit/s, checksum ${hex}, ${mismatches} bytes out of place ` +
+      `(loss, duplicate or reorder), ${ended ? "ended by the sender" : "not ended by the sender"}`,
   };
 }
 
@@ -293,5 +310,10 @@ export async function runVsockEcho(
   } finally {
     vsock.sockets.unlisten(req.port);
   }
-  return { kind: "vsock-echo", connections, bytes };
+  return {
+    kind: "vsock-echo",
+    connections,
+    bytes,
+    text: `vsock-echo on port ${req.port}: ${connections} connections, ${bytes} bytes echoed`,
+  };
 }
