@@ -99,7 +99,8 @@ export class LinkControl implements LinkControls {
       const p = this.#plan.rings[index].producer;
       const message: ToWorker = { type: "impair", ring: index, impair };
       if (p.kind === "nic") this.#post("device", p.vm, message);
-      else this.#post("switch", p.switch, message);
+      else if (p.kind === "switch") this.#post("switch", p.switch, message);
+      // A vsock link's rings have no impairment stage yet (docs/topology.md).
     }
     return true;
   }
