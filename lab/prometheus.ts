@@ -183,14 +183,17 @@ export function prometheusMetrics(lab: Lab): string {
       vm: vm.name,
     }, lab.vmState(vm.name) === "running" ? 1 : 0);
     v.devices.forEach((d, i) => {
+      // Counter families per kind (`vlab_net_device_*`, `vlab_vsock_device_*`), from the plan's slot.
+      const slot = vm.devices[i];
       const dev = { ...base, vm: vm.name, device: d.nic };
-      const l = { ...dev, layout: vm.nics[i].layout };
+      const l = { ...dev, layout: slot.queues[0]?.layout ?? "split" };
       for (const [k, value] of Object.entries(d.counters)) {
-        m.counter(`vlab_net_device_${metricPart(k)}_total`, `virtio-net device: ${k}`, l, value);
+        const name = `vlab_${slot.kind}_device_${metricPart(k)}_total`;
+        m.counter(name, `${d.kind} device: ${k}`, l, value);
       }
       for (const [k, value] of Object.entries(d.driverCounters)) {
-        const name = `vlab_net_driver_${metricPart(k)}_total`;
-        m.counter(name, `virtio-net guest driver: ${k}`, l, value);
+        const name = `vlab_${slot.kind}_driver_${metricPart(k)}_total`;
+        m.counter(name, `${d.kind} guest driver: ${k}`, l, value);
       }
       m.gauge("vlab_device_status", "The device status byte", dev, d.status);
       for (const bit of STATUS_BITS) {

@@ -10,6 +10,7 @@ import { Lab } from "../lab/lab.ts";
 import { planLab } from "../lab/plan.ts";
 import { parseTopology } from "../lab/topology/load.ts";
 import { takeSnapshot } from "../lab/snapshot.ts";
+import { prometheusMetrics } from "../lab/prometheus.ts";
 import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
 
@@ -68,7 +69,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "vsock-pair: the vsock device's rx, tx and event queues are in the snapshot",
+  name: "vsock-pair: the vsock device's rx, tx and event queues are in the snapshot and /metrics",
   ...LAB_TEST,
   fn: async () => {
     const lab = await startPair();
@@ -86,6 +87,11 @@ Deno.test({
         ["event", 128, true],
       ]);
       assert.ok(Object.hasOwn(dev.counters, "rstToGuest"));
+      // /metrics names the vsock device's counters and queues by its kind.
+      const text = prometheusMetrics(lab);
+      assert.match(text, /^vlab_vsock_device_rst_to_guest_total\{[^}]*device="vsock0"/m);
+      assert.match(text, /^vlab_queue_size\{[^}]*vm="a",device="vsock0",queue="event"\} 128$/m);
+      assert.match(text, /^vlab_net_device_tx_bytes_total\{[^}]*device="eth0"/m);
     } finally {
       await lab.stop();
     }
