@@ -125,7 +125,12 @@ export {
   type RunDrillOptions,
   type StepRecord,
 } from "./lab/drill/mod.ts";
-export type { LabStatus, LinkDirectionStatus, NicStatus } from "./lab/metrics.ts";
+export type {
+  LabStatus,
+  LinkDirectionStatus,
+  NicStatus,
+  OtherDeviceStatus,
+} from "./lab/metrics.ts";
 export type { CaptureOptions, ExecOutcome, Lab, VmState } from "./lab/lab.ts";
 export type { PartitionInfo, PartitionProblem } from "./lab/partition.ts";
 export type { LinkControls, LinkDirection } from "./lab/link_control.ts";

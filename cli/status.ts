@@ -69,6 +69,15 @@ export function formatStatus(s: LabStatus): string {
         `    features ${n.features.join(" ") || "(none negotiated)"}`,
       );
     });
+    for (const d of vm.devices ?? []) {
+      const hex = `0x${d.status.toString(16).padStart(2, "0")}`;
+      devices.push(
+        `  ${vm.name}:${d.name}  ${d.kind} ${d.detail}  status ${hex} ${
+          d.statusNames.join(" ") || "(reset)"
+        }`,
+        `    features ${d.features.join(" ") || "(none negotiated)"}`,
+      );
+    }
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   const table = rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());

@@ -20,6 +20,7 @@ import {
 } from "./link_counts.ts";
 import { negotiatedFeatureNames, statusNames } from "./snapshot.ts";
 import { deviceControl } from "./wire/control.ts";
+import { labKind } from "./kinds/mod.ts";
 
 export { prometheusMetrics } from "./prometheus.ts";
 
@@ -49,6 +50,26 @@ export interface NicStatus {
   driver: Record<keyof typeof NetDriverCounter, number>;
 }
 
+/** A device that is not a NIC (read through its kind's description). */
+export interface OtherDeviceStatus {
+  /** Device name (`vsock0`). */
+  name: string;
+  /** Kind, as in snapshots (`virtio-vsock`). */
+  kind: string;
+  /** What identifies it (`cid 3`). */
+  detail: string;
+  /** The device status byte. */
+  status: number;
+  /** The status bits set, by name. */
+  statusNames: string[];
+  /** The negotiated features, by spec name. */
+  features: string[];
+  /** Device counters, by the kind's names. */
+  device: Record<string, number>;
+  /** Driver counters, by the kind's names. */
+  driver: Record<string, number>;
+}
+
 /** A status snapshot of a running lab. */
 export interface LabStatus {
   /** Lab name. */
@@ -68,6 +89,8 @@ export interface LabStatus {
     name: string;
     state: VmState;
     nics: NicStatus[];
+    /** Its other devices (vsock), in slot order; absent in statuses older than this field. */
+    devices?: OtherDeviceStatus[];
     /** Frames and datagrams the guest stack dropped, by cause (camelCase). */
     guestDrops: Record<string, number>;
   }[];
@@ -141,6 +164,21 @@ export function labStatus(lab: Lab): LabStatus {
             features: negotiatedFeatureNames(ctl.regs),
             device: readCounters(ctl.deviceCounters, NetCounter),
             driver: readCounters(ctl.driverCounters, NetDriverCounter),
+          };
+        }),
+        devices: vm.devices.filter((d) => d.kind !== "net").map((d) => {
+          const kind = labKind(d.kind);
+          const ctl = deviceControl(lab.controlOf(vm.index), vm.control.devices[d.index]);
+          const status = ctl.regs[RegFileWord.STATUS] & 0xff;
+          return {
+            name: d.name,
+            kind: kind.snapshotKind,
+            detail: d.kind === "vsock" ? `cid ${d.cid}` : "",
+            status,
+            statusNames: statusNames(status),
+            features: negotiatedFeatureNames(ctl.regs, kind.featureNames),
+            device: readCounters(ctl.deviceCounters, kind.deviceCounters),
+            driver: readCounters(ctl.driverCounters, kind.driverCounters),
           };
         }),
         guestDrops: guestStackDrops(statsOf("guest", vm.name)),

@@ -11,6 +11,8 @@ import { planLab } from "../lab/plan.ts";
 import { parseTopology } from "../lab/topology/load.ts";
 import { takeSnapshot } from "../lab/snapshot.ts";
 import { prometheusMetrics } from "../lab/prometheus.ts";
+import { labStatus } from "../lab/metrics.ts";
+import { formatStatus } from "../cli/status.ts";
 import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
 
@@ -69,7 +71,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "vsock-pair: the vsock device's rx, tx and event queues are in the snapshot and /metrics",
+  name: "vsock-pair: the vsock device and its queues are in the snapshot, /metrics and status",
   ...LAB_TEST,
   fn: async () => {
     const lab = await startPair();
@@ -92,6 +94,16 @@ Deno.test({
       assert.match(text, /^vlab_vsock_device_rst_to_guest_total\{[^}]*device="vsock0"/m);
       assert.match(text, /^vlab_queue_size\{[^}]*vm="a",device="vsock0",queue="event"\} 128$/m);
       assert.match(text, /^vlab_net_device_tx_bytes_total\{[^}]*device="eth0"/m);
+      // vlab status lists it beside the NIC, with its CID and status bits.
+      const status = labStatus(lab);
+      const vs = status.vms[0].devices ?? [];
+      assert.deepEqual(vs.map((d) => [d.name, d.kind, d.detail]), [[
+        "vsock0",
+        "virtio-vsock",
+        "cid 3",
+      ]]);
+      assert.ok(Object.hasOwn(vs[0].device, "rstToGuest"));
+      assert.match(formatStatus(status), /^ {2}a:vsock0 {2}virtio-vsock cid 3 {2}status 0x0f /m);
     } finally {
       await lab.stop();
     }
