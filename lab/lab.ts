@@ -19,7 +19,6 @@
 import { LinkCapture, mergePcapRecords } from "./capture.ts";
 import { LinkRing } from "./host/link_ring.ts";
 import { type TapCounters, TapReader } from "./host/tap.ts";
-import { Prng } from "../devices/base/prng.ts";
 import {
   createDoorbells,
   DoorbellWord,
@@ -158,7 +157,7 @@ export class Lab {
       consumerThread: ring.consumer.thread,
       producerThread: ring.producer.thread,
       impair: this.links.ringImpairment(ring.index),
-      seed: Prng.fromSeed(this.plan.seed).fork(ring.seedLabel).nextU32(),
+      seed: ring.seed,
       consumerMac: consumerMac(this.plan, ring),
       label: ring.seedLabel,
     };
@@ -175,7 +174,7 @@ export class Lab {
       const base: Omit<VmStart, "thread"> = {
         type: "start",
         vm: vm.name,
-        seed: Prng.fromSeed(this.plan.seed).fork(`vm ${vm.name}`).nextU32(),
+        seed: vm.seed,
         guestThread: vm.guestThread,
         deviceThread: vm.deviceThread,
         pollUs: vm.pollUs,

@@ -16,6 +16,7 @@ import { type ControlLayout, controlLayout } from "./wire/control.ts";
 import type { DeviceSpec, NetDeviceSpec, VsockDeviceSpec } from "./wire/specs.ts";
 import { netDeviceSpec, vsockDeviceSpec } from "./kinds/mod.ts";
 import { NO_IMPAIRMENT } from "./host/impair.ts";
+import { Prng } from "../devices/base/prng.ts";
 
 /** Slots of one directed link ring. */
 export const LINK_RING_SLOTS = 512;
@@ -55,8 +56,10 @@ export interface RingPlan {
   consumer: RingPort;
   /** Impairment applied on the way. */
   impair: Impairment;
-  /** Seed of the impairment's PRNG stream (derived from the lab seed and the ring's label). */
+  /** Label of the impairment's PRNG stream (`link NAME forward`). */
   seedLabel: string;
+  /** Seed of the impairment's PRNG stream: the lab seed forked by `seedLabel`. */
+  seed: number;
 }
 
 /** A NIC in a VM plan, with its rings (as written, for status and `--dry-run`). */
@@ -77,6 +80,8 @@ export interface VmPlan {
   name: string;
   /** Index of the VM in `LabPlan.vms`. */
   index: number;
+  /** Seed of the VM's workers (its network stack): the lab seed forked by `vm NAME`. */
+  seed: number;
   /** Bytes of guest memory. */
   memoryBytes: number;
   /** Busy-poll budget of its workers before they wait, in µs. */
@@ -180,6 +185,7 @@ export function planLab(topology: Topology): LabPlan {
     return {
       name: vm.name,
       index,
+      seed: Prng.fromSeed(topology.seed).fork(`vm ${vm.name}`).nextU32(),
       memoryBytes: vm.memoryBytes,
       pollUs: vm.pollUs,
       guestThread,
@@ -232,6 +238,7 @@ export function planLab(topology: Topology): LabPlan {
       consumer: ports[1],
       impair: link.forward,
       seedLabel: `link ${link.name} forward`,
+      seed: Prng.fromSeed(topology.seed).fork(`link ${link.name} forward`).nextU32(),
     }, {
       index: reverseRing,
       link: link.name,
@@ -240,6 +247,7 @@ export function planLab(topology: Topology): LabPlan {
       consumer: ports[0],
       impair: link.reverse,
       seedLabel: `link ${link.name} reverse`,
+      seed: Prng.fromSeed(topology.seed).fork(`link ${link.name} reverse`).nextU32(),
     });
     links.push({
       name: link.name,
@@ -274,6 +282,7 @@ export function planLab(topology: Topology): LabPlan {
         consumer,
         impair: { ...NO_IMPAIRMENT },
         seedLabel: `link ${link.name} ${direction}`,
+        seed: Prng.fromSeed(topology.seed).fork(`link ${link.name} ${direction}`).nextU32(),
       });
     }
     links.push({ name: link.name, endpoints: [a.name, b.name], forwardRing, reverseRing });

@@ -1,4 +1,5 @@
 import { NO_IMPAIRMENT } from "./host/impair.ts";
+import { Prng } from "../devices/base/prng.ts";
 import assert from "node:assert/strict";
 import {
   describeImpair,
@@ -362,4 +363,13 @@ Deno.test("a VM with a NIC and a vsock device lays out both slots: 2 and 3 queue
   assert.equal(vb.peerCid, 3);
   assert.deepEqual(p.links.map((l) => [l.name, l.endpoints]), [["a-b-vsock", ["a", "b"]]]);
   assert.deepEqual(p.rings.map((r) => r.producer.kind), ["vsock", "vsock"]);
+});
+
+Deno.test("the plan carries every seed: each VM's and each ring's, forked from the lab seed by label", () => {
+  const p = pair();
+  assert.equal(p.vms[0].seed, Prng.fromSeed(7).fork("vm a").nextU32());
+  assert.equal(p.rings[1].seed, Prng.fromSeed(7).fork("link a-b reverse").nextU32());
+  assert.notEqual(p.rings[0].seed, p.rings[1].seed);
+  // Computed once: the same topology plans the same seeds.
+  assert.deepEqual(pair().rings.map((r) => r.seed), p.rings.map((r) => r.seed));
 });
