@@ -41,8 +41,8 @@ import {
 import type { NetDriverFault, NetQueueName } from "./errors.ts";
 import { NET_DRIVER_COUNTER_COUNT, NetDriverCounter } from "./metrics.ts";
 import { TxWatchdog } from "./tx_watchdog.ts";
-import type { Result } from "../result.ts";
-import { err, OK_VOID } from "../result.ts";
+import type { Result } from "../base/result.ts";
+import { err, OK_VOID } from "../base/result.ts";
 
 export { parseNetConfig } from "./config.ts";
 export {

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../result.ts";
+import { err, ok, type Result } from "../base/result.ts";
 import type {
   DriverInitError,
   DriverInitOptions,

@@ -29,7 +29,7 @@
  * @module
  */
 
-import { err, ok, type Result } from "../result.ts";
+import { err, ok, type Result } from "../base/result.ts";
 import { PackedDescFlag, SplitDescFlag } from "./constants.ts";
 import { PackedDesc } from "./packed_layout.ts";
 import type { Layout, QueueConfig } from "./queue.ts";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { PageAllocator } from "../memory/allocator.ts";
 import { DirectDma } from "../memory/dma.ts";
 import { GuestMemory } from "../memory/memory.ts";
-import { OK_VOID } from "../result.ts";
+import { OK_VOID } from "../base/result.ts";
 import { Feature, Status } from "./constants.ts";
 import type { ActivateContext, VirtioDeviceModel } from "./device_model.ts";
 import { featureSet } from "./features.ts";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { DirectDma } from "../memory/dma.ts";
 import { GuestMemory } from "../memory/memory.ts";
-import { OK_VOID } from "../result.ts";
+import { OK_VOID } from "../base/result.ts";
 import { Status } from "./constants.ts";
 import type { VirtioDeviceModel } from "./device_model.ts";
 import {

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { err, type Result } from "../result.ts";
+import { err, type Result } from "../base/result.ts";
 import { Status } from "./constants.ts";
 import { MmioReg } from "./mmio.ts";
 import {
