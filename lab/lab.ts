@@ -406,8 +406,9 @@ export class Lab {
   }
 
   /**
-   * Bring a link down or up: each NIC on it changes its config-space link status and raises a
-   * configuration interrupt, so its guest sees the change; each switch on it stops (or resumes)
+   * Bring a link down or up: each device on it hears it from its device worker (a NIC changes
+   * its config-space link status and raises a configuration interrupt, so its guest sees the
+   * change; a vsock device answers RST instead of sending); each switch on it stops (or resumes)
    * sending into it. Returns false for an unknown link.
    */
   setLink(link: string, up: boolean): boolean {
@@ -415,10 +416,10 @@ export class Lab {
     if (this.#linkUp.get(link) === up) return true;
     this.#linkUp.set(link, up);
     for (const vm of this.plan.vms) {
-      for (const nic of vm.nics) {
-        if (nic.link !== link) continue;
-        const dev = this.#workers.find((w) => w.owner === vm.name && w.kind === "device");
-        dev?.worker.postMessage({ type: "link", device: nic.index, up } satisfies ToWorker);
+      const dev = this.#workers.find((w) => w.owner === vm.name && w.kind === "device");
+      for (const d of vm.devices) {
+        if (d.txRing < 0 || this.plan.rings[d.txRing]?.link !== link) continue;
+        dev?.worker.postMessage({ type: "link", device: d.index, up } satisfies ToWorker);
       }
     }
     // A switch end of the link stops sending into it (a NIC end stops through its device).

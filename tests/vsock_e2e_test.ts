@@ -109,3 +109,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "vsock-pair: with the vsock link down a connect is refused by RST; back up, it connects",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startPair();
+    try {
+      const echo = lab.exec("b", ["vsock-echo", "-p", "7", "-t", "3"]);
+      const send = () => lab.exec("a", ["vsock-send", "4", "7", "-b", "1000"]);
+      await waitForValue("b's vsock-echo listening", async () => ((await send()).ok ? true : null));
+      assert.ok(lab.setLink("a-b-vsock", false));
+      // The device worker hears of the link by message: wait for the state, with a deadline.
+      const refused = await waitForValue("a refusal while the link is down", async () => {
+        const r = await send();
+        return r.ok ? null : r.message;
+      });
+      assert.match(refused, /Cannot connect to vsock 4:7: refused/);
+      assert.ok(lab.setLink("a-b-vsock", true));
+      const again = await waitForValue("a connection after the link came up", async () => {
+        const r = await send();
+        return r.ok ? r.result as VsockSendResult : null;
+      });
+      assert.equal(again.bytes, 1000);
+      const e = await echo;
+      assert.ok(e.ok, e.ok ? "" : e.message);
+    } finally {
+      await lab.stop();
+    }
+  },
+});

@@ -53,6 +53,8 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
   const out = txRing ? new LinkOut(txRing, bells, "backpressure") : null;
   const inn = rxRing ? new LinkIn(rxRing, bells) : null;
   const rsts: VsockHeader[] = [];
+  /** The vsock link is up (`link` control message); while down, every packet gets RST. */
+  let linkUp = true;
   let rstDropped = 0;
   const answer = (h: Readonly<VsockHeader>) => {
     if (h.op === VsockOp.RST) return; // never an RST for an RST
@@ -62,7 +64,7 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
   const backend: VsockBackend = {
     send(h, payload) {
       const len = VSOCK_HDR_SIZE + h.len;
-      if (out === null || h.dstCid !== spec.peerCid || len > out.ring.slotBytes) {
+      if (out === null || !linkUp || h.dstCid !== spec.peerCid || len > out.ring.slotBytes) {
         answer(h); // no path to that CID
         return true;
       }
@@ -106,7 +108,7 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
     let frame: Uint8Array | null;
     busy = false;
     while (n < 256 && (frame = inn.ring.peek()) !== null) {
-      if (frame.length >= VSOCK_HDR_SIZE) {
+      if (linkUp && frame.length >= VSOCK_HDR_SIZE) {
         decodeHeader(frame, 0, h);
         if (VSOCK_HDR_SIZE + h.len <= frame.length) {
           const payload = h.len === 0
@@ -183,7 +185,9 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
     periodic: (stats) => {
       stats.setAll("vsock_", { rstDropped });
     },
-    control: () => {},
+    control: (m) => {
+      if (m.type === "link" && m.device === spec.index) linkUp = m.up;
+    },
   };
 }
 
