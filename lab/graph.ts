@@ -108,13 +108,26 @@ export function graphFromTopology(t: Topology): LabGraph {
       })),
     })),
     switches: t.switches.map((s) => s.name),
-    links: t.links.map((l) => ({
-      name: l.name,
-      ends: [endOf(endpointName(l.endpoints[0])), endOf(endpointName(l.endpoints[1]))],
-      forward: describeImpair(l.forward),
-      reverse: describeImpair(l.reverse),
-      up: null,
-    })),
+    links: [
+      ...t.links.map((l) => ({
+        name: l.name,
+        ends: [endOf(endpointName(l.endpoints[0])), endOf(endpointName(l.endpoints[1]))] as [
+          GraphEnd,
+          GraphEnd,
+        ],
+        forward: describeImpair(l.forward),
+        reverse: describeImpair(l.reverse),
+        up: null,
+      })),
+      // vsock links join two VMs (no NIC end), as a running lab's status lists them.
+      ...t.vsockLinks.map((l) => ({
+        name: l.name,
+        ends: [endOf(l.vms[0]), endOf(l.vms[1])] as [GraphEnd, GraphEnd],
+        forward: "no impairment",
+        reverse: "no impairment",
+        up: null,
+      })),
+    ],
   };
 }
 

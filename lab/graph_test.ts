@@ -176,3 +176,20 @@ Deno.test("graph of a running lab's status carries the link state", () => {
   });
   assert.deepEqual(JSON.parse(renderGraph(g, "json")), g);
 });
+
+Deno.test("a vsock link is drawn between its two VMs, as a running lab's status lists it", () => {
+  const t = topologyFromObject({
+    name: "vs",
+    vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } },
+    links: [{ kind: "vsock", endpoints: ["a", "b"] }],
+  });
+  assert.ok(t.ok);
+  const g = graphFromTopology(t.value);
+  assert.deepEqual(g.links.map((l) => [l.name, l.ends]), [
+    ["a-b-vsock", [{ node: "a", nic: null }, { node: "b", nic: null }]],
+  ]);
+  assert.match(
+    renderGraph(g, "dot"),
+    /"a" -- "b" \[label="a-b-vsock\\nboth ways: no impairment"\]/,
+  );
+});
