@@ -36,6 +36,9 @@ Deno.test({
       };
       assert.equal(await ping(), 3, "across the trunk while it is up");
       assert.equal(lab.setLink("sw1-sw2", false), true);
+      // The switches hear of the change by message: a request to each VM's guest is no proof
+      // that they have, so wait (bounded) for the first ping that gets nothing.
+      await waitForValue("a ping that gets nothing", async () => (await ping()) === 0 || null);
       assert.equal(await ping(), 0, "nothing crosses a trunk that is down");
       const trunk = lab.plan.links.find((l) => l.name === "sw1-sw2")!;
       // Workers publish their statistics periodically: wait for the three pings' drops to show.
@@ -46,6 +49,7 @@ Deno.test({
       });
       assert.ok(dropped >= 3, `${dropped} link-down drops`);
       assert.equal(lab.setLink("sw1-sw2", true), true);
+      await waitForValue("a ping that gets through", async () => (await ping()) > 0 || null);
       assert.equal(await ping(), 3, "traffic across resumes once the trunk is up");
     } finally {
       await lab.stop();
