@@ -40,6 +40,11 @@ export interface LabStartOptions {
   events?: EventLog;
   /** How long to wait for every guest to reach DRIVER_OK, ms (default 60 000). */
   readyTimeoutMs?: number;
+  /**
+   * The lab's state folder: each VM with vsock gets its host socket `<folder>/<vm>/vsock.sock`
+   * (the host is CID 2). None: no host end.
+   */
+  stateDir?: string;
 }
 
 /** State of a VM as the supervisor sees it. */
@@ -108,6 +113,8 @@ export class Lab {
   readonly #pending = new Map<number, (m: FromWorker) => void>();
   #nextId = 1;
   #stopped = false;
+  /** Each VM's host vsock socket (`vsockSocket`), by VM name. */
+  readonly #vsockSockets = new Map<string, string>();
   #linkUp = new Map<string, boolean>();
   readonly #captures = new Map<string, LinkCapture>();
   /** Workloads in flight: request id → its guest, so that `stop` can ask each to finish. */
@@ -133,6 +140,13 @@ export class Lab {
   static async start(plan: LabPlan, options: LabStartOptions = {}): Promise<Lab> {
     const t0 = performance.now();
     const lab = new Lab(plan, options.events ?? new EventLog(null));
+    if (options.stateDir !== undefined) {
+      for (const vm of plan.vms) {
+        if (!vm.devices.some((d) => d.kind === "vsock")) continue;
+        Deno.mkdirSync(`${options.stateDir}/${vm.name}`, { recursive: true, mode: 0o700 });
+        lab.#vsockSockets.set(vm.name, `${options.stateDir}/${vm.name}/vsock.sock`);
+      }
+    }
     try {
       await lab.#spawnAll(options.readyTimeoutMs ?? 60_000);
     } catch (e) {
@@ -184,6 +198,7 @@ export class Lab {
         devices: vm.devices,
         layout: vm.control,
         rings,
+        vsockSocket: this.#vsockSockets.get(vm.name) ?? null,
       };
       const layout = vm.control;
       const ctl = this.#controls[vm.index];
@@ -490,6 +505,7 @@ export class Lab {
       await new Promise((r) => setTimeout(r, 10));
     }
     for (const w of this.#workers) w.worker.terminate();
+    this.#removeVsockSockets();
     for (const [, cb] of this.#pending) {
       cb({
         type: "exec-result",
@@ -501,5 +517,24 @@ export class Lab {
     }
     this.#pending.clear();
     this.events.emit("lab-down", this.plan.name);
+  }
+
+  /** The host vsock socket of VM `vm` (null: it has no vsock, or the lab no state folder). */
+  vsockSocket(vm: string): string | null {
+    return this.#vsockSockets.get(vm) ?? null;
+  }
+
+  /** Remove the `vsock.sock` files the device workers made, and their folders once empty (host
+   * software's `vsock.sock_PORT` listeners are theirs: they stay, and so does the folder). */
+  #removeVsockSockets(): void {
+    for (const path of this.#vsockSockets.values()) {
+      for (const p of [path, path.slice(0, path.lastIndexOf("/"))]) {
+        try {
+          Deno.removeSync(p);
+        } catch {
+          // Gone already, or not empty.
+        }
+      }
+    }
   }
 }

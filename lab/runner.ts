@@ -104,7 +104,7 @@ export async function launchLab(plan: LabPlan): Promise<RegisteredLab> {
   const events = new EventLog(eventsPath);
   let lab: Lab;
   try {
-    lab = await Lab.start(plan, { events });
+    lab = await Lab.start(plan, { events, stateDir: paths.dir });
   } catch (e) {
     hold.release();
     throw new LabError(

@@ -55,6 +55,9 @@ const MARKER_MAGIC = "vlab lab folder";
 /** The files vlab writes in a lab folder (besides the marker): the only ones it removes. */
 const OWN_FILES = ["lab.json", "lab.json.tmp", "control.sock"] as const;
 
+/** The name of a VM's host vsock socket in its folder, `<lab folder>/<vm>/vsock.sock`. */
+export const VSOCK_SOCKET = "vsock.sock";
+
 /** The state root. */
 export function stateRoot(): string {
   const explicit = Deno.env.get("VLAB_STATE_DIR");
@@ -301,6 +304,16 @@ export function removeStaleLab(name: string): FoundLab | null {
 /** Remove the files vlab writes in a lab folder; returns the names of the others (sorted). */
 function removeOwnFiles(dir: string): string[] {
   for (const f of OWN_FILES) tryRemove(`${dir}/${f}`);
+  try {
+    // A VM's folder holding only its host vsock socket (`<vm>/vsock.sock`) is vlab's too.
+    for (const e of Deno.readDirSync(dir)) {
+      if (!e.isDirectory) continue;
+      tryRemove(`${dir}/${e.name}/${VSOCK_SOCKET}`);
+      if (isEmptyDir(`${dir}/${e.name}`)) tryRemove(`${dir}/${e.name}`);
+    }
+  } catch {
+    // Gone already.
+  }
   const others: string[] = [];
   try {
     for (const e of Deno.readDirSync(dir)) if (e.name !== MARKER) others.push(e.name);

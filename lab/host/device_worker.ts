@@ -33,6 +33,7 @@ async function start(msg: VmStart): Promise<void> {
     control: msg.control,
     layout: msg.layout,
     rings: new Map(msg.rings.map((r) => [r.index, r])),
+    vsockSocket: msg.vsockSocket ?? null,
     post,
   };
   const kinds: HostKindInstance[] = [];

@@ -58,6 +58,9 @@ export interface VmStart {
   layout: ControlLayout;
   /** Rings this worker touches (device worker only). */
   rings: WorkerRing[];
+  /** The VM's host vsock socket (`<lab folder>/<vm>/vsock.sock`), when it has vsock and the
+   * lab a state folder. */
+  vsockSocket?: string | null;
 }
 
 /** Start message of a switch worker. */

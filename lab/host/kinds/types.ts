@@ -37,6 +37,8 @@ export interface HostContext {
   layout: ControlLayout;
   /** The link rings this worker touches, by ring index. */
   rings: ReadonlyMap<number, WorkerRing>;
+  /** Where the VM's vsock device listens for the host (`…/vsock.sock`); null: no host end. */
+  vsockSocket: string | null;
   /** Post a message to the main thread. */
   post: (m: FromWorker) => void;
 }

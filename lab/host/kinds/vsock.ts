@@ -19,6 +19,7 @@ import {
   rstFor,
   VSOCK_HDR_SIZE,
   type VsockBackend,
+  VsockCid,
   VsockDevice,
   type VsockDeviceFault,
   type VsockHeader,
@@ -31,6 +32,7 @@ import { serveMailbox } from "../../wire/mailbox.ts";
 import type { VsockDeviceSpec } from "../../wire/specs.ts";
 import { LinkIn, LinkOut } from "../link_ends.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
+import { HostVsock } from "./vsock_host.ts";
 
 /** RSTs for unroutable packets waiting for the guest; beyond this they are counted and dropped. */
 const MAX_PENDING_RST = 256;
@@ -61,8 +63,14 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
     if (rsts.length < MAX_PENDING_RST) rsts.push(rstFor(h));
     else rstDropped++;
   };
+  /** The host (CID 2) behind the VM's `vsock.sock`, when the lab has a state folder. */
+  let host: HostVsock | null = null;
   const backend: VsockBackend = {
     send(h, payload) {
+      if (host !== null && h.dstCid === VsockCid.HOST) {
+        host.handle(h, payload.subarray(0, h.len));
+        return true;
+      }
       const len = VSOCK_HDR_SIZE + h.len;
       if (out === null || !linkUp || h.dstCid !== spec.peerCid || len > out.ring.slotBytes) {
         answer(h); // no path to that CID
@@ -97,6 +105,15 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
     // The irqfd: every interrupt raised in the register file wakes the guest.
     onInterrupt: () => ringDoorbell(bells, guestThread),
   });
+  if (ctx.vsockSocket !== null) {
+    host = new HostVsock({
+      path: ctx.vsockSocket,
+      guestCid: spec.cid,
+      deliver: (hh, p) => device.deliver(hh, p) !== "busy",
+      wake: () => ringDoorbell(bells, ctx.thread),
+      now: () => performance.now(),
+    });
+  }
   const h = emptyHeader();
   let busy = false;
   let faultReported = false;
@@ -136,6 +153,7 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
       }
       if (transport.isLive() && device.fault === null) {
         while (rsts.length > 0 && device.deliver(rsts[0], null) !== "busy") rsts.shift();
+        if (host !== null && host.pump()) work = true;
         const tx = device.transmit(256);
         if (tx.sent + tx.dropped > 0) work = true;
         if (receive() > 0) work = true;
@@ -174,14 +192,14 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
       } else if (txq && txq.enableNotifications()) {
         pending = true;
       }
-      if (device.pendingRx > 0 || rsts.length > 0) {
+      if (device.pendingRx > 0 || rsts.length > 0 || (host?.pendingOut ?? 0) > 0) {
         // Packets wait for RX buffers: the guest's RX kick wakes us.
         if (rxq && rxq.enableNotifications()) pending = true;
       }
       if (inn && !inn.prepareSleep() && !busy) pending = true;
       return pending;
     },
-    nextTimerMs: () => Infinity,
+    nextTimerMs: () => (host !== null && host.sockets.size > 0 ? 100 : Infinity),
     periodic: (stats) => {
       stats.setAll("vsock_", { rstDropped });
     },

@@ -1,0 +1,368 @@
+/**
+ * The host end of a VM's vsock device: the host is CID 2, as in Firecracker and
+ * cloud-hypervisor, and speaks Firecracker's hybrid-vsock protocol over Unix sockets so that
+ * their users' scripts work unchanged.
+ *
+ * - **Host-initiated**: the VM's `vsock.sock` listens; a client connects and writes
+ *   `CONNECT <port>\n` (at most 32 bytes, the word case-insensitive, as Firecracker's muxer
+ *   reads it). The host opens a stream connection to the guest's port; once the guest accepts,
+ *   the client reads `OK <hostport>\n` and then the socket is a byte stream to the guest. A bad
+ *   line, or a guest port nobody listens on (the guest answers RST), closes the client's socket.
+ * - **Guest-initiated**: a guest connecting to CID 2 port P reaches a Unix socket listening at
+ *   `vsock.sock_P` (created by host software); no such socket: the guest gets RST.
+ *
+ * Flow control is the vsock credit end to end: host→guest bytes are read from the Unix socket
+ * only while the guest grants credit, and guest→host bytes are taken from the connection (which
+ * returns credit to the guest) only as fast as the Unix socket accepts them, so a slow host
+ * reader stalls the guest's sender and never grows a queue in the device.
+ *
+ * Who calls it: the vsock kind's host slice (`vsock.ts`) in the device worker routes every packet
+ * the guest sends to CID 2 here (`handle`), calls `pump` on every pass (queued packets into the
+ * device, deadlines) and `close` at the end. The Unix-socket I/O runs as promises on the same
+ * worker's event loop, which the worker's loop returns to between batches; every step that
+ * queues a packet rings the worker's own doorbell (`wake`). Runs on the device worker's thread.
+ *
+ * @module
+ */
+
+import {
+  type Connection,
+  type ConnectionState,
+  VsockCid,
+  type VsockHeader,
+  VsockOp,
+  VsockShutdown,
+  VsockSockets,
+} from "../../../devices/vsock/mod.ts";
+
+/** Longest `CONNECT <port>\n` line read (Firecracker's muxer reads at most 32 bytes). */
+export const MAX_CONNECT_LINE = 32;
+
+/** Bytes moved per Unix-socket read or write. */
+const IO_CHUNK = 64 * 1024;
+
+/** Construction options of {@linkcode HostVsock}. */
+export interface HostVsockOptions {
+  /** The Unix socket the host listens on (`…/vsock.sock`); `path_PORT` for guest-initiated. */
+  path: string;
+  /** The guest's CID. */
+  guestCid: number;
+  /** Hand one packet to the device for the guest; false when it is full (retried later). */
+  deliver: (h: Readonly<VsockHeader>, payload: Uint8Array | null) => boolean;
+  /** Wake the worker's loop (a packet is queued, or credit was returned). */
+  wake: () => void;
+  /** Clock in ms (REQUEST and close deadlines). */
+  now: () => number;
+  /** Host-side counters (`VsockDriverCounter` layout) or none. */
+  counters?: Float64Array;
+}
+
+/**
+ * Parse a `CONNECT <port>\n` line the way Firecracker's muxer does: two whitespace-separated
+ * words, the first `connect` in any case, the second a u32; null when it is not one.
+ *
+ * @example
+ * ```ts
+ * import { parseConnectLine } from "./vsock_host.ts";
+ * parseConnectLine("CONNECT 52"); // 52
+ * parseConnectLine("HELLO 52"); // null
+ * ```
+ */
+export function parseConnectLine(line: string): number | null {
+  const words = line.trim().split(/\s+/);
+  if (words.length !== 2 || words[0].toLowerCase() !== "connect") return null;
+  if (!/^[0-9]{1,10}$/.test(words[1])) return null;
+  const port = Number(words[1]);
+  return port <= 0xffffffff ? port : null;
+}
+
+/** A wake-up that loops await (readable, writable): every waiter resumes on `fire`. */
+class Signal {
+  private waiters: (() => void)[] = [];
+  /** Resume every pending wait. */
+  fire(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const r of w) r();
+  }
+  /** Wait for the next `fire`. */
+  wait(): Promise<void> {
+    return new Promise((r) => this.waiters.push(r));
+  }
+}
+
+/**
+ * The host's vsock endpoint of one VM (CID 2).
+ *
+ * @example
+ * ```ts ignore
+ * import { HostVsock } from "./vsock_host.ts";
+ * const host = new HostVsock({ path: "/tmp/lab/a/vsock.sock", guestCid: 3,
+ *   deliver: (h, p) => device.deliver(h, p) !== "busy", wake, now: () => performance.now() });
+ * // in the worker's pump: host.pump(); for a guest packet to CID 2: host.handle(h, payload)
+ * ```
+ */
+export class HostVsock {
+  /** The host's socket table (CID 2). */
+  readonly sockets: VsockSockets;
+  private readonly o: HostVsockOptions;
+  private listener: Deno.UnixListener | null = null;
+  private readonly clients = new Set<Deno.UnixConn>();
+  private closed = false;
+
+  /** Listen on `path` (a stale socket file there is removed first). */
+  constructor(o: HostVsockOptions) {
+    this.o = o;
+    this.sockets = new VsockSockets({
+      cid: VsockCid.HOST,
+      sink: { send: (h, p) => o.deliver(h, p) },
+      now: o.now,
+      counters: o.counters,
+    });
+    try {
+      Deno.removeSync(o.path);
+    } catch {
+      // None there.
+    }
+    this.listener = Deno.listen({ transport: "unix", path: o.path });
+    Deno.chmodSync(o.path, 0o600);
+    void this.acceptLoop(this.listener);
+  }
+
+  /** A packet from the guest to CID 2 (header and payload valid during the call). */
+  handle(h: Readonly<VsockHeader>, payload: Uint8Array | null): void {
+    if (h.op === VsockOp.REQUEST && !this.closed) this.offerGuestConnect(h.dstPort);
+    this.sockets.handle(h, payload);
+    this.o.wake();
+  }
+
+  /** Move queued packets into the device and expire deadlines; true if anything moved. */
+  pump(): boolean {
+    const expired = this.sockets.tick();
+    return this.sockets.flush() > 0 || expired > 0;
+  }
+
+  /** Packets waiting for room in the device. */
+  get pendingOut(): number {
+    return this.sockets.pendingOut;
+  }
+
+  /** Stop listening and close every client (the socket files are removed). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.listener?.close();
+    } catch {
+      // Closed already.
+    }
+    this.listener = null;
+    for (const c of this.clients) closeQuietly(c);
+    this.clients.clear();
+    try {
+      Deno.removeSync(this.o.path);
+    } catch {
+      // Gone already.
+    }
+  }
+
+  private async acceptLoop(listener: Deno.UnixListener): Promise<void> {
+    try {
+      for await (const conn of listener) {
+        if (this.closed) {
+          closeQuietly(conn);
+          break;
+        }
+        this.clients.add(conn);
+        void this.serveClient(conn).finally(() => {
+          this.clients.delete(conn);
+          closeQuietly(conn);
+        });
+      }
+    } catch {
+      // The listener was closed.
+    }
+  }
+
+  /** A host-initiated connection: the CONNECT line, then the bridge. */
+  private async serveClient(unix: Deno.UnixConn): Promise<void> {
+    const line = await readLine(unix, MAX_CONNECT_LINE);
+    const port = line === null ? null : parseConnectLine(line);
+    if (port === null || this.closed) return; // Firecracker drops the connection
+    let conn: Connection;
+    try {
+      conn = this.sockets.connect(this.o.guestCid, port);
+    } catch {
+      return; // no free port or too many connections: drop, as for a bad line
+    }
+    this.o.wake();
+    await this.bridge(unix, conn, `OK ${conn.localPort}\n`);
+  }
+
+  /**
+   * A guest-initiated REQUEST to port `port`: if host software listens at `path_PORT`, accept
+   * and bridge to it; otherwise the socket table refuses with RST (no listener).
+   */
+  private offerGuestConnect(port: number): void {
+    const target = `${this.o.path}_${port}`;
+    try {
+      if (!Deno.statSync(target).isSocket) return;
+    } catch {
+      return;
+    }
+    this.sockets.listen(port, (conn) => {
+      this.sockets.unlisten(port); // the next REQUEST checks the socket file again
+      void Deno.connect({ transport: "unix", path: target }).then(
+        (unix) => {
+          if (this.closed) {
+            closeQuietly(unix);
+            conn.reset("aborted");
+            return;
+          }
+          this.clients.add(unix);
+          return this.bridge(unix, conn, null).finally(() => {
+            this.clients.delete(unix);
+            closeQuietly(unix);
+          });
+        },
+        () => {
+          conn.reset("refused"); // nobody accepts on path_PORT any more
+          this.o.wake();
+        },
+      );
+    });
+  }
+
+  /**
+   * Copy bytes both ways between a Unix socket and a vsock connection until both directions
+   * end (or either side resets); `greeting` is written once the guest accepted.
+   */
+  private async bridge(unix: Deno.UnixConn, conn: Connection, greeting: string | null) {
+    const readable = new Signal();
+    const writable = new Signal();
+    const connected = new Signal();
+    let onClosed!: () => void;
+    const closed = new Promise<void>((r) => onClosed = r);
+    conn.onEvent = (e) => {
+      if (e === "connected") connected.fire();
+      else if (e === "readable") readable.fire();
+      else if (e === "writable") writable.fire();
+      else {
+        // closed: wake everyone.
+        onClosed();
+        connected.fire();
+        readable.fire();
+        writable.fire();
+      }
+    };
+    if (conn.state === "connecting") await connected.wait();
+    if (conn.state !== "established") return; // refused (unbound port) or timed out
+    if (greeting !== null && !(await writeAll(unix, new TextEncoder().encode(greeting)))) {
+      conn.reset("aborted");
+      this.o.wake();
+      return;
+    }
+    const wake = this.o.wake;
+    // Guest → host: take bytes only as fast as the Unix socket accepts them (returns credit).
+    const down = (async () => {
+      const buf = new Uint8Array(IO_CHUNK);
+      for (;;) {
+        const n = conn.read(buf);
+        if (n > 0) {
+          wake(); // a CREDIT_UPDATE may be queued
+          if (!(await writeAll(unix, buf.subarray(0, n)))) return false;
+          continue;
+        }
+        if (conn.state === "closed" || conn.peerDone) break;
+        await readable.wait();
+      }
+      try {
+        await unix.closeWrite();
+      } catch {
+        // Closed already.
+      }
+      return conn.state !== "closed" || conn.closeReason === "done";
+    })();
+    // Host → guest: read from the Unix socket only while the guest grants credit.
+    const up = (async () => {
+      const buf = new Uint8Array(IO_CHUNK);
+      for (;;) {
+        if (conn.state !== "established") return;
+        let n: number | null;
+        try {
+          n = await unix.read(buf);
+        } catch {
+          n = null;
+        }
+        if (n === null) {
+          conn.shutdown(VsockShutdown.SEND);
+          wake();
+          return;
+        }
+        for (let off = 0; off < n;) {
+          if (conn.state !== "established") return;
+          const k = conn.write(buf, off, n - off);
+          off += k;
+          if (k > 0) wake();
+          if (off < n) await writable.wait();
+        }
+      }
+    })();
+    // A reset (not an orderly close) ends both directions at once: closing the Unix socket
+    // unblocks a pending read or write.
+    void closed.then(() => {
+      if (conn.closeReason !== "done") closeQuietly(unix);
+    });
+    await down;
+    if (stateOf(conn) !== "closed") {
+      // The guest has nothing more to send; end our side once the host side ends too.
+      await up;
+      conn.close();
+      wake();
+    }
+    closeQuietly(unix);
+    await up;
+  }
+}
+
+/** Read one `\n`-terminated line of at most `max` bytes, byte by byte; null on EOF or error. */
+async function readLine(unix: Deno.UnixConn, max: number): Promise<string | null> {
+  const one = new Uint8Array(1);
+  const bytes: number[] = [];
+  while (bytes.length < max) {
+    let n: number | null;
+    try {
+      n = await unix.read(one);
+    } catch {
+      return null;
+    }
+    if (n === null) return null;
+    if (n === 0) continue;
+    if (one[0] === 0x0a) return new TextDecoder().decode(new Uint8Array(bytes));
+    bytes.push(one[0]);
+  }
+  return null;
+}
+
+/** Write every byte; false when the socket is gone. */
+async function writeAll(unix: Deno.UnixConn, data: Uint8Array): Promise<boolean> {
+  try {
+    for (let off = 0; off < data.length;) off += await unix.write(data.subarray(off));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A connection's state, read afresh (awaits change it behind the type checker's back). */
+function stateOf(conn: Connection): ConnectionState {
+  return conn.state;
+}
+
+function closeQuietly(c: Deno.Conn | Deno.Listener): void {
+  try {
+    c.close();
+  } catch {
+    // Closed already.
+  }
+}
