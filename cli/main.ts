@@ -16,6 +16,7 @@ import { dashboardCommand } from "./dashboard_command.ts";
 import { drillCommand } from "./drill.ts";
 import { graphCommand } from "./graph.ts";
 import { pingallCommand } from "./pingall.ts";
+import { vsockCommand } from "./vsock.ts";
 import { EXIT_CODES, formatError, toVlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit, configureCommandTree } from "./usage.ts";
@@ -56,6 +57,7 @@ export function createProgram(): Command {
   for (const c of labCommands()) program.addCommand(c);
   program.addCommand(graphCommand());
   program.addCommand(pingallCommand());
+  program.addCommand(vsockCommand());
   program.addCommand(dashboardCommand());
   program.addCommand(benchCommand());
   program.addCommand(drillCommand());

@@ -154,6 +154,21 @@ Deno.test("release removes the files vlab wrote and the folder, once", async () 
   });
 });
 
+Deno.test("release removes each VM's folder holding only its vsock.sock, keeps host software's files", async () => {
+  await withStateDir((root) => {
+    const { hold } = liveLab("pair");
+    for (const vm of ["a", "b"]) {
+      Deno.mkdirSync(`${root}/pair/${vm}`);
+      Deno.writeTextFileSync(`${root}/pair/${vm}/vsock.sock`, "");
+    }
+    Deno.writeTextFileSync(`${root}/pair/b/vsock.sock_6000`, ""); // a host program's listener
+    hold.release();
+    assert.equal(exists(`${root}/pair/a`), false);
+    assert.equal(exists(`${root}/pair/b/vsock.sock`), false);
+    assert.equal(exists(`${root}/pair/b/vsock.sock_6000`), true);
+  });
+});
+
 Deno.test("processState reads /proc: running, stopped by SIGSTOP, gone", async () => {
   assert.equal(processState(Deno.pid), "running");
   assert.equal(processState(await deadPid()), "gone");

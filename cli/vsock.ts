@@ -1,0 +1,140 @@
+/**
+ * `vlab vsock VM PORT [--lab NAME]`: bridge stdin and stdout to a stream connection from the
+ * host (CID 2) to port PORT of VM's vsock device, through the VM's `vsock.sock` in the lab's
+ * state folder with Firecracker's protocol (`CONNECT PORT\n`, then `OK HOSTPORT\n`), the way
+ * `socat - UNIX-CONNECT:…/vsock.sock` does after typing the line. End of stdin shuts the
+ * connection down for sending; the command ends when the guest closes its side.
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import { controlJson, resolveLab } from "../lab/client.ts";
+import type { LabStatus } from "../lab/metrics.ts";
+import { VSOCK_SOCKET } from "../lab/state.ts";
+import { quote } from "../lab/topology/quote.ts";
+import { VlabError } from "./errors.ts";
+
+/** Longest `OK <port>\n` answer read. */
+const MAX_ANSWER = 32;
+
+/**
+ * Read a vsock port argument: a decimal u32. Throws `bad-option` (exit 2).
+ *
+ * @example
+ * ```ts
+ * import { vsockPort } from "./vsock.ts";
+ * vsockPort("5000"); // 5000
+ * ```
+ */
+export function vsockPort(text: string): number {
+  if (/^[0-9]{1,10}$/.test(text) && Number(text) <= 0xffffffff) return Number(text);
+  throw new VlabError("bad-option", `Cannot use ${quote(text)} as a vsock port`, {
+    hint: "A port is a whole number from 0 to 4294967295, such as 5000",
+  });
+}
+
+/** `vlab vsock VM PORT`. */
+export function vsockCommand() {
+  return new Command("vsock")
+    .description(
+      "connect stdin/stdout to port PORT of VM's vsock from the host (CID 2), " +
+        "through the VM's vsock.sock (Firecracker's CONNECT protocol)",
+    )
+    .argument("<vm>", "the VM (it needs `vsock: { cid }`)")
+    .argument("<port>", "the guest's vsock port")
+    .option("--lab <name>", "the lab (default: the only running lab)")
+    .action(async (vm, portText, opts) => {
+      const port = vsockPort(portText);
+      const record = await resolveLab(opts.lab);
+      const status = await controlJson<LabStatus>(record, "/lab");
+      const vms = new Map(status.vms.map((v) => [v.name, v]));
+      const found = vms.get(vm);
+      if (found === undefined) {
+        throw new VlabError("unknown-vm", `Cannot connect to VM ${quote(vm)}: no such VM`, {
+          hint: `The lab's VMs: ${[...vms.keys()].join(", ")}`,
+        });
+      }
+      if (!(found.devices ?? []).some((d) => d.kind === "virtio-vsock")) {
+        throw new VlabError("unknown-vm", `Cannot connect to VM ${quote(vm)}: it has no vsock`, {
+          hint: "Give it `vsock: { cid: N }` in the topology",
+        });
+      }
+      const dir = record.socket.slice(0, record.socket.lastIndexOf("/"));
+      await bridge(`${dir}/${vm}/${VSOCK_SOCKET}`, vm, port);
+    });
+}
+
+async function bridge(path: string, vm: string, port: number): Promise<void> {
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path });
+  } catch (e) {
+    throw new VlabError("control-error", `Cannot open ${quote(path)}: ${errorText(e)}`, {
+      hint: "Check that the lab still runs with `vlab status`",
+    });
+  }
+  try {
+    await writeAll(conn, new TextEncoder().encode(`CONNECT ${port}\n`));
+    const answer = await readLine(conn);
+    if (answer === null || !/^OK [0-9]+$/.test(answer)) {
+      throw new VlabError(
+        "workload-failed",
+        `Cannot connect to vsock port ${port} of VM ${quote(vm)}: refused`,
+        {
+          hint:
+            `Start a listener there first, such as \`vlab exec ${vm} -- vsock-echo -p ${port}\``,
+        },
+      );
+    }
+    const down = (async () => {
+      const buf = new Uint8Array(64 * 1024);
+      for (;;) {
+        const n = await conn.read(buf).catch(() => null);
+        if (n === null) return;
+        await writeAll(Deno.stdout, buf.subarray(0, n));
+      }
+    })();
+    const up = (async () => {
+      const buf = new Uint8Array(64 * 1024);
+      for (;;) {
+        const n = await Deno.stdin.read(buf);
+        if (n === null) break;
+        await writeAll(conn, buf.subarray(0, n));
+      }
+      await conn.closeWrite().catch(() => {});
+    })().catch(() => {});
+    // The guest's end of the stream ends the command (stdin may never end).
+    await down;
+    void up;
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // Closed already.
+    }
+  }
+}
+
+/** One `\n`-terminated line of at most `MAX_ANSWER` bytes; null on EOF first. */
+async function readLine(conn: Deno.UnixConn): Promise<string | null> {
+  const one = new Uint8Array(1);
+  let line = "";
+  while (line.length < MAX_ANSWER) {
+    const n = await conn.read(one).catch(() => null);
+    if (n === null) return null;
+    if (n === 0) continue;
+    if (one[0] === 0x0a) return line;
+    line += String.fromCharCode(one[0]);
+  }
+  return null;
+}
+
+/** Write every byte of `data` to `w`. */
+async function writeAll(w: { write(p: Uint8Array): Promise<number> }, data: Uint8Array) {
+  for (let off = 0; off < data.length;) off += await w.write(data.subarray(off));
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

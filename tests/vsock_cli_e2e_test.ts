@@ -1,0 +1,94 @@
+/**
+ * `vlab vsock VM PORT` against a real `vlab up vsock-pair` process: stdin goes to the guest's
+ * vsock-echo and its answer comes back on stdout; a port nobody listens on, an unknown VM and a
+ * bad port fail with one clear line. Uses its own state folder (VLAB_STATE_DIR).
+ */
+
+import assert from "node:assert/strict";
+import { vlabRunArgs } from "../cli/deno_run.ts";
+
+const decoder = new TextDecoder();
+
+async function waitFor(what: string, ok: () => boolean | Promise<boolean>, ms = 30_000) {
+  const deadline = performance.now() + ms;
+  while (!(await ok())) {
+    assert.ok(performance.now() < deadline, `timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Run `vlab ARGS` with `input` on stdin, to its end. */
+async function vlab(
+  env: Record<string, string>,
+  args: string[],
+  input = "",
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: vlabRunArgs(args),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env,
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(input)).catch(() => {});
+  await w.close().catch(() => {});
+  const out = await child.output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+Deno.test({
+  name: "vlab vsock a 7 bridges stdin and stdout to a's vsock-echo; refusals are one line",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "vlab-vsock-cli-" });
+    const env = { NO_COLOR: "1", VLAB_STATE_DIR: stateDir };
+    const up = new Deno.Command(Deno.execPath(), {
+      args: vlabRunArgs(["up", "vsock-pair"]),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env,
+    }).spawn();
+    let text = "";
+    let exited = false;
+    const pipes = [up.stdout, up.stderr].map(async (s) => {
+      for await (const chunk of s) text += decoder.decode(chunk, { stream: true });
+    });
+    const status = up.status.then((s) => (exited = true, s));
+    try {
+      await waitFor('"up in"', () => /up in/.test(text) || exited);
+      assert.ok(!exited, `vlab up exited early:\n${text}`);
+      const refused = await vlab(env, ["vsock", "a", "7"], "x");
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /Cannot connect to vsock port 7 of VM "a": refused/);
+      const echo = vlab(env, ["exec", "a", "--", "vsock-echo", "-p", "7", "-t", "8"]);
+      let got = "";
+      await waitFor("an answer from a's vsock-echo", async () => {
+        const r = await vlab(env, ["vsock", "a", "7"], "hello vsock\n");
+        got = r.stdout;
+        return r.code === 0;
+      }, 15_000);
+      assert.equal(got, "hello vsock\n");
+      const unknown = await vlab(env, ["vsock", "zz", "7"]);
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /Cannot connect to VM "zz": no such VM/);
+      const bad = await vlab(env, ["vsock", "a", "70000000000"]);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /Cannot use "70000000000" as a vsock port/);
+      await vlab(env, ["down"]);
+      await echo;
+      await status;
+      // The lab's folder, with each VM's vsock.sock and its folder, is gone.
+      assert.throws(() => Deno.statSync(`${stateDir}/vsock-pair`), Deno.errors.NotFound);
+    } finally {
+      if (!exited) {
+        up.kill("SIGKILL");
+        await status;
+      }
+      await Promise.all(pipes).catch(() => {});
+      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
