@@ -448,6 +448,21 @@ export class Lab {
   }
 
   /**
+   * Make VM `vm`'s vsock device lose its connections, as a restarted backend or a migration
+   * does: every peer (VMs and the host) gets RST and the guest gets TRANSPORT_RESET on its event
+   * queue (virtio 1.2 §5.10.6.7). False when there is no such VM or it has no vsock.
+   */
+  vsockTransportReset(vm: string): boolean {
+    const spec = this.plan.vms.find((v) => v.name === vm);
+    const dev = spec?.devices.find((d) => d.kind === "vsock");
+    const w = this.#workers.find((x) => x.owner === vm && x.kind === "device");
+    if (dev === undefined || w === undefined) return false;
+    w.worker.postMessage({ type: "transport-reset", device: dev.index } satisfies ToWorker);
+    this.events.emit("vsock-transport-reset", vm);
+    return true;
+  }
+
+  /**
    * Capture both directions of a link: `onRecords` receives pcap records (without the global
    * header) as they are drained. Several captures of one link each get every frame; `onEnd`
    * is called if the lab stops first. Returns the function that stops the capture.

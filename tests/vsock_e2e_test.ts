@@ -17,7 +17,9 @@ import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
 
 const FILE = new URL("../topologies/vsock-pair.yaml", import.meta.url);
-const BYTES = 4 << 20;
+/** The issue's 256 MiB (about 5 s here); `VLAB_VSOCK_STREAM_MIB` picks another size. */
+const STREAM_MIB = Number(Deno.env.get("VLAB_VSOCK_STREAM_MIB") ?? "256");
+const BYTES = STREAM_MIB * (1 << 20);
 
 async function startPair(): Promise<Lab> {
   const t = parseTopology(Deno.readTextFileSync(FILE), "topologies/vsock-pair.yaml");
@@ -26,12 +28,12 @@ async function startPair(): Promise<Lab> {
 }
 
 Deno.test({
-  name: "vsock-pair: a streams 4 MiB to b's vsock-sink, checksum equal, nothing lost",
+  name: `vsock-pair: a streams ${STREAM_MIB} MiB to b's vsock-sink, checksum equal, nothing lost`,
   ...LAB_TEST,
   fn: async () => {
     const lab = await startPair();
     try {
-      const sink = lab.exec("b", ["vsock-sink", "-p", "5000", "-t", "12"]);
+      const sink = lab.exec("b", ["vsock-sink", "-p", "5000", "-t", "60"]);
       // The sink listens once its exec reached b's worker: retry the connect until then.
       const sent = await waitForValue("a connection to b's vsock-sink", async () => {
         const r = await lab.exec("a", ["vsock-send", "4", "5000", "-b", String(BYTES)]);
@@ -134,6 +136,53 @@ Deno.test({
       assert.equal(again.bytes, 1000);
       const e = await echo;
       assert.ok(e.ok, e.ok ? "" : e.message);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+/** A VM's vsock device in the snapshot. */
+function vsockOf(lab: Lab, vm: string) {
+  return takeSnapshot(lab).vms.find((v) => v.name === vm)!.devices
+    .find((x) => x.kind === "virtio-vsock")!;
+}
+
+Deno.test({
+  name: "vsock-pair: a transport reset of a's device mid-stream gives a TRANSPORT_RESET and b RST",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startPair();
+    try {
+      const sink = lab.exec("b", ["vsock-sink", "-p", "5000", "-t", "30"]);
+      const big = ["vsock-send", "4", "5000", "-b", String(1 << 30)];
+      let send = lab.exec("a", big);
+      let sendDone = false;
+      void send.then(() => sendDone = true);
+      // The sink listens once its exec reached b: send again until bytes flow.
+      await waitForValue("bytes flowing from a to b", () => {
+        if ((vsockOf(lab, "b").driverCounters.rxBytes ?? 0) > 1 << 20) return true;
+        if (sendDone) {
+          sendDone = false;
+          send = lab.exec("a", big);
+          void send.then(() => sendDone = true);
+        }
+        return null;
+      }, 10_000);
+      assert.equal(vsockOf(lab, "a").driverCounters.transportResets, 0);
+      assert.ok(lab.vsockTransportReset("a"));
+      const sent = await send;
+      assert.ok(!sent.ok, "the stream went on past the transport reset");
+      assert.match(sent.message, /ended after [0-9]+ of 1073741824 bytes: transport-reset/);
+      const got = await sink;
+      assert.ok(got.ok, got.ok ? "" : got.message);
+      const s = got.result as VsockSinkResult;
+      assert.equal(s.complete, false);
+      assert.equal(s.closeReason, "reset");
+      assert.equal(s.mismatches, 0);
+      assert.equal(vsockOf(lab, "a").driverCounters.transportResets, 1);
+      assert.ok(vsockOf(lab, "b").driverCounters.rstReceived >= 1);
+      assert.equal(lab.vsockTransportReset("nope"), false);
     } finally {
       await lab.stop();
     }

@@ -87,6 +87,9 @@ export type ToWorker =
   | { type: "cancel"; id: number }
   | { type: "inspect"; id: number }
   | { type: "link"; device: number; up: boolean }
+  /** A vsock device loses its connections (a restarted backend, a migration): it sends RST to
+   * every peer and TRANSPORT_RESET to its guest (virtio 1.2 §5.10.6.7). */
+  | { type: "transport-reset"; device: number }
   /** A switch port's link went down or up: a down port sends nothing (switch workers). */
   | { type: "port-link"; link: string; up: boolean }
   /** Change the impairment of the ring this worker produces into (netem's `change`). */

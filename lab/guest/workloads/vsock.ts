@@ -70,6 +70,9 @@ export interface VsockSinkResult {
   mismatches: number;
   /** Whether the stream ended with SHUTDOWN (not a reset or the deadline). */
   complete: boolean;
+  /** Why the connection closed ("done", "reset", "transport-reset", …); null: still open or
+   * never accepted. */
+  closeReason: string | null;
   /** Seconds from accepted to end of stream. */
   seconds: number;
   /** Payload throughput. */
@@ -253,6 +256,7 @@ export async function runVsockSink(
     checksum: hash,
     mismatches,
     complete: ended,
+    closeReason: conn === null ? null : (conn as Connection).closeReason,
     seconds,
     gbitPerSecond: gbit(bytes, seconds),
     text: `vsock-sink on port ${req.port}: ${bytes} bytes in ${seconds.toFixed(3)} s, ` +

@@ -205,6 +205,10 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
     },
     control: (m) => {
       if (m.type === "link" && m.device === spec.index) linkUp = m.up;
+      if (m.type === "transport-reset" && m.device === spec.index) {
+        device.transportReset(); // RST to every peer (and the host), TRANSPORT_RESET to the guest
+        ringDoorbell(bells, ctx.thread);
+      }
     },
   };
 }
