@@ -10,6 +10,7 @@
  */
 
 import { netCommand } from "./bench_net.ts";
+import { benchVsockCommand } from "./bench_vsock.ts";
 import { Command, Option } from "@commander-js/extra-typings";
 import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "../lab/bench/rings.ts";
 import { renderRingsChart } from "../lab/bench/chart.ts";
@@ -174,6 +175,7 @@ export function benchCommand(runtime: BenchRuntime = denoBenchRuntime()): Comman
   const bench = new Command("bench").description("measure parts of the lab");
   bench.addCommand(ringsCommand(runtime));
   bench.addCommand(netCommand());
+  bench.addCommand(benchVsockCommand());
   return bench;
 }
 

@@ -1,0 +1,87 @@
+/**
+ * `vlab bench vsock`: VM-to-VM vsock stream throughput against a Unix-socket reference,
+ * connection set-up rate and one-byte round trip (see `lab/bench/vsock.ts`).
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import {
+  DEFAULT_VSOCK_OPTIONS,
+  formatVsockReport,
+  runVsockBench,
+  type VsockBenchOptions,
+} from "../lab/bench/vsock.ts";
+import { VlabError } from "./errors.ts";
+import { stderrProgressLine, writeAll } from "./progress.ts";
+
+const encoder = new TextEncoder();
+
+/** One integer option within [min, max]; throws a usage error naming the option. */
+function intOption(option: string, text: string, min: number, max: number): number {
+  const v = Number(text);
+  if (!/^[0-9]+$/.test(text) || v < min || v > max) {
+    throw new VlabError(
+      "bad-option",
+      `${option} must be an integer from ${min} to ${max}, got "${text}"`,
+      { hint: `For example ${option} ${min}` },
+    );
+  }
+  return v;
+}
+
+/**
+ * Parse the options of `vlab bench vsock`.
+ *
+ * @example
+ * ```ts
+ * import { parseVsockBenchOptions } from "./bench_vsock.ts";
+ * parseVsockBenchOptions({ bytes: "1048576", runs: "1", connections: "10", pings: "10" }).runs; // 1
+ * ```
+ */
+export function parseVsockBenchOptions(
+  raw: { bytes: string; runs: string; connections: string; pings: string },
+): VsockBenchOptions {
+  return {
+    bytes: intOption("--bytes", raw.bytes, 1, 16 * 2 ** 30),
+    runs: intOption("--runs", raw.runs, 1, 50),
+    connections: intOption("--connections", raw.connections, 1, 100_000),
+    pings: intOption("--pings", raw.pings, 1, 1_000_000),
+  };
+}
+
+/** The `vsock` subcommand of `vlab bench`. */
+export function benchVsockCommand(): Command {
+  const d = DEFAULT_VSOCK_OPTIONS;
+  return new Command("vsock")
+    .description(
+      "measure vsock: VM-to-VM stream Gbit/s (64 KiB writes) beside a Unix-socket stream " +
+        "between two host processes (ratio), connection set-up rate, one-byte round trip",
+    )
+    .option("--bytes <n>", "bytes per stream run", String(d.bytes))
+    .option("--runs <n>", "runs per figure (medians are reported)", String(d.runs))
+    .option("--connections <n>", "connections per set-up run", String(d.connections))
+    .option("--pings <n>", "one-byte round trips per run", String(d.pings))
+    .option("--json", "print the report as JSON")
+    .action(async (raw) => {
+      const options = parseVsockBenchOptions(raw);
+      const line = stderrProgressLine();
+      let report;
+      try {
+        report = await runVsockBench(options, line.progress);
+      } catch (error) {
+        throw new VlabError(
+          "bench-failed",
+          `Cannot run bench vsock: ${error instanceof Error ? error.message : String(error)}`,
+          {
+            hint: "Run it again with VLAB_DEBUG=1, or measure less (--bytes, --runs)",
+            cause: error,
+          },
+        );
+      } finally {
+        line.done();
+      }
+      const text = raw.json ? JSON.stringify(report, null, 2) : formatVsockReport(report);
+      await writeAll(Deno.stdout, encoder.encode(text + "\n"));
+    }) as unknown as Command;
+}
