@@ -30,6 +30,7 @@ import { directionCounter, DROP_LABELS, impairPrefix, WAIT_LABELS } from "./link
 import { takeSnapshot } from "./snapshot.ts";
 import { DoorbellWord } from "./wire/doorbell.ts";
 import { snake } from "./wire/stats.ts";
+import type { VsockConnTable } from "../devices/vsock/conn_table.ts";
 
 const STATUS_BITS = [
   "ACKNOWLEDGE",
@@ -195,6 +196,7 @@ export function prometheusMetrics(lab: Lab): string {
         const name = `vlab_${slot.kind}_driver_${metricPart(k)}_total`;
         m.counter(name, `${d.kind} guest driver: ${k}`, l, value);
       }
+      if (d.connections) connectionMetrics(m, dev, d.connections);
       m.gauge("vlab_device_status", "The device status byte", dev, d.status);
       for (const bit of STATUS_BITS) {
         const on = d.statusNames.includes(bit) ? 1 : 0;
@@ -297,4 +299,40 @@ export function prometheusMetrics(lab: Lab): string {
   }
   workerStatMetrics(m, base, workers, consumed);
   return m.text();
+}
+
+/** A vsock device's published connections: bytes each way, credit stalls, credit left. */
+function connectionMetrics(
+  m: MetricFamilies,
+  dev: Record<string, string>,
+  t: VsockConnTable,
+): void {
+  m.gauge("vlab_vsock_connections", "Open connections of the vsock device", dev, t.total);
+  for (const c of t.rows) {
+    const l = {
+      ...dev,
+      guest_port: String(c.guestPort),
+      peer_cid: String(c.peerCid),
+      peer_port: String(c.peerPort),
+    };
+    const bytes = "Payload bytes of one vsock connection (the busiest 16 are listed)";
+    m.counter("vlab_vsock_connection_bytes_total", bytes, {
+      ...l,
+      direction: "from_guest",
+    }, c.bytesFromGuest);
+    m.counter("vlab_vsock_connection_bytes_total", bytes, {
+      ...l,
+      direction: "to_guest",
+    }, c.bytesToGuest);
+    m.counter(
+      "vlab_vsock_connection_credit_stalls_total",
+      "Guest packets of one connection that used up the peer's credit",
+      l,
+      c.creditStalls,
+    );
+    const credit = "Credit left, bytes: side=peer what the guest may send, " +
+      "side=guest what the device may queue for the guest";
+    m.gauge("vlab_vsock_connection_credit_bytes", credit, { ...l, side: "peer" }, c.peerCredit);
+    m.gauge("vlab_vsock_connection_credit_bytes", credit, { ...l, side: "guest" }, c.guestCredit);
+  }
 }

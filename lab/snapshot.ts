@@ -235,6 +235,7 @@ const deviceSnapshot = (lab: Lab) => (v: DeviceViews): DeviceSnapshot => {
     queues: device.queues.map((q, i) => queueSnapshot(v, i, q.name, queueLayout(regs, q.layout))),
     counters: readCounters(ctl.deviceCounters, kind.deviceCounters),
     driverCounters: readCounters(ctl.driverCounters, kind.driverCounters),
+    ...(kind.connections ? { connections: kind.connections(ctl.deviceCounters) } : {}),
   };
 };
 

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { VsockConnTable } from "../devices/vsock/conn_table.ts";
+
 import type { LabEvent } from "./events.ts";
 
 /** What the dashboard shows for a VM. */
@@ -91,6 +93,8 @@ export interface DeviceSnapshot {
   counters: Record<string, number>;
   /** The guest driver's counters (`NetDriverCounter` names, cumulative). */
   driverCounters: Record<string, number>;
+  /** Its connections with their credit (vsock only; the busiest, about once a second). */
+  connections?: VsockConnTable;
 }
 
 /** One VM. */

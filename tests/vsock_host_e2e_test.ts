@@ -11,6 +11,7 @@ import { Lab } from "../lab/lab.ts";
 import { planLab } from "../lab/plan.ts";
 import { parseTopology } from "../lab/topology/load.ts";
 import { takeSnapshot } from "../lab/snapshot.ts";
+import { prometheusMetrics } from "../lab/prometheus.ts";
 import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import {
   fnv1a,
@@ -132,6 +133,23 @@ Deno.test({
           .find((x) => x.kind === "virtio-vsock")!;
         return (d.driverCounters.creditStalls ?? 0) > 0 ? true : null;
       }, 10_000);
+      // The stalled connection is published with no credit left, in the snapshot and /metrics.
+      const row = await waitForValue("a's connection to 2:6000 published out of credit", () => {
+        const d = takeSnapshot(lab).vms.find((v) => v.name === "a")!.devices
+          .find((x) => x.kind === "virtio-vsock")!;
+        const r = d.connections?.rows.find((r) => r.peerCid === 2 && r.peerPort === 6000);
+        return r !== undefined && r.peerCredit === 0 ? r : null;
+      }, 5000);
+      assert.ok(row.bytesFromGuest >= 256 * 1024, `${row.bytesFromGuest} bytes sent`);
+      assert.equal(row.state, "established");
+      assert.match(
+        prometheusMetrics(lab),
+        new RegExp(
+          `^vlab_vsock_connection_credit_bytes\\{[^}]*vm="a",device="vsock0",` +
+            `guest_port="${row.guestPort}",peer_cid="2",peer_port="6000",side="peer"\\} 0$`,
+          "m",
+        ),
+      );
       let got = 0;
       let sum = FNV_BASIS;
       let mismatches = 0;

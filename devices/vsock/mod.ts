@@ -6,6 +6,7 @@
  * @module
  */
 export * from "./config.ts";
+export * from "./conn_table.ts";
 export * from "./connection.ts";
 export { ConnTrack, type TrackedConnection, Verdict } from "./conntrack.ts";
 export {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { VsockConnTable } from "../../devices/vsock/conn_table.ts";
+
 /** Counter indices of one queue in its device's counters (the Queues panel's columns). */
 export interface QueueCounterIndices {
   /** Chains the device took from the queue (null: the kind does not count it). */
@@ -29,6 +31,9 @@ export interface LabKind {
   deviceCounters: Readonly<Record<string, number>>;
   /** Driver counter names → slot index. */
   driverCounters: Readonly<Record<string, number>>;
+  /** The device's published connections (vsock), read from its counter words; none: no such
+   * table. */
+  connections?: (deviceCounters: Float64Array) => VsockConnTable;
   /** Per queue, by queue index: which device counters describe it. */
   queueCounters: ReadonlyArray<QueueCounterIndices>;
 }

@@ -9,6 +9,8 @@
  */
 
 import {
+  readConnTable,
+  VSOCK_CONN_TABLE_WORDS,
   VSOCK_COUNTER_COUNT,
   VSOCK_DRIVER_COUNTER_COUNT,
   VsockCounter,
@@ -41,7 +43,8 @@ export function vsockDeviceSpec(vsock: VsockSpec, index: number): VsockDeviceSpe
     name: VSOCK_DEVICE_NAME,
     index,
     queues: VSOCK_QUEUE_NAMES.map((name) => ({ name, layout: "split", size: VSOCK_QUEUE_SIZE })),
-    deviceCounters: VSOCK_COUNTER_COUNT,
+    // The counters, then the connection table (`devices/vsock/conn_table.ts`).
+    deviceCounters: VSOCK_COUNTER_COUNT + VSOCK_CONN_TABLE_WORDS,
     driverCounters: VSOCK_DRIVER_COUNTER_COUNT,
     cid: vsock.cid,
     peerCid: -1,
@@ -59,6 +62,7 @@ export const VSOCK_KIND: LabKind = {
   ),
   deviceCounters: VsockCounter,
   driverCounters: VsockDriverCounter,
+  connections: (words) => readConnTable(words.subarray(VSOCK_COUNTER_COUNT)),
   queueCounters: [
     {
       requests: VsockCounter.rxPackets,

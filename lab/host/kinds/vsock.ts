@@ -17,6 +17,7 @@ import {
   emptyHeader,
   encodeHeader,
   rstFor,
+  VSOCK_COUNTER_COUNT,
   VSOCK_HDR_SIZE,
   type VsockBackend,
   VsockCid,
@@ -25,6 +26,7 @@ import {
   type VsockHeader,
   VsockOp,
   VsockQueue,
+  writeConnTable,
 } from "../../../devices/vsock/mod.ts";
 import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
@@ -114,6 +116,7 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
       now: () => performance.now(),
     });
   }
+  const connTable = ctl.deviceCounters.subarray(VSOCK_COUNTER_COUNT);
   const h = emptyHeader();
   let busy = false;
   let faultReported = false;
@@ -202,6 +205,7 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
     nextTimerMs: () => (host !== null && host.sockets.size > 0 ? 100 : Infinity),
     periodic: (stats) => {
       stats.setAll("vsock_", { rstDropped });
+      writeConnTable(connTable, device.connections());
     },
     control: (m) => {
       if (m.type === "link" && m.device === spec.index) linkUp = m.up;
