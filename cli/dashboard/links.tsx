@@ -2,7 +2,8 @@
  * The Links panel: each link with its state, and each direction's frames/s and bytes/s, its drops
  * by cause (loss, queue limit, full ring, link down, too big, …) and corrupted frames as totals
  * with their rate, the times frames waited (for an RX buffer, for the link: not drops), and the
- * impairment in force; then each switch with its counters. Below 120 columns a direction takes
+ * impairment in force; then each switch with its counters, then each vsock device's connections
+ * with their credit (`vsock_conns.tsx`). Below 120 columns a direction takes
  * two or three lines.
  *
  * @module
@@ -21,6 +22,7 @@ import { fitLine, type Line, Lines, lineWidth, type Seg, seg, windowStart } from
 /** Columns before the drops cell: indent, direction, frames/s, bytes/s and their gaps. */
 const FIXED_WIDTH = 4 + 22 + 1 + 8 + 1 + 11 + 2;
 import type { DirectionRates, Rates } from "./rates.ts";
+import { vsockConnLines } from "./vsock_conns.tsx";
 
 /** Props of `<LinksPanel>` and `linksLines`. */
 export interface LinksProps {
@@ -170,6 +172,7 @@ export function linksLines(props: LinksProps): Line[] {
     });
     body.push(counters);
   }
+  body.push(...vsockConnLines(snapshot, width));
   const bodyHeight = Math.max(0, props.height - 1);
   const start = windowStart(body.length, bodyHeight, selectedLine);
   return [header, ...body.slice(start, start + bodyHeight)];
