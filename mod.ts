@@ -195,7 +195,11 @@ export type {
   VmDisplayState,
   VmSnapshot,
 } from "./lab/snapshot_types.ts";
-export type { VsockConnectionRow, VsockConnTable } from "./devices/vsock/conn_table.ts";
+export type {
+  VsockConnectionRow,
+  VsockConnState,
+  VsockConnTable,
+} from "./devices/vsock/conn_table.ts";
 export { EventLog } from "./lab/events.ts";
 export { LinkRing, type LinkRingCounters } from "./lab/host/link_ring.ts";
 export type { TapCounters } from "./lab/host/tap.ts";

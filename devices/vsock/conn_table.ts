@@ -43,7 +43,10 @@ export const VSOCK_CONN_ROW_WORDS = 9;
 /** Words of the whole table (header and rows). */
 export const VSOCK_CONN_TABLE_WORDS = 3 + VSOCK_CONN_ROWS * VSOCK_CONN_ROW_WORDS;
 
-const STATES = ["guest-connecting", "peer-connecting", "established"] as const;
+/** A published connection's state (the row's `state` word is its index here). */
+export type VsockConnState = "guest-connecting" | "peer-connecting" | "established";
+
+const STATES: readonly VsockConnState[] = ["guest-connecting", "peer-connecting", "established"];
 
 /** One published connection. */
 export interface VsockConnectionRow {
@@ -54,7 +57,7 @@ export interface VsockConnectionRow {
   /** The peer's port. */
   peerPort: number;
   /** Who connects, or established. */
-  state: (typeof STATES)[number];
+  state: VsockConnState;
   /** Payload bytes guest → peer. */
   bytesFromGuest: number;
   /** Payload bytes peer → guest. */
