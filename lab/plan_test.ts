@@ -16,6 +16,7 @@ import type { Impairment, Topology } from "./topology/mod.ts";
 import { controlLayout } from "./wire/control.ts";
 import { NET_COUNTER_COUNT } from "../devices/net/metrics.ts";
 import { VSOCK_COUNTER_COUNT } from "../devices/vsock/metrics.ts";
+import { VSOCK_CONN_TABLE_WORDS } from "../devices/vsock/conn_table.ts";
 import { NET_DRIVER_COUNTER_SLOTS } from "./kinds/mod.ts";
 
 function topology(value: unknown): Topology {
@@ -353,7 +354,11 @@ Deno.test("a VM with a NIC and a vsock device lays out both slots: 2 and 3 queue
   assert.equal(a.control.devices.length, 2);
   assert.equal(a.control.devices[0].queueState.length, 2);
   assert.equal(a.control.devices[1].queueState.length, 3);
-  assert.equal(a.control.devices[1].deviceCounterCount, VSOCK_COUNTER_COUNT);
+  // The vsock counters, then its published connection table.
+  assert.equal(
+    a.control.devices[1].deviceCounterCount,
+    VSOCK_COUNTER_COUNT + VSOCK_CONN_TABLE_WORDS,
+  );
   assert.ok(a.control.devices[1].mailbox > a.control.devices[0].driverCounters);
   assert.deepEqual(a.control, controlLayout(a.devices));
   // The vsock link: two rings, each device sends into one and reads the other; peers know CIDs.
