@@ -179,3 +179,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "host vsock: a state folder too deep for a Unix socket leaves the lab running, " +
+    "logs why, and CID 2 answers RST",
+  ...LAB_TEST,
+  fn: async () => {
+    const t = parseTopology(Deno.readTextFileSync(FILE), "topologies/vsock-pair.yaml");
+    assert.ok(t.ok);
+    const root = Deno.makeTempDirSync({ prefix: "vlab-vsock-deep-" });
+    const dir = `${root}/${"d".repeat(120)}`; // sockaddr_un holds 108 bytes
+    const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000, stateDir: dir });
+    try {
+      const e = await waitForValue(
+        "the vsock-host-error event",
+        () => lab.events.recent().find((x) => x.kind === "vsock-host-error") ?? null,
+      );
+      assert.equal(e.subject, "a");
+      const r = await lab.exec("a", ["vsock-send", "2", "6000", "-b", "10"]);
+      assert.ok(!r.ok);
+      assert.match(r.message, /refused/);
+      assert.equal(lab.vmState("a"), "running");
+    } finally {
+      await lab.stop();
+      Deno.removeSync(root, { recursive: true });
+    }
+  },
+});

@@ -108,13 +108,27 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
     onInterrupt: () => ringDoorbell(bells, guestThread),
   });
   if (ctx.vsockSocket !== null) {
-    host = new HostVsock({
-      path: ctx.vsockSocket,
-      guestCid: spec.cid,
-      deliver: (hh, p) => device.deliver(hh, p) !== "busy",
-      wake: () => ringDoorbell(bells, ctx.thread),
-      now: () => performance.now(),
-    });
+    try {
+      host = new HostVsock({
+        path: ctx.vsockSocket,
+        guestCid: spec.cid,
+        deliver: (hh, p) => device.deliver(hh, p) !== "busy",
+        wake: () => ringDoorbell(bells, ctx.thread),
+        now: () => performance.now(),
+      });
+    } catch (e) {
+      // No host end (a path too long for a Unix socket, a folder not writable): the VM runs on,
+      // its packets to CID 2 get RST, and the event log says why.
+      post({
+        type: "event",
+        kind: "vsock-host-error",
+        detail: {
+          device: spec.name,
+          path: ctx.vsockSocket,
+          error: e instanceof Error ? e.message : String(e),
+        },
+      });
+    }
   }
   const connTable = ctl.deviceCounters.subarray(VSOCK_COUNTER_COUNT);
   const h = emptyHeader();
