@@ -175,6 +175,7 @@ export type {
   TopologyIssue,
   VmSpec,
   VsockLinkSpec,
+  VsockRouterSpec,
   VsockSpec,
 } from "./lab/topology/types.ts";
 export { NetCounter, NetDriverCounter } from "./devices/net/metrics.ts";

@@ -229,8 +229,10 @@ export class Lab {
           tx: this.#workerRing(this.plan.rings[p.txRing]),
         })),
         stats,
+        ...(sw.vsockCids ? { vsockCids: sw.vsockCids } : {}),
       };
-      ready.push(this.#spawn(url("./host/switch_worker.ts"), {
+      const entry = sw.vsockCids ? "./host/vsock_router_worker.ts" : "./host/switch_worker.ts";
+      ready.push(this.#spawn(url(entry), {
         thread: sw.thread,
         owner: sw.name,
         kind: "switch",

@@ -17,6 +17,7 @@ import type { DeviceSpec, NetDeviceSpec, VsockDeviceSpec } from "./wire/specs.ts
 import { netDeviceSpec, vsockDeviceSpec } from "./kinds/mod.ts";
 import { NO_IMPAIRMENT } from "./host/impair.ts";
 import { Prng } from "../devices/base/prng.ts";
+import { VsockCid } from "../devices/vsock/config.ts";
 
 /** Slots of one directed link ring. */
 export const LINK_RING_SLOTS = 512;
@@ -110,6 +111,8 @@ export interface SwitchPlan {
   portsMax: number;
   /** Its ports in order: the link, the ring it reads and the ring it writes. */
   ports: { link: string; rxRing: number; txRing: number }[];
+  /** A vsock router (`vsock_routers`), not an L2 switch: the CID of the VM on each port. */
+  vsockCids?: number[];
 }
 
 /** One link, both directions. */
@@ -286,6 +289,43 @@ export function planLab(topology: Topology): LabPlan {
       });
     }
     links.push({ name: link.name, endpoints: [a.name, b.name], forwardRing, reverseRing });
+  }
+
+  // A vsock router runs as a switch-like node: a worker thread, one port (two rings) per VM.
+  for (const r of topology.vsockRouters) {
+    const thread = threads.push({ index: threads.length, kind: "switch", owner: r.name }) - 1;
+    const sw: SwitchPlan = { name: r.name, thread, portsMax: r.ports.length, ports: [] };
+    sw.vsockCids = [];
+    switches.push(sw);
+    for (const p of r.ports) {
+      const vm = vmByName.get(p.vm)!;
+      const dev = vsockOf(vm.name);
+      const forwardRing = rings.length; // the VM → the router
+      const reverseRing = forwardRing + 1;
+      [dev.txRing, dev.rxRing, dev.peerCid] = [forwardRing, reverseRing, VsockCid.ANY];
+      const port = sw.ports.push({ link: p.link, rxRing: forwardRing, txRing: reverseRing }) - 1;
+      sw.vsockCids.push(dev.cid);
+      const pv: RingPort = { kind: "vsock", vm: vm.name, thread: vm.deviceThread };
+      const pr: RingPort = { kind: "switch", switch: r.name, port, thread };
+      for (
+        const [index, direction, producer, consumer] of [
+          [forwardRing, "forward", pv, pr],
+          [reverseRing, "reverse", pr, pv],
+        ] as const
+      ) {
+        rings.push({
+          index,
+          link: p.link,
+          direction,
+          producer,
+          consumer,
+          impair: { ...NO_IMPAIRMENT },
+          seedLabel: `link ${p.link} ${direction}`,
+          seed: Prng.fromSeed(topology.seed).fork(`link ${p.link} ${direction}`).nextU32(),
+        });
+      }
+      links.push({ name: p.link, endpoints: [vm.name, r.name], forwardRing, reverseRing });
+    }
   }
 
   const ringBytes = rings.length * LINK_RING_SLOTS * (LINK_SLOT_BYTES + 8);

@@ -22,6 +22,7 @@ import type {
   RingLayout,
   Topology,
   VmSpec,
+  VsockRouterSpec,
 } from "./types.ts";
 import { parseSize } from "./units.ts";
 import { quote } from "./quote.ts";
@@ -418,7 +419,22 @@ export function buildTopology(raw: RawTopology, source: string): Built {
     switches: new Set(switches.map((s) => s.name)),
   };
   const links = buildLinks(raw, ctx, out);
-  const vsockLinks = buildVsock(raw, vms, links, out.problems);
+  const vsockRouters: VsockRouterSpec[] = Object.keys(raw.vsock_routers ?? {}).map((name) => {
+    if (!NAME_RE.test(name)) {
+      out.problems.push(badName("vsock router", name, ["vsock_routers", name], true));
+    }
+    if (Object.hasOwn(raw.vms, name) || Object.hasOwn(raw.switches ?? {}, name)) {
+      out.problems.push({
+        code: "duplicate-name",
+        path: ["vsock_routers", name],
+        atKey: true,
+        message: `Name ${quote(name)} is used by a vsock router and a VM or switch`,
+        hint: "VMs, switches and vsock routers share one namespace; rename one of them",
+      });
+    }
+    return { name, ports: [] };
+  });
+  const vsockLinks = buildVsock(raw, vms, links, out.problems, vsockRouters);
   const topology = {
     name: raw.name,
     seed: raw.seed ?? BUILTIN_DEFAULTS.seed,
@@ -427,6 +443,7 @@ export function buildTopology(raw: RawTopology, source: string): Built {
     switches,
     links,
     vsockLinks,
+    vsockRouters,
   };
   return { topology, origins: out.origins, problems: out.problems };
 }

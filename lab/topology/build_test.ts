@@ -245,3 +245,45 @@ Deno.test("the memory check counts RX buffers sized from the MTU without mrg_rxb
   assert.ok(!tables.ok && JSON.stringify(tables.error).includes("memory-too-small"));
   assert.ok(at("2704KiB", ["mrg_rxbuf", "indirect"]).ok);
 });
+
+Deno.test("vsock routers: each VM linked to one becomes a port; router links are not VM pairs", () => {
+  const r = topologyFromObject({
+    name: "x",
+    vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } },
+    vsock_routers: { r1: {} },
+    links: [{ kind: "vsock", endpoints: ["a", "r1"] }, { kind: "vsock", endpoints: ["r1", "b"] }],
+  });
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.error));
+  assert.deepEqual(r.value.vsockRouters, [{
+    name: "r1",
+    ports: [{ link: "a-r1-vsock", vm: "a" }, { link: "r1-b-vsock", vm: "b" }],
+  }]);
+  assert.deepEqual(r.value.vsockLinks, []);
+});
+
+Deno.test("vsock routers: two routers on one link, a name taken by a VM, a VM linked twice", () => {
+  const codes = (value: Record<string, unknown>) => {
+    const r = topologyFromObject(value);
+    return r.ok ? [] : r.error.map((i) => i.code);
+  };
+  const vms = { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } };
+  assert.deepEqual(
+    codes({
+      name: "x",
+      vms,
+      vsock_routers: { r1: {}, r2: {} },
+      links: [{ kind: "vsock", endpoints: ["r1", "r2"] }],
+    }),
+    ["vsock-link"],
+  );
+  assert.deepEqual(codes({ name: "x", vms, vsock_routers: { a: {} } }), ["duplicate-name"]);
+  assert.deepEqual(
+    codes({
+      name: "x",
+      vms,
+      vsock_routers: { r1: {} },
+      links: [{ kind: "vsock", endpoints: ["a", "r1"] }, { kind: "vsock", endpoints: ["a", "b"] }],
+    }),
+    ["vsock-link"],
+  );
+});

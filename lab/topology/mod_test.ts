@@ -91,6 +91,7 @@ Deno.test("pair has its exact normalised shape", async () => {
       reverse: none,
     }],
     vsockLinks: [],
+    vsockRouters: [],
   });
 });
 

@@ -271,6 +271,12 @@ export const topologySchema = z.strictObject({
   }).describe("Defaults, overridden by the same keys lower down").optional(),
   vms: z.record(name("VM name"), vmSchema).describe("VMs by name, in order"),
   switches: z.record(name("Switch name"), switchSchema).describe("Switches by name").optional(),
+  vsock_routers: z.record(
+    name("Vsock router name"),
+    z.strictObject({}).nullable().describe(
+      "Joins the vsock devices of every VM linked to it (kind: vsock); routes by destination CID",
+    ),
+  ).describe("Vsock routers by name").optional(),
   links: z.array(linkSchema).describe("Links between NICs and switches").optional(),
 }).describe("A vlab topology");
 

@@ -40,6 +40,14 @@ export interface VsockLinkSpec {
   vms: [string, string];
 }
 
+/** A vsock router: joins the vsock devices of the VMs linked to it, routing by `dst_cid`. */
+export interface VsockRouterSpec {
+  /** Router name (shares a namespace with VMs and switches). */
+  name: string;
+  /** Its ports in link order: the link and the VM at its other end. */
+  ports: { link: string; vm: string }[];
+}
+
 /** An L2 learning bridge. */
 export interface SwitchSpec {
   /** Switch name (shares a namespace with VMs). */
@@ -87,8 +95,10 @@ export interface Topology {
   switches: SwitchSpec[];
   /** Links in file order. */
   links: LinkSpec[];
-  /** vsock links in file order (`kind: vsock` in `links`). */
+  /** vsock links between two VMs in file order (`kind: vsock` in `links`). */
   vsockLinks: VsockLinkSpec[];
+  /** vsock routers in file order, with the `kind: vsock` links to them. */
+  vsockRouters: VsockRouterSpec[];
 }
 
 /** One problem found in a topology, located at the node that caused it. */

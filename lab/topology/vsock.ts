@@ -11,7 +11,7 @@ import type { PathSegment, Problem } from "./issues.ts";
 import { didYouMean } from "./issues.ts";
 import { quote } from "./quote.ts";
 import type { RawTopology } from "./schema.ts";
-import type { LinkSpec, VmSpec, VsockLinkSpec } from "./types.ts";
+import type { LinkSpec, VmSpec, VsockLinkSpec, VsockRouterSpec } from "./types.ts";
 
 /**
  * Check the VMs' CIDs and build the vsock links.
@@ -29,6 +29,7 @@ export function buildVsock(
   vms: readonly VmSpec[],
   netLinks: readonly LinkSpec[],
   problems: Problem[],
+  routers: VsockRouterSpec[] = [],
 ): VsockLinkSpec[] {
   const byCid = new Map<number, string>();
   for (const vm of vms) {
@@ -49,12 +50,26 @@ export function buildVsock(
   const names = new Set(netLinks.map((l) => l.name));
   const linked = new Set<string>();
   const out: VsockLinkSpec[] = [];
+  const routerByName = new Map(routers.map((r) => [r.name, r]));
   for (const [i, link] of (raw.links ?? []).entries()) {
     if (link.kind !== "vsock" || link.endpoints.length !== 2) continue;
     const path: PathSegment[] = ["links", i];
     let ok = true;
+    const routerEnds = link.endpoints.filter((e) => routerByName.has(e));
+    if (routerEnds.length === 2) {
+      problems.push({
+        code: "vsock-link",
+        path: [...path, "endpoints"],
+        message: `Vsock link joins two vsock routers ${quote(link.endpoints[0])} and ${
+          quote(link.endpoints[1])
+        }`,
+        hint: "a vsock link joins a VM to a VM or to a vsock router",
+      });
+      continue;
+    }
     link.endpoints.forEach((text, j) => {
       const at: PathSegment[] = [...path, "endpoints", j];
+      if (routerByName.has(text)) return;
       const vm = byName.get(text);
       if (vm === undefined) {
         ok = false;
@@ -62,7 +77,8 @@ export function buildVsock(
           code: "unknown-endpoint",
           path: at,
           message: `Unknown VM ${quote(text)} in vsock link endpoint`,
-          hint: didYouMean(text, [...byName.keys()]) ?? "a vsock link joins two VMs by name",
+          hint: didYouMean(text, [...byName.keys(), ...routerByName.keys()]) ??
+            "a vsock link joins two VMs, or a VM and a vsock router, by name",
         });
       } else if (vm.vsock === null) {
         ok = false;
@@ -106,6 +122,13 @@ export function buildVsock(
       continue;
     }
     names.add(name);
+    const router = routerByName.get(a) ?? routerByName.get(b);
+    if (router !== undefined) {
+      const vm = router.name === a ? b : a;
+      linked.add(vm);
+      router.ports.push({ link: name, vm });
+      continue;
+    }
     linked.add(a);
     linked.add(b);
     out.push({ name, vms: [a, b] });

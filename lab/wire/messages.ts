@@ -79,6 +79,8 @@ export interface SwitchStart {
   ports: { link: string; rx: WorkerRing; tx: WorkerRing }[];
   /** Statistics region. */
   stats: SharedArrayBuffer;
+  /** A vsock router: the CID of the VM on each port (absent for an L2 switch). */
+  vsockCids?: number[];
 }
 
 /** Messages to a worker after start. */

@@ -74,7 +74,9 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
         return true;
       }
       const len = VSOCK_HDR_SIZE + h.len;
-      if (out === null || !linkUp || h.dstCid !== spec.peerCid || len > out.ring.slotBytes) {
+      // `peerCid` ANY: the link goes to a vsock router, which routes (or answers RST) itself.
+      const noPath = spec.peerCid !== VsockCid.ANY && h.dstCid !== spec.peerCid;
+      if (out === null || !linkUp || noPath || len > out.ring.slotBytes) {
         answer(h); // no path to that CID
         return true;
       }

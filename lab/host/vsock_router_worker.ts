@@ -1,0 +1,134 @@
+/**
+ * The vsock router worker: joins the vsock devices of every VM linked to it (`vsock_routers` in
+ * a topology), one port per VM, over the same shared-memory link rings as frames. It reads each
+ * port's packets and routes them by `dst_cid` to the port of the VM with that CID; a packet for
+ * a CID no port has (or whose port's link is down) is answered with RST on the port it came
+ * from, never dropped silently. A packet whose `src_cid` is not its port's VM's CID (spoofing),
+ * or that is too short for a header, is dropped and counted.
+ *
+ * Back-pressure, not drops: when the destination's ring (or, for an RST, the source's) is full,
+ * the packet stays in its port's ring and that port is not read further until there is room, so
+ * credit-based flow control holds end to end. Control messages: a port's link down or up
+ * (`port-link`). Statistics: `switch_forwarded`, `switch_rst_no_route`, `switch_spoofed`,
+ * `switch_malformed` (the `switch_` prefix: the lab shows a router among its switches).
+ *
+ * @module
+ */
+
+import {
+  decodeHeader,
+  emptyHeader,
+  encodeHeader,
+  rstFor,
+  VSOCK_HDR_SIZE,
+  VsockOp,
+} from "../../devices/vsock/mod.ts";
+import { setThreadState, ThreadState } from "../wire/doorbell.ts";
+import { runLoop } from "../wire/loop.ts";
+import type { SwitchStart } from "../wire/messages.ts";
+import { onControl, post, runWorker } from "../wire/worker_scope.ts";
+import { StatsWriter } from "../wire/stats.ts";
+import { LinkIn, LinkOut } from "./link_ends.ts";
+
+async function start(msg: SwitchStart): Promise<void> {
+  const bells = new Int32Array(msg.doorbells);
+  const cids = msg.vsockCids ?? [];
+  const ports = msg.ports.map((p, i) => ({
+    link: p.link,
+    cid: cids[i],
+    in: new LinkIn(p.rx, bells),
+    out: new LinkOut(p.tx, bells, "backpressure"),
+    up: true,
+    /** Its next packet waits for room in a full ring (that ring's space wakes the worker). */
+    stalled: false,
+  }));
+  const byCid = new Map(ports.map((p, i) => [p.cid, i]));
+  const counters = { forwarded: 0, rstNoRoute: 0, spoofed: 0, malformed: 0 };
+  const stats = new StatsWriter(
+    new Float64Array(msg.stats),
+    (names) => post({ type: "stats-names", names }),
+  );
+  const h = emptyHeader();
+  const rst = new Uint8Array(VSOCK_HDR_SIZE);
+
+  /** Route one packet from port `from`; false when its destination is full (keep it). */
+  const route = (from: number, frame: Uint8Array): boolean => {
+    if (frame.length < VSOCK_HDR_SIZE) {
+      counters.malformed++;
+      return true;
+    }
+    decodeHeader(frame, 0, h);
+    if (h.srcCid !== ports[from].cid) {
+      counters.spoofed++;
+      return true;
+    }
+    const to = byCid.get(h.dstCid);
+    if (to !== undefined && to !== from && ports[to].up && ports[from].up) {
+      const slot = ports[to].out.reserve(frame.length);
+      if (slot === null) return false;
+      slot.set(frame);
+      ports[to].out.commit(frame.length);
+      counters.forwarded++;
+      return true;
+    }
+    if (h.op === VsockOp.RST || !ports[from].up) return true; // never an RST for an RST
+    const slot = ports[from].out.reserve(VSOCK_HDR_SIZE);
+    if (slot === null) return false;
+    encodeHeader(rst, 0, rstFor(h));
+    slot.set(rst);
+    ports[from].out.commit(VSOCK_HDR_SIZE);
+    counters.rstNoRoute++;
+    return true;
+  };
+
+  const pump = (): boolean => {
+    let work = false;
+    for (let p = 0; p < ports.length; p++) {
+      const link = ports[p].in;
+      let frame: Uint8Array | null;
+      let n = 0;
+      ports[p].stalled = false;
+      while (n < 256 && (frame = link.ring.peek()) !== null) {
+        if (!route(p, frame)) {
+          ports[p].stalled = true; // destination full: the packet waits in its ring
+          break;
+        }
+        link.ring.release();
+        n++;
+      }
+      if (n > 0) {
+        link.finish();
+        work = true;
+      }
+    }
+    for (const port of ports) port.out.flush();
+    return work;
+  };
+
+  onControl((m) => {
+    if (m.type === "port-link") {
+      for (const p of ports) if (p.link === m.link) p.up = m.up;
+    }
+  });
+
+  setThreadState(bells, msg.thread, ThreadState.RUNNING);
+  post({ type: "ready" });
+  await runLoop({ bells, thread: msg.thread, pollUs: 0 }, {
+    pump,
+    prepareSleep: () => {
+      let pending = false;
+      for (const p of ports) {
+        if (!p.out.prepareSleep()) pending = true;
+        if (!p.in.prepareSleep() && !p.stalled) pending = true;
+      }
+      return pending;
+    },
+    nextTimerMs: () => Infinity,
+    periodic: () => {
+      stats.setAll("switch_", counters);
+      stats.flush();
+    },
+  });
+}
+
+runWorker<SwitchStart>(start);

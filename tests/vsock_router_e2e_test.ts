@@ -1,0 +1,83 @@
+/**
+ * A vsock router joins three VMs (`vsock_routers`): streams cross it both ways at once with
+ * their checksums intact, and a connection to a CID no port has is refused by the router's RST
+ * at once.
+ */
+
+import assert from "node:assert/strict";
+import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
+import type { Lab } from "../lab/lab.ts";
+import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
+
+const HUB = {
+  name: "vsock-hub",
+  vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } }, c: { vsock: { cid: 5 } } },
+  vsock_routers: { r1: {} },
+  links: [
+    { kind: "vsock", endpoints: ["a", "r1"] },
+    { kind: "vsock", endpoints: ["b", "r1"] },
+    { kind: "vsock", endpoints: ["r1", "c"] },
+  ],
+};
+
+const BYTES = 4 << 20;
+
+/** `from` streams BYTES to `to`'s sink (CID `cid`), retrying until the sink listens. */
+async function stream(lab: Lab, from: string, to: string, cid: number) {
+  const sink = lab.exec(to, ["vsock-sink", "-p", "5000", "-t", "30"]);
+  const sent = await waitForValue(`a connection from ${from} to ${to}'s sink`, async () => {
+    const r = await lab.exec(from, ["vsock-send", String(cid), "5000", "-b", String(BYTES)]);
+    if (r.ok) return r.result as VsockSendResult;
+    assert.match(r.message, /refused/, r.message);
+    return null;
+  }, 10_000);
+  const got = await sink;
+  assert.ok(got.ok, got.ok ? "" : got.message);
+  return { sent, got: got.result as VsockSinkResult };
+}
+
+Deno.test({
+  name: "vsock router: a→c and b→a stream through r1 at once, checksums equal, nothing lost",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(HUB);
+    try {
+      assert.deepEqual(
+        lab.plan.switches.map((s) => [s.name, s.vsockCids]),
+        [["r1", [3, 4, 5]]],
+      );
+      const [ac, ba] = await Promise.all([stream(lab, "a", "c", 5), stream(lab, "b", "a", 3)]);
+      for (const { sent, got } of [ac, ba]) {
+        assert.equal(got.bytes, BYTES);
+        assert.equal(got.mismatches, 0);
+        assert.equal(got.checksum, sent.checksum);
+        assert.ok(got.complete);
+      }
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "vsock router: a connect to a CID no port has is refused by the router's RST at once",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(HUB);
+    try {
+      const t0 = performance.now();
+      const r = await lab.exec("a", ["vsock-send", "9", "5000", "-b", "10"]);
+      assert.ok(!r.ok);
+      assert.match(r.message, /Cannot connect to vsock 9:5000: refused/);
+      assert.ok(performance.now() - t0 < 2000, "the RST came after the connect timeout");
+      const rsts = await waitForValue("the router's rst_no_route counter", () => {
+        const w = lab.workerStats().find((x) => x.kind === "switch" && x.owner === "r1");
+        const v = w?.stats["switch_rst_no_route"] ?? 0;
+        return v > 0 ? v : null;
+      }, 5000);
+      assert.equal(rsts, 1);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
