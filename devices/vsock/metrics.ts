@@ -58,10 +58,14 @@ export const VsockCounter = {
   interrupts: 23,
   /** Publishes whose interrupt the driver suppressed, all queues. */
   interruptsSuppressed: 24,
+  /** Packets from the link discarded because the vsock link was down when they arrived. */
+  rxLinkDown: 25,
+  /** Packets from the link discarded because their slot was shorter than header plus `len`. */
+  rxBadSlot: 26,
 } as const;
 
 /** Number of device counter words. */
-export const VSOCK_COUNTER_COUNT = 25;
+export const VSOCK_COUNTER_COUNT = 27;
 
 /** Driver- and socket-side counter indexes (guest worker). */
 export const VsockDriverCounter = {

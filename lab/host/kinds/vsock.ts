@@ -21,6 +21,7 @@ import {
   VSOCK_HDR_SIZE,
   type VsockBackend,
   VsockCid,
+  VsockCounter,
   VsockDevice,
   type VsockDeviceFault,
   type VsockHeader,
@@ -144,16 +145,19 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
     let frame: Uint8Array | null;
     busy = false;
     while (n < 256 && (frame = inn.ring.peek()) !== null) {
-      if (linkUp && frame.length >= VSOCK_HDR_SIZE) {
-        decodeHeader(frame, 0, h);
-        if (VSOCK_HDR_SIZE + h.len <= frame.length) {
-          const payload = h.len === 0
-            ? null
-            : frame.subarray(VSOCK_HDR_SIZE, VSOCK_HDR_SIZE + h.len);
-          if (device.deliver(h, payload) === "busy") {
-            busy = true;
-            break;
-          }
+      // Nothing from the link is discarded uncounted: a packet that arrives while the link is
+      // down (it was in flight when the link went down) or whose slot is malformed is counted.
+      const whole = frame.length >= VSOCK_HDR_SIZE &&
+        VSOCK_HDR_SIZE + decodeHeader(frame, 0, h).len <= frame.length;
+      if (!linkUp) {
+        ctl.deviceCounters[VsockCounter.rxLinkDown]++;
+      } else if (!whole) {
+        ctl.deviceCounters[VsockCounter.rxBadSlot]++;
+      } else {
+        const payload = h.len === 0 ? null : frame.subarray(VSOCK_HDR_SIZE, VSOCK_HDR_SIZE + h.len);
+        if (device.deliver(h, payload) === "busy") {
+          busy = true;
+          break;
         }
       }
       inn.ring.release();
