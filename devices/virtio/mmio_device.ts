@@ -21,9 +21,9 @@
 import type { DmaView } from "../memory/dma.ts";
 import { ok, type Result } from "../base/result.ts";
 import type { DescriptorChain } from "./chain.ts";
-import { Status } from "./constants.ts";
+import { Feature, Status } from "./constants.ts";
 import type { ActivateError, VirtioDeviceModel } from "./device_model.ts";
-import type { FeatureSet, NegotiationRules } from "./features.ts";
+import { type FeatureSet, hasFeature, type NegotiationRules } from "./features.ts";
 import {
   checkRegFile,
   consumeDrop,
@@ -47,18 +47,25 @@ import {
 import type { DeviceQueue, Layout, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
 import { type MmioRestoreError, replayRegFile, resumeQueue } from "./mmio_restore.ts";
-import { activateQueue, type QueueRefusal, queueRefusal } from "./mmio_queue.ts";
+import { activateQueue, type QueueRefusal, queueRefusal, recheckQueueAreas } from "./mmio_queue.ts";
+import { checkQueueConfig, type QueueAreas } from "./setup.ts";
 import { DeviceStatusMachine, type NeedsResetReason } from "./status.ts";
 
-export type { QueueActivateFailure, QueueRefusal } from "./mmio_queue.ts";
+export type { QueueActivateFailure, QueueAreaRevoked, QueueRefusal } from "./mmio_queue.ts";
 export type { MmioRestoreError, QueueRestoreFailure } from "./mmio_restore.ts";
 
 /** What an `MmioDeviceTransport` needs. */
 export interface MmioDeviceOptions {
   /** The device model behind the registers. */
   readonly model: VirtioDeviceModel;
-  /** The device's view of guest memory (direct, or through the vIOMMU). */
+  /** The device's view of guest memory while `VIRTIO_F_ACCESS_PLATFORM` is not negotiated. */
   readonly dma: DmaView;
+  /**
+   * The view once the driver negotiated `VIRTIO_F_ACCESS_PLATFORM` (the device's `IommuDma`
+   * behind the vIOMMU: every address it sees, rings included, is then an IOVA). The choice is
+   * made at FEATURES_OK, not here; without this option ACCESS_PLATFORM changes nothing.
+   */
+  readonly platformDma?: DmaView;
   /** Ring access for the device halves of the queues. */
   readonly ring: RingAccess;
   /** The shared register file, at least `regFileWords(model.queueCount)` words. */
@@ -126,6 +133,8 @@ export class MmioDeviceTransport {
   #regs: Int32Array;
   #machine: DeviceStatusMachine;
   #queues: ReadonlyArray<DeviceQueue | null> = NO_QUEUES;
+  // Guest-physical areas of each live queue, as translated when it opened (null: not ready).
+  #areas: ReadonlyArray<QueueAreas | null> = [];
   #restoredInFlight: ReadonlyArray<ReadonlyArray<DescriptorChain>> = NO_CHAINS;
   /** Set while `restore` constructs: the constructor then leaves the register file alone. */
   static #restoring = false;
@@ -163,6 +172,40 @@ export class MmioDeviceTransport {
   /** The status machine (status byte, negotiated features, its own counters). */
   get statusMachine(): DeviceStatusMachine {
     return this.#machine;
+  }
+
+  /**
+   * The DMA view in force: `platformDma` once ACCESS_PLATFORM is negotiated (FEATURES_OK set
+   * with it accepted), else `dma`. Queues are built over it, so a device without
+   * ACCESS_PLATFORM pays nothing per access.
+   */
+  get dma(): DmaView {
+    const platform = this.#opts.platformDma;
+    return platform && hasFeature(this.#machine.negotiated, Feature.ACCESS_PLATFORM)
+      ? platform
+      : this.#opts.dma;
+  }
+
+  /**
+   * After the device's IOMMU invalidated translations (`IommuDma.beginBatch()` returned true):
+   * translate every live queue's areas again. An area that is no longer mapped, or maps to other
+   * guest pages, stops the device (DEVICE_NEEDS_RESET with a `queue-area-revoked` reason): it
+   * never keeps using ring pages through a mapping the guest removed. Returns false then.
+   */
+  recheckQueues(): boolean {
+    if (!this.#machine.isLive()) return true;
+    const negotiated = this.#machine.negotiated;
+    for (let q = 0; q < this.#queues.length; q++) {
+      const inUse = this.#areas[q];
+      if (!this.#queues[q] || !inUse) continue;
+      const config = queueConfigOf(this.#regs, q, negotiated);
+      const revoked = recheckQueueAreas(this.dma, q, config, inUse);
+      if (revoked) {
+        this.markNeedsReset(revoked);
+        return false;
+      }
+    }
+    return true;
   }
 
   /** The device halves of the queues while the device is live, indexed by queue; else empty. */
@@ -355,14 +398,14 @@ export class MmioDeviceTransport {
   /** Restore: resume every ready queue from its state record, then activate the model. */
   #resume(): void {
     const inFlight: DescriptorChain[][] = [];
-    this.#open(resumeQueue(this.#opts.dma, this.#opts.ring, inFlight));
+    this.#open(resumeQueue(this.dma, this.#opts.ring, inFlight));
     for (let q = 0; q < this.#model.queueCount; q++) inFlight[q] ??= [];
     this.#restoredInFlight = inFlight;
   }
 
   /** DRIVER_OK: start every ready queue at power-on state, then activate the model. */
   #activate(): void {
-    this.#open(activateQueue(this.#opts.dma, this.#opts.ring));
+    this.#open(activateQueue(this.dma, this.#opts.ring));
   }
 
   /**
@@ -392,6 +435,11 @@ export class MmioDeviceTransport {
       }
       queues.push(r.value);
     }
+    this.#areas = queues.map((queue, q) => {
+      if (queue === null) return null;
+      const a = checkQueueConfig(this.dma, queueConfigOf(this.#regs, q, negotiated));
+      return a.ok ? a.value : null;
+    });
     this.#start(negotiated, queues);
   }
 
@@ -442,7 +490,7 @@ export class MmioDeviceTransport {
     // The layout is known only once FEATURES_OK is set (§3.1.1 step 7 comes after step 5).
     const config = queueConfigOf(this.#regs, q, this.#machine.negotiated);
     const max = this.#model.queueMaxSize;
-    const refusal = queueRefusal(this.#opts.dma, { config, status, max });
+    const refusal = queueRefusal(this.dma, { config, status, max });
     if (refusal) {
       this.#counters.refusedQueueConfigs++;
       this.lastQueueRefusal = refusal;
@@ -470,6 +518,7 @@ export class MmioDeviceTransport {
   #reset(): void {
     resetRegFile(this.#regs, this.#model.queueCount);
     this.#queues = NO_QUEUES;
+    this.#areas = [];
     this.#restoredInFlight = NO_CHAINS;
     this.lastQueueRefusal = null;
     this.#counters.resets++;

@@ -17,7 +17,7 @@ import type { QueueSetupError } from "./errors.ts";
 import { createDeviceQueue } from "./pair.ts";
 import type { DeviceQueue, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
-import { checkQueueConfig } from "./setup.ts";
+import { checkQueueConfig, type QueueAreas } from "./setup.ts";
 import type { NeedsResetReason } from "./status.ts";
 
 /** Why DRIVER_OK could not start a queue (its area became unreachable since QueueReady). */
@@ -28,6 +28,55 @@ export interface QueueActivateFailure extends NeedsResetReason {
   readonly queue: number;
   /** The setup check that failed. */
   readonly cause: QueueSetupError;
+}
+
+/**
+ * Why a live queue stopped after an IOMMU invalidation: one of its areas is no longer reachable
+ * through the device's DMA view, or now translates to other guest pages than the queue uses.
+ */
+export interface QueueAreaRevoked extends NeedsResetReason {
+  /** Discriminant. */
+  readonly kind: "queue-area-revoked";
+  /** The queue. */
+  readonly queue: number;
+  /** The area. */
+  readonly area: "descriptor" | "driver" | "device";
+  /** The refused translation, or null when the area translates to other guest pages. */
+  readonly cause: QueueSetupError | null;
+}
+
+/**
+ * Translate a live queue's areas again (after an invalidation) and compare them with the
+ * guest-physical areas the queue uses: null if they still match, else why the queue must stop.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "../memory/memory.ts";
+ * import { DirectDma } from "../memory/dma.ts";
+ * import { recheckQueueAreas } from "./mmio_queue.ts";
+ * const config = { layout: "split", size: 8, descAddr: 0x1000, driverAddr: 0x2000,
+ *   deviceAddr: 0x3000, features: { eventIdx: false, indirect: false, inOrder: false } } as const;
+ * const inUse = { descriptor: 0x1000, driver: 0x2000, device: 0x3000 };
+ * recheckQueueAreas(new DirectDma(GuestMemory.create(65536)), 0, config, inUse); // null
+ * ```
+ */
+export function recheckQueueAreas(
+  dma: DmaView,
+  q: number,
+  config: QueueConfig,
+  inUse: QueueAreas,
+): QueueAreaRevoked | null {
+  const now = checkQueueConfig(dma, config);
+  if (!now.ok) {
+    const area = now.error.kind === "bad-size" ? "descriptor" : now.error.area;
+    return { kind: "queue-area-revoked", queue: q, area, cause: now.error };
+  }
+  for (const area of ["descriptor", "driver", "device"] as const) {
+    if (now.value[area] !== inUse[area]) {
+      return { kind: "queue-area-revoked", queue: q, area, cause: null };
+    }
+  }
+  return null;
 }
 
 /**
