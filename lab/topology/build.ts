@@ -164,6 +164,7 @@ function buildNic(
       inOrder: has("in_order"),
     },
     mtu: pick<number>(layers, "mtu", BUILTIN_DEFAULTS.mtu).value,
+    iommu: nic.obj?.iommu === true,
   };
 }
 
@@ -218,7 +219,21 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
       pollUs: pick<number>(layers, "poll_us", BUILTIN_DEFAULTS.pollUs).value,
       nics,
       vsock: obj?.vsock ? { cid: obj.vsock.cid } : null,
+      iommu: obj?.iommu ? { mode: obj.iommu.mode } : null,
     });
+    if (obj?.iommu == null) {
+      for (const nic of nics) {
+        if (!nic.iommu) continue;
+        out.problems.push({
+          code: "no-iommu",
+          path: ["vms", name, "nics", nic.name, "iommu"],
+          message: `NIC ${quote(`${name}:${nic.name}`)} has iommu: true but VM ${
+            quote(name)
+          } has no vIOMMU`,
+          hint: `add iommu: { mode: static } under vms.${name}, or remove the NIC's iommu`,
+        });
+      }
+    }
   }
   return vms;
 }

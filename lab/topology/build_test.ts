@@ -23,6 +23,7 @@ Deno.test("built-in defaults apply when a key is absent everywhere", () => {
     layout: "split",
     features: { eventIdx: true, indirect: false, mrgRxbuf: true, inOrder: false },
     mtu: 1500,
+    iommu: false,
   });
 });
 

@@ -226,6 +226,7 @@ const EVERY_CODE: Record<string, string> = {
     "links: [{ kind: vsock, endpoints: [a, b] }]\n",
   "vsock-link": "name: x\nvms: { a: { vsock: { cid: 3 } } }\n" +
     "links: [{ kind: vsock, endpoints: [a, a] }]\n",
+  "no-iommu": "name: x\nvms: { a: { nics: { e0: { iommu: true } } } }\n",
   "too-deep": "name: x\nvms: " + "[".repeat(50_000) + "\n",
   "too-many": `name: x\nvms: {${
     Array.from({ length: TOPOLOGY_LIMITS.vms + 1 }, (_, i) => ` v${i}: {}`).join(",")
@@ -300,6 +301,36 @@ Deno.test("a vsock CID used twice is an error at the second cid's file:line:col"
   assert.equal(i.code, "duplicate-cid");
   assert.deepEqual([i.path, i.line, i.column], ["vms.b.vsock.cid", 6, 19]);
   assert.equal(i.message, 'VM "b" has vsock CID 3, already the CID of VM "a"');
+});
+
+Deno.test("a NIC with iommu: true on a VM without a vIOMMU is an error at its iommu key's file:line:col", () => {
+  const issues = issuesOf(
+    "name: x\nvms:\n  a:\n    nics:\n      e0:\n        iommu: true\n",
+  );
+  assert.equal(issues.length, 1);
+  const [i] = issues;
+  assert.equal(i.code, "no-iommu");
+  assert.deepEqual([i.path, i.line, i.column], ["vms.a.nics.e0.iommu", 6, 16]);
+  assert.equal(i.message, 'NIC "a:e0" has iommu: true but VM "a" has no vIOMMU');
+  assert.match(i.hint ?? "", /iommu: \{ mode: static \}/);
+});
+
+Deno.test("a vIOMMU mode outside strict, lazy, static and passthrough is refused at its file:line:col", () => {
+  const issues = issuesOf("name: x\nvms:\n  a:\n    iommu: { mode: eager }\n");
+  assert.equal(issues.length, 1);
+  assert.deepEqual([issues[0].path, issues[0].line], ["vms.a.iommu.mode", 4]);
+  assert.match(issues[0].hint ?? "", /strict/);
+});
+
+Deno.test("a VM's iommu mode and a NIC's iommu key reach the normalised topology", () => {
+  const r = parseTopology(
+    "name: x\nvms:\n  a:\n    iommu: { mode: lazy }\n    nics: { e0: { iommu: true }, e1: {} }\n",
+    "t.yaml",
+  );
+  assert.ok(r.ok, r.ok ? "" : formatIssues(r.error, "t.yaml"));
+  const vm = r.value.vms[0];
+  assert.deepEqual(vm.iommu, { mode: "lazy" });
+  assert.deepEqual(vm.nics.map((n) => n.iommu), [true, false]);
 });
 
 Deno.test("a vsock CID below 3 is out of range at its file:line:col", () => {

@@ -43,6 +43,7 @@ Deno.test("pair has its exact normalised shape", async () => {
     layout: "split",
     features: { eventIdx: true, indirect: false, mrgRxbuf: true, inOrder: false },
     mtu: 1500,
+    iommu: false,
   });
   const none = {
     delayUs: 0,
@@ -74,6 +75,7 @@ Deno.test("pair has its exact normalised shape", async () => {
         pollUs: 0,
         nics: [nic("02:00:00:00:00:00", "10.0.0.1")],
         vsock: null,
+        iommu: null,
       },
       {
         name: "b",
@@ -81,6 +83,7 @@ Deno.test("pair has its exact normalised shape", async () => {
         pollUs: 0,
         nics: [nic("02:00:00:01:00:00", "10.0.0.2")],
         vsock: null,
+        iommu: null,
       },
     ],
     switches: [],

@@ -217,7 +217,14 @@ const mac = z.string().superRefine((v, ctx) => {
 }).describe('Unicast MAC "02:00:00:00:00:01"; default derived from the VM and NIC index');
 
 /** One NIC under `vms.<vm>.nics`. */
-export const nicSchema = z.strictObject({ ip: ip.optional(), mac: mac.optional(), ...nicShape })
+export const nicSchema = z.strictObject({
+  ip: ip.optional(),
+  mac: mac.optional(),
+  iommu: z.boolean().describe(
+    "Offer VIRTIO_F_ACCESS_PLATFORM: the NIC reaches guest memory only through the VM's vIOMMU (needs the VM's `iommu`)",
+  ).optional(),
+  ...nicShape,
+})
   .nullable().describe("A virtio-net NIC");
 
 const name = (what: string) => z.string().meta({ pattern: NAME_PATTERN }).describe(what);
@@ -230,6 +237,12 @@ export const vmSchema = z.strictObject({
   vsock: z.strictObject({
     cid: int(3, 0xffff_fffe, "The guest's context id: 3 and up, unique in the lab"),
   }).describe("A virtio-vsock device").optional(),
+  iommu: z.strictObject({
+    mode: z.enum(["strict", "lazy", "static", "passthrough"]).describe(
+      "The guest's DMA mode: strict (map before post, unmap on completion), lazy (batched unmaps, one flush), static (the NIC's buffer pool mapped once), passthrough (bypass)",
+    ),
+  }).describe("A virtio-iommu device (the vIOMMU) for the VM's NICs with `iommu: true`")
+    .optional(),
 }).nullable().describe("A simulated VM; NIC keys here apply to all its NICs");
 
 /** One switch under `switches`. */

@@ -24,6 +24,17 @@ export interface VmSpec {
   nics: NicSpec[];
   /** Its virtio-vsock device, or null. */
   vsock: VsockSpec | null;
+  /** Its virtio-iommu device, or null. */
+  iommu: IommuSpec | null;
+}
+
+/** The guest's DMA mode behind a vIOMMU (see devices/iommu/dma_modes.ts). */
+export type IommuMode = "strict" | "lazy" | "static" | "passthrough";
+
+/** A VM's virtio-iommu device. */
+export interface IommuSpec {
+  /** How the guest maps its NICs' buffers. */
+  mode: IommuMode;
 }
 
 /** A VM's virtio-vsock device. */

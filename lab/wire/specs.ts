@@ -38,6 +38,8 @@ export interface NicSpec {
   features: NicFeatures;
   /** MTU in bytes (68..9000). */
   mtu: number;
+  /** Offers VIRTIO_F_ACCESS_PLATFORM: behind the VM's vIOMMU. */
+  iommu: boolean;
 }
 
 /** netem's delay distributions (the jitter's shape). */
