@@ -31,6 +31,8 @@ import { EventLog } from "./events.ts";
 import type { LabPlan, RingPlan } from "./plan.ts";
 import { consumerMac, LinkControl, type LinkControls } from "./link_control.ts";
 import { THREAD_STATS_SLOTS } from "./wire/control.ts";
+import { iommuCapacity } from "./kinds/mod.ts";
+import { viommuBuffer } from "../devices/iommu/viommu.ts";
 
 export { mergePcapRecords } from "./capture.ts";
 
@@ -107,6 +109,7 @@ export class Lab {
   readonly #bells: Int32Array;
   readonly #memories: SharedArrayBuffer[];
   readonly #controls: SharedArrayBuffer[];
+  readonly #iommus: (SharedArrayBuffer | null)[];
   readonly #rings: LinkRing[];
   readonly #taps: TapReader[];
   readonly #workers: WorkerHandle[] = [];
@@ -127,6 +130,10 @@ export class Lab {
     this.#bells = createDoorbells(plan.threads.length);
     this.#memories = plan.vms.map((vm) => new SharedArrayBuffer(vm.memoryBytes));
     this.#controls = plan.vms.map((vm) => new SharedArrayBuffer(vm.controlBytes));
+    this.#iommus = plan.vms.map((vm) => {
+      const d = vm.devices.find((d) => d.kind === "iommu");
+      return d?.kind === "iommu" ? viommuBuffer(iommuCapacity(d)) : null;
+    });
     this.#rings = plan.rings.map(() => LinkRing.create(plan.ringSlots, plan.slotBytes));
     this.#taps = plan.rings.map(() => TapReader.create(TAP_BYTES));
     for (const link of plan.links) this.#linkUp.set(link.name, true);
@@ -194,6 +201,7 @@ export class Lab {
         pollUs: vm.pollUs,
         memory: this.#memories[vm.index],
         control: this.#controls[vm.index],
+        iommu: this.#iommus[vm.index],
         doorbells: this.#bells.buffer as SharedArrayBuffer,
         devices: vm.devices,
         layout: vm.control,
@@ -323,6 +331,11 @@ export class Lab {
       w.statsNames.forEach((n, i) => stats[n] = w.stats[i]);
       return { kind: w.kind, owner: w.owner, stats };
     });
+  }
+
+  /** The vIOMMU tables of a VM (IOTLB counters and faults are read from them), or null. */
+  iommuOf(vm: number): SharedArrayBuffer | null {
+    return this.#iommus[vm] ?? null;
   }
 
   /** The control block of a VM (counters are read from it). */

@@ -14,7 +14,7 @@
 import type { Endpoint, Impairment, NicSpec, Topology } from "./topology/types.ts";
 import { type ControlLayout, controlLayout } from "./wire/control.ts";
 import type { DeviceSpec, NetDeviceSpec, VsockDeviceSpec } from "./wire/specs.ts";
-import { netDeviceSpec, vsockDeviceSpec } from "./kinds/mod.ts";
+import { iommuDeviceSpec, netDeviceSpec, vsockDeviceSpec } from "./kinds/mod.ts";
 import { NO_IMPAIRMENT } from "./host/impair.ts";
 import { Prng } from "../devices/base/prng.ts";
 import { VsockCid } from "../devices/vsock/config.ts";
@@ -184,6 +184,10 @@ export function planLab(topology: Topology): LabPlan {
     }));
     const devices: DeviceSpec[] = vm.nics.map((nic, i) => netDeviceSpec(nic, i));
     if (vm.vsock !== null) devices.push(vsockDeviceSpec(vm.vsock, devices.length));
+    if (vm.iommu !== null) {
+      const behind = new Set(vm.nics.filter((n) => n.iommu).map((n) => n.name));
+      devices.push(iommuDeviceSpec(vm.iommu, devices, behind));
+    }
     const control = controlLayout(devices);
     return {
       name: vm.name,

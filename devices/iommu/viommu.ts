@@ -112,15 +112,22 @@ export class Viommu {
     for (let s = this.views.layout.mappings - 1; s >= 0; s--) this.freeSlots.push(s);
   }
 
-  /** A fresh vIOMMU with fixed capacities. A bad capacity is a programmer error and throws. */
-  static create(cap: ViommuCapacity): Viommu {
+  /**
+   * A fresh vIOMMU with fixed capacities, over `buffer` if given (zeroed, from `viommuBuffer`
+   * with the same capacities: another thread keeps it to read counters). A bad capacity or
+   * buffer is a programmer error and throws.
+   */
+  static create(cap: ViommuCapacity, buffer?: SharedArrayBuffer): Viommu {
     for (const [k, v] of Object.entries(cap)) {
       if (!Number.isInteger(v) || v < 1 || v > 1 << 20) {
         throw new RangeError(`vIOMMU capacity ${k} must be an integer in 1…${1 << 20}, got ${v}`);
       }
     }
     const layout = viommuLayout(cap);
-    const buffer = new SharedArrayBuffer(layout.bytes);
+    if (buffer && buffer.byteLength !== layout.bytes) {
+      throw new RangeError(`vIOMMU buffer has ${buffer.byteLength} bytes, need ${layout.bytes}`);
+    }
+    buffer ??= new SharedArrayBuffer(layout.bytes);
     const i32 = new Int32Array(buffer);
     i32[Hdr.CAP_MAPPINGS] = cap.mappings;
     i32[Hdr.CAP_ENDPOINTS] = cap.endpoints;
@@ -423,4 +430,18 @@ export class Viommu {
   private endWrite(): void {
     Atomics.add(this.views.i32, Hdr.SEQ, 1);
   }
+}
+
+/**
+ * A zeroed buffer for a vIOMMU of `cap` (its owner passes it to `Viommu.create`).
+ *
+ * @example
+ * ```ts
+ * import { Viommu, viommuBuffer } from "./viommu.ts";
+ * const cap = { mappings: 8, endpoints: 1, consumers: 1, faults: 4 };
+ * Viommu.create(cap, viommuBuffer(cap)).views.layout.mappings; // 8
+ * ```
+ */
+export function viommuBuffer(cap: ViommuCapacity): SharedArrayBuffer {
+  return new SharedArrayBuffer(viommuLayout(cap).bytes);
 }

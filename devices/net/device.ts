@@ -108,6 +108,8 @@ export interface NetDeviceOptions {
   ring: { packed: boolean; eventIdx: boolean; indirect: boolean; inOrder: boolean };
   /** Offer VIRTIO_NET_F_MRG_RXBUF. */
   mrgRxbuf: boolean;
+  /** Offer VIRTIO_F_ACCESS_PLATFORM (the device is behind a vIOMMU). Default false. */
+  accessPlatform?: boolean;
   /** `NET_COUNTER_COUNT` words (shared memory), laid out by `NetCounter`. */
   counters: Float64Array;
 }
@@ -188,6 +190,7 @@ export class NetDevice implements VirtioDeviceModel {
     if (opts.ring.eventIdx) bits.push(Feature.EVENT_IDX);
     if (opts.ring.indirect) bits.push(Feature.INDIRECT_DESC);
     if (opts.ring.inOrder) bits.push(Feature.IN_ORDER);
+    if (opts.accessPlatform) bits.push(Feature.ACCESS_PLATFORM);
     this.offered = featureSet(bits);
   }
 

@@ -30,7 +30,12 @@ import type { VmStart } from "../wire/messages.ts";
 import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { GuestClock } from "./clock.ts";
-import { GUEST_KINDS, type GuestKindInstance, type GuestServices } from "./kinds/mod.ts";
+import {
+  GUEST_KINDS,
+  type GuestIommu,
+  type GuestKindInstance,
+  type GuestServices,
+} from "./kinds/mod.ts";
 import { parseWorkload, runWorkload } from "./workloads/mod.ts";
 
 async function start(msg: VmStart): Promise<void> {
@@ -54,6 +59,7 @@ async function start(msg: VmStart): Promise<void> {
     layout: msg.layout,
     clock,
     post,
+    iommu: null as GuestIommu | null,
   };
   const kinds: GuestKindInstance[] = [];
   const services: Partial<GuestServices> = {};

@@ -31,6 +31,7 @@ async function start(msg: VmStart): Promise<void> {
     thread: msg.thread,
     guestThread: msg.guestThread,
     control: msg.control,
+    iommu: msg.iommu,
     layout: msg.layout,
     rings: new Map(msg.rings.map((r) => [r.index, r])),
     vsockSocket: msg.vsockSocket ?? null,

@@ -8,9 +8,17 @@
 
 import { NET_KIND } from "./net.ts";
 import { VSOCK_KIND } from "./vsock.ts";
+import { IOMMU_KIND } from "./iommu.ts";
 import type { LabKind } from "./types.ts";
 
 export type { LabKind, QueueCounterIndices } from "./types.ts";
+export {
+  IOMMU_DEVICE_NAME,
+  IOMMU_KIND,
+  iommuCapacity,
+  iommuDeviceSpec,
+  IommuDriverCounter,
+} from "./iommu.ts";
 export { NET_DRIVER_COUNTER_SLOTS, NET_KIND, NET_QUEUE_NAMES, netDeviceSpec } from "./net.ts";
 export {
   VSOCK_DEVICE_NAME,
@@ -24,6 +32,7 @@ export {
 export const LAB_KINDS: ReadonlyMap<string, LabKind> = new Map([
   [NET_KIND.kind, NET_KIND],
   [VSOCK_KIND.kind, VSOCK_KIND],
+  [IOMMU_KIND.kind, IOMMU_KIND],
 ]);
 
 /**

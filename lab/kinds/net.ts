@@ -57,6 +57,7 @@ export function netDeviceSpec(nic: NicSpec, index: number): NetDeviceSpec {
     features: { ...nic.features },
     txRing: -1,
     rxRing: -1,
+    iommu: null,
   };
 }
 

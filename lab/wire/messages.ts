@@ -50,6 +50,8 @@ export interface VmStart {
   memory: SharedArrayBuffer;
   /** Control block. */
   control: SharedArrayBuffer;
+  /** The vIOMMU's tables (`Viommu.create(cap, buffer)`), on a VM with a virtio-iommu device. */
+  iommu: SharedArrayBuffer | null;
   /** Lab doorbells. */
   doorbells: SharedArrayBuffer;
   /** Its devices, one per control-block slot (the plan's, unchanged). */

@@ -139,6 +139,42 @@ export interface NetDeviceSpec extends SlotSpec {
   txRing: number;
   /** Ring the NIC receives from, or -1. */
   rxRing: number;
+  /** Behind the VM's vIOMMU (offers ACCESS_PLATFORM), or null. */
+  iommu: NicIommu | null;
+}
+
+/** Where a NIC behind the vIOMMU sits in it. */
+export interface NicIommu {
+  /** Its endpoint ID (the virtio-iommu endpoint the guest attaches). */
+  endpoint: number;
+  /** Its IOTLB consumer slot in the vIOMMU (registered in endpoint order by the IOMMU device). */
+  consumer: number;
+}
+
+/** One endpoint of a virtio-iommu device. */
+export interface IommuEndpointSpec {
+  /** Endpoint ID. */
+  endpoint: number;
+  /** The device slot behind it. */
+  device: number;
+  /** The device's name (the consumer's name). */
+  name: string;
+}
+
+/** A virtio-iommu device (the VM's vIOMMU) as its workers need it. */
+export interface IommuDeviceSpec extends SlotSpec {
+  /** Kind tag. */
+  kind: "iommu";
+  /** The guest's DMA mode. */
+  mode: "strict" | "lazy" | "static" | "passthrough";
+  /** Its endpoints, in consumer-slot order. */
+  endpoints: IommuEndpointSpec[];
+  /** Mapping-table entries. */
+  mappings: number;
+  /** No link rings (always -1). */
+  txRing: -1;
+  /** No link rings (always -1). */
+  rxRing: -1;
 }
 
 /** A virtio-vsock device as its workers need it. */
@@ -156,4 +192,4 @@ export interface VsockDeviceSpec extends SlotSpec {
 }
 
 /** Every device kind's worker spec (a union on `kind`). */
-export type DeviceSpec = NetDeviceSpec | VsockDeviceSpec;
+export type DeviceSpec = NetDeviceSpec | VsockDeviceSpec | IommuDeviceSpec;

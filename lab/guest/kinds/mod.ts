@@ -8,10 +8,12 @@
 
 import { NET_GUEST_KIND } from "./net.ts";
 import { VSOCK_GUEST_KIND } from "./vsock.ts";
+import { IOMMU_GUEST_KIND } from "./iommu.ts";
 import type { GuestKind } from "./types.ts";
 
 export type {
   GuestContext,
+  GuestIommu,
   GuestKind,
   GuestKindInstance,
   GuestServices,
@@ -20,6 +22,8 @@ export type {
 
 /** Every kind's guest slice, by kind tag. */
 export const GUEST_KINDS: ReadonlyMap<string, GuestKind> = new Map([
+  // First: it sets ctx.iommu, which NICs behind the vIOMMU use before their drivers start.
+  [IOMMU_GUEST_KIND.kind, IOMMU_GUEST_KIND],
   [NET_GUEST_KIND.kind, NET_GUEST_KIND],
   [VSOCK_GUEST_KIND.kind, VSOCK_GUEST_KIND],
 ]);

@@ -27,6 +27,8 @@ import {
   NetQueue,
 } from "../../../devices/net/config.ts";
 import { indirectEntriesFor, NetDriver } from "../../../devices/net/driver.ts";
+import { netDriverMemoryBytes } from "../../../devices/net/sizing.ts";
+import { PAGE_SIZE, PageAllocator } from "../../../devices/memory/mod.ts";
 import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
 import { MailboxPort } from "../../wire/mailbox.ts";
@@ -104,16 +106,43 @@ async function readLinkUp(nic: GuestNic): Promise<boolean> {
   return driverLinkUp(true, await readConfigField(nic.port, NetConfigOffset.STATUS, 2));
 }
 
+const ACCESS_PLATFORM = featureSet([Feature.ACCESS_PLATFORM]);
+
+/**
+ * A NIC behind the vIOMMU takes its rings and buffers from a window of its own (the pages its
+ * driver needs, as the topology check sized them) and has the vIOMMU make that window reachable
+ * by the VM's mode before the driver touches the device: nothing else of the guest's memory is
+ * reachable by the NIC.
+ */
+async function dmaWindow(ctx: GuestContext, spec: NetDeviceSpec): Promise<PageAllocator> {
+  if (ctx.iommu === null || spec.iommu === null) {
+    throw new Error(`NIC ${ctx.vm}:${spec.name} is behind a vIOMMU the VM does not have`);
+  }
+  const len = netDriverMemoryBytes({
+    layout: spec.layout,
+    queueSize: spec.queueSize,
+    mtu: spec.mtu,
+    mrgRxbuf: spec.features.mrgRxbuf,
+    indirect: spec.features.indirect,
+  });
+  const r = ctx.alloc.allocBytes(len);
+  if (!r.ok) throw new Error(`No guest memory left for the DMA window of ${ctx.vm}:${spec.name}`);
+  const size = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
+  await ctx.iommu.prepare(spec.iommu.endpoint, { gpa: r.value, len: size });
+  return new PageAllocator(r.value, size);
+}
+
 /** Bring up one NIC's driver. */
 async function startNic(ctx: GuestContext, spec: NetDeviceSpec): Promise<GuestNic> {
   const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
   const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread);
+  const alloc = spec.iommu === null ? ctx.alloc : await dmaWindow(ctx, spec);
   const init = await initDevice(port, {
     deviceId: DeviceId.NET,
-    supported: DRIVER_FEATURES,
+    supported: spec.iommu === null ? DRIVER_FEATURES : DRIVER_FEATURES | ACCESS_PLATFORM,
     queues: spec.queues.map((q) => ({ size: q.size })),
     mem: ctx.mem,
-    alloc: ctx.alloc,
+    alloc,
     ring: ctx.ring,
     // Tables for the longest chain the driver builds at this MTU (the device reports it too).
     indirectEntries: indirectEntriesFor(spec.mtu),
@@ -129,7 +158,7 @@ async function startNic(ctx: GuestContext, spec: NetDeviceSpec): Promise<GuestNi
   const configMtu = hasMtu ? await readConfigField(port, NetConfigOffset.MTU, 2) : DEFAULT_MTU;
   const driver = new NetDriver({
     mem: ctx.mem,
-    alloc: ctx.alloc,
+    alloc,
     rx,
     tx,
     negotiated,

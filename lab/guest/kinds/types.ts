@@ -43,6 +43,20 @@ export interface GuestContext {
   clock: GuestClock;
   /** Post a message to the main thread. */
   post: (m: FromWorker) => void;
+  /** The VM's vIOMMU, set by the iommu kind (started first) on a VM that has one, else null. */
+  iommu: GuestIommu | null;
+}
+
+/** What the iommu kind offers the kinds of devices behind it. */
+export interface GuestIommu {
+  /** The VM's DMA mode. */
+  mode: "strict" | "lazy" | "static" | "passthrough";
+  /**
+   * Make a device's DMA window reachable before its driver starts, by its mode (passthrough:
+   * ATTACH in bypass; static: ATTACH and one MAP of the window, IOVA = GPA). Resolves once the
+   * device completed the requests; throws if it refused them or did not answer in time.
+   */
+  prepare(endpoint: number, window: { gpa: number; len: number }): Promise<void>;
 }
 
 /** The services the kinds of a VM offer its workloads. */

@@ -8,12 +8,15 @@
 
 import { NET_HOST_KIND } from "./net.ts";
 import { VSOCK_HOST_KIND } from "./vsock.ts";
+import { IOMMU_HOST_KIND } from "./iommu.ts";
 import type { HostKind } from "./types.ts";
 
 export type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 
 /** Every kind's host slice, by kind tag. */
 export const HOST_KINDS: ReadonlyMap<string, HostKind> = new Map([
+  // First: it owns the vIOMMU and registers the IOTLB consumers the net kind uses.
+  [IOMMU_HOST_KIND.kind, IOMMU_HOST_KIND],
   [NET_HOST_KIND.kind, NET_HOST_KIND],
   [VSOCK_HOST_KIND.kind, VSOCK_HOST_KIND],
 ]);

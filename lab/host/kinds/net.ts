@@ -28,11 +28,14 @@ import { ringDoorbell } from "../../wire/doorbell.ts";
 import { serveMailbox } from "../../wire/mailbox.ts";
 import type { NetDeviceSpec } from "../../wire/specs.ts";
 import { LinkIn, LinkOut, nowUs } from "../link_ends.ts";
+import { IommuDma, Iotlb } from "../../../devices/iommu/mod.ts";
 import { PartitionFilter } from "../partition.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 
 interface Nic {
   name: string;
+  /** The NIC's view through the vIOMMU (ACCESS_PLATFORM offered), or null. */
+  iommu: IommuDma | null;
   device: NetDevice;
   transport: MmioDeviceTransport;
   mailbox: Int32Array;
@@ -58,10 +61,20 @@ function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFil
     },
     mrgRxbuf: spec.features.mrgRxbuf,
     counters: ctl.deviceCounters,
+    accessPlatform: spec.iommu !== null,
   });
+  // Behind the vIOMMU: the view used once the driver accepts ACCESS_PLATFORM (the consumer
+  // slot was registered by the iommu kind, started before this one).
+  const iommu = spec.iommu !== null && ctx.iommu !== null
+    ? new IommuDma(
+      ctx.mem,
+      new Iotlb(ctx.iommu, { slot: spec.iommu.consumer, endpoint: spec.iommu.endpoint }),
+    )
+    : null;
   const transport = new MmioDeviceTransport({
     model: device,
     dma: ctx.dma,
+    platformDma: iommu ?? undefined,
     ring: ctx.ring,
     regs: ctl.regs,
     queueState: (q, qLayout, size) => {
@@ -76,6 +89,7 @@ function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFil
   const rx = ctx.rings.get(spec.rxRing);
   return {
     name: spec.name,
+    iommu,
     device,
     transport,
     mailbox: ctl.mailbox,
@@ -94,6 +108,15 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
     pump: () => {
       let work = false;
       for (const nic of nics) {
+        // The consumer's half of the invalidation handshake, every pass (live or not): drop the
+        // IOTLB, acknowledge, and translate the rings again before touching them.
+        if (nic.iommu !== null && nic.iommu.beginBatch() && !nic.transport.recheckQueues()) {
+          post({
+            type: "event",
+            kind: "device-error",
+            detail: { nic: nic.name, error: "A ring area of the NIC was unmapped while in use" },
+          });
+        }
         if (serveMailbox(nic.mailbox, nic.transport)) {
           work = true;
           ringDoorbell(bells, guestThread);

@@ -33,6 +33,9 @@ export interface HostContext {
   guestThread: number;
   /** The control block. */
   control: SharedArrayBuffer;
+  /** The vIOMMU's tables on a VM with a virtio-iommu device (the iommu kind owns them; the
+   * devices behind it translate through their own IOTLB over them), else null. */
+  iommu: SharedArrayBuffer | null;
   /** Its layout (the plan's). */
   layout: ControlLayout;
   /** The link rings this worker touches, by ring index. */

@@ -1,0 +1,95 @@
+/**
+ * The virtio-iommu kind in the device worker: the VM's vIOMMU. It owns the mapping tables (in
+ * `HostContext.iommu`, a shared buffer the main thread reads for metrics), registers one IOTLB
+ * consumer per endpoint in the plan's order (so the net kind, started after it, finds its
+ * consumer slot in its spec), serves the device's register mailbox and, once the driver set
+ * DRIVER_OK, services the request queue (ATTACH, DETACH, MAP, UNMAP, PROBE): an UNMAP completes
+ * only after every consumer acknowledged the invalidation, which the net kind does at the start
+ * of every loop pass. Faults the consumers logged go to the guest on the event queue.
+ *
+ * @module
+ */
+
+import { IommuDevice, Viommu } from "../../../devices/iommu/mod.ts";
+import { MmioDeviceTransport } from "../../../devices/virtio/mmio_device.ts";
+import { resetState } from "../../../devices/virtio/state.ts";
+import { deviceControl } from "../../wire/control.ts";
+import { ringDoorbell } from "../../wire/doorbell.ts";
+import { serveMailbox } from "../../wire/mailbox.ts";
+import type { IommuDeviceSpec } from "../../wire/specs.ts";
+import { iommuCapacity } from "../../kinds/iommu.ts";
+import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
+
+const IDLE: HostKindInstance = {
+  pump: () => false,
+  prepareSleep: () => false,
+  nextTimerMs: () => Infinity,
+  periodic: () => {},
+  control: () => {},
+};
+
+/** How often a pending invalidation is looked at while consumers have not acknowledged it. */
+const WAIT_POLL_MS = 1;
+
+function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
+  if (ctx.iommu === null) {
+    throw new Error(`VM ${ctx.vm} has a virtio-iommu device but no vIOMMU tables`);
+  }
+  const viommu = Viommu.create(iommuCapacity(spec), ctx.iommu);
+  for (const ep of spec.endpoints) viommu.registerConsumer(ep.name);
+  const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
+  const device = new IommuDevice({
+    viommu,
+    memory: ctx.mem,
+    queueMaxSize: spec.queues[0].size,
+    ring: { packed: false, eventIdx: true, indirect: false },
+    counters: ctl.deviceCounters,
+  });
+  const { bells, guestThread } = ctx;
+  const transport = new MmioDeviceTransport({
+    model: device,
+    dma: ctx.dma,
+    ring: ctx.ring,
+    regs: ctl.regs,
+    queueState: (q, qLayout, size) => {
+      const st = ctl.queueState[q];
+      resetState(st, qLayout, size);
+      return st;
+    },
+    onInterrupt: () => ringDoorbell(bells, guestThread),
+  });
+  let waiting = false;
+  return {
+    pump: () => {
+      let work = false;
+      if (serveMailbox(ctl.mailbox, transport)) {
+        work = true;
+        ringDoorbell(bells, guestThread);
+      }
+      if (!transport.isLive()) return work;
+      const o = device.service(performance.now());
+      waiting = o.waiting;
+      if (o.interruptRequest || o.interruptEvent) transport.signalUsed();
+      return work || o.completed > 0 || o.interruptEvent;
+    },
+    prepareSleep: () => {
+      if (!transport.isLive()) return false;
+      let pending = false;
+      for (const q of transport.queues) if (q && q.enableNotifications()) pending = true;
+      return pending;
+    },
+    // Consumers acknowledge on their own loop passes (same thread here): look again soon.
+    nextTimerMs: () => (waiting ? WAIT_POLL_MS : Infinity),
+    periodic: () => {},
+    control: () => {},
+  };
+}
+
+/** The iommu kind's host slice (started before the net kind: it registers the consumers). */
+export const IOMMU_HOST_KIND: HostKind = {
+  kind: "iommu",
+  start: (ctx, devices) => {
+    const spec = devices.find((d): d is IommuDeviceSpec => d.kind === "iommu");
+    return spec ? start(ctx, spec) : IDLE;
+  },
+};

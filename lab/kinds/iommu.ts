@@ -1,0 +1,108 @@
+/**
+ * The virtio-iommu kind as the lab sees it (main thread): a VM's `iommu: { mode }` becomes a
+ * device slot (requestq and eventq, the IOMMU device counters) whose endpoints are the VM's NICs
+ * with `iommu: true` (endpoint ID = the NIC's slot index, IOTLB consumer slot = its position in
+ * the list). The vIOMMU's tables live in their own shared buffer (`VmStart.iommu`), sized by
+ * `iommuCapacity`. The guest half is `lab/guest/kinds/iommu.ts`, the host half
+ * `lab/host/kinds/iommu.ts`; the model and driver are `devices/iommu/`.
+ *
+ * @module
+ */
+
+import { IOMMU_COUNTER_COUNT, IommuCounter, IommuFeature } from "../../devices/iommu/mod.ts";
+import type { ViommuCapacity } from "../../devices/iommu/mod.ts";
+import type { IommuSpec } from "../topology/types.ts";
+import type { DeviceSpec, IommuDeviceSpec, NetDeviceSpec } from "../wire/specs.ts";
+import type { LabKind } from "./types.ts";
+
+/** Queue names of a virtio-iommu device, by queue index (virtio 1.2 §5.13.2). */
+export const IOMMU_QUEUE_NAMES: readonly string[] = ["requestq", "eventq"];
+/** Queue size of both queues. */
+export const IOMMU_QUEUE_SIZE = 64;
+/** The device name of a VM's virtio-iommu device. */
+export const IOMMU_DEVICE_NAME = "iommu0";
+/** The guest driver's counter words (see `IommuDriverCounter`). */
+export const IOMMU_DRIVER_COUNTER_COUNT = 8;
+/** Mapping-table entries of a vIOMMU: room for every in-flight buffer of a few NICs. */
+export const IOMMU_MAPPINGS = 4096;
+
+/** The guest driver's counters of the virtio-iommu device. */
+export const IommuDriverCounter = {
+  /** Requests completed with S_OK. */
+  completedOk: 0,
+  /** Requests the device refused. */
+  refused: 1,
+  /** Fault reports read from the eventq. */
+  faultReports: 2,
+  /** IOVA of the last fault report (-1: none yet). */
+  lastFaultIova: 3,
+  /** Access of the last fault report: 1 read, 2 write, 0 none. */
+  lastFaultAccess: 4,
+  /** Endpoint of the last fault report. */
+  lastFaultEndpoint: 5,
+} as const;
+
+/**
+ * The device slot of a VM's vIOMMU, with the NICs of `devices` that have `iommu` as endpoints;
+ * it fills each such NIC's `iommu` (endpoint and consumer slot).
+ *
+ * @example
+ * ```ts
+ * import { iommuDeviceSpec } from "./iommu.ts";
+ * iommuDeviceSpec({ mode: "static" }, [], []).queues.map((q) => q.name); // ["requestq", "eventq"]
+ * ```
+ */
+export function iommuDeviceSpec(
+  iommu: IommuSpec,
+  devices: DeviceSpec[],
+  behind: ReadonlySet<string>,
+): IommuDeviceSpec {
+  const endpoints: IommuDeviceSpec["endpoints"] = [];
+  for (const d of devices) {
+    if (d.kind !== "net" || !behind.has(d.name)) continue;
+    (d as NetDeviceSpec).iommu = { endpoint: d.index, consumer: endpoints.length };
+    endpoints.push({ endpoint: d.index, device: d.index, name: d.name });
+  }
+  return {
+    kind: "iommu",
+    name: IOMMU_DEVICE_NAME,
+    index: devices.length,
+    queues: IOMMU_QUEUE_NAMES.map((name) => ({ name, layout: "split", size: IOMMU_QUEUE_SIZE })),
+    deviceCounters: IOMMU_COUNTER_COUNT,
+    driverCounters: IOMMU_DRIVER_COUNTER_COUNT,
+    mode: iommu.mode,
+    endpoints,
+    mappings: IOMMU_MAPPINGS,
+    txRing: -1,
+    rxRing: -1,
+  };
+}
+
+/**
+ * The capacities of a vIOMMU device's tables (what `VmStart.iommu` is sized for).
+ *
+ * @example
+ * ```ts
+ * import { iommuCapacity, iommuDeviceSpec } from "./iommu.ts";
+ * iommuCapacity(iommuDeviceSpec({ mode: "static" }, [], [])).consumers; // 1
+ * ```
+ */
+export function iommuCapacity(spec: IommuDeviceSpec): ViommuCapacity {
+  const n = Math.max(1, spec.endpoints.length);
+  return { mappings: spec.mappings, endpoints: n, consumers: n, faults: 64 };
+}
+
+/** The iommu kind's lab-side description. */
+export const IOMMU_KIND: LabKind = {
+  kind: "iommu",
+  snapshotKind: "virtio-iommu",
+  featureNames: Object.freeze(
+    Object.fromEntries(Object.entries(IommuFeature).map(([name, bit]) => [bit, name])),
+  ),
+  deviceCounters: IommuCounter,
+  driverCounters: IommuDriverCounter,
+  queueCounters: [
+    { requests: IommuCounter.requests, bytes: null, interrupts: null, suppressed: null },
+    { requests: IommuCounter.faultReports, bytes: null, interrupts: null, suppressed: null },
+  ],
+};
