@@ -11,7 +11,7 @@ import { readIotlbCounters } from "../devices/iommu/mod.ts";
 import { Lab } from "../lab/lab.ts";
 import { planLab } from "../lab/plan.ts";
 import { parseTopology } from "../lab/topology/load.ts";
-import { LAB_TEST } from "../lab/testing.ts";
+import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import type { PingResult } from "../lab/guest/workloads/ping.ts";
 
 const FILE = new URL("../topologies/iommu-pair.yaml", import.meta.url);
@@ -63,3 +63,67 @@ for (const mode of ["static", "passthrough"]) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "a revocation while traffic flows: the NIC's next access is refused, counted, reported; a's other NIC and b go on",
+  ...LAB_TEST,
+  fn: async () => {
+    const t = parseTopology(
+      `name: revoke
+vms:
+  a:
+    iommu: { mode: static }
+    nics:
+      eth0: { ip: 10.0.0.1/24, iommu: true }
+      eth1: { ip: 10.1.0.1/24 }
+  b:
+    nics:
+      eth0: { ip: 10.0.0.2/24 }
+      eth1: { ip: 10.1.0.2/24 }
+links:
+  - endpoints: [a:eth0, b:eth0]
+  - { name: side, endpoints: [a:eth1, b:eth1] }
+`,
+      "revoke.yaml",
+    );
+    assert.ok(t.ok, t.ok ? "" : JSON.stringify(t.error));
+    const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+    try {
+      const before = await lab.exec("a", ["ping", "10.0.0.2", "-c", "2", "-i", "0.05"]);
+      assert.ok(before.ok && (before.result as PingResult).received === 2, "eth0 works first");
+      // Traffic in flight on eth0 while the guest takes the window back.
+      const flood = lab.exec("a", ["udp-flood", "10.0.0.2", "-r", "20000", "-t", "1"]);
+      const revoked = await lab.exec("a", ["iommu-unmap", "eth0"]);
+      assert.ok(revoked.ok, revoked.ok ? "" : revoked.message);
+      await flood;
+      const event = await waitForValue(
+        "a device-error event for a:eth0",
+        () =>
+          lab.events.recent().find((e) =>
+            e.kind === "device-error" && e.subject === "a" && e.detail?.nic === "eth0"
+          ) ?? null,
+        5000,
+      );
+      assert.ok(event);
+      const c = iotlb(lab, 0);
+      assert.ok(c.faults >= 1, "the refused access is counted");
+      const fault = await waitForValue(
+        "an iommu-fault event in a's guest",
+        () =>
+          lab.events.recent().find((e) => e.kind === "iommu-fault" && e.subject === "a") ?? null,
+        5000,
+      );
+      assert.equal(fault.detail?.device, "eth0");
+      assert.match(String(fault.detail?.iova), /^0x[0-9a-f]+$/);
+      // a's other NIC and b are unaffected.
+      const other = await lab.exec("a", ["ping", "10.1.0.2", "-c", "2", "-i", "0.05"]);
+      assert.ok(other.ok && (other.result as PingResult).received === 2, "a:eth1 still works");
+      const fromB = await lab.exec("b", ["ping", "10.1.0.1", "-c", "2", "-i", "0.05"]);
+      assert.ok(fromB.ok && (fromB.result as PingResult).received === 2, "b still works");
+      assert.equal(lab.vmState("a"), "running");
+    } finally {
+      await lab.stop();
+    }
+  },
+});

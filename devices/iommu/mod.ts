@@ -49,10 +49,4 @@ export {
   type ViommuViews,
 } from "./layout.ts";
 export * from "./metrics.ts";
-export {
-  type DomainInfo,
-  type Mapping,
-  Viommu,
-  viommuBuffer,
-  type WaitOptions,
-} from "./viommu.ts";
+export { type DomainInfo, type Mapping, Viommu, viommuBuffer, type WaitOptions } from "./viommu.ts";

@@ -94,6 +94,7 @@ async function start(msg: VmStart): Promise<void> {
           sleep: (ms: number) =>
             new Promise<void>((r) => setTimeout(r, ms)).then(() => clock.refresh()),
           vsock: services.vsock,
+          iommu: services.iommu,
         })
       ).then(
         (result) =>

@@ -35,6 +35,7 @@ import { ringDoorbell } from "../../wire/doorbell.ts";
 import { MailboxPort } from "../../wire/mailbox.ts";
 import type { IommuDeviceSpec } from "../../wire/specs.ts";
 import type { GuestContext, GuestIommu, GuestKind, GuestKindInstance } from "./types.ts";
+import type { IommuWorkloadService } from "../workloads/iommu.ts";
 
 const DRIVER_FEATURES = featureSet([
   Feature.VERSION_1,
@@ -137,6 +138,46 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
     return reports.length;
   };
 
+  // Each endpoint's window, as `prepare` set it up.
+  const windows = new Map<number, { gpa: number; len: number }>();
+
+  /** Publish staged requests and wait (bounded) for their statuses (null: no answer in time). */
+  const complete = async (tokens: number[]): Promise<(number | null)[]> => {
+    for (const t of tokens) awaited.set(t, null);
+    driver.publish();
+    kick(REQUESTQ);
+    const deadline = performance.now() + PREPARE_TIMEOUT_MS;
+    const open = () => tokens.some((t) => awaited.get(t) === null);
+    // Bounded by the deadline: the device worker answers in time or the caller hears null.
+    while (open() && performance.now() < deadline) {
+      collect();
+      if (open()) await new Promise((r) => setTimeout(r, 1));
+    }
+    const statuses = tokens.map((t) => awaited.get(t) ?? null);
+    for (const t of tokens) awaited.delete(t);
+    return statuses;
+  };
+
+  const revoke: IommuWorkloadService["revoke"] = async (name) => {
+    const ep = spec.endpoints.find((e) => e.name === name);
+    const window = ep ? windows.get(ep.endpoint) : undefined;
+    if (!ep || !window) {
+      return { ok: false, message: `Cannot revoke ${name}: not a NIC behind this VM's vIOMMU` };
+    }
+    const domain = ep.endpoint + 1;
+    const t0 = performance.now();
+    const r = spec.mode === "static"
+      ? driver.unmap(domain, window.gpa, window.gpa + window.len - 1)
+      : driver.detach(domain, ep.endpoint);
+    if (!r.ok) return { ok: false, message: `Cannot revoke ${name}: ${r.error.kind}` };
+    const [status] = await complete([r.value]);
+    if (status !== IommuStatus.OK) {
+      return { ok: false, message: `Cannot revoke ${name}: the vIOMMU answered ${status}` };
+    }
+    windows.delete(ep.endpoint);
+    return { ok: true, ms: performance.now() - t0 };
+  };
+
   const service: GuestIommu = {
     mode: spec.mode,
     prepare: async (endpoint, window) => {
@@ -157,19 +198,8 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
       } else if (spec.mode !== "passthrough") {
         throw new Error(`vIOMMU mode ${spec.mode} is not wired into the running lab yet`);
       }
-      for (const t of tokens) awaited.set(t, null);
-      driver.publish();
-      kick(REQUESTQ);
-      const deadline = performance.now() + PREPARE_TIMEOUT_MS;
-      // Bounded: the device worker answers within the deadline or the start fails.
-      while (tokens.some((t) => awaited.get(t) === null) && performance.now() < deadline) {
-        collect();
-        if (tokens.some((t) => awaited.get(t) === null)) {
-          await new Promise((r) => setTimeout(r, 1));
-        }
-      }
-      const statuses = tokens.map((t) => awaited.get(t));
-      for (const t of tokens) awaited.delete(t);
+      windows.set(endpoint, window);
+      const statuses = await complete(tokens);
       if (statuses.some((s) => s !== IommuStatus.OK)) {
         throw new Error(
           `The vIOMMU of ${ctx.vm} did not set up endpoint ${endpoint}: statuses ${
@@ -204,7 +234,9 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
         reportSize: FAULT_REPORT_SIZE,
       },
     }),
-    provide: () => {},
+    provide: (services) => {
+      services.iommu = { revoke };
+    },
   };
 }
 

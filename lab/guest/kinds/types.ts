@@ -16,6 +16,7 @@ import type { StatsWriter } from "../../wire/stats.ts";
 import type { GuestClock } from "../clock.ts";
 import type { NetStack } from "../net/stack.ts";
 import type { VsockSockets } from "../../../devices/vsock/sockets.ts";
+import type { IommuWorkloadService } from "../workloads/iommu.ts";
 
 /** What the guest worker hands every kind at start. */
 export interface GuestContext {
@@ -65,6 +66,8 @@ export interface GuestServices {
   net: NetStack;
   /** The vsock socket table, on a VM with a vsock device. */
   vsock?: VsockService;
+  /** The vIOMMU's revocation, on a VM with a virtio-iommu device. */
+  iommu?: IommuWorkloadService;
 }
 
 /** The vsock socket table and how to wake the loop after queueing packets. */

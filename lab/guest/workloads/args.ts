@@ -10,6 +10,7 @@
  * vsock-echo [-p PORT=7] [-t SECONDS]                    (no -t: until aborted)
  * vsock-send CID PORT [-b BYTES=1048576] [--chunk N=65536]
  * vsock-sink [-p PORT=5000] [-t SECONDS=10]
+ * iommu-unmap NIC
  * ```
  *
  * @module
@@ -44,7 +45,8 @@ export type WorkloadRequest =
   | { kind: "sink"; port: number; seconds: number | null }
   | { kind: "vsock-echo"; port: number; seconds: number | null }
   | { kind: "vsock-send"; cid: number; port: number; bytes: number; chunk: number }
-  | { kind: "vsock-sink"; port: number; seconds: number };
+  | { kind: "vsock-sink"; port: number; seconds: number }
+  | { kind: "iommu-unmap"; device: string };
 
 /**
  * The `ping` request.
@@ -122,6 +124,7 @@ export const USAGE = {
   "vsock-echo": "vsock-echo [-p PORT=7] [-t SECONDS (default: until aborted)]",
   "vsock-send": "vsock-send CID PORT [-b BYTES=1048576] [--chunk N=65536]",
   "vsock-sink": "vsock-sink [-p PORT=5000] [-t SECONDS=10]",
+  "iommu-unmap": "iommu-unmap NIC",
 } as const;
 
 type Name = keyof typeof USAGE;
@@ -191,6 +194,7 @@ const SPECS: Record<Name, Spec> = {
     switches: {},
     positionals: 0,
   },
+  "iommu-unmap": { values: {}, switches: {}, positionals: 1 },
 };
 
 type Parsed = { flags: Map<string, string>; switches: Set<string>; positionals: string[] };
@@ -362,6 +366,11 @@ function build(w: Name, f: Fields): WorkloadRequest {
         port: f.num("p", "port", 5000, 0, 0xffff_ffff, true),
         seconds: f.num("t", "duration (seconds)", 10, 0.001, 86400, false),
       };
+    case "iommu-unmap": {
+      const device = f.p.positionals[0];
+      if (device === undefined) f.fail("missing the NIC whose DMA window to revoke");
+      return { kind: "iommu-unmap", device: device ?? "" };
+    }
     case "sink": {
       const seconds = f.num("t", "duration (seconds, 0 = until aborted)", 1, 0, 86400, false);
       return {

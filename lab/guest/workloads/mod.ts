@@ -22,6 +22,7 @@ import {
   type VsockSendResult,
   type VsockSinkResult,
 } from "./vsock.ts";
+import { type IommuUnmapResult, runIommuUnmap } from "./iommu.ts";
 
 export * from "./args.ts";
 export * from "./options.ts";
@@ -31,6 +32,7 @@ export * from "./udp_echo.ts";
 export * from "./udp_flood.ts";
 export * from "./flood_payload.ts";
 export * from "./vsock.ts";
+export * from "./iommu.ts";
 
 /**
  * What a workload resolves to.
@@ -49,6 +51,7 @@ export type WorkloadResult =
   | VsockEchoResult
   | VsockSendResult
   | VsockSinkResult
+  | IommuUnmapResult
   | WorkloadError;
 
 /**
@@ -81,6 +84,8 @@ export function runWorkload(
       return runVsockSend(opts.vsock, request, opts);
     case "vsock-sink":
       return runVsockSink(opts.vsock, request, opts);
+    case "iommu-unmap":
+      return runIommuUnmap(opts.iommu, request);
   }
 }
 

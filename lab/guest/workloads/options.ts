@@ -10,6 +10,7 @@ import type { NetStack, UdpHandler } from "../net/stack.ts";
 
 import type { Clock } from "../net/stack.ts";
 import type { VsockWorkloadService } from "./vsock.ts";
+import type { IommuWorkloadService } from "./iommu.ts";
 
 /**
  * Options passed to every workload by the guest worker.
@@ -35,6 +36,8 @@ export interface WorkloadOptions {
   sleep: (ms: number) => Promise<void>;
   /** The VM's vsock socket table, when it has a vsock device. */
   vsock?: VsockWorkloadService;
+  /** The VM's vIOMMU, when it has one. */
+  iommu?: IommuWorkloadService;
 }
 
 /**

@@ -1,0 +1,57 @@
+/**
+ * `iommu-unmap NIC`: the guest takes back the DMA window of one of its NICs behind the vIOMMU
+ * (static: UNMAP of the pool's mapping; passthrough: DETACH of the endpoint), as a driver does
+ * when it frees a device's buffers, or as a drill of a revocation while traffic flows. The UNMAP
+ * completes only after the NIC's device worker dropped the translation from its IOTLB, so
+ * nothing reaches the window after this returns: the NIC's next access is refused, counted,
+ * reported to the guest as a fault, and the NIC stops (device error). The result gives the
+ * UNMAP-to-flushed latency.
+ *
+ * @module
+ */
+
+import type { WorkloadError } from "./options.ts";
+
+/** What the iommu kind offers this workload. */
+export interface IommuWorkloadService {
+  /** Revoke the window of the named device; resolves with the ms the request took. */
+  revoke(device: string): Promise<{ ok: true; ms: number } | { ok: false; message: string }>;
+}
+
+/** The result of `iommu-unmap`. */
+export interface IommuUnmapResult {
+  /** Discriminant. */
+  kind: "iommu-unmap";
+  /** The NIC whose window was revoked. */
+  device: string;
+  /** From the request to its completion (every IOTLB flushed), in ms. */
+  flushedMs: number;
+}
+
+/**
+ * Run `iommu-unmap`.
+ *
+ * @example
+ * ```ts
+ * import { runIommuUnmap } from "./iommu.ts";
+ * const svc = { revoke: () => Promise.resolve({ ok: true as const, ms: 0.2 }) };
+ * await runIommuUnmap(svc, { kind: "iommu-unmap", device: "eth0" }); // { kind: "iommu-unmap", … }
+ * ```
+ */
+export async function runIommuUnmap(
+  svc: IommuWorkloadService | undefined,
+  req: { kind: "iommu-unmap"; device: string },
+): Promise<IommuUnmapResult | WorkloadError> {
+  if (!svc) {
+    return {
+      kind: "error",
+      message: "Cannot run iommu-unmap: this VM has no vIOMMU",
+      hint: "add iommu: { mode: static } to the VM and iommu: true to its NIC",
+    };
+  }
+  const r = await svc.revoke(req.device);
+  if (!r.ok) {
+    return { kind: "error", message: r.message, hint: "name a NIC of this VM with iommu: true" };
+  }
+  return { kind: "iommu-unmap", device: req.device, flushedMs: r.ms };
+}
