@@ -10,10 +10,12 @@
  */
 
 import { IOMMU_COUNTER_COUNT, IommuCounter, IommuFeature } from "../../devices/iommu/mod.ts";
-import type { ViommuCapacity } from "../../devices/iommu/mod.ts";
 import type { IommuSpec } from "../topology/types.ts";
 import type { DeviceSpec, IommuDeviceSpec, NetDeviceSpec } from "../wire/specs.ts";
 import type { LabKind } from "./types.ts";
+import { IOMMU_DRIVER_COUNTER_COUNT, IommuDriverCounter } from "../wire/iommu.ts";
+
+export { IOMMU_DRIVER_COUNTER_COUNT, iommuCapacity, IommuDriverCounter } from "../wire/iommu.ts";
 
 /** Queue names of a virtio-iommu device, by queue index (virtio 1.2 §5.13.2). */
 export const IOMMU_QUEUE_NAMES: readonly string[] = ["requestq", "eventq"];
@@ -21,26 +23,8 @@ export const IOMMU_QUEUE_NAMES: readonly string[] = ["requestq", "eventq"];
 export const IOMMU_QUEUE_SIZE = 64;
 /** The device name of a VM's virtio-iommu device. */
 export const IOMMU_DEVICE_NAME = "iommu0";
-/** The guest driver's counter words (see `IommuDriverCounter`). */
-export const IOMMU_DRIVER_COUNTER_COUNT = 8;
 /** Mapping-table entries of a vIOMMU: room for every in-flight buffer of a few NICs. */
 export const IOMMU_MAPPINGS = 4096;
-
-/** The guest driver's counters of the virtio-iommu device. */
-export const IommuDriverCounter = {
-  /** Requests completed with S_OK. */
-  completedOk: 0,
-  /** Requests the device refused. */
-  refused: 1,
-  /** Fault reports read from the eventq. */
-  faultReports: 2,
-  /** IOVA of the last fault report (-1: none yet). */
-  lastFaultIova: 3,
-  /** Access of the last fault report: 1 read, 2 write, 0 none. */
-  lastFaultAccess: 4,
-  /** Endpoint of the last fault report. */
-  lastFaultEndpoint: 5,
-} as const;
 
 /**
  * The device slot of a VM's vIOMMU, with the NICs of `devices` that have `iommu` as endpoints;
@@ -76,20 +60,6 @@ export function iommuDeviceSpec(
     txRing: -1,
     rxRing: -1,
   };
-}
-
-/**
- * The capacities of a vIOMMU device's tables (what `VmStart.iommu` is sized for).
- *
- * @example
- * ```ts
- * import { iommuCapacity, iommuDeviceSpec } from "./iommu.ts";
- * iommuCapacity(iommuDeviceSpec({ mode: "static" }, [], [])).consumers; // 1
- * ```
- */
-export function iommuCapacity(spec: IommuDeviceSpec): ViommuCapacity {
-  const n = Math.max(1, spec.endpoints.length);
-  return { mappings: spec.mappings, endpoints: n, consumers: n, faults: 64 };
 }
 
 /** The iommu kind's lab-side description. */

@@ -221,6 +221,17 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
       vsock: obj?.vsock ? { cid: obj.vsock.cid } : null,
       iommu: obj?.iommu ? { mode: obj.iommu.mode } : null,
     });
+    const mode = obj?.iommu?.mode;
+    if ((mode === "strict" || mode === "lazy") && nics.some((n) => n.iommu)) {
+      out.problems.push({
+        code: "iommu-mode-unwired",
+        path: ["vms", name, "iommu", "mode"],
+        message: `vIOMMU mode ${mode} of VM ${
+          quote(name)
+        } is not wired into the running lab yet (its NIC driver does not map per buffer)`,
+        hint: "use mode: static or mode: passthrough",
+      });
+    }
     if (obj?.iommu == null) {
       for (const nic of nics) {
         if (!nic.iommu) continue;

@@ -227,6 +227,8 @@ const EVERY_CODE: Record<string, string> = {
   "vsock-link": "name: x\nvms: { a: { vsock: { cid: 3 } } }\n" +
     "links: [{ kind: vsock, endpoints: [a, a] }]\n",
   "no-iommu": "name: x\nvms: { a: { nics: { e0: { iommu: true } } } }\n",
+  "iommu-mode-unwired":
+    "name: x\nvms: { a: { iommu: { mode: strict }, nics: { e0: { iommu: true } } } }\n",
   "too-deep": "name: x\nvms: " + "[".repeat(50_000) + "\n",
   "too-many": `name: x\nvms: {${
     Array.from({ length: TOPOLOGY_LIMITS.vms + 1 }, (_, i) => ` v${i}: {}`).join(",")
@@ -324,12 +326,12 @@ Deno.test("a vIOMMU mode outside strict, lazy, static and passthrough is refused
 
 Deno.test("a VM's iommu mode and a NIC's iommu key reach the normalised topology", () => {
   const r = parseTopology(
-    "name: x\nvms:\n  a:\n    iommu: { mode: lazy }\n    nics: { e0: { iommu: true }, e1: {} }\n",
+    "name: x\nvms:\n  a:\n    iommu: { mode: static }\n    nics: { e0: { iommu: true }, e1: {} }\n",
     "t.yaml",
   );
   assert.ok(r.ok, r.ok ? "" : formatIssues(r.error, "t.yaml"));
   const vm = r.value.vms[0];
-  assert.deepEqual(vm.iommu, { mode: "lazy" });
+  assert.deepEqual(vm.iommu, { mode: "static" });
   assert.deepEqual(vm.nics.map((n) => n.iommu), [true, false]);
 });
 

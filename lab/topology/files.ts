@@ -12,7 +12,14 @@ import { parseTopology } from "./load.ts";
 import { quote } from "./quote.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
 
-const SHIPPED = ["pair", "star", "two-switches", "split-vs-packed", "vsock-pair"] as const;
+const SHIPPED = [
+  "pair",
+  "star",
+  "two-switches",
+  "split-vs-packed",
+  "vsock-pair",
+  "iommu-pair",
+] as const;
 
 /**
  * Names of the topologies shipped in `topologies/`.

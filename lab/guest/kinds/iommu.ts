@@ -29,7 +29,7 @@ import {
   readConfigStable,
   readInterruptStatus,
 } from "../../../devices/virtio/mmio_driver.ts";
-import { IommuDriverCounter } from "../../kinds/iommu.ts";
+import { IommuDriverCounter } from "../../wire/iommu.ts";
 import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
 import { MailboxPort } from "../../wire/mailbox.ts";

@@ -17,7 +17,7 @@ import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
 import { serveMailbox } from "../../wire/mailbox.ts";
 import type { IommuDeviceSpec } from "../../wire/specs.ts";
-import { iommuCapacity } from "../../kinds/iommu.ts";
+import { iommuCapacity } from "../../wire/iommu.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 
 const IDLE: HostKindInstance = {
