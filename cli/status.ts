@@ -69,6 +69,16 @@ export function formatStatus(s: LabStatus): string {
         `    features ${n.features.join(" ") || "(none negotiated)"}`,
       );
     });
+    for (const d of vm.iommu?.domains ?? []) {
+      const last = d.lastFaultIova === null
+        ? ""
+        : `, last fault ${d.lastFaultAccess} ${d.lastFaultIova}`;
+      devices.push(
+        `  ${vm.name}:${d.device}  vIOMMU ${vm.iommu!.mode} domain ${d.domain ?? "none"}: ` +
+          `${d.mappings} mappings, IOTLB ${d.hits} hits ${d.misses} misses, ` +
+          `${d.invalidations} invalidations, ${d.faults} faults${last}`,
+      );
+    }
     for (const d of vm.devices ?? []) {
       const hex = `0x${d.status.toString(16).padStart(2, "0")}`;
       devices.push(

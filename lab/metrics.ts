@@ -7,6 +7,7 @@
  * @module
  */
 
+import { type IommuSnapshot, iommuSnapshot } from "./iommu_view.ts";
 import { NetCounter, NetDriverCounter, readCounters } from "../devices/net/metrics.ts";
 import type { Lab, VmState } from "./lab.ts";
 import { RegFileWord } from "../devices/virtio/mmio.ts";
@@ -93,6 +94,8 @@ export interface LabStatus {
     devices?: OtherDeviceStatus[];
     /** Frames and datagrams the guest stack dropped, by cause (camelCase). */
     guestDrops: Record<string, number>;
+    /** Its vIOMMU per endpoint, on a VM that has one. */
+    iommu?: IommuSnapshot;
   }[];
   /** Switches. */
   switches: {
@@ -173,7 +176,11 @@ export function labStatus(lab: Lab): LabStatus {
           return {
             name: d.name,
             kind: kind.snapshotKind,
-            detail: d.kind === "vsock" ? `cid ${d.cid}` : "",
+            detail: d.kind === "vsock"
+              ? `cid ${d.cid}`
+              : d.kind === "iommu"
+              ? `mode ${d.mode}`
+              : "",
             status,
             statusNames: statusNames(status),
             features: negotiatedFeatureNames(ctl.regs, kind.featureNames),
@@ -182,6 +189,7 @@ export function labStatus(lab: Lab): LabStatus {
           };
         }),
         guestDrops: guestStackDrops(statsOf("guest", vm.name)),
+        ...((iommu) => iommu ? { iommu } : {})(iommuSnapshot(lab, vm.index)),
       };
     }),
     switches: plan.switches.map((s) => ({

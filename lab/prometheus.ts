@@ -221,6 +221,28 @@ export function prometheusMetrics(lab: Lab): string {
         m.gauge("vlab_queue_in_flight", "Chains the device holds", ql, q.inFlight);
       }
     });
+    for (const d of v.iommu?.domains ?? []) {
+      // Per endpoint of the vIOMMU (each NIC behind it is in a domain of its own).
+      const l = { ...base, vm: vm.name, device: d.device, domain: String(d.domain ?? "none") };
+      m.gauge("vlab_iommu_mappings", "Live mappings of the endpoint's domain", l, d.mappings);
+      m.counter("vlab_iommu_iotlb_hits_total", "Translations served by the IOTLB", l, d.hits);
+      m.counter("vlab_iommu_iotlb_misses_total", "Translations that walked the table", l, d.misses);
+      m.counter(
+        "vlab_iommu_invalidations_total",
+        "IOTLB flushes (invalidation handshakes acknowledged)",
+        l,
+        d.invalidations,
+      );
+      m.counter("vlab_iommu_faults_total", "Accesses refused (never performed)", l, d.faults);
+      if (d.lastFaultIova !== null) {
+        m.gauge(
+          "vlab_iommu_last_fault_iova",
+          "IOVA of the last refused access",
+          { ...l, access: d.lastFaultAccess ?? "read" },
+          parseInt(d.lastFaultIova, 16),
+        );
+      }
+    }
     for (const [worker, t] of [["guest", vm.guestThread], ["device", vm.deviceThread]] as const) {
       const l = { ...base, vm: vm.name, worker };
       const loops = lab.threadWord(t, DoorbellWord.HEARTBEAT) >>> 0;

@@ -13,6 +13,7 @@
  */
 
 import { Status } from "../devices/virtio/constants.ts";
+import { iommuSnapshot } from "./iommu_view.ts";
 import { QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
 import { StateWord } from "../devices/virtio/state.ts";
 import { featureNames } from "../devices/virtio/features.ts";
@@ -166,6 +167,7 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
       state: displayState(lab.vmState(vm.name), devices.map((d) => d.status)),
       devices,
       guestDrops: guestStackDrops(statsOf("guest", vm.name)),
+      ...((iommu) => iommu ? { iommu } : {})(iommuSnapshot(lab, vm.index)),
     };
   });
 

@@ -67,6 +67,8 @@ export interface QueueSnapshot {
   suppressed: number;
 }
 
+import type { IommuSnapshot } from "./iommu_view.ts";
+
 /** One device of a VM. */
 export interface DeviceSnapshot {
   /** Device name (a NIC's name for virtio-net). */
@@ -110,6 +112,8 @@ export interface VmSnapshot {
    * causes the stack publishes). Absent in snapshots older than this field.
    */
   guestDrops?: Record<string, number>;
+  /** Its vIOMMU per endpoint (mappings, IOTLB, faults); absent on a VM without one. */
+  iommu?: IommuSnapshot;
 }
 
 /** One direction of a link. */

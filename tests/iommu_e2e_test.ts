@@ -7,12 +7,16 @@
  */
 
 import assert from "node:assert/strict";
-import { readIotlbCounters } from "../devices/iommu/mod.ts";
+import { openViews, readIotlbCounters } from "../devices/iommu/mod.ts";
 import { Lab } from "../lab/lab.ts";
 import { planLab } from "../lab/plan.ts";
 import { parseTopology } from "../lab/topology/load.ts";
 import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import type { PingResult } from "../lab/guest/workloads/ping.ts";
+import { takeSnapshot } from "../lab/snapshot.ts";
+import { prometheusMetrics } from "../lab/prometheus.ts";
+import { labStatus } from "../lab/metrics.ts";
+import { formatStatus } from "../cli/status.ts";
 
 const FILE = new URL("../topologies/iommu-pair.yaml", import.meta.url);
 
@@ -27,11 +31,8 @@ async function startPair(mode: string): Promise<Lab> {
 function iotlb(lab: Lab, vm: number) {
   const buf = lab.iommuOf(vm);
   assert.ok(buf, "the VM has vIOMMU tables");
-  return readIotlbCounters(openViewsOf(buf), 0);
+  return readIotlbCounters(openViews(buf), 0);
 }
-
-import { openViews } from "../devices/iommu/mod.ts";
-const openViewsOf = (b: SharedArrayBuffer) => openViews(b);
 
 for (const mode of ["static", "passthrough"]) {
   Deno.test({
@@ -51,6 +52,24 @@ for (const mode of ["static", "passthrough"]) {
         const r = got.result as Record<string, number>;
         assert.equal(r.received, 20_000);
         assert.equal(r.lost, 0);
+        if (mode === "static") {
+          // Seen: snapshot, /metrics and `vlab status` show the domain, its mapping and IOTLB.
+          const snap = takeSnapshot(lab).vms[0].iommu;
+          assert.equal(snap?.mode, "static");
+          assert.equal(snap?.domains[0].device, "eth0");
+          assert.equal(snap?.domains[0].mappings, 1, "the pool is one mapping");
+          assert.ok((snap?.domains[0].hits ?? 0) > 0);
+          const text = prometheusMetrics(lab);
+          assert.match(
+            text,
+            /vlab_iommu_mappings\{lab="iommu-pair",vm="a",device="eth0",domain="1"\} 1/,
+          );
+          assert.match(text, /vlab_iommu_iotlb_hits_total\{[^}]*vm="b"[^}]*\} [1-9]/);
+          assert.match(text, /vlab_iommu_device_maps_total\{[^}]*vm="a"[^}]*\} 1/);
+          const status = formatStatus(labStatus(lab));
+          assert.match(status, /a:eth0 {2}vIOMMU static domain 1: 1 mappings, IOTLB \d+ hits/);
+          assert.match(status, /a:iommu0 {2}virtio-iommu mode static/);
+        }
         for (const vm of [0, 1]) {
           const c = iotlb(lab, vm);
           assert.equal(c.faults, 0, `vm ${vm}: no refused access`);
@@ -90,6 +109,11 @@ links:
     assert.ok(t.ok, t.ok ? "" : JSON.stringify(t.error));
     const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
     try {
+      // Only the NIC behind the vIOMMU negotiated ACCESS_PLATFORM; eth1 keeps the direct path.
+      const feats = takeSnapshot(lab).vms[0].devices.map((
+        d,
+      ) => [d.nic, d.features.includes("ACCESS_PLATFORM")]);
+      assert.deepEqual(feats.slice(0, 2), [["eth0", true], ["eth1", false]]);
       const before = await lab.exec("a", ["ping", "10.0.0.2", "-c", "2", "-i", "0.05"]);
       assert.ok(before.ok && (before.result as PingResult).received === 2, "eth0 works first");
       // Traffic in flight on eth0 while the guest takes the window back.
@@ -108,6 +132,13 @@ links:
       assert.ok(event);
       const c = iotlb(lab, 0);
       assert.ok(c.faults >= 1, "the refused access is counted");
+      const dom = takeSnapshot(lab).vms[0].iommu!.domains[0];
+      assert.equal(dom.mappings, 0, "the window is unmapped");
+      assert.match(dom.lastFaultIova ?? "", /^0x[0-9a-f]+$/, "the last fault's IOVA is shown");
+      assert.match(
+        formatStatus(labStatus(lab)),
+        /a:eth0 {2}vIOMMU static .* last fault (read|write) 0x/,
+      );
       const fault = await waitForValue(
         "an iommu-fault event in a's guest",
         () =>

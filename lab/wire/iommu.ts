@@ -37,6 +37,8 @@ export const IommuDriverCounter = {
  * ```
  */
 export function iommuCapacity(spec: IommuDeviceSpec): ViommuCapacity {
-  const n = Math.max(1, spec.endpoints.length);
-  return { mappings: spec.mappings, endpoints: n, consumers: n, faults: 64 };
+  const consumers = Math.max(1, spec.endpoints.length);
+  // Endpoint IDs are slot indexes: room up to the highest one.
+  const endpoints = Math.max(1, ...spec.endpoints.map((e) => e.endpoint + 1));
+  return { mappings: spec.mappings, endpoints, consumers, faults: 64 };
 }
