@@ -90,12 +90,12 @@ Deno.test("an unknown workload suggests the closest name", () => {
   assert.deepEqual(error(["pnig"]), {
     message: 'Unknown workload "pnig"',
     hint:
-      'Did you mean "ping"? Workloads: ping, udp-echo, udp-flood, sink, vsock-echo, vsock-send, vsock-sink',
+      'Did you mean "ping"? Workloads: ping, udp-echo, udp-flood, sink, vsock-echo, vsock-send, vsock-sink, iommu-unmap',
   });
   assert.equal(error([]).message, "Missing workload name");
   assert.equal(
     error(["iperf3-server-xyz"]).hint,
-    "Workloads: ping, udp-echo, udp-flood, sink, vsock-echo, vsock-send, vsock-sink",
+    "Workloads: ping, udp-echo, udp-flood, sink, vsock-echo, vsock-send, vsock-sink, iommu-unmap",
   );
 });
 
@@ -128,4 +128,13 @@ Deno.test("vsock-send takes CID and PORT, -b and --chunk; vsock-sink and vsock-e
   const bad = parseWorkload(["vsock-send", "1", "80"]);
   assert.ok(!bad.ok);
   assert.match(bad.error.message, /destination CID must be an integer between 2 and/);
+});
+
+Deno.test("iommu-unmap takes the NIC whose DMA window to revoke, and nothing else", () => {
+  assert.deepEqual(parseWorkload(["iommu-unmap", "eth0"]), {
+    ok: true,
+    value: { kind: "iommu-unmap", device: "eth0" },
+  });
+  assert.match(error(["iommu-unmap"]).message, /missing the NIC/);
+  assert.match(error(["iommu-unmap", "eth0", "eth1"]).message, /unexpected argument "eth1"/);
 });
