@@ -11,6 +11,7 @@
 
 import { netCommand } from "./bench_net.ts";
 import { benchVsockCommand } from "./bench_vsock.ts";
+import { iommuCommand } from "./bench_iommu.ts";
 import { Command, Option } from "@commander-js/extra-typings";
 import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "../lab/bench/rings.ts";
 import { renderRingsChart } from "../lab/bench/chart.ts";
@@ -176,6 +177,7 @@ export function benchCommand(runtime: BenchRuntime = denoBenchRuntime()): Comman
   bench.addCommand(ringsCommand(runtime));
   bench.addCommand(netCommand());
   bench.addCommand(benchVsockCommand());
+  bench.addCommand(iommuCommand());
   return bench;
 }
 

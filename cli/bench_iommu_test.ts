@@ -1,0 +1,25 @@
+import assert from "node:assert/strict";
+import { parseIommuOptions } from "./bench_iommu.ts";
+import { VlabError } from "./errors.ts";
+
+const RAW = { modes: "none,static", sizes: "64,1500", frames: "1000", runs: "2" };
+
+Deno.test("bench iommu options parse into modes, sizes, frames and runs", () => {
+  assert.deepEqual(parseIommuOptions(RAW), {
+    modes: ["none", "static"],
+    frameSizes: [64, 1500],
+    frames: 1000,
+    runs: 2,
+  });
+});
+
+Deno.test("bench iommu refuses strict and lazy with a hint that they are not wired yet", () => {
+  assert.throws(() => parseIommuOptions({ ...RAW, modes: "strict" }), (e: unknown) => {
+    assert.ok(e instanceof VlabError);
+    assert.equal(e.code, "bad-option");
+    assert.match(e.message, /--modes takes none, static, passthrough, got "strict"/);
+    assert.match(e.hint ?? "", /not wired/);
+    return true;
+  });
+  assert.throws(() => parseIommuOptions({ ...RAW, sizes: "9000" }), /--sizes must be/);
+});
