@@ -75,6 +75,23 @@ export function overviewLines(props: OverviewProps): Line[] {
         ),
       );
     }
+    for (const d of vm.iommu?.domains ?? []) {
+      // The vIOMMU per NIC behind it: its domain's mappings, IOTLB and refused accesses.
+      const words = [
+        seg(`${d.device} domain ${d.domain ?? "none"}`, { bold: true }),
+        seg(`${si(d.mappings)} maps`),
+        seg(`IOTLB ${si(d.hits)} hit ${si(d.misses)} miss`),
+        seg(`${si(d.invalidations)} inval`),
+        seg(`${si(d.faults)} faults`, {
+          color: d.faults > 0 ? "red" : undefined,
+          bold: d.faults > 0,
+        }),
+      ];
+      if (d.lastFaultIova !== null) {
+        words.push(seg(`last ${d.lastFaultAccess} ${d.lastFaultIova}`, { color: "red" }));
+      }
+      lines.push(...wrapWords(words, width, { first: `    vIOMMU ${vm.iommu!.mode} ` }));
+    }
     for (const dev of vm.devices) {
       const linkState = dev.link === null
         ? seg("no link", { dim: true })

@@ -72,6 +72,40 @@ for (const [columns, rows] of [[80, 24], [140, 40], [200, 50]] as const) {
     }
   });
 
+  Deno.test(`overview shows a VM's vIOMMU per NIC, with its last fault, at ${columns} columns`, () => {
+    const data = fixtureData("pair");
+    const snapshot = structuredClone(data.snapshot!);
+    snapshot.vms[0].iommu = {
+      mode: "static",
+      domains: [{
+        device: "eth0",
+        endpoint: 0,
+        domain: 1,
+        mappings: 1,
+        hits: 120_000,
+        misses: 3,
+        invalidations: 1,
+        faults: 2,
+        lastFaultIova: "0x3f000",
+        lastFaultAccess: "write",
+      }],
+    };
+    const app = renderApp({ ...data, snapshot }, { columns, rows });
+    try {
+      const frame = app.frame();
+      assertFits(frame, columns, rows);
+      const flat = frame.split("│").join(" ").replace(/\s+/g, " ");
+      assert.match(
+        flat,
+        /vIOMMU static eth0 domain 1 1 maps IOTLB 120\.0k hit 3 miss 1 inval 2 faults/,
+      );
+      assert.match(flat, /last write 0x3f000/);
+      assert.equal(frame.split("vIOMMU").length, 2, "only a has a vIOMMU");
+    } finally {
+      app.unmount();
+    }
+  });
+
   Deno.test(`overview shows every negotiated feature, wrapped, at ${columns} columns`, () => {
     const data = fixtureData("pair");
     const app = renderApp({ ...data, snapshot: withFeatures(data.snapshot!) }, { columns, rows });
