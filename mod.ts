@@ -151,11 +151,15 @@ export {
 } from "./lab/plan.ts";
 export type {
   DeviceSpec,
+  IommuDeviceSpec,
+  IommuEndpointSpec,
   NetDeviceSpec,
+  NicIommu,
   QueueSpec,
   SlotSpec,
   VsockDeviceSpec,
 } from "./lab/wire/specs.ts";
+export type { IommuDomainSnapshot, IommuSnapshot } from "./lab/iommu_view.ts";
 export type { ControlLayout, SlotControlLayout, SlotShape } from "./lab/wire/control.ts";
 export {
   formatIssues,
@@ -167,6 +171,8 @@ export {
 export type {
   Endpoint,
   Impairment,
+  IommuMode,
+  IommuSpec,
   LinkSpec,
   NicFeatures,
   NicSpec,
