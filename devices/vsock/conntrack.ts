@@ -110,6 +110,11 @@ export class ConnTrack {
     this.table.clear();
   }
 
+  /** Forget one connection (no verdict, no counter). */
+  delete(guestPort: number, peerCid: number, peerPort: number): void {
+    this.table.delete(key(guestPort, peerCid, peerPort));
+  }
+
   /** Whether the guest's connection exists. */
   has(guestPort: number, peerCid: number, peerPort: number): boolean {
     return this.table.has(key(guestPort, peerCid, peerPort));

@@ -261,6 +261,33 @@ export class VsockDevice implements VirtioDeviceModel {
   }
 
   /**
+   * The path to some peers is gone (the vsock link to them went down): every connection the
+   * guest has with a peer whose CID `matches` is reset toward the guest, as if that peer had
+   * answered RST, so no guest waits (a connect, a write) on a connection that can no longer make
+   * progress. Connections to other peers are untouched. Returns how many were reset.
+   */
+  resetPeers(matches: (peerCid: number) => boolean): number {
+    let n = 0;
+    for (const e of this.track.entries()) {
+      if (!matches(e.peerCid)) continue;
+      // rstFor of a guest-to-peer header is the peer's RST to the guest.
+      this.rstGuest({
+        ...emptyHeader(),
+        srcCid: this.guestCid,
+        dstCid: e.peerCid,
+        srcPort: e.guestPort,
+        dstPort: e.peerPort,
+        type: VsockType.STREAM,
+      });
+      this.track.delete(e.guestPort, e.peerCid, e.peerPort);
+      n++;
+    }
+    this.c[VsockCounter.connections] = this.track.size;
+    this.pump();
+    return n;
+  }
+
+  /**
    * Forward up to `budget` TX chains to the backend. Stops early when the ring is empty, the
    * backend is full (the chain is kept) or the replies for the guest fill their reserve.
    */

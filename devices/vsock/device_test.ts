@@ -244,6 +244,24 @@ for (const layout of ["split", "packed"] as const) {
     assert.deepEqual([...got.flatMap((p) => [...p.payload])], [...pay]);
   });
 
+  Deno.test(`resetPeers resets the guest's connections to the matching peers only [${layout}]`, () => {
+    const r = rig();
+    establish(r, 4096);
+    // A second connection, to the host (CID 2), is not on the lost path.
+    rawTx(r, raw(hdr({ op: VsockOp.REQUEST, dstCid: 2, dstPort: 7, srcPort: 2000 })));
+    assert.equal(r.device.connections().length, 2);
+    r.sent.length = 0;
+    assert.equal(r.device.resetPeers((cid) => cid === PEER), 1);
+    r.device.finish();
+    const got = received(r);
+    assert.deepEqual(got.map((p) => [p.h.op, p.h.srcCid, p.h.srcPort, p.h.dstPort]), [
+      [VsockOp.RST, PEER, 80, 1024],
+    ]);
+    assert.deepEqual(r.device.connections().map((e) => e.peerCid), [2]);
+    assert.equal(c(r, "connections"), 1);
+    assert.equal(r.sent.length, 0, "nothing goes to the lost peer");
+  });
+
   Deno.test(`a transport reset RSTs every connection to the backend and posts TRANSPORT_RESET [${layout}]`, () => {
     const r = rig();
     establish(r, 100);

@@ -58,7 +58,10 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
   const out = txRing ? new LinkOut(txRing, bells, "backpressure") : null;
   const inn = rxRing ? new LinkIn(rxRing, bells) : null;
   const rsts: VsockHeader[] = [];
-  /** The vsock link is up (`link` control message); while down, every packet gets RST. */
+  /**
+   * The vsock link is up (`link` control message); while down, every packet gets RST, and
+   * going down resets the guest's connections over it.
+   */
   let linkUp = true;
   let rstDropped = 0;
   const answer = (h: Readonly<VsockHeader>) => {
@@ -228,7 +231,15 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
       writeConnTable(connTable, device.connections());
     },
     control: (m) => {
-      if (m.type === "link" && m.device === spec.index) linkUp = m.up;
+      if (m.type === "link" && m.device === spec.index) {
+        linkUp = m.up;
+        if (!m.up) {
+          // The link carries every peer but the host: reset the guest's connections to them at
+          // once (a connect in flight is refused, not left to time out).
+          device.resetPeers((cid) => cid !== VsockCid.HOST);
+          ringDoorbell(bells, ctx.thread);
+        }
+      }
       if (m.type === "transport-reset" && m.device === spec.index) {
         device.transportReset(); // RST to every peer (and the host), TRANSPORT_RESET to the guest
         ringDoorbell(bells, ctx.thread);
