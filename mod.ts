@@ -186,6 +186,8 @@ export type {
 } from "./lab/topology/types.ts";
 export { NetCounter, NetDriverCounter } from "./devices/net/metrics.ts";
 export type { LabEvent } from "./lab/events.ts";
+export { type Fault, FAULT_KINDS, type FaultOutcome, parseFault } from "./lab/faults.ts";
+export type { BackendCrashMode } from "./lab/wire/messages.ts";
 export type {
   DescriptorOwner,
   DescriptorView,

@@ -12,6 +12,8 @@
  *
  * A worker that throws is contained: `onerror` prevents the default (which would end the
  * process), the VM is marked failed, an event is logged, and every other VM keeps running.
+ * A device worker that dies or hangs once running is replaced instead (`supervisor.ts`: fence,
+ * restart, restore); `fault` injects such crashes (`faults.ts`).
  *
  * @module
  */
@@ -33,6 +35,8 @@ import { consumerMac, LinkControl, type LinkControls } from "./link_control.ts";
 import { THREAD_STATS_SLOTS } from "./wire/control.ts";
 import { iommuCapacity } from "./kinds/mod.ts";
 import { viommuBuffer } from "../devices/iommu/viommu.ts";
+import { DeviceSupervisor } from "./supervisor.ts";
+import { type Fault, type FaultOutcome, injectFault } from "./faults.ts";
 
 export { mergePcapRecords } from "./capture.ts";
 
@@ -47,10 +51,20 @@ export interface LabStartOptions {
    * (the host is CID 2). None: no host end.
    */
   stateDir?: string;
+  /** A device worker whose heartbeat has not moved for this long is replaced, ms (default 1000). */
+  watchdogMs?: number;
+  /** Tests: leave a replaced worker alive (fenced) instead of terminating it. */
+  keepReplacedWorkers?: boolean;
 }
 
 /** State of a VM as the supervisor sees it. */
-export type VmState = "starting" | "running" | "failed" | "stopped";
+export type VmState =
+  | "starting"
+  | "running"
+  | "restarting"
+  | "resetting"
+  | "failed"
+  | "stopped";
 
 /** One running worker. */
 interface WorkerHandle {
@@ -120,6 +134,8 @@ export class Lab {
   readonly #vsockSockets = new Map<string, string>();
   #linkUp = new Map<string, boolean>();
   readonly #captures = new Map<string, LinkCapture>();
+  /** Replaces dead or hung device workers; tracks `restarting` and `resetting` VMs. */
+  readonly #supervisor: DeviceSupervisor;
   /** Workloads in flight: request id → its guest, so that `stop` can ask each to finish. */
   readonly #execs = new Map<number, { handle: WorkerHandle; done: Promise<unknown> }>();
 
@@ -141,6 +157,23 @@ export class Lab {
       const w = this.#workers.find((x) => x.kind === kind && x.owner === owner);
       w?.worker.postMessage(message);
     });
+    this.#supervisor = new DeviceSupervisor({
+      plan,
+      events,
+      bells: this.#bells,
+      controls: this.#controls,
+      stopped: () => this.#stopped,
+      spawn: (vm, start) => this.#spawnDevice(vm, start),
+      take: (vm) => {
+        const i = this.#workers.findIndex((w) => w.owner === vm && w.kind === "device");
+        return i < 0 ? undefined : this.#workers.splice(i, 1)[0].worker;
+      },
+      post: (vm, m) => {
+        this.#workers.find((w) => w.owner === vm && w.kind === "device")?.worker.postMessage(m);
+      },
+      linkUp: (link) => this.#linkUp.get(link) ?? true,
+      cuts: () => this.links.cuts(),
+    });
   }
 
   /** Start a planned lab; resolves when every guest has brought its NICs up. */
@@ -154,12 +187,14 @@ export class Lab {
         lab.#vsockSockets.set(vm.name, `${options.stateDir}/${vm.name}/vsock.sock`);
       }
     }
+    lab.#supervisor.keepReplaced = options.keepReplacedWorkers ?? false;
     try {
       await lab.#spawnAll(options.readyTimeoutMs ?? 60_000);
     } catch (e) {
       await lab.stop();
       throw e;
     }
+    lab.#supervisor.start(options.watchdogMs ?? 1000);
     lab.upMs = performance.now() - t0;
     lab.events.emit("lab-up", plan.name, {
       vms: plan.vms.length,
@@ -207,15 +242,14 @@ export class Lab {
         layout: vm.control,
         rings,
         vsockSocket: this.#vsockSockets.get(vm.name) ?? null,
+        epoch: 0,
+        restore: false,
       };
       const layout = vm.control;
       const ctl = this.#controls[vm.index];
-      ready.push(this.#spawn(url("./host/device_worker.ts"), {
-        thread: vm.deviceThread,
-        owner: vm.name,
-        kind: "device",
-        stats: new Float64Array(ctl, layout.deviceStats, THREAD_STATS_SLOTS),
-      }, { ...base, thread: vm.deviceThread }));
+      const deviceStart: VmStart = { ...base, thread: vm.deviceThread };
+      this.#supervisor.setStart(vm.name, deviceStart);
+      ready.push(this.#spawnDevice(vm.name, deviceStart));
       ready.push(this.#spawn(url("./guest/worker.ts"), {
         thread: vm.guestThread,
         owner: vm.name,
@@ -262,16 +296,63 @@ export class Lab {
     }
   }
 
+  #spawnDevice(vm: string, start: VmStart): Promise<void> {
+    const v = this.plan.vms.find((x) => x.name === vm)!;
+    return this.#spawn(
+      new URL("./host/device_worker.ts", import.meta.url),
+      {
+        thread: v.deviceThread,
+        owner: vm,
+        kind: "device",
+        stats: new Float64Array(this.#controls[v.index], v.control.deviceStats, THREAD_STATS_SLOTS),
+      },
+      start,
+      (message) => this.#supervisor.replace(vm, "exit", message),
+    );
+  }
+
+  /**
+   * Inject a fault (`vlab fault …`, `POST /faults`): see `faults.ts` for the kinds. Every fault
+   * is an event; the outcome says why one could not be injected.
+   */
+  fault(f: Fault): FaultOutcome {
+    if (this.#stopped) {
+      return {
+        ok: false,
+        code: "lab-stopping",
+        message: `Cannot inject a fault: lab "${this.plan.name}" is stopping`,
+        hint: "Start it again with `vlab up`",
+      };
+    }
+    return injectFault(f, {
+      plan: this.plan,
+      vmState: (vm) => this.vmState(vm),
+      control: (index) => this.#controls[index],
+      post: (vm, kind, m) => {
+        const w = this.#workers.find((x) => x.owner === vm && x.kind === kind);
+        w?.worker.postMessage(m);
+        return w !== undefined;
+      },
+      emit: (kind, subject, detail) => this.events.emit(kind, subject, detail),
+    });
+  }
+
   #spawn(
     url: URL,
     h: Pick<WorkerHandle, "thread" | "owner" | "kind" | "stats">,
     start: VmStart | SwitchStart,
+    onDown?: (message: string) => void,
   ): Promise<void> {
     const worker = new Worker(url, { type: "module", name: `${h.kind} ${h.owner}` });
     const handle: WorkerHandle = { ...h, worker, statsNames: [], failed: null };
     this.#workers.push(handle);
+    let up = false;
     return new Promise<void>((resolve, reject) => {
       const fail = (message: string) => {
+        if (up && onDown && !this.#stopped) {
+          onDown(message);
+          return;
+        }
         if (handle.failed !== null) return;
         handle.failed = message;
         this.events.emit(`${h.kind}-failed`, h.owner, { message });
@@ -285,6 +366,7 @@ export class Lab {
         const m = e.data;
         switch (m.type) {
           case "ready":
+            up = true;
             resolve();
             break;
           case "failed":
@@ -294,6 +376,7 @@ export class Lab {
             handle.statsNames = m.names;
             break;
           case "event":
+            this.#supervisor.noteEvent(h.owner, m.kind);
             this.events.emit(m.kind, h.owner, m.detail);
             break;
           case "exec-result":
@@ -315,6 +398,8 @@ export class Lab {
     if (!v) return "stopped";
     const handles = this.#workers.filter((w) => w.owner === vm);
     if (handles.some((w) => w.failed !== null)) return "failed";
+    const recovering = this.#stopped ? null : this.#supervisor.state(vm);
+    if (recovering !== null) return recovering;
     const states = [v.guestThread, v.deviceThread].map((t) =>
       readDoorbellWord(this.#bells, t, DoorbellWord.STATE)
     );
@@ -511,6 +596,7 @@ export class Lab {
   async stop(options: { workloadGraceMs?: number } = {}): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#supervisor.stop();
     const execs = [...this.#execs];
     for (const [id, { handle }] of execs) {
       handle.worker.postMessage({ type: "cancel", id } satisfies ToWorker);

@@ -46,6 +46,8 @@ export interface LinkControls {
   heal(id?: number): number[];
   /** The partitions in force. */
   partitions(): PartitionInfo[];
+  /** The cut pairs in force, for a worker (re)started while partitions hold. */
+  cuts(): [string, string][];
 }
 
 /**

@@ -17,6 +17,7 @@
  * | GET | `/partitions` | the partitions in force |
  * | POST | `/partitions` | `{"a": ["a"], "b": ["c", "d"], "oneWay": false}` cuts the two sets apart |
  * | POST | `/heal` | `{}` heals every partition, `{"id": 2}` one |
+ * | POST | `/faults` | `{"kind": "backend-crash", "vm": "a", "mode": "exit"}`, `{"kind": "lost-kick", "vm": "a", "device": "eth0", "queue": "transmitq", "count": 1}` injects a fault |
  * | POST | `/down` | stops the lab |
  *
  * Every error is a 4xx (or 5xx) with `{"error": {"code", "message", "hint"}}`; a bad request
@@ -29,7 +30,7 @@
 import { type ResilientServer, serveResilient } from "./control_listener.ts";
 import { pcapGlobalHeader } from "./host/pcap.ts";
 import type { Lab } from "./lab.ts";
-import { linkRoute, partitionRoute } from "./server_links.ts";
+import { faultRoute, linkRoute, partitionRoute } from "./server_links.ts";
 import { fail, quoteForLine, unknownLink } from "./server_answers.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
@@ -191,6 +192,11 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
     if (bad) return bad;
     return partitionRoute(lab, path, await readJson(req));
   }
+  if (path === "/faults") {
+    const bad = route("POST");
+    if (bad) return bad;
+    return faultRoute(lab, await readJson(req));
+  }
   if (path === "/capture") {
     const bad = route("GET");
     if (bad) return bad;
@@ -240,7 +246,7 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
     "not-found",
     `No such endpoint: ${method} ${path}`,
     "Endpoints: GET /lab /metrics /events /snapshot /ring?vm=&nic=&queue= /vms/NAME " +
-      "/capture?link=NAME /partitions; POST /exec /links/NAME /partitions /heal /down",
+      "/capture?link=NAME /partitions; POST /exec /links/NAME /partitions /heal /faults /down",
   );
 }
 

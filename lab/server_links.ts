@@ -1,12 +1,14 @@
 /**
  * The control server's routes that change a running lab's links and partitions:
- * `POST /links/NAME` (up/down, or a live impairment), `POST /partitions` and `POST /heal`.
+ * `POST /links/NAME` (up/down, or a live impairment), `POST /partitions` and `POST /heal`, and
+ * `POST /faults` (a backend crash or lost notifications, `faults.ts`).
  * Values are read by the same reader as topology files (`topology/impairment.ts`), so a bad
  * value is refused with the same message as in YAML, naming the key.
  *
  * @module
  */
 
+import { parseFault } from "./faults.ts";
 import type { Lab } from "./lab.ts";
 import { fail, unknownLink } from "./server_answers.ts";
 import { parseImpairment } from "./topology/impairment.ts";
@@ -100,4 +102,22 @@ export function partitionRoute(lab: Lab, path: string, body: Body): Response {
     );
   }
   return Response.json(r.value, { status: 201 });
+}
+
+const FAULT_STATUS = new Map([
+  ["bad-fault", 400],
+  ["unknown-vm", 404],
+  ["unknown-device", 404],
+  ["unknown-queue", 404],
+  ["vm-not-running", 409],
+  ["lab-stopping", 409],
+]);
+
+/** `POST /faults`: `{"kind": "backend-crash", "vm": "a", "mode": "exit"}` and the like. */
+export function faultRoute(lab: Lab, body: Body): Response {
+  const f = parseFault(body.ok ? body.value : undefined);
+  if (!f.ok) return fail(400, f.code, f.message, f.hint);
+  const r = lab.fault(f.value);
+  if (!r.ok) return fail(FAULT_STATUS.get(r.code) ?? 400, r.code, r.message, r.hint);
+  return Response.json(r.detail);
 }

@@ -542,3 +542,50 @@ Deno.test({
       await assertStillRuns(env);
     }),
 });
+
+Deno.test({
+  name: "POST /faults injects a fault; a bad body is 400, unknown names 404, __proto__ is a name",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      const ok = await env.call(
+        "/faults",
+        post('{"kind": "lost-irq", "vm": "a", "device": "eth0", "queue": "receiveq", "count": 2}'),
+      );
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      assert.deepEqual(ok.body, {
+        fault: "lost-irq",
+        vm: "a",
+        device: "eth0",
+        queue: "receiveq",
+        count: 2,
+      });
+      assertError(
+        await env.call("/faults", post('{"kind": "meteor", "vm": "a"}')),
+        400,
+        "bad-fault",
+      );
+      assertError(await env.call("/faults", post("[1]")), 400, "bad-fault");
+      assertError(
+        await env.call("/faults", post('{"kind": "backend-crash", "vm": "a", "ms": -1}')),
+        400,
+        "bad-fault",
+      );
+      assertError(
+        await env.call("/faults", post('{"kind": "backend-crash", "vm": "__proto__"}')),
+        404,
+        "unknown-vm",
+      );
+      assertError(
+        await env.call(
+          "/faults",
+          post('{"kind": "lost-kick", "vm": "a", "device": "eth0", "queue": "toString"}'),
+        ),
+        404,
+        "unknown-queue",
+      );
+      assertError(await env.call("/faults"), 405, "method-not-allowed");
+      await assertStillRuns(env);
+    }),
+});

@@ -107,21 +107,24 @@ export function negotiatedFeatureNames(
 /**
  * What the dashboard shows for a VM, from the supervisor's view of its workers and its devices'
  * status bytes: a failed worker is "failed", a stopped VM "stopped", workers still starting
- * "booting"; then any device with DEVICE_NEEDS_RESET makes it "needs-reset", any device whose
+ * "booting", a device worker being replaced after a crash "restarting", a guest resetting a
+ * device "resetting"; then any device with DEVICE_NEEDS_RESET makes it "needs-reset", any device whose
  * driver set FAILED "failed", any device short of DRIVER_OK "booting"; else "running".
- * ("restarting" is never produced yet.)
  *
  * @example
  * ```ts
  * import { displayState } from "./snapshot.ts";
  * displayState("running", [0x0f, 0x4f]); // "needs-reset"
  * displayState("running", [0x07]); // "booting"
+ * displayState("restarting", [0x0f]); // "restarting"
  * ```
  */
 export function displayState(state: VmState, statuses: readonly number[]): VmDisplayState {
   if (state === "failed") return "failed";
   if (state === "stopped") return "stopped";
   if (state === "starting") return "booting";
+  if (state === "restarting") return "restarting";
+  if (state === "resetting") return "resetting";
   let failed = false;
   let booting = false;
   for (const s of statuses) {

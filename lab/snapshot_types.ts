@@ -17,6 +17,7 @@ export type VmDisplayState =
   | "running"
   | "needs-reset"
   | "restarting"
+  | "resetting"
   | "failed"
   | "stopped";
 

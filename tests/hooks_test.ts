@@ -60,9 +60,12 @@ Deno.test("worker files use the transport hooks and named constants, not bare nu
 
 Deno.test("the net slices use onInterrupt, ackInterrupt and readConfigStable", () => {
   const guest = Deno.readTextFileSync(join(ROOT, "lab/guest/kinds/net.ts"));
-  const host = Deno.readTextFileSync(join(ROOT, "lab/host/kinds/net.ts"));
+  // The host slices get their transport (and its onInterrupt) from one helper, fresh or restored.
+  const host = Deno.readTextFileSync(join(ROOT, "lab/host/kinds/transport.ts"));
   for (const hook of ["readInterruptStatus(", "ackInterrupt(", "readConfigStable("]) {
     assert.ok(guest.includes(hook), `lab/guest/kinds/net.ts does not call ${hook}`);
   }
-  assert.ok(host.includes("onInterrupt:"), "lab/host/kinds/net.ts does not set onInterrupt");
+  assert.ok(host.includes("onInterrupt:"), "lab/host/kinds/transport.ts does not set onInterrupt");
+  const net = Deno.readTextFileSync(join(ROOT, "lab/host/kinds/net.ts"));
+  assert.ok(net.includes("openTransport("), "lab/host/kinds/net.ts does not use openTransport");
 });

@@ -16,6 +16,7 @@ export const STATE_COLORS: Readonly<Record<VmDisplayState, Color>> = {
   running: "green",
   "needs-reset": "red",
   restarting: "yellow",
+  resetting: "yellow",
   failed: "red",
   stopped: "gray",
 };

@@ -158,6 +158,9 @@ export class NetDevice implements VirtioDeviceModel {
   private fault_: NetDeviceFault | null = null;
   /** A popped TX chain the sink had no room for: sent first next time. */
   private pendingTx: DescriptorChain | null = null;
+  /** TX chains a previous device worker popped and did not complete (restore): sent first. */
+  private restoredTx: ReadonlyArray<DescriptorChain> = [];
+  private restoredTxAt = 0;
   /** Popped RX chains not yet used (a ring of `held.length`), oldest first. */
   private held: DescriptorChain[] = [];
   private heldHead = 0;
@@ -240,12 +243,31 @@ export class NetDevice implements VirtioDeviceModel {
     this.mrg = false;
     this.fault_ = null;
     this.pendingTx = null;
+    this.restoredTx = [];
+    this.restoredTxAt = 0;
     this.held = [];
     this.heldHead = 0;
     this.heldCount = 0;
     this.heldBytes = 0;
     this.rxPushed = 0;
     this.txPushed = 0;
+  }
+
+  /**
+   * After a restore (`MmioDeviceTransport.restore`, a replaced device worker): take the chains
+   * the previous worker popped and did not complete, in fetch order. RX chains are held for the
+   * next frames (they were checked when first popped); TX chains are sent before any new one.
+   * Each is completed exactly once, so no frame is lost or sent twice.
+   */
+  adoptInFlight(rx: ReadonlyArray<DescriptorChain>, tx: ReadonlyArray<DescriptorChain>): void {
+    for (const chain of rx) {
+      if (this.heldCount >= this.held.length) break;
+      this.held[(this.heldHead + this.heldCount) % this.held.length] = chain;
+      this.heldCount++;
+      this.heldBytes += chain.writableBytes;
+    }
+    this.restoredTx = tx;
+    this.restoredTxAt = 0;
   }
 
   /** Set the link state (config status bit 0); true if it changed (raise a config interrupt). */
@@ -271,6 +293,9 @@ export class NetDevice implements VirtioDeviceModel {
     for (let n = 0; n < budget; n++) {
       let chain = this.pendingTx;
       this.pendingTx = null;
+      if (chain === null && this.restoredTxAt < this.restoredTx.length) {
+        chain = this.restoredTx[this.restoredTxAt++];
+      }
       if (chain === null) {
         const r = q.pop();
         if (!r.ok) {

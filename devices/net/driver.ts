@@ -528,6 +528,15 @@ export class NetDriver {
   }
 
   /**
+   * Milliseconds until the transmit watchdog could fire (0 if it is due), or Infinity while
+   * nothing is outstanding: the guest loop wakes by then to call `checkTxTimeout`.
+   */
+  txTimeoutDueMs(): number {
+    if (this.tx.inFlight === 0) return Infinity;
+    return Math.max(0, this.watchdog.timeoutMs - this.watchdog.idleMs());
+  }
+
+  /**
    * Take up two fresh driver halves after the guest reset and re-initialised the device
    * (reliability I4): every buffer is free again (in-flight frames are lost, as after Linux's
    * virtnet reset), the fault is cleared, and nothing is allocated. The queues must have the

@@ -21,6 +21,7 @@ import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
 import { checkReferences } from "./references.ts";
 import { durationMs, stepKinds } from "./steps.ts";
+import "./fault_steps.ts";
 import { quote } from "../topology/quote.ts";
 import type { Drill, DrillAssertion, DrillStep } from "./types.ts";
 

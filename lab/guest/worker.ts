@@ -120,6 +120,8 @@ async function start(msg: VmStart): Promise<void> {
       ).finally(() => jobs.delete(m.id));
     } else if (m.type === "cancel") {
       jobs.get(m.id)?.abort();
+    } else if (m.type === "guest-bug") {
+      for (const k of kinds) k.control?.(m);
     } else if (m.type === "inspect") {
       post({
         type: "inspect-result",

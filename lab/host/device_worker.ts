@@ -6,22 +6,50 @@
  * (link up/down, a live impairment of a TX direction, partitions) go to every kind; a kind
  * takes what is for it.
  *
+ * Recovery (`lab/supervisor.ts`): a worker started with `restore` rebuilds every device from the
+ * register file and queue state records in the control block. Every worker owns an epoch and
+ * checks the control block's fencing word before each loop pass (and so before anything it
+ * publishes to a virtqueue or a link ring): once the supervisor has moved the word on, the
+ * worker returns without writing anything. An injected `crash` message breaks the worker the
+ * way `vlab fault backend-crash` asks.
+ *
  * @module
  */
 
 import { DirectDma, GuestMemory } from "../../devices/memory/mod.ts";
 import { SharedRingAccess } from "../../devices/virtio/ring_access.ts";
-import { threadStats } from "../wire/control.ts";
+import { epochWord, threadStats } from "../wire/control.ts";
 import { setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { runLoop } from "../wire/loop.ts";
-import type { VmStart } from "../wire/messages.ts";
-import { onControl, post, runWorker } from "../wire/worker_scope.ts";
+import type { ToWorker, VmStart } from "../wire/messages.ts";
+import { exitWorker, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { HOST_KINDS, type HostKindInstance } from "./kinds/mod.ts";
+
+/** Longest injected hang or slow-down, ms (a bound on what a message can make a thread do). */
+const MAX_CRASH_MS = 60_000;
+/** Busy wait added to each loop pass while a `slow` fault lasts, ms. */
+const SLOW_PASS_MS = 1;
+
+function spin(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* the thread is stuck: that is the fault */ }
+}
 
 async function start(msg: VmStart): Promise<void> {
   const mem = GuestMemory.fromBuffer(msg.memory);
   const bells = new Int32Array(msg.doorbells);
+  const epoch = epochWord(msg.control, msg.layout);
+  let fenceReported = false;
+  // Pairs with the supervisor's Atomics.add of the fencing word before it starts a successor.
+  const fenced = () => {
+    if (Atomics.load(epoch, 0) === msg.epoch) return false;
+    if (!fenceReported) {
+      fenceReported = true;
+      post({ type: "event", kind: "backend-fenced", detail: { epoch: msg.epoch } });
+    }
+    return true;
+  };
   const ctx = {
     vm: msg.vm,
     mem,
@@ -36,6 +64,7 @@ async function start(msg: VmStart): Promise<void> {
     rings: new Map(msg.rings.map((r) => [r.index, r])),
     vsockSocket: msg.vsockSocket ?? null,
     post,
+    restore: msg.restore,
   };
   const kinds: HostKindInstance[] = [];
   for (const kind of HOST_KINDS.values()) {
@@ -46,8 +75,22 @@ async function start(msg: VmStart): Promise<void> {
     (names) => post({ type: "stats-names", names }),
   );
 
+  let slowUntil = 0;
+  const crash = (m: Extract<ToWorker, { type: "crash" }>) => {
+    const ms = Math.min(Math.max(0, m.ms), MAX_CRASH_MS);
+    if (m.mode === "exit") {
+      // Between two loop passes (a message runs between passes): nothing half-published.
+      exitWorker("backend crash injected (exit)");
+    } else if (m.mode === "hang") {
+      spin(ms);
+    } else {
+      slowUntil = performance.now() + ms;
+    }
+  };
+
   onControl((m) => {
-    for (const k of kinds) k.control(m);
+    if (m.type === "crash") crash(m);
+    else for (const k of kinds) k.control(m);
   });
 
   // Running before "ready": the supervisor reads the state word as soon as it hears.
@@ -55,11 +98,17 @@ async function start(msg: VmStart): Promise<void> {
   post({ type: "ready" });
   await runLoop({ bells, thread: msg.thread, pollUs: msg.pollUs }, {
     pump: () => {
+      if (fenced()) return false;
+      if (slowUntil > 0) {
+        if (performance.now() < slowUntil) spin(SLOW_PASS_MS);
+        else slowUntil = 0;
+      }
       let work = false;
       for (let k = 0; k < kinds.length; k++) if (kinds[k].pump()) work = true;
       return work;
     },
     prepareSleep: () => {
+      if (fenced()) return false;
       let pending = false;
       for (const k of kinds) if (k.prepareSleep()) pending = true;
       return pending;
@@ -70,9 +119,11 @@ async function start(msg: VmStart): Promise<void> {
       return t;
     },
     periodic: () => {
+      if (fenced()) return;
       for (const k of kinds) k.periodic(stats);
       stats.flush();
     },
+    fenced,
   });
 }
 

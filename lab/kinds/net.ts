@@ -52,6 +52,7 @@ export function netDeviceSpec(nic: NicSpec, index: number): NetDeviceSpec {
     ip: cidr === null ? null : cidr.value.address,
     prefix: nic.prefix,
     mtu: nic.mtu,
+    ...(nic.txTimeoutMs === undefined ? {} : { txTimeoutMs: nic.txTimeoutMs }),
     layout: nic.layout,
     queueSize: nic.queueSize,
     features: { ...nic.features },

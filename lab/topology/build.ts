@@ -24,7 +24,7 @@ import type {
   VmSpec,
   VsockRouterSpec,
 } from "./types.ts";
-import { parseSize } from "./units.ts";
+import { parseDuration, parseSize } from "./units.ts";
 import { quote } from "./quote.ts";
 import { buildVsock } from "./vsock.ts";
 
@@ -165,7 +165,15 @@ function buildNic(
     },
     mtu: pick<number>(layers, "mtu", BUILTIN_DEFAULTS.mtu).value,
     iommu: nic.obj?.iommu === true,
+    ...txTimeout(pick<string | number | undefined>(layers, "tx_timeout", undefined).value),
   };
+}
+
+/** `tx_timeout` in ms, when the topology sets it (the schema has checked the value). */
+function txTimeout(v: string | number | undefined): { txTimeoutMs?: number } {
+  if (v === undefined) return {};
+  const us = parseDuration(v);
+  return us.ok && us.value > 0 ? { txTimeoutMs: Math.max(1, Math.round(us.value / 1000)) } : {};
 }
 
 function buildVms(raw: RawTopology, out: Out): VmSpec[] {

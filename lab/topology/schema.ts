@@ -140,6 +140,10 @@ const nicShape = {
   features: z.array(z.enum(FEATURE_NAMES))
     .describe("Features the NIC offers; default [event_idx, mrg_rxbuf]").optional(),
   mtu: int(68, 9000, "MTU in bytes, 68..9000; default 1500").optional(),
+  tx_timeout: duration(
+    "tx_timeout",
+    "Guest transmit watchdog (Linux's ndo_tx_timeout): reset the device when sent frames stay unreturned this long; default 5s",
+  ).optional(),
 };
 
 const memory = stringOrNumber().superRefine((v, ctx) => {

@@ -14,6 +14,11 @@
  *   the kind has queues;
  * - the device's **counters** and the guest driver's counters, as many as the kind declares.
  *
+ * After the slots, one **fencing word** (`epoch`, Int32): the number of the device worker that
+ * may publish to this VM's rings. The supervisor bumps it before it starts a replacement; a
+ * device worker checks it before each pass that could publish, so a replaced worker that wakes
+ * up late stops instead of writing a ring (`lab/supervisor.ts`).
+ *
  * The layout is generic over queue and counter counts: the planner computes it once from each
  * device's slot description (`SlotShape`, given by the device's kind) and hands it to both workers
  * as plain data. No worker recomputes it.
@@ -93,6 +98,8 @@ export interface ControlLayout {
   guestStats: number;
   /** The device worker's statistics (Float64). */
   deviceStats: number;
+  /** The fencing word (Int32): the epoch of the device worker allowed to publish. */
+  epoch: number;
 }
 
 /**
@@ -132,7 +139,8 @@ export function controlLayout(slots: ReadonlyArray<SlotShape>): ControlLayout {
   });
   const guestStats = take(THREAD_STATS_SLOTS * 8);
   const deviceStats = take(THREAD_STATS_SLOTS * 8);
-  return { bytes: at, devices, guestStats, deviceStats };
+  const epoch = take(4);
+  return { bytes: at, devices, guestStats, deviceStats, epoch };
 }
 
 /** Views over one device slot's regions of a control block. */
@@ -184,4 +192,20 @@ export function threadStats(
     kind === "guest" ? layout.guestStats : layout.deviceStats,
     THREAD_STATS_SLOTS,
   );
+}
+
+/**
+ * The fencing word of a control block (one Int32: the epoch of the device worker allowed to
+ * publish to the VM's rings).
+ *
+ * @example
+ * ```ts
+ * import { controlLayout, epochWord } from "./control.ts";
+ * const layout = controlLayout([]);
+ * const word = epochWord(new SharedArrayBuffer(layout.bytes), layout);
+ * Atomics.load(word, 0); // 0
+ * ```
+ */
+export function epochWord(buffer: SharedArrayBuffer, layout: ControlLayout): Int32Array {
+  return new Int32Array(buffer, layout.epoch, 1);
 }

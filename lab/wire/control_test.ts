@@ -50,6 +50,7 @@ function regions(l: ControlLayout): [string, number, number][] {
   });
   out.push(["guestStats", l.guestStats, THREAD_STATS_SLOTS * 8]);
   out.push(["deviceStats", l.deviceStats, THREAD_STATS_SLOTS * 8]);
+  out.push(["epoch", l.epoch, 4]);
   return out;
 }
 

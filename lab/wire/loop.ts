@@ -33,6 +33,11 @@ export interface LoopHooks {
   nextTimerMs(): number;
   /** Called about every 100 ms (publish statistics). */
   periodic?(): void;
+  /**
+   * True once this worker has been replaced (its epoch is no longer the control block's): the
+   * loop returns at once, without touching the thread's words, which now belong to its successor.
+   */
+  fenced?(): boolean;
 }
 
 /** Options of {@linkcode runLoop}. */
@@ -86,6 +91,7 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
   try {
     let busyPasses = 0;
     while (!stopRequested(bells, thread)) {
+      if (hooks.fenced?.()) return;
       const seen = readBell(bells, thread);
       beat(bells, thread);
       if (hooks.pump()) {

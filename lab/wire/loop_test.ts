@@ -6,6 +6,7 @@ import {
   readBell,
   readDoorbellWord,
   requestStop,
+  setThreadState,
   ThreadState,
 } from "./doorbell.ts";
 import { type LoopHooks, macrotask, runLoop } from "./loop.ts";
@@ -255,4 +256,25 @@ Deno.test("macrotask lets timers and messages run before it resolves", async () 
   order.push("after");
   channel.port1.close();
   assert.deepEqual(order, ["microtask", "message", "after"]);
+});
+
+Deno.test("a fenced worker's loop returns without pumping and leaves the thread's words to its successor", async () => {
+  const bells = createDoorbells(1);
+  setThreadState(bells, 0, ThreadState.RUNNING); // the successor's state
+  let pumps = 0;
+  let fenced = false;
+  const done = runLoop({ bells, thread: 0, pollUs: 0 }, {
+    pump: () => {
+      pumps++;
+      fenced = pumps >= 3; // replaced while it ran
+      if (pumps >= 10) requestStop(bells, 0); // bound the loop if the fence were ignored
+      return true;
+    },
+    prepareSleep: () => false,
+    nextTimerMs: () => Infinity,
+    fenced: () => fenced,
+  });
+  await done;
+  assert.equal(pumps, 3, "no pass after the fence");
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.STATE), ThreadState.RUNNING);
 });

@@ -7,6 +7,7 @@
 
 import type { ControlLayout } from "./control.ts";
 import type { DeviceSpec, Impairment } from "./specs.ts";
+import type { GuestFaultKind } from "../../devices/virtio/guest_faults.ts";
 
 /** A directed link ring as a worker sees it. */
 export interface WorkerRing {
@@ -63,7 +64,14 @@ export interface VmStart {
   /** The VM's host vsock socket (`<lab folder>/<vm>/vsock.sock`), when it has vsock and the
    * lab a state folder. */
   vsockSocket?: string | null;
+  /** Device worker: the epoch it owns (it stops once the control block's fencing word moves on). */
+  epoch: number;
+  /** Device worker: restore every device from its register file and queue state records. */
+  restore: boolean;
 }
+
+/** How an injected backend crash breaks a device worker (`vlab fault backend-crash`). */
+export type BackendCrashMode = "exit" | "hang" | "slow";
 
 /** Start message of a switch worker. */
 export interface SwitchStart {
@@ -99,7 +107,15 @@ export type ToWorker =
   /** Change the impairment of the ring this worker produces into (netem's `change`). */
   | { type: "impair"; ring: number; impair: Impairment }
   /** The (source MAC, destination MAC) pairs that partitions cut, all of them. */
-  | { type: "partitions"; cuts: [string, string][] };
+  | { type: "partitions"; cuts: [string, string][] }
+  /**
+   * An injected backend crash (device workers): `exit` throws out of the worker, `hang` blocks
+   * its thread for `ms` (its loop stops, the thread lives), `slow` adds a busy wait to each loop
+   * pass for `ms`.
+   */
+  | { type: "crash"; mode: BackendCrashMode; ms: number }
+  /** Guest workers: corrupt queue `queue` of device slot `device` the way a buggy driver would. */
+  | { type: "guest-bug"; device: number; queue: number; bug: GuestFaultKind };
 
 /** Messages from a worker. */
 export type FromWorker =

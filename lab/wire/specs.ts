@@ -40,6 +40,8 @@ export interface NicSpec {
   mtu: number;
   /** Offers VIRTIO_F_ACCESS_PLATFORM: behind the VM's vIOMMU. */
   iommu: boolean;
+  /** The guest driver's transmit watchdog, ms (`tx_timeout`; default 5000, as Linux). */
+  txTimeoutMs?: number;
 }
 
 /** netem's delay distributions (the jitter's shape). */
@@ -129,6 +131,8 @@ export interface NetDeviceSpec extends SlotSpec {
   prefix: number | null;
   /** MTU in bytes. */
   mtu: number;
+  /** The guest driver's transmit watchdog, ms (default 5000). */
+  txTimeoutMs?: number;
   /** Ring layout of both queues. */
   layout: Layout;
   /** Size of both queues. */

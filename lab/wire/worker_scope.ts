@@ -23,6 +23,15 @@ export function post(m: FromWorker): void {
 }
 
 /**
+ * End this worker now, the way a crashed process ends: `failed` tells the supervisor why, and
+ * the worker closes (no further task runs). For `vlab fault backend-crash --mode exit`.
+ */
+export function exitWorker(message: string): void {
+  post({ type: "failed", message });
+  scope.close();
+}
+
+/**
  * Handle the supervisor's messages after start (exec, link, inspect). A handler that throws
  * costs that message, not the worker: the error is reported as an event and the worker runs on.
  */

@@ -11,10 +11,16 @@
 
 import { DeviceId, Feature, Status } from "../../../devices/virtio/constants.ts";
 import { featureSet, hasFeature } from "../../../devices/virtio/features.ts";
-import { InterruptBit, kickQueue, MmioReg } from "../../../devices/virtio/mmio.ts";
+import { InterruptBit, kickQueue, MmioReg, queueConfigOf } from "../../../devices/virtio/mmio.ts";
+import { brokenQueue, type ResetCause } from "../../../devices/virtio/mmio_reinit.ts";
+import { formatGuestFaultRefusal, injectGuestFault } from "../../../devices/virtio/guest_faults.ts";
+import { recoverNet } from "../../../devices/net/recovery.ts";
+import type { ToWorker } from "../../wire/messages.ts";
 import {
   ackInterrupt,
+  type DriverInitOptions,
   initDevice,
+  type InitializedDevice,
   readConfigStable,
   readInterruptStatus,
 } from "../../../devices/virtio/mmio_driver.ts";
@@ -64,29 +70,50 @@ class GuestNic implements NetInterface {
   configBusy = false;
   /** Another configuration interrupt came while one was being handled: read again after it. */
   configAgain = false;
+  /** The guest is resetting the device (recovery): nothing touches the queues meanwhile. */
+  resetting = false;
   constructor(
     spec: NetDeviceSpec,
     readonly driver: NetDriver,
     readonly regs: Int32Array,
     readonly port: MailboxPort,
     readonly wake: () => void,
+    /** The initialised device (its queues and pages), replaced by each reset. */
+    public device: InitializedDevice,
+    /** How it was initialised (a reset initialises it the same way). */
+    readonly initOpts: DriverInitOptions,
   ) {
     this.name = spec.name;
     this.mac = Uint8Array.from(spec.mac);
     this.ip = spec.ip;
     this.prefix = spec.prefix;
     this.mtu = driver.mtu;
+    this.slot = spec.index;
   }
+  /** Its slot in the control block. */
+  readonly slot: number;
   linkUp(): boolean {
     return this.up;
   }
   sendWith(len: number, fill: (buf: Uint8Array) => void): boolean {
+    if (this.resetting) return false;
     const sent = this.driver.sendWith(len, fill) ||
       (this.driver.reclaimTx() > 0 && this.driver.sendWith(len, fill));
     // A workload may run while the loop waits on its doorbell: wake it to publish the frame.
     if (sent) this.wake();
     return sent;
   }
+}
+
+/**
+ * Kick the queues `kick` names; true if the device saw a kick. A kick that a lost-kick fault
+ * swallowed (`kickQueue` returns -1) must ring no doorbell either: the device never saw it.
+ */
+function kickNic(nic: GuestNic, kick: { kickRx: boolean; kickTx: boolean }): boolean {
+  let seen = false;
+  if (kick.kickRx && kickQueue(nic.regs, NetQueue.RECEIVEQ) > 0) seen = true;
+  if (kick.kickTx && kickQueue(nic.regs, NetQueue.TRANSMITQ) > 0) seen = true;
+  return seen;
 }
 
 /** A config-space field read under the config generation (§2.5); throws if it never settles. */
@@ -137,7 +164,7 @@ async function startNic(ctx: GuestContext, spec: NetDeviceSpec): Promise<GuestNi
   const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
   const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread);
   const alloc = spec.iommu === null ? ctx.alloc : await dmaWindow(ctx, spec);
-  const init = await initDevice(port, {
+  const initOpts: DriverInitOptions = {
     deviceId: DeviceId.NET,
     supported: spec.iommu === null ? DRIVER_FEATURES : DRIVER_FEATURES | ACCESS_PLATFORM,
     queues: spec.queues.map((q) => ({ size: q.size })),
@@ -146,7 +173,8 @@ async function startNic(ctx: GuestContext, spec: NetDeviceSpec): Promise<GuestNi
     ring: ctx.ring,
     // Tables for the longest chain the driver builds at this MTU (the device reports it too).
     indirectEntries: indirectEntriesFor(spec.mtu),
-  });
+  };
+  const init = await initDevice(port, initOpts);
   if (!init.ok) {
     throw new Error(`Cannot start the driver of ${ctx.vm}:${spec.name}: ${init.error.kind}`);
   }
@@ -164,8 +192,9 @@ async function startNic(ctx: GuestContext, spec: NetDeviceSpec): Promise<GuestNi
     negotiated,
     mtu: driverMtu(hasMtu, configMtu),
     counters: ctl.driverCounters,
+    txTimeoutMs: spec.txTimeoutMs,
   });
-  const nic = new GuestNic(spec, driver, ctl.regs, port, ctx.wakeSelf);
+  const nic = new GuestNic(spec, driver, ctl.regs, port, ctx.wakeSelf, init.value, initOpts);
   nic.statusField = hasFeature(negotiated, NetFeature.STATUS);
   nic.up = await readLinkUp(nic);
   return nic;
@@ -207,7 +236,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
   const readConfig = async (nic: GuestNic, index: number) => {
     const status = await nic.port.read(MmioReg.STATUS);
     if (status & Status.DEVICE_NEEDS_RESET) {
-      post({ type: "event", kind: "device-needs-reset", detail: { nic: nic.name } });
+      recover(nic, index, { kind: "needs-reset", status });
       return;
     }
     const up = await readLinkUp(nic);
@@ -217,11 +246,85 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     }
   };
 
+  /**
+   * Reset the device and resume (recovery.ts, as Linux's virtnet reset), once per trigger:
+   * DEVICE_NEEDS_RESET on a config interrupt, a queue the driver found broken, or the transmit
+   * watchdog. Logs `device-needs-reset` at detection and `device-reset` with the time from
+   * detection until the queues take traffic again (or `device-reset-failed`).
+   */
+  const recover = (nic: GuestNic, index: number, cause: ResetCause): void => {
+    if (nic.resetting) return;
+    nic.resetting = true;
+    const t0 = performance.now();
+    post({
+      type: "event",
+      kind: "device-needs-reset",
+      detail: { nic: nic.name, cause: cause.kind },
+    });
+    recoverNet(nic.port, { opts: nic.initOpts, previous: nic.device, driver: nic.driver }).then(
+      (r) => {
+        if (!r.ok) {
+          post({
+            type: "event",
+            kind: "device-reset-failed",
+            detail: { nic: nic.name, error: r.error.kind },
+          });
+          return;
+        }
+        nic.device = r.value.device;
+        kickNic(nic, r.value.kick);
+        ringDoorbell(bells, deviceThread);
+        nic.resetting = false;
+        stack.onWritable(index);
+        nic.wake();
+        post({
+          type: "event",
+          kind: "device-reset",
+          detail: {
+            nic: nic.name,
+            cause: cause.kind,
+            resetMs: Math.round((performance.now() - t0) * 100) / 100,
+          },
+        });
+      },
+      (error) => {
+        post({
+          type: "event",
+          kind: "device-reset-failed",
+          detail: { nic: nic.name, error: error instanceof Error ? error.message : String(error) },
+        });
+      },
+    );
+  };
+
+  /** A guest bug on demand (`vlab fault guest-bug`): corrupt a queue the way a buggy driver would. */
+  const guestBug = (m: Extract<ToWorker, { type: "guest-bug" }>): void => {
+    const index = nics.findIndex((n) => n.slot === m.device);
+    const nic = nics[index];
+    if (!nic || nic.resetting) return;
+    const config = queueConfigOf(nic.regs, m.queue, nic.device.negotiated);
+    const r = injectGuestFault({ config, ring: ctx.ring, memoryBytes: ctx.mem.size }, m.bug);
+    post({
+      type: "event",
+      kind: r.ok ? "guest-bug" : "guest-bug-refused",
+      detail: r.ok
+        ? { nic: nic.name, queue: m.queue, bug: m.bug, detail: r.value.detail }
+        : { nic: nic.name, queue: m.queue, bug: m.bug, message: formatGuestFaultRefusal(r.error) },
+    });
+    if (!r.ok) return;
+    kickQueue(nic.regs, m.queue);
+    ringDoorbell(bells, deviceThread);
+  };
+
   return {
+    control: (m) => {
+      if (m.type === "guest-bug") guestBug(m);
+    },
     pump: () => {
       let work = false;
       for (let i = 0; i < nics.length; i++) {
         const nic = nics[i];
+        if (nic.resetting) continue;
         // Acknowledge before handling, so that a bit raised meanwhile is not lost.
         const isr = readInterruptStatus(nic.regs);
         if (isr !== 0) ackInterrupt(nic.regs, isr);
@@ -231,20 +334,38 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         if (reclaimed > 0) stack.onWritable(i);
         nic.driver.fillRx();
         const kick = nic.driver.flush();
-        if (kick.kickRx) kickQueue(nic.regs, NetQueue.RECEIVEQ);
-        if (kick.kickTx) kickQueue(nic.regs, NetQueue.TRANSMITQ);
-        if (kick.kickRx || kick.kickTx) ringDoorbell(bells, deviceThread);
+        if (kickNic(nic, kick)) ringDoorbell(bells, deviceThread);
         if (received > 0 || reclaimed > 0 || isr !== 0) work = true;
+        // A queue broken on device output, or the transmit watchdog: reset (reliability C, I).
+        const fault = nic.driver.fault;
+        if (fault !== null) {
+          const cause: ResetCause = fault.kind === "tx-timeout"
+            ? { kind: "tx-timeout" }
+            : brokenQueue(nic.device) ?? { kind: "queue-broken", queue: NetQueue.TRANSMITQ };
+          recover(nic, i, cause);
+          work = true;
+        }
       }
       return work;
     },
     prepareSleep: () => {
       let pending = false;
-      for (const nic of nics) if (nic.driver.enableInterrupts()) pending = true;
+      for (const nic of nics) {
+        if (!nic.resetting && nic.driver.enableInterrupts()) pending = true;
+      }
       return pending;
     },
-    nextTimerMs: () => stack.tick(),
-    periodic: (stats) => stats.setAll("stack_", flatCounters(stack.counters)),
+    nextTimerMs: () => {
+      // The stack's timers, and each transmit watchdog's deadline (checked by `periodic`).
+      let t = stack.tick();
+      for (const nic of nics) if (!nic.resetting) t = Math.min(t, nic.driver.txTimeoutDueMs());
+      return t;
+    },
+    periodic: (stats) => {
+      stats.setAll("stack_", flatCounters(stack.counters));
+      // The transmit watchdog (Linux's ndo_tx_timeout): a fault here is reset by the next pump.
+      for (const nic of nics) if (!nic.resetting) nic.driver.checkTxTimeout();
+    },
     inspect: () => ({
       nics: nics.map((n) => ({
         name: n.name,

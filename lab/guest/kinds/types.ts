@@ -10,7 +10,7 @@
 import type { GuestMemory, PageAllocator } from "../../../devices/memory/mod.ts";
 import type { SharedRingAccess } from "../../../devices/virtio/ring_access.ts";
 import type { ControlLayout } from "../../wire/control.ts";
-import type { FromWorker } from "../../wire/messages.ts";
+import type { FromWorker, ToWorker } from "../../wire/messages.ts";
 import type { DeviceSpec } from "../../wire/specs.ts";
 import type { StatsWriter } from "../../wire/stats.ts";
 import type { GuestClock } from "../clock.ts";
@@ -92,6 +92,8 @@ export interface GuestKindInstance {
   inspect(): Record<string, unknown>;
   /** Contribute the kind's services to workloads. */
   provide(services: Partial<GuestServices>): void;
+  /** A control message for the kind's devices (`guest-bug`), if it takes any. */
+  control?(m: ToWorker): void;
 }
 
 /** A device kind's guest slice. */

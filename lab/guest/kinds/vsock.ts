@@ -110,10 +110,12 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
       sockets.tick();
       const sent = sockets.flush();
       const kick = driver.flush();
-      if (kick.kickRx) kickQueue(regs, VsockQueue.RX);
-      if (kick.kickTx) kickQueue(regs, VsockQueue.TX);
-      if (kick.kickEvent) kickQueue(regs, VsockQueue.EVENT);
-      if (kick.kickRx || kick.kickTx || kick.kickEvent) ringDoorbell(bells, deviceThread);
+      // A kick a lost-kick fault swallowed rings no doorbell either (kickQueue returns -1).
+      let seen = false;
+      if (kick.kickRx && kickQueue(regs, VsockQueue.RX) > 0) seen = true;
+      if (kick.kickTx && kickQueue(regs, VsockQueue.TX) > 0) seen = true;
+      if (kick.kickEvent && kickQueue(regs, VsockQueue.EVENT) > 0) seen = true;
+      if (seen) ringDoorbell(bells, deviceThread);
       return received > 0 || events > 0 || reclaimed > 0 || sent > 0 || isr !== 0;
     },
     prepareSleep: () => {

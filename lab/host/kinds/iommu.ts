@@ -11,13 +11,12 @@
  */
 
 import { IommuDevice, Viommu } from "../../../devices/iommu/mod.ts";
-import { MmioDeviceTransport } from "../../../devices/virtio/mmio_device.ts";
-import { resetState } from "../../../devices/virtio/state.ts";
 import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
 import { serveMailbox } from "../../wire/mailbox.ts";
 import type { IommuDeviceSpec } from "../../wire/specs.ts";
 import { iommuCapacity } from "../../wire/iommu.ts";
+import { openTransport } from "./transport.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 
 const IDLE: HostKindInstance = {
@@ -46,18 +45,9 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
     counters: ctl.deviceCounters,
   });
   const { bells, guestThread } = ctx;
-  const transport = new MmioDeviceTransport({
-    model: device,
-    dma: ctx.dma,
-    ring: ctx.ring,
-    regs: ctl.regs,
-    queueState: (q, qLayout, size) => {
-      const st = ctl.queueState[q];
-      resetState(st, qLayout, size);
-      return st;
-    },
-    onInterrupt: () => ringDoorbell(bells, guestThread),
-  });
+  // Restored after a backend crash: requests in flight are not adopted (the vIOMMU's tables live
+  // in shared memory and stay; a request the old worker popped waits for the guest's timeout).
+  const transport = openTransport(ctx, ctl, device, spec.name);
   let waiting = false;
   return {
     pump: () => {

@@ -18,8 +18,7 @@
  * @module
  */
 
-import { resetState } from "../../../devices/virtio/state.ts";
-import { MmioDeviceTransport } from "../../../devices/virtio/mmio_device.ts";
+import type { MmioDeviceTransport } from "../../../devices/virtio/mmio_device.ts";
 import { NetQueue } from "../../../devices/net/config.ts";
 import { NetDevice } from "../../../devices/net/device.ts";
 import { formatNetFault } from "../../../devices/net/errors.ts";
@@ -30,6 +29,7 @@ import type { NetDeviceSpec } from "../../wire/specs.ts";
 import { LinkIn, LinkOut, nowUs } from "../link_ends.ts";
 import { IommuDma, Iotlb } from "../../../devices/iommu/mod.ts";
 import { PartitionFilter } from "../partition.ts";
+import { openTransport } from "./transport.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 
 interface Nic {
@@ -45,7 +45,7 @@ interface Nic {
 }
 
 function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFilter): Nic {
-  const { bells, guestThread } = ctx;
+  const { bells } = ctx;
   const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
   const device = new NetDevice({
     memory: ctx.mem,
@@ -71,20 +71,12 @@ function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFil
       new Iotlb(ctx.iommu, { slot: spec.iommu.consumer, endpoint: spec.iommu.endpoint }),
     )
     : null;
-  const transport = new MmioDeviceTransport({
-    model: device,
-    dma: ctx.dma,
-    platformDma: iommu ?? undefined,
-    ring: ctx.ring,
-    regs: ctl.regs,
-    queueState: (q, qLayout, size) => {
-      const st = ctl.queueState[q];
-      resetState(st, qLayout, size);
-      return st;
-    },
-    // The irqfd: every interrupt raised in the register file wakes the guest.
-    onInterrupt: () => ringDoorbell(bells, guestThread),
-  });
+  const transport = openTransport(ctx, ctl, device, spec.name, { platformDma: iommu ?? undefined });
+  // A restored transport hands over what the previous worker had popped and not completed.
+  const inFlight = transport.restoredInFlight;
+  if (inFlight.length > 0) {
+    device.adoptInFlight(inFlight[NetQueue.RECEIVEQ] ?? [], inFlight[NetQueue.TRANSMITQ] ?? []);
+  }
   const tx = ctx.rings.get(spec.txRing);
   const rx = ctx.rings.get(spec.rxRing);
   return {
@@ -122,6 +114,8 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
           ringDoorbell(bells, guestThread);
         }
         const { device, transport } = nic;
+        // A reset (Status 0, served above) cleared the fault: report the next one too.
+        if (device.fault === null) nic.faultReported = false;
         if (transport.isLive() && device.fault === null) {
           if (nic.out) {
             const tx = device.transmit(nic.out, 256);

@@ -44,6 +44,8 @@ export interface HostContext {
   vsockSocket: string | null;
   /** Post a message to the main thread. */
   post: (m: FromWorker) => void;
+  /** A replacement worker: restore each device from the control block instead of resetting. */
+  restore: boolean;
 }
 
 /** A running kind in one device worker. */

@@ -10,8 +10,6 @@
  * @module
  */
 
-import { resetState } from "../../../devices/virtio/state.ts";
-import { MmioDeviceTransport } from "../../../devices/virtio/mmio_device.ts";
 import {
   decodeHeader,
   emptyHeader,
@@ -34,6 +32,7 @@ import { ringDoorbell } from "../../wire/doorbell.ts";
 import { serveMailbox } from "../../wire/mailbox.ts";
 import type { VsockDeviceSpec } from "../../wire/specs.ts";
 import { LinkIn, LinkOut } from "../link_ends.ts";
+import { openTransport } from "./transport.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 import { HostVsock } from "./vsock_host.ts";
 
@@ -100,19 +99,9 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
     counters: ctl.deviceCounters,
     backend,
   });
-  const transport = new MmioDeviceTransport({
-    model: device,
-    dma: ctx.dma,
-    ring: ctx.ring,
-    regs: ctl.regs,
-    queueState: (q, qLayout, size) => {
-      const st = ctl.queueState[q];
-      resetState(st, qLayout, size);
-      return st;
-    },
-    // The irqfd: every interrupt raised in the register file wakes the guest.
-    onInterrupt: () => ringDoorbell(bells, guestThread),
-  });
+  // Restored: the chains the previous worker held are not adopted, and its connection table
+  // died with it (see docs/design.md, Recovery).
+  const transport = openTransport(ctx, ctl, device, spec.name);
   if (ctx.vsockSocket !== null) {
     try {
       host = new HostVsock({
@@ -177,6 +166,8 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
         work = true;
         ringDoorbell(bells, guestThread);
       }
+      // A reset (Status 0, served above) cleared the fault: report the next one too.
+      if (faultOf(device) === null) faultReported = false;
       if (transport.isLive() && device.fault === null) {
         while (rsts.length > 0 && device.deliver(rsts[0], null) !== "busy") rsts.shift();
         if (host !== null && host.pump()) work = true;

@@ -1,0 +1,80 @@
+/**
+ * `vlab bench recovery`: backend crashes under a flood and ring corruptions, measured on real
+ * labs (see `lab/bench/recovery.ts`).
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import {
+  DEFAULT_RECOVERY_OPTIONS,
+  formatRecoveryReport,
+  type RecoveryBenchOptions,
+  runRecoveryBench,
+} from "../lab/bench/recovery.ts";
+import { VlabError } from "./errors.ts";
+import { stderrProgressLine, writeAll } from "./progress.ts";
+
+const encoder = new TextEncoder();
+
+function count(option: string, text: string, min: number, max: number): number {
+  if (!/^\d{1,9}$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new VlabError(
+      "bad-option",
+      `${option} must be an integer from ${min} to ${max}, got "${text}"`,
+      { hint: `For example ${option} ${Math.max(min, 3)}` },
+    );
+  }
+  return Number(text);
+}
+
+/**
+ * Parse the options of `vlab bench recovery`.
+ *
+ * @example
+ * ```ts
+ * import { parseRecoveryOptions } from "./bench_recovery.ts";
+ * parseRecoveryOptions({ crashes: "3", corruptions: "3", rate: "5000" }).crashes; // 3
+ * ```
+ */
+export function parseRecoveryOptions(
+  raw: { crashes: string; corruptions: string; rate: string },
+): RecoveryBenchOptions {
+  return {
+    crashes: count("--crashes", raw.crashes, 0, 100_000),
+    corruptions: count("--corruptions", raw.corruptions, 0, 100_000),
+    ratePps: count("--rate", raw.rate, 100, 10_000_000),
+  };
+}
+
+/** `vlab bench recovery [--crashes N] [--corruptions N] [--rate PPS] [--json]`. */
+export function recoveryCommand(): Command {
+  const d = DEFAULT_RECOVERY_OPTIONS;
+  return new Command("recovery")
+    .description(
+      "measure recovery: restart pause and frames lost or duplicated over N backend crashes " +
+        "under a 64-byte flood; reset cycle over N ring corruptions, and another pair's rate",
+    )
+    .option("--crashes <n>", "backend crashes (0 skips)", String(d.crashes))
+    .option("--corruptions <n>", "ring corruptions (0 skips)", String(d.corruptions))
+    .option("--rate <pps>", "the floods' rate, datagrams per second", String(d.ratePps))
+    .option("--json", "print the report as JSON")
+    .action(async (raw) => {
+      const options = parseRecoveryOptions(raw);
+      const line = stderrProgressLine();
+      let report;
+      try {
+        report = await runRecoveryBench(options, line.progress);
+      } catch (error) {
+        throw new VlabError(
+          "bench-failed",
+          `Cannot run bench recovery: ${error instanceof Error ? error.message : String(error)}`,
+          { hint: "Run it again with fewer --crashes or --corruptions", cause: error },
+        );
+      } finally {
+        line.done();
+      }
+      const text = raw.json ? JSON.stringify(report, null, 2) : formatRecoveryReport(report);
+      await writeAll(Deno.stdout, encoder.encode(text + "\n"));
+    }) as unknown as Command;
+}

@@ -1,0 +1,99 @@
+/**
+ * `vlab fault …`: inject a fault into a running lab through its control socket (`POST /faults`,
+ * `lab/faults.ts`): `backend-crash VM [--mode exit|hang|slow] [--ms N]`,
+ * `guest-bug VM DEVICE QUEUE BUG`,
+ * `lost-kick VM DEVICE QUEUE [-n N]`, `lost-irq VM DEVICE QUEUE [-n N]`. Option values are
+ * checked here (exit 2); names are checked by the lab (unknown VM, device or queue: exit 1).
+ *
+ * @module
+ */
+
+import { Command, Option } from "@commander-js/extra-typings";
+import { controlJson, resolveLab } from "../lab/client.ts";
+import { quote } from "../lab/topology/quote.ts";
+import { GUEST_FAULT_KINDS } from "../devices/virtio/guest_faults.ts";
+import { VlabError } from "./errors.ts";
+import { writeAll } from "./progress.ts";
+
+const encoder = new TextEncoder();
+const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
+
+function positiveInt(what: string, text: string, max: number, min = 1): number {
+  if (!/^\d{1,9}$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new VlabError(
+      "bad-option",
+      `${what} must be an integer ${min} to ${max}, got ${quote(text)}`,
+      {
+        hint: "For example: vlab fault backend-crash a --mode hang --ms 2000",
+      },
+    );
+  }
+  return Number(text);
+}
+
+async function send(lab: string | undefined, body: Record<string, unknown>): Promise<void> {
+  const record = await resolveLab(lab);
+  const r = await controlJson<Record<string, unknown>>(record, "/faults", {
+    method: "POST",
+    body: JSON.stringify(body),
+  });
+  const words = Object.entries(r).filter(([k]) => k !== "fault" && k !== "vm")
+    .map(([k, v]) => `${k}=${v}`);
+  await out(`injected ${r.fault} on ${r.vm}${words.length ? ` (${words.join(" ")})` : ""}\n`);
+}
+
+function lostCommand(kind: "lost-kick" | "lost-irq") {
+  const what = kind === "lost-kick" ? "kicks (guest → device)" : "used-buffer interrupts";
+  return new Command(kind)
+    .description(`drop the next N ${what} of a queue`)
+    .argument("<vm>", "the VM")
+    .argument("<device>", "the device (a NIC name, or vsock)")
+    .argument("<queue>", "the queue name (receiveq, transmitq; rx, tx, event)")
+    .option("-n, --count <n>", "how many to drop", "1")
+    .option("--lab <name>", "the lab (default: the only running lab)")
+    .action(async (vm, device, queue, opts) => {
+      const count = positiveInt("-n", opts.count, 1_000_000);
+      await send(opts.lab, { kind, vm, device, queue, count });
+    });
+}
+
+function guestBugCommand() {
+  return new Command("guest-bug")
+    .description("make a guest driver corrupt its own queue; the device asks for a reset")
+    .argument("<vm>", "the VM")
+    .argument("<device>", "the device (a NIC name)")
+    .argument("<queue>", "the queue name (receiveq, transmitq)")
+    .argument("<bug>", GUEST_FAULT_KINDS.join(", "))
+    .option("--lab <name>", "the lab (default: the only running lab)")
+    .action(async (vm, device, queue, bug, opts) => {
+      if (!(GUEST_FAULT_KINDS as readonly string[]).includes(bug)) {
+        throw new VlabError("bad-option", `Unknown guest bug ${quote(bug)}`, {
+          hint: `Bugs: ${GUEST_FAULT_KINDS.join(", ")}`,
+        });
+      }
+      await send(opts.lab, { kind: "guest-bug", vm, device, queue, bug });
+    });
+}
+
+/** `vlab fault backend-crash|guest-bug|lost-kick|lost-irq …`. */
+export function faultCommand() {
+  const crash = new Command("backend-crash")
+    .description("kill a VM's device worker, hang it, or slow it; the supervisor restarts it")
+    .argument("<vm>", "the VM")
+    .addOption(
+      new Option("--mode <mode>", "exit, hang (loop stops, thread lives) or slow")
+        .choices(["exit", "hang", "slow"] as const).default("exit" as const),
+    )
+    .option("--ms <n>", "how long a hang or a slow-down lasts (default 5000 / 1000)")
+    .option("--lab <name>", "the lab (default: the only running lab)")
+    .action(async (vm, opts) => {
+      const ms = opts.ms === undefined ? undefined : positiveInt("--ms", opts.ms, 60_000, 0);
+      await send(opts.lab, { kind: "backend-crash", vm, mode: opts.mode, ms });
+    });
+  return new Command("fault")
+    .description("inject a fault into a running lab (see docs/cli.md)")
+    .addCommand(crash)
+    .addCommand(guestBugCommand())
+    .addCommand(lostCommand("lost-kick"))
+    .addCommand(lostCommand("lost-irq"));
+}

@@ -1,0 +1,242 @@
+/**
+ * The faults a user injects into a running lab (`vlab fault …`, `POST /faults`, `lab.fault`):
+ * their plain-data form, its validation (names from outside are looked up, never indexed), and
+ * how each reaches the part of the lab it breaks. It runs on the main thread; `Lab.fault` calls
+ * {@linkcode injectFault} with the few things it needs from the lab.
+ *
+ * - `backend-crash VM [--mode exit|hang|slow] [--ms N]`: the VM's device worker throws out
+ *   (`exit`), blocks its thread for `ms` (`hang`, default 5000), or slows each loop pass for
+ *   `ms` (`slow`, default 1000). The supervisor replaces a dead or hung worker (supervisor.ts).
+ * - `lost-kick VM DEVICE QUEUE [-n N]` / `lost-irq VM DEVICE QUEUE [-n N]`: the next N guest
+ *   kicks (or used-buffer interrupts) of a queue are dropped, through the lost-notification words
+ *   of its register file (`dropNotifications`), which the main thread shares.
+ *
+ * - `guest-bug VM DEVICE QUEUE BUG`: the VM's guest worker corrupts its own queue
+ *   (`guest_faults.ts`: index-jump, head-out-of-range, loop, …); the device sets
+ *   DEVICE_NEEDS_RESET and the guest resets it (`device-needs-reset`, `device-reset`).
+ *
+ * Every fault injected is a `fault` event.
+ *
+ * @module
+ */
+
+import { dropNotifications } from "../devices/virtio/mmio.ts";
+import { GUEST_FAULT_KINDS, type GuestFaultKind } from "../devices/virtio/guest_faults.ts";
+import type { LabPlan } from "./plan.ts";
+import { deviceControl } from "./wire/control.ts";
+import type { BackendCrashMode, ToWorker } from "./wire/messages.ts";
+
+/** A fault to inject (the body of `POST /faults`). */
+export type Fault =
+  | { kind: "backend-crash"; vm: string; mode?: BackendCrashMode; ms?: number }
+  | { kind: "lost-kick" | "lost-irq"; vm: string; device: string; queue: string; count?: number }
+  | { kind: "guest-bug"; vm: string; device: string; queue: string; bug: GuestFaultKind };
+
+/** The fault kinds, as the CLI and the control socket spell them. */
+export const FAULT_KINDS: readonly Fault["kind"][] = [
+  "backend-crash",
+  "guest-bug",
+  "lost-kick",
+  "lost-irq",
+];
+
+/** What injecting a fault resolves to. */
+export type FaultOutcome =
+  | { ok: true; detail: Record<string, unknown> }
+  | { ok: false; code: string; message: string; hint: string };
+
+/** What {@linkcode injectFault} needs of the lab. */
+export interface FaultTarget {
+  /** The plan. */
+  plan: LabPlan;
+  /** The state of a VM. */
+  vmState(vm: string): string;
+  /** Post to a VM's worker; false if it has none. */
+  post(vm: string, kind: "guest" | "device", m: ToWorker): boolean;
+  /** The control block of a VM, by plan index. */
+  control(index: number): SharedArrayBuffer;
+  /** Record an event. */
+  emit(kind: string, subject: string | undefined, detail: Record<string, unknown>): void;
+}
+
+const CRASH_MODES: readonly BackendCrashMode[] = ["exit", "hang", "slow"];
+const DEFAULT_MS: Record<BackendCrashMode, number> = { exit: 0, hang: 5000, slow: 1000 };
+const MAX_MS = 60_000;
+const MAX_COUNT = 1_000_000;
+
+function refuse(code: string, message: string, hint: string): FaultOutcome {
+  return { ok: false, code, message, hint };
+}
+
+/** Quote a value from outside for a message (control characters escaped, long values cut). */
+function quote(v: unknown): string {
+  const s = JSON.stringify(String(v).slice(0, 64));
+  return s;
+}
+
+/**
+ * Read a fault from untrusted JSON (a request body): a `Fault`, or a refusal with a code.
+ *
+ * @example
+ * ```ts
+ * import { parseFault } from "./faults.ts";
+ * parseFault({ kind: "backend-crash", vm: "a", mode: "exit" }).ok; // true
+ * parseFault({ kind: "meteor", vm: "a" }).ok; // false
+ * ```
+ */
+export function parseFault(
+  body: unknown,
+): { ok: true; value: Fault } | FaultOutcome & { ok: false } {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return refuse(
+      "bad-fault",
+      "Cannot inject a fault: the body is not a JSON object",
+      `Send {"kind": "backend-crash", "vm": "a"}`,
+    ) as FaultOutcome & { ok: false };
+  }
+  const o = body as Record<string, unknown>;
+  const get = (k: string) => Object.hasOwn(o, k) ? o[k] : undefined;
+  const kind = get("kind");
+  const vm = get("vm");
+  const bad = (message: string, hint: string) =>
+    refuse("bad-fault", message, hint) as FaultOutcome & { ok: false };
+  if (typeof kind !== "string" || !(FAULT_KINDS as readonly string[]).includes(kind)) {
+    return bad(
+      `Cannot inject a fault: unknown kind ${quote(kind)}`,
+      `Kinds: ${FAULT_KINDS.join(", ")}`,
+    );
+  }
+  if (typeof vm !== "string") {
+    return bad("Cannot inject a fault: no VM named", `Add "vm": "<name>"`);
+  }
+  if (kind === "backend-crash") {
+    const mode = get("mode") ?? "exit";
+    if (typeof mode !== "string" || !(CRASH_MODES as readonly string[]).includes(mode)) {
+      return bad(
+        `Cannot inject backend-crash: unknown mode ${quote(mode)}`,
+        `Modes: ${CRASH_MODES.join(", ")}`,
+      );
+    }
+    const ms = get("ms");
+    if (
+      ms !== undefined && (!Number.isInteger(ms) || (ms as number) < 0 || (ms as number) > MAX_MS)
+    ) {
+      return bad(
+        `Cannot inject backend-crash: ms must be an integer 0 to ${MAX_MS}, got ${quote(ms)}`,
+        "Give the duration in milliseconds",
+      );
+    }
+    return {
+      ok: true,
+      value: { kind, vm, mode: mode as BackendCrashMode, ms: ms as number | undefined },
+    };
+  }
+  const device = get("device");
+  const queue = get("queue");
+  const count = get("count");
+  if (typeof device !== "string" || typeof queue !== "string") {
+    return bad(
+      `Cannot inject ${kind}: name the device and the queue`,
+      `Add "device": "eth0", "queue": "transmitq"`,
+    );
+  }
+  if (kind === "guest-bug") {
+    const bug = get("bug");
+    if (typeof bug !== "string" || !(GUEST_FAULT_KINDS as readonly string[]).includes(bug)) {
+      return bad(
+        `Cannot inject guest-bug: unknown bug ${quote(bug)}`,
+        `Bugs: ${GUEST_FAULT_KINDS.join(", ")}`,
+      );
+    }
+    return { ok: true, value: { kind, vm, device, queue, bug: bug as GuestFaultKind } };
+  }
+  if (
+    count !== undefined &&
+    (!Number.isInteger(count) || (count as number) < 1 || (count as number) > MAX_COUNT)
+  ) {
+    return bad(
+      `Cannot inject ${kind}: count must be an integer 1 to ${MAX_COUNT}, got ${quote(count)}`,
+      "Give how many notifications to drop",
+    );
+  }
+  return {
+    ok: true,
+    value: {
+      kind: kind as "lost-kick" | "lost-irq",
+      vm,
+      device,
+      queue,
+      count: count as number | undefined,
+    },
+  };
+}
+
+/**
+ * Inject a fault into a running lab (called by `Lab.fault`).
+ *
+ * @example
+ * ```ts ignore
+ * injectFault({ kind: "backend-crash", vm: "a" }, target);
+ * ```
+ */
+export function injectFault(f: Fault, target: FaultTarget): FaultOutcome {
+  const vm = target.plan.vms.find((v) => v.name === f.vm);
+  if (!vm) {
+    return refuse(
+      "unknown-vm",
+      `Cannot inject ${f.kind}: the lab has no VM ${quote(f.vm)}`,
+      `VMs: ${target.plan.vms.map((v) => v.name).join(", ")}`,
+    );
+  }
+  const state = target.vmState(vm.name);
+  if (state !== "running") {
+    return refuse(
+      "vm-not-running",
+      `Cannot inject ${f.kind}: VM "${vm.name}" is ${state}`,
+      "Wait until it runs again (see `vlab status`)",
+    );
+  }
+  if (f.kind === "backend-crash") {
+    const mode = f.mode ?? "exit";
+    const ms = Math.min(f.ms ?? DEFAULT_MS[mode], MAX_MS);
+    target.emit("fault", vm.name, { fault: f.kind, mode, ms });
+    target.post(vm.name, "device", { type: "crash", mode, ms });
+    return { ok: true, detail: { fault: f.kind, vm: vm.name, mode, ms } };
+  }
+  const device = vm.devices.find((d) => d.name === f.device);
+  if (!device) {
+    return refuse(
+      "unknown-device",
+      `Cannot inject ${f.kind}: VM "${vm.name}" has no device ${quote(f.device)}`,
+      `Devices: ${vm.devices.map((d) => d.name).join(", ")}`,
+    );
+  }
+  const q = device.queues.findIndex((x) => x.name === f.queue);
+  if (q < 0) {
+    return refuse(
+      "unknown-queue",
+      `Cannot inject ${f.kind}: device "${device.name}" has no queue ${quote(f.queue)}`,
+      `Queues: ${device.queues.map((x) => x.name).join(", ")}`,
+    );
+  }
+  if (f.kind === "guest-bug") {
+    const detail = { fault: f.kind, vm: vm.name, device: device.name, queue: f.queue, bug: f.bug };
+    target.emit("fault", vm.name, detail);
+    target.post(vm.name, "guest", {
+      type: "guest-bug",
+      device: device.index,
+      queue: q,
+      bug: f.bug,
+    });
+    return { ok: true, detail };
+  }
+  const count = f.count ?? 1;
+  const regs = deviceControl(target.control(vm.index), vm.control.devices[device.index]).regs;
+  dropNotifications(regs, q, {
+    kicks: f.kind === "lost-kick" ? count : 0,
+    interrupts: f.kind === "lost-irq" ? count : 0,
+  });
+  const detail = { fault: f.kind, vm: vm.name, device: device.name, queue: f.queue, count };
+  target.emit("fault", vm.name, detail);
+  return { ok: true, detail };
+}

@@ -1,0 +1,266 @@
+/**
+ * Backend-crash recovery: the pieces of the supervisor that notice a dead or hung device worker
+ * and replace it. They run on the main thread, owned by `Lab` (`lab.ts`), which spawns workers.
+ *
+ * How a device worker is replaced (architecture.md, Recovery; reliability.md G6, G7):
+ *
+ * 1. **Notice.** A worker that dies raises `onerror` on its `Worker` (the `exit` mode of
+ *    `vlab fault backend-crash`, or any uncaught error after start). A worker whose loop stopped
+ *    but whose thread lives (`hang`) is caught by {@linkcode HeartbeatWatchdog}: every loop pass
+ *    bumps the thread's `HEARTBEAT` word; the watchdog reads it every `periodMs`, rings the
+ *    worker's doorbell when it has not moved for half of `limitMs` (an idle worker sleeps up to
+ *    a second and wakes on its bell), and declares the worker hung when it has not moved for
+ *    `limitMs`. (A ring wakes the worker's loop, which then sees any ring work: it can end a
+ *    lost-kick stall early, as the worker's own one-second wake-up does.)
+ * 2. **Fence.** The supervisor adds one to the VM's fencing word in the control block
+ *    (`epochWord`) before anything else. Each device worker owns the epoch it was started with
+ *    and checks the word at the start of each loop pass; everything it publishes (used rings,
+ *    link rings, interrupts) happens inside a pass, so a replaced worker that wakes up late finds
+ *    the word moved, reports `backend-fenced` and returns without writing a ring. It is also
+ *    terminated, unless a test keeps it to watch it wake.
+ * 3. **Restart.** A new device worker starts on the same guest memory, control block and link
+ *    rings with `restore`: each device's transport is rebuilt from its register file and queue
+ *    state records (`MmioDeviceTransport.restore`), and the chains the old worker had popped
+ *    but not completed are handed to the device model, which completes each exactly once. A
+ *    worker publishes only at the end of a pass and dies only between passes (a message or a
+ *    timer runs between passes), so a chain is either completed and published, with its frame
+ *    in the link ring, or still in flight in the record: no frame is lost or sent twice.
+ * 4. **Resume.** The supervisor re-sends what lives only in worker memory (links that are down,
+ *    partitions) and logs `backend-restarted` with the pause (detection to the new worker ready).
+ *    While it restarts, the VM's state is `restarting`.
+ *
+ * What a restart does not keep: frames held in a link's impairment stage (netem's queue) and a
+ * vsock device's connection table; see docs/design.md.
+ *
+ * @module
+ */
+
+import type { EventLog } from "./events.ts";
+import type { LabPlan } from "./plan.ts";
+import { epochWord } from "./wire/control.ts";
+import { DOORBELL_STRIDE, DoorbellWord, readDoorbellWord, ringDoorbell } from "./wire/doorbell.ts";
+import type { FromWorker, ToWorker, VmStart } from "./wire/messages.ts";
+
+/** Options of {@linkcode HeartbeatWatchdog}. */
+export interface WatchdogOptions {
+  /** How often heartbeats are read, ms. */
+  periodMs: number;
+  /** A heartbeat that has not moved for this long means the worker hangs, ms. */
+  limitMs: number;
+}
+
+/**
+ * Reads device workers' heartbeat words and reports a worker whose loop has stopped.
+ *
+ * @example
+ * ```ts
+ * import { HeartbeatWatchdog } from "./supervisor.ts";
+ * import { createDoorbells } from "./wire/doorbell.ts";
+ * const hung: number[] = [];
+ * const dog = new HeartbeatWatchdog(createDoorbells(1), { periodMs: 10, limitMs: 30 }, (t) => hung.push(t));
+ * dog.watch(0, 0);
+ * dog.check(0); dog.check(40); // hung: [0]
+ * ```
+ */
+export class HeartbeatWatchdog {
+  readonly #bells: Int32Array;
+  readonly #opts: WatchdogOptions;
+  readonly #onHang: (thread: number) => void;
+  readonly #watched = new Map<number, { beat: number; since: number }>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * @param bells the lab's doorbells
+   * @param opts period and limit
+   * @param onHang called once for a hung thread (it is no longer watched)
+   */
+  constructor(bells: Int32Array, opts: WatchdogOptions, onHang: (thread: number) => void) {
+    this.#bells = bells;
+    this.#opts = opts;
+    this.#onHang = onHang;
+  }
+
+  /** Watch a thread from `now` (ms, `performance.now()` by default). */
+  watch(thread: number, now = performance.now()): void {
+    const beat = readDoorbellWord(this.#bells, thread, DoorbellWord.HEARTBEAT);
+    this.#watched.set(thread, { beat, since: now });
+  }
+
+  /** Stop watching a thread (it is being replaced). */
+  unwatch(thread: number): void {
+    this.#watched.delete(thread);
+  }
+
+  /** One pass over the watched threads at `now` (ms). */
+  check(now: number): void {
+    for (const [thread, w] of this.#watched) {
+      const beat = readDoorbellWord(this.#bells, thread, DoorbellWord.HEARTBEAT);
+      if (beat !== w.beat) {
+        w.beat = beat;
+        w.since = now;
+      } else if (now - w.since >= this.#opts.limitMs) {
+        this.#watched.delete(thread);
+        this.#onHang(thread);
+      } else if (now - w.since >= this.#opts.limitMs / 2) {
+        // An idle worker sleeps on its bell: wake it so that it beats (a hung one cannot).
+        ringDoorbell(this.#bells, thread);
+      }
+    }
+  }
+
+  /** Check every `periodMs` until {@linkcode HeartbeatWatchdog.stop}. */
+  start(): void {
+    this.#timer ??= setInterval(() => this.check(performance.now()), this.#opts.periodMs);
+  }
+
+  /** Stop checking. */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** What {@linkcode DeviceSupervisor} needs of the lab (`Lab` gives it at construction). */
+export interface SupervisedLab {
+  /** The plan. */
+  plan: LabPlan;
+  /** The event log. */
+  events: EventLog;
+  /** The lab's doorbells. */
+  bells: Int32Array;
+  /** Each VM's control block, by plan index. */
+  controls: readonly SharedArrayBuffer[];
+  /** True once the lab stops. */
+  stopped(): boolean;
+  /** Spawn a VM's device worker; resolves when it is ready. */
+  spawn(vm: string, start: VmStart): Promise<void>;
+  /** Remove a VM's device worker from the lab's list and hand it over (undefined: none). */
+  take(vm: string): Worker | undefined;
+  /** Post to a VM's (current) device worker. */
+  post(vm: string, m: ToWorker): void;
+  /** Whether a link is up. */
+  linkUp(link: string): boolean;
+  /** The partition cuts in force. */
+  cuts(): [string, string][];
+}
+
+/**
+ * Replaces a VM's device worker that died or hangs (fence, restart with restore, resume; see the
+ * module essay), and keeps the VM states that recovery adds: `restarting` while a device worker
+ * is replaced, `resetting` while the guest resets a device (from its events).
+ *
+ * @example
+ * ```ts ignore
+ * const sup = new DeviceSupervisor(labParts);
+ * sup.start(1000); // the heartbeat watchdog, 1 s limit
+ * sup.replace("a", "exit", "worker ended");
+ * ```
+ */
+export class DeviceSupervisor {
+  /** Tests: leave a replaced worker alive (fenced) instead of terminating it. */
+  keepReplaced = false;
+  readonly #lab: SupervisedLab;
+  readonly #starts = new Map<string, VmStart>();
+  readonly #restarting = new Map<string, number>();
+  readonly #resetting = new Map<string, number>();
+  #watchdog: HeartbeatWatchdog | null = null;
+
+  /** @param lab what the supervisor needs of the lab */
+  constructor(lab: SupervisedLab) {
+    this.#lab = lab;
+  }
+
+  /** The start message of a VM's first device worker (a replacement starts from it). */
+  setStart(vm: string, start: VmStart): void {
+    this.#starts.set(vm, start);
+  }
+
+  /** Start the heartbeat watchdog over every VM's device thread (`limitMs`: hung after). */
+  start(limitMs: number): void {
+    const { plan, bells } = this.#lab;
+    this.#watchdog = new HeartbeatWatchdog(
+      bells,
+      { periodMs: Math.max(10, Math.min(100, limitMs / 4)), limitMs },
+      (thread) => {
+        const vm = plan.vms.find((v) => v.deviceThread === thread);
+        if (vm) this.replace(vm.name, "hang", "its heartbeat stopped");
+      },
+    );
+    for (const vm of plan.vms) this.#watchdog.watch(vm.deviceThread);
+    this.#watchdog.start();
+  }
+
+  /** Stop the watchdog (the lab stops). */
+  stop(): void {
+    this.#watchdog?.stop();
+  }
+
+  /** `restarting`, `resetting`, or null when recovery has nothing to say about the VM. */
+  state(vm: string): "restarting" | "resetting" | null {
+    if (this.#restarting.has(vm)) return "restarting";
+    if ((this.#resetting.get(vm) ?? 0) > 0) return "resetting";
+    return null;
+  }
+
+  /** An event from a VM's worker: a guest's reset events move it in and out of `resetting`. */
+  noteEvent(vm: string, kind: string): void {
+    const n = this.#resetting.get(vm) ?? 0;
+    if (kind === "device-needs-reset") this.#resetting.set(vm, n + 1);
+    else if ((kind === "device-reset" || kind === "device-reset-failed") && n > 0) {
+      this.#resetting.set(vm, n - 1);
+    }
+  }
+
+  /** Replace a VM's device worker that died (`exit`) or hangs: fence, restart, resume. */
+  replace(vm: string, cause: "exit" | "hang", message: string): void {
+    const { plan, events, bells } = this.#lab;
+    const v = plan.vms.find((x) => x.name === vm);
+    const start = this.#starts.get(vm);
+    if (!v || !start || this.#lab.stopped() || this.#restarting.has(vm)) return;
+    const t0 = performance.now();
+    this.#restarting.set(vm, t0);
+    this.#watchdog?.unwatch(v.deviceThread);
+    // Fence first: from here on the old worker publishes nothing (it checks before each pass).
+    const epoch = Atomics.add(epochWord(this.#lab.controls[v.index], v.control), 0, 1) + 1;
+    events.emit("backend-crash", vm, { cause, message, epoch: epoch - 1 });
+    const old = this.#lab.take(vm);
+    if (old) {
+      old.onmessage = (e: MessageEvent<FromWorker>) => {
+        if (e.data.type === "event") events.emit(e.data.kind, vm, e.data.detail);
+      };
+      old.onerror = (e) => e.preventDefault();
+      if (!this.keepReplaced || cause === "exit") old.terminate();
+    }
+    // The thread's words now belong to the successor (the old worker never touches them again).
+    Atomics.store(bells, v.deviceThread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, 0);
+    Atomics.store(bells, v.deviceThread * DOORBELL_STRIDE + DoorbellWord.STATE, 0);
+    this.#lab.spawn(vm, { ...start, epoch, restore: true }).then(() => {
+      this.#restarting.delete(vm);
+      if (this.#lab.stopped()) return;
+      this.#watchdog?.watch(v.deviceThread);
+      this.#resend(vm);
+      ringDoorbell(bells, v.deviceThread);
+      events.emit("backend-restarted", vm, {
+        cause,
+        epoch,
+        pauseMs: Math.round((performance.now() - t0) * 10) / 10,
+      });
+    }, () => {
+      this.#restarting.delete(vm);
+    });
+  }
+
+  /** What a replaced device worker knew only in memory: links that are down, partitions. */
+  #resend(vm: string): void {
+    const { plan } = this.#lab;
+    const v = plan.vms.find((x) => x.name === vm)!;
+    for (const d of v.devices) {
+      const link = d.txRing < 0 ? undefined : plan.rings[d.txRing]?.link;
+      if (link !== undefined && !this.#lab.linkUp(link)) {
+        this.#lab.post(vm, { type: "link", device: d.index, up: false });
+      }
+    }
+    const cuts = this.#lab.cuts();
+    if (cuts.length > 0) this.#lab.post(vm, { type: "partitions", cuts });
+  }
+}

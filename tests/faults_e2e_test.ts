@@ -1,0 +1,120 @@
+/**
+ * `vlab fault …` end to end, the way a user runs it: each fault kind against a detached lab,
+ * the events it leaves (read from the control socket) and the refusals (unknown names exit 1,
+ * bad option values exit 2).
+ */
+
+import assert from "node:assert/strict";
+import { vlabRunArgs } from "../cli/deno_run.ts";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const decoder = new TextDecoder();
+
+async function vlabIn(stateDir: string, args: string[]): Promise<Run> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: vlabRunArgs(args),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", VLAB_STATE_DIR: stateDir },
+  }).output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+interface Event {
+  kind: string;
+  subject?: string;
+  detail?: Record<string, unknown>;
+}
+
+Deno.test({
+  name:
+    "vlab fault: backend-crash (exit, hang, slow), lost-kick, lost-irq and guest-bug, each recorded and recovered from",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "vlab-faults-" });
+    const vlab = (...args: string[]) => vlabIn(stateDir, args);
+    const client = Deno.createHttpClient({
+      proxy: { transport: "unix", path: `${stateDir}/pair/control.sock` },
+    });
+    const events = async (): Promise<Event[]> =>
+      await (await fetch("http://vlab/events", { client })).json();
+    const waitEvent = async (what: string, ok: (e: Event[]) => boolean, ms = 10_000) => {
+      const deadline = performance.now() + ms;
+      while (!ok(await events())) {
+        assert.ok(performance.now() < deadline, `timed out after ${ms} ms waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const restarts = (e: Event[]) => e.filter((x) => x.kind === "backend-restarted").length;
+    const ping = async () => {
+      const r = await vlab("exec", "a", "--", "ping", "10.0.0.2", "-c", "2", "-i", "0.05");
+      assert.equal(r.code, 0, `ping after the fault:\n${r.stdout}${r.stderr}`);
+    };
+    try {
+      const up = await vlab("up", "pair", "-d");
+      assert.equal(up.code, 0, up.stderr);
+
+      const exit = await vlab("fault", "backend-crash", "a");
+      assert.equal(exit.code, 0, exit.stderr);
+      assert.match(exit.stdout, /^injected backend-crash on a \(mode=exit ms=0\)$/m);
+      await waitEvent("a restart after exit", (e) => restarts(e) === 1);
+      await ping();
+
+      const hang = await vlab("fault", "backend-crash", "a", "--mode", "hang", "--ms", "1500");
+      assert.equal(hang.code, 0, hang.stderr);
+      await waitEvent("a restart after a hang", (e) => restarts(e) === 2);
+      const crashes = (await events()).filter((x) => x.kind === "backend-crash");
+      assert.deepEqual(crashes.map((x) => x.detail?.cause), ["exit", "hang"]);
+      await ping();
+
+      const slow = await vlab("fault", "backend-crash", "a", "--mode", "slow", "--ms", "200");
+      assert.equal(slow.code, 0, slow.stderr);
+      await ping();
+      assert.equal(restarts(await events()), 2, "a slow worker is not replaced");
+
+      for (const [kind, queue] of [["lost-kick", "transmitq"], ["lost-irq", "receiveq"]]) {
+        const r = await vlab("fault", kind, "b", "eth0", queue, "-n", "2");
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(
+          r.stdout,
+          new RegExp(`^injected ${kind} on b \\(device=eth0 queue=${queue} count=2\\)$`, "m"),
+        );
+      }
+      const bug = await vlab("fault", "guest-bug", "a", "eth0", "transmitq", "head-out-of-range");
+      assert.equal(bug.code, 0, bug.stderr);
+      await waitEvent("the guest's reset", (e) => e.some((x) => x.kind === "device-reset"));
+      await ping();
+
+      const faults = (await events()).filter((x) => x.kind === "fault");
+      assert.deepEqual(
+        faults.map((x) => x.detail?.fault),
+        ["backend-crash", "backend-crash", "backend-crash", "lost-kick", "lost-irq", "guest-bug"],
+      );
+
+      const noVm = await vlab("fault", "backend-crash", "zz");
+      assert.equal(noVm.code, 1);
+      assert.match(noVm.stderr, /Cannot inject backend-crash: the lab has no VM "zz"/);
+      const noQueue = await vlab("fault", "lost-kick", "a", "eth0", "toString");
+      assert.equal(noQueue.code, 1);
+      assert.match(noQueue.stderr, /has no queue "toString"/);
+      assert.match(noQueue.stderr, /receiveq, transmitq/);
+      const badBug = await vlab("fault", "guest-bug", "a", "eth0", "transmitq", "meteor");
+      assert.equal(badBug.code, 2);
+      assert.match(badBug.stderr, /Unknown guest bug "meteor"/);
+      const badMs = await vlab("fault", "backend-crash", "a", "--mode", "hang", "--ms", "soon");
+      assert.equal(badMs.code, 2);
+      assert.match(badMs.stderr, /--ms must be an integer 0 to 60000, got "soon"/);
+    } finally {
+      client.close();
+      await vlab("down", "--all");
+      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
