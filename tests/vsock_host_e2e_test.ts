@@ -191,9 +191,12 @@ Deno.test({
     const dir = `${root}/${"d".repeat(120)}`; // sockaddr_un holds 108 bytes
     const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000, stateDir: dir });
     try {
+      // Both VMs' device workers fail to bind, in either order: wait for a's event.
       const e = await waitForValue(
-        "the vsock-host-error event",
-        () => lab.events.recent().find((x) => x.kind === "vsock-host-error") ?? null,
+        "a's vsock-host-error event",
+        () =>
+          lab.events.recent().find((x) => x.kind === "vsock-host-error" && x.subject === "a") ??
+            null,
       );
       assert.equal(e.subject, "a");
       const r = await lab.exec("a", ["vsock-send", "2", "6000", "-b", "10"]);
