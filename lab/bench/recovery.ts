@@ -19,6 +19,7 @@
 
 import { NetCounter } from "../../devices/net/metrics.ts";
 import type { GuestFaultKind } from "../../devices/virtio/guest_faults.ts";
+import type { LabEvent } from "../events.ts";
 import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
@@ -120,8 +121,15 @@ function counter(lab: Lab, vm: string, which: number): number {
   return deviceControl(lab.controlOf(v.index), v.control.devices[0]).deviceCounters[which];
 }
 
-const eventCount = (lab: Lab, kind: string) =>
-  lab.events.recent().filter((e) => e.kind === kind).length;
+/**
+ * Every event of the given kinds from now on, by subscription: the log's `recent()` keeps only
+ * the newest events, fewer than a thousand crashes make.
+ */
+function collect(lab: Lab, kinds: readonly string[]) {
+  const seen = new Map<string, LabEvent[]>(kinds.map((k) => [k, []]));
+  const off = lab.events.subscribe((e) => seen.get(e.kind)?.push(e));
+  return { of: (kind: string) => seen.get(kind) ?? [], off };
+}
 
 /** Start a sink on `dst` and a flood from `src` to `ip`; returns how to stop both. */
 async function flood(lab: Lab, src: string, dst: string, ip: string, ratePps: number) {
@@ -150,6 +158,7 @@ async function flood(lab: Lab, src: string, dst: string, ip: string, ratePps: nu
 
 async function crashes(n: number, ratePps: number): Promise<RecoveryBenchReport["crash"]> {
   const lab = await start(pairs([["a", "b"]]));
+  const events = collect(lab, ["backend-restarted"]);
   try {
     const stop = await flood(lab, "a", "b", "10.0.0.2", ratePps);
     for (let i = 1; i <= n; i++) {
@@ -157,13 +166,13 @@ async function crashes(n: number, ratePps: number): Promise<RecoveryBenchReport[
       await until("traffic", () => counter(lab, "a", NetCounter.txFrames) > before + 16);
       const f = lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
       if (!f.ok) throw new Error(f.message);
-      await until(`restart ${i}`, () => eventCount(lab, "backend-restarted") >= i);
+      await until(`restart ${i}`, () => events.of("backend-restarted").length >= i);
     }
     const r = await stop();
-    const pauses = lab.events.recent().filter((e) => e.kind === "backend-restarted")
-      .map((e) => e.detail?.pauseMs as number);
+    const pauses = events.of("backend-restarted").map((e) => e.detail?.pauseMs as number);
     return { pauseMs: quantiles(pauses), sent: r.sent, ...r.sink };
   } finally {
+    events.off();
     await lab.stop();
   }
 }
@@ -177,6 +186,7 @@ const BUGS: readonly GuestFaultKind[] = [
 
 async function corruptions(n: number, ratePps: number): Promise<RecoveryBenchReport["corruption"]> {
   const lab = await start(pairs([["a", "b"], ["c", "d"]]));
+  const events = collect(lab, ["device-reset", "device-reset-failed"]);
   try {
     const stop = await flood(lab, "c", "d", "10.0.1.2", ratePps);
     const rx = () => counter(lab, "d", NetCounter.rxFrames);
@@ -194,20 +204,20 @@ async function corruptions(n: number, ratePps: number): Promise<RecoveryBenchRep
         bug: BUGS[i % BUGS.length],
       });
       if (!f.ok) throw new Error(f.message);
-      await until(`reset ${i}`, () => eventCount(lab, "device-reset") >= i);
+      await until(`reset ${i}`, () => events.of("device-reset").length >= i);
     }
     const t2 = performance.now();
     const rx2 = rx();
     await stop();
-    const resets = lab.events.recent().filter((e) => e.kind === "device-reset")
-      .map((e) => e.detail?.resetMs as number);
+    const resets = events.of("device-reset").map((e) => e.detail?.resetMs as number);
     return {
       resetMs: quantiles(resets),
-      failed: eventCount(lab, "device-reset-failed"),
+      failed: events.of("device-reset-failed").length,
       otherPpsBefore: ((rx1 - rx0) * 1000) / (t1 - t0),
       otherPpsDuring: ((rx2 - rx1) * 1000) / Math.max(1, t2 - t1),
     };
   } finally {
+    events.off();
     await lab.stop();
   }
 }
