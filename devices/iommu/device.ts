@@ -27,9 +27,9 @@
 import type { GuestMemory } from "../memory/memory.ts";
 import { err, OK_VOID, type Result } from "../base/result.ts";
 import type { DescriptorChain } from "../virtio/chain.ts";
-import { Feature, VIRTIO_ID_IOMMU } from "../virtio/constants.ts";
+import { VIRTIO_ID_IOMMU } from "../virtio/constants.ts";
 import type { ActivateContext, ActivateError, VirtioDeviceModel } from "../virtio/device_model.ts";
-import { type FeatureSet, featureSet, hasFeature } from "../virtio/features.ts";
+import { type FeatureSet, featureSet, hasFeature, ringOfferBits } from "../virtio/features.ts";
 import type { DeviceQueue } from "../virtio/queue.ts";
 import { gatherSegments, scatterSegments } from "../virtio/segments.ts";
 import {
@@ -179,17 +179,14 @@ export class IommuDevice implements VirtioDeviceModel {
     this.timeoutMs = opts.invalidateTimeoutMs ?? 1000;
     this.probe = new Uint8Array(this.config.probeSize);
     this.faultCursor = new Array(this.viommu.views.layout.consumers).fill(0);
-    const bits: number[] = [
-      Feature.VERSION_1,
+    const bits = [
+      ...ringOfferBits(opts.ring),
       IommuFeature.INPUT_RANGE,
       IommuFeature.DOMAIN_RANGE,
       IommuFeature.MAP_UNMAP,
       IommuFeature.PROBE,
       IommuFeature.BYPASS_CONFIG,
     ];
-    if (opts.ring.packed) bits.push(Feature.RING_PACKED);
-    if (opts.ring.eventIdx) bits.push(Feature.EVENT_IDX);
-    if (opts.ring.indirect) bits.push(Feature.INDIRECT_DESC);
     this.offered = featureSet(bits);
   }
 

@@ -32,7 +32,7 @@ import type { DescriptorChain } from "../virtio/chain.ts";
 import { Feature } from "../virtio/constants.ts";
 import type { ActivateContext, ActivateError, VirtioDeviceModel } from "../virtio/device_model.ts";
 import type { RingError } from "../virtio/errors.ts";
-import { type FeatureSet, featureSet, hasFeature } from "../virtio/features.ts";
+import { type FeatureSet, featureSet, hasFeature, ringOfferBits } from "../virtio/features.ts";
 import type { DeviceQueue } from "../virtio/queue.ts";
 import { gatherSegments, scatterSegments } from "../virtio/segments.ts";
 import {
@@ -187,12 +187,8 @@ export class NetDevice implements VirtioDeviceModel {
       maxVirtqueuePairs: 1,
       mtu: opts.mtu,
     });
-    const bits: number[] = [Feature.VERSION_1, NetFeature.MAC, NetFeature.MTU, NetFeature.STATUS];
+    const bits = [...ringOfferBits(opts.ring), NetFeature.MAC, NetFeature.MTU, NetFeature.STATUS];
     if (opts.mrgRxbuf) bits.push(NetFeature.MRG_RXBUF);
-    if (opts.ring.packed) bits.push(Feature.RING_PACKED);
-    if (opts.ring.eventIdx) bits.push(Feature.EVENT_IDX);
-    if (opts.ring.indirect) bits.push(Feature.INDIRECT_DESC);
-    if (opts.ring.inOrder) bits.push(Feature.IN_ORDER);
     if (opts.accessPlatform) bits.push(Feature.ACCESS_PLATFORM);
     this.offered = featureSet(bits);
   }

@@ -305,3 +305,35 @@ function checkSelect(select: number): number {
   }
   return select;
 }
+
+/** The transport and ring features a device model offers: its ring layout and options. */
+export interface RingOffer {
+  /** Offer VIRTIO_F_RING_PACKED. */
+  packed: boolean;
+  /** Offer VIRTIO_F_EVENT_IDX. */
+  eventIdx: boolean;
+  /** Offer VIRTIO_F_INDIRECT_DESC. */
+  indirect: boolean;
+  /** Offer VIRTIO_F_IN_ORDER (default false). */
+  inOrder?: boolean;
+}
+
+/**
+ * The feature bits of a ring offer, with VIRTIO_F_VERSION_1 (every vlab device is modern), to
+ * which a device adds its own.
+ *
+ * @example
+ * ```ts
+ * import { Feature } from "./constants.ts";
+ * import { ringOfferBits } from "./features.ts";
+ * ringOfferBits({ packed: true, eventIdx: false, indirect: false }); // [VERSION_1, RING_PACKED]
+ * ```
+ */
+export function ringOfferBits(ring: Readonly<RingOffer>): number[] {
+  const bits: number[] = [Feature.VERSION_1];
+  if (ring.packed) bits.push(Feature.RING_PACKED);
+  if (ring.eventIdx) bits.push(Feature.EVENT_IDX);
+  if (ring.indirect) bits.push(Feature.INDIRECT_DESC);
+  if (ring.inOrder) bits.push(Feature.IN_ORDER);
+  return bits;
+}

@@ -8,6 +8,7 @@ import {
   featureWord,
   formatFeatureError,
   hasFeature,
+  ringOfferBits,
   validateDriverFeatures,
   withFeatureWord,
 } from "./features.ts";
@@ -198,5 +199,21 @@ Deno.test("formatFeatureError renders each error as one line quoting the bits", 
     formatFeatureError({ kind: "access-platform-required" }),
     "Cannot accept features: bit 33 (ACCESS_PLATFORM) was offered but not accepted, " +
       "and the device requires platform memory access",
+  );
+});
+
+Deno.test("a ring offer is VERSION_1 plus exactly the ring features asked for", () => {
+  deepStrictEqual(ringOfferBits({ packed: false, eventIdx: false, indirect: false }), [
+    Feature.VERSION_1,
+  ]);
+  deepStrictEqual(
+    ringOfferBits({ packed: true, eventIdx: true, indirect: true, inOrder: true }),
+    [
+      Feature.VERSION_1,
+      Feature.RING_PACKED,
+      Feature.EVENT_IDX,
+      Feature.INDIRECT_DESC,
+      Feature.IN_ORDER,
+    ],
   );
 });

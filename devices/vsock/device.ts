@@ -35,10 +35,10 @@
 import type { GuestMemory } from "../memory/memory.ts";
 import { err, OK_VOID, type Result } from "../base/result.ts";
 import type { DescriptorChain } from "../virtio/chain.ts";
-import { DeviceId, Feature } from "../virtio/constants.ts";
+import { DeviceId } from "../virtio/constants.ts";
 import type { ActivateContext, ActivateError, VirtioDeviceModel } from "../virtio/device_model.ts";
 import type { RingError } from "../virtio/errors.ts";
-import { type FeatureSet, featureSet } from "../virtio/features.ts";
+import { type FeatureSet, featureSet, ringOfferBits } from "../virtio/features.ts";
 import type { DeviceQueue } from "../virtio/queue.ts";
 import { encodeVsockConfig, readVsockConfig, VSOCK_CONFIG_SIZE } from "./config.ts";
 import { GuestInbox } from "./inbox.ts";
@@ -197,12 +197,7 @@ export class VsockDevice implements VirtioDeviceModel {
     this.maxPending = opts.maxPendingRx ?? 256;
     this.config = encodeVsockConfig(opts.guestCid);
     this.inbox = new GuestInbox(this.u8, this.c);
-    const bits: number[] = [Feature.VERSION_1];
-    if (opts.ring.packed) bits.push(Feature.RING_PACKED);
-    if (opts.ring.eventIdx) bits.push(Feature.EVENT_IDX);
-    if (opts.ring.indirect) bits.push(Feature.INDIRECT_DESC);
-    if (opts.ring.inOrder) bits.push(Feature.IN_ORDER);
-    this.offered = featureSet(bits);
+    this.offered = featureSet(ringOfferBits(opts.ring));
   }
 
   /** The fault that stopped the queues, or null. */
