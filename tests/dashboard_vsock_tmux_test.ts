@@ -9,57 +9,21 @@
 
 import assert from "node:assert/strict";
 import { vlabRunArgs } from "../cli/deno_run.ts";
-
-const decoder = new TextDecoder();
-
-async function run(cmd: string, args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", env }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
-
-const shellQuote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+import { labTerminal, run } from "./tmux.ts";
 
 Deno.test({
   name: "the dashboard in tmux on vsock-pair: vsock queues, and a stalled host connection",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    assert.equal((await run("sh", ["-c", "command -v tmux"])).code, 0, "tmux is not installed");
-    const stateDir = await Deno.makeTempDir({ prefix: "vlab-tmux-vsock-" });
-    const socket = `vlab-test-${crypto.randomUUID().slice(0, 8)}`;
-    const tmux = (...args: string[]) => run("tmux", ["-L", socket, ...args]);
-    const screen = async () => (await tmux("capture-pane", "-p", "-t", "lab")).stdout;
-    const waitFor = async (what: string, test: (s: string) => boolean, ms = 30_000) => {
-      const deadline = Date.now() + ms;
-      let s = "";
-      while (Date.now() < deadline) {
-        s = await screen();
-        if (test(s)) return s;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error(`timed out waiting for ${what}; the screen was:\n${s}`);
-    };
-    const up = [Deno.execPath(), ...vlabRunArgs(["up", "topologies/vsock-pair.yaml"])]
-      .map(shellQuote).join(" ");
-    const env = `VLAB_STATE_DIR=${shellQuote(stateDir)} NO_COLOR=1`;
+    const t = await labTerminal("topologies/vsock-pair.yaml", 140, 40);
+    const { stateDir, waitFor } = t;
     let listener: Deno.UnixListener | null = null;
     let held: Deno.UnixConn | null = null;
     try {
-      const started = await tmux(
-        "new-session",
-        "-d",
-        "-s",
-        "lab",
-        "-x",
-        "140",
-        "-y",
-        "40",
-        `cd ${shellQuote(Deno.cwd())} && env ${env} ${up}; echo "EXITED $?"; sleep 60`,
-      );
-      assert.equal(started.code, 0, started.stderr);
       await waitFor("both VMs running", (s) => /^▸? *a +running/m.test(s) && /b +running/.test(s));
 
-      await tmux("send-keys", "-t", "lab", "Tab");
+      await t.keys("Tab");
       const queues = await waitFor("the Queues panel", (s) => /\[Queues\]/.test(s));
       // The label column cuts "event" to "eve…".
       for (const q of ["rx ", "tx ", "eve"]) {
@@ -79,7 +43,7 @@ Deno.test({
         { VLAB_STATE_DIR: stateDir },
       );
       held = await accepted;
-      await tmux("send-keys", "-t", "lab", "Tab");
+      await t.keys("Tab");
       const links = await waitFor(
         "a's stalled connection in the Links panel",
         (s) => /\[Links\]/.test(s) && /host:6000 +established .* 0 B /.test(s),
@@ -88,15 +52,14 @@ Deno.test({
       held.close();
       held = null;
       await send;
-      await tmux("send-keys", "-t", "lab", "q");
+      await t.keys("q");
       await waitFor("the stop question", (s) => /Stop the lab\? \(y\/n\)/.test(s));
-      await tmux("send-keys", "-t", "lab", "y");
+      await t.keys("y");
       await waitFor("vlab up to exit", (s) => /EXITED 0/.test(s));
     } finally {
       held?.close();
       listener?.close();
-      await tmux("kill-server");
-      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+      await t.close();
     }
   },
 });
