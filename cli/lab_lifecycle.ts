@@ -147,10 +147,17 @@ export function downCommand() {
       const frozen = live.filter((l) => l.process === "stopped").map((l) => l.record);
       const records = live.filter((l) => l.process !== "stopped").map((l) => l.record);
       for (const record of records) {
+        let signalled = false;
         try {
           await controlJson(record, "/down", { method: "POST" });
         } catch (e) {
-          if (!(e instanceof LabError && e.code === "no-lab")) throw e;
+          if (!(e instanceof LabError)) throw e;
+          if (e.code === "control-error") {
+            // The lab lives (its lock says so) but its socket does not take the request: busy
+            // with every connection slot taken, or the socket file gone. SIGTERM stops it the
+            // same way `/down` does; the lock proves `record.pid` is still that lab's process.
+            signalled = signal(record.pid, "SIGTERM");
+          } else if (e.code !== "no-lab") throw e;
         }
         const held = () => {
           const found = inspectLab(record.name, { clean: false, process: false });
@@ -159,16 +166,14 @@ export function downCommand() {
         if (!await waitUntil(() => !held(), 15_000)) {
           // The process does not let go. The lock it holds proves that `record.pid` is still
           // that lab's process (not a reused pid): end it, then clean up after it.
-          try {
-            Deno.kill(record.pid, "SIGKILL");
-          } catch {
-            // Already gone.
-          }
+          signal(record.pid, "SIGKILL");
           await waitUntil(() => !held(), 5_000);
         }
         removeStaleLab(record.name);
         await out(
-          `lab ${record.name} down\n` +
+          `lab ${record.name} down${
+            signalled ? " (its control socket did not answer: SIGTERM)" : ""
+          }\n` +
             (record.events ? `event log ${record.events}\n` : ""),
         );
       }
@@ -183,6 +188,16 @@ export function downCommand() {
         );
       }
     });
+}
+
+/** Send `sig` to `pid`; whether it was sent (false: the process is already gone). */
+function signal(pid: number, sig: Deno.Signal): boolean {
+  try {
+    Deno.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Poll `done` every 50 ms until it is true or `ms` pass; whether it became true. */

@@ -421,6 +421,24 @@ Deno.test({
 });
 
 Deno.test({
+  name: "vlab down stops a lab whose control socket does not answer, with SIGTERM",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withLab("pair", async (vlab, stateDir) => {
+      const { pid, socket } = JSON.parse(Deno.readTextFileSync(`${stateDir}/pair/lab.json`));
+      // The lab lives, but no request can reach it any more.
+      Deno.removeSync(socket);
+      const down = await vlab("down");
+      assert.equal(down.code, 0, down.stderr);
+      assert.match(down.stdout, /^lab pair down \(its control socket did not answer: SIGTERM\)$/m);
+      await waitFor("the lab's process to end", () => procState(pid) === "", 10_000);
+      assert.deepEqual(leftovers(stateDir), []);
+    });
+  },
+});
+
+Deno.test({
   name: "kill -9 during start-up does not make the next vlab up fail",
   sanitizeResources: false,
   sanitizeOps: false,
