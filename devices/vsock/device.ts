@@ -256,6 +256,22 @@ export class VsockDevice implements VirtioDeviceModel {
   }
 
   /**
+   * After a restore (a replaced device worker, `MmioDeviceTransport.restore`): take the chains,
+   * by queue, that the previous worker popped and did not complete. Its connection table died
+   * with it, so the caller follows with `transportReset`: a TX packet in flight is completed
+   * unsent (counted `restartDropped`; its connection is reset on both ends, so nothing the
+   * sender was told was delivered is lost silently); RX and event buffers are held and filled
+   * before any new one. Each chain is completed exactly once.
+   */
+  adoptInFlight(inFlight: ReadonlyArray<ReadonlyArray<DescriptorChain>>): void {
+    for (const chain of inFlight[1] ?? []) {
+      this.complete(chain);
+      this.c[VsockCounter.restartDropped]++;
+    }
+    this.inbox.hold(inFlight[0] ?? [], inFlight[2] ?? []);
+  }
+
+  /**
    * The path to some peers is gone (the vsock link to them went down): every connection the
    * guest has with a peer whose CID `matches` is reset toward the guest, as if that peer had
    * answered RST, so no guest waits (a connect, a write) on a connection that can no longer make
@@ -520,6 +536,7 @@ export class VsockDevice implements VirtioDeviceModel {
     this.fault_ = null;
     this.pendingTx = null;
     this.inbox.clear();
+    this.inbox.releaseHeld();
     this.eventPending = false;
     this.pushed = [0, 0, 0];
   }

@@ -7,15 +7,18 @@ import assert from "node:assert/strict";
 import { Feature } from "../virtio/constants.ts";
 import { featureSet } from "../virtio/features.ts";
 import {
+  decodeHeader,
   emptyHeader,
   encodeHeader,
+  isPeerResetNotice,
+  peerResetNotice,
   VSOCK_HDR_SIZE,
   type VsockHeader,
   VsockOp,
   VsockType,
 } from "./header.ts";
 import { VsockCounter } from "./metrics.ts";
-import { rawTx, received, type VsockRig, vsockRig } from "./testing.ts";
+import { RAW_GPA, rawTx, received, type VsockRig, vsockRig } from "./testing.ts";
 
 const GUEST = 3;
 const PEER = 4;
@@ -260,6 +263,42 @@ for (const layout of ["split", "packed"] as const) {
     assert.deepEqual(r.device.connections().map((e) => e.peerCid), [2]);
     assert.equal(c(r, "connections"), 1);
     assert.equal(r.sent.length, 0, "nothing goes to the lost peer");
+  });
+
+  Deno.test(`a restored device completes adopted TX chains unsent and fills adopted RX chains first [${layout}]`, () => {
+    const r = rig();
+    // The previous worker popped one TX chain and one RX chain and died before completing them.
+    r.mem.u8.set(raw(hdr({ op: VsockOp.REQUEST })), RAW_GPA);
+    assert.ok(r.tx.driver.add({ readable: [[RAW_GPA, VSOCK_HDR_SIZE]], writable: [] }, 63).ok);
+    r.tx.driver.publish();
+    const tx = r.tx.device.pop();
+    const rx = r.rx.device.pop();
+    assert.ok(tx.ok && tx.value !== null && rx.ok && rx.value !== null);
+    const txChain = tx.value;
+    const rxChain = rx.value;
+    const rxGpa = rxChain.writable[0].gpa;
+    r.device.adoptInFlight([[rxChain], [txChain], []]);
+    r.device.transportReset();
+    assert.ok(r.device.finish().interruptTx);
+    const used = r.tx.driver.getUsed();
+    assert.ok(used.ok && used.value !== null, "the adopted TX chain was never completed");
+    assert.equal(used.value.token, 63);
+    assert.equal(c(r, "restartDropped"), 1);
+    assert.equal(r.sent.length, 0, "a packet of a reset transport went to the backend");
+    assert.equal(r.device.deliver(fromPeer({ op: VsockOp.REQUEST }), null), "queued");
+    r.device.finish();
+    const got = decodeHeader(r.mem.u8.subarray(rxGpa, rxGpa + VSOCK_HDR_SIZE), 0, emptyHeader());
+    assert.equal(got.op, VsockOp.REQUEST, "the packet did not go into the adopted RX buffer");
+  });
+
+  Deno.test(`a peer-reset notice is an RST to CID and port ANY, told apart from a peer's RST [${layout}]`, () => {
+    const n = peerResetNotice(GUEST);
+    assert.ok(isPeerResetNotice(n));
+    assert.equal(n.srcCid, GUEST);
+    assert.equal(isPeerResetNotice(fromPeer({ op: VsockOp.RST })), false);
+    assert.equal(isPeerResetNotice({ ...n, op: VsockOp.RW }), false);
+    const b = raw(n);
+    assert.ok(isPeerResetNotice(decodeHeader(b, 0, emptyHeader())), "survives the wire");
   });
 
   Deno.test(`a transport reset RSTs every connection to the backend and posts TRANSPORT_RESET [${layout}]`, () => {

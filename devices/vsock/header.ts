@@ -246,3 +246,43 @@ export function rstFor(h: Readonly<VsockHeader>): VsockHeader {
     fwdCnt: 0,
   };
 }
+
+/** The notice's destination: CID ANY (`VMADDR_CID_ANY`), which no guest can be. */
+const NOTICE_CID = 0xffffffff;
+/** The notice's ports: port ANY (`VMADDR_PORT_ANY`). */
+const NOTICE_PORT = 0xffffffff;
+
+/**
+ * A backend-to-backend notice on a vsock link (never a guest's packet): "the device of CID
+ * `cid` lost every connection" (its device worker restarted). An RST from `cid` to CID and port
+ * ANY; the peer's backend resets each of its guest's connections with `cid`
+ * (`VsockDevice.resetPeers`), and a vsock router hands it to every other port. A guest cannot
+ * use it to reset more than its own connections: the source CID is checked at the sender's
+ * device (F3) and at the router.
+ *
+ * @example
+ * ```ts
+ * import { isPeerResetNotice, peerResetNotice } from "./header.ts";
+ * isPeerResetNotice(peerResetNotice(3)); // true
+ * ```
+ */
+export function peerResetNotice(cid: number): VsockHeader {
+  return {
+    srcCid: cid,
+    dstCid: NOTICE_CID,
+    srcPort: NOTICE_PORT,
+    dstPort: NOTICE_PORT,
+    len: 0,
+    type: VsockType.STREAM,
+    op: VsockOp.RST,
+    flags: 0,
+    bufAlloc: 0,
+    fwdCnt: 0,
+  };
+}
+
+/** Whether `h` is a {@linkcode peerResetNotice}. */
+export function isPeerResetNotice(h: Readonly<VsockHeader>): boolean {
+  return h.op === VsockOp.RST && h.dstCid === NOTICE_CID && h.srcPort === NOTICE_PORT &&
+    h.dstPort === NOTICE_PORT && h.len === 0;
+}

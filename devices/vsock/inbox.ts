@@ -53,6 +53,9 @@ export class GuestInbox {
   private readonly res: PumpResult = { pushed: 0, broken: null };
   private items: PendingPacket[] = [];
   private head = 0;
+  /** RX and event chains a previous device worker popped and did not complete (`hold`). */
+  private heldRx: DescriptorChain[] = [];
+  private heldEvent: DescriptorChain[] = [];
 
   /** An empty inbox writing into guest memory `u8`, counting into `counters`. */
   constructor(u8: Uint8Array, counters: Float64Array) {
@@ -70,10 +73,30 @@ export class GuestInbox {
     this.items.push({ h, payload, off: 0 });
   }
 
-  /** Forget every waiting packet. */
+  /** Forget every waiting packet (held chains stay: they are the guest's buffers). */
   clear(): void {
     this.items = [];
     this.head = 0;
+  }
+
+  /**
+   * Take the RX and event chains a previous device worker had popped and not completed
+   * (a restore): they are filled before any new one is popped, so each is completed once.
+   */
+  hold(rx: ReadonlyArray<DescriptorChain>, event: ReadonlyArray<DescriptorChain>): void {
+    this.heldRx.push(...rx);
+    this.heldEvent.push(...event);
+  }
+
+  /** Chains held from a previous worker, not yet completed. */
+  get held(): number {
+    return this.heldRx.length + this.heldEvent.length;
+  }
+
+  /** Forget the held chains (the device reset: their ring is gone). */
+  releaseHeld(): void {
+    this.heldRx = [];
+    this.heldEvent = [];
   }
 
   /** Write waiting packets into RX chains until either runs out (F12: no spinning). */
@@ -118,7 +141,8 @@ export class GuestInbox {
   pumpEvent(q: DeviceQueue): PumpResult & { written: boolean } {
     const res = { pushed: 0, broken: null as RingError | null, written: false };
     for (let i = 0; i <= q.size; i++) {
-      const r = q.pop();
+      const held = this.heldEvent.shift();
+      const r = held === undefined ? q.pop() : { ok: true as const, value: held };
       if (!r.ok) {
         if (r.error.fatal) {
           res.broken = stripFatal(r.error);
@@ -148,7 +172,8 @@ export class GuestInbox {
   /** Pop one RX chain with room for a header and a byte; null when none (or the ring broke). */
   private nextRx(q: DeviceQueue): DescriptorChain | null {
     for (let i = 0; i <= q.size; i++) {
-      const r = q.pop();
+      const held = this.heldRx.shift();
+      const r = held === undefined ? q.pop() : { ok: true as const, value: held };
       if (!r.ok) {
         if (r.error.fatal) {
           this.res.broken = stripFatal(r.error);

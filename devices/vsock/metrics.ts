@@ -62,10 +62,14 @@ export const VsockCounter = {
   rxLinkDown: 25,
   /** Packets from the link discarded because their slot was shorter than header plus `len`. */
   rxBadSlot: 26,
+  /** Connections reset because the peer's device worker restarted (its `peerResetNotice`). */
+  peerResets: 27,
+  /** TX packets in flight at a backend restart, completed unsent (the transport was reset). */
+  restartDropped: 28,
 } as const;
 
 /** Number of device counter words. */
-export const VSOCK_COUNTER_COUNT = 27;
+export const VSOCK_COUNTER_COUNT = 29;
 
 /** Driver- and socket-side counter indexes (guest worker). */
 export const VsockDriverCounter = {

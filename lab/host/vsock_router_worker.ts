@@ -4,7 +4,9 @@
  * port's packets and routes them by `dst_cid` to the port of the VM with that CID; a packet for
  * a CID no port has (or whose port's link is down) is answered with RST on the port it came
  * from, never dropped silently. A packet whose `src_cid` is not its port's VM's CID (spoofing),
- * or that is too short for a header, is dropped and counted.
+ * or that is too short for a header, is dropped and counted. A `peerResetNotice` (a VM's device
+ * worker restarted and lost its connections) goes to every other port whose link is up, all at
+ * once when each has room (`switch_peer_reset_notices`).
  *
  * Back-pressure, not drops: when the destination's ring (or, for an RST, the source's) is full,
  * the packet stays in its port's ring and that port is not read further until there is room, so
@@ -19,6 +21,7 @@ import {
   decodeHeader,
   emptyHeader,
   encodeHeader,
+  isPeerResetNotice,
   rstFor,
   VSOCK_HDR_SIZE,
   VsockOp,
@@ -43,7 +46,22 @@ async function start(msg: SwitchStart): Promise<void> {
     stalled: false,
   }));
   const byCid = new Map(ports.map((p, i) => [p.cid, i]));
-  const counters = { forwarded: 0, rstNoRoute: 0, spoofed: 0, malformed: 0 };
+  const counters = { forwarded: 0, rstNoRoute: 0, spoofed: 0, malformed: 0, peerResetNotices: 0 };
+
+  /** Hand a peer-reset notice from port `from` to every other port; false: one is full. */
+  const broadcast = (from: number, frame: Uint8Array): boolean => {
+    if (!ports[from].up) return true;
+    const to = ports.filter((p, i) => i !== from && p.up);
+    // All or none, so that a retry sends no port the notice twice.
+    const slots = to.map((p) => p.out.reserve(frame.length));
+    if (slots.some((s) => s === null)) return false;
+    for (let i = 0; i < to.length; i++) {
+      slots[i]!.set(frame);
+      to[i].out.commit(frame.length);
+    }
+    counters.peerResetNotices++;
+    return true;
+  };
   const stats = new StatsWriter(
     new Float64Array(msg.stats),
     (names) => post({ type: "stats-names", names }),
@@ -62,6 +80,7 @@ async function start(msg: SwitchStart): Promise<void> {
       counters.spoofed++;
       return true;
     }
+    if (isPeerResetNotice(h)) return broadcast(from, frame);
     const to = byCid.get(h.dstCid);
     if (to !== undefined && to !== from && ports[to].up && ports[from].up) {
       const slot = ports[to].out.reserve(frame.length);

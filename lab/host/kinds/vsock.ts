@@ -14,6 +14,8 @@ import {
   decodeHeader,
   emptyHeader,
   encodeHeader,
+  isPeerResetNotice,
+  peerResetNotice,
   rstFor,
   VSOCK_COUNTER_COUNT,
   VSOCK_HDR_SIZE,
@@ -99,9 +101,31 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
     counters: ctl.deviceCounters,
     backend,
   });
-  // Restored: the chains the previous worker held are not adopted, and its connection table
-  // died with it (see docs/design.md, Recovery).
   const transport = openTransport(ctx, ctl, device, spec.name);
+  /**
+   * Restored (a replaced worker): the previous worker's connection table died with it, so, as
+   * Firecracker after a snapshot restore, the device resets the transport: TRANSPORT_RESET to
+   * the guest, and a `peerResetNotice` over the link makes every peer VM's backend reset its
+   * guest's connections with this CID (RST). Host clients of `vsock.sock` were connected to the
+   * previous worker, and its end ended their connections. The chains it had popped are adopted
+   * (docs/design.md, Recovery).
+   */
+  let noticePending = ctx.restore;
+  if (ctx.restore && transport.isLive()) {
+    device.adoptInFlight(transport.restoredInFlight);
+    device.transportReset();
+  }
+  const sendNotice = () => {
+    if (out === null || !linkUp) {
+      noticePending = false; // no link, or a link down: its peers reset their side already
+      return;
+    }
+    const slot = out.reserve(VSOCK_HDR_SIZE);
+    if (slot === null) return; // the link is full: next pass
+    encodeHeader(slot, 0, peerResetNotice(spec.cid));
+    out.commit(VSOCK_HDR_SIZE);
+    noticePending = false;
+  };
   if (ctx.vsockSocket !== null) {
     try {
       host = new HostVsock({
@@ -145,6 +169,12 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
         ctl.deviceCounters[VsockCounter.rxLinkDown]++;
       } else if (!whole) {
         ctl.deviceCounters[VsockCounter.rxBadSlot]++;
+      } else if (isPeerResetNotice(h)) {
+        // The peer's device worker restarted: its guest's connections with ours are gone.
+        if (spec.peerCid === VsockCid.ANY || h.srcCid === spec.peerCid) {
+          const src = h.srcCid;
+          ctl.deviceCounters[VsockCounter.peerResets] += device.resetPeers((cid) => cid === src);
+        }
       } else {
         const payload = h.len === 0 ? null : frame.subarray(VSOCK_HDR_SIZE, VSOCK_HDR_SIZE + h.len);
         if (device.deliver(h, payload) === "busy") {
@@ -162,6 +192,7 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
   return {
     pump: () => {
       let work = false;
+      if (noticePending) sendNotice();
       if (serveMailbox(ctl.mailbox, transport)) {
         work = true;
         ringDoorbell(bells, guestThread);

@@ -1,0 +1,150 @@
+/**
+ * vsock across a backend restart (issue 13), on the shipped `vsock-pair` topology: a's device
+ * worker is killed mid-stream; the restarted device sends a's guest TRANSPORT_RESET, b's guest
+ * gets RST for the stream that crossed the crashed backend (b's sink reports a reset, not a short
+ * stream taken as complete), a host client on a's `vsock.sock` sees its connection closed, and new
+ * streams work afterwards.
+ */
+
+import assert from "node:assert/strict";
+import { Lab } from "../lab/lab.ts";
+import { planLab } from "../lab/plan.ts";
+import { parseTopology } from "../lab/topology/load.ts";
+import { takeSnapshot } from "../lab/snapshot.ts";
+import { LAB_TEST, waitForValue } from "../lab/testing.ts";
+import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
+
+const FILE = new URL("../topologies/vsock-pair.yaml", import.meta.url);
+
+async function startPair(stateDir?: string): Promise<Lab> {
+  const t = parseTopology(Deno.readTextFileSync(FILE), "topologies/vsock-pair.yaml");
+  assert.ok(t.ok, t.ok ? "" : JSON.stringify(t.error));
+  return await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000, stateDir });
+}
+
+/** A VM's vsock device in the snapshot. */
+function vsockOf(lab: Lab, vm: string) {
+  return takeSnapshot(lab).vms.find((v) => v.name === vm)!.devices
+    .find((x) => x.kind === "virtio-vsock")!;
+}
+
+Deno.test({
+  name: "vsock-pair: a backend crash mid-stream resets the stream visibly on both ends",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startPair();
+    try {
+      const sink = lab.exec("b", ["vsock-sink", "-p", "5000", "-t", "30"]);
+      const big = ["vsock-send", "4", "5000", "-b", String(1 << 30)];
+      let send = lab.exec("a", big);
+      let sendDone = false;
+      void send.then(() => sendDone = true);
+      // The sink listens once its exec reached b: send again until bytes flow.
+      await waitForValue("bytes flowing from a to b", () => {
+        if ((vsockOf(lab, "b").driverCounters.rxBytes ?? 0) > 1 << 20) return true;
+        if (sendDone) {
+          sendDone = false;
+          send = lab.exec("a", big);
+          void send.then(() => sendDone = true);
+        }
+        return null;
+      }, 10_000);
+      const t0 = performance.now();
+      const crash = lab.fault({ kind: "backend-crash", vm: "a" });
+      assert.ok(crash.ok, crash.ok ? "" : crash.message);
+      const sent = await send;
+      assert.ok(!sent.ok, "the stream went on past the backend crash");
+      assert.match(sent.message, /ended after [0-9]+ of 1073741824 bytes: transport-reset/);
+      const got = await sink;
+      assert.ok(got.ok, got.ok ? "" : got.message);
+      const s = got.result as VsockSinkResult;
+      assert.equal(s.complete, false, "b's sink took a cut stream as complete");
+      assert.equal(s.closeReason, "reset", "b was not told: its sink waited for its deadline");
+      assert.ok(performance.now() - t0 < 15_000, "b's RST came only after the sink's deadline");
+      assert.equal(s.mismatches, 0, "bytes out of place (loss, duplicate or reorder)");
+      const a = vsockOf(lab, "a");
+      assert.equal(a.driverCounters.transportResets, 1, "a's guest got no TRANSPORT_RESET");
+      assert.equal(a.counters.transportResets, 1);
+      const b = vsockOf(lab, "b");
+      assert.ok(b.driverCounters.rstReceived >= 1);
+      assert.equal(b.counters.peerResets, 1, "b's device reset one connection with a");
+      assert.ok(lab.events.recent().some((e) => e.kind === "backend-restarted"));
+      // The restarted device carries new streams.
+      const sink2 = lab.exec("b", ["vsock-sink", "-p", "5001", "-t", "20"]);
+      const again = await waitForValue("a stream after the restart", async () => {
+        const r = await lab.exec("a", ["vsock-send", "4", "5001", "-b", "100000"]);
+        if (r.ok) return r.result as VsockSendResult;
+        assert.match(r.message, /refused/, r.message);
+        return null;
+      }, 10_000);
+      const got2 = await sink2;
+      assert.ok(got2.ok, got2.ok ? "" : got2.message);
+      const s2 = got2.result as VsockSinkResult;
+      assert.equal(s2.bytes, 100000);
+      assert.equal(s2.checksum, again.checksum);
+      assert.ok(s2.complete);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "vsock-pair: a host client of a's vsock.sock sees its connection closed on a backend crash",
+  ...LAB_TEST,
+  fn: async () => {
+    const dir = Deno.makeTempDirSync({ prefix: "vlab-vsock-restart-" });
+    const lab = await startPair(dir);
+    let conn: Deno.UnixConn | null = null;
+    try {
+      const path = lab.vsockSocket("a");
+      assert.ok(path !== null);
+      const echo = lab.exec("a", ["vsock-echo", "-p", "7", "-t", "6"]);
+      const buf = new Uint8Array(4096);
+      const readLine = async (c: Deno.UnixConn): Promise<string | null> => {
+        const n = await c.read(buf);
+        return n === null ? null : new TextDecoder().decode(buf.subarray(0, n));
+      };
+      conn = await waitForValue("a's vsock-echo accepting host connections", async () => {
+        const c = await Deno.connect({ transport: "unix", path });
+        await c.write(new TextEncoder().encode("CONNECT 7\n"));
+        const line = await readLine(c);
+        if (line !== null && line.startsWith("OK ")) return c;
+        c.close();
+        return null;
+      }, 10_000);
+      await conn.write(new TextEncoder().encode("ping"));
+      assert.equal(await readLine(conn), "ping");
+      const crash = lab.fault({ kind: "backend-crash", vm: "a" });
+      assert.ok(crash.ok, crash.ok ? "" : crash.message);
+      // Closed (EOF or an error), not left open: bounded by a deadline.
+      const closed = await Promise.race([
+        readLine(conn).then((l) => l === null, () => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
+      ]);
+      assert.ok(closed, "the host client's connection stayed open across the restart");
+      await waitForValue(
+        "the restart",
+        () => lab.events.recent().some((e) => e.kind === "backend-restarted") || null,
+      );
+      // The restarted worker listens on vsock.sock again.
+      const again = await waitForValue("a new host connection after the restart", async () => {
+        const c = await Deno.connect({ transport: "unix", path }).catch(() => null);
+        if (c === null) return null;
+        await c.write(new TextEncoder().encode("CONNECT 7\n"));
+        const line = await readLine(c).catch(() => null);
+        if (line !== null && line.startsWith("OK ")) return c;
+        c.close();
+        return null;
+      }, 10_000);
+      again.close();
+      await echo;
+    } finally {
+      try {
+        conn?.close();
+      } catch { /* already closed */ }
+      await lab.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
