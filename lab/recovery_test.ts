@@ -4,7 +4,9 @@
  */
 
 import assert from "node:assert/strict";
+import { droppedNotifications } from "../devices/virtio/mmio.ts";
 import type { Lab } from "./lab.ts";
+import { deviceControl } from "./wire/control.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
 
 const PAIR = {
@@ -132,6 +134,40 @@ Deno.test({
         () => events(lab, "device-reset")[0] ?? null,
       );
       assert.equal(reset.detail?.cause, "tx-timeout");
+      await pingOk(lab);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  ...LAB_TEST,
+  name: "a lost-irq fault drops that queue's used-buffer interrupts only (per-queue signalUsed)",
+  fn: async () => {
+    const lab = await startTestLab(PAIR);
+    try {
+      await pingOk(lab);
+      const b = lab.plan.vms.find((v) => v.name === "b")!;
+      const eth0 = b.devices.find((d) => d.name === "eth0")!;
+      const regs = deviceControl(lab.controlOf(b.index), b.control.devices[eth0.index]).regs;
+      const f = lab.fault({
+        kind: "lost-irq",
+        vm: "b",
+        device: "eth0",
+        queue: "receiveq",
+        count: 2,
+      });
+      assert.ok(f.ok, JSON.stringify(f));
+      // Each ping's request lands on b's receiveq, whose interrupt is due: two are dropped.
+      const rx = await waitForValue("two dropped receiveq interrupts", async () => {
+        await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", "0.2"]);
+        const d = droppedNotifications(regs, 0);
+        return d.interrupts >= 2 ? d : null;
+      }, 10_000);
+      assert.equal(rx.interrupts, 2);
+      assert.equal(rx.armedInterrupts, 0);
+      assert.equal(droppedNotifications(regs, 1).interrupts, 0, "the transmitq lost one too");
       await pingOk(lab);
     } finally {
       await lab.stop();

@@ -19,6 +19,10 @@ import { iommuCapacity } from "../../wire/iommu.ts";
 import { openTransport } from "./transport.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 
+/** The virtio-iommu queues (virtio 1.2 §5.13.2). */
+const REQUESTQ = 0;
+const EVENTQ = 1;
+
 const IDLE: HostKindInstance = {
   pump: () => false,
   prepareSleep: () => false,
@@ -59,7 +63,9 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
       if (!transport.isLive()) return work;
       const o = device.service(performance.now());
       waiting = o.waiting;
-      if (o.interruptRequest || o.interruptEvent) transport.signalUsed();
+      // One signal per queue that is due: a lost-irq fault of that queue drops only its own.
+      if (o.interruptRequest) transport.signalUsed(REQUESTQ);
+      if (o.interruptEvent) transport.signalUsed(EVENTQ);
       return work || o.completed > 0 || o.interruptEvent;
     },
     prepareSleep: () => {

@@ -140,7 +140,9 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
             }
           }
           const irq = device.finish();
-          if (irq.interruptRx || irq.interruptTx) transport.signalUsed();
+          // One signal per queue that is due: a lost-irq fault of that queue drops only its own.
+          if (irq.interruptRx) transport.signalUsed(NetQueue.RECEIVEQ);
+          if (irq.interruptTx) transport.signalUsed(NetQueue.TRANSMITQ);
           if (device.fault !== null && !nic.faultReported) {
             nic.faultReported = true;
             transport.markNeedsReset(device.fault);

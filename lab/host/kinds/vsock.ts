@@ -207,7 +207,10 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
         if (receive() > 0) work = true;
         device.pump();
         const irq = device.finish();
-        if (irq.interruptRx || irq.interruptTx || irq.interruptEvent) transport.signalUsed();
+        // One signal per queue that is due: a lost-irq fault of that queue drops only its own.
+        if (irq.interruptRx) transport.signalUsed(VsockQueue.RX);
+        if (irq.interruptTx) transport.signalUsed(VsockQueue.TX);
+        if (irq.interruptEvent) transport.signalUsed(VsockQueue.EVENT);
         // Re-read: transmit, deliver or pump may have broken a queue.
         const fault = faultOf(device);
         if (fault !== null && !faultReported) {
