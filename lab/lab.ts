@@ -79,6 +79,10 @@ interface WorkerHandle {
 
 /** Bytes of a tap ring per link direction. */
 const TAP_BYTES = 1 << 20;
+/** Device workers a lab keeps spawned ahead for backend restarts. */
+const STANDBY_DEVICE_WORKERS = 2;
+/** The device worker's entry. */
+const DEVICE_WORKER_URL = new URL("./host/device_worker.ts", import.meta.url);
 
 /** Options of {@linkcode Lab.capture}. */
 export interface CaptureOptions {
@@ -130,6 +134,8 @@ export class Lab {
   readonly #pending = new Map<number, (m: FromWorker) => void>();
   #nextId = 1;
   #stopped = false;
+  /** Device workers spawned ahead for the next backend restarts (`#warmStandby`). */
+  readonly #standby: Worker[] = [];
   /** Each VM's host vsock socket (`vsockSocket`), by VM name. */
   readonly #vsockSockets = new Map<string, string>();
   #linkUp = new Map<string, boolean>();
@@ -195,6 +201,7 @@ export class Lab {
       throw e;
     }
     lab.#supervisor.start(options.watchdogMs ?? 1000);
+    lab.#warmStandby();
     lab.upMs = performance.now() - t0;
     lab.events.emit("lab-up", plan.name, {
       vms: plan.vms.length,
@@ -296,10 +303,32 @@ export class Lab {
     }
   }
 
+  /**
+   * Keep {@linkcode STANDBY_DEVICE_WORKERS} device workers spawned ahead, their module loaded,
+   * waiting for a start message: a replacement after a backend crash takes one instead of paying
+   * for a `Worker` and its module graph during the pause (the largest part of it), and another
+   * is warmed behind it (two, so that crashes in a row still find one ready).
+   */
+  #warmStandby(): void {
+    if (this.#stopped || this.plan.vms.length === 0) return;
+    while (this.#standby.length < STANDBY_DEVICE_WORKERS) {
+      const w = new Worker(DEVICE_WORKER_URL, { type: "module", name: "device standby" });
+      w.onerror = (e) => {
+        e.preventDefault();
+        const i = this.#standby.indexOf(w); // replacements spawn as before
+        if (i >= 0) this.#standby.splice(i, 1);
+      };
+      this.#standby.push(w);
+    }
+  }
+
   #spawnDevice(vm: string, start: VmStart): Promise<void> {
     const v = this.plan.vms.find((x) => x.name === vm)!;
+    // The oldest standby: the likeliest to have its module loaded.
+    const standby = start.restore ? this.#standby.shift() : undefined;
+    if (standby !== undefined) queueMicrotask(() => this.#warmStandby());
     return this.#spawn(
-      new URL("./host/device_worker.ts", import.meta.url),
+      DEVICE_WORKER_URL,
       {
         thread: v.deviceThread,
         owner: vm,
@@ -308,6 +337,7 @@ export class Lab {
       },
       start,
       (message) => this.#supervisor.replace(vm, "exit", message),
+      standby,
     );
   }
 
@@ -342,8 +372,9 @@ export class Lab {
     h: Pick<WorkerHandle, "thread" | "owner" | "kind" | "stats">,
     start: VmStart | SwitchStart,
     onDown?: (message: string) => void,
+    standby?: Worker,
   ): Promise<void> {
-    const worker = new Worker(url, { type: "module", name: `${h.kind} ${h.owner}` });
+    const worker = standby ?? new Worker(url, { type: "module", name: `${h.kind} ${h.owner}` });
     const handle: WorkerHandle = { ...h, worker, statsNames: [], failed: null };
     this.#workers.push(handle);
     let up = false;
@@ -376,7 +407,7 @@ export class Lab {
             handle.statsNames = m.names;
             break;
           case "event":
-            this.#supervisor.noteEvent(h.owner, m.kind);
+            this.#supervisor.noteEvent(h.owner, m.kind, m.detail);
             this.events.emit(m.kind, h.owner, m.detail);
             break;
           case "exec-result":
@@ -621,6 +652,7 @@ export class Lab {
       await new Promise((r) => setTimeout(r, 10));
     }
     for (const w of this.#workers) w.worker.terminate();
+    for (const w of this.#standby.splice(0)) w.terminate();
     this.#removeVsockSockets();
     for (const [, cb] of this.#pending) {
       cb({

@@ -26,8 +26,10 @@
  *    timer runs between passes), so a chain is either completed and published, with its frame
  *    in the link ring, or still in flight in the record: no frame is lost or sent twice.
  * 4. **Resume.** The supervisor re-sends what lives only in worker memory (links that are down,
- *    partitions) and logs `backend-restarted` with the pause (detection to the new worker ready).
- *    While it restarts, the VM's state is `restarting`.
+ *    partitions) and logs `backend-restarted` with the pause: from detection to the new worker's
+ *    first loop pass that moved anything (`backend-resumed`; the worker ready when nothing moves
+ *    within {@linkcode RESUME_WAIT_MS}), and its phases (`RestartPhases`). While it restarts,
+ *    the VM's state is `restarting`.
  *
  * What a restart does not keep: frames held in a link's impairment stage (netem's queue) and a
  * vsock device's connection table; see docs/design.md.
@@ -40,6 +42,46 @@ import type { LabPlan } from "./plan.ts";
 import { epochWord } from "./wire/control.ts";
 import { DOORBELL_STRIDE, DoorbellWord, readDoorbellWord, ringDoorbell } from "./wire/doorbell.ts";
 import type { FromWorker, ToWorker, VmStart } from "./wire/messages.ts";
+
+/** How long after a replacement is ready the supervisor waits for its first work, ms. */
+export const RESUME_WAIT_MS = 250;
+
+/**
+ * Where a restart's pause went, ms (the `phases` of a `backend-restarted` event): detection to
+ * the successor asked for (fence, the old worker taken), to its start function running (a
+ * `Worker` constructed and its module loaded, or the lab's warm standby), to its devices
+ * restored; from there to the end of its first loop pass that moved anything (null: nothing
+ * moved within {@linkcode RESUME_WAIT_MS} of ready), and, apart, to the main thread hearing
+ * `ready`.
+ */
+export interface RestartPhases {
+  /** Detection to the successor asked for (fence, the old worker taken). */
+  fenceMs: number;
+  /** To the successor's start function running (worker spawn and module load, or standby). */
+  startMs: number | null;
+  /** To every device restored from its state record. */
+  restoreMs: number | null;
+  /** From restored (or constructed) to the first loop pass that moved anything, or null. */
+  firstWorkMs: number | null;
+  /** From restored (or constructed) to the main thread hearing `ready`. */
+  readyMs: number;
+}
+
+/** Wall-clock ms, comparable across threads. */
+const wallMs = () => performance.timeOrigin + performance.now();
+const round1 = (ms: number) => Math.round(ms * 10) / 10;
+
+/** A restart whose `backend-restarted` is not logged yet (wall-clock ms). */
+interface PendingRestart {
+  cause: "exit" | "hang";
+  epoch: number;
+  detectedAt: number;
+  spawnedAt: number;
+  startAt: number | null;
+  restoredAt: number | null;
+  readyAt: number | null;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
 
 /** Options of {@linkcode HeartbeatWatchdog}. */
 export interface WatchdogOptions {
@@ -163,6 +205,7 @@ export class DeviceSupervisor {
   readonly #starts = new Map<string, VmStart>();
   readonly #restarting = new Map<string, number>();
   readonly #resetting = new Map<string, number>();
+  readonly #pending = new Map<string, PendingRestart>();
   #watchdog: HeartbeatWatchdog | null = null;
 
   /** @param lab what the supervisor needs of the lab */
@@ -193,6 +236,8 @@ export class DeviceSupervisor {
   /** Stop the watchdog (the lab stops). */
   stop(): void {
     this.#watchdog?.stop();
+    for (const p of this.#pending.values()) clearTimeout(p.timer);
+    this.#pending.clear();
   }
 
   /** `restarting`, `resetting`, or null when recovery has nothing to say about the VM. */
@@ -202,8 +247,18 @@ export class DeviceSupervisor {
     return null;
   }
 
-  /** An event from a VM's worker: a guest's reset events move it in and out of `resetting`. */
-  noteEvent(vm: string, kind: string): void {
+  /**
+   * An event from a VM's worker: a guest's reset events move it in and out of `resetting`; a
+   * replacement's `backend-restored` and `backend-resumed` time its restart.
+   */
+  noteEvent(vm: string, kind: string, detail?: Record<string, unknown>): void {
+    const p = this.#pending.get(vm);
+    if (p !== undefined && kind === "backend-restored") {
+      p.startAt = typeof detail?.startAt === "number" ? detail.startAt : null;
+      p.restoredAt = typeof detail?.restoredAt === "number" ? detail.restoredAt : null;
+    } else if (p !== undefined && kind === "backend-resumed" && p.readyAt !== null) {
+      this.#restarted(vm, typeof detail?.firstWorkAt === "number" ? detail.firstWorkAt : null);
+    }
     const n = this.#resetting.get(vm) ?? 0;
     if (kind === "device-needs-reset") this.#resetting.set(vm, n + 1);
     else if ((kind === "device-reset" || kind === "device-reset-failed") && n > 0) {
@@ -219,6 +274,7 @@ export class DeviceSupervisor {
     if (!v || !start || this.#lab.stopped() || this.#restarting.has(vm)) return;
     const t0 = performance.now();
     this.#restarting.set(vm, t0);
+    const detectedAt = wallMs();
     this.#watchdog?.unwatch(v.deviceThread);
     // Fence first: from here on the old worker publishes nothing (it checks before each pass).
     const epoch = Atomics.add(epochWord(this.#lab.controls[v.index], v.control), 0, 1) + 1;
@@ -229,24 +285,66 @@ export class DeviceSupervisor {
         if (e.data.type === "event") events.emit(e.data.kind, vm, e.data.detail);
       };
       old.onerror = (e) => e.preventDefault();
-      if (!this.keepReplaced || cause === "exit") old.terminate();
     }
     // The thread's words now belong to the successor (the old worker never touches them again).
     Atomics.store(bells, v.deviceThread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, 0);
     Atomics.store(bells, v.deviceThread * DOORBELL_STRIDE + DoorbellWord.STATE, 0);
-    this.#lab.spawn(vm, { ...start, epoch, restore: true }).then(() => {
+    const spawnedAt = wallMs();
+    const spawned = this.#lab.spawn(vm, { ...start, epoch, restore: true });
+    // Terminated after the successor is on its way: it is fenced, and terminating takes time.
+    if (old && (!this.keepReplaced || cause === "exit")) old.terminate();
+    const pending: PendingRestart = {
+      cause,
+      epoch,
+      detectedAt,
+      spawnedAt,
+      startAt: null,
+      restoredAt: null,
+      readyAt: null,
+      timer: undefined,
+    };
+    const earlier = this.#pending.get(vm);
+    if (earlier !== undefined) this.#restarted(vm, null);
+    this.#pending.set(vm, pending);
+    spawned.then(() => {
       this.#restarting.delete(vm);
       if (this.#lab.stopped()) return;
+      pending.readyAt = wallMs();
       this.#watchdog?.watch(v.deviceThread);
       this.#resend(vm);
       ringDoorbell(bells, v.deviceThread);
-      events.emit("backend-restarted", vm, {
-        cause,
-        epoch,
-        pauseMs: Math.round((performance.now() - t0) * 10) / 10,
-      });
+      // Logged at the replacement's first work, or after RESUME_WAIT_MS (an idle VM).
+      pending.timer = setTimeout(() => this.#restarted(vm, null), RESUME_WAIT_MS);
     }, () => {
       this.#restarting.delete(vm);
+      if (this.#pending.get(vm) === pending) this.#pending.delete(vm);
+    });
+  }
+
+  /** Log `backend-restarted` for a VM's pending restart (`firstWorkAt`: wall ms, or null). */
+  #restarted(vm: string, firstWorkAt: number | null): void {
+    const p = this.#pending.get(vm);
+    if (p === undefined) return;
+    this.#pending.delete(vm);
+    clearTimeout(p.timer);
+    const readyAt = p.readyAt ?? wallMs();
+    const from = p.restoredAt ?? p.spawnedAt;
+    const phases: RestartPhases = {
+      fenceMs: round1(p.spawnedAt - p.detectedAt),
+      startMs: p.startAt === null ? null : round1(p.startAt - p.spawnedAt),
+      restoreMs: p.startAt === null || p.restoredAt === null
+        ? null
+        : round1(p.restoredAt - p.startAt),
+      firstWorkMs: firstWorkAt === null ? null : round1(firstWorkAt - from),
+      readyMs: round1(readyAt - from),
+    };
+    this.#lab.events.emit("backend-restarted", vm, {
+      cause: p.cause,
+      epoch: p.epoch,
+      // Detection to traffic moving again (or to ready, when nothing moved).
+      pauseMs: round1((firstWorkAt ?? readyAt) - p.detectedAt),
+      resumed: firstWorkAt !== null,
+      phases,
     });
   }
 

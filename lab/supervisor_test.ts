@@ -120,6 +120,14 @@ Deno.test({
       const restarted = lab.events.recent().find((e) => e.kind === "backend-restarted")!;
       assert.equal(typeof restarted.detail?.pauseMs, "number");
       assert.equal(lab.vmState("a"), "running");
+      // Under a flood the pause ends at the replacement's first work, and its phases add up to it.
+      assert.equal(restarted.detail?.resumed, true, JSON.stringify(restarted.detail));
+      const p = restarted.detail?.phases as Record<string, number>;
+      for (const k of ["fenceMs", "startMs", "restoreMs", "firstWorkMs", "readyMs"]) {
+        assert.equal(typeof p[k], "number", `phase ${k}: ${JSON.stringify(p)}`);
+      }
+      const sum = p.fenceMs + p.startMs + p.restoreMs + p.firstWorkMs;
+      assert.ok(Math.abs(sum - (restarted.detail?.pauseMs as number)) < 0.5, JSON.stringify(p));
     } finally {
       await lab.stop();
     }
@@ -164,7 +172,8 @@ Deno.test({
   fn: async () => {
     const lab = await startPair();
     try {
-      const r = await flood(lab, 20_000, 10_000, async () => {
+      // 4 s of flood: 20 crash cycles fit in it on a loaded 2-core CI machine too.
+      const r = await flood(lab, 20_000, 5_000, async () => {
         for (let i = 1; i <= 20; i++) {
           const before = txFrames(lab, 0);
           await waitForValue(

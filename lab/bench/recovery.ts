@@ -5,8 +5,9 @@
  * - **Backend crashes under a flood**: a `pair` lab; `b` runs `sink`, `a` floods it with 64-byte
  *   datagrams at `ratePps`; `a`'s device worker is killed (`backend-crash --mode exit`) `crashes`
  *   times, each after the previous restart and some traffic. Reported: the restart pause (the
- *   `backend-restarted` event's `pauseMs`: from the crash noticed to the new worker ready),
- *   median and p99, and the datagrams the sink saw lost or duplicated (from sequence numbers).
+ *   `backend-restarted` event's `pauseMs`: from the crash noticed to the new worker's first pass
+ *   that moved frames), median and p99, the median of each of its phases (`RestartPhases`), and
+ *   the datagrams the sink saw lost or duplicated (from sequence numbers).
  * - **Ring corruptions**: two pairs; `a`'s guest corrupts its transmitq `corruptions` times
  *   (`guest-bug`, cycling through four bugs), each after the previous reset, while `c` floods `d`.
  *   Reported: the reset cycle (`device-reset`'s `resetMs`: detection to queues live again),
@@ -59,6 +60,8 @@ export interface RecoveryBenchReport {
   /** Backend crashes (null: skipped). */
   crash: {
     pauseMs: Quantiles;
+    /** Median of each phase of the pause (`RestartPhases` of `lab/supervisor.ts`), ms. */
+    phaseMedianMs: Record<string, number>;
     sent: number;
     received: number;
     lost: number;
@@ -169,12 +172,30 @@ async function crashes(n: number, ratePps: number): Promise<RecoveryBenchReport[
       await until(`restart ${i}`, () => events.of("backend-restarted").length >= i);
     }
     const r = await stop();
-    const pauses = events.of("backend-restarted").map((e) => e.detail?.pauseMs as number);
-    return { pauseMs: quantiles(pauses), sent: r.sent, ...r.sink };
+    const restarts = events.of("backend-restarted");
+    const pauses = restarts.map((e) => e.detail?.pauseMs as number);
+    return {
+      pauseMs: quantiles(pauses),
+      phaseMedianMs: phaseMedians(restarts),
+      sent: r.sent,
+      ...r.sink,
+    };
   } finally {
     events.off();
     await lab.stop();
   }
+}
+
+/** The median of each numeric phase of `backend-restarted` events (a phase that is null: left out). */
+function phaseMedians(restarts: readonly LabEvent[]): Record<string, number> {
+  const by = new Map<string, number[]>();
+  for (const e of restarts) {
+    const phases = (e.detail?.phases ?? {}) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(phases)) {
+      if (typeof v === "number") by.set(k, [...(by.get(k) ?? []), v]);
+    }
+  }
+  return Object.fromEntries([...by].map(([k, v]) => [k, quantiles(v).median]));
 }
 
 const BUGS: readonly GuestFaultKind[] = [
@@ -264,6 +285,11 @@ export function formatRecoveryReport(r: RecoveryBenchReport): string {
       `| ${c.pauseMs.count} | ${ms(c.pauseMs.median)} | ${ms(c.pauseMs.p99)} | ${
         ms(c.pauseMs.max)
       } | ${c.sent} | ${c.received} | ${c.lost} | ${c.duplicated} |`,
+      "",
+      `Pause phases, median ms: ${
+        Object.entries(c.phaseMedianMs).map(([k, v]) => `${k.replace(/Ms$/, "")} ${ms(v)}`)
+          .join(", ")
+      }`,
       "",
     );
   }

@@ -28,6 +28,15 @@ Deno.test({
     assert.match(text, /^\| backend crashes \|/m);
     assert.match(text, /^\| 3 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| \d+ \| 0 \| 0 \|$/m);
     assert.match(text, /^\| ring corruptions \|/m);
+    // Where the pause went: each phase of the restarts, by its median.
+    assert.deepEqual(Object.keys(r.crash.phaseMedianMs).sort(), [
+      "fenceMs",
+      "firstWorkMs",
+      "readyMs",
+      "restoreMs",
+      "startMs",
+    ]);
+    assert.match(text, /^Pause phases, median ms: fence [\d.]+, start [\d.]+, restore [\d.]+/m);
   },
 });
 

@@ -36,7 +36,11 @@ function spin(ms: number): void {
   while (performance.now() < end) { /* the thread is stuck: that is the fault */ }
 }
 
+/** Wall-clock ms with sub-ms precision, comparable across threads (restart phases). */
+const wallMs = () => performance.timeOrigin + performance.now();
+
 async function start(msg: VmStart): Promise<void> {
+  const startAt = wallMs();
   const mem = GuestMemory.fromBuffer(msg.memory);
   const bells = new Int32Array(msg.doorbells);
   const epoch = epochWord(msg.control, msg.layout);
@@ -93,6 +97,12 @@ async function start(msg: VmStart): Promise<void> {
     else for (const k of kinds) k.control(m);
   });
 
+  // A replacement tells the supervisor when it started and when its devices were restored,
+  // then when its first pass moved anything (a frame, a packet, a register access): the pause.
+  let resumed = !msg.restore;
+  if (msg.restore) {
+    post({ type: "event", kind: "backend-restored", detail: { startAt, restoredAt: wallMs() } });
+  }
   // Running before "ready": the supervisor reads the state word as soon as it hears.
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
@@ -105,6 +115,10 @@ async function start(msg: VmStart): Promise<void> {
       }
       let work = false;
       for (let k = 0; k < kinds.length; k++) if (kinds[k].pump()) work = true;
+      if (work && !resumed) {
+        resumed = true;
+        post({ type: "event", kind: "backend-resumed", detail: { firstWorkAt: wallMs() } });
+      }
       return work;
     },
     prepareSleep: () => {
