@@ -1,6 +1,6 @@
 /**
  * `vlab fault …`: inject a fault into a running lab through its control socket (`POST /faults`,
- * `lab/faults.ts`): `backend-crash VM [--mode exit|hang|slow] [--ms N]`,
+ * `lab/faults.ts`): `backend-crash VM [--mode exit|hang|slow|mid-pass] [--ms N] [--after N]`,
  * `guest-bug VM DEVICE QUEUE BUG`,
  * `lost-kick VM DEVICE QUEUE [-n N]`, `lost-irq VM DEVICE QUEUE [-n N]`. Option values are
  * checked here (exit 2); names are checked by the lab (unknown VM, device or queue: exit 1).
@@ -81,14 +81,20 @@ export function faultCommand() {
     .description("kill a VM's device worker, hang it, or slow it; the supervisor restarts it")
     .argument("<vm>", "the VM")
     .addOption(
-      new Option("--mode <mode>", "exit, hang (loop stops, thread lives) or slow")
-        .choices(["exit", "hang", "slow"] as const).default("exit" as const),
+      new Option(
+        "--mode <mode>",
+        "exit, hang (loop stops, thread lives), slow, or mid-pass (inside a loop pass)",
+      ).choices(["exit", "hang", "slow", "mid-pass"] as const).default("exit" as const),
     )
     .option("--ms <n>", "how long a hang or a slow-down lasts (default 5000 / 1000)")
+    .option("--after <n>", "mid-pass: crash right after the Nth frame moved from now (default 1)")
     .option("--lab <name>", "the lab (default: the only running lab)")
     .action(async (vm, opts) => {
       const ms = opts.ms === undefined ? undefined : positiveInt("--ms", opts.ms, 60_000, 0);
-      await send(opts.lab, { kind: "backend-crash", vm, mode: opts.mode, ms });
+      const after = opts.after === undefined
+        ? undefined
+        : positiveInt("--after", opts.after, 100_000);
+      await send(opts.lab, { kind: "backend-crash", vm, mode: opts.mode, ms, after });
     });
   return new Command("fault")
     .description("inject a fault into a running lab (see docs/cli.md)")

@@ -28,7 +28,7 @@ import type { BackendCrashMode, ToWorker } from "./wire/messages.ts";
 
 /** A fault to inject (the body of `POST /faults`). */
 export type Fault =
-  | { kind: "backend-crash"; vm: string; mode?: BackendCrashMode; ms?: number }
+  | { kind: "backend-crash"; vm: string; mode?: BackendCrashMode; ms?: number; after?: number }
   | { kind: "lost-kick" | "lost-irq"; vm: string; device: string; queue: string; count?: number }
   | { kind: "guest-bug"; vm: string; device: string; queue: string; bug: GuestFaultKind };
 
@@ -59,8 +59,15 @@ export interface FaultTarget {
   emit(kind: string, subject: string | undefined, detail: Record<string, unknown>): void;
 }
 
-const CRASH_MODES: readonly BackendCrashMode[] = ["exit", "hang", "slow"];
-const DEFAULT_MS: Record<BackendCrashMode, number> = { exit: 0, hang: 5000, slow: 1000 };
+const CRASH_MODES: readonly BackendCrashMode[] = ["exit", "hang", "slow", "mid-pass"];
+const DEFAULT_MS: Record<BackendCrashMode, number> = {
+  exit: 0,
+  hang: 5000,
+  slow: 1000,
+  "mid-pass": 0,
+};
+/** Most descriptors a `mid-pass` crash waits for. */
+const MAX_AFTER = 100_000;
 const MAX_MS = 60_000;
 const MAX_COUNT = 1_000_000;
 
@@ -126,9 +133,27 @@ export function parseFault(
         "Give the duration in milliseconds",
       );
     }
+    const after = get("after");
+    if (
+      after !== undefined &&
+      (!Number.isInteger(after) || (after as number) < 1 || (after as number) > MAX_AFTER)
+    ) {
+      return bad(
+        `Cannot inject backend-crash: after must be an integer 1 to ${MAX_AFTER}, got ${
+          quote(after)
+        }`,
+        "Give how many descriptors the worker moves before it crashes (mode mid-pass)",
+      );
+    }
     return {
       ok: true,
-      value: { kind, vm, mode: mode as BackendCrashMode, ms: ms as number | undefined },
+      value: {
+        kind,
+        vm,
+        mode: mode as BackendCrashMode,
+        ms: ms as number | undefined,
+        after: after as number | undefined,
+      },
     };
   }
   const device = get("device");
@@ -199,6 +224,12 @@ export function injectFault(f: Fault, target: FaultTarget): FaultOutcome {
   if (f.kind === "backend-crash") {
     const mode = f.mode ?? "exit";
     const ms = Math.min(f.ms ?? DEFAULT_MS[mode], MAX_MS);
+    if (mode === "mid-pass") {
+      const after = Math.min(f.after ?? 1, MAX_AFTER);
+      target.emit("fault", vm.name, { fault: f.kind, mode, after });
+      target.post(vm.name, "device", { type: "crash", mode, ms, after });
+      return { ok: true, detail: { fault: f.kind, vm: vm.name, mode, after } };
+    }
     target.emit("fault", vm.name, { fault: f.kind, mode, ms });
     target.post(vm.name, "device", { type: "crash", mode, ms });
     return { ok: true, detail: { fault: f.kind, vm: vm.name, mode, ms } };

@@ -218,3 +218,35 @@ Deno.test("the heartbeat watchdog rings a quiet worker and reports it hung only 
   dog.check(80); // reported once
   assert.deepEqual(hung, [0]);
 });
+
+Deno.test({
+  ...LAB_TEST,
+  name:
+    "backend crashes in the middle of a pass (after N descriptors, TX and RX side) under a flood lose and duplicate no frame",
+  fn: async () => {
+    const lab = await startPair();
+    try {
+      // a crashes while sending (frames committed to the link, not published), b while
+      // receiving (frames written into RX buffers, the used ring and the link not published).
+      const plan: [string, number][] = [["a", 1], ["b", 3], ["a", 17], ["b", 40], ["a", 5]];
+      const r = await flood(lab, 8_000, 4_000, async () => {
+        for (let i = 1; i <= plan.length; i++) {
+          const [vm, after] = plan[i - 1];
+          const before = txFrames(lab, 0);
+          await waitForValue(`traffic before crash ${i}`, () => txFrames(lab, 0) > before || null);
+          const f = lab.fault({ kind: "backend-crash", vm, mode: "mid-pass", after });
+          assert.ok(f.ok, JSON.stringify(f));
+          await waitForValue(`restart ${i}`, () => count(lab, "backend-restarted") >= i || null);
+        }
+      });
+      const crashes = lab.events.recent().filter((e) => e.kind === "backend-crash");
+      assert.deepEqual(crashes.map((e) => e.subject), plan.map(([vm]) => vm));
+      for (const c of crashes) assert.match(String(c.detail?.message), /mid-pass/);
+      assert.equal(r.sink.lost, 0, "lost");
+      assert.equal(r.sink.duplicated, 0, "duplicated");
+      assert.equal(r.sink.received, r.sent, "received");
+    } finally {
+      await lab.stop();
+    }
+  },
+});

@@ -71,7 +71,7 @@ export interface VmStart {
 }
 
 /** How an injected backend crash breaks a device worker (`vlab fault backend-crash`). */
-export type BackendCrashMode = "exit" | "hang" | "slow";
+export type BackendCrashMode = "exit" | "hang" | "slow" | "mid-pass";
 
 /** Start message of a switch worker. */
 export interface SwitchStart {
@@ -111,9 +111,10 @@ export type ToWorker =
   /**
    * An injected backend crash (device workers): `exit` throws out of the worker, `hang` blocks
    * its thread for `ms` (its loop stops, the thread lives), `slow` adds a busy wait to each loop
-   * pass for `ms`.
+   * pass for `ms`, `mid-pass` throws out of a loop pass right after the `after`-th descriptor
+   * (a frame into a link or into a receiveq) from now, before the pass publishes anything.
    */
-  | { type: "crash"; mode: BackendCrashMode; ms: number }
+  | { type: "crash"; mode: BackendCrashMode; ms: number; after?: number }
   /** Guest workers: corrupt queue `queue` of device slot `device` the way a buggy driver would. */
   | { type: "guest-bug"; device: number; queue: number; bug: GuestFaultKind };
 

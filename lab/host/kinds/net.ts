@@ -20,7 +20,7 @@
 
 import type { MmioDeviceTransport } from "../../../devices/virtio/mmio_device.ts";
 import { NetQueue } from "../../../devices/net/config.ts";
-import { NetDevice } from "../../../devices/net/device.ts";
+import { type FrameSink, NetDevice } from "../../../devices/net/device.ts";
 import { formatNetFault } from "../../../devices/net/errors.ts";
 import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
@@ -96,6 +96,24 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
   const partition = new PartitionFilter();
   const nics = specs.map((spec) => startNic(ctx, spec, partition));
   const bySlot = new Map(specs.map((spec, i) => [spec.index, nics[i]]));
+  /**
+   * `vlab fault backend-crash --mode mid-pass --after N`: descriptors still to move before the
+   * worker throws out of its pass (0: not armed), after a frame went into a link ring or a
+   * receiveq and before the pass publishes the used ring or the link ring.
+   */
+  let crashAfter = 0;
+  const countDescriptor = () => {
+    if (crashAfter > 0 && --crashAfter === 0) {
+      throw new Error("backend crash injected (mid-pass)");
+    }
+  };
+  const crashingSink = (out: LinkOut): FrameSink => ({
+    reserve: (maxLen) => out.reserve(maxLen),
+    commit: (len) => {
+      out.commit(len);
+      countDescriptor();
+    },
+  });
   return {
     pump: () => {
       let work = false;
@@ -118,7 +136,7 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
         if (device.fault === null) nic.faultReported = false;
         if (transport.isLive() && device.fault === null) {
           if (nic.out) {
-            const tx = device.transmit(nic.out, 256);
+            const tx = device.transmit(crashAfter > 0 ? crashingSink(nic.out) : nic.out, 256);
             if (tx.sent + tx.dropped > 0) work = true;
           }
           if (nic.in) {
@@ -131,6 +149,7 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
               if (r === "delivered" && link.tap.enabled()) {
                 link.tap.capture(frame, { tsUs: nowUs(), direction: 0 });
               }
+              if (r === "delivered") countDescriptor();
               link.ring.release();
               n++;
             }
@@ -213,6 +232,9 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
         ringDoorbell(bells, ctx.thread); // re-plan the next wake-up
       } else if (m.type === "partitions") {
         partition.set(m.cuts);
+      } else if (m.type === "crash" && m.mode === "mid-pass") {
+        crashAfter = Math.max(1, m.after ?? 1);
+        ringDoorbell(bells, ctx.thread);
       }
     },
   };
