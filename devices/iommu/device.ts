@@ -218,6 +218,36 @@ export class IommuDevice implements VirtioDeviceModel {
     if (this.viommu.dirty) this.viommu.invalidate();
   }
 
+  /**
+   * After a restore (a replaced device worker, `MmioDeviceTransport.restore`): take the requestq
+   * chains the previous worker popped and did not complete, in fetch order. Between two passes
+   * the only such chains are requests held for an invalidation (an UNMAP or DETACH, and the
+   * requests after it): each was applied to the tables, which live in shared memory and stay,
+   * and its status was written into its tail. They are held again, not applied a second time;
+   * the next `service` starts a fresh invalidation (the new worker cannot know how far the old
+   * one got) and completes them, in order, with the status their tails hold. (The eventq has no
+   * chain in flight between passes: a fault report is popped and pushed at once.)
+   */
+  adoptInFlight(requests: ReadonlyArray<DescriptorChain>): void {
+    for (const chain of requests) {
+      if (chain.writableBytes < TAIL_SIZE) {
+        // Not a request the old worker could have held (it completes those at once): finish it.
+        this.requestq?.push(chain, 0);
+        this.out.completed++;
+        continue;
+      }
+      gatherSegments(
+        this.u8,
+        chain.writable,
+        chain.writableBytes - TAIL_SIZE,
+        this.tail,
+        TAIL_SIZE,
+      );
+      this.held.push({ chain, written: chain.writableBytes, status: this.tail[0] });
+      this.counters[IommuCounter.adopted]++;
+    }
+  }
+
   /** Start using the queues (both are needed). */
   activate(ctx: ActivateContext): Result<void, ActivateError> {
     if (!ctx.queues[REQ]) return err({ kind: "missing-queue", queue: REQ });

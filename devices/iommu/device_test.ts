@@ -9,6 +9,11 @@ import { IommuStatus, MapFlag, ReqType, ResvMem } from "./config.ts";
 import { readIotlbCounters } from "./faults.ts";
 import { IommuCounter } from "./metrics.ts";
 import { iommuRig } from "./testing.ts";
+import { IommuDevice } from "./device.ts";
+import { DirectDma } from "../memory/mod.ts";
+import { SharedRingAccess } from "../virtio/ring_access.ts";
+import { SplitDeviceQueue } from "../virtio/split_device.ts";
+import { PackedDeviceQueue } from "../virtio/packed_device.ts";
 
 const IOVA = 0x4000_0000;
 
@@ -265,3 +270,65 @@ Deno.test("reset detaches every endpoint, drops every mapping and starts an inva
   assert.equal(dma.resolve(IOVA, 4, "read"), -1);
   assert.equal(r.viommu.domainOf(0), undefined);
 });
+
+for (const layout of LAYOUTS) {
+  Deno.test(`[${layout}] a restarted device completes the UNMAP its predecessor held, once, with its status`, () => {
+    const r = iommuRig(layout, { size: 16 });
+    const { driver, device, dma, clock } = r;
+    driver.attach(1, 0);
+    driver.map(1, { start: IOVA, end: IOVA + 0xfff, gpa: 0x8000, flags: MapFlag.READ });
+    driver.publish();
+    device.service(clock.now);
+    driver.collect();
+    dma.beginBatch();
+    driver.unmap(1, IOVA, IOVA + 0xfff);
+    driver.unmap(1, IOVA + 0x10_0000, IOVA + 0x10_0fff); // nothing mapped there: still OK
+    driver.publish();
+    assert.equal(device.service(clock.now).waiting, true);
+    // The worker dies here. Its successor restores the requestq from the state record.
+    const config = {
+      layout,
+      size: 16,
+      descAddr: 0x1000,
+      driverAddr: 0x2000,
+      deviceAddr: 0x3000,
+      features: { eventIdx: true, indirect: false, inOrder: false },
+    };
+    const args = [
+      new DirectDma(r.mem),
+      new SharedRingAccess(r.mem),
+      config,
+      r.requestq.state,
+    ] as const;
+    const restored = layout === "split"
+      ? SplitDeviceQueue.restore(...args)
+      : PackedDeviceQueue.restore(...args);
+    assert.ok(restored.ok, restored.ok ? "" : restored.error.kind);
+    assert.equal(restored.value.inFlight.length, 2);
+    const next = new IommuDevice({
+      viommu: r.viommu,
+      memory: r.mem,
+      queueMaxSize: 256,
+      ring: { packed: layout === "packed", eventIdx: true, indirect: false },
+    });
+    assert.ok(
+      next.activate({
+        negotiated: next.offered,
+        queues: [restored.value.queue, r.eventq.device],
+      }).ok,
+    );
+    const mapsBefore = next.counters[IommuCounter.unmapped];
+    next.adoptInFlight(restored.value.inFlight);
+    assert.equal(next.counters[IommuCounter.adopted], 2);
+    assert.equal(next.service(clock.now).waiting, true, "a fresh invalidation first");
+    assert.deepEqual(driver.collect(), []);
+    dma.beginBatch();
+    next.service(clock.now);
+    assert.deepEqual(driver.collect().map((c) => [c.type, c.status]), [
+      [ReqType.UNMAP, IommuStatus.OK],
+      [ReqType.UNMAP, IommuStatus.OK],
+    ]);
+    assert.equal(next.counters[IommuCounter.unmapped], mapsBefore, "not applied a second time");
+    assert.equal(dma.resolve(IOVA, 4, "read"), -1);
+  });
+}

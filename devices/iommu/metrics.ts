@@ -28,7 +28,9 @@ export const IommuCounter = {
   faultReports: 8,
   /** Faults not reported: no event buffer, or too small a one (D7), or overwritten in a log. */
   faultReportsDropped: 9,
+  /** Requests a restarted device worker took over from the one it replaced (`adoptInFlight`). */
+  adopted: 10,
 } as const;
 
 /** Number of device counter words. */
-export const IOMMU_COUNTER_COUNT = 10;
+export const IOMMU_COUNTER_COUNT = 11;

@@ -49,9 +49,11 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
     counters: ctl.deviceCounters,
   });
   const { bells, guestThread } = ctx;
-  // Restored after a backend crash: requests in flight are not adopted (the vIOMMU's tables live
-  // in shared memory and stay; a request the old worker popped waits for the guest's timeout).
   const transport = openTransport(ctx, ctl, device, spec.name);
+  // Restored after a backend crash: the requests the old worker held for an invalidation are
+  // completed by this one (the vIOMMU's tables live in shared memory and stay).
+  const inFlight = transport.restoredInFlight;
+  if (inFlight.length > 0) device.adoptInFlight(inFlight[REQUESTQ] ?? []);
   let waiting = false;
   return {
     pump: () => {
