@@ -38,7 +38,9 @@ Deno.test("a fault step naming an unknown VM, queue-less lost-kick or unknown bu
   assert.match(text, /d\.yaml:5:\d+: .*meteor/);
 });
 
-for (const name of ["backend-crash-flood", "ring-corruption", "lost-kick-watchdog"]) {
+for (
+  const name of ["backend-crash-flood", "ring-corruption", "lost-kick-watchdog", "iommu-revocation"]
+) {
   Deno.test({
     name: `the shipped ${name} drill passes`,
     ...LAB_TEST,

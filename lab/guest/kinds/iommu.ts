@@ -138,8 +138,12 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
     return reports.length;
   };
 
-  // Each endpoint's window, as `prepare` set it up.
+  // Each endpoint's window, as `prepare` set it up, and the windows `revoke` took back.
   const windows = new Map<number, { gpa: number; len: number }>();
+  const revoked = new Map<number, { gpa: number; len: number }>();
+  // Revocations in flight: the device breaks the NIC's queue (and its driver starts a reset)
+  // during the UNMAP's handshake, before the UNMAP completes.
+  const revoking = new Map<number, Promise<unknown>>();
 
   /** Publish staged requests and wait (bounded) for their statuses (null: no answer in time). */
   const complete = async (tokens: number[]): Promise<(number | null)[]> => {
@@ -170,43 +174,70 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
       ? driver.unmap(domain, window.gpa, window.gpa + window.len - 1)
       : driver.detach(domain, ep.endpoint);
     if (!r.ok) return { ok: false, message: `Cannot revoke ${name}: ${r.error.kind}` };
-    const [status] = await complete([r.value]);
+    windows.delete(ep.endpoint);
+    revoked.set(ep.endpoint, window);
+    const pending = complete([r.value]);
+    revoking.set(ep.endpoint, pending);
+    const [status] = await pending;
+    revoking.delete(ep.endpoint);
     if (status !== IommuStatus.OK) {
+      if (revoked.get(ep.endpoint) === window) {
+        revoked.delete(ep.endpoint);
+        windows.set(ep.endpoint, window);
+      }
       return { ok: false, message: `Cannot revoke ${name}: the vIOMMU answered ${status}` };
     }
-    windows.delete(ep.endpoint);
     return { ok: true, ms: performance.now() - t0 };
+  };
+
+  /** ATTACH (passthrough: in bypass) or MAP of `window` for `endpoint`, completed. */
+  const reach = async (
+    endpoint: number,
+    window: { gpa: number; len: number },
+    attach: boolean,
+  ): Promise<void> => {
+    const domain = endpoint + 1;
+    const tokens: number[] = [];
+    if (attach) {
+      const a = driver.attach(domain, endpoint, { bypass: spec.mode === "passthrough" });
+      if (!a.ok) throw new Error(`Cannot attach endpoint ${endpoint}: ${a.error.kind}`);
+      tokens.push(a.value);
+    }
+    if (spec.mode === "static") {
+      const m = driver.map(domain, {
+        start: window.gpa,
+        end: window.gpa + window.len - 1,
+        gpa: window.gpa,
+        flags: 3,
+      });
+      if (!m.ok) throw new Error(`Cannot map endpoint ${endpoint}'s pool: ${m.error.kind}`);
+      tokens.push(m.value);
+    } else if (spec.mode !== "passthrough") {
+      throw new Error(`vIOMMU mode ${spec.mode} is not wired into the running lab yet`);
+    }
+    windows.set(endpoint, window);
+    const statuses = await complete(tokens);
+    if (statuses.some((s) => s !== IommuStatus.OK)) {
+      windows.delete(endpoint);
+      throw new Error(
+        `The vIOMMU of ${ctx.vm} did not set up endpoint ${endpoint}: statuses ${
+          statuses.join(", ")
+        }`,
+      );
+    }
   };
 
   const service: GuestIommu = {
     mode: spec.mode,
-    prepare: async (endpoint, window) => {
-      const domain = endpoint + 1;
-      const tokens: number[] = [];
-      const a = driver.attach(domain, endpoint, { bypass: spec.mode === "passthrough" });
-      if (!a.ok) throw new Error(`Cannot attach endpoint ${endpoint}: ${a.error.kind}`);
-      tokens.push(a.value);
-      if (spec.mode === "static") {
-        const m = driver.map(domain, {
-          start: window.gpa,
-          end: window.gpa + window.len - 1,
-          gpa: window.gpa,
-          flags: 3,
-        });
-        if (!m.ok) throw new Error(`Cannot map endpoint ${endpoint}'s pool: ${m.error.kind}`);
-        tokens.push(m.value);
-      } else if (spec.mode !== "passthrough") {
-        throw new Error(`vIOMMU mode ${spec.mode} is not wired into the running lab yet`);
-      }
-      windows.set(endpoint, window);
-      const statuses = await complete(tokens);
-      if (statuses.some((s) => s !== IommuStatus.OK)) {
-        throw new Error(
-          `The vIOMMU of ${ctx.vm} did not set up endpoint ${endpoint}: statuses ${
-            statuses.join(", ")
-          }`,
-        );
-      }
+    prepare: (endpoint, window) => reach(endpoint, window, true),
+    restore: async (endpoint) => {
+      await revoking.get(endpoint); // the UNMAP first: then map again
+      const window = revoked.get(endpoint);
+      if (window === undefined) return false;
+      // Static mode kept the endpoint attached (UNMAP); passthrough DETACHed it.
+      await reach(endpoint, window, spec.mode === "passthrough");
+      revoked.delete(endpoint);
+      return true;
     },
   };
   ctx.iommu = service;

@@ -89,7 +89,10 @@ class GuestNic implements NetInterface {
     this.prefix = spec.prefix;
     this.mtu = driver.mtu;
     this.slot = spec.index;
+    this.iommuEndpoint = spec.iommu?.endpoint ?? null;
   }
+  /** Its endpoint behind the VM's vIOMMU, or null. */
+  readonly iommuEndpoint: number | null;
   /** Its slot in the control block. */
   readonly slot: number;
   linkUp(): boolean {
@@ -261,7 +264,15 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       kind: "device-needs-reset",
       detail: { nic: nic.name, cause: cause.kind },
     });
-    recoverNet(nic.port, { opts: nic.initOpts, previous: nic.device, driver: nic.driver }).then(
+    // Behind the vIOMMU, a driver that resets its device maps its DMA pool again first (it may
+    // have been revoked: `iommu-unmap`); nothing to do when it was not.
+    const endpoint = nic.iommuEndpoint;
+    const remapped = endpoint !== null && ctx.iommu !== null
+      ? ctx.iommu.restore(endpoint)
+      : Promise.resolve(false);
+    remapped.then(() =>
+      recoverNet(nic.port, { opts: nic.initOpts, previous: nic.device, driver: nic.driver })
+    ).then(
       (r) => {
         if (!r.ok) {
           post({

@@ -58,6 +58,13 @@ export interface GuestIommu {
    * device completed the requests; throws if it refused them or did not answer in time.
    */
   prepare(endpoint: number, window: { gpa: number; len: number }): Promise<void>;
+  /**
+   * Make a window that `iommu-unmap` revoked reachable again, as `prepare` did (a driver that
+   * resets its device maps its DMA pool again). Resolves true once the device completed the
+   * requests, false when the endpoint's window was not revoked; throws if the device refused
+   * them or did not answer in time.
+   */
+  restore(endpoint: number): Promise<boolean>;
 }
 
 /** The services the kinds of a VM offer its workloads. */
