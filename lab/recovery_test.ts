@@ -174,3 +174,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...LAB_TEST,
+  name:
+    "a guest reset's resetMs ends at the first frame through the new queues, not at queues live",
+  fn: async () => {
+    const lab = await startTestLab(PAIR);
+    try {
+      await pingOk(lab);
+      // b pings a throughout: frames reach a's new receiveq as soon as its queues are live.
+      const ping = lab.exec("b", ["ping", "10.0.0.1", "-c", "30", "-i", "0.02", "-W", "1"]);
+      const f = lab.fault({
+        kind: "guest-bug",
+        vm: "a",
+        device: "eth0",
+        queue: "transmitq",
+        bug: "index-jump",
+      });
+      assert.ok(f.ok, JSON.stringify(f));
+      const reset = await waitForValue(
+        "device-reset",
+        () => events(lab, "device-reset")[0] ?? null,
+      );
+      assert.equal(reset.detail?.resumed, true, JSON.stringify(reset.detail));
+      const resetMs = reset.detail?.resetMs as number;
+      const liveMs = reset.detail?.queuesLiveMs as number;
+      assert.equal(typeof liveMs, "number", JSON.stringify(reset.detail));
+      assert.ok(liveMs <= resetMs, JSON.stringify(reset.detail));
+      await ping;
+    } finally {
+      await lab.stop();
+    }
+  },
+});

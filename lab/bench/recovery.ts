@@ -10,7 +10,9 @@
  *   the datagrams the sink saw lost or duplicated (from sequence numbers).
  * - **Ring corruptions**: two pairs; `a`'s guest corrupts its transmitq `corruptions` times
  *   (`guest-bug`, cycling through four bugs), each after the previous reset, while `c` floods `d`.
- *   Reported: the reset cycle (`device-reset`'s `resetMs`: detection to queues live again),
+ *   `b` floods `a` meanwhile (5,000 pps at most), so that frames wait for `a`'s new queues.
+ *   Reported: the reset cycle (`device-reset`'s `resetMs`: detection to the first frame through
+ *   the new queues),
  *   median and p99, and `d`'s receive rate before and during the loop (other VMs unaffected).
  *
  * Runs on the main thread; every loop is bounded by its count and a deadline per step.
@@ -210,6 +212,8 @@ async function corruptions(n: number, ratePps: number): Promise<RecoveryBenchRep
   const events = collect(lab, ["device-reset", "device-reset-failed"]);
   try {
     const stop = await flood(lab, "c", "d", "10.0.1.2", ratePps);
+    // Traffic into a: a reset ends when a frame goes through the new queues.
+    const stopToA = await flood(lab, "b", "a", "10.0.0.1", Math.min(ratePps, 5000));
     const rx = () => counter(lab, "d", NetCounter.rxFrames);
     const t0 = performance.now();
     const rx0 = rx();
@@ -230,6 +234,7 @@ async function corruptions(n: number, ratePps: number): Promise<RecoveryBenchRep
     const t2 = performance.now();
     const rx2 = rx();
     await stop();
+    await stopToA();
     const resets = events.of("device-reset").map((e) => e.detail?.resetMs as number);
     return {
       resetMs: quantiles(resets),

@@ -72,6 +72,11 @@ class GuestNic implements NetInterface {
   configAgain = false;
   /** The guest is resetting the device (recovery): nothing touches the queues meanwhile. */
   resetting = false;
+  /**
+   * A reset whose queues are live again, waiting for its first frame (received or completed)
+   * before `device-reset` is logged: detection time, queues-live time (ms) and cause.
+   */
+  resumePending: { t0: number; liveAt: number; cause: string } | null = null;
   constructor(
     spec: NetDeviceSpec,
     readonly driver: NetDriver,
@@ -137,6 +142,9 @@ async function readLinkUp(nic: GuestNic): Promise<boolean> {
 }
 
 const ACCESS_PLATFORM = featureSet([Feature.ACCESS_PLATFORM]);
+
+/** How long after a reset's queues are live the guest waits for a first frame, ms. */
+const RESET_RESUME_WAIT_MS = 250;
 
 /**
  * A NIC behind the vIOMMU takes its rings and buffers from a window of its own (the pages its
@@ -286,17 +294,10 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         kickNic(nic, r.value.kick);
         ringDoorbell(bells, deviceThread);
         nic.resetting = false;
+        // `device-reset` is logged at the first frame through the new queues (see pump).
+        nic.resumePending = { t0, liveAt: performance.now(), cause: cause.kind };
         stack.onWritable(index);
         nic.wake();
-        post({
-          type: "event",
-          kind: "device-reset",
-          detail: {
-            nic: nic.name,
-            cause: cause.kind,
-            resetMs: Math.round((performance.now() - t0) * 100) / 100,
-          },
-        });
       },
       (error) => {
         post({
@@ -306,6 +307,30 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         });
       },
     );
+  };
+
+  /**
+   * Log `device-reset` for a NIC whose reset is done: `resetMs` runs from detection to the first
+   * frame through the new queues (`moved`), or to queues live when none came within
+   * {@linkcode RESET_RESUME_WAIT_MS} (`resumed: false`); `queuesLiveMs` is the time to queues live.
+   */
+  const resumed = (nic: GuestNic, moved: boolean): void => {
+    const p = nic.resumePending!;
+    const now = performance.now();
+    if (!moved && now - p.liveAt < RESET_RESUME_WAIT_MS) return;
+    nic.resumePending = null;
+    const ms = (t: number) => Math.round((t - p.t0) * 100) / 100;
+    post({
+      type: "event",
+      kind: "device-reset",
+      detail: {
+        nic: nic.name,
+        cause: p.cause,
+        resetMs: ms(moved ? now : p.liveAt),
+        queuesLiveMs: ms(p.liveAt),
+        resumed: moved,
+      },
+    });
   };
 
   /** A guest bug on demand (`vlab fault guest-bug`): corrupt a queue the way a buggy driver would. */
@@ -347,6 +372,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         const kick = nic.driver.flush();
         if (kickNic(nic, kick)) ringDoorbell(bells, deviceThread);
         if (received > 0 || reclaimed > 0 || isr !== 0) work = true;
+        if (nic.resumePending !== null) resumed(nic, received + reclaimed > 0);
         // A queue broken on device output, or the transmit watchdog: reset (reliability C, I).
         const fault = nic.driver.fault;
         if (fault !== null) {
@@ -370,6 +396,12 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       // The stack's timers, and each transmit watchdog's deadline (checked by `periodic`).
       let t = stack.tick();
       for (const nic of nics) if (!nic.resetting) t = Math.min(t, nic.driver.txTimeoutDueMs());
+      for (const nic of nics) {
+        const p = nic.resumePending;
+        if (p !== null) {
+          t = Math.min(t, Math.max(0, p.liveAt + RESET_RESUME_WAIT_MS - performance.now()));
+        }
+      }
       return t;
     },
     periodic: (stats) => {
