@@ -265,6 +265,8 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
    */
   const recover = (nic: GuestNic, index: number, cause: ResetCause): void => {
     if (nic.resetting) return;
+    // The previous reset is over even if no frame came through it yet: log it first.
+    if (nic.resumePending !== null) resumed(nic, false, Infinity);
     nic.resetting = true;
     const t0 = performance.now();
     post({
@@ -314,9 +316,8 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
    * frame through the new queues (`moved`), or to queues live when none came within
    * {@linkcode RESET_RESUME_WAIT_MS} (`resumed: false`); `queuesLiveMs` is the time to queues live.
    */
-  const resumed = (nic: GuestNic, moved: boolean): void => {
+  const resumed = (nic: GuestNic, moved: boolean, now = performance.now()): void => {
     const p = nic.resumePending!;
-    const now = performance.now();
     if (!moved && now - p.liveAt < RESET_RESUME_WAIT_MS) return;
     nic.resumePending = null;
     const ms = (t: number) => Math.round((t - p.t0) * 100) / 100;
