@@ -68,7 +68,10 @@ Deno.test({
       const b = vsockOf(lab, "b");
       assert.ok(b.driverCounters.rstReceived >= 1);
       assert.equal(b.counters.peerResets, 1, "b's device reset one connection with a");
-      assert.ok(lab.events.recent().some((e) => e.kind === "backend-restarted"));
+      await waitForValue(
+        "backend-restarted",
+        () => lab.events.recent().some((e) => e.kind === "backend-restarted") || null,
+      );
       // The restarted device carries new streams.
       const sink2 = lab.exec("b", ["vsock-sink", "-p", "5001", "-t", "20"]);
       const again = await waitForValue("a stream after the restart", async () => {

@@ -1,12 +1,13 @@
 /**
  * A vsock router joins three VMs (`vsock_routers`): streams cross it both ways at once with
  * their checksums intact, and a connection to a CID no port has is refused by the router's RST
- * at once.
+ * at once; a VM's backend crash resets its streams at their peers through the router.
  */
 
 import assert from "node:assert/strict";
 import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
 import type { Lab } from "../lab/lab.ts";
+import { takeSnapshot } from "../lab/snapshot.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
 
 const HUB = {
@@ -81,3 +82,53 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "vsock router: a backend crash of a resets a's stream at b (RST via r1), c is untouched",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(HUB);
+    try {
+      const sink = lab.exec("b", ["vsock-sink", "-p", "5000", "-t", "30"]);
+      const big = ["vsock-send", "4", "5000", "-b", String(1 << 30)];
+      let send = lab.exec("a", big);
+      let sendDone = false;
+      void send.then(() => sendDone = true);
+      await waitForValue("bytes flowing from a to b", () => {
+        if ((vsockOf(lab, "b").driverCounters.rxBytes ?? 0) > 1 << 20) return true;
+        if (sendDone) {
+          sendDone = false;
+          send = lab.exec("a", big);
+          void send.then(() => sendDone = true);
+        }
+        return null;
+      }, 10_000);
+      const crash = lab.fault({ kind: "backend-crash", vm: "a" });
+      assert.ok(crash.ok, crash.ok ? "" : crash.message);
+      const sent = await send;
+      assert.ok(!sent.ok, "the stream went on past the backend crash");
+      assert.match(sent.message, /transport-reset/);
+      const got = await sink;
+      assert.ok(got.ok, got.ok ? "" : got.message);
+      const s = got.result as VsockSinkResult;
+      assert.equal(s.closeReason, "reset", "b was not told through the router");
+      assert.equal(s.complete, false);
+      assert.equal(s.mismatches, 0);
+      const notices = await waitForValue("the router's peer-reset notice counter", () => {
+        const w = lab.workerStats().find((x) => x.kind === "switch" && x.owner === "r1");
+        return w?.stats["switch_peer_reset_notices"] || null;
+      }, 5000);
+      assert.equal(notices, 1);
+      assert.equal(vsockOf(lab, "b").counters.peerResets, 1);
+      assert.equal(vsockOf(lab, "c").counters.peerResets, 0, "c had no connection with a");
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+/** A VM's vsock device in the snapshot. */
+function vsockOf(lab: Lab, vm: string) {
+  return takeSnapshot(lab).vms.find((v) => v.name === vm)!.devices
+    .find((x) => x.kind === "virtio-vsock")!;
+}

@@ -103,8 +103,10 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     pump: () => {
       const isr = readInterruptStatus(regs);
       if (isr !== 0) ackInterrupt(regs, isr);
-      const received = driver.receive(onPacket, 256);
+      // Events first: a TRANSPORT_RESET makes every packet of the old transport stale (an RST
+      // a restarted device sent for a packet the guest wrote before it heard of the reset).
       const events = driver.pollEvents(onEvent);
+      const received = driver.receive(onPacket, 256);
       driver.fillRx();
       const reclaimed = driver.reclaimTx();
       sockets.tick();
