@@ -81,8 +81,6 @@ interface WorkerHandle {
 const TAP_BYTES = 1 << 20;
 /** Device workers a lab keeps spawned ahead for backend restarts. */
 const STANDBY_DEVICE_WORKERS = 2;
-/** How long after the lab is up its standby device workers are spawned, ms. */
-const STANDBY_DELAY_MS = 1000;
 /** The device worker's entry. */
 const DEVICE_WORKER_URL = new URL("./host/device_worker.ts", import.meta.url);
 
@@ -138,7 +136,6 @@ export class Lab {
   #stopped = false;
   /** Device workers spawned ahead for the next backend restarts (`#warmStandby`). */
   readonly #standby: Worker[] = [];
-  #standbyTimer: ReturnType<typeof setTimeout> | undefined;
   /** Each VM's host vsock socket (`vsockSocket`), by VM name. */
   readonly #vsockSockets = new Map<string, string>();
   #linkUp = new Map<string, boolean>();
@@ -204,8 +201,7 @@ export class Lab {
       throw e;
     }
     lab.#supervisor.start(options.watchdogMs ?? 1000);
-    // Warmed a little later: not while the lab's first workloads start.
-    lab.#standbyTimer = setTimeout(() => lab.#warmStandby(), STANDBY_DELAY_MS);
+    lab.#warmStandby();
     lab.upMs = performance.now() - t0;
     lab.events.emit("lab-up", plan.name, {
       vms: plan.vms.length,
@@ -311,9 +307,8 @@ export class Lab {
    * Keep {@linkcode STANDBY_DEVICE_WORKERS} device workers spawned ahead, their module loaded,
    * waiting for a start message: a replacement after a backend crash takes one instead of paying
    * for a `Worker` and its module graph during the pause (the largest part of it), and another
-   * is warmed behind it (two, so that crashes in a row still find one ready). The first are
-   * spawned {@linkcode STANDBY_DELAY_MS} after the lab is up; a restart before that spawns its
-   * worker as before.
+   * is warmed behind it (two, so that crashes in a row still find one ready). A restart that
+   * finds none ready spawns its worker as before.
    */
   #warmStandby(): void {
     if (this.#stopped || this.plan.vms.length === 0) return;
@@ -658,7 +653,6 @@ export class Lab {
       await new Promise((r) => setTimeout(r, 10));
     }
     for (const w of this.#workers) w.worker.terminate();
-    clearTimeout(this.#standbyTimer);
     for (const w of this.#standby.splice(0)) w.terminate();
     this.#removeVsockSockets();
     for (const [, cb] of this.#pending) {

@@ -261,7 +261,7 @@ export class DeviceSupervisor {
     }
     const n = this.#resetting.get(vm) ?? 0;
     if (kind === "device-needs-reset") this.#resetting.set(vm, n + 1);
-    else if ((kind === "device-reset" || kind === "device-reset-failed") && n > 0) {
+    else if ((kind === "device-queues-live" || kind === "device-reset-failed") && n > 0) {
       this.#resetting.set(vm, n - 1);
     }
   }

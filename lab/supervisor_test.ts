@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { NetCounter } from "../devices/net/metrics.ts";
 import { Lab, type LabStartOptions } from "./lab.ts";
-import { HeartbeatWatchdog } from "./supervisor.ts";
+import { DeviceSupervisor, HeartbeatWatchdog, type SupervisedLab } from "./supervisor.ts";
 import { beat, createDoorbells, DoorbellWord, readDoorbellWord } from "./wire/doorbell.ts";
 import { planLab } from "./plan.ts";
 import { LAB_TEST, waitForValue } from "./testing.ts";
@@ -249,4 +249,18 @@ Deno.test({
       await lab.stop();
     }
   },
+});
+
+Deno.test("a VM is resetting from device-needs-reset until its queues are live, not its first frame", () => {
+  const sup = new DeviceSupervisor({} as SupervisedLab); // noteEvent and state use no lab part
+  assert.equal(sup.state("a"), null);
+  sup.noteEvent("a", "device-needs-reset");
+  assert.equal(sup.state("a"), "resetting");
+  sup.noteEvent("a", "device-queues-live");
+  assert.equal(sup.state("a"), null, "faults are taken again once the queues are live");
+  sup.noteEvent("a", "device-reset"); // logged later, at the first frame: changes nothing
+  assert.equal(sup.state("a"), null);
+  sup.noteEvent("a", "device-needs-reset");
+  sup.noteEvent("a", "device-reset-failed");
+  assert.equal(sup.state("a"), null);
 });

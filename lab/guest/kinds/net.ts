@@ -296,8 +296,15 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         kickNic(nic, r.value.kick);
         ringDoorbell(bells, deviceThread);
         nic.resetting = false;
-        // `device-reset` is logged at the first frame through the new queues (see pump).
-        nic.resumePending = { t0, liveAt: performance.now(), cause: cause.kind };
+        // `device-reset` is logged at the first frame through the new queues (see pump); the
+        // device is usable now (the supervisor's `resetting` state ends here).
+        const liveAt = performance.now();
+        nic.resumePending = { t0, liveAt, cause: cause.kind };
+        post({
+          type: "event",
+          kind: "device-queues-live",
+          detail: { nic: nic.name, queuesLiveMs: Math.round((liveAt - t0) * 100) / 100 },
+        });
         stack.onWritable(index);
         nic.wake();
       },
