@@ -4,8 +4,9 @@
  * - `vsock-echo [-p PORT=7]`: accept connections and send every byte back, until aborted or
  *   `-t` seconds;
  * - `vsock-send CID PORT [-b BYTES=1048576] [--chunk N=65536]`: connect, write a deterministic
- *   byte stream (byte `i` is `(i·131 + i/4096) mod 256`) in writes of `--chunk` bytes, keep a
- *   running FNV-1a checksum, close;
+ *   byte stream (byte `i` is `(i·131 + i/4096) mod 256`, `vsock_stream.ts`) in writes of
+ *   `--chunk` bytes, keep a running checksum (FNV-1a over 32-bit words), close; while the
+ *   peer has no credit it waits for the connection's `writable` event, not for a timer;
  * - `vsock-sink [-p PORT=5000] [-t SECONDS=10]`: accept one connection, read it to its end,
  *   check every byte against the stream's pattern at its offset (a lost, duplicated or
  *   reordered byte is a mismatch at the offset where it lands), report bytes, throughput and
@@ -17,6 +18,15 @@
 import type { VsockSockets } from "../../../devices/vsock/sockets.ts";
 import type { Connection } from "../../../devices/vsock/connection.ts";
 import type { WorkloadError, WorkloadOptions } from "./options.ts";
+import {
+  STREAM_PERIOD,
+  STREAM_SPAN,
+  StreamChecksum,
+  streamPattern,
+  StreamVerifier,
+} from "./vsock_stream.ts";
+
+export { FNV_BASIS, streamByte, StreamChecksum, StreamVerifier } from "./vsock_stream.ts";
 
 /** The vsock service a workload needs (the guest's socket table and a loop wake-up). */
 export interface VsockWorkloadService {
@@ -26,27 +36,13 @@ export interface VsockWorkloadService {
   wake: () => void;
 }
 
-/** Byte `i` of the `vsock-send` stream. */
-export function streamByte(i: number): number {
-  return (Math.imul(i, 131) + (i >>> 12)) & 0xff;
-}
-
-/** FNV-1a over `n` bytes of `b`, continuing from `h`. */
-export function fnv1a(h: number, b: Uint8Array, n: number): number {
-  for (let i = 0; i < n; i++) h = Math.imul(h ^ b[i], 16777619) >>> 0;
-  return h;
-}
-
-/** FNV-1a's offset basis. */
-export const FNV_BASIS = 0x811c9dc5;
-
 /** `vsock-send`'s result. */
 export interface VsockSendResult {
   /** Workload kind. */
   kind: "vsock-send";
   /** Bytes written. */
   bytes: number;
-  /** FNV-1a of the stream, as a u32. */
+  /** The stream's checksum (FNV-1a over its 32-bit words), as a u32. */
   checksum: number;
   /** Seconds from connected to closed. */
   seconds: number;
@@ -64,7 +60,7 @@ export interface VsockSinkResult {
   kind: "vsock-sink";
   /** Bytes read. */
   bytes: number;
-  /** FNV-1a of what was read, as a u32. */
+  /** The checksum of what was read (as `vsock-send`'s), as a u32. */
   checksum: number;
   /** Bytes that differ from the stream's pattern at their offset (loss, duplicate, reorder). */
   mismatches: number;
@@ -135,29 +131,46 @@ export async function runVsockSend(
     };
   }
   const t0 = opts.clock.now();
-  const buf = new Uint8Array(req.chunk);
-  let filledFrom = -1;
+  // Writes come straight from the pattern table (no per-byte loop), `chunk` bytes at most; a
+  // chunk larger than the table's slack is written from a buffer filled from it.
+  const pattern = streamPattern();
+  const buf = req.chunk > STREAM_SPAN ? new Uint8Array(req.chunk) : null;
+  const sum = new StreamChecksum();
   let sent = 0;
-  let hash = FNV_BASIS;
+  let wakeWriter: (() => void) | null = null;
+  conn.onEvent = (e) => {
+    if (e === "writable" || e === "closed") {
+      wakeWriter?.();
+      wakeWriter = null;
+    }
+  };
   // Bounded by the stream's size (each pass writes or waits) and the abort.
   while (sent < req.bytes && !opts.signal.aborted) {
     if (conn.state !== "established") break;
     const len = Math.min(req.chunk, req.bytes - sent);
-    if (filledFrom !== sent) {
-      for (let k = 0; k < len; k++) buf[k] = streamByte(sent + k);
-      filledFrom = sent;
+    const at = sent % STREAM_PERIOD;
+    let data: Uint8Array;
+    if (buf === null) data = pattern.subarray(at, at + len);
+    else {
+      data = buf.subarray(0, len);
+      for (let k = 0; k < len; k += STREAM_SPAN) {
+        const a = (sent + k) % STREAM_PERIOD;
+        data.set(pattern.subarray(a, a + Math.min(STREAM_SPAN, len - k)), k);
+      }
     }
-    const n = conn.write(buf, 0, len);
+    const n = conn.write(data, 0, len);
+    vsock.wake();
     if (n > 0) {
-      hash = fnv1a(hash, buf, n);
+      sum.update(data.subarray(0, n));
       sent += n;
-      if (n < len) filledFrom = -1;
-      vsock.wake();
-    } else {
-      vsock.wake();
-      await opts.sleep(1);
+    } else if (!conn.writable && conn.state === "established") {
+      // No credit: the peer's CREDIT_UPDATE fires `writable` (the timer only bounds the wait).
+      await Promise.race([new Promise<void>((r) => wakeWriter = r), opts.sleep(100)]);
+      wakeWriter = null;
     }
   }
+  conn.onEvent = null;
+  const hash = sum.digest();
   const ok = sent === req.bytes;
   conn.close();
   vsock.wake();
@@ -204,21 +217,21 @@ export async function runVsockSink(
   if (!vsock) return noVsock();
   let conn: Connection | null = null;
   let t0 = 0;
-  let bytes = 0;
-  let hash = FNV_BASIS;
-  let mismatches = 0;
+  let t1: number | null = null;
   let ended = false;
-  const buf = new Uint8Array(64 * 1024);
+  const check = new StreamVerifier();
+  const buf = new Uint8Array(64 * 1024 + 4);
   const drain = (c: Connection) => {
-    // Bounded: each read takes queued bytes; at most the connection's buffer per call.
+    // Bounded: each read takes queued bytes; at most the connection's buffer per call. Read
+    // at the stream offset's alignment so the check goes a word at a time.
     for (let i = 0; i < 1024; i++) {
-      const n = c.read(buf);
+      const into = buf.subarray(check.position & 3, (check.position & 3) + 64 * 1024);
+      const n = c.read(into);
       if (n === 0) break;
-      for (let k = 0; k < n; k++) if (buf[k] !== streamByte(bytes + k)) mismatches++;
-      hash = fnv1a(hash, buf, n);
-      bytes += n;
+      check.update(into.subarray(0, n));
     }
     if (c.peerDone && c.rxQueued === 0 && !ended) {
+      t1 ??= opts.clock.now();
       ended = c.state !== "closed" || c.closeReason === "done";
       c.close();
     }
@@ -248,7 +261,11 @@ export async function runVsockSink(
   } finally {
     vsock.sockets.unlisten(req.port);
   }
-  const seconds = conn === null ? 0 : (opts.clock.now() - t0) / 1000;
+  // From accepted to the end of the stream (or now, when it did not end).
+  const seconds = conn === null ? 0 : ((t1 ?? opts.clock.now()) - t0) / 1000;
+  const bytes = check.position;
+  const hash = check.checksum.digest();
+  const mismatches = check.mismatches;
   const hex = hash.toString(16).padStart(8, "0");
   return {
     kind: "vsock-sink",

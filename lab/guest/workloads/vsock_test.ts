@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import type { VsockHeader } from "../../../devices/vsock/header.ts";
+import { VsockSockets } from "../../../devices/vsock/sockets.ts";
+import type { WorkloadOptions } from "./options.ts";
+import { runVsockSend, type VsockSendResult, type VsockWorkloadService } from "./vsock.ts";
+import { StreamVerifier } from "./vsock_stream.ts";
+
+/**
+ * Two socket tables wired back to back in memory (a's packets go to b's `handle` and back);
+ * `wake` moves every queued packet until both are quiet. b's listener reads in a later task,
+ * so a's writer really waits for each CREDIT_UPDATE.
+ */
+function backToBack(bufAlloc: number) {
+  let pumping = false;
+  let again = false;
+  const pump = () => {
+    if (pumping) {
+      again = true;
+      return;
+    }
+    pumping = true;
+    // Bounded: each pass moves what is queued; a quiet pass ends it.
+    for (let i = 0; i < 10_000; i++) {
+      again = false;
+      const n = a.flush() + b.flush();
+      if (n === 0 && !again) break;
+    }
+    pumping = false;
+  };
+  const copy = (h: Readonly<VsockHeader>) => ({ ...h });
+  const a: VsockSockets = new VsockSockets({
+    cid: 3,
+    sink: { send: (h, p) => (b.handle(copy(h), p), true) },
+    maxPayload: 4096,
+    bufAlloc,
+  });
+  const b: VsockSockets = new VsockSockets({
+    cid: 4,
+    sink: { send: (h, p) => (a.handle(copy(h), p), true) },
+    maxPayload: 4096,
+    bufAlloc,
+  });
+  return { a, b, wake: pump };
+}
+
+Deno.test("vsock-send resumes on the peer's CREDIT_UPDATE, not on a timer", async () => {
+  const BYTES = 512 * 1024;
+  const { a, b, wake } = backToBack(16 * 1024); // 32 credit windows at least
+  const check = new StreamVerifier();
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  b.listen(5000, (c) => {
+    const buf = new Uint8Array(8192);
+    const drain = () => {
+      for (let i = 0; i < 64; i++) {
+        const n = c.read(buf);
+        if (n === 0) break;
+        check.update(buf.subarray(0, n));
+      }
+      if (c.peerDone && c.rxQueued === 0) c.close();
+      wake();
+    };
+    c.onEvent = (e) => {
+      if (e === "readable") timers.push(setTimeout(drain, 0));
+    };
+  });
+  const service: VsockWorkloadService = { sockets: a, wake };
+  // A coarse timer: every sleep takes 250 ms, so a writer that polls a timer on each of its
+  // 32+ credit stalls needs 8 s; one that waits for `writable` needs a few milliseconds.
+  const opts: WorkloadOptions = {
+    signal: new AbortController().signal,
+    clock: { now: () => performance.now() },
+    yield: () => Promise.resolve(),
+    sleep: () => new Promise<void>((r) => timers.push(setTimeout(r, 250))),
+  };
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const r = await Promise.race([
+      runVsockSend(service, { cid: 4, port: 5000, bytes: BYTES, chunk: 65536 }, opts),
+      new Promise<null>((r) => deadline = setTimeout(() => r(null), 3000)),
+    ]);
+    assert.ok(r !== null, "vsock-send did not finish in 3 s: it waits on a timer");
+    assert.equal(r.kind, "vsock-send", JSON.stringify(r));
+    const s = r as VsockSendResult;
+    assert.equal(s.bytes, BYTES);
+    assert.ok(s.creditStalls >= 32, `${s.creditStalls} stalls: the window did not bind`);
+    assert.equal(check.position, BYTES);
+    assert.equal(check.mismatches, 0);
+    assert.equal(check.checksum.digest(), s.checksum);
+  } finally {
+    clearTimeout(deadline);
+    for (const t of timers) clearTimeout(t);
+  }
+});
