@@ -34,6 +34,12 @@ import { VSOCK_DRIVER_COUNTER_COUNT, VsockDriverCounter } from "./metrics.ts";
 /** Default bytes per RX and TX buffer: a header and 4 KiB of payload (as Linux's RX buffers). */
 export const DEFAULT_VSOCK_BUFFER: number = VSOCK_HDR_SIZE + 4096;
 
+/** A TX buffer for Linux's largest packet: a header and 64 KiB (the lab's guests use it). */
+export const VSOCK_LARGE_TX_BUFFER: number = VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD;
+
+/** How many large TX buffers the lab's guests take: 2 MiB of packets in flight at most. */
+export const VSOCK_LARGE_TX_BUFFERS = 32;
+
 /** Construction options of a `VsockDriver`. */
 export interface VsockDriverOptions {
   /** Guest memory. */
@@ -50,6 +56,13 @@ export interface VsockDriverOptions {
   rxBufferSize?: number;
   /** Bytes per TX buffer (default `DEFAULT_VSOCK_BUFFER`); payload per packet is 44 less. */
   txBufferSize?: number;
+  /**
+   * TX buffers (default: one per descriptor of the tx queue; at most that). Large TX buffers
+   * (64 KiB, as Linux's largest packet) need fewer of them for the same bytes in flight.
+   */
+  txBuffers?: number;
+  /** RX buffers (default: one per descriptor of the rx queue; at most that). */
+  rxBuffers?: number;
   /** `VSOCK_DRIVER_COUNTER_COUNT` words, laid out by `VsockDriverCounter`. */
   counters?: Float64Array;
 }
@@ -74,18 +87,25 @@ interface Pool {
   busy: Uint8Array;
 }
 
-function pool(q: DriverQueue, name: VsockQueueName, alloc: PageAllocator, size: number): Pool {
-  const r = alloc.allocBytes(q.size * size);
+function pool(
+  q: DriverQueue,
+  name: VsockQueueName,
+  alloc: PageAllocator,
+  size: number,
+  count = q.size,
+): Pool {
+  const r = alloc.allocBytes(count * size);
   if (!r.ok) {
     throw new RangeError(
       `Cannot create the vsock driver: no room for ${name} buffers of ${
-        q.size * size
+        count * size
       } bytes (${r.error.freePages} pages free)`,
     );
   }
-  const free = new Uint32Array(q.size);
-  for (let i = 0; i < q.size; i++) free[i] = q.size - 1 - i;
-  return { q, name, base: r.value, size, free, freeCount: q.size, busy: new Uint8Array(q.size) };
+  // Tokens are buffer indexes 0…count-1; `busy` spans the queue so a device's token is checked.
+  const free = new Uint32Array(count);
+  for (let i = 0; i < count; i++) free[i] = count - 1 - i;
+  return { q, name, base: r.value, size, free, freeCount: count, busy: new Uint8Array(q.size) };
 }
 
 /**
@@ -137,8 +157,14 @@ export class VsockDriver {
     }
     this.maxPayload = this.txBufferSize - VSOCK_HDR_SIZE;
     this.c = opts.counters ?? new Float64Array(VSOCK_DRIVER_COUNTER_COUNT);
-    this.rx = pool(opts.rx, "rx", opts.alloc, this.rxBufferSize);
-    this.tx = pool(opts.tx, "tx", opts.alloc, this.txBufferSize);
+    this.rx = pool(opts.rx, "rx", opts.alloc, this.rxBufferSize, opts.rxBuffers ?? opts.rx.size);
+    const txBuffers = opts.txBuffers ?? opts.tx.size;
+    if (!Number.isInteger(txBuffers) || txBuffers < 1 || txBuffers > opts.tx.size) {
+      throw new RangeError(
+        `Cannot create the vsock driver: txBuffers must be 1…${opts.tx.size}, got ${txBuffers}`,
+      );
+    }
+    this.tx = pool(opts.tx, "tx", opts.alloc, this.txBufferSize, txBuffers);
     this.ev = pool(opts.event, "event", opts.alloc, VSOCK_EVENT_SIZE);
     this.readSpec = { readable: [this.seg], writable: [] };
     this.writeSpec = { readable: [], writable: [this.seg] };
@@ -358,11 +384,18 @@ export class VsockDriver {
  * ```
  */
 export function vsockDriverMemoryBytes(
-  o: { layout: "split" | "packed"; queueSize: number; bufferSize?: number },
+  o: {
+    layout: "split" | "packed";
+    queueSize: number;
+    bufferSize?: number;
+    txBufferSize?: number;
+    txBuffers?: number;
+  },
 ): number {
   const page = (b: number) => Math.ceil(b / 4096) * 4096;
   const a = o.layout === "split" ? splitAreaSizes(o.queueSize) : packedAreaSizes(o.queueSize);
   const rings = 3 * (page(a.descriptor) + page(a.driver) + page(a.device));
   const buf = o.bufferSize ?? DEFAULT_VSOCK_BUFFER;
-  return rings + 2 * page(o.queueSize * buf) + page(o.queueSize * VSOCK_EVENT_SIZE);
+  const tx = (o.txBuffers ?? o.queueSize) * (o.txBufferSize ?? buf);
+  return rings + page(o.queueSize * buf) + page(tx) + page(o.queueSize * VSOCK_EVENT_SIZE);
 }

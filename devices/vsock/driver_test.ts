@@ -1,5 +1,6 @@
 /** The guest driver's checks of an untrusted device (reliability section C) through raw device queues. */
 import assert from "node:assert/strict";
+import { VSOCK_LARGE_TX_BUFFER, vsockDriverMemoryBytes } from "./driver.ts";
 import { emptyHeader, encodeHeader, VSOCK_HDR_SIZE, VsockOp } from "./header.ts";
 import { VsockDriverCounter } from "./metrics.ts";
 import { vsockRig } from "./testing.ts";
@@ -52,4 +53,41 @@ for (const layout of ["split", "packed"] as const) {
     assert.equal(r.ev.driver.inFlight, r.ev.driver.size); // reposted
     assert.equal(r.driver.fault, null);
   });
+
+  Deno.test(`with 64 KiB TX buffers a 64 KiB write is one packet, and only txBuffers are in flight [${layout}]`, () => {
+    const r = vsockRig({ layout, cid: 3, txBufferSize: VSOCK_LARGE_TX_BUFFER, txBuffers: 4 });
+    assert.equal(r.driver.maxPayload, 65536);
+    const payload = new Uint8Array(65536).map((_, i) => i & 0xff);
+    for (let i = 0; i < 4; i++) {
+      assert.ok(r.driver.send({ ...emptyHeader(), op: VsockOp.RW }, payload), `send ${i}`);
+    }
+    assert.equal(r.driver.send({ ...emptyHeader(), op: VsockOp.RW }, payload), false);
+    assert.equal(r.gc[VsockDriverCounter.txRingFull], 1);
+    r.driver.flush();
+    const p = r.tx.device.pop();
+    assert.ok(p.ok && p.value);
+    assert.deepEqual(p.value.readable.map((s) => s.len), [VSOCK_HDR_SIZE + 65536]);
+    const at = p.value.readable[0].gpa + VSOCK_HDR_SIZE;
+    assert.deepEqual(r.mem.u8.subarray(at, at + 65536), payload);
+    // The buffer comes back: one more send fits.
+    r.tx.device.push(p.value, 0);
+    r.tx.device.publish();
+    assert.ok(r.driver.send({ ...emptyHeader(), op: VsockOp.RW }, payload));
+    assert.equal(r.driver.fault, null);
+  });
 }
+
+Deno.test("the driver's memory counts large TX buffers at their number, not the queue size", () => {
+  const small = vsockDriverMemoryBytes({ layout: "split", queueSize: 128 });
+  const large = vsockDriverMemoryBytes({
+    layout: "split",
+    queueSize: 128,
+    txBufferSize: VSOCK_LARGE_TX_BUFFER,
+    txBuffers: 32,
+  });
+  const page = (b: number) => Math.ceil(b / 4096) * 4096;
+  assert.equal(
+    large - small,
+    page(32 * VSOCK_LARGE_TX_BUFFER) - page(128 * (VSOCK_HDR_SIZE + 4096)),
+  );
+});

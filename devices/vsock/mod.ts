@@ -19,6 +19,8 @@ export {
 } from "./device.ts";
 export {
   DEFAULT_VSOCK_BUFFER,
+  VSOCK_LARGE_TX_BUFFER,
+  VSOCK_LARGE_TX_BUFFERS,
   VsockDriver,
   vsockDriverMemoryBytes,
   type VsockDriverOptions,

@@ -72,6 +72,10 @@ export interface RigOptions {
   maxPendingRx?: number;
   /** RX buffer size. */
   rxBufferSize?: number;
+  /** TX buffer size. */
+  txBufferSize?: number;
+  /** TX buffer count. */
+  txBuffers?: number;
 }
 
 /** Scratch area for raw packets (below the allocator's range). */
@@ -139,6 +143,8 @@ export function vsockRig(o: RigOptions): VsockRig {
     event: ev.driver,
     counters: gc,
     rxBufferSize: o.rxBufferSize,
+    txBufferSize: o.txBufferSize,
+    txBuffers: o.txBuffers,
   });
   const clock = { now: 0 };
   const sockets = new VsockSockets({

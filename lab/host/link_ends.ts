@@ -115,6 +115,18 @@ export class LinkOut implements FrameSink {
     return this.#scratch.subarray(0, Math.min(maxLen, this.#scratch.length));
   }
 
+  /**
+   * Whether `frames` frames can be reserved and committed one after the other now (the
+   * impairment stage, when there is one, takes them all; a full ring sets `blocked` under
+   * back-pressure).
+   */
+  hasRoom(frames: number): boolean {
+    if (!this.#bypass || this.policy !== "backpressure") return true;
+    if (this.ring.freeSlots(frames) >= frames) return true;
+    this.blocked = true;
+    return false;
+  }
+
   /** FrameSink: send the reserved frame. */
   commit(len: number): void {
     const p = this.#partition;

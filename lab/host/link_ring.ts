@@ -218,6 +218,27 @@ export class LinkRing {
   }
 
   /**
+   * Free slots the producer can fill now (at least `want` when it returns `want` or more): a
+   * producer that must put several frames in at once (a vsock packet split across slots) checks
+   * first. Producer side only.
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * LinkRing.create(4, 64).freeSlots(2); // 4
+   * ```
+   */
+  freeSlots(want: number): number {
+    let free = this.slots - ((this.#head - this.#cachedTail) >>> 0);
+    if (free < want) {
+      // observe tail: pairs with publish tail in finishConsume (as in reserve)
+      this.#cachedTail = Atomics.load(this.#i32, TAIL) >>> 0;
+      free = this.slots - ((this.#head - this.#cachedTail) >>> 0);
+    }
+    return free;
+  }
+
+  /**
    * Write the length of the reserved slot's frame and advance the private head. Does not
    * publish: batch many commits under one `publish()`.
    *

@@ -342,3 +342,20 @@ if (typeof g.WorkerGlobalScope === "undefined") {
     assert.equal(consumer.takeProducerWakeup(), false, "nothing to ring");
   });
 }
+
+Deno.test("freeSlots counts the slots a producer can fill, re-reading the consumer's tail", () => {
+  const tx = LinkRing.create(4, 64);
+  const rx = LinkRing.attach(tx.buffer);
+  if (!rx.ok) throw new Error("attach");
+  assert.equal(tx.freeSlots(1), 4);
+  tx.push(new Uint8Array(8));
+  tx.push(new Uint8Array(8));
+  tx.publish();
+  assert.equal(tx.freeSlots(1), 2);
+  rx.value.peek();
+  rx.value.release();
+  rx.value.finishConsume();
+  // Enough cached room: the tail is not re-read; asking for more re-reads it.
+  assert.equal(tx.freeSlots(2), 2);
+  assert.equal(tx.freeSlots(3), 3);
+});

@@ -21,6 +21,8 @@ import {
 } from "../../../devices/virtio/mmio_driver.ts";
 import type { DriverQueue } from "../../../devices/virtio/queue.ts";
 import {
+  VSOCK_LARGE_TX_BUFFER,
+  VSOCK_LARGE_TX_BUFFERS,
   VsockConfigOffset,
   VsockDriver,
   VsockEventId,
@@ -41,6 +43,12 @@ const DRIVER_FEATURES = featureSet([
   Feature.INDIRECT_DESC,
   Feature.IN_ORDER,
 ]);
+
+/**
+ * Receive buffer (credit) per connection: 1 MiB, four times Linux's default, so that a sender
+ * is not held by the credit round trip through four threads (256 KiB measured 30 % slower).
+ */
+const GUEST_BUF_ALLOC = 1 << 20;
 
 /** An instance for a VM without vsock: nothing to do. */
 const IDLE: GuestKindInstance = {
@@ -79,6 +87,9 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     tx: queues[VsockQueue.TX],
     event: queues[VsockQueue.EVENT],
     counters: ctl.driverCounters,
+    // One packet per 64 KiB write (a 4 KiB TX buffer made 16); RX buffers stay 4 KiB.
+    txBufferSize: VSOCK_LARGE_TX_BUFFER,
+    txBuffers: VSOCK_LARGE_TX_BUFFERS,
   });
   const { clock, bells, deviceThread } = ctx;
   const sockets = new VsockSockets({
@@ -86,6 +97,7 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     sink: driver,
     now: () => clock.now(),
     maxPayload: driver.maxPayload,
+    bufAlloc: GUEST_BUF_ALLOC,
     counters: ctl.driverCounters,
   });
   const regs = ctl.regs;

@@ -37,6 +37,7 @@ import { LinkIn, LinkOut } from "../link_ends.ts";
 import { openTransport } from "./transport.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 import { HostVsock } from "./vsock_host.ts";
+import { linkPieceMax, sendPieces } from "./vsock_link.ts";
 
 /** RSTs for unroutable packets waiting for the guest; beyond this they are counted and dropped. */
 const MAX_PENDING_RST = 256;
@@ -59,6 +60,8 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
   const out = txRing ? new LinkOut(txRing, bells, "backpressure") : null;
   const inn = rxRing ? new LinkIn(rxRing, bells) : null;
   const rsts: VsockHeader[] = [];
+  const pieceMax = out === null ? 0 : linkPieceMax(out.ring.slotBytes);
+  const piece = emptyHeader();
   /**
    * The vsock link is up (`link` control message); while down, every packet gets RST, and
    * going down resets the guest's connections over it.
@@ -78,19 +81,15 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
         host.handle(h, payload.subarray(0, h.len));
         return true;
       }
-      const len = VSOCK_HDR_SIZE + h.len;
       // `peerCid` ANY: the link goes to a vsock router, which routes (or answers RST) itself.
       const noPath = spec.peerCid !== VsockCid.ANY && h.dstCid !== spec.peerCid;
-      if (out === null || !linkUp || noPath || len > out.ring.slotBytes) {
+      if (out === null || !linkUp || noPath || pieceMax <= 0) {
         answer(h); // no path to that CID
         return true;
       }
-      const slot = out.reserve(len);
-      if (slot === null) return false; // the link is full: the device keeps the packet
-      encodeHeader(slot, 0, h);
-      slot.set(payload.subarray(0, h.len), VSOCK_HDR_SIZE);
-      out.commit(len);
-      return true;
+      // A packet larger than a slot (a 64 KiB TX buffer) goes as several; a full link keeps
+      // the packet in the device (back-pressure).
+      return sendPieces(out, h, payload, pieceMax, piece);
     },
   };
   const device = new VsockDevice({
