@@ -12,7 +12,8 @@
  * we receive updates `peerBufAlloc` and `peerFwdCnt`. A write sends at most
  * `peerBufAlloc - (txCnt - peerFwdCnt)` bytes (clamped at 0, as Linux computes it in signed
  * arithmetic). After a read, a CREDIT_UPDATE goes out when the credit the peer last saw is
- * below one maximum packet (Linux's rule). A peer that sends beyond our buffer is reset
+ * below one maximum packet (Linux's rule) or half the buffer, whichever is larger (a large
+ * buffer is refreshed before the sender runs dry). A peer that sends beyond our buffer is reset
  * (reliability F6: no stream byte is dropped silently).
  *
  * @module
@@ -141,6 +142,8 @@ export class Connection {
   private chunkHead = 0;
   private chunkOff = 0;
   private wantWritable = false;
+  /** Send a CREDIT_UPDATE once the credit the peer saw is below this (see `read`). */
+  private readonly updateBelow: number;
 
   private constructor(o: ConnectionOptions) {
     this.localCid = o.localCid;
@@ -154,6 +157,9 @@ export class Connection {
         `Cannot create a vsock connection: bufAlloc ${this.bufAlloc} and maxPayload ${this.maxPayload} must be positive`,
       );
     }
+    // Linux's rule is one maximum packet (64 KiB); with a large buffer that holds the sender
+    // until nearly all of it is read, a bubble of one round trip per window: update at half.
+    this.updateBelow = Math.max(VSOCK_MAX_PAYLOAD, this.bufAlloc / 2);
     this.emit = o.emit;
     this.now = o.now ?? null;
     this.timeoutMs = o.timeoutMs ?? 2000;
@@ -324,7 +330,7 @@ export class Connection {
     if (this.state === "established") {
       if (this.peerShutdown === VsockShutdown.BOTH && this.rxQueued === 0) {
         this.reset("done");
-      } else if (this.bufAlloc - ((this.fwdCnt - this.lastFwdCnt) >>> 0) < VSOCK_MAX_PAYLOAD) {
+      } else if (this.bufAlloc - ((this.fwdCnt - this.lastFwdCnt) >>> 0) < this.updateBelow) {
         this.send(VsockOp.CREDIT_UPDATE, 0, null);
       }
     }

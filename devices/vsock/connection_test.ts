@@ -167,6 +167,17 @@ Deno.test("reading sends CREDIT_UPDATE once the credit the peer saw is under 64 
   assert.deepEqual(p.out.map((o) => [o.op, o.fwdCnt]), [[VsockOp.CREDIT_UPDATE, 200 * 1024]]);
 });
 
+Deno.test("with a 1 MiB buffer, CREDIT_UPDATE goes out once half of it was read, not 960 KiB", () => {
+  const p = make("established", 1 << 20);
+  const chunk = new Uint8Array(64 * 1024);
+  for (let i = 0; i < 16; i++) p.conn.receive(peer(VsockOp.RW, { len: chunk.length }), chunk);
+  const into = new Uint8Array(64 * 1024);
+  for (let i = 0; i < 8; i++) assert.equal(p.conn.read(into), 64 * 1024);
+  assert.deepEqual(p.out.map((o) => o.op), []); // 512 KiB of credit left in the peer's view
+  assert.equal(p.conn.read(into), 64 * 1024);
+  assert.deepEqual(p.out.map((o) => [o.op, o.fwdCnt]), [[VsockOp.CREDIT_UPDATE, 576 * 1024]]);
+});
+
 Deno.test("shutdown hints are sticky: a later SHUTDOWN with fewer bits takes nothing back (F8)", () => {
   const p = make("established");
   p.conn.receive(peer(VsockOp.SHUTDOWN, { flags: VsockShutdown.SEND }), null);

@@ -4,9 +4,9 @@
  * (`conntrack.ts`) that judges every packet.
  *
  * The worker calls `transmit` (TX chains → the injected `VsockBackend`, later the lab's vsock
- * router), `deliver` (one packet from the backend → the guest), `pump` after the driver posts
- * RX or event buffers, and `finish` once per run, which publishes the queues and says which
- * interrupts to raise.
+ * router), `deliver` (one packet from the backend → the guest's inbox), `pump` after the driver
+ * posts RX or event buffers, and `finish` once per run, which writes the inbox into RX buffers,
+ * publishes the queues and says which interrupts to raise.
  *
  * Postures (reliability.md rows F; nothing a guest writes throws):
  * - F1: a chain shorter than the header is completed with used length 0 and counted.
@@ -366,7 +366,10 @@ export class VsockDevice implements VirtioDeviceModel {
   /** Take one packet from the backend for the guest (copied: `payload` may be reused after). */
   deliver(h: Readonly<VsockHeader>, payload: Uint8Array | null): DeliverOutcome {
     if (this.rxq === null || this.fault_ !== null) return "not-live";
-    if (this.pendingRx >= this.maxPending) return "busy";
+    if (this.pendingRx >= this.maxPending) {
+      this.pump(); // what RX buffers can take goes now; busy only if the rest fills the bound
+      if (this.pendingRx >= this.maxPending) return "busy";
+    }
     const c = this.c;
     const len = payload === null ? 0 : payload.length;
     if (h.dstCid !== this.guestCid || len > VSOCK_MAX_PAYLOAD || h.len !== len) {
@@ -397,8 +400,9 @@ export class VsockDevice implements VirtioDeviceModel {
         this.pump();
         return "dropped";
     }
+    // Written into RX buffers by the next `pump` or `finish`: packets delivered in one batch
+    // share RX buffers (see `GuestInbox.pumpRx`).
     this.inbox.add(copyHeader(h, emptyHeader()), len === 0 ? null : payload!.slice(0, len));
-    this.pump();
     return "queued";
   }
 
@@ -420,8 +424,12 @@ export class VsockDevice implements VirtioDeviceModel {
     }
   }
 
-  /** Publish every queue; the interrupts to raise, per the driver's event suppression. */
+  /**
+   * Write what waits into RX buffers (`pump`), then publish every queue; the interrupts to
+   * raise, per the driver's event suppression.
+   */
   finish(): VsockFinishOutcome {
+    this.pump();
     const out = this.finishOut;
     out.interruptRx = this.publish(this.rxq, 0);
     out.interruptTx = this.publish(this.txq, 1);

@@ -40,6 +40,12 @@ export const VSOCK_LARGE_TX_BUFFER: number = VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD;
 /** How many large TX buffers the lab's guests take: 2 MiB of packets in flight at most. */
 export const VSOCK_LARGE_TX_BUFFERS = 32;
 
+/** An RX buffer for up to 64 KiB of payload: the device fills it with consecutive RWs. */
+export const VSOCK_LARGE_RX_BUFFER: number = VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD;
+
+/** How many large RX buffers the lab's guests post (2 MiB). */
+export const VSOCK_LARGE_RX_BUFFERS = 32;
+
 /** Construction options of a `VsockDriver`. */
 export interface VsockDriverOptions {
   /** Guest memory. */

@@ -11,7 +11,14 @@ import type { DescriptorChain } from "../virtio/chain.ts";
 import type { RingError } from "../virtio/errors.ts";
 import type { DeviceQueue } from "../virtio/queue.ts";
 import { VSOCK_EVENT_SIZE, VsockEventId } from "./config.ts";
-import { encodeHeader, VSOCK_HDR_SIZE, type VsockHeader } from "./header.ts";
+import {
+  copyHeader,
+  emptyHeader,
+  encodeHeader,
+  VSOCK_HDR_SIZE,
+  type VsockHeader,
+  VsockOp,
+} from "./header.ts";
 import { VsockCounter } from "./metrics.ts";
 import { scatterSegments } from "../virtio/segments.ts";
 
@@ -50,6 +57,7 @@ export class GuestInbox {
   private readonly u8: Uint8Array;
   private readonly c: Float64Array;
   private readonly hdr = new Uint8Array(VSOCK_HDR_SIZE);
+  private readonly out: VsockHeader = emptyHeader();
   private readonly res: PumpResult = { pushed: 0, broken: null };
   private items: PendingPacket[] = [];
   private head = 0;
@@ -99,12 +107,19 @@ export class GuestInbox {
     this.heldEvent = [];
   }
 
-  /** Write waiting packets into RX chains until either runs out (F12: no spinning). */
+  /**
+   * Write waiting packets into RX chains until either runs out (F12: no spinning). An RX buffer
+   * with room left after an RW takes the next RW of the same connection too (its bytes follow
+   * in the stream, so the merged packet is the one the peer could have sent at once): one
+   * header, `len` the sum, `buf_alloc` and `fwd_cnt` the latest. A packet larger than the
+   * buffer goes as several.
+   */
   pumpRx(q: DeviceQueue): PumpResult {
     const res = this.res;
     res.pushed = 0;
     res.broken = null;
     const c = this.c;
+    const out = this.out;
     // Bounded: each pass fills one RX buffer, and the ring holds at most q.size of them.
     while (this.head < this.items.length) {
       const chain = this.nextRx(q);
@@ -112,22 +127,41 @@ export class GuestInbox {
         if (res.broken === null) c[VsockCounter.rxNoBuffer]++;
         break;
       }
-      const p = this.items[this.head];
-      const total = p.payload === null ? 0 : p.payload.length;
-      const piece = Math.min(total - p.off, chain.writableBytes - VSOCK_HDR_SIZE);
-      const len = p.h.len;
-      p.h.len = piece;
-      encodeHeader(this.hdr, 0, p.h);
-      p.h.len = len;
-      scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, VSOCK_HDR_SIZE);
-      if (piece > 0) {
-        scatterSegments(this.u8, chain.writable, VSOCK_HDR_SIZE, p.payload!, p.off, piece);
+      const room = chain.writableBytes - VSOCK_HDR_SIZE;
+      let p = this.items[this.head];
+      copyHeader(p.h, out);
+      let filled = 0;
+      // Bounded: each pass either fills the buffer (break) or takes a whole packet (head++).
+      for (;;) {
+        const total = p.payload === null ? 0 : p.payload.length;
+        const piece = Math.min(total - p.off, room - filled);
+        if (piece > 0) {
+          scatterSegments(
+            this.u8,
+            chain.writable,
+            VSOCK_HDR_SIZE + filled,
+            p.payload!,
+            p.off,
+            piece,
+          );
+        }
+        p.off += piece;
+        filled += piece;
+        out.bufAlloc = p.h.bufAlloc;
+        out.fwdCnt = p.h.fwdCnt;
+        if (p.off < total) break; // the buffer is full; the rest goes in the next one
+        this.head++;
+        if (filled >= room || this.head >= this.items.length) break;
+        const next = this.items[this.head];
+        if (!sameStream(p.h, next.h) || next.payload === null || next.off !== 0) break;
+        p = next;
       }
-      p.off += piece;
-      if (q.push(chain, VSOCK_HDR_SIZE + piece).ok) res.pushed++;
+      out.len = filled;
+      encodeHeader(this.hdr, 0, out);
+      scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, VSOCK_HDR_SIZE);
+      if (q.push(chain, VSOCK_HDR_SIZE + filled).ok) res.pushed++;
       c[VsockCounter.rxPackets]++;
-      c[VsockCounter.rxBytes] += piece;
-      if (p.off >= total) this.head++;
+      c[VsockCounter.rxBytes] += filled;
     }
     if (this.head === this.items.length) this.clear();
     else if (this.head > 1024) {
@@ -199,4 +233,11 @@ export class GuestInbox {
 function stripFatal(e: RingError & { fatal: true }): RingError {
   const { fatal: _fatal, ...cause } = e;
   return cause as RingError;
+}
+
+/** Whether `b` is an RW that continues RW `a`'s stream (same connection, same direction). */
+function sameStream(a: Readonly<VsockHeader>, b: Readonly<VsockHeader>): boolean {
+  return a.op === VsockOp.RW && b.op === VsockOp.RW && a.flags === 0 && b.flags === 0 &&
+    a.srcPort === b.srcPort && a.dstPort === b.dstPort && a.srcCid === b.srcCid &&
+    a.dstCid === b.dstCid && a.type === b.type;
 }

@@ -19,6 +19,8 @@ export {
 } from "./device.ts";
 export {
   DEFAULT_VSOCK_BUFFER,
+  VSOCK_LARGE_RX_BUFFER,
+  VSOCK_LARGE_RX_BUFFERS,
   VSOCK_LARGE_TX_BUFFER,
   VSOCK_LARGE_TX_BUFFERS,
   VsockDriver,

@@ -163,13 +163,13 @@ export function vsockRig(o: RigOptions): VsockRig {
   return { mem, rx, tx, ev, device, driver, sockets, dc, gc, sent, clock, events: [] };
 }
 
-/** One guest-worker pass: receive, events, refill, send, kick. */
+/** One guest-worker pass: events, receive, refill, send, kick (events first, as the lab's). */
 export function guestStep(r: VsockRig): void {
-  r.driver.receive((h, p) => r.sockets.handle(h, p), 1024);
   r.driver.pollEvents((id) => {
     r.events.push(id);
     if (id === 0) r.sockets.transportReset();
   });
+  r.driver.receive((h, p) => r.sockets.handle(h, p), 1024);
   r.driver.fillRx();
   r.driver.reclaimTx();
   r.sockets.tick();

@@ -21,6 +21,8 @@ import {
 } from "../../../devices/virtio/mmio_driver.ts";
 import type { DriverQueue } from "../../../devices/virtio/queue.ts";
 import {
+  VSOCK_LARGE_RX_BUFFER,
+  VSOCK_LARGE_RX_BUFFERS,
   VSOCK_LARGE_TX_BUFFER,
   VSOCK_LARGE_TX_BUFFERS,
   VsockConfigOffset,
@@ -87,9 +89,12 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     tx: queues[VsockQueue.TX],
     event: queues[VsockQueue.EVENT],
     counters: ctl.driverCounters,
-    // One packet per 64 KiB write (a 4 KiB TX buffer made 16); RX buffers stay 4 KiB.
+    // One packet per 64 KiB write (a 4 KiB TX buffer made 16), and up to 64 KiB per RX buffer
+    // (the device merges consecutive RWs): a sixteenth of the packets each way.
     txBufferSize: VSOCK_LARGE_TX_BUFFER,
     txBuffers: VSOCK_LARGE_TX_BUFFERS,
+    rxBufferSize: VSOCK_LARGE_RX_BUFFER,
+    rxBuffers: VSOCK_LARGE_RX_BUFFERS,
   });
   const { clock, bells, deviceThread } = ctx;
   const sockets = new VsockSockets({
@@ -116,7 +121,8 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
       const isr = readInterruptStatus(regs);
       if (isr !== 0) ackInterrupt(regs, isr);
       // Events first: a TRANSPORT_RESET makes every packet of the old transport stale (an RST
-      // a restarted device sent for a packet the guest wrote before it heard of the reset).
+      // a restarted device sent, or gave to a packet the guest wrote before it heard of the
+      // reset): those must find the sockets already reset.
       const events = driver.pollEvents(onEvent);
       const received = driver.receive(onPacket, 256);
       driver.fillRx();
