@@ -486,10 +486,23 @@ export class VsockDevice implements VirtioDeviceModel {
     return false;
   }
 
-  /** Hand a judged chain's packet to the backend; false when it is full. */
+  /**
+   * Hand a judged chain's packet to the backend; false when it is full. A payload contiguous in
+   * one descriptor (header and payload in one buffer, as the lab's driver and Linux's write
+   * them) goes as a view of guest memory: the backend's copy is the only one. Otherwise it is
+   * gathered into the scratch buffer. (The header was snapshotted by `judge`; payload bytes the
+   * guest changes meanwhile are its own stream's bytes.)
+   */
   private forward(chain: DescriptorChain, h: VsockHeader): boolean {
-    const payload = this.payloadBuf.subarray(0, h.len);
-    gatherSegments(this.u8, chain.readable, VSOCK_HDR_SIZE, payload, payload.length);
+    const segs = chain.readable;
+    let payload: Uint8Array;
+    if (segs.length === 1 && segs[0].len >= VSOCK_HDR_SIZE + h.len) {
+      const at = segs[0].gpa + VSOCK_HDR_SIZE;
+      payload = this.u8.subarray(at, at + h.len);
+    } else {
+      payload = this.payloadBuf.subarray(0, h.len);
+      gatherSegments(this.u8, segs, VSOCK_HDR_SIZE, payload, payload.length);
+    }
     if (!this.backend.send(h, payload)) return false;
     this.c[VsockCounter.txPackets]++;
     this.c[VsockCounter.txBytes] += h.len;

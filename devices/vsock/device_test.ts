@@ -236,6 +236,18 @@ for (const layout of ["split", "packed"] as const) {
     ]]);
   });
 
+  Deno.test(`a packet in one descriptor reaches the backend as a view of guest memory, not a copy [${layout}]`, () => {
+    const views: [ArrayBufferLike, number, number][] = [];
+    const r = rig({
+      backend: { send: (_h, p) => (views.push([p.buffer, p.byteOffset, p.length]), true) },
+    });
+    establish(r, 4096);
+    views.length = 0;
+    rawTx(r, raw(hdr({ op: VsockOp.RW, len: 300 }), 300));
+    assert.deepEqual(views, [[r.mem.u8.buffer, RAW_GPA + VSOCK_HDR_SIZE, 300]]);
+    assert.equal(c(r, "txBytes"), 300);
+  });
+
   Deno.test(`an RW larger than an RX buffer arrives as several packets in order [${layout}]`, () => {
     const r = rig({ rxBufferSize: VSOCK_HDR_SIZE + 100 });
     establish(r, 100);
