@@ -72,7 +72,9 @@ export interface LabGraph {
   vms: GraphVm[];
   /** Switch names in file order. */
   switches: string[];
-  /** Links in file order. */
+  /** vsock router names in file order (they join VMs' vsock devices; no NICs). */
+  vsockRouters: string[];
+  /** Links in file order, then vsock links, then the links to vsock routers. */
   links: GraphLink[];
 }
 
@@ -108,6 +110,7 @@ export function graphFromTopology(t: Topology): LabGraph {
       })),
     })),
     switches: t.switches.map((s) => s.name),
+    vsockRouters: t.vsockRouters.map((r) => r.name),
     links: [
       ...t.links.map((l) => ({
         name: l.name,
@@ -127,6 +130,15 @@ export function graphFromTopology(t: Topology): LabGraph {
         reverse: "no impairment",
         up: null,
       })),
+      ...t.vsockRouters.flatMap((r) =>
+        r.ports.map((p) => ({
+          name: p.link,
+          ends: [endOf(p.vm), endOf(r.name)] as [GraphEnd, GraphEnd],
+          forward: "no impairment",
+          reverse: "no impairment",
+          up: null,
+        }))
+      ),
     ],
   };
 }
@@ -142,6 +154,14 @@ export function graphFromTopology(t: Topology): LabGraph {
  * ```
  */
 export function graphFromStatus(s: LabStatus): LabGraph {
+  // A link end that is neither a VM's NIC, a VM (a vsock link) nor a switch is a vsock router.
+  const known = new Set([...s.vms.map((v) => v.name), ...s.switches.map((w) => w.name)]);
+  const routers: string[] = [];
+  for (const l of s.links) {
+    for (const e of l.endpoints) {
+      if (!e.includes(":") && !known.has(e) && !routers.includes(e)) routers.push(e);
+    }
+  }
   return {
     name: s.name,
     source: s.source,
@@ -157,6 +177,7 @@ export function graphFromStatus(s: LabStatus): LabGraph {
       })),
     })),
     switches: s.switches.map((w) => w.name),
+    vsockRouters: routers,
     links: s.links.map((l) => ({
       name: l.name,
       ends: [endOf(l.endpoints[0]), endOf(l.endpoints[1])],
@@ -181,7 +202,9 @@ function endOf(text: string): GraphEnd {
  * @example
  * ```ts
  * import { renderGraph } from "./graph.ts";
- * const g = { name: "x", source: "<object>", live: false, vms: [], switches: [], links: [] };
+ * const g = {
+ *   name: "x", source: "<object>", live: false, vms: [], switches: [], vsockRouters: [], links: [],
+ * };
  * renderGraph(g, "mermaid").startsWith("flowchart LR"); // true
  * ```
  */
@@ -235,7 +258,10 @@ export function dotString(lines: string[]): string {
   return `"${lines.map(esc).join("\\n")}"`;
 }
 
-/** The graph in Graphviz dot: an undirected graph, VMs as boxes, switches as hexagons. */
+/**
+ * The graph in Graphviz dot: an undirected graph, VMs as boxes, switches as hexagons, vsock
+ * routers as octagons.
+ */
 function renderDot(g: LabGraph): string {
   const lines = [
     `graph ${dotString([g.name])} {`,
@@ -249,6 +275,9 @@ function renderDot(g: LabGraph): string {
   }
   for (const s of g.switches) {
     lines.push(`  ${dotString([s])} [shape=hexagon, label=${dotString([s])}];`);
+  }
+  for (const r of g.vsockRouters) {
+    lines.push(`  ${dotString([r])} [shape=octagon, label=${dotString([r, "vsock router"])}];`);
   }
   for (const l of g.links) {
     const attrs = [`label=${dotString(linkLines(l))}`];
@@ -287,7 +316,10 @@ export function mermaidString(lines: string[]): string {
   return `"${lines.map(esc).join("<br/>")}"`;
 }
 
-/** The graph as a Mermaid flowchart: VMs as rectangles, switches as hexagons, one edge a link. */
+/**
+ * The graph as a Mermaid flowchart: VMs as rectangles, switches as hexagons, vsock routers as
+ * stadiums, one edge a link.
+ */
 function renderMermaid(g: LabGraph): string {
   const ids = new Map<string, string>();
   const idOf = (node: string) => {
@@ -301,6 +333,9 @@ function renderMermaid(g: LabGraph): string {
   const lines = ["flowchart LR"];
   for (const vm of g.vms) lines.push(`  ${idOf(vm.name)}[${mermaidString(vmLines(vm))}]`);
   for (const s of g.switches) lines.push(`  ${idOf(s)}{{${mermaidString([s])}}}`);
+  for (const r of g.vsockRouters) {
+    lines.push(`  ${idOf(r)}([${mermaidString([r, "vsock router"])}])`);
+  }
   g.links.forEach((l, i) => {
     const edge = l.up === false ? "-.-" : "---";
     lines.push(

@@ -42,6 +42,7 @@ const HOSTILE: LabGraph = {
     { name: "x]|y#;<z>`", nics: [] },
   ],
   switches: ["s\u001b[2Jw"],
+  vsockRouters: [],
   links: [{
     name: 'l"1',
     ends: [{ node: 'a"b', nic: "e\\0" }, { node: "s\u001b[2Jw", nic: null }],
@@ -192,4 +193,50 @@ Deno.test("a vsock link is drawn between its two VMs, as a running lab's status 
     renderGraph(g, "dot"),
     /"a" -- "b" \[label="a-b-vsock\\nboth ways: no impairment"\]/,
   );
+});
+
+Deno.test("a vsock router is drawn as its own node with a link to each VM, from a file or a running lab", () => {
+  const t = topologyFromObject({
+    name: "vr",
+    vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } }, c: { vsock: { cid: 5 } } },
+    vsock_routers: { r: {} },
+    links: [
+      { kind: "vsock", endpoints: ["a", "r"] },
+      { kind: "vsock", endpoints: ["b", "r"] },
+      { kind: "vsock", endpoints: ["c", "r"] },
+    ],
+  });
+  assert.ok(t.ok, t.ok ? "" : JSON.stringify(t.error));
+  const g = graphFromTopology(t.value);
+  assert.deepEqual(g.vsockRouters, ["r"]);
+  assert.deepEqual(g.links.map((l) => l.ends.map((e) => e.node)), [["a", "r"], ["b", "r"], [
+    "c",
+    "r",
+  ]]);
+  const dot = renderGraph(g, "dot");
+  assert.match(dot, /"r" \[shape=octagon, label="r\\nvsock router"\];/);
+  assert.match(dot, /"c" -- "r" \[label="c-r(-vsock)?\\nboth ways: no impairment"\]/);
+  assert.match(renderGraph(g, "mermaid"), /n3\(\["r<br\/>vsock router"\]\)/);
+  // A running lab's status has no router list: an end that is no VM, NIC or switch is one.
+  const status = {
+    vms: [{ name: "a", nics: [] }, { name: "b", nics: [] }],
+    switches: [{ name: "sw" }],
+    links: [
+      {
+        name: "a-r",
+        endpoints: ["a", "r"],
+        up: true,
+        forward: { impair: "" },
+        reverse: { impair: "" },
+      },
+      {
+        name: "b-sw",
+        endpoints: ["b:eth0", "sw"],
+        up: true,
+        forward: { impair: "" },
+        reverse: { impair: "" },
+      },
+    ],
+  };
+  assert.deepEqual(graphFromStatus(status as unknown as LabStatus).vsockRouters, ["r"]);
 });

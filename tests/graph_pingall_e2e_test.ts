@@ -143,6 +143,7 @@ Deno.test({
         { name: "c\\d}", nics: [] },
       ],
       switches: ["s;w -- x"],
+      vsockRouters: [],
       links: [{
         name: "l",
         ends: [{ node: 'a"b', nic: null }, { node: "s;w -- x", nic: null }],
