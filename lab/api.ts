@@ -24,6 +24,7 @@ import { parseImpairment } from "./topology/impairment.ts";
 import type { PartitionInfo } from "./partition.ts";
 import { pcapGlobalHeader } from "./host/pcap.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
+import { vsockConnect } from "./vsock_connect.ts";
 import type { LabSnapshot, RingView } from "./snapshot_types.ts";
 
 /** Where a lab's topology comes from: a file path, a shipped topology name, or an object. */
@@ -68,6 +69,14 @@ export interface VmHandle {
    * `workload-failed`) when it cannot run.
    */
   exec(argv: string[], options?: { signal?: AbortSignal }): Promise<Record<string, unknown>>;
+  /**
+   * Open a stream from the host (CID 2) to vsock port `port` of this VM, through its
+   * `vsock.sock` (Firecracker's `CONNECT`/`OK` protocol, done for you): the returned socket
+   * reads and writes the guest's stream; `closeWrite()` shuts it down for sending, `close()`
+   * ends it. Throws a `LabError`: `unknown-vm` (no vsock device), `workload-failed` (refused:
+   * nothing listens on the port), `control-error` (the socket cannot be opened).
+   */
+  vsockConnect(port: number): Promise<Deno.UnixConn>;
 }
 
 /**
@@ -169,6 +178,7 @@ function handleOf(running: RegisteredLab): LabHandle {
         if (!r.ok) throw new LabError("workload-failed", r.message, r.hint);
         return r.result as Record<string, unknown>;
       },
+      vsockConnect: (port) => vsockConnect(lab.vsockSocket(name), { vm: name, port }),
     };
   };
   return {

@@ -1,0 +1,97 @@
+/**
+ * A host-to-guest vsock stream for scripts (`VmHandle.vsockConnect`): connect to the VM's
+ * `vsock.sock` in the lab's state folder, speak Firecracker's protocol (`CONNECT <port>\n`,
+ * answered `OK <hostport>\n`), and hand back the Unix socket, which from then on carries the
+ * stream to and from the guest's port (`read`, `write`, `closeWrite` for SHUTDOWN, `close`).
+ * Runs on the main thread of the script's process.
+ *
+ * @module
+ */
+
+import { LabError } from "./errors.ts";
+import { quote } from "./topology/quote.ts";
+
+/** Longest `OK <hostport>\n` answer read. */
+const MAX_ANSWER = 32;
+
+/**
+ * Open a stream from the host (CID 2) to `port` of the guest behind `socketPath` (`null`: the VM
+ * has no vsock device). Throws a `LabError` with the codes `vlab vsock` uses: `unknown-vm` (no
+ * vsock device), `control-error` (the socket cannot be opened), `workload-failed` (refused:
+ * nothing listens on the port); a `RangeError` for a port that is not a u32.
+ *
+ * @example
+ * ```ts ignore
+ * import { vsockConnect } from "./vsock_connect.ts";
+ * const conn = await vsockConnect(lab.vsockSocket("a"), { vm: "a", port: 7 });
+ * await conn.write(new TextEncoder().encode("hi"));
+ * ```
+ */
+export async function vsockConnect(
+  socketPath: string | null,
+  o: { vm: string; port: number },
+): Promise<Deno.UnixConn> {
+  const { vm, port } = o;
+  if (!Number.isInteger(port) || port < 0 || port > 0xffffffff) {
+    // A caller's bug (the port is a number in the script, not text a user typed).
+    throw new RangeError(`Cannot use ${port} as a vsock port: ports are u32 integers`);
+  }
+  if (socketPath === null) {
+    throw new LabError(
+      "unknown-vm",
+      `Cannot connect to vsock port ${port} of VM ${quote(vm)}: it has no vsock device`,
+      "Give it `vsock: { cid: N }` in the topology",
+    );
+  }
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path: socketPath });
+  } catch (e) {
+    throw new LabError(
+      "control-error",
+      `Cannot open ${quote(socketPath)}: ${e instanceof Error ? e.message : String(e)}`,
+      "Check that the lab still runs and the VM's device is up (its event log says why not)",
+    );
+  }
+  try {
+    const line = new TextEncoder().encode(`CONNECT ${port}\n`);
+    for (let off = 0; off < line.length;) off += await conn.write(line.subarray(off));
+    const answer = await readLine(conn);
+    if (answer === null || !/^OK [0-9]+$/.test(answer)) {
+      throw new LabError(
+        "workload-failed",
+        `Cannot connect to vsock port ${port} of VM ${quote(vm)}: refused`,
+        `Start a listener there first, such as \`vlab exec ${vm} -- vsock-echo -p ${port}\``,
+      );
+    }
+    return conn;
+  } catch (e) {
+    try {
+      conn.close();
+    } catch {
+      // Closed already.
+    }
+    if (e instanceof LabError) throw e;
+    throw new LabError(
+      "workload-failed",
+      `Cannot connect to vsock port ${port} of VM ${quote(vm)}: ${
+        e instanceof Error ? e.message : String(e)
+      }`,
+      "The host socket closed during CONNECT; check the lab's event log",
+    );
+  }
+}
+
+/** One `\n`-terminated line of at most `MAX_ANSWER` bytes; null on end of stream first. */
+async function readLine(conn: Deno.UnixConn): Promise<string | null> {
+  const one = new Uint8Array(1);
+  let line = "";
+  while (line.length < MAX_ANSWER) {
+    const n = await conn.read(one);
+    if (n === null) return null;
+    if (n === 0) continue;
+    if (one[0] === 0x0a) return line;
+    line += String.fromCharCode(one[0]);
+  }
+  return null;
+}

@@ -1,0 +1,76 @@
+/**
+ * `lab.vm(name).vsockConnect(port)` of the scripting API: a host-to-guest vsock stream through
+ * the VM's `vsock.sock` (Firecracker's CONNECT protocol done for the caller), echoed by the
+ * guest's `vsock-echo`; a port nothing listens on, and a VM without vsock, are `LabError`s.
+ */
+import assert from "node:assert/strict";
+import { startLab } from "../mod.ts";
+import { LabError } from "../lab/errors.ts";
+import { waitForValue } from "../lab/testing.ts";
+import { streamPattern } from "../lab/guest/workloads/vsock_stream.ts";
+
+const TOPOLOGY = {
+  name: "api-vsock",
+  seed: 5,
+  vms: { a: { vsock: { cid: 3 } }, c: { nics: { eth0: { ip: "10.9.0.1/24" } } } },
+  links: [],
+};
+
+Deno.test({
+  name: "vsockConnect opens a host stream to a guest port; refused and no-vsock are LabErrors",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "vlab-vsock-api-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", dir);
+    const lab = await startLab(TOPOLOGY);
+    try {
+      const a = lab.vm("a");
+      await assert.rejects(a.vsockConnect(7), (e) => {
+        assert.ok(e instanceof LabError && e.code === "workload-failed", String(e));
+        assert.match(e.message, /^Cannot connect to vsock port 7 of VM "a": refused$/);
+        assert.match(e.hint, /vsock-echo -p 7/);
+        return true;
+      });
+      await assert.rejects(lab.vm("c").vsockConnect(7), (e) => {
+        assert.ok(e instanceof LabError && e.code === "unknown-vm", String(e));
+        assert.match(e.message, /it has no vsock device/);
+        return true;
+      });
+      await assert.rejects(a.vsockConnect(-1), RangeError);
+      const echo = a.exec(["vsock-echo", "-p", "7", "-t", "10"]);
+      const conn = await waitForValue("a's vsock-echo listening", async () => {
+        try {
+          return await a.vsockConnect(7);
+        } catch (e) {
+          if (e instanceof LabError && e.code === "workload-failed") return null;
+          throw e;
+        }
+      }, 10_000);
+      const data = streamPattern().slice(0, 200_000);
+      const back = new Uint8Array(data.length);
+      const reading = (async () => {
+        let got = 0;
+        for (let i = 0; i < 100_000 && got < back.length; i++) {
+          const n = await conn.read(back.subarray(got));
+          if (n === null) break;
+          got += n;
+        }
+        return got;
+      })();
+      for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
+      assert.equal(await reading, data.length);
+      assert.deepEqual(back, data);
+      await conn.closeWrite();
+      conn.close();
+      await lab.stop();
+      await echo;
+    } finally {
+      await lab.stop();
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
