@@ -207,6 +207,8 @@ function handleOf(running: RegisteredLab): LabHandle {
     setImpairment: (link, impair, options = {}) => {
       const r = parseImpairment(impair);
       if (!r.ok) throw new LabError("bad-impairment", r.error.message, r.error.hint);
+      const refused = lab.links.impairmentProblem(link, r.value);
+      if (refused !== null) throw new LabError("bad-impairment", refused.message, refused.hint);
       if (!lab.links.setImpairment(link, r.value, options.direction ?? "both")) {
         throw new LabError(
           "unknown-link",

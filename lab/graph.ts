@@ -126,8 +126,8 @@ export function graphFromTopology(t: Topology): LabGraph {
       ...t.vsockLinks.map((l) => ({
         name: l.name,
         ends: [endOf(l.vms[0]), endOf(l.vms[1])] as [GraphEnd, GraphEnd],
-        forward: "no impairment",
-        reverse: "no impairment",
+        forward: describeImpair(l.forward),
+        reverse: describeImpair(l.reverse),
         up: null,
       })),
       ...t.vsockRouters.flatMap((r) =>

@@ -14,10 +14,14 @@
 
 import type { Result } from "../devices/base/result.ts";
 import type { EventLog } from "./events.ts";
-import { checkImpairment } from "./host/impair.ts";
+import { checkImpairment, isPassthrough } from "./host/impair.ts";
 import { type PartitionInfo, type PartitionProblem, Partitions } from "./partition.ts";
 import type { LabPlan, RingPlan } from "./plan.ts";
 import type { Impairment } from "./topology/types.ts";
+import {
+  type VsockImpairmentProblem,
+  vsockImpairmentProblem,
+} from "./topology/vsock_impairment.ts";
 import type { ToWorker } from "./wire/messages.ts";
 
 /** Which way of a link a change applies to. */
@@ -36,6 +40,8 @@ export interface LinkControls {
    * values with `parseImpairment` first).
    */
   setImpairment(link: string, impair: Impairment, direction: LinkDirection): boolean;
+  /** Why `link` cannot take `impair` (a vsock link), or null. */
+  impairmentProblem(link: string, impair: Impairment): VsockImpairmentProblem | null;
   /** Cut every frame between two sets of VMs (or only from `a` to `b` when `oneWay`). */
   partition(
     a: readonly string[],
@@ -86,13 +92,36 @@ export class LinkControl implements LinkControls {
   }
 
   /**
+   * Why `link` cannot take `impair`, or null (also null for an unknown link): a vsock link
+   * takes delay, rate, overhead and limit only (`topology/vsock_impairment.ts`), a link to a
+   * vsock router none.
+   */
+  impairmentProblem(link: string, impair: Impairment): VsockImpairmentProblem | null {
+    const l = this.#plan.links.find((x) => x.name === link);
+    if (!l) return null;
+    const ring = this.#plan.rings[l.forwardRing];
+    const kinds = [ring.producer.kind, ring.consumer.kind];
+    if (!kinds.includes("vsock")) return null;
+    if (kinds.includes("switch")) {
+      return isPassthrough(impair) ? null : {
+        message: `Cannot impair vsock link "${link}": it goes to a vsock router`,
+        hint: "Impair a vsock link between two VMs, or the net links",
+      };
+    }
+    return vsockImpairmentProblem(link, impair);
+  }
+
+  /**
    * Change one or both directions of a link. Returns false for an unknown link; throws a
-   * RangeError for invalid knobs (callers read values with `parseImpairment` first).
+   * RangeError for invalid knobs (callers read values with `parseImpairment` first) and for
+   * what a vsock link cannot take (callers ask `impairmentProblem` first).
    */
   setImpairment(link: string, impair: Impairment, direction: LinkDirection): boolean {
     const l = this.#plan.links.find((x) => x.name === link);
     if (!l) return false;
     checkImpairment(impair); // here, not in the worker: a bad value must not kill it
+    const problem = this.impairmentProblem(link, impair);
+    if (problem !== null) throw new RangeError(problem.message);
     const rings = direction === "both"
       ? [l.forwardRing, l.reverseRing]
       : [direction === "forward" ? l.forwardRing : l.reverseRing];
@@ -100,9 +129,8 @@ export class LinkControl implements LinkControls {
       this.#impairs[index] = impair;
       const p = this.#plan.rings[index].producer;
       const message: ToWorker = { type: "impair", ring: index, impair };
-      if (p.kind === "nic") this.#post("device", p.vm, message);
+      if (p.kind === "nic" || p.kind === "vsock") this.#post("device", p.vm, message);
       else if (p.kind === "switch") this.#post("switch", p.switch, message);
-      // A vsock link's rings have no impairment stage yet (docs/topology.md).
     }
     return true;
   }

@@ -276,9 +276,9 @@ export function planLab(topology: Topology): LabPlan {
     const pa: RingPort = { kind: "vsock", vm: a.name, thread: a.deviceThread };
     const pb: RingPort = { kind: "vsock", vm: b.name, thread: b.deviceThread };
     for (
-      const [index, direction, producer, consumer] of [
-        [forwardRing, "forward", pa, pb],
-        [reverseRing, "reverse", pb, pa],
+      const [index, direction, producer, consumer, impair] of [
+        [forwardRing, "forward", pa, pb, link.forward],
+        [reverseRing, "reverse", pb, pa, link.reverse],
       ] as const
     ) {
       rings.push({
@@ -287,7 +287,7 @@ export function planLab(topology: Topology): LabPlan {
         direction,
         producer,
         consumer,
-        impair: { ...NO_IMPAIRMENT },
+        impair: { ...impair },
         seedLabel: `link ${link.name} ${direction}`,
         seed: Prng.fromSeed(topology.seed).fork(`link ${link.name} ${direction}`).nextU32(),
       });

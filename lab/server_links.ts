@@ -34,6 +34,8 @@ export function linkRoute(lab: Lab, link: string, body: Body): Response {
     }
     const imp = parseImpairment(v.impair);
     if (!imp.ok) return fail(400, "bad-impairment", imp.error.message, imp.error.hint);
+    const refused = lab.links.impairmentProblem(link, imp.value);
+    if (refused !== null) return fail(400, "bad-impairment", refused.message, refused.hint);
     if (
       !lab.links.setImpairment(link, imp.value, direction as "forward" | "reverse" | "both")
     ) {

@@ -116,12 +116,18 @@ export class LinkOut implements FrameSink {
   }
 
   /**
-   * Whether `frames` frames can be reserved and committed one after the other now (the
-   * impairment stage, when there is one, takes them all; a full ring sets `blocked` under
-   * back-pressure).
+   * Whether `frames` frames can be reserved and committed one after the other now, without a
+   * drop: room in the ring (a full ring sets `blocked`), or, behind an impairment stage, room
+   * under its `limit`. Always true under the drop policy.
    */
   hasRoom(frames: number): boolean {
-    if (!this.#bypass || this.policy !== "backpressure") return true;
+    if (this.policy !== "backpressure") return true;
+    if (!this.#bypass) {
+      // The stage holds at most `limit` frames and drops beyond (netem): wait instead; it
+      // releases frames at their due times (`nextDueMs`), which wakes the producer.
+      const s = this.#stage!;
+      return s.held + frames <= s.impairment.limit;
+    }
     if (this.ring.freeSlots(frames) >= frames) return true;
     this.blocked = true;
     return false;

@@ -226,6 +226,8 @@ const EVERY_CODE: Record<string, string> = {
     "links: [{ kind: vsock, endpoints: [a, b] }]\n",
   "vsock-link": "name: x\nvms: { a: { vsock: { cid: 3 } } }\n" +
     "links: [{ kind: vsock, endpoints: [a, a] }]\n",
+  "vsock-impairment": "name: x\nvms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } }\n" +
+    "links: [{ kind: vsock, endpoints: [a, b], loss: 1% }]\n",
   "no-iommu": "name: x\nvms: { a: { nics: { e0: { iommu: true } } } }\n",
   "iommu-mode-unwired":
     "name: x\nvms: { a: { iommu: { mode: strict }, nics: { e0: { iommu: true } } } }\n",

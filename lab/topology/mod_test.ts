@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { NO_IMPAIRMENT } from "../host/impair.ts";
 import {
   loadTopologyFile,
   resolveTopologyPath,
@@ -167,6 +168,11 @@ Deno.test("the JSON Schema carries name patterns and unit descriptions", () => {
 Deno.test("vsock-pair gives each VM a vsock CID and joins them by a vsock link", async () => {
   const t = await loadShipped("vsock-pair");
   assert.deepEqual(t.vms.map((v) => [v.name, v.vsock]), [["a", { cid: 3 }], ["b", { cid: 4 }]]);
-  assert.deepEqual(t.vsockLinks, [{ name: "a-b-vsock", vms: ["a", "b"] }]);
+  assert.deepEqual(t.vsockLinks, [{
+    name: "a-b-vsock",
+    vms: ["a", "b"],
+    forward: NO_IMPAIRMENT,
+    reverse: NO_IMPAIRMENT,
+  }]);
   assert.deepEqual(t.links.map((l) => l.name), ["a-b"]);
 });

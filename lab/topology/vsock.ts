@@ -10,8 +10,15 @@
 import type { PathSegment, Problem } from "./issues.ts";
 import { didYouMean } from "./issues.ts";
 import { quote } from "./quote.ts";
-import type { RawTopology } from "./schema.ts";
-import type { LinkSpec, VmSpec, VsockLinkSpec, VsockRouterSpec } from "./types.ts";
+import { IMPAIRMENT_KEYS, type RawTopology } from "./schema.ts";
+import type { Impairment, LinkSpec, VmSpec, VsockLinkSpec, VsockRouterSpec } from "./types.ts";
+import { resolveImpairment } from "./impairment.ts";
+import {
+  limitProblem,
+  VSOCK_IMPAIRMENT_HINT,
+  VSOCK_IMPAIRMENT_KEYS,
+  VSOCK_MIN_LIMIT,
+} from "./vsock_impairment.ts";
 
 /**
  * Check the VMs' CIDs and build the vsock links.
@@ -123,6 +130,7 @@ export function buildVsock(
     }
     names.add(name);
     const router = routerByName.get(a) ?? routerByName.get(b);
+    problems.push(...refusedKeys(raw, i, router !== undefined, name));
     if (router !== undefined) {
       const vm = router.name === a ? b : a;
       linked.add(vm);
@@ -131,7 +139,80 @@ export function buildVsock(
     }
     linked.add(a);
     linked.add(b);
-    out.push({ name, vms: [a, b] });
+    out.push({ name, vms: [a, b], ...vsockImpairments(raw, i) });
   }
   return out;
+}
+
+type Obj = Record<string, unknown>;
+
+/**
+ * Every impairment key on `links[i]` (itself, `forward`, `reverse`) that a vsock link refuses:
+ * all of them on a link to a router (its rings have no stage), else those outside
+ * `VSOCK_IMPAIRMENT_KEYS`. Located at the key.
+ */
+function refusedKeys(raw: RawTopology, i: number, toRouter: boolean, name: string): Problem[] {
+  const link = raw.links![i] as unknown as Obj;
+  const out: Problem[] = [];
+  const scopes: [Obj | undefined, PathSegment[]][] = [
+    [link, ["links", i]],
+    [link.forward as Obj | undefined, ["links", i, "forward"]],
+    [link.reverse as Obj | undefined, ["links", i, "reverse"]],
+  ];
+  for (const [obj, path] of scopes) {
+    for (const key of IMPAIRMENT_KEYS) {
+      if (obj === undefined || !Object.hasOwn(obj, key)) continue;
+      if (!toRouter && key === "limit" && Number(obj[key]) < VSOCK_MIN_LIMIT) {
+        const p = limitProblem(name, Number(obj[key]));
+        out.push({
+          code: "vsock-impairment",
+          path: [...path, key],
+          message: p.message,
+          hint: p.hint,
+        });
+        continue;
+      }
+      if (!toRouter && VSOCK_IMPAIRMENT_KEYS.includes(key)) continue;
+      out.push({
+        code: "vsock-impairment",
+        path: [...path, key],
+        message: toRouter
+          ? `Vsock link ${quote(name)} to a vsock router takes no impairment (\`${key}\`)`
+          : `Vsock link ${quote(name)} cannot have \`${key}\`: vsock is a reliable stream, ` +
+            "and a lost, duplicated, corrupted or reordered packet breaks the connection",
+        hint: toRouter
+          ? "impair a vsock link between two VMs, or the net links"
+          : VSOCK_IMPAIRMENT_HINT.charAt(0).toLowerCase() + VSOCK_IMPAIRMENT_HINT.slice(1),
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * The two directions of vsock link `links[i]`: `defaults.link`, the link, then `forward` or
+ * `reverse`, keeping only the keys a vsock link takes (a default `loss` is for net links).
+ */
+function vsockImpairments(
+  raw: RawTopology,
+  i: number,
+): { forward: Impairment; reverse: Impairment } {
+  const link = raw.links![i] as unknown as Obj;
+  const defaults = raw.defaults?.link as Obj | undefined;
+  // A default `limit` below what a vsock link needs is for the net links: raise it (a link's
+  // own is refused above).
+  const of = (dir: Obj | undefined) => {
+    const imp = resolveImpairment((key) => {
+      if (!VSOCK_IMPAIRMENT_KEYS.includes(key)) return undefined;
+      for (const o of [dir, link, defaults]) {
+        if (o !== undefined && Object.hasOwn(o, key)) return o[key] as string | number;
+      }
+      return undefined;
+    });
+    return { ...imp, limit: Math.max(imp.limit, VSOCK_MIN_LIMIT) };
+  };
+  return {
+    forward: of(link.forward as Obj | undefined),
+    reverse: of(link.reverse as Obj | undefined),
+  };
 }

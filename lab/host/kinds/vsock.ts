@@ -249,9 +249,14 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
       if (inn && !inn.prepareSleep() && !busy) pending = true;
       return pending;
     },
-    nextTimerMs: () => (host !== null && host.sockets.size > 0 ? 100 : Infinity),
+    nextTimerMs: () =>
+      Math.min(
+        host !== null && host.sockets.size > 0 ? 100 : Infinity,
+        out?.nextDueMs() ?? Infinity, // packets an impairment (delay, rate) holds
+      ),
     periodic: (stats) => {
       stats.setAll("vsock_", { rstDropped });
+      if (out?.stage) stats.setAll("vsock_impair_", out.stage.counters);
       writeConnTable(connTable, device.connections());
     },
     control: (m) => {
@@ -263,6 +268,11 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
           device.resetPeers((cid) => cid !== VsockCid.HOST);
           ringDoorbell(bells, ctx.thread);
         }
+      }
+      if (m.type === "impair" && m.ring === spec.txRing && out !== null) {
+        // delay, rate, overhead and limit only: the lab refused the rest before sending it
+        out.setImpairment(m.impair);
+        ringDoorbell(bells, ctx.thread);
       }
       if (m.type === "transport-reset" && m.device === spec.index) {
         device.transportReset(); // RST to every peer (and the host), TRANSPORT_RESET to the guest

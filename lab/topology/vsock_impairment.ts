@@ -1,0 +1,100 @@
+/**
+ * Which impairments a vsock link takes. vsock is a reliable, ordered stream transport (the
+ * devices and the guests assume every packet arrives, once, in order, intact): a lost,
+ * duplicated, corrupted or reordered packet is not "impairment" but a broken connection (both
+ * ends reset it, or a byte stream silently shifts). What is meaningful: `delay` (a longer round
+ * trip, so credit binds sooner), `rate` with its per-packet `overhead` (a slower link), and
+ * `limit` (how many packets the link holds: beyond it the sender waits; back-pressure, never a
+ * drop). `jitter` is refused too: it reorders packets. Used by the topology builder (file keys)
+ * and by live changes (`vlab link NAME set`, `POST /links/NAME`, `lab.setImpairment`).
+ *
+ * @module
+ */
+
+import type { Impairment } from "./types.ts";
+
+/** The impairment keys a vsock link between two VMs takes. */
+export const VSOCK_IMPAIRMENT_KEYS: readonly string[] = ["delay", "rate", "overhead", "limit"];
+
+/**
+ * The smallest `limit` a vsock link takes: a 64 KiB packet crosses the link as up to 8 pieces,
+ * and the stage must be able to hold a whole one (it drops beyond its limit).
+ */
+export const VSOCK_MIN_LIMIT = 16;
+
+/** A refused impairment: a one-line message and a hint. */
+export interface VsockImpairmentProblem {
+  /** Sentence case, no final period. */
+  message: string;
+  /** What to use instead. */
+  hint: string;
+}
+
+const HINT = "On a vsock link use delay, rate (with overhead) or limit (a bound: the sender " +
+  "waits, nothing is dropped)";
+
+/**
+ * The knobs of `imp` a vsock link cannot take, by key name (empty: it is fine).
+ *
+ * @example
+ * ```ts
+ * import { refusedVsockKnobs } from "./vsock_impairment.ts";
+ * import { NO_IMPAIRMENT } from "../host/impair.ts";
+ * refusedVsockKnobs({ ...NO_IMPAIRMENT, lossPct: 1 }); // ["loss"]
+ * ```
+ */
+export function refusedVsockKnobs(imp: Readonly<Impairment>): string[] {
+  const out: string[] = [];
+  if (imp.jitterUs > 0) out.push("jitter");
+  if (imp.lossPct > 0 || imp.lossModel !== null) out.push("loss");
+  if (imp.corruptPct > 0) out.push("corrupt");
+  if (imp.duplicatePct > 0) out.push("duplicate");
+  if (imp.reorderPct > 0) out.push("reorder");
+  return out;
+}
+
+/**
+ * Why link `link` (a vsock link) cannot take `imp`, or null when it can.
+ *
+ * @example
+ * ```ts
+ * import { vsockImpairmentProblem } from "./vsock_impairment.ts";
+ * import { NO_IMPAIRMENT } from "../host/impair.ts";
+ * vsockImpairmentProblem("a-b-vsock", { ...NO_IMPAIRMENT, delayUs: 1000 }); // null
+ * ```
+ */
+export function vsockImpairmentProblem(
+  link: string,
+  imp: Readonly<Impairment>,
+): VsockImpairmentProblem | null {
+  const bad = refusedVsockKnobs(imp);
+  if (bad.length > 0) {
+    return {
+      message: `Cannot set ${bad.join(", ")} on vsock link "${link}": vsock is a reliable ` +
+        "stream, and a lost, duplicated, corrupted or reordered packet breaks the connection",
+      hint: HINT,
+    };
+  }
+  if (imp.limit < VSOCK_MIN_LIMIT) return limitProblem(link, imp.limit);
+  return null;
+}
+
+/** The hint for a key a vsock link refuses (shared with the topology's problems). */
+export const VSOCK_IMPAIRMENT_HINT: string = HINT;
+
+/**
+ * The problem of a `limit` too small for a vsock link.
+ *
+ * @example
+ * ```ts
+ * import { limitProblem } from "./vsock_impairment.ts";
+ * limitProblem("a-b-vsock", 4).hint; // "Use limit 16 or more"
+ * ```
+ */
+export function limitProblem(link: string, limit: number): VsockImpairmentProblem {
+  return {
+    message: `Cannot set limit ${limit} on vsock link "${link}": the link must hold a whole ` +
+      `64 KiB packet (8 slots), so at least ${VSOCK_MIN_LIMIT}`,
+    hint: `Use limit ${VSOCK_MIN_LIMIT} or more`,
+  };
+}

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { NO_IMPAIRMENT } from "../host/impair.ts";
+import { parseTopology } from "./mod.ts";
+import { vsockImpairmentProblem } from "./vsock_impairment.ts";
+
+const PAIR = (link: string) =>
+  "name: x\nvms:\n  a: { vsock: { cid: 3 } }\n  b: { vsock: { cid: 4 } }\n" +
+  `links:\n  - kind: vsock\n    endpoints: [a, b]\n${link}`;
+
+function problems(yaml: string): string[] {
+  const r = parseTopology(yaml, "t.yaml");
+  assert.ok(!r.ok, `expected problems in:\n${yaml}`);
+  return r.error.map((i) => `${i.line}:${i.column} ${i.code} ${i.message}`);
+}
+
+Deno.test("a vsock link takes delay, rate, overhead and limit, per direction, and plans them", () => {
+  const r = parseTopology(
+    PAIR("    delay: 5ms\n    rate: 1gbit\n    reverse: { delay: 1ms, limit: 64 }\n") +
+      "defaults: { link: { loss: 5%, limit: 4 } }\n",
+    "t.yaml",
+  );
+  assert.ok(r.ok, r.ok ? "" : JSON.stringify(r.error));
+  const [l] = r.value.vsockLinks;
+  assert.deepEqual(
+    [l.forward.delayUs, l.forward.rateBps, l.forward.limit, l.forward.lossPct],
+    [5000, 1e9, 16, 0], // a default loss is for net links; a default limit 4 is raised to 16
+  );
+  assert.deepEqual([l.reverse.delayUs, l.reverse.rateBps, l.reverse.limit], [1000, 1e9, 64]);
+});
+
+Deno.test("loss, duplicate, corrupt, reorder and jitter on a vsock link are refused at their key", () => {
+  assert.deepEqual(problems(PAIR("    loss: 1%\n    forward: { jitter: 2ms }\n")), [
+    '8:11 vsock-impairment Vsock link "a-b-vsock" cannot have `loss`: vsock is a reliable stream, ' +
+    "and a lost, duplicated, corrupted or reordered packet breaks the connection",
+    '9:24 vsock-impairment Vsock link "a-b-vsock" cannot have `jitter`: vsock is a reliable ' +
+    "stream, and a lost, duplicated, corrupted or reordered packet breaks the connection",
+  ]);
+  assert.match(problems(PAIR("    limit: 4\n"))[0], /^8:12 vsock-impairment Cannot set limit 4 on/);
+  const routed = "name: x\nvms: { a: { vsock: { cid: 3 } } }\nvsock_routers: { r: {} }\n" +
+    "links:\n  - kind: vsock\n    endpoints: [a, r]\n    delay: 1ms\n";
+  assert.match(problems(routed)[0], /^7:12 vsock-impairment .*to a vsock router takes no/);
+});
+
+Deno.test("a live change refuses what a vsock link cannot take, with a hint", () => {
+  assert.equal(vsockImpairmentProblem("v", { ...NO_IMPAIRMENT, delayUs: 1, rateBps: 1e6 }), null);
+  const p = vsockImpairmentProblem("v", { ...NO_IMPAIRMENT, lossPct: 1, reorderPct: 2 });
+  assert.match(p!.message, /^Cannot set loss, reorder on vsock link "v": vsock is a reliable/);
+  assert.match(p!.hint, /delay, rate/);
+  assert.match(vsockImpairmentProblem("v", { ...NO_IMPAIRMENT, limit: 3 })!.message, /limit 3/);
+});

@@ -1,0 +1,72 @@
+/**
+ * Impairments on a vsock link between two VMs: a rate and a delay from the file slow the stream
+ * and lose nothing (the stage holds packets back, never drops them); a live `delay` reaches the
+ * device worker's stage; `loss` is refused live as in files.
+ */
+import assert from "node:assert/strict";
+import { startLab } from "../mod.ts";
+import { LabError } from "../lab/errors.ts";
+import { waitForValue } from "../lab/testing.ts";
+import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
+
+const BYTES = 2 << 20;
+
+Deno.test({
+  name:
+    "vsock link: rate and delay slow the stream and lose nothing; live delay applies; loss refused",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "vlab-vsock-impair-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", dir);
+    const lab = await startLab({
+      name: "vsock-impair",
+      vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } },
+      links: [{ kind: "vsock", endpoints: ["a", "b"], rate: "100mbit", delay: "2ms", limit: 32 }],
+    });
+    const stream = async (bytes: number) => {
+      const sink = lab.vm("b").exec(["vsock-sink", "-p", "5000", "-t", "20"]);
+      const sent = await waitForValue("b's vsock-sink listening", async () => {
+        try {
+          return await lab.vm("a").exec([
+            "vsock-send",
+            "4",
+            "5000",
+            "-b",
+            String(bytes),
+          ]) as unknown as VsockSendResult;
+        } catch (e) {
+          if (e instanceof LabError && /refused/.test(e.message)) return null;
+          throw e;
+        }
+      }, 10_000);
+      return { sent, got: await sink as unknown as VsockSinkResult };
+    };
+    try {
+      const { sent, got } = await stream(BYTES);
+      assert.equal(got.bytes, BYTES, "bytes lost or duplicated");
+      assert.equal(got.mismatches, 0);
+      assert.equal(got.checksum, sent.checksum);
+      // 2 MiB at 100 Mbit/s take at least 168 ms (a bypassed stage: a few ms).
+      assert.ok(got.seconds >= 0.15, `${got.seconds} s: the rate did not apply`);
+      const status = lab.status().links.find((l) => l.name === "a-b-vsock")!;
+      assert.match(status.forward.impair, /rate 100mbit/);
+
+      await assert.rejects(
+        Promise.resolve().then(() => lab.setImpairment("a-b-vsock", { loss: "1%" })),
+        (e) => e instanceof LabError && e.code === "bad-impairment" && /reliable/.test(e.message),
+      );
+      lab.setImpairment("a-b-vsock", { delay: "30ms" });
+      const slow = await stream(1000);
+      assert.equal(slow.got.bytes, 1000);
+      // Connect, data and close cross the link several times: each way takes 30 ms now.
+      assert.ok(slow.sent.seconds >= 0.06, `${slow.sent.seconds} s: the live delay did not apply`);
+    } finally {
+      await lab.stop();
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
