@@ -52,7 +52,10 @@ export type CloseReason =
 /** What a socket tells its user. */
 export type SocketEvent = "connected" | "readable" | "writable" | "closed";
 
-/** Where a connection's packets go; `payload` is owned by the receiver. */
+/**
+ * Where a connection's packets go. `payload` is a view of the writer's bytes, valid only during
+ * the call: a receiver that keeps it copies it (the socket table does when it must queue).
+ */
 export type PacketEmit = (h: VsockHeader, payload: Uint8Array | null) => void;
 
 /** Construction options of a `Connection`. */
@@ -255,9 +258,19 @@ export class Connection {
           this.reset("credit-violation");
           return;
         }
-        this.chunks.push(payload!.slice(0, len));
+        // Borrow the payload (valid only during this call) while the reader runs; keep a copy
+        // of what it left unread. A reader that keeps up (the sink, the echo) copies once.
+        const view = len === payload!.length ? payload! : payload!.subarray(0, len);
+        this.chunks.push(view);
         this.rxQueued += len;
         this.fire("readable");
+        const at = this.chunks.lastIndexOf(view);
+        if (at >= this.chunkHead) {
+          if (at === this.chunkHead && this.chunkOff > 0) {
+            this.chunks[at] = view.slice(this.chunkOff);
+            this.chunkOff = 0;
+          } else this.chunks[at] = view.slice();
+        }
         return;
       }
       case VsockOp.CREDIT_UPDATE:
@@ -297,7 +310,7 @@ export class Connection {
     for (let done = 0; done < n;) {
       const k = Math.min(this.maxPayload, n - done);
       this.txCnt = (this.txCnt + k) >>> 0;
-      this.send(VsockOp.RW, k, data.slice(from + done, from + done + k));
+      this.send(VsockOp.RW, k, data.subarray(from + done, from + done + k));
       done += k;
     }
     return n;

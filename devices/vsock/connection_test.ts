@@ -226,3 +226,25 @@ Deno.test("close sends SHUTDOWN both ways and a missing final RST times out (F9)
     [VsockOp.RST, 0],
   ]);
 });
+
+Deno.test("a reader that keeps up reads the payload in place; what it leaves is copied", () => {
+  const p = make("established", 1000);
+  const into = new Uint8Array(3);
+  p.conn.onEvent = (e) => {
+    if (e === "readable") p.conn.read(into); // takes 3 bytes during the event
+  };
+  const rxBuffer = new Uint8Array([1, 2, 3, 4, 5]);
+  p.conn.receive(peer(VsockOp.RW, { len: 5 }), rxBuffer);
+  assert.deepEqual([...into], [1, 2, 3]);
+  rxBuffer.fill(9); // the driver reposts its RX buffer after the call
+  const rest = new Uint8Array(8);
+  p.conn.onEvent = null;
+  assert.equal(p.conn.read(rest), 2);
+  assert.deepEqual([...rest.subarray(0, 2)], [4, 5]);
+  // Unread entirely: copied whole.
+  const second = new Uint8Array([6, 7]);
+  p.conn.receive(peer(VsockOp.RW, { len: 2 }), second);
+  second.fill(0);
+  assert.equal(p.conn.read(rest), 2);
+  assert.deepEqual([...rest.subarray(0, 2)], [6, 7]);
+});

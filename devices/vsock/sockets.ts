@@ -75,6 +75,8 @@ export class VsockSockets {
   private out: { h: VsockHeader; payload: Uint8Array | null }[] = [];
   private outHead = 0;
   private nextPort = EPHEMERAL_BASE;
+  /** Packets that went straight to the sink (no queue) since the last `flush`. */
+  private sentDirect = 0;
   private readonly emit: PacketEmit;
 
   /** An empty table. */
@@ -89,7 +91,13 @@ export class VsockSockets {
     this.c = o.counters ?? new Float64Array(VSOCK_DRIVER_COUNTER_COUNT);
     this.emit = (h, payload) => {
       if (h.op === VsockOp.RST) this.c[VsockDriverCounter.rstSent]++;
-      this.out.push({ h, payload });
+      // Nothing waits: straight into the sink (the driver copies into a TX buffer, no copy
+      // here). Otherwise the packet waits in order, with its own copy of the payload.
+      if (this.outHead === this.out.length && this.sink.send(h, payload)) {
+        this.sentDirect++;
+        return;
+      }
+      this.out.push({ h, payload: payload === null ? null : payload.slice() });
     };
   }
 
@@ -200,9 +208,13 @@ export class VsockSockets {
     for (const conn of all) conn.abort("transport-reset");
   }
 
-  /** Move queued packets into the sink until it is full; how many went. */
+  /**
+   * Move queued packets into the sink until it is full; how many went, counting those that
+   * went straight to the sink since the last call.
+   */
   flush(): number {
-    let n = 0;
+    let n = this.sentDirect;
+    this.sentDirect = 0;
     // Bounded by the queue's length at entry.
     while (this.outHead < this.out.length) {
       const p = this.out[this.outHead];

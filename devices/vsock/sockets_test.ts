@@ -92,3 +92,35 @@ Deno.test("TRANSPORT_RESET closes every connection without a packet; listeners s
   t.s.handle(from({ op: VsockOp.REQUEST, dstCid: 9 }), null);
   assert.deepEqual(accepted, [9]);
 });
+
+Deno.test("a packet goes straight to a sink with room (a view, no copy); one that must wait keeps a copy", () => {
+  const seen: (Uint8Array | null)[] = [];
+  const sink = {
+    room: 1,
+    send(_h: Readonly<VsockHeader>, p: Uint8Array | null) {
+      if (this.room <= 0) return false;
+      this.room--;
+      seen.push(p);
+      return true;
+    },
+  };
+  const s = new VsockSockets({ cid: 3, sink, maxPayload: 4 });
+  let conn = null as ReturnType<VsockSockets["connect"]> | null;
+  s.listen(80, (c) => conn = c);
+  sink.room = 10;
+  s.handle(from({ op: VsockOp.REQUEST }), null); // RESPONSE goes straight out
+  assert.equal(s.flush(), 1, "a direct send counts as sent");
+  sink.room = 1;
+  const data = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.equal(conn!.write(data), 8); // two packets of 4: the first fits, the second waits
+  assert.equal(
+    seen.at(-1)!.buffer,
+    data.buffer,
+    "the first packet is a view of the writer's bytes",
+  );
+  assert.equal(s.pendingOut, 1);
+  data.fill(0); // the writer reuses its buffer
+  sink.room = 1;
+  assert.equal(s.flush(), 2); // the direct one since the last flush, and the waiting one
+  assert.deepEqual([...seen.at(-1)!], [5, 6, 7, 8], "the waiting packet kept its own copy");
+});

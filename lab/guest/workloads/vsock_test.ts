@@ -11,36 +11,43 @@ import { StreamVerifier } from "./vsock_stream.ts";
  * so a's writer really waits for each CREDIT_UPDATE.
  */
 function backToBack(bufAlloc: number) {
-  let pumping = false;
-  let again = false;
-  const pump = () => {
-    if (pumping) {
-      again = true;
-      return;
-    }
-    pumping = true;
-    // Bounded: each pass moves what is queued; a quiet pass ends it.
-    for (let i = 0; i < 10_000; i++) {
-      again = false;
-      const n = a.flush() + b.flush();
-      if (n === 0 && !again) break;
-    }
-    pumping = false;
-  };
-  const copy = (h: Readonly<VsockHeader>) => ({ ...h });
+  type Packet = [VsockHeader, Uint8Array | null];
+  const toA: Packet[] = [];
+  const toB: Packet[] = [];
+  // A sink queues a copy, as a driver's TX ring would; `wake` delivers until both are quiet.
+  const sinkTo = (q: Packet[]) => ({
+    send: (
+      h: Readonly<VsockHeader>,
+      p: Uint8Array | null,
+    ) => (q.push([{ ...h }, p?.slice() ?? null]), true),
+  });
   const a: VsockSockets = new VsockSockets({
     cid: 3,
-    sink: { send: (h, p) => (b.handle(copy(h), p), true) },
+    sink: sinkTo(toB),
     maxPayload: 4096,
     bufAlloc,
   });
   const b: VsockSockets = new VsockSockets({
     cid: 4,
-    sink: { send: (h, p) => (a.handle(copy(h), p), true) },
+    sink: sinkTo(toA),
     maxPayload: 4096,
     bufAlloc,
   });
-  return { a, b, wake: pump };
+  let pumping = false;
+  const wake = () => {
+    if (pumping) return;
+    pumping = true;
+    // Bounded: each pass delivers what is queued; a quiet pass ends it.
+    for (let i = 0; i < 10_000; i++) {
+      a.flush();
+      b.flush();
+      if (toA.length === 0 && toB.length === 0) break;
+      for (const [h, p] of toB.splice(0)) b.handle(h, p);
+      for (const [h, p] of toA.splice(0)) a.handle(h, p);
+    }
+    pumping = false;
+  };
+  return { a, b, wake };
 }
 
 Deno.test("vsock-send resumes on the peer's CREDIT_UPDATE, not on a timer", async () => {
