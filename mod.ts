@@ -134,6 +134,7 @@ export type {
 export type { CaptureOptions, ExecOutcome, Lab, VmState } from "./lab/lab.ts";
 export type { PartitionInfo, PartitionProblem } from "./lab/partition.ts";
 export type { LinkControls, LinkDirection } from "./lab/link_control.ts";
+export type { VsockImpairmentProblem } from "./lab/topology/vsock_impairment.ts";
 export type { DelayDistribution, LossModel } from "./lab/host/impair_models.ts";
 export { type ImpairmentProblem, parseImpairment } from "./lab/topology/impairment.ts";
 export {
