@@ -396,6 +396,7 @@ export function vsockDriverMemoryBytes(
     bufferSize?: number;
     txBufferSize?: number;
     txBuffers?: number;
+    rxBuffers?: number;
   },
 ): number {
   const page = (b: number) => Math.ceil(b / 4096) * 4096;
@@ -403,5 +404,6 @@ export function vsockDriverMemoryBytes(
   const rings = 3 * (page(a.descriptor) + page(a.driver) + page(a.device));
   const buf = o.bufferSize ?? DEFAULT_VSOCK_BUFFER;
   const tx = (o.txBuffers ?? o.queueSize) * (o.txBufferSize ?? buf);
-  return rings + page(o.queueSize * buf) + page(tx) + page(o.queueSize * VSOCK_EVENT_SIZE);
+  const rx = (o.rxBuffers ?? o.queueSize) * buf;
+  return rings + page(rx) + page(tx) + page(o.queueSize * VSOCK_EVENT_SIZE);
 }

@@ -18,13 +18,14 @@ import {
   VsockFeature,
 } from "../../devices/vsock/mod.ts";
 import type { VsockSpec } from "../topology/types.ts";
+import { VSOCK_QUEUE_SIZE } from "../topology/vsock.ts";
 import type { VsockDeviceSpec } from "../wire/specs.ts";
 import type { LabKind } from "./types.ts";
 
 /** Queue names of a virtio-vsock device, by queue index (virtio 1.2 §5.10.2). */
 export const VSOCK_QUEUE_NAMES: readonly string[] = ["rx", "tx", "event"];
-/** Queue size of every vsock queue. */
-export const VSOCK_QUEUE_SIZE = 128;
+/** Queue size of every vsock queue (the topology's memory check counts it too). */
+export { VSOCK_QUEUE_SIZE };
 /** The device name of a VM's vsock device. */
 export const VSOCK_DEVICE_NAME = "vsock0";
 

@@ -26,7 +26,7 @@ import type {
 } from "./types.ts";
 import { parseDuration, parseSize } from "./units.ts";
 import { quote } from "./quote.ts";
-import { buildVsock } from "./vsock.ts";
+import { buildVsock, vsockMemoryBytes } from "./vsock.ts";
 
 /** Built-in defaults, used when a key is absent everywhere. */
 export const BUILTIN_DEFAULTS = {
@@ -202,7 +202,8 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
       n.queueSize >= 1 && n.queueSize <= 32768 &&
       (n.layout === "packed" || isValidSplitSize(n.queueSize))
     );
-    const needed = 4096 + sizable.reduce((sum, n) =>
+    const vsockBytes = obj?.vsock ? vsockMemoryBytes() : 0;
+    const needed = 4096 + vsockBytes + sizable.reduce((sum, n) =>
       sum + netDriverMemoryBytes({
         layout: n.layout,
         queueSize: n.queueSize,
@@ -216,8 +217,9 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
       out.problems.push({
         code: "memory-too-small",
         path: at,
-        message: `VM ${quote(name)} needs ${mib(needed)} of guest memory for its NICs' rings and ` +
-          `buffers, got ${mib(memoryBytes)}`,
+        message: `VM ${quote(name)} needs ${mib(needed)} of guest memory for its ${
+          vsockBytes > 0 ? "devices'" : "NICs'"
+        } rings and buffers, got ${mib(memoryBytes)}`,
         hint: `set memory: ${Math.ceil(needed / 2 ** 20)}MiB or more, or use a smaller queue_size`,
       });
     }

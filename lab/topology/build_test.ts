@@ -288,3 +288,15 @@ Deno.test("vsock routers: two routers on one link, a name taken by a VM, a VM li
     ["vsock-link"],
   );
 });
+
+Deno.test("a VM's memory must hold its vsock driver's rings and 64 KiB buffers too", () => {
+  const vm = (memory: string) =>
+    topologyFromObject({ name: "x", vms: { a: { memory, vsock: { cid: 3 } } } });
+  const small = vm("4MiB");
+  assert.ok(!small.ok);
+  assert.match(
+    small.error[0].message,
+    /^VM "a" needs 4\.[0-9]MiB of guest memory for its devices' rings and buffers, got 4MiB$/,
+  );
+  assert.ok(vm("5MiB").ok);
+});

@@ -7,6 +7,13 @@
  * @module
  */
 
+import {
+  VSOCK_LARGE_RX_BUFFER,
+  VSOCK_LARGE_RX_BUFFERS,
+  VSOCK_LARGE_TX_BUFFER,
+  VSOCK_LARGE_TX_BUFFERS,
+  vsockDriverMemoryBytes,
+} from "../../devices/vsock/driver.ts";
 import type { PathSegment, Problem } from "./issues.ts";
 import { didYouMean } from "./issues.ts";
 import { quote } from "./quote.ts";
@@ -19,6 +26,31 @@ import {
   VSOCK_IMPAIRMENT_KEYS,
   VSOCK_MIN_LIMIT,
 } from "./vsock_impairment.ts";
+
+/** Queue size of every vsock queue in the lab (rx, tx, event). */
+export const VSOCK_QUEUE_SIZE = 128;
+
+/**
+ * The guest memory a lab VM's vsock driver takes: its three split rings of
+ * {@linkcode VSOCK_QUEUE_SIZE}, 32 TX and 32 RX buffers of 64 KiB and the event buffers (about
+ * 4.3 MiB); the topology's `memory-too-small` check counts it.
+ *
+ * @example
+ * ```ts
+ * import { vsockMemoryBytes } from "./vsock.ts";
+ * vsockMemoryBytes() > 4 << 20; // true
+ * ```
+ */
+export function vsockMemoryBytes(): number {
+  return vsockDriverMemoryBytes({
+    layout: "split",
+    queueSize: VSOCK_QUEUE_SIZE,
+    bufferSize: VSOCK_LARGE_RX_BUFFER,
+    rxBuffers: VSOCK_LARGE_RX_BUFFERS,
+    txBufferSize: VSOCK_LARGE_TX_BUFFER,
+    txBuffers: VSOCK_LARGE_TX_BUFFERS,
+  });
+}
 
 /**
  * Check the VMs' CIDs and build the vsock links.
