@@ -15,6 +15,7 @@
 import { describeImpair, endpointName } from "./plan.ts";
 import type { LabStatus } from "./metrics.ts";
 import type { Topology } from "./topology/types.ts";
+import { VSOCK_DEVICE_NAME } from "./kinds/vsock.ts";
 
 /** One NIC of a VM in a graph. */
 export interface GraphNic {
@@ -36,6 +37,8 @@ export interface GraphVm {
   name: string;
   /** NICs in order. */
   nics: GraphNic[];
+  /** Its vsock device ("vsock0 cid 3"), or null. */
+  vsock?: string | null;
 }
 
 /** One end of a link: a node (VM or switch) and, for a VM, its NIC. */
@@ -108,6 +111,7 @@ export function graphFromTopology(t: Topology): LabGraph {
         layout: n.layout,
         queueSize: n.queueSize,
       })),
+      vsock: vm.vsock === null ? null : `${VSOCK_DEVICE_NAME} cid ${vm.vsock.cid}`,
     })),
     switches: t.switches.map((s) => s.name),
     vsockRouters: t.vsockRouters.map((r) => r.name),
@@ -175,6 +179,7 @@ export function graphFromStatus(s: LabStatus): LabGraph {
         layout: n.layout,
         queueSize: n.queueSize,
       })),
+      vsock: vsockOf(vm.devices),
     })),
     switches: s.switches.map((w) => w.name),
     vsockRouters: routers,
@@ -214,12 +219,19 @@ export function renderGraph(g: LabGraph, format: GraphFormat): string {
   return JSON.stringify(g, null, 2) + "\n";
 }
 
-/** The label lines of a VM: its name, then one line per NIC. */
+/** The label lines of a VM: its name, then one line per NIC, then its vsock device. */
 function vmLines(vm: GraphVm): string[] {
   return [
     vm.name,
     ...vm.nics.map((n) => `${n.name} ${n.ip ?? "(no ip)"} ${n.layout}/${n.queueSize}`),
+    ...(vm.vsock ? [vm.vsock] : []),
   ];
+}
+
+/** "vsock0 cid 3" from a status's other devices, or null. */
+function vsockOf(devices: LabStatus["vms"][number]["devices"]): string | null {
+  const d = (devices ?? []).find((x) => x.kind === "virtio-vsock");
+  return d === undefined ? null : `${d.name} ${d.detail}`;
 }
 
 /** The label lines of a link: its name (and state), then each direction's impairment. */

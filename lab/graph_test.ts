@@ -209,6 +209,8 @@ Deno.test("a vsock router is drawn as its own node with a link to each VM, from 
   assert.ok(t.ok, t.ok ? "" : JSON.stringify(t.error));
   const g = graphFromTopology(t.value);
   assert.deepEqual(g.vsockRouters, ["r"]);
+  assert.deepEqual(g.vms.map((v) => v.vsock), ["vsock0 cid 3", "vsock0 cid 4", "vsock0 cid 5"]);
+  assert.match(renderGraph(g, "dot"), /"a" \[shape=box, label="a\\nvsock0 cid 3"\];/);
   assert.deepEqual(g.links.map((l) => l.ends.map((e) => e.node)), [["a", "r"], ["b", "r"], [
     "c",
     "r",
