@@ -14,9 +14,7 @@ import type { LabStatus } from "../lab/metrics.ts";
 import { VSOCK_SOCKET } from "../lab/state.ts";
 import { quote } from "../lab/topology/quote.ts";
 import { VlabError } from "./errors.ts";
-
-/** Longest `OK <port>\n` answer read. */
-const MAX_ANSWER = 32;
+import { vsockConnect } from "../lab/vsock_connect.ts";
 
 /**
  * Read a vsock port argument: a decimal u32. Throws `bad-option` (exit 2).
@@ -66,27 +64,10 @@ export function vsockCommand() {
 }
 
 async function bridge(path: string, vm: string, port: number): Promise<void> {
-  let conn: Deno.UnixConn;
+  // The CONNECT/OK exchange is the scripting API's (`VmHandle.vsockConnect`); its LabErrors
+  // (`control-error`, `workload-failed` for refused) become this command's errors at the edge.
+  const conn = await vsockConnect(path, { vm, port });
   try {
-    conn = await Deno.connect({ transport: "unix", path });
-  } catch (e) {
-    throw new VlabError("control-error", `Cannot open ${quote(path)}: ${errorText(e)}`, {
-      hint: "Check that the lab still runs with `vlab status`",
-    });
-  }
-  try {
-    await writeAll(conn, new TextEncoder().encode(`CONNECT ${port}\n`));
-    const answer = await readLine(conn);
-    if (answer === null || !/^OK [0-9]+$/.test(answer)) {
-      throw new VlabError(
-        "workload-failed",
-        `Cannot connect to vsock port ${port} of VM ${quote(vm)}: refused`,
-        {
-          hint:
-            `Start a listener there first, such as \`vlab exec ${vm} -- vsock-echo -p ${port}\``,
-        },
-      );
-    }
     const down = (async () => {
       const buf = new Uint8Array(64 * 1024);
       for (;;) {
@@ -116,25 +97,7 @@ async function bridge(path: string, vm: string, port: number): Promise<void> {
   }
 }
 
-/** One `\n`-terminated line of at most `MAX_ANSWER` bytes; null on EOF first. */
-async function readLine(conn: Deno.UnixConn): Promise<string | null> {
-  const one = new Uint8Array(1);
-  let line = "";
-  while (line.length < MAX_ANSWER) {
-    const n = await conn.read(one).catch(() => null);
-    if (n === null) return null;
-    if (n === 0) continue;
-    if (one[0] === 0x0a) return line;
-    line += String.fromCharCode(one[0]);
-  }
-  return null;
-}
-
 /** Write every byte of `data` to `w`. */
 async function writeAll(w: { write(p: Uint8Array): Promise<number> }, data: Uint8Array) {
   for (let off = 0; off < data.length;) off += await w.write(data.subarray(off));
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -50,7 +50,7 @@ export async function vsockConnect(
     throw new LabError(
       "control-error",
       `Cannot open ${quote(socketPath)}: ${e instanceof Error ? e.message : String(e)}`,
-      "Check that the lab still runs and the VM's device is up (its event log says why not)",
+      "Check that the lab still runs with `vlab status`",
     );
   }
   try {
