@@ -28,7 +28,14 @@ import {
   requestStop,
   ThreadState,
 } from "./wire/doorbell.ts";
-import type { FromWorker, SwitchStart, ToWorker, VmStart, WorkerRing } from "./wire/messages.ts";
+import type {
+  FromWorker,
+  SwitchStart,
+  ToWorker,
+  VhostPciFrontendMemory,
+  VmStart,
+  WorkerRing,
+} from "./wire/messages.ts";
 import { EventLog } from "./events.ts";
 import type { LabPlan, RingPlan } from "./plan.ts";
 import { consumerMac, LinkControl, type LinkControls } from "./link_control.ts";
@@ -262,7 +269,7 @@ export class Lab {
         owner: vm.name,
         kind: "guest",
         stats: new Float64Array(ctl, layout.guestStats, THREAD_STATS_SLOTS),
-      }, { ...base, thread: vm.guestThread, rings: [] }));
+      }, { ...base, thread: vm.guestThread, rings: [], frontends: this.#frontendsOf(vm.name) }));
     }
     for (const sw of this.plan.switches) {
       const stats = new SharedArrayBuffer(THREAD_STATS_SLOTS * 8);
@@ -321,6 +328,23 @@ export class Lab {
       };
       this.#standby.push(w);
     }
+  }
+
+  /** What VM `name`'s guest worker reaches of the VMs whose NICs it serves (vhost-pci). */
+  #frontendsOf(name: string): VhostPciFrontendMemory[] {
+    const out: VhostPciFrontendMemory[] = [];
+    for (const l of this.plan.vhostPciLinks ?? []) {
+      if (l.peer.vm !== name || out.some((f) => f.vm === l.frontend.vm)) continue;
+      const a = this.plan.vms.find((v) => v.name === l.frontend.vm)!;
+      out.push({
+        vm: a.name,
+        memory: this.#memories[a.index],
+        control: this.#controls[a.index],
+        layout: a.control,
+        iommu: this.#iommus[a.index],
+      });
+    }
+    return out;
   }
 
   #spawnDevice(vm: string, start: VmStart): Promise<void> {

@@ -60,6 +60,8 @@ async function start(msg: VmStart): Promise<void> {
     clock,
     post,
     iommu: null as GuestIommu | null,
+    frontends: new Map((msg.frontends ?? []).map((f) => [f.vm, f])),
+    thread: msg.thread,
   };
   const kinds: GuestKindInstance[] = [];
   const services: Partial<GuestServices> = {};

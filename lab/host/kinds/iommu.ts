@@ -40,6 +40,8 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
   }
   const viommu = Viommu.create(iommuCapacity(spec), ctx.iommu);
   for (const ep of spec.endpoints) viommu.registerConsumer(ep.name);
+  // vhost-pci peers translate for an endpoint from another VM's thread (slots after these).
+  for (const p of spec.peers ?? []) viommu.registerConsumer(p.name);
   const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
   const device = new IommuDevice({
     viommu,
@@ -64,6 +66,8 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
       }
       if (!transport.isLive()) return work;
       const o = device.service(performance.now());
+      // A peer acknowledges on its own thread's passes: wake it when an invalidation waits.
+      if (o.waiting) { for (const p of spec.peers ?? []) ringDoorbell(bells, p.thread); }
       waiting = o.waiting;
       // One signal per queue that is due: a lost-irq fault of that queue drops only its own.
       if (o.interruptRequest) transport.signalUsed(REQUESTQ);
