@@ -100,6 +100,7 @@ export class VhostPciBackend {
   #areas: QueueAreas[] = [];
   #seenRefusals = 0;
   #down: VhostPciDownReason = { kind: "not-handed-over" };
+  readonly #tx: TxOutcome = { sent: 0, dropped: 0, blocked: false };
 
   /** A backend in the DOWN state. */
   constructor(opts: VhostPciBackendOptions) {
@@ -168,14 +169,29 @@ export class VhostPciBackend {
 
   /** Pop up to `budget` frames from `a`'s transmitq into `sink`. */
   transmit(sink: FrameSink, budget: number): TxOutcome {
-    const out = this.#device.transmit(sink, this.#conn === 0 ? 0 : budget);
+    const out = this.#tx;
+    out.sent = 0;
+    out.dropped = 0;
+    out.blocked = false;
+    // One chain at a time: the first refused access stops the connection's work at once.
+    for (let n = 0; n < budget && this.#conn !== 0 && !this.#refusedSince(); n++) {
+      const o = this.#device.transmit(sink, 1);
+      out.sent += o.sent;
+      out.dropped += o.dropped;
+      out.blocked = o.blocked;
+      if (o.sent + o.dropped === 0) break;
+    }
     if (out.sent > 0) this.#o.counters[VhostPciCounter.framesIn] += out.sent;
     return out;
   }
 
+  #refusedSince(): boolean {
+    return this.#o.window.refusals !== this.#seenRefusals;
+  }
+
   /** Put one frame into `a`'s receiveq (visible after `finish`). */
   receive(frame: Uint8Array): RxOutcome {
-    if (this.#conn === 0) {
+    if (this.#conn === 0 || this.#refusedSince()) {
       this.#o.counters[VhostPciCounter.framesDropped]++;
       return "not-live";
     }

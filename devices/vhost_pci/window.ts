@@ -51,6 +51,7 @@ export class PeerWindow implements DmaView {
   #pendingAddr = -1;
   #pendingLength = -1;
   #pendingAccess: DmaAccess = "read";
+  #pendingError: DmaError | null = null;
 
   /** A window through `view`. */
   constructor(view: BatchedDmaView) {
@@ -69,8 +70,10 @@ export class PeerWindow implements DmaView {
     const repeat = addr === this.#pendingAddr && length === this.#pendingLength &&
       access === this.#pendingAccess;
     this.#pendingAddr = -1;
+    // Asking why `resolve` refused: answer from it, so the view does not log the fault twice.
+    if (repeat && this.#pendingError !== null) return { ok: false, error: this.#pendingError };
     const r = this.#view.translate(addr, length, access);
-    if (!r.ok && !repeat && r.error.kind !== "dma-fragmented") this.#refused(addr, access);
+    if (!r.ok && r.error.kind !== "dma-fragmented") this.#refused(addr, access);
     return r;
   }
 
@@ -83,6 +86,7 @@ export class PeerWindow implements DmaView {
       const why = this.#view.translate(addr, length, access);
       if (!why.ok && why.error.kind !== "dma-fragmented") {
         this.#refused(addr, access);
+        this.#pendingError = why.error;
         this.#pendingAddr = addr;
         this.#pendingLength = length;
         this.#pendingAccess = access;
