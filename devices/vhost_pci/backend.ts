@@ -19,7 +19,9 @@
  *   window, without the permission) is a device error of the connection: the backend stops
  *   touching `a`'s rings, publishes the `FAILED` state and waits for `a` to reset its NIC;
  * - acknowledges a revocation (`a` reset its NIC: `VHOST_CONN` went to 0) by storing 0 in
- *   `VHOST_PEER`, after which it never touches those rings again.
+ *   `VHOST_PEER`, after which it never touches those rings again; a device error stores `-conn`
+ *   instead, which `a`'s device worker turns into DEVICE_NEEDS_RESET of its NIC (`peerFailed`):
+ *   `a`'s driver resets, hands the queues over again, and the link comes back.
  *
  * @module
  */
@@ -296,6 +298,7 @@ export class VhostPciBackend {
   /** End the connection: forget the queues, acknowledge (VHOST_PEER = 0), tell `a`. */
   #disconnect(reason: VhostPciDownReason, state: number = VhostPciState.DOWN): void {
     const o = this.#o;
+    const conn = this.#conn;
     this.#device.reset();
     this.#queues = [];
     this.#configs = [];
@@ -306,8 +309,9 @@ export class VhostPciBackend {
     c[VhostPciCounter.state] = state;
     c[VhostPciCounter.connection] = 0;
     c[VhostPciCounter.disconnects]++;
-    // acknowledge: pairs with the frontend's wait on VHOST_PEER in revoke().
-    Atomics.store(o.regs, RegFileWord.VHOST_PEER, 0);
+    // acknowledge (0), or report the device error (-conn): pairs with the frontend's wait on
+    // VHOST_PEER in revoke() and with peerFailed.
+    Atomics.store(o.regs, RegFileWord.VHOST_PEER, state === VhostPciState.FAILED ? -conn : 0);
     Atomics.notify(o.regs, RegFileWord.VHOST_PEER);
     o.notifyFrontend();
   }

@@ -4,6 +4,7 @@ import { NetCounter } from "../net/metrics.ts";
 import { InterruptBit, RegFileWord } from "../virtio/mmio.ts";
 import type { Layout } from "../virtio/queue.ts";
 import { VhostPciCounter, VhostPciState } from "./config.ts";
+import { peerFailed } from "./frontend.ts";
 import { CANARY, DOMAIN, type VhostPciRig, vhostPciRig, WINDOW_END } from "./testing.ts";
 
 const HDR = 12;
@@ -115,7 +116,8 @@ for (const layout of ["split", "packed"] as Layout[]) {
     assert.equal(log.length, 1, "a's vIOMMU logged it");
     assert.equal(log[0].iova, CANARY.start);
     assert.equal(log[0].access, "read");
-    assert.equal(Atomics.load(r.regs, RegFileWord.VHOST_PEER), 0, "a sees its link down");
+    assert.equal(Atomics.load(r.regs, RegFileWord.VHOST_PEER), -1, "a sees the device error");
+    assert.equal(peerFailed(r.regs), true, "a's device worker will ask its driver for a reset");
     // The failed connection is not taken again; a's reset and a new handover are.
     assert.equal(r.backend.poll(), "none");
     r.handOver(2);

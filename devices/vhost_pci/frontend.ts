@@ -68,6 +68,22 @@ export function peerServing(regs: Int32Array): boolean {
 }
 
 /**
+ * Whether the peer stopped serving the connection after a device error (it stored `-conn`): the
+ * NIC needs a reset to hand its queues over again.
+ *
+ * @example
+ * ```ts
+ * import { regFileWords } from "../virtio/mmio.ts";
+ * import { peerFailed } from "./frontend.ts";
+ * peerFailed(new Int32Array(regFileWords(2))); // false
+ * ```
+ */
+export function peerFailed(regs: Int32Array): boolean {
+  const conn = Atomics.load(regs, RegFileWord.VHOST_CONN);
+  return conn !== 0 && Atomics.load(regs, RegFileWord.VHOST_PEER) === -conn;
+}
+
+/**
  * A device model whose queues another VM serves once the driver set DRIVER_OK.
  *
  * @example

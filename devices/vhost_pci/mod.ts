@@ -14,6 +14,11 @@ export {
   type VhostPciBackendOptions,
   type VhostPciDownReason,
 } from "./backend.ts";
-export { peerServing, VhostPciFrontend, type VhostPciFrontendOptions } from "./frontend.ts";
+export {
+  peerFailed,
+  peerServing,
+  VhostPciFrontend,
+  type VhostPciFrontendOptions,
+} from "./frontend.ts";
 export { type BatchedDmaView, PeerWindow } from "./window.ts";
 export { VhostPciNetDevice, type VhostPciNetDeviceOptions } from "./device.ts";

@@ -377,8 +377,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         : { nic: nic.name, queue: m.queue, bug: m.bug, message: formatGuestFaultRefusal(r.error) },
     });
     if (!r.ok) return;
-    kickQueue(nic.regs, m.queue);
-    ringDoorbell(bells, deviceThread);
+    if (kickOne(nic.regs, m.queue, bells)) ringDoorbell(bells, deviceThread);
   };
 
   return {

@@ -29,7 +29,7 @@ import type { NetDeviceSpec } from "../../wire/specs.ts";
 import { LinkIn, LinkOut, nowUs } from "../link_ends.ts";
 import { IommuDma, Iotlb } from "../../../devices/iommu/mod.ts";
 import { PartitionFilter } from "../partition.ts";
-import { peerServing, VhostPciFrontend } from "../../../devices/vhost_pci/mod.ts";
+import { peerFailed, peerServing, VhostPciFrontend } from "../../../devices/vhost_pci/mod.ts";
 import { openTransport } from "./transport.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 
@@ -151,6 +151,17 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
         if (nic.frontend !== null) {
           // vhost-pci: no data path here; the link is up while the peer serves the connection.
           if (device.setLinkUp(peerServing(nic.regs))) transport.signalConfigChange();
+          if (!nic.frontend.handedOver) nic.faultReported = false;
+          else if (!nic.faultReported && peerFailed(nic.regs)) {
+            // The peer hit a device error on this connection: the guest resets, hands over anew.
+            nic.faultReported = true;
+            transport.markNeedsReset({ kind: "vhost-pci-peer-failed" });
+            post({
+              type: "event",
+              kind: "device-error",
+              detail: { nic: nic.name, error: "The vhost-pci peer stopped serving the NIC" },
+            });
+          }
           continue;
         }
         // A reset (Status 0, served above) cleared the fault: report the next one too.
