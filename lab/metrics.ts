@@ -7,6 +7,8 @@
  * @module
  */
 
+import { vhostPciSnapshot } from "./vhost_pci_view.ts";
+import type { VhostPciLinkSnapshot } from "./snapshot_types.ts";
 import { type IommuSnapshot, iommuSnapshot } from "./iommu_view.ts";
 import { NetCounter, NetDriverCounter, readCounters } from "../devices/net/metrics.ts";
 import type { Lab, VmState } from "./lab.ts";
@@ -114,6 +116,8 @@ export interface LabStatus {
   }[];
   /** The partitions in force (`vlab partition`), oldest first. */
   partitions: PartitionInfo[];
+  /** vhost-pci links (no rings: `b` serves `a`'s queues), when the lab has any. */
+  vhostPciLinks?: VhostPciLinkSnapshot[];
 }
 
 /** One direction of a link in a status snapshot. */
@@ -205,5 +209,6 @@ export function labStatus(lab: Lab): LabStatus {
       reverse: ringInfo(l.reverseRing),
     })),
     partitions: lab.links.partitions(),
+    ...((vp) => vp.length > 0 ? { vhostPciLinks: vp } : {})(vhostPciSnapshot(lab)),
   };
 }

@@ -38,7 +38,12 @@ export function planVhostPciLink(
   aNic.link = link.name;
   const aDev = a.devices[aNic.index] as NetDeviceSpec;
   const bDev = b.devices[bNic.index] as NetDeviceSpec;
-  aDev.vhostPci = { link: link.name, peerVm: b.name, peerThread: b.guestThread };
+  aDev.vhostPci = {
+    link: link.name,
+    peerVm: b.name,
+    peerThread: b.guestThread,
+    peerDevice: bDev.name,
+  };
   let iommu: { endpoint: number; consumer: number } | null = null;
   if (aDev.iommu !== null) {
     const v = a.devices.find((d): d is IommuDeviceSpec => d.kind === "iommu")!;

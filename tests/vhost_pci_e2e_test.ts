@@ -17,6 +17,12 @@ import { parseTopology } from "../lab/topology/load.ts";
 import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import { deviceControl } from "../lab/wire/control.ts";
 import type { PingResult } from "../lab/guest/workloads/ping.ts";
+import { takeSnapshot } from "../lab/snapshot.ts";
+import { takeRingView } from "../lab/ring_view.ts";
+import { prometheusMetrics } from "../lab/prometheus.ts";
+import { labStatus } from "../lab/metrics.ts";
+import { formatStatus } from "../cli/status.ts";
+import { linksLines } from "../cli/dashboard/links.tsx";
 
 const FILE = new URL("../topologies/vhost-pci.yaml", import.meta.url);
 
@@ -72,6 +78,36 @@ for (const mode of ["static", "passthrough", "none"] as const) {
         assert.ok(c[VhostPciCounter.framesIn] >= 5003, "b popped a's transmitq");
         assert.ok(c[VhostPciCounter.interrupts] > 0, "b interrupted a");
         assert.equal(c[VhostPciCounter.faults], 0);
+        if (mode === "static") {
+          // Seen: snapshot, `vlab status`, /metrics, the Links panel and the ring view.
+          const snap = takeSnapshot(lab);
+          const l = snap.vhostPciLinks?.[0];
+          assert.equal(l?.state, "up");
+          assert.equal(l?.window, "vIOMMU static (endpoint 0)");
+          assert.equal(snap.vms[0].devices[0].queues[1].servedBy, "b:eth0 over vhost-pci a-b");
+          assert.match(
+            formatStatus(labStatus(lab)),
+            /a-b {2}vhost-pci b:eth0 serves a:eth0 through vIOMMU static \(endpoint 0\): up \(connection 1\), \d+ frames in/,
+          );
+          const text = prometheusMetrics(lab);
+          assert.match(
+            text,
+            /vlab_vhost_pci_up\{lab="vhost-pci",link="a-b",frontend="a:eth0",peer="b:eth0"\} 1/,
+          );
+          assert.match(text, /vlab_vhost_pci_frames_in_total\{[^}]*\} [1-9]/);
+          const panel = linksLines({
+            snapshot: snap,
+            rates: null,
+            selected: 0,
+            width: 100,
+            height: 20,
+            colors: false,
+          }).map((line) => line.map((s) => s.text).join("")).join("\n");
+          assert.match(panel, /a-b {2}up {2}vhost-pci b:eth0 serves a:eth0/);
+          const ring = takeRingView(lab, { vm: "a", nic: "eth0", queue: 1 });
+          assert.ok(ring.ok);
+          assert.equal(ring.value.servedBy, "b:eth0 over vhost-pci a-b");
+        }
         if (mode !== "none") {
           const v = openViews(lab.iommuOf(0)!);
           const peer = readIotlbCounters(v, 1); // b's consumer slot, after a's NIC's

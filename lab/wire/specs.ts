@@ -157,6 +157,8 @@ export interface NicVhostPci {
   peerVm: string;
   /** Its guest worker thread (kicks and the handover ring it). */
   peerThread: number;
+  /** The serving vhost-pci-net device's name in that VM. */
+  peerDevice: string;
 }
 
 /** A vhost-pci-net device (VM `b` of a vhost-pci link) as its workers need it. */
