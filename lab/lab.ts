@@ -166,6 +166,7 @@ export class Lab {
     this.#rings = plan.rings.map(() => LinkRing.create(plan.ringSlots, plan.slotBytes));
     this.#taps = plan.rings.map(() => TapReader.create(TAP_BYTES));
     for (const link of plan.links) this.#linkUp.set(link.name, true);
+    for (const link of plan.vhostPciLinks ?? []) this.#linkUp.set(link.name, true);
     this.links = new LinkControl(plan, events, (kind, owner, message) => {
       const w = this.#workers.find((x) => x.kind === kind && x.owner === owner);
       w?.worker.postMessage(message);
@@ -592,6 +593,12 @@ export class Lab {
         if (d.txRing < 0 || this.plan.rings[d.txRing]?.link !== link) continue;
         dev?.worker.postMessage({ type: "link", device: d.index, up } satisfies ToWorker);
       }
+    }
+    // A vhost-pci link: the serving VM's guest stops (or resumes) serving; a sees its link go.
+    for (const l of this.plan.vhostPciLinks ?? []) {
+      if (l.name !== link) continue;
+      const g = this.#guest(l.peer.vm);
+      g?.worker.postMessage({ type: "link", device: l.peer.slot, up } satisfies ToWorker);
     }
     // A switch end of the link stops sending into it (a NIC end stops through its device).
     for (const sw of this.plan.switches) {

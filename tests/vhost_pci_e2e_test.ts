@@ -211,3 +211,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "vhost-pci: b gone (link down) and back: a sees its link go down and up, its rings intact",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await start("static");
+    try {
+      assert.equal(await ping(lab, 2), 2);
+      assert.ok(lab.setLink("a-b", false));
+      await waitForValue(
+        "a's link-down event",
+        () =>
+          lab.events.recent().find((e) =>
+            e.kind === "link-down" && e.subject === "a" && e.detail?.nic === "eth0"
+          ) ?? null,
+      );
+      const r = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", "0.2"]);
+      assert.equal(r.ok && (r.result as PingResult).received, 0, "nothing crosses while b is gone");
+      assert.ok(lab.setLink("a-b", true));
+      await waitLinkUp(lab, 1); // the same connection, resumed from a's queue state
+      assert.equal(await ping(lab), 3);
+      assert.ok(
+        !lab.events.recent().some((e) =>
+          e.subject === "a" && /device-(error|needs-reset)/.test(e.kind)
+        ),
+        "a's rings were never broken",
+      );
+    } finally {
+      await lab.stop();
+    }
+  },
+});

@@ -71,6 +71,8 @@ export interface VhostPciBackendOptions {
 export type VhostPciDownReason =
   /** `a` has not handed its queues over, or took them back (a reset). */
   | { kind: "not-handed-over" }
+  /** `b` stopped serving (its link was set down). */
+  | { kind: "stopped" }
   /** An access of `b` was refused by the window. */
   | { kind: "window-fault"; addr: number; access: "read" | "write" | null }
   /** A ring area of `a` is no longer reachable through the window (an unmap). */
@@ -140,9 +142,10 @@ export class VhostPciBackend {
   /**
    * Follow the handover: acknowledge a revocation, take a new connection, and (every pass,
    * connected or not) do the IOTLB handshake, re-checking `a`'s ring areas after an
-   * invalidation. Call it at the start of every pass, before `transmit` and `receive`.
+   * invalidation. Call it at the start of every pass, before `transmit` and `receive`; with
+   * `serve` false (`b`'s link is down) it takes no connection.
    */
-  poll(): PollOutcome {
+  poll(serve = true): PollOutcome {
     const regs = this.#o.regs;
     const dropped = this.#o.window.beginBatch();
     // observe the handover: pairs with the frontend's Atomics.store of VHOST_CONN.
@@ -153,7 +156,7 @@ export class VhostPciBackend {
       outcome = "disconnected";
     }
     if (this.#conn === 0 && conn === 0 && this.#failedConn !== 0) this.#failedConn = 0;
-    if (this.#conn === 0 && conn !== 0 && conn !== this.#failedConn) {
+    if (this.#conn === 0 && conn !== 0 && conn !== this.#failedConn && serve) {
       // A handover that cannot be taken is a device error of that connection, reported once.
       return this.#connect(conn) ? "connected" : "disconnected";
     }
@@ -238,9 +241,13 @@ export class VhostPciBackend {
     return txq !== undefined && txq.enableNotifications();
   }
 
-  /** Stop serving (`b`'s guest resets its device): acknowledge, as for a revocation. */
+  /**
+   * Stop serving (`b`'s link set down, as if `b` were gone): forget the queues and store 0 in
+   * `VHOST_PEER` (`a` sees its link go down). The next `poll(true)` takes the same connection
+   * again and resumes `a`'s queues from their state records.
+   */
   stop(): void {
-    if (this.#conn !== 0) this.#disconnect({ kind: "not-handed-over" });
+    if (this.#conn !== 0) this.#disconnect({ kind: "stopped" });
   }
 
   #connect(conn: number): boolean {

@@ -160,3 +160,36 @@ for (const layout of ["split", "packed"] as Layout[]) {
     assert.equal(r.backend.transmit(s, 8).sent, 0);
   });
 }
+
+for (const layout of ["split", "packed"] as Layout[]) {
+  Deno.test(`b gone and back: a's rings are intact and b resumes where it stopped (${layout})`, () => {
+    const r = vhostPciRig(layout, { iommu: true });
+    r.handOver(1);
+    assert.equal(r.backend.poll(), "connected");
+    for (let i = 0; i < 3; i++) postTx(r, 0x10000 + i * 0x800, 60, 0x30 + i, i);
+    const s = sink();
+    assert.equal(r.backend.transmit(s, 1).sent, 1);
+    r.backend.finish();
+    r.backend.stop(); // b's link set down
+    assert.equal(Atomics.load(r.regs, RegFileWord.VHOST_PEER), 0, "a sees its link down");
+    assert.equal(r.backend.poll(false), "none", "a down link takes no connection");
+    postTx(r, 0x10000 + 3 * 0x800, 60, 0x33, 3);
+    assert.equal(r.backend.poll(true), "connected", "back: the same connection");
+    assert.equal(r.backend.connection, 1);
+    assert.equal(r.backend.transmit(s, 8).sent, 3);
+    r.backend.finish();
+    assert.deepEqual(
+      s.frames.map((f) => f[0]),
+      [0x30, 0x31, 0x32, 0x33],
+      "each frame once, in order",
+    );
+    const tokens: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const u = r.tx.getUsed();
+      assert.ok(u.ok, "a's driver finds its rings consistent");
+      if (u.value === null) break;
+      tokens.push(u.value.token);
+    }
+    assert.deepEqual(tokens, [0, 1, 2, 3]);
+  });
+}

@@ -56,6 +56,8 @@ class VhostPciLink implements NetInterface {
   /** The stack found `a`'s receiveq without buffers: wake its writers at `a`'s next RX kick. */
   rxBlocked = false;
   lastRxKicks = 0;
+  /** The link is up (`vlab link NAME up|down`): a down link serves nothing, as if `b` were gone. */
+  adminUp = true;
   /** `a`'s register file of the served NIC (set with the backend). */
   aRegs: Int32Array | null = null;
   /** Lengths of `frames`. */
@@ -199,7 +201,7 @@ async function start(
     }
     const be = link.backend;
     let work = false;
-    const p = be.poll();
+    const p = be.poll(link.adminUp);
     if (p !== "none") {
       work = true;
       report(link, p);
@@ -245,6 +247,19 @@ async function start(
   };
 
   return {
+    control: (m) => {
+      if (m.type !== "link") return;
+      const link = links.find((l) => l.spec.index === m.device);
+      if (link === undefined || link.adminUp === m.up) return;
+      link.adminUp = m.up;
+      // Down: stop serving now (a sees its link go down); up: the next pass takes the
+      // connection again, resuming a's queues from their state records.
+      if (!m.up && link.backend?.up) {
+        link.backend.stop();
+        report(link, "disconnected");
+      }
+      ctx.wakeSelf();
+    },
     pump: () => {
       let work = false;
       for (const link of links) if (serve(link)) work = true;
