@@ -23,6 +23,7 @@ import { prometheusMetrics } from "../lab/prometheus.ts";
 import { labStatus } from "../lab/metrics.ts";
 import { formatStatus } from "../cli/status.ts";
 import { linksLines } from "../cli/dashboard/links.tsx";
+import { pingPairs } from "../lab/pingall.ts";
 
 const FILE = new URL("../topologies/vhost-pci.yaml", import.meta.url);
 
@@ -104,6 +105,11 @@ for (const mode of ["static", "passthrough", "none"] as const) {
             colors: false,
           }).map((line) => line.map((s) => s.text).join("")).join("\n");
           assert.match(panel, /a-b {2}up {2}vhost-pci b:eth0 serves a:eth0/);
+          assert.deepEqual(
+            pingPairs(labStatus(lab)).map((p) => `${p.from}->${p.to}@${p.dst}`),
+            ["a->b@10.0.0.2", "b->a@10.0.0.1"],
+            "pingall sees b's address on its vhost-pci-net device",
+          );
           const ring = takeRingView(lab, { vm: "a", nic: "eth0", queue: 1 });
           assert.ok(ring.ok);
           assert.equal(ring.value.servedBy, "b:eth0 over vhost-pci a-b");
