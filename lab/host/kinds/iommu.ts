@@ -76,9 +76,11 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
     },
     prepareSleep: () => {
       if (!transport.isLive()) return false;
-      let pending = false;
-      for (const q of transport.queues) if (q && q.enableNotifications()) pending = true;
-      return pending;
+      // Only new requests and unreported faults are work. The eventq's buffers wait for faults
+      // (the driver keeps it stocked): counting them as pending kept the worker spinning.
+      const requestq = transport.queues[0];
+      const pending = requestq ? requestq.enableNotifications() : false;
+      return pending || device.faultsPending();
     },
     // Consumers acknowledge on their own loop passes (same thread here): look again soon.
     nextTimerMs: () => (waiting ? WAIT_POLL_MS : Infinity),
