@@ -315,9 +315,16 @@ export class DeviceSupervisor {
       ringDoorbell(bells, v.deviceThread);
       // Logged at the replacement's first work, or after RESUME_WAIT_MS (an idle VM).
       pending.timer = setTimeout(() => this.#restarted(vm, null), RESUME_WAIT_MS);
-    }, () => {
+    }, (error) => {
       this.#restarting.delete(vm);
       if (this.#pending.get(vm) === pending) this.#pending.delete(vm);
+      // Said, not swallowed: the VM stays failed and the user learns why.
+      if (this.#lab.stopped()) return;
+      events.emit("backend-restart-failed", vm, {
+        cause,
+        epoch,
+        message: error instanceof Error ? error.message : String(error),
+      });
     });
   }
 

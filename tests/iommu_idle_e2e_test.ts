@@ -14,7 +14,7 @@ import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import { DoorbellWord } from "../lab/wire/doorbell.ts";
 
 Deno.test({
-  name: "an idle VM with a vIOMMU lets its device worker sleep and hears control messages",
+  name: "an idle VM with a vIOMMU lets its device worker sleep, hears control messages, restarts",
   ...LAB_TEST,
   fn: async () => {
     const text = Deno.readTextFileSync(new URL("../topologies/iommu-pair.yaml", import.meta.url));
@@ -37,6 +37,18 @@ Deno.test({
         () =>
           lab.events.recent().find((e) => e.kind === "backend-crash" && e.subject === "a") ?? null,
       );
+      // The replacement runs (it used to fail, silently, registering the IOTLB consumers again),
+      // and the NIC behind the vIOMMU carries traffic through the tables that outlived the crash.
+      const after = await waitForValue(
+        "a's restart outcome",
+        () =>
+          lab.events.recent().find((e) =>
+            /^backend-restart(ed|-failed)$/.test(e.kind) && e.subject === "a"
+          ) ?? null,
+      );
+      assert.equal(after.kind, "backend-restarted", JSON.stringify(after.detail));
+      const again = await lab.exec("a", ["ping", "10.0.0.2", "-c", "2", "-i", "0.05"]);
+      assert.ok(again.ok && (again.result as { received: number }).received === 2);
     } finally {
       await lab.stop();
     }

@@ -249,3 +249,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "vhost-pci: a crash of a's device worker: the replacement keeps the handover, b serves on",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await start("static");
+    try {
+      assert.ok(lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" }).ok);
+      const after = await waitForValue(
+        "a's restart outcome",
+        () =>
+          lab.events.recent().find((e) =>
+            /^backend-restart(ed|-failed)$/.test(e.kind) && e.subject === "a"
+          ) ?? null,
+      );
+      assert.equal(after.kind, "backend-restarted", JSON.stringify(after.detail));
+      assert.equal(await ping(lab), 3);
+      assert.equal(bCounters(lab)[VhostPciCounter.connection], 1, "the same connection");
+    } finally {
+      await lab.stop();
+    }
+  },
+});

@@ -39,9 +39,13 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
     throw new Error(`VM ${ctx.vm} has a virtio-iommu device but no vIOMMU tables`);
   }
   const viommu = Viommu.create(iommuCapacity(spec), ctx.iommu);
-  for (const ep of spec.endpoints) viommu.registerConsumer(ep.name);
-  // vhost-pci peers translate for an endpoint from another VM's thread (slots after these).
-  for (const p of spec.peers ?? []) viommu.registerConsumer(p.name);
+  // A restarted worker finds the consumers registered by its predecessor (the slots live in the
+  // shared tables, and their owners keep using them): registering again would take new slots.
+  if (!ctx.restore) {
+    for (const ep of spec.endpoints) viommu.registerConsumer(ep.name);
+    // vhost-pci peers translate for an endpoint from another VM's thread (slots after these).
+    for (const p of spec.peers ?? []) viommu.registerConsumer(p.name);
+  }
   const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
   const device = new IommuDevice({
     viommu,
