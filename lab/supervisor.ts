@@ -29,7 +29,7 @@
  *    partitions) and logs `backend-restarted` with the pause: from detection to the new worker's
  *    first loop pass that moved anything (`backend-resumed`; the worker ready when nothing moves
  *    within {@linkcode RESUME_WAIT_MS}), and its phases (`RestartPhases`). While it restarts,
- *    the VM's state is `restarting`.
+ *    the VM's state is `restarting`; `backend-restart-failed` says why a new worker could not start.
  *
  * What a restart does not keep: frames held in a link's impairment stage (netem's queue) and a
  * vsock device's connection table; see docs/design.md.
