@@ -75,6 +75,13 @@ for (const mode of ["static", "passthrough", "none"] as const) {
         const got = await sink;
         assert.ok(got.ok, got.ok ? "" : got.message);
         assert.equal((got.result as Record<string, number>).received, 5000);
+        // And the other way: b fills a's receiveq as fast as a's driver refills it.
+        const sinkA = lab.exec("a", ["sink", "-t", "2"]);
+        const back = await lab.exec("b", ["udp-flood", "10.0.0.1", "--max", "-n", "5000"]);
+        assert.ok(back.ok, back.ok ? "" : back.message);
+        const gotA = await sinkA;
+        assert.ok(gotA.ok, gotA.ok ? "" : gotA.message);
+        assert.equal((gotA.result as Record<string, number>).received, 5000);
         const c = bCounters(lab);
         assert.ok(c[VhostPciCounter.framesIn] >= 5003, "b popped a's transmitq");
         assert.ok(c[VhostPciCounter.interrupts] > 0, "b interrupted a");

@@ -105,6 +105,7 @@ export class VhostPciBackend {
   #seenRefusals = 0;
   #down: VhostPciDownReason = { kind: "not-handed-over" };
   readonly #tx: TxOutcome = { sent: 0, dropped: 0, blocked: false };
+  readonly #sleep = { tx: false, rx: false };
 
   /** A backend in the DOWN state. */
   constructor(opts: VhostPciBackendOptions) {
@@ -234,11 +235,18 @@ export class VhostPciBackend {
     return "none";
   }
 
-  /** Ask for `a`'s TX kicks again before sleeping; true if frames arrived meanwhile. */
-  prepareSleep(): boolean {
-    if (this.#conn === 0) return false;
-    const txq = this.#queues[NetQueue.TRANSMITQ];
-    return txq !== undefined && txq.enableNotifications();
+  /**
+   * Ask for `a`'s TX kicks again before sleeping (and for its RX kicks when `rxWaiting`: `b`'s
+   * stack waits for RX buffers); true if frames or buffers arrived meanwhile.
+   */
+  prepareSleep(rxWaiting = false): { tx: boolean; rx: boolean } {
+    const out = this.#sleep;
+    out.tx = false;
+    out.rx = false;
+    if (this.#conn === 0) return out;
+    out.tx = this.#queues[NetQueue.TRANSMITQ].enableNotifications();
+    if (rxWaiting) out.rx = this.#queues[NetQueue.RECEIVEQ].enableNotifications();
+    return out;
   }
 
   /**

@@ -56,6 +56,8 @@ class VhostPciLink implements NetInterface {
   /** The stack found `a`'s receiveq without buffers: wake its writers at `a`'s next RX kick. */
   rxBlocked = false;
   lastRxKicks = 0;
+  /** `a` added RX buffers while `b` armed its RX kicks. */
+  rxRetry = false;
   /** The link is up (`vlab link NAME up|down`): a down link serves nothing, as if `b` were gone. */
   adminUp = true;
   /** `a`'s register file of the served NIC (set with the backend). */
@@ -223,8 +225,9 @@ async function start(
       if (again !== "none") report(link, again);
     }
     const rxKicks = notifyCount(link.aRegs!, NetQueue.RECEIVEQ);
-    if (link.rxBlocked && rxKicks !== link.lastRxKicks) {
+    if (link.rxBlocked && (rxKicks !== link.lastRxKicks || link.rxRetry)) {
       link.rxBlocked = false;
+      link.rxRetry = false;
       stack?.onWritable(link.ifIndex);
     }
     link.lastRxKicks = rxKicks;
@@ -268,8 +271,14 @@ async function start(
     prepareSleep: () => {
       let pending = false;
       for (const link of links) {
-        if (link.pendingRx) pending = true;
-        else if (link.backend?.prepareSleep()) pending = true;
+        if (link.pendingRx) {
+          pending = true;
+          continue;
+        }
+        const s = link.backend?.prepareSleep(link.rxBlocked);
+        if (s?.tx) pending = true;
+        // RX buffers came while arming: wake the stack's writers on the next pass.
+        if (s?.rx) pending = link.rxRetry = true;
       }
       return pending;
     },
