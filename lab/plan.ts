@@ -403,6 +403,12 @@ export function formatPlan(plan: LabPlan): string {
       );
     }
     for (const dev of vm.devices) {
+      if (dev.kind === "vhost-pci") {
+        lines.push(
+          `    ${dev.name} vhost-pci-net (device ID 63): serves ${dev.frontend.vm}:${dev.frontend.nic} ` +
+            `in its memory, link ${dev.link}`,
+        );
+      }
       if (dev.kind !== "vsock") continue;
       const link = plan.links.find((l) =>
         l.forwardRing === dev.txRing || l.reverseRing === dev.txRing
@@ -428,6 +434,14 @@ export function formatPlan(plan: LabPlan): string {
     lines.push(
       `  link ${link.name}: ${link.endpoints[0]} ⇄ ${link.endpoints[1]}, rings #${f.index} ` +
         `(${describeImpair(f.impair)}) and #${r.index} (${describeImpair(r.impair)})`,
+    );
+  }
+  for (const l of plan.vhostPciLinks ?? []) {
+    lines.push(
+      `  link ${l.name}: ${l.peer.vm}:${l.peer.device} serves ${l.frontend.vm}:${l.frontend.nic} ` +
+        `(vhost-pci, no rings; window: ${
+          l.iommu ? `${l.frontend.vm}'s vIOMMU mappings` : `all of ${l.frontend.vm}'s memory`
+        })`,
     );
   }
   return lines.join("\n");

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseTopology } from "./load.ts";
 import { topologyWarnings } from "./warnings.ts";
-import { planLab } from "../plan.ts";
+import { formatPlan, planLab } from "../plan.ts";
 
 const BASE = `name: x
 vms:
@@ -128,4 +128,18 @@ Deno.test("the plan of a vhost-pci link: no ring, b's slot serves a's NIC, b is 
     "b's control block has no queue state for it",
   );
   assert.deepEqual(JSON.parse(JSON.stringify(plan)), plan, "still plain data");
+});
+
+Deno.test("vlab up --dry-run names the vhost-pci-net device and the link with its window", () => {
+  const t = parseTopology(
+    BASE + "links: [{ kind: vhost-pci, endpoints: [a:eth0, b:eth0] }]\n",
+    "t.yaml",
+  );
+  assert.ok(t.ok);
+  const text = formatPlan(planLab(t.value));
+  assert.match(text, /eth0 vhost-pci-net \(device ID 63\): serves a:eth0 in its memory, link a-b/);
+  assert.match(
+    text,
+    /link a-b: b:eth0 serves a:eth0 \(vhost-pci, no rings; window: a's vIOMMU mappings\)/,
+  );
 });
