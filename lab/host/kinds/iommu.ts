@@ -10,7 +10,7 @@
  * @module
  */
 
-import { IommuDevice, Viommu } from "../../../devices/iommu/mod.ts";
+import { IommuDevice, IommuQueue, Viommu } from "../../../devices/iommu/mod.ts";
 import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
 import { serveMailbox } from "../../wire/mailbox.ts";
@@ -82,7 +82,7 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
       if (!transport.isLive()) return false;
       // Only new requests and unreported faults are work. The eventq's buffers wait for faults
       // (the driver keeps it stocked): counting them as pending kept the worker spinning.
-      const requestq = transport.queues[0];
+      const requestq = transport.queues[IommuQueue.REQUESTQ];
       const pending = requestq ? requestq.enableNotifications() : false;
       return pending || device.faultsPending();
     },
