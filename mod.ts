@@ -148,6 +148,7 @@ export {
   type SwitchPlan,
   type ThreadKind,
   type ThreadPlan,
+  type VhostPciLinkPlan,
   type VmPlan,
 } from "./lab/plan.ts";
 export type {
@@ -156,8 +157,10 @@ export type {
   IommuEndpointSpec,
   NetDeviceSpec,
   NicIommu,
+  NicVhostPci,
   QueueSpec,
   SlotSpec,
+  VhostPciDeviceSpec,
   VsockDeviceSpec,
 } from "./lab/wire/specs.ts";
 export type { IommuDomainSnapshot, IommuSnapshot } from "./lab/iommu_view.ts";
@@ -202,6 +205,7 @@ export type {
   RingSelector,
   RingView,
   SwitchSnapshot,
+  VhostPciLinkSnapshot,
   VmDisplayState,
   VmSnapshot,
 } from "./lab/snapshot_types.ts";

@@ -46,6 +46,7 @@ export function parseNetOptions(raw: {
   pollUs: string;
   queueSize: string;
   dashboard?: boolean;
+  vhostPci?: boolean;
 }): NetBenchOptions {
   const layouts = raw.layout === "both"
     ? ["split", "packed"] as const
@@ -73,6 +74,7 @@ export function parseNetOptions(raw: {
     pollUs: intList("--poll-us", raw.pollUs, 0, 10_000)[0],
     queueSize: intList("--queue-size", raw.queueSize, 8, 32768)[0],
     dashboard: raw.dashboard === true,
+    vhostPci: raw.vhostPci !== false,
   };
 }
 
@@ -157,6 +159,7 @@ export function netCommand(): Command {
       "--dashboard",
       "measure instead what an attached dashboard costs: throughput with and without one, and its CPU",
     )
+    .option("--no-vhost-pci", "skip the virtio-net link vs vhost-pci link comparison")
     .option("--json", "print the report as JSON")
     .action(async (raw) => {
       const options = parseNetOptions(raw);

@@ -22,6 +22,8 @@ Deno.test("bench net options parse into the benchmark's options", () => {
   assert.deepEqual(o.delaysMs, [0, 2, 10]);
   assert.deepEqual(o.scale, [2, 16, 64]);
   assert.equal(o.dashboard, false);
+  assert.equal(o.vhostPci, true, "the vhost-pci row is measured by default");
+  assert.equal(parseNetOptions({ ...RAW, vhostPci: false }).vhostPci, false, "--no-vhost-pci");
   assert.deepEqual(parseNetOptions({ ...RAW, scale: "none", layout: "packed" }).scale, []);
 });
 

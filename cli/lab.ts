@@ -7,6 +7,7 @@
  * @module
  */
 
+import { topologyWarnings } from "../lab/topology/warnings.ts";
 import { Command } from "@commander-js/extra-typings";
 import { controlFetch, controlJson, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
@@ -280,10 +281,14 @@ function validateCommand() {
     .action(async (file, opts) => {
       const path = resolveTopologyPath(file);
       const r = await loadTopologyFile(path);
+      // Warnings of a valid file (a vhost-pci peer that sees all of the frontend's memory).
+      const warnings = r.ok ? topologyWarnings(await Deno.readTextFile(path), r.value) : [];
       if (opts.json) {
         await out(
           JSON.stringify(
-            r.ok ? { valid: true, topology: r.value } : { valid: false, issues: r.error },
+            r.ok
+              ? { valid: true, topology: r.value, ...(warnings.length > 0 ? { warnings } : {}) }
+              : { valid: false, issues: r.error },
             null,
             2,
           ) + "\n",
@@ -294,6 +299,10 @@ function validateCommand() {
       }
       if (r.ok) {
         const t = r.value;
+        if (warnings.length > 0) {
+          const shown = warnings.map((w) => ({ ...w, message: `warning: ${w.message}` }));
+          await err(formatIssues(shown, path) + "\n");
+        }
         await out(
           `${escapeControl(path)}: valid: lab ${t.name}, ${count(t.vms.length, "VM", "VMs")}, ` +
             `${count(t.switches.length, "switch", "switches")}, ${

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { formatVhostPci } from "../lab/vhost_pci_view.ts";
 import { Command } from "@commander-js/extra-typings";
 import { controlJson, resolveLab } from "../lab/client.ts";
 import type { LabStatus, LinkDirectionStatus } from "../lab/metrics.ts";
@@ -114,6 +115,7 @@ export function formatStatus(s: LabStatus): string {
       : []),
     "links:",
     ...links,
+    ...formatVhostPci(s.vhostPciLinks ?? []),
     ...(s.partitions?.length
       ? [
         "partitions:",

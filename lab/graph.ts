@@ -122,8 +122,9 @@ export function graphFromTopology(t: Topology): LabGraph {
           GraphEnd,
           GraphEnd,
         ],
-        forward: describeImpair(l.forward),
-        reverse: describeImpair(l.reverse),
+        // A vhost-pci link has no ring to impair: say what it is instead.
+        forward: l.kind === "vhost-pci" ? VHOST_PCI_LABEL : describeImpair(l.forward),
+        reverse: l.kind === "vhost-pci" ? VHOST_PCI_LABEL : describeImpair(l.reverse),
         up: null,
       })),
       // vsock links join two VMs (no NIC end), as a running lab's status lists them.
@@ -183,15 +184,27 @@ export function graphFromStatus(s: LabStatus): LabGraph {
     })),
     switches: s.switches.map((w) => w.name),
     vsockRouters: routers,
-    links: s.links.map((l) => ({
-      name: l.name,
-      ends: [endOf(l.endpoints[0]), endOf(l.endpoints[1])],
-      forward: l.forward.impair,
-      reverse: l.reverse.impair,
-      up: l.up,
-    })),
+    links: [
+      ...s.links.map((l) => ({
+        name: l.name,
+        ends: [endOf(l.endpoints[0]), endOf(l.endpoints[1])] as [GraphEnd, GraphEnd],
+        forward: l.forward.impair,
+        reverse: l.reverse.impair,
+        up: l.up,
+      })),
+      ...(s.vhostPciLinks ?? []).map((l) => ({
+        name: l.name,
+        ends: [endOf(l.frontend), endOf(l.peer)] as [GraphEnd, GraphEnd],
+        forward: VHOST_PCI_LABEL,
+        reverse: VHOST_PCI_LABEL,
+        up: l.state === "up",
+      })),
+    ],
   };
 }
+
+/** What a vhost-pci link carries, in place of an impairment. */
+const VHOST_PCI_LABEL = "vhost-pci (the second VM serves the first's queues)";
 
 /** "vm:nic" → a NIC end; a name without ":" → a switch. */
 function endOf(text: string): GraphEnd {

@@ -28,7 +28,14 @@ import {
   requestStop,
   ThreadState,
 } from "./wire/doorbell.ts";
-import type { FromWorker, SwitchStart, ToWorker, VmStart, WorkerRing } from "./wire/messages.ts";
+import type {
+  FromWorker,
+  SwitchStart,
+  ToWorker,
+  VhostPciFrontendMemory,
+  VmStart,
+  WorkerRing,
+} from "./wire/messages.ts";
 import { EventLog } from "./events.ts";
 import type { LabPlan, RingPlan } from "./plan.ts";
 import { consumerMac, LinkControl, type LinkControls } from "./link_control.ts";
@@ -159,6 +166,7 @@ export class Lab {
     this.#rings = plan.rings.map(() => LinkRing.create(plan.ringSlots, plan.slotBytes));
     this.#taps = plan.rings.map(() => TapReader.create(TAP_BYTES));
     for (const link of plan.links) this.#linkUp.set(link.name, true);
+    for (const link of plan.vhostPciLinks ?? []) this.#linkUp.set(link.name, true);
     this.links = new LinkControl(plan, events, (kind, owner, message) => {
       const w = this.#workers.find((x) => x.kind === kind && x.owner === owner);
       w?.worker.postMessage(message);
@@ -262,7 +270,7 @@ export class Lab {
         owner: vm.name,
         kind: "guest",
         stats: new Float64Array(ctl, layout.guestStats, THREAD_STATS_SLOTS),
-      }, { ...base, thread: vm.guestThread, rings: [] }));
+      }, { ...base, thread: vm.guestThread, rings: [], frontends: this.#frontendsOf(vm.name) }));
     }
     for (const sw of this.plan.switches) {
       const stats = new SharedArrayBuffer(THREAD_STATS_SLOTS * 8);
@@ -321,6 +329,23 @@ export class Lab {
       };
       this.#standby.push(w);
     }
+  }
+
+  /** What VM `name`'s guest worker reaches of the VMs whose NICs it serves (vhost-pci). */
+  #frontendsOf(name: string): VhostPciFrontendMemory[] {
+    const out: VhostPciFrontendMemory[] = [];
+    for (const l of this.plan.vhostPciLinks ?? []) {
+      if (l.peer.vm !== name || out.some((f) => f.vm === l.frontend.vm)) continue;
+      const a = this.plan.vms.find((v) => v.name === l.frontend.vm)!;
+      out.push({
+        vm: a.name,
+        memory: this.#memories[a.index],
+        control: this.#controls[a.index],
+        layout: a.control,
+        iommu: this.#iommus[a.index],
+      });
+    }
+    return out;
   }
 
   #spawnDevice(vm: string, start: VmStart): Promise<void> {
@@ -568,6 +593,12 @@ export class Lab {
         if (d.txRing < 0 || this.plan.rings[d.txRing]?.link !== link) continue;
         dev?.worker.postMessage({ type: "link", device: d.index, up } satisfies ToWorker);
       }
+    }
+    // A vhost-pci link: the serving VM's guest stops (or resumes) serving; a sees its link go.
+    for (const l of this.plan.vhostPciLinks ?? []) {
+      if (l.name !== link) continue;
+      const g = this.#guest(l.peer.vm);
+      g?.worker.postMessage({ type: "link", device: l.peer.slot, up } satisfies ToWorker);
     }
     // A switch end of the link stops sending into it (a NIC end stops through its device).
     for (const sw of this.plan.switches) {

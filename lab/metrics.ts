@@ -7,6 +7,9 @@
  * @module
  */
 
+import { formatIpv4 } from "./topology/addresses.ts";
+import { vhostPciSnapshot } from "./vhost_pci_view.ts";
+import type { VhostPciLinkSnapshot } from "./snapshot_types.ts";
 import { type IommuSnapshot, iommuSnapshot } from "./iommu_view.ts";
 import { NetCounter, NetDriverCounter, readCounters } from "../devices/net/metrics.ts";
 import type { Lab, VmState } from "./lab.ts";
@@ -59,6 +62,8 @@ export interface OtherDeviceStatus {
   kind: string;
   /** What identifies it (`cid 3`). */
   detail: string;
+  /** Its interface's address with prefix (a vhost-pci-net device: `10.0.0.2/24`), if any. */
+  ip?: string;
   /** The device status byte. */
   status: number;
   /** The status bits set, by name. */
@@ -114,6 +119,8 @@ export interface LabStatus {
   }[];
   /** The partitions in force (`vlab partition`), oldest first. */
   partitions: PartitionInfo[];
+  /** vhost-pci links (no rings: `b` serves `a`'s queues), when the lab has any. */
+  vhostPciLinks?: VhostPciLinkSnapshot[];
 }
 
 /** One direction of a link in a status snapshot. */
@@ -180,7 +187,12 @@ export function labStatus(lab: Lab): LabStatus {
               ? `cid ${d.cid}`
               : d.kind === "iommu"
               ? `mode ${d.mode}`
+              : d.kind === "vhost-pci"
+              ? `serves ${d.frontend.vm}:${d.frontend.nic} over ${d.link}`
               : "",
+            ...(d.kind === "vhost-pci" && d.ip !== null
+              ? { ip: `${formatIpv4(d.ip)}/${d.prefix}` }
+              : {}),
             status,
             statusNames: statusNames(status),
             features: negotiatedFeatureNames(ctl.regs, kind.featureNames),
@@ -205,5 +217,6 @@ export function labStatus(lab: Lab): LabStatus {
       reverse: ringInfo(l.reverseRing),
     })),
     partitions: lab.links.partitions(),
+    ...((vp) => vp.length > 0 ? { vhostPciLinks: vp } : {})(vhostPciSnapshot(lab)),
   };
 }

@@ -58,8 +58,13 @@ export interface PingallReport {
  * ```
  */
 export function pingPairs(status: Pick<LabStatus, "vms">): PingPair[] {
+  // A NIC's address, or another device's interface's (a vhost-pci-net device's).
+  const addressed = (vm: LabStatus["vms"][number]) => [
+    ...vm.nics,
+    ...(vm.devices ?? []).map((d) => ({ ip: d.ip ?? null })),
+  ];
   const subnets = status.vms.map((vm) =>
-    vm.nics.flatMap((n) => {
+    addressed(vm).flatMap((n) => {
       if (n.ip === null) return [];
       const c = parseCidr(n.ip);
       if (!c.ok) return [];

@@ -40,6 +40,15 @@ Deno.test("pingall pairs every ordered pair of VMs sharing a subnet, once, at th
   ]);
 });
 
+Deno.test("pingall pairs a VM whose address is on a vhost-pci-net device, not a NIC", () => {
+  const b = { name: "b", nics: [], devices: [{ name: "eth0", ip: "10.0.0.2/24" }, { name: "x" }] };
+  const pairs = pingPairs(status(vm("a", "10.0.0.1/24"), b));
+  assert.deepEqual(pairs.map((p) => `${p.from}->${p.to}@${p.dst}`), [
+    "a->b@10.0.0.2",
+    "b->a@10.0.0.1",
+  ]);
+});
+
 Deno.test("pingall runs one ping at a time per source VM and sources in parallel, bounded", async () => {
   const vms = ["a", "b", "c", "d", "e"].map((n, i) => vm(n, `10.0.0.${i + 1}/24`));
   const pairs = pingPairs(status(...vms));

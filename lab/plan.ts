@@ -14,6 +14,7 @@
 import type { Endpoint, Impairment, NicSpec, Topology } from "./topology/types.ts";
 import { type ControlLayout, controlLayout } from "./wire/control.ts";
 import type { DeviceSpec, NetDeviceSpec, VsockDeviceSpec } from "./wire/specs.ts";
+import { planVhostPciLink } from "./plan_vhost_pci.ts";
 import { iommuDeviceSpec, netDeviceSpec, vsockDeviceSpec } from "./kinds/mod.ts";
 import { NO_IMPAIRMENT } from "./host/impair.ts";
 import { Prng } from "../devices/base/prng.ts";
@@ -127,6 +128,18 @@ export interface LinkPlan {
   reverseRing: number;
 }
 
+/** One vhost-pci link: VM `peer`'s vhost-pci-net device serves VM `frontend`'s NIC. */
+export interface VhostPciLinkPlan {
+  /** Link name. */
+  name: string;
+  /** The frontend NIC (VM `a`) and its device slot. */
+  frontend: { vm: string; nic: string; device: number };
+  /** The serving device (VM `b`) and its device slot. */
+  peer: { vm: string; device: string; slot: number };
+  /** Whether `b` sees `a` through `a`'s vIOMMU (the NIC has `iommu: true`); false: all of `a`. */
+  iommu: boolean;
+}
+
 /** Everything `start` builds, as plain data. */
 export interface LabPlan {
   /** Lab name. */
@@ -143,6 +156,8 @@ export interface LabPlan {
   switches: SwitchPlan[];
   /** Links. */
   links: LinkPlan[];
+  /** vhost-pci links (no rings: `b` serves `a`'s queues in `a`'s memory), when there are any. */
+  vhostPciLinks?: VhostPciLinkPlan[];
   /** Directed link rings. */
   rings: RingPlan[];
   /** Slots per link ring. */
@@ -214,7 +229,12 @@ export function planLab(topology: Topology): LabPlan {
   const rings: RingPlan[] = [];
   const links: LinkPlan[] = [];
 
+  const vhostPciLinks: VhostPciLinkPlan[] = [];
   for (const link of topology.links) {
+    if (link.kind === "vhost-pci") {
+      vhostPciLinks.push(planVhostPciLink(link, vmByName));
+      continue;
+    }
     const forwardRing = rings.length;
     const reverseRing = forwardRing + 1;
     const ports = link.endpoints.map((e, side): RingPort => {
@@ -342,6 +362,7 @@ export function planLab(topology: Topology): LabPlan {
     vms,
     switches,
     links,
+    ...(vhostPciLinks.length > 0 ? { vhostPciLinks } : {}),
     rings,
     ringSlots: LINK_RING_SLOTS,
     slotBytes: LINK_SLOT_BYTES,
@@ -382,6 +403,12 @@ export function formatPlan(plan: LabPlan): string {
       );
     }
     for (const dev of vm.devices) {
+      if (dev.kind === "vhost-pci") {
+        lines.push(
+          `    ${dev.name} vhost-pci-net (device ID 63): serves ${dev.frontend.vm}:${dev.frontend.nic} ` +
+            `in its memory, link ${dev.link}`,
+        );
+      }
       if (dev.kind !== "vsock") continue;
       const link = plan.links.find((l) =>
         l.forwardRing === dev.txRing || l.reverseRing === dev.txRing
@@ -407,6 +434,14 @@ export function formatPlan(plan: LabPlan): string {
     lines.push(
       `  link ${link.name}: ${link.endpoints[0]} ⇄ ${link.endpoints[1]}, rings #${f.index} ` +
         `(${describeImpair(f.impair)}) and #${r.index} (${describeImpair(r.impair)})`,
+    );
+  }
+  for (const l of plan.vhostPciLinks ?? []) {
+    lines.push(
+      `  link ${l.name}: ${l.peer.vm}:${l.peer.device} serves ${l.frontend.vm}:${l.frontend.nic} ` +
+        `(vhost-pci, no rings; window: ${
+          l.iommu ? `${l.frontend.vm}'s vIOMMU mappings` : `all of ${l.frontend.vm}'s memory`
+        })`,
     );
   }
   return lines.join("\n");

@@ -16,6 +16,8 @@
  *   and the impairment stage's counters (`vlab_impair_*_total`, with `vm` and `device` of the
  *   sending NIC, or `switch`); the capture tap's `vlab_capture_{frames,bytes,dropped}_total`;
  *   `vlab_link_up{link}`;
+ * - per vhost-pci link `{link, frontend, peer}`: `vlab_vhost_pci_up`, `vlab_vhost_pci_connection`
+ *   and the peer's counters (`vlab_vhost_pci_*_total`: frames, interrupts, faults, revoked);
  * - per worker: `vlab_worker_loops_total`, `vlab_worker_wakeups_total` `{vm, worker}`;
  * - the statistics the workers publish, generically: the guest stack's `stack_NAME` as
  *   `vlab_guest_stack_NAME_total{vm}` and `stack_drops_CAUSE` as
@@ -25,12 +27,25 @@
  * @module
  */
 
+import { vhostPciSnapshot } from "./vhost_pci_view.ts";
 import type { Lab } from "./lab.ts";
 import { directionCounter, DROP_LABELS, impairPrefix, WAIT_LABELS } from "./link_counts.ts";
 import { takeSnapshot } from "./snapshot.ts";
 import { DoorbellWord } from "./wire/doorbell.ts";
 import { snake } from "./wire/stats.ts";
 import type { VsockConnTable } from "../devices/vsock/conn_table.ts";
+
+/** The vhost-pci link counters exported, with their help text. */
+const VHOST_PCI_METRICS = [
+  ["connects", "Handovers the peer took"],
+  ["disconnects", "Connections ended (revocations, device errors)"],
+  ["framesIn", "Frames the peer popped from the frontend's transmitq"],
+  ["framesOut", "Frames the peer put into the frontend's receiveq"],
+  ["framesDropped", "Frames the peer could not put into the frontend's receiveq"],
+  ["interrupts", "Used-buffer interrupts the peer raised in the frontend"],
+  ["faults", "Accesses of the peer its window refused (never performed)"],
+  ["revoked", "Ring areas unmapped under the peer"],
+] as const;
 
 const STATUS_BITS = [
   "ACKNOWLEDGE",
@@ -249,6 +264,24 @@ export function prometheusMetrics(lab: Lab): string {
       m.counter("vlab_worker_loops_total", "Passes of the worker loop", l, loops);
       const wakeups = lab.threadWord(t, DoorbellWord.WAKEUPS) >>> 0;
       m.counter("vlab_worker_wakeups_total", "Waits ended by a doorbell", l, wakeups);
+    }
+  }
+  for (const l of vhostPciSnapshot(lab)) {
+    const labels = { ...base, link: l.name, frontend: l.frontend, peer: l.peer };
+    m.gauge(
+      "vlab_vhost_pci_up",
+      "1 while the peer serves the frontend's queues",
+      labels,
+      l.state === "up" ? 1 : 0,
+    );
+    m.gauge(
+      "vlab_vhost_pci_connection",
+      "The connection the peer serves (0: none)",
+      labels,
+      l.connection,
+    );
+    for (const [k, help] of VHOST_PCI_METRICS) {
+      m.counter(`vlab_vhost_pci_${metricPart(k)}_total`, help, labels, l[k]);
     }
   }
   const workers = lab.workerStats();

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { servedBy } from "./vhost_pci_view.ts";
 import { err, ok, type Result } from "../devices/base/result.ts";
 import {
   Feature,
@@ -234,10 +235,12 @@ export function takeRingView(lab: Lab, sel: RingSelector): Result<RingView, Ring
   }
   const v = labViews(lab).devices[vm.index][device.index];
   const selector = { vm: vm.name, nic: device.name, queue: q };
+  const served = servedBy(device);
+  const view = queueLayout(v.ctl.regs, device.queues[q].layout) === "packed"
+    ? packedView(v, selector)
+    : splitView(v, selector);
   return ok(
-    queueLayout(v.ctl.regs, device.queues[q].layout) === "packed"
-      ? packedView(v, selector)
-      : splitView(v, selector),
+    served === null ? view : { ...view, servedBy: served },
   );
 }
 

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { servedBy, vhostPciSnapshot } from "./vhost_pci_view.ts";
 import { Status } from "../devices/virtio/constants.ts";
 import { iommuSnapshot } from "./iommu_view.ts";
 import { QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
@@ -213,6 +214,8 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
     })),
     events: lab.events.recent().slice(-SNAPSHOT_EVENTS),
   };
+  const vp = vhostPciSnapshot(lab);
+  if (vp.length > 0) snapshot.vhostPciLinks = vp;
   return snapshot;
 }
 
@@ -293,5 +296,6 @@ function queueSnapshot(
     kicks: regs[queueWord(q, QueueWord.NOTIFY_COUNT)] >>> 0,
     interrupts: interrupts === null ? 0 : c[interrupts],
     suppressed: suppressed === null ? 0 : c[suppressed],
+    ...((s) => s === null ? {} : { servedBy: s })(servedBy(v.device)),
   };
 }

@@ -66,6 +66,8 @@ export interface QueueSnapshot {
   interrupts: number;
   /** Publishes whose interrupt event suppression saved (cumulative). */
   suppressed: number;
+  /** Who serves the queue when not the VM's own device worker ("b:eth0 over vhost-pci a-b"). */
+  servedBy?: string;
 }
 
 import type { IommuSnapshot } from "./iommu_view.ts";
@@ -218,6 +220,40 @@ export interface LinkSnapshot {
   reverse: DirectionSnapshot;
 }
 
+/** One vhost-pci link: VM `b`'s vhost-pci-net device serving VM `a`'s NIC in `a`'s memory. */
+export interface VhostPciLinkSnapshot {
+  /** Link name. */
+  name: string;
+  /** The frontend NIC, "a:eth0". */
+  frontend: string;
+  /** The serving device, "b:eth0". */
+  peer: string;
+  /** What `b` sees of `a`: "vIOMMU <mode> (endpoint N)" or "all of a's memory". */
+  window: string;
+  /** "up" (serving), "down" (not handed over) or "failed" (a device error; waits for `a`'s reset). */
+  state: "up" | "down" | "failed";
+  /** The connection served (0: none). */
+  connection: number;
+  /** Connections taken, and ended. */
+  connects: number;
+  /** Connections ended. */
+  disconnects: number;
+  /** Frames from `a`'s transmitq to `b`'s stack. */
+  framesIn: number;
+  /** Frames from `b`'s stack into `a`'s receiveq. */
+  framesOut: number;
+  /** Frames `b` could not put into `a`'s receiveq. */
+  framesDropped: number;
+  /** Interrupts `b` raised in `a`. */
+  interrupts: number;
+  /** Accesses of `b` the window refused (connections failed on one). */
+  faults: number;
+  /** Ring areas revoked under `b`. */
+  revoked: number;
+  /** The last refused access, "read 0x80000", or null. */
+  lastFault: string | null;
+}
+
 /** One switch. */
 export interface SwitchSnapshot {
   /** Switch name. */
@@ -247,6 +283,8 @@ export interface LabSnapshot {
   switches: SwitchSnapshot[];
   /** Links. */
   links: LinkSnapshot[];
+  /** vhost-pci links, when the lab has any. */
+  vhostPciLinks?: VhostPciLinkSnapshot[];
   /** The most recent events, oldest first (at most 50). */
   events: LabEvent[];
 }
@@ -312,4 +350,6 @@ export interface RingView {
   usedWrapCounter: boolean | null;
   /** Event suppression: split `used_event`/`avail_event` (with EVENT_IDX), packed event structures' off/wrap/flags. */
   events: Record<string, number>;
+  /** Who serves the queue when not the VM's own device worker ("b:eth0 over vhost-pci a-b"). */
+  servedBy?: string;
 }

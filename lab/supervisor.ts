@@ -29,7 +29,7 @@
  *    partitions) and logs `backend-restarted` with the pause: from detection to the new worker's
  *    first loop pass that moved anything (`backend-resumed`; the worker ready when nothing moves
  *    within {@linkcode RESUME_WAIT_MS}), and its phases (`RestartPhases`). While it restarts,
- *    the VM's state is `restarting`.
+ *    the VM's state is `restarting`; `backend-restart-failed` says why a new worker could not start.
  *
  * What a restart does not keep: frames held in a link's impairment stage (netem's queue) and a
  * vsock device's connection table; see docs/design.md.
@@ -315,9 +315,16 @@ export class DeviceSupervisor {
       ringDoorbell(bells, v.deviceThread);
       // Logged at the replacement's first work, or after RESUME_WAIT_MS (an idle VM).
       pending.timer = setTimeout(() => this.#restarted(vm, null), RESUME_WAIT_MS);
-    }, () => {
+    }, (error) => {
       this.#restarting.delete(vm);
       if (this.#pending.get(vm) === pending) this.#pending.delete(vm);
+      // Said, not swallowed: the VM stays failed and the user learns why.
+      if (this.#lab.stopped()) return;
+      events.emit("backend-restart-failed", vm, {
+        cause,
+        epoch,
+        message: error instanceof Error ? error.message : String(error),
+      });
     });
   }
 

@@ -117,7 +117,7 @@ Deno.test({
       assert.equal(
         unknown.stderr,
         'vlab: Cannot draw "mine": no running lab, shipped topology or file has that name\n' +
-          "hint: no lab is running; shipped topologies: pair, star, two-switches, split-vs-packed, vsock-pair, iommu-pair\n",
+          "hint: no lab is running; shipped topologies: pair, star, two-switches, split-vs-packed, vsock-pair, iommu-pair, vhost-pci\n",
       );
 
       const bad = await vlab("graph", "star", "--format", "png");

@@ -22,6 +22,8 @@ export const LAYERS: ReadonlyArray<ReadonlyArray<string>> = [
   ["devices/virtio"],
   ["devices/iommu"],
   ["devices/net", "devices/vsock"],
+  // vhost-pci-net: a device kind built on the net device model (it serves a virtio-net NIC).
+  ["devices/vhost_pci"],
   ["lab/wire"],
   ["lab/guest", "lab/host"],
   ["lab/kinds", "lab/topology", "lab/bench", "lab"],

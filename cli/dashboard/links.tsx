@@ -3,7 +3,8 @@
  * by cause (loss, queue limit, full ring, link down, too big, …) and corrupted frames as totals
  * with their rate, the times frames waited (for an RX buffer, for the link: not drops), and the
  * impairment in force; then each switch with its counters, then each vsock device's connections
- * with their credit (`vsock_conns.tsx`). Below 120 columns a direction takes
+ * with their credit (`vsock_conns.tsx`), and each vhost-pci link (who serves whom, through which
+ * window, its connection, frames and faults). Below 120 columns a direction takes
  * two or three lines.
  *
  * @module
@@ -154,7 +155,25 @@ export function linksLines(props: LinksProps): Line[] {
       }
     }
   });
-  if (snapshot.links.length === 0) body.push([seg("  no links", { dim: true })]);
+  for (const l of snapshot.vhostPciLinks ?? []) {
+    const up = l.state === "up";
+    body.push([
+      seg("  "),
+      seg(l.name, { bold: true }),
+      seg("  "),
+      seg(up ? "up" : l.state.toUpperCase(), { color: up ? "green" : "red", bold: !up }),
+      seg(`  vhost-pci ${l.peer} serves ${l.frontend}`, { dim: true }),
+    ]);
+    const fault = l.lastFault === null ? "" : ` (last ${l.lastFault})`;
+    body.push([
+      seg(`    window ${l.window} · connection ${l.connection} · `),
+      seg(`in ${si(l.framesIn)} out ${si(l.framesOut)} · irq ${si(l.interrupts)} · `),
+      seg(`faults ${l.faults}${fault}`, { color: l.faults > 0 ? "yellow" : undefined }),
+    ]);
+  }
+  if (snapshot.links.length === 0 && !snapshot.vhostPciLinks?.length) {
+    body.push([seg("  no links", { dim: true })]);
+  }
   for (const sw of snapshot.switches) {
     body.push([
       seg("  "),

@@ -194,6 +194,8 @@ export function queuesLines(props: QueuesProps): Line[] {
       }
       body.push(rateLine);
     }
+    // A queue another VM serves (vhost-pci): no device worker of its own VM touches it.
+    if (q.servedBy) body.push([seg(`    served by ${q.servedBy}`, { color: "cyan" })]);
   });
   if (refs.length === 0) body.push([seg("  no queues", { dim: true })]);
 

@@ -128,6 +128,7 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
   out.push([
     seg(props.title, { bold: true }),
     seg(` · ${ring.layout} · ${ring.size} entries`, { color: split ? "blue" : "magenta" }),
+    ...(ring.servedBy ? [seg(` · served by ${ring.servedBy}`, { color: "cyan" })] : []),
   ]);
   if (ring.size === 0) {
     out.push([seg("queue not set up (size 0): no descriptors", { dim: true })]);

@@ -270,3 +270,11 @@ export function parseProbe(b: Uint8Array): ReservedRegion[] {
   }
   return out;
 }
+
+/** Queue indexes of a virtio-iommu device (virtio 1.2 §5.13.2). */
+export const IommuQueue = {
+  /** Requests from the driver (ATTACH, MAP, UNMAP, …). */
+  REQUESTQ: 0,
+  /** Fault reports to the driver. */
+  EVENTQ: 1,
+} as const;

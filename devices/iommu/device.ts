@@ -52,6 +52,7 @@ import {
 } from "./config.ts";
 import { IOVA_LIMIT } from "./dma.ts";
 import type { InvalidationTimeout, TableError } from "./errors.ts";
+import { CONSUMER_WORDS } from "./layout.ts";
 import { readFaults } from "./faults.ts";
 import { IOMMU_COUNTER_COUNT, IommuCounter } from "./metrics.ts";
 import type { Viommu } from "./viommu.ts";
@@ -198,6 +199,20 @@ export class IommuDevice implements VirtioDeviceModel {
   /** The generation a held request waits for, or null. */
   get waitingFor(): number | null {
     return this.waiting_ ? this.heldGen : null;
+  }
+
+  /**
+   * Whether a consumer logged a fault that `service` has not reported yet: the worker must not
+   * sleep on it (the eventq's buffers are the driver's supply for reports, not work).
+   */
+  faultsPending(): boolean {
+    const { i32, layout } = this.viommu.views;
+    for (let c = 0; c < this.faultCursor.length; c++) {
+      // observe faultHead: pairs with publish faultHead in recordFault.
+      const head = Atomics.load(i32, layout.consumerBase + c * CONSUMER_WORDS + 2);
+      if (head !== this.faultCursor[c]) return true;
+    }
+    return false;
   }
 
   /** Read config space little-endian; out of range reads 0. */

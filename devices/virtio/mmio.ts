@@ -18,11 +18,16 @@
  * ```
  * 0 magic ("VMIO")   1 queueCount   2 status   3 driverFeatures lo   4 driverFeatures hi
  * 5 deviceFeaturesSel   6 driverFeaturesSel   7 queueSel   8 configGeneration
- * 9 interruptStatus   10..15 reserved
+ * 9 interruptStatus   10 vhostConn   11 vhostSeq   12 vhostPeer   13..15 reserved
  * 16 + 14q + field   queue q: size, ready, desc lo/hi, driver lo/hi, device lo/hi,
  *                    notifyCount, dropKicks, dropInterrupts, droppedKicks,
- *                    droppedInterrupts, reserved
+ *                    droppedInterrupts, notifyThread
  * ```
+ *
+ * The vhost words (`vhostConn`, `vhostSeq`, `vhostPeer`, each queue's `notifyThread`) are the
+ * handover of a device whose queues another VM serves (a vhost-pci link; see
+ * `devices/vhost_pci/config.ts`): a kick of such a queue rings the serving thread
+ * (`kickTarget`), not the device worker.
  *
  * The four drop words are the lost-notification fault injector (issue 13): the lab sets
  * "drop the next N kicks / used-buffer interrupts" of a queue (`dropNotifications`), the kick
@@ -101,6 +106,12 @@ export const RegFileWord = {
   QUEUE_SEL: 7,
   CONFIG_GENERATION: 8,
   INTERRUPT_STATUS: 9,
+  /** vhost-pci: the connection the queues are handed over as (0: the device worker owns them). */
+  VHOST_CONN: 10,
+  /** vhost-pci: the last connection number given out. */
+  VHOST_SEQ: 11,
+  /** vhost-pci: the connection the serving VM serves (0: none; it stores 0 to acknowledge). */
+  VHOST_PEER: 12,
 } as const;
 
 /** Word offsets of one queue's record, relative to `queueWord(q, 0)`. */
@@ -122,6 +133,8 @@ export const QueueWord = {
   DROPPED_KICKS: 11,
   /** Used-buffer interrupts dropped so far. */
   DROPPED_INTERRUPTS: 12,
+  /** The thread + 1 a kick of the queue rings (0: the device worker); set by a vhost handover. */
+  NOTIFY_THREAD: 13,
 } as const;
 
 /** One of the `QueueWord` fields. */
@@ -249,6 +262,24 @@ export function kickQueue(regs: Int32Array, q: number): number {
   if (consumeDrop(regs, q, "kick")) return -1;
   // publish kick: pairs with the device worker's Atomics.load of NOTIFY_COUNT.
   return Atomics.add(regs, count, 1) + 1;
+}
+
+/**
+ * The thread a kick of queue `q` must ring: the one a vhost handover named (another VM serves
+ * the queue), or -1 for the device's own worker.
+ *
+ * @example
+ * ```ts
+ * import { kickTarget, QueueWord, queueWord, regFileWords } from "./mmio.ts";
+ * const regs = new Int32Array(new SharedArrayBuffer(regFileWords(1) * 4));
+ * kickTarget(regs, 0); // -1
+ * Atomics.store(regs, queueWord(0, QueueWord.NOTIFY_THREAD), 5);
+ * kickTarget(regs, 0); // 4
+ * ```
+ */
+export function kickTarget(regs: Int32Array, q: number): number {
+  // observe the handover: pairs with the frontend's Atomics.store of NOTIFY_THREAD.
+  return Atomics.load(regs, queueWord(q, QueueWord.NOTIFY_THREAD)) - 1;
 }
 
 /** Which notification of a queue: a kick (driver to device) or a used-buffer interrupt. */

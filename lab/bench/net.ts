@@ -7,6 +7,8 @@
  * - **The runtime's limit**: the same frame sizes through a bare link ring between two
  *   busy-polling workers (copy in, copy out, no virtio, no doorbells); the lab's ratio to it.
  * - **Latency**: ping round trips at idle (median and p99), per layout.
+ * - **vhost-pci**: the same two VMs over a virtio-net link and over a vhost-pci link, 64-byte
+ *   frame rate and ping median (`net_vhost_pci.ts`).
  * - **Scale**: `up` time and resident memory for labs of N VMs (N/2 linked pairs), and the CPU
  *   an idle 16-VM lab burns.
  *
@@ -17,6 +19,7 @@
 
 import { Lab } from "../lab.ts";
 import { dashboardOverhead, type DashboardRow } from "./net_dashboard.ts";
+import { formatVhostPciRows, vhostPciComparison, type VhostPciRow } from "./net_vhost_pci.ts";
 import type { RingLayout } from "../topology/types.ts";
 import { LinkRing } from "../host/link_ring.ts";
 import { LINK_RING_SLOTS, LINK_SLOT_BYTES } from "../plan.ts";
@@ -50,6 +53,8 @@ export interface NetBenchOptions {
   queueSize: number;
   /** Also measure the dashboard's cost (needs an attacher; see `runNetBench`). */
   dashboard: boolean;
+  /** Compare a virtio-net link with a vhost-pci link between the same two VMs (default true). */
+  vhostPci?: boolean;
 }
 
 /** Defaults of `vlab bench net`. */
@@ -65,6 +70,7 @@ export const DEFAULT_NET_OPTIONS: NetBenchOptions = {
   pollUs: 0,
   queueSize: 256,
   dashboard: false,
+  vhostPci: true,
 };
 
 /** A throughput point. */
@@ -130,7 +136,7 @@ export interface ScaleRow {
 }
 
 /** One row of the report. */
-export type NetBenchRow = ThroughputRow | LatencyRow | ScaleRow | DashboardRow;
+export type NetBenchRow = ThroughputRow | LatencyRow | ScaleRow | DashboardRow | VhostPciRow;
 
 /** The report. */
 export interface NetBenchReport {
@@ -299,6 +305,7 @@ export async function runNetBench(
       );
     }
   }
+  if (options.vhostPci !== false) rows.push(await vhostPciComparison(options, progress));
   for (const n of options.scale) {
     progress(`scale: ${n} VMs`);
     rows.push(await scale(n, options.idleSeconds, options.pollUs, options.queueSize));
@@ -378,6 +385,8 @@ export function formatNetReport(report: NetBenchReport): string {
       "",
     );
   }
+  const vp = report.rows.filter((r): r is VhostPciRow => r.kind === "vhost-pci");
+  if (vp.length > 0) lines.push(...formatVhostPciRows(vp), "");
   const db = report.rows.filter((r): r is DashboardRow => r.kind === "dashboard");
   if (db.length > 0) {
     lines.push(

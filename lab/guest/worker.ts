@@ -60,6 +60,8 @@ async function start(msg: VmStart): Promise<void> {
     clock,
     post,
     iommu: null as GuestIommu | null,
+    frontends: new Map((msg.frontends ?? []).map((f) => [f.vm, f])),
+    thread: msg.thread,
   };
   const kinds: GuestKindInstance[] = [];
   const services: Partial<GuestServices> = {};
@@ -120,7 +122,8 @@ async function start(msg: VmStart): Promise<void> {
       ).finally(() => jobs.delete(m.id));
     } else if (m.type === "cancel") {
       jobs.get(m.id)?.abort();
-    } else if (m.type === "guest-bug") {
+    } else if (m.type === "guest-bug" || m.type === "link") {
+      // A guest bug to inject; a link flip of a device served in the guest (vhost-pci).
       for (const k of kinds) k.control?.(m);
     } else if (m.type === "inspect") {
       post({

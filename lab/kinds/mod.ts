@@ -9,6 +9,7 @@
 import { NET_KIND } from "./net.ts";
 import { VSOCK_KIND } from "./vsock.ts";
 import { IOMMU_KIND } from "./iommu.ts";
+import { VHOST_PCI_KIND } from "./vhost_pci.ts";
 import type { LabKind } from "./types.ts";
 
 export type { LabKind, QueueCounterIndices } from "./types.ts";
@@ -19,6 +20,7 @@ export {
   iommuDeviceSpec,
   IommuDriverCounter,
 } from "./iommu.ts";
+export { VHOST_PCI_KIND, vhostPciDeviceSpec } from "./vhost_pci.ts";
 export { NET_DRIVER_COUNTER_SLOTS, NET_KIND, NET_QUEUE_NAMES, netDeviceSpec } from "./net.ts";
 export {
   VSOCK_DEVICE_NAME,
@@ -33,6 +35,7 @@ export const LAB_KINDS: ReadonlyMap<string, LabKind> = new Map([
   [NET_KIND.kind, NET_KIND],
   [VSOCK_KIND.kind, VSOCK_KIND],
   [IOMMU_KIND.kind, IOMMU_KIND],
+  [VHOST_PCI_KIND.kind, VHOST_PCI_KIND],
 ]);
 
 /**

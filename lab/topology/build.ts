@@ -27,6 +27,7 @@ import type {
 import { parseDuration, parseSize } from "./units.ts";
 import { quote } from "./quote.ts";
 import { buildVsock, vsockMemoryBytes } from "./vsock.ts";
+import { checkVhostPci } from "./vhost_pci.ts";
 
 /** Built-in defaults, used when a key is absent everywhere. */
 export const BUILTIN_DEFAULTS = {
@@ -403,7 +404,13 @@ function buildLinks(
       }
     }
     out.origins.linkIndex.push(i);
-    links.push({ name, endpoints: [e0, e1], forward: fwd.imp, reverse: rev.imp });
+    links.push({
+      name,
+      endpoints: [e0, e1],
+      forward: fwd.imp,
+      reverse: rev.imp,
+      ...(link.kind === "vhost-pci" ? { kind: "vhost-pci" as const } : {}),
+    });
   }
   return links;
 }
@@ -471,6 +478,7 @@ export function buildTopology(raw: RawTopology, source: string): Built {
     return { name, ports: [] };
   });
   const vsockLinks = buildVsock(raw, vms, links, out.problems, vsockRouters);
+  checkVhostPci(raw, links, vms, { problems: out.problems, linkIndex: out.origins.linkIndex });
   const topology = {
     name: raw.name,
     seed: raw.seed ?? BUILTIN_DEFAULTS.seed,

@@ -231,6 +231,8 @@ const EVERY_CODE: Record<string, string> = {
   "no-iommu": "name: x\nvms: { a: { nics: { e0: { iommu: true } } } }\n",
   "iommu-mode-unwired":
     "name: x\nvms: { a: { iommu: { mode: strict }, nics: { e0: { iommu: true } } } }\n",
+  "vhost-pci-link": "name: x\nvms: { a: { nics: { e0: {} } } }\nswitches: { s: {} }\n" +
+    "links: [{ kind: vhost-pci, endpoints: [a, s] }]\n",
   "too-deep": "name: x\nvms: " + "[".repeat(50_000) + "\n",
   "too-many": `name: x\nvms: {${
     Array.from({ length: TOPOLOGY_LIMITS.vms + 1 }, (_, i) => ` v${i}: {}`).join(",")

@@ -19,6 +19,7 @@ const SHIPPED = [
   "split-vs-packed",
   "vsock-pair",
   "iommu-pair",
+  "vhost-pci",
 ] as const;
 
 /**

@@ -135,7 +135,8 @@ Deno.test("a missing file is one unreadable issue without a line", async () => {
     line: null,
     column: null,
     message: 'Cannot read topology file "/nonexistent/lab.yaml": no such file',
-    hint: "shipped topologies: pair, star, two-switches, split-vs-packed, vsock-pair, iommu-pair",
+    hint:
+      "shipped topologies: pair, star, two-switches, split-vs-packed, vsock-pair, iommu-pair, vhost-pci",
   }]);
 });
 

@@ -268,8 +268,8 @@ const endpoints = z.array(z.string().describe('"vm:nic", "vm" (its only NIC) or 
 /** One entry of `links`. */
 export const linkSchema = z.strictObject({
   name: name('Link name; default "<end0>-<end1>" from the endpoint names').optional(),
-  kind: z.enum(["net", "vsock"]).describe(
-    'What the link carries: "net" (frames between NICs and switches, the default) or "vsock" (packets between two VMs\' vsock devices)',
+  kind: z.enum(["net", "vsock", "vhost-pci"]).describe(
+    'What the link carries: "net" (frames between NICs and switches, the default), "vsock" (packets between two VMs\' vsock devices) or "vhost-pci" (the second VM\'s NIC becomes a vhost-pci-net device that serves the first VM\'s NIC queues in its memory)',
   ).optional(),
   endpoints,
   ...impairmentShape,

@@ -94,6 +94,9 @@ export interface LinkSpec {
   forward: Impairment;
   /** Impairment from `endpoints[1]` to `endpoints[0]`. */
   reverse: Impairment;
+  /** `vhost-pci`: `endpoints[1]`'s NIC becomes a vhost-pci-net device serving `endpoints[0]`'s
+   * queues (no rings, no impairment). Absent: a net link. */
+  kind?: "vhost-pci";
 }
 
 /** A validated, normalised topology. */

@@ -37,7 +37,8 @@ export const IommuDriverCounter = {
  * ```
  */
 export function iommuCapacity(spec: IommuDeviceSpec): ViommuCapacity {
-  const consumers = Math.max(1, spec.endpoints.length);
+  // One consumer per endpoint (its device worker), then one per vhost-pci peer.
+  const consumers = Math.max(1, spec.endpoints.length + (spec.peers?.length ?? 0));
   // Endpoint IDs are slot indexes: room up to the highest one.
   const endpoints = Math.max(1, ...spec.endpoints.map((e) => e.endpoint + 1));
   return { mappings: spec.mappings, endpoints, consumers, faults: 64 };

@@ -64,10 +64,26 @@ export interface VmStart {
   /** The VM's host vsock socket (`<lab folder>/<vm>/vsock.sock`), when it has vsock and the
    * lab a state folder. */
   vsockSocket?: string | null;
+  /** Guest worker of a VM serving vhost-pci links: each frontend VM's memory and control block. */
+  frontends?: VhostPciFrontendMemory[];
   /** Device worker: the epoch it owns (it stops once the control block's fencing word moves on). */
   epoch: number;
   /** Device worker: restore every device from its register file and queue state records. */
   restore: boolean;
+}
+
+/** What a vhost-pci peer reaches of a frontend VM (its window is checked inside). */
+export interface VhostPciFrontendMemory {
+  /** The frontend VM's name. */
+  vm: string;
+  /** Its guest memory. */
+  memory: SharedArrayBuffer;
+  /** Its control block. */
+  control: SharedArrayBuffer;
+  /** Its control block's layout. */
+  layout: ControlLayout;
+  /** Its vIOMMU's tables, or null. */
+  iommu: SharedArrayBuffer | null;
 }
 
 /** How an injected backend crash breaks a device worker (`vlab fault backend-crash`). */

@@ -145,6 +145,58 @@ export interface NetDeviceSpec extends SlotSpec {
   rxRing: number;
   /** Behind the VM's vIOMMU (offers ACCESS_PLATFORM), or null. */
   iommu: NicIommu | null;
+  /** Its queues are served by another VM over a vhost-pci link, or absent/null. */
+  vhostPci?: NicVhostPci | null;
+}
+
+/** The serving side of a NIC on a vhost-pci link (the NIC is the link's frontend). */
+export interface NicVhostPci {
+  /** The link's name. */
+  link: string;
+  /** The VM that serves the NIC's queues. */
+  peerVm: string;
+  /** Its guest worker thread (kicks and the handover ring it). */
+  peerThread: number;
+  /** The serving vhost-pci-net device's name in that VM. */
+  peerDevice: string;
+}
+
+/** A vhost-pci-net device (VM `b` of a vhost-pci link) as its workers need it. */
+export interface VhostPciDeviceSpec extends SlotSpec {
+  /** Kind tag. */
+  kind: "vhost-pci";
+  /** The link's name. */
+  link: string;
+  /** MAC bytes of `b`'s interface. */
+  mac: number[];
+  /** IPv4 address of `b`'s interface as a u32, or null. */
+  ip: number | null;
+  /** Prefix length of `ip`, or null. */
+  prefix: number | null;
+  /** MTU (the frontend NIC's). */
+  mtu: number;
+  /** The frontend: VM `a`'s NIC whose queues this device serves. */
+  frontend: {
+    /** VM name. */
+    vm: string;
+    /** NIC name. */
+    nic: string;
+    /** The NIC's device slot in `a`. */
+    device: number;
+    /** `a`'s guest worker thread (interrupts ring it). */
+    guestThread: number;
+    /** `a`'s device worker thread (peer state changes ring it). */
+    deviceThread: number;
+    /** QueueSizeMax of the NIC's queues. */
+    queueSize: number;
+    /** The NIC's place in `a`'s vIOMMU with this device's IOTLB consumer slot, or null (no
+     * vIOMMU: the window is all of `a`'s memory). */
+    iommu: { endpoint: number; consumer: number } | null;
+  };
+  /** No link rings (always -1). */
+  txRing: -1;
+  /** No link rings (always -1). */
+  rxRing: -1;
 }
 
 /** Where a NIC behind the vIOMMU sits in it. */
@@ -175,6 +227,9 @@ export interface IommuDeviceSpec extends SlotSpec {
   endpoints: IommuEndpointSpec[];
   /** Mapping-table entries. */
   mappings: number;
+  /** vhost-pci peers translating for an endpoint (IOTLB consumer slots after the endpoints'),
+   * with the thread to ring when an invalidation waits for them. */
+  peers?: { name: string; endpoint: number; thread: number }[];
   /** No link rings (always -1). */
   txRing: -1;
   /** No link rings (always -1). */
@@ -196,4 +251,8 @@ export interface VsockDeviceSpec extends SlotSpec {
 }
 
 /** Every device kind's worker spec (a union on `kind`). */
-export type DeviceSpec = NetDeviceSpec | VsockDeviceSpec | IommuDeviceSpec;
+export type DeviceSpec =
+  | NetDeviceSpec
+  | VsockDeviceSpec
+  | IommuDeviceSpec
+  | VhostPciDeviceSpec;

@@ -9,6 +9,7 @@
 import { NET_GUEST_KIND } from "./net.ts";
 import { VSOCK_GUEST_KIND } from "./vsock.ts";
 import { IOMMU_GUEST_KIND } from "./iommu.ts";
+import { VHOST_PCI_GUEST_KIND } from "./vhost_pci.ts";
 import type { GuestKind } from "./types.ts";
 
 export type {
@@ -26,4 +27,6 @@ export const GUEST_KINDS: ReadonlyMap<string, GuestKind> = new Map([
   [IOMMU_GUEST_KIND.kind, IOMMU_GUEST_KIND],
   [NET_GUEST_KIND.kind, NET_GUEST_KIND],
   [VSOCK_GUEST_KIND.kind, VSOCK_GUEST_KIND],
+  // After net: it adds its interfaces to the net kind's stack.
+  [VHOST_PCI_GUEST_KIND.kind, VHOST_PCI_GUEST_KIND],
 ]);

@@ -11,7 +11,13 @@
 
 import { DeviceId, Feature, Status } from "../../../devices/virtio/constants.ts";
 import { featureSet, hasFeature } from "../../../devices/virtio/features.ts";
-import { InterruptBit, kickQueue, MmioReg, queueConfigOf } from "../../../devices/virtio/mmio.ts";
+import {
+  InterruptBit,
+  kickQueue,
+  kickTarget,
+  MmioReg,
+  queueConfigOf,
+} from "../../../devices/virtio/mmio.ts";
 import { brokenQueue, type ResetCause } from "../../../devices/virtio/mmio_reinit.ts";
 import { formatGuestFaultRefusal, injectGuestFault } from "../../../devices/virtio/guest_faults.ts";
 import { recoverNet } from "../../../devices/net/recovery.ts";
@@ -117,11 +123,26 @@ class GuestNic implements NetInterface {
  * Kick the queues `kick` names; true if the device saw a kick. A kick that a lost-kick fault
  * swallowed (`kickQueue` returns -1) must ring no doorbell either: the device never saw it.
  */
-function kickNic(nic: GuestNic, kick: { kickRx: boolean; kickTx: boolean }): boolean {
-  let seen = false;
-  if (kick.kickRx && kickQueue(nic.regs, NetQueue.RECEIVEQ) > 0) seen = true;
-  if (kick.kickTx && kickQueue(nic.regs, NetQueue.TRANSMITQ) > 0) seen = true;
-  return seen;
+function kickNic(
+  nic: GuestNic,
+  kick: { kickRx: boolean; kickTx: boolean },
+  bells: Int32Array,
+): boolean {
+  const rx = kick.kickRx && kickOne(nic.regs, NetQueue.RECEIVEQ, bells);
+  const tx = kick.kickTx && kickOne(nic.regs, NetQueue.TRANSMITQ, bells);
+  return rx || tx;
+}
+
+/**
+ * Kick queue `q`; true if its device worker must be rung. A queue another VM serves (a
+ * vhost-pci link) rings that VM's thread itself.
+ */
+function kickOne(regs: Int32Array, q: number, bells: Int32Array): boolean {
+  if (kickQueue(regs, q) <= 0) return false;
+  const target = kickTarget(regs, q);
+  if (target < 0) return true;
+  ringDoorbell(bells, target);
+  return false;
 }
 
 /** A config-space field read under the config generation (§2.5); throws if it never settles. */
@@ -293,7 +314,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
           return;
         }
         nic.device = r.value.device;
-        kickNic(nic, r.value.kick);
+        kickNic(nic, r.value.kick, bells);
         ringDoorbell(bells, deviceThread);
         nic.resetting = false;
         // `device-reset` is logged at the first frame through the new queues (see pump); the
@@ -356,8 +377,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         : { nic: nic.name, queue: m.queue, bug: m.bug, message: formatGuestFaultRefusal(r.error) },
     });
     if (!r.ok) return;
-    kickQueue(nic.regs, m.queue);
-    ringDoorbell(bells, deviceThread);
+    if (kickOne(nic.regs, m.queue, bells)) ringDoorbell(bells, deviceThread);
   };
 
   return {
@@ -378,7 +398,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         if (reclaimed > 0) stack.onWritable(i);
         nic.driver.fillRx();
         const kick = nic.driver.flush();
-        if (kickNic(nic, kick)) ringDoorbell(bells, deviceThread);
+        if (kickNic(nic, kick, bells)) ringDoorbell(bells, deviceThread);
         if (received > 0 || reclaimed > 0 || isr !== 0) work = true;
         if (nic.resumePending !== null) resumed(nic, received + reclaimed > 0);
         // A queue broken on device output, or the transmit watchdog: reset (reliability C, I).

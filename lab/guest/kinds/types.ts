@@ -10,7 +10,7 @@
 import type { GuestMemory, PageAllocator } from "../../../devices/memory/mod.ts";
 import type { SharedRingAccess } from "../../../devices/virtio/ring_access.ts";
 import type { ControlLayout } from "../../wire/control.ts";
-import type { FromWorker, ToWorker } from "../../wire/messages.ts";
+import type { FromWorker, ToWorker, VhostPciFrontendMemory } from "../../wire/messages.ts";
 import type { DeviceSpec } from "../../wire/specs.ts";
 import type { StatsWriter } from "../../wire/stats.ts";
 import type { GuestClock } from "../clock.ts";
@@ -44,6 +44,10 @@ export interface GuestContext {
   clock: GuestClock;
   /** Post a message to the main thread. */
   post: (m: FromWorker) => void;
+  /** The VMs whose NICs this VM serves over vhost-pci links, by VM name. */
+  frontends: ReadonlyMap<string, VhostPciFrontendMemory>;
+  /** This worker's own thread. */
+  thread: number;
   /** The VM's vIOMMU, set by the iommu kind (started first) on a VM that has one, else null. */
   iommu: GuestIommu | null;
 }

@@ -126,12 +126,22 @@ export class NetStack {
   readonly #udpSrc = { ip: 0, port: 0 };
 
   constructor(opts: { interfaces: NetInterface[]; clock: Clock; seed: number }) {
-    this.#ifaces = opts.interfaces;
+    this.#ifaces = [...opts.interfaces];
     this.#clock = opts.clock;
     this.#prng = Prng.fromSeed(opts.seed).fork("net stack");
     this.#out = new FrameWriter(this.#prng.nextU32() & 0xffff);
     this.#echo = new EchoSockets(this.#prng.nextU32() & 0xffff);
     this.#writeWaiters = opts.interfaces.map(() => []);
+  }
+
+  /**
+   * Add an interface that a device kind started after the stack brings (a vhost-pci-net
+   * device); returns its index.
+   */
+  addInterface(iface: NetInterface): number {
+    this.#ifaces.push(iface);
+    this.#writeWaiters.push([]);
+    return this.#ifaces.length - 1;
   }
 
   /** The interfaces, in index order. */

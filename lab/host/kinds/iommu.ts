@@ -10,7 +10,7 @@
  * @module
  */
 
-import { IommuDevice, Viommu } from "../../../devices/iommu/mod.ts";
+import { IommuDevice, IommuQueue, Viommu } from "../../../devices/iommu/mod.ts";
 import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
 import { serveMailbox } from "../../wire/mailbox.ts";
@@ -39,7 +39,13 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
     throw new Error(`VM ${ctx.vm} has a virtio-iommu device but no vIOMMU tables`);
   }
   const viommu = Viommu.create(iommuCapacity(spec), ctx.iommu);
-  for (const ep of spec.endpoints) viommu.registerConsumer(ep.name);
+  // A restarted worker finds the consumers registered by its predecessor (the slots live in the
+  // shared tables, and their owners keep using them): registering again would take new slots.
+  if (!ctx.restore) {
+    for (const ep of spec.endpoints) viommu.registerConsumer(ep.name);
+    // vhost-pci peers translate for an endpoint from another VM's thread (slots after these).
+    for (const p of spec.peers ?? []) viommu.registerConsumer(p.name);
+  }
   const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
   const device = new IommuDevice({
     viommu,
@@ -64,6 +70,8 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
       }
       if (!transport.isLive()) return work;
       const o = device.service(performance.now());
+      // A peer acknowledges on its own thread's passes: wake it when an invalidation waits.
+      if (o.waiting) { for (const p of spec.peers ?? []) ringDoorbell(bells, p.thread); }
       waiting = o.waiting;
       // One signal per queue that is due: a lost-irq fault of that queue drops only its own.
       if (o.interruptRequest) transport.signalUsed(REQUESTQ);
@@ -72,9 +80,11 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
     },
     prepareSleep: () => {
       if (!transport.isLive()) return false;
-      let pending = false;
-      for (const q of transport.queues) if (q && q.enableNotifications()) pending = true;
-      return pending;
+      // Only new requests and unreported faults are work. The eventq's buffers wait for faults
+      // (the driver keeps it stocked): counting them as pending kept the worker spinning.
+      const requestq = transport.queues[IommuQueue.REQUESTQ];
+      const pending = requestq ? requestq.enableNotifications() : false;
+      return pending || device.faultsPending();
     },
     // Consumers acknowledge on their own loop passes (same thread here): look again soon.
     nextTimerMs: () => (waiting ? WAIT_POLL_MS : Infinity),

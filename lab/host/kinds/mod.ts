@@ -9,6 +9,7 @@
 import { NET_HOST_KIND } from "./net.ts";
 import { VSOCK_HOST_KIND } from "./vsock.ts";
 import { IOMMU_HOST_KIND } from "./iommu.ts";
+import { VHOST_PCI_HOST_KIND } from "./vhost_pci.ts";
 import type { HostKind } from "./types.ts";
 
 export type { HostContext, HostKind, HostKindInstance } from "./types.ts";
@@ -19,4 +20,5 @@ export const HOST_KINDS: ReadonlyMap<string, HostKind> = new Map([
   [IOMMU_HOST_KIND.kind, IOMMU_HOST_KIND],
   [NET_HOST_KIND.kind, NET_HOST_KIND],
   [VSOCK_HOST_KIND.kind, VSOCK_HOST_KIND],
+  [VHOST_PCI_HOST_KIND.kind, VHOST_PCI_HOST_KIND],
 ]);

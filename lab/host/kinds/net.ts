@@ -29,6 +29,7 @@ import type { NetDeviceSpec } from "../../wire/specs.ts";
 import { LinkIn, LinkOut, nowUs } from "../link_ends.ts";
 import { IommuDma, Iotlb } from "../../../devices/iommu/mod.ts";
 import { PartitionFilter } from "../partition.ts";
+import { peerFailed, peerServing, VhostPciFrontend } from "../../../devices/vhost_pci/mod.ts";
 import { openTransport } from "./transport.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 
@@ -42,6 +43,10 @@ interface Nic {
   out: LinkOut | null;
   in: LinkIn | null;
   faultReported: boolean;
+  /** The NIC's queues are served by another VM (a vhost-pci link), or null. */
+  frontend: VhostPciFrontend | null;
+  /** The NIC's register file. */
+  regs: Int32Array;
 }
 
 function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFilter): Nic {
@@ -71,7 +76,16 @@ function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFil
       new Iotlb(ctx.iommu, { slot: spec.iommu.consumer, endpoint: spec.iommu.endpoint }),
     )
     : null;
-  const transport = openTransport(ctx, ctl, device, spec.name, { platformDma: iommu ?? undefined });
+  // On a vhost-pci link another VM serves the queues: the model hands them over at DRIVER_OK.
+  const vp = spec.vhostPci ?? null;
+  const frontend = vp === null ? null : new VhostPciFrontend(device, {
+    regs: ctl.regs,
+    peerThread: vp.peerThread,
+    ringPeer: () => ringDoorbell(bells, vp.peerThread),
+  });
+  const transport = openTransport(ctx, ctl, frontend ?? device, spec.name, {
+    platformDma: iommu ?? undefined,
+  });
   // A restored transport hands over what the previous worker had popped and not completed.
   const inFlight = transport.restoredInFlight;
   if (inFlight.length > 0) {
@@ -88,6 +102,8 @@ function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFil
     out: tx ? new LinkOut(tx, bells, "backpressure", partition) : null,
     in: rx ? new LinkIn(rx, bells) : null,
     faultReported: false,
+    frontend,
+    regs: ctl.regs,
   };
 }
 
@@ -132,6 +148,22 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
           ringDoorbell(bells, guestThread);
         }
         const { device, transport } = nic;
+        if (nic.frontend !== null) {
+          // vhost-pci: no data path here; the link is up while the peer serves the connection.
+          if (device.setLinkUp(peerServing(nic.regs))) transport.signalConfigChange();
+          if (!nic.frontend.handedOver) nic.faultReported = false;
+          else if (!nic.faultReported && peerFailed(nic.regs)) {
+            // The peer hit a device error on this connection: the guest resets, hands over anew.
+            nic.faultReported = true;
+            transport.markNeedsReset({ kind: "vhost-pci-peer-failed" });
+            post({
+              type: "event",
+              kind: "device-error",
+              detail: { nic: nic.name, error: "The vhost-pci peer stopped serving the NIC" },
+            });
+          }
+          continue;
+        }
         // A reset (Status 0, served above) cleared the fault: report the next one too.
         if (device.fault === null) nic.faultReported = false;
         if (transport.isLive() && device.fault === null) {
@@ -187,6 +219,7 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
     prepareSleep: () => {
       let pending = false;
       for (const nic of nics) {
+        if (nic.frontend !== null) continue; // the peer arms a's notifications
         const rxq = nic.transport.queues[NetQueue.RECEIVEQ];
         const txq = nic.transport.queues[NetQueue.TRANSMITQ];
         if (nic.out?.blocked) {

@@ -1,0 +1,195 @@
+import assert from "node:assert/strict";
+import { readFaults } from "../iommu/faults.ts";
+import { NetCounter } from "../net/metrics.ts";
+import { InterruptBit, RegFileWord } from "../virtio/mmio.ts";
+import type { Layout } from "../virtio/queue.ts";
+import { VhostPciCounter, VhostPciState } from "./config.ts";
+import { peerFailed } from "./frontend.ts";
+import { CANARY, DOMAIN, type VhostPciRig, vhostPciRig, WINDOW_END } from "./testing.ts";
+
+const HDR = 12;
+
+/** A sink that keeps copies of the frames `transmit` gives it. */
+function sink() {
+  const frames: Uint8Array[] = [];
+  let buf = new Uint8Array(0);
+  return {
+    frames,
+    reserve: (max: number) => (buf = new Uint8Array(max)),
+    commit: (len: number) => void frames.push(buf.slice(0, len)),
+  };
+}
+
+/** a's driver posts one frame of `len` bytes of `fill` at `gpa` (header first). */
+function postTx(r: VhostPciRig, gpa: number, len: number, fill: number, token = 1): void {
+  r.mem.u8.fill(0, gpa, gpa + HDR);
+  r.mem.u8.fill(fill, gpa + HDR, gpa + HDR + len);
+  const a = r.tx.add({ readable: [[gpa, HDR + len]], writable: [] }, token);
+  assert.ok(a.ok);
+  r.tx.publish();
+}
+
+function postRx(r: VhostPciRig, gpa: number, len: number, token = 1): void {
+  const a = r.rx.add({ readable: [], writable: [[gpa, len]] }, token);
+  assert.ok(a.ok);
+  r.rx.publish();
+}
+
+const frame = (n: number, byte: number) => {
+  const f = new Uint8Array(n).fill(byte);
+  f.set([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 8, 0]); // dst, src, IPv4
+  return f;
+};
+
+for (const layout of ["split", "packed"] as Layout[]) {
+  for (const iommu of [true, false]) {
+    const tag = `${layout}, ${iommu ? "vIOMMU window" : "all of a"}`;
+
+    Deno.test(`b serves a's transmitq and receiveq after the handover and interrupts a (${tag})`, () => {
+      const r = vhostPciRig(layout, { iommu });
+      assert.equal(r.backend.poll(), "none", "nothing handed over yet");
+      r.handOver(1);
+      assert.equal(r.backend.poll(), "connected");
+      assert.equal(Atomics.load(r.regs, RegFileWord.VHOST_PEER), 1, "b acknowledged connection 1");
+      postTx(r, 0x10000, 60, 0x11);
+      const s = sink();
+      assert.equal(r.backend.transmit(s, 8).sent, 1);
+      assert.equal(s.frames.length, 1);
+      assert.deepEqual(s.frames[0], new Uint8Array(60).fill(0x11));
+      postRx(r, 0x20000, 2048);
+      assert.equal(r.backend.receive(frame(64, 0x22)), "delivered");
+      assert.equal(r.backend.finish(), "none");
+      assert.ok(r.interrupts.count > 0, "a was interrupted");
+      assert.ok((Atomics.load(r.regs, RegFileWord.INTERRUPT_STATUS) & InterruptBit.USED) !== 0);
+      const used = r.rx.getUsed();
+      assert.ok(used.ok && used.value !== null);
+      assert.equal(used.value.len, HDR + 64);
+      assert.equal(r.mem.u8[0x20000 + HDR + 20], 0x22);
+      assert.equal(r.netCounters[NetCounter.txFrames], 1, "a's NIC counters keep counting");
+      assert.equal(r.counters[VhostPciCounter.framesIn], 1);
+      assert.equal(r.counters[VhostPciCounter.framesOut], 1);
+      assert.equal(r.counters[VhostPciCounter.state], VhostPciState.UP);
+    });
+
+    Deno.test(`b acknowledges a revocation and never touches a's rings after it (${tag})`, () => {
+      const r = vhostPciRig(layout, { iommu });
+      r.handOver(1);
+      assert.equal(r.backend.poll(), "connected");
+      Atomics.store(r.regs, RegFileWord.VHOST_CONN, 0); // a reset its NIC
+      assert.equal(r.backend.poll(), "disconnected");
+      assert.equal(Atomics.load(r.regs, RegFileWord.VHOST_PEER), 0, "acknowledged");
+      const before = r.mem.u8.slice(0x1000, 0x7000);
+      postTx(r, 0x10000, 60, 0x11);
+      const after = r.mem.u8.slice(0x1000, 0x7000);
+      const s = sink();
+      assert.equal(r.backend.transmit(s, 8).sent, 0);
+      assert.equal(r.backend.receive(frame(64, 1)), "not-live");
+      assert.equal(r.backend.finish(), "none");
+      assert.deepEqual(r.mem.u8.slice(0x1000, 0x7000), after, "b wrote nothing");
+      assert.notDeepEqual(before, after, "(the driver's own post did change the ring)");
+      assert.equal(r.counters[VhostPciCounter.state], VhostPciState.DOWN);
+      // A new handover (a's NIC is up again) is served.
+      r.handOver(2);
+      assert.equal(r.backend.poll(), "connected");
+      assert.equal(r.backend.connection, 2);
+    });
+  }
+
+  Deno.test(`an access outside the window is refused, counted and logged, and ends the connection (${layout})`, () => {
+    const r = vhostPciRig(layout, { iommu: true });
+    r.handOver(1);
+    assert.equal(r.backend.poll(), "connected");
+    // a's driver (or a bug in it) points a TX buffer at a canary page, outside the window.
+    const a = r.tx.add({ readable: [[CANARY.start, 128]], writable: [] }, 1);
+    assert.ok(a.ok);
+    r.tx.publish();
+    const s = sink();
+    r.backend.transmit(s, 8);
+    assert.equal(s.frames.length, 0, "nothing of the canary page reached b");
+    assert.equal(r.backend.finish(), "disconnected");
+    assert.equal(r.counters[VhostPciCounter.state], VhostPciState.FAILED);
+    assert.equal(r.counters[VhostPciCounter.faults], 1);
+    assert.equal(r.counters[VhostPciCounter.lastFaultAddr], CANARY.start);
+    assert.equal(r.counters[VhostPciCounter.lastFaultAccess], 1, "a read");
+    assert.equal(r.backend.downReason.kind, "window-fault");
+    const log = readFaults(r.viommu!.views, 0, 0).records;
+    assert.equal(log.length, 1, "a's vIOMMU logged it");
+    assert.equal(log[0].iova, CANARY.start);
+    assert.equal(log[0].access, "read");
+    assert.equal(Atomics.load(r.regs, RegFileWord.VHOST_PEER), -1, "a sees the device error");
+    assert.equal(peerFailed(r.regs), true, "a's device worker will ask its driver for a reset");
+    // The failed connection is not taken again; a's reset and a new handover are.
+    assert.equal(r.backend.poll(), "none");
+    r.handOver(2);
+    assert.equal(r.backend.poll(), "connected");
+  });
+
+  Deno.test(`revocation while b moves frames: after a's unmap returns, b's next access is refused and counted (${layout})`, () => {
+    const r = vhostPciRig(layout, { iommu: true });
+    const v = r.viommu!;
+    r.handOver(1);
+    assert.equal(r.backend.poll(), "connected");
+    for (let i = 0; i < 4; i++) postTx(r, 0x10000 + i * 0x800, 60, 0x11, i);
+    const s = sink();
+    assert.equal(r.backend.transmit(s, 2).sent, 2, "b is moving frames");
+    // a unmaps the NIC's buffers (not its rings): UNMAP completes once b acknowledged.
+    assert.ok(v.unmap(DOMAIN, 0, WINDOW_END - 1).ok);
+    assert.ok(v.map(DOMAIN, { start: 0, end: 0xffff, gpa: 0, perms: 3 }).ok, "rings stay");
+    const gen = v.invalidate();
+    assert.deepEqual(v.unacked(gen), [0], "b has not acknowledged yet");
+    assert.equal(r.backend.poll(), "none", "the rings are still mapped");
+    assert.deepEqual(v.unacked(gen), [], "b acknowledged: the UNMAP may return");
+    r.backend.transmit(s, 8);
+    assert.equal(s.frames.length, 2, "no frame read through the stale mapping");
+    assert.equal(r.backend.finish(), "disconnected");
+    assert.equal(r.counters[VhostPciCounter.faults], 1);
+    assert.equal(r.counters[VhostPciCounter.lastFaultAddr], 0x10000 + 2 * 0x800);
+  });
+
+  Deno.test(`unmapping a's rings under b ends the connection at b's next pass (${layout})`, () => {
+    const r = vhostPciRig(layout, { iommu: true });
+    const v = r.viommu!;
+    r.handOver(1);
+    assert.equal(r.backend.poll(), "connected");
+    assert.ok(v.unmap(DOMAIN, 0, WINDOW_END - 1).ok);
+    v.invalidate();
+    assert.equal(r.backend.poll(), "disconnected");
+    assert.equal(r.counters[VhostPciCounter.revoked], 1);
+    assert.equal(r.backend.downReason.kind, "ring-revoked");
+    const s = sink();
+    assert.equal(r.backend.transmit(s, 8).sent, 0);
+  });
+}
+
+for (const layout of ["split", "packed"] as Layout[]) {
+  Deno.test(`b gone and back: a's rings are intact and b resumes where it stopped (${layout})`, () => {
+    const r = vhostPciRig(layout, { iommu: true });
+    r.handOver(1);
+    assert.equal(r.backend.poll(), "connected");
+    for (let i = 0; i < 3; i++) postTx(r, 0x10000 + i * 0x800, 60, 0x30 + i, i);
+    const s = sink();
+    assert.equal(r.backend.transmit(s, 1).sent, 1);
+    r.backend.finish();
+    r.backend.stop(); // b's link set down
+    assert.equal(Atomics.load(r.regs, RegFileWord.VHOST_PEER), 0, "a sees its link down");
+    assert.equal(r.backend.poll(false), "none", "a down link takes no connection");
+    postTx(r, 0x10000 + 3 * 0x800, 60, 0x33, 3);
+    assert.equal(r.backend.poll(true), "connected", "back: the same connection");
+    assert.equal(r.backend.connection, 1);
+    assert.equal(r.backend.transmit(s, 8).sent, 3);
+    r.backend.finish();
+    assert.deepEqual(
+      s.frames.map((f) => f[0]),
+      [0x30, 0x31, 0x32, 0x33],
+      "each frame once, in order",
+    );
+    const tokens: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const u = r.tx.getUsed();
+      assert.ok(u.ok, "a's driver finds its rings consistent");
+      if (u.value === null) break;
+      tokens.push(u.value.token);
+    }
+    assert.deepEqual(tokens, [0, 1, 2, 3]);
+  });
+}

@@ -1,0 +1,76 @@
+/**
+ * vhost-pci-net: the constants both sides share. VM `a` (the frontend) has an ordinary
+ * virtio-net device; VM `b` has a vhost-pci-net device whose driver serves `a`'s queues in `a`'s
+ * memory. The handover between them lives in `a`'s virtio-mmio register file (words the mmio
+ * layout reserves), so it survives either side's device worker:
+ *
+ * | word | written by | meaning |
+ * | --- | --- | --- |
+ * | `RegFileWord.VHOST_CONN` | `a`'s device worker | 0: `a`'s device worker owns the queues; n > 0: handed over as connection n (at DRIVER_OK) |
+ * | `RegFileWord.VHOST_SEQ` | `a`'s device worker | the last connection number given out |
+ * | `RegFileWord.VHOST_PEER` | `b`'s guest worker | the connection `b` serves (0: none); `b` stores 0 to acknowledge a revocation |
+ * | `QueueWord.NOTIFY_THREAD` | `a`'s device worker | thread + 1 that `a`'s kicks of that queue ring (0: its own device worker) |
+ *
+ * The vhost-pci-net device ID is 63 (`VHOST_PCI_NET_DEVICE_ID`): OASIS never allocated an ID
+ * for vhost-pci (the 2017 prototype reused 21, which the spec gives to the Signal Distribution
+ * Module), and 63 is the last ID virtio-pci's modern range can express (PCI device ID
+ * 0x1040 + 63 = 0x107f), far above the IDs allocated so far, so it collides with nothing.
+ *
+ * @module
+ */
+
+/** The lab's device ID for vhost-pci-net (unallocated by OASIS; see the module note). */
+export const VHOST_PCI_NET_DEVICE_ID = 63;
+
+/** Config space of the vhost-pci-net device: `mac[6]` at 0, `status u16` at 6 (bit 0 LINK_UP). */
+export const VhostPciConfigOffset = {
+  MAC: 0,
+  STATUS: 6,
+} as const;
+
+/** Bytes of the vhost-pci-net config space. */
+export const VHOST_PCI_CONFIG_SIZE = 8;
+
+/** States of a vhost-pci connection as `b` publishes them (`VhostPciCounter.state`). */
+export const VhostPciState = {
+  /** No connection: `a` has not handed its queues over (or took them back). */
+  DOWN: 0,
+  /** `b` serves `a`'s queues. */
+  UP: 1,
+  /** `b` stopped serving after a device error (an access refused by the window, a broken ring);
+   * it waits for `a` to reset its NIC (a new connection). */
+  FAILED: 2,
+} as const;
+
+/** `b`'s counters of a vhost-pci link (Float64 words in `b`'s control block). */
+export const VhostPciCounter = {
+  /** Connection state (`VhostPciState`). */
+  state: 0,
+  /** The connection number served (0: none). */
+  connection: 1,
+  /** Connections taken (handovers served). */
+  connects: 2,
+  /** Connections ended (revocations acknowledged, device errors). */
+  disconnects: 3,
+  /** Accesses of `b` the window refused (never performed). */
+  faults: 4,
+  /** IOVA (or GPA without an IOMMU) of the last refused access, -1: none. */
+  lastFaultAddr: 5,
+  /** Access of the last refused access: 1 read, 2 write, 0 none. */
+  lastFaultAccess: 6,
+  /** Frames popped from `a`'s transmitq and shown to `b`'s stack. */
+  framesIn: 7,
+  /** Frames `b`'s stack sent into `a`'s receiveq. */
+  framesOut: 8,
+  /** Frames `b`'s stack sent that found no RX buffer in `a` (or no connection). */
+  framesDropped: 9,
+  /** Used-buffer interrupts `b` raised in `a`. */
+  interrupts: 10,
+  /** Wake-ups of `b` by `a`'s kicks that found work. */
+  kicks: 11,
+  /** Ring areas revoked under `b` by an invalidation (the connection then fails). */
+  revoked: 12,
+} as const;
+
+/** Words of `VhostPciCounter`. */
+export const VHOST_PCI_COUNTER_COUNT = 13;

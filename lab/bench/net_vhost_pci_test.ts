@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import { LAB_TEST } from "../testing.ts";
+import { formatNetReport } from "./net.ts";
+import { vhostPciBenchPlan, vhostPciComparison } from "./net_vhost_pci.ts";
+import { DEFAULT_NET_OPTIONS } from "./net.ts";
+
+Deno.test("the vhost-pci bench compares the same two VMs over a ring link and over vhost-pci", () => {
+  const net = vhostPciBenchPlan("net", 0);
+  const vp = vhostPciBenchPlan("vhost-pci", 0);
+  assert.deepEqual(net.vms.map((v) => v.name), vp.vms.map((v) => v.name));
+  assert.equal(net.rings.length, 2, "virtio-net: a link ring each way");
+  assert.equal(vp.rings.length, 0, "vhost-pci: no ring");
+  assert.equal(vp.vhostPciLinks?.[0].iommu, true, "a's NIC behind its vIOMMU in both");
+  assert.equal(net.vms[0].devices[0].kind === "net" && net.vms[0].devices[0].iommu !== null, true);
+});
+
+Deno.test({
+  name: "vlab bench net's vhost-pci row, smoke run with tiny sizes: both links measured, ratios",
+  ...LAB_TEST,
+  fn: async () => {
+    const seen: string[] = [];
+    const row = await vhostPciComparison(
+      { seconds: 1, runs: 1, pings: 3, pollUs: 0 },
+      (w) => seen.push(w),
+    );
+    assert.equal(seen.length, 2);
+    assert.equal(row.frameSize, 64);
+    assert.ok(row.net.pps > 0 && row.vhostPci.pps > 0, JSON.stringify(row));
+    assert.ok(row.net.rttMedianUs > 0 && row.vhostPci.rttMedianUs > 0);
+    assert.equal(row.ppsRatio, row.vhostPci.pps / row.net.pps);
+    const text = formatNetReport({
+      date: "now",
+      cpus: 2,
+      options: DEFAULT_NET_OPTIONS,
+      rows: [row],
+    });
+    assert.match(text, /virtio-net link +64 +\d+\.\d{3} +\d+/);
+    assert.match(text, /vhost-pci \/ net +\d+\.\d\dx +\d+\.\d\dx/);
+  },
+});

@@ -1,0 +1,307 @@
+/**
+ * The vhost-pci kind in the guest worker of VM `b`: for each vhost-pci-net device it probes the
+ * device (a virtio-mmio init with no queues, device ID 63), then serves the queues of VM `a`'s
+ * NIC in `a`'s memory with a `VhostPciBackend` over `b`'s window onto `a`, and shows the frames
+ * to `b`'s network stack as an ordinary interface with `b`'s own MAC and address. No device
+ * worker and no link ring sit in that data path: `a`'s kicks ring this worker (the handover set
+ * the kick target), and the backend raises `a`'s interrupt and rings `a`'s guest.
+ *
+ * On every pass: follow the handover (connect, acknowledge a revocation, the IOTLB handshake),
+ * pop `a`'s transmitq into the stack, publish what the stack sent into `a`'s receiveq. A refused
+ * access ends the connection (the interface's link goes down; `a` goes on); a new handover (after
+ * `a` reset its NIC) brings it back. Runs on `b`'s guest worker.
+ *
+ * @module
+ */
+
+import { DirectDma, GuestMemory } from "../../../devices/memory/mod.ts";
+import { IommuDma, Iotlb } from "../../../devices/iommu/mod.ts";
+import { Hdr } from "../../../devices/iommu/layout.ts";
+import { NetQueue } from "../../../devices/net/config.ts";
+import type { FrameSink } from "../../../devices/net/device.ts";
+import { Feature } from "../../../devices/virtio/constants.ts";
+import { featureSet } from "../../../devices/virtio/features.ts";
+import { notifyCount } from "../../../devices/virtio/mmio.ts";
+import { initDevice } from "../../../devices/virtio/mmio_driver.ts";
+import { SharedRingAccess } from "../../../devices/virtio/ring_access.ts";
+import {
+  PeerWindow,
+  VHOST_PCI_NET_DEVICE_ID,
+  VhostPciBackend,
+  type VhostPciDownReason,
+} from "../../../devices/vhost_pci/mod.ts";
+import { deviceControl } from "../../wire/control.ts";
+import { ringDoorbell } from "../../wire/doorbell.ts";
+import { MailboxPort } from "../../wire/mailbox.ts";
+import type { VhostPciFrontendMemory } from "../../wire/messages.ts";
+import type { VhostPciDeviceSpec } from "../../wire/specs.ts";
+import type { NetInterface } from "../net/api.ts";
+import type { NetStack } from "../net/stack.ts";
+import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
+
+/** Frames popped from `a`'s transmitq per pass. */
+const TX_BUDGET = 64;
+
+/** One vhost-pci-net device of `b` and its interface in `b`'s stack. */
+class VhostPciLink implements NetInterface {
+  readonly name: string;
+  readonly mac: Uint8Array;
+  readonly ip: number | null;
+  readonly prefix: number | null;
+  readonly mtu: number;
+  ifIndex = -1;
+  backend: VhostPciBackend | null = null;
+  /** Frames the stack sent since the last publish. */
+  pendingRx = false;
+  /** The stack found `a`'s receiveq without buffers: wake its writers at `a`'s next RX kick. */
+  rxBlocked = false;
+  lastRxKicks = 0;
+  /** `a` added RX buffers while `b` armed its RX kicks. */
+  rxRetry = false;
+  /** The link is up (`vlab link NAME up|down`): a down link serves nothing, as if `b` were gone. */
+  adminUp = true;
+  /** `a`'s register file of the served NIC (set with the backend). */
+  aRegs: Int32Array | null = null;
+  /** Lengths of `frames`. */
+  readonly lengths: number[] = [];
+  /** Frames popped this pass, handed to the stack after the publish. */
+  readonly frames: Uint8Array[] = [];
+  frameCount = 0;
+  readonly #scratch: Uint8Array;
+  readonly sink: FrameSink;
+
+  constructor(
+    readonly spec: VhostPciDeviceSpec,
+    readonly frontend: VhostPciFrontendMemory,
+    readonly wake: () => void,
+  ) {
+    this.name = spec.name;
+    this.mac = Uint8Array.from(spec.mac);
+    this.ip = spec.ip;
+    this.prefix = spec.prefix;
+    this.mtu = spec.mtu;
+    this.#scratch = new Uint8Array(spec.mtu + 14);
+    let reserved: Uint8Array | null = null;
+    this.sink = {
+      reserve: (maxLen) => {
+        if (this.frameCount >= TX_BUDGET) return null;
+        let buf = this.frames[this.frameCount];
+        if (buf === undefined || buf.length < maxLen) {
+          buf = new Uint8Array(Math.max(maxLen, spec.mtu + 14));
+          this.frames[this.frameCount] = buf;
+        }
+        reserved = buf;
+        return buf;
+      },
+      commit: (len) => {
+        if (reserved === null) return;
+        this.frames[this.frameCount] = reserved;
+        this.lengths[this.frameCount] = len;
+        this.frameCount++;
+        reserved = null;
+      },
+    };
+  }
+
+  linkUp(): boolean {
+    return this.backend?.up ?? false;
+  }
+
+  sendWith(len: number, fill: (buf: Uint8Array) => void): boolean {
+    const be = this.backend;
+    if (be === null || !be.up || len > this.#scratch.length) return false;
+    const frame = this.#scratch.subarray(0, len);
+    fill(frame);
+    const r = be.receive(frame);
+    if (r === "delivered") {
+      this.pendingRx = true;
+      this.wake();
+      return true;
+    }
+    if (r === "no-buffers") this.rxBlocked = true;
+    return false;
+  }
+}
+
+function describeDown(r: VhostPciDownReason): Record<string, unknown> {
+  return r.kind === "window-fault"
+    ? { reason: r.kind, addr: r.addr, access: r.access }
+    : r.kind === "ring-revoked"
+    ? { reason: r.kind, queue: r.queue }
+    : r.kind === "ring-error"
+    ? { reason: r.kind, error: r.message }
+    : { reason: r.kind };
+}
+
+/** The backend of `link`, once `a`'s side is there to be seen (its vIOMMU created), else null. */
+function openBackend(ctx: GuestContext, link: VhostPciLink): VhostPciBackend | null {
+  const { spec, frontend: f } = link;
+  const memory = GuestMemory.fromBuffer(f.memory);
+  const at = spec.frontend;
+  let view;
+  if (at.iommu !== null) {
+    if (f.iommu === null) throw new Error(`VM ${f.vm} has no vIOMMU tables for ${spec.name}`);
+    // a's device worker writes the vIOMMU header when it starts: wait until it is there.
+    if (Atomics.load(new Int32Array(f.iommu), Hdr.CAP_CONSUMERS) === 0) return null;
+    view = new IommuDma(
+      memory,
+      new Iotlb(f.iommu, { slot: at.iommu.consumer, endpoint: at.iommu.endpoint }),
+    );
+  } else {
+    view = new DirectDma(memory);
+  }
+  const actl = deviceControl(f.control, f.layout.devices[at.device]);
+  link.aRegs = actl.regs;
+  const own = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
+  return new VhostPciBackend({
+    memory,
+    regs: actl.regs,
+    queueState: actl.queueState,
+    window: new PeerWindow(view),
+    ring: new SharedRingAccess(memory),
+    netCounters: actl.deviceCounters,
+    counters: own.deviceCounters,
+    mtu: spec.mtu,
+    queueMaxSize: at.queueSize,
+    interrupt: () => ringDoorbell(ctx.bells, at.guestThread),
+    notifyFrontend: () => ringDoorbell(ctx.bells, at.deviceThread),
+  });
+}
+
+async function start(
+  ctx: GuestContext,
+  specs: VhostPciDeviceSpec[],
+): Promise<GuestKindInstance> {
+  const links: VhostPciLink[] = [];
+  for (const spec of specs) {
+    const f = ctx.frontends.get(spec.frontend.vm);
+    if (f === undefined) {
+      throw new Error(`VM ${ctx.vm} serves ${spec.frontend.vm} but was not given its memory`);
+    }
+    // Probe the vhost-pci-net device as a driver does (it has no queues of its own).
+    const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
+    const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread);
+    const init = await initDevice(port, {
+      deviceId: VHOST_PCI_NET_DEVICE_ID,
+      supported: featureSet([Feature.VERSION_1]),
+      queues: [],
+      mem: ctx.mem,
+      alloc: ctx.alloc,
+      ring: ctx.ring,
+    });
+    if (!init.ok) {
+      throw new Error(`Cannot start the driver of ${ctx.vm}:${spec.name}: ${init.error.kind}`);
+    }
+    links.push(new VhostPciLink(spec, f, ctx.wakeSelf));
+  }
+  let stack: NetStack | null = null;
+
+  const serve = (link: VhostPciLink): boolean => {
+    if (link.backend === null) {
+      link.backend = openBackend(ctx, link);
+      if (link.backend === null) return false;
+    }
+    const be = link.backend;
+    let work = false;
+    const p = be.poll(link.adminUp);
+    if (p !== "none") {
+      work = true;
+      report(link, p);
+    }
+    if (!be.up) return work;
+    link.frameCount = 0;
+    const tx = be.transmit(link.sink, TX_BUDGET);
+    const fin = be.finish();
+    if (fin !== "none") report(link, fin);
+    if (tx.sent + tx.dropped > 0) work = true;
+    for (let i = 0; i < link.frameCount; i++) {
+      stack?.input(link.ifIndex, link.frames[i].subarray(0, link.lengths[i]));
+    }
+    // The stack's answers (and a workload's frames) went into a's receiveq: publish them.
+    if (link.pendingRx) {
+      link.pendingRx = false;
+      work = true;
+      const again = be.finish();
+      if (again !== "none") report(link, again);
+    }
+    const rxKicks = notifyCount(link.aRegs!, NetQueue.RECEIVEQ);
+    if (link.rxBlocked && (rxKicks !== link.lastRxKicks || link.rxRetry)) {
+      link.rxBlocked = false;
+      link.rxRetry = false;
+      stack?.onWritable(link.ifIndex);
+    }
+    link.lastRxKicks = rxKicks;
+    return work;
+  };
+
+  const report = (link: VhostPciLink, what: "connected" | "disconnected") => {
+    const be = link.backend!;
+    ctx.post({
+      type: "event",
+      kind: what === "connected" ? "link-up" : "link-down",
+      detail: {
+        nic: link.name,
+        vhostPci: link.spec.link,
+        frontend: `${link.spec.frontend.vm}:${link.spec.frontend.nic}`,
+        ...(what === "connected" ? { connection: be.connection } : describeDown(be.downReason)),
+      },
+    });
+    if (what === "connected") stack?.onWritable(link.ifIndex);
+  };
+
+  return {
+    control: (m) => {
+      if (m.type !== "link") return;
+      const link = links.find((l) => l.spec.index === m.device);
+      if (link === undefined || link.adminUp === m.up) return;
+      link.adminUp = m.up;
+      // Down: stop serving now (a sees its link go down); up: the next pass takes the
+      // connection again, resuming a's queues from their state records.
+      if (!m.up && link.backend?.up) {
+        link.backend.stop();
+        report(link, "disconnected");
+      }
+      ctx.wakeSelf();
+    },
+    pump: () => {
+      let work = false;
+      for (const link of links) if (serve(link)) work = true;
+      return work;
+    },
+    prepareSleep: () => {
+      let pending = false;
+      for (const link of links) {
+        if (link.pendingRx) {
+          pending = true;
+          continue;
+        }
+        const s = link.backend?.prepareSleep(link.rxBlocked);
+        if (s?.tx) pending = true;
+        // RX buffers came while arming: wake the stack's writers on the next pass.
+        if (s?.rx) pending = link.rxRetry = true;
+      }
+      return pending;
+    },
+    nextTimerMs: () => (links.some((l) => l.backend === null) ? 1 : Infinity),
+    periodic: () => {},
+    inspect: () => ({
+      vhostPci: links.map((l) => ({
+        name: l.name,
+        link: l.spec.link,
+        up: l.backend?.up ?? false,
+        connection: l.backend?.connection ?? 0,
+      })),
+    }),
+    provide: (services) => {
+      stack = services.net ?? null;
+      for (const link of links) if (stack) link.ifIndex = stack.addInterface(link);
+    },
+  };
+}
+
+/** The vhost-pci kind's guest slice (started after the net kind: it adds to its stack). */
+export const VHOST_PCI_GUEST_KIND: GuestKind = {
+  kind: "vhost-pci",
+  start: (ctx, devices) =>
+    start(ctx, devices.filter((d): d is VhostPciDeviceSpec => d.kind === "vhost-pci")),
+};

@@ -1,0 +1,145 @@
+import assert from "node:assert/strict";
+import { parseTopology } from "./load.ts";
+import { topologyWarnings } from "./warnings.ts";
+import { formatPlan, planLab } from "../plan.ts";
+
+const BASE = `name: x
+vms:
+  a:
+    iommu: { mode: static }
+    nics:
+      eth0: { ip: 10.0.0.1/24, iommu: true }
+  b:
+    nics:
+      eth0: { ip: 10.0.0.2/24 }
+`;
+
+function issues(yaml: string) {
+  const r = parseTopology(yaml, "t.yaml");
+  assert.ok(!r.ok, "the file is refused");
+  return r.error;
+}
+
+Deno.test("a vhost-pci link to a switch is refused at that endpoint, with line, column and a hint", () => {
+  const [i] = issues(
+    BASE + "switches: { s: {} }\nlinks:\n  - kind: vhost-pci\n    endpoints: [a:eth0, s]\n",
+  );
+  assert.equal(i.code, "vhost-pci-link");
+  assert.equal(i.path, "links[0].endpoints[1]");
+  assert.equal(i.line, 13);
+  assert.equal(i.column, 25);
+  assert.match(i.message, /^Vhost-pci link "a-s" cannot end at switch "s"$/);
+  assert.ok(i.hint);
+});
+
+Deno.test("a vhost-pci link within one VM, with an impairment, or to a NIC behind a vIOMMU is refused", () => {
+  const self = issues(
+    BASE.replace(
+      "      eth0: { ip: 10.0.0.1/24, iommu: true }",
+      "      eth0: { ip: 10.0.0.1/24, iommu: true }\n      eth1: {}",
+    ) +
+      "links: [{ kind: vhost-pci, endpoints: [a:eth0, a:eth1] }]\n",
+  );
+  assert.ok(self.some((i) => i.code === "vhost-pci-link" && /to itself/.test(i.message)));
+  const impaired = issues(
+    BASE + "links: [{ kind: vhost-pci, endpoints: [a:eth0, b:eth0], delay: 1ms }]\n",
+  );
+  const d = impaired.find((i) => i.code === "vhost-pci-link");
+  assert.equal(d?.path, "links[0].delay");
+  assert.match(d?.message ?? "", /cannot take "delay"/);
+  const behind = issues(
+    BASE.replace(
+      "    nics:\n      eth0: { ip: 10.0.0.2/24 }",
+      "    iommu: { mode: static }\n    nics:\n      eth0: { ip: 10.0.0.2/24, iommu: true }",
+    ) +
+      "links: [{ kind: vhost-pci, endpoints: [a:eth0, b:eth0] }]\n",
+  );
+  assert.ok(
+    behind.some((i) => i.code === "vhost-pci-link" && /cannot be behind a vIOMMU/.test(i.message)),
+  );
+});
+
+Deno.test("a NIC that is already served (or on another link) cannot be served again", () => {
+  const yaml = BASE + "  c:\n    nics:\n      eth0: { ip: 10.0.0.3/24 }\n" +
+    "links:\n  - { kind: vhost-pci, endpoints: [a:eth0, b:eth0] }\n" +
+    "  - { kind: vhost-pci, endpoints: [a:eth0, c:eth0] }\n";
+  const i = issues(yaml).find((x) => x.code === "nic-reused");
+  assert.equal(i?.path, "links[1].endpoints[0]");
+});
+
+Deno.test("vlab validate warns when the frontend NIC is not behind a vIOMMU (b sees all of a), located", () => {
+  const yaml = BASE.replace("    iommu: { mode: static }\n", "").replace(", iommu: true", "") +
+    "links:\n  - kind: vhost-pci\n    endpoints: [a:eth0, b:eth0]\n";
+  const t = parseTopology(yaml, "t.yaml");
+  assert.ok(t.ok);
+  const [w] = topologyWarnings(yaml, t.value);
+  assert.equal(w.code, "vhost-pci-no-iommu");
+  assert.equal(w.line, 11);
+  assert.match(w.message, /NIC "a:eth0" has no iommu: true, so VM "b" sees all of VM "a"'s memory/);
+  const shipped = Deno.readTextFileSync(
+    new URL("../../topologies/vhost-pci.yaml", import.meta.url),
+  );
+  const s = parseTopology(shipped, "vhost-pci.yaml");
+  assert.ok(s.ok);
+  assert.deepEqual(topologyWarnings(shipped, s.value), [], "the shipped one is behind the vIOMMU");
+});
+
+Deno.test("the plan of a vhost-pci link: no ring, b's slot serves a's NIC, b is an IOTLB consumer of a", () => {
+  const t = parseTopology(
+    BASE + "links: [{ kind: vhost-pci, endpoints: [a:eth0, b:eth0] }]\n",
+    "t.yaml",
+  );
+  assert.ok(t.ok);
+  const plan = planLab(t.value);
+  assert.equal(plan.rings.length, 0);
+  assert.equal(plan.links.length, 0);
+  assert.deepEqual(plan.vhostPciLinks, [{
+    name: "a-b",
+    frontend: { vm: "a", nic: "eth0", device: 0 },
+    peer: { vm: "b", device: "eth0", slot: 0 },
+    iommu: true,
+  }]);
+  const [a, b] = plan.vms;
+  const aNic = a.devices[0];
+  assert.equal(aNic.kind, "net");
+  assert.deepEqual(aNic.kind === "net" ? aNic.vhostPci : null, {
+    link: "a-b",
+    peerVm: "b",
+    peerThread: b.guestThread,
+    peerDevice: "eth0",
+  });
+  const bDev = b.devices[0];
+  assert.equal(bDev.kind, "vhost-pci");
+  if (bDev.kind !== "vhost-pci") return;
+  assert.equal(bDev.ip, 0x0a000002);
+  assert.deepEqual(bDev.queues, []);
+  assert.deepEqual(bDev.frontend.iommu, { endpoint: 0, consumer: 1 });
+  assert.equal(bDev.frontend.guestThread, a.guestThread);
+  const v = a.devices.find((d) => d.kind === "iommu");
+  assert.deepEqual(v?.kind === "iommu" ? v.peers : null, [{
+    name: "b:eth0",
+    endpoint: 0,
+    thread: b.guestThread,
+  }]);
+  assert.deepEqual(b.nics, [], "b's NIC became the vhost-pci-net device");
+  assert.equal(
+    b.control.devices[0].queueState.length,
+    0,
+    "b's control block has no queue state for it",
+  );
+  assert.deepEqual(JSON.parse(JSON.stringify(plan)), plan, "still plain data");
+});
+
+Deno.test("vlab up --dry-run names the vhost-pci-net device and the link with its window", () => {
+  const t = parseTopology(
+    BASE + "links: [{ kind: vhost-pci, endpoints: [a:eth0, b:eth0] }]\n",
+    "t.yaml",
+  );
+  assert.ok(t.ok);
+  const text = formatPlan(planLab(t.value));
+  assert.match(text, /eth0 vhost-pci-net \(device ID 63\): serves a:eth0 in its memory, link a-b/);
+  assert.match(
+    text,
+    /link a-b: b:eth0 serves a:eth0 \(vhost-pci, no rings; window: a's vIOMMU mappings\)/,
+  );
+});

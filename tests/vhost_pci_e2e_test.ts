@@ -1,0 +1,281 @@
+/**
+ * vhost-pci links in the running lab, end to end, on the shipped `vhost-pci` topology: `b`'s
+ * guest worker serves `a`'s NIC queues in `a`'s memory (no link ring, no device worker in the
+ * data path). A ping and a UDP flood cross it with `a`'s NIC behind the vIOMMU in static and
+ * passthrough modes and without a vIOMMU; a revocation (`a` unmaps its NIC's pool while `b`
+ * moves frames) is refused, counted and reported, and `a` recovers; a broken ring of `a` ends
+ * the connection (`b` sees its link go down), `a` resets its NIC and `b` serves the new one;
+ * a crash of `b`'s device worker leaves `a`'s rings intact.
+ */
+
+import assert from "node:assert/strict";
+import { openViews, readIotlbCounters } from "../devices/iommu/mod.ts";
+import { peerServing, VhostPciCounter } from "../devices/vhost_pci/mod.ts";
+import { Lab } from "../lab/lab.ts";
+import { planLab } from "../lab/plan.ts";
+import { parseTopology } from "../lab/topology/load.ts";
+import { LAB_TEST, waitForValue } from "../lab/testing.ts";
+import { deviceControl } from "../lab/wire/control.ts";
+import type { PingResult } from "../lab/guest/workloads/ping.ts";
+import { takeSnapshot } from "../lab/snapshot.ts";
+import { takeRingView } from "../lab/ring_view.ts";
+import { prometheusMetrics } from "../lab/prometheus.ts";
+import { labStatus } from "../lab/metrics.ts";
+import { formatStatus } from "../cli/status.ts";
+import { linksLines } from "../cli/dashboard/links.tsx";
+import { pingPairs } from "../lab/pingall.ts";
+
+const FILE = new URL("../topologies/vhost-pci.yaml", import.meta.url);
+
+async function start(mode: "static" | "passthrough" | "none"): Promise<Lab> {
+  let yaml = Deno.readTextFileSync(FILE);
+  if (mode === "none") {
+    yaml = yaml.replace("    iommu: { mode: static }\n", "").replace(", iommu: true", "");
+  } else yaml = yaml.replace("mode: static", `mode: ${mode}`);
+  const t = parseTopology(yaml, "topologies/vhost-pci.yaml");
+  assert.ok(t.ok, t.ok ? "" : JSON.stringify(t.error));
+  const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+  await waitLinkUp(lab, 1);
+  return lab;
+}
+
+/** b's counters of the link (b's device slot 0). */
+function bCounters(lab: Lab): Float64Array {
+  const b = lab.plan.vms[1];
+  return deviceControl(lab.controlOf(1), b.control.devices[0]).deviceCounters;
+}
+
+async function waitLinkUp(lab: Lab, connection: number): Promise<void> {
+  await waitForValue(`b serving connection ${connection}, a's link up`, () => {
+    const a = lab.plan.vms[0];
+    const regs = deviceControl(lab.controlOf(0), a.control.devices[0]).regs;
+    const up = bCounters(lab)[VhostPciCounter.connection] === connection && peerServing(regs);
+    return up ? true : null;
+  }, 10_000);
+}
+
+async function ping(lab: Lab, n = 3): Promise<number> {
+  const r = await lab.exec("a", ["ping", "10.0.0.2", "-c", String(n), "-i", "0.05"]);
+  assert.ok(r.ok, r.ok ? "" : r.message);
+  return (r.result as PingResult).received;
+}
+
+for (const mode of ["static", "passthrough", "none"] as const) {
+  Deno.test({
+    name: `vhost-pci (${mode}): ping and a 5000-frame flood cross with no link ring`,
+    ...LAB_TEST,
+    fn: async () => {
+      const lab = await start(mode);
+      try {
+        assert.equal(lab.plan.rings.length, 0, "no link ring in the data path");
+        assert.equal(await ping(lab), 3);
+        const sink = lab.exec("b", ["sink", "-t", "2"]);
+        const flood = await lab.exec("a", ["udp-flood", "10.0.0.2", "--max", "-n", "5000"]);
+        assert.ok(flood.ok, flood.ok ? "" : flood.message);
+        const got = await sink;
+        assert.ok(got.ok, got.ok ? "" : got.message);
+        assert.equal((got.result as Record<string, number>).received, 5000);
+        // And the other way: b fills a's receiveq as fast as a's driver refills it.
+        const sinkA = lab.exec("a", ["sink", "-t", "2"]);
+        const back = await lab.exec("b", ["udp-flood", "10.0.0.1", "--max", "-n", "5000"]);
+        assert.ok(back.ok, back.ok ? "" : back.message);
+        const gotA = await sinkA;
+        assert.ok(gotA.ok, gotA.ok ? "" : gotA.message);
+        assert.equal((gotA.result as Record<string, number>).received, 5000);
+        const c = bCounters(lab);
+        assert.ok(c[VhostPciCounter.framesIn] >= 5003, "b popped a's transmitq");
+        assert.ok(c[VhostPciCounter.interrupts] > 0, "b interrupted a");
+        assert.equal(c[VhostPciCounter.faults], 0);
+        if (mode === "static") {
+          // Seen: snapshot, `vlab status`, /metrics, the Links panel and the ring view.
+          const snap = takeSnapshot(lab);
+          const l = snap.vhostPciLinks?.[0];
+          assert.equal(l?.state, "up");
+          assert.equal(l?.window, "vIOMMU static (endpoint 0)");
+          assert.equal(snap.vms[0].devices[0].queues[1].servedBy, "b:eth0 over vhost-pci a-b");
+          assert.match(
+            formatStatus(labStatus(lab)),
+            /a-b {2}vhost-pci b:eth0 serves a:eth0 through vIOMMU static \(endpoint 0\): up \(connection 1\), \d+ frames in/,
+          );
+          const text = prometheusMetrics(lab);
+          assert.match(
+            text,
+            /vlab_vhost_pci_up\{lab="vhost-pci",link="a-b",frontend="a:eth0",peer="b:eth0"\} 1/,
+          );
+          assert.match(text, /vlab_vhost_pci_frames_in_total\{[^}]*\} [1-9]/);
+          const panel = linksLines({
+            snapshot: snap,
+            rates: null,
+            selected: 0,
+            width: 100,
+            height: 20,
+            colors: false,
+          }).map((line) => line.map((s) => s.text).join("")).join("\n");
+          assert.match(panel, /a-b {2}up {2}vhost-pci b:eth0 serves a:eth0/);
+          assert.deepEqual(
+            pingPairs(labStatus(lab)).map((p) => `${p.from}->${p.to}@${p.dst}`),
+            ["a->b@10.0.0.2", "b->a@10.0.0.1"],
+            "pingall sees b's address on its vhost-pci-net device",
+          );
+          const ring = takeRingView(lab, { vm: "a", nic: "eth0", queue: 1 });
+          assert.ok(ring.ok);
+          assert.equal(ring.value.servedBy, "b:eth0 over vhost-pci a-b");
+        }
+        if (mode !== "none") {
+          const v = openViews(lab.iommuOf(0)!);
+          const peer = readIotlbCounters(v, 1); // b's consumer slot, after a's NIC's
+          assert.ok(peer.hits + peer.misses > 0, "b translated through its own IOTLB");
+          assert.equal(peer.faults, 0);
+        }
+      } finally {
+        await lab.stop();
+      }
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "vhost-pci: a's unmap while b moves frames: b's next access is refused and counted, a's UNMAP acknowledged by b",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await start("static");
+    try {
+      const flood = lab.exec("a", ["udp-flood", "10.0.0.2", "-r", "20000", "-t", "1"]);
+      const revoked = await lab.exec("a", ["iommu-unmap", "eth0"]);
+      assert.ok(revoked.ok, revoked.ok ? "" : revoked.message);
+      await flood;
+      const down = await waitForValue(
+        "b's link-down event",
+        () =>
+          lab.events.recent().find((e) =>
+            e.kind === "link-down" && e.subject === "b" && e.detail?.vhostPci === "a-b"
+          ) ?? null,
+      );
+      assert.match(String(down.detail?.reason), /^(window-fault|ring-revoked)$/);
+      const c = bCounters(lab);
+      assert.ok(c[VhostPciCounter.faults] + c[VhostPciCounter.revoked] >= 1, "counted");
+      const peer = readIotlbCounters(openViews(lab.iommuOf(0)!), 1);
+      assert.ok(peer.invalidations >= 1, "b's IOTLB acknowledged the invalidation");
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "vhost-pci: a broken ring of a ends the connection (b's link down); a resets, b serves again",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await start("static");
+    try {
+      assert.equal(await ping(lab, 1), 1);
+      const f = lab.fault({
+        kind: "guest-bug",
+        vm: "a",
+        device: "eth0",
+        queue: "transmitq",
+        bug: "index-jump",
+      });
+      assert.ok(f.ok, f.ok ? "" : f.message);
+      await waitForValue(
+        "b's link-down event",
+        () =>
+          lab.events.recent().find((e) =>
+            e.kind === "link-down" && e.subject === "b" && e.detail?.reason === "ring-error"
+          ) ?? null,
+      );
+      await waitForValue(
+        "a's NIC reset",
+        () =>
+          lab.events.recent().find((e) =>
+            e.kind === "device-reset" && e.subject === "a" && e.detail?.nic === "eth0"
+          ) ?? null,
+      );
+      await waitLinkUp(lab, 2);
+      assert.equal(await ping(lab), 3, "the new connection carries traffic");
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "vhost-pci: a crash of b's device worker leaves a's rings intact and the link serving",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await start("static");
+    try {
+      const f = lab.fault({ kind: "backend-crash", vm: "b", mode: "exit" });
+      assert.ok(f.ok, f.ok ? "" : f.message);
+      await waitForValue(
+        "b's device worker restarted",
+        () => lab.events.recent().find((e) => e.subject === "b" && /restart/.test(e.kind)) ?? null,
+      );
+      assert.equal(await ping(lab), 3);
+      assert.ok(
+        !lab.events.recent().some((e) => e.subject === "a" && e.kind === "device-error"),
+        "a's NIC saw no device error",
+      );
+      assert.equal(bCounters(lab)[VhostPciCounter.connection], 1, "the same connection");
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "vhost-pci: b gone (link down) and back: a sees its link go down and up, its rings intact",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await start("static");
+    try {
+      assert.equal(await ping(lab, 2), 2);
+      assert.ok(lab.setLink("a-b", false));
+      await waitForValue(
+        "a's link-down event",
+        () =>
+          lab.events.recent().find((e) =>
+            e.kind === "link-down" && e.subject === "a" && e.detail?.nic === "eth0"
+          ) ?? null,
+      );
+      const r = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", "0.2"]);
+      assert.equal(r.ok && (r.result as PingResult).received, 0, "nothing crosses while b is gone");
+      assert.ok(lab.setLink("a-b", true));
+      await waitLinkUp(lab, 1); // the same connection, resumed from a's queue state
+      assert.equal(await ping(lab), 3);
+      assert.ok(
+        !lab.events.recent().some((e) =>
+          e.subject === "a" && /device-(error|needs-reset)/.test(e.kind)
+        ),
+        "a's rings were never broken",
+      );
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "vhost-pci: a crash of a's device worker: the replacement keeps the handover, b serves on",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await start("static");
+    try {
+      assert.ok(lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" }).ok);
+      const after = await waitForValue(
+        "a's restart outcome",
+        () =>
+          lab.events.recent().find((e) =>
+            /^backend-restart(ed|-failed)$/.test(e.kind) && e.subject === "a"
+          ) ?? null,
+      );
+      assert.equal(after.kind, "backend-restarted", JSON.stringify(after.detail));
+      assert.equal(await ping(lab), 3);
+      assert.equal(bCounters(lab)[VhostPciCounter.connection], 1, "the same connection");
+    } finally {
+      await lab.stop();
+    }
+  },
+});
