@@ -13,6 +13,7 @@ import { netCommand } from "./bench_net.ts";
 import { benchVsockCommand } from "./bench_vsock.ts";
 import { iommuCommand } from "./bench_iommu.ts";
 import { recoveryCommand } from "./bench_recovery.ts";
+import { wakeupCommand } from "./bench_wakeup.ts";
 import { Command, Option } from "@commander-js/extra-typings";
 import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "../lab/bench/rings.ts";
 import { renderRingsChart } from "../lab/bench/chart.ts";
@@ -180,6 +181,7 @@ export function benchCommand(runtime: BenchRuntime = denoBenchRuntime()): Comman
   bench.addCommand(benchVsockCommand());
   bench.addCommand(iommuCommand());
   bench.addCommand(recoveryCommand());
+  bench.addCommand(wakeupCommand());
   return bench;
 }
 

@@ -14,6 +14,7 @@ import {
   stopRequested,
   ThreadState,
   waitDoorbell,
+  waitDoorbellSync,
 } from "./doorbell.ts";
 import type { RingJob, RingReply } from "./testdata/ring_worker.ts";
 
@@ -197,5 +198,47 @@ Deno.test("no lost wakeup: two workers ping-pong 20,000 rounds through the sleep
     assert.equal(readBell(bells, 0) + readBell(bells, 1), 2 * ROUNDS);
   } finally {
     for (const w of workers) w.terminate();
+  }
+});
+
+Deno.test("waitDoorbellSync returns false on timeout and clears SLEEPING", () => {
+  const bells = createDoorbells(1);
+  const seen = readBell(bells, 0);
+  announceSleep(bells, 0);
+  const t0 = performance.now();
+  assert.equal(waitDoorbellSync(bells, 0, seen, 5), false);
+  assert.ok(performance.now() - t0 >= 4, "it waited about the timeout");
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.SLEEPING), 0);
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.WAKEUPS), 0);
+});
+
+Deno.test("waitDoorbellSync returns at once when BELL already moved past the value read", () => {
+  const bells = createDoorbells(1);
+  const seen = readBell(bells, 0);
+  ringDoorbell(bells, 0); // a ring between the read and the wait
+  announceSleep(bells, 0);
+  const t0 = performance.now();
+  assert.equal(waitDoorbellSync(bells, 0, seen, 2000), true);
+  assert.ok(performance.now() - t0 < 1000);
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.WAKEUPS), 1);
+});
+
+Deno.test("waitDoorbellSync returns true on a ring from another worker", async () => {
+  const bells = createDoorbells(2);
+  const worker = new Worker(WORKER_URL, { type: "module" });
+  try {
+    const seen = readBell(bells, 1);
+    announceSleep(bells, 1);
+    const reply = run(worker, { op: "ring", bells, thread: 1 }, 10_000);
+    const t0 = performance.now();
+    const woke = waitDoorbellSync(bells, 1, seen, 3000);
+    const waited = performance.now() - t0;
+    assert.deepEqual(await reply, { op: "ring", sawSleeping: true });
+    assert.equal(woke, true);
+    assert.ok(waited < 2500, `woke after ${waited} ms, before the timeout`);
+    assert.equal(readDoorbellWord(bells, 1, DoorbellWord.WAKEUPS), 1);
+    assert.equal(readDoorbellWord(bells, 1, DoorbellWord.SLEEPING), 0);
+  } finally {
+    worker.terminate();
   }
 });

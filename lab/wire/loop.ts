@@ -9,6 +9,15 @@
  * to the event loop; a wait costs 16–25 µs, so a short poll before it saves most waits under
  * load; and with more workers than cores, an unbounded spin would starve the peer it waits for.
  *
+ * How it sleeps, adaptively (like NAPI switching between polling and interrupts, but without
+ * spinning): while traffic is recent (work within the last {@linkcode HOT_MS}), the thread sleeps
+ * in a blocking `Atomics.wait` of at most {@linkcode BLOCK_SLICE_MS}, and returns to the event
+ * loop after each slice that ends without a ring (messages and timers wait at most a slice). A
+ * ring wakes a blocking wait in about a quarter of the time a `waitAsync` takes (which goes
+ * through the event loop's task queue: `vlab bench wakeup`), and a blocked thread uses no CPU,
+ * so a peer on the same core loses nothing. Once quiet, it sleeps in `Atomics.waitAsync` (up to a
+ * second), where its event loop stays free and an idle lab costs nothing.
+ *
  * @module
  */
 
@@ -21,7 +30,25 @@ import {
   stopRequested,
   ThreadState,
   waitDoorbell,
+  waitDoorbellSync,
 } from "./doorbell.ts";
+
+/** How a worker's loop slept and woke, cumulative (a worker copies them into its statistics). */
+export interface LoopCounters {
+  /** Blocking waits (hot) that a ring ended. */
+  wakeupsBlocking: number;
+  /** `waitAsync` waits (quiet) that a ring ended. */
+  wakeupsAsync: number;
+  /** Waits of either kind that timed out. */
+  timeouts: number;
+  /** Busy-poll budgets that found work. */
+  pollHits: number;
+}
+
+/** A zeroed {@linkcode LoopCounters}. */
+export function loopCounters(): LoopCounters {
+  return { wakeupsBlocking: 0, wakeupsAsync: 0, timeouts: 0, pollHits: 0 };
+}
 
 /** What a worker plugs into {@linkcode runLoop}. */
 export interface LoopHooks {
@@ -48,6 +75,10 @@ export interface LoopOptions {
   thread: number;
   /** Busy-poll budget before waiting, µs. */
   pollUs: number;
+  /** How long after its last work the thread sleeps in blocking slices, ms (0: never). */
+  hotMs?: number;
+  /** Counters the loop keeps up to date (a worker publishes them). */
+  counters?: LoopCounters;
 }
 
 /** Longest wait: the heartbeat period of an idle worker. */
@@ -56,6 +87,10 @@ const MAX_WAIT_MS = 1000;
 const TIMER_SLACK_MS = 1;
 /** Longest stretch of work before returning to the event loop. */
 const MAX_BUSY_MS = 2;
+/** After its last work, how long a thread sleeps in blocking slices (fast wake-ups), ms. */
+export const HOT_MS = 50;
+/** Longest blocking slice: the most a message or a timer waits while a thread is hot, ms. */
+export const BLOCK_SLICE_MS = 2;
 
 const channel = new MessageChannel();
 const pendingTasks: Array<() => void> = [];
@@ -85,9 +120,13 @@ export function macrotask(): Promise<void> {
  */
 export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void> {
   const { bells, thread } = opts;
+  const hotMs = opts.hotMs ?? HOT_MS;
+  const counters = opts.counters ?? loopCounters();
   setThreadState(bells, thread, ThreadState.RUNNING);
   let lastYield = performance.now();
   let lastPeriodic = 0;
+  let lastWork = -Infinity;
+  let worked = false; // work since lastWork was stamped
   try {
     let busyPasses = 0;
     while (!stopRequested(bells, thread)) {
@@ -95,6 +134,7 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
       const seen = readBell(bells, thread);
       beat(bells, thread);
       if (hooks.pump()) {
+        worked = true; // lastWork is stamped at the next idle pass (no clock read per pass)
         // Read the clock (a system call, the top symbol of a flood's profile) every 8 busy passes.
         if ((++busyPasses & 7) === 0) {
           const now = performance.now();
@@ -112,13 +152,20 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         continue;
       }
       const now = performance.now();
+      if (worked) {
+        worked = false;
+        lastWork = now;
+      }
       if (hooks.periodic && now - lastPeriodic >= 100) {
         lastPeriodic = now;
         hooks.periodic();
       }
       // Nothing to do: first let pending continuations run.
       await null;
-      if (hooks.pump()) continue;
+      if (hooks.pump()) {
+        worked = true;
+        continue;
+      }
       // Busy-poll a short budget.
       const pollEnd = performance.now() + opts.pollUs / 1000;
       let found = false;
@@ -128,11 +175,16 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
           break;
         }
       }
-      if (found) continue;
+      if (found) {
+        counters.pollHits++;
+        worked = true;
+        continue;
+      }
       // Sleep: announce, re-check every source, wait.
       announceSleep(bells, thread);
       if (hooks.prepareSleep() || hooks.pump()) {
         cancelSleep(bells, thread);
+        worked = true;
         continue;
       }
       // A timed wait ends up to about a millisecond late here (timer granularity plus the
@@ -146,7 +198,21 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         continue;
       }
       const timeout = Math.min(MAX_WAIT_MS, next - TIMER_SLACK_MS);
-      await waitDoorbell(bells, thread, seen, timeout);
+      if (pendingTasks.length === 0 && performance.now() - lastWork < hotMs) {
+        // Hot, and no macrotask of ours waits (a workload's yield: blocking would starve it): a
+        // blocking slice (fast wake-up), then the event loop if the slice ran out or the thread
+        // has kept it waiting long enough.
+        const rung = waitDoorbellSync(bells, thread, seen, Math.min(BLOCK_SLICE_MS, timeout));
+        if (rung) counters.wakeupsBlocking++;
+        else counters.timeouts++;
+        if (!rung || performance.now() - lastYield > MAX_BUSY_MS) {
+          await macrotask();
+          lastYield = performance.now();
+        }
+        continue;
+      }
+      if (await waitDoorbell(bells, thread, seen, timeout)) counters.wakeupsAsync++;
+      else counters.timeouts++;
       lastYield = performance.now();
     }
     setThreadState(bells, thread, ThreadState.STOPPED);

@@ -9,7 +9,7 @@ import {
   setThreadState,
   ThreadState,
 } from "./doorbell.ts";
-import { type LoopHooks, macrotask, runLoop } from "./loop.ts";
+import { loopCounters, type LoopHooks, macrotask, runLoop } from "./loop.ts";
 import type { RingJob, RingReply } from "./testdata/ring_worker.ts";
 
 const WORKER_URL = new URL("./testdata/ring_worker.ts", import.meta.url).href;
@@ -277,4 +277,86 @@ Deno.test("a fenced worker's loop returns without pumping and leaves the thread'
   await done;
   assert.equal(pumps, 3, "no pass after the fence");
   assert.equal(readDoorbellWord(bells, 0, DoorbellWord.STATE), ThreadState.RUNNING);
+});
+
+Deno.test("a hot loop sleeps in a blocking slice and a ring from another worker wakes it", async () => {
+  const bells = createDoorbells(1);
+  const work = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(WORKER_URL, { type: "module" });
+  const counters = loopCounters();
+  try {
+    const reply = new Promise<RingReply>((resolve, reject) => {
+      worker.onmessage = (e: MessageEvent<RingReply>) => resolve(e.data);
+      worker.onerror = (e) => {
+        e.preventDefault();
+        reject(new Error(`worker failed: ${e.message}`));
+      };
+    });
+    let pumps = 0;
+    const loop = runLoop({ bells, thread: 0, pollUs: 0, hotMs: 10_000, counters }, {
+      pump() {
+        // The first pass has work: the thread is hot from then on.
+        if (pumps++ === 0) return true;
+        if (Atomics.exchange(work, 0, 0) === 0) return false;
+        requestStop(bells, 0);
+        return true;
+      },
+      prepareSleep: () => false,
+      nextTimerMs: () => Infinity,
+    });
+    const job: RingJob = { op: "ring", bells, thread: 0, work };
+    worker.postMessage(job);
+    const guard = setTimeout(() => requestStop(bells, 0), 5000);
+    await loop;
+    clearTimeout(guard);
+    assert.deepEqual(await reply, { op: "ring", sawSleeping: true });
+    assert.ok(counters.wakeupsBlocking >= 1, JSON.stringify(counters));
+    assert.equal(counters.wakeupsAsync, 0, JSON.stringify(counters));
+  } finally {
+    worker.terminate();
+  }
+});
+
+Deno.test("a loop quiet for longer than hotMs sleeps in waitAsync", async () => {
+  const counters = loopCounters();
+  const bells = createDoorbells(1);
+  let pumps = 0;
+  setTimeout(() => requestStop(bells, 0), 20);
+  await runLoop({ bells, thread: 0, pollUs: 0, hotMs: 0, counters }, {
+    pump: () => pumps++ === 0, // work once: not hot with hotMs 0
+    prepareSleep: () => false,
+    nextTimerMs: () => Infinity,
+  });
+  assert.equal(counters.wakeupsBlocking, 0, JSON.stringify(counters));
+  assert.equal(counters.wakeupsAsync, 1, JSON.stringify(counters));
+});
+
+Deno.test("a hot loop does not block while a workload's macrotask waits", async () => {
+  const bells = createDoorbells(1);
+  const counters = loopCounters();
+  let pumps = 0;
+  let countersWhenYielded: string | null = null;
+  const loop = runLoop({ bells, thread: 0, pollUs: 0, hotMs: 10_000, counters }, {
+    pump() {
+      if (pumps++ === 0) {
+        // A workload yields (udp-flood between bursts): it must run before any blocking slice.
+        macrotask().then(() => {
+          countersWhenYielded = JSON.stringify(counters);
+          requestStop(bells, 0);
+        });
+        return true;
+      }
+      return false;
+    },
+    prepareSleep: () => false,
+    nextTimerMs: () => Infinity,
+  });
+  const guard = setTimeout(() => requestStop(bells, 0), 5000);
+  await loop;
+  clearTimeout(guard);
+  assert.equal(
+    countersWhenYielded,
+    JSON.stringify(loopCounters()),
+    "no wait of any kind before the workload's macrotask ran",
+  );
 });

@@ -1,0 +1,69 @@
+/**
+ * `vlab bench wakeup`: what a thread wake-up costs by how the thread sleeps (see
+ * `lab/bench/wakeup.ts`).
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import {
+  DEFAULT_WAKEUP_OPTIONS,
+  formatWakeupTable,
+  runWakeupBench,
+  type WakeupBenchOptions,
+} from "../lab/bench/wakeup.ts";
+import { VlabError } from "./errors.ts";
+import { writeAll } from "./progress.ts";
+
+/** The largest number of round trips per mode. */
+export const MAX_WAKEUP_ROUNDS = 100_000;
+
+/**
+ * Parse the options of `vlab bench wakeup`.
+ *
+ * @throws {VlabError} code `bad-option` for a value out of range
+ *
+ * @example
+ * ```ts
+ * import { parseWakeupOptions } from "./bench_wakeup.ts";
+ * parseWakeupOptions({ rounds: "500" }).rounds; // 500
+ * ```
+ */
+export function parseWakeupOptions(
+  raw: { rounds?: string; sliceMs?: string },
+): WakeupBenchOptions {
+  const int = (option: string, text: string | undefined, dflt: number, max: number) => {
+    if (text === undefined) return dflt;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1 || n > max) {
+      throw new VlabError(
+        "bad-option",
+        `${option} must be an integer from 1 to ${max}, got "${text}"`,
+        {
+          hint: `For example ${option} ${dflt}`,
+        },
+      );
+    }
+    return n;
+  };
+  return {
+    modes: DEFAULT_WAKEUP_OPTIONS.modes,
+    rounds: int("--rounds", raw.rounds, DEFAULT_WAKEUP_OPTIONS.rounds, MAX_WAKEUP_ROUNDS),
+    sliceMs: int("--slice-ms", raw.sliceMs, DEFAULT_WAKEUP_OPTIONS.sliceMs, 1000),
+  };
+}
+
+/** The `wakeup` subcommand of `vlab bench`. */
+export function wakeupCommand(): Command {
+  return new Command("wakeup")
+    .description(
+      "measure a thread wake-up: doorbell round trips between two workers sleeping in " +
+        "Atomics.waitAsync against a blocking Atomics.wait in bounded slices",
+    )
+    .option("--rounds <n>", "round trips per mode", String(DEFAULT_WAKEUP_OPTIONS.rounds))
+    .option("--slice-ms <n>", "longest blocking slice, ms", String(DEFAULT_WAKEUP_OPTIONS.sliceMs))
+    .action(async (raw) => {
+      const rows = await runWakeupBench(parseWakeupOptions(raw));
+      await writeAll(Deno.stdout, new TextEncoder().encode(formatWakeupTable(rows) + "\n"));
+    }) as unknown as Command;
+}
