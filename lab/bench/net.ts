@@ -25,6 +25,7 @@ import { LinkRing } from "../host/link_ring.ts";
 import { LINK_RING_SLOTS, LINK_SLOT_BYTES } from "../plan.ts";
 import type { LinkWorkerResult, LinkWorkerStart } from "./link_worker.ts";
 import { type DashboardAttacher, execOk, median, pairTopology, throughputRun } from "./net_run.ts";
+import { perUnit, type WakeCounts, wakeCounts } from "./wake_counts.ts";
 
 export type { DashboardAttacher } from "./net_run.ts";
 export { throughputRun } from "./net_run.ts";
@@ -101,6 +102,8 @@ export interface ThroughputRow {
   cpuPct: number;
   /** CPU time per received frame, µs (from `cpuPct` and `pps`). */
   cpuUsPerFrame: number;
+  /** Thread wake-ups, kicks and interrupts per received frame, over the whole lab (median). */
+  perFrame: WakeCounts;
 }
 
 /** A latency point. */
@@ -117,6 +120,8 @@ export interface LatencyRow {
   rttMedianUs: number;
   /** 99th percentile, µs. */
   rttP99Us: number;
+  /** Thread wake-ups, kicks and interrupts per round trip, over the whole lab. */
+  perPing: WakeCounts;
 }
 
 /** A scale point. */
@@ -187,7 +192,9 @@ async function latency(
   );
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
+    const before = wakeCounts(lab);
     const r = await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", String(count), "-i", "0.01"]);
+    const perPing = perUnit(before, wakeCounts(lab), count);
     const rtt = r.rttMs as unknown as { median: number; p99: number };
     return {
       kind: "latency",
@@ -196,6 +203,7 @@ async function latency(
       delayMs,
       rttMedianUs: rtt.median * 1000,
       rttP99Us: rtt.p99 * 1000,
+      perPing,
     };
   } finally {
     await lab.stop();
@@ -294,6 +302,11 @@ export async function runNetBench(
         ratioToBare: median(runs.map((r, i) => r.pps / bare[i])),
         cpuPct: median(runs.map((r) => r.cpuPct)),
         cpuUsPerFrame: median(runs.map((r) => (r.cpuPct / 100) * 1e6 / r.pps)),
+        perFrame: {
+          wakeups: median(runs.map((r) => r.perFrame.wakeups)),
+          kicks: median(runs.map((r) => r.perFrame.kicks)),
+          interrupts: median(runs.map((r) => r.perFrame.interrupts)),
+        },
       });
     }
   }
@@ -351,6 +364,9 @@ export function formatNetReport(report: NetBenchReport): string {
           "lab/bare",
           "CPU %",
           "CPU µs/frame",
+          "wake/frame",
+          "kick/frame",
+          "irq/frame",
         ],
         ...tp.map((r) => [
           r.layout,
@@ -364,6 +380,9 @@ export function formatNetReport(report: NetBenchReport): string {
           r.ratioToBare.toFixed(3),
           r.cpuPct.toFixed(0),
           r.cpuUsPerFrame.toFixed(2),
+          r.perFrame.wakeups.toFixed(3),
+          r.perFrame.kicks.toFixed(3),
+          r.perFrame.interrupts.toFixed(3),
         ]),
       ]),
       "",
@@ -373,13 +392,16 @@ export function formatNetReport(report: NetBenchReport): string {
   if (lat.length > 0) {
     lines.push(
       ...table([
-        ["ping at idle", "delay ms", "count", "median µs", "p99 µs"],
+        ["ping at idle", "delay ms", "count", "median µs", "p99 µs", "wake", "kick", "irq"],
         ...lat.map((r) => [
           r.layout,
           String(r.delayMs),
           String(r.count),
           r.rttMedianUs.toFixed(0),
           r.rttP99Us.toFixed(0),
+          r.perPing.wakeups.toFixed(1),
+          r.perPing.kicks.toFixed(1),
+          r.perPing.interrupts.toFixed(1),
         ]),
       ]),
       "",

@@ -13,6 +13,7 @@ import { launchLab } from "../runner.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
 import type { RingLayout } from "../topology/types.ts";
+import { perUnit, type WakeCounts, wakeCounts } from "./wake_counts.ts";
 
 /** Median of a list (NaN when empty). */
 export const median = (xs: number[]): number => {
@@ -91,6 +92,7 @@ export async function throughputRun(
     lossPct: number;
     cpuPct: number;
     dashboardCpuPct: number | null;
+    perFrame: WakeCounts;
   }
 > {
   const plan = pairTopology(`bench-${layout}`, layout, 1, pollUs, queueSize);
@@ -102,6 +104,7 @@ export async function throughputRun(
     const sink = execOk(lab, "b0", ["sink", "-t", String(seconds + 1)]);
     await new Promise((r) => setTimeout(r, 100));
     dashboard?.startWindow();
+    const counts0 = wakeCounts(lab);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const flood = await execOk(lab, "a0", [
@@ -117,6 +120,7 @@ export async function throughputRun(
     // The lab's whole process (every worker and the main thread), percent of one core.
     const cpuPct = (100 * (cpu.user + cpu.system) / 1000) / (performance.now() - t0);
     const got = await sink;
+    const perFrame = perUnit(counts0, wakeCounts(lab), got.received);
     const dashboardCpuPct = dashboard ? await dashboard.detach() : null;
     return {
       pps: got.pps,
@@ -125,6 +129,7 @@ export async function throughputRun(
       lossPct: flood.sent > 0 ? 100 * (1 - got.received / flood.sent) : 0,
       cpuPct,
       dashboardCpuPct,
+      perFrame,
     };
   } finally {
     if (registered) await registered.stop();

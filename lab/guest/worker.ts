@@ -25,7 +25,7 @@ import {
   setThreadState,
   ThreadState,
 } from "../wire/doorbell.ts";
-import { macrotask, runLoop } from "../wire/loop.ts";
+import { loopCounters, macrotask, runLoop } from "../wire/loop.ts";
 import type { VmStart } from "../wire/messages.ts";
 import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -137,7 +137,8 @@ async function start(msg: VmStart): Promise<void> {
   // Running before "ready": the supervisor reads the state word as soon as it hears.
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
-  await runLoop({ bells, thread: msg.thread, pollUs: msg.pollUs }, {
+  const loop = loopCounters();
+  await runLoop({ bells, thread: msg.thread, pollUs: msg.pollUs, counters: loop }, {
     pump: () => {
       clock.refresh();
       let work = false;
@@ -156,6 +157,7 @@ async function start(msg: VmStart): Promise<void> {
     },
     periodic: () => {
       for (const k of kinds) k.periodic(stats);
+      stats.setAll("loop_", loop);
       stats.flush();
     },
   });

@@ -20,7 +20,7 @@ import { DirectDma, GuestMemory } from "../../devices/memory/mod.ts";
 import { SharedRingAccess } from "../../devices/virtio/ring_access.ts";
 import { epochWord, threadStats } from "../wire/control.ts";
 import { setThreadState, ThreadState } from "../wire/doorbell.ts";
-import { runLoop } from "../wire/loop.ts";
+import { loopCounters, runLoop } from "../wire/loop.ts";
 import type { ToWorker, VmStart } from "../wire/messages.ts";
 import { exitWorker, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -107,7 +107,8 @@ async function start(msg: VmStart): Promise<void> {
   // Running before "ready": the supervisor reads the state word as soon as it hears.
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
-  await runLoop({ bells, thread: msg.thread, pollUs: msg.pollUs }, {
+  const loop = loopCounters();
+  await runLoop({ bells, thread: msg.thread, pollUs: msg.pollUs, counters: loop }, {
     pump: () => {
       if (fenced()) return false;
       if (slowUntil > 0) {
@@ -136,6 +137,7 @@ async function start(msg: VmStart): Promise<void> {
     periodic: () => {
       if (fenced()) return;
       for (const k of kinds) k.periodic(stats);
+      stats.setAll("loop_", loop);
       stats.flush();
     },
     fenced,

@@ -14,7 +14,7 @@
  */
 
 import { ringDoorbell, setThreadState, ThreadState } from "../wire/doorbell.ts";
-import { runLoop } from "../wire/loop.ts";
+import { loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
 import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -93,12 +93,14 @@ async function start(msg: SwitchStart): Promise<void> {
   // Running before "ready": the supervisor reads the state word as soon as it hears.
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
-  await runLoop({ bells, thread: msg.thread, pollUs: 0 }, {
+  const loop = loopCounters();
+  await runLoop({ bells, thread: msg.thread, pollUs: 0, counters: loop }, {
     pump,
     prepareSleep: () => ports.map((p) => p.in.prepareSleep()).some((empty) => !empty),
     nextTimerMs: () => Math.min(...ports.map((p) => p.out.nextDueMs())),
     periodic: () => {
       stats.setAll("switch_", bridge.counters);
+      stats.setAll("loop_", loop);
       // Impairments of the switch's out directions, as a device worker publishes its NICs'.
       for (const port of ports) {
         if (port.out.stage) stats.setAll(`${port.link}_impair_`, port.out.stage.counters);

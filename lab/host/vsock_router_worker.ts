@@ -27,7 +27,7 @@ import {
   VsockOp,
 } from "../../devices/vsock/mod.ts";
 import { setThreadState, ThreadState } from "../wire/doorbell.ts";
-import { runLoop } from "../wire/loop.ts";
+import { loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
 import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -132,7 +132,8 @@ async function start(msg: SwitchStart): Promise<void> {
 
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
-  await runLoop({ bells, thread: msg.thread, pollUs: 0 }, {
+  const loop = loopCounters();
+  await runLoop({ bells, thread: msg.thread, pollUs: 0, counters: loop }, {
     pump,
     prepareSleep: () => {
       let pending = false;
@@ -145,6 +146,7 @@ async function start(msg: SwitchStart): Promise<void> {
     nextTimerMs: () => Infinity,
     periodic: () => {
       stats.setAll("switch_", counters);
+      stats.setAll("loop_", loop);
       stats.flush();
     },
   });
