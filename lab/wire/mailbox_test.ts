@@ -46,8 +46,8 @@ function fakeTarget(regs: Record<number, number> = {}) {
 /** The device side in a helper worker; `fn` runs the guest side on this thread. */
 async function withDeviceWorker(
   fn: (port: MailboxPort, mailbox: Int32Array, log: () => number[][]) => Promise<void>,
+  bells = createDoorbells(2),
 ): Promise<number> {
-  const bells = createDoorbells(2);
   const mailbox = newMailbox();
   const logWords = new Int32Array(new SharedArrayBuffer(4 * (1 + 4 * 64)));
   const worker = new Worker(WORKER_URL, { type: "module" });
@@ -227,5 +227,32 @@ Deno.test("an access waits for a device worker that has not started yet, then ge
     assert.equal(await held(port.read(0x000)), 0x74726976);
   } finally {
     clearTimeout(timer);
+  }
+});
+
+Deno.test("a running device worker's answer ends the guest's blocking wait (the fast path)", async () => {
+  const bells = createDoorbells(2);
+  setThreadState(bells, DEVICE, ThreadState.RUNNING);
+  let port: MailboxPort | null = null;
+  await withDeviceWorker(async (p) => {
+    port = p;
+    for (let i = 0; i < 20; i++) await p.write(0x070, i);
+    assert.equal(await p.read(0x070), 19);
+  }, bells);
+  const answered = (port as MailboxPort | null)?.answeredBlocking ?? 0;
+  assert.ok(answered >= 10, `${answered} of 21 answers ended a blocking wait`);
+});
+
+Deno.test("a guest does not block on a device worker that is not running", async () => {
+  const bells = createDoorbells(2); // the device thread's state stays STARTING
+  const mailbox = newMailbox();
+  const { target } = fakeTarget({ 0x008: 1 });
+  const timer = setInterval(() => serveMailbox(mailbox, target), 1);
+  try {
+    const port = new MailboxPort(mailbox, bells, DEVICE, 5000);
+    assert.equal(await port.read(0x008), 1);
+    assert.equal(port.answeredBlocking, 0);
+  } finally {
+    clearInterval(timer);
   }
 });
