@@ -9,9 +9,9 @@
  *    but whose thread lives (`hang`) is caught by {@linkcode HeartbeatWatchdog}: every loop pass
  *    bumps the thread's `HEARTBEAT` word; the watchdog reads it every `periodMs`, rings the
  *    worker's doorbell when it has not moved for half of `limitMs` (an idle worker sleeps up to
- *    a second and wakes on its bell), and declares the worker hung when it has not moved for
- *    `limitMs`. (A ring wakes the worker's loop, which then sees any ring work: it can end a
- *    lost-kick stall early, as the worker's own one-second wake-up does.)
+ *    five seconds and wakes on its bell: this ring is an idle device worker's heartbeat), and
+ *    declares the worker hung when it has not moved for `limitMs`. (A ring wakes the worker's
+ *    loop, which then sees any ring work: it also ends a lost-kick stall.)
  * 2. **Fence.** The supervisor adds one to the VM's fencing word in the control block
  *    (`epochWord`) before anything else. Each device worker owns the epoch it was started with
  *    and checks the word at the start of each loop pass; everything it publishes (used rings,
@@ -223,7 +223,9 @@ export class DeviceSupervisor {
     const { plan, bells } = this.#lab;
     this.#watchdog = new HeartbeatWatchdog(
       bells,
-      { periodMs: Math.max(10, Math.min(100, limitMs / 4)), limitMs },
+      // A quarter of the limit: each check is a timer wake-up of the main thread (an idle lab's
+      // cost), and a hang is still caught between one and 1.25 limits.
+      { periodMs: Math.max(10, limitMs / 4), limitMs },
       (thread) => {
         const vm = plan.vms.find((v) => v.deviceThread === thread);
         if (vm) this.replace(vm.name, "hang", "its heartbeat stopped");

@@ -25,7 +25,7 @@ import {
   setThreadState,
   ThreadState,
 } from "../wire/doorbell.ts";
-import { loopCounters, macrotask, runLoop } from "../wire/loop.ts";
+import { IDLE_WAIT_MS, loopCounters, macrotask, runLoop } from "../wire/loop.ts";
 import type { VmStart } from "../wire/messages.ts";
 import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -138,7 +138,13 @@ async function start(msg: VmStart): Promise<void> {
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
   const loop = loopCounters();
-  await runLoop({ bells, thread: msg.thread, pollUs: msg.pollUs, counters: loop }, {
+  await runLoop({
+    bells,
+    thread: msg.thread,
+    pollUs: msg.pollUs,
+    counters: loop,
+    idleWaitMs: IDLE_WAIT_MS,
+  }, {
     pump: () => {
       clock.refresh();
       let work = false;

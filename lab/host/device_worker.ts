@@ -20,7 +20,7 @@ import { DirectDma, GuestMemory } from "../../devices/memory/mod.ts";
 import { SharedRingAccess } from "../../devices/virtio/ring_access.ts";
 import { epochWord, threadStats } from "../wire/control.ts";
 import { setThreadState, ThreadState } from "../wire/doorbell.ts";
-import { loopCounters, runLoop } from "../wire/loop.ts";
+import { IDLE_WAIT_MS, loopCounters, runLoop } from "../wire/loop.ts";
 import type { ToWorker, VmStart } from "../wire/messages.ts";
 import { exitWorker, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -108,7 +108,13 @@ async function start(msg: VmStart): Promise<void> {
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
   const loop = loopCounters();
-  await runLoop({ bells, thread: msg.thread, pollUs: msg.pollUs, counters: loop }, {
+  await runLoop({
+    bells,
+    thread: msg.thread,
+    pollUs: msg.pollUs,
+    counters: loop,
+    idleWaitMs: IDLE_WAIT_MS,
+  }, {
     pump: () => {
       if (fenced()) return false;
       if (slowUntil > 0) {

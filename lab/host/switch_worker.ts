@@ -14,7 +14,7 @@
  */
 
 import { ringDoorbell, setThreadState, ThreadState } from "../wire/doorbell.ts";
-import { loopCounters, runLoop } from "../wire/loop.ts";
+import { IDLE_WAIT_MS, loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
 import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -94,24 +94,32 @@ async function start(msg: SwitchStart): Promise<void> {
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
   const loop = loopCounters();
-  await runLoop({ bells, thread: msg.thread, pollUs: 0, counters: loop }, {
-    pump,
-    prepareSleep: () => ports.map((p) => p.in.prepareSleep()).some((empty) => !empty),
-    nextTimerMs: () => Math.min(...ports.map((p) => p.out.nextDueMs())),
-    periodic: () => {
-      stats.setAll("switch_", bridge.counters);
-      stats.setAll("loop_", loop);
-      // Impairments of the switch's out directions, as a device worker publishes its NICs'.
-      for (const port of ports) {
-        if (port.out.stage) stats.setAll(`${port.link}_impair_`, port.out.stage.counters);
-        if (port.out.partitionDropped) {
-          stats.set(`${port.link}_partition_dropped`, port.out.partitionDropped);
+  await runLoop(
+    { bells, thread: msg.thread, pollUs: 0, counters: loop, idleWaitMs: IDLE_WAIT_MS },
+    {
+      pump,
+      prepareSleep: () => ports.map((p) => p.in.prepareSleep()).some((empty) => !empty),
+      nextTimerMs: () => Math.min(...ports.map((p) => p.out.nextDueMs())),
+      periodic: () => {
+        stats.setAll("switch_", bridge.counters);
+        stats.setAll("loop_", loop);
+        // Impairments of the switch's out directions, as a device worker publishes its NICs'.
+        for (const port of ports) {
+          if (port.out.stage) stats.setAll(`${port.link}_impair_`, port.out.stage.counters);
+          if (port.out.partitionDropped) {
+            stats.set(`${port.link}_partition_dropped`, port.out.partitionDropped);
+          }
+          if (port.linkDownDropped) {
+            stats.set(
+              `${port.link}_link_down_dropped`,
+              port.linkDownDropped,
+            );
+          }
         }
-        if (port.linkDownDropped) stats.set(`${port.link}_link_down_dropped`, port.linkDownDropped);
-      }
-      stats.flush();
+        stats.flush();
+      },
     },
-  });
+  );
 }
 
 runWorker<SwitchStart>(start);

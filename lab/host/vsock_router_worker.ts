@@ -27,7 +27,7 @@ import {
   VsockOp,
 } from "../../devices/vsock/mod.ts";
 import { setThreadState, ThreadState } from "../wire/doorbell.ts";
-import { loopCounters, runLoop } from "../wire/loop.ts";
+import { IDLE_WAIT_MS, loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
 import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -133,23 +133,26 @@ async function start(msg: SwitchStart): Promise<void> {
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
   const loop = loopCounters();
-  await runLoop({ bells, thread: msg.thread, pollUs: 0, counters: loop }, {
-    pump,
-    prepareSleep: () => {
-      let pending = false;
-      for (const p of ports) {
-        if (!p.out.prepareSleep()) pending = true;
-        if (!p.in.prepareSleep() && !p.stalled) pending = true;
-      }
-      return pending;
+  await runLoop(
+    { bells, thread: msg.thread, pollUs: 0, counters: loop, idleWaitMs: IDLE_WAIT_MS },
+    {
+      pump,
+      prepareSleep: () => {
+        let pending = false;
+        for (const p of ports) {
+          if (!p.out.prepareSleep()) pending = true;
+          if (!p.in.prepareSleep() && !p.stalled) pending = true;
+        }
+        return pending;
+      },
+      nextTimerMs: () => Infinity,
+      periodic: () => {
+        stats.setAll("switch_", counters);
+        stats.setAll("loop_", loop);
+        stats.flush();
+      },
     },
-    nextTimerMs: () => Infinity,
-    periodic: () => {
-      stats.setAll("switch_", counters);
-      stats.setAll("loop_", loop);
-      stats.flush();
-    },
-  });
+  );
 }
 
 runWorker<SwitchStart>(start);

@@ -41,13 +41,15 @@ export interface LoopCounters {
   wakeupsAsync: number;
   /** Waits of either kind that timed out. */
   timeouts: number;
+  /** Blocking slices that ended without a ring (the thread then gave its event loop a turn). */
+  idleSlices: number;
   /** Busy-poll budgets that found work. */
   pollHits: number;
 }
 
 /** A zeroed {@linkcode LoopCounters}. */
 export function loopCounters(): LoopCounters {
-  return { wakeupsBlocking: 0, wakeupsAsync: 0, timeouts: 0, pollHits: 0 };
+  return { wakeupsBlocking: 0, wakeupsAsync: 0, timeouts: 0, idleSlices: 0, pollHits: 0 };
 }
 
 /** What a worker plugs into {@linkcode runLoop}. */
@@ -75,22 +77,33 @@ export interface LoopOptions {
   thread: number;
   /** Busy-poll budget before waiting, µs. */
   pollUs: number;
+  /** Longest wait when nothing is due, ms (default 1000). */
+  idleWaitMs?: number;
   /** How long after its last work the thread sleeps in blocking slices, ms (0: never). */
   hotMs?: number;
   /** Counters the loop keeps up to date (a worker publishes them). */
   counters?: LoopCounters;
 }
 
-/** Longest wait: the heartbeat period of an idle worker. */
+/** Longest wait by default: the heartbeat period of an idle worker. */
 const MAX_WAIT_MS = 1000;
+/**
+ * The longest wait the lab's workers use: a timed wake-up of an idle worker costs about 0.2 ms
+ * of CPU (most of it `waitAsync`'s timeout machinery), so an idle lab's cost is its number of
+ * wake-ups. A worker with timers says so through `nextTimerMs`, and the supervisor's watchdog
+ * rings a device worker whose heartbeat has not moved for half its limit.
+ */
+export const IDLE_WAIT_MS = 5000;
 /** How early a worker wakes for a timer (impairment releases), ms; it polls the rest. */
 const TIMER_SLACK_MS = 1;
 /** Longest stretch of work before returning to the event loop. */
 const MAX_BUSY_MS = 2;
 /** After its last work, how long a thread sleeps in blocking slices (fast wake-ups), ms. */
 export const HOT_MS = 50;
-/** Longest blocking slice: the most a message or a timer waits while a thread is hot, ms. */
-export const BLOCK_SLICE_MS = 2;
+/** Longest blocking slice: about the most a message or a timer waits while a thread is hot, ms. */
+export const BLOCK_SLICE_MS = 3;
+/** The event loop's turn between two blocking slices (a `waitAsync` that a ring also ends), ms. */
+export const YIELD_MS = 1;
 
 const channel = new MessageChannel();
 const pendingTasks: Array<() => void> = [];
@@ -121,6 +134,7 @@ export function macrotask(): Promise<void> {
 export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void> {
   const { bells, thread } = opts;
   const hotMs = opts.hotMs ?? HOT_MS;
+  const idleWaitMs = opts.idleWaitMs ?? MAX_WAIT_MS;
   const counters = opts.counters ?? loopCounters();
   setThreadState(bells, thread, ThreadState.RUNNING);
   let lastYield = performance.now();
@@ -197,15 +211,13 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         lastYield = performance.now();
         continue;
       }
-      const timeout = Math.min(MAX_WAIT_MS, next - TIMER_SLACK_MS);
+      const timeout = Math.min(idleWaitMs, next - TIMER_SLACK_MS);
       if (pendingTasks.length === 0 && performance.now() - lastWork < hotMs) {
-        // Hot, and no macrotask of ours waits (a workload's yield: blocking would starve it): a
-        // blocking slice (fast wake-up), then the event loop if the slice ran out or the thread
-        // has kept it waiting long enough.
-        const rung = waitDoorbellSync(bells, thread, seen, Math.min(BLOCK_SLICE_MS, timeout));
-        if (rung) counters.wakeupsBlocking++;
-        else counters.timeouts++;
-        if (!rung || performance.now() - lastYield > MAX_BUSY_MS) {
+        const yielded = await hotWait(bells, thread, seen, timeout, lastWork + hotMs, counters);
+        if (yielded) {
+          lastYield = performance.now();
+        } else if (performance.now() - lastYield > MAX_BUSY_MS) {
+          // Woken by rings without yielding for a while: give the event loop its turn.
           await macrotask();
           lastYield = performance.now();
         }
@@ -219,5 +231,52 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
   } catch (e) {
     setThreadState(bells, thread, ThreadState.FAILED);
     throw e;
+  }
+}
+
+/**
+ * The hot wait: blocking slices of at most {@linkcode BLOCK_SLICE_MS} until the bell moves from
+ * `seen` or `timeoutMs` passes; between two slices, a `waitAsync` of {@linkcode YIELD_MS} lets
+ * the event loop run messages and timers (a `MessageChannel` macrotask does not: Deno runs timers
+ * late while messages keep coming), and a ring ends it too, at `waitAsync`'s speed. Nothing is
+ * pumped without a ring, as with one long `waitAsync`. Past `hotUntil`, or when a workload's own
+ * macrotask waits (blocking would starve it), the rest of the wait is a `waitAsync`. Returns with
+ * `SLEEPING` cleared; true if the event loop ran meanwhile.
+ */
+async function hotWait(
+  bells: Int32Array,
+  thread: number,
+  seen: number,
+  timeoutMs: number,
+  hotUntil: number,
+  counters: LoopCounters,
+): Promise<boolean> {
+  const end = performance.now() + timeoutMs;
+  // Bounded: each pass waits a slice and a yield, or ends the wait (timeoutMs ≤ the idle wait).
+  for (let yielded = false;;) {
+    let now = performance.now();
+    if (now >= end) {
+      counters.timeouts++;
+      return yielded;
+    }
+    if (now >= hotUntil || pendingTasks.length > 0) {
+      announceSleep(bells, thread);
+      if (await waitDoorbell(bells, thread, seen, end - now)) counters.wakeupsAsync++;
+      else counters.timeouts++;
+      return true;
+    }
+    if (waitDoorbellSync(bells, thread, seen, Math.min(BLOCK_SLICE_MS, end - now))) {
+      counters.wakeupsBlocking++;
+      return yielded;
+    }
+    counters.idleSlices++;
+    now = performance.now();
+    if (now >= end) continue;
+    announceSleep(bells, thread);
+    yielded = true;
+    if (await waitDoorbell(bells, thread, seen, Math.min(YIELD_MS, end - now))) {
+      counters.wakeupsAsync++;
+      return true;
+    }
   }
 }
