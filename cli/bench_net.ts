@@ -13,6 +13,8 @@ import {
   type NetBenchOptions,
   runNetBench,
 } from "../lab/bench/net.ts";
+import { runVethBench, systemRunner, vethUnavailable } from "../lab/bench/veth.ts";
+import { formatVethComparison, type VethOutcome } from "../lab/bench/veth_report.ts";
 import { vlabRunArgs } from "./deno_run.ts";
 import { VlabError } from "./errors.ts";
 import { stderrProgressLine, writeAll } from "./progress.ts";
@@ -129,6 +131,28 @@ const attachDashboard: DashboardAttacher = async (name) => {
   };
 };
 
+/** The veth pair's side of `--vs-veth`, or why it cannot run here. */
+export async function vethOutcome(
+  options: NetBenchOptions,
+  progress: (what: string) => void,
+): Promise<VethOutcome> {
+  let uid: number | null = null;
+  try {
+    uid = Deno.uid();
+  } catch {
+    // Not allowed to ask: treated as not root.
+  }
+  const reason = await vethUnavailable(systemRunner, uid);
+  if (reason) return { ran: false, reason };
+  progress("veth pair between two namespaces");
+  const veth = await runVethBench({
+    frameSizes: options.frameSizes,
+    seconds: options.seconds,
+    pings: options.pings,
+  });
+  return { ran: true, veth };
+}
+
 /** The `net` subcommand of `vlab bench`. */
 export function netCommand(): Command {
   const d = DEFAULT_NET_OPTIONS;
@@ -160,13 +184,19 @@ export function netCommand(): Command {
       "measure instead what an attached dashboard costs: throughput with and without one, and its CPU",
     )
     .option("--no-vhost-pci", "skip the virtio-net link vs vhost-pci link comparison")
+    .option(
+      "--vs-veth",
+      "also measure a veth pair between two namespaces (needs root, ip, ping, iperf3) and print vlab's ratios",
+    )
     .option("--json", "print the report as JSON")
     .action(async (raw) => {
       const options = parseNetOptions(raw);
       const line = stderrProgressLine();
       let report;
+      let veth: VethOutcome | null = null;
       try {
         report = await runNetBench(options, line.progress, attachDashboard);
+        if (raw.vsVeth) veth = await vethOutcome(options, line.progress);
       } catch (error) {
         throw new VlabError(
           "bench-failed",
@@ -180,7 +210,9 @@ export function netCommand(): Command {
       } finally {
         line.done();
       }
-      const text = raw.json ? JSON.stringify(report, null, 2) : formatNetReport(report);
+      const text = raw.json
+        ? JSON.stringify(veth ? { ...report, veth } : report, null, 2)
+        : formatNetReport(report) + (veth ? "\n\n" + formatVethComparison(report, veth) : "");
       await writeAll(Deno.stdout, encoder.encode(text + "\n"));
     }) as unknown as Command;
 }

@@ -1,0 +1,65 @@
+/**
+ * The `--vs-veth` part of `vlab bench net`'s report: the veth pair's figures beside the lab's,
+ * and vlab's ratio to each (frame rate and throughput: above 1 is vlab faster; ping: above 1 is
+ * vlab slower). Pure text from two reports.
+ *
+ * @module
+ */
+
+import type { LatencyRow, NetBenchReport, ThroughputRow } from "./net.ts";
+import type { VethReport } from "./veth.ts";
+
+/** What `--vs-veth` adds to the report: the figures, or why it skipped. */
+export type VethOutcome = { ran: true; veth: VethReport } | { ran: false; reason: string };
+
+/**
+ * The comparison as text: one line when it skipped, else two small tables.
+ *
+ * @example
+ * ```ts
+ * import { formatVethComparison } from "./veth_report.ts";
+ * const report = { date: "", cpus: 2, options: {} as never, rows: [] };
+ * formatVethComparison(report, { ran: false, reason: "iperf3 not found" });
+ * // "veth comparison skipped: iperf3 not found"
+ * ```
+ */
+export function formatVethComparison(report: NetBenchReport, outcome: VethOutcome): string {
+  if (!outcome.ran) return `veth comparison skipped: ${outcome.reason}`;
+  const { veth } = outcome;
+  const tp = report.rows.filter((r): r is ThroughputRow => r.kind === "throughput");
+  const lat = report.rows.filter((r): r is LatencyRow => r.kind === "latency" && r.delayMs === 0);
+  const layouts = [...new Set([...tp.map((r) => r.layout), ...lat.map((r) => r.layout)])];
+  const ratio = (x: number | undefined, y: number) =>
+    x === undefined || !(y > 0) ? "-" : (x / y).toFixed(2);
+  const table = (rows: string[][]) => {
+    const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+    return rows.map((r) => r.map((x, c) => c === 0 ? x.padEnd(w[c]) : x.padStart(w[c])).join("  "));
+  };
+  const lines = [
+    "veth pair between two namespaces (iperf3 UDP, one flow; iputils ping every 10 ms), same run",
+    ...table([
+      ["frame B", "veth Mpps", "veth Gbit/s", ...layouts.map((l) => `${l}/veth`)],
+      ...veth.throughput.map((v) => [
+        String(v.frameSize),
+        (v.pps / 1e6).toFixed(3),
+        v.gbitPerSecond.toFixed(2),
+        ...layouts.map((l) =>
+          ratio(tp.find((r) => r.layout === l && r.frameSize === v.frameSize)?.pps, v.pps)
+        ),
+      ]),
+    ]),
+    "",
+    ...table([
+      ["ping at idle", "median µs", "p99 µs", "median/veth", "p99/veth"],
+      ["veth", veth.rttMedianUs.toFixed(0), veth.rttP99Us.toFixed(0), "1.00", "1.00"],
+      ...lat.map((r) => [
+        r.layout,
+        r.rttMedianUs.toFixed(0),
+        r.rttP99Us.toFixed(0),
+        ratio(r.rttMedianUs, veth.rttMedianUs),
+        ratio(r.rttP99Us, veth.rttP99Us),
+      ]),
+    ]),
+  ];
+  return lines.join("\n");
+}
