@@ -9,14 +9,14 @@
  * to the event loop; a wait costs 16–25 µs, so a short poll before it saves most waits under
  * load; and with more workers than cores, an unbounded spin would starve the peer it waits for.
  *
- * How it sleeps, adaptively (like NAPI switching between polling and interrupts, but without
- * spinning): while traffic is recent (work within the last {@linkcode HOT_MS}), the thread sleeps
- * in a blocking `Atomics.wait` of at most {@linkcode BLOCK_SLICE_MS}, and returns to the event
- * loop after each slice that ends without a ring (messages and timers wait at most a slice). A
- * ring wakes a blocking wait in about a quarter of the time a `waitAsync` takes (which goes
- * through the event loop's task queue: `vlab bench wakeup`), and a blocked thread uses no CPU,
- * so a peer on the same core loses nothing. Once quiet, it sleeps in `Atomics.waitAsync` (up to a
- * second), where its event loop stays free and an idle lab costs nothing.
+ * How it sleeps, adaptively when `hotMs` is set (like NAPI switching between polling and
+ * interrupts, but without spinning): while traffic is recent (work within the last `hotMs`), the
+ * thread sleeps in blocking `Atomics.wait` slices of at most {@linkcode BLOCK_SLICE_MS}, with a
+ * short `waitAsync` between slices so that messages and timers run. A ring wakes a blocking wait
+ * sooner than a `waitAsync`, whose wake-up goes through the event loop's task queue (1.5 to 4
+ * times, `vlab bench wakeup`), and a blocked thread uses no CPU. Once quiet, or with `hotMs` 0
+ * (the default, {@linkcode defaultHotMs}), it sleeps in `Atomics.waitAsync` (up to
+ * `idleWaitMs`), where its event loop stays free.
  *
  * @module
  */
@@ -79,7 +79,10 @@ export interface LoopOptions {
   pollUs: number;
   /** Longest wait when nothing is due, ms (default 1000). */
   idleWaitMs?: number;
-  /** How long after its last work the thread sleeps in blocking slices, ms (0: never). */
+  /**
+   * How long after its last work the thread sleeps in blocking slices, ms (0: never; default
+   * {@linkcode defaultHotMs}).
+   */
   hotMs?: number;
   /** Counters the loop keeps up to date (a worker publishes them). */
   counters?: LoopCounters;
@@ -98,8 +101,31 @@ export const IDLE_WAIT_MS = 5000;
 const TIMER_SLACK_MS = 1;
 /** Longest stretch of work before returning to the event loop. */
 const MAX_BUSY_MS = 2;
-/** After its last work, how long a thread sleeps in blocking slices (fast wake-ups), ms. */
+/** A `hotMs` worth trying (`VLAB_HOT_MS=50`): long enough to cover pings 10 ms apart, ms. */
 export const HOT_MS = 50;
+
+/**
+ * The default `hotMs`: `VLAB_HOT_MS` from the environment, else 0 (hot waits off). Off by default
+ * until a quiet machine shows them paying: on our loaded 2-core machines the blocking wake-up was
+ * 1.5 to 4 times faster in `vlab bench wakeup`, but a pinging lab was not faster, and each hot
+ * thread's slices cost CPU its busy peers needed (docs/performance.md, "Wake-ups").
+ *
+ * @example
+ * ```ts
+ * import { defaultHotMs } from "./loop.ts";
+ * defaultHotMs(); // 0 unless VLAB_HOT_MS says otherwise
+ * ```
+ */
+export function defaultHotMs(): number {
+  let text: string | undefined;
+  try {
+    text = Deno.env.get("VLAB_HOT_MS");
+  } catch {
+    return 0; // no permission to read the environment
+  }
+  const n = Number(text ?? 0);
+  return Number.isFinite(n) && n >= 0 ? Math.min(n, 10_000) : 0;
+}
 /** Longest blocking slice: about the most a message or a timer waits while a thread is hot, ms. */
 export const BLOCK_SLICE_MS = 3;
 /** The event loop's turn between two blocking slices (a `waitAsync` that a ring also ends), ms. */
@@ -133,7 +159,7 @@ export function macrotask(): Promise<void> {
  */
 export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void> {
   const { bells, thread } = opts;
-  const hotMs = opts.hotMs ?? HOT_MS;
+  const hotMs = opts.hotMs ?? defaultHotMs();
   const idleWaitMs = opts.idleWaitMs ?? MAX_WAIT_MS;
   const counters = opts.counters ?? loopCounters();
   setThreadState(bells, thread, ThreadState.RUNNING);

@@ -9,7 +9,7 @@ import {
   setThreadState,
   ThreadState,
 } from "./doorbell.ts";
-import { loopCounters, type LoopHooks, macrotask, runLoop } from "./loop.ts";
+import { defaultHotMs, loopCounters, type LoopHooks, macrotask, runLoop } from "./loop.ts";
 import type { RingJob, RingReply } from "./testdata/ring_worker.ts";
 
 const WORKER_URL = new URL("./testdata/ring_worker.ts", import.meta.url).href;
@@ -388,4 +388,19 @@ Deno.test("a hot loop pumps nothing without a ring, yet timers run between its s
     `${pumpsWhenTimerRan} pumps without a ring (lost kicks stay lost)`,
   );
   assert.ok(counters.wakeupsBlocking + counters.wakeupsAsync <= 1, JSON.stringify(counters));
+});
+
+Deno.test("hot waits are off unless VLAB_HOT_MS turns them on", () => {
+  const saved = Deno.env.get("VLAB_HOT_MS");
+  try {
+    Deno.env.delete("VLAB_HOT_MS");
+    assert.equal(defaultHotMs(), 0);
+    Deno.env.set("VLAB_HOT_MS", "50");
+    assert.equal(defaultHotMs(), 50);
+    Deno.env.set("VLAB_HOT_MS", "-3");
+    assert.equal(defaultHotMs(), 0, "a bad value is off, not an error in every worker");
+  } finally {
+    if (saved === undefined) Deno.env.delete("VLAB_HOT_MS");
+    else Deno.env.set("VLAB_HOT_MS", saved);
+  }
 });
