@@ -237,7 +237,12 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         lastYield = performance.now();
         continue;
       }
-      const timeout = Math.min(idleWaitMs, next - TIMER_SLACK_MS);
+      let timeout = Math.min(idleWaitMs, next - TIMER_SLACK_MS);
+      if (hooks.periodic && lastWork > lastPeriodic) {
+        // Work since the last publish: wake for the next one (statistics at most ~100 ms stale),
+        // then sleep long.
+        timeout = Math.min(timeout, Math.max(1, lastPeriodic + 100 - performance.now()));
+      }
       if (pendingTasks.length === 0 && performance.now() - lastWork < hotMs) {
         const yielded = await hotWait(bells, thread, seen, timeout, lastWork + hotMs, counters);
         if (yielded) {

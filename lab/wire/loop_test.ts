@@ -6,6 +6,7 @@ import {
   readBell,
   readDoorbellWord,
   requestStop,
+  ringDoorbell,
   setThreadState,
   ThreadState,
 } from "./doorbell.ts";
@@ -402,5 +403,30 @@ Deno.test("hot waits are off unless VLAB_HOT_MS turns them on", () => {
   } finally {
     if (saved === undefined) Deno.env.delete("VLAB_HOT_MS");
     else Deno.env.set("VLAB_HOT_MS", saved);
+  }
+});
+
+Deno.test("a loop that worked publishes its statistics within about 100 ms, however long it then sleeps", async () => {
+  const bells = createDoorbells(1);
+  let periodics = 0;
+  let work = false;
+  const loop = runLoop({ bells, thread: 0, pollUs: 0, idleWaitMs: 10_000 }, {
+    pump: () => {
+      const w = work;
+      work = false;
+      return w;
+    },
+    prepareSleep: () => false,
+    nextTimerMs: () => Infinity,
+    periodic: () => void periodics++,
+  });
+  try {
+    await waitFor(() => periodics === 1, "the first publish");
+    work = true; // work right after a publish: the next is due 100 ms later, not in 10 s
+    ringDoorbell(bells, 0);
+    await waitFor(() => periodics === 2, "the publish of that work", 2000);
+  } finally {
+    requestStop(bells, 0);
+    await loop;
   }
 });
