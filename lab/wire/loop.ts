@@ -238,10 +238,24 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         continue;
       }
       let timeout = Math.min(idleWaitMs, next - TIMER_SLACK_MS);
-      if (hooks.periodic && lastWork > lastPeriodic) {
-        // Work since the last publish: wake for the next one (statistics at most ~100 ms stale),
-        // then sleep long.
-        timeout = Math.min(timeout, Math.max(1, lastPeriodic + 100 - performance.now()));
+      const publishIn = hooks.periodic && lastWork > lastPeriodic
+        ? lastPeriodic + 100 - performance.now()
+        : Infinity;
+      if (publishIn < timeout) {
+        // Work since the last publish: publish when it is due (statistics at most ~100 ms
+        // stale), then sleep the rest on the same bell value. No pump in between: a wake-up to
+        // publish must not find work that came without a ring (a lost kick stays lost).
+        const t0 = performance.now();
+        if (await waitDoorbell(bells, thread, seen, Math.max(1, publishIn))) {
+          counters.wakeupsAsync++;
+          lastYield = performance.now();
+          continue;
+        }
+        lastPeriodic = performance.now();
+        hooks.periodic!();
+        timeout -= lastPeriodic - t0;
+        if (timeout <= 0) continue;
+        announceSleep(bells, thread); // a ring since `seen` ends the next wait at once
       }
       if (pendingTasks.length === 0 && performance.now() - lastWork < hotMs) {
         const yielded = await hotWait(bells, thread, seen, timeout, lastWork + hotMs, counters);
