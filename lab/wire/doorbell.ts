@@ -124,8 +124,8 @@ export async function waitDoorbell(
 
 /**
  * Like {@linkcode waitDoorbell}, but a blocking `Atomics.wait`: the thread's event loop does not
- * run until it returns, so keep `timeoutMs` to a short slice (`lab/wire/loop.ts` uses 2 ms). A
- * ring wakes it about four times sooner than `Atomics.waitAsync` does (`vlab bench wakeup`).
+ * run until it returns, so keep `timeoutMs` to a short slice (`lab/wire/loop.ts` uses 3 ms). A
+ * ring wakes it 1.5 to 4.5 times sooner than `Atomics.waitAsync` does (`vlab bench wakeup`).
  * Same protocol: call it only after {@linkcode announceSleep} and a re-check. Returns true if a
  * ring ended the wait.
  *
