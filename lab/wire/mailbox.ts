@@ -14,7 +14,7 @@
  *
  * The guest waits for the answer the way a vCPU waits on an MMIO exit: while the device worker
  * runs, first in a blocking `Atomics.wait` of at most {@linkcode MAILBOX_BLOCK_MS} (a device
- * worker's answer wakes it about four times sooner than `Atomics.waitAsync` would: a driver's
+ * worker's answer wakes it 1.5 to 4.5 times sooner than `Atomics.waitAsync` would: a driver's
  * bring-up is about 44 such round trips), then on its event loop.
  *
  * One outstanding request per mailbox, as a vCPU blocks on an MMIO exit: the port queues
