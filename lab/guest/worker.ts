@@ -25,7 +25,7 @@ import {
   setThreadState,
   ThreadState,
 } from "../wire/doorbell.ts";
-import { IDLE_WAIT_MS, loopCounters, macrotask, runLoop } from "../wire/loop.ts";
+import { GUEST_IDLE_WAIT_MS, loopCounters, macrotask, runLoop } from "../wire/loop.ts";
 import type { VmStart } from "../wire/messages.ts";
 import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -143,7 +143,7 @@ async function start(msg: VmStart): Promise<void> {
     thread: msg.thread,
     pollUs: msg.pollUs,
     counters: loop,
-    idleWaitMs: IDLE_WAIT_MS,
+    idleWaitMs: GUEST_IDLE_WAIT_MS,
   }, {
     pump: () => {
       clock.refresh();

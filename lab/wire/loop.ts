@@ -91,12 +91,17 @@ export interface LoopOptions {
 /** Longest wait by default: the heartbeat period of an idle worker. */
 const MAX_WAIT_MS = 1000;
 /**
- * The longest wait the lab's workers use: a timed wake-up of an idle worker costs about 0.2 ms
- * of CPU (most of it `waitAsync`'s timeout machinery), so an idle lab's cost is its number of
- * wake-ups. A worker with timers says so through `nextTimerMs`, and the supervisor's watchdog
- * rings a device worker whose heartbeat has not moved for half its limit.
+ * The longest wait of the lab's device, switch and router workers: a timed wake-up of an idle
+ * worker costs about 0.2 ms of CPU (most of it `waitAsync`'s timeout machinery), so an idle lab's
+ * cost is its number of wake-ups. A worker with timers says so through `nextTimerMs`, and the
+ * supervisor's watchdog rings a device worker whose heartbeat has not moved for half its limit.
  */
 export const IDLE_WAIT_MS = 5000;
+/**
+ * The longest wait of a guest worker: shorter, because a guest whose used-buffer interrupt was
+ * lost (`vlab fault lost-irq`) sees its receive queue again only at its next wake-up.
+ */
+export const GUEST_IDLE_WAIT_MS = 2000;
 /** How early a worker wakes for a timer (impairment releases), ms; it polls the rest. */
 const TIMER_SLACK_MS = 1;
 /** Longest stretch of work before returning to the event loop. */
