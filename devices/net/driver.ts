@@ -42,6 +42,7 @@ import type { NetDriverFault, NetQueueName } from "./errors.ts";
 import { NET_DRIVER_COUNTER_COUNT, NetDriverCounter } from "./metrics.ts";
 import { TxWatchdog } from "./tx_watchdog.ts";
 import type { Result } from "../base/result.ts";
+import { DMA_LATER, DmaPerm, type NetDma } from "./dma.ts";
 import { err, OK_VOID } from "../base/result.ts";
 
 export { parseNetConfig } from "./config.ts";
@@ -79,6 +80,11 @@ export interface NetDriverOptions {
   txTimeoutMs?: number;
   /** The watchdog's clock in milliseconds; default `Date.now`. */
   now?: () => number;
+  /**
+   * Behind a vIOMMU in strict or lazy mode: map each buffer before posting it and unmap it on
+   * completion (descriptors carry IOVAs). Without it descriptors carry GPAs.
+   */
+  dma?: NetDma;
 }
 
 /** Why `NetDriver.reattach` refused new queues: their sizes differ from the buffers' count. */
@@ -155,6 +161,17 @@ export class NetDriver {
   private readonly txChunk: number;
   private readonly flushOut: FlushOutcome = { kickRx: false, kickTx: false };
   private fault_: NetDriverFault | null = null;
+  /** Per-buffer mapping (strict, lazy), or null: descriptors carry GPAs. */
+  private readonly dma: NetDma | null;
+  /** The IOVA each RX / TX buffer is mapped at while it is posted (with `dma`). */
+  private readonly rxIova: Float64Array;
+  private readonly txIova: Float64Array;
+  /** Buffers mapped and waiting for `flush` to sync their MAPs and post them (with `dma`). */
+  private readonly rxPending: Uint32Array;
+  private rxPendingCount = 0;
+  private readonly txPending: Uint32Array;
+  private readonly txPendingLen: Uint32Array;
+  private txPendingCount = 0;
 
   /**
    * Allocate every buffer. Throws a `RangeError` if the allocator has no room or a size is
@@ -193,6 +210,12 @@ export class NetDriver {
     this.txFreeCount = this.tx.size;
     this.rxBusy = new Uint8Array(this.rx.size);
     this.txBusy = new Uint8Array(this.tx.size);
+    this.dma = opts.dma ?? null;
+    this.rxIova = new Float64Array(this.dma ? this.rx.size : 0);
+    this.txIova = new Float64Array(this.dma ? this.tx.size : 0);
+    this.rxPending = new Uint32Array(this.dma ? this.rx.size : 0);
+    this.txPending = new Uint32Array(this.dma ? this.tx.size : 0);
+    this.txPendingLen = new Uint32Array(this.dma ? this.tx.size : 0);
     this.txViews = [];
     for (let i = 0; i < this.tx.size; i++) {
       const at = this.txBase + i * this.txBufferSize + NET_HDR_SIZE;
@@ -243,13 +266,46 @@ export class NetDriver {
     return this.txBase + token * this.txBufferSize;
   }
 
-  /** Post every free RX buffer; how many were posted (visible after `flush`). */
+  /**
+   * Post every free RX buffer; how many were posted (visible after `flush`). With `dma` each
+   * buffer is mapped now and posted by `flush`, once its MAP completed.
+   */
   fillRx(): number {
     if (this.fault_ !== null) return 0;
-    let posted = 0;
+    if (this.dma !== null) return this.mapFreeRx(this.dma);
+    return this.postRx(-1);
+  }
+
+  /** Map every free RX buffer (WRITE) and hold it for `flush`. */
+  private mapFreeRx(dma: NetDma): number {
+    let n = 0;
     while (this.rxFreeCount > 0) {
       const token = this.rxFree[this.rxFreeCount - 1];
-      const base = this.rxBufferAddr(token);
+      const iova = dma.map(this.rxBufferAddr(token), this.rxBufferSize, DmaPerm.WRITE);
+      if (iova === DMA_LATER) break; // the next fill tries again
+      if (iova < 0) {
+        this.setFault({ kind: "dma-map-failed", queue: "receiveq", token });
+        break;
+      }
+      this.rxFreeCount--;
+      this.rxBusy[token] = 1;
+      this.rxIova[token] = iova;
+      this.rxPending[this.rxPendingCount++] = token;
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Add RX buffers to the ring: the free ones (`count` < 0, GPAs) or the first `count` of
+   * `rxPending` (mapped, IOVAs). How many were added.
+   */
+  private postRx(count: number): number {
+    let posted = 0;
+    const mapped = count >= 0;
+    for (let n = 0; mapped ? n < count : this.rxFreeCount > 0; n++) {
+      const token = mapped ? this.rxPending[n] : this.rxFree[this.rxFreeCount - 1];
+      const base = mapped ? this.rxIova[token] : this.rxBufferAddr(token);
       const w = this.rxSpec.writable;
       for (let i = 0; i < w.length; i++) {
         w[i][0] = base + this.rxSegs[i][0];
@@ -260,10 +316,12 @@ export class NetDriver {
         if (r.error.kind !== "ring-full") this.fail("receiveq", r.error);
         break;
       }
-      this.rxFreeCount--;
+      if (!mapped) this.rxFreeCount--;
       this.rxBusy[token] = 1;
       posted++;
     }
+    // Mapped buffers the ring had no room for: unmapped and free again.
+    for (let n = posted; mapped && n < count; n++) this.freeRx(this.rxPending[n]);
     this.c[NetDriverCounter.rxPosted] += posted;
     return posted;
   }
@@ -309,8 +367,7 @@ export class NetDriver {
         this.setFault({ kind: "unknown-token", queue: "transmitq", token });
         break;
       }
-      this.txBusy[token] = 0;
-      this.txFree[this.txFreeCount++] = token;
+      this.releaseTx(token);
       n++;
     }
     this.c[NetDriverCounter.txReclaimed] += n;
@@ -378,6 +435,7 @@ export class NetDriver {
 
   /** Publish both queues; which ones the device must be notified about. */
   flush(): FlushOutcome {
+    if (this.dma !== null && this.fault_ === null) this.postHeld(this.dma);
     const out = this.flushOut;
     out.kickRx = this.fault_ === null && this.rx.publish();
     out.kickTx = this.fault_ === null && this.tx.publish();
@@ -456,8 +514,46 @@ export class NetDriver {
   }
 
   private freeRx(token: number): void {
+    // The device is done with it: take its mapping back (the data is read through the GPA).
+    if (this.dma !== null) this.dma.unmap(this.rxIova[token]);
     this.rxBusy[token] = 0;
     this.rxFree[this.rxFreeCount++] = token;
+  }
+
+  /** TX buffer `token` is free again (unmapped first with `dma`). */
+  private releaseTx(token: number): void {
+    if (this.dma !== null) this.dma.unmap(this.txIova[token]);
+    this.txBusy[token] = 0;
+    this.txFree[this.txFreeCount++] = token;
+  }
+
+  /** With `dma`: wait for the held buffers' MAPs, then add them to the rings. */
+  private postHeld(dma: NetDma): void {
+    if (this.rxPendingCount === 0 && this.txPendingCount === 0) return;
+    const rxCount = this.rxPendingCount, txCount = this.txPendingCount;
+    const synced = dma.sync();
+    // The device did not answer in time (slow, or restarting): hold them for the next flush.
+    if (synced === "later") return;
+    this.rxPendingCount = 0;
+    this.txPendingCount = 0;
+    if (synced === "refused") {
+      // A MAP was refused or not answered: nothing held may reach the device.
+      for (let n = 0; n < rxCount; n++) this.freeRx(this.rxPending[n]);
+      for (let n = 0; n < txCount; n++) this.releaseTx(this.txPending[n]);
+      const token = rxCount > 0 ? this.rxPending[0] : this.txPending[0];
+      this.setFault({
+        kind: "dma-map-failed",
+        queue: rxCount > 0 ? "receiveq" : "transmitq",
+        token,
+      });
+      return;
+    }
+    this.postRx(rxCount);
+    for (let n = 0; n < txCount; n++) {
+      const token = this.txPending[n];
+      this.txBusy[token] = 0;
+      this.addTx(token, this.txPendingLen[n], this.txIova[token]);
+    }
   }
 
   /** A free TX token for a frame of `len`, or -1 when none is free even after reclaiming. */
@@ -477,6 +573,30 @@ export class NetDriver {
   private postTx(token: number, len: number): boolean {
     const gpa = this.txBufferAddr(token);
     writeTxHeader(this.u8, gpa);
+    if (this.dma !== null) return this.holdTx(this.dma, token, len);
+    return this.addTx(token, len, gpa);
+  }
+
+  /** Map TX buffer `token` (READ) and hold it for `flush`; false if it cannot be mapped. */
+  private holdTx(dma: NetDma, token: number, len: number): boolean {
+    const iova = dma.map(this.txBufferAddr(token), NET_HDR_SIZE + len, DmaPerm.READ);
+    if (iova < 0) {
+      this.txFree[this.txFreeCount++] = token;
+      // Not now: as a full ring (the frame is not sent). Refused: the NIC stops.
+      if (iova === DMA_LATER) this.c[NetDriverCounter.txRingFull]++;
+      else this.setFault({ kind: "dma-map-failed", queue: "transmitq", token });
+      return false;
+    }
+    this.txIova[token] = iova;
+    this.txBusy[token] = 1;
+    this.txPending[this.txPendingCount] = token;
+    this.txPendingLen[this.txPendingCount++] = len;
+    return true;
+  }
+
+  /** Add TX buffer `token` (`len` frame bytes, at device address `addr`) to the ring. */
+  private addTx(token: number, len: number, addr: number): boolean {
+    const gpa = addr;
     const total = NET_HDR_SIZE + len;
     const chunk = this.txChunk;
     const n = Math.ceil(total / chunk);
@@ -487,7 +607,7 @@ export class NetDriver {
     }
     const r = this.tx.add(this.txSpecs[n - 1], token);
     if (!r.ok) {
-      this.txFree[this.txFreeCount++] = token;
+      this.releaseTx(token);
       if (r.error.kind === "ring-full") {
         this.c[NetDriverCounter.txRingFull]++;
       } else this.fail("transmitq", r.error);
@@ -554,6 +674,13 @@ export class NetDriver {
     }
     this.rx = rx;
     this.tx = tx;
+    // Buffers lost with the old queues give their mappings back.
+    if (this.dma !== null) {
+      for (let i = 0; i < rx.size; i++) if (this.rxBusy[i] === 1) this.dma.unmap(this.rxIova[i]);
+      for (let i = 0; i < tx.size; i++) if (this.txBusy[i] === 1) this.dma.unmap(this.txIova[i]);
+    }
+    this.rxPendingCount = 0;
+    this.txPendingCount = 0;
     for (let i = 0; i < rx.size; i++) this.rxFree[i] = rx.size - 1 - i;
     for (let i = 0; i < tx.size; i++) this.txFree[i] = tx.size - 1 - i;
     this.rxFreeCount = rx.size;

@@ -30,7 +30,9 @@ export type NetDriverFault =
   /** A used token that is not a buffer of this queue, or not in flight. */
   | { kind: "unknown-token"; queue: NetQueueName; token: number }
   /** The transmit watchdog fired: buffers outstanding and no used entry for the timeout. */
-  | { kind: "tx-timeout"; inFlight: number; idleMs: number };
+  | { kind: "tx-timeout"; inFlight: number; idleMs: number }
+  /** Behind the vIOMMU (strict, lazy): a buffer's MAP was refused or not answered in time. */
+  | { kind: "dma-map-failed"; queue: NetQueueName; token: number };
 
 /**
  * Render a net fault as one sentence-case line quoting the values.
@@ -56,5 +58,7 @@ export function formatNetFault(e: NetDeviceFault | NetDriverFault): string {
       return `Cannot reclaim on the ${e.queue}: token ${e.token} is not a buffer in flight`;
     case "tx-timeout":
       return `Cannot transmit: ${e.inFlight} buffers outstanding and none returned for ${e.idleMs} ms`;
+    case "dma-map-failed":
+      return `Cannot post buffer ${e.token} on the ${e.queue}: the vIOMMU did not map it`;
   }
 }

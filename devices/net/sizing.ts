@@ -87,10 +87,28 @@ export function netDriverMemoryBytes(
   },
 ): number {
   const page = (b: number) => Math.ceil(b / 4096) * 4096;
-  const a = o.layout === "split" ? splitAreaSizes(o.queueSize) : packedAreaSizes(o.queueSize);
-  const tables = o.indirect ? page(16 * indirectEntriesFor(o.mtu) * o.queueSize) : 0;
-  const rings = 2 * (page(a.descriptor) + page(a.driver) + page(a.device) + tables);
+  const rings = netDriverRingBytes(o);
   const rx = page(o.queueSize * rxBufferBytes(o.mtu, o.mrgRxbuf));
   const tx = page(o.queueSize * (NET_HDR_SIZE + maxFrameLen(o.mtu)));
   return rings + rx + tx;
+}
+
+/**
+ * The part of `netDriverMemoryBytes` that holds both queues' ring areas and indirect tables
+ * (page multiples): what a driver behind the vIOMMU in strict or lazy mode maps once, for the
+ * device's lifetime, while its buffers are mapped one by one.
+ *
+ * @example
+ * ```ts
+ * import { netDriverRingBytes } from "./sizing.ts";
+ * netDriverRingBytes({ layout: "split", queueSize: 256, mtu: 1500 }); // 6 pages: 24576
+ * ```
+ */
+export function netDriverRingBytes(
+  o: { layout: "split" | "packed"; queueSize: number; mtu: number; indirect?: boolean },
+): number {
+  const page = (b: number) => Math.ceil(b / 4096) * 4096;
+  const a = o.layout === "split" ? splitAreaSizes(o.queueSize) : packedAreaSizes(o.queueSize);
+  const tables = o.indirect ? page(16 * indirectEntriesFor(o.mtu) * o.queueSize) : 0;
+  return 2 * (page(a.descriptor) + page(a.driver) + page(a.device) + tables);
 }
