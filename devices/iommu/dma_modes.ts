@@ -5,7 +5,8 @@
  *   sent at the next `flush`, one invalidation each);
  * - `lazy`: `unmap` only queues the range; `flush` sends the queued UNMAPs together once
  *   `lazyBatch` of them wait (or when forced), so the device invalidates once per batch
- *   (Linux's flush queue). The IOVA stays reserved until its UNMAP completed;
+ *   (Linux's flush queue); ranges that follow on in IOVA space go as one UNMAP (it removes
+ *   every mapping inside, none is cut). The IOVA stays reserved until its UNMAP completed;
  * - `static`: the whole buffer pool is mapped once at `setup`; `map` is arithmetic, `unmap`
  *   does nothing (DPDK's virtio PMD, the "static vIOMMU map");
  * - `passthrough`: the endpoint is attached in bypass; IOVA = GPA.
@@ -78,7 +79,8 @@ export class IommuMapper {
   private readonly opts: IommuMapperOptions;
   private readonly used: Uint8Array;
   private readonly runs = new Map<number, number>();
-  private readonly unmapTokens = new Map<number, number>();
+  /** UNMAP request token → the runs (first IOVA page index) it removes. */
+  private readonly unmapTokens = new Map<number, number[]>();
   private readonly mapTokens = new Set<number>();
   private readonly queued: number[] = [];
   private cursor = 0;
@@ -169,7 +171,7 @@ export class IommuMapper {
       this.queued.push(idx);
       return OK_VOID;
     }
-    return this.sendUnmap(idx);
+    return this.sendUnmap([idx]);
   }
 
   /**
@@ -178,36 +180,54 @@ export class IommuMapper {
    */
   flush(force = false): boolean {
     if (this.queued.length > 0 && (force || this.queued.length >= (this.opts.lazyBatch ?? 16))) {
-      while (this.queued.length > 0) {
-        if (!this.sendUnmap(this.queued[0]).ok) break; // no slot now: the rest go next time
-        this.queued.shift();
+      // Runs that follow on in IOVA space go as one UNMAP.
+      const q = this.queued.sort((a, b) => a - b);
+      let sent = 0;
+      while (sent < q.length) {
+        let n = 1;
+        while (
+          sent + n < q.length &&
+          q[sent + n - 1] + (this.runs.get(q[sent + n - 1]) ?? 1) === q[sent + n]
+        ) n++;
+        if (!this.sendUnmap(q.slice(sent, sent + n)).ok) break; // no slot now: the rest go next time
+        sent += n;
       }
+      q.splice(0, sent);
     }
     return this.d.publish();
   }
 
-  /** Account for completions from `IommuDriver.collect()`: release IOVAs whose UNMAP is done. */
+  /**
+   * Account for completions from `IommuDriver.collect()`: release IOVAs whose UNMAP is done.
+   * Completions of requests this mapper did not send are ignored.
+   */
   complete(done: readonly IommuCompletion[]): void {
     for (const c of done) {
+      const runs = this.unmapTokens.get(c.token);
+      // Another endpoint's request (one driver serves several mappers): not ours to count.
+      if (!this.mapTokens.has(c.token) && runs === undefined) continue;
       if (c.status !== IommuStatus.OK && c.type !== ReqType.PROBE) this.failed_++;
       this.mapTokens.delete(c.token);
-      const idx = this.unmapTokens.get(c.token);
-      if (idx === undefined) continue;
+      if (runs === undefined) continue;
       this.unmapTokens.delete(c.token);
-      // A failed UNMAP keeps its IOVA reserved: the device may still translate it.
+      // A failed UNMAP keeps its IOVAs reserved: the device may still translate them.
       if (c.status !== IommuStatus.OK) continue;
-      const pages = this.runs.get(idx) ?? 0;
-      this.runs.delete(idx);
-      this.freeIova(idx, pages);
+      for (const idx of runs) {
+        const pages = this.runs.get(idx) ?? 0;
+        this.runs.delete(idx);
+        this.freeIova(idx, pages);
+      }
     }
   }
 
-  private sendUnmap(idx: number): Result<void, MapperError> {
-    const pages = this.runs.get(idx) ?? 1;
-    const start = this.opts.iovaBase + idx * PAGE_SIZE;
-    const r = this.d.unmap(this.opts.domain, start, start + pages * PAGE_SIZE - 1);
+  /** One UNMAP of `runs` (ascending, each following on the previous in IOVA space). */
+  private sendUnmap(runs: number[]): Result<void, MapperError> {
+    const first = runs[0], last = runs[runs.length - 1];
+    const start = this.opts.iovaBase + first * PAGE_SIZE;
+    const end = this.opts.iovaBase + (last + (this.runs.get(last) ?? 1)) * PAGE_SIZE - 1;
+    const r = this.d.unmap(this.opts.domain, start, end);
     if (!r.ok) return r;
-    this.unmapTokens.set(r.value, idx);
+    this.unmapTokens.set(r.value, runs);
     return OK_VOID;
   }
 

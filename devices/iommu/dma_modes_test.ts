@@ -103,6 +103,28 @@ for (const layout of LAYOUTS) {
     assert.equal(r.dma.resolve(IOVA + 0x10000, 1, "read"), -1, "nothing past the pool");
   });
 
+  Deno.test(`[${layout}] lazy: unmapped IOVA ranges that follow on go as one UNMAP request`, () => {
+    const r = iommuRig(layout, { size: 16 });
+    const m = mapper(r, "lazy", { lazyBatch: 8 });
+    const iovas = [0x20000, 0x30000, 0x40000, 0x50000].map((gpa) => {
+      const t = m.map(gpa, 4096, 2);
+      assert.ok(t.ok);
+      return t.value;
+    });
+    settle(r, m);
+    const requests = r.device.counters[IommuCounter.requests];
+    for (const i of [3, 0, 1]) assert.equal(m.unmap(iovas[i]).ok, true);
+    settle(r, m, true);
+    assert.equal(r.device.counters[IommuCounter.requests] - requests, 2, "[0, 1] and [3]");
+    assert.equal(r.device.counters[IommuCounter.unmapped], 3);
+    for (const i of [0, 1, 3]) assert.equal(r.dma.resolve(iovas[i], 4, "write"), -1);
+    assert.equal(r.dma.resolve(iovas[2], 4, "write"), 0x40000, "the buffer in use stays mapped");
+    assert.equal(m.failed, 0);
+    // Their IOVAs are free again: the next maps reuse them.
+    const again = m.map(0x60000, 4096, 2);
+    assert.ok(again.ok);
+  });
+
   Deno.test(`[${layout}] passthrough: bypass attach, IOVA is the GPA`, () => {
     const r = iommuRig(layout);
     const m = mapper(r, "passthrough");

@@ -21,6 +21,7 @@ import type { GuestMemory } from "../memory/memory.ts";
 import { err, ok, type Result } from "../base/result.ts";
 import type { DriverError } from "../virtio/errors.ts";
 import type { DriverQueue } from "../virtio/queue.ts";
+import { splitAreaSizes } from "../virtio/split_layout.ts";
 import {
   ATTACH_F_BYPASS,
   FAULT_REPORT_SIZE,
@@ -113,7 +114,7 @@ export class IommuDriver {
     this.u8 = opts.mem.u8;
     this.rq = opts.requestq;
     this.eq = opts.eventq;
-    this.stride = Math.ceil((72 + opts.config.probeSize + TAIL_SIZE) / 8) * 8;
+    this.stride = requestStride(opts.config.probeSize);
     this.base = allocate(opts.alloc, this.rq.size * this.stride);
     this.evBase = allocate(opts.alloc, this.eq.size * FAULT_REPORT_SIZE);
     this.types = new Uint8Array(this.rq.size);
@@ -280,6 +281,45 @@ export class IommuDriver {
     }
     return ok(token);
   }
+}
+
+/**
+ * The requestq size the lab's guests give their virtio-iommu device: 128 requests in flight
+ * (two descriptors each), so a strict or lazy NIC driver maps a whole refill per round trip.
+ */
+export const IOMMU_REQUEST_QUEUE_SIZE = 256;
+/** The eventq size (fault-report buffers kept posted). */
+export const IOMMU_EVENT_QUEUE_SIZE = 64;
+/** The `probe_size` the lab's virtio-iommu devices offer (QEMU's 512). */
+export const IOMMU_PROBE_SIZE = 512;
+
+/**
+ * The guest memory a virtio-iommu driver takes at start: both split queues' ring areas (one
+ * page allocation each), one request buffer per requestq entry (head, the largest request,
+ * the PROBE properties and the tail) and one fault-report buffer per eventq entry. The
+ * topology check adds it to a VM's NICs so that a guest memory too small fails at validate.
+ *
+ * @example
+ * ```ts
+ * import { iommuDriverMemoryBytes } from "./driver.ts";
+ * iommuDriverMemoryBytes({ requestq: 256, eventq: 64, probeSize: 512 }); // 180224
+ * ```
+ */
+export function iommuDriverMemoryBytes(
+  o: { requestq: number; eventq: number; probeSize: number },
+): number {
+  const page = (b: number) => Math.ceil(b / PAGE_SIZE) * PAGE_SIZE;
+  const rings = (n: number) => {
+    const a = splitAreaSizes(n);
+    return page(a.descriptor) + page(a.driver) + page(a.device);
+  };
+  return rings(o.requestq) + rings(o.eventq) + page(o.requestq * requestStride(o.probeSize)) +
+    page(o.eventq * FAULT_REPORT_SIZE);
+}
+
+/** Bytes per request buffer: the largest request (72), PROBE properties and the tail. */
+function requestStride(probeSize: number): number {
+  return Math.ceil((72 + probeSize + TAIL_SIZE) / 8) * 8;
 }
 
 function allocate(alloc: PageAllocator, bytes: number): number {

@@ -24,9 +24,13 @@ export {
 } from "./dma_modes.ts";
 export {
   type FaultReport,
+  IOMMU_EVENT_QUEUE_SIZE,
+  IOMMU_PROBE_SIZE,
+  IOMMU_REQUEST_QUEUE_SIZE,
   type IommuCompletion,
   IommuDriver,
   type IommuDriverError,
+  iommuDriverMemoryBytes,
   type IommuDriverOptions,
 } from "./driver.ts";
 export * from "./errors.ts";

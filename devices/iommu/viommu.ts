@@ -136,6 +136,40 @@ export class Viommu {
     return new Viommu(buffer);
   }
 
+  /**
+   * Take over a vIOMMU whose owner is gone (a device worker restarted after a crash, on the same
+   * shared memory): the domains, endpoints and mappings are read back from `buffer`, which is
+   * left as it was (a seqlock left odd by a writer that died is closed). Consumer slots stay as
+   * they are: the new owner's consumers take theirs over with `adoptConsumer`. A buffer that is
+   * not a vIOMMU's throws (programmer error).
+   */
+  static adopt(buffer: SharedArrayBuffer): Viommu {
+    const v = new Viommu(buffer);
+    const { i32, f64, layout } = v.views;
+    if ((Atomics.load(i32, Hdr.SEQ) & 1) !== 0) Atomics.add(i32, Hdr.SEQ, 1);
+    for (let e = 0; e < layout.endpoints; e++) {
+      const state = i32[layout.endpointBase + 2 * e];
+      if (state === EndpointState.DETACHED) continue;
+      const id = i32[layout.endpointBase + 2 * e + 1] >>> 0;
+      const d = v.domains.get(id) ??
+        { id, bypass: state === EndpointState.BYPASS, endpoints: new Set<number>(), mappings: 0 };
+      d.endpoints.add(e);
+      v.domains.set(id, d);
+    }
+    v.freeSlots.length = 0;
+    const high = i32[Hdr.MAP_HIGH];
+    for (let s = layout.mappings - 1; s >= 0; s--) {
+      const w = layout.mappingBase + s * MAPPING_WORDS;
+      if (s >= high || f64[w + 4] === 0) {
+        v.freeSlots.push(s);
+        continue;
+      }
+      const d = v.domains.get(f64[w]);
+      if (d) d.mappings++;
+    }
+    return v;
+  }
+
   /** True when translations were removed since the last `invalidate()`. */
   get dirty(): boolean {
     return this.dirty_;
@@ -323,6 +357,21 @@ export class Viommu {
     throw new RangeError(
       `Cannot register IOTLB consumer "${name}": all ${layout.consumers} slots are taken`,
     );
+  }
+
+  /**
+   * Take over consumer slot `slot` under `name` (a restarted worker's consumer, in the slot its
+   * predecessor had): active, acknowledged at the current generation (its IOTLB starts empty).
+   */
+  adoptConsumer(slot: number, name: string): void {
+    const { i32, layout } = this.views;
+    if (!Number.isInteger(slot) || slot < 0 || slot >= layout.consumers) {
+      throw new RangeError(`Cannot adopt IOTLB consumer slot ${slot}: 0…${layout.consumers - 1}`);
+    }
+    const w = layout.consumerBase + slot * CONSUMER_WORDS;
+    Atomics.store(i32, w + 1, this.generation);
+    Atomics.store(i32, w, ConsumerState.ACTIVE);
+    this.names.set(slot, name);
   }
 
   /** Free a consumer slot: UNMAP no longer waits for it. */
