@@ -9,7 +9,13 @@
  * @module
  */
 
-import { IOMMU_COUNTER_COUNT, IommuCounter, IommuFeature } from "../../devices/iommu/mod.ts";
+import {
+  IOMMU_COUNTER_COUNT,
+  IOMMU_EVENT_QUEUE_SIZE,
+  IOMMU_REQUEST_QUEUE_SIZE,
+  IommuCounter,
+  IommuFeature,
+} from "../../devices/iommu/mod.ts";
 import type { IommuSpec } from "../topology/types.ts";
 import type { DeviceSpec, IommuDeviceSpec, NetDeviceSpec } from "../wire/specs.ts";
 import type { LabKind } from "./types.ts";
@@ -19,8 +25,11 @@ export { IOMMU_DRIVER_COUNTER_COUNT, iommuCapacity, IommuDriverCounter } from ".
 
 /** Queue names of a virtio-iommu device, by queue index (virtio 1.2 §5.13.2). */
 export const IOMMU_QUEUE_NAMES: readonly string[] = ["requestq", "eventq"];
-/** Queue size of both queues. */
-export const IOMMU_QUEUE_SIZE = 64;
+/** Queue sizes, by queue index (requestq, eventq). */
+export const IOMMU_QUEUE_SIZES: readonly number[] = [
+  IOMMU_REQUEST_QUEUE_SIZE,
+  IOMMU_EVENT_QUEUE_SIZE,
+];
 /** The device name of a VM's virtio-iommu device. */
 export const IOMMU_DEVICE_NAME = "iommu0";
 /** Mapping-table entries of a vIOMMU: room for every in-flight buffer of a few NICs. */
@@ -51,7 +60,11 @@ export function iommuDeviceSpec(
     kind: "iommu",
     name: IOMMU_DEVICE_NAME,
     index: devices.length,
-    queues: IOMMU_QUEUE_NAMES.map((name) => ({ name, layout: "split", size: IOMMU_QUEUE_SIZE })),
+    queues: IOMMU_QUEUE_NAMES.map((name, q) => ({
+      name,
+      layout: "split",
+      size: IOMMU_QUEUE_SIZES[q],
+    })),
     deviceCounters: IOMMU_COUNTER_COUNT,
     driverCounters: IOMMU_DRIVER_COUNTER_COUNT,
     mode: iommu.mode,

@@ -9,6 +9,12 @@
 import { NO_IMPAIRMENT } from "../host/impair.ts";
 import { resolveImpairment } from "./impairment.ts";
 import { netDriverMemoryBytes } from "../../devices/net/driver.ts";
+import {
+  IOMMU_EVENT_QUEUE_SIZE,
+  IOMMU_PROBE_SIZE,
+  IOMMU_REQUEST_QUEUE_SIZE,
+  iommuDriverMemoryBytes,
+} from "../../devices/iommu/driver.ts";
 import { isValidPackedSize } from "../../devices/virtio/packed_layout.ts";
 import { isValidSplitSize } from "../../devices/virtio/split_layout.ts";
 import { deriveMac, formatIpv4, parseCidr, parseMac } from "./addresses.ts";
@@ -204,14 +210,23 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
       (n.layout === "packed" || isValidSplitSize(n.queueSize))
     );
     const vsockBytes = obj?.vsock ? vsockMemoryBytes() : 0;
-    const needed = 4096 + vsockBytes + sizable.reduce((sum, n) =>
-      sum + netDriverMemoryBytes({
-        layout: n.layout,
-        queueSize: n.queueSize,
-        mtu: n.mtu,
-        mrgRxbuf: n.features.mrgRxbuf,
-        indirect: n.features.indirect,
-      }), 0);
+    // A vIOMMU's guest driver takes its queues and request buffers first.
+    const iommuBytes = obj?.iommu
+      ? iommuDriverMemoryBytes({
+        requestq: IOMMU_REQUEST_QUEUE_SIZE,
+        eventq: IOMMU_EVENT_QUEUE_SIZE,
+        probeSize: IOMMU_PROBE_SIZE,
+      })
+      : 0;
+    const needed = 4096 + vsockBytes + iommuBytes +
+      sizable.reduce((sum, n) =>
+        sum + netDriverMemoryBytes({
+          layout: n.layout,
+          queueSize: n.queueSize,
+          mtu: n.mtu,
+          mrgRxbuf: n.features.mrgRxbuf,
+          indirect: n.features.indirect,
+        }), 0);
     if (needed > memoryBytes) {
       const mib = (b: number) => `${Math.ceil((b / 2 ** 20) * 10) / 10}MiB`;
       const at = pick<string | number>(layers, "memory", 0).path ?? ["vms", name];
@@ -220,7 +235,9 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
         path: at,
         message: `VM ${quote(name)} needs ${mib(needed)} of guest memory for its ${
           vsockBytes > 0 ? "devices'" : "NICs'"
-        } rings and buffers, got ${mib(memoryBytes)}`,
+        } rings and buffers${iommuBytes > 0 ? " and its vIOMMU driver" : ""}, got ${
+          mib(memoryBytes)
+        }`,
         hint: `set memory: ${Math.ceil(needed / 2 ** 20)}MiB or more, or use a smaller queue_size`,
       });
     }
@@ -232,17 +249,6 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
       vsock: obj?.vsock ? { cid: obj.vsock.cid } : null,
       iommu: obj?.iommu ? { mode: obj.iommu.mode } : null,
     });
-    const mode = obj?.iommu?.mode;
-    if ((mode === "strict" || mode === "lazy") && nics.some((n) => n.iommu)) {
-      out.problems.push({
-        code: "iommu-mode-unwired",
-        path: ["vms", name, "iommu", "mode"],
-        message: `vIOMMU mode ${mode} of VM ${
-          quote(name)
-        } is not wired into the running lab yet (its NIC driver does not map per buffer)`,
-        hint: "use mode: static or mode: passthrough",
-      });
-    }
     if (obj?.iommu == null) {
       for (const nic of nics) {
         if (!nic.iommu) continue;

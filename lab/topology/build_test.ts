@@ -247,6 +247,27 @@ Deno.test("the memory check counts RX buffers sized from the MTU without mrg_rxb
   assert.ok(at("2704KiB", ["mrg_rxbuf", "indirect"]).ok);
 });
 
+Deno.test("the memory check counts the vIOMMU driver's queues and buffers (176 KiB)", () => {
+  const at = (memory: string, iommu: boolean) =>
+    topologyFromObject({
+      name: "x",
+      vms: {
+        a: {
+          memory,
+          ...(iommu ? { iommu: { mode: "strict" } } : {}),
+          nics: { eth0: { mtu: 9000, features: ["mrg_rxbuf"], iommu } },
+        },
+      },
+    });
+  assert.ok(at("2672KiB", false).ok, "the NIC alone fits");
+  const small = at("2672KiB", true);
+  assert.ok(!small.ok && JSON.stringify(small.error).includes("memory-too-small"));
+  assert.match(JSON.stringify(!small.ok && small.error), /and its vIOMMU driver/);
+  // 6 ring pages, 256 request buffers of 592 bytes (37 pages), 64 fault reports (1 page).
+  assert.ok(at("2848KiB", true).ok);
+  assert.ok(!at("2844KiB", true).ok);
+});
+
 Deno.test("vsock routers: each VM linked to one becomes a port; router links are not VM pairs", () => {
   const r = topologyFromObject({
     name: "x",

@@ -229,8 +229,6 @@ const EVERY_CODE: Record<string, string> = {
   "vsock-impairment": "name: x\nvms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } }\n" +
     "links: [{ kind: vsock, endpoints: [a, b], loss: 1% }]\n",
   "no-iommu": "name: x\nvms: { a: { nics: { e0: { iommu: true } } } }\n",
-  "iommu-mode-unwired":
-    "name: x\nvms: { a: { iommu: { mode: strict }, nics: { e0: { iommu: true } } } }\n",
   "vhost-pci-link": "name: x\nvms: { a: { nics: { e0: {} } } }\nswitches: { s: {} }\n" +
     "links: [{ kind: vhost-pci, endpoints: [a, s] }]\n",
   "too-deep": "name: x\nvms: " + "[".repeat(50_000) + "\n",

@@ -79,7 +79,6 @@ export const PROBLEM_CODES: ReadonlyMap<string, string> = new Map([
   ["vsock-impairment", "on a vsock link use delay, rate (with overhead) or limit of 16 or more"],
   ["no-iommu", "add `iommu: { mode: static }` to the VM"],
   ["vhost-pci-link", 'a vhost-pci link joins two VMs\' NICs: endpoints: ["a:eth0", "b:eth0"]'],
-  ["iommu-mode-unwired", "use `mode: static` or `mode: passthrough`"],
   ["too-many", "split the lab into smaller ones; docs/topology.md gives the limits"],
   ["invalid", "docs/topology.md describes every key"],
 ]);

@@ -4,8 +4,13 @@
  * (`ctx.iommu`), through which a NIC with `iommu: true` makes its DMA window reachable before
  * its own driver starts: `passthrough` attaches the endpoint in bypass; `static` attaches it and
  * maps the NIC's whole buffer pool (its rings and buffers, one window of guest pages) once, with
- * IOVA = GPA, as DPDK's virtio PMD does in IOVA-as-PA mode. On every loop pass it acknowledges
- * interrupts, collects completions, refills the event queue and reads fault reports (counted in
+ * IOVA = GPA, as DPDK's virtio PMD does in IOVA-as-PA mode; `strict` and `lazy` attach it, map
+ * only its rings once (IOVA = GPA, Linux's coherent allocation) and give the NIC's driver a
+ * `GuestDma` (iommu_dma.ts) that maps each buffer before it is posted and unmaps it on completion,
+ * at IOVAs above guest memory. On every loop pass it acknowledges
+ * interrupts, collects completions (routed to each endpoint's `GuestDma`), sends the UNMAPs that
+ * wait (strict: each; lazy: the flush queue when full or old), refills the event queue and reads
+ * fault reports (counted in
  * the driver counters with the last fault's IOVA, access and endpoint, and posted as an
  * `iommu-fault` event). Started before the net kind.
  *
@@ -17,6 +22,7 @@ import {
   IOMMU_CONFIG_SIZE,
   IommuDriver,
   IommuFeature,
+  IommuMapper,
   IommuStatus,
   parseIommuConfig,
 } from "../../../devices/iommu/mod.ts";
@@ -36,6 +42,12 @@ import { MailboxPort } from "../../wire/mailbox.ts";
 import type { IommuDeviceSpec } from "../../wire/specs.ts";
 import type { GuestContext, GuestIommu, GuestKind, GuestKindInstance } from "./types.ts";
 import type { IommuWorkloadService } from "../workloads/iommu.ts";
+import { GuestDma, LAZY_BATCH } from "./iommu_dma.ts";
+
+/** Strict and lazy: per-buffer IOVAs start here, above any guest memory the lab plans. */
+const IOVA_BASE = 2 ** 32;
+/** Strict and lazy: IOVA pages per endpoint (64 MiB: every buffer in flight, many times over). */
+const IOVA_PAGES = 16384;
 
 const DRIVER_FEATURES = featureSet([
   Feature.VERSION_1,
@@ -61,6 +73,12 @@ const IDLE: GuestKindInstance = {
 
 const REQUESTQ = 0;
 const EVENTQ = 1;
+
+/** A NIC's DMA window and, inside it, its rings (what strict and lazy map once). */
+interface Window {
+  window: { gpa: number; len: number };
+  rings: { gpa: number; len: number };
+}
 
 async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKindInstance> {
   const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
@@ -105,12 +123,18 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
   // Tokens a `prepare` waits for, and the statuses that came back.
   const awaited = new Map<number, number | null>();
 
+  // Each strict or lazy endpoint's per-buffer mapping.
+  const dmas = new Map<number, GuestDma>();
+
   const collect = (): number => {
     const done = driver.collect();
+    if (done.length > 0) { for (const d of dmas.values()) d.complete(done); }
     for (const c of done) {
       if (c.status === IommuStatus.OK) counters[IommuDriverCounter.completedOk]++;
       else counters[IommuDriverCounter.refused]++;
-      if (awaited.has(c.token)) awaited.set(c.token, c.status);
+      // The first completion only: the token may be reused (by a NIC's MAP) before the waiter
+      // looks at its status.
+      if (awaited.get(c.token) === null) awaited.set(c.token, c.status);
     }
     return done.length;
   };
@@ -139,8 +163,8 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
   };
 
   // Each endpoint's window, as `prepare` set it up, and the windows `revoke` took back.
-  const windows = new Map<number, { gpa: number; len: number }>();
-  const revoked = new Map<number, { gpa: number; len: number }>();
+  const windows = new Map<number, Window>();
+  const revoked = new Map<number, Window>();
   // Revocations in flight: the device breaks the NIC's queue (and its driver starts a reset)
   // during the UNMAP's handshake, before the UNMAP completes.
   const revoking = new Map<number, Promise<unknown>>();
@@ -164,38 +188,42 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
 
   const revoke: IommuWorkloadService["revoke"] = async (name) => {
     const ep = spec.endpoints.find((e) => e.name === name);
-    const window = ep ? windows.get(ep.endpoint) : undefined;
-    if (!ep || !window) {
+    const w = ep ? windows.get(ep.endpoint) : undefined;
+    if (!ep || !w) {
       return { ok: false, message: `Cannot revoke ${name}: not a NIC behind this VM's vIOMMU` };
     }
     const domain = ep.endpoint + 1;
     const t0 = performance.now();
     const r = spec.mode === "static"
-      ? driver.unmap(domain, window.gpa, window.gpa + window.len - 1)
+      ? driver.unmap(domain, w.window.gpa, w.window.gpa + w.window.len - 1)
       : driver.detach(domain, ep.endpoint);
     if (!r.ok) return { ok: false, message: `Cannot revoke ${name}: ${r.error.kind}` };
     windows.delete(ep.endpoint);
-    revoked.set(ep.endpoint, window);
+    revoked.set(ep.endpoint, w);
     const pending = complete([r.value]);
     revoking.set(ep.endpoint, pending);
     const [status] = await pending;
     revoking.delete(ep.endpoint);
     if (status !== IommuStatus.OK) {
-      if (revoked.get(ep.endpoint) === window) {
+      if (revoked.get(ep.endpoint) === w) {
         revoked.delete(ep.endpoint);
-        windows.set(ep.endpoint, window);
+        windows.set(ep.endpoint, w);
       }
       return { ok: false, message: `Cannot revoke ${name}: the vIOMMU answered ${status}` };
     }
     return { ok: true, ms: performance.now() - t0 };
   };
 
-  /** ATTACH (passthrough: in bypass) or MAP of `window` for `endpoint`, completed. */
-  const reach = async (
-    endpoint: number,
-    window: { gpa: number; len: number },
-    attach: boolean,
-  ): Promise<void> => {
+  const publish = () => {
+    driver.publish();
+    kick(REQUESTQ);
+  };
+
+  /**
+   * ATTACH (passthrough: in bypass) and the mode's MAP, completed: static maps `window`, strict
+   * and lazy map `rings` (their buffers are mapped one by one through `dmas`).
+   */
+  const reach = async (endpoint: number, w: Window, attach: boolean): Promise<void> => {
     const domain = endpoint + 1;
     const tokens: number[] = [];
     if (attach) {
@@ -203,19 +231,19 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
       if (!a.ok) throw new Error(`Cannot attach endpoint ${endpoint}: ${a.error.kind}`);
       tokens.push(a.value);
     }
-    if (spec.mode === "static") {
+    if (spec.mode !== "passthrough") {
+      // Static: the whole pool; strict and lazy: the rings (IOVA = GPA both).
+      const area = spec.mode === "static" ? w.window : w.rings;
       const m = driver.map(domain, {
-        start: window.gpa,
-        end: window.gpa + window.len - 1,
-        gpa: window.gpa,
+        start: area.gpa,
+        end: area.gpa + area.len - 1,
+        gpa: area.gpa,
         flags: 3,
       });
       if (!m.ok) throw new Error(`Cannot map endpoint ${endpoint}'s pool: ${m.error.kind}`);
       tokens.push(m.value);
-    } else if (spec.mode !== "passthrough") {
-      throw new Error(`vIOMMU mode ${spec.mode} is not wired into the running lab yet`);
     }
-    windows.set(endpoint, window);
+    windows.set(endpoint, w);
     const statuses = await complete(tokens);
     if (statuses.some((s) => s !== IommuStatus.OK)) {
       windows.delete(endpoint);
@@ -229,13 +257,30 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
 
   const service: GuestIommu = {
     mode: spec.mode,
-    prepare: (endpoint, window) => reach(endpoint, window, true),
+    dma: (endpoint) => dmas.get(endpoint) ?? null,
+    revoked: (endpoint) => revoked.has(endpoint),
+    prepare: (endpoint, window, rings) => {
+      if ((spec.mode === "strict" || spec.mode === "lazy") && !dmas.has(endpoint)) {
+        const mapper = new IommuMapper({
+          driver,
+          mode: spec.mode,
+          domain: endpoint + 1,
+          endpoint,
+          iovaBase: IOVA_BASE,
+          iovaPages: IOVA_PAGES,
+          lazyBatch: LAZY_BATCH,
+        });
+        const inFlight = () => driver.inFlight;
+        dmas.set(endpoint, new GuestDma({ mapper, publish, collect, inFlight }));
+      }
+      return reach(endpoint, { window, rings }, true);
+    },
     restore: async (endpoint) => {
       await revoking.get(endpoint); // the UNMAP first: then map again
-      const window = revoked.get(endpoint);
-      if (window === undefined) return false;
-      // Static mode kept the endpoint attached (UNMAP); passthrough DETACHed it.
-      await reach(endpoint, window, spec.mode === "passthrough");
+      const w = revoked.get(endpoint);
+      if (w === undefined) return false;
+      // Static mode kept the endpoint attached (UNMAP); the others DETACHed it.
+      await reach(endpoint, w, spec.mode !== "static");
       revoked.delete(endpoint);
       return true;
     },
@@ -247,14 +292,21 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
       const isr = readInterruptStatus(regs);
       if (isr !== 0) ackInterrupt(regs, isr);
       const n = collect() + readFaults();
-      return n > 0 || isr !== 0;
+      let sent = false;
+      for (const d of dmas.values()) if (d.tick()) sent = true;
+      return n > 0 || isr !== 0 || sent;
     },
     prepareSleep: () => {
       let pending = false;
+      for (const d of dmas.values()) if (d.dueMs() === 0) pending = true;
       for (const q of init.value.queues) if (q.enableInterrupts()) pending = true;
       return pending;
     },
-    nextTimerMs: () => Infinity,
+    nextTimerMs: () => {
+      let t = Infinity;
+      for (const d of dmas.values()) t = Math.min(t, d.dueMs());
+      return t;
+    },
     periodic: () => {},
     inspect: () => ({
       iommu: {

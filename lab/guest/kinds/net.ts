@@ -21,6 +21,7 @@ import {
 import { brokenQueue, type ResetCause } from "../../../devices/virtio/mmio_reinit.ts";
 import { formatGuestFaultRefusal, injectGuestFault } from "../../../devices/virtio/guest_faults.ts";
 import { recoverNet } from "../../../devices/net/recovery.ts";
+import { formatNetFault } from "../../../devices/net/errors.ts";
 import type { ToWorker } from "../../wire/messages.ts";
 import {
   ackInterrupt,
@@ -39,7 +40,7 @@ import {
   NetQueue,
 } from "../../../devices/net/config.ts";
 import { indirectEntriesFor, NetDriver } from "../../../devices/net/driver.ts";
-import { netDriverMemoryBytes } from "../../../devices/net/sizing.ts";
+import { netDriverMemoryBytes, netDriverRingBytes } from "../../../devices/net/sizing.ts";
 import { PAGE_SIZE, PageAllocator } from "../../../devices/memory/mod.ts";
 import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
@@ -83,6 +84,8 @@ class GuestNic implements NetInterface {
    * before `device-reset` is logged: detection time, queues-live time (ms) and cause.
    */
   resumePending: { t0: number; liveAt: number; cause: string } | null = null;
+  /** The vIOMMU refused to map this NIC's buffers (reported once; the NIC stays stopped). */
+  dmaFailed = false;
   constructor(
     spec: NetDeviceSpec,
     readonly driver: NetDriver,
@@ -167,13 +170,22 @@ const ACCESS_PLATFORM = featureSet([Feature.ACCESS_PLATFORM]);
 /** How long after a reset's queues are live the guest waits for a first frame, ms. */
 const RESET_RESUME_WAIT_MS = 250;
 
+/** Where a NIC's rings and its buffers come from. */
+interface NicMemory {
+  /** Rings (and indirect tables). */
+  rings: PageAllocator;
+  /** RX and TX buffers. */
+  buffers: PageAllocator;
+}
+
 /**
  * A NIC behind the vIOMMU takes its rings and buffers from a window of its own (the pages its
- * driver needs, as the topology check sized them) and has the vIOMMU make that window reachable
- * by the VM's mode before the driver touches the device: nothing else of the guest's memory is
+ * driver needs, as the topology check sized them: rings first, then buffers) and has the vIOMMU
+ * make that window reachable by the VM's mode before the driver touches the device (strict and
+ * lazy: only the rings; buffers are mapped one by one): nothing else of the guest's memory is
  * reachable by the NIC.
  */
-async function dmaWindow(ctx: GuestContext, spec: NetDeviceSpec): Promise<PageAllocator> {
+async function dmaWindow(ctx: GuestContext, spec: NetDeviceSpec): Promise<NicMemory> {
   if (ctx.iommu === null || spec.iommu === null) {
     throw new Error(`NIC ${ctx.vm}:${spec.name} is behind a vIOMMU the VM does not have`);
   }
@@ -187,21 +199,35 @@ async function dmaWindow(ctx: GuestContext, spec: NetDeviceSpec): Promise<PageAl
   const r = ctx.alloc.allocBytes(len);
   if (!r.ok) throw new Error(`No guest memory left for the DMA window of ${ctx.vm}:${spec.name}`);
   const size = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
-  await ctx.iommu.prepare(spec.iommu.endpoint, { gpa: r.value, len: size });
-  return new PageAllocator(r.value, size);
+  const rings = netDriverRingBytes({
+    layout: spec.layout,
+    queueSize: spec.queueSize,
+    mtu: spec.mtu,
+    indirect: spec.features.indirect,
+  });
+  await ctx.iommu.prepare(spec.iommu.endpoint, { gpa: r.value, len: size }, {
+    gpa: r.value,
+    len: rings,
+  });
+  return {
+    rings: new PageAllocator(r.value, rings),
+    buffers: new PageAllocator(r.value + rings, size - rings),
+  };
 }
 
 /** Bring up one NIC's driver. */
 async function startNic(ctx: GuestContext, spec: NetDeviceSpec): Promise<GuestNic> {
   const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
   const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread);
-  const alloc = spec.iommu === null ? ctx.alloc : await dmaWindow(ctx, spec);
+  const memory: NicMemory = spec.iommu === null
+    ? { rings: ctx.alloc, buffers: ctx.alloc }
+    : await dmaWindow(ctx, spec);
   const initOpts: DriverInitOptions = {
     deviceId: DeviceId.NET,
     supported: spec.iommu === null ? DRIVER_FEATURES : DRIVER_FEATURES | ACCESS_PLATFORM,
     queues: spec.queues.map((q) => ({ size: q.size })),
     mem: ctx.mem,
-    alloc,
+    alloc: memory.rings,
     ring: ctx.ring,
     // Tables for the longest chain the driver builds at this MTU (the device reports it too).
     indirectEntries: indirectEntriesFor(spec.mtu),
@@ -216,9 +242,11 @@ async function startNic(ctx: GuestContext, spec: NetDeviceSpec): Promise<GuestNi
   // The MTU is the device's config field when VIRTIO_NET_F_MTU is negotiated (§5.1.4).
   const hasMtu = hasFeature(negotiated, NetFeature.MTU);
   const configMtu = hasMtu ? await readConfigField(port, NetConfigOffset.MTU, 2) : DEFAULT_MTU;
+  const dma = spec.iommu === null ? null : ctx.iommu?.dma(spec.iommu.endpoint) ?? null;
   const driver = new NetDriver({
     mem: ctx.mem,
-    alloc,
+    alloc: memory.buffers,
+    dma: dma ?? undefined,
     rx,
     tx,
     negotiated,
@@ -403,7 +431,21 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         if (nic.resumePending !== null) resumed(nic, received + reclaimed > 0);
         // A queue broken on device output, or the transmit watchdog: reset (reliability C, I).
         const fault = nic.driver.fault;
-        if (fault !== null) {
+        const revoked = nic.iommuEndpoint !== null && ctx.iommu !== null &&
+          ctx.iommu.revoked(nic.iommuEndpoint);
+        if (fault !== null && fault.kind === "dma-map-failed" && !revoked) {
+          // The vIOMMU refused the NIC's buffers and nothing revoked its window: a reset would
+          // map them again and fail again, so the NIC stops here, reported once. (After a
+          // revocation the reset below maps the window again first.)
+          if (!nic.dmaFailed) {
+            nic.dmaFailed = true;
+            post({
+              type: "event",
+              kind: "device-error",
+              detail: { nic: nic.name, error: formatNetFault(fault) },
+            });
+          }
+        } else if (fault !== null) {
           const cause: ResetCause = fault.kind === "tx-timeout"
             ? { kind: "tx-timeout" }
             : brokenQueue(nic.device) ?? { kind: "queue-broken", queue: NetQueue.TRANSMITQ };

@@ -17,6 +17,7 @@ import type { GuestClock } from "../clock.ts";
 import type { NetStack } from "../net/stack.ts";
 import type { VsockSockets } from "../../../devices/vsock/sockets.ts";
 import type { IommuWorkloadService } from "../workloads/iommu.ts";
+import type { NetDma } from "../../../devices/net/dma.ts";
 
 /** What the guest worker hands every kind at start. */
 export interface GuestContext {
@@ -58,10 +59,16 @@ export interface GuestIommu {
   mode: "strict" | "lazy" | "static" | "passthrough";
   /**
    * Make a device's DMA window reachable before its driver starts, by its mode (passthrough:
-   * ATTACH in bypass; static: ATTACH and one MAP of the window, IOVA = GPA). Resolves once the
-   * device completed the requests; throws if it refused them or did not answer in time.
+   * ATTACH in bypass; static: ATTACH and one MAP of the window, IOVA = GPA; strict and lazy:
+   * ATTACH and one MAP of `rings`, the part of the window that holds its rings, IOVA = GPA).
+   * Resolves once the device completed the requests; throws if it refused them or did not
+   * answer in time.
    */
-  prepare(endpoint: number, window: { gpa: number; len: number }): Promise<void>;
+  prepare(
+    endpoint: number,
+    window: { gpa: number; len: number },
+    rings: { gpa: number; len: number },
+  ): Promise<void>;
   /**
    * Make a window that `iommu-unmap` revoked reachable again, as `prepare` did (a driver that
    * resets its device maps its DMA pool again). Resolves true once the device completed the
@@ -69,6 +76,10 @@ export interface GuestIommu {
    * them or did not answer in time.
    */
   restore(endpoint: number): Promise<boolean>;
+  /** Whether `iommu-unmap` revoked the endpoint's window (and no `restore` made it whole yet). */
+  revoked(endpoint: number): boolean;
+  /** Strict and lazy: the per-buffer mapping of a prepared endpoint's driver; else null. */
+  dma(endpoint: number): NetDma | null;
 }
 
 /** The services the kinds of a VM offer its workloads. */

@@ -33,12 +33,24 @@ const IDLE: HostKindInstance = {
 
 /** How often a pending invalidation is looked at while consumers have not acknowledged it. */
 const WAIT_POLL_MS = 1;
+/**
+ * Loop passes run back to back while an invalidation waits: the consumers on this thread (the
+ * net kind's IOTLBs) acknowledge on the next pass, so a strict driver's UNMAP completes in
+ * microseconds rather than a timer tick; a consumer elsewhere that is slower falls back to
+ * `WAIT_POLL_MS`.
+ */
+const WAIT_SPIN_PASSES = 4;
 
 function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
   if (ctx.iommu === null) {
     throw new Error(`VM ${ctx.vm} has a virtio-iommu device but no vIOMMU tables`);
   }
-  const viommu = Viommu.create(iommuCapacity(spec), ctx.iommu);
+  // After a backend crash the tables in shared memory are adopted, not recreated: domains,
+  // endpoints and mappings stay (a fresh owner would not know them: the guest's next MAP would
+  // find no domain, and new mappings could take live slots).
+  const viommu = ctx.restore
+    ? Viommu.adopt(ctx.iommu)
+    : Viommu.create(iommuCapacity(spec), ctx.iommu);
   // A restarted worker finds the consumers registered by its predecessor (the slots live in the
   // shared tables, and their owners keep using them): registering again would take new slots.
   if (!ctx.restore) {
@@ -61,6 +73,7 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
   const inFlight = transport.restoredInFlight;
   if (inFlight.length > 0) device.adoptInFlight(inFlight[REQUESTQ] ?? []);
   let waiting = false;
+  let spins = 0;
   return {
     pump: () => {
       let work = false;
@@ -73,10 +86,11 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
       // A peer acknowledges on its own thread's passes: wake it when an invalidation waits.
       if (o.waiting) { for (const p of spec.peers ?? []) ringDoorbell(bells, p.thread); }
       waiting = o.waiting;
+      spins = waiting ? spins + 1 : 0;
       // One signal per queue that is due: a lost-irq fault of that queue drops only its own.
       if (o.interruptRequest) transport.signalUsed(REQUESTQ);
       if (o.interruptEvent) transport.signalUsed(EVENTQ);
-      return work || o.completed > 0 || o.interruptEvent;
+      return work || o.completed > 0 || o.interruptEvent || (waiting && spins <= WAIT_SPIN_PASSES);
     },
     prepareSleep: () => {
       if (!transport.isLive()) return false;

@@ -1,0 +1,154 @@
+/**
+ * `GuestDma` over the in-process virtio-iommu rig: strict sends one UNMAP per buffer on the
+ * next tick; lazy holds unmaps in a flush queue bounded in size and age and sends them as one
+ * batch (one invalidation); `map` waits for room instead of failing when the requestq is full.
+ */
+import assert from "node:assert/strict";
+import { IommuCounter, IommuMapper } from "../../../devices/iommu/mod.ts";
+import { type IommuRig, iommuRig } from "../../../devices/iommu/testing.ts";
+import { GuestDma, LAZY_BATCH, LAZY_MAX_AGE_MS } from "./iommu_dma.ts";
+
+const IOVA = 0x1000_0000;
+
+function rig(mode: "strict" | "lazy", size = 64): { r: IommuRig; g: GuestDma; t: { now: number } } {
+  const r = iommuRig("split", { size });
+  assert.ok(r.driver.attach(1, 0).ok);
+  r.driver.publish();
+  r.device.service(r.clock.now);
+  r.driver.collect();
+  const mapper = new IommuMapper({
+    driver: r.driver,
+    mode,
+    domain: 1,
+    endpoint: 0,
+    iovaBase: IOVA,
+    iovaPages: 256,
+    lazyBatch: LAZY_BATCH,
+  });
+  const t = { now: 0 };
+  const g: GuestDma = new GuestDma({
+    mapper,
+    publish: () => r.driver.publish(),
+    // The device and its consumer run when the guest polls (they are another thread in the lab).
+    collect: () => {
+      r.device.service(r.clock.now);
+      r.dma.beginBatch();
+      r.device.service(r.clock.now);
+      g.complete(r.driver.collect());
+    },
+    inFlight: () => r.driver.inFlight,
+    now: () => t.now,
+    timeoutMs: 1000,
+  });
+  return { r, g, t };
+}
+
+/** Map `n` RX-sized buffers and sync; their IOVAs. */
+function mapBuffers(g: GuestDma, n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const iova = g.map(0x20000 + i * 0x800, 1536, 2);
+    assert.ok(iova >= IOVA, `buffer ${i} mapped`);
+    out.push(iova);
+  }
+  assert.equal(g.sync(), "done");
+  return out;
+}
+
+/** Run the device and the consumer until the requestq is idle (bounded). */
+function settle(r: IommuRig, g: GuestDma): void {
+  for (let i = 0; i < 8 && r.driver.inFlight > 0; i++) {
+    r.device.service(r.clock.now);
+    r.dma.beginBatch();
+    r.device.service(r.clock.now);
+    g.complete(r.driver.collect());
+  }
+  assert.equal(r.driver.inFlight, 0, "requests settled");
+}
+
+Deno.test("strict: each returned buffer is one UNMAP, sent on the next tick and revoked", () => {
+  const { r, g } = rig("strict");
+  const iovas = mapBuffers(g, 3);
+  for (const iova of iovas) assert.ok(r.dma.resolve(iova, 64, "write") >= 0);
+  const requests = r.device.counters[IommuCounter.requests];
+  for (const iova of iovas) g.unmap(iova);
+  assert.equal(g.dueMs(), 0, "strict unmaps are due at once");
+  assert.equal(g.tick(), true);
+  settle(r, g);
+  assert.equal(r.device.counters[IommuCounter.requests] - requests, 3, "one UNMAP per buffer");
+  for (const iova of iovas) assert.equal(r.dma.resolve(iova, 1, "write"), -1);
+});
+
+Deno.test("lazy: unmaps wait in the flush queue until it is old enough, then go as one batch", () => {
+  const { r, g, t } = rig("lazy");
+  const iovas = mapBuffers(g, 3);
+  const inv = r.device.counters[IommuCounter.invalidations];
+  for (const iova of iovas) g.unmap(iova);
+  g.tick();
+  settle(r, g);
+  assert.equal(g.unsent, 3, "under the batch size and age nothing is sent");
+  assert.ok(r.dma.resolve(iovas[0], 4, "write") >= 0, "still reachable (lazy)");
+  assert.equal(g.dueMs(), LAZY_MAX_AGE_MS);
+  t.now += LAZY_MAX_AGE_MS;
+  assert.equal(g.dueMs(), 0);
+  assert.equal(g.tick(), true);
+  settle(r, g);
+  assert.equal(g.unsent, 0);
+  for (const iova of iovas) assert.equal(r.dma.resolve(iova, 4, "write"), -1);
+  assert.equal(r.device.counters[IommuCounter.invalidations] - inv, 1, "one invalidation");
+});
+
+Deno.test("lazy: a full flush queue is sent at once, before its age bound", () => {
+  const { r, g } = rig("lazy");
+  const iovas = mapBuffers(g, LAZY_BATCH);
+  for (const iova of iovas) g.unmap(iova);
+  assert.equal(g.tick(), true);
+  settle(r, g);
+  assert.equal(g.unsent, 0);
+  for (const iova of iovas) assert.equal(r.dma.resolve(iova, 4, "write"), -1);
+});
+
+Deno.test("map waits for room when the requestq is full instead of failing", () => {
+  // 8 descriptors: four requests at a time.
+  const { r, g } = rig("strict", 8);
+  const iovas = mapBuffers(g, 12);
+  assert.equal(new Set(iovas).size, 12);
+  for (const iova of iovas) assert.ok(r.dma.resolve(iova, 1536, "write") >= 0);
+  for (const iova of iovas) g.unmap(iova);
+  // The UNMAPs that found no room wait; the next map sends them first.
+  assert.ok(g.map(0x80000, 64, 1) >= IOVA);
+  assert.equal(g.sync(), "done");
+  for (let i = 0; i < 8 && g.unsent > 0; i++) g.tick();
+  settle(r, g);
+  for (const iova of iovas) assert.equal(r.dma.resolve(iova, 1, "write"), -1);
+});
+
+Deno.test("a device that does not answer makes sync say later (no refusal), and done once it does", () => {
+  const { r, t } = rig("strict");
+  let serve = false;
+  const slow: GuestDma = new GuestDma({
+    mapper: new IommuMapper({
+      driver: r.driver,
+      mode: "strict",
+      domain: 1,
+      endpoint: 0,
+      iovaBase: IOVA + 0x100_0000,
+      iovaPages: 16,
+    }),
+    publish: () => r.driver.publish(),
+    collect: () => {
+      if (serve) r.device.service(r.clock.now);
+      slow.complete(r.driver.collect());
+    },
+    inFlight: () => r.driver.inFlight,
+    // Each look at the clock moves it 1 ms: the deadline comes without real waiting.
+    now: () => (t.now += 1),
+    timeoutMs: 20,
+  });
+  const iova = slow.map(0x30000, 64, 1);
+  assert.ok(iova >= IOVA);
+  assert.equal(slow.sync(), "later");
+  serve = true;
+  assert.equal(slow.sync(), "done");
+  assert.ok(r.dma.resolve(iova, 64, "read") >= 0);
+});
