@@ -13,12 +13,13 @@ Deno.test("bench iommu options parse into modes, sizes, frames and runs", () => 
   });
 });
 
-Deno.test("bench iommu refuses strict and lazy with a hint that they are not wired yet", () => {
-  assert.throws(() => parseIommuOptions({ ...RAW, modes: "strict" }), (e: unknown) => {
+Deno.test("bench iommu takes every DMA mode and refuses an unknown one with a hint", () => {
+  assert.deepEqual(parseIommuOptions({ ...RAW, modes: "strict,lazy" }).modes, ["strict", "lazy"]);
+  assert.throws(() => parseIommuOptions({ ...RAW, modes: "eager" }), (e: unknown) => {
     assert.ok(e instanceof VlabError);
     assert.equal(e.code, "bad-option");
-    assert.match(e.message, /--modes takes none, static, passthrough, got "strict"/);
-    assert.match(e.hint ?? "", /not wired/);
+    assert.match(e.message, /--modes takes none, strict, lazy, static, passthrough, got "eager"/);
+    assert.match(e.hint ?? "", /For example --modes/);
     return true;
   });
   assert.throws(() => parseIommuOptions({ ...RAW, sizes: "9000" }), /--sizes must be/);
