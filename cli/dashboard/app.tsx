@@ -1,6 +1,6 @@
 /**
  * The whole dashboard screen: a header line (lab, seed, uptime, counts, paused marker), a tab bar
- * (Overview · Queues · Links · Events), the selected panel (or the ring view of the selected
+ * (Overview · Queues · Links · Events · IOMMU), the selected panel (or the ring view of the selected
  * queue, or the help), and a key-hint line. `<App>` holds only UI state (panel, selections,
  * scroll, paused, help, quit confirmation); the data comes in as props from `run.ts`, and the
  * App reports what it needs through callbacks (pause, which ring to fetch, exit).
@@ -17,6 +17,7 @@ import type { LabSnapshot, RingSelector, RingView } from "../../lab/snapshot_typ
 import { eventsLines, EventsPanel } from "./events.tsx";
 import { formatClock, formatDuration } from "./format.ts";
 import { HelpPanel } from "./help.tsx";
+import { IommuPanel } from "./iommu.tsx";
 import { fitLine, type Line, Lines, lineWidth, padLine, type Seg, seg } from "./lines.tsx";
 import { LinksPanel } from "./links.tsx";
 import { overviewLines, OverviewPanel } from "./overview.tsx";
@@ -338,6 +339,8 @@ export function App(props: AppProps) {
         colors={colors}
       />
     );
+  } else if (panel === 4) {
+    body = <IommuPanel snapshot={snapshot} width={width} height={bodyHeight} colors={colors} />;
   } else {
     body = (
       <EventsPanel

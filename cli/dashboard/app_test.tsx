@@ -208,6 +208,32 @@ for (const [columns, rows] of SIZES) {
   });
 }
 
+Deno.test("key 5 opens the IOMMU panel with each VM's vIOMMU domains", async () => {
+  const data = fixtureData("pair");
+  const snapshot = structuredClone(data.snapshot!);
+  snapshot.vms[0].iommu = {
+    mode: "lazy",
+    domains: [{
+      device: "eth0",
+      endpoint: 0,
+      domain: 1,
+      mappings: 42,
+      hits: 10,
+      misses: 5,
+      invalidations: 3,
+      faults: 0,
+      lastFaultIova: null,
+      lastFaultAccess: null,
+    }],
+  };
+  const app = renderApp({ ...data, snapshot }, { columns: 80, rows: 24 });
+  const frame = await press(app, ["5"], (f) => f.includes("[IOMMU]"), "the IOMMU panel");
+  assertFits(frame, 80, 24);
+  lineWith(frame, "a", "vIOMMU", "lazy");
+  lineWith(frame, "eth0", "42", "10", "5", "3");
+  app.unmount();
+});
+
 Deno.test("the overview shows the events beside it from 120 columns", () => {
   const app = renderApp(fixtureData("pair"), { columns: 140, rows: 40 });
   lineWith(app.frame(), "▸ a", "│", "time (UTC)");

@@ -9,7 +9,7 @@ import { type Line, Lines, seg } from "./lines.tsx";
 
 /** The keys, as shown in the help panel. */
 export const KEYS: readonly (readonly [string, string])[] = [
-  ["tab / shift-tab, ← →", "next / previous panel (1-4 jump to a panel)"],
+  ["tab / shift-tab, ← →", "next / previous panel (1-5 jump to a panel)"],
   ["↑ ↓, pgup pgdn", "select a VM, queue or link; scroll the ring or events"],
   ["enter", "open: a VM shows its queues, a queue its ring view"],
   ["esc, backspace", "close the ring view or this help"],
@@ -52,6 +52,9 @@ export function helpLines(props: HelpProps): Line[] {
     seg("  Links     frames, bytes/s each way, drops by cause, waits, impairments"),
   ]);
   lines.push([seg("  Events    the lab's event log, times in UTC")]);
+  lines.push([
+    seg("  IOMMU     per vIOMMU domain: mappings, IOTLB hits/misses, invalidations, faults"),
+  ]);
   lines.push([]);
   lines.push([
     seg(

@@ -8,7 +8,7 @@
  */
 
 /** The panels, in tab order. */
-export const PANELS = ["Overview", "Queues", "Links", "Events"] as const;
+export const PANELS = ["Overview", "Queues", "Links", "Events", "IOMMU"] as const;
 
 /** How the dashboard ended: stop the foreground lab, or leave it running. */
 export type DashboardExit = "stop" | "detach";
@@ -132,7 +132,7 @@ export function reduceKey(s: UiState, input: string, key: KeyPress, ctx: KeyCont
     ringOpen: false,
   });
   if (key.tab) return go(s.panel + (key.shift ? -1 : 1));
-  if (/^[1-4]$/.test(input)) return go(Number(input) - 1);
+  if (/^[1-5]$/.test(input)) return go(Number(input) - 1);
 
   const queue = clamp(s.queue, ctx.queues);
   if (s.ringOpen && s.panel === 1 && ctx.queues > 0) {
@@ -170,6 +170,8 @@ export function reduceKey(s: UiState, input: string, key: KeyPress, ctx: KeyCont
       return { ...s, queue: clamp(queue + delta, ctx.queues) };
     case 2:
       return { ...s, link: clamp(s.link + delta, ctx.links) };
+    case 4:
+      return s; // the IOMMU panel has no selection
     default:
       return { ...s, eventsBack: Math.max(0, Math.min(s.eventsBack - delta, ctx.events)) };
   }

@@ -20,12 +20,15 @@ function keys(seq: [string, Record<string, boolean>?][], c: KeyContext = ctx, fr
 
 Deno.test("tab and shift-tab cycle through the panels", () => {
   assert.equal(keys([["", { tab: true }]]).panel, 1);
-  assert.equal(keys([["", { tab: true, shift: true }]]).panel, 3);
+  assert.equal(keys([["", { tab: true, shift: true }]]).panel, 4, "the IOMMU panel is last");
   assert.equal(
-    keys([["", { tab: true }], ["", { tab: true }], ["", { tab: true }], ["", { tab: true }]])
-      .panel,
+    keys([["", { tab: true }], ["", { tab: true }], ["", { tab: true }], ["", { tab: true }], [
+      "",
+      { tab: true },
+    ]]).panel,
     0,
   );
+  assert.equal(keys([["5"]]).panel, 4);
   assert.equal(keys([["3"]]).panel, 2);
   assert.equal(keys([["", { rightArrow: true }]]).panel, 1);
 });

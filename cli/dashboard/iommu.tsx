@@ -1,0 +1,117 @@
+/**
+ * The IOMMU panel: for each VM with a vIOMMU, its DMA mode, then one row per endpoint (a NIC
+ * behind it): its domain, the domain's live mappings, the device worker's IOTLB hits, misses and
+ * hit rate, invalidations acknowledged, refused accesses, and the last refused access (kind and
+ * IOVA, in red). Below 100 columns the hit rate is left out and the last fault goes on a line of
+ * its own under its row. It draws the snapshot (`LabSnapshot.vms[].iommu`) and holds no lab
+ * logic.
+ *
+ * @module
+ */
+
+import type { LabSnapshot } from "../../lab/snapshot_types.ts";
+import { cell, si } from "./format.ts";
+import { type Line, Lines, seg } from "./lines.tsx";
+
+/** Props of `<IommuPanel>`. */
+export interface IommuPanelProps {
+  /** The snapshot drawn. */
+  readonly snapshot: LabSnapshot;
+  /** Columns. */
+  readonly width: number;
+  /** Rows. */
+  readonly height: number;
+  /** Whether to use colors. */
+  readonly colors: boolean;
+}
+
+/**
+ * The panel's lines.
+ *
+ * @example
+ * ```ts ignore
+ * iommuLines(snapshot, 80).map((l) => l.map((s) => s.text).join(""));
+ * ```
+ */
+export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
+  const wide = width >= 100;
+  const right = { align: "right" } as const;
+  const out: Line[] = [];
+  for (const vm of snapshot.vms) {
+    const iommu = vm.iommu;
+    if (!iommu) continue;
+    out.push([
+      seg(" "),
+      seg(vm.name, { bold: true }),
+      seg("  vIOMMU ", { dim: true }),
+      seg(iommu.mode, { color: "cyan" }),
+      seg(`  ${iommu.domains.length} endpoint${iommu.domains.length === 1 ? "" : "s"}`, {
+        dim: true,
+      }),
+    ]);
+    out.push([
+      seg(
+        "   " + cell("device", 10) + " " + cell("domain", 6, right) + " " +
+          cell("mappings", 8, right) + " " + cell("hits", 7, right) + " " +
+          cell("misses", 7, right) + " " + (wide ? cell("hit %", 6, right) + " " : "") +
+          cell("inval", 7, right) + " " + cell("faults", 6, right) +
+          (wide ? "  last fault" : ""),
+        { dim: true },
+      ),
+    ]);
+    for (const d of iommu.domains) {
+      const lookups = d.hits + d.misses;
+      const faulted = d.faults > 0;
+      const last = d.lastFaultIova === null ? null : `${d.lastFaultAccess} ${d.lastFaultIova}`;
+      out.push([
+        seg("   " + cell(d.device, 10) + " "),
+        seg(cell(d.domain === null ? "none" : String(d.domain), 6, right) + " ", {
+          dim: d.domain === null,
+        }),
+        seg(cell(si(d.mappings), 8, right) + " "),
+        seg(cell(si(d.hits), 7, right) + " "),
+        seg(cell(si(d.misses), 7, right) + " "),
+        ...(wide
+          ? [seg(
+            cell(lookups === 0 ? "-" : `${((100 * d.hits) / lookups).toFixed(1)}`, 6, right) +
+              " ",
+          )]
+          : []),
+        seg(cell(si(d.invalidations), 7, right) + " "),
+        seg(cell(si(d.faults), 6, right), { color: faulted ? "red" : undefined, bold: faulted }),
+        ...(wide && last !== null ? [seg("  " + last, { color: "red" })] : []),
+      ]);
+      if (!wide && last !== null) {
+        out.push([seg("     last fault ", { dim: true }), seg(last, { color: "red" })]);
+      }
+    }
+  }
+  if (out.length === 0) {
+    out.push([seg(" No VM has a vIOMMU", { dim: true })]);
+    out.push([
+      seg(" (give a VM iommu: { mode: static } and its NICs iommu: true; see iommu-pair)", {
+        dim: true,
+      }),
+    ]);
+  }
+  return out;
+}
+
+/**
+ * The panel.
+ *
+ * @example
+ * ```tsx ignore
+ * <IommuPanel snapshot={snap} width={80} height={10} colors />
+ * ```
+ */
+export function IommuPanel(props: IommuPanelProps) {
+  return (
+    <Lines
+      lines={iommuLines(props.snapshot, props.width)}
+      width={props.width}
+      height={props.height}
+      colors={props.colors}
+    />
+  );
+}

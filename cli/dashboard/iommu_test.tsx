@@ -1,0 +1,82 @@
+/**
+ * The IOMMU panel at 80, 140 and 200 columns (ink-testing-library): per VM its mode, per
+ * endpoint the domain, mappings, IOTLB hits, misses (and hit rate when wide), invalidations,
+ * faults and the last fault's kind and IOVA; a lab without a vIOMMU says so.
+ */
+import assert from "node:assert/strict";
+import { render } from "ink-testing-library";
+import type { LabSnapshot } from "../../lab/snapshot_types.ts";
+import { IommuPanel } from "./iommu.tsx";
+import { loadFixture } from "./testing.tsx";
+
+/** The recorded pair with a strict vIOMMU on a (one faulted NIC) and a static one on b. */
+function withIommu(): LabSnapshot {
+  const snap = loadFixture<LabSnapshot>("pair_1");
+  snap.vms[0].iommu = {
+    mode: "strict",
+    domains: [{
+      device: "eth0",
+      endpoint: 0,
+      domain: 1,
+      mappings: 257,
+      hits: 3162,
+      misses: 20_638,
+      invalidations: 630,
+      faults: 2,
+      lastFaultIova: "0x100004000",
+      lastFaultAccess: "write",
+    }],
+  };
+  snap.vms[1].iommu = {
+    mode: "static",
+    domains: [{
+      device: "eth0",
+      endpoint: 0,
+      domain: 1,
+      mappings: 1,
+      hits: 120_000,
+      misses: 0,
+      invalidations: 0,
+      faults: 0,
+      lastFaultIova: null,
+      lastFaultAccess: null,
+    }],
+  };
+  return snap;
+}
+
+function frameOf(snapshot: LabSnapshot, width: number): string[] {
+  const r = render(<IommuPanel snapshot={snapshot} width={width} height={12} colors={false} />);
+  try {
+    return (r.lastFrame() ?? "").split("\n");
+  } finally {
+    r.unmount();
+  }
+}
+
+for (const width of [80, 140, 200]) {
+  Deno.test(`the IOMMU panel shows each domain's mappings, IOTLB, invalidations and faults at ${width} columns`, () => {
+    const lines = frameOf(withIommu(), width);
+    for (const l of lines) assert.ok([...l].length <= width, `too wide: ${l}`);
+    assert.match(lines[0], /^ a {2}vIOMMU strict {2}1 endpoint$/);
+    assert.match(lines[1], /device +domain +mappings +hits +misses .*inval +faults/);
+    assert.match(lines[2], /^ {3}eth0 +1 +257 +3\.2k +20\.6k .* 630 +2/);
+    const b = lines.findIndex((l) => /^ b {2}vIOMMU static/.test(l));
+    assert.ok(b > 2, "b's vIOMMU follows a's");
+    assert.match(lines[b + 2], /^ {3}eth0 +1 +1 +120\.0k +0 .* 0 +0$/);
+    if (width >= 100) {
+      assert.match(lines[1], /hit % .* last fault$/);
+      assert.match(lines[2], / 13\.3 .* 2 {2}write 0x100004000$/);
+      assert.match(lines[b + 2], / 100\.0 /);
+    } else {
+      assert.doesNotMatch(lines[1], /hit %/);
+      assert.match(lines[3], /^ {5}last fault write 0x100004000$/);
+    }
+  });
+}
+
+Deno.test("the IOMMU panel of a lab without a vIOMMU says there is none and how to get one", () => {
+  const lines = frameOf(loadFixture<LabSnapshot>("pair_1"), 80);
+  assert.match(lines[0], /No VM has a vIOMMU/);
+  assert.match(lines[1], /iommu: \{ mode: static \}/);
+});
