@@ -85,6 +85,7 @@ export class IommuMapper {
   private readonly queued: number[] = [];
   private cursor = 0;
   private failed_ = 0;
+  private failedMaps_ = 0;
 
   /** A mapper; nothing is sent before `setup`. */
   constructor(opts: IommuMapperOptions) {
@@ -107,6 +108,11 @@ export class IommuMapper {
   /** Requests the device refused (the status is in the completion). */
   get failed(): number {
     return this.failed_;
+  }
+
+  /** MAP requests the device refused (a buffer behind one must never be posted). */
+  get failedMaps(): number {
+    return this.failedMaps_;
   }
 
   /** Stage ATTACH (bypass for passthrough) and, for static, the MAP of the whole pool. */
@@ -207,6 +213,7 @@ export class IommuMapper {
       // Another endpoint's request (one driver serves several mappers): not ours to count.
       if (!this.mapTokens.has(c.token) && runs === undefined) continue;
       if (c.status !== IommuStatus.OK && c.type !== ReqType.PROBE) this.failed_++;
+      if (c.status !== IommuStatus.OK && c.type === ReqType.MAP) this.failedMaps_++;
       this.mapTokens.delete(c.token);
       if (runs === undefined) continue;
       this.unmapTokens.delete(c.token);

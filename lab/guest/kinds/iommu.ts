@@ -186,6 +186,18 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
     return statuses;
   };
 
+  /** Publish what is staged and wait (bounded) until no request is in flight. */
+  const idle = async (): Promise<void> => {
+    if (driver.inFlight === 0) return;
+    publish();
+    const deadline = performance.now() + PREPARE_TIMEOUT_MS;
+    // Bounded by the deadline: the device worker answers in time or the caller goes on.
+    while (driver.inFlight > 0 && performance.now() < deadline) {
+      collect();
+      if (driver.inFlight > 0) await new Promise((r) => setTimeout(r, 1));
+    }
+  };
+
   const revoke: IommuWorkloadService["revoke"] = async (name) => {
     const ep = spec.endpoints.find((e) => e.name === name);
     const w = ep ? windows.get(ep.endpoint) : undefined;
@@ -226,6 +238,9 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
   const reach = async (endpoint: number, w: Window, attach: boolean): Promise<void> => {
     const domain = endpoint + 1;
     const tokens: number[] = [];
+    // A NIC's per-buffer requests may fill the requestq (a reset after a revocation): let them
+    // complete first (bounded), so that the ATTACH and MAP find room.
+    await idle();
     if (attach) {
       const a = driver.attach(domain, endpoint, { bypass: spec.mode === "passthrough" });
       if (!a.ok) throw new Error(`Cannot attach endpoint ${endpoint}: ${a.error.kind}`);

@@ -144,8 +144,9 @@ export class GuestDma implements NetDma {
   }
 
   sync(): DmaSyncOutcome {
-    // Refusals since the MAPs being synced were staged (a sync that gave up keeps its baseline).
-    const failed = this.baseline ?? this.m.failed;
+    // MAP refusals since the MAPs being synced were staged (a sync that gave up keeps its
+    // baseline). A refused UNMAP (of a window revoked meanwhile) is not the buffers' business.
+    const failed = this.baseline ?? this.m.failedMaps;
     if (this.m.pendingMaps > 0) {
       this.m.flush();
       this.o.publish();
@@ -157,7 +158,7 @@ export class GuestDma implements NetDma {
       return "later";
     }
     this.baseline = null;
-    return this.m.failed === failed ? "done" : "refused";
+    return this.m.failedMaps === failed ? "done" : "refused";
   }
 
   /** Route completions of this endpoint's requests (the kind calls it with every batch). */

@@ -152,3 +152,20 @@ Deno.test("a device that does not answer makes sync say later (no refusal), and 
   assert.equal(slow.sync(), "done");
   assert.ok(r.dma.resolve(iova, 64, "read") >= 0);
 });
+
+Deno.test("a refused UNMAP (its domain revoked meanwhile) does not refuse the buffers being synced", () => {
+  const { r, g } = rig("strict");
+  const [old] = mapBuffers(g, 1);
+  // The window is revoked and made whole again (DETACH, ATTACH) while the buffer is out.
+  assert.ok(r.driver.detach(1, 0).ok);
+  r.driver.publish();
+  settle(r, g);
+  g.unmap(old); // its UNMAP will find no domain
+  g.tick();
+  assert.ok(r.driver.attach(1, 0).ok);
+  const iova = g.map(0x60000, 64, 1);
+  // The UNMAP (refused: no domain) completes during this sync, before the ATTACH and the MAP.
+  assert.ok(iova >= IOVA);
+  assert.equal(g.sync(), "done");
+  assert.ok(r.dma.resolve(iova, 64, "read") >= 0);
+});
