@@ -140,7 +140,7 @@ export class Viommu {
    * Take over a vIOMMU whose owner is gone (a device worker restarted after a crash, on the same
    * shared memory): the domains, endpoints and mappings are read back from `buffer`, which is
    * left as it was (a seqlock left odd by a writer that died is closed). Consumer slots stay as
-   * they are: the new owner's consumers take theirs over with `adoptConsumer`. A buffer that is
+   * they are: their owners keep using them (a restarted worker's IOTLBs take the same slots). A buffer that is
    * not a vIOMMU's throws (programmer error).
    */
   static adopt(buffer: SharedArrayBuffer): Viommu {
@@ -357,21 +357,6 @@ export class Viommu {
     throw new RangeError(
       `Cannot register IOTLB consumer "${name}": all ${layout.consumers} slots are taken`,
     );
-  }
-
-  /**
-   * Take over consumer slot `slot` under `name` (a restarted worker's consumer, in the slot its
-   * predecessor had): active, acknowledged at the current generation (its IOTLB starts empty).
-   */
-  adoptConsumer(slot: number, name: string): void {
-    const { i32, layout } = this.views;
-    if (!Number.isInteger(slot) || slot < 0 || slot >= layout.consumers) {
-      throw new RangeError(`Cannot adopt IOTLB consumer slot ${slot}: 0…${layout.consumers - 1}`);
-    }
-    const w = layout.consumerBase + slot * CONSUMER_WORDS;
-    Atomics.store(i32, w + 1, this.generation);
-    Atomics.store(i32, w, ConsumerState.ACTIVE);
-    this.names.set(slot, name);
   }
 
   /** Free a consumer slot: UNMAP no longer waits for it. */
