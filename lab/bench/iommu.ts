@@ -1,8 +1,8 @@
 /**
  * `vlab bench iommu`: the cost of the vIOMMU on the data path. For each DMA mode (`strict`,
  * `lazy`, `static`, `passthrough`) and without a vIOMMU (`none`), on each frame size, a fresh pair
- * floods `frames` UDP frames from a to b at full speed; the row is the median rate over `runs`
- * and its ratio to `none` at the same size, measured in the same run of the bench. Rows behind
+ * floods `frames` UDP frames from a to b at full speed, the modes alternating run by run; the row
+ * is the median rate over `runs` and the median of each run's ratio to the same run's `none`. Rows behind
  * the vIOMMU give the IOTLB hit rate of a's NIC. After each `static` run, a's NIC window is
  * revoked once (`iommu-unmap`): the UNMAP-to-flushed times (request sent → every IOTLB dropped
  * the entry → completion) give a median and p99. A benchmark, not a test: the lead runs it; the
@@ -48,7 +48,7 @@ export interface IommuBenchRow {
   frameSize: number;
   /** Median frames per second sent by a (every frame reached b's sink, or the run failed). */
   pps: number;
-  /** `pps` over the `none` row's at the same size. */
+  /** The median over runs of this mode's rate over the same run's `none` rate, same size. */
   ratio: number;
   /** IOTLB hits over translations of a's NIC (null without a vIOMMU). */
   iotlbHitRate: number | null;
@@ -141,25 +141,30 @@ export async function runIommuBench(
   const rows: IommuBenchRow[] = [];
   const flushed: number[] = [];
   for (const frameSize of opts.frameSizes) {
-    let base = NaN;
-    for (const mode of modes) {
-      const pps: number[] = [];
-      const hits: number[] = [];
-      for (let run = 0; run < opts.runs; run++) {
+    // Modes alternate run by run (none, strict, …, none, strict, …), so that a machine whose
+    // speed drifts during the benchmark weighs on every mode alike; each run's rate is divided
+    // by the same run's rate without a vIOMMU, and the row's ratio is the median of those.
+    const pps = new Map<IommuBenchMode, number[]>(modes.map((m) => [m, []]));
+    const hits = new Map<IommuBenchMode, number[]>(modes.map((m) => [m, []]));
+    for (let run = 0; run < opts.runs; run++) {
+      for (const mode of modes) {
         progress(`iommu ${mode} ${frameSize} B run ${run + 1}/${opts.runs}`);
         const r = await oneRun(mode, frameSize, opts.frames);
-        pps.push(r.pps);
-        if (r.hitRate !== null) hits.push(r.hitRate);
+        pps.get(mode)!.push(r.pps);
+        if (r.hitRate !== null) hits.get(mode)!.push(r.hitRate);
         if (r.flushedMs !== null) flushed.push(r.flushedMs);
       }
-      const m = median(pps);
-      if (mode === "none") base = m;
+    }
+    const base = pps.get("none")!;
+    for (const mode of modes) {
+      const p = pps.get(mode)!;
+      const h = hits.get(mode)!;
       rows.push({
         mode,
         frameSize,
-        pps: m,
-        ratio: m / base,
-        iotlbHitRate: hits.length > 0 ? median(hits) : null,
+        pps: median(p),
+        ratio: median(p.map((v, i) => v / base[i])),
+        iotlbHitRate: h.length > 0 ? median(h) : null,
       });
     }
   }
