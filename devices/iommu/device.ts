@@ -291,16 +291,20 @@ export class IommuDevice implements VirtioDeviceModel {
 
   /**
    * One run: finish a pending invalidation (or time it out at `now`, in ms), handle up to
-   * `budget` requests, report faults, publish.
+   * `budget` requests, report faults, publish. `now` may be a clock, read only when an
+   * invalidation waits or starts: a device worker's pass with nothing to do reads no clock
+   * (`performance.now()` is a system call here, and this runs on every pass).
    */
-  service(now: number, budget = 64): IommuServiceOutcome {
+  service(now: number | (() => number), budget = 64): IommuServiceOutcome {
+    this.nowArg = now;
+    this.nowValue = NaN;
     const o = this.out;
     o.completed = 0;
     o.interruptRequest = false;
     o.interruptEvent = false;
     const rq = this.requestq;
     if (rq && !rq.broken) {
-      if (this.waiting_) this.finishHeld(now);
+      if (this.waiting_) this.finishHeld(this.now());
       for (let n = 0; !this.waiting_ && n < budget; n++) {
         const r = rq.pop();
         if (!r.ok || r.value === null) break;
@@ -310,9 +314,9 @@ export class IommuDevice implements VirtioDeviceModel {
       if (!this.waiting_ && this.held.length > 0) {
         this.heldGen = this.viommu.invalidate();
         this.counters[IommuCounter.invalidations]++;
-        this.heldDeadline = now + this.timeoutMs;
+        this.heldDeadline = this.now() + this.timeoutMs;
         this.waiting_ = true;
-        this.finishHeld(now);
+        this.finishHeld(this.now());
       }
       rq.publish();
       o.interruptRequest = o.completed > 0 && rq.needsInterrupt();
@@ -320,6 +324,18 @@ export class IommuDevice implements VirtioDeviceModel {
     this.reportFaults();
     o.waiting = this.waiting_;
     return o;
+  }
+
+  private nowArg: number | (() => number) = 0;
+  private nowValue = NaN;
+
+  /** `service`'s time, ms: its clock read once, at the first need. */
+  private now(): number {
+    if (Number.isNaN(this.nowValue)) {
+      const a = this.nowArg;
+      this.nowValue = typeof a === "number" ? a : a();
+    }
+    return this.nowValue;
   }
 
   private finishHeld(now: number): void {

@@ -332,3 +332,32 @@ for (const layout of LAYOUTS) {
     assert.equal(dma.resolve(IOVA, 4, "read"), -1);
   });
 }
+
+Deno.test("service reads its clock only when an invalidation starts or waits, not on an idle pass", () => {
+  const r = iommuRig("split");
+  const { driver, device, dma } = r;
+  let reads = 0;
+  let t = 0;
+  const clock = () => {
+    reads++;
+    return t;
+  };
+  driver.attach(1, 0);
+  driver.map(1, { start: IOVA, end: IOVA + 0xfff, gpa: 0x8000, flags: MapFlag.READ });
+  driver.publish();
+  device.service(clock);
+  for (let i = 0; i < 100; i++) device.service(clock);
+  assert.equal(reads, 0, "ATTACH, MAP and 100 idle passes read no clock");
+  driver.collect();
+  driver.unmap(1, IOVA, IOVA + 0xfff);
+  driver.publish();
+  assert.equal(device.service(clock).waiting, true);
+  assert.equal(reads, 1, "the UNMAP's invalidation reads it once for its deadline");
+  t = 5;
+  assert.equal(device.service(clock).waiting, true);
+  assert.equal(reads, 2, "a waiting invalidation reads it each pass");
+  dma.beginBatch();
+  assert.equal(device.service(clock).waiting, false);
+  device.service(clock);
+  assert.equal(reads, 3, "and no more once it completed");
+});

@@ -33,6 +33,8 @@ const IDLE: HostKindInstance = {
 
 /** How often a pending invalidation is looked at while consumers have not acknowledged it. */
 const WAIT_POLL_MS = 1;
+/** The clock `IommuDevice.service` reads only when an invalidation waits or starts. */
+const now = () => performance.now();
 /**
  * Loop passes run back to back while an invalidation waits: the consumers on this thread (the
  * net kind's IOTLBs) acknowledge on the next pass, so a strict driver's UNMAP completes in
@@ -82,7 +84,7 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
         ringDoorbell(bells, guestThread);
       }
       if (!transport.isLive()) return work;
-      const o = device.service(performance.now());
+      const o = device.service(now);
       // A peer acknowledges on its own thread's passes: wake it when an invalidation waits.
       if (o.waiting) { for (const p of spec.peers ?? []) ringDoorbell(bells, p.thread); }
       waiting = o.waiting;
