@@ -72,6 +72,8 @@ export interface RecoveryBenchReport {
   /** Ring corruptions (null: skipped). */
   corruption: {
     resetMs: Quantiles;
+    /** Detection to the queues live again (the bring-up alone, without the first frame). */
+    queuesLiveMs: Quantiles;
     failed: number;
     otherPpsBefore: number;
     otherPpsDuring: number;
@@ -236,8 +238,10 @@ async function corruptions(n: number, ratePps: number): Promise<RecoveryBenchRep
     await stop();
     await stopToA();
     const resets = events.of("device-reset").map((e) => e.detail?.resetMs as number);
+    const live = events.of("device-reset").map((e) => e.detail?.queuesLiveMs as number);
     return {
       resetMs: quantiles(resets),
+      queuesLiveMs: quantiles(live),
       failed: events.of("device-reset-failed").length,
       otherPpsBefore: ((rx1 - rx0) * 1000) / (t1 - t0),
       otherPpsDuring: ((rx2 - rx1) * 1000) / Math.max(1, t2 - t1),
@@ -306,6 +310,10 @@ export function formatRecoveryReport(r: RecoveryBenchReport): string {
       `| ${c.resetMs.count} | ${ms(c.resetMs.median)} | ${ms(c.resetMs.p99)} | ${
         ms(c.resetMs.max)
       } | ${c.failed} | ${Math.round(c.otherPpsBefore)} | ${Math.round(c.otherPpsDuring)} |`,
+      "",
+      `Of which the bring-up (detection to queues live): median ${ms(c.queuesLiveMs.median)}, p99 ${
+        ms(c.queuesLiveMs.p99)
+      } ms`,
       "",
     );
   }
