@@ -15,6 +15,7 @@ import { labStatus } from "../lab/metrics.ts";
 import { formatStatus } from "../cli/status.ts";
 import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
+import { flowingStream, vsockOf } from "./vsock_streams.ts";
 
 const FILE = new URL("../topologies/vsock-pair.yaml", import.meta.url);
 /** The issue's 256 MiB (about 5 s here); `VLAB_VSOCK_STREAM_MIB` picks another size. */
@@ -142,33 +143,13 @@ Deno.test({
   },
 });
 
-/** A VM's vsock device in the snapshot. */
-function vsockOf(lab: Lab, vm: string) {
-  return takeSnapshot(lab).vms.find((v) => v.name === vm)!.devices
-    .find((x) => x.kind === "virtio-vsock")!;
-}
-
 Deno.test({
   name: "vsock-pair: a transport reset of a's device mid-stream gives a TRANSPORT_RESET and b RST",
   ...LAB_TEST,
   fn: async () => {
     const lab = await startPair();
     try {
-      const sink = lab.exec("b", ["vsock-sink", "-p", "5000", "-t", "30"]);
-      const big = ["vsock-send", "4", "5000", "-b", String(1 << 30)];
-      let send = lab.exec("a", big);
-      let sendDone = false;
-      void send.then(() => sendDone = true);
-      // The sink listens once its exec reached b: send again until bytes flow.
-      await waitForValue("bytes flowing from a to b", () => {
-        if ((vsockOf(lab, "b").driverCounters.rxBytes ?? 0) > 1 << 20) return true;
-        if (sendDone) {
-          sendDone = false;
-          send = lab.exec("a", big);
-          void send.then(() => sendDone = true);
-        }
-        return null;
-      }, 10_000);
+      const { sink, send } = await flowingStream(lab, { from: "a", to: "b", cid: 4, port: 5000 });
       assert.equal(vsockOf(lab, "a").driverCounters.transportResets, 0);
       assert.ok(lab.vsockTransportReset("a"));
       const sent = await send;

@@ -10,9 +10,9 @@ import assert from "node:assert/strict";
 import { Lab } from "../lab/lab.ts";
 import { planLab } from "../lab/plan.ts";
 import { parseTopology } from "../lab/topology/load.ts";
-import { takeSnapshot } from "../lab/snapshot.ts";
 import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
+import { flowingStream, vsockOf } from "./vsock_streams.ts";
 
 const FILE = new URL("../topologies/vsock-pair.yaml", import.meta.url);
 
@@ -22,33 +22,13 @@ async function startPair(stateDir?: string): Promise<Lab> {
   return await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000, stateDir });
 }
 
-/** A VM's vsock device in the snapshot. */
-function vsockOf(lab: Lab, vm: string) {
-  return takeSnapshot(lab).vms.find((v) => v.name === vm)!.devices
-    .find((x) => x.kind === "virtio-vsock")!;
-}
-
 Deno.test({
   name: "vsock-pair: a backend crash mid-stream resets the stream visibly on both ends",
   ...LAB_TEST,
   fn: async () => {
     const lab = await startPair();
     try {
-      const sink = lab.exec("b", ["vsock-sink", "-p", "5000", "-t", "30"]);
-      const big = ["vsock-send", "4", "5000", "-b", String(1 << 30)];
-      let send = lab.exec("a", big);
-      let sendDone = false;
-      void send.then(() => sendDone = true);
-      // The sink listens once its exec reached b: send again until bytes flow.
-      await waitForValue("bytes flowing from a to b", () => {
-        if ((vsockOf(lab, "b").driverCounters.rxBytes ?? 0) > 1 << 20) return true;
-        if (sendDone) {
-          sendDone = false;
-          send = lab.exec("a", big);
-          void send.then(() => sendDone = true);
-        }
-        return null;
-      }, 10_000);
+      const { sink, send } = await flowingStream(lab, { from: "a", to: "b", cid: 4, port: 5000 });
       const t0 = performance.now();
       const crash = lab.fault({ kind: "backend-crash", vm: "a" });
       assert.ok(crash.ok, crash.ok ? "" : crash.message);

@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
 import type { Lab } from "../lab/lab.ts";
-import { takeSnapshot } from "../lab/snapshot.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
+import { flowingStream, vsockOf } from "./vsock_streams.ts";
 
 const HUB = {
   name: "vsock-hub",
@@ -89,20 +89,7 @@ Deno.test({
   fn: async () => {
     const lab = await startTestLab(HUB);
     try {
-      const sink = lab.exec("b", ["vsock-sink", "-p", "5000", "-t", "30"]);
-      const big = ["vsock-send", "4", "5000", "-b", String(1 << 30)];
-      let send = lab.exec("a", big);
-      let sendDone = false;
-      void send.then(() => sendDone = true);
-      await waitForValue("bytes flowing from a to b", () => {
-        if ((vsockOf(lab, "b").driverCounters.rxBytes ?? 0) > 1 << 20) return true;
-        if (sendDone) {
-          sendDone = false;
-          send = lab.exec("a", big);
-          void send.then(() => sendDone = true);
-        }
-        return null;
-      }, 10_000);
+      const { sink, send } = await flowingStream(lab, { from: "a", to: "b", cid: 4, port: 5000 });
       const crash = lab.fault({ kind: "backend-crash", vm: "a" });
       assert.ok(crash.ok, crash.ok ? "" : crash.message);
       const sent = await send;
@@ -126,9 +113,3 @@ Deno.test({
     }
   },
 });
-
-/** A VM's vsock device in the snapshot. */
-function vsockOf(lab: Lab, vm: string) {
-  return takeSnapshot(lab).vms.find((v) => v.name === vm)!.devices
-    .find((x) => x.kind === "virtio-vsock")!;
-}
