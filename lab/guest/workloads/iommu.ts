@@ -26,6 +26,8 @@ export interface IommuUnmapResult {
   device: string;
   /** From the request to its completion (every IOTLB flushed), in ms. */
   flushedMs: number;
+  /** What `vlab exec` prints. */
+  text: string;
 }
 
 /**
@@ -53,5 +55,12 @@ export async function runIommuUnmap(
   if (!r.ok) {
     return { kind: "error", message: r.message, hint: "name a NIC of this VM with iommu: true" };
   }
-  return { kind: "iommu-unmap", device: req.device, flushedMs: r.ms };
+  return {
+    kind: "iommu-unmap",
+    device: req.device,
+    flushedMs: r.ms,
+    text: `iommu-unmap ${req.device}: DMA window revoked, every IOTLB flushed ${
+      r.ms.toFixed(3)
+    } ms after the UNMAP; the NIC's next access faults`,
+  };
 }

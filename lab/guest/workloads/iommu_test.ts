@@ -13,7 +13,13 @@ Deno.test("iommu-unmap reports the revocation's UNMAP-to-flushed time, or the se
     { revoke: (d) => Promise.resolve({ ok: true as const, ms: d.length * 0.5 }) },
     { kind: "iommu-unmap", device: "eth0" },
   );
-  assert.deepEqual(ok, { kind: "iommu-unmap", device: "eth0", flushedMs: 2 });
+  assert.deepEqual(ok, {
+    kind: "iommu-unmap",
+    device: "eth0",
+    flushedMs: 2,
+    text:
+      "iommu-unmap eth0: DMA window revoked, every IOTLB flushed 2.000 ms after the UNMAP; the NIC's next access faults",
+  });
   const no = await runIommuUnmap(
     { revoke: () => Promise.resolve({ ok: false as const, message: "Cannot revoke eth9" }) },
     { kind: "iommu-unmap", device: "eth9" },
