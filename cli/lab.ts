@@ -177,7 +177,10 @@ function summaryLine(lab: Lab): string {
 
 function execCommand() {
   return new Command("exec")
-    .description("run a guest workload in a VM: ping, udp-echo, udp-flood, sink")
+    .description(
+      "run a guest workload in a VM: ping, udp-echo, udp-flood, sink, vsock-echo, vsock-send, " +
+        "vsock-sink, iommu-unmap",
+    )
     .argument("<vm>", "the VM")
     .argument("<workload...>", "the workload and its arguments, after --")
     .option("--lab <name>", "the lab (default: the only running lab)")
@@ -185,7 +188,8 @@ function execCommand() {
     .addHelpText(
       "after",
       "\nExamples:\n  vlab exec a -- ping 10.0.0.2 -c 3\n  vlab exec b -- sink -t 5\n" +
-        "  vlab exec a -- udp-flood 10.0.0.2 --max -t 5 -s 64\n",
+        "  vlab exec a -- udp-flood 10.0.0.2 --max -t 5 -s 64\n" +
+        "  vlab exec a -- vsock-send 4 5000 -b 16777216\n",
     )
     .action(async (vm, argv, opts) => {
       const record = await resolveLab(opts.lab);
