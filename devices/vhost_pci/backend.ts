@@ -73,6 +73,8 @@ export type VhostPciDownReason =
   | { kind: "not-handed-over" }
   /** `b` stopped serving (its link was set down). */
   | { kind: "stopped" }
+  /** `b`'s driver is resetting its vhost-pci-net device (a guest bug of `b`). */
+  | { kind: "reset" }
   /** An access of `b` was refused by the window. */
   | { kind: "window-fault"; addr: number; access: "read" | "write" | null }
   /** A ring area of `a` is no longer reachable through the window (an unmap). */
@@ -250,12 +252,13 @@ export class VhostPciBackend {
   }
 
   /**
-   * Stop serving (`b`'s link set down, as if `b` were gone): forget the queues and store 0 in
-   * `VHOST_PEER` (`a` sees its link go down). The next `poll(true)` takes the same connection
+   * Stop serving (`b`'s link set down, as if `b` were gone, or `b`'s driver resetting its
+   * device): forget the queues and store 0 in `VHOST_PEER` (`a` sees its link go down); from
+   * here on the backend writes nothing of `a`'s until a `poll(true)` takes the same connection
    * again and resumes `a`'s queues from their state records.
    */
-  stop(): void {
-    if (this.#conn !== 0) this.#disconnect({ kind: "stopped" });
+  stop(reason: { kind: "stopped" } | { kind: "reset" } = { kind: "stopped" }): void {
+    if (this.#conn !== 0) this.#disconnect(reason);
   }
 
   #connect(conn: number): boolean {

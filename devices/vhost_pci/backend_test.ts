@@ -193,3 +193,22 @@ for (const layout of ["split", "packed"] as Layout[]) {
     assert.deepEqual(tokens, [0, 1, 2, 3]);
   });
 }
+
+Deno.test("b's driver resets its device: it stops serving with reason reset, writes nothing of a's, and serves the same connection again", () => {
+  const r = vhostPciRig("split", { iommu: true });
+  r.handOver(1);
+  assert.equal(r.backend.poll(), "connected");
+  postTx(r, 0x10000, 60, 0x40, 0);
+  r.backend.stop({ kind: "reset" });
+  assert.deepEqual(r.backend.downReason, { kind: "reset" });
+  assert.equal(Atomics.load(r.regs, RegFileWord.VHOST_PEER), 0, "a sees its link down");
+  const s = sink();
+  assert.equal(r.backend.transmit(s, 8).sent, 0, "nothing popped while resetting");
+  assert.equal(r.backend.receive(new Uint8Array(60)), "not-live", "nothing written into a");
+  const u = r.tx.getUsed();
+  assert.ok(u.ok, "a's driver finds its rings consistent");
+  assert.equal(u.value, null, "no used entry written after the reset began");
+  assert.equal(r.backend.poll(true), "connected");
+  assert.equal(r.backend.connection, 1);
+  assert.equal(r.backend.transmit(s, 8).sent, 1);
+});

@@ -9,7 +9,9 @@
  * On every pass: follow the handover (connect, acknowledge a revocation, the IOTLB handshake),
  * pop `a`'s transmitq into the stack, publish what the stack sent into `a`'s receiveq. A refused
  * access ends the connection (the interface's link goes down; `a` goes on); a new handover (after
- * `a` reset its NIC) brings it back. Runs on `b`'s guest worker.
+ * `a` reset its NIC) brings it back. A guest bug of `b` makes its driver reset its device: it stops
+ * serving first (`a`'s link goes down), then serves the same connection again once the device is
+ * live. Runs on `b`'s guest worker.
  *
  * @module
  */
@@ -22,7 +24,7 @@ import type { FrameSink } from "../../../devices/net/device.ts";
 import { Feature } from "../../../devices/virtio/constants.ts";
 import { featureSet } from "../../../devices/virtio/features.ts";
 import { notifyCount } from "../../../devices/virtio/mmio.ts";
-import { initDevice } from "../../../devices/virtio/mmio_driver.ts";
+import { type DriverInitOptions, initDevice } from "../../../devices/virtio/mmio_driver.ts";
 import { SharedRingAccess } from "../../../devices/virtio/ring_access.ts";
 import {
   PeerWindow,
@@ -60,6 +62,8 @@ class VhostPciLink implements NetInterface {
   rxRetry = false;
   /** The link is up (`vlab link NAME up|down`): a down link serves nothing, as if `b` were gone. */
   adminUp = true;
+  /** `b`'s driver is resetting its vhost-pci-net device: it serves nothing until it is live. */
+  resetting = false;
   /** `a`'s register file of the served NIC (set with the backend). */
   aRegs: Int32Array | null = null;
   /** Lengths of `frames`. */
@@ -74,6 +78,9 @@ class VhostPciLink implements NetInterface {
     readonly spec: VhostPciDeviceSpec,
     readonly frontend: VhostPciFrontendMemory,
     readonly wake: () => void,
+    /** The register port of `b`'s vhost-pci-net device and how its driver initializes it. */
+    readonly port: MailboxPort,
+    readonly initOpts: DriverInitOptions,
   ) {
     this.name = spec.name;
     this.mac = Uint8Array.from(spec.mac);
@@ -181,18 +188,19 @@ async function start(
     // Probe the vhost-pci-net device as a driver does (it has no queues of its own).
     const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
     const port = new MailboxPort(ctl.mailbox, ctx.bells, ctx.deviceThread);
-    const init = await initDevice(port, {
+    const initOpts: DriverInitOptions = {
       deviceId: VHOST_PCI_NET_DEVICE_ID,
       supported: featureSet([Feature.VERSION_1]),
       queues: [],
       mem: ctx.mem,
       alloc: ctx.alloc,
       ring: ctx.ring,
-    });
+    };
+    const init = await initDevice(port, initOpts);
     if (!init.ok) {
       throw new Error(`Cannot start the driver of ${ctx.vm}:${spec.name}: ${init.error.kind}`);
     }
-    links.push(new VhostPciLink(spec, f, ctx.wakeSelf));
+    links.push(new VhostPciLink(spec, f, ctx.wakeSelf, port, initOpts));
   }
   let stack: NetStack | null = null;
 
@@ -203,7 +211,7 @@ async function start(
     }
     const be = link.backend;
     let work = false;
-    const p = be.poll(link.adminUp);
+    const p = be.poll(link.adminUp && !link.resetting);
     if (p !== "none") {
       work = true;
       report(link, p);
@@ -249,8 +257,71 @@ async function start(
     if (what === "connected") stack?.onWritable(link.ifIndex);
   };
 
+  /**
+   * `b`'s driver resets its vhost-pci-net device (a bug of `b`'s driver: `vlab fault guest-bug`
+   * on it), as a Linux driver does on DEVICE_NEEDS_RESET: it stops serving at once (before the
+   * reset is written: from here on `b` writes nothing of `a`'s; `a` sees its link go down),
+   * resets and initializes its device again, then takes `a`'s connection again on the next pass,
+   * resuming `a`'s queues from their state records (`a` sees its link come up). Logs
+   * `device-needs-reset` and `device-reset` (`resetMs`: detection to device live again).
+   */
+  const resetDriver = (link: VhostPciLink, cause: string, bug: string): void => {
+    if (link.resetting) return;
+    link.resetting = true;
+    const t0 = performance.now();
+    ctx.post({
+      type: "event",
+      kind: "device-needs-reset",
+      detail: { nic: link.name, vhostPci: link.spec.link, cause, bug },
+    });
+    if (link.backend?.up) {
+      link.backend.stop({ kind: "reset" });
+      report(link, "disconnected");
+    }
+    initDevice(link.port, link.initOpts).then(
+      (r) => {
+        if (!r.ok) {
+          ctx.post({
+            type: "event",
+            kind: "device-reset-failed",
+            detail: { nic: link.name, vhostPci: link.spec.link, error: r.error.kind },
+          });
+          return;
+        }
+        link.resetting = false;
+        ctx.post({
+          type: "event",
+          kind: "device-reset",
+          detail: {
+            nic: link.name,
+            vhostPci: link.spec.link,
+            cause,
+            resetMs: Math.round((performance.now() - t0) * 100) / 100,
+          },
+        });
+        ctx.wakeSelf();
+      },
+      (error) => {
+        ctx.post({
+          type: "event",
+          kind: "device-reset-failed",
+          detail: {
+            nic: link.name,
+            vhostPci: link.spec.link,
+            error: error instanceof Error ? error.message : String(error),
+          },
+        });
+      },
+    );
+  };
+
   return {
     control: (m) => {
+      if (m.type === "guest-bug") {
+        const link = links.find((l) => l.spec.index === m.device);
+        if (link !== undefined) resetDriver(link, "guest-bug", m.bug);
+        return;
+      }
       if (m.type !== "link") return;
       const link = links.find((l) => l.spec.index === m.device);
       if (link === undefined || link.adminUp === m.up) return;
