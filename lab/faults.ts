@@ -14,6 +14,9 @@
  * - `guest-bug VM DEVICE QUEUE BUG`: the VM's guest worker corrupts its own queue
  *   (`guest_faults.ts`: index-jump, head-out-of-range, loop, …); the device sets
  *   DEVICE_NEEDS_RESET and the guest resets it (`device-needs-reset`, `device-reset`).
+ *   On a vhost-pci-net device (VM `b` of a vhost-pci link) the bug is in `b`'s serving driver
+ *   (QUEUE names one of the frontend's queues it serves): `b` resets its device (it never
+ *   writes a bug into `a`'s rings); lost-kick and lost-irq are refused there (no queues).
  *
  * Every fault injected is a `fault` event.
  *
@@ -23,6 +26,7 @@
 import { dropNotifications } from "../devices/virtio/mmio.ts";
 import { GUEST_FAULT_KINDS, type GuestFaultKind } from "../devices/virtio/guest_faults.ts";
 import type { LabPlan } from "./plan.ts";
+import type { DeviceSpec } from "./wire/specs.ts";
 import { deviceControl } from "./wire/control.ts";
 import type { BackendCrashMode, ToWorker } from "./wire/messages.ts";
 
@@ -242,6 +246,7 @@ export function injectFault(f: Fault, target: FaultTarget): FaultOutcome {
       `Devices: ${vm.devices.map((d) => d.name).join(", ")}`,
     );
   }
+  if (device.kind === "vhost-pci") return vhostPciFault(f, vm.name, device, target);
   const q = device.queues.findIndex((x) => x.name === f.queue);
   if (q < 0) {
     return refuse(
@@ -269,5 +274,44 @@ export function injectFault(f: Fault, target: FaultTarget): FaultOutcome {
   });
   const detail = { fault: f.kind, vm: vm.name, device: device.name, queue: f.queue, count };
   target.emit("fault", vm.name, detail);
+  return { ok: true, detail };
+}
+
+/**
+ * A fault on a vhost-pci-net device (VM `b` of a vhost-pci link), which has no queues of its
+ * own: a guest bug is a bug of `b`'s driver serving one of the frontend NIC's queues, and `b`'s
+ * driver resets its device; lost kicks and interrupts have no queue of `b`'s to drop from.
+ */
+function vhostPciFault(
+  f: Fault & { kind: "guest-bug" | "lost-kick" | "lost-irq" },
+  vm: string,
+  device: Extract<DeviceSpec, { kind: "vhost-pci" }>,
+  target: FaultTarget,
+): FaultOutcome {
+  const at = device.frontend;
+  if (f.kind !== "guest-bug") {
+    return refuse(
+      "no-queues",
+      `Cannot inject ${f.kind}: ${vm}:${device.name} is a vhost-pci-net device with no queues of its own`,
+      `Its queues are ${at.vm}:${at.nic}'s: try \`vlab fault ${f.kind} ${at.vm} ${at.nic} ${f.queue}\``,
+    );
+  }
+  const served = target.plan.vms.find((v) => v.name === at.vm)?.devices[at.device];
+  const names = served?.queues.map((x) => x.name) ?? [];
+  if (!names.includes(f.queue)) {
+    return refuse(
+      "unknown-queue",
+      `Cannot inject ${f.kind}: ${vm}:${device.name} serves no queue ${quote(f.queue)}`,
+      `Queues it serves (${at.vm}:${at.nic}'s): ${names.join(", ")}`,
+    );
+  }
+  const detail = { fault: f.kind, vm, device: device.name, queue: f.queue, bug: f.bug };
+  target.emit("fault", vm, detail);
+  target.post(vm, "guest", {
+    type: "guest-bug",
+    device: device.index,
+    queue: names.indexOf(f.queue),
+    bug: f.bug,
+  });
   return { ok: true, detail };
 }

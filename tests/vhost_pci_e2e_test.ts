@@ -5,7 +5,8 @@
  * passthrough modes and without a vIOMMU; a revocation (`a` unmaps its NIC's pool while `b`
  * moves frames) is refused, counted and reported, and `a` recovers; a broken ring of `a` ends
  * the connection (`b` sees its link go down), `a` resets its NIC and `b` serves the new one;
- * a crash of `b`'s device worker leaves `a`'s rings intact.
+ * a crash of `b`'s device worker leaves `a`'s rings intact; `b`'s driver resetting its own device
+ * (a guest bug of `b`) takes `a`'s link down and up with `a`'s rings intact.
  */
 
 import assert from "node:assert/strict";
@@ -274,6 +275,59 @@ Deno.test({
       assert.equal(after.kind, "backend-restarted", JSON.stringify(after.detail));
       assert.equal(await ping(lab), 3);
       assert.equal(bCounters(lab)[VhostPciCounter.connection], 1, "the same connection");
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "vhost-pci: b's driver resets its device under a flood from a: a's link goes down and up, its rings intact, nothing delivered twice",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await start("static");
+    try {
+      assert.equal(await ping(lab, 1), 1);
+      const sink = lab.exec("b", ["sink", "-t", "3"]);
+      const flood = lab.exec("a", ["udp-flood", "10.0.0.2", "-r", "20000", "-t", "1"]);
+      await waitForValue(
+        "b moving a's frames",
+        () => bCounters(lab)[VhostPciCounter.framesIn] > 500 ? true : null,
+      );
+      const f = lab.fault({
+        kind: "guest-bug",
+        vm: "b",
+        device: "eth0",
+        queue: "transmitq",
+        bug: "index-jump",
+      });
+      assert.ok(f.ok, f.ok ? "" : f.message);
+      const find = (subject: string, kind: string, extra = (_: Record<string, unknown>) => true) =>
+        lab.events.recent().find((e) =>
+          e.subject === subject && e.kind === kind && extra(e.detail ?? {})
+        ) ?? null;
+      await waitForValue("b's device-reset", () => find("b", "device-reset"));
+      assert.ok(find("b", "device-needs-reset"), "b logged device-needs-reset");
+      assert.ok(find("b", "link-down", (d) => d.reason === "reset"), "b stopped serving");
+      await waitForValue("a's link-down", () => find("a", "link-down", (d) => d.nic === "eth0"));
+      await waitLinkUp(lab, 1); // the same connection, resumed from a's queue state records
+      await waitForValue("a's link-up", () => find("a", "link-up", (d) => d.nic === "eth0"));
+      const sent = await flood;
+      assert.ok(sent.ok, sent.ok ? "" : sent.message);
+      const got = await sink;
+      assert.ok(got.ok, got.ok ? "" : got.message);
+      const r = got.result as Record<string, number>;
+      assert.ok(r.received > 500, `b received ${r.received}`);
+      assert.equal(r.duplicated, 0, "no frame delivered twice");
+      assert.ok(
+        !lab.events.recent().some((e) =>
+          e.subject === "a" && /device-(error|needs-reset)/.test(e.kind)
+        ),
+        "a's rings were never broken",
+      );
+      assert.equal(bCounters(lab)[VhostPciCounter.faults], 0);
+      assert.equal(await ping(lab), 3, "ping a→b resumes");
     } finally {
       await lab.stop();
     }
