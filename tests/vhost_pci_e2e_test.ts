@@ -333,3 +333,49 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "vhost-pci: a lost kick of a's transmitq stalls it (b does not poll it) until a's tx_timeout watchdog resets the NIC",
+  ...LAB_TEST,
+  fn: async () => {
+    const yaml = Deno.readTextFileSync(FILE).replace(
+      "eth0: { ip: 10.0.0.1/24, iommu: true }",
+      "eth0: { ip: 10.0.0.1/24, iommu: true, tx_timeout: 1500ms }",
+    );
+    const t = parseTopology(yaml, "topologies/vhost-pci.yaml");
+    assert.ok(t.ok, t.ok ? "" : JSON.stringify(t.error));
+    const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+    try {
+      await waitLinkUp(lab, 1);
+      assert.equal(await ping(lab, 2), 2);
+      // Let both loops go quiet: b has armed a's TX kicks.
+      await new Promise((r) => setTimeout(r, 300));
+      const f = lab.fault({
+        kind: "lost-kick",
+        vm: "a",
+        device: "eth0",
+        queue: "transmitq",
+        count: 1,
+      });
+      assert.ok(f.ok, f.ok ? "" : f.message);
+      const lost = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", "1.2"]);
+      assert.ok(lost.ok, lost.ok ? "" : lost.message);
+      // b's guest wakes every second on its own: a poll there would have answered within -W.
+      assert.equal((lost.result as PingResult).received, 0, "the request whose kick was lost");
+      const reset = await waitForValue(
+        "a's tx-timeout reset",
+        () =>
+          lab.events.recent().find((e) =>
+            e.kind === "device-reset" && e.subject === "a" && e.detail?.cause === "tx-timeout"
+          ) ?? null,
+        10_000,
+      );
+      assert.ok(reset);
+      await waitLinkUp(lab, 2);
+      assert.equal(await ping(lab, 3), 3);
+    } finally {
+      await lab.stop();
+    }
+  },
+});

@@ -43,6 +43,8 @@ import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
 
 /** Frames popped from `a`'s transmitq per pass. */
 const TX_BUDGET = 64;
+/** A pass that does not look at `a`'s transmitq (armed, and no kick since). */
+const NO_TX = Object.freeze({ sent: 0, dropped: 0, blocked: false });
 
 /** One vhost-pci-net device of `b` and its interface in `b`'s stack. */
 class VhostPciLink implements NetInterface {
@@ -60,6 +62,14 @@ class VhostPciLink implements NetInterface {
   lastRxKicks = 0;
   /** `a` added RX buffers while `b` armed its RX kicks. */
   rxRetry = false;
+  /**
+   * `b` armed `a`'s TX kicks before it slept (nothing was pending): until `a` kicks again
+   * (`lastTxKicks` moves), `b` does not look at `a`'s transmitq. `b`'s worker also wakes for its
+   * own reasons (its stack, its timers, its idle wake-up), and a backend that polled then would
+   * recover a lost kick that a vhost backend never sees (`a`'s transmit watchdog would not fire).
+   */
+  txArmed = false;
+  lastTxKicks = 0;
   /** The link is up (`vlab link NAME up|down`): a down link serves nothing, as if `b` were gone. */
   adminUp = true;
   /** `b`'s driver is resetting its vhost-pci-net device: it serves nothing until it is live. */
@@ -218,7 +228,11 @@ async function start(
     }
     if (!be.up) return work;
     link.frameCount = 0;
-    const tx = be.transmit(link.sink, TX_BUDGET);
+    if (p === "connected") link.txArmed = false;
+    if (link.txArmed && notifyCount(link.aRegs!, NetQueue.TRANSMITQ) !== link.lastTxKicks) {
+      link.txArmed = false;
+    }
+    const tx = link.txArmed ? NO_TX : be.transmit(link.sink, TX_BUDGET);
     const fin = be.finish();
     if (fin !== "none") report(link, fin);
     if (tx.sent + tx.dropped > 0) work = true;
@@ -346,8 +360,14 @@ async function start(
           pending = true;
           continue;
         }
+        // The kick count first: a kick after this read moves it, whatever the re-check saw.
+        const kicks = link.aRegs !== null ? notifyCount(link.aRegs, NetQueue.TRANSMITQ) : 0;
         const s = link.backend?.prepareSleep(link.rxBlocked);
         if (s?.tx) pending = true;
+        else if (s !== undefined && link.backend?.up) {
+          link.txArmed = true;
+          link.lastTxKicks = kicks;
+        }
         // RX buffers came while arming: wake the stack's writers on the next pass.
         if (s?.rx) pending = link.rxRetry = true;
       }
