@@ -238,15 +238,18 @@ export class VhostPciBackend {
   }
 
   /**
-   * Ask for `a`'s TX kicks again before sleeping (and for its RX kicks when `rxWaiting`: `b`'s
-   * stack waits for RX buffers); true if frames or buffers arrived meanwhile.
+   * Ask for `a`'s TX kicks again before sleeping, unless `txArmed` (asked before and not kicked
+   * since), and for its RX kicks when `rxWaiting` (`b`'s stack waits for RX buffers); true if
+   * frames or buffers arrived meanwhile.
    */
-  prepareSleep(rxWaiting = false): { tx: boolean; rx: boolean } {
+  prepareSleep(rxWaiting = false, txArmed = false): { tx: boolean; rx: boolean } {
     const out = this.#sleep;
     out.tx = false;
     out.rx = false;
     if (this.#conn === 0) return out;
-    out.tx = this.#queues[NetQueue.TRANSMITQ].enableNotifications();
+    // Already armed (and not kicked since): a re-check now would find a buffer whose kick was
+    // lost, which a vhost backend never looks at.
+    if (!txArmed) out.tx = this.#queues[NetQueue.TRANSMITQ].enableNotifications();
     if (rxWaiting) out.rx = this.#queues[NetQueue.RECEIVEQ].enableNotifications();
     return out;
   }

@@ -362,9 +362,10 @@ async function start(
         }
         // The kick count first: a kick after this read moves it, whatever the re-check saw.
         const kicks = link.aRegs !== null ? notifyCount(link.aRegs, NetQueue.TRANSMITQ) : 0;
-        const s = link.backend?.prepareSleep(link.rxBlocked);
+        const armed = link.txArmed;
+        const s = link.backend?.prepareSleep(link.rxBlocked, armed);
         if (s?.tx) pending = true;
-        else if (s !== undefined && link.backend?.up) {
+        else if (s !== undefined && link.backend?.up && !armed) {
           link.txArmed = true;
           link.lastTxKicks = kicks;
         }
