@@ -41,6 +41,13 @@ import type { NetInterface } from "../net/api.ts";
 import type { NetStack } from "../net/stack.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
 
+/**
+ * How long `b`'s link stays down after `b` reset its device, ms: a link partner's reset is seen
+ * as a link flap (a PHY renegotiates for longer), and `a`'s driver reads its link status on the
+ * configuration interrupt; a flap shorter than that read would be seen by nobody.
+ */
+const RESET_LINK_DOWN_MS = 100;
+
 /** Frames popped from `a`'s transmitq per pass. */
 const TX_BUDGET = 64;
 /** A pass that does not look at `a`'s transmitq (armed, and no kick since). */
@@ -74,6 +81,8 @@ class VhostPciLink implements NetInterface {
   adminUp = true;
   /** `b`'s driver is resetting its vhost-pci-net device: it serves nothing until it is live. */
   resetting = false;
+  /** After `b`'s reset, the link stays down until then (ms, `performance.now()`; 0: no hold). */
+  downUntil = 0;
   /** `a`'s register file of the served NIC (set with the backend). */
   aRegs: Int32Array | null = null;
   /** Lengths of `frames`. */
@@ -221,7 +230,11 @@ async function start(
     }
     const be = link.backend;
     let work = false;
-    const p = be.poll(link.adminUp && !link.resetting);
+    const p = be.poll(
+      link.adminUp && !link.resetting &&
+        (link.downUntil === 0 || performance.now() >= link.downUntil),
+    );
+    if (p === "connected") link.downUntil = 0;
     if (p !== "none") {
       work = true;
       report(link, p);
@@ -303,6 +316,7 @@ async function start(
           return;
         }
         link.resetting = false;
+        link.downUntil = performance.now() + RESET_LINK_DOWN_MS;
         ctx.post({
           type: "event",
           kind: "device-reset",
@@ -374,7 +388,13 @@ async function start(
       }
       return pending;
     },
-    nextTimerMs: () => (links.some((l) => l.backend === null) ? 1 : Infinity),
+    nextTimerMs: () => {
+      let t = links.some((l) => l.backend === null) ? 1 : Infinity;
+      for (const l of links) {
+        if (l.downUntil !== 0) t = Math.min(t, Math.max(0, l.downUntil - performance.now()));
+      }
+      return t;
+    },
     periodic: () => {},
     inspect: () => ({
       vhostPci: links.map((l) => ({
