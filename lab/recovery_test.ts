@@ -208,3 +208,51 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...LAB_TEST,
+  name:
+    "a lost transmit kick stays lost while frames keep arriving: the device worker does not poll the transmitq it armed",
+  fn: async () => {
+    const lab = await startTestLab({
+      ...PAIR,
+      vms: {
+        a: { nics: { eth0: { ip: "10.0.0.1/24", tx_timeout: "1500ms" } } },
+        b: PAIR.vms.b,
+      },
+    });
+    try {
+      await pingOk(lab);
+      // b floods a: a's device worker wakes for every batch of frames from its link.
+      const sink = lab.exec("a", ["sink", "-t", "4"]);
+      const flood = lab.exec("b", ["udp-flood", "10.0.0.1", "-r", "2000", "-t", "3"]);
+      await new Promise((r) => setTimeout(r, 300));
+      const f = lab.fault({
+        kind: "lost-kick",
+        vm: "a",
+        device: "eth0",
+        queue: "transmitq",
+        count: 1,
+      });
+      assert.ok(f.ok, JSON.stringify(f));
+      const lost = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", "1"]);
+      if (!lost.ok) assert.fail(lost.message);
+      assert.equal(
+        (lost.result as { received: number }).received,
+        0,
+        "the request whose kick was lost went out with the device's next wake-up for RX",
+      );
+      const reset = await waitForValue(
+        "device-reset",
+        () => events(lab, "device-reset")[0] ?? null,
+        10_000,
+      );
+      assert.equal(reset.detail?.cause, "tx-timeout");
+      await flood;
+      await sink;
+      await pingOk(lab);
+    } finally {
+      await lab.stop();
+    }
+  },
+});

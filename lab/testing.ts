@@ -7,7 +7,7 @@
  */
 
 import { SplitAvail } from "../devices/virtio/split_layout.ts";
-import { QueueWord, queueWord } from "../devices/virtio/mmio.ts";
+import { kickQueue, QueueWord, queueWord } from "../devices/virtio/mmio.ts";
 import { Lab } from "./lab.ts";
 import { planLab } from "./plan.ts";
 import { topologyFromObject } from "./topology/mod.ts";
@@ -69,12 +69,15 @@ export function splitTxQueue(lab: Lab, vmName: string): { size: number; driverAr
 
 /**
  * Move a VM's transmitq `avail.idx` further ahead than the ring holds (virtio 1.2 §2.7.6: a
- * driver never makes more than `size` buffers available), as a buggy guest would. The device
- * meets it at its next pop. Host and guest are little-endian here.
+ * driver never makes more than `size` buffers available), and notify the queue, as a buggy guest
+ * would. The device meets it at its next pass (it serves a transmitq on kicks, not by polling).
+ * Host and guest are little-endian here.
  */
 export function corruptTxAvailIdx(lab: Lab, vmName: string): void {
   const { size, driverArea } = splitTxQueue(lab, vmName);
   const u16 = new Uint16Array(lab.memoryOf(vmName));
   const idxAt = (driverArea + SplitAvail.IDX) >>> 1;
   Atomics.store(u16, idxAt, (Atomics.load(u16, idxAt) + size + 5) & 0xffff);
+  const vm = lab.plan.vms.find((v) => v.name === vmName)!;
+  kickQueue(deviceControl(lab.controlOf(vm.index), vm.control.devices[0]).regs, 1);
 }

@@ -19,6 +19,7 @@
  */
 
 import type { MmioDeviceTransport } from "../../../devices/virtio/mmio_device.ts";
+import { notifyCount } from "../../../devices/virtio/mmio.ts";
 import { NetQueue } from "../../../devices/net/config.ts";
 import { type FrameSink, NetDevice } from "../../../devices/net/device.ts";
 import { formatNetFault } from "../../../devices/net/errors.ts";
@@ -47,6 +48,15 @@ interface Nic {
   frontend: VhostPciFrontend | null;
   /** The NIC's register file. */
   regs: Int32Array;
+  /**
+   * TX notifications were armed before the worker slept (nothing was pending): the transmitq is
+   * looked at again only once the guest kicked it (`lastTxKicks` moved). The worker also wakes
+   * for frames from its link, a peer's credit, a register access; polling the transmitq then
+   * would recover a lost kick that a real device never sees, and the guest's transmit watchdog
+   * would not fire.
+   */
+  txArmed: boolean;
+  lastTxKicks: number;
 }
 
 function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFilter): Nic {
@@ -102,6 +112,8 @@ function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFil
     out: tx ? new LinkOut(tx, bells, "backpressure", partition) : null,
     in: rx ? new LinkIn(rx, bells) : null,
     faultReported: false,
+    txArmed: false,
+    lastTxKicks: 0,
     frontend,
     regs: ctl.regs,
   };
@@ -167,7 +179,10 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
         // A reset (Status 0, served above) cleared the fault: report the next one too.
         if (device.fault === null) nic.faultReported = false;
         if (transport.isLive() && device.fault === null) {
-          if (nic.out) {
+          if (nic.txArmed && notifyCount(nic.regs, NetQueue.TRANSMITQ) !== nic.lastTxKicks) {
+            nic.txArmed = false;
+          }
+          if (nic.out && !nic.txArmed) {
             const tx = device.transmit(crashAfter > 0 ? crashingSink(nic.out) : nic.out, 256);
             if (tx.sent + tx.dropped > 0) work = true;
           }
@@ -203,14 +218,17 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
               detail: { nic: nic.name, error: formatNetFault(device.fault) },
             });
           }
-        } else if (nic.in) {
-          // No driver yet (or a broken device): frames from the link have nowhere to go.
-          let n = 0;
-          while (n < 256 && nic.in.ring.peek() !== null) {
-            nic.in.ring.release();
-            n++;
+        } else {
+          nic.txArmed = false; // a reset, or a driver not live yet: start afresh
+          if (nic.in) {
+            // No driver yet (or a broken device): frames from the link have nowhere to go.
+            let n = 0;
+            while (n < 256 && nic.in.ring.peek() !== null) {
+              nic.in.ring.release();
+              n++;
+            }
+            if (n > 0) nic.in.finish();
           }
-          if (n > 0) nic.in.finish();
         }
         nic.out?.flush();
       }
@@ -224,9 +242,20 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
         const txq = nic.transport.queues[NetQueue.TRANSMITQ];
         if (nic.out?.blocked) {
           // The link is full: sleep until its consumer frees a slot, not until the guest kicks.
+          nic.txArmed = false;
           if (!nic.out.prepareSleep()) pending = true;
-        } else if (txq && txq.enableNotifications()) {
-          pending = true;
+        } else if (txq && !nic.txArmed) {
+          // (Armed and not kicked since: notifications are still on, and a re-check now would
+          // find a buffer whose kick was lost.) The kick count first: a kick after this read
+          // moves it, whatever the re-check saw.
+          const kicks = notifyCount(nic.regs, NetQueue.TRANSMITQ);
+          if (txq.enableNotifications()) {
+            pending = true;
+            nic.txArmed = false;
+          } else if (nic.transport.isLive() && nic.device.fault === null) {
+            nic.txArmed = true;
+            nic.lastTxKicks = kicks;
+          }
         }
         if (!nic.in) continue;
         const empty = nic.in.prepareSleep();
