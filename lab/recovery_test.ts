@@ -23,6 +23,28 @@ function events(lab: Lab, kind: string) {
   return lab.events.recent().filter((e) => e.kind === kind);
 }
 
+/**
+ * Drop a's next transmit kick, send one ping whose request is that kick's (waiting `waitS` s for
+ * the reply): it must be lost, and a's transmit watchdog must reset the device (`tx-timeout`).
+ */
+async function lostKickThenWatchdog(lab: Lab, waitS: string): Promise<void> {
+  const f = lab.fault({ kind: "lost-kick", vm: "a", device: "eth0", queue: "transmitq", count: 1 });
+  assert.ok(f.ok, JSON.stringify(f));
+  const lost = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", waitS]);
+  if (!lost.ok) assert.fail(lost.message);
+  assert.equal(
+    (lost.result as { received: number }).received,
+    0,
+    "the request whose kick was lost",
+  );
+  const reset = await waitForValue(
+    "device-reset",
+    () => events(lab, "device-reset")[0] ?? null,
+    10_000,
+  );
+  assert.equal(reset.detail?.cause, "tx-timeout");
+}
+
 async function pingOk(lab: Lab): Promise<void> {
   const r = await lab.exec("a", ["ping", "10.0.0.2", "-c", "2", "-i", "0.02", "-W", "1"]);
   if (!r.ok) assert.fail(r.message);
@@ -113,27 +135,8 @@ Deno.test({
     });
     try {
       await pingOk(lab);
-      const f = lab.fault({
-        kind: "lost-kick",
-        vm: "a",
-        device: "eth0",
-        queue: "transmitq",
-        count: 1,
-      });
-      assert.ok(f.ok, JSON.stringify(f));
       // One request whose kick is lost: the device never sees it, nothing else kicks.
-      const lost = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", "0.1"]);
-      if (!lost.ok) assert.fail(lost.message);
-      assert.equal(
-        (lost.result as { received: number }).received,
-        0,
-        "the request whose kick was lost",
-      );
-      const reset = await waitForValue(
-        "device-reset",
-        () => events(lab, "device-reset")[0] ?? null,
-      );
-      assert.equal(reset.detail?.cause, "tx-timeout");
+      await lostKickThenWatchdog(lab, "0.1");
       await pingOk(lab);
     } finally {
       await lab.stop();
@@ -227,27 +230,7 @@ Deno.test({
       const sink = lab.exec("a", ["sink", "-t", "4"]);
       const flood = lab.exec("b", ["udp-flood", "10.0.0.1", "-r", "2000", "-t", "3"]);
       await new Promise((r) => setTimeout(r, 300));
-      const f = lab.fault({
-        kind: "lost-kick",
-        vm: "a",
-        device: "eth0",
-        queue: "transmitq",
-        count: 1,
-      });
-      assert.ok(f.ok, JSON.stringify(f));
-      const lost = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", "1"]);
-      if (!lost.ok) assert.fail(lost.message);
-      assert.equal(
-        (lost.result as { received: number }).received,
-        0,
-        "the request whose kick was lost went out with the device's next wake-up for RX",
-      );
-      const reset = await waitForValue(
-        "device-reset",
-        () => events(lab, "device-reset")[0] ?? null,
-        10_000,
-      );
-      assert.equal(reset.detail?.cause, "tx-timeout");
+      await lostKickThenWatchdog(lab, "1");
       await flood;
       await sink;
       await pingOk(lab);
