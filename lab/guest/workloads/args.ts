@@ -16,7 +16,6 @@
  * @module
  */
 
-import { closest, distance } from "fastest-levenshtein";
 import { err, ok, type Result } from "../../../devices/base/result.ts";
 import { parseIpv4Address } from "../net/ipv4.ts";
 
@@ -216,8 +215,8 @@ export function parseWorkload(argv: string[]): Result<WorkloadRequest, ArgsError
   }
   // A name from outside: `toString` and `__proto__` are names too, so only own keys count.
   if (!Object.hasOwn(USAGE, name)) {
-    const near = closest(name, NAMES);
-    const guess = distance(name, near) <= 3 ? `Did you mean "${near}"? ` : "";
+    const near = nearestName(name);
+    const guess = near.distance <= 3 ? `Did you mean "${near.name}"? ` : "";
     return err({
       message: `Unknown workload "${name}"`,
       hint: `${guess}Workloads: ${NAMES.join(", ")}`,
@@ -229,6 +228,35 @@ export function parseWorkload(argv: string[]): Result<WorkloadRequest, ArgsError
   const p = new Fields(w, parsed.value);
   const r = build(w, p);
   return p.error !== null ? err(p.error) : ok(r);
+}
+
+/**
+ * The workload name nearest to a misspelt one by edit distance (the first of equals). Written
+ * here rather than taken from the npm package the topology checker uses: an npm import makes
+ * every guest worker start Deno's Node compatibility layer (26 ms of CPU and 4 MiB per worker,
+ * docs/performance.md, "A 64-VM lab up").
+ */
+function nearestName(word: string): { name: Name; distance: number } {
+  let best = { name: NAMES[0], distance: Infinity };
+  for (const name of NAMES) {
+    const d = editDistance(word, name);
+    if (d < best.distance) best = { name, distance: d };
+  }
+  return best;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions), one row at a time. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitute = row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
+      next.push(Math.min(substitute, row[j] + 1, next[j - 1] + 1));
+    }
+    row = next;
+  }
+  return row[b.length];
 }
 
 function tokenize(w: Name, args: string[]): Result<Parsed, ArgsError> {

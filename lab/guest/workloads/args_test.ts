@@ -93,6 +93,12 @@ Deno.test("an unknown workload suggests the closest name", () => {
       'Did you mean "ping"? Workloads: ping, udp-echo, udp-flood, sink, vsock-echo, vsock-send, vsock-sink, iommu-unmap',
   });
   assert.equal(error([]).message, "Missing workload name");
+  // An insertion, a deletion and a substitution each cost one edit; three edits still suggest.
+  assert.match(error(["udp-flod"]).hint, /^Did you mean "udp-flood"\? /);
+  assert.match(error(["vsock-echoo"]).hint, /^Did you mean "vsock-echo"\? /);
+  assert.match(error(["sunk"]).hint, /^Did you mean "sink"\? /);
+  assert.match(error(["iommu-map"]).hint, /^Did you mean "iommu-unmap"\? /);
+  assert.match(error(["xsnk-xx"]).hint, /^Workloads: /);
   assert.equal(
     error(["iperf3-server-xyz"]).hint,
     "Workloads: ping, udp-echo, udp-flood, sink, vsock-echo, vsock-send, vsock-sink, iommu-unmap",
