@@ -34,6 +34,7 @@ import type {
   ToWorker,
   VhostPciFrontendMemory,
   VmStart,
+  WorkerPreload,
   WorkerRing,
 } from "./wire/messages.ts";
 import { EventLog } from "./events.ts";
@@ -312,12 +313,17 @@ export class Lab {
   }
 
   /**
-   * Keep {@linkcode STANDBY_DEVICE_WORKERS} device workers spawned ahead, their module loaded,
-   * waiting for a start message: a replacement after a backend crash takes one instead of paying
+   * Keep {@linkcode STANDBY_DEVICE_WORKERS} device workers spawned ahead, their module and the
+   * plan's device kinds loaded, waiting for a start message: a replacement after a backend crash takes one instead of paying
    * for a `Worker` and its module graph during the pause (the largest part of it), and another
    * is warmed behind it (two, so that crashes in a row still find one ready). A restart that
    * finds none ready spawns its worker as before.
    */
+  /** The device kinds of the plan (what a standby device worker loads ahead). */
+  get #deviceKinds(): string[] {
+    return [...new Set(this.plan.vms.flatMap((v) => v.devices.map((d) => d.kind)))];
+  }
+
   #warmStandby(): void {
     if (this.#stopped || this.plan.vms.length === 0) return;
     while (this.#standby.length < STANDBY_DEVICE_WORKERS) {
@@ -327,6 +333,8 @@ export class Lab {
         const i = this.#standby.indexOf(w); // replacements spawn as before
         if (i >= 0) this.#standby.splice(i, 1);
       };
+      // Workers load only their VM's kinds: a standby loads every kind of the plan ahead.
+      w.postMessage({ type: "preload", kinds: this.#deviceKinds } satisfies WorkerPreload);
       this.#standby.push(w);
     }
   }

@@ -1,10 +1,10 @@
 /**
  * The guest worker: the "vCPU" of one VM. It runs, on its own thread:
  *
- * 1. the drivers of the VM's devices, each kind's guest slice (`./kinds/`), which probe their
- *    devices, negotiate features, set up their queues and reach DRIVER_OK through trapped
- *    register accesses (the mailbox in the control block), exactly as a driver does over
- *    virtio-mmio;
+ * 1. the drivers of the VM's devices, each kind's guest slice (`./kinds/`, loaded only for the
+ *    kinds the VM has), which probe their devices, negotiate features, set up their queues and
+ *    reach DRIVER_OK through trapped register accesses (the mailbox in the control block),
+ *    exactly as a driver does over virtio-mmio;
  * 2. what the kinds offer on top (the guest network stack over the NICs);
  * 3. the workloads the main thread asks for (`exec`), whose results go back by message.
  *
@@ -31,14 +31,16 @@ import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { GuestClock } from "./clock.ts";
 import {
-  GUEST_KINDS,
   type GuestIommu,
   type GuestKindInstance,
   type GuestServices,
+  loadGuestKinds,
 } from "./kinds/mod.ts";
 import { parseWorkload, runWorkload } from "./workloads/mod.ts";
 
 async function start(msg: VmStart): Promise<void> {
+  // Only the kinds this VM's devices use are loaded; net always (every VM has a stack).
+  const slices = await loadGuestKinds(["net", ...msg.devices.map((d) => d.kind)]);
   const mem = GuestMemory.fromBuffer(msg.memory);
   const bells = new Int32Array(msg.doorbells);
   const sleepingWord = msg.thread * DOORBELL_STRIDE + DoorbellWord.SLEEPING;
@@ -65,7 +67,7 @@ async function start(msg: VmStart): Promise<void> {
   };
   const kinds: GuestKindInstance[] = [];
   const services: Partial<GuestServices> = {};
-  for (const kind of GUEST_KINDS.values()) {
+  for (const kind of slices) {
     const instance = await kind.start(ctx, msg.devices.filter((d) => d.kind === kind.kind));
     instance.provide(services);
     kinds.push(instance);

@@ -24,7 +24,7 @@ import { IDLE_WAIT_MS, loopCounters, runLoop } from "../wire/loop.ts";
 import type { ToWorker, VmStart } from "../wire/messages.ts";
 import { exitWorker, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
-import { HOST_KINDS, type HostKindInstance } from "./kinds/mod.ts";
+import { type HostKindInstance, loadHostKinds } from "./kinds/mod.ts";
 
 /** Longest injected hang or slow-down, ms (a bound on what a message can make a thread do). */
 const MAX_CRASH_MS = 60_000;
@@ -70,8 +70,10 @@ async function start(msg: VmStart): Promise<void> {
     post,
     restore: msg.restore,
   };
+  // Only the kinds this VM's devices use (a warm standby has them loaded already: `preload`).
+  const slices = await loadHostKinds(msg.devices.map((d) => d.kind));
   const kinds: HostKindInstance[] = [];
-  for (const kind of HOST_KINDS.values()) {
+  for (const kind of slices) {
     kinds.push(kind.start(ctx, msg.devices.filter((d) => d.kind === kind.kind)));
   }
   const stats = new StatsWriter(
@@ -150,4 +152,4 @@ async function start(msg: VmStart): Promise<void> {
   });
 }
 
-runWorker<VmStart>(start);
+runWorker<VmStart>(start, (m) => loadHostKinds(m.kinds));

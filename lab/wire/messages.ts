@@ -109,6 +109,17 @@ export interface SwitchStart {
   vsockCids?: number[];
 }
 
+/**
+ * Before its start message, to a warm standby device worker: load the code of these device
+ * kinds now (the kinds of the lab's plan), so that the VM it takes over pays no import.
+ */
+export interface WorkerPreload {
+  /** Discriminant. */
+  type: "preload";
+  /** Kind tags. */
+  kinds: string[];
+}
+
 /** Messages to a worker after start. */
 export type ToWorker =
   | { type: "exec"; id: number; argv: string[] }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { FromWorker, ToWorker } from "./messages.ts";
+import type { FromWorker, ToWorker, WorkerPreload } from "./messages.ts";
 
 /** The parts of a worker's global scope the entries use. */
 interface WorkerScope {
@@ -63,7 +63,8 @@ function containUnhandledRejections(): void {
 
 /**
  * Run `start` on the first start message; close the worker when it returns, post `failed`
- * when it throws.
+ * when it throws. A `preload` message before it goes to `preload` (a warm standby loading the
+ * device kinds it will need); a failed preload is left for `start` to meet again and report.
  *
  * @example
  * ```ts ignore
@@ -71,10 +72,17 @@ function containUnhandledRejections(): void {
  * runWorker<{ type: "start" }>(async () => {});
  * ```
  */
-export function runWorker<S extends { type: "start" }>(start: (msg: S) => Promise<void>): void {
+export function runWorker<S extends { type: "start" }>(
+  start: (msg: S) => Promise<void>,
+  preload?: (msg: WorkerPreload) => Promise<unknown>,
+): void {
   let started = false;
   containUnhandledRejections();
-  scope.onmessage = (e: MessageEvent<S>) => {
+  scope.onmessage = (e: MessageEvent<S | WorkerPreload>) => {
+    if (e.data.type === "preload" && !started) {
+      preload?.(e.data).catch(() => {});
+      return;
+    }
     if (e.data.type !== "start" || started) return;
     started = true;
     start(e.data).then(() => scope.close(), (error) => {

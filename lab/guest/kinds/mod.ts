@@ -1,15 +1,13 @@
 /**
- * The registry of device kinds in the guest worker: the guest slice of each kind, by the plan's
- * kind tag. The worker starts every registered kind (with the VM's devices of that kind, maybe
- * none) in this order.
+ * The registry of device kinds in the guest worker: how to load the guest slice of each kind, by
+ * the plan's kind tag. A worker loads (dynamic `import()`) only the kinds its VM's devices use
+ * (and `net`, whose stack every VM has), so a lab without vsock or a vIOMMU never compiles their
+ * code in its 64 guest workers (docs/performance.md, "A 64-VM lab up"), and starts them in this
+ * order.
  *
  * @module
  */
 
-import { NET_GUEST_KIND } from "./net.ts";
-import { VSOCK_GUEST_KIND } from "./vsock.ts";
-import { IOMMU_GUEST_KIND } from "./iommu.ts";
-import { VHOST_PCI_GUEST_KIND } from "./vhost_pci.ts";
 import type { GuestKind } from "./types.ts";
 
 export type {
@@ -21,12 +19,35 @@ export type {
   VsockService,
 } from "./types.ts";
 
-/** Every kind's guest slice, by kind tag. */
-export const GUEST_KINDS: ReadonlyMap<string, GuestKind> = new Map([
+/** Every kind's guest slice, by kind tag, as a loader, in start order. */
+export const GUEST_KINDS: ReadonlyMap<string, () => Promise<GuestKind>> = new Map([
   // First: it sets ctx.iommu, which NICs behind the vIOMMU use before their drivers start.
-  [IOMMU_GUEST_KIND.kind, IOMMU_GUEST_KIND],
-  [NET_GUEST_KIND.kind, NET_GUEST_KIND],
-  [VSOCK_GUEST_KIND.kind, VSOCK_GUEST_KIND],
+  ["iommu", async () => (await import("./iommu.ts")).IOMMU_GUEST_KIND],
+  ["net", async () => (await import("./net.ts")).NET_GUEST_KIND],
+  ["vsock", async () => (await import("./vsock.ts")).VSOCK_GUEST_KIND],
   // After net: it adds its interfaces to the net kind's stack.
-  [VHOST_PCI_GUEST_KIND.kind, VHOST_PCI_GUEST_KIND],
+  ["vhost-pci", async () => (await import("./vhost_pci.ts")).VHOST_PCI_GUEST_KIND],
 ]);
+
+/**
+ * Load the guest slices of `kinds` (kind tags; unknown ones are an error), in parallel, and
+ * return them in start order. Loading a kind twice costs nothing (modules load once).
+ *
+ * @example
+ * ```ts ignore
+ * import { loadGuestKinds } from "./mod.ts";
+ * const [net] = await loadGuestKinds(["net"]);
+ * ```
+ */
+export async function loadGuestKinds(kinds: Iterable<string>): Promise<GuestKind[]> {
+  const wanted = new Set(kinds);
+  for (const k of wanted) {
+    if (!GUEST_KINDS.has(k)) throw new Error(`Unknown device kind ${JSON.stringify(k)}`);
+  }
+  const order = [...GUEST_KINDS.keys()].filter((k) => wanted.has(k));
+  const loaded = await Promise.all(order.map((k) => GUEST_KINDS.get(k)!()));
+  loaded.forEach((slice, i) => {
+    if (slice.kind !== order[i]) throw new Error(`Kind ${order[i]} is registered as ${slice.kind}`);
+  });
+  return loaded;
+}

@@ -1,24 +1,45 @@
 /**
- * The registry of device kinds in the device worker: the host slice of each kind, by the plan's
- * kind tag. The worker starts every registered kind (with the VM's devices of that kind, maybe
- * none) in this order.
+ * The registry of device kinds in the device worker: how to load the host slice of each kind, by
+ * the plan's kind tag. A worker loads (dynamic `import()`) only the kinds its VM's devices use,
+ * so a lab without vsock never compiles its code in its 64 device workers (docs/performance.md,
+ * "A 64-VM lab up"), and starts them in this order. A warm standby worker loads the kinds of the
+ * lab's plan ahead (`preload`), so that taking over a VM's devices pays no import.
  *
  * @module
  */
 
-import { NET_HOST_KIND } from "./net.ts";
-import { VSOCK_HOST_KIND } from "./vsock.ts";
-import { IOMMU_HOST_KIND } from "./iommu.ts";
-import { VHOST_PCI_HOST_KIND } from "./vhost_pci.ts";
 import type { HostKind } from "./types.ts";
 
 export type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 
-/** Every kind's host slice, by kind tag. */
-export const HOST_KINDS: ReadonlyMap<string, HostKind> = new Map([
+/** Every kind's host slice, by kind tag, as a loader, in start order. */
+export const HOST_KINDS: ReadonlyMap<string, () => Promise<HostKind>> = new Map([
   // First: it owns the vIOMMU and registers the IOTLB consumers the net kind uses.
-  [IOMMU_HOST_KIND.kind, IOMMU_HOST_KIND],
-  [NET_HOST_KIND.kind, NET_HOST_KIND],
-  [VSOCK_HOST_KIND.kind, VSOCK_HOST_KIND],
-  [VHOST_PCI_HOST_KIND.kind, VHOST_PCI_HOST_KIND],
+  ["iommu", async () => (await import("./iommu.ts")).IOMMU_HOST_KIND],
+  ["net", async () => (await import("./net.ts")).NET_HOST_KIND],
+  ["vsock", async () => (await import("./vsock.ts")).VSOCK_HOST_KIND],
+  ["vhost-pci", async () => (await import("./vhost_pci.ts")).VHOST_PCI_HOST_KIND],
 ]);
+
+/**
+ * Load the host slices of `kinds` (kind tags; unknown ones are an error), in parallel, and
+ * return them in start order. Loading a kind twice costs nothing (modules load once).
+ *
+ * @example
+ * ```ts ignore
+ * import { loadHostKinds } from "./mod.ts";
+ * const [net] = await loadHostKinds(["net"]);
+ * ```
+ */
+export async function loadHostKinds(kinds: Iterable<string>): Promise<HostKind[]> {
+  const wanted = new Set(kinds);
+  for (const k of wanted) {
+    if (!HOST_KINDS.has(k)) throw new Error(`Unknown device kind ${JSON.stringify(k)}`);
+  }
+  const order = [...HOST_KINDS.keys()].filter((k) => wanted.has(k));
+  const loaded = await Promise.all(order.map((k) => HOST_KINDS.get(k)!()));
+  loaded.forEach((slice, i) => {
+    if (slice.kind !== order[i]) throw new Error(`Kind ${order[i]} is registered as ${slice.kind}`);
+  });
+  return loaded;
+}

@@ -1,0 +1,78 @@
+/**
+ * What a worker loads before its start message: the static module graph of the guest and the
+ * device worker entries holds no device kind's slice (a kind is loaded with dynamic `import()`
+ * only when the VM has a device of that kind) and no npm package (an npm import starts Deno's
+ * Node compatibility layer in every worker). Both cost start-up time in each of a big lab's
+ * workers (docs/performance.md, "A 64-VM lab up"). Also: the registries load every kind under
+ * its own tag, in start order.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { GUEST_KINDS, loadGuestKinds } from "../lab/guest/kinds/mod.ts";
+import { HOST_KINDS, loadHostKinds } from "../lab/host/kinds/mod.ts";
+import { LAB_KINDS } from "../lab/kinds/mod.ts";
+
+interface InfoModule {
+  specifier: string;
+  dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
+}
+
+/** The modules an entry loads before it runs: its graph without dynamic imports. */
+async function staticGraph(entry: string): Promise<string[]> {
+  const path = fileURLToPath(new URL(entry, import.meta.url));
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", path],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    roots: string[];
+    modules: InfoModule[];
+  };
+  const bySpecifier = new Map(info.modules.map((m) => [m.specifier, m]));
+  const seen = new Set<string>();
+  const todo = [...info.roots];
+  while (todo.length > 0) {
+    const s = todo.pop()!;
+    if (seen.has(s)) continue;
+    seen.add(s);
+    for (const d of bySpecifier.get(s)?.dependencies ?? []) {
+      if (d.code !== undefined && d.isDynamic !== true) todo.push(d.code.specifier);
+    }
+  }
+  return [...seen];
+}
+
+/** Kind slices: the files of a `kinds/` folder other than its registry and its types. */
+const isKindSlice = (s: string) => /\/kinds\/(?!mod\.ts$|types\.ts$)[^/]+\.ts$/.test(s);
+
+for (const entry of ["../lab/guest/worker.ts", "../lab/host/device_worker.ts"]) {
+  Deno.test(`${entry.slice(3)} loads no kind slice and no npm package before its start`, async () => {
+    const graph = await staticGraph(entry);
+    assert.ok(graph.some((s) => s.endsWith("/kinds/mod.ts")), "the registry is in the graph");
+    assert.deepEqual(graph.filter(isKindSlice), []);
+    assert.deepEqual(graph.filter((s) => !s.startsWith("file:")), []);
+  });
+}
+
+Deno.test("the guest and host registries load every kind of the lab under its own tag", async () => {
+  const tags = [...LAB_KINDS.keys()];
+  assert.deepEqual(new Set(GUEST_KINDS.keys()), new Set(tags));
+  assert.deepEqual(new Set(HOST_KINDS.keys()), new Set(tags));
+  // In start order, whatever the order asked for (iommu before net, vhost-pci after it).
+  const reversed = [...tags].reverse();
+  assert.deepEqual((await loadGuestKinds(reversed)).map((k) => k.kind), [...GUEST_KINDS.keys()]);
+  assert.deepEqual((await loadHostKinds(reversed)).map((k) => k.kind), [...HOST_KINDS.keys()]);
+  // Only what is asked for, once each.
+  assert.deepEqual((await loadGuestKinds(["net", "net"])).map((k) => k.kind), ["net"]);
+  assert.deepEqual(await loadHostKinds([]), []);
+});
+
+Deno.test("an unknown kind tag is an error that names it", async () => {
+  await assert.rejects(loadGuestKinds(["net", "floppy"]), /Unknown device kind "floppy"/);
+  await assert.rejects(loadHostKinds(["floppy"]), /Unknown device kind "floppy"/);
+});
