@@ -181,7 +181,7 @@ export function netCommand(): Command {
     .option("--queue-size <n>", "queue size of the NICs (split: a power of 2)", String(d.queueSize))
     .option(
       "--dashboard",
-      "measure instead what an attached dashboard costs: throughput with and without one, and its CPU",
+      "measure instead what an attached dashboard costs: throughput and idle ping with and without one, and its CPU",
     )
     .option("--no-vhost-pci", "skip the virtio-net link vs vhost-pci link comparison")
     .option(

@@ -18,14 +18,19 @@
  */
 
 import { Lab } from "../lab.ts";
-import { dashboardOverhead, type DashboardRow } from "./net_dashboard.ts";
+import {
+  dashboardOverhead,
+  dashboardPing,
+  type DashboardPingRow,
+  type DashboardRow,
+} from "./net_dashboard.ts";
 import { formatVhostPciRows, vhostPciComparison, type VhostPciRow } from "./net_vhost_pci.ts";
 import type { RingLayout } from "../topology/types.ts";
 import { LinkRing } from "../host/link_ring.ts";
 import { LINK_RING_SLOTS, LINK_SLOT_BYTES } from "../plan.ts";
 import type { LinkWorkerResult, LinkWorkerStart } from "./link_worker.ts";
-import { type DashboardAttacher, execOk, median, pairTopology, throughputRun } from "./net_run.ts";
-import { perUnit, type WakeCounts, wakeCounts } from "./wake_counts.ts";
+import { type DashboardAttacher, median, pairTopology, pingRun, throughputRun } from "./net_run.ts";
+import type { WakeCounts } from "./wake_counts.ts";
 
 export type { DashboardAttacher } from "./net_run.ts";
 export { throughputRun } from "./net_run.ts";
@@ -141,7 +146,13 @@ export interface ScaleRow {
 }
 
 /** One row of the report. */
-export type NetBenchRow = ThroughputRow | LatencyRow | ScaleRow | DashboardRow | VhostPciRow;
+export type NetBenchRow =
+  | ThroughputRow
+  | LatencyRow
+  | ScaleRow
+  | DashboardRow
+  | DashboardPingRow
+  | VhostPciRow;
 
 /** The report. */
 export interface NetBenchReport {
@@ -187,27 +198,16 @@ async function latency(
   queueSize: number,
   delayMs: number,
 ): Promise<LatencyRow> {
-  const lab = await Lab.start(
-    pairTopology(`bench-ping-${layout}`, layout, 1, pollUs, queueSize, delayMs),
-  );
-  try {
-    await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
-    const before = wakeCounts(lab);
-    const r = await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", String(count), "-i", "0.01"]);
-    const perPing = perUnit(before, wakeCounts(lab), count);
-    const rtt = r.rttMs as unknown as { median: number; p99: number };
-    return {
-      kind: "latency",
-      layout,
-      count,
-      delayMs,
-      rttMedianUs: rtt.median * 1000,
-      rttP99Us: rtt.p99 * 1000,
-      perPing,
-    };
-  } finally {
-    await lab.stop();
-  }
+  const r = await pingRun(layout, count, pollUs, queueSize, delayMs);
+  return {
+    kind: "latency",
+    layout,
+    count,
+    delayMs,
+    rttMedianUs: r.medianUs,
+    rttP99Us: r.p99Us,
+    perPing: r.perPing,
+  };
 }
 
 /** Up time, resident memory and (for 16 VMs) idle CPU of an N-VM lab. */
@@ -270,6 +270,7 @@ export async function runNetBench(
       for (const size of options.frameSizes) {
         rows.push(await dashboardOverhead(layout, size, options, attach, progress));
       }
+      rows.push(await dashboardPing(layout, options, attach, progress));
     }
     return { date: new Date().toISOString(), cpus: navigator.hardwareConcurrency, options, rows };
   }
@@ -421,6 +422,30 @@ export function formatNetReport(report: NetBenchReport): string {
           (r.ppsWith / 1e6).toFixed(3),
           r.deltaPct.toFixed(1),
           r.dashboardCpuPct.toFixed(1),
+        ]),
+      ]),
+      "",
+    );
+  }
+  const dp = report.rows.filter((r): r is DashboardPingRow => r.kind === "dashboard-ping");
+  if (dp.length > 0) {
+    lines.push(
+      ...table([
+        [
+          "ping, dashboard",
+          "count",
+          "median µs without",
+          "median µs with",
+          "p99 µs without",
+          "p99 µs with",
+        ],
+        ...dp.map((r) => [
+          r.layout,
+          String(r.count),
+          r.medianUsWithout.toFixed(0),
+          r.medianUsWith.toFixed(0),
+          r.p99UsWithout.toFixed(0),
+          r.p99UsWith.toFixed(0),
         ]),
       ]),
       "",

@@ -2,13 +2,14 @@
  * The dashboard's cost to a lab (`vlab bench net --dashboard`): throughput runs with and
  * without a dashboard attached, interleaved, on the same lab shape; the difference of the
  * medians, and the dashboard's own CPU use (percent of one core, reported by the attached
- * `vlab dashboard --report-cpu` process).
+ * `vlab dashboard --report-cpu` process); and ping at idle with and without one, interleaved
+ * the same way (the speed issue asks for the idle ping's target both ways).
  *
  * @module
  */
 
 import type { RingLayout } from "../topology/types.ts";
-import { type DashboardAttacher, throughputRun } from "./net_run.ts";
+import { type DashboardAttacher, pingRun, throughputRun } from "./net_run.ts";
 
 /** One dashboard-overhead point. */
 export interface DashboardRow {
@@ -71,6 +72,60 @@ export async function dashboardOverhead(
     ppsWith,
     deltaPct: 100 * (ppsWith - ppsWithout) / ppsWithout,
     dashboardCpuPct: median(cpu),
+    runs: o.runs,
+  };
+}
+
+/** Idle ping with and without a dashboard attached, one layout. */
+export interface DashboardPingRow {
+  /** Row kind. */
+  kind: "dashboard-ping";
+  /** Ring layout. */
+  layout: RingLayout;
+  /** Pings per run. */
+  count: number;
+  /** Median round trip without a dashboard, µs (median over runs). */
+  medianUsWithout: number;
+  /** Median round trip with a dashboard attached, µs (median over runs). */
+  medianUsWith: number;
+  /** 99th percentile without, µs (median over runs). */
+  p99UsWithout: number;
+  /** 99th percentile with, µs (median over runs). */
+  p99UsWith: number;
+  /** Runs of each kind. */
+  runs: number;
+}
+
+/**
+ * Measure idle ping with and without a dashboard attached, runs alternated.
+ *
+ * @example
+ * ```ts ignore
+ * const row = await dashboardPing("split", { pings: 200, runs: 3, pollUs: 0, queueSize: 256 }, attach);
+ * ```
+ */
+export async function dashboardPing(
+  layout: RingLayout,
+  o: { pings: number; runs: number; pollUs: number; queueSize: number },
+  attach: DashboardAttacher,
+  progress: (what: string) => void = () => {},
+): Promise<DashboardPingRow> {
+  const without: { medianUs: number; p99Us: number }[] = [];
+  const withIt: { medianUs: number; p99Us: number }[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    progress(`ping and the dashboard, ${layout}, run ${i + 1}/${o.runs} without`);
+    without.push(await pingRun(layout, o.pings, o.pollUs, o.queueSize, 0));
+    progress(`ping and the dashboard, ${layout}, run ${i + 1}/${o.runs} with`);
+    withIt.push(await pingRun(layout, o.pings, o.pollUs, o.queueSize, 0, attach));
+  }
+  return {
+    kind: "dashboard-ping",
+    layout,
+    count: o.pings,
+    medianUsWithout: median(without.map((r) => r.medianUs)),
+    medianUsWith: median(withIt.map((r) => r.medianUs)),
+    p99UsWithout: median(without.map((r) => r.p99Us)),
+    p99UsWith: median(withIt.map((r) => r.p99Us)),
     runs: o.runs,
   };
 }

@@ -136,3 +136,50 @@ export async function throughputRun(
     else await lab.stop();
   }
 }
+
+/** What one ping run measured. */
+export interface PingRun {
+  /** Median round trip, µs. */
+  medianUs: number;
+  /** 99th percentile, µs. */
+  p99Us: number;
+  /** Thread wake-ups, kicks and interrupts per round trip, over the whole lab. */
+  perPing: WakeCounts;
+}
+
+/**
+ * One ping run on a fresh pair lab at idle: `count` pings 10 ms apart (after three unmeasured
+ * ones); with `attach`, a registered lab with a dashboard attached for the whole run.
+ *
+ * @example
+ * ```ts ignore
+ * const r = await pingRun("split", 200, 0, 256, 0);
+ * console.log(r.medianUs, r.p99Us);
+ * ```
+ */
+export async function pingRun(
+  layout: RingLayout,
+  count: number,
+  pollUs: number,
+  queueSize: number,
+  delayMs: number,
+  attach?: DashboardAttacher,
+): Promise<PingRun> {
+  const plan = pairTopology(`bench-ping-${layout}`, layout, 1, pollUs, queueSize, delayMs);
+  const registered = attach ? await launchLab(plan) : null;
+  const lab = registered ? registered.lab : await Lab.start(plan);
+  const dashboard = attach ? await attach(plan.name) : null;
+  try {
+    await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
+    dashboard?.startWindow();
+    const before = wakeCounts(lab);
+    const r = await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", String(count), "-i", "0.01"]);
+    const perPing = perUnit(before, wakeCounts(lab), count);
+    const rtt = r.rttMs as unknown as { median: number; p99: number };
+    return { medianUs: rtt.median * 1000, p99Us: rtt.p99 * 1000, perPing };
+  } finally {
+    await dashboard?.detach().catch(() => NaN);
+    if (registered) await registered.stop();
+    else await lab.stop();
+  }
+}

@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { LAB_TEST } from "../testing.ts";
+import { DEFAULT_NET_OPTIONS, formatNetReport } from "./net.ts";
+import { dashboardPing } from "./net_dashboard.ts";
+
+Deno.test({
+  name:
+    "vlab bench net --dashboard: idle ping runs alternate without and with an attached dashboard",
+  ...LAB_TEST,
+  fn: async () => {
+    const attached: string[] = [];
+    const calls: string[] = [];
+    // Stands in for a `vlab dashboard` process: the bench must attach it to the registered lab
+    // of each "with" run, open its window after the warm-up pings and detach it at the end.
+    const attach = (name: string) => {
+      attached.push(name);
+      return Promise.resolve({
+        startWindow: () => void calls.push("window"),
+        detach: () => {
+          calls.push("detach");
+          return Promise.resolve(1);
+        },
+      });
+    };
+    const seen: string[] = [];
+    const row = await dashboardPing(
+      "split",
+      { pings: 5, runs: 2, pollUs: 0, queueSize: 256 },
+      attach,
+      (w) => seen.push(w),
+    );
+    assert.deepEqual(seen.map((w) => w.endsWith("without") ? "-" : "+"), ["-", "+", "-", "+"]);
+    assert.deepEqual(attached, ["bench-ping-split", "bench-ping-split"]);
+    assert.deepEqual(calls, ["window", "detach", "window", "detach"]);
+    assert.equal(row.count, 5);
+    assert.ok(row.medianUsWithout > 0 && row.medianUsWith > 0, JSON.stringify(row));
+    assert.ok(row.p99UsWithout >= row.medianUsWithout, JSON.stringify(row));
+    const text = formatNetReport({
+      date: "now",
+      cpus: 2,
+      options: DEFAULT_NET_OPTIONS,
+      rows: [row],
+    });
+    assert.match(text, /ping, dashboard +count +median µs without +median µs with/);
+    assert.match(text, /split +5 +\d+ +\d+ +\d+ +\d+/);
+  },
+});
