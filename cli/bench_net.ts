@@ -49,6 +49,7 @@ export function parseNetOptions(raw: {
   queueSize: string;
   dashboard?: boolean;
   vhostPci?: boolean;
+  star?: boolean;
 }): NetBenchOptions {
   const layouts = raw.layout === "both"
     ? ["split", "packed"] as const
@@ -77,6 +78,7 @@ export function parseNetOptions(raw: {
     queueSize: intList("--queue-size", raw.queueSize, 8, 32768)[0],
     dashboard: raw.dashboard === true,
     vhostPci: raw.vhostPci !== false,
+    star: raw.star === true,
   };
 }
 
@@ -182,6 +184,10 @@ export function netCommand(): Command {
     .option(
       "--dashboard",
       "measure instead what an attached dashboard costs: throughput and idle ping with and without one, and its CPU",
+    )
+    .option(
+      "--star",
+      "measure instead the star topology under two floods at once (more busy workers than cores)",
     )
     .option("--no-vhost-pci", "skip the virtio-net link vs vhost-pci link comparison")
     .option(

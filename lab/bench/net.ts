@@ -31,6 +31,7 @@ import { LINK_RING_SLOTS, LINK_SLOT_BYTES } from "../plan.ts";
 import type { LinkWorkerResult, LinkWorkerStart } from "./link_worker.ts";
 import { type DashboardAttacher, median, pairTopology, pingRun, throughputRun } from "./net_run.ts";
 import type { WakeCounts } from "./wake_counts.ts";
+import { starBench, type StarRow } from "./net_star.ts";
 
 export type { DashboardAttacher } from "./net_run.ts";
 export { throughputRun } from "./net_run.ts";
@@ -61,6 +62,8 @@ export interface NetBenchOptions {
   dashboard: boolean;
   /** Compare a virtio-net link with a vhost-pci link between the same two VMs (default true). */
   vhostPci?: boolean;
+  /** Measure instead the `star` topology under two floods at once (more busy workers than cores). */
+  star?: boolean;
 }
 
 /** Defaults of `vlab bench net`. */
@@ -152,6 +155,7 @@ export type NetBenchRow =
   | ScaleRow
   | DashboardRow
   | DashboardPingRow
+  | StarRow
   | VhostPciRow;
 
 /** The report. */
@@ -264,6 +268,14 @@ export async function runNetBench(
   attach?: DashboardAttacher,
 ): Promise<NetBenchReport> {
   const rows: NetBenchRow[] = [];
+  if (options.star) {
+    for (const layout of options.layouts) {
+      for (const size of options.frameSizes) {
+        rows.push(await starBench(layout, size, options, progress));
+      }
+    }
+    return { date: new Date().toISOString(), cpus: navigator.hardwareConcurrency, options, rows };
+  }
   if (options.dashboard) {
     if (!attach) throw new Error("measuring the dashboard's cost needs a way to attach one");
     for (const layout of options.layouts) {
@@ -422,6 +434,22 @@ export function formatNetReport(report: NetBenchReport): string {
           (r.ppsWith / 1e6).toFixed(3),
           r.deltaPct.toFixed(1),
           r.dashboardCpuPct.toFixed(1),
+        ]),
+      ]),
+      "",
+    );
+  }
+  const st = report.rows.filter((r): r is StarRow => r.kind === "star");
+  if (st.length > 0) {
+    lines.push(
+      ...table([
+        ["star, 2 floods", "frame B", "Mpps (both sinks)", "runs Mpps", "loss %"],
+        ...st.map((r) => [
+          r.layout,
+          String(r.frameSize),
+          (r.pps / 1e6).toFixed(3),
+          r.runsPps.map((p) => (p / 1e6).toFixed(3)).join(" "),
+          r.lossPct.toFixed(1),
         ]),
       ]),
       "",
