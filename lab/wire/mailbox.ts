@@ -132,13 +132,13 @@ export class MailboxPort {
     return this.#answeredBlocking;
   }
 
-  /** Reads issued, cumulative: each is a round trip to the device worker. */
-  get roundTrips(): number {
+  /** Reads issued, cumulative (each waits for its answer; reads issued together share one). */
+  get reads(): number {
     return this.#reads_;
   }
 
-  /** Writes issued, cumulative (posted: no round trip). */
-  get postedWrites(): number {
+  /** Writes issued, cumulative (posted: none waits for the device worker). */
+  get writes(): number {
     return this.#writes;
   }
 
@@ -244,14 +244,20 @@ export class MailboxPort {
     return answered;
   }
 
-  /** Run the wait loop unless it runs already. */
+  /**
+   * Run the wait loop unless it runs already. It starts after the current task's synchronous
+   * part, so that accesses issued together (`Promise.all([port.read(a), port.read(b)])`) are
+   * all queued before the guest blocks for the first answer: one round trip for the batch.
+   */
   #wait(): void {
     if (this.#waiting || (this.#reads.length === 0 && this.#held.length === 0)) return;
     this.#waiting = true;
-    this.#waitLoop().finally(() => {
-      this.#waiting = false;
-      // A read published while the loop was ending.
-      this.#wait();
+    queueMicrotask(() => {
+      this.#waitLoop().finally(() => {
+        this.#waiting = false;
+        // A read published while the loop was ending.
+        this.#wait();
+      });
     });
   }
 
