@@ -4,10 +4,15 @@
  * and the interrupt fast path.
  *
  * It runs on the guest worker. Register accesses go through a `RegisterPort` (in the lab a
- * mailbox to the device worker, in tests a direct call), so every access is awaited. What the
- * device answers is peer input: a refusal or an odd value ends initialisation with a
- * `DriverInitError` (and FAILED in Status), never a throw. `throw` is kept for the driver's own
- * programmer errors (a requested queue size that is not 1…32768).
+ * mailbox to the device worker, in tests a direct call). A port may post writes (the lab's
+ * mailbox does: a write resolves before the device performs it, a read is answered after every
+ * earlier access): the driver reads wherever a write must have taken effect (Status after a
+ * reset, FEATURES_OK, QueueReady, DRIVER_OK), so a bring-up ends with a read and nothing is
+ * left posted, and it issues independent reads together (`Promise.all`), so that each batch
+ * costs one round trip: 6 for `initDevice`, 5 for a reset's bring-up, whatever the queue
+ * count. What the device answers is peer input: a refusal or an odd value ends initialisation
+ * with a `DriverInitError` (and FAILED in Status), never a throw. `throw` is kept for the
+ * driver's own programmer errors (a requested queue size that is not 1…32768).
  *
  * @module
  */
@@ -292,11 +297,14 @@ export async function initDevice(
       throw new RangeError(`Cannot request queue size ${size}: it must be 1 to ${MAX_QUEUE_SIZE}`);
     }
   }
-  const magic = await port.read(MmioReg.MAGIC_VALUE);
+  // The three identity reads in one round trip (reads have no side effects).
+  const [magic, version, found] = await Promise.all([
+    port.read(MmioReg.MAGIC_VALUE),
+    port.read(MmioReg.VERSION),
+    port.read(MmioReg.DEVICE_ID),
+  ]);
   if (magic !== MMIO_MAGIC) return err({ kind: "bad-magic", value: magic });
-  const version = await port.read(MmioReg.VERSION);
   if (version !== MMIO_VERSION) return err({ kind: "bad-version", value: version });
-  const found = await port.read(MmioReg.DEVICE_ID);
   if (found !== opts.deviceId) return err({ kind: "wrong-device", expected: opts.deviceId, found });
   const reset = await resetDevice(port);
   if (!reset.ok) return reset;
@@ -339,11 +347,13 @@ export async function initAfterReset(
   await setStatus(Status.ACKNOWLEDGE);
   await setStatus(Status.DRIVER);
 
-  let offered = 0n;
-  for (const select of [0, 1]) {
-    await port.write(MmioReg.DEVICE_FEATURES_SEL, select);
-    offered |= BigInt((await port.read(MmioReg.DEVICE_FEATURES)) >>> 0) << BigInt(32 * select);
-  }
+  const [, low, , high] = await Promise.all([
+    port.write(MmioReg.DEVICE_FEATURES_SEL, 0),
+    port.read(MmioReg.DEVICE_FEATURES),
+    port.write(MmioReg.DEVICE_FEATURES_SEL, 1),
+    port.read(MmioReg.DEVICE_FEATURES),
+  ]);
+  const offered = BigInt(low >>> 0) | (BigInt(high >>> 0) << 32n);
   if (!hasFeature(offered, Feature.VERSION_1)) {
     return await fail({ kind: "legacy-device", offered });
   }
@@ -352,8 +362,19 @@ export async function initAfterReset(
     await port.write(MmioReg.DRIVER_FEATURES_SEL, select);
     await port.write(MmioReg.DRIVER_FEATURES, featureWord(accepted, select));
   }
-  await setStatus(Status.FEATURES_OK);
-  const afterFeatures = await port.read(MmioReg.STATUS);
+  // FEATURES_OK, its read-back and every queue's QueueReady and QueueSizeMax in one round trip:
+  // the queue reads come after FEATURES_OK took effect, and count only if it did.
+  status |= Status.FEATURES_OK;
+  const probe: Promise<unknown>[] = [port.write(MmioReg.STATUS, status), port.read(MmioReg.STATUS)];
+  for (let queue = 0; queue < opts.queues.length; queue++) {
+    probe.push(
+      port.write(MmioReg.QUEUE_SEL, queue),
+      port.read(MmioReg.QUEUE_READY),
+      port.read(MmioReg.QUEUE_SIZE_MAX),
+    );
+  }
+  const probed = (await Promise.all(probe)) as number[];
+  const afterFeatures = probed[1];
   if ((afterFeatures & Status.FEATURES_OK) === 0) {
     return await fail({ kind: "features-refused", accepted, status: afterFeatures });
   }
@@ -362,12 +383,11 @@ export async function initAfterReset(
   const features = ringFeaturesOf(accepted);
   const queues: DriverQueue[] = [];
   for (let queue = 0; queue < opts.queues.length; queue++) {
-    await port.write(MmioReg.QUEUE_SEL, queue);
-    if ((await port.read(MmioReg.QUEUE_READY)) !== 0) {
-      return await fail({ kind: "queue-already-ready", queue });
-    }
-    const max = await port.read(MmioReg.QUEUE_SIZE_MAX);
-    if (max === 0) return await fail({ kind: "queue-unavailable", queue });
+    if (probed[3 + 3 * queue] !== 0) return await fail({ kind: "queue-already-ready", queue });
+    if (probed[4 + 3 * queue] === 0) return await fail({ kind: "queue-unavailable", queue });
+  }
+  for (let queue = 0; queue < opts.queues.length; queue++) {
+    const max = probed[4 + 3 * queue];
     let size = Math.min(opts.queues[queue].size, max >>> 0);
     if (layout === "split") size = 1 << (31 - Math.clz32(size)); // round down to a power of 2
     const sizes = layout === "split" ? splitAreaSizes(size) : packedAreaSizes(size);
@@ -403,6 +423,7 @@ export async function initAfterReset(
       : null;
     const q = createDriverQueue(opts.mem, opts.ring, config, indirect);
     if (!q.ok) return await fail({ kind: "queue-setup", queue, cause: q.error });
+    await port.write(MmioReg.QUEUE_SEL, queue);
     await port.write(MmioReg.QUEUE_SIZE, size);
     const pairs = [
       [MmioReg.QUEUE_DESC_LOW, config.descAddr],
@@ -414,10 +435,16 @@ export async function initAfterReset(
       await port.write(low + 4, Math.floor(addr / 2 ** 32));
     }
     await port.write(MmioReg.QUEUE_READY, 1);
-    if ((await port.read(MmioReg.QUEUE_READY)) !== 1) {
-      return await fail({ kind: "queue-refused", queue });
-    }
     queues.push(q.value);
+  }
+  // Every queue's QueueReady read back, in one round trip.
+  const readBack: Promise<unknown>[] = [];
+  for (let queue = 0; queue < opts.queues.length; queue++) {
+    readBack.push(port.write(MmioReg.QUEUE_SEL, queue), port.read(MmioReg.QUEUE_READY));
+  }
+  const ready = (await Promise.all(readBack)) as number[];
+  for (let queue = 0; queue < opts.queues.length; queue++) {
+    if (ready[1 + 2 * queue] !== 1) return await fail({ kind: "queue-refused", queue });
   }
 
   await setStatus(Status.DRIVER_OK);

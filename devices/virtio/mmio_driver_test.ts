@@ -23,6 +23,7 @@ import {
   readInterruptStatus,
   type RegisterPort,
 } from "./mmio_driver.ts";
+import { reinitDevice } from "./mmio_reinit.ts";
 import type { DeviceQueue, DriverQueue, Layout } from "./queue.ts";
 import { SharedRingAccess } from "./ring_access.ts";
 import { stateBytes } from "./state.ts";
@@ -352,4 +353,91 @@ Deno.test("readConfigStable reads again when the generation changes during a rea
     return Promise.resolve(0);
   }, 3);
   assert.deepEqual(never, { ok: false, error: { kind: "config-unstable", attempts: 3 } });
+});
+
+/**
+ * A port with posted writes, as the lab's mailbox: every access is queued; the device performs
+ * the queue in order one event-loop turn later (one round trip), answering the reads.
+ */
+function postedPort(w: World) {
+  const queue: {
+    read: boolean;
+    offset: number;
+    value: number;
+    size?: 1 | 2 | 4;
+    done: (v: number) => void;
+  }[] = [];
+  const stats = { roundTrips: 0, reads: 0, writes: 0, servedAfterLastRead: 0 };
+  let scheduled = false;
+  const serve = () => {
+    scheduled = false;
+    const batch = queue.splice(0);
+    let reads = 0;
+    let sinceRead = 0;
+    for (const a of batch) {
+      if (a.read) {
+        reads++;
+        sinceRead = 0;
+        a.done(w.t.read(a.offset, a.size));
+      } else {
+        sinceRead++;
+        w.t.write(a.offset, a.value, a.size);
+      }
+    }
+    if (reads > 0) stats.roundTrips++;
+    stats.servedAfterLastRead = sinceRead;
+  };
+  const enqueue = (read: boolean, offset: number, value: number, size?: 1 | 2 | 4) =>
+    new Promise<number>((resolve) => {
+      queue.push({ read, offset, value, size, done: resolve });
+      if (!scheduled) {
+        scheduled = true;
+        setTimeout(serve, 0);
+      }
+    });
+  const port: RegisterPort = {
+    read: (offset, size) => {
+      stats.reads++;
+      return enqueue(true, offset, 0, size);
+    },
+    write: (offset, value, size) => {
+      stats.writes++;
+      // Posted: it resolves at once, the device performs it later.
+      void enqueue(false, offset, value, size);
+      return Promise.resolve();
+    },
+  };
+  return { port, stats, unserved: () => queue.length };
+}
+
+Deno.test("over posted writes, a bring-up pays one round trip per batch of reads and ends flushed", async () => {
+  for (const layout of ["split", "packed"] as const) {
+    const w = world(layout);
+    const { port, stats, unserved } = postedPort(w);
+    const opts: DriverInitOptions = {
+      deviceId: 42,
+      supported: SUPPORTED,
+      queues: [{ size: 48 }, { size: 256 }],
+      mem: w.mem,
+      alloc: w.alloc,
+      ring: new SharedRingAccess(w.mem),
+    };
+    const r = await initDevice(port, opts);
+    if (!r.ok) assert.fail(formatDriverInitError(r.error));
+    assert.equal(w.model.activations.length, 1, `${layout}: the device went live`);
+    assert.ok(w.t.isLive());
+    // Identity, reset read-back, features, FEATURES_OK with the queues' probe, QueueReady
+    // read-back, DRIVER_OK read-back: the last access was a read, so every write took effect.
+    assert.equal(stats.roundTrips, 6, layout);
+    assert.equal(unserved(), 0);
+    assert.equal(stats.servedAfterLastRead, 0, "nothing posted after the final read");
+    assert.ok(stats.writes > 3 * stats.reads / 2, `${stats.writes} writes, ${stats.reads} reads`);
+
+    const before = stats.roundTrips;
+    const again = await reinitDevice(port, opts, r.value);
+    if (!again.ok) assert.fail(formatDriverInitError(again.error));
+    assert.equal(stats.roundTrips - before, 5, `${layout}: a reset's bring-up`);
+    assert.equal(w.model.activations.length, 2);
+    assert.equal(stats.servedAfterLastRead, 0);
+  }
 });

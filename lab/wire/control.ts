@@ -2,11 +2,13 @@
  * The control block of one VM: a shared buffer, beside guest memory, holding for each device
  * slot (in slot order, each region 64-byte aligned), whatever the device's kind:
  *
- * - the **register mailbox**: the trap of a config-register access. The guest worker writes the
- *   operation, offset, value and size, publishes a new request sequence number and rings the
- *   device worker's doorbell; the device worker performs the access on its transport, stores the
- *   result and the acknowledged sequence number and notifies the waiting guest. It is the
- *   simulated MMIO exit: the vCPU waits until the VMM has emulated the access.
+ * - the **register mailbox**: the trap of a config-register access, a FIFO of requests. The
+ *   guest worker writes the operation, offset, value and size into the next entry, publishes
+ *   its sequence number and rings the device worker's doorbell; the device worker performs the
+ *   queued accesses in order on its transport, stores each read's result in its entry and
+ *   publishes the acknowledged sequence number, then notifies the waiting guest. Writes are
+ *   posted (the guest goes on), reads wait for their answer: the simulated MMIO exit
+ *   (`lab/wire/mailbox.ts`).
  * - the **register file** of the transport (`devices/virtio/mmio.ts`), so that a restarted device
  *   worker can rebuild its transport; guest kicks and interrupt status live there too (the
  *   ioeventfd/irqfd fast path, without a trap);
@@ -30,28 +32,41 @@ import { regFileWords } from "../../devices/virtio/mmio.ts";
 import { stateBytes } from "../../devices/virtio/state.ts";
 import type { Layout } from "../../devices/virtio/queue.ts";
 
-/** Int32 words of a register mailbox. */
+/**
+ * Int32 words of a register mailbox: two sequence numbers (wrapping Int32s), then a FIFO of
+ * {@linkcode MAILBOX_FIFO_ENTRIES} requests of {@linkcode MailboxEntryWord} each. Request number
+ * `s` lives in entry `s & (MAILBOX_FIFO_ENTRIES - 1)`.
+ */
 export const MailboxWord = {
-  /** Sequence number of the latest request (guest writes). */
+  /** Sequence number of the latest request published (guest writes). */
   REQ: 0,
-  /** 0 = read, 1 = write. */
-  OP: 1,
-  /** Register offset. */
-  OFFSET: 2,
-  /** Value to write. */
-  VALUE: 3,
-  /** Access width in bytes. */
-  SIZE: 4,
-  /** Sequence number of the latest completed request (device writes). */
-  ACK: 5,
-  /** Value read. */
-  RESULT: 6,
+  /** Sequence number of the latest request performed (device writes). */
+  ACK: 1,
+  /** First word of the FIFO's entries. */
+  FIFO: 16,
 } as const;
+
+/** Int32 words of one FIFO entry of a register mailbox, relative to the entry. */
+export const MailboxEntryWord = {
+  /** 0 = read, 1 = write. */
+  OP: 0,
+  /** Register offset. */
+  OFFSET: 1,
+  /** Value to write; for a read, the value read (the device stores it before `ACK`). */
+  VALUE: 2,
+  /** Access width in bytes. */
+  SIZE: 3,
+} as const;
+
+/** Requests a register mailbox's FIFO holds (a power of two). */
+export const MAILBOX_FIFO_ENTRIES = 32;
+/** Int32 words of one FIFO entry. */
+export const MAILBOX_ENTRY_WORDS = 4;
 
 /** Float64 slots of a worker's published statistics (stack, impairment, switch counters). */
 export const THREAD_STATS_SLOTS = 256;
-/** Int32 words of a register mailbox region. */
-export const MAILBOX_WORDS = 16;
+/** Int32 words of a register mailbox region (its sequence numbers and its FIFO). */
+export const MAILBOX_WORDS: number = MailboxWord.FIFO + MAILBOX_FIFO_ENTRIES * MAILBOX_ENTRY_WORDS;
 
 const ALIGN = 64;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;

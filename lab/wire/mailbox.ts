@@ -2,36 +2,51 @@
  * The register mailbox: how a guest driver's access to a trapped virtio-mmio register reaches
  * the device worker (the simulated MMIO exit), and how the answer comes back.
  *
- * Guest side ({@linkcode MailboxPort}, a `RegisterPort`): write the operation, offset, value and
- * width, publish the request sequence number, ring the device worker's doorbell, then wait on
- * the `ACK` word until it equals the request's sequence number. Device side
- * ({@linkcode serveMailbox}): when `REQ` differs from `ACK`, perform the access on the transport,
- * store the result, publish `ACK` and notify the waiter.
+ * The mailbox is a FIFO of {@linkcode MAILBOX_FIFO_ENTRIES} requests in shared memory, served
+ * strictly in order. Writes are **posted**, as PCIe memory writes and Arm Device-nGnRE stores
+ * are: the guest ({@linkcode MailboxPort}, a `RegisterPort`) fills the next entry (operation,
+ * offset, value, width), publishes its sequence number in `REQ`, rings the device worker's
+ * doorbell and goes on. A read is non-posted: it is queued behind the earlier writes and waits
+ * until `ACK` reaches its sequence number, so it observes the effect of every earlier write (a
+ * read is the driver's flush, as Linux reads Status back after writing 0). The device side
+ * ({@linkcode serveMailbox}) performs every queued request per call, stores each read's result
+ * in its entry and publishes `ACK` after each one, then notifies the waiter. A driver's bring-up
+ * thus pays a round trip per read (11 for a two-queue NIC) instead of one per access (38).
  *
- * An access fails with {@linkcode MailboxTimeout} when a running device worker does not answer
- * within the port's timeout; a device worker that has not started yet (still loading its
- * modules, which can take seconds on a loaded machine) is waited for.
+ * Errors: a write to a device worker that is gone or hung does not fail at the write. It fails
+ * at the next read ({@linkcode MailboxTimeout}, when `ACK` has not moved for the port's timeout),
+ * or at the write itself when the FIFO is full (the writer waits for a free entry, as a
+ * posted-write buffer back-pressures, and times out the same way). A device worker that has not
+ * started yet (still loading its modules, which can take seconds on a loaded machine) is waited
+ * for. A request that timed out stays queued: a restarted device worker resumes the FIFO at
+ * `ACK + 1`, so no published write is lost. A device worker that dies after performing a request
+ * but before publishing its `ACK` leaves that one request to be performed again by its
+ * successor (at most one, since `ACK` is published after each request; the single-slot mailbox
+ * had the same window): register writes are idempotent, except that a second reset is a no-op.
  *
- * The guest waits for the answer the way a vCPU waits on an MMIO exit: while the device worker
- * runs, first in a blocking `Atomics.wait` of at most {@linkcode MAILBOX_BLOCK_MS} (a device
- * worker's answer wakes it 1.5 to 4.5 times sooner than `Atomics.waitAsync` would: a driver's
- * bring-up is about 44 such round trips), then on its event loop.
+ * The guest waits for a read's answer the way a vCPU waits on an MMIO exit: while the device
+ * worker runs, first in blocking `Atomics.wait` slices for at most {@linkcode MAILBOX_BLOCK_MS}
+ * (a device worker's answer wakes it 1.5 to 4.5 times sooner than `Atomics.waitAsync` would),
+ * then on its event loop.
  *
- * One outstanding request per mailbox, as a vCPU blocks on an MMIO exit: the port queues
- * accesses and issues each only once the previous one has been answered. Two callers that race
- * (a config interrupt handler while the driver reads a register) would otherwise overwrite each
- * other's request, and one of them would wait for an answer that never comes.
+ * A result stays in its entry until the guest has collected it: an entry is reused only after
+ * the port has taken the answers up to it (`#reap`, synchronously after it observes `ACK`).
  *
  * @module
  */
 
-import { MailboxWord } from "./control.ts";
+import {
+  MAILBOX_ENTRY_WORDS,
+  MAILBOX_FIFO_ENTRIES,
+  MailboxEntryWord,
+  MailboxWord,
+} from "./control.ts";
 import { DoorbellWord, readDoorbellWord, ringDoorbell, ThreadState } from "./doorbell.ts";
 
 /** The register operations of a mailbox. */
 export const MailboxOp = { READ: 0, WRITE: 1 } as const;
 
-/** Longest blocking wait for a running device worker's answer, ms (then the wait is async). */
+/** Longest blocking wait for a running device worker's answer to a read, ms (then async). */
 export const MAILBOX_BLOCK_MS = 2;
 
 /** Why a register access did not complete. */
@@ -42,6 +57,29 @@ export class MailboxTimeout extends Error {
   }
 }
 
+/** The first word of the FIFO entry of request `seq`. */
+function entryAt(seq: number): number {
+  return MailboxWord.FIFO + (seq & (MAILBOX_FIFO_ENTRIES - 1)) * MAILBOX_ENTRY_WORDS;
+}
+
+/** A published read waiting for its answer. */
+interface PendingRead {
+  seq: number;
+  offset: number;
+  resolve: (value: number) => void;
+  reject: (error: unknown) => void;
+}
+
+/** An access waiting for a free FIFO entry (the FIFO was full). */
+interface HeldAccess {
+  op: number;
+  offset: number;
+  value: number;
+  size: number;
+  resolve: (value: number) => void;
+  reject: (error: unknown) => void;
+}
+
 /**
  * The guest side of a mailbox.
  *
@@ -49,8 +87,10 @@ export class MailboxTimeout extends Error {
  * ```ts
  * import { MailboxPort } from "./mailbox.ts";
  * import { createDoorbells } from "./doorbell.ts";
- * const port = new MailboxPort(new Int32Array(new SharedArrayBuffer(64)), createDoorbells(2), 1);
- * // await port.read(0x000) answers once a device worker serves the mailbox
+ * import { MAILBOX_WORDS } from "./control.ts";
+ * const mailbox = new Int32Array(new SharedArrayBuffer(MAILBOX_WORDS * 4));
+ * const port = new MailboxPort(mailbox, createDoorbells(2), 1);
+ * // port.write(0x070, 1) is posted; await port.read(0x000) answers once a device worker serves
  * ```
  */
 export class MailboxPort {
@@ -58,22 +98,33 @@ export class MailboxPort {
   #bells: Int32Array;
   #deviceThread: number;
   #timeoutMs: number;
-  /** The access in flight (or the last one): the next one starts after it settles. */
-  #tail: Promise<unknown> = Promise.resolve();
-  #pending = 0;
+  /** The latest sequence number whose answer the port has collected. */
+  #reaped: number;
+  /** Published reads, in sequence order. */
+  #reads: PendingRead[] = [];
+  /** Accesses waiting for a free entry, in program order. */
+  #held: HeldAccess[] = [];
+  /** The wait loop runs. */
+  #waiting = false;
+  /** Blocking waits are allowed until then (set when a read is published). */
+  #blockUntil = 0;
   #answeredBlocking = 0;
+  #reads_ = 0;
+  #writes = 0;
 
   /**
    * @param mailbox the mailbox words of one device
    * @param bells the lab's doorbells
    * @param deviceThread the device worker's thread index
-   * @param timeoutMs how long one access may take before it fails
+   * @param timeoutMs how long a read (or a write into a full FIFO) may wait without the device
+   * worker performing any request before it fails
    */
   constructor(mailbox: Int32Array, bells: Int32Array, deviceThread: number, timeoutMs = 5000) {
     this.#mailbox = mailbox;
     this.#bells = bells;
     this.#deviceThread = deviceThread;
     this.#timeoutMs = timeoutMs;
+    this.#reaped = Atomics.load(mailbox, MailboxWord.ACK);
   }
 
   /** Answers that ended a blocking wait (the fast path), cumulative. */
@@ -81,73 +132,184 @@ export class MailboxPort {
     return this.#answeredBlocking;
   }
 
-  /** Accesses queued or in flight (0 when the mailbox is idle). */
+  /** Reads issued, cumulative (each waits for its answer; reads issued together share one). */
+  get reads(): number {
+    return this.#reads_;
+  }
+
+  /** Writes issued, cumulative (posted: none waits for the device worker). */
+  get writes(): number {
+    return this.#writes;
+  }
+
+  /** Accesses queued in the FIFO or waiting for room in it (0 when the mailbox is idle). */
   get pending(): number {
-    return this.#pending;
-  }
-
-  /** Read a register. */
-  read(offset: number, size: 1 | 2 | 4 = 4): Promise<number> {
-    return this.#access(MailboxOp.READ, offset, 0, size);
-  }
-
-  /** Write a register. */
-  async write(offset: number, value: number, size: 1 | 2 | 4 = 4): Promise<void> {
-    await this.#access(MailboxOp.WRITE, offset, value, size);
-  }
-
-  #access(op: number, offset: number, value: number, size: number): Promise<number> {
-    this.#pending++;
-    const done = () => {
-      this.#pending--;
-    };
-    const run = this.#tail.then(() => this.#issue(op, offset, value, size)).finally(done);
-    this.#tail = run.catch(() => {});
-    return run;
-  }
-
-  async #issue(op: number, offset: number, value: number, size: number): Promise<number> {
     const m = this.#mailbox;
-    // A request that timed out may still be served: let the device finish it before its words
-    // are reused, so that it can never answer this access with the old request's result.
-    await this.#waitAck(Atomics.load(m, MailboxWord.REQ), offset);
+    const queued = (Atomics.load(m, MailboxWord.REQ) - Atomics.load(m, MailboxWord.ACK)) | 0;
+    return Math.max(0, queued) + this.#held.length;
+  }
+
+  /**
+   * Read a register: queued behind every earlier access, it answers once the device worker has
+   * performed them all and then the read.
+   */
+  read(offset: number, size: 1 | 2 | 4 = 4): Promise<number> {
+    this.#reads_++;
+    return new Promise<number>((resolve, reject) => {
+      this.#submit({ op: MailboxOp.READ, offset, value: 0, size, resolve, reject });
+    });
+  }
+
+  /**
+   * Write a register (posted): it resolves once the write is queued, before the device worker
+   * performs it. A later read observes its effect. It rejects with `MailboxTimeout` only when
+   * the FIFO stayed full for the timeout.
+   */
+  write(offset: number, value: number, size: 1 | 2 | 4 = 4): Promise<void> {
+    this.#writes++;
+    this.#reap();
+    if (this.#held.length === 0 && this.#room() > 0) {
+      this.#publish(MailboxOp.WRITE, offset, value, size);
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#held.push({
+        op: MailboxOp.WRITE,
+        offset,
+        value,
+        size,
+        resolve: () => resolve(),
+        reject,
+      });
+      this.#wait();
+    });
+  }
+
+  #submit(a: HeldAccess): void {
+    this.#reap();
+    if (this.#held.length === 0 && this.#room() > 0) this.#start(a);
+    else this.#held.push(a);
+    this.#wait();
+  }
+
+  /** Free FIFO entries: those whose answers the port has collected. */
+  #room(): number {
+    const used = (Atomics.load(this.#mailbox, MailboxWord.REQ) - this.#reaped) | 0;
+    return MAILBOX_FIFO_ENTRIES - used;
+  }
+
+  /** Publish `a` (there is room): a write is done, a read waits for its answer. */
+  #start(a: HeldAccess): void {
+    const seq = this.#publish(a.op, a.offset, a.value, a.size);
+    if (a.op === MailboxOp.WRITE) {
+      a.resolve(0);
+      return;
+    }
+    this.#reads.push({ seq, offset: a.offset, resolve: a.resolve, reject: a.reject });
+    this.#blockUntil = performance.now() + MAILBOX_BLOCK_MS;
+  }
+
+  #publish(op: number, offset: number, value: number, size: number): number {
+    const m = this.#mailbox;
     const seq = (Atomics.load(m, MailboxWord.REQ) + 1) | 0;
-    m[MailboxWord.OP] = op;
-    m[MailboxWord.OFFSET] = offset;
-    m[MailboxWord.VALUE] = value | 0;
-    m[MailboxWord.SIZE] = size;
+    const at = entryAt(seq);
+    m[at + MailboxEntryWord.OP] = op;
+    m[at + MailboxEntryWord.OFFSET] = offset;
+    m[at + MailboxEntryWord.VALUE] = value | 0;
+    m[at + MailboxEntryWord.SIZE] = size;
     // Publish the request: pairs with the device's observe of REQ in serveMailbox.
     Atomics.store(m, MailboxWord.REQ, seq);
     ringDoorbell(this.#bells, this.#deviceThread);
-    await this.#waitAck(seq, offset);
-    return m[MailboxWord.RESULT] >>> 0;
+    return seq;
   }
 
-  /** Wait until the device has answered request `seq`; throws `MailboxTimeout` after the timeout. */
-  async #waitAck(seq: number, offset: number): Promise<void> {
+  /**
+   * Collect the answers the device has published: resolve every read up to `ACK` with the
+   * result in its entry, then mark their entries free. Synchronous, so that no entry is reused
+   * between observing `ACK` and taking a result.
+   */
+  #reap(): number {
     const m = this.#mailbox;
+    // Observe the answers: pairs with the publish of ACK in serveMailbox.
+    const ack = Atomics.load(m, MailboxWord.ACK);
+    let answered = 0;
+    while (this.#reads.length > 0 && ((ack - this.#reads[0].seq) | 0) >= 0) {
+      const r = this.#reads.shift()!;
+      r.resolve(m[entryAt(r.seq) + MailboxEntryWord.VALUE] >>> 0);
+      answered++;
+    }
+    this.#reaped = ack;
+    // Entries freed: accesses that waited for room go out, in order.
+    while (this.#held.length > 0 && this.#room() > 0) this.#start(this.#held.shift()!);
+    return answered;
+  }
+
+  /**
+   * Run the wait loop unless it runs already. It starts after the current task's synchronous
+   * part, so that accesses issued together (`Promise.all([port.read(a), port.read(b)])`) are
+   * all queued before the guest blocks for the first answer: one round trip for the batch.
+   */
+  #wait(): void {
+    if (this.#waiting || (this.#reads.length === 0 && this.#held.length === 0)) return;
+    this.#waiting = true;
+    queueMicrotask(() => {
+      this.#waitLoop().finally(() => {
+        this.#waiting = false;
+        // A read published while the loop was ending.
+        this.#wait();
+      });
+    });
+  }
+
+  /**
+   * Wait until every published read is answered and every held access is published. Fails
+   * them all with `MailboxTimeout` once a running device worker performed no request for the
+   * port's timeout.
+   */
+  async #waitLoop(): Promise<void> {
+    const m = this.#mailbox;
+    let lastAck = Atomics.load(m, MailboxWord.ACK);
     let deadline = performance.now() + this.#timeoutMs;
-    let blocked = false;
     for (;;) {
-      // Observe the answer: pairs with the publish of ACK in serveMailbox.
+      this.#reap();
+      if (this.#reads.length === 0 && this.#held.length === 0) return;
       const ack = Atomics.load(m, MailboxWord.ACK);
-      if (ack === seq) return;
       const now = performance.now();
+      // Progress (the device performed a request) restarts the clock.
+      if (ack !== lastAck) {
+        lastAck = ack;
+        deadline = now + this.#timeoutMs;
+      }
       // A device worker that is still loading is slow, not gone: the clock starts once it runs.
       const state = readDoorbellWord(this.#bells, this.#deviceThread, DoorbellWord.STATE);
       if (state === ThreadState.STARTING) deadline = now + this.#timeoutMs;
       const left = deadline - now;
-      if (left <= 0) throw new MailboxTimeout(offset);
-      if (!blocked && state === ThreadState.RUNNING) {
-        // Once per access, a running device worker: block a short slice, as a vCPU would.
-        blocked = true;
-        const outcome = Atomics.wait(m, MailboxWord.ACK, ack, Math.min(left, MAILBOX_BLOCK_MS));
-        if (outcome === "ok" && Atomics.load(m, MailboxWord.ACK) === seq) this.#answeredBlocking++;
+      if (left <= 0) {
+        this.#failAll();
+        return;
+      }
+      if (state === ThreadState.RUNNING && this.#reads.length > 0 && now < this.#blockUntil) {
+        // A running device worker: block a short slice, as a vCPU would.
+        const outcome = Atomics.wait(
+          m,
+          MailboxWord.ACK,
+          ack,
+          Math.min(left, this.#blockUntil - now),
+        );
+        if (outcome === "ok" && this.#reap() > 0) this.#answeredBlocking++;
         continue;
       }
       const w = Atomics.waitAsync(m, MailboxWord.ACK, ack, Math.min(left, 100));
       if (w.async) await w.value;
     }
+  }
+
+  /** The device worker did not answer: fail every waiting read and every held access. */
+  #failAll(): void {
+    const reads = this.#reads.splice(0);
+    const held = this.#held.splice(0);
+    for (const r of reads) r.reject(new MailboxTimeout(r.offset));
+    for (const h of held) h.reject(new MailboxTimeout(h.offset));
   }
 }
 
@@ -160,30 +322,41 @@ export interface RegisterTarget {
 }
 
 /**
- * Serve a pending request of a mailbox, if any. Returns true if one was served.
+ * Serve the queued requests of a mailbox, in order: at most two FIFOs' worth per call, so a
+ * guest that keeps writing cannot hold the device worker. `ACK` is published after each
+ * request, and the guest notified once at the end. Returns how many were served (0: none
+ * pending). Call it before the device looks at its queues in a pass: a driver's posted
+ * QueueReady or DRIVER_OK then takes effect before the kick that follows it is served.
  *
  * @example
  * ```ts
  * import { serveMailbox } from "./mailbox.ts";
- * const mailbox = new Int32Array(new SharedArrayBuffer(64));
- * serveMailbox(mailbox, { read: () => 0x74726976, write: () => {} }); // false: nothing pending
+ * import { MAILBOX_WORDS } from "./control.ts";
+ * const mailbox = new Int32Array(new SharedArrayBuffer(MAILBOX_WORDS * 4));
+ * serveMailbox(mailbox, { read: () => 0x74726976, write: () => {} }); // 0: nothing pending
  * ```
  */
-export function serveMailbox(mailbox: Int32Array, target: RegisterTarget): boolean {
-  // Observe the request: pairs with the publish of REQ in MailboxPort.
-  const req = Atomics.load(mailbox, MailboxWord.REQ);
-  if (req === Atomics.load(mailbox, MailboxWord.ACK)) return false;
-  const size = mailbox[MailboxWord.SIZE];
-  const width = size === 1 || size === 2 ? size : 4;
-  const offset = mailbox[MailboxWord.OFFSET];
-  if (mailbox[MailboxWord.OP] === MailboxOp.WRITE) {
-    target.write(offset, mailbox[MailboxWord.VALUE] >>> 0, width);
-    mailbox[MailboxWord.RESULT] = 0;
-  } else {
-    mailbox[MailboxWord.RESULT] = target.read(offset, width) | 0;
+export function serveMailbox(mailbox: Int32Array, target: RegisterTarget): number {
+  let ack = Atomics.load(mailbox, MailboxWord.ACK);
+  let served = 0;
+  while (served < 2 * MAILBOX_FIFO_ENTRIES) {
+    // Observe the request: pairs with the publish of REQ in MailboxPort.
+    if (Atomics.load(mailbox, MailboxWord.REQ) === ack) break;
+    const seq = (ack + 1) | 0;
+    const at = entryAt(seq);
+    const size = mailbox[at + MailboxEntryWord.SIZE];
+    const width = size === 1 || size === 2 ? size : 4;
+    const offset = mailbox[at + MailboxEntryWord.OFFSET];
+    if (mailbox[at + MailboxEntryWord.OP] === MailboxOp.WRITE) {
+      target.write(offset, mailbox[at + MailboxEntryWord.VALUE] >>> 0, width);
+    } else {
+      mailbox[at + MailboxEntryWord.VALUE] = target.read(offset, width) | 0;
+    }
+    // Publish the answer: pairs with the guest's observe of ACK in MailboxPort.
+    Atomics.store(mailbox, MailboxWord.ACK, seq);
+    ack = seq;
+    served++;
   }
-  // Publish the answer: pairs with the guest's observe of ACK in MailboxPort.
-  Atomics.store(mailbox, MailboxWord.ACK, req);
-  Atomics.notify(mailbox, MailboxWord.ACK);
-  return true;
+  if (served > 0) Atomics.notify(mailbox, MailboxWord.ACK);
+  return served;
 }

@@ -79,7 +79,7 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
   return {
     pump: () => {
       let work = false;
-      if (serveMailbox(ctl.mailbox, transport)) {
+      if (serveMailbox(ctl.mailbox, transport) > 0) {
         work = true;
         ringDoorbell(bells, guestThread);
       }

@@ -155,7 +155,7 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
             detail: { nic: nic.name, error: "A ring area of the NIC was unmapped while in use" },
           });
         }
-        if (serveMailbox(nic.mailbox, nic.transport)) {
+        if (serveMailbox(nic.mailbox, nic.transport) > 0) {
           work = true;
           ringDoorbell(bells, guestThread);
         }

@@ -32,7 +32,7 @@ function start(ctx: HostContext, specs: VhostPciDeviceSpec[]): HostKindInstance 
     pump: () => {
       let work = false;
       for (const d of devices) {
-        if (serveMailbox(d.mailbox, d.transport)) {
+        if (serveMailbox(d.mailbox, d.transport) > 0) {
           work = true;
           ringDoorbell(ctx.bells, ctx.guestThread);
         }

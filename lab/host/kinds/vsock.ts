@@ -192,7 +192,7 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
     pump: () => {
       let work = false;
       if (noticePending) sendNotice();
-      if (serveMailbox(ctl.mailbox, transport)) {
+      if (serveMailbox(ctl.mailbox, transport) > 0) {
         work = true;
         ringDoorbell(bells, guestThread);
       }

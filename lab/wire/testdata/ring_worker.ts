@@ -134,14 +134,16 @@ async function serve(job: Extract<RingJob, { op: "serve-mailbox" }>): Promise<Ri
   let served = 0;
   while (!stopRequested(bells, thread)) {
     const seen = readBell(bells, thread);
-    if (serveMailbox(mailbox, target)) {
-      served++;
+    let n = serveMailbox(mailbox, target);
+    if (n > 0) {
+      served += n;
       continue;
     }
     announceSleep(bells, thread);
-    if (serveMailbox(mailbox, target)) {
+    n = serveMailbox(mailbox, target);
+    if (n > 0) {
       cancelSleep(bells, thread);
-      served++;
+      served += n;
       continue;
     }
     await waitDoorbell(bells, thread, seen, 100);
