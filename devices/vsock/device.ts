@@ -363,7 +363,7 @@ export class VsockDevice implements VirtioDeviceModel {
     return out;
   }
 
-  /** Take one packet from the backend for the guest (copied: `payload` may be reused after). */
+  /** Take one packet from the backend for the guest (`payload` is not kept: it may be reused after). */
   deliver(h: Readonly<VsockHeader>, payload: Uint8Array | null): DeliverOutcome {
     if (this.rxq === null || this.fault_ !== null) return "not-live";
     if (this.pendingRx >= this.maxPending) {
@@ -400,9 +400,12 @@ export class VsockDevice implements VirtioDeviceModel {
         this.pump();
         return "dropped";
     }
-    // Written into RX buffers by the next `pump` or `finish`: packets delivered in one batch
-    // share RX buffers (see `GuestInbox.pumpRx`).
-    this.inbox.add(copyHeader(h, emptyHeader()), len === 0 ? null : payload!.slice(0, len));
+    // Written into RX buffers now when nothing waits (else queued, copied); the last buffer is
+    // completed by the next `pump` or `finish`, so packets delivered in one batch share RX
+    // buffers (see `GuestInbox.put`).
+    const r = this.inbox.put(this.rxq, h, len === 0 ? null : payload);
+    this.pushed[0] += r.pushed;
+    if (r.broken !== null) this.fault_ = { kind: "queue-broken", queue: "rx", cause: r.broken };
     return "queued";
   }
 

@@ -285,6 +285,65 @@ for (const layout of ["split", "packed"] as const) {
     assert.equal(c(r, "rxPackets"), 5); // the RESPONSE and four buffers
   });
 
+  Deno.test(`a packet goes straight into RX buffers: the caller's payload buffer is not kept [${layout}]`, () => {
+    const r = rig({ rxBufferSize: VSOCK_HDR_SIZE + 1000 });
+    establish(r, 4096);
+    // One scratch buffer reused for every packet, as the link's slots are.
+    const slot = new Uint8Array(300);
+    for (let k = 0; k < 3; k++) {
+      slot.fill(10 + k);
+      assert.equal(r.device.deliver(fromPeer({ op: VsockOp.RW, len: 300 }), slot), "queued");
+      assert.equal(r.device.pendingRx, 0, "nothing waits: the bytes went into the RX buffer");
+    }
+    slot.fill(0xee);
+    r.device.finish();
+    const got = received(r);
+    assert.deepEqual(got.map((p) => p.h.len), [900]);
+    assert.deepEqual([...got[0].payload], [
+      ...new Array(300).fill(10),
+      ...new Array(300).fill(11),
+      ...new Array(300).fill(12),
+    ]);
+  });
+
+  Deno.test(`what finds no RX buffer waits and follows, in order, after the refill [${layout}]`, () => {
+    const r = rig({ rxBufferSize: VSOCK_HDR_SIZE + 100, queueSize: 4 }); // room for 400 bytes
+    establish(r, 4096);
+    const pay = (n: number, from: number) => new Uint8Array(n).map((_, i) => from + i);
+    const rw = (len: number) => fromPeer({ op: VsockOp.RW, len });
+    assert.equal(r.device.deliver(rw(250), pay(250, 0)), "queued");
+    assert.equal(r.device.deliver(rw(250), pay(250, 250)), "queued"); // 150 fit, 100 wait
+    assert.equal(r.device.pendingRx, 1);
+    assert.equal(r.device.deliver(rw(20), pay(20, 500)), "queued"); // behind the waiting one
+    assert.equal(r.device.pendingRx, 2);
+    r.device.finish();
+    const first = received(r);
+    assert.deepEqual(first.map((p) => p.h.len), [100, 100, 100, 100]);
+    r.device.pump();
+    r.device.finish();
+    const rest = received(r);
+    assert.deepEqual(rest.map((p) => p.h.len), [100, 20]);
+    const stream = [...first, ...rest].flatMap((p) => [...p.payload]);
+    assert.deepEqual(stream, [...pay(520, 0)].map((x) => x & 0xff));
+    assert.equal(r.device.pendingRx, 0);
+  });
+
+  Deno.test(`a transport reset recycles the RX buffer being filled: no stale bytes, used once [${layout}]`, () => {
+    const r = rig({ rxBufferSize: VSOCK_HDR_SIZE + 1000 });
+    establish(r, 4096);
+    const rxBefore = r.rx.device.inFlight;
+    assert.equal(
+      r.device.deliver(fromPeer({ op: VsockOp.RW, len: 10 }), new Uint8Array(10)),
+      "queued",
+    );
+    assert.equal(r.rx.device.inFlight, rxBefore + 1, "the open buffer is popped, not used");
+    r.device.transportReset();
+    assert.equal(r.device.deliver(fromPeer({ op: VsockOp.REQUEST }), null), "queued");
+    r.device.finish();
+    assert.deepEqual(received(r).map((p) => [p.h.op, p.h.len]), [[VsockOp.REQUEST, 0]]);
+    assert.equal(r.rx.device.inFlight, 0, "every popped RX buffer was completed");
+  });
+
   Deno.test(`resetPeers resets the guest's connections to the matching peers only [${layout}]`, () => {
     const r = rig();
     establish(r, 4096);

@@ -1,8 +1,10 @@
 /**
- * The device's way to the guest (device worker): the bounded queue of packets waiting for RX
- * buffers, writing them into RX chains (a packet larger than a buffer goes as several, each
- * with its own header and `len`, as vhost-vsock does), and the TRANSPORT_RESET event element.
- * `device.ts` decides what is queued; this module only moves bytes and counts.
+ * The device's way to the guest (device worker): packets written straight into RX chains when
+ * nothing waits before them ({@linkcode GuestInbox.put}: the only copy is the one into guest
+ * memory), the bounded queue of packets waiting for RX buffers otherwise (a packet larger than a
+ * buffer goes as several, each with its own header and `len`, as vhost-vsock does), and the
+ * TRANSPORT_RESET event element. `device.ts` decides what is delivered; this module only moves
+ * bytes and counts.
  *
  * @module
  */
@@ -61,6 +63,12 @@ export class GuestInbox {
   private readonly res: PumpResult = { pushed: 0, broken: null };
   private items: PendingPacket[] = [];
   private head = 0;
+  /**
+   * The RX chain `put` is filling (popped, not yet used): the next RW of the same stream goes
+   * on in it; `seal` (every `pumpRx`) completes it. Its header is `out`, its payload `filled`.
+   */
+  private open: DescriptorChain | null = null;
+  private filled = 0;
   /** RX and event chains a previous device worker popped and did not complete (`hold`). */
   private heldRx: DescriptorChain[] = [];
   private heldEvent: DescriptorChain[] = [];
@@ -81,10 +89,93 @@ export class GuestInbox {
     this.items.push({ h, payload, off: 0 });
   }
 
-  /** Forget every waiting packet (held chains stay: they are the guest's buffers). */
+  /**
+   * Deliver a packet (`payload` exactly `h.len` bytes, or null) now: when nothing waits before
+   * it, its bytes go straight into RX buffers, an RW continuing the open buffer's stream after
+   * the bytes already there (the merge `pumpRx` does for queued packets), so a packet costs one
+   * copy and no allocation. What finds no RX buffer, or anything while packets wait, is queued
+   * (copied: `h` and `payload` are not kept). The open buffer is completed by the next `pumpRx`
+   * (`seal`), or as soon as it is full.
+   */
+  put(q: DeviceQueue, h: Readonly<VsockHeader>, payload: Uint8Array | null): PumpResult {
+    const res = this.res;
+    res.pushed = 0;
+    res.broken = null;
+    if (this.head < this.items.length) {
+      this.add(copyHeader(h, emptyHeader()), payload === null ? null : payload.slice());
+      return res;
+    }
+    const total = payload === null ? 0 : payload.length;
+    const out = this.out;
+    let off = 0;
+    // Bounded: each pass fills an RX buffer to its end or writes the rest of the packet.
+    for (;;) {
+      let chain = this.open;
+      if (chain !== null && (payload === null || !sameStream(out, h))) {
+        this.close(q);
+        chain = null;
+      }
+      if (chain === null) {
+        chain = this.nextRx(q);
+        if (chain === null) {
+          if (res.broken === null) this.c[VsockCounter.rxNoBuffer]++;
+          break;
+        }
+        this.open = chain;
+        this.filled = 0;
+        copyHeader(h, out);
+      }
+      const piece = Math.min(total - off, chain.writableBytes - VSOCK_HDR_SIZE - this.filled);
+      if (piece > 0) {
+        scatterSegments(
+          this.u8,
+          chain.writable,
+          VSOCK_HDR_SIZE + this.filled,
+          payload!,
+          off,
+          piece,
+        );
+      }
+      off += piece;
+      this.filled += piece;
+      out.bufAlloc = h.bufAlloc;
+      out.fwdCnt = h.fwdCnt;
+      if (payload === null || this.filled + VSOCK_HDR_SIZE >= chain.writableBytes) this.close(q);
+      if (off >= total) return res;
+    }
+    // No RX buffer for the rest: it waits, a packet of its own.
+    const rest = copyHeader(h, emptyHeader());
+    rest.len = total - off;
+    this.add(rest, payload === null ? null : payload.slice(off));
+    return res;
+  }
+
+  /** Complete the open RX buffer, if any (its header last); pushes count in `res`. */
+  private close(q: DeviceQueue): void {
+    const chain = this.open;
+    if (chain === null) return;
+    this.open = null;
+    const out = this.out;
+    out.len = this.filled;
+    encodeHeader(this.hdr, 0, out);
+    scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, VSOCK_HDR_SIZE);
+    if (q.push(chain, VSOCK_HDR_SIZE + this.filled).ok) this.res.pushed++;
+    this.c[VsockCounter.rxPackets]++;
+    this.c[VsockCounter.rxBytes] += this.filled;
+  }
+
+  /**
+   * Forget every waiting packet (held chains stay: they are the guest's buffers). An open RX
+   * buffer is not completed: it goes back to the held chains, to be filled afresh.
+   */
   clear(): void {
     this.items = [];
     this.head = 0;
+    if (this.open !== null) {
+      this.heldRx.unshift(this.open);
+      this.open = null;
+      this.filled = 0;
+    }
   }
 
   /**
@@ -101,10 +192,12 @@ export class GuestInbox {
     return this.heldRx.length + this.heldEvent.length;
   }
 
-  /** Forget the held chains (the device reset: their ring is gone). */
+  /** Forget the held chains and the open one (the device reset: their ring is gone). */
   releaseHeld(): void {
     this.heldRx = [];
     this.heldEvent = [];
+    this.open = null;
+    this.filled = 0;
   }
 
   /**
@@ -112,12 +205,14 @@ export class GuestInbox {
    * with room left after an RW takes the next RW of the same connection too (its bytes follow
    * in the stream, so the merged packet is the one the peer could have sent at once): one
    * header, `len` the sum, `buf_alloc` and `fwd_cnt` the latest. A packet larger than the
-   * buffer goes as several.
+   * buffer goes as several. The buffer `put` left open is completed first: what waits came
+   * after its bytes.
    */
   pumpRx(q: DeviceQueue): PumpResult {
     const res = this.res;
     res.pushed = 0;
     res.broken = null;
+    this.close(q);
     const c = this.c;
     const out = this.out;
     // Bounded: each pass fills one RX buffer, and the ring holds at most q.size of them.
@@ -163,8 +258,10 @@ export class GuestInbox {
       c[VsockCounter.rxPackets]++;
       c[VsockCounter.rxBytes] += filled;
     }
-    if (this.head === this.items.length) this.clear();
-    else if (this.head > 1024) {
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }

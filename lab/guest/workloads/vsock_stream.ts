@@ -100,6 +100,47 @@ export class StreamChecksum {
     while (i < n) this.byte(bytes[i++]);
   }
 
+  /**
+   * Feed `bytes` and count the bytes that differ from `t` from `at` on, in one pass when the
+   * stream offset, `bytes` and `t[at]` are word-aligned (the compare rides along the hash's
+   * multiply chain, so it costs next to nothing while the stream is right); otherwise the two are
+   * done one after the other.
+   * For {@linkcode StreamVerifier}: `at + bytes.length` must be within `t`.
+   */
+  updateVerify(bytes: Uint8Array, t: Uint8Array, at: number): number {
+    const words = bytes.length >>> 2;
+    if (
+      words === 0 || (this.position & 3) !== 0 || (bytes.byteOffset & 3) !== 0 ||
+      ((t.byteOffset + at) & 3) !== 0
+    ) {
+      const bad = ((bytes.byteOffset - at) & 3) === 0
+        ? diffWords(bytes, t, at)
+        : diffBytes(bytes, t, at, 0);
+      this.update(bytes);
+      return bad;
+    }
+    const wa = new Int32Array(bytes.buffer, bytes.byteOffset, words);
+    const wt = new Int32Array(t.buffer, t.byteOffset + at, words);
+    let h = this.h;
+    // Only whether any word differs, branch-free (a branch per word made the loop 2.5 times
+    // slower); the bytes are counted again, word by word, only when one does.
+    let differ = 0;
+    for (let k = 0; k < words; k++) {
+      const w = wa[k];
+      h = Math.imul(h ^ w, FNV_PRIME);
+      differ |= w ^ wt[k];
+    }
+    this.h = h;
+    const done = words * 4;
+    this.position += done;
+    let bad = differ === 0 ? 0 : diffWords(bytes.subarray(0, done), t, at);
+    if (done < bytes.length) {
+      bad += diffBytes(bytes, t, at, done);
+      this.update(bytes.subarray(done));
+    }
+    return bad;
+  }
+
   /** The checksum of what was fed (a partial last word zero-padded), as a u32. */
   digest(): number {
     if ((this.position & 3) === 0) return this.h >>> 0;
@@ -149,12 +190,17 @@ export class StreamVerifier {
       const n = Math.min(STREAM_SPAN, bytes.length - off);
       const piece = bytes.subarray(off, off + n);
       const at = this.position % STREAM_PERIOD;
-      if (((piece.byteOffset - at) & 3) === 0) this.mismatches += diffWords(piece, t, at);
-      else for (let k = 0; k < n; k++) if (piece[k] !== t[at + k]) this.mismatches++;
-      this.checksum.update(piece);
+      this.mismatches += this.checksum.updateVerify(piece, t, at);
       off += n;
     }
   }
+}
+
+/** Bytes of `a` from `from` on that differ from `t` from `at + from` on, a byte at a time. */
+function diffBytes(a: Uint8Array, t: Uint8Array, at: number, from: number): number {
+  let bad = 0;
+  for (let i = from; i < a.length; i++) if (a[i] !== t[at + i]) bad++;
+  return bad;
 }
 
 /** Bytes of `a` that differ from `t` from `at` on, where `a.byteOffset ≡ at (mod 4)`. */

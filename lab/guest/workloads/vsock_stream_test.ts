@@ -77,3 +77,22 @@ Deno.test("the verifier counts every byte out of place, aligned or not", () => {
   v.update(new Uint8Array([...good.subarray(0, 100), ...good.subarray(101, 200)]));
   assert.ok(v.mismatches > 90, `${v.mismatches} mismatches`);
 });
+
+Deno.test("the verifier's one-pass compare counts what the two-pass one does, tails included", () => {
+  const good = streamPattern().slice(0, 20_000);
+  const bad = good.slice();
+  for (const i of [0, 3, 1000, 1001, 1002, 5003, 19_999]) bad[i] ^= 0x41;
+  // Cuts that leave a word-aligned piece with a tail, then pieces at unaligned stream offsets.
+  for (const cuts of [[1001, 1003, 9000], [4, 4096, 4099], [19_998]]) {
+    const v = new StreamVerifier();
+    let from = 0;
+    for (const to of [...cuts, bad.length]) {
+      const copy = new Uint8Array(to - from + 4); // each piece word-aligned in its own buffer
+      copy.set(bad.subarray(from, to));
+      v.update(copy.subarray(0, to - from));
+      from = to;
+    }
+    assert.equal(v.mismatches, 7, `cuts ${cuts}`);
+    assert.equal(v.checksum.digest(), reference(bad), `cuts ${cuts}`);
+  }
+});
