@@ -37,11 +37,12 @@ function ints(option: string, text: string, min: number, max: number): number[] 
  * @example
  * ```ts
  * import { parseIommuOptions } from "./bench_iommu.ts";
- * parseIommuOptions({ modes: "static", sizes: "64", frames: "1000", runs: "1" }).modes; // ["static"]
+ * parseIommuOptions({ modes: "static", sizes: "64", frames: "1000", runs: "1", warmup: "0" }).modes;
+ * // ["static"]
  * ```
  */
 export function parseIommuOptions(
-  raw: { modes: string; sizes: string; frames: string; runs: string },
+  raw: { modes: string; sizes: string; frames: string; runs: string; warmup: string },
 ): IommuBenchOptions {
   const modes = raw.modes.split(",").map((s) => s.trim());
   const bad = modes.find((m) => !(MODES as readonly string[]).includes(m));
@@ -54,6 +55,7 @@ export function parseIommuOptions(
     frameSizes: ints("--sizes", raw.sizes, 60, 1514),
     frames: ints("--frames", raw.frames, 1, 100_000_000)[0],
     runs: ints("--runs", raw.runs, 1, 50)[0],
+    warmupFrames: ints("--warmup", raw.warmup, 0, 100_000_000)[0],
   };
 }
 
@@ -69,6 +71,11 @@ export function iommuCommand(): Command {
     .option("--sizes <list>", "Ethernet frame sizes, 60 to 1514", d.frameSizes.join(","))
     .option("--frames <n>", "frames per run", String(d.frames))
     .option("--runs <n>", "runs per point (medians are reported)", String(d.runs))
+    .option(
+      "--warmup <n>",
+      "frames flooded before each measured run, not measured",
+      String(d.warmupFrames),
+    )
     .option("--json", "print the report as JSON")
     .action(async (raw) => {
       const options = parseIommuOptions(raw);

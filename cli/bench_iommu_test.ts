@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parseIommuOptions } from "./bench_iommu.ts";
 import { VlabError } from "./errors.ts";
 
-const RAW = { modes: "none,static", sizes: "64,1500", frames: "1000", runs: "2" };
+const RAW = { modes: "none,static", sizes: "64,1500", frames: "1000", runs: "2", warmup: "500" };
 
 Deno.test("bench iommu options parse into modes, sizes, frames and runs", () => {
   assert.deepEqual(parseIommuOptions(RAW), {
@@ -10,6 +10,7 @@ Deno.test("bench iommu options parse into modes, sizes, frames and runs", () => 
     frameSizes: [64, 1500],
     frames: 1000,
     runs: 2,
+    warmupFrames: 500,
   });
 });
 
@@ -23,4 +24,5 @@ Deno.test("bench iommu takes every DMA mode and refuses an unknown one with a hi
     return true;
   });
   assert.throws(() => parseIommuOptions({ ...RAW, sizes: "9000" }), /--sizes must be/);
+  assert.throws(() => parseIommuOptions({ ...RAW, warmup: "-1" }), /--warmup must be/);
 });

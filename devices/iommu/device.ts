@@ -479,6 +479,10 @@ export class IommuDevice implements VirtioDeviceModel {
     const views = this.viommu.views;
     let pushed = 0;
     for (let c = 0; c < this.faultCursor.length; c++) {
+      // Nothing new in this consumer's log (every pass but a fault's): no read, no allocation.
+      // observe faultHead: pairs with publish faultHead in recordFault.
+      const head = Atomics.load(views.i32, views.layout.consumerBase + c * CONSUMER_WORDS + 2);
+      if (head === this.faultCursor[c]) continue;
       const log = readFaults(views, c, this.faultCursor[c]);
       this.faultCursor[c] = log.next;
       this.counters[IommuCounter.faultReportsDropped] += log.lost;

@@ -17,10 +17,10 @@
 import type { DmaAccess, DmaError, DmaSegment, DmaView } from "../memory/dma.ts";
 import type { GuestMemory } from "../memory/memory.ts";
 import { err, ok, type Result } from "../base/result.ts";
-import { type Iotlb, Lookup } from "./iotlb.ts";
+import { type Iotlb, IOVA_LIMIT, Lookup } from "./iotlb.ts";
+import { Perm } from "./layout.ts";
 
-/** IOVAs are below 2^48 (the input range the device offers). */
-export const IOVA_LIMIT = 2 ** 48;
+export { IOVA_LIMIT };
 
 /**
  * A device's DMA view through the vIOMMU.
@@ -83,6 +83,19 @@ export class IommuDma implements DmaView {
 
   /** The first GPA of a contiguous translation, or -1 (then `translate` says why). */
   resolve(addr: number, length: number, access: DmaAccess): number {
+    // The data path's case: the range lies inside the IOTLB's last hit, with the permission.
+    // A zero-length access still needs its address mapped, as in `check`.
+    if (length >= 0) {
+      const fast = this.iotlb.hit(
+        addr,
+        addr + (length > 0 ? length : 1) - 1,
+        access === "read" ? Perm.READ : Perm.WRITE,
+      );
+      if (fast >= 0 && fast + length <= this.size) {
+        this.lastAddr = -1;
+        return fast;
+      }
+    }
     const gpa = this.check(addr, length, access, true);
     this.lastAddr = gpa < 0 ? addr : -1;
     this.lastLength = length;

@@ -129,3 +129,34 @@ Deno.test("a bypass endpoint translates by identity, an unattached one faults", 
     "config bypass covers unattached endpoints",
   );
 });
+
+Deno.test("the last-hit fast path serves only ranges inside one entry with the permission", () => {
+  const { v, dma, slot } = rig();
+  v.attach(1, 0);
+  const P = PAGE_SIZE;
+  v.map(1, { start: IOVA, end: IOVA + P - 1, gpa: 0x4000, perms: 1 });
+  v.map(1, { start: IOVA + P, end: IOVA + 2 * P - 1, gpa: 0x8000, perms: 3 });
+  dma.beginBatch();
+  const tlb = dma.iotlb;
+  assert.equal(tlb.hit(IOVA, IOVA + 15, 1), -1, "nothing looked up yet: no last hit");
+  assert.equal(dma.resolve(IOVA + 16, 16, "read"), 0x4010, "a miss walks and fills");
+  const before = readIotlbCounters(v.views, slot).hits;
+  assert.equal(tlb.hit(IOVA + 32, IOVA + 47, 1), 0x4020, "inside the last hit");
+  assert.equal(readIotlbCounters(v.views, slot).hits, before + 1, "a fast hit is counted");
+  assert.equal(tlb.hit(IOVA + 32, IOVA + 47, 2), -1, "no write permission: not served");
+  assert.equal(dma.resolve(IOVA + 32, 16, "write"), -1, "and refused by the slow path");
+  assert.equal(tlb.hit(IOVA + P - 8, IOVA + P + 7, 1), -1, "runs into the next entry");
+  assert.equal(dma.resolve(IOVA + P - 8, 16, "read"), -1, "GPAs do not follow on");
+  assert.equal(dma.translate(IOVA + P - 8, 16, "read").ok, false);
+  assert.equal(dma.resolve(IOVA + P + 8, 8, "write"), 0x8008, "the other entry");
+  assert.equal(tlb.hit(IOVA + 8, IOVA + 15, 1), -1, "the last hit moved to the other entry");
+  assert.equal(dma.resolve(IOVA + 2 * P - 4, 8, "read"), -1, "runs off the mapping");
+  assert.equal(dma.resolve(IOVA + P, 0, "read"), 0x8000, "zero length, mapped address");
+  assert.equal(dma.resolve(IOVA + 2 * P, 0, "read"), -1, "zero length, unmapped address");
+  // UNMAP + handshake drops the last hit with the cache.
+  assert.ok(v.unmap(1, IOVA + P, IOVA + 2 * P - 1).ok);
+  v.invalidate();
+  assert.equal(dma.beginBatch(), true);
+  assert.equal(tlb.hit(IOVA + P + 8, IOVA + P + 15, 2), -1, "dropped at the next batch");
+  assert.equal(dma.resolve(IOVA + P + 8, 8, "write"), -1, "unmapped now");
+});

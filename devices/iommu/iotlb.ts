@@ -5,6 +5,12 @@
  * of the invalidation handshake (see viommu.ts): when the generation moved it drops every
  * cached entry, then acknowledges the generation it saw.
  *
+ * In front of the cache sits a one-entry "last hit" (what hardware IOTLBs and vhost's device
+ * IOTLB keep): the entry, or the bypass, that served the last lookup. `hit()` serves a range
+ * wholly inside it, with the permission, in a few comparisons and no call into the cache loop;
+ * anything else (another entry, a range over two entries, a missing permission) goes to
+ * `lookup`, which refuses, walks and fills as before. The last hit is dropped with the cache.
+ *
  * Memory ordering: `sync` observes GEN (pairs with publish GEN in `Viommu.invalidate`) and
  * publishes ackGen with `Atomics.store` + `notify` (pairs with observe ackGen in
  * `Viommu.waitFlushed`). Counters are plain stores: one writer, read for display only.
@@ -23,6 +29,9 @@ import {
   type ViommuViews,
 } from "./layout.ts";
 import { newWalkResult, walk } from "./table.ts";
+
+/** IOVAs are below 2^48 (the input range the device offers). */
+export const IOVA_LIMIT = 2 ** 48;
 
 /** `lookup` found a cached entry: its index is ≥ 0. These negative codes say otherwise. */
 export const Lookup = {
@@ -77,6 +86,12 @@ export class Iotlb {
   private readonly counterBase: number;
   private readonly ackWord: number;
   private readonly w = newWalkResult();
+  private readonly hitsWord: number;
+  // The last hit: IOVA range [hitStart, hitEnd] → hitGpa with hitPerms (hitEnd -1: none).
+  private hitStart = 0;
+  private hitEnd = -1;
+  private hitGpa = 0;
+  private hitPerms = 0;
 
   /** An IOTLB for consumer `slot` (from `Viommu.registerConsumer`) translating for `endpoint`. */
   constructor(buffer: SharedArrayBuffer, opts: { slot: number; endpoint: number } & IotlbOptions) {
@@ -99,6 +114,7 @@ export class Iotlb {
     this.capacity = opts.entries ?? 16;
     this.cache = new Float64Array(4 * this.capacity);
     this.counterBase = layout.counterBase + opts.slot * COUNTER_WORDS;
+    this.hitsWord = this.counterBase + IotlbCounter.hits;
     this.ackWord = layout.consumerBase + opts.slot * CONSUMER_WORDS + 1;
     this.views.i32[layout.consumerBase + opts.slot * CONSUMER_WORDS + 3] = opts.endpoint;
     this.gen = Atomics.load(this.views.i32, this.ackWord);
@@ -122,12 +138,27 @@ export class Iotlb {
     this.count = 0;
     this.victim = 0;
     this.bypass = false;
+    this.hitEnd = -1;
     this.gen = g;
     this.views.f64[this.counterBase + IotlbCounter.invalidations]++;
     // publish ackGen: pairs with observe ackGen in Viommu.waitFlushed.
     Atomics.store(i32, this.ackWord, g);
     Atomics.notify(i32, this.ackWord);
     return true;
+  }
+
+  /**
+   * The fast path: the GPA of `iova` when `[iova, last]` lies wholly inside the last entry that
+   * hit (or the endpoint is in bypass) and that entry grants `need` (`Perm` bits), counted as a
+   * hit; otherwise -1 and nothing counted (then `lookup` decides, refuses or walks).
+   */
+  hit(iova: number, last: number, need: number): number {
+    const start = this.hitStart;
+    if (iova >= start && last <= this.hitEnd && (this.hitPerms & need) !== 0) {
+      this.views.f64[this.hitsWord]++;
+      return this.hitGpa + (iova - start);
+    }
+    return -1;
   }
 
   /**
@@ -139,13 +170,14 @@ export class Iotlb {
     const f64 = this.views.f64;
     const need = access === "read" ? Perm.READ : Perm.WRITE;
     if (this.bypass) {
-      f64[this.counterBase + IotlbCounter.hits]++;
+      f64[this.hitsWord]++;
       return Lookup.BYPASS;
     }
     const c = this.cache;
     for (let i = 0; i < this.count; i++) {
       if (c[4 * i] <= iova && iova <= c[4 * i + 1]) {
-        f64[this.counterBase + IotlbCounter.hits]++;
+        f64[this.hitsWord]++;
+        this.remember(i);
         return (c[4 * i + 3] & need) !== 0 ? i : Lookup.DENIED;
       }
     }
@@ -157,6 +189,11 @@ export class Iotlb {
     if (w.miss === "busy") return Lookup.BUSY;
     if (w.endpointState === EndpointState.BYPASS) {
       this.bypass = true;
+      // Identity over the whole input range, every access allowed.
+      this.hitStart = 0;
+      this.hitEnd = IOVA_LIMIT - 1;
+      this.hitGpa = 0;
+      this.hitPerms = Perm.READ | Perm.WRITE;
       return Lookup.BYPASS;
     }
     let i = this.count;
@@ -169,7 +206,17 @@ export class Iotlb {
     c[4 * i + 1] = w.end;
     c[4 * i + 2] = w.gpa;
     c[4 * i + 3] = w.perms;
+    this.remember(i);
     return (w.perms & need) !== 0 ? i : Lookup.DENIED;
+  }
+
+  /** Cached entry `i` becomes the last hit. */
+  private remember(i: number): void {
+    const c = this.cache;
+    this.hitStart = c[4 * i];
+    this.hitEnd = c[4 * i + 1];
+    this.hitGpa = c[4 * i + 2];
+    this.hitPerms = c[4 * i + 3];
   }
 
   /** The GPA of `iova` through cached entry `index`. */
