@@ -43,8 +43,6 @@ const EMPTY: PopResult = Object.freeze({ ok: true, value: null }) as PopResult;
 const INFLIGHT = STATE_HEADER_WORDS;
 const AVAIL_SHIFT = 7;
 const USED_SHIFT = 15;
-/** How many slots past the next head `acquireAhead` scans for available heads. */
-const SCAN_AHEAD = 64;
 
 /**
  * The device half of a packed queue.
@@ -141,17 +139,10 @@ export class PackedDeviceQueue implements DeviceQueue {
     const st = this.st;
     const slot = st[StateWord.NEXT_AVAIL];
     const wrap = st[StateWord.AVAIL_WRAP];
-    let flags = -1;
-    if (this.acquired > 0) {
-      // Ordered by the acquire that covered this head (acquireAhead): a plain load suffices.
-      flags = this.ring.load16(this.desc + PackedDesc.SIZE * slot + PackedDesc.FLAGS);
-      if (((flags >>> AVAIL_SHIFT) & 1) !== wrap || ((flags >>> USED_SHIFT) & 1) === wrap) {
-        flags = -1; // only a misbehaving driver takes a head back: acquire again
-      }
-    }
-    if (flags < 0) {
-      flags = this.acquireAhead(slot, wrap);
-      if (flags < 0) return EMPTY; // B1
+    // observe head flags: pairs with "publish head flags" in packed_driver.ts publish()
+    const flags = this.ring.observe16(this.desc + PackedDesc.SIZE * slot + PackedDesc.FLAGS);
+    if (((flags >>> AVAIL_SHIFT) & 1) !== wrap || ((flags >>> USED_SHIFT) & 1) === wrap) {
+      return EMPTY; // B1
     }
     this.logFirst = this.logLast = LOG_NIL;
     const bad = this.walk(slot, wrap, flags, true);
@@ -187,83 +178,9 @@ export class PackedDeviceQueue implements DeviceQueue {
       : st[StateWord.FETCH_SEQ] + 1;
     st[StateWord.IN_FLIGHT]++;
     st[StateWord.POP_ID] = 0;
-    this.acquired--;
     const chain = this.adopt(id, count);
     if (this.walker.fault) return err({ ...this.walker.fault, fatal: false, chain });
     return chain.result;
-  }
-
-  /**
-   * Heads, from `NEXT_AVAIL` on, whose contents an earlier acquire already ordered before this
-   * thread's plain loads (0: the next pop acquires). Volatile: a restored queue starts at 0.
-   */
-  private acquired = 0;
-
-  /**
-   * Acquire the head at `slot` and as many available heads after it as a plain scan finds, with
-   * one `Atomics.load`: the flags of the furthest one. Returns the flags of the head at `slot`,
-   * or -1 if it is not available (B1); sets `acquired` to the heads covered.
-   *
-   * Why one acquire covers them all (ECMAScript memory model): the driver stores every head's
-   * flags with `Atomics.store`, after it has written that buffer's descriptors and every earlier
-   * buffer (packed_driver.ts add/publish: agent order). An `Atomics.load` that reads the value of
-   * such a store synchronizes-with it, so every driver write agent-order-before the store,
-   * including the descriptors and flags of every buffer up to that head, happens-before this
-   * thread's later plain loads, which therefore read those writes (the driver does not write an
-   * available slot again until the device has used it). The plain scan only picks the head to
-   * acquire: an aligned 16-bit load is not torn, and each slot is re-checked after the acquire
-   * (pop and walk), so a stale or hostile value costs at most one more acquire.
-   */
-  private acquireAhead(slot: number, wrap: number): number {
-    const ring = this.ring;
-    const size = this.size;
-    const base = this.desc + PackedDesc.FLAGS;
-    let flags = ring.load16(base + PackedDesc.SIZE * slot);
-    let furthest = slot;
-    let furthestWrap = wrap;
-    let heads = 1;
-    if (((flags >>> AVAIL_SHIFT) & 1) === wrap && ((flags >>> USED_SHIFT) & 1) !== wrap) {
-      let cur = slot;
-      let w = wrap;
-      let f = flags;
-      let n = 1;
-      for (let i = 1; i < SCAN_AHEAD && i < size; i++) {
-        const head = (f & PackedDescFlag.NEXT) === 0;
-        if (++cur === size) {
-          cur = 0;
-          w ^= 1;
-        }
-        f = ring.load16(base + PackedDesc.SIZE * cur);
-        if (((f >>> AVAIL_SHIFT) & 1) !== w || ((f >>> USED_SHIFT) & 1) === w) break;
-        if (head) {
-          n++;
-          furthest = cur;
-          furthestWrap = w;
-          heads = n;
-        }
-      }
-    }
-    if (furthest !== slot) {
-      // acquire the furthest head: pairs with "publish head flags" in packed_driver.ts publish()
-      const f = ring.observe16(base + PackedDesc.SIZE * furthest);
-      if (
-        ((f >>> AVAIL_SHIFT) & 1) === furthestWrap && ((f >>> USED_SHIFT) & 1) !== furthestWrap
-      ) {
-        flags = ring.load16(base + PackedDesc.SIZE * slot);
-        if (((flags >>> AVAIL_SHIFT) & 1) === wrap && ((flags >>> USED_SHIFT) & 1) !== wrap) {
-          this.acquired = heads;
-          return flags;
-        }
-      }
-    }
-    // observe head flags: pairs with "publish head flags" in packed_driver.ts publish()
-    flags = ring.observe16(base + PackedDesc.SIZE * slot);
-    if (((flags >>> AVAIL_SHIFT) & 1) !== wrap || ((flags >>> USED_SHIFT) & 1) === wrap) {
-      this.acquired = 0;
-      return -1;
-    }
-    this.acquired = 1;
-    return flags;
   }
 
   /** The walked spare becomes the chain of `id`; the id's old chain becomes the spare. */

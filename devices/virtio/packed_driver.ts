@@ -228,11 +228,10 @@ export class PackedDriverQueue implements DriverQueue {
     const n = this.staged;
     if (n === 0) return false;
     const ring = this.ring;
-    // Every head is published with an atomic store, after the descriptors of every buffer up to
-    // it: the device acquires only the furthest available head it finds and relies on that
-    // store ordering all the earlier ones (packed_device.ts acquireAhead).
-    // publish head flags: pairs with "observe head flags" in packed_device.ts acquireAhead()
-    for (let i = 1; i < n; i++) ring.publish16(this.stagedOff[i], this.stagedFlags[i]);
+    // The heads after the first are plain stores: the device reaches them only after it has
+    // observed the first head, whose (seq-cst) publish below orders everything before it.
+    for (let i = 1; i < n; i++) ring.store16(this.stagedOff[i], this.stagedFlags[i]);
+    // publish head flags: pairs with "observe head flags" in packed_device.ts pop()
     ring.publish16(this.stagedOff[0], this.stagedFlags[0]);
     this.staged = 0;
     const added = this.numAdded;
