@@ -164,7 +164,7 @@ export class Lab {
       const d = vm.devices.find((d) => d.kind === "iommu");
       return d?.kind === "iommu" ? viommuBuffer(iommuCapacity(d)) : null;
     });
-    this.#rings = plan.rings.map(() => LinkRing.create(plan.ringSlots, plan.slotBytes));
+    this.#rings = plan.rings.map((r) => LinkRing.create(r.slots, r.slotBytes));
     this.#taps = plan.rings.map(() => TapReader.create(TAP_BYTES));
     for (const link of plan.links) this.#linkUp.set(link.name, true);
     for (const link of plan.vhostPciLinks ?? []) this.#linkUp.set(link.name, true);
