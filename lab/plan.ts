@@ -412,11 +412,10 @@ export function formatPlan(plan: LabPlan): string {
     const g = `${r.slots} × ${r.slotBytes} B`;
     geometries.set(g, (geometries.get(g) ?? 0) + 1);
   }
-  const rings = geometries.size === 0
-    ? "0 link rings"
-    : [...geometries].map(([g, n], i) => `${n}${i === 0 ? " link rings" : ""} of ${g}`).join(
-      ", ",
-    );
+  const n = plan.rings.length;
+  const rings = geometries.size <= 1
+    ? `${n} link rings${n > 0 ? ` of ${[...geometries.keys()][0]}` : ""}`
+    : `${n} link rings: ${[...geometries].map(([g, k]) => `${k} of ${g}`).join(", ")}`;
   const lines = [
     `lab ${plan.name} (seed ${plan.seed}) from ${plan.source}`,
     `  ${plan.threads.length} workers, ${rings}, ` +

@@ -10,6 +10,8 @@ import {
   LINK_SLOT_BYTES,
   planLab,
   type RingPort,
+  VSOCK_RING_SLOTS,
+  VSOCK_SLOT_BYTES,
 } from "./plan.ts";
 import { parseTopology, topologyFromObject } from "./topology/mod.ts";
 import type { Impairment, Topology } from "./topology/mod.ts";
@@ -18,6 +20,8 @@ import { NET_COUNTER_COUNT } from "../devices/net/metrics.ts";
 import { VSOCK_COUNTER_COUNT } from "../devices/vsock/metrics.ts";
 import { VSOCK_CONN_TABLE_WORDS } from "../devices/vsock/conn_table.ts";
 import { NET_DRIVER_COUNTER_SLOTS } from "./kinds/mod.ts";
+import { VSOCK_HDR_SIZE } from "../devices/vsock/header.ts";
+import { linkPieceMax } from "./host/kinds/vsock_link.ts";
 
 function topology(value: unknown): Topology {
   const r = topologyFromObject(value);
@@ -368,6 +372,39 @@ Deno.test("a VM with a NIC and a vsock device lays out both slots: 2 and 3 queue
   assert.equal(vb.peerCid, 3);
   assert.deepEqual(p.links.map((l) => [l.name, l.endpoints]), [["a-b-vsock", ["a", "b"]]]);
   assert.deepEqual(p.rings.map((r) => r.producer.kind), ["vsock", "vsock"]);
+  // Its rings hold a whole 64 KiB packet per slot (a NIC's ring holds a frame per slot).
+  assert.deepEqual(
+    p.rings.map((r) => [r.slots, r.slotBytes]),
+    [[VSOCK_RING_SLOTS, VSOCK_SLOT_BYTES], [VSOCK_RING_SLOTS, VSOCK_SLOT_BYTES]],
+  );
+  assert.equal(VSOCK_SLOT_BYTES, VSOCK_HDR_SIZE + 65536);
+  assert.equal(linkPieceMax(VSOCK_SLOT_BYTES), 65536, "a 64 KiB packet is one piece");
+});
+
+Deno.test("the plan's rings each have their geometry: a NIC link's and a vsock link's differ", () => {
+  const p = planLab(topology({
+    name: "both",
+    vms: {
+      a: { nics: { eth0: { ip: "10.0.0.1/24" } }, vsock: { cid: 3 } },
+      b: { nics: { eth0: { ip: "10.0.0.2/24" } }, vsock: { cid: 4 } },
+    },
+    links: [{ endpoints: ["a:eth0", "b:eth0"] }, { kind: "vsock", endpoints: ["a", "b"] }],
+  }));
+  assert.deepEqual(p.rings.map((r) => [r.producer.kind, r.slots, r.slotBytes]), [
+    ["nic", LINK_RING_SLOTS, LINK_SLOT_BYTES],
+    ["nic", LINK_RING_SLOTS, LINK_SLOT_BYTES],
+    ["vsock", VSOCK_RING_SLOTS, VSOCK_SLOT_BYTES],
+    ["vsock", VSOCK_RING_SLOTS, VSOCK_SLOT_BYTES],
+  ]);
+  const rings = p.rings.reduce((n, r) => n + r.slots * (r.slotBytes + 8), 0);
+  const rest = p.vms.reduce((n, v) => n + v.memoryBytes + v.controlBytes, 0);
+  assert.equal(p.sharedBytes, rest + rings);
+  assert.match(
+    formatPlan(p).split("\n")[1],
+    new RegExp(
+      `4 link rings: 2 of ${LINK_RING_SLOTS} × ${LINK_SLOT_BYTES} B, 2 of ${VSOCK_RING_SLOTS} × ${VSOCK_SLOT_BYTES} B`,
+    ),
+  );
 });
 
 Deno.test("the plan carries every seed: each VM's and each ring's, forked from the lab seed by label", () => {
