@@ -17,8 +17,10 @@ import type { Impairment } from "./types.ts";
 export const VSOCK_IMPAIRMENT_KEYS: readonly string[] = ["delay", "rate", "overhead", "limit"];
 
 /**
- * The smallest `limit` a vsock link takes: a 64 KiB packet crosses the link as up to 8 pieces,
- * and the stage must be able to hold a whole one (it drops beyond its limit).
+ * The smallest `limit` a vsock link takes: the stage must be able to hold a whole packet (it
+ * drops beyond its limit), and a packet crosses as several pieces on a ring of slots smaller
+ * than a header and 64 KiB (8 on a NIC ring's 9216-byte slots; one on the vsock rings the plan
+ * gives, `VSOCK_SLOT_BYTES`), so 16 keeps that margin whatever the ring.
  */
 export const VSOCK_MIN_LIMIT = 16;
 
