@@ -9,6 +9,7 @@
  */
 
 import type { GuestKind } from "./types.ts";
+import { loadKinds } from "../../wire/kind_loader.ts";
 
 export type {
   GuestContext,
@@ -39,15 +40,6 @@ export const GUEST_KINDS: ReadonlyMap<string, () => Promise<GuestKind>> = new Ma
  * const [net] = await loadGuestKinds(["net"]);
  * ```
  */
-export async function loadGuestKinds(kinds: Iterable<string>): Promise<GuestKind[]> {
-  const wanted = new Set(kinds);
-  for (const k of wanted) {
-    if (!GUEST_KINDS.has(k)) throw new Error(`Unknown device kind ${JSON.stringify(k)}`);
-  }
-  const order = [...GUEST_KINDS.keys()].filter((k) => wanted.has(k));
-  const loaded = await Promise.all(order.map((k) => GUEST_KINDS.get(k)!()));
-  loaded.forEach((slice, i) => {
-    if (slice.kind !== order[i]) throw new Error(`Kind ${order[i]} is registered as ${slice.kind}`);
-  });
-  return loaded;
+export function loadGuestKinds(kinds: Iterable<string>): Promise<GuestKind[]> {
+  return loadKinds(GUEST_KINDS, kinds);
 }

@@ -9,6 +9,7 @@
  */
 
 import type { HostKind } from "./types.ts";
+import { loadKinds } from "../../wire/kind_loader.ts";
 
 export type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 
@@ -31,15 +32,6 @@ export const HOST_KINDS: ReadonlyMap<string, () => Promise<HostKind>> = new Map(
  * const [net] = await loadHostKinds(["net"]);
  * ```
  */
-export async function loadHostKinds(kinds: Iterable<string>): Promise<HostKind[]> {
-  const wanted = new Set(kinds);
-  for (const k of wanted) {
-    if (!HOST_KINDS.has(k)) throw new Error(`Unknown device kind ${JSON.stringify(k)}`);
-  }
-  const order = [...HOST_KINDS.keys()].filter((k) => wanted.has(k));
-  const loaded = await Promise.all(order.map((k) => HOST_KINDS.get(k)!()));
-  loaded.forEach((slice, i) => {
-    if (slice.kind !== order[i]) throw new Error(`Kind ${order[i]} is registered as ${slice.kind}`);
-  });
-  return loaded;
+export function loadHostKinds(kinds: Iterable<string>): Promise<HostKind[]> {
+  return loadKinds(HOST_KINDS, kinds);
 }
