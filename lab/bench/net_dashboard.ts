@@ -9,7 +9,7 @@
  */
 
 import type { RingLayout } from "../topology/types.ts";
-import { type DashboardAttacher, pingRun, throughputRun } from "./net_run.ts";
+import { type DashboardAttacher, median, pingRun, throughputRun } from "./net_run.ts";
 
 /** One dashboard-overhead point. */
 export interface DashboardRow {
@@ -30,11 +30,6 @@ export interface DashboardRow {
   /** Runs of each kind. */
   runs: number;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /**
  * Measure the dashboard's cost at one point.

@@ -3,8 +3,7 @@
  * on one learning switch) under two floods at once, `h1 → h2` and `h3 → h4`. Nine threads want a
  * core (four VMs' guest and device workers, the switch) on a machine with two, so this measures
  * how the lab shares cores when every worker is busy: the frames per second both sinks received
- * together. It needs nothing but the lab itself (`Lab.start`, `exec`), so that the same file can
- * be run against an older tree to compare.
+ * together.
  *
  * @module
  */
@@ -13,6 +12,7 @@ import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { parseTopology } from "../topology/load.ts";
 import type { RingLayout } from "../topology/types.ts";
+import { execOk, median } from "./net_run.ts";
 
 /** The star row: aggregate received frames per second, median over runs. */
 export interface StarRow {
@@ -34,12 +34,6 @@ export interface StarRow {
 
 const STAR = new URL("../../topologies/star.yaml", import.meta.url);
 const FLOWS = [["h1", "10.0.0.2", "h2"], ["h3", "10.0.0.4", "h4"]] as const;
-
-async function run(lab: Lab, vm: string, argv: string[]): Promise<Record<string, number>> {
-  const r = await lab.exec(vm, argv);
-  if (!r.ok) throw new Error(`${vm}: ${argv.join(" ")}: ${r.message}`);
-  return r.result as Record<string, number>;
-}
 
 /**
  * One run: a fresh `star` lab, both floods for `seconds`.
@@ -63,12 +57,20 @@ export async function starRun(
   const lab = await Lab.start(planLab(t.value));
   try {
     // Let the switch learn every MAC first: a flood to an unknown MAC would go to every port.
-    for (const [from, dst] of FLOWS) await run(lab, from, ["ping", dst, "-c", "1"]);
-    const sinks = FLOWS.map(([, , to]) => run(lab, to, ["sink", "-t", String(seconds + 1)]));
+    for (const [from, dst] of FLOWS) await execOk(lab, from, ["ping", dst, "-c", "1"]);
+    const sinks = FLOWS.map(([, , to]) => execOk(lab, to, ["sink", "-t", String(seconds + 1)]));
     await new Promise((r) => setTimeout(r, 100));
     const floods = await Promise.all(
       FLOWS.map(([from, dst]) =>
-        run(lab, from, ["udp-flood", dst, "--max", "-t", String(seconds), "-s", String(frameSize)])
+        execOk(lab, from, [
+          "udp-flood",
+          dst,
+          "--max",
+          "-t",
+          String(seconds),
+          "-s",
+          String(frameSize),
+        ])
       ),
     );
     const got = await Promise.all(sinks);
@@ -82,11 +84,6 @@ export async function starRun(
     await lab.stop();
   }
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /**
  * The star row: `runs` runs of {@linkcode starRun}.
