@@ -70,6 +70,15 @@ export interface VmHandle {
    */
   exec(argv: string[], options?: { signal?: AbortSignal }): Promise<Record<string, unknown>>;
   /**
+   * Start a guest workload as `exec` does, and resolve once it runs (a `sink`'s port is bound, a
+   * `vsock-sink` listens): start a receiver with `spawn`, then its sender, and no datagram
+   * misses it. `result` resolves (or throws a `LabError`) at the workload's end, as `exec`'s.
+   */
+  spawn(
+    argv: string[],
+    options?: { signal?: AbortSignal },
+  ): Promise<{ result: Promise<Record<string, unknown>> }>;
+  /**
    * Open a stream from the host (CID 2) to vsock port `port` of this VM, through its
    * `vsock.sock` (Firecracker's `CONNECT`/`OK` protocol, done for you): the returned socket
    * reads and writes the guest's stream; `closeWrite()` shuts it down for sending, `close()`
@@ -160,6 +169,12 @@ export async function startLab(source?: TopologySource): Promise<LabHandle> {
   return handleOf(running);
 }
 
+/** A workload's result, or the `LabError` (`workload-failed`) it ended with. */
+function outcome(r: ExecOutcome): Record<string, unknown> {
+  if (!r.ok) throw new LabError("workload-failed", r.message, r.hint);
+  return r.result as Record<string, unknown>;
+}
+
 function handleOf(running: RegisteredLab): LabHandle {
   const { lab } = running;
   const vm = (name: string): VmHandle => {
@@ -173,10 +188,14 @@ function handleOf(running: RegisteredLab): LabHandle {
     return {
       name,
       state: () => lab.vmState(name),
-      exec: async (argv, options = {}) => {
-        const r: ExecOutcome = await lab.exec(name, argv, options.signal);
-        if (!r.ok) throw new LabError("workload-failed", r.message, r.hint);
-        return r.result as Record<string, unknown>;
+      exec: async (argv, options = {}) => outcome(await lab.exec(name, argv, options.signal)),
+      spawn: async (argv, options = {}) => {
+        const started = await lab.spawn(name, argv, options.signal);
+        const result = started.result.then(outcome);
+        // Handled here so that a failure before the caller awaits it is no unhandled rejection;
+        // awaiting `result` still throws it.
+        result.catch(() => {});
+        return { result };
       },
       vsockConnect: (port) => vsockConnect(lab.vsockSocket(name), { vm: name, port }),
     };

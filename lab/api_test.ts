@@ -78,6 +78,15 @@ Deno.test({
         assert.equal(ping.transmitted, 2);
         assert.equal(ping.received, 2);
 
+        // spawn: the sink runs (its port bound) when it resolves, so a flood sent at once
+        // reaches it whole; a bad workload's error comes with its result.
+        const sink = await lab.vm("b").spawn(["sink", "-n", "200", "-t", "20"]);
+        await lab.vm("a").exec(["udp-flood", "10.1.0.2", "-n", "200", "-r", "20000"]);
+        const got = await sink.result;
+        assert.deepEqual([got.received, got.lost], [200, 0]);
+        const bad = await lab.vm("b").spawn(["sink", "-n", "x"]);
+        await assert.rejects(bad.result, isLabError("workload-failed"));
+
         assert.throws(() => lab!.vm("zz"), isLabError("unknown-vm"));
         await assert.rejects(lab.vm("a").exec(["ping"]), isLabError("workload-failed"));
         await assert.rejects(lab.vm("b").exec(["pong", "10.1.0.1"]), isLabError("workload-failed"));

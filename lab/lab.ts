@@ -577,6 +577,23 @@ export class Lab {
     }
   }
 
+  /**
+   * Start a workload in a VM's guest and resolve once it runs (a `sink`'s or `udp-echo`'s port
+   * is bound, a `vsock-sink` listens), with `result`, which resolves at its end as `exec` does.
+   * A guest handles requests in order and starts each workload as it receives it, so the answer
+   * to a request sent after it proves it started. A sink started this way misses no datagram of
+   * a flood started afterwards, where one started with `exec` races the flood.
+   */
+  async spawn(
+    vm: string,
+    argv: string[],
+    signal?: AbortSignal,
+  ): Promise<{ result: Promise<ExecOutcome> }> {
+    const result = this.exec(vm, argv, signal);
+    await this.inspect(vm);
+    return { result };
+  }
+
   /** What a guest reports about itself (NIC link state, ARP cache). */
   async inspect(vm: string): Promise<unknown> {
     const handle = this.#guest(vm);

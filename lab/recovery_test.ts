@@ -227,7 +227,7 @@ Deno.test({
     try {
       await pingOk(lab);
       // b floods a: a's device worker wakes for every batch of frames from its link.
-      const sink = lab.exec("a", ["sink", "-t", "4"]);
+      const sink = (await lab.spawn("a", ["sink", "-t", "4"])).result;
       const flood = lab.exec("b", ["udp-flood", "10.0.0.1", "-r", "2000", "-t", "3"]);
       await new Promise((r) => setTimeout(r, 300));
       await lostKickThenWatchdog(lab, "1");

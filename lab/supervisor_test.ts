@@ -69,8 +69,7 @@ async function flood(
   during: () => Promise<void>,
 ): Promise<{ sent: number; sink: SinkCounts }> {
   const stopSink = new AbortController();
-  const sink = lab.exec("b", ["sink", "-t", "0"], stopSink.signal);
-  assert.notEqual(await lab.inspect("b"), null); // after the sink's start: it is bound
+  const sink = (await lab.spawn("b", ["sink", "-t", "0"], stopSink.signal)).result;
   const sending = lab.exec("a", [
     "udp-flood",
     "10.0.0.2",

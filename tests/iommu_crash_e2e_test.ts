@@ -44,7 +44,7 @@ for (const { mode, vm, crash } of CASES) {
         try {
           const before = await lab.exec("a", ["ping", "10.0.0.2", "-c", "2", "-i", "0.05"]);
           assert.ok(before.ok && (before.result as PingResult).received === 2, "ping first");
-          const sink = lab.exec("b", ["sink", "-t", "4"]);
+          const sink = (await lab.spawn("b", ["sink", "-t", "4"])).result;
           const flood = lab.exec("a", ["udp-flood", "10.0.0.2", "-r", "2000", "-t", "2"]);
           await new Promise((r) => setTimeout(r, 500));
           const f = crash === "exit"

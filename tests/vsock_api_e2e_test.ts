@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { startLab } from "../mod.ts";
 import { LabError } from "../lab/errors.ts";
-import { waitForValue } from "../lab/testing.ts";
 import { streamPattern } from "../lab/guest/workloads/vsock_stream.ts";
 
 const TOPOLOGY = {
@@ -39,15 +38,9 @@ Deno.test({
         return true;
       });
       await assert.rejects(a.vsockConnect(-1), RangeError);
-      const echo = a.exec(["vsock-echo", "-p", "7", "-t", "10"]);
-      const conn = await waitForValue("a's vsock-echo listening", async () => {
-        try {
-          return await a.vsockConnect(7);
-        } catch (e) {
-          if (e instanceof LabError && e.code === "workload-failed") return null;
-          throw e;
-        }
-      }, 10_000);
+      // spawn resolves once the echo listens: the first connect is accepted.
+      const echo = await a.spawn(["vsock-echo", "-p", "7", "-t", "10"]);
+      const conn = await a.vsockConnect(7);
       const data = streamPattern().slice(0, 200_000);
       const back = new Uint8Array(data.length);
       const reading = (async () => {
@@ -65,7 +58,7 @@ Deno.test({
       await conn.closeWrite();
       conn.close();
       await lab.stop();
-      await echo;
+      await echo.result;
     } finally {
       await lab.stop();
       if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");

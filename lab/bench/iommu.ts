@@ -203,7 +203,7 @@ async function oneRun(
   try {
     await execOk(lab, "a", ["ping", "10.0.0.2", "-c", "1"]);
     const stopSink = new AbortController();
-    const sink = lab.exec("b", ["sink", "-t", "0"], stopSink.signal);
+    const sink = (await lab.spawn("b", ["sink", "-t", "0"], stopSink.signal)).result;
     const flood = (n: number) =>
       execOk(lab, "a", [
         "udp-flood",

@@ -8,7 +8,7 @@
  */
 
 import process from "node:process";
-import { Lab } from "../lab.ts";
+import { type ExecOutcome, Lab } from "../lab.ts";
 import { launchLab } from "../runner.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
@@ -62,7 +62,25 @@ export async function execOk(
   vm: string,
   argv: string[],
 ): Promise<Record<string, number>> {
-  const r = await lab.exec(vm, argv);
+  return resultOk(vm, argv, await lab.exec(vm, argv));
+}
+
+/**
+ * Start a workload and resolve once it runs (a sink's port is bound: `Lab.spawn`); `result` is
+ * what `execOk` would give.
+ */
+export async function spawnOk(
+  lab: Lab,
+  vm: string,
+  argv: string[],
+): Promise<{ result: Promise<Record<string, number>> }> {
+  const started = await lab.spawn(vm, argv);
+  const result = started.result.then((r) => resultOk(vm, argv, r));
+  result.catch(() => {}); // thrown where it is awaited, not as an unhandled rejection
+  return { result };
+}
+
+function resultOk(vm: string, argv: string[], r: ExecOutcome): Record<string, number> {
   if (!r.ok) throw new Error(`${vm}: ${argv.join(" ")}: ${r.message}`);
   return r.result as Record<string, number>;
 }
@@ -101,8 +119,7 @@ export async function throughputRun(
   const dashboard = attach ? await attach(plan.name) : null;
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "1"]);
-    const sink = execOk(lab, "b0", ["sink", "-t", String(seconds + 1)]);
-    await new Promise((r) => setTimeout(r, 100));
+    const sink = (await spawnOk(lab, "b0", ["sink", "-t", String(seconds + 1)])).result;
     dashboard?.startWindow();
     const counts0 = wakeCounts(lab);
     const cpu0 = process.cpuUsage();

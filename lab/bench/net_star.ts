@@ -12,7 +12,7 @@ import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { parseTopology } from "../topology/load.ts";
 import type { RingLayout } from "../topology/types.ts";
-import { execOk, median } from "./net_run.ts";
+import { execOk, median, spawnOk } from "./net_run.ts";
 
 /** The star row: aggregate received frames per second, median over runs. */
 export interface StarRow {
@@ -58,8 +58,10 @@ export async function starRun(
   try {
     // Let the switch learn every MAC first: a flood to an unknown MAC would go to every port.
     for (const [from, dst] of FLOWS) await execOk(lab, from, ["ping", dst, "-c", "1"]);
-    const sinks = FLOWS.map(([, , to]) => execOk(lab, to, ["sink", "-t", String(seconds + 1)]));
-    await new Promise((r) => setTimeout(r, 100));
+    const sinks: Promise<Record<string, number>>[] = [];
+    for (const [, , to] of FLOWS) {
+      sinks.push((await spawnOk(lab, to, ["sink", "-t", String(seconds + 1)])).result);
+    }
     const floods = await Promise.all(
       FLOWS.map(([from, dst]) =>
         execOk(lab, from, [

@@ -12,7 +12,7 @@
 import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
-import { execOk, median } from "./net_run.ts";
+import { execOk, median, spawnOk } from "./net_run.ts";
 
 /** The vhost-pci comparison. */
 export interface VhostPciRow {
@@ -62,8 +62,7 @@ async function once(
     }
     const ping = await execOk(lab, "a", ["ping", "10.0.0.2", "-c", String(o.pings), "-i", "0.01"]);
     const rtt = ping.rttMs as unknown as { median: number };
-    const sink = execOk(lab, "b", ["sink", "-t", String(o.seconds + 1)]);
-    await new Promise((r) => setTimeout(r, 100));
+    const sink = (await spawnOk(lab, "b", ["sink", "-t", String(o.seconds + 1)])).result;
     const t = ["-t", String(o.seconds), "-s", String(o.frameSize)];
     await execOk(lab, "a", ["udp-flood", "10.0.0.2", "--max", ...t]);
     const got = await sink;

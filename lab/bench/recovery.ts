@@ -142,8 +142,7 @@ function collect(lab: Lab, kinds: readonly string[]) {
 async function flood(lab: Lab, src: string, dst: string, ip: string, ratePps: number) {
   const stopSink = new AbortController();
   const stopFlood = new AbortController();
-  const sink = lab.exec(dst, ["sink", "-t", "0"], stopSink.signal);
-  await lab.inspect(dst); // after the sink's start: it is bound
+  const sink = (await lab.spawn(dst, ["sink", "-t", "0"], stopSink.signal)).result;
   const sending = lab.exec(
     src,
     ["udp-flood", ip, "-s", "64", "-t", "3600", "-r", String(ratePps)],

@@ -244,7 +244,10 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
   run: async (a, ctx) => {
     const name = a.as ?? `step_${ctx.workloads.size}`;
     const w: WorkloadRun = { vm: a.vm, argv: a.argv, result: null, done: Promise.resolve() };
-    w.done = ctx.lab.vm(a.vm).exec(a.argv, { signal: ctx.signal }).then(
+    // A background step ends once its workload runs (a sink's port bound), not before: the
+    // flood of the next step cannot miss it.
+    const started = await ctx.lab.vm(a.vm).spawn(a.argv, { signal: ctx.signal });
+    w.done = started.result.then(
       (r) => void (w.result = r),
       (e) =>
         void (w.result = { kind: "error", message: e instanceof Error ? e.message : String(e) }),

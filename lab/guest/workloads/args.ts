@@ -6,7 +6,7 @@
  * ping DST [-c COUNT=3] [-i INTERVAL_S=1] [-s SIZE=56] [-W TIMEOUT_S=1]
  * udp-echo [-p PORT=7] [-t SECONDS]                      (no -t: until aborted)
  * udp-flood DST [-p PORT=9] [-s FRAME_SIZE=64] [-r RATE_PPS | --max] [-t SECONDS=1 | -n COUNT]
- * sink [-p PORT=9] [-t SECONDS=1]                        (-t 0: until aborted)
+ * sink [-p PORT=9] [-t SECONDS=1] [-n COUNT]              (-t 0: until aborted; -n: until COUNT)
  * vsock-echo [-p PORT=7] [-t SECONDS]                    (no -t: until aborted)
  * vsock-send CID PORT [-b BYTES=1048576] [--chunk N=65536]
  * vsock-sink [-p PORT=5000] [-t SECONDS=10]
@@ -25,7 +25,7 @@ import { parseIpv4Address } from "../net/ipv4.ts";
  * @example
  * ```ts
  * import type { WorkloadRequest } from "./args.ts";
- * const r: WorkloadRequest = { kind: "sink", port: 9, seconds: 1 };
+ * const r: WorkloadRequest = { kind: "sink", port: 9, seconds: 1, count: null };
  * ```
  */
 export type WorkloadRequest =
@@ -41,7 +41,7 @@ export type WorkloadRequest =
     seconds: number | null;
     count: number | null;
   }
-  | { kind: "sink"; port: number; seconds: number | null }
+  | { kind: "sink"; port: number; seconds: number | null; count: number | null }
   | { kind: "vsock-echo"; port: number; seconds: number | null }
   | { kind: "vsock-send"; cid: number; port: number; bytes: number; chunk: number }
   | { kind: "vsock-sink"; port: number; seconds: number }
@@ -86,7 +86,7 @@ export type UdpFloodRequest = Extract<WorkloadRequest, { kind: "udp-flood" }>;
  * @example
  * ```ts
  * import type { SinkRequest } from "./args.ts";
- * const r: SinkRequest = { kind: "sink", port: 9, seconds: 1 };
+ * const r: SinkRequest = { kind: "sink", port: 9, seconds: 1, count: null };
  * ```
  */
 export type SinkRequest = Extract<WorkloadRequest, { kind: "sink" }>;
@@ -111,7 +111,7 @@ export interface ArgsError {
  * @example
  * ```ts
  * import { USAGE } from "./args.ts";
- * USAGE.sink; // "sink [-p PORT=9] [-t SECONDS=1, 0 = until aborted]"
+ * USAGE.ping; // "ping DST [-c COUNT=3] [-i INTERVAL_S=1] [-s SIZE=56] [-W TIMEOUT_S=1]"
  * ```
  */
 export const USAGE = {
@@ -119,7 +119,8 @@ export const USAGE = {
   "udp-echo": "udp-echo [-p PORT=7] [-t SECONDS (default: until aborted)]",
   "udp-flood":
     "udp-flood DST [-p PORT=9] [-s FRAME_SIZE=64] [-r RATE_PPS | --max] [-t SECONDS=1 | -n COUNT]",
-  "sink": "sink [-p PORT=9] [-t SECONDS=1, 0 = until aborted]",
+  "sink":
+    "sink [-p PORT=9] [-t SECONDS=1, 0 = until aborted] [-n COUNT: end at the COUNTth datagram]",
   "vsock-echo": "vsock-echo [-p PORT=7] [-t SECONDS (default: until aborted)]",
   "vsock-send": "vsock-send CID PORT [-b BYTES=1048576] [--chunk N=65536]",
   "vsock-sink": "vsock-sink [-p PORT=5000] [-t SECONDS=10]",
@@ -174,7 +175,7 @@ const SPECS: Record<Name, Spec> = {
     positionals: 1,
   },
   "sink": {
-    values: { "-p": "p", "--port": "p", "-t": "t", "--time": "t" },
+    values: { "-p": "p", "--port": "p", "-t": "t", "--time": "t", "-n": "n", "--count": "n" },
     switches: {},
     positionals: 0,
   },
@@ -400,11 +401,16 @@ function build(w: Name, f: Fields): WorkloadRequest {
       return { kind: "iommu-unmap", device: device ?? "" };
     }
     case "sink": {
-      const seconds = f.num("t", "duration (seconds, 0 = until aborted)", 1, 0, 86400, false);
+      // With -n the sink ends on the COUNTth datagram; -t then bounds the wait only if given.
+      const count = f.has("n") ? f.num("n", "count", 1, 1, 1e12, true) : null;
+      const seconds = count !== null && !f.has("t")
+        ? 0
+        : f.num("t", "duration (seconds, 0 = until aborted)", 1, 0, 86400, false);
       return {
         kind: "sink",
         port: f.num("p", "port", 9, 1, 65535, true),
         seconds: seconds === 0 ? null : seconds,
+        count,
       };
     }
   }

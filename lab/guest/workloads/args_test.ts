@@ -47,7 +47,17 @@ Deno.test("udp-flood, udp-echo and sink parse their defaults", () => {
   const echo = parseWorkload(["udp-echo"]);
   assert.deepEqual(echo.ok && echo.value, { kind: "udp-echo", port: 7, seconds: null });
   const sink = parseWorkload(["sink", "-t", "0"]);
-  assert.deepEqual(sink.ok && sink.value, { kind: "sink", port: 9, seconds: null });
+  assert.deepEqual(sink.ok && sink.value, { kind: "sink", port: 9, seconds: null, count: null });
+  // -n alone waits as long as it takes; with -t, whichever comes first.
+  assert.deepEqual(parseWorkload(["sink", "-n", "5000"]), {
+    ok: true,
+    value: { kind: "sink", port: 9, seconds: null, count: 5000 },
+  });
+  assert.deepEqual(parseWorkload(["sink", "--count", "7", "-t", "3"]), {
+    ok: true,
+    value: { kind: "sink", port: 9, seconds: 3, count: 7 },
+  });
+  assert.equal(parseWorkload(["sink", "-n", "0"]).ok, false);
 });
 
 Deno.test("bad arguments give a one-line message and a usage hint", () => {

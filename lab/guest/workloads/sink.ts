@@ -121,12 +121,14 @@ export interface SinkResult {
 }
 
 /**
- * Run `sink` for `-t` seconds from its start (or until aborted).
+ * Run `sink` for `-t` seconds from its start, until its `-n`th datagram (within the 0.1 s step of
+ * `waitUntil`; datagrams arriving meanwhile are counted too, so a duplicate still shows), or
+ * until aborted, whichever comes first.
  *
  * @example
  * ```ts
  * import { runSink } from "./sink.ts";
- * // const r = await runSink(stack, { kind: "sink", port: 9, seconds: 2 }, opts);
+ * // const r = await runSink(stack, { kind: "sink", port: 9, seconds: 2, count: null }, opts);
  * ```
  */
 export async function runSink(
@@ -143,11 +145,14 @@ export async function runSink(
   let ignored = 0;
   let first = 0;
   let last = 0;
+  // Ends the wait at the count (the caller's signal still ends it too).
+  const counted = new AbortController();
+  const count = args.count ?? Infinity;
   const served = await serveUdp(stack, args.port, args.seconds, (src, payload) => {
     const now = opts.clock.now();
     if (received === 0) first = now;
     last = now;
-    received++;
+    if (++received === count) counted.abort();
     bytes += payload.length + 42;
     const seq = readFloodSeq(payload);
     if (seq < 0) {
@@ -169,7 +174,7 @@ export async function runSink(
     lastSender = t;
     t.received++;
     t.tracker.observe(seq);
-  }, opts);
+  }, { ...opts, signal: AbortSignal.any([opts.signal, counted.signal]) });
   if (!served.ok) return served.error;
   const seconds = (last - first) / 1000;
   const senders: SinkSender[] = [];

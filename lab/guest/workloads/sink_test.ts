@@ -41,7 +41,7 @@ Deno.test("two floods into one sink: sequence numbers are tracked per sender", a
     seconds: null,
     count: 500,
   };
-  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 5 }, opts);
+  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 5, count: null }, opts);
   const senders = [runUdpFlood(net.a.stack, flood, opts), runUdpFlood(net.a.stack, flood, opts)];
   const [s, f1, f2] = await net.run(Promise.all([sink, ...senders])) as [
     SinkResult,
@@ -65,7 +65,7 @@ Deno.test("two floods into one sink: sequence numbers are tracked per sender", a
 Deno.test("sink reports each sender's own loss and the total", async () => {
   const net = new BackToBack();
   const opts = simOptions(net);
-  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 1 }, opts);
+  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 1, count: null }, opts);
   const payload = (seq: number) => {
     const p = new Uint8Array(22);
     writeFloodPayload(p, 0, seq, 0);
@@ -84,4 +84,26 @@ Deno.test("sink reports each sender's own loss and the total", async () => {
     [["10.0.0.1:1000", 4, 0, 0], ["10.0.0.1:2000", 4, 1, 1]],
   );
   assert.deepEqual([s.received, s.lost, s.reordered, s.duplicated], [8, 1, 0, 1]);
+});
+
+Deno.test("sink -n ends at its COUNTth datagram; -t still bounds the wait", async () => {
+  const payload = (seq: number) => {
+    const p = new Uint8Array(22);
+    writeFloodPayload(p, 0, seq, 0);
+    return p;
+  };
+  for (const [sent, seconds, received] of [[5, null, 5], [3, 2, 3]] as const) {
+    const net = new BackToBack();
+    const opts = simOptions(net);
+    const t0 = opts.clock.now();
+    const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds, count: 5 }, opts);
+    for (let q = 0; q < sent; q++) {
+      net.a.stack.udpSend({ ip: 0x0a000002, port: 9 }, 1000, payload(q));
+    }
+    const s = await net.run(sink) as SinkResult;
+    assert.equal(s.received, received);
+    const waited = opts.clock.now() - t0;
+    if (seconds === null) assert.ok(waited <= 200, `ended ${waited} ms after its start`);
+    else assert.ok(waited >= seconds * 1000, `ended at -t, ${waited} ms after its start`);
+  }
 });

@@ -75,7 +75,9 @@ Deno.test("udp-echo, udp-flood and sink print a text summary, which --json repla
       `^udp-flood 10\\.0\\.0\\.2:7 from port ${f.srcPort}: 5 datagrams of 64 bytes in \\d+\\.\\d{3} s, \\d+ pps, \\d+\\.\\d{3} Gbit/s; TX ring full 0 times$`,
     ),
   );
-  const s = await net.run(runSink(net.b.stack, { kind: "sink", port: 9, seconds: 0.1 }, opts));
+  const s = await net.run(
+    runSink(net.b.stack, { kind: "sink", port: 9, seconds: 0.1, count: null }, opts),
+  );
   assert.equal(
     s.kind === "sink" && s.text.split("\n")[1],
     "total: lost 0, reordered 0, duplicated 0, ignored 0, from 0 sender(s)",

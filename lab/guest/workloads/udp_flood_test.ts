@@ -26,7 +26,7 @@ function seqOf(f: Uint8Array): number {
 Deno.test("flood --max -n 2000 through a 64-slot ring arrives complete at the sink", async () => {
   const net = new BackToBack({ capacity: 64 });
   const opts = simOptions(net);
-  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 5 }, opts);
+  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 5, count: null }, opts);
   const sender = runUdpFlood(net.a.stack, flood({ count: 2000 }), opts);
   const [s, f] = await net.run(Promise.all([sink, sender])) as [SinkResult, UdpFloodResult];
   assert.equal(f.sent, 2000);
@@ -47,7 +47,7 @@ Deno.test("sink detects the drops and swaps the link made", async () => {
     return out;
   };
   const opts = simOptions(net);
-  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 5 }, opts);
+  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 5, count: null }, opts);
   const sender = runUdpFlood(net.a.stack, flood({ count: 100 }), opts);
   const [s, f] = await net.run(Promise.all([sink, sender])) as [SinkResult, UdpFloodResult];
   assert.equal(f.sent, 100);
