@@ -161,6 +161,9 @@ export class NetDriver {
   private readonly txChunk: number;
   private readonly flushOut: FlushOutcome = { kickRx: false, kickTx: false };
   private fault_: NetDriverFault | null = null;
+  // Queues a guest bug was written into behind the driver's back (`freeze`), until `reattach`.
+  private frozenRx = false;
+  private frozenTx = false;
   /** Per-buffer mapping (strict, lazy), or null: descriptors carry GPAs. */
   private readonly dma: NetDma | null;
   /** The IOVA each RX / TX buffer is mapped at while it is posted (with `dma`). */
@@ -271,7 +274,7 @@ export class NetDriver {
    * buffer is mapped now and posted by `flush`, once its MAP completed.
    */
   fillRx(): number {
-    if (this.fault_ !== null) return 0;
+    if (this.fault_ !== null || this.frozenRx) return 0;
     if (this.dma !== null) return this.mapFreeRx(this.dma);
     return this.postRx(-1);
   }
@@ -435,11 +438,25 @@ export class NetDriver {
 
   /** Publish both queues; which ones the device must be notified about. */
   flush(): FlushOutcome {
-    if (this.dma !== null && this.fault_ === null) this.postHeld(this.dma);
+    const frozen = this.frozenRx || this.frozenTx;
+    if (this.dma !== null && this.fault_ === null && !frozen) this.postHeld(this.dma);
     const out = this.flushOut;
-    out.kickRx = this.fault_ === null && this.rx.publish();
-    out.kickTx = this.fault_ === null && this.tx.publish();
+    out.kickRx = this.fault_ === null && !this.frozenRx && this.rx.publish();
+    out.kickTx = this.fault_ === null && !this.frozenTx && this.tx.publish();
     return out;
+  }
+
+  /**
+   * Add nothing more to `queue` until the next `reattach`: a guest bug was just written into its
+   * ring behind the driver's back (`vlab fault guest-bug`). The driver's next add would go to the
+   * slot the bug took (and its next publish would move the index back), overwriting the bug
+   * before a busy device met it; a buggy driver goes on from its broken state instead. Frames to
+   * send meanwhile count as `txRingFull` and are not sent; the device's DEVICE_NEEDS_RESET, or
+   * the transmit watchdog, ends it with a reset.
+   */
+  freeze(queue: NetQueueName): void {
+    if (queue === "receiveq") this.frozenRx = true;
+    else this.frozenTx = true;
   }
 
   /**
@@ -563,7 +580,7 @@ export class NetDriver {
     }
     if (this.fault_ !== null) return -1;
     if (this.txFreeCount === 0) this.reclaimTx();
-    if (this.txFreeCount === 0) {
+    if (this.txFreeCount === 0 || this.frozenTx) {
       this.c[NetDriverCounter.txRingFull]++;
       return -1;
     }
@@ -688,6 +705,8 @@ export class NetDriver {
     this.rxBusy.fill(0);
     this.txBusy.fill(0);
     this.fault_ = null;
+    this.frozenRx = false;
+    this.frozenTx = false;
     this.watchdog.restart();
     return OK_VOID;
   }

@@ -7,7 +7,9 @@ import { PageAllocator } from "../memory/allocator.ts";
 import { GuestMemory } from "../memory/memory.ts";
 import { Feature } from "../virtio/constants.ts";
 import { featureSet } from "../virtio/features.ts";
+import { injectGuestFault } from "../virtio/guest_faults.ts";
 import { createQueuePair, type QueuePair } from "../virtio/pair.ts";
+import { SharedRingAccess } from "../virtio/ring_access.ts";
 import type { Layout } from "../virtio/queue.ts";
 import { NET_HDR_SIZE, NetFeature, writeRxHeader } from "./config.ts";
 import { NetDriver, parseNetConfig } from "./driver.ts";
@@ -227,3 +229,43 @@ Deno.test("parseNetConfig is exported beside the driver", () => {
   const bytes = new Uint8Array([0x52, 0x54, 0, 0x12, 0x34, 0x56, 1, 0, 1, 0, 0xdc, 0x05]);
   assert.deepEqual(parseNetConfig(bytes), { mac: "52:54:00:12:34:56", linkUp: true, mtu: 1500 });
 });
+
+for (const layout of ["split", "packed"] as const) {
+  Deno.test(`a frozen queue keeps the guest bug written into it until reattach [${layout}]`, () => {
+    const r = rig(layout, false);
+    const config = {
+      layout,
+      size: 4,
+      descAddr: 0x4000,
+      driverAddr: 0x5000,
+      deviceAddr: 0x6000,
+      features: { eventIdx: true, indirect: false, inOrder: false },
+    };
+    const bug = injectGuestFault(
+      { config, ring: new SharedRingAccess(r.mem), memoryBytes: r.mem.size },
+      "head-out-of-range",
+    );
+    assert.ok(bug.ok);
+    r.driver.freeze("transmitq");
+    // Not sent, not published: the driver's add would have taken the bug's slot.
+    assert.equal(r.driver.send(new Uint8Array(60)), false);
+    assert.equal(r.counters[NetDriverCounter.txRingFull], 1);
+    assert.equal(r.driver.flush().kickTx, false);
+    const p = r.tx.device.pop();
+    assert.ok(!p.ok, "the device meets the bug, not a frame written over it");
+    // A packed ring has no heads: its bug is a buffer id out of range.
+    assert.equal(p.error.kind, layout === "split" ? "head-out-of-range" : "id-out-of-range");
+    // The guest's reset gives the driver fresh queues: it sends again.
+    const fresh = createQueuePair(r.mem, config);
+    const rx = createQueuePair(r.mem, {
+      ...config,
+      descAddr: 0x1000,
+      driverAddr: 0x2000,
+      deviceAddr: 0x3000,
+    });
+    assert.ok(fresh.ok && rx.ok);
+    assert.ok(r.driver.reattach(rx.value.driver, fresh.value.driver).ok);
+    assert.equal(r.driver.send(new Uint8Array(60)), true);
+    assert.equal(r.driver.flush().kickTx, true);
+  });
+}

@@ -394,7 +394,21 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
   const guestBug = (m: Extract<ToWorker, { type: "guest-bug" }>): void => {
     const index = nics.findIndex((n) => n.slot === m.device);
     const nic = nics[index];
-    if (!nic || nic.resetting) return;
+    if (!nic) return;
+    if (nic.resetting) {
+      // Said, not dropped: the queue it names does not exist until the reset is over.
+      post({
+        type: "event",
+        kind: "guest-bug-refused",
+        detail: {
+          nic: nic.name,
+          queue: m.queue,
+          bug: m.bug,
+          message: `Cannot inject ${m.bug}: ${nic.name} is being reset`,
+        },
+      });
+      return;
+    }
     const config = queueConfigOf(nic.regs, m.queue, nic.device.negotiated);
     const r = injectGuestFault({ config, ring: ctx.ring, memoryBytes: ctx.mem.size }, m.bug);
     post({
@@ -405,6 +419,9 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         : { nic: nic.name, queue: m.queue, bug: m.bug, message: formatGuestFaultRefusal(r.error) },
     });
     if (!r.ok) return;
+    // The driver adds nothing more to that queue until the reset: its next add would overwrite
+    // the bug before a busy device met it (it did, one drill in CI).
+    nic.driver.freeze(m.queue === NetQueue.RECEIVEQ ? "receiveq" : "transmitq");
     if (kickOne(nic.regs, m.queue, bells)) ringDoorbell(bells, deviceThread);
   };
 

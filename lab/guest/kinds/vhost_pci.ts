@@ -347,7 +347,19 @@ async function start(
     control: (m) => {
       if (m.type === "guest-bug") {
         const link = links.find((l) => l.spec.index === m.device);
-        if (link !== undefined) resetDriver(link, "guest-bug", m.bug);
+        if (link?.resetting) {
+          // Said, not dropped: b's driver is already resetting this device.
+          ctx.post({
+            type: "event",
+            kind: "guest-bug-refused",
+            detail: {
+              nic: link.name,
+              queue: m.queue,
+              bug: m.bug,
+              message: `Cannot inject ${m.bug}: ${link.name} is being reset`,
+            },
+          });
+        } else if (link !== undefined) resetDriver(link, "guest-bug", m.bug);
         return;
       }
       if (m.type !== "link") return;
