@@ -72,11 +72,16 @@ async function floodInto(lab: Lab, from: string, to: string, dst: string): Promi
   const got = await sink.result;
   assert.ok(got.ok, got.ok ? "" : got.message);
   const r = got.result as Record<string, number>;
-  assert.deepEqual(
-    { received: r.received, lost: r.lost, duplicated: r.duplicated },
-    { received: 5000, lost: 0, duplicated: 0 },
-    `${from} → ${to}`,
-  );
+  const counts = { received: r.received, lost: r.lost, duplicated: r.duplicated };
+  const want = { received: 5000, lost: 0, duplicated: 0 };
+  // On a failure, say where the frames went: the stacks' drops, the NICs' and the link's
+  // counters, the vIOMMU and the event log.
+  const why = JSON.stringify(counts) === JSON.stringify(want) ? "" : JSON.stringify({
+    flood: flood.result,
+    snapshot: takeSnapshot(lab),
+    events: lab.events.recent().filter((e) => e.kind !== "exec"),
+  });
+  assert.deepEqual(counts, want, `${from} → ${to}: ${why}`);
 }
 
 for (const mode of ["strict", "lazy", "static", "passthrough", "none"] as const) {
