@@ -4,8 +4,13 @@
  *
  * The owner (viommu.ts) writes the mapping and endpoint tables between two increments of `SEQ`
  * (odd while writing). A walk loads `SEQ`, reads what it needs with plain loads, then loads
- * `SEQ` again: if it was odd or changed, the walk saw a torn or stale table and retries (a
- * bounded number of times; then it refuses, which is safe).
+ * `SEQ` again: if it was odd or changed, the walk saw a torn or stale table and retries. It
+ * spins first, then sleeps a little between tries, for up to `WALK_DEADLINE_MS`: a busy table
+ * means the owner is writing (many MAPs and UNMAPs in a row) or was descheduled mid-write, and
+ * a walk that gave up there refused a valid access (one in a thousand floods of a loaded
+ * machine lost frames that way: the vhost-pci peer saw a "fault" and its connection ended).
+ * Only an owner stuck mid-write for the whole deadline makes it refuse (`"busy"`); a restarted
+ * owner ends an odd `SEQ` when it reopens the table.
  *
  * @module
  */
@@ -44,11 +49,18 @@ export function newWalkResult(): WalkResult {
   return { miss: null, endpointState: 0, domain: 0, start: 0, end: 0, gpa: 0, perms: 0 };
 }
 
-/** Retries of a walk that keeps seeing the owner writing. */
-export const WALK_RETRIES = 10_000;
+/** Tries of a walk that spins before it starts sleeping between tries. */
+export const WALK_SPINS = 1_000;
+/** How long a walk waits for a table the owner keeps writing before it refuses, ms. */
+export const WALK_DEADLINE_MS = 2_000;
+/** Each sleep between tries once spinning did not do, ms. */
+const WALK_SLEEP_MS = 0.5;
 
 /**
  * Find the mapping of `endpoint`'s domain that contains `iova` (bypass endpoints need none).
+ * While the owner writes, it waits (spinning, then sleeping) for up to `deadlineMs`; only then
+ * does it give up with `"busy"`. It blocks its thread meanwhile, as a walk on a real IOMMU
+ * stalls its device.
  *
  * @example
  * ```ts
@@ -61,9 +73,25 @@ export const WALK_RETRIES = 10_000;
  * walk(v.views, 0, 0x1800, r); // r.miss === null, r.gpa === 0x5000
  * ```
  */
-export function walk(views: ViommuViews, endpoint: number, iova: number, out: WalkResult): void {
+export function walk(
+  views: ViommuViews,
+  endpoint: number,
+  iova: number,
+  out: WalkResult,
+  deadlineMs = WALK_DEADLINE_MS,
+): void {
   const { i32, f64, layout } = views;
-  for (let attempt = 0; attempt < WALK_RETRIES; attempt++) {
+  let deadline = 0;
+  // Bounded by the deadline (checked at every sleep, once the spins are spent).
+  for (let attempt = 0;; attempt++) {
+    if (attempt >= WALK_SPINS) {
+      const now = performance.now();
+      if (deadline === 0) deadline = now + deadlineMs;
+      else if (now >= deadline) break;
+      // A short sleep, so that a descheduled owner gets the core back (the owner notifies no
+      // one: a notify per table write would cost every MAP and UNMAP).
+      Atomics.wait(i32, Hdr.SEQ, Atomics.load(i32, Hdr.SEQ), WALK_SLEEP_MS);
+    }
     // observe SEQ (pairs with the owner's publish in viommu.ts `beginWrite`/`endWrite`).
     const seq = Atomics.load(i32, Hdr.SEQ);
     if (seq & 1) continue;
