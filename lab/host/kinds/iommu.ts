@@ -10,7 +10,12 @@
  * @module
  */
 
-import { IommuDevice, IommuQueue, Viommu } from "../../../devices/iommu/mod.ts";
+import {
+  formatViommuError,
+  IommuDevice,
+  IommuQueue,
+  Viommu,
+} from "../../../devices/iommu/mod.ts";
 import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
 import { serveMailbox } from "../../wire/mailbox.ts";
@@ -76,6 +81,8 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
   if (inFlight.length > 0) device.adoptInFlight(inFlight[REQUESTQ] ?? []);
   let waiting = false;
   let spins = 0;
+  // The last invalidation timeout reported: each new one is an event, not only a counter.
+  let lastTimeout = device.lastTimeout;
   return {
     pump: () => {
       let work = false;
@@ -89,6 +96,16 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
       if (o.waiting) { for (const p of spec.peers ?? []) ringDoorbell(bells, p.thread); }
       waiting = o.waiting;
       spins = waiting ? spins + 1 : 0;
+      const timeout = device.lastTimeout;
+      if (timeout !== lastTimeout && timeout !== null) {
+        // An UNMAP completed with IOERR while a consumer may still hold the entry: said aloud.
+        lastTimeout = timeout;
+        ctx.post({
+          type: "event",
+          kind: "iommu-invalidation-timeout",
+          detail: { device: spec.name, consumer: timeout.name, error: formatViommuError(timeout) },
+        });
+      }
       // One signal per queue that is due: a lost-irq fault of that queue drops only its own.
       if (o.interruptRequest) transport.signalUsed(REQUESTQ);
       if (o.interruptEvent) transport.signalUsed(EVENTQ);
