@@ -10,12 +10,7 @@
  * @module
  */
 
-import {
-  formatViommuError,
-  IommuDevice,
-  IommuQueue,
-  Viommu,
-} from "../../../devices/iommu/mod.ts";
+import { formatViommuError, IommuDevice, IommuQueue, Viommu } from "../../../devices/iommu/mod.ts";
 import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
 import { serveMailbox } from "../../wire/mailbox.ts";
