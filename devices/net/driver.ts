@@ -447,16 +447,26 @@ export class NetDriver {
   }
 
   /**
-   * Add nothing more to `queue` until the next `reattach`: a guest bug was just written into its
-   * ring behind the driver's back (`vlab fault guest-bug`). The driver's next add would go to the
-   * slot the bug took (and its next publish would move the index back), overwriting the bug
-   * before a busy device met it; a buggy driver goes on from its broken state instead. Frames to
-   * send meanwhile count as `txRingFull` and are not sent; the device's DEVICE_NEEDS_RESET, or
-   * the transmit watchdog, ends it with a reset.
+   * Add nothing more to `queue` until the next `reattach`: a guest bug that breaks the queue was
+   * just written into its ring behind the driver's back (`vlab fault guest-bug`). The driver's
+   * next add would go to the slot the bug took (and its next publish would move the index back),
+   * overwriting the bug before a busy device met it; a buggy driver goes on from its broken state
+   * instead. Frames to send meanwhile count as `txRingFull` and are not sent. The device's
+   * DEVICE_NEEDS_RESET ends it with a reset; on a frozen transmitq the bug counts as a buffer in
+   * flight, so a device that never meets it (a lost kick) is reset by the transmit watchdog.
    */
   freeze(queue: NetQueueName): void {
-    if (queue === "receiveq") this.frozenRx = true;
-    else this.frozenTx = true;
+    if (queue === "receiveq") {
+      this.frozenRx = true;
+      return;
+    }
+    if (!this.frozenTx) this.watchdog.posted(this.tx.inFlight);
+    this.frozenTx = true;
+  }
+
+  /** Buffers the transmit watchdog waits for: those in flight, and a frozen queue's bug. */
+  private get txOutstanding(): number {
+    return this.tx.inFlight + (this.frozenTx ? 1 : 0);
   }
 
   /**
@@ -657,7 +667,7 @@ export class NetDriver {
   checkTxTimeout(): NetDriverFault | null {
     if (this.fault_ !== null) return this.fault_;
     this.reclaimTx();
-    const inFlight = this.tx.inFlight;
+    const inFlight = this.txOutstanding;
     if (this.fault_ === null && this.watchdog.expired(inFlight)) {
       this.setFault({ kind: "tx-timeout", inFlight, idleMs: this.watchdog.idleMs() });
     }
@@ -669,7 +679,7 @@ export class NetDriver {
    * nothing is outstanding: the guest loop wakes by then to call `checkTxTimeout`.
    */
   txTimeoutDueMs(): number {
-    if (this.tx.inFlight === 0) return Infinity;
+    if (this.txOutstanding === 0) return Infinity;
     return Math.max(0, this.watchdog.timeoutMs - this.watchdog.idleMs());
   }
 

@@ -143,3 +143,16 @@ Deno.test("the transmit watchdog refuses a timeout that is not positive", () => 
     assert.throws(() => new TxWatchdog({ timeoutMs }), RangeError, String(timeoutMs));
   }
 });
+
+for (const layout of ["split", "packed"] as const) {
+  Deno.test(`a frozen transmitq whose bug the device never meets is reset by the watchdog [${layout}]`, () => {
+    const r = rig(layout, 1000);
+    r.clock.now = 50_000;
+    r.driver.freeze("transmitq"); // a guest bug whose kick was lost: nothing else is in flight
+    assert.equal(r.driver.txTimeoutDueMs(), 1000, "the bug counts as a buffer in flight");
+    r.clock.now = 50_999;
+    assert.equal(r.driver.checkTxTimeout(), null);
+    r.clock.now = 51_000;
+    assert.deepEqual(r.driver.checkTxTimeout(), { kind: "tx-timeout", inFlight: 1, idleMs: 1000 });
+  });
+}

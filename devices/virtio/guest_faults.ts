@@ -61,6 +61,21 @@ export const GUEST_FAULT_KINDS: readonly GuestFaultKind[] = [
   "address-outside-memory",
 ];
 
+/**
+ * Whether a device that meets guest bug `kind` breaks the queue (DEVICE_NEEDS_RESET, then the
+ * guest's reset): every kind but `address-outside-memory`, which costs one request (A13).
+ *
+ * @example
+ * ```ts
+ * import { breaksQueue } from "./guest_faults.ts";
+ * breaksQueue("loop"); // true
+ * breaksQueue("address-outside-memory"); // false
+ * ```
+ */
+export function breaksQueue(kind: GuestFaultKind): boolean {
+  return kind !== "address-outside-memory";
+}
+
 /** The queue to corrupt. */
 export interface GuestFaultTarget {
   /** The queue's configuration (as the driver programmed it). */
