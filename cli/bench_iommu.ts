@@ -54,7 +54,7 @@ export function parseIommuOptions(
     modes: modes as IommuBenchMode[],
     frameSizes: ints("--sizes", raw.sizes, 60, 1514),
     frames: ints("--frames", raw.frames, 1, 100_000_000)[0],
-    runs: ints("--runs", raw.runs, 1, 50)[0],
+    runs: ints("--runs", raw.runs, 1, 500)[0],
     warmupFrames: ints("--warmup", raw.warmup, 0, 100_000_000)[0],
   };
 }
