@@ -146,6 +146,8 @@ export class NetDriver {
   private rxFreeCount: number;
   private readonly txFree: Uint32Array;
   private txFreeCount: number;
+  // A frame could not be sent for want of room since the last reclaim: TX interrupts wanted.
+  private txStarved = false;
   private readonly rxBusy: Uint8Array;
   private readonly txBusy: Uint8Array;
   private readonly txViews: Uint8Array[];
@@ -374,7 +376,10 @@ export class NetDriver {
       n++;
     }
     this.c[NetDriverCounter.txReclaimed] += n;
-    if (n > 0) this.watchdog.progressed();
+    if (n > 0) {
+      this.watchdog.progressed();
+      this.txStarved = false;
+    }
     return n;
   }
 
@@ -470,11 +475,21 @@ export class NetDriver {
   }
 
   /**
-   * Ask for used-buffer interrupts on both queues, re-checking each (see
-   * `DriverQueue.enableInterrupts`): true if used buffers are already waiting on either.
+   * Before the guest sleeps: ask for used-buffer interrupts on the receiveq, and on the
+   * transmitq only while a frame waits for room (see `DriverQueue.enableInterrupts`); true if
+   * used buffers the guest asked for are already waiting.
+   *
+   * Sent buffers are otherwise reclaimed lazily, at the driver's next pass or send (`takeTx`),
+   * as Linux's virtio_net does without `napi_tx`: a completion then wakes no sleeping guest, so
+   * a ping costs two interrupts, not four (docs/performance.md, "Fewer wake-ups per ping"). A
+   * buffer left in flight holds no one up: the transmit watchdog reclaims before it decides.
    */
   enableInterrupts(): boolean {
     const r = this.rx.enableInterrupts();
+    if (!this.txStarved) {
+      this.tx.disableInterrupts();
+      return r;
+    }
     const t = this.tx.enableInterrupts();
     return r || t;
   }
@@ -592,6 +607,7 @@ export class NetDriver {
     if (this.txFreeCount === 0) this.reclaimTx();
     if (this.txFreeCount === 0 || this.frozenTx) {
       this.c[NetDriverCounter.txRingFull]++;
+      this.txStarved = true;
       return -1;
     }
     return this.txFree[--this.txFreeCount];
@@ -610,8 +626,10 @@ export class NetDriver {
     if (iova < 0) {
       this.txFree[this.txFreeCount++] = token;
       // Not now: as a full ring (the frame is not sent). Refused: the NIC stops.
-      if (iova === DMA_LATER) this.c[NetDriverCounter.txRingFull]++;
-      else this.setFault({ kind: "dma-map-failed", queue: "transmitq", token });
+      if (iova === DMA_LATER) {
+        this.c[NetDriverCounter.txRingFull]++;
+        this.txStarved = true;
+      } else this.setFault({ kind: "dma-map-failed", queue: "transmitq", token });
       return false;
     }
     this.txIova[token] = iova;
@@ -637,6 +655,7 @@ export class NetDriver {
       this.releaseTx(token);
       if (r.error.kind === "ring-full") {
         this.c[NetDriverCounter.txRingFull]++;
+        this.txStarved = true;
       } else this.fail("transmitq", r.error);
       return false;
     }
@@ -712,6 +731,7 @@ export class NetDriver {
     for (let i = 0; i < tx.size; i++) this.txFree[i] = tx.size - 1 - i;
     this.rxFreeCount = rx.size;
     this.txFreeCount = tx.size;
+    this.txStarved = false;
     this.rxBusy.fill(0);
     this.txBusy.fill(0);
     this.fault_ = null;

@@ -112,6 +112,41 @@ for (const layout of ["split", "packed"] as const) {
     assert.throws(() => r.driver.send(new Uint8Array(1515)), RangeError);
   });
 
+  Deno.test(`sent buffers interrupt only a driver that waits for room [${layout}]`, () => {
+    const r = rig(layout, false);
+    /** The device returns the next TX chain; true if the driver asked to be interrupted. */
+    const complete = (): boolean => {
+      const p = r.tx.device.pop();
+      assert.ok(p.ok && p.value);
+      assert.ok(r.tx.device.push(p.value, 0).ok);
+      r.tx.device.publish();
+      return r.tx.device.needsInterrupt();
+    };
+    // A device's first used-buffer check always notifies (it has none signalled yet): past it.
+    assert.equal(r.driver.send(new Uint8Array(60)), true);
+    r.driver.flush();
+    complete();
+    assert.equal(r.driver.reclaimTx(), 1);
+    // A ping's frame: the guest sleeps, and its completion wakes no one (lazy reclaim).
+    assert.equal(r.driver.send(new Uint8Array(60)), true);
+    r.driver.flush();
+    assert.equal(r.driver.enableInterrupts(), false);
+    assert.equal(complete(), false);
+    assert.equal(r.driver.enableInterrupts(), false); // waiting TX used buffers are no reason to stay up
+    // A flood that filled the ring: the next completion must wake the sender.
+    for (let i = 0; i < 3; i++) assert.equal(r.driver.send(new Uint8Array(60)), true);
+    r.driver.flush();
+    assert.equal(r.driver.send(new Uint8Array(60)), true); // reclaims the ping's frame itself
+    r.driver.flush();
+    assert.equal(r.driver.send(new Uint8Array(60)), false);
+    assert.equal(r.driver.enableInterrupts(), false);
+    assert.equal(complete(), true);
+    assert.equal(r.driver.reclaimTx(), 1);
+    // Room again: back to lazy.
+    assert.equal(r.driver.enableInterrupts(), false);
+    assert.equal(complete(), false);
+  });
+
   Deno.test(`num_buffers beyond what the device returned is a device fault [${layout}]`, () => {
     const r = rig(layout, true);
     r.driver.fillRx();

@@ -25,7 +25,13 @@ import {
   setThreadState,
   ThreadState,
 } from "../wire/doorbell.ts";
-import { GUEST_IDLE_WAIT_MS, loopCounters, macrotask, runLoop } from "../wire/loop.ts";
+import {
+  GUEST_IDLE_WAIT_MS,
+  loopCounters,
+  type LoopWake,
+  macrotask,
+  runLoop,
+} from "../wire/loop.ts";
 import type { VmStart } from "../wire/messages.ts";
 import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -45,6 +51,14 @@ async function start(msg: VmStart): Promise<void> {
   const bells = new Int32Array(msg.doorbells);
   const sleepingWord = msg.thread * DOORBELL_STRIDE + DoorbellWord.SLEEPING;
   const clock = new GuestClock();
+  // When the loop wakes next, and the earliest deadline of any kind (its watchdogs, its stack's
+  // timers): a workload that arms one while the loop sleeps rings the loop if it is earlier.
+  const wake: LoopWake = { at: 0 };
+  const nextTimerMs = (): number => {
+    let t = Infinity;
+    for (const k of kinds) t = Math.min(t, k.nextTimerMs());
+    return t;
+  };
   const ctx = {
     vm: msg.vm,
     seed: msg.seed,
@@ -56,6 +70,12 @@ async function start(msg: VmStart): Promise<void> {
     deviceThread: msg.deviceThread,
     wakeSelf: () => {
       if (Atomics.load(bells, sleepingWord) !== 0) ringDoorbell(bells, msg.thread);
+    },
+    sleeping: () => Atomics.load(bells, sleepingWord) !== 0,
+    timersChanged: () => {
+      if (wake.at > 0 && performance.now() + nextTimerMs() < wake.at) {
+        ringDoorbell(bells, msg.thread);
+      }
     },
     control: msg.control,
     layout: msg.layout,
@@ -146,6 +166,7 @@ async function start(msg: VmStart): Promise<void> {
     pollUs: msg.pollUs,
     counters: loop,
     idleWaitMs: GUEST_IDLE_WAIT_MS,
+    wake,
   }, {
     pump: () => {
       clock.refresh();
@@ -158,11 +179,7 @@ async function start(msg: VmStart): Promise<void> {
       for (const k of kinds) if (k.prepareSleep()) pending = true;
       return pending;
     },
-    nextTimerMs: () => {
-      let t = Infinity;
-      for (const k of kinds) t = Math.min(t, k.nextTimerMs());
-      return t;
-    },
+    nextTimerMs,
     periodic: () => {
       for (const k of kinds) k.periodic(stats);
       stats.setAll("loop_", loop);

@@ -52,6 +52,17 @@ export function loopCounters(): LoopCounters {
   return { wakeupsBlocking: 0, wakeupsAsync: 0, timeouts: 0, idleSlices: 0, pollHits: 0 };
 }
 
+/**
+ * When a worker's loop wakes next (a `performance.now()` time), for code that runs while the loop
+ * waits (a workload on a timer or a message): 0 while the loop runs. Such code may arm a deadline
+ * the loop has not seen (a transmit watchdog, an ARP retry); if the loop would wake after it, the
+ * code rings the thread (see the guest worker's `timersChanged`).
+ */
+export interface LoopWake {
+  /** The end of the current wait, or 0 while the loop runs. */
+  at: number;
+}
+
 /** What a worker plugs into {@linkcode runLoop}. */
 export interface LoopHooks {
   /** Do whatever work is pending; return true if there was any. */
@@ -86,6 +97,8 @@ export interface LoopOptions {
   hotMs?: number;
   /** Counters the loop keeps up to date (a worker publishes them). */
   counters?: LoopCounters;
+  /** Kept up to date with the end of each wait (see {@linkcode LoopWake}). */
+  wake?: LoopWake;
 }
 
 /** Longest wait by default: the heartbeat period of an idle worker. */
@@ -168,6 +181,8 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
   const hotMs = opts.hotMs ?? defaultHotMs();
   const idleWaitMs = opts.idleWaitMs ?? MAX_WAIT_MS;
   const counters = opts.counters ?? loopCounters();
+  const wake = opts.wake ?? { at: 0 };
+  wake.at = 0;
   setThreadState(bells, thread, ThreadState.RUNNING);
   let lastYield = performance.now();
   let lastPeriodic = 0;
@@ -252,7 +267,11 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         // stale), then sleep the rest on the same bell value. No pump in between: a wake-up to
         // publish must not find work that came without a ring (a lost kick stays lost).
         const t0 = performance.now();
-        if (await waitDoorbell(bells, thread, seen, Math.max(1, publishIn))) {
+        // Timers are not looked at again before the whole wait's end (the rest is slept below).
+        wake.at = t0 + timeout;
+        const rung = await waitDoorbell(bells, thread, seen, Math.max(1, publishIn));
+        wake.at = 0;
+        if (rung) {
           counters.wakeupsAsync++;
           lastYield = performance.now();
           continue;
@@ -263,8 +282,11 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         if (timeout <= 0) continue;
         announceSleep(bells, thread); // a ring since `seen` ends the next wait at once
       }
-      if (pendingTasks.length === 0 && performance.now() - lastWork < hotMs) {
+      const sleepAt = performance.now();
+      wake.at = sleepAt + timeout;
+      if (pendingTasks.length === 0 && sleepAt - lastWork < hotMs) {
         const yielded = await hotWait(bells, thread, seen, timeout, lastWork + hotMs, counters);
+        wake.at = 0;
         if (yielded) {
           lastYield = performance.now();
         } else if (performance.now() - lastYield > MAX_BUSY_MS) {
@@ -274,7 +296,9 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         }
         continue;
       }
-      if (await waitDoorbell(bells, thread, seen, timeout)) counters.wakeupsAsync++;
+      const rung = await waitDoorbell(bells, thread, seen, timeout);
+      wake.at = 0;
+      if (rung) counters.wakeupsAsync++;
       else counters.timeouts++;
       lastYield = performance.now();
     }

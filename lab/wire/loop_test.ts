@@ -148,6 +148,36 @@ Deno.test("an idle loop with no timer still wakes about every second (heartbeat)
   assert.ok(gap >= 900 && gap < 3000, `waited ${gap.toFixed(0)} ms`);
 });
 
+Deno.test("the loop says when its wait ends, and 0 while it runs (LoopWake)", async () => {
+  const bells = createDoorbells(1);
+  const wake = { at: -1 };
+  const seenInPump: number[] = [];
+  let during = NaN;
+  let sleptAt = NaN;
+  const probe = setTimeout(() => {
+    during = wake.at - sleptAt; // read by code running while the loop waits (a workload)
+    requestStop(bells, 0);
+  }, 50);
+  try {
+    await runLoop({ bells, thread: 0, pollUs: 0, idleWaitMs: 400, wake }, {
+      ...idle,
+      pump() {
+        seenInPump.push(wake.at);
+        return false;
+      },
+      nextTimerMs() {
+        sleptAt = performance.now();
+        return Infinity;
+      },
+    });
+  } finally {
+    clearTimeout(probe);
+  }
+  assert.ok(during > 390 && during < 410, `the wait ends ${during} ms after it began, not 400`);
+  assert.ok(seenInPump.length > 0 && seenInPump.every((at) => at === 0), String(seenInPump));
+  assert.equal(wake.at, 0);
+});
+
 Deno.test("calls periodic about every 100 ms while idle", async () => {
   const bells = createDoorbells(1);
   const calls: number[] = [];

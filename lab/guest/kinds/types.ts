@@ -37,6 +37,16 @@ export interface GuestContext {
   deviceThread: number;
   /** Wake this worker if it sleeps (a workload queued work). */
   wakeSelf: () => void;
+  /**
+   * True while this worker's loop waits on its doorbell: a workload runs then (a timer, a
+   * message), and work it queues is published by the workload itself or by a `wakeSelf`.
+   */
+  sleeping: () => boolean;
+  /**
+   * Work queued while the loop sleeps may have armed a deadline (a transmit watchdog, a stack
+   * timer): ring the loop if it would wake after the earliest one.
+   */
+  timersChanged: () => void;
   /** The control block. */
   control: SharedArrayBuffer;
   /** Its layout (the plan's). */
