@@ -10,7 +10,8 @@ import { Lab } from "../lab/lab.ts";
 import { prometheusMetrics } from "../lab/metrics.ts";
 import { planLab } from "../lab/plan.ts";
 import { topologyFromObject } from "../lab/topology/mod.ts";
-import { LAB_TEST, waitForValue } from "../lab/testing.ts";
+import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
+import { takeSnapshot } from "../lab/snapshot.ts";
 import { vlabRunArgs } from "../cli/deno_run.ts";
 
 const SENT = 2000;
@@ -168,6 +169,43 @@ Deno.test({
     } finally {
       await vlab(stateDir, "down", "--all");
       await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+/** Used-buffer interrupts raised so far on `vm`'s eth0, per queue name. */
+function nicInterrupts(lab: Lab, vm: string): Record<string, number> {
+  const nic = takeSnapshot(lab).vms.find((v) => v.name === vm)!.devices[0];
+  return Object.fromEntries(nic.queues.map((q) => [q.name, q.interrupts]));
+}
+
+Deno.test({
+  ...LAB_TEST,
+  name: "a ping interrupts each guest once, for its receiveq: sent buffers are reclaimed lazily",
+  fn: async () => {
+    const lab = await startTestLab({
+      name: "lazy-tx",
+      vms: {
+        a: { nics: { eth0: { ip: "10.8.0.1/24" } } },
+        b: { nics: { eth0: { ip: "10.8.0.2/24" } } },
+      },
+      links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+    });
+    try {
+      // Past ARP and each device's first used-buffer check (which always notifies).
+      const warm = await lab.exec("a", ["ping", "10.8.0.2", "-c", "3", "-i", "0.01"]);
+      assert.ok(warm.ok, JSON.stringify(warm));
+      const before = { a: nicInterrupts(lab, "a"), b: nicInterrupts(lab, "b") };
+      const r = await lab.exec("a", ["ping", "10.8.0.2", "-c", "20", "-i", "0.01"]);
+      assert.ok(r.ok && (r.result as { received: number }).received === 20, JSON.stringify(r));
+      for (const vm of ["a", "b"] as const) {
+        const after = nicInterrupts(lab, vm);
+        const rx = after.receiveq - before[vm].receiveq;
+        assert.equal(after.transmitq - before[vm].transmitq, 0, `${vm}: transmitq interrupts`);
+        assert.ok(rx >= 20 && rx <= 22, `${vm}: ${rx} receiveq interrupts for 20 frames`);
+      }
+    } finally {
+      await lab.stop();
     }
   },
 });
