@@ -135,6 +135,28 @@ export class IommuMapper {
     return OK_VOID;
   }
 
+  /**
+   * True when `map` is arithmetic and `unmap` nothing (`static`, `passthrough`): a buffer is
+   * usable at once, with no request to wait for (see {@linkcode IommuMapper.mapNow}).
+   */
+  get immediate(): boolean {
+    return this.mode === "static" || this.mode === "passthrough";
+  }
+
+  /**
+   * `map` without a result object, for the data path of an {@linkcode IommuMapper.immediate}
+   * mapper: the IOVA of `[gpa, gpa + len)`, or -1 when it lies outside the static pool (or the
+   * mode needs a MAP request).
+   */
+  mapNow(gpa: number, len: number): number {
+    if (this.mode === "passthrough") return gpa;
+    const pool = this.opts.pool;
+    if (this.mode !== "static" || !pool || gpa < pool.gpa || gpa + len > pool.gpa + pool.len) {
+      return -1;
+    }
+    return this.opts.iovaBase + (gpa - pool.gpa);
+  }
+
   /** The IOVA for `[gpa, gpa + len)` with `perms` (READ 1, WRITE 2), staging a MAP if needed. */
   map(gpa: number, len: number, perms: number): Result<number, MapperError> {
     switch (this.mode) {

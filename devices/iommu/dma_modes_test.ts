@@ -101,6 +101,11 @@ for (const layout of LAYOUTS) {
     const out = m.map(0x10000, 16, 1);
     assert.equal(out.ok ? "ok" : out.error.kind, "outside-pool");
     assert.equal(r.dma.resolve(IOVA + 0x10000, 1, "read"), -1, "nothing past the pool");
+    // The data path's form: the same IOVAs, no result object, -1 outside the pool.
+    assert.equal(m.immediate, true);
+    assert.equal(m.mapNow(0x80000 + 0x1234, 100), IOVA + 0x1234);
+    assert.equal(m.mapNow(0x10000, 16), -1);
+    assert.equal(m.mapNow(0x7ffff, 2), -1, "a buffer that starts before the pool");
   });
 
   Deno.test(`[${layout}] lazy: unmapped IOVA ranges that follow on go as one UNMAP request`, () => {
@@ -131,5 +136,9 @@ for (const layout of LAYOUTS) {
     assert.deepEqual(m.map(0x5000, 64, 3), { ok: true, value: 0x5000 });
     assert.equal(r.dma.resolve(0x5000, 64, "write"), 0x5000);
     assert.equal(r.device.counters[IommuCounter.maps], 0);
+    assert.equal(m.immediate, true);
+    assert.equal(m.mapNow(0x5000, 64), 0x5000);
+    assert.equal(mapper(iommuRig(layout), "strict").immediate, false);
+    assert.equal(mapper(iommuRig(layout), "lazy").mapNow(0x5000, 64), -1, "lazy needs a MAP");
   });
 }

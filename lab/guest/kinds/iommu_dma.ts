@@ -84,6 +84,7 @@ export class GuestDma implements NetDma {
   private readonly m: IommuMapper;
   private readonly o: GuestDmaOptions;
   private readonly now: () => number;
+  private readonly immediate: boolean;
   /** UNMAPs that found no request slot (strict), retried by `tick`. */
   private readonly deferred: number[] = [];
   /** When the oldest queued lazy UNMAP was queued (Infinity: none). */
@@ -95,6 +96,7 @@ export class GuestDma implements NetDma {
   /** A mapping front end for one endpoint. */
   constructor(opts: GuestDmaOptions) {
     this.m = opts.mapper;
+    this.immediate = opts.mapper.immediate;
     this.o = opts;
     this.now = opts.now ?? (() => performance.now());
   }
@@ -105,6 +107,11 @@ export class GuestDma implements NetDma {
   }
 
   map(gpa: number, len: number, perms: number): number {
+    // static and passthrough: arithmetic, nothing to send or wait for (a frame's data path).
+    if (this.immediate) {
+      const iova = this.m.mapNow(gpa, len);
+      return iova >= 0 ? iova : DMA_REFUSED;
+    }
     // UNMAPs first: a mapping is never made while an unmap waits for room (Linux's strict
     // unmap is synchronous), so live mappings stay bounded by the buffers in flight. Bounded:
     // every wait sends at least one deferred UNMAP, or times out and the map fails.
@@ -137,6 +144,7 @@ export class GuestDma implements NetDma {
   }
 
   unmap(iova: number): void {
+    if (this.immediate) return; // static and passthrough unmap nothing
     const r = this.m.unmap(iova);
     if (!r.ok && busy(r.error.kind)) this.deferred.push(iova);
     else if (this.m.mode === "lazy" && this.queuedSince === Infinity) this.queuedSince = this.now();

@@ -6,11 +6,15 @@
 import assert from "node:assert/strict";
 import { IommuCounter, IommuMapper } from "../../../devices/iommu/mod.ts";
 import { type IommuRig, iommuRig } from "../../../devices/iommu/testing.ts";
+import { DMA_REFUSED } from "../../../devices/net/dma.ts";
 import { GuestDma, LAZY_BATCH, LAZY_MAX_AGE_MS } from "./iommu_dma.ts";
 
 const IOVA = 0x1000_0000;
 
-function rig(mode: "strict" | "lazy", size = 64): { r: IommuRig; g: GuestDma; t: { now: number } } {
+function rig(
+  mode: "strict" | "lazy" | "static",
+  size = 64,
+): { r: IommuRig; g: GuestDma; t: { now: number } } {
   const r = iommuRig("split", { size });
   assert.ok(r.driver.attach(1, 0).ok);
   r.driver.publish();
@@ -24,6 +28,7 @@ function rig(mode: "strict" | "lazy", size = 64): { r: IommuRig; g: GuestDma; t:
     iovaBase: IOVA,
     iovaPages: 256,
     lazyBatch: LAZY_BATCH,
+    pool: { gpa: 0x20000, len: 0x10000 },
   });
   const t = { now: 0 };
   const g: GuestDma = new GuestDma({
@@ -77,6 +82,18 @@ Deno.test("strict: each returned buffer is one UNMAP, sent on the next tick and 
   settle(r, g);
   assert.equal(r.device.counters[IommuCounter.requests] - requests, 3, "one UNMAP per buffer");
   for (const iova of iovas) assert.equal(r.dma.resolve(iova, 1, "write"), -1);
+});
+
+Deno.test("static: a buffer maps by arithmetic, with no request sent or awaited; outside the pool, refused", () => {
+  const { r, g } = rig("static");
+  const requests = r.device.counters[IommuCounter.requests];
+  assert.equal(g.map(0x20000 + 0x800, 1536, 2), IOVA + 0x800);
+  assert.equal(g.map(0x10000, 64, 1), DMA_REFUSED);
+  assert.equal(g.map(0x20000 + 0xffc0, 0x80, 1), DMA_REFUSED, "a buffer over the pool's end");
+  g.unmap(IOVA + 0x800);
+  assert.equal(g.sync(), "done");
+  assert.equal(g.tick(), false, "nothing to send");
+  assert.equal(r.device.counters[IommuCounter.requests], requests, "no request");
 });
 
 Deno.test("lazy: unmaps wait in the flush queue until it is old enough, then go as one batch", () => {
