@@ -19,12 +19,14 @@ const OVERHEAD = 14 + 20 + 8;
 const YIELD_EVERY = 256;
 
 /**
- * The result of `udp-flood`. `ringFull` counts the times the TX ring was full.
+ * The result of `udp-flood`. `ringFull` counts the times the TX ring was full, `stalls` the times
+ * the sender then waited 10 ms for room without a reclaim announcing it (a lost wake-up, or a
+ * device that did not run for 10 ms): a healthy lab has next to none.
  *
  * @example
  * ```ts
  * import type { UdpFloodResult } from "./udp_flood.ts";
- * const r: UdpFloodResult = { kind: "udp-flood", dst: "10.0.0.2", port: 9, srcPort: 49152, frameSize: 64, sent: 10, ringFull: 0, seconds: 1, pps: 10, gbitPerSecond: 5.12e-6, text: "" };
+ * const r: UdpFloodResult = { kind: "udp-flood", dst: "10.0.0.2", port: 9, srcPort: 49152, frameSize: 64, sent: 10, ringFull: 0, stalls: 0, seconds: 1, pps: 10, gbitPerSecond: 5.12e-6, text: "" };
  * ```
  */
 export interface UdpFloodResult {
@@ -36,6 +38,7 @@ export interface UdpFloodResult {
   frameSize: number;
   sent: number;
   ringFull: number;
+  stalls: number;
   seconds: number;
   pps: number;
   /** Frame bytes × 8 / seconds / 1e9. */
@@ -116,6 +119,7 @@ async function flood(
     frameSize: args.frameSize,
     sent: 0,
     ringFull: 0,
+    stalls: 0,
     seconds: 0,
     pps: 0,
     gbitPerSecond: 0,
@@ -162,8 +166,12 @@ async function flood(
       }
     } else if (s === "ring-full" || s === "arp-queue-full") {
       sinceYield = 0;
-      // Poll as a fallback in case TX space never gets signalled.
-      await Promise.race([stack.whenWritable(ifIndex), opts.sleep(10)]);
+      // Poll as a fallback in case TX space never gets signalled (counted: it should not be).
+      const signalled = await Promise.race([
+        stack.whenWritable(ifIndex).then(() => true),
+        opts.sleep(10).then(() => false),
+      ]);
+      if (!signalled) r.stalls++;
     } else {
       failure = s;
     }
@@ -187,7 +195,9 @@ async function flood(
       r.seconds.toFixed(3)
     } s, ${Math.round(r.pps)} pps, ${
       r.gbitPerSecond.toFixed(3)
-    } Gbit/s; TX ring full ${r.ringFull} times`;
+    } Gbit/s; TX ring full ${r.ringFull} times${
+      r.stalls > 0 ? `, ${r.stalls} of them not announced within 10 ms` : ""
+    }`;
   return r;
 }
 
