@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { startLab } from "../mod.ts";
 import { LabError } from "../lab/errors.ts";
-import { waitForValue } from "../lab/testing.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
 
 const BYTES = 2 << 20;
@@ -26,21 +25,15 @@ Deno.test({
       links: [{ kind: "vsock", endpoints: ["a", "b"], rate: "100mbit", delay: "2ms", limit: 32 }],
     });
     const stream = async (bytes: number) => {
-      const sink = lab.vm("b").exec(["vsock-sink", "-p", "5000", "-t", "20"]);
-      const sent = await waitForValue("b's vsock-sink listening", async () => {
-        try {
-          return await lab.vm("a").exec([
-            "vsock-send",
-            "4",
-            "5000",
-            "-b",
-            String(bytes),
-          ]) as unknown as VsockSendResult;
-        } catch (e) {
-          if (e instanceof LabError && /refused/.test(e.message)) return null;
-          throw e;
-        }
-      }, 10_000);
+      // spawn resolves once b's sink listens: the first connect is not refused.
+      const { result: sink } = await lab.vm("b").spawn(["vsock-sink", "-p", "5000", "-t", "20"]);
+      const sent = await lab.vm("a").exec([
+        "vsock-send",
+        "4",
+        "5000",
+        "-b",
+        String(bytes),
+      ]) as unknown as VsockSendResult;
       return { sent, got: await sink as unknown as VsockSinkResult };
     };
     try {

@@ -23,15 +23,12 @@ const HUB = {
 
 const BYTES = 4 << 20;
 
-/** `from` streams BYTES to `to`'s sink (CID `cid`), retrying until the sink listens. */
+/** `from` streams BYTES to `to`'s sink (CID `cid`), once the sink listens (`spawn`). */
 async function stream(lab: Lab, from: string, to: string, cid: number) {
-  const sink = lab.exec(to, ["vsock-sink", "-p", "5000", "-t", "30"]);
-  const sent = await waitForValue(`a connection from ${from} to ${to}'s sink`, async () => {
-    const r = await lab.exec(from, ["vsock-send", String(cid), "5000", "-b", String(BYTES)]);
-    if (r.ok) return r.result as VsockSendResult;
-    assert.match(r.message, /refused/, r.message);
-    return null;
-  }, 10_000);
+  const { result: sink } = await lab.spawn(to, ["vsock-sink", "-p", "5000", "-t", "30"]);
+  const r = await lab.exec(from, ["vsock-send", String(cid), "5000", "-b", String(BYTES)]);
+  assert.ok(r.ok, r.ok ? "" : `${from} → ${to}: ${r.message}`);
+  const sent = r.result as VsockSendResult;
   const got = await sink;
   assert.ok(got.ok, got.ok ? "" : got.message);
   return { sent, got: got.result as VsockSinkResult };

@@ -15,28 +15,27 @@ export function vsockOf(lab: Lab, vm: string) {
 }
 
 /**
- * Start `to`'s `vsock-sink` on `port` and a 1 GiB `vsock-send` from `from` to CID `cid`, and
- * return once more than 1 MiB reached `to` (within 10 s): the sink listens only once its exec
- * reached the guest, so a send refused before that is started again. `send` is the stream
- * that flows; both go on until the test ends them.
+ * Start `to`'s `vsock-sink` on `port` (`spawn`: it listens before the send starts) and a 1 GiB
+ * `vsock-send` from `from` to CID `cid`, and return once more than 1 MiB reached `to` (within
+ * 10 s). Both go on until the test ends them.
  */
 export async function flowingStream(
   lab: Lab,
   o: { from: string; to: string; cid: number; port: number },
 ): Promise<{ sink: ReturnType<Lab["exec"]>; send: ReturnType<Lab["exec"]> }> {
-  const sink = lab.exec(o.to, ["vsock-sink", "-p", String(o.port), "-t", "30"]);
-  const big = ["vsock-send", String(o.cid), String(o.port), "-b", String(1 << 30)];
-  let send = lab.exec(o.from, big);
-  let sendDone = false;
-  void send.then(() => sendDone = true);
+  const { result: sink } = await lab.spawn(o.to, ["vsock-sink", "-p", String(o.port), "-t", "30"]);
+  const send = lab.exec(o.from, [
+    "vsock-send",
+    String(o.cid),
+    String(o.port),
+    "-b",
+    String(1 << 30),
+  ]);
+  let ended: string | null = null;
+  void send.then((r) => ended = r.ok ? "ended" : r.message);
   await waitForValue(`bytes flowing from ${o.from} to ${o.to}`, () => {
-    if ((vsockOf(lab, o.to).driverCounters.rxBytes ?? 0) > 1 << 20) return true;
-    if (sendDone) {
-      sendDone = false;
-      send = lab.exec(o.from, big);
-      void send.then(() => sendDone = true);
-    }
-    return null;
+    if (ended !== null) throw new Error(`${o.from}: vsock-send ended early: ${ended}`);
+    return (vsockOf(lab, o.to).driverCounters.rxBytes ?? 0) > 1 << 20 ? true : null;
   }, 10_000);
   return { sink, send };
 }

@@ -142,22 +142,24 @@ export async function runVsockBench(
 
 /** One VM-to-VM stream of `bytes` in 64 KiB writes; Gbit/s the sink measured. */
 async function streamRun(lab: Lab, bytes: number): Promise<number> {
-  const sink = lab.exec("b", ["vsock-sink", "-p", String(SINK_PORT), "-t", "120"]);
-  // The sink listens once its exec reached b: retry a refused connect, bounded.
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const r = await lab.exec("a", [
-      "vsock-send",
-      "4",
-      String(SINK_PORT),
-      "-b",
-      String(bytes),
-      "--chunk",
-      "65536",
-    ]);
-    if (r.ok) break;
-    if (!/refused/.test(r.message)) throw new Error(`a: vsock-send: ${r.message}`);
-    await new Promise((res) => setTimeout(res, 10));
-  }
+  // spawn resolves once b's sink listens: the send's first connect is not refused.
+  const { result: sink } = await lab.spawn("b", [
+    "vsock-sink",
+    "-p",
+    String(SINK_PORT),
+    "-t",
+    "120",
+  ]);
+  const r = await lab.exec("a", [
+    "vsock-send",
+    "4",
+    String(SINK_PORT),
+    "-b",
+    String(bytes),
+    "--chunk",
+    "65536",
+  ]);
+  if (!r.ok) throw new Error(`a: vsock-send: ${r.message}`);
   const got = await sink;
   if (!got.ok) throw new Error(`b: vsock-sink: ${got.message}`);
   const s = got.result as { bytes: number; mismatches: number; gbitPerSecond: number };
