@@ -82,6 +82,14 @@ async function floodInto(lab: Lab, from: string, to: string, dst: string): Promi
     events: lab.events.recent().filter((e) => e.kind !== "exec"),
   });
   assert.deepEqual(counts, want, `${from} → ${to}: ${why}`);
+  // Room in the peer's ring is announced (a's refill kick, b's used buffers), not found by the
+  // sender's 10 ms poll: a sender whose loop slept without watching for it stalls at every full
+  // ring (b → a did, a third of them, until b's send woke its loop).
+  const f = flood.result as { ringFull: number; stalls: number };
+  assert.ok(
+    f.stalls * 10 <= f.ringFull + 10,
+    `${from} → ${to}: ${f.stalls} stalls, ${f.ringFull} full`,
+  );
 }
 
 for (const mode of ["strict", "lazy", "static", "passthrough", "none"] as const) {

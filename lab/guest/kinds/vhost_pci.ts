@@ -144,7 +144,13 @@ class VhostPciLink implements NetInterface {
       this.wake();
       return true;
     }
-    if (r === "no-buffers") this.rxBlocked = true;
+    if (r === "no-buffers") {
+      // The sender waits for room (`whenWritable`) that only a's refill kick announces: wake the
+      // loop, which watches a's receiveq kicks before it sleeps again (it may be asleep now, a
+      // workload on a timer sending).
+      this.rxBlocked = true;
+      this.wake();
+    }
     return false;
   }
 }
