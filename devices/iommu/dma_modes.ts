@@ -159,16 +159,9 @@ export class IommuMapper {
 
   /** The IOVA for `[gpa, gpa + len)` with `perms` (READ 1, WRITE 2), staging a MAP if needed. */
   map(gpa: number, len: number, perms: number): Result<number, MapperError> {
-    switch (this.mode) {
-      case "passthrough":
-        return ok(gpa);
-      case "static": {
-        const pool = this.opts.pool;
-        if (!pool || gpa < pool.gpa || gpa + len > pool.gpa + pool.len) {
-          return err({ kind: "outside-pool", gpa, len });
-        }
-        return ok(this.opts.iovaBase + (gpa - pool.gpa));
-      }
+    if (this.immediate) {
+      const iova = this.mapNow(gpa, len);
+      return iova >= 0 ? ok(iova) : err({ kind: "outside-pool", gpa, len });
     }
     const first = Math.floor(gpa / PAGE_SIZE);
     const pages = Math.max(1, Math.ceil((gpa + len) / PAGE_SIZE) - first);
