@@ -116,6 +116,7 @@ async function start(msg: VmStart): Promise<void> {
     pollUs: msg.pollUs,
     counters: loop,
     idleWaitMs: IDLE_WAIT_MS,
+    blockForTimers: true,
   }, {
     pump: () => {
       if (fenced()) return false;

@@ -50,6 +50,13 @@ export interface ImpairCounters {
   droppedLimit: number;
   /** Frames emitted by `drain`. */
   delivered: number;
+  /** Frames `drain` released at or after a due time (all but those `reorder` sends ahead). */
+  delayed: number;
+  /**
+   * How late those frames left, summed: seconds from each one's due time to the `drain` that
+   * released it (the worker's timer precision; `lateSeconds / delayed` is the mean).
+   */
+  lateSeconds: number;
 }
 
 /** Impairment with every knob off (and netem's default limit). */
@@ -180,6 +187,8 @@ export class ImpairStage {
     reordered: 0,
     droppedLimit: 0,
     delivered: 0,
+    delayed: 0,
+    lateSeconds: 0,
   };
   #imp: Impairment;
   #passthrough: boolean;
@@ -377,6 +386,10 @@ export class ImpairStage {
       } else return;
       const idx = q.first();
       if (!out(this.#bufs[idx].subarray(0, this.#lens[idx]))) return;
+      if (q === this.#delayed) {
+        this.counters.delayed++;
+        this.counters.lateSeconds += (nowUs - this.#due[idx]) / 1e6;
+      }
       q.shift();
       this.#free[this.#freeCount++] = idx;
       this.counters.delivered++;

@@ -66,6 +66,20 @@ Deno.test("delay holds a frame until it is due", () => {
   assert.equal(s.counters.delivered, 1);
 });
 
+Deno.test("the stage counts how late held frames leave, not the ones reorder sends ahead", () => {
+  const s = stage({ delayUs: 500 });
+  s.offer(frame(1), 100); // due at 600
+  s.offer(frame(2), 300); // due at 800
+  s.drain(650, () => true); // the first, 50 µs late
+  s.drain(1000, () => true); // the second, 200 µs late
+  assert.equal(s.counters.delayed, 2);
+  assert.ok(Math.abs(s.counters.lateSeconds - 250e-6) < 1e-12, `${s.counters.lateSeconds} s`);
+  const r = stage({ delayUs: 500, reorderPct: 100, reorderGap: 1 });
+  r.offer(frame(3), 2000);
+  r.drain(2500, () => true); // sent ahead, never held
+  assert.deepEqual([r.counters.delivered, r.counters.delayed, r.counters.lateSeconds], [1, 0, 0]);
+});
+
 Deno.test("jitter stays within ±jitter and keeps FIFO order", () => {
   const s = stage({ delayUs: 1000, jitterUs: 400, limit: 2000 });
   for (let i = 0; i < 1000; i++) s.offer(frame(i), i * 10);

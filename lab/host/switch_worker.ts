@@ -95,7 +95,14 @@ async function start(msg: SwitchStart): Promise<void> {
   post({ type: "ready" });
   const loop = loopCounters();
   await runLoop(
-    { bells, thread: msg.thread, pollUs: 0, counters: loop, idleWaitMs: IDLE_WAIT_MS },
+    {
+      bells,
+      thread: msg.thread,
+      pollUs: 0,
+      counters: loop,
+      idleWaitMs: IDLE_WAIT_MS,
+      blockForTimers: true,
+    },
     {
       pump,
       prepareSleep: () => ports.map((p) => p.in.prepareSleep()).some((empty) => !empty),

@@ -134,7 +134,14 @@ async function start(msg: SwitchStart): Promise<void> {
   post({ type: "ready" });
   const loop = loopCounters();
   await runLoop(
-    { bells, thread: msg.thread, pollUs: 0, counters: loop, idleWaitMs: IDLE_WAIT_MS },
+    {
+      bells,
+      thread: msg.thread,
+      pollUs: 0,
+      counters: loop,
+      idleWaitMs: IDLE_WAIT_MS,
+      blockForTimers: true,
+    },
     {
       pump,
       prepareSleep: () => {

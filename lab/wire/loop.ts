@@ -99,6 +99,14 @@ export interface LoopOptions {
   counters?: LoopCounters;
   /** Kept up to date with the end of each wait (see {@linkcode LoopWake}). */
   wake?: LoopWake;
+  /**
+   * Sleep the last {@linkcode TIMER_BLOCK_MS} before a timer in a blocking `Atomics.wait` and spin
+   * the final {@linkcode TIMER_SPIN_MS}, so that an impairment release leaves on time (default
+   * false). Only for a worker whose event loop runs
+   * nothing but messages (device, switch and router workers): a guest's workloads run on its
+   * event loop, and a blocked loop would starve them.
+   */
+  blockForTimers?: boolean;
 }
 
 /** Longest wait by default: the heartbeat period of an idle worker. */
@@ -116,8 +124,20 @@ export const IDLE_WAIT_MS = 5000;
  * wake-up, and the lab's tests and drills count on that within a second.
  */
 export const GUEST_IDLE_WAIT_MS = MAX_WAIT_MS;
-/** How early a worker wakes for a timer (impairment releases), ms; it polls the rest. */
+/** How early a worker that may not block wakes for a timer (impairment releases), ms; it polls the rest. */
 const TIMER_SLACK_MS = 1;
+/**
+ * The last stretch before a timer that a worker with `blockForTimers` sleeps in a blocking wait,
+ * ms: more than a timed `waitAsync` is late at the median here (1.3 ms), and short enough that
+ * messages wait no longer than a busy pass would make them.
+ */
+export const TIMER_BLOCK_MS = 3;
+/**
+ * The final stretch before a timer that a worker with `blockForTimers` spins, ms: about what a
+ * blocking wait is late on our VMs (releases then leave 10–20 µs late at the median instead of
+ * 200 µs), and at most this much CPU per release.
+ */
+export const TIMER_SPIN_MS = 0.3;
 /** Longest stretch of work before returning to the event loop. */
 const MAX_BUSY_MS = 2;
 /** A `hotMs` worth trying (`VLAB_HOT_MS=50`): long enough to cover pings 10 ms apart, ms. */
@@ -248,17 +268,42 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         worked = true;
         continue;
       }
-      // A timed wait ends up to about a millisecond late here (timer granularity plus the
-      // wake-up), which a 2 ms netem delay would feel: wake a millisecond early and poll the
-      // rest (yielding to the event loop between passes).
+      // A timed `waitAsync` ends one to a few milliseconds late here (the event loop's timers
+      // have millisecond granularity and round up), which a 2 ms netem delay would feel. A
+      // worker that may block (`blockForTimers`) sleeps the last stretch before a timer in a
+      // blocking wait, which a ring also ends, and spins the final {@linkcode TIMER_SPIN_MS}
+      // (a blocking wait still wakes 0.1–0.3 ms late on our VMs, as `nanosleep` does); one that
+      // may not block wakes a millisecond early and polls the rest, yielding to the event loop
+      // between passes.
       const next = hooks.nextTimerMs();
+      if (opts.blockForTimers && next <= TIMER_BLOCK_MS) {
+        if (next > TIMER_SPIN_MS) {
+          if (waitDoorbellSync(bells, thread, seen, next - TIMER_SPIN_MS)) {
+            counters.wakeupsBlocking++;
+          } else counters.timeouts++;
+        } else {
+          cancelSleep(bells, thread);
+          const due = performance.now() + next;
+          while (performance.now() < due && readBell(bells, thread) === seen) {
+            // the timer is due within TIMER_SPIN_MS: watch the clock and the doorbell
+          }
+        }
+        if (performance.now() - lastYield > MAX_BUSY_MS) {
+          await macrotask(); // the event loop's turn (messages)
+          lastYield = performance.now();
+        }
+        continue;
+      }
       if (next <= TIMER_SLACK_MS) {
         cancelSleep(bells, thread);
         await macrotask();
         lastYield = performance.now();
         continue;
       }
-      let timeout = Math.min(idleWaitMs, next - TIMER_SLACK_MS);
+      let timeout = Math.min(
+        idleWaitMs,
+        next - (opts.blockForTimers ? TIMER_BLOCK_MS : TIMER_SLACK_MS),
+      );
       const publishIn = hooks.periodic && lastWork > lastPeriodic
         ? lastPeriodic + 100 - performance.now()
         : Infinity;

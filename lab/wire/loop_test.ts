@@ -178,6 +178,87 @@ Deno.test("the loop says when its wait ends, and 0 while it runs (LoopWake)", as
   assert.equal(wake.at, 0);
 });
 
+/**
+ * A loop whose only source is a timer due every `periodMs`: how late each firing was (ms, never
+ * negative unless the loop fired early) and how many timed `waitAsync` waits it announced.
+ */
+async function timerLoop(blockForTimers: boolean, periodMs: number, firings: number) {
+  const bells = createDoorbells(1);
+  const counters = loopCounters();
+  let asyncWaits = 0;
+  let at = 0;
+  const wake = {
+    get at() {
+      return at;
+    },
+    set at(v: number) {
+      if (v > 0) asyncWaits++;
+      at = v;
+    },
+  };
+  const late: number[] = [];
+  let due = performance.now() + periodMs;
+  const loop = runLoop({ bells, thread: 0, pollUs: 0, counters, wake, blockForTimers }, {
+    pump() {
+      const now = performance.now();
+      if (now < due) return false;
+      late.push(now - due);
+      due = now + periodMs;
+      if (late.length === firings) quietStop(bells, 0);
+      return true;
+    },
+    prepareSleep: () => false,
+    nextTimerMs: () => Math.max(0, due - performance.now()),
+  });
+  const guard = setTimeout(() => requestStop(bells, 0), 10_000);
+  await loop;
+  clearTimeout(guard);
+  return { late, asyncWaits, counters };
+}
+
+Deno.test("a loop that may block sleeps the last stretch before a timer blocked, never in a timed waitAsync", async () => {
+  const blocked = await timerLoop(true, 2, 10);
+  assert.equal(blocked.late.length, 10);
+  assert.ok(blocked.late.every((l) => l >= 0), "a timer fired early");
+  assert.equal(blocked.asyncWaits, 0, "timed waitAsync waits for a timer 2 ms away");
+  assert.ok(blocked.counters.timeouts >= 1, JSON.stringify(blocked.counters));
+  // Without blockForTimers, the same timers are waited for in waitAsync (which ends late here).
+  const polled = await timerLoop(false, 2, 10);
+  assert.ok(polled.late.every((l) => l >= 0), "a timer fired early");
+  assert.ok(polled.asyncWaits >= 1, "no waitAsync without blockForTimers");
+});
+
+Deno.test("a ring from another worker ends a loop's blocking wait for a timer", async () => {
+  const bells = createDoorbells(1);
+  const work = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(WORKER_URL, { type: "module" });
+  const counters = loopCounters();
+  try {
+    const reply = new Promise<RingReply>((resolve) => {
+      worker.onmessage = (e: MessageEvent<RingReply>) => resolve(e.data);
+    });
+    // A timer always 3 ms away: every sleep is a blocking wait (nothing ever spins).
+    const loop = runLoop({ bells, thread: 0, pollUs: 0, counters, blockForTimers: true }, {
+      pump() {
+        if (Atomics.exchange(work, 0, 0) === 0) return false;
+        requestStop(bells, 0);
+        return true;
+      },
+      prepareSleep: () => false,
+      nextTimerMs: () => 3,
+    });
+    worker.postMessage({ op: "ring", bells, thread: 0, work } satisfies RingJob);
+    const guard = setTimeout(() => requestStop(bells, 0), 5000);
+    await loop;
+    clearTimeout(guard);
+    assert.deepEqual(await reply, { op: "ring", sawSleeping: true });
+    assert.equal(counters.wakeupsBlocking, 1, JSON.stringify(counters));
+    assert.equal(counters.wakeupsAsync, 0, JSON.stringify(counters));
+  } finally {
+    worker.terminate();
+  }
+});
+
 Deno.test("calls periodic about every 100 ms while idle", async () => {
   const bells = createDoorbells(1);
   const calls: number[] = [];
