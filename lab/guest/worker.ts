@@ -43,6 +43,7 @@ import {
   loadGuestKinds,
 } from "./kinds/mod.ts";
 import { parseWorkload, runWorkload } from "./workloads/mod.ts";
+import { sleepAfterPending } from "./workloads/options.ts";
 
 async function start(msg: VmStart): Promise<void> {
   // Only the kinds this VM's devices use are loaded; net always (every VM has a stack).
@@ -115,8 +116,7 @@ async function start(msg: VmStart): Promise<void> {
           signal: abort.signal,
           clock,
           yield: () => macrotask().then(() => clock.refresh()),
-          sleep: (ms: number) =>
-            new Promise<void>((r) => setTimeout(r, ms)).then(() => clock.refresh()),
+          sleep: (ms: number) => sleepAfterPending(ms).then(() => clock.refresh()),
           vsock: services.vsock,
           iommu: services.iommu,
         })

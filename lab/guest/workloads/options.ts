@@ -41,6 +41,26 @@ export interface WorkloadOptions {
 }
 
 /**
+ * The guest worker's `sleep`: resolve after `ms`, arming the timer only once the microtasks
+ * queued before the call have run. A workload that sends and then sleeps (ping on its interval)
+ * has its frame published and kicked by such a microtask (the sender's kick while the guest's
+ * loop waits); arming a timer costs Deno 40–65 µs after a quiet spell on our VMs, and the kick
+ * must not wait behind it. `setTimer` is the timer to arm (a test passes its own).
+ *
+ * @example
+ * ```ts
+ * import { sleepAfterPending } from "./options.ts";
+ * await sleepAfterPending(1); // about a millisecond (timers here run up to a few ms late)
+ * ```
+ */
+export function sleepAfterPending(
+  ms: number,
+  setTimer: (fn: () => void, ms: number) => unknown = setTimeout,
+): Promise<void> {
+  return Promise.resolve().then(() => new Promise<void>((resolve) => setTimer(resolve, ms)));
+}
+
+/**
  * A workload that could not run (no route, port in use, frame larger than the MTU…).
  *
  * @example
