@@ -130,6 +130,11 @@ export interface LatencyRow {
   rttP99Us: number;
   /** Thread wake-ups, kicks and interrupts per round trip, over the whole lab. */
   perPing: WakeCounts;
+  /**
+   * With a delay: the mean of how late delayed frames left their impairment stages, µs past due
+   * (the workers' timer precision; null without a delay).
+   */
+  releaseLateUs: number | null;
 }
 
 /** A scale point. */
@@ -194,6 +199,24 @@ export async function bareRingPps(frameSize: number, seconds: number): Promise<n
   return consumer.frames / consumer.seconds;
 }
 
+/**
+ * How far a delayed ping's median lies above what the delay alone would give (twice the delay
+ * plus the same layout's median without delay, from the same run), in percent; null for a row
+ * without delay or with no such row to compare with.
+ *
+ * @example
+ * ```ts ignore
+ * delayOvershootPct(rowWith2ms, rows); // 4.2: the median is 4.2 % above 4 ms plus the idle one
+ * ```
+ */
+export function delayOvershootPct(row: LatencyRow, rows: readonly LatencyRow[]): number | null {
+  if (row.delayMs <= 0) return null;
+  const idle = rows.find((r) => r.delayMs === 0 && r.layout === row.layout);
+  if (!idle) return null;
+  const expected = 2 * row.delayMs * 1000 + idle.rttMedianUs;
+  return (row.rttMedianUs / expected - 1) * 100;
+}
+
 /** Ping round trips at idle. */
 async function latency(
   layout: RingLayout,
@@ -211,6 +234,7 @@ async function latency(
     rttMedianUs: r.medianUs,
     rttP99Us: r.p99Us,
     perPing: r.perPing,
+    releaseLateUs: r.releaseLateUs,
   };
 }
 
@@ -405,17 +429,33 @@ export function formatNetReport(report: NetBenchReport): string {
   if (lat.length > 0) {
     lines.push(
       ...table([
-        ["ping at idle", "delay ms", "count", "median µs", "p99 µs", "wake", "kick", "irq"],
-        ...lat.map((r) => [
-          r.layout,
-          String(r.delayMs),
-          String(r.count),
-          r.rttMedianUs.toFixed(0),
-          r.rttP99Us.toFixed(0),
-          r.perPing.wakeups.toFixed(1),
-          r.perPing.kicks.toFixed(1),
-          r.perPing.interrupts.toFixed(1),
-        ]),
+        [
+          "ping at idle",
+          "delay ms",
+          "count",
+          "median µs",
+          "p99 µs",
+          "wake",
+          "kick",
+          "irq",
+          "over %",
+          "late µs",
+        ],
+        ...lat.map((r) => {
+          const over = delayOvershootPct(r, lat);
+          return [
+            r.layout,
+            String(r.delayMs),
+            String(r.count),
+            r.rttMedianUs.toFixed(0),
+            r.rttP99Us.toFixed(0),
+            r.perPing.wakeups.toFixed(1),
+            r.perPing.kicks.toFixed(1),
+            r.perPing.interrupts.toFixed(1),
+            over === null ? "-" : over.toFixed(1),
+            r.releaseLateUs === null ? "-" : r.releaseLateUs.toFixed(0),
+          ];
+        }),
       ]),
       "",
     );

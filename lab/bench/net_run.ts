@@ -162,7 +162,28 @@ export interface PingRun {
   p99Us: number;
   /** Thread wake-ups, kicks and interrupts per round trip, over the whole lab. */
   perPing: WakeCounts;
+  /**
+   * With a link delay: how late the delayed frames left their impairment stages, µs past their
+   * due times, the mean over the measured pings (null without a delay).
+   */
+  releaseLateUs: number | null;
 }
+
+/** The lab's impairment stages, summed: frames released at a due time, and how late in all (µs). */
+function releaseLateness(lab: Lab): { delayed: number; lateUs: number } {
+  let delayed = 0;
+  let lateUs = 0;
+  for (const w of lab.workerStats()) {
+    for (const [k, v] of Object.entries(w.stats)) {
+      if (k.endsWith("_impair_delayed")) delayed += v;
+      else if (k.endsWith("_impair_late_seconds")) lateUs += v * 1e6;
+    }
+  }
+  return { delayed, lateUs };
+}
+
+/** Long enough for every worker that worked to publish its statistics (every ~100 ms), ms. */
+const STATS_SETTLE_MS = 250;
 
 /**
  * One ping run on a fresh pair lab at idle: `count` pings 10 ms apart (after three unmeasured
@@ -188,12 +209,22 @@ export async function pingRun(
   const dashboard = attach ? await attach(plan.name) : null;
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
+    const settle = () => new Promise((resolve) => setTimeout(resolve, STATS_SETTLE_MS));
+    if (delayMs > 0) await settle();
+    const lateBefore = releaseLateness(lab);
     dashboard?.startWindow();
     const before = wakeCounts(lab);
     const r = await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", String(count), "-i", "0.01"]);
     const perPing = perUnit(before, wakeCounts(lab), count);
+    let releaseLateUs: number | null = null;
+    if (delayMs > 0) {
+      await settle();
+      const after = releaseLateness(lab);
+      const delayed = after.delayed - lateBefore.delayed;
+      releaseLateUs = delayed > 0 ? (after.lateUs - lateBefore.lateUs) / delayed : null;
+    }
     const rtt = r.rttMs as unknown as { median: number; p99: number };
-    return { medianUs: rtt.median * 1000, p99Us: rtt.p99 * 1000, perPing };
+    return { medianUs: rtt.median * 1000, p99Us: rtt.p99 * 1000, perPing, releaseLateUs };
   } finally {
     await dashboard?.detach().catch(() => NaN);
     if (registered) await registered.stop();

@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { LAB_TEST } from "../testing.ts";
+import { DEFAULT_NET_OPTIONS, delayOvershootPct, formatNetReport, type LatencyRow } from "./net.ts";
+import { pingRun } from "./net_run.ts";
+
+const perPing = { wakeups: 5.9, kicks: 2, interrupts: 2 };
+const row = (layout: "split" | "packed", delayMs: number, rttMedianUs: number): LatencyRow => ({
+  kind: "latency",
+  layout,
+  count: 200,
+  delayMs,
+  rttMedianUs,
+  rttP99Us: rttMedianUs * 2,
+  perPing,
+  releaseLateUs: delayMs > 0 ? 150 : null,
+});
+
+Deno.test("a delayed ping's overshoot is against twice the delay plus the same layout's idle median", () => {
+  const rows = [row("split", 0, 1000), row("split", 2, 5100), row("packed", 2, 5000)];
+  assert.equal(delayOvershootPct(rows[0], rows), null, "no delay, no overshoot");
+  assert.ok(Math.abs(delayOvershootPct(rows[1], rows)! - 2) < 1e-9); // 5100 against 4000 + 1000
+  assert.equal(delayOvershootPct(rows[2], rows), null, "no packed row without delay to compare");
+  const text = formatNetReport({
+    date: "2026-12-03T00:00:00.000Z",
+    cpus: 2,
+    options: DEFAULT_NET_OPTIONS,
+    rows,
+  });
+  const header = text.split("\n").find((l) => l.startsWith("ping at idle"))!;
+  assert.match(header, /over %\s+late µs$/);
+  const delayed = text.split("\n").find((l) => /^split\s+2\s/.test(l))!;
+  assert.match(delayed, /\s2\.0\s+150$/);
+});
+
+Deno.test({
+  name: "a ping over a delayed link reports how late its frames left their impairment stages",
+  ...LAB_TEST,
+  async fn() {
+    const delayed = await pingRun("split", 20, 0, 256, 2);
+    assert.ok(delayed.medianUs >= 4000, `a 2 ms delay each way, yet ${delayed.medianUs} µs`);
+    assert.ok(
+      delayed.releaseLateUs !== null && delayed.releaseLateUs >= 0 &&
+        delayed.releaseLateUs < delayed.medianUs,
+      `release lateness ${delayed.releaseLateUs}`,
+    );
+  },
+});
