@@ -110,7 +110,8 @@ function upCommand() {
       Deno.addSignalListener("SIGINT", onSignal);
       Deno.addSignalListener("SIGTERM", onSignal);
       try {
-        running = await launchLab(plan);
+        // This process exits once the lab stops: no worker need tear itself down first.
+        running = await launchLab(plan, { exitsWithLab: true });
       } catch (e) {
         Deno.removeSignalListener("SIGINT", onSignal);
         Deno.removeSignalListener("SIGTERM", onSignal);

@@ -26,6 +26,7 @@ import {
   DoorbellWord,
   readDoorbellWord,
   requestStop,
+  StopMode,
   ThreadState,
 } from "./wire/doorbell.ts";
 import type {
@@ -679,9 +680,12 @@ export class Lab {
   /**
    * Stop the lab: every workload in flight gets its stop signal and answers with what it
    * measured so far (bounded by `workloadGraceMs`), every capture ends, then every worker is
-   * asked to return and terminated. Safe to call twice.
+   * asked to return and terminated. Each worker tears itself down before this returns (about
+   * 0.1 s of CPU a worker on our VMs, so 7 s for 64 VMs on two cores); with `exiting`, for a
+   * process that exits right after, the workers are terminated at once and the process's exit
+   * ends their teardown. Safe to call twice.
    */
-  async stop(options: { workloadGraceMs?: number } = {}): Promise<void> {
+  async stop(options: { workloadGraceMs?: number; exiting?: boolean } = {}): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#supervisor.stop();
@@ -698,7 +702,8 @@ export class Lab {
       clearTimeout(timer);
     }
     for (const hub of this.#captures.values()) hub.close();
-    for (const w of this.#workers) requestStop(this.#bells, w.thread);
+    const mode = options.exiting ? StopMode.EXIT : StopMode.CLOSE;
+    for (const w of this.#workers) requestStop(this.#bells, w.thread, mode);
     const deadline = performance.now() + 2000;
     while (performance.now() < deadline) {
       const running = this.#workers.some((w) =>

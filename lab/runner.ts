@@ -51,7 +51,16 @@ export interface RegisteredLab {
  * await running.stop();
  * ```
  */
-export async function launchLab(plan: LabPlan): Promise<RegisteredLab> {
+export async function launchLab(
+  plan: LabPlan,
+  options: {
+    /**
+     * The process exits once the lab stops (`vlab up`): the lab's workers are terminated, not
+     * torn down one by one first (see `Lab.stop`'s `exiting`).
+     */
+    exitsWithLab?: boolean;
+  } = {},
+): Promise<RegisteredLab> {
   const found = await findLabs({ clean: true });
   const existing = found.find((l) =>
     (l.status === "running" && l.record.name === plan.name) ||
@@ -122,7 +131,7 @@ export async function launchLab(plan: LabPlan): Promise<RegisteredLab> {
         // The lab first: each workload in flight answers its client with what it measured so
         // far and each capture ends, so the server's graceful shutdown has nothing left to wait
         // for (it waited on them before).
-        await lab.stop();
+        await lab.stop({ exiting: options.exitsWithLab });
       } finally {
         try {
           await server.shutdown();

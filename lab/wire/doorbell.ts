@@ -10,7 +10,7 @@
  * | --- | --- | --- |
  * | `BELL` | event counter | anyone (`Atomics.add`) |
  * | `SLEEPING` | 1 while the owner waits | the owner |
- * | `STOP` | 1 when the owner must return | the main thread |
+ * | `STOP` | non-zero when the owner must return ({@linkcode StopMode}) | the main thread |
  * | `HEARTBEAT` | loop passes, for the watchdog | the owner |
  * | `STATE` | {@linkcode ThreadState} | the owner |
  * | `WAKEUPS` | waits that ended because of a ring | the owner |
@@ -78,10 +78,31 @@ export function stopRequested(bells: Int32Array, thread: number): boolean {
   return Atomics.load(bells, thread * DOORBELL_STRIDE + DoorbellWord.STOP) !== 0;
 }
 
-/** Ask a thread to stop (and wake it). */
-export function requestStop(bells: Int32Array, thread: number): void {
-  Atomics.store(bells, thread * DOORBELL_STRIDE + DoorbellWord.STOP, 1);
+/**
+ * How a stopped worker ends, the value of its `STOP` word. Tearing a lab worker down costs about
+ * 0.1 s of CPU on our VMs (its memory returned page range by page range, each a TLB shootdown),
+ * which a process that is about to exit need not pay.
+ */
+export const StopMode = {
+  /** Return from the loop, then close the worker (its teardown runs before `Lab.stop` returns). */
+  CLOSE: 1,
+  /** Return from the loop and stay: the main thread terminates it, and its process exits. */
+  EXIT: 2,
+} as const;
+
+/** Ask a thread to stop (and wake it); `mode` says how it ends ({@linkcode StopMode}). */
+export function requestStop(
+  bells: Int32Array,
+  thread: number,
+  mode: number = StopMode.CLOSE,
+): void {
+  Atomics.store(bells, thread * DOORBELL_STRIDE + DoorbellWord.STOP, mode);
   ringDoorbell(bells, thread);
+}
+
+/** The {@linkcode StopMode} the main thread asked of `thread` (0: none yet). */
+export function stopMode(bells: Int32Array, thread: number): number {
+  return Atomics.load(bells, thread * DOORBELL_STRIDE + DoorbellWord.STOP);
 }
 
 /** Count one pass of the owner's loop (the watchdog reads it). */

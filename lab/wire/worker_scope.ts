@@ -7,6 +7,7 @@
  */
 
 import type { FromWorker, ToWorker, WorkerPreload } from "./messages.ts";
+import { StopMode, stopMode } from "./doorbell.ts";
 
 /** The parts of a worker's global scope the entries use. */
 interface WorkerScope {
@@ -62,17 +63,20 @@ function containUnhandledRejections(): void {
 }
 
 /**
- * Run `start` on the first start message; close the worker when it returns, post `failed`
- * when it throws. A `preload` message before it goes to `preload` (a warm standby loading the
+ * Run `start` on the first start message; close the worker when it returns (unless the main
+ * thread asked it to stop with {@linkcode StopMode.EXIT}: it terminates the worker itself, and
+ * its process exits), post `failed` when it throws. A `preload` message before it goes to `preload` (a warm standby loading the
  * device kinds it will need); a failed preload is left for `start` to meet again and report.
  *
  * @example
  * ```ts ignore
  * import { runWorker } from "./worker_scope.ts";
- * runWorker<{ type: "start" }>(async () => {});
+ * runWorker<{ type: "start"; doorbells: SharedArrayBuffer; thread: number }>(async () => {});
  * ```
  */
-export function runWorker<S extends { type: "start" }>(
+export function runWorker<
+  S extends { type: "start"; doorbells: SharedArrayBuffer; thread: number },
+>(
   start: (msg: S) => Promise<void>,
   preload?: (msg: WorkerPreload) => Promise<unknown>,
 ): void {
@@ -85,7 +89,10 @@ export function runWorker<S extends { type: "start" }>(
     }
     if (e.data.type !== "start" || started) return;
     started = true;
-    start(e.data).then(() => scope.close(), (error) => {
+    const msg = e.data;
+    start(msg).then(() => {
+      if (stopMode(new Int32Array(msg.doorbells), msg.thread) !== StopMode.EXIT) scope.close();
+    }, (error) => {
       post({ type: "failed", message: messageOf(error) });
     });
   };
