@@ -681,9 +681,9 @@ export class Lab {
    * Stop the lab: every workload in flight gets its stop signal and answers with what it
    * measured so far (bounded by `workloadGraceMs`), every capture ends, then every worker is
    * asked to return and terminated. Each worker tears itself down before this returns (about
-   * 0.1 s of CPU a worker on our VMs, so 7 s for 64 VMs on two cores); with `exiting`, for a
-   * process that exits right after, the workers are terminated at once and the process's exit
-   * ends their teardown. Safe to call twice.
+   * 0.1 s of CPU a worker on our VMs, so 7 s for 64 VMs on two cores). With `exiting`, for a
+   * process that exits right after (it must: the workers stay), the stopped workers are left
+   * for the process's exit to end, with no teardown at all. Safe to call twice.
    */
   async stop(options: { workloadGraceMs?: number; exiting?: boolean } = {}): Promise<void> {
     if (this.#stopped) return;
@@ -713,8 +713,13 @@ export class Lab {
       if (!running) break;
       await new Promise((r) => setTimeout(r, 10));
     }
-    for (const w of this.#workers) w.worker.terminate();
-    for (const w of this.#standby.splice(0)) w.terminate();
+    // Exiting, a worker is left as it is, stopped: terminating it would start its teardown,
+    // which the process's exit makes moot but which would take the CPU from what is left to do.
+    const standby = this.#standby.splice(0);
+    if (!options.exiting) {
+      for (const w of this.#workers) w.worker.terminate();
+      for (const w of standby) w.terminate();
+    }
     this.#removeVsockSockets();
     for (const [, cb] of this.#pending) {
       cb({

@@ -55,8 +55,8 @@ export async function launchLab(
   plan: LabPlan,
   options: {
     /**
-     * The process exits once the lab stops (`vlab up`): the lab's workers are terminated, not
-     * torn down one by one first (see `Lab.stop`'s `exiting`).
+     * The process exits once the lab stops (`vlab up`): the lab's stopped workers are left for
+     * its exit to end, not torn down one by one (see `Lab.stop`'s `exiting`).
      */
     exitsWithLab?: boolean;
   } = {},

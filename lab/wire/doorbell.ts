@@ -86,7 +86,7 @@ export function stopRequested(bells: Int32Array, thread: number): boolean {
 export const StopMode = {
   /** Return from the loop, then close the worker (its teardown runs before `Lab.stop` returns). */
   CLOSE: 1,
-  /** Return from the loop and stay: the main thread terminates it, and its process exits. */
+  /** Return from the loop and stay open: the process is exiting, and its exit ends the worker. */
   EXIT: 2,
 } as const;
 

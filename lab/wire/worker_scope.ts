@@ -64,8 +64,8 @@ function containUnhandledRejections(): void {
 
 /**
  * Run `start` on the first start message; close the worker when it returns (unless the main
- * thread asked it to stop with {@linkcode StopMode.EXIT}: it terminates the worker itself, and
- * its process exits), post `failed` when it throws. A `preload` message before it goes to `preload` (a warm standby loading the
+ * thread asked it to stop with {@linkcode StopMode.EXIT}: the process is exiting, and its exit
+ * ends the worker without the teardown a close costs), post `failed` when it throws. A `preload` message before it goes to `preload` (a warm standby loading the
  * device kinds it will need); a failed preload is left for `start` to meet again and report.
  *
  * @example
