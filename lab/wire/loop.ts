@@ -18,6 +18,10 @@
  * (the default, {@linkcode defaultHotMs}), it sleeps in `Atomics.waitAsync` (up to
  * `idleWaitMs`), where its event loop stays free.
  *
+ * Before a timer (an impairment stage's next release), a timed `waitAsync` would end one to a
+ * few milliseconds late: a worker with `blockForTimers` sleeps the last
+ * {@linkcode TIMER_BLOCK_MS} in a blocking wait and spins the final {@linkcode TIMER_SPIN_MS}.
+ *
  * @module
  */
 
@@ -102,9 +106,9 @@ export interface LoopOptions {
   /**
    * Sleep the last {@linkcode TIMER_BLOCK_MS} before a timer in a blocking `Atomics.wait` and spin
    * the final {@linkcode TIMER_SPIN_MS}, so that an impairment release leaves on time (default
-   * false). Only for a worker whose event loop runs
-   * nothing but messages (device, switch and router workers): a guest's workloads run on its
-   * event loop, and a blocked loop would starve them.
+   * false). Only for a worker whose event loop runs nothing but messages (device, switch and
+   * router workers): a guest's workloads run on its event loop, and a blocked loop would starve
+   * them.
    */
   blockForTimers?: boolean;
 }
@@ -124,7 +128,7 @@ export const IDLE_WAIT_MS = 5000;
  * wake-up, and the lab's tests and drills count on that within a second.
  */
 export const GUEST_IDLE_WAIT_MS = MAX_WAIT_MS;
-/** How early a worker that may not block wakes for a timer (impairment releases), ms; it polls the rest. */
+/** How early a worker that may not block wakes for a timer, ms; it polls the rest. */
 const TIMER_SLACK_MS = 1;
 /**
  * The last stretch before a timer that a worker with `blockForTimers` sleeps in a blocking wait,
@@ -134,8 +138,8 @@ const TIMER_SLACK_MS = 1;
 export const TIMER_BLOCK_MS = 3;
 /**
  * The final stretch before a timer that a worker with `blockForTimers` spins, ms: about what a
- * blocking wait is late on our VMs (releases then leave 10–20 µs late at the median instead of
- * 200 µs), and at most this much CPU per release.
+ * blocking wait is late on our VMs (in a probe worker, wake-ups for a timer then came 11–17 µs
+ * late at the median instead of 190–210 µs), and at most this much CPU per release.
  */
 export const TIMER_SPIN_MS = 0.3;
 /** Longest stretch of work before returning to the event loop. */
