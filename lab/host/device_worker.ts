@@ -20,7 +20,7 @@ import { DirectDma, GuestMemory } from "../../devices/memory/mod.ts";
 import { SharedRingAccess } from "../../devices/virtio/ring_access.ts";
 import { epochWord, threadStats } from "../wire/control.ts";
 import { setThreadState, ThreadState } from "../wire/doorbell.ts";
-import { IDLE_WAIT_MS, loopCounters, runLoop } from "../wire/loop.ts";
+import { HOST_WAIT, loopCounters, runLoop } from "../wire/loop.ts";
 import type { ToWorker, VmStart } from "../wire/messages.ts";
 import { exitWorker, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -115,8 +115,7 @@ async function start(msg: VmStart): Promise<void> {
     thread: msg.thread,
     pollUs: msg.pollUs,
     counters: loop,
-    idleWaitMs: IDLE_WAIT_MS,
-    blockForTimers: true,
+    ...HOST_WAIT,
   }, {
     pump: () => {
       if (fenced()) return false;

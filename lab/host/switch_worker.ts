@@ -14,7 +14,7 @@
  */
 
 import { ringDoorbell, setThreadState, ThreadState } from "../wire/doorbell.ts";
-import { IDLE_WAIT_MS, loopCounters, runLoop } from "../wire/loop.ts";
+import { HOST_WAIT, loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
 import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -95,14 +95,7 @@ async function start(msg: SwitchStart): Promise<void> {
   post({ type: "ready" });
   const loop = loopCounters();
   await runLoop(
-    {
-      bells,
-      thread: msg.thread,
-      pollUs: 0,
-      counters: loop,
-      idleWaitMs: IDLE_WAIT_MS,
-      blockForTimers: true,
-    },
+    { bells, thread: msg.thread, pollUs: 0, counters: loop, ...HOST_WAIT },
     {
       pump,
       prepareSleep: () => ports.map((p) => p.in.prepareSleep()).some((empty) => !empty),

@@ -142,6 +142,15 @@ export const TIMER_BLOCK_MS = 3;
  * late at the median instead of 190–210 µs), and at most this much CPU per release.
  */
 export const TIMER_SPIN_MS = 0.3;
+/**
+ * How the host-side workers (device, switch, vsock router), whose event loops run only messages,
+ * wait: up to {@linkcode IDLE_WAIT_MS} when nothing is due, and blocking before a timer
+ * (`blockForTimers`) so that impairment releases leave on time.
+ */
+export const HOST_WAIT: Pick<LoopOptions, "idleWaitMs" | "blockForTimers"> = {
+  idleWaitMs: IDLE_WAIT_MS,
+  blockForTimers: true,
+};
 /** Longest stretch of work before returning to the event loop. */
 const MAX_BUSY_MS = 2;
 /** A `hotMs` worth trying (`VLAB_HOT_MS=50`): long enough to cover pings 10 ms apart, ms. */
