@@ -19,6 +19,48 @@ Deno.test("internetChecksum matches the RFC 1071 section 3 example", () => {
   assert.equal(foldChecksum(checksumAdd(0, bytes, 0, 8)), 0x220d);
 });
 
+/** The checksum as RFC 1071 states it: big-endian 16-bit words, one at a time. */
+function referenceSum(acc: number, buf: Uint8Array, off: number, len: number): number {
+  for (let i = off; i < off + len; i += 2) {
+    acc += (buf[i] << 8) | (i + 1 < off + len ? buf[i + 1] : 0);
+  }
+  while (acc > 0xffff) acc = (acc & 0xffff) + Math.floor(acc / 0x10000);
+  return acc;
+}
+
+Deno.test("checksumAdd's word loop agrees with the byte-at-a-time sum at every alignment", () => {
+  // Seeded, so a failure repeats: every start alignment, odd and even lengths, views that do
+  // not start at a word boundary, shared and plain memory, and all-ones data (carries).
+  let seed = 0x2545f491;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  const shared = new Uint8Array(new SharedArrayBuffer(70_000));
+  const plain = new Uint8Array(70_000);
+  for (let i = 0; i < shared.length; i++) shared[i] = plain[i] = next() >>> 24;
+  const ones = new Uint8Array(4_100).fill(0xff);
+  const fold = (x: number) => referenceSum(x, new Uint8Array(0), 0, 0);
+  let cases = 0;
+  for (const mem of [shared, plain, ones]) {
+    for (let viewStart = 0; viewStart < 4; viewStart++) {
+      const view = new Uint8Array(mem.buffer, viewStart, mem.length - viewStart);
+      for (const len of [0, 1, 63, 64, 65, 66, 67, 1472, 1473, 4_000, view.length - 8]) {
+        for (let off = 0; off < 4; off++) {
+          const acc = next() % 0x1ffff;
+          assert.equal(
+            fold(checksumAdd(acc, view, off, len)),
+            referenceSum(acc, view, off, len),
+            `view at ${viewStart}, offset ${off}, ${len} bytes`,
+          );
+          cases++;
+        }
+      }
+    }
+  }
+  assert.equal(cases, 3 * 4 * 11 * 4);
+  // Nearly the largest IPv4 datagram, all-ones bytes: every word carries; the sum is -0.
+  const big = new Uint8Array(65_536).fill(0xff);
+  assert.equal(foldChecksum(checksumAdd(0, big, 1, 65_534)), 0);
+});
+
 Deno.test("internetChecksum pads an odd trailing byte with zero", () => {
   assert.equal(
     internetChecksum(new Uint8Array([0x12, 0x34, 0x56]), 0, 3),
