@@ -14,6 +14,9 @@
  */
 
 import { OK_VOID, type Result } from "../../../devices/base/result.ts";
+import { checksumAdd } from "../../../devices/net/checksum.ts";
+
+export { checksumAdd };
 
 /**
  * Byte offsets of the IPv4 header (relative to its start).
@@ -69,81 +72,6 @@ export const DEFAULT_TTL = 64;
  * ```
  */
 export const IpProtocol = { icmp: 1, udp: 17 } as const;
-
-/**
- * Sum 16-bit big-endian words of `buf[off, off+len)` into a 32-bit accumulator (odd trailing
- * byte padded with zero), without folding. Chain calls, then finish with `foldChecksum`.
- *
- * @example
- * ```ts
- * import { checksumAdd, foldChecksum } from "./ipv4.ts";
- * foldChecksum(checksumAdd(0, new Uint8Array([0x00, 0x01, 0xf2, 0x03]), 0, 4)); // 0x0dfb
- * ```
- */
-export function checksumAdd(acc: number, buf: Uint8Array, off: number, len: number): number {
-  if (len < WIDE_MIN) return checksumBytes(acc, buf, off, len, 0);
-  // Bytes up to the first 4-byte boundary one by one, the middle 4 bytes a load, the tail
-  // bytes one by one. RFC 1071 §2(B): a sum taken in the other byte order is the byte swap of
-  // the true one, and a run that starts at an odd byte of the data is swapped once more.
-  const lead = (4 - ((buf.byteOffset + off) & 3)) & 3;
-  let be = checksumBytes(0, buf, off, lead, 0);
-  const start = off + lead;
-  const n = (len - lead) >>> 2;
-  const u32 = wordsOf(buf.buffer);
-  const first = (buf.byteOffset + start) >>> 2;
-  // 32-bit words summed in a double: exact below 2^53, i.e. for 2^21 words (8 MiB).
-  let wide = 0;
-  for (let k = first; k < first + n; k++) wide += u32[k];
-  const lo = wide % 0x10000_0000;
-  const hi = (wide - lo) / 0x10000_0000;
-  let mid = (lo & 0xffff) + (lo >>> 16) + (hi & 0xffff) + Math.floor(hi / 0x10000);
-  mid = (mid & 0xffff) + (mid >>> 16);
-  mid = (mid & 0xffff) + (mid >>> 16);
-  if (LITTLE_ENDIAN !== ((lead & 1) === 1)) mid = ((mid & 0xff) << 8) | (mid >>> 8);
-  be += mid;
-  const tail = start + 4 * n;
-  be = checksumBytes(be, buf, tail, off + len - tail, lead & 1);
-  acc += be;
-  return (acc & 0xffff) + (acc >>> 16);
-}
-
-/** Below this many bytes the byte loop is as quick as setting up the word loop. */
-const WIDE_MIN = 64;
-
-/** Whether this machine stores the low byte of a word first (x86, Arm as run here). */
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** The last buffer seen as 32-bit words: a stack sums frames of one guest memory. */
-let wordsBuffer: ArrayBufferLike | null = null;
-let words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
-
-function wordsOf(buffer: ArrayBufferLike): Uint32Array<ArrayBufferLike> {
-  if (buffer !== wordsBuffer || words.length !== buffer.byteLength >>> 2) {
-    words = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
-    wordsBuffer = buffer;
-  }
-  return words;
-}
-
-/**
- * Sum `buf[off, off+len)` as big-endian words into `acc`; `odd` = 1 when the first byte is the
- * low byte of a word (the run starts at an odd position of the data). Folds to 17 bits.
- */
-function checksumBytes(
-  acc: number,
-  buf: Uint8Array,
-  off: number,
-  len: number,
-  odd: number,
-): number {
-  const end = off + len;
-  let i = off;
-  if (odd && i < end) acc += buf[i++];
-  for (; i + 1 < end; i += 2) acc += (buf[i] << 8) | buf[i + 1];
-  if (i < end) acc += buf[i] << 8;
-  // Fold early so the accumulator stays a small integer (bounded: len < 2^16 words per fold).
-  return (acc & 0xffff) + (acc >>> 16);
-}
 
 /**
  * Fold a checksum accumulator to 16 bits and take the one's complement.
