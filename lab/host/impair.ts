@@ -165,6 +165,13 @@ class IndexQueue {
 }
 
 /**
+ * What a link's kind does to a held frame's meta word before the stage changes the frame's bytes
+ * (corruption); returns the new meta. Ethernet links complete a partial checksum
+ * (`settleChecksum`), as netem does before it corrupts, so that the receiver can see the flip.
+ */
+export type MetaSettler = (frame: Uint8Array, meta: number) => number;
+
+/**
  * One direction's netem stage.
  *
  * @example
@@ -195,6 +202,8 @@ export class ImpairStage {
   readonly #prng: Prng;
   #bufs: Uint8Array[] = [];
   #lens = new Int32Array(0);
+  #metas = new Uint32Array(0);
+  readonly #settle: MetaSettler | null;
   #due = new Float64Array(0);
   #free = new Int32Array(0);
   #freeCount = 0;
@@ -214,8 +223,9 @@ export class ImpairStage {
    * Throws on invalid knobs (negative values, percentages above 100): the planner validates
    * topologies first, so that is a programmer error.
    */
-  constructor(imp: Impairment, prng: Prng) {
+  constructor(imp: Impairment, prng: Prng, settle: MetaSettler | null = null) {
     this.#prng = prng;
+    this.#settle = settle;
     this.#imp = imp;
     this.#passthrough = true;
     this.setImpairment(imp);
@@ -266,6 +276,9 @@ export class ImpairStage {
     const lens = new Int32Array(n);
     lens.set(this.#lens);
     this.#lens = lens;
+    const metas = new Uint32Array(n);
+    metas.set(this.#metas);
+    this.#metas = metas;
     const due = new Float64Array(n);
     due.set(this.#due);
     this.#due = due;
@@ -284,7 +297,8 @@ export class ImpairStage {
   }
 
   /**
-   * Offer a frame sent at `nowUs`; the stage copies it (the caller keeps its buffer).
+   * Offer a frame sent at `nowUs`, with the meta word of its link ring slot; the stage copies it
+   * (the caller keeps its buffer).
    *
    * @example
    * ```ts
@@ -295,9 +309,9 @@ export class ImpairStage {
    * stage.counters.lost; // 1
    * ```
    */
-  offer(frame: Uint8Array, nowUs: number): void {
+  offer(frame: Uint8Array, nowUs: number, meta = 0): void {
     this.counters.offered++;
-    this.#enqueue(frame, nowUs, this.#imp.duplicatePct > 0);
+    this.#enqueue(frame, nowUs, meta, this.#imp.duplicatePct > 0);
   }
 
   #lose(): boolean {
@@ -306,7 +320,7 @@ export class ImpairStage {
     return this.#lossCorr.chance(this.#prng, imp.lossPct, imp.lossCorrPct);
   }
 
-  #enqueue(frame: Uint8Array, nowUs: number, mayDuplicate: boolean): void {
+  #enqueue(frame: Uint8Array, nowUs: number, meta: number, mayDuplicate: boolean): void {
     const imp = this.#imp;
     const prng = this.#prng;
     const dup = mayDuplicate &&
@@ -326,7 +340,12 @@ export class ImpairStage {
       }
       buf.set(frame);
       this.#lens[idx] = frame.length;
+      this.#metas[idx] = meta;
       if (frame.length > 0 && this.#corruptCorr.chance(prng, imp.corruptPct, imp.corruptCorrPct)) {
+        // As netem: a checksum still to compute is computed first, so the flip is detectable.
+        if (meta !== 0 && this.#settle) {
+          this.#metas[idx] = this.#settle(buf.subarray(0, frame.length), meta);
+        }
         buf[prng.below(frame.length)] ^= 1 << prng.below(8);
         this.counters.corrupted++;
       }
@@ -358,12 +377,12 @@ export class ImpairStage {
     }
     if (count === 2) {
       this.counters.duplicated++;
-      this.#enqueue(frame, nowUs, false);
+      this.#enqueue(frame, nowUs, meta, false);
     }
   }
 
   /**
-   * Emit every frame due at `nowUs`, in order, while `out` accepts (returns true). A refused
+   * Emit every frame due at `nowUs`, with its meta word, in order, while `out` accepts (returns true). A refused
    * frame stays queued and is offered again on the next drain. The view passed to `out` is
    * valid only during the call.
    *
@@ -377,7 +396,7 @@ export class ImpairStage {
    * stage.drain(5, (f) => got.push(f[0]) > 0); // got = [1]
    * ```
    */
-  drain(nowUs: number, out: (frame: Uint8Array) => boolean): void {
+  drain(nowUs: number, out: (frame: Uint8Array, meta: number) => boolean): void {
     for (let guard = this.#capacity; guard > 0; guard--) {
       let q: IndexQueue;
       if (this.#immediate.count > 0) q = this.#immediate;
@@ -385,7 +404,7 @@ export class ImpairStage {
         q = this.#delayed;
       } else return;
       const idx = q.first();
-      if (!out(this.#bufs[idx].subarray(0, this.#lens[idx]))) return;
+      if (!out(this.#bufs[idx].subarray(0, this.#lens[idx]), this.#metas[idx])) return;
       if (q === this.#delayed) {
         this.counters.delayed++;
         this.counters.lateSeconds += (nowUs - this.#due[idx]) / 1e6;

@@ -307,3 +307,26 @@ Deno.test("every model is deterministic: the same seed and offer times give the 
   };
   assert.equal(go(9, state), go(9, state));
 });
+
+Deno.test("frames keep their meta word; a corrupted one is settled first (netem's checksum help)", () => {
+  const settled: number[] = [];
+  const settle = (frame: Uint8Array, meta: number) => {
+    settled.push(meta);
+    frame[0] = 0xee; // what completing a checksum would write
+    return 0;
+  };
+  const clean = new ImpairStage({ ...NO_IMPAIRMENT, delayUs: 10 }, Prng.fromSeed(3), settle);
+  clean.offer(new Uint8Array(8), 0, 0x8022_0006);
+  const out: [number, number][] = [];
+  clean.drain(10, (f, meta) => out.push([f[0], meta]) > 0);
+  assert.deepEqual(out, [[0, 0x8022_0006]]);
+  assert.deepEqual(settled, []);
+  const bad = new ImpairStage({ ...NO_IMPAIRMENT, corruptPct: 100 }, Prng.fromSeed(3), settle);
+  bad.offer(new Uint8Array(64), 0, 0x8022_0006);
+  bad.offer(new Uint8Array(64), 0, 0);
+  const got: [number, number][] = [];
+  bad.drain(0, (f, meta) => got.push([f[0], meta]) > 0);
+  assert.deepEqual(settled, [0x8022_0006]); // a frame without a partial checksum is left alone
+  assert.deepEqual(got.map(([, meta]) => meta), [0, 0]);
+  assert.equal(bad.counters.corrupted, 2);
+});

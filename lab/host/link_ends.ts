@@ -10,7 +10,7 @@ import type { FrameSink } from "../../devices/net/device.ts";
 import { Prng } from "../../devices/base/prng.ts";
 import { ringDoorbell } from "../wire/doorbell.ts";
 import type { WorkerRing } from "../wire/messages.ts";
-import { type Impairment, ImpairStage, isPassthrough } from "./impair.ts";
+import { type Impairment, ImpairStage, isPassthrough, type MetaSettler } from "./impair.ts";
 import { macNumber, type PartitionFilter } from "./partition.ts";
 import { LinkRing } from "./link_ring.ts";
 import { TapWriter } from "./tap.ts";
@@ -47,18 +47,22 @@ export class LinkOut implements FrameSink {
   #reserved: Uint8Array | null = null;
   #bells: Int32Array;
   #pending = false;
+  readonly #settle: MetaSettler | null;
 
   /**
    * @param spec the ring as the plan gives it
    * @param bells the lab's doorbells
    * @param policy what a full ring means
    * @param partition the worker's partition filter (shared by its producers), if any
+   * @param settle what the impairment stage does to a frame's meta word before it corrupts the
+   *   frame (Ethernet links: `settleChecksum`); null keeps the word
    */
   constructor(
     spec: WorkerRing,
     bells: Int32Array,
     policy: FullRingPolicy,
     partition: PartitionFilter | null = null,
+    settle: MetaSettler | null = null,
   ) {
     const attached = LinkRing.attach(spec.buffer);
     if (!attached.ok) throw new Error(`Cannot attach link ring ${spec.label}`);
@@ -70,6 +74,7 @@ export class LinkOut implements FrameSink {
     this.consumerThread = spec.consumerThread;
     this.policy = policy;
     this.#bells = bells;
+    this.#settle = settle;
     this.#scratch = new Uint8Array(this.ring.slotBytes);
     this.setImpairment(spec.impair);
   }
@@ -86,7 +91,9 @@ export class LinkOut implements FrameSink {
    */
   setImpairment(imp: Impairment): void {
     if (this.#stage) this.#stage.setImpairment(imp);
-    else if (!isPassthrough(imp)) this.#stage = new ImpairStage(imp, Prng.fromSeed(this.#seed));
+    else if (!isPassthrough(imp)) {
+      this.#stage = new ImpairStage(imp, Prng.fromSeed(this.#seed), this.#settle);
+    }
     this.#updateBypass();
   }
 
@@ -133,20 +140,20 @@ export class LinkOut implements FrameSink {
     return false;
   }
 
-  /** FrameSink: send the reserved frame. */
-  commit(len: number): void {
+  /** FrameSink: send the reserved frame, with its slot's meta word. */
+  commit(len: number, meta = 0): void {
     const p = this.#partition;
     if (!this.#bypass) {
       const frame = this.#scratch.subarray(0, len);
       if (p?.active && p.cuts(frame, this.#consumerMac)) this.partitionDropped++;
-      else this.#stage!.offer(frame, nowUs());
+      else this.#stage!.offer(frame, nowUs(), meta);
     } else if (this.#reserved) {
       if (p?.active && p.cuts(this.#reserved.subarray(0, len), this.#consumerMac)) {
         this.partitionDropped++; // the slot stays unused: the next reserve returns it again
         this.#reserved = null;
         return;
       }
-      this.ring.commit(len);
+      this.ring.commit(len, meta);
       this.#reserved = null;
       this.#pending = true;
     } else {
@@ -158,7 +165,7 @@ export class LinkOut implements FrameSink {
   flush(): void {
     if (this.#stage && !this.#bypass) {
       this.blocked = false;
-      this.#stage.drain(nowUs(), (frame) => {
+      this.#stage.drain(nowUs(), (frame, meta) => {
         const slot = this.ring.reserve(frame.length);
         if (slot === null) {
           if (this.policy === "backpressure") {
@@ -169,7 +176,7 @@ export class LinkOut implements FrameSink {
           return true; // dropped: keep draining
         }
         slot.set(frame);
-        this.ring.commit(frame.length);
+        this.ring.commit(frame.length, meta);
         this.#pending = true;
         return true;
       });

@@ -34,6 +34,7 @@ import {
   LINK_RING_MAX_SLOT_BYTES,
   LINK_RING_MAX_SLOTS,
   LINK_RING_VERSION,
+  LINK_SLOT_HEADER,
   linkRingBytes,
   type LinkRingCounters,
   type LinkRingError,
@@ -185,7 +186,7 @@ export class LinkRing {
   #view(slot: number, len: number): Uint8Array {
     let v = this.#views[slot];
     if (v === undefined || v.length !== len) {
-      const at = LinkRingOffset.slotsStart + slot * this.#stride + 4;
+      const at = LinkRingOffset.slotsStart + slot * this.#stride + LINK_SLOT_HEADER;
       v = this.#u8.subarray(at, at + len);
       this.#views[slot] = v;
     }
@@ -239,8 +240,9 @@ export class LinkRing {
   }
 
   /**
-   * Write the length of the reserved slot's frame and advance the private head. Does not
-   * publish: batch many commits under one `publish()`.
+   * Write the length of the reserved slot's frame and its `meta` word (what the link's kind
+   * says it means; 0 for nothing) and advance the private head. Does not publish: batch many
+   * commits under one `publish()`.
    *
    * @example
    * ```ts
@@ -250,13 +252,14 @@ export class LinkRing {
    * ring.commit(10);
    * ```
    */
-  commit(len: number): void {
+  commit(len: number, meta = 0): void {
     if (this.#reserved < 0 || !(len >= 0 && len <= this.#reserved)) {
       throw new RangeError(`Cannot commit ${len} bytes: reserved ${this.#reserved}`);
     }
     const at = LinkRingOffset.slotsStart + (this.#head & this.#mask) * this.#stride;
-    // payload and length: plain writes, made visible by the publish of head
+    // payload, length and meta: plain writes, made visible by the publish of head
     this.#i32[at >> 2] = len;
+    this.#i32[(at >> 2) + 1] = meta;
     this.#head = (this.#head + 1) >>> 0;
     this.#reserved = -1;
     this.#f64[P_FRAMES_IN]++;
@@ -264,8 +267,8 @@ export class LinkRing {
   }
 
   /**
-   * Reserve, copy and commit `frame`; when the ring is full (or the frame too big) count a drop
-   * and return false.
+   * Reserve, copy and commit `frame` (with `meta`); when the ring is full (or the frame too big)
+   * count a drop and return false.
    *
    * @example
    * ```ts
@@ -275,14 +278,14 @@ export class LinkRing {
    * ring.push(new Uint8Array(8)); // false: full, counted in framesDropped
    * ```
    */
-  push(frame: Uint8Array): boolean {
+  push(frame: Uint8Array, meta = 0): boolean {
     const view = this.reserve(frame.length);
     if (view === null) {
       this.dropped(frame.length);
       return false;
     }
     view.set(frame);
-    this.commit(frame.length);
+    this.commit(frame.length, meta);
     return true;
   }
 
@@ -364,6 +367,23 @@ export class LinkRing {
       this.#tail = (this.#tail + 1) >>> 0;
     }
     return null;
+  }
+
+  /**
+   * The meta word of the frame `peek` last returned (call before `release`).
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(4, 64);
+   * ring.push(new Uint8Array(4), 7);
+   * ring.publish();
+   * if (ring.peek()) ring.peekedMeta(); // 7
+   * ```
+   */
+  peekedMeta(): number {
+    const at = LinkRingOffset.slotsStart + (this.#tail & this.#mask) * this.#stride;
+    return this.#i32[(at >> 2) + 1] >>> 0;
   }
 
   /**

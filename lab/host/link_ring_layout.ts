@@ -11,23 +11,26 @@
  *   le32 version;          // 4
  *   le32 slots;            // 8   power of two
  *   le32 slotBytes;        // 12  largest frame a slot holds
- *   le32 slotStride;       // 16  align8(4 + slotBytes)
+ *   le32 slotStride;       // 16  align8(8 + slotBytes)
  *   le32 head;             // 64  free-running; written by the producer only
  *   le32 tail;             // 128 free-running; written by the consumer only
  *   le32 consumerWaiting;  // 192 1 = the consumer sleeps (or is about to) and wants a doorbell
  *   f64  producerCounters[6]; // 256 framesIn bytesIn framesDropped bytesDropped publishes wakeups
  *   f64  consumerCounters[3]; // 320 framesOut bytesOut badFrames
  * };
- * struct slot { le32 len; u8 frame[slotBytes]; pad to 8 };  // from offset 384, `slots` of them
+ * struct slot { le32 len; le32 meta; u8 frame[slotBytes]; pad to 8 };  // from 384, `slots` of them
  * ```
+ * A slot's `meta` travels with its frame and means what the link's kind says: on Ethernet links, a
+ * checksum the receiver still has to complete (`devices/net/checksum.ts`), carried as a tap with
+ * IFF_VNET_HDR carries it in the virtio-net header; 0 for none.
  *
  * @module
  */
 
 /** "VLRG" as a little-endian u32. */
 export const LINK_RING_MAGIC = 0x4752_4c56;
-/** The header layout version. */
-export const LINK_RING_VERSION = 1;
+/** The header layout version (2: a meta word per slot). */
+export const LINK_RING_VERSION = 2;
 
 /** Byte offsets of the header fields. */
 export const LinkRingOffset = {
@@ -44,6 +47,9 @@ export const LinkRingOffset = {
   consumerCounters: 320,
   slotsStart: 384,
 } as const;
+
+/** Bytes before a slot's frame: the length word and the meta word. */
+export const LINK_SLOT_HEADER = 8;
 
 /** The largest slot count and slot size a ring accepts. */
 export const LINK_RING_MAX_SLOTS = 1 << 16;
@@ -80,7 +86,7 @@ export function formatLinkRingError(e: LinkRingError): string {
 }
 
 /**
- * The byte stride of one slot: its length word and `slotBytes` of frame, padded to 8.
+ * The byte stride of one slot: its length and meta words and `slotBytes` of frame, padded to 8.
  *
  * @example
  * ```ts
@@ -89,7 +95,7 @@ export function formatLinkRingError(e: LinkRingError): string {
  * ```
  */
 export function linkRingSlotStride(slotBytes: number): number {
-  return (4 + slotBytes + 7) & ~7;
+  return (LINK_SLOT_HEADER + slotBytes + 7) & ~7;
 }
 
 /**

@@ -2,7 +2,13 @@
 // the two-worker handshake test (the worker's `name` says which).
 import assert from "node:assert/strict";
 import { Prng } from "../../devices/base/prng.ts";
-import { formatLinkRingError, LinkRing, linkRingBytes, LinkRingOffset } from "./link_ring.ts";
+import {
+  formatLinkRingError,
+  LINK_RING_VERSION,
+  LinkRing,
+  linkRingBytes,
+  LinkRingOffset,
+} from "./link_ring.ts";
 
 /** Messages the test sends its workers. */
 interface StartMsg {
@@ -153,7 +159,7 @@ if (typeof g.WorkerGlobalScope !== "undefined") {
     new DataView(copy).setUint32(LinkRingOffset.version, 9, true);
     const r2 = LinkRing.attach(copy);
     assert.equal(r2.ok ? "" : r2.error.kind, "bad-version");
-    new DataView(copy).setUint32(LinkRingOffset.version, 1, true);
+    new DataView(copy).setUint32(LinkRingOffset.version, LINK_RING_VERSION, true);
     new DataView(copy).setUint32(LinkRingOffset.slots, 8, true);
     const r3 = LinkRing.attach(copy);
     assert.equal(r3.ok ? "" : r3.error.kind, "bad-geometry");
@@ -358,4 +364,26 @@ Deno.test("freeSlots counts the slots a producer can fill, re-reading the consum
   // Enough cached room: the tail is not re-read; asking for more re-reads it.
   assert.equal(tx.freeSlots(2), 2);
   assert.equal(tx.freeSlots(3), 3);
+});
+
+Deno.test("each slot's meta word travels with its frame", () => {
+  const tx = LinkRing.create(4, 64);
+  const attached = LinkRing.attach(tx.buffer);
+  assert.ok(attached.ok);
+  const rx = attached.value;
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 4; i++) {
+      const meta = i === 1 ? 0 : (0x8000_0000 | (round << 16) | i) >>> 0;
+      assert.ok(tx.push(new Uint8Array([i]), meta));
+    }
+    tx.publish();
+    for (let i = 0; i < 4; i++) {
+      const f = rx.peek();
+      assert.ok(f);
+      assert.equal(f[0], i);
+      assert.equal(rx.peekedMeta(), i === 1 ? 0 : (0x8000_0000 | (round << 16) | i) >>> 0);
+      rx.release();
+    }
+    rx.finishConsume();
+  }
 });

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { settleChecksum } from "../../devices/net/checksum.ts";
 import { ringDoorbell, setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { HOST_WAIT, loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
@@ -28,7 +29,7 @@ async function start(msg: SwitchStart): Promise<void> {
   const ports = msg.ports.map((p) => ({
     link: p.link,
     in: new LinkIn(p.rx, bells),
-    out: new LinkOut(p.tx, bells, "drop", partition),
+    out: new LinkOut(p.tx, bells, "drop", partition, settleChecksum),
     /** The link's state: a frame for a port whose link is down is dropped and counted. */
     up: true,
     linkDownDropped: 0,
@@ -43,6 +44,7 @@ async function start(msg: SwitchStart): Promise<void> {
     (names) => post({ type: "stats-names", names }),
   );
   let current: Uint8Array = new Uint8Array(0);
+  let currentMeta = 0;
   const send = (port: number) => {
     const p = ports[port];
     if (!p.up) {
@@ -53,7 +55,7 @@ async function start(msg: SwitchStart): Promise<void> {
     const slot = out.reserve(current.length);
     if (slot === null) return;
     slot.set(current);
-    out.commit(current.length);
+    out.commit(current.length, currentMeta);
   };
 
   const pump = (): boolean => {
@@ -66,6 +68,7 @@ async function start(msg: SwitchStart): Promise<void> {
       while (n < 256 && (frame = link.ring.peek()) !== null) {
         if (link.tap.enabled()) link.tap.capture(frame, { tsUs: nowUs(), direction: 0 });
         current = frame;
+        currentMeta = link.ring.peekedMeta();
         bridge.forward(p, frame, nowMs, send);
         link.ring.release();
         n++;
