@@ -14,7 +14,10 @@
  * - A8: a TX chain with a device-writable part (`txMalformed`) or an RX chain with a
  *   device-readable part (`rxBadChain`) is returned with used length 0, as vhost-net refuses
  *   "unexpected descriptor format"; the queue lives.
- * - E3: TX header fields are never read (we offer no CSUM/GSO, so none may be used).
+ * - E3: TX header fields other than the checksum request are never read (no GSO is offered).
+ *   With VIRTIO_NET_F_CSUM negotiated, a header with NEEDS_CSUM whose `csum_start` and
+ *   `csum_offset` do not fit the frame is E1 (dropped, `txMalformed`), as Linux's tun refuses it;
+ *   without CSUM the flags are not read at all.
  * - E4: RX chains that cannot hold the frame yet are kept popped ("held") and used first for
  *   the next frame, so no buffer is lost and none is returned empty; the caller keeps or drops
  *   the frame (`"no-buffers"`) and retries after the driver's RX kick.
@@ -43,11 +46,22 @@ import {
   NET_HDR_SIZE,
   NetConfigOffset,
   NetFeature,
+  NetHdr,
+  NetHdrFlag,
   NetStatus,
   readConfigValue,
+  readLe16,
   writeLe16,
   writeRxHeader,
 } from "./config.ts";
+import {
+  completeChecksum,
+  csumOffsetOf,
+  csumStartOf,
+  MAX_CSUM_OFFSET,
+  partialChecksum,
+  partialChecksumFits,
+} from "./checksum.ts";
 import type { NetDeviceFault, NetQueueName } from "./errors.ts";
 import { NET_COUNTER_COUNT, NetCounter } from "./metrics.ts";
 
@@ -55,8 +69,11 @@ import { NET_COUNTER_COUNT, NetCounter } from "./metrics.ts";
 export interface FrameSink {
   /** Room for a frame of up to `maxLen` bytes, or null when the link is full (back-pressure). */
   reserve(maxLen: number): Uint8Array | null;
-  /** Send the first `len` bytes of the last reserved buffer. */
-  commit(len: number): void;
+  /**
+   * Send the first `len` bytes of the last reserved buffer; `meta` is 0 or the partial checksum
+   * still to complete (`partialChecksum` in checksum.ts).
+   */
+  commit(len: number, meta: number): void;
 }
 
 /** What one `transmit` call did. The object is reused: read it before the next call. */
@@ -110,6 +127,11 @@ export interface NetDeviceOptions {
   mrgRxbuf: boolean;
   /** Offer VIRTIO_F_ACCESS_PLATFORM (the device is behind a vIOMMU). Default false. */
   accessPlatform?: boolean;
+  /**
+   * Offer checksum offload, VIRTIO_NET_F_CSUM and VIRTIO_NET_F_GUEST_CSUM (default false): a
+   * partial checksum goes over the link as it is and is completed only where it must be.
+   */
+  csum?: boolean;
   /** `NET_COUNTER_COUNT` words (shared memory), laid out by `NetCounter`. */
   counters: Float64Array;
 }
@@ -154,6 +176,10 @@ export class NetDevice implements VirtioDeviceModel {
   private rxq: DeviceQueue | null = null;
   private txq: DeviceQueue | null = null;
   private mrg = false;
+  /** CSUM negotiated: the driver may send partial checksums. */
+  private txCsum = false;
+  /** GUEST_CSUM negotiated: the driver takes partial checksums as they are. */
+  private rxCsum = false;
   private linkUp_: boolean;
   private fault_: NetDeviceFault | null = null;
   /** A popped TX chain the sink had no room for: sent first next time. */
@@ -190,6 +216,7 @@ export class NetDevice implements VirtioDeviceModel {
     const bits = [...ringOfferBits(opts.ring), NetFeature.MAC, NetFeature.MTU, NetFeature.STATUS];
     if (opts.mrgRxbuf) bits.push(NetFeature.MRG_RXBUF);
     if (opts.accessPlatform) bits.push(Feature.ACCESS_PLATFORM);
+    if (opts.csum) bits.push(NetFeature.CSUM, NetFeature.GUEST_CSUM);
     this.offered = featureSet(bits);
   }
 
@@ -228,6 +255,8 @@ export class NetDevice implements VirtioDeviceModel {
     this.rxq = rx;
     this.txq = tx;
     this.mrg = hasFeature(ctx.negotiated, NetFeature.MRG_RXBUF);
+    this.txCsum = hasFeature(ctx.negotiated, NetFeature.CSUM);
+    this.rxCsum = hasFeature(ctx.negotiated, NetFeature.GUEST_CSUM);
     this.held = new Array<DescriptorChain>(rx.size);
     return OK_VOID;
   }
@@ -237,6 +266,8 @@ export class NetDevice implements VirtioDeviceModel {
     this.rxq = null;
     this.txq = null;
     this.mrg = false;
+    this.txCsum = false;
+    this.rxCsum = false;
     this.fault_ = null;
     this.pendingTx = null;
     this.restoredTx = [];
@@ -313,10 +344,13 @@ export class NetDevice implements VirtioDeviceModel {
         if (chain.indirect) c[NetCounter.txIndirectChains]++;
       }
       // E1, E2: the header must be there; the frame must be an Ethernet frame within the MTU.
-      // E3: the header's fields are not read at all (no CSUM or GSO is offered).
+      // E3: only the checksum request is read, and only under CSUM (no GSO is offered).
       // A8: a TX chain is device-readable only (vhost-net: "unexpected descriptor format").
       const len = chain.readableBytes - NET_HDR_SIZE;
-      if (len < ETH_HEADER_SIZE || len > this.maxFrame || chain.writable.length > 0) {
+      const meta = this.txCsum && len >= 0 ? this.checksumRequest(chain, len) : 0;
+      if (
+        len < ETH_HEADER_SIZE || len > this.maxFrame || chain.writable.length > 0 || meta < 0
+      ) {
         c[NetCounter.txMalformed]++;
         this.completeTx(q, chain);
         out.dropped++;
@@ -336,8 +370,9 @@ export class NetDevice implements VirtioDeviceModel {
         break;
       }
       gatherSegments(this.u8, chain.readable, NET_HDR_SIZE, buf, len);
-      sink.commit(len);
+      sink.commit(len, meta);
       this.completeTx(q, chain);
+      if (meta !== 0) c[NetCounter.txCsumPartial]++;
       c[NetCounter.txFrames]++;
       c[NetCounter.txBytes] += len;
       out.sent++;
@@ -348,9 +383,11 @@ export class NetDevice implements VirtioDeviceModel {
   /**
    * Write one frame into RX buffers (published by `finish`). Without MRG_RXBUF one chain must
    * hold header + frame; with it, chains are filled in order until they cover it and the first
-   * header carries `num_buffers` (virtio 1.2 §5.1.6.4).
+   * header carries `num_buffers` (virtio 1.2 §5.1.6.4). `meta` is the link's word for the frame:
+   * a partial checksum goes to a driver with GUEST_CSUM as NEEDS_CSUM, and is completed in
+   * `frame` (which the device may write) for one without.
    */
-  receive(frame: Uint8Array): RxOutcome {
+  receive(frame: Uint8Array, meta = 0): RxOutcome {
     const q = this.rxq;
     if (q === null || this.fault_ !== null) return "not-live";
     const c = this.c;
@@ -378,7 +415,7 @@ export class NetDevice implements VirtioDeviceModel {
         return "too-big";
       }
       this.dropHeld(1);
-      writeRxHeader(this.hdr, 0, 1);
+      this.rxHeader(frame, meta, 1);
       scatterSegments(this.u8, chain.writable, 0, this.hdr, 0, NET_HDR_SIZE);
       scatterSegments(this.u8, chain.writable, NET_HDR_SIZE, frame, 0, len);
       this.pushRx(q, chain, need);
@@ -400,7 +437,7 @@ export class NetDevice implements VirtioDeviceModel {
       for (let covered = 0; covered < need; n++) {
         covered += this.held[(this.heldHead + n) % this.held.length].writableBytes;
       }
-      writeRxHeader(this.hdr, 0, n);
+      this.rxHeader(frame, meta, n);
       let from = 0;
       for (let i = 0; i < n; i++) {
         const chain = this.held[this.heldHead];
@@ -505,6 +542,46 @@ export class NetDevice implements VirtioDeviceModel {
 
   private pushRx(q: DeviceQueue, chain: DescriptorChain, written: number): void {
     if (q.push(chain, written).ok) this.rxPushed++;
+  }
+
+  /**
+   * The partial checksum a TX header asks for (CSUM negotiated): 0 for none, the link's meta
+   * word, or -1 when `csum_start` and `csum_offset` do not fit the frame's `len` bytes (E1).
+   */
+  private checksumRequest(chain: DescriptorChain, len: number): number {
+    // The header is read where it lies when its first segment holds it (every chain the vlab
+    // driver posts), else gathered.
+    const first = chain.readable[0];
+    let hdr = this.u8;
+    let at = first.gpa;
+    if (first.len < NET_HDR_SIZE) {
+      hdr = this.hdr;
+      at = 0;
+      gatherSegments(this.u8, chain.readable, 0, hdr, NET_HDR_SIZE);
+    }
+    if ((hdr[at + NetHdr.FLAGS] & NetHdrFlag.NEEDS_CSUM) === 0) return 0;
+    const start = readLe16(hdr, at + NetHdr.CSUM_START);
+    const offset = readLe16(hdr, at + NetHdr.CSUM_OFFSET);
+    if (offset > MAX_CSUM_OFFSET || !partialChecksumFits(start, offset, len)) return -1;
+    return partialChecksum(start, offset);
+  }
+
+  /**
+   * The RX header of a frame about to be written (into `this.hdr`): NEEDS_CSUM with its start
+   * and offset for a driver with GUEST_CSUM; otherwise the checksum is completed in `frame` now.
+   */
+  private rxHeader(frame: Uint8Array, meta: number, numBuffers: number): void {
+    writeRxHeader(this.hdr, 0, numBuffers);
+    if (meta === 0) return;
+    if (this.rxCsum) {
+      if (!partialChecksumFits(csumStartOf(meta), csumOffsetOf(meta), frame.length)) return;
+      this.hdr[NetHdr.FLAGS] = NetHdrFlag.NEEDS_CSUM;
+      writeLe16(this.hdr, NetHdr.CSUM_START, csumStartOf(meta));
+      writeLe16(this.hdr, NetHdr.CSUM_OFFSET, csumOffsetOf(meta));
+      this.c[NetCounter.rxCsumPartial]++;
+    } else if (completeChecksum(frame, meta)) {
+      this.c[NetCounter.rxCsumCompleted]++;
+    }
   }
 
   private completeTx(q: DeviceQueue, chain: DescriptorChain): void {

@@ -11,6 +11,7 @@ import { hasFeature } from "../virtio/features.ts";
 import { createQueuePair, type QueuePair } from "../virtio/pair.ts";
 import type { Layout } from "../virtio/queue.ts";
 import { NET_HDR_SIZE, NetConfigOffset, NetFeature, parseNetConfig } from "./config.ts";
+import { completeChecksum, partialChecksum } from "./checksum.ts";
 import { type FrameSink, NetDevice } from "./device.ts";
 import { NetDriver } from "./driver.ts";
 import { NET_COUNTER_COUNT, NetCounter, readCounters } from "./metrics.ts";
@@ -34,13 +35,15 @@ function tag(v: Variant): string {
 /** A sink that accepts up to `room` frames, keeping copies. */
 class Sink implements FrameSink {
   frames: Uint8Array[] = [];
+  metas: number[] = [];
   room = Infinity;
   private readonly buf = new Uint8Array(65536);
   reserve(maxLen: number): Uint8Array | null {
     return this.frames.length >= this.room ? null : this.buf.subarray(0, maxLen);
   }
-  commit(len: number): void {
+  commit(len: number, meta = 0): void {
     this.frames.push(this.buf.slice(0, len));
+    this.metas.push(meta);
   }
 }
 
@@ -56,7 +59,14 @@ interface Rig {
 
 function rig(
   v: Variant,
-  opts: { size?: number; rxBufferSize?: number; acceptMrg?: boolean; mtu?: number } = {},
+  opts: {
+    size?: number;
+    rxBufferSize?: number;
+    acceptMrg?: boolean;
+    mtu?: number;
+    csum?: boolean;
+    accept?: (offered: bigint) => bigint;
+  } = {},
 ): Rig {
   const size = opts.size ?? 8;
   const mem = GuestMemory.create(8 << 20);
@@ -85,9 +95,11 @@ function rig(
     ring: { packed: v.layout === "packed", eventIdx: true, indirect: false, inOrder: v.inOrder },
     mrgRxbuf: v.mrg,
     counters,
+    csum: opts.csum,
   });
   let negotiated = device.offered;
   if (opts.acceptMrg === false) negotiated &= ~(1n << BigInt(NetFeature.MRG_RXBUF));
+  if (opts.accept) negotiated = opts.accept(negotiated);
   const a = device.activate({ negotiated, queues: [rx.device, tx.device] });
   assert.ok(a.ok);
   const driver = new NetDriver({
@@ -487,3 +499,75 @@ Deno.test("the device offers net and ring bits per its options and exposes its c
     error: { kind: "missing-queue", queue: 1 },
   });
 });
+
+const CSUM_BITS = (1n << BigInt(NetFeature.CSUM)) | (1n << BigInt(NetFeature.GUEST_CSUM));
+
+for (const v of [VARIANTS[0], VARIANTS[4]]) {
+  Deno.test(`CSUM: a partial checksum goes to the link as is; one that does not fit is E1 ${tag(v)}`, () => {
+    const r = rig(v, { csum: true });
+    assert.equal(hasFeature(r.device.offered, NetFeature.CSUM), true);
+    assert.equal(hasFeature(r.device.offered, NetFeature.GUEST_CSUM), true);
+    assert.equal(r.driver.checksumOffload, true);
+    const frame = frameOf(100, 1);
+    const fill = (b: Uint8Array) => b.set(frame);
+    assert.ok(r.driver.sendWith(100, fill, partialChecksum(34, 6)));
+    assert.ok(r.driver.sendWith(100, fill, 0));
+    assert.ok(r.driver.sendWith(100, fill, partialChecksum(90, 9))); // field at 99..100: past the end
+    r.driver.flush();
+    const out = r.device.transmit(r.sink, 64);
+    assert.deepEqual({ sent: out.sent, dropped: out.dropped }, { sent: 2, dropped: 1 });
+    assert.deepEqual(r.sink.metas, [partialChecksum(34, 6), 0]);
+    assert.deepEqual(r.sink.frames[0], frame); // the bytes are not touched on the way out
+    const c = readCounters(r.counters, NetCounter);
+    assert.equal(c.txCsumPartial, 1);
+    assert.equal(c.txMalformed, 1);
+  });
+
+  Deno.test(`CSUM not negotiated: the header's checksum request is not read ${tag(v)}`, () => {
+    const r = rig(v, { csum: true, accept: (f) => f & ~CSUM_BITS });
+    assert.equal(r.driver.checksumOffload, false);
+    // A driver without CSUM never sets NEEDS_CSUM (sendWith ignores the request): write it
+    // behind its back, as a buggy guest would.
+    assert.ok(r.driver.sendWith(60, (b) => b.set(frameOf(60, 2)), partialChecksum(34, 6)));
+    r.mem.u8[r.driver.txBufferAddr(0)] = 1; // NEEDS_CSUM
+    r.mem.u8[r.driver.txBufferAddr(0) + 6] = 0xff; // csum_start 255: would not fit
+    r.driver.flush();
+    assert.equal(r.device.transmit(r.sink, 64).sent, 1);
+    assert.deepEqual(r.sink.metas, [0]);
+  });
+
+  Deno.test(`GUEST_CSUM: NEEDS_CSUM reaches the driver; without it the device completes the sum ${tag(v)}`, () => {
+    const frame = frameOf(200, 3);
+    frame[40] = frame[41] = 0; // the checksum field, seedless
+    const meta = partialChecksum(34, 6);
+    // With GUEST_CSUM: the header says NEEDS_CSUM, the bytes are as sent, the driver trusts it.
+    const r = rig(v, { csum: true });
+    r.driver.fillRx();
+    r.driver.flush();
+    assert.equal(r.device.receive(frame.slice(), meta), "delivered");
+    assert.equal(r.device.receive(frame.slice(), 0), "delivered");
+    r.device.finish();
+    const got: { f: Uint8Array; trusted: boolean }[] = [];
+    r.driver.receive((f, trusted) => got.push({ f: f.slice(), trusted }), 8);
+    assert.deepEqual(got.map((g) => g.trusted), [true, false]);
+    assert.deepEqual(got[0].f, frame);
+    assert.equal(readCounters(r.counters, NetCounter).rxCsumPartial, 1);
+    // Without GUEST_CSUM: delivered complete, the header's flags 0.
+    const s = rig(v, { csum: true, accept: (f) => f & ~(1n << BigInt(NetFeature.GUEST_CSUM)) });
+    s.driver.fillRx();
+    s.driver.flush();
+    const copy = frame.slice();
+    assert.equal(s.device.receive(copy, meta), "delivered");
+    s.device.finish();
+    const plain: { f: Uint8Array; trusted: boolean }[] = [];
+    s.driver.receive((f, trusted) => plain.push({ f: f.slice(), trusted }), 8);
+    assert.equal(plain.length, 1);
+    assert.equal(plain[0].trusted, false);
+    const expected = frame.slice();
+    completeChecksum(expected, meta);
+    assert.deepEqual(plain[0].f, expected);
+    assert.notDeepEqual(plain[0].f.subarray(40, 42), frame.subarray(40, 42));
+    const c = readCounters(s.counters, NetCounter);
+    assert.deepEqual([c.rxCsumCompleted, c.rxCsumPartial], [1, 0]);
+  });
+}

@@ -35,9 +35,12 @@ import {
   NET_HDR_SIZE,
   NetFeature,
   NetHdr,
+  NetHdrFlag,
   readLe16,
+  writeLe16,
   writeTxHeader,
 } from "./config.ts";
+import { csumOffsetOf, csumStartOf } from "./checksum.ts";
 import type { NetDriverFault, NetQueueName } from "./errors.ts";
 import { NET_DRIVER_COUNTER_COUNT, NetDriverCounter } from "./metrics.ts";
 import { TxWatchdog } from "./tx_watchdog.ts";
@@ -138,6 +141,10 @@ export class NetDriver {
   private readonly u8: Uint8Array;
   private rx: DriverQueue;
   private tx: DriverQueue;
+  /** VIRTIO_NET_F_CSUM negotiated: `sendWith` may leave a checksum partial for the device. */
+  readonly checksumOffload: boolean;
+  /** VIRTIO_NET_F_GUEST_CSUM negotiated: received headers' NEEDS_CSUM / DATA_VALID count. */
+  readonly guestChecksum: boolean;
   private readonly watchdog: TxWatchdog;
   private readonly c: Float64Array;
   private readonly rxBase: number;
@@ -187,6 +194,8 @@ export class NetDriver {
     this.rx = opts.rx;
     this.tx = opts.tx;
     this.mergeable = hasFeature(opts.negotiated, NetFeature.MRG_RXBUF);
+    this.checksumOffload = hasFeature(opts.negotiated, NetFeature.CSUM);
+    this.guestChecksum = hasFeature(opts.negotiated, NetFeature.GUEST_CSUM);
     const mtu = opts.mtu ?? DEFAULT_MTU;
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
       throw new RangeError(`Cannot create the net driver: mtu must be 68 to 65535, got ${mtu}`);
@@ -334,8 +343,10 @@ export class NetDriver {
   /**
    * Queue a frame of `len` bytes that `fill` writes straight into guest memory; false when every
    * TX buffer is in flight (after reclaiming). Throws a `RangeError` if `len` is not 0…maxFrame.
+   * `csum` (with `checksumOffload`) is the partial checksum the frame leaves to the device
+   * (`partialChecksum`): its header then says NEEDS_CSUM with that start and offset.
    */
-  sendWith(len: number, fill: (buf: Uint8Array) => void): boolean {
+  sendWith(len: number, fill: (buf: Uint8Array) => void, csum = 0): boolean {
     const token = this.takeTx(len);
     if (token < 0) return false;
     let view = this.txViews[token];
@@ -345,7 +356,7 @@ export class NetDriver {
       this.txViews[token] = view;
     }
     fill(view);
-    return this.postTx(token, len);
+    return this.postTx(token, len, csum);
   }
 
   /** Queue a copy of `frame`; false when every TX buffer is in flight. */
@@ -353,7 +364,7 @@ export class NetDriver {
     const token = this.takeTx(frame.length);
     if (token < 0) return false;
     this.u8.set(frame, this.txBufferAddr(token) + NET_HDR_SIZE);
-    return this.postTx(token, frame.length);
+    return this.postTx(token, frame.length, 0);
   }
 
   /** Take back TX buffers the device used; how many. */
@@ -386,9 +397,14 @@ export class NetDriver {
   /**
    * Hand up to `budget` received frames to `onFrame`; the view is valid only during the call.
    * Mergeable frames (`num_buffers` > 1) are reassembled into a scratch buffer. Used buffers
-   * go back to the free list: call `fillRx` to post them again.
+   * go back to the free list: call `fillRx` to post them again. `checksumTrusted` is true when,
+   * with GUEST_CSUM, the header said NEEDS_CSUM or DATA_VALID: the layer-4 checksum is partial
+   * or already checked, and the stack must not verify it.
    */
-  receive(onFrame: (frame: Uint8Array) => void, budget: number): number {
+  receive(
+    onFrame: (frame: Uint8Array, checksumTrusted: boolean) => void,
+    budget: number,
+  ): number {
     let frames = 0;
     const c = this.c;
     for (; frames < budget && this.fault_ === null;) {
@@ -403,6 +419,8 @@ export class NetDriver {
         this.freeRx(token);
         continue;
       }
+      const trusted = this.guestChecksum &&
+        (this.u8[gpa + NetHdr.FLAGS] & (NetHdrFlag.NEEDS_CSUM | NetHdrFlag.DATA_VALID)) !== 0;
       // Without MRG_RXBUF num_buffers is not ours to trust: one buffer per frame (E5).
       const numBuffers = this.mergeable ? readLe16(this.u8, gpa + NetHdr.NUM_BUFFERS) : 1;
       if (numBuffers === 0 || numBuffers > this.rx.size) {
@@ -436,7 +454,7 @@ export class NetDriver {
       c[NetDriverCounter.rxBytes] += frame.length;
       frames++;
       // The buffer is free but not reposted before `fillRx`, so the view stays intact.
-      onFrame(frame);
+      onFrame(frame, trusted);
     }
     return frames;
   }
@@ -613,9 +631,14 @@ export class NetDriver {
     return this.txFree[--this.txFreeCount];
   }
 
-  private postTx(token: number, len: number): boolean {
+  private postTx(token: number, len: number, csum: number): boolean {
     const gpa = this.txBufferAddr(token);
     writeTxHeader(this.u8, gpa);
+    if (csum !== 0 && this.checksumOffload) {
+      this.u8[gpa + NetHdr.FLAGS] = NetHdrFlag.NEEDS_CSUM;
+      writeLe16(this.u8, gpa + NetHdr.CSUM_START, csumStartOf(csum));
+      writeLe16(this.u8, gpa + NetHdr.CSUM_OFFSET, csumOffsetOf(csum));
+    }
     if (this.dma !== null) return this.holdTx(this.dma, token, len);
     return this.addTx(token, len, gpa);
   }

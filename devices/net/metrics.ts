@@ -55,10 +55,16 @@ export const NetCounter = {
   rxIndirectChains: 20,
   /** Chains popped from the transmitq that the driver described with an indirect table. */
   txIndirectChains: 21,
+  /** Frames sent with a partial checksum (NEEDS_CSUM under VIRTIO_NET_F_CSUM), carried as is. */
+  txCsumPartial: 22,
+  /** Partial checksums the device completed for a driver without VIRTIO_NET_F_GUEST_CSUM. */
+  rxCsumCompleted: 23,
+  /** Frames handed to the driver with NEEDS_CSUM (GUEST_CSUM: the checksum was never computed). */
+  rxCsumPartial: 24,
 } as const;
 
 /** Number of device counter words. */
-export const NET_COUNTER_COUNT = 22;
+export const NET_COUNTER_COUNT = 25;
 
 /** Driver-side counter indexes (guest worker). */
 export const NetDriverCounter = {

@@ -21,7 +21,7 @@ Deno.test("built-in defaults apply when a key is absent everywhere", () => {
     prefix: null,
     queueSize: 256,
     layout: "split",
-    features: { eventIdx: true, indirect: false, mrgRxbuf: true, inOrder: false },
+    features: { eventIdx: true, indirect: false, mrgRxbuf: true, inOrder: false, csum: true },
     mtu: 1500,
     iommu: false,
   });
@@ -48,6 +48,7 @@ Deno.test("NIC keys: defaults.nic < VM < NIC", () => {
     indirect: false,
     mrgRxbuf: false,
     inOrder: false,
+    csum: false,
   });
 });
 

@@ -42,7 +42,7 @@ Deno.test("pair has its exact normalised shape", async () => {
     prefix: 24,
     queueSize: 256,
     layout: "split",
-    features: { eventIdx: true, indirect: false, mrgRxbuf: true, inOrder: false },
+    features: { eventIdx: true, indirect: false, mrgRxbuf: true, inOrder: false, csum: true },
     mtu: 1500,
     iommu: false,
   });

@@ -28,7 +28,7 @@ export const NAME_PATTERN = "^[a-z][a-z0-9_-]{0,15}$";
 /** Pattern of the lab name. */
 export const LAB_NAME_PATTERN = "^[a-z0-9][a-z0-9-]{0,31}$";
 /** NIC features by their YAML name. */
-export const FEATURE_NAMES = ["event_idx", "indirect", "mrg_rxbuf", "in_order"] as const;
+export const FEATURE_NAMES = ["event_idx", "indirect", "mrg_rxbuf", "in_order", "csum"] as const;
 /** Smallest and largest guest memory, bytes. */
 export const MEMORY_RANGE = { min: 1024 ** 2, max: 2 * 1024 ** 3 } as const;
 
@@ -138,7 +138,7 @@ const nicShape = {
   queue_size: int(1, 32768, "Queue size: split needs a power of 2, packed any; at least 8")
     .optional(),
   features: z.array(z.enum(FEATURE_NAMES))
-    .describe("Features the NIC offers; default [event_idx, mrg_rxbuf]").optional(),
+    .describe("Features the NIC offers; default [event_idx, mrg_rxbuf, csum]").optional(),
   mtu: int(68, 9000, "MTU in bytes, 68..9000; default 1500").optional(),
   tx_timeout: duration(
     "tx_timeout",

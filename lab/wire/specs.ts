@@ -18,6 +18,11 @@ export interface NicFeatures {
   mrgRxbuf: boolean;
   /** `VIRTIO_F_IN_ORDER`: buffers used in the order they were made available. */
   inOrder: boolean;
+  /**
+   * `VIRTIO_NET_F_CSUM` and `VIRTIO_NET_F_GUEST_CSUM`: checksum offload (not offered on a
+   * vhost-pci link).
+   */
+  csum: boolean;
 }
 
 /** One virtio-net NIC of a VM. */

@@ -65,6 +65,8 @@ const DRIVER_FEATURES = featureSet([
   NetFeature.MTU,
   NetFeature.STATUS,
   NetFeature.MRG_RXBUF,
+  NetFeature.CSUM,
+  NetFeature.GUEST_CSUM,
 ]);
 
 /** One NIC as the guest sees it. */
@@ -122,10 +124,13 @@ class GuestNic implements NetInterface {
   linkUp(): boolean {
     return this.up;
   }
-  sendWith(len: number, fill: (buf: Uint8Array) => void): boolean {
+  get checksumOffload(): boolean {
+    return this.driver.checksumOffload;
+  }
+  sendWith(len: number, fill: (buf: Uint8Array) => void, csum = 0): boolean {
     if (this.resetting) return false;
-    const sent = this.driver.sendWith(len, fill) ||
-      (this.driver.reclaimTx() > 0 && this.driver.sendWith(len, fill));
+    const sent = this.driver.sendWith(len, fill, csum) ||
+      (this.driver.reclaimTx() > 0 && this.driver.sendWith(len, fill, csum));
     // A frame sent while the loop sleeps is published here. One that found no room wakes the
     // loop, which asks for a transmitq interrupt before it sleeps again (`enableInterrupts`):
     // the sender waits for room (`whenWritable`) that only a reclaim announces.
@@ -481,7 +486,10 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         const isr = readInterruptStatus(nic.regs);
         if (isr !== 0) ackInterrupt(nic.regs, isr);
         if (isr & InterruptBit.CONFIG) refreshConfig(nic, i);
-        const received = nic.driver.receive((frame) => stack.input(i, frame), 64);
+        const received = nic.driver.receive(
+          (frame, trusted) => stack.input(i, frame, trusted),
+          64,
+        );
         const reclaimed = nic.driver.reclaimTx();
         if (reclaimed > 0) stack.onWritable(i);
         nic.driver.fillRx();

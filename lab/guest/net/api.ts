@@ -154,8 +154,17 @@ export interface NetInterface {
   readonly prefix: number | null;
   readonly mtu: number;
   linkUp(): boolean;
-  /** Send one Ethernet frame; false if the TX ring is full (nothing sent). `len` bytes are written by `fill` into a buffer in guest memory (zero copy). */
-  sendWith(len: number, fill: (buf: Uint8Array) => void): boolean;
+  /**
+   * Whether the NIC takes frames whose layer-4 checksum is left partial (VIRTIO_NET_F_CSUM
+   * negotiated): then `sendWith`'s `csum` may carry one. Absent: false.
+   */
+  readonly checksumOffload?: boolean;
+  /**
+   * Send one Ethernet frame; false if the TX ring is full (nothing sent). `len` bytes are written
+   * by `fill` into a buffer in guest memory (zero copy). `csum` is 0, or the partial checksum the
+   * frame leaves to the NIC (`partialChecksum`, only when `checksumOffload`).
+   */
+  sendWith(len: number, fill: (buf: Uint8Array) => void, csum?: number): boolean;
 }
 
 /**

@@ -14,7 +14,8 @@
 import { ETH_HEADER_LEN, EtherType, writeEthernetHeader } from "./ethernet.ts";
 import { ICMP_ECHO_HEADER_LEN, writeIcmpEcho } from "./icmp.ts";
 import { IPV4_HEADER_LEN, writeIpv4Header } from "./ipv4.ts";
-import { UDP_HEADER_LEN, writeUdp } from "./udp.ts";
+import { UDP_HEADER_LEN, UdpOffset, writeUdp } from "./udp.ts";
+import { partialChecksum } from "../../../devices/net/checksum.ts";
 import type { UdpPayload } from "./api.ts";
 
 /**
@@ -66,6 +67,8 @@ export class FrameWriter {
   #echoFromOff = 0;
   #l4Writer: (buf: Uint8Array, off: number) => void = () => {};
   #ipId: number;
+  /** The next `fill` leaves a UDP checksum partial (`offloadChecksum`). */
+  #partial = false;
 
   /** A writer whose first IPv4 identification is `ipId` (16 bits). */
   constructor(ipId: number) {
@@ -142,6 +145,7 @@ export class FrameWriter {
     tx.dst = dst;
     tx.protocol = protocol;
     tx.l4Len = l4Len;
+    this.#partial = false;
     return FRAME_HEADERS + l4Len;
   }
 
@@ -156,6 +160,26 @@ export class FrameWriter {
    */
   destination(mac: Uint8Array): void {
     this.#tx.dstMac = mac;
+  }
+
+  /**
+   * Leave the next frame's checksum to the NIC (VIRTIO_NET_F_CSUM) if it is a UDP datagram: the
+   * `meta` word to send it with (`partialChecksum`), or 0 when the frame gets a full checksum.
+   * Call after `udp`/`icmpEcho` and `headers`; `headers` clears it for the next frame.
+   *
+   * @example
+   * ```ts
+   * import { FrameWriter } from "./frame_writer.ts";
+   * const w = new FrameWriter(0);
+   * w.udp(9, 9, new Uint8Array(0));
+   * w.headers(new Uint8Array(6), 1, 2, 17, 8);
+   * w.offloadChecksum() !== 0; // true: sum from byte 34, result at 34 + 6
+   * ```
+   */
+  offloadChecksum(): number {
+    if (this.#l4Writer !== this.#writeUdp) return 0;
+    this.#partial = true;
+    return partialChecksum(FRAME_HEADERS, UdpOffset.checksum);
   }
 
   /**
@@ -194,7 +218,7 @@ export class FrameWriter {
     u.length = this.#tx.l4Len;
     u.src = this.#tx.src;
     u.dst = this.#tx.dst;
-    writeUdp(buf, off, u);
+    writeUdp(buf, off, u, this.#partial);
   };
 
   readonly #writeIcmp = (buf: Uint8Array, off: number): void => {

@@ -162,8 +162,12 @@ export class NetStack {
     return null;
   }
 
-  /** Handle one received frame (the view is only valid during the call). Never throws. */
-  input(ifIndex: number, frame: Uint8Array): void {
+  /**
+   * Handle one received frame (the view is only valid during the call). Never throws.
+   * `checksumTrusted`: the NIC vouches for the frame's layer-4 checksum (a partial one from a
+   * peer with checksum offload, NEEDS_CSUM), which is then not verified, as Linux does.
+   */
+  input(ifIndex: number, frame: Uint8Array, checksumTrusted = false): void {
     const c = this.counters;
     const iface = this.#ifaces[ifIndex];
     if (iface === undefined) {
@@ -180,7 +184,7 @@ export class NetStack {
     } else if (etherType === EtherType.arp) {
       this.#inputArp(ifIndex, iface, frame);
     } else if (etherType === EtherType.ipv4) {
-      this.#inputIpv4(ifIndex, iface, frame);
+      this.#inputIpv4(ifIndex, iface, frame, iface.mtu, checksumTrusted);
     } else {
       c.drops.unknownEthertype++;
     }
@@ -334,7 +338,8 @@ export class NetStack {
     if (mac !== null) {
       c.arpCacheHits++;
       out.destination(mac);
-      if (!iface.sendWith(len, out.fill)) {
+      const csum = iface.checksumOffload === true ? out.offloadChecksum() : 0;
+      if (!iface.sendWith(len, out.fill, csum)) {
         c.txRingFull++;
         return "ring-full";
       }
@@ -460,7 +465,13 @@ export class NetStack {
   }
 
   /** `mtu`: the interface's, or the loopback's (64 KiB) for looped-back datagrams. */
-  #inputIpv4(ifIndex: number, iface: NetInterface, frame: Uint8Array, mtu = iface.mtu): void {
+  #inputIpv4(
+    ifIndex: number,
+    iface: NetInterface,
+    frame: Uint8Array,
+    mtu = iface.mtu,
+    checksumTrusted = false,
+  ): void {
     const c = this.counters;
     const h = this.#ip;
     const r = parseIpv4(frame, ETH_HEADER_LEN, h);
@@ -486,6 +497,7 @@ export class NetStack {
       const whole = this.#reassembly.add(h, frame, l4, this.#clock.now());
       if (whole.kind !== "complete") return;
       c.reassembled++;
+      checksumTrusted = false;
       frame = whole.frame;
       l4 = ETH_HEADER_LEN + IPV4_HEADER_LEN;
       l4Len = whole.length;
@@ -493,7 +505,7 @@ export class NetStack {
       h.totalLength = IPV4_HEADER_LEN + whole.length;
       h.ttl = whole.ttl;
     }
-    if (h.protocol === IpProtocol.udp) this.#inputUdp(ifIndex, frame, l4, l4Len);
+    if (h.protocol === IpProtocol.udp) this.#inputUdp(ifIndex, frame, l4, l4Len, checksumTrusted);
     else if (h.protocol === IpProtocol.icmp) this.#inputIcmp(frame, l4, l4Len);
     else c.drops.unknownProtocol++;
   }
@@ -526,10 +538,16 @@ export class NetStack {
     if (!this.#echo.deliver(m.id, reply)) c.drops.unmatchedEchoReply++;
   }
 
-  #inputUdp(ifIndex: number, frame: Uint8Array, off: number, len: number): void {
+  #inputUdp(
+    ifIndex: number,
+    frame: Uint8Array,
+    off: number,
+    len: number,
+    checksumTrusted: boolean,
+  ): void {
     const c = this.counters;
     const u = this.#udpIn;
-    const r = parseUdp(frame, off, len, this.#ip, u);
+    const r = parseUdp(frame, off, len, this.#ip, u, !checksumTrusted);
     if (!r.ok) {
       const k = r.error.kind;
       if (k === "truncated") c.drops.truncated++;

@@ -50,14 +50,28 @@ export function udpChecksum(
   length: number,
   ips: { src: number; dst: number },
 ): number {
-  let acc = (ips.src >>> 16) + (ips.src & 0xffff) + (ips.dst >>> 16) + (ips.dst & 0xffff);
-  acc += IpProtocol.udp + length;
-  return foldChecksum(checksumAdd(acc, buf, off, length));
+  return foldChecksum(checksumAdd(udpPseudoSum(length, ips), buf, off, length));
+}
+
+/**
+ * The sum of the IPv4 pseudo-header of a `length`-byte UDP datagram (RFC 768), unfolded.
+ *
+ * @example
+ * ```ts
+ * import { udpPseudoSum } from "./udp.ts";
+ * udpPseudoSum(8, { src: 0x0a000001, dst: 0x0a000002 }); // 0x0a00 + 1 + 0x0a00 + 2 + 17 + 8
+ * ```
+ */
+export function udpPseudoSum(length: number, ips: { src: number; dst: number }): number {
+  return (ips.src >>> 16) + (ips.src & 0xffff) + (ips.dst >>> 16) + (ips.dst & 0xffff) +
+    IpProtocol.udp + length;
 }
 
 /**
  * Write the UDP header at `off` for a datagram of `length` bytes whose payload is already in
- * place, computing the checksum (0 is sent as 0xffff, RFC 768).
+ * place, computing the checksum (0 is sent as 0xffff, RFC 768). With `partial` (checksum
+ * offload) the field gets only the pseudo-header's sum, as Linux leaves it for a NIC with
+ * VIRTIO_NET_F_CSUM: whoever completes it sums from the UDP header to the end.
  *
  * @example
  * ```ts
@@ -71,10 +85,17 @@ export function writeUdp(
   buf: Uint8Array,
   off: number,
   d: { srcPort: number; dstPort: number; length: number; src: number; dst: number },
+  partial = false,
 ): void {
   writeU16(buf, off + UdpOffset.srcPort, d.srcPort);
   writeU16(buf, off + UdpOffset.dstPort, d.dstPort);
   writeU16(buf, off + UdpOffset.length, d.length);
+  if (partial) {
+    let acc = udpPseudoSum(d.length, d);
+    while (acc > 0xffff) acc = (acc & 0xffff) + (acc >>> 16);
+    writeU16(buf, off + UdpOffset.checksum, acc);
+    return;
+  }
   writeU16(buf, off + UdpOffset.checksum, 0);
   const sum = udpChecksum(buf, off, d.length, d);
   writeU16(buf, off + UdpOffset.checksum, sum === 0 ? 0xffff : sum);
@@ -128,6 +149,7 @@ export function parseUdp(
   ipPayload: number,
   ips: { src: number; dst: number },
   out: UdpHeader,
+  verify = true,
 ): Result<void, UdpError> {
   const have = Math.min(ipPayload, buf.length - off);
   if (have < UDP_HEADER_LEN) return { ok: false, error: { kind: "truncated", have } };
@@ -135,7 +157,10 @@ export function parseUdp(
   if (length < UDP_HEADER_LEN || length > have) {
     return { ok: false, error: { kind: "bad-length", length, ipPayload: have } };
   }
-  if (readU16(buf, off + UdpOffset.checksum) !== 0 && udpChecksum(buf, off, length, ips) !== 0) {
+  if (
+    verify && readU16(buf, off + UdpOffset.checksum) !== 0 &&
+    udpChecksum(buf, off, length, ips) !== 0
+  ) {
     return { ok: false, error: { kind: "bad-checksum" } };
   }
   out.srcPort = readU16(buf, off + UdpOffset.srcPort);

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { settleChecksum } from "../../../devices/net/checksum.ts";
 import type { MmioDeviceTransport } from "../../../devices/virtio/mmio_device.ts";
 import { notifyCount } from "../../../devices/virtio/mmio.ts";
 import { NetQueue } from "../../../devices/net/config.ts";
@@ -77,6 +78,8 @@ function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFil
     mrgRxbuf: spec.features.mrgRxbuf,
     counters: ctl.deviceCounters,
     accessPlatform: spec.iommu !== null,
+    // A vhost-pci peer serves the queues with its own driver, which completes no checksums.
+    csum: spec.features.csum && spec.vhostPci == null,
   });
   // Behind the vIOMMU: the view used once the driver accepts ACCESS_PLATFORM (the consumer
   // slot was registered by the iommu kind, started before this one).
@@ -109,7 +112,7 @@ function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFil
     device,
     transport,
     mailbox: ctl.mailbox,
-    out: tx ? new LinkOut(tx, bells, "backpressure", partition) : null,
+    out: tx ? new LinkOut(tx, bells, "backpressure", partition, settleChecksum) : null,
     in: rx ? new LinkIn(rx, bells) : null,
     faultReported: false,
     txArmed: false,
@@ -137,8 +140,8 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
   };
   const crashingSink = (out: LinkOut): FrameSink => ({
     reserve: (maxLen) => out.reserve(maxLen),
-    commit: (len) => {
-      out.commit(len);
+    commit: (len, meta) => {
+      out.commit(len, meta);
       countDescriptor();
     },
   });
@@ -191,7 +194,7 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
             let frame: Uint8Array | null;
             let n = 0;
             while (n < 256 && (frame = link.ring.peek()) !== null) {
-              const r = device.receive(frame);
+              const r = device.receive(frame, link.ring.peekedMeta());
               if (r === "no-buffers") break;
               if (r === "delivered" && link.tap.enabled()) {
                 link.tap.capture(frame, { tsUs: nowUs(), direction: 0 });

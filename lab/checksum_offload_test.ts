@@ -1,0 +1,232 @@
+/**
+ * Checksum offload (VIRTIO_NET_F_CSUM / VIRTIO_NET_F_GUEST_CSUM) end to end, on real labs: a pair
+ * whose NICs both offer `csum` passes partial checksums through (NEEDS_CSUM on both sides); a NIC
+ * without `csum` gets them completed by its device; a link that corrupts frames completes the
+ * checksum first (as netem does), so the receiver still sees every flip. ICMP is never offloaded,
+ * so pings work in every setup.
+ *
+ * Every test starts workers and shared memory that outlive a single tick of the event loop, so
+ * the resource and op sanitizers are off; each lab is stopped in `finally`.
+ */
+
+import assert from "node:assert/strict";
+import { Lab } from "./lab.ts";
+import { planLab } from "./plan.ts";
+import { topologyFromObject } from "./topology/mod.ts";
+import { parseImpairment } from "./topology/impairment.ts";
+import { takeSnapshot } from "./snapshot.ts";
+import { guestStackDrops } from "./link_counts.ts";
+import { LAB_TEST, waitForValue } from "./testing.ts";
+import { execOk, spawnOk } from "./bench/net_run.ts";
+
+const NO_CSUM = ["event_idx", "mrg_rxbuf"];
+
+/** A pair a (10.0.0.1) – b (10.0.0.2) on one link; `bFeatures` overrides b's NIC features. */
+async function startPair(name: string, bFeatures?: string[]): Promise<Lab> {
+  const t = topologyFromObject({
+    name,
+    seed: 5,
+    vms: {
+      a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+      b: {
+        nics: { eth0: { ip: "10.0.0.2/24", ...(bFeatures ? { features: bFeatures } : {}) } },
+      },
+    },
+    links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+  }, `<test ${name}>`);
+  if (!t.ok) throw new Error(`topology: ${t.error.map((i) => i.message).join("; ")}`);
+  return await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+}
+
+/** A VM's NIC as a snapshot shows it: negotiated features and device counters. */
+function nic(lab: Lab, vm: string) {
+  return takeSnapshot(lab).vms.find((v) => v.name === vm)!.devices[0];
+}
+
+/** The guest worker's published statistics of `vm` (`stack_*`, refreshed every ~100 ms). */
+function guestStats(lab: Lab, vm: string): Record<string, number> {
+  return lab.workerStats().find((w) => w.kind === "guest" && w.owner === vm)?.stats ?? {};
+}
+
+/** Wait until `vm`'s published stack counter `key` reaches `atLeast`; its statistics then. */
+async function settledStack(
+  lab: Lab,
+  vm: string,
+  key: string,
+  atLeast: number,
+): Promise<Record<string, number>> {
+  return await waitForValue(`${vm}'s ${key} to reach ${atLeast}`, () => {
+    const s = guestStats(lab, vm);
+    return (s[key] ?? -1) >= atLeast ? s : null;
+  });
+}
+
+/** Pings both ways must all come back (ICMP is never offloaded). */
+async function pingBothWays(lab: Lab): Promise<void> {
+  for (const [from, to] of [["a", "10.0.0.2"], ["b", "10.0.0.1"]]) {
+    const r = await execOk(lab, from, ["ping", to, "-c", "3", "-i", "0.02"]);
+    assert.equal(r.received, 3, `${from} → ${to}: ${JSON.stringify(r)}`);
+  }
+}
+
+const SIZES = [64, 1500];
+
+/**
+ * Flood a → b:9 with `count` datagrams of each size in `SIZES` into a sink on b, which ends after
+ * `sinkSeconds` (or, `untilCount`, at the last datagram); what was sent and what it counted.
+ */
+async function floodAToB(
+  lab: Lab,
+  count: number,
+  sinkSeconds: number,
+  untilCount: boolean,
+): Promise<{ sent: number; sink: Record<string, number> }> {
+  const total = count * SIZES.length;
+  const sinkArgv = [
+    "sink",
+    "-t",
+    String(sinkSeconds),
+    ...(untilCount ? ["-n", String(total)] : []),
+  ];
+  const sink = (await spawnOk(lab, "b", sinkArgv)).result;
+  let sent = 0;
+  for (const size of SIZES) {
+    const f = await execOk(lab, "a", [
+      "udp-flood",
+      "10.0.0.2",
+      "-n",
+      String(count),
+      "-s",
+      String(size),
+    ]);
+    assert.equal(f.sent, count, `flood of ${size}-byte frames: ${JSON.stringify(f)}`);
+    sent += f.sent;
+  }
+  return { sent, sink: await sink };
+}
+
+Deno.test({
+  name: "csum on both NICs: partial checksums cross the link, the receiver trusts them, none bad",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startPair("csum-both");
+    try {
+      for (const vm of ["a", "b"]) {
+        const f = nic(lab, vm).features;
+        assert.ok(f.includes("CSUM") && f.includes("GUEST_CSUM"), `${vm}: ${f}`);
+      }
+      await pingBothWays(lab);
+      // ICMP (and ARP) went out with full checksums: nothing partial yet.
+      for (const vm of ["a", "b"]) {
+        const c = nic(lab, vm).counters;
+        assert.deepEqual([c.txCsumPartial, c.rxCsumPartial, c.rxCsumCompleted], [0, 0, 0], vm);
+      }
+      const { sent, sink } = await floodAToB(lab, 5000, 10, true);
+      assert.equal(sink.received, sent, JSON.stringify(sink));
+      assert.deepEqual([sink.lost, sink.duplicated, sink.ignored], [0, 0, 0]);
+      const a = nic(lab, "a").counters;
+      const b = nic(lab, "b").counters;
+      // Every datagram left a with a partial checksum (ARP was resolved by the pings) …
+      assert.equal(a.txCsumPartial, sent, `a txCsumPartial ${a.txCsumPartial} of ${sent}`);
+      // … and reached b's driver still partial (NEEDS_CSUM), never completed on the way.
+      assert.equal(b.rxCsumPartial, sent, `b rxCsumPartial ${b.rxCsumPartial} of ${sent}`);
+      assert.equal(b.rxCsumCompleted, 0);
+      assert.equal(b.txCsumPartial, 0, "b sent no UDP");
+      const stats = await settledStack(lab, "b", "stack_udp_in", sent);
+      const drops = guestStackDrops(stats);
+      assert.equal(drops.badChecksum ?? 0, 0, JSON.stringify(drops));
+      await pingBothWays(lab);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "csum on the sender only: the receiving device completes every checksum, none bad",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startPair("csum-mixed", NO_CSUM);
+    try {
+      const fa = nic(lab, "a").features;
+      const fb = nic(lab, "b").features;
+      assert.ok(fa.includes("CSUM") && fa.includes("GUEST_CSUM"), `a: ${fa}`);
+      assert.ok(!fb.includes("CSUM") && !fb.includes("GUEST_CSUM"), `b: ${fb}`);
+      await pingBothWays(lab);
+      const { sent, sink } = await floodAToB(lab, 5000, 10, true);
+      assert.equal(sink.received, sent, JSON.stringify(sink));
+      assert.deepEqual([sink.lost, sink.duplicated, sink.ignored], [0, 0, 0]);
+      const a = nic(lab, "a").counters;
+      const b = nic(lab, "b").counters;
+      // a's own NIC negotiated CSUM: it still sends partial checksums.
+      assert.equal(a.txCsumPartial, sent, `a txCsumPartial ${a.txCsumPartial} of ${sent}`);
+      // b's driver has no GUEST_CSUM: its device completed each one before delivering.
+      assert.equal(b.rxCsumCompleted, sent, `b rxCsumCompleted ${b.rxCsumCompleted} of ${sent}`);
+      assert.equal(b.rxCsumPartial, 0);
+      assert.equal(b.txCsumPartial, 0);
+      // b's stack verified every completed checksum: none was wrong.
+      const stats = await settledStack(lab, "b", "stack_udp_in", sent);
+      const drops = guestStackDrops(stats);
+      assert.equal(drops.badChecksum ?? 0, 0, JSON.stringify(drops));
+      await pingBothWays(lab);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "a corrupting link completes partial checksums first: the receiver sees the flips",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startPair("csum-corrupt");
+    try {
+      // Resolve ARP on a clean link, then corrupt every frame from a to b.
+      await pingBothWays(lab);
+      const imp = parseImpairment({ corrupt: "100%" });
+      if (!imp.ok) assert.fail(imp.error.message);
+      assert.ok(lab.links.setImpairment("a-b", imp.value, "forward"));
+      // The device worker applies it on its next pass and then publishes the stage's counters.
+      await waitForValue("a's impairment stage", () => {
+        const s = lab.workerStats().find((w) => w.kind === "device" && w.owner === "a")?.stats;
+        return s && Object.hasOwn(s, "eth0_impair_offered") ? true : null;
+      });
+      const before = guestStats(lab, "b");
+      const dropsBefore = guestStackDrops(before);
+      const framesInBefore = before.stack_frames_in ?? 0;
+      const { sent, sink } = await floodAToB(lab, 1000, 1.5, false);
+      const link = takeSnapshot(lab).links[0].forward;
+      assert.equal(link.corrupted, sent, `corrupted ${link.corrupted} of ${sent}`);
+      const a = nic(lab, "a").counters;
+      const b = nic(lab, "b").counters;
+      assert.equal(a.txCsumPartial, sent, "a still leaves its checksums partial");
+      // The stage completed each checksum before flipping a bit: nothing reached b as partial.
+      assert.equal(b.rxCsumPartial, 0, "a partial checksum survived corruption");
+      assert.equal(b.rxCsumCompleted, 0);
+      // Every frame reached b's stack; each is either dropped for a cause or counted by the sink.
+      const stats = await settledStack(lab, "b", "stack_frames_in", framesInBefore + sent);
+      const drops = guestStackDrops(stats);
+      const delta = (k: string) => (drops[k] ?? 0) - (dropsBefore[k] ?? 0);
+      const dropped = Object.keys(drops).reduce((n, k) => n + delta(k), 0);
+      const why = `sink ${JSON.stringify(sink)}, drops ${JSON.stringify(drops)}`;
+      assert.equal(sink.received + dropped, sent, why);
+      assert.ok(sink.received < sent / 4, `the sink got ${sink.received} of ${sent}: ${why}`);
+      // A flip that hits no checksummed byte (the source MAC, say) harms nothing: the frame, its
+      // checksum completed by the stage, reaches the sink.
+      assert.ok(sink.received > 0, `no frame reached the sink: ${why}`);
+      // Most flips land in the IPv4 header or the UDP datagram, both under a checksum.
+      assert.ok(delta("badChecksum") > sent / 2, `badChecksum ${delta("badChecksum")}: ${why}`);
+      // Healed, the link carries pings again.
+      const clean = parseImpairment({});
+      if (!clean.ok) assert.fail(clean.error.message);
+      assert.ok(lab.links.setImpairment("a-b", clean.value, "forward"));
+      await waitForValue("a clean link", async () => {
+        const r = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", "0.2"]);
+        return r.ok && (r.result as { received: number }).received === 1 ? true : null;
+      });
+      await pingBothWays(lab);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
