@@ -50,6 +50,7 @@ export function parseNetOptions(raw: {
   dashboard?: boolean;
   vhostPci?: boolean;
   star?: boolean;
+  csum?: string;
 }): NetBenchOptions {
   const layouts = raw.layout === "both"
     ? ["split", "packed"] as const
@@ -79,7 +80,23 @@ export function parseNetOptions(raw: {
     dashboard: raw.dashboard === true,
     vhostPci: raw.vhostPci !== false,
     star: raw.star === true,
+    csum: parseCsum(raw.csum),
   };
+}
+
+/** `--csum on`, `off`, `off,on`: the settings in the order given, each once. */
+function parseCsum(text: string | undefined): boolean[] {
+  const items = (text ?? "on").split(",").map((t) => t.trim());
+  const out: boolean[] = [];
+  for (const item of items) {
+    if (item !== "on" && item !== "off") {
+      throw new VlabError("bad-option", `--csum takes on, off or both, got "${text}"`, {
+        hint: "For example --csum off,on",
+      });
+    }
+    if (!out.includes(item === "on")) out.push(item === "on");
+  }
+  return out;
 }
 
 /**
@@ -188,6 +205,11 @@ export function netCommand(): Command {
     .option(
       "--star",
       "measure instead the star topology under two floods at once (more busy workers than cores)",
+    )
+    .option(
+      "--csum <list>",
+      "checksum offload of the throughput labs' NICs: on, off, or off,on to measure what it saves",
+      "on",
     )
     .option("--no-vhost-pci", "skip the virtio-net link vs vhost-pci link comparison")
     .option(

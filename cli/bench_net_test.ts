@@ -25,6 +25,9 @@ Deno.test("bench net options parse into the benchmark's options", () => {
   assert.equal(o.vhostPci, true, "the vhost-pci row is measured by default");
   assert.equal(parseNetOptions({ ...RAW, vhostPci: false }).vhostPci, false, "--no-vhost-pci");
   assert.deepEqual(parseNetOptions({ ...RAW, scale: "none", layout: "packed" }).scale, []);
+  assert.deepEqual(o.csum, [true], "checksum offload on by default");
+  assert.deepEqual(parseNetOptions({ ...RAW, csum: "off,on" }).csum, [false, true]);
+  assert.deepEqual(parseNetOptions({ ...RAW, csum: "off" }).csum, [false]);
 });
 
 Deno.test("bad bench net options are usage errors naming the option", () => {
@@ -34,6 +37,7 @@ Deno.test("bad bench net options are usage errors naming the option", () => {
       ["layout", "ring", "--layout"],
       ["delays", "2,x", "--delays"],
       ["queueSize", "4", "--queue-size"],
+      ["csum", "yes", "--csum"],
     ] as const
   ) {
     assert.throws(

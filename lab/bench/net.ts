@@ -64,6 +64,11 @@ export interface NetBenchOptions {
   vhostPci?: boolean;
   /** Measure instead the `star` topology under two floods at once (more busy workers than cores). */
   star?: boolean;
+  /**
+   * Checksum offload settings of the throughput rows (default `[true]`); both measure its gain,
+   * their runs alternated.
+   */
+  csum?: boolean[];
 }
 
 /** Defaults of `vlab bench net`. */
@@ -88,6 +93,8 @@ export interface ThroughputRow {
   kind: "throughput";
   /** Ring layout of both NICs. */
   layout: RingLayout;
+  /** Whether both NICs offered checksum offload (`csum`). */
+  csum: boolean;
   /** Ethernet frame bytes. */
   frameSize: number;
   /** Queue size of both NICs. */
@@ -310,41 +317,59 @@ export async function runNetBench(
     }
     return { date: new Date().toISOString(), cpus: navigator.hardwareConcurrency, options, rows };
   }
+  const csums = options.csum ?? [true];
   for (const layout of options.layouts) {
     for (const size of options.frameSizes) {
-      const runs: Awaited<ReturnType<typeof throughputRun>>[] = [];
-      const bare: number[] = [];
+      const runsOf = csums.map(() => [] as Awaited<ReturnType<typeof throughputRun>>[]);
+      const bareOf = csums.map(() => [] as number[]);
       for (let i = 0; i < options.runs; i++) {
-        // The runtime's limit is measured right before each run: this machine's cross-core
-        // hand-off changes by 4x from one minute to the next, and the ratio cancels it.
-        progress(`bare link ring, ${size}-byte frames, run ${i + 1}/${options.runs}`);
-        bare.push(await bareRingPps(size, 0.5));
-        progress(`${layout}, ${size}-byte frames, run ${i + 1}/${options.runs}`);
-        runs.push(
-          await throughputRun(layout, size, options.seconds, options.pollUs, options.queueSize),
-        );
+        // Settings alternate run by run, so that the machine's drift falls on each alike.
+        for (let k = 0; k < csums.length; k++) {
+          const what = csums.length > 1 ? `, csum ${csums[k] ? "on" : "off"}` : "";
+          // The runtime's limit is measured right before each run: this machine's cross-core
+          // hand-off changes by 4x from one minute to the next, and the ratio cancels it.
+          progress(`bare link ring, ${size}-byte frames, run ${i + 1}/${options.runs}`);
+          bareOf[k].push(await bareRingPps(size, 0.5));
+          progress(`${layout}, ${size}-byte frames${what}, run ${i + 1}/${options.runs}`);
+          runsOf[k].push(
+            await throughputRun(
+              layout,
+              size,
+              options.seconds,
+              options.pollUs,
+              options.queueSize,
+              undefined,
+              csums[k],
+            ),
+          );
+        }
       }
-      const pps = median(runs.map((r) => r.pps));
-      rows.push({
-        kind: "throughput",
-        layout,
-        frameSize: size,
-        queueSize: options.queueSize,
-        pps,
-        gbitPerSecond: median(runs.map((r) => r.gbit)),
-        sentPps: median(runs.map((r) => r.sentPps)),
-        lossPct: median(runs.map((r) => r.lossPct)),
-        runsPps: runs.map((r) => r.pps),
-        barePps: median(bare),
-        ratioToBare: median(runs.map((r, i) => r.pps / bare[i])),
-        cpuPct: median(runs.map((r) => r.cpuPct)),
-        cpuUsPerFrame: median(runs.map((r) => (r.cpuPct / 100) * 1e6 / r.pps)),
-        perFrame: {
-          wakeups: median(runs.map((r) => r.perFrame.wakeups)),
-          kicks: median(runs.map((r) => r.perFrame.kicks)),
-          interrupts: median(runs.map((r) => r.perFrame.interrupts)),
-        },
-      });
+      for (let k = 0; k < csums.length; k++) {
+        const runs = runsOf[k];
+        const bare = bareOf[k];
+        const pps = median(runs.map((r) => r.pps));
+        rows.push({
+          kind: "throughput",
+          layout,
+          csum: csums[k],
+          frameSize: size,
+          queueSize: options.queueSize,
+          pps,
+          gbitPerSecond: median(runs.map((r) => r.gbit)),
+          sentPps: median(runs.map((r) => r.sentPps)),
+          lossPct: median(runs.map((r) => r.lossPct)),
+          runsPps: runs.map((r) => r.pps),
+          barePps: median(bare),
+          ratioToBare: median(runs.map((r, i) => r.pps / bare[i])),
+          cpuPct: median(runs.map((r) => r.cpuPct)),
+          cpuUsPerFrame: median(runs.map((r) => (r.cpuPct / 100) * 1e6 / r.pps)),
+          perFrame: {
+            wakeups: median(runs.map((r) => r.perFrame.wakeups)),
+            kicks: median(runs.map((r) => r.perFrame.kicks)),
+            interrupts: median(runs.map((r) => r.perFrame.interrupts)),
+          },
+        });
+      }
     }
   }
   for (const delayMs of options.delaysMs) {
@@ -386,6 +411,10 @@ export function formatNetReport(report: NetBenchReport): string {
     return rows.map((r) => r.map((x, c) => c === 0 ? x.padEnd(w[c]) : x.padStart(w[c])).join("  "));
   };
   const tp = report.rows.filter((r): r is ThroughputRow => r.kind === "throughput");
+  // With rows both with and without checksum offload, each layout says which it had.
+  const csumShown = tp.some((r) => r.csum === false);
+  const layoutOf = (r: ThroughputRow) =>
+    csumShown ? `${r.layout} csum ${r.csum === false ? "off" : "on"}` : r.layout;
   if (tp.length > 0) {
     lines.push(
       ...table([
@@ -406,7 +435,7 @@ export function formatNetReport(report: NetBenchReport): string {
           "irq/frame",
         ],
         ...tp.map((r) => [
-          r.layout,
+          layoutOf(r),
           String(r.queueSize),
           String(r.frameSize),
           (r.pps / 1e6).toFixed(3),
@@ -424,6 +453,18 @@ export function formatNetReport(report: NetBenchReport): string {
       ]),
       "",
     );
+    for (const on of tp.filter((r) => r.csum !== false)) {
+      const off = tp.find((r) =>
+        r.csum === false && r.layout === on.layout && r.frameSize === on.frameSize
+      );
+      if (!off) continue;
+      lines.push(
+        `checksum offload, ${on.layout}, ${on.frameSize} B: on/off ${
+          (on.pps / off.pps).toFixed(2)
+        }x the frame rate, ${(on.cpuUsPerFrame / off.cpuUsPerFrame).toFixed(2)}x the CPU per frame`,
+      );
+    }
+    if (csumShown) lines.push("");
   }
   const lat = report.rows.filter((r): r is LatencyRow => r.kind === "latency");
   if (lat.length > 0) {

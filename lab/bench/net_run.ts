@@ -33,6 +33,7 @@ export function pairTopology(
   pollUs: number,
   queueSize: number,
   delayMs = 0,
+  csum = true,
 ) {
   const vms: Record<string, unknown> = {};
   const links: unknown[] = [];
@@ -48,7 +49,15 @@ export function pairTopology(
   }
   const t = topologyFromObject({
     name,
-    defaults: { vm: { poll_us: pollUs }, nic: { layout, queue_size: queueSize } },
+    defaults: {
+      vm: { poll_us: pollUs },
+      nic: {
+        layout,
+        queue_size: queueSize,
+        // Without checksum offload: the default features less `csum`.
+        ...(csum ? {} : { features: ["event_idx", "mrg_rxbuf"] }),
+      },
+    },
     vms,
     links,
   }, `<bench ${name}>`);
@@ -94,7 +103,10 @@ export type DashboardAttacher = (
   labName: string,
 ) => Promise<{ startWindow(): void; detach(): Promise<number> }>;
 
-/** One throughput run; with `attach`, a registered lab with a dashboard attached to it. */
+/**
+ * One throughput run; with `attach`, a registered lab with a dashboard attached to it; with
+ * `csum` false, NICs without checksum offload.
+ */
 export async function throughputRun(
   layout: RingLayout,
   frameSize: number,
@@ -102,6 +114,7 @@ export async function throughputRun(
   pollUs: number,
   queueSize: number,
   attach?: DashboardAttacher,
+  csum = true,
 ): Promise<
   {
     pps: number;
@@ -113,7 +126,7 @@ export async function throughputRun(
     perFrame: WakeCounts;
   }
 > {
-  const plan = pairTopology(`bench-${layout}`, layout, 1, pollUs, queueSize);
+  const plan = pairTopology(`bench-${layout}`, layout, 1, pollUs, queueSize, 0, csum);
   const registered = attach ? await launchLab(plan) : null;
   const lab = registered ? registered.lab : await Lab.start(plan);
   const dashboard = attach ? await attach(plan.name) : null;

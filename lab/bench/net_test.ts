@@ -32,6 +32,41 @@ Deno.test("a delayed ping's overshoot is against twice the delay plus the same l
   assert.match(delayed, /\s2\.0\s+150$/);
 });
 
+Deno.test("with and without checksum offload, rows say which and a line gives the ratios", () => {
+  const tp = (csum: boolean, pps: number, cpuUsPerFrame: number) => ({
+    kind: "throughput" as const,
+    layout: "split" as const,
+    csum,
+    frameSize: 1500,
+    queueSize: 256,
+    pps,
+    gbitPerSecond: 1,
+    sentPps: pps,
+    lossPct: 0,
+    runsPps: [pps],
+    barePps: 1e6,
+    ratioToBare: pps / 1e6,
+    cpuPct: 150,
+    cpuUsPerFrame,
+    perFrame: perPing,
+  });
+  const options = { ...DEFAULT_NET_OPTIONS, csum: [false, true] };
+  const both = formatNetReport({
+    date: "",
+    cpus: 2,
+    options,
+    rows: [tp(false, 1e5, 8), tp(true, 1.5e5, 6)],
+  })
+    .split("\n");
+  assert.ok(both.some((l) => /^split csum off\s+256\s+1500\s+0\.100\s/.test(l)), both.join("\n"));
+  assert.ok(both.some((l) => /^split csum on\s+256\s+1500\s+0\.150\s/.test(l)));
+  assert.ok(both.includes(
+    "checksum offload, split, 1500 B: on/off 1.50x the frame rate, 0.75x the CPU per frame",
+  ));
+  const one = formatNetReport({ date: "", cpus: 2, options, rows: [tp(true, 1e5, 8)] });
+  assert.ok(!one.includes("csum") && !one.includes("checksum offload"), one);
+});
+
 Deno.test({
   name: "a ping over a delayed link reports how late its frames left their impairment stages",
   ...LAB_TEST,
