@@ -88,6 +88,9 @@ export type {
 };
 export type { EchoOpenError, EchoReply, EchoReplyHandler };
 
+/** Payload views a stack keeps for reuse (a prime, so that RX buffers a stride apart spread out). */
+const PAYLOAD_VIEWS = 1021;
+
 /**
  * The stack. See the module doc for who drives it.
  *
@@ -123,6 +126,10 @@ export class NetStack {
   readonly #icmp = { type: 0, id: 0, seq: 0 };
   readonly #reply: EchoReply = { seq: 0, ttl: 0, bytes: 0, src: 0 };
   readonly #udpIn = { srcPort: 0, dstPort: 0, length: 0 };
+  /** Payload views handed to UDP handlers, reused per place in memory (`#payloadView`). */
+  readonly #payloadViews: (Uint8Array | undefined)[] = new Array(PAYLOAD_VIEWS);
+  /** The guest memory those views lie in (the first shared buffer a datagram came in). */
+  #viewsBuffer: ArrayBufferLike | null = null;
   readonly #udpSrc = { ip: 0, port: 0 };
 
   constructor(opts: { interfaces: NetInterface[]; clock: Clock; seed: number }) {
@@ -563,6 +570,33 @@ export class NetStack {
     c.udpIn++;
     this.#udpSrc.ip = this.#ip.src;
     this.#udpSrc.port = u.srcPort;
-    handler(this.#udpSrc, frame.subarray(off + UDP_HEADER_LEN, off + u.length), ifIndex);
+    handler(
+      this.#udpSrc,
+      this.#payloadView(frame, off + UDP_HEADER_LEN, u.length - UDP_HEADER_LEN),
+      ifIndex,
+    );
+  }
+
+  /**
+   * A view of `len` bytes at `at` in `frame`. For a frame in guest memory (the RX buffers, where
+   * received frames come back to the same places), the view made last time for that place is
+   * reused: a handler's payload is valid only during its call (`UdpHandler`). Frames elsewhere
+   * (loopback, reassembled datagrams) get a new view, kept by nobody.
+   */
+  #payloadView(frame: Uint8Array, at: number, len: number): Uint8Array {
+    const buffer = frame.buffer;
+    if (buffer !== this.#viewsBuffer) {
+      if (this.#viewsBuffer !== null || !(buffer instanceof SharedArrayBuffer)) {
+        return frame.subarray(at, at + len);
+      }
+      this.#viewsBuffer = buffer;
+    }
+    const offset = frame.byteOffset + at;
+    const slot = (offset >>> 3) % PAYLOAD_VIEWS;
+    const v = this.#payloadViews[slot];
+    if (v !== undefined && v.byteOffset === offset && v.length === len) return v;
+    const made = frame.subarray(at, at + len);
+    this.#payloadViews[slot] = made;
+    return made;
   }
 }

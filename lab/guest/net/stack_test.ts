@@ -320,3 +320,29 @@ Deno.test("a UDP datagram above the MTU arrives whole; one with a lost fragment 
   assert.equal(b.counters.drops.reassemblyTimeout, 2);
   assert.equal(b.tick(), Infinity);
 });
+
+Deno.test("a UDP payload in guest memory is handed over in the same view for the same place", () => {
+  const net = new BackToBack();
+  net.log = [];
+  net.a.stack.udpSend({ ip: B, port: 9 }, 9, new Uint8Array([1])); // ARP first
+  net.pump();
+  const frame = net.log.find((l) => l.from === "a" && l.frame.length > 42)!.frame;
+  const seen: { view: Uint8Array; bytes: number[] }[] = [];
+  assert.ok(net.b.stack.udpBind(9, (_src, p) => seen.push({ view: p, bytes: [...p] })).ok);
+  // The frame in shared memory (as RX buffers are), delivered twice with other payload bytes.
+  const shared = new Uint8Array(new SharedArrayBuffer(256), 64, frame.length);
+  shared.set(frame);
+  net.b.stack.input(0, shared);
+  shared[42] = 7;
+  net.b.stack.input(0, shared, true); // checksum no longer matches: trusted, as with NEEDS_CSUM
+  assert.equal(seen.length, 2);
+  assert.equal(seen[0].view, seen[1].view, "one view for one place in guest memory");
+  assert.deepEqual(seen.map((s) => s.bytes), [[1], [7]]);
+  // Elsewhere (a plain buffer: loopback, reassembly): a view of its own each time.
+  const plain = frame.slice();
+  net.b.stack.input(0, plain);
+  net.b.stack.input(0, plain);
+  assert.equal(seen.length, 4);
+  assert.notEqual(seen[2].view, seen[3].view);
+  assert.deepEqual(seen[3].bytes, [1]);
+});
