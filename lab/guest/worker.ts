@@ -116,7 +116,8 @@ async function start(msg: VmStart): Promise<void> {
           signal: abort.signal,
           clock,
           yield: () => macrotask().then(() => clock.refresh()),
-          sleep: (ms: number) => sleepAfterPending(ms).then(() => clock.refresh()),
+          sleep: (ms: number, signal?: AbortSignal) =>
+            sleepAfterPending(ms, setTimeout, signal).then(() => clock.refresh()),
           vsock: services.vsock,
           iommu: services.iommu,
         })

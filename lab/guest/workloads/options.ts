@@ -32,8 +32,11 @@ export interface WorkloadOptions {
   clock: Clock;
   /** Resolves after the worker's event loop ran (frames received, `tick()` run). */
   yield: () => Promise<void>;
-  /** Resolves after `ms` milliseconds of the worker's clock. */
-  sleep: (ms: number) => Promise<void>;
+  /**
+   * Resolves after `ms` milliseconds of the worker's clock, or as soon as `signal` aborts (its
+   * timer is then cleared: a fallback that lost its race costs nothing more).
+   */
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** The VM's vsock socket table, when it has a vsock device. */
   vsock?: VsockWorkloadService;
   /** The VM's vIOMMU, when it has one. */
@@ -45,7 +48,8 @@ export interface WorkloadOptions {
  * queued before the call have run. A workload that sends and then sleeps (ping on its interval)
  * has its frame published and kicked by such a microtask (the sender's kick while the guest's
  * loop waits); arming a timer costs Deno 40–65 µs after a quiet spell on our VMs, and the kick
- * must not wait behind it. `setTimer` is the timer to arm (a test passes its own).
+ * must not wait behind it. `setTimer` is the timer to arm (a test passes its own). An abort of
+ * `signal` resolves it at once and clears the timer, or arms none if it came first.
  *
  * @example
  * ```ts
@@ -55,9 +59,27 @@ export interface WorkloadOptions {
  */
 export function sleepAfterPending(
   ms: number,
-  setTimer: (fn: () => void, ms: number) => unknown = setTimeout,
+  setTimer: (fn: () => void, ms: number) => ReturnType<typeof setTimeout> = setTimeout,
+  signal?: AbortSignal,
 ): Promise<void> {
-  return Promise.resolve().then(() => new Promise<void>((resolve) => setTimer(resolve, ms)));
+  return Promise.resolve().then(() =>
+    new Promise<void>((resolve) => {
+      if (signal === undefined) {
+        setTimer(resolve, ms);
+        return;
+      }
+      if (signal.aborted) return resolve();
+      const onAbort = () => {
+        clearTimeout(id);
+        resolve();
+      };
+      const id = setTimer(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener("abort", onAbort, { once: true });
+    })
+  );
 }
 
 /**

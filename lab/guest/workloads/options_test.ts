@@ -16,3 +16,24 @@ Deno.test("a workload's sleep lasts at least its milliseconds", async () => {
   await sleepAfterPending(5);
   assert.ok(performance.now() - t0 >= 4.5, "the timer ran early");
 });
+
+Deno.test("a sleep whose signal aborts ends at once and leaves no timer behind", async () => {
+  // Armed, then aborted: the 10-second timer is cleared (the test's sanitizer would see it).
+  const armed = new AbortController();
+  const t0 = performance.now();
+  const sleeping = sleepAfterPending(10_000, setTimeout, armed.signal);
+  await new Promise((r) => setTimeout(r, 1));
+  armed.abort();
+  await sleeping;
+  assert.ok(performance.now() - t0 < 1_000, "the abort did not end the sleep");
+  // Aborted before the timer would be armed: none is.
+  const early = new AbortController();
+  let timers = 0;
+  const quick = sleepAfterPending(10_000, (fn, ms) => {
+    timers++;
+    return setTimeout(fn, ms);
+  }, early.signal);
+  early.abort();
+  await quick;
+  assert.equal(timers, 0);
+});
