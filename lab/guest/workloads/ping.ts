@@ -198,7 +198,9 @@ export async function runPing(
       const left = lastDeadline - now;
       if (left <= 0) break;
       const answered = new Promise<void>((r) => wake = r);
-      await Promise.race([answered, opts.sleep(Math.min(left, 100))]);
+      const lost = new AbortController(); // the timer is cleared once the replies came
+      await Promise.race([answered, opts.sleep(Math.min(left, 100), lost.signal)]);
+      lost.abort();
       wake = null;
     }
   } finally {

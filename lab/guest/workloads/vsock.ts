@@ -164,8 +164,11 @@ export async function runVsockSend(
       sum.update(data.subarray(0, n));
       sent += n;
     } else if (!conn.writable && conn.state === "established") {
-      // No credit: the peer's CREDIT_UPDATE fires `writable` (the timer only bounds the wait).
-      await Promise.race([new Promise<void>((r) => wakeWriter = r), opts.sleep(100)]);
+      // No credit: the peer's CREDIT_UPDATE fires `writable` (the timer only bounds the wait, and
+      // is cleared once the credit came: a stream runs out of credit many times a second).
+      const lost = new AbortController();
+      await Promise.race([new Promise<void>((r) => wakeWriter = r), opts.sleep(100, lost.signal)]);
+      lost.abort();
       wakeWriter = null;
     }
   }
