@@ -88,6 +88,21 @@ function checksumBytes(
   return (acc & 0xffff) + (acc >>> 16);
 }
 
+/**
+ * Fold a one's-complement accumulator (below 2^32) to 16 bits, not complemented: the value a
+ * partial checksum field holds, or the complement of a finished checksum.
+ *
+ * @example
+ * ```ts
+ * import { foldSum } from "./checksum.ts";
+ * foldSum(0x1fffe); // 0xffff
+ * ```
+ */
+export function foldSum(acc: number): number {
+  acc = (acc & 0xffff) + (acc >>> 16);
+  return (acc & 0xffff) + (acc >>> 16);
+}
+
 /** `meta` bit: the frame carries a partial checksum (start in bits 0–15, offset in 16–30). */
 export const CSUM_PARTIAL = 0x8000_0000;
 
@@ -152,9 +167,7 @@ export function completeChecksum(frame: Uint8Array, meta: number): boolean {
   const start = csumStartOf(meta);
   const at = start + csumOffsetOf(meta);
   if (!partialChecksumFits(start, csumOffsetOf(meta), frame.length)) return false;
-  let acc = checksumAdd(0, frame, start, frame.length - start);
-  while (acc > 0xffff) acc = (acc & 0xffff) + (acc >>> 16);
-  const sum = ~acc & 0xffff;
+  const sum = ~foldSum(checksumAdd(0, frame, start, frame.length - start)) & 0xffff;
   const value = sum === 0 ? 0xffff : sum;
   frame[at] = value >>> 8;
   frame[at + 1] = value & 0xff;

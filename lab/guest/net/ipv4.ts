@@ -14,7 +14,7 @@
  */
 
 import { OK_VOID, type Result } from "../../../devices/base/result.ts";
-import { checksumAdd } from "../../../devices/net/checksum.ts";
+import { checksumAdd, foldSum } from "../../../devices/net/checksum.ts";
 
 export { checksumAdd };
 
@@ -83,8 +83,7 @@ export const IpProtocol = { icmp: 1, udp: 17 } as const;
  * ```
  */
 export function foldChecksum(acc: number): number {
-  for (let i = 0; i < 4 && acc > 0xffff; i++) acc = (acc & 0xffff) + (acc >>> 16);
-  return ~acc & 0xffff;
+  return ~foldSum(acc) & 0xffff;
 }
 
 /**

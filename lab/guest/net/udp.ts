@@ -11,6 +11,7 @@
 
 import { OK_VOID, type Result } from "../../../devices/base/result.ts";
 import { checksumAdd, foldChecksum, IpProtocol, readU16, writeU16 } from "./ipv4.ts";
+import { foldSum } from "../../../devices/net/checksum.ts";
 
 /**
  * Byte offsets of the UDP header.
@@ -91,9 +92,7 @@ export function writeUdp(
   writeU16(buf, off + UdpOffset.dstPort, d.dstPort);
   writeU16(buf, off + UdpOffset.length, d.length);
   if (partial) {
-    let acc = udpPseudoSum(d.length, d);
-    while (acc > 0xffff) acc = (acc & 0xffff) + (acc >>> 16);
-    writeU16(buf, off + UdpOffset.checksum, acc);
+    writeU16(buf, off + UdpOffset.checksum, foldSum(udpPseudoSum(d.length, d)));
     return;
   }
   writeU16(buf, off + UdpOffset.checksum, 0);
