@@ -12,6 +12,7 @@ import type { UdpFloodRequest } from "./args.ts";
 import { formatIpv4 } from "../net/ipv4.ts";
 import type { NetStack, SendOutcome } from "../net/stack.ts";
 import { FloodPayload, writeFloodPayload } from "./flood_payload.ts";
+import { zeroBytes } from "../../../devices/memory/zero.ts";
 import type { WorkloadError, WorkloadOptions } from "./options.ts";
 
 /** Ethernet + IPv4 + UDP header bytes in front of the payload. */
@@ -107,9 +108,7 @@ async function flood(
     len: args.frameSize - OVERHEAD,
     fill: (buf: Uint8Array, off: number) => {
       const from = off + FloodPayload.size, to = off + payload.len;
-      // A short run in stores; fill() (a call into the runtime) only pays for a long one.
-      if (to - from < 64) { for (let i = from; i < to; i++) buf[i] = 0; }
-      else buf.fill(0, from, to);
+      zeroBytes(buf, from, to);
       writeFloodPayload(buf, off, seq, clock.now());
     },
   };
