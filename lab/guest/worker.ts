@@ -43,7 +43,7 @@ import {
   loadGuestKinds,
 } from "./kinds/mod.ts";
 import { parseWorkload, runWorkload } from "./workloads/mod.ts";
-import { sleepAfterPending } from "./workloads/options.ts";
+import { sleepAfterPending, waitAtMostAfterPending } from "./workloads/options.ts";
 
 async function start(msg: VmStart): Promise<void> {
   // Only the kinds this VM's devices use are loaded; net always (every VM has a stack).
@@ -116,8 +116,12 @@ async function start(msg: VmStart): Promise<void> {
           signal: abort.signal,
           clock,
           yield: () => macrotask().then(() => clock.refresh()),
-          sleep: (ms: number, signal?: AbortSignal) =>
-            sleepAfterPending(ms, setTimeout, signal).then(() => clock.refresh()),
+          sleep: (ms: number) => sleepAfterPending(ms).then(() => clock.refresh()),
+          waitAtMost: (ms: number, settled: Promise<unknown>) =>
+            waitAtMostAfterPending(ms, settled).then((won) => {
+              clock.refresh();
+              return won;
+            }),
           vsock: services.vsock,
           iommu: services.iommu,
         })

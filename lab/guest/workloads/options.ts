@@ -24,6 +24,7 @@ import type { IommuWorkloadService } from "./iommu.ts";
  *   clock: { now: () => t },
  *   yield: () => Promise.resolve(),
  *   sleep: (ms) => { t += ms; return Promise.resolve(); },
+ *   waitAtMost: (_ms, settled) => settled.then(() => true),
  * };
  * ```
  */
@@ -32,11 +33,14 @@ export interface WorkloadOptions {
   clock: Clock;
   /** Resolves after the worker's event loop ran (frames received, `tick()` run). */
   yield: () => Promise<void>;
+  /** Resolves after `ms` milliseconds of the worker's clock. */
+  sleep: (ms: number) => Promise<void>;
   /**
-   * Resolves after `ms` milliseconds of the worker's clock, or as soon as `signal` aborts (its
-   * timer is then cleared: a fallback that lost its race costs nothing more).
+   * Wait for `settled` at most `ms` milliseconds: true if it settled first, false if the time
+   * ran out. A timer that lost the race is cleared (a flood waits for TX room hundreds of times a
+   * second, and a left-over timer would fire later for nothing).
    */
-  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  waitAtMost: (ms: number, settled: Promise<unknown>) => Promise<boolean>;
   /** The VM's vsock socket table, when it has a vsock device. */
   vsock?: VsockWorkloadService;
   /** The VM's vIOMMU, when it has one. */
@@ -48,8 +52,7 @@ export interface WorkloadOptions {
  * queued before the call have run. A workload that sends and then sleeps (ping on its interval)
  * has its frame published and kicked by such a microtask (the sender's kick while the guest's
  * loop waits); arming a timer costs Deno 40–65 µs after a quiet spell on our VMs, and the kick
- * must not wait behind it. `setTimer` is the timer to arm (a test passes its own). An abort of
- * `signal` resolves it at once and clears the timer, or arms none if it came first.
+ * must not wait behind it. `setTimer` is the timer to arm (a test passes its own).
  *
  * @example
  * ```ts
@@ -60,26 +63,49 @@ export interface WorkloadOptions {
 export function sleepAfterPending(
   ms: number,
   setTimer: (fn: () => void, ms: number) => ReturnType<typeof setTimeout> = setTimeout,
-  signal?: AbortSignal,
 ): Promise<void> {
-  return Promise.resolve().then(() =>
-    new Promise<void>((resolve) => {
-      if (signal === undefined) {
-        setTimer(resolve, ms);
-        return;
-      }
-      if (signal.aborted) return resolve();
-      const onAbort = () => {
-        clearTimeout(id);
-        resolve();
-      };
-      const id = setTimer(() => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
+  return Promise.resolve().then(() => new Promise<void>((resolve) => setTimer(resolve, ms)));
+}
+
+/**
+ * The guest worker's `waitAtMost`: true once `settled` settles (fulfilled or rejected), false
+ * after `ms`. The timer (`setTimer`, `clearTimer`: a test passes its own) is armed as by
+ * {@linkcode sleepAfterPending} (after the pending microtasks), not at all if `settled` won
+ * before that, and cleared if `settled` wins later. No
+ * `AbortController`: aborting one builds a `DOMException` with its stack, which a flood's profile
+ * showed at 3 % of the sending guest's time.
+ *
+ * @example
+ * ```ts
+ * import { waitAtMostAfterPending } from "./options.ts";
+ * await waitAtMostAfterPending(10_000, Promise.resolve()); // true at once; no timer left armed
+ * ```
+ */
+export function waitAtMostAfterPending(
+  ms: number,
+  settled: Promise<unknown>,
+  setTimer: (fn: () => void, ms: number) => ReturnType<typeof setTimeout> = setTimeout,
+  clearTimer: (id: ReturnType<typeof setTimeout>) => void = clearTimeout,
+): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    let done = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const won = () => {
+      if (done) return;
+      done = true;
+      if (timer !== undefined) clearTimer(timer);
+      resolve(true);
+    };
+    settled.then(won, won);
+    Promise.resolve().then(() => {
+      if (done) return;
+      timer = setTimer(() => {
+        if (done) return;
+        done = true;
+        resolve(false);
       }, ms);
-      signal.addEventListener("abort", onAbort, { once: true });
-    })
-  );
+    });
+  });
 }
 
 /**

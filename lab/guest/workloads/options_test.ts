@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { sleepAfterPending } from "./options.ts";
+import { sleepAfterPending, waitAtMostAfterPending } from "./options.ts";
 
 Deno.test("a workload's sleep arms its timer after the kick its send queued", async () => {
   const order: string[] = [];
@@ -17,23 +17,43 @@ Deno.test("a workload's sleep lasts at least its milliseconds", async () => {
   assert.ok(performance.now() - t0 >= 4.5, "the timer ran early");
 });
 
-Deno.test("a sleep whose signal aborts ends at once and leaves no timer behind", async () => {
-  // Armed, then aborted: the 10-second timer is cleared (the test's sanitizer would see it).
-  const armed = new AbortController();
+Deno.test("waitAtMost: the promise that settles first wins, and no timer is left behind", async () => {
+  // Settled after the timer was armed: true, and the 10-second timer is cleared.
+  let settle!: () => void;
+  const armed: ReturnType<typeof setTimeout>[] = [];
+  const cleared: ReturnType<typeof setTimeout>[] = [];
   const t0 = performance.now();
-  const sleeping = sleepAfterPending(10_000, setTimeout, armed.signal);
+  const waiting = waitAtMostAfterPending(
+    10_000,
+    new Promise<void>((r) => settle = r),
+    (fn, ms) => {
+      const id = setTimeout(fn, ms);
+      armed.push(id);
+      return id;
+    },
+    (id) => {
+      cleared.push(id);
+      clearTimeout(id);
+    },
+  );
   await new Promise((r) => setTimeout(r, 1));
-  armed.abort();
-  await sleeping;
-  assert.ok(performance.now() - t0 < 1_000, "the abort did not end the sleep");
-  // Aborted before the timer would be armed: none is.
-  const early = new AbortController();
+  settle();
+  assert.equal(await waiting, true);
+  assert.equal(armed.length, 1, "the timer was not armed before the promise settled");
+  assert.deepEqual(cleared, armed, "the losing timer was left armed");
+  assert.ok(performance.now() - t0 < 1_000, "the settled promise did not end the wait");
+  // Settled before the timer would be armed: none is.
   let timers = 0;
-  const quick = sleepAfterPending(10_000, (fn, ms) => {
+  const quick = waitAtMostAfterPending(10_000, Promise.resolve(), (fn, ms) => {
     timers++;
     return setTimeout(fn, ms);
-  }, early.signal);
-  early.abort();
-  await quick;
+  });
+  assert.equal(await quick, true);
   assert.equal(timers, 0);
+  // A rejection settles it too.
+  assert.equal(await waitAtMostAfterPending(10_000, Promise.reject(new Error("x"))), true);
+  // Never settled: false once the time is out.
+  const t1 = performance.now();
+  assert.equal(await waitAtMostAfterPending(5, new Promise(() => {})), false);
+  assert.ok(performance.now() - t1 >= 4.5, "the timer ran early");
 });

@@ -198,9 +198,7 @@ export async function runPing(
       const left = lastDeadline - now;
       if (left <= 0) break;
       const answered = new Promise<void>((r) => wake = r);
-      const lost = new AbortController(); // the timer is cleared once the replies came
-      await Promise.race([answered, opts.sleep(Math.min(left, 100), lost.signal)]);
-      lost.abort();
+      await opts.waitAtMost(Math.min(left, 100), answered); // its timer cleared if answered
       wake = null;
     }
   } finally {

@@ -8,7 +8,7 @@ import type { BackToBack } from "../net/testing.ts";
 import type { WorkloadOptions } from "./options.ts";
 
 /**
- * Options whose clock, sleep and yield are the simulation's.
+ * Options whose clock, sleep, waitAtMost and yield are the simulation's.
  *
  * @example
  * ```ts
@@ -21,5 +21,13 @@ export function simOptions(
   net: BackToBack,
   signal = new AbortController().signal,
 ): WorkloadOptions {
-  return { signal, clock: net.clock, yield: net.yield, sleep: net.sleep };
+  return {
+    signal,
+    clock: net.clock,
+    yield: net.yield,
+    sleep: net.sleep,
+    // The simulation's timers cost nothing when they fire late: no need to clear the loser.
+    waitAtMost: (ms, settled) =>
+      Promise.race([settled.then(() => true, () => true), net.sleep(ms).then(() => false)]),
+  };
 }

@@ -171,13 +171,7 @@ async function flood(
       // Poll as a fallback in case TX space never gets signalled (counted: it should not be).
       // The fallback's timer is cleared once the signal wins: a flood fills its ring hundreds of
       // times a second, and each left-over timer would fire 10 ms later for nothing.
-      const lost = new AbortController();
-      const signalled = await Promise.race([
-        stack.whenWritable(ifIndex).then(() => true),
-        opts.sleep(10, lost.signal).then(() => false),
-      ]);
-      lost.abort();
-      if (!signalled) r.stalls++;
+      if (!await opts.waitAtMost(10, stack.whenWritable(ifIndex))) r.stalls++;
     } else {
       failure = s;
     }

@@ -166,9 +166,7 @@ export async function runVsockSend(
     } else if (!conn.writable && conn.state === "established") {
       // No credit: the peer's CREDIT_UPDATE fires `writable` (the timer only bounds the wait, and
       // is cleared once the credit came: a stream runs out of credit many times a second).
-      const lost = new AbortController();
-      await Promise.race([new Promise<void>((r) => wakeWriter = r), opts.sleep(100, lost.signal)]);
-      lost.abort();
+      await opts.waitAtMost(100, new Promise<void>((r) => wakeWriter = r));
       wakeWriter = null;
     }
   }

@@ -78,6 +78,11 @@ Deno.test("vsock-send resumes on the peer's CREDIT_UPDATE, not on a timer", asyn
     clock: { now: () => performance.now() },
     yield: () => Promise.resolve(),
     sleep: () => new Promise<void>((r) => timers.push(setTimeout(r, 250))),
+    waitAtMost: (_ms, settled) =>
+      Promise.race([
+        settled.then(() => true),
+        new Promise<boolean>((r) => timers.push(setTimeout(() => r(false), 250))),
+      ]),
   };
   let deadline: ReturnType<typeof setTimeout> | undefined;
   try {
