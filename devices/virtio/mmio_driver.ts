@@ -33,7 +33,7 @@ import {
   ringFeaturesOf,
 } from "./mmio.ts";
 import { packedAreaSizes } from "./packed_layout.ts";
-import { createDriverQueue } from "./pair.ts";
+import { createDriverQueue } from "./driver_queue.ts";
 import type { DriverQueue, Layout, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
 import type { IndirectArea } from "./setup.ts";

@@ -14,7 +14,7 @@ import type { DmaView } from "../memory/dma.ts";
 import { err, type Result } from "../base/result.ts";
 import { Status } from "./constants.ts";
 import type { QueueSetupError } from "./errors.ts";
-import { createDeviceQueue } from "./pair.ts";
+import { createDeviceQueue } from "./device_queue.ts";
 import type { DeviceQueue, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
 import { checkQueueConfig, type QueueAreas } from "./setup.ts";

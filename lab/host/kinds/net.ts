@@ -29,9 +29,10 @@ import { ringDoorbell } from "../../wire/doorbell.ts";
 import { serveMailbox } from "../../wire/mailbox.ts";
 import type { NetDeviceSpec } from "../../wire/specs.ts";
 import { LinkIn, LinkOut, nowUs } from "../link_ends.ts";
-import { IommuDma, Iotlb } from "../../../devices/iommu/mod.ts";
+import { IommuDma } from "../../../devices/iommu/dma.ts";
+import { Iotlb } from "../../../devices/iommu/iotlb.ts";
 import { PartitionFilter } from "../partition.ts";
-import { peerFailed, peerServing, VhostPciFrontend } from "../../../devices/vhost_pci/mod.ts";
+import { peerFailed, peerServing, VhostPciFrontend } from "../../../devices/vhost_pci/frontend.ts";
 import { openTransport } from "./transport.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 
