@@ -285,6 +285,26 @@ async function scale(
 }
 
 /**
+ * Packed's received rate over split's, run by run, for two rows of one frame size whose runs were
+ * alternated (`runNetBench` runs the layouts in turn): one ratio per pair of runs.
+ *
+ * @example
+ * ```ts
+ * import { packedOverSplit, type ThroughputRow } from "./net.ts";
+ * const row = (layout: "split" | "packed", runsPps: number[]) => ({ layout, runsPps }) as ThroughputRow;
+ * packedOverSplit(row("packed", [110, 90]), row("split", [100, 100])); // [1.1, 0.9]
+ * ```
+ */
+export function packedOverSplit(packed: ThroughputRow, split: ThroughputRow): number[] {
+  const n = Math.min(packed.runsPps.length, split.runsPps.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (split.runsPps[i] > 0) out.push(packed.runsPps[i] / split.runsPps[i]);
+  }
+  return out;
+}
+
+/**
  * Run the benchmark. `progress` is called before each measurement.
  *
  * @example
@@ -318,20 +338,26 @@ export async function runNetBench(
     return { date: new Date().toISOString(), cpus: navigator.hardwareConcurrency, options, rows };
   }
   const csums = options.csum ?? [true];
-  for (const layout of options.layouts) {
-    for (const size of options.frameSizes) {
-      const runsOf = csums.map(() => [] as Awaited<ReturnType<typeof throughputRun>>[]);
-      const bareOf = csums.map(() => [] as number[]);
-      for (let i = 0; i < options.runs; i++) {
-        // Settings alternate run by run, so that the machine's drift falls on each alike.
+  // Layouts and offload settings alternate run by run at each size, so that the machine's drift
+  // falls on each alike (packed against split is one of the speed issue's targets); rows come
+  // out layout by layout.
+  const byLayout = new Map(options.layouts.map((l) => [l, [] as ThroughputRow[]]));
+  for (const size of options.frameSizes) {
+    const runsOf = options.layouts.map(() =>
+      csums.map(() => [] as Awaited<ReturnType<typeof throughputRun>>[])
+    );
+    const bareOf = options.layouts.map(() => csums.map(() => [] as number[]));
+    for (let i = 0; i < options.runs; i++) {
+      for (let j = 0; j < options.layouts.length; j++) {
+        const layout = options.layouts[j];
         for (let k = 0; k < csums.length; k++) {
           const what = csums.length > 1 ? `, csum ${csums[k] ? "on" : "off"}` : "";
           // The runtime's limit is measured right before each run: this machine's cross-core
           // hand-off changes by 4x from one minute to the next, and the ratio cancels it.
           progress(`bare link ring, ${size}-byte frames, run ${i + 1}/${options.runs}`);
-          bareOf[k].push(await bareRingPps(size, 0.5));
+          bareOf[j][k].push(await bareRingPps(size, 0.5));
           progress(`${layout}, ${size}-byte frames${what}, run ${i + 1}/${options.runs}`);
-          runsOf[k].push(
+          runsOf[j][k].push(
             await throughputRun(
               layout,
               size,
@@ -344,17 +370,18 @@ export async function runNetBench(
           );
         }
       }
+    }
+    for (let j = 0; j < options.layouts.length; j++) {
       for (let k = 0; k < csums.length; k++) {
-        const runs = runsOf[k];
-        const bare = bareOf[k];
-        const pps = median(runs.map((r) => r.pps));
-        rows.push({
+        const runs = runsOf[j][k];
+        const bare = bareOf[j][k];
+        byLayout.get(options.layouts[j])!.push({
           kind: "throughput",
-          layout,
+          layout: options.layouts[j],
           csum: csums[k],
           frameSize: size,
           queueSize: options.queueSize,
-          pps,
+          pps: median(runs.map((r) => r.pps)),
           gbitPerSecond: median(runs.map((r) => r.gbit)),
           sentPps: median(runs.map((r) => r.sentPps)),
           lossPct: median(runs.map((r) => r.lossPct)),
@@ -372,6 +399,7 @@ export async function runNetBench(
       }
     }
   }
+  for (const layoutRows of byLayout.values()) rows.push(...layoutRows);
   for (const delayMs of options.delaysMs) {
     for (const layout of options.layouts) {
       progress(`ping at idle, ${layout}, link delay ${delayMs} ms`);
@@ -465,6 +493,25 @@ export function formatNetReport(report: NetBenchReport): string {
       );
     }
     if (csumShown) lines.push("");
+    // Packed against split, run by run (the runs alternate layouts): the median of the ratios.
+    let layoutsShown = false;
+    for (const split of tp.filter((r) => r.layout === "split")) {
+      const packed = tp.find((r) =>
+        r.layout === "packed" && r.frameSize === split.frameSize && r.csum === split.csum
+      );
+      if (!packed) continue;
+      const ratios = packedOverSplit(packed, split);
+      if (ratios.length === 0) continue;
+      layoutsShown = true;
+      const csum = csumShown ? `, csum ${split.csum === false ? "off" : "on"}` : "";
+      lines.push(
+        `packed/split, ${split.frameSize} B${csum}: ${median(ratios).toFixed(2)}x the frame rate ` +
+          `(median of ${ratios.length} paired runs, ${Math.min(...ratios).toFixed(2)}–${
+            Math.max(...ratios).toFixed(2)
+          }), ${(packed.cpuUsPerFrame / split.cpuUsPerFrame).toFixed(2)}x the CPU per frame`,
+      );
+    }
+    if (layoutsShown) lines.push("");
   }
   const lat = report.rows.filter((r): r is LatencyRow => r.kind === "latency");
   if (lat.length > 0) {

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { LAB_TEST } from "../testing.ts";
-import { DEFAULT_NET_OPTIONS, delayOvershootPct, formatNetReport, type LatencyRow } from "./net.ts";
+import {
+  DEFAULT_NET_OPTIONS,
+  delayOvershootPct,
+  formatNetReport,
+  type LatencyRow,
+  packedOverSplit,
+  runNetBench,
+  type ThroughputRow,
+} from "./net.ts";
 import { pingRun } from "./net_run.ts";
 
 const perPing = { wakeups: 5.9, kicks: 2, interrupts: 2 };
@@ -65,6 +73,81 @@ Deno.test("with and without checksum offload, rows say which and a line gives th
   ));
   const one = formatNetReport({ date: "", cpus: 2, options, rows: [tp(true, 1e5, 8)] });
   assert.ok(!one.includes("csum") && !one.includes("checksum offload"), one);
+});
+
+Deno.test("packed against split: the median of the per-run ratios, with their range", () => {
+  const tp = (layout: "split" | "packed", runsPps: number[], cpuUsPerFrame: number) =>
+    ({
+      kind: "throughput" as const,
+      layout,
+      csum: true,
+      frameSize: 64,
+      queueSize: 256,
+      pps: runsPps[1],
+      gbitPerSecond: 0.1,
+      sentPps: runsPps[1],
+      lossPct: 0,
+      runsPps,
+      barePps: 1e7,
+      ratioToBare: 0.03,
+      cpuPct: 160,
+      cpuUsPerFrame,
+      perFrame: perPing,
+    }) satisfies ThroughputRow;
+  const split = tp("split", [4e5, 5e5, 2e5], 4);
+  const packed = tp("packed", [4.4e5, 4e5, 3e5], 3);
+  // Run by run: 1.1, 0.8, 1.5 (a ratio of the medians would say 4e5 / 4e5 = 1.0).
+  assert.deepEqual(packedOverSplit(packed, split).map((r) => r.toFixed(2)), [
+    "1.10",
+    "0.80",
+    "1.50",
+  ]);
+  const lines = formatNetReport({
+    date: "",
+    cpus: 2,
+    options: DEFAULT_NET_OPTIONS,
+    rows: [split, packed],
+  }).split("\n");
+  assert.ok(
+    lines.includes(
+      "packed/split, 64 B: 1.10x the frame rate (median of 3 paired runs, 0.80–1.50), 0.75x the CPU per frame",
+    ),
+    lines.join("\n"),
+  );
+  const alone = formatNetReport({ date: "", cpus: 2, options: DEFAULT_NET_OPTIONS, rows: [split] });
+  assert.ok(!alone.includes("packed/split"), alone);
+});
+
+Deno.test({
+  name: "the throughput runs alternate layouts run by run, and rows come out layout by layout",
+  ...LAB_TEST,
+  async fn() {
+    const runs: string[] = [];
+    const report = await runNetBench(
+      {
+        ...DEFAULT_NET_OPTIONS,
+        frameSizes: [64],
+        seconds: 1,
+        runs: 2,
+        delaysMs: [],
+        scale: [],
+        idleSeconds: 0,
+        vhostPci: false,
+      },
+      (what) => {
+        if (!what.startsWith("bare")) runs.push(what);
+      },
+    );
+    assert.deepEqual(runs, [
+      "split, 64-byte frames, run 1/2",
+      "packed, 64-byte frames, run 1/2",
+      "split, 64-byte frames, run 2/2",
+      "packed, 64-byte frames, run 2/2",
+    ]);
+    const tp = report.rows.filter((r): r is ThroughputRow => r.kind === "throughput");
+    assert.deepEqual(tp.map((r) => [r.layout, r.runsPps.length]), [["split", 2], ["packed", 2]]);
+    assert.ok(tp.every((r) => r.runsPps.every((pps) => pps > 0)), JSON.stringify(tp));
+  },
 });
 
 Deno.test({
