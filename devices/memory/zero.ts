@@ -32,6 +32,16 @@ export function zeroBytes(buf: Uint8Array, from: number, to: number): void {
   }
   for (let at = from; at < to; at += ZEROS.length) {
     const n = Math.min(ZEROS.length, to - at);
-    buf.set(n === ZEROS.length ? ZEROS : ZEROS.subarray(0, n), at);
+    buf.set(n === ZEROS.length ? ZEROS : zerosOf(n), at);
   }
+}
+
+// The last short source handed out: a flood zeroes runs of one length, and a view per call would
+// be garbage for the scavenger at every frame.
+let lastView = ZEROS;
+
+/** `ZEROS[0, n)` as a view, the same object for the same `n` as the last call. */
+function zerosOf(n: number): Uint8Array {
+  if (lastView.length !== n) lastView = ZEROS.subarray(0, n);
+  return lastView;
 }
