@@ -152,11 +152,16 @@ export interface ScaleRow {
   vms: number;
   /** Workers the lab runs. */
   workers: number;
-  /** Time from start to every guest at DRIVER_OK, ms. */
+  /** Time from start to every guest at DRIVER_OK, ms (median of the runs). */
   upMs: number;
-  /** Resident memory of the whole process with the lab up, MiB. */
+  /** That time in each run, ms, in run order. */
+  runsUpMs: number[];
+  /** Resident memory of the whole process with the lab up, MiB (median of the runs). */
   rssMiB: number;
-  /** CPU the idle lab used, percent of one core (measured for 16 VMs only; else null). */
+  /**
+   * CPU the idle lab used, percent of one core (median of the runs; measured for 16 VMs only,
+   * else null).
+   */
   idleCpuPct: number | null;
 }
 
@@ -276,6 +281,7 @@ async function scale(
       vms: plan.vms.length,
       workers: plan.threads.length,
       upMs: lab.upMs,
+      runsUpMs: [lab.upMs],
       rssMiB,
       idleCpuPct,
     };
@@ -409,9 +415,24 @@ export async function runNetBench(
     }
   }
   if (options.vhostPci !== false) rows.push(await vhostPciComparison(options, progress));
-  for (const n of options.scale) {
-    progress(`scale: ${n} VMs`);
-    rows.push(await scale(n, options.idleSeconds, options.pollUs, options.queueSize));
+  // Each size `runs` times, the sizes in turn (a start-up is one sample of a noisy machine).
+  const scaleRuns = options.scale.map(() => [] as ScaleRow[]);
+  for (let i = 0; i < (options.scale.length > 0 ? options.runs : 0); i++) {
+    for (let j = 0; j < options.scale.length; j++) {
+      const n = options.scale[j];
+      progress(`scale: ${n} VMs, run ${i + 1}/${options.runs}`);
+      scaleRuns[j].push(await scale(n, options.idleSeconds, options.pollUs, options.queueSize));
+    }
+  }
+  for (const runs of scaleRuns) {
+    const idle = runs.map((r) => r.idleCpuPct).filter((p): p is number => p !== null);
+    rows.push({
+      ...runs[0],
+      upMs: median(runs.map((r) => r.upMs)),
+      runsUpMs: runs.map((r) => r.upMs),
+      rssMiB: median(runs.map((r) => r.rssMiB)),
+      idleCpuPct: idle.length > 0 ? median(idle) : null,
+    });
   }
   return {
     date: new Date().toISOString(),
@@ -610,11 +631,12 @@ export function formatNetReport(report: NetBenchReport): string {
   const sc = report.rows.filter((r): r is ScaleRow => r.kind === "scale");
   if (sc.length > 0) {
     lines.push(...table([
-      ["VMs", "workers", "up ms", "RSS MiB", "idle CPU % of a core"],
+      ["VMs", "workers", "up ms", "each run", "RSS MiB", "idle CPU % of a core"],
       ...sc.map((r) => [
         String(r.vms),
         String(r.workers),
         r.upMs.toFixed(0),
+        r.runsUpMs.map((ms) => ms.toFixed(0)).join(" "),
         r.rssMiB.toFixed(0),
         r.idleCpuPct === null ? "-" : r.idleCpuPct.toFixed(2),
       ]),

@@ -7,6 +7,7 @@ import {
   type LatencyRow,
   packedOverSplit,
   runNetBench,
+  type ScaleRow,
   type ThroughputRow,
 } from "./net.ts";
 import { pingRun } from "./net_run.ts";
@@ -147,6 +148,43 @@ Deno.test({
     const tp = report.rows.filter((r): r is ThroughputRow => r.kind === "throughput");
     assert.deepEqual(tp.map((r) => [r.layout, r.runsPps.length]), [["split", 2], ["packed", 2]]);
     assert.ok(tp.every((r) => r.runsPps.every((pps) => pps > 0)), JSON.stringify(tp));
+  },
+});
+
+Deno.test({
+  name: "scale points are the median of --runs labs of each size, each run's up time listed",
+  ...LAB_TEST,
+  async fn() {
+    const steps: string[] = [];
+    const report = await runNetBench(
+      {
+        ...DEFAULT_NET_OPTIONS,
+        frameSizes: [],
+        runs: 3,
+        delaysMs: [],
+        scale: [2, 4],
+        idleSeconds: 0,
+        vhostPci: false,
+      },
+      (what) => steps.push(what),
+    );
+    assert.deepEqual(steps, [
+      "scale: 2 VMs, run 1/3",
+      "scale: 4 VMs, run 1/3",
+      "scale: 2 VMs, run 2/3",
+      "scale: 4 VMs, run 2/3",
+      "scale: 2 VMs, run 3/3",
+      "scale: 4 VMs, run 3/3",
+    ]);
+    const sc = report.rows.filter((r): r is ScaleRow => r.kind === "scale");
+    assert.deepEqual(sc.map((r) => [r.vms, r.runsUpMs.length]), [[2, 3], [4, 3]]);
+    for (const r of sc) {
+      const sorted = [...r.runsUpMs].sort((a, b) => a - b);
+      assert.equal(r.upMs, sorted[1], `the median of ${r.runsUpMs}`);
+      assert.ok(sorted[0] > 0);
+    }
+    const line = formatNetReport(report).split("\n").find((l) => /^2\s/.test(l))!;
+    assert.ok(line.includes(sc[0].runsUpMs.map((ms) => ms.toFixed(0)).join(" ")), line);
   },
 });
 
