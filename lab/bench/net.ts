@@ -156,7 +156,10 @@ export interface ScaleRow {
   upMs: number;
   /** That time in each run, ms, in run order. */
   runsUpMs: number[];
-  /** Resident memory of the whole process with the lab up, MiB (median of the runs). */
+  /**
+   * Resident memory of the whole process with the lab up, MiB, in the first run (the sizes in
+   * ascending order there; later runs would count what earlier labs left in the process).
+   */
   rssMiB: number;
   /**
    * CPU the idle lab used, percent of one core (median of the runs; measured for 16 VMs only,
@@ -415,11 +418,13 @@ export async function runNetBench(
     }
   }
   if (options.vhostPci !== false) rows.push(await vhostPciComparison(options, progress));
-  // Each size `runs` times, the sizes in turn (a start-up is one sample of a noisy machine).
-  const scaleRuns = options.scale.map(() => [] as ScaleRow[]);
-  for (let i = 0; i < (options.scale.length > 0 ? options.runs : 0); i++) {
-    for (let j = 0; j < options.scale.length; j++) {
-      const n = options.scale[j];
+  // Each size `runs` times, the sizes in turn, smallest first (a start-up is one sample of a noisy
+  // machine; memory is read in the first round, before any bigger lab ran).
+  const sizes = [...options.scale].sort((a, b) => a - b);
+  const scaleRuns = sizes.map(() => [] as ScaleRow[]);
+  for (let i = 0; i < (sizes.length > 0 ? options.runs : 0); i++) {
+    for (let j = 0; j < sizes.length; j++) {
+      const n = sizes[j];
       progress(`scale: ${n} VMs, run ${i + 1}/${options.runs}`);
       scaleRuns[j].push(await scale(n, options.idleSeconds, options.pollUs, options.queueSize));
     }
@@ -430,7 +435,7 @@ export async function runNetBench(
       ...runs[0],
       upMs: median(runs.map((r) => r.upMs)),
       runsUpMs: runs.map((r) => r.upMs),
-      rssMiB: median(runs.map((r) => r.rssMiB)),
+      rssMiB: runs[0].rssMiB,
       idleCpuPct: idle.length > 0 ? median(idle) : null,
     });
   }
