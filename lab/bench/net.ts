@@ -290,7 +290,33 @@ async function scale(
     };
   } finally {
     await lab.stop();
+    // A big lab's workers give their memory back for seconds after `stop` (docs/performance.md,
+    // "A lab that stops at once"): the next lab would start on a busy machine.
+    await quietCpu();
   }
+}
+
+/**
+ * Resolve once the process used under `maxPct` of one core over a `windowMs` window, or after
+ * `limitMs`. Returns how long it waited, ms.
+ *
+ * @example
+ * ```ts ignore
+ * import { quietCpu } from "./net.ts";
+ * await quietCpu(); // after a lab's stop, before the next measurement
+ * ```
+ */
+export async function quietCpu(maxPct = 5, windowMs = 300, limitMs = 15_000): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < limitMs) {
+    const before = process.cpuUsage();
+    const w0 = performance.now();
+    await new Promise((r) => setTimeout(r, windowMs));
+    const used = process.cpuUsage(before);
+    const pct = (100 * (used.user + used.system) / 1000) / (performance.now() - w0);
+    if (pct < maxPct) break;
+  }
+  return performance.now() - t0;
 }
 
 /**

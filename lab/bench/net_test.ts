@@ -6,6 +6,7 @@ import {
   formatNetReport,
   type LatencyRow,
   packedOverSplit,
+  quietCpu,
   runNetBench,
   type ScaleRow,
   type ThroughputRow,
@@ -186,6 +187,23 @@ Deno.test({
     const line = formatNetReport(report).split("\n").find((l) => /^2\s/.test(l))!;
     assert.ok(line.includes(sc[0].runsUpMs.map((ms) => ms.toFixed(0)).join(" ")), line);
   },
+});
+
+Deno.test("quietCpu waits while a thread of the process is busy, not when it is idle", async () => {
+  assert.ok(await quietCpu(20, 100, 5_000) < 1_000, "an idle process is quiet at once");
+  const spin =
+    `const end = performance.now() + 800; while (performance.now() < end) {} postMessage(0);`;
+  const url = `data:application/javascript,${encodeURIComponent(spin)}`;
+  const worker = new Worker(url, { type: "module" });
+  const done = new Promise((r) => worker.onmessage = r);
+  try {
+    const waited = await quietCpu(20, 100, 5_000);
+    assert.ok(waited >= 500, `it waited ${waited} ms while a worker spun for 800`);
+    assert.ok(waited < 5_000, "it ended before its limit");
+  } finally {
+    await done;
+    worker.terminate();
+  }
 });
 
 Deno.test({
