@@ -3,14 +3,15 @@
  *
  * - **Throughput**: for each layout and frame size, a `pair` lab; `b` runs `sink`, `a` runs
  *   `udp-flood --max`; the figure is what the sink received (frames per second, and Gbit/s of
- *   Ethernet frame bytes), with what the flood sent and the link dropped beside it.
+ *   Ethernet frame bytes), with what the flood sent and the link dropped beside it. The layouts
+ *   take turns run by run, and packed's rate over split's is given run by run.
  * - **The runtime's limit**: the same frame sizes through a bare link ring between two
  *   busy-polling workers (copy in, copy out, no virtio, no doorbells); the lab's ratio to it.
  * - **Latency**: ping round trips at idle (median and p99), per layout.
  * - **vhost-pci**: the same two VMs over a virtio-net link and over a vhost-pci link, 64-byte
  *   frame rate and ping median (`net_vhost_pci.ts`).
  * - **Scale**: `up` time and resident memory for labs of N VMs (N/2 linked pairs), and the CPU
- *   an idle 16-VM lab burns.
+ *   an idle 16-VM lab burns; the sizes take turns, each lab started on a quiet process.
  *
  * Everything is reported as medians of `runs` runs, measured in one process, one at a time.
  *
@@ -291,7 +292,8 @@ async function scale(
   } finally {
     await lab.stop();
     // A big lab's workers give their memory back for seconds after `stop` (docs/performance.md,
-    // "A lab that stops at once"): the next lab would start on a busy machine.
+    // "A lab that stops at once when its process exits"): the next lab would start on a busy
+    // machine.
     await quietCpu();
   }
 }

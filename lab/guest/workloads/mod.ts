@@ -2,7 +2,8 @@
  * The guest workloads run by `vlab exec VM -- …`: `ping`, `udp-echo`, `udp-flood` and `sink`
  * over the network stack, `vsock-echo`, `vsock-send` and `vsock-sink` over the vsock sockets.
  * The guest worker parses argv with `parseWorkload` and runs the request with `runWorkload`,
- * passing its abort signal, clock, `yield` and `sleep`; the result is JSON-serialisable.
+ * passing its abort signal, clock, `yield`, `sleep` and `waitAtMost`; the result is
+ * JSON-serialisable.
  *
  * @module
  */
