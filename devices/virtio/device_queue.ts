@@ -1,6 +1,6 @@
 /**
  * Create the device half of a queue, in either layout: what a device model needs, without the
- * driver halves (a device worker never loads driver code).
+ * driver halves (a device worker need not load driver code).
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * Create the driver half of a queue, in either layout: what a guest's driver needs, without the
- * device halves (a guest worker never loads device code).
+ * device halves (a guest worker whose VM only drives queues loads no device code).
  *
  * @module
  */
