@@ -33,6 +33,7 @@ import type { LinkWorkerResult, LinkWorkerStart } from "./link_worker.ts";
 import { type DashboardAttacher, median, pairTopology, pingRun, throughputRun } from "./net_run.ts";
 import type { WakeCounts } from "./wake_counts.ts";
 import { starBench, type StarRow } from "./net_star.ts";
+import { runWakeupBench } from "./wakeup.ts";
 
 export type { DashboardAttacher } from "./net_run.ts";
 export { throughputRun } from "./net_run.ts";
@@ -143,6 +144,26 @@ export interface LatencyRow {
    * (the workers' timer precision; null without a delay).
    */
   releaseLateUs: number | null;
+  /**
+   * A doorbell round trip between two workers sleeping in `waitAsync` (two wake-ups, `vlab bench
+   * wakeup`'s `async` median), measured once per report before the pings, µs; null if not measured.
+   * `perPing.wakeups` times half of it is what the ping's wake-ups alone cost: its floor.
+   */
+  wakeRoundTripUs: number | null;
+}
+
+/**
+ * What a ping's wake-ups alone cost, µs: its wake-ups times half a doorbell round trip measured
+ * in the same run (null without one).
+ *
+ * @example
+ * ```ts
+ * import { wakeFloorUs } from "./net.ts";
+ * wakeFloorUs({ perPing: { wakeups: 6, kicks: 2, interrupts: 2 }, wakeRoundTripUs: 80 }); // 240
+ * ```
+ */
+export function wakeFloorUs(r: Pick<LatencyRow, "perPing" | "wakeRoundTripUs">): number | null {
+  return r.wakeRoundTripUs === null ? null : r.perPing.wakeups * r.wakeRoundTripUs / 2;
 }
 
 /** A scale point. */
@@ -240,6 +261,7 @@ async function latency(
   pollUs: number,
   queueSize: number,
   delayMs: number,
+  wakeRoundTripUs: number | null,
 ): Promise<LatencyRow> {
   const r = await pingRun(layout, count, pollUs, queueSize, delayMs);
   return {
@@ -251,6 +273,7 @@ async function latency(
     rttP99Us: r.p99Us,
     perPing: r.perPing,
     releaseLateUs: r.releaseLateUs,
+    wakeRoundTripUs,
   };
 }
 
@@ -437,11 +460,25 @@ export async function runNetBench(
     }
   }
   for (const layoutRows of byLayout.values()) rows.push(...layoutRows);
+  let wakeRoundTripUs: number | null = null;
+  if (options.delaysMs.length > 0 && options.layouts.length > 0) {
+    // The floor under a ping: two idle workers ringing each other, as the lab's workers sleep.
+    progress("doorbell round trips between two workers (the wake-up floor)");
+    const [w] = await runWakeupBench({ modes: ["async"], rounds: 1000, sliceMs: 2 });
+    wakeRoundTripUs = w.medianUs;
+  }
   for (const delayMs of options.delaysMs) {
     for (const layout of options.layouts) {
       progress(`ping at idle, ${layout}, link delay ${delayMs} ms`);
       rows.push(
-        await latency(layout, options.pings, options.pollUs, options.queueSize, delayMs),
+        await latency(
+          layout,
+          options.pings,
+          options.pollUs,
+          options.queueSize,
+          delayMs,
+          wakeRoundTripUs,
+        ),
       );
     }
   }
@@ -582,9 +619,11 @@ export function formatNetReport(report: NetBenchReport): string {
           "irq",
           "over %",
           "late µs",
+          "wake floor µs",
         ],
         ...lat.map((r) => {
           const over = delayOvershootPct(r, lat);
+          const floor = wakeFloorUs(r);
           return [
             r.layout,
             String(r.delayMs),
@@ -596,11 +635,19 @@ export function formatNetReport(report: NetBenchReport): string {
             r.perPing.interrupts.toFixed(1),
             over === null ? "-" : over.toFixed(1),
             r.releaseLateUs === null ? "-" : r.releaseLateUs.toFixed(0),
+            floor === null ? "-" : floor.toFixed(0),
           ];
         }),
       ]),
-      "",
     );
+    const rt = lat.find((r) => r.wakeRoundTripUs !== null)?.wakeRoundTripUs;
+    if (rt !== undefined && rt !== null) {
+      lines.push(
+        `wake floor: a ping's wake-ups at half a doorbell round trip between two idle workers, ` +
+          `${rt.toFixed(1)} µs in this run (vlab bench wakeup, async)`,
+      );
+    }
+    lines.push("");
   }
   const vp = report.rows.filter((r): r is VhostPciRow => r.kind === "vhost-pci");
   if (vp.length > 0) lines.push(...formatVhostPciRows(vp), "");

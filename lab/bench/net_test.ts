@@ -10,6 +10,7 @@ import {
   runNetBench,
   type ScaleRow,
   type ThroughputRow,
+  wakeFloorUs,
 } from "./net.ts";
 import { pingRun } from "./net_run.ts";
 
@@ -23,6 +24,7 @@ const row = (layout: "split" | "packed", delayMs: number, rttMedianUs: number): 
   rttP99Us: rttMedianUs * 2,
   perPing,
   releaseLateUs: delayMs > 0 ? 150 : null,
+  wakeRoundTripUs: 100,
 });
 
 Deno.test("a delayed ping's overshoot is against twice the delay plus the same layout's idle median", () => {
@@ -37,9 +39,19 @@ Deno.test("a delayed ping's overshoot is against twice the delay plus the same l
     rows,
   });
   const header = text.split("\n").find((l) => l.startsWith("ping at idle"))!;
-  assert.match(header, /over %\s+late µs$/);
+  assert.match(header, /over %\s+late µs\s+wake floor µs$/);
   const delayed = text.split("\n").find((l) => /^split\s+2\s/.test(l))!;
-  assert.match(delayed, /\s2\.0\s+150$/);
+  assert.match(delayed, /\s2\.0\s+150\s+295$/); // 5.9 wake-ups at 50 µs each
+  assert.ok(text.includes("100.0 µs in this run"), text);
+  // Without a measured round trip: no floor, no line.
+  const none = formatNetReport({
+    date: "",
+    cpus: 2,
+    options: DEFAULT_NET_OPTIONS,
+    rows: [{ ...rows[0], wakeRoundTripUs: null }],
+  });
+  assert.match(none.split("\n").find((l) => /^split\s+0\s/.test(l))!, /\s-$/);
+  assert.ok(!none.includes("wake floor:"), none);
 });
 
 Deno.test("with and without checksum offload, rows say which and a line gives the ratios", () => {
@@ -204,6 +216,29 @@ Deno.test("quietCpu waits while a thread of the process is busy, not when it is 
     await done;
     worker.terminate();
   }
+});
+
+Deno.test({
+  name: "the pings come with a doorbell round trip measured in the same run, and their floor",
+  ...LAB_TEST,
+  async fn() {
+    const report = await runNetBench({
+      ...DEFAULT_NET_OPTIONS,
+      layouts: ["split"],
+      frameSizes: [],
+      pings: 5,
+      delaysMs: [0],
+      scale: [],
+      idleSeconds: 0,
+      vhostPci: false,
+    });
+    const lat = report.rows.filter((r): r is LatencyRow => r.kind === "latency");
+    assert.equal(lat.length, 1);
+    const rt = lat[0].wakeRoundTripUs;
+    assert.ok(rt !== null && rt > 0 && rt < lat[0].rttMedianUs * 10, `round trip ${rt} µs`);
+    assert.ok(lat[0].perPing.wakeups > 0);
+    assert.equal(wakeFloorUs(lat[0]), lat[0].perPing.wakeups * rt / 2);
+  },
 });
 
 Deno.test({
