@@ -296,13 +296,7 @@ async function scale(
     await new Promise((r) => setTimeout(r, 300));
     const rssMiB = Deno.memoryUsage().rss / 2 ** 20;
     let idleCpuPct: number | null = null;
-    if (vms === 16 && idleSeconds > 0) {
-      const before = process.cpuUsage();
-      const t0 = performance.now();
-      await new Promise((r) => setTimeout(r, idleSeconds * 1000));
-      const used = process.cpuUsage(before);
-      idleCpuPct = (100 * (used.user + used.system) / 1000) / (performance.now() - t0);
-    }
+    if (vms === 16 && idleSeconds > 0) idleCpuPct = await cpuPctOver(idleSeconds * 1000);
     return {
       kind: "scale",
       vms: plan.vms.length,
@@ -334,14 +328,18 @@ async function scale(
 export async function quietCpu(maxPct = 5, windowMs = 300, limitMs = 15_000): Promise<number> {
   const t0 = performance.now();
   while (performance.now() - t0 < limitMs) {
-    const before = process.cpuUsage();
-    const w0 = performance.now();
-    await new Promise((r) => setTimeout(r, windowMs));
-    const used = process.cpuUsage(before);
-    const pct = (100 * (used.user + used.system) / 1000) / (performance.now() - w0);
-    if (pct < maxPct) break;
+    if (await cpuPctOver(windowMs) < maxPct) break;
   }
   return performance.now() - t0;
+}
+
+/** The CPU this process used over the next `ms`, percent of one core (all its threads). */
+async function cpuPctOver(ms: number): Promise<number> {
+  const before = process.cpuUsage();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  const used = process.cpuUsage(before);
+  return (100 * (used.user + used.system) / 1000) / (performance.now() - t0);
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   delayOvershootPct,
   formatNetReport,
   type LatencyRow,
+  type NetBenchOptions,
   packedOverSplit,
   quietCpu,
   runNetBench,
@@ -13,6 +14,17 @@ import {
   wakeFloorUs,
 } from "./net.ts";
 import { pingRun } from "./net_run.ts";
+
+/** Options that measure only what `part` turns on (no floods, pings, scale or vhost-pci else). */
+const onlyPart = (part: Partial<NetBenchOptions>): NetBenchOptions => ({
+  ...DEFAULT_NET_OPTIONS,
+  frameSizes: [],
+  delaysMs: [],
+  scale: [],
+  idleSeconds: 0,
+  vhostPci: false,
+  ...part,
+});
 
 const perPing = { wakeups: 5.9, kicks: 2, interrupts: 2 };
 const row = (layout: "split" | "packed", delayMs: number, rttMedianUs: number): LatencyRow => ({
@@ -138,16 +150,7 @@ Deno.test({
   async fn() {
     const runs: string[] = [];
     const report = await runNetBench(
-      {
-        ...DEFAULT_NET_OPTIONS,
-        frameSizes: [64],
-        seconds: 1,
-        runs: 2,
-        delaysMs: [],
-        scale: [],
-        idleSeconds: 0,
-        vhostPci: false,
-      },
+      onlyPart({ frameSizes: [64], seconds: 1, runs: 2 }),
       (what) => {
         if (!what.startsWith("bare")) runs.push(what);
       },
@@ -170,15 +173,7 @@ Deno.test({
   async fn() {
     const steps: string[] = [];
     const report = await runNetBench(
-      {
-        ...DEFAULT_NET_OPTIONS,
-        frameSizes: [],
-        runs: 3,
-        delaysMs: [],
-        scale: [2, 4],
-        idleSeconds: 0,
-        vhostPci: false,
-      },
+      onlyPart({ runs: 3, scale: [2, 4] }),
       (what) => steps.push(what),
     );
     assert.deepEqual(steps, [
@@ -222,16 +217,9 @@ Deno.test({
   name: "the pings come with a doorbell round trip measured in the same run, and their floor",
   ...LAB_TEST,
   async fn() {
-    const report = await runNetBench({
-      ...DEFAULT_NET_OPTIONS,
-      layouts: ["split"],
-      frameSizes: [],
-      pings: 5,
-      delaysMs: [0],
-      scale: [],
-      idleSeconds: 0,
-      vhostPci: false,
-    });
+    const report = await runNetBench(
+      onlyPart({ layouts: ["split"], pings: 5, delaysMs: [0] }),
+    );
     const lat = report.rows.filter((r): r is LatencyRow => r.kind === "latency");
     assert.equal(lat.length, 1);
     const rt = lat[0].wakeRoundTripUs;
