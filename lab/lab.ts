@@ -46,6 +46,7 @@ import { iommuCapacity } from "./kinds/mod.ts";
 import { viommuBuffer } from "../devices/iommu/viommu.ts";
 import { DeviceSupervisor } from "./supervisor.ts";
 import { type Fault, type FaultOutcome, injectFault } from "./faults.ts";
+import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 
 export { mergePcapRecords } from "./capture.ts";
 
@@ -90,8 +91,6 @@ interface WorkerHandle {
 const TAP_BYTES = 1 << 20;
 /** Device workers a lab keeps spawned ahead for backend restarts. */
 const STANDBY_DEVICE_WORKERS = 2;
-/** The device worker's entry. */
-const DEVICE_WORKER_URL = new URL("./host/device_worker.ts", import.meta.url);
 
 /** Options of {@linkcode Lab.capture}. */
 export interface CaptureOptions {
@@ -154,8 +153,12 @@ export class Lab {
   /** Workloads in flight: request id → its guest, so that `stop` can ask each to finish. */
   readonly #execs = new Map<number, { handle: WorkerHandle; done: Promise<unknown> }>();
 
-  private constructor(plan: LabPlan, events: EventLog) {
+  /** Where this lab's workers load their code from (bundles, or the sources). */
+  readonly #entries: WorkerEntries;
+
+  private constructor(plan: LabPlan, events: EventLog, entries: WorkerEntries) {
     this.plan = plan;
+    this.#entries = entries;
     this.events = events;
     this.startedAt = Date.now();
     this.#bells = createDoorbells(plan.threads.length);
@@ -195,7 +198,11 @@ export class Lab {
   /** Start a planned lab; resolves when every guest has brought its NICs up. */
   static async start(plan: LabPlan, options: LabStartOptions = {}): Promise<Lab> {
     const t0 = performance.now();
-    const lab = new Lab(plan, options.events ?? new EventLog(null));
+    const entries = await workerEntries();
+    const lab = new Lab(plan, options.events ?? new EventLog(null), entries);
+    if (entries.reason !== undefined) {
+      lab.events.emit("workers-from-sources", plan.name, { reason: entries.reason });
+    }
     if (options.stateDir !== undefined) {
       for (const vm of plan.vms) {
         if (!vm.devices.some((d) => d.kind === "vsock")) continue;
@@ -218,6 +225,7 @@ export class Lab {
       switches: plan.switches.length,
       links: plan.links.length,
       upMs: Math.round(lab.upMs),
+      workers: entries.bundled ? "bundles" : "sources",
     });
     return lab;
   }
@@ -238,7 +246,7 @@ export class Lab {
 
   async #spawnAll(timeoutMs: number): Promise<void> {
     const ready: Promise<void>[] = [];
-    const url = (p: string) => new URL(p, import.meta.url);
+    const urls = this.#entries.urls;
     for (const vm of this.plan.vms) {
       const rings = this.plan.rings.filter((r) =>
         (r.producer.kind !== "switch" && r.producer.vm === vm.name) ||
@@ -267,7 +275,7 @@ export class Lab {
       const deviceStart: VmStart = { ...base, thread: vm.deviceThread };
       this.#supervisor.setStart(vm.name, deviceStart);
       ready.push(this.#spawnDevice(vm.name, deviceStart));
-      ready.push(this.#spawn(url("./guest/worker.ts"), {
+      ready.push(this.#spawn(urls.guest, {
         thread: vm.guestThread,
         owner: vm.name,
         kind: "guest",
@@ -290,8 +298,8 @@ export class Lab {
         stats,
         ...(sw.vsockCids ? { vsockCids: sw.vsockCids } : {}),
       };
-      const entry = sw.vsockCids ? "./host/vsock_router_worker.ts" : "./host/switch_worker.ts";
-      ready.push(this.#spawn(url(entry), {
+      const entry = sw.vsockCids ? urls.vsockRouter : urls.switch;
+      ready.push(this.#spawn(entry, {
         thread: sw.thread,
         owner: sw.name,
         kind: "switch",
@@ -328,7 +336,10 @@ export class Lab {
   #warmStandby(): void {
     if (this.#stopped || this.plan.vms.length === 0) return;
     while (this.#standby.length < STANDBY_DEVICE_WORKERS) {
-      const w = new Worker(DEVICE_WORKER_URL, { type: "module", name: "device standby" });
+      const w = new Worker(this.#entries.urls.device, {
+        type: "module",
+        name: "device standby",
+      });
       w.onerror = (e) => {
         e.preventDefault();
         const i = this.#standby.indexOf(w); // replacements spawn as before
@@ -363,7 +374,7 @@ export class Lab {
     const standby = start.restore ? this.#standby.shift() : undefined;
     if (standby !== undefined) queueMicrotask(() => this.#warmStandby());
     return this.#spawn(
-      DEVICE_WORKER_URL,
+      this.#entries.urls.device,
       {
         thread: v.deviceThread,
         owner: vm,

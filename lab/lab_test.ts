@@ -72,7 +72,12 @@ Deno.test({
       assert.equal(lab.vmState("a"), "running");
       assert.equal(lab.vmState("b"), "running");
       assert.ok(lab.upMs > 0);
-      assert.equal(lab.events.recent().filter((e) => e.kind === "lab-up").length, 1);
+      const up = lab.events.recent().filter((e) => e.kind === "lab-up");
+      assert.equal(up.length, 1);
+      // Its workers ran from bundles (unless VLAB_BUNDLE=0 asked for the sources).
+      const sourcesAsked = Deno.env.get("VLAB_BUNDLE") === "0";
+      assert.equal(up[0].detail?.workers, sourcesAsked ? "sources" : "bundles");
+      assert.equal(lab.events.recent().some((e) => e.kind === "workers-from-sources"), false);
       const r = await ping(lab, "a", "10.0.0.2");
       assert.equal(r.kind, "ping");
       assert.equal(r.transmitted, 2);

@@ -158,8 +158,8 @@ Deno.test("dashboard without a terminal fails at once with a clear error", async
 Deno.test("every option and command named in a message or hint of the CLI and the lab is real", () => {
   const { all, of } = knownOptions();
   const commands = new Set([...of.keys()].map((path) => path.split(" ")[0]).filter((c) => c));
-  // Deno's own flags, used to start vlab itself.
-  const deno = /^--(allow-[a-z]+|config)$/;
+  // Deno's own flags, used to start vlab itself and to bundle its workers (`deno bundle`).
+  const deno = /^--(allow-[a-z]+|config|outdir|sourcemap)$/;
   const files: string[] = [];
   for (const dir of ["cli", "cli/dashboard", "lab"]) {
     for (const e of Deno.readDirSync(new URL(`../${dir}/`, import.meta.url))) {

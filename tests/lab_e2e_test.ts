@@ -31,9 +31,9 @@ async function run(cmd: string, args: string[], env: Record<string, string>): Pr
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
 
-function vlabIn(stateDir: string) {
+function vlabIn(stateDir: string, env: Record<string, string> = {}) {
   return (...args: string[]) =>
-    run(Deno.execPath(), vlabRunArgs(args), { VLAB_STATE_DIR: stateDir });
+    run(Deno.execPath(), vlabRunArgs(args), { ...env, VLAB_STATE_DIR: stateDir });
 }
 
 async function which(tool: string): Promise<boolean> {
@@ -44,9 +44,10 @@ async function which(tool: string): Promise<boolean> {
 async function withLab(
   topology: string,
   body: (vlab: ReturnType<typeof vlabIn>, stateDir: string) => Promise<void>,
+  env: Record<string, string> = {},
 ): Promise<void> {
   const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
-  const vlab = vlabIn(stateDir);
+  const vlab = vlabIn(stateDir, env);
   try {
     const up = await vlab("up", topology, "-d");
     assert.equal(up.code, 0, `vlab up -d failed:\n${up.stderr}`);
@@ -270,10 +271,12 @@ Deno.test({
 });
 
 Deno.test({
-  name: "star: every VM pings every other VM through the switch; a partition cuts, heal restores",
+  name: "star: every VM pings every other VM through the switch; a partition cuts, heal restores " +
+    "(workers from their sources)",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
+    // Every other lab of the suite runs its workers from bundles: this one runs the sources.
     await withLab("star", async (vlab, stateDir) => {
       const hosts = ["h1", "h2", "h3", "h4"];
       for (const [i, from] of hosts.entries()) {
@@ -320,7 +323,11 @@ Deno.test({
       const down = await vlab("down", "star");
       assert.equal(down.code, 0, down.stderr);
       assert.deepEqual(leftovers(stateDir), []);
-    });
+      const log = down.stdout.match(/^event log (\S+\.jsonl)$/m)?.[1];
+      assert.ok(log, `down did not name the event log:\n${down.stdout}`);
+      const up = JSON.parse(Deno.readTextFileSync(log).split("\n")[0]);
+      assert.deepEqual([up.kind, up.detail?.workers], ["lab-up", "sources"]);
+    }, { VLAB_BUNDLE: "0" });
   },
 });
 
