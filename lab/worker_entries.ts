@@ -23,6 +23,8 @@
  * @module
  */
 
+import { fileURLToPath, pathToFileURL } from "node:url";
+
 /** The lab's worker entries. */
 export type WorkerEntry = "guest" | "device" | "switch" | "vsockRouter";
 
@@ -131,7 +133,7 @@ export async function findWorkerEntries(
     ms: performance.now() - t0,
   });
   if (root.protocol !== "file:") return sources("the sources are not local files");
-  const rootPath = decodeURIComponent(root.pathname);
+  const rootPath = fileURLToPath(root).replace(/\/$/, "");
   if (!granted({ name: "env" })) return sources("no permission to read the environment");
   if (Deno.env.get("VLAB_BUNDLE") === "0") return sources();
   const cacheDir = options.cacheDir ?? defaultCacheDir();
@@ -153,7 +155,7 @@ export async function findWorkerEntries(
       await build(rootPath, cacheDir, dir, key, deno, options.timeoutMs ?? 120_000);
       await prune(`${cacheDir}/workers`, key);
     }
-    const base = new URL(`file://${dir}/`);
+    const base = pathToFileURL(`${dir}/`);
     return {
       urls: mapEntries((src) => new URL(src.replace(/\.ts$/, ".js"), base)),
       bundled: true,
@@ -243,6 +245,8 @@ async function build(
 ): Promise<void> {
   await Deno.mkdir(`${cacheDir}/workers`, { recursive: true });
   const tmp = await Deno.makeTempDir({ dir: `${cacheDir}/workers`, prefix: `.tmp-${key}-` });
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const tooLong = () => new Error(`deno bundle took longer than ${timeoutMs} ms`);
   try {
     const out = await new Deno.Command(deno, {
       args: [
@@ -258,15 +262,14 @@ async function build(
       stdin: "null",
       stdout: "null",
       stderr: "piped",
-      signal: AbortSignal.timeout(timeoutMs),
-    }).output();
+      signal: timeout,
+    }).output().catch((e) => {
+      throw timeout.aborted ? tooLong() : e;
+    });
     if (!out.success) {
+      if (timeout.aborted) throw tooLong();
       const why = new TextDecoder().decode(out.stderr).trim().split("\n")[0] ?? "";
-      throw new Error(
-        out.signal
-          ? `deno bundle took longer than ${timeoutMs} ms`
-          : `deno bundle failed${why ? `: ${why}` : ` (exit ${out.code})`}`,
-      );
+      throw new Error(`deno bundle failed${why ? `: ${why}` : ` (exit ${out.code})`}`);
     }
     for (const src of Object.values(ENTRY_SOURCES)) {
       const js = `${tmp}/${src.replace(/\.ts$/, ".js")}`;

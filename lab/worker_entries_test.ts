@@ -124,6 +124,21 @@ Deno.test("a bundle that cannot be built leaves the lab on its sources, saying w
       const noDeno = await findWorkerEntries({ root: rootUrl(root), cacheDir, deno: "/bin/false" });
       assert.equal(noDeno.bundled, false);
       assert.match(noDeno.reason ?? "", /^deno bundle failed \(exit 1\)/);
+
+      // A bundler that hangs (esbuild's first fetch on a dead network) is given up on in time.
+      const hang = `${root}/hang.sh`;
+      Deno.writeTextFileSync(hang, "#!/bin/sh\nexec sleep 30\n");
+      Deno.chmodSync(hang, 0o755);
+      const t0 = performance.now();
+      const hung = await findWorkerEntries({
+        root: rootUrl(root),
+        cacheDir,
+        deno: hang,
+        timeoutMs: 300,
+      });
+      assert.equal(hung.bundled, false);
+      assert.equal(hung.reason, "deno bundle took longer than 300 ms");
+      assert.ok(performance.now() - t0 < 10_000, "waited for the hung bundler");
     } finally {
       Deno.removeSync(root, { recursive: true });
       Deno.removeSync(cacheDir, { recursive: true });
