@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { LAB_TEST } from "../testing.ts";
 import { formatNetReport } from "./net.ts";
-import { vhostPciBenchPlan, vhostPciComparison } from "./net_vhost_pci.ts";
+import { formatVhostPciRows, vhostPciBenchPlan, vhostPciComparison } from "./net_vhost_pci.ts";
 import { DEFAULT_NET_OPTIONS } from "./net.ts";
 
 Deno.test("the vhost-pci bench compares the same two VMs over a ring link and over vhost-pci", () => {
@@ -36,5 +36,30 @@ Deno.test({
     });
     assert.match(text, /virtio-net link +64 +\d+\.\d{3} +\d+/);
     assert.match(text, /vhost-pci \/ net +\d+\.\d\dx +\d+\.\d\dx/);
+    assert.deepEqual(row.ppsRatios, [row.ppsRatio]);
+    assert.match(
+      text,
+      /^vhost-pci\/net, 64 B: \d+\.\d\dx the frame rate \(median of 1 paired run\), \d+\.\d\dx the ping/m,
+    );
   },
+});
+
+Deno.test("the vhost-pci row says its frame ratio is the median of paired runs, with their range", () => {
+  const lines = formatVhostPciRows([{
+    kind: "vhost-pci",
+    frameSize: 64,
+    pings: 200,
+    net: { pps: 252_000, rttMedianUs: 1669 },
+    vhostPci: { pps: 319_000, rttMedianUs: 486 },
+    ppsRatio: 2.79,
+    ppsRatios: [1.2, 2.79, 3.1],
+    rttRatio: 486 / 1669,
+    runs: 3,
+  }]);
+  assert.match(lines[3], /^vhost-pci \/ net +2\.79x +0\.29x$/);
+  assert.equal(
+    lines[4],
+    "vhost-pci/net, 64 B: 2.79x the frame rate (median of 3 paired runs, 1.20–3.10), " +
+      "0.29x the ping median (ratio of the two medians)",
+  );
 });
