@@ -387,18 +387,27 @@ Deno.test("an access waits for a device worker that has not started yet, then ge
 });
 
 Deno.test("a running device worker's answer ends the guest's blocking wait (the fast path)", async () => {
-  const bells = createDoorbells(2);
-  setThreadState(bells, DEVICE, ThreadState.RUNNING);
-  let port: MailboxPort | null = null;
-  await withDeviceWorker(async (p) => {
-    port = p;
-    for (let i = 0; i < 20; i++) {
-      await p.write(0x070, i);
-      assert.equal(await p.read(0x070), i);
-    }
-  }, bells);
-  const answered = (port as MailboxPort | null)?.answeredBlocking ?? 0;
-  assert.ok(answered >= 10, `${answered} of 20 reads' answers ended a blocking wait`);
+  // Whether an answer comes within the blocking wait depends on how soon the host schedules the
+  // device worker: a loaded machine can make most of one round late (9 of 20 seen in CI). Without
+  // the fast path every round counts 0, so up to three rounds are tried for one that shows it.
+  const counts: number[] = [];
+  for (let round = 0; round < 3 && !counts.some((n) => n >= 10); round++) {
+    const bells = createDoorbells(2);
+    setThreadState(bells, DEVICE, ThreadState.RUNNING);
+    let port: MailboxPort | null = null;
+    await withDeviceWorker(async (p) => {
+      port = p;
+      for (let i = 0; i < 20; i++) {
+        await p.write(0x070, i);
+        assert.equal(await p.read(0x070), i);
+      }
+    }, bells);
+    counts.push((port as MailboxPort | null)?.answeredBlocking ?? 0);
+  }
+  assert.ok(
+    counts.some((n) => n >= 10),
+    `reads of 20 whose answer ended a blocking wait, per round: ${counts.join(", ")}`,
+  );
 });
 
 Deno.test("a guest does not block on a device worker that is not running", async () => {
