@@ -9,7 +9,7 @@
  * used 9–10 s of CPU instead of 21–23 (docs/performance.md, "Workers from bundles").
  *
  * The cache is keyed by the sources: a SHA-256 over every non-test `.ts` file under `lab/` and
- * `devices/`, `deno.json`, the Deno version and this module's {@linkcode BUNDLE_FORMAT}, so an
+ * `devices/`, `deno.json` and `deno.lock`, the Deno version and {@linkcode BUNDLE_FORMAT}, so an
  * edited source gets a new bundle at the next lab start and a stale bundle is never run. A
  * bundle is built in a private directory and renamed into place, so labs starting at once in
  * several processes each see a whole bundle or none. Each bundle has linked source maps: a stack
@@ -185,7 +185,8 @@ function defaultCacheDir(): string | null {
 
 /**
  * The cache key of the sources under `rootPath`: hex SHA-256 (first 32 digits) over the bundle
- * format, the Deno version, `deno.json` and every non-test `.ts` file under `lab/` and `devices/`
+ * format, the Deno version, `deno.json`, `deno.lock` (if any) and every non-test `.ts` file under
+ * `lab/` and `devices/`
  * (path and contents, in path order).
  *
  * @example
@@ -196,6 +197,10 @@ function defaultCacheDir(): string | null {
  */
 export async function sourceKey(rootPath: string): Promise<string> {
   const files = ["deno.json"];
+  // The lock file too, should a worker ever bundle an npm package (none does today).
+  if (await Deno.stat(`${rootPath}/deno.lock`).then(() => true, () => false)) {
+    files.push("deno.lock");
+  }
   for (const top of ["lab", "devices"]) await collect(rootPath, top, files);
   files.sort();
   const enc = new TextEncoder();

@@ -102,7 +102,10 @@ Deno.test("a source key covers contents, not only names, and ignores tests", asy
     const k2 = await sourceKey(root);
     assert.notEqual(k2, k1);
     Deno.writeTextFileSync(`${root}/lab/host/switch_worker.ts`, "// changed\n");
-    assert.notEqual(await sourceKey(root), k2);
+    const k3 = await sourceKey(root);
+    assert.notEqual(k3, k2);
+    Deno.writeTextFileSync(`${root}/deno.lock`, `{ "version": "5" }\n`);
+    assert.notEqual(await sourceKey(root), k3);
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
