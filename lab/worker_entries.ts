@@ -65,7 +65,7 @@ export interface WorkerEntriesOptions {
   cacheDir?: string;
   /** The `deno` executable (default: this process's). */
   deno?: string;
-  /** Longest a `deno bundle` may take, ms (default 120,000). */
+  /** Longest a `deno bundle` may take, ms (default 60,000: well inside the 120 s that `vlab up -d` waits for a lab). */
   timeoutMs?: number;
 }
 
@@ -152,7 +152,7 @@ export async function findWorkerEntries(
     const key = await sourceKey(rootPath);
     const dir = `${cacheDir}/workers/${key}`;
     if (!(await isComplete(dir, key))) {
-      await build(rootPath, cacheDir, dir, key, deno, options.timeoutMs ?? 120_000);
+      await build(rootPath, cacheDir, dir, key, deno, options.timeoutMs ?? 60_000);
       await prune(`${cacheDir}/workers`, key);
     }
     const base = pathToFileURL(`${dir}/`);
