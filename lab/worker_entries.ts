@@ -65,7 +65,10 @@ export interface WorkerEntriesOptions {
   cacheDir?: string;
   /** The `deno` executable (default: this process's). */
   deno?: string;
-  /** Longest a `deno bundle` may take, ms (default 60,000: well inside the 120 s that `vlab up -d` waits for a lab). */
+  /**
+   * Longest a `deno bundle` may take, ms (default 60,000: well inside the 120 s that `vlab up -d`
+   * waits for a lab).
+   */
   timeoutMs?: number;
 }
 
