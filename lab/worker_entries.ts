@@ -5,15 +5,18 @@
  *
  * Why: a worker started from the sources loads its module graph one module at a time (67 modules
  * for a net-only guest, 58 for a device worker), and a 64-VM lab starts 128 such workers. From
- * one file per worker, the same lab came up in 3.1–3.4 s instead of 4.1–4.5 s, and its process
- * used 9–10 s of CPU instead of 21–23 (docs/performance.md, "Workers from bundles").
+ * one file per worker, the same lab came up in 2.9–3.7 s instead of 4.2–5.1 s (`vlab bench net`,
+ * medians of three labs, alternated runs), and its process used 9–10 s of CPU instead of 21–23
+ * (docs/performance.md, "Workers from bundles").
  *
  * The cache is keyed by the sources: a SHA-256 over every non-test `.ts` file under `lab/` and
  * `devices/`, `deno.json` and `deno.lock`, the Deno version and {@linkcode BUNDLE_FORMAT}, so an
  * edited source gets a new bundle at the next lab start and a stale bundle is never run. A
  * bundle is built in a private directory and renamed into place, so labs starting at once in
- * several processes each see a whole bundle or none. Each bundle has linked source maps: a stack
- * trace from a worker names the TypeScript file and line.
+ * several processes each see a whole bundle or none. A process holds a shared lock on the set it
+ * uses until it exits, and old sets (beyond the four newest) are removed only when nobody holds
+ * them: a lab that runs for days still finds its bundles when it restarts a backend. Each bundle
+ * has linked source maps: a stack trace from a worker names the TypeScript file and line.
  *
  * Sources are used instead, with the reason in {@linkcode WorkerEntries.reason}, when
  * `VLAB_BUNDLE=0`, when the sources are not local files, when the process lacks a permission
@@ -39,11 +42,22 @@ const ENTRY_SOURCES: Readonly<Record<WorkerEntry, string>> = {
 /** Bumped when the way bundles are built changes, so that older cached bundles are not reused. */
 export const BUNDLE_FORMAT = 1;
 
-/** Cached bundle sets kept besides the one in use (older ones are removed). */
+/** Cached bundle sets kept besides the one built last (older ones are removed unless in use). */
 const KEEP_OLD_BUNDLES = 4;
 
 /** The file that marks a cached bundle set as whole. */
 const COMPLETE = "complete.json";
+
+/**
+ * The file of a bundle set that every process using the set holds a shared lock on, for as long
+ * as it lives: a lab spawns workers from its set long after its start (backend restarts), so
+ * {@linkcode prune} removes only sets whose exclusive lock it can take. The kernel drops a
+ * process's locks when it ends, however it ends.
+ */
+const IN_USE = "in-use.lock";
+
+/** The sets this process holds (`IN_USE` locked shared), by directory. */
+const held = new Map<string, Deno.FsFile>();
 
 /** Where the workers' code comes from. */
 export interface WorkerEntries {
@@ -154,16 +168,21 @@ export async function findWorkerEntries(
   try {
     const key = await sourceKey(rootPath);
     const dir = `${cacheDir}/workers/${key}`;
-    if (!(await isComplete(dir, key))) {
-      await build(rootPath, cacheDir, dir, key, deno, options.timeoutMs ?? 60_000);
-      await prune(`${cacheDir}/workers`, key);
+    // Twice at most: a set pruned by another process between our look and our lock is rebuilt.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (!(await isComplete(dir, key))) {
+        await build(rootPath, cacheDir, dir, key, deno, options.timeoutMs ?? 60_000);
+        await prune(`${cacheDir}/workers`, key);
+      }
+      if (!(await holdSet(dir, key))) continue;
+      const base = pathToFileURL(`${dir}/`);
+      return {
+        urls: mapEntries((src) => new URL(src.replace(/\.ts$/, ".js"), base)),
+        bundled: true,
+        ms: performance.now() - t0,
+      };
     }
-    const base = pathToFileURL(`${dir}/`);
-    return {
-      urls: mapEntries((src) => new URL(src.replace(/\.ts$/, ".js"), base)),
-      bundled: true,
-      ms: performance.now() - t0,
-    };
+    throw new Error(`the bundle set ${dir} was removed as it was being used`);
   } catch (e) {
     return sources(e instanceof Error ? e.message : String(e));
   }
@@ -233,6 +252,42 @@ async function collect(rootPath: string, rel: string, out: string[]): Promise<vo
   }
 }
 
+/**
+ * Lock set `dir` shared for the rest of the process (blocking only while a pruner holds it), then
+ * check that it is still whole; false if it is gone or no longer whole.
+ */
+async function holdSet(dir: string, key: string): Promise<boolean> {
+  if (held.has(dir)) return true;
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(`${dir}/${IN_USE}`, { read: true, write: true, create: true });
+  } catch {
+    return false; // removed meanwhile
+  }
+  await file.lock(false);
+  if (!(await isComplete(dir, key))) {
+    file.close();
+    return false;
+  }
+  held.set(dir, file);
+  return true;
+}
+
+/**
+ * Drop the locks this process holds on its bundle sets. For tests (their resource checks count
+ * the open lock files); a lab's process keeps its locks until it exits.
+ *
+ * @example
+ * ```ts ignore
+ * import { releaseBundleSets } from "./worker_entries.ts";
+ * releaseBundleSets();
+ * ```
+ */
+export function releaseBundleSets(): void {
+  for (const file of held.values()) file.close();
+  held.clear();
+}
+
 async function isComplete(dir: string, key: string): Promise<boolean> {
   try {
     const marker = JSON.parse(await Deno.readTextFile(`${dir}/${COMPLETE}`));
@@ -289,7 +344,11 @@ async function build(
     }
     await Deno.writeTextFile(`${tmp}/${COMPLETE}`, JSON.stringify({ key }));
     // A set under this key without its marker was damaged outside the lab: replace it.
-    if (!(await isComplete(dir, key))) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    if (!(await isComplete(dir, key))) {
+      held.get(dir)?.close(); // our lock on it goes with it
+      held.delete(dir);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
     try {
       await Deno.rename(tmp, dir);
     } catch (e) {
@@ -298,6 +357,26 @@ async function build(
     }
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * Remove bundle set `dir` unless a process uses it: under its exclusive lock, the marker first (a
+ * process that locks the set after us finds it incomplete and builds anew), then the rest.
+ */
+async function removeUnused(dir: string): Promise<void> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(`${dir}/${IN_USE}`, { read: true, write: true, create: true });
+  } catch {
+    return;
+  }
+  try {
+    if (!file.tryLockSync(true)) return; // a running lab's set
+    await Deno.remove(`${dir}/${COMPLETE}`).catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  } finally {
+    file.close();
   }
 }
 
@@ -318,9 +397,7 @@ async function prune(workers: string, keep: string): Promise<void> {
       sets.push({ name: e.name, mtime });
     }
     sets.sort((x, y) => y.mtime - x.mtime);
-    for (const s of sets.slice(KEEP_OLD_BUNDLES)) {
-      await Deno.remove(`${workers}/${s.name}`, { recursive: true }).catch(() => {});
-    }
+    for (const s of sets.slice(KEEP_OLD_BUNDLES)) await removeUnused(`${workers}/${s.name}`);
   } catch {
     // Pruning is housekeeping: a failure costs disk space, not the lab.
   }

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { findWorkerEntries, sourceEntries, sourceKey } from "./worker_entries.ts";
+import {
+  findWorkerEntries,
+  releaseBundleSets,
+  sourceEntries,
+  sourceKey,
+} from "./worker_entries.ts";
 
 /** A project root of its own: four tiny worker entries that post who they are. */
 function fakeRoot(guestSays: string): string {
@@ -86,6 +91,7 @@ Deno.test("workers run from a bundle that is built once, reused, and rebuilt aft
       assert.notEqual(edited.urls.guest.href, first.urls.guest.href);
       assert.equal((await firstMessage(edited.urls.guest)).said, "two");
     } finally {
+      releaseBundleSets();
       Deno.removeSync(root, { recursive: true });
       Deno.removeSync(cacheDir, { recursive: true });
     }
@@ -143,6 +149,7 @@ Deno.test("a bundle that cannot be built leaves the lab on its sources, saying w
       assert.equal(hung.reason, "deno bundle took longer than 300 ms");
       assert.ok(performance.now() - t0 < 10_000, "waited for the hung bundler");
     } finally {
+      releaseBundleSets();
       Deno.removeSync(root, { recursive: true });
       Deno.removeSync(cacheDir, { recursive: true });
     }
@@ -156,7 +163,7 @@ Deno.test("VLAB_BUNDLE=0 runs the sources, with no reason to report", () =>
     assert.ok(e.urls.device.pathname.endsWith("/lab/host/device_worker.ts"));
   }));
 
-Deno.test("a damaged bundle set is rebuilt, and old sets are pruned", () =>
+Deno.test("a damaged bundle set is rebuilt; old sets are pruned, not one a running lab uses", () =>
   withEnv("VLAB_BUNDLE", undefined, async () => {
     const root = fakeRoot("one");
     const cacheDir = Deno.makeTempDirSync({ prefix: "vlab-cache-" });
@@ -166,25 +173,37 @@ Deno.test("a damaged bundle set is rebuilt, and old sets are pruned", () =>
       Deno.removeSync(`${dir}/complete.json`);
       Deno.writeTextFileSync(first.urls.guest, "throw new Error('damaged');\n");
       const old = new Date(Date.now() - 2 * 86_400_000);
+      for (let i = 0; i < 6; i++) Deno.mkdirSync(`${cacheDir}/workers/old${i}`);
+      // The oldest but one is in use by a running lab (its shared lock on the set's lock file).
+      const user = Deno.openSync(`${cacheDir}/workers/old1/in-use.lock`, {
+        read: true,
+        write: true,
+        create: true,
+      });
+      user.lockSync(false);
       for (let i = 0; i < 6; i++) {
-        Deno.mkdirSync(`${cacheDir}/workers/old${i}`);
         Deno.utimeSync(`${cacheDir}/workers/old${i}`, old, new Date(old.getTime() + i * 1000));
       }
       Deno.mkdirSync(`${cacheDir}/workers/.tmp-dead`);
       Deno.utimeSync(`${cacheDir}/workers/.tmp-dead`, old, old);
       Deno.mkdirSync(`${cacheDir}/workers/.tmp-building`);
 
+      releaseBundleSets(); // as if the first lab's process had ended
       const rebuilt = await findWorkerEntries({ root: rootUrl(root), cacheDir });
+      user.close();
       assert.equal(rebuilt.bundled, true);
       assert.equal(rebuilt.urls.guest.href, first.urls.guest.href);
       assert.equal((await firstMessage(rebuilt.urls.guest)).said, "one");
       const left = [...Deno.readDirSync(`${cacheDir}/workers`)].map((e) => e.name).sort();
-      // The newest four old sets, another process's build in progress, and the one in use.
+      // The newest four old sets, one a running lab uses, another process's build in progress,
+      // and ours.
+      const ours = dir.split("/").at(-1)!;
       assert.deepEqual(
         left,
-        [".tmp-building", dir.split("/").at(-1)!, "old2", "old3", "old4", "old5"].sort(),
+        [".tmp-building", ours, "old1", "old2", "old3", "old4", "old5"].sort(),
       );
     } finally {
+      releaseBundleSets();
       Deno.removeSync(root, { recursive: true });
       Deno.removeSync(cacheDir, { recursive: true });
     }
