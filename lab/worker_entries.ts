@@ -22,8 +22,9 @@
  * `VLAB_BUNDLE=0`, when the sources are not local files, when the process lacks a permission
  * bundling needs (read, write, env, run: none is ever prompted for), or when `deno bundle` fails
  * or takes longer than its timeout (it fetches esbuild from the npm registry on first use).
- * Deno 2.9 calls `deno bundle` experimental: the Deno version is part of the key, and whatever a
- * later one changes can only send labs back to their sources, never run a wrong bundle.
+ * Deno 2.9 calls `deno bundle` experimental: the Deno version is part of the key, so another Deno
+ * builds its own bundles (and one whose `deno bundle` fails leaves labs on their sources); the lab
+ * tests run every kind from bundles, so a bundle that builds but does not run would fail them.
  *
  * @module
  */
