@@ -325,6 +325,7 @@ async function build(
         ...Object.values(ENTRY_SOURCES).map((src) => `lab/${src}`),
       ],
       cwd: rootPath,
+      env: { NO_COLOR: "1" },
       stdin: "null",
       stdout: "null",
       stderr: "piped",
@@ -334,7 +335,11 @@ async function build(
     });
     if (!out.success) {
       if (timeout.aborted) throw tooLong();
-      const why = new TextDecoder().decode(out.stderr).trim().split("\n")[0] ?? "";
+      // One line for the reason: the error's, without colour codes (or warnings before it).
+      // deno-lint-ignore no-control-regex
+      const colour = /\x1b\[[0-9;]*m/g; // NO_COLOR leaves none, unless a Deno ignores it
+      const lines = new TextDecoder().decode(out.stderr).replace(colour, "").trim().split("\n");
+      const why = lines.find((l) => /error/i.test(l)) ?? lines[0] ?? "";
       throw new Error(`deno bundle failed${why ? `: ${why}` : ` (exit ${out.code})`}`);
     }
     for (const src of Object.values(ENTRY_SOURCES)) {

@@ -125,7 +125,10 @@ Deno.test("a bundle that cannot be built leaves the lab on its sources, saying w
       Deno.writeTextFileSync(`${root}/lab/host/device_worker.ts`, "export const = ;\n");
       const broken = await findWorkerEntries({ root: rootUrl(root), cacheDir });
       assert.equal(broken.bundled, false);
-      assert.match(broken.reason ?? "", /^deno bundle failed/);
+      // One plain line naming the error (no colour codes, whatever the terminal).
+      assert.match(broken.reason ?? "", /^deno bundle failed: error: SyntaxError/);
+      const reason = broken.reason ?? "";
+      assert.ok(!reason.includes("\n") && !reason.includes("\u001b"), JSON.stringify(reason));
       assert.deepEqual(broken.urls, sourceEntries(rootUrl(root)));
       // Nothing half-built is left to be picked up later.
       assert.deepEqual([...Deno.readDirSync(`${cacheDir}/workers`)], []);
