@@ -11,42 +11,10 @@
  */
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { GUEST_KINDS, loadGuestKinds } from "../lab/guest/kinds/mod.ts";
 import { HOST_KINDS, loadHostKinds } from "../lab/host/kinds/mod.ts";
 import { LAB_KINDS } from "../lab/kinds/mod.ts";
-
-interface InfoModule {
-  specifier: string;
-  dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
-}
-
-/** The modules an entry loads before it runs: its graph without dynamic imports. */
-async function staticGraph(entry: string): Promise<string[]> {
-  const path = fileURLToPath(new URL(entry, import.meta.url));
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", path],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    roots: string[];
-    modules: InfoModule[];
-  };
-  const bySpecifier = new Map(info.modules.map((m) => [m.specifier, m]));
-  const seen = new Set<string>();
-  const todo = [...info.roots];
-  while (todo.length > 0) {
-    const s = todo.pop()!;
-    if (seen.has(s)) continue;
-    seen.add(s);
-    for (const d of bySpecifier.get(s)?.dependencies ?? []) {
-      if (d.code !== undefined && d.isDynamic !== true) todo.push(d.code.specifier);
-    }
-  }
-  return [...seen];
-}
+import { staticGraph } from "./module_graph.ts";
 
 /** Kind slices: the files of a `kinds/` folder other than its registry and its types. */
 const isKindSlice = (s: string) => /\/kinds\/(?!mod\.ts$|types\.ts$)[^/]+\.ts$/.test(s);

@@ -7,8 +7,8 @@
  * @module
  */
 
-import * as vega from "vega";
-import * as vegaLite from "vega-lite";
+import type * as vegaLite from "vega-lite";
+import { renderVegaLiteSvg } from "../chart_svg.ts";
 import type { RingsBenchReport } from "./types.ts";
 
 /** The chart's title. */
@@ -140,11 +140,5 @@ export function ringsChartSpec(report: RingsBenchReport): vegaLite.TopLevelSpec 
  * ```
  */
 export async function renderRingsChart(report: RingsBenchReport): Promise<string> {
-  const compiled = vegaLite.compile(ringsChartSpec(report)).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: "none" });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  return await renderVegaLiteSvg(ringsChartSpec(report));
 }

@@ -6,8 +6,8 @@
  * @module
  */
 
-import * as vega from "vega";
-import * as vegaLite from "vega-lite";
+import type * as vegaLite from "vega-lite";
+import { renderVegaLiteSvg } from "../chart_svg.ts";
 import type { DrillResult } from "./types.ts";
 
 /**
@@ -81,11 +81,5 @@ export function drillChartSpec(
 export async function renderDrillChart(
   result: Pick<DrillResult, "name" | "seed" | "steps" | "recovery">,
 ): Promise<string> {
-  const compiled = vegaLite.compile(drillChartSpec(result)).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: "none" });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  return await renderVegaLiteSvg(drillChartSpec(result));
 }
