@@ -226,6 +226,8 @@ export class Lab {
       links: plan.links.length,
       upMs: Math.round(lab.upMs),
       workers: entries.bundled ? "bundles" : "sources",
+      // Part of upMs: finding the bundles (building them, the first time after an edit).
+      workersMs: Math.round(entries.ms),
     });
     return lab;
   }

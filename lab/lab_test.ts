@@ -77,6 +77,8 @@ Deno.test({
       // Its workers ran from bundles (unless VLAB_BUNDLE=0 asked for the sources).
       const sourcesAsked = Deno.env.get("VLAB_BUNDLE") === "0";
       assert.equal(up[0].detail?.workers, sourcesAsked ? "sources" : "bundles");
+      const workersMs = up[0].detail?.workersMs as number;
+      assert.ok(workersMs >= 0 && workersMs <= lab.upMs, `${workersMs} ms of ${lab.upMs}`);
       assert.equal(lab.events.recent().some((e) => e.kind === "workers-from-sources"), false);
       const r = await ping(lab, "a", "10.0.0.2");
       assert.equal(r.kind, "ping");

@@ -70,7 +70,7 @@ export interface WorkerEntries {
   bundled: boolean;
   /** Why the sources are used (absent when bundled, or when `VLAB_BUNDLE=0` asked for them). */
   reason?: string;
-  /** Time spent finding or building the bundles, ms. */
+  /** Time spent finding or building the bundles, ms (the lab-up event reports it as `workersMs`). */
   ms: number;
 }
 
