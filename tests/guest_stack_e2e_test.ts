@@ -195,9 +195,14 @@ Deno.test({
       // Past ARP and each device's first used-buffer check (which always notifies).
       const warm = await lab.exec("a", ["ping", "10.8.0.2", "-c", "3", "-i", "0.01"]);
       assert.ok(warm.ok, JSON.stringify(warm));
+      // Device counters are published every 100 ms: read each side once they have settled (a
+      // read right after the ping missed the last reply's interrupt once in CI: 19 for 20).
+      const settle = () => new Promise((resolve) => setTimeout(resolve, 250));
+      await settle();
       const before = { a: nicInterrupts(lab, "a"), b: nicInterrupts(lab, "b") };
       const r = await lab.exec("a", ["ping", "10.8.0.2", "-c", "20", "-i", "0.01"]);
       assert.ok(r.ok && (r.result as { received: number }).received === 20, JSON.stringify(r));
+      await settle();
       for (const vm of ["a", "b"] as const) {
         const after = nicInterrupts(lab, vm);
         const rx = after.receiveq - before[vm].receiveq;
