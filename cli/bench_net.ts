@@ -40,6 +40,7 @@ export function parseNetOptions(raw: {
   layout: string;
   sizes: string;
   seconds: string;
+  warmup?: string;
   runs: string;
   pings: string;
   delays: string;
@@ -70,6 +71,9 @@ export function parseNetOptions(raw: {
     layouts: [...layouts] as NetBenchOptions["layouts"],
     frameSizes: intList("--sizes", raw.sizes, 60, 1514),
     seconds: intList("--seconds", raw.seconds, 1, 60)[0],
+    warmupSeconds: raw.warmup === undefined
+      ? DEFAULT_NET_OPTIONS.warmupSeconds
+      : intList("--warmup", raw.warmup, 0, 60)[0],
     runs: intList("--runs", raw.runs, 1, 50)[0],
     pings: intList("--pings", raw.pings, 1, 100_000)[0],
     delaysMs: intList("--delays", raw.delays, 0, 10_000),
@@ -167,6 +171,7 @@ export async function vethOutcome(
   const veth = await runVethBench({
     frameSizes: options.frameSizes,
     seconds: options.seconds,
+    warmupSeconds: options.warmupSeconds,
     pings: options.pings,
   });
   return { ran: true, veth };
@@ -183,6 +188,11 @@ export function netCommand(): Command {
     .option("--layout <layout>", "split, packed or both", "both")
     .option("--sizes <list>", "Ethernet frame sizes, 60 to 1514", d.frameSizes.join(","))
     .option("--seconds <n>", "seconds of flood per run", String(d.seconds))
+    .option(
+      "--warmup <n>",
+      "seconds of unmeasured flood before each measured one, in the same lab (0: none)",
+      String(d.warmupSeconds),
+    )
     .option("--runs <n>", "runs per point (medians are reported)", String(d.runs))
     .option("--pings <n>", "pings per latency point", String(d.pings))
     .option(

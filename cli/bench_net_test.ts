@@ -28,6 +28,8 @@ Deno.test("bench net options parse into the benchmark's options", () => {
   assert.deepEqual(o.csum, [true], "checksum offload on by default");
   assert.deepEqual(parseNetOptions({ ...RAW, csum: "off,on" }).csum, [false, true]);
   assert.deepEqual(parseNetOptions({ ...RAW, csum: "off" }).csum, [false]);
+  assert.equal(o.warmupSeconds, 1, "a second of warm-up by default");
+  assert.equal(parseNetOptions({ ...RAW, warmup: "0" }).warmupSeconds, 0, "--warmup 0");
 });
 
 Deno.test("bad bench net options are usage errors naming the option", () => {
@@ -38,6 +40,7 @@ Deno.test("bad bench net options are usage errors naming the option", () => {
       ["delays", "2,x", "--delays"],
       ["queueSize", "4", "--queue-size"],
       ["csum", "yes", "--csum"],
+      ["warmup", "-1", "--warmup"],
     ] as const
   ) {
     assert.throws(

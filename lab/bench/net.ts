@@ -46,6 +46,11 @@ export interface NetBenchOptions {
   frameSizes: number[];
   /** Seconds of flood per run. */
   seconds: number;
+  /**
+   * Seconds of unmeasured flood before each measured one, in the same lab (a fresh lab's first
+   * second runs cold; see `warmUp`).
+   */
+  warmupSeconds: number;
   /** Runs per point; medians are reported. */
   runs: number;
   /** Pings per latency point. */
@@ -73,11 +78,18 @@ export interface NetBenchOptions {
   csum?: boolean[];
 }
 
+/** How long the floods warmed up, for the report's first line (none in older reports). */
+function warmupNote(o: NetBenchOptions): string {
+  const w = o.warmupSeconds ?? 0;
+  return w > 0 ? ` after ${w} s of warm-up` : "";
+}
+
 /** Defaults of `vlab bench net`. */
 export const DEFAULT_NET_OPTIONS: NetBenchOptions = {
   layouts: ["split", "packed"],
   frameSizes: [64, 1500],
   seconds: 2,
+  warmupSeconds: 1,
   runs: 3,
   pings: 200,
   delaysMs: [0],
@@ -416,15 +428,7 @@ export async function runNetBench(
           bareOf[j][k].push(await bareRingPps(size, 0.5));
           progress(`${layout}, ${size}-byte frames${what}, run ${i + 1}/${options.runs}`);
           runsOf[j][k].push(
-            await throughputRun(
-              layout,
-              size,
-              options.seconds,
-              options.pollUs,
-              options.queueSize,
-              undefined,
-              csums[k],
-            ),
+            await throughputRun({ ...options, layout, frameSize: size, csum: csums[k] }),
           );
         }
       }
@@ -520,7 +524,9 @@ export async function runNetBench(
  */
 export function formatNetReport(report: NetBenchReport): string {
   const lines: string[] = [
-    `vlab bench net, ${report.date}, ${report.cpus} CPUs, medians of ${report.options.runs} runs of ${report.options.seconds} s, poll ${report.options.pollUs} µs`,
+    `vlab bench net, ${report.date}, ${report.cpus} CPUs, medians of ${report.options.runs} runs of ${report.options.seconds} s${
+      warmupNote(report.options)
+    }, poll ${report.options.pollUs} µs`,
     "",
   ];
   const table = (rows: string[][]) => {

@@ -42,7 +42,7 @@ export interface DashboardRow {
 export async function dashboardOverhead(
   layout: RingLayout,
   frameSize: number,
-  o: { seconds: number; runs: number; pollUs: number; queueSize: number },
+  o: { seconds: number; warmupSeconds?: number; runs: number; pollUs: number; queueSize: number },
   attach: DashboardAttacher,
   progress: (what: string) => void = () => {},
 ): Promise<DashboardRow> {
@@ -51,9 +51,10 @@ export async function dashboardOverhead(
   const cpu: number[] = [];
   for (let i = 0; i < o.runs; i++) {
     progress(`dashboard cost, ${layout} ${frameSize} B, run ${i + 1}/${o.runs} without`);
-    without.push((await throughputRun(layout, frameSize, o.seconds, o.pollUs, o.queueSize)).pps);
+    const run = { ...o, warmupSeconds: o.warmupSeconds ?? 0, layout, frameSize };
+    without.push((await throughputRun(run)).pps);
     progress(`dashboard cost, ${layout} ${frameSize} B, run ${i + 1}/${o.runs} with`);
-    const r = await throughputRun(layout, frameSize, o.seconds, o.pollUs, o.queueSize, attach);
+    const r = await throughputRun(run, attach);
     withIt.push(r.pps);
     cpu.push(r.dashboardCpuPct ?? NaN);
   }

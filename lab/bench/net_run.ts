@@ -103,18 +103,85 @@ export type DashboardAttacher = (
   labName: string,
 ) => Promise<{ startWindow(): void; detach(): Promise<number> }>;
 
+/** What one throughput run floods. */
+export interface ThroughputRunOptions {
+  /** Ring layout of both NICs. */
+  layout: RingLayout;
+  /** Ethernet frame bytes. */
+  frameSize: number;
+  /** Seconds of measured flood. */
+  seconds: number;
+  /** Seconds of unmeasured flood before it (see `warmUp`; 0: none). */
+  warmupSeconds: number;
+  /** The VMs' busy-poll budget, µs. */
+  pollUs: number;
+  /** Queue size of both NICs. */
+  queueSize: number;
+  /** NICs with checksum offload (default true). */
+  csum?: boolean;
+}
+
+/** One flow of a warm-up: `from` floods `dst`, which `to` receives. */
+export interface FloodPath {
+  /** The sending VM. */
+  from: string;
+  /** The receiving VM (a sink runs there during the warm-up). */
+  to: string;
+  /** The address flooded. */
+  dst: string;
+}
+
 /**
- * One throughput run; with `attach`, a registered lab with a dashboard attached to it; with
- * `csum` false, NICs without checksum offload.
+ * Flood every path at once for `seconds` at full speed, unmeasured, into sinks that stop with
+ * it (as iperf3's `--omit` skips a test's first seconds). A fresh lab's workers spend their
+ * first second or so of a flood compiling its code, moving frames at half their later rate or
+ * less (docs/performance.md): a measured flood that started cold would average that in.
+ * Nothing is done for `seconds` ≤ 0. Returns the frames the floods sent.
+ *
+ * @example
+ * ```ts ignore
+ * await warmUp(lab, [{ from: "a0", to: "b0", dst: "10.0.0.2" }], 64, 1);
+ * ```
  */
-export async function throughputRun(
-  layout: RingLayout,
+export async function warmUp(
+  lab: Lab,
+  paths: readonly FloodPath[],
   frameSize: number,
   seconds: number,
-  pollUs: number,
-  queueSize: number,
+): Promise<number> {
+  if (!(seconds > 0)) return 0;
+  const stop = new AbortController();
+  const sinks: Promise<unknown>[] = [];
+  try {
+    for (const p of paths) {
+      sinks.push((await lab.spawn(p.to, ["sink", "-t", "0"], stop.signal)).result);
+    }
+    const flood = (p: FloodPath) =>
+      execOk(lab, p.from, [
+        "udp-flood",
+        p.dst,
+        "--max",
+        "-t",
+        String(seconds),
+        "-s",
+        String(frameSize),
+      ]);
+    const sent = await Promise.all(paths.map(flood));
+    return sent.reduce((n, f) => n + f.sent, 0);
+  } finally {
+    // The sinks end and free their ports before a measured sink binds them.
+    stop.abort();
+    await Promise.allSettled(sinks);
+  }
+}
+
+/**
+ * One throughput run, after a warm-up (`warmUp`); with `attach`, a registered lab with a
+ * dashboard attached to it; with `csum` false, NICs without checksum offload.
+ */
+export async function throughputRun(
+  o: ThroughputRunOptions,
   attach?: DashboardAttacher,
-  csum = true,
 ): Promise<
   {
     pps: number;
@@ -126,12 +193,14 @@ export async function throughputRun(
     perFrame: WakeCounts;
   }
 > {
+  const { layout, frameSize, seconds, pollUs, queueSize, csum = true } = o;
   const plan = pairTopology(`bench-${layout}`, layout, 1, pollUs, queueSize, 0, csum);
   const registered = attach ? await launchLab(plan) : null;
   const lab = registered ? registered.lab : await Lab.start(plan);
   const dashboard = attach ? await attach(plan.name) : null;
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "1"]);
+    await warmUp(lab, [{ from: "a0", to: "b0", dst: "10.0.0.2" }], frameSize, o.warmupSeconds);
     const sink = (await spawnOk(lab, "b0", ["sink", "-t", String(seconds + 1)])).result;
     dashboard?.startWindow();
     const counts0 = wakeCounts(lab);

@@ -12,7 +12,7 @@ import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { parseTopology } from "../topology/load.ts";
 import type { RingLayout } from "../topology/types.ts";
-import { execOk, median, spawnOk } from "./net_run.ts";
+import { execOk, median, spawnOk, warmUp } from "./net_run.ts";
 
 /** The star row: aggregate received frames per second, median over runs. */
 export interface StarRow {
@@ -36,17 +36,19 @@ const STAR = new URL("../../topologies/star.yaml", import.meta.url);
 const FLOWS = [["h1", "10.0.0.2", "h2"], ["h3", "10.0.0.4", "h4"]] as const;
 
 /**
- * One run: a fresh `star` lab, both floods for `seconds`.
+ * One run: a fresh `star` lab, both floods for `warmupSeconds` unmeasured (`warmUp`), then
+ * for `seconds`, measured.
  *
  * @example
  * ```ts ignore
- * const { pps } = await starRun("split", 64, 2);
+ * const { pps } = await starRun("split", 64, 2, 1);
  * ```
  */
 export async function starRun(
   layout: RingLayout,
   frameSize: number,
   seconds: number,
+  warmupSeconds = 0,
 ): Promise<{ pps: number; lossPct: number }> {
   const yaml = Deno.readTextFileSync(STAR).replace(
     "seed: 1\n",
@@ -58,6 +60,8 @@ export async function starRun(
   try {
     // Let the switch learn every MAC first: a flood to an unknown MAC would go to every port.
     for (const [from, dst] of FLOWS) await execOk(lab, from, ["ping", dst, "-c", "1"]);
+    const paths = FLOWS.map(([from, dst, to]) => ({ from, dst, to }));
+    await warmUp(lab, paths, frameSize, warmupSeconds);
     const sinks: Promise<Record<string, number>>[] = [];
     for (const [, , to] of FLOWS) {
       sinks.push((await spawnOk(lab, to, ["sink", "-t", String(seconds + 1)])).result);
@@ -98,13 +102,13 @@ export async function starRun(
 export async function starBench(
   layout: RingLayout,
   frameSize: number,
-  o: { seconds: number; runs: number },
+  o: { seconds: number; warmupSeconds?: number; runs: number },
   progress: (what: string) => void = () => {},
 ): Promise<StarRow> {
   const runs: { pps: number; lossPct: number }[] = [];
   for (let i = 0; i < o.runs; i++) {
     progress(`star under two floods, ${layout} ${frameSize} B, run ${i + 1}/${o.runs}`);
-    runs.push(await starRun(layout, frameSize, o.seconds));
+    runs.push(await starRun(layout, frameSize, o.seconds, o.warmupSeconds ?? 0));
   }
   return {
     kind: "star",

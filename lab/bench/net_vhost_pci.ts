@@ -12,7 +12,7 @@
 import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
-import { execOk, median, spawnOk } from "./net_run.ts";
+import { execOk, median, spawnOk, warmUp } from "./net_run.ts";
 
 /** The vhost-pci comparison. */
 export interface VhostPciRow {
@@ -53,7 +53,7 @@ export function vhostPciBenchPlan(kind: "net" | "vhost-pci", pollUs: number) {
 
 async function once(
   kind: "net" | "vhost-pci",
-  o: { seconds: number; pings: number; pollUs: number; frameSize: number },
+  o: { seconds: number; warmupSeconds?: number; pings: number; pollUs: number; frameSize: number },
 ): Promise<{ pps: number; rttMedianUs: number }> {
   const lab = await Lab.start(vhostPciBenchPlan(kind, o.pollUs));
   try {
@@ -64,6 +64,7 @@ async function once(
     }
     const ping = await execOk(lab, "a", ["ping", "10.0.0.2", "-c", String(o.pings), "-i", "0.01"]);
     const rtt = ping.rttMs as unknown as { median: number };
+    await warmUp(lab, [{ from: "a", to: "b", dst: "10.0.0.2" }], o.frameSize, o.warmupSeconds ?? 0);
     const sink = (await spawnOk(lab, "b", ["sink", "-t", String(o.seconds + 1)])).result;
     const t = ["-t", String(o.seconds), "-s", String(o.frameSize)];
     await execOk(lab, "a", ["udp-flood", "10.0.0.2", "--max", ...t]);
@@ -84,7 +85,14 @@ async function once(
  * ```
  */
 export async function vhostPciComparison(
-  o: { seconds: number; runs: number; pings: number; pollUs: number; frameSize?: number },
+  o: {
+    seconds: number;
+    warmupSeconds?: number;
+    runs: number;
+    pings: number;
+    pollUs: number;
+    frameSize?: number;
+  },
   progress: (what: string) => void = () => {},
 ): Promise<VhostPciRow> {
   const frameSize = o.frameSize ?? 64;

@@ -54,6 +54,11 @@ export interface VethOptions {
   frameSizes: number[];
   /** Seconds of traffic per size (iperf3 takes whole seconds). */
   seconds: number;
+  /**
+   * Whole seconds of traffic before them, left out of the figure (iperf3's `--omit`, as the
+   * lab's floods warm up; default 0).
+   */
+  warmupSeconds?: number;
   /** Pings (10 ms apart). */
   pings: number;
 }
@@ -172,10 +177,11 @@ async function udpRate(
   ns: VethNames,
   frameSize: number,
   seconds: number,
+  omit: number,
   servers: Promise<unknown>[],
 ): Promise<number> {
   // One test, and never past its time: `timeout` ends a server that no client reached.
-  const limit = String(seconds + SERVER_READY_MS / 1000 + 5);
+  const limit = String(omit + seconds + SERVER_READY_MS / 1000 + 5);
   const server = run([
     "ip",
     "netns",
@@ -210,6 +216,8 @@ async function udpRate(
       String(payload),
       "-t",
       String(seconds),
+      "-O",
+      String(omit),
       "-J",
     ]); // deno-fmt-ignore
     // With -J, iperf3 reports a failure as an `error` field, with exit code 0 or not.
@@ -262,7 +270,8 @@ export async function runVethBench(
     }
     const throughput: VethReport["throughput"] = [];
     for (const frameSize of options.frameSizes) {
-      const pps = await udpRate(run, names, frameSize, options.seconds, servers);
+      const omit = Math.max(0, Math.round(options.warmupSeconds ?? 0));
+      const pps = await udpRate(run, names, frameSize, options.seconds, omit, servers);
       throughput.push({ frameSize, pps, gbitPerSecond: (pps * frameSize * 8) / 1e9 });
     }
     const ping = await must(run, [

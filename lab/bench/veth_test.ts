@@ -70,6 +70,13 @@ Deno.test("the veth pair's figures come from iperf3's and ping's output", async 
     ["ip", "netns", "del", NAMES.a],
     ["ip", "netns", "del", NAMES.b],
   ]);
+  const omitted = (c: string[]) => c[c.indexOf("-O") + 1];
+  const clients = calls.filter((c) => c.includes("iperf3") && c.includes("-c"));
+  assert.deepEqual(clients.map(omitted), ["0", "0"], "no warm-up asked: nothing omitted");
+  const warm = fakeSystem();
+  await runVethBench({ frameSizes: [64], seconds: 2, warmupSeconds: 1, pings: 5 }, warm.run, NAMES);
+  const warmClients = warm.calls.filter((c) => c.includes("iperf3") && c.includes("-c"));
+  assert.deepEqual(warmClients.map(omitted), ["1"], "as the lab's warm-up: iperf3 --omit 1");
 });
 
 Deno.test("the namespaces are deleted when a step fails", async () => {
