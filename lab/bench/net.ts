@@ -3,8 +3,10 @@
  *
  * - **Throughput**: for each layout and frame size, a `pair` lab; `b` runs `sink`, `a` runs
  *   `udp-flood --max`; the figure is what the sink received (frames per second, and Gbit/s of
- *   Ethernet frame bytes), with what the flood sent and the link dropped beside it. The layouts
- *   take turns run by run, and packed's rate over split's is given run by run.
+ *   Ethernet frame bytes), with what the flood sent and the link dropped beside it, after
+ *   `warmupSeconds` of unmeasured flood in the same lab (`warmUp`: a fresh lab runs cold for
+ *   its first second). The layouts take turns run by run, and packed's rate over split's is
+ *   given run by run.
  * - **The runtime's limit**: the same frame sizes through a bare link ring between two
  *   busy-polling workers (copy in, copy out, no virtio, no doorbells); the lab's ratio to it.
  * - **Latency**: ping round trips at idle (median and p99), per layout.
