@@ -9,7 +9,8 @@
  *   given run by run.
  * - **The runtime's limit**: the same frame sizes through a bare link ring between two
  *   busy-polling workers (copy in, copy out, no virtio, no doorbells); the lab's ratio to it.
- * - **Latency**: ping round trips at idle (median and p99), per layout.
+ * - **Latency**: ping round trips at idle (median and p99), per layout, after `warmupSeconds` of
+ *   unmeasured pings (`warmUpPings`).
  * - **vhost-pci**: the same two VMs over a virtio-net link and over a vhost-pci link, 64-byte
  *   frame rate and ping median (`net_vhost_pci.ts`).
  * - **Scale**: `up` time and resident memory for labs of N VMs (N/2 linked pairs), and the CPU
@@ -275,9 +276,10 @@ async function latency(
   pollUs: number,
   queueSize: number,
   delayMs: number,
+  warmupSeconds: number,
   wakeRoundTripUs: number | null,
 ): Promise<LatencyRow> {
-  const r = await pingRun(layout, count, pollUs, queueSize, delayMs);
+  const r = await pingRun({ layout, count, pollUs, queueSize, delayMs, warmupSeconds });
   return {
     kind: "latency",
     layout,
@@ -481,6 +483,7 @@ export async function runNetBench(
           options.pollUs,
           options.queueSize,
           delayMs,
+          options.warmupSeconds,
           wakeRoundTripUs,
         ),
       );

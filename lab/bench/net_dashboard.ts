@@ -102,17 +102,18 @@ export interface DashboardPingRow {
  */
 export async function dashboardPing(
   layout: RingLayout,
-  o: { pings: number; runs: number; pollUs: number; queueSize: number },
+  o: { pings: number; warmupSeconds?: number; runs: number; pollUs: number; queueSize: number },
   attach: DashboardAttacher,
   progress: (what: string) => void = () => {},
 ): Promise<DashboardPingRow> {
+  const run = { ...o, layout, count: o.pings, delayMs: 0, warmupSeconds: o.warmupSeconds ?? 0 };
   const without: { medianUs: number; p99Us: number }[] = [];
   const withIt: { medianUs: number; p99Us: number }[] = [];
   for (let i = 0; i < o.runs; i++) {
     progress(`ping and the dashboard, ${layout}, run ${i + 1}/${o.runs} without`);
-    without.push(await pingRun(layout, o.pings, o.pollUs, o.queueSize, 0));
+    without.push(await pingRun(run));
     progress(`ping and the dashboard, ${layout}, run ${i + 1}/${o.runs} with`);
-    withIt.push(await pingRun(layout, o.pings, o.pollUs, o.queueSize, 0, attach));
+    withIt.push(await pingRun(run, attach));
   }
   return {
     kind: "dashboard-ping",

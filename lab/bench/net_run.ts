@@ -267,6 +267,48 @@ function releaseLateness(lab: Lab): { delayed: number; lateUs: number } {
 /** Long enough for every worker that worked to publish its statistics (every ~100 ms), ms. */
 const STATS_SETTLE_MS = 250;
 
+/** What one ping run measures. */
+export interface PingRunOptions {
+  /** Ring layout of both NICs. */
+  layout: RingLayout;
+  /** Pings measured (10 ms apart). */
+  count: number;
+  /** The VMs' busy-poll budget, µs. */
+  pollUs: number;
+  /** Queue size of both NICs. */
+  queueSize: number;
+  /** Link delay each way, ms (0: none). */
+  delayMs: number;
+  /** Seconds of unmeasured pings before them (`warmUpPings`; 0: none). */
+  warmupSeconds: number;
+}
+
+/** Unmeasured pings a second of warm-up sends (2 ms apart). */
+export const WARMUP_PINGS_PER_SECOND = 500;
+
+/**
+ * Ping `dst` from `from` for `seconds`, 2 ms apart, unmeasured: as with floods (`warmUp`), a
+ * fresh lab's first seconds of pings run cold (the first 200 pings after a lab starts took
+ * 1.1–1.8 ms at the median where later ones took 0.7–1.2, docs/performance.md). Nothing is done
+ * for `seconds` ≤ 0. Returns the pings sent.
+ *
+ * @example
+ * ```ts ignore
+ * await warmUpPings(lab, "a0", "10.0.0.2", 1);
+ * ```
+ */
+export async function warmUpPings(
+  lab: Lab,
+  from: string,
+  dst: string,
+  seconds: number,
+): Promise<number> {
+  const count = Math.round(seconds * WARMUP_PINGS_PER_SECOND);
+  if (!(count > 0)) return 0;
+  const r = await execOk(lab, from, ["ping", dst, "-c", String(count), "-i", "0.002"]);
+  return r.transmitted;
+}
+
 /**
  * One ping run on a fresh pair lab at idle: `count` pings 10 ms apart (after three unmeasured
  * ones); with `attach`, a registered lab with a dashboard attached for the whole run.
@@ -277,20 +319,15 @@ const STATS_SETTLE_MS = 250;
  * console.log(r.medianUs, r.p99Us);
  * ```
  */
-export async function pingRun(
-  layout: RingLayout,
-  count: number,
-  pollUs: number,
-  queueSize: number,
-  delayMs: number,
-  attach?: DashboardAttacher,
-): Promise<PingRun> {
+export async function pingRun(o: PingRunOptions, attach?: DashboardAttacher): Promise<PingRun> {
+  const { layout, count, pollUs, queueSize, delayMs } = o;
   const plan = pairTopology(`bench-ping-${layout}`, layout, 1, pollUs, queueSize, delayMs);
   const registered = attach ? await launchLab(plan) : null;
   const lab = registered ? registered.lab : await Lab.start(plan);
   const dashboard = attach ? await attach(plan.name) : null;
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
+    await warmUpPings(lab, "a0", "10.0.0.2", o.warmupSeconds);
     const settle = () => new Promise((resolve) => setTimeout(resolve, STATS_SETTLE_MS));
     if (delayMs > 0) await settle();
     const lateBefore = releaseLateness(lab);

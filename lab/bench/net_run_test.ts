@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { Lab } from "../lab.ts";
 import { LAB_TEST } from "../testing.ts";
-import { execOk, pairTopology, spawnOk, warmUp } from "./net_run.ts";
+import { execOk, pairTopology, spawnOk, warmUp, warmUpPings } from "./net_run.ts";
 
 Deno.test({
-  name:
-    "a warm-up floods unmeasured, then frees the sink's port: the measured sink counts only its own",
+  name: "warm-ups: a flood frees its sink's port after (the measured sink counts its own), pings",
   ...LAB_TEST,
   async fn() {
     const lab = await Lab.start(pairTopology("warm", "split", 1, 0, 256, 0));
@@ -18,6 +17,8 @@ Deno.test({
       const sink = (await spawnOk(lab, "b0", ["sink", "-t", "1"])).result;
       await execOk(lab, "a0", ["udp-flood", "10.0.0.2", "-n", "500", "-s", "64"]);
       assert.equal((await sink).received, 500);
+      assert.equal(await warmUpPings(lab, "a0", "10.0.0.2", 0), 0, "no warm-up asked: no ping");
+      assert.equal(await warmUpPings(lab, "a0", "10.0.0.2", 0.1), 50, "500 pings a second");
     } finally {
       await lab.stop();
     }

@@ -233,7 +233,14 @@ Deno.test({
   name: "a ping over a delayed link reports how late its frames left their impairment stages",
   ...LAB_TEST,
   async fn() {
-    const delayed = await pingRun("split", 20, 0, 256, 2);
+    const delayed = await pingRun({
+      layout: "split",
+      count: 20,
+      pollUs: 0,
+      queueSize: 256,
+      delayMs: 2,
+      warmupSeconds: 0,
+    });
     assert.ok(delayed.medianUs >= 4000, `a 2 ms delay each way, yet ${delayed.medianUs} µs`);
     assert.ok(
       delayed.releaseLateUs !== null && delayed.releaseLateUs >= 0 &&

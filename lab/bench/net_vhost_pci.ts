@@ -12,7 +12,7 @@
 import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
-import { execOk, median, spawnOk, warmUp } from "./net_run.ts";
+import { execOk, median, spawnOk, warmUp, warmUpPings } from "./net_run.ts";
 
 /** The vhost-pci comparison. */
 export interface VhostPciRow {
@@ -62,6 +62,7 @@ async function once(
       const r = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", "0.2"]);
       if (r.ok && (r.result as { received: number }).received === 1) break;
     }
+    await warmUpPings(lab, "a", "10.0.0.2", o.warmupSeconds ?? 0);
     const ping = await execOk(lab, "a", ["ping", "10.0.0.2", "-c", String(o.pings), "-i", "0.01"]);
     const rtt = ping.rttMs as unknown as { median: number };
     await warmUp(lab, [{ from: "a", to: "b", dst: "10.0.0.2" }], o.frameSize, o.warmupSeconds ?? 0);
