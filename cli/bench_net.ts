@@ -190,7 +190,7 @@ export function netCommand(): Command {
     .option("--seconds <n>", "seconds of flood per run", String(d.seconds))
     .option(
       "--warmup <n>",
-      "seconds of unmeasured flood before each measured one, in the same lab (0: none)",
+      "seconds of unmeasured flood (or pings) before each measured one, in the same lab (0: none)",
       String(d.warmupSeconds),
     )
     .option("--runs <n>", "runs per point (medians are reported)", String(d.runs))

@@ -50,8 +50,9 @@ export interface NetBenchOptions {
   /** Seconds of flood per run. */
   seconds: number;
   /**
-   * Seconds of unmeasured flood before each measured one, in the same lab (a fresh lab's first
-   * second runs cold; see `warmUp`).
+   * Seconds of unmeasured flood before each measured one, and of unmeasured pings before the
+   * measured pings, in the same lab (a fresh lab's first seconds run cold; see `warmUp` and
+   * `warmUpPings`).
    */
   warmupSeconds: number;
   /** Runs per point; medians are reported. */
