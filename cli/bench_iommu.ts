@@ -14,22 +14,11 @@ import {
   runIommuBench,
 } from "../lab/bench/iommu.ts";
 import { VlabError } from "./errors.ts";
+import { intListOption, intOption } from "./int_option.ts";
 import { stderrProgressLine, writeAll } from "./progress.ts";
 
 const encoder = new TextEncoder();
 const MODES: readonly IommuBenchMode[] = ["none", "strict", "lazy", "static", "passthrough"];
-
-function ints(option: string, text: string, min: number, max: number): number[] {
-  const values = text.split(",").map((s) => Number(s.trim()));
-  if (values.some((v) => !Number.isInteger(v) || v < min || v > max)) {
-    throw new VlabError(
-      "bad-option",
-      `${option} must be a comma list of integers from ${min} to ${max}, got "${text}"`,
-      { hint: `For example ${option} ${min}` },
-    );
-  }
-  return values;
-}
 
 /**
  * Parse the options of `vlab bench iommu`; a bad value is a usage error naming the option.
@@ -52,10 +41,10 @@ export function parseIommuOptions(
   }
   return {
     modes: modes as IommuBenchMode[],
-    frameSizes: ints("--sizes", raw.sizes, 60, 1514),
-    frames: ints("--frames", raw.frames, 1, 100_000_000)[0],
-    runs: ints("--runs", raw.runs, 1, 500)[0],
-    warmupFrames: ints("--warmup", raw.warmup, 0, 100_000_000)[0],
+    frameSizes: intListOption("--sizes", raw.sizes, 60, 1514, "64,1500"),
+    frames: intOption("--frames", raw.frames, 1, 100_000_000, "200000"),
+    runs: intOption("--runs", raw.runs, 1, 500, "6"),
+    warmupFrames: intOption("--warmup", raw.warmup, 0, 100_000_000, "50000"),
   };
 }
 

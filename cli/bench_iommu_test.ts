@@ -25,4 +25,9 @@ Deno.test("bench iommu takes every DMA mode and refuses an unknown one with a hi
   });
   assert.throws(() => parseIommuOptions({ ...RAW, sizes: "9000" }), /--sizes must be/);
   assert.throws(() => parseIommuOptions({ ...RAW, warmup: "-1" }), /--warmup must be/);
+  // One value, not a list's first item.
+  assert.throws(
+    () => parseIommuOptions({ ...RAW, runs: "100,200" }),
+    /--runs must be an integer from 1 to 500, got "100,200"/,
+  );
 });

@@ -17,23 +17,10 @@ import { runVethBench, systemRunner, vethUnavailable } from "../lab/bench/veth.t
 import { formatVethComparison, type VethOutcome } from "../lab/bench/veth_report.ts";
 import { vlabRunArgs } from "./deno_run.ts";
 import { VlabError } from "./errors.ts";
+import { intListOption, intOption } from "./int_option.ts";
 import { stderrProgressLine, writeAll } from "./progress.ts";
 
 const encoder = new TextEncoder();
-
-/** Parse a comma list of integers within [min, max]; throws a usage error naming the option. */
-function intList(option: string, text: string, min: number, max: number): number[] {
-  const parts = text.split(",").map((s) => s.trim());
-  const values = parts.map(Number);
-  if (parts.length === 0 || values.some((v) => !Number.isInteger(v) || v < min || v > max)) {
-    throw new VlabError(
-      "bad-option",
-      `${option} must be a comma list of integers from ${min} to ${max}, got "${text}"`,
-      { hint: `For example ${option} ${min},${Math.min(max, min * 4)}` },
-    );
-  }
-  return values;
-}
 
 /** Parse the options of `vlab bench net`. */
 export function parseNetOptions(raw: {
@@ -69,18 +56,18 @@ export function parseNetOptions(raw: {
   }
   return {
     layouts: [...layouts] as NetBenchOptions["layouts"],
-    frameSizes: intList("--sizes", raw.sizes, 60, 1514),
-    seconds: intList("--seconds", raw.seconds, 1, 60)[0],
+    frameSizes: intListOption("--sizes", raw.sizes, 60, 1514, "64,1500"),
+    seconds: intOption("--seconds", raw.seconds, 1, 60, "2"),
     warmupSeconds: raw.warmup === undefined
       ? DEFAULT_NET_OPTIONS.warmupSeconds
-      : intList("--warmup", raw.warmup, 0, 60)[0],
-    runs: intList("--runs", raw.runs, 1, 50)[0],
-    pings: intList("--pings", raw.pings, 1, 100_000)[0],
-    delaysMs: intList("--delays", raw.delays, 0, 10_000),
-    scale: raw.scale === "none" ? [] : intList("--scale", raw.scale, 2, 256),
-    idleSeconds: intList("--idle-seconds", raw.idleSeconds, 0, 60)[0],
-    pollUs: intList("--poll-us", raw.pollUs, 0, 10_000)[0],
-    queueSize: intList("--queue-size", raw.queueSize, 8, 32768)[0],
+      : intOption("--warmup", raw.warmup, 0, 60, "1"),
+    runs: intOption("--runs", raw.runs, 1, 50, "3"),
+    pings: intOption("--pings", raw.pings, 1, 100_000, "200"),
+    delaysMs: intListOption("--delays", raw.delays, 0, 10_000, "0,2"),
+    scale: raw.scale === "none" ? [] : intListOption("--scale", raw.scale, 2, 256, "2,16,64"),
+    idleSeconds: intOption("--idle-seconds", raw.idleSeconds, 0, 60, "3"),
+    pollUs: intOption("--poll-us", raw.pollUs, 0, 10_000, "50"),
+    queueSize: intOption("--queue-size", raw.queueSize, 8, 32768, "256"),
     dashboard: raw.dashboard === true,
     vhostPci: raw.vhostPci !== false,
     star: raw.star === true,

@@ -41,6 +41,8 @@ Deno.test("bad bench net options are usage errors naming the option", () => {
       ["queueSize", "4", "--queue-size"],
       ["csum", "yes", "--csum"],
       ["warmup", "-1", "--warmup"],
+      ["seconds", "2,3", "--seconds"],
+      ["runs", "1e1", "--runs"],
     ] as const
   ) {
     assert.throws(

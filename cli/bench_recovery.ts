@@ -13,20 +13,10 @@ import {
   runRecoveryBench,
 } from "../lab/bench/recovery.ts";
 import { VlabError } from "./errors.ts";
+import { intOption } from "./int_option.ts";
 import { stderrProgressLine, writeAll } from "./progress.ts";
 
 const encoder = new TextEncoder();
-
-function count(option: string, text: string, min: number, max: number): number {
-  if (!/^\d{1,9}$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new VlabError(
-      "bad-option",
-      `${option} must be an integer from ${min} to ${max}, got "${text}"`,
-      { hint: `For example ${option} ${Math.max(min, 3)}` },
-    );
-  }
-  return Number(text);
-}
 
 /**
  * Parse the options of `vlab bench recovery`.
@@ -41,9 +31,9 @@ export function parseRecoveryOptions(
   raw: { crashes: string; corruptions: string; rate: string },
 ): RecoveryBenchOptions {
   return {
-    crashes: count("--crashes", raw.crashes, 0, 100_000),
-    corruptions: count("--corruptions", raw.corruptions, 0, 100_000),
-    ratePps: count("--rate", raw.rate, 100, 10_000_000),
+    crashes: intOption("--crashes", raw.crashes, 0, 100_000, "3"),
+    corruptions: intOption("--corruptions", raw.corruptions, 0, 100_000, "3"),
+    ratePps: intOption("--rate", raw.rate, 100, 10_000_000, "20000"),
   };
 }
 

@@ -13,22 +13,10 @@ import {
   type VsockBenchOptions,
 } from "../lab/bench/vsock.ts";
 import { VlabError } from "./errors.ts";
+import { intOption } from "./int_option.ts";
 import { stderrProgressLine, writeAll } from "./progress.ts";
 
 const encoder = new TextEncoder();
-
-/** One integer option within [min, max]; throws a usage error naming the option. */
-function intOption(option: string, text: string, min: number, max: number): number {
-  const v = Number(text);
-  if (!/^[0-9]+$/.test(text) || v < min || v > max) {
-    throw new VlabError(
-      "bad-option",
-      `${option} must be an integer from ${min} to ${max}, got "${text}"`,
-      { hint: `For example ${option} ${min}` },
-    );
-  }
-  return v;
-}
 
 /**
  * Parse the options of `vlab bench vsock`.

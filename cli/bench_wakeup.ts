@@ -12,7 +12,7 @@ import {
   runWakeupBench,
   type WakeupBenchOptions,
 } from "../lab/bench/wakeup.ts";
-import { VlabError } from "./errors.ts";
+import { intOption } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
 
 /** The largest number of round trips per mode. */
@@ -32,20 +32,8 @@ export const MAX_WAKEUP_ROUNDS = 100_000;
 export function parseWakeupOptions(
   raw: { rounds?: string; sliceMs?: string },
 ): WakeupBenchOptions {
-  const int = (option: string, text: string | undefined, dflt: number, max: number) => {
-    if (text === undefined) return dflt;
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 1 || n > max) {
-      throw new VlabError(
-        "bad-option",
-        `${option} must be an integer from 1 to ${max}, got "${text}"`,
-        {
-          hint: `For example ${option} ${dflt}`,
-        },
-      );
-    }
-    return n;
-  };
+  const int = (option: string, text: string | undefined, dflt: number, max: number) =>
+    text === undefined ? dflt : intOption(option, text, 1, max, String(dflt));
   return {
     modes: DEFAULT_WAKEUP_OPTIONS.modes,
     rounds: int("--rounds", raw.rounds, DEFAULT_WAKEUP_OPTIONS.rounds, MAX_WAKEUP_ROUNDS),

@@ -14,7 +14,7 @@ import type { LabSnapshot, RingSelector, RingView } from "../lab/snapshot_types.
 import type { SnapshotSource } from "./dashboard/run.ts";
 import { loadDashboard } from "./dashboard_loader.ts";
 import { VlabError } from "./errors.ts";
-import { quote } from "../lab/topology/quote.ts";
+import { intOption } from "./int_option.ts";
 
 /**
  * A snapshot source that asks a lab's control socket.
@@ -93,16 +93,7 @@ export function dashboardCommand(): Command {
       "print the dashboard's own CPU time on stderr every second (JSON lines)",
     )
     .action(async (name, opts) => {
-      const interval = Number(opts.interval);
-      if (!Number.isInteger(interval) || interval < 20 || interval > 10_000) {
-        throw new VlabError(
-          "bad-option",
-          `--interval must be 20 to 10000 ms, got ${quote(opts.interval)}`,
-          {
-            hint: "For example --interval 100",
-          },
-        );
-      }
+      const interval = intOption("--interval", opts.interval, 20, 10_000, "100");
       // Without a terminal, ink would draw into a pipe and wait forever for keys that never come.
       // --report-cpu (the dashboard benchmark) runs it headless on purpose.
       if (!opts.reportCpu && !(Deno.stdin.isTerminal() && Deno.stdout.isTerminal())) {

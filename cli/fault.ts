@@ -13,23 +13,11 @@ import { controlJson, resolveLab } from "../lab/client.ts";
 import { quote } from "../lab/topology/quote.ts";
 import { GUEST_FAULT_KINDS } from "../devices/virtio/guest_faults.ts";
 import { VlabError } from "./errors.ts";
+import { intOption } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
-
-function positiveInt(what: string, text: string, max: number, min = 1): number {
-  if (!/^\d{1,9}$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new VlabError(
-      "bad-option",
-      `${what} must be an integer ${min} to ${max}, got ${quote(text)}`,
-      {
-        hint: "For example: vlab fault backend-crash a --mode hang --ms 2000",
-      },
-    );
-  }
-  return Number(text);
-}
 
 async function send(lab: string | undefined, body: Record<string, unknown>): Promise<void> {
   const record = await resolveLab(lab);
@@ -52,7 +40,7 @@ function lostCommand(kind: "lost-kick" | "lost-irq") {
     .option("-n, --count <n>", "how many to drop", "1")
     .option("--lab <name>", "the lab (default: the only running lab)")
     .action(async (vm, device, queue, opts) => {
-      const count = positiveInt("-n", opts.count, 1_000_000);
+      const count = intOption("-n", opts.count, 1, 1_000_000, "3");
       await send(opts.lab, { kind, vm, device, queue, count });
     });
 }
@@ -90,10 +78,10 @@ export function faultCommand() {
     .option("--after <n>", "mid-pass: crash right after the Nth frame moved from now (default 1)")
     .option("--lab <name>", "the lab (default: the only running lab)")
     .action(async (vm, opts) => {
-      const ms = opts.ms === undefined ? undefined : positiveInt("--ms", opts.ms, 60_000, 0);
+      const ms = opts.ms === undefined ? undefined : intOption("--ms", opts.ms, 0, 60_000, "2000");
       const after = opts.after === undefined
         ? undefined
-        : positiveInt("--after", opts.after, 100_000);
+        : intOption("--after", opts.after, 1, 100_000, "100");
       await send(opts.lab, { kind: "backend-crash", vm, mode: opts.mode, ms, after });
     });
   return new Command("fault")

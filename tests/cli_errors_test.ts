@@ -140,7 +140,7 @@ Deno.test("capture -w to a missing folder or a folder, or a bad --duration, is a
   }
 });
 
-Deno.test("dashboard without a terminal fails at once with a clear error", async () => {
+Deno.test("dashboard without a terminal, or with a bad --interval, fails at once with a clear error", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
   try {
     const t0 = performance.now();
@@ -150,6 +150,13 @@ Deno.test("dashboard without a terminal fails at once with a clear error", async
     const { message, hint } = errorLines(run);
     assert.equal(message, "Cannot show the dashboard: it needs a terminal on stdin and stdout");
     assert.match(hint, /vlab status/);
+    // A bad option is a usage error before anything else (`Number()` would take "1e2" as 100).
+    const bad = await vlabWith({ VLAB_STATE_DIR: dir }, "dashboard", "--interval", "1e2");
+    assert.equal(bad.code, 2);
+    assert.deepEqual(errorLines(bad), {
+      message: '--interval must be an integer from 20 to 10000, got "1e2"',
+      hint: "For example --interval 100",
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

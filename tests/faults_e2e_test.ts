@@ -132,7 +132,7 @@ Deno.test({
       assert.match(badBug.stderr, /Unknown guest bug "meteor"/);
       const badMs = await vlab("fault", "backend-crash", "a", "--mode", "hang", "--ms", "soon");
       assert.equal(badMs.code, 2);
-      assert.match(badMs.stderr, /--ms must be an integer 0 to 60000, got "soon"/);
+      assert.match(badMs.stderr, /--ms must be an integer from 0 to 60000, got "soon"/);
     } finally {
       client.close();
       await vlab("down", "--all");

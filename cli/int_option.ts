@@ -1,0 +1,74 @@
+/**
+ * Integer options, one way for every command: decimal digits only (no sign, no `0x`, no
+ * exponent, no blanks: `Number()` would take `""` as 0 and `"1e3"` as 1000), within bounds, and
+ * an option that takes one value refuses a list instead of keeping its first item. A bad value
+ * is a usage error (`bad-option`) naming the option, with an example as the hint.
+ *
+ * @module
+ */
+
+import { VlabError } from "./errors.ts";
+
+/** The largest value these parsers accept (exact in a double). */
+const MAX_DIGITS = 15;
+
+/** The integer `text` writes in decimal digits, or undefined. */
+function digits(text: string): number | undefined {
+  if (!new RegExp(`^[0-9]{1,${MAX_DIGITS}}$`).test(text)) return undefined;
+  return Number(text);
+}
+
+/**
+ * One integer from `min` to `max`.
+ *
+ * @example
+ * ```ts
+ * import { intOption } from "./int_option.ts";
+ * intOption("--runs", "5", 1, 50); // 5
+ * // intOption("--runs", "5,6", 1, 50) throws: --runs must be an integer from 1 to 50, got "5,6"
+ * ```
+ */
+export function intOption(
+  option: string,
+  text: string,
+  min: number,
+  max: number,
+  example = String(min),
+): number {
+  const n = digits(text);
+  if (n === undefined || n < min || n > max) {
+    throw new VlabError(
+      "bad-option",
+      `${option} must be an integer from ${min} to ${max}, got "${text}"`,
+      { hint: `For example ${option} ${example}` },
+    );
+  }
+  return n;
+}
+
+/**
+ * A comma list of integers from `min` to `max` (blanks around items allowed), in the order given.
+ *
+ * @example
+ * ```ts
+ * import { intListOption } from "./int_option.ts";
+ * intListOption("--sizes", "64, 1500", 60, 1514); // [64, 1500]
+ * ```
+ */
+export function intListOption(
+  option: string,
+  text: string,
+  min: number,
+  max: number,
+  example = `${min},${max}`,
+): number[] {
+  const values = text.split(",").map((s) => digits(s.trim()));
+  if (values.some((v) => v === undefined || v < min || v > max)) {
+    throw new VlabError(
+      "bad-option",
+      `${option} must be a comma list of integers from ${min} to ${max}, got "${text}"`,
+      { hint: `For example ${option} ${example}` },
+    );
+  }
+  return values as number[];
+}
