@@ -21,6 +21,7 @@ import {
 } from "../lab/pingall.ts";
 import type { LabRecord } from "../lab/state.ts";
 import { VlabError } from "./errors.ts";
+import { intOption } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
 
 const encoder = new TextEncoder();
@@ -51,8 +52,8 @@ export function pingallCommand(): Command {
         "  *** Results: 0% dropped (2/2 received)\n",
     )
     .action(async (name, opts) => {
-      const count = numberOption("--count", opts.count, 1, 100, true);
-      const timeout = numberOption("--timeout", opts.timeout, 0.01, 60, false);
+      const count = intOption("--count", opts.count, 1, 100, "3");
+      const timeout = secondsOption("--timeout", opts.timeout, 0.01, 60);
       const record = await resolveLab(name, "the lab name (`vlab pingall NAME`)");
       const status = await controlJson<LabStatus>(record, "/lab");
       const pairs = pingPairs(status);
@@ -84,25 +85,14 @@ export function pingallCommand(): Command {
     }) as unknown as Command;
 }
 
-/** A numeric option within bounds, or a `bad-option` error. */
-function numberOption(
-  flag: string,
-  text: string,
-  min: number,
-  max: number,
-  integer: boolean,
-): number {
+/** A number of seconds within bounds, written as decimals (`1`, `0.5`), or a `bad-option` error. */
+function secondsOption(flag: string, text: string, min: number, max: number): number {
   const v = Number(text);
-  if (
-    text.trim() === "" || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min ||
-    v > max
-  ) {
+  if (!/^[0-9]{1,9}(\.[0-9]{1,9})?$/.test(text) || v < min || v > max) {
     throw new VlabError(
       "bad-option",
-      `Cannot run pingall: ${flag} must be ${
-        integer ? "an integer" : "a number"
-      } from ${min} to ${max}, got "${text}"`,
-      { hint: `For example ${flag} ${integer ? 3 : 1}` },
+      `Cannot run pingall: ${flag} must be a number of seconds from ${min} to ${max}, got "${text}"`,
+      { hint: `For example ${flag} 1` },
     );
   }
   return v;

@@ -162,6 +162,27 @@ Deno.test("dashboard without a terminal, or with a bad --interval, fails at once
   }
 });
 
+Deno.test("pingall's --count and --timeout take plain decimals, before any lab is looked for", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+  try {
+    const env = { VLAB_STATE_DIR: dir };
+    const count = await vlabWith(env, "pingall", "--count", "1e1");
+    assert.equal(count.code, 2);
+    assert.deepEqual(errorLines(count), {
+      message: '--count must be an integer from 1 to 100, got "1e1"',
+      hint: "For example --count 3",
+    });
+    const timeout = await vlabWith(env, "pingall", "--timeout", "0x1");
+    assert.equal(timeout.code, 2);
+    assert.equal(
+      errorLines(timeout).message,
+      'Cannot run pingall: --timeout must be a number of seconds from 0.01 to 60, got "0x1"',
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("every option and command named in a message or hint of the CLI and the lab is real", () => {
   const { all, of } = knownOptions();
   const commands = new Set([...of.keys()].map((path) => path.split(" ")[0]).filter((c) => c));
