@@ -1,8 +1,8 @@
 /**
- * Integer options, one way for every command: decimal digits only (no sign, no `0x`, no
- * exponent, no blanks: `Number()` would take `""` as 0 and `"1e3"` as 1000), within bounds, and
- * an option that takes one value refuses a list instead of keeping its first item. A bad value
- * is a usage error (`bad-option`) naming the option, with an example as the hint.
+ * Integer and seconds options, one way for every command: decimal digits only (no sign, no `0x`,
+ * no exponent, no blanks: `Number()` would take `""` as 0 and `"1e3"` as 1000), within bounds,
+ * and an option that takes one value refuses a list instead of keeping its first item. A bad
+ * value is a usage error (`bad-option`) naming the option, with an example as the hint.
  *
  * @module
  */
@@ -71,4 +71,33 @@ export function intListOption(
     );
   }
   return values as number[];
+}
+
+/**
+ * A number of seconds from `min` to `max`, written as decimal digits with an optional fraction
+ * (`5`, `0.5`; not `1e1`, `0x5` or `.5`).
+ *
+ * @example
+ * ```ts
+ * import { secondsOption } from "./int_option.ts";
+ * secondsOption("--timeout", "0.5", 0.01, 60); // 0.5
+ * ```
+ */
+export function secondsOption(
+  option: string,
+  text: string,
+  min: number,
+  max: number,
+  example = "1",
+): number {
+  const ok = /^[0-9]{1,9}(\.[0-9]{1,9})?$/.test(text);
+  const v = Number(text);
+  if (!ok || v < min || v > max) {
+    throw new VlabError(
+      "bad-option",
+      `${option} must be a number of seconds from ${min} to ${max}, got "${text}"`,
+      { hint: `For example ${option} ${example}` },
+    );
+  }
+  return v;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { intListOption, intOption } from "./int_option.ts";
+import { intListOption, intOption, secondsOption } from "./int_option.ts";
 
 Deno.test("an integer option takes decimal digits within its bounds, nothing else", () => {
   assert.equal(intOption("--runs", "5", 1, 50), 5);
@@ -26,5 +26,18 @@ Deno.test("an integer list option takes comma-separated digits, blanks around it
       message: `--sizes must be a comma list of integers from 60 to 1514, got "${text}"`,
       hint: "For example --sizes 64,1500",
     }, `"${text}" refused`);
+  }
+});
+
+Deno.test("a seconds option takes decimal digits with an optional fraction, within its bounds", () => {
+  assert.equal(secondsOption("--timeout", "1", 0.01, 60), 1);
+  assert.equal(secondsOption("--timeout", "0.25", 0.01, 60), 0.25);
+  assert.equal(secondsOption("--timeout", "60", 0.01, 60), 60);
+  for (const bad of ["", " 1", "1 ", "1e1", "0x1", ".5", "5.", "-1", "+1", "1,2", "0.001", "61"]) {
+    assert.throws(() => secondsOption("--timeout", bad, 0.01, 60), {
+      name: "VlabError",
+      code: "bad-option",
+      message: `--timeout must be a number of seconds from 0.01 to 60, got "${bad}"`,
+    }, bad);
   }
 });

@@ -36,6 +36,7 @@ import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
 import { checkCaptureSink, MAX_CAPTURE_SECONDS, openCaptureSink } from "./capture_sink.ts";
+import { secondsOption } from "./int_option.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
@@ -226,17 +227,10 @@ function captureCommand() {
     .addHelpText("after", "\nExample:\n  vlab capture a-b -w - | tshark -r -\n")
     .action(async (link, opts) => {
       // Options first: a bad one is a usage error whether or not a lab runs.
-      const seconds = opts.duration === undefined ? Infinity : Number(opts.duration);
       // A timer longer than 2^31 ms fires at once, so durations are bounded (a week).
-      if (opts.duration !== undefined && !(seconds > 0 && seconds <= MAX_CAPTURE_SECONDS)) {
-        throw new VlabError(
-          "bad-option",
-          `--duration must be a number of seconds from 0 to ${MAX_CAPTURE_SECONDS}, got ${
-            quote(opts.duration ?? "")
-          }`,
-          { hint: "Give seconds, such as --duration 5, or leave it out to capture until Ctrl-C" },
-        );
-      }
+      const seconds = opts.duration === undefined
+        ? Infinity
+        : secondsOption("--duration", opts.duration, 0.001, MAX_CAPTURE_SECONDS, "5");
       await checkCaptureSink(opts.write);
       const record = await resolveLab(opts.lab);
       const abort = new AbortController();

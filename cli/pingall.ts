@@ -21,7 +21,7 @@ import {
 } from "../lab/pingall.ts";
 import type { LabRecord } from "../lab/state.ts";
 import { VlabError } from "./errors.ts";
-import { intOption } from "./int_option.ts";
+import { intOption, secondsOption } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
 
 const encoder = new TextEncoder();
@@ -83,19 +83,6 @@ export function pingallCommand(): Command {
         );
       }
     }) as unknown as Command;
-}
-
-/** A number of seconds within bounds, written as decimals (`1`, `0.5`), or a `bad-option` error. */
-function secondsOption(flag: string, text: string, min: number, max: number): number {
-  const v = Number(text);
-  if (!/^[0-9]{1,9}(\.[0-9]{1,9})?$/.test(text) || v < min || v > max) {
-    throw new VlabError(
-      "bad-option",
-      `Cannot run pingall: ${flag} must be a number of seconds from ${min} to ${max}, got "${text}"`,
-      { hint: `For example ${flag} 1` },
-    );
-  }
-  return v;
 }
 
 /** One pair's pings, through `/exec`; a workload that cannot run is a failed pair. */

@@ -129,11 +129,15 @@ Deno.test("capture -w to a missing folder or a folder, or a bad --duration, is a
       errorLines(folder).message,
       `Cannot write the capture to "${dir}": it is a folder`,
     );
-    // A duration whose timer would overflow (and fire at once) is refused, lab or not.
-    for (const bad of ["1e400", "3000000", "0", "x"]) {
+    // A duration whose timer would overflow (and fire at once) is refused, lab or not, and so
+    // is anything but decimal seconds (`Number()` took "1e1", "0x5" and " 5").
+    for (const bad of ["1e400", "3000000", "0", "x", "1e1", "0x5", " 5", ".5"]) {
       const run = await vlabWith(env, "capture", "a-b", "--duration", bad);
       assert.equal(run.code, 2, `${bad}: ${run.stderr}`);
-      assert.match(errorLines(run).message, /^--duration must be a number of seconds from 0 to/);
+      assert.deepEqual(errorLines(run), {
+        message: `--duration must be a number of seconds from 0.001 to 604800, got "${bad}"`,
+        hint: "For example --duration 5",
+      });
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -174,10 +178,10 @@ Deno.test("pingall's --count and --timeout take plain decimals, before any lab i
     });
     const timeout = await vlabWith(env, "pingall", "--timeout", "0x1");
     assert.equal(timeout.code, 2);
-    assert.equal(
-      errorLines(timeout).message,
-      'Cannot run pingall: --timeout must be a number of seconds from 0.01 to 60, got "0x1"',
-    );
+    assert.deepEqual(errorLines(timeout), {
+      message: '--timeout must be a number of seconds from 0.01 to 60, got "0x1"',
+      hint: "For example --timeout 1",
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
