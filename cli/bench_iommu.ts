@@ -44,7 +44,7 @@ export function parseIommuOptions(
     frameSizes: intListOption("--sizes", raw.sizes, 60, 1514, "64,1500"),
     frames: intOption("--frames", raw.frames, 1, 100_000_000, "200000"),
     runs: intOption("--runs", raw.runs, 1, 500, "6"),
-    warmupFrames: intOption("--warmup", raw.warmup, 0, 100_000_000, "50000"),
+    warmupSeconds: intOption("--warmup", raw.warmup, 0, 60, "1"),
   };
 }
 
@@ -62,8 +62,8 @@ export function iommuCommand(): Command {
     .option("--runs <n>", "runs per point (medians are reported)", String(d.runs))
     .option(
       "--warmup <n>",
-      "frames flooded before each measured run, not measured",
-      String(d.warmupFrames),
+      "seconds of unmeasured flood before each measured one, in the same lab (0: none)",
+      String(d.warmupSeconds),
     )
     .option("--json", "print the report as JSON")
     .action(async (raw) => {

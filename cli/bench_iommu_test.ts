@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parseIommuOptions } from "./bench_iommu.ts";
 import { VlabError } from "./errors.ts";
 
-const RAW = { modes: "none,static", sizes: "64,1500", frames: "1000", runs: "2", warmup: "500" };
+const RAW = { modes: "none,static", sizes: "64,1500", frames: "1000", runs: "2", warmup: "3" };
 
 Deno.test("bench iommu options parse into modes, sizes, frames and runs", () => {
   assert.deepEqual(parseIommuOptions(RAW), {
@@ -10,7 +10,7 @@ Deno.test("bench iommu options parse into modes, sizes, frames and runs", () => 
     frameSizes: [64, 1500],
     frames: 1000,
     runs: 2,
-    warmupFrames: 500,
+    warmupSeconds: 3,
   });
 });
 
@@ -25,6 +25,11 @@ Deno.test("bench iommu takes every DMA mode and refuses an unknown one with a hi
   });
   assert.throws(() => parseIommuOptions({ ...RAW, sizes: "9000" }), /--sizes must be/);
   assert.throws(() => parseIommuOptions({ ...RAW, warmup: "-1" }), /--warmup must be/);
+  // Seconds now, as in `bench net`: a frame count of old is refused, not waited out.
+  assert.throws(
+    () => parseIommuOptions({ ...RAW, warmup: "50000" }),
+    /--warmup must be an integer from 0 to 60, got "50000"/,
+  );
   // One value, not a list's first item.
   assert.throws(
     () => parseIommuOptions({ ...RAW, runs: "100,200" }),

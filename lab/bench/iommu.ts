@@ -1,9 +1,10 @@
 /**
  * `vlab bench iommu`: the cost of the vIOMMU on the data path. For each DMA mode (`strict`,
  * `lazy`, `static`, `passthrough`) and without a vIOMMU (`none`), on each frame size, a fresh pair
- * first floods `warmupFrames` UDP frames from a to b (not measured: the workers' code reaches its
- * optimised tiers, which a 200,000-frame flood otherwise spends a good part of its time on), then
- * `frames` more at full speed, measured. The modes alternate run by run, each round starting one
+ * first floods UDP frames from a to b for `warmupSeconds` (not measured: a fresh lab's first
+ * second moves frames at half its later rate or less while its workers compile their hot code,
+ * as `vlab bench net` found; the same warm-up as there), then `frames` more at full speed,
+ * measured. The modes alternate run by run, each round starting one
  * mode further (so that no mode always runs right after another), and each run's rate is divided
  * by the same round's `none` rate: the row gives the median rate, the median of those paired
  * ratios and a distribution-free confidence interval of that median (order statistics), and says
@@ -36,8 +37,8 @@ export interface IommuBenchOptions {
   frames: number;
   /** Runs per mode and size (the median is kept). */
   runs: number;
-  /** Frames flooded before each measured flood, not measured (0: none). */
-  warmupFrames: number;
+  /** Seconds of flood before each measured flood, not measured (0: none). */
+  warmupSeconds: number;
 }
 
 /** The defaults of `vlab bench iommu`. */
@@ -46,7 +47,7 @@ export const DEFAULT_IOMMU_OPTIONS: IommuBenchOptions = {
   frameSizes: [64, 1500],
   frames: 200_000,
   runs: 6,
-  warmupFrames: 50_000,
+  warmupSeconds: 1,
 };
 
 /** The confidence the interval of each row's ratio aims at. */
@@ -197,25 +198,17 @@ async function oneRun(
   mode: IommuBenchMode,
   frameSize: number,
   frames: number,
-  warmupFrames: number,
+  warmupSeconds: number,
 ): Promise<{ pps: number; hitRate: number | null; flushedMs: number | null }> {
   const lab = await Lab.start(plan(mode));
   try {
     await execOk(lab, "a", ["ping", "10.0.0.2", "-c", "1"]);
     const stopSink = new AbortController();
     const sink = (await lab.spawn("b", ["sink", "-t", "0"], stopSink.signal)).result;
-    const flood = (n: number) =>
-      execOk(lab, "a", [
-        "udp-flood",
-        "10.0.0.2",
-        "--max",
-        "-n",
-        String(n),
-        "-s",
-        String(frameSize),
-      ]);
-    if (warmupFrames > 0) await flood(warmupFrames);
-    const measured = await flood(frames);
+    const flood = (limit: string[]) =>
+      execOk(lab, "a", ["udp-flood", "10.0.0.2", "--max", ...limit, "-s", String(frameSize)]);
+    if (warmupSeconds > 0) await flood(["-t", String(warmupSeconds)]);
+    const measured = await flood(["-n", String(frames)]);
     let hitRate: number | null = null;
     const buf = lab.iommuOf(0);
     if (buf !== null) {
@@ -241,7 +234,7 @@ async function oneRun(
  * ```ts ignore
  * import { runIommuBench } from "./iommu.ts";
  * const r = await runIommuBench({
- *   modes: ["none", "static"], frameSizes: [64], frames: 1000, runs: 1, warmupFrames: 0,
+ *   modes: ["none", "static"], frameSizes: [64], frames: 1000, runs: 1, warmupSeconds: 0,
  * });
  * r.rows[1].ratio; // static's rate over none's
  * ```
@@ -263,7 +256,7 @@ export async function runIommuBench(
     for (let run = 0; run < opts.runs; run++) {
       for (const mode of roundOrder(modes, run)) {
         progress(`iommu ${mode} ${frameSize} B run ${run + 1}/${opts.runs}`);
-        const r = await oneRun(mode, frameSize, opts.frames, opts.warmupFrames);
+        const r = await oneRun(mode, frameSize, opts.frames, opts.warmupSeconds);
         pps.get(mode)!.push(r.pps);
         if (r.hitRate !== null) hits.get(mode)!.push(r.hitRate);
         if (r.flushedMs !== null) flushed.push(r.flushedMs);
@@ -342,8 +335,8 @@ export function formatIommuReport(r: IommuBenchReport): string {
   const o = r.options;
   if (o) {
     lines.push(
-      `${o.runs} runs per mode and size, ${o.frames} frames each after ${o.warmupFrames} ` +
-        "warm-up frames; vs none: median of the runs' ratios to the same round's none",
+      `${o.runs} runs per mode and size, ${o.frames} frames each after ${o.warmupSeconds} s ` +
+        "of warm-up in the same lab; vs none: median of the runs' ratios to the same round's none",
     );
   }
   lines.push(
