@@ -4,16 +4,16 @@
  * first floods UDP frames from a to b for `warmupSeconds` (not measured: a fresh lab's first
  * second moves frames at half its later rate or less while its workers compile their hot code,
  * as `vlab bench net` found; the same warm-up as there), then `frames` more at full speed,
- * measured. The modes alternate run by run, each round starting one
- * mode further (so that no mode always runs right after another), and each run's rate is divided
- * by the same round's `none` rate: the row gives the median rate, the median of those paired
- * ratios and a distribution-free confidence interval of that median (order statistics), and says
- * whether the interval lies above 95 % of `none` (within 5 %), below it, or across it
- * (undecided: more runs). Rows behind the vIOMMU give the IOTLB hit rate of a's NIC. After each
- * `static` run, a's NIC window is revoked once (`iommu-unmap`): the UNMAP-to-flushed times
- * (request sent → every IOTLB dropped the entry → completion) give a median and p99. The load
- * average before and after is reported (other work on the machine shows there). A benchmark,
- * not a test: the lead runs it; the smoke test runs tiny sizes.
+ * measured. The modes alternate run by run, each round starting one mode further (so that no
+ * mode always runs right after another), and each run's rate is divided by the same round's
+ * `none` rate: the row gives the median rate, the median of those paired ratios and a
+ * distribution-free confidence interval of that median (order statistics), and says whether the
+ * interval lies above 95 % of `none` (within 5 %), below it, or across it (undecided: more runs).
+ * Rows behind the vIOMMU give the IOTLB hit rate of a's NIC. After each `static` run, a's NIC
+ * window is revoked once (`iommu-unmap`): the UNMAP-to-flushed times (request sent → every IOTLB
+ * dropped the entry → completion) give a median and p99. The load average before and after is
+ * reported (other work on the machine shows there). A benchmark, not a test: the lead runs it;
+ * the smoke test runs tiny sizes.
  *
  * @module
  */
