@@ -132,11 +132,19 @@ export interface FloodPath {
 }
 
 /**
- * Flood every path at once for `seconds` at full speed, unmeasured, into sinks that stop with
- * it (as iperf3's `--omit` skips a test's first seconds). A fresh lab's workers spend their
- * first second or so of a flood compiling its code, moving frames at half their later rate or
- * less (docs/performance.md): a measured flood that started cold would average that in.
- * Nothing is done for `seconds` ≤ 0. Returns the frames the floods sent.
+ * The UDP port of the warm-up's floods and sinks: not the measured sinks' (9). The frames still
+ * in the rings when a warm-up ends arrive after its sink has stopped; on a port of their own
+ * they are dropped as `noListener` instead of being counted by the measured sink bound next.
+ */
+export const WARMUP_PORT = 9009;
+
+/**
+ * Flood every path at once for `seconds` at full speed, unmeasured, into sinks on
+ * {@linkcode WARMUP_PORT} that stop with it (as iperf3's `--omit` skips a test's first
+ * seconds). A fresh lab's workers spend their first second or so of a flood compiling its code,
+ * moving frames at half their later rate or less (docs/performance.md): a measured flood that
+ * started cold would average that in. Nothing is done for `seconds` ≤ 0. Returns the frames the
+ * floods sent.
  *
  * @example
  * ```ts ignore
@@ -154,12 +162,15 @@ export async function warmUp(
   const sinks: Promise<unknown>[] = [];
   try {
     for (const p of paths) {
-      sinks.push((await lab.spawn(p.to, ["sink", "-t", "0"], stop.signal)).result);
+      const argv = ["sink", "-p", String(WARMUP_PORT), "-t", "0"];
+      sinks.push((await lab.spawn(p.to, argv, stop.signal)).result);
     }
     const flood = (p: FloodPath) =>
       execOk(lab, p.from, [
         "udp-flood",
         p.dst,
+        "-p",
+        String(WARMUP_PORT),
         "--max",
         "-t",
         String(seconds),
@@ -169,7 +180,6 @@ export async function warmUp(
     const sent = await Promise.all(paths.map(flood));
     return sent.reduce((n, f) => n + f.sent, 0);
   } finally {
-    // The sinks end and free their ports before a measured sink binds them.
     stop.abort();
     await Promise.allSettled(sinks);
   }
