@@ -3,8 +3,8 @@
  * `lazy`, `static`, `passthrough`) and without a vIOMMU (`none`), on each frame size, a fresh pair
  * first floods UDP frames from a to b for `warmupSeconds` (not measured: a fresh lab's first
  * second moves frames at half its later rate or less while its workers compile their hot code,
- * as `vlab bench net` found; the same warm-up as there), then `frames` more at full speed,
- * measured. The modes alternate run by run, each round starting one mode further (so that no
+ * as `vlab bench net` found; its `warmUp`, on a port of its own), then `frames` more at full
+ * speed, measured. The modes alternate run by run, each round starting one mode further (so that no
  * mode always runs right after another), and each run's rate is divided by the same round's
  * `none` rate: the row gives the median rate, the median of those paired ratios and a
  * distribution-free confidence interval of that median (order statistics), and says whether the
@@ -22,7 +22,7 @@ import { openViews, readIotlbCounters } from "../../devices/iommu/mod.ts";
 import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
-import { execOk, median } from "./net_run.ts";
+import { execOk, median, warmUp } from "./net_run.ts";
 
 /** A mode of the bench: a DMA mode, or no vIOMMU. */
 export type IommuBenchMode = "none" | "strict" | "lazy" | "static" | "passthrough";
@@ -203,12 +203,18 @@ async function oneRun(
   const lab = await Lab.start(plan(mode));
   try {
     await execOk(lab, "a", ["ping", "10.0.0.2", "-c", "1"]);
+    await warmUp(lab, [{ from: "a", to: "b", dst: "10.0.0.2" }], frameSize, warmupSeconds);
     const stopSink = new AbortController();
     const sink = (await lab.spawn("b", ["sink", "-t", "0"], stopSink.signal)).result;
-    const flood = (limit: string[]) =>
-      execOk(lab, "a", ["udp-flood", "10.0.0.2", "--max", ...limit, "-s", String(frameSize)]);
-    if (warmupSeconds > 0) await flood(["-t", String(warmupSeconds)]);
-    const measured = await flood(["-n", String(frames)]);
+    const measured = await execOk(lab, "a", [
+      "udp-flood",
+      "10.0.0.2",
+      "--max",
+      "-n",
+      String(frames),
+      "-s",
+      String(frameSize),
+    ]);
     let hitRate: number | null = null;
     const buf = lab.iommuOf(0);
     if (buf !== null) {
