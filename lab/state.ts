@@ -133,7 +133,9 @@ export function createLabDir(name: string): LabDirHold {
           tryRemove(p.dir);
           continue;
         }
-        throw new LabDirError(`${p.dir} exists and is not a vlab lab folder (no ${MARKER})`);
+        throw new LabDirError(
+          `${p.dir} exists and is not a vlab lab folder (no ${MARKER} written by vlab)`,
+        );
       }
       if (found.status === "stale" && !found.kept) continue;
       throw new LabDirError(
@@ -250,8 +252,11 @@ export function inspectLab(
         process: options.process === false ? "unknown" : processState(record.pid),
       };
     }
-    if (text === null || !text.startsWith(`${MARKER_MAGIC}\n`)) return null;
-    const record = readRecord(name);
+    // An empty marker alone in its folder: a start-up killed between creating the marker and
+    // writing it (nothing else is written before). vlab's own, with nothing in it to lose.
+    const unwritten = text === "" && onlyEntry(p.dir, MARKER);
+    if (!unwritten && (text === null || !text.startsWith(`${MARKER_MAGIC}\n`))) return null;
+    const record = unwritten ? null : readRecord(name);
     const reason = record === null
       ? "its start-up was interrupted (it has no lab.json)"
       : `its process ${record.pid} is gone`;
@@ -338,6 +343,16 @@ function sameFile(file: Deno.FsFile, path: string): boolean {
     const a = file.statSync();
     const b = Deno.statSync(path);
     return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
+  }
+}
+
+/** True when folder `path` holds exactly one entry, `name`. */
+function onlyEntry(path: string, name: string): boolean {
+  try {
+    const names = [...Deno.readDirSync(path)].map((e) => e.name);
+    return names.length === 1 && names[0] === name;
   } catch {
     return false;
   }

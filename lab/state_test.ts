@@ -330,6 +330,23 @@ Deno.test("a start-up killed before lab.json is stale at once and does not block
     // An empty folder (killed between mkdir and the marker) does not block a start either.
     Deno.mkdirSync(`${root}/star`);
     createLabDir("star").release();
+    // Nor does an empty marker alone (killed between creating the marker and writing it); an
+    // empty marker beside a file of the user's is not vlab's folder, and is left alone.
+    Deno.mkdirSync(`${root}/ring`);
+    Deno.writeTextFileSync(`${root}/ring/vlab.lock`, "");
+    assert.deepEqual(await findLabs({ clean: false }), [
+      {
+        status: "stale",
+        name: "ring",
+        reason: "its start-up was interrupted (it has no lab.json)",
+      },
+    ]);
+    createLabDir("ring").release();
+    Deno.mkdirSync(`${root}/mesh`);
+    Deno.writeTextFileSync(`${root}/mesh/vlab.lock`, "");
+    Deno.writeTextFileSync(`${root}/mesh/notes.txt`, "mine");
+    assert.throws(() => createLabDir("mesh"), /is not a vlab lab folder/);
+    assert.equal(Deno.readTextFileSync(`${root}/mesh/notes.txt`), "mine");
   });
 });
 
