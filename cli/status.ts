@@ -52,10 +52,10 @@ export function formatStatus(s: LabStatus): string {
       const causes = drops.map(([k, v]) => `${words(k)} ${v}`).join(", ");
       devices.push(`  ${vm.name}  guest stack dropped ${total} (${causes})`);
     }
-    vm.nics.forEach((n, i) => {
-      rows.push([
-        i === 0 ? vm.name : "",
-        i === 0 ? vm.state : "",
+    // One row per interface of the VM's stack: its NICs, then the interfaces other devices give
+    // it (a vhost-pci-net device, whose RING says what it is); a VM with none still gets its row.
+    const ifaces = [
+      ...vm.nics.map((n) => [
         n.name,
         n.mac,
         n.ip ?? "-",
@@ -63,13 +63,28 @@ export function formatStatus(s: LabStatus): string {
         n.link ?? "-",
         String(n.device.txFrames),
         String(n.device.rxFrames),
-      ]);
+      ]),
+      ...(vm.devices ?? []).filter((d) => d.ip !== undefined || d.link !== undefined).map((d) => [
+        d.name,
+        d.mac ?? "-",
+        d.ip ?? "-",
+        d.kind,
+        d.link ?? "-",
+        String(d.txFrames ?? "-"),
+        String(d.rxFrames ?? "-"),
+      ]),
+    ];
+    if (ifaces.length === 0) ifaces.push(["-", "-", "-", "-", "-", "-", "-"]);
+    ifaces.forEach((cells, i) => {
+      rows.push([i === 0 ? vm.name : "", i === 0 ? vm.state : "", ...cells]);
+    });
+    for (const n of vm.nics) {
       const hex = `0x${n.status.toString(16).padStart(2, "0")}`;
       devices.push(
         `  ${vm.name}:${n.name}  status ${hex} ${n.statusNames.join(" ") || "(reset)"}`,
         `    features ${n.features.join(" ") || "(none negotiated)"}`,
       );
-    });
+    }
     for (const d of vm.iommu?.domains ?? []) {
       const last = d.lastFaultIova === null
         ? ""

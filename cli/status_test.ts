@@ -128,3 +128,40 @@ Deno.test("status lists the partitions in force, one-way ones with an arrow", ()
   });
   assert.match(text, /^partitions:\n {2}1: a,b ⇹ c\n {2}3: c → a$/m);
 });
+
+Deno.test("status gives every VM its row: a vhost-pci peer's interface, and a VM with no interface", () => {
+  const text = formatStatus({
+    ...STATUS,
+    vms: [
+      STATUS.vms[0],
+      {
+        name: "b",
+        state: "running",
+        nics: [],
+        devices: [{
+          name: "eth0",
+          kind: "vhost-pci-net",
+          detail: "serves a:eth0 over a-b",
+          ip: "10.0.0.2/24",
+          mac: "02:00:00:00:01:00",
+          link: "a-b",
+          txFrames: 7,
+          rxFrames: 9,
+          status: 0x0f,
+          statusNames: ["ACKNOWLEDGE", "DRIVER", "FEATURES_OK", "DRIVER_OK"],
+          features: ["VERSION_1"],
+          device: {},
+          driver: {},
+        }],
+        guestDrops: {},
+      },
+      { name: "c", state: "failed", nics: [], devices: [], guestDrops: {} },
+    ],
+  });
+  assert.match(
+    text,
+    /^b +running +eth0 +02:00:00:00:01:00 +10\.0\.0\.2\/24 +vhost-pci-net +a-b +7 +9$/m,
+  );
+  assert.match(text, /^c +failed +- +- +- +- +- +- +-$/m);
+  assert.match(text, /^ {2}b:eth0 {2}vhost-pci-net serves a:eth0 over a-b {2}status 0x0f/m);
+});

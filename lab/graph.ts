@@ -29,6 +29,11 @@ export interface GraphNic {
   layout: string;
   /** Queue size. */
   queueSize: number;
+  /**
+   * `"vhost-pci-net"` for the interface of a vhost-pci link's peer, which serves the frontend
+   * NIC's queues (`layout` and `queueSize` are theirs); absent for a virtio-net NIC.
+   */
+  kind?: "vhost-pci-net";
 }
 
 /** One VM in a graph. */
@@ -98,19 +103,35 @@ export type GraphFormat = typeof GRAPH_FORMATS[number];
  * ```
  */
 export function graphFromTopology(t: Topology): LabGraph {
+  // A vhost-pci link's second end is the peer's interface, serving the first end's queues.
+  const served = new Map<string, string>();
+  for (const l of t.links) {
+    if (l.kind === "vhost-pci") {
+      served.set(endpointName(l.endpoints[1]), endpointName(l.endpoints[0]));
+    }
+  }
+  const nicOf = (end: string) => {
+    const [vm, nic] = end.split(":");
+    return t.vms.find((v) => v.name === vm)?.nics.find((n) => n.name === nic);
+  };
   return {
     name: t.name,
     source: t.source,
     live: false,
     vms: t.vms.map((vm) => ({
       name: vm.name,
-      nics: vm.nics.map((n) => ({
-        name: n.name,
-        mac: n.mac,
-        ip: n.ip === null ? null : `${n.ip}/${n.prefix}`,
-        layout: n.layout,
-        queueSize: n.queueSize,
-      })),
+      nics: vm.nics.map((n) => {
+        const frontend = served.get(`${vm.name}:${n.name}`);
+        const queues = (frontend === undefined ? undefined : nicOf(frontend)) ?? n;
+        return {
+          name: n.name,
+          mac: n.mac,
+          ip: n.ip === null ? null : `${n.ip}/${n.prefix}`,
+          layout: queues.layout,
+          queueSize: queues.queueSize,
+          ...(frontend === undefined ? {} : { kind: "vhost-pci-net" as const }),
+        };
+      }),
       vsock: vm.vsock === null ? null : `${VSOCK_DEVICE_NAME} cid ${vm.vsock.cid}`,
     })),
     switches: t.switches.map((s) => s.name),
@@ -173,13 +194,30 @@ export function graphFromStatus(s: LabStatus): LabGraph {
     live: true,
     vms: s.vms.map((vm) => ({
       name: vm.name,
-      nics: vm.nics.map((n) => ({
-        name: n.name,
-        mac: n.mac,
-        ip: n.ip,
-        layout: n.layout,
-        queueSize: n.queueSize,
-      })),
+      nics: [
+        ...vm.nics.map((n) => ({
+          name: n.name,
+          mac: n.mac,
+          ip: n.ip,
+          layout: n.layout,
+          queueSize: n.queueSize,
+        })),
+        // A vhost-pci peer's interface is a device of its VM, serving the frontend NIC's queues.
+        ...(s.vhostPciLinks ?? []).filter((l) => l.peer.startsWith(`${vm.name}:`)).map((l) => {
+          const name = l.peer.slice(vm.name.length + 1);
+          const [fvm, fnic] = l.frontend.split(":");
+          const queues = s.vms.find((v) => v.name === fvm)?.nics.find((n) => n.name === fnic);
+          const device = (vm.devices ?? []).find((d) => d.name === name);
+          return {
+            name,
+            mac: device?.mac ?? "",
+            ip: device?.ip ?? null,
+            layout: queues?.layout ?? "",
+            queueSize: queues?.queueSize ?? 0,
+            kind: "vhost-pci-net" as const,
+          };
+        }),
+      ],
       vsock: vsockOf(vm.devices),
     })),
     switches: s.switches.map((w) => w.name),
@@ -236,7 +274,9 @@ export function renderGraph(g: LabGraph, format: GraphFormat): string {
 function vmLines(vm: GraphVm): string[] {
   return [
     vm.name,
-    ...vm.nics.map((n) => `${n.name} ${n.ip ?? "(no ip)"} ${n.layout}/${n.queueSize}`),
+    ...vm.nics.map((n) =>
+      `${n.name} ${n.ip ?? "(no ip)"} ${n.kind ?? ""}${n.kind ? " " : ""}${n.layout}/${n.queueSize}`
+    ),
     ...(vm.vsock ? [vm.vsock] : []),
   ];
 }

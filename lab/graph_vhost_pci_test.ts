@@ -22,3 +22,43 @@ Deno.test("vlab graph draws a vhost-pci link as one, from the file and from a ru
     ["a-b", [{ node: "a", nic: "eth0" }, { node: "b", nic: "eth0" }], true],
   ]);
 });
+
+Deno.test("vlab graph shows the vhost-pci peer's interface the same from the file and live", () => {
+  const text = Deno.readTextFileSync(new URL("../topologies/vhost-pci.yaml", import.meta.url));
+  const t = parseTopology(text, "vhost-pci.yaml");
+  assert.ok(t.ok);
+  const fromFile = graphFromTopology(t.value);
+  const nic = { layout: "split", queueSize: 256 };
+  const live = graphFromStatus({
+    name: "vhost-pci",
+    source: "x",
+    vms: [
+      { name: "a", nics: [{ name: "eth0", mac: "m", ip: "10.0.0.1/24", ...nic }] },
+      {
+        name: "b",
+        nics: [],
+        devices: [{
+          name: "eth0",
+          kind: "vhost-pci-net",
+          mac: "02:00:00:01:00:00",
+          ip: "10.0.0.2/24",
+        }],
+      },
+    ],
+    switches: [],
+    links: [],
+    vhostPciLinks: [{ name: "a-b", frontend: "a:eth0", peer: "b:eth0", state: "up" }],
+  } as unknown as LabStatus);
+  for (const g of [fromFile, live]) {
+    const b = g.vms.find((vm) => vm.name === "b")!;
+    assert.deepEqual(
+      b.nics.map((n) => [n.name, n.ip, n.kind, n.layout, n.queueSize]),
+      [["eth0", "10.0.0.2/24", "vhost-pci-net", "split", 256]],
+    );
+    assert.match(
+      renderGraph(g, "dot"),
+      /"b" \[shape=box, label="b\\neth0 10\.0\.0\.2\/24 vhost-pci-net split\/256"\]/,
+    );
+  }
+  assert.equal(fromFile.vms[0].nics[0].kind, undefined);
+});

@@ -62,8 +62,19 @@ export interface OtherDeviceStatus {
   kind: string;
   /** What identifies it (`cid 3`). */
   detail: string;
-  /** Its interface's address with prefix (a vhost-pci-net device: `10.0.0.2/24`), if any. */
+  /**
+   * Its interface's address with prefix, if it gives its guest's stack an interface (a
+   * vhost-pci-net device: `10.0.0.2/24`).
+   */
   ip?: string;
+  /** Its interface's MAC address (a vhost-pci-net device). */
+  mac?: string;
+  /** The link its interface is on (a vhost-pci-net device: the vhost-pci link). */
+  link?: string;
+  /** Frames its guest's stack sent through its interface (a vhost-pci-net device). */
+  txFrames?: number;
+  /** Frames its interface delivered to its guest's stack (a vhost-pci-net device). */
+  rxFrames?: number;
   /** The device status byte. */
   status: number;
   /** The status bits set, by name. */
@@ -180,6 +191,7 @@ export function labStatus(lab: Lab): LabStatus {
           const kind = labKind(d.kind);
           const ctl = deviceControl(lab.controlOf(vm.index), vm.control.devices[d.index]);
           const status = ctl.regs[RegFileWord.STATUS] & 0xff;
+          const device = readCounters(ctl.deviceCounters, kind.deviceCounters);
           return {
             name: d.name,
             kind: kind.snapshotKind,
@@ -193,10 +205,18 @@ export function labStatus(lab: Lab): LabStatus {
             ...(d.kind === "vhost-pci" && d.ip !== null
               ? { ip: `${formatIpv4(d.ip)}/${d.prefix}` }
               : {}),
+            ...(d.kind === "vhost-pci"
+              ? {
+                mac: d.mac.map((b) => b.toString(16).padStart(2, "0")).join(":"),
+                link: d.link,
+                txFrames: device.framesOut,
+                rxFrames: device.framesIn,
+              }
+              : {}),
             status,
             statusNames: statusNames(status),
             features: negotiatedFeatureNames(ctl.regs, kind.featureNames),
-            device: readCounters(ctl.deviceCounters, kind.deviceCounters),
+            device,
             driver: readCounters(ctl.driverCounters, kind.driverCounters),
           };
         }),
