@@ -88,6 +88,7 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "lab-failed": EXIT_CODES.failure,
   "unknown-vm": EXIT_CODES.failure,
   "unknown-link": EXIT_CODES.failure,
+  "vhost-pci-link": EXIT_CODES.failure,
   "unknown-queue": EXIT_CODES.failure,
   "workload-failed": EXIT_CODES.failure,
   "bad-impairment": EXIT_CODES.usage,

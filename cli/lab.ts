@@ -243,7 +243,7 @@ function captureCommand() {
         const e = (await res.json().catch(() => null))?.error;
         client.close();
         throw new LabError(
-          "unknown-link",
+          e?.code === "vhost-pci-link" ? "vhost-pci-link" : "unknown-link",
           e?.message ?? `capture failed (${res.status})`,
           e?.hint ?? "See the lab's links with `vlab status`",
         );

@@ -9,6 +9,7 @@
  */
 
 import { LabError } from "./errors.ts";
+import { ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
 import type { ExecOutcome, Lab, VmState } from "./lab.ts";
 import { type LabStatus, labStatus, prometheusMetrics } from "./metrics.ts";
 import { planLab } from "./plan.ts";
@@ -175,6 +176,12 @@ function outcome(r: ExecOutcome): Record<string, unknown> {
   return r.result as Record<string, unknown>;
 }
 
+/** Throw the `LabError` when `link` cannot be impaired or captured (`ringLinkProblem`). */
+function refuseRingLink(lab: Lab, link: string, action: "impair" | "capture"): void {
+  const p = ringLinkProblem(lab.plan, link, action);
+  if (p !== null) throw new LabError(p.code, p.message, p.hint);
+}
+
 function handleOf(running: RegisteredLab): LabHandle {
   const { lab } = running;
   const vm = (name: string): VmHandle => {
@@ -216,25 +223,17 @@ function handleOf(running: RegisteredLab): LabHandle {
     },
     setLink: (link, up) => {
       if (!lab.setLink(link, up)) {
-        throw new LabError(
-          "unknown-link",
-          `The lab has no link "${link}"`,
-          `Links: ${lab.plan.links.map((l) => l.name).join(", ")}`,
-        );
+        const p = unknownLinkProblem(lab.plan, link);
+        throw new LabError(p.code, p.message, p.hint);
       }
     },
     setImpairment: (link, impair, options = {}) => {
+      refuseRingLink(lab, link, "impair");
       const r = parseImpairment(impair);
       if (!r.ok) throw new LabError("bad-impairment", r.error.message, r.error.hint);
       const refused = lab.links.impairmentProblem(link, r.value);
       if (refused !== null) throw new LabError("bad-impairment", refused.message, refused.hint);
-      if (!lab.links.setImpairment(link, r.value, options.direction ?? "both")) {
-        throw new LabError(
-          "unknown-link",
-          `The lab has no link "${link}"`,
-          `Links: ${lab.plan.links.map((l) => l.name).join(", ")}`,
-        );
-      }
+      lab.links.setImpairment(link, r.value, options.direction ?? "both");
     },
     partition: (a, b, options = {}) => {
       const r = lab.links.partition(a, b, options.oneWay === true);
@@ -243,13 +242,7 @@ function handleOf(running: RegisteredLab): LabHandle {
     },
     heal: (id) => lab.links.heal(id),
     capture: async (link, options) => {
-      if (!lab.plan.links.some((l) => l.name === link)) {
-        throw new LabError(
-          "unknown-link",
-          `The lab has no link "${link}"`,
-          `Links: ${lab.plan.links.map((l) => l.name).join(", ")}`,
-        );
-      }
+      refuseRingLink(lab, link, "capture");
       const chunks: Uint8Array[] = [pcapGlobalHeader()];
       const stop = lab.capture(link, (r) => chunks.push(r.slice()));
       await new Promise<void>((resolve) => {

@@ -252,3 +252,46 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name:
+    "a vhost-pci link cannot be impaired or captured: a one-line error naming why, and what to do",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async () => {
+      const lab = await startLab("vhost-pci");
+      try {
+        const said = (code: string, message: RegExp, hint: RegExp) => (e: unknown) =>
+          isLabError(code)(e) && message.test((e as LabError).message) &&
+          hint.test((e as LabError).hint);
+        assert.throws(
+          () => lab.setImpairment("a-b", { delay: "5ms" }),
+          said(
+            "vhost-pci-link",
+            /^Cannot impair link "a-b": a vhost-pci link has no link ring/,
+            /vlab link a-b down/,
+          ),
+        );
+        await assert.rejects(
+          lab.capture("a-b", { ms: 10 }),
+          said("vhost-pci-link", /^Cannot capture link "a-b"/, /counted in vlab status/),
+        );
+        // An unknown name lists every link, the vhost-pci one included.
+        assert.throws(
+          () => lab.setLink("a-c", false),
+          said("unknown-link", /"a-c"/, /^Links: a-b$/),
+        );
+        assert.throws(
+          () => lab.setImpairment("a-c", {}),
+          said("unknown-link", /"a-c"/, /^Links: a-b$/),
+        );
+        // Down and up, and partitions, do apply to it.
+        lab.setLink("a-b", false);
+        lab.setLink("a-b", true);
+        assert.equal(lab.partition(["a"], ["b"]).id, 1);
+      } finally {
+        await lab.stop();
+      }
+    }),
+});

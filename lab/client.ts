@@ -119,6 +119,7 @@ export async function controlJson<T>(
     const passed = new Set<string | undefined>([
       "unknown-vm",
       "unknown-link",
+      "vhost-pci-link",
       "workload-failed",
       "bad-impairment",
       "bad-partition",

@@ -14,6 +14,7 @@ export type LabErrorCode =
   | "lab-failed"
   | "unknown-vm"
   | "unknown-link"
+  | "vhost-pci-link"
   | "unknown-queue"
   | "workload-failed"
   | "bad-impairment"

@@ -6,8 +6,9 @@
  *
  * - an impairment change goes to the ring's producer (the device worker of the sending VM, or
  *   the switch worker of the port), as `{type: "impair", ring, impair}`;
- * - the partitions go, as the whole list of cut MAC pairs, to every device and switch worker
- *   (`{type: "partitions", cuts}`), and are recorded as `partition` and `heal` events.
+ * - the partitions go, as the whole list of cut MAC pairs, to every device and switch worker and
+ *   to the guest worker of every vhost-pci link's peer (`{type: "partitions", cuts}`), and are
+ *   recorded as `partition` and `heal` events.
  *
  * @module
  */
@@ -17,6 +18,7 @@ import type { EventLog } from "./events.ts";
 import { checkImpairment, isPassthrough } from "./host/impair.ts";
 import { type PartitionInfo, type PartitionProblem, Partitions } from "./partition.ts";
 import type { LabPlan, RingPlan } from "./plan.ts";
+import { quote } from "./topology/quote.ts";
 import type { Impairment } from "./topology/types.ts";
 import {
   type VsockImpairmentProblem,
@@ -28,7 +30,11 @@ import type { ToWorker } from "./wire/messages.ts";
 export type LinkDirection = "forward" | "reverse" | "both";
 
 /** Post a control message to the worker of `owner` (a VM's device worker, or a switch). */
-export type PostToWorker = (kind: "device" | "switch", owner: string, message: ToWorker) => void;
+export type PostToWorker = (
+  kind: "device" | "switch" | "guest",
+  owner: string,
+  message: ToWorker,
+) => void;
 
 /** What a running lab offers to change its links live (`lab.links`). */
 export interface LinkControls {
@@ -172,6 +178,9 @@ export class LinkControl implements LinkControls {
     const message: ToWorker = { type: "partitions", cuts: this.#partitions.cuts() };
     for (const vm of this.#plan.vms) this.#post("device", vm.name, message);
     for (const sw of this.#plan.switches) this.#post("switch", sw.name, message);
+    // A vhost-pci link's frames move in its peer's guest worker, which cuts them there.
+    const peers = new Set((this.#plan.vhostPciLinks ?? []).map((l) => l.peer.vm));
+    for (const vm of peers) this.#post("guest", vm, message);
   }
 }
 
@@ -189,4 +198,68 @@ export function consumerMac(plan: LabPlan, ring: RingPlan): string | null {
   const c = ring.consumer;
   if (c.kind !== "nic") return null;
   return plan.vms.find((v) => v.name === c.vm)?.nics.find((n) => n.name === c.nic)?.mac ?? null;
+}
+
+/** Why a link cannot be impaired or captured: it does not exist, or it has no link ring. */
+export interface RingLinkProblem {
+  /** `unknown-link`, or `vhost-pci-link` (the link has no ring: `b` serves `a`'s queues). */
+  code: "unknown-link" | "vhost-pci-link";
+  /** One line. */
+  message: string;
+  /** What to do instead. */
+  hint: string;
+}
+
+/**
+ * Why `link` cannot be impaired (`impair`) or captured (`capture`), or null when it can: every
+ * link with link rings can; a vhost-pci link has none (its peer's guest moves the frames in the
+ * frontend's memory) and an unknown name is no link. The hint lists the lab's links.
+ *
+ * @example
+ * ```ts ignore
+ * import { ringLinkProblem } from "./link_control.ts";
+ * ringLinkProblem(plan, "a-b", "capture"); // { code: "vhost-pci-link", … } on `vhost-pci`
+ * ```
+ */
+export function ringLinkProblem(
+  plan: LabPlan,
+  link: string,
+  action: "impair" | "capture",
+): RingLinkProblem | null {
+  if (plan.links.some((l) => l.name === link)) return null;
+  const rings = plan.links.map((l) => l.name);
+  const vhost = (plan.vhostPciLinks ?? []).map((l) => l.name);
+  const shown = quote(link);
+  if (vhost.includes(link)) {
+    const others = rings.length > 0 ? rings.join(", ") : "none in this lab";
+    return {
+      code: "vhost-pci-link",
+      message: `Cannot ${action} link ${shown}: a vhost-pci link has no link ring ` +
+        `(its peer serves the frontend's queues in place)`,
+      hint: action === "impair"
+        ? `Take it down (vlab link ${link} down) or cut it (vlab partition); ` +
+          `links with rings to impair: ${others}`
+        : `Its frames are counted in vlab status; links with rings to capture: ${others}`,
+    };
+  }
+  return unknownLinkProblem(plan, link);
+}
+
+/**
+ * The refusal of a link name the lab does not have; the hint lists every link, vhost-pci links
+ * included.
+ *
+ * @example
+ * ```ts ignore
+ * import { unknownLinkProblem } from "./link_control.ts";
+ * unknownLinkProblem(plan, "a-c").hint; // "Links: a-b"
+ * ```
+ */
+export function unknownLinkProblem(plan: LabPlan, link: string): RingLinkProblem {
+  const all = [...plan.links, ...(plan.vhostPciLinks ?? [])].map((l) => l.name);
+  return {
+    code: "unknown-link",
+    message: `The lab has no link ${quote(link)}`,
+    hint: all.length > 0 ? `Links: ${all.join(", ")}` : "The lab has no links",
+  };
 }

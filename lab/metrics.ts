@@ -7,7 +7,7 @@
  * @module
  */
 
-import { formatIpv4 } from "./topology/addresses.ts";
+import { formatIpv4, formatMac } from "./topology/addresses.ts";
 import { vhostPciSnapshot } from "./vhost_pci_view.ts";
 import type { VhostPciLinkSnapshot } from "./snapshot_types.ts";
 import { type IommuSnapshot, iommuSnapshot } from "./iommu_view.ts";
@@ -207,7 +207,7 @@ export function labStatus(lab: Lab): LabStatus {
               : {}),
             ...(d.kind === "vhost-pci"
               ? {
-                mac: d.mac.map((b) => b.toString(16).padStart(2, "0")).join(":"),
+                mac: formatMac(d.mac),
                 link: d.link,
                 txFrames: device.framesOut,
                 rxFrames: device.framesIn,

@@ -3,7 +3,7 @@
  * every frame between two sets of VMs (both ways, or only from the first set to the second),
  * `vlab heal [ID]` removes one or every partition. This module keeps the partitions in force and
  * turns them into the (source MAC, destination MAC) pairs that every producer worker filters on
- * (`lab/host/partition.ts`), so a cut holds across switches. The supervisor (`lab.ts`) sends the
+ * (`lab/wire/partition.ts`), so a cut holds across switches. The supervisor (`lab.ts`) sends the
  * pairs and records the `partition` and `heal` events.
  *
  * @module
@@ -11,6 +11,7 @@
 
 import { err, ok, type Result } from "../devices/base/result.ts";
 import type { LabPlan } from "./plan.ts";
+import { formatMac } from "./topology/addresses.ts";
 import { quote } from "./topology/quote.ts";
 
 /** One partition in force. */
@@ -51,9 +52,14 @@ export class Partitions {
   readonly #list: PartitionInfo[] = [];
   #nextId = 1;
 
-  /** @param plan the lab's plan (the VMs' MACs) */
+  /** @param plan the lab's plan (the VMs' MACs: their NICs', and their vhost-pci interfaces') */
   constructor(plan: LabPlan) {
-    for (const vm of plan.vms) this.#macs.set(vm.name, vm.nics.map((n) => n.mac));
+    for (const vm of plan.vms) {
+      this.#macs.set(vm.name, [
+        ...vm.nics.map((n) => n.mac),
+        ...vm.devices.flatMap((d) => d.kind === "vhost-pci" ? [formatMac(d.mac)] : []),
+      ]);
+    }
   }
 
   /** The partitions in force, oldest first. */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Partitions } from "./partition.ts";
 import { planLab } from "./plan.ts";
 import { topologyFromObject } from "./topology/mod.ts";
+import { parseTopology } from "./topology/load.ts";
 
 function plan() {
   const t = topologyFromObject({
@@ -58,4 +59,16 @@ Deno.test("a partition names known VMs, non-empty and disjoint sides", () => {
     !e3.ok && e3.error.code === "bad-partition" && /"b" is on both sides/.test(e3.error.message),
   );
   assert.deepEqual(p.list(), []);
+});
+
+Deno.test("a partition cuts a vhost-pci peer by its interface's MAC (its NIC left the NIC list)", () => {
+  const text = Deno.readTextFileSync(new URL("../topologies/vhost-pci.yaml", import.meta.url));
+  const t = parseTopology(text, "vhost-pci.yaml");
+  if (!t.ok) throw new Error(JSON.stringify(t.error));
+  const vhost = planLab(t.value);
+  const [a, b] = ["a", "b"].map((n) => t.value.vms.find((v) => v.name === n)!.nics[0].mac);
+  assert.equal(vhost.vms[1].nics.length, 0, "b's NIC is a vhost-pci-net device in the plan");
+  const p = new Partitions(vhost);
+  assert.ok(p.add(["a"], ["b"], false).ok);
+  assert.deepEqual(p.cuts(), [[a, b], [b, a]]);
 });

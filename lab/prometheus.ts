@@ -42,6 +42,7 @@ const VHOST_PCI_METRICS = [
   ["framesIn", "Frames the peer popped from the frontend's transmitq"],
   ["framesOut", "Frames the peer put into the frontend's receiveq"],
   ["framesDropped", "Frames the peer could not put into the frontend's receiveq"],
+  ["partitionDropped", "Frames of either direction a partition cut on the link"],
   ["interrupts", "Used-buffer interrupts the peer raised in the frontend"],
   ["faults", "Accesses of the peer its window refused (never performed)"],
   ["revoked", "Ring areas unmapped under the peer"],

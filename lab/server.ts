@@ -31,7 +31,7 @@ import { type ResilientServer, serveResilient } from "./control_listener.ts";
 import { pcapGlobalHeader } from "./host/pcap.ts";
 import type { Lab } from "./lab.ts";
 import { faultRoute, linkRoute, partitionRoute } from "./server_links.ts";
-import { fail, quoteForLine, unknownLink } from "./server_answers.ts";
+import { fail, quoteForLine, ringLinkRefusal } from "./server_answers.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
 
@@ -201,7 +201,8 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
     const bad = route("GET");
     if (bad) return bad;
     const link = url.searchParams.get("link") ?? "";
-    if (!lab.plan.links.some((l) => l.name === link)) return unknownLink(lab, link);
+    const refused = ringLinkRefusal(lab, link, "capture");
+    if (refused !== null) return refused;
     let stop: (() => void) | null = null;
     const body = new ReadableStream<Uint8Array>({
       start(controller) {

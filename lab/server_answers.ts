@@ -7,6 +7,7 @@
  */
 
 import type { Lab } from "./lab.ts";
+import { ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
 
 /**
  * An error answer.
@@ -38,12 +39,22 @@ export function quoteForLine(text: string): string {
   );
 }
 
-/** A 404 for a link the lab does not have (the name quoted). */
+/**
+ * The answer when `link` cannot be impaired or captured (`ringLinkProblem`): 404 for a link the
+ * lab does not have, 409 for a vhost-pci link (no ring); null when it can be.
+ */
+export function ringLinkRefusal(
+  lab: Lab,
+  link: string,
+  action: "impair" | "capture",
+): Response | null {
+  const p = ringLinkProblem(lab.plan, link, action);
+  if (p === null) return null;
+  return fail(p.code === "unknown-link" ? 404 : 409, p.code, p.message, p.hint);
+}
+
+/** A 404 for a link the lab does not have (the name quoted; the hint lists every link). */
 export function unknownLink(lab: Lab, link: string): Response {
-  return fail(
-    404,
-    "unknown-link",
-    `The lab has no link ${quoteForLine(link)}`,
-    `Links: ${lab.plan.links.map((l) => l.name).join(", ")}`,
-  );
+  const p = unknownLinkProblem(lab.plan, link);
+  return fail(404, p.code, p.message, p.hint);
 }

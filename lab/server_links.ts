@@ -10,7 +10,7 @@
 
 import { parseFault } from "./faults.ts";
 import type { Lab } from "./lab.ts";
-import { fail, unknownLink } from "./server_answers.ts";
+import { fail, ringLinkRefusal, unknownLink } from "./server_answers.ts";
 import { parseImpairment } from "./topology/impairment.ts";
 
 type Body = { ok: true; value: unknown } | { ok: false };
@@ -32,15 +32,13 @@ export function linkRoute(lab: Lab, link: string, body: Body): Response {
         `Send {"impair": {...}, "direction": "forward"}`,
       );
     }
+    const noRing = ringLinkRefusal(lab, link, "impair");
+    if (noRing !== null) return noRing;
     const imp = parseImpairment(v.impair);
     if (!imp.ok) return fail(400, "bad-impairment", imp.error.message, imp.error.hint);
     const refused = lab.links.impairmentProblem(link, imp.value);
     if (refused !== null) return fail(400, "bad-impairment", refused.message, refused.hint);
-    if (
-      !lab.links.setImpairment(link, imp.value, direction as "forward" | "reverse" | "both")
-    ) {
-      return unknownLink(lab, link);
-    }
+    lab.links.setImpairment(link, imp.value, direction as "forward" | "reverse" | "both");
     const l = lab.plan.links.find((x) => x.name === link)!;
     return Response.json({
       link,

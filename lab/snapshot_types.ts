@@ -244,6 +244,8 @@ export interface VhostPciLinkSnapshot {
   framesOut: number;
   /** Frames `b` could not put into `a`'s receiveq. */
   framesDropped: number;
+  /** Frames of either direction a partition (`vlab partition`) cut on the link. */
+  partitionDropped: number;
   /** Interrupts `b` raised in `a`. */
   interrupts: number;
   /** Accesses of `b` the window refused (connections failed on one). */

@@ -60,6 +60,7 @@ export function vhostPciSnapshot(lab: Lab): VhostPciLinkSnapshot[] {
       framesIn: c[VhostPciCounter.framesIn],
       framesOut: c[VhostPciCounter.framesOut],
       framesDropped: c[VhostPciCounter.framesDropped],
+      partitionDropped: c[VhostPciCounter.partitionDropped],
       interrupts: c[VhostPciCounter.interrupts],
       faults: c[VhostPciCounter.faults],
       revoked: c[VhostPciCounter.revoked],
@@ -82,7 +83,9 @@ export function formatVhostPci(links: readonly VhostPciLinkSnapshot[]): string[]
   return links.map((l) =>
     `  ${l.name}  vhost-pci ${l.peer} serves ${l.frontend} through ${l.window}: ${l.state}` +
     (l.connection > 0 ? ` (connection ${l.connection})` : "") +
-    `, ${l.framesIn} frames in, ${l.framesOut} out, ${l.interrupts} interrupts, ` +
+    `, ${l.framesIn} frames in, ${l.framesOut} out, ` +
+    (l.partitionDropped > 0 ? `${l.partitionDropped} cut by partitions, ` : "") +
+    `${l.interrupts} interrupts, ` +
     `${l.faults} faults${l.lastFault === null ? "" : ` (last ${l.lastFault})`}, ` +
     `${l.revoked} rings revoked`
   );

@@ -286,6 +286,50 @@ Deno.test({
 });
 
 Deno.test({
+  name: "vhost-pci: a partition cuts the link both ways, or one way, and heal restores it",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await start("static");
+    try {
+      assert.equal(await ping(lab, 2), 2);
+      const cutCount = () => bCounters(lab)[VhostPciCounter.partitionDropped];
+      const once = async (from: string, dst: string) => {
+        const r = await lab.exec(from, ["ping", dst, "-c", "1", "-W", "0.2"]);
+        assert.ok(r.ok, r.ok ? "" : r.message);
+        return (r.result as PingResult).received;
+      };
+      // The cuts reach b's guest worker as a message: a request answered after it is the
+      // barrier (a frame already in flight when partition() returned may still cross).
+      const applied = () => lab.inspect("b");
+      const both = lab.links.partition(["a"], ["b"], false);
+      assert.ok(both.ok);
+      await applied();
+      assert.equal(await once("a", "10.0.0.2"), 0, "a → b is cut");
+      assert.equal(await once("b", "10.0.0.1"), 0, "b → a is cut");
+      assert.ok(cutCount() >= 2, `cut frames counted: ${cutCount()}`);
+      assert.match(formatStatus(labStatus(lab)), /a-b {2}vhost-pci .* \d+ cut by partitions,/);
+      assert.match(prometheusMetrics(lab), /^vlab_vhost_pci_partition_dropped_total\{.*\} [1-9]/m);
+      // The link itself stays up: a partition drops frames, it does not pull the cable.
+      assert.ok(!lab.events.recent().some((e) => e.kind === "link-down" && e.subject === "a"));
+      assert.deepEqual(lab.links.heal(), [both.value.id]);
+      await applied();
+      assert.equal(await ping(lab, 3), 3);
+      // One way, b to a: a's echo requests reach b, b's replies are cut.
+      const before = bCounters(lab)[VhostPciCounter.framesIn];
+      assert.ok(lab.links.partition(["b"], ["a"], true).ok);
+      await applied();
+      assert.equal(await once("a", "10.0.0.2"), 0, "b → a is cut one way");
+      assert.ok(bCounters(lab)[VhostPciCounter.framesIn] > before, "a → b still crosses");
+      lab.links.heal();
+      await applied();
+      assert.equal(await ping(lab, 3), 3);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
   name: "vhost-pci: a crash of a's device worker: the replacement keeps the handover, b serves on",
   ...LAB_TEST,
   fn: async () => {

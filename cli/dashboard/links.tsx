@@ -168,6 +168,9 @@ export function linksLines(props: LinksProps): Line[] {
     body.push([
       seg(`    window ${l.window} · connection ${l.connection} · `),
       seg(`in ${si(l.framesIn)} out ${si(l.framesOut)} · irq ${si(l.interrupts)} · `),
+      ...(l.partitionDropped > 0
+        ? [seg(`partition ${si(l.partitionDropped)} · `, { color: "yellow" })]
+        : []),
       seg(`faults ${l.faults}${fault}`, { color: l.faults > 0 ? "yellow" : undefined }),
     ]);
   }

@@ -58,7 +58,7 @@ export const VhostPciCounter = {
   lastFaultAddr: 5,
   /** Access of the last refused access: 1 read, 2 write, 0 none. */
   lastFaultAccess: 6,
-  /** Frames popped from `a`'s transmitq and shown to `b`'s stack. */
+  /** Frames popped from `a`'s transmitq: shown to `b`'s stack, unless a partition cut them. */
   framesIn: 7,
   /** Frames `b`'s stack sent into `a`'s receiveq. */
   framesOut: 8,
@@ -70,7 +70,9 @@ export const VhostPciCounter = {
   kicks: 11,
   /** Ring areas revoked under `b` by an invalidation (the connection then fails). */
   revoked: 12,
+  /** Frames of either direction that a partition (`vlab partition`) cut on the link. */
+  partitionDropped: 13,
 } as const;
 
 /** Words of `VhostPciCounter`. */
-export const VHOST_PCI_COUNTER_COUNT = 13;
+export const VHOST_PCI_COUNTER_COUNT = 14;

@@ -149,8 +149,9 @@ async function start(msg: VmStart): Promise<void> {
       ).finally(() => jobs.delete(m.id));
     } else if (m.type === "cancel") {
       jobs.get(m.id)?.abort();
-    } else if (m.type === "guest-bug" || m.type === "link") {
-      // A guest bug to inject; a link flip of a device served in the guest (vhost-pci).
+    } else if (m.type === "guest-bug" || m.type === "link" || m.type === "partitions") {
+      // A guest bug to inject; a link flip of, or the partitions on, a device served in the
+      // guest (vhost-pci).
       for (const k of kinds) k.control?.(m);
     } else if (m.type === "inspect") {
       post({

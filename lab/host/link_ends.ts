@@ -11,7 +11,7 @@ import { Prng } from "../../devices/base/prng.ts";
 import { ringDoorbell } from "../wire/doorbell.ts";
 import type { WorkerRing } from "../wire/messages.ts";
 import { type Impairment, ImpairStage, isPassthrough, type MetaSettler } from "./impair.ts";
-import { macNumber, type PartitionFilter } from "./partition.ts";
+import { macNumber, type PartitionFilter } from "../wire/partition.ts";
 import { LinkRing } from "./link_ring.ts";
 import { TapWriter } from "./tap.ts";
 

@@ -10,7 +10,7 @@ import type { WorkerRing } from "../wire/messages.ts";
 import { NO_IMPAIRMENT } from "./impair.ts";
 import { LinkOut } from "./link_ends.ts";
 import { LinkRing } from "./link_ring.ts";
-import { PartitionFilter } from "./partition.ts";
+import { PartitionFilter } from "../wire/partition.ts";
 
 const A = [2, 0, 0, 0, 0, 1], B = [2, 0, 0, 0, 1, 0];
 

@@ -20,7 +20,7 @@ import type { SwitchStart } from "../wire/messages.ts";
 import { onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { LinkIn, LinkOut, nowUs } from "./link_ends.ts";
-import { PartitionFilter } from "./partition.ts";
+import { PartitionFilter } from "../wire/partition.ts";
 import { LearningSwitch } from "./switch.ts";
 
 async function start(msg: SwitchStart): Promise<void> {

@@ -53,6 +53,7 @@ export function vhostPciDeviceSpec(
     frontend: {
       vm: at.vm,
       nic: frontend.name,
+      mac: frontend.mac,
       device: frontend.index,
       guestThread: at.guestThread,
       deviceThread: at.deviceThread,

@@ -135,6 +135,18 @@ export function deriveMac(vmIndex: number, nicIndex: number): string {
   if (!Number.isInteger(nicIndex) || nicIndex < 0 || nicIndex > 0xffff) {
     throw new RangeError(`NIC index out of range: ${nicIndex}`);
   }
-  const bytes = [2, 0, vmIndex >> 8, vmIndex & 0xff, nicIndex >> 8, nicIndex & 0xff];
+  return formatMac([2, 0, vmIndex >> 8, vmIndex & 0xff, nicIndex >> 8, nicIndex & 0xff]);
+}
+
+/**
+ * A MAC's six bytes as text, lower case (`"02:00:00:01:00:00"`), as specs carry them.
+ *
+ * @example
+ * ```ts
+ * import { formatMac } from "./addresses.ts";
+ * formatMac([2, 0, 0, 1, 0, 0xab]); // "02:00:00:01:00:ab"
+ * ```
+ */
+export function formatMac(bytes: readonly number[]): string {
   return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
 }

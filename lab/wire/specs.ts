@@ -186,6 +186,8 @@ export interface VhostPciDeviceSpec extends SlotSpec {
     vm: string;
     /** NIC name. */
     nic: string;
+    /** MAC bytes of the NIC (a partition cuts `b`'s broadcasts to it by this address). */
+    mac: number[];
     /** The NIC's device slot in `a`. */
     device: number;
     /** `a`'s guest worker thread (interrupts ring it). */

@@ -124,7 +124,7 @@ export interface GuestKindInstance {
   inspect(): Record<string, unknown>;
   /** Contribute the kind's services to workloads. */
   provide(services: Partial<GuestServices>): void;
-  /** A control message for the kind's devices (`guest-bug`), if it takes any. */
+  /** A control message for the kind's devices (`guest-bug`, `link`, `partitions`), if it takes any. */
   control?(m: ToWorker): void;
 }
 

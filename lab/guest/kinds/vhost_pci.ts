@@ -30,9 +30,11 @@ import {
   PeerWindow,
   VHOST_PCI_NET_DEVICE_ID,
   VhostPciBackend,
+  VhostPciCounter,
   type VhostPciDownReason,
 } from "../../../devices/vhost_pci/mod.ts";
 import { deviceControl } from "../../wire/control.ts";
+import { PartitionFilter } from "../../wire/partition.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
 import { MailboxPort } from "../../wire/mailbox.ts";
 import type { VhostPciFrontendMemory } from "../../wire/messages.ts";
@@ -92,6 +94,9 @@ class VhostPciLink implements NetInterface {
   frameCount = 0;
   readonly #scratch: Uint8Array;
   readonly sink: FrameSink;
+  /** MACs as numbers: `b`'s interface and `a`'s NIC (a partition's last hop to each). */
+  readonly macNumber: number;
+  readonly frontendMac: number;
 
   constructor(
     readonly spec: VhostPciDeviceSpec,
@@ -100,9 +105,15 @@ class VhostPciLink implements NetInterface {
     /** The register port of `b`'s vhost-pci-net device and how its driver initializes it. */
     readonly port: MailboxPort,
     readonly initOpts: DriverInitOptions,
+    /** The partitions in force (`vlab partition`), shared by the worker's links. */
+    readonly partition: PartitionFilter,
+    /** `b`'s counters of this device (`VhostPciCounter`). */
+    readonly counters: Float64Array,
   ) {
     this.name = spec.name;
     this.mac = Uint8Array.from(spec.mac);
+    this.macNumber = macOf(spec.mac);
+    this.frontendMac = macOf(spec.frontend.mac);
     this.ip = spec.ip;
     this.prefix = spec.prefix;
     this.mtu = spec.mtu;
@@ -138,6 +149,11 @@ class VhostPciLink implements NetInterface {
     if (be === null || !be.up || len > this.#scratch.length) return false;
     const frame = this.#scratch.subarray(0, len);
     fill(frame);
+    if (this.partition.cuts(frame, this.frontendMac)) {
+      // Cut on the way, as a partition cuts a ring link: the sender sees it sent.
+      this.counters[VhostPciCounter.partitionDropped]++;
+      return true;
+    }
     const r = be.receive(frame);
     if (r === "delivered") {
       this.pendingRx = true;
@@ -153,6 +169,11 @@ class VhostPciLink implements NetInterface {
     }
     return false;
   }
+}
+
+/** MAC bytes as the number `PartitionFilter` compares. */
+function macOf(bytes: readonly number[]): number {
+  return bytes.reduce((n, b) => n * 256 + b, 0);
 }
 
 function describeDown(r: VhostPciDownReason): Record<string, unknown> {
@@ -205,6 +226,7 @@ async function start(
   specs: VhostPciDeviceSpec[],
 ): Promise<GuestKindInstance> {
   const links: VhostPciLink[] = [];
+  const partition = new PartitionFilter();
   for (const spec of specs) {
     const f = ctx.frontends.get(spec.frontend.vm);
     if (f === undefined) {
@@ -225,7 +247,9 @@ async function start(
     if (!init.ok) {
       throw new Error(`Cannot start the driver of ${ctx.vm}:${spec.name}: ${init.error.kind}`);
     }
-    links.push(new VhostPciLink(spec, f, ctx.wakeSelf, port, initOpts));
+    links.push(
+      new VhostPciLink(spec, f, ctx.wakeSelf, port, initOpts, partition, ctl.deviceCounters),
+    );
   }
   let stack: NetStack | null = null;
 
@@ -256,7 +280,13 @@ async function start(
     if (fin !== "none") report(link, fin);
     if (tx.sent + tx.dropped > 0) work = true;
     for (let i = 0; i < link.frameCount; i++) {
-      stack?.input(link.ifIndex, link.frames[i].subarray(0, link.lengths[i]));
+      const frame = link.frames[i].subarray(0, link.lengths[i]);
+      // a's frame left a's transmitq (completed, as on a cut cable); a partition cuts it here.
+      if (partition.cuts(frame, link.macNumber)) {
+        link.counters[VhostPciCounter.partitionDropped]++;
+        continue;
+      }
+      stack?.input(link.ifIndex, frame);
     }
     // The stack's answers (and a workload's frames) went into a's receiveq: publish them.
     if (link.pendingRx) {
@@ -366,6 +396,10 @@ async function start(
             },
           });
         } else if (link !== undefined) resetDriver(link, "guest-bug", m.bug);
+        return;
+      }
+      if (m.type === "partitions") {
+        partition.set(m.cuts);
         return;
       }
       if (m.type !== "link") return;

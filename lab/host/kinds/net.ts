@@ -31,7 +31,7 @@ import type { NetDeviceSpec } from "../../wire/specs.ts";
 import { LinkIn, LinkOut, nowUs } from "../link_ends.ts";
 import { IommuDma } from "../../../devices/iommu/dma.ts";
 import { Iotlb } from "../../../devices/iommu/iotlb.ts";
-import { PartitionFilter } from "../partition.ts";
+import { PartitionFilter } from "../../wire/partition.ts";
 import { peerFailed, peerServing, VhostPciFrontend } from "../../../devices/vhost_pci/frontend.ts";
 import { openTransport } from "./transport.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";

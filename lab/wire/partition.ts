@@ -1,8 +1,9 @@
 /**
  * Partitions where frames are produced: every producer of a link ring (a device worker's TX
- * path, a switch port) asks its worker's {@linkcode PartitionFilter} whether a frame crosses a
+ * path, a switch port) and every vhost-pci peer (whose guest worker moves the frames of a
+ * vhost-pci link itself) asks its worker's {@linkcode PartitionFilter} whether a frame crosses a
  * cut before it sends it. The main thread computes the cut pairs of MAC addresses from the
- * partitions in force (`lab/partition.ts`) and sends the whole set to every producer worker.
+ * partitions in force (`lab/partition.ts`) and sends the whole set to every such worker.
  *
  * A frame is cut when its source and destination MACs are a cut pair, or when its source and
  * the NIC that consumes the ring are (so a broadcast, such as an ARP request, is cut on the last
