@@ -30,6 +30,8 @@ export interface MemoryFit {
 
 function gib(bytes: number): string {
   const g = bytes / 2 ** 30;
+  // Under a GiB in MiB: a small lab's 32 MiB is not "0.0 GiB".
+  if (g < 1) return `${Math.max(1, Math.round(bytes / 2 ** 20))} MiB`;
   return `${g >= 10 ? g.toFixed(0) : g.toFixed(1)} GiB`;
 }
 

@@ -12,6 +12,7 @@
  */
 
 import type { Endpoint, Impairment, NicSpec, Topology } from "./topology/types.ts";
+import { formatIpv4, formatMac } from "./topology/addresses.ts";
 import { type ControlLayout, controlLayout } from "./wire/control.ts";
 import type { DeviceSpec, NetDeviceSpec, VsockDeviceSpec } from "./wire/specs.ts";
 import { planVhostPciLink } from "./plan_vhost_pci.ts";
@@ -437,9 +438,17 @@ export function formatPlan(plan: LabPlan): string {
     }
     for (const dev of vm.devices) {
       if (dev.kind === "vhost-pci") {
+        const addr = dev.ip === null ? "no address" : `${formatIpv4(dev.ip)}/${dev.prefix}`;
         lines.push(
-          `    ${dev.name} vhost-pci-net (device ID 63): serves ${dev.frontend.vm}:${dev.frontend.nic} ` +
-            `in its memory, link ${dev.link}`,
+          `    ${dev.name} ${formatMac(dev.mac)} ${addr}: vhost-pci-net (device ID 63), serves ` +
+            `${dev.frontend.vm}:${dev.frontend.nic} in its memory, link ${dev.link}`,
+        );
+      }
+      if (dev.kind === "iommu") {
+        const behind = dev.endpoints.map((e) => `${e.name} (endpoint ${e.endpoint})`);
+        lines.push(
+          `    ${dev.name} virtio-iommu, mode ${dev.mode}, ${dev.mappings} mapping entries, ` +
+            `translates for ${behind.join(", ") || "no device"}`,
         );
       }
       if (dev.kind !== "vsock") continue;

@@ -415,3 +415,23 @@ Deno.test("the plan carries every seed: each VM's and each ring's, forked from t
   // Computed once: the same topology plans the same seeds.
   assert.deepEqual(pair().rings.map((r) => r.seed), p.rings.map((r) => r.seed));
 });
+
+Deno.test("formatPlan shows a vIOMMU and a vhost-pci peer's interface, and the frontend without csum", () => {
+  const text = Deno.readTextFileSync(new URL("../topologies/vhost-pci.yaml", import.meta.url));
+  const t = parseTopology(text, "vhost-pci.yaml");
+  assert.ok(t.ok);
+  const out = formatPlan(planLab(t.value));
+  assert.match(
+    out,
+    /^ {4}iommu0 virtio-iommu, mode static, \d+ mapping entries, translates for eth0 \(endpoint 0\)$/m,
+  );
+  assert.match(
+    out,
+    /^ {4}eth0 02:00:00:01:00:00 10\.0\.0\.2\/24: vhost-pci-net \(device ID 63\), serves a:eth0/m,
+  );
+  // b's driver completes no checksums: a's NIC does not offer csum, and the plan says so.
+  assert.match(
+    out,
+    /^ {4}eth0 02:00:00:00:00:00 10\.0\.0\.1\/24: .*features \[event_idx, mrg_rxbuf\]/m,
+  );
+});

@@ -38,6 +38,10 @@ export function planVhostPciLink(
   aNic.link = link.name;
   const aDev = a.devices[aNic.index] as NetDeviceSpec;
   const bDev = b.devices[bNic.index] as NetDeviceSpec;
+  // b's driver serves the queues and completes no checksums: a's NIC offers no checksum offload
+  // (said here, so the plan and `vlab up --dry-run` show what the device offers).
+  aNic.features = { ...aNic.features, csum: false };
+  aDev.features = { ...aDev.features, csum: false };
   aDev.vhostPci = {
     link: link.name,
     peerVm: b.name,

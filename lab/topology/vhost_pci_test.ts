@@ -137,7 +137,10 @@ Deno.test("vlab up --dry-run names the vhost-pci-net device and the link with it
   );
   assert.ok(t.ok);
   const text = formatPlan(planLab(t.value));
-  assert.match(text, /eth0 vhost-pci-net \(device ID 63\): serves a:eth0 in its memory, link a-b/);
+  assert.match(
+    text,
+    /eth0 [0-9a-f:]{17} [\d./]+: vhost-pci-net \(device ID 63\), serves a:eth0 in its memory, link a-b/,
+  );
   assert.match(
     text,
     /link a-b: b:eth0 serves a:eth0 \(vhost-pci, no rings; window: a's vIOMMU mappings\)/,

@@ -79,8 +79,8 @@ function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFil
     mrgRxbuf: spec.features.mrgRxbuf,
     counters: ctl.deviceCounters,
     accessPlatform: spec.iommu !== null,
-    // A vhost-pci peer serves the queues with its own driver, which completes no checksums.
-    csum: spec.features.csum && spec.vhostPci == null,
+    // Off for a vhost-pci frontend (its peer completes no checksums): the plan says so.
+    csum: spec.features.csum,
   });
   // Behind the vIOMMU: the view used once the driver accepts ACCESS_PLATFORM (the consumer
   // slot was registered by the iommu kind, started before this one).
