@@ -14,6 +14,7 @@ import type { ProcessState } from "../lab/proc.ts";
 import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../lab/state.ts";
 import { vlabRunArgs } from "./deno_run.ts";
 import { VlabError } from "./errors.ts";
+import { CliExit } from "./usage.ts";
 import { writeAll } from "./progress.ts";
 
 const encoder = new TextEncoder();
@@ -48,7 +49,10 @@ export async function upDetached(file: string | undefined, name: string): Promis
     detached: true,
   }).spawn();
   let exited = false;
-  const status = child.status.then(() => exited = true);
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
   child.unref();
   const deadline = performance.now() + 120_000;
   const wake = () =>
@@ -76,9 +80,14 @@ export async function upDetached(file: string | undefined, name: string): Promis
       }
       if (exited) {
         const text = Deno.readTextFileSync(logPath).trim();
-        if (text) await err(text + "\n");
+        if (text) {
+          // The child's own error (one line and a hint, as `vlab up` prints it) is this command's:
+          // said once, with the child's exit code, not followed by a second error about it.
+          await err(text + "\n");
+          throw new CliExit((await status).code || 1);
+        }
         throw new VlabError("lab-failed", `The background lab "${name}" did not start`, {
-          hint: text ? "The error above comes from it" : "Run `vlab up` without -d to see why",
+          hint: "Run `vlab up` without -d to see why",
         });
       }
       await wake();
