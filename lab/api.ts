@@ -134,7 +134,8 @@ export interface LabHandle {
   ): void;
   /**
    * Cut every frame between two sets of VMs (or only from `a` to `b` with `oneWay`), across
-   * switches too; returns the partition (its `id` heals it). Throws `unknown-vm`,
+   * switches and vhost-pci links too; returns the partition (its `id` heals it). The cut reaches
+   * each worker as a message: a frame already on its way may still cross. Throws `unknown-vm`,
    * `bad-partition`.
    */
   partition(a: string[], b: string[], options?: { oneWay?: boolean }): PartitionInfo;
