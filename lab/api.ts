@@ -134,9 +134,9 @@ export interface LabHandle {
   ): void;
   /**
    * Cut every frame between two sets of VMs (or only from `a` to `b` with `oneWay`), across
-   * switches and vhost-pci links too; returns the partition (its `id` heals it). The cut reaches
-   * each worker as a message: a frame already on its way may still cross. Throws `unknown-vm`,
-   * `bad-partition`.
+   * switches and vhost-pci links too; returns the partition (its `id` heals it). Every worker
+   * reads the cut before its next loop pass: it acts on every frame sent after the call returns.
+   * Throws `unknown-vm`, `bad-partition`.
    */
   partition(a: string[], b: string[], options?: { oneWay?: boolean }): PartitionInfo;
   /** Heal partition `id`, or every partition; returns the ids healed. */

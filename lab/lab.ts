@@ -24,6 +24,8 @@ import { type TapCounters, TapReader } from "./host/tap.ts";
 import {
   createDoorbells,
   DoorbellWord,
+  nextControl,
+  publishControl,
   readDoorbellWord,
   requestStop,
   StopMode,
@@ -174,7 +176,7 @@ export class Lab {
     for (const link of plan.vhostPciLinks ?? []) this.#linkUp.set(link.name, true);
     this.links = new LinkControl(plan, events, (kind, owner, message) => {
       const w = this.#workers.find((x) => x.kind === kind && x.owner === owner);
-      w?.worker.postMessage(message);
+      if (w) this.#postControl(w, message);
     });
     this.#supervisor = new DeviceSupervisor({
       plan,
@@ -544,6 +546,17 @@ export class Lab {
     });
   }
 
+  /**
+   * Post a message that changes what a worker does to frames (a link state, an impairment, the
+   * partitions), numbered through its doorbell's `CONTROL` word: the worker's next loop pass
+   * reads it first, so it acts on every frame that worker handles from now on.
+   */
+  #postControl(w: WorkerHandle, message: ToWorker & { seq?: number }): void {
+    const seq = nextControl(this.#bells, w.thread);
+    w.worker.postMessage({ ...message, seq });
+    publishControl(this.#bells, w.thread, seq);
+  }
+
   #guest(vm: string): WorkerHandle | undefined {
     return this.#workers.find((w) => w.owner === vm && w.kind === "guest");
   }
@@ -630,20 +643,20 @@ export class Lab {
       const dev = this.#workers.find((w) => w.owner === vm.name && w.kind === "device");
       for (const d of vm.devices) {
         if (d.txRing < 0 || this.plan.rings[d.txRing]?.link !== link) continue;
-        dev?.worker.postMessage({ type: "link", device: d.index, up } satisfies ToWorker);
+        if (dev) this.#postControl(dev, { type: "link", device: d.index, up });
       }
     }
     // A vhost-pci link: the serving VM's guest stops (or resumes) serving; a sees its link go.
     for (const l of this.plan.vhostPciLinks ?? []) {
       if (l.name !== link) continue;
       const g = this.#guest(l.peer.vm);
-      g?.worker.postMessage({ type: "link", device: l.peer.slot, up } satisfies ToWorker);
+      if (g) this.#postControl(g, { type: "link", device: l.peer.slot, up });
     }
     // A switch end of the link stops sending into it (a NIC end stops through its device).
     for (const sw of this.plan.switches) {
       if (!sw.ports.some((p) => p.link === link)) continue;
       const w = this.#workers.find((x) => x.owner === sw.name && x.kind === "switch");
-      w?.worker.postMessage({ type: "port-link", link, up } satisfies ToWorker);
+      if (w) this.#postControl(w, { type: "port-link", link, up });
     }
     this.events.emit(up ? "link-up" : "link-down", link);
     return true;

@@ -21,6 +21,7 @@ import { threadStats } from "../wire/control.ts";
 import {
   DOORBELL_STRIDE,
   DoorbellWord,
+  postedControl,
   ringDoorbell,
   setThreadState,
   ThreadState,
@@ -33,7 +34,7 @@ import {
   runLoop,
 } from "../wire/loop.ts";
 import type { VmStart } from "../wire/messages.ts";
-import { onControl, post, runWorker } from "../wire/worker_scope.ts";
+import { controlApplied, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { GuestClock } from "./clock.ts";
 import {
@@ -160,7 +161,7 @@ async function start(msg: VmStart): Promise<void> {
         info: Object.assign({}, ...kinds.map((k) => k.inspect())),
       });
     }
-  });
+  }, postedControl(bells, msg.thread));
 
   // Running before "ready": the supervisor reads the state word as soon as it hears.
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
@@ -173,6 +174,7 @@ async function start(msg: VmStart): Promise<void> {
     counters: loop,
     idleWaitMs: GUEST_IDLE_WAIT_MS,
     wake,
+    controlApplied,
   }, {
     pump: () => {
       clock.refresh();

@@ -19,10 +19,10 @@
 import { DirectDma, GuestMemory } from "../../devices/memory/mod.ts";
 import { SharedRingAccess } from "../../devices/virtio/ring_access.ts";
 import { epochWord, threadStats } from "../wire/control.ts";
-import { setThreadState, ThreadState } from "../wire/doorbell.ts";
+import { postedControl, setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { HOST_WAIT, loopCounters, runLoop } from "../wire/loop.ts";
 import type { ToWorker, VmStart } from "../wire/messages.ts";
-import { exitWorker, onControl, post, runWorker } from "../wire/worker_scope.ts";
+import { controlApplied, exitWorker, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { type HostKindInstance, loadHostKinds } from "./kinds/mod.ts";
 
@@ -98,7 +98,7 @@ async function start(msg: VmStart): Promise<void> {
     // A mid-pass crash is armed in the kinds, which throw inside their pass.
     if (m.type === "crash" && m.mode !== "mid-pass") crash(m);
     else for (const k of kinds) k.control(m);
-  });
+  }, postedControl(bells, msg.thread));
 
   // A replacement tells the supervisor when it started and when its devices were restored,
   // then when its first pass moved anything (a frame, a packet, a register access): the pause.
@@ -115,6 +115,7 @@ async function start(msg: VmStart): Promise<void> {
     thread: msg.thread,
     pollUs: msg.pollUs,
     counters: loop,
+    controlApplied,
     ...HOST_WAIT,
   }, {
     pump: () => {

@@ -14,10 +14,10 @@
  */
 
 import { settleChecksum } from "../../devices/net/checksum.ts";
-import { ringDoorbell, setThreadState, ThreadState } from "../wire/doorbell.ts";
+import { postedControl, ringDoorbell, setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { HOST_WAIT, loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
-import { onControl, post, runWorker } from "../wire/worker_scope.ts";
+import { controlApplied, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { LinkIn, LinkOut, nowUs } from "./link_ends.ts";
 import { PartitionFilter } from "../wire/partition.ts";
@@ -91,14 +91,14 @@ async function start(msg: SwitchStart): Promise<void> {
     } else if (m.type === "port-link") {
       for (const p of ports) if (p.link === m.link) p.up = m.up;
     }
-  });
+  }, postedControl(bells, msg.thread));
 
   // Running before "ready": the supervisor reads the state word as soon as it hears.
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
   const loop = loopCounters();
   await runLoop(
-    { bells, thread: msg.thread, pollUs: 0, counters: loop, ...HOST_WAIT },
+    { bells, thread: msg.thread, pollUs: 0, counters: loop, controlApplied, ...HOST_WAIT },
     {
       pump,
       prepareSleep: () => ports.map((p) => p.in.prepareSleep()).some((empty) => !empty),

@@ -26,10 +26,10 @@ import {
   VSOCK_HDR_SIZE,
   VsockOp,
 } from "../../devices/vsock/mod.ts";
-import { setThreadState, ThreadState } from "../wire/doorbell.ts";
+import { postedControl, setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { HOST_WAIT, loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
-import { onControl, post, runWorker } from "../wire/worker_scope.ts";
+import { controlApplied, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { LinkIn, LinkOut } from "./link_ends.ts";
 
@@ -128,13 +128,13 @@ async function start(msg: SwitchStart): Promise<void> {
     if (m.type === "port-link") {
       for (const p of ports) if (p.link === m.link) p.up = m.up;
     }
-  });
+  }, postedControl(bells, msg.thread));
 
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
   const loop = loopCounters();
   await runLoop(
-    { bells, thread: msg.thread, pollUs: 0, counters: loop, ...HOST_WAIT },
+    { bells, thread: msg.thread, pollUs: 0, counters: loop, controlApplied, ...HOST_WAIT },
     {
       pump,
       prepareSleep: () => {

@@ -14,6 +14,7 @@
  * | `HEARTBEAT` | loop passes, for the watchdog | the owner |
  * | `STATE` | {@linkcode ThreadState} | the owner |
  * | `WAKEUPS` | waits that ended because of a ring | the owner |
+ * | `CONTROL` | control messages posted to the owner that must act before its next pass | the main thread |
  *
  * Lost-wakeup freedom (Dekker, all accesses sequentially consistent Atomics): the sleeper stores
  * `SLEEPING = 1`, re-checks its sources, then waits while `BELL` equals the value it read before
@@ -34,6 +35,7 @@ export const DoorbellWord = {
   HEARTBEAT: 3,
   STATE: 4,
   WAKEUPS: 5,
+  CONTROL: 6,
 } as const;
 
 /** What a worker thread reports in its `STATE` word. */
@@ -109,6 +111,34 @@ export function stopMode(bells: Int32Array, thread: number): number {
 export function beat(bells: Int32Array, thread: number): void {
   const i = thread * DOORBELL_STRIDE + DoorbellWord.HEARTBEAT;
   Atomics.store(bells, i, (Atomics.load(bells, i) + 1) | 0);
+}
+
+/**
+ * The main thread has posted a control message numbered `seq` to `thread` (a link going down, an
+ * impairment, the partitions): the owner's next loop pass waits until it has read it. Call it
+ * after `postMessage`; `seq` is {@linkcode nextControl}'s.
+ *
+ * @example
+ * ```ts
+ * import { createDoorbells, nextControl, postedControl, publishControl } from "./doorbell.ts";
+ * const bells = createDoorbells(1);
+ * const seq = nextControl(bells, 0); // 1: send it with the message, then
+ * publishControl(bells, 0, seq);
+ * postedControl(bells, 0); // 1
+ * ```
+ */
+export function publishControl(bells: Int32Array, thread: number, seq: number): void {
+  Atomics.store(bells, thread * DOORBELL_STRIDE + DoorbellWord.CONTROL, seq);
+}
+
+/** The number the next control message to `thread` carries (main thread). */
+export function nextControl(bells: Int32Array, thread: number): number {
+  return (Atomics.load(bells, thread * DOORBELL_STRIDE + DoorbellWord.CONTROL) + 1) | 0;
+}
+
+/** The number of the last control message posted to `thread`. */
+export function postedControl(bells: Int32Array, thread: number): number {
+  return Atomics.load(bells, thread * DOORBELL_STRIDE + DoorbellWord.CONTROL);
 }
 
 /** Set the owner's state word. */

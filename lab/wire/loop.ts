@@ -29,6 +29,7 @@ import {
   announceSleep,
   beat,
   cancelSleep,
+  postedControl,
   readBell,
   setThreadState,
   stopRequested,
@@ -104,6 +105,14 @@ export interface LoopOptions {
   /** Kept up to date with the end of each wait (see {@linkcode LoopWake}). */
   wake?: LoopWake;
   /**
+   * The number of the last control message the worker has handled (`worker_scope.ts`'s
+   * `controlApplied`). When given, a pass that finds a later one posted (the doorbell's `CONTROL`
+   * word) first lets the event loop deliver it, for up to {@linkcode CONTROL_WAIT_MS}: a link
+   * taken down, an impairment or a partition acts on every frame the worker handles after the
+   * main thread posted it, not only once its event loop comes round.
+   */
+  controlApplied?: () => number;
+  /**
    * Sleep the last {@linkcode TIMER_BLOCK_MS} before a timer in a blocking `Atomics.wait` and spin
    * the final {@linkcode TIMER_SPIN_MS}, so that an impairment release leaves on time (default
    * false). Only for a worker whose event loop runs nothing but messages (device, switch and
@@ -151,6 +160,25 @@ export const HOST_WAIT: Pick<LoopOptions, "idleWaitMs" | "blockForTimers"> = {
   idleWaitMs: IDLE_WAIT_MS,
   blockForTimers: true,
 };
+/**
+ * The longest a loop pass waits for a control message posted to its worker, ms: the message is
+ * in flight (posted before the `CONTROL` word moved), so this bounds a delivery that never comes
+ * (a worker that is being replaced), not a normal one, which takes an event-loop turn.
+ */
+export const CONTROL_WAIT_MS = 50;
+
+/** Let the event loop deliver the control messages posted to `thread` (bounded). */
+async function readControl(
+  bells: Int32Array,
+  thread: number,
+  applied: () => number,
+): Promise<void> {
+  const until = performance.now() + CONTROL_WAIT_MS;
+  while (((applied() - postedControl(bells, thread)) | 0) < 0 && performance.now() < until) {
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+  }
+}
+
 /** Longest stretch of work before returning to the event loop. */
 const MAX_BUSY_MS = 2;
 /** A `hotMs` worth trying (`VLAB_HOT_MS=50`): long enough to cover pings 10 ms apart, ms. */
@@ -225,6 +253,10 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
     let busyPasses = 0;
     while (!stopRequested(bells, thread)) {
       if (hooks.fenced?.()) return;
+      if (opts.controlApplied && opts.controlApplied() !== postedControl(bells, thread)) {
+        await readControl(bells, thread, opts.controlApplied);
+        lastYield = performance.now();
+      }
       const seen = readBell(bells, thread);
       beat(bells, thread);
       if (hooks.pump()) {

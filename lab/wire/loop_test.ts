@@ -3,6 +3,8 @@ import {
   createDoorbells,
   DOORBELL_STRIDE,
   DoorbellWord,
+  nextControl,
+  publishControl,
   readBell,
   readDoorbellWord,
   requestStop,
@@ -11,6 +13,7 @@ import {
   ThreadState,
 } from "./doorbell.ts";
 import {
+  CONTROL_WAIT_MS,
   defaultHotMs,
   type LoopCounters,
   loopCounters,
@@ -570,4 +573,41 @@ Deno.test("a loop that worked publishes its statistics within about 100 ms, with
     requestStop(bells, 0);
     await loop;
   }
+});
+
+Deno.test("a posted control message is read before the next pass, and a missing one only delays", async () => {
+  const bells = createDoorbells(1);
+  let applied = 0;
+  const seen: number[] = [];
+  // Posted (CONTROL moved) but not yet delivered: the event loop delivers it a little later.
+  publishControl(bells, 0, nextControl(bells, 0));
+  setTimeout(() => applied = 1, 5);
+  let passes = 0;
+  await runLoop({ bells, thread: 0, pollUs: 0, controlApplied: () => applied }, {
+    pump: () => {
+      seen.push(applied);
+      if (++passes === 2) requestStop(bells, 0);
+      return true;
+    },
+    prepareSleep: () => false,
+    nextTimerMs: () => Infinity,
+  });
+  assert.deepEqual(seen, [1, 1], "no pass ran before the posted message was handled");
+  // A message that never comes (its worker being replaced) holds a pass up for a bound only.
+  publishControl(bells, 0, nextControl(bells, 0));
+  Atomics.store(bells, DoorbellWord.STOP, 0);
+  const t0 = performance.now();
+  passes = 0;
+  await runLoop({ bells, thread: 0, pollUs: 0, controlApplied: () => applied }, {
+    pump: () => {
+      requestStop(bells, 0);
+      passes++;
+      return true;
+    },
+    prepareSleep: () => false,
+    nextTimerMs: () => Infinity,
+  });
+  const waited = performance.now() - t0;
+  assert.equal(passes, 1);
+  assert.ok(waited >= CONTROL_WAIT_MS - 1 && waited < CONTROL_WAIT_MS + 500, `waited ${waited} ms`);
 });

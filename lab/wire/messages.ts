@@ -120,21 +120,25 @@ export interface WorkerPreload {
   kinds: string[];
 }
 
-/** Messages to a worker after start. */
+/**
+ * Messages to a worker after start. Those that change what the worker does to frames (`link`,
+ * `port-link`, `impair`, `partitions`) carry `seq` when posted through the doorbell's `CONTROL`
+ * word (`publishControl`): the worker's loop reads them before its next pass.
+ */
 export type ToWorker =
   | { type: "exec"; id: number; argv: string[] }
   | { type: "cancel"; id: number }
   | { type: "inspect"; id: number }
-  | { type: "link"; device: number; up: boolean }
+  | { type: "link"; device: number; up: boolean; seq?: number }
   /** A vsock device loses its connections (a restarted backend, a migration): it sends RST to
    * every peer and TRANSPORT_RESET to its guest (virtio 1.2 §5.10.6.7). */
   | { type: "transport-reset"; device: number }
   /** A switch port's link went down or up: a down port sends nothing (switch workers). */
-  | { type: "port-link"; link: string; up: boolean }
+  | { type: "port-link"; link: string; up: boolean; seq?: number }
   /** Change the impairment of the ring this worker produces into (netem's `change`). */
-  | { type: "impair"; ring: number; impair: Impairment }
+  | { type: "impair"; ring: number; impair: Impairment; seq?: number }
   /** The (source MAC, destination MAC) pairs that partitions cut, all of them. */
-  | { type: "partitions"; cuts: [string, string][] }
+  | { type: "partitions"; cuts: [string, string][]; seq?: number }
   /**
    * An injected backend crash (device workers): `exit` throws out of the worker, `hang` blocks
    * its thread for `ms` (its loop stops, the thread lives), `slow` adds a busy wait to each loop

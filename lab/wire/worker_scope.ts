@@ -32,16 +32,33 @@ export function exitWorker(message: string): void {
   scope.close();
 }
 
+/** The last numbered control message this worker has read (see `DoorbellWord.CONTROL`). */
+let appliedControl = 0;
+
+/**
+ * The number of the last control message this worker has handled: its loop's `controlApplied`.
+ * Starts at what was posted before the worker started ({@linkcode onControl}'s `posted`).
+ */
+export function controlApplied(): number {
+  return appliedControl;
+}
+
 /**
  * Handle the supervisor's messages after start (exec, link, inspect). A handler that throws
  * costs that message, not the worker: the error is reported as an event and the worker runs on.
+ * `posted` is the doorbell's `CONTROL` word at start: messages numbered up to it were for a
+ * predecessor (a replaced device worker gets its state with its start message).
  */
-export function onControl(handler: (m: ToWorker) => void): void {
+export function onControl(handler: (m: ToWorker) => void, posted = 0): void {
+  appliedControl = posted;
   scope.onmessage = (e: MessageEvent<ToWorker>) => {
     try {
       handler(e.data);
     } catch (error) {
       post({ type: "event", kind: "worker-error", detail: { message: messageOf(error) } });
+    } finally {
+      const seq = (e.data as { seq?: unknown }).seq;
+      if (typeof seq === "number" && seq > appliedControl) appliedControl = seq;
     }
   };
 }
