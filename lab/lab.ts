@@ -189,8 +189,10 @@ export class Lab {
         const i = this.#workers.findIndex((w) => w.owner === vm && w.kind === "device");
         return i < 0 ? undefined : this.#workers.splice(i, 1)[0].worker;
       },
+      // What a replacement must know (links down, partitions) acts on its next pass too.
       post: (vm, m) => {
-        this.#workers.find((w) => w.owner === vm && w.kind === "device")?.worker.postMessage(m);
+        const w = this.#workers.find((x) => x.owner === vm && x.kind === "device");
+        if (w) this.#postControl(w, m);
       },
       linkUp: (link) => this.#linkUp.get(link) ?? true,
       cuts: () => this.links.cuts(),
