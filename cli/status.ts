@@ -64,7 +64,7 @@ export function formatStatus(s: LabStatus): string {
         String(n.device.txFrames),
         String(n.device.rxFrames),
       ]),
-      ...(vm.devices ?? []).filter((d) => d.ip !== undefined || d.link !== undefined).map((d) => [
+      ...(vm.devices ?? []).filter((d) => d.mac !== undefined).map((d) => [
         d.name,
         d.mac ?? "-",
         d.ip ?? "-",

@@ -7,7 +7,6 @@
  * @module
  */
 
-import { formatIpv4, formatMac } from "./topology/addresses.ts";
 import { vhostPciSnapshot } from "./vhost_pci_view.ts";
 import type { VhostPciLinkSnapshot } from "./snapshot_types.ts";
 import { type IommuSnapshot, iommuSnapshot } from "./iommu_view.ts";
@@ -25,6 +24,7 @@ import {
 import { negotiatedFeatureNames, statusNames } from "./snapshot.ts";
 import { deviceControl } from "./wire/control.ts";
 import { labKind } from "./kinds/mod.ts";
+import { type DeviceIdentity, NO_IDENTITY } from "./kinds/types.ts";
 
 export { prometheusMetrics } from "./prometheus.ts";
 
@@ -69,7 +69,7 @@ export interface OtherDeviceStatus {
   ip?: string;
   /** Its interface's MAC address (a vhost-pci-net device). */
   mac?: string;
-  /** The link its interface is on (a vhost-pci-net device: the vhost-pci link). */
+  /** The link it is on (a vsock device's vsock link, a vhost-pci-net device's vhost-pci link). */
   link?: string;
   /** Frames its guest's stack sent through its interface (a vhost-pci-net device). */
   txFrames?: number;
@@ -202,16 +202,10 @@ export function labStatus(lab: Lab): LabStatus {
               : d.kind === "vhost-pci"
               ? `serves ${d.frontend.vm}:${d.frontend.nic} over ${d.link}`
               : "",
-            ...(d.kind === "vhost-pci" && d.ip !== null
-              ? { ip: `${formatIpv4(d.ip)}/${d.prefix}` }
-              : {}),
+            ...identityFields(kind.identity?.(d, plan) ?? NO_IDENTITY),
+            // A vhost-pci-net device's interface: what its stack sent and was given.
             ...(d.kind === "vhost-pci"
-              ? {
-                mac: formatMac(d.mac),
-                link: d.link,
-                txFrames: device.framesOut,
-                rxFrames: device.framesIn,
-              }
+              ? { txFrames: device.framesOut, rxFrames: device.framesIn }
               : {}),
             status,
             statusNames: statusNames(status),
@@ -238,5 +232,14 @@ export function labStatus(lab: Lab): LabStatus {
     })),
     partitions: lab.links.partitions(),
     ...((vp) => vp.length > 0 ? { vhostPciLinks: vp } : {})(vhostPciSnapshot(lab)),
+  };
+}
+
+/** The identity fields a device's status carries: those it has. */
+function identityFields(id: DeviceIdentity): { mac?: string; ip?: string; link?: string } {
+  return {
+    ...(id.mac !== null ? { mac: id.mac } : {}),
+    ...(id.ip !== null ? { ip: id.ip } : {}),
+    ...(id.link !== null ? { link: id.link } : {}),
   };
 }

@@ -13,6 +13,7 @@
  */
 
 import { servedBy, vhostPciSnapshot } from "./vhost_pci_view.ts";
+import { NO_IDENTITY } from "./kinds/types.ts";
 import { Status } from "../devices/virtio/constants.ts";
 import { iommuSnapshot } from "./iommu_view.ts";
 import { QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
@@ -220,20 +221,19 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
 }
 
 /**
- * One device slot's snapshot: the generic part (status, features, queues, counters) through its
- * kind's description; the identity fields (MAC, address, link) of a NIC from the plan.
+ * One device slot's snapshot, through its kind's description: the identity fields (MAC, address,
+ * link) from the plan, then status, features, queues and counters.
  */
 const deviceSnapshot = (lab: Lab) => (v: DeviceViews): DeviceSnapshot => {
   const { device, ctl, kind } = v;
   const regs = ctl.regs;
   const status = regs[RegFileWord.STATUS] & 0xff;
-  const nic = device.kind === "net" ? v.vm.nics[device.index] : null;
-  const link = nic?.link ?? null;
+  const { mac, ip, link } = kind.identity?.(device, lab.plan) ?? NO_IDENTITY;
   return {
     nic: device.name,
     kind: kind.snapshotKind,
-    mac: nic?.mac ?? null,
-    ip: nic?.ip == null ? null : `${nic.ip}/${nic.prefix}`,
+    mac,
+    ip,
     link,
     // The config space lives in the device worker; its link bit follows the supervisor's flips.
     linkUp: link !== null && lab.linkUp(link),

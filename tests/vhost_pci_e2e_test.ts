@@ -292,6 +292,16 @@ Deno.test({
     const lab = await start("static");
     try {
       assert.equal(await ping(lab, 2), 2);
+      // b's interface as the dashboard and status show it (it is a device of b, not a NIC).
+      const bEth0 = takeSnapshot(lab).vms[1].devices.find((d) => d.nic === "eth0")!;
+      assert.deepEqual(
+        [bEth0.kind, bEth0.mac, bEth0.ip, bEth0.link, bEth0.linkUp],
+        ["vhost-pci-net", "02:00:00:01:00:00", "10.0.0.2/24", "a-b", true],
+      );
+      assert.match(
+        formatStatus(labStatus(lab)),
+        /^b +running +eth0 +02:00:00:01:00:00 +10\.0\.0\.2\/24 +vhost-pci-net +a-b /m,
+      );
       const cutCount = () => bCounters(lab)[VhostPciCounter.partitionDropped];
       const once = async (from: string, dst: string) => {
         const r = await lab.exec(from, ["ping", dst, "-c", "1", "-W", "0.2"]);

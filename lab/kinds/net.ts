@@ -13,7 +13,7 @@ import { NET_COUNTER_COUNT, NetCounter, NetDriverCounter } from "../../devices/n
 import { parseCidr } from "../topology/addresses.ts";
 import type { NicSpec } from "../topology/types.ts";
 import type { NetDeviceSpec } from "../wire/specs.ts";
-import type { LabKind } from "./types.ts";
+import { interfaceIdentity, type LabKind, NO_IDENTITY, ringLink } from "./types.ts";
 
 /** Queue names of a virtio-net device, by queue index (virtio 1.2 §5.1.2). */
 export const NET_QUEUE_NAMES: readonly string[] = ["receiveq", "transmitq"];
@@ -66,6 +66,11 @@ export function netDeviceSpec(nic: NicSpec, index: number): NetDeviceSpec {
 export const NET_KIND: LabKind = {
   kind: "net",
   snapshotKind: "virtio-net",
+  // A vhost-pci frontend has no ring: its link is the vhost-pci link.
+  identity: (d, plan) =>
+    d.kind === "net"
+      ? interfaceIdentity(d, d.vhostPci?.link ?? ringLink(plan, d.txRing))
+      : NO_IDENTITY,
   featureNames: NET_FEATURE_NAMES,
   deviceCounters: NetCounter,
   driverCounters: NetDriverCounter,

@@ -6,6 +6,48 @@
  */
 
 import type { VsockConnTable } from "../../devices/vsock/conn_table.ts";
+import type { LabPlan } from "../plan.ts";
+import type { DeviceSpec } from "../wire/specs.ts";
+import { formatIpv4, formatMac } from "../topology/addresses.ts";
+
+/** What identifies a device slot to a user: its interface (if any) and its link. */
+export interface DeviceIdentity {
+  /** MAC of the interface the device gives its guest's stack, or null. */
+  mac: string | null;
+  /** Its address with prefix (`10.0.0.2/24`), or null. */
+  ip: string | null;
+  /** The link the device is on, or null. */
+  link: string | null;
+}
+
+/** A device with no interface and no link (a virtio-iommu device). */
+export const NO_IDENTITY: DeviceIdentity = Object.freeze({ mac: null, ip: null, link: null });
+
+/**
+ * The identity of a device that gives its guest's stack an interface (a NIC, a vhost-pci-net
+ * device): its MAC and address from its spec, and `link`.
+ *
+ * @example
+ * ```ts
+ * import { interfaceIdentity } from "./types.ts";
+ * interfaceIdentity({ mac: [2, 0, 0, 0, 0, 1], ip: 0x0a000001, prefix: 24 }, "a-b").ip; // "10.0.0.1/24"
+ * ```
+ */
+export function interfaceIdentity(
+  spec: { mac: readonly number[]; ip: number | null; prefix: number | null },
+  link: string | null,
+): DeviceIdentity {
+  return {
+    mac: formatMac(spec.mac),
+    ip: spec.ip === null ? null : `${formatIpv4(spec.ip)}/${spec.prefix}`,
+    link,
+  };
+}
+
+/** The link a device transmits into (its ring's link), or null. */
+export function ringLink(plan: LabPlan, txRing: number): string | null {
+  return txRing < 0 ? null : plan.rings[txRing]?.link ?? null;
+}
 
 /** Counter indices of one queue in its device's counters (the Queues panel's columns). */
 export interface QueueCounterIndices {
@@ -36,4 +78,9 @@ export interface LabKind {
   connections?: (deviceCounters: Float64Array) => VsockConnTable;
   /** Per queue, by queue index: which device counters describe it. */
   queueCounters: ReadonlyArray<QueueCounterIndices>;
+  /**
+   * The device's interface and link, for snapshots and status (from the plan; absent: none,
+   * as a virtio-iommu device has).
+   */
+  identity?: (device: DeviceSpec, plan: LabPlan) => DeviceIdentity;
 }

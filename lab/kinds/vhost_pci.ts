@@ -11,7 +11,7 @@
 
 import { VHOST_PCI_COUNTER_COUNT, VhostPciCounter } from "../../devices/vhost_pci/config.ts";
 import type { NetDeviceSpec, VhostPciDeviceSpec } from "../wire/specs.ts";
-import type { LabKind } from "./types.ts";
+import { interfaceIdentity, type LabKind, NO_IDENTITY } from "./types.ts";
 
 /** Driver counters of the vhost-pci-net device (none yet; one spare word). */
 export const VHOST_PCI_DRIVER_COUNTER_COUNT = 1;
@@ -69,6 +69,7 @@ export function vhostPciDeviceSpec(
 export const VHOST_PCI_KIND: LabKind = {
   kind: "vhost-pci",
   snapshotKind: "vhost-pci-net",
+  identity: (d) => d.kind === "vhost-pci" ? interfaceIdentity(d, d.link) : NO_IDENTITY,
   featureNames: Object.freeze({}),
   deviceCounters: VhostPciCounter,
   driverCounters: Object.freeze({}),

@@ -20,7 +20,7 @@ import {
 import type { VsockSpec } from "../topology/types.ts";
 import { VSOCK_QUEUE_SIZE } from "../topology/vsock.ts";
 import type { VsockDeviceSpec } from "../wire/specs.ts";
-import type { LabKind } from "./types.ts";
+import { type LabKind, NO_IDENTITY, ringLink } from "./types.ts";
 
 /** Queue names of a virtio-vsock device, by queue index (virtio 1.2 §5.10.2). */
 export const VSOCK_QUEUE_NAMES: readonly string[] = ["rx", "tx", "event"];
@@ -58,6 +58,8 @@ export function vsockDeviceSpec(vsock: VsockSpec, index: number): VsockDeviceSpe
 export const VSOCK_KIND: LabKind = {
   kind: "vsock",
   snapshotKind: "virtio-vsock",
+  identity: (d, plan) =>
+    d.kind === "vsock" ? { ...NO_IDENTITY, link: ringLink(plan, d.txRing) } : NO_IDENTITY,
   featureNames: Object.freeze(
     Object.fromEntries(Object.entries(VsockFeature).map(([name, bit]) => [bit, name])),
   ),
