@@ -6,7 +6,6 @@
  */
 
 import type { VsockConnTable } from "../../devices/vsock/conn_table.ts";
-import type { LabPlan } from "../plan.ts";
 import type { DeviceSpec } from "../wire/specs.ts";
 import { formatIpv4, formatMac } from "../topology/addresses.ts";
 
@@ -18,6 +17,12 @@ export interface DeviceIdentity {
   ip: string | null;
   /** The link the device is on, or null. */
   link: string | null;
+}
+
+/** What `identity` reads of the lab's plan (its link rings; a `LabPlan` is one). */
+export interface RingLinks {
+  /** Every link ring, by index, with the link it belongs to. */
+  readonly rings: ReadonlyArray<{ readonly link: string }>;
 }
 
 /** A device with no interface and no link (a virtio-iommu device). */
@@ -45,7 +50,7 @@ export function interfaceIdentity(
 }
 
 /** The link a device transmits into (its ring's link), or null. */
-export function ringLink(plan: LabPlan, txRing: number): string | null {
+export function ringLink(plan: RingLinks, txRing: number): string | null {
   return txRing < 0 ? null : plan.rings[txRing]?.link ?? null;
 }
 
@@ -82,5 +87,5 @@ export interface LabKind {
    * The device's interface and link, for snapshots and status (from the plan; absent: none,
    * as a virtio-iommu device has).
    */
-  identity?: (device: DeviceSpec, plan: LabPlan) => DeviceIdentity;
+  identity?: (device: DeviceSpec, plan: RingLinks) => DeviceIdentity;
 }
