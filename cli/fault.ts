@@ -78,7 +78,7 @@ export function faultCommand() {
     .option("--after <n>", "mid-pass: crash right after the Nth frame moved from now (default 1)")
     .option("--lab <name>", "the lab (default: the only running lab)")
     .action(async (vm, opts) => {
-      const ms = opts.ms === undefined ? undefined : intOption("--ms", opts.ms, 0, 60_000, "2000");
+      const ms = opts.ms === undefined ? undefined : intOption("--ms", opts.ms, 1, 60_000, "2000");
       const after = opts.after === undefined
         ? undefined
         : intOption("--after", opts.after, 1, 100_000, "100");

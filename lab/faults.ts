@@ -130,11 +130,18 @@ export function parseFault(
     }
     const ms = get("ms");
     if (
-      ms !== undefined && (!Number.isInteger(ms) || (ms as number) < 0 || (ms as number) > MAX_MS)
+      ms !== undefined && (!Number.isInteger(ms) || (ms as number) < 1 || (ms as number) > MAX_MS)
     ) {
       return bad(
-        `Cannot inject backend-crash: ms must be an integer 0 to ${MAX_MS}, got ${quote(ms)}`,
+        `Cannot inject backend-crash: ms must be an integer 1 to ${MAX_MS}, got ${quote(ms)}`,
         "Give the duration in milliseconds",
+      );
+    }
+    // An option the mode does not use is refused, not ignored: the user meant something by it.
+    if (ms !== undefined && mode !== "hang" && mode !== "slow") {
+      return bad(
+        `Cannot inject backend-crash: ms is how long a hang or a slow-down lasts, not ${mode}'s`,
+        mode === "exit" ? "Leave ms out, or use mode hang or slow" : "Leave ms out for mid-pass",
       );
     }
     const after = get("after");
@@ -147,6 +154,12 @@ export function parseFault(
           quote(after)
         }`,
         "Give how many descriptors the worker moves before it crashes (mode mid-pass)",
+      );
+    }
+    if (after !== undefined && mode !== "mid-pass") {
+      return bad(
+        `Cannot inject backend-crash: after counts the frames before a mid-pass crash, not ${mode}'s`,
+        "Leave after out, or use mode mid-pass",
       );
     }
     return {
@@ -234,9 +247,11 @@ export function injectFault(f: Fault, target: FaultTarget): FaultOutcome {
       target.post(vm.name, "device", { type: "crash", mode, ms, after });
       return { ok: true, detail: { fault: f.kind, vm: vm.name, mode, after } };
     }
-    target.emit("fault", vm.name, { fault: f.kind, mode, ms });
+    // An exit has no duration: its event and answer say only what the user can act on.
+    const timed = mode === "exit" ? {} : { ms };
+    target.emit("fault", vm.name, { fault: f.kind, mode, ...timed });
     target.post(vm.name, "device", { type: "crash", mode, ms });
-    return { ok: true, detail: { fault: f.kind, vm: vm.name, mode, ms } };
+    return { ok: true, detail: { fault: f.kind, vm: vm.name, mode, ...timed } };
   }
   const device = vm.devices.find((d) => d.name === f.device);
   if (!device) {

@@ -25,6 +25,33 @@ Deno.test("a mid-pass backend crash names how many descriptors come first, 1 to 
   assert.match(mode.hint, /exit, hang, slow, mid-pass/);
 });
 
+Deno.test("a backend crash refuses a duration of 0 and an option its mode does not use", () => {
+  const hang = parseFault({ kind: "backend-crash", vm: "a", mode: "hang", ms: 1 });
+  assert.ok(hang.ok);
+  const cases: [Record<string, unknown>, RegExp, RegExp][] = [
+    [{ mode: "slow", ms: 0 }, /ms must be an integer 1 to 60000, got "0"/, /milliseconds/],
+    [
+      { mode: "exit", ms: 500 },
+      /ms is how long a hang or a slow-down lasts, not exit's/,
+      /hang or slow/,
+    ],
+    [{ ms: 500 }, /not exit's/, /hang or slow/],
+    [{ mode: "mid-pass", ms: 5 }, /not mid-pass's/, /Leave ms out/],
+    [
+      { mode: "hang", after: 3 },
+      /after counts the frames before a mid-pass crash, not hang's/,
+      /mid-pass/,
+    ],
+  ];
+  for (const [args, message, hint] of cases) {
+    const r = parseFault({ kind: "backend-crash", vm: "a", ...args });
+    assert.ok(!r.ok, JSON.stringify(args));
+    assert.equal(r.code, "bad-fault");
+    assert.match(r.message, message);
+    assert.match(r.hint, hint);
+  }
+});
+
 Deno.test("a guest bug on b's vhost-pci-net device reaches b's driver; lost kicks and interrupts are refused with a hint", () => {
   const text = Deno.readTextFileSync(new URL("../topologies/vhost-pci.yaml", import.meta.url));
   const t = parseTopology(text, "vhost-pci.yaml");

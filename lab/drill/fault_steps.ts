@@ -28,7 +28,7 @@ const faultArgs = z.strictObject({
   kind: z.enum(FAULT_KINDS as [Fault["kind"], ...Fault["kind"][]]),
   vm: z.string(),
   mode: z.enum(["exit", "hang", "slow"]).optional(),
-  ms: z.number().int().min(0).max(60_000).optional(),
+  ms: z.number().int().min(1).max(60_000).optional(),
   device: z.string().optional(),
   queue: z.string().optional(),
   bug: z.enum(GUEST_FAULT_KINDS as [string, ...string[]]).optional(),
