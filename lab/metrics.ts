@@ -203,9 +203,11 @@ export function labStatus(lab: Lab): LabStatus {
               ? `serves ${d.frontend.vm}:${d.frontend.nic} over ${d.link}`
               : "",
             ...identityFields(kind.identity?.(d, plan) ?? NO_IDENTITY),
-            // A vhost-pci-net device's interface: what its stack sent and was given.
-            ...(d.kind === "vhost-pci"
-              ? { txFrames: device.framesOut, rxFrames: device.framesIn }
+            ...(kind.interfaceFrames
+              ? {
+                txFrames: ctl.deviceCounters[kind.interfaceFrames.tx],
+                rxFrames: ctl.deviceCounters[kind.interfaceFrames.rx],
+              }
               : {}),
             status,
             statusNames: statusNames(status),

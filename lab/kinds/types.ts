@@ -88,4 +88,9 @@ export interface LabKind {
    * as a virtio-iommu device has).
    */
   identity?: (device: DeviceSpec, plan: RingLinks) => DeviceIdentity;
+  /**
+   * For a device that gives its guest's stack an interface and is not a NIC (a vhost-pci-net
+   * device): the device counters of the frames that interface sent (`tx`) and was given (`rx`).
+   */
+  interfaceFrames?: { readonly tx: number; readonly rx: number };
 }

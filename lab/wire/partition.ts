@@ -27,6 +27,19 @@ function macAt(frame: Uint8Array, at: number): number {
 }
 
 /**
+ * A MAC's six bytes (as specs carry them) as the number {@linkcode PartitionFilter} compares.
+ *
+ * @example
+ * ```ts
+ * import { macNumber, macNumberOf } from "./partition.ts";
+ * macNumberOf([2, 0, 0, 0, 0, 1]) === macNumber("02:00:00:00:00:01"); // true
+ * ```
+ */
+export function macNumberOf(bytes: readonly number[]): number {
+  return macAt(Uint8Array.from(bytes), 0);
+}
+
+/**
  * The cut (source MAC → destination MAC) pairs of a worker.
  *
  * @example

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { macNumber, PartitionFilter } from "./partition.ts";
+import { macNumber, macNumberOf, PartitionFilter } from "./partition.ts";
 
 const A = "02:00:00:00:00:01", B = "02:00:00:00:01:00", C = "02:00:00:00:02:00";
 
@@ -45,4 +45,9 @@ Deno.test("MAC numbers read the high octets exactly (no 32-bit overflow)", () =>
   const f = new PartitionFilter();
   f.set([["fe:00:00:00:00:01", "fe:ff:00:00:00:02"]]);
   assert.equal(f.cuts(frame("fe:ff:00:00:00:02", "fe:00:00:00:00:01"), -1), true);
+});
+
+Deno.test("a MAC from a spec's bytes is the number a MAC from text is", () => {
+  assert.equal(macNumberOf([2, 0, 0, 1, 0, 0xab]), macNumber("02:00:00:01:00:ab"));
+  assert.equal(macNumberOf([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), 2 ** 48 - 1);
 });

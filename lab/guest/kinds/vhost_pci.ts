@@ -34,7 +34,7 @@ import {
   type VhostPciDownReason,
 } from "../../../devices/vhost_pci/mod.ts";
 import { deviceControl } from "../../wire/control.ts";
-import { PartitionFilter } from "../../wire/partition.ts";
+import { macNumberOf, PartitionFilter } from "../../wire/partition.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
 import { MailboxPort } from "../../wire/mailbox.ts";
 import type { VhostPciFrontendMemory } from "../../wire/messages.ts";
@@ -112,8 +112,8 @@ class VhostPciLink implements NetInterface {
   ) {
     this.name = spec.name;
     this.mac = Uint8Array.from(spec.mac);
-    this.macNumber = macOf(spec.mac);
-    this.frontendMac = macOf(spec.frontend.mac);
+    this.macNumber = macNumberOf(spec.mac);
+    this.frontendMac = macNumberOf(spec.frontend.mac);
     this.ip = spec.ip;
     this.prefix = spec.prefix;
     this.mtu = spec.mtu;
@@ -169,11 +169,6 @@ class VhostPciLink implements NetInterface {
     }
     return false;
   }
-}
-
-/** MAC bytes as the number `PartitionFilter` compares. */
-function macOf(bytes: readonly number[]): number {
-  return bytes.reduce((n, b) => n * 256 + b, 0);
 }
 
 function describeDown(r: VhostPciDownReason): Record<string, unknown> {
