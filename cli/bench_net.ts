@@ -19,6 +19,7 @@ import { vlabRunArgs } from "./deno_run.ts";
 import { VlabError } from "./errors.ts";
 import { intListOption, intOption } from "./int_option.ts";
 import { stderrProgressLine, writeAll } from "./progress.ts";
+import type { PlacementMode } from "../lab/lab.ts";
 
 const encoder = new TextEncoder();
 
@@ -39,6 +40,7 @@ export function parseNetOptions(raw: {
   vhostPci?: boolean;
   star?: boolean;
   csum?: string;
+  placement?: string;
 }): NetBenchOptions {
   const layouts = raw.layout === "both"
     ? ["split", "packed"] as const
@@ -72,7 +74,22 @@ export function parseNetOptions(raw: {
     vhostPci: raw.vhostPci !== false,
     star: raw.star === true,
     csum: parseCsum(raw.csum),
+    placement: parsePlacement(raw.placement),
   };
+}
+
+/** `--placement auto`, `off`, `auto,off`: the settings in the order given, each once. */
+function parsePlacement(text: string | undefined): PlacementMode[] {
+  const out: PlacementMode[] = [];
+  for (const item of (text ?? "auto").split(",").map((t) => t.trim())) {
+    if (item !== "auto" && item !== "off") {
+      throw new VlabError("bad-option", `--placement takes auto, off or both, got "${text}"`, {
+        hint: "For example --placement auto,off",
+      });
+    }
+    if (!out.includes(item)) out.push(item);
+  }
+  return out;
 }
 
 /** `--csum on`, `off`, `off,on`: the settings in the order given, each once. */
@@ -207,6 +224,11 @@ export function netCommand(): Command {
       "--csum <list>",
       "checksum offload of the throughput labs' NICs: on, off, or off,on to measure what it saves",
       "on",
+    )
+    .option(
+      "--placement <list>",
+      "CPU placement of the throughput labs: auto, off, or auto,off to measure what placing each VM on one CPU buys",
+      "auto",
     )
     .option("--no-vhost-pci", "skip the virtio-net link vs vhost-pci link comparison")
     .option(

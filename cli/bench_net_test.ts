@@ -28,6 +28,9 @@ Deno.test("bench net options parse into the benchmark's options", () => {
   assert.deepEqual(o.csum, [true], "checksum offload on by default");
   assert.deepEqual(parseNetOptions({ ...RAW, csum: "off,on" }).csum, [false, true]);
   assert.deepEqual(parseNetOptions({ ...RAW, csum: "off" }).csum, [false]);
+  assert.deepEqual(o.placement, ["auto"], "the lab's own placement by default");
+  assert.deepEqual(parseNetOptions({ ...RAW, placement: "auto,off" }).placement, ["auto", "off"]);
+  assert.deepEqual(parseNetOptions({ ...RAW, placement: "off,off" }).placement, ["off"]);
   assert.equal(o.warmupSeconds, 1, "a second of warm-up by default");
   assert.equal(parseNetOptions({ ...RAW, warmup: "0" }).warmupSeconds, 0, "--warmup 0");
 });
@@ -40,6 +43,7 @@ Deno.test("bad bench net options are usage errors naming the option", () => {
       ["delays", "2,x", "--delays"],
       ["queueSize", "4", "--queue-size"],
       ["csum", "yes", "--csum"],
+      ["placement", "pinned", "--placement"],
       ["warmup", "-1", "--warmup"],
       ["seconds", "2,3", "--seconds"],
       ["runs", "1e1", "--runs"],

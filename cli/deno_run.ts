@@ -14,6 +14,7 @@ export const VLAB_PERMISSION_FLAGS: readonly string[] = [
   "--allow-run",
   "--allow-sys",
   "--allow-net",
+  "--allow-ffi",
 ];
 
 /** Absolute path of `cli/main.ts`. */

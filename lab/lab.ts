@@ -49,6 +49,8 @@ import { viommuBuffer } from "../devices/iommu/viommu.ts";
 import { DeviceSupervisor } from "./supervisor.ts";
 import { type Fault, type FaultOutcome, injectFault } from "./faults.ts";
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
+import { CpuPlacement, PLACEMENT_PERIOD_MS } from "./placement.ts";
+import { threadAffinity } from "./wire/affinity.ts";
 
 export { mergePcapRecords } from "./capture.ts";
 
@@ -67,6 +69,33 @@ export interface LabStartOptions {
   watchdogMs?: number;
   /** Tests: leave a replaced worker alive (fenced) instead of terminating it. */
   keepReplacedWorkers?: boolean;
+  /**
+   * CPU placement (`placement.ts`): `auto` pins each busy VM's guest and device workers together
+   * on one CPU while the lab has more busy threads than CPUs; `off` leaves every thread to the
+   * scheduler. Default: `VLAB_PLACEMENT` from the environment, else `auto`.
+   */
+  placement?: PlacementMode;
+}
+
+/** How a lab places its VMs' threads on CPUs (see {@linkcode LabStartOptions.placement}). */
+export type PlacementMode = "auto" | "off";
+
+/**
+ * The default {@linkcode PlacementMode}: `VLAB_PLACEMENT` (`auto` or `off`) from the
+ * environment, else `auto`.
+ *
+ * @example
+ * ```ts
+ * import { defaultPlacement } from "./lab.ts";
+ * defaultPlacement(); // "auto" unless VLAB_PLACEMENT=off
+ * ```
+ */
+export function defaultPlacement(): PlacementMode {
+  try {
+    return Deno.env.get("VLAB_PLACEMENT") === "off" ? "off" : "auto";
+  } catch {
+    return "auto"; // no permission to read the environment
+  }
 }
 
 /** State of a VM as the supervisor sees it. */
@@ -144,6 +173,7 @@ export class Lab {
   readonly #pending = new Map<number, (m: FromWorker) => void>();
   #nextId = 1;
   #stopped = false;
+  #placementTimer: ReturnType<typeof setInterval> | undefined;
   /** Device workers spawned ahead for the next backend restarts (`#warmStandby`). */
   readonly #standby: Worker[] = [];
   /** Each VM's host vsock socket (`vsockSocket`), by VM name. */
@@ -222,6 +252,7 @@ export class Lab {
       throw e;
     }
     lab.#supervisor.start(options.watchdogMs ?? 1000);
+    lab.#startPlacement(options.placement ?? defaultPlacement());
     lab.#warmStandby();
     lab.upMs = performance.now() - t0;
     lab.events.emit("lab-up", plan.name, {
@@ -234,6 +265,27 @@ export class Lab {
       workersMs: Math.round(entries.ms),
     });
     return lab;
+  }
+
+  /** Start placing the VMs' threads on CPUs (see `placement.ts`), unless `off` or impossible. */
+  #startPlacement(mode: PlacementMode): void {
+    if (mode === "off" || this.plan.vms.length === 0) return;
+    const affinity = threadAffinity();
+    if ("reason" in affinity) {
+      this.events.emit("placement-off", this.plan.name, { reason: affinity.reason });
+      return;
+    }
+    if (affinity.allowed.length < 2) return; // one CPU: nothing to choose
+    const placement = new CpuPlacement(
+      this.#bells,
+      this.plan.vms.map((v) => ({ vm: v.name, threads: [v.guestThread, v.deviceThread] })),
+      affinity.allowed,
+      (next) => this.events.emit("placement", this.plan.name, Object.fromEntries(next)),
+    );
+    placement.tick();
+    const timer = setInterval(() => placement.tick(), PLACEMENT_PERIOD_MS);
+    Deno.unrefTimer(timer);
+    this.#placementTimer = timer;
   }
 
   #workerRing(ring: RingPlan): WorkerRing {
@@ -717,6 +769,7 @@ export class Lab {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#supervisor.stop();
+    clearInterval(this.#placementTimer);
     const execs = [...this.#execs];
     for (const [id, { handle }] of execs) {
       handle.worker.postMessage({ type: "cancel", id } satisfies ToWorker);

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { Lab } from "../lab.ts";
+import { Lab, type PlacementMode } from "../lab.ts";
 import {
   dashboardOverhead,
   dashboardPing,
@@ -80,6 +80,11 @@ export interface NetBenchOptions {
    * their runs alternated.
    */
   csum?: boolean[];
+  /**
+   * CPU placement of the throughput labs (default `["auto"]`, the lab's default); `auto,off`
+   * measures what placing each VM's threads on one CPU buys, their runs alternated.
+   */
+  placement?: PlacementMode[];
 }
 
 /** How long the floods warmed up, for the report's first line (none in older reports). */
@@ -113,6 +118,8 @@ export interface ThroughputRow {
   layout: RingLayout;
   /** Whether both NICs offered checksum offload (`csum`). */
   csum: boolean;
+  /** The lab's CPU placement (absent in older reports: `auto`). */
+  placement?: PlacementMode;
   /** Ethernet frame bytes. */
   frameSize: number;
   /** Queue size of both NICs. */
@@ -412,7 +419,15 @@ export async function runNetBench(
     }
     return { date: new Date().toISOString(), cpus: navigator.hardwareConcurrency, options, rows };
   }
-  const csums = options.csum ?? [true];
+  // Each variant is a checksum offload setting and a CPU placement.
+  const csums = (options.csum ?? [true]).flatMap((csum) =>
+    (options.placement ?? ["auto"]).map((placement) => ({ csum, placement }))
+  );
+  const variantNote = (v: { csum: boolean; placement: PlacementMode }) =>
+    [
+      (options.csum ?? [true]).length > 1 ? `, csum ${v.csum ? "on" : "off"}` : "",
+      (options.placement ?? ["auto"]).length > 1 ? `, placement ${v.placement}` : "",
+    ].join("");
   // Layouts and offload settings alternate run by run at each size, so that the machine's drift
   // falls on each alike (packed against split is one of the speed issue's targets); rows come
   // out layout by layout.
@@ -426,14 +441,14 @@ export async function runNetBench(
       for (let j = 0; j < options.layouts.length; j++) {
         const layout = options.layouts[j];
         for (let k = 0; k < csums.length; k++) {
-          const what = csums.length > 1 ? `, csum ${csums[k] ? "on" : "off"}` : "";
+          const what = variantNote(csums[k]);
           // The runtime's limit is measured right before each run: this machine's cross-core
           // hand-off changes by 4x from one minute to the next, and the ratio cancels it.
           progress(`bare link ring, ${size}-byte frames, run ${i + 1}/${options.runs}`);
           bareOf[j][k].push(await bareRingPps(size, 0.5));
           progress(`${layout}, ${size}-byte frames${what}, run ${i + 1}/${options.runs}`);
           runsOf[j][k].push(
-            await throughputRun({ ...options, layout, frameSize: size, csum: csums[k] }),
+            await throughputRun({ ...options, layout, frameSize: size, ...csums[k] }),
           );
         }
       }
@@ -445,7 +460,7 @@ export async function runNetBench(
         byLayout.get(options.layouts[j])!.push({
           kind: "throughput",
           layout: options.layouts[j],
-          csum: csums[k],
+          ...csums[k],
           frameSize: size,
           queueSize: options.queueSize,
           pps: median(runs.map((r) => r.pps)),
@@ -542,8 +557,10 @@ export function formatNetReport(report: NetBenchReport): string {
   const tp = report.rows.filter((r): r is ThroughputRow => r.kind === "throughput");
   // With rows both with and without checksum offload, each layout says which it had.
   const csumShown = tp.some((r) => r.csum === false);
+  const placementShown = tp.some((r) => r.placement === "off");
   const layoutOf = (r: ThroughputRow) =>
-    csumShown ? `${r.layout} csum ${r.csum === false ? "off" : "on"}` : r.layout;
+    r.layout + (csumShown ? ` csum ${r.csum === false ? "off" : "on"}` : "") +
+    (placementShown ? ` cpus ${r.placement ?? "auto"}` : "");
   if (tp.length > 0) {
     lines.push(
       ...table([
@@ -594,17 +611,39 @@ export function formatNetReport(report: NetBenchReport): string {
       );
     }
     if (csumShown) lines.push("");
+    // Placement against none, run by run (the runs alternate): the median of the ratios.
+    for (const auto of tp.filter((r) => (r.placement ?? "auto") === "auto")) {
+      const off = tp.find((r) =>
+        r.placement === "off" && r.layout === auto.layout && r.frameSize === auto.frameSize &&
+        r.csum === auto.csum
+      );
+      if (!off) continue;
+      const ratios = packedOverSplit(auto, off);
+      if (ratios.length === 0) continue;
+      lines.push(
+        `CPU placement, ${auto.layout}, ${auto.frameSize} B: auto/off ${
+          median(ratios).toFixed(2)
+        }x the frame rate (median of ${ratios.length} paired runs, ${
+          Math.min(...ratios).toFixed(2)
+        }–${Math.max(...ratios).toFixed(2)}), ${
+          (auto.cpuUsPerFrame / off.cpuUsPerFrame).toFixed(2)
+        }x the CPU per frame`,
+      );
+    }
+    if (placementShown) lines.push("");
     // Packed against split, run by run (the runs alternate layouts): the median of the ratios.
     let layoutsShown = false;
     for (const split of tp.filter((r) => r.layout === "split")) {
       const packed = tp.find((r) =>
-        r.layout === "packed" && r.frameSize === split.frameSize && r.csum === split.csum
+        r.layout === "packed" && r.frameSize === split.frameSize && r.csum === split.csum &&
+        r.placement === split.placement
       );
       if (!packed) continue;
       const ratios = packedOverSplit(packed, split);
       if (ratios.length === 0) continue;
       layoutsShown = true;
-      const csum = csumShown ? `, csum ${split.csum === false ? "off" : "on"}` : "";
+      const csum = (csumShown ? `, csum ${split.csum === false ? "off" : "on"}` : "") +
+        (placementShown ? `, cpus ${split.placement ?? "auto"}` : "");
       lines.push(
         `packed/split, ${split.frameSize} B${csum}: ${median(ratios).toFixed(2)}x the frame rate ` +
           `(median of ${ratios.length} paired runs, ${Math.min(...ratios).toFixed(2)}–${

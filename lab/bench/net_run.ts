@@ -8,7 +8,7 @@
  */
 
 import process from "node:process";
-import { type ExecOutcome, Lab } from "../lab.ts";
+import { type ExecOutcome, Lab, type PlacementMode } from "../lab.ts";
 import { launchLab } from "../runner.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
@@ -119,6 +119,8 @@ export interface ThroughputRunOptions {
   queueSize: number;
   /** NICs with checksum offload (default true). */
   csum?: boolean;
+  /** The lab's CPU placement (default: the lab's, `defaultPlacement`). */
+  placement?: PlacementMode;
 }
 
 /** One flow of a warm-up: `from` floods `dst`, which `to` receives. */
@@ -206,7 +208,9 @@ export async function throughputRun(
   const { layout, frameSize, seconds, pollUs, queueSize, csum = true } = o;
   const plan = pairTopology(`bench-${layout}`, layout, 1, pollUs, queueSize, 0, csum);
   const registered = attach ? await launchLab(plan) : null;
-  const lab = registered ? registered.lab : await Lab.start(plan);
+  const lab = registered
+    ? registered.lab
+    : await Lab.start(plan, o.placement ? { placement: o.placement } : {});
   const dashboard = attach ? await attach(plan.name) : null;
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "1"]);

@@ -101,6 +101,41 @@ Deno.test("with and without checksum offload, rows say which and a line gives th
   assert.ok(!one.includes("csum") && !one.includes("checksum offload"), one);
 });
 
+Deno.test("with and without CPU placement, rows say which and a line gives the paired ratios", () => {
+  const tp = (placement: "auto" | "off", runsPps: number[], cpuUsPerFrame: number) => ({
+    kind: "throughput" as const,
+    layout: "split" as const,
+    csum: true,
+    placement,
+    frameSize: 64,
+    queueSize: 256,
+    pps: runsPps[1],
+    gbitPerSecond: 0.5,
+    sentPps: runsPps[1],
+    lossPct: 0,
+    runsPps,
+    barePps: 2e7,
+    ratioToBare: runsPps[1] / 2e7,
+    cpuPct: 160,
+    cpuUsPerFrame,
+    perFrame: perPing,
+  });
+  const options = { ...DEFAULT_NET_OPTIONS, placement: ["auto", "off"] as ("auto" | "off")[] };
+  const rows = [tp("auto", [1.2e6, 1.1e6, 0.9e6], 1.5), tp("off", [1e6, 1e6, 1e6], 2)];
+  const text = formatNetReport({ date: "", cpus: 2, options, rows }).split("\n");
+  assert.ok(text.some((l) => /^split cpus auto\s+256\s+64\s+1\.100\s/.test(l)), text.join("\n"));
+  assert.ok(text.some((l) => /^split cpus off\s+256\s+64\s+1\.000\s/.test(l)));
+  assert.ok(
+    text.includes(
+      "CPU placement, split, 64 B: auto/off 1.10x the frame rate (median of 3 paired runs, " +
+        "0.90–1.20), 0.75x the CPU per frame",
+    ),
+    text.join("\n"),
+  );
+  const one = formatNetReport({ date: "", cpus: 2, options, rows: [rows[0]] });
+  assert.ok(!one.includes("cpus") && !one.includes("CPU placement"), one);
+});
+
 Deno.test("packed against split: the median of the per-run ratios, with their range", () => {
   const tp = (layout: "split" | "packed", runsPps: number[], cpuUsPerFrame: number) =>
     ({

@@ -25,10 +25,13 @@
  * @module
  */
 
+import { type NoAffinity, type ThreadAffinity, threadAffinity } from "./affinity.ts";
 import {
   announceSleep,
   beat,
   cancelSleep,
+  DOORBELL_STRIDE,
+  DoorbellWord,
   postedControl,
   readBell,
   setThreadState,
@@ -224,6 +227,29 @@ export function macrotask(): Promise<void> {
 }
 
 /**
+ * Follows the thread's `CPU` doorbell word (`lab/placement.ts` writes it): the thread moves onto
+ * the CPU asked for, or back onto all of them, at the first loop pass that sees the word change.
+ * A thread that cannot change its affinity (see `affinity.ts`) tries once and keeps running where
+ * the scheduler puts it.
+ */
+class CpuFollower {
+  #applied = 0;
+  #affinity: ThreadAffinity | NoAffinity | undefined;
+  readonly #word: number;
+  constructor(readonly bells: Int32Array, thread: number) {
+    this.#word = thread * DOORBELL_STRIDE + DoorbellWord.CPU;
+  }
+  /** Move if the word changed since the last call (one shared-memory load otherwise). */
+  follow(): void {
+    const want = Atomics.load(this.bells, this.#word);
+    if (want === this.#applied) return;
+    this.#applied = want;
+    this.#affinity ??= threadAffinity();
+    if ("pin" in this.#affinity) this.#affinity.pin(want === 0 ? null : want - 1);
+  }
+}
+
+/**
  * Run a worker loop until the stop flag is set.
  *
  * @example
@@ -249,6 +275,7 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
   let lastPeriodic = 0;
   let lastWork = -Infinity;
   let worked = false; // work since lastWork was stamped
+  const cpu = new CpuFollower(bells, thread);
   try {
     let busyPasses = 0;
     while (!stopRequested(bells, thread)) {
@@ -259,6 +286,7 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
       }
       const seen = readBell(bells, thread);
       beat(bells, thread);
+      cpu.follow();
       if (hooks.pump()) {
         worked = true; // lastWork is stamped at the next idle pass (no clock read per pass)
         // Read the clock (a system call, the top symbol of a flood's profile) every 8 busy passes.

@@ -1,0 +1,174 @@
+/**
+ * CPU placement: which CPU each VM's threads run on while the lab has more busy threads than
+ * CPUs. A VM's guest worker (its vCPU) and its device worker (its vhost thread) hand every frame
+ * to each other through rings in the VM's memory; on a machine with fewer cores than busy
+ * threads, the kernel's scheduler time-slices them anywhere, and a ring's cache lines then cross
+ * cores at every hand-off. Pinned together on one CPU, as a hypervisor's management pins a VM's
+ * vCPUs and vhost threads on the same cores, they hand off in that core's cache, and only the
+ * link between two VMs crosses cores (docs/performance.md, "CPU placement": 64-byte floods
+ * between two VMs on two cores moved about a fifth more frames).
+ *
+ * How it decides, every {@linkcode PLACEMENT_PERIOD_MS}, from each thread's load (the share of
+ * the period it did not wait on its doorbell, the `SLEPT` word):
+ *
+ * - While no thread is busy (at least {@linkcode BUSY} of a core), nothing changes: a lab between
+ *   two floods keeps its placement, and the next flood starts placed.
+ * - While some are, but no more than there are CPUs, nothing is pinned: each busy thread can have
+ *   a core of its own, which the scheduler gives it.
+ * - Otherwise each busy VM goes on one CPU, the busiest first onto the least loaded CPU (the
+ *   longest-processing-time rule), staying where it is while that CPU is within
+ *   {@linkcode SLACK} of a core of an even share; a VM whose threads went quiet (under
+ *   {@linkcode IDLE}) runs anywhere again.
+ * - A placed VM is released only after {@linkcode RELEASE_PERIODS} periods in a row asked for it.
+ *
+ * Switches and the vsock router are not placed: they serve several VMs.
+ *
+ * @module
+ */
+
+import { cpuOf, setCpu, sleptUs } from "./wire/doorbell.ts";
+
+/**
+ * A thread counts as busy from this share of one core. Low on purpose: four threads that share
+ * two cores each run well under half the time, waiting for one another.
+ */
+export const BUSY = 0.15;
+/** A placed VM whose threads all fell under this share of a core is released. */
+export const IDLE = 0.05;
+/** How far above an even share a CPU may be loaded before a VM on it moves, cores. */
+export const SLACK = 0.25;
+/** How often the placement looks at the loads, ms. */
+export const PLACEMENT_PERIOD_MS = 500;
+/**
+ * How many periods in a row must ask to release a placed VM before it runs anywhere again: a
+ * flood's first and last moments, and the gap between two floods, look like fewer busy threads.
+ */
+export const RELEASE_PERIODS = 4;
+
+/** One VM's threads' loads over the last period, in cores (0 to 1 each). */
+export interface VmLoad {
+  /** The VM's name. */
+  vm: string;
+  /** One load per thread (guest, device). */
+  threads: readonly number[];
+}
+
+/**
+ * Where each VM should run: a CPU, or `null` for anywhere. `current` is the placement in force
+ * (missing: anywhere); the result lists every VM of `loads`.
+ *
+ * @example
+ * ```ts
+ * import { decidePlacement } from "./placement.ts";
+ * const two = [{ vm: "a", threads: [0.5, 0.4] }, { vm: "b", threads: [0.4, 0.4] }];
+ * decidePlacement(two, [0, 1], new Map()); // a → 0, b → 1 (four busy threads, two CPUs)
+ * decidePlacement(two, [0, 1, 2, 3], new Map()); // a and b anywhere: a core each
+ * ```
+ */
+export function decidePlacement(
+  loads: readonly VmLoad[],
+  cpus: readonly number[],
+  current: ReadonlyMap<string, number | null>,
+): Map<string, number | null> {
+  const out = new Map<string, number | null>();
+  const busyThreads = loads.reduce((n, l) => n + l.threads.filter((t) => t >= BUSY).length, 0);
+  if (busyThreads === 0) {
+    for (const l of loads) out.set(l.vm, current.get(l.vm) ?? null);
+    return out;
+  }
+  if (cpus.length < 2 || busyThreads <= cpus.length) {
+    for (const l of loads) out.set(l.vm, null);
+    return out;
+  }
+  const total = (l: VmLoad) => l.threads.reduce((a, b) => a + b, 0);
+  const placed = loads.filter((l) => {
+    const was = current.get(l.vm) ?? null;
+    const busy = l.threads.some((t) => t >= BUSY);
+    const quiet = l.threads.every((t) => t < IDLE);
+    return busy || (was !== null && !quiet);
+  });
+  for (const l of loads) if (!placed.includes(l)) out.set(l.vm, null);
+  placed.sort((x, y) => total(y) - total(x) || (x.vm < y.vm ? -1 : 1));
+  const even = placed.reduce((n, l) => n + total(l), 0) / cpus.length;
+  const onCpu = new Map<number, number>(cpus.map((c) => [c, 0]));
+  for (const l of placed) {
+    const was = current.get(l.vm) ?? null;
+    let cpu: number;
+    if (was !== null && onCpu.has(was) && onCpu.get(was)! + total(l) <= even + SLACK) {
+      cpu = was;
+    } else {
+      cpu = cpus[0];
+      for (const c of cpus) if (onCpu.get(c)! < onCpu.get(cpu)!) cpu = c;
+    }
+    onCpu.set(cpu, onCpu.get(cpu)! + total(l));
+    out.set(l.vm, cpu);
+  }
+  return out;
+}
+
+/** A VM's worker threads, by doorbell index. */
+export interface PlacedVm {
+  /** The VM's name. */
+  vm: string;
+  /** Its guest and device threads. */
+  threads: readonly number[];
+}
+
+/**
+ * The placement of one lab: call {@linkcode CpuPlacement.tick} every
+ * {@linkcode PLACEMENT_PERIOD_MS}; it reads the threads' `SLEPT` words, decides, and writes
+ * each moved thread's `CPU` word (the thread moves itself at its next loop pass, see
+ * `wire/loop.ts`). `onChange` hears each new placement.
+ */
+export class CpuPlacement {
+  #last: { at: number; slept: number[] } | null = null;
+  /** Per VM: periods in a row that asked to release it. */
+  readonly #releaseAsked = new Map<string, number>();
+
+  /** Set up; nothing is read or pinned before the first {@linkcode CpuPlacement.tick}. */
+  constructor(
+    readonly bells: Int32Array,
+    readonly vms: readonly PlacedVm[],
+    readonly cpus: readonly number[],
+    readonly onChange: (placement: ReadonlyMap<string, number | null>) => void = () => {},
+  ) {}
+
+  /** Where each VM runs now (`null`: anywhere). */
+  current(): Map<string, number | null> {
+    return new Map(this.vms.map((v) => [v.vm, cpuOf(this.bells, v.threads[0])]));
+  }
+
+  /** Read the loads since the last tick and place (the first tick only takes its readings). */
+  tick(now: number = performance.now()): void {
+    const slept = this.vms.flatMap((v) => v.threads.map((t) => sleptUs(this.bells, t)));
+    const last = this.#last;
+    this.#last = { at: now, slept };
+    if (last === null || now - last.at < 1) return;
+    const periodUs = (now - last.at) * 1000;
+    let i = 0;
+    const loads = this.vms.map((v) => ({
+      vm: v.vm,
+      threads: v.threads.map(() => {
+        const d = (slept[i] - last.slept[i++]) >>> 0;
+        return Math.min(1, Math.max(0, 1 - d / periodUs));
+      }),
+    }));
+    const current = this.current();
+    const next = decidePlacement(loads, this.cpus, current);
+    let changed = false;
+    for (const v of this.vms) {
+      let cpu = next.get(v.vm) ?? null;
+      const was = current.get(v.vm) ?? null;
+      if (cpu === null && was !== null) {
+        const asked = (this.#releaseAsked.get(v.vm) ?? 0) + 1;
+        this.#releaseAsked.set(v.vm, asked);
+        if (asked < RELEASE_PERIODS) cpu = was;
+      } else this.#releaseAsked.delete(v.vm);
+      next.set(v.vm, cpu);
+      if (cpu === was) continue;
+      changed = true;
+      for (const t of v.threads) setCpu(this.bells, t, cpu);
+    }
+    if (changed) this.onChange(next);
+  }
+}

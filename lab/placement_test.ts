@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import {
+  BUSY,
+  CpuPlacement,
+  decidePlacement,
+  IDLE,
+  RELEASE_PERIODS,
+  type VmLoad,
+} from "./placement.ts";
+import { cpuOf, createDoorbells, DOORBELL_STRIDE, DoorbellWord, setCpu } from "./wire/doorbell.ts";
+
+const pair: VmLoad[] = [{ vm: "a", threads: [0.5, 0.4] }, { vm: "b", threads: [0.4, 0.3] }];
+
+Deno.test("two busy VMs on two CPUs: each VM on a CPU of its own", () => {
+  const p = decidePlacement(pair, [0, 1], new Map());
+  assert.notEqual(p.get("a"), null);
+  assert.notEqual(p.get("b"), null);
+  assert.notEqual(p.get("a"), p.get("b"));
+});
+
+Deno.test("no more busy threads than CPUs: nothing is pinned (each can have a core)", () => {
+  const p = decidePlacement(pair, [0, 1, 2, 3], new Map([["a", 0], ["b", 1]]));
+  assert.deepEqual([...p], [["a", null], ["b", null]]);
+  // Two busy threads and two quiet ones on two CPUs: the same.
+  const light = [{ vm: "a", threads: [0.9, BUSY / 2] }, { vm: "b", threads: [0.9, 0] }];
+  assert.deepEqual([...decidePlacement(light, [0, 1], new Map())], [["a", null], ["b", null]]);
+});
+
+Deno.test("one CPU: nothing to choose", () => {
+  assert.deepEqual([...decidePlacement(pair, [0], new Map())], [["a", null], ["b", null]]);
+});
+
+Deno.test("an idle lab keeps its placement, so the next flood starts placed", () => {
+  const idle = [{ vm: "a", threads: [0, 0] }, { vm: "b", threads: [0.01, 0] }];
+  const p = decidePlacement(idle, [0, 1], new Map([["a", 1], ["b", 0]]));
+  assert.deepEqual([...p], [["a", 1], ["b", 0]]);
+});
+
+Deno.test("a placed VM stays on its CPU while that CPU is near an even share", () => {
+  const p = decidePlacement(pair, [0, 1], new Map([["a", 1], ["b", 0]]));
+  assert.equal(p.get("a"), 1);
+  assert.equal(p.get("b"), 0);
+});
+
+Deno.test("four busy VMs on two CPUs: two on each, the loads balanced (busiest first)", () => {
+  const loads = [
+    { vm: "h1", threads: [0.9, 0.8] },
+    { vm: "h2", threads: [0.3, 0.2] },
+    { vm: "h3", threads: [0.6, 0.5] },
+    { vm: "h4", threads: [0.5, 0.4] },
+  ];
+  const p = decidePlacement(loads, [2, 5], new Map());
+  const on = (cpu: number) => loads.filter((l) => p.get(l.vm) === cpu).map((l) => l.vm).sort();
+  // LPT: h1 (1.7) → 2, h3 (1.1) → 5, h4 (0.9) → 5, h2 (0.5) → 2.
+  assert.deepEqual(on(2), ["h1", "h2"]);
+  assert.deepEqual(on(5), ["h3", "h4"]);
+});
+
+Deno.test("a VM that went quiet while others are busy runs anywhere again", () => {
+  const loads = [
+    { vm: "a", threads: [0.6, 0.5] },
+    { vm: "b", threads: [0.5, 0.5] },
+    { vm: "c", threads: [IDLE / 2, 0] },
+  ];
+  const p = decidePlacement(loads, [0, 1], new Map([["a", 0], ["b", 1], ["c", 0]]));
+  assert.equal(p.get("c"), null);
+  assert.equal(p.get("a"), 0);
+  assert.equal(p.get("b"), 1);
+});
+
+/** Doorbells for VMs a (threads 0, 1) and b (threads 2, 3), and a way to make them sleep. */
+function lab() {
+  const bells = createDoorbells(4);
+  const sleep = (thread: number, us: number) => {
+    const i = thread * DOORBELL_STRIDE + DoorbellWord.SLEPT;
+    bells[i] = (bells[i] + us) | 0;
+  };
+  const changes: Map<string, number | null>[] = [];
+  const placement = new CpuPlacement(
+    bells,
+    [{ vm: "a", threads: [0, 1] }, { vm: "b", threads: [2, 3] }],
+    [0, 1],
+    (p) => changes.push(new Map(p)),
+  );
+  return { bells, sleep, placement, changes };
+}
+
+Deno.test("CpuPlacement reads the threads' sleep, places busy VMs and writes their CPU words", () => {
+  const { bells, sleep, placement, changes } = lab();
+  placement.tick(0); // the first readings only
+  assert.equal(changes.length, 0);
+  // 500 ms: every thread slept 200 ms (busy 60 %).
+  for (let t = 0; t < 4; t++) sleep(t, 200_000);
+  placement.tick(500);
+  assert.equal(changes.length, 1);
+  assert.notEqual(cpuOf(bells, 0), null);
+  assert.equal(cpuOf(bells, 0), cpuOf(bells, 1), "a VM's two threads share a CPU");
+  assert.equal(cpuOf(bells, 2), cpuOf(bells, 3));
+  assert.notEqual(cpuOf(bells, 0), cpuOf(bells, 2));
+});
+
+Deno.test("CpuPlacement releases a VM only after several periods ask for it", () => {
+  const { bells, sleep, placement, changes } = lab();
+  placement.tick(0);
+  for (let t = 0; t < 4; t++) sleep(t, 100_000);
+  placement.tick(500);
+  assert.equal(changes.length, 1);
+  // From now on only a's guest is busy: one busy thread on two CPUs asks to release both.
+  let now = 500;
+  for (let i = 1; i < RELEASE_PERIODS; i++) {
+    sleep(1, 500_000), sleep(2, 500_000), sleep(3, 500_000);
+    placement.tick(now += 500);
+    assert.notEqual(cpuOf(bells, 0), null, `still placed after ${i} periods`);
+  }
+  sleep(1, 500_000), sleep(2, 500_000), sleep(3, 500_000);
+  placement.tick(now += 500);
+  assert.equal(changes.length, 2);
+  for (let t = 0; t < 4; t++) assert.equal(cpuOf(bells, t), null);
+});
+
+Deno.test("CpuPlacement's load survives the SLEPT word wrapping around 2³²", () => {
+  const { bells, sleep, placement } = lab();
+  for (let t = 0; t < 4; t++) sleep(t, -1000); // just below 2³² once read unsigned
+  placement.tick(0);
+  for (let t = 0; t < 4; t++) sleep(t, 100_000);
+  placement.tick(500);
+  assert.notEqual(cpuOf(bells, 0), null);
+  setCpu(bells, 0, null);
+  assert.equal(cpuOf(bells, 0), null);
+});

@@ -1,0 +1,102 @@
+/**
+ * CPU affinity of the calling thread, through Linux's `sched_getaffinity` and
+ * `sched_setaffinity` (libc, by Deno's FFI): how a worker moves itself onto the CPU the lab's
+ * placement chose for it (`lab/placement.ts`), as a hypervisor's management pins a VM's vCPU and
+ * its vhost thread together.
+ *
+ * Each call acts on the thread that makes it (pid 0), so no thread ID crosses threads. Where it
+ * cannot work (not Linux, no `--allow-ffi`, no libc), {@linkcode threadAffinity} says why and
+ * nothing is pinned: the lab runs as it would without placement.
+ *
+ * @module
+ */
+
+/** Bytes of the CPU masks passed to the kernel: 1024 CPUs, glibc's `cpu_set_t`. */
+const MASK_BYTES = 128;
+
+/** What this thread can do with its CPU affinity. */
+export interface ThreadAffinity {
+  /** The CPUs the thread could run on when it first asked (the process's set, in order). */
+  readonly allowed: readonly number[];
+  /** Run only on `cpu` (one of `allowed`), or on all of `allowed` again (`null`). True if done. */
+  pin(cpu: number | null): boolean;
+}
+
+/** Why affinity is not available here. */
+export interface NoAffinity {
+  /** One line: what is missing. */
+  reason: string;
+}
+
+type Libc = {
+  symbols: {
+    sched_getaffinity(pid: number, size: number | bigint, mask: Uint8Array): number;
+    sched_setaffinity(pid: number, size: number | bigint, mask: Uint8Array): number;
+  };
+};
+
+let libc: Libc | NoAffinity | undefined;
+
+function openLibc(): Libc | NoAffinity {
+  if (Deno.build.os !== "linux") {
+    return { reason: `CPU placement needs Linux (this is ${Deno.build.os})` };
+  }
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    return { reason: "CPU placement needs --allow-ffi (to call sched_setaffinity)" };
+  }
+  try {
+    return Deno.dlopen("libc.so.6", {
+      sched_getaffinity: { parameters: ["i32", "usize", "buffer"], result: "i32" },
+      sched_setaffinity: { parameters: ["i32", "usize", "buffer"], result: "i32" },
+    }) as unknown as Libc;
+  } catch (e) {
+    return { reason: `CPU placement could not load libc: ${e instanceof Error ? e.message : e}` };
+  }
+}
+
+/** The CPUs set in a kernel CPU mask. */
+export function cpusOfMask(mask: Uint8Array): number[] {
+  const cpus: number[] = [];
+  for (let i = 0; i < mask.length; i++) {
+    for (let b = 0; b < 8; b++) if (mask[i] & (1 << b)) cpus.push(i * 8 + b);
+  }
+  return cpus;
+}
+
+/** A kernel CPU mask holding `cpus`. */
+export function maskOfCpus(cpus: readonly number[]): Uint8Array {
+  const mask = new Uint8Array(MASK_BYTES);
+  for (const c of cpus) if (c >= 0 && c < MASK_BYTES * 8) mask[c >> 3] |= 1 << (c & 7);
+  return mask;
+}
+
+/**
+ * The calling thread's affinity, or why it cannot be changed here. The allowed set is read once
+ * per thread, at the first call: later pins narrow it, and `pin(null)` widens it back.
+ *
+ * @example
+ * ```ts ignore
+ * import { threadAffinity } from "./affinity.ts";
+ * const a = threadAffinity();
+ * if ("pin" in a) a.pin(a.allowed[0]);
+ * ```
+ */
+export function threadAffinity(): ThreadAffinity | NoAffinity {
+  libc ??= openLibc();
+  if ("reason" in libc) return libc;
+  const lib = libc;
+  const mask = new Uint8Array(MASK_BYTES);
+  if (lib.symbols.sched_getaffinity(0, MASK_BYTES, mask) !== 0) {
+    return { reason: "CPU placement could not read this thread's CPUs (sched_getaffinity)" };
+  }
+  const allowed = cpusOfMask(mask);
+  const all = maskOfCpus(allowed);
+  return {
+    allowed,
+    pin(cpu: number | null): boolean {
+      if (cpu !== null && !allowed.includes(cpu)) return false;
+      const m = cpu === null ? all : maskOfCpus([cpu]);
+      return lib.symbols.sched_setaffinity(0, MASK_BYTES, m) === 0;
+    },
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * Test worker for `affinity_test.ts`: pins itself to the first allowed CPU, reads its CPUs back
+ * from the kernel, widens again, and posts what it saw (its own thread only: the test's thread is
+ * never pinned).
+ *
+ * @module
+ */
+
+import { threadAffinity } from "../affinity.ts";
+
+const scope = self as unknown as { postMessage(m: unknown): void };
+
+const first = threadAffinity();
+if ("reason" in first) {
+  scope.postMessage({ reason: first.reason });
+} else {
+  const cpu = first.allowed[0];
+  const pinned = first.pin(cpu);
+  const narrowed = threadAffinity();
+  const refused = first.pin(-1);
+  const widened = first.pin(null);
+  const after = threadAffinity();
+  scope.postMessage({
+    allowed: first.allowed,
+    pinned,
+    refused,
+    narrowedTo: "allowed" in narrowed ? narrowed.allowed : null,
+    widened,
+    widenedTo: "allowed" in after ? after.allowed : null,
+  });
+}

@@ -1,0 +1,92 @@
+/**
+ * CPU placement in a running lab: under a flood between two VMs, on a machine with fewer CPUs
+ * than the flood's four busy threads, each VM's guest and device workers move onto one CPU of
+ * their own, as the kernel itself reports (`/proc`, read by `cat`: Deno reads `/proc` only with
+ * every permission); with placement off, no thread is pinned.
+ */
+
+import assert from "node:assert/strict";
+import { Lab, type PlacementMode } from "../lab/lab.ts";
+import { planLab } from "../lab/plan.ts";
+import { topologyFromObject } from "../lab/topology/mod.ts";
+import { LAB_TEST } from "../lab/testing.ts";
+import { threadAffinity } from "../lab/wire/affinity.ts";
+
+/** The CPU lists of this process's lab worker threads (Deno names them `worker-N`). */
+async function workerCpus(): Promise<string[]> {
+  const out = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `cd /proc/${Deno.pid}/task && for t in *; do
+      grep -q '^worker-' $t/comm && grep Cpus_allowed_list: $t/status; done`,
+    ],
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l !== "")
+    .map((l) => l.split(/\s+/)[1]);
+}
+
+async function flooded(placement: PlacementMode) {
+  const t = topologyFromObject({
+    name: `placement-${placement}`,
+    vms: {
+      a: { nics: { eth0: { ip: "10.8.0.1/24" } } },
+      b: { nics: { eth0: { ip: "10.8.0.2/24" } } },
+    },
+    links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+  });
+  assert.ok(t.ok);
+  const lab = await Lab.start(planLab(t.value), { placement });
+  try {
+    const sink = (await lab.spawn("b", ["sink", "-t", "4"])).result;
+    const flood = lab.exec("a", ["udp-flood", "10.8.0.2", "--max", "-t", "2.5"]);
+    // The placement looks every 500 ms: by 2 s into the flood it has acted, and every busy
+    // thread has moved (each reads its CPU word at its next loop pass).
+    await new Promise((r) => setTimeout(r, 2000));
+    const cpus = await workerCpus();
+    assert.ok((await flood).ok);
+    assert.ok((await sink).ok);
+    return { cpus, events: lab.events.recent().filter((e) => e.kind.startsWith("placement")) };
+  } finally {
+    await lab.stop();
+  }
+}
+
+const affinity = threadAffinity();
+const allowed = "allowed" in affinity ? affinity.allowed : [];
+
+Deno.test({
+  ...LAB_TEST,
+  name: "under a flood on fewer CPUs than busy threads, each VM's two workers share one CPU",
+  // Four busy threads: with four CPUs or more each has a core and nothing is pinned (below).
+  ignore: allowed.length < 2 || allowed.length >= 4,
+  fn: async () => {
+    const { cpus, events } = await flooded("auto");
+    const placed = events.find((e) => e.kind === "placement");
+    assert.ok(placed, `no placement event: ${JSON.stringify(events)}`);
+    const where = placed.detail as Record<string, number | null>;
+    assert.equal(typeof where.a, "number");
+    assert.equal(typeof where.b, "number");
+    assert.notEqual(where.a, where.b, "the two VMs on two CPUs");
+    // The kernel's view: four worker threads on single CPUs, two on each VM's CPU (the standby
+    // device workers are not placed).
+    const single = cpus.filter((c) => /^\d+$/.test(c)).sort();
+    assert.deepEqual(
+      single,
+      [where.a, where.a, where.b, where.b].map(String).sort(),
+      cpus.join(" "),
+    );
+  },
+});
+
+Deno.test({
+  ...LAB_TEST,
+  name: "with placement off, or CPUs enough for every busy thread, no worker is pinned",
+  ignore: allowed.length < 2,
+  fn: async () => {
+    const { cpus, events } = await flooded(allowed.length >= 4 ? "auto" : "off");
+    assert.deepEqual(events.filter((e) => e.kind === "placement"), []);
+    assert.ok(cpus.length >= 4, cpus.join(" "));
+    assert.ok(cpus.every((c) => !/^\d+$/.test(c)), cpus.join(" "));
+  },
+});
