@@ -8,8 +8,9 @@
  * link between two VMs crosses cores (docs/performance.md, "CPU placement": 64-byte floods
  * between two VMs on two cores moved about a fifth more frames).
  *
- * How it decides, every {@linkcode PLACEMENT_PERIOD_MS}, from each thread's load (the share of
- * the period it did not wait on its doorbell, the `SLEPT` word):
+ * How it decides, every {@linkcode PLACEMENT_PERIOD_MS}, from each thread's load (the CPU time it
+ * used over the period, which each worker's loop publishes in its `CPU_TIME` doorbell word: a
+ * guest's workloads run on its event loop while its loop waits, so time awake is no measure):
  *
  * - While no thread is busy (at least {@linkcode BUSY} of a core), nothing changes: a lab between
  *   two floods keeps its placement, and the next flood starts placed.
@@ -26,7 +27,7 @@
  * @module
  */
 
-import { cpuOf, setCpu, sleptUs } from "./wire/doorbell.ts";
+import { cpuOf, cpuTimeUs, setCpu } from "./wire/doorbell.ts";
 
 /**
  * A thread counts as busy from this share of one core. Low on purpose: four threads that share
@@ -116,12 +117,12 @@ export interface PlacedVm {
 
 /**
  * The placement of one lab: call {@linkcode CpuPlacement.tick} every
- * {@linkcode PLACEMENT_PERIOD_MS}; it reads the threads' `SLEPT` words, decides, and writes
+ * {@linkcode PLACEMENT_PERIOD_MS}; it reads the threads' `CPU_TIME` words, decides, and writes
  * each moved thread's `CPU` word (the thread moves itself at its next loop pass, see
  * `wire/loop.ts`). `onChange` hears each new placement.
  */
 export class CpuPlacement {
-  #last: { at: number; slept: number[] } | null = null;
+  #last: { at: number; used: number[] } | null = null;
   /** Per VM: periods in a row that asked to release it. */
   readonly #releaseAsked = new Map<string, number>();
 
@@ -140,17 +141,17 @@ export class CpuPlacement {
 
   /** Read the loads since the last tick and place (the first tick only takes its readings). */
   tick(now: number = performance.now()): void {
-    const slept = this.vms.flatMap((v) => v.threads.map((t) => sleptUs(this.bells, t)));
+    const used = this.vms.flatMap((v) => v.threads.map((t) => cpuTimeUs(this.bells, t)));
     const last = this.#last;
-    this.#last = { at: now, slept };
+    this.#last = { at: now, used };
     if (last === null || now - last.at < 1) return;
     const periodUs = (now - last.at) * 1000;
     let i = 0;
     const loads = this.vms.map((v) => ({
       vm: v.vm,
       threads: v.threads.map(() => {
-        const d = (slept[i] - last.slept[i++]) >>> 0;
-        return Math.min(1, Math.max(0, 1 - d / periodUs));
+        const d = (used[i] - last.used[i++]) >>> 0;
+        return Math.min(1, d / periodUs);
       }),
     }));
     const current = this.current();

@@ -68,11 +68,11 @@ Deno.test("a VM that went quiet while others are busy runs anywhere again", () =
   assert.equal(p.get("b"), 1);
 });
 
-/** Doorbells for VMs a (threads 0, 1) and b (threads 2, 3), and a way to make them sleep. */
+/** Doorbells for VMs a (threads 0, 1) and b (threads 2, 3), and a way to make them work. */
 function lab() {
   const bells = createDoorbells(4);
-  const sleep = (thread: number, us: number) => {
-    const i = thread * DOORBELL_STRIDE + DoorbellWord.SLEPT;
+  const work = (thread: number, us: number) => {
+    const i = thread * DOORBELL_STRIDE + DoorbellWord.CPU_TIME;
     bells[i] = (bells[i] + us) | 0;
   };
   const changes: Map<string, number | null>[] = [];
@@ -82,15 +82,15 @@ function lab() {
     [0, 1],
     (p) => changes.push(new Map(p)),
   );
-  return { bells, sleep, placement, changes };
+  return { bells, work, placement, changes };
 }
 
-Deno.test("CpuPlacement reads the threads' sleep, places busy VMs and writes their CPU words", () => {
-  const { bells, sleep, placement, changes } = lab();
+Deno.test("CpuPlacement reads the threads' CPU time, places busy VMs and writes their CPU words", () => {
+  const { bells, work, placement, changes } = lab();
   placement.tick(0); // the first readings only
   assert.equal(changes.length, 0);
-  // 500 ms: every thread slept 200 ms (busy 60 %).
-  for (let t = 0; t < 4; t++) sleep(t, 200_000);
+  // 500 ms: every thread used 300 ms of CPU (busy 60 %).
+  for (let t = 0; t < 4; t++) work(t, 300_000);
   placement.tick(500);
   assert.equal(changes.length, 1);
   assert.notEqual(cpuOf(bells, 0), null);
@@ -100,29 +100,29 @@ Deno.test("CpuPlacement reads the threads' sleep, places busy VMs and writes the
 });
 
 Deno.test("CpuPlacement releases a VM only after several periods ask for it", () => {
-  const { bells, sleep, placement, changes } = lab();
+  const { bells, work, placement, changes } = lab();
   placement.tick(0);
-  for (let t = 0; t < 4; t++) sleep(t, 100_000);
+  for (let t = 0; t < 4; t++) work(t, 400_000);
   placement.tick(500);
   assert.equal(changes.length, 1);
   // From now on only a's guest is busy: one busy thread on two CPUs asks to release both.
   let now = 500;
   for (let i = 1; i < RELEASE_PERIODS; i++) {
-    sleep(1, 500_000), sleep(2, 500_000), sleep(3, 500_000);
+    work(0, 500_000);
     placement.tick(now += 500);
     assert.notEqual(cpuOf(bells, 0), null, `still placed after ${i} periods`);
   }
-  sleep(1, 500_000), sleep(2, 500_000), sleep(3, 500_000);
+  work(0, 500_000);
   placement.tick(now += 500);
   assert.equal(changes.length, 2);
   for (let t = 0; t < 4; t++) assert.equal(cpuOf(bells, t), null);
 });
 
-Deno.test("CpuPlacement's load survives the SLEPT word wrapping around 2³²", () => {
-  const { bells, sleep, placement } = lab();
-  for (let t = 0; t < 4; t++) sleep(t, -1000); // just below 2³² once read unsigned
+Deno.test("CpuPlacement's load survives the CPU_TIME word wrapping around 2³²", () => {
+  const { bells, work, placement } = lab();
+  for (let t = 0; t < 4; t++) work(t, -1000); // just below 2³² once read unsigned
   placement.tick(0);
-  for (let t = 0; t < 4; t++) sleep(t, 100_000);
+  for (let t = 0; t < 4; t++) work(t, 400_000);
   placement.tick(500);
   assert.notEqual(cpuOf(bells, 0), null);
   setCpu(bells, 0, null);

@@ -1,8 +1,9 @@
 /**
- * CPU affinity of the calling thread, through Linux's `sched_getaffinity` and
- * `sched_setaffinity` (libc, by Deno's FFI): how a worker moves itself onto the CPU the lab's
- * placement chose for it (`lab/placement.ts`), as a hypervisor's management pins a VM's vCPU and
- * its vhost thread together.
+ * CPU affinity and CPU time of the calling thread, through Linux's `sched_getaffinity`,
+ * `sched_setaffinity` and `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` (libc, by Deno's FFI): how a
+ * worker tells the lab's placement (`lab/placement.ts`) how busy it is, and moves itself onto the
+ * CPU the placement chose for it, as a hypervisor's management pins a VM's vCPU and its vhost
+ * thread together.
  *
  * Each call acts on the thread that makes it (pid 0), so no thread ID crosses threads. Where it
  * cannot work (not Linux, no `--allow-ffi`, no libc), {@linkcode threadAffinity} says why and
@@ -20,6 +21,8 @@ export interface ThreadAffinity {
   readonly allowed: readonly number[];
   /** Run only on `cpu` (one of `allowed`), or on all of `allowed` again (`null`). True if done. */
   pin(cpu: number | null): boolean;
+  /** Microseconds of CPU this thread has used (`CLOCK_THREAD_CPUTIME_ID`). */
+  cpuTimeUs(): number;
 }
 
 /** Why affinity is not available here. */
@@ -32,8 +35,12 @@ type Libc = {
   symbols: {
     sched_getaffinity(pid: number, size: number | bigint, mask: Uint8Array): number;
     sched_setaffinity(pid: number, size: number | bigint, mask: Uint8Array): number;
+    clock_gettime(clock: number, timespec: BigInt64Array): number;
   };
 };
+
+/** Linux's clock of the calling thread's CPU time. */
+const CLOCK_THREAD_CPUTIME_ID = 3;
 
 let libc: Libc | NoAffinity | undefined;
 
@@ -48,6 +55,7 @@ function openLibc(): Libc | NoAffinity {
     return Deno.dlopen("libc.so.6", {
       sched_getaffinity: { parameters: ["i32", "usize", "buffer"], result: "i32" },
       sched_setaffinity: { parameters: ["i32", "usize", "buffer"], result: "i32" },
+      clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
     }) as unknown as Libc;
   } catch (e) {
     return { reason: `CPU placement could not load libc: ${e instanceof Error ? e.message : e}` };
@@ -91,12 +99,17 @@ export function threadAffinity(): ThreadAffinity | NoAffinity {
   }
   const allowed = cpusOfMask(mask);
   const all = maskOfCpus(allowed);
+  const timespec = new BigInt64Array(2);
   return {
     allowed,
     pin(cpu: number | null): boolean {
       if (cpu !== null && !allowed.includes(cpu)) return false;
       const m = cpu === null ? all : maskOfCpus([cpu]);
       return lib.symbols.sched_setaffinity(0, MASK_BYTES, m) === 0;
+    },
+    cpuTimeUs(): number {
+      if (lib.symbols.clock_gettime(CLOCK_THREAD_CPUTIME_ID, timespec) !== 0) return 0;
+      return Number(timespec[0]) * 1e6 + Math.floor(Number(timespec[1]) / 1000);
     },
   };
 }

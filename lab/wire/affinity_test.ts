@@ -12,7 +12,8 @@ Deno.test("CPU masks: the CPUs set, both ways, as the kernel lays them out", () 
 });
 
 Deno.test({
-  name: "a thread pins itself to one CPU, the kernel says so, and it widens back",
+  name:
+    "a thread pins itself to one CPU, the kernel says so, it widens back, and its CPU clock runs",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
     const worker = new Worker(new URL("./testdata/affinity_worker.ts", import.meta.url), {
@@ -34,6 +35,9 @@ Deno.test({
       assert.equal(seen.refused, false, "a CPU outside the allowed set is refused");
       assert.equal(seen.widened, true);
       assert.deepEqual(seen.widenedTo, allowed);
+      // 30 ms of spinning: its own CPU clock moved by about that (less if the host stole time).
+      const used = seen.cpuUsed as number;
+      assert.ok(used >= 10_000 && used <= 200_000, `${used} µs of CPU for a 30 ms spin`);
     } finally {
       worker.terminate();
     }

@@ -15,7 +15,7 @@
  * | `STATE` | {@linkcode ThreadState} | the owner |
  * | `WAKEUPS` | waits that ended because of a ring | the owner |
  * | `CONTROL` | control messages posted to the owner that must act before its next pass | the main thread |
- * | `SLEPT` | microseconds the owner has waited in all, modulo 2³² (its load is the rest) | the owner |
+ * | `CPU_TIME` | microseconds of CPU the owner has used, modulo 2³², as of a recent loop pass | the owner |
  * | `CPU` | the CPU the owner should run on, plus one; 0: any (`lab/placement.ts`) | the main thread |
  *
  * Lost-wakeup freedom (Dekker, all accesses sequentially consistent Atomics): the sleeper stores
@@ -38,7 +38,7 @@ export const DoorbellWord = {
   STATE: 4,
   WAKEUPS: 5,
   CONTROL: 6,
-  SLEPT: 7,
+  CPU_TIME: 7,
   CPU: 8,
 } as const;
 
@@ -167,11 +167,9 @@ export async function waitDoorbell(
   timeoutMs: number,
 ): Promise<boolean> {
   const base = thread * DOORBELL_STRIDE;
-  const t0 = performance.now();
   const w = Atomics.waitAsync(bells, base + DoorbellWord.BELL, seen, Math.max(0, timeoutMs));
   const outcome = w.async ? await w.value : w.value;
   Atomics.store(bells, base + DoorbellWord.SLEEPING, 0);
-  addSlept(bells, base, t0);
   if (outcome !== "timed-out") {
     Atomics.add(bells, base + DoorbellWord.WAKEUPS, 1);
     return true;
@@ -202,10 +200,8 @@ export function waitDoorbellSync(
   timeoutMs: number,
 ): boolean {
   const base = thread * DOORBELL_STRIDE;
-  const t0 = performance.now();
   const outcome = Atomics.wait(bells, base + DoorbellWord.BELL, seen, Math.max(0, timeoutMs));
   Atomics.store(bells, base + DoorbellWord.SLEEPING, 0);
-  addSlept(bells, base, t0);
   if (outcome !== "timed-out") {
     Atomics.add(bells, base + DoorbellWord.WAKEUPS, 1);
     return true;
@@ -213,19 +209,17 @@ export function waitDoorbellSync(
   return false;
 }
 
-/** Add the time since `t0` to the owner's `SLEPT` word (only the owner writes it). */
-function addSlept(bells: Int32Array, base: number, t0: number): void {
-  const us = Math.round((performance.now() - t0) * 1000);
-  const i = base + DoorbellWord.SLEPT;
-  Atomics.store(bells, i, (Atomics.load(bells, i) + us) | 0);
+/** Publish the owner's CPU time, µs (the owner's loop, `wire/loop.ts`). */
+export function publishCpuTime(bells: Int32Array, thread: number, us: number): void {
+  Atomics.store(bells, thread * DOORBELL_STRIDE + DoorbellWord.CPU_TIME, us | 0);
 }
 
 /**
- * Microseconds `thread` has waited on its doorbell in all, modulo 2³²: the difference of two
- * readings `(b - a) >>> 0` is the time it slept between them (up to 71 minutes apart).
+ * Microseconds of CPU `thread` has used, modulo 2³², as it last published: the difference of
+ * two readings `(b - a) >>> 0` is what it used between them (up to 71 minutes apart).
  */
-export function sleptUs(bells: Int32Array, thread: number): number {
-  return Atomics.load(bells, thread * DOORBELL_STRIDE + DoorbellWord.SLEPT) >>> 0;
+export function cpuTimeUs(bells: Int32Array, thread: number): number {
+  return Atomics.load(bells, thread * DOORBELL_STRIDE + DoorbellWord.CPU_TIME) >>> 0;
 }
 
 /** Ask `thread` to run on `cpu` only, or anywhere (`null`); it moves at its next loop pass. */

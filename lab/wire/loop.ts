@@ -33,6 +33,7 @@ import {
   DOORBELL_STRIDE,
   DoorbellWord,
   postedControl,
+  publishCpuTime,
   readBell,
   setThreadState,
   stopRequested,
@@ -227,25 +228,30 @@ export function macrotask(): Promise<void> {
 }
 
 /**
- * Follows the thread's `CPU` doorbell word (`lab/placement.ts` writes it): the thread moves onto
- * the CPU asked for, or back onto all of them, at the first loop pass that sees the word change.
- * A thread that cannot change its affinity (see `affinity.ts`) tries once and keeps running where
- * the scheduler puts it.
+ * The thread's side of CPU placement (`lab/placement.ts`): it publishes the CPU time it has used
+ * (its `CPU_TIME` doorbell word, every fourth loop pass: a system call each, and a busy thread
+ * passes thousands of times a second) and follows its `CPU` word, moving onto the CPU asked for,
+ * or back onto all of them, at the first pass that sees the word change. A thread that cannot
+ * (see `affinity.ts`) publishes nothing and keeps running where the scheduler puts it.
  */
 class CpuFollower {
   #applied = 0;
-  #affinity: ThreadAffinity | NoAffinity | undefined;
+  #passes = 0;
+  readonly #affinity: ThreadAffinity | NoAffinity;
   readonly #word: number;
-  constructor(readonly bells: Int32Array, thread: number) {
+  constructor(readonly bells: Int32Array, readonly thread: number) {
     this.#word = thread * DOORBELL_STRIDE + DoorbellWord.CPU;
+    this.#affinity = threadAffinity();
   }
-  /** Move if the word changed since the last call (one shared-memory load otherwise). */
-  follow(): void {
+  /** Once per loop pass. */
+  pass(): void {
+    const affinity = this.#affinity;
+    if (!("pin" in affinity)) return;
+    if ((++this.#passes & 3) === 0) publishCpuTime(this.bells, this.thread, affinity.cpuTimeUs());
     const want = Atomics.load(this.bells, this.#word);
     if (want === this.#applied) return;
     this.#applied = want;
-    this.#affinity ??= threadAffinity();
-    if ("pin" in this.#affinity) this.#affinity.pin(want === 0 ? null : want - 1);
+    affinity.pin(want === 0 ? null : want - 1);
   }
 }
 
@@ -286,7 +292,7 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
       }
       const seen = readBell(bells, thread);
       beat(bells, thread);
-      cpu.follow();
+      cpu.pass();
       if (hooks.pump()) {
         worked = true; // lastWork is stamped at the next idle pass (no clock read per pass)
         // Read the clock (a system call, the top symbol of a flood's profile) every 8 busy passes.

@@ -1,6 +1,6 @@
 /**
  * Test worker for `affinity_test.ts`: pins itself to the first allowed CPU, reads its CPUs back
- * from the kernel, widens again, and posts what it saw (its own thread only: the test's thread is
+ * from the kernel, widens again, spins 30 ms, and posts what it saw (and the CPU time it used) (its own thread only: the test's thread is
  * never pinned).
  *
  * @module
@@ -20,7 +20,14 @@ if ("reason" in first) {
   const refused = first.pin(-1);
   const widened = first.pin(null);
   const after = threadAffinity();
+  const cpu0 = first.cpuTimeUs();
+  const until = performance.now() + 30;
+  while (performance.now() < until) {
+    // 30 ms of CPU on this thread
+  }
+  const cpuUsed = first.cpuTimeUs() - cpu0;
   scope.postMessage({
+    cpuUsed,
     allowed: first.allowed,
     pinned,
     refused,
