@@ -81,8 +81,8 @@ export interface LabStartOptions {
 export type PlacementMode = "auto" | "off";
 
 /**
- * The default {@linkcode PlacementMode}: `VLAB_PLACEMENT` (`auto` or `off`) from the
- * environment, else `auto`.
+ * The default {@linkcode PlacementMode}: `off` when `VLAB_PLACEMENT` is `off` (or `0`, `false`,
+ * `no`, in any case), else `auto`.
  *
  * @example
  * ```ts
@@ -92,7 +92,8 @@ export type PlacementMode = "auto" | "off";
  */
 export function defaultPlacement(): PlacementMode {
   try {
-    return Deno.env.get("VLAB_PLACEMENT") === "off" ? "off" : "auto";
+    const v = (Deno.env.get("VLAB_PLACEMENT") ?? "").trim().toLowerCase();
+    return ["off", "0", "false", "no"].includes(v) ? "off" : "auto";
   } catch {
     return "auto"; // no permission to read the environment
   }

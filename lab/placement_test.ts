@@ -8,6 +8,7 @@ import {
   type VmLoad,
 } from "./placement.ts";
 import { cpuOf, createDoorbells, DOORBELL_STRIDE, DoorbellWord, setCpu } from "./wire/doorbell.ts";
+import { defaultPlacement } from "./lab.ts";
 
 const pair: VmLoad[] = [{ vm: "a", threads: [0.5, 0.4] }, { vm: "b", threads: [0.4, 0.3] }];
 
@@ -127,4 +128,24 @@ Deno.test("CpuPlacement's load survives the CPU_TIME word wrapping around 2³²"
   assert.notEqual(cpuOf(bells, 0), null);
   setCpu(bells, 0, null);
   assert.equal(cpuOf(bells, 0), null);
+});
+
+Deno.test("VLAB_PLACEMENT=off (or 0, false, no) turns placement off; anything else leaves it on", () => {
+  const before = Deno.env.get("VLAB_PLACEMENT");
+  try {
+    for (
+      const [value, mode] of [["off", "off"], ["OFF", "off"], ["0", "off"], ["no", "off"], [
+        "auto",
+        "auto",
+      ], ["", "auto"]]
+    ) {
+      Deno.env.set("VLAB_PLACEMENT", value);
+      assert.equal(defaultPlacement(), mode, `VLAB_PLACEMENT=${value}`);
+    }
+    Deno.env.delete("VLAB_PLACEMENT");
+    assert.equal(defaultPlacement(), "auto");
+  } finally {
+    if (before === undefined) Deno.env.delete("VLAB_PLACEMENT");
+    else Deno.env.set("VLAB_PLACEMENT", before);
+  }
 });

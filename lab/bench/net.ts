@@ -367,21 +367,22 @@ async function cpuPctOver(ms: number): Promise<number> {
 }
 
 /**
- * Packed's received rate over split's, run by run, for two rows of one frame size whose runs were
- * alternated (`runNetBench` runs the layouts in turn): one ratio per pair of runs.
+ * Row `a`'s received rate over row `b`'s, run by run, for two rows of one frame size whose runs
+ * were alternated (`runNetBench` runs the layouts, offload settings and placements in turn): one
+ * ratio per pair of runs (packed over split, placement on over off).
  *
  * @example
  * ```ts
- * import { packedOverSplit, type ThroughputRow } from "./net.ts";
+ * import { pairedRatios, type ThroughputRow } from "./net.ts";
  * const row = (layout: "split" | "packed", runsPps: number[]) => ({ layout, runsPps }) as ThroughputRow;
- * packedOverSplit(row("packed", [110, 90]), row("split", [100, 100])); // [1.1, 0.9]
+ * pairedRatios(row("packed", [110, 90]), row("split", [100, 100])); // [1.1, 0.9]
  * ```
  */
-export function packedOverSplit(packed: ThroughputRow, split: ThroughputRow): number[] {
-  const n = Math.min(packed.runsPps.length, split.runsPps.length);
+export function pairedRatios(a: ThroughputRow, b: ThroughputRow): number[] {
+  const n = Math.min(a.runsPps.length, b.runsPps.length);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    if (split.runsPps[i] > 0) out.push(packed.runsPps[i] / split.runsPps[i]);
+    if (b.runsPps[i] > 0) out.push(a.runsPps[i] / b.runsPps[i]);
   }
   return out;
 }
@@ -420,7 +421,7 @@ export async function runNetBench(
     return { date: new Date().toISOString(), cpus: navigator.hardwareConcurrency, options, rows };
   }
   // Each variant is a checksum offload setting and a CPU placement.
-  const csums = (options.csum ?? [true]).flatMap((csum) =>
+  const variants = (options.csum ?? [true]).flatMap((csum) =>
     (options.placement ?? ["auto"]).map((placement) => ({ csum, placement }))
   );
   const variantNote = (v: { csum: boolean; placement: PlacementMode }) =>
@@ -434,33 +435,33 @@ export async function runNetBench(
   const byLayout = new Map(options.layouts.map((l) => [l, [] as ThroughputRow[]]));
   for (const size of options.frameSizes) {
     const runsOf = options.layouts.map(() =>
-      csums.map(() => [] as Awaited<ReturnType<typeof throughputRun>>[])
+      variants.map(() => [] as Awaited<ReturnType<typeof throughputRun>>[])
     );
-    const bareOf = options.layouts.map(() => csums.map(() => [] as number[]));
+    const bareOf = options.layouts.map(() => variants.map(() => [] as number[]));
     for (let i = 0; i < options.runs; i++) {
       for (let j = 0; j < options.layouts.length; j++) {
         const layout = options.layouts[j];
-        for (let k = 0; k < csums.length; k++) {
-          const what = variantNote(csums[k]);
+        for (let k = 0; k < variants.length; k++) {
+          const what = variantNote(variants[k]);
           // The runtime's limit is measured right before each run: this machine's cross-core
           // hand-off changes by 4x from one minute to the next, and the ratio cancels it.
           progress(`bare link ring, ${size}-byte frames, run ${i + 1}/${options.runs}`);
           bareOf[j][k].push(await bareRingPps(size, 0.5));
           progress(`${layout}, ${size}-byte frames${what}, run ${i + 1}/${options.runs}`);
           runsOf[j][k].push(
-            await throughputRun({ ...options, layout, frameSize: size, ...csums[k] }),
+            await throughputRun({ ...options, layout, frameSize: size, ...variants[k] }),
           );
         }
       }
     }
     for (let j = 0; j < options.layouts.length; j++) {
-      for (let k = 0; k < csums.length; k++) {
+      for (let k = 0; k < variants.length; k++) {
         const runs = runsOf[j][k];
         const bare = bareOf[j][k];
         byLayout.get(options.layouts[j])!.push({
           kind: "throughput",
           layout: options.layouts[j],
-          ...csums[k],
+          ...variants[k],
           frameSize: size,
           queueSize: options.queueSize,
           pps: median(runs.map((r) => r.pps)),
@@ -618,7 +619,7 @@ export function formatNetReport(report: NetBenchReport): string {
         r.csum === auto.csum
       );
       if (!off) continue;
-      const ratios = packedOverSplit(auto, off);
+      const ratios = pairedRatios(auto, off);
       if (ratios.length === 0) continue;
       lines.push(
         `CPU placement, ${auto.layout}, ${auto.frameSize} B: auto/off ${
@@ -639,7 +640,7 @@ export function formatNetReport(report: NetBenchReport): string {
         r.placement === split.placement
       );
       if (!packed) continue;
-      const ratios = packedOverSplit(packed, split);
+      const ratios = pairedRatios(packed, split);
       if (ratios.length === 0) continue;
       layoutsShown = true;
       const csum = (csumShown ? `, csum ${split.csum === false ? "off" : "on"}` : "") +

@@ -6,7 +6,7 @@ import {
   formatNetReport,
   type LatencyRow,
   type NetBenchOptions,
-  packedOverSplit,
+  pairedRatios,
   quietCpu,
   runNetBench,
   type ScaleRow,
@@ -158,7 +158,7 @@ Deno.test("packed against split: the median of the per-run ratios, with their ra
   const split = tp("split", [4e5, 5e5, 2e5], 4);
   const packed = tp("packed", [4.4e5, 4e5, 3e5], 3);
   // Run by run: 1.1, 0.8, 1.5 (a ratio of the medians would say 4e5 / 4e5 = 1.0).
-  assert.deepEqual(packedOverSplit(packed, split).map((r) => r.toFixed(2)), [
+  assert.deepEqual(pairedRatios(packed, split).map((r) => r.toFixed(2)), [
     "1.10",
     "0.80",
     "1.50",
