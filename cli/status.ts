@@ -46,6 +46,9 @@ export function formatStatus(s: LabStatus): string {
   const rows: string[][] = [["VM", "STATE", "NIC", "MAC", "IP", "RING", "LINK", "TX", "RX"]];
   const devices: string[] = [];
   for (const vm of s.vms) {
+    if (vm.cpu !== undefined) {
+      devices.push(`  ${vm.name}  placed on CPU ${vm.cpu} (its guest and device workers)`);
+    }
     const drops = Object.entries(vm.guestDrops ?? {}).filter(([, v]) => v > 0);
     if (drops.length > 0) {
       const total = drops.reduce((sum, [, v]) => sum + v, 0);

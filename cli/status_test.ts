@@ -117,6 +117,16 @@ Deno.test("status shows the guest stack's drops by cause and each switch's count
   assert.match(text, /^ {2}sw1: c-sw1\n {4}forwarded 7, runts 2$/m);
 });
 
+Deno.test("status says which CPU a placed VM runs on, and nothing of a VM that is not placed", () => {
+  assert.doesNotMatch(formatStatus(STATUS), /placed on CPU/);
+  const text = formatStatus({
+    ...STATUS,
+    vms: [{ ...STATUS.vms[0], cpu: 1 }, ...STATUS.vms.slice(1)],
+  });
+  assert.match(text, /^ {2}a {2}placed on CPU 1 \(its guest and device workers\)$/m);
+  assert.equal(text.split("placed on CPU").length, 2, "only a is placed");
+});
+
 Deno.test("status lists the partitions in force, one-way ones with an arrow", () => {
   assert.doesNotMatch(formatStatus(STATUS), /partitions:/);
   const text = formatStatus({

@@ -22,6 +22,7 @@ import { LinkCapture, mergePcapRecords } from "./capture.ts";
 import { LinkRing } from "./host/link_ring.ts";
 import { type TapCounters, TapReader } from "./host/tap.ts";
 import {
+  cpuOf,
   createDoorbells,
   DoorbellWord,
   nextControl,
@@ -587,6 +588,15 @@ export class Lab {
   /** Doorbell words of a thread (state, heartbeat, wake-ups). */
   threadWord(thread: number, word: number): number {
     return readDoorbellWord(this.#bells, thread, word);
+  }
+
+  /**
+   * The CPU VM `vm`'s guest and device workers are placed on (`placement.ts`), or null while they
+   * run wherever the scheduler puts them.
+   */
+  vmCpu(vm: string): number | null {
+    const v = this.plan.vms.find((x) => x.name === vm);
+    return v === undefined ? null : cpuOf(this.#bells, v.guestThread);
   }
 
   /** Whether a link is up. */

@@ -112,6 +112,8 @@ export interface LabStatus {
     guestDrops: Record<string, number>;
     /** Its vIOMMU per endpoint, on a VM that has one. */
     iommu?: IommuSnapshot;
+    /** The CPU its guest and device workers are placed on; absent while not placed. */
+    cpu?: number;
   }[];
   /** Switches. */
   switches: {
@@ -218,6 +220,7 @@ export function labStatus(lab: Lab): LabStatus {
         }),
         guestDrops: guestStackDrops(statsOf("guest", vm.name)),
         ...((iommu) => iommu ? { iommu } : {})(iommuSnapshot(lab, vm.index)),
+        ...((cpu) => cpu === null ? {} : { cpu })(lab.vmCpu(vm.name)),
       };
     }),
     switches: plan.switches.map((s) => ({

@@ -173,6 +173,7 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
       devices,
       guestDrops: guestStackDrops(statsOf("guest", vm.name)),
       ...((iommu) => iommu ? { iommu } : {})(iommuSnapshot(lab, vm.index)),
+      ...((cpu) => cpu === null ? {} : { cpu })(lab.vmCpu(vm.name)),
     };
   });
 

@@ -117,6 +117,11 @@ export interface VmSnapshot {
   guestDrops?: Record<string, number>;
   /** Its vIOMMU per endpoint (mappings, IOTLB, faults); absent on a VM without one. */
   iommu?: IommuSnapshot;
+  /**
+   * The CPU its guest and device workers are placed on (the lab's CPU placement); absent while
+   * they run wherever the scheduler puts them.
+   */
+  cpu?: number;
 }
 
 /** One direction of a link. */

@@ -11,6 +11,7 @@ import { planLab } from "../lab/plan.ts";
 import { topologyFromObject } from "../lab/topology/mod.ts";
 import { LAB_TEST } from "../lab/testing.ts";
 import { threadAffinity } from "../lab/wire/affinity.ts";
+import { takeSnapshot } from "../lab/snapshot.ts";
 
 /** The CPU lists of this process's lab worker threads (Deno names them `worker-N`). */
 async function workerCpus(): Promise<string[]> {
@@ -46,7 +47,12 @@ async function flooded(placement: PlacementMode) {
     const cpus = await workerCpus();
     assert.ok((await flood).ok);
     assert.ok((await sink).ok);
-    return { cpus, events: lab.events.recent().filter((e) => e.kind.startsWith("placement")) };
+    const shown = Object.fromEntries(takeSnapshot(lab).vms.map((v) => [v.name, v.cpu ?? null]));
+    return {
+      cpus,
+      shown,
+      events: lab.events.recent().filter((e) => e.kind.startsWith("placement")),
+    };
   } finally {
     await lab.stop();
   }
@@ -61,13 +67,14 @@ Deno.test({
   // Four busy threads: with four CPUs or more each has a core and nothing is pinned (below).
   ignore: allowed.length < 2 || allowed.length >= 4,
   fn: async () => {
-    const { cpus, events } = await flooded("auto");
+    const { cpus, events, shown } = await flooded("auto");
     const placed = events.find((e) => e.kind === "placement");
     assert.ok(placed, `no placement event: ${JSON.stringify(events)}`);
     const where = placed.detail as Record<string, number | null>;
     assert.equal(typeof where.a, "number");
     assert.equal(typeof where.b, "number");
     assert.notEqual(where.a, where.b, "the two VMs on two CPUs");
+    assert.deepEqual(shown, where, "the snapshot (dashboard, status) shows the placement");
     // The kernel's view: four worker threads on single CPUs, two on each VM's CPU (the standby
     // device workers are not placed).
     const single = cpus.filter((c) => /^\d+$/.test(c)).sort();
@@ -84,7 +91,8 @@ Deno.test({
   name: "with placement off, or CPUs enough for every busy thread, no worker is pinned",
   ignore: allowed.length < 2,
   fn: async () => {
-    const { cpus, events } = await flooded(allowed.length >= 4 ? "auto" : "off");
+    const { cpus, events, shown } = await flooded(allowed.length >= 4 ? "auto" : "off");
+    assert.deepEqual(shown, { a: null, b: null });
     assert.deepEqual(events.filter((e) => e.kind === "placement"), []);
     assert.ok(cpus.length >= 4, cpus.join(" "));
     assert.ok(cpus.every((c) => !/^\d+$/.test(c)), cpus.join(" "));

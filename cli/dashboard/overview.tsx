@@ -1,5 +1,5 @@
 /**
- * The Overview panel: every VM with its display state, and each of its devices with MAC, address,
+ * The Overview panel: every VM with its display state (and its CPU while placed), and each of its devices with MAC, address,
  * link, status bits and negotiated features by spec name; then the links and switches in one line
  * each. A pure view of a `LabSnapshot`.
  *
@@ -60,6 +60,7 @@ export function overviewLines(props: OverviewProps): Line[] {
       seg(" "),
       seg(cell(vm.state, 12), { color: STATE_COLORS[vm.state], bold: vm.state !== "running" }),
     ];
+    if (vm.cpu !== undefined) head.push(seg(`cpu ${vm.cpu} `, { dim: true }));
     if (vm.devices.length === 0) head.push(seg("no devices", { dim: true }));
     lines.push(head);
     const drops = Object.entries(vm.guestDrops ?? {}).filter(([, v]) => v > 0);

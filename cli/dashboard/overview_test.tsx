@@ -56,6 +56,21 @@ function assertAllFeatures(frame: string): void {
 }
 
 for (const [columns, rows] of [[80, 24], [140, 40], [200, 50]] as const) {
+  Deno.test(`overview shows the CPU a placed VM runs on at ${columns} columns`, () => {
+    const data = fixtureData("pair");
+    const snapshot = structuredClone(data.snapshot!);
+    snapshot.vms[0].cpu = 1;
+    const app = renderApp({ ...data, snapshot }, { columns, rows });
+    try {
+      const frame = app.frame();
+      assertFits(frame, columns, rows);
+      assert.match(frame, /a +running +cpu 1/);
+      assert.equal(frame.split("cpu 1").length, 2, "only a is placed");
+    } finally {
+      app.unmount();
+    }
+  });
+
   Deno.test(`overview shows a VM's guest stack drops by cause at ${columns} columns`, () => {
     const data = fixtureData("pair");
     const snapshot = structuredClone(data.snapshot!);
