@@ -612,45 +612,38 @@ export function formatNetReport(report: NetBenchReport): string {
       );
     }
     if (csumShown) lines.push("");
-    // Placement against none, run by run (the runs alternate): the median of the ratios.
+    // `a` against `b`, run by run (their runs alternate): the median of the ratios, their range.
+    const paired = (head: string, a: ThroughputRow, b: ThroughputRow): string | null => {
+      const ratios = pairedRatios(a, b);
+      if (ratios.length === 0) return null;
+      return `${head}: ${median(ratios).toFixed(2)}x the frame rate (median of ${ratios.length} ` +
+        `paired runs, ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}), ` +
+        `${(a.cpuUsPerFrame / b.cpuUsPerFrame).toFixed(2)}x the CPU per frame`;
+    };
+    // Placement against none.
     for (const auto of tp.filter((r) => (r.placement ?? "auto") === "auto")) {
       const off = tp.find((r) =>
         r.placement === "off" && r.layout === auto.layout && r.frameSize === auto.frameSize &&
         r.csum === auto.csum
       );
-      if (!off) continue;
-      const ratios = pairedRatios(auto, off);
-      if (ratios.length === 0) continue;
-      lines.push(
-        `CPU placement, ${auto.layout}, ${auto.frameSize} B: auto/off ${
-          median(ratios).toFixed(2)
-        }x the frame rate (median of ${ratios.length} paired runs, ${
-          Math.min(...ratios).toFixed(2)
-        }–${Math.max(...ratios).toFixed(2)}), ${
-          (auto.cpuUsPerFrame / off.cpuUsPerFrame).toFixed(2)
-        }x the CPU per frame`,
-      );
+      const line = off &&
+        paired(`CPU placement, ${auto.layout}, ${auto.frameSize} B, auto/off`, auto, off);
+      if (line) lines.push(line);
     }
     if (placementShown) lines.push("");
-    // Packed against split, run by run (the runs alternate layouts): the median of the ratios.
+    // Packed against split.
     let layoutsShown = false;
     for (const split of tp.filter((r) => r.layout === "split")) {
       const packed = tp.find((r) =>
         r.layout === "packed" && r.frameSize === split.frameSize && r.csum === split.csum &&
         r.placement === split.placement
       );
-      if (!packed) continue;
-      const ratios = pairedRatios(packed, split);
-      if (ratios.length === 0) continue;
-      layoutsShown = true;
       const csum = (csumShown ? `, csum ${split.csum === false ? "off" : "on"}` : "") +
         (placementShown ? `, cpus ${split.placement ?? "auto"}` : "");
-      lines.push(
-        `packed/split, ${split.frameSize} B${csum}: ${median(ratios).toFixed(2)}x the frame rate ` +
-          `(median of ${ratios.length} paired runs, ${Math.min(...ratios).toFixed(2)}–${
-            Math.max(...ratios).toFixed(2)
-          }), ${(packed.cpuUsPerFrame / split.cpuUsPerFrame).toFixed(2)}x the CPU per frame`,
-      );
+      const line = packed && paired(`packed/split, ${split.frameSize} B${csum}`, packed, split);
+      if (!line) continue;
+      layoutsShown = true;
+      lines.push(line);
     }
     if (layoutsShown) lines.push("");
   }

@@ -127,7 +127,7 @@ Deno.test("with and without CPU placement, rows say which and a line gives the p
   assert.ok(text.some((l) => /^split cpus off\s+256\s+64\s+1\.000\s/.test(l)));
   assert.ok(
     text.includes(
-      "CPU placement, split, 64 B: auto/off 1.10x the frame rate (median of 3 paired runs, " +
+      "CPU placement, split, 64 B, auto/off: 1.10x the frame rate (median of 3 paired runs, " +
         "0.90–1.20), 0.75x the CPU per frame",
     ),
     text.join("\n"),
