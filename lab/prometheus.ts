@@ -5,7 +5,8 @@
  * and end in `_total`, gauges are typed `gauge`, and every family has a `# HELP` line.
  *
  * Families (each with the `lab` label):
- * - `vlab_up`, `vlab_uptime_seconds`, `vlab_vm_running{vm}`;
+ * - `vlab_up`, `vlab_uptime_seconds`, `vlab_vm_running{vm}`, and `vlab_vm_cpu{vm}` while the VM's
+ *   workers are placed on a CPU (CPU placement);
  * - per virtio-net device `{vm, device, layout}`: `vlab_net_device_*_total` (the device's
  *   counters), `vlab_net_driver_*_total` (the guest driver's), and `vlab_device_status`,
  *   `vlab_device_status_bit{bit}`, `vlab_device_feature{feature}` (negotiated features, 1 each);
@@ -199,6 +200,12 @@ export function prometheusMetrics(lab: Lab): string {
       ...base,
       vm: vm.name,
     }, lab.vmState(vm.name) === "running" ? 1 : 0);
+    if (v.cpu !== undefined) {
+      m.gauge("vlab_vm_cpu", "The CPU the VM's guest and device workers are placed on", {
+        ...base,
+        vm: vm.name,
+      }, v.cpu);
+    }
     v.devices.forEach((d, i) => {
       // Counter families per kind (`vlab_net_device_*`, `vlab_vsock_device_*`), from the plan's slot.
       const slot = vm.devices[i];

@@ -12,6 +12,7 @@ import { topologyFromObject } from "../lab/topology/mod.ts";
 import { LAB_TEST } from "../lab/testing.ts";
 import { threadAffinity } from "../lab/wire/affinity.ts";
 import { takeSnapshot } from "../lab/snapshot.ts";
+import { prometheusMetrics } from "../lab/prometheus.ts";
 
 /** The CPU lists of this process's lab worker threads (Deno names them `worker-N`). */
 async function workerCpus(): Promise<string[]> {
@@ -48,9 +49,11 @@ async function flooded(placement: PlacementMode) {
     assert.ok((await flood).ok);
     assert.ok((await sink).ok);
     const shown = Object.fromEntries(takeSnapshot(lab).vms.map((v) => [v.name, v.cpu ?? null]));
+    const metrics = prometheusMetrics(lab).split("\n").filter((l) => l.startsWith("vlab_vm_cpu"));
     return {
       cpus,
       shown,
+      metrics,
       events: lab.events.recent().filter((e) => e.kind.startsWith("placement")),
     };
   } finally {
@@ -67,7 +70,7 @@ Deno.test({
   // Four busy threads: with four CPUs or more each has a core and nothing is pinned (below).
   ignore: allowed.length < 2 || allowed.length >= 4,
   fn: async () => {
-    const { cpus, events, shown } = await flooded("auto");
+    const { cpus, events, shown, metrics } = await flooded("auto");
     const placed = events.find((e) => e.kind === "placement");
     assert.ok(placed, `no placement event: ${JSON.stringify(events)}`);
     const where = placed.detail as Record<string, number | null>;
@@ -75,6 +78,10 @@ Deno.test({
     assert.equal(typeof where.b, "number");
     assert.notEqual(where.a, where.b, "the two VMs on two CPUs");
     assert.deepEqual(shown, where, "the snapshot (dashboard, status) shows the placement");
+    assert.deepEqual(metrics, [
+      `vlab_vm_cpu{lab="placement-auto",vm="a"} ${where.a}`,
+      `vlab_vm_cpu{lab="placement-auto",vm="b"} ${where.b}`,
+    ]);
     // The kernel's view: four worker threads on single CPUs, two on each VM's CPU (the standby
     // device workers are not placed).
     const single = cpus.filter((c) => /^\d+$/.test(c)).sort();
@@ -91,8 +98,9 @@ Deno.test({
   name: "with placement off, or CPUs enough for every busy thread, no worker is pinned",
   ignore: allowed.length < 2,
   fn: async () => {
-    const { cpus, events, shown } = await flooded(allowed.length >= 4 ? "auto" : "off");
+    const { cpus, events, shown, metrics } = await flooded(allowed.length >= 4 ? "auto" : "off");
     assert.deepEqual(shown, { a: null, b: null });
+    assert.deepEqual(metrics, [], "no vlab_vm_cpu while nothing is placed");
     assert.deepEqual(events.filter((e) => e.kind === "placement"), []);
     assert.ok(cpus.length >= 4, cpus.join(" "));
     assert.ok(cpus.every((c) => !/^\d+$/.test(c)), cpus.join(" "));
