@@ -150,8 +150,10 @@ export class CpuPlacement {
     const loads = this.vms.map((v) => ({
       vm: v.vm,
       threads: v.threads.map(() => {
-        const d = (used[i] - last.used[i++]) >>> 0;
-        return Math.min(1, d / periodUs);
+        // Signed: a replacement device worker's CPU clock starts again near 0, which reads as a
+        // step back (idle for that period), not as 71 minutes of CPU.
+        const d = (used[i] - last.used[i++]) | 0;
+        return d <= 0 ? 0 : Math.min(1, d / periodUs);
       }),
     }));
     const current = this.current();

@@ -119,6 +119,17 @@ Deno.test("CpuPlacement releases a VM only after several periods ask for it", ()
   for (let t = 0; t < 4; t++) assert.equal(cpuOf(bells, t), null);
 });
 
+Deno.test("a replaced worker's CPU clock starting again reads as an idle period, not a busy one", () => {
+  const { bells, work, placement, changes } = lab();
+  for (let t = 0; t < 4; t++) work(t, 50_000_000); // 50 s of CPU each, then all idle
+  placement.tick(0);
+  // Every worker replaced: their clocks restart near 0 (a step back of about 50 s).
+  for (let t = 0; t < 4; t++) bells[t * DOORBELL_STRIDE + DoorbellWord.CPU_TIME] = 1000;
+  placement.tick(500);
+  assert.equal(changes.length, 0, "nothing looked busy");
+  for (let t = 0; t < 4; t++) assert.equal(cpuOf(bells, t), null);
+});
+
 Deno.test("CpuPlacement's load survives the CPU_TIME word wrapping around 2³²", () => {
   const { bells, work, placement } = lab();
   for (let t = 0; t < 4; t++) work(t, -1000); // just below 2³² once read unsigned
