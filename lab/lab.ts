@@ -51,7 +51,7 @@ import { DeviceSupervisor } from "./supervisor.ts";
 import { type Fault, type FaultOutcome, injectFault } from "./faults.ts";
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import { CpuPlacement, PLACEMENT_PERIOD_MS } from "./placement.ts";
-import { threadAffinity } from "./wire/affinity.ts";
+import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
 
 export { mergePcapRecords } from "./capture.ts";
 
@@ -76,6 +76,28 @@ export interface LabStartOptions {
    * scheduler. Default: `VLAB_PLACEMENT` from the environment, else `auto`.
    */
   placement?: PlacementMode;
+}
+
+/** The process's CPU placement and its timer, while some lab uses it. */
+let shared: { placement: CpuPlacement; timer: ReturnType<typeof setInterval> } | undefined;
+
+/** The process's one CPU placement (started with its timer on first use), or why there is none. */
+function processPlacement(): CpuPlacement | NoAffinity {
+  if (shared !== undefined) return shared.placement;
+  const affinity = threadAffinity();
+  if ("reason" in affinity) return affinity;
+  const placement = new CpuPlacement(affinity.allowed);
+  const timer = setInterval(() => placement.tick(), PLACEMENT_PERIOD_MS);
+  Deno.unrefTimer(timer);
+  shared = { placement, timer };
+  return placement;
+}
+
+/** Stop the process's placement timer (its last lab stopped). */
+function endProcessPlacement(): void {
+  if (shared === undefined) return;
+  clearInterval(shared.timer);
+  shared = undefined;
 }
 
 /** How a lab places its VMs' threads on CPUs (see {@linkcode LabStartOptions.placement}). */
@@ -175,7 +197,7 @@ export class Lab {
   readonly #pending = new Map<number, (m: FromWorker) => void>();
   #nextId = 1;
   #stopped = false;
-  #placementTimer: ReturnType<typeof setInterval> | undefined;
+  #unplace: (() => void) | undefined;
   /** Device workers spawned ahead for the next backend restarts (`#warmStandby`). */
   readonly #standby: Worker[] = [];
   /** Each VM's host vsock socket (`vsockSocket`), by VM name. */
@@ -269,25 +291,27 @@ export class Lab {
     return lab;
   }
 
-  /** Start placing the VMs' threads on CPUs (see `placement.ts`), unless `off` or impossible. */
+  /**
+   * Start placing the VMs' threads on CPUs (see `placement.ts`), unless `off` or impossible: in
+   * the process's one placement, which every lab of the process shares.
+   */
   #startPlacement(mode: PlacementMode): void {
     if (mode === "off" || this.plan.vms.length === 0) return;
-    const affinity = threadAffinity();
-    if ("reason" in affinity) {
-      this.events.emit("placement-off", this.plan.name, { reason: affinity.reason });
+    const placement = processPlacement();
+    if ("reason" in placement) {
+      this.events.emit("placement-off", this.plan.name, { reason: placement.reason });
       return;
     }
-    if (affinity.allowed.length < 2) return; // one CPU: nothing to choose
-    const placement = new CpuPlacement(
-      this.#bells,
-      this.plan.vms.map((v) => ({ vm: v.name, threads: [v.guestThread, v.deviceThread] })),
-      affinity.allowed,
-      (next) => this.events.emit("placement", this.plan.name, Object.fromEntries(next)),
-    );
-    placement.tick();
-    const timer = setInterval(() => placement.tick(), PLACEMENT_PERIOD_MS);
-    Deno.unrefTimer(timer);
-    this.#placementTimer = timer;
+    if (placement.cpus.length < 2) return; // one CPU: nothing to choose
+    const remove = placement.add({
+      bells: this.#bells,
+      vms: this.plan.vms.map((v) => ({ vm: v.name, threads: [v.guestThread, v.deviceThread] })),
+      onChange: (next) => this.events.emit("placement", this.plan.name, Object.fromEntries(next)),
+    });
+    this.#unplace = () => {
+      remove();
+      if (placement.labs === 0) endProcessPlacement();
+    };
   }
 
   #workerRing(ring: RingPlan): WorkerRing {
@@ -780,7 +804,8 @@ export class Lab {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#supervisor.stop();
-    clearInterval(this.#placementTimer);
+    this.#unplace?.();
+    this.#unplace = undefined;
     const execs = [...this.#execs];
     for (const [id, { handle }] of execs) {
       handle.worker.postMessage({ type: "cancel", id } satisfies ToWorker);

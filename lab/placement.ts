@@ -115,63 +115,112 @@ export interface PlacedVm {
   threads: readonly number[];
 }
 
+/** One lab's part of a {@linkcode CpuPlacement}: its doorbells, its VMs, who hears its changes. */
+export interface PlacedLab {
+  /** The lab's doorbells (its threads' `CPU_TIME` and `CPU` words). */
+  bells: Int32Array;
+  /** Its VMs. */
+  vms: readonly PlacedVm[];
+  /** Hears each new placement of this lab's VMs (by VM name). */
+  onChange?: (placement: ReadonlyMap<string, number | null>) => void;
+}
+
+/** The CPU time of each thread of a lab's VMs, in order. */
+function usedOf(lab: PlacedLab): number[] {
+  return lab.vms.flatMap((v) => v.threads.map((t) => cpuTimeUs(lab.bells, t)));
+}
+
+interface Entry {
+  readonly id: number;
+  readonly lab: PlacedLab;
+  last: { at: number; used: number[] };
+  /** Per VM: periods in a row that asked to release it. */
+  readonly releaseAsked: Map<string, number>;
+}
+
 /**
- * The placement of one lab: call {@linkcode CpuPlacement.tick} every
- * {@linkcode PLACEMENT_PERIOD_MS}; it reads the threads' `CPU_TIME` words, decides, and writes
- * each moved thread's `CPU` word (the thread moves itself at its next loop pass, see
- * `wire/loop.ts`). `onChange` hears each new placement.
+ * The placement of every lab of a process (one per process, so that two busy labs share the CPUs
+ * out between them instead of each starting from the first): call {@linkcode CpuPlacement.tick}
+ * every {@linkcode PLACEMENT_PERIOD_MS}; it reads the threads' `CPU_TIME` words, decides over
+ * every lab's VMs at once, and writes each moved thread's `CPU` word (the thread moves itself at
+ * its next loop pass, see `wire/loop.ts`).
  */
 export class CpuPlacement {
-  #last: { at: number; used: number[] } | null = null;
-  /** Per VM: periods in a row that asked to release it. */
-  readonly #releaseAsked = new Map<string, number>();
+  readonly #entries: Entry[] = [];
+  #nextId = 0;
 
-  /** Set up; nothing is read or pinned before the first {@linkcode CpuPlacement.tick}. */
-  constructor(
-    readonly bells: Int32Array,
-    readonly vms: readonly PlacedVm[],
-    readonly cpus: readonly number[],
-    readonly onChange: (placement: ReadonlyMap<string, number | null>) => void = () => {},
-  ) {}
+  /** A placement over `cpus` (the CPUs the process may use), with no lab yet. */
+  constructor(readonly cpus: readonly number[]) {}
 
-  /** Where each VM runs now (`null`: anywhere). */
-  current(): Map<string, number | null> {
-    return new Map(this.vms.map((v) => [v.vm, cpuOf(this.bells, v.threads[0])]));
+  /** How many labs it places. */
+  get labs(): number {
+    return this.#entries.length;
   }
 
-  /** Read the loads since the last tick and place (the first tick only takes its readings). */
+  /**
+   * Place `lab`'s VMs too: their CPU times are read now, and the next tick places them. Returns
+   * the call that stops placing them (their threads keep their last CPU words; the lab is
+   * stopping).
+   */
+  add(lab: PlacedLab, now: number = performance.now()): () => void {
+    const entry: Entry = {
+      id: this.#nextId++,
+      lab,
+      last: { at: now, used: usedOf(lab) },
+      releaseAsked: new Map(),
+    };
+    this.#entries.push(entry);
+    return () => {
+      const i = this.#entries.indexOf(entry);
+      if (i >= 0) this.#entries.splice(i, 1);
+    };
+  }
+
+  /** Read the loads since the last tick and place. */
   tick(now: number = performance.now()): void {
-    const used = this.vms.flatMap((v) => v.threads.map((t) => cpuTimeUs(this.bells, t)));
-    const last = this.#last;
-    this.#last = { at: now, used };
-    if (last === null || now - last.at < 1) return;
-    const periodUs = (now - last.at) * 1000;
-    let i = 0;
-    const loads = this.vms.map((v) => ({
-      vm: v.vm,
-      threads: v.threads.map(() => {
-        // Signed: a replacement device worker's CPU clock starts again near 0, which reads as a
-        // step back (idle for that period), not as 71 minutes of CPU.
-        const d = (used[i] - last.used[i++]) | 0;
-        return d <= 0 ? 0 : Math.min(1, d / periodUs);
-      }),
-    }));
-    const current = this.current();
-    const next = decidePlacement(loads, this.cpus, current);
-    let changed = false;
-    for (const v of this.vms) {
-      let cpu = next.get(v.vm) ?? null;
-      const was = current.get(v.vm) ?? null;
-      if (cpu === null && was !== null) {
-        const asked = (this.#releaseAsked.get(v.vm) ?? 0) + 1;
-        this.#releaseAsked.set(v.vm, asked);
-        if (asked < RELEASE_PERIODS) cpu = was;
-      } else this.#releaseAsked.delete(v.vm);
-      next.set(v.vm, cpu);
-      if (cpu === was) continue;
-      changed = true;
-      for (const t of v.threads) setCpu(this.bells, t, cpu);
+    const key = (e: Entry, vm: string) => `${e.id}/${vm}`;
+    const loads: VmLoad[] = [];
+    const current = new Map<string, number | null>();
+    for (const e of this.#entries) {
+      const { bells, vms } = e.lab;
+      for (const v of vms) current.set(key(e, v.vm), cpuOf(bells, v.threads[0]));
+      const used = usedOf(e.lab);
+      const last = e.last;
+      e.last = { at: now, used };
+      if (now - last.at < 1) continue;
+      const periodUs = (now - last.at) * 1000;
+      let i = 0;
+      for (const v of vms) {
+        loads.push({
+          vm: key(e, v.vm),
+          threads: v.threads.map(() => {
+            // Signed: a replacement device worker's CPU clock starts again near 0, which reads
+            // as a step back (idle for that period), not as 71 minutes of CPU.
+            const d = (used[i] - last.used[i++]) | 0;
+            return d <= 0 ? 0 : Math.min(1, d / periodUs);
+          }),
+        });
+      }
     }
-    if (changed) this.onChange(next);
+    const next = decidePlacement(loads, this.cpus, current);
+    for (const e of this.#entries) {
+      const mine = new Map<string, number | null>();
+      let changed = false;
+      for (const v of e.lab.vms) {
+        const was = current.get(key(e, v.vm)) ?? null;
+        // A lab added less than a millisecond ago has no loads yet: it keeps what it has.
+        let cpu = next.has(key(e, v.vm)) ? next.get(key(e, v.vm))! : was;
+        if (cpu === null && was !== null) {
+          const asked = (e.releaseAsked.get(v.vm) ?? 0) + 1;
+          e.releaseAsked.set(v.vm, asked);
+          if (asked < RELEASE_PERIODS) cpu = was;
+        } else e.releaseAsked.delete(v.vm);
+        mine.set(v.vm, cpu);
+        if (cpu === was) continue;
+        changed = true;
+        for (const t of v.threads) setCpu(e.lab.bells, t, cpu);
+      }
+      if (changed) e.lab.onChange?.(mine);
+    }
   }
 }

@@ -69,27 +69,31 @@ Deno.test("a VM that went quiet while others are busy runs anywhere again", () =
   assert.equal(p.get("b"), 1);
 });
 
-/** Doorbells for VMs a (threads 0, 1) and b (threads 2, 3), and a way to make them work. */
-function lab() {
+/** A lab's doorbells for VMs a (threads 0, 1) and b (threads 2, 3), and a way to make them work. */
+function doorbells() {
   const bells = createDoorbells(4);
   const work = (thread: number, us: number) => {
     const i = thread * DOORBELL_STRIDE + DoorbellWord.CPU_TIME;
     bells[i] = (bells[i] + us) | 0;
   };
+  return { bells, work };
+}
+
+/** One lab in a placement over CPUs 0 and 1, added at time 0. */
+function lab() {
+  const { bells, work } = doorbells();
   const changes: Map<string, number | null>[] = [];
-  const placement = new CpuPlacement(
+  const placement = new CpuPlacement([0, 1]);
+  placement.add({
     bells,
-    [{ vm: "a", threads: [0, 1] }, { vm: "b", threads: [2, 3] }],
-    [0, 1],
-    (p) => changes.push(new Map(p)),
-  );
+    vms: [{ vm: "a", threads: [0, 1] }, { vm: "b", threads: [2, 3] }],
+    onChange: (p) => changes.push(new Map(p)),
+  }, 0);
   return { bells, work, placement, changes };
 }
 
 Deno.test("CpuPlacement reads the threads' CPU time, places busy VMs and writes their CPU words", () => {
-  const { bells, work, placement, changes } = lab();
-  placement.tick(0); // the first readings only
-  assert.equal(changes.length, 0);
+  const { bells, work, placement, changes } = lab(); // added at 0: its first readings
   // 500 ms: every thread used 300 ms of CPU (busy 60 %).
   for (let t = 0; t < 4; t++) work(t, 300_000);
   placement.tick(500);
@@ -102,7 +106,6 @@ Deno.test("CpuPlacement reads the threads' CPU time, places busy VMs and writes 
 
 Deno.test("CpuPlacement releases a VM only after several periods ask for it", () => {
   const { bells, work, placement, changes } = lab();
-  placement.tick(0);
   for (let t = 0; t < 4; t++) work(t, 400_000);
   placement.tick(500);
   assert.equal(changes.length, 1);
@@ -120,9 +123,15 @@ Deno.test("CpuPlacement releases a VM only after several periods ask for it", ()
 });
 
 Deno.test("a replaced worker's CPU clock starting again reads as an idle period, not a busy one", () => {
-  const { bells, work, placement, changes } = lab();
-  for (let t = 0; t < 4; t++) work(t, 50_000_000); // 50 s of CPU each, then all idle
-  placement.tick(0);
+  const { bells, work } = doorbells();
+  for (let t = 0; t < 4; t++) work(t, 50_000_000); // 50 s of CPU each before the lab is placed
+  const changes: unknown[] = [];
+  const placement = new CpuPlacement([0, 1]);
+  placement.add({
+    bells,
+    vms: [{ vm: "a", threads: [0, 1] }, { vm: "b", threads: [2, 3] }],
+    onChange: (p) => changes.push(p),
+  }, 0);
   // Every worker replaced: their clocks restart near 0 (a step back of about 50 s).
   for (let t = 0; t < 4; t++) bells[t * DOORBELL_STRIDE + DoorbellWord.CPU_TIME] = 1000;
   placement.tick(500);
@@ -133,12 +142,36 @@ Deno.test("a replaced worker's CPU clock starting again reads as an idle period,
 Deno.test("CpuPlacement's load survives the CPU_TIME word wrapping around 2³²", () => {
   const { bells, work, placement } = lab();
   for (let t = 0; t < 4; t++) work(t, -1000); // just below 2³² once read unsigned
-  placement.tick(0);
+  placement.tick(250);
   for (let t = 0; t < 4; t++) work(t, 400_000);
-  placement.tick(500);
+  placement.tick(750);
   assert.notEqual(cpuOf(bells, 0), null);
   setCpu(bells, 0, null);
   assert.equal(cpuOf(bells, 0), null);
+});
+
+Deno.test("two labs in one process share the CPUs out: their busiest VMs go to different CPUs", () => {
+  const placement = new CpuPlacement([0, 1]);
+  const labs = [doorbells(), doorbells()];
+  const names = ["x", "y"];
+  labs.forEach((l, n) =>
+    placement.add({
+      bells: l.bells,
+      vms: [{ vm: `${names[n]}1`, threads: [0, 1] }, { vm: `${names[n]}2`, threads: [2, 3] }],
+    }, 0)
+  );
+  // In each lab VM 1's two threads are busy and VM 2 has one busy thread: six on two CPUs.
+  for (const l of labs) l.work(0, 400_000), l.work(1, 400_000), l.work(2, 300_000);
+  placement.tick(500);
+  const cpu = (n: number, thread: number) => cpuOf(labs[n].bells, thread);
+  assert.notEqual(cpu(0, 0), null);
+  assert.notEqual(cpu(1, 0), null);
+  assert.notEqual(cpu(0, 0), cpu(1, 0), "x1 and y1 on different CPUs");
+  assert.notEqual(cpu(0, 2), cpu(1, 2), "x2 and y2 on different CPUs: two VMs a CPU");
+  const removeLater = placement.add({ bells: createDoorbells(2), vms: [] });
+  assert.equal(placement.labs, 3);
+  removeLater();
+  assert.equal(placement.labs, 2);
 });
 
 Deno.test("VLAB_PLACEMENT=off (or 0, false, no) turns placement off; anything else leaves it on", () => {
