@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { Lab, type PlacementMode } from "../lab/lab.ts";
 import { planLab } from "../lab/plan.ts";
 import { topologyFromObject } from "../lab/topology/mod.ts";
-import { LAB_TEST } from "../lab/testing.ts";
+import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import { threadAffinity } from "../lab/wire/affinity.ts";
 import { takeSnapshot } from "../lab/snapshot.ts";
 import { prometheusMetrics } from "../lab/prometheus.ts";
@@ -28,7 +28,7 @@ async function workerCpus(): Promise<string[]> {
     .map((l) => l.split(/\s+/)[1]);
 }
 
-async function flooded(placement: PlacementMode) {
+async function flooded(placement: PlacementMode, crashMidway = false) {
   const t = topologyFromObject({
     name: `placement-${placement}`,
     vms: {
@@ -42,9 +42,20 @@ async function flooded(placement: PlacementMode) {
   try {
     const sink = (await lab.spawn("b", ["sink", "-t", "4"])).result;
     const flood = lab.exec("a", ["udp-flood", "10.8.0.2", "--max", "-t", "2.5"]);
+    flood.catch(() => {});
     // The placement looks every 500 ms: by 2 s into the flood it has acted, and every busy
     // thread has moved (each reads its CPU word at its next loop pass).
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, crashMidway ? 1000 : 2000));
+    if (crashMidway) {
+      // a's device worker exits; its replacement must take a's CPU at its first pass.
+      const injected = lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
+      assert.ok(injected.ok, JSON.stringify(injected));
+      await waitForValue(
+        "a's backend restarted",
+        () => lab.events.recent().find((e) => e.kind === "backend-restarted") ?? null,
+      );
+      await new Promise((r) => setTimeout(r, 1000));
+    }
     const cpus = await workerCpus();
     assert.ok((await flood).ok);
     assert.ok((await sink).ok);
@@ -84,6 +95,22 @@ Deno.test({
     ]);
     // The kernel's view: four worker threads on single CPUs, two on each VM's CPU (the standby
     // device workers are not placed).
+    const single = cpus.filter((c) => /^\d+$/.test(c)).sort();
+    assert.deepEqual(
+      single,
+      [where.a, where.a, where.b, where.b].map(String).sort(),
+      cpus.join(" "),
+    );
+  },
+});
+
+Deno.test({
+  ...LAB_TEST,
+  name: "a replacement device worker takes its VM's CPU: placement survives a backend crash",
+  ignore: allowed.length < 2 || allowed.length >= 4,
+  fn: async () => {
+    const { cpus, events } = await flooded("auto", true);
+    const where = events.find((e) => e.kind === "placement")!.detail as Record<string, number>;
     const single = cpus.filter((c) => /^\d+$/.test(c)).sort();
     assert.deepEqual(
       single,
