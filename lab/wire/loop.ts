@@ -231,12 +231,13 @@ export function macrotask(): Promise<void> {
 export const CPU_TIME_PERIOD_MS = 20;
 
 /**
- * The thread's side of CPU placement (`lab/placement.ts`): it publishes the CPU time it has used
- * (its `CPU_TIME` doorbell word, at most every {@linkcode CPU_TIME_PERIOD_MS}: a system call
- * each, and a busy thread passes thousands of times a second; a vhost-pci peer's guest spent 1.3 %
- * of its samples in it when it published every fourth pass) and follows its `CPU` word, moving onto the CPU asked for,
- * or back onto all of them, at the first pass that sees the word change. A thread that cannot
- * (see `affinity.ts`) publishes nothing and keeps running where the scheduler puts it.
+ * The thread's side of CPU placement (`lab/placement.ts`). It publishes the CPU time it has used
+ * in its `CPU_TIME` doorbell word, at most every {@linkcode CPU_TIME_PERIOD_MS} (a system call
+ * each, and a busy thread passes thousands of times a second: a vhost-pci peer's guest spent
+ * 1.3 % of its samples in it when it published every fourth pass). And it follows its `CPU` word,
+ * moving onto the CPU asked for, or back onto all of them, at the first pass that sees the word
+ * change. A thread that cannot (see `affinity.ts`) publishes nothing and keeps running where the
+ * scheduler puts it.
  */
 class CpuFollower {
   #applied = 0;
