@@ -72,6 +72,26 @@ async function flooded(placement: PlacementMode, crashMidway = false) {
   }
 }
 
+/**
+ * Where the placement event put each VM, checked against the kernel's view: four worker threads
+ * on single CPUs, two on each VM's CPU (the standby device workers are not placed).
+ */
+function assertPlacedPerVm(r: Awaited<ReturnType<typeof flooded>>): Record<string, number> {
+  const placed = r.events.find((e) => e.kind === "placement");
+  assert.ok(placed, `no placement event: ${JSON.stringify(r.events)}`);
+  const where = placed.detail as Record<string, number>;
+  assert.equal(typeof where.a, "number");
+  assert.equal(typeof where.b, "number");
+  assert.notEqual(where.a, where.b, "the two VMs on two CPUs");
+  const single = r.cpus.filter((c) => /^\d+$/.test(c)).sort();
+  assert.deepEqual(
+    single,
+    [where.a, where.a, where.b, where.b].map(String).sort(),
+    r.cpus.join(" "),
+  );
+  return where;
+}
+
 const affinity = threadAffinity();
 const allowed = "allowed" in affinity ? affinity.allowed : [];
 
@@ -81,26 +101,13 @@ Deno.test({
   // Four busy threads: with four CPUs or more each has a core and nothing is pinned (below).
   ignore: allowed.length < 2 || allowed.length >= 4,
   fn: async () => {
-    const { cpus, events, shown, metrics } = await flooded("auto");
-    const placed = events.find((e) => e.kind === "placement");
-    assert.ok(placed, `no placement event: ${JSON.stringify(events)}`);
-    const where = placed.detail as Record<string, number | null>;
-    assert.equal(typeof where.a, "number");
-    assert.equal(typeof where.b, "number");
-    assert.notEqual(where.a, where.b, "the two VMs on two CPUs");
-    assert.deepEqual(shown, where, "the snapshot (dashboard, status) shows the placement");
-    assert.deepEqual(metrics, [
+    const r = await flooded("auto");
+    const where = assertPlacedPerVm(r);
+    assert.deepEqual(r.shown, where, "the snapshot (dashboard, status) shows the placement");
+    assert.deepEqual(r.metrics, [
       `vlab_vm_cpu{lab="placement-auto",vm="a"} ${where.a}`,
       `vlab_vm_cpu{lab="placement-auto",vm="b"} ${where.b}`,
     ]);
-    // The kernel's view: four worker threads on single CPUs, two on each VM's CPU (the standby
-    // device workers are not placed).
-    const single = cpus.filter((c) => /^\d+$/.test(c)).sort();
-    assert.deepEqual(
-      single,
-      [where.a, where.a, where.b, where.b].map(String).sort(),
-      cpus.join(" "),
-    );
   },
 });
 
@@ -109,14 +116,7 @@ Deno.test({
   name: "a replacement device worker takes its VM's CPU: placement survives a backend crash",
   ignore: allowed.length < 2 || allowed.length >= 4,
   fn: async () => {
-    const { cpus, events } = await flooded("auto", true);
-    const where = events.find((e) => e.kind === "placement")!.detail as Record<string, number>;
-    const single = cpus.filter((c) => /^\d+$/.test(c)).sort();
-    assert.deepEqual(
-      single,
-      [where.a, where.a, where.b, where.b].map(String).sort(),
-      cpus.join(" "),
-    );
+    assertPlacedPerVm(await flooded("auto", true));
   },
 });
 

@@ -215,8 +215,9 @@ export function publishCpuTime(bells: Int32Array, thread: number, us: number): v
 }
 
 /**
- * Microseconds of CPU `thread` has used, modulo 2³², as it last published: the difference of
- * two readings `(b - a) >>> 0` is what it used between them (up to 71 minutes apart).
+ * Microseconds of CPU `thread` has used, modulo 2³², as it last published: the signed difference
+ * of two readings, `(b - a) | 0`, is what it used between them (while under 35 minutes apart); a
+ * step back means its worker was replaced (a new thread's clock starts near 0).
  */
 export function cpuTimeUs(bells: Int32Array, thread: number): number {
   return Atomics.load(bells, thread * DOORBELL_STRIDE + DoorbellWord.CPU_TIME) >>> 0;

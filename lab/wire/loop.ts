@@ -30,8 +30,7 @@ import {
   announceSleep,
   beat,
   cancelSleep,
-  DOORBELL_STRIDE,
-  DoorbellWord,
+  cpuOf,
   postedControl,
   publishCpuTime,
   readBell,
@@ -240,13 +239,11 @@ export const CPU_TIME_PERIOD_MS = 20;
  * scheduler puts it.
  */
 class CpuFollower {
-  #applied = 0;
+  #applied: number | null = null;
   #passes = 0;
   #publishedAt = -Infinity;
   readonly #affinity: ThreadAffinity | NoAffinity;
-  readonly #word: number;
   constructor(readonly bells: Int32Array, readonly thread: number) {
-    this.#word = thread * DOORBELL_STRIDE + DoorbellWord.CPU;
     this.#affinity = threadAffinity();
   }
   /** Once per loop pass. */
@@ -260,10 +257,10 @@ class CpuFollower {
         publishCpuTime(this.bells, this.thread, affinity.cpuTimeUs());
       }
     }
-    const want = Atomics.load(this.bells, this.#word);
+    const want = cpuOf(this.bells, this.thread);
     if (want === this.#applied) return;
     this.#applied = want;
-    affinity.pin(want === 0 ? null : want - 1);
+    affinity.pin(want);
   }
 }
 
