@@ -88,6 +88,13 @@ export interface NetDriverOptions {
    * completion (descriptors carry IOVAs). Without it descriptors carry GPAs.
    */
   dma?: NetDma;
+  /**
+   * Called whenever TX buffers come back to the free list, whichever call took them back (the
+   * guest's pass, a send that found the ring full, the transmit watchdog): a sender waiting for
+   * room must hear of every reclaim, for once room is back the driver no longer asks for
+   * transmitq interrupts (see `enableInterrupts`), and nothing else would wake it.
+   */
+  onTxRoom?: () => void;
 }
 
 /** Why `NetDriver.reattach` refused new queues: their sizes differ from the buffers' count. */
@@ -184,6 +191,7 @@ export class NetDriver {
   private readonly txPending: Uint32Array;
   private readonly txPendingLen: Uint32Array;
   private txPendingCount = 0;
+  private readonly onTxRoom: (() => void) | null;
 
   /**
    * Allocate every buffer. Throws a `RangeError` if the allocator has no room or a size is
@@ -193,6 +201,7 @@ export class NetDriver {
     this.u8 = opts.mem.u8;
     this.rx = opts.rx;
     this.tx = opts.tx;
+    this.onTxRoom = opts.onTxRoom ?? null;
     this.mergeable = hasFeature(opts.negotiated, NetFeature.MRG_RXBUF);
     this.checksumOffload = hasFeature(opts.negotiated, NetFeature.CSUM);
     this.guestChecksum = hasFeature(opts.negotiated, NetFeature.GUEST_CSUM);
@@ -390,6 +399,7 @@ export class NetDriver {
     if (n > 0) {
       this.watchdog.progressed();
       this.txStarved = false;
+      this.onTxRoom?.();
     }
     return n;
   }

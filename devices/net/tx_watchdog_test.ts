@@ -27,7 +27,7 @@ class Sink implements FrameSink {
   }
 }
 
-function rig(layout: Layout, txTimeoutMs?: number) {
+function rig(layout: Layout, txTimeoutMs?: number, onTxRoom?: () => void) {
   const mem = GuestMemory.create(4 << 20);
   const q = (base: number) => {
     const r = createQueuePair(mem, {
@@ -65,6 +65,7 @@ function rig(layout: Layout, txTimeoutMs?: number) {
     counters,
     txTimeoutMs,
     now: () => clock.now,
+    onTxRoom,
   });
   const regs = new Int32Array(new SharedArrayBuffer(regFileWords(2) * 4));
   const sink = new Sink();
@@ -77,8 +78,13 @@ function rig(layout: Layout, txTimeoutMs?: number) {
     sink,
     /** Guest: queue one frame and kick the transmitq if the device asks for it. */
     send(): void {
-      assert.ok(driver.send(new Uint8Array(60).fill(7)));
+      assert.ok(this.trySend());
+    },
+    /** Guest: like `send`, false when no TX buffer is free. */
+    trySend(): boolean {
+      const sent = driver.send(new Uint8Array(60).fill(7));
       if (driver.flush().kickTx) kickQueue(regs, 1);
+      return sent;
     },
     /** Device worker: serve the transmitq only after a kick it has not served yet. */
     serve(): void {
@@ -154,5 +160,28 @@ for (const layout of ["split", "packed"] as const) {
     assert.equal(r.driver.checkTxTimeout(), null);
     r.clock.now = 51_000;
     assert.deepEqual(r.driver.checkTxTimeout(), { kind: "tx-timeout", inFlight: 1, idleMs: 1000 });
+  });
+
+  Deno.test(`every reclaim announces room, the watchdog's too [${layout}]`, () => {
+    // A sender that found the ring full waits for room. Once buffers are back the driver stops
+    // asking for transmitq interrupts, so a reclaim the sender does not hear of (the watchdog's,
+    // between two passes) would leave it waiting for nothing.
+    let announced = 0;
+    const r = rig(layout, undefined, () => announced++);
+    let sent = 0;
+    while (r.trySend()) sent++;
+    assert.equal(sent, 8, "the ring holds eight frames");
+    r.serve();
+    assert.equal(r.sink.frames, 8);
+    assert.equal(announced, 0, "nothing reclaimed yet");
+    assert.equal(r.driver.checkTxTimeout(), null);
+    assert.equal(announced, 1, "the watchdog's reclaim announced room");
+    assert.equal(r.counters[NetDriverCounter.txReclaimed], 8);
+    assert.equal(r.driver.checkTxTimeout(), null);
+    assert.equal(announced, 1, "nothing came back the second time: nothing announced");
+    assert.ok(r.trySend());
+    r.serve();
+    assert.ok(r.driver.reclaimTx() === 1);
+    assert.equal(announced, 2, "the guest's own pass announces too");
   });
 }

@@ -85,6 +85,8 @@ class GuestNic implements NetInterface {
   configAgain = false;
   /** The guest is resetting the device (recovery): nothing touches the queues meanwhile. */
   resetting = false;
+  /** TX buffers came back (the driver's `onTxRoom`): the stack wakes its waiting senders. */
+  onTxRoom: () => void = () => {};
   /**
    * A reset whose queues are live again, waiting for its first frame (received or completed)
    * before `device-reset` is logged: detection time, queues-live time (ms) and cause.
@@ -271,6 +273,7 @@ async function startNic(ctx: GuestContext, spec: NetDeviceSpec): Promise<GuestNi
     mtu: driverMtu(hasMtu, configMtu),
     counters: ctl.driverCounters,
     txTimeoutMs: spec.txTimeoutMs,
+    onTxRoom: () => nic.onTxRoom(),
   });
   // A workload runs while the loop waits on its doorbell (a timer, a message): the frames it
   // sends are published and kicked by the sender, as Linux's ndo_start_xmit kicks from the
@@ -310,6 +313,8 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
   for (const spec of specs) nics.push(await startNic(ctx, spec));
   const { bells, deviceThread, clock, post } = ctx;
   const stack = new NetStack({ interfaces: nics, clock, seed: ctx.seed });
+  // Every reclaim announces room, wherever it happened (a pass, a send, the watchdog).
+  nics.forEach((nic, i) => nic.onTxRoom = () => stack.onWritable(i));
 
   /**
    * Handle a configuration interrupt: read the device status and link status through the
@@ -490,8 +495,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
           (frame, trusted) => stack.input(i, frame, trusted),
           64,
         );
-        const reclaimed = nic.driver.reclaimTx();
-        if (reclaimed > 0) stack.onWritable(i);
+        const reclaimed = nic.driver.reclaimTx(); // announced through `onTxRoom`
         nic.driver.fillRx();
         const kick = nic.driver.flush();
         if (kickNic(nic, kick, bells)) ringDoorbell(bells, deviceThread);
