@@ -103,6 +103,15 @@ function endProcessPlacement(): void {
 /** How a lab places its VMs' threads on CPUs (see {@linkcode LabStartOptions.placement}). */
 export type PlacementMode = "auto" | "off";
 
+/** What a caller passed as a workload's words, for an error message (bounded). */
+function describeArgv(argv: unknown): string {
+  if (!Array.isArray(argv)) return argv === null ? "null" : typeof argv;
+  if (argv.length === 0) return "an empty array";
+  const bad = argv.findIndex((a) => typeof a !== "string");
+  const v = argv[bad];
+  return `${v === null ? "null" : typeof v} at index ${bad}`;
+}
+
 /**
  * The default {@linkcode PlacementMode}: `off` when `VLAB_PLACEMENT` is `off` (or `0`, `false`,
  * `no`, in any case), else `auto`.
@@ -654,6 +663,16 @@ export class Lab {
    * Run a workload in a VM's guest (`argv` as typed after `vlab exec VM --`) and await its result.
    */
   async exec(vm: string, argv: string[], signal?: AbortSignal): Promise<ExecOutcome> {
+    // A script may hand anything in (this is the library's entry point): refuse it here, in words.
+    if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === "string")) {
+      return {
+        ok: false,
+        message: `Cannot run a workload: its words must be a non-empty array of strings, got ${
+          describeArgv(argv)
+        }`,
+        hint: 'Pass them as typed after `vlab exec VM --`, e.g. ["ping", "10.0.0.2", "-c", "3"]',
+      };
+    }
     const handle = this.#guest(vm);
     if (!handle) {
       return {
@@ -680,6 +699,8 @@ export class Lab {
     const onAbort = () => handle.worker.postMessage({ type: "cancel", id } satisfies ToWorker);
     signal?.addEventListener("abort", onAbort, { once: true });
     const reply = this.#request(handle, { type: "exec", id, argv });
+    // Cancelled before it started: it starts and is cancelled at once, as if cancelled now.
+    if (signal?.aborted) onAbort();
     this.#execs.set(id, { handle, done: reply });
     try {
       const m = await reply;

@@ -104,16 +104,14 @@ async function start(msg: VmStart): Promise<void> {
   onControl((m) => {
     if (m.type === "exec") {
       clock.refresh();
-      const parsed = parseWorkload(m.argv);
-      if (!parsed.ok) {
-        post({ type: "exec-result", id: m.id, ok: false, ...parsed.error });
-        return;
-      }
       const abort = new AbortController();
       jobs.set(m.id, abort);
-      // Through a promise, so that a workload that throws at once still answers its request.
-      Promise.resolve().then(() =>
-        runWorkload(stack, parsed.value, {
+      // Through a promise, so that whatever throws (the parsing of arguments a library caller
+      // got wrong, a workload at once) still answers its request: the caller awaits the answer.
+      Promise.resolve().then(() => {
+        const parsed = parseWorkload(m.argv);
+        if (!parsed.ok) return { kind: "error" as const, ...parsed.error };
+        return runWorkload(stack, parsed.value, {
           signal: abort.signal,
           clock,
           yield: () => macrotask().then(() => clock.refresh()),
@@ -125,8 +123,8 @@ async function start(msg: VmStart): Promise<void> {
             }),
           vsock: services.vsock,
           iommu: services.iommu,
-        })
-      ).then(
+        });
+      }).then(
         (result) =>
           post(
             result.kind === "error"
@@ -155,11 +153,14 @@ async function start(msg: VmStart): Promise<void> {
       // guest (vhost-pci).
       for (const k of kinds) k.control?.(m);
     } else if (m.type === "inspect") {
-      post({
-        type: "inspect-result",
-        id: m.id,
-        info: Object.assign({}, ...kinds.map((k) => k.inspect())),
-      });
+      // Answered in every case: the caller awaits it.
+      let info: unknown;
+      try {
+        info = Object.assign({}, ...kinds.map((k) => k.inspect()));
+      } catch (error) {
+        info = { error: error instanceof Error ? error.message : String(error) };
+      }
+      post({ type: "inspect-result", id: m.id, info });
     }
   }, postedControl(bells, msg.thread));
 
