@@ -24,7 +24,13 @@
  */
 
 import { dropNotifications } from "../devices/virtio/mmio.ts";
-import { GUEST_FAULT_KINDS, type GuestFaultKind } from "../devices/virtio/guest_faults.ts";
+import {
+  formatGuestFaultRefusal,
+  GUEST_FAULT_KINDS,
+  type GuestFaultKind,
+  guestFaultMissing,
+} from "../devices/virtio/guest_faults.ts";
+import type { Layout } from "../devices/virtio/queue.ts";
 import type { LabPlan } from "./plan.ts";
 import type { DeviceSpec } from "./wire/specs.ts";
 import { deviceControl } from "./wire/control.ts";
@@ -77,6 +83,18 @@ const MAX_COUNT = 1_000_000;
 
 function refuse(code: string, message: string, hint: string): FaultOutcome {
   return { ok: false, code, message, hint };
+}
+
+/** The refusal of a guest bug that a `layout` ring cannot have, or null (see `guestFaultMissing`). */
+function missingBug(bug: GuestFaultKind, layout: Layout): FaultOutcome | null {
+  const missing = guestFaultMissing(bug, layout);
+  if (missing === null) return null;
+  const bugs = GUEST_FAULT_KINDS.filter((k) => guestFaultMissing(k, layout) === null);
+  return refuse(
+    "bug-not-applicable",
+    formatGuestFaultRefusal(missing),
+    `A ${layout} ring's bugs: ${bugs.join(", ")}`,
+  );
 }
 
 /** Quote a value from outside for a message (control characters escaped, long values cut). */
@@ -271,6 +289,20 @@ export function injectFault(f: Fault, target: FaultTarget): FaultOutcome {
     );
   }
   if (f.kind === "guest-bug") {
+    if (device.kind !== "net") {
+      // Only the NIC driver writes guest bugs (and b's driver of a vhost-pci link, above); a
+      // bug asked of another driver must not be answered "injected" and then never happen.
+      const nic = vm.devices.find((d) => d.kind === "net");
+      return refuse(
+        "no-guest-bugs",
+        `Cannot inject guest-bug: ${vm.name}:${device.name} is a ${device.kind} device, and only a NIC's driver writes guest bugs`,
+        nic
+          ? `Try a NIC's queue: \`vlab fault guest-bug ${vm.name} ${nic.name} transmitq loop\``
+          : "Guest bugs go to a NIC's queues (receiveq, transmitq)",
+      );
+    }
+    const missing = missingBug(f.bug, device.queues[q].layout);
+    if (missing !== null) return missing;
     const detail = { fault: f.kind, vm: vm.name, device: device.name, queue: f.queue, bug: f.bug };
     target.emit("fault", vm.name, detail);
     target.post(vm.name, "guest", {
@@ -320,6 +352,8 @@ function vhostPciFault(
       `Queues it serves (${at.vm}:${at.nic}'s): ${names.join(", ")}`,
     );
   }
+  const missing = missingBug(f.bug, served!.queues[names.indexOf(f.queue)].layout);
+  if (missing !== null) return missing;
   const detail = { fault: f.kind, vm, device: device.name, queue: f.queue, bug: f.bug };
   target.emit("fault", vm, detail);
   target.post(vm, "guest", {

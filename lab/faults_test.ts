@@ -93,3 +93,88 @@ Deno.test("a guest bug on b's vhost-pci-net device reaches b's driver; lost kick
   }
   assert.equal(posted.length, 1, "nothing posted for a refusal");
 });
+
+Deno.test("a guest bug the queue's ring layout cannot have is refused before any guest hears of it", () => {
+  const text = Deno.readTextFileSync(
+    new URL("../topologies/split-vs-packed.yaml", import.meta.url),
+  );
+  const t = parseTopology(text, "split-vs-packed.yaml");
+  assert.ok(t.ok);
+  const plan = planLab(t.value);
+  const posted: ToWorker[] = [];
+  const events: Record<string, unknown>[] = [];
+  const target: FaultTarget = {
+    plan,
+    vmState: () => "running",
+    post: (_vm, _kind, m) => (posted.push(m), true),
+    control: () => new SharedArrayBuffer(0),
+    emit: (_k, _s, d) => void events.push(d),
+  };
+  const nicOf = (layout: string) => {
+    for (const vm of plan.vms) {
+      for (const d of vm.devices) {
+        if (d.kind === "net" && d.queues[0].layout === layout) return { vm: vm.name, nic: d.name };
+      }
+    }
+    throw new Error(`no ${layout} NIC in split-vs-packed.yaml`);
+  };
+  const cases: [string, string, RegExp, RegExp][] = [
+    ["split", "wrap-flip", /a split ring has no such fault/, /A split ring's bugs: index-jump, /],
+    ["packed", "index-jump", /a packed ring has no such fault/, /A packed ring's bugs: head-out/],
+    ["packed", "next-out-of-range", /a packed ring has no such fault/, /wrap-flip/],
+  ];
+  for (const [layout, bug, message, hint] of cases) {
+    const { vm, nic } = nicOf(layout);
+    const r = injectFault(
+      { kind: "guest-bug", vm, device: nic, queue: "transmitq", bug: bug as "loop" },
+      target,
+    );
+    assert.ok(!r.ok, `${bug} on ${layout}`);
+    assert.equal(r.code, "bug-not-applicable");
+    assert.match(r.message, message);
+    assert.match(r.hint, hint);
+  }
+  assert.equal(posted.length, 0, "nothing posted for a refusal");
+  assert.equal(events.length, 0, "no fault event for a refusal");
+  const { vm, nic } = nicOf("packed");
+  const flip = injectFault(
+    { kind: "guest-bug", vm, device: nic, queue: "transmitq", bug: "wrap-flip" },
+    target,
+  );
+  assert.ok(flip.ok, flip.ok ? "" : flip.message);
+  assert.equal(posted.length, 1);
+});
+
+Deno.test("a guest bug asked of a vsock or virtio-iommu driver is refused, not answered 'injected'", () => {
+  for (const file of ["vsock-pair.yaml", "iommu-pair.yaml"]) {
+    const text = Deno.readTextFileSync(new URL(`../topologies/${file}`, import.meta.url));
+    const t = parseTopology(text, file);
+    assert.ok(t.ok);
+    const plan = planLab(t.value);
+    const posted: ToWorker[] = [];
+    const target: FaultTarget = {
+      plan,
+      vmState: () => "running",
+      post: (_vm, _kind, m) => (posted.push(m), true),
+      control: () => new SharedArrayBuffer(0),
+      emit: () => {},
+    };
+    const vm = plan.vms[0];
+    const other = vm.devices.find((d) => d.kind !== "net");
+    assert.ok(other, `${file}: a device other than a NIC`);
+    const r = injectFault(
+      {
+        kind: "guest-bug",
+        vm: vm.name,
+        device: other.name,
+        queue: other.queues[0].name,
+        bug: "loop",
+      },
+      target,
+    );
+    assert.ok(!r.ok, file);
+    assert.equal(r.code, "no-guest-bugs");
+    assert.match(r.message, new RegExp(`is a ${other.kind} device, and only a NIC's driver`));
+    assert.equal(posted.length, 0);
+  }
+});

@@ -134,6 +134,26 @@ export function formatGuestFaultRefusal(e: GuestFaultRefusal): string {
 }
 
 /**
+ * Whether a ring of `layout` has guest bug `kind` at all: null when it has, else the refusal
+ * `injectGuestFault` gives (a split ring has no wrap counter to flip; a packed ring has no
+ * available index to jump and no NEXT field to point out of range). The lab checks it before it
+ * asks a guest, so that a fault the ring cannot have is refused to the user, not logged later.
+ *
+ * @example
+ * ```ts
+ * import { guestFaultMissing } from "./guest_faults.ts";
+ * guestFaultMissing("wrap-flip", "split"); // { kind: "not-applicable", fault: "wrap-flip", layout: "split" }
+ * guestFaultMissing("loop", "packed"); // null
+ * ```
+ */
+export function guestFaultMissing(kind: GuestFaultKind, layout: Layout): GuestFaultRefusal | null {
+  const missing = layout === "split"
+    ? kind === "wrap-flip"
+    : kind === "index-jump" || kind === "next-out-of-range";
+  return missing ? { kind: "not-applicable", fault: kind, layout } : null;
+}
+
+/**
  * Write guest bug `kind` into the queue `target` describes and publish it.
  *
  * @example
@@ -153,6 +173,8 @@ export function injectGuestFault(
   target: GuestFaultTarget,
   kind: GuestFaultKind,
 ): Result<GuestFaultReport, GuestFaultRefusal> {
+  const missing = guestFaultMissing(kind, target.config.layout);
+  if (missing !== null) return err(missing);
   if (kind === "indirect-nested" && target.scratch === undefined) {
     return err({ kind: "needs-scratch", fault: kind });
   }
@@ -256,7 +278,7 @@ function splitFault(
       detail = `descriptor ${d} is a 64-byte buffer at ${t.memoryBytes}, past guest memory`;
       break;
     case "wrap-flip":
-      return err({ kind: "not-applicable", fault: kind, layout: "split" });
+      return err(guestFaultMissing(kind, "split")!); // not reached: refused up front
   }
   return ok({ kind, layout: "split", detail, writes: w.writes });
 }
@@ -295,9 +317,6 @@ function packedFault(
 ): Result<GuestFaultReport, GuestFaultRefusal> {
   const { config, ring } = t;
   const size = config.size;
-  if (kind === "index-jump" || kind === "next-out-of-range") {
-    return err({ kind: "not-applicable", fault: kind, layout: "packed" });
-  }
   const w = new Writer(ring);
   const { slot, wrap } = packedNextAvail(ring, config.descAddr, size);
   const bits = (wr: number) => wr ? PackedDescFlag.AVAIL : PackedDescFlag.USED;
@@ -371,6 +390,9 @@ function packedFault(
       headFlags = bits(wrap);
       detail = `slot ${slot} is a 64-byte buffer at ${t.memoryBytes}, past guest memory`;
       break;
+    case "index-jump":
+    case "next-out-of-range":
+      return err(guestFaultMissing(kind, "packed")!); // not reached: refused up front
   }
   // publish head flags: pairs with "observe head flags" in packed_device.ts pop()
   w.w16(flagsAt(slot), headFlags, true);
