@@ -259,6 +259,7 @@ export class Lab {
       },
       linkUp: (link) => this.#linkUp.get(link) ?? true,
       cuts: () => this.links.cuts(),
+      ringImpairment: (ring) => this.links.ringImpairment(ring),
     });
   }
 

@@ -31,7 +31,9 @@
  *    within {@linkcode RESUME_WAIT_MS}), and its phases (`RestartPhases`). While it restarts,
  *    the VM's state is `restarting`; `backend-restart-failed` says why a new worker could not start.
  *
- * What a restart does not keep: frames held in a link's impairment stage (netem's queue) and a
+ * What a restart keeps: the impairments in force (the successor's start message is built with
+ * them), links that are down and partitions (sent again once it is ready). What it does not keep:
+ * frames held in a link's impairment stage (netem's queue) and a
  * vsock device's connection table; see docs/design.md.
  *
  * @module
@@ -42,6 +44,7 @@ import type { LabPlan } from "./plan.ts";
 import { epochWord } from "./wire/control.ts";
 import { DOORBELL_STRIDE, DoorbellWord, readDoorbellWord, ringDoorbell } from "./wire/doorbell.ts";
 import type { FromWorker, ToWorker, VmStart } from "./wire/messages.ts";
+import type { Impairment } from "./wire/specs.ts";
 
 /** How long after a replacement is ready the supervisor waits for its first work, ms. */
 export const RESUME_WAIT_MS = 250;
@@ -184,6 +187,8 @@ export interface SupervisedLab {
   linkUp(link: string): boolean;
   /** The partition cuts in force. */
   cuts(): [string, string][];
+  /** The impairment in force on a link ring (the topology's, or the last live change). */
+  ringImpairment(ring: number): Impairment;
 }
 
 /**
@@ -292,7 +297,10 @@ export class DeviceSupervisor {
     Atomics.store(bells, v.deviceThread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, 0);
     Atomics.store(bells, v.deviceThread * DOORBELL_STRIDE + DoorbellWord.STATE, 0);
     const spawnedAt = wallMs();
-    const spawned = this.#lab.spawn(vm, { ...start, epoch, restore: true });
+    // The start message as it would be built now: the impairments in force, not the topology's
+    // (a live `vlab link set` must outlive a restart, as netem's qdisc outlives a vhost thread).
+    const rings = start.rings.map((r) => ({ ...r, impair: this.#lab.ringImpairment(r.index) }));
+    const spawned = this.#lab.spawn(vm, { ...start, rings, epoch, restore: true });
     // Terminated after the successor is on its way: it is fenced, and terminating takes time.
     if (old && (!this.keepReplaced || cause === "exit")) old.terminate();
     const pending: PendingRestart = {

@@ -12,6 +12,7 @@ import { beat, createDoorbells, DoorbellWord, readDoorbellWord } from "./wire/do
 import { planLab } from "./plan.ts";
 import { LAB_TEST, waitForValue } from "./testing.ts";
 import { topologyFromObject } from "./topology/mod.ts";
+import { parseImpairment } from "./topology/impairment.ts";
 import { deviceControl } from "./wire/control.ts";
 
 const PAIR = {
@@ -262,4 +263,42 @@ Deno.test("a VM is resetting from device-needs-reset until its queues are live, 
   sup.noteEvent("a", "device-needs-reset");
   sup.noteEvent("a", "device-reset-failed");
   assert.equal(sup.state("a"), null);
+});
+
+Deno.test({
+  ...LAB_TEST,
+  name:
+    "a live impairment outlives a backend restart on either side (the replacement starts with it)",
+  fn: async () => {
+    const lab = await startPair();
+    try {
+      const link = lab.plan.links[0].name;
+      const impair = parseImpairment({ delay: "25ms" });
+      assert.ok(impair.ok);
+      assert.ok(lab.links.setImpairment(link, impair.value, "both"));
+      const rtt = async () => {
+        const r = await lab.exec("a", ["ping", "10.0.0.2", "-c", "3", "-i", "0.05"]);
+        assert.ok(r.ok, r.ok ? "" : r.message);
+        return (r.result as { rttMs: { median: number } }).rttMs.median;
+      };
+      assert.ok(await rtt() >= 50, "25 ms each way before any crash");
+      let restarts = 0;
+      for (const vm of ["a", "b"]) {
+        const f = lab.fault({ kind: "backend-crash", vm, mode: "exit" });
+        assert.ok(f.ok, JSON.stringify(f));
+        restarts++;
+        await waitForValue(
+          `${vm}'s backend restarted`,
+          () => count(lab, "backend-restarted") >= restarts ? true : null,
+          20_000,
+        );
+        // a's device sends into the forward ring, b's into the reverse one: each replacement
+        // must delay what it sends, as its predecessor did.
+        const median = await rtt();
+        assert.ok(median >= 50, `after ${vm}'s restart the ping took ${median} ms, not 50 or more`);
+      }
+    } finally {
+      await lab.stop();
+    }
+  },
 });
