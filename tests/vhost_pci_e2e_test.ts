@@ -410,6 +410,11 @@ Deno.test({
       );
       assert.equal(bCounters(lab)[VhostPciCounter.faults], 0);
       assert.equal(await ping(lab), 3, "ping a→b resumes");
+      // b's reset is over: b is running again, and takes workloads (it stayed `resetting`).
+      assert.ok(find("b", "device-queues-live"), "b logged device-queues-live");
+      assert.equal(lab.vmState("b"), "running");
+      const back = await lab.exec("b", ["ping", "10.0.0.1", "-c", "1"]);
+      assert.ok(back.ok, back.ok ? "" : back.message);
     } finally {
       await lab.stop();
     }

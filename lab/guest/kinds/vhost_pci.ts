@@ -321,7 +321,8 @@ async function start(
    * reset is written: from here on `b` writes nothing of `a`'s; `a` sees its link go down),
    * resets and initializes its device again, then takes `a`'s connection again on the next pass,
    * resuming `a`'s queues from their state records (`a` sees its link come up). Logs
-   * `device-needs-reset` and `device-reset` (`resetMs`: detection to device live again).
+   * `device-needs-reset`, `device-queues-live` and `device-reset` (`resetMs`: detection to device
+   * live again).
    */
   const resetDriver = (link: VhostPciLink, cause: string, bug: string): void => {
     if (link.resetting) return;
@@ -348,6 +349,14 @@ async function start(
         }
         link.resetting = false;
         link.downUntil = performance.now() + RESET_LINK_DOWN_MS;
+        const resetMs = Math.round((performance.now() - t0) * 100) / 100;
+        // The lab's `resetting` state ends here, as for a NIC (the supervisor counts resets from
+        // `device-needs-reset` to `device-queues-live`).
+        ctx.post({
+          type: "event",
+          kind: "device-queues-live",
+          detail: { nic: link.name, vhostPci: link.spec.link, queuesLiveMs: resetMs },
+        });
         ctx.post({
           type: "event",
           kind: "device-reset",
@@ -355,7 +364,7 @@ async function start(
             nic: link.name,
             vhostPci: link.spec.link,
             cause,
-            resetMs: Math.round((performance.now() - t0) * 100) / 100,
+            resetMs,
           },
         });
         ctx.wakeSelf();
