@@ -20,6 +20,7 @@ const zeroDrops: LinkDrops = {
   malformed: 0,
   badSlot: 0,
   lengthError: 0,
+  notLive: 0,
 };
 
 function nic(name: string, features: string[], status: number, names: string[]): NicStatus {

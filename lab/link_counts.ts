@@ -85,6 +85,7 @@ export function directionCounter(lab: Lab): (ring: number) => DirectionCounts {
         nicControlOf(r.consumer)?.driverCounters ?? null,
         NetDriverCounter.rxLengthErrors,
       ),
+      notLive: at(rx, NetCounter.rxNotLive),
     };
     return {
       frames: c.framesOut,

@@ -166,6 +166,8 @@ export interface LinkDrops {
   badSlot: number;
   /** Frames the receiving guest driver dropped: shorter than a header, or longer than its MTU. */
   lengthError: number;
+  /** The receiving NIC was not live: no driver yet, being reset, or stopped on an error. */
+  notLive: number;
 }
 
 /** Times frames waited on one link direction, by cause (back-pressure: nothing lost). */
@@ -188,6 +190,7 @@ export const DROP_LABELS: readonly (readonly [keyof LinkDrops, string])[] = [
   ["malformed", "malformed"],
   ["badSlot", "bad slot"],
   ["lengthError", "length error"],
+  ["notLive", "NIC not live"],
 ];
 
 /** Wait causes in display order with their labels. */

@@ -94,7 +94,7 @@ export type RxOutcome =
   | "no-buffers"
   /** The link is down: the frame is not delivered. */
   | "link-down"
-  /** The device is not activated, or a queue broke. */
+  /** The device is not activated, or a queue broke: the frame is dropped (counted, `rxNotLive`). */
   | "not-live"
   /** Larger than mtu + 14, or than the RX buffers can ever hold: dropped. */
   | "too-big"
@@ -389,7 +389,7 @@ export class NetDevice implements VirtioDeviceModel {
    */
   receive(frame: Uint8Array, meta = 0): RxOutcome {
     const q = this.rxq;
-    if (q === null || this.fault_ !== null) return "not-live";
+    if (q === null || this.fault_ !== null) return this.notLive();
     const c = this.c;
     if (!this.linkUp_) {
       c[NetCounter.rxLinkDown]++;
@@ -423,7 +423,7 @@ export class NetDevice implements VirtioDeviceModel {
       for (let i = 0; this.heldBytes < need && i < q.size; i++) {
         if (!this.holdNext(q)) break;
       }
-      if (this.fault_ !== null) return "not-live";
+      if (this.fault_ !== null) return this.notLive();
       if (this.heldBytes < need) {
         if (this.heldCount >= q.size) {
           // Every buffer the ring can hold is held and still too small: it can never fit.
@@ -485,8 +485,22 @@ export class NetDevice implements VirtioDeviceModel {
   }
 
   private noBuffers(): RxOutcome {
+    if (this.fault_ !== null) return this.notLive();
     this.c[NetCounter.rxBufferWaits]++;
-    return this.fault_ !== null ? "not-live" : "no-buffers";
+    return "no-buffers";
+  }
+
+  private notLive(): RxOutcome {
+    this.c[NetCounter.rxNotLive]++;
+    return "not-live";
+  }
+
+  /**
+   * Count `n` frames from the link that found this NIC not live (no driver yet, or being reset):
+   * the device worker drops them without asking `receive`, whose queues are not the driver's now.
+   */
+  dropNotLive(n: number): void {
+    this.c[NetCounter.rxNotLive] += n;
   }
 
   /** Pop one usable RX chain into `held`; false when none is available (or the queue broke). */

@@ -451,6 +451,11 @@ Deno.test("a broken receiveq sets the fault and stops the device", () => {
   r.device.reset();
   assert.equal(r.device.fault, null);
   assert.equal(r.device.receive(frameOf(60, 0)), "not-live");
+  // Every frame the device turned away is a drop with its cause: nothing vanishes uncounted.
+  assert.equal(r.counters[NetCounter.rxNotLive], 2);
+  assert.equal(r.counters[NetCounter.rxBufferWaits], 0, "not a wait: the frame is dropped");
+  r.device.dropNotLive(5); // frames the worker dropped while the NIC was not live
+  assert.equal(r.counters[NetCounter.rxNotLive], 7);
 });
 
 Deno.test("interrupts follow the driver's suppression and are counted", () => {

@@ -61,10 +61,15 @@ export const NetCounter = {
   rxCsumCompleted: 23,
   /** Frames handed to the driver with NEEDS_CSUM (GUEST_CSUM: the checksum was never computed). */
   rxCsumPartial: 24,
+  /**
+   * Frames from the link dropped because the NIC was not live: no driver yet, being reset, or
+   * stopped on an error (DEVICE_NEEDS_RESET), as a real NIC that is down drops what reaches it.
+   */
+  rxNotLive: 25,
 } as const;
 
 /** Number of device counter words. */
-export const NET_COUNTER_COUNT = 25;
+export const NET_COUNTER_COUNT = 26;
 
 /** Driver-side counter indexes (guest worker). */
 export const NetDriverCounter = {

@@ -66,10 +66,15 @@ export const VsockCounter = {
   peerResets: 27,
   /** TX packets in flight at a backend restart, completed unsent (the transport was reset). */
   restartDropped: 28,
+  /**
+   * Packets from the link discarded because the device was not live (no driver yet, being
+   * reset, or stopped on an error), as a NIC that is down drops what reaches it.
+   */
+  rxNotLive: 29,
 } as const;
 
 /** Number of device counter words. */
-export const VSOCK_COUNTER_COUNT = 29;
+export const VSOCK_COUNTER_COUNT = 30;
 
 /** Driver- and socket-side counter indexes (guest worker). */
 export const VsockDriverCounter = {

@@ -225,13 +225,17 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
         } else {
           nic.txArmed = false; // a reset, or a driver not live yet: start afresh
           if (nic.in) {
-            // No driver yet (or a broken device): frames from the link have nowhere to go.
+            // No driver yet (or a broken device): frames from the link have nowhere to go, and
+            // each is a drop with its cause, as a NIC that is down drops what reaches it.
             let n = 0;
             while (n < 256 && nic.in.ring.peek() !== null) {
               nic.in.ring.release();
               n++;
             }
-            if (n > 0) nic.in.finish();
+            if (n > 0) {
+              device.dropNotLive(n);
+              nic.in.finish();
+            }
           }
         }
         nic.out?.flush();

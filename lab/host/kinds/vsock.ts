@@ -176,10 +176,12 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
         }
       } else {
         const payload = h.len === 0 ? null : frame.subarray(VSOCK_HDR_SIZE, VSOCK_HDR_SIZE + h.len);
-        if (device.deliver(h, payload) === "busy") {
+        const outcome = device.deliver(h, payload);
+        if (outcome === "busy") {
           busy = true;
           break;
         }
+        if (outcome === "not-live") ctl.deviceCounters[VsockCounter.rxNotLive]++;
       }
       inn.ring.release();
       n++;
