@@ -7,13 +7,43 @@
 
 import { LabError, type LabErrorCode } from "./errors.ts";
 import { type ProcessState, processState } from "./proc.ts";
-import { findLabs, type LabRecord, removeStaleLab } from "./state.ts";
+import { findLabs, type FoundLab, type LabRecord, removeStaleLab } from "./state.ts";
 import { quote } from "./topology/quote.ts";
+
+/**
+ * The line that tells the user a lab's process died and what became of its folder (`vlab ls`
+ * and every command that looks for a lab print it on stderr).
+ *
+ * @example
+ * ```ts
+ * import { staleLabLine } from "./client.ts";
+ * staleLabLine({ status: "stale", name: "pair", reason: "its process 41 is gone" });
+ * // "removed stale lab pair: its process 41 is gone"
+ * ```
+ */
+export function staleLabLine(s: Extract<FoundLab, { status: "stale" }>): string {
+  return s.kept
+    ? `stale lab ${s.name}: ${s.reason}; kept its folder, which holds files vlab did not write: ${
+      s.kept.join(", ")
+    }`
+    : `removed stale lab ${s.name}: ${s.reason}`;
+}
+
+/** Write a line to stderr, as the CLI's notices go (a lab that died is said, not hidden). */
+function toStderr(line: string): void {
+  try {
+    Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
+  } catch {
+    // No stderr to say it on: the folder is cleaned all the same.
+  }
+}
 
 /**
  * The running lab called `name`, or the only running lab when `name` is undefined. When several
  * labs run and no name was given, the hint tells how the command names one: `howToName` (the
- * default, `--lab NAME`, suits the commands with that option).
+ * default, `--lab NAME`, suits the commands with that option). A lab whose process died on the
+ * way is cleaned up and said once through `onStale` (default: a line on stderr, as `vlab ls`
+ * says it), so that `vlab status` does not answer only "No lab is running" after a crash.
  *
  * @example
  * ```ts ignore
@@ -24,8 +54,11 @@ import { quote } from "./topology/quote.ts";
 export async function resolveLab(
   name: string | undefined,
   howToName: string = "--lab NAME",
+  onStale: (line: string) => void = toStderr,
 ): Promise<LabRecord> {
-  const live = (await findLabs({ clean: true })).flatMap((l) => l.status === "running" ? [l] : []);
+  const found = await findLabs({ clean: true });
+  for (const l of found) if (l.status === "stale") onStale(staleLabLine(l));
+  const live = found.flatMap((l) => l.status === "running" ? [l] : []);
   const running = live.map((l) => l.record);
   if (name !== undefined) {
     const found = live.find((l) => l.record.name === name);
