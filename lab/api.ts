@@ -145,7 +145,7 @@ export interface LabHandle {
    * Capture a link for `ms` milliseconds (or until `signal` aborts) and return a whole pcap
    * file (global header and records).
    */
-  capture(link: string, options: { ms?: number; signal?: AbortSignal }): Promise<Uint8Array>;
+  capture(link: string, options?: { ms?: number; signal?: AbortSignal }): Promise<Uint8Array>;
   /** Stop the lab and remove its state folder (the event log is kept). */
   stop(): Promise<void>;
 }
@@ -181,6 +181,21 @@ function outcome(r: ExecOutcome): Record<string, unknown> {
 function refuseRingLink(lab: Lab, link: string, action: "impair" | "capture"): void {
   const p = ringLinkProblem(lab.plan, link, action);
   if (p !== null) throw new LabError(p.code, p.message, p.hint);
+}
+
+/**
+ * A script's argument of the wrong type or range is the script's bug: refused at once with a
+ * `TypeError` or `RangeError` that names the argument, never taken silently for something else
+ * (as `vsockConnect` refuses a port that is no u32).
+ */
+function expect(ok: boolean, make: (m: string) => Error, message: string): void {
+  if (!ok) throw make(message);
+}
+
+const DIRECTIONS = ["forward", "reverse", "both"];
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === "string");
 }
 
 function handleOf(running: RegisteredLab): LabHandle {
@@ -223,31 +238,60 @@ function handleOf(running: RegisteredLab): LabHandle {
       return r.value;
     },
     setLink: (link, up) => {
+      expect(
+        typeof up === "boolean",
+        TypeError,
+        `setLink: up must be true or false, got ${typeof up}`,
+      );
       if (!lab.setLink(link, up)) {
         const p = unknownLinkProblem(lab.plan, link);
         throw new LabError(p.code, p.message, p.hint);
       }
     },
     setImpairment: (link, impair, options = {}) => {
+      const direction = options.direction ?? "both";
+      expect(
+        DIRECTIONS.includes(direction),
+        RangeError,
+        `setImpairment: direction must be forward, reverse or both, got ${String(direction)}`,
+      );
       refuseRingLink(lab, link, "impair");
       const r = parseImpairment(impair);
       if (!r.ok) throw new LabError("bad-impairment", r.error.message, r.error.hint);
       const refused = lab.links.impairmentProblem(link, r.value);
       if (refused !== null) throw new LabError("bad-impairment", refused.message, refused.hint);
-      lab.links.setImpairment(link, r.value, options.direction ?? "both");
+      lab.links.setImpairment(link, r.value, direction);
     },
     partition: (a, b, options = {}) => {
+      expect(
+        isStringArray(a) && isStringArray(b),
+        TypeError,
+        'partition: each side must be an array of VM names, as partition(["a"], ["b"])',
+      );
       const r = lab.links.partition(a, b, options.oneWay === true);
       if (!r.ok) throw new LabError(r.error.code, r.error.message, r.error.hint);
       return r.value;
     },
-    heal: (id) => lab.links.heal(id),
-    capture: async (link, options) => {
+    heal: (id) => {
+      expect(
+        id === undefined || (Number.isInteger(id) && id > 0),
+        TypeError,
+        `heal: id must be a partition's id (a positive integer) or nothing, got ${String(id)}`,
+      );
+      return lab.links.heal(id);
+    },
+    capture: async (link, options = {}) => {
+      const ms = options.ms ?? 1000;
+      expect(
+        typeof ms === "number" && Number.isFinite(ms) && ms > 0,
+        RangeError,
+        `capture: ms must be a positive number of milliseconds, got ${String(ms)}`,
+      );
       refuseRingLink(lab, link, "capture");
       const chunks: Uint8Array[] = [pcapGlobalHeader()];
       const stop = lab.capture(link, (r) => chunks.push(r.slice()));
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.ms ?? 1000);
+        const timer = setTimeout(resolve, ms);
         options.signal?.addEventListener("abort", () => {
           clearTimeout(timer);
           resolve();

@@ -295,3 +295,50 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name: "a script's argument of the wrong type or range is refused by name, never taken silently",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async () => {
+      const lab = await startLab(MINI);
+      try {
+        const before = JSON.stringify(lab.status().links);
+        const cases: [() => unknown, ErrorConstructor, RegExp][] = [
+          [
+            () => lab.setLink("a-b", "false" as unknown as boolean),
+            TypeError,
+            /up must be true or false, got string/,
+          ],
+          [
+            () =>
+              lab.setImpairment("a-b", { delay: "5ms" }, {
+                direction: "sideways" as unknown as "both",
+              }),
+            RangeError,
+            /direction must be forward, reverse or both, got sideways/,
+          ],
+          [
+            () => lab.partition("a" as unknown as string[], ["b"]),
+            TypeError,
+            /each side must be an array of VM names/,
+          ],
+          [() => lab.heal(-1), TypeError, /a positive integer\) or nothing, got -1/],
+          [() => lab.heal("1" as unknown as number), TypeError, /got 1$/],
+        ];
+        for (const [call, kind, message] of cases) {
+          assert.throws(call, (e: unknown) =>
+            e instanceof kind && message.test((e as Error).message));
+        }
+        for (const ms of [-1, Number.NaN, 0]) {
+          await assert.rejects(lab.capture("a-b", { ms }), (e: unknown) =>
+            e instanceof RangeError && /ms must be a positive number/.test((e as Error).message));
+        }
+        assert.equal(JSON.stringify(lab.status().links), before, "nothing was changed");
+        assert.deepEqual(lab.lab.links.partitions(), []);
+      } finally {
+        await lab.stop();
+      }
+    }),
+});
