@@ -31,6 +31,7 @@
 import { vhostPciSnapshot } from "./vhost_pci_view.ts";
 import type { Lab } from "./lab.ts";
 import { directionCounter, DROP_LABELS, impairPrefix, WAIT_LABELS } from "./link_counts.ts";
+import { labKind } from "./kinds/mod.ts";
 import { takeSnapshot } from "./snapshot.ts";
 import { DoorbellWord } from "./wire/doorbell.ts";
 import { snake } from "./wire/stats.ts";
@@ -211,13 +212,22 @@ export function prometheusMetrics(lab: Lab): string {
       const slot = vm.devices[i];
       const dev = { ...base, vm: vm.name, device: d.nic };
       const l = { ...dev, layout: slot.queues[0]?.layout ?? "split" };
-      for (const [k, value] of Object.entries(d.counters)) {
-        const name = `vlab_${slot.kind}_device_${metricPart(k)}_total`;
-        m.counter(name, `${d.kind} device: ${k}`, l, value);
-      }
-      for (const [k, value] of Object.entries(d.driverCounters)) {
-        const name = `vlab_${slot.kind}_driver_${metricPart(k)}_total`;
-        m.counter(name, `${d.kind} guest driver: ${k}`, l, value);
+      // A kind's name may hold a hyphen (`vhost-pci`), which a metric name may not; the words
+      // that hold a current value (a state, the last fault's address) are gauges, not counters.
+      const { gauges } = labKind(slot.kind);
+      const family = metricPart(slot.kind);
+      for (
+        const [side, words, what] of [
+          ["device", d.counters, "device"],
+          ["driver", d.driverCounters, "guest driver"],
+        ] as const
+      ) {
+        for (const [k, value] of Object.entries(words)) {
+          const name = `vlab_${family}_${side}_${metricPart(k)}`;
+          const help = `${d.kind} ${what}: ${k}`;
+          if (gauges?.has(k)) m.gauge(name, help, l, value);
+          else m.counter(`${name}_total`, help, l, value);
+        }
       }
       if (d.connections) connectionMetrics(m, dev, d.connections);
       m.gauge("vlab_device_status", "The device status byte", dev, d.status);

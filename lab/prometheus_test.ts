@@ -8,6 +8,9 @@
 import assert from "node:assert/strict";
 import { MetricFamilies, metricPart, prometheusMetrics, workerStatMetrics } from "./prometheus.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
+import { Lab } from "./lab.ts";
+import { planLab } from "./plan.ts";
+import { parseTopology } from "./topology/load.ts";
 
 /** A switch, two VMs, a NIC-side impairment (b → sw) and a switch-side one (sw → a). */
 const STAR = {
@@ -151,4 +154,34 @@ Deno.test("worker statistics become metrics generically, instances as labels", (
   );
   assert.equal(metricPart("rxBufferWaits"), "rx_buffer_waits");
   assert.equal(metricPart("odd-Name.x"), "odd__name_x");
+});
+
+Deno.test({
+  name: "every shipped topology's /metrics passes promtool, with no negative counter",
+  ...LAB_TEST,
+  fn: async () => {
+    for (const file of ["vhost-pci.yaml", "iommu-pair.yaml", "vsock-pair.yaml"]) {
+      const text = Deno.readTextFileSync(new URL(`../topologies/${file}`, import.meta.url));
+      const t = parseTopology(text, file);
+      assert.ok(t.ok, file);
+      const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+      try {
+        const metrics = prometheusMetrics(lab);
+        const check = await promtool(metrics);
+        assert.equal(check.code, 0, `${file}: ${check.output}`);
+        assert.equal(check.output.trim(), "", `${file}: promtool found problems:\n${check.output}`);
+        // A counter only counts: a word that can read -1 (the last fault's address) is a gauge.
+        const types = new Map<string, string>();
+        for (const m of metrics.matchAll(/^# TYPE (\S+) (\S+)$/gm)) types.set(m[1], m[2]);
+        for (const line of metrics.split("\n")) {
+          const m = /^(vlab_[a-z0-9_]+)(?:\{[^}]*\})? (-?[\d.e+]+)$/.exec(line);
+          if (m && types.get(m[1]) === "counter") {
+            assert.ok(Number(m[2]) >= 0, `${file}: negative counter: ${line}`);
+          }
+        }
+      } finally {
+        await lab.stop();
+      }
+    }
+  },
 });

@@ -84,6 +84,7 @@ export const IOMMU_KIND: LabKind = {
   ),
   deviceCounters: IommuCounter,
   driverCounters: IommuDriverCounter,
+  gauges: new Set(["lastFaultIova", "lastFaultAccess", "lastFaultEndpoint"]),
   queueCounters: [
     { requests: IommuCounter.requests, bytes: null, interrupts: null, suppressed: null },
     { requests: IommuCounter.faultReports, bytes: null, interrupts: null, suppressed: null },

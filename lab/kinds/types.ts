@@ -78,6 +78,12 @@ export interface LabKind {
   deviceCounters: Readonly<Record<string, number>>;
   /** Driver counter names → slot index. */
   driverCounters: Readonly<Record<string, number>>;
+  /**
+   * The device and driver counter words that hold a current value, not a count (a connection's
+   * state, the last fault's address, -1 for none): `/metrics` exports them as gauges, the rest as
+   * counters. Absent: every word is a count.
+   */
+  gauges?: ReadonlySet<string>;
   /** The device's published connections (vsock), read from its counter words; none: no such
    * table. */
   connections?: (deviceCounters: Float64Array) => VsockConnTable;

@@ -75,5 +75,6 @@ export const VHOST_PCI_KIND: LabKind = {
   featureNames: Object.freeze({}),
   deviceCounters: VhostPciCounter,
   driverCounters: Object.freeze({}),
+  gauges: new Set(["state", "connection", "lastFaultAddr", "lastFaultAccess"]),
   queueCounters: [],
 };

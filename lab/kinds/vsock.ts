@@ -64,6 +64,7 @@ export const VSOCK_KIND: LabKind = {
     Object.fromEntries(Object.entries(VsockFeature).map(([name, bit]) => [bit, name])),
   ),
   deviceCounters: VsockCounter,
+  gauges: new Set(["connections"]),
   driverCounters: VsockDriverCounter,
   connections: (words) => readConnTable(words.subarray(VSOCK_COUNTER_COUNT)),
   queueCounters: [
