@@ -167,6 +167,8 @@ export async function runDrill(
   const abort = new AbortController();
   const stopOn = () => abort.abort();
   options.signal?.addEventListener("abort", stopOn, { once: true });
+  // Interrupted while the lab was starting (Ctrl-C then): the listener came too late to hear it.
+  if (options.signal?.aborted) abort.abort();
   const deadline = setTimeout(() => abort.abort(), drill.timeoutMs);
   const t0 = performance.now();
   const startedAt = new Date().toISOString();

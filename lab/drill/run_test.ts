@@ -161,6 +161,25 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a drill interrupted while its lab starts runs no step and says it was interrupted",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir(async () => {
+      const abort = new AbortController();
+      const run = runDrill({
+        topology: "pair",
+        timeline: [{ link: { name: "a-b", state: "down", up_after: "500ms" } }],
+        assert: ['count(events, kind = "link-down", subject = "a-b") == 1'],
+      }, { signal: abort.signal });
+      abort.abort(); // Ctrl-C while the lab comes up: before the drill listens for it
+      const r = await run;
+      assert.equal(r.error, "The drill was interrupted");
+      assert.equal(r.passed, false);
+      assert.deepEqual(r.steps, [], "no step ran");
+    }),
+});
+
+Deno.test({
   name: "a failed step ends the drill: workloads still running are stopped, not waited for",
   ...LAB_TEST,
   fn: () =>
