@@ -297,6 +297,36 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "a vsock link cannot be captured (its rings carry vsock packets): refused, not an empty pcap",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async () => {
+      const lab = await startLab("vsock-pair");
+      try {
+        const vsockLink = lab.lab.plan.links.find((l) => {
+          const r = lab.lab.plan.rings[l.forwardRing];
+          return r.producer.kind === "vsock" || r.consumer.kind === "vsock";
+        });
+        assert.ok(vsockLink, "vsock-pair has a vsock link");
+        await assert.rejects(lab.capture(vsockLink.name, { ms: 10 }), (e: unknown) =>
+          isLabError("vsock-link")(e) &&
+          /^Cannot capture link ".*": a vsock link carries vsock packets/.test(
+            (e as Error).message,
+          ));
+        // Its NIC link still captures.
+        const net = lab.lab.plan.links.find((l) =>
+          l !== vsockLink
+        );
+        if (net) assert.ok((await lab.capture(net.name, { ms: 10 })).length >= 24);
+      } finally {
+        await lab.stop();
+      }
+    }),
+});
+
+Deno.test({
   name: "a script's argument of the wrong type or range is refused by name, never taken silently",
   sanitizeResources: false,
   sanitizeOps: false,

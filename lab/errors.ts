@@ -15,6 +15,7 @@ export type LabErrorCode =
   | "unknown-vm"
   | "unknown-link"
   | "vhost-pci-link"
+  | "vsock-link"
   | "unknown-queue"
   | "workload-failed"
   | "bad-impairment"

@@ -202,8 +202,11 @@ export function consumerMac(plan: LabPlan, ring: RingPlan): string | null {
 
 /** Why a link cannot be impaired or captured: it does not exist, or it has no link ring. */
 export interface RingLinkProblem {
-  /** `unknown-link`, or `vhost-pci-link` (the link has no ring: `b` serves `a`'s queues). */
-  code: "unknown-link" | "vhost-pci-link";
+  /**
+   * `unknown-link`, `vhost-pci-link` (the link has no ring: `b` serves `a`'s queues), or
+   * `vsock-link` (a capture of a link whose rings carry vsock packets, not frames).
+   */
+  code: "unknown-link" | "vhost-pci-link" | "vsock-link";
   /** One line. */
   message: string;
   /** What to do instead. */
@@ -226,7 +229,19 @@ export function ringLinkProblem(
   link: string,
   action: "impair" | "capture",
 ): RingLinkProblem | null {
-  if (plan.links.some((l) => l.name === link)) return null;
+  const found = plan.links.find((l) => l.name === link);
+  if (found !== undefined && action === "capture" && carriesVsock(plan, found.forwardRing)) {
+    const nets = plan.links.filter((l) => !carriesVsock(plan, l.forwardRing)).map((l) => l.name);
+    return {
+      code: "vsock-link",
+      message: `Cannot capture link ${quote(link)}: a vsock link carries vsock packets, ` +
+        `not Ethernet frames, and vlab captures only frames`,
+      hint: `Its packets are counted in vlab status; links to capture: ${
+        nets.length > 0 ? nets.join(", ") : "none in this lab"
+      }`,
+    };
+  }
+  if (found !== undefined) return null;
   const rings = plan.links.map((l) => l.name);
   const vhost = (plan.vhostPciLinks ?? []).map((l) => l.name);
   const shown = quote(link);
@@ -243,6 +258,12 @@ export function ringLinkProblem(
     };
   }
   return unknownLinkProblem(plan, link);
+}
+
+/** Whether a link ring carries vsock packets (a vsock device or router at either end). */
+function carriesVsock(plan: LabPlan, ring: number): boolean {
+  const r = plan.rings[ring];
+  return r.producer.kind === "vsock" || r.consumer.kind === "vsock";
 }
 
 /**
