@@ -201,6 +201,7 @@ const EVERY_CODE: Record<string, string> = {
   "duplicate-mac": "name: x\nvms: { a: { nics: { e0: { mac: '02:00:00:00:00:09' } } }, " +
     "b: { nics: { e0: { mac: '02:00:00:00:00:09' } } } }\n",
   "bad-queue-size": "name: x\nvms: { a: { nics: { e0: { queue_size: 300 } } } }\n",
+  "bad-memory-size": "name: x\nvms: { a: { memory: 16777217 } }\n",
   "memory-too-small": "name: x\nvms: { a: { memory: 1MiB, nics: { e0: { queue_size: 4096 } } } }\n",
   "bad-endpoints": "name: x\nvms: { a: { nics: { e0: {} } } }\nlinks: [{ endpoints: [a] }]\n",
   "bad-endpoint":
@@ -342,4 +343,42 @@ Deno.test("a vsock CID below 3 is out of range at its file:line:col", () => {
   assert.equal(issues.length, 1);
   assert.equal(issues[0].code, "out-of-range");
   assert.deepEqual([issues[0].line, issues[0].column], [4, 19]);
+});
+
+Deno.test("a memory that is not a multiple of 4KiB (a whole page) is refused, with the nearest sizes", () => {
+  // GuestMemory (devices/memory/memory.ts) takes whole pages only: `up` used to fail in the
+  // device worker with "not a guest memory buffer: 16777217 bytes".
+  const vm = (memory: string) => `name: x\nvms:\n  a: { memory: ${memory} }\n`;
+  const [odd, ...rest] = issuesOf(vm("16777217"));
+  assert.deepEqual(rest, []);
+  assert.deepEqual(
+    [`${odd.line}:${odd.column}`, odd.code, odd.message, odd.hint],
+    [
+      "3:16",
+      "bad-memory-size",
+      "memory must be a multiple of 4KiB, got 16777217",
+      "write 16MiB or 16388KiB (16777216 or 16781312 bytes)",
+    ],
+  );
+  assert.equal(
+    issuesOf(vm('"1048577B"'))[0].hint,
+    "write 1MiB or 1028KiB (1048576 or 1052672 bytes)",
+  );
+  assert.equal(
+    issuesOf(vm("2147483647"))[0].hint,
+    "write 2097148KiB or 2GiB (2147479552 or 2147483648 bytes)",
+  );
+  for (const ok of ["16MiB", "1MiB", "2GiB", "16781312", "1.5MiB", '"4100KiB"']) {
+    assert.ok(parseTopology(vm(ok), "t.yaml").ok, ok);
+  }
+});
+
+Deno.test("a memory too large to count is out of the memory range, not of every size", () => {
+  for (const memory of ["1e300", "9007199254740993", `${"9".repeat(30)}`]) {
+    const [i, ...rest] = issuesOf(`name: x\nvms:\n  a: { memory: ${memory} }\n`);
+    assert.deepEqual(rest, [], memory);
+    assert.equal(i.code, "out-of-range", memory);
+    assert.match(i.message, /^memory must be between 1MiB and 2GiB, got /, memory);
+    assert.equal(i.hint, 'write a memory between 1MiB and 2GiB, such as "16MiB"', memory);
+  }
 });

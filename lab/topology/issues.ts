@@ -62,6 +62,7 @@ export const PROBLEM_CODES: ReadonlyMap<string, string> = new Map([
   ["mac-zero", 'use a unicast locally administered address such as "02:00:00:00:00:01"'],
   ["duplicate-mac", "remove `mac` to use the derived address, or pick another"],
   ["bad-queue-size", "use 8, 16, …, 32768, or `layout: packed` which takes any size"],
+  ["bad-memory-size", "write a multiple of 4KiB: guest memory is a whole number of pages"],
   ["memory-too-small", "raise the VM's `memory`, or use a smaller queue_size"],
   ["bad-endpoints", "a link has two endpoints; use a switch to join more than two NICs"],
   ["bad-endpoint", 'write "vm:nic", "vm" (its only NIC) or "switch"'],
