@@ -382,3 +382,13 @@ Deno.test("a memory too large to count is out of the memory range, not of every 
     assert.equal(i.hint, 'write a memory between 1MiB and 2GiB, such as "16MiB"', memory);
   }
 });
+
+Deno.test("a vIOMMU without its mode is a missing key, with the modes in the hint", () => {
+  const issues = issuesOf("name: x\nvms:\n  a:\n    iommu: {}\n");
+  assert.deepEqual(issues.map((i) => [`${i.line}:${i.column}`, i.code, i.message, i.hint]), [[
+    "4:12",
+    "missing-key",
+    'Missing key "mode" in vms.a.iommu',
+    "add `mode`, one of `strict`, `lazy`, `static`, `passthrough`",
+  ]]);
+});

@@ -113,22 +113,28 @@ interface SchemaDoc {
   docs: string;
 }
 
+/** A required key that is absent; `options` are the values it takes when it is a choice. */
+function missingKey(path: PathSegment[], doc: SchemaDoc, options: readonly string[]): Problem {
+  const key = String(path[path.length - 1]);
+  const parent = path.length > 1 ? ` in ${pathToString(path.slice(0, -1))}` : "";
+  const choice = options.length > 0
+    ? `add \`${key}\`, one of ${options.map((o) => `\`${o}\``).join(", ")}`
+    : undefined;
+  return {
+    code: "missing-key",
+    path,
+    message: `Missing key ${quote(key)}${parent}`,
+    hint: (doc.root === topologySchema ? MISSING_HINT.get(key) : undefined) ?? choice ??
+      `add \`${key}\`; ${doc.docs} lists the keys`,
+  };
+}
+
 function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Problem[] {
   const path = issue.path as PathSegment[];
   const value = valueAt(raw, path);
   switch (issue.code) {
     case "invalid_type": {
-      if (value === undefined) {
-        const key = String(path[path.length - 1]);
-        const parent = path.length > 1 ? ` in ${pathToString(path.slice(0, -1))}` : "";
-        return [{
-          code: "missing-key",
-          path,
-          message: `Missing key ${quote(key)}${parent}`,
-          hint: (doc.root === topologySchema ? MISSING_HINT.get(key) : undefined) ??
-            `add \`${key}\`; ${doc.docs} lists the keys`,
-        }];
-      }
+      if (value === undefined) return [missingKey(path, doc, [])];
       const expected = EXPECTED[issue.expected] ?? issue.expected;
       const integer = issue.expected === "int" ||
         (typeof value === "number" && expected === "a number");
@@ -165,6 +171,8 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Pr
       }];
     }
     case "invalid_value": {
+      // A required choice (`iommu: {}` without `mode`) is missing, not an unknown value.
+      if (value === undefined) return [missingKey(path, doc, issue.values.map(String))];
       const key = lastKey(path);
       const what = key === "features" ? "feature" : key;
       const options = issue.values.map(String);
