@@ -361,6 +361,8 @@ function buildLinks(
   const links: LinkSpec[] = [];
   const byName = new Map<string, number>();
   for (const [i, link] of (raw.links ?? []).entries()) {
+    // A link the loader set aside for its shape leaves a hole, so the others keep their index.
+    if (link === null) continue;
     const path: PathSegment[] = ["links", i];
     if (link.name !== undefined && !NAME_RE.test(link.name)) {
       out.problems.push(badName("link", link.name, [...path, "name"], false));

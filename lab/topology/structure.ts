@@ -53,6 +53,27 @@ export function keysAt(path: readonly PathSegment[], root: AnySchema = topologyS
   return s?._zod?.def?.type === "object" ? Object.keys(s._zod.def.shape) : [];
 }
 
+/**
+ * Whether `key` must be present in the map at `path` (a required key of a fixed-key map; false
+ * for optional keys, unknown keys and the entries of maps by name).
+ *
+ * @example
+ * ```ts
+ * import { isRequiredKey } from "./structure.ts";
+ * isRequiredKey(["links", 0], "endpoints"); // true
+ * isRequiredKey(["links", 0], "delay"); // false
+ * ```
+ */
+export function isRequiredKey(
+  path: readonly PathSegment[],
+  key: string,
+  root: AnySchema = topologySchema,
+): boolean {
+  const s = schemaAt(path, root);
+  if (s?._zod?.def?.type !== "object" || !Object.hasOwn(s._zod.def.shape, key)) return false;
+  return s._zod.def.shape[key]._zod.optin !== "optional";
+}
+
 function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
   let cur: unknown = root;
   for (const seg of path) {
