@@ -392,3 +392,43 @@ Deno.test("a vIOMMU without its mode is a missing key, with the modes in the hin
     "add `mode`, one of `strict`, `lazy`, `static`, `passthrough`",
   ]]);
 });
+
+Deno.test("a file that is not a map says what a topology is, not `value`", () => {
+  for (
+    const text of ["", "root:x:0:0:root:/root:/bin/bash\nbin:x:2:2::/bin:/sbin/nologin\n", "- a\n"]
+  ) {
+    const issues = issuesOf(text);
+    assert.equal(issues.length, 1, text);
+    assert.equal(issues[0].code, "wrong-type", text);
+    assert.equal(
+      issues[0].hint,
+      "a topology is a map that starts with `name: my-lab` and `vms:`; docs/topology.md describes it",
+      text,
+    );
+  }
+});
+
+Deno.test("a queue size outside 8..32768 is refused with the lab's rule, not the schema's", () => {
+  const nic = (size: string) => `name: x\nvms:\n  a: { nics: { e0: { queue_size: ${size} } } }\n`;
+  for (const size of ["0", "65536", "-8"]) {
+    const [i, ...rest] = issuesOf(nic(size));
+    assert.deepEqual(rest, [], size);
+    assert.deepEqual([i.code, i.message, i.hint], [
+      "out-of-range",
+      `queue_size must be between 8 and 32768, got ${size}`,
+      "use a power of 2 from 8 to 32768, or with `layout: packed` any size from 8 to 32768",
+    ]);
+  }
+});
+
+Deno.test("a file of several YAML documents says so, at the second one", () => {
+  const issues = issuesOf("name: a\nvms: {}\n---\nname: b\nvms: {}\n");
+  assert.deepEqual(issues.map((i) => [`${i.line}:${i.column}`, i.code, i.message, i.hint]), [[
+    "3:1",
+    "yaml-syntax",
+    "The file holds several YAML documents: a topology is one document",
+    "remove this `---` and what follows it, or move each document to a file of its own",
+  ]]);
+  // One document between markers is one document.
+  assert.ok(parseTopology("---\nname: a\nvms: {}\n...\n", "t.yaml").ok);
+});

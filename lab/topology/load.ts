@@ -323,8 +323,9 @@ export interface LocatedDocument {
 /**
  * Parse YAML text the way topology files are parsed (duplicate keys and alias bombs refused):
  * syntax errors become issues with their line and column; otherwise the plain value and a
- * locator that points a problem's path at its node. Drill files use it too. It does not bound
- * the size or the depth: callers do (`MAX_TOPOLOGY_BYTES`, {@linkcode boundedDepth}).
+ * locator that points a problem's path at its node. Drill files use it too (`what` names what
+ * the file holds in messages, default `"a topology"`). It does not bound the size or the depth:
+ * callers do (`MAX_TOPOLOGY_BYTES`, {@linkcode boundedDepth}).
  *
  * @example
  * ```ts
@@ -333,11 +334,16 @@ export interface LocatedDocument {
  * r.ok && r.value.locate({ code: "x", path: ["a", "b"], message: "", hint: null }); // { line: 2, column: 6 }
  * ```
  */
-export function parseYamlDocument(text: string): Result<LocatedDocument, TopologyIssue[]> {
+export function parseYamlDocument(
+  text: string,
+  options: { what?: string } = {},
+): Result<LocatedDocument, TopologyIssue[]> {
   const lineCounter = new LineCounter();
   // Duplicate keys are found by duplicateKeyIssues: the library's check is quadratic.
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
-  if (doc.errors.length > 0) return err(syntaxIssues(text, doc, lineCounter));
+  if (doc.errors.length > 0) {
+    return err(syntaxIssues(text, doc, { lineCounter, what: options.what }));
+  }
   const yamlIssues = [...duplicateKeyIssues(doc, lineCounter), ...aliasIssues(doc, lineCounter)];
   if (yamlIssues.length > 0) {
     return err(yamlIssues.sort((a, b) => a.line! - b.line! || a.column! - b.column!));

@@ -31,6 +31,12 @@ export const NAME_PATTERN = "^[a-z][a-z0-9_-]{0,15}$";
 export const LAB_NAME_PATTERN = "^[a-z0-9][a-z0-9-]{0,31}$";
 /** NIC features by their YAML name. */
 export const FEATURE_NAMES = ["event_idx", "indirect", "mrg_rxbuf", "in_order", "csum"] as const;
+/**
+ * Smallest and largest queue size the lab runs (split also needs a power of 2). The schema lets
+ * 1..7 through (`queue_size` keeps the virtio range in the JSON Schema) and the builder refuses
+ * them, saying why; messages about the range give this one.
+ */
+export const QUEUE_SIZE_RANGE = { min: 8, max: 32768 } as const;
 /** Smallest and largest guest memory, bytes (the largest is what `GuestMemory` allows). */
 export const MEMORY_RANGE = { min: 1024 ** 2, max: MAX_MEMORY_BYTES } as const;
 
@@ -137,7 +143,11 @@ export const impairmentSchema = z.strictObject(impairmentShape)
 
 const nicShape = {
   layout: z.enum(["split", "packed"]).describe("Virtqueue layout; default split").optional(),
-  queue_size: int(1, 32768, "Queue size: split needs a power of 2, packed any; at least 8")
+  queue_size: int(
+    1,
+    QUEUE_SIZE_RANGE.max,
+    "Queue size: split needs a power of 2, packed any; at least 8",
+  )
     .optional(),
   features: z.array(z.enum(FEATURE_NAMES))
     .describe("Features the NIC offers; default [event_idx, mrg_rxbuf, csum]").optional(),

@@ -6,7 +6,7 @@
  */
 
 import type { z } from "zod";
-import { topologySchema } from "./schema.ts";
+import { QUEUE_SIZE_RANGE, topologySchema } from "./schema.ts";
 import { didYouMean, type PathSegment, pathToString, type Problem } from "./issues.ts";
 import { quote, showValue } from "./quote.ts";
 
@@ -121,6 +121,19 @@ function lastKey(path: readonly PathSegment[]): string {
   return "value";
 }
 
+/** Keys whose rule is narrower than their range in the schema: the range and the rule. */
+const RANGE_RULE: ReadonlyMap<string, { min: number; max: number; hint: string }> = new Map([
+  ["queue_size", {
+    ...QUEUE_SIZE_RANGE,
+    hint: `use a power of 2 from ${QUEUE_SIZE_RANGE.min} to ${QUEUE_SIZE_RANGE.max}, or with ` +
+      `\`layout: packed\` any size from ${QUEUE_SIZE_RANGE.min} to ${QUEUE_SIZE_RANGE.max}`,
+  }],
+]);
+
+/** What the whole document must be, when it is something else. */
+const ROOT_HINT =
+  "a topology is a map that starts with `name: my-lab` and `vms:`; docs/topology.md describes it";
+
 const MISSING_HINT: ReadonlyMap<string, string> = new Map([
   ["name", "add `name: my-lab` (the lab's name)"],
   ["vms", "add `vms:` with at least one VM, such as `vms: { a: {} }`"],
@@ -159,15 +172,20 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Pr
       const expected = EXPECTED[issue.expected] ?? issue.expected;
       const integer = issue.expected === "int" ||
         (typeof value === "number" && expected === "a number");
+      const root = doc.root === topologySchema
+        ? ROOT_HINT
+        : `the file is ${expected} of the keys that ${doc.docs} describes`;
       return [{
         code: "wrong-type",
         path,
         message: `${label(path, doc.what)} must be ${integer ? "an integer" : expected}, got ${
           describeValue(value)
         }`,
-        hint: `write ${integer ? "an integer" : expected} here; ${doc.docs} describes \`${
-          lastKey(path)
-        }\``,
+        hint: path.length === 0
+          ? root
+          : `write ${integer ? "an integer" : expected} here; ${doc.docs} describes \`${
+            lastKey(path)
+          }\``,
       }];
     }
     case "invalid_union":
@@ -182,13 +200,15 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Pr
     case "too_small":
     case "too_big": {
       const s = schemaAt(path, doc.root);
-      const min = s?.minValue ?? "?";
-      const max = s?.maxValue ?? "?";
+      const key = lastKey(path);
+      const rule = doc.root === topologySchema ? RANGE_RULE.get(key) : undefined;
+      const min = rule?.min ?? s?.minValue ?? "?";
+      const max = rule?.max ?? s?.maxValue ?? "?";
       return [{
         code: "out-of-range",
         path,
-        message: `${lastKey(path)} must be between ${min} and ${max}, got ${describeValue(value)}`,
-        hint: `write a whole number from ${min} to ${max}`,
+        message: `${key} must be between ${min} and ${max}, got ${describeValue(value)}`,
+        hint: rule?.hint ?? `write a whole number from ${min} to ${max}`,
       }];
     }
     case "invalid_value": {
