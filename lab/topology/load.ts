@@ -123,6 +123,25 @@ const ENDPOINT_CODES = new Set([
   "switch-full",
 ]);
 
+/** Keys that decide whether a queue size is valid. */
+const QUEUE_KEYS = new Set(["layout", "queue_size"]);
+/** Keys that decide how much guest memory a VM needs (a NIC set aside whole only needs less). */
+const SIZING_KEYS = new Set([
+  "memory",
+  "layout",
+  "queue_size",
+  "features",
+  "mtu",
+  "vsock",
+  "iommu",
+]);
+
+/** Whether one of two paths is a prefix of the other (one layer applies to the other). */
+function nested(a: readonly PathSegment[], b: readonly PathSegment[]): boolean {
+  const n = Math.min(a.length, b.length);
+  return a.slice(0, n).every((s, i) => s === b[i]);
+}
+
 /**
  * Whether a later stage's problem comes from a value that was set aside rather than from the
  * file: an endpoint naming a VM or switch whose entry was refused, `no-vsock` for a VM whose
@@ -146,10 +165,17 @@ function causedBySetAside(p: Problem, usable: unknown, aside: SetAside): boolean
         (r[0] === "defaults" || p.path[0] === "defaults" || r[1] === p.path[1])
       );
     case "bad-queue-size":
-    case "memory-too-small":
+      // Checked with the layout and size of the NIC's layers (defaults, VM, NIC).
       return aside.removed.some((r) =>
-        (r[0] === "defaults" && (r.length === 1 || r[1] === "vm" || r[1] === "nic")) ||
-        (r[0] === "vms" && (p.path[0] !== "vms" || r[1] === p.path[1]))
+        r[0] === "defaults" ||
+        (QUEUE_KEYS.has(String(r[r.length - 1])) && nested(r.slice(0, -1), p.path.slice(0, -1)))
+      );
+    case "memory-too-small":
+      // Checked with the VM's memory and the sizes of all its devices.
+      return aside.removed.some((r) =>
+        r[0] === "defaults" ||
+        (r[0] === "vms" && SIZING_KEYS.has(String(r[r.length - 1])) &&
+          (p.path[0] !== "vms" || r[1] === p.path[1]))
       );
     default:
       return false;

@@ -351,3 +351,21 @@ Deno.test("a bad lab name or vms map still lets the rest of the file be checked"
     "7:5 switch-loop",
   ]);
 });
+
+Deno.test("a value set aside hides no problem of its neighbours", () => {
+  const r = parseTopology(
+    "name: x\nvms:\n  a:\n    nics:\n      e0: { queue_size: 0 }\n      e1: { queue_size: 12 }\n" +
+      "      e2: { ip: 10.0.0.300/24 }\n  b:\n    memory: 1MiB\n    poll_us: -1\n" +
+      "    nics: { e0: { ip: 10.0.0.300/24, queue_size: 4096 } }\n",
+    "t.yaml",
+  );
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => `${i.line}:${i.column} ${i.code}`), [
+    "5:25 out-of-range",
+    "6:25 bad-queue-size",
+    "7:17 bad-ip",
+    "9:13 memory-too-small",
+    "10:14 out-of-range",
+    "11:23 bad-ip",
+  ]);
+});
