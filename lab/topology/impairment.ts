@@ -13,7 +13,7 @@ import { DELAY_DISTRIBUTIONS } from "../host/impair_models.ts";
 import type { Impairment } from "./types.ts";
 import { IMPAIRMENT_KEYS, impairmentSchema, type RawImpairment } from "./schema.ts";
 import { quote } from "./quote.ts";
-import { hintFor } from "./issues.ts";
+import { closestName, hintFor } from "./issues.ts";
 import { schemaProblems } from "./structure.ts";
 import { parseDuration, parsePercent, parsePercentList, parseRate } from "./units.ts";
 
@@ -83,6 +83,12 @@ function lossModel(state: Value, gemodel: Value): LossModel | null {
   return null;
 }
 
+/** "did you mean" for a near-miss key (as in a file), else every key. */
+function didYouMeanKey(key: string): string {
+  const near = closestName(key, IMPAIRMENT_KEYS);
+  return near !== undefined ? `did you mean \`${near}\`?` : `Keys: ${IMPAIRMENT_KEYS.join(", ")}`;
+}
+
 /** Why live impairment keys were refused: the key at fault, a message and a hint. */
 export interface ImpairmentProblem {
   /** The key at fault (or "" for the whole object). */
@@ -120,7 +126,7 @@ export function parseImpairment(raw: unknown): Result<Impairment, ImpairmentProb
       return err({
         key: k,
         message: `Unknown impairment key ${quote(k)}`,
-        hint: `Keys: ${IMPAIRMENT_KEYS.join(", ")}`,
+        hint: didYouMeanKey(k),
       });
     }
   }

@@ -110,3 +110,16 @@ Deno.test("live impairment values fail with the topology file's messages and hin
     );
   }
 });
+
+Deno.test("a misspelt live key gets the file's did-you-mean; a far one the list of keys", () => {
+  const near = parseImpairment({ dealy: "5ms" });
+  assert.ok(!near.ok);
+  assert.deepEqual(near.error, {
+    key: "dealy",
+    message: 'Unknown impairment key "dealy"',
+    hint: "did you mean `delay`?",
+  });
+  const far = parseImpairment({ toString: "5ms" });
+  assert.ok(!far.ok);
+  assert.match(far.error.hint, /^Keys: delay, jitter, /);
+});
