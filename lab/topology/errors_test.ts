@@ -432,3 +432,22 @@ Deno.test("a file of several YAML documents says so, at the second one", () => {
   // One document between markers is one document.
   assert.ok(parseTopology("---\nname: a\nvms: {}\n...\n", "t.yaml").ok);
 });
+
+Deno.test("an empty key and a badly indented key are located at the key itself", () => {
+  assert.deepEqual(brief("name: i8\nvms: {}\n: x\n"), [
+    '3:1 unknown-key Unknown key "" at the top level',
+  ]);
+  const cases: [string, string][] = [
+    ["name: t\nvms:\n  a:\n    nics:\n      eth0: {}\n   b:\n    nics:\n      eth0: {}\n", "6:4"],
+    ["name: t\nvms:\n  a:\n    nics: {}\n     memory: 16MiB\n", "5:6"],
+    ["name: t\nvms:\n  a: {}\n b: {}\n", "4:2"],
+  ];
+  for (const [yaml, at] of cases) {
+    const [issue, ...rest] = issuesOf(yaml);
+    assert.deepEqual(rest, [], yaml);
+    assert.equal(issue.code, "yaml-syntax", yaml);
+    assert.equal(`${issue.line}:${issue.column}`, at, yaml);
+  }
+  // A tab is still shown where it is.
+  assert.equal(brief("name: t\nvms:\n\ta: {}\n")[0].split(" ")[0], "3:1");
+});

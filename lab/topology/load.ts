@@ -245,8 +245,10 @@ function validate(
   return ok(topology);
 }
 
+/** A map key as `toJS` writes it in the plain value: an empty or null key is `""`. */
 function keyText(key: unknown): string {
-  return isScalar(key) ? String(key.value) : String(key);
+  const value = isScalar(key) ? key.value : key;
+  return value === null || value === undefined ? "" : String(value);
 }
 
 /** The node to point at for `path`: the deepest node that exists on the way. */

@@ -140,6 +140,9 @@ export function syntaxIssues(
       if (key !== "") message = `Duplicate key ${quote(key)}`;
       hint = "a map holds each key once; remove or rename one of them";
     }
+    // The library puts an indentation error at the start of the line's indentation; the key to
+    // move is after it.
+    while (text[offset] === " ") offset++;
     const at = lineCounter.linePos(offset);
     const key = `${at.line}:${at.col}:${message}`;
     if (seen.has(key)) continue;
