@@ -6,7 +6,9 @@
 
 import assert from "node:assert/strict";
 import { formatIssues, loadTopologyFile, parseTopology } from "./mod.ts";
+import { z } from "zod";
 import { PROBLEM_CODES } from "./issues.ts";
+import { schemaProblems } from "./structure.ts";
 import { MAX_TOPOLOGY_BYTES, TOPOLOGY_LIMITS } from "./limits.ts";
 import type { TopologyIssue } from "./types.ts";
 
@@ -406,6 +408,15 @@ Deno.test("a file that is not a map says what a topology is, not `value`", () =>
       text,
     );
   }
+});
+
+Deno.test("a part checked with another schema that is not a map gets a hint without `value`", () => {
+  const schema = z.strictObject({ seed: z.number() });
+  const [p] = schemaProblems(schema, 5, { what: "timeline[0]", docs: "docs/drills.md" });
+  assert.deepEqual([p.message, p.hint], [
+    "timeline[0] must be a map, got 5",
+    "write a map here; docs/drills.md describes it",
+  ]);
 });
 
 Deno.test("a queue size outside 8..32768 is refused with the lab's rule, not the schema's", () => {

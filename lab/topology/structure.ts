@@ -172,9 +172,10 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Pr
       const expected = EXPECTED[issue.expected] ?? issue.expected;
       const integer = issue.expected === "int" ||
         (typeof value === "number" && expected === "a number");
+      // The document itself (or, for a part checked on its own, that part) has no key to name.
       const root = doc.root === topologySchema
         ? ROOT_HINT
-        : `the file is ${expected} of the keys that ${doc.docs} describes`;
+        : `write ${expected} here; ${doc.docs} describes it`;
       return [{
         code: "wrong-type",
         path,
