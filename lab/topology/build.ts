@@ -19,7 +19,13 @@ import { isValidPackedSize } from "../../devices/virtio/packed_layout.ts";
 import { isValidSplitSize } from "../../devices/virtio/split_layout.ts";
 import { deriveMac, formatIpv4, parseCidr, parseMac } from "./addresses.ts";
 import { didYouMean, type PathSegment, pathToString, type Problem } from "./issues.ts";
-import { type FEATURE_NAMES, LAB_NAME_PATTERN, NAME_PATTERN, type RawTopology } from "./schema.ts";
+import {
+  type FEATURE_NAMES,
+  LAB_NAME_PATTERN,
+  NAME_PATTERN,
+  QUEUE_SIZE_RANGE,
+  type RawTopology,
+} from "./schema.ts";
 import type {
   Endpoint,
   Impairment,
@@ -49,7 +55,7 @@ export const BUILTIN_DEFAULTS = {
 } as const;
 
 /** The lab needs at least this many descriptors per queue. */
-export const MIN_LAB_QUEUE_SIZE = 8;
+export const MIN_LAB_QUEUE_SIZE = QUEUE_SIZE_RANGE.min;
 
 type Obj = Record<string, unknown>;
 interface Layer {
@@ -361,6 +367,8 @@ function buildLinks(
   const links: LinkSpec[] = [];
   const byName = new Map<string, number>();
   for (const [i, link] of (raw.links ?? []).entries()) {
+    // A link the loader set aside for its shape leaves a hole, so the others keep their index.
+    if (link === null) continue;
     const path: PathSegment[] = ["links", i];
     if (link.name !== undefined && !NAME_RE.test(link.name)) {
       out.problems.push(badName("link", link.name, [...path, "name"], false));

@@ -6,7 +6,9 @@
 
 import assert from "node:assert/strict";
 import { formatIssues, loadTopologyFile, parseTopology } from "./mod.ts";
+import { z } from "zod";
 import { PROBLEM_CODES } from "./issues.ts";
+import { schemaProblems } from "./structure.ts";
 import { MAX_TOPOLOGY_BYTES, TOPOLOGY_LIMITS } from "./limits.ts";
 import type { TopologyIssue } from "./types.ts";
 
@@ -201,6 +203,7 @@ const EVERY_CODE: Record<string, string> = {
   "duplicate-mac": "name: x\nvms: { a: { nics: { e0: { mac: '02:00:00:00:00:09' } } }, " +
     "b: { nics: { e0: { mac: '02:00:00:00:00:09' } } } }\n",
   "bad-queue-size": "name: x\nvms: { a: { nics: { e0: { queue_size: 300 } } } }\n",
+  "bad-memory-size": "name: x\nvms: { a: { memory: 16777217 } }\n",
   "memory-too-small": "name: x\nvms: { a: { memory: 1MiB, nics: { e0: { queue_size: 4096 } } } }\n",
   "bad-endpoints": "name: x\nvms: { a: { nics: { e0: {} } } }\nlinks: [{ endpoints: [a] }]\n",
   "bad-endpoint":
@@ -342,4 +345,120 @@ Deno.test("a vsock CID below 3 is out of range at its file:line:col", () => {
   assert.equal(issues.length, 1);
   assert.equal(issues[0].code, "out-of-range");
   assert.deepEqual([issues[0].line, issues[0].column], [4, 19]);
+});
+
+Deno.test("a memory that is not a multiple of 4KiB (a whole page) is refused, with the nearest sizes", () => {
+  // GuestMemory (devices/memory/memory.ts) takes whole pages only: `up` used to fail in the
+  // device worker with "not a guest memory buffer: 16777217 bytes".
+  const vm = (memory: string) => `name: x\nvms:\n  a: { memory: ${memory} }\n`;
+  const [odd, ...rest] = issuesOf(vm("16777217"));
+  assert.deepEqual(rest, []);
+  assert.deepEqual(
+    [`${odd.line}:${odd.column}`, odd.code, odd.message, odd.hint],
+    [
+      "3:16",
+      "bad-memory-size",
+      "memory must be a multiple of 4KiB, got 16777217",
+      "write 16MiB or 16388KiB (16777216 or 16781312 bytes)",
+    ],
+  );
+  assert.equal(
+    issuesOf(vm('"1048577B"'))[0].hint,
+    "write 1MiB or 1028KiB (1048576 or 1052672 bytes)",
+  );
+  assert.equal(
+    issuesOf(vm("2147483647"))[0].hint,
+    "write 2097148KiB or 2GiB (2147479552 or 2147483648 bytes)",
+  );
+  for (const ok of ["16MiB", "1MiB", "2GiB", "16781312", "1.5MiB", '"4100KiB"']) {
+    assert.ok(parseTopology(vm(ok), "t.yaml").ok, ok);
+  }
+});
+
+Deno.test("a memory too large to count is out of the memory range, not of every size", () => {
+  for (const memory of ["1e300", "9007199254740993", `${"9".repeat(30)}`]) {
+    const [i, ...rest] = issuesOf(`name: x\nvms:\n  a: { memory: ${memory} }\n`);
+    assert.deepEqual(rest, [], memory);
+    assert.equal(i.code, "out-of-range", memory);
+    assert.match(i.message, /^memory must be between 1MiB and 2GiB, got /, memory);
+    assert.equal(i.hint, 'write a memory between 1MiB and 2GiB, such as "16MiB"', memory);
+  }
+});
+
+Deno.test("a vIOMMU without its mode is a missing key, with the modes in the hint", () => {
+  const issues = issuesOf("name: x\nvms:\n  a:\n    iommu: {}\n");
+  assert.deepEqual(issues.map((i) => [`${i.line}:${i.column}`, i.code, i.message, i.hint]), [[
+    "4:12",
+    "missing-key",
+    'Missing key "mode" in vms.a.iommu',
+    "add `mode`, one of `strict`, `lazy`, `static`, `passthrough`",
+  ]]);
+});
+
+Deno.test("a file that is not a map says what a topology is, not `value`", () => {
+  for (
+    const text of ["", "root:x:0:0:root:/root:/bin/bash\nbin:x:2:2::/bin:/sbin/nologin\n", "- a\n"]
+  ) {
+    const issues = issuesOf(text);
+    assert.equal(issues.length, 1, text);
+    assert.equal(issues[0].code, "wrong-type", text);
+    assert.equal(
+      issues[0].hint,
+      "a topology is a map that starts with `name: my-lab` and `vms:`; docs/topology.md describes it",
+      text,
+    );
+  }
+});
+
+Deno.test("a part checked with another schema that is not a map gets a hint without `value`", () => {
+  const schema = z.strictObject({ seed: z.number() });
+  const [p] = schemaProblems(schema, 5, { what: "timeline[0]", docs: "docs/drills.md" });
+  assert.deepEqual([p.message, p.hint], [
+    "timeline[0] must be a map, got 5",
+    "write a map here; docs/drills.md describes it",
+  ]);
+});
+
+Deno.test("a queue size outside 8..32768 is refused with the lab's rule, not the schema's", () => {
+  const nic = (size: string) => `name: x\nvms:\n  a: { nics: { e0: { queue_size: ${size} } } }\n`;
+  for (const size of ["0", "65536", "-8"]) {
+    const [i, ...rest] = issuesOf(nic(size));
+    assert.deepEqual(rest, [], size);
+    assert.deepEqual([i.code, i.message, i.hint], [
+      "out-of-range",
+      `queue_size must be between 8 and 32768, got ${size}`,
+      "use a power of 2 from 8 to 32768, or with `layout: packed` any size from 8 to 32768",
+    ]);
+  }
+});
+
+Deno.test("a file of several YAML documents says so, at the second one", () => {
+  const issues = issuesOf("name: a\nvms: {}\n---\nname: b\nvms: {}\n");
+  assert.deepEqual(issues.map((i) => [`${i.line}:${i.column}`, i.code, i.message, i.hint]), [[
+    "3:1",
+    "yaml-syntax",
+    "The file holds several YAML documents: a topology is one document",
+    "remove this `---` and what follows it, or move each document to a file of its own",
+  ]]);
+  // One document between markers is one document.
+  assert.ok(parseTopology("---\nname: a\nvms: {}\n...\n", "t.yaml").ok);
+});
+
+Deno.test("an empty key and a badly indented key are located at the key itself", () => {
+  assert.deepEqual(brief("name: i8\nvms: {}\n: x\n"), [
+    '3:1 unknown-key Unknown key "" at the top level',
+  ]);
+  const cases: [string, string][] = [
+    ["name: t\nvms:\n  a:\n    nics:\n      eth0: {}\n   b:\n    nics:\n      eth0: {}\n", "6:4"],
+    ["name: t\nvms:\n  a:\n    nics: {}\n     memory: 16MiB\n", "5:6"],
+    ["name: t\nvms:\n  a: {}\n b: {}\n", "4:2"],
+  ];
+  for (const [yaml, at] of cases) {
+    const [issue, ...rest] = issuesOf(yaml);
+    assert.deepEqual(rest, [], yaml);
+    assert.equal(issue.code, "yaml-syntax", yaml);
+    assert.equal(`${issue.line}:${issue.column}`, at, yaml);
+  }
+  // A tab is still shown where it is.
+  assert.equal(brief("name: t\nvms:\n\ta: {}\n")[0].split(" ")[0], "3:1");
 });

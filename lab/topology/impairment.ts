@@ -13,6 +13,8 @@ import { DELAY_DISTRIBUTIONS } from "../host/impair_models.ts";
 import type { Impairment } from "./types.ts";
 import { IMPAIRMENT_KEYS, impairmentSchema, type RawImpairment } from "./schema.ts";
 import { quote } from "./quote.ts";
+import { closestName, hintFor } from "./issues.ts";
+import { schemaProblems } from "./structure.ts";
 import { parseDuration, parsePercent, parsePercentList, parseRate } from "./units.ts";
 
 type Value = string | number | undefined;
@@ -81,6 +83,12 @@ function lossModel(state: Value, gemodel: Value): LossModel | null {
   return null;
 }
 
+/** "did you mean" for a near-miss key (as in a file), else every key. */
+function didYouMeanKey(key: string): string {
+  const near = closestName(key, IMPAIRMENT_KEYS);
+  return near !== undefined ? `did you mean \`${near}\`?` : `Keys: ${IMPAIRMENT_KEYS.join(", ")}`;
+}
+
 /** Why live impairment keys were refused: the key at fault, a message and a hint. */
 export interface ImpairmentProblem {
   /** The key at fault (or "" for the whole object). */
@@ -118,22 +126,24 @@ export function parseImpairment(raw: unknown): Result<Impairment, ImpairmentProb
       return err({
         key: k,
         message: `Unknown impairment key ${quote(k)}`,
-        hint: `Keys: ${IMPAIRMENT_KEYS.join(", ")}`,
+        hint: didYouMeanKey(k),
       });
     }
   }
-  const parsed = impairmentSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const key = String(issue.path[0] ?? "");
-    const params = (issue as { params?: { hint?: string | null } }).params;
+  // The same reading of zod's issues as a topology file's, so both fail with one message.
+  const [problem] = schemaProblems(impairmentSchema, raw, {
+    what: "The impairment",
+    docs: "docs/topology.md",
+  });
+  if (problem !== undefined) {
     return err({
-      key,
-      message: issue.code === "custom" ? issue.message : `Cannot read ${key}: ${issue.message}`,
-      hint: params?.hint ?? `See the ${key} row of docs/topology.md (Impairments)`,
+      key: String(problem.path[0] ?? ""),
+      message: problem.message,
+      hint: hintFor(problem.code, problem.hint) ?? "docs/topology.md lists the impairment keys",
     });
   }
-  const v: RawImpairment = parsed.data;
+  // The schema accepted it, and it transforms nothing.
+  const v = raw as RawImpairment;
   const models = [v.loss, v.loss_state, v.loss_gemodel].filter((x) => x !== undefined).length;
   if (models > 1) {
     return err({

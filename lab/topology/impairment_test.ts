@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { NO_IMPAIRMENT } from "../host/impair.ts";
 import { parseImpairment } from "./impairment.ts";
+import { parseTopology } from "./load.ts";
 
 Deno.test("live impairment keys read like YAML: units, percentages, loss models", () => {
   const r = parseImpairment({ delay: "20ms", jitter: "2ms", loss: "1%", distribution: "normal" });
@@ -55,4 +56,70 @@ Deno.test("bad live impairment values are refused naming the key, with a hint", 
     assert.match(r.error.message, message);
     assert.ok(r.error.hint.length > 0);
   }
+});
+
+Deno.test("live impairment values fail with the topology file's messages and hints", () => {
+  const cases: [Record<string, unknown>, string, string][] = [
+    [
+      { limit: 0 },
+      "limit must be between 1 and 1000000, got 0",
+      "write a whole number from 1 to 1000000",
+    ],
+    [
+      { limit: 1e308 },
+      "limit must be between 1 and 1000000, got 1e+308",
+      "write a whole number from 1 to 1000000",
+    ],
+    [
+      { limit: 1.5 },
+      "limit must be an integer, got 1.5",
+      "write an integer here; docs/topology.md describes `limit`",
+    ],
+    [
+      { gap: "5" },
+      'gap must be a number, got "5"',
+      "write a number here; docs/topology.md describes `gap`",
+    ],
+    [
+      { distribution: "gauss" },
+      'Unknown distribution "gauss"',
+      "expected one of `uniform`, `normal`, `pareto`, `paretonormal`",
+    ],
+    [{ distribution: "norml" }, 'Unknown distribution "norml"', "did you mean `normal`?"],
+    [
+      { delay: "20" },
+      'Cannot read delay "20": expected a duration',
+      'write a duration such as "10ms", "250us" or "1s"',
+    ],
+  ];
+  for (const [raw, message, hint] of cases) {
+    const r = parseImpairment(raw);
+    assert.ok(!r.ok, JSON.stringify(raw));
+    assert.deepEqual(r.error, { key: Object.keys(raw)[0], message, hint });
+    // The same value in a file: the same message (after the path a file's type errors name).
+    const [key, value] = Object.entries(raw)[0];
+    const file = parseTopology(
+      "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
+        `links:\n  - endpoints: [a, b]\n    ${key}: ${JSON.stringify(value)}\n`,
+      "t.yaml",
+    );
+    assert.ok(!file.ok);
+    assert.deepEqual(
+      [file.error[0].message.replace(/^links\[0\]\./, ""), file.error[0].hint],
+      [message, hint],
+    );
+  }
+});
+
+Deno.test("a misspelt live key gets the file's did-you-mean; a far one the list of keys", () => {
+  const near = parseImpairment({ dealy: "5ms" });
+  assert.ok(!near.ok);
+  assert.deepEqual(near.error, {
+    key: "dealy",
+    message: 'Unknown impairment key "dealy"',
+    hint: "did you mean `delay`?",
+  });
+  const far = parseImpairment({ toString: "5ms" });
+  assert.ok(!far.ok);
+  assert.match(far.error.hint, /^Keys: delay, jitter, /);
 });

@@ -7,7 +7,6 @@
  * @module
  */
 
-import { closest, distance } from "fastest-levenshtein";
 import { escapeControl, quote } from "./quote.ts";
 import type { TopologyIssue } from "./types.ts";
 
@@ -62,6 +61,7 @@ export const PROBLEM_CODES: ReadonlyMap<string, string> = new Map([
   ["mac-zero", 'use a unicast locally administered address such as "02:00:00:00:00:01"'],
   ["duplicate-mac", "remove `mac` to use the derived address, or pick another"],
   ["bad-queue-size", "use 8, 16, …, 32768, or `layout: packed` which takes any size"],
+  ["bad-memory-size", "write a multiple of 4KiB: guest memory is a whole number of pages"],
   ["memory-too-small", "raise the VM's `memory`, or use a smaller queue_size"],
   ["bad-endpoints", "a link has two endpoints; use a switch to join more than two NICs"],
   ["bad-endpoint", 'write "vm:nic", "vm" (its only NIC) or "switch"'],
@@ -116,21 +116,62 @@ export function pathToString(path: readonly PathSegment[]): string {
   return out;
 }
 
+/** Longest word or candidate compared for a suggestion: beyond it, nothing is a typo. */
+const SUGGEST_MAX_CHARS = 64;
+
 /**
- * The closest candidate to a misspelt word, or null when none is close enough to suggest
- * (edit distance above a third of the word's length, at least 1, and below its length).
+ * The candidate closest to a misspelt word, or undefined when none is close enough: the edit
+ * distance ignores case and counts a swap of two neighbouring letters as one edit (optimal
+ * string alignment), and a candidate is close when more than 40% of the longer word survives
+ * the edits. The one "did you mean" of vlab: topology files, live changes and the command line.
  *
  * @example
  * ```ts
- * import { suggest } from "./issues.ts";
- * suggest("lyout", ["layout", "mtu"]); // "layout"
+ * import { closestName } from "./issues.ts";
+ * closestName("dealy", ["delay", "jitter"]); // "delay"
+ * closestName("STATIC", ["strict", "static"]); // "static"
+ * closestName("xyz", ["split", "packed"]); // undefined
  * ```
  */
-export function suggest(word: string, candidates: readonly string[]): string | null {
-  if (candidates.length === 0) return null;
-  const best = closest(word, candidates as string[]);
-  const d = distance(word, best);
-  return d <= Math.max(1, Math.floor(word.length / 3)) && d < word.length ? best : null;
+export function closestName(word: string, candidates: readonly string[]): string | undefined {
+  if (word.length > SUGGEST_MAX_CHARS) return undefined;
+  const w = word.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const length = Math.max(word.length, candidate.length);
+    // The distance is at least the difference in length: skip what cannot be close.
+    const floor = Math.abs(word.length - candidate.length);
+    if (length === 0 || candidate.length > SUGGEST_MAX_CHARS || (length - floor) / length <= 0.4) {
+      continue;
+    }
+    const distance = editDistance(w, candidate.toLowerCase());
+    if ((length - distance) / length <= 0.4) continue;
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance with adjacent transpositions (optimal string alignment), three rows. */
+function editDistance(a: string, b: string): number {
+  let before = new Array<number>(b.length + 1).fill(0);
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  let cur = new Array<number>(b.length + 1).fill(0);
+  for (let i = 1; i <= a.length; i++) {
+    cur[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        cur[j] = Math.min(cur[j], before[j - 2] + 1);
+      }
+    }
+    [before, prev, cur] = [prev, cur, before];
+  }
+  return prev[b.length];
 }
 
 /**
@@ -144,8 +185,8 @@ export function suggest(word: string, candidates: readonly string[]): string | n
  */
 export function didYouMean(word: string, candidates: readonly string[]): string | null {
   const unique = [...new Set(candidates)];
-  const best = suggest(word, unique);
-  if (best !== null) return `did you mean \`${best}\`?`;
+  const best = closestName(word, unique);
+  if (best !== undefined) return `did you mean \`${best}\`?`;
   if (unique.length === 0) return null;
   const shown = unique.slice(0, 8).map((c) => `\`${c}\``).join(", ");
   return `expected one of ${shown}${unique.length > 8 ? ", …" : ""}`;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { didYouMean, formatIssues, pathToString, suggest } from "./issues.ts";
+import { closestName, didYouMean, formatIssues, pathToString } from "./issues.ts";
+import { parseTopology } from "./load.ts";
 
 Deno.test("paths render as dotted keys and bracketed indices", () => {
   assert.equal(pathToString(["links", 0, "endpoints", 1]), "links[0].endpoints[1]");
@@ -9,10 +10,10 @@ Deno.test("paths render as dotted keys and bracketed indices", () => {
 });
 
 Deno.test("suggestions need a close match and never replace a whole short word", () => {
-  assert.equal(suggest("lyout", ["layout", "mtu"]), "layout");
-  assert.equal(suggest("sw", ["sw1", "a"]), "sw1");
-  assert.equal(suggest("c", ["a", "b"]), null);
-  assert.equal(suggest("memory", ["links"]), null);
+  assert.equal(closestName("lyout", ["layout", "mtu"]), "layout");
+  assert.equal(closestName("sw", ["sw1", "a"]), "sw1");
+  assert.equal(closestName("c", ["a", "b"]), undefined);
+  assert.equal(closestName("memory", ["links"]), undefined);
   assert.equal(didYouMean("c", ["a", "b", "a"]), "expected one of `a`, `b`");
   assert.equal(didYouMean("x", []), null);
 });
@@ -34,4 +35,37 @@ Deno.test("issues print as file:line:col with a hint line", () => {
     'lab.yaml:4:5: Unknown key "lyout" in vms.a\n  hint: did you mean `layout`?\nlab.yaml: Cannot read',
   );
   assert.equal(formatIssues([], "lab.yaml"), "");
+});
+
+Deno.test("suggestions count a swap of two letters as one edit and ignore case", () => {
+  assert.equal(closestName("dealy", ["name", "kind", "delay", "jitter"]), "delay");
+  assert.equal(closestName("STATIC", ["strict", "lazy", "static", "passthrough"]), "static");
+  // The command line's cases (cli/errors_test.ts), for one mechanism.
+  assert.equal(closestName("spilt", ["split", "packed", "both"]), "split");
+  assert.equal(closestName("PACKD", ["split", "packed", "both"]), "packed");
+  assert.equal(closestName("notfy", ["poll", "notify", "both"]), "notify");
+  assert.equal(closestName("xyz", ["split", "packed", "both"]), undefined);
+  assert.equal(closestName("", ["split"]), undefined);
+  assert.equal(closestName("split", []), undefined);
+});
+
+Deno.test("a long word is compared in bounded time", () => {
+  const names = Array.from({ length: 1024 }, (_, i) => `${"v".repeat(60)}${i}`);
+  const t0 = performance.now();
+  assert.equal(closestName("v".repeat(200_000), names), undefined);
+  assert.equal(closestName("x".repeat(64), names), undefined);
+  assert.ok(performance.now() - t0 < 2000, "bounded");
+});
+
+Deno.test("a misspelt key or value in a file gets its did-you-mean", () => {
+  const r = parseTopology(
+    "name: x\nvms:\n  a: { iommu: { mode: STATIC }, nics: { e0: {} } }\n  b: { nics: { e0: {} } }\n" +
+      "links:\n  - endpoints: [a, b]\n    dealy: 5ms\n",
+    "t.yaml",
+  );
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => [i.message, i.hint]), [
+    ['Unknown mode "STATIC"', "did you mean `static`?"],
+    ['Unknown key "dealy" in links[0]', "did you mean `delay`?"],
+  ]);
 });

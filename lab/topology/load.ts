@@ -3,9 +3,12 @@
  *
  * The pipeline: YAML syntax (the `yaml` library, with a `LineCounter` for positions) → shape
  * (`structure.ts`, zod) → build with defaults (`build.ts`) → graph checks (`checks.ts`). When
- * the shape is wrong, the offending values are removed and the later stages still run on what
- * is left, so one run reports every problem; problems that the removal would cause (an endpoint
- * naming a VM whose entry was broken) are dropped. Each problem is then located at its node.
+ * the shape is wrong, the offending values are set aside (an optional key is removed; a value a
+ * link cannot do without takes its whole link, which leaves a hole so the other links keep
+ * their index) and the later stages still run on what is left, so one run reports every
+ * problem; problems that setting aside would cause (an endpoint naming a VM whose entry was
+ * refused, `no-vsock` for a refused `vsock`) are dropped. Each problem is then located at its
+ * node.
  *
  * @module
  */
@@ -16,7 +19,7 @@ import { buildTopology } from "./build.ts";
 import { checkGraph } from "./checks.ts";
 import { hintFor, type PathSegment, pathToString, type Problem } from "./issues.ts";
 import type { RawTopology } from "./schema.ts";
-import { checkStructure } from "./structure.ts";
+import { checkStructure, isRequiredKey } from "./structure.ts";
 import { checkCounts, MAX_TOPOLOGY_BYTES } from "./limits.ts";
 import { quote } from "./quote.ts";
 import { aliasIssues, duplicateKeyIssues, syntaxIssues } from "./yaml_errors.ts";
@@ -32,24 +35,152 @@ function clone(value: unknown): unknown {
   }
 }
 
-/** Remove the value at `path` (the whole list when the path ends in an index); false if root. */
-function removeAt(root: unknown, path: readonly PathSegment[]): boolean {
-  const cut = typeof path[path.length - 1] === "number"
-    ? path.slice(0, path.findLastIndex((s) => typeof s === "string") + 1)
-    : path;
-  if (cut.length === 0) return false;
+function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
   let cur: unknown = root;
-  for (const seg of cut.slice(0, -1)) {
-    if (cur === null || typeof cur !== "object") return true;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
     cur = (cur as Record<string | number, unknown>)[seg];
   }
-  if (cur !== null && typeof cur === "object" && !Array.isArray(cur)) {
-    delete (cur as Record<string, unknown>)[cut[cut.length - 1] as string];
+  return cur;
+}
+
+function samePath(a: readonly PathSegment[], b: readonly PathSegment[]): boolean {
+  return a.length === b.length && a.every((s, i) => s === b[i]);
+}
+
+/** Stand-ins for the required top-level keys, so that the rest of the file is still checked. */
+const STAND_IN: ReadonlyMap<string, unknown> = new Map<string, unknown>([
+  ["name", "x"],
+  ["vms", {}],
+]);
+
+/** What the shape stage set aside, so that later stages neither trip on it nor blame it. */
+interface SetAside {
+  /** Paths removed (or replaced by a stand-in) because of their value; not unknown keys. */
+  removed: PathSegment[][];
+  /** VMs and switches whose entry, NIC map or a NIC was removed. */
+  broken: Set<string>;
+  /** `vms` itself was replaced: no VM is known. */
+  noVms: boolean;
+}
+
+/**
+ * Set aside the value at the problem's path so that the document keeps its shape: remove it
+ * when its key is optional (or unknown, or an entry of a map by name); a required key takes its
+ * parent with it (a link without its `endpoints` is no link); an element of `links` leaves a
+ * hole (`null`, which the builder skips, so that later links keep their index); an element of
+ * a list of values takes the list. The required top-level keys get a stand-in. False when
+ * nothing can be set aside (the document itself is not a map).
+ */
+function setAside(doc: unknown, problem: Problem, aside: SetAside): boolean {
+  let cut = [...problem.path];
+  while (cut.length > 0) {
+    const key = cut[cut.length - 1];
+    const parentPath = cut.slice(0, -1);
+    const parent = valueAt(doc, parentPath);
+    // Already gone with an ancestor.
+    if (parent === null || typeof parent !== "object") return true;
+    if (typeof key === "number") {
+      if (samePath(parentPath, ["links"]) && Array.isArray(parent)) {
+        parent[key] = null;
+        break;
+      }
+      cut = parentPath;
+      continue;
+    }
+    if (parentPath.length === 0 && STAND_IN.has(key)) {
+      (parent as Record<string, unknown>)[key] = structuredClone(STAND_IN.get(key));
+      if (key === "vms") aside.noVms = true;
+      break;
+    }
+    if (isRequiredKey(parentPath, key)) {
+      cut = parentPath;
+      continue;
+    }
+    delete (parent as Record<string, unknown>)[key];
+    break;
   }
+  if (cut.length === 0) return false;
+  if (problem.code !== "unknown-key") aside.removed.push(cut);
+  const whole = cut.length === 2 || (cut[2] === "nics" && cut.length <= 4);
+  if ((cut[0] === "vms" || cut[0] === "switches") && whole) aside.broken.add(String(cut[1]));
   return true;
 }
 
-const ENDPOINT_CODES = new Set(["unknown-endpoint", "no-nic", "ambiguous-nic", "bad-endpoint"]);
+/** The document without the holes left by links set aside, for checking its shape again. */
+function withoutHoles(doc: unknown): unknown {
+  const links = (doc as { links?: unknown }).links;
+  if (!Array.isArray(links)) return doc;
+  return { ...(doc as object), links: links.filter((l) => l !== null) };
+}
+
+const ENDPOINT_CODES = new Set([
+  "unknown-endpoint",
+  "no-nic",
+  "ambiguous-nic",
+  "bad-endpoint",
+  "no-vsock",
+  "switch-full",
+]);
+
+/** Keys that decide whether a queue size is valid. */
+const QUEUE_KEYS = new Set(["layout", "queue_size"]);
+/** Keys that decide how much guest memory a VM needs (a NIC set aside whole only needs less). */
+const SIZING_KEYS = new Set([
+  "memory",
+  "layout",
+  "queue_size",
+  "features",
+  "mtu",
+  "vsock",
+  "iommu",
+]);
+
+/** Whether one of two paths is a prefix of the other (one layer applies to the other). */
+function nested(a: readonly PathSegment[], b: readonly PathSegment[]): boolean {
+  const n = Math.min(a.length, b.length);
+  return a.slice(0, n).every((s, i) => s === b[i]);
+}
+
+/**
+ * Whether a later stage's problem comes from a value that was set aside rather than from the
+ * file: an endpoint naming a VM or switch whose entry was refused, `no-vsock` for a VM whose
+ * `vsock` was refused, `switch-full` with a refused `ports_max`, `no-iommu` for a refused
+ * `iommu`, `reorder-without-delay` with a refused `delay`, sizes checked with a refused sizing
+ * key.
+ */
+function causedBySetAside(p: Problem, usable: unknown, aside: SetAside): boolean {
+  const removed = (path: PathSegment[]) => aside.removed.some((r) => samePath(r, path));
+  if (ENDPOINT_CODES.has(p.code) && p.path[0] === "links" && p.path[2] === "endpoints") {
+    const node = String(valueAt(usable, p.path)).split(":")[0];
+    return aside.noVms || aside.broken.has(node) || removed(["vms", node, "vsock"]) ||
+      removed(["switches", node, "ports_max"]);
+  }
+  switch (p.code) {
+    case "no-iommu":
+      return removed(["vms", p.path[1], "iommu"]);
+    case "reorder-without-delay":
+      return aside.removed.some((r) =>
+        r[r.length - 1] === "delay" &&
+        (r[0] === "defaults" || p.path[0] === "defaults" || r[1] === p.path[1])
+      );
+    case "bad-queue-size":
+      // Checked with the layout and size of the NIC's layers (defaults, VM, NIC).
+      return aside.removed.some((r) =>
+        r[0] === "defaults" ||
+        (QUEUE_KEYS.has(String(r[r.length - 1])) && nested(r.slice(0, -1), p.path.slice(0, -1)))
+      );
+    case "memory-too-small":
+      // Checked with the VM's memory and the sizes of all its devices.
+      return aside.removed.some((r) =>
+        r[0] === "defaults" ||
+        (r[0] === "vms" && SIZING_KEYS.has(String(r[r.length - 1])) &&
+          (p.path[0] !== "vms" || r[1] === p.path[1]))
+      );
+    default:
+      return false;
+  }
+}
 
 /** Problems of a value: shape first, then (on what is left) build and graph checks. */
 function problemsOf(
@@ -61,25 +192,20 @@ function problemsOf(
   if (counts.length > 0) return { topology: null, problems: counts };
   const shape = checkStructure(raw);
   let usable = raw;
-  const broken = new Set<string>();
+  const aside: SetAside = { removed: [], broken: new Set(), noVms: false };
   if (shape.length > 0) {
     usable = clone(raw);
     for (const p of shape) {
-      if (!removeAt(usable, p.path)) return { topology: null, problems: shape };
-      const whole = p.path.length === 2 || (p.path[2] === "nics" && p.path.length <= 4);
-      if ((p.path[0] === "vms" || p.path[0] === "switches") && whole) {
-        broken.add(String(p.path[1]));
-      }
+      if (!setAside(usable, p, aside)) return { topology: null, problems: shape };
     }
-    if (checkStructure(usable).length > 0) return { topology: null, problems: shape };
+    // Setting aside leaves a document of the right shape; should it not, the later stages
+    // cannot run on it.
+    if (checkStructure(withoutHoles(usable)).length > 0) return { topology: null, problems: shape };
   }
   const built = buildTopology(usable as RawTopology, source);
-  const later = [...built.problems, ...checkGraph(built.topology, built.origins)].filter((p) => {
-    if (!ENDPOINT_CODES.has(p.code) || broken.size === 0) return true;
-    const text = (usable as RawTopology).links?.[p.path[1] as number]
-      ?.endpoints[p.path[3] as number];
-    return !broken.has(String(text).split(":")[0]);
-  });
+  const later = [...built.problems, ...checkGraph(built.topology, built.origins)].filter((p) =>
+    !causedBySetAside(p, usable, aside)
+  );
   return { topology: built.topology, problems: [...shape, ...later] };
 }
 
@@ -119,8 +245,10 @@ function validate(
   return ok(topology);
 }
 
+/** A map key as `toJS` writes it in the plain value: an empty or null key is `""`. */
 function keyText(key: unknown): string {
-  return isScalar(key) ? String(key.value) : String(key);
+  const value = isScalar(key) ? key.value : key;
+  return value === null || value === undefined ? "" : String(value);
 }
 
 /** The node to point at for `path`: the deepest node that exists on the way. */
@@ -223,8 +351,9 @@ export interface LocatedDocument {
 /**
  * Parse YAML text the way topology files are parsed (duplicate keys and alias bombs refused):
  * syntax errors become issues with their line and column; otherwise the plain value and a
- * locator that points a problem's path at its node. Drill files use it too. It does not bound
- * the size or the depth: callers do (`MAX_TOPOLOGY_BYTES`, {@linkcode boundedDepth}).
+ * locator that points a problem's path at its node. Drill files use it too (`what` names what
+ * the file holds in messages, default `"a topology"`). It does not bound the size or the depth:
+ * callers do (`MAX_TOPOLOGY_BYTES`, {@linkcode boundedDepth}).
  *
  * @example
  * ```ts
@@ -233,11 +362,16 @@ export interface LocatedDocument {
  * r.ok && r.value.locate({ code: "x", path: ["a", "b"], message: "", hint: null }); // { line: 2, column: 6 }
  * ```
  */
-export function parseYamlDocument(text: string): Result<LocatedDocument, TopologyIssue[]> {
+export function parseYamlDocument(
+  text: string,
+  options: { what?: string } = {},
+): Result<LocatedDocument, TopologyIssue[]> {
   const lineCounter = new LineCounter();
   // Duplicate keys are found by duplicateKeyIssues: the library's check is quadratic.
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
-  if (doc.errors.length > 0) return err(syntaxIssues(text, doc, lineCounter));
+  if (doc.errors.length > 0) {
+    return err(syntaxIssues(text, doc, { lineCounter, what: options.what }));
+  }
   const yamlIssues = [...duplicateKeyIssues(doc, lineCounter), ...aliasIssues(doc, lineCounter)];
   if (yamlIssues.length > 0) {
     return err(yamlIssues.sort((a, b) => a.line! - b.line! || a.column! - b.column!));

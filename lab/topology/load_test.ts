@@ -247,3 +247,125 @@ Deno.test("an alias bomb is refused, not expanded", () => {
   assert.ok(!r.ok);
   assert.equal(r.error[0].code, "yaml-syntax");
 });
+
+Deno.test("a broken link hides nothing: shape and graph problems of the whole file in one run", () => {
+  const yaml = [
+    "name: x", //                                                    1
+    "vms:", //                                                       2
+    "  a: { nics: { eth0: { ip: 10.0.0.1/24 }, eth1: {} } }", //     3
+    "  b: { nics: { eth0: { ip: 10.0.0.1/24 } }, vsock: { cid: 3 } }", // 4
+    "  c: { vsock: { cid: 3 }, iommu: {} }", //                      5
+    "switches: { sw1: {} }", //                                      6
+    "links:", //                                                     7
+    "  - endpoints: [a:eth0, b:eth0]", //                            8
+    "  - endpoints: [a:eth0, sw1]", //                               9
+    "  - endpoints: [a:eth1]", //                                   10
+    '  - endpoints: "a:eth1 sw1"', //                                11
+    "  - endpoints: [a:eth1, 5]", //                                12
+    "  - 7", //                                                     13
+    "  - endpoints: [d:eth0, sw1]", //                              14
+    "  - endpoints: [sw1, sw1]", //                                 15
+    "  - endpoints: [a:eth1, sw1]", //                              16
+    "    reorder: 5%", //                                           17
+    "    dealy: 5ms", //                                            18
+  ].join("\n") + "\n";
+  const r = parseTopology(yaml, "t.yaml");
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => `${i.line}:${i.column} ${i.code} ${i.message}`), [
+    '4:28 duplicate-ip IP 10.0.0.1 of NIC "b:eth0" is already used by NIC "a:eth0" on the same L2 segment',
+    '5:22 duplicate-cid VM "c" has vsock CID 3, already the CID of VM "b"',
+    '5:34 missing-key Missing key "mode" in vms.c.iommu',
+    '9:17 nic-reused NIC "a:eth0" is already used by link "a-b"',
+    "10:16 bad-endpoints A link has exactly 2 endpoints, got 1",
+    '11:16 wrong-type links[3].endpoints must be a list, got "a:eth1 sw1"',
+    "12:25 wrong-type links[4].endpoints[1] must be a string, got 5",
+    "13:5 wrong-type links[5] must be a map, got 7",
+    '14:17 unknown-endpoint Unknown VM "d" in endpoint "d:eth0"',
+    '15:22 self-link Link "sw1-sw1" connects "sw1" to itself',
+    '16:5 duplicate-link-name Link name "a-sw1" is already used by links[1]',
+    '17:14 reorder-without-delay Cannot reorder on link "a-sw1" (forward) without a delay',
+    '18:5 unknown-key Unknown key "dealy" in links[8]',
+  ]);
+});
+
+Deno.test("values set aside for their shape cause no problems of their own", () => {
+  const problems = (yaml: string) => {
+    const r = parseTopology(yaml, "t.yaml");
+    assert.ok(!r.ok, yaml);
+    return r.error.map((i) => `${i.line}:${i.column} ${i.code}`);
+  };
+  // A bad delay is not a missing one: no reorder-without-delay.
+  assert.deepEqual(
+    problems(AB + "links:\n  - endpoints: [a, b]\n    delay: 5\n    reorder: 5%\n"),
+    ["7:12 bad-unit"],
+  );
+  // A vsock device with a bad CID is not a missing one: no no-vsock.
+  assert.deepEqual(
+    problems(
+      "name: x\nvms:\n  a: { vsock: { cid: 3 } }\n  b: { vsock: { cid: 1.5 } }\n" +
+        "links:\n  - { kind: vsock, endpoints: [a, b] }\n",
+    ),
+    ["4:22 wrong-type"],
+  );
+  // A vIOMMU without its mode is not a missing vIOMMU: no no-iommu.
+  assert.deepEqual(
+    problems("name: x\nvms:\n  a: { iommu: {}, nics: { e0: { iommu: true } } }\n"),
+    ["3:15 missing-key"],
+  );
+  // A bad ports_max is not the default of 64: no switch-full for the 65th link.
+  const vms = Array.from({ length: 65 }, (_, i) => `  v${i}: { nics: { e0: {} } }`);
+  const links = vms.map((_, i) => `  - endpoints: [v${i}, s]`);
+  assert.deepEqual(
+    problems(
+      `name: x\nvms:\n${vms.join("\n")}\nswitches: { s: { ports_max: 5000 } }\n` +
+        `links:\n${links.join("\n")}\n`,
+    ),
+    ["68:29 out-of-range"],
+  );
+  // A bad layout is not split: no bad-queue-size for a packed-only size.
+  assert.deepEqual(
+    problems("name: x\nvms:\n  a: { layout: pakced, queue_size: 100, nics: { e0: {} } }\n"),
+    ["3:16 unknown-value"],
+  );
+});
+
+Deno.test("a bad lab name or vms map still lets the rest of the file be checked", () => {
+  const r = parseTopology(
+    "name: 5\nvms: { a: { nics: { e0: {} } } }\nlinks:\n  - endpoints: [a, b]\n",
+    "t.yaml",
+  );
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => `${i.line}:${i.column} ${i.code}`), [
+    "1:7 wrong-type",
+    "4:20 unknown-endpoint",
+  ]);
+  const v = parseTopology(
+    "name: x\nvms: [a, b]\nswitches: { s: {}, t: {} }\nlinks:\n  - endpoints: [a, s]\n" +
+      "  - endpoints: [s, t]\n  - endpoints: [t, s]\n",
+    "t.yaml",
+  );
+  assert.ok(!v.ok);
+  // Endpoints naming VMs are not checked (the VMs could not be read); the switch loop is found.
+  assert.deepEqual(v.error.map((i) => `${i.line}:${i.column} ${i.code}`), [
+    "2:6 wrong-type",
+    "7:5 switch-loop",
+  ]);
+});
+
+Deno.test("a value set aside hides no problem of its neighbours", () => {
+  const r = parseTopology(
+    "name: x\nvms:\n  a:\n    nics:\n      e0: { queue_size: 0 }\n      e1: { queue_size: 12 }\n" +
+      "      e2: { ip: 10.0.0.300/24 }\n  b:\n    memory: 1MiB\n    poll_us: -1\n" +
+      "    nics: { e0: { ip: 10.0.0.300/24, queue_size: 4096 } }\n",
+    "t.yaml",
+  );
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => `${i.line}:${i.column} ${i.code}`), [
+    "5:25 out-of-range",
+    "6:25 bad-queue-size",
+    "7:17 bad-ip",
+    "9:13 memory-too-small",
+    "10:14 out-of-range",
+    "11:23 bad-ip",
+  ]);
+});

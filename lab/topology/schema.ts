@@ -13,6 +13,7 @@
 import { z } from "zod";
 import { DELAY_DISTRIBUTIONS } from "../host/impair_models.ts";
 import {
+  formatSize,
   parseDuration,
   parsePercent,
   parsePercentList,
@@ -21,6 +22,7 @@ import {
   type UnitError,
 } from "./units.ts";
 import { notHostAddress, parseCidr, parseMac } from "./addresses.ts";
+import { MAX_MEMORY_BYTES, PAGE_SIZE } from "../../devices/memory/memory.ts";
 import { quote, showValue } from "./quote.ts";
 
 /** Pattern of VM, switch, NIC and link names. */
@@ -29,8 +31,14 @@ export const NAME_PATTERN = "^[a-z][a-z0-9_-]{0,15}$";
 export const LAB_NAME_PATTERN = "^[a-z0-9][a-z0-9-]{0,31}$";
 /** NIC features by their YAML name. */
 export const FEATURE_NAMES = ["event_idx", "indirect", "mrg_rxbuf", "in_order", "csum"] as const;
-/** Smallest and largest guest memory, bytes. */
-export const MEMORY_RANGE = { min: 1024 ** 2, max: 2 * 1024 ** 3 } as const;
+/**
+ * Smallest and largest queue size the lab runs (split also needs a power of 2). The schema lets
+ * 1..7 through (`queue_size` keeps the virtio range in the JSON Schema) and the builder refuses
+ * them, saying why; messages about the range give this one.
+ */
+export const QUEUE_SIZE_RANGE = { min: 8, max: 32768 } as const;
+/** Smallest and largest guest memory, bytes (the largest is what `GuestMemory` allows). */
+export const MEMORY_RANGE = { min: 1024 ** 2, max: MAX_MEMORY_BYTES } as const;
 
 type Ctx = z.core.$RefinementCtx<string | number>;
 
@@ -135,7 +143,11 @@ export const impairmentSchema = z.strictObject(impairmentShape)
 
 const nicShape = {
   layout: z.enum(["split", "packed"]).describe("Virtqueue layout; default split").optional(),
-  queue_size: int(1, 32768, "Queue size: split needs a power of 2, packed any; at least 8")
+  queue_size: int(
+    1,
+    QUEUE_SIZE_RANGE.max,
+    "Queue size: split needs a power of 2, packed any; at least 8",
+  )
     .optional(),
   features: z.array(z.enum(FEATURE_NAMES))
     .describe("Features the NIC offers; default [event_idx, mrg_rxbuf, csum]").optional(),
@@ -148,14 +160,28 @@ const nicShape = {
 
 const memory = stringOrNumber().superRefine((v, ctx) => {
   const r = parseSize(v);
-  if (!r.ok) return addUnitIssue(ctx, "memory", r.error);
-  if (r.value < MEMORY_RANGE.min || r.value > MEMORY_RANGE.max) {
+  // A size too large to count is outside the memory range too: say that range, not every size's.
+  if (!r.ok && r.error.kind === "bad-unit") return addUnitIssue(ctx, "memory", r.error);
+  if (!r.ok || r.value < MEMORY_RANGE.min || r.value > MEMORY_RANGE.max) {
     ctx.addIssue({
       code: "custom",
       message: `memory must be between 1MiB and 2GiB, got ${showValue(v)}`,
       params: {
         code: "out-of-range",
         hint: 'write a memory between 1MiB and 2GiB, such as "16MiB"',
+      },
+    });
+  } else if (r.value % PAGE_SIZE !== 0) {
+    // GuestMemory takes whole pages only; both neighbours are inside the range (its ends are
+    // whole pages).
+    const below = r.value - (r.value % PAGE_SIZE);
+    const above = below + PAGE_SIZE;
+    ctx.addIssue({
+      code: "custom",
+      message: `memory must be a multiple of 4KiB, got ${showValue(v)}`,
+      params: {
+        code: "bad-memory-size",
+        hint: `write ${formatSize(below)} or ${formatSize(above)} (${below} or ${above} bytes)`,
       },
     });
   }

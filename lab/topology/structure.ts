@@ -6,7 +6,7 @@
  */
 
 import type { z } from "zod";
-import { topologySchema } from "./schema.ts";
+import { QUEUE_SIZE_RANGE, topologySchema } from "./schema.ts";
 import { didYouMean, type PathSegment, pathToString, type Problem } from "./issues.ts";
 import { quote, showValue } from "./quote.ts";
 
@@ -51,6 +51,27 @@ function unwrap(s: AnySchema): AnySchema {
 export function keysAt(path: readonly PathSegment[], root: AnySchema = topologySchema): string[] {
   const s = schemaAt(path, root);
   return s?._zod?.def?.type === "object" ? Object.keys(s._zod.def.shape) : [];
+}
+
+/**
+ * Whether `key` must be present in the map at `path` (a required key of a fixed-key map; false
+ * for optional keys, unknown keys and the entries of maps by name).
+ *
+ * @example
+ * ```ts
+ * import { isRequiredKey } from "./structure.ts";
+ * isRequiredKey(["links", 0], "endpoints"); // true
+ * isRequiredKey(["links", 0], "delay"); // false
+ * ```
+ */
+export function isRequiredKey(
+  path: readonly PathSegment[],
+  key: string,
+  root: AnySchema = topologySchema,
+): boolean {
+  const s = schemaAt(path, root);
+  if (s?._zod?.def?.type !== "object" || !Object.hasOwn(s._zod.def.shape, key)) return false;
+  return s._zod.def.shape[key]._zod.optin !== "optional";
 }
 
 function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
@@ -100,6 +121,19 @@ function lastKey(path: readonly PathSegment[]): string {
   return "value";
 }
 
+/** Keys whose rule is narrower than their range in the schema: the range and the rule. */
+const RANGE_RULE: ReadonlyMap<string, { min: number; max: number; hint: string }> = new Map([
+  ["queue_size", {
+    ...QUEUE_SIZE_RANGE,
+    hint: `use a power of 2 from ${QUEUE_SIZE_RANGE.min} to ${QUEUE_SIZE_RANGE.max}, or with ` +
+      `\`layout: packed\` any size from ${QUEUE_SIZE_RANGE.min} to ${QUEUE_SIZE_RANGE.max}`,
+  }],
+]);
+
+/** What the whole document must be, when it is something else. */
+const ROOT_HINT =
+  "a topology is a map that starts with `name: my-lab` and `vms:`; docs/topology.md describes it";
+
 const MISSING_HINT: ReadonlyMap<string, string> = new Map([
   ["name", "add `name: my-lab` (the lab's name)"],
   ["vms", "add `vms:` with at least one VM, such as `vms: { a: {} }`"],
@@ -113,34 +147,46 @@ interface SchemaDoc {
   docs: string;
 }
 
+/** A required key that is absent; `options` are the values it takes when it is a choice. */
+function missingKey(path: PathSegment[], doc: SchemaDoc, options: readonly string[]): Problem {
+  const key = String(path[path.length - 1]);
+  const parent = path.length > 1 ? ` in ${pathToString(path.slice(0, -1))}` : "";
+  const choice = options.length > 0
+    ? `add \`${key}\`, one of ${options.map((o) => `\`${o}\``).join(", ")}`
+    : undefined;
+  return {
+    code: "missing-key",
+    path,
+    message: `Missing key ${quote(key)}${parent}`,
+    hint: (doc.root === topologySchema ? MISSING_HINT.get(key) : undefined) ?? choice ??
+      `add \`${key}\`; ${doc.docs} lists the keys`,
+  };
+}
+
 function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Problem[] {
   const path = issue.path as PathSegment[];
   const value = valueAt(raw, path);
   switch (issue.code) {
     case "invalid_type": {
-      if (value === undefined) {
-        const key = String(path[path.length - 1]);
-        const parent = path.length > 1 ? ` in ${pathToString(path.slice(0, -1))}` : "";
-        return [{
-          code: "missing-key",
-          path,
-          message: `Missing key ${quote(key)}${parent}`,
-          hint: (doc.root === topologySchema ? MISSING_HINT.get(key) : undefined) ??
-            `add \`${key}\`; ${doc.docs} lists the keys`,
-        }];
-      }
+      if (value === undefined) return [missingKey(path, doc, [])];
       const expected = EXPECTED[issue.expected] ?? issue.expected;
       const integer = issue.expected === "int" ||
         (typeof value === "number" && expected === "a number");
+      // The document itself (or, for a part checked on its own, that part) has no key to name.
+      const root = doc.root === topologySchema
+        ? ROOT_HINT
+        : `write ${expected} here; ${doc.docs} describes it`;
       return [{
         code: "wrong-type",
         path,
         message: `${label(path, doc.what)} must be ${integer ? "an integer" : expected}, got ${
           describeValue(value)
         }`,
-        hint: `write ${integer ? "an integer" : expected} here; ${doc.docs} describes \`${
-          lastKey(path)
-        }\``,
+        hint: path.length === 0
+          ? root
+          : `write ${integer ? "an integer" : expected} here; ${doc.docs} describes \`${
+            lastKey(path)
+          }\``,
       }];
     }
     case "invalid_union":
@@ -155,16 +201,20 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Pr
     case "too_small":
     case "too_big": {
       const s = schemaAt(path, doc.root);
-      const min = s?.minValue ?? "?";
-      const max = s?.maxValue ?? "?";
+      const key = lastKey(path);
+      const rule = doc.root === topologySchema ? RANGE_RULE.get(key) : undefined;
+      const min = rule?.min ?? s?.minValue ?? "?";
+      const max = rule?.max ?? s?.maxValue ?? "?";
       return [{
         code: "out-of-range",
         path,
-        message: `${lastKey(path)} must be between ${min} and ${max}, got ${describeValue(value)}`,
-        hint: `write a whole number from ${min} to ${max}`,
+        message: `${key} must be between ${min} and ${max}, got ${describeValue(value)}`,
+        hint: rule?.hint ?? `write a whole number from ${min} to ${max}`,
       }];
     }
     case "invalid_value": {
+      // A required choice (`iommu: {}` without `mode`) is missing, not an unknown value.
+      if (value === undefined) return [missingKey(path, doc, issue.values.map(String))];
       const key = lastKey(path);
       const what = key === "features" ? "feature" : key;
       const options = issue.values.map(String);

@@ -83,6 +83,24 @@ export function parseSize(value: string | number): Result<number, UnitError> {
 }
 
 /**
+ * A byte count in the largest binary unit that divides it exactly (`"16MiB"`, `"16388KiB"`), or
+ * the plain number of bytes: a size written back the way a topology file would write it.
+ *
+ * @example
+ * ```ts
+ * import { formatSize } from "./units.ts";
+ * formatSize(16781312); // "16388KiB"
+ * ```
+ */
+export function formatSize(bytes: number): string {
+  for (const unit of ["GiB", "MiB", "KiB"]) {
+    const factor = SIZE_FACTOR[unit];
+    if (bytes !== 0 && bytes % factor === 0) return `${bytes / factor}${unit}`;
+  }
+  return String(bytes);
+}
+
+/**
  * Read a duration in microseconds: `"250us"`, `"10ms"`, `"1s"`, `"0"` or `0`, at most a minute
  * ({@linkcode DURATION_MAX_US}). Fractions are rounded to the nearest microsecond.
  *

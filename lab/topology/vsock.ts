@@ -91,6 +91,8 @@ export function buildVsock(
   const out: VsockLinkSpec[] = [];
   const routerByName = new Map(routers.map((r) => [r.name, r]));
   for (const [i, link] of (raw.links ?? []).entries()) {
+    // A link the loader set aside for its shape leaves a hole, so the others keep their index.
+    if (link === null) continue;
     if (link.kind !== "vsock" || link.endpoints.length !== 2) continue;
     const path: PathSegment[] = ["links", i];
     let ok = true;

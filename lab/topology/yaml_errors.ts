@@ -91,7 +91,8 @@ function openerOf(message: string): Opener["char"] | null {
 
 /**
  * The document's syntax errors as issues (code `yaml-syntax`, or `duplicate-key`), each at the
- * line and column to fix: an unclosed quote, brace or bracket at its opening character.
+ * line and column to fix: an unclosed quote, brace or bracket at its opening character. `what`
+ * names what the file holds, for "a topology is one document" (default `"a topology"`).
  *
  * @example
  * ```ts
@@ -100,14 +101,15 @@ function openerOf(message: string): Opener["char"] | null {
  * const text = 'name: "x\nvms: {}\n';
  * const lineCounter = new LineCounter();
  * const doc = parseDocument(text, { lineCounter, prettyErrors: false });
- * syntaxIssues(text, doc, lineCounter)[0].column; // 7
+ * syntaxIssues(text, doc, { lineCounter })[0].column; // 7
  * ```
  */
 export function syntaxIssues(
   text: string,
   doc: Document,
-  lineCounter: LineCounter,
+  options: { lineCounter: LineCounter; what?: string },
 ): TopologyIssue[] {
+  const { lineCounter, what = "a topology" } = options;
   const openers = unclosedOpeners(text);
   const used = new Set<Opener>();
   const issues: TopologyIssue[] = [];
@@ -128,12 +130,19 @@ export function syntaxIssues(
       }\``;
       hint = HINT[opener.char];
     }
+    if (e.code === "MULTIPLE_DOCS") {
+      message = `The file holds several YAML documents: ${what} is one document`;
+      hint = "remove this `---` and what follows it, or move each document to a file of its own";
+    }
     const duplicate = e.code === "DUPLICATE_KEY";
     if (duplicate) {
       const key = /^("[^"\n]*"|'[^'\n]*'|[^:\n]+?)\s*:/.exec(text.slice(e.pos[0]))?.[1] ?? "";
       if (key !== "") message = `Duplicate key ${quote(key)}`;
       hint = "a map holds each key once; remove or rename one of them";
     }
+    // The library puts an indentation error at the start of the line's indentation; the key to
+    // move is after it.
+    while (text[offset] === " ") offset++;
     const at = lineCounter.linePos(offset);
     const key = `${at.line}:${at.col}:${message}`;
     if (seen.has(key)) continue;
