@@ -130,7 +130,7 @@ ${PING}assert:
     '11:5: "ping" is a workload result: read one of its fields (assert[6], column 1 of the assertion)',
   ]);
   assert.deepEqual(issues.slice(1, 3).map((i) => i.hint), [
-    "expected one of `ping`, `recovery`",
+    "did you mean `ping`?",
     "did you mean `kind`?",
   ]);
 });
