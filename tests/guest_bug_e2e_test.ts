@@ -2,7 +2,8 @@
  * Guest bugs in a running lab, end to end (`vlab fault guest-bug`): a bug that costs only its
  * request (`address-outside-memory`) in a packed transmitq under a flood ends in the reset the
  * driver starts when it meets that request's used buffer, within milliseconds rather than at the
- * transmit watchdog.
+ * transmit watchdog; `indirect-nested` is injected (its table in guest memory the device reaches,
+ * behind a vIOMMU too) and ends in DEVICE_NEEDS_RESET and the guest's reset.
  */
 
 import assert from "node:assert/strict";
@@ -11,14 +12,14 @@ import type { Lab } from "../lab/lab.ts";
 import { deviceControl } from "../lab/wire/control.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
 
-/** The pair, with `nic` merged into both NICs. */
-function pair(name: string, nic: Record<string, unknown>) {
+/** The pair, with `nic` merged into both NICs and `vm` into both VMs. */
+function pair(name: string, nic: Record<string, unknown>, vm: Record<string, unknown> = {}) {
   return {
     name,
     seed: 5,
     vms: {
-      a: { nics: { eth0: { ip: "10.0.0.1/24", ...nic } } },
-      b: { nics: { eth0: { ip: "10.0.0.2/24", ...nic } } },
+      a: { ...vm, nics: { eth0: { ip: "10.0.0.1/24", ...nic } } },
+      b: { ...vm, nics: { eth0: { ip: "10.0.0.2/24", ...nic } } },
     },
     links: [{ endpoints: ["a:eth0", "b:eth0"] }],
   };
@@ -93,3 +94,62 @@ Deno.test({
     }
   },
 });
+
+/** INDIRECT_DESC offered (the default list has no `indirect`): the device walks the tables. */
+const INDIRECT = ["event_idx", "indirect", "mrg_rxbuf", "csum"];
+
+const NESTED_CASES = [
+  { what: "split", nic: { features: INDIRECT }, vm: {} },
+  // Behind a vIOMMU the device translates the table's address: strict maps only the NIC's rings
+  // (at IOVA = GPA), so the table must be among them.
+  {
+    what: "packed, behind a vIOMMU in strict mode",
+    nic: { features: INDIRECT, layout: "packed", iommu: true },
+    vm: { iommu: { mode: "strict" } },
+  },
+  {
+    what: "split, behind a vIOMMU in static mode",
+    nic: { features: INDIRECT, iommu: true },
+    vm: { iommu: { mode: "static" } },
+  },
+];
+
+for (const c of NESTED_CASES) {
+  Deno.test({
+    ...LAB_TEST,
+    name:
+      `indirect-nested in a's transmitq (${c.what}): DEVICE_NEEDS_RESET, the guest resets, ping works after`,
+    fn: async () => {
+      const lab = await startTestLab(pair("nested", c.nic, c.vm));
+      try {
+        await pingOk(lab);
+        const f = lab.fault({
+          kind: "guest-bug",
+          vm: "a",
+          device: "eth0",
+          queue: "transmitq",
+          bug: "indirect-nested",
+        });
+        assert.ok(f.ok, JSON.stringify(f));
+        const needs = await waitForValue(
+          "device-needs-reset",
+          () => events(lab, "device-needs-reset")[0] ?? null,
+          4000,
+        );
+        assert.equal(needs.detail?.cause, "needs-reset", JSON.stringify(lab.events.recent()));
+        assert.deepEqual(events(lab, "guest-bug-refused"), []);
+        assert.deepEqual(events(lab, "iommu-fault"), [], "the device reached the table");
+        const error = events(lab, "device-error")[0];
+        assert.match(
+          String(error?.detail?.error),
+          /indirect descriptor 0 inside an indirect table/,
+          JSON.stringify(error),
+        );
+        await waitForValue("device-reset", () => events(lab, "device-reset")[0] ?? null, 4000);
+        await pingOk(lab);
+      } finally {
+        await lab.stop();
+      }
+    },
+  });
+}

@@ -39,11 +39,12 @@
  */
 
 import { err, ok, type Result } from "../base/result.ts";
+import { PAGE_SIZE } from "../memory/memory.ts";
 import { PackedDescFlag, SplitDescFlag } from "./constants.ts";
-import { PackedDesc } from "./packed_layout.ts";
+import { packedAreaSizes, PackedDesc } from "./packed_layout.ts";
 import type { Layout, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
-import { SplitAvail, SplitDesc } from "./split_layout.ts";
+import { splitAreaSizes, SplitAvail, SplitDesc } from "./split_layout.ts";
 
 /** The kinds of guest bug these functions write. */
 export type GuestFaultKind =
@@ -103,6 +104,31 @@ export interface GuestFaultTarget {
    * nothing in flight). Split rings ignore it.
    */
   readonly freeId?: number;
+}
+
+/**
+ * Scratch memory for `indirect-nested` in a queue whose driver gave each ring area a page
+ * allocation of its own (`initDevice` does): the first 16-aligned 16 bytes after the driver
+ * area, in the area's last page; null if that page has no room left (never for a queue size
+ * virtio allows: the split driver area is 6 + 2 × size bytes, the packed one 4). No ring uses
+ * them, and they are in whatever the device can reach of the rings: behind the lab's vIOMMU a
+ * NIC's ring window is mapped at IOVA = GPA (static, strict, lazy) or bypassed (passthrough), so
+ * the device reads the table where the guest wrote it.
+ *
+ * @example
+ * ```ts
+ * import { driverAreaScratch } from "./guest_faults.ts";
+ * driverAreaScratch({ layout: "split", size: 256, descAddr: 0x1000, driverAddr: 0x2000,
+ *   deviceAddr: 0x3000, features: { eventIdx: true, indirect: true, inOrder: false } }); // 0x2210
+ * ```
+ */
+export function driverAreaScratch(config: QueueConfig): number | null {
+  const bytes = config.layout === "split"
+    ? splitAreaSizes(config.size).driver
+    : packedAreaSizes(config.size).driver;
+  const end = config.driverAddr + bytes;
+  const at = Math.ceil(end / 16) * 16;
+  return at + 16 <= Math.ceil(end / PAGE_SIZE) * PAGE_SIZE ? at : null;
 }
 
 /** One word a fault wrote. */

@@ -13,6 +13,7 @@ import { Feature, Status } from "./constants.ts";
 import type { ActivateContext, VirtioDeviceModel } from "./device_model.ts";
 import { featureSet } from "./features.ts";
 import {
+  driverAreaScratch,
   formatGuestFaultRefusal,
   GUEST_FAULT_KINDS,
   type GuestFaultKind,
@@ -233,4 +234,55 @@ Deno.test("a packed fault's freeId must be a buffer id of the queue", async () =
       new RegExp(`freeId must be a buffer id of the queue of ${SIZE}, got ${freeId}`),
     );
   }
+});
+
+for (const layout of ["split", "packed"] as const) {
+  Deno.test(`indirect-nested with its table after the driver area, in that area's page: nested-indirect [${layout}]`, async () => {
+    const w = await live(layout);
+    const cfg = queueConfigOf(w.regs, 1, w.negotiated);
+    const scratch = driverAreaScratch(cfg);
+    assert.ok(scratch !== null);
+    assert.equal(scratch % 16, 0);
+    // Past the driver area, inside the page initDevice gave it, clear of the other areas.
+    const driverBytes = layout === "split" ? 6 + 2 * SIZE : 4;
+    assert.ok(scratch >= cfg.driverAddr + driverBytes);
+    assert.ok(scratch + 16 <= cfg.driverAddr + 4096);
+    for (const q of [0, 1]) {
+      const other = queueConfigOf(w.regs, q, w.negotiated);
+      for (const area of [other.descAddr, other.deviceAddr]) {
+        assert.ok(
+          scratch + 16 <= area || scratch >= area + 4096,
+          `clear of 0x${area.toString(16)}`,
+        );
+      }
+    }
+    const r = injectGuestFault(
+      { config: cfg, ring: w.ring, memoryBytes: MEMORY, scratch },
+      "indirect-nested",
+    );
+    assert.ok(r.ok);
+    const popped = w.device[1].pop();
+    assert.ok(!popped.ok);
+    assert.equal(popped.error.kind, "nested-indirect");
+  });
+}
+
+Deno.test("driverAreaScratch has room after every driver area virtio allows", () => {
+  const config = (layout: Layout, size: number) => ({
+    layout,
+    size,
+    descAddr: 0x10000,
+    driverAddr: 0x40000,
+    deviceAddr: 0x80000,
+    features: { eventIdx: true, indirect: true, inOrder: false },
+  });
+  for (let size = 1; size <= 32768; size *= 2) {
+    const at = driverAreaScratch(config("split", size));
+    assert.equal(at, 0x40000 + Math.ceil((6 + 2 * size) / 16) * 16, `split ${size}`);
+  }
+  for (const size of [1, 7, 256, 1000, 32768]) {
+    assert.equal(driverAreaScratch(config("packed", size)), 0x40010, `packed ${size}`);
+  }
+  // An area that fills its page to the last 16 bytes leaves no room (not a virtio size).
+  assert.equal(driverAreaScratch(config("split", 2045)), null);
 });

@@ -19,7 +19,11 @@ import {
   queueConfigOf,
 } from "../../../devices/virtio/mmio.ts";
 import { brokenQueue, type ResetCause } from "../../../devices/virtio/mmio_reinit.ts";
-import { formatGuestFaultRefusal, injectGuestFault } from "../../../devices/virtio/guest_faults.ts";
+import {
+  driverAreaScratch,
+  formatGuestFaultRefusal,
+  injectGuestFault,
+} from "../../../devices/virtio/guest_faults.ts";
 import { PackedDriverQueue } from "../../../devices/virtio/packed_driver.ts";
 import { recoverNet } from "../../../devices/net/recovery.ts";
 import { formatNetFault } from "../../../devices/net/errors.ts";
@@ -461,8 +465,11 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     const queue = nic.device.queues[m.queue];
     const unposted = queue instanceof PackedDriverQueue ? queue.unpostedId : -1;
     const freeId = unposted >= 0 ? unposted : undefined;
+    // indirect-nested's table goes after the queue's driver area, in that area's page: the
+    // driver's own memory, in the ring window a vIOMMU maps at IOVA = GPA (guest_faults.ts).
+    const scratch = driverAreaScratch(config) ?? undefined;
     const r = injectGuestFault(
-      { config, ring: ctx.ring, memoryBytes: ctx.mem.size, freeId },
+      { config, ring: ctx.ring, memoryBytes: ctx.mem.size, freeId, scratch },
       m.bug,
     );
     post({
