@@ -5,12 +5,21 @@
  * published, publishes it with the same ordering a driver uses, and returns a description of
  * every word it wrote.
  *
- * Who calls it: tests, and (later) the lab's fault injector on the guest worker, which owns the
- * guest's memory. It needs no driver state: the split avail index is in memory, and a packed
- * ring's next slot and wrap counter are read back from the AVAIL bits (`packedNextAvail`). The
- * ring should be quiet (no chain made available and not yet popped): the descriptors it writes
- * are the next ones the driver would use, so a chain still waiting there would be overwritten.
- * The queue is meant to be reset afterwards.
+ * Who calls it: tests, and the lab's fault injector on the guest worker, which owns the guest's
+ * memory. It needs no driver state: the split avail index is in memory, and a packed ring's next
+ * slot and wrap counter are read back from the AVAIL bits (`packedNextAvail`). The ring should
+ * be quiet (no chain made available and not yet popped): the descriptors it writes are the next
+ * ones the driver would use, so a chain still waiting there would be overwritten.
+ *
+ * Whatever the kind, the driver must add nothing more to the queue afterwards until it resets
+ * it: its next add would go to the slot (split: the avail entry) the bug took. If it did, it
+ * could overwrite the bug before the device met it, or, in a packed ring, post into the slot
+ * where the device then writes the bug's used descriptor, so that the device waits one slot
+ * further while the driver waits for that slot to come back used: a transmitq stalls until its
+ * watchdog. A packed ring's bad chain carries `freeId`, a buffer id the driver has not posted,
+ * so no chain the device holds has that id (else `head-in-flight`) and the used buffer that
+ * `address-outside-memory` gets back is one the driver never posted (`used-id-not-in-flight`:
+ * the driver breaks the queue and resets).
  *
  * Expected device answers (`RingError` kinds, all fatal but the last):
  * | fault                     | split                 | packed                |
@@ -30,11 +39,12 @@
  */
 
 import { err, ok, type Result } from "../base/result.ts";
+import { PAGE_SIZE } from "../memory/memory.ts";
 import { PackedDescFlag, SplitDescFlag } from "./constants.ts";
-import { PackedDesc } from "./packed_layout.ts";
+import { packedAreaSizes, PackedDesc } from "./packed_layout.ts";
 import type { Layout, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
-import { SplitAvail, SplitDesc } from "./split_layout.ts";
+import { splitAreaSizes, SplitAvail, SplitDesc } from "./split_layout.ts";
 
 /** The kinds of guest bug these functions write. */
 export type GuestFaultKind =
@@ -63,7 +73,9 @@ export const GUEST_FAULT_KINDS: readonly GuestFaultKind[] = [
 
 /**
  * Whether a device that meets guest bug `kind` breaks the queue (DEVICE_NEEDS_RESET, then the
- * guest's reset): every kind but `address-outside-memory`, which costs one request (A13).
+ * guest's reset): every kind but `address-outside-memory`, which costs one request (A13); the
+ * driver resets when it meets that request's used buffer. (Either way the driver adds nothing
+ * more to the queue until its reset: see the module's notes.)
  *
  * @example
  * ```ts
@@ -86,6 +98,37 @@ export interface GuestFaultTarget {
   readonly memoryBytes: number;
   /** 16 free bytes of guest memory for the table of `indirect-nested` (16-aligned). */
   readonly scratch?: number;
+  /**
+   * Packed: the buffer id the bad chain carries, one the driver has not posted
+   * (`PackedDriverQueue.unpostedId`), 0..size-1; 0 when not given (right for a ring with
+   * nothing in flight). Split rings ignore it.
+   */
+  readonly freeId?: number;
+}
+
+/**
+ * Scratch memory for `indirect-nested` in a queue whose driver gave each ring area a page
+ * allocation of its own (`initDevice` does): the first 16-aligned 16 bytes after the driver
+ * area, in the area's last page; null if that page has no room left (never for a queue size
+ * virtio allows: the split driver area is 6 + 2 × size bytes, the packed one 4). No ring uses
+ * them, and they are in whatever the device can reach of the rings: behind the lab's vIOMMU a
+ * NIC's ring window is mapped at IOVA = GPA (static, strict, lazy) or bypassed (passthrough), so
+ * the device reads the table where the guest wrote it.
+ *
+ * @example
+ * ```ts
+ * import { driverAreaScratch } from "./guest_faults.ts";
+ * driverAreaScratch({ layout: "split", size: 256, descAddr: 0x1000, driverAddr: 0x2000,
+ *   deviceAddr: 0x3000, features: { eventIdx: true, indirect: true, inOrder: false } }); // 0x2210
+ * ```
+ */
+export function driverAreaScratch(config: QueueConfig): number | null {
+  const bytes = config.layout === "split"
+    ? splitAreaSizes(config.size).driver
+    : packedAreaSizes(config.size).driver;
+  const end = config.driverAddr + bytes;
+  const at = Math.ceil(end / 16) * 16;
+  return at + 16 <= Math.ceil(end / PAGE_SIZE) * PAGE_SIZE ? at : null;
 }
 
 /** One word a fault wrote. */
@@ -320,7 +363,10 @@ function packedFault(
   const w = new Writer(ring);
   const { slot, wrap } = packedNextAvail(ring, config.descAddr, size);
   const bits = (wr: number) => wr ? PackedDescFlag.AVAIL : PackedDescFlag.USED;
-  const id = 0;
+  const id = t.freeId ?? 0;
+  if (!Number.isInteger(id) || id < 0 || id >= size) {
+    throw new RangeError(`freeId must be a buffer id of the queue of ${size}, got ${id}`);
+  }
   let headFlags = 0;
   // Every descriptor but the head's flags; `publishHead` stores those last.
   const body = (s: number, addr: number, len: number, descId: number) => {

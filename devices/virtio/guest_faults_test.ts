@@ -13,6 +13,7 @@ import { Feature, Status } from "./constants.ts";
 import type { ActivateContext, VirtioDeviceModel } from "./device_model.ts";
 import { featureSet } from "./features.ts";
 import {
+  driverAreaScratch,
   formatGuestFaultRefusal,
   GUEST_FAULT_KINDS,
   type GuestFaultKind,
@@ -21,6 +22,7 @@ import {
 import { InterruptBit, MmioReg, queueConfigOf, RegFileWord, regFileWords } from "./mmio.ts";
 import { MmioDeviceTransport } from "./mmio_device.ts";
 import { initDevice, type RegisterPort, resetDevice } from "./mmio_driver.ts";
+import { PackedDriverQueue } from "./packed_driver.ts";
 import type { DeviceQueue, DriverQueue, Layout } from "./queue.ts";
 import { SharedRingAccess } from "./ring_access.ts";
 import { createState } from "./state.ts";
@@ -176,4 +178,111 @@ Deno.test("refuses a nested indirect table without scratch memory", async () => 
   const cfg = queueConfigOf(w.regs, 1, w.negotiated);
   const r = injectGuestFault({ config: cfg, ring: w.ring, memoryBytes: MEMORY }, "indirect-nested");
   assert.deepEqual(r, { ok: false, error: { kind: "needs-scratch", fault: "indirect-nested" } });
+});
+
+Deno.test("packed address-outside-memory while the device holds chains: dropped, and the driver meets a used buffer it never posted", async () => {
+  const w = await live("packed");
+  const driver = w.driver[1];
+  const device = w.device[1];
+  assert.ok(driver instanceof PackedDriverQueue);
+  for (let i = 0; i < 5; i++) roundTrip(driver, device, w.data); // past a wrap of the 4 slots
+  // Two frames in flight, popped by the device and not yet returned (a TX batch, or RX buffers
+  // the device holds for frames to come): ids 0 and 1.
+  for (const token of [1, 2]) {
+    assert.ok(driver.add({ readable: [[w.data, 64]], writable: [] }, token).ok);
+  }
+  driver.publish();
+  const held = [device.pop(), device.pop()].map((c) => {
+    assert.ok(c.ok && c.value);
+    return c.value;
+  });
+  const freeId = driver.unpostedId;
+  assert.ok(freeId >= 0 && freeId < SIZE && !held.some((c) => c.id === freeId));
+  const cfg = queueConfigOf(w.regs, 1, w.negotiated);
+  const r = injectGuestFault(
+    { config: cfg, ring: w.ring, memoryBytes: MEMORY, freeId },
+    "address-outside-memory",
+  );
+  assert.ok(r.ok);
+  // The device drops that one request (A13): not `head-in-flight`, which would break the queue.
+  const bad = device.pop();
+  assert.ok(!bad.ok);
+  assert.equal(bad.error.kind, "buffer-unreachable");
+  assert.equal(bad.error.fatal, false);
+  if (bad.error.fatal) return;
+  assert.equal(bad.error.chain.id, freeId);
+  for (const c of [...held, bad.error.chain]) assert.ok(device.push(c, 0).ok);
+  device.publish();
+  assert.equal(device.broken, null);
+  // The driver (adding nothing meanwhile) reclaims its two frames, then meets the bug's buffer.
+  const tokens = [0, 1].map(() => {
+    const u = driver.getUsed(); // its object is refilled by the next call: read it now
+    return u.ok && u.value?.token;
+  });
+  assert.deepEqual(tokens, [1, 2]);
+  const met = driver.getUsed();
+  assert.deepEqual(met, { ok: false, error: { kind: "used-id-not-in-flight", id: freeId } });
+  assert.deepEqual(driver.broken, { kind: "used-id-not-in-flight", id: freeId });
+});
+
+Deno.test("a packed fault's freeId must be a buffer id of the queue", async () => {
+  const w = await live("packed");
+  const cfg = queueConfigOf(w.regs, 1, w.negotiated);
+  for (const freeId of [-1, SIZE, 1.5]) {
+    assert.throws(
+      () => injectGuestFault({ config: cfg, ring: w.ring, memoryBytes: MEMORY, freeId }, "loop"),
+      new RegExp(`freeId must be a buffer id of the queue of ${SIZE}, got ${freeId}`),
+    );
+  }
+});
+
+for (const layout of ["split", "packed"] as const) {
+  Deno.test(`indirect-nested with its table after the driver area, in that area's page: nested-indirect [${layout}]`, async () => {
+    const w = await live(layout);
+    const cfg = queueConfigOf(w.regs, 1, w.negotiated);
+    const scratch = driverAreaScratch(cfg);
+    assert.ok(scratch !== null);
+    assert.equal(scratch % 16, 0);
+    // Past the driver area, inside the page initDevice gave it, clear of the other areas.
+    const driverBytes = layout === "split" ? 6 + 2 * SIZE : 4;
+    assert.ok(scratch >= cfg.driverAddr + driverBytes);
+    assert.ok(scratch + 16 <= cfg.driverAddr + 4096);
+    for (const q of [0, 1]) {
+      const other = queueConfigOf(w.regs, q, w.negotiated);
+      for (const area of [other.descAddr, other.deviceAddr]) {
+        assert.ok(
+          scratch + 16 <= area || scratch >= area + 4096,
+          `clear of 0x${area.toString(16)}`,
+        );
+      }
+    }
+    const r = injectGuestFault(
+      { config: cfg, ring: w.ring, memoryBytes: MEMORY, scratch },
+      "indirect-nested",
+    );
+    assert.ok(r.ok);
+    const popped = w.device[1].pop();
+    assert.ok(!popped.ok);
+    assert.equal(popped.error.kind, "nested-indirect");
+  });
+}
+
+Deno.test("driverAreaScratch has room after every driver area virtio allows", () => {
+  const config = (layout: Layout, size: number) => ({
+    layout,
+    size,
+    descAddr: 0x10000,
+    driverAddr: 0x40000,
+    deviceAddr: 0x80000,
+    features: { eventIdx: true, indirect: true, inOrder: false },
+  });
+  for (let size = 1; size <= 32768; size *= 2) {
+    const at = driverAreaScratch(config("split", size));
+    assert.equal(at, 0x40000 + Math.ceil((6 + 2 * size) / 16) * 16, `split ${size}`);
+  }
+  for (const size of [1, 7, 256, 1000, 32768]) {
+    assert.equal(driverAreaScratch(config("packed", size)), 0x40010, `packed ${size}`);
+  }
+  // An area that fills its page to the last 16 bytes leaves no room (not a virtio size).
+  assert.equal(driverAreaScratch(config("split", 2045)), null);
 });

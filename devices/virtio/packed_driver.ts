@@ -135,6 +135,15 @@ export class PackedDriverQueue implements DriverQueue {
     return this.inFlight_;
   }
 
+  /**
+   * The buffer id the next `add` takes, which is not in flight; -1 when every id is. A guest bug
+   * written behind the driver's back (`guest_faults.ts`) carries it, so that the device's used
+   * buffer for the bad chain is one the driver knows it never posted (C1).
+   */
+  get unpostedId(): number {
+    return this.freeId < this.size ? this.freeId : -1;
+  }
+
   /** Stage a buffer; it becomes visible to the device at the next `publish`. */
   add(chain: ChainSpec, token: number): Result<void, DriverError> {
     const nr = chain.readable.length;

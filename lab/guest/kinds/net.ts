@@ -20,10 +20,11 @@ import {
 } from "../../../devices/virtio/mmio.ts";
 import { brokenQueue, type ResetCause } from "../../../devices/virtio/mmio_reinit.ts";
 import {
-  breaksQueue,
+  driverAreaScratch,
   formatGuestFaultRefusal,
   injectGuestFault,
 } from "../../../devices/virtio/guest_faults.ts";
+import { PackedDriverQueue } from "../../../devices/virtio/packed_driver.ts";
 import { recoverNet } from "../../../devices/net/recovery.ts";
 import { formatNetFault } from "../../../devices/net/errors.ts";
 import type { ToWorker } from "../../wire/messages.ts";
@@ -460,7 +461,17 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       return;
     }
     const config = queueConfigOf(nic.regs, m.queue, nic.device.negotiated);
-    const r = injectGuestFault({ config, ring: ctx.ring, memoryBytes: ctx.mem.size }, m.bug);
+    // A packed ring's bad chain carries an id the driver has not posted (guest_faults.ts).
+    const queue = nic.device.queues[m.queue];
+    const unposted = queue instanceof PackedDriverQueue ? queue.unpostedId : -1;
+    const freeId = unposted >= 0 ? unposted : undefined;
+    // indirect-nested's table goes after the queue's driver area, in that area's page: the
+    // driver's own memory, in the ring window a vIOMMU maps at IOVA = GPA (guest_faults.ts).
+    const scratch = driverAreaScratch(config) ?? undefined;
+    const r = injectGuestFault(
+      { config, ring: ctx.ring, memoryBytes: ctx.mem.size, freeId, scratch },
+      m.bug,
+    );
     post({
       type: "event",
       kind: r.ok ? "guest-bug" : "guest-bug-refused",
@@ -469,12 +480,13 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         : { nic: nic.name, queue: m.queue, bug: m.bug, message: formatGuestFaultRefusal(r.error) },
     });
     if (!r.ok) return;
-    // A bug that breaks the queue: the driver adds nothing more to it until the reset, as its
-    // next add would overwrite the bug before a busy device met it (it did, one drill in CI).
-    // A bug that costs one request is left for the device to drop; the driver goes on.
-    if (breaksQueue(m.bug)) {
-      nic.driver.freeze(m.queue === NetQueue.RECEIVEQ ? "receiveq" : "transmitq");
-    }
+    // Whatever the bug, the driver adds nothing more to the queue until the reset: its next add
+    // would take the bug's slot, overwriting the bug before a busy device met it (it did, one
+    // drill in CI), or, packed, posting into the slot where the device then returns the bug's
+    // buffer (the transmitq stalled until its watchdog). A bug that costs only its request
+    // (address-outside-memory) ends in the reset when the driver meets that request's used
+    // buffer, one it never posted.
+    nic.driver.freeze(m.queue === NetQueue.RECEIVEQ ? "receiveq" : "transmitq");
     if (kickOne(nic.regs, m.queue, bells)) ringDoorbell(bells, deviceThread);
   };
 

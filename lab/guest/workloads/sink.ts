@@ -5,6 +5,11 @@
  * sender and in total. At most `MAX_SENDERS` senders are tracked; datagrams from more, and
  * datagrams without the flood magic, are counted in `ignored`.
  *
+ * What "lost" can mean: a gap below the highest sequence number seen is known lost (until its
+ * datagram comes late); datagrams after the last one seen cannot be told from datagrams never
+ * sent, unless the sink was told how many to expect (`-n COUNT`). With `-n`, the datagrams still
+ * missing at the end (COUNT minus those seen or known lost) count as lost too (`lostAtEnd`).
+ *
  * @module
  */
 
@@ -34,11 +39,19 @@ const WINDOW_BITS = 1 << 16;
  * ```
  */
 export class SeqTracker {
+  /** Gaps below the highest number seen (not counting what came after the last one seen). */
   lost = 0;
+  /** Numbers that came after a higher one. */
   reordered = 0;
+  /** Numbers seen twice within the window. */
   duplicated = 0;
   #highest = -1;
   readonly #seen = new Uint8Array(WINDOW_BITS / 8);
+
+  /** The highest sequence number seen, or -1: the sender numbered `highest + 1` datagrams so far. */
+  get highest(): number {
+    return this.#highest;
+  }
 
   /** Record one sequence number. */
   observe(seq: number): void {
@@ -79,40 +92,73 @@ export class SeqTracker {
  * @example
  * ```ts
  * import type { SinkSender } from "./sink.ts";
- * const s: SinkSender = { src: "10.0.0.1:49152", received: 3, lost: 0, reordered: 0, duplicated: 0 };
+ * const s: SinkSender = { src: "10.0.0.1:49152", received: 3, lost: 0, reordered: 0, duplicated: 0, lostAtEnd: null };
  * ```
  */
 export interface SinkSender {
+  /** The sender, `ip:port`. */
   src: string;
+  /** Its datagrams received (duplicates included). */
   received: number;
+  /** Gaps below the highest sequence number seen, plus `lostAtEnd` when it is known. */
   lost: number;
+  /** Datagrams that came after a higher sequence number (or older than the 65536-wide window). */
   reordered: number;
+  /** Sequence numbers seen twice within the window. */
   duplicated: number;
+  /**
+   * Of `lost`, the datagrams after the last one seen: known only with `-n` and one sender (the
+   * sink's count is a total, not a count per sender); null otherwise.
+   */
+  lostAtEnd: number | null;
 }
 
 /**
  * The result of `sink`. `bytes` and `gbitPerSecond` count Ethernet frame bytes (payload + 42),
- * like `udp-flood`; `seconds` runs from the first to the last datagram. `lost`, `reordered` and
- * `duplicated` are the sums over `senders`.
+ * like `udp-flood`; `seconds` runs from the first to the last datagram. `reordered` and
+ * `duplicated` are the sums over `senders`; so is `lost` without `-n`. With `-n`, `lost` also
+ * counts the datagrams never seen at the end (`lostAtEnd`), which only a single sender's row
+ * carries too.
  *
  * @example
  * ```ts
  * import type { SinkResult } from "./sink.ts";
- * const r: SinkResult = { kind: "sink", port: 9, received: 0, bytes: 0, pps: 0, gbitPerSecond: 0, lost: 0, reordered: 0, duplicated: 0, ignored: 0, seconds: 0, senders: [], text: "" };
+ * const r: SinkResult = { kind: "sink", port: 9, received: 0, bytes: 0, pps: 0, gbitPerSecond: 0, lost: 0, lostAtEnd: null, expected: null, reordered: 0, duplicated: 0, ignored: 0, seconds: 0, senders: [], text: "" };
  * ```
  */
 export interface SinkResult {
+  /** The workload. */
   kind: "sink";
+  /** The UDP port it listened on. */
   port: number;
+  /** Datagrams received (duplicates and ignored ones included). */
   received: number;
+  /** Ethernet frame bytes received. */
   bytes: number;
+  /** Datagrams a second, from the first to the last. */
   pps: number;
+  /** Frame bits a second, in Gbit/s. */
   gbitPerSecond: number;
+  /**
+   * Datagrams lost: the gaps below each sender's highest sequence number seen and, with `-n`,
+   * `lostAtEnd`. Without `-n` the datagrams after the last one seen are not counted (they cannot
+   * be told from datagrams never sent).
+   */
   lost: number;
+  /**
+   * With `-n`: of `lost`, the datagrams never seen at the end (`expected` minus the datagrams
+   * seen or known lost, at least 0); null without `-n`.
+   */
+  lostAtEnd: number | null;
+  /** The `-n` count (the datagrams all senders together were expected to send), or null. */
+  expected: number | null;
+  /** The senders' `reordered`, summed. */
   reordered: number;
+  /** The senders' `duplicated`, summed. */
   duplicated: number;
   /** Datagrams without a flood payload, or from senders past `MAX_SENDERS` (not checked). */
   ignored: number;
+  /** From the first datagram to the last, s. */
   seconds: number;
   /** One row per sender, in order of first arrival. */
   senders: SinkSender[];
@@ -178,16 +224,28 @@ export async function runSink(
   if (!served.ok) return served.error;
   const seconds = (last - first) / 1000;
   const senders: SinkSender[] = [];
+  // Datagrams the senders numbered up to the last one seen from each (seen or known lost).
+  let numbered = 0;
   for (const [key, t] of trackers) {
+    numbered += t.tracker.highest + 1;
     senders.push({
       src: `${formatIpv4(Math.floor(key / 65536))}:${key % 65536}`,
       received: t.received,
       lost: t.tracker.lost,
       reordered: t.tracker.reordered,
       duplicated: t.tracker.duplicated,
+      lostAtEnd: null,
     });
   }
   const sum = (k: "lost" | "reordered" | "duplicated") => senders.reduce((n, s) => n + s[k], 0);
+  // With -n, what was expected and never seen at the end is lost too; an ignored datagram took
+  // its place in the count. One sender's tail is its own; several senders' cannot be split.
+  const expected = args.count;
+  const lostAtEnd = expected === null ? null : Math.max(0, expected - ignored - numbered);
+  if (lostAtEnd !== null && senders.length === 1) {
+    senders[0].lost += lostAtEnd;
+    senders[0].lostAtEnd = lostAtEnd;
+  }
   const r: SinkResult = {
     kind: "sink",
     port: args.port,
@@ -195,7 +253,9 @@ export async function runSink(
     bytes,
     pps: seconds > 0 ? received / seconds : 0,
     gbitPerSecond: seconds > 0 ? (bytes * 8) / seconds / 1e9 : 0,
-    lost: sum("lost"),
+    lost: sum("lost") + (lostAtEnd !== null && senders.length !== 1 ? lostAtEnd : 0),
+    lostAtEnd,
+    expected,
     reordered: sum("reordered"),
     duplicated: sum("duplicated"),
     ignored,
@@ -208,13 +268,20 @@ export async function runSink(
 }
 
 function sinkText(r: SinkResult): string {
-  const counts = (x: { lost: number; reordered: number; duplicated: number }) =>
-    `lost ${x.lost}, reordered ${x.reordered}, duplicated ${x.duplicated}`;
+  // Say what "lost" covers: with -n, the end too; without, only what came before the last seen.
+  const counts = (x: SinkSender | SinkResult, expected: number | null = null) =>
+    `lost ${x.lost} (${
+      x.lostAtEnd === null
+        ? "before the last datagram seen"
+        : `${x.lostAtEnd} after the last datagram seen${
+          expected === null ? "" : `, of ${expected} expected`
+        }`
+    }), reordered ${x.reordered}, duplicated ${x.duplicated}`;
   const lines = [
     `sink on port ${r.port}: ${r.received} datagrams (${r.bytes} frame bytes) in ${
       r.seconds.toFixed(3)
     } s, ${Math.round(r.pps)} pps, ${r.gbitPerSecond.toFixed(3)} Gbit/s`,
-    `total: ${counts(r)}, ignored ${r.ignored}, from ${r.senders.length} sender(s)`,
+    `total: ${counts(r, r.expected)}, ignored ${r.ignored}, from ${r.senders.length} sender(s)`,
   ];
   if (r.senders.length > 1) {
     for (const s of r.senders) lines.push(`  ${s.src}: ${s.received} received, ${counts(s)}`);

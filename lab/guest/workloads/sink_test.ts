@@ -19,6 +19,13 @@ Deno.test("SeqTracker counts gaps as lost, late arrivals as reordered, repeats a
   assert.deepEqual(track([2, 3]), { lost: 2, reordered: 0, duplicated: 0 }); // lost at the start
 });
 
+Deno.test("SeqTracker keeps the highest number seen, -1 before the first", () => {
+  const t = new SeqTracker();
+  assert.equal(t.highest, -1);
+  for (const s of [0, 3, 1]) t.observe(s);
+  assert.equal(t.highest, 3);
+});
+
 Deno.test("SeqTracker forgets numbers that left its 65536-wide window", () => {
   assert.deepEqual(track([0, 70_000, 1]), { lost: 69_999, reordered: 1, duplicated: 0 });
   // Re-seen after the window slid past: bits were cleared, so 70_001 then 70_001 is a duplicate.
@@ -58,7 +65,7 @@ Deno.test("two floods into one sink: sequence numbers are tracked per sender", a
   );
   assert.match(
     s.text,
-    /^sink on port 9: 1000 datagrams .*\ntotal: lost 0, reordered 0, duplicated 0, ignored 0, from 2 sender\(s\)\n {2}10\.0\.0\.1:\d+: 500 received, lost 0/,
+    /^sink on port 9: 1000 datagrams .*\ntotal: lost 0 \(before the last datagram seen\), reordered 0, duplicated 0, ignored 0, from 2 sender\(s\)\n {2}10\.0\.0\.1:\d+: 500 received, lost 0 \(before the last datagram seen\)/,
   );
 });
 
@@ -106,4 +113,76 @@ Deno.test("sink -n ends at its COUNTth datagram; -t still bounds the wait", asyn
     if (seconds === null) assert.ok(waited <= 200, `ended ${waited} ms after its start`);
     else assert.ok(waited >= seconds * 1000, `ended at -t, ${waited} ms after its start`);
   }
+});
+
+/** Datagrams with flood payloads `seqs`, from `srcPort` to port 9 of b. */
+function sendSeqs(net: BackToBack, srcPort: number, seqs: number[]): void {
+  for (const q of seqs) {
+    const p = new Uint8Array(22);
+    writeFloodPayload(p, 0, q, 0);
+    net.a.stack.udpSend({ ip: 0x0a000002, port: 9 }, srcPort, p);
+  }
+}
+
+Deno.test("sink -n counts the datagrams never seen at the end as lost; without -n it cannot", async () => {
+  // 20 expected; 0..11 sent but 5 (a gap) and 12..19 (the end: a link that went down) missing.
+  const seqs = [...Array(12).keys()].filter((q) => q !== 5);
+  for (const count of [20, null]) {
+    const net = new BackToBack();
+    const opts = simOptions(net);
+    const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 1, count }, opts);
+    sendSeqs(net, 1000, seqs);
+    const s = await net.run(sink) as SinkResult;
+    assert.equal(s.received, 11);
+    if (count === null) {
+      assert.deepEqual([s.lost, s.lostAtEnd, s.expected], [1, null, null]);
+      assert.deepEqual([s.senders[0].lost, s.senders[0].lostAtEnd], [1, null]);
+      assert.match(s.text, /\ntotal: lost 1 \(before the last datagram seen\), reordered 0,/);
+    } else {
+      assert.deepEqual([s.lost, s.lostAtEnd, s.expected], [9, 8, 20], s.text);
+      assert.deepEqual([s.senders[0].lost, s.senders[0].lostAtEnd], [9, 8]);
+      assert.match(
+        s.text,
+        /\ntotal: lost 9 \(8 after the last datagram seen, of 20 expected\), reordered 0,/,
+      );
+    }
+  }
+});
+
+Deno.test("sink -n: every expected datagram seen, nothing lost at the end", async () => {
+  const net = new BackToBack();
+  const opts = simOptions(net);
+  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 1, count: 6 }, opts);
+  sendSeqs(net, 1000, [0, 2, 1, 3, 4, 5]);
+  const s = await net.run(sink) as SinkResult;
+  assert.deepEqual([s.received, s.lost, s.lostAtEnd, s.reordered], [6, 0, 0, 1], s.text);
+});
+
+Deno.test("sink -n with several senders: the end's loss is the total's, not one sender's", async () => {
+  const net = new BackToBack();
+  const opts = simOptions(net);
+  // 12 expected from two floods, numbered up to 3 and 5 (10 in all), one with a gap: 1 + 2 lost.
+  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 1, count: 12 }, opts);
+  sendSeqs(net, 1000, [0, 1, 2, 3]);
+  sendSeqs(net, 2000, [0, 1, 3, 4, 5]);
+  const s = await net.run(sink) as SinkResult;
+  assert.deepEqual(
+    s.senders.map((x) => [x.src, x.received, x.lost, x.lostAtEnd]),
+    [["10.0.0.1:1000", 4, 0, null], ["10.0.0.1:2000", 5, 1, null]],
+  );
+  assert.deepEqual([s.received, s.lost, s.lostAtEnd, s.expected], [9, 3, 2, 12], s.text);
+  assert.match(
+    s.text,
+    /\n {2}10\.0\.0\.1:2000: 5 received, lost 1 \(before the last datagram seen\)/,
+  );
+});
+
+Deno.test("sink -n: a datagram that is not a flood's takes its place in the count", async () => {
+  const net = new BackToBack();
+  const opts = simOptions(net);
+  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 1, count: 5 }, opts);
+  sendSeqs(net, 1000, [0, 1, 2]);
+  net.a.stack.udpSend({ ip: 0x0a000002, port: 9 }, 1000, new Uint8Array(4)); // no flood magic
+  const s = await net.run(sink) as SinkResult;
+  assert.deepEqual([s.received, s.ignored, s.lost, s.lostAtEnd], [4, 1, 1, 1], s.text);
 });
