@@ -480,8 +480,9 @@ export class NetDriver {
   }
 
   /**
-   * Add nothing more to `queue` until the next `reattach`: a guest bug that breaks the queue was
-   * just written into its ring behind the driver's back (`vlab fault guest-bug`). The driver's
+   * Add nothing more to `queue` until the next `reattach`: a guest bug (any: see `breaksQueue`
+   * for which ones break the queue) was just written into its ring behind the driver's back
+   * (`vlab fault guest-bug`). The driver's
    * next add would go to the slot the bug took (and its next publish would move the index back),
    * overwriting the bug before a busy device met it; a buggy driver goes on from its broken state
    * instead. Frames to send meanwhile count as `txRingFull` and are not sent. The device's
