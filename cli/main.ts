@@ -17,7 +17,7 @@ import { drillCommand } from "./drill.ts";
 import { graphCommand } from "./graph.ts";
 import { pingallCommand } from "./pingall.ts";
 import { vsockCommand } from "./vsock.ts";
-import { EXIT_CODES, formatError, toVlabError } from "./errors.ts";
+import { EXIT_CODES, formatError, isClosedStdout, toVlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit, configureCommandTree } from "./usage.ts";
 
@@ -82,9 +82,16 @@ export async function main(args: readonly string[]): Promise<number> {
     return EXIT_CODES.success;
   } catch (error) {
     if (error instanceof CliExit) return error.exitCode;
+    // Whoever read stdout has gone (`| head`): nothing more to say, to anyone (Unix tools end
+    // quietly too). Every write to stdout goes through writeAll, which marks its errors.
+    if (isClosedStdout(error)) return EXIT_CODES.success;
     const vlabError = toVlabError(error);
-    writeErr(`${formatError(vlabError)}\n`);
-    debugTrace(vlabError.cause ?? vlabError);
+    try {
+      writeErr(`${formatError(vlabError)}\n`);
+      debugTrace(vlabError.cause ?? vlabError);
+    } catch {
+      // stderr itself cannot be written: the exit code is all that is left to say it.
+    }
     return vlabError.exitCode;
   }
 }

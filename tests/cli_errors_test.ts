@@ -88,6 +88,49 @@ Deno.test("validate --json of an invalid file exits 1 and still prints JSON", as
   }
 });
 
+/**
+ * `vlab ARGS` through `sh`, with `redirect` applied to it (a redirection the spawn API lacks); it
+ * starts once a line arrives on its stdin, so that a test can set its pipes up first.
+ */
+function vlabShell(redirect: string, args: string[]): Deno.Command {
+  return new Deno.Command("sh", {
+    args: ["-c", `read _go; exec "$0" "$@" ${redirect}`, Deno.execPath(), ...vlabRunArgs(args)],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  });
+}
+
+Deno.test("a closed stdout (head, tshark quitting) ends a command quietly with exit 0", async () => {
+  // vlab starts only once the reading end is closed: its first write meets EPIPE, always.
+  const child = vlabShell("", ["schema"]).spawn();
+  await child.stdout.cancel();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("go\n"));
+  await writer.close();
+  const [status, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stderr).text(),
+  ]);
+  assert.equal(stderr, "");
+  assert.equal(status.code, 0);
+});
+
+Deno.test("stdout that cannot be written (a full disk) is a write-failed error, not a bug", async () => {
+  const child = vlabShell("> /dev/full", ["schema"]).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("go\n"));
+  await writer.close();
+  const out = await child.output();
+  const run = { code: out.code, bytes: out.stdout, stdout: "", stderr: decoder.decode(out.stderr) };
+  assert.equal(run.code, 1, run.stderr);
+  assert.deepEqual(errorLines(run), {
+    message: "Cannot write to stdout: no space left on device",
+    hint: "Check where the output goes: a full disk, or a file or pipe that cannot take it",
+  });
+});
+
 Deno.test("help of an unknown command is a usage error with did-you-mean", async () => {
   const bogus = await vlab("help", "bogus");
   assert.equal(bogus.code, 2);
