@@ -35,7 +35,12 @@ import { machineMemory, memoryFit, memoryFitError } from "./memory_fit.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
-import { checkCaptureSink, MAX_CAPTURE_SECONDS, openCaptureSink } from "./capture_sink.ts";
+import {
+  captureSinkError,
+  checkCaptureSink,
+  MAX_CAPTURE_SECONDS,
+  openCaptureSink,
+} from "./capture_sink.ts";
 import { secondsOption } from "./int_option.ts";
 
 const encoder = new TextEncoder();
@@ -260,9 +265,9 @@ function captureCommand() {
       Deno.addSignalListener("SIGINT", stop);
       const timer = Number.isFinite(seconds) ? setTimeout(stop, seconds * 1000) : undefined;
       try {
-        for await (const chunk of res.body!) await writeAll(sink, chunk);
+        for await (const chunk of res.body!) writeAll(sink, chunk);
       } catch (e) {
-        if (!abort.signal.aborted) throw e;
+        if (!abort.signal.aborted) throw captureSinkError(opts.write, e);
       } finally {
         clearTimeout(timer);
         Deno.removeSignalListener("SIGINT", stop);

@@ -166,6 +166,21 @@ Deno.test("capture -w to a missing folder or a folder, or a bad --duration, is a
       `Cannot write the capture to "${dir}/nope/x.pcap": folder "${dir}/nope" does not exist`,
     );
     assert.doesNotMatch(m.hint, /bug in vlab/);
+    // A path that cannot be looked at is not "missing": the system's reason is said.
+    Deno.writeTextFileSync(`${dir}/file`, "");
+    const notFolder = await vlabWith(env, "capture", "a-b", "-w", `${dir}/file/x.pcap`);
+    assert.equal(notFolder.code, 1);
+    assert.equal(
+      errorLines(notFolder).message,
+      `Cannot write the capture to "${dir}/file/x.pcap": not a directory`,
+    );
+    Deno.symlinkSync(`${dir}/loop`, `${dir}/loop`);
+    const loop = await vlabWith(env, "capture", "a-b", "-w", `${dir}/loop`);
+    assert.equal(loop.code, 1);
+    assert.equal(
+      errorLines(loop).message,
+      `Cannot write the capture to "${dir}/loop": too many levels of symbolic links`,
+    );
     const folder = await vlabWith(env, "capture", "a-b", "-w", dir);
     assert.equal(folder.code, 1);
     assert.equal(
@@ -323,6 +338,13 @@ Deno.test({
       assert.ok(capture.bytes.length >= 24, "a pcap header at least");
       const magic = new DataView(capture.bytes.buffer, capture.bytes.byteOffset).getUint32(0, true);
       assert.equal(magic.toString(16), (0xa1b2c3d4).toString(16), "pcap magic");
+      // A file that takes no bytes fails at the first write: write-failed, naming the file.
+      const full = await vlabWith(env, "capture", "a-b", "--lab", "pair", "-w", "/dev/full");
+      assert.equal(full.code, 1, full.stderr);
+      assert.deepEqual(errorLines(full), {
+        message: 'Cannot write the capture to "/dev/full": no space left on device',
+        hint: "Give a file you can write, or - for stdout",
+      });
     } finally {
       await vlabWith(env, "down", "--all");
       await Deno.remove(dir, { recursive: true }).catch(() => {});
