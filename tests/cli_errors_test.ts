@@ -245,6 +245,21 @@ Deno.test("pingall's --count and --timeout take plain decimals, before any lab i
   }
 });
 
+Deno.test("a fault option its mode does not use is a usage error, before any lab is looked for", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+  try {
+    const env = { VLAB_STATE_DIR: dir };
+    const ms = await vlabWith(env, "fault", "backend-crash", "a", "--mode", "exit", "--ms", "5");
+    assert.equal(ms.code, 2, ms.stderr);
+    assert.match(errorLines(ms).message, /^Cannot inject backend-crash: ms is how long/);
+    const after = await vlabWith(env, "fault", "backend-crash", "a", "--after", "3");
+    assert.equal(after.code, 2, after.stderr);
+    assert.match(errorLines(after).message, /^Cannot inject backend-crash: after counts/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("every option and command named in a message or hint of the CLI and the lab is real", () => {
   const { all, of } = knownOptions();
   const commands = new Set([...of.keys()].map((path) => path.split(" ")[0]).filter((c) => c));
