@@ -260,6 +260,25 @@ Deno.test("a fault option its mode does not use is a usage error, before any lab
   }
 });
 
+Deno.test("vlab link refuses what it would ignore (extra words, --direction with up/down, a key twice)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+  try {
+    const env = { VLAB_STATE_DIR: dir };
+    const cases: [string[], RegExp][] = [
+      [["link", "a-b", "up", "extra"], /^"up" takes no values, got "extra"$/],
+      [["link", "a-b", "down", "--direction", "forward"], /^--direction .* not with down/],
+      [["link", "a-b", "set", "delay=5ms", "delay=6ms"], /^Cannot set "delay" twice/],
+    ];
+    for (const [args, message] of cases) {
+      const run = await vlabWith(env, ...args);
+      assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+      assert.match(errorLines(run).message, message);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("every option and command named in a message or hint of the CLI and the lab is real", () => {
   const { all, of } = knownOptions();
   const commands = new Set([...of.keys()].map((path) => path.split(" ")[0]).filter((c) => c));
