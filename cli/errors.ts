@@ -17,6 +17,7 @@
  * | 0 | success |
  * | 1 | failure while running (the command line was fine) |
  * | 2 | usage error: bad command, option or option value |
+ * | 130 | interrupted with Ctrl-C while a workload ran (`vlab exec`) |
  *
  * @module
  */
@@ -32,6 +33,8 @@ export const EXIT_CODES = {
   failure: 1,
   /** Bad command, option or option value: nothing was run. */
   usage: 2,
+  /** Interrupted with Ctrl-C (`vlab exec`): cancelled, nothing printed (128 + SIGINT). */
+  interrupted: 130,
 } as const;
 
 /**

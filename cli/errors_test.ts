@@ -28,7 +28,7 @@ Deno.test("a VlabError carries its code, hint and the exit code of its code", ()
 });
 
 Deno.test("exit codes: 2 for usage and bad options, 1 for failures while running", () => {
-  assert.deepEqual(EXIT_CODES, { success: 0, failure: 1, usage: 2 });
+  assert.deepEqual(EXIT_CODES, { success: 0, failure: 1, usage: 2, interrupted: 130 });
   assert.equal(EXIT_CODE_OF["usage"], 2);
   assert.equal(EXIT_CODE_OF["bad-option"], 2);
   assert.equal(EXIT_CODE_OF["bench-failed"], 1);

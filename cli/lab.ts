@@ -204,11 +204,20 @@ function execCommand() {
       const onInt = () => abort.abort();
       Deno.addSignalListener("SIGINT", onInt);
       try {
-        const { result } = await controlJson<{ result: { text?: string } }>(record, "/exec", {
-          method: "POST",
-          body: JSON.stringify({ vm, argv }),
-          signal: abort.signal,
-        });
+        let answer: { result: { text?: string } };
+        try {
+          answer = await controlJson<{ result: { text?: string } }>(record, "/exec", {
+            method: "POST",
+            body: JSON.stringify({ vm, argv }),
+            signal: abort.signal,
+          });
+        } catch (e) {
+          // Ctrl-C: the aborted request makes the lab stop the workload. Nothing failed that
+          // the user did not ask for, so nothing is said; 130 as a shell reports a SIGINT.
+          if (abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
+          throw e;
+        }
+        const { result } = answer;
         if (opts.json || typeof result?.text !== "string") {
           await out(JSON.stringify(result, null, 2) + "\n");
         } else {

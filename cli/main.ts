@@ -52,7 +52,8 @@ export function createProgram(): Command {
     .version(VERSION, "-V, --version", "print the version of vlab")
     .addHelpText(
       "after",
-      "\nExit codes: 0 success, 1 failure while running, 2 usage error (bad command or option).",
+      "\nExit codes: 0 success, 1 failure while running, 2 usage error (bad command or option), " +
+        "130 interrupted (Ctrl-C during exec).",
     );
   for (const c of labCommands()) program.addCommand(c);
   program.addCommand(graphCommand());

@@ -386,6 +386,48 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "Ctrl-C during vlab exec cancels the workload quietly, with exit code 130",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+    const env = { VLAB_STATE_DIR: dir };
+    try {
+      const up = await vlabWith(env, "up", "pair", "-d");
+      assert.equal(up.code, 0, up.stderr);
+      const echo = new Deno.Command(Deno.execPath(), {
+        args: vlabRunArgs(["exec", "b", "--", "udp-echo"]),
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "1", ...env },
+      }).spawn();
+      const output = echo.output();
+      // Port 7 in use proves that the lab runs the echo, so the command listens for SIGINT.
+      const deadline = performance.now() + 20_000;
+      for (;;) {
+        const probe = await vlabWith(env, "exec", "b", "--", "udp-echo", "-t", "1");
+        if (/port in use/.test(probe.stderr)) break;
+        assert.ok(performance.now() < deadline, `the echo never bound port 7: ${probe.stderr}`);
+      }
+      echo.kill("SIGINT");
+      const out = await output;
+      assert.equal(decoder.decode(out.stderr), "");
+      assert.equal(out.code, 130);
+      // The lab stopped the workload: port 7 is free again.
+      for (;;) {
+        const again = await vlabWith(env, "exec", "b", "--", "udp-echo", "-t", "0.1");
+        if (again.code === 0) break;
+        assert.ok(performance.now() < deadline, `port 7 stayed bound: ${again.stderr}`);
+      }
+    } finally {
+      await vlabWith(env, "down", "--all");
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
 Deno.test("a plan larger than the machine's memory is refused before anything starts", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
   const env = { VLAB_STATE_DIR: `${dir}/state` };
