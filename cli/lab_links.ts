@@ -12,7 +12,7 @@ import { controlJson, resolveLab } from "../lab/client.ts";
 import type { PartitionInfo } from "../lab/partition.ts";
 import { describeImpair } from "../lab/plan.ts";
 import { parseImpairment } from "../lab/topology/impairment.ts";
-import { escapeControl, quote } from "../lab/topology/quote.ts";
+import { escapeControl, quote, showValue } from "../lab/topology/quote.ts";
 import type { Impairment } from "../lab/topology/types.ts";
 import { VlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
@@ -130,17 +130,17 @@ export function linkCommand() {
         throw new VlabError(
           "bad-option",
           `Link action must be "up", "down", "set" or "clear", got ${quote(action)}`,
-          { hint: `For example: vlab link ${escapeControl(link)} set delay=20ms loss=1%` },
+          { hint: `For example: vlab link ${showValue(link)} set delay=20ms loss=1%` },
         );
       }
       if (action === "set" && values.length === 0) {
         throw new VlabError("bad-impairment", "Nothing to set: give at least one KEY=VALUE", {
-          hint: `For example: vlab link ${escapeControl(link)} set delay=20ms loss=1%`,
+          hint: `For example: vlab link ${showValue(link)} set delay=20ms loss=1%`,
         });
       }
       if (action === "clear" && values.length > 0) {
         throw new VlabError("bad-option", "clear takes no values", {
-          hint: `For example: vlab link ${escapeControl(link)} clear --direction forward`,
+          hint: `For example: vlab link ${showValue(link)} clear --direction forward`,
         });
       }
       const impair = impairmentWords(values);

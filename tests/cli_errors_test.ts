@@ -279,6 +279,32 @@ Deno.test("vlab link refuses what it would ignore (extra words, --direction with
   }
 });
 
+Deno.test("a 1000-character argument is cut in the error that echoes it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+  try {
+    const env = { VLAB_STATE_DIR: dir };
+    const long = "x".repeat(1000);
+    const cases: [string[], number][] = [
+      [["link", long, long], 2],
+      [["graph", "--format", long], 2],
+      [["graph", long], 1],
+      [["drill", "run", "drills/link-flap.yaml", "--seed", long], 2],
+      [["status", "a", long], 2],
+      [["dashboard", "--interval", long], 2],
+    ];
+    for (const [args, code] of cases) {
+      const run = await vlabWith(env, ...args);
+      const what = `${args[0]} ${args[1].slice(0, 10)}`;
+      assert.equal(run.code, code, `${what}: ${run.stderr}`);
+      const { message, hint } = errorLines(run);
+      assert.ok(message.length < 200 && hint.length < 200, `${what}: ${message}\n${hint}`);
+      assert.match(message, /x…"/, what);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("every option and command named in a message or hint of the CLI and the lab is real", () => {
   const { all, of } = knownOptions();
   const commands = new Set([...of.keys()].map((path) => path.split(" ")[0]).filter((c) => c));
