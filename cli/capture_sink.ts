@@ -67,8 +67,24 @@ async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
     return await Deno.stat(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
-    throw captureWriteError(path, ioReason(e), "Give a file you can write, or - for stdout");
+    throw openError(path, e);
   }
+}
+
+/**
+ * Why `path` cannot be opened or looked at. Deno refuses device files (`/dev/full`, a tty)
+ * without `--allow-all`, which the `vlab` task does not give: the message says so in vlab's
+ * words (Deno's own asks to run again with a flag the user cannot pass to vlab).
+ */
+function openError(path: string, e: unknown): VlabError {
+  if (e instanceof Deno.errors.NotCapable) {
+    return captureWriteError(
+      path,
+      "vlab may not open device files (Deno asks for --allow-all)",
+      "Write to - (stdout) and redirect it (vlab capture a-b > FILE), or give a regular file",
+    );
+  }
+  return captureWriteError(path, ioReason(e), "Give a file you can write, or - for stdout");
 }
 
 /**
@@ -111,6 +127,6 @@ export async function openCaptureSink(path: string): Promise<Deno.FsFile | typeo
   try {
     return await Deno.open(path, { create: true, write: true, truncate: true });
   } catch (e) {
-    throw captureWriteError(path, ioReason(e), "Give a file you can write, or - for stdout");
+    throw openError(path, e);
   }
 }
