@@ -436,23 +436,32 @@ Deno.test({
     try {
       const up = await vlabWith(env, "up", "pair", "-d");
       assert.equal(up.code, 0, up.stderr);
-      const echo = new Deno.Command(Deno.execPath(), {
-        args: vlabRunArgs(["exec", "b", "--", "udp-echo"]),
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        env: { NO_COLOR: "1", ...env },
-      }).spawn();
-      const output = echo.output();
-      // Port 7 in use proves that the lab runs the echo, so the command listens for SIGINT.
-      const deadline = performance.now() + 20_000;
+      const spawnEcho = () => {
+        const child = new Deno.Command(Deno.execPath(), {
+          args: vlabRunArgs(["exec", "b", "--", "udp-echo"]),
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+          env: { NO_COLOR: "1", ...env },
+        }).spawn();
+        const run = { child, output: child.output(), ended: false };
+        run.output.finally(() => run.ended = true);
+        return run;
+      };
+      let echo = spawnEcho();
+      // Port 7 in use proves that the lab runs the echo, so the command listens for SIGINT. A
+      // probe that gets the port instead may have beaten the echo to it (the echo then ends
+      // with "port in use"): start another echo then.
+      const deadline = performance.now() + 30_000;
       for (;;) {
-        const probe = await vlabWith(env, "exec", "b", "--", "udp-echo", "-t", "1");
+        const probe = await vlabWith(env, "exec", "b", "--", "udp-echo", "-t", "0.05");
         if (/port in use/.test(probe.stderr)) break;
-        assert.ok(performance.now() < deadline, `the echo never bound port 7: ${probe.stderr}`);
+        assert.equal(probe.code, 0, probe.stderr);
+        assert.ok(performance.now() < deadline, "the echo never bound port 7");
+        if (echo.ended) echo = spawnEcho();
       }
-      echo.kill("SIGINT");
-      const out = await output;
+      echo.child.kill("SIGINT");
+      const out = await echo.output;
       assert.equal(decoder.decode(out.stderr), "");
       assert.equal(out.code, 130);
       // The lab stopped the workload: port 7 is free again.
