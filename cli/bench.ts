@@ -25,6 +25,7 @@ import type {
   RingsBenchOptions,
   RingsBenchReport,
 } from "../lab/bench/types.ts";
+import { quote } from "../lab/topology/quote.ts";
 import { closestName, VlabError } from "./errors.ts";
 import { type ProgressLine, stderrProgressLine, writeAll } from "./progress.ts";
 import { vlabRunArgs } from "./deno_run.ts";
@@ -269,7 +270,7 @@ export async function runRingsCommand(
       await runtime.writeTextFile(raw.svg, svg);
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
-      throw new VlabError("write-failed", `Cannot write chart to "${raw.svg}": ${detail}`, {
+      throw new VlabError("write-failed", `Cannot write chart to ${quote(raw.svg)}: ${detail}`, {
         hint: "Check that the folder exists and that you may write to it",
         cause: error,
       });
@@ -345,8 +346,8 @@ async function checkOutputPath(path: string): Promise<void> {
   }
   if (!isFolder) {
     throw badOption(
-      `--svg needs an existing folder, "${folder}" is not one (got "${path}")`,
-      `Create the folder first (mkdir -p ${folder}) or write the chart elsewhere`,
+      `--svg needs an existing folder, ${quote(folder)} is not one (got ${quote(path)})`,
+      `Create the folder first (mkdir -p ${quote(folder)}) or write the chart elsewhere`,
     );
   }
 }
@@ -363,7 +364,7 @@ function parseChoice<const T extends string>(
   const allowed = [...names, "both"];
   const close = closestName(word, allowed);
   throw badOption(
-    `${option} must be ${names[0]}, ${names[1]} or both, got "${value}"`,
+    `${option} must be ${names[0]}, ${names[1]} or both, got ${quote(value)}`,
     close === undefined
       ? `Use ${allowed.map((name) => `${option} ${name}`).join(", ")}`
       : `Did you mean ${option} ${close}?`,
@@ -376,9 +377,9 @@ function parseBatches(value: string): number[] {
   for (const item of items) {
     const batch = integerOrUndefined(item);
     if (batch === undefined || batch < 1 || batch > MAX_QUEUE_SIZE) {
-      const what = item === "" ? "An empty item" : `"${item}"`;
+      const what = item === "" ? "An empty item" : quote(item);
       throw badOption(
-        `--batch must be a comma list of integers from 1 to ${MAX_QUEUE_SIZE}, got "${value}"`,
+        `--batch must be a comma list of integers from 1 to ${MAX_QUEUE_SIZE}, got ${quote(value)}`,
         `${what} is not an integer from 1 to ${MAX_QUEUE_SIZE}: give batch sizes such as ` +
           `--batch 1,4,16`,
       );
@@ -392,7 +393,7 @@ function parseInteger(option: string, value: string, max: number, example: strin
   const n = integerOrUndefined(value.trim());
   if (n === undefined || n < 1 || n > max) {
     throw badOption(
-      `${option} must be an integer from 1 to ${max}, got "${value}"`,
+      `${option} must be an integer from 1 to ${max}, got ${quote(value)}`,
       `Give ${example}`,
     );
   }

@@ -13,6 +13,7 @@ import {
   type IommuBenchOptions,
   runIommuBench,
 } from "../lab/bench/iommu.ts";
+import { quote } from "../lab/topology/quote.ts";
 import { VlabError } from "./errors.ts";
 import { intListOption, intOption } from "./int_option.ts";
 import { stderrProgressLine, writeAll } from "./progress.ts";
@@ -37,7 +38,9 @@ export function parseIommuOptions(
   const bad = modes.find((m) => !(MODES as readonly string[]).includes(m));
   if (bad !== undefined) {
     const hint = `For example --modes ${MODES.join(",")}`;
-    throw new VlabError("bad-option", `--modes takes ${MODES.join(", ")}, got "${bad}"`, { hint });
+    throw new VlabError("bad-option", `--modes takes ${MODES.join(", ")}, got ${quote(bad)}`, {
+      hint,
+    });
   }
   return {
     modes: modes as IommuBenchMode[],

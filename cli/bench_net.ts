@@ -16,6 +16,7 @@ import {
 import { runVethBench, systemRunner, vethUnavailable } from "../lab/bench/veth.ts";
 import { formatVethComparison, type VethOutcome } from "../lab/bench/veth_report.ts";
 import { vlabRunArgs } from "./deno_run.ts";
+import { quote } from "../lab/topology/quote.ts";
 import { VlabError } from "./errors.ts";
 import { intListOption, intOption } from "./int_option.ts";
 import { stderrProgressLine, writeAll } from "./progress.ts";
@@ -50,7 +51,7 @@ export function parseNetOptions(raw: {
   if (layouts === null) {
     throw new VlabError(
       "bad-option",
-      `--layout must be split, packed or both, got "${raw.layout}"`,
+      `--layout must be split, packed or both, got ${quote(raw.layout)}`,
       {
         hint: "For example --layout packed",
       },
@@ -83,7 +84,7 @@ function parsePlacement(text: string | undefined): PlacementMode[] {
   const out: PlacementMode[] = [];
   for (const item of (text ?? "auto").split(",").map((t) => t.trim())) {
     if (item !== "auto" && item !== "off") {
-      throw new VlabError("bad-option", `--placement takes auto, off or both, got "${text}"`, {
+      throw new VlabError("bad-option", `--placement takes auto, off or both, got ${quote(text)}`, {
         hint: "For example --placement auto,off",
       });
     }
@@ -98,7 +99,7 @@ function parseCsum(text: string | undefined): boolean[] {
   const out: boolean[] = [];
   for (const item of items) {
     if (item !== "on" && item !== "off") {
-      throw new VlabError("bad-option", `--csum takes on, off or both, got "${text}"`, {
+      throw new VlabError("bad-option", `--csum takes on, off or both, got ${quote(text)}`, {
         hint: "For example --csum off,on",
       });
     }

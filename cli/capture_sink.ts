@@ -1,13 +1,14 @@
 /**
  * Where `vlab capture -w FILE` writes: stdout for `-` (and `/dev/stdout`), else a file that is
- * checked before the lab is asked anything, so that a folder or a missing folder is a clear
- * `write-failed` error rather than a failure half-way.
+ * checked before the lab is asked anything, so that a folder, a missing folder or a path that
+ * cannot be looked at is a clear `write-failed` error (with the system's reason) rather than a
+ * failure half-way; a write that fails later (`/dev/full`) is one too.
  *
  * @module
  */
 
 import { quote } from "../lab/topology/mod.ts";
-import { VlabError } from "./errors.ts";
+import { ioReason, OutputError, VlabError } from "./errors.ts";
 
 /** Longest `capture --duration`, seconds (a week; timers cannot run much longer). */
 export const MAX_CAPTURE_SECONDS = 604_800;
@@ -33,7 +34,7 @@ function captureWriteError(path: string, why: string, hint: string): VlabError {
  */
 export async function checkCaptureSink(path: string): Promise<void> {
   if (STDOUT_NAMES.has(path)) return;
-  const stat = await Deno.stat(path).catch(() => null);
+  const stat = await statOrNull(path);
   if (stat?.isDirectory) {
     throw captureWriteError(
       path,
@@ -44,14 +45,70 @@ export async function checkCaptureSink(path: string): Promise<void> {
   if (stat !== null) return;
   const slash = path.lastIndexOf("/");
   const folder = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
-  const parent = await Deno.stat(folder).catch(() => null);
+  const parent = await statOrNull(folder);
   if (parent === null || !parent.isDirectory) {
     throw captureWriteError(
       path,
-      `folder ${quote(folder)} does not exist`,
+      parent === null
+        ? `folder ${quote(folder)} does not exist`
+        : `${quote(folder)} is not a folder`,
       "Create the folder first, or write to - (stdout)",
     );
   }
+}
+
+/**
+ * What `path` is, or null when nothing is there. Any other failure (permission denied, a loop
+ * of symbolic links, a file used as a folder) is the capture's `write-failed` error, with the
+ * system's reason: it is not "missing".
+ */
+async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw openError(path, e);
+  }
+}
+
+/**
+ * Why `path` cannot be opened or looked at. Deno refuses device files (`/dev/full`, a tty)
+ * without `--allow-all`, which the `vlab` task does not give: the message says so in vlab's
+ * words (Deno's own asks to run again with a flag the user cannot pass to vlab).
+ */
+function openError(path: string, e: unknown): VlabError {
+  if (e instanceof Deno.errors.NotCapable) {
+    return captureWriteError(
+      path,
+      "vlab may not open device files (Deno asks for --allow-all)",
+      "Write to - (stdout) and redirect it (vlab capture a-b > FILE), or give a regular file",
+    );
+  }
+  return captureWriteError(path, ioReason(e), "Give a file you can write, or - for stdout");
+}
+
+/**
+ * The error a capture ends with when writing its sink failed: for a file, `write-failed`
+ * naming the file and why (`/dev/full`: no space left on device); for stdout, the error as it
+ * is (a closed stdout ends the command quietly, see `main.ts`).
+ *
+ * @example
+ * ```ts
+ * import { captureSinkError } from "./capture_sink.ts";
+ * import { OutputError } from "./errors.ts";
+ *
+ * const full = new OutputError("the output", new Error("No space left on device (os error 28)"));
+ * captureSinkError("/dev/full", full).message;
+ * // 'Cannot write the capture to "/dev/full": no space left on device'
+ * ```
+ */
+export function captureSinkError(path: string, error: unknown): unknown {
+  if (STDOUT_NAMES.has(path) || !(error instanceof OutputError)) return error;
+  return captureWriteError(
+    path,
+    ioReason(error.cause),
+    "Give a file you can write, or - for stdout",
+  );
 }
 
 /**
@@ -70,11 +127,6 @@ export async function openCaptureSink(path: string): Promise<Deno.FsFile | typeo
   try {
     return await Deno.open(path, { create: true, write: true, truncate: true });
   } catch (e) {
-    const why = e instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : e instanceof Error
-      ? e.message
-      : String(e);
-    throw captureWriteError(path, why, "Give a file you can write, or - for stdout");
+    throw openError(path, e);
   }
 }

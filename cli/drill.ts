@@ -19,7 +19,8 @@ import {
   replayDrill,
   runDrill,
 } from "../lab/drill/mod.ts";
-import { EXIT_CODES, VlabError } from "./errors.ts";
+import { quote } from "../lab/topology/quote.ts";
+import { EXIT_CODES, ioReason, VlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 
@@ -31,9 +32,13 @@ function parseSeed(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n > 0xffff_ffff) {
-    throw new VlabError("bad-option", `Cannot run the drill: --seed must be a u32, got "${text}"`, {
-      hint: "Give a seed such as --seed 42",
-    });
+    throw new VlabError(
+      "bad-option",
+      `Cannot run the drill: --seed must be a u32, got ${quote(text)}`,
+      {
+        hint: "Give a seed such as --seed 42",
+      },
+    );
   }
   return n;
 }
@@ -44,7 +49,7 @@ async function writeFile(path: string, text: string): Promise<void> {
   } catch (e) {
     throw new VlabError(
       "write-failed",
-      `Cannot write ${path}: ${e instanceof Error ? e.message : String(e)}`,
+      `Cannot write ${quote(path)}: ${ioReason(e)}`,
       { hint: "Check that the folder exists and is writable" },
     );
   }
@@ -74,7 +79,7 @@ async function writeReports(
     try {
       await Deno.mkdir(opts.report, { recursive: true });
     } catch (e) {
-      throw new VlabError("write-failed", `Cannot create ${opts.report}: ${String(e)}`, {
+      throw new VlabError("write-failed", `Cannot create ${quote(opts.report)}: ${ioReason(e)}`, {
         hint: "Check that the parent folder is writable",
       });
     }
@@ -161,7 +166,7 @@ export function drillCommand(): Command {
         } catch (e) {
           throw new VlabError(
             "drill-invalid",
-            `Cannot read the report ${path}: ${e instanceof Error ? e.message : String(e)}`,
+            `Cannot read the report ${quote(path)}: ${e instanceof Error ? e.message : String(e)}`,
             { hint: "give the report.json written by `vlab drill run --report DIR`" },
           );
         }

@@ -17,6 +17,7 @@
  * | 0 | success |
  * | 1 | failure while running (the command line was fine) |
  * | 2 | usage error: bad command, option or option value |
+ * | 130 | interrupted with Ctrl-C while a workload ran (`vlab exec`) |
  *
  * @module
  */
@@ -32,6 +33,8 @@ export const EXIT_CODES = {
   failure: 1,
   /** Bad command, option or option value: nothing was run. */
   usage: 2,
+  /** Interrupted with Ctrl-C (`vlab exec`): cancelled, nothing printed (128 + SIGINT). */
+  interrupted: 130,
 } as const;
 
 /**
@@ -41,7 +44,7 @@ export const EXIT_CODES = {
  * - `bad-option`: an option has a value that is not allowed.
  * - `bench-failed`: a benchmark started but could not finish.
  * - `missing-tool`: a program vlab needs (such as `taskset`) is not installed.
- * - `write-failed`: an output file could not be written.
+ * - `write-failed`: an output (stdout, an output file) could not be written.
  * - `no-terminal`: the command draws in a terminal (the dashboard) and has none.
  * - `not-enough-memory`: the lab's plan needs more memory than the machine has.
  * - `topology-invalid`: a topology file has problems (each is printed as file:line:col).
@@ -143,6 +146,65 @@ export class VlabError extends Error {
   }
 }
 
+/**
+ * A write to an output (stdout, stderr, a file) failed. {@linkcode writeAll} in `progress.ts`
+ * throws it, so that the edge (`main.ts`) knows an output error from a bug: a closed stdout
+ * ({@linkcode isClosedStdout}) ends the command quietly, anything else is `write-failed`.
+ *
+ * @example
+ * ```ts
+ * import { OutputError, toVlabError } from "./errors.ts";
+ *
+ * const full = new OutputError("stdout", new Error("No space left on device (os error 28)"));
+ * toVlabError(full).message; // "Cannot write to stdout: no space left on device"
+ * ```
+ */
+export class OutputError extends Error {
+  /** What was written to: `stdout`, `stderr` or a quoted file name. */
+  readonly target: string;
+
+  /** Record that writing to `target` failed with `cause`. */
+  constructor(target: string, cause: unknown) {
+    super(`Cannot write to ${target}: ${ioReason(cause)}`, { cause });
+    this.name = "OutputError";
+    this.target = target;
+  }
+}
+
+/**
+ * Whether `error` is a write to stdout whose reader has gone (EPIPE: `| head`, a tshark that
+ * quit). The command then ends quietly with exit code 0, as Unix tools do.
+ *
+ * @example
+ * ```ts
+ * import { isClosedStdout, OutputError } from "./errors.ts";
+ *
+ * isClosedStdout(new OutputError("stdout", new Deno.errors.BrokenPipe("Broken pipe"))); // true
+ * ```
+ */
+export function isClosedStdout(error: unknown): boolean {
+  return error instanceof OutputError && error.target === "stdout" &&
+    error.cause instanceof Deno.errors.BrokenPipe;
+}
+
+/**
+ * Why an I/O operation failed, as a message part: the system's words in lower case, without
+ * Deno's `(os error N)` and the call and path it appends (`"no space left on device"`).
+ *
+ * @example
+ * ```ts
+ * import { ioReason } from "./errors.ts";
+ *
+ * ioReason(new Error("Permission denied (os error 13)")); // "permission denied"
+ * ```
+ */
+export function ioReason(error: unknown): string {
+  const text = firstLine(error instanceof Error ? error.message : String(error))
+    .replace(/\s*\(os error \d+\).*$/, "");
+  if (text === "") return "unknown error";
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
 /** The hint given for errors vlab did not expect. */
 export const INTERNAL_ERROR_HINT =
   "This is a bug in vlab: please report it with the command you ran " +
@@ -164,6 +226,12 @@ export function toVlabError(error: unknown): VlabError {
   // The lab layer's errors carry their own code and hint: one conversion, here, at the edge.
   if (error instanceof LabError) {
     return new VlabError(error.code, error.message, { hint: error.hint, cause: error });
+  }
+  if (error instanceof OutputError) {
+    return new VlabError("write-failed", error.message, {
+      hint: "Check where the output goes: a full disk, or a file or pipe that cannot take it",
+      cause: error.cause,
+    });
   }
   const detail = error instanceof Error ? error.message : String(error);
   const message = detail.trim() === "" ? "Internal error" : `Internal error: ${firstLine(detail)}`;

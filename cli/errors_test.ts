@@ -5,6 +5,9 @@ import {
   EXIT_CODES,
   formatError,
   INTERNAL_ERROR_HINT,
+  ioReason,
+  isClosedStdout,
+  OutputError,
   toVlabError,
   VlabError,
 } from "./errors.ts";
@@ -25,7 +28,7 @@ Deno.test("a VlabError carries its code, hint and the exit code of its code", ()
 });
 
 Deno.test("exit codes: 2 for usage and bad options, 1 for failures while running", () => {
-  assert.deepEqual(EXIT_CODES, { success: 0, failure: 1, usage: 2 });
+  assert.deepEqual(EXIT_CODES, { success: 0, failure: 1, usage: 2, interrupted: 130 });
   assert.equal(EXIT_CODE_OF["usage"], 2);
   assert.equal(EXIT_CODE_OF["bad-option"], 2);
   assert.equal(EXIT_CODE_OF["bench-failed"], 1);
@@ -87,4 +90,27 @@ Deno.test("closestName suggests a near name and nothing for a far one", () => {
   assert.equal(closestName("xyz", ["split", "packed", "both"]), undefined);
   assert.equal(closestName("", ["split"]), undefined);
   assert.equal(closestName("split", []), undefined);
+});
+
+Deno.test("a failed write is write-failed with the system's reason, never an internal error", () => {
+  const full = toVlabError(
+    new OutputError("stdout", new Error("No space left on device (os error 28)")),
+  );
+  assert.equal(full.code, "write-failed");
+  assert.equal(full.exitCode, 1);
+  assert.equal(full.message, "Cannot write to stdout: no space left on device");
+  assert.doesNotMatch(full.hint, /bug in vlab/);
+  assert.equal(
+    ioReason(new Error("Not a directory (os error 20): stat '/tmp/f/x'")),
+    "not a directory",
+  );
+  assert.equal(ioReason(new Error("")), "unknown error");
+});
+
+Deno.test("only stdout's reader going away (EPIPE) is a closed stdout", () => {
+  const pipe = new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+  assert.equal(isClosedStdout(new OutputError("stdout", pipe)), true);
+  assert.equal(isClosedStdout(new OutputError("stderr", pipe)), false);
+  assert.equal(isClosedStdout(new OutputError("stdout", new Error("No space left"))), false);
+  assert.equal(isClosedStdout(pipe), false, "a broken pipe elsewhere (a socket) is not stdout");
 });

@@ -2,8 +2,9 @@
  * `vlab fault …`: inject a fault into a running lab through its control socket (`POST /faults`,
  * `lab/faults.ts`): `backend-crash VM [--mode exit|hang|slow|mid-pass] [--ms N] [--after N]`,
  * `guest-bug VM DEVICE QUEUE BUG`,
- * `lost-kick VM DEVICE QUEUE [-n N]`, `lost-irq VM DEVICE QUEUE [-n N]`. Option values are
- * checked here (exit 2); names are checked by the lab (unknown VM, device or queue: exit 1).
+ * `lost-kick VM DEVICE QUEUE [-n N]`, `lost-irq VM DEVICE QUEUE [-n N]`. Option values, and
+ * options the mode does not use, are checked here with the lab's reader (exit 2); names are
+ * checked by the lab (unknown VM, device or queue: exit 1).
  *
  * @module
  */
@@ -12,6 +13,7 @@ import { Command, Option } from "@commander-js/extra-typings";
 import { controlJson, resolveLab } from "../lab/client.ts";
 import { quote } from "../lab/topology/quote.ts";
 import { GUEST_FAULT_KINDS } from "../devices/virtio/guest_faults.ts";
+import { type Fault, parseFault } from "../lab/faults.ts";
 import { VlabError } from "./errors.ts";
 import { intOption } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
@@ -19,7 +21,27 @@ import { writeAll } from "./progress.ts";
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
 
+/**
+ * Check a fault with the lab's own reader (`parseFault`, the one `POST /faults` uses) before
+ * the lab is asked: what the lab would refuse as `bad-fault` (an option the mode does not use,
+ * such as `--ms` with `--mode exit`) is a usage error here (`bad-option`, exit 2), whether or
+ * not a lab runs. Names (VM, device, queue) are the lab's to check.
+ *
+ * @example
+ * ```ts
+ * import { checkFault } from "./fault.ts";
+ * checkFault({ kind: "backend-crash", vm: "a", mode: "hang", ms: 200 }); // fine
+ * // checkFault({ kind: "backend-crash", vm: "a", mode: "exit", ms: 5 }) throws bad-option
+ * ```
+ */
+export function checkFault(body: Record<string, unknown>): Fault {
+  const r = parseFault(body);
+  if (!r.ok) throw new VlabError("bad-option", r.message, { hint: r.hint });
+  return r.value;
+}
+
 async function send(lab: string | undefined, body: Record<string, unknown>): Promise<void> {
+  checkFault(body);
   const record = await resolveLab(lab);
   const r = await controlJson<Record<string, unknown>>(record, "/faults", {
     method: "POST",

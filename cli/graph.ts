@@ -22,6 +22,7 @@ import {
 import type { LabStatus } from "../lab/metrics.ts";
 import { findLabs, type LabRecord } from "../lab/state.ts";
 import { shippedTopologies } from "../lab/topology/mod.ts";
+import { quote } from "../lab/topology/quote.ts";
 import { VlabError } from "./errors.ts";
 import { loadOrFail } from "./lab.ts";
 import { writeAll } from "./progress.ts";
@@ -61,7 +62,7 @@ export function graphCommand(): Command {
 function parseFormat(text: string): GraphFormat {
   const found = GRAPH_FORMATS.find((f) => f === text);
   if (found !== undefined) return found;
-  throw new VlabError("bad-option", `Cannot draw a graph: unknown --format "${text}"`, {
+  throw new VlabError("bad-option", `Cannot draw a graph: unknown --format ${quote(text)}`, {
     hint: `Use one of ${GRAPH_FORMATS.join(", ")}`,
   });
 }
@@ -83,7 +84,7 @@ async function graphOf(arg: string | undefined): Promise<LabGraph> {
         : "no lab is running";
       throw new VlabError(
         "no-lab",
-        `Cannot draw "${arg}": no running lab, shipped topology or file has that name`,
+        `Cannot draw ${quote(arg)}: no running lab, shipped topology or file has that name`,
         { hint: `${labs}; shipped topologies: ${shippedTopologies().join(", ")}` },
       );
     }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { quote } from "../lab/topology/quote.ts";
 import { VlabError } from "./errors.ts";
 
 /** The largest value these parsers accept (exact in a double). */
@@ -39,7 +40,7 @@ export function intOption(
   if (n === undefined || n < min || n > max) {
     throw new VlabError(
       "bad-option",
-      `${option} must be an integer from ${min} to ${max}, got "${text}"`,
+      `${option} must be an integer from ${min} to ${max}, got ${quote(text)}`,
       { hint: `For example ${option} ${example}` },
     );
   }
@@ -66,7 +67,7 @@ export function intListOption(
   if (values.some((v) => v === undefined || v < min || v > max)) {
     throw new VlabError(
       "bad-option",
-      `${option} must be a comma list of integers from ${min} to ${max}, got "${text}"`,
+      `${option} must be a comma list of integers from ${min} to ${max}, got ${quote(text)}`,
       { hint: `For example ${option} ${example}` },
     );
   }
@@ -95,7 +96,7 @@ export function secondsOption(
   if (!ok || v < min || v > max) {
     throw new VlabError(
       "bad-option",
-      `${option} must be a number of seconds from ${min} to ${max}, got "${text}"`,
+      `${option} must be a number of seconds from ${min} to ${max}, got ${quote(text)}`,
       { hint: `For example ${option} ${example}` },
     );
   }

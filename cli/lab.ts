@@ -35,7 +35,12 @@ import { machineMemory, memoryFit, memoryFitError } from "./memory_fit.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
-import { checkCaptureSink, MAX_CAPTURE_SECONDS, openCaptureSink } from "./capture_sink.ts";
+import {
+  captureSinkError,
+  checkCaptureSink,
+  MAX_CAPTURE_SECONDS,
+  openCaptureSink,
+} from "./capture_sink.ts";
 import { secondsOption } from "./int_option.ts";
 
 const encoder = new TextEncoder();
@@ -199,11 +204,20 @@ function execCommand() {
       const onInt = () => abort.abort();
       Deno.addSignalListener("SIGINT", onInt);
       try {
-        const { result } = await controlJson<{ result: { text?: string } }>(record, "/exec", {
-          method: "POST",
-          body: JSON.stringify({ vm, argv }),
-          signal: abort.signal,
-        });
+        let answer: { result: { text?: string } };
+        try {
+          answer = await controlJson<{ result: { text?: string } }>(record, "/exec", {
+            method: "POST",
+            body: JSON.stringify({ vm, argv }),
+            signal: abort.signal,
+          });
+        } catch (e) {
+          // Ctrl-C: the aborted request makes the lab stop the workload. Nothing failed that
+          // the user did not ask for, so nothing is said; 130 as a shell reports a SIGINT.
+          if (abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
+          throw e;
+        }
+        const { result } = answer;
         if (opts.json || typeof result?.text !== "string") {
           await out(JSON.stringify(result, null, 2) + "\n");
         } else {
@@ -260,9 +274,9 @@ function captureCommand() {
       Deno.addSignalListener("SIGINT", stop);
       const timer = Number.isFinite(seconds) ? setTimeout(stop, seconds * 1000) : undefined;
       try {
-        for await (const chunk of res.body!) await writeAll(sink, chunk);
+        for await (const chunk of res.body!) writeAll(sink, chunk);
       } catch (e) {
-        if (!abort.signal.aborted) throw e;
+        if (!abort.signal.aborted) throw captureSinkError(opts.write, e);
       } finally {
         clearTimeout(timer);
         Deno.removeSignalListener("SIGINT", stop);

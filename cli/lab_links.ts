@@ -12,7 +12,7 @@ import { controlJson, resolveLab } from "../lab/client.ts";
 import type { PartitionInfo } from "../lab/partition.ts";
 import { describeImpair } from "../lab/plan.ts";
 import { parseImpairment } from "../lab/topology/impairment.ts";
-import { escapeControl, quote } from "../lab/topology/quote.ts";
+import { escapeControl, quote, showValue } from "../lab/topology/quote.ts";
 import type { Impairment } from "../lab/topology/types.ts";
 import { VlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
@@ -32,6 +32,8 @@ const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
  */
 export function impairmentWords(words: readonly string[]): Record<string, string | number> {
   const raw: Record<string, string | number> = {};
+  // Each key once, as in a topology file (`duplicate-key`): a second one would win silently.
+  const seen = new Map<string, string>();
   for (const w of words) {
     const eq = w.indexOf("=");
     if (eq <= 0) {
@@ -39,8 +41,18 @@ export function impairmentWords(words: readonly string[]): Record<string, string
         hint: "For example: vlab link a-b set delay=20ms jitter=2ms loss=1%",
       });
     }
+    const key = w.slice(0, eq);
+    const first = seen.get(key);
+    if (first !== undefined) {
+      throw new VlabError(
+        "bad-impairment",
+        `Cannot set ${quote(key)} twice: ${quote(first)} and ${quote(w)}`,
+        { hint: "Give each key once, for example: vlab link a-b set delay=20ms loss=1%" },
+      );
+    }
+    seen.set(key, w);
     const value = w.slice(eq + 1);
-    Object.defineProperty(raw, w.slice(0, eq), {
+    Object.defineProperty(raw, key, {
       value: /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value,
       enumerable: true,
       writable: true,
@@ -50,6 +62,42 @@ export function impairmentWords(words: readonly string[]): Record<string, string
   const r = parseImpairment(raw);
   if (!r.ok) throw new VlabError("bad-impairment", r.error.message, { hint: r.error.hint });
   return raw;
+}
+
+/**
+ * Check the words of `vlab link NAME up|down`: it takes no values and no `--direction` (a link's
+ * status is the same both ways; the lab has no one-way up or down). Either would be ignored, so
+ * it is a usage error (exit 2).
+ *
+ * @example
+ * ```ts
+ * import { checkUpDown } from "./lab_links.ts";
+ * checkUpDown("down", [], undefined); // fine
+ * // checkUpDown("up", ["extra"], undefined) throws: "up" takes no values, got "extra"
+ * ```
+ */
+export function checkUpDown(
+  action: "up" | "down",
+  values: readonly string[],
+  direction: string | undefined,
+): void {
+  if (values.length > 0) {
+    throw new VlabError(
+      "usage",
+      `${quote(action)} takes no values, got ${quote(values.join(" "))}`,
+      { hint: `For example: vlab link a-b ${action}` },
+    );
+  }
+  if (direction !== undefined) {
+    throw new VlabError(
+      "bad-option",
+      `--direction is for set and clear, not with ${action}: a link goes ${action} both ways`,
+      {
+        hint: "Leave --direction out; to cut one way: vlab link a-b set loss=100% " +
+          "--direction forward",
+      },
+    );
+  }
 }
 
 /** `vlab link NAME up|down`, `vlab link NAME set KEY=VALUE…`, `vlab link NAME clear`. */
@@ -63,13 +111,14 @@ export function linkCommand() {
     .argument("<action>", "up, down, set or clear")
     .argument("[values...]", "with set: netem keys as KEY=VALUE (the topology file's keys)")
     .addOption(
-      new Option("--direction <dir>", "with set or clear: the direction changed")
-        .choices(["forward", "reverse", "both"] as const).default("both" as const),
+      new Option("--direction <dir>", "with set or clear: the direction changed (default: both)")
+        .choices(["forward", "reverse", "both"] as const),
     )
     .option("--lab <name>", "the lab (default: the only running lab)")
     .action(async (link, action, values, opts) => {
       const path = `/links/${encodeURIComponent(link)}`;
       if (action === "up" || action === "down") {
+        checkUpDown(action, values, opts.direction);
         const record = await resolveLab(opts.lab);
         await controlJson(record, path, {
           method: "POST",
@@ -81,24 +130,24 @@ export function linkCommand() {
         throw new VlabError(
           "bad-option",
           `Link action must be "up", "down", "set" or "clear", got ${quote(action)}`,
-          { hint: `For example: vlab link ${escapeControl(link)} set delay=20ms loss=1%` },
+          { hint: `For example: vlab link ${showValue(link)} set delay=20ms loss=1%` },
         );
       }
       if (action === "set" && values.length === 0) {
         throw new VlabError("bad-impairment", "Nothing to set: give at least one KEY=VALUE", {
-          hint: `For example: vlab link ${escapeControl(link)} set delay=20ms loss=1%`,
+          hint: `For example: vlab link ${showValue(link)} set delay=20ms loss=1%`,
         });
       }
       if (action === "clear" && values.length > 0) {
         throw new VlabError("bad-option", "clear takes no values", {
-          hint: `For example: vlab link ${escapeControl(link)} clear --direction forward`,
+          hint: `For example: vlab link ${showValue(link)} clear --direction forward`,
         });
       }
       const impair = impairmentWords(values);
       const record = await resolveLab(opts.lab);
       const r = await controlJson<{ forward: Impairment; reverse: Impairment }>(record, path, {
         method: "POST",
-        body: JSON.stringify({ impair, direction: opts.direction }),
+        body: JSON.stringify({ impair, direction: opts.direction ?? "both" }),
       });
       await out(
         `link ${escapeControl(link)}: forward ${describeImpair(r.forward)}; reverse ${

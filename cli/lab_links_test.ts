@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { VlabError } from "./errors.ts";
-import { impairmentWords, partitionSides } from "./lab_links.ts";
+import { checkUpDown, impairmentWords, partitionSides } from "./lab_links.ts";
 
 const isError = (code: string, message: RegExp) => (e: unknown) =>
   e instanceof VlabError && e.code === code && message.test(e.message) && e.exitCode === 2;
@@ -29,6 +29,27 @@ Deno.test("bad KEY=VALUE words are bad-impairment usage errors naming the key", 
     () => impairmentWords(["loss=\x1b[31m"]),
     (e: unknown) => e instanceof VlabError && !e.message.includes("\x1b"),
   );
+});
+
+Deno.test("a key given twice is refused naming both words, as a topology file's duplicate-key", () => {
+  assert.throws(
+    () => impairmentWords(["delay=5ms", "loss=1%", "delay=6ms"]),
+    isError("bad-impairment", /^Cannot set "delay" twice: "delay=5ms" and "delay=6ms"$/),
+  );
+  // Values may repeat; keys may not.
+  assert.deepEqual(impairmentWords(["delay=5ms", "jitter=5ms"]), { delay: "5ms", jitter: "5ms" });
+});
+
+Deno.test("link up and down take no values and no --direction: refused, not ignored", () => {
+  checkUpDown("up", [], undefined);
+  checkUpDown("down", [], undefined);
+  assert.throws(() => checkUpDown("up", ["extra"], undefined), isError("usage", /takes no values/));
+  assert.throws(
+    () => checkUpDown("down", [], "forward"),
+    isError("bad-option", /^--direction is for set and clear, not with down/),
+  );
+  // "both" is still a direction the user gave: up and down have none to choose.
+  assert.throws(() => checkUpDown("up", [], "both"), isError("bad-option", /--direction/));
 });
 
 Deno.test("partition sides: a slash between two comma lists, with or without spaces", () => {

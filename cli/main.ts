@@ -17,7 +17,7 @@ import { drillCommand } from "./drill.ts";
 import { graphCommand } from "./graph.ts";
 import { pingallCommand } from "./pingall.ts";
 import { vsockCommand } from "./vsock.ts";
-import { EXIT_CODES, formatError, toVlabError } from "./errors.ts";
+import { EXIT_CODES, formatError, isClosedStdout, toVlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit, configureCommandTree } from "./usage.ts";
 
@@ -52,7 +52,8 @@ export function createProgram(): Command {
     .version(VERSION, "-V, --version", "print the version of vlab")
     .addHelpText(
       "after",
-      "\nExit codes: 0 success, 1 failure while running, 2 usage error (bad command or option).",
+      "\nExit codes: 0 success, 1 failure while running, 2 usage error (bad command or option), " +
+        "130 interrupted (Ctrl-C during exec).",
     );
   for (const c of labCommands()) program.addCommand(c);
   program.addCommand(graphCommand());
@@ -82,9 +83,16 @@ export async function main(args: readonly string[]): Promise<number> {
     return EXIT_CODES.success;
   } catch (error) {
     if (error instanceof CliExit) return error.exitCode;
+    // Whoever read stdout has gone (`| head`): nothing more to say, to anyone (Unix tools end
+    // quietly too). Every write to stdout goes through writeAll, which marks its errors.
+    if (isClosedStdout(error)) return EXIT_CODES.success;
     const vlabError = toVlabError(error);
-    writeErr(`${formatError(vlabError)}\n`);
-    debugTrace(vlabError.cause ?? vlabError);
+    try {
+      writeErr(`${formatError(vlabError)}\n`);
+      debugTrace(vlabError.cause ?? vlabError);
+    } catch {
+      // stderr itself cannot be written: the exit code is all that is left to say it.
+    }
     return vlabError.exitCode;
   }
 }

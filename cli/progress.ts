@@ -9,6 +9,7 @@
  */
 
 import type { ProgressFn } from "../lab/bench/types.ts";
+import { OutputError } from "./errors.ts";
 
 /** Where progress goes: stderr in the CLI, a fake in tests. */
 export interface ProgressSink {
@@ -96,7 +97,10 @@ export function stderrProgressLine(): ProgressLine {
 }
 
 /**
- * Write all of `bytes` to a synchronous writer (one `writeSync` may write only part).
+ * Write all of `bytes` to a synchronous writer (one `writeSync` may write only part). A failed
+ * write throws an {@linkcode OutputError} naming `target` (by default `stdout` or `stderr` for
+ * those, else "the output"), which the edge turns into a quiet exit (a closed stdout) or a
+ * `write-failed` error, never an internal one.
  *
  * @example
  * ```ts
@@ -108,7 +112,17 @@ export function stderrProgressLine(): ProgressLine {
 export function writeAll(
   writer: { writeSync(bytes: Uint8Array): number },
   bytes: Uint8Array,
+  target: string = outputName(writer),
 ): void {
   let written = 0;
-  while (written < bytes.length) written += writer.writeSync(bytes.subarray(written));
+  try {
+    while (written < bytes.length) written += writer.writeSync(bytes.subarray(written));
+  } catch (e) {
+    throw e instanceof OutputError ? e : new OutputError(target, e);
+  }
+}
+
+/** How an error names a writer: `stdout`, `stderr`, or "the output". */
+function outputName(writer: unknown): string {
+  return writer === Deno.stdout ? "stdout" : writer === Deno.stderr ? "stderr" : "the output";
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { createProgressLine } from "./progress.ts";
+import { OutputError } from "./errors.ts";
+import { createProgressLine, writeAll } from "./progress.ts";
 
 Deno.test("progress off a terminal writes one plain line per update", () => {
   const written: string[] = [];
@@ -31,4 +32,25 @@ Deno.test("done without progress on a terminal writes nothing", () => {
   const written: string[] = [];
   createProgressLine({ write: (t) => written.push(t), isTerminal: true }).done();
   assert.deepEqual(written, []);
+});
+
+Deno.test("writeAll writes every byte of partial writes and names the output when one fails", () => {
+  const got: number[] = [];
+  writeAll({ writeSync: (b) => (got.push(b[0]), 1) }, new Uint8Array([1, 2, 3]));
+  assert.deepEqual(got, [1, 2, 3]);
+  const failing = {
+    writeSync: () => {
+      throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+    },
+  };
+  assert.throws(
+    () => writeAll(failing, new Uint8Array([1]), "stdout"),
+    (e: unknown) =>
+      e instanceof OutputError && e.target === "stdout" &&
+      e.cause instanceof Deno.errors.BrokenPipe,
+  );
+  assert.throws(
+    () => writeAll(failing, new Uint8Array([1])),
+    (e: unknown) => e instanceof OutputError && e.target === "the output",
+  );
 });

@@ -141,11 +141,21 @@ export function usageError(error: CommanderError, path: string): VlabError {
       return new VlabError("usage", `Missing argument ${quote(quoted)} for "${path}"`, { hint });
     case "commander.excessArguments": {
       const extra = /got \d+: (.*)\.$/.exec(error.message)?.[1] ?? "";
-      return new VlabError("usage", `Too many arguments for "${path}": ${extra}`, { hint });
+      return new VlabError("usage", `Too many arguments for "${path}": ${cut(extra)}`, { hint });
     }
     default:
       return new VlabError("usage", sentence(error.message), { hint });
   }
+}
+
+/**
+ * Commander's list of extra arguments (`a, b`) as a message shows it: each quoted (and cut), the
+ * first three only.
+ */
+function cut(extra: string): string {
+  const words = extra.split(", ");
+  const shown = words.slice(0, 3).map((w) => quote(w)).join(", ");
+  return words.length > 3 ? `${shown}, … (${words.length} in all)` : shown;
 }
 
 /** The full name of a command, such as `vlab bench rings`. */

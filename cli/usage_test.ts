@@ -57,7 +57,7 @@ Deno.test("an option without its value is a usage error", async () => {
 Deno.test("extra arguments are a usage error listing them", async () => {
   const error = await parseError(["bench", "rings", "a", "b"]);
   assert.ok(error instanceof VlabError);
-  assert.equal(error.message, 'Too many arguments for "vlab bench rings": a, b');
+  assert.equal(error.message, 'Too many arguments for "vlab bench rings": "a", "b"');
 });
 
 Deno.test("help and version end with CliExit 0 and print on stdout", async () => {

@@ -13,7 +13,7 @@ import { controlJson, resolveLab } from "../lab/client.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import { VSOCK_SOCKET } from "../lab/state.ts";
 import { quote } from "../lab/topology/quote.ts";
-import { VlabError } from "./errors.ts";
+import { OutputError, VlabError } from "./errors.ts";
 import { vsockConnect } from "../lab/vsock_connect.ts";
 
 /**
@@ -73,7 +73,9 @@ async function bridge(path: string, vm: string, port: number): Promise<void> {
       for (;;) {
         const n = await conn.read(buf).catch(() => null);
         if (n === null) return;
-        await writeAll(Deno.stdout, buf.subarray(0, n));
+        await writeAll(Deno.stdout, buf.subarray(0, n)).catch((e) => {
+          throw new OutputError("stdout", e); // a closed stdout ends the command quietly
+        });
       }
     })();
     const up = (async () => {

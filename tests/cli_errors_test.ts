@@ -88,6 +88,57 @@ Deno.test("validate --json of an invalid file exits 1 and still prints JSON", as
   }
 });
 
+/**
+ * `vlab ARGS` through `sh`, with `redirect` applied to it (a redirection the spawn API lacks); it
+ * starts once `go` is called, so that a test can set its pipes up first.
+ */
+function vlabShell(
+  redirect: string,
+  args: string[],
+  env: Record<string, string> = {},
+): { child: Deno.ChildProcess; go: () => Promise<void> } {
+  const child = new Deno.Command("sh", {
+    args: ["-c", `read _go; exec "$0" "$@" ${redirect}`, Deno.execPath(), ...vlabRunArgs(args)],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+  }).spawn();
+  const go = async () => {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode("go\n"));
+    await writer.close();
+  };
+  return { child, go };
+}
+
+/** `vlab ARGS` with its stdout on /dev/full. */
+async function vlabToFullDisk(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const { child, go } = vlabShell("> /dev/full", args, env);
+  await go();
+  const out = await child.output();
+  return { code: out.code, bytes: out.stdout, stdout: "", stderr: decoder.decode(out.stderr) };
+}
+
+Deno.test("a closed stdout (head, tshark quitting) ends a command quietly with exit 0", async () => {
+  // vlab starts only once the reading end is closed: its first write meets EPIPE, always.
+  const { child, go } = vlabShell("", ["schema"]);
+  await child.stdout.cancel();
+  await go();
+  const [status, stderr] = await Promise.all([child.status, new Response(child.stderr).text()]);
+  assert.equal(stderr, "");
+  assert.equal(status.code, 0);
+});
+
+Deno.test("stdout that cannot be written (a full disk) is a write-failed error, not a bug", async () => {
+  const run = await vlabToFullDisk(["schema"]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.deepEqual(errorLines(run), {
+    message: "Cannot write to stdout: no space left on device",
+    hint: "Check where the output goes: a full disk, or a file or pipe that cannot take it",
+  });
+});
+
 Deno.test("help of an unknown command is a usage error with did-you-mean", async () => {
   const bogus = await vlab("help", "bogus");
   assert.equal(bogus.code, 2);
@@ -123,6 +174,21 @@ Deno.test("capture -w to a missing folder or a folder, or a bad --duration, is a
       `Cannot write the capture to "${dir}/nope/x.pcap": folder "${dir}/nope" does not exist`,
     );
     assert.doesNotMatch(m.hint, /bug in vlab/);
+    // A path that cannot be looked at is not "missing": the system's reason is said.
+    Deno.writeTextFileSync(`${dir}/file`, "");
+    const notFolder = await vlabWith(env, "capture", "a-b", "-w", `${dir}/file/x.pcap`);
+    assert.equal(notFolder.code, 1);
+    assert.equal(
+      errorLines(notFolder).message,
+      `Cannot write the capture to "${dir}/file/x.pcap": not a directory`,
+    );
+    Deno.symlinkSync(`${dir}/loop`, `${dir}/loop`);
+    const loop = await vlabWith(env, "capture", "a-b", "-w", `${dir}/loop`);
+    assert.equal(loop.code, 1);
+    assert.equal(
+      errorLines(loop).message,
+      `Cannot write the capture to "${dir}/loop": too many levels of symbolic links`,
+    );
     const folder = await vlabWith(env, "capture", "a-b", "-w", dir);
     assert.equal(folder.code, 1);
     assert.equal(
@@ -182,6 +248,66 @@ Deno.test("pingall's --count and --timeout take plain decimals, before any lab i
       message: '--timeout must be a number of seconds from 0.01 to 60, got "0x1"',
       hint: "For example --timeout 1",
     });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a fault option its mode does not use is a usage error, before any lab is looked for", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+  try {
+    const env = { VLAB_STATE_DIR: dir };
+    const ms = await vlabWith(env, "fault", "backend-crash", "a", "--mode", "exit", "--ms", "5");
+    assert.equal(ms.code, 2, ms.stderr);
+    assert.match(errorLines(ms).message, /^Cannot inject backend-crash: ms is how long/);
+    const after = await vlabWith(env, "fault", "backend-crash", "a", "--after", "3");
+    assert.equal(after.code, 2, after.stderr);
+    assert.match(errorLines(after).message, /^Cannot inject backend-crash: after counts/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("vlab link refuses what it would ignore (extra words, --direction with up/down, a key twice)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+  try {
+    const env = { VLAB_STATE_DIR: dir };
+    const cases: [string[], RegExp][] = [
+      [["link", "a-b", "up", "extra"], /^"up" takes no values, got "extra"$/],
+      [["link", "a-b", "down", "--direction", "forward"], /^--direction .* not with down/],
+      [["link", "a-b", "set", "delay=5ms", "delay=6ms"], /^Cannot set "delay" twice/],
+    ];
+    for (const [args, message] of cases) {
+      const run = await vlabWith(env, ...args);
+      assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+      assert.match(errorLines(run).message, message);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a 1000-character argument is cut in the error that echoes it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+  try {
+    const env = { VLAB_STATE_DIR: dir };
+    const long = "x".repeat(1000);
+    const cases: [string[], number][] = [
+      [["link", long, long], 2],
+      [["graph", "--format", long], 2],
+      [["graph", long], 1],
+      [["drill", "run", "drills/link-flap.yaml", "--seed", long], 2],
+      [["status", "a", long], 2],
+      [["dashboard", "--interval", long], 2],
+    ];
+    for (const [args, code] of cases) {
+      const run = await vlabWith(env, ...args);
+      const what = `${args[0]} ${args[1].slice(0, 10)}`;
+      assert.equal(run.code, code, `${what}: ${run.stderr}`);
+      const { message, hint } = errorLines(run);
+      assert.ok(message.length < 200 && hint.length < 200, `${what}: ${message}\n${hint}`);
+      assert.match(message, /x…"/, what);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -280,6 +406,70 @@ Deno.test({
       assert.ok(capture.bytes.length >= 24, "a pcap header at least");
       const magic = new DataView(capture.bytes.buffer, capture.bytes.byteOffset).getUint32(0, true);
       assert.equal(magic.toString(16), (0xa1b2c3d4).toString(16), "pcap magic");
+      // Deno refuses device files without --allow-all: said in vlab's words, not "missing".
+      const device = await vlabWith(env, "capture", "a-b", "--lab", "pair", "-w", "/dev/full");
+      assert.equal(device.code, 1, device.stderr);
+      assert.deepEqual(errorLines(device), {
+        message:
+          'Cannot write the capture to "/dev/full": vlab may not open device files (Deno asks for --allow-all)',
+        hint:
+          "Write to - (stdout) and redirect it (vlab capture a-b > FILE), or give a regular file",
+      });
+      // stdout that takes no bytes fails at the first write: write-failed, not a bug.
+      const full = await vlabToFullDisk(["capture", "a-b", "--lab", "pair"], env);
+      assert.equal(full.code, 1, full.stderr);
+      assert.equal(errorLines(full).message, "Cannot write to stdout: no space left on device");
+    } finally {
+      await vlabWith(env, "down", "--all");
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "Ctrl-C during vlab exec cancels the workload quietly, with exit code 130",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+    const env = { VLAB_STATE_DIR: dir };
+    try {
+      const up = await vlabWith(env, "up", "pair", "-d");
+      assert.equal(up.code, 0, up.stderr);
+      const spawnEcho = () => {
+        const child = new Deno.Command(Deno.execPath(), {
+          args: vlabRunArgs(["exec", "b", "--", "udp-echo"]),
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+          env: { NO_COLOR: "1", ...env },
+        }).spawn();
+        const run = { child, output: child.output(), ended: false };
+        run.output.finally(() => run.ended = true);
+        return run;
+      };
+      let echo = spawnEcho();
+      // Port 7 in use proves that the lab runs the echo, so the command listens for SIGINT. A
+      // probe that gets the port instead may have beaten the echo to it (the echo then ends
+      // with "port in use"): start another echo then.
+      const deadline = performance.now() + 30_000;
+      for (;;) {
+        const probe = await vlabWith(env, "exec", "b", "--", "udp-echo", "-t", "0.05");
+        if (/port in use/.test(probe.stderr)) break;
+        assert.equal(probe.code, 0, probe.stderr);
+        assert.ok(performance.now() < deadline, "the echo never bound port 7");
+        if (echo.ended) echo = spawnEcho();
+      }
+      echo.child.kill("SIGINT");
+      const out = await echo.output;
+      assert.equal(decoder.decode(out.stderr), "");
+      assert.equal(out.code, 130);
+      // The lab stopped the workload: port 7 is free again.
+      for (;;) {
+        const again = await vlabWith(env, "exec", "b", "--", "udp-echo", "-t", "0.1");
+        if (again.code === 0) break;
+        assert.ok(performance.now() < deadline, `port 7 stayed bound: ${again.stderr}`);
+      }
     } finally {
       await vlabWith(env, "down", "--all");
       await Deno.remove(dir, { recursive: true }).catch(() => {});

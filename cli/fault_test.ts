@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { VlabError } from "./errors.ts";
+import { checkFault } from "./fault.ts";
+
+const usage = (message: RegExp) => (e: unknown) =>
+  e instanceof VlabError && e.code === "bad-option" && e.exitCode === 2 && message.test(e.message);
+
+Deno.test("a fault option the mode does not use is a usage error (exit 2), as the lab reads it", () => {
+  assert.throws(
+    () => checkFault({ kind: "backend-crash", vm: "a", mode: "exit", ms: 5 }),
+    usage(/ms is how long a hang or a slow-down lasts, not exit's/),
+  );
+  assert.throws(
+    () => checkFault({ kind: "backend-crash", vm: "a", mode: "exit", after: 3 }),
+    usage(/after counts the frames before a mid-pass crash, not exit's/),
+  );
+  assert.throws(
+    () => checkFault({ kind: "backend-crash", vm: "a", mode: "mid-pass", ms: 5 }),
+    usage(/ms is how long/),
+  );
+});
+
+Deno.test("faults the lab would take pass the CLI's check unchanged", () => {
+  assert.deepEqual(checkFault({ kind: "backend-crash", vm: "a", mode: "hang", ms: 200 }), {
+    kind: "backend-crash",
+    vm: "a",
+    mode: "hang",
+    ms: 200,
+    after: undefined,
+  });
+  assert.equal(
+    checkFault({ kind: "backend-crash", vm: "a", mode: "mid-pass", after: 3 }).kind,
+    "backend-crash",
+  );
+  assert.equal(
+    checkFault({ kind: "lost-kick", vm: "a", device: "eth0", queue: "transmitq", count: 2 }).kind,
+    "lost-kick",
+  );
+  assert.equal(
+    checkFault({ kind: "guest-bug", vm: "a", device: "eth0", queue: "transmitq", bug: "loop" })
+      .kind,
+    "guest-bug",
+  );
+});
