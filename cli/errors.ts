@@ -261,50 +261,11 @@ export function formatError(error: unknown): string {
 }
 
 /**
- * The candidate closest to `word` by edit distance, if it is close enough to be a likely typo
- * (the same rule commander uses for "did you mean"), else `undefined`.
- *
- * @example
- * ```ts
- * import { closestName } from "./errors.ts";
- *
- * closestName("spilt", ["split", "packed", "both"]); // "split"
- * closestName("xyz", ["split", "packed", "both"]); // undefined
- * ```
+ * The candidate closest to `word` by edit distance (adjacent swaps count once, case is ignored),
+ * if it is close enough to be a likely typo; one rule for every did-you-mean of vlab, the
+ * topology's included (`lab/topology/issues.ts`).
  */
-export function closestName(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of candidates) {
-    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
-    const length = Math.max(word.length, candidate.length);
-    if (length === 0 || (length - distance) / length <= 0.4) continue;
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best;
-}
-
-/** Levenshtein distance with adjacent transpositions (optimal string alignment). */
-function editDistance(a: string, b: string): number {
-  const d: number[][] = [];
-  for (let i = 0; i <= a.length; i++) {
-    d.push([i]);
-  }
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.length][b.length];
-}
+export { closestName } from "../lab/topology/issues.ts";
 
 /** The first line of a text, so that each rendered part stays on one line. */
 function firstLine(text: string): string {
