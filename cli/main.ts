@@ -19,6 +19,7 @@ import { pingallCommand } from "./pingall.ts";
 import { vsockCommand } from "./vsock.ts";
 import { EXIT_CODES, formatError, isClosedStdout, toVlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
+import { CONFIG_PATH } from "./deno_run.ts";
 import { CliExit, configureCommandTree } from "./usage.ts";
 
 /** The version of vlab, from `deno.json`. */
@@ -104,6 +105,26 @@ function debugTrace(error: unknown): void {
   writeErr(`${trace}\n`);
 }
 
+/**
+ * `deno task vlab …` runs the CLI in the folder of `deno.json`, not the caller's, and says where
+ * the caller was in `INIT_CWD` (as npm does). The paths a user types (a topology, a drill, `-w
+ * FILE`) are relative to where they typed them: go back there. A CLI started any other way (a
+ * test's `deno run` in a folder of its own, a detached lab's own process) stays where it is.
+ */
+function enterCallersFolder(): void {
+  let from: string | undefined;
+  try {
+    from = Deno.env.get("INIT_CWD");
+    if (from && from !== PROJECT_DIR && Deno.cwd() === PROJECT_DIR) Deno.chdir(from);
+  } catch {
+    // No permission to read it, or the folder is gone: paths stay relative to the project.
+  }
+}
+
+/** The folder of `deno.json`, where `deno task` starts the CLI. */
+const PROJECT_DIR = CONFIG_PATH.slice(0, CONFIG_PATH.lastIndexOf("/"));
+
 if (import.meta.main) {
+  enterCallersFolder();
   Deno.exit(await main(Deno.args));
 }

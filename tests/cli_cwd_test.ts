@@ -1,0 +1,47 @@
+/**
+ * `deno task vlab` runs the CLI in the project's folder; the paths a user types are relative to
+ * where they typed them (deno task's `INIT_CWD`). A topology file next to the caller is found,
+ * and a bare shipped name still means the shipped file.
+ */
+
+import assert from "node:assert/strict";
+import { CONFIG_PATH } from "../cli/deno_run.ts";
+
+/** `deno task vlab ARGS` from `cwd`, as a user's shell would start it (no INIT_CWD of ours). */
+async function vlabTaskIn(cwd: string, ...args: string[]) {
+  const env: Record<string, string> = {};
+  for (const k of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "NO_COLOR"]) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) env[k] = v;
+  }
+  env.NO_COLOR = "1";
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "--config", CONFIG_PATH, "vlab", ...args],
+    cwd,
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("deno task vlab reads a relative path from the caller's folder, not the project's", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "vlab-cwd-" });
+  try {
+    Deno.writeTextFileSync(
+      `${dir}/mine.yaml`,
+      "name: mine\nvms:\n  a: { nics: { eth0: { ip: 10.5.0.1/24 } } }\n" +
+        "  b: { nics: { eth0: { ip: 10.5.0.2/24 } } }\nlinks:\n  - endpoints: [a, b]\n",
+    );
+    const mine = await vlabTaskIn(dir, "validate", "mine.yaml");
+    assert.equal(mine.code, 0, mine.stderr);
+    assert.match(mine.stdout, /^mine\.yaml: valid: lab mine, 2 VMs/m);
+    const shipped = await vlabTaskIn(dir, "validate", "pair");
+    assert.equal(shipped.code, 0, shipped.stderr);
+    assert.match(shipped.stdout, /topologies\/pair\.yaml: valid: lab pair/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
