@@ -117,8 +117,12 @@ export async function controlFetch(
   } catch (e) {
     client.close();
     if (init.signal?.aborted) {
-      const msg = e instanceof Error ? e.message : String(e);
-      throw new LabError("control-error", `Cannot reach lab "${record.name}": ${msg}`, "Try again");
+      // Cancelled by its caller (Ctrl-C): the lab was reached, and nothing failed.
+      throw new LabError(
+        "control-error",
+        `The request to lab "${record.name}" was cancelled`,
+        "Its caller cancelled it (Ctrl-C or a signal); run the command again to retry",
+      );
     }
     const found = removeStaleLab(record.name);
     if (found === null || found.status === "stale") {
