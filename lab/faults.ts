@@ -32,6 +32,7 @@ import {
 } from "../devices/virtio/guest_faults.ts";
 import type { Layout } from "../devices/virtio/queue.ts";
 import type { LabPlan } from "./plan.ts";
+import { quote } from "./topology/quote.ts";
 import type { DeviceSpec } from "./wire/specs.ts";
 import { deviceControl } from "./wire/control.ts";
 import type { BackendCrashMode, ToWorker } from "./wire/messages.ts";
@@ -95,12 +96,6 @@ function missingBug(bug: GuestFaultKind, layout: Layout): FaultOutcome | null {
     formatGuestFaultRefusal(missing),
     `A ${layout} ring's bugs: ${bugs.join(", ")}`,
   );
-}
-
-/** Quote a value from outside for a message (control characters escaped, long values cut). */
-function quote(v: unknown): string {
-  const s = JSON.stringify(String(v).slice(0, 64));
-  return s;
 }
 
 /**
