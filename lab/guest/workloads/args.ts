@@ -218,8 +218,10 @@ export function parseWorkload(argv: string[]): Result<WorkloadRequest, ArgsError
   if (!Object.hasOwn(USAGE, name)) {
     const near = nearestName(name);
     const guess = near.distance <= 3 ? `Did you mean "${near.name}"? ` : "";
+    // Echoed cut and escaped: a name from outside can be any length and hold anything.
+    const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
     return err({
-      message: `Unknown workload "${name}"`,
+      message: `Unknown workload ${shown}`,
       hint: `${guess}Workloads: ${NAMES.join(", ")}`,
     });
   }

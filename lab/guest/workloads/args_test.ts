@@ -154,3 +154,12 @@ Deno.test("iommu-unmap takes the NIC whose DMA window to revoke, and nothing els
   assert.match(error(["iommu-unmap"]).message, /missing the NIC/);
   assert.match(error(["iommu-unmap", "eth0", "eth1"]).message, /unexpected argument "eth1"/);
 });
+
+Deno.test("an unknown workload's name is echoed cut at 64 characters and escaped", () => {
+  const r = parseWorkload(["x".repeat(1000)]);
+  assert.ok(!r.ok);
+  assert.equal(r.error.message, `Unknown workload "${"x".repeat(64)}…"`);
+  const control = parseWorkload(["a\u001b[31mb"]);
+  assert.ok(!control.ok);
+  assert.equal(control.error.message, 'Unknown workload "a\\u001b[31mb"');
+});
