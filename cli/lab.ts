@@ -129,7 +129,7 @@ function upCommand() {
         await out(
           `lab ${plan.name} up in ${(lab.upMs / 1000).toFixed(2)} s: ${plan.vms.length} VMs, ` +
             `${count(plan.switches.length, "switch", "switches")}, ${
-              count(plan.links.length, "link", "links")
+              count(plan.links.length + (plan.vhostPciLinks?.length ?? 0), "link", "links")
             }\n` +
             `control socket ${running.socket}\n` +
             `try: vlab exec ${
@@ -319,7 +319,12 @@ function validateCommand() {
         await out(
           `${escapeControl(path)}: valid: lab ${t.name}, ${count(t.vms.length, "VM", "VMs")}, ` +
             `${count(t.switches.length, "switch", "switches")}, ${
-              count(t.links.length, "link", "links")
+              count(
+                t.links.length + t.vsockLinks.length +
+                  t.vsockRouters.reduce((n, r) => n + r.ports.length, 0),
+                "link",
+                "links",
+              )
             }\n`,
         );
         return;

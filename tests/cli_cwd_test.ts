@@ -41,6 +41,9 @@ Deno.test("deno task vlab reads a relative path from the caller's folder, not th
     const shipped = await vlabTaskIn(dir, "validate", "pair");
     assert.equal(shipped.code, 0, shipped.stderr);
     assert.match(shipped.stdout, /topologies\/pair\.yaml: valid: lab pair/);
+    // Every link is counted, vsock links too (vsock-pair has a NIC link and a vsock link).
+    const vsock = await vlabTaskIn(dir, "validate", "vsock-pair");
+    assert.match(vsock.stdout, /valid: lab vsock-pair, 2 VMs, 0 switches, 2 links$/m);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
