@@ -132,7 +132,12 @@ export function usageError(error: CommanderError, path: string): VlabError {
   const hint = suggestion === undefined ? helpHint : `Did you mean ${suggestion}?`;
   switch (error.code) {
     case "commander.unknownOption":
-      return new VlabError("usage", `Unknown option ${quote(quoted)} for "${path}"`, { hint });
+      // `vlab exec a ping 10.0.0.2 -c 1`: the workload's own options go after `--`.
+      return new VlabError("usage", `Unknown option ${quote(quoted)} for "${path}"`, {
+        hint: path === "vlab exec" && suggestion === undefined
+          ? `A workload's options go after --, as in \`vlab exec a -- ping 10.0.0.2 -c 3\``
+          : hint,
+      });
     case "commander.unknownCommand":
       return new VlabError("usage", `Unknown command ${quote(quoted)} for "${path}"`, { hint });
     case "commander.optionMissingArgument":

@@ -91,3 +91,22 @@ Deno.test("usageError renders other commander errors in sentence case without a 
   assert.equal(error.message, "Option '--a' cannot be used");
   assert.equal(error.hint, 'Run "vlab x --help" for usage');
 });
+
+Deno.test("an unknown option of vlab exec says that a workload's options go after --", () => {
+  const error = usageError(
+    new CommanderError(1, "commander.unknownOption", "error: unknown option '-c'"),
+    "vlab exec",
+  );
+  assert.equal(error.message, 'Unknown option "-c" for "vlab exec"');
+  assert.match(error.hint, /^A workload's options go after --, as in `vlab exec a -- ping/);
+  // commander's own did-you-mean wins (`--jsn` for `--json`).
+  const near = usageError(
+    new CommanderError(
+      1,
+      "commander.unknownOption",
+      "error: unknown option '--jsn'\n(Did you mean --json?)",
+    ),
+    "vlab exec",
+  );
+  assert.equal(near.hint, "Did you mean --json?");
+});
