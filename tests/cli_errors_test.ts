@@ -36,6 +36,18 @@ async function vlabWith(env: Record<string, string>, ...args: string[]): Promise
 
 const vlab = (...args: string[]) => vlabWith({}, ...args);
 
+/** Run `fn` with a fresh state folder (no lab runs there), removed afterwards. */
+async function inStateDir(
+  fn: (env: Record<string, string>, dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+  try {
+    await fn({ VLAB_STATE_DIR: dir }, dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** stderr is exactly one `vlab:` line and one `hint:` line; returns them. */
 function errorLines(run: Run): { message: string; hint: string } {
   const lines = run.stderr.trimEnd().split("\n");
@@ -233,9 +245,7 @@ Deno.test("dashboard without a terminal, or with a bad --interval, fails at once
 });
 
 Deno.test("pingall's --count and --timeout take plain decimals, before any lab is looked for", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
-  try {
-    const env = { VLAB_STATE_DIR: dir };
+  await inStateDir(async (env) => {
     const count = await vlabWith(env, "pingall", "--count", "1e1");
     assert.equal(count.code, 2);
     assert.deepEqual(errorLines(count), {
@@ -248,30 +258,22 @@ Deno.test("pingall's --count and --timeout take plain decimals, before any lab i
       message: '--timeout must be a number of seconds from 0.01 to 60, got "0x1"',
       hint: "For example --timeout 1",
     });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a fault option its mode does not use is a usage error, before any lab is looked for", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
-  try {
-    const env = { VLAB_STATE_DIR: dir };
+  await inStateDir(async (env) => {
     const ms = await vlabWith(env, "fault", "backend-crash", "a", "--mode", "exit", "--ms", "5");
     assert.equal(ms.code, 2, ms.stderr);
     assert.match(errorLines(ms).message, /^Cannot inject backend-crash: ms is how long/);
     const after = await vlabWith(env, "fault", "backend-crash", "a", "--after", "3");
     assert.equal(after.code, 2, after.stderr);
     assert.match(errorLines(after).message, /^Cannot inject backend-crash: after counts/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("vlab link refuses what it would ignore (extra words, --direction with up/down, a key twice)", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
-  try {
-    const env = { VLAB_STATE_DIR: dir };
+  await inStateDir(async (env) => {
     const cases: [string[], RegExp][] = [
       [["link", "a-b", "up", "extra"], /^"up" takes no values, got "extra"$/],
       [["link", "a-b", "down", "--direction", "forward"], /^--direction .* not with down/],
@@ -282,15 +284,11 @@ Deno.test("vlab link refuses what it would ignore (extra words, --direction with
       assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
       assert.match(errorLines(run).message, message);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a 1000-character argument is cut in the error that echoes it", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
-  try {
-    const env = { VLAB_STATE_DIR: dir };
+  await inStateDir(async (env) => {
     const long = "x".repeat(1000);
     const cases: [string[], number][] = [
       [["link", long, long], 2],
@@ -308,9 +306,7 @@ Deno.test("a 1000-character argument is cut in the error that echoes it", async 
       assert.ok(message.length < 200 && hint.length < 200, `${what}: ${message}\n${hint}`);
       assert.match(message, /x…"/, what);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("every option and command named in a message or hint of the CLI and the lab is real", () => {

@@ -189,7 +189,7 @@ assert:
         `${file}:3:19: Unknown link "a-c"
   hint: did you mean \`a-b\`?
 ${file}:4:5: Unknown step kind "wiat" in timeline[1]
-  hint: expected one of \`link\`, \`exec\`, \`wait\`, \`wait_for\`, \`fault\`, \`at\`, \`every\`, \`for\`, …
+  hint: did you mean \`wait\`?
 ${file}:6:39: Unexpected "=" after a complete expression (assert[0], column 35 of the assertion)
   hint: compare with ==
 vlab: Cannot run drill ${file}: 3 problems (above)
