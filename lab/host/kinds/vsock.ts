@@ -224,13 +224,17 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
           });
         }
       } else if (inn) {
-        // No driver yet (or a broken device): packets from the link have nowhere to go.
+        // No driver yet (or a broken device): packets from the link have nowhere to go, and
+        // each is a drop with its cause, as the NIC counts its own.
         let n = 0;
         while (n < 256 && inn.ring.peek() !== null) {
           inn.ring.release();
           n++;
         }
-        if (n > 0) inn.finish();
+        if (n > 0) {
+          ctl.deviceCounters[VsockCounter.rxNotLive] += n;
+          inn.finish();
+        }
       }
       out?.flush();
       return work;
