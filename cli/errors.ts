@@ -53,8 +53,7 @@ export const EXIT_CODES = {
  * - `ambiguous-lab`: several labs run and the command did not say which.
  * - `lab-failed`: a lab could not start.
  * - `unknown-vm`, `unknown-link`, `unknown-queue`: the lab has no such VM, link or queue.
- * - `vhost-pci-link`, `vsock-link`: the link cannot be impaired or captured (no link ring; vsock
- *   packets, not frames).
+ * - `vhost-pci-link`: the link cannot be impaired or captured (it has no link ring).
  * - `workload-failed`: a guest workload could not run (bad arguments, or it failed).
  * - `bad-impairment`: a live impairment value is not valid (the same rules as topology files).
  * - `bad-partition`: a partition's sides are empty or share a VM.
@@ -94,7 +93,6 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "unknown-vm": EXIT_CODES.failure,
   "unknown-link": EXIT_CODES.failure,
   "vhost-pci-link": EXIT_CODES.failure,
-  "vsock-link": EXIT_CODES.failure,
   "unknown-queue": EXIT_CODES.failure,
   "workload-failed": EXIT_CODES.failure,
   "bad-impairment": EXIT_CODES.usage,

@@ -9,7 +9,7 @@
  */
 
 import { LabError } from "./errors.ts";
-import { ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
+import { captureHeader, ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
 import type { ExecOutcome, Lab, VmState } from "./lab.ts";
 import { type LabStatus, labStatus, prometheusMetrics } from "./metrics.ts";
 import { planLab } from "./plan.ts";
@@ -23,7 +23,6 @@ import {
 import type { Topology } from "./topology/types.ts";
 import { parseImpairment } from "./topology/impairment.ts";
 import type { PartitionInfo } from "./partition.ts";
-import { pcapGlobalHeader } from "./host/pcap.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
 import { vsockConnect } from "./vsock_connect.ts";
 import type { LabSnapshot, RingView } from "./snapshot_types.ts";
@@ -288,7 +287,7 @@ function handleOf(running: RegisteredLab): LabHandle {
         `capture: ms must be a positive number of milliseconds, got ${String(ms)}`,
       );
       refuseRingLink(lab, link, "capture");
-      const chunks: Uint8Array[] = [pcapGlobalHeader()];
+      const chunks: Uint8Array[] = [captureHeader(lab.plan, link)];
       const stop = lab.capture(link, (r) => chunks.push(r.slice()));
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, ms);

@@ -15,7 +15,6 @@ export type LabErrorCode =
   | "unknown-vm"
   | "unknown-link"
   | "vhost-pci-link"
-  | "vsock-link"
   | "unknown-queue"
   | "workload-failed"
   | "bad-impairment"

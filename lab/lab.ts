@@ -43,7 +43,7 @@ import type {
 } from "./wire/messages.ts";
 import { EventLog } from "./events.ts";
 import type { LabPlan, RingPlan } from "./plan.ts";
-import { consumerMac, LinkControl, type LinkControls } from "./link_control.ts";
+import { consumerMac, LinkControl, type LinkControls, ringCaptureFormat } from "./link_control.ts";
 import { THREAD_STATS_SLOTS } from "./wire/control.ts";
 import { iommuCapacity } from "./kinds/mod.ts";
 import { viommuBuffer } from "../devices/iommu/viommu.ts";
@@ -234,7 +234,7 @@ export class Lab {
       return d?.kind === "iommu" ? viommuBuffer(iommuCapacity(d)) : null;
     });
     this.#rings = plan.rings.map((r) => LinkRing.create(r.slots, r.slotBytes));
-    this.#taps = plan.rings.map(() => TapReader.create(TAP_BYTES));
+    this.#taps = plan.rings.map((r) => TapReader.create(TAP_BYTES, ringCaptureFormat(r).snaplen));
     for (const link of plan.links) this.#linkUp.set(link.name, true);
     for (const link of plan.vhostPciLinks ?? []) this.#linkUp.set(link.name, true);
     this.links = new LinkControl(plan, events, (kind, owner, message) => {

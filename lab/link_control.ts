@@ -16,6 +16,9 @@
 import type { Result } from "../devices/base/result.ts";
 import type { EventLog } from "./events.ts";
 import { checkImpairment, isPassthrough } from "./host/impair.ts";
+import { Pcap, pcapGlobalHeader } from "./host/pcap.ts";
+import { VSOCKMON_HDR_SIZE } from "./host/vsockmon.ts";
+import { VSOCK_HDR_SIZE, VSOCK_MAX_PAYLOAD } from "../devices/vsock/header.ts";
 import { type PartitionInfo, type PartitionProblem, Partitions } from "./partition.ts";
 import type { LabPlan, RingPlan } from "./plan.ts";
 import { quote } from "./topology/quote.ts";
@@ -202,11 +205,8 @@ export function consumerMac(plan: LabPlan, ring: RingPlan): string | null {
 
 /** Why a link cannot be impaired or captured: it does not exist, or it has no link ring. */
 export interface RingLinkProblem {
-  /**
-   * `unknown-link`, `vhost-pci-link` (the link has no ring: `b` serves `a`'s queues), or
-   * `vsock-link` (a capture of a link whose rings carry vsock packets, not frames).
-   */
-  code: "unknown-link" | "vhost-pci-link" | "vsock-link";
+  /** `unknown-link`, or `vhost-pci-link` (the link has no ring: `b` serves `a`'s queues). */
+  code: "unknown-link" | "vhost-pci-link";
   /** One line. */
   message: string;
   /** What to do instead. */
@@ -229,19 +229,7 @@ export function ringLinkProblem(
   link: string,
   action: "impair" | "capture",
 ): RingLinkProblem | null {
-  const found = plan.links.find((l) => l.name === link);
-  if (found !== undefined && action === "capture" && carriesVsock(plan, found.forwardRing)) {
-    const nets = plan.links.filter((l) => !carriesVsock(plan, l.forwardRing)).map((l) => l.name);
-    return {
-      code: "vsock-link",
-      message: `Cannot capture link ${quote(link)}: a vsock link carries vsock packets, ` +
-        `not Ethernet frames, and vlab captures only frames`,
-      hint: `Its packets are counted in vlab status; links to capture: ${
-        nets.length > 0 ? nets.join(", ") : "none in this lab"
-      }`,
-    };
-  }
-  if (found !== undefined) return null;
+  if (plan.links.some((l) => l.name === link)) return null;
   const rings = plan.links.map((l) => l.name);
   const vhost = (plan.vhostPciLinks ?? []).map((l) => l.name);
   const shown = quote(link);
@@ -260,10 +248,45 @@ export function ringLinkProblem(
   return unknownLinkProblem(plan, link);
 }
 
-/** Whether a link ring carries vsock packets (a vsock device or router at either end). */
-function carriesVsock(plan: LabPlan, ring: number): boolean {
-  const r = plan.rings[ring];
-  return r.producer.kind === "vsock" || r.consumer.kind === "vsock";
+/** How a capture records a link: its pcap link type and the bytes kept of each record. */
+export interface CaptureFormat {
+  /** `Pcap.linkTypeEthernet`, or `Pcap.linkTypeVsock` for vsockmon records. */
+  linkType: number;
+  /** Bytes kept of each record: a whole frame, or a whole vsockmon record of a 64 KiB packet. */
+  snaplen: number;
+}
+
+/** The capture format of a link ring: vsockmon for a vsock device at either end, else Ethernet. */
+export function ringCaptureFormat(ring: RingPlan): CaptureFormat {
+  return ring.producer.kind === "vsock" || ring.consumer.kind === "vsock"
+    ? {
+      linkType: Pcap.linkTypeVsock,
+      snaplen: VSOCKMON_HDR_SIZE + VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD,
+    }
+    : { linkType: Pcap.linkTypeEthernet, snaplen: Pcap.defaultSnaplen };
+}
+
+/**
+ * The capture format of `link` (see {@linkcode ringCaptureFormat}); Ethernet for a name the lab
+ * does not have.
+ *
+ * @example
+ * ```ts ignore
+ * import { captureFormat } from "./link_control.ts";
+ * captureFormat(plan, "a-b-vsock").linkType; // 271 (LINKTYPE_VSOCK) on `vsock-pair`
+ * ```
+ */
+export function captureFormat(plan: LabPlan, link: string): CaptureFormat {
+  const l = plan.links.find((x) => x.name === link);
+  return l === undefined
+    ? { linkType: Pcap.linkTypeEthernet, snaplen: Pcap.defaultSnaplen }
+    : ringCaptureFormat(plan.rings[l.forwardRing]);
+}
+
+/** The pcap global header of a capture of `link` (its link type and snaplen). */
+export function captureHeader(plan: LabPlan, link: string): Uint8Array {
+  const f = captureFormat(plan, link);
+  return pcapGlobalHeader(f.snaplen, f.linkType);
 }
 
 /**

@@ -28,7 +28,7 @@
  */
 
 import { type ResilientServer, serveResilient } from "./control_listener.ts";
-import { pcapGlobalHeader } from "./host/pcap.ts";
+import { captureHeader } from "./link_control.ts";
 import type { Lab } from "./lab.ts";
 import { faultRoute, linkRoute, partitionRoute } from "./server_links.ts";
 import { fail, quoteForLine, ringLinkRefusal } from "./server_answers.ts";
@@ -206,7 +206,7 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
     let stop: (() => void) | null = null;
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
-        controller.enqueue(pcapGlobalHeader());
+        controller.enqueue(captureHeader(lab.plan, link));
         const end = () => {
           try {
             controller.close();

@@ -2,7 +2,7 @@
  * The classic libpcap file format (what tcpdump and Wireshark read), for `vlab capture`:
  * ```
  * struct pcapGlobalHeader { le32 magic = 0xa1b2c3d4; le16 versionMajor = 2; le16 versionMinor = 4;
- *                           le32 thisZone = 0; le32 sigFigs = 0; le32 snapLen; le32 linkType = 1; };
+ *                           le32 thisZone = 0; le32 sigFigs = 0; le32 snapLen; le32 linkType; };
  * struct pcapRecordHeader { le32 tsSec; le32 tsUsec; le32 inclLen; le32 origLen; };
  * ```
  * Written little-endian (readers detect the byte order from the magic).
@@ -16,19 +16,26 @@ export const Pcap = {
   globalHeaderBytes: 24,
   recordHeaderBytes: 16,
   linkTypeEthernet: 1,
+  /** `LINKTYPE_VSOCK`: Linux vsockmon records (see `vsockmon.ts`). */
+  linkTypeVsock: 271,
   defaultSnaplen: 65535,
 } as const;
 
 /**
- * The 24-byte pcap global header (v2.4, LINKTYPE_ETHERNET).
+ * The 24-byte pcap global header (v2.4), of `LINKTYPE_ETHERNET` unless `linkType` says otherwise
+ * (a vsock link's capture is `Pcap.linkTypeVsock`).
  *
  * @example
  * ```ts
- * import { pcapGlobalHeader } from "./pcap.ts";
+ * import { Pcap, pcapGlobalHeader } from "./pcap.ts";
  * const h = pcapGlobalHeader(); // starts d4 c3 b2 a1
+ * const v = pcapGlobalHeader(Pcap.defaultSnaplen, Pcap.linkTypeVsock); // link type 271
  * ```
  */
-export function pcapGlobalHeader(snaplen: number = Pcap.defaultSnaplen): Uint8Array {
+export function pcapGlobalHeader(
+  snaplen: number = Pcap.defaultSnaplen,
+  linkType: number = Pcap.linkTypeEthernet,
+): Uint8Array {
   const out = new Uint8Array(Pcap.globalHeaderBytes);
   const dv = new DataView(out.buffer);
   dv.setUint32(0, Pcap.magic, true);
@@ -37,7 +44,7 @@ export function pcapGlobalHeader(snaplen: number = Pcap.defaultSnaplen): Uint8Ar
   dv.setInt32(8, 0, true);
   dv.setUint32(12, 0, true);
   dv.setUint32(16, snaplen, true);
-  dv.setUint32(20, Pcap.linkTypeEthernet, true);
+  dv.setUint32(20, linkType, true);
   return out;
 }
 

@@ -204,6 +204,7 @@ export class TapReader {
         tsUs: this.#dv.getFloat64(at + 8, true),
         frame: this.#u8.subarray(at + RECORD_HEADER, at + RECORD_HEADER + capLen),
         origLen: this.#dv.getUint32(at + 4, true),
+        snaplen: this.snaplen,
       });
       this.#tail = (this.#tail + RECORD_HEADER + align8(capLen)) >>> 0;
     }

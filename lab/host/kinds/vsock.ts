@@ -33,7 +33,8 @@ import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
 import { serveMailbox } from "../../wire/mailbox.ts";
 import type { VsockDeviceSpec } from "../../wire/specs.ts";
-import { LinkIn, LinkOut } from "../link_ends.ts";
+import { LinkIn, LinkOut, nowUs } from "../link_ends.ts";
+import { VSOCKMON_HDR_SIZE, writeVsockmonRecord } from "../vsockmon.ts";
 import { openTransport } from "./transport.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 import { HostVsock } from "./vsock_host.ts";
@@ -153,6 +154,17 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
   let busy = false;
   let faultReported = false;
 
+  // A capture's record of a packet: vsockmon's header in front of it (see `vsockmon.ts`); made
+  // at the first packet captured, grown for a larger one.
+  let monitor = new Uint8Array(0);
+  const capture = (link: LinkIn, packet: Uint8Array): void => {
+    if (monitor.length < VSOCKMON_HDR_SIZE + packet.length) {
+      monitor = new Uint8Array(Math.max(VSOCKMON_HDR_SIZE + packet.length, 2048));
+    }
+    const n = writeVsockmonRecord(monitor, packet);
+    if (n > 0) link.tap.capture(monitor.subarray(0, n), { tsUs: nowUs(), direction: 0 });
+  };
+
   /** Packets from the peer into the device; false when the device is full. */
   const receive = (): number => {
     if (inn === null) return 0;
@@ -182,6 +194,8 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
           break;
         }
         if (outcome === "not-live") ctl.deviceCounters[VsockCounter.rxNotLive]++;
+        // What the link delivered to the device, as a vsockmon device would show it.
+        else if (inn.tap.enabled()) capture(inn, frame.subarray(0, VSOCK_HDR_SIZE + h.len));
       }
       inn.ring.release();
       n++;
