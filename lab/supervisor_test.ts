@@ -245,6 +245,11 @@ Deno.test({
       assert.equal(r.sink.lost, 0, "lost");
       assert.equal(r.sink.duplicated, 0, "duplicated");
       assert.equal(r.sink.received, r.sent, "received");
+      // The counters say the same: a frame written into an RX buffer by a worker that died
+      // before publishing it is counted once, when its successor delivers it.
+      const rx = deviceControl(lab.controlOf(1), lab.plan.vms[1].control.devices[0])
+        .deviceCounters[NetCounter.rxFrames];
+      assert.equal(rx, txFrames(lab, 0), "b's rxFrames against a's txFrames");
     } finally {
       await lab.stop();
     }

@@ -193,6 +193,15 @@ export class NetDevice implements VirtioDeviceModel {
   private heldCount = 0;
   private heldBytes = 0;
   private rxPushed = 0;
+  // Frames (and their bytes) written into RX buffers since the last publish: counted in
+  // `rxFrames` when `finish` publishes them. A worker that dies before it publishes never
+  // delivered them; its successor delivers them again from the link ring and counts them then.
+  private rxFramesPending = 0;
+  private rxBytesPending = 0;
+  // The same for frames sent: counted in `txFrames` when their used entries are published (a
+  // successor sends again the chains its predecessor never completed to the driver).
+  private txFramesPending = 0;
+  private txBytesPending = 0;
   private txPushed = 0;
 
   /** A device in reset state. Throws a `RangeError` for a bad MAC, MTU or counter array. */
@@ -277,7 +286,11 @@ export class NetDevice implements VirtioDeviceModel {
     this.heldCount = 0;
     this.heldBytes = 0;
     this.rxPushed = 0;
+    this.rxFramesPending = 0;
+    this.rxBytesPending = 0;
     this.txPushed = 0;
+    this.txFramesPending = 0;
+    this.txBytesPending = 0;
   }
 
   /**
@@ -373,8 +386,8 @@ export class NetDevice implements VirtioDeviceModel {
       sink.commit(len, meta);
       this.completeTx(q, chain);
       if (meta !== 0) c[NetCounter.txCsumPartial]++;
-      c[NetCounter.txFrames]++;
-      c[NetCounter.txBytes] += len;
+      this.txFramesPending++;
+      this.txBytesPending += len;
       out.sent++;
     }
     return out;
@@ -456,8 +469,8 @@ export class NetDevice implements VirtioDeviceModel {
         this.pushRx(q, chain, at + take);
       }
     }
-    c[NetCounter.rxFrames]++;
-    c[NetCounter.rxBytes] += len;
+    this.rxFramesPending++;
+    this.rxBytesPending += len;
     return "delivered";
   }
 
@@ -471,6 +484,10 @@ export class NetDevice implements VirtioDeviceModel {
       this.rxq.publish();
       c[NetCounter.rxUsedPublished] += this.rxPushed;
       this.rxPushed = 0;
+      c[NetCounter.rxFrames] += this.rxFramesPending;
+      c[NetCounter.rxBytes] += this.rxBytesPending;
+      this.rxFramesPending = 0;
+      this.rxBytesPending = 0;
       out.interruptRx = this.rxq.needsInterrupt();
       c[out.interruptRx ? NetCounter.rxInterrupts : NetCounter.rxInterruptsSuppressed]++;
     }
@@ -478,6 +495,10 @@ export class NetDevice implements VirtioDeviceModel {
       this.txq.publish();
       c[NetCounter.txUsedPublished] += this.txPushed;
       this.txPushed = 0;
+      c[NetCounter.txFrames] += this.txFramesPending;
+      c[NetCounter.txBytes] += this.txBytesPending;
+      this.txFramesPending = 0;
+      this.txBytesPending = 0;
       out.interruptTx = this.txq.needsInterrupt();
       c[out.interruptTx ? NetCounter.txInterrupts : NetCounter.txInterruptsSuppressed]++;
     }

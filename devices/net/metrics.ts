@@ -8,9 +8,9 @@
 
 /** Device-side counter indexes (device worker). */
 export const NetCounter = {
-  /** Frames handed to the link. */
+  /** Frames handed to the link, counted when their used entries are published. */
   txFrames: 0,
-  /** Frame bytes handed to the link (virtio-net header excluded). */
+  /** Frame bytes handed to the link (virtio-net header excluded), counted as `txFrames` is. */
   txBytes: 1,
   /** TX chains dropped as malformed (E1: header missing or short; E2: frame size out of range; A8: a device-writable part; unreachable buffer). */
   txMalformed: 2,
@@ -18,9 +18,9 @@ export const NetCounter = {
   txBackpressure: 3,
   /** TX frames dropped because the link was down. */
   txLinkDown: 4,
-  /** Frames written into RX buffers. */
+  /** Frames written into RX buffers, counted when their used entries are published. */
   rxFrames: 5,
-  /** Frame bytes written into RX buffers (header excluded). */
+  /** Frame bytes written into RX buffers (header excluded), counted as `rxFrames` is. */
   rxBytes: 6,
   /**
    * Times a frame found no free RX buffer and waited in the link ring until the driver refilled
