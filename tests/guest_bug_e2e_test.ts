@@ -153,3 +153,67 @@ for (const c of NESTED_CASES) {
     },
   });
 }
+
+/** Each bug in a's idle receiveq (full: every buffer posted), met once b floods a with frames. */
+const RECEIVEQ_CASES = [
+  { bug: "loop", cause: "needs-reset", error: /longer than \d+ descriptors \(a loop\?\)/ },
+  // One request dropped (A13), no device-error: the driver meets the bug's buffer, which it
+  // took back, as one it never posted, and resets.
+  { bug: "address-outside-memory", cause: "queue-broken", error: null },
+] as const;
+
+for (const c of RECEIVEQ_CASES) {
+  Deno.test({
+    ...LAB_TEST,
+    name:
+      `${c.bug} in a's idle split receiveq is met as documented once frames arrive; the guest resets, ping works after`,
+    fn: async () => {
+      const lab = await startTestLab(pair("rx-bug", {}));
+      const stopFlood = new AbortController();
+      try {
+        // No traffic first: the device has taken no RX buffer, as in an idle lab.
+        const f = lab.fault({
+          kind: "guest-bug",
+          vm: "a",
+          device: "eth0",
+          queue: "receiveq",
+          bug: c.bug,
+        });
+        assert.ok(f.ok, JSON.stringify(f));
+        const injected = await waitForValue(
+          "guest-bug",
+          () => events(lab, "guest-bug")[0] ?? events(lab, "guest-bug-refused")[0] ?? null,
+          4000,
+        );
+        assert.equal(injected.kind, "guest-bug", JSON.stringify(injected));
+        // The bug took the driver's newest buffer: it is met after the buffers posted before it.
+        const flood = lab.exec(
+          "b",
+          ["udp-flood", "10.0.0.1", "-r", "5000", "-t", "30"],
+          stopFlood.signal,
+        );
+        const needs = await waitForValue(
+          "device-needs-reset",
+          () => events(lab, "device-needs-reset")[0] ?? null,
+          8000,
+        );
+        stopFlood.abort();
+        await flood;
+        const all = JSON.stringify(lab.events.recent().filter((e) => e.subject === "a"));
+        assert.equal(needs.detail?.cause, c.cause, all);
+        const errors = events(lab, "device-error");
+        if (c.error === null) assert.deepEqual(errors, [], all);
+        else {
+          assert.equal(errors.length, 1, all);
+          assert.doesNotMatch(String(errors[0].detail?.error), /avail index/, all);
+          assert.match(String(errors[0].detail?.error), c.error, all);
+        }
+        await waitForValue("device-reset", () => events(lab, "device-reset")[0] ?? null, 4000);
+        await pingOk(lab);
+      } finally {
+        stopFlood.abort();
+        await lab.stop();
+      }
+    },
+  });
+}

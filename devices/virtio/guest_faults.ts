@@ -6,10 +6,16 @@
  * every word it wrote.
  *
  * Who calls it: tests, and the lab's fault injector on the guest worker, which owns the guest's
- * memory. It needs no driver state: the split avail index is in memory, and a packed ring's next
- * slot and wrap counter are read back from the AVAIL bits (`packedNextAvail`). The ring should
- * be quiet (no chain made available and not yet popped): the descriptors it writes are the next
- * ones the driver would use, so a chain still waiting there would be overwritten.
+ * memory. A buggy driver writes its bad request the way it posts one, into a descriptor (and,
+ * split, an avail entry) not in use: the caller says which (`freeId` and `freeDescriptors` from a
+ * `PackedDriverQueue`; `splitSlot` from `takeSplitSlot` for a `SplitDriverQueue`). A split ring
+ * with no free descriptor (an idle receiveq has every buffer posted) takes back the driver's
+ * newest avail entry and rewrites it in place, one store per field the device reads once, so
+ * the device sees either the old buffer whole (the bug is not met, and the driver meets that
+ * buffer as one it never posted) or the bug (see `splitRewrite`); the bug is met after the
+ * buffers posted before it. A packed ring without the slots a bug needs refuses it
+ * (`queue-full`). Without that information (tests on a quiet ring) the split avail index is read
+ * from memory and the packed next slot and wrap counter from the AVAIL bits (`packedNextAvail`).
  *
  * Whatever the kind, the driver must add nothing more to the queue afterwards until it resets
  * it: its next add would go to the slot (split: the avail entry) the bug took. If it did, it
@@ -44,6 +50,7 @@ import { PackedDescFlag, SplitDescFlag } from "./constants.ts";
 import { packedAreaSizes, PackedDesc } from "./packed_layout.ts";
 import type { Layout, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
+import type { SplitDriverQueue } from "./split_driver.ts";
 import { splitAreaSizes, SplitAvail, SplitDesc } from "./split_layout.ts";
 
 /** The kinds of guest bug these functions write. */
@@ -104,6 +111,24 @@ export interface GuestFaultTarget {
    * nothing in flight). Split rings ignore it.
    */
   readonly freeId?: number;
+  /**
+   * Packed: descriptors (slots) the driver has not posted (`PackedDriverQueue.freeDescriptors`);
+   * a bug that needs more (`loop` writes a list through every slot, `wrap-flip` two) is refused
+   * (`queue-full`) rather than written over buffers the device has yet to take. Every slot when
+   * not given (a quiet ring). Split rings ignore it.
+   */
+  readonly freeDescriptors?: number;
+  /**
+   * Split: where the bad chain goes (not needed by `index-jump`). `posted: false`: `head` is a
+   * descriptor the driver has not posted (`SplitDriverQueue.unpostedHead`), and the bug is added
+   * at avail entry `avail idx` and published, as a driver adds a chain. `posted: true` (a full
+   * ring: no descriptor free): `head` is the driver's newest avail entry (at `avail idx − 1`),
+   * which the driver took back (`SplitDriverQueue.retractLast`), and the bug is written over it
+   * in place, each kind with one store (see `splitRewrite`), or refused (`queue-full`). Default:
+   * `{ head: avail idx mod size, posted: false }`, right for a quiet ring whose descriptors are
+   * all free. Packed rings ignore it.
+   */
+  readonly splitSlot?: { readonly head: number; readonly posted: boolean };
 }
 
 /**
@@ -158,7 +183,9 @@ export type GuestFaultRefusal =
   /** The kind does not exist in this layout (an index jump in a packed ring, a wrap flip in a split one). */
   | { readonly kind: "not-applicable"; readonly fault: GuestFaultKind; readonly layout: Layout }
   /** `indirect-nested` needs `scratch` memory for its table. */
-  | { readonly kind: "needs-scratch"; readonly fault: GuestFaultKind };
+  | { readonly kind: "needs-scratch"; readonly fault: GuestFaultKind }
+  /** The driver has no free descriptor for the bug, and rewriting a posted one is not safe. */
+  | { readonly kind: "queue-full"; readonly fault: GuestFaultKind; readonly why: string };
 
 /**
  * Render a refusal as one sentence-case line.
@@ -171,9 +198,30 @@ export type GuestFaultRefusal =
  * ```
  */
 export function formatGuestFaultRefusal(e: GuestFaultRefusal): string {
-  return e.kind === "not-applicable"
-    ? `Cannot inject ${e.fault}: a ${e.layout} ring has no such fault`
-    : `Cannot inject ${e.fault}: it needs 16 bytes of scratch memory for its table`;
+  switch (e.kind) {
+    case "not-applicable":
+      return `Cannot inject ${e.fault}: a ${e.layout} ring has no such fault`;
+    case "needs-scratch":
+      return `Cannot inject ${e.fault}: it needs 16 bytes of scratch memory for its table`;
+    case "queue-full":
+      return `Cannot inject ${e.fault}: the queue has no free descriptor, and ${e.why}`;
+  }
+}
+
+/**
+ * Whether guest bug `kind` is written into a descriptor (and, split, an avail entry): every kind
+ * but `index-jump`, which only moves the avail index. The lab takes a descriptor back from a
+ * full split ring (`SplitDriverQueue.retractLast`) only for those.
+ *
+ * @example
+ * ```ts
+ * import { guestFaultNeedsSlot } from "./guest_faults.ts";
+ * guestFaultNeedsSlot("index-jump"); // false
+ * guestFaultNeedsSlot("loop"); // true
+ * ```
+ */
+export function guestFaultNeedsSlot(kind: GuestFaultKind): boolean {
+  return kind !== "index-jump";
 }
 
 /**
@@ -249,12 +297,38 @@ function splitFault(
 ): Result<GuestFaultReport, GuestFaultRefusal> {
   const { config, ring } = t;
   const size = config.size;
-  const mask = size - 1;
   const w = new Writer(ring);
   const idxAt = config.driverAddr + SplitAvail.IDX;
   const availIdx = ring.observe16(idxAt);
-  const d = availIdx & mask;
-  const d2 = (d + 1) & mask;
+  if (kind === "index-jump") {
+    const to = (availIdx + size + 1) & 0xffff;
+    // publish avail idx: pairs with "observe avail idx" in split_device.ts pop()
+    w.w16(idxAt, to, true);
+    const detail =
+      `avail idx moved from ${availIdx} to ${to}, more than the ${size} entries of the ring`;
+    return ok({ kind, layout: "split", detail, writes: w.writes });
+  }
+  const slot = t.splitSlot ?? { head: availIdx & (size - 1), posted: false };
+  if (!Number.isInteger(slot.head) || slot.head < 0 || slot.head >= size) {
+    throw new RangeError(
+      `splitSlot.head must be a descriptor of the queue of ${size}, got ${slot.head}`,
+    );
+  }
+  return slot.posted
+    ? splitRewrite(t, kind, w, slot.head, (availIdx - 1) & 0xffff)
+    : splitAdd(t, kind, w, slot.head, availIdx);
+}
+
+/** A free descriptor `d`: write the bad chain there, then add it at avail entry `availIdx`. */
+function splitAdd(
+  t: GuestFaultTarget,
+  kind: Exclude<GuestFaultKind, "index-jump">,
+  w: Writer,
+  d: number,
+  availIdx: number,
+): Result<GuestFaultReport, GuestFaultRefusal> {
+  const { config } = t;
+  const size = config.size;
   const desc = (i: number, addr: number, len: number, flags: number, next: number) => {
     const at = config.descAddr + SplitDesc.SIZE * i;
     w.addr(at + SplitDesc.ADDR, addr);
@@ -264,23 +338,16 @@ function splitFault(
   };
   // Make `head` available at the driver's next avail entry and publish the index.
   const publish = (head: number) => {
-    w.w16(config.driverAddr + SplitAvail.RING + SplitAvail.ENTRY * d, head);
+    w.w16(config.driverAddr + SplitAvail.RING + SplitAvail.ENTRY * (availIdx & (size - 1)), head);
     // publish avail idx: pairs with "observe avail idx" in split_device.ts pop()
-    w.w16(idxAt, (availIdx + 1) & 0xffff, true);
+    w.w16(config.driverAddr + SplitAvail.IDX, (availIdx + 1) & 0xffff, true);
   };
   const inMemory = config.descAddr; // a readable 16 bytes that exist
   let detail: string;
   switch (kind) {
-    case "index-jump": {
-      const to = (availIdx + size + 1) & 0xffff;
-      w.w16(idxAt, to, true);
-      detail =
-        `avail idx moved from ${availIdx} to ${to}, more than the ${size} entries of the ring`;
-      break;
-    }
     case "head-out-of-range":
       publish(size);
-      detail = `avail entry ${d} names head ${size} of a queue of ${size}`;
+      detail = `avail entry ${availIdx & (size - 1)} names head ${size} of a queue of ${size}`;
       break;
     case "next-out-of-range":
       desc(d, inMemory, 16, SplitDescFlag.NEXT, size);
@@ -288,10 +355,10 @@ function splitFault(
       detail = `descriptor ${d} chains to next ${size}, outside the table of ${size}`;
       break;
     case "loop":
-      desc(d, inMemory, 16, SplitDescFlag.NEXT, d2);
-      if (d2 !== d) desc(d2, inMemory, 16, SplitDescFlag.NEXT, d);
+      // One descriptor (the driver may have no second one free): it chains to itself.
+      desc(d, inMemory, 16, SplitDescFlag.NEXT, d);
       publish(d);
-      detail = `descriptors ${d} and ${d2} chain to each other`;
+      detail = `descriptor ${d} chains to itself`;
       break;
     case "indirect-length":
       desc(d, inMemory, 24, SplitDescFlag.INDIRECT, 0);
@@ -324,6 +391,151 @@ function splitFault(
       return err(guestFaultMissing(kind, "split")!); // not reached: refused up front
   }
   return ok({ kind, layout: "split", detail, writes: w.writes });
+}
+
+/**
+ * A full ring: `h`, the head of the newest avail entry (`entry`, at avail idx − 1), taken back
+ * by the driver, is rewritten in place, the avail index unchanged. The device may pop that entry
+ * at any moment (it must first have popped every entry before it), reading the slot with one
+ * load and each descriptor field with one load: so each bug is armed by ONE aligned store (an
+ * ECMAScript integer element access never tears) and every field the device reads once changes
+ * at most there. The device reads either the old word, and takes the driver's old buffer whole
+ * (the bug is not met: when that buffer comes back used, the driver, which took it back, meets
+ * a buffer it never posted and resets), or the new one, and meets the bug. flags and next are
+ * one aligned 32-bit word (offset 12): the device loads flags first, so with the new flags it
+ * sees the new next; with old flags without NEXT it ignores next, and with old flags with NEXT
+ * the new next is the same bug. A bug that needs two fields the device reads apart (an address
+ * and the INDIRECT flag; a length and the flag, unless the old length already fails the check)
+ * is refused (`queue-full`) rather than risk the device reading half of it.
+ */
+function splitRewrite(
+  t: GuestFaultTarget,
+  kind: Exclude<GuestFaultKind, "index-jump">,
+  w: Writer,
+  h: number,
+  entry: number,
+): Result<GuestFaultReport, GuestFaultRefusal> {
+  const { config, ring } = t;
+  const size = config.size;
+  const at = config.descAddr + SplitDesc.SIZE * h;
+  const len = ring.load32(at + SplitDesc.LEN);
+  const flags = ring.load16(at + SplitDesc.FLAGS);
+  const refused = rewriteRefusal(t, kind, h);
+  if (refused !== null) return err(refused);
+  // flags and next in one store: little-endian, flags is the low half of the word at 12.
+  const flagsNext = (f: number, next: number) =>
+    w.w32(at + SplitDesc.FLAGS, (f | (next << 16)) >>> 0);
+  const chained = (flags & ~SplitDescFlag.INDIRECT) | SplitDescFlag.NEXT;
+  const e = entry & (size - 1);
+  let detail: string;
+  switch (kind) {
+    case "head-out-of-range":
+      // publish avail entry: the device loads it once, after observing the avail idx
+      w.w16(config.driverAddr + SplitAvail.RING + SplitAvail.ENTRY * e, size, true);
+      detail =
+        `avail entry ${e} (the driver's last, taken back) names head ${size} of a queue of ${size}`;
+      break;
+    case "next-out-of-range":
+      flagsNext(chained, size);
+      detail =
+        `descriptor ${h} (the driver's last buffer, taken back) chains to next ${size}, outside the table of ${size}`;
+      break;
+    case "loop":
+      flagsNext(chained, h);
+      detail = `descriptor ${h} (the driver's last buffer, taken back) chains to itself`;
+      break;
+    case "indirect-length":
+      flagsNext(SplitDescFlag.INDIRECT, 0);
+      detail =
+        `descriptor ${h} (the driver's last buffer, taken back) is an indirect table of ${len} bytes, not a multiple of 16`;
+      break;
+    case "indirect-nested":
+    case "indirect-outside-memory":
+      return err(refused!); // not reached: refused above
+    case "address-outside-memory":
+      w.w32(at + SplitDesc.ADDR, t.memoryBytes);
+      detail =
+        `descriptor ${h} (the driver's last buffer, taken back) is a ${len}-byte buffer at ${t.memoryBytes}, past guest memory`;
+      break;
+    case "wrap-flip":
+      return err(guestFaultMissing(kind, "split")!); // not reached: refused up front
+  }
+  return ok({ kind, layout: "split", detail, writes: w.writes });
+}
+
+/** Why bug `kind` cannot be written over posted descriptor `h` with one store, or null. */
+function rewriteRefusal(
+  t: GuestFaultTarget,
+  kind: GuestFaultKind,
+  h: number,
+): GuestFaultRefusal | null {
+  const at = t.config.descAddr + SplitDesc.SIZE * h;
+  const why = (w: string): GuestFaultRefusal => ({ kind: "queue-full", fault: kind, why: w });
+  switch (kind) {
+    case "indirect-length": {
+      // The device checks the length first: the old one must already fail, as it is not rewritten.
+      const len = t.ring.load32(at + SplitDesc.LEN);
+      return len % SplitDesc.SIZE === 0
+        ? why(`its last buffer's length ${len} is a multiple of 16, so the bug takes two stores`)
+        : null;
+    }
+    case "indirect-nested":
+    case "indirect-outside-memory":
+      return why("writing its last buffer as that table takes two stores (address and flags)");
+    case "address-outside-memory":
+      return t.ring.load32(at + SplitDesc.ADDR + 4) !== 0 || t.memoryBytes >= 2 ** 32
+        ? why("its last buffer's address would take two stores")
+        : null;
+    default:
+      return null;
+  }
+}
+
+/**
+ * Where a split guest bug goes in `queue`, the way a buggy driver would get a descriptor: the
+ * driver's free head (`unpostedHead`) if it has one; else (a full ring, as an idle receiveq
+ * is) its newest avail entry, which it takes back (`retractLast`) only once the rewrite is known
+ * to be possible, so that a refusal leaves the driver's books as they were. A refusal when the
+ * ring is full and the bug cannot be written over its newest entry with one store, or that entry
+ * is already back used. `index-jump` needs no slot (undefined). Call it right before
+ * `injectGuestFault`, on the driver's thread, with nothing staged; after a slot is taken the
+ * driver must add nothing more to the queue until it is reset.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "../memory/memory.ts";
+ * import { injectGuestFault, takeSplitSlot } from "./guest_faults.ts";
+ * import { SharedRingAccess } from "./ring_access.ts";
+ * import { SplitDriverQueue } from "./split_driver.ts";
+ * const mem = GuestMemory.create(65536);
+ * const ring = new SharedRingAccess(mem);
+ * const config = { layout: "split" as const, size: 8, descAddr: 0x1000, driverAddr: 0x2000,
+ *   deviceAddr: 0x3000, features: { eventIdx: false, indirect: false, inOrder: false } };
+ * const q = SplitDriverQueue.create(mem, ring, config);
+ * const target = { config, ring, memoryBytes: 65536 };
+ * const slot = q.ok ? takeSplitSlot(q.value, target, "loop") : undefined;
+ * if (slot?.ok) injectGuestFault({ ...target, splitSlot: slot.value }, "loop");
+ * ```
+ */
+export function takeSplitSlot(
+  queue: SplitDriverQueue,
+  target: GuestFaultTarget,
+  kind: GuestFaultKind,
+): Result<{ head: number; posted: boolean } | undefined, GuestFaultRefusal> {
+  if (!guestFaultNeedsSlot(kind)) return ok(undefined);
+  const free = queue.unpostedHead;
+  if (free >= 0) return ok({ head: free, posted: false });
+  const newest = queue.newestHead;
+  if (newest < 0) {
+    return err({ kind: "queue-full", fault: kind, why: "nothing it posted is still waiting" });
+  }
+  const refused = rewriteRefusal(target, kind, newest);
+  if (refused !== null) return err(refused);
+  const head = queue.retractLast();
+  if (head !== newest) {
+    return err({ kind: "queue-full", fault: kind, why: "nothing it posted is still waiting" });
+  }
+  return ok({ head, posted: true });
 }
 
 /**
@@ -366,6 +578,15 @@ function packedFault(
   const id = t.freeId ?? 0;
   if (!Number.isInteger(id) || id < 0 || id >= size) {
     throw new RangeError(`freeId must be a buffer id of the queue of ${size}, got ${id}`);
+  }
+  const needed = kind === "loop" ? size : kind === "wrap-flip" ? 2 : 1;
+  const free = t.freeDescriptors ?? size;
+  if (free < needed) {
+    return err({
+      kind: "queue-full",
+      fault: kind,
+      why: `it needs ${needed === 1 ? "one slot" : `${needed} slots`}, ${free} free`,
+    });
   }
   let headFlags = 0;
   // Every descriptor but the head's flags; `publishHead` stores those last.

@@ -13,11 +13,13 @@ import { Feature, Status } from "./constants.ts";
 import type { ActivateContext, VirtioDeviceModel } from "./device_model.ts";
 import { featureSet } from "./features.ts";
 import {
+  breaksQueue,
   driverAreaScratch,
   formatGuestFaultRefusal,
   GUEST_FAULT_KINDS,
   type GuestFaultKind,
   injectGuestFault,
+  takeSplitSlot,
 } from "./guest_faults.ts";
 import { InterruptBit, MmioReg, queueConfigOf, RegFileWord, regFileWords } from "./mmio.ts";
 import { MmioDeviceTransport } from "./mmio_device.ts";
@@ -25,6 +27,7 @@ import { initDevice, type RegisterPort, resetDevice } from "./mmio_driver.ts";
 import { PackedDriverQueue } from "./packed_driver.ts";
 import type { DeviceQueue, DriverQueue, Layout } from "./queue.ts";
 import { SharedRingAccess } from "./ring_access.ts";
+import { SplitDriverQueue } from "./split_driver.ts";
 import { createState } from "./state.ts";
 
 const MEMORY = 1 << 20;
@@ -285,4 +288,154 @@ Deno.test("driverAreaScratch has room after every driver area virtio allows", ()
   }
   // An area that fills its page to the last 16 bytes leaves no room (not a virtio size).
   assert.equal(driverAreaScratch(config("split", 2045)), null);
+});
+
+/** Fill split queue 1 to the brim with device-writable buffers, as an idle receiveq is. */
+async function fullSplitRing() {
+  const w = await live("split");
+  const driver = w.driver[1];
+  assert.ok(driver instanceof SplitDriverQueue);
+  for (let i = 0; i < 5; i++) roundTrip(driver, w.device[1], w.data); // past a wrap
+  for (let i = 0; i < SIZE; i++) {
+    assert.ok(driver.add({ readable: [], writable: [[w.data + 0x1000 * i, 1526]] }, 10 + i).ok);
+  }
+  driver.publish();
+  assert.equal(driver.freeDescriptors, 0);
+  assert.equal(driver.unpostedHead, -1);
+  const cfg = queueConfigOf(w.regs, 1, w.negotiated);
+  const target = { config: cfg, ring: w.ring, memoryBytes: MEMORY, scratch: w.data + 0x8000 };
+  return { ...w, driver, target };
+}
+
+/** Split kinds a full ring cannot take with one store per field the device reads once. */
+const SPLIT_FULL_REFUSED: readonly GuestFaultKind[] = [
+  "indirect-nested",
+  "indirect-outside-memory",
+];
+
+for (const kind of GUEST_FAULT_KINDS) {
+  const expected = EXPECTED[kind].split;
+  if (expected === null) continue;
+  if (SPLIT_FULL_REFUSED.includes(kind)) {
+    Deno.test(`a full split ring refuses ${kind}, the driver's books untouched`, async () => {
+      const w = await fullSplitRing();
+      const slot = takeSplitSlot(w.driver, w.target, kind);
+      assert.ok(!slot.ok);
+      assert.equal(slot.error.kind, "queue-full");
+      assert.match(formatGuestFaultRefusal(slot.error), /has no free descriptor, and .*two stores/);
+      assert.equal(w.driver.inFlight, SIZE);
+      assert.equal(w.driver.newestHead >= 0, true);
+    });
+    continue;
+  }
+  Deno.test(`a full split ring (an idle receiveq): the device meets ${kind} as ${expected}, after the buffers posted before it`, async () => {
+    const w = await fullSplitRing();
+    const slot = takeSplitSlot(w.driver, w.target, kind);
+    assert.ok(slot.ok, JSON.stringify(slot));
+    const r = injectGuestFault({ ...w.target, splitSlot: slot.value }, kind);
+    assert.ok(r.ok, JSON.stringify(r));
+    const device = w.device[1];
+    // A rewrite in place keeps the avail index: the device first takes the buffers posted
+    // before the bug, whole (an index jump is met at once).
+    const good = kind === "index-jump" ? 0 : SIZE - 1;
+    for (let i = 0; i < good; i++) {
+      const c = device.pop();
+      assert.ok(c.ok && c.value, `buffer ${i}: ${c.ok ? "none" : c.error.kind}`);
+      assert.deepEqual(c.value.writable.map((s) => s.len), [1526]);
+      assert.ok(device.push(c.value, 64).ok);
+    }
+    const popped = device.pop();
+    assert.ok(!popped.ok, "the bug is met");
+    assert.equal(popped.error.kind, expected);
+    assert.equal(popped.error.fatal, breaksQueue(kind));
+    if (popped.error.fatal) return;
+    // address-outside-memory: dropped (A13); the driver reclaims its buffers, then meets the
+    // bug's, which it took back: a buffer it never posted.
+    assert.ok(device.push(popped.error.chain, 0).ok);
+    device.publish();
+    assert.equal(device.broken, null);
+    for (let i = 0; i < good; i++) {
+      const u = w.driver.getUsed();
+      assert.ok(u.ok && u.value, JSON.stringify(u));
+    }
+    const met = w.driver.getUsed();
+    assert.ok(!met.ok);
+    assert.equal(met.error.kind, "used-id-not-in-flight");
+  });
+}
+
+Deno.test("a full split ring whose newest buffer the device took before the rewrite: the bug is not met, and the driver meets that buffer as one it never posted", async () => {
+  const w = await fullSplitRing();
+  const device = w.device[1];
+  const held = [];
+  for (let i = 0; i < SIZE; i++) {
+    const c = device.pop();
+    assert.ok(c.ok && c.value);
+    held.push(c.value);
+  }
+  const slot = takeSplitSlot(w.driver, w.target, "loop");
+  assert.ok(slot.ok && slot.value?.posted);
+  assert.ok(injectGuestFault({ ...w.target, splitSlot: slot.value }, "loop").ok);
+  // The device read the old chain whole: it writes a frame into the old buffer.
+  assert.deepEqual(held[SIZE - 1].writable.map((s) => s.len), [1526]);
+  assert.deepEqual(device.pop(), { ok: true, value: null });
+  for (const c of held) assert.ok(device.push(c, 64).ok);
+  device.publish();
+  for (let i = 0; i < SIZE - 1; i++) assert.ok(w.driver.getUsed().ok);
+  const met = w.driver.getUsed();
+  assert.deepEqual(met, {
+    ok: false,
+    error: { kind: "used-id-not-in-flight", id: slot.value.head },
+  });
+});
+
+Deno.test("a split ring with a free descriptor: the bug takes the driver's free head, not a posted one", async () => {
+  const w = await live("split");
+  const driver = w.driver[1];
+  assert.ok(driver instanceof SplitDriverQueue);
+  for (let i = 0; i < 5; i++) roundTrip(driver, w.device[1], w.data);
+  for (let i = 0; i < SIZE - 1; i++) {
+    assert.ok(driver.add({ readable: [], writable: [[w.data + 0x1000 * i, 1526]] }, 10 + i).ok);
+  }
+  driver.publish();
+  const free = driver.unpostedHead;
+  assert.ok(free >= 0);
+  const cfg = queueConfigOf(w.regs, 1, w.negotiated);
+  const target = { config: cfg, ring: w.ring, memoryBytes: MEMORY };
+  const slot = takeSplitSlot(driver, target, "next-out-of-range");
+  assert.deepEqual(slot, { ok: true, value: { head: free, posted: false } });
+  assert.ok(injectGuestFault({ ...target, splitSlot: slot.value }, "next-out-of-range").ok);
+  for (let i = 0; i < SIZE - 1; i++) {
+    const c = w.device[1].pop();
+    assert.ok(c.ok && c.value);
+    assert.deepEqual(c.value.writable.map((s) => s.len), [1526], "posted buffers intact");
+  }
+  const bad = w.device[1].pop();
+  assert.ok(!bad.ok);
+  assert.equal(bad.error.kind, "next-out-of-range");
+});
+
+Deno.test("a full packed ring refuses a guest bug rather than write over a buffer the device has yet to take", async () => {
+  const w = await live("packed");
+  const driver = w.driver[1];
+  assert.ok(driver instanceof PackedDriverQueue);
+  for (let i = 0; i < SIZE; i++) {
+    assert.ok(driver.add({ readable: [], writable: [[w.data + 0x1000 * i, 1526]] }, i).ok);
+  }
+  driver.publish();
+  const cfg = queueConfigOf(w.regs, 1, w.negotiated);
+  for (const kind of ["loop", "head-out-of-range", "address-outside-memory"] as const) {
+    const r = injectGuestFault({
+      config: cfg,
+      ring: w.ring,
+      memoryBytes: MEMORY,
+      freeDescriptors: driver.freeDescriptors,
+    }, kind);
+    assert.ok(!r.ok);
+    assert.equal(r.error.kind, "queue-full");
+  }
+  for (let i = 0; i < SIZE; i++) {
+    const c = w.device[1].pop();
+    assert.ok(c.ok && c.value, "every buffer intact");
+  }
 });

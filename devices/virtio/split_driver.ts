@@ -134,6 +134,57 @@ export class SplitDriverQueue implements DriverQueue {
     return this.inFlight_;
   }
 
+  /**
+   * The head the next `add` takes, a descriptor not posted, when nothing is staged: the slot a
+   * guest bug written behind the driver's back (`guest_faults.ts`) can take, with the avail
+   * entry at the avail index, which the device has consumed (at most `size − 1` chains are in
+   * flight while a descriptor is free); -1 when no descriptor is free or chains are staged.
+   */
+  get unpostedHead(): number {
+    if (this.staged !== 0 || this.numFree === 0) return -1;
+    return this.features.inOrder ? this.nextInOrder : this.freeHead;
+  }
+
+  /**
+   * The head of the chain published last (avail entry `availIdx − 1`) if `retractLast` can take
+   * it back, else -1 (see there).
+   */
+  get newestHead(): number {
+    if (this.staged !== 0 || this.inFlight_ === 0) return -1;
+    const head = this.ring.load16(
+      this.avail + SplitAvail.RING + SplitAvail.ENTRY * ((this.availIdx - 1) & this.mask),
+    );
+    if (head >= this.size || !this.posted[head]) return -1;
+    // observe used idx: pairs with "publish used idx" in split_device.ts
+    const usedIdx = this.ring.observe16(this.used + SplitUsed.IDX);
+    const pending = (usedIdx - this.lastUsed) & 0xffff;
+    if (pending > this.size) return -1;
+    for (let i = 0; i < pending; i++) {
+      const elem = this.used + SplitUsed.RING +
+        SplitUsed.ENTRY * ((this.lastUsed + i) & this.mask);
+      if (this.ring.load32(elem + SplitUsed.ELEM_ID) === head) return -1;
+    }
+    return head;
+  }
+
+  /**
+   * Take back the chain published last (avail entry `availIdx − 1`) for a guest bug to be written
+   * over (`guest_faults.ts`): the driver forgets it (not posted, not in flight; its descriptors
+   * stay taken until the reset), so the used buffer the device returns for that head is one the
+   * driver never posted (C1). Its head, or -1 when nothing is published and waiting, chains are
+   * staged, or the device has already returned it (its head is in the used ring, unreclaimed).
+   * The driver must add nothing more to the queue until it is reset.
+   */
+  retractLast(): number {
+    const head = this.newestHead;
+    if (head < 0) return -1;
+    this.posted[head] = 0;
+    this.inFlight_--;
+    // The newest entry of the posting-order list (without IN_ORDER only a hint: remove it).
+    if (this.fifo[(this.fifoHead + this.inFlight_) & this.mask] !== head) this.fifoRemove(head);
+    return head;
+  }
+
   /** Stage a chain; it becomes visible to the device at the next `publish`. */
   add(chain: ChainSpec, token: number): Result<void, DriverError> {
     const nr = chain.readable.length;

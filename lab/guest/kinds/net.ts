@@ -23,8 +23,11 @@ import {
   driverAreaScratch,
   formatGuestFaultRefusal,
   injectGuestFault,
+  takeSplitSlot,
 } from "../../../devices/virtio/guest_faults.ts";
 import { PackedDriverQueue } from "../../../devices/virtio/packed_driver.ts";
+import { SplitDriverQueue } from "../../../devices/virtio/split_driver.ts";
+import { ok } from "../../../devices/base/result.ts";
 import { recoverNet } from "../../../devices/net/recovery.ts";
 import { formatNetFault } from "../../../devices/net/errors.ts";
 import type { ToWorker } from "../../wire/messages.ts";
@@ -461,17 +464,31 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       return;
     }
     const config = queueConfigOf(nic.regs, m.queue, nic.device.negotiated);
-    // A packed ring's bad chain carries an id the driver has not posted (guest_faults.ts).
+    // The bad chain takes what a driver's add would (guest_faults.ts): packed, an id and slots
+    // the driver has not posted; split, a free descriptor and the avail entry at the avail
+    // index, or, when no descriptor is free (an idle receiveq has every buffer posted), the
+    // driver's newest avail entry, which it takes back from its books and the bug rewrites in
+    // place. Either way the driver never adds to that queue again before its reset (below).
     const queue = nic.device.queues[m.queue];
     const unposted = queue instanceof PackedDriverQueue ? queue.unpostedId : -1;
     const freeId = unposted >= 0 ? unposted : undefined;
+    const freeDescriptors = queue instanceof PackedDriverQueue ? queue.freeDescriptors : undefined;
     // indirect-nested's table goes after the queue's driver area, in that area's page: the
     // driver's own memory, in the ring window a vIOMMU maps at IOVA = GPA (guest_faults.ts).
     const scratch = driverAreaScratch(config) ?? undefined;
-    const r = injectGuestFault(
-      { config, ring: ctx.ring, memoryBytes: ctx.mem.size, freeId, scratch },
-      m.bug,
-    );
+    const target = {
+      config,
+      ring: ctx.ring,
+      memoryBytes: ctx.mem.size,
+      freeId,
+      freeDescriptors,
+      scratch,
+    };
+    // Nothing is staged here: every pump pass ends with `flush`.
+    const slot = queue instanceof SplitDriverQueue
+      ? takeSplitSlot(queue, target, m.bug)
+      : ok(undefined);
+    const r = slot.ok ? injectGuestFault({ ...target, splitSlot: slot.value }, m.bug) : slot;
     post({
       type: "event",
       kind: r.ok ? "guest-bug" : "guest-bug-refused",
