@@ -217,3 +217,32 @@ for (const c of RECEIVEQ_CASES) {
     },
   });
 }
+
+Deno.test({
+  ...LAB_TEST,
+  name: "a second guest bug on a queue a bug already broke is refused until its reset",
+  fn: async () => {
+    const lab = await startTestLab(pair("second-bug", {}));
+    try {
+      // An idle receiveq: the first bug waits for the buffers posted before it, so the queue
+      // stays frozen (not yet reset) when the second one comes.
+      const bug = (name: "loop" | "head-out-of-range") =>
+        lab.fault({ kind: "guest-bug", vm: "a", device: "eth0", queue: "receiveq", bug: name });
+      assert.ok(bug("loop").ok);
+      await waitForValue("the first bug", () => events(lab, "guest-bug")[0] ?? null, 4000);
+      assert.ok(bug("head-out-of-range").ok);
+      const refused = await waitForValue(
+        "the second bug refused",
+        () => events(lab, "guest-bug-refused")[0] ?? null,
+        4000,
+      );
+      assert.match(
+        String(refused.detail?.message),
+        /^Cannot inject head-out-of-range: eth0's receiveq already holds a guest bug/,
+      );
+      assert.equal(events(lab, "guest-bug").length, 1, "one bug written");
+    } finally {
+      await lab.stop();
+    }
+  },
+});

@@ -479,6 +479,11 @@ export class NetDriver {
     return out;
   }
 
+  /** Whether `queue` is frozen: a guest bug was written into it and its reset has not come. */
+  frozen(queue: NetQueueName): boolean {
+    return queue === "receiveq" ? this.frozenRx : this.frozenTx;
+  }
+
   /**
    * Add nothing more to `queue` until the next `reattach`: a guest bug (any: see `breaksQueue`
    * for which ones break the queue) was just written into its ring behind the driver's back

@@ -449,8 +449,15 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     const index = nics.findIndex((n) => n.slot === m.device);
     const nic = nics[index];
     if (!nic) return;
-    if (nic.resetting) {
-      // Said, not dropped: the queue it names does not exist until the reset is over.
+    const queueName = m.queue === NetQueue.RECEIVEQ ? "receiveq" : "transmitq";
+    // Said, not dropped: the queue it names does not exist until the reset is over; a queue a
+    // bug already broke waits for that reset (a second bug would be written over the first).
+    const busy = nic.resetting
+      ? `${nic.name} is being reset`
+      : nic.driver.frozen(queueName)
+      ? `${nic.name}'s ${queueName} already holds a guest bug, and waits for its reset`
+      : null;
+    if (busy !== null) {
       post({
         type: "event",
         kind: "guest-bug-refused",
@@ -458,7 +465,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
           nic: nic.name,
           queue: m.queue,
           bug: m.bug,
-          message: `Cannot inject ${m.bug}: ${nic.name} is being reset`,
+          message: `Cannot inject ${m.bug}: ${busy}`,
         },
       });
       return;
@@ -503,7 +510,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     // buffer (the transmitq stalled until its watchdog). A bug that costs only its request
     // (address-outside-memory) ends in the reset when the driver meets that request's used
     // buffer, one it never posted.
-    nic.driver.freeze(m.queue === NetQueue.RECEIVEQ ? "receiveq" : "transmitq");
+    nic.driver.freeze(queueName);
     if (kickOne(nic.regs, m.queue, bells)) ringDoorbell(bells, deviceThread);
   };
 
