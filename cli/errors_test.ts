@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { closestName as topologyClosestName } from "../lab/topology/issues.ts";
 import {
   closestName,
   EXIT_CODE_OF,
@@ -83,13 +84,8 @@ Deno.test("toVlabError returns a VlabError unchanged", () => {
   assert.equal(toVlabError(error), error);
 });
 
-Deno.test("closestName suggests a near name and nothing for a far one", () => {
-  assert.equal(closestName("spilt", ["split", "packed", "both"]), "split");
-  assert.equal(closestName("PACKD", ["split", "packed", "both"]), "packed");
-  assert.equal(closestName("notfy", ["poll", "notify", "both"]), "notify");
-  assert.equal(closestName("xyz", ["split", "packed", "both"]), undefined);
-  assert.equal(closestName("", ["split"]), undefined);
-  assert.equal(closestName("split", []), undefined);
+Deno.test("the command line's did-you-mean is the topology's (one mechanism, tested there)", () => {
+  assert.equal(closestName, topologyClosestName);
 });
 
 Deno.test("a failed write is write-failed with the system's reason, never an internal error", () => {
