@@ -68,6 +68,14 @@ export interface FaultTarget {
   control(index: number): SharedArrayBuffer;
   /** Record an event. */
   emit(kind: string, subject: string | undefined, detail: Record<string, unknown>): void;
+  /**
+   * Ask a VM's guest to write a guest bug into queue `queue` of device slot `device`; resolves to
+   * null when it was written, else the guest's reason for refusing.
+   */
+  askGuestBug(
+    vm: string,
+    bug: { device: number; queue: number; bug: GuestFaultKind },
+  ): Promise<string | null>;
 }
 
 const CRASH_MODES: readonly BackendCrashMode[] = ["exit", "hang", "slow", "mid-pass"];
@@ -84,6 +92,15 @@ const MAX_COUNT = 1_000_000;
 
 function refuse(code: string, message: string, hint: string): FaultOutcome {
   return { ok: false, code, message, hint };
+}
+
+/** A guest's refusal of a guest bug, as the fault's answer (the event log has it too). */
+function guestRefused(message: string): FaultOutcome {
+  return refuse(
+    "guest-bug-refused",
+    message,
+    "A queue being reset or broken by an earlier bug takes none until its reset; docs/cli.md says what each bug needs",
+  );
 }
 
 /** The refusal of a guest bug that a `layout` ring cannot have, or null (see `guestFaultMissing`). */
@@ -234,7 +251,7 @@ export function parseFault(
  * injectFault({ kind: "backend-crash", vm: "a" }, target);
  * ```
  */
-export function injectFault(f: Fault, target: FaultTarget): FaultOutcome {
+export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultOutcome> {
   const vm = target.plan.vms.find((v) => v.name === f.vm);
   if (!vm) {
     return refuse(
@@ -300,13 +317,12 @@ export function injectFault(f: Fault, target: FaultTarget): FaultOutcome {
     if (missing !== null) return missing;
     const detail = { fault: f.kind, vm: vm.name, device: device.name, queue: f.queue, bug: f.bug };
     target.emit("fault", vm.name, detail);
-    target.post(vm.name, "guest", {
-      type: "guest-bug",
+    const refused = await target.askGuestBug(vm.name, {
       device: device.index,
       queue: q,
       bug: f.bug,
     });
-    return { ok: true, detail };
+    return refused === null ? { ok: true, detail } : guestRefused(refused);
   }
   const count = f.count ?? 1;
   const regs = deviceControl(target.control(vm.index), vm.control.devices[device.index]).regs;
@@ -324,12 +340,12 @@ export function injectFault(f: Fault, target: FaultTarget): FaultOutcome {
  * own: a guest bug is a bug of `b`'s driver serving one of the frontend NIC's queues, and `b`'s
  * driver resets its device; lost kicks and interrupts have no queue of `b`'s to drop from.
  */
-function vhostPciFault(
+async function vhostPciFault(
   f: Fault & { kind: "guest-bug" | "lost-kick" | "lost-irq" },
   vm: string,
   device: Extract<DeviceSpec, { kind: "vhost-pci" }>,
   target: FaultTarget,
-): FaultOutcome {
+): Promise<FaultOutcome> {
   const at = device.frontend;
   if (f.kind !== "guest-bug") {
     return refuse(
@@ -351,11 +367,7 @@ function vhostPciFault(
   if (missing !== null) return missing;
   const detail = { fault: f.kind, vm, device: device.name, queue: f.queue, bug: f.bug };
   target.emit("fault", vm, detail);
-  target.post(vm, "guest", {
-    type: "guest-bug",
-    device: device.index,
-    queue: names.indexOf(f.queue),
-    bug: f.bug,
-  });
-  return { ok: true, detail };
+  const queue = names.indexOf(f.queue);
+  const refused = await target.askGuestBug(vm, { device: device.index, queue, bug: f.bug });
+  return refused === null ? { ok: true, detail } : guestRefused(refused);
 }

@@ -4,7 +4,7 @@ import { planLab } from "./plan.ts";
 import { parseTopology } from "./topology/load.ts";
 import type { ToWorker } from "./wire/messages.ts";
 
-Deno.test("a mid-pass backend crash names how many descriptors come first, 1 to 100000", () => {
+Deno.test("a mid-pass backend crash names how many descriptors come first, 1 to 100000", async () => {
   const ok = parseFault({ kind: "backend-crash", vm: "a", mode: "mid-pass", after: 17 });
   assert.ok(ok.ok);
   assert.deepEqual(ok.value, {
@@ -25,7 +25,7 @@ Deno.test("a mid-pass backend crash names how many descriptors come first, 1 to 
   assert.match(mode.hint, /exit, hang, slow, mid-pass/);
 });
 
-Deno.test("a backend crash refuses a duration of 0 and an option its mode does not use", () => {
+Deno.test("a backend crash refuses a duration of 0 and an option its mode does not use", async () => {
   const hang = parseFault({ kind: "backend-crash", vm: "a", mode: "hang", ms: 1 });
   assert.ok(hang.ok);
   const cases: [Record<string, unknown>, RegExp, RegExp][] = [
@@ -52,7 +52,7 @@ Deno.test("a backend crash refuses a duration of 0 and an option its mode does n
   }
 });
 
-Deno.test("a guest bug on b's vhost-pci-net device reaches b's driver; lost kicks and interrupts are refused with a hint", () => {
+Deno.test("a guest bug on b's vhost-pci-net device reaches b's driver; lost kicks and interrupts are refused with a hint", async () => {
   const text = Deno.readTextFileSync(new URL("../topologies/vhost-pci.yaml", import.meta.url));
   const t = parseTopology(text, "vhost-pci.yaml");
   assert.ok(t.ok);
@@ -65,8 +65,12 @@ Deno.test("a guest bug on b's vhost-pci-net device reaches b's driver; lost kick
     post: (vm, kind, m) => (posted.push({ vm, kind, m }), true),
     control: () => new SharedArrayBuffer(0),
     emit: (_k, _s, d) => void events.push(d),
+    askGuestBug: (vm, bug) => {
+      posted.push({ vm, kind: "guest", m: { type: "guest-bug", id: 0, ...bug } });
+      return Promise.resolve(null);
+    },
   };
-  const bug = injectFault(
+  const bug = await injectFault(
     { kind: "guest-bug", vm: "b", device: "eth0", queue: "transmitq", bug: "loop" },
     target,
   );
@@ -74,10 +78,10 @@ Deno.test("a guest bug on b's vhost-pci-net device reaches b's driver; lost kick
   assert.deepEqual(posted, [{
     vm: "b",
     kind: "guest",
-    m: { type: "guest-bug", device: 0, queue: 1, bug: "loop" },
+    m: { type: "guest-bug", id: 0, device: 0, queue: 1, bug: "loop" },
   }]);
   assert.equal(events.length, 1);
-  const badQueue = injectFault(
+  const badQueue = await injectFault(
     { kind: "guest-bug", vm: "b", device: "eth0", queue: "rx", bug: "loop" },
     target,
   );
@@ -85,7 +89,7 @@ Deno.test("a guest bug on b's vhost-pci-net device reaches b's driver; lost kick
   assert.equal(badQueue.code, "unknown-queue");
   assert.match(badQueue.hint, /receiveq, transmitq/);
   for (const kind of ["lost-kick", "lost-irq"] as const) {
-    const r = injectFault({ kind, vm: "b", device: "eth0", queue: "transmitq" }, target);
+    const r = await injectFault({ kind, vm: "b", device: "eth0", queue: "transmitq" }, target);
     assert.ok(!r.ok);
     assert.equal(r.code, "no-queues");
     assert.match(r.message, /^Cannot inject lost-(kick|irq): b:eth0 is a vhost-pci-net device/);
@@ -94,7 +98,7 @@ Deno.test("a guest bug on b's vhost-pci-net device reaches b's driver; lost kick
   assert.equal(posted.length, 1, "nothing posted for a refusal");
 });
 
-Deno.test("a guest bug the queue's ring layout cannot have is refused before any guest hears of it", () => {
+Deno.test("a guest bug the queue's ring layout cannot have is refused before any guest hears of it", async () => {
   const text = Deno.readTextFileSync(
     new URL("../topologies/split-vs-packed.yaml", import.meta.url),
   );
@@ -109,6 +113,10 @@ Deno.test("a guest bug the queue's ring layout cannot have is refused before any
     post: (_vm, _kind, m) => (posted.push(m), true),
     control: () => new SharedArrayBuffer(0),
     emit: (_k, _s, d) => void events.push(d),
+    askGuestBug: (_vm, bug) => {
+      posted.push({ type: "guest-bug", id: 0, ...bug });
+      return Promise.resolve(null);
+    },
   };
   const nicOf = (layout: string) => {
     for (const vm of plan.vms) {
@@ -125,7 +133,7 @@ Deno.test("a guest bug the queue's ring layout cannot have is refused before any
   ];
   for (const [layout, bug, message, hint] of cases) {
     const { vm, nic } = nicOf(layout);
-    const r = injectFault(
+    const r = await injectFault(
       { kind: "guest-bug", vm, device: nic, queue: "transmitq", bug: bug as "loop" },
       target,
     );
@@ -137,7 +145,7 @@ Deno.test("a guest bug the queue's ring layout cannot have is refused before any
   assert.equal(posted.length, 0, "nothing posted for a refusal");
   assert.equal(events.length, 0, "no fault event for a refusal");
   const { vm, nic } = nicOf("packed");
-  const flip = injectFault(
+  const flip = await injectFault(
     { kind: "guest-bug", vm, device: nic, queue: "transmitq", bug: "wrap-flip" },
     target,
   );
@@ -145,7 +153,7 @@ Deno.test("a guest bug the queue's ring layout cannot have is refused before any
   assert.equal(posted.length, 1);
 });
 
-Deno.test("a guest bug asked of a vsock or virtio-iommu driver is refused, not answered 'injected'", () => {
+Deno.test("a guest bug asked of a vsock or virtio-iommu driver is refused, not answered 'injected'", async () => {
   for (const file of ["vsock-pair.yaml", "iommu-pair.yaml"]) {
     const text = Deno.readTextFileSync(new URL(`../topologies/${file}`, import.meta.url));
     const t = parseTopology(text, file);
@@ -158,11 +166,15 @@ Deno.test("a guest bug asked of a vsock or virtio-iommu driver is refused, not a
       post: (_vm, _kind, m) => (posted.push(m), true),
       control: () => new SharedArrayBuffer(0),
       emit: () => {},
+      askGuestBug: (_vm, bug) => {
+        posted.push({ type: "guest-bug", id: 0, ...bug });
+        return Promise.resolve(null);
+      },
     };
     const vm = plan.vms[0];
     const other = vm.devices.find((d) => d.kind !== "net");
     assert.ok(other, `${file}: a device other than a NIC`);
-    const r = injectFault(
+    const r = await injectFault(
       {
         kind: "guest-bug",
         vm: vm.name,
@@ -177,4 +189,27 @@ Deno.test("a guest bug asked of a vsock or virtio-iommu driver is refused, not a
     assert.match(r.message, new RegExp(`is a ${other.kind} device, and only a NIC's driver`));
     assert.equal(posted.length, 0);
   }
+});
+
+Deno.test("a guest's refusal of a guest bug is the fault's answer, not 'injected'", async () => {
+  const text = Deno.readTextFileSync(new URL("../topologies/pair.yaml", import.meta.url));
+  const t = parseTopology(text, "pair.yaml");
+  assert.ok(t.ok);
+  const target: FaultTarget = {
+    plan: planLab(t.value),
+    vmState: () => "running",
+    post: () => true,
+    control: () => new SharedArrayBuffer(0),
+    emit: () => {},
+    askGuestBug: () =>
+      Promise.resolve("Cannot inject loop: eth0's transmitq already holds a guest bug"),
+  };
+  const r = await injectFault(
+    { kind: "guest-bug", vm: "a", device: "eth0", queue: "transmitq", bug: "loop" },
+    target,
+  );
+  assert.ok(!r.ok);
+  assert.equal(r.code, "guest-bug-refused");
+  assert.equal(r.message, "Cannot inject loop: eth0's transmitq already holds a guest bug");
+  assert.match(r.hint, /until its reset/);
 });

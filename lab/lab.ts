@@ -19,6 +19,7 @@
  */
 
 import { LinkCapture, mergePcapRecords } from "./capture.ts";
+import type { GuestFaultKind } from "../devices/virtio/guest_faults.ts";
 import { LinkRing } from "./host/link_ring.ts";
 import { type TapCounters, TapReader } from "./host/tap.ts";
 import {
@@ -153,6 +154,8 @@ interface WorkerHandle {
 
 /** Bytes of a tap ring per link direction. */
 const TAP_BYTES = 1 << 20;
+/** How long the lab waits for a guest's verdict on a guest bug, ms (its loop yields every 2 ms). */
+const GUEST_BUG_ANSWER_MS = 2000;
 /** Device workers a lab keeps spawned ahead for backend restarts. */
 const STANDBY_DEVICE_WORKERS = 2;
 
@@ -485,7 +488,7 @@ export class Lab {
    * Inject a fault (`vlab fault …`, `POST /faults`): see `faults.ts` for the kinds. Every fault
    * is an event; the outcome says why one could not be injected.
    */
-  fault(f: Fault): FaultOutcome {
+  async fault(f: Fault): Promise<FaultOutcome> {
     if (this.#stopped) {
       return {
         ok: false,
@@ -504,7 +507,39 @@ export class Lab {
         return w !== undefined;
       },
       emit: (kind, subject, detail) => this.events.emit(kind, subject, detail),
+      askGuestBug: (vm, bug) => this.#askGuestBug(vm, bug),
     });
+  }
+
+  /**
+   * Ask VM `vm`'s guest to write a guest bug and await its verdict: null when written, else why
+   * it refused (a queue being reset or already broken, no room for the bug, no answer in time).
+   */
+  async #askGuestBug(
+    vm: string,
+    bug: { device: number; queue: number; bug: GuestFaultKind },
+  ): Promise<string | null> {
+    const handle = this.#guest(vm);
+    if (!handle) return `Cannot inject ${bug.bug}: VM "${vm}" has no guest worker`;
+    const id = this.#nextId++;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<null>((resolve) =>
+      timer = setTimeout(() => resolve(null), GUEST_BUG_ANSWER_MS)
+    );
+    try {
+      const m = await Promise.race([
+        this.#request(handle, { type: "guest-bug", id, ...bug }),
+        late,
+      ]);
+      if (m === null) {
+        this.#pending.delete(id);
+        return `Cannot tell whether ${bug.bug} was written: VM "${vm}"'s guest did not answer within ${GUEST_BUG_ANSWER_MS} ms`;
+      }
+      if (m.type !== "guest-bug-result") return `Cannot inject ${bug.bug}: the lab stopped`;
+      return m.refused;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #spawn(
@@ -551,7 +586,8 @@ export class Lab {
             this.events.emit(m.kind, h.owner, m.detail);
             break;
           case "exec-result":
-          case "inspect-result": {
+          case "inspect-result":
+          case "guest-bug-result": {
             const cb = this.#pending.get(m.id);
             this.#pending.delete(m.id);
             cb?.(m);

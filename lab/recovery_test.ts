@@ -29,7 +29,13 @@ function events(lab: Lab, kind: string) {
  * the reply): it must be lost, and a's transmit watchdog must reset the device (`tx-timeout`).
  */
 async function lostKickThenWatchdog(lab: Lab, waitS: string): Promise<void> {
-  const f = lab.fault({ kind: "lost-kick", vm: "a", device: "eth0", queue: "transmitq", count: 1 });
+  const f = await lab.fault({
+    kind: "lost-kick",
+    vm: "a",
+    device: "eth0",
+    queue: "transmitq",
+    count: 1,
+  });
   assert.ok(f.ok, JSON.stringify(f));
   const lost = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", waitS]);
   if (!lost.ok) assert.fail(lost.message);
@@ -73,7 +79,7 @@ for (const c of TX_BUGS) {
       const lab = await startTestLab(PAIR);
       try {
         await pingOk(lab);
-        const f = lab.fault({
+        const f = await lab.fault({
           kind: "guest-bug",
           vm: "a",
           device: "eth0",
@@ -119,7 +125,7 @@ Deno.test({
       await pingOk(lab);
       const bugs = ["head-out-of-range", "loop", "index-jump", "next-out-of-range"] as const;
       for (let i = 1; i <= 20; i++) {
-        const f = lab.fault({
+        const f = await lab.fault({
           kind: "guest-bug",
           vm: "a",
           device: "eth0",
@@ -177,7 +183,7 @@ Deno.test({
       const b = lab.plan.vms.find((v) => v.name === "b")!;
       const eth0 = b.devices.find((d) => d.name === "eth0")!;
       const regs = deviceControl(lab.controlOf(b.index), b.control.devices[eth0.index]).regs;
-      const f = lab.fault({
+      const f = await lab.fault({
         kind: "lost-irq",
         vm: "b",
         device: "eth0",
@@ -211,7 +217,7 @@ Deno.test({
       await pingOk(lab);
       // b pings a throughout: frames reach a's new receiveq as soon as its queues are live.
       const ping = lab.exec("b", ["ping", "10.0.0.1", "-c", "30", "-i", "0.02", "-W", "1"]);
-      const f = lab.fault({
+      const f = await lab.fault({
         kind: "guest-bug",
         vm: "a",
         device: "eth0",

@@ -111,13 +111,16 @@ const FAULT_STATUS = new Map([
   ["unknown-queue", 404],
   ["vm-not-running", 409],
   ["lab-stopping", 409],
+  ["bug-not-applicable", 409],
+  ["no-guest-bugs", 409],
+  ["guest-bug-refused", 409],
 ]);
 
 /** `POST /faults`: `{"kind": "backend-crash", "vm": "a", "mode": "exit"}` and the like. */
-export function faultRoute(lab: Lab, body: Body): Response {
+export async function faultRoute(lab: Lab, body: Body): Promise<Response> {
   const f = parseFault(body.ok ? body.value : undefined);
   if (!f.ok) return fail(400, f.code, f.message, f.hint);
-  const r = lab.fault(f.value);
+  const r = await lab.fault(f.value);
   if (!r.ok) return fail(FAULT_STATUS.get(r.code) ?? 400, r.code, r.message, r.hint);
   return Response.json(r.detail);
 }

@@ -103,7 +103,7 @@ Deno.test({
     try {
       const r = await flood(lab, 3000, 6000, async () => {
         await waitForValue("the flood to start", () => txFrames(lab, 0) > 200 ? true : null);
-        const f = lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
+        const f = await lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
         assert.ok(f.ok, JSON.stringify(f));
         await waitForValue(
           "backend-restarted",
@@ -144,7 +144,7 @@ Deno.test({
       // The flood outlasts the hang: the old worker wakes up while the new one moves frames.
       const r = await flood(lab, 8000, 8000, async () => {
         await waitForValue("the flood to start", () => txFrames(lab, 0) > 200 ? true : null);
-        const f = lab.fault({ kind: "backend-crash", vm: "a", mode: "hang", ms: 700 });
+        const f = await lab.fault({ kind: "backend-crash", vm: "a", mode: "hang", ms: 700 });
         assert.ok(f.ok, JSON.stringify(f));
         await waitForValue("restarting", () => lab.vmState("a") === "restarting" ? true : null);
         await waitForValue(
@@ -180,7 +180,7 @@ Deno.test({
             `traffic before crash ${i}`,
             () => txFrames(lab, 0) > before ? true : null,
           );
-          const f = lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
+          const f = await lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
           assert.ok(f.ok, JSON.stringify(f));
           await waitForValue(
             `restart ${i}`,
@@ -234,7 +234,7 @@ Deno.test({
           const [vm, after] = plan[i - 1];
           const before = txFrames(lab, 0);
           await waitForValue(`traffic before crash ${i}`, () => txFrames(lab, 0) > before || null);
-          const f = lab.fault({ kind: "backend-crash", vm, mode: "mid-pass", after });
+          const f = await lab.fault({ kind: "backend-crash", vm, mode: "mid-pass", after });
           assert.ok(f.ok, JSON.stringify(f));
           await waitForValue(`restart ${i}`, () => count(lab, "backend-restarted") >= i || null);
         }
@@ -289,7 +289,7 @@ Deno.test({
       assert.ok(await rtt() >= 50, "25 ms each way before any crash");
       let restarts = 0;
       for (const vm of ["a", "b"]) {
-        const f = lab.fault({ kind: "backend-crash", vm, mode: "exit" });
+        const f = await lab.fault({ kind: "backend-crash", vm, mode: "exit" });
         assert.ok(f.ok, JSON.stringify(f));
         restarts++;
         await waitForValue(

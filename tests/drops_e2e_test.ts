@@ -32,7 +32,7 @@ Deno.test({
       const sink = (await lab.spawn("b", ["sink", "-t", "4"])).result;
       const flood = lab.exec("a", ["udp-flood", "10.32.0.2", "-r", "10000", "-n", "15000"]);
       await waitForValue("b receiving", () => rx[NetCounter.rxFrames] > 2000 ? true : null);
-      const f = lab.fault({
+      const f = await lab.fault({
         kind: "guest-bug",
         vm: "b",
         device: "eth0",

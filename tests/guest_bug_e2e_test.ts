@@ -61,7 +61,7 @@ Deno.test({
       // The flood is under way: a's transmitq is busy when the bug is written.
       const before = txFrames(lab);
       await waitForValue("the flood", () => txFrames(lab) > before + 2000 ? true : null);
-      const f = lab.fault({
+      const f = await lab.fault({
         kind: "guest-bug",
         vm: "a",
         device: "eth0",
@@ -123,7 +123,7 @@ for (const c of NESTED_CASES) {
       const lab = await startTestLab(pair("nested", c.nic, c.vm));
       try {
         await pingOk(lab);
-        const f = lab.fault({
+        const f = await lab.fault({
           kind: "guest-bug",
           vm: "a",
           device: "eth0",
@@ -172,7 +172,7 @@ for (const c of RECEIVEQ_CASES) {
       const stopFlood = new AbortController();
       try {
         // No traffic first: the device has taken no RX buffer, as in an idle lab.
-        const f = lab.fault({
+        const f = await lab.fault({
           kind: "guest-bug",
           vm: "a",
           device: "eth0",
@@ -228,9 +228,13 @@ Deno.test({
       // stays frozen (not yet reset) when the second one comes.
       const bug = (name: "loop" | "head-out-of-range") =>
         lab.fault({ kind: "guest-bug", vm: "a", device: "eth0", queue: "receiveq", bug: name });
-      assert.ok(bug("loop").ok);
+      assert.ok((await bug("loop")).ok);
       await waitForValue("the first bug", () => events(lab, "guest-bug")[0] ?? null, 4000);
-      assert.ok(bug("head-out-of-range").ok);
+      // The guest's verdict is the fault's answer: refused, and why (and the event log says so).
+      const second = await bug("head-out-of-range");
+      assert.ok(!second.ok, "the second bug was refused");
+      assert.equal(second.code, "guest-bug-refused");
+      assert.match(second.message, /^Cannot inject head-out-of-range: eth0's receiveq already/);
       const refused = await waitForValue(
         "the second bug refused",
         () => events(lab, "guest-bug-refused")[0] ?? null,

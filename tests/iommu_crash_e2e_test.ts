@@ -50,8 +50,8 @@ for (const { mode, vm, crash } of CASES) {
           const flood = lab.exec("a", ["udp-flood", "10.0.0.2", "-r", "2000", "-n", "4000"]);
           await new Promise((r) => setTimeout(r, 500));
           const f = crash === "exit"
-            ? lab.fault({ kind: "backend-crash", vm, mode: "exit" })
-            : lab.fault({ kind: "backend-crash", vm, mode: "hang", ms: 3000 });
+            ? await lab.fault({ kind: "backend-crash", vm, mode: "exit" })
+            : await lab.fault({ kind: "backend-crash", vm, mode: "hang", ms: 3000 });
           assert.ok(f.ok, JSON.stringify(f));
           await waitForValue(
             `${vm}'s backend restarted`,

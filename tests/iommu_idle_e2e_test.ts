@@ -31,7 +31,7 @@ Deno.test({
       const idle = passes() - before;
       assert.ok(idle < 200, `the idle device worker made ${idle} loop passes in 0.5 s`);
       // It hears control messages: a backend crash is taken (the worker exits at once).
-      assert.ok(lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" }).ok);
+      assert.ok((await lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" })).ok);
       await waitForValue(
         "a's backend-crash event",
         () =>

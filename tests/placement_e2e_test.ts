@@ -48,7 +48,7 @@ async function flooded(placement: PlacementMode, crashMidway = false) {
     await new Promise((r) => setTimeout(r, crashMidway ? 1000 : 2000));
     if (crashMidway) {
       // a's device worker exits; its replacement must take a's CPU at its first pass.
-      const injected = lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
+      const injected = await lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
       assert.ok(injected.ok, JSON.stringify(injected));
       await waitForValue(
         "a's backend restarted",

@@ -199,7 +199,7 @@ Deno.test({
     const lab = await start("static");
     try {
       assert.equal(await ping(lab, 1), 1);
-      const f = lab.fault({
+      const f = await lab.fault({
         kind: "guest-bug",
         vm: "a",
         device: "eth0",
@@ -235,7 +235,7 @@ Deno.test({
   fn: async () => {
     const lab = await start("static");
     try {
-      const f = lab.fault({ kind: "backend-crash", vm: "b", mode: "exit" });
+      const f = await lab.fault({ kind: "backend-crash", vm: "b", mode: "exit" });
       assert.ok(f.ok, f.ok ? "" : f.message);
       await waitForValue(
         "b's device worker restarted",
@@ -346,7 +346,7 @@ Deno.test({
   fn: async () => {
     const lab = await start("static");
     try {
-      assert.ok(lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" }).ok);
+      assert.ok((await lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" })).ok);
       const after = await waitForValue(
         "a's restart outcome",
         () =>
@@ -377,7 +377,7 @@ Deno.test({
         "b moving a's frames",
         () => bCounters(lab)[VhostPciCounter.framesIn] > 500 ? true : null,
       );
-      const f = lab.fault({
+      const f = await lab.fault({
         kind: "guest-bug",
         vm: "b",
         device: "eth0",
@@ -438,7 +438,7 @@ Deno.test({
       assert.equal(await ping(lab, 2), 2);
       // Let both loops go quiet: b has armed a's TX kicks.
       await new Promise((r) => setTimeout(r, 300));
-      const f = lab.fault({
+      const f = await lab.fault({
         kind: "lost-kick",
         vm: "a",
         device: "eth0",

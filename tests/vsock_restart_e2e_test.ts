@@ -30,7 +30,7 @@ Deno.test({
     try {
       const { sink, send } = await flowingStream(lab, { from: "a", to: "b", cid: 4, port: 5000 });
       const t0 = performance.now();
-      const crash = lab.fault({ kind: "backend-crash", vm: "a" });
+      const crash = await lab.fault({ kind: "backend-crash", vm: "a" });
       assert.ok(crash.ok, crash.ok ? "" : crash.message);
       const sent = await send;
       assert.ok(!sent.ok, "the stream went on past the backend crash");
@@ -98,7 +98,7 @@ Deno.test({
       }, 10_000);
       await conn.write(new TextEncoder().encode("ping"));
       assert.equal(await readLine(conn), "ping");
-      const crash = lab.fault({ kind: "backend-crash", vm: "a" });
+      const crash = await lab.fault({ kind: "backend-crash", vm: "a" });
       assert.ok(crash.ok, crash.ok ? "" : crash.message);
       // Closed (EOF or an error), not left open: bounded by a deadline.
       const closed = await Promise.race([

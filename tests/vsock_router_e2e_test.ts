@@ -87,7 +87,7 @@ Deno.test({
     const lab = await startTestLab(HUB);
     try {
       const { sink, send } = await flowingStream(lab, { from: "a", to: "b", cid: 4, port: 5000 });
-      const crash = lab.fault({ kind: "backend-crash", vm: "a" });
+      const crash = await lab.fault({ kind: "backend-crash", vm: "a" });
       assert.ok(crash.ok, crash.ok ? "" : crash.message);
       const sent = await send;
       assert.ok(!sent.ok, "the stream went on past the backend crash");

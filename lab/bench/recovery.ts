@@ -170,7 +170,7 @@ async function crashes(n: number, ratePps: number): Promise<RecoveryBenchReport[
     for (let i = 1; i <= n; i++) {
       const before = counter(lab, "a", NetCounter.txFrames);
       await until("traffic", () => counter(lab, "a", NetCounter.txFrames) > before + 16);
-      const f = lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
+      const f = await lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
       if (!f.ok) throw new Error(f.message);
       await until(`restart ${i}`, () => events.of("backend-restarted").length >= i);
     }
@@ -222,7 +222,7 @@ async function corruptions(n: number, ratePps: number): Promise<RecoveryBenchRep
     const t1 = performance.now();
     const rx1 = rx();
     for (let i = 1; i <= n; i++) {
-      const f = lab.fault({
+      const f = await lab.fault({
         kind: "guest-bug",
         vm: "a",
         device: "eth0",

@@ -68,11 +68,10 @@ registerStepKind<FaultArgs>("fault", {
     }
     return problems;
   },
-  run: (a, ctx) => {
+  run: async (a, ctx) => {
     const parsed = parseFault(a);
-    if (!parsed.ok) return Promise.reject(new Error(parsed.message));
-    const r = ctx.lab.lab.fault(parsed.value);
-    if (!r.ok) return Promise.reject(new Error(`${r.message} (${r.hint})`));
-    return Promise.resolve();
+    if (!parsed.ok) throw new Error(parsed.message);
+    const r = await ctx.lab.lab.fault(parsed.value);
+    if (!r.ok) throw new Error(`${r.message} (${r.hint})`);
   },
 });

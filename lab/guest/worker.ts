@@ -148,9 +148,26 @@ async function start(msg: VmStart): Promise<void> {
       ).finally(() => jobs.delete(m.id));
     } else if (m.type === "cancel") {
       jobs.get(m.id)?.abort();
-    } else if (m.type === "guest-bug" || m.type === "link" || m.type === "partitions") {
-      // A guest bug to inject; a link flip of, or the partitions on, a device served in the
-      // guest (vhost-pci).
+    } else if (m.type === "guest-bug") {
+      // Answered in every case: the lab tells the user whether the bug was written.
+      let refused: string | null | undefined;
+      try {
+        for (const k of kinds) {
+          refused = k.guestBug?.(m);
+          if (refused !== undefined) break;
+        }
+      } catch (error) {
+        refused = `Cannot inject ${m.bug}: ${error instanceof Error ? error.message : error}`;
+      }
+      post({
+        type: "guest-bug-result",
+        id: m.id,
+        refused: refused === undefined
+          ? `Cannot inject ${m.bug}: device slot ${m.device} takes no guest bugs`
+          : refused,
+      });
+    } else if (m.type === "link" || m.type === "partitions") {
+      // A link flip of, or the partitions on, a device served in the guest (vhost-pci).
       for (const k of kinds) k.control?.(m);
     } else if (m.type === "inspect") {
       // Answered in every case: the caller awaits it.

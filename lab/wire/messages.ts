@@ -146,8 +146,11 @@ export type ToWorker =
    * (a frame into a link or into a receiveq) from now, before the pass publishes anything.
    */
   | { type: "crash"; mode: BackendCrashMode; ms: number; after?: number }
-  /** Guest workers: corrupt queue `queue` of device slot `device` the way a buggy driver would. */
-  | { type: "guest-bug"; device: number; queue: number; bug: GuestFaultKind };
+  /**
+   * Guest workers: corrupt queue `queue` of device slot `device` the way a buggy driver would;
+   * the guest answers request `id` with `guest-bug-result` (written, or refused and why).
+   */
+  | { type: "guest-bug"; id: number; device: number; queue: number; bug: GuestFaultKind };
 
 /** Messages from a worker. */
 export type FromWorker =
@@ -157,4 +160,6 @@ export type FromWorker =
   | { type: "exec-result"; id: number; ok: true; result: unknown }
   | { type: "exec-result"; id: number; ok: false; message: string; hint: string }
   | { type: "inspect-result"; id: number; info: unknown }
+  /** A guest's verdict on `guest-bug` request `id`: null when written, else why it refused. */
+  | { type: "guest-bug-result"; id: number; refused: string | null }
   | { type: "event"; kind: string; detail: Record<string, unknown> };

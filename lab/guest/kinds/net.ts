@@ -444,11 +444,14 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     });
   };
 
-  /** A guest bug on demand (`vlab fault guest-bug`): corrupt a queue the way a buggy driver would. */
-  const guestBug = (m: Extract<ToWorker, { type: "guest-bug" }>): void => {
+  /**
+   * A guest bug on demand (`vlab fault guest-bug`): corrupt a queue the way a buggy driver would.
+   * Returns undefined for a slot that is no NIC, null when written, else the refusal.
+   */
+  const guestBug = (m: Extract<ToWorker, { type: "guest-bug" }>): string | null | undefined => {
     const index = nics.findIndex((n) => n.slot === m.device);
     const nic = nics[index];
-    if (!nic) return;
+    if (!nic) return undefined;
     const queueName = m.queue === NetQueue.RECEIVEQ ? "receiveq" : "transmitq";
     // Said, not dropped: the queue it names does not exist until the reset is over; a queue a
     // bug already broke waits for that reset (a second bug would be written over the first).
@@ -468,7 +471,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
           message: `Cannot inject ${m.bug}: ${busy}`,
         },
       });
-      return;
+      return `Cannot inject ${m.bug}: ${busy}`;
     }
     const config = queueConfigOf(nic.regs, m.queue, nic.device.negotiated);
     // The bad chain takes what a driver's add would (guest_faults.ts): packed, an id and slots
@@ -503,7 +506,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         ? { nic: nic.name, queue: m.queue, bug: m.bug, detail: r.value.detail }
         : { nic: nic.name, queue: m.queue, bug: m.bug, message: formatGuestFaultRefusal(r.error) },
     });
-    if (!r.ok) return;
+    if (!r.ok) return formatGuestFaultRefusal(r.error);
     // Whatever the bug, the driver adds nothing more to the queue until the reset: its next add
     // would take the bug's slot, overwriting the bug before a busy device met it (it did, one
     // drill in CI), or, packed, posting into the slot where the device then returns the bug's
@@ -512,12 +515,11 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     // buffer, one it never posted.
     nic.driver.freeze(queueName);
     if (kickOne(nic.regs, m.queue, bells)) ringDoorbell(bells, deviceThread);
+    return null;
   };
 
   return {
-    control: (m) => {
-      if (m.type === "guest-bug") guestBug(m);
-    },
+    guestBug,
     pump: () => {
       let work = false;
       for (let i = 0; i < nics.length; i++) {

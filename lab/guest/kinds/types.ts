@@ -124,8 +124,14 @@ export interface GuestKindInstance {
   inspect(): Record<string, unknown>;
   /** Contribute the kind's services to workloads. */
   provide(services: Partial<GuestServices>): void;
-  /** A control message for the kind's devices (`guest-bug`, `link`, `partitions`), if it takes any. */
+  /** A control message for the kind's devices (`link`, `partitions`), if it takes any. */
   control?(m: ToWorker): void;
+  /**
+   * A guest bug for one of the kind's devices (`vlab fault guest-bug`): `undefined` when device
+   * slot `m.device` is not the kind's, else null when the bug was written, or why it was refused
+   * (the kind also logs `guest-bug` or `guest-bug-refused`).
+   */
+  guestBug?(m: Extract<ToWorker, { type: "guest-bug" }>): string | null | undefined;
 }
 
 /** A device kind's guest slice. */

@@ -384,24 +384,23 @@ async function start(
   };
 
   return {
-    control: (m) => {
-      if (m.type === "guest-bug") {
-        const link = links.find((l) => l.spec.index === m.device);
-        if (link?.resetting) {
-          // Said, not dropped: b's driver is already resetting this device.
-          ctx.post({
-            type: "event",
-            kind: "guest-bug-refused",
-            detail: {
-              nic: link.name,
-              queue: m.queue,
-              bug: m.bug,
-              message: `Cannot inject ${m.bug}: ${link.name} is being reset`,
-            },
-          });
-        } else if (link !== undefined) resetDriver(link, "guest-bug", m.bug);
-        return;
+    guestBug: (m) => {
+      const link = links.find((l) => l.spec.index === m.device);
+      if (link === undefined) return undefined;
+      if (link.resetting) {
+        // Said, not dropped: b's driver is already resetting this device.
+        const message = `Cannot inject ${m.bug}: ${link.name} is being reset`;
+        ctx.post({
+          type: "event",
+          kind: "guest-bug-refused",
+          detail: { nic: link.name, queue: m.queue, bug: m.bug, message },
+        });
+        return message;
       }
+      resetDriver(link, "guest-bug", m.bug);
+      return null;
+    },
+    control: (m) => {
       if (m.type === "partitions") {
         partition.set(m.cuts);
         return;
