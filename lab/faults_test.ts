@@ -4,7 +4,7 @@ import { planLab } from "./plan.ts";
 import { parseTopology } from "./topology/load.ts";
 import type { ToWorker } from "./wire/messages.ts";
 
-Deno.test("a mid-pass backend crash names how many descriptors come first, 1 to 100000", async () => {
+Deno.test("a mid-pass backend crash names how many descriptors come first, 1 to 100000", () => {
   const ok = parseFault({ kind: "backend-crash", vm: "a", mode: "mid-pass", after: 17 });
   assert.ok(ok.ok);
   assert.deepEqual(ok.value, {
@@ -25,7 +25,7 @@ Deno.test("a mid-pass backend crash names how many descriptors come first, 1 to 
   assert.match(mode.hint, /exit, hang, slow, mid-pass/);
 });
 
-Deno.test("a backend crash refuses a duration of 0 and an option its mode does not use", async () => {
+Deno.test("a backend crash refuses a duration of 0 and an option its mode does not use", () => {
   const hang = parseFault({ kind: "backend-crash", vm: "a", mode: "hang", ms: 1 });
   assert.ok(hang.ok);
   const cases: [Record<string, unknown>, RegExp, RegExp][] = [

@@ -486,16 +486,17 @@ export class Lab {
 
   /**
    * Inject a fault (`vlab fault …`, `POST /faults`): see `faults.ts` for the kinds. Every fault
-   * is an event; the outcome says why one could not be injected.
+   * is an event; the outcome says why one could not be injected. It resolves once the fault is
+   * in place: for a guest bug, once the guest said whether it wrote it.
    */
-  async fault(f: Fault): Promise<FaultOutcome> {
+  fault(f: Fault): Promise<FaultOutcome> {
     if (this.#stopped) {
-      return {
+      return Promise.resolve({
         ok: false,
         code: "lab-stopping",
         message: `Cannot inject a fault: lab "${this.plan.name}" is stopping`,
         hint: "Start it again with `vlab up`",
-      };
+      });
     }
     return injectFault(f, {
       plan: this.plan,
