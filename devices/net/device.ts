@@ -202,6 +202,11 @@ export class NetDevice implements VirtioDeviceModel {
   // successor sends again the chains its predecessor never completed to the driver).
   private txFramesPending = 0;
   private txBytesPending = 0;
+  // And what the device did with the other chains it completed (dropped as malformed or for a
+  // link that was down; partial checksums carried), counted when those completions publish.
+  private txMalformedPending = 0;
+  private txLinkDownPending = 0;
+  private txCsumPartialPending = 0;
   private txPushed = 0;
 
   /** A device in reset state. Throws a `RangeError` for a bad MAC, MTU or counter array. */
@@ -291,6 +296,9 @@ export class NetDevice implements VirtioDeviceModel {
     this.txPushed = 0;
     this.txFramesPending = 0;
     this.txBytesPending = 0;
+    this.txMalformedPending = 0;
+    this.txLinkDownPending = 0;
+    this.txCsumPartialPending = 0;
   }
 
   /**
@@ -346,7 +354,7 @@ export class NetDevice implements VirtioDeviceModel {
           }
           c[NetCounter.txChainsPopped]++;
           if (e.chain.indirect) c[NetCounter.txIndirectChains]++;
-          c[NetCounter.txMalformed]++;
+          this.txMalformedPending++;
           this.completeTx(q, e.chain);
           out.dropped++;
           continue;
@@ -364,13 +372,13 @@ export class NetDevice implements VirtioDeviceModel {
       if (
         len < ETH_HEADER_SIZE || len > this.maxFrame || chain.writable.length > 0 || meta < 0
       ) {
-        c[NetCounter.txMalformed]++;
+        this.txMalformedPending++;
         this.completeTx(q, chain);
         out.dropped++;
         continue;
       }
       if (!this.linkUp_) {
-        c[NetCounter.txLinkDown]++;
+        this.txLinkDownPending++;
         this.completeTx(q, chain);
         out.dropped++;
         continue;
@@ -385,7 +393,7 @@ export class NetDevice implements VirtioDeviceModel {
       gatherSegments(this.u8, chain.readable, NET_HDR_SIZE, buf, len);
       sink.commit(len, meta);
       this.completeTx(q, chain);
-      if (meta !== 0) c[NetCounter.txCsumPartial]++;
+      if (meta !== 0) this.txCsumPartialPending++;
       this.txFramesPending++;
       this.txBytesPending += len;
       out.sent++;
@@ -497,8 +505,14 @@ export class NetDevice implements VirtioDeviceModel {
       this.txPushed = 0;
       c[NetCounter.txFrames] += this.txFramesPending;
       c[NetCounter.txBytes] += this.txBytesPending;
+      c[NetCounter.txMalformed] += this.txMalformedPending;
+      c[NetCounter.txLinkDown] += this.txLinkDownPending;
+      c[NetCounter.txCsumPartial] += this.txCsumPartialPending;
       this.txFramesPending = 0;
       this.txBytesPending = 0;
+      this.txMalformedPending = 0;
+      this.txLinkDownPending = 0;
+      this.txCsumPartialPending = 0;
       out.interruptTx = this.txq.needsInterrupt();
       c[out.interruptTx ? NetCounter.txInterrupts : NetCounter.txInterruptsSuppressed]++;
     }

@@ -6,7 +6,12 @@
  * @module
  */
 
-/** Device-side counter indexes (device worker). */
+/**
+ * Device-side counter indexes (device worker). What the device did with a chain (`txFrames`,
+ * `txMalformed`, `txLinkDown`, `txCsumPartial`, `rxFrames` and the bytes) is counted when the
+ * chain's used entry is published: a backend that dies before it publishes has done nothing the
+ * driver can see, and its successor, which does it again, counts it once.
+ */
 export const NetCounter = {
   /** Frames handed to the link, counted when their used entries are published. */
   txFrames: 0,
