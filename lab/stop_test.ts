@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { within } from "./testing.ts";
 import { planLab } from "./plan.ts";
 import { launchLab } from "./runner.ts";
 import { topologyFromObject } from "./topology/mod.ts";
@@ -20,19 +21,6 @@ const PAIR = {
   },
   links: [{ endpoints: ["a:eth0", "b:eth0"] }],
 };
-
-/** `p`, or a failure naming `what` after `ms` (a stop that hangs must fail, not hang the suite). */
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) =>
-    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms)
-  );
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 Deno.test({
   name: "stopping a lab answers a running sink with its counts and ends a capture, promptly",

@@ -10,7 +10,7 @@ import { Lab, type LabStartOptions } from "./lab.ts";
 import { DeviceSupervisor, HeartbeatWatchdog, type SupervisedLab } from "./supervisor.ts";
 import { beat, createDoorbells, DoorbellWord, readDoorbellWord } from "./wire/doorbell.ts";
 import { planLab } from "./plan.ts";
-import { LAB_TEST, waitForValue } from "./testing.ts";
+import { LAB_TEST, waitForValue, within } from "./testing.ts";
 import { topologyFromObject } from "./topology/mod.ts";
 import { parseImpairment } from "./topology/impairment.ts";
 import { deviceControl } from "./wire/control.ts";
@@ -38,19 +38,6 @@ function txFrames(lab: Lab, vm: number): number {
 
 function count(lab: Lab, kind: string): number {
   return lab.events.recent().filter((e) => e.kind === kind).length;
-}
-
-/** `p`, or a failure naming `what` after `ms` (a recovery that never comes must fail, not hang). */
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) =>
-    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms)
-  );
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 interface SinkCounts {

@@ -81,3 +81,24 @@ export function corruptTxAvailIdx(lab: Lab, vmName: string): void {
   const vm = lab.plan.vms.find((v) => v.name === vmName)!;
   kickQueue(deviceControl(lab.controlOf(vm.index), vm.control.devices[0]).regs, 1);
 }
+
+/**
+ * `p`, or a failure naming `what` after `ms`: a test of something that must settle (a stop, a
+ * recovery, a request) fails when it hangs instead of hanging the suite.
+ *
+ * @example
+ * ```ts ignore
+ * const r = await within(5000, "the lab's stop", lab.stop());
+ * ```
+ */
+export async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) =>
+    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms)
+  );
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -9,6 +9,7 @@
  */
 
 import assert from "node:assert/strict";
+import { within } from "../lab/testing.ts";
 import { vlabRunArgs } from "../cli/deno_run.ts";
 
 const decoder = new TextDecoder();
@@ -27,19 +28,6 @@ async function waitFor(what: string, ok: () => boolean | Promise<boolean>, ms = 
   while (!(await ok())) {
     assert.ok(performance.now() < deadline, `timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** `p`, or a failure naming `what` after `ms`: a lab that does not stop must fail the test. */
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) =>
-    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms)
-  );
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -6,20 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { LAB_TEST, startTestLab } from "../lab/testing.ts";
-
-/** Settle `p` or fail after `ms`: a hang is the bug these tests look for. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { LAB_TEST, startTestLab, within } from "../lab/testing.ts";
 
 Deno.test({
   ...LAB_TEST,
@@ -44,7 +31,7 @@ Deno.test({
         [[{}], /got object at index 0/],
       ];
       for (const [argv, detail] of bad) {
-        const r = await within(lab.exec("a", argv as string[]), 5000, JSON.stringify(argv));
+        const r = await within(5000, JSON.stringify(argv), lab.exec("a", argv as string[]));
         assert.equal(r.ok, false, JSON.stringify(argv));
         if (r.ok) continue;
         assert.match(r.message, /^Cannot run a workload: its words must be a non-empty array/);
@@ -52,7 +39,7 @@ Deno.test({
         assert.match(r.hint, /\["ping", "10\.0\.0\.2", "-c", "3"\]/);
       }
       // The guest still answers afterwards.
-      const ping = await within(lab.exec("a", ["ping", "10.31.0.2", "-c", "1"]), 10_000, "ping");
+      const ping = await within(10_000, "ping", lab.exec("a", ["ping", "10.31.0.2", "-c", "1"]));
       assert.ok(ping.ok, ping.ok ? "" : ping.message);
 
       // Aborted before the call: 100 pings 100 ms apart would take 10 s; cancelled, it ends at once.
@@ -60,9 +47,9 @@ Deno.test({
       abort.abort();
       const t0 = performance.now();
       const r = await within(
-        lab.exec("a", ["ping", "10.31.0.2", "-c", "100", "-i", "0.1"], abort.signal),
         5000,
         "aborted ping",
+        lab.exec("a", ["ping", "10.31.0.2", "-c", "100", "-i", "0.1"], abort.signal),
       );
       assert.ok(performance.now() - t0 < 3000, "cancelled at once, not after 100 pings");
       if (r.ok) {
