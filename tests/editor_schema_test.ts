@@ -35,6 +35,14 @@ Deno.test({
   },
 });
 
+Deno.test("the JSON Schema gives queue_size the lab's range, 8..32768, so editors flag 1..7 too", () => {
+  const text = Deno.readTextFileSync(SCHEMA);
+  const ranges = [...text.matchAll(/"queue_size": \{[^}]*?"minimum": (\d+),\s*"maximum": (\d+)/g)]
+    .map((m) => `${m[1]}..${m[2]}`);
+  assert.ok(ranges.length >= 2, "queue_size appears in defaults.nic, a VM and a NIC");
+  assert.deepEqual(new Set(ranges), new Set(["8..32768"]));
+});
+
 Deno.test("every shipped topology opens with the yaml-language-server comment naming the schema", () => {
   for (const name of shippedTopologies()) {
     const path = resolveTopologyPath(name);

@@ -125,9 +125,9 @@ const ROWS: Row[] = [
     first: "3:36 bad-queue-size Queue size must be a power of 2 for the split layout, got 300",
   },
   {
-    what: "packed queue size below the lab minimum",
+    what: "packed queue size below the lab minimum (the schema's minimum too)",
     yaml: "name: x\nvms:\n  a: { layout: packed, nics: { eth0: { queue_size: 5 } } }\n",
-    first: "3:52 bad-queue-size Queue size must be at least 8, got 5",
+    first: "3:52 out-of-range queue_size must be between 8 and 32768, got 5",
   },
   {
     what: "memory too small for the NICs' rings and buffers",

@@ -32,9 +32,8 @@ export const LAB_NAME_PATTERN = "^[a-z0-9][a-z0-9-]{0,31}$";
 /** NIC features by their YAML name. */
 export const FEATURE_NAMES = ["event_idx", "indirect", "mrg_rxbuf", "in_order", "csum"] as const;
 /**
- * Smallest and largest queue size the lab runs (split also needs a power of 2). The schema lets
- * 1..7 through (`queue_size` keeps the virtio range in the JSON Schema) and the builder refuses
- * them, saying why; messages about the range give this one.
+ * Smallest and largest queue size the lab runs (split also needs a power of 2): the range of
+ * `queue_size` in the schema, so an editor flags 1..7 too; the builder checks the power of 2.
  */
 export const QUEUE_SIZE_RANGE = { min: 8, max: 32768 } as const;
 /** Smallest and largest guest memory, bytes (the largest is what `GuestMemory` allows). */
@@ -144,7 +143,7 @@ export const impairmentSchema = z.strictObject(impairmentShape)
 const nicShape = {
   layout: z.enum(["split", "packed"]).describe("Virtqueue layout; default split").optional(),
   queue_size: int(
-    1,
+    QUEUE_SIZE_RANGE.min,
     QUEUE_SIZE_RANGE.max,
     "Queue size: split needs a power of 2, packed any; at least 8",
   )
