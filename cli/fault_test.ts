@@ -8,15 +8,15 @@ const usage = (message: RegExp) => (e: unknown) =>
 Deno.test("a fault option the mode does not use is a usage error (exit 2), as the lab reads it", () => {
   assert.throws(
     () => checkFault({ kind: "backend-crash", vm: "a", mode: "exit", ms: 5 }),
-    usage(/ms is how long a hang or a slow-down lasts, not exit's/),
+    usage(/\(--ms, .*\) is how long a hang or a slow-down lasts, not exit's/),
   );
   assert.throws(
     () => checkFault({ kind: "backend-crash", vm: "a", mode: "exit", after: 3 }),
-    usage(/after counts the frames before a mid-pass crash, not exit's/),
+    usage(/\(--after, .*\) counts the frames before a mid-pass crash, not exit's/),
   );
   assert.throws(
     () => checkFault({ kind: "backend-crash", vm: "a", mode: "mid-pass", ms: 5 }),
-    usage(/ms is how long/),
+    usage(/is how long/),
   );
 });
 

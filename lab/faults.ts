@@ -90,6 +90,12 @@ const MAX_AFTER = 100_000;
 const MAX_MS = 60_000;
 const MAX_COUNT = 1_000_000;
 
+// The CLI (`vlab fault`) and the control API (`POST /faults`) both read faults with
+// `parseFault`, so a message names a value both ways: the command's option, the request's key.
+const MS = '--ms, request key "ms"';
+const AFTER = '--after, request key "after"';
+const COUNT = '-n/--count, request key "count"';
+
 function refuse(code: string, message: string, hint: string): FaultOutcome {
   return { ok: false, code, message, hint };
 }
@@ -163,15 +169,19 @@ export function parseFault(
       ms !== undefined && (!Number.isInteger(ms) || (ms as number) < 1 || (ms as number) > MAX_MS)
     ) {
       return bad(
-        `Cannot inject backend-crash: ms must be an integer 1 to ${MAX_MS}, got ${quote(ms)}`,
-        "Give the duration in milliseconds",
+        `Cannot inject backend-crash: the duration (${MS}) must be an integer 1 to ${MAX_MS}, got ${
+          quote(ms)
+        }`,
+        `Give it in milliseconds: --ms 500, or "ms": 500 in a request`,
       );
     }
     // An option the mode does not use is refused, not ignored: the user meant something by it.
     if (ms !== undefined && mode !== "hang" && mode !== "slow") {
       return bad(
-        `Cannot inject backend-crash: ms is how long a hang or a slow-down lasts, not ${mode}'s`,
-        mode === "exit" ? "Leave ms out, or use mode hang or slow" : "Leave ms out for mid-pass",
+        `Cannot inject backend-crash: a duration (${MS}) is how long a hang or a slow-down lasts, not ${mode}'s`,
+        mode === "exit"
+          ? `Leave the duration out, or use mode hang or slow (--mode hang, or "mode": "hang")`
+          : `Leave the duration out for mid-pass, which counts frames instead (${AFTER})`,
       );
     }
     const after = get("after");
@@ -180,16 +190,16 @@ export function parseFault(
       (!Number.isInteger(after) || (after as number) < 1 || (after as number) > MAX_AFTER)
     ) {
       return bad(
-        `Cannot inject backend-crash: after must be an integer 1 to ${MAX_AFTER}, got ${
+        `Cannot inject backend-crash: the frame count (${AFTER}) must be an integer 1 to ${MAX_AFTER}, got ${
           quote(after)
         }`,
-        "Give how many descriptors the worker moves before it crashes (mode mid-pass)",
+        `Give how many frames the worker moves before it crashes (mode mid-pass): --after 3, or "after": 3 in a request`,
       );
     }
     if (after !== undefined && mode !== "mid-pass") {
       return bad(
-        `Cannot inject backend-crash: after counts the frames before a mid-pass crash, not ${mode}'s`,
-        "Leave after out, or use mode mid-pass",
+        `Cannot inject backend-crash: a frame count (${AFTER}) counts the frames before a mid-pass crash, not ${mode}'s`,
+        `Leave the frame count out, or use mode mid-pass (--mode mid-pass, or "mode": "mid-pass")`,
       );
     }
     return {
@@ -227,8 +237,10 @@ export function parseFault(
     (!Number.isInteger(count) || (count as number) < 1 || (count as number) > MAX_COUNT)
   ) {
     return bad(
-      `Cannot inject ${kind}: count must be an integer 1 to ${MAX_COUNT}, got ${quote(count)}`,
-      "Give how many notifications to drop",
+      `Cannot inject ${kind}: the number to drop (${COUNT}) must be an integer 1 to ${MAX_COUNT}, got ${
+        quote(count)
+      }`,
+      `Give how many notifications to drop: -n 3, or "count": 3 in a request`,
     );
   }
   return {

@@ -18,7 +18,10 @@ Deno.test("a mid-pass backend crash names how many descriptors come first, 1 to 
     const bad = parseFault({ kind: "backend-crash", vm: "a", mode: "mid-pass", after });
     assert.ok(!bad.ok);
     assert.equal(bad.code, "bad-fault");
-    assert.match(bad.message, /^Cannot inject backend-crash: after must be an integer 1 to 100000/);
+    assert.match(
+      bad.message,
+      /^Cannot inject backend-crash: the frame count \(--after, request key "after"\) must be an integer 1 to 100000/,
+    );
   }
   const mode = parseFault({ kind: "backend-crash", vm: "a", mode: "toString" });
   assert.ok(!mode.ok);
@@ -29,17 +32,17 @@ Deno.test("a backend crash refuses a duration of 0 and an option its mode does n
   const hang = parseFault({ kind: "backend-crash", vm: "a", mode: "hang", ms: 1 });
   assert.ok(hang.ok);
   const cases: [Record<string, unknown>, RegExp, RegExp][] = [
-    [{ mode: "slow", ms: 0 }, /ms must be an integer 1 to 60000, got "0"/, /milliseconds/],
+    [{ mode: "slow", ms: 0 }, /duration .* must be an integer 1 to 60000, got "0"/, /milliseconds/],
     [
       { mode: "exit", ms: 500 },
-      /ms is how long a hang or a slow-down lasts, not exit's/,
+      /is how long a hang or a slow-down lasts, not exit's/,
       /hang or slow/,
     ],
     [{ ms: 500 }, /not exit's/, /hang or slow/],
-    [{ mode: "mid-pass", ms: 5 }, /not mid-pass's/, /Leave ms out/],
+    [{ mode: "mid-pass", ms: 5 }, /not mid-pass's/, /Leave the duration out/],
     [
       { mode: "hang", after: 3 },
-      /after counts the frames before a mid-pass crash, not hang's/,
+      /counts the frames before a mid-pass crash, not hang's/,
       /mid-pass/,
     ],
   ];
@@ -49,6 +52,24 @@ Deno.test("a backend crash refuses a duration of 0 and an option its mode does n
     assert.equal(r.code, "bad-fault");
     assert.match(r.message, message);
     assert.match(r.hint, hint);
+  }
+});
+
+Deno.test("a refused fault option is named as the CLI writes it and as a request spells it", () => {
+  // `vlab fault` and `POST /faults` share these messages: each must make sense to both users.
+  const cases: [Record<string, unknown>, string, string][] = [
+    [{ kind: "backend-crash", mode: "slow", ms: 0 }, "--ms", '"ms"'],
+    [{ kind: "backend-crash", mode: "exit", ms: 5 }, "--ms", '"ms"'],
+    [{ kind: "backend-crash", mode: "mid-pass", after: 0 }, "--after", '"after"'],
+    [{ kind: "backend-crash", mode: "hang", after: 3 }, "--after", '"after"'],
+    [{ kind: "lost-kick", device: "eth0", queue: "transmitq", count: 0 }, "--count", '"count"'],
+  ];
+  for (const [body, option, key] of cases) {
+    const r = parseFault({ vm: "a", ...body });
+    assert.ok(!r.ok, JSON.stringify(body));
+    assert.ok(r.message.includes(option), `${r.message}: names ${option}`);
+    assert.ok(r.message.includes(`request key ${key}`), `${r.message}: names ${key}`);
+    assert.doesNotMatch(`${r.message}\n${r.hint}`, /\b(Leave|use) (ms|after|count)\b/, r.hint);
   }
 });
 

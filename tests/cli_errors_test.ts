@@ -265,10 +265,16 @@ Deno.test("a fault option its mode does not use is a usage error, before any lab
   await inStateDir(async (env) => {
     const ms = await vlabWith(env, "fault", "backend-crash", "a", "--mode", "exit", "--ms", "5");
     assert.equal(ms.code, 2, ms.stderr);
-    assert.match(errorLines(ms).message, /^Cannot inject backend-crash: ms is how long/);
+    assert.match(
+      errorLines(ms).message,
+      /^Cannot inject backend-crash: a duration \(--ms, [^)]*\) is how long/,
+    );
     const after = await vlabWith(env, "fault", "backend-crash", "a", "--after", "3");
     assert.equal(after.code, 2, after.stderr);
-    assert.match(errorLines(after).message, /^Cannot inject backend-crash: after counts/);
+    assert.match(
+      errorLines(after).message,
+      /^Cannot inject backend-crash: a frame count \(--after, [^)]*\) counts/,
+    );
   });
 });
 
