@@ -21,7 +21,8 @@
  * | POST | `/down` | stops the lab |
  *
  * Every error is a 4xx (or 5xx) with `{"error": {"code", "message", "hint"}}`; a bad request
- * never stops the lab. Routing uses the path as received: a path with a `.` or `..` segment, an
+ * never stops the lab. A JSON body that gives a key twice in one object is a 400
+ * `duplicate-key` (`JSON.parse` would keep the last silently). Routing uses the path as received: a path with a `.` or `..` segment, an
  * empty segment or a malformed %-escape is a 400 `bad-path`, never resolved to another route.
  *
  * @module
@@ -32,6 +33,7 @@ import { captureHeader } from "./link_control.ts";
 import type { Lab } from "./lab.ts";
 import { faultRoute, linkRoute, partitionRoute } from "./server_links.ts";
 import { fail, quoteForLine, ringLinkRefusal } from "./server_answers.ts";
+import { describeDuplicateKey, duplicateJsonKey } from "./json_keys.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
 
@@ -71,12 +73,32 @@ function internal(e: unknown): Response {
   );
 }
 
-async function readJson(req: Request): Promise<{ ok: true; value: unknown } | { ok: false }> {
+/**
+ * A request's JSON body: `{ ok: false }` when it is not JSON (each route says what it needs), or
+ * a 400 `duplicate-key` answer when an object gives a key twice: `JSON.parse` would keep the
+ * last silently, and the sender may have meant the first (the CLI refuses an option twice too).
+ */
+async function readJson(
+  req: Request,
+): Promise<{ ok: true; value: unknown } | { ok: false } | Response> {
+  let text: string;
+  let value: unknown;
   try {
-    return { ok: true, value: await req.json() };
+    text = await req.text();
+    value = JSON.parse(text);
   } catch {
     return { ok: false };
   }
+  const twice = duplicateJsonKey(text);
+  if (twice !== null) {
+    return fail(
+      400,
+      "duplicate-key",
+      `Cannot read the request body: key ${describeDuplicateKey(twice)} is given twice`,
+      "Give each key once",
+    );
+  }
+  return { ok: true, value };
 }
 
 /** A request target as received: the raw path and query, nothing resolved or decoded. */
@@ -163,6 +185,7 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
     const bad = route("POST");
     if (bad) return bad;
     const body = await readJson(req);
+    if (body instanceof Response) return body;
     const v = body.ok ? body.value as { vm?: unknown; argv?: unknown } : null;
     if (
       v === null || typeof v !== "object" || typeof v.vm !== "string" ||
@@ -184,18 +207,21 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
   if (path.startsWith("/links/")) {
     const bad = route("POST");
     if (bad) return bad;
-    return linkRoute(lab, segment(path.slice(7)), await readJson(req));
+    const body = await readJson(req);
+    return body instanceof Response ? body : linkRoute(lab, segment(path.slice(7)), body);
   }
   if (path === "/partitions" || path === "/heal") {
     if (path === "/partitions" && method === "GET") return Response.json(lab.links.partitions());
     const bad = route("POST");
     if (bad) return bad;
-    return partitionRoute(lab, path, await readJson(req));
+    const body = await readJson(req);
+    return body instanceof Response ? body : partitionRoute(lab, path, body);
   }
   if (path === "/faults") {
     const bad = route("POST");
     if (bad) return bad;
-    return faultRoute(lab, await readJson(req));
+    const body = await readJson(req);
+    return body instanceof Response ? body : faultRoute(lab, body);
   }
   if (path === "/capture") {
     const bad = route("GET");

@@ -591,3 +591,37 @@ Deno.test({
       await assertStillRuns(env);
     }),
 });
+
+Deno.test({
+  name:
+    "a body that gives a key twice is a 400 duplicate-key on every POST route, and changes nothing",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      const cases: [string, string, RegExp][] = [
+        [
+          "/faults",
+          '{"kind": "lost-kick", "vm": "a", "device": "eth0", "queue": "transmitq", "count": 1, "count": 1000}',
+          /^Cannot read the request body: key "count" is given twice$/,
+        ],
+        ["/links/a-b", '{"up": true, "up": false}', /key "up" is given twice/],
+        [
+          "/links/a-b",
+          '{"impair": {"delay": "5ms", "delay": "6ms"}}',
+          /key "delay" in impair is given twice/,
+        ],
+        ["/partitions", '{"a": ["a"], "b": ["b"], "a": ["b"]}', /key "a" is given twice/],
+        ["/heal", '{"id": 1, "id": 2}', /key "id" is given twice/],
+        ["/exec", '{"vm": "a", "vm": "b", "argv": ["ping"]}', /key "vm" is given twice/],
+      ];
+      for (const [path, body, message] of cases) {
+        const r = await env.call(path, post(body));
+        assertError(r, 400, "duplicate-key", message);
+        assert.equal(r.body.error.hint, "Give each key once");
+      }
+      assert.equal(env.lab.linkUp("a-b"), true, "a refused body changed the link");
+      assert.deepEqual((await env.call("/partitions")).body, []);
+      await assertStillRuns(env);
+    }),
+});
