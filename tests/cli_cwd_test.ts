@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { CONFIG_PATH } from "../cli/deno_run.ts";
+import { CONFIG_PATH, vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 
 /** `deno task vlab ARGS` from `cwd`, as a user's shell would start it (no INIT_CWD of ours). */
 async function vlabTaskIn(cwd: string, ...args: string[]) {
@@ -47,4 +47,61 @@ Deno.test("deno task vlab reads a relative path from the caller's folder, not th
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+/** `vlab validate topologies/pair.yaml` started as a test starts the CLI, in this folder. */
+async function validateRelative(env: Record<string, string>): Promise<Deno.CommandOutput> {
+  return await new Deno.Command(Deno.execPath(), {
+    args: vlabRunArgs(["validate", "topologies/pair.yaml"]),
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+}
+
+Deno.test("a CLI a test starts stays in the test's folder when the run was started elsewhere", async () => {
+  // `cd /tmp && deno task --config …/deno.json test` gives the test process INIT_CWD=/tmp.
+  const elsewhere = Deno.makeTempDirSync({ prefix: "vlab-init-cwd-" });
+  const saved = Deno.env.get("INIT_CWD");
+  Deno.env.set("INIT_CWD", elsewhere);
+  try {
+    // Inherited, it sends the CLI there (what a user's `deno task vlab` is meant to get) ...
+    const inherited = await validateRelative({ NO_COLOR: "1" });
+    assert.equal(inherited.code, 1, "the CLI did not go back to INIT_CWD");
+    // ... so the tests' children name their own folder.
+    const own = await validateRelative(vlabChildEnv({ NO_COLOR: "1" }));
+    assert.equal(own.code, 0, new TextDecoder().decode(own.stderr));
+  } finally {
+    if (saved === undefined) Deno.env.delete("INIT_CWD");
+    else Deno.env.set("INIT_CWD", saved);
+    Deno.removeSync(elsewhere, { recursive: true });
+  }
+});
+
+Deno.test("every test that starts the CLI with vlabRunArgs gives it vlabChildEnv", () => {
+  const root = new URL("../", import.meta.url);
+  const files: string[] = [];
+  for (const dir of ["tests", "lab", "cli", "devices"]) {
+    const walk = (rel: string) => {
+      for (const e of Deno.readDirSync(new URL(rel, root))) {
+        const path = `${rel}/${e.name}`;
+        if (e.isDirectory) walk(path);
+        else if (path.endsWith(".ts") && (dir === "tests" || path.endsWith("_test.ts"))) {
+          files.push(path);
+        }
+      }
+    };
+    walk(dir);
+  }
+  const starters = files.filter((f) => {
+    const text = Deno.readTextFileSync(new URL(f, root));
+    return text.includes("vlabRunArgs(") && text.includes("new Deno.Command(");
+  });
+  assert.ok(starters.length >= 10, `found ${starters.length} files that start the CLI`);
+  const missing = starters.filter((f) =>
+    f !== "tests/cli_cwd_test.ts" &&
+    !Deno.readTextFileSync(new URL(f, root)).includes("vlabChildEnv(")
+  );
+  assert.deepEqual(missing, [], "start the CLI with env: vlabChildEnv({...})");
 });

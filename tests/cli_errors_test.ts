@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabRunArgs } from "../cli/deno_run.ts";
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 import { createProgram } from "../cli/main.ts";
 import type { Command } from "@commander-js/extra-typings";
 
@@ -24,7 +24,7 @@ async function vlabWith(env: Record<string, string>, ...args: string[]): Promise
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
+    env: vlabChildEnv({ NO_COLOR: "1", ...env }),
   }).output();
   return {
     code: output.code,
@@ -114,7 +114,7 @@ function vlabShell(
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
+    env: vlabChildEnv({ NO_COLOR: "1", ...env }),
   }).spawn();
   const go = async () => {
     const writer = child.stdin.getWriter();
@@ -444,7 +444,7 @@ Deno.test({
           stdin: "null",
           stdout: "piped",
           stderr: "piped",
-          env: { NO_COLOR: "1", ...env },
+          env: vlabChildEnv({ NO_COLOR: "1", ...env }),
         }).spawn();
         const run = { child, output: child.output(), ended: false };
         run.output.finally(() => run.ended = true);

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import meta from "../deno.json" with { type: "json" };
-import { VLAB_PERMISSION_FLAGS, vlabRunArgs } from "../cli/deno_run.ts";
+import { VLAB_PERMISSION_FLAGS, vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 
 interface Run {
   code: number;
@@ -19,7 +19,7 @@ async function vlab(...args: string[]): Promise<Run> {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: vlabChildEnv({ NO_COLOR: "1" }),
   }).output();
   const decoder = new TextDecoder();
   return {

@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { within } from "../lab/testing.ts";
-import { vlabRunArgs } from "../cli/deno_run.ts";
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 
 const decoder = new TextDecoder();
 
@@ -44,7 +44,7 @@ async function withLab(nofile: number, body: (lab: Child) => Promise<void>): Pro
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", VLAB_STATE_DIR: stateDir },
+    env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
   }).spawn();
   let text = "";
   let exited = false;

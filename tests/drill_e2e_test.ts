@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabRunArgs } from "../cli/deno_run.ts";
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 
 interface Run {
   code: number;
@@ -24,7 +24,7 @@ async function run(cmd: string, args: string[], env: Record<string, string> = {}
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
+    env: vlabChildEnv({ NO_COLOR: "1", ...env }),
   }).output();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }

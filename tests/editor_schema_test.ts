@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { vlabRunArgs } from "../cli/deno_run.ts";
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 import { parseTopology, resolveTopologyPath, shippedTopologies } from "../lab/topology/mod.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -21,6 +21,7 @@ Deno.test({
   fn: async () => {
     const out = await new Deno.Command(Deno.execPath(), {
       args: vlabRunArgs(["schema"]),
+      env: vlabChildEnv(),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

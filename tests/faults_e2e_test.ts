@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabRunArgs } from "../cli/deno_run.ts";
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 
 interface Run {
   code: number;
@@ -21,7 +21,7 @@ async function vlabIn(stateDir: string, args: string[]): Promise<Run> {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", VLAB_STATE_DIR: stateDir },
+    env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
   }).output();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }

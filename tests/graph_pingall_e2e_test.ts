@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabRunArgs } from "../cli/deno_run.ts";
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 import { type LabGraph, renderGraph } from "../lab/graph.ts";
 
 interface Run {
@@ -32,7 +32,7 @@ async function run(
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
+    env: vlabChildEnv({ NO_COLOR: "1", ...env }),
   }).spawn();
   if (stdin !== undefined) {
     const w = child.stdin.getWriter();

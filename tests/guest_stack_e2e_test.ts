@@ -12,7 +12,7 @@ import { planLab } from "../lab/plan.ts";
 import { topologyFromObject } from "../lab/topology/mod.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
 import { takeSnapshot } from "../lab/snapshot.ts";
-import { vlabRunArgs } from "../cli/deno_run.ts";
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 
 const SENT = 2000;
 
@@ -96,7 +96,7 @@ async function vlab(stateDir: string, ...args: string[]) {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", VLAB_STATE_DIR: stateDir },
+    env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
   }).output();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }

@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabRunArgs } from "../cli/deno_run.ts";
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 import { createLabDir, type LabRecord, writeRecord } from "../lab/state.ts";
 
 interface Run {
@@ -26,7 +26,7 @@ async function run(cmd: string, args: string[], env: Record<string, string>): Pr
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
+    env: vlabChildEnv({ NO_COLOR: "1", ...env }),
   }).output();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
@@ -459,7 +459,7 @@ Deno.test({
       stdin: "null",
       stdout: "null",
       stderr: "null",
-      env: { VLAB_STATE_DIR: stateDir },
+      env: vlabChildEnv({ VLAB_STATE_DIR: stateDir }),
     }).spawn();
     try {
       await waitFor("the lab folder", () => exists(`${stateDir}/star`));
@@ -498,7 +498,7 @@ Deno.test({
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1", VLAB_STATE_DIR: stateDir },
+      env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
     }).spawn();
     const output = parent.output();
     try {

@@ -7,13 +7,18 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabRunArgs } from "../cli/deno_run.ts";
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 
 const decoder = new TextDecoder();
 
 /** Run a program to its end and collect its output. */
 export async function run(cmd: string, args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", env }).output();
+  const out = await new Deno.Command(cmd, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    env: vlabChildEnv(env),
+  }).output();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
 
@@ -76,7 +81,9 @@ export async function labTerminal(
     },
   };
   const up = [Deno.execPath(), ...vlabRunArgs(["up", topology])].map(shellQuote).join(" ");
-  const env = `VLAB_STATE_DIR=${shellQuote(stateDir)} NO_COLOR=1`;
+  const env = `VLAB_STATE_DIR=${shellQuote(stateDir)} NO_COLOR=1 INIT_CWD=${
+    shellQuote(Deno.cwd())
+  }`;
   const started = await tmux(
     "new-session",
     "-d",

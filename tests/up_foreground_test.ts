@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabRunArgs } from "../cli/deno_run.ts";
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 
 const decoder = new TextDecoder();
 
@@ -51,7 +51,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
-        env: { NO_COLOR: "1", VLAB_STATE_DIR: stateDir },
+        env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
       }).spawn();
       const stdout = collect(child.stdout);
       const stderr = collect(child.stderr);
@@ -107,7 +107,7 @@ Deno.test({
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
-        env: { NO_COLOR: "1", VLAB_STATE_DIR: stateDir },
+        env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
       }).output();
       const stdout = decoder.decode(out.stdout);
       assert.equal(out.code, 0, decoder.decode(out.stderr));

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabRunArgs } from "../cli/deno_run.ts";
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 
 const decoder = new TextDecoder();
 
@@ -28,7 +28,7 @@ async function vlab(
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-    env,
+    env: vlabChildEnv(env),
   }).spawn();
   const w = child.stdin.getWriter();
   await w.write(new TextEncoder().encode(input)).catch(() => {});
@@ -49,7 +49,7 @@ Deno.test({
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      env,
+      env: vlabChildEnv(env),
     }).spawn();
     let text = "";
     let exited = false;
