@@ -57,13 +57,19 @@ async function writeFile(path: string, text: string): Promise<void> {
 
 const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 
-/** Abort on Ctrl-C or SIGTERM while `body` runs, so the drill stops its lab and reports. */
-async function interruptible<T>(body: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * Abort on Ctrl-C or SIGTERM while `body` runs, so the drill stops its lab and reports; says
+ * whether it was interrupted (the command then exits 130 after its report: it did not finish).
+ */
+async function interruptible<T>(
+  body: (signal: AbortSignal) => Promise<T>,
+): Promise<{ value: T; interrupted: boolean }> {
   const c = new AbortController();
   const on = () => c.abort();
   for (const s of SIGNALS) Deno.addSignalListener(s, on);
   try {
-    return await body(c.signal);
+    const value = await body(c.signal);
+    return { value, interrupted: c.signal.aborted };
   } finally {
     for (const s of SIGNALS) Deno.removeSignalListener(s, on);
   }
@@ -109,7 +115,12 @@ async function rethrow(e: unknown): Promise<never> {
   throw e;
 }
 
-async function finish(result: DrillResult, extra: string[], ok: boolean): Promise<void> {
+async function finish(
+  result: DrillResult,
+  extra: string[],
+  ok: boolean,
+  interrupted: boolean,
+): Promise<void> {
   const passed = result.assertions.filter((a) => a.verdict === "pass").length;
   await out(
     [
@@ -119,6 +130,8 @@ async function finish(result: DrillResult, extra: string[], ok: boolean): Promis
       ...extra,
     ].join("\n") + "\n",
   );
+  // Interrupted: the verdict and reports are out, but the drill did not run to its end.
+  if (interrupted) throw new CliExit(EXIT_CODES.interrupted);
   if (!ok) throw new CliExit(EXIT_CODES.failure);
 }
 
@@ -145,10 +158,10 @@ export function drillCommand(): Command {
       .addHelpText("after", "\nExample:\n  vlab drill run drills/link-flap.yaml --report out/\n")
       .action(async (file, opts) => {
         const seed = parseSeed(opts.seed);
-        const result = await interruptible((signal) =>
+        const { value: result, interrupted } = await interruptible((signal) =>
           runDrill(file, { seed, signal, onProgress: (l) => void out(l + "\n") })
         ).catch(rethrow);
-        await finish(result, await writeReports(result, opts), result.passed);
+        await finish(result, await writeReports(result, opts), result.passed, interrupted);
       }) as unknown as Command,
   );
   drill.addCommand(
@@ -170,7 +183,7 @@ export function drillCommand(): Command {
             { hint: "give the report.json written by `vlab drill run --report DIR`" },
           );
         }
-        const { result, differences } = await interruptible((signal) =>
+        const { value: { result, differences }, interrupted } = await interruptible((signal) =>
           replayDrill(recorded, { signal, onProgress: (l) => void out(l + "\n") })
         ).catch(rethrow);
         const lines = differences.length === 0 ? [`same decisions as ${path}`] : [
@@ -183,6 +196,7 @@ export function drillCommand(): Command {
           result,
           [...lines, ...await writeReports(result, opts)],
           result.passed && differences.length === 0,
+          interrupted,
         );
       }) as unknown as Command,
   );

@@ -17,7 +17,7 @@
  * | 0 | success |
  * | 1 | failure while running (the command line was fine) |
  * | 2 | usage error: bad command, option or option value |
- * | 130 | interrupted with Ctrl-C while a workload ran (`vlab exec`) |
+ * | 130 | interrupted (Ctrl-C, SIGTERM) before the command finished its job (`exec`, `up -d` while the lab starts, `drill`, `pingall`); a foreground `up` or `capture`, which Ctrl-C ends by design, exits 0 |
  *
  * @module
  */
@@ -33,7 +33,11 @@ export const EXIT_CODES = {
   failure: 1,
   /** Bad command, option or option value: nothing was run. */
   usage: 2,
-  /** Interrupted with Ctrl-C (`vlab exec`): cancelled, nothing printed (128 + SIGINT). */
+  /**
+   * Interrupted (Ctrl-C or SIGTERM) before the command finished its job: `exec`, `up -d` while
+   * the lab starts, `drill`, `pingall` (128 + SIGINT, as a shell reports a command a Ctrl-C
+   * ended). Not a foreground `up` or `capture`: Ctrl-C is how they end (exit 0).
+   */
   interrupted: 130,
 } as const;
 
@@ -61,6 +65,7 @@ export const EXIT_CODES = {
  * - `control-error`: the lab's control socket answered with an error.
  * - `drill-invalid`: a drill file has problems (each is printed as file:line:col); exit 2.
  * - `unreachable`: `vlab pingall` found pairs of VMs that got no reply.
+ * - `interrupted`: Ctrl-C (or SIGTERM) stopped the command before it finished its job; exit 130.
  * - `internal`: anything else; a bug in vlab.
  */
 export type VlabErrorCode =
@@ -72,6 +77,7 @@ export type VlabErrorCode =
   | "unreachable"
   | "no-terminal"
   | "not-enough-memory"
+  | "interrupted"
   | LabErrorCode
   | "internal";
 
@@ -100,6 +106,7 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "unknown-partition": EXIT_CODES.failure,
   "control-error": EXIT_CODES.failure,
   "drill-invalid": EXIT_CODES.usage,
+  "interrupted": EXIT_CODES.interrupted,
   "internal": EXIT_CODES.failure,
 };
 

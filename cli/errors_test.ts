@@ -36,6 +36,8 @@ Deno.test("exit codes: 2 for usage and bad options, 1 for failures while running
   assert.equal(EXIT_CODE_OF["missing-tool"], 1);
   assert.equal(EXIT_CODE_OF["write-failed"], 1);
   assert.equal(EXIT_CODE_OF["internal"], 1);
+  // A command Ctrl-C stopped before it finished its job (`up -d` while the lab starts).
+  assert.equal(EXIT_CODE_OF["interrupted"], 130);
 });
 
 Deno.test("formatError renders exactly a vlab: line and a hint: line", () => {

@@ -67,9 +67,14 @@ export async function upDetached(file: string | undefined, name: string): Promis
     while (performance.now() < deadline) {
       if (interrupted.signal.aborted) {
         await stopChild(child, () => exited, status);
-        throw new VlabError("lab-failed", `Interrupted: the background lab "${name}" was stopped`, {
-          hint: "Run `vlab up -d` again and let it come up",
-        });
+        // Not done (no lab is up): 130, as any command a Ctrl-C stops before its end.
+        throw new VlabError(
+          "interrupted",
+          `Interrupted: the background lab "${name}" was stopped`,
+          {
+            hint: "Run `vlab up -d` again and let it come up",
+          },
+        );
       }
       const record = readRecord(name);
       if (record && record.pid === child.pid) {

@@ -54,7 +54,7 @@ export function createProgram(): Command {
     .addHelpText(
       "after",
       "\nExit codes: 0 success, 1 failure while running, 2 usage error (bad command or option), " +
-        "130 interrupted (Ctrl-C during exec).",
+        "130 interrupted (Ctrl-C before the command finished: exec, up -d starting, drill, pingall).",
     );
   for (const c of labCommands()) program.addCommand(c);
   program.addCommand(graphCommand());

@@ -20,7 +20,8 @@ import {
   runPingall,
 } from "../lab/pingall.ts";
 import type { LabRecord } from "../lab/state.ts";
-import { VlabError } from "./errors.ts";
+import { EXIT_CODES, VlabError } from "./errors.ts";
+import { CliExit } from "./usage.ts";
 import { intOption, secondsOption } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
 
@@ -72,6 +73,8 @@ export function pingallCommand(): Command {
       }
       const report = pingallReport(status.vms.map((v) => v.name), results);
       await out(opts.json ? JSON.stringify(report, null, 2) + "\n" : formatPingall(report) + "\n");
+      // Interrupted: what was measured is printed, but the matrix is not done (130, not 1).
+      if (abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
       if (report.reached < report.pairs) {
         throw new VlabError(
           "unreachable",

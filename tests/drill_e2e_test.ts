@@ -198,3 +198,52 @@ hint: Fix them; docs/drills.md describes the format
       );
     }),
 });
+
+Deno.test({
+  name: "Ctrl-C during vlab drill run stops the lab, prints the verdict and exits 130",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const state = await Deno.makeTempDir({ prefix: "vlab-drill-e2e-" });
+    const work = await Deno.makeTempDir({ prefix: "vlab-drill-work-" });
+    const file = `${work}/long.yaml`;
+    Deno.writeTextFileSync(file, "topology: pair\ntimeline:\n  - wait: 60s\n");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: vlabRunArgs(["drill", "run", file]),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: state }),
+    }).spawn();
+    let stdout = "";
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    try {
+      // The wait step has started: the lab is up and the drill is running.
+      const deadline = performance.now() + 30_000;
+      while (!/#0 wait/.test(stdout)) {
+        assert.ok(performance.now() < deadline, `no step started:\n${stdout}`);
+        const { value, done } = await reader.read();
+        if (done) break;
+        stdout += value;
+      }
+      child.kill("SIGINT");
+      for (let r = await reader.read(); !r.done; r = await reader.read()) stdout += r.value;
+      const out = await child.status;
+      assert.equal(out.code, 130, stdout);
+      assert.match(stdout, /The drill was interrupted/);
+      assert.match(stdout, /^FAIL: drill long/m);
+      const left = [...Deno.readDirSync(state)].map((e) => e.name).filter((n) => n !== "logs");
+      assert.deepEqual(left, [], `left in the state folder: ${left.join(", ")}`);
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already ended.
+      }
+      await child.status;
+      await child.stderr.cancel().catch(() => {});
+      await Deno.remove(state, { recursive: true }).catch(() => {});
+      await Deno.remove(work, { recursive: true }).catch(() => {});
+    }
+  },
+});

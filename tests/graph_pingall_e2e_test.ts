@@ -66,14 +66,14 @@ async function svgTexts(dotText: string): Promise<string[]> {
 
 async function withLab(
   topology: string,
-  body: (vlab: ReturnType<typeof vlabIn>) => Promise<void>,
+  body: (vlab: ReturnType<typeof vlabIn>, stateDir: string) => Promise<void>,
 ): Promise<void> {
   const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
   const vlab = vlabIn(stateDir);
   try {
     const up = await vlab("up", topology, "-d");
     assert.equal(up.code, 0, `vlab up -d failed:\n${up.stderr}`);
-    await body(vlab);
+    await body(vlab, stateDir);
   } finally {
     await vlab("down", "--all");
     await Deno.remove(stateDir, { recursive: true }).catch(() => {});
@@ -203,6 +203,50 @@ Deno.test({
         .map((r: { from: string; to: string }) => `${r.from}->${r.to}`);
       assert.deepEqual(bad, ["h1->h2", "h1->h3", "h1->h4", "h2->h1", "h3->h1", "h4->h1"]);
       assert.match(failed.stderr, /^vlab: 6 of 12 pairs got no reply\nhint: /);
+    });
+  },
+});
+
+Deno.test({
+  name: "pingall: Ctrl-C stops the pings, prints what was measured and exits 130",
+  ...E2E,
+  fn: async () => {
+    await withLab("pair", async (vlab, stateDir) => {
+      const txFrames = async () => {
+        const s = await vlab("status", "--json");
+        const vms = JSON.parse(s.stdout).vms as { nics: { device: { txFrames: number } }[] }[];
+        return vms.flatMap((v) => v.nics).reduce((n, nic) => n + nic.device.txFrames, 0);
+      };
+      const before = await txFrames();
+      // 100 pings each way, 0.2 s apart: 20 s unless interrupted.
+      const child = new Deno.Command(Deno.execPath(), {
+        args: vlabRunArgs(["pingall", "-c", "100"]),
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
+      }).spawn();
+      const output = child.output();
+      try {
+        // Its pings are under way (so it listens for SIGINT): frames cross the link.
+        const deadline = performance.now() + 10_000;
+        while (await txFrames() < before + 4) {
+          assert.ok(performance.now() < deadline, "pingall sent nothing");
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        child.kill("SIGINT");
+        const out = await output;
+        const stdout = decoder.decode(out.stdout);
+        assert.equal(out.code, 130, stdout + decoder.decode(out.stderr));
+        assert.match(stdout, /^\*\*\* Results: /m);
+      } finally {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Already ended.
+        }
+        await output.catch(() => {});
+      }
     });
   },
 });
