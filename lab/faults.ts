@@ -7,6 +7,8 @@
  * - `backend-crash VM [--mode exit|hang|slow] [--ms N]`: the VM's device worker throws out
  *   (`exit`), blocks its thread for `ms` (`hang`, default 5000), or slows each loop pass for
  *   `ms` (`slow`, default 1000). The supervisor replaces a dead or hung worker (supervisor.ts).
+ *   While an injected hang blocks the worker, another backend crash is refused (`backend-hung`):
+ *   the worker would read it only once replaced, that is never.
  * - `lost-kick VM DEVICE QUEUE [-n N]` / `lost-irq VM DEVICE QUEUE [-n N]`: the next N guest
  *   kicks (or used-buffer interrupts) of a queue are dropped, through the lost-notification words
  *   of its register file (`dropNotifications`), which the main thread shares.
@@ -34,7 +36,7 @@ import type { Layout } from "../devices/virtio/queue.ts";
 import type { LabPlan } from "./plan.ts";
 import { quote } from "./topology/quote.ts";
 import type { DeviceSpec } from "./wire/specs.ts";
-import { deviceControl } from "./wire/control.ts";
+import { deviceControl, epochWord } from "./wire/control.ts";
 import type { BackendCrashMode, ToWorker } from "./wire/messages.ts";
 
 /** A fault to inject (the body of `POST /faults`). */
@@ -76,6 +78,27 @@ export interface FaultTarget {
     vm: string,
     bug: { device: number; queue: number; bug: GuestFaultKind },
   ): Promise<string | null>;
+  /**
+   * The injected hangs still in force, by VM: kept by the lab from one fault to the next (see
+   * {@linkcode InjectedHang}). `injectFault` adds and removes entries.
+   */
+  hangs: Map<string, InjectedHang>;
+  /** The clock of `InjectedHang.until`, ms (default `performance.now`). */
+  now?: () => number;
+}
+
+/**
+ * A `backend-crash --mode hang` in force: the device worker's thread is blocked until `until`
+ * (ms on `FaultTarget.now`'s clock), or until the supervisor replaces it (its control block's
+ * epoch moves past `epoch`). Meanwhile it reads no message, so another backend crash asked of it
+ * (an `exit` above all) would be answered "injected" and never happen: the hang's restart would
+ * come instead. Such a crash is refused (`backend-hung`) until the worker wakes or is replaced.
+ */
+export interface InjectedHang {
+  /** The device worker's epoch when the hang was injected. */
+  readonly epoch: number;
+  /** When the hang ends by itself, ms. */
+  readonly until: number;
 }
 
 const CRASH_MODES: readonly BackendCrashMode[] = ["exit", "hang", "slow", "mid-pass"];
@@ -283,6 +306,22 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
   if (f.kind === "backend-crash") {
     const mode = f.mode ?? "exit";
     const ms = Math.min(f.ms ?? DEFAULT_MS[mode], MAX_MS);
+    const now = target.now?.() ?? performance.now();
+    const epoch = Atomics.load(epochWord(target.control(vm.index), vm.control), 0);
+    const hang = target.hangs.get(vm.name);
+    if (hang !== undefined && hang.epoch === epoch && hang.until > now) {
+      // The hung worker reads no message before the supervisor replaces it (after a second
+      // without heartbeat) or the hang ends: refused, not "injected" and then never done.
+      return refuse(
+        "backend-hung",
+        `Cannot inject backend-crash (${mode}): VM "${vm.name}"'s device worker hangs (an injected hang, ${
+          Math.ceil(hang.until - now)
+        } ms left) and reads nothing until it wakes or is replaced`,
+        "Wait for its restart (event backend-restarted, about a second after the hang began) or for the hang to end, then inject again",
+      );
+    }
+    if (hang !== undefined) target.hangs.delete(vm.name);
+    if (mode === "hang") target.hangs.set(vm.name, { epoch, until: now + ms });
     if (mode === "mid-pass") {
       const after = Math.min(f.after ?? 1, MAX_AFTER);
       target.emit("fault", vm.name, { fault: f.kind, mode, after });

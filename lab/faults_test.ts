@@ -86,6 +86,7 @@ Deno.test("a guest bug on b's vhost-pci-net device reaches b's driver; lost kick
     post: (vm, kind, m) => (posted.push({ vm, kind, m }), true),
     control: () => new SharedArrayBuffer(0),
     emit: (_k, _s, d) => void events.push(d),
+    hangs: new Map(),
     askGuestBug: (vm, bug) => {
       posted.push({ vm, kind: "guest", m: { type: "guest-bug", id: 0, ...bug } });
       return Promise.resolve(null);
@@ -134,6 +135,7 @@ Deno.test("a guest bug the queue's ring layout cannot have is refused before any
     post: (_vm, _kind, m) => (posted.push(m), true),
     control: () => new SharedArrayBuffer(0),
     emit: (_k, _s, d) => void events.push(d),
+    hangs: new Map(),
     askGuestBug: (_vm, bug) => {
       posted.push({ type: "guest-bug", id: 0, ...bug });
       return Promise.resolve(null);
@@ -187,6 +189,7 @@ Deno.test("a guest bug asked of a vsock or virtio-iommu driver is refused, not a
       post: (_vm, _kind, m) => (posted.push(m), true),
       control: () => new SharedArrayBuffer(0),
       emit: () => {},
+      hangs: new Map(),
       askGuestBug: (_vm, bug) => {
         posted.push({ type: "guest-bug", id: 0, ...bug });
         return Promise.resolve(null);
@@ -222,6 +225,7 @@ Deno.test("a guest's refusal of a guest bug is the fault's answer, not 'injected
     post: () => true,
     control: () => new SharedArrayBuffer(0),
     emit: () => {},
+    hangs: new Map(),
     askGuestBug: () =>
       Promise.resolve("Cannot inject loop: eth0's transmitq already holds a guest bug"),
   };
@@ -233,4 +237,53 @@ Deno.test("a guest's refusal of a guest bug is the fault's answer, not 'injected
   assert.equal(r.code, "guest-bug-refused");
   assert.equal(r.message, "Cannot inject loop: eth0's transmitq already holds a guest bug");
   assert.match(r.hint, /until its reset/);
+});
+
+Deno.test("a backend crash asked of a worker an injected hang blocks is refused until it wakes or is replaced", async () => {
+  const t = parseTopology(
+    Deno.readTextFileSync(new URL("../topologies/pair.yaml", import.meta.url)),
+    "pair.yaml",
+  );
+  assert.ok(t.ok);
+  const plan = planLab(t.value);
+  const a = plan.vms[0];
+  const control = new SharedArrayBuffer(a.control.bytes);
+  const epoch = new Int32Array(control, a.control.epoch, 1);
+  let now = 1000;
+  const posted: ToWorker[] = [];
+  const target: FaultTarget = {
+    plan,
+    vmState: () => "running",
+    post: (_vm, _kind, m) => (posted.push(m), true),
+    control: () => control,
+    emit: () => {},
+    askGuestBug: () => Promise.resolve(null),
+    hangs: new Map(),
+    now: () => now,
+  };
+  const crash = (mode: "exit" | "hang" | "slow" | "mid-pass", ms?: number) =>
+    injectFault({ kind: "backend-crash", vm: a.name, mode, ms }, target);
+  assert.ok((await crash("hang", 5000)).ok);
+  for (const mode of ["exit", "hang", "slow", "mid-pass"] as const) {
+    const r = await crash(mode);
+    assert.ok(!r.ok, `${mode} was taken by a hung worker`);
+    assert.equal(r.code, "backend-hung");
+    assert.match(r.message, /device worker hangs \(an injected hang, 5000 ms left\)/);
+  }
+  assert.equal(posted.length, 1, "only the hang reached the worker");
+  // The supervisor replaced the worker (its epoch moved): the new one takes a crash.
+  Atomics.add(epoch, 0, 1);
+  assert.ok((await crash("exit")).ok);
+  // A short hang the worker wakes from by itself: refused during it, taken after it.
+  assert.ok((await crash("hang", 200)).ok);
+  now += 199;
+  assert.equal((await crash("exit")).ok, false);
+  now += 1;
+  assert.ok((await crash("exit")).ok);
+  assert.deepEqual(posted.map((m) => m.type === "crash" && m.mode), [
+    "hang",
+    "exit",
+    "hang",
+    "exit",
+  ]);
 });

@@ -49,7 +49,7 @@ import { THREAD_STATS_SLOTS } from "./wire/control.ts";
 import { iommuCapacity } from "./kinds/mod.ts";
 import { viommuBuffer } from "../devices/iommu/viommu.ts";
 import { DeviceSupervisor } from "./supervisor.ts";
-import { type Fault, type FaultOutcome, injectFault } from "./faults.ts";
+import { type Fault, type FaultOutcome, type InjectedHang, injectFault } from "./faults.ts";
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import { CpuPlacement, PLACEMENT_PERIOD_MS } from "./placement.ts";
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
@@ -209,6 +209,8 @@ export class Lab {
   readonly #pending = new Map<number, (m: FromWorker) => void>();
   #nextId = 1;
   #stopped = false;
+  /** Injected hangs in force, by VM (`faults.ts`: a hung device worker takes no other crash). */
+  readonly #hangs = new Map<string, InjectedHang>();
   #unplace: (() => void) | undefined;
   /** Device workers spawned ahead for the next backend restarts (`#warmStandby`). */
   readonly #standby: Worker[] = [];
@@ -509,6 +511,7 @@ export class Lab {
       },
       emit: (kind, subject, detail) => this.events.emit(kind, subject, detail),
       askGuestBug: (vm, bug) => this.#askGuestBug(vm, bug),
+      hangs: this.#hangs,
     });
   }
 

@@ -114,6 +114,7 @@ const FAULT_STATUS = new Map([
   ["bug-not-applicable", 409],
   ["no-guest-bugs", 409],
   ["guest-bug-refused", 409],
+  ["backend-hung", 409],
 ]);
 
 /** `POST /faults`: `{"kind": "backend-crash", "vm": "a", "mode": "exit"}` and the like. */
