@@ -51,7 +51,7 @@ import { packedAreaSizes, PackedDesc } from "./packed_layout.ts";
 import type { Layout, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
 import type { SplitDriverQueue } from "./split_driver.ts";
-import { splitAreaSizes, SplitAvail, SplitDesc } from "./split_layout.ts";
+import { splitAreaSizes, SplitAvail, SplitDesc, SplitUsed } from "./split_layout.ts";
 
 /** The kinds of guest bug these functions write. */
 export type GuestFaultKind =
@@ -185,7 +185,18 @@ export type GuestFaultRefusal =
   /** `indirect-nested` needs `scratch` memory for its table. */
   | { readonly kind: "needs-scratch"; readonly fault: GuestFaultKind }
   /** The driver has no free descriptor for the bug, and rewriting a posted one is not safe. */
-  | { readonly kind: "queue-full"; readonly fault: GuestFaultKind; readonly why: string };
+  | { readonly kind: "queue-full"; readonly fault: GuestFaultKind; readonly why: string }
+  /**
+   * `index-jump` on a ring so big that no avail index is more than `size` entries ahead of
+   * every place the device may be at: it may not have taken the last `pending` entries (the
+   * driver's avail index minus the used index), and the 16-bit index would wrap to look small.
+   */
+  | {
+    readonly kind: "jump-invisible";
+    readonly fault: GuestFaultKind;
+    readonly size: number;
+    readonly pending: number;
+  };
 
 /**
  * Render a refusal as one sentence-case line.
@@ -205,6 +216,8 @@ export function formatGuestFaultRefusal(e: GuestFaultRefusal): string {
       return `Cannot inject ${e.fault}: it needs 16 bytes of scratch memory for its table`;
     case "queue-full":
       return `Cannot inject ${e.fault}: the queue has no free descriptor, and ${e.why}`;
+    case "jump-invisible":
+      return `Cannot inject ${e.fault}: the device may not have taken the last ${e.pending} of the ${e.size} entries, so no 16-bit avail index is more than ${e.size} ahead of every place it may be at`;
   }
 }
 
@@ -301,6 +314,16 @@ function splitFault(
   const idxAt = config.driverAddr + SplitAvail.IDX;
   const availIdx = ring.observe16(idxAt);
   if (kind === "index-jump") {
+    // The device is somewhere from the used index (it publishes only what it took) to the avail
+    // index; it sees the jump when the new index is more than `size` past where it is, modulo
+    // 2^16: `avail + size + 1` is, from every such place, unless that range of places is so wide
+    // (a 32768-entry ring with 32767 entries or more not yet used) that the index wraps.
+    // observe used idx: pairs with "publish used idx" in split_device.ts
+    const usedIdx = ring.observe16(config.deviceAddr + SplitUsed.IDX);
+    const pending = (availIdx - usedIdx) & 0xffff;
+    if (size + 1 + pending > 0xffff) {
+      return err({ kind: "jump-invisible", fault: kind, size, pending });
+    }
     const to = (availIdx + size + 1) & 0xffff;
     // publish avail idx: pairs with "observe avail idx" in split_device.ts pop()
     w.w16(idxAt, to, true);

@@ -439,3 +439,41 @@ Deno.test("a full packed ring refuses a guest bug rather than write over a buffe
     assert.ok(c.ok && c.value, "every buffer intact");
   }
 });
+
+Deno.test("index-jump on a 32768-entry ring is seen from every place the device may be, or refused", () => {
+  const size = 32768;
+  const mem = GuestMemory.create(MEMORY);
+  const ring = new SharedRingAccess(mem);
+  const driverAddr = 0x1000 + 16 * size; // the avail ring: 6 + 2 × size bytes
+  const config = {
+    layout: "split" as const,
+    size,
+    descAddr: 0x1000,
+    driverAddr,
+    deviceAddr: driverAddr + 6 + 2 * size + 2, // 4-aligned
+    features: { eventIdx: false, indirect: false, inOrder: false },
+  };
+  for (const avail of [0, 5, 32768, 40000, 65535]) {
+    for (const pending of [0, 1, 1000, 32765, 32766, 32767, 32768]) {
+      const used = (avail - pending) & 0xffff;
+      ring.store16(config.driverAddr + 2, avail);
+      ring.store16(config.deviceAddr + 2, used);
+      const r = injectGuestFault({ config, ring, memoryBytes: MEMORY }, "index-jump");
+      const at = `avail ${avail}, ${pending} not used`;
+      if (pending >= 32767) {
+        assert.ok(!r.ok, `${at}: written, though no index can be seen from every place`);
+        assert.deepEqual(r.error, { kind: "jump-invisible", fault: "index-jump", size, pending });
+        assert.match(formatGuestFaultRefusal(r.error), /may not have taken the last 3276\d of/);
+        assert.equal(ring.load16(config.driverAddr + 2), avail, "nothing written");
+        continue;
+      }
+      assert.ok(r.ok, at);
+      const to = ring.load16(config.driverAddr + 2);
+      // The device's check (split_device.ts): more than `size` entries past its next avail.
+      for (let i = 0; i <= pending; i++) {
+        const next = (used + i) & 0xffff;
+        assert.ok(((to - next) & 0xffff) > size, `${at}: a device at ${next} sees no jump`);
+      }
+    }
+  }
+});
