@@ -47,6 +47,7 @@
 import { err, ok, type Result } from "../base/result.ts";
 import { PAGE_SIZE } from "../memory/memory.ts";
 import { PackedDescFlag, SplitDescFlag } from "./constants.ts";
+import type { DriverError } from "./errors.ts";
 import { packedAreaSizes, PackedDesc } from "./packed_layout.ts";
 import type { Layout, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
@@ -93,6 +94,38 @@ export const GUEST_FAULT_KINDS: readonly GuestFaultKind[] = [
  */
 export function breaksQueue(kind: GuestFaultKind): boolean {
   return kind !== "address-outside-memory";
+}
+
+/** A guest bug written into a queue, as its driver remembers it until the queue's reset. */
+export interface PlantedGuestBug {
+  /** The bug. */
+  readonly kind: GuestFaultKind;
+  /**
+   * The posted buffer the driver took back for the bug to be written over in place (split: its
+   * head, `takeSplitSlot`; packed: its id, `takePackedSlot`), or null when the bug took a slot
+   * the driver had not posted, which the device cannot have read before.
+   */
+  readonly takenBack: number | null;
+}
+
+/**
+ * Whether a driver error says that the device took the buffer `bug` was written over before the
+ * bug landed (it read the old buffer whole, its one read of each field coming before the store):
+ * the bug was not met, nothing went wrong in the ring, and the driver, which took that buffer
+ * back, breaks its queue on meeting it used (`used-id-not-in-flight`), then resets. Only for
+ * bugs that break the queue: the used buffer of an `address-outside-memory` the device met is
+ * one the driver never posted as well.
+ *
+ * @example
+ * ```ts
+ * import { guestBugMissed } from "./guest_faults.ts";
+ * guestBugMissed({ kind: "loop", takenBack: 3 }, { kind: "used-id-not-in-flight", id: 3 }); // true
+ * guestBugMissed({ kind: "loop", takenBack: null }, { kind: "used-id-not-in-flight", id: 3 }); // false
+ * ```
+ */
+export function guestBugMissed(bug: PlantedGuestBug, error: DriverError): boolean {
+  return bug.takenBack !== null && breaksQueue(bug.kind) &&
+    error.kind === "used-id-not-in-flight" && error.id === bug.takenBack;
 }
 
 /** The queue to corrupt. */

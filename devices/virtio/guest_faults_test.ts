@@ -17,6 +17,7 @@ import {
   driverAreaScratch,
   formatGuestFaultRefusal,
   GUEST_FAULT_KINDS,
+  guestBugMissed,
   type GuestFaultKind,
   injectGuestFault,
   takeSplitSlot,
@@ -476,4 +477,50 @@ Deno.test("index-jump on a 32768-entry ring is seen from every place the device 
       }
     }
   }
+});
+
+Deno.test("guestBugMissed tells a bug the device never met (it took the buffer first) from one it met", async () => {
+  // Lost the race: the device popped every buffer, the newest too, before the rewrite.
+  const lost = await fullSplitRing();
+  const held = [];
+  for (let i = 0; i < SIZE; i++) {
+    const c = lost.device[1].pop();
+    assert.ok(c.ok && c.value);
+    held.push(c.value);
+  }
+  const slot = takeSplitSlot(lost.driver, lost.target, "loop");
+  assert.ok(slot.ok && slot.value?.posted);
+  assert.ok(injectGuestFault({ ...lost.target, splitSlot: slot.value }, "loop").ok);
+  for (const c of held) assert.ok(lost.device[1].push(c, 64).ok);
+  lost.device[1].publish();
+  for (let i = 0; i < SIZE - 1; i++) assert.ok(lost.driver.getUsed().ok);
+  const met = lost.driver.getUsed();
+  assert.ok(!met.ok);
+  const planted = { kind: "loop" as const, takenBack: slot.value.head };
+  assert.equal(guestBugMissed(planted, met.error), true);
+  // The same error about another buffer, a bug on a free slot, or one that costs only its
+  // request (its own used buffer is one the driver never posted too) is no miss.
+  const other = { kind: "used-id-not-in-flight" as const, id: (slot.value.head + 1) % SIZE };
+  assert.equal(guestBugMissed(planted, other), false);
+  assert.equal(guestBugMissed({ kind: "loop", takenBack: null }, met.error), false);
+  assert.equal(
+    guestBugMissed({ kind: "address-outside-memory", takenBack: slot.value.head }, met.error),
+    false,
+  );
+
+  // Met: the device reads the bug and breaks the queue; the driver never meets the buffer.
+  const won = await fullSplitRing();
+  const s2 = takeSplitSlot(won.driver, won.target, "loop");
+  assert.ok(s2.ok && s2.value?.posted);
+  assert.ok(injectGuestFault({ ...won.target, splitSlot: s2.value }, "loop").ok);
+  for (let i = 0; i < SIZE - 1; i++) {
+    const c = won.device[1].pop();
+    assert.ok(c.ok && c.value);
+    assert.ok(won.device[1].push(c.value, 64).ok);
+  }
+  const bad = won.device[1].pop();
+  assert.ok(!bad.ok && bad.error.kind === "chain-too-long");
+  won.device[1].publish();
+  for (let i = 0; i < SIZE - 1; i++) assert.ok(won.driver.getUsed().ok);
+  assert.deepEqual(won.driver.getUsed(), { ok: true, value: null }, "nothing more comes back");
 });

@@ -22,7 +22,9 @@ import { brokenQueue, type ResetCause } from "../../../devices/virtio/mmio_reini
 import {
   driverAreaScratch,
   formatGuestFaultRefusal,
+  guestBugMissed,
   injectGuestFault,
+  type PlantedGuestBug,
   takeSplitSlot,
 } from "../../../devices/virtio/guest_faults.ts";
 import { PackedDriverQueue } from "../../../devices/virtio/packed_driver.ts";
@@ -98,6 +100,8 @@ class GuestNic implements NetInterface {
   resumePending: { t0: number; liveAt: number; cause: string } | null = null;
   /** The vIOMMU refused to map this NIC's buffers (reported once; the NIC stays stopped). */
   dmaFailed = false;
+  /** Guest bugs written into its queues (`vlab fault guest-bug`), by queue, until the reset. */
+  readonly plantedBugs = new Map<number, PlantedGuestBug>();
   constructor(
     spec: NetDeviceSpec,
     readonly driver: NetDriver,
@@ -368,6 +372,8 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
    */
   const recover = (nic: GuestNic, index: number, cause: ResetCause): void => {
     if (nic.resetting) return;
+    // A reset ends every guest bug in the NIC's queues, met or not.
+    nic.plantedBugs.clear();
     // The previous reset is over even if no frame came through it yet: log it first.
     if (nic.resumePending !== null) resumed(nic, false, Infinity);
     nic.resetting = true;
@@ -445,6 +451,30 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
   };
 
   /**
+   * Say so when the queue `queue` broke because the device took the buffer a guest bug was
+   * written over before the bug landed (`guestBugMissed`): without this event the bug would show
+   * only as this reset (cause `queue-broken`, no `device-error`), and a drill could not tell a
+   * bug the device met from one it never saw.
+   */
+  const missedBug = (nic: GuestNic, queue: number): void => {
+    const bug = nic.plantedBugs.get(queue);
+    const error = nic.device.queues[queue]?.broken;
+    if (bug === undefined || !error || !guestBugMissed(bug, error)) return;
+    post({
+      type: "event",
+      kind: "guest-bug-missed",
+      detail: {
+        nic: nic.name,
+        queue,
+        bug: bug.kind,
+        buffer: bug.takenBack,
+        message:
+          `${bug.kind} was not met: the device took buffer ${bug.takenBack} whole before the bug was written over it; the driver met that buffer, taken back for the bug, and resets`,
+      },
+    });
+  };
+
+  /**
    * A guest bug on demand (`vlab fault guest-bug`): corrupt a queue the way a buggy driver would.
    * Returns undefined for a slot that is no NIC, null when written, else the refusal.
    */
@@ -514,6 +544,10 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     // (address-outside-memory) ends in the reset when the driver meets that request's used
     // buffer, one it never posted.
     nic.driver.freeze(queueName);
+    nic.plantedBugs.set(m.queue, {
+      kind: m.bug,
+      takenBack: slot.ok && slot.value?.posted ? slot.value.head : null,
+    });
     if (kickOne(nic.regs, m.queue, bells)) ringDoorbell(bells, deviceThread);
     return null;
   };
@@ -559,6 +593,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
           const cause: ResetCause = fault.kind === "tx-timeout"
             ? { kind: "tx-timeout" }
             : brokenQueue(nic.device) ?? { kind: "queue-broken", queue: NetQueue.TRANSMITQ };
+          if (cause.kind === "queue-broken") missedBug(nic, cause.queue);
           recover(nic, i, cause);
           work = true;
         }
