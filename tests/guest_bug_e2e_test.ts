@@ -156,19 +156,32 @@ for (const c of NESTED_CASES) {
 
 /** Each bug in a's idle receiveq (full: every buffer posted), met once b floods a with frames. */
 const RECEIVEQ_CASES = [
-  { bug: "loop", cause: "needs-reset", error: /longer than \d+ descriptors \(a loop\?\)/ },
+  {
+    bug: "loop",
+    layout: "split",
+    cause: "needs-reset",
+    error: /longer than \d+ descriptors \(a loop\?\)/,
+  },
   // One request dropped (A13), no device-error: the driver meets the bug's buffer, which it
   // took back, as one it never posted, and resets.
-  { bug: "address-outside-memory", cause: "queue-broken", error: null },
+  { bug: "address-outside-memory", layout: "split", cause: "queue-broken", error: null },
+  // A full packed ring: the newest buffer's id is rewritten in place (one store).
+  {
+    bug: "head-out-of-range",
+    layout: "packed",
+    cause: "needs-reset",
+    error: /buffer id 256 is not below the queue size 256/,
+  },
+  { bug: "address-outside-memory", layout: "packed", cause: "queue-broken", error: null },
 ] as const;
 
 for (const c of RECEIVEQ_CASES) {
   Deno.test({
     ...LAB_TEST,
     name:
-      `${c.bug} in a's idle split receiveq is met as documented once frames arrive; the guest resets, ping works after`,
+      `${c.bug} in a's idle ${c.layout} receiveq is met as documented once frames arrive; the guest resets, ping works after`,
     fn: async () => {
-      const lab = await startTestLab(pair("rx-bug", {}));
+      const lab = await startTestLab(pair("rx-bug", { layout: c.layout }));
       const stopFlood = new AbortController();
       try {
         // No traffic first: the device has taken no RX buffer, as in an idle lab.
@@ -201,6 +214,8 @@ for (const c of RECEIVEQ_CASES) {
         await flood;
         const all = JSON.stringify(lab.events.recent().filter((e) => e.subject === "a"));
         assert.equal(needs.detail?.cause, c.cause, all);
+        // The device met the bug: not a guest-bug-missed (the flood came after the rewrite).
+        assert.deepEqual(events(lab, "guest-bug-missed"), [], all);
         const errors = events(lab, "device-error");
         if (c.error === null) assert.deepEqual(errors, [], all);
         else {

@@ -13,8 +13,9 @@
  * newest avail entry and rewrites it in place, one store per field the device reads once, so
  * the device sees either the old buffer whole (the bug is not met, and the driver meets that
  * buffer as one it never posted) or the bug (see `splitRewrite`); the bug is met after the
- * buffers posted before it. A packed ring without the slots a bug needs refuses it
- * (`queue-full`). Without that information (tests on a quiet ring) the split avail index is read
+ * buffers posted before it. A packed ring without the slots a bug needs takes back its newest
+ * buffer the same way (`takePackedSlot`) for the bugs one store outside its flags word can arm
+ * (its id, its address: see `packedRewrite`), and refuses the others (`queue-full`). Without that information (tests on a quiet ring) the split avail index is read
  * from memory and the packed next slot and wrap counter from the AVAIL bits (`packedNextAvail`).
  *
  * Whatever the kind, the driver must add nothing more to the queue afterwards until it resets
@@ -51,6 +52,7 @@ import type { DriverError } from "./errors.ts";
 import { packedAreaSizes, PackedDesc } from "./packed_layout.ts";
 import type { Layout, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
+import type { PackedDriverQueue } from "./packed_driver.ts";
 import type { SplitDriverQueue } from "./split_driver.ts";
 import { splitAreaSizes, SplitAvail, SplitDesc, SplitUsed } from "./split_layout.ts";
 
@@ -124,8 +126,11 @@ export interface PlantedGuestBug {
  * ```
  */
 export function guestBugMissed(bug: PlantedGuestBug, error: DriverError): boolean {
-  return bug.takenBack !== null && breaksQueue(bug.kind) &&
-    error.kind === "used-id-not-in-flight" && error.id === bug.takenBack;
+  if (bug.takenBack === null || !breaksQueue(bug.kind)) return false;
+  // Packed head-out-of-range rewrites the buffer's id, a word the device also writes when it
+  // returns the buffer: a store that lands on that used descriptor makes its id out of range.
+  return (error.kind === "used-id-not-in-flight" && error.id === bug.takenBack) ||
+    (error.kind === "used-id-out-of-range" && bug.kind === "head-out-of-range");
 }
 
 /** The queue to corrupt. */
@@ -162,6 +167,23 @@ export interface GuestFaultTarget {
    * all free. Packed rings ignore it.
    */
   readonly splitSlot?: { readonly head: number; readonly posted: boolean };
+  /**
+   * Packed, a ring without the free slots the bug needs (an idle receiveq has every buffer
+   * posted): the driver's newest buffer (`PackedDriverQueue.newestBuffer`: its id, first slot and
+   * descriptor count), which the driver took back (`takePackedSlot`), for the bug to be written
+   * over in place with one store (see `packedRewrite`). Split rings ignore it.
+   */
+  readonly packedSlot?: PackedSlot;
+}
+
+/** A packed buffer the driver posted: its id, its first slot and its descriptor count. */
+export interface PackedSlot {
+  /** Its buffer id. */
+  readonly id: number;
+  /** Its first slot. */
+  readonly slot: number;
+  /** Its descriptors (consecutive slots, wrapping). */
+  readonly count: number;
 }
 
 /**
@@ -635,7 +657,8 @@ function packedFault(
   if (!Number.isInteger(id) || id < 0 || id >= size) {
     throw new RangeError(`freeId must be a buffer id of the queue of ${size}, got ${id}`);
   }
-  const needed = kind === "loop" ? size : kind === "wrap-flip" ? 2 : 1;
+  if (t.packedSlot !== undefined) return packedRewrite(t, kind, w, t.packedSlot);
+  const needed = packedSlotsNeeded(kind, size);
   const free = t.freeDescriptors ?? size;
   if (free < needed) {
     return err({
@@ -720,4 +743,143 @@ function packedFault(
   // publish head flags: pairs with "observe head flags" in packed_device.ts pop()
   w.w16(flagsAt(slot), headFlags, true);
   return ok({ kind, layout: "packed", detail, writes: w.writes });
+}
+
+/** Slots a packed bug writes when it does not rewrite a posted buffer. */
+function packedSlotsNeeded(kind: GuestFaultKind, size: number): number {
+  return kind === "loop" ? size : kind === "wrap-flip" ? 2 : 1;
+}
+
+/**
+ * A packed ring without the free slots the bug needs: buffer `b`, the driver's newest, taken back
+ * by the driver, is rewritten in place. As in `splitRewrite`, the device may take that buffer at
+ * any moment (after every buffer posted before it), and it reads each field of each descriptor
+ * once, the head's flags first: so the bug is armed by ONE aligned store to one field, and the
+ * device reads either the old value, taking the old buffer whole (the bug is not met: the driver
+ * meets that id as one it never posted, and resets), or the new one, and meets the bug.
+ *
+ * Unlike a split ring, a packed ring is also where the device returns buffers: once it has used
+ * every buffer before `b`, it writes a used descriptor (id, length, then flags) into `b`'s first
+ * slot. A store racing that write must never hide a used buffer from the driver, which would
+ * wait for that slot forever: so the flags word, which tells the driver a slot is used, is never
+ * rewritten (`indirect-length` and `wrap-flip` are refused); the id and the address may be.
+ * An address store that lands on a used descriptor changes a field the driver does not read; an
+ * id store makes the used id out of range, or the device's own id store comes after it: either
+ * way the driver breaks the queue and resets.
+ */
+function packedRewrite(
+  t: GuestFaultTarget,
+  kind: GuestFaultKind,
+  w: Writer,
+  b: PackedSlot,
+): Result<GuestFaultReport, GuestFaultRefusal> {
+  const { config, ring } = t;
+  const size = config.size;
+  if (
+    !Number.isInteger(b.slot) || b.slot < 0 || b.slot >= size || !Number.isInteger(b.count) ||
+    b.count < 1 || b.count > size
+  ) {
+    throw new RangeError(`packedSlot must be a buffer of the queue of ${size}, got ${b.slot}`);
+  }
+  const refused = packedRewriteRefusal(t, kind, b);
+  if (refused !== null) return err(refused);
+  const head = config.descAddr + PackedDesc.SIZE * b.slot;
+  const last = (b.slot + b.count - 1) % size;
+  const whose = `the driver's newest buffer, id ${b.id}, taken back`;
+  let detail: string;
+  if (kind === "head-out-of-range") {
+    // The buffer's id is its last descriptor's; the device loads it once, after observing the
+    // head's flags (pairs with "observe head flags" in packed_device.ts pop()).
+    w.w16(config.descAddr + PackedDesc.SIZE * last + PackedDesc.ID, size, true);
+    detail = `slot ${last} (${whose}) carries buffer id ${size} of a queue of ${size}`;
+  } else {
+    // address-outside-memory (every other kind is refused above): the head's address, low word.
+    const len = ring.load32(head + PackedDesc.LEN);
+    w.w32(head + PackedDesc.ADDR, t.memoryBytes);
+    detail =
+      `slot ${b.slot} (${whose}) is a ${len}-byte buffer at ${t.memoryBytes}, past guest memory`;
+  }
+  return ok({ kind, layout: "packed", detail, writes: w.writes });
+}
+
+/**
+ * Why bug `kind` cannot be written over posted packed buffer `b` (or, with `b` null, over any)
+ * with one store outside its flags word (see `packedRewrite`), or null.
+ */
+function packedRewriteRefusal(
+  t: GuestFaultTarget,
+  kind: GuestFaultKind,
+  b: PackedSlot | null,
+): GuestFaultRefusal | null {
+  const why = (w: string): GuestFaultRefusal => ({ kind: "queue-full", fault: kind, why: w });
+  switch (kind) {
+    case "head-out-of-range":
+      return null;
+    case "address-outside-memory": {
+      if (b === null) return null;
+      const head = t.config.descAddr + PackedDesc.SIZE * b.slot;
+      if (t.ring.load16(head + PackedDesc.FLAGS) & PackedDescFlag.INDIRECT) {
+        return why("its newest buffer is an indirect table, whose address is no buffer's");
+      }
+      return t.ring.load32(head + PackedDesc.ADDR + 4) !== 0 || t.memoryBytes >= 2 ** 32
+        ? why("its newest buffer's address would take two stores")
+        : null;
+    }
+    case "loop":
+      return why(`a list through every slot needs all ${t.config.size} of them`);
+    case "indirect-length":
+    case "wrap-flip":
+      return why(
+        "the bug goes in the flags of its newest buffer, a word the device also writes when it returns that buffer (the driver could miss the used buffer)",
+      );
+    default:
+      return why("writing its newest buffer as that table takes two stores (address and flags)");
+  }
+}
+
+/**
+ * Where a packed guest bug goes in `queue`, the way a buggy driver would get a slot: the slots
+ * the driver has not posted (undefined: `injectGuestFault` writes there, with `freeId`) if there
+ * are enough for `kind`; else (a full ring, as an idle receiveq is) its newest buffer, which it
+ * takes back (`retractLast`) only once the rewrite is known to be possible, so that a refusal
+ * leaves the driver's books as they were. A refusal when the bug cannot be written over that
+ * buffer with one store (see `packedRewrite`), or the device has already returned it. Call it
+ * right before `injectGuestFault`, on the driver's thread, with nothing staged; after a buffer
+ * is taken back the driver must add nothing more to the queue until it is reset.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "../memory/memory.ts";
+ * import { injectGuestFault, takePackedSlot } from "./guest_faults.ts";
+ * import { PackedDriverQueue } from "./packed_driver.ts";
+ * import { SharedRingAccess } from "./ring_access.ts";
+ * const mem = GuestMemory.create(65536);
+ * const ring = new SharedRingAccess(mem);
+ * const config = { layout: "packed" as const, size: 8, descAddr: 0x1000, driverAddr: 0x2000,
+ *   deviceAddr: 0x2010, features: { eventIdx: false, indirect: false, inOrder: false } };
+ * const q = PackedDriverQueue.create(mem, ring, config);
+ * const target = { config, ring, memoryBytes: 65536 };
+ * const slot = q.ok ? takePackedSlot(q.value, target, "head-out-of-range") : undefined;
+ * if (slot?.ok) injectGuestFault({ ...target, packedSlot: slot.value }, "head-out-of-range");
+ * ```
+ */
+export function takePackedSlot(
+  queue: PackedDriverQueue,
+  target: GuestFaultTarget,
+  kind: GuestFaultKind,
+): Result<PackedSlot | undefined, GuestFaultRefusal> {
+  if (guestFaultMissing(kind, "packed") !== null) return ok(undefined); // refused when injected
+  if (queue.freeDescriptors >= packedSlotsNeeded(kind, queue.size)) return ok(undefined);
+  const never = packedRewriteRefusal(target, kind, null);
+  if (never !== null) return err(never);
+  const newest = queue.newestBuffer;
+  if (newest === null) {
+    return err({ kind: "queue-full", fault: kind, why: "nothing it posted is still waiting" });
+  }
+  const refused = packedRewriteRefusal(target, kind, newest);
+  if (refused !== null) return err(refused);
+  if (queue.retractLast() !== newest.id) {
+    return err({ kind: "queue-full", fault: kind, why: "nothing it posted is still waiting" });
+  }
+  return ok(newest);
 }

@@ -20,6 +20,7 @@ import {
   guestBugMissed,
   type GuestFaultKind,
   injectGuestFault,
+  takePackedSlot,
   takeSplitSlot,
 } from "./guest_faults.ts";
 import { InterruptBit, MmioReg, queueConfigOf, RegFileWord, regFileWords } from "./mmio.ts";
@@ -416,7 +417,7 @@ Deno.test("a split ring with a free descriptor: the bug takes the driver's free 
   assert.equal(bad.error.kind, "next-out-of-range");
 });
 
-Deno.test("a full packed ring refuses a guest bug rather than write over a buffer the device has yet to take", async () => {
+Deno.test("without a buffer taken back (packedSlot), a full packed ring refuses a guest bug rather than write over a buffer the device has yet to take", async () => {
   const w = await live("packed");
   const driver = w.driver[1];
   assert.ok(driver instanceof PackedDriverQueue);
@@ -523,4 +524,141 @@ Deno.test("guestBugMissed tells a bug the device never met (it took the buffer f
   won.device[1].publish();
   for (let i = 0; i < SIZE - 1; i++) assert.ok(won.driver.getUsed().ok);
   assert.deepEqual(won.driver.getUsed(), { ok: true, value: null }, "nothing more comes back");
+});
+
+/** Fill packed queue 1 to the brim with device-writable buffers, as an idle receiveq is. */
+async function fullPackedRing() {
+  const w = await live("packed");
+  const driver = w.driver[1];
+  assert.ok(driver instanceof PackedDriverQueue);
+  for (let i = 0; i < 5; i++) roundTrip(driver, w.device[1], w.data); // past a wrap
+  for (let i = 0; i < SIZE; i++) {
+    assert.ok(driver.add({ readable: [], writable: [[w.data + 0x1000 * i, 1526]] }, 10 + i).ok);
+  }
+  driver.publish();
+  assert.equal(driver.freeDescriptors, 0);
+  const cfg = queueConfigOf(w.regs, 1, w.negotiated);
+  const target = {
+    config: cfg,
+    ring: w.ring,
+    memoryBytes: MEMORY,
+    scratch: w.data + 0x8000,
+    freeDescriptors: 0,
+  };
+  return { ...w, driver, target };
+}
+
+for (const kind of ["head-out-of-range", "address-outside-memory"] as const) {
+  const expected = EXPECTED[kind].packed!;
+  Deno.test(`a full packed ring (an idle receiveq): the device meets ${kind} as ${expected}, after the buffers posted before it`, async () => {
+    const w = await fullPackedRing();
+    const slot = takePackedSlot(w.driver, w.target, kind);
+    assert.ok(slot.ok && slot.value !== undefined, JSON.stringify(slot));
+    assert.equal(w.driver.inFlight, SIZE - 1, "the newest buffer is taken back");
+    const r = injectGuestFault({ ...w.target, packedSlot: slot.value }, kind);
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.value.writes.length, 1, "one store arms it");
+    const device = w.device[1];
+    for (let i = 0; i < SIZE - 1; i++) {
+      const c = device.pop();
+      assert.ok(c.ok && c.value, `buffer ${i}: ${c.ok ? "none" : c.error.kind}`);
+      assert.deepEqual(c.value.writable.map((s) => s.len), [1526]);
+      assert.ok(device.push(c.value, 64).ok);
+    }
+    const popped = device.pop();
+    assert.ok(!popped.ok, "the bug is met");
+    assert.equal(popped.error.kind, expected);
+    assert.equal(popped.error.fatal, breaksQueue(kind));
+    if (popped.error.fatal) return;
+    // address-outside-memory: dropped; the driver meets the bug's buffer, which it took back.
+    assert.ok(device.push(popped.error.chain, 0).ok);
+    device.publish();
+    for (let i = 0; i < SIZE - 1; i++) assert.ok(w.driver.getUsed().ok);
+    const met = w.driver.getUsed();
+    assert.ok(!met.ok);
+    assert.deepEqual(met.error, { kind: "used-id-not-in-flight", id: slot.value.id });
+    assert.equal(guestBugMissed({ kind, takenBack: slot.value.id }, met.error), false);
+  });
+}
+
+Deno.test("a full packed ring refuses the bugs that take its flags word or two stores, the driver's books untouched", async () => {
+  const w = await fullPackedRing();
+  const kinds = [
+    "loop",
+    "wrap-flip",
+    "indirect-length",
+    "indirect-nested",
+    "indirect-outside-memory",
+  ];
+  for (const kind of kinds as GuestFaultKind[]) {
+    const slot = takePackedSlot(w.driver, w.target, kind);
+    assert.ok(!slot.ok, kind);
+    assert.equal(slot.error.kind, "queue-full");
+    assert.match(formatGuestFaultRefusal(slot.error), /flags|two stores|every slot/, kind);
+    assert.equal(w.driver.inFlight, SIZE, kind);
+  }
+  for (let i = 0; i < SIZE; i++) {
+    const c = w.device[1].pop();
+    assert.ok(c.ok && c.value, "every buffer intact");
+  }
+});
+
+Deno.test("a full packed ring whose newest buffer the device took before the rewrite: the bug is not met, and the driver says so", async () => {
+  const w = await fullPackedRing();
+  const device = w.device[1];
+  const held = [];
+  for (let i = 0; i < SIZE; i++) {
+    const c = device.pop();
+    assert.ok(c.ok && c.value);
+    held.push(c.value);
+  }
+  const slot = takePackedSlot(w.driver, w.target, "head-out-of-range");
+  assert.ok(slot.ok && slot.value !== undefined);
+  assert.ok(injectGuestFault({ ...w.target, packedSlot: slot.value }, "head-out-of-range").ok);
+  assert.deepEqual(held[SIZE - 1].writable.map((s) => s.len), [1526], "the old buffer, whole");
+  for (const c of held) assert.ok(device.push(c, 64).ok);
+  device.publish();
+  for (let i = 0; i < SIZE - 1; i++) assert.ok(w.driver.getUsed().ok);
+  const met = w.driver.getUsed();
+  assert.ok(!met.ok, "the driver meets the buffer it took back");
+  assert.equal(met.error.kind, "used-id-not-in-flight");
+  assert.equal(
+    guestBugMissed({ kind: "head-out-of-range", takenBack: slot.value.id }, met.error),
+    true,
+  );
+});
+
+Deno.test("a packed id rewrite that lands on the used descriptor the device wrote there breaks the queue, never hides the buffer", async () => {
+  const w = await fullPackedRing();
+  const device = w.device[1];
+  const slot = takePackedSlot(w.driver, w.target, "head-out-of-range");
+  assert.ok(slot.ok && slot.value !== undefined);
+  // In the same instant the device takes and returns every buffer, the newest last: its used
+  // descriptor lands in the newest buffer's slot, and the bug's id store comes after it.
+  for (let i = 0; i < SIZE; i++) {
+    const c = device.pop();
+    assert.ok(c.ok && c.value);
+    assert.ok(device.push(c.value, 64).ok);
+  }
+  device.publish();
+  assert.ok(injectGuestFault({ ...w.target, packedSlot: slot.value }, "head-out-of-range").ok);
+  for (let i = 0; i < SIZE - 1; i++) assert.ok(w.driver.getUsed().ok);
+  const met = w.driver.getUsed();
+  assert.ok(!met.ok, `the driver sees the slot used: ${JSON.stringify(met)}`);
+  assert.deepEqual(met.error, { kind: "used-id-out-of-range", id: SIZE, size: SIZE });
+  assert.equal(
+    guestBugMissed({ kind: "head-out-of-range", takenBack: slot.value.id }, met.error),
+    true,
+  );
+  // A buffer the device has already returned is not taken back at all.
+  const again = await fullPackedRing();
+  for (let i = 0; i < SIZE; i++) {
+    const c = again.device[1].pop();
+    assert.ok(c.ok && c.value && again.device[1].push(c.value, 64).ok);
+  }
+  again.device[1].publish();
+  const late = takePackedSlot(again.driver, again.target, "head-out-of-range");
+  assert.ok(!late.ok);
+  assert.match(formatGuestFaultRefusal(late.error), /nothing it posted is still waiting/);
+  assert.equal(again.driver.inFlight, SIZE);
 });

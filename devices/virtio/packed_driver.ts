@@ -144,6 +144,58 @@ export class PackedDriverQueue implements DriverQueue {
     return this.freeId < this.size ? this.freeId : -1;
   }
 
+  /**
+   * The buffer published last (its id, first slot and descriptor count) if `retractLast` can take
+   * it back, else null: nothing is staged, it is in flight, and the device has not returned it
+   * (no used descriptor waiting for the driver names it; with IN_ORDER, where one used
+   * descriptor may stand for a batch ending with it, none may be waiting at all).
+   */
+  get newestBuffer(): { id: number; slot: number; count: number } | null {
+    if (this.staged !== 0 || this.inFlight_ === 0 || this.batchEnd >= 0) return null;
+    let last = this.fifoHead + this.inFlight_ - 1;
+    if (last >= this.size) last -= this.size;
+    const id = this.fifo[last];
+    if (!this.posted[id]) return null;
+    const count = this.descCount[id];
+    let slot = this.nextAvail - count;
+    if (slot < 0) slot += this.size;
+    // The used descriptors waiting for the driver, from `nextUsed` on: one slot each, `count`
+    // slots apart (§2.8.9).
+    let at = this.nextUsed;
+    let wrap = this.usedWrap;
+    for (let n = 0; n < this.inFlight_; n++) {
+      const off = this.desc + PackedDesc.SIZE * at;
+      // observe used flags: pairs with "publish used flags" in packed_device.ts publish()
+      const flags = this.ring.observe16(off + PackedDesc.FLAGS);
+      if (((flags >>> AVAIL_SHIFT) & 1) !== wrap || ((flags >>> USED_SHIFT) & 1) !== wrap) break;
+      if (this.features.inOrder) return null;
+      const used = this.ring.load16(off + PackedDesc.ID);
+      if (used === id || used >= this.size || !this.posted[used]) return null;
+      at += this.descCount[used];
+      if (at >= this.size) {
+        at -= this.size;
+        wrap ^= 1;
+      }
+    }
+    return { id, slot, count };
+  }
+
+  /**
+   * Take back the buffer published last (`newestBuffer`) for a guest bug to be written over
+   * (`guest_faults.ts`): the driver forgets it (not posted, not in flight; its id and slots stay
+   * taken until the reset), so the used buffer the device returns with that id is one the driver
+   * never posted (C1). Its id, or -1 when `newestBuffer` is null. The driver must add nothing
+   * more to the queue until it is reset.
+   */
+  retractLast(): number {
+    const newest = this.newestBuffer;
+    if (newest === null) return -1;
+    this.posted[newest.id] = 0;
+    // The newest entry of the posting-order list, at its tail: dropped with the count.
+    this.inFlight_--;
+    return newest.id;
+  }
+
   /** Stage a buffer; it becomes visible to the device at the next `publish`. */
   add(chain: ChainSpec, token: number): Result<void, DriverError> {
     const nr = chain.readable.length;

@@ -25,6 +25,7 @@ import {
   guestBugMissed,
   injectGuestFault,
   type PlantedGuestBug,
+  takePackedSlot,
   takeSplitSlot,
 } from "../../../devices/virtio/guest_faults.ts";
 import { PackedDriverQueue } from "../../../devices/virtio/packed_driver.ts";
@@ -506,9 +507,9 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     const config = queueConfigOf(nic.regs, m.queue, nic.device.negotiated);
     // The bad chain takes what a driver's add would (guest_faults.ts): packed, an id and slots
     // the driver has not posted; split, a free descriptor and the avail entry at the avail
-    // index, or, when no descriptor is free (an idle receiveq has every buffer posted), the
-    // driver's newest avail entry, which it takes back from its books and the bug rewrites in
-    // place. Either way the driver never adds to that queue again before its reset (below).
+    // index. When there are none (an idle receiveq has every buffer posted), the driver's newest
+    // buffer (split: its avail entry), which it takes back from its books and the bug rewrites
+    // in place. Either way the driver never adds to that queue again before its reset (below).
     const queue = nic.device.queues[m.queue];
     const unposted = queue instanceof PackedDriverQueue ? queue.unpostedId : -1;
     const freeId = unposted >= 0 ? unposted : undefined;
@@ -528,7 +529,14 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     const slot = queue instanceof SplitDriverQueue
       ? takeSplitSlot(queue, target, m.bug)
       : ok(undefined);
-    const r = slot.ok ? injectGuestFault({ ...target, splitSlot: slot.value }, m.bug) : slot;
+    const packedSlot = queue instanceof PackedDriverQueue
+      ? takePackedSlot(queue, target, m.bug)
+      : ok(undefined);
+    const r = !slot.ok
+      ? slot
+      : !packedSlot.ok
+      ? packedSlot
+      : injectGuestFault({ ...target, splitSlot: slot.value, packedSlot: packedSlot.value }, m.bug);
     post({
       type: "event",
       kind: r.ok ? "guest-bug" : "guest-bug-refused",
@@ -546,7 +554,11 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     nic.driver.freeze(queueName);
     nic.plantedBugs.set(m.queue, {
       kind: m.bug,
-      takenBack: slot.ok && slot.value?.posted ? slot.value.head : null,
+      takenBack: slot.ok && slot.value?.posted
+        ? slot.value.head
+        : packedSlot.ok && packedSlot.value !== undefined
+        ? packedSlot.value.id
+        : null,
     });
     if (kickOne(nic.regs, m.queue, bells)) ringDoorbell(bells, deviceThread);
     return null;
