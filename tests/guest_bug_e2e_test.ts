@@ -265,3 +265,32 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...LAB_TEST,
+  name:
+    "a transmitq bug the device never reaches (its kick lost) is a guest-bug-missed event before the watchdog's reset",
+  fn: async () => {
+    const lab = await startTestLab(pair("missed-bug", { tx_timeout: "200ms" }));
+    try {
+      await pingOk(lab);
+      const at = { vm: "a", device: "eth0", queue: "transmitq" } as const;
+      assert.ok((await lab.fault({ kind: "lost-kick", ...at, count: 1 })).ok);
+      assert.ok((await lab.fault({ kind: "guest-bug", ...at, bug: "loop" })).ok);
+      const missed = await waitForValue(
+        "guest-bug-missed",
+        () => events(lab, "guest-bug-missed")[0] ?? null,
+        4000,
+      );
+      assert.equal(missed.detail?.bug, "loop");
+      assert.match(String(missed.detail?.message), /^loop was not met: .*transmit watchdog/);
+      const needs = events(lab, "device-needs-reset")[0];
+      assert.equal(needs?.detail?.cause, "tx-timeout", JSON.stringify(needs));
+      assert.deepEqual(events(lab, "device-error"), [], "the device never met the bug");
+      await waitForValue("device-reset", () => events(lab, "device-reset")[0] ?? null, 4000);
+      await pingOk(lab);
+    } finally {
+      await lab.stop();
+    }
+  },
+});

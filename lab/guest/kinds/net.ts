@@ -17,9 +17,11 @@ import {
   kickTarget,
   MmioReg,
   queueConfigOf,
+  RegFileWord,
 } from "../../../devices/virtio/mmio.ts";
 import { brokenQueue, type ResetCause } from "../../../devices/virtio/mmio_reinit.ts";
 import {
+  breaksQueue,
   driverAreaScratch,
   formatGuestFaultRefusal,
   guestBugMissed,
@@ -452,15 +454,32 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
   };
 
   /**
-   * Say so when the queue `queue` broke because the device took the buffer a guest bug was
-   * written over before the bug landed (`guestBugMissed`): without this event the bug would show
-   * only as this reset (cause `queue-broken`, no `device-error`), and a drill could not tell a
-   * bug the device met from one it never saw.
+   * Say so (`guest-bug-missed`) when a reset for `cause` comes from a guest bug the device never
+   * met: a queue broken because the device took the buffer the bug was written over before the
+   * bug landed (`guestBugMissed`), or the transmit watchdog on a transmitq whose bug the device
+   * never reached (a lost kick). Without it the bug would show only as this reset (no
+   * `device-error`), and a drill could not tell a bug the device met from one it never saw.
    */
-  const missedBug = (nic: GuestNic, queue: number): void => {
-    const bug = nic.plantedBugs.get(queue);
-    const error = nic.device.queues[queue]?.broken;
-    if (bug === undefined || !error || !guestBugMissed(bug, error)) return;
+  const missedBug = (nic: GuestNic, cause: ResetCause): void => {
+    let queue: number;
+    let why: string;
+    if (cause.kind === "queue-broken") {
+      queue = cause.queue;
+      const bug = nic.plantedBugs.get(queue);
+      const error = nic.device.queues[queue]?.broken;
+      if (bug === undefined || !error || !guestBugMissed(bug, error)) return;
+      why =
+        `the device took buffer ${bug.takenBack} whole before the bug was written over it; the driver met that buffer, taken back for the bug, and resets`;
+    } else if (cause.kind === "tx-timeout") {
+      // A bug in a transmitq the device never looked at (its kick was lost): a device that met
+      // it would have asked for a reset (DEVICE_NEEDS_RESET) before the watchdog.
+      queue = NetQueue.TRANSMITQ;
+      const bug = nic.plantedBugs.get(queue);
+      if (bug === undefined || !breaksQueue(bug.kind)) return;
+      if (nic.regs[RegFileWord.STATUS] & Status.DEVICE_NEEDS_RESET) return;
+      why = "the device did not reach it before the transmit watchdog reset the device";
+    } else return;
+    const bug = nic.plantedBugs.get(queue)!;
     post({
       type: "event",
       kind: "guest-bug-missed",
@@ -469,8 +488,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         queue,
         bug: bug.kind,
         buffer: bug.takenBack,
-        message:
-          `${bug.kind} was not met: the device took buffer ${bug.takenBack} whole before the bug was written over it; the driver met that buffer, taken back for the bug, and resets`,
+        message: `${bug.kind} was not met: ${why}`,
       },
     });
   };
@@ -605,7 +623,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
           const cause: ResetCause = fault.kind === "tx-timeout"
             ? { kind: "tx-timeout" }
             : brokenQueue(nic.device) ?? { kind: "queue-broken", queue: NetQueue.TRANSMITQ };
-          if (cause.kind === "queue-broken") missedBug(nic, cause.queue);
+          missedBug(nic, cause);
           recover(nic, i, cause);
           work = true;
         }
