@@ -113,11 +113,12 @@ const MAX_AFTER = 100_000;
 const MAX_MS = 60_000;
 const MAX_COUNT = 1_000_000;
 
-// The CLI (`vlab fault`) and the control API (`POST /faults`) both read faults with
-// `parseFault`, so a message names a value both ways: the command's option, the request's key.
-const MS = '--ms, request key "ms"';
-const AFTER = '--after, request key "after"';
-const COUNT = '-n/--count, request key "count"';
+// The CLI (`vlab fault`), the control API (`POST /faults`), `lab.fault` and drill steps all read
+// faults with `parseFault`, so a message names a value both ways: the command's option, and the
+// key of a request body, a script's object or a drill's `fault` step.
+const MS = '--ms, or key "ms"';
+const AFTER = '--after, or key "after"';
+const COUNT = '-n/--count, or key "count"';
 
 function refuse(code: string, message: string, hint: string): FaultOutcome {
   return { ok: false, code, message, hint };
@@ -195,7 +196,7 @@ export function parseFault(
         `Cannot inject backend-crash: the duration (${MS}) must be an integer 1 to ${MAX_MS}, got ${
           quote(ms)
         }`,
-        `Give it in milliseconds: --ms 500, or "ms": 500 in a request`,
+        `Give it in milliseconds: --ms 500, or "ms": 500`,
       );
     }
     // An option the mode does not use is refused, not ignored: the user meant something by it.
@@ -216,7 +217,7 @@ export function parseFault(
         `Cannot inject backend-crash: the frame count (${AFTER}) must be an integer 1 to ${MAX_AFTER}, got ${
           quote(after)
         }`,
-        `Give how many frames the worker moves before it crashes (mode mid-pass): --after 3, or "after": 3 in a request`,
+        `Give how many frames the worker moves before it crashes (mode mid-pass): --after 3, or "after": 3`,
       );
     }
     if (after !== undefined && mode !== "mid-pass") {
@@ -263,7 +264,7 @@ export function parseFault(
       `Cannot inject ${kind}: the number to drop (${COUNT}) must be an integer 1 to ${MAX_COUNT}, got ${
         quote(count)
       }`,
-      `Give how many notifications to drop: -n 3, or "count": 3 in a request`,
+      `Give how many notifications to drop: -n 3, or "count": 3`,
     );
   }
   return {

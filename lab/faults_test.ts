@@ -20,7 +20,7 @@ Deno.test("a mid-pass backend crash names how many descriptors come first, 1 to 
     assert.equal(bad.code, "bad-fault");
     assert.match(
       bad.message,
-      /^Cannot inject backend-crash: the frame count \(--after, request key "after"\) must be an integer 1 to 100000/,
+      /^Cannot inject backend-crash: the frame count \(--after, or key "after"\) must be an integer 1 to 100000/,
     );
   }
   const mode = parseFault({ kind: "backend-crash", vm: "a", mode: "toString" });
@@ -68,7 +68,7 @@ Deno.test("a refused fault option is named as the CLI writes it and as a request
     const r = parseFault({ vm: "a", ...body });
     assert.ok(!r.ok, JSON.stringify(body));
     assert.ok(r.message.includes(option), `${r.message}: names ${option}`);
-    assert.ok(r.message.includes(`request key ${key}`), `${r.message}: names ${key}`);
+    assert.ok(r.message.includes(`or key ${key}`), `${r.message}: names ${key}`);
     assert.doesNotMatch(`${r.message}\n${r.hint}`, /\b(Leave|use) (ms|after|count)\b/, r.hint);
   }
 });
