@@ -826,7 +826,11 @@ function packedRewriteRefusal(
         : null;
     }
     case "loop":
-      return why(`a list through every slot needs all ${t.config.size} of them`);
+      return why(
+        `a list through every slot needs all ${t.config.size} of them, ${
+          t.freeDescriptors ?? "not all"
+        } free`,
+      );
     case "indirect-length":
     case "wrap-flip":
       return why(
