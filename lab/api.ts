@@ -288,15 +288,21 @@ function handleOf(running: RegisteredLab): LabHandle {
       );
       refuseRingLink(lab, link, "capture");
       const chunks: Uint8Array[] = [captureHeader(lab.plan, link)];
-      const stop = lab.capture(link, (r) => chunks.push(r.slice()));
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        options.signal?.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-      });
-      stop();
+      // Ends at `ms`, at the signal's abort (one that came before the call too), or when the lab
+      // stops (`onEnd`), whichever is first; the timer and the listener go with it.
+      const { promise: ended, resolve } = Promise.withResolvers<void>();
+      const end = () => resolve();
+      const stop = lab.capture(link, (r) => chunks.push(r.slice()), { onEnd: end });
+      const timer = setTimeout(end, ms);
+      options.signal?.addEventListener("abort", end, { once: true });
+      if (options.signal?.aborted) end();
+      try {
+        await ended;
+      } finally {
+        clearTimeout(timer);
+        options.signal?.removeEventListener("abort", end);
+        stop();
+      }
       const total = chunks.reduce((s, c) => s + c.length, 0);
       const out = new Uint8Array(total);
       let at = 0;

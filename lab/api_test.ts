@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { type LabHandle, loadTopology, startLab } from "../mod.ts";
 import { LabError } from "./errors.ts";
+import { within } from "./testing.ts";
 
 const MINI = {
   name: "api-mini",
@@ -387,6 +388,35 @@ Deno.test({
         }
         assert.equal(JSON.stringify(lab.status().links), before, "nothing was changed");
         assert.deepEqual(lab.lab.links.partitions(), []);
+      } finally {
+        await lab.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name: "a capture ends at once on a signal aborted before the call, and when the lab stops",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async () => {
+      const lab = await startLab(MINI);
+      try {
+        const aborted = AbortSignal.abort();
+        const pcap = await within(
+          1000,
+          "a capture with an aborted signal",
+          lab.capture("a-b", {
+            ms: 60_000,
+            signal: aborted,
+          }),
+        );
+        assert.equal(pcap.length, 24, "the global header alone");
+        const long = lab.capture("a-b", { ms: 60_000 });
+        await lab.vm("a").exec(["ping", "10.1.0.2", "-c", "1"]);
+        await lab.stop();
+        const got = await within(1000, "a capture across stop", long);
+        assert.ok(got.length > 24, `${got.length} bytes: the ping's frames are in it`);
       } finally {
         await lab.stop();
       }
