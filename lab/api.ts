@@ -66,7 +66,9 @@ export interface VmHandle {
   /**
    * Run a guest workload (`ping`, `udp-echo`, `udp-flood`, `sink`) with the arguments a user
    * types after `vlab exec VM --`; resolves to its result object, throws a `LabError` (code
-   * `workload-failed`) when it cannot run.
+   * `workload-failed`) when it cannot run. Aborting `signal` (before the call too) stops the
+   * workload as Ctrl-C stops `vlab exec`: it still resolves, to what it measured so far.
+   * Options of the wrong type are a `TypeError`.
    */
   exec(argv: string[], options?: { signal?: AbortSignal }): Promise<Record<string, unknown>>;
   /**
@@ -193,6 +195,39 @@ function expect(ok: boolean, make: (m: string) => Error, message: string): void 
 
 const DIRECTIONS = ["forward", "reverse", "both"];
 
+/** What a script passed, for a `TypeError`'s message: its type, never its (maybe long) text. */
+function typeName(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? (v.constructor?.name ?? "an object") : typeof v;
+}
+
+/** Refuse a name (of a VM, NIC or link) that is no string: `TypeError`, naming the argument. */
+function expectName(call: string, what: string, v: unknown): void {
+  expect(typeof v === "string", TypeError, `${call}: ${what} must be a string, got ${typeName(v)}`);
+}
+
+/**
+ * A call's options: `{}` when left out, else the object given, checked to be one and its
+ * `signal`, if any, to be an `AbortSignal` (anything else would fail deep inside, or never
+ * abort).
+ */
+function optionsOf<T extends object>(call: string, options: T | undefined): T {
+  if (options === undefined) return {} as T;
+  expect(
+    typeof options === "object" && options !== null && !Array.isArray(options),
+    TypeError,
+    `${call}: options must be an object, got ${typeName(options)}`,
+  );
+  const signal = (options as { signal?: unknown }).signal;
+  expect(
+    signal === undefined || signal instanceof AbortSignal,
+    TypeError,
+    `${call}: options.signal must be an AbortSignal, got ${typeName(signal)}`,
+  );
+  return options;
+}
+
 function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === "string");
 }
@@ -200,6 +235,7 @@ function isStringArray(v: unknown): v is string[] {
 function handleOf(running: RegisteredLab): LabHandle {
   const { lab } = running;
   const vm = (name: string): VmHandle => {
+    expectName("vm", "name", name);
     if (!lab.plan.vms.some((v) => v.name === name)) {
       throw new LabError(
         "unknown-vm",
@@ -210,9 +246,10 @@ function handleOf(running: RegisteredLab): LabHandle {
     return {
       name,
       state: () => lab.vmState(name),
-      exec: async (argv, options = {}) => outcome(await lab.exec(name, argv, options.signal)),
-      spawn: async (argv, options = {}) => {
-        const started = await lab.spawn(name, argv, options.signal);
+      exec: async (argv, options) =>
+        outcome(await lab.exec(name, argv, optionsOf("exec", options).signal)),
+      spawn: async (argv, options) => {
+        const started = await lab.spawn(name, argv, optionsOf("spawn", options).signal);
         const result = started.result.then(outcome);
         // Handled here so that a failure before the caller awaits it is no unhandled rejection;
         // awaiting `result` still throws it.
@@ -232,11 +269,20 @@ function handleOf(running: RegisteredLab): LabHandle {
     metrics: () => prometheusMetrics(lab),
     snapshot: () => takeSnapshot(lab),
     ringView: (vmName, nic, queue) => {
+      expectName("ringView", "vm", vmName);
+      expectName("ringView", "nic", nic);
+      expect(
+        typeof queue === "number",
+        TypeError,
+        `ringView: queue must be a queue's index (a number), got ${typeName(queue)}`,
+      );
+      vm(vmName); // an unknown VM is `unknown-vm`, as everywhere else
       const r = takeRingView(lab, { vm: vmName, nic, queue });
       if (!r.ok) throw new LabError("unknown-queue", r.error.message, r.error.hint);
       return r.value;
     },
     setLink: (link, up) => {
+      expectName("setLink", "link", link);
       expect(
         typeof up === "boolean",
         TypeError,
@@ -247,8 +293,9 @@ function handleOf(running: RegisteredLab): LabHandle {
         throw new LabError(p.code, p.message, p.hint);
       }
     },
-    setImpairment: (link, impair, options = {}) => {
-      const direction = options.direction ?? "both";
+    setImpairment: (link, impair, options) => {
+      expectName("setImpairment", "link", link);
+      const direction = optionsOf("setImpairment", options).direction ?? "both";
       expect(
         DIRECTIONS.includes(direction),
         RangeError,
@@ -261,13 +308,19 @@ function handleOf(running: RegisteredLab): LabHandle {
       if (refused !== null) throw new LabError("bad-impairment", refused.message, refused.hint);
       lab.links.setImpairment(link, r.value, direction);
     },
-    partition: (a, b, options = {}) => {
+    partition: (a, b, options) => {
+      const oneWay = optionsOf("partition", options).oneWay ?? false;
+      expect(
+        typeof oneWay === "boolean",
+        TypeError,
+        `partition: oneWay must be true or false, got ${typeName(oneWay)}`,
+      );
       expect(
         isStringArray(a) && isStringArray(b),
         TypeError,
         'partition: each side must be an array of VM names, as partition(["a"], ["b"])',
       );
-      const r = lab.links.partition(a, b, options.oneWay === true);
+      const r = lab.links.partition(a, b, oneWay);
       if (!r.ok) throw new LabError(r.error.code, r.error.message, r.error.hint);
       return r.value;
     },
@@ -279,7 +332,9 @@ function handleOf(running: RegisteredLab): LabHandle {
       );
       return lab.links.heal(id);
     },
-    capture: async (link, options = {}) => {
+    capture: async (link, given) => {
+      expectName("capture", "link", link);
+      const options = optionsOf("capture", given);
       const ms = options.ms ?? 1000;
       expect(
         typeof ms === "number" && Number.isFinite(ms) && ms > 0,

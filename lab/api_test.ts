@@ -377,11 +377,58 @@ Deno.test({
           ],
           [() => lab.heal(-1), TypeError, /a positive integer\) or nothing, got -1/],
           [() => lab.heal("1" as unknown as number), TypeError, /got 1$/],
+          [
+            () => lab.partition(["a"], ["b"], { oneWay: "yes" as unknown as boolean }),
+            TypeError,
+            /partition: oneWay must be true or false, got string/,
+          ],
+          [
+            () => lab.partition(["a"], ["b"], null as unknown as { oneWay: boolean }),
+            TypeError,
+            /partition: options must be an object, got null/,
+          ],
+          [
+            () => lab.setImpairment("a-b", {}, null as unknown as { direction: "both" }),
+            TypeError,
+            /setImpairment: options must be an object, got null/,
+          ],
+          [
+            () => lab.ringView("a", "eth0", "1" as unknown as number),
+            TypeError,
+            /ringView: queue must be a queue's index \(a number\), got string/,
+          ],
+          [() => lab.vm(1 as unknown as string), TypeError, /vm: name must be a string/],
+          [
+            () => lab.setLink(1 as unknown as string, false),
+            TypeError,
+            /setLink: link must be a string, got number/,
+          ],
         ];
         for (const [call, kind, message] of cases) {
           assert.throws(call, (e: unknown) =>
             e instanceof kind && message.test((e as Error).message));
         }
+        const asyncCases: [() => Promise<unknown>, RegExp][] = [
+          [
+            () =>
+              lab.vm("a").exec(["ping", "10.1.0.2"], null as unknown as { signal: AbortSignal }),
+            /exec: options must be an object, got null/,
+          ],
+          [
+            () => lab.vm("b").spawn(["sink"], { signal: {} as AbortSignal }),
+            /spawn: options.signal must be an AbortSignal, got Object/,
+          ],
+          [
+            () => lab.capture("a-b", { signal: "stop" as unknown as AbortSignal }),
+            /capture: options.signal must be an AbortSignal, got string/,
+          ],
+        ];
+        for (const [call, message] of asyncCases) {
+          await assert.rejects(call, (e: unknown) =>
+            e instanceof TypeError && message.test((e as Error).message));
+        }
+        assert.throws(() =>
+          lab.ringView("zz", "eth0", 0), isLabError("unknown-vm"));
         for (const ms of [-1, Number.NaN, 0]) {
           await assert.rejects(lab.capture("a-b", { ms }), (e: unknown) =>
             e instanceof RangeError && /ms must be a positive number/.test((e as Error).message));
