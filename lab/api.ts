@@ -41,6 +41,14 @@ export type TopologySource = string | Record<string, unknown>;
  * ```
  */
 export async function loadTopology(source: TopologySource | undefined): Promise<Topology> {
+  expect(
+    source === undefined || typeof source === "string" ||
+      (typeof source === "object" && source !== null && !Array.isArray(source)),
+    TypeError,
+    `loadTopology: source must be a file path, a shipped topology's name or a topology object, got ${
+      typeName(source)
+    }`,
+  );
   const path = typeof source === "string" || source === undefined
     ? resolveTopologyPath(source)
     : "<object>";
@@ -48,12 +56,17 @@ export async function loadTopology(source: TopologySource | undefined): Promise<
     ? topologyFromObject(source, "<object>")
     : await loadTopologyFile(path);
   if (r.ok) return r.value;
-  const text = formatIssues(r.error, path);
+  // The message is the first problem where it is (`file:line:col: message`), the hint its own:
+  // what a script prints of an error is what it can act on; `details` has every problem.
+  const lines = formatIssues(r.error, path).split("\n");
+  const more = r.error.length - 1;
   throw new LabError(
     "topology-invalid",
-    `Cannot use ${path}: ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,
-    text.split("\n")[0],
-    text.split("\n"),
+    `${lines[0]}${
+      more > 0 ? ` (and ${more} more problem${more === 1 ? "" : "s"} in details)` : ""
+    }`,
+    r.error[0].hint ?? "Fix it and start again; `vlab validate FILE` lists every problem",
+    lines,
   );
 }
 

@@ -200,13 +200,32 @@ Deno.test({
       await assert.rejects(startLab(bad), (e) => {
         isLabError("topology-invalid")(e);
         const details = (e as LabError).details;
-        assert.match(e instanceof Error ? e.message : "", /2 problems/);
+        assert.match(
+          e instanceof Error ? e.message : "",
+          /^<object>.*\(and 1 more problem in details\)$/,
+        );
         assert.ok(details.some((l) => /queue_sise/.test(l)), details.join("\n"));
         assert.ok(details.some((l) => /did you mean `queue_size`/.test(l)), details.join("\n"));
         assert.ok(details.some((l) => /"zz"/.test(l)), details.join("\n"));
         return true;
       });
       assert.deepEqual([...Deno.readDirSync(dir)], [], "a rejected topology left state behind");
+      // One problem: the message is that problem, the hint its hint (not the message again).
+      await assert.rejects(loadTopology("no-such-topology"), (e) => {
+        isLabError("topology-invalid")(e);
+        assert.equal(
+          (e as LabError).message,
+          'no-such-topology: Cannot read topology file "no-such-topology": no such file',
+        );
+        assert.match((e as LabError).hint, /^shipped topologies: pair, /);
+        return true;
+      });
+      for (const source of [7, null, ["a"]]) {
+        await assert.rejects(
+          loadTopology(source as unknown as string),
+          /^TypeError: loadTopology: source must be a file path, a shipped topology's name or a topology object, got (number|null|an array)$/,
+        );
+      }
       assert.equal((await loadTopology("pair")).name, "pair");
 
       const lab = await startLab(MINI);
