@@ -22,6 +22,7 @@ import {
 } from "./topology/mod.ts";
 import type { Topology } from "./topology/types.ts";
 import { parseImpairment } from "./topology/impairment.ts";
+import { quote } from "./topology/quote.ts";
 import type { PartitionInfo } from "./partition.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
 import { vsockConnect } from "./vsock_connect.ts";
@@ -104,7 +105,9 @@ export interface VmHandle {
 }
 
 /**
- * A running lab, as a script holds it.
+ * A running lab, as a script holds it. Once it is stopped (`stop()`, `vlab down`, a signal), its
+ * reads still answer (the last counters) and every change (`setLink`, `setImpairment`,
+ * `partition`, `heal`, `capture`) throws a `LabError` with code `no-lab`.
  *
  * @example
  * ```ts ignore
@@ -195,6 +198,19 @@ function outcome(r: ExecOutcome): Record<string, unknown> {
 function refuseRingLink(lab: Lab, link: string, action: "impair" | "capture"): void {
   const p = ringLinkProblem(lab.plan, link, action);
   if (p !== null) throw new LabError(p.code, p.message, p.hint);
+}
+
+/**
+ * Throw the `LabError` (`no-lab`) for a change asked of a lab that is stopped or stopping (it
+ * would reach no worker, and its event would follow `lab-down` in the log).
+ */
+function refuseStopped(lab: Lab, what: string): void {
+  if (!lab.stopped) return;
+  throw new LabError(
+    "no-lab",
+    `Cannot ${what}: lab ${quote(lab.plan.name)} is stopped`,
+    "Start it again with startLab()",
+  );
 }
 
 /**
@@ -301,6 +317,7 @@ function handleOf(running: RegisteredLab): LabHandle {
         TypeError,
         `setLink: up must be true or false, got ${typeof up}`,
       );
+      refuseStopped(lab, `bring link ${quote(link)} ${up ? "up" : "down"}`);
       if (!lab.setLink(link, up)) {
         const p = unknownLinkProblem(lab.plan, link);
         throw new LabError(p.code, p.message, p.hint);
@@ -314,6 +331,7 @@ function handleOf(running: RegisteredLab): LabHandle {
         RangeError,
         `setImpairment: direction must be forward, reverse or both, got ${String(direction)}`,
       );
+      refuseStopped(lab, `impair link ${quote(link)}`);
       refuseRingLink(lab, link, "impair");
       const r = parseImpairment(impair);
       if (!r.ok) throw new LabError("bad-impairment", r.error.message, r.error.hint);
@@ -333,6 +351,7 @@ function handleOf(running: RegisteredLab): LabHandle {
         TypeError,
         'partition: each side must be an array of VM names, as partition(["a"], ["b"])',
       );
+      refuseStopped(lab, "partition the lab");
       const r = lab.links.partition(a, b, oneWay);
       if (!r.ok) throw new LabError(r.error.code, r.error.message, r.error.hint);
       return r.value;
@@ -343,6 +362,7 @@ function handleOf(running: RegisteredLab): LabHandle {
         TypeError,
         `heal: id must be a partition's id (a positive integer) or nothing, got ${String(id)}`,
       );
+      refuseStopped(lab, "heal a partition");
       return lab.links.heal(id);
     },
     capture: async (link, given) => {
@@ -354,6 +374,7 @@ function handleOf(running: RegisteredLab): LabHandle {
         RangeError,
         `capture: ms must be a positive number of milliseconds, got ${String(ms)}`,
       );
+      refuseStopped(lab, `capture link ${quote(link)}`);
       refuseRingLink(lab, link, "capture");
       const chunks: Uint8Array[] = [captureHeader(lab.plan, link)];
       // Ends at `ms`, at the signal's abort (one that came before the call too), or when the lab

@@ -62,7 +62,8 @@ Deno.test({
   sanitizeOps: false,
   fn: () =>
     withStateDir(async (dir) => {
-      let lab: LabHandle | null = await startLab(MINI);
+      const lab0 = await startLab(MINI);
+      let lab: LabHandle | null = lab0;
       try {
         assert.equal(lab.name, "api-mini");
         assert.equal(lab.socket, `${dir}/api-mini/control.sock`);
@@ -144,6 +145,20 @@ Deno.test({
           JSON.parse(l).kind
         );
         assert.deepEqual([kinds[0], kinds.at(-1)], ["lab-up", "lab-down"]);
+        // A stopped lab takes no more changes: each is refused, and the log ends at lab-down.
+        const stopped = lab0;
+        for (
+          const change of [
+            () => stopped.setLink("a-b", false),
+            () => stopped.setImpairment("a-b", { delay: "1ms" }),
+            () => stopped.partition(["a"], ["b"]),
+            () => stopped.heal(),
+          ]
+        ) {
+          assert.throws(change, isLabError("no-lab"));
+        }
+        await assert.rejects(stopped.capture("a-b", { ms: 10 }), isLabError("no-lab"));
+        assert.equal(Deno.readTextFileSync(events).trim().split("\n").length, kinds.length);
       } finally {
         await lab?.stop();
       }

@@ -600,6 +600,11 @@ export class Lab {
     });
   }
 
+  /** Whether `stop` has been called (by a script, `POST /down` or a signal): the lab is going or gone. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
   /** The state of a VM. */
   vmState(vm: string): VmState {
     const v = this.plan.vms.find((x) => x.name === vm);
