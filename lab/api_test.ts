@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type LabHandle, loadTopology, startLab } from "../mod.ts";
+import { type Fault, type LabHandle, loadTopology, startLab } from "../mod.ts";
 import { LabError } from "./errors.ts";
 import { within } from "./testing.ts";
 
@@ -463,6 +463,12 @@ Deno.test({
         }
         assert.throws(() =>
           lab.ringView("zz", "eth0", 0), isLabError("unknown-vm"));
+        // A fault from a script is checked as a request's is, not taken for one of another kind.
+        const meteor = await lab.lab.fault({ kind: "meteor", vm: "a" } as unknown as Fault);
+        assert.deepEqual(meteor.ok ? [] : [meteor.code, meteor.message], [
+          "bad-fault",
+          'Cannot inject a fault: unknown kind "meteor"',
+        ]);
         for (const ms of [-1, Number.NaN, 0]) {
           await assert.rejects(lab.capture("a-b", { ms }), (e: unknown) =>
             e instanceof RangeError && /ms must be a positive number/.test((e as Error).message));

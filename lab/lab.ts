@@ -49,7 +49,7 @@ import { THREAD_STATS_SLOTS } from "./wire/control.ts";
 import { iommuCapacity } from "./kinds/mod.ts";
 import { viommuBuffer } from "../devices/iommu/viommu.ts";
 import { DeviceSupervisor } from "./supervisor.ts";
-import { type Fault, type FaultOutcome, injectFault } from "./faults.ts";
+import { type Fault, type FaultOutcome, injectFault, parseFault } from "./faults.ts";
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import { CpuPlacement, PLACEMENT_PERIOD_MS } from "./placement.ts";
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
@@ -487,9 +487,12 @@ export class Lab {
   /**
    * Inject a fault (`vlab fault …`, `POST /faults`): see `faults.ts` for the kinds. Every fault
    * is an event; the outcome says why one could not be injected. It resolves once the fault is
-   * in place: for a guest bug, once the guest said whether it wrote it.
+   * in place: for a guest bug, once the guest said whether it wrote it. `f` is checked as a
+   * request's body is (`parseFault`): a script's object may be anything at run time.
    */
   fault(f: Fault): Promise<FaultOutcome> {
+    const parsed = parseFault(f);
+    if (!parsed.ok) return Promise.resolve(parsed);
     if (this.#stopped) {
       return Promise.resolve({
         ok: false,
@@ -498,7 +501,7 @@ export class Lab {
         hint: "Start it again with `vlab up`",
       });
     }
-    return injectFault(f, {
+    return injectFault(parsed.value, {
       plan: this.plan,
       vmState: (vm) => this.vmState(vm),
       control: (index) => this.#controls[index],
