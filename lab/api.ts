@@ -125,7 +125,10 @@ export interface LabHandle {
   readonly socket: string;
   /** The event log (JSON lines), kept after the lab stops. */
   readonly events: string;
-  /** The supervisor, for advanced use (raw counters). */
+  /**
+   * The supervisor, for advanced use: raw counters, `fault(…)` (what `vlab fault` injects) and
+   * `events` (`subscribe`, `recent`), as docs/experiments.md shows.
+   */
   readonly lab: Lab;
   /** A VM by name; throws a `LabError` (code `unknown-vm`) for a name the lab does not have. */
   vm(name: string): VmHandle;
