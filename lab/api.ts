@@ -288,7 +288,14 @@ function handleOf(running: RegisteredLab): LabHandle {
         result.catch(() => {});
         return { result };
       },
-      vsockConnect: (port) => vsockConnect(lab.vsockSocket(name), { vm: name, port }),
+      vsockConnect: async (port) => {
+        expect(
+          typeof port === "number",
+          TypeError,
+          `vsockConnect: port must be a number, got ${typeName(port)}`,
+        );
+        return await vsockConnect(lab.vsockSocket(name), { vm: name, port });
+      },
     };
   };
   return {

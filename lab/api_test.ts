@@ -456,6 +456,11 @@ Deno.test({
             () => lab.capture("a-b", { signal: "stop" as unknown as AbortSignal }),
             /capture: options.signal must be an AbortSignal, got string/,
           ],
+          // "7" is no port (a RangeError said "Cannot use 7 as a vsock port", as if 7 were bad).
+          [
+            () => lab.vm("a").vsockConnect("7" as unknown as number),
+            /vsockConnect: port must be a number, got string/,
+          ],
         ];
         for (const [call, message] of asyncCases) {
           await assert.rejects(call, (e: unknown) =>
