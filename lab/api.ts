@@ -28,12 +28,29 @@ import { takeRingView, takeSnapshot } from "./snapshot.ts";
 import { vsockConnect } from "./vsock_connect.ts";
 import type { LabSnapshot, RingView } from "./snapshot_types.ts";
 
-/** Where a lab's topology comes from: a file path, a shipped topology name, or an object. */
-export type TopologySource = string | Record<string, unknown>;
+/**
+ * Where a lab's topology comes from: a file path, a shipped topology name, an object as a
+ * topology file would hold it, or a {@linkcode Topology} that {@linkcode loadTopology} returned
+ * (changed or not: load a shipped topology, change a NIC's `layout` or the vIOMMU's `mode`, start
+ * it).
+ */
+export type TopologySource = string | Record<string, unknown> | Topology;
+
+/**
+ * Whether `source` is a topology already loaded (what `loadTopology` returns: its `source` and
+ * lists of VMs, switches and links), not one as a file holds it (VMs and switches in maps, and no
+ * `source` key).
+ */
+function isLoaded(source: object): source is Topology {
+  const t = source as Record<string, unknown>;
+  return typeof t.source === "string" &&
+    ["vms", "switches", "links", "vsockLinks", "vsockRouters"].every((k) => Array.isArray(t[k]));
+}
 
 /**
  * Load and validate a topology; throws a {@linkcode LabError} (code `topology-invalid`) whose
- * `details` hold every problem as `file:line:col: message`.
+ * `details` hold every problem as `file:line:col: message`. A topology it returned is returned as
+ * it is (`startLab` takes both).
  *
  * @example
  * ```ts ignore
@@ -50,11 +67,12 @@ export async function loadTopology(source: TopologySource | undefined): Promise<
       typeName(source)
     }`,
   );
+  if (typeof source === "object" && isLoaded(source)) return source;
   const path = typeof source === "string" || source === undefined
     ? resolveTopologyPath(source)
     : "<object>";
   const r = typeof source === "object"
-    ? topologyFromObject(source, "<object>")
+    ? topologyFromObject(source as Record<string, unknown>, "<object>")
     : await loadTopologyFile(path);
   if (r.ok) return r.value;
   // The message is the first problem where it is (`file:line:col: message`), the hint its own:
@@ -171,9 +189,18 @@ export interface LabHandle {
 }
 
 /**
- * Start a lab.
+ * Start a lab from a {@linkcode TopologySource}.
  *
- * @example
+ * @example A shipped topology with its NICs on packed rings
+ * ```ts ignore
+ * import { loadTopology, startLab } from "./api.ts";
+ * const t = await loadTopology("pair");
+ * for (const vm of t.vms) for (const nic of vm.nics) nic.layout = "packed";
+ * const lab = await startLab({ ...t, name: "pair-packed" });
+ * await lab.stop();
+ * ```
+ *
+ * @example An inline topology
  * ```ts ignore
  * import { startLab } from "./api.ts";
  * const lab = await startLab({

@@ -514,3 +514,24 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name: "startLab takes what loadTopology returned, changed: a shipped topology on packed rings",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async () => {
+      const t = await loadTopology("pair");
+      for (const vm of t.vms) for (const nic of vm.nics) nic.layout = "packed";
+      assert.equal(await loadTopology(t), t);
+      const lab = await startLab({ ...t, name: "api-pair-packed" });
+      try {
+        assert.equal(lab.name, "api-pair-packed");
+        const queues = lab.snapshot().vms.flatMap((v) => v.devices[0].queues);
+        assert.deepEqual([...new Set(queues.map((q) => q.layout))], ["packed"]);
+        assert.equal((await lab.vm("a").exec(["ping", "10.0.0.2", "-c", "1"])).received, 1);
+      } finally {
+        await lab.stop();
+      }
+    }),
+});
