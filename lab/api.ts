@@ -96,7 +96,8 @@ export interface VmHandle {
   /** Its state. */
   state(): VmState;
   /**
-   * Run a guest workload (`ping`, `udp-echo`, `udp-flood`, `sink`) with the arguments a user
+   * Run a guest workload (`ping`, `udp-echo`, `udp-flood`, `sink`, `vsock-echo`, `vsock-send`,
+   * `vsock-sink`, `iommu-unmap`: README.md, "Workloads") with the arguments a user
    * types after `vlab exec VM --`; resolves to its result object, throws a `LabError` (code
    * `workload-failed`) when it cannot run. Aborting `signal` (before the call too) stops the
    * workload as Ctrl-C stops `vlab exec`: it still resolves, to what it measured so far.
@@ -180,8 +181,9 @@ export interface LabHandle {
   /** Heal partition `id`, or every partition; returns the ids healed. */
   heal(id?: number): number[];
   /**
-   * Capture a link for `ms` milliseconds (or until `signal` aborts) and return a whole pcap
-   * file (global header and records).
+   * Capture a link for `ms` milliseconds (default 1000), or until `signal` aborts or the lab
+   * stops, and return a whole pcap file (global header and records). Throws `unknown-link`,
+   * `vhost-pci-link` (no ring to capture).
    */
   capture(link: string, options?: { ms?: number; signal?: AbortSignal }): Promise<Uint8Array>;
   /** Stop the lab and remove its state folder (the event log is kept). */
