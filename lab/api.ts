@@ -178,7 +178,10 @@ export interface LabHandle {
    * Throws `unknown-vm`, `bad-partition`.
    */
   partition(a: string[], b: string[], options?: { oneWay?: boolean }): PartitionInfo;
-  /** Heal partition `id`, or every partition; returns the ids healed. */
+  /**
+   * Heal partition `id`, or every partition; returns the ids healed. Throws `unknown-partition`
+   * for an `id` not in force.
+   */
   heal(id?: number): number[];
   /**
    * Capture a link for `ms` milliseconds (default 1000), or until `signal` aborts or the lab
@@ -402,7 +405,17 @@ function handleOf(running: RegisteredLab): LabHandle {
         `heal: id must be a partition's id (a positive integer) or nothing, got ${String(id)}`,
       );
       refuseStopped(lab, "heal a partition");
-      return lab.links.heal(id);
+      const healed = lab.links.heal(id);
+      // As `vlab heal ID` and `POST /heal` answer: a wrong id is a script's mistake, not a no-op.
+      if (id !== undefined && healed.length === 0) {
+        const ids = lab.links.partitions().map((p) => p.id);
+        throw new LabError(
+          "unknown-partition",
+          `The lab has no partition ${id}`,
+          `Partitions: ${ids.join(", ") || "none"}`,
+        );
+      }
+      return healed;
     },
     capture: async (link, given) => {
       expectName("capture", "link", link);

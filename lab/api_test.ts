@@ -131,6 +131,7 @@ Deno.test({
         assert.deepEqual(cut, { id: 1, a: ["a"], b: ["b"], oneWay: false });
         assert.throws(() => lab!.partition(["a"], ["a"]), isLabError("bad-partition"));
         assert.throws(() => lab!.partition(["a"], ["nope"]), isLabError("unknown-vm"));
+        assert.throws(() => lab!.heal(42), isLabError("unknown-partition"));
         assert.deepEqual(lab.heal(), [1]);
 
         const events = lab.events;
