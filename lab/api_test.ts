@@ -322,6 +322,11 @@ Deno.test({
           () => lab.setImpairment("a-c", {}),
           said("unknown-link", /"a-c"/, /^Links: a-b$/),
         );
+        // b's vhost-pci-net device has no ring of its own to view: the hint says whose it serves.
+        assert.throws(
+          () => lab.ringView("b", "eth0", 0),
+          said("unknown-queue", /^NIC b:eth0 has no queue 0$/, /^It serves a:eth0's queues/),
+        );
         // Down and up, and partitions, do apply to it.
         lab.setLink("a-b", false);
         lab.setLink("a-b", true);
