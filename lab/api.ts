@@ -14,6 +14,7 @@ import type { ExecOutcome, Lab, VmState } from "./lab.ts";
 import { type LabStatus, labStatus, prometheusMetrics } from "./metrics.ts";
 import { planLab } from "./plan.ts";
 import { launchLab, type RegisteredLab } from "./runner.ts";
+import { parseYamlDocument } from "./topology/load.ts";
 import {
   formatIssues,
   loadTopologyFile,
@@ -29,19 +30,17 @@ import { vsockConnect } from "./vsock_connect.ts";
 import type { LabSnapshot, RingView } from "./snapshot_types.ts";
 
 /**
- * Where a lab's topology comes from: a file path, a shipped topology name, an object as a
- * topology file would hold it, or a {@linkcode Topology} that {@linkcode loadTopology} returned
- * (changed or not: load a shipped topology, change a NIC's `layout` or the vIOMMU's `mode`, start
- * it).
+ * Where a lab's topology comes from: a file path, a shipped topology name, or an object as a
+ * topology file holds it (what {@linkcode topologyObject} returns, changed or not).
  */
-export type TopologySource = string | Record<string, unknown> | Topology;
+export type TopologySource = string | Record<string, unknown>;
 
 /**
  * Whether `source` is a topology already loaded (what `loadTopology` returns: its `source` and
  * lists of VMs, switches and links), not one as a file holds it (VMs and switches in maps, and no
  * `source` key).
  */
-function isLoaded(source: object): source is Topology {
+function isLoaded(source: object): boolean {
   const t = source as Record<string, unknown>;
   return typeof t.source === "string" &&
     ["vms", "switches", "links", "vsockLinks", "vsockRouters"].every((k) => Array.isArray(t[k]));
@@ -49,8 +48,7 @@ function isLoaded(source: object): source is Topology {
 
 /**
  * Load and validate a topology; throws a {@linkcode LabError} (code `topology-invalid`) whose
- * `details` hold every problem as `file:line:col: message`. A topology it returned is returned as
- * it is (`startLab` takes both).
+ * `details` hold every problem as `file:line:col: message`.
  *
  * @example
  * ```ts ignore
@@ -67,12 +65,19 @@ export async function loadTopology(source: TopologySource | undefined): Promise<
       typeName(source)
     }`,
   );
-  if (typeof source === "object" && isLoaded(source)) return source;
+  // A loaded topology is past its checks: changed, nothing would check it again (a queue size of
+  // 300 or a second VM "a" would run as something else). Its object form is checked whole.
+  expect(
+    typeof source !== "object" || !isLoaded(source),
+    TypeError,
+    "loadTopology: source is a topology loadTopology returned, which is not checked again; " +
+      "change and pass the object form instead: topologyObject(name or path)",
+  );
   const path = typeof source === "string" || source === undefined
     ? resolveTopologyPath(source)
     : "<object>";
   const r = typeof source === "object"
-    ? topologyFromObject(source as Record<string, unknown>, "<object>")
+    ? topologyFromObject(source, "<object>")
     : await loadTopologyFile(path);
   if (r.ok) return r.value;
   // The message is the first problem where it is (`file:line:col: message`), the hint its own:
@@ -87,6 +92,38 @@ export async function loadTopology(source: TopologySource | undefined): Promise<
     r.error[0].hint ?? "Fix it and start again; `vlab validate FILE` lists every problem",
     lines,
   );
+}
+
+/**
+ * A topology file as plain data, the way the file holds it (VMs and NICs in maps, values with their
+ * units as written), after every check `loadTopology` makes: change it and pass it to `startLab`,
+ * which checks it again. Each call answers a new copy.
+ *
+ * @example Both layouts of the shipped `pair`
+ * ```ts ignore
+ * import { startLab, topologyObject } from "./api.ts";
+ * for (const layout of ["split", "packed"]) {
+ *   const t = await topologyObject("pair");
+ *   const vms = t.vms as Record<string, { nics: Record<string, { layout?: string }> }>;
+ *   for (const vm of Object.values(vms)) for (const nic of Object.values(vm.nics)) nic.layout = layout;
+ *   const lab = await startLab({ ...t, name: `pair-${layout}` });
+ *   await lab.stop();
+ * }
+ * ```
+ */
+export async function topologyObject(source?: string): Promise<Record<string, unknown>> {
+  expect(
+    source === undefined || typeof source === "string",
+    TypeError,
+    `topologyObject: source must be a file path or a shipped topology's name, got ${
+      typeName(source)
+    }`,
+  );
+  const topology = await loadTopology(source); // every check, with its errors
+  const doc = parseYamlDocument(await Deno.readTextFile(topology.source));
+  if (!doc.ok) throw new Error(`${topology.source} changed while it was read`);
+  // A copy of plain data: YAML aliases become copies, so a change touches one place.
+  return JSON.parse(JSON.stringify(doc.value.raw));
 }
 
 /** A VM of a running lab, as a script reaches it. */
@@ -195,15 +232,6 @@ export interface LabHandle {
 
 /**
  * Start a lab from a {@linkcode TopologySource}.
- *
- * @example A shipped topology with its NICs on packed rings
- * ```ts ignore
- * import { loadTopology, startLab } from "./api.ts";
- * const t = await loadTopology("pair");
- * for (const vm of t.vms) for (const nic of vm.nics) nic.layout = "packed";
- * const lab = await startLab({ ...t, name: "pair-packed" });
- * await lab.stop();
- * ```
  *
  * @example An inline topology
  * ```ts ignore

@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Fault, type LabHandle, loadTopology, startLab } from "../mod.ts";
+import { type Fault, type LabHandle, loadTopology, startLab, topologyObject } from "../mod.ts";
 import { LabError } from "./errors.ts";
 import { within } from "./testing.ts";
 
@@ -522,14 +522,25 @@ Deno.test({
 });
 
 Deno.test({
-  name: "startLab takes what loadTopology returned, changed: a shipped topology on packed rings",
+  name: "a shipped topology changed as an object starts, checked again; a loaded one is refused",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
     withStateDir(async () => {
-      const t = await loadTopology("pair");
-      for (const vm of t.vms) for (const nic of vm.nics) nic.layout = "packed";
-      assert.equal(await loadTopology(t), t);
+      type Nics = Record<string, { nics: Record<string, Record<string, unknown>> }>;
+      const nicsOf = (t: Record<string, unknown>) =>
+        Object.values(t.vms as Nics).flatMap((vm) => Object.values(vm.nics));
+      // A loaded topology changed would not be checked again: refused, naming what to pass.
+      const loaded = await loadTopology("pair");
+      await assert.rejects(
+        startLab(loaded as unknown as Record<string, unknown>),
+        /^TypeError: loadTopology: source is a topology loadTopology returned.*topologyObject/,
+      );
+      const bad = await topologyObject("pair");
+      nicsOf(bad)[0].queue_size = 300;
+      await assert.rejects(startLab(bad), isLabError("topology-invalid"));
+      const t = await topologyObject("pair");
+      for (const nic of nicsOf(t)) nic.layout = "packed";
       const lab = await startLab({ ...t, name: "api-pair-packed" });
       try {
         assert.equal(lab.name, "api-pair-packed");
