@@ -209,6 +209,8 @@ export class Lab {
   readonly #pending = new Map<number, (m: FromWorker) => void>();
   #nextId = 1;
   #stopped = false;
+  /** The stop under way or done (`stop`). */
+  #stopping: Promise<void> | undefined;
   #unplace: (() => void) | undefined;
   /** Device workers spawned ahead for the next backend restarts (`#warmStandby`). */
   readonly #standby: Worker[] = [];
@@ -865,10 +867,16 @@ export class Lab {
    * asked to return and terminated. Each worker tears itself down before this returns (about
    * 0.1 s of CPU a worker on our VMs, so 7 s for 64 VMs on two cores). With `exiting`, for a
    * process that exits right after (it must: the workers stay), the stopped workers are left
-   * for the process's exit to end, with no teardown at all. Safe to call twice.
+   * for the process's exit to end, with no teardown at all. Safe to call twice: every call
+   * resolves when the first one has stopped the lab.
    */
-  async stop(options: { workloadGraceMs?: number; exiting?: boolean } = {}): Promise<void> {
-    if (this.#stopped) return;
+  stop(options: { workloadGraceMs?: number; exiting?: boolean } = {}): Promise<void> {
+    // A second call gets the first one's promise: it resolves once the lab has stopped, not at
+    // once while the workers still run.
+    return this.#stopping ??= this.#stop(options);
+  }
+
+  async #stop(options: { workloadGraceMs?: number; exiting?: boolean }): Promise<void> {
     this.#stopped = true;
     this.#supervisor.stop();
     this.#unplace?.();
