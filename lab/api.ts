@@ -23,7 +23,7 @@ import {
 } from "./topology/mod.ts";
 import type { Topology } from "./topology/types.ts";
 import { parseImpairment } from "./topology/impairment.ts";
-import { quote } from "./topology/quote.ts";
+import { quote, showValue } from "./topology/quote.ts";
 import type { PartitionInfo } from "./partition.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
 import { vsockConnect } from "./vsock_connect.ts";
@@ -399,7 +399,7 @@ function handleOf(running: RegisteredLab): LabHandle {
       expect(
         DIRECTIONS.includes(direction),
         RangeError,
-        `setImpairment: direction must be forward, reverse or both, got ${String(direction)}`,
+        `setImpairment: direction must be forward, reverse or both, got ${showValue(direction)}`,
       );
       refuseStopped(lab, `impair link ${quote(link)}`);
       refuseRingLink(lab, link, "impair");
@@ -430,7 +430,9 @@ function handleOf(running: RegisteredLab): LabHandle {
       expect(
         id === undefined || (Number.isInteger(id) && id > 0),
         TypeError,
-        `heal: id must be a partition's id (a positive integer) or nothing, got ${String(id)}`,
+        `heal: id must be a partition's id (a positive integer) or nothing, got ${
+          typeof id === "number" ? showValue(id) : typeName(id)
+        }`,
       );
       refuseStopped(lab, "heal a partition");
       const healed = lab.links.heal(id);
@@ -450,9 +452,14 @@ function handleOf(running: RegisteredLab): LabHandle {
       const options = optionsOf("capture", given);
       const ms = options.ms ?? 1000;
       expect(
-        typeof ms === "number" && Number.isFinite(ms) && ms > 0,
+        typeof ms === "number",
+        TypeError,
+        `capture: ms must be a number of milliseconds, got ${typeName(ms)}`,
+      );
+      expect(
+        Number.isFinite(ms) && ms > 0,
         RangeError,
-        `capture: ms must be a positive number of milliseconds, got ${String(ms)}`,
+        `capture: ms must be a positive number of milliseconds, got ${showValue(ms)}`,
       );
       refuseStopped(lab, `capture link ${quote(link)}`);
       refuseRingLink(lab, link, "capture");
