@@ -10,7 +10,7 @@
 
 import { LabError } from "./errors.ts";
 import { captureHeader, ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
-import type { ExecOutcome, Lab, VmState } from "./lab.ts";
+import { describeArgv, type ExecOutcome, type Lab, type VmState } from "./lab.ts";
 import { type LabStatus, labStatus, prometheusMetrics } from "./metrics.ts";
 import { planLab } from "./plan.ts";
 import { launchLab, type RegisteredLab } from "./runner.ts";
@@ -138,7 +138,8 @@ export interface VmHandle {
    * types after `vlab exec VM --`; resolves to its result object, throws a `LabError` (code
    * `workload-failed`) when it cannot run. Aborting `signal` (before the call too) stops the
    * workload as Ctrl-C stops `vlab exec`: it still resolves, to what it measured so far.
-   * Options of the wrong type are a `TypeError`.
+   * `argv` that is no non-empty array of strings, or options of the wrong type, are a
+   * `TypeError`.
    */
   exec(argv: string[], options?: { signal?: AbortSignal }): Promise<Record<string, unknown>>;
   /**
@@ -320,6 +321,17 @@ function optionsOf<T extends object>(call: string, options: T | undefined): T {
   return options;
 }
 
+/** Refuse a workload's words that are no non-empty array of strings: `TypeError`. */
+function expectArgv(call: string, argv: unknown): void {
+  expect(
+    isStringArray(argv) && argv.length > 0,
+    TypeError,
+    `${call}: argv must be a non-empty array of strings (the words after \`vlab exec VM --\`), got ${
+      describeArgv(argv)
+    }`,
+  );
+}
+
 function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === "string");
 }
@@ -338,9 +350,12 @@ function handleOf(running: RegisteredLab): LabHandle {
     return {
       name,
       state: () => lab.vmState(name),
-      exec: async (argv, options) =>
-        outcome(await lab.exec(name, argv, optionsOf("exec", options).signal)),
+      exec: async (argv, options) => {
+        expectArgv("exec", argv);
+        return outcome(await lab.exec(name, argv, optionsOf("exec", options).signal));
+      },
       spawn: async (argv, options) => {
+        expectArgv("spawn", argv);
         const started = await lab.spawn(name, argv, optionsOf("spawn", options).signal);
         const result = started.result.then(outcome);
         // Handled here so that a failure before the caller awaits it is no unhandled rejection;

@@ -459,6 +459,14 @@ Deno.test({
             /spawn: options.signal must be an AbortSignal, got Object/,
           ],
           [
+            () => lab.vm("a").exec("ping 10.1.0.2" as unknown as string[]),
+            /^exec: argv must be a non-empty array of strings .*, got string$/,
+          ],
+          [
+            () => lab.vm("b").spawn(["sink", 9 as unknown as string]),
+            /^spawn: argv must be a non-empty array of strings .*, got number at index 1$/,
+          ],
+          [
             () => lab.capture("a-b", { ms: "100" as unknown as number }),
             /capture: ms must be a number of milliseconds, got string/,
           ],

@@ -104,8 +104,17 @@ function endProcessPlacement(): void {
 /** How a lab places its VMs' threads on CPUs (see {@linkcode LabStartOptions.placement}). */
 export type PlacementMode = "auto" | "off";
 
-/** What a caller passed as a workload's words, for an error message (bounded). */
-function describeArgv(argv: unknown): string {
+/**
+ * What a caller passed as a workload's words, for an error message (bounded): its type, or the
+ * type of its first word that is no string.
+ *
+ * @example
+ * ```ts
+ * import { describeArgv } from "./lab.ts";
+ * describeArgv(["ping", 3]); // "number at index 1"
+ * ```
+ */
+export function describeArgv(argv: unknown): string {
   if (!Array.isArray(argv)) return argv === null ? "null" : typeof argv;
   if (argv.length === 0) return "an empty array";
   const bad = argv.findIndex((a) => typeof a !== "string");
