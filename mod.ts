@@ -94,6 +94,7 @@ export {
   type LabHandle,
   loadTopology,
   startLab,
+  topologyObject,
   type TopologySource,
   type VmHandle,
 } from "./lab/api.ts";

@@ -10,10 +10,11 @@
 
 import { LabError } from "./errors.ts";
 import { captureHeader, ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
-import type { ExecOutcome, Lab, VmState } from "./lab.ts";
+import { describeArgv, type ExecOutcome, type Lab, type VmState } from "./lab.ts";
 import { type LabStatus, labStatus, prometheusMetrics } from "./metrics.ts";
 import { planLab } from "./plan.ts";
 import { launchLab, type RegisteredLab } from "./runner.ts";
+import { parseYamlDocument } from "./topology/load.ts";
 import {
   formatIssues,
   loadTopologyFile,
@@ -22,13 +23,28 @@ import {
 } from "./topology/mod.ts";
 import type { Topology } from "./topology/types.ts";
 import { parseImpairment } from "./topology/impairment.ts";
+import { quote, showValue } from "./topology/quote.ts";
 import type { PartitionInfo } from "./partition.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
 import { vsockConnect } from "./vsock_connect.ts";
 import type { LabSnapshot, RingView } from "./snapshot_types.ts";
 
-/** Where a lab's topology comes from: a file path, a shipped topology name, or an object. */
+/**
+ * Where a lab's topology comes from: a file path, a shipped topology name, or an object as a
+ * topology file holds it (what {@linkcode topologyObject} returns, changed or not).
+ */
 export type TopologySource = string | Record<string, unknown>;
+
+/**
+ * Whether `source` is a topology already loaded (what `loadTopology` returns: its `source` and
+ * lists of VMs, switches and links), not one as a file holds it (VMs and switches in maps, and no
+ * `source` key).
+ */
+function isLoaded(source: object): boolean {
+  const t = source as Record<string, unknown>;
+  return typeof t.source === "string" &&
+    ["vms", "switches", "links", "vsockLinks", "vsockRouters"].every((k) => Array.isArray(t[k]));
+}
 
 /**
  * Load and validate a topology; throws a {@linkcode LabError} (code `topology-invalid`) whose
@@ -41,6 +57,22 @@ export type TopologySource = string | Record<string, unknown>;
  * ```
  */
 export async function loadTopology(source: TopologySource | undefined): Promise<Topology> {
+  expect(
+    source === undefined || typeof source === "string" ||
+      (typeof source === "object" && source !== null && !Array.isArray(source)),
+    TypeError,
+    `loadTopology: source must be a file path, a shipped topology's name or a topology object, got ${
+      typeName(source)
+    }`,
+  );
+  // A loaded topology is past its checks: changed, nothing would check it again (a queue size of
+  // 300 or a second VM "a" would run as something else). Its object form is checked whole.
+  expect(
+    typeof source !== "object" || !isLoaded(source),
+    TypeError,
+    "loadTopology: source is a topology loadTopology returned, which is not checked again; " +
+      "change and pass the object form instead: topologyObject(name or path)",
+  );
   const path = typeof source === "string" || source === undefined
     ? resolveTopologyPath(source)
     : "<object>";
@@ -48,13 +80,50 @@ export async function loadTopology(source: TopologySource | undefined): Promise<
     ? topologyFromObject(source, "<object>")
     : await loadTopologyFile(path);
   if (r.ok) return r.value;
-  const text = formatIssues(r.error, path);
+  // The message is the first problem where it is (`file:line:col: message`), the hint its own:
+  // what a script prints of an error is what it can act on; `details` has every problem.
+  const lines = formatIssues(r.error, path).split("\n");
+  const more = r.error.length - 1;
   throw new LabError(
     "topology-invalid",
-    `Cannot use ${path}: ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,
-    text.split("\n")[0],
-    text.split("\n"),
+    `${lines[0]}${
+      more > 0 ? ` (and ${more} more problem${more === 1 ? "" : "s"} in details)` : ""
+    }`,
+    r.error[0].hint ?? "Fix it and start again; `vlab validate FILE` lists every problem",
+    lines,
   );
+}
+
+/**
+ * A topology file as plain data, the way the file holds it (VMs and NICs in maps, values with their
+ * units as written), after every check `loadTopology` makes: change it and pass it to `startLab`,
+ * which checks it again. Each call answers a new copy.
+ *
+ * @example Both layouts of the shipped `pair`
+ * ```ts ignore
+ * import { startLab, topologyObject } from "./api.ts";
+ * for (const layout of ["split", "packed"]) {
+ *   const t = await topologyObject("pair");
+ *   const vms = t.vms as Record<string, { nics: Record<string, { layout?: string }> }>;
+ *   for (const vm of Object.values(vms)) for (const nic of Object.values(vm.nics)) nic.layout = layout;
+ *   const lab = await startLab({ ...t, name: `pair-${layout}` });
+ *   await lab.stop();
+ * }
+ * ```
+ */
+export async function topologyObject(source?: string): Promise<Record<string, unknown>> {
+  expect(
+    source === undefined || typeof source === "string",
+    TypeError,
+    `topologyObject: source must be a file path or a shipped topology's name, got ${
+      typeName(source)
+    }`,
+  );
+  const topology = await loadTopology(source); // every check, with its errors
+  const doc = parseYamlDocument(await Deno.readTextFile(topology.source));
+  if (!doc.ok) throw new Error(`${topology.source} changed while it was read`);
+  // A copy of plain data: YAML aliases become copies, so a change touches one place.
+  return JSON.parse(JSON.stringify(doc.value.raw));
 }
 
 /** A VM of a running lab, as a script reaches it. */
@@ -64,9 +133,13 @@ export interface VmHandle {
   /** Its state. */
   state(): VmState;
   /**
-   * Run a guest workload (`ping`, `udp-echo`, `udp-flood`, `sink`) with the arguments a user
+   * Run a guest workload (`ping`, `udp-echo`, `udp-flood`, `sink`, `vsock-echo`, `vsock-send`,
+   * `vsock-sink`, `iommu-unmap`: README.md, "Workloads") with the arguments a user
    * types after `vlab exec VM --`; resolves to its result object, throws a `LabError` (code
-   * `workload-failed`) when it cannot run.
+   * `workload-failed`) when it cannot run. Aborting `signal` (before the call too) stops the
+   * workload as Ctrl-C stops `vlab exec`: it still resolves, to what it measured so far.
+   * `argv` that is no non-empty array of strings, or options of the wrong type, are a
+   * `TypeError`.
    */
   exec(argv: string[], options?: { signal?: AbortSignal }): Promise<Record<string, unknown>>;
   /**
@@ -89,7 +162,9 @@ export interface VmHandle {
 }
 
 /**
- * A running lab, as a script holds it.
+ * A running lab, as a script holds it. Once it is stopped (`stop()`, `vlab down`, a signal), its
+ * reads still answer (the last counters) and every change (`setLink`, `setImpairment`,
+ * `partition`, `heal`, `capture`) throws a `LabError` with code `no-lab`.
  *
  * @example
  * ```ts ignore
@@ -107,7 +182,10 @@ export interface LabHandle {
   readonly socket: string;
   /** The event log (JSON lines), kept after the lab stops. */
   readonly events: string;
-  /** The supervisor, for advanced use (raw counters). */
+  /**
+   * The supervisor, for advanced use: raw counters, `fault(…)` (what `vlab fault` injects) and
+   * `events` (`subscribe`, `recent`), as docs/experiments.md shows.
+   */
   readonly lab: Lab;
   /** A VM by name; throws a `LabError` (code `unknown-vm`) for a name the lab does not have. */
   vm(name: string): VmHandle;
@@ -138,11 +216,15 @@ export interface LabHandle {
    * Throws `unknown-vm`, `bad-partition`.
    */
   partition(a: string[], b: string[], options?: { oneWay?: boolean }): PartitionInfo;
-  /** Heal partition `id`, or every partition; returns the ids healed. */
+  /**
+   * Heal partition `id`, or every partition; returns the ids healed. Throws `unknown-partition`
+   * for an `id` not in force.
+   */
   heal(id?: number): number[];
   /**
-   * Capture a link for `ms` milliseconds (or until `signal` aborts) and return a whole pcap
-   * file (global header and records).
+   * Capture a link for `ms` milliseconds (default 1000), or until `signal` aborts or the lab
+   * stops, and return a whole pcap file (global header and records). Throws `unknown-link`,
+   * `vhost-pci-link` (no ring to capture).
    */
   capture(link: string, options?: { ms?: number; signal?: AbortSignal }): Promise<Uint8Array>;
   /** Stop the lab and remove its state folder (the event log is kept). */
@@ -150,9 +232,9 @@ export interface LabHandle {
 }
 
 /**
- * Start a lab.
+ * Start a lab from a {@linkcode TopologySource}.
  *
- * @example
+ * @example An inline topology
  * ```ts ignore
  * import { startLab } from "./api.ts";
  * const lab = await startLab({
@@ -183,6 +265,19 @@ function refuseRingLink(lab: Lab, link: string, action: "impair" | "capture"): v
 }
 
 /**
+ * Throw the `LabError` (`no-lab`) for a change asked of a lab that is stopped or stopping (it
+ * would reach no worker, and its event would follow `lab-down` in the log).
+ */
+function refuseStopped(lab: Lab, what: string): void {
+  if (!lab.stopped) return;
+  throw new LabError(
+    "no-lab",
+    `Cannot ${what}: lab ${quote(lab.plan.name)} is stopped`,
+    "Start it again with startLab()",
+  );
+}
+
+/**
  * A script's argument of the wrong type or range is the script's bug: refused at once with a
  * `TypeError` or `RangeError` that names the argument, never taken silently for something else
  * (as `vsockConnect` refuses a port that is no u32).
@@ -193,6 +288,50 @@ function expect(ok: boolean, make: (m: string) => Error, message: string): void 
 
 const DIRECTIONS = ["forward", "reverse", "both"];
 
+/** What a script passed, for a `TypeError`'s message: its type, never its (maybe long) text. */
+function typeName(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? (v.constructor?.name ?? "an object") : typeof v;
+}
+
+/** Refuse a name (of a VM, NIC or link) that is no string: `TypeError`, naming the argument. */
+function expectName(call: string, what: string, v: unknown): void {
+  expect(typeof v === "string", TypeError, `${call}: ${what} must be a string, got ${typeName(v)}`);
+}
+
+/**
+ * A call's options: `{}` when left out, else the object given, checked to be one and its
+ * `signal`, if any, to be an `AbortSignal` (anything else would fail deep inside, or never
+ * abort).
+ */
+function optionsOf<T extends object>(call: string, options: T | undefined): T {
+  if (options === undefined) return {} as T;
+  expect(
+    typeof options === "object" && options !== null && !Array.isArray(options),
+    TypeError,
+    `${call}: options must be an object, got ${typeName(options)}`,
+  );
+  const signal = (options as { signal?: unknown }).signal;
+  expect(
+    signal === undefined || signal instanceof AbortSignal,
+    TypeError,
+    `${call}: options.signal must be an AbortSignal, got ${typeName(signal)}`,
+  );
+  return options;
+}
+
+/** Refuse a workload's words that are no non-empty array of strings: `TypeError`. */
+function expectArgv(call: string, argv: unknown): void {
+  expect(
+    isStringArray(argv) && argv.length > 0,
+    TypeError,
+    `${call}: argv must be a non-empty array of strings (the words after \`vlab exec VM --\`), got ${
+      describeArgv(argv)
+    }`,
+  );
+}
+
 function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === "string");
 }
@@ -200,6 +339,7 @@ function isStringArray(v: unknown): v is string[] {
 function handleOf(running: RegisteredLab): LabHandle {
   const { lab } = running;
   const vm = (name: string): VmHandle => {
+    expectName("vm", "name", name);
     if (!lab.plan.vms.some((v) => v.name === name)) {
       throw new LabError(
         "unknown-vm",
@@ -210,16 +350,27 @@ function handleOf(running: RegisteredLab): LabHandle {
     return {
       name,
       state: () => lab.vmState(name),
-      exec: async (argv, options = {}) => outcome(await lab.exec(name, argv, options.signal)),
-      spawn: async (argv, options = {}) => {
-        const started = await lab.spawn(name, argv, options.signal);
+      exec: async (argv, options) => {
+        expectArgv("exec", argv);
+        return outcome(await lab.exec(name, argv, optionsOf("exec", options).signal));
+      },
+      spawn: async (argv, options) => {
+        expectArgv("spawn", argv);
+        const started = await lab.spawn(name, argv, optionsOf("spawn", options).signal);
         const result = started.result.then(outcome);
         // Handled here so that a failure before the caller awaits it is no unhandled rejection;
         // awaiting `result` still throws it.
         result.catch(() => {});
         return { result };
       },
-      vsockConnect: (port) => vsockConnect(lab.vsockSocket(name), { vm: name, port }),
+      vsockConnect: async (port) => {
+        expect(
+          typeof port === "number",
+          TypeError,
+          `vsockConnect: port must be a number, got ${typeName(port)}`,
+        );
+        return await vsockConnect(lab.vsockSocket(name), { vm: name, port });
+      },
     };
   };
   return {
@@ -232,28 +383,40 @@ function handleOf(running: RegisteredLab): LabHandle {
     metrics: () => prometheusMetrics(lab),
     snapshot: () => takeSnapshot(lab),
     ringView: (vmName, nic, queue) => {
+      expectName("ringView", "vm", vmName);
+      expectName("ringView", "nic", nic);
+      expect(
+        typeof queue === "number",
+        TypeError,
+        `ringView: queue must be a queue's index (a number), got ${typeName(queue)}`,
+      );
+      vm(vmName); // an unknown VM is `unknown-vm`, as everywhere else
       const r = takeRingView(lab, { vm: vmName, nic, queue });
       if (!r.ok) throw new LabError("unknown-queue", r.error.message, r.error.hint);
       return r.value;
     },
     setLink: (link, up) => {
+      expectName("setLink", "link", link);
       expect(
         typeof up === "boolean",
         TypeError,
         `setLink: up must be true or false, got ${typeof up}`,
       );
+      refuseStopped(lab, `bring link ${quote(link)} ${up ? "up" : "down"}`);
       if (!lab.setLink(link, up)) {
         const p = unknownLinkProblem(lab.plan, link);
         throw new LabError(p.code, p.message, p.hint);
       }
     },
-    setImpairment: (link, impair, options = {}) => {
-      const direction = options.direction ?? "both";
+    setImpairment: (link, impair, options) => {
+      expectName("setImpairment", "link", link);
+      const direction = optionsOf("setImpairment", options).direction ?? "both";
       expect(
         DIRECTIONS.includes(direction),
         RangeError,
-        `setImpairment: direction must be forward, reverse or both, got ${String(direction)}`,
+        `setImpairment: direction must be forward, reverse or both, got ${showValue(direction)}`,
       );
+      refuseStopped(lab, `impair link ${quote(link)}`);
       refuseRingLink(lab, link, "impair");
       const r = parseImpairment(impair);
       if (!r.ok) throw new LabError("bad-impairment", r.error.message, r.error.hint);
@@ -261,13 +424,20 @@ function handleOf(running: RegisteredLab): LabHandle {
       if (refused !== null) throw new LabError("bad-impairment", refused.message, refused.hint);
       lab.links.setImpairment(link, r.value, direction);
     },
-    partition: (a, b, options = {}) => {
+    partition: (a, b, options) => {
+      const oneWay = optionsOf("partition", options).oneWay ?? false;
+      expect(
+        typeof oneWay === "boolean",
+        TypeError,
+        `partition: oneWay must be true or false, got ${typeName(oneWay)}`,
+      );
       expect(
         isStringArray(a) && isStringArray(b),
         TypeError,
         'partition: each side must be an array of VM names, as partition(["a"], ["b"])',
       );
-      const r = lab.links.partition(a, b, options.oneWay === true);
+      refuseStopped(lab, "partition the lab");
+      const r = lab.links.partition(a, b, oneWay);
       if (!r.ok) throw new LabError(r.error.code, r.error.message, r.error.hint);
       return r.value;
     },
@@ -275,28 +445,55 @@ function handleOf(running: RegisteredLab): LabHandle {
       expect(
         id === undefined || (Number.isInteger(id) && id > 0),
         TypeError,
-        `heal: id must be a partition's id (a positive integer) or nothing, got ${String(id)}`,
+        `heal: id must be a partition's id (a positive integer) or nothing, got ${
+          typeof id === "number" ? showValue(id) : typeName(id)
+        }`,
       );
-      return lab.links.heal(id);
+      refuseStopped(lab, "heal a partition");
+      const healed = lab.links.heal(id);
+      // As `vlab heal ID` and `POST /heal` answer: a wrong id is a script's mistake, not a no-op.
+      if (id !== undefined && healed.length === 0) {
+        const ids = lab.links.partitions().map((p) => p.id);
+        throw new LabError(
+          "unknown-partition",
+          `The lab has no partition ${id}`,
+          `Partitions: ${ids.join(", ") || "none"}`,
+        );
+      }
+      return healed;
     },
-    capture: async (link, options = {}) => {
+    capture: async (link, given) => {
+      expectName("capture", "link", link);
+      const options = optionsOf("capture", given);
       const ms = options.ms ?? 1000;
       expect(
-        typeof ms === "number" && Number.isFinite(ms) && ms > 0,
-        RangeError,
-        `capture: ms must be a positive number of milliseconds, got ${String(ms)}`,
+        typeof ms === "number",
+        TypeError,
+        `capture: ms must be a number of milliseconds, got ${typeName(ms)}`,
       );
+      expect(
+        Number.isFinite(ms) && ms > 0,
+        RangeError,
+        `capture: ms must be a positive number of milliseconds, got ${showValue(ms)}`,
+      );
+      refuseStopped(lab, `capture link ${quote(link)}`);
       refuseRingLink(lab, link, "capture");
       const chunks: Uint8Array[] = [captureHeader(lab.plan, link)];
-      const stop = lab.capture(link, (r) => chunks.push(r.slice()));
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        options.signal?.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-      });
-      stop();
+      // Ends at `ms`, at the signal's abort (one that came before the call too), or when the lab
+      // stops (`onEnd`), whichever is first; the timer and the listener go with it.
+      const { promise: ended, resolve } = Promise.withResolvers<void>();
+      const end = () => resolve();
+      const stop = lab.capture(link, (r) => chunks.push(r.slice()), { onEnd: end });
+      const timer = setTimeout(end, ms);
+      options.signal?.addEventListener("abort", end, { once: true });
+      if (options.signal?.aborted) end();
+      try {
+        await ended;
+      } finally {
+        clearTimeout(timer);
+        options.signal?.removeEventListener("abort", end);
+        stop();
+      }
       const total = chunks.reduce((s, c) => s + c.length, 0);
       const out = new Uint8Array(total);
       let at = 0;

@@ -9,8 +9,9 @@
  */
 
 import assert from "node:assert/strict";
-import { type LabHandle, loadTopology, startLab } from "../mod.ts";
+import { type Fault, type LabHandle, loadTopology, startLab, topologyObject } from "../mod.ts";
 import { LabError } from "./errors.ts";
+import { within } from "./testing.ts";
 
 const MINI = {
   name: "api-mini",
@@ -61,7 +62,8 @@ Deno.test({
   sanitizeOps: false,
   fn: () =>
     withStateDir(async (dir) => {
-      let lab: LabHandle | null = await startLab(MINI);
+      const lab0 = await startLab(MINI);
+      let lab: LabHandle | null = lab0;
       try {
         assert.equal(lab.name, "api-mini");
         assert.equal(lab.socket, `${dir}/api-mini/control.sock`);
@@ -129,6 +131,7 @@ Deno.test({
         assert.deepEqual(cut, { id: 1, a: ["a"], b: ["b"], oneWay: false });
         assert.throws(() => lab!.partition(["a"], ["a"]), isLabError("bad-partition"));
         assert.throws(() => lab!.partition(["a"], ["nope"]), isLabError("unknown-vm"));
+        assert.throws(() => lab!.heal(42), isLabError("unknown-partition"));
         assert.deepEqual(lab.heal(), [1]);
 
         const events = lab.events;
@@ -143,6 +146,20 @@ Deno.test({
           JSON.parse(l).kind
         );
         assert.deepEqual([kinds[0], kinds.at(-1)], ["lab-up", "lab-down"]);
+        // A stopped lab takes no more changes: each is refused, and the log ends at lab-down.
+        const stopped = lab0;
+        for (
+          const change of [
+            () => stopped.setLink("a-b", false),
+            () => stopped.setImpairment("a-b", { delay: "1ms" }),
+            () => stopped.partition(["a"], ["b"]),
+            () => stopped.heal(),
+          ]
+        ) {
+          assert.throws(change, isLabError("no-lab"));
+        }
+        await assert.rejects(stopped.capture("a-b", { ms: 10 }), isLabError("no-lab"));
+        assert.equal(Deno.readTextFileSync(events).trim().split("\n").length, kinds.length);
       } finally {
         await lab?.stop();
       }
@@ -199,13 +216,32 @@ Deno.test({
       await assert.rejects(startLab(bad), (e) => {
         isLabError("topology-invalid")(e);
         const details = (e as LabError).details;
-        assert.match(e instanceof Error ? e.message : "", /2 problems/);
+        assert.match(
+          e instanceof Error ? e.message : "",
+          /^<object>.*\(and 1 more problem in details\)$/,
+        );
         assert.ok(details.some((l) => /queue_sise/.test(l)), details.join("\n"));
         assert.ok(details.some((l) => /did you mean `queue_size`/.test(l)), details.join("\n"));
         assert.ok(details.some((l) => /"zz"/.test(l)), details.join("\n"));
         return true;
       });
       assert.deepEqual([...Deno.readDirSync(dir)], [], "a rejected topology left state behind");
+      // One problem: the message is that problem, the hint its hint (not the message again).
+      await assert.rejects(loadTopology("no-such-topology"), (e) => {
+        isLabError("topology-invalid")(e);
+        assert.equal(
+          (e as LabError).message,
+          'no-such-topology: Cannot read topology file "no-such-topology": no such file',
+        );
+        assert.match((e as LabError).hint, /^shipped topologies: pair, /);
+        return true;
+      });
+      for (const source of [7, null, ["a"]]) {
+        await assert.rejects(
+          loadTopology(source as unknown as string),
+          /^TypeError: loadTopology: source must be a file path, a shipped topology's name or a topology object, got (number|null|an array)$/,
+        );
+      }
       assert.equal((await loadTopology("pair")).name, "pair");
 
       const lab = await startLab(MINI);
@@ -285,6 +321,11 @@ Deno.test({
         assert.throws(
           () => lab.setImpairment("a-c", {}),
           said("unknown-link", /"a-c"/, /^Links: a-b$/),
+        );
+        // b's vhost-pci-net device has no ring of its own to view: the hint says whose it serves.
+        assert.throws(
+          () => lab.ringView("b", "eth0", 0),
+          said("unknown-queue", /^NIC b:eth0 has no queue 0$/, /^It serves a:eth0's queues/),
         );
         // Down and up, and partitions, do apply to it.
         lab.setLink("a-b", false);
@@ -375,18 +416,149 @@ Deno.test({
             /each side must be an array of VM names/,
           ],
           [() => lab.heal(-1), TypeError, /a positive integer\) or nothing, got -1/],
-          [() => lab.heal("1" as unknown as number), TypeError, /got 1$/],
+          [() => lab.heal("1" as unknown as number), TypeError, /got string$/],
+          [
+            () => lab.partition(["a"], ["b"], { oneWay: "yes" as unknown as boolean }),
+            TypeError,
+            /partition: oneWay must be true or false, got string/,
+          ],
+          [
+            () => lab.partition(["a"], ["b"], null as unknown as { oneWay: boolean }),
+            TypeError,
+            /partition: options must be an object, got null/,
+          ],
+          [
+            () => lab.setImpairment("a-b", {}, null as unknown as { direction: "both" }),
+            TypeError,
+            /setImpairment: options must be an object, got null/,
+          ],
+          [
+            () => lab.ringView("a", "eth0", "1" as unknown as number),
+            TypeError,
+            /ringView: queue must be a queue's index \(a number\), got string/,
+          ],
+          [() => lab.vm(1 as unknown as string), TypeError, /vm: name must be a string/],
+          [
+            () => lab.setLink(1 as unknown as string, false),
+            TypeError,
+            /setLink: link must be a string, got number/,
+          ],
         ];
         for (const [call, kind, message] of cases) {
           assert.throws(call, (e: unknown) =>
             e instanceof kind && message.test((e as Error).message));
         }
+        const asyncCases: [() => Promise<unknown>, RegExp][] = [
+          [
+            () =>
+              lab.vm("a").exec(["ping", "10.1.0.2"], null as unknown as { signal: AbortSignal }),
+            /exec: options must be an object, got null/,
+          ],
+          [
+            () => lab.vm("b").spawn(["sink"], { signal: {} as AbortSignal }),
+            /spawn: options.signal must be an AbortSignal, got Object/,
+          ],
+          [
+            () => lab.vm("a").exec("ping 10.1.0.2" as unknown as string[]),
+            /^exec: argv must be a non-empty array of strings .*, got string$/,
+          ],
+          [
+            () => lab.vm("b").spawn(["sink", 9 as unknown as string]),
+            /^spawn: argv must be a non-empty array of strings .*, got number at index 1$/,
+          ],
+          [
+            () => lab.capture("a-b", { ms: "100" as unknown as number }),
+            /capture: ms must be a number of milliseconds, got string/,
+          ],
+          [
+            () => lab.capture("a-b", { signal: "stop" as unknown as AbortSignal }),
+            /capture: options.signal must be an AbortSignal, got string/,
+          ],
+          // "7" is no port (a RangeError said "Cannot use 7 as a vsock port", as if 7 were bad).
+          [
+            () => lab.vm("a").vsockConnect("7" as unknown as number),
+            /vsockConnect: port must be a number, got string/,
+          ],
+        ];
+        for (const [call, message] of asyncCases) {
+          await assert.rejects(call, (e: unknown) =>
+            e instanceof TypeError && message.test((e as Error).message));
+        }
+        assert.throws(() =>
+          lab.ringView("zz", "eth0", 0), isLabError("unknown-vm"));
+        // A fault from a script is checked as a request's is, not taken for one of another kind.
+        const meteor = await lab.lab.fault({ kind: "meteor", vm: "a" } as unknown as Fault);
+        assert.deepEqual(meteor.ok ? [] : [meteor.code, meteor.message], [
+          "bad-fault",
+          'Cannot inject a fault: unknown kind "meteor"',
+        ]);
         for (const ms of [-1, Number.NaN, 0]) {
           await assert.rejects(lab.capture("a-b", { ms }), (e: unknown) =>
             e instanceof RangeError && /ms must be a positive number/.test((e as Error).message));
         }
         assert.equal(JSON.stringify(lab.status().links), before, "nothing was changed");
         assert.deepEqual(lab.lab.links.partitions(), []);
+      } finally {
+        await lab.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name: "a capture ends at once on a signal aborted before the call, and when the lab stops",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async () => {
+      const lab = await startLab(MINI);
+      try {
+        const aborted = AbortSignal.abort();
+        const pcap = await within(
+          1000,
+          "a capture with an aborted signal",
+          lab.capture("a-b", {
+            ms: 60_000,
+            signal: aborted,
+          }),
+        );
+        assert.equal(pcap.length, 24, "the global header alone");
+        const long = lab.capture("a-b", { ms: 60_000 });
+        await lab.vm("a").exec(["ping", "10.1.0.2", "-c", "1"]);
+        await lab.stop();
+        const got = await within(1000, "a capture across stop", long);
+        assert.ok(got.length > 24, `${got.length} bytes: the ping's frames are in it`);
+      } finally {
+        await lab.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name: "a shipped topology changed as an object starts, checked again; a loaded one is refused",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async () => {
+      type Nics = Record<string, { nics: Record<string, Record<string, unknown>> }>;
+      const nicsOf = (t: Record<string, unknown>) =>
+        Object.values(t.vms as Nics).flatMap((vm) => Object.values(vm.nics));
+      // A loaded topology changed would not be checked again: refused, naming what to pass.
+      const loaded = await loadTopology("pair");
+      await assert.rejects(
+        startLab(loaded as unknown as Record<string, unknown>),
+        /^TypeError: loadTopology: source is a topology loadTopology returned.*topologyObject/,
+      );
+      const bad = await topologyObject("pair");
+      nicsOf(bad)[0].queue_size = 300;
+      await assert.rejects(startLab(bad), isLabError("topology-invalid"));
+      const t = await topologyObject("pair");
+      for (const nic of nicsOf(t)) nic.layout = "packed";
+      const lab = await startLab({ ...t, name: "api-pair-packed" });
+      try {
+        assert.equal(lab.name, "api-pair-packed");
+        const queues = lab.snapshot().vms.flatMap((v) => v.devices[0].queues);
+        assert.deepEqual([...new Set(queues.map((q) => q.layout))], ["packed"]);
+        assert.equal((await lab.vm("a").exec(["ping", "10.0.0.2", "-c", "1"])).received, 1);
       } finally {
         await lab.stop();
       }

@@ -75,9 +75,12 @@ export class EventLog {
     return event;
   }
 
-  /** The most recent events, oldest first. */
+  /**
+   * The most recent events (at most 1000), oldest first, as they are now: a copy, which later
+   * events do not change (the log's own array grows and drops its oldest).
+   */
   recent(): readonly LabEvent[] {
-    return this.#events;
+    return this.#events.slice();
   }
 
   /** Call `listener` for every new event; returns the unsubscribe function. */

@@ -107,3 +107,12 @@ Deno.test("a subscriber that throws neither makes emit throw nor starves later s
   assert.deepEqual(got, ["lab-up"]);
   assert.equal(log.recent().length, 1);
 });
+
+Deno.test("recent() is the events at the call: later events leave an earlier answer as it was", () => {
+  const log = new EventLog(null);
+  log.emit("lab-up");
+  const before = log.recent();
+  log.emit("link-down", "a-b");
+  assert.deepEqual(before.map((e) => e.kind), ["lab-up"]);
+  assert.deepEqual(log.recent().map((e) => e.kind), ["lab-up", "link-down"]);
+});

@@ -49,7 +49,13 @@ import { THREAD_STATS_SLOTS } from "./wire/control.ts";
 import { iommuCapacity } from "./kinds/mod.ts";
 import { viommuBuffer } from "../devices/iommu/viommu.ts";
 import { DeviceSupervisor } from "./supervisor.ts";
-import { type Fault, type FaultOutcome, type InjectedHang, injectFault } from "./faults.ts";
+import {
+  type Fault,
+  type FaultOutcome,
+  type InjectedHang,
+  injectFault,
+  parseFault,
+} from "./faults.ts";
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import { CpuPlacement, PLACEMENT_PERIOD_MS } from "./placement.ts";
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
@@ -104,8 +110,17 @@ function endProcessPlacement(): void {
 /** How a lab places its VMs' threads on CPUs (see {@linkcode LabStartOptions.placement}). */
 export type PlacementMode = "auto" | "off";
 
-/** What a caller passed as a workload's words, for an error message (bounded). */
-function describeArgv(argv: unknown): string {
+/**
+ * What a caller passed as a workload's words, for an error message (bounded): its type, or the
+ * type of its first word that is no string.
+ *
+ * @example
+ * ```ts
+ * import { describeArgv } from "./lab.ts";
+ * describeArgv(["ping", 3]); // "number at index 1"
+ * ```
+ */
+export function describeArgv(argv: unknown): string {
   if (!Array.isArray(argv)) return argv === null ? "null" : typeof argv;
   if (argv.length === 0) return "an empty array";
   const bad = argv.findIndex((a) => typeof a !== "string");
@@ -211,6 +226,8 @@ export class Lab {
   #stopped = false;
   /** Injected hangs in force, by VM (`faults.ts`: a hung device worker takes no other crash). */
   readonly #hangs = new Map<string, InjectedHang>();
+  /** The stop under way or done (`stop`). */
+  #stopping: Promise<void> | undefined;
   #unplace: (() => void) | undefined;
   /** Device workers spawned ahead for the next backend restarts (`#warmStandby`). */
   readonly #standby: Worker[] = [];
@@ -489,9 +506,12 @@ export class Lab {
   /**
    * Inject a fault (`vlab fault …`, `POST /faults`): see `faults.ts` for the kinds. Every fault
    * is an event; the outcome says why one could not be injected. It resolves once the fault is
-   * in place: for a guest bug, once the guest said whether it wrote it.
+   * in place: for a guest bug, once the guest said whether it wrote it. `f` is checked as a
+   * request's body is (`parseFault`): a script's object may be anything at run time.
    */
   fault(f: Fault): Promise<FaultOutcome> {
+    const parsed = parseFault(f);
+    if (!parsed.ok) return Promise.resolve(parsed);
     if (this.#stopped) {
       return Promise.resolve({
         ok: false,
@@ -500,7 +520,7 @@ export class Lab {
         hint: "Start it again with `vlab up`",
       });
     }
-    return injectFault(f, {
+    return injectFault(parsed.value, {
       plan: this.plan,
       vmState: (vm) => this.vmState(vm),
       control: (index) => this.#controls[index],
@@ -601,6 +621,11 @@ export class Lab {
       };
       worker.postMessage(start);
     });
+  }
+
+  /** Whether `stop` has been called (by a script, `POST /down` or a signal): the lab is going or gone. */
+  get stopped(): boolean {
+    return this.#stopped;
   }
 
   /** The state of a VM. */
@@ -860,10 +885,16 @@ export class Lab {
    * asked to return and terminated. Each worker tears itself down before this returns (about
    * 0.1 s of CPU a worker on our VMs, so 7 s for 64 VMs on two cores). With `exiting`, for a
    * process that exits right after (it must: the workers stay), the stopped workers are left
-   * for the process's exit to end, with no teardown at all. Safe to call twice.
+   * for the process's exit to end, with no teardown at all. Safe to call twice: every call
+   * resolves when the first one has stopped the lab.
    */
-  async stop(options: { workloadGraceMs?: number; exiting?: boolean } = {}): Promise<void> {
-    if (this.#stopped) return;
+  stop(options: { workloadGraceMs?: number; exiting?: boolean } = {}): Promise<void> {
+    // A second call gets the first one's promise: it resolves once the lab has stopped, not at
+    // once while the workers still run.
+    return this.#stopping ??= this.#stop(options);
+  }
+
+  async #stop(options: { workloadGraceMs?: number; exiting?: boolean }): Promise<void> {
     this.#stopped = true;
     this.#supervisor.stop();
     this.#unplace?.();

@@ -320,3 +320,15 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a second stop, called while the first runs, resolves once the lab has stopped",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startLab(PAIR);
+    const first = lab.stop();
+    await lab.stop();
+    assert.deepEqual([lab.vmState("a"), lab.vmState("b")], ["stopped", "stopped"]);
+    await first;
+  },
+});

@@ -230,7 +230,10 @@ export function takeRingView(lab: Lab, sel: RingSelector): Result<RingView, Ring
     const names = device.queues.map((qs, i) => `${i} (${qs.name})`).join(", ");
     return err({
       message: `NIC ${vm.name}:${device.name} has no queue ${sel.queue}`,
-      hint: `Queues: ${names}`,
+      // A vhost-pci-net device has no queues of its own: it serves its frontend's.
+      hint: device.kind === "vhost-pci"
+        ? `It serves ${device.frontend.vm}:${device.frontend.nic}'s queues: view those`
+        : `Queues: ${names || "none"}`,
     });
   }
   const v = labViews(lab).devices[vm.index][device.index];

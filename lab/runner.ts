@@ -17,6 +17,7 @@ import { EventLog } from "./events.ts";
 import { Lab } from "./lab.ts";
 import type { LabPlan } from "./plan.ts";
 import { serveControl } from "./server.ts";
+import { quote } from "./topology/quote.ts";
 import { eventLogPath, KEEP_LOGS, logsDir, pruneLogs } from "./logs.ts";
 import {
   createLabDir,
@@ -26,6 +27,24 @@ import {
   labPaths,
   writeRecord,
 } from "./state.ts";
+
+/** Longest Unix socket path, bytes (Linux's `sun_path` is 108 bytes with its final NUL). */
+const SOCKET_PATH_MAX = 107;
+
+/**
+ * The first socket the lab would make whose path is too long for a Unix socket (its control
+ * socket, each vsock VM's `vsock.sock`), or null: checked before any worker starts.
+ */
+function socketTooLong(plan: LabPlan, dir: string): string | null {
+  const paths = [
+    labPaths(plan.name).socket,
+    ...plan.vms.filter((v) => v.devices.some((d) => d.kind === "vsock")).map((v) =>
+      `${dir}/${v.name}/vsock.sock`
+    ),
+  ];
+  const encoder = new TextEncoder();
+  return paths.find((p) => encoder.encode(p).length > SOCKET_PATH_MAX) ?? null;
+}
 
 /** A lab with its state folder and control socket. */
 export interface RegisteredLab {
@@ -83,6 +102,16 @@ export async function launchLab(
       "Give this topology another name",
     );
   }
+  const tooLong = socketTooLong(plan, paths.dir);
+  if (tooLong !== null) {
+    throw new LabError(
+      "lab-failed",
+      `Cannot start lab ${quote(plan.name)}: its socket ${
+        quote(tooLong)
+      } is longer than a Unix socket path can be (${SOCKET_PATH_MAX} bytes)`,
+      "Set VLAB_STATE_DIR to a shorter folder",
+    );
+  }
   let hold: LabDirHold;
   try {
     hold = createLabDir(plan.name);
@@ -134,7 +163,7 @@ export async function launchLab(
         await lab.stop({ exiting: options.exitsWithLab });
       } finally {
         try {
-          await server.shutdown();
+          await server?.shutdown();
         } catch {
           // Already closed.
         }
@@ -142,15 +171,30 @@ export async function launchLab(
         resolveStopped();
       }
     })();
-  const server = serveControl(lab, { path: paths.socket, onDown: () => void stop() });
-  writeRecord({
-    name: plan.name,
-    pid: Deno.pid,
-    socket: paths.socket,
-    source: plan.source,
-    startedAt: new Date(lab.startedAt).toISOString(),
-    vms: plan.vms.length,
-    events: eventsPath,
-  });
+  let server: ReturnType<typeof serveControl> | undefined;
+  try {
+    server = serveControl(lab, { path: paths.socket, onDown: () => void stop() });
+    writeRecord({
+      name: plan.name,
+      pid: Deno.pid,
+      socket: paths.socket,
+      source: plan.source,
+      startedAt: new Date(lab.startedAt).toISOString(),
+      vms: plan.vms.length,
+      events: eventsPath,
+    });
+  } catch (e) {
+    // Up, but not reachable: stop it, or its workers would keep the process alive for ever.
+    await server?.shutdown().catch(() => {});
+    await lab.stop();
+    hold.release();
+    throw new LabError(
+      "lab-failed",
+      `Cannot start lab ${quote(plan.name)}: cannot serve its control socket ${
+        quote(paths.socket)
+      }: ${e instanceof Error ? e.message : String(e)}`,
+      "Check that the state folder is writable (set VLAB_STATE_DIR to use another place)",
+    );
+  }
   return { lab, socket: paths.socket, events: eventsPath, stop, stopped };
 }

@@ -26,3 +26,37 @@ Deno.test("a lab named logs is refused: that folder of the state root holds the 
     Deno.removeSync(tmp, { recursive: true });
   }
 });
+
+Deno.test("a state folder too long for its sockets is refused before any worker starts", async () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "vlab-runner-" });
+  const root = `${tmp}/${"d".repeat(100)}`;
+  const before = Deno.env.get("VLAB_STATE_DIR");
+  Deno.env.set("VLAB_STATE_DIR", root);
+  try {
+    const t = topologyFromObject({ name: "long", vms: { a: { nics: { eth0: {} } } } });
+    assert.ok(t.ok, JSON.stringify(!t.ok && t.error));
+    // Before the fix the lab came up, its control socket failed (a TypeError), and its workers
+    // kept the process alive for ever: bounded here by the test's own timer.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const e = await Promise.race([
+      launchLab(planLab(t.value)).then(async (running) => {
+        await running.stop();
+        return null;
+      }, (e) => e),
+      new Promise((r) => timer = setTimeout(() => r("no answer in 10 s"), 10_000)),
+    ]);
+    clearTimeout(timer);
+    assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+    assert.equal(e.code, "lab-failed");
+    assert.match(e.message, /is longer than a Unix socket path can be \(107 bytes\)$/);
+    assert.match(e.hint, /VLAB_STATE_DIR/);
+    const left = [...Deno.readDirSync(tmp)].flatMap((d) =>
+      d.isDirectory ? [...Deno.readDirSync(`${tmp}/${d.name}`)].map((f) => f.name) : []
+    );
+    assert.deepEqual(left.filter((f) => f !== "logs"), [], "a lab folder was left behind");
+  } finally {
+    if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+    else Deno.env.set("VLAB_STATE_DIR", before);
+    Deno.removeSync(tmp, { recursive: true });
+  }
+});

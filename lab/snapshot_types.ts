@@ -205,7 +205,7 @@ export const WAIT_LABELS: readonly (readonly [keyof LinkWaits, string])[] = [
  * @example
  * ```ts
  * import { totalDrops } from "./snapshot_types.ts";
- * totalDrops({ loss: 2, queueLimit: 3, partition: 0, fullRing: 0, linkDown: 0, tooBig: 0, runt: 0, malformed: 0, badSlot: 0, lengthError: 0 }); // 5
+ * totalDrops({ loss: 2, queueLimit: 3, partition: 0, fullRing: 0, linkDown: 0, tooBig: 0, runt: 0, malformed: 0, badSlot: 0, lengthError: 0, notLive: 0 }); // 5
  * ```
  */
 export function totalDrops(d: LinkDrops): number {

@@ -136,7 +136,7 @@ export function ringsChartSpec(report: RingsBenchReport): vegaLite.TopLevelSpec 
  *   environment: { deno: "2.9.6", v8: "15.0", cpus: 2, cpuModel: "AMD EPYC" },
  *   results: [],
  * });
- * await Deno.writeTextFile("rings.svg", svg);
+ * svg.startsWith("<svg"); // true: write it to a file, or serve it
  * ```
  */
 export async function renderRingsChart(report: RingsBenchReport): Promise<string> {

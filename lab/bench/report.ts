@@ -26,14 +26,17 @@ const NO_VALUE = "–";
  *   environment: { deno: "2.9.6", v8: "15.0", cpus: 2, cpuModel: "AMD EPYC" },
  *   results: [
  *     { layout: "split", mode: "poll", batch: 1, nsPerRequest: { median: 361, min: 350, max: 380 },
- *       kicksPerRequest: 0, interruptsPerRequest: 0 },
+ *       kicksPerRequest: 0, interruptsPerRequest: 0, checkedRequests: 0, handoffNs: 62,
+ *       truncatedRuns: 0 },
  *     { layout: "packed", mode: "poll", batch: 1, nsPerRequest: { median: 165, min: 160, max: 170 },
- *       kicksPerRequest: 0, interruptsPerRequest: 0 },
+ *       kicksPerRequest: 0, interruptsPerRequest: 0, checkedRequests: 0, handoffNs: 54,
+ *       truncatedRuns: 0 },
  *   ],
  * });
+ * console.log(text);
  * // …
- * // batch  split ns/request  packed ns/request  packed/split
- * //     1  361 (350–380) ns  165 (160–170) ns           0.46
+ * // batch  split ns/request  packed ns/request  packed/split  hand-off ns
+ * //     1  361 (350–380) ns   165 (160–170) ns          0.46        62/54
  * ```
  */
 export function formatRingsTable(report: RingsBenchReport): string {
