@@ -754,7 +754,7 @@ export class Lab {
         hint: "Start it again with `vlab up`",
       };
     }
-    if (this.vmState(vm) !== "running") {
+    if (!guestServes(this.vmState(vm))) {
       return {
         ok: false,
         message: `Cannot run a workload: VM "${vm}" is ${this.vmState(vm)}`,
@@ -800,7 +800,7 @@ export class Lab {
   /** What a guest reports about itself (NIC link state, ARP cache). */
   async inspect(vm: string): Promise<unknown> {
     const handle = this.#guest(vm);
-    if (!handle || this.vmState(vm) !== "running") return null;
+    if (!handle || !guestServes(this.vmState(vm))) return null;
     const m = await this.#request(handle, { type: "inspect", id: this.#nextId++ });
     return m.type === "inspect-result" ? m.info : null;
   }
@@ -962,4 +962,13 @@ export class Lab {
       }
     }
   }
+}
+
+/**
+ * Whether a VM's guest takes workloads in `state`: while it runs, and while its backend restarts
+ * or a device resets, since its guest worker runs throughout and a recovery only pauses traffic
+ * (a ping started then waits for it, as in a VM whose vhost backend restarts).
+ */
+function guestServes(state: VmState): boolean {
+  return state === "running" || state === "restarting" || state === "resetting";
 }

@@ -268,3 +268,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...LAB_TEST,
+  name:
+    "a workload started while a's backend restarts is taken: the ping waits for the successor and gets its reply",
+  fn: async () => {
+    const lab = await startTestLab(PAIR);
+    try {
+      await pingOk(lab);
+      let during: { state: string; ping: ReturnType<Lab["exec"]> } | undefined;
+      const off = lab.events.subscribe((e) => {
+        if (e.kind !== "backend-crash" || e.subject !== "a" || during) return;
+        // Called from the event, before the successor starts: the VM is restarting now.
+        during = {
+          state: lab.vmState("a"),
+          ping: lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", "5"]),
+        };
+      });
+      try {
+        const f = await lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
+        assert.ok(f.ok, JSON.stringify(f));
+        const seen = await waitForValue(
+          "the ping started during the restart",
+          () => during ?? null,
+        );
+        assert.equal(seen.state, "restarting");
+        const r = await seen.ping;
+        if (!r.ok) assert.fail(`${r.message} (${r.hint})`);
+        assert.equal((r.result as { received: number }).received, 1, JSON.stringify(r.result));
+      } finally {
+        off();
+      }
+    } finally {
+      await lab.stop();
+    }
+  },
+});
