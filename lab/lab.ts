@@ -221,7 +221,11 @@ export class Lab {
   readonly #rings: LinkRing[];
   readonly #taps: TapReader[];
   readonly #workers: WorkerHandle[] = [];
-  readonly #pending = new Map<number, (m: FromWorker) => void>();
+  /** Requests awaiting a worker's answer, by id, with the worker asked. */
+  readonly #pending = new Map<
+    number,
+    { handle: WorkerHandle; answer: (m: FromWorker) => void }
+  >();
   #nextId = 1;
   #stopped = false;
   /** Injected hangs in force, by VM (`faults.ts`: a hung device worker takes no other crash). */
@@ -559,7 +563,11 @@ export class Lab {
         this.#pending.delete(id);
         return `Cannot tell whether ${bug.bug} was written: VM "${vm}"'s guest did not answer within ${GUEST_BUG_ANSWER_MS} ms`;
       }
-      if (m.type !== "guest-bug-result") return `Cannot inject ${bug.bug}: the lab stopped`;
+      if (m.type !== "guest-bug-result") {
+        return `Cannot inject ${bug.bug}: ${
+          m.type === "exec-result" && !m.ok ? m.message : "the lab stopped"
+        }`;
+      }
       return m.refused;
     } finally {
       clearTimeout(timer);
@@ -586,6 +594,12 @@ export class Lab {
         if (handle.failed !== null) return;
         handle.failed = message;
         this.events.emit(`${h.kind}-failed`, h.owner, { message });
+        // What it was asked will never be answered: say so now, not at the lab's stop.
+        this.#answerPending(
+          handle,
+          `The ${h.kind} worker of ${h.owner} failed: ${message}`,
+          "The lab's event log has its error; `vlab down`, then `vlab up`, starts it again",
+        );
         reject(new Error(`The ${h.kind} worker of ${h.owner} failed: ${message}`));
       };
       worker.onerror = (e) => {
@@ -612,9 +626,9 @@ export class Lab {
           case "exec-result":
           case "inspect-result":
           case "guest-bug-result": {
-            const cb = this.#pending.get(m.id);
+            const p = this.#pending.get(m.id);
             this.#pending.delete(m.id);
-            cb?.(m);
+            p?.answer(m);
             break;
           }
         }
@@ -703,9 +717,18 @@ export class Lab {
     return this.#linkUp.get(link) ?? false;
   }
 
+  /** Answer every request pending on `handle` (all when null) with a failure. */
+  #answerPending(handle: WorkerHandle | null, message: string, hint: string): void {
+    for (const [id, p] of this.#pending) {
+      if (handle !== null && p.handle !== handle) continue;
+      this.#pending.delete(id);
+      p.answer({ type: "exec-result", id, ok: false, message, hint });
+    }
+  }
+
   #request(handle: WorkerHandle, message: ToWorker & { id: number }): Promise<FromWorker> {
     return new Promise((resolve) => {
-      this.#pending.set(message.id, resolve);
+      this.#pending.set(message.id, { handle, answer: resolve });
       handle.worker.postMessage(message);
     });
   }
@@ -931,16 +954,11 @@ export class Lab {
       for (const w of standby) w.terminate();
     }
     this.#removeVsockSockets();
-    for (const [, cb] of this.#pending) {
-      cb({
-        type: "exec-result",
-        id: 0,
-        ok: false,
-        message: "The lab stopped before the workload answered",
-        hint: "Start the lab again with `vlab up`",
-      });
-    }
-    this.#pending.clear();
+    this.#answerPending(
+      null,
+      "The lab stopped before the workload answered",
+      "Start the lab again with `vlab up`",
+    );
     this.events.emit("lab-down", this.plan.name);
   }
 

@@ -17,6 +17,7 @@ import {
   splitTxQueue,
   startTestLab,
   waitForValue,
+  within,
 } from "./testing.ts";
 import { deviceControl } from "./wire/control.ts";
 
@@ -330,5 +331,52 @@ Deno.test({
     await lab.stop();
     assert.deepEqual([lab.vmState("a"), lab.vmState("b")], ["stopped", "stopped"]);
     await first;
+  },
+});
+
+Deno.test({
+  ...LAB_TEST,
+  name: "a workload on a guest worker that fails is answered with the failure at once, not at stop",
+  fn: async () => {
+    // The guest of `a` fails as it receives the workload: a stand-in for any crash after start
+    // (no fault kind crashes a guest), seen by the lab exactly as a real failure's message.
+    const Real = globalThis.Worker;
+    class FailingGuest extends Real {
+      // deno-lint-ignore no-explicit-any
+      override postMessage(m: any, options?: any): void {
+        const data = m as { type?: string };
+        if (this.name === "guest a" && data.type === "exec") {
+          const failed = new MessageEvent("message", { data: { type: "failed", message: "boom" } });
+          setTimeout(() => this.onmessage?.(failed), 10);
+          return;
+        }
+        super.postMessage(m, options);
+      }
+      readonly name: string;
+      constructor(url: string | URL, options?: WorkerOptions) {
+        super(url, options);
+        this.name = options?.name ?? "";
+      }
+    }
+    globalThis.Worker = FailingGuest;
+    let lab: Lab | undefined;
+    try {
+      lab = await startTestLab(PAIR);
+    } finally {
+      globalThis.Worker = Real;
+    }
+    try {
+      const r = await within(
+        5_000,
+        "the exec answer",
+        lab.exec("a", ["ping", "10.0.0.2", "-c", "100"]),
+      );
+      assert.equal(r.ok, false);
+      if (!r.ok) assert.match(r.message, /^The guest worker of a failed: boom/);
+      assert.equal(lab.vmState("a"), "failed");
+      assert.equal(lab.events.recent().filter((e) => e.kind === "guest-failed").length, 1);
+    } finally {
+      await lab.stop();
+    }
   },
 });
