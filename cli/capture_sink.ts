@@ -98,7 +98,7 @@ function openError(path: string, e: unknown): VlabError {
  * import { OutputError } from "./errors.ts";
  *
  * const full = new OutputError("the output", new Error("No space left on device (os error 28)"));
- * captureSinkError("/dev/full", full).message;
+ * (captureSinkError("/dev/full", full) as Error).message;
  * // 'Cannot write the capture to "/dev/full": no space left on device'
  * ```
  */

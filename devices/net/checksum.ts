@@ -15,12 +15,12 @@
 
 /**
  * Sum 16-bit big-endian words of `buf[off, off+len)` into a 32-bit accumulator (odd trailing
- * byte padded with zero), without folding. Chain calls, then finish with `foldChecksum`.
+ * byte padded with zero), without folding. Chain calls, then finish with `foldSum`.
  *
  * @example
  * ```ts
- * import { checksumAdd, foldChecksum } from "./checksum.ts";
- * foldChecksum(checksumAdd(0, new Uint8Array([0x00, 0x01, 0xf2, 0x03]), 0, 4)); // 0x0dfb
+ * import { checksumAdd, foldSum } from "./checksum.ts";
+ * foldSum(checksumAdd(0, new Uint8Array([0x00, 0x01, 0xf2, 0x03]), 0, 4)); // 0xf204
  * ```
  */
 export function checksumAdd(acc: number, buf: Uint8Array, off: number, len: number): number {

@@ -17,7 +17,7 @@ import type { PushError } from "./errors.ts";
  * import { UsedStage } from "./used_stage.ts";
  * const stage = new UsedStage(8);
  * const chain = { id: 3, descCount: 1, readable: [], writable: [{ gpa: 0, len: 64 }],
- *   readableBytes: 0, writableBytes: 64 };
+ *   readableBytes: 0, writableBytes: 64, indirect: false };
  * stage.add(chain, 100, true); // staged with len 64 (clamped), full
  * stage.add(chain, 10, true); // { ok: false, error: { kind: "not-in-flight", id: 3 } }
  * ```

@@ -42,7 +42,7 @@ export const IOMMU_MAPPINGS = 4096;
  * @example
  * ```ts
  * import { iommuDeviceSpec } from "./iommu.ts";
- * iommuDeviceSpec({ mode: "static" }, [], []).queues.map((q) => q.name); // ["requestq", "eventq"]
+ * iommuDeviceSpec({ mode: "static" }, [], new Set()).queues.map((q) => q.name); // ["requestq", "eventq"]
  * ```
  */
 export function iommuDeviceSpec(

@@ -30,8 +30,8 @@ export const NET_DRIVER_COUNTER_SLOTS = 32;
  * import { netDeviceSpec } from "./net.ts";
  * const nic = {
  *   name: "eth0", mac: "02:00:00:00:00:01", ip: "10.0.0.1", prefix: 24, queueSize: 256,
- *   layout: "split", mtu: 1500,
- *   features: { eventIdx: true, indirect: true, mrgRxbuf: true, inOrder: false },
+ *   layout: "split", mtu: 1500, iommu: false,
+ *   features: { eventIdx: true, indirect: true, mrgRxbuf: true, inOrder: false, csum: true },
  * } as const;
  * netDeviceSpec({ ...nic, features: { ...nic.features } }, 0).ip; // 167772161
  * ```

@@ -58,8 +58,9 @@ export function vsockMemoryBytes(): number {
  * @example
  * ```ts
  * import { buildVsock } from "./vsock.ts";
- * const problems = [];
- * const vms = [{ name: "a", memoryBytes: 0, pollUs: 0, nics: [], vsock: { cid: 3 } }];
+ * import type { Problem } from "./issues.ts";
+ * const problems: Problem[] = [];
+ * const vms = [{ name: "a", memoryBytes: 0, pollUs: 0, nics: [], vsock: { cid: 3 }, iommu: null }];
  * buildVsock({ name: "x", vms: { a: { vsock: { cid: 3 } } } }, vms, [], problems).length; // 0
  * ```
  */

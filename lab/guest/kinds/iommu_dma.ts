@@ -75,8 +75,13 @@ const PAUSE = new Int32Array(new SharedArrayBuffer(4));
  * ```ts
  * import type { IommuMapper } from "../../../devices/iommu/mod.ts";
  * import { GuestDma } from "./iommu_dma.ts";
- * function dmaFor(mapper: IommuMapper, publish: () => void, collect: () => void): GuestDma {
- *   return new GuestDma({ mapper, publish, collect }); // hand to NetDriver as `dma`
+ * function dmaFor(
+ *   mapper: IommuMapper,
+ *   publish: () => void,
+ *   collect: () => void,
+ *   inFlight: () => number,
+ * ): GuestDma {
+ *   return new GuestDma({ mapper, publish, collect, inFlight }); // hand to NetDriver as `dma`
  * }
  * ```
  */

@@ -31,7 +31,10 @@ export type SendOutcome =
  * @example
  * ```ts
  * import type { UdpPayload } from "./api.ts";
- * const p: UdpPayload = { len: 4, fill: (buf, off) => buf.fill(7, off, off + 4) };
+ * const p: UdpPayload = {
+ *   len: 4,
+ *   fill: (buf: Uint8Array, off: number) => buf.fill(7, off, off + 4),
+ * };
  * ```
  */
 export type UdpPayload = Uint8Array | { len: number; fill: (buf: Uint8Array, off: number) => void };
