@@ -3,8 +3,8 @@
  * by cause (loss, queue limit, full ring, link down, too big, …) and corrupted frames as totals
  * with their rate, the times frames waited (for an RX buffer, for the link: not drops), and the
  * impairment in force; then each switch with its counters, then each vsock device's connections
- * with their credit (`vsock_conns.tsx`), and each vhost-pci link (who serves whom, through which
- * window, its connection, frames and faults). Below 120 columns a direction takes
+ * with their credit (`vsock_conns.tsx`), and each vhost-pci link (who serves whom, each direction's
+ * frames/s and drops, through which window, its connection, interrupts and faults). Below 120 columns a direction takes
  * two or three lines.
  *
  * @module
@@ -15,6 +15,7 @@ import {
   DROP_LABELS,
   type LabSnapshot,
   totalDrops,
+  type VhostPciLinkSnapshot,
   WAIT_LABELS,
 } from "../../lab/snapshot_types.ts";
 import { cell, formatByteRate, formatRate, si } from "./format.ts";
@@ -155,25 +156,7 @@ export function linksLines(props: LinksProps): Line[] {
       }
     }
   });
-  for (const l of snapshot.vhostPciLinks ?? []) {
-    const up = l.state === "up";
-    body.push([
-      seg("  "),
-      seg(l.name, { bold: true }),
-      seg("  "),
-      seg(up ? "up" : l.state.toUpperCase(), { color: up ? "green" : "red", bold: !up }),
-      seg(`  vhost-pci ${l.peer} serves ${l.frontend}`, { dim: true }),
-    ]);
-    const fault = l.lastFault === null ? "" : ` (last ${l.lastFault})`;
-    body.push([
-      seg(`    window ${l.window} · connection ${l.connection} · `),
-      seg(`in ${si(l.framesIn)} out ${si(l.framesOut)} · irq ${si(l.interrupts)} · `),
-      ...(l.partitionDropped > 0
-        ? [seg(`partition ${si(l.partitionDropped)} · `, { color: "yellow" })]
-        : []),
-      seg(`faults ${l.faults}${fault}`, { color: l.faults > 0 ? "yellow" : undefined }),
-    ]);
-  }
+  for (const l of snapshot.vhostPciLinks ?? []) body.push(...vhostPciLines(l, rates, wide, dropsW));
   if (snapshot.links.length === 0 && !snapshot.vhostPciLinks?.length) {
     body.push([seg("  no links", { dim: true })]);
   }
@@ -198,6 +181,79 @@ export function linksLines(props: LinksProps): Line[] {
   const bodyHeight = Math.max(0, props.height - 1);
   const start = windowStart(body.length, bodyHeight, selectedLine);
   return [header, ...body.slice(start, start + bodyHeight)];
+}
+
+/**
+ * The lines of one vhost-pci link: its state, then each direction with its frames/s (the peer's
+ * counters: frames, no bytes, no link ring to impair) and its drops (a partition's cuts, counted
+ * for both directions together, and the frames the frontend's receiveq had no room for), then
+ * the window, the connection, interrupts and faults.
+ *
+ * @example
+ * ```ts ignore
+ * vhostPciLines(snapshot.vhostPciLinks[0], rates, false, 40); // title, 2 or 4 direction lines, window
+ * ```
+ */
+export function vhostPciLines(
+  l: VhostPciLinkSnapshot,
+  rates: Rates | null,
+  wide: boolean,
+  dropsW: number,
+): Line[] {
+  const up = l.state === "up";
+  const r = rates?.vhostPci.get(l.name);
+  const out: Line[] = [[
+    seg("  "),
+    seg(l.name, { bold: true }),
+    seg("  "),
+    seg(up ? "up" : l.state.toUpperCase(), { color: up ? "green" : "red", bold: !up }),
+    seg(`  vhost-pci ${l.peer} serves ${l.frontend}`, { dim: true }),
+  ]];
+  const drop = (label: string, total: number, perSecond: number | undefined): Seg[] => [
+    seg(`${label} `, { dim: true }),
+    seg(si(total), { color: "yellow" }),
+    ...(perSecond !== undefined && perSecond > 0
+      ? [seg(` +${formatRate(perSecond)}`, { color: "red", bold: true })]
+      : []),
+  ];
+  const directions = [
+    [`${l.frontend} → ${l.peer}`, r?.framesIn, [] as Seg[]],
+    [
+      `${l.peer} → ${l.frontend}`,
+      r?.framesOut,
+      l.framesDropped > 0 ? drop("receiveq full", l.framesDropped, r?.framesDropped) : [],
+    ],
+  ] as const;
+  for (const [label, frames, drops] of directions) {
+    const main: Seg[] = [
+      seg("    " + cell(label, 22) + " "),
+      seg(cell(frames === undefined ? "-" : formatRate(frames), 8, { align: "right" }) + " "),
+      seg(cell("-", 11, { align: "right" }) + "  "),
+    ];
+    const none = drops.length === 0 ? [seg("no drops", { dim: true })] : drops;
+    const ring = seg("no link ring", { dim: true });
+    if (wide) {
+      const cut = fitLine(none, dropsW);
+      out.push([...main, ...cut, seg(" ".repeat(Math.max(1, dropsW + 1 - lineWidth(cut)))), ring]);
+    } else {
+      out.push([...main, ring]);
+      out.push([seg(drops.length === 0 ? "      " : "      drops: ", { dim: true }), ...none]);
+    }
+  }
+  const fault = l.lastFault === null ? "" : ` (last ${l.lastFault})`;
+  out.push([
+    seg(`    window ${l.window} · connection ${l.connection} · `),
+    seg(`irq ${si(l.interrupts)}`),
+    ...(r !== undefined && r.interrupts > 0
+      ? [seg(` ${formatRate(r.interrupts)}`, { color: "cyan" })]
+      : []),
+    seg(" · "),
+    ...(l.partitionDropped > 0
+      ? [...drop("partition", l.partitionDropped, r?.partitionDropped), seg(" · ")]
+      : []),
+    seg(`faults ${l.faults}${fault}`, { color: l.faults > 0 ? "yellow" : undefined }),
+  ]);
+  return out;
 }
 
 /**
