@@ -84,6 +84,7 @@ export function formatVhostPci(links: readonly VhostPciLinkSnapshot[]): string[]
     `  ${l.name}  vhost-pci ${l.peer} serves ${l.frontend} through ${l.window}: ${l.state}` +
     (l.connection > 0 ? ` (connection ${l.connection})` : "") +
     `, ${l.framesIn} frames in, ${l.framesOut} out, ` +
+    (l.framesDropped > 0 ? `${l.framesDropped} dropped (receiveq full), ` : "") +
     (l.partitionDropped > 0 ? `${l.partitionDropped} cut by partitions, ` : "") +
     `${l.interrupts} interrupts, ` +
     `${l.faults} faults${l.lastFault === null ? "" : ` (last ${l.lastFault})`}, ` +
