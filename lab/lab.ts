@@ -206,6 +206,12 @@ export class Lab {
   readonly #rings: LinkRing[];
   readonly #taps: TapReader[];
   readonly #workers: WorkerHandle[] = [];
+  /**
+   * What replaced workers counted, by `kind owner`: a successor starts its counters (impairment
+   * stages, partition drops, loop counters) at 0 in the same statistics region, so `workerStats`
+   * adds these to its values and no published count goes down across a backend restart.
+   */
+  readonly #carried = new Map<string, Record<string, number>>();
   readonly #pending = new Map<number, (m: FromWorker) => void>();
   #nextId = 1;
   #stopped = false;
@@ -253,7 +259,10 @@ export class Lab {
       spawn: (vm, start) => this.#spawnDevice(vm, start),
       take: (vm) => {
         const i = this.#workers.findIndex((w) => w.owner === vm && w.kind === "device");
-        return i < 0 ? undefined : this.#workers.splice(i, 1)[0].worker;
+        if (i < 0) return undefined;
+        const old = this.#workers.splice(i, 1)[0];
+        this.#carry(old);
+        return old.worker;
       },
       // What a replacement must know (links down, partitions) acts on its next pass too.
       post: (vm, m) => {
@@ -617,13 +626,33 @@ export class Lab {
     return "starting";
   }
 
-  /** Named statistics of every worker: `{ "<kind> <owner>": { name: value } }`. */
+  /**
+   * Named statistics of every worker: `{ "<kind> <owner>": { name: value } }`. A device worker's
+   * statistics are counts since the lab started: a replaced worker's last values (`#carry`) plus
+   * its successor's (a device worker publishes cumulative counts only).
+   */
   workerStats(): { kind: string; owner: string; stats: Record<string, number> }[] {
     return this.#workers.map((w) => {
       const stats: Record<string, number> = {};
       w.statsNames.forEach((n, i) => stats[n] = w.stats[i]);
+      const carried = this.#carried.get(`${w.kind} ${w.owner}`);
+      if (carried !== undefined) {
+        for (const [n, v] of Object.entries(carried)) stats[n] = v + (stats[n] ?? 0);
+      }
       return { kind: w.kind, owner: w.owner, stats };
     });
+  }
+
+  /**
+   * Keep what a worker being replaced counted (its region still holds its last published values:
+   * it is fenced, and its successor has not written yet), for `workerStats` to add to its
+   * successor's. Counts it made after its last publication are lost with it.
+   */
+  #carry(old: WorkerHandle): void {
+    const key = `${old.kind} ${old.owner}`;
+    const carried = this.#carried.get(key) ?? {};
+    old.statsNames.forEach((n, i) => carried[n] = (carried[n] ?? 0) + old.stats[i]);
+    this.#carried.set(key, carried);
   }
 
   /** The vIOMMU tables of a VM (IOTLB counters and faults are read from them), or null. */

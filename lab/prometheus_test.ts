@@ -185,3 +185,62 @@ Deno.test({
     }
   },
 });
+
+/** The value of the one sample of `family` whose labels include `labels`, or null. */
+function sample(text: string, family: string, labels: string): number | null {
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${family}{`) && line.includes(labels)) {
+      return Number(line.slice(line.lastIndexOf(" ") + 1));
+    }
+  }
+  return null;
+}
+
+Deno.test({
+  name: "impairment counters and drops by cause never go down across a backend restart",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab({
+      name: "prom-restart",
+      seed: 1,
+      vms: {
+        a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+        b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+      },
+      links: [{ endpoints: ["a:eth0", "b:eth0"], forward: { loss: "20%" } }],
+    });
+    const offered = () =>
+      sample(prometheusMetrics(lab), "vlab_impair_offered_total", 'vm="a",device="eth0"') ?? 0;
+    const lost = () =>
+      sample(prometheusMetrics(lab), "vlab_link_drops_total", 'direction="forward",cause="loss"') ??
+        0;
+    try {
+      const ping = ["ping", "10.0.0.2", "-c", "20", "-i", "0.005", "-W", "0.2"];
+      assert.ok((await lab.exec("a", ping)).ok);
+      // The device worker publishes its statistics a few times a second.
+      const before = await waitForValue("a's impairment statistics", () => {
+        const n = offered();
+        return n >= 20 && lost() > 0 ? n : null;
+      });
+      const lostBefore = lost();
+      const f = await lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
+      assert.ok(f.ok, JSON.stringify(f));
+      await waitForValue(
+        "backend-restarted",
+        () => lab.events.recent().some((e) => e.kind === "backend-restarted") ? true : null,
+      );
+      assert.ok(
+        (await lab.exec("a", ["ping", "10.0.0.2", "-c", "3", "-i", "0.005", "-W", "0.2"])).ok,
+      );
+      // Until the successor publishes, the predecessor's counts; then theirs plus its own.
+      const after = await waitForValue("the successor's statistics", () => {
+        const n = offered();
+        return n !== before ? n : null;
+      });
+      assert.ok(after > before, `vlab_impair_offered_total went from ${before} to ${after}`);
+      assert.ok(lost() >= lostBefore, `loss drops went from ${lostBefore} to ${lost()}`);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
