@@ -5,8 +5,9 @@
  * and end in `_total`, gauges are typed `gauge`, and every family has a `# HELP` line.
  *
  * Families (each with the `lab` label):
- * - `vlab_up`, `vlab_uptime_seconds`, `vlab_vm_running{vm}`, and `vlab_vm_cpu{vm}` while the VM's
- *   workers are placed on a CPU (CPU placement);
+ * - `vlab_up`, `vlab_uptime_seconds`, `vlab_vm_running{vm}`, the recoveries
+ *   `vlab_vm_backend_restarts_total{vm}` and `vlab_vm_device_resets_total{vm}`, and
+ *   `vlab_vm_cpu{vm}` while the VM's workers are placed on a CPU (CPU placement);
  * - per virtio-net device `{vm, device, layout}`: `vlab_net_device_*_total` (the device's
  *   counters), `vlab_net_driver_*_total` (the guest driver's), and `vlab_device_status`,
  *   `vlab_device_status_bit{bit}`, `vlab_device_feature{feature}` (negotiated features, 1 each);
@@ -201,6 +202,20 @@ export function prometheusMetrics(lab: Lab): string {
       ...base,
       vm: vm.name,
     }, lab.vmState(vm.name) === "running" ? 1 : 0);
+    if (v.recovery !== undefined) {
+      m.counter(
+        "vlab_vm_backend_restarts_total",
+        "Times the VM's device worker was replaced after a crash or a hang",
+        { ...base, vm: vm.name },
+        v.recovery.backendRestarts,
+      );
+      m.counter(
+        "vlab_vm_device_resets_total",
+        "Times the VM's guest reset one of its devices (DEVICE_NEEDS_RESET, broken queue, TX timeout)",
+        { ...base, vm: vm.name },
+        v.recovery.deviceResets,
+      );
+    }
     if (v.cpu !== undefined) {
       m.gauge("vlab_vm_cpu", "The CPU the VM's guest and device workers are placed on", {
         ...base,

@@ -238,6 +238,11 @@ Deno.test({
         return n !== before ? n : null;
       });
       assert.ok(after > before, `vlab_impair_offered_total went from ${before} to ${after}`);
+      // The restart itself is counted (and nothing on b, which never restarted).
+      const text = prometheusMetrics(lab);
+      assert.equal(sample(text, "vlab_vm_backend_restarts_total", 'vm="a"'), 1);
+      assert.equal(sample(text, "vlab_vm_backend_restarts_total", 'vm="b"'), 0);
+      assert.equal(sample(text, "vlab_vm_device_resets_total", 'vm="a"'), 0);
       assert.ok(lost() >= lostBefore, `loss drops went from ${lostBefore} to ${lost()}`);
     } finally {
       await lab.stop();

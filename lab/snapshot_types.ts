@@ -102,6 +102,14 @@ export interface DeviceSnapshot {
   connections?: VsockConnTable;
 }
 
+/** How often recovery ran on a VM since the lab started. */
+export interface VmRecovery {
+  /** Its device worker was replaced after a crash or a hang (`backend-restarted`). */
+  backendRestarts: number;
+  /** Its guest reset a device (DEVICE_NEEDS_RESET, a broken queue, a transmit timeout). */
+  deviceResets: number;
+}
+
 /** One VM. */
 export interface VmSnapshot {
   /** VM name. */
@@ -122,6 +130,8 @@ export interface VmSnapshot {
    * they run wherever the scheduler puts them.
    */
   cpu?: number;
+  /** How often recovery ran on it; absent in snapshots older than this field. */
+  recovery?: VmRecovery;
 }
 
 /** One direction of a link. */

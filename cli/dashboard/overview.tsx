@@ -1,5 +1,6 @@
 /**
- * The Overview panel: every VM with its display state (and its CPU while placed), and each of its devices with MAC, address,
+ * The Overview panel: every VM with its display state (its CPU while placed, how often its
+ * backend restarted and its guest reset a device), and each of its devices with MAC, address,
  * link, status bits and negotiated features by spec name; then the links and switches in one line
  * each. A pure view of a `LabSnapshot`.
  *
@@ -61,6 +62,16 @@ export function overviewLines(props: OverviewProps): Line[] {
       seg(cell(vm.state, 12), { color: STATE_COLORS[vm.state], bold: vm.state !== "running" }),
     ];
     if (vm.cpu !== undefined) head.push(seg(`cpu ${vm.cpu} `, { dim: true }));
+    // Recovery that ran on it (a replaced device worker, a guest's device resets): it is running
+    // again, but the user watching should see that it happened.
+    const rec = vm.recovery;
+    if (rec !== undefined && rec.backendRestarts + rec.deviceResets > 0) {
+      const parts = [
+        ...(rec.backendRestarts > 0 ? [`restarts ${rec.backendRestarts}`] : []),
+        ...(rec.deviceResets > 0 ? [`resets ${rec.deviceResets}`] : []),
+      ];
+      head.push(seg(`${parts.join(" · ")} `, { color: "yellow" }));
+    }
     if (vm.devices.length === 0) head.push(seg("no devices", { dim: true }));
     lines.push(head);
     const drops = Object.entries(vm.guestDrops ?? {}).filter(([, v]) => v > 0);

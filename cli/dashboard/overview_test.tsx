@@ -71,6 +71,22 @@ for (const [columns, rows] of [[80, 24], [140, 40], [200, 50]] as const) {
     }
   });
 
+  Deno.test(`overview shows how often a VM's backend restarted and its devices reset at ${columns} columns`, () => {
+    const data = fixtureData("pair");
+    const snapshot = structuredClone(data.snapshot!);
+    snapshot.vms[0].recovery = { backendRestarts: 2, deviceResets: 1 };
+    snapshot.vms[1].recovery = { backendRestarts: 0, deviceResets: 0 };
+    const app = renderApp({ ...data, snapshot }, { columns, rows });
+    try {
+      const frame = app.frame();
+      assertFits(frame, columns, rows);
+      assert.match(frame, /a +running +restarts 2 · resets 1/);
+      assert.equal(frame.split("restarts").length, 2, "nothing shown for b, which never recovered");
+    } finally {
+      app.unmount();
+    }
+  });
+
   Deno.test(`overview shows a VM's guest stack drops by cause at ${columns} columns`, () => {
     const data = fixtureData("pair");
     const snapshot = structuredClone(data.snapshot!);
