@@ -21,7 +21,7 @@
 import { LinkCapture, mergePcapRecords } from "./capture.ts";
 import type { GuestFaultKind } from "../devices/virtio/guest_faults.ts";
 import { LinkRing } from "./host/link_ring.ts";
-import { type TapCounters, TapReader } from "./host/tap.ts";
+import { tapCapacity, type TapCounters, TapReader } from "./host/tap.ts";
 import {
   cpuOf,
   createDoorbells,
@@ -152,8 +152,6 @@ interface WorkerHandle {
   failed: string | null;
 }
 
-/** Bytes of a tap ring per link direction. */
-const TAP_BYTES = 1 << 20;
 /** How long the lab waits for a guest's verdict on a guest bug, ms (its loop yields every 2 ms). */
 const GUEST_BUG_ANSWER_MS = 2000;
 /** Device workers a lab keeps spawned ahead for backend restarts. */
@@ -243,7 +241,10 @@ export class Lab {
       return d?.kind === "iommu" ? viommuBuffer(iommuCapacity(d)) : null;
     });
     this.#rings = plan.rings.map((r) => LinkRing.create(r.slots, r.slotBytes));
-    this.#taps = plan.rings.map((r) => TapReader.create(TAP_BYTES, ringCaptureFormat(r).snaplen));
+    this.#taps = plan.rings.map((r) => {
+      const { snaplen } = ringCaptureFormat(r);
+      return TapReader.create(tapCapacity(snaplen), snaplen);
+    });
     for (const link of plan.links) this.#linkUp.set(link.name, true);
     for (const link of plan.vhostPciLinks ?? []) this.#linkUp.set(link.name, true);
     this.links = new LinkControl(plan, events, (kind, owner, message) => {
