@@ -236,6 +236,8 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
   };
   const vp = vhostPciSnapshot(lab);
   if (vp.length > 0) snapshot.vhostPciLinks = vp;
+  const partitions = lab.links.partitions();
+  if (partitions.length > 0) snapshot.partitions = partitions;
   return snapshot;
 }
 

@@ -10,6 +10,7 @@
 import type { VsockConnTable } from "../devices/vsock/conn_table.ts";
 
 import type { LabEvent } from "./events.ts";
+import type { PartitionInfo } from "./partition.ts";
 
 /** What the dashboard shows for a VM. */
 export type VmDisplayState =
@@ -305,6 +306,8 @@ export interface LabSnapshot {
   links: LinkSnapshot[];
   /** vhost-pci links, when the lab has any. */
   vhostPciLinks?: VhostPciLinkSnapshot[];
+  /** The partitions in force (`vlab partition`), oldest first, when there are any. */
+  partitions?: PartitionInfo[];
   /** The most recent events, oldest first (at most 50). */
   events: LabEvent[];
 }

@@ -4,7 +4,8 @@
  * with their rate, the times frames waited (for an RX buffer, for the link: not drops), and the
  * impairment in force; then each switch with its counters, then each vsock device's connections
  * with their credit (`vsock_conns.tsx`), and each vhost-pci link (who serves whom, each direction's
- * frames/s and drops, through which window, its connection, interrupts and faults). Below 120 columns a direction takes
+ * frames/s and drops, through which window, its connection, interrupts and faults), and the
+ * partitions in force. Below 120 columns a direction takes
  * two or three lines.
  *
  * @module
@@ -159,6 +160,15 @@ export function linksLines(props: LinksProps): Line[] {
   for (const l of snapshot.vhostPciLinks ?? []) body.push(...vhostPciLines(l, rates, wide, dropsW));
   if (snapshot.links.length === 0 && !snapshot.vhostPciLinks?.length) {
     body.push([seg("  no links", { dim: true })]);
+  }
+  // The partitions in force: what cuts frames that no link's state or impairment explains.
+  for (const p of snapshot.partitions ?? []) {
+    body.push([
+      seg("  "),
+      seg(`partition ${p.id}`, { bold: true, color: "yellow" }),
+      seg(`  ${p.a.join(",")} ${p.oneWay ? "→" : "⇹"} ${p.b.join(",")}`),
+      seg(p.oneWay ? "  one way (vlab heal to undo)" : "  (vlab heal to undo)", { dim: true }),
+    ]);
   }
   for (const sw of snapshot.switches) {
     body.push([

@@ -1,0 +1,19 @@
+import assert from "node:assert/strict";
+import type { LabSnapshot } from "../../lab/snapshot_types.ts";
+import { linksLines } from "./links.tsx";
+import { loadFixture } from "./testing.tsx";
+
+Deno.test("the Links panel lists the partitions in force, one-way ones with an arrow", () => {
+  const snap = loadFixture<LabSnapshot>("star_1");
+  const text = (s: LabSnapshot) =>
+    linksLines({ snapshot: s, rates: null, selected: 0, width: 80, height: 60, colors: false })
+      .map((l) => l.map((x) => x.text).join("")).join("\n");
+  assert.doesNotMatch(text(snap), /partition \d/);
+  snap.partitions = [
+    { id: 1, a: ["h1", "h2"], b: ["h3"], oneWay: false },
+    { id: 3, a: ["h4"], b: ["h1"], oneWay: true },
+  ];
+  const shown = text(snap);
+  assert.match(shown, /^ {2}partition 1 {2}h1,h2 ⇹ h3 {2}\(vlab heal to undo\)$/m);
+  assert.match(shown, /^ {2}partition 3 {2}h4 → h1 {2}one way \(vlab heal to undo\)$/m);
+});
