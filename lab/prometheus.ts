@@ -44,7 +44,8 @@ const VHOST_PCI_METRICS = [
   ["disconnects", "Connections ended (revocations, device errors)"],
   ["framesIn", "Frames the peer popped from the frontend's transmitq"],
   ["framesOut", "Frames the peer put into the frontend's receiveq"],
-  ["framesDropped", "Frames the peer could not put into the frontend's receiveq"],
+  ["framesDropped", "Frames the peer's stack sent while no connection was served (not delivered)"],
+  ["rxWaits", "Times the peer's stack waited for a buffer in the frontend's receiveq (nothing lost)"],
   ["partitionDropped", "Frames of either direction a partition cut on the link"],
   ["interrupts", "Used-buffer interrupts the peer raised in the frontend"],
   ["faults", "Accesses of the peer its window refused (never performed)"],
@@ -314,7 +315,7 @@ export function prometheusMetrics(lab: Lab): string {
       l.connection,
     );
     for (const [k, help] of VHOST_PCI_METRICS) {
-      m.counter(`vlab_vhost_pci_${metricPart(k)}_total`, help, labels, l[k]);
+      m.counter(`vlab_vhost_pci_${metricPart(k)}_total`, help, labels, l[k] ?? 0);
     }
   }
   const workers = lab.workerStats();

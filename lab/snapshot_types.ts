@@ -261,8 +261,13 @@ export interface VhostPciLinkSnapshot {
   framesIn: number;
   /** Frames from `b`'s stack into `a`'s receiveq. */
   framesOut: number;
-  /** Frames `b` could not put into `a`'s receiveq. */
+  /** Frames `b`'s stack sent while no connection was served (not delivered). */
   framesDropped: number;
+  /**
+   * Times `b`'s stack found no buffer in `a`'s receiveq and sent the frame again once `a`
+   * refilled (back-pressure, nothing lost). Absent in snapshots older than this field.
+   */
+  rxWaits?: number;
   /** Frames of either direction a partition (`vlab partition`) cut on the link. */
   partitionDropped: number;
   /** Interrupts `b` raised in `a`. */

@@ -14,6 +14,7 @@ const LINK: VhostPciLinkSnapshot = {
   framesIn: 10,
   framesOut: 9,
   framesDropped: 0,
+  rxWaits: 0,
   partitionDropped: 0,
   interrupts: 5,
   faults: 0,
@@ -21,8 +22,11 @@ const LINK: VhostPciLinkSnapshot = {
   lastFault: null,
 };
 
-Deno.test("vlab status shows the frames a vhost-pci peer dropped, and says nothing when none", () => {
-  assert.doesNotMatch(formatVhostPci([LINK])[0], /dropped/);
-  const [line] = formatVhostPci([{ ...LINK, framesDropped: 7, partitionDropped: 2 }]);
-  assert.match(line, /10 frames in, 9 out, 7 dropped \(receiveq full\), 2 cut by partitions, /);
+Deno.test("vlab status shows what a vhost-pci peer dropped and its waits, and says nothing when none", () => {
+  assert.doesNotMatch(formatVhostPci([LINK])[0], /dropped|waited/);
+  const [line] = formatVhostPci([{ ...LINK, framesDropped: 7, rxWaits: 5, partitionDropped: 2 }]);
+  assert.match(
+    line,
+    /10 frames in, 9 out, 7 dropped \(not connected\), waited for RX buffer 5, 2 cut by partitions, /,
+  );
 });

@@ -195,9 +195,10 @@ export function linksLines(props: LinksProps): Line[] {
 
 /**
  * The lines of one vhost-pci link: its state, then each direction with its frames/s (the peer's
- * counters: frames, no bytes, no link ring to impair) and its drops (a partition's cuts, counted
- * for both directions together, and the frames the frontend's receiveq had no room for), then
- * the window, the connection, interrupts and faults.
+ * counters: frames, no bytes, no link ring to impair), its drops (frames sent while not
+ * connected; a partition's cuts, counted for both directions together, are on the window line)
+ * and its waits for a buffer in the frontend's receiveq (back-pressure, not drops), then the
+ * window, the connection, interrupts and faults.
  *
  * @example
  * ```ts ignore
@@ -226,15 +227,22 @@ export function vhostPciLines(
       ? [seg(` +${formatRate(perSecond)}`, { color: "red", bold: true })]
       : []),
   ];
+  const waited = l.rxWaits ?? 0;
+  const waits: Seg[] = waited === 0 ? [] : [
+    seg("waited for RX buffer ", { dim: true }),
+    seg(si(waited)),
+    ...((r?.rxWaits ?? 0) > 0 ? [seg(` +${formatRate(r!.rxWaits)}`, { color: "cyan" })] : []),
+  ];
   const directions = [
-    [`${l.frontend} → ${l.peer}`, r?.framesIn, [] as Seg[]],
+    [`${l.frontend} → ${l.peer}`, r?.framesIn, [] as Seg[], [] as Seg[]],
     [
       `${l.peer} → ${l.frontend}`,
       r?.framesOut,
-      l.framesDropped > 0 ? drop("receiveq full", l.framesDropped, r?.framesDropped) : [],
+      l.framesDropped > 0 ? drop("not connected", l.framesDropped, r?.framesDropped) : [],
+      waits,
     ],
   ] as const;
-  for (const [label, frames, drops] of directions) {
+  for (const [label, frames, drops, waitSegs] of directions) {
     const main: Seg[] = [
       seg("    " + cell(label, 22) + " "),
       seg(cell(frames === undefined ? "-" : formatRate(frames), 8, { align: "right" }) + " "),
@@ -243,11 +251,13 @@ export function vhostPciLines(
     const none = drops.length === 0 ? [seg("no drops", { dim: true })] : drops;
     const ring = seg("no link ring", { dim: true });
     if (wide) {
-      const cut = fitLine(none, dropsW);
+      const both = waitSegs.length > 0 ? [...none, seg(" · ", { dim: true }), ...waitSegs] : none;
+      const cut = fitLine(both, dropsW);
       out.push([...main, ...cut, seg(" ".repeat(Math.max(1, dropsW + 1 - lineWidth(cut)))), ring]);
     } else {
       out.push([...main, ring]);
       out.push([seg(drops.length === 0 ? "      " : "      drops: ", { dim: true }), ...none]);
+      if (waitSegs.length > 0) out.push([seg("      "), ...waitSegs]);
     }
   }
   const fault = l.lastFault === null ? "" : ` (last ${l.lastFault})`;

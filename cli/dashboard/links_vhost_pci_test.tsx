@@ -1,6 +1,6 @@
 /**
  * The dashboard's view of a vhost-pci link: counted in the header with the other links, and in
- * the Links panel each direction's frames/s and drops, moving under traffic and settling at 0/s.
+ * the Links panel each direction's frames/s, drops and waits, moving under traffic and settling at 0/s.
  */
 
 import assert from "node:assert/strict";
@@ -8,7 +8,7 @@ import type { LabSnapshot, VhostPciLinkSnapshot } from "../../lab/snapshot_types
 import { computeRates, OccupancyHistory } from "./rates.ts";
 import { loadFixture, renderApp, waitFor } from "./testing.tsx";
 
-function vhostPci(framesIn: number, framesDropped: number): VhostPciLinkSnapshot {
+function vhostPci(framesIn: number, rxWaits: number): VhostPciLinkSnapshot {
   return {
     name: "a-b",
     frontend: "a:eth0",
@@ -20,7 +20,8 @@ function vhostPci(framesIn: number, framesDropped: number): VhostPciLinkSnapshot
     disconnects: 0,
     framesIn,
     framesOut: 4,
-    framesDropped,
+    framesDropped: 0,
+    rxWaits,
     partitionDropped: 0,
     interrupts: 5,
     faults: 0,
@@ -30,13 +31,13 @@ function vhostPci(framesIn: number, framesDropped: number): VhostPciLinkSnapshot
 }
 
 /** The pair fixture (taken 100 ms apart) with its link served over vhost-pci instead. */
-function data(inBefore: number, inAfter: number, dropped: [number, number]) {
+function data(inBefore: number, inAfter: number, waits: [number, number]) {
   const s0 = loadFixture<LabSnapshot>("pair_0");
   const s1 = loadFixture<LabSnapshot>("pair_1");
   s0.links = [];
   s1.links = [];
-  s0.vhostPciLinks = [vhostPci(inBefore, dropped[0])];
-  s1.vhostPciLinks = [vhostPci(inAfter, dropped[1])];
+  s0.vhostPciLinks = [vhostPci(inBefore, waits[0])];
+  s1.vhostPciLinks = [vhostPci(inAfter, waits[1])];
   const history = new OccupancyHistory();
   history.add(s0);
   history.add(s1);
@@ -50,7 +51,7 @@ function lineWith(frame: string, ...parts: string[]): string {
 }
 
 for (const columns of [80, 140]) {
-  Deno.test(`a vhost-pci link is counted and shows its frames/s and drops (${columns} columns)`, async () => {
+  Deno.test(`a vhost-pci link is counted and shows its frames/s and waits (${columns} columns)`, async () => {
     const snap = data(0, 2000, [0, 30]);
     const dt = snap.rates.dtSeconds;
     const app = renderApp(snap, { columns, rows: 24 });
@@ -62,7 +63,8 @@ for (const columns of [80, 140]) {
       const perSecond = `${(2000 / dt / 1000).toFixed(1)}k/s`;
       lineWith(frame, "a:eth0 → b:eth0", perSecond);
       lineWith(frame, "b:eth0 → a:eth0", "0/s");
-      lineWith(frame, "receiveq full", "30");
+      lineWith(frame, "waited for RX buffer", "30");
+      assert.doesNotMatch(frame, /drops:/, "a wait is not a drop");
       lineWith(frame, "window vIOMMU static (endpoint 0)", "connection 1");
       // Idle: the same counters again, the rates settle at 0/s.
       app.update(data(2000, 2000, [30, 30]));

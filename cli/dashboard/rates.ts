@@ -44,8 +44,10 @@ export interface VhostPciRates {
   framesIn: number;
   /** Frames per second the peer put into the frontend's receiveq. */
   framesOut: number;
-  /** Frames per second the peer could not put into the frontend's receiveq. */
+  /** Frames per second the peer's stack sent while no connection was served. */
   framesDropped: number;
+  /** Times per second the peer's stack waited for a buffer in the frontend's receiveq. */
+  rxWaits: number;
   /** Frames per second a partition cut, either direction. */
   partitionDropped: number;
   /** Interrupts per second the peer raised in the frontend. */
@@ -169,6 +171,7 @@ export function computeRates(
       framesIn: rate(p.framesIn, l.framesIn, dt),
       framesOut: rate(p.framesOut, l.framesOut, dt),
       framesDropped: rate(p.framesDropped, l.framesDropped, dt),
+      rxWaits: rate(p.rxWaits ?? 0, l.rxWaits ?? 0, dt),
       partitionDropped: rate(p.partitionDropped, l.partitionDropped, dt),
       interrupts: rate(p.interrupts, l.interrupts, dt),
     });
