@@ -112,12 +112,18 @@ export function overviewLines(props: OverviewProps): Line[] {
           color: dev.linkUp ? undefined : "red",
           bold: !dev.linkUp,
         });
-      lines.push([
-        seg("    "),
-        seg(dev.nic, { bold: true }),
-        seg(`  ${dev.kind}  ${dev.mac ?? "-"}  ${dev.ip ?? "no ip"}  `),
-        linkState,
-      ]);
+      // Wrapped, not cut: on a narrow terminal the link and its state go to the next line.
+      lines.push(...wrapWords(
+        [
+          seg(`${dev.nic} `, { bold: true }),
+          seg(`${dev.kind} `),
+          seg(`${dev.mac ?? "-"} `),
+          seg(`${dev.ip ?? "no ip"} `),
+          linkState,
+        ],
+        width,
+        { first: "    ", indent: 6 },
+      ));
       const needsReset = dev.statusNames.includes("DEVICE_NEEDS_RESET") ||
         dev.statusNames.includes("FAILED");
       const statusWords = [
@@ -143,13 +149,22 @@ export function overviewLines(props: OverviewProps): Line[] {
       lines.push(...wrapWords(featureWords, width, { first: "      features " }));
     }
   });
-  if (snapshot.links.length > 0) {
+  // Every link, the vhost-pci ones too (their state is their connection's).
+  const linkWords = [
+    ...snapshot.links.map((l) =>
+      seg(`${l.name} ${l.up ? "up" : "DOWN"}`, { color: l.up ? "green" : "red" })
+    ),
+    ...(snapshot.vhostPciLinks ?? []).map((l) =>
+      seg(`${l.name} ${l.state === "up" ? "up" : l.state.toUpperCase()} (vhost-pci)`, {
+        color: l.state === "up" ? "green" : "red",
+      })
+    ),
+  ];
+  if (linkWords.length > 0) {
     lines.push([]);
     lines.push(
       ...wrapWords(
-        snapshot.links.map((l) =>
-          seg(`${l.name} ${l.up ? "up" : "DOWN"}`, { color: l.up ? "green" : "red" })
-        ),
+        linkWords,
         width,
         { first: "  links    " },
       ),

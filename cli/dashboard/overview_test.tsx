@@ -168,3 +168,47 @@ for (const [columns, rows] of [[80, 24], [140, 40], [200, 50]] as const) {
     }
   });
 }
+
+Deno.test("at 60 columns a device's link and its state wrap to the next line instead of being cut", () => {
+  const data = fixtureData("pair");
+  const app = renderApp(data, { columns: 60, rows: 30 });
+  try {
+    const frame = app.frame();
+    assertFits(frame, 60, 30);
+    assert.match(
+      frame,
+      /eth0 {2}virtio-net {2}[0-9a-f:]{17} {2}10\.0\.0\.1\/24 *\n +link a-b up/,
+    );
+  } finally {
+    app.unmount();
+  }
+});
+
+Deno.test("the overview's links line lists vhost-pci links with their state", () => {
+  const data = fixtureData("pair");
+  const snapshot = structuredClone(data.snapshot!);
+  snapshot.vhostPciLinks = [{
+    name: "c-d",
+    frontend: "c:eth0",
+    peer: "d:eth0",
+    window: "vIOMMU static (endpoint 0)",
+    state: "failed",
+    connection: 0,
+    connects: 1,
+    disconnects: 1,
+    framesIn: 0,
+    framesOut: 0,
+    framesDropped: 0,
+    partitionDropped: 0,
+    interrupts: 0,
+    faults: 1,
+    revoked: 0,
+    lastFault: "read 0x1000",
+  }];
+  const app = renderApp({ ...data, snapshot }, { columns: 80, rows: 40 });
+  try {
+    assert.match(app.frame(), /links +a-b up c-d FAILED \(vhost-pci\)/);
+  } finally {
+    app.unmount();
+  }
+});
