@@ -20,7 +20,16 @@ import {
   WAIT_LABELS,
 } from "../../lab/snapshot_types.ts";
 import { cell, formatByteRate, formatRate, si } from "./format.ts";
-import { fitLine, type Line, Lines, lineWidth, type Seg, seg, windowStart } from "./lines.tsx";
+import {
+  fitLine,
+  type Line,
+  Lines,
+  lineWidth,
+  type Seg,
+  seg,
+  windowStart,
+  wrapWords,
+} from "./lines.tsx";
 
 /** Columns before the drops cell: indent, direction, frames/s, bytes/s and their gaps. */
 const FIXED_WIDTH = 4 + 22 + 1 + 8 + 1 + 11 + 2;
@@ -150,14 +159,20 @@ export function linksLines(props: LinksProps): Line[] {
         const pad = dropsW + 1 - lineWidth(cut);
         body.push([...main, ...cut, seg(" ".repeat(Math.max(1, pad))), impair]);
       } else {
-        body.push([...main, impair]);
+        // The impairment beside the rates when it fits, else on a line of its own (never cut;
+        // "no impairment" says nothing worth a line).
+        if (FIXED_WIDTH + lineWidth([impair]) <= width) body.push([...main, impair]);
+        else if (impaired) body.push(main, [seg("      impairment ", { dim: true }), impair]);
+        else body.push(main);
         const none = totalDrops(d.drops) === 0;
         body.push([seg(none ? "      " : "      drops: ", { dim: true }), ...drops]);
         if (waits.length > 0) body.push([seg("      "), ...waits]);
       }
     }
   });
-  for (const l of snapshot.vhostPciLinks ?? []) body.push(...vhostPciLines(l, rates, wide, dropsW));
+  for (const l of snapshot.vhostPciLinks ?? []) {
+    body.push(...vhostPciLines(l, { rates, width, dropsW }));
+  }
   if (snapshot.links.length === 0 && !snapshot.vhostPciLinks?.length) {
     body.push([seg("  no links", { dim: true })]);
   }
@@ -202,15 +217,15 @@ export function linksLines(props: LinksProps): Line[] {
  *
  * @example
  * ```ts ignore
- * vhostPciLines(snapshot.vhostPciLinks[0], rates, false, 40); // title, 2 or 4 direction lines, window
+ * vhostPciLines(snapshot.vhostPciLinks[0], { rates, width: 80, dropsW: 40 }); // title, directions, window
  * ```
  */
 export function vhostPciLines(
   l: VhostPciLinkSnapshot,
-  rates: Rates | null,
-  wide: boolean,
-  dropsW: number,
+  options: { rates: Rates | null; width: number; dropsW: number },
 ): Line[] {
+  const { rates, width, dropsW } = options;
+  const wide = width >= 120;
   const up = l.state === "up";
   const r = rates?.vhostPci.get(l.name);
   const out: Line[] = [[
@@ -261,18 +276,24 @@ export function vhostPciLines(
     }
   }
   const fault = l.lastFault === null ? "" : ` (last ${l.lastFault})`;
-  out.push([
-    seg(`    window ${l.window} · connection ${l.connection} · `),
-    seg(`irq ${si(l.interrupts)}`),
-    ...(r !== undefined && r.interrupts > 0
-      ? [seg(` ${formatRate(r.interrupts)}`, { color: "cyan" })]
-      : []),
-    seg(" · "),
-    ...(l.partitionDropped > 0
-      ? [...drop("partition", l.partitionDropped, r?.partitionDropped), seg(" · ")]
-      : []),
-    seg(`faults ${l.faults}${fault}`, { color: l.faults > 0 ? "yellow" : undefined }),
-  ]);
+  const irqRate = r !== undefined && r.interrupts > 0 ? ` ${formatRate(r.interrupts)}` : "";
+  const partitionRate = r !== undefined && r.partitionDropped > 0
+    ? ` +${formatRate(r.partitionDropped)}`
+    : "";
+  // Word-wrapped: on a narrow terminal the faults go to the next line rather than being cut.
+  out.push(...wrapWords(
+    [
+      seg(`window ${l.window}`),
+      seg(`· connection ${l.connection}`),
+      seg(`· irq ${si(l.interrupts)}${irqRate}`),
+      ...(l.partitionDropped > 0
+        ? [seg(`· partition ${si(l.partitionDropped)}${partitionRate}`, { color: "yellow" })]
+        : []),
+      seg(`· faults ${l.faults}${fault}`, { color: l.faults > 0 ? "yellow" : undefined }),
+    ],
+    width,
+    { first: "    ", indent: 6 },
+  ));
   return out;
 }
 
