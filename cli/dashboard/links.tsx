@@ -270,7 +270,8 @@ export function vhostPciLines(
       const cut = fitLine(both, dropsW);
       out.push([...main, ...cut, seg(" ".repeat(Math.max(1, dropsW + 1 - lineWidth(cut)))), ring]);
     } else {
-      out.push([...main, ring]);
+      // "no link ring" only where it fits: it says nothing worth a cut word.
+      out.push(FIXED_WIDTH + lineWidth([ring]) <= width ? [...main, ring] : main);
       out.push([seg(drops.length === 0 ? "      " : "      drops: ", { dim: true }), ...none]);
       if (waitSegs.length > 0) out.push([seg("      "), ...waitSegs]);
     }
