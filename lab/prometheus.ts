@@ -45,7 +45,10 @@ const VHOST_PCI_METRICS = [
   ["framesIn", "Frames the peer popped from the frontend's transmitq"],
   ["framesOut", "Frames the peer put into the frontend's receiveq"],
   ["framesDropped", "Frames the peer's stack sent while no connection was served (not delivered)"],
-  ["rxWaits", "Times the peer's stack waited for a buffer in the frontend's receiveq (nothing lost)"],
+  [
+    "rxWaits",
+    "Times the peer's stack waited for a buffer in the frontend's receiveq (nothing lost)",
+  ],
   ["partitionDropped", "Frames of either direction a partition cut on the link"],
   ["interrupts", "Used-buffer interrupts the peer raised in the frontend"],
   ["faults", "Accesses of the peer its window refused (never performed)"],
