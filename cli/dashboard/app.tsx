@@ -200,7 +200,8 @@ export function App(props: AppProps) {
   const left: Seg[] = [seg("vlab ", { dim: true })];
   if (snapshot !== null) {
     const lab = snapshot.lab;
-    const n = (k: number, what: string) => `${k} ${what}${k === 1 ? "" : "s"}`;
+    const n = (k: number, what: string) =>
+      `${k} ${what}${k === 1 ? "" : /(s|sh|ch|x)$/.test(what) ? "es" : "s"}`;
     left.push(seg(lab.name, { bold: true, color: "cyan" }));
     left.push(seg(` · seed ${lab.seed} · up ${formatDuration(lab.uptimeSeconds)} · `));
     left.push(seg(n(vms.length, "VM")));

@@ -1,12 +1,13 @@
 /**
- * The dashboard's view of a vhost-pci link: counted in the header with the other links, and in
- * the Links panel each direction's frames/s, drops and waits, moving under traffic and settling at 0/s.
+ * The dashboard header's counts (vhost-pci links among the links, "2 switches") and the Links
+ * panel's view of a vhost-pci link: each direction's frames/s, drops and waits, moving under
+ * traffic and settling at 0/s.
  */
 
 import assert from "node:assert/strict";
 import type { LabSnapshot, VhostPciLinkSnapshot } from "../../lab/snapshot_types.ts";
 import { computeRates, OccupancyHistory } from "./rates.ts";
-import { loadFixture, renderApp, waitFor } from "./testing.tsx";
+import { fixtureData, loadFixture, renderApp, waitFor } from "./testing.tsx";
 
 function vhostPci(framesIn: number, rxWaits: number): VhostPciLinkSnapshot {
   return {
@@ -81,3 +82,15 @@ for (const columns of [60, 80, 140]) {
     }
   });
 }
+
+Deno.test("the header counts two switches as 'switches'", () => {
+  const data = fixtureData("star");
+  const snapshot = structuredClone(data.snapshot!);
+  snapshot.switches.push({ ...snapshot.switches[0], name: "sw2" });
+  const app = renderApp({ ...data, snapshot }, { columns: 80, rows: 24 });
+  try {
+    assert.match(app.frame().split("\n")[0], / · 2 switches$/);
+  } finally {
+    app.unmount();
+  }
+});
