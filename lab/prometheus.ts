@@ -24,7 +24,9 @@
  * - the statistics the workers publish, generically: the guest stack's `stack_NAME` as
  *   `vlab_guest_stack_NAME_total{vm}` and `stack_drops_CAUSE` as
  *   `vlab_guest_stack_drops_total{vm, cause}`; a switch's `switch_NAME` as
- *   `vlab_switch_NAME_total{switch}`; anything else as `vlab_worker_stat{worker, owner, stat}`.
+ *   `vlab_switch_NAME_total{switch}`; a worker loop's `loop_NAME` as
+ *   `vlab_worker_loop_NAME_total{worker, owner}`; anything else as
+ *   `vlab_worker_stat{worker, owner, stat}`.
  *
  * @module
  */
@@ -170,6 +172,15 @@ export function workerStatMetrics(
           `vlab_switch_${part}_total`,
           `Learning switch: ${part.replace(/_/g, " ")}`,
           { ...base, switch: w.owner },
+          value,
+        );
+      } else if (stat.startsWith("loop_")) {
+        // The worker loop's counts (wake-ups, timeouts, poll hits): counters, like the others.
+        const part = metricPart(stat.slice(5));
+        m.counter(
+          `vlab_worker_loop_${part}_total`,
+          `Worker loop: ${part.replace(/_/g, " ")}`,
+          { ...base, worker: w.kind, owner: w.owner },
           value,
         );
       } else {

@@ -138,7 +138,11 @@ Deno.test("worker statistics become metrics generically, instances as labels", (
       stats: { stack_frames_in: 3, stack_drops_bad_checksum: 4, stack_drops_some_new_cause: 1 },
     },
     { kind: "switch", owner: "sw1", stats: { switch_flooded: 5 } },
-    { kind: "device", owner: "a", stats: { eth0_impair_lost: 6, eth0_other: 7 } },
+    {
+      kind: "device",
+      owner: "a",
+      stats: { eth0_impair_lost: 6, eth0_other: 7, loop_wakeups_async: 8 },
+    },
   ], new Set(["device\0a\0eth0_impair_lost"]));
   const text = m.text();
   assert.match(text, /^vlab_guest_stack_frames_in_total\{lab="l",vm="a"\} 3$/m);
@@ -152,6 +156,13 @@ Deno.test("worker statistics become metrics generically, instances as labels", (
     text,
     /^vlab_worker_stat\{lab="l",worker="device",owner="a",stat="eth0_other"\} 7$/m,
   );
+  // A worker loop's counts are counters, not gauges of a catch-all family.
+  assert.match(
+    text,
+    /^vlab_worker_loop_wakeups_async_total\{lab="l",worker="device",owner="a"\} 8$/m,
+  );
+  assert.match(text, /^# TYPE vlab_worker_loop_wakeups_async_total counter$/m);
+  assert.doesNotMatch(text, /stat="loop_/);
   assert.equal(metricPart("rxBufferWaits"), "rx_buffer_waits");
   assert.equal(metricPart("odd-Name.x"), "odd__name_x");
 });
