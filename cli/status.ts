@@ -101,6 +101,16 @@ export function formatStatus(s: LabStatus): string {
           `${d.invalidations} invalidations, ${d.faults} faults${last}`,
       );
     }
+    for (const p of vm.iommu?.peers ?? []) {
+      const last = p.lastFaultIova === null
+        ? ""
+        : `, last fault ${p.lastFaultAccess} ${p.lastFaultIova}`;
+      devices.push(
+        `  ${vm.name}:${p.device}  served by ${p.peer} through the window: ` +
+          `IOTLB ${p.hits} hits ${p.misses} misses, ` +
+          `${p.invalidations} invalidations, ${p.faults} faults${last}`,
+      );
+    }
     for (const d of vm.devices ?? []) {
       const hex = `0x${d.status.toString(16).padStart(2, "0")}`;
       devices.push(

@@ -148,6 +148,39 @@ Deno.test("status says how often a VM's backend restarted and its guest reset a 
   assert.match(text, /^ {2}b {2}devices reset 1 time$/m);
 });
 
+Deno.test("status shows a vhost-pci peer's IOTLB over the window of the endpoint it serves", () => {
+  const ep = {
+    device: "eth0",
+    endpoint: 0,
+    domain: 1,
+    mappings: 1,
+    hits: 17,
+    misses: 1,
+    invalidations: 1,
+    faults: 0,
+    lastFaultIova: null,
+    lastFaultAccess: null,
+  };
+  const text = formatStatus({
+    ...STATUS,
+    vms: [
+      {
+        ...STATUS.vms[0],
+        iommu: {
+          mode: "static",
+          domains: [ep],
+          peers: [{ ...ep, peer: "b:eth0", hits: 60_000, misses: 2, invalidations: 1, faults: 0 }],
+        },
+      },
+      STATUS.vms[1],
+    ],
+  });
+  assert.match(
+    text,
+    /^ {2}a:eth0 {2}served by b:eth0 through the window: IOTLB 60000 hits 2 misses, 1 invalidations, 0 faults$/m,
+  );
+});
+
 Deno.test("status lists the partitions in force, one-way ones with an arrow", () => {
   assert.doesNotMatch(formatStatus(STATUS), /partitions:/);
   const text = formatStatus({

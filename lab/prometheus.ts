@@ -284,6 +284,36 @@ export function prometheusMetrics(lab: Lab): string {
         m.gauge("vlab_queue_in_flight", "Chains the device holds", ql, q.inFlight);
       }
     });
+    for (const p of v.iommu?.peers ?? []) {
+      // A vhost-pci peer's own IOTLB over the endpoint it serves (its window).
+      const l = {
+        ...base,
+        vm: vm.name,
+        device: p.device,
+        domain: String(p.domain ?? "none"),
+        peer: p.peer,
+      };
+      const what = "by the vhost-pci peer's IOTLB over the endpoint's window";
+      m.counter("vlab_iommu_peer_iotlb_hits_total", `Translations served ${what}`, l, p.hits);
+      m.counter(
+        "vlab_iommu_peer_iotlb_misses_total",
+        "Translations of the vhost-pci peer that walked the table",
+        l,
+        p.misses,
+      );
+      m.counter(
+        "vlab_iommu_peer_invalidations_total",
+        "IOTLB flushes the vhost-pci peer acknowledged",
+        l,
+        p.invalidations,
+      );
+      m.counter(
+        "vlab_iommu_peer_faults_total",
+        "Accesses of the vhost-pci peer its window refused (never performed)",
+        l,
+        p.faults,
+      );
+    }
     for (const d of v.iommu?.domains ?? []) {
       // Per endpoint of the vIOMMU (each NIC behind it is in a domain of its own).
       const l = { ...base, vm: vm.name, device: d.device, domain: String(d.domain ?? "none") };
