@@ -105,6 +105,19 @@ export function overviewLines(props: OverviewProps): Line[] {
       }
       lines.push(...wrapWords(words, width, { first: `    vIOMMU ${vm.iommu!.mode} ` }));
     }
+    for (const p of vm.iommu?.peers ?? []) {
+      // A vhost-pci peer's own IOTLB over the window of the endpoint it serves.
+      const words = [
+        seg(`${p.peer} window of ${p.device}`, { bold: true }),
+        seg(`IOTLB ${si(p.hits)} hit ${si(p.misses)} miss`),
+        seg(`${si(p.invalidations)} inval`),
+        seg(`${si(p.faults)} faults`, {
+          color: p.faults > 0 ? "red" : undefined,
+          bold: p.faults > 0,
+        }),
+      ];
+      lines.push(...wrapWords(words, width, { first: `    vIOMMU ${vm.iommu!.mode} ` }));
+    }
     for (const dev of vm.devices) {
       const linkState = dev.link === null
         ? seg("no link", { dim: true })

@@ -212,3 +212,31 @@ Deno.test("the overview's links line lists vhost-pci links with their state", ()
     app.unmount();
   }
 });
+
+Deno.test("overview shows a vhost-pci peer's IOTLB over the window it serves", () => {
+  const data = fixtureData("pair");
+  const snapshot = structuredClone(data.snapshot!);
+  const ep = {
+    device: "eth0",
+    endpoint: 0,
+    domain: 1,
+    mappings: 1,
+    hits: 17,
+    misses: 1,
+    invalidations: 1,
+    faults: 0,
+    lastFaultIova: null,
+    lastFaultAccess: null,
+  };
+  snapshot.vms[0].iommu = {
+    mode: "static",
+    domains: [ep],
+    peers: [{ ...ep, peer: "b:eth0", hits: 2013 }],
+  };
+  const app = renderApp({ ...data, snapshot }, { columns: 80, rows: 30 });
+  try {
+    assert.match(app.frame(), /vIOMMU static b:eth0 window of eth0 IOTLB 2\.0k hit 1 miss 1 inval/);
+  } finally {
+    app.unmount();
+  }
+});
