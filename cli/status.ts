@@ -10,6 +10,7 @@ import { formatVhostPci } from "../lab/vhost_pci_view.ts";
 import { Command } from "@commander-js/extra-typings";
 import { controlJson, resolveLab } from "../lab/client.ts";
 import type { LabStatus, LinkDirectionStatus } from "../lab/metrics.ts";
+import type { VmRecovery } from "../lab/snapshot_types.ts";
 import { DROP_LABELS, WAIT_LABELS } from "../lab/link_counts.ts";
 import { writeAll } from "./progress.ts";
 
@@ -81,6 +82,8 @@ export function formatStatus(s: LabStatus): string {
     ifaces.forEach((cells, i) => {
       rows.push([i === 0 ? vm.name : "", i === 0 ? vm.state : "", ...cells]);
     });
+    const rec = formatRecovery(vm.recovery);
+    if (rec !== "") devices.push(`  ${vm.name}  ${rec}`);
     for (const n of vm.nics) {
       const hex = `0x${n.status.toString(16).padStart(2, "0")}`;
       devices.push(
@@ -96,6 +99,16 @@ export function formatStatus(s: LabStatus): string {
         `  ${vm.name}:${d.device}  vIOMMU ${vm.iommu!.mode} domain ${d.domain ?? "none"}: ` +
           `${d.mappings} mappings, IOTLB ${d.hits} hits ${d.misses} misses, ` +
           `${d.invalidations} invalidations, ${d.faults} faults${last}`,
+      );
+    }
+    for (const p of vm.iommu?.peers ?? []) {
+      const last = p.lastFaultIova === null
+        ? ""
+        : `, last fault ${p.lastFaultAccess} ${p.lastFaultIova}`;
+      devices.push(
+        `  ${vm.name}:${p.device}  served by ${p.peer} through the window: ` +
+          `IOTLB ${p.hits} hits ${p.misses} misses, ` +
+          `${p.invalidations} invalidations, ${p.faults} faults${last}`,
       );
     }
     for (const d of vm.devices ?? []) {
@@ -143,6 +156,26 @@ export function formatStatus(s: LabStatus): string {
       ]
       : []),
   ].join("\n");
+}
+
+/**
+ * What recovery did on a VM, for `vlab status` ("" when nothing: a status from an older lab has
+ * no `recovery`).
+ *
+ * @example
+ * ```ts
+ * import { formatRecovery } from "./status.ts";
+ * formatRecovery({ backendRestarts: 1, deviceResets: 2 }); // "backend restarted 1 time, devices reset 2 times"
+ * ```
+ */
+export function formatRecovery(r: VmRecovery | undefined): string {
+  if (r === undefined) return "";
+  const times = (n: number) => `${n} time${n === 1 ? "" : "s"}`;
+  const parts = [
+    ...(r.backendRestarts > 0 ? [`backend restarted ${times(r.backendRestarts)}`] : []),
+    ...(r.deviceResets > 0 ? [`devices reset ${times(r.deviceResets)}`] : []),
+  ];
+  return parts.join(", ");
 }
 
 /** `badChecksum` or `bad_checksum` → `bad checksum`. */

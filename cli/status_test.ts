@@ -72,8 +72,15 @@ const STATUS: LabStatus = {
         "DRIVER_OK",
       ])],
       guestDrops: { badChecksum: 4548, noListener: 0 },
+      recovery: { backendRestarts: 0, deviceResets: 0 },
     },
-    { name: "b", state: "running", nics: [nic("eth0", [], 0, [])], guestDrops: {} },
+    {
+      name: "b",
+      state: "running",
+      nics: [nic("eth0", [], 0, [])],
+      guestDrops: {},
+      recovery: { backendRestarts: 0, deviceResets: 0 },
+    },
   ],
   switches: [{ name: "sw1", ports: ["c-sw1"], counters: { forwarded: 7, runts: 2 } }],
   links: [{
@@ -126,6 +133,52 @@ Deno.test("status says which CPU a placed VM runs on, and nothing of a VM that i
   });
   assert.match(text, /^ {2}a {2}placed on CPU 1 \(its guest and device workers\)$/m);
   assert.equal(text.split("placed on CPU").length, 2, "only a is placed");
+});
+
+Deno.test("status says how often a VM's backend restarted and its guest reset a device", () => {
+  assert.doesNotMatch(formatStatus(STATUS), /restarted|reset \d/);
+  const text = formatStatus({
+    ...STATUS,
+    vms: [
+      { ...STATUS.vms[0], recovery: { backendRestarts: 1, deviceResets: 3 } },
+      { ...STATUS.vms[1], recovery: { backendRestarts: 0, deviceResets: 1 } },
+    ],
+  });
+  assert.match(text, /^ {2}a {2}backend restarted 1 time, devices reset 3 times$/m);
+  assert.match(text, /^ {2}b {2}devices reset 1 time$/m);
+});
+
+Deno.test("status shows a vhost-pci peer's IOTLB over the window of the endpoint it serves", () => {
+  const ep = {
+    device: "eth0",
+    endpoint: 0,
+    domain: 1,
+    mappings: 1,
+    hits: 17,
+    misses: 1,
+    invalidations: 1,
+    faults: 0,
+    lastFaultIova: null,
+    lastFaultAccess: null,
+  };
+  const text = formatStatus({
+    ...STATUS,
+    vms: [
+      {
+        ...STATUS.vms[0],
+        iommu: {
+          mode: "static",
+          domains: [ep],
+          peers: [{ ...ep, peer: "b:eth0", hits: 60_000, misses: 2, invalidations: 1, faults: 0 }],
+        },
+      },
+      STATUS.vms[1],
+    ],
+  });
+  assert.match(
+    text,
+    /^ {2}a:eth0 {2}served by b:eth0 through the window: IOTLB 60000 hits 2 misses, 1 invalidations, 0 faults$/m,
+  );
 });
 
 Deno.test("status lists the partitions in force, one-way ones with an arrow", () => {

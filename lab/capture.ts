@@ -103,7 +103,13 @@ export class LinkCapture {
   }
 
   #drain(): void {
-    const merged = this.#merge(this.#taps[0].drain(1 << 20), this.#taps[1].drain(1 << 20));
+    // Everything pending: a drain that took a fixed share (it took 1 MiB) lets a fast link (a
+    // vsock stream's 64 KiB packets at 100 MB/s) fill its tap between drains, and the capture
+    // drops what the link delivered.
+    const merged = this.#merge(
+      this.#taps[0].drain(this.#taps[0].capacity),
+      this.#taps[1].drain(this.#taps[1].capacity),
+    );
     if (merged.length === 0) return;
     for (const reader of [...this.#readers]) {
       try {

@@ -39,6 +39,8 @@ export class EventLog {
   #events: LabEvent[] = [];
   #listeners = new Set<(e: LabEvent) => void>();
   #encoder = new TextEncoder();
+  /** Events emitted since the log opened, by `kind subject` (never cut, unlike `recent`). */
+  #counts = new Map<string, number>();
 
   /**
    * Open a log.
@@ -55,6 +57,8 @@ export class EventLog {
     if (subject !== undefined) event.subject = subject;
     if (detail !== undefined) event.detail = detail;
     this.#events.push(event);
+    const key = `${kind} ${subject ?? ""}`;
+    this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
     if (this.#events.length > KEEP) this.#events.splice(0, this.#events.length - KEEP);
     if (this.#path !== null) {
       try {
@@ -81,6 +85,14 @@ export class EventLog {
    */
   recent(): readonly LabEvent[] {
     return this.#events.slice();
+  }
+
+  /**
+   * How many events of `kind` about `subject` (none: about nothing) were emitted since the log
+   * opened, including those `recent` no longer holds.
+   */
+  count(kind: string, subject?: string): number {
+    return this.#counts.get(`${kind} ${subject ?? ""}`) ?? 0;
   }
 
   /** Call `listener` for every new event; returns the unsubscribe function. */

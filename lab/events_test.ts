@@ -116,3 +116,16 @@ Deno.test("recent() is the events at the call: later events leave an earlier ans
   assert.deepEqual(before.map((e) => e.kind), ["lab-up"]);
   assert.deepEqual(log.recent().map((e) => e.kind), ["lab-up", "link-down"]);
 });
+
+Deno.test("count says how many events of a kind about a subject were emitted, beyond what recent keeps", () => {
+  const log = new EventLog(null);
+  for (let i = 0; i < 1005; i++) log.emit("backend-restarted", "a");
+  log.emit("device-reset", "b", { nic: "eth0" });
+  log.emit("lab-up");
+  assert.equal(log.recent().length, 1000);
+  assert.equal(log.count("backend-restarted", "a"), 1005);
+  assert.equal(log.count("backend-restarted", "b"), 0);
+  assert.equal(log.count("device-reset", "b"), 1);
+  assert.equal(log.count("lab-up"), 1);
+  assert.equal(log.count("toString"), 0);
+});

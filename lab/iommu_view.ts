@@ -44,12 +44,26 @@ export interface IommuDomainSnapshot {
   lastFaultAccess: "read" | "write" | null;
 }
 
+/**
+ * A vhost-pci peer translating through a VM's vIOMMU: its own IOTLB over the endpoint it
+ * serves (the window: exactly what that endpoint's domain maps).
+ */
+export interface IommuPeerSnapshot extends IommuDomainSnapshot {
+  /** The serving device, "b:eth0". */
+  peer: string;
+}
+
 /** A VM's vIOMMU. */
 export interface IommuSnapshot {
   /** The guest's DMA mode. */
   mode: string;
   /** Its endpoints, in consumer order. */
   domains: IommuDomainSnapshot[];
+  /**
+   * The vhost-pci peers translating through it (IOTLB consumer slots after the endpoints'),
+   * `device` naming the endpoint served; absent when there are none.
+   */
+  peers?: IommuPeerSnapshot[];
 }
 
 /**
@@ -68,9 +82,9 @@ export function iommuSnapshot(lab: Lab, vm: number): IommuSnapshot | null {
   const views = openViews(buffer);
   const { i32, f64, layout } = views;
   const high = Math.min(Atomics.load(i32, Hdr.MAP_HIGH), layout.mappings);
-  const domains = spec.endpoints.map((ep, slot): IommuDomainSnapshot => {
-    const epw = layout.endpointBase + 2 * ep.endpoint;
-    const attached = ep.endpoint < layout.endpoints &&
+  const consumer = (name: string, endpoint: number, slot: number): IommuDomainSnapshot => {
+    const epw = layout.endpointBase + 2 * endpoint;
+    const attached = endpoint < layout.endpoints &&
       Atomics.load(i32, epw) !== EndpointState.DETACHED;
     const domain = attached ? Atomics.load(i32, epw + 1) : null;
     let mappings = 0;
@@ -90,8 +104,8 @@ export function iommuSnapshot(lab: Lab, vm: number): IommuSnapshot | null {
       lastFaultAccess = f64[w + 1] === 2 ? "write" : "read";
     }
     return {
-      device: ep.name,
-      endpoint: ep.endpoint,
+      device: name,
+      endpoint,
       domain,
       mappings,
       hits: c.hits,
@@ -101,6 +115,14 @@ export function iommuSnapshot(lab: Lab, vm: number): IommuSnapshot | null {
       lastFaultIova,
       lastFaultAccess,
     };
+  };
+  const domains = spec.endpoints.map((ep, slot) => consumer(ep.name, ep.endpoint, slot));
+  const peers = (spec.peers ?? []).map((p, i): IommuPeerSnapshot => {
+    const ep = spec.endpoints.find((e) => e.endpoint === p.endpoint);
+    return {
+      ...consumer(ep?.name ?? `endpoint ${p.endpoint}`, p.endpoint, spec.endpoints.length + i),
+      peer: p.name,
+    };
   });
-  return { mode: spec.mode, domains };
+  return { mode: spec.mode, domains, ...(peers.length > 0 ? { peers } : {}) };
 }

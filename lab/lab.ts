@@ -21,7 +21,7 @@
 import { LinkCapture, mergePcapRecords } from "./capture.ts";
 import type { GuestFaultKind } from "../devices/virtio/guest_faults.ts";
 import { LinkRing } from "./host/link_ring.ts";
-import { type TapCounters, TapReader } from "./host/tap.ts";
+import { tapCapacity, type TapCounters, TapReader } from "./host/tap.ts";
 import {
   cpuOf,
   createDoorbells,
@@ -167,8 +167,6 @@ interface WorkerHandle {
   failed: string | null;
 }
 
-/** Bytes of a tap ring per link direction. */
-const TAP_BYTES = 1 << 20;
 /** How long the lab waits for a guest's verdict on a guest bug, ms (its loop yields every 2 ms). */
 const GUEST_BUG_ANSWER_MS = 2000;
 /** Device workers a lab keeps spawned ahead for backend restarts. */
@@ -221,6 +219,12 @@ export class Lab {
   readonly #rings: LinkRing[];
   readonly #taps: TapReader[];
   readonly #workers: WorkerHandle[] = [];
+  /**
+   * What replaced workers counted, by `kind owner`: a successor starts its counters (impairment
+   * stages, partition drops, loop counters) at 0 in the same statistics region, so `workerStats`
+   * adds these to its values and no published count goes down across a backend restart.
+   */
+  readonly #carried = new Map<string, Record<string, number>>();
   /** Requests awaiting a worker's answer, by id, with the worker asked. */
   readonly #pending = new Map<
     number,
@@ -260,7 +264,10 @@ export class Lab {
       return d?.kind === "iommu" ? viommuBuffer(iommuCapacity(d)) : null;
     });
     this.#rings = plan.rings.map((r) => LinkRing.create(r.slots, r.slotBytes));
-    this.#taps = plan.rings.map((r) => TapReader.create(TAP_BYTES, ringCaptureFormat(r).snaplen));
+    this.#taps = plan.rings.map((r) => {
+      const { snaplen } = ringCaptureFormat(r);
+      return TapReader.create(tapCapacity(snaplen), snaplen);
+    });
     for (const link of plan.links) this.#linkUp.set(link.name, true);
     for (const link of plan.vhostPciLinks ?? []) this.#linkUp.set(link.name, true);
     this.links = new LinkControl(plan, events, (kind, owner, message) => {
@@ -276,7 +283,10 @@ export class Lab {
       spawn: (vm, start) => this.#spawnDevice(vm, start),
       take: (vm) => {
         const i = this.#workers.findIndex((w) => w.owner === vm && w.kind === "device");
-        return i < 0 ? undefined : this.#workers.splice(i, 1)[0].worker;
+        if (i < 0) return undefined;
+        const old = this.#workers.splice(i, 1)[0];
+        this.#carry(old);
+        return old.worker;
       },
       // What a replacement must know (links down, partitions) acts on its next pass too.
       post: (vm, m) => {
@@ -659,13 +669,33 @@ export class Lab {
     return "starting";
   }
 
-  /** Named statistics of every worker: `{ "<kind> <owner>": { name: value } }`. */
+  /**
+   * Named statistics of every worker: `{ "<kind> <owner>": { name: value } }`. A device worker's
+   * statistics are counts since the lab started: a replaced worker's last values (`#carry`) plus
+   * its successor's (a device worker publishes cumulative counts only).
+   */
   workerStats(): { kind: string; owner: string; stats: Record<string, number> }[] {
     return this.#workers.map((w) => {
       const stats: Record<string, number> = {};
       w.statsNames.forEach((n, i) => stats[n] = w.stats[i]);
+      const carried = this.#carried.get(`${w.kind} ${w.owner}`);
+      if (carried !== undefined) {
+        for (const [n, v] of Object.entries(carried)) stats[n] = v + (stats[n] ?? 0);
+      }
       return { kind: w.kind, owner: w.owner, stats };
     });
+  }
+
+  /**
+   * Keep what a worker being replaced counted (its region still holds its last published values:
+   * it is fenced, and its successor has not written yet), for `workerStats` to add to its
+   * successor's. Counts it made after its last publication are lost with it.
+   */
+  #carry(old: WorkerHandle): void {
+    const key = `${old.kind} ${old.owner}`;
+    const carried = this.#carried.get(key) ?? {};
+    old.statsNames.forEach((n, i) => carried[n] = (carried[n] ?? 0) + old.stats[i]);
+    this.#carried.set(key, carried);
   }
 
   /** The vIOMMU tables of a VM (IOTLB counters and faults are read from them), or null. */

@@ -8,7 +8,7 @@
  */
 
 import { vhostPciSnapshot } from "./vhost_pci_view.ts";
-import type { VhostPciLinkSnapshot } from "./snapshot_types.ts";
+import type { VhostPciLinkSnapshot, VmRecovery } from "./snapshot_types.ts";
 import { type IommuSnapshot, iommuSnapshot } from "./iommu_view.ts";
 import { NetCounter, NetDriverCounter, readCounters } from "../devices/net/metrics.ts";
 import type { Lab, VmState } from "./lab.ts";
@@ -21,7 +21,7 @@ import {
   guestStackDrops,
   switchCounters,
 } from "./link_counts.ts";
-import { negotiatedFeatureNames, statusNames } from "./snapshot.ts";
+import { negotiatedFeatureNames, statusNames, vmRecovery } from "./snapshot.ts";
 import { deviceControl } from "./wire/control.ts";
 import { labKind } from "./kinds/mod.ts";
 import { type DeviceIdentity, NO_IDENTITY } from "./kinds/types.ts";
@@ -114,6 +114,8 @@ export interface LabStatus {
     iommu?: IommuSnapshot;
     /** The CPU its guest and device workers are placed on; absent while not placed. */
     cpu?: number;
+    /** How often recovery ran on it (backend restarts, device resets); absent from older labs. */
+    recovery?: VmRecovery;
   }[];
   /** Switches. */
   switches: {
@@ -221,6 +223,7 @@ export function labStatus(lab: Lab): LabStatus {
         guestDrops: guestStackDrops(statsOf("guest", vm.name)),
         ...((iommu) => iommu ? { iommu } : {})(iommuSnapshot(lab, vm.index)),
         ...((cpu) => cpu === null ? {} : { cpu })(lab.vmCpu(vm.name)),
+        recovery: vmRecovery(lab, vm.name),
       };
     }),
     switches: plan.switches.map((s) => ({

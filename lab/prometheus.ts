@@ -5,8 +5,9 @@
  * and end in `_total`, gauges are typed `gauge`, and every family has a `# HELP` line.
  *
  * Families (each with the `lab` label):
- * - `vlab_up`, `vlab_uptime_seconds`, `vlab_vm_running{vm}`, and `vlab_vm_cpu{vm}` while the VM's
- *   workers are placed on a CPU (CPU placement);
+ * - `vlab_up`, `vlab_uptime_seconds`, `vlab_vm_running{vm}`, the recoveries
+ *   `vlab_vm_backend_restarts_total{vm}` and `vlab_vm_device_resets_total{vm}`, and
+ *   `vlab_vm_cpu{vm}` while the VM's workers are placed on a CPU (CPU placement);
  * - per virtio-net device `{vm, device, layout}`: `vlab_net_device_*_total` (the device's
  *   counters), `vlab_net_driver_*_total` (the guest driver's), and `vlab_device_status`,
  *   `vlab_device_status_bit{bit}`, `vlab_device_feature{feature}` (negotiated features, 1 each);
@@ -23,7 +24,9 @@
  * - the statistics the workers publish, generically: the guest stack's `stack_NAME` as
  *   `vlab_guest_stack_NAME_total{vm}` and `stack_drops_CAUSE` as
  *   `vlab_guest_stack_drops_total{vm, cause}`; a switch's `switch_NAME` as
- *   `vlab_switch_NAME_total{switch}`; anything else as `vlab_worker_stat{worker, owner, stat}`.
+ *   `vlab_switch_NAME_total{switch}`; a worker loop's `loop_NAME` as
+ *   `vlab_worker_loop_NAME_total{worker, owner}`; anything else as
+ *   `vlab_worker_stat{worker, owner, stat}`.
  *
  * @module
  */
@@ -43,7 +46,11 @@ const VHOST_PCI_METRICS = [
   ["disconnects", "Connections ended (revocations, device errors)"],
   ["framesIn", "Frames the peer popped from the frontend's transmitq"],
   ["framesOut", "Frames the peer put into the frontend's receiveq"],
-  ["framesDropped", "Frames the peer could not put into the frontend's receiveq"],
+  ["framesDropped", "Frames the peer's stack sent while no connection was served (not delivered)"],
+  [
+    "rxWaits",
+    "Times the peer's stack waited for a buffer in the frontend's receiveq (nothing lost)",
+  ],
   ["partitionDropped", "Frames of either direction a partition cut on the link"],
   ["interrupts", "Used-buffer interrupts the peer raised in the frontend"],
   ["faults", "Accesses of the peer its window refused (never performed)"],
@@ -167,6 +174,15 @@ export function workerStatMetrics(
           { ...base, switch: w.owner },
           value,
         );
+      } else if (stat.startsWith("loop_")) {
+        // The worker loop's counts (wake-ups, timeouts, poll hits): counters, like the others.
+        const part = metricPart(stat.slice(5));
+        m.counter(
+          `vlab_worker_loop_${part}_total`,
+          `Worker loop: ${part.replace(/_/g, " ")}`,
+          { ...base, worker: w.kind, owner: w.owner },
+          value,
+        );
       } else {
         m.gauge(
           "vlab_worker_stat",
@@ -201,6 +217,20 @@ export function prometheusMetrics(lab: Lab): string {
       ...base,
       vm: vm.name,
     }, lab.vmState(vm.name) === "running" ? 1 : 0);
+    if (v.recovery !== undefined) {
+      m.counter(
+        "vlab_vm_backend_restarts_total",
+        "Times the VM's device worker was replaced after a crash or a hang",
+        { ...base, vm: vm.name },
+        v.recovery.backendRestarts,
+      );
+      m.counter(
+        "vlab_vm_device_resets_total",
+        "Times the VM's guest reset one of its devices (DEVICE_NEEDS_RESET, broken queue, TX timeout)",
+        { ...base, vm: vm.name },
+        v.recovery.deviceResets,
+      );
+    }
     if (v.cpu !== undefined) {
       m.gauge("vlab_vm_cpu", "The CPU the VM's guest and device workers are placed on", {
         ...base,
@@ -254,6 +284,36 @@ export function prometheusMetrics(lab: Lab): string {
         m.gauge("vlab_queue_in_flight", "Chains the device holds", ql, q.inFlight);
       }
     });
+    for (const p of v.iommu?.peers ?? []) {
+      // A vhost-pci peer's own IOTLB over the endpoint it serves (its window).
+      const l = {
+        ...base,
+        vm: vm.name,
+        device: p.device,
+        domain: String(p.domain ?? "none"),
+        peer: p.peer,
+      };
+      const what = "by the vhost-pci peer's IOTLB over the endpoint's window";
+      m.counter("vlab_iommu_peer_iotlb_hits_total", `Translations served ${what}`, l, p.hits);
+      m.counter(
+        "vlab_iommu_peer_iotlb_misses_total",
+        "Translations of the vhost-pci peer that walked the table",
+        l,
+        p.misses,
+      );
+      m.counter(
+        "vlab_iommu_peer_invalidations_total",
+        "IOTLB flushes the vhost-pci peer acknowledged",
+        l,
+        p.invalidations,
+      );
+      m.counter(
+        "vlab_iommu_peer_faults_total",
+        "Accesses of the vhost-pci peer its window refused (never performed)",
+        l,
+        p.faults,
+      );
+    }
     for (const d of v.iommu?.domains ?? []) {
       // Per endpoint of the vIOMMU (each NIC behind it is in a domain of its own).
       const l = { ...base, vm: vm.name, device: d.device, domain: String(d.domain ?? "none") };
@@ -299,7 +359,7 @@ export function prometheusMetrics(lab: Lab): string {
       l.connection,
     );
     for (const [k, help] of VHOST_PCI_METRICS) {
-      m.counter(`vlab_vhost_pci_${metricPart(k)}_total`, help, labels, l[k]);
+      m.counter(`vlab_vhost_pci_${metricPart(k)}_total`, help, labels, l[k] ?? 0);
     }
   }
   const workers = lab.workerStats();

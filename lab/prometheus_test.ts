@@ -138,7 +138,11 @@ Deno.test("worker statistics become metrics generically, instances as labels", (
       stats: { stack_frames_in: 3, stack_drops_bad_checksum: 4, stack_drops_some_new_cause: 1 },
     },
     { kind: "switch", owner: "sw1", stats: { switch_flooded: 5 } },
-    { kind: "device", owner: "a", stats: { eth0_impair_lost: 6, eth0_other: 7 } },
+    {
+      kind: "device",
+      owner: "a",
+      stats: { eth0_impair_lost: 6, eth0_other: 7, loop_wakeups_async: 8 },
+    },
   ], new Set(["device\0a\0eth0_impair_lost"]));
   const text = m.text();
   assert.match(text, /^vlab_guest_stack_frames_in_total\{lab="l",vm="a"\} 3$/m);
@@ -152,6 +156,13 @@ Deno.test("worker statistics become metrics generically, instances as labels", (
     text,
     /^vlab_worker_stat\{lab="l",worker="device",owner="a",stat="eth0_other"\} 7$/m,
   );
+  // A worker loop's counts are counters, not gauges of a catch-all family.
+  assert.match(
+    text,
+    /^vlab_worker_loop_wakeups_async_total\{lab="l",worker="device",owner="a"\} 8$/m,
+  );
+  assert.match(text, /^# TYPE vlab_worker_loop_wakeups_async_total counter$/m);
+  assert.doesNotMatch(text, /stat="loop_/);
   assert.equal(metricPart("rxBufferWaits"), "rx_buffer_waits");
   assert.equal(metricPart("odd-Name.x"), "odd__name_x");
 });
@@ -182,6 +193,70 @@ Deno.test({
       } finally {
         await lab.stop();
       }
+    }
+  },
+});
+
+/** The value of the one sample of `family` whose labels include `labels`, or null. */
+function sample(text: string, family: string, labels: string): number | null {
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${family}{`) && line.includes(labels)) {
+      return Number(line.slice(line.lastIndexOf(" ") + 1));
+    }
+  }
+  return null;
+}
+
+Deno.test({
+  name: "impairment counters and drops by cause never go down across a backend restart",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab({
+      name: "prom-restart",
+      seed: 1,
+      vms: {
+        a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+        b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+      },
+      links: [{ endpoints: ["a:eth0", "b:eth0"], forward: { loss: "20%" } }],
+    });
+    const offered = () =>
+      sample(prometheusMetrics(lab), "vlab_impair_offered_total", 'vm="a",device="eth0"') ?? 0;
+    const lost = () =>
+      sample(prometheusMetrics(lab), "vlab_link_drops_total", 'direction="forward",cause="loss"') ??
+        0;
+    try {
+      const ping = ["ping", "10.0.0.2", "-c", "20", "-i", "0.005", "-W", "0.2"];
+      assert.ok((await lab.exec("a", ping)).ok);
+      // The device worker publishes its statistics a few times a second.
+      const before = await waitForValue("a's impairment statistics", () => {
+        const n = offered();
+        return n >= 20 && lost() > 0 ? n : null;
+      });
+      const lostBefore = lost();
+      const f = await lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
+      assert.ok(f.ok, JSON.stringify(f));
+      await waitForValue(
+        "backend-restarted",
+        () => lab.events.recent().some((e) => e.kind === "backend-restarted") ? true : null,
+      );
+      assert.ok(
+        (await lab.exec("a", ["ping", "10.0.0.2", "-c", "3", "-i", "0.005", "-W", "0.2"])).ok,
+      );
+      // Until the successor publishes, the predecessor's counts; then theirs plus its own.
+      const after = await waitForValue("the successor's statistics", () => {
+        const n = offered();
+        return n !== before ? n : null;
+      });
+      assert.ok(after > before, `vlab_impair_offered_total went from ${before} to ${after}`);
+      // The restart itself is counted (and nothing on b, which never restarted).
+      const text = prometheusMetrics(lab);
+      assert.equal(sample(text, "vlab_vm_backend_restarts_total", 'vm="a"'), 1);
+      assert.equal(sample(text, "vlab_vm_backend_restarts_total", 'vm="b"'), 0);
+      assert.equal(sample(text, "vlab_vm_device_resets_total", 'vm="a"'), 0);
+      assert.ok(lost() >= lostBefore, `loss drops went from ${lostBefore} to ${lost()}`);
+    } finally {
+      await lab.stop();
     }
   },
 });

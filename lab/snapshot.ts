@@ -39,6 +39,7 @@ import type {
   LabSnapshot,
   QueueSnapshot,
   VmDisplayState,
+  VmRecovery,
 } from "./snapshot_types.ts";
 
 export { RING_VIEW_MAX, type RingViewError, takeRingView } from "./ring_view.ts";
@@ -140,6 +141,22 @@ export function displayState(state: VmState, statuses: readonly number[]): VmDis
 const NO_STATS: Record<string, number> = Object.freeze({}) as Record<string, number>;
 
 /**
+ * How often recovery ran on a VM since the lab started, counted from the event log (every event,
+ * not only the recent ones it keeps): `vlab status`, the dashboard and `/metrics` show it.
+ *
+ * @example
+ * ```ts ignore
+ * vmRecovery(lab, "a"); // { backendRestarts: 1, deviceResets: 0 }
+ * ```
+ */
+export function vmRecovery(lab: Lab, vm: string): VmRecovery {
+  return {
+    backendRestarts: lab.events.count("backend-restarted", vm),
+    deviceResets: lab.events.count("device-reset", vm),
+  };
+}
+
+/**
  * Take a snapshot of a running (or stopped) lab. Synchronous; reads shared memory only.
  *
  * Per queue: layout from the negotiated RING_PACKED, size/ready/kicks from the register file;
@@ -174,6 +191,7 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
       guestDrops: guestStackDrops(statsOf("guest", vm.name)),
       ...((iommu) => iommu ? { iommu } : {})(iommuSnapshot(lab, vm.index)),
       ...((cpu) => cpu === null ? {} : { cpu })(lab.vmCpu(vm.name)),
+      recovery: vmRecovery(lab, vm.name),
     };
   });
 
@@ -218,6 +236,8 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
   };
   const vp = vhostPciSnapshot(lab);
   if (vp.length > 0) snapshot.vhostPciLinks = vp;
+  const partitions = lab.links.partitions();
+  if (partitions.length > 0) snapshot.partitions = partitions;
   return snapshot;
 }
 

@@ -170,6 +170,13 @@ Deno.test({
         if (!r.ok) assert.ok(r.error.message.length > 0 && r.error.hint.length > 0);
       }
 
+      // The partitions in force travel with the snapshot (the dashboard shows them), only then.
+      assert.equal(takeSnapshot(lab).partitions, undefined);
+      assert.ok(lab.links.partition(["a"], ["b"], true).ok);
+      assert.deepEqual(takeSnapshot(lab).partitions, [{ id: 1, a: ["a"], b: ["b"], oneWay: true }]);
+      lab.links.heal();
+      assert.equal(takeSnapshot(lab).partitions, undefined);
+
       const t0 = performance.now();
       for (let i = 0; i < 1000; i++) takeSnapshot(lab);
       const ms = performance.now() - t0;

@@ -10,6 +10,7 @@
 import type { VsockConnTable } from "../devices/vsock/conn_table.ts";
 
 import type { LabEvent } from "./events.ts";
+import type { PartitionInfo } from "./partition.ts";
 
 /** What the dashboard shows for a VM. */
 export type VmDisplayState =
@@ -102,6 +103,14 @@ export interface DeviceSnapshot {
   connections?: VsockConnTable;
 }
 
+/** How often recovery ran on a VM since the lab started. */
+export interface VmRecovery {
+  /** Its device worker was replaced after a crash or a hang (`backend-restarted`). */
+  backendRestarts: number;
+  /** Its guest reset a device (DEVICE_NEEDS_RESET, a broken queue, a transmit timeout). */
+  deviceResets: number;
+}
+
 /** One VM. */
 export interface VmSnapshot {
   /** VM name. */
@@ -122,6 +131,8 @@ export interface VmSnapshot {
    * they run wherever the scheduler puts them.
    */
   cpu?: number;
+  /** How often recovery ran on it; absent in snapshots older than this field. */
+  recovery?: VmRecovery;
 }
 
 /** One direction of a link. */
@@ -250,8 +261,13 @@ export interface VhostPciLinkSnapshot {
   framesIn: number;
   /** Frames from `b`'s stack into `a`'s receiveq. */
   framesOut: number;
-  /** Frames `b` could not put into `a`'s receiveq. */
+  /** Frames `b`'s stack sent while no connection was served (not delivered). */
   framesDropped: number;
+  /**
+   * Times `b`'s stack found no buffer in `a`'s receiveq and sent the frame again once `a`
+   * refilled (back-pressure, nothing lost). Absent in snapshots older than this field.
+   */
+  rxWaits?: number;
   /** Frames of either direction a partition (`vlab partition`) cut on the link. */
   partitionDropped: number;
   /** Interrupts `b` raised in `a`. */
@@ -295,6 +311,8 @@ export interface LabSnapshot {
   links: LinkSnapshot[];
   /** vhost-pci links, when the lab has any. */
   vhostPciLinks?: VhostPciLinkSnapshot[];
+  /** The partitions in force (`vlab partition`), oldest first, when there are any. */
+  partitions?: PartitionInfo[];
   /** The most recent events, oldest first (at most 50). */
   events: LabEvent[];
 }

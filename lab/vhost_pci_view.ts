@@ -60,6 +60,7 @@ export function vhostPciSnapshot(lab: Lab): VhostPciLinkSnapshot[] {
       framesIn: c[VhostPciCounter.framesIn],
       framesOut: c[VhostPciCounter.framesOut],
       framesDropped: c[VhostPciCounter.framesDropped],
+      rxWaits: c[VhostPciCounter.rxWaits],
       partitionDropped: c[VhostPciCounter.partitionDropped],
       interrupts: c[VhostPciCounter.interrupts],
       faults: c[VhostPciCounter.faults],
@@ -84,6 +85,8 @@ export function formatVhostPci(links: readonly VhostPciLinkSnapshot[]): string[]
     `  ${l.name}  vhost-pci ${l.peer} serves ${l.frontend} through ${l.window}: ${l.state}` +
     (l.connection > 0 ? ` (connection ${l.connection})` : "") +
     `, ${l.framesIn} frames in, ${l.framesOut} out, ` +
+    (l.framesDropped > 0 ? `${l.framesDropped} dropped (not connected), ` : "") +
+    ((l.rxWaits ?? 0) > 0 ? `waited for RX buffer ${l.rxWaits}, ` : "") +
     (l.partitionDropped > 0 ? `${l.partitionDropped} cut by partitions, ` : "") +
     `${l.interrupts} interrupts, ` +
     `${l.faults} faults${l.lastFault === null ? "" : ` (last ${l.lastFault})`}, ` +

@@ -200,11 +200,13 @@ export function App(props: AppProps) {
   const left: Seg[] = [seg("vlab ", { dim: true })];
   if (snapshot !== null) {
     const lab = snapshot.lab;
-    const n = (k: number, what: string) => `${k} ${what}${k === 1 ? "" : "s"}`;
+    const n = (k: number, what: string) =>
+      `${k} ${what}${k === 1 ? "" : /(s|sh|ch|x)$/.test(what) ? "es" : "s"}`;
     left.push(seg(lab.name, { bold: true, color: "cyan" }));
     left.push(seg(` · seed ${lab.seed} · up ${formatDuration(lab.uptimeSeconds)} · `));
     left.push(seg(n(vms.length, "VM")));
-    left.push(seg(` · ${n(links.length, "link")}`));
+    // vhost-pci links are links too (the Links panel lists them below the others).
+    left.push(seg(` · ${n(links.length + (snapshot.vhostPciLinks?.length ?? 0), "link")}`));
     if (snapshot.switches.length > 0) left.push(seg(` · ${n(snapshot.switches.length, "switch")}`));
   } else {
     left.push(seg("connecting…", { dim: true }));

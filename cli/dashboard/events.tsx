@@ -71,19 +71,22 @@ export function eventsLines(props: EventsProps): Line[] {
   const back = Math.min(Math.max(0, props.scrollBack), maxBack);
   const end = events.length - back;
   const shown = events.slice(Math.max(0, end - room), end);
-  const kindW = Math.min(16, Math.max(4, ...events.map((e) => e.kind.length)));
+  // Each column is its text's width plus one space: a kind or subject as long as its column is
+  // cut there, never run into the next column. 18 fits the recovery kinds (device-needs-reset).
+  const kindW = Math.min(18, Math.max(5, ...events.map((e) => e.kind.length)));
   const subjectW = Math.min(12, Math.max(7, ...events.map((e) => (e.subject ?? "").length)));
   const header: Line = [
     seg(
-      cell("time (UTC)", 13) + cell("event", kindW + 1) + cell("subject", subjectW + 1) +
+      cell("time (UTC)", 13) + cell("event", kindW) + " " + cell("subject", subjectW) + " " +
         "details" + (back > 0 ? `   (${back} newer below)` : ""),
       { dim: true, bold: true },
     ),
   ];
   const lines: Line[] = shown.map((e) => [
     seg(cell(formatClock(e.time), 13), { dim: true }),
-    seg(cell(e.kind, kindW + 1), { color: eventColor(e.kind), bold: true }),
-    seg(cell(e.subject ?? "", subjectW + 1)),
+    seg(cell(e.kind, kindW), { color: eventColor(e.kind), bold: true }),
+    seg(" "),
+    seg(cell(e.subject ?? "", subjectW) + " "),
     seg(formatDetail(e.detail)),
   ]);
   if (events.length === 0) lines.push([seg("no events yet", { dim: true })]);

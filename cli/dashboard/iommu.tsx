@@ -59,7 +59,22 @@ export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
         { dim: true },
       ),
     ]);
-    for (const d of iommu.domains) {
+    const peerRows = (iommu.peers ?? []).map((p) => ({
+      ...p,
+      device: p.peer,
+      servesFor: p.device,
+    }));
+    const rows: (typeof iommu.domains[number] & { servesFor?: string })[] = [
+      ...iommu.domains,
+      ...peerRows,
+    ];
+    rows.forEach((d, i) => {
+      if (i === iommu.domains.length) {
+        // A vhost-pci peer translates through this vIOMMU with an IOTLB of its own: its window.
+        out.push([seg("   vhost-pci peers, each through the window of the endpoint it serves:", {
+          dim: true,
+        })]);
+      }
       const lookups = d.hits + d.misses;
       const faulted = d.faults > 0;
       const last = d.lastFaultIova === null ? null : `${d.lastFaultAccess} ${d.lastFaultIova}`;
@@ -79,12 +94,13 @@ export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
           : []),
         seg(cell(si(d.invalidations), 7, right) + " "),
         seg(cell(si(d.faults), 6, right), { color: faulted ? "red" : undefined, bold: faulted }),
+        ...(d.servesFor !== undefined ? [seg(`  for ${d.servesFor}`, { dim: true })] : []),
         ...(wide && last !== null ? [seg("  " + last, { color: "red" })] : []),
       ]);
       if (!wide && last !== null) {
         out.push([seg("     last fault ", { dim: true }), seg(last, { color: "red" })]);
       }
-    }
+    });
   }
   if (out.length === 0) {
     out.push([seg(" No VM has a vIOMMU", { dim: true })]);

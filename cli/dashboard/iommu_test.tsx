@@ -80,3 +80,16 @@ Deno.test("the IOMMU panel of a lab without a vIOMMU says there is none and how 
   assert.match(lines[0], /No VM has a vIOMMU/);
   assert.match(lines[1], /iommu: \{ mode: static \}/);
 });
+
+Deno.test("the IOMMU panel shows a vhost-pci peer's IOTLB over the window it serves", () => {
+  const snap = withIommu();
+  const ep = snap.vms[1].iommu!.domains[0];
+  snap.vms[1].iommu!.peers = [{ ...ep, peer: "c:eth0", hits: 54_321, misses: 3, faults: 1 }];
+  for (const width of [80, 140]) {
+    const lines = frameOf(snap, width);
+    const at = lines.findIndex((l) => l.includes("vhost-pci peers"));
+    assert.ok(at > 0, lines.join("\n"));
+    assert.match(lines[at + 1], /^ {3}c:eth0 +1 +1 +54\.3k +3 .* 0 +1 {2}for eth0/, lines[at + 1]);
+    for (const l of lines) assert.ok([...l].length <= width, `too wide: ${l}`);
+  }
+});

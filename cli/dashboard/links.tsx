@@ -3,8 +3,9 @@
  * by cause (loss, queue limit, full ring, link down, too big, …) and corrupted frames as totals
  * with their rate, the times frames waited (for an RX buffer, for the link: not drops), and the
  * impairment in force; then each switch with its counters, then each vsock device's connections
- * with their credit (`vsock_conns.tsx`), and each vhost-pci link (who serves whom, through which
- * window, its connection, frames and faults). Below 120 columns a direction takes
+ * with their credit (`vsock_conns.tsx`), and each vhost-pci link (who serves whom, each direction's
+ * frames/s and drops, through which window, its connection, interrupts and faults), and the
+ * partitions in force. Below 120 columns a direction takes
  * two or three lines.
  *
  * @module
@@ -15,10 +16,20 @@ import {
   DROP_LABELS,
   type LabSnapshot,
   totalDrops,
+  type VhostPciLinkSnapshot,
   WAIT_LABELS,
 } from "../../lab/snapshot_types.ts";
 import { cell, formatByteRate, formatRate, si } from "./format.ts";
-import { fitLine, type Line, Lines, lineWidth, type Seg, seg, windowStart } from "./lines.tsx";
+import {
+  fitLine,
+  type Line,
+  Lines,
+  lineWidth,
+  type Seg,
+  seg,
+  windowStart,
+  wrapWords,
+} from "./lines.tsx";
 
 /** Columns before the drops cell: indent, direction, frames/s, bytes/s and their gaps. */
 const FIXED_WIDTH = 4 + 22 + 1 + 8 + 1 + 11 + 2;
@@ -148,7 +159,11 @@ export function linksLines(props: LinksProps): Line[] {
         const pad = dropsW + 1 - lineWidth(cut);
         body.push([...main, ...cut, seg(" ".repeat(Math.max(1, pad))), impair]);
       } else {
-        body.push([...main, impair]);
+        // The impairment beside the rates when it fits, else on a line of its own (never cut;
+        // "no impairment" says nothing worth a line).
+        if (FIXED_WIDTH + lineWidth([impair]) <= width) body.push([...main, impair]);
+        else if (impaired) body.push(main, [seg("      impairment ", { dim: true }), impair]);
+        else body.push(main);
         const none = totalDrops(d.drops) === 0;
         body.push([seg(none ? "      " : "      drops: ", { dim: true }), ...drops]);
         if (waits.length > 0) body.push([seg("      "), ...waits]);
@@ -156,26 +171,19 @@ export function linksLines(props: LinksProps): Line[] {
     }
   });
   for (const l of snapshot.vhostPciLinks ?? []) {
-    const up = l.state === "up";
-    body.push([
-      seg("  "),
-      seg(l.name, { bold: true }),
-      seg("  "),
-      seg(up ? "up" : l.state.toUpperCase(), { color: up ? "green" : "red", bold: !up }),
-      seg(`  vhost-pci ${l.peer} serves ${l.frontend}`, { dim: true }),
-    ]);
-    const fault = l.lastFault === null ? "" : ` (last ${l.lastFault})`;
-    body.push([
-      seg(`    window ${l.window} · connection ${l.connection} · `),
-      seg(`in ${si(l.framesIn)} out ${si(l.framesOut)} · irq ${si(l.interrupts)} · `),
-      ...(l.partitionDropped > 0
-        ? [seg(`partition ${si(l.partitionDropped)} · `, { color: "yellow" })]
-        : []),
-      seg(`faults ${l.faults}${fault}`, { color: l.faults > 0 ? "yellow" : undefined }),
-    ]);
+    body.push(...vhostPciLines(l, { rates, width, dropsW }));
   }
   if (snapshot.links.length === 0 && !snapshot.vhostPciLinks?.length) {
     body.push([seg("  no links", { dim: true })]);
+  }
+  // The partitions in force: what cuts frames that no link's state or impairment explains.
+  for (const p of snapshot.partitions ?? []) {
+    body.push([
+      seg("  "),
+      seg(`partition ${p.id}`, { bold: true, color: "yellow" }),
+      seg(`  ${p.a.join(",")} ${p.oneWay ? "→" : "⇹"} ${p.b.join(",")}`),
+      seg(p.oneWay ? "  one way (vlab heal to undo)" : "  (vlab heal to undo)", { dim: true }),
+    ]);
   }
   for (const sw of snapshot.switches) {
     body.push([
@@ -198,6 +206,96 @@ export function linksLines(props: LinksProps): Line[] {
   const bodyHeight = Math.max(0, props.height - 1);
   const start = windowStart(body.length, bodyHeight, selectedLine);
   return [header, ...body.slice(start, start + bodyHeight)];
+}
+
+/**
+ * The lines of one vhost-pci link: its state, then each direction with its frames/s (the peer's
+ * counters: frames, no bytes, no link ring to impair), its drops (frames sent while not
+ * connected; a partition's cuts, counted for both directions together, are on the window line)
+ * and its waits for a buffer in the frontend's receiveq (back-pressure, not drops), then the
+ * window, the connection, interrupts and faults.
+ *
+ * @example
+ * ```ts ignore
+ * vhostPciLines(snapshot.vhostPciLinks[0], { rates, width: 80, dropsW: 40 }); // title, directions, window
+ * ```
+ */
+export function vhostPciLines(
+  l: VhostPciLinkSnapshot,
+  options: { rates: Rates | null; width: number; dropsW: number },
+): Line[] {
+  const { rates, width, dropsW } = options;
+  const wide = width >= 120;
+  const up = l.state === "up";
+  const r = rates?.vhostPci.get(l.name);
+  const out: Line[] = [[
+    seg("  "),
+    seg(l.name, { bold: true }),
+    seg("  "),
+    seg(up ? "up" : l.state.toUpperCase(), { color: up ? "green" : "red", bold: !up }),
+    seg(`  vhost-pci ${l.peer} serves ${l.frontend}`, { dim: true }),
+  ]];
+  const drop = (label: string, total: number, perSecond: number | undefined): Seg[] => [
+    seg(`${label} `, { dim: true }),
+    seg(si(total), { color: "yellow" }),
+    ...(perSecond !== undefined && perSecond > 0
+      ? [seg(` +${formatRate(perSecond)}`, { color: "red", bold: true })]
+      : []),
+  ];
+  const waited = l.rxWaits ?? 0;
+  const waits: Seg[] = waited === 0 ? [] : [
+    seg("waited for RX buffer ", { dim: true }),
+    seg(si(waited)),
+    ...((r?.rxWaits ?? 0) > 0 ? [seg(` +${formatRate(r!.rxWaits)}`, { color: "cyan" })] : []),
+  ];
+  const directions = [
+    [`${l.frontend} → ${l.peer}`, r?.framesIn, [] as Seg[], [] as Seg[]],
+    [
+      `${l.peer} → ${l.frontend}`,
+      r?.framesOut,
+      l.framesDropped > 0 ? drop("not connected", l.framesDropped, r?.framesDropped) : [],
+      waits,
+    ],
+  ] as const;
+  for (const [label, frames, drops, waitSegs] of directions) {
+    const main: Seg[] = [
+      seg("    " + cell(label, 22) + " "),
+      seg(cell(frames === undefined ? "-" : formatRate(frames), 8, { align: "right" }) + " "),
+      seg(cell("-", 11, { align: "right" }) + "  "),
+    ];
+    const none = drops.length === 0 ? [seg("no drops", { dim: true })] : drops;
+    const ring = seg("no link ring", { dim: true });
+    if (wide) {
+      const both = waitSegs.length > 0 ? [...none, seg(" · ", { dim: true }), ...waitSegs] : none;
+      const cut = fitLine(both, dropsW);
+      out.push([...main, ...cut, seg(" ".repeat(Math.max(1, dropsW + 1 - lineWidth(cut)))), ring]);
+    } else {
+      // "no link ring" only where it fits: it says nothing worth a cut word.
+      out.push(FIXED_WIDTH + lineWidth([ring]) <= width ? [...main, ring] : main);
+      out.push([seg(drops.length === 0 ? "      " : "      drops: ", { dim: true }), ...none]);
+      if (waitSegs.length > 0) out.push([seg("      "), ...waitSegs]);
+    }
+  }
+  const fault = l.lastFault === null ? "" : ` (last ${l.lastFault})`;
+  const irqRate = r !== undefined && r.interrupts > 0 ? ` ${formatRate(r.interrupts)}` : "";
+  const partitionRate = r !== undefined && r.partitionDropped > 0
+    ? ` +${formatRate(r.partitionDropped)}`
+    : "";
+  // Word-wrapped: on a narrow terminal the faults go to the next line rather than being cut.
+  out.push(...wrapWords(
+    [
+      seg(`window ${l.window}`),
+      seg(`· connection ${l.connection}`),
+      seg(`· irq ${si(l.interrupts)}${irqRate}`),
+      ...(l.partitionDropped > 0
+        ? [seg(`· partition ${si(l.partitionDropped)}${partitionRate}`, { color: "yellow" })]
+        : []),
+      seg(`· faults ${l.faults}${fault}`, { color: l.faults > 0 ? "yellow" : undefined }),
+    ],
+    width,
+    { first: "    ", indent: 6 },
+  ));
+  return out;
 }
 
 /**

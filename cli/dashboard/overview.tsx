@@ -1,5 +1,6 @@
 /**
- * The Overview panel: every VM with its display state (and its CPU while placed), and each of its devices with MAC, address,
+ * The Overview panel: every VM with its display state (its CPU while placed, how often its
+ * backend restarted and its guest reset a device), and each of its devices with MAC, address,
  * link, status bits and negotiated features by spec name; then the links and switches in one line
  * each. A pure view of a `LabSnapshot`.
  *
@@ -61,6 +62,16 @@ export function overviewLines(props: OverviewProps): Line[] {
       seg(cell(vm.state, 12), { color: STATE_COLORS[vm.state], bold: vm.state !== "running" }),
     ];
     if (vm.cpu !== undefined) head.push(seg(`cpu ${vm.cpu} `, { dim: true }));
+    // Recovery that ran on it (a replaced device worker, a guest's device resets): it is running
+    // again, but the user watching should see that it happened.
+    const rec = vm.recovery;
+    if (rec !== undefined && rec.backendRestarts + rec.deviceResets > 0) {
+      const parts = [
+        ...(rec.backendRestarts > 0 ? [`restarts ${rec.backendRestarts}`] : []),
+        ...(rec.deviceResets > 0 ? [`resets ${rec.deviceResets}`] : []),
+      ];
+      head.push(seg(`${parts.join(" · ")} `, { color: "yellow" }));
+    }
     if (vm.devices.length === 0) head.push(seg("no devices", { dim: true }));
     lines.push(head);
     const drops = Object.entries(vm.guestDrops ?? {}).filter(([, v]) => v > 0);
@@ -94,6 +105,19 @@ export function overviewLines(props: OverviewProps): Line[] {
       }
       lines.push(...wrapWords(words, width, { first: `    vIOMMU ${vm.iommu!.mode} ` }));
     }
+    for (const p of vm.iommu?.peers ?? []) {
+      // A vhost-pci peer's own IOTLB over the window of the endpoint it serves.
+      const words = [
+        seg(`${p.peer} window of ${p.device}`, { bold: true }),
+        seg(`IOTLB ${si(p.hits)} hit ${si(p.misses)} miss`),
+        seg(`${si(p.invalidations)} inval`),
+        seg(`${si(p.faults)} faults`, {
+          color: p.faults > 0 ? "red" : undefined,
+          bold: p.faults > 0,
+        }),
+      ];
+      lines.push(...wrapWords(words, width, { first: `    vIOMMU ${vm.iommu!.mode} ` }));
+    }
     for (const dev of vm.devices) {
       const linkState = dev.link === null
         ? seg("no link", { dim: true })
@@ -101,12 +125,18 @@ export function overviewLines(props: OverviewProps): Line[] {
           color: dev.linkUp ? undefined : "red",
           bold: !dev.linkUp,
         });
-      lines.push([
-        seg("    "),
-        seg(dev.nic, { bold: true }),
-        seg(`  ${dev.kind}  ${dev.mac ?? "-"}  ${dev.ip ?? "no ip"}  `),
-        linkState,
-      ]);
+      // Wrapped, not cut: on a narrow terminal the link and its state go to the next line.
+      lines.push(...wrapWords(
+        [
+          seg(`${dev.nic} `, { bold: true }),
+          seg(`${dev.kind} `),
+          seg(`${dev.mac ?? "-"} `),
+          seg(`${dev.ip ?? "no ip"} `),
+          linkState,
+        ],
+        width,
+        { first: "    ", indent: 6 },
+      ));
       const needsReset = dev.statusNames.includes("DEVICE_NEEDS_RESET") ||
         dev.statusNames.includes("FAILED");
       const statusWords = [
@@ -132,13 +162,22 @@ export function overviewLines(props: OverviewProps): Line[] {
       lines.push(...wrapWords(featureWords, width, { first: "      features " }));
     }
   });
-  if (snapshot.links.length > 0) {
+  // Every link, the vhost-pci ones too (their state is their connection's).
+  const linkWords = [
+    ...snapshot.links.map((l) =>
+      seg(`${l.name} ${l.up ? "up" : "DOWN"}`, { color: l.up ? "green" : "red" })
+    ),
+    ...(snapshot.vhostPciLinks ?? []).map((l) =>
+      seg(`${l.name} ${l.state === "up" ? "up" : l.state.toUpperCase()} (vhost-pci)`, {
+        color: l.state === "up" ? "green" : "red",
+      })
+    ),
+  ];
+  if (linkWords.length > 0) {
     lines.push([]);
     lines.push(
       ...wrapWords(
-        snapshot.links.map((l) =>
-          seg(`${l.name} ${l.up ? "up" : "DOWN"}`, { color: l.up ? "green" : "red" })
-        ),
+        linkWords,
         width,
         { first: "  links    " },
       ),

@@ -71,6 +71,22 @@ for (const [columns, rows] of [[80, 24], [140, 40], [200, 50]] as const) {
     }
   });
 
+  Deno.test(`overview shows how often a VM's backend restarted and its devices reset at ${columns} columns`, () => {
+    const data = fixtureData("pair");
+    const snapshot = structuredClone(data.snapshot!);
+    snapshot.vms[0].recovery = { backendRestarts: 2, deviceResets: 1 };
+    snapshot.vms[1].recovery = { backendRestarts: 0, deviceResets: 0 };
+    const app = renderApp({ ...data, snapshot }, { columns, rows });
+    try {
+      const frame = app.frame();
+      assertFits(frame, columns, rows);
+      assert.match(frame, /a +running +restarts 2 · resets 1/);
+      assert.equal(frame.split("restarts").length, 2, "nothing shown for b, which never recovered");
+    } finally {
+      app.unmount();
+    }
+  });
+
   Deno.test(`overview shows a VM's guest stack drops by cause at ${columns} columns`, () => {
     const data = fixtureData("pair");
     const snapshot = structuredClone(data.snapshot!);
@@ -152,3 +168,75 @@ for (const [columns, rows] of [[80, 24], [140, 40], [200, 50]] as const) {
     }
   });
 }
+
+Deno.test("at 60 columns a device's link and its state wrap to the next line instead of being cut", () => {
+  const data = fixtureData("pair");
+  const app = renderApp(data, { columns: 60, rows: 30 });
+  try {
+    const frame = app.frame();
+    assertFits(frame, 60, 30);
+    assert.match(
+      frame,
+      /eth0 {2}virtio-net {2}[0-9a-f:]{17} {2}10\.0\.0\.1\/24 *\n +link a-b up/,
+    );
+  } finally {
+    app.unmount();
+  }
+});
+
+Deno.test("the overview's links line lists vhost-pci links with their state", () => {
+  const data = fixtureData("pair");
+  const snapshot = structuredClone(data.snapshot!);
+  snapshot.vhostPciLinks = [{
+    name: "c-d",
+    frontend: "c:eth0",
+    peer: "d:eth0",
+    window: "vIOMMU static (endpoint 0)",
+    state: "failed",
+    connection: 0,
+    connects: 1,
+    disconnects: 1,
+    framesIn: 0,
+    framesOut: 0,
+    framesDropped: 0,
+    partitionDropped: 0,
+    interrupts: 0,
+    faults: 1,
+    revoked: 0,
+    lastFault: "read 0x1000",
+  }];
+  const app = renderApp({ ...data, snapshot }, { columns: 80, rows: 40 });
+  try {
+    assert.match(app.frame(), /links +a-b up c-d FAILED \(vhost-pci\)/);
+  } finally {
+    app.unmount();
+  }
+});
+
+Deno.test("overview shows a vhost-pci peer's IOTLB over the window it serves", () => {
+  const data = fixtureData("pair");
+  const snapshot = structuredClone(data.snapshot!);
+  const ep = {
+    device: "eth0",
+    endpoint: 0,
+    domain: 1,
+    mappings: 1,
+    hits: 17,
+    misses: 1,
+    invalidations: 1,
+    faults: 0,
+    lastFaultIova: null,
+    lastFaultAccess: null,
+  };
+  snapshot.vms[0].iommu = {
+    mode: "static",
+    domains: [ep],
+    peers: [{ ...ep, peer: "b:eth0", hits: 2013 }],
+  };
+  const app = renderApp({ ...data, snapshot }, { columns: 80, rows: 30 });
+  try {
+    assert.match(app.frame(), /vIOMMU static b:eth0 window of eth0 IOTLB 2\.0k hit 1 miss 1 inval/);
+  } finally {
+    app.unmount();
+  }
+});

@@ -99,7 +99,35 @@ export interface QueuesProps {
   readonly colors: boolean;
 }
 
-const NAME_W = 13;
+/** The narrowest and widest queue-name column ("a/eth0 rx" is 9; "a/iommu0 requestq" 17). */
+const NAME_MIN = 9;
+const NAME_MAX = 24;
+/** Columns of a row besides the name and the sparkline: indices, counts, gaps, the percentage. */
+const ROW_FIXED = 2 + 1 + 7 + 5 + 1 + 6 + 1 + 6 + 1 + 5 + 1 + 5 + 2 + 5;
+
+/**
+ * The widths of the queue-name column and the occupancy sparkline in `width` columns: the name
+ * column fits the longest label (cut only where the screen has no room for it), and the
+ * sparkline takes what is left, or nothing below 3 columns (the percentage stays).
+ *
+ * @example
+ * ```ts
+ * import { queueColumns } from "./queues.tsx";
+ * queueColumns(["a/eth0 rx", "a/iommu0 requestq"], 80, 0); // { nameW: 17, sparkW: 15 }
+ * queueColumns(["a/eth0 rx", "a/iommu0 requestq"], 60, 0); // { nameW: 12, sparkW: 0 }
+ * ```
+ */
+export function queueColumns(
+  labels: readonly string[],
+  width: number,
+  ratesWidth: number,
+): { nameW: number; sparkW: number } {
+  const longest = Math.max(NAME_MIN, ...labels.map((l) => Array.from(l).length));
+  const room = width - ROW_FIXED - ratesWidth;
+  const nameW = Math.max(NAME_MIN, Math.min(NAME_MAX, longest, room));
+  const spark = room - nameW;
+  return { nameW, sparkW: spark >= 3 ? spark : 0 };
+}
 
 /**
  * The queues panel's visible lines: a header, the queue rows scrolled to keep the selected one in
@@ -115,18 +143,19 @@ export function queuesLines(props: QueuesProps): Line[] {
   const wide = width >= 120;
   const refs = listQueues(snapshot);
   const states = new Map(snapshot.vms.map((v) => [v.name, v.state]));
-  const fixed = 2 + NAME_W + 1 + 7 + 5 + 1 + 6 + 1 + 6 + 1 + 5 + 1 + 5 + 2;
   const rateW = [8, 11, 8, 8, 8] as const;
   const ratesWidth = wide ? rateW.reduce((a, b) => a + b + 1, 0) : 0;
-  const sparkW = Math.max(4, width - fixed - ratesWidth - 5);
+  const { nameW: nameW, sparkW } = queueColumns(refs.map(queueLabel), width, ratesWidth);
 
   const header: Seg[] = [
     seg(
-      "  " + cell("queue", NAME_W) + " " + cell("layout", 7) + cell("size", 5, { align: "right" }) +
+      "  " + cell("queue", nameW) + " " + cell("layout", 7) + cell("size", 5, { align: "right" }) +
         " " + cell("avail", 6, { align: "right" }) + " " + cell("used", 6, { align: "right" }) +
         " " + cell("infl", 5, { align: "right" }) + " " + cell("pend", 5, { align: "right" }) +
         "  " +
-        cell("occupancy (60 s)", sparkW + 5),
+        cell(sparkW > 0 ? "occupancy (60 s)" : "occ", sparkW + 5, {
+          align: sparkW > 0 ? "left" : "right",
+        }),
       { dim: true, bold: true },
     ),
   ];
@@ -158,7 +187,7 @@ export function queuesLines(props: QueuesProps): Line[] {
     const occ = `${Math.round(occupancy(q) * 100)}%`;
     const row: Seg[] = [
       seg(isSel ? "▸ " : "  ", { bold: true, color: "cyan" }),
-      seg(cell(queueLabel(ref), NAME_W), {
+      seg(cell(queueLabel(ref), nameW), {
         inverse: isSel,
         color: state === "running" ? undefined : "red",
       }),

@@ -2,7 +2,7 @@
  * Rates and history for the dashboard, computed from snapshots only (no lab logic here).
  *
  * Snapshot counters are cumulative; `computeRates` turns two snapshots into per-second rates per
- * queue, link direction and switch counter. `OccupancyHistory` keeps a bounded ring of queue
+ * queue, link direction, switch counter and vhost-pci link. `OccupancyHistory` keeps a bounded ring of queue
  * occupancy samples (the last 60 s) that `sparkline` draws with block characters.
  *
  * @module
@@ -38,6 +38,22 @@ export interface DirectionRates {
   corrupted: number;
 }
 
+/** Per-second rates of one vhost-pci link (its peer's counters: frames, no bytes). */
+export interface VhostPciRates {
+  /** Frames per second the peer popped from the frontend's transmitq. */
+  framesIn: number;
+  /** Frames per second the peer put into the frontend's receiveq. */
+  framesOut: number;
+  /** Frames per second the peer's stack sent while no connection was served. */
+  framesDropped: number;
+  /** Times per second the peer's stack waited for a buffer in the frontend's receiveq. */
+  rxWaits: number;
+  /** Frames per second a partition cut, either direction. */
+  partitionDropped: number;
+  /** Interrupts per second the peer raised in the frontend. */
+  interrupts: number;
+}
+
 /** Rates between two snapshots. */
 export interface Rates {
   /** The interval the rates cover, seconds. */
@@ -48,6 +64,8 @@ export interface Rates {
   links: ReadonlyMap<string, { forward: DirectionRates; reverse: DirectionRates }>;
   /** By switch name, then counter name. */
   switches: ReadonlyMap<string, Readonly<Record<string, number>>>;
+  /** By vhost-pci link name. */
+  vhostPci: ReadonlyMap<string, VhostPciRates>;
 }
 
 /**
@@ -144,7 +162,21 @@ export function computeRates(
     }
     switches.set(sw.name, out);
   }
-  return { dtSeconds: dt, queues, links, switches };
+  const vhostPci = new Map<string, VhostPciRates>();
+  const prevVhost = new Map((previous.vhostPciLinks ?? []).map((l) => [l.name, l]));
+  for (const l of current.vhostPciLinks ?? []) {
+    const p = prevVhost.get(l.name);
+    if (p === undefined) continue;
+    vhostPci.set(l.name, {
+      framesIn: rate(p.framesIn, l.framesIn, dt),
+      framesOut: rate(p.framesOut, l.framesOut, dt),
+      framesDropped: rate(p.framesDropped, l.framesDropped, dt),
+      rxWaits: rate(p.rxWaits ?? 0, l.rxWaits ?? 0, dt),
+      partitionDropped: rate(p.partitionDropped, l.partitionDropped, dt),
+      interrupts: rate(p.interrupts, l.interrupts, dt),
+    });
+  }
+  return { dtSeconds: dt, queues, links, switches, vhostPci };
 }
 
 function directionRates(

@@ -174,7 +174,11 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
 
   // Table: # addr len flags next|id owner [│ avail[#] used[#]] markers
   const flagsW = split ? 10 : 16;
-  const left = "  " + cell("#", 4, { align: "right" }) + " " + cell("addr", 10) + " " +
+  // Below 80 columns the address goes (the header lines name the indices): the avail and used
+  // rings and the markers keep their room.
+  const showAddr = width >= 80;
+  const left = "  " + cell("#", 4, { align: "right" }) + " " +
+    (showAddr ? cell("addr", 10) + " " : "") +
     cell("len", 5, { align: "right" }) + " " + cell("flags", flagsW) + " " +
     cell(split ? "next" : "id", 4, { align: "right" }) + " " + cell("owner", 6);
   const right = split
@@ -206,8 +210,8 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
   for (const d of ring.descriptors.slice(start, start + rowsRoom)) {
     const row: Seg[] = [
       seg("  " + cell(String(d.index), 4, { align: "right" }) + " "),
-      seg(cell(formatHex(d.addr), 10)),
-      seg(" " + cell(String(d.len), 5, { align: "right" }) + " "),
+      ...(showAddr ? [seg(cell(formatHex(d.addr), 10) + " ")] : []),
+      seg(cell(String(d.len), 5, { align: "right" }) + " "),
       seg(cell(d.flagNames.length === 0 ? "-" : d.flagNames.join("|"), flagsW)),
       seg(" " + cell(String((split ? d.next : d.id) ?? "-"), 4, { align: "right" }) + " "),
       seg(cell(d.owner, 6), { color: OWNER_COLORS[d.owner], bold: d.owner !== "free" }),

@@ -205,6 +205,8 @@ export class VhostPciBackend {
     }
     const r = this.#device.receive(frame);
     if (r === "delivered") this.#o.counters[VhostPciCounter.framesOut]++;
+    // No RX buffer: the sender keeps the frame and sends it again once `a` refills (a wait).
+    else if (r === "no-buffers") this.#o.counters[VhostPciCounter.rxWaits]++;
     else this.#o.counters[VhostPciCounter.framesDropped]++;
     return r;
   }

@@ -71,6 +71,20 @@ for (const layout of ["split", "packed"] as Layout[]) {
       assert.equal(r.counters[VhostPciCounter.state], VhostPciState.UP);
     });
 
+    Deno.test(`a frame that finds no RX buffer in a waits and is counted as a wait, not a drop (${tag})`, () => {
+      const r = vhostPciRig(layout, { iommu });
+      assert.equal(r.backend.receive(frame(64, 0x22)), "not-live", "nothing handed over yet");
+      assert.equal(r.counters[VhostPciCounter.framesDropped], 1);
+      r.handOver(1);
+      assert.equal(r.backend.poll(), "connected");
+      assert.equal(r.backend.receive(frame(64, 0x22)), "no-buffers");
+      assert.equal(r.counters[VhostPciCounter.rxWaits], 1);
+      assert.equal(r.counters[VhostPciCounter.framesDropped], 1, "not a drop: the sender keeps it");
+      postRx(r, 0x20000, 2048);
+      assert.equal(r.backend.receive(frame(64, 0x22)), "delivered", "sent again after the refill");
+      assert.equal(r.counters[VhostPciCounter.framesOut], 1);
+    });
+
     Deno.test(`b acknowledges a revocation and never touches a's rings after it (${tag})`, () => {
       const r = vhostPciRig(layout, { iommu });
       r.handOver(1);

@@ -62,7 +62,10 @@ export const VhostPciCounter = {
   framesIn: 7,
   /** Frames `b`'s stack sent into `a`'s receiveq. */
   framesOut: 8,
-  /** Frames `b`'s stack sent that found no RX buffer in `a` (or no connection). */
+  /**
+   * Frames `b`'s stack sent while no connection was served (refused, not delivered). A frame
+   * that finds no RX buffer in `a` is not one of them: it waits (`rxWaits`).
+   */
   framesDropped: 9,
   /** Used-buffer interrupts `b` raised in `a`. */
   interrupts: 10,
@@ -72,7 +75,12 @@ export const VhostPciCounter = {
   revoked: 12,
   /** Frames of either direction that a partition (`vlab partition`) cut on the link. */
   partitionDropped: 13,
+  /**
+   * Times `b`'s stack found no RX buffer in `a`'s receiveq: it keeps the frame and sends it
+   * again after `a` refills (back-pressure, nothing lost; a ring link's "waited for RX buffer").
+   */
+  rxWaits: 14,
 } as const;
 
 /** Words of `VhostPciCounter`. */
-export const VHOST_PCI_COUNTER_COUNT = 14;
+export const VHOST_PCI_COUNTER_COUNT = 15;

@@ -231,6 +231,27 @@ export class TapReader {
   }
 }
 
+/** Records of the largest size a tap holds at least, so a capture keeps up with a burst of them. */
+export const TAP_MIN_RECORDS = 128;
+
+/**
+ * The data bytes of a tap for frames of up to `snaplen` bytes: at least 1 MiB, and at least
+ * {@linkcode TAP_MIN_RECORDS} records of `snaplen` (a vsock link's 64 KiB packets need 16 MiB
+ * where an Ethernet link's 1500-byte frames fit 1 MiB hundreds of times), as a power of two.
+ *
+ * @example
+ * ```ts
+ * import { tapCapacity } from "./tap.ts";
+ * tapCapacity(65535); // 16777216
+ * tapCapacity(1514); // 1048576
+ * ```
+ */
+export function tapCapacity(snaplen: number): number {
+  let capacity = 1 << 20;
+  while (capacity < TAP_MIN_RECORDS * (RECORD_HEADER + align8(snaplen))) capacity *= 2;
+  return capacity;
+}
+
 /**
  * The link consumer's end of a tap.
  *

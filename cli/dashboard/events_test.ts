@@ -1,0 +1,25 @@
+import assert from "node:assert/strict";
+import type { LabEvent } from "../../lab/events.ts";
+import { eventsLines } from "./events.tsx";
+
+function text(events: LabEvent[], width = 80): string[] {
+  return eventsLines({ events, scrollBack: 0, width, height: 10, colors: false })
+    .map((l) => l.map((s) => s.text).join(""));
+}
+
+Deno.test("an event kind as long as its column or longer keeps a space before the subject", () => {
+  const lines = text([
+    { time: "2026-12-04T21:46:13.827Z", kind: "backend-restarted", subject: "a" },
+    { time: "2026-12-04T21:46:22.045Z", kind: "backend-restart-failed", subject: "a" },
+    { time: "2026-12-04T21:46:22.048Z", kind: "fault", subject: "a-long-vm-name" },
+    { time: "2026-12-04T21:46:22.049Z", kind: "lab-up", subject: "pair", detail: { vms: 2 } },
+  ]);
+  assert.match(lines[1], /backend-restarted {2}a /, lines[1]);
+  assert.match(lines[2], /backend-restart-f… a /, lines[2]);
+  assert.match(lines[3], /fault +a-long-vm-n… +$/, lines[3]);
+  assert.match(lines[4], /lab-up +pair +vms=2$/, lines[4]);
+  // Every row's columns line up with the header's.
+  const at = (l: string, word: string) => l.indexOf(word);
+  assert.equal(at(lines[1], " a ") + 1, at(lines[0], "subject"), lines.join("\n"));
+  assert.equal(at(lines[4], "vms=2"), at(lines[0], "details"), lines.join("\n"));
+});

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import type { LabSnapshot } from "../../lab/snapshot_types.ts";
+import { linksLines } from "./links.tsx";
+import { loadFixture } from "./testing.tsx";
+
+Deno.test("the Links panel lists the partitions in force, one-way ones with an arrow", () => {
+  const snap = loadFixture<LabSnapshot>("star_1");
+  const text = (s: LabSnapshot) =>
+    linksLines({ snapshot: s, rates: null, selected: 0, width: 80, height: 60, colors: false })
+      .map((l) => l.map((x) => x.text).join("")).join("\n");
+  assert.doesNotMatch(text(snap), /partition \d/);
+  snap.partitions = [
+    { id: 1, a: ["h1", "h2"], b: ["h3"], oneWay: false },
+    { id: 3, a: ["h4"], b: ["h1"], oneWay: true },
+  ];
+  const shown = text(snap);
+  assert.match(shown, /^ {2}partition 1 {2}h1,h2 ⇹ h3 {2}\(vlab heal to undo\)$/m);
+  assert.match(shown, /^ {2}partition 3 {2}h4 → h1 {2}one way \(vlab heal to undo\)$/m);
+});
+
+Deno.test("at 60 columns a link's impairment goes to its own line instead of being cut", () => {
+  const snap = loadFixture<LabSnapshot>("star_1");
+  snap.links[0].forward.impair = "delay 5ms loss 10% rate 1mbit";
+  const lines = linksLines({
+    snapshot: snap,
+    rates: null,
+    selected: 0,
+    width: 60,
+    height: 60,
+    colors: false,
+  })
+    .map((l) => l.map((x) => x.text).join(""));
+  const i = lines.findIndex((l) => l.includes(snap.links[0].forward.from + " → "));
+  assert.ok(i > 0, lines.join("\n"));
+  assert.ok(Array.from(lines[i]).length <= 60, lines[i]);
+  assert.equal(lines[i + 1], "      impairment delay 5ms loss 10% rate 1mbit");
+  // No impairment: nothing worth a line of its own.
+  const j = lines.findIndex((l) => l.includes(snap.links[0].reverse.from + " → "));
+  assert.ok(!lines[j].includes("impair") && !lines[j + 1].includes("impair"), lines.join("\n"));
+  // At 80 columns both stay beside the rates.
+  const wide = linksLines({
+    snapshot: snap,
+    rates: null,
+    selected: 0,
+    width: 80,
+    height: 60,
+    colors: false,
+  })
+    .map((l) => l.map((x) => x.text).join(""));
+  assert.ok(wide.some((l) => / → .*delay 5ms loss 10% rate 1mbit$/.test(l)), wide.join("\n"));
+});

@@ -1,0 +1,68 @@
+/**
+ * The Queues panel's columns: a queue's full name is shown when the screen has room for it
+ * (a virtio-iommu device's requestq, a vsock device's event queue), and a narrow terminal keeps
+ * every row within its width with the occupancy percentage.
+ */
+import assert from "node:assert/strict";
+import type { LabSnapshot } from "../../lab/snapshot_types.ts";
+import { queueColumns, queuesLines } from "./queues.tsx";
+import { loadFixture } from "./testing.tsx";
+
+/** The recorded pair snapshot with a virtio-iommu device added to VM a. */
+function withIommu(): LabSnapshot {
+  const snap = loadFixture<LabSnapshot>("pair_1");
+  const nic = snap.vms[0].devices[0];
+  snap.vms[0].devices.push({
+    ...nic,
+    nic: "iommu0",
+    kind: "virtio-iommu",
+    mac: null,
+    ip: null,
+    link: null,
+    queues: ["requestq", "eventq"].map((name, index) => ({ ...nic.queues[0], index, name })),
+  });
+  return snap;
+}
+
+function text(snapshot: LabSnapshot, width: number): string[] {
+  return queuesLines({
+    snapshot,
+    rates: null,
+    history: null,
+    selected: 0,
+    width,
+    height: 40,
+    colors: false,
+  })
+    .map((l) => l.map((s) => s.text).join(""));
+}
+
+Deno.test("the Queues panel shows a queue's full name when there is room (a/iommu0 requestq)", () => {
+  for (const width of [80, 140]) {
+    const lines = text(withIommu(), width);
+    assert.ok(lines.some((l) => /a\/iommu0 requestq +split/.test(l)), lines.join("\n"));
+    assert.ok(lines.some((l) => /a\/iommu0 eventq +split/.test(l)), lines.join("\n"));
+    assert.ok(lines.every((l) => !l.includes("…") || l.startsWith("split:")), lines.join("\n"));
+  }
+});
+
+Deno.test("at 60 columns every queue row fits and keeps its occupancy percentage", () => {
+  const lines = text(loadFixture<LabSnapshot>("pair_1"), 60);
+  // The header and the queue rows (the legend below is cut by <Lines>, as any long text).
+  const rows = lines.filter((l) => /^[ ▸] [ab]\/eth0 (rx|tx) /.test(l));
+  assert.equal(rows.length, 4, lines.join("\n"));
+  for (const l of [lines[0], ...rows]) {
+    assert.ok(Array.from(l).length <= 60, `wider than 60: "${l}"`);
+  }
+  for (const r of rows) assert.match(r, / \d+%$/, r);
+});
+
+Deno.test("queueColumns gives the name what it needs and the sparkline the rest", () => {
+  assert.deepEqual(queueColumns(["a/eth0 rx"], 80, 0), { nameW: 9, sparkW: 23 });
+  assert.deepEqual(queueColumns(["a/eth0 rx", "a/iommu0 requestq"], 80, 0), {
+    nameW: 17,
+    sparkW: 15,
+  });
+  assert.deepEqual(queueColumns(["x".repeat(40)], 200, 0).nameW, 24);
+  assert.deepEqual(queueColumns(["a/eth0 rx"], 56, 0), { nameW: 9, sparkW: 0 });
+});
