@@ -164,7 +164,7 @@ export type {
   VhostPciDeviceSpec,
   VsockDeviceSpec,
 } from "./lab/wire/specs.ts";
-export type { IommuDomainSnapshot, IommuSnapshot } from "./lab/iommu_view.ts";
+export type { IommuDomainSnapshot, IommuPeerSnapshot, IommuSnapshot } from "./lab/iommu_view.ts";
 export type { ControlLayout, SlotControlLayout, SlotShape } from "./lab/wire/control.ts";
 export {
   formatIssues,
@@ -208,6 +208,7 @@ export type {
   SwitchSnapshot,
   VhostPciLinkSnapshot,
   VmDisplayState,
+  VmRecovery,
   VmSnapshot,
 } from "./lab/snapshot_types.ts";
 export type {
