@@ -49,7 +49,7 @@ const VHOST_PCI_METRICS = [
   ["framesDropped", "Frames the peer's stack sent while no connection was served (not delivered)"],
   [
     "rxWaits",
-    "Times the peer's stack waited for a buffer in the frontend's receiveq (nothing lost)",
+    "Times the peer's stack found no buffer in the frontend's receiveq (back-pressure: the send was refused for want of room)",
   ],
   ["partitionDropped", "Frames of either direction a partition cut on the link"],
   ["interrupts", "Used-buffer interrupts the peer raised in the frontend"],

@@ -205,7 +205,8 @@ export class VhostPciBackend {
     }
     const r = this.#device.receive(frame);
     if (r === "delivered") this.#o.counters[VhostPciCounter.framesOut]++;
-    // No RX buffer: the sender keeps the frame and sends it again once `a` refills (a wait).
+    // No RX buffer: refused for want of room (back-pressure); a flood sends it again once `a`
+    // refills, a sender that does not retry loses it in `b`'s stack (`txRingFull`).
     else if (r === "no-buffers") this.#o.counters[VhostPciCounter.rxWaits]++;
     else this.#o.counters[VhostPciCounter.framesDropped]++;
     return r;

@@ -76,8 +76,10 @@ export const VhostPciCounter = {
   /** Frames of either direction that a partition (`vlab partition`) cut on the link. */
   partitionDropped: 13,
   /**
-   * Times `b`'s stack found no RX buffer in `a`'s receiveq: it keeps the frame and sends it
-   * again after `a` refills (back-pressure, nothing lost; a ring link's "waited for RX buffer").
+   * Times `b`'s stack found no RX buffer in `a`'s receiveq: the send is refused for want of room,
+   * as a full TX ring refuses it (back-pressure). A flood waits for `a`'s refill and sends the
+   * frame again, so nothing is lost; a frame whose sender does not retry (an echo reply, an ARP
+   * answer) is lost there, and `b`'s stack counts it (`txRingFull`).
    */
   rxWaits: 14,
 } as const;
