@@ -56,7 +56,24 @@ import {
 import { packedFault } from "./guest_faults_packed.ts";
 import { splitFault } from "./guest_faults_split.ts";
 
-export * from "./guest_fault_types.ts";
+export {
+  breaksQueue,
+  driverAreaScratch,
+  formatGuestFaultRefusal,
+  GUEST_FAULT_KINDS,
+  guestBugMissed,
+  guestFaultMissing,
+  guestFaultNeedsSlot,
+} from "./guest_fault_types.ts";
+export type {
+  GuestFaultKind,
+  GuestFaultRefusal,
+  GuestFaultReport,
+  GuestFaultTarget,
+  GuestFaultWrite,
+  PackedSlot,
+  PlantedGuestBug,
+} from "./guest_fault_types.ts";
 export { packedNextAvail, takePackedSlot } from "./guest_faults_packed.ts";
 export { takeSplitSlot } from "./guest_faults_split.ts";
 
