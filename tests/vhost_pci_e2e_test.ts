@@ -193,6 +193,86 @@ Deno.test({
 
 Deno.test({
   name:
+    "vhost-pci: a's unmap is one refused access, b's: counted once, reported once to a, told alike everywhere",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await start("static");
+    try {
+      assert.equal(await ping(lab, 1), 1);
+      const revoked = await lab.exec("a", ["iommu-unmap", "eth0"]);
+      assert.ok(revoked.ok, revoked.ok ? "" : revoked.message);
+      const events = () => lab.events.recent();
+      const down = await waitForValue(
+        "b's link-down event",
+        () =>
+          events().find((e) =>
+            e.kind === "link-down" && e.subject === "b" && e.detail?.vhostPci === "a-b"
+          ) ?? null,
+      );
+      await waitForValue(
+        "a's guest told of the fault",
+        () => events().find((e) => e.kind === "iommu-fault" && e.subject === "a") ?? null,
+      );
+      // Recovery: a resets its NIC (which maps its window again) and b takes connection 2.
+      await waitForValue(
+        "a's NIC reset",
+        () =>
+          events().find((e) =>
+            e.kind === "device-reset" && e.subject === "a" && e.detail?.nic === "eth0"
+          ) ?? null,
+      );
+      await waitLinkUp(lab, 2);
+      // Who refused: b's driver, re-checking a's rings through its window after the flush.
+      // a's device worker does not touch the rings it handed over: its IOTLB refused nothing.
+      const views = openViews(lab.iommuOf(0)!);
+      const own = readIotlbCounters(views, 0);
+      const peer = readIotlbCounters(views, 1);
+      assert.equal(own.faults, 0, "a's device worker made no access");
+      assert.equal(peer.faults, 1, "b's one refused access");
+      const c = bCounters(lab);
+      assert.equal(c[VhostPciCounter.faults], peer.faults, "the link counts b's refusal");
+      assert.equal(c[VhostPciCounter.revoked], 1);
+      const iova = `0x${c[VhostPciCounter.lastFaultAddr].toString(16)}`;
+      assert.equal(down.detail?.reason, "ring-revoked");
+      assert.equal(down.detail?.addr, iova, "b's link-down names the refused IOVA");
+      const faults = events().filter((e) => e.kind === "iommu-fault" && e.subject === "a");
+      assert.equal(faults.length, 1, `reported to a's guest once: ${JSON.stringify(faults)}`);
+      assert.equal(faults[0].detail?.iova, iova);
+      assert.equal(faults[0].detail?.access, down.detail?.access);
+      assert.equal(
+        events().filter((e) => e.kind === "device-error" && e.subject === "a").length,
+        1,
+        "a's NIC's one device error: its peer stopped serving it",
+      );
+      const snap = takeSnapshot(lab);
+      assert.equal(snap.vhostPciLinks?.[0].faults, 1);
+      assert.equal(snap.vhostPciLinks?.[0].lastFault, `${down.detail?.access} ${iova}`);
+      const text = prometheusMetrics(lab);
+      assert.match(text, /vlab_vhost_pci_faults_total\{[^}]*\} 1\n/);
+      assert.match(text, /vlab_iommu_peer_faults_total\{[^}]*peer="b:eth0"\} 1\n/);
+      assert.match(text, /vlab_iommu_faults_total\{[^}]*vm="a",device="eth0"[^}]*\} 0\n/);
+      assert.match(text, /vlab_iommu_device_fault_reports_total\{[^}]*vm="a"[^}]*\} 1\n/);
+      const status = formatStatus(labStatus(lab));
+      assert.match(status, /a:eth0 {2}vIOMMU static domain 1: [^\n]*, 0 faults\n/);
+      assert.match(
+        status,
+        new RegExp(`served by b:eth0 [^\\n]*1 faults, last fault ${down.detail?.access} ${iova}`),
+      );
+      assert.match(
+        status,
+        new RegExp(
+          `a-b {2}vhost-pci [^\\n]*1 faults \\(last ${down.detail?.access} ${iova}\\), 1 rings revoked`,
+        ),
+      );
+      assert.equal(await ping(lab), 3, "the new connection carries traffic");
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
     "vhost-pci: a broken ring of a ends the connection (b's link down); a resets, b serves again",
   ...LAB_TEST,
   fn: async () => {

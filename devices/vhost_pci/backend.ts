@@ -77,8 +77,11 @@ export type VhostPciDownReason =
   | { kind: "reset" }
   /** An access of `b` was refused by the window. */
   | { kind: "window-fault"; addr: number; access: "read" | "write" | null }
-  /** A ring area of `a` is no longer reachable through the window (an unmap). */
-  | { kind: "ring-revoked"; queue: number }
+  /**
+   * A ring area of `a` is no longer reachable through the window (an unmap): the re-check's
+   * refused access (`addr`, `access`; -1 and null when the area moved rather than went).
+   */
+  | { kind: "ring-revoked"; queue: number; addr: number; access: "read" | "write" | null }
   /** A queue of `a` could not be resumed or broke (`a`'s guest wrote a bad ring). */
   | { kind: "ring-error"; message: string };
 
@@ -164,10 +167,18 @@ export class VhostPciBackend {
       return this.#connect(conn) ? "connected" : "disconnected";
     }
     if (this.#conn !== 0 && dropped) {
+      const w = this.#o.window;
       for (let q = 0; q < this.#queues.length; q++) {
-        if (recheckQueueAreas(this.#o.window, q, this.#configs[q], this.#areas[q]) !== null) {
+        if (recheckQueueAreas(w, q, this.#configs[q], this.#areas[q]) !== null) {
           this.#o.counters[VhostPciCounter.revoked]++;
-          this.#fail({ kind: "ring-revoked", queue: q });
+          // The re-check's refusal (if the area went rather than moved) is one of `faults`.
+          const refused = this.#refusedSince();
+          this.#fail({
+            kind: "ring-revoked",
+            queue: q,
+            addr: refused ? w.lastAddr : -1,
+            access: refused ? w.lastAccess : null,
+          });
           return "disconnected";
         }
       }
@@ -228,7 +239,6 @@ export class VhostPciBackend {
     }
     const w = this.#o.window;
     if (w.refusals !== this.#seenRefusals) {
-      this.#seenRefusals = w.refusals;
       this.#fail({ kind: "window-fault", addr: w.lastAddr, access: w.lastAccess });
       return "disconnected";
     }
@@ -340,18 +350,25 @@ export class VhostPciBackend {
     o.notifyFrontend();
   }
 
-  /** A device error of the connection: stop, publish FAILED, keep it failed until a new one. */
+  /**
+   * A device error of the connection: stop, publish FAILED, keep it failed until a new one.
+   * Every access the window refused since the last look is counted in `faults` (a refused
+   * access and a revoked ring alike: each is a fault `a`'s vIOMMU logged for `b`'s IOTLB).
+   */
   #fail(reason: VhostPciDownReason): void {
     const c = this.#o.counters;
-    if (reason.kind === "window-fault") {
-      c[VhostPciCounter.faults]++;
-      c[VhostPciCounter.lastFaultAddr] = reason.addr;
-      c[VhostPciCounter.lastFaultAccess] = reason.access === "read"
+    const w = this.#o.window;
+    const refused = w.refusals - this.#seenRefusals;
+    if (refused > 0) {
+      c[VhostPciCounter.faults] += refused;
+      c[VhostPciCounter.lastFaultAddr] = w.lastAddr;
+      c[VhostPciCounter.lastFaultAccess] = w.lastAccess === "read"
         ? 1
-        : reason.access === "write"
+        : w.lastAccess === "write"
         ? 2
         : 0;
     }
+    this.#seenRefusals = w.refusals;
     this.#failedConn = this.#conn;
     this.#disconnect(reason, VhostPciState.FAILED);
   }

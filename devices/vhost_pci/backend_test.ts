@@ -173,6 +173,48 @@ for (const layout of ["split", "packed"] as Layout[]) {
     const s = sink();
     assert.equal(r.backend.transmit(s, 8).sent, 0);
   });
+
+  Deno.test(`a revoked ring is one refused access of b: the link counts the fault a's vIOMMU logged (${layout})`, () => {
+    const r = vhostPciRig(layout, { iommu: true });
+    const v = r.viommu!;
+    r.handOver(1);
+    assert.equal(r.backend.poll(), "connected");
+    assert.ok(v.unmap(DOMAIN, 0, WINDOW_END - 1).ok);
+    v.invalidate();
+    assert.equal(r.backend.poll(), "disconnected");
+    // b's re-check of the receiveq's descriptor table was refused: a's vIOMMU logged it for
+    // b's IOTLB and reports it to a's guest; the link says the same, not "0 faults".
+    const log = readFaults(v.views, 0, 0).records;
+    assert.equal(log.length, 1, "one refused access, logged once");
+    assert.equal(log[0].iova, 0x1000, "the receiveq's descriptor table");
+    // A packed ring's descriptor area is written by the device, a split one's only read.
+    const access = layout === "packed" ? "write" : "read";
+    assert.equal(log[0].access, access);
+    assert.equal(r.counters[VhostPciCounter.faults], log.length);
+    assert.equal(r.counters[VhostPciCounter.lastFaultAddr], log[0].iova);
+    assert.equal(r.counters[VhostPciCounter.lastFaultAccess], access === "read" ? 1 : 2);
+    assert.equal(r.counters[VhostPciCounter.revoked], 1);
+    assert.deepEqual(r.backend.downReason, {
+      kind: "ring-revoked",
+      queue: 0,
+      addr: 0x1000,
+      access,
+    });
+  });
+
+  Deno.test(`a refused access is counted once on the link, whatever asks the window why (${layout})`, () => {
+    const r = vhostPciRig(layout, { iommu: true });
+    r.handOver(1);
+    assert.equal(r.backend.poll(), "connected");
+    const a = r.tx.add({ readable: [[CANARY.start, 128]], writable: [] }, 1);
+    assert.ok(a.ok);
+    r.tx.publish();
+    r.backend.transmit(sink(), 8);
+    assert.equal(r.backend.finish(), "disconnected");
+    const log = readFaults(r.viommu!.views, 0, 0).records;
+    assert.equal(r.counters[VhostPciCounter.faults], log.length);
+    assert.equal(r.window.refusals, log.length);
+  });
 }
 
 for (const layout of ["split", "packed"] as Layout[]) {

@@ -71,7 +71,10 @@ export const VhostPciCounter = {
   interrupts: 10,
   /** Wake-ups of `b` by `a`'s kicks that found work. */
   kicks: 11,
-  /** Ring areas revoked under `b` by an invalidation (the connection then fails). */
+  /**
+   * Ring areas revoked under `b` by an invalidation (the connection then fails). The re-check's
+   * refused access is also one of `faults`: `a`'s vIOMMU logged it for `b`'s IOTLB.
+   */
   revoked: 12,
   /** Frames of either direction that a partition (`vlab partition`) cut on the link. */
   partitionDropped: 13,

@@ -171,11 +171,18 @@ class VhostPciLink implements NetInterface {
   }
 }
 
+/**
+ * The `link-down` event's detail. A refused access is told as `a`'s vIOMMU tells it (the
+ * `iommu-fault` event of `a`): `addr` in hex (the IOVA; a GPA without a vIOMMU) and `access`,
+ * so the two events name the same access.
+ */
 function describeDown(r: VhostPciDownReason): Record<string, unknown> {
+  const refused = (addr: number, access: "read" | "write" | null) =>
+    addr >= 0 ? { addr: `0x${addr.toString(16)}`, access } : {};
   return r.kind === "window-fault"
-    ? { reason: r.kind, addr: r.addr, access: r.access }
+    ? { reason: r.kind, ...refused(r.addr, r.access) }
     : r.kind === "ring-revoked"
-    ? { reason: r.kind, queue: r.queue }
+    ? { reason: r.kind, queue: r.queue, ...refused(r.addr, r.access) }
     : r.kind === "ring-error"
     ? { reason: r.kind, error: r.message }
     : { reason: r.kind };

@@ -151,8 +151,14 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
       let work = false;
       for (const nic of nics) {
         // The consumer's half of the invalidation handshake, every pass (live or not): drop the
-        // IOTLB, acknowledge, and translate the rings again before touching them.
-        if (nic.iommu !== null && nic.iommu.beginBatch() && !nic.transport.recheckQueues()) {
+        // IOTLB, acknowledge, and translate the rings again before touching them. A vhost-pci
+        // frontend only acknowledges: its rings are the peer's to touch, and the peer checks
+        // them through its own window (its refusal is the one a's guest must hear of; a
+        // second one here, for an access nobody made, was counted on a's NIC and reported).
+        if (
+          nic.iommu !== null && nic.iommu.beginBatch() && nic.frontend === null &&
+          !nic.transport.recheckQueues()
+        ) {
           post({
             type: "event",
             kind: "device-error",
