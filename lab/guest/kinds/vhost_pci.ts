@@ -156,11 +156,15 @@ class VhostPciLink implements NetInterface {
     }
     const r = be.receive(frame);
     if (r === "delivered") {
-      this.pendingRx = true;
-      this.wake();
+      // Published by the loop's next pass, once per burst: only the burst's first frame rings
+      // the loop (the sender runs while it waits; a ring per frame cost a notify per frame).
+      if (!this.pendingRx) {
+        this.pendingRx = true;
+        this.wake();
+      }
       return true;
     }
-    if (r === "no-buffers") {
+    if (r === "no-buffers" && !this.rxBlocked) {
       // The sender waits for room (`whenWritable`) that only a's refill kick announces: wake the
       // loop, which watches a's receiveq kicks before it sleeps again (it may be asleep now, a
       // workload on a timer sending).
