@@ -2,8 +2,8 @@
  * `vlab fault …`: inject a fault into a running lab through its control socket (`POST /faults`,
  * `lab/faults.ts`): `backend-crash VM [--mode exit|hang|slow|mid-pass] [--ms N] [--after N]`,
  * `guest-bug VM DEVICE QUEUE BUG`,
- * `lost-kick VM DEVICE QUEUE [-n N]`, `lost-irq VM DEVICE QUEUE [-n N]`. Option values, and
- * options the mode does not use, are checked here with the lab's reader (exit 2); names are
+ * `lost-kick VM DEVICE QUEUE [-n N]`, `lost-irq VM DEVICE QUEUE [-n N]`, `vm-crash VM`. Option
+ * values, and options the mode does not use, are checked here with the lab's reader (exit 2); names are
  * checked by the lab (unknown VM, device or queue: exit 1).
  *
  * @module
@@ -85,7 +85,18 @@ function guestBugCommand() {
     });
 }
 
-/** `vlab fault backend-crash|guest-bug|lost-kick|lost-irq …`. */
+/** `vlab fault vm-crash VM`: the whole VM crashes and reboots (`lab/vm_reboot.ts`). */
+function vmCrashCommand() {
+  return new Command("vm-crash")
+    .description("crash a whole VM (its guest and devices) and reboot it, as a hypervisor would")
+    .argument("<vm>", "the VM")
+    .option("--lab <name>", "the lab (default: the only running lab)")
+    .action(async (vm, opts) => {
+      await send(opts.lab, { kind: "vm-crash", vm });
+    });
+}
+
+/** `vlab fault backend-crash|guest-bug|lost-kick|lost-irq|vm-crash …`. */
 export function faultCommand() {
   const crash = new Command("backend-crash")
     .description("kill a VM's device worker, hang it, or slow it; the supervisor restarts it")
@@ -111,5 +122,6 @@ export function faultCommand() {
     .addCommand(crash)
     .addCommand(guestBugCommand())
     .addCommand(lostCommand("lost-kick"))
-    .addCommand(lostCommand("lost-irq"));
+    .addCommand(lostCommand("lost-irq"))
+    .addCommand(vmCrashCommand());
 }

@@ -20,6 +20,12 @@
  *   (QUEUE names one of the frontend's queues it serves): `b` resets its device (it never
  *   writes a bug into `a`'s rings); lost-kick and lost-irq are refused there (no queues).
  *
+ * - `vm-crash VM`: the whole VM crashes and reboots, as under a hypervisor with a restart policy:
+ *   its guest worker is terminated at once, its devices are reset (a fresh device worker at
+ *   power-on state), vhost-pci peers see their link go down, and the same guest boots again
+ *   (`Lab`'s `#crashVm`, `vm_reboot.ts`). Refused for a VM with a vIOMMU or a vsock device
+ *   (`vm-crash-unsupported`): their reset after a reboot is not modelled yet.
+ *
  * Every fault injected is a `fault` event.
  *
  * @module
@@ -43,7 +49,8 @@ import type { BackendCrashMode, ToWorker } from "./wire/messages.ts";
 export type Fault =
   | { kind: "backend-crash"; vm: string; mode?: BackendCrashMode; ms?: number; after?: number }
   | { kind: "lost-kick" | "lost-irq"; vm: string; device: string; queue: string; count?: number }
-  | { kind: "guest-bug"; vm: string; device: string; queue: string; bug: GuestFaultKind };
+  | { kind: "guest-bug"; vm: string; device: string; queue: string; bug: GuestFaultKind }
+  | { kind: "vm-crash"; vm: string };
 
 /** The fault kinds, as the CLI and the control socket spell them. */
 export const FAULT_KINDS: readonly Fault["kind"][] = [
@@ -51,6 +58,7 @@ export const FAULT_KINDS: readonly Fault["kind"][] = [
   "guest-bug",
   "lost-kick",
   "lost-irq",
+  "vm-crash",
 ];
 
 /** What injecting a fault resolves to. */
@@ -85,6 +93,11 @@ export interface FaultTarget {
   hangs: Map<string, InjectedHang>;
   /** The clock of `InjectedHang.until`, ms (default `performance.now`). */
   now?: () => number;
+  /**
+   * Crash VM `vm` and reboot it (`vm-crash`): resolves once the crash is done (guest gone,
+   * peers told), while the reboot goes on; absent: the lab cannot (refused).
+   */
+  crashVm?(vm: string): void;
 }
 
 /**
@@ -179,6 +192,17 @@ export function parseFault(
   }
   if (typeof vm !== "string") {
     return bad("Cannot inject a fault: no VM named", `Add "vm": "<name>"`);
+  }
+  if (kind === "vm-crash") {
+    // Nothing to choose: a crash is a crash. A key it does not use is refused, not ignored.
+    const extra = Object.keys(o).find((k) => k !== "kind" && k !== "vm" && o[k] !== undefined);
+    if (extra !== undefined) {
+      return bad(
+        `Cannot inject vm-crash: it takes only a VM, not ${quote(extra)}`,
+        `Send {"kind": "vm-crash", "vm": "b"}`,
+      );
+    }
+    return { ok: true, value: { kind, vm } };
   }
   if (kind === "backend-crash") {
     const mode = get("mode") ?? "exit";
@@ -304,6 +328,7 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
       "Wait until it runs again (see `vlab status`)",
     );
   }
+  if (f.kind === "vm-crash") return crashVm(vm, target);
   if (f.kind === "backend-crash") {
     const mode = f.mode ?? "exit";
     const ms = Math.min(f.ms ?? DEFAULT_MS[mode], MAX_MS);
@@ -385,6 +410,34 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
   const detail = { fault: f.kind, vm: vm.name, device: device.name, queue: f.queue, count };
   target.emit("fault", vm.name, detail);
   return { ok: true, detail };
+}
+
+/**
+ * `vm-crash`: refused for a VM whose reboot the lab does not model soundly yet (a vIOMMU's
+ * domains and mappings live in shared tables that a power-on reset would have to drop; a vsock
+ * device's connections would have to be reset at every peer), else handed to the lab.
+ */
+function crashVm(vm: LabPlan["vms"][number], target: FaultTarget): FaultOutcome {
+  const kept = vm.devices.find((d) => d.kind === "iommu" || d.kind === "vsock");
+  if (kept !== undefined || target.crashVm === undefined) {
+    const what = kept?.kind === "iommu"
+      ? "a vIOMMU"
+      : kept?.kind === "vsock"
+      ? "a vsock device"
+      : "";
+    return refuse(
+      "vm-crash-unsupported",
+      `Cannot inject vm-crash: VM "${vm.name}" has ${
+        what || "devices"
+      } whose reset at a reboot the lab does not model yet`,
+      `Crash its device worker instead (\`vlab fault backend-crash ${vm.name}\`), or crash a VM without ${
+        what || "them"
+      }`,
+    );
+  }
+  target.emit("fault", vm.name, { fault: "vm-crash" });
+  target.crashVm(vm.name);
+  return { ok: true, detail: { fault: "vm-crash", vm: vm.name } };
 }
 
 /**

@@ -287,3 +287,58 @@ Deno.test("a backend crash asked of a worker an injected hang blocks is refused 
     "exit",
   ]);
 });
+
+Deno.test("a vm crash names only its VM; any other key is refused, not ignored", () => {
+  const ok = parseFault({ kind: "vm-crash", vm: "b" });
+  assert.ok(ok.ok);
+  assert.deepEqual(ok.value, { kind: "vm-crash", vm: "b" });
+  // A drill step's parsed object may carry absent options as undefined.
+  assert.ok(parseFault({ kind: "vm-crash", vm: "b", mode: undefined }).ok);
+  for (const extra of [{ mode: "exit" }, { ms: 5 }, { device: "eth0" }, { toString: 1 }]) {
+    const r = parseFault({ kind: "vm-crash", vm: "b", ...extra });
+    assert.ok(!r.ok, JSON.stringify(extra));
+    assert.equal(r.code, "bad-fault");
+    assert.match(r.message, /^Cannot inject vm-crash: it takes only a VM, not "/);
+    assert.match(r.hint, /"kind": "vm-crash", "vm": "b"/);
+  }
+  const noVm = parseFault({ kind: "vm-crash" });
+  assert.ok(!noVm.ok);
+  assert.match(noVm.hint, /"vm"/);
+});
+
+Deno.test("a vm crash reaches the lab for a plain VM, and is refused for a vIOMMU, a restarting VM or an unknown one", async () => {
+  const text = Deno.readTextFileSync(new URL("../topologies/vhost-pci.yaml", import.meta.url));
+  const t = parseTopology(text, "vhost-pci.yaml");
+  assert.ok(t.ok);
+  const crashed: string[] = [];
+  const events: string[] = [];
+  const states = new Map([["a", "running"], ["b", "running"]]);
+  const target: FaultTarget = {
+    plan: planLab(t.value),
+    vmState: (vm) => states.get(vm) ?? "stopped",
+    post: () => true,
+    control: () => new SharedArrayBuffer(0),
+    emit: (k) => void events.push(k),
+    hangs: new Map(),
+    askGuestBug: () => Promise.resolve(null),
+    crashVm: (vm) => void crashed.push(vm),
+  };
+  const b = await injectFault({ kind: "vm-crash", vm: "b" }, target);
+  assert.deepEqual(b, { ok: true, detail: { fault: "vm-crash", vm: "b" } });
+  assert.deepEqual(crashed, ["b"]);
+  assert.deepEqual(events, ["fault"]);
+  const a = await injectFault({ kind: "vm-crash", vm: "a" }, target);
+  assert.ok(!a.ok);
+  assert.equal(a.code, "vm-crash-unsupported");
+  assert.match(a.message, /^Cannot inject vm-crash: VM "a" has a vIOMMU/);
+  assert.match(a.hint, /vlab fault backend-crash a/);
+  states.set("b", "restarting");
+  const again = await injectFault({ kind: "vm-crash", vm: "b" }, target);
+  assert.ok(!again.ok);
+  assert.equal(again.code, "vm-not-running");
+  assert.match(again.message, /VM "b" is restarting/);
+  const unknown = await injectFault({ kind: "vm-crash", vm: "__proto__" }, target);
+  assert.ok(!unknown.ok);
+  assert.equal(unknown.code, "unknown-vm");
+  assert.deepEqual(crashed, ["b"], "nothing crashed for a refusal");
+});

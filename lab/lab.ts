@@ -25,6 +25,7 @@ import { tapCapacity, type TapCounters, TapReader } from "./host/tap.ts";
 import {
   cpuOf,
   createDoorbells,
+  DOORBELL_STRIDE,
   DoorbellWord,
   nextControl,
   publishControl,
@@ -57,6 +58,13 @@ import {
   parseFault,
 } from "./faults.ts";
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
+import {
+  dropDeadPeer,
+  type RebootParts,
+  restoreRegisterCounters,
+  revokeFromPeer,
+  saveRegisterCounters,
+} from "./vm_reboot.ts";
 import { CpuPlacement, PLACEMENT_PERIOD_MS } from "./placement.ts";
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
 
@@ -169,6 +177,8 @@ interface WorkerHandle {
 
 /** How long the lab waits for a guest's verdict on a guest bug, ms (its loop yields every 2 ms). */
 const GUEST_BUG_ANSWER_MS = 2000;
+/** Longest wait for a vhost-pci peer to give back a rebooting frontend's queues, ms. */
+const REVOKE_WAIT_MS = 500;
 /** Device workers a lab keeps spawned ahead for backend restarts. */
 const STANDBY_DEVICE_WORKERS = 2;
 
@@ -245,6 +255,10 @@ export class Lab {
   readonly #captures = new Map<string, LinkCapture>();
   /** Replaces dead or hung device workers; tracks `restarting` and `resetting` VMs. */
   readonly #supervisor: DeviceSupervisor;
+  /** Each VM's guest start message (a reboot after `vm-crash` boots the guest from it). */
+  readonly #guestStarts = new Map<string, VmStart>();
+  /** VMs rebooting after `vm-crash`: name → when the crash was (performance.now, ms). */
+  readonly #rebooting = new Map<string, number>();
   /** Workloads in flight: request id → its guest, so that `stop` can ask each to finish. */
   readonly #execs = new Map<number, { handle: WorkerHandle; done: Promise<unknown> }>();
 
@@ -400,17 +414,17 @@ export class Lab {
         epoch: 0,
         restore: false,
       };
-      const layout = vm.control;
-      const ctl = this.#controls[vm.index];
       const deviceStart: VmStart = { ...base, thread: vm.deviceThread };
       this.#supervisor.setStart(vm.name, deviceStart);
       ready.push(this.#spawnDevice(vm.name, deviceStart));
-      ready.push(this.#spawn(urls.guest, {
+      const guestStart: VmStart = {
+        ...base,
         thread: vm.guestThread,
-        owner: vm.name,
-        kind: "guest",
-        stats: new Float64Array(ctl, layout.guestStats, THREAD_STATS_SLOTS),
-      }, { ...base, thread: vm.guestThread, rings: [], frontends: this.#frontendsOf(vm.name) }));
+        rings: [],
+        frontends: this.#frontendsOf(vm.name),
+      };
+      this.#guestStarts.set(vm.name, guestStart);
+      ready.push(this.#spawnGuest(vm.name, guestStart));
     }
     for (const sw of this.plan.switches) {
       const stats = new SharedArrayBuffer(THREAD_STATS_SLOTS * 8);
@@ -498,6 +512,16 @@ export class Lab {
     return out;
   }
 
+  #spawnGuest(vm: string, start: VmStart): Promise<void> {
+    const v = this.plan.vms.find((x) => x.name === vm)!;
+    return this.#spawn(this.#entries.urls.guest, {
+      thread: v.guestThread,
+      owner: vm,
+      kind: "guest",
+      stats: new Float64Array(this.#controls[v.index], v.control.guestStats, THREAD_STATS_SLOTS),
+    }, start);
+  }
+
   #spawnDevice(vm: string, start: VmStart): Promise<void> {
     const v = this.plan.vms.find((x) => x.name === vm)!;
     // The oldest standby: the likeliest to have its module loaded.
@@ -546,6 +570,100 @@ export class Lab {
       emit: (kind, subject, detail) => this.events.emit(kind, subject, detail),
       askGuestBug: (vm, bug) => this.#askGuestBug(vm, bug),
       hangs: this.#hangs,
+      crashVm: (vm) => this.#crashVm(vm),
+    });
+  }
+
+  /**
+   * `vm-crash`: crash VM `vm` and reboot it, as a hypervisor with a restart policy does (see
+   * `vm_reboot.ts` and docs/design.md). At once: the guest worker is terminated (no goodbye),
+   * what was asked of it is answered with a failure, event `vm-crash`, and each vhost-pci
+   * frontend it served sees its link go down. Then its devices are reset (a power-on device
+   * worker, after the queues it handed over to a peer are taken back) and the guest boots again
+   * from its start message; event `vm-restarted` with `downMs`. The VM is `restarting` meanwhile.
+   */
+  #crashVm(vm: string): void {
+    const t0 = performance.now();
+    this.#rebooting.set(vm, t0);
+    const v = this.plan.vms.find((x) => x.name === vm)!;
+    const parts: RebootParts = { plan: this.plan, controls: this.#controls, bells: this.#bells };
+    const i = this.#workers.findIndex((w) => w.owner === vm && w.kind === "guest");
+    const guest = i < 0 ? undefined : this.#workers.splice(i, 1)[0];
+    if (guest !== undefined) {
+      // Ended at the end of its current task (its loop yields between passes): no goodbye.
+      guest.worker.onmessage = null;
+      guest.worker.onerror = (e) => e.preventDefault();
+      guest.worker.terminate();
+      this.#carry(guest);
+      this.#answerPending(
+        guest,
+        `VM "${vm}" crashed before it answered`,
+        "It reboots by itself: wait for the vm-restarted event, then ask again",
+      );
+    }
+    Atomics.store(this.#bells, v.guestThread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, 0);
+    Atomics.store(this.#bells, v.guestThread * DOORBELL_STRIDE + DoorbellWord.STATE, 0);
+    const links = this.plan.vhostPciLinks ?? [];
+    const served = links.filter((l) => l.peer.vm === vm);
+    const handedOver = links.filter((l) => l.frontend.vm === vm);
+    this.events.emit("vm-crash", vm, {
+      ...(served.length > 0 ? { served: served.map((l) => l.name) } : {}),
+    });
+    // The dead b serves no more: each a sees its link go down now, its rings as they were.
+    for (const l of served) {
+      const connection = dropDeadPeer(parts, l);
+      this.events.emit("link-down", vm, {
+        nic: l.peer.device,
+        vhostPci: l.name,
+        frontend: `${l.frontend.vm}:${l.frontend.nic}`,
+        reason: "vm-crash",
+        ...(connection > 0 ? { connection } : {}),
+      });
+    }
+    let saved: ReturnType<typeof saveRegisterCounters> | undefined;
+    const reboot = async () => {
+      await this.#supervisor.powerCycle(vm, async () => {
+        // A system reset resets a's NIC, and its reset takes the queues back from b first.
+        for (const l of handedOver) {
+          const acked = await revokeFromPeer(parts, l, REVOKE_WAIT_MS);
+          if (!acked) {
+            this.events.emit("vhost-pci-revoke-timeout", vm, {
+              vhostPci: l.name,
+              peer: l.peer.vm,
+              waitedMs: REVOKE_WAIT_MS,
+            });
+          }
+        }
+        saved = saveRegisterCounters(parts, vm);
+      });
+      if (this.#stopped) return;
+      if (saved !== undefined) restoreRegisterCounters(parts, vm, saved);
+      await this.#spawnGuest(vm, this.#guestStarts.get(vm)!);
+      if (this.#stopped) return;
+      // What the dead guest knew only in memory: a vhost-pci link set down, the partitions.
+      const g = this.#guest(vm);
+      for (const l of served) {
+        if (g && !this.linkUp(l.name)) {
+          this.#postControl(g, { type: "link", device: l.peer.slot, up: false });
+        }
+      }
+      const cuts = this.links.cuts();
+      if (g && served.length > 0 && cuts.length > 0) {
+        this.#postControl(g, { type: "partitions", cuts });
+      }
+    };
+    reboot().then(() => {
+      this.#rebooting.delete(vm);
+      if (this.#stopped) return;
+      this.events.emit("vm-restarted", vm, {
+        downMs: Math.round((performance.now() - t0) * 10) / 10,
+      });
+    }, (error) => {
+      this.#rebooting.delete(vm);
+      if (this.#stopped) return;
+      this.events.emit("vm-restart-failed", vm, {
+        message: error instanceof Error ? error.message : String(error),
+      });
     });
   }
 
@@ -658,6 +776,7 @@ export class Lab {
     if (!v) return "stopped";
     const handles = this.#workers.filter((w) => w.owner === vm);
     if (handles.some((w) => w.failed !== null)) return "failed";
+    if (this.#rebooting.has(vm) && !this.#stopped) return "restarting";
     const recovering = this.#stopped ? null : this.#supervisor.state(vm);
     if (recovering !== null) return recovering;
     const states = [v.guestThread, v.deviceThread].map((t) =>
@@ -792,6 +911,15 @@ export class Lab {
         hint: 'Pass them as typed after `vlab exec VM --`, e.g. ["ping", "10.0.0.2", "-c", "3"]',
       };
     }
+    if (this.#rebooting.has(vm) && !this.#stopped) {
+      return {
+        ok: false,
+        message:
+          `Cannot run a workload: VM "${vm}" crashed and is rebooting (its guest is not running)`,
+        hint:
+          "Wait for its vm-restarted event (or `vlab status` showing it running), then run it again",
+      };
+    }
     const handle = this.#guest(vm);
     if (!handle) {
       return {
@@ -853,7 +981,7 @@ export class Lab {
   /** What a guest reports about itself (NIC link state, ARP cache). */
   async inspect(vm: string): Promise<unknown> {
     const handle = this.#guest(vm);
-    if (!handle || !guestServes(this.vmState(vm))) return null;
+    if (!handle || this.#rebooting.has(vm) || !guestServes(this.vmState(vm))) return null;
     const m = await this.#request(handle, { type: "inspect", id: this.#nextId++ });
     return m.type === "inspect-result" ? m.info : null;
   }

@@ -115,6 +115,7 @@ const FAULT_STATUS = new Map([
   ["no-guest-bugs", 409],
   ["guest-bug-refused", 409],
   ["backend-hung", 409],
+  ["vm-crash-unsupported", 409],
 ]);
 
 /** `POST /faults`: `{"kind": "backend-crash", "vm": "a", "mode": "exit"}` and the like. */

@@ -338,6 +338,47 @@ export class DeviceSupervisor {
     });
   }
 
+  /**
+   * Reset every device of a VM as a system reset does (`vm-crash`, `vm_reboot.ts`): fence and
+   * end its device worker, run `between` (the lab revokes what peers still hold), then start a
+   * successor at power-on state (`restore: false`: each device is fresh, its register file
+   * written anew, as QEMU resets every device on reboot). The VM is `restarting` meanwhile. Link
+   * rings are attached, never reset, by a device worker: peers keep theirs. Resolves once the
+   * successor is ready (what it knew only in memory sent again); rejects if it cannot start.
+   */
+  async powerCycle(vm: string, between: () => Promise<void>): Promise<void> {
+    const { plan, bells } = this.#lab;
+    const v = plan.vms.find((x) => x.name === vm);
+    const start = this.#starts.get(vm);
+    if (!v || !start) throw new Error(`no VM ${vm}`);
+    this.#restarting.set(vm, performance.now());
+    try {
+      this.#watchdog?.unwatch(v.deviceThread);
+      const pending = this.#pending.get(vm);
+      if (pending !== undefined) this.#restarted(vm, null);
+      // Fence first: from here on the old worker publishes nothing (it checks before each pass).
+      const epoch = Atomics.add(epochWord(this.#lab.controls[v.index], v.control), 0, 1) + 1;
+      const old = this.#lab.take(vm);
+      if (old) {
+        old.onmessage = null;
+        old.onerror = (e) => e.preventDefault();
+        old.terminate();
+      }
+      Atomics.store(bells, v.deviceThread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, 0);
+      Atomics.store(bells, v.deviceThread * DOORBELL_STRIDE + DoorbellWord.STATE, 0);
+      await between();
+      if (this.#lab.stopped()) return;
+      const rings = start.rings.map((r) => ({ ...r, impair: this.#lab.ringImpairment(r.index) }));
+      await this.#lab.spawn(vm, { ...start, rings, epoch, restore: false });
+      if (this.#lab.stopped()) return;
+      this.#watchdog?.watch(v.deviceThread);
+      this.#resend(vm);
+      ringDoorbell(bells, v.deviceThread);
+    } finally {
+      this.#restarting.delete(vm);
+    }
+  }
+
   /** Log `backend-restarted` for a VM's pending restart (`firstWorkAt`: wall ms, or null). */
   #restarted(vm: string, firstWorkAt: number | null): void {
     const p = this.#pending.get(vm);

@@ -43,6 +43,8 @@ function describe(a: FaultArgs): string {
     ? ` --mode ${a.mode ?? "exit"}`
     : a.kind === "guest-bug"
     ? ` ${a.bug ?? "?"}`
+    : a.kind === "vm-crash"
+    ? ""
     : ` -n ${a.count ?? 1}`;
   return `fault ${a.kind} ${where}${how}`;
 }

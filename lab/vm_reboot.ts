@@ -1,0 +1,166 @@
+/**
+ * What a VM crash and reboot (`vlab fault vm-crash VM`) does to shared memory, as a hypervisor
+ * with a restart policy and the devices' system reset would. `Lab` calls these on the main
+ * thread, in this order (see `Lab`'s `#crashVm` and docs/design.md, "VM crash and reboot"):
+ *
+ * 1. the guest worker is terminated (no goodbye); for each vhost-pci link it served (the VM is
+ *    `b`), {@linkcode dropDeadPeer} clears what the dead `b` would have cleared: `a`'s
+ *    `VHOST_PEER` goes to 0, so `a`'s device worker takes `a`'s link down at once, `a`'s rings
+ *    untouched (their state records stay for the next `b` to resume from);
+ * 2. the VM's devices are reset: its device worker is fenced and ended, then, for each vhost-pci
+ *    link whose frontend it is (the VM is `a`), {@linkcode revokeFromPeer} takes the queues back
+ *    from `b` as `a`'s NIC reset does (`b` stops touching `a`'s memory and acknowledges) before a
+ *    successor starts at power-on state;
+ * 3. the successor writes every register file anew: {@linkcode saveRegisterCounters} before it
+ *    and {@linkcode restoreRegisterCounters} after it keep what users see counted there (kicks)
+ *    and the vhost-pci connection numbering, so counters never go down and a new connection
+ *    never reuses a number a peer saw.
+ *
+ * @module
+ */
+
+import { QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
+import { VhostPciCounter, VhostPciState } from "../devices/vhost_pci/config.ts";
+import type { LabPlan, VhostPciLinkPlan } from "./plan.ts";
+import { deviceControl } from "./wire/control.ts";
+import { ringDoorbell } from "./wire/doorbell.ts";
+
+/** What the helpers need of the lab: the plan, control blocks and doorbells. */
+export interface RebootParts {
+  /** The plan. */
+  plan: LabPlan;
+  /** Each VM's control block, by plan index. */
+  controls: readonly SharedArrayBuffer[];
+  /** The lab's doorbells. */
+  bells: Int32Array;
+}
+
+function vmOf(parts: RebootParts, name: string) {
+  const v = parts.plan.vms.find((x) => x.name === name);
+  if (v === undefined) throw new RangeError(`no VM ${name}`);
+  return v;
+}
+
+/** `a`'s register file of the NIC a vhost-pci link serves. */
+function frontendRegs(parts: RebootParts, link: VhostPciLinkPlan): Int32Array {
+  const a = vmOf(parts, link.frontend.vm);
+  return deviceControl(parts.controls[a.index], a.control.devices[link.frontend.device]).regs;
+}
+
+/**
+ * `b` died while serving `link`: clear `a`'s `VHOST_PEER` (as `b`'s acknowledgement would) and
+ * ring `a`'s device worker, which takes `a`'s link down; `b`'s counters of the link say DOWN.
+ * Returns the connection `b` served (0: none).
+ *
+ * @example
+ * ```ts ignore
+ * const conn = dropDeadPeer(parts, plan.vhostPciLinks![0]);
+ * ```
+ */
+export function dropDeadPeer(parts: RebootParts, link: VhostPciLinkPlan): number {
+  const regs = frontendRegs(parts, link);
+  const served = Atomics.load(regs, RegFileWord.VHOST_PEER);
+  // publish the peer's end: pairs with peerServing's Atomics.load of VHOST_PEER in a's worker.
+  Atomics.store(regs, RegFileWord.VHOST_PEER, 0);
+  Atomics.notify(regs, RegFileWord.VHOST_PEER);
+  const b = vmOf(parts, link.peer.vm);
+  const c = deviceControl(parts.controls[b.index], b.control.devices[link.peer.slot])
+    .deviceCounters;
+  if (c[VhostPciCounter.state] === VhostPciState.UP) c[VhostPciCounter.disconnects]++;
+  c[VhostPciCounter.state] = VhostPciState.DOWN;
+  c[VhostPciCounter.connection] = 0;
+  const a = vmOf(parts, link.frontend.vm);
+  ringDoorbell(parts.bells, a.deviceThread);
+  return served > 0 ? served : 0;
+}
+
+/**
+ * `a` reboots: take its NIC's queues back from `b` as the NIC's reset does (`VHOST_CONN` to 0,
+ * kicks no longer aimed at `b`, `b` rung), and wait (bounded, without blocking the main thread)
+ * for `b` to acknowledge: from then on `b` touches nothing of `a`'s. Resolves to whether `b`
+ * acknowledged (true when nothing was handed over); `a`'s device worker must be fenced first.
+ *
+ * @example
+ * ```ts ignore
+ * const acked = await revokeFromPeer(parts, plan.vhostPciLinks![0], 500);
+ * ```
+ */
+export async function revokeFromPeer(
+  parts: RebootParts,
+  link: VhostPciLinkPlan,
+  timeoutMs: number,
+): Promise<boolean> {
+  const regs = frontendRegs(parts, link);
+  const queues = Atomics.load(regs, RegFileWord.QUEUE_COUNT);
+  for (let q = 0; q < queues; q++) Atomics.store(regs, queueWord(q, QueueWord.NOTIFY_THREAD), 0);
+  const conn = Atomics.load(regs, RegFileWord.VHOST_CONN);
+  if (conn === 0) return true;
+  // publish the revocation: pairs with the backend's Atomics.load of VHOST_CONN in poll().
+  Atomics.store(regs, RegFileWord.VHOST_CONN, 0);
+  const b = vmOf(parts, link.peer.vm);
+  ringDoorbell(parts.bells, b.guestThread);
+  const end = performance.now() + timeoutMs;
+  while (Atomics.load(regs, RegFileWord.VHOST_PEER) === conn) {
+    if (performance.now() >= end) return false;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return true;
+}
+
+/** What {@linkcode saveRegisterCounters} kept of one VM's register files. */
+export interface SavedRegisters {
+  /** Per device slot: each queue's kick count, and the last vhost-pci connection number. */
+  slots: { kicks: number[]; vhostSeq: number }[];
+}
+
+/**
+ * Keep what a power-on register file would lose and users see or peers rely on: each queue's
+ * kick count (`vlab_queue_kicks_total` must not go down) and `VHOST_SEQ` (a new handover must
+ * not reuse a connection number `b` saw, failed or not).
+ *
+ * @example
+ * ```ts ignore
+ * const saved = saveRegisterCounters(parts, "a");
+ * ```
+ */
+export function saveRegisterCounters(parts: RebootParts, vm: string): SavedRegisters {
+  const v = vmOf(parts, vm);
+  return {
+    slots: v.control.devices.map((slot) => {
+      const regs = deviceControl(parts.controls[v.index], slot).regs;
+      const queues = Atomics.load(regs, RegFileWord.QUEUE_COUNT);
+      const kicks: number[] = [];
+      for (let q = 0; q < queues; q++) {
+        kicks.push(Atomics.load(regs, queueWord(q, QueueWord.NOTIFY_COUNT)));
+      }
+      return { kicks, vhostSeq: Atomics.load(regs, RegFileWord.VHOST_SEQ) };
+    }),
+  };
+}
+
+/**
+ * Put back what {@linkcode saveRegisterCounters} kept, into register files a power-on device
+ * worker has just written (before the new guest runs: no kick or handover can race it).
+ *
+ * @example
+ * ```ts ignore
+ * restoreRegisterCounters(parts, "a", saved);
+ * ```
+ */
+export function restoreRegisterCounters(
+  parts: RebootParts,
+  vm: string,
+  saved: SavedRegisters,
+): void {
+  const v = vmOf(parts, vm);
+  v.control.devices.forEach((slot, i) => {
+    const s = saved.slots[i];
+    if (s === undefined) return;
+    const regs = deviceControl(parts.controls[v.index], slot).regs;
+    s.kicks.forEach((k, q) => {
+      const w = queueWord(q, QueueWord.NOTIFY_COUNT);
+      Atomics.store(regs, w, (Atomics.load(regs, w) + k) | 0);
+    });
+    Atomics.store(regs, RegFileWord.VHOST_SEQ, s.vhostSeq);
+  });
+}

@@ -1,0 +1,247 @@
+/**
+ * `vm-crash` end to end (`lab.fault`, `lab/vm_reboot.ts`): a whole VM crashes (its guest worker
+ * terminated, its devices reset) and reboots, and the rest of the lab copes. On the pair
+ * topology: ping works after the reboot (ARP learned anew), a flood across the crash ends and the
+ * lab stays healthy, counters do not go down. On vhost-pci links: a crash of the serving VM `b`
+ * takes `a`'s link down at once and `b`'s new guest serves `a`'s queues again from their state
+ * records, `a`'s rings never broken; a crash of the frontend `a` ends the connection (`b` sees
+ * its link go down) and `b` serves the new one. Refusals: a VM with a vIOMMU, a VM already
+ * restarting.
+ */
+
+import assert from "node:assert/strict";
+import { peerServing, VhostPciCounter } from "../devices/vhost_pci/mod.ts";
+import { QueueWord, queueWord } from "../devices/virtio/mmio.ts";
+import type { Lab } from "../lab/lab.ts";
+import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
+import { deviceControl } from "../lab/wire/control.ts";
+import type { PingResult } from "../lab/guest/workloads/ping.ts";
+
+const PAIR = {
+  name: "crash-pair",
+  seed: 1,
+  vms: {
+    a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+    b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+  },
+  links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+};
+
+/** The shipped vhost-pci topology, with or without a's vIOMMU. */
+function vhostPci(iommu: boolean): Record<string, unknown> {
+  return {
+    name: "crash-vhost-pci",
+    seed: 1,
+    vms: {
+      a: {
+        ...(iommu ? { iommu: { mode: "static" } } : {}),
+        nics: { eth0: { ip: "10.0.0.1/24", ...(iommu ? { iommu: true } : {}) } },
+      },
+      b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+    },
+    links: [{ kind: "vhost-pci", endpoints: ["a:eth0", "b:eth0"] }],
+  };
+}
+
+async function ping(lab: Lab, from: string, to: string, n = 3): Promise<number> {
+  const r = await lab.exec(from, ["ping", to, "-c", String(n), "-i", "0.05"]);
+  assert.ok(r.ok, r.ok ? "" : r.message);
+  return (r.result as PingResult).received;
+}
+
+/** Events since `from` (an index into the log's recent events). */
+function eventsOf(lab: Lab) {
+  return lab.events.recent();
+}
+
+/** The `vm-restarted` event of `vm` after the log's `from`th event. */
+async function restarted(lab: Lab, vm: string, from: number) {
+  return await waitForValue(
+    `${vm}'s vm-restarted`,
+    () =>
+      eventsOf(lab).slice(from).find((e) => e.kind === "vm-restarted" && e.subject === vm) ?? null,
+    15_000,
+  );
+}
+
+/** Errors `vm`'s devices reported (none may come from a VM that did not crash). */
+function deviceErrors(lab: Lab, vm: string) {
+  return eventsOf(lab).filter((e) =>
+    e.subject === vm &&
+    ["device-error", "device-needs-reset", "vm-restart-failed", "guest-failed", "device-failed"]
+      .includes(e.kind)
+  );
+}
+
+function kicks(lab: Lab, vm: number): number {
+  const v = lab.plan.vms[vm];
+  const regs = deviceControl(lab.controlOf(vm), v.control.devices[0]).regs;
+  return (regs[queueWord(0, QueueWord.NOTIFY_COUNT)] >>> 0) +
+    (regs[queueWord(1, QueueWord.NOTIFY_COUNT)] >>> 0);
+}
+
+Deno.test({
+  name: "vm-crash on a pair: the guest goes at once, reboots, and ping works again",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(PAIR);
+    try {
+      assert.equal(await ping(lab, "a", "10.0.0.2"), 3);
+      const kicksBefore = kicks(lab, 1);
+      const from = eventsOf(lab).length;
+      // A workload running in b when it crashes is answered at once, with a failure.
+      const sink = lab.exec("b", ["sink", "-t", "30"]);
+      await lab.inspect("b");
+      const r = await lab.fault({ kind: "vm-crash", vm: "b" });
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      const lost = await sink;
+      assert.ok(!lost.ok);
+      assert.match(lost.message, /VM "b" crashed before it answered/);
+      assert.equal(lab.vmState("b"), "restarting");
+      const refused = await lab.exec("b", ["ping", "10.0.0.1", "-c", "1"]);
+      assert.ok(!refused.ok);
+      assert.match(refused.message, /VM "b" crashed and is rebooting \(its guest is not running\)/);
+      const again = await lab.fault({ kind: "vm-crash", vm: "b" });
+      assert.ok(!again.ok);
+      assert.equal(again.code, "vm-not-running");
+      const up = await restarted(lab, "b", from);
+      assert.equal(typeof up.detail?.downMs, "number");
+      const kinds = eventsOf(lab).slice(from).map((e) => e.kind);
+      assert.ok(kinds.indexOf("vm-crash") < kinds.indexOf("vm-restarted"), kinds.join(" "));
+      assert.equal(lab.vmState("b"), "running");
+      // b's ARP cache is new: it learns a again; a's entry for b still holds (same MAC).
+      assert.equal(await ping(lab, "a", "10.0.0.2"), 3);
+      assert.equal(await ping(lab, "b", "10.0.0.1"), 3);
+      assert.deepEqual(deviceErrors(lab, "a"), []);
+      assert.deepEqual(deviceErrors(lab, "b"), []);
+      assert.ok(kicks(lab, 1) >= kicksBefore, "kick counters do not go down across a reboot");
+      const stats = lab.workerStats().find((w) => w.kind === "guest" && w.owner === "b");
+      assert.ok(stats !== undefined && Object.keys(stats.stats).length > 0);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "vm-crash during a flood: the flood ends, only frames in flight are lost, the lab stays healthy",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(PAIR);
+    try {
+      const from = eventsOf(lab).length;
+      const flood = lab.exec("a", ["udp-flood", "10.0.0.2", "-r", "20000", "-t", "1"]);
+      await new Promise((r) => setTimeout(r, 200));
+      const r = await lab.fault({ kind: "vm-crash", vm: "b" });
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      const f = await flood;
+      assert.ok(f.ok, f.ok ? "" : f.message);
+      await restarted(lab, "b", from);
+      assert.deepEqual(deviceErrors(lab, "a"), []);
+      assert.equal(lab.vmState("a"), "running");
+      // Healthy after: a flood into a sink on the rebooted b loses nothing.
+      const sink = await lab.spawn("b", ["sink", "-n", "2000", "-t", "20"]);
+      const again = await lab.exec("a", ["udp-flood", "10.0.0.2", "--max", "-n", "2000"]);
+      assert.ok(again.ok, again.ok ? "" : again.message);
+      const got = await sink.result;
+      assert.ok(got.ok, got.ok ? "" : got.message);
+      const s = got.result as Record<string, number>;
+      assert.deepEqual({ received: s.received, lost: s.lost }, { received: 2000, lost: 0 });
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+/** b's counters of the vhost-pci link (b's device slot 0). */
+function bCounters(lab: Lab): Float64Array {
+  const b = lab.plan.vms[1];
+  return deviceControl(lab.controlOf(1), b.control.devices[0]).deviceCounters;
+}
+
+function aRegs(lab: Lab): Int32Array {
+  const a = lab.plan.vms[0];
+  return deviceControl(lab.controlOf(0), a.control.devices[0]).regs;
+}
+
+async function waitServing(lab: Lab, what: string): Promise<number> {
+  return await waitForValue(what, () => {
+    const conn = bCounters(lab)[VhostPciCounter.connection];
+    return conn !== 0 && peerServing(aRegs(lab)) ? conn : null;
+  }, 15_000);
+}
+
+Deno.test({
+  name:
+    "vm-crash of b on a vhost-pci link: a's link goes down at once, b's new guest serves a's queues again",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(vhostPci(true));
+    try {
+      const conn = await waitServing(lab, "b serving a");
+      assert.equal(await ping(lab, "a", "10.0.0.2"), 3);
+      const from = eventsOf(lab).length;
+      const r = await lab.fault({ kind: "vm-crash", vm: "b" });
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      // At once, before any reboot: a's peer word is cleared, and the link-down is logged.
+      assert.equal(peerServing(aRegs(lab)), false);
+      const down = eventsOf(lab).slice(from).find((e) => e.kind === "link-down");
+      assert.equal(down?.subject, "b");
+      assert.equal(down?.detail?.reason, "vm-crash");
+      assert.equal(down?.detail?.vhostPci, "a-b");
+      // a's guest heard it from its NIC's link status (a configuration interrupt).
+      await waitForValue(
+        "a's link-down",
+        () =>
+          eventsOf(lab).slice(from).find((e) => e.kind === "link-down" && e.subject === "a") ??
+            null,
+      );
+      await restarted(lab, "b", from);
+      const again = await waitServing(lab, "b's new guest serving a");
+      // The same connection (a never reset its NIC), resumed from a's state records.
+      assert.equal(again, conn);
+      assert.equal(await ping(lab, "a", "10.0.0.2"), 3);
+      assert.equal(await ping(lab, "b", "10.0.0.1"), 3);
+      assert.deepEqual(deviceErrors(lab, "a"), []);
+      // a's vIOMMU: a VM with one is refused (its reboot is not modelled yet).
+      const refused = await lab.fault({ kind: "vm-crash", vm: "a" });
+      assert.ok(!refused.ok);
+      assert.equal(refused.code, "vm-crash-unsupported");
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "vm-crash of a on a vhost-pci link: b sees its link go down, then serves a's new connection",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(vhostPci(false));
+    try {
+      const conn = await waitServing(lab, "b serving a");
+      assert.equal(await ping(lab, "a", "10.0.0.2"), 3);
+      const from = eventsOf(lab).length;
+      const r = await lab.fault({ kind: "vm-crash", vm: "a" });
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      await restarted(lab, "a", from);
+      const down = eventsOf(lab).slice(from).find((e) =>
+        e.kind === "link-down" && e.subject === "b"
+      );
+      assert.ok(down !== undefined, "b saw its link go down");
+      const next = await waitServing(lab, "b serving a's new connection");
+      assert.ok(next > conn, `a new connection: ${next} after ${conn}`);
+      assert.equal(await ping(lab, "a", "10.0.0.2"), 3);
+      assert.equal(await ping(lab, "b", "10.0.0.1"), 3);
+      assert.deepEqual(deviceErrors(lab, "b"), []);
+      assert.equal(
+        eventsOf(lab).slice(from).filter((e) => e.kind === "vhost-pci-revoke-timeout").length,
+        0,
+      );
+    } finally {
+      await lab.stop();
+    }
+  },
+});
