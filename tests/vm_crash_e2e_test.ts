@@ -16,6 +16,7 @@ import type { Lab } from "../lab/lab.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
 import { deviceControl } from "../lab/wire/control.ts";
 import type { PingResult } from "../lab/guest/workloads/ping.ts";
+import { prometheusMetrics } from "../lab/prometheus.ts";
 
 const PAIR = {
   name: "crash-pair",
@@ -73,6 +74,16 @@ function deviceErrors(lab: Lab, vm: string) {
   );
 }
 
+/** Every Prometheus counter (`…_total`) of the lab, by its series. */
+function counters(lab: Lab): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of prometheusMetrics(lab).split("\n")) {
+    const m = /^(\w+_total(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (m) out.set(m[1], Number(m[2]));
+  }
+  return out;
+}
+
 function kicks(lab: Lab, vm: number): number {
   const v = lab.plan.vms[vm];
   const regs = deviceControl(lab.controlOf(vm), v.control.devices[0]).regs;
@@ -86,8 +97,9 @@ Deno.test({
   fn: async () => {
     const lab = await startTestLab(PAIR);
     try {
-      assert.equal(await ping(lab, "a", "10.0.0.2"), 3);
+      assert.equal(await ping(lab, "b", "10.0.0.1", 10), 10);
       const kicksBefore = kicks(lab, 1);
+      const before = counters(lab);
       const from = eventsOf(lab).length;
       // A workload running in b when it crashes is answered at once, with a failure.
       const sink = lab.exec("b", ["sink", "-t", "30"]);
@@ -106,6 +118,14 @@ Deno.test({
       assert.equal(again.code, "vm-not-running");
       const up = await restarted(lab, "b", from);
       assert.equal(typeof up.detail?.downMs, "number");
+      // Before b's new guest did much: the kicks b's old guest made are still counted.
+      const kicksAfter = kicks(lab, 1);
+      assert.ok(kicksAfter >= kicksBefore, `kicks ${kicksAfter} after ${kicksBefore}: not down`);
+      // No counter users see goes down across the reboot (Prometheus counters stay monotonic).
+      const after = counters(lab);
+      assert.ok(before.size > 20, `${before.size} counters`);
+      const down = [...before].filter(([k, v]) => (after.get(k) ?? 0) < v);
+      assert.deepEqual(down, [], "counters that went down");
       const kinds = eventsOf(lab).slice(from).map((e) => e.kind);
       assert.ok(kinds.indexOf("vm-crash") < kinds.indexOf("vm-restarted"), kinds.join(" "));
       assert.equal(lab.vmState("b"), "running");
@@ -114,7 +134,6 @@ Deno.test({
       assert.equal(await ping(lab, "b", "10.0.0.1"), 3);
       assert.deepEqual(deviceErrors(lab, "a"), []);
       assert.deepEqual(deviceErrors(lab, "b"), []);
-      assert.ok(kicks(lab, 1) >= kicksBefore, "kick counters do not go down across a reboot");
       const stats = lab.workerStats().find((w) => w.kind === "guest" && w.owner === "b");
       assert.ok(stats !== undefined && Object.keys(stats.stats).length > 0);
     } finally {
