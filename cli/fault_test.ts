@@ -42,3 +42,11 @@ Deno.test("faults the lab would take pass the CLI's check unchanged", () => {
     "guest-bug",
   );
 });
+
+Deno.test("vlab fault vm-crash is a subcommand taking only a VM, checked as the lab reads it", async () => {
+  const { faultCommand } = await import("./fault.ts");
+  const vm = faultCommand().commands.find((c) => c.name() === "vm-crash");
+  assert.ok(vm !== undefined);
+  assert.deepEqual(vm.registeredArguments.map((a) => a.name()), ["vm"]);
+  assert.deepEqual(checkFault({ kind: "vm-crash", vm: "b" }), { kind: "vm-crash", vm: "b" });
+});

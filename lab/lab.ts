@@ -13,7 +13,9 @@
  * A worker that throws is contained: `onerror` prevents the default (which would end the
  * process), the VM is marked failed, an event is logged, and every other VM keeps running.
  * A device worker that dies or hangs once running is replaced instead (`supervisor.ts`: fence,
- * restart, restore); `fault` injects such crashes (`faults.ts`).
+ * restart, restore); `fault` injects such crashes (`faults.ts`). A `vm-crash` fault crashes a
+ * whole VM and reboots it: guest terminated, devices reset, guest booted again (`#crashVm`,
+ * `vm_reboot.ts`).
  *
  * @module
  */

@@ -36,6 +36,9 @@
  * frames held in a link's impairment stage (netem's queue) and a
  * vsock device's connection table; see docs/design.md.
  *
+ * A VM crash (`vm-crash`) uses the same fence for a system reset instead: `powerCycle` ends the
+ * device worker and starts one at power-on state (`restore: false`), the lab doing the rest.
+ *
  * @module
  */
 

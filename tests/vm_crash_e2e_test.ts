@@ -17,6 +17,7 @@ import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
 import { deviceControl } from "../lab/wire/control.ts";
 import type { PingResult } from "../lab/guest/workloads/ping.ts";
 import { prometheusMetrics } from "../lab/prometheus.ts";
+import { takeSnapshot } from "../lab/snapshot.ts";
 
 const PAIR = {
   name: "crash-pair",
@@ -110,6 +111,9 @@ Deno.test({
       assert.ok(!lost.ok);
       assert.match(lost.message, /VM "b" crashed before it answered/);
       assert.equal(lab.vmState("b"), "restarting");
+      // Status and metrics keep working while b is gone, and show it.
+      assert.equal(takeSnapshot(lab).vms.find((v) => v.name === "b")?.state, "restarting");
+      assert.ok(counters(lab).size > 20);
       const refused = await lab.exec("b", ["ping", "10.0.0.1", "-c", "1"]);
       assert.ok(!refused.ok);
       assert.match(refused.message, /VM "b" crashed and is rebooting \(its guest is not running\)/);
