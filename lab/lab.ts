@@ -62,6 +62,7 @@ import {
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import {
   dropDeadPeer,
+  dropQueuedAccesses,
   type RebootParts,
   restoreRegisterCounters,
   revokeFromPeer,
@@ -623,6 +624,8 @@ export class Lab {
       });
     }
     let saved: ReturnType<typeof saveRegisterCounters> | undefined;
+    /** Register accesses the dead guest had queued that no device performed. */
+    let dropped = 0;
     const reboot = async () => {
       await this.#supervisor.powerCycle(vm, async () => {
         // A system reset resets a's NIC, and its reset takes the queues back from b first.
@@ -636,6 +639,7 @@ export class Lab {
             });
           }
         }
+        dropped = dropQueuedAccesses(parts, vm);
         saved = saveRegisterCounters(parts, vm);
       });
       if (this.#stopped) return;
@@ -659,6 +663,7 @@ export class Lab {
       if (this.#stopped) return;
       this.events.emit("vm-restarted", vm, {
         downMs: Math.round((performance.now() - t0) * 10) / 10,
+        ...(dropped > 0 ? { accessesDropped: dropped } : {}),
       });
     }, (error) => {
       this.#rebooting.delete(vm);

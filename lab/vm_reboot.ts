@@ -11,6 +11,9 @@
  *    link whose frontend it is (the VM is `a`), {@linkcode revokeFromPeer} takes the queues back
  *    from `b` as `a`'s NIC reset does (`b` stops touching `a`'s memory and acknowledges) before a
  *    successor starts at power-on state;
+ *    The dead guest's register accesses still queued in each mailbox are dropped
+ *    ({@linkcode dropQueuedAccesses}): a reset loses a CPU's posted writes, and the successor
+ *    must not replay half of an old bring-up (a DRIVER_OK over the old rings) on a fresh device;
  * 3. the successor writes every register file anew: {@linkcode saveRegisterCounters} before it
  *    and {@linkcode restoreRegisterCounters} after it keep what users see counted there (kicks)
  *    and the vhost-pci connection numbering, so counters never go down and a new connection
@@ -22,7 +25,7 @@
 import { QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
 import { VhostPciCounter, VhostPciState } from "../devices/vhost_pci/config.ts";
 import type { LabPlan, VhostPciLinkPlan } from "./plan.ts";
-import { deviceControl } from "./wire/control.ts";
+import { deviceControl, MailboxWord } from "./wire/control.ts";
 import { ringDoorbell } from "./wire/doorbell.ts";
 
 /** What the helpers need of the lab: the plan, control blocks and doorbells. */
@@ -163,4 +166,27 @@ export function restoreRegisterCounters(
     });
     Atomics.store(regs, RegFileWord.VHOST_SEQ, s.vhostSeq);
   });
+}
+
+/**
+ * Drop the register accesses the dead guest queued and no device worker performed: `ACK` moves
+ * up to `REQ` in each of the VM's mailboxes, so the successor starts at the new guest's first
+ * access. Call it once the old device worker is fenced and the old guest gone. Returns how many
+ * were dropped.
+ *
+ * @example
+ * ```ts ignore
+ * dropQueuedAccesses(parts, "a"); // 0 unless the guest crashed mid bring-up
+ * ```
+ */
+export function dropQueuedAccesses(parts: RebootParts, vm: string): number {
+  const v = vmOf(parts, vm);
+  let dropped = 0;
+  for (const slot of v.control.devices) {
+    const m = deviceControl(parts.controls[v.index], slot).mailbox;
+    const req = Atomics.load(m, MailboxWord.REQ);
+    dropped += (req - Atomics.load(m, MailboxWord.ACK)) | 0;
+    Atomics.store(m, MailboxWord.ACK, req);
+  }
+  return dropped;
 }

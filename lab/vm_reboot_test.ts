@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { VhostPciCounter, VhostPciState } from "../devices/vhost_pci/config.ts";
+import { initRegFile, QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
+import { planLab } from "./plan.ts";
+import { parseTopology } from "./topology/load.ts";
+import {
+  dropDeadPeer,
+  dropQueuedAccesses,
+  type RebootParts,
+  restoreRegisterCounters,
+  revokeFromPeer,
+  saveRegisterCounters,
+} from "./vm_reboot.ts";
+import { deviceControl, MailboxWord } from "./wire/control.ts";
+import { createDoorbells, DoorbellWord, readDoorbellWord } from "./wire/doorbell.ts";
+
+function parts(): RebootParts {
+  const text = Deno.readTextFileSync(new URL("../topologies/vhost-pci.yaml", import.meta.url));
+  const t = parseTopology(text, "vhost-pci.yaml");
+  assert.ok(t.ok);
+  const plan = planLab(t.value);
+  const controls = plan.vms.map((v) => new SharedArrayBuffer(v.controlBytes));
+  plan.vms.forEach((v, i) =>
+    v.control.devices.forEach((slot) => {
+      const regs = deviceControl(controls[i], slot).regs;
+      initRegFile(regs, slot.queueState.length);
+    })
+  );
+  return { plan, controls, bells: createDoorbells(plan.threads.length) };
+}
+
+const aRegs = (p: RebootParts) =>
+  deviceControl(
+    p.controls[0],
+    p.plan.vms[0].control.devices[p.plan.vhostPciLinks![0].frontend.device],
+  )
+    .regs;
+
+Deno.test("a dead b leaves a's peer word cleared, b's link counted down, a's device worker rung", () => {
+  const p = parts();
+  const link = p.plan.vhostPciLinks![0];
+  const regs = aRegs(p);
+  regs[RegFileWord.VHOST_CONN] = 3;
+  regs[RegFileWord.VHOST_PEER] = 3;
+  const b = deviceControl(p.controls[1], p.plan.vms[1].control.devices[link.peer.slot])
+    .deviceCounters;
+  b[VhostPciCounter.state] = VhostPciState.UP;
+  b[VhostPciCounter.connection] = 3;
+  assert.equal(dropDeadPeer(p, link), 3);
+  assert.equal(regs[RegFileWord.VHOST_PEER], 0);
+  assert.equal(regs[RegFileWord.VHOST_CONN], 3, "a's handover stands: the next b resumes it");
+  assert.equal(b[VhostPciCounter.state], VhostPciState.DOWN);
+  assert.equal(b[VhostPciCounter.connection], 0);
+  assert.equal(b[VhostPciCounter.disconnects], 1);
+  const bell = readDoorbellWord(p.bells, p.plan.vms[0].deviceThread, DoorbellWord.BELL);
+  assert.ok(bell > 0, "a's device worker rung");
+});
+
+Deno.test("a rebooting a takes its queues back from b: waits for b's acknowledgement, bounded", async () => {
+  const p = parts();
+  const link = p.plan.vhostPciLinks![0];
+  const regs = aRegs(p);
+  regs[RegFileWord.VHOST_CONN] = 5;
+  regs[RegFileWord.VHOST_PEER] = 5;
+  regs[queueWord(1, QueueWord.NOTIFY_THREAD)] = 9;
+  // b acknowledges a few ms later.
+  setTimeout(() => Atomics.store(regs, RegFileWord.VHOST_PEER, 0), 5);
+  assert.equal(await revokeFromPeer(p, link, 1000), true);
+  assert.equal(regs[RegFileWord.VHOST_CONN], 0);
+  assert.equal(regs[queueWord(1, QueueWord.NOTIFY_THREAD)], 0, "kicks no longer aimed at b");
+  // A b that never answers: false after the bound.
+  regs[RegFileWord.VHOST_CONN] = 6;
+  regs[RegFileWord.VHOST_PEER] = 6;
+  const t0 = performance.now();
+  assert.equal(await revokeFromPeer(p, link, 30), false);
+  assert.ok(performance.now() - t0 < 1000);
+  // Nothing handed over: nothing to wait for.
+  assert.equal(await revokeFromPeer(p, link, 30), true);
+});
+
+Deno.test("kick counts and the connection numbering outlive a power-on register file", () => {
+  const p = parts();
+  const regs = aRegs(p);
+  regs[queueWord(0, QueueWord.NOTIFY_COUNT)] = 40;
+  regs[queueWord(1, QueueWord.NOTIFY_COUNT)] = 7;
+  regs[RegFileWord.VHOST_SEQ] = 4;
+  const saved = saveRegisterCounters(p, "a");
+  initRegFile(regs, 2); // the successor's power-on state
+  regs[queueWord(1, QueueWord.NOTIFY_COUNT)] = 1;
+  restoreRegisterCounters(p, "a", saved);
+  assert.equal(regs[queueWord(0, QueueWord.NOTIFY_COUNT)], 40);
+  assert.equal(regs[queueWord(1, QueueWord.NOTIFY_COUNT)], 8);
+  assert.equal(regs[RegFileWord.VHOST_SEQ], 4);
+});
+
+Deno.test("the dead guest's queued register accesses are dropped, not replayed", () => {
+  const p = parts();
+  const m = deviceControl(p.controls[0], p.plan.vms[0].control.devices[0]).mailbox;
+  m[MailboxWord.REQ] = 12;
+  m[MailboxWord.ACK] = 9;
+  assert.equal(dropQueuedAccesses(p, "a"), 3);
+  assert.equal(m[MailboxWord.ACK], 12);
+  assert.equal(dropQueuedAccesses(p, "a"), 0);
+});
