@@ -9,8 +9,7 @@
 
 import { topologyWarnings } from "../lab/topology/warnings.ts";
 import { Command } from "@commander-js/extra-typings";
-import { controlFetch, controlJson, resolveLab } from "../lab/client.ts";
-import { LabError } from "../lab/errors.ts";
+import { controlJson, resolveLab } from "../lab/client.ts";
 import { formatPlan, planLab } from "../lab/plan.ts";
 import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import { takeRingView, takeSnapshot } from "../lab/snapshot.ts";
@@ -35,13 +34,7 @@ import { machineMemory, memoryFit, memoryFitError } from "./memory_fit.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
-import {
-  captureSinkError,
-  checkCaptureSink,
-  MAX_CAPTURE_SECONDS,
-  openCaptureSink,
-} from "./capture_sink.ts";
-import { secondsOption } from "./int_option.ts";
+import { captureCommand } from "./capture.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
@@ -227,61 +220,6 @@ function execCommand() {
         if (code !== 0) throw new CliExit(code); // ping with no reply: 1, as iputils
       } finally {
         Deno.removeSignalListener("SIGINT", onInt);
-      }
-    });
-}
-
-function captureCommand() {
-  return new Command("capture")
-    .description("capture a link's frames (both directions) as pcap, live")
-    .argument("<link>", "the link")
-    .option("-w, --write <file>", "write the pcap to FILE ('-' = stdout, the default)", "-")
-    .option("--lab <name>", "the lab (default: the only running lab)")
-    .option("--duration <seconds>", "stop after this many seconds (default: until Ctrl-C)")
-    .addHelpText("after", "\nExample:\n  vlab capture a-b -w - | tshark -r -\n")
-    .action(async (link, opts) => {
-      // Options first: a bad one is a usage error whether or not a lab runs.
-      // A timer longer than 2^31 ms fires at once, so durations are bounded (a week).
-      const seconds = opts.duration === undefined
-        ? Infinity
-        : secondsOption("--duration", opts.duration, 0.001, MAX_CAPTURE_SECONDS, "5");
-      await checkCaptureSink(opts.write);
-      const record = await resolveLab(opts.lab);
-      const abort = new AbortController();
-      const { res, client } = await controlFetch(
-        record,
-        `/capture?link=${encodeURIComponent(link)}`,
-        { signal: abort.signal },
-      );
-      if (!res.ok) {
-        const e = (await res.json().catch(() => null))?.error;
-        client.close();
-        throw new LabError(
-          e?.code === "vhost-pci-link" ? "vhost-pci-link" : "unknown-link",
-          e?.message ?? `capture failed (${res.status})`,
-          e?.hint ?? "See the lab's links with `vlab status`",
-        );
-      }
-      let sink: Deno.FsFile | typeof Deno.stdout;
-      try {
-        sink = await openCaptureSink(opts.write);
-      } catch (e) {
-        client.close();
-        await res.body?.cancel();
-        throw e;
-      }
-      const stop = () => abort.abort();
-      Deno.addSignalListener("SIGINT", stop);
-      const timer = Number.isFinite(seconds) ? setTimeout(stop, seconds * 1000) : undefined;
-      try {
-        for await (const chunk of res.body!) writeAll(sink, chunk);
-      } catch (e) {
-        if (!abort.signal.aborted) throw captureSinkError(opts.write, e);
-      } finally {
-        clearTimeout(timer);
-        Deno.removeSignalListener("SIGINT", stop);
-        if (sink !== Deno.stdout) (sink as Deno.FsFile).close();
-        client.close();
       }
     });
 }
