@@ -35,6 +35,7 @@ import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
 import { captureCommand } from "./capture.ts";
+import { count } from "./plural.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
@@ -53,11 +54,6 @@ export async function loadOrFail(file: string | undefined): Promise<Topology> {
     } (above)`,
     { hint: "Fix them and run `vlab validate` again; `vlab schema` gives editors completion" },
   );
-}
-
-/** "1 switch", "2 switches". */
-function count(n: number, one: string, many: string): string {
-  return `${n} ${n === 1 ? one : many}`;
 }
 
 /** Every lab command. */
@@ -120,9 +116,11 @@ function upCommand() {
       const { lab } = running;
       if (!opts.quiet) {
         await out(
-          `lab ${plan.name} up in ${(lab.upMs / 1000).toFixed(2)} s: ${plan.vms.length} VMs, ` +
-            `${count(plan.switches.length, "switch", "switches")}, ${
-              count(plan.links.length + (plan.vhostPciLinks?.length ?? 0), "link", "links")
+          `lab ${plan.name} up in ${(lab.upMs / 1000).toFixed(2)} s: ${
+            count(plan.vms.length, "VM")
+          }, ` +
+            `${count(plan.switches.length, "switch", { plural: "switches" })}, ${
+              count(plan.links.length + (plan.vhostPciLinks?.length ?? 0), "link")
             }\n` +
             `control socket ${running.socket}\n` +
             `try: vlab exec ${
@@ -172,7 +170,9 @@ function summaryLine(lab: Lab): string {
   let frames = 0;
   for (let i = 0; i < lab.plan.rings.length; i++) frames += lab.ring(i).counters().framesOut;
   const up = Math.round((Date.now() - lab.startedAt) / 1000);
-  return `${lab.plan.name}: ${running}/${lab.plan.vms.length} VMs running, ${frames} frames over links, up ${up} s`;
+  return `${lab.plan.name}: ${running}/${lab.plan.vms.length} VMs running, ${
+    count(frames, "frame")
+  } over links, up ${up} s`;
 }
 
 function execCommand() {
@@ -255,13 +255,12 @@ function validateCommand() {
           await err(formatIssues(shown, path) + "\n");
         }
         await out(
-          `${escapeControl(path)}: valid: lab ${t.name}, ${count(t.vms.length, "VM", "VMs")}, ` +
-            `${count(t.switches.length, "switch", "switches")}, ${
+          `${escapeControl(path)}: valid: lab ${t.name}, ${count(t.vms.length, "VM")}, ` +
+            `${count(t.switches.length, "switch", { plural: "switches" })}, ${
               count(
                 t.links.length + t.vsockLinks.length +
                   t.vsockRouters.reduce((n, r) => n + r.ports.length, 0),
                 "link",
-                "links",
               )
             }\n`,
         );
