@@ -9,8 +9,7 @@
 
 import { topologyWarnings } from "../lab/topology/warnings.ts";
 import { Command } from "@commander-js/extra-typings";
-import { controlFetch, controlJson, resolveLab } from "../lab/client.ts";
-import { LabError } from "../lab/errors.ts";
+import { controlJson, resolveLab } from "../lab/client.ts";
 import { formatPlan, planLab } from "../lab/plan.ts";
 import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import { takeRingView, takeSnapshot } from "../lab/snapshot.ts";
@@ -35,13 +34,8 @@ import { machineMemory, memoryFit, memoryFitError } from "./memory_fit.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
-import {
-  captureSinkError,
-  checkCaptureSink,
-  MAX_CAPTURE_SECONDS,
-  openCaptureSink,
-} from "./capture_sink.ts";
-import { secondsOption } from "./int_option.ts";
+import { captureCommand } from "./capture.ts";
+import { count } from "./plural.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
@@ -60,11 +54,6 @@ export async function loadOrFail(file: string | undefined): Promise<Topology> {
     } (above)`,
     { hint: "Fix them and run `vlab validate` again; `vlab schema` gives editors completion" },
   );
-}
-
-/** "1 switch", "2 switches". */
-function count(n: number, one: string, many: string): string {
-  return `${n} ${n === 1 ? one : many}`;
 }
 
 /** Every lab command. */
@@ -127,9 +116,11 @@ function upCommand() {
       const { lab } = running;
       if (!opts.quiet) {
         await out(
-          `lab ${plan.name} up in ${(lab.upMs / 1000).toFixed(2)} s: ${plan.vms.length} VMs, ` +
-            `${count(plan.switches.length, "switch", "switches")}, ${
-              count(plan.links.length + (plan.vhostPciLinks?.length ?? 0), "link", "links")
+          `lab ${plan.name} up in ${(lab.upMs / 1000).toFixed(2)} s: ${
+            count(plan.vms.length, "VM")
+          }, ` +
+            `${count(plan.switches.length, "switch", { plural: "switches" })}, ${
+              count(plan.links.length + (plan.vhostPciLinks?.length ?? 0), "link")
             }\n` +
             `control socket ${running.socket}\n` +
             `try: vlab exec ${
@@ -179,7 +170,9 @@ function summaryLine(lab: Lab): string {
   let frames = 0;
   for (let i = 0; i < lab.plan.rings.length; i++) frames += lab.ring(i).counters().framesOut;
   const up = Math.round((Date.now() - lab.startedAt) / 1000);
-  return `${lab.plan.name}: ${running}/${lab.plan.vms.length} VMs running, ${frames} frames over links, up ${up} s`;
+  return `${lab.plan.name}: ${running}/${lab.plan.vms.length} VMs running, ${
+    count(frames, "frame")
+  } over links, up ${up} s`;
 }
 
 function execCommand() {
@@ -231,61 +224,6 @@ function execCommand() {
     });
 }
 
-function captureCommand() {
-  return new Command("capture")
-    .description("capture a link's frames (both directions) as pcap, live")
-    .argument("<link>", "the link")
-    .option("-w, --write <file>", "write the pcap to FILE ('-' = stdout, the default)", "-")
-    .option("--lab <name>", "the lab (default: the only running lab)")
-    .option("--duration <seconds>", "stop after this many seconds (default: until Ctrl-C)")
-    .addHelpText("after", "\nExample:\n  vlab capture a-b -w - | tshark -r -\n")
-    .action(async (link, opts) => {
-      // Options first: a bad one is a usage error whether or not a lab runs.
-      // A timer longer than 2^31 ms fires at once, so durations are bounded (a week).
-      const seconds = opts.duration === undefined
-        ? Infinity
-        : secondsOption("--duration", opts.duration, 0.001, MAX_CAPTURE_SECONDS, "5");
-      await checkCaptureSink(opts.write);
-      const record = await resolveLab(opts.lab);
-      const abort = new AbortController();
-      const { res, client } = await controlFetch(
-        record,
-        `/capture?link=${encodeURIComponent(link)}`,
-        { signal: abort.signal },
-      );
-      if (!res.ok) {
-        const e = (await res.json().catch(() => null))?.error;
-        client.close();
-        throw new LabError(
-          e?.code === "vhost-pci-link" ? "vhost-pci-link" : "unknown-link",
-          e?.message ?? `capture failed (${res.status})`,
-          e?.hint ?? "See the lab's links with `vlab status`",
-        );
-      }
-      let sink: Deno.FsFile | typeof Deno.stdout;
-      try {
-        sink = await openCaptureSink(opts.write);
-      } catch (e) {
-        client.close();
-        await res.body?.cancel();
-        throw e;
-      }
-      const stop = () => abort.abort();
-      Deno.addSignalListener("SIGINT", stop);
-      const timer = Number.isFinite(seconds) ? setTimeout(stop, seconds * 1000) : undefined;
-      try {
-        for await (const chunk of res.body!) writeAll(sink, chunk);
-      } catch (e) {
-        if (!abort.signal.aborted) throw captureSinkError(opts.write, e);
-      } finally {
-        clearTimeout(timer);
-        Deno.removeSignalListener("SIGINT", stop);
-        if (sink !== Deno.stdout) (sink as Deno.FsFile).close();
-        client.close();
-      }
-    });
-}
-
 function validateCommand() {
   return new Command("validate")
     .description("check a topology file without running it (exit code 0 valid, 1 invalid)")
@@ -317,13 +255,12 @@ function validateCommand() {
           await err(formatIssues(shown, path) + "\n");
         }
         await out(
-          `${escapeControl(path)}: valid: lab ${t.name}, ${count(t.vms.length, "VM", "VMs")}, ` +
-            `${count(t.switches.length, "switch", "switches")}, ${
+          `${escapeControl(path)}: valid: lab ${t.name}, ${count(t.vms.length, "VM")}, ` +
+            `${count(t.switches.length, "switch", { plural: "switches" })}, ${
               count(
                 t.links.length + t.vsockLinks.length +
                   t.vsockRouters.reduce((n, r) => n + r.ports.length, 0),
                 "link",
-                "links",
               )
             }\n`,
         );

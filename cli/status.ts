@@ -6,12 +6,12 @@
  * @module
  */
 
-import { formatVhostPci } from "../lab/vhost_pci_view.ts";
 import { Command } from "@commander-js/extra-typings";
 import { controlJson, resolveLab } from "../lab/client.ts";
 import type { LabStatus, LinkDirectionStatus } from "../lab/metrics.ts";
-import type { VmRecovery } from "../lab/snapshot_types.ts";
+import type { VhostPciLinkSnapshot, VmRecovery } from "../lab/snapshot_types.ts";
 import { DROP_LABELS, WAIT_LABELS } from "../lab/link_counts.ts";
+import { count } from "./plural.ts";
 import { writeAll } from "./progress.ts";
 
 const encoder = new TextEncoder();
@@ -97,8 +97,7 @@ export function formatStatus(s: LabStatus): string {
         : `, last fault ${d.lastFaultAccess} ${d.lastFaultIova}`;
       devices.push(
         `  ${vm.name}:${d.device}  vIOMMU ${vm.iommu!.mode} domain ${d.domain ?? "none"}: ` +
-          `${d.mappings} mappings, IOTLB ${d.hits} hits ${d.misses} misses, ` +
-          `${d.invalidations} invalidations, ${d.faults} faults${last}`,
+          `${count(d.mappings, "mapping")}, ${iotlb(d)}${last}`,
       );
     }
     for (const p of vm.iommu?.peers ?? []) {
@@ -107,8 +106,7 @@ export function formatStatus(s: LabStatus): string {
         : `, last fault ${p.lastFaultAccess} ${p.lastFaultIova}`;
       devices.push(
         `  ${vm.name}:${p.device}  served by ${p.peer} through the window: ` +
-          `IOTLB ${p.hits} hits ${p.misses} misses, ` +
-          `${p.invalidations} invalidations, ${p.faults} faults${last}`,
+          `${iotlb(p)}${last}`,
       );
     }
     for (const d of vm.devices ?? []) {
@@ -146,7 +144,7 @@ export function formatStatus(s: LabStatus): string {
       : []),
     "links:",
     ...links,
-    ...formatVhostPci(s.vhostPciLinks ?? []),
+    ...formatVhostPciLinks(s.vhostPciLinks ?? []),
     ...(s.partitions?.length
       ? [
         "partitions:",
@@ -170,12 +168,36 @@ export function formatStatus(s: LabStatus): string {
  */
 export function formatRecovery(r: VmRecovery | undefined): string {
   if (r === undefined) return "";
-  const times = (n: number) => `${n} time${n === 1 ? "" : "s"}`;
+  const times = (n: number) => count(n, "time");
   const parts = [
     ...(r.backendRestarts > 0 ? [`backend restarted ${times(r.backendRestarts)}`] : []),
     ...(r.deviceResets > 0 ? [`devices reset ${times(r.deviceResets)}`] : []),
   ];
   return parts.join(", ");
+}
+
+/** `IOTLB 17 hits 1 miss, 1 invalidation, 0 faults` (a vIOMMU domain's, or a peer's). */
+function iotlb(c: { hits: number; misses: number; invalidations: number; faults: number }) {
+  return `IOTLB ${count(c.hits, "hit")} ${count(c.misses, "miss", { plural: "misses" })}, ` +
+    `${count(c.invalidations, "invalidation")}, ${count(c.faults, "fault")}`;
+}
+
+/**
+ * The lines of the vhost-pci links (none: empty): `a-b  vhost-pci b:eth0 serves a:eth0 through
+ * vIOMMU static (endpoint 0): up (connection 1), 1 frame in, 3 out, …`.
+ */
+function formatVhostPciLinks(links: readonly VhostPciLinkSnapshot[]): string[] {
+  return links.map((l) =>
+    `  ${l.name}  vhost-pci ${l.peer} serves ${l.frontend} through ${l.window}: ${l.state}` +
+    (l.connection > 0 ? ` (connection ${l.connection})` : "") +
+    `, ${count(l.framesIn, "frame")} in, ${l.framesOut} out, ` +
+    (l.framesDropped > 0 ? `${l.framesDropped} dropped (not connected), ` : "") +
+    ((l.rxWaits ?? 0) > 0 ? `waited for RX buffer ${l.rxWaits}, ` : "") +
+    (l.partitionDropped > 0 ? `${l.partitionDropped} cut by partitions, ` : "") +
+    `${count(l.interrupts, "interrupt")}, ` +
+    `${count(l.faults, "fault")}${l.lastFault === null ? "" : ` (last ${l.lastFault})`}, ` +
+    `${count(l.revoked, "ring")} revoked`
+  );
 }
 
 /** `badChecksum` or `bad_checksum` → `bad checksum`. */
@@ -184,7 +206,7 @@ const words = (name: string) =>
 
 /** `123 frames (no impairment); dropped 5 (loss 3, queue limit 2); waited for RX buffer 7`. */
 function formatDirection(d: LinkDirectionStatus): string {
-  const parts = [`${d.frames} frames (${d.impair})`];
+  const parts = [`${count(d.frames, "frame")} (${d.impair})`];
   const causes = DROP_LABELS.filter(([k]) => d.drops[k] > 0).map(([k, t]) => `${t} ${d.drops[k]}`);
   parts.push(d.dropped > 0 ? `dropped ${d.dropped} (${causes.join(", ")})` : "no drops");
   if (d.corrupted > 0) parts.push(`corrupted ${d.corrupted}`);

@@ -177,8 +177,73 @@ Deno.test("status shows a vhost-pci peer's IOTLB over the window of the endpoint
   });
   assert.match(
     text,
-    /^ {2}a:eth0 {2}served by b:eth0 through the window: IOTLB 60000 hits 2 misses, 1 invalidations, 0 faults$/m,
+    /^ {2}a:eth0 {2}served by b:eth0 through the window: IOTLB 60000 hits 2 misses, 1 invalidation, 0 faults$/m,
   );
+  assert.match(
+    text,
+    /^ {2}a:eth0 {2}vIOMMU static domain 1: 1 mapping, IOTLB 17 hits 1 miss, 1 invalidation, 0 faults$/m,
+  );
+});
+
+Deno.test("every count in status agrees in number: 1 frame, 1 mapping, 1 fault, 2 frames", () => {
+  const one = {
+    device: "eth0",
+    endpoint: 0,
+    domain: 1,
+    mappings: 1,
+    hits: 1,
+    misses: 1,
+    invalidations: 1,
+    faults: 1,
+    lastFaultIova: null,
+    lastFaultAccess: null,
+  };
+  const text = formatStatus({
+    ...STATUS,
+    vms: [
+      {
+        ...STATUS.vms[0],
+        iommu: { mode: "static", domains: [one], peers: [{ ...one, peer: "b:eth0" }] },
+      },
+      STATUS.vms[1],
+    ],
+    links: [{
+      ...STATUS.links[0],
+      forward: direction({ frames: 1 }),
+      reverse: direction({ frames: 2 }),
+    }],
+    vhostPciLinks: [{
+      name: "c-d",
+      frontend: "c:eth0",
+      peer: "d:eth0",
+      window: "all of c's memory",
+      state: "up",
+      connection: 1,
+      connects: 1,
+      disconnects: 0,
+      framesIn: 1,
+      framesOut: 1,
+      framesDropped: 0,
+      rxWaits: 0,
+      partitionDropped: 0,
+      interrupts: 1,
+      faults: 1,
+      revoked: 1,
+      lastFault: null,
+    }],
+  });
+  assert.match(text, /^ {4}forward 1 frame \(no impairment\); no drops$/m);
+  assert.match(text, /^ {4}reverse 2 frames /m);
+  assert.match(
+    text,
+    /domain 1: 1 mapping, IOTLB 1 hit 1 miss, 1 invalidation, 1 fault$/m,
+  );
+  assert.match(text, /through the window: IOTLB 1 hit 1 miss, 1 invalidation, 1 fault$/m);
+  assert.match(
+    text,
+    /^ {2}c-d {2}vhost-pci d:eth0 serves c:eth0 through all of c's memory: up \(connection 1\), 1 frame in, 1 out, 1 interrupt, 1 fault, 1 ring revoked$/m,
+  );
+  assert.doesNotMatch(text, /\b1 (?!miss\b)[a-z]+s\b/, `a count of 1 with a plural noun:\n${text}`);
 });
 
 Deno.test("status lists the partitions in force, one-way ones with an arrow", () => {

@@ -159,3 +159,56 @@ export function mergePcapRecords(a: Uint8Array, b: Uint8Array): Uint8Array {
   }
   return out;
 }
+
+/**
+ * Counts the pcap records of a byte stream cut anywhere (an HTTP body's chunks): it skips the
+ * global header, reads each record's 16-byte header (even split between two chunks) and skips
+ * its `incl_len` bytes. `vlab capture` counts what it wrote this way, and the control server
+ * what it sent each reader.
+ *
+ * @example
+ * ```ts
+ * import { PcapRecordCounter } from "./capture.ts";
+ * const counter = new PcapRecordCounter(0); // records only, no global header
+ * const record = new Uint8Array(16 + 60);
+ * new DataView(record.buffer).setUint32(8, 60, true); // incl_len
+ * counter.push(record.subarray(0, 10)); // cut inside the record header
+ * counter.push(record.subarray(10));
+ * counter.records; // 1
+ * ```
+ */
+export class PcapRecordCounter {
+  /** Records whose header has been seen (the last one may not be complete yet). */
+  records = 0;
+  /** Bytes still to skip before the next record header. */
+  #skip: number;
+  readonly #header = new Uint8Array(16);
+  #have = 0;
+
+  /** @param globalHeaderBytes bytes before the first record (24, libpcap's; 0 for records only) */
+  constructor(globalHeaderBytes = 24) {
+    this.#skip = globalHeaderBytes;
+  }
+
+  /** Count the records that begin in `chunk`. */
+  push(chunk: Uint8Array): void {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.#skip > 0) {
+        const n = Math.min(this.#skip, chunk.length - i);
+        this.#skip -= n;
+        i += n;
+        continue;
+      }
+      const n = Math.min(16 - this.#have, chunk.length - i);
+      this.#header.set(chunk.subarray(i, i + n), this.#have);
+      this.#have += n;
+      i += n;
+      if (this.#have === 16) {
+        this.records++;
+        this.#have = 0;
+        this.#skip = new DataView(this.#header.buffer).getUint32(8, true);
+      }
+    }
+  }
+}

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { LinkCapture, mergePcapRecords } from "./capture.ts";
+import { LinkCapture, mergePcapRecords, PcapRecordCounter } from "./capture.ts";
 import { TAP_MIN_RECORDS, tapCapacity, TapReader, TapWriter } from "./host/tap.ts";
 
 /** LINKTYPE_VSOCK's record size: vsockmon header, virtio-vsock header, a 64 KiB payload. */
@@ -42,4 +42,25 @@ Deno.test("one drain hands the reader every pending frame, however many bytes th
     stop(); // the last reader leaving drains once more
   }
   assert.equal(got, 40);
+});
+
+Deno.test("PcapRecordCounter counts the records of a stream cut at any byte", () => {
+  // A global header, then records of 0, 60 and 1514 bytes.
+  const sizes = [0, 60, 1514];
+  const bytes = new Uint8Array(24 + sizes.reduce((s, n) => s + 16 + n, 0));
+  const dv = new DataView(bytes.buffer);
+  let at = 24;
+  for (const n of sizes) {
+    dv.setUint32(at + 8, n, true);
+    bytes.fill(0xff, at + 16, at + 16 + n); // payload bytes that read as huge lengths
+    at += 16 + n;
+  }
+  for (const cut of [1, 7, 16, 24, 25, 40, 41, 100, bytes.length]) {
+    const counter = new PcapRecordCounter();
+    for (let i = 0; i < bytes.length; i += cut) counter.push(bytes.subarray(i, i + cut));
+    assert.equal(counter.records, 3, `chunks of ${cut} bytes`);
+  }
+  const records = new PcapRecordCounter(0);
+  records.push(bytes.subarray(24));
+  assert.equal(records.records, 3);
 });

@@ -16,8 +16,27 @@ export interface LabEvent {
   kind: string;
   /** The VM, link or switch concerned, if any. */
   subject?: string;
-  /** Details. */
+  /**
+   * Details. A key ending in `At` whose value is a number is a wall-clock time in milliseconds
+   * since the epoch (`startAt`, `restoredAt`, `firstWorkAt`: {@linkcode wallClockDetail}).
+   */
   detail?: Record<string, unknown>;
+}
+
+/**
+ * The wall-clock time (ms since the epoch) that an event detail holds, or null when it is not
+ * one: a key ending in `At` (`startAt`, `restoredAt`, `firstWorkAt`) with a finite number. A
+ * reader shows it as a time, not as a 13-digit number.
+ *
+ * @example
+ * ```ts
+ * import { wallClockDetail } from "./events.ts";
+ * wallClockDetail("firstWorkAt", 1796420782042.5); // 1796420782042.5
+ * wallClockDetail("pauseMs", 12.5); // null
+ * ```
+ */
+export function wallClockDetail(key: string, value: unknown): number | null {
+  return /[a-z]At$/.test(key) && typeof value === "number" && Number.isFinite(value) ? value : null;
 }
 
 /** How many events the in-memory log keeps. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EventLog, type LabEvent } from "./events.ts";
+import { EventLog, type LabEvent, wallClockDetail } from "./events.ts";
 
 Deno.test("emit records time, kind, subject and detail in memory", () => {
   const log = new EventLog(null);
@@ -128,4 +128,13 @@ Deno.test("count says how many events of a kind about a subject were emitted, be
   assert.equal(log.count("device-reset", "b"), 1);
   assert.equal(log.count("lab-up"), 1);
   assert.equal(log.count("toString"), 0);
+});
+
+Deno.test("wallClockDetail: a number under a key ending in At is a wall-clock time, nothing else", () => {
+  assert.equal(wallClockDetail("firstWorkAt", 1796420782042.5), 1796420782042.5);
+  assert.equal(wallClockDetail("startAt", 0), 0);
+  assert.equal(wallClockDetail("pauseMs", 12), null);
+  assert.equal(wallClockDetail("firstWorkAt", "12:00"), null);
+  assert.equal(wallClockDetail("firstWorkAt", Infinity), null);
+  assert.equal(wallClockDetail("At", 5), null);
 });

@@ -12,7 +12,9 @@
  * | GET | `/ring?vm=a&nic=eth0&queue=1` | the ring view of one queue (JSON) |
  * | GET | `/vms/NAME` | what the guest reports (NIC link state, ARP cache) |
  * | POST | `/exec` | `{"vm": "a", "argv": ["ping", "10.0.0.2"]}` → the workload's result |
- * | GET | `/capture?link=NAME` | a live pcap stream of both directions of the link |
+ * | GET | `/capture?link=NAME` | a live pcap stream of both directions of the link; its id in the `vlab-capture-id` header |
+ * | GET | `/captures/ID` | that capture's counts: `{"id", "link", "captured", "dropped", "running"}` |
+ * | DELETE | `/captures/ID` | ends the capture (its stream gets the last frames and closes); its final counts |
  * | POST | `/links/NAME` | `{"up": false}` brings the link down (or up); `{"impair": {"delay": "20ms"}, "direction": "both"}` changes its impairment live (`{}` clears it) |
  * | GET | `/partitions` | the partitions in force |
  * | POST | `/partitions` | `{"a": ["a"], "b": ["c", "d"], "oneWay": false}` cuts the two sets apart |
@@ -29,10 +31,10 @@
  */
 
 import { type ResilientServer, serveResilient } from "./control_listener.ts";
-import { captureHeader } from "./link_control.ts";
 import type { Lab } from "./lab.ts";
 import { faultRoute, linkRoute, partitionRoute } from "./server_links.ts";
-import { fail, quoteForLine, ringLinkRefusal } from "./server_answers.ts";
+import { fail, quoteForLine } from "./server_answers.ts";
+import { captureCountsRoute, captureStream } from "./server_capture.ts";
 import { describeDuplicateKey, duplicateJsonKey } from "./json_keys.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
@@ -224,43 +226,10 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
     return body instanceof Response ? body : faultRoute(lab, body);
   }
   if (path === "/capture") {
-    const bad = route("GET");
-    if (bad) return bad;
-    const link = url.searchParams.get("link") ?? "";
-    const refused = ringLinkRefusal(lab, link, "capture");
-    if (refused !== null) return refused;
-    let stop: (() => void) | null = null;
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(captureHeader(lab.plan, link));
-        const end = () => {
-          try {
-            controller.close();
-          } catch {
-            // Already closed.
-          }
-        };
-        stop = lab.capture(link, (records) => {
-          try {
-            controller.enqueue(records);
-          } catch {
-            stop?.();
-          }
-        }, { onEnd: end });
-        req.signal.addEventListener("abort", () => {
-          stop?.();
-          try {
-            controller.close();
-          } catch {
-            // Already closed.
-          }
-        });
-      },
-      cancel() {
-        stop?.();
-      },
-    });
-    return new Response(body, { headers: { "content-type": "application/vnd.tcpdump.pcap" } });
+    return route("GET") ?? captureStream(lab, url.searchParams.get("link") ?? "", req.signal);
+  }
+  if (path.startsWith("/captures/")) {
+    return captureCountsRoute(lab, segment(path.slice(10)), method);
   }
   if (path === "/down") {
     const bad = route("POST");
@@ -273,7 +242,7 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
     "not-found",
     `No such endpoint: ${method} ${path}`,
     "Endpoints: GET /lab /metrics /events /snapshot /ring?vm=&nic=&queue= /vms/NAME " +
-      "/capture?link=NAME /partitions; POST /exec /links/NAME /partitions /heal /faults /down",
+      "/capture?link=NAME /captures/ID /partitions; DELETE /captures/ID; POST /exec /links/NAME /partitions /heal /faults /down",
   );
 }
 

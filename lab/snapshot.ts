@@ -142,7 +142,12 @@ const NO_STATS: Record<string, number> = Object.freeze({}) as Record<string, num
 
 /**
  * How often recovery ran on a VM since the lab started, counted from the event log (every event,
- * not only the recent ones it keeps): `vlab status`, the dashboard and `/metrics` show it.
+ * not only the recent ones it keeps): `vlab status`, the dashboard and `/metrics` show it. A
+ * backend restart counts at `backend-ready`, logged as the VM goes from `restarting` to
+ * `running`, and a device reset at `device-queues-live`, logged as it leaves `resetting`: a VM
+ * shown running again shows its recovery counted. (`backend-restarted` and a NIC's
+ * `device-reset`, which carry the pause, come at the first work after, up to a quarter second
+ * later.)
  *
  * @example
  * ```ts ignore
@@ -151,8 +156,8 @@ const NO_STATS: Record<string, number> = Object.freeze({}) as Record<string, num
  */
 export function vmRecovery(lab: Lab, vm: string): VmRecovery {
   return {
-    backendRestarts: lab.events.count("backend-restarted", vm),
-    deviceResets: lab.events.count("device-reset", vm),
+    backendRestarts: lab.events.count("backend-ready", vm),
+    deviceResets: lab.events.count("device-queues-live", vm),
   };
 }
 

@@ -22,7 +22,9 @@ import {
   statusNames,
   takeRingView,
   takeSnapshot,
+  vmRecovery,
 } from "./snapshot.ts";
+import { EventLog } from "./events.ts";
 import { type LabSnapshot, type RingView, totalDrops } from "./snapshot_types.ts";
 import { occupancy } from "../cli/dashboard/rates.ts";
 
@@ -366,4 +368,20 @@ Deno.test("statusNames, displayState and negotiatedFeatureNames decode the regis
     "VERSION_1",
     "RING_PACKED",
   ]);
+});
+
+Deno.test("recovery counts as the VM runs again: backend-ready and device-queues-live, not the reports after", () => {
+  const events = new EventLog(null);
+  const lab = { events } as unknown as Lab;
+  events.emit("backend-crash", "a", { cause: "exit" });
+  assert.deepEqual(vmRecovery(lab, "a"), { backendRestarts: 0, deviceResets: 0 });
+  events.emit("backend-ready", "a", { cause: "exit" }); // restarting → running
+  events.emit("device-needs-reset", "a", { nic: "eth0" });
+  events.emit("device-queues-live", "a", { nic: "eth0" }); // resetting → running
+  assert.deepEqual(vmRecovery(lab, "a"), { backendRestarts: 1, deviceResets: 1 });
+  // The reports with the pauses come later and count nothing more.
+  events.emit("backend-restarted", "a", { pauseMs: 30 });
+  events.emit("device-reset", "a", { nic: "eth0", resetMs: 12 });
+  assert.deepEqual(vmRecovery(lab, "a"), { backendRestarts: 1, deviceResets: 1 });
+  assert.deepEqual(vmRecovery(lab, "b"), { backendRestarts: 0, deviceResets: 0 });
 });

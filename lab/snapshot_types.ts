@@ -105,9 +105,15 @@ export interface DeviceSnapshot {
 
 /** How often recovery ran on a VM since the lab started. */
 export interface VmRecovery {
-  /** Its device worker was replaced after a crash or a hang (`backend-restarted`). */
+  /**
+   * Its device worker was replaced after a crash or a hang and the VM runs again
+   * (`backend-ready`, logged as it leaves `restarting`).
+   */
   backendRestarts: number;
-  /** Its guest reset a device (DEVICE_NEEDS_RESET, a broken queue, a transmit timeout). */
+  /**
+   * Its guest reset a device (DEVICE_NEEDS_RESET, a broken queue, a transmit timeout) and the
+   * device's queues are live again (`device-queues-live`, logged as it leaves `resetting`).
+   */
   deviceResets: number;
 }
 

@@ -25,8 +25,11 @@
  *    worker publishes only at the end of a pass and dies only between passes (a message or a
  *    timer runs between passes), so a chain is either completed and published, with its frame
  *    in the link ring, or still in flight in the record: no frame is lost or sent twice.
- * 4. **Resume.** The supervisor re-sends what lives only in worker memory (links that are down,
- *    partitions) and logs `backend-restarted` with the pause: from detection to the new worker's
+ * 4. **Resume.** The moment the new worker is ready the VM is `running` again, and the
+ *    supervisor logs `backend-ready` (`downMs`: detection to ready); the restart counts from
+ *    there (`vlab status`, the dashboard, `/metrics`). It re-sends what lives only in worker
+ *    memory (links that are down, partitions) and logs `backend-restarted` with the pause: from
+ *    detection to the new worker's
  *    first loop pass that moved anything (`backend-resumed`; the worker ready when nothing moves
  *    within {@linkcode RESUME_WAIT_MS}), and its phases (`RestartPhases`). While it restarts,
  *    the VM's state is `restarting`; `backend-restart-failed` says why a new worker could not start.
@@ -323,6 +326,14 @@ export class DeviceSupervisor {
       this.#restarting.delete(vm);
       if (this.#lab.stopped()) return;
       pending.readyAt = wallMs();
+      // The VM is running again from here: say so now, in the same step, so that no status
+      // shows it running with this restart not counted (`backend-restarted`, with the pause,
+      // waits for the successor's first work, up to RESUME_WAIT_MS more).
+      events.emit("backend-ready", vm, {
+        cause,
+        epoch,
+        downMs: round1(pending.readyAt - detectedAt),
+      });
       this.#watchdog?.watch(v.deviceThread);
       this.#resend(vm);
       ringDoorbell(bells, v.deviceThread);

@@ -10,6 +10,7 @@ import { Lab, type LabStartOptions } from "./lab.ts";
 import { DeviceSupervisor, HeartbeatWatchdog, type SupervisedLab } from "./supervisor.ts";
 import { beat, createDoorbells, DoorbellWord, readDoorbellWord } from "./wire/doorbell.ts";
 import { planLab } from "./plan.ts";
+import { vmRecovery } from "./snapshot.ts";
 import { LAB_TEST, waitForValue, within } from "./testing.ts";
 import { topologyFromObject } from "./topology/mod.ts";
 import { parseImpairment } from "./topology/impairment.ts";
@@ -289,6 +290,38 @@ Deno.test({
         const median = await rtt();
         assert.ok(median >= 50, `after ${vm}'s restart the ping took ${median} ms, not 50 or more`);
       }
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  ...LAB_TEST,
+  name: "a VM running again after a backend restart shows the restart counted (backend-ready)",
+  fn: async () => {
+    const lab = await startPair();
+    try {
+      assert.equal(vmRecovery(lab, "a").backendRestarts, 0);
+      const f = await lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
+      assert.ok(f.ok, JSON.stringify(f));
+      // The first time the VM reads as running again after the crash (polled every 10 ms; an
+      // idle VM's backend-restarted comes a quarter second after it runs again).
+      const seen = await waitForValue(
+        "a running again",
+        () =>
+          count(lab, "backend-crash") > 0 && lab.vmState("a") === "running"
+            ? { restarts: vmRecovery(lab, "a").backendRestarts }
+            : null,
+      );
+      assert.deepEqual(seen, { restarts: 1 });
+      const ready = lab.events.recent().find((e) => e.kind === "backend-ready")!;
+      assert.equal(ready.subject, "a");
+      assert.equal(ready.detail?.cause, "exit");
+      assert.equal(typeof ready.detail?.downMs, "number");
+      // The report with the pause still comes, and the count stays one restart.
+      await waitForValue("backend-restarted", () => count(lab, "backend-restarted") > 0 || null);
+      assert.equal(vmRecovery(lab, "a").backendRestarts, 1);
     } finally {
       await lab.stop();
     }

@@ -408,6 +408,19 @@ Deno.test({
       assert.ok(capture.bytes.length >= 24, "a pcap header at least");
       const magic = new DataView(capture.bytes.buffer, capture.bytes.byteOffset).getUint32(0, true);
       assert.equal(magic.toString(16), (0xa1b2c3d4).toString(16), "pcap magic");
+      // When it ends it says on stderr what it captured and dropped; stdout is the pcap alone,
+      // record after record up to its last byte.
+      const summary = capture.stderr.match(/^(\d+) frames? captured, (\d+) dropped$/m);
+      assert.ok(summary, `no capture summary on stderr: ${capture.stderr}`);
+      assert.equal(Number(summary[2]), 0, capture.stderr);
+      const view = new DataView(capture.bytes.buffer, capture.bytes.byteOffset);
+      let records = 0;
+      let at = 24;
+      for (; at < capture.bytes.length && records < 100_000; records++) {
+        at += 16 + view.getUint32(at + 8, true);
+      }
+      assert.equal(at, capture.bytes.length, "stdout holds whole pcap records only");
+      assert.equal(records, Number(summary[1]), capture.stderr);
       // Deno refuses device files without --allow-all: said in vlab's words, not "missing".
       const device = await vlabWith(env, "capture", "a-b", "--lab", "pair", "-w", "/dev/full");
       assert.equal(device.code, 1, device.stderr);

@@ -127,10 +127,12 @@ export function App(props: AppProps) {
   const vms = snapshot?.vms ?? [];
   const queues = snapshot === null ? [] : listQueues(snapshot);
   const links = snapshot?.links ?? [];
+  // The Links panel selects among the ring links, then the vhost-pci links listed below them.
+  const selectableLinks = links.length + (snapshot?.vhostPciLinks?.length ?? 0);
   const events = snapshot?.events ?? [];
   const vmI = clamp(ui.vm, vms.length);
   const queueI = clamp(ui.queue, queues.length);
-  const linkI = clamp(ui.link, links.length);
+  const linkI = clamp(ui.link, selectableLinks);
   const eventsBack = ui.eventsBack;
   const selectedQueue: QueueRef | undefined = queues[queueI];
   const showRing = ui.ringOpen && panel === 1 && selectedQueue !== undefined;
@@ -184,7 +186,7 @@ export function App(props: AppProps) {
     vms: vms.length,
     firstQueueOfVm: vms.map((v) => queues.findIndex((q) => q.vm === v.name)),
     queues: queues.length,
-    links: links.length,
+    links: selectableLinks,
     events: events.length,
     ringWindow: showRing ? ringWindow(ringProps) : null,
   };
@@ -206,7 +208,7 @@ export function App(props: AppProps) {
     left.push(seg(` · seed ${lab.seed} · up ${formatDuration(lab.uptimeSeconds)} · `));
     left.push(seg(n(vms.length, "VM")));
     // vhost-pci links are links too (the Links panel lists them below the others).
-    left.push(seg(` · ${n(links.length + (snapshot.vhostPciLinks?.length ?? 0), "link")}`));
+    left.push(seg(` · ${n(selectableLinks, "link")}`));
     if (snapshot.switches.length > 0) left.push(seg(` · ${n(snapshot.switches.length, "switch")}`));
   } else {
     left.push(seg("connecting…", { dim: true }));

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { LabEvent } from "../../lab/events.ts";
+import { type LabEvent, wallClockDetail } from "../../lab/events.ts";
 import { cell, formatClock } from "./format.ts";
 import { type Color, type Line, Lines, seg } from "./lines.tsx";
 
@@ -41,19 +41,32 @@ export function eventColor(kind: string): Color | undefined {
 }
 
 /**
- * An event's details as `key=value` words (strings unquoted, others as JSON).
+ * An event's details as `key=value` words (strings unquoted, others as JSON). A wall-clock time
+ * (`wallClockDetail`: `startAt`, `restoredAt`, `firstWorkAt`) reads as the time column does, UTC
+ * with milliseconds, not as milliseconds since 1970.
  *
  * @example
  * ```ts
  * import { formatDetail } from "./events.tsx";
  * formatDetail({ by: "vlab link down", vms: 2 }); // "by=vlab link down vms=2"
+ * formatDetail({ firstWorkAt: Date.UTC(2026, 0, 1, 13, 16, 2, 123.5) }); // "firstWorkAt=13:16:02.123"
  * ```
  */
 export function formatDetail(detail: Record<string, unknown> | undefined): string {
   if (detail === undefined) return "";
   return Object.entries(detail)
-    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${k}=${detailValue(k, v)}`)
     .join(" ");
+}
+
+function detailValue(key: string, value: unknown): string {
+  if (typeof value === "string") return value;
+  const at = wallClockDetail(key, value);
+  if (at !== null) {
+    const date = new Date(at);
+    if (!Number.isNaN(date.getTime())) return formatClock(date.toISOString());
+  }
+  return JSON.stringify(value);
 }
 
 /**

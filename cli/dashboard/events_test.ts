@@ -23,3 +23,28 @@ Deno.test("an event kind as long as its column or longer keeps a space before th
   assert.equal(at(lines[1], " a ") + 1, at(lines[0], "subject"), lines.join("\n"));
   assert.equal(at(lines[4], "vms=2"), at(lines[0], "details"), lines.join("\n"));
 });
+
+Deno.test("a detail that is a wall-clock time reads as a UTC clock time, like the time column", () => {
+  const lines = text([
+    {
+      time: "2026-12-04T21:46:13.827Z",
+      kind: "backend-restored",
+      subject: "a",
+      detail: { startAt: 1796420773790.25, restoredAt: 1796420773811.5 },
+    },
+    {
+      time: "2026-12-04T21:46:13.830Z",
+      kind: "backend-resumed",
+      subject: "a",
+      detail: { firstWorkAt: 1796420773829.75, epoch: 2, pauseMs: 39.5, by: "1796420773829" },
+    },
+  ], 140);
+  assert.match(lines[1], /startAt=21:46:13\.790 restoredAt=21:46:13\.811$/, lines[1]);
+  // Only the times: other numbers stay numbers, strings stay as they are.
+  assert.match(
+    lines[2],
+    /firstWorkAt=21:46:13\.829 epoch=2 pauseMs=39\.5 by=1796420773829$/,
+    lines[2],
+  );
+  assert.doesNotMatch(lines.join("\n"), /=\d{13}\.\d/, "an epoch in milliseconds is shown");
+});

@@ -83,7 +83,7 @@ export interface KeyContext {
   readonly firstQueueOfVm: readonly number[];
   /** Number of queues. */
   readonly queues: number;
-  /** Number of links. */
+  /** Number of links the Links panel selects among: the ring links, then the vhost-pci links. */
   readonly links: number;
   /** Number of events. */
   readonly events: number;

@@ -42,7 +42,10 @@ export interface LinksProps {
   readonly snapshot: LabSnapshot;
   /** Rates from the previous snapshot, or null before there are two. */
   readonly rates: Rates | null;
-  /** Index of the selected link in `snapshot.links`. */
+  /**
+   * Index of the selected link: in `snapshot.links`, then on into `snapshot.vhostPciLinks` (the
+   * panel lists them below the others, and they are selected the same way).
+   */
   readonly selected: number;
   /** Columns. */
   readonly width: number;
@@ -170,9 +173,11 @@ export function linksLines(props: LinksProps): Line[] {
       }
     }
   });
-  for (const l of snapshot.vhostPciLinks ?? []) {
-    body.push(...vhostPciLines(l, { rates, width, dropsW }));
-  }
+  (snapshot.vhostPciLinks ?? []).forEach((l, i) => {
+    const selected = snapshot.links.length + i === props.selected;
+    if (selected) selectedLine = body.length;
+    body.push(...vhostPciLines(l, { rates, width, dropsW, selected }));
+  });
   if (snapshot.links.length === 0 && !snapshot.vhostPciLinks?.length) {
     body.push([seg("  no links", { dim: true })]);
   }
@@ -213,7 +218,7 @@ export function linksLines(props: LinksProps): Line[] {
  * counters: frames, no bytes, no link ring to impair), its drops (frames sent while not
  * connected; a partition's cuts, counted for both directions together, are on the window line)
  * and its waits for a buffer in the frontend's receiveq (back-pressure, not drops), then the
- * window, the connection, interrupts and faults.
+ * window, the connection, interrupts and faults. A selected link is marked as a ring link is (`▸`).
  *
  * @example
  * ```ts ignore
@@ -222,15 +227,16 @@ export function linksLines(props: LinksProps): Line[] {
  */
 export function vhostPciLines(
   l: VhostPciLinkSnapshot,
-  options: { rates: Rates | null; width: number; dropsW: number },
+  options: { rates: Rates | null; width: number; dropsW: number; selected?: boolean },
 ): Line[] {
   const { rates, width, dropsW } = options;
+  const isSel = options.selected === true;
   const wide = width >= 120;
   const up = l.state === "up";
   const r = rates?.vhostPci.get(l.name);
   const out: Line[] = [[
-    seg("  "),
-    seg(l.name, { bold: true }),
+    seg(isSel ? "▸ " : "  ", { bold: true, color: "cyan" }),
+    seg(l.name, { bold: true, inverse: isSel }),
     seg("  "),
     seg(up ? "up" : l.state.toUpperCase(), { color: up ? "green" : "red", bold: !up }),
     seg(`  vhost-pci ${l.peer} serves ${l.frontend}`, { dim: true }),

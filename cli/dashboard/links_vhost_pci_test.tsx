@@ -94,3 +94,32 @@ Deno.test("the header counts two switches as 'switches'", () => {
     app.unmount();
   }
 });
+
+Deno.test("a vhost-pci link is selected in the Links panel as a ring link is: ↓ goes on to it", async () => {
+  const s0 = loadFixture<LabSnapshot>("pair_0");
+  const s1 = loadFixture<LabSnapshot>("pair_1");
+  const cd = { ...vhostPci(0, 0), name: "c-d", frontend: "c:eth0", peer: "d:eth0" };
+  s0.vhostPciLinks = [cd];
+  s1.vhostPciLinks = [cd];
+  const history = new OccupancyHistory();
+  history.add(s0);
+  history.add(s1);
+  const data = { snapshot: s1, rates: computeRates(s0, s1), history, ring: null, error: null };
+  const app = renderApp(data, { columns: 100, rows: 30 });
+  try {
+    app.stdin.write("3");
+    await waitFor(() => app.frame().includes("[Links]"), "the Links panel");
+    lineWith(app.frame(), "▸ a-b", "up");
+    app.stdin.write("\x1b[B");
+    await waitFor(() => app.frame().includes("▸ c-d"), "the vhost-pci link selected");
+    lineWith(app.frame(), "▸ c-d", "vhost-pci d:eth0 serves c:eth0");
+    assert.doesNotMatch(app.frame(), /▸ a-b/, "one link selected");
+    // The last link: ↓ stays on it, ↑ goes back to the ring link.
+    app.stdin.write("\x1b[B");
+    app.stdin.write("\x1b[A");
+    await waitFor(() => app.frame().includes("▸ a-b"), "the ring link selected again");
+    assert.doesNotMatch(app.frame(), /▸ c-d/);
+  } finally {
+    app.unmount();
+  }
+});

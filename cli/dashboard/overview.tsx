@@ -9,6 +9,7 @@
 
 import type { LabSnapshot, VmDisplayState } from "../../lab/snapshot_types.ts";
 import { cell, si } from "./format.ts";
+import { count } from "../plural.ts";
 import { type Color, type Line, Lines, type Seg, seg, windowStart, wrapWords } from "./lines.tsx";
 
 /** The color of each VM state. */
@@ -92,10 +93,10 @@ export function overviewLines(props: OverviewProps): Line[] {
       // The vIOMMU per NIC behind it: its domain's mappings, IOTLB and refused accesses.
       const words = [
         seg(`${d.device} domain ${d.domain ?? "none"}`, { bold: true }),
-        seg(`${si(d.mappings)} maps`),
+        seg(count(d.mappings, "map", { shown: si(d.mappings) })),
         seg(`IOTLB ${si(d.hits)} hit ${si(d.misses)} miss`),
         seg(`${si(d.invalidations)} inval`),
-        seg(`${si(d.faults)} faults`, {
+        seg(count(d.faults, "fault", { shown: si(d.faults) }), {
           color: d.faults > 0 ? "red" : undefined,
           bold: d.faults > 0,
         }),
@@ -111,7 +112,7 @@ export function overviewLines(props: OverviewProps): Line[] {
         seg(`${p.peer} window of ${p.device}`, { bold: true }),
         seg(`IOTLB ${si(p.hits)} hit ${si(p.misses)} miss`),
         seg(`${si(p.invalidations)} inval`),
-        seg(`${si(p.faults)} faults`, {
+        seg(count(p.faults, "fault", { shown: si(p.faults) }), {
           color: p.faults > 0 ? "red" : undefined,
           bold: p.faults > 0,
         }),
@@ -186,7 +187,7 @@ export function overviewLines(props: OverviewProps): Line[] {
   if (snapshot.switches.length > 0) {
     lines.push(
       ...wrapWords(
-        snapshot.switches.map((s) => seg(`${s.name} (${s.ports.length} ports)`)),
+        snapshot.switches.map((s) => seg(`${s.name} (${count(s.ports.length, "port")})`)),
         width,
         { first: "  switches " },
       ),

@@ -128,7 +128,7 @@ for (const [columns, rows] of [[80, 24], [140, 40], [200, 50]] as const) {
       const flat = frame.split("│").join(" ").replace(/\s+/g, " ");
       assert.match(
         flat,
-        /vIOMMU static eth0 domain 1 1 maps IOTLB 120\.0k hit 3 miss 1 inval 2 faults/,
+        /vIOMMU static eth0 domain 1 1 map IOTLB 120\.0k hit 3 miss 1 inval 2 faults/,
       );
       assert.match(flat, /last write 0x3f000/);
       assert.equal(frame.split("vIOMMU").length, 2, "only a has a vIOMMU");

@@ -1,0 +1,154 @@
+/**
+ * `vlab capture LINK`: streams the lab's pcap of a link to stdout or a file, and, when it ends,
+ * says on stderr how many frames it captured and how many the capture dropped, as tcpdump's
+ * "N packets captured … N packets dropped by kernel" does. stdout carries the pcap alone, so
+ * `vlab capture a-b | tshark -r -` reads it.
+ *
+ * The counts: frames captured are the pcap records this command wrote; frames dropped come from
+ * the lab (`lab/server_capture.ts`): on Ctrl-C or `--duration` the command ends the capture with
+ * `DELETE /captures/ID`, whose answer is its final counts, and then writes the last frames the
+ * lab sends before it closes the stream. A capture the lab ended (it stopped) asks for its counts
+ * once; a lab already gone cannot say, and the line says so.
+ *
+ * @module
+ */
+
+import { Command } from "@commander-js/extra-typings";
+import { PcapRecordCounter } from "../lab/capture.ts";
+import { controlFetch, resolveLab } from "../lab/client.ts";
+import { LabError } from "../lab/errors.ts";
+import type { LabRecord } from "../lab/state.ts";
+import {
+  captureSinkError,
+  checkCaptureSink,
+  MAX_CAPTURE_SECONDS,
+  openCaptureSink,
+} from "./capture_sink.ts";
+import { secondsOption } from "./int_option.ts";
+import { count } from "./plural.ts";
+import { writeAll } from "./progress.ts";
+
+/** How long the command waits for the lab's last frames after it ended the capture, ms. */
+const LAST_FRAMES_MS = 2000;
+
+/**
+ * The line `vlab capture` prints on stderr when it ends: frames captured, and frames dropped
+ * (null: the lab could not say, it stopped first).
+ *
+ * @example
+ * ```ts
+ * import { captureSummary } from "./capture.ts";
+ * captureSummary(120, 0); // "120 frames captured, 0 dropped"
+ * captureSummary(1, 3);
+ * // "1 frame captured, 3 dropped (the capture could not keep up; the link lost nothing)"
+ * ```
+ */
+export function captureSummary(captured: number, dropped: number | null): string {
+  const head = `${count(captured, "frame")} captured`;
+  if (dropped === null) {
+    return `${head}, dropped not known (the lab could not be asked: it stopped)`;
+  }
+  if (dropped === 0) return `${head}, 0 dropped`;
+  return `${head}, ${dropped} dropped (the capture could not keep up; the link lost nothing)`;
+}
+
+/** The `capture` command. */
+export function captureCommand(): Command<[string]> {
+  return new Command("capture")
+    .description("capture a link's frames (both directions) as pcap, live")
+    .argument("<link>", "the link")
+    .option("-w, --write <file>", "write the pcap to FILE ('-' = stdout, the default)", "-")
+    .option("--lab <name>", "the lab (default: the only running lab)")
+    .option("--duration <seconds>", "stop after this many seconds (default: until Ctrl-C)")
+    .addHelpText(
+      "after",
+      "\nWhen it ends it prints on stderr the frames captured and dropped.\n" +
+        "\nExample:\n  vlab capture a-b -w - | tshark -r -\n",
+    )
+    .action(async (link, opts) => {
+      // Options first: a bad one is a usage error whether or not a lab runs.
+      // A timer longer than 2^31 ms fires at once, so durations are bounded (a week).
+      const seconds = opts.duration === undefined
+        ? Infinity
+        : secondsOption("--duration", opts.duration, 0.001, MAX_CAPTURE_SECONDS, "5");
+      await checkCaptureSink(opts.write);
+      const record = await resolveLab(opts.lab);
+      const abort = new AbortController();
+      const { res, client } = await controlFetch(
+        record,
+        `/capture?link=${encodeURIComponent(link)}`,
+        { signal: abort.signal },
+      );
+      if (!res.ok) {
+        const e = (await res.json().catch(() => null))?.error;
+        client.close();
+        throw new LabError(
+          e?.code === "vhost-pci-link" ? "vhost-pci-link" : "unknown-link",
+          e?.message ?? `capture failed (${res.status})`,
+          e?.hint ?? "See the lab's links with `vlab status`",
+        );
+      }
+      let sink: Deno.FsFile | typeof Deno.stdout;
+      try {
+        sink = await openCaptureSink(opts.write);
+      } catch (e) {
+        client.close();
+        await res.body?.cancel();
+        throw e;
+      }
+      const id = res.headers.get("vlab-capture-id");
+      const counter = new PcapRecordCounter();
+      // Ending: ask the lab to end the capture (its answer is the final counts, and the stream
+      // gets the last frames, then closes); a lab that does not answer is cut off.
+      let ending: Promise<number | null> | null = null;
+      let lastFrames: ReturnType<typeof setTimeout> | undefined;
+      const stop = () => {
+        if (ending !== null) return;
+        ending = id === null ? Promise.resolve(null) : droppedOf(record, id, "DELETE");
+        ending.then((dropped) => {
+          if (dropped === null) abort.abort();
+          else lastFrames = setTimeout(() => abort.abort(), LAST_FRAMES_MS);
+        });
+      };
+      Deno.addSignalListener("SIGINT", stop);
+      const timer = Number.isFinite(seconds) ? setTimeout(stop, seconds * 1000) : undefined;
+      try {
+        for await (const chunk of res.body!) {
+          writeAll(sink, chunk);
+          counter.push(chunk);
+        }
+      } catch (e) {
+        if (!abort.signal.aborted) throw captureSinkError(opts.write, e);
+      } finally {
+        clearTimeout(timer);
+        Deno.removeSignalListener("SIGINT", stop);
+        if (sink !== Deno.stdout) (sink as Deno.FsFile).close();
+        client.close();
+      }
+      clearTimeout(lastFrames);
+      // The stream ended by itself: the lab stopped (or ended the capture); ask once.
+      const dropped = await (ending ??
+        (id === null ? Promise.resolve(null) : droppedOf(record, id, "GET")));
+      console.error(captureSummary(counter.records, dropped));
+    });
+}
+
+/** The frames the lab's capture `id` dropped, from `/captures/ID`; null when the lab cannot say. */
+async function droppedOf(
+  record: LabRecord,
+  id: string,
+  method: "GET" | "DELETE",
+): Promise<number | null> {
+  try {
+    const { res, client } = await controlFetch(
+      record,
+      `/captures/${encodeURIComponent(id)}`,
+      { method, signal: AbortSignal.timeout(LAST_FRAMES_MS) },
+    );
+    const body = await res.json().catch(() => null);
+    client.close();
+    return res.ok && typeof body?.dropped === "number" ? body.dropped : null;
+  } catch {
+    return null; // the lab is gone (it stopped), or did not answer in time
+  }
+}

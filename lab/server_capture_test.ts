@@ -1,0 +1,94 @@
+/**
+ * A capture's counts over the control socket: the stream carries its id, `DELETE /captures/ID`
+ * ends it and answers what it captured and what its tap dropped when the reader fell behind.
+ */
+
+import assert from "node:assert/strict";
+import { PcapRecordCounter } from "./capture.ts";
+import { Lab } from "./lab.ts";
+import { planLab } from "./plan.ts";
+import { serveControl } from "./server.ts";
+import { topologyFromObject } from "./topology/mod.ts";
+
+const PAIR = {
+  name: "server-capture-test",
+  seed: 5,
+  vms: {
+    a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+    b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+  },
+  links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+};
+
+Deno.test({
+  name: "DELETE /captures/ID ends a capture and answers its frames and the drops of its tap",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const t = topologyFromObject(PAIR);
+    if (!t.ok) assert.fail(JSON.stringify(t.error));
+    const dir = await Deno.makeTempDir({ prefix: "vlab-capture-test-" });
+    const path = `${dir}/control.sock`;
+    const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+    const server = serveControl(lab, { path, onDown: () => {} });
+    const client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
+    const call = async (p: string, method = "GET") => {
+      const res = await fetch(`http://vlab${p}`, { method, client });
+      return { status: res.status, body: await res.json() };
+    };
+    try {
+      const res = await fetch("http://vlab/capture?link=a-b", { client });
+      assert.equal(res.status, 200);
+      const id = res.headers.get("vlab-capture-id");
+      assert.match(id ?? "", /^[1-9]\d*$/);
+      const counter = new PcapRecordCounter();
+      const reading = (async () => {
+        for await (const chunk of res.body!) counter.push(chunk);
+      })();
+
+      // A flood, and the main thread (the tap's only reader) blocked meanwhile: the tap fills.
+      const l = lab.plan.links.find((x) => x.name === "a-b")!;
+      const framesNow = () => lab.tapCounters(l.forwardRing).tapFrames;
+      const flood = fetch("http://vlab/exec", {
+        method: "POST",
+        client,
+        body: JSON.stringify({
+          vm: "a",
+          argv: ["udp-flood", "10.0.0.2", "-s", "1400", "--max", "-t", "1.5"],
+        }),
+      }).then((r) => r.json());
+      const deadline = performance.now() + 10_000;
+      while (framesNow() === 0) {
+        assert.ok(performance.now() < deadline, "the flood never reached the tap");
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const blockUntil = performance.now() + 600;
+      while (performance.now() < blockUntil) { /* the tap is not drained */ }
+      assert.ok((await flood).result.sent > 0);
+
+      const ended = await call(`/captures/${id}`, "DELETE");
+      assert.equal(ended.status, 200, JSON.stringify(ended.body));
+      assert.equal(ended.body.running, false);
+      assert.equal(ended.body.link, "a-b");
+      assert.ok(ended.body.dropped > 0, JSON.stringify(ended.body));
+      assert.ok(ended.body.captured > 0, JSON.stringify(ended.body));
+      // The stream ends after the last frames, and holds exactly the frames counted.
+      await reading;
+      assert.equal(counter.records, ended.body.captured);
+      // The final counts stay answerable, the same each time.
+      assert.deepEqual((await call(`/captures/${id}`)).body, ended.body);
+      assert.deepEqual((await call(`/captures/${id}`, "DELETE")).body, ended.body);
+
+      const unknown = await call("/captures/999");
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.body.error.code, "unknown-capture");
+      assert.equal((await call("/captures/x")).status, 404);
+      assert.equal((await call(`/captures/${id}`, "POST")).status, 405);
+    } finally {
+      client.close();
+      await server.shutdown();
+      await lab.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
