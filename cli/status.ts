@@ -192,7 +192,8 @@ function formatVhostPciLinks(links: readonly VhostPciLinkSnapshot[]): string[] {
     (l.connection > 0 ? ` (connection ${l.connection})` : "") +
     `, ${count(l.framesIn, "frame")} in, ${l.framesOut} out, ` +
     (l.framesDropped > 0 ? `${l.framesDropped} dropped (not connected), ` : "") +
-    ((l.rxWaits ?? 0) > 0 ? `waited for RX buffer ${l.rxWaits}, ` : "") +
+    // Refused for want of room in the frontend's receiveq: no link ring holds the frame.
+    ((l.rxWaits ?? 0) > 0 ? `no RX buffer ${l.rxWaits}, ` : "") +
     (l.partitionDropped > 0 ? `${l.partitionDropped} cut by partitions, ` : "") +
     `${count(l.interrupts, "interrupt")}, ` +
     `${count(l.faults, "fault")}${l.lastFault === null ? "" : ` (last ${l.lastFault})`}, ` +

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { formatStatus } from "./status.ts";
 import type { LabStatus, LinkDirectionStatus, NicStatus } from "../lab/metrics.ts";
-import type { LinkDrops } from "../lab/snapshot_types.ts";
+import type { LinkDrops, VhostPciLinkSnapshot } from "../lab/snapshot_types.ts";
 import { NetCounter, NetDriverCounter } from "../devices/net/metrics.ts";
 
 const zeroDrops: LinkDrops = {
@@ -293,4 +293,35 @@ Deno.test("status gives every VM its row: a vhost-pci peer's interface, and a VM
   );
   assert.match(text, /^c +failed +- +- +- +- +- +- +-$/m);
   assert.match(text, /^ {2}b:eth0 {2}vhost-pci-net serves a:eth0 over a-b {2}status 0x0f/m);
+});
+
+Deno.test("a vhost-pci link's line says what its peer could not deliver, and nothing when all went", () => {
+  const link: VhostPciLinkSnapshot = {
+    name: "a-b",
+    frontend: "a:eth0",
+    peer: "b:eth0",
+    window: "vIOMMU static (endpoint 0)",
+    state: "up",
+    connection: 1,
+    connects: 1,
+    disconnects: 0,
+    framesIn: 10,
+    framesOut: 9,
+    framesDropped: 0,
+    rxWaits: 0,
+    partitionDropped: 0,
+    interrupts: 5,
+    faults: 0,
+    revoked: 0,
+    lastFault: null,
+  };
+  const line = (l: VhostPciLinkSnapshot) =>
+    formatStatus({ ...STATUS, vhostPciLinks: [l] }).split("\n").find((s) =>
+      s.includes("vhost-pci")
+    );
+  assert.doesNotMatch(line(link)!, /dropped|RX buffer|partition/);
+  assert.match(
+    line({ ...link, framesDropped: 7, rxWaits: 5, partitionDropped: 2 })!,
+    /10 frames in, 9 out, 7 dropped \(not connected\), no RX buffer 5, 2 cut by partitions, /,
+  );
 });

@@ -71,25 +71,3 @@ export function vhostPciSnapshot(lab: Lab): VhostPciLinkSnapshot[] {
     };
   });
 }
-
-/**
- * The lines `vlab status` prints for the vhost-pci links (none: empty).
- *
- * @example
- * ```ts ignore
- * formatVhostPci(snapshot); // ["  a-b  vhost-pci b:eth0 serves a:eth0 through vIOMMU static …"]
- * ```
- */
-export function formatVhostPci(links: readonly VhostPciLinkSnapshot[]): string[] {
-  return links.map((l) =>
-    `  ${l.name}  vhost-pci ${l.peer} serves ${l.frontend} through ${l.window}: ${l.state}` +
-    (l.connection > 0 ? ` (connection ${l.connection})` : "") +
-    `, ${l.framesIn} frames in, ${l.framesOut} out, ` +
-    (l.framesDropped > 0 ? `${l.framesDropped} dropped (not connected), ` : "") +
-    ((l.rxWaits ?? 0) > 0 ? `waited for RX buffer ${l.rxWaits}, ` : "") +
-    (l.partitionDropped > 0 ? `${l.partitionDropped} cut by partitions, ` : "") +
-    `${l.interrupts} interrupts, ` +
-    `${l.faults} faults${l.lastFault === null ? "" : ` (last ${l.lastFault})`}, ` +
-    `${l.revoked} rings revoked`
-  );
-}

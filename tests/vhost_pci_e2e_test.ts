@@ -257,12 +257,12 @@ Deno.test({
       assert.match(status, /a:eth0 {2}vIOMMU static domain 1: [^\n]*, 0 faults\n/);
       assert.match(
         status,
-        new RegExp(`served by b:eth0 [^\\n]*1 faults, last fault ${down.detail?.access} ${iova}`),
+        new RegExp(`served by b:eth0 [^\\n]*1 fault, last fault ${down.detail?.access} ${iova}`),
       );
       assert.match(
         status,
         new RegExp(
-          `a-b {2}vhost-pci [^\\n]*1 faults \\(last ${down.detail?.access} ${iova}\\), 1 rings revoked`,
+          `a-b {2}vhost-pci [^\\n]*1 fault \\(last ${down.detail?.access} ${iova}\\), 1 ring revoked`,
         ),
       );
       assert.equal(await ping(lab), 3, "the new connection carries traffic");

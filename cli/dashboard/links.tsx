@@ -250,7 +250,7 @@ export function vhostPciLines(
   ];
   const waited = l.rxWaits ?? 0;
   const waits: Seg[] = waited === 0 ? [] : [
-    seg("waited for RX buffer ", { dim: true }),
+    seg("no RX buffer ", { dim: true }),
     seg(si(waited)),
     ...((r?.rxWaits ?? 0) > 0 ? [seg(` +${formatRate(r!.rxWaits)}`, { color: "cyan" })] : []),
   ];

@@ -64,7 +64,7 @@ for (const columns of [60, 80, 140]) {
       const perSecond = `${(2000 / dt / 1000).toFixed(1)}k/s`;
       lineWith(frame, "a:eth0 → b:eth0", perSecond);
       lineWith(frame, "b:eth0 → a:eth0", "0/s");
-      lineWith(frame, "waited for RX buffer", "30");
+      lineWith(frame, "no RX buffer", "30");
       assert.doesNotMatch(frame, /drops:/, "a wait is not a drop");
       lineWith(frame, "window vIOMMU static (endpoint 0)", "connection 1");
       // The window line wraps on a narrow terminal: its last item, the faults, is never cut.
