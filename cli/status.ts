@@ -172,6 +172,7 @@ export function formatRecovery(r: VmRecovery | undefined): string {
   const parts = [
     ...(r.backendRestarts > 0 ? [`backend restarted ${times(r.backendRestarts)}`] : []),
     ...(r.deviceResets > 0 ? [`devices reset ${times(r.deviceResets)}`] : []),
+    ...((r.reboots ?? 0) > 0 ? [`rebooted ${times(r.reboots!)}`] : []),
   ];
   return parts.join(", ");
 }

@@ -230,6 +230,12 @@ export function prometheusMetrics(lab: Lab): string {
         { ...base, vm: vm.name },
         v.recovery.deviceResets,
       );
+      m.counter(
+        "vlab_vm_reboots_total",
+        "Times the VM crashed and was rebooted (vm-crash)",
+        { ...base, vm: vm.name },
+        v.recovery.reboots ?? 0,
+      );
     }
     if (v.cpu !== undefined) {
       m.gauge("vlab_vm_cpu", "The CPU the VM's guest and device workers are placed on", {

@@ -147,17 +147,18 @@ const NO_STATS: Record<string, number> = Object.freeze({}) as Record<string, num
  * `running`, and a device reset at `device-queues-live`, logged as it leaves `resetting`: a VM
  * shown running again shows its recovery counted. (`backend-restarted` and a NIC's
  * `device-reset`, which carry the pause, come at the first work after, up to a quarter second
- * later.)
+ * later.) A reboot after `vm-crash` counts at `vm-restarted`, as its guest runs again.
  *
  * @example
  * ```ts ignore
- * vmRecovery(lab, "a"); // { backendRestarts: 1, deviceResets: 0 }
+ * vmRecovery(lab, "a"); // { backendRestarts: 1, deviceResets: 0, reboots: 0 }
  * ```
  */
 export function vmRecovery(lab: Lab, vm: string): VmRecovery {
   return {
     backendRestarts: lab.events.count("backend-ready", vm),
     deviceResets: lab.events.count("device-queues-live", vm),
+    reboots: lab.events.count("vm-restarted", vm),
   };
 }
 

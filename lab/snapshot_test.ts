@@ -370,18 +370,22 @@ Deno.test("statusNames, displayState and negotiatedFeatureNames decode the regis
   ]);
 });
 
-Deno.test("recovery counts as the VM runs again: backend-ready and device-queues-live, not the reports after", () => {
+Deno.test("recovery counts as the VM runs again: backend-ready, device-queues-live and vm-restarted, not the reports after", () => {
   const events = new EventLog(null);
   const lab = { events } as unknown as Lab;
   events.emit("backend-crash", "a", { cause: "exit" });
-  assert.deepEqual(vmRecovery(lab, "a"), { backendRestarts: 0, deviceResets: 0 });
+  assert.deepEqual(vmRecovery(lab, "a"), { backendRestarts: 0, deviceResets: 0, reboots: 0 });
   events.emit("backend-ready", "a", { cause: "exit" }); // restarting → running
   events.emit("device-needs-reset", "a", { nic: "eth0" });
   events.emit("device-queues-live", "a", { nic: "eth0" }); // resetting → running
-  assert.deepEqual(vmRecovery(lab, "a"), { backendRestarts: 1, deviceResets: 1 });
+  assert.deepEqual(vmRecovery(lab, "a"), { backendRestarts: 1, deviceResets: 1, reboots: 0 });
   // The reports with the pauses come later and count nothing more.
   events.emit("backend-restarted", "a", { pauseMs: 30 });
   events.emit("device-reset", "a", { nic: "eth0", resetMs: 12 });
-  assert.deepEqual(vmRecovery(lab, "a"), { backendRestarts: 1, deviceResets: 1 });
-  assert.deepEqual(vmRecovery(lab, "b"), { backendRestarts: 0, deviceResets: 0 });
+  assert.deepEqual(vmRecovery(lab, "a"), { backendRestarts: 1, deviceResets: 1, reboots: 0 });
+  assert.deepEqual(vmRecovery(lab, "b"), { backendRestarts: 0, deviceResets: 0, reboots: 0 });
+  events.emit("vm-crash", "b");
+  assert.equal(vmRecovery(lab, "b").reboots, 0, "not while it reboots");
+  events.emit("vm-restarted", "b", { downMs: 60 });
+  assert.equal(vmRecovery(lab, "b").reboots, 1);
 });

@@ -115,6 +115,11 @@ export interface VmRecovery {
    * device's queues are live again (`device-queues-live`, logged as it leaves `resetting`).
    */
   deviceResets: number;
+  /**
+   * The VM crashed and was rebooted (`vlab fault vm-crash`): counted at `vm-restarted`, as its
+   * guest runs again. Absent in snapshots of labs from before reboots were counted.
+   */
+  reboots?: number;
 }
 
 /** One VM. */

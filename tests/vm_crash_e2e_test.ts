@@ -18,6 +18,8 @@ import { deviceControl } from "../lab/wire/control.ts";
 import type { PingResult } from "../lab/guest/workloads/ping.ts";
 import { prometheusMetrics } from "../lab/prometheus.ts";
 import { takeSnapshot } from "../lab/snapshot.ts";
+import { labStatus } from "../lab/metrics.ts";
+import { formatStatus } from "../cli/status.ts";
 
 const PAIR = {
   name: "crash-pair",
@@ -140,6 +142,10 @@ Deno.test({
       assert.deepEqual(deviceErrors(lab, "b"), []);
       const stats = lab.workerStats().find((w) => w.kind === "guest" && w.owner === "b");
       assert.ok(stats !== undefined && Object.keys(stats.stats).length > 0);
+      // The reboot is told where recovery is: status, the snapshot and /metrics.
+      assert.equal(takeSnapshot(lab).vms.find((v) => v.name === "b")?.recovery?.reboots, 1);
+      assert.match(formatStatus(labStatus(lab)), /^ {2}b {2}rebooted 1 time$/m);
+      assert.match(prometheusMetrics(lab), /vlab_vm_reboots_total\{[^}]*vm="b"\} 1\n/);
     } finally {
       await lab.stop();
     }

@@ -66,10 +66,12 @@ export function overviewLines(props: OverviewProps): Line[] {
     // Recovery that ran on it (a replaced device worker, a guest's device resets): it is running
     // again, but the user watching should see that it happened.
     const rec = vm.recovery;
-    if (rec !== undefined && rec.backendRestarts + rec.deviceResets > 0) {
+    const reboots = rec?.reboots ?? 0;
+    if (rec !== undefined && rec.backendRestarts + rec.deviceResets + reboots > 0) {
       const parts = [
         ...(rec.backendRestarts > 0 ? [`restarts ${rec.backendRestarts}`] : []),
         ...(rec.deviceResets > 0 ? [`resets ${rec.deviceResets}`] : []),
+        ...(reboots > 0 ? [`reboots ${reboots}`] : []),
       ];
       head.push(seg(`${parts.join(" · ")} `, { color: "yellow" }));
     }
