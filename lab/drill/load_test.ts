@@ -226,3 +226,47 @@ Deno.test("drill durations go past a topology's minute, up to an hour", async ()
   const issues = await problems("topology: pair\ntimeline:\n  - wait: 61m\n  - wait: 0\n");
   assert.deepEqual(where(issues), ['3:11: A drill duration is at most 1 hour (60m), got "61m"']);
 });
+
+Deno.test("one assertion that is not a string does not hide the others' problems", async () => {
+  const issues = await problems(
+    `topology: pair\ntimeline:\n${PING}assert:\n  - 3\n  - pnig.received > 0\n  - foo(1)\n`,
+  );
+  assert.deepEqual(where(issues), [
+    "5:5: assert[0] must be a string, got 3",
+    '6:5: Unknown name "pnig" (assert[1], column 1 of the assertion)',
+    '7:5: Unknown function "foo" (assert[2], column 1 of the assertion)',
+  ]);
+});
+
+Deno.test("a workload name refused by its step names nothing for the steps after it", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2], as: recovery }\n" +
+      "  - wait_for: { workload: late }\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2], as: late }\n",
+  );
+  const hints = issues.map((i) => i.hint ?? "");
+  assert.equal(issues.length, 2, formatDrillIssues(issues));
+  assert.match(issues[1].message, /No earlier step starts a workload named "late"/);
+  // Not "did you mean `recovery`?": that name was refused, and `late` comes later.
+  assert.doesNotMatch(hints[1], /recovery/);
+  assert.match(hints[1], /timeline\[2\] names it, after this step/);
+});
+
+Deno.test("a step due before a step above it, or after the timeout, is refused at its at", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeout: 2s\ntimeline:\n" +
+      "  - at: 1500ms\n    wait: 1ms\n" +
+      "  - at: 1s\n    wait: 1ms\n" +
+      "  - at: 3s\n    wait: 1ms\n" +
+      "  - at: 0\n    every: 500ms\n    for: 3s\n    wait: 1ms\n" +
+      "  - every: 0ms\n    for: 1s\n    wait: 1ms\n",
+  );
+  assert.deepEqual(where(issues), [
+    "6:9: timeline[1] is due at 1 s, before timeline[0] above it (at 1.5 s): the timeline runs in order, so it would run late",
+    "8:9: timeline[2] is due at 3 s, past the drill's timeout (2 s): it can never run",
+    "10:9: timeline[3] is due at 0 ms, before timeline[2] above it (at 3 s): the timeline runs in order, so it would run late",
+    "12:10: timeline[3]'s last run is due at 2.5 s, past the drill's timeout (2 s): it can never run",
+    "14:12: timeline[4]: every must be longer than 0, or the step would run forever",
+  ]);
+});
