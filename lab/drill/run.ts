@@ -45,6 +45,12 @@ export const CANCEL_GRACE_MS = 1000;
 export const RECOVERY_WATCH_MS = 2000;
 
 /**
+ * How long the runner waits for the lab to log a fault's recovery (a backend restarted, a device
+ * reset) after injecting it (ms): longer than the supervisor's hang watchdog (1 s) plus a restart.
+ */
+export const FAULT_RECOVERY_WATCH_MS = 5000;
+
+/**
  * The planned offset (ms from the step's anchor) of each run of a step, jitter included: a
  * function of the seed, the step index and the run number only.
  *
@@ -220,6 +226,38 @@ export async function runDrill(
       }
     })());
   };
+  const watchEvents: StepContext["watchEvents"] = (what, subject, ends) => {
+    const sample: RecoverySample = { subject: what, atMs: elapsedMs(), ms: null };
+    recovery.push(sample);
+    let finish = () => {};
+    watchers.push(
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => finish(), FAULT_RECOVERY_WATCH_MS);
+        const off = lab.lab.events.subscribe((e) => {
+          if (e.subject !== subject) return;
+          if (ends.nic !== undefined && e.detail?.nic !== undefined && e.detail.nic !== ends.nic) {
+            return;
+          }
+          if (ends.recovered.includes(e.kind)) {
+            sample.ms = Math.round((elapsedMs() - sample.atMs) * 10) / 10;
+            finish();
+          } else if (ends.failed.includes(e.kind)) finish();
+        });
+        finish = () => {
+          clearTimeout(timer);
+          off();
+          abort.signal.removeEventListener("abort", finish);
+          resolve();
+        };
+        abort.signal.addEventListener("abort", finish, { once: true });
+      }),
+    );
+    return () => {
+      const i = recovery.indexOf(sample);
+      if (i >= 0) recovery.splice(i, 1);
+      finish();
+    };
+  };
   const steps: StepRecord[] = [];
   const kinds = stepKinds();
   let failed: string | null = null;
@@ -256,6 +294,7 @@ export async function runDrill(
           sleep,
           workloads,
           watchRecovery,
+          watchEvents,
           prng: Prng.fromSeed(seed).fork(`drill step ${step.index} run ${planned.run} action`),
           signal: abort.signal,
         };

@@ -93,6 +93,18 @@ export interface StepContext {
   workloads: Map<string, WorkloadRun>;
   /** Start watching for traffic to flow again over a link after a fault ended there. */
   watchRecovery(link: string): void;
+  /**
+   * Start timing a fault's recovery from now, as one recovery sample named `what`: it recovered
+   * when the lab logs an event of a `recovered` kind about `subject` (and, with `nic`, about that
+   * NIC), and did not when a `failed` kind comes first or none within the watch. Call it before
+   * injecting the fault (its events may come at once); the returned function forgets the watch
+   * (the fault was refused).
+   */
+  watchEvents(
+    what: string,
+    subject: string,
+    ends: { recovered: readonly string[]; failed: readonly string[]; nic?: string },
+  ): () => void;
   /** The drill's random stream for this step run (forked from the seed by step and run). */
   prng: Prng;
   /** Aborted when the drill must stop (timeout, Ctrl-C). */
