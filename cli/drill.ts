@@ -126,7 +126,9 @@ async function finish(
     [
       `${
         result.passed ? "PASS" : "FAIL"
-      }: drill ${result.name}, ${passed}/${result.assertions.length} assertions hold, seed ${result.seed}`,
+      }: drill ${result.name}, ${passed}/${result.assertions.length} assertions hold, seed ${result.seed}${
+        // Every assertion may hold and the drill still fail: say why on the verdict's line.
+        result.error === undefined ? "" : ` (${result.error})`}`,
       ...extra,
     ].join("\n") + "\n",
   );

@@ -16,6 +16,7 @@ import { LabError } from "../errors.ts";
 import { totalDrops } from "../snapshot_types.ts";
 import { evaluate } from "./evaluate.ts";
 import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
+import { measuredText } from "./report.ts";
 import { runScope } from "./scope.ts";
 import { escapeControl as printable } from "../topology/quote.ts";
 import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
@@ -385,7 +386,7 @@ export async function runDrill(
       };
     });
     for (const a of assertions) {
-      const measured = a.measured.map((m) => `${m.text} = ${JSON.stringify(m.value)}`).join(", ");
+      const measured = measuredText(a.measured);
       progress(
         `${a.verdict.toUpperCase().padEnd(5)} ${a.text}${
           a.error ? `: ${a.error}` : measured === "" ? "" : ` (${measured})`
