@@ -185,15 +185,18 @@ export function drillCommand(): Command {
             { hint: "give the report.json written by `vlab drill run --report DIR`" },
           );
         }
-        const { value: { result, differences }, interrupted } = await interruptible((signal) =>
-          replayDrill(recorded, { signal, onProgress: (l) => void out(l + "\n") })
-        ).catch(rethrow);
+        const { value: { result, differences, notes }, interrupted } = await interruptible((
+          signal,
+        ) => replayDrill(recorded, { signal, onProgress: (l) => void out(l + "\n") })).catch(
+          rethrow,
+        );
         const lines = differences.length === 0 ? [`same decisions as ${path}`] : [
           `${differences.length} decision${
             differences.length === 1 ? " differs" : "s differ"
           } from ${path}:`,
           ...differences.map((d) => `  ${d.subject}: recorded ${d.recorded}, now ${d.replayed}`),
         ];
+        lines.push(...notes.map((n) => `note: ${n}`));
         await finish(
           result,
           [...lines, ...await writeReports(result, opts)],

@@ -58,6 +58,8 @@ export interface ReplayResult {
   result: DrillResult;
   /** Differences (empty when the same decisions were taken). */
   differences: ReplayDifference[];
+  /** What could not be compared, and why (a link whose timing drops differ); not differences. */
+  notes: string[];
 }
 
 /**
@@ -90,8 +92,21 @@ export async function replayDrill(
     ...options,
     seed: r.seed,
   });
-  return {
-    result,
-    differences: compareRuns(r as DrillResult, result),
-  };
+  const notes: string[] = [];
+  const differences = compareRuns(r as DrillResult, result, { notes });
+  // The verdict is not a decision (timing can move it), but a replay that judges otherwise says so.
+  const verdict = (passed: unknown) => passed === true ? "PASS" : "FAIL";
+  if (typeof r.passed === "boolean" && r.passed !== result.passed) {
+    notes.push(`verdict: recorded ${verdict(r.passed)}, now ${verdict(result.passed)}`);
+  }
+  const before = Array.isArray(r.assertions) ? r.assertions : [];
+  for (const a of result.assertions) {
+    const was = before.find((b) => b?.text === a.text)?.verdict;
+    if (was !== undefined && was !== a.verdict) {
+      notes.push(
+        `assertion ${a.text}: recorded ${was.toUpperCase()}, now ${a.verdict.toUpperCase()}`,
+      );
+    }
+  }
+  return { result, differences, notes };
 }

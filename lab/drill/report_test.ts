@@ -194,3 +194,21 @@ Deno.test("the Markdown report plans a step without at after the step before it,
   assert.match(md, /\| backend a \| 0\.700 \| not recovered \|/);
   assert.match(md, /ping\.rtt_ms\.max = 12\.22006 \|/);
 });
+
+Deno.test("a link whose timing drops differ is a note, not a decision difference", () => {
+  const a = result();
+  // The run recorded in the field: a→b lost one frame less to link-down in the replay, so b
+  // answered one more request, and that reply was the next frame the loss stage dropped.
+  const notes: string[] = [];
+  const moved = result({
+    links: [{ ...a.links[0], forwardOtherDrops: 1, reverseLost: 2 }],
+  });
+  assert.deepEqual(compareRuns(a, moved, { notes }), []);
+  assert.equal(notes.length, 1);
+  assert.match(
+    notes[0],
+    /^link a-b: recorded lost 3 a→b, 1 b→a.*now lost 3 a→b, 2 b→a.*timing drops differ/,
+  );
+  // The same timing drops: a different count is a decision that differs.
+  assert.equal(compareRuns(a, result({ links: [{ ...a.links[0], reverseLost: 2 }] })).length, 1);
+});
