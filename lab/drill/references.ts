@@ -20,6 +20,12 @@ export const RECOVERY_FIELDS = [
   "max_ms",
 ];
 
+/**
+ * The selector the hints show: the frames a link's loss impairment dropped. (Not
+ * `vlab_link_frames_dropped_total`, the link ring's own full-ring drops.)
+ */
+export const METRIC_EXAMPLE = 'vlab_link_drops_total{link="a-b",cause="loss"}';
+
 /** The filters of `count(events, …)`. */
 export const EVENT_FILTERS = ["kind", "subject"];
 
@@ -120,7 +126,7 @@ export function checkReferences(expr: Expr, workloads: readonly string[]): ExprE
           code: "bad-call",
           at: r.args[0]?.at ?? r.at,
           message: "metric() takes one quoted Prometheus selector",
-          hint: `write metric('vlab_link_frames_dropped_total{link="a-b"}')`,
+          hint: `write metric('${METRIC_EXAMPLE}')`,
         });
       }
     } else {

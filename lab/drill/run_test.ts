@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { LabError } from "../errors.ts";
 import { LAB_TEST } from "../testing.ts";
+import { METRIC_EXAMPLE } from "./references.ts";
 import { compareRuns } from "./report.ts";
 import { plannedRuns, runDrill } from "./run.ts";
 import type { DrillResult } from "./types.ts";
@@ -31,7 +32,8 @@ function lossyDrill(seed: number): Record<string, unknown> {
       { every: "40ms", for: "160ms", jitter: "30ms", wait: "1ms" },
       { wait_for: { workload: "ping", timeout: "20s" } },
     ],
-    assert: ["ping.transmitted == 12"],
+    // The selector the hints suggest counts what the loss impairment dropped.
+    assert: ["ping.transmitted == 12", `metric('${METRIC_EXAMPLE}') > 0`],
   };
 }
 
