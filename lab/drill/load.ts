@@ -20,7 +20,7 @@ import { schemaProblems } from "../topology/structure.ts";
 import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
 import { checkReferences } from "./references.ts";
-import { durationMs, stepKinds } from "./steps.ts";
+import { durationMs, endlessWorkload, stepKinds } from "./steps.ts";
 import "./fault_steps.ts";
 import { quote } from "../topology/quote.ts";
 import type { Drill, DrillAssertion, DrillStep } from "./types.ts";
@@ -225,6 +225,7 @@ function checkSteps(
   const kinds = stepKinds();
   const steps: DrillStep[] = [];
   const workloads = new Set<string>();
+  const endless = new Set<string>();
   // Where each workload is named, so a step that waits for one named later can say so.
   const named = new Map<string, number>();
   for (const [index, entry] of raw.entries()) {
@@ -302,12 +303,16 @@ function checkSteps(
       } else {
         args = parsed.data;
         const checked = topology !== null && spec.check !== undefined
-          ? spec.check(args, { topology, workloads }, [...path, kind])
+          ? spec.check(args, { topology, workloads, endless }, [...path, kind])
           : [];
         problems.push(...checked.map((p) => laterHint(p, named, index)));
         // A name refused here (taken, reserved) names nothing for the steps after it.
         const name = spec.defines?.(args) ?? null;
-        if (name !== null && !checked.some((p) => p.path.at(-1) === "as")) workloads.add(name);
+        if (name !== null && !checked.some((p) => p.path.at(-1) === "as")) {
+          workloads.add(name);
+          const argv = (args as { argv?: unknown }).argv;
+          if (Array.isArray(argv) && endlessWorkload(argv as string[])) endless.add(name);
+        }
       }
     }
     if (c.success) {

@@ -270,3 +270,33 @@ Deno.test("a step due before a step above it, or after the timeout, is refused a
     "14:12: timeline[4]: every must be longer than 0, or the step would run forever",
   ]);
 });
+
+Deno.test("an exec step's workload and arguments are read before the lab starts", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - exec: { vm: a, argv: [pnig, 10.0.0.2] }\n" +
+      "  - exec: { vm: b, argv: [udp-echo, 5000] }\n" +
+      "  - exec: { vm: b, argv: [udp-echo], background: true, as: echo }\n" +
+      "  - wait_for: { workload: echo }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '3:26: Unknown workload "pnig"',
+    '4:26: Cannot run udp-echo: unexpected argument "5000"',
+    '6:27: Workload "echo" runs until it is stopped: waiting for it cannot end',
+  ]);
+  assert.match(issues[0].hint ?? "", /Did you mean "ping"\?/);
+  // Numbers are the words they were typed as.
+  const r = await parseDrill(
+    "topology: pair\ntimeline:\n  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 3, -i, 0.05] }\n",
+    "d.yaml",
+  );
+  assert.ok(r.ok, r.ok ? "" : formatDrillIssues(r.error));
+  assert.deepEqual((r.value.timeline[0].args as { argv: string[] }).argv, [
+    "ping",
+    "10.0.0.2",
+    "-c",
+    "3",
+    "-i",
+    "0.05",
+  ]);
+});

@@ -34,6 +34,7 @@ export {
 export {
   type CheckContext,
   durationMs,
+  endlessWorkload,
   registerStepKind,
   type StepContext,
   type StepKind,

@@ -314,13 +314,23 @@ export async function runDrill(
     // A failed step ends the drill: the workloads still running are stopped, not waited for.
     const stepFailed = failed !== null;
     if (stepFailed) abort.abort();
-    const settled = Promise.all([...[...workloads.values()].map((w) => w.done), ...watchers]);
+    const all = [...workloads.values()];
+    const ending = Promise.all([...all.filter((w) => !w.endless).map((w) => w.done), ...watchers]);
     if (!abort.signal.aborted) {
       // Every workload and recovery watch is bounded; the drill's timeout bounds them all.
       await Promise.race([
-        settled,
+        ending,
         new Promise((r) => abort.signal.addEventListener("abort", r, { once: true })),
       ]);
+    }
+    // Servers that run until stopped (an echo without -t) are stopped now, not waited for: they
+    // answer with what they measured, within the grace below.
+    for (const w of all) if (w.endless) w.stop?.();
+    const settled = Promise.all([ending, ...all.map((w) => w.done)]);
+    if (!abort.signal.aborted) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([settled, new Promise((r) => timer = setTimeout(r, CANCEL_GRACE_MS))]);
+      clearTimeout(timer);
     }
     if (abort.signal.aborted) {
       // Cancelled workloads answer with what they measured so far: give them a moment.
@@ -330,9 +340,10 @@ export async function runDrill(
     }
     for (const [name, w] of workloads) {
       if (w.result?.kind === "error") {
-        progress(
-          `${stamp(elapsedMs())} workload ${name} failed: ${printable(String(w.result.message))}`,
-        );
+        const why = printable(String(w.result.message));
+        progress(`${stamp(elapsedMs())} workload ${name} failed: ${why}`);
+        // A workload that could not run (or broke) fails the drill, even with no assertion on it.
+        if (!abort.signal.aborted) failed ??= `Workload ${name} failed: ${why}`;
       }
     }
     if (abort.signal.aborted && !stepFailed) {

@@ -226,3 +226,39 @@ Deno.test({
       assert.equal(r.recovery.length, 2);
     }),
 });
+
+Deno.test({
+  name: "an echo server without -t is stopped at the end, not waited for until the timeout",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir(async () => {
+      const r = await runDrill({
+        topology: "pair",
+        timeout: "20s",
+        timeline: [
+          { exec: { vm: "b", argv: ["udp-echo"], background: true, as: "echo" } },
+          { exec: { vm: "a", argv: ["ping", "10.0.0.2", "-c", 2, "-i", 0.05], as: "ping" } },
+        ],
+        assert: ["ping.received == 2"],
+      });
+      assert.ok(r.passed, JSON.stringify({ error: r.error, a: r.assertions }));
+      assert.ok(r.durationMs < 5000, `the drill waited ${r.durationMs} ms for its echo server`);
+      assert.equal((r.workloads.echo as { kind?: string } | null)?.kind, "udp-echo");
+    }),
+});
+
+Deno.test({
+  name: "a workload that fails fails the drill, with no assertion on it",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir(async () => {
+      const r = await runDrill({
+        topology: "vsock-pair",
+        timeline: [{
+          exec: { vm: "a", argv: ["vsock-send", "4", "5000", "-b", "10"], as: "send" },
+        }],
+      });
+      assert.equal(r.passed, false);
+      assert.match(r.error ?? "", /^Workload send failed: .*refused/);
+    }),
+});

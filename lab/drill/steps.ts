@@ -16,6 +16,7 @@ import { didYouMean, type PathSegment, type Problem } from "../topology/issues.t
 import { quote } from "../topology/quote.ts";
 import type { Topology } from "../topology/types.ts";
 import type { Prng } from "../../devices/base/prng.ts";
+import { parseWorkload } from "../guest/workloads/args.ts";
 
 /** Longest duration a drill may write (`at`, `for`, `timeout`, …): one hour, in ms. */
 export const DRILL_DURATION_MAX_MS = 3_600_000;
@@ -67,6 +68,8 @@ export interface CheckContext {
   topology: Topology;
   /** Workload names defined by earlier steps (`exec … as:`). */
   workloads: ReadonlySet<string>;
+  /** Those of them that run until stopped (see {@linkcode endlessWorkload}). */
+  endless?: ReadonlySet<string>;
 }
 
 /** A background workload the runner tracks. */
@@ -79,6 +82,31 @@ export interface WorkloadRun {
   done: Promise<void>;
   /** The result once it ended: the workload's object, or `{ kind: "error", message }`. */
   result: Record<string, unknown> | null;
+  /**
+   * A server that runs until stopped (`udp-echo` or `vsock-echo` without `-t`, `sink -t 0`
+   * without `-n`): the runner does not wait for it at the end, it stops it with `stop`.
+   */
+  endless?: boolean;
+  /** Stop the workload (it then answers with what it measured so far). */
+  stop?: () => void;
+}
+
+/**
+ * Whether a workload runs until it is stopped: a server given no duration and no count.
+ *
+ * @example
+ * ```ts
+ * import { endlessWorkload } from "./steps.ts";
+ * endlessWorkload(["udp-echo"]); // true
+ * endlessWorkload(["udp-echo", "-t", "5"]); // false
+ * ```
+ */
+export function endlessWorkload(argv: string[]): boolean {
+  const r = parseWorkload(argv);
+  if (!r.ok) return false;
+  const w = r.value;
+  return (w.kind === "udp-echo" || w.kind === "vsock-echo" || w.kind === "sink") &&
+    w.seconds === null && (w.kind !== "sink" || w.count === null);
 }
 
 /** What a step can do while it runs. */
@@ -213,7 +241,8 @@ registerStepKind<z.output<typeof linkArgs>>("link", {
 
 const execArgs = z.strictObject({
   vm: z.string(),
-  argv: z.array(z.string()).min(1),
+  // `-c, 3` as YAML writes it: a number is the word it was typed as.
+  argv: z.array(z.union([z.string(), z.number().transform(String)])).min(1),
   background: z.boolean().optional(),
   as: z.string().refine((v) => /^[a-z_][a-z0-9_]*$/.test(v), {
     message: "A workload name is lowercase letters, digits and _",
@@ -241,6 +270,17 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
         hint: didYouMean(a.vm, vms),
       });
     }
+    // The workload and its arguments, read as the guest will read them: a typo fails here, at
+    // its line, not seconds into the run.
+    const parsed = parseWorkload(a.argv);
+    if (!parsed.ok) {
+      problems.push({
+        code: "bad-workload",
+        path: [...path, "argv"],
+        message: parsed.error.message,
+        hint: parsed.error.hint,
+      });
+    }
     if (a.as !== undefined && (ctx.workloads.has(a.as) || RESERVED.has(a.as))) {
       problems.push({
         code: "duplicate-name",
@@ -255,15 +295,26 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
   },
   run: async (a, ctx) => {
     const name = a.as ?? `step_${ctx.workloads.size}`;
-    const w: WorkloadRun = { vm: a.vm, argv: a.argv, result: null, done: Promise.resolve() };
+    // Its own stop, for an endless server at the end of the drill; the drill's stops it too.
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    const w: WorkloadRun = {
+      vm: a.vm,
+      argv: a.argv,
+      result: null,
+      done: Promise.resolve(),
+      endless: endlessWorkload(a.argv),
+      stop: () => stop.abort(),
+    };
     // A background step ends once its workload runs (a sink's port bound), not before: the
     // flood of the next step cannot miss it.
-    const started = await ctx.lab.vm(a.vm).spawn(a.argv, { signal: ctx.signal });
+    const started = await ctx.lab.vm(a.vm).spawn(a.argv, { signal: stop.signal });
     w.done = started.result.then(
       (r) => void (w.result = r),
       (e) =>
         void (w.result = { kind: "error", message: e instanceof Error ? e.message : String(e) }),
-    );
+    ).finally(() => ctx.signal.removeEventListener("abort", onAbort));
     ctx.workloads.set(name, w);
     if (a.background !== true) await w.done;
   },
@@ -284,13 +335,24 @@ registerStepKind<z.output<typeof waitForArgs>>("wait_for", {
   schema: waitForArgs,
   describe: (a) => `wait for ${a.workload}`,
   check: (a, ctx, path) =>
-    ctx.workloads.has(a.workload) ? [] : [{
-      code: "unknown-workload",
-      path: [...path, "workload"],
-      message: `No earlier step starts a workload named ${quote(a.workload)}`,
-      hint: didYouMean(a.workload, [...ctx.workloads]) ??
-        "name a workload with `as:` in an exec step before this one",
-    }],
+    ctx.workloads.has(a.workload)
+      ? (ctx.endless?.has(a.workload) === true
+        ? [{
+          code: "never-ends",
+          path: [...path, "workload"],
+          message: `Workload ${
+            quote(a.workload)
+          } runs until it is stopped: waiting for it cannot end`,
+          hint: "give it a duration (-t SECONDS) or a count (sink -n COUNT), or do not wait for it",
+        }]
+        : [])
+      : [{
+        code: "unknown-workload",
+        path: [...path, "workload"],
+        message: `No earlier step starts a workload named ${quote(a.workload)}`,
+        hint: didYouMean(a.workload, [...ctx.workloads]) ??
+          "name a workload with `as:` in an exec step before this one",
+      }],
   run: async (a, ctx) => {
     const w = ctx.workloads.get(a.workload);
     if (w === undefined) throw new Error(`workload ${a.workload} was not started`);
