@@ -298,6 +298,12 @@ function checkSteps(
             .map((p) => ({
               ...p,
               path: [...path, kind, ...p.path],
+              // The schema read the step's value alone: its "top level" is the step's key.
+              message: p.message.replace(
+                / (at the top level|in (\S+))$/,
+                (_, _w, inner) =>
+                  ` in timeline[${index}].${kind}${inner === undefined ? "" : `.${inner}`}`,
+              ),
             })),
         );
       } else {

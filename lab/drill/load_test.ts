@@ -300,3 +300,14 @@ Deno.test("an exec step's workload and arguments are read before the lab starts"
     "0.05",
   ]);
 });
+
+Deno.test("an unknown key inside a step is named in that step, not at the top level", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n  - exec: { vm: a, agrv: [ping, 10.0.0.2] }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '3:11: Missing key "argv"',
+    '3:20: Unknown key "agrv" in timeline[0].exec',
+  ]);
+  assert.equal(issues[1].hint, "did you mean `argv`?");
+});
