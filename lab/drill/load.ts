@@ -22,6 +22,7 @@ import { type ExprError, parseExpr } from "./expr.ts";
 import { checkReferences } from "./references.ts";
 import { durationMs, endlessWorkload, stepKinds } from "./steps.ts";
 import "./fault_steps.ts";
+import "./net_steps.ts";
 import { quote } from "../topology/quote.ts";
 import type { Drill, DrillAssertion, DrillStep } from "./types.ts";
 

@@ -3,8 +3,9 @@
  * a verdict and reports. See `docs/drills.md` for the format.
  *
  * - `load.ts`: YAML or object → a validated drill, or every problem with `file:line:col`;
- * - `steps.ts`: the step-kind registry (`link`, `exec`, `wait`, `wait_for`; new fault kinds
- *   register here);
+ * - `steps.ts`: the step-kind registry (`link`, `exec`, `wait`, `wait_for`); `fault_steps.ts`
+ *   and `net_steps.ts` register `fault`, `partition`, `heal` and `impair`; new kinds register
+ *   there too;
  * - `expr.ts`, `scope.ts`: the assertion language and what its names mean;
  * - `run.ts`: the runner; `report.ts`, `chart.ts`: Markdown, JSON, JUnit, SVG; replay below.
  *
