@@ -227,6 +227,7 @@ function checkSteps(
   const steps: DrillStep[] = [];
   const workloads = new Set<string>();
   const endless = new Set<string>();
+  const linksDown = new Set<string>();
   // Where each workload is named, so a step that waits for one named later can say so.
   const named = new Map<string, number>();
   for (const [index, entry] of raw.entries()) {
@@ -310,7 +311,7 @@ function checkSteps(
       } else {
         args = parsed.data;
         const checked = topology !== null && spec.check !== undefined
-          ? spec.check(args, { topology, workloads, endless }, [...path, kind])
+          ? spec.check(args, { topology, workloads, endless, linksDown }, [...path, kind])
           : [];
         problems.push(...checked.map((p) => laterHint(p, named, index)));
         // A name refused here (taken, reserved) names nothing for the steps after it.

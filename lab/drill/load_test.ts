@@ -311,3 +311,18 @@ Deno.test("an unknown key inside a step is named in that step, not at the top le
   ]);
   assert.equal(issues[1].hint, "did you mean `argv`?");
 });
+
+Deno.test("a link brought up that no step above took down is a step out of order", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - link: { name: a-b, state: up }\n" +
+      "  - link: { name: a-b, state: down, up_after: 100ms }\n" +
+      "  - link: { name: a-b, state: up }\n" +
+      "  - link: { name: a-b, state: down }\n" +
+      "  - link: { name: a-b, state: up }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '3:31: Link "a-b" is already up here: no step above takes it down',
+    '5:31: Link "a-b" is already up here: no step above takes it down',
+  ]);
+});

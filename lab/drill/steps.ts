@@ -70,6 +70,8 @@ export interface CheckContext {
   workloads: ReadonlySet<string>;
   /** Those of them that run until stopped (see {@linkcode endlessWorkload}). */
   endless?: ReadonlySet<string>;
+  /** The links the steps above leave down; a `link` step's check keeps it up to date. */
+  linksDown?: Set<string>;
 }
 
 /** A background workload the runner tracks. */
@@ -213,18 +215,35 @@ registerStepKind<z.output<typeof linkArgs>>("link", {
   schema: linkArgs,
   describe: (a) =>
     `link ${a.name} ${a.state}${a.up_after === undefined ? "" : ` for ${a.up_after} ms`}`,
-  check: (a, ctx, path) => [
-    ...linkCheck(ctx.topology, a.name, [...path, "name"]),
-    ...(a.up_after !== undefined && a.state !== "down"
-      ? [{
-        code: "invalid",
-        path: [...path, "up_after"],
-        atKey: true,
-        message: "up_after only goes with state: down",
-        hint: "bring the link down and give up_after to bring it back up",
-      }]
-      : []),
-  ],
+  check: (a, ctx, path) => {
+    const problems = [
+      ...linkCheck(ctx.topology, a.name, [...path, "name"]),
+      ...(a.up_after !== undefined && a.state !== "down"
+        ? [{
+          code: "invalid",
+          path: [...path, "up_after"],
+          atKey: true,
+          message: "up_after only goes with state: down",
+          hint: "bring the link down and give up_after to bring it back up",
+        }]
+        : []),
+    ];
+    const down = ctx.linksDown;
+    if (down === undefined || problems.length > 0) return problems;
+    if (a.state === "up" && !down.has(a.name)) {
+      // Every link starts up: bringing it up again is a step out of order (or a typo for down),
+      // and it would count a recovery from a fault that never happened.
+      problems.push({
+        code: "out-of-order",
+        path: [...path, "state"],
+        message: `Link ${quote(a.name)} is already up here: no step above takes it down`,
+        hint: "bring it down first (state: down), or give the down step up_after",
+      });
+    }
+    if (a.state === "up") down.delete(a.name);
+    else if (a.up_after === undefined) down.add(a.name);
+    return problems;
+  },
   run: async (a, ctx) => {
     ctx.lab.setLink(a.name, a.state === "up");
     if (a.state === "up") {
