@@ -19,7 +19,7 @@ import { loadTopologyFile, resolveTopologyPath, shippedTopologies } from "../top
 import { schemaProblems } from "../topology/structure.ts";
 import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
-import { checkReferences } from "./references.ts";
+import { checkReferences, checkTypes } from "./references.ts";
 import { durationMs, endlessWorkload, stepKinds } from "./steps.ts";
 import "./fault_steps.ts";
 import "./net_steps.ts";
@@ -396,7 +396,9 @@ function checkAssertions(raw: unknown[], workloads: string[], ctx: Ctx): DrillAs
       issue(parsed.error);
       continue;
     }
-    const errors = checkReferences(parsed.value, workloads);
+    const unknown = checkReferences(parsed.value, workloads);
+    // Type mistakes only once every name is known (an unknown name has no type to judge).
+    const errors = unknown.length > 0 ? unknown : checkTypes(parsed.value);
     for (const e of errors) issue(e);
     if (errors.length === 0) {
       out.push({
@@ -486,7 +488,21 @@ async function validate(
  */
 export async function parseDrill(text: string, file: string): Promise<Result<Drill, DrillIssue[]>> {
   const parsed = parseYamlDocument(text);
-  if (!parsed.ok) return err(parsed.error.map((i) => ({ ...i, file })));
+  if (!parsed.ok) {
+    const lines = text.split("\n");
+    return err(parsed.error.map((i) => {
+      // `- !(a > b)`: YAML reads a leading `!` as a tag, and its error says nothing of that.
+      const line = i.line === null ? "" : lines[i.line - 1] ?? "";
+      return /^\s*-\s*!/.test(line)
+        ? {
+          ...i,
+          file,
+          hint:
+            "YAML reads a leading ! as a tag: quote an assertion that starts with !, as in - '!(ping.received > 0)'",
+        }
+        : { ...i, file };
+    }));
+  }
   return await validate(parsed.value.raw, file, parsed.value, text);
 }
 

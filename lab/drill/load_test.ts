@@ -326,3 +326,29 @@ Deno.test("a link brought up that no step above took down is a step out of order
     '5:31: Link "a-b" is already up here: no step above takes it down',
   ]);
 });
+
+Deno.test("type mistakes an assertion makes whatever the run measures are found before the lab starts", async () => {
+  const issues = await problems(
+    `topology: pair\ntimeline:\n${PING}assert:\n` +
+      '  - count(events, kind = "link-down")\n' +
+      '  - recovery.count == "x"\n' +
+      "  - recovery.count && true\n" +
+      "  - metric('vlab_link_up') + 1\n" +
+      // A workload's field may be of any type: judged after the run, not here.
+      "  - ping.received\n",
+  );
+  assert.deepEqual(where(issues), [
+    "5:5: The assertion is not a condition: it gives a number (assert[0], column 1 of the assertion)",
+    "6:20: Cannot compare a number with a string (assert[1], column 16 of the assertion)",
+    '7:5: "&&" needs true or false, got a number (assert[2], column 1 of the assertion)',
+    "8:5: The assertion is not a condition: it gives a number (assert[3], column 1 of the assertion)",
+  ]);
+});
+
+Deno.test("an assertion that starts with ! unquoted gets a hint about YAML tags", async () => {
+  const issues = await problems(
+    `topology: pair\ntimeline:\n${PING}assert:\n  - !(ping.received > 1) || true\n`,
+  );
+  assert.equal(issues[0].line, 5);
+  assert.match(issues[0].hint ?? "", /quote an assertion that starts with !/);
+});
