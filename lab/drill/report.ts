@@ -50,7 +50,8 @@ export function markdownReport(result: DrillResult, chart: string | null): strin
   if (result.error !== undefined) lines.push(`- stopped early: ${result.error}`);
   lines.push("", "## Assertions", "", "| verdict | assertion | measured |", "| --- | --- | --- |");
   for (const a of result.assertions) {
-    const measured = a.error ?? measuredText(a.measured);
+    const measured = a.error ??
+      `${measuredText(a.measured)}${a.hint === undefined ? "" : ` (hint: ${a.hint})`}`;
     lines.push(`| ${a.verdict.toUpperCase()} | \`${cell(a.text)}\` | ${cell(measured)} |`);
   }
   lines.push("", "## Timeline", "", "| start (s) | step | what | planned (ms) | jitter (ms) |");
@@ -162,7 +163,9 @@ export function junitReport(result: DrillResult): string {
     }</testcase>`,
   ];
   for (const a of result.assertions) {
-    const measured = measuredText(a.measured);
+    const measured = `${measuredText(a.measured)}${
+      a.hint === undefined ? "" : ` (hint: ${a.hint})`
+    }`;
     const body = a.verdict === "pass"
       ? ""
       : a.verdict === "fail"

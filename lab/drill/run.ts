@@ -17,7 +17,7 @@ import { totalDrops } from "../snapshot_types.ts";
 import { evaluate } from "./evaluate.ts";
 import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
 import { measuredText } from "./report.ts";
-import { runScope } from "./scope.ts";
+import { countFilterHint, runScope } from "./scope.ts";
 import { escapeControl as printable } from "../topology/quote.ts";
 import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
 import type {
@@ -388,10 +388,12 @@ export async function runDrill(
           column: a.column,
         };
       }
+      const hint = r.value.value ? null : countFilterHint(a.expr, events);
       return {
         text: a.text,
         verdict: r.value.value ? "pass" : "fail",
         measured: r.value.measured,
+        ...(hint === null ? {} : { hint }),
         line: a.line,
         column: a.column,
       };
@@ -401,7 +403,7 @@ export async function runDrill(
       progress(
         `${a.verdict.toUpperCase().padEnd(5)} ${a.text}${
           a.error ? `: ${a.error}` : measured === "" ? "" : ` (${measured})`
-        }`,
+        }${a.hint === undefined ? "" : `\n      hint: ${a.hint}`}`,
       );
     }
     const result: DrillResult = {

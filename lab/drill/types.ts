@@ -114,6 +114,12 @@ export interface AssertionVerdict {
   measured: { text: string; value: number | string | boolean }[];
   /** Why it could not be evaluated, as `file:line:col: message`. */
   error?: string;
+  /**
+   * For a failed assertion, a likely mistake: an event kind or subject it counts that never
+   * happened in the run, close to one that did (`no "link-dwon" event in this run: did you mean
+   * \`link-down\`?`).
+   */
+  hint?: string;
   /** Where it is written. */
   line: number | null;
   /** Column. */
