@@ -126,7 +126,9 @@ async function finish(
     [
       `${
         result.passed ? "PASS" : "FAIL"
-      }: drill ${result.name}, ${passed}/${result.assertions.length} assertions hold, seed ${result.seed}`,
+      }: drill ${result.name}, ${passed}/${result.assertions.length} assertions hold, seed ${result.seed}${
+        // Every assertion may hold and the drill still fail: say why on the verdict's line.
+        result.error === undefined ? "" : ` (${result.error})`}`,
       ...extra,
     ].join("\n") + "\n",
   );
@@ -183,15 +185,18 @@ export function drillCommand(): Command {
             { hint: "give the report.json written by `vlab drill run --report DIR`" },
           );
         }
-        const { value: { result, differences }, interrupted } = await interruptible((signal) =>
-          replayDrill(recorded, { signal, onProgress: (l) => void out(l + "\n") })
-        ).catch(rethrow);
+        const { value: { result, differences, notes }, interrupted } = await interruptible((
+          signal,
+        ) => replayDrill(recorded, { signal, onProgress: (l) => void out(l + "\n") })).catch(
+          rethrow,
+        );
         const lines = differences.length === 0 ? [`same decisions as ${path}`] : [
           `${differences.length} decision${
             differences.length === 1 ? " differs" : "s differ"
           } from ${path}:`,
           ...differences.map((d) => `  ${d.subject}: recorded ${d.recorded}, now ${d.replayed}`),
         ];
+        lines.push(...notes.map((n) => `note: ${n}`));
         await finish(
           result,
           [...lines, ...await writeReports(result, opts)],

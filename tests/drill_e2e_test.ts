@@ -101,12 +101,20 @@ Deno.test({
       assert.match(again.stdout, /PASS: drill link-flap, 9\/9 assertions hold, seed 1/);
       // A record whose decisions differ from what the seed gives: the replay says which.
       json.steps[1].plannedMs = 301;
+      // … and whose verdict differs from the replay's: said as a note.
+      json.passed = false;
+      json.assertions[0].verdict = "fail";
       await Deno.writeTextFile(`${work}/tampered.json`, JSON.stringify(json));
       const differ = await vlab("drill", "replay", `${work}/tampered.json`);
       assert.equal(differ.code, 1, `exit ${differ.code}\n${differ.stdout}\n${differ.stderr}`);
       assert.match(
         differ.stdout,
         /1 decision differs from .*tampered\.json:\n {2}step #1\.0: recorded "link a-b down for 200 ms" planned at 301 ms \(jitter 0 ms\), now "link a-b down for 200 ms" planned at 300 ms \(jitter 0 ms\)\n/,
+      );
+      assert.match(differ.stdout, /^note: verdict: recorded FAIL, now PASS$/m);
+      assert.match(
+        differ.stdout,
+        /^note: assertion count\(events, kind = "link-down", subject = "a-b"\) == 2: recorded FAIL, now PASS$/m,
       );
     }),
 });
@@ -231,7 +239,11 @@ Deno.test({
       const out = await child.status;
       assert.equal(out.code, 130, stdout);
       assert.match(stdout, /The drill was interrupted/);
-      assert.match(stdout, /^FAIL: drill long/m);
+      // The verdict's own line says why it failed: every assertion (none) holds.
+      assert.match(
+        stdout,
+        /^FAIL: drill long, 0\/0 assertions hold, seed 1 \(The drill was interrupted\)$/m,
+      );
       const left = [...Deno.readDirSync(state)].map((e) => e.name).filter((n) => n !== "logs");
       assert.deepEqual(left, [], `left in the state folder: ${left.join(", ")}`);
     } finally {

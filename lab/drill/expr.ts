@@ -15,7 +15,7 @@
  *
  * Names are resolved by the caller ({@linkcode EvalScope}): `ping.loss_pct` is the field
  * `lossPct` of the workload result named `ping`. Calls are `count(events, kind = "link-down")`
- * and `metric("vlab_link_frames_dropped_total{link=\"a-b\"}")`. Every error carries the offset
+ * and `metric("vlab_link_drops_total{link=\"a-b\",cause=\"loss\"}")`. Every error carries the offset
  * of the text it is about, so the loader can print `file:line:col`.
  *
  * Pure: no runtime access; the drill runner builds the scope.

@@ -20,15 +20,18 @@
 import { z } from "zod";
 import { GUEST_FAULT_KINDS } from "../../devices/virtio/guest_faults.ts";
 import { type Fault, FAULT_KINDS, parseFault } from "../faults.ts";
-import { didYouMean, type Problem } from "../topology/issues.ts";
+import { type LabPlan, planLab } from "../plan.ts";
+import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
+import type { Topology } from "../topology/types.ts";
 import { quote } from "../topology/quote.ts";
 import { registerStepKind } from "./steps.ts";
 
 const faultArgs = z.strictObject({
   kind: z.enum(FAULT_KINDS as [Fault["kind"], ...Fault["kind"][]]),
   vm: z.string(),
-  mode: z.enum(["exit", "hang", "slow"]).optional(),
+  mode: z.enum(["exit", "hang", "slow", "mid-pass"]).optional(),
   ms: z.number().int().min(1).max(60_000).optional(),
+  after: z.number().int().min(1).max(100_000).optional(),
   device: z.string().optional(),
   queue: z.string().optional(),
   bug: z.enum(GUEST_FAULT_KINDS as [string, ...string[]]).optional(),
@@ -37,16 +40,79 @@ const faultArgs = z.strictObject({
 
 type FaultArgs = z.output<typeof faultArgs>;
 
+/** The keys each fault kind reads besides `kind` and `vm`: any other is a mistake. */
+const KEYS: ReadonlyMap<Fault["kind"], readonly (keyof FaultArgs)[]> = new Map(
+  [
+    ["backend-crash", ["mode", "ms", "after"]],
+    ["guest-bug", ["device", "queue", "bug"]],
+    ["lost-kick", ["device", "queue", "count"]],
+    ["lost-irq", ["device", "queue", "count"]],
+  ] as const,
+);
+
+/**
+ * How long the supervisor's heartbeat watchdog lets a device worker hang before it replaces it
+ * (`Lab.start`'s default, ms): a shorter injected hang ends by itself, with no restart to time.
+ */
+const HANG_WATCHDOG_MS = 1000;
+
 function describe(a: FaultArgs): string {
   const where = a.device === undefined ? a.vm : `${a.vm} ${a.device} ${a.queue ?? "?"}`;
   const how = a.kind === "backend-crash"
-    ? ` --mode ${a.mode ?? "exit"}`
+    ? ` --mode ${a.mode ?? "exit"}${a.ms === undefined ? "" : ` --ms ${a.ms}`}${
+      a.after === undefined ? "" : ` --after ${a.after}`
+    }`
     : a.kind === "guest-bug"
     ? ` ${a.bug ?? "?"}`
     : a.kind === "vm-crash"
     ? ""
     : ` -n ${a.count ?? 1}`;
   return `fault ${a.kind} ${where}${how}`;
+}
+
+/** The plan of a topology, computed once per topology (the checks of every fault step share it). */
+const plans = new WeakMap<Topology, LabPlan | null>();
+function planOf(topology: Topology): LabPlan | null {
+  if (!plans.has(topology)) {
+    let plan: LabPlan | null = null;
+    try {
+      plan = planLab(topology);
+    } catch {
+      // A topology that does not plan is reported when the lab starts; checks here skip it.
+    }
+    plans.set(topology, plan);
+  }
+  return plans.get(topology)!;
+}
+
+/** Problems with the device and queue a fault names, against the planned VM. */
+function deviceProblems(a: FaultArgs, topology: Topology, path: PathSegment[]): Problem[] {
+  if (a.device === undefined || a.queue === undefined) return [];
+  const vm = planOf(topology)?.vms.find((v) => v.name === a.vm);
+  if (vm === undefined) return [];
+  const device = vm.devices.find((d) => d.name === a.device);
+  if (device === undefined) {
+    const names = vm.devices.map((d) => d.name);
+    return [{
+      code: "unknown-device",
+      path: [...path, "device"],
+      message: `VM ${quote(a.vm)} has no device ${quote(a.device)}`,
+      hint: didYouMean(a.device, names) ?? `devices: ${names.join(", ")}`,
+    }];
+  }
+  // A vhost-pci-net device serves its frontend NIC's queues (lab/faults.ts says the rest).
+  const served = device.kind === "vhost-pci"
+    ? planOf(topology)?.vms.find((v) => v.name === device.frontend.vm)?.devices
+      .find((d) => d.name === device.frontend.nic)
+    : device;
+  const queues = served?.queues.map((q) => q.name) ?? [];
+  if (queues.length === 0 || queues.includes(a.queue)) return [];
+  return [{
+    code: "unknown-queue",
+    path: [...path, "queue"],
+    message: `Device ${quote(`${a.vm}:${a.device}`)} has no queue ${quote(a.queue)}`,
+    hint: didYouMean(a.queue, queues) ?? `queues: ${queues.join(", ")}`,
+  }];
 }
 
 registerStepKind<FaultArgs>("fault", {
@@ -64,16 +130,57 @@ registerStepKind<FaultArgs>("fault", {
         hint: didYouMean(a.vm, vms),
       });
     }
-    const parsed = parseFault(a);
-    if (!parsed.ok) {
-      problems.push({ code: "invalid", path, message: parsed.message, hint: parsed.hint });
+    const keys = KEYS.get(a.kind) ?? [];
+    const stray = (Object.keys(a) as (keyof FaultArgs)[])
+      .filter((k) => k !== "kind" && k !== "vm" && !keys.includes(k));
+    for (const k of stray) {
+      problems.push({
+        code: "invalid",
+        path: [...path, k],
+        atKey: true,
+        message: `A ${a.kind} fault takes no ${k}`,
+        hint: `its keys: kind, vm, ${keys.join(", ")}`,
+      });
     }
+    if (a.kind === "guest-bug" && a.bug === undefined) {
+      problems.push({
+        code: "missing-key",
+        path,
+        message: "A guest-bug fault needs a bug",
+        hint: `add bug: one of ${GUEST_FAULT_KINDS.join(", ")}`,
+      });
+    } else if (stray.length === 0) {
+      const parsed = parseFault(a);
+      if (!parsed.ok) {
+        problems.push({ code: "invalid", path, message: parsed.message, hint: parsed.hint });
+      }
+    }
+    if (vm !== undefined) problems.push(...deviceProblems(a, ctx.topology, path));
     return problems;
   },
   run: async (a, ctx) => {
     const parsed = parseFault(a);
     if (!parsed.ok) throw new Error(parsed.message);
+    // The recovery the lab logs (a backend restarted, a device reset and moving frames again) is
+    // timed from the injection, as one recovery sample; the drill waits for it before its verdict.
+    const mode = a.mode ?? "exit";
+    const forget = a.kind === "backend-crash" &&
+        (mode !== "slow" && (mode !== "hang" || (a.ms ?? 5000) > HANG_WATCHDOG_MS))
+      ? ctx.watchEvents(`backend ${a.vm}`, a.vm, {
+        recovered: ["backend-restarted"],
+        failed: ["backend-restart-failed"],
+      })
+      : a.kind === "guest-bug"
+      ? ctx.watchEvents(`device ${a.vm}:${a.device}`, a.vm, {
+        recovered: ["device-reset"],
+        failed: ["device-reset-failed"],
+        nic: a.device,
+      })
+      : null;
     const r = await ctx.lab.lab.fault(parsed.value);
-    if (!r.ok) throw new Error(`${r.message} (${r.hint})`);
+    if (!r.ok) {
+      forget?.();
+      throw new Error(`${r.message} (${r.hint})`);
+    }
   },
 });

@@ -54,3 +54,44 @@ for (
       }),
   });
 }
+
+Deno.test("a fault step's device, queue, missing bug and keys of another kind are refused at their key", async () => {
+  const r = await parseDrill(
+    "topology: pair\ntimeline:\n" +
+      "  - fault: { kind: guest-bug, vm: a, device: eth9, queue: transmitq, bug: loop }\n" +
+      "  - fault: { kind: lost-kick, vm: a, device: eth0, queue: txq }\n" +
+      "  - fault: { kind: guest-bug, vm: a, device: eth0, queue: transmitq }\n" +
+      "  - fault: { kind: lost-irq, vm: b, device: eth0, queue: receiveq, bug: loop }\n" +
+      "  - fault: { kind: backend-crash, vm: a, mode: mid-pass, after: 3 }\n",
+    "d.yaml",
+  );
+  assert.ok(!r.ok, "the drill should not validate");
+  const text = formatDrillIssues(r.error);
+  assert.match(text, /d\.yaml:3:\d+: VM "a" has no device "eth9"\n {2}hint: did you mean `eth0`\?/);
+  assert.match(text, /d\.yaml:4:\d+: Device "a:eth0" has no queue "txq"/);
+  // Not 'unknown bug "undefined"'.
+  assert.match(text, /d\.yaml:5:\d+: A guest-bug fault needs a bug/);
+  assert.match(text, /d\.yaml:6:\d+: A lost-irq fault takes no bug/);
+  // mid-pass and after are backend-crash's, as in `vlab fault`.
+  assert.doesNotMatch(text, /d\.yaml:7:/);
+  assert.equal(r.error.length, 4, text);
+});
+
+Deno.test({
+  name: "a drill waits for the backend restart of a crash at its end, and times it as a recovery",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir(async () => {
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [{ fault: { kind: "backend-crash", vm: "a", mode: "exit" } }],
+        assert: [
+          'count(events, kind = "backend-restarted", subject = "a") == 1',
+          "recovery.count == 1 && recovery.unrecovered == 0",
+        ],
+      });
+      assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass", "pass"], JSON.stringify(r));
+      assert.equal(r.recovery[0].subject, "backend a");
+      assert.ok(r.recovery[0].ms !== null && r.recovery[0].ms > 0);
+    }),
+});

@@ -19,9 +19,10 @@ import { loadTopologyFile, resolveTopologyPath, shippedTopologies } from "../top
 import { schemaProblems } from "../topology/structure.ts";
 import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
-import { checkReferences } from "./references.ts";
-import { durationMs, stepKinds } from "./steps.ts";
+import { checkReferences, checkTypes } from "./references.ts";
+import { durationMs, endlessWorkload, stepKinds } from "./steps.ts";
 import "./fault_steps.ts";
+import "./net_steps.ts";
 import { quote } from "../topology/quote.ts";
 import type { Drill, DrillAssertion, DrillStep } from "./types.ts";
 
@@ -148,10 +149,93 @@ async function resolveTopology(
   return { topology: r.value, data: value as Record<string, unknown> };
 }
 
-function checkSteps(raw: unknown[], topology: Topology | null, ctx: Ctx): DrillStep[] {
+/** `1.5 s` or `300 ms`, for messages. */
+function showMs(ms: number): string {
+  return ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** A wait for a workload that a later step names: say so, and what to do. */
+function laterHint(p: Problem, named: ReadonlyMap<string, number>, index: number): Problem {
+  if (p.code !== "unknown-workload") return p;
+  const m = /named "(.*)"$/.exec(p.message);
+  const at = m === null ? undefined : named.get(JSON.parse(`"${m[1]}"`) as string);
+  if (at === undefined || at < index) return p;
+  return {
+    ...p,
+    hint:
+      `timeline[${at}] names it, after this step: the timeline runs in order, so move this step after timeline[${at}]`,
+  };
+}
+
+/**
+ * Timings that cannot work: a step due before a step above it (the cursor reads the timeline in
+ * order, so it would run late, not at its time), or due after the drill's timeout.
+ */
+function timingProblems(
+  t: { at?: number; every?: number; for?: number },
+  index: number,
+  latestAt: { index: number; ms: number } | null,
+  timeoutMs: number | null,
+): Problem[] {
+  const problems: Problem[] = [];
+  const path: PathSegment[] = ["timeline", index, "at"];
+  if (t.at !== undefined && latestAt !== null && t.at < latestAt.ms) {
+    problems.push({
+      code: "out-of-order",
+      path,
+      message: `timeline[${index}] is due at ${
+        showMs(t.at)
+      }, before timeline[${latestAt.index}] above it (at ${
+        showMs(latestAt.ms)
+      }): the timeline runs in order, so it would run late`,
+      hint: `move it above timeline[${latestAt.index}], or give it an at of ${
+        showMs(latestAt.ms)
+      } or later`,
+    });
+  }
+  const runs = t.every !== undefined && t.for !== undefined && t.every > 0
+    ? Math.ceil(t.for / t.every)
+    : 1;
+  // A step that would run too often is reported as such (checkSteps), not here too.
+  const last = runs > MAX_RUNS ? 0 : (t.at ?? 0) + (runs - 1) * (t.every ?? 0);
+  if (timeoutMs !== null && last >= timeoutMs) {
+    problems.push({
+      code: "out-of-range",
+      path: runs > 1 ? ["timeline", index, "for"] : path,
+      message: runs > 1
+        ? `timeline[${index}]'s last run is due at ${showMs(last)}, past the drill's timeout (${
+          showMs(timeoutMs)
+        }): it can never run`
+        : `timeline[${index}] is due at ${showMs(last)}, past the drill's timeout (${
+          showMs(timeoutMs)
+        }): it can never run`,
+      hint: runs > 1
+        ? "give the drill a longer timeout, or the step a shorter `for`"
+        : "give the drill a longer timeout, or the step an earlier time",
+    });
+  }
+  return problems;
+}
+
+function checkSteps(
+  raw: unknown[],
+  topology: Topology | null,
+  ctx: Ctx,
+  timeoutMs: number | null,
+): DrillStep[] {
   const kinds = stepKinds();
   const steps: DrillStep[] = [];
   const workloads = new Set<string>();
+  const endless = new Set<string>();
+  const linksDown = new Set<string>();
+  // Where each workload is named, so a step that waits for one named later can say so.
+  const named = new Map<string, number>();
+  for (const [index, entry] of raw.entries()) {
+    const as = (entry as { exec?: { as?: unknown } } | null)?.exec?.as;
+    if (typeof as === "string" && !named.has(as)) named.set(as, index);
+  }
+  // The latest `at` so far: the cursor reads steps in order, so a step cannot be due before it.
+  let latestAt: { index: number; ms: number } | null = null;
   for (const [index, entry] of raw.entries()) {
     const path: PathSegment[] = ["timeline", index];
     if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
@@ -216,18 +300,34 @@ function checkSteps(raw: unknown[], topology: Topology | null, ctx: Ctx): DrillS
             .map((p) => ({
               ...p,
               path: [...path, kind, ...p.path],
+              // The schema read the step's value alone: its "top level" is the step's key.
+              message: p.message.replace(
+                / (at the top level|in (\S+))$/,
+                (_, _w, inner) =>
+                  ` in timeline[${index}].${kind}${inner === undefined ? "" : `.${inner}`}`,
+              ),
             })),
         );
       } else {
         args = parsed.data;
-        if (topology !== null && spec.check !== undefined) {
-          problems.push(...spec.check(args, { topology, workloads }, [...path, kind]));
-        }
+        const checked = topology !== null && spec.check !== undefined
+          ? spec.check(args, { topology, workloads, endless, linksDown }, [...path, kind])
+          : [];
+        problems.push(...checked.map((p) => laterHint(p, named, index)));
+        // A name refused here (taken, reserved) names nothing for the steps after it.
         const name = spec.defines?.(args) ?? null;
-        if (name !== null) workloads.add(name);
+        if (name !== null && !checked.some((p) => p.path.at(-1) === "as")) {
+          workloads.add(name);
+          const argv = (args as { argv?: unknown }).argv;
+          if (Array.isArray(argv) && endlessWorkload(argv as string[])) endless.add(name);
+        }
       }
     }
     if (c.success) {
+      problems.push(...timingProblems(c.data, index, latestAt, timeoutMs));
+      if (c.data.at !== undefined && (latestAt === null || c.data.at > latestAt.ms)) {
+        latestAt = { index, ms: c.data.at };
+      }
       const { every, for: forMs } = c.data;
       if ((every === undefined) !== (forMs === undefined)) {
         problems.push({
@@ -238,12 +338,20 @@ function checkSteps(raw: unknown[], topology: Topology | null, ctx: Ctx): DrillS
           hint: "repeat a step with `every: 500ms` and `for: 5s`",
         });
       } else if (every !== undefined && forMs !== undefined) {
-        if (every <= 0 || forMs / every > MAX_RUNS) {
+        if (every <= 0) {
+          problems.push({
+            code: "out-of-range",
+            path: [...path, "every"],
+            message:
+              `timeline[${index}]: every must be longer than 0, or the step would run forever`,
+            hint: "give a period such as `every: 500ms`",
+          });
+        } else if (forMs / every > MAX_RUNS) {
           problems.push({
             code: "out-of-range",
             path: [...path, "every"],
             message: `timeline[${index}] would run ${
-              every <= 0 ? "forever" : Math.ceil(forMs / every)
+              Math.ceil(forMs / every)
             } times (at most ${MAX_RUNS})`,
             hint: "use a longer period or a shorter duration",
           });
@@ -266,9 +374,10 @@ function checkSteps(raw: unknown[], topology: Topology | null, ctx: Ctx): DrillS
   return steps;
 }
 
-function checkAssertions(raw: string[], workloads: string[], ctx: Ctx): DrillAssertion[] {
+function checkAssertions(raw: unknown[], workloads: string[], ctx: Ctx): DrillAssertion[] {
   const out: DrillAssertion[] = [];
   for (const [i, text] of raw.entries()) {
+    if (typeof text !== "string") continue;
     const start = ctx.assertStart(i, text);
     const issue = (e: ExprError) => {
       const exact = start?.exact === true;
@@ -287,7 +396,9 @@ function checkAssertions(raw: string[], workloads: string[], ctx: Ctx): DrillAss
       issue(parsed.error);
       continue;
     }
-    const errors = checkReferences(parsed.value, workloads);
+    const unknown = checkReferences(parsed.value, workloads);
+    // Type mistakes only once every name is known (an unknown name has no type to judge).
+    const errors = unknown.length > 0 ? unknown : checkTypes(parsed.value);
     for (const e of errors) issue(e);
     if (errors.length === 0) {
       out.push({
@@ -334,12 +445,12 @@ async function validate(
   const top = topSchema.safeParse(raw);
   const resolved = await resolveTopology(doc.topology, ctx);
   const timeline = Array.isArray(doc.timeline) ? doc.timeline : [];
-  const steps = checkSteps(timeline, resolved?.topology ?? null, ctx);
+  const timeoutMs = top.success ? top.data.timeout ?? 120_000 : null;
+  const steps = checkSteps(timeline, resolved?.topology ?? null, ctx, timeoutMs);
   const workloads = steps.map((s) => stepKinds().get(s.kind)?.defines?.(s.args) ?? null)
     .filter((n): n is string => n !== null);
-  const asserts = Array.isArray(doc.assert) && doc.assert.every((a) => typeof a === "string")
-    ? checkAssertions(doc.assert as string[], workloads, ctx)
-    : [];
+  // A non-string assertion is the schema's problem; the others are still checked.
+  const asserts = Array.isArray(doc.assert) ? checkAssertions(doc.assert, workloads, ctx) : [];
   if (ctx.issues.length > 0 || resolved === null || !top.success) {
     ctx.issues.sort((a, b) =>
       a.file.localeCompare(b.file) || (a.line ?? Infinity) - (b.line ?? Infinity) ||
@@ -377,7 +488,21 @@ async function validate(
  */
 export async function parseDrill(text: string, file: string): Promise<Result<Drill, DrillIssue[]>> {
   const parsed = parseYamlDocument(text);
-  if (!parsed.ok) return err(parsed.error.map((i) => ({ ...i, file })));
+  if (!parsed.ok) {
+    const lines = text.split("\n");
+    return err(parsed.error.map((i) => {
+      // `- !(a > b)`: YAML reads a leading `!` as a tag, and its error says nothing of that.
+      const line = i.line === null ? "" : lines[i.line - 1] ?? "";
+      return /^\s*-\s*!/.test(line)
+        ? {
+          ...i,
+          file,
+          hint:
+            "YAML reads a leading ! as a tag: quote an assertion that starts with !, as in - '!(ping.received > 0)'",
+        }
+        : { ...i, file };
+    }));
+  }
   return await validate(parsed.value.raw, file, parsed.value, text);
 }
 

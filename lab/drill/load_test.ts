@@ -226,3 +226,129 @@ Deno.test("drill durations go past a topology's minute, up to an hour", async ()
   const issues = await problems("topology: pair\ntimeline:\n  - wait: 61m\n  - wait: 0\n");
   assert.deepEqual(where(issues), ['3:11: A drill duration is at most 1 hour (60m), got "61m"']);
 });
+
+Deno.test("one assertion that is not a string does not hide the others' problems", async () => {
+  const issues = await problems(
+    `topology: pair\ntimeline:\n${PING}assert:\n  - 3\n  - pnig.received > 0\n  - foo(1)\n`,
+  );
+  assert.deepEqual(where(issues), [
+    "5:5: assert[0] must be a string, got 3",
+    '6:5: Unknown name "pnig" (assert[1], column 1 of the assertion)',
+    '7:5: Unknown function "foo" (assert[2], column 1 of the assertion)',
+  ]);
+});
+
+Deno.test("a workload name refused by its step names nothing for the steps after it", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2], as: recovery }\n" +
+      "  - wait_for: { workload: late }\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2], as: late }\n",
+  );
+  const hints = issues.map((i) => i.hint ?? "");
+  assert.equal(issues.length, 2, formatDrillIssues(issues));
+  assert.match(issues[1].message, /No earlier step starts a workload named "late"/);
+  // Not "did you mean `recovery`?": that name was refused, and `late` comes later.
+  assert.doesNotMatch(hints[1], /recovery/);
+  assert.match(hints[1], /timeline\[2\] names it, after this step/);
+});
+
+Deno.test("a step due before a step above it, or after the timeout, is refused at its at", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeout: 2s\ntimeline:\n" +
+      "  - at: 1500ms\n    wait: 1ms\n" +
+      "  - at: 1s\n    wait: 1ms\n" +
+      "  - at: 3s\n    wait: 1ms\n" +
+      "  - at: 0\n    every: 500ms\n    for: 3s\n    wait: 1ms\n" +
+      "  - every: 0ms\n    for: 1s\n    wait: 1ms\n",
+  );
+  assert.deepEqual(where(issues), [
+    "6:9: timeline[1] is due at 1 s, before timeline[0] above it (at 1.5 s): the timeline runs in order, so it would run late",
+    "8:9: timeline[2] is due at 3 s, past the drill's timeout (2 s): it can never run",
+    "10:9: timeline[3] is due at 0 ms, before timeline[2] above it (at 3 s): the timeline runs in order, so it would run late",
+    "12:10: timeline[3]'s last run is due at 2.5 s, past the drill's timeout (2 s): it can never run",
+    "14:12: timeline[4]: every must be longer than 0, or the step would run forever",
+  ]);
+});
+
+Deno.test("an exec step's workload and arguments are read before the lab starts", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - exec: { vm: a, argv: [pnig, 10.0.0.2] }\n" +
+      "  - exec: { vm: b, argv: [udp-echo, 5000] }\n" +
+      "  - exec: { vm: b, argv: [udp-echo], background: true, as: echo }\n" +
+      "  - wait_for: { workload: echo }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '3:26: Unknown workload "pnig"',
+    '4:26: Cannot run udp-echo: unexpected argument "5000"',
+    '6:27: Workload "echo" runs until it is stopped: waiting for it cannot end',
+  ]);
+  assert.match(issues[0].hint ?? "", /Did you mean "ping"\?/);
+  // Numbers are the words they were typed as.
+  const r = await parseDrill(
+    "topology: pair\ntimeline:\n  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 3, -i, 0.05] }\n",
+    "d.yaml",
+  );
+  assert.ok(r.ok, r.ok ? "" : formatDrillIssues(r.error));
+  assert.deepEqual((r.value.timeline[0].args as { argv: string[] }).argv, [
+    "ping",
+    "10.0.0.2",
+    "-c",
+    "3",
+    "-i",
+    "0.05",
+  ]);
+});
+
+Deno.test("an unknown key inside a step is named in that step, not at the top level", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n  - exec: { vm: a, agrv: [ping, 10.0.0.2] }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '3:11: Missing key "argv"',
+    '3:20: Unknown key "agrv" in timeline[0].exec',
+  ]);
+  assert.equal(issues[1].hint, "did you mean `argv`?");
+});
+
+Deno.test("a link brought up that no step above took down is a step out of order", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - link: { name: a-b, state: up }\n" +
+      "  - link: { name: a-b, state: down, up_after: 100ms }\n" +
+      "  - link: { name: a-b, state: up }\n" +
+      "  - link: { name: a-b, state: down }\n" +
+      "  - link: { name: a-b, state: up }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '3:31: Link "a-b" is already up here: no step above takes it down',
+    '5:31: Link "a-b" is already up here: no step above takes it down',
+  ]);
+});
+
+Deno.test("type mistakes an assertion makes whatever the run measures are found before the lab starts", async () => {
+  const issues = await problems(
+    `topology: pair\ntimeline:\n${PING}assert:\n` +
+      '  - count(events, kind = "link-down")\n' +
+      '  - recovery.count == "x"\n' +
+      "  - recovery.count && true\n" +
+      "  - metric('vlab_link_up') + 1\n" +
+      // A workload's field may be of any type: judged after the run, not here.
+      "  - ping.received\n",
+  );
+  assert.deepEqual(where(issues), [
+    "5:5: The assertion is not a condition: it gives a number (assert[0], column 1 of the assertion)",
+    "6:20: Cannot compare a number with a string (assert[1], column 16 of the assertion)",
+    '7:5: "&&" needs true or false, got a number (assert[2], column 1 of the assertion)',
+    "8:5: The assertion is not a condition: it gives a number (assert[3], column 1 of the assertion)",
+  ]);
+});
+
+Deno.test("an assertion that starts with ! unquoted gets a hint about YAML tags", async () => {
+  const issues = await problems(
+    `topology: pair\ntimeline:\n${PING}assert:\n  - !(ping.received > 1) || true\n`,
+  );
+  assert.equal(issues[0].line, 5);
+  assert.match(issues[0].hint ?? "", /quote an assertion that starts with !/);
+});

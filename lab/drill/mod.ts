@@ -3,8 +3,9 @@
  * a verdict and reports. See `docs/drills.md` for the format.
  *
  * - `load.ts`: YAML or object → a validated drill, or every problem with `file:line:col`;
- * - `steps.ts`: the step-kind registry (`link`, `exec`, `wait`, `wait_for`; new fault kinds
- *   register here);
+ * - `steps.ts`: the step-kind registry (`link`, `exec`, `wait`, `wait_for`); `fault_steps.ts`
+ *   and `net_steps.ts` register `fault`, `partition`, `heal` and `impair`; new kinds register
+ *   there too;
  * - `expr.ts`, `scope.ts`: the assertion language and what its names mean;
  * - `run.ts`: the runner; `report.ts`, `chart.ts`: Markdown, JSON, JUnit, SVG; replay below.
  *
@@ -34,6 +35,7 @@ export {
 export {
   type CheckContext,
   durationMs,
+  endlessWorkload,
   registerStepKind,
   type StepContext,
   type StepKind,
@@ -58,6 +60,8 @@ export interface ReplayResult {
   result: DrillResult;
   /** Differences (empty when the same decisions were taken). */
   differences: ReplayDifference[];
+  /** What could not be compared, and why (a link whose timing drops differ); not differences. */
+  notes: string[];
 }
 
 /**
@@ -90,8 +94,21 @@ export async function replayDrill(
     ...options,
     seed: r.seed,
   });
-  return {
-    result,
-    differences: compareRuns(r as DrillResult, result),
-  };
+  const notes: string[] = [];
+  const differences = compareRuns(r as DrillResult, result, { notes });
+  // The verdict is not a decision (timing can move it), but a replay that judges otherwise says so.
+  const verdict = (passed: unknown) => passed === true ? "PASS" : "FAIL";
+  if (typeof r.passed === "boolean" && r.passed !== result.passed) {
+    notes.push(`verdict: recorded ${verdict(r.passed)}, now ${verdict(result.passed)}`);
+  }
+  const before = Array.isArray(r.assertions) ? r.assertions : [];
+  for (const a of result.assertions) {
+    const was = before.find((b) => b?.text === a.text)?.verdict;
+    if (was !== undefined && was !== a.verdict) {
+      notes.push(
+        `assertion ${a.text}: recorded ${was.toUpperCase()}, now ${a.verdict.toUpperCase()}`,
+      );
+    }
+  }
+  return { result, differences, notes };
 }

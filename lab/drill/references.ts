@@ -20,6 +20,12 @@ export const RECOVERY_FIELDS = [
   "max_ms",
 ];
 
+/**
+ * The selector the hints show: the frames a link's loss impairment dropped. (Not
+ * `vlab_link_frames_dropped_total`, the link ring's own full-ring drops.)
+ */
+export const METRIC_EXAMPLE = 'vlab_link_drops_total{link="a-b",cause="loss"}';
+
 /** The filters of `count(events, …)`. */
 export const EVENT_FILTERS = ["kind", "subject"];
 
@@ -120,7 +126,7 @@ export function checkReferences(expr: Expr, workloads: readonly string[]): ExprE
           code: "bad-call",
           at: r.args[0]?.at ?? r.at,
           message: "metric() takes one quoted Prometheus selector",
-          hint: `write metric('vlab_link_frames_dropped_total{link="a-b"}')`,
+          hint: `write metric('${METRIC_EXAMPLE}')`,
         });
       }
     } else {
@@ -131,6 +137,83 @@ export function checkReferences(expr: Expr, workloads: readonly string[]): ExprE
         hint: didYouMean(r.fn, ["count", "metric"]),
       });
     }
+  }
+  return errors;
+}
+
+/** What a static look at an expression knows of its type: `unknown` for a workload's field. */
+type StaticType = "a number" | "a string" | "true or false" | "unknown";
+
+const COMPARE = new Set(["<", "<=", ">", ">="]);
+const ARITHMETIC = new Set(["+", "-", "*", "/"]);
+
+/**
+ * Type mistakes an assertion makes whatever the run measures, each at its operand: an assertion
+ * that is not a condition (`count(events, …)` alone, `ping.received + 1`), a comparison of a
+ * number with a string, `&&` on a number. A workload's field may be of any type: it is judged
+ * when the drill has run.
+ *
+ * @example
+ * ```ts
+ * import { parseExpr } from "./expr.ts";
+ * import { checkTypes } from "./references.ts";
+ * const e = parseExpr('count(events, kind = "link-down")');
+ * e.ok && checkTypes(e.value)[0].message; // "The assertion is not a condition: it gives a number"
+ * ```
+ */
+export function checkTypes(expr: Expr): ExprError[] {
+  const errors: ExprError[] = [];
+  const wrong = (at: number, message: string, hint: string | null = null) =>
+    errors.push({ code: "wrong-type", at, message, hint });
+  const want = (e: Expr, t: StaticType, expected: StaticType, op: string) => {
+    if (t !== "unknown" && t !== expected) wrong(e.at, `"${op}" needs ${expected}, got ${t}`);
+  };
+  const typeOf = (e: Expr): StaticType => {
+    switch (e.type) {
+      case "number":
+        return "a number";
+      case "string":
+        return "a string";
+      case "bool":
+        return "true or false";
+      case "name":
+        return e.parts[0] === "recovery" ? "a number" : "unknown";
+      case "call":
+        return "a number";
+      case "unary": {
+        const t = typeOf(e.operand);
+        want(e.operand, t, e.op === "-" ? "a number" : "true or false", e.op);
+        return e.op === "-" ? "a number" : "true or false";
+      }
+      case "binary": {
+        const l = typeOf(e.left), r = typeOf(e.right);
+        if (e.op === "&&" || e.op === "||") {
+          want(e.left, l, "true or false", e.op);
+          want(e.right, r, "true or false", e.op);
+          return "true or false";
+        }
+        if (e.op === "==" || e.op === "!=") {
+          if (l !== "unknown" && r !== "unknown" && l !== r) {
+            wrong(e.at, `Cannot compare ${l} with ${r}`);
+          }
+          return "true or false";
+        }
+        const expected = "a number";
+        want(e.left, l, expected, e.op);
+        want(e.right, r, expected, e.op);
+        return COMPARE.has(e.op) ? "true or false" : ARITHMETIC.has(e.op) ? "a number" : "unknown";
+      }
+    }
+  };
+  const top = typeOf(expr);
+  // A binary expression's offset is its operator's: the whole assertion starts at its left end.
+  const start = (e: Expr): number => e.type === "binary" ? start(e.left) : e.at;
+  if (top !== "unknown" && top !== "true or false") {
+    wrong(
+      start(expr),
+      `The assertion is not a condition: it gives ${top}`,
+      'compare it: for example `count(events, kind = "link-down") == 2`',
+    );
   }
   return errors;
 }

@@ -155,3 +155,60 @@ Deno.test("the chart shows recovery times when measured, else the timeline", asy
   assert.match(svg, /^<svg/);
   assert.match(svg, /recovery time per fault/);
 });
+
+Deno.test("the Markdown report plans a step without at after the step before it, lists each recovery and rounds float noise", () => {
+  const base = result();
+  const md = markdownReport(
+    result({
+      steps: [
+        { ...base.steps[0], step: 0 },
+        {
+          step: 1,
+          run: 0,
+          kind: "wait",
+          plannedMs: 0,
+          jitterMs: 0,
+          what: "wait 100 ms",
+          startedMs: 502,
+          endedMs: 602,
+        },
+      ],
+      recovery: [
+        { subject: "link a-b", atMs: 502, ms: 9.5 },
+        { subject: "backend a", atMs: 700, ms: null },
+      ],
+      assertions: [{
+        text: "ping.rtt_ms.max < 1",
+        verdict: "fail",
+        measured: [{ text: "ping.rtt_ms.max", value: 12.22005999999999 }],
+        line: 9,
+        column: 5,
+      }],
+      document: { topology: "pair", timeline: [{ at: "300ms", link: {} }, { wait: "100ms" }] },
+    }),
+    null,
+  );
+  assert.match(md, /\| 0\.502 \| #1\.0 \| wait 100 ms \| after #0 \| 0 \|/);
+  assert.match(md, /\| 0\.302 \| #0\.0 \| link a-b down for 200 ms \| 300 \| 1\.5 \|/);
+  assert.match(md, /\| link a-b \| 0\.502 \| 9\.5 \|/);
+  assert.match(md, /\| backend a \| 0\.700 \| not recovered \|/);
+  assert.match(md, /ping\.rtt_ms\.max = 12\.22006 \|/);
+});
+
+Deno.test("a link whose timing drops differ is a note, not a decision difference", () => {
+  const a = result();
+  // The run recorded in the field: a→b lost one frame less to link-down in the replay, so b
+  // answered one more request, and that reply was the next frame the loss stage dropped.
+  const notes: string[] = [];
+  const moved = result({
+    links: [{ ...a.links[0], forwardOtherDrops: 1, reverseLost: 2 }],
+  });
+  assert.deepEqual(compareRuns(a, moved, { notes }), []);
+  assert.equal(notes.length, 1);
+  assert.match(
+    notes[0],
+    /^link a-b: recorded lost 3 a→b, 1 b→a.*now lost 3 a→b, 2 b→a.*timing drops differ/,
+  );
+  // The same timing drops: a different count is a decision that differs.
+  assert.equal(compareRuns(a, result({ links: [{ ...a.links[0], reverseLost: 2 }] })).length, 1);
+});

@@ -16,7 +16,8 @@ import { LabError } from "../errors.ts";
 import { totalDrops } from "../snapshot_types.ts";
 import { evaluate } from "./evaluate.ts";
 import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
-import { runScope } from "./scope.ts";
+import { measuredText } from "./report.ts";
+import { countFilterHint, runScope } from "./scope.ts";
 import { escapeControl as printable } from "../topology/quote.ts";
 import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
 import type {
@@ -43,6 +44,12 @@ export const CANCEL_GRACE_MS = 1000;
 
 /** How long the runner watches for traffic after a fault ends (ms). */
 export const RECOVERY_WATCH_MS = 2000;
+
+/**
+ * How long the runner waits for the lab to log a fault's recovery (a backend restarted, a device
+ * reset) after injecting it (ms): longer than the supervisor's hang watchdog (1 s) plus a restart.
+ */
+export const FAULT_RECOVERY_WATCH_MS = 5000;
 
 /**
  * The planned offset (ms from the step's anchor) of each run of a step, jitter included: a
@@ -220,6 +227,38 @@ export async function runDrill(
       }
     })());
   };
+  const watchEvents: StepContext["watchEvents"] = (what, subject, ends) => {
+    const sample: RecoverySample = { subject: what, atMs: elapsedMs(), ms: null };
+    recovery.push(sample);
+    let finish = () => {};
+    watchers.push(
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => finish(), FAULT_RECOVERY_WATCH_MS);
+        const off = lab.lab.events.subscribe((e) => {
+          if (e.subject !== subject) return;
+          if (ends.nic !== undefined && e.detail?.nic !== undefined && e.detail.nic !== ends.nic) {
+            return;
+          }
+          if (ends.recovered.includes(e.kind)) {
+            sample.ms = Math.round((elapsedMs() - sample.atMs) * 10) / 10;
+            finish();
+          } else if (ends.failed.includes(e.kind)) finish();
+        });
+        finish = () => {
+          clearTimeout(timer);
+          off();
+          abort.signal.removeEventListener("abort", finish);
+          resolve();
+        };
+        abort.signal.addEventListener("abort", finish, { once: true });
+      }),
+    );
+    return () => {
+      const i = recovery.indexOf(sample);
+      if (i >= 0) recovery.splice(i, 1);
+      finish();
+    };
+  };
   const steps: StepRecord[] = [];
   const kinds = stepKinds();
   let failed: string | null = null;
@@ -256,6 +295,7 @@ export async function runDrill(
           sleep,
           workloads,
           watchRecovery,
+          watchEvents,
           prng: Prng.fromSeed(seed).fork(`drill step ${step.index} run ${planned.run} action`),
           signal: abort.signal,
         };
@@ -274,13 +314,23 @@ export async function runDrill(
     // A failed step ends the drill: the workloads still running are stopped, not waited for.
     const stepFailed = failed !== null;
     if (stepFailed) abort.abort();
-    const settled = Promise.all([...[...workloads.values()].map((w) => w.done), ...watchers]);
+    const all = [...workloads.values()];
+    const ending = Promise.all([...all.filter((w) => !w.endless).map((w) => w.done), ...watchers]);
     if (!abort.signal.aborted) {
       // Every workload and recovery watch is bounded; the drill's timeout bounds them all.
       await Promise.race([
-        settled,
+        ending,
         new Promise((r) => abort.signal.addEventListener("abort", r, { once: true })),
       ]);
+    }
+    // Servers that run until stopped (an echo without -t) are stopped now, not waited for: they
+    // answer with what they measured, within the grace below.
+    for (const w of all) if (w.endless) w.stop?.();
+    const settled = Promise.all([ending, ...all.map((w) => w.done)]);
+    if (!abort.signal.aborted) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([settled, new Promise((r) => timer = setTimeout(r, CANCEL_GRACE_MS))]);
+      clearTimeout(timer);
     }
     if (abort.signal.aborted) {
       // Cancelled workloads answer with what they measured so far: give them a moment.
@@ -290,9 +340,10 @@ export async function runDrill(
     }
     for (const [name, w] of workloads) {
       if (w.result?.kind === "error") {
-        progress(
-          `${stamp(elapsedMs())} workload ${name} failed: ${printable(String(w.result.message))}`,
-        );
+        const why = printable(String(w.result.message));
+        progress(`${stamp(elapsedMs())} workload ${name} failed: ${why}`);
+        // A workload that could not run (or broke) fails the drill, even with no assertion on it.
+        if (!abort.signal.aborted) failed ??= `Workload ${name} failed: ${why}`;
       }
     }
     if (abort.signal.aborted && !stepFailed) {
@@ -337,20 +388,22 @@ export async function runDrill(
           column: a.column,
         };
       }
+      const hint = r.value.value ? null : countFilterHint(a.expr, events);
       return {
         text: a.text,
         verdict: r.value.value ? "pass" : "fail",
         measured: r.value.measured,
+        ...(hint === null ? {} : { hint }),
         line: a.line,
         column: a.column,
       };
     });
     for (const a of assertions) {
-      const measured = a.measured.map((m) => `${m.text} = ${JSON.stringify(m.value)}`).join(", ");
+      const measured = measuredText(a.measured);
       progress(
         `${a.verdict.toUpperCase().padEnd(5)} ${a.text}${
           a.error ? `: ${a.error}` : measured === "" ? "" : ` (${measured})`
-        }`,
+        }${a.hint === undefined ? "" : `\n      hint: ${a.hint}`}`,
       );
     }
     const result: DrillResult = {

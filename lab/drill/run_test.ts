@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { LabError } from "../errors.ts";
 import { LAB_TEST } from "../testing.ts";
+import { METRIC_EXAMPLE } from "./references.ts";
 import { compareRuns } from "./report.ts";
 import { plannedRuns, runDrill } from "./run.ts";
 import type { DrillResult } from "./types.ts";
@@ -31,7 +32,8 @@ function lossyDrill(seed: number): Record<string, unknown> {
       { every: "40ms", for: "160ms", jitter: "30ms", wait: "1ms" },
       { wait_for: { workload: "ping", timeout: "20s" } },
     ],
-    assert: ["ping.transmitted == 12"],
+    // The selector the hints suggest counts what the loss impairment dropped.
+    assert: ["ping.transmitted == 12", `metric('${METRIC_EXAMPLE}') > 0`],
   };
 }
 
@@ -222,5 +224,41 @@ Deno.test({
       assert.deepEqual(failed, [], JSON.stringify(failed));
       assert.ok(r.passed);
       assert.equal(r.recovery.length, 2);
+    }),
+});
+
+Deno.test({
+  name: "an echo server without -t is stopped at the end, not waited for until the timeout",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir(async () => {
+      const r = await runDrill({
+        topology: "pair",
+        timeout: "20s",
+        timeline: [
+          { exec: { vm: "b", argv: ["udp-echo"], background: true, as: "echo" } },
+          { exec: { vm: "a", argv: ["ping", "10.0.0.2", "-c", 2, "-i", 0.05], as: "ping" } },
+        ],
+        assert: ["ping.received == 2"],
+      });
+      assert.ok(r.passed, JSON.stringify({ error: r.error, a: r.assertions }));
+      assert.ok(r.durationMs < 5000, `the drill waited ${r.durationMs} ms for its echo server`);
+      assert.equal((r.workloads.echo as { kind?: string } | null)?.kind, "udp-echo");
+    }),
+});
+
+Deno.test({
+  name: "a workload that fails fails the drill, with no assertion on it",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir(async () => {
+      const r = await runDrill({
+        topology: "vsock-pair",
+        timeline: [{
+          exec: { vm: "a", argv: ["vsock-send", "4", "5000", "-b", "10"], as: "send" },
+        }],
+      });
+      assert.equal(r.passed, false);
+      assert.match(r.error ?? "", /^Workload send failed: .*refused/);
     }),
 });

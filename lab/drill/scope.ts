@@ -8,8 +8,8 @@
  */
 
 import { err, ok, type Result } from "../../devices/base/result.ts";
-import { didYouMean } from "../topology/issues.ts";
-import type { Expr, ExprError } from "./expr.ts";
+import { closestName, didYouMean } from "../topology/issues.ts";
+import { type Expr, type ExprError, referencesOf } from "./expr.ts";
 import type { EvalScope, Value } from "./evaluate.ts";
 import { escapeControl as printable } from "../topology/quote.ts";
 import type { RecoverySample } from "./types.ts";
@@ -153,7 +153,7 @@ export function runScope(data: RunData): EvalScope {
           return fail(
             e.at,
             "No recovery time was measured in this drill",
-            "recovery is measured when a fault ends under traffic (a link coming back up)",
+            "recovery is measured when a link comes back up under traffic, and after a backend-crash or guest-bug fault",
           );
         }
         const field = fields[0];
@@ -222,4 +222,44 @@ export function runScope(data: RunData): EvalScope {
       return fail(e.at, `Unknown function "${e.fn}"`);
     },
   };
+}
+
+/**
+ * Why a failed assertion may have failed by a typo: each `count(events, kind = "…")` or
+ * `subject = "…"` filter whose value no event of the run had, though one close to it did. Null
+ * when there is none (a count of events that did not happen is a fine assertion: `== 0`).
+ *
+ * @example
+ * ```ts
+ * import { parseExpr } from "./expr.ts";
+ * import { countFilterHint } from "./scope.ts";
+ * const e = parseExpr('count(events, kind = "link-dwon") == 2');
+ * e.ok && countFilterHint(e.value, [{ kind: "link-down", subject: "a-b" }]);
+ * // 'no "link-dwon" event in this run: did you mean `link-down`?'
+ * ```
+ */
+export function countFilterHint(
+  expr: Expr,
+  events: readonly { kind: string; subject?: string }[],
+): string | null {
+  const seen = new Map<string, Set<string>>([["kind", new Set()], ["subject", new Set()]]);
+  for (const e of events) {
+    seen.get("kind")!.add(e.kind);
+    if (e.subject !== undefined) seen.get("subject")!.add(e.subject);
+  }
+  const hints: string[] = [];
+  for (const r of referencesOf(expr)) {
+    if (r.type !== "call" || r.fn !== "count") continue;
+    for (const a of r.args) {
+      const values = a.key === null ? undefined : seen.get(a.key);
+      if (values === undefined || a.value.type !== "string" || values.has(a.value.value)) continue;
+      const near = closestName(a.value.value, [...values]);
+      if (near !== undefined) {
+        hints.push(
+          `no ${a.key} ${JSON.stringify(a.value.value)} in this run: did you mean \`${near}\`?`,
+        );
+      }
+    }
+  }
+  return hints.length === 0 ? null : printable(hints.join("; "));
 }

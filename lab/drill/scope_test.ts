@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { evaluate } from "./evaluate.ts";
 import { parseExpr } from "./expr.ts";
-import { metricValue, recoveryFigures, type RunData, runScope } from "./scope.ts";
+import { countFilterHint, metricValue, recoveryFigures, type RunData, runScope } from "./scope.ts";
 
 const METRICS = `# HELP vlab_link_frames_dropped_total link ring: framesDropped
 # TYPE vlab_link_frames_dropped_total counter
@@ -113,4 +113,24 @@ Deno.test("names from the drill cannot reach the result object's prototype", () 
   const r = run("ping.constructor == 1");
   assert.ok(!r.ok);
   assert.match(r.error.message, /ping\.constructor does not exist/);
+});
+
+Deno.test("a count of an event kind or subject the run never had, close to one it had, gets a did-you-mean", () => {
+  const events = [{ kind: "link-down", subject: "a-b" }, { kind: "link-up", subject: "a-b" }];
+  const hint = (text: string) => {
+    const e = parseExpr(text);
+    assert.ok(e.ok);
+    return countFilterHint(e.value, events);
+  };
+  assert.equal(
+    hint('count(events, kind = "link-dwon") == 1'),
+    'no kind "link-dwon" in this run: did you mean `link-down`?',
+  );
+  assert.equal(
+    hint('count(events, kind = "link-up", subject = "ab") == 1'),
+    'no subject "ab" in this run: did you mean `a-b`?',
+  );
+  // Events that did not happen, with no near name, are a fine thing to count.
+  assert.equal(hint('count(events, kind = "device-reset-failed") == 0'), null);
+  assert.equal(hint('count(events, kind = "link-down") == 3'), null);
 });

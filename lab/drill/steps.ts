@@ -16,6 +16,7 @@ import { didYouMean, type PathSegment, type Problem } from "../topology/issues.t
 import { quote } from "../topology/quote.ts";
 import type { Topology } from "../topology/types.ts";
 import type { Prng } from "../../devices/base/prng.ts";
+import { parseWorkload } from "../guest/workloads/args.ts";
 
 /** Longest duration a drill may write (`at`, `for`, `timeout`, …): one hour, in ms. */
 export const DRILL_DURATION_MAX_MS = 3_600_000;
@@ -67,6 +68,10 @@ export interface CheckContext {
   topology: Topology;
   /** Workload names defined by earlier steps (`exec … as:`). */
   workloads: ReadonlySet<string>;
+  /** Those of them that run until stopped (see {@linkcode endlessWorkload}). */
+  endless?: ReadonlySet<string>;
+  /** The links the steps above leave down; a `link` step's check keeps it up to date. */
+  linksDown?: Set<string>;
 }
 
 /** A background workload the runner tracks. */
@@ -79,6 +84,31 @@ export interface WorkloadRun {
   done: Promise<void>;
   /** The result once it ended: the workload's object, or `{ kind: "error", message }`. */
   result: Record<string, unknown> | null;
+  /**
+   * A server that runs until stopped (`udp-echo` or `vsock-echo` without `-t`, `sink -t 0`
+   * without `-n`): the runner does not wait for it at the end, it stops it with `stop`.
+   */
+  endless?: boolean;
+  /** Stop the workload (it then answers with what it measured so far). */
+  stop?: () => void;
+}
+
+/**
+ * Whether a workload runs until it is stopped: a server given no duration and no count.
+ *
+ * @example
+ * ```ts
+ * import { endlessWorkload } from "./steps.ts";
+ * endlessWorkload(["udp-echo"]); // true
+ * endlessWorkload(["udp-echo", "-t", "5"]); // false
+ * ```
+ */
+export function endlessWorkload(argv: string[]): boolean {
+  const r = parseWorkload(argv);
+  if (!r.ok) return false;
+  const w = r.value;
+  return (w.kind === "udp-echo" || w.kind === "vsock-echo" || w.kind === "sink") &&
+    w.seconds === null && (w.kind !== "sink" || w.count === null);
 }
 
 /** What a step can do while it runs. */
@@ -93,6 +123,18 @@ export interface StepContext {
   workloads: Map<string, WorkloadRun>;
   /** Start watching for traffic to flow again over a link after a fault ended there. */
   watchRecovery(link: string): void;
+  /**
+   * Start timing a fault's recovery from now, as one recovery sample named `what`: it recovered
+   * when the lab logs an event of a `recovered` kind about `subject` (and, with `nic`, about that
+   * NIC), and did not when a `failed` kind comes first or none within the watch. Call it before
+   * injecting the fault (its events may come at once); the returned function forgets the watch
+   * (the fault was refused).
+   */
+  watchEvents(
+    what: string,
+    subject: string,
+    ends: { recovered: readonly string[]; failed: readonly string[]; nic?: string },
+  ): () => void;
   /** The drill's random stream for this step run (forked from the seed by step and run). */
   prng: Prng;
   /** Aborted when the drill must stop (timeout, Ctrl-C). */
@@ -173,18 +215,35 @@ registerStepKind<z.output<typeof linkArgs>>("link", {
   schema: linkArgs,
   describe: (a) =>
     `link ${a.name} ${a.state}${a.up_after === undefined ? "" : ` for ${a.up_after} ms`}`,
-  check: (a, ctx, path) => [
-    ...linkCheck(ctx.topology, a.name, [...path, "name"]),
-    ...(a.up_after !== undefined && a.state !== "down"
-      ? [{
-        code: "invalid",
-        path: [...path, "up_after"],
-        atKey: true,
-        message: "up_after only goes with state: down",
-        hint: "bring the link down and give up_after to bring it back up",
-      }]
-      : []),
-  ],
+  check: (a, ctx, path) => {
+    const problems = [
+      ...linkCheck(ctx.topology, a.name, [...path, "name"]),
+      ...(a.up_after !== undefined && a.state !== "down"
+        ? [{
+          code: "invalid",
+          path: [...path, "up_after"],
+          atKey: true,
+          message: "up_after only goes with state: down",
+          hint: "bring the link down and give up_after to bring it back up",
+        }]
+        : []),
+    ];
+    const down = ctx.linksDown;
+    if (down === undefined || problems.length > 0) return problems;
+    if (a.state === "up" && !down.has(a.name)) {
+      // Every link starts up: bringing it up again is a step out of order (or a typo for down),
+      // and it would count a recovery from a fault that never happened.
+      problems.push({
+        code: "out-of-order",
+        path: [...path, "state"],
+        message: `Link ${quote(a.name)} is already up here: no step above takes it down`,
+        hint: "bring it down first (state: down), or give the down step up_after",
+      });
+    }
+    if (a.state === "up") down.delete(a.name);
+    else if (a.up_after === undefined) down.add(a.name);
+    return problems;
+  },
   run: async (a, ctx) => {
     ctx.lab.setLink(a.name, a.state === "up");
     if (a.state === "up") {
@@ -201,7 +260,8 @@ registerStepKind<z.output<typeof linkArgs>>("link", {
 
 const execArgs = z.strictObject({
   vm: z.string(),
-  argv: z.array(z.string()).min(1),
+  // `-c, 3` as YAML writes it: a number is the word it was typed as.
+  argv: z.array(z.union([z.string(), z.number().transform(String)])).min(1),
   background: z.boolean().optional(),
   as: z.string().refine((v) => /^[a-z_][a-z0-9_]*$/.test(v), {
     message: "A workload name is lowercase letters, digits and _",
@@ -229,6 +289,17 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
         hint: didYouMean(a.vm, vms),
       });
     }
+    // The workload and its arguments, read as the guest will read them: a typo fails here, at
+    // its line, not seconds into the run.
+    const parsed = parseWorkload(a.argv);
+    if (!parsed.ok) {
+      problems.push({
+        code: "bad-workload",
+        path: [...path, "argv"],
+        message: parsed.error.message,
+        hint: parsed.error.hint,
+      });
+    }
     if (a.as !== undefined && (ctx.workloads.has(a.as) || RESERVED.has(a.as))) {
       problems.push({
         code: "duplicate-name",
@@ -243,15 +314,26 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
   },
   run: async (a, ctx) => {
     const name = a.as ?? `step_${ctx.workloads.size}`;
-    const w: WorkloadRun = { vm: a.vm, argv: a.argv, result: null, done: Promise.resolve() };
+    // Its own stop, for an endless server at the end of the drill; the drill's stops it too.
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    const w: WorkloadRun = {
+      vm: a.vm,
+      argv: a.argv,
+      result: null,
+      done: Promise.resolve(),
+      endless: endlessWorkload(a.argv),
+      stop: () => stop.abort(),
+    };
     // A background step ends once its workload runs (a sink's port bound), not before: the
     // flood of the next step cannot miss it.
-    const started = await ctx.lab.vm(a.vm).spawn(a.argv, { signal: ctx.signal });
+    const started = await ctx.lab.vm(a.vm).spawn(a.argv, { signal: stop.signal });
     w.done = started.result.then(
       (r) => void (w.result = r),
       (e) =>
         void (w.result = { kind: "error", message: e instanceof Error ? e.message : String(e) }),
-    );
+    ).finally(() => ctx.signal.removeEventListener("abort", onAbort));
     ctx.workloads.set(name, w);
     if (a.background !== true) await w.done;
   },
@@ -272,13 +354,24 @@ registerStepKind<z.output<typeof waitForArgs>>("wait_for", {
   schema: waitForArgs,
   describe: (a) => `wait for ${a.workload}`,
   check: (a, ctx, path) =>
-    ctx.workloads.has(a.workload) ? [] : [{
-      code: "unknown-workload",
-      path: [...path, "workload"],
-      message: `No earlier step starts a workload named ${quote(a.workload)}`,
-      hint: didYouMean(a.workload, [...ctx.workloads]) ??
-        "name a workload with `as:` in an exec step before this one",
-    }],
+    ctx.workloads.has(a.workload)
+      ? (ctx.endless?.has(a.workload) === true
+        ? [{
+          code: "never-ends",
+          path: [...path, "workload"],
+          message: `Workload ${
+            quote(a.workload)
+          } runs until it is stopped: waiting for it cannot end`,
+          hint: "give it a duration (-t SECONDS) or a count (sink -n COUNT), or do not wait for it",
+        }]
+        : [])
+      : [{
+        code: "unknown-workload",
+        path: [...path, "workload"],
+        message: `No earlier step starts a workload named ${quote(a.workload)}`,
+        hint: didYouMean(a.workload, [...ctx.workloads]) ??
+          "name a workload with `as:` in an exec step before this one",
+      }],
   run: async (a, ctx) => {
     const w = ctx.workloads.get(a.workload);
     if (w === undefined) throw new Error(`workload ${a.workload} was not started`);

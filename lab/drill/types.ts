@@ -95,9 +95,12 @@ export interface StepRecord extends Decision {
 export interface RecoverySample {
   /** What recovered (`link a-b`). */
   subject: string;
-  /** When the fault ended (ms after start). */
+  /** When the timing started (ms after start): a link came back up, a fault was injected. */
   atMs: number;
-  /** How long until traffic flowed again (ms), or null if it did not within the bound. */
+  /**
+   * How long until traffic flowed again over the link, or the lab logged the fault's recovery
+   * (ms), or null if it did not within the bound.
+   */
   ms: number | null;
 }
 
@@ -111,6 +114,12 @@ export interface AssertionVerdict {
   measured: { text: string; value: number | string | boolean }[];
   /** Why it could not be evaluated, as `file:line:col: message`. */
   error?: string;
+  /**
+   * For a failed assertion, a likely mistake: an event kind or subject it counts that never
+   * happened in the run, close to one that did (`no "link-dwon" event in this run: did you mean
+   * \`link-down\`?`).
+   */
+  hint?: string;
   /** Where it is written. */
   line: number | null;
   /** Column. */

@@ -1,0 +1,141 @@
+/**
+ * The network step kinds of a drill's timeline beyond `link`: `partition` (cut every frame
+ * between two sets of VMs, one way or both, across switches, as `vlab partition`), `heal` (heal
+ * the partitions in force), and `impair` (change a link's impairment while it runs, netem's
+ * `change`, as `vlab link NAME set`). Registered in the step registry (`steps.ts`) when the
+ * loader imports this module; checked against the topology before the lab starts.
+ *
+ * ```yaml
+ * - at: 500ms
+ *   partition: { a: [h1, h2], b: [h3, h4], heal_after: 1s }
+ * - impair: { link: a-b, set: { delay: 20ms, loss: 5% } }
+ * - impair: { link: a-b, set: {} } # off again
+ * - heal: all
+ * ```
+ *
+ * Runs on the main thread, inside the drill runner.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { parseImpairment } from "../topology/impairment.ts";
+import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
+import { quote } from "../topology/quote.ts";
+import type { Topology } from "../topology/types.ts";
+import { durationMs, registerStepKind } from "./steps.ts";
+
+function vmProblems(topology: Topology, vms: string[], path: PathSegment[]): Problem[] {
+  const names = topology.vms.map((v) => v.name);
+  return vms.flatMap((vm, i) =>
+    names.includes(vm) ? [] : [{
+      code: "unknown-vm",
+      path: [...path, i],
+      message: `Unknown VM ${quote(vm)}`,
+      hint: didYouMean(vm, names),
+    }]
+  );
+}
+
+const partitionArgs = z.strictObject({
+  a: z.array(z.string()).min(1),
+  b: z.array(z.string()).min(1),
+  one_way: z.boolean().optional(),
+  heal_after: durationMs.optional(),
+});
+
+registerStepKind<z.output<typeof partitionArgs>>("partition", {
+  schema: partitionArgs,
+  describe: (p) =>
+    `partition ${p.a.join(",")} ${p.one_way === true ? "→" : "/"} ${p.b.join(",")}${
+      p.heal_after === undefined ? "" : ` for ${p.heal_after} ms`
+    }`,
+  check: (p, ctx, path) => {
+    const problems = [
+      ...vmProblems(ctx.topology, p.a, [...path, "a"]),
+      ...vmProblems(ctx.topology, p.b, [...path, "b"]),
+    ];
+    const both = p.a.find((vm) => p.b.includes(vm));
+    if (both !== undefined) {
+      problems.push({
+        code: "bad-partition",
+        path: [...path, "b", p.b.indexOf(both)],
+        message: `VM ${quote(both)} is on both sides of the partition`,
+        hint: "put each VM on one side only",
+      });
+    }
+    return problems;
+  },
+  run: async (p, ctx) => {
+    const info = ctx.lab.partition(p.a, p.b, { oneWay: p.one_way === true });
+    if (p.heal_after !== undefined) {
+      await ctx.sleep(p.heal_after);
+      ctx.lab.heal(info.id);
+    }
+  },
+});
+
+registerStepKind<"all">("heal", {
+  schema: z.literal("all", {
+    error: () => ({
+      message: "heal takes `all`: it heals every partition in force",
+      params: { code: "invalid", hint: "write `heal: all`, or give the partition a heal_after" },
+    }),
+  }),
+  describe: () => "heal all partitions",
+  run: (_, ctx) => {
+    ctx.lab.heal();
+    return Promise.resolve();
+  },
+});
+
+const impairArgs = z.strictObject({
+  link: z.string(),
+  direction: z.enum(["forward", "reverse", "both"]).optional(),
+  set: z.record(z.string(), z.union([z.string(), z.number()])),
+});
+
+registerStepKind<z.output<typeof impairArgs>>("impair", {
+  schema: impairArgs,
+  describe: (a) => {
+    const keys = Object.entries(a.set).map(([k, v]) => `${k}=${v}`).join(" ");
+    const way = a.direction === undefined || a.direction === "both" ? "" : ` (${a.direction})`;
+    return `impair ${a.link}${way}: ${keys === "" ? "no impairment" : keys}`;
+  },
+  check: (a, ctx, path) => {
+    const problems: Problem[] = [];
+    const names = ctx.topology.links.map((l) => l.name);
+    const link = ctx.topology.links.find((l) => l.name === a.link);
+    if (link === undefined) {
+      problems.push({
+        code: "unknown-link",
+        path: [...path, "link"],
+        message: `Unknown link ${quote(a.link)}`,
+        hint: didYouMean(a.link, names),
+      });
+    } else if (link.kind === "vhost-pci") {
+      problems.push({
+        code: "invalid",
+        path: [...path, "link"],
+        message: `Link ${quote(a.link)} is a vhost-pci link: it has no impairment stage`,
+        hint: "impair a link between a NIC and a switch or between two NICs",
+      });
+    }
+    const r = parseImpairment(a.set);
+    if (!r.ok) {
+      problems.push({
+        code: "bad-impairment",
+        path: r.error.key === "" ? [...path, "set"] : [...path, "set", r.error.key],
+        // An unknown key is placed at the key, a bad value at the value.
+        atKey: r.error.message.startsWith("Unknown impairment key"),
+        message: r.error.message,
+        hint: r.error.hint,
+      });
+    }
+    return problems;
+  },
+  run: (a, ctx) => {
+    ctx.lab.setImpairment(a.link, a.set, { direction: a.direction ?? "both" });
+    return Promise.resolve();
+  },
+});

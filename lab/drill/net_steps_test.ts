@@ -1,0 +1,71 @@
+/**
+ * The `partition`, `heal` and `impair` step kinds: checked against the topology when the drill
+ * loads (file:line:col, did-you-mean), and the shipped partition-heal drill passes against a
+ * real lab.
+ */
+
+import assert from "node:assert/strict";
+import { formatDrillIssues, parseDrill } from "./load.ts";
+import { runDrill } from "./run.ts";
+import { LAB_TEST } from "../testing.ts";
+
+Deno.test("partition, heal and impair steps are checked against the topology at their line", async () => {
+  const r = await parseDrill(
+    "topology: star\ntimeline:\n" +
+      "  - partition: { a: [h1, h9], b: [h1] }\n" +
+      "  - heal: everything\n" +
+      "  - impair: { link: h1-sw2, set: { dealy: 20ms } }\n" +
+      "  - impair: { link: h1-sw1, set: { delay: 20 } }\n",
+    "d.yaml",
+  );
+  assert.ok(!r.ok, "the drill should not validate");
+  assert.equal(
+    formatDrillIssues(r.error),
+    [
+      'd.yaml:3:26: Unknown VM "h9"',
+      "  hint: did you mean `h1`?",
+      'd.yaml:3:35: VM "h1" is on both sides of the partition',
+      "  hint: put each VM on one side only",
+      'd.yaml:4:11: Unknown value "everything"',
+      "  hint: expected one of `all`",
+      'd.yaml:5:21: Unknown link "h1-sw2"',
+      "  hint: did you mean `h1-sw1`?",
+      'd.yaml:5:36: Unknown impairment key "dealy"',
+      "  hint: did you mean `delay`?",
+      'd.yaml:6:43: Cannot read delay "20": expected a duration with a unit',
+      '  hint: write a duration such as "10ms", "250us" or "1s"',
+    ].join("\n"),
+  );
+});
+
+Deno.test({
+  name: "the shipped partition-heal drill passes",
+  ...LAB_TEST,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "vlab-drill-net-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", dir);
+    try {
+      const r = await runDrill(
+        new URL("../../drills/partition-heal.yaml", import.meta.url).pathname,
+      );
+      const failed = r.assertions.filter((a) => a.verdict !== "pass");
+      assert.deepEqual(failed, [], JSON.stringify(failed));
+      assert.ok(r.passed, r.error);
+      assert.deepEqual(r.steps.map((s) => s.kind), [
+        "exec",
+        "exec",
+        "partition",
+        "impair",
+        "wait",
+        "impair",
+        "wait_for",
+        "wait_for",
+      ]);
+    } finally {
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
