@@ -3,7 +3,7 @@
  * notifications into the running lab (`lab/faults.ts`, the same faults as `vlab fault …`).
  * Registered in the step registry (`steps.ts`) when the loader imports this module. What the
  * lab did about it is in its events: assert on `backend-crash`, `backend-restarted`,
- * `device-needs-reset`, `device-reset`.
+ * `device-needs-reset`, `device-reset`, `vm-crash`, `vm-restarted`.
  *
  * ```yaml
  * - at: 500ms
@@ -169,6 +169,11 @@ registerStepKind<FaultArgs>("fault", {
       ? ctx.watchEvents(`backend ${a.vm}`, a.vm, {
         recovered: ["backend-restarted"],
         failed: ["backend-restart-failed"],
+      })
+      : a.kind === "vm-crash"
+      ? ctx.watchEvents(`vm ${a.vm}`, a.vm, {
+        recovered: ["vm-restarted"],
+        failed: ["vm-restart-failed"],
       })
       : a.kind === "guest-bug"
       ? ctx.watchEvents(`device ${a.vm}:${a.device}`, a.vm, {

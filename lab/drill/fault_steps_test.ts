@@ -95,3 +95,22 @@ Deno.test({
       assert.ok(r.recovery[0].ms !== null && r.recovery[0].ms > 0);
     }),
 });
+
+Deno.test({
+  name: "a drill waits for the reboot of a vm-crash at its end, and times it as a recovery",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir(async () => {
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [{ fault: { kind: "vm-crash", vm: "b" } }],
+        assert: [
+          'count(events, kind = "vm-restarted", subject = "b") == 1',
+          "recovery.count == 1 && recovery.unrecovered == 0",
+        ],
+      });
+      assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass", "pass"], JSON.stringify(r));
+      assert.equal(r.recovery[0].subject, "vm b");
+      assert.ok(r.recovery[0].ms !== null && r.recovery[0].ms > 0);
+    }),
+});
