@@ -153,7 +153,7 @@ export function runScope(data: RunData): EvalScope {
           return fail(
             e.at,
             "No recovery time was measured in this drill",
-            "recovery is measured when a link comes back up under traffic, and after a backend-crash or guest-bug fault",
+            "recovery is measured when a link comes back up under traffic, and after a backend-crash, guest-bug or vm-crash fault",
           );
         }
         const field = fields[0];
