@@ -23,8 +23,9 @@
  * - `vm-crash VM`: the whole VM crashes and reboots, as under a hypervisor with a restart policy:
  *   its guest worker is terminated at once, its devices are reset (a fresh device worker at
  *   power-on state), vhost-pci peers see their link go down, and the same guest boots again
- *   (`Lab`'s `#crashVm`, `vm_reboot.ts`). Refused for a VM with a vIOMMU or a vsock device
- *   (`vm-crash-unsupported`): their reset after a reboot is not modelled yet.
+ *   (`Lab`'s `#crashVm`, `vm_reboot.ts`); a vIOMMU's power-on reset empties its tables.
+ *   Refused for a VM with a vsock device (`vm-crash-unsupported`): its reset after a reboot is
+ *   not modelled yet.
  *
  * Every fault injected is a `fault` event.
  *
@@ -413,18 +414,14 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
 }
 
 /**
- * `vm-crash`: refused for a VM whose reboot the lab does not model soundly yet (a vIOMMU's
- * domains and mappings live in shared tables that a power-on reset would have to drop; a vsock
- * device's connections would have to be reset at every peer), else handed to the lab.
+ * `vm-crash`: refused for a VM whose reboot the lab does not model soundly yet (a vsock
+ * device's connections would have to be reset at every peer), else handed to the lab. A vIOMMU
+ * is reset by its power-on device (lab/host/kinds/iommu.ts).
  */
 function crashVm(vm: LabPlan["vms"][number], target: FaultTarget): FaultOutcome {
-  const kept = vm.devices.find((d) => d.kind === "iommu" || d.kind === "vsock");
+  const kept = vm.devices.find((d) => d.kind === "vsock");
   if (kept !== undefined || target.crashVm === undefined) {
-    const what = kept?.kind === "iommu"
-      ? "a vIOMMU"
-      : kept?.kind === "vsock"
-      ? "a vsock device"
-      : "";
+    const what = kept?.kind === "vsock" ? "a vsock device" : "";
     return refuse(
       "vm-crash-unsupported",
       `Cannot inject vm-crash: VM "${vm.name}" has ${

@@ -277,16 +277,29 @@ export class IommuDevice implements VirtioDeviceModel {
     return OK_VOID;
   }
 
-  /** Forget queues, domains and mappings (after reset no endpoint is attached, §5.13.5). */
+  /**
+   * Forget queues, domains and mappings (after reset no endpoint is attached, §5.13.5), and start
+   * the reset's invalidation: every consumer (a device worker's IOTLB, a vhost-pci peer's in
+   * another VM) must drop what it cached of the old tables before the device takes a request
+   * again, so that no stale entry outlives the reset into the new driver's mappings (a consumer
+   * that does not acknowledge within `invalidateTimeoutMs` is reported, as for an UNMAP). Used by
+   * the driver's reset (status 0) and by a device worker at power-on over tables a previous owner
+   * used (a VM reboot, lab/host/kinds/iommu.ts). Consumer slots and their counters stay.
+   */
   reset(): void {
     this.requestq = null;
     this.eventq = null;
     this.negotiated = 0n;
     this.held.length = 0;
-    this.waiting_ = false;
     this.viommu.reset();
-    this.setBypass(false);
-    this.viommu.invalidate();
+    this.config.bypass = false;
+    this.configBytes = encodeIommuConfig(this.config);
+    this.viommu.setBypassUnattached(false);
+    this.heldGen = this.viommu.invalidate();
+    this.counters[IommuCounter.invalidations]++;
+    // The deadline starts at the first service that looks (reset has no clock).
+    this.heldDeadline = NaN;
+    this.waiting_ = true;
   }
 
   /**
@@ -339,6 +352,7 @@ export class IommuDevice implements VirtioDeviceModel {
   }
 
   private finishHeld(now: number): void {
+    if (Number.isNaN(this.heldDeadline)) this.heldDeadline = now + this.timeoutMs;
     const behind = this.viommu.unacked(this.heldGen);
     if (behind.length > 0 && now < this.heldDeadline) return;
     if (behind.length > 0) {
