@@ -306,6 +306,31 @@ Deno.test("a vm crash names only its VM; any other key is refused, not ignored",
   assert.match(noVm.hint, /"vm"/);
 });
 
+Deno.test("a vm crash reaches the lab for a VM with a vsock device (its peers reset their connections)", async () => {
+  const text = Deno.readTextFileSync(new URL("../topologies/vsock-pair.yaml", import.meta.url));
+  const t = parseTopology(text, "vsock-pair.yaml");
+  assert.ok(t.ok);
+  const crashed: string[] = [];
+  const target: FaultTarget = {
+    plan: planLab(t.value),
+    vmState: () => "running",
+    post: () => true,
+    control: () => new SharedArrayBuffer(0),
+    emit: () => {},
+    hangs: new Map(),
+    askGuestBug: () => Promise.resolve(null),
+    crashVm: (vm) => void crashed.push(vm),
+  };
+  const b = await injectFault({ kind: "vm-crash", vm: "b" }, target);
+  assert.deepEqual(b, { ok: true, detail: { fault: "vm-crash", vm: "b" } });
+  assert.deepEqual(crashed, ["b"]);
+  // A target that cannot crash a VM refuses, naming what can be done.
+  const none = await injectFault({ kind: "vm-crash", vm: "a" }, { ...target, crashVm: undefined });
+  assert.ok(!none.ok);
+  assert.equal(none.code, "vm-crash-unsupported");
+  assert.match(none.hint, /vlab fault backend-crash a/);
+});
+
 Deno.test("a vm crash reaches the lab for a plain VM, a vIOMMU VM, and is refused for a restarting VM or an unknown one", async () => {
   const text = Deno.readTextFileSync(new URL("../topologies/vhost-pci.yaml", import.meta.url));
   const t = parseTopology(text, "vhost-pci.yaml");
