@@ -108,9 +108,13 @@ Deno.test("after a reset the device takes no request until every consumer acknow
   ]]);
 
   // A consumer that never acknowledges: reported after the timeout, then requests flow.
+  driver.attach(2, 0);
+  driver.publish();
+  device.service(clock.now);
+  assert.deepEqual(driver.collect().map((c) => c.status), [IommuStatus.OK]);
   device.reset();
   assert.ok(activate().ok);
-  driver.attach(2, 0);
+  driver.attach(3, 0);
   driver.publish();
   clock.now = 1000;
   dma.beginBatch();
@@ -122,4 +126,26 @@ Deno.test("after a reset the device takes no request until every consumer acknow
     ReqType.ATTACH,
     IommuStatus.OK,
   ]]);
+});
+
+Deno.test("a reset of empty tables every consumer acknowledged waits for nobody (a first boot's, a peer not up yet)", () => {
+  const r = iommuRig("split");
+  const { driver, device, clock, viommu, requestq, eventq } = r;
+  viommu.registerConsumer("peer"); // never syncs: its VM is not up
+  device.reset();
+  assert.ok(
+    device.activate({ negotiated: device.offered, queues: [requestq.device, eventq.device] }).ok,
+  );
+  driver.attach(1, 0);
+  driver.publish();
+  assert.equal(device.service(clock.now).waiting, false);
+  assert.deepEqual(driver.collect().map((c) => c.status), [IommuStatus.OK]);
+  // Once something was attached, a reset waits for the peer.
+  device.reset();
+  assert.ok(
+    device.activate({ negotiated: device.offered, queues: [requestq.device, eventq.device] }).ok,
+  );
+  driver.attach(1, 0);
+  driver.publish();
+  assert.equal(device.service(clock.now).waiting, true);
 });
