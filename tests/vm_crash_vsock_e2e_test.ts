@@ -3,15 +3,16 @@
  * closes every vsock connection of the VM. The power-on device worker sends a peer-reset notice
  * over the vsock link (lab/host/kinds/vsock.ts), so the other VM's connections with it end with
  * a reset (RST), not a hang; a host client of the crashed VM's `vsock.sock` sees its connection
- * closed; the rebooted guest listens and connects again.
+ * closed; the rebooted guest listens and connects again. Behind a vsock router the notice reaches
+ * every other VM, and resets only connections with the crashed CID.
  */
 
 import assert from "node:assert/strict";
 import { Lab } from "../lab/lab.ts";
 import { planLab } from "../lab/plan.ts";
 import { parseTopology } from "../lab/topology/load.ts";
-import { LAB_TEST, waitForValue } from "../lab/testing.ts";
-import type { VsockSendResult } from "../lab/guest/workloads/vsock.ts";
+import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
+import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
 import { flowingStream, vsockOf } from "./vsock_streams.ts";
 
 const FILE = new URL("../topologies/vsock-pair.yaml", import.meta.url);
@@ -139,6 +140,47 @@ Deno.test({
       } catch { /* already closed */ }
       await lab.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "vm-crash of c behind a vsock router: a's stream to c ends with a reset, b's stream to a goes on",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab({
+      name: "vm-crash-vsock-hub",
+      vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } }, c: { vsock: { cid: 5 } } },
+      vsock_routers: { r1: {} },
+      links: [
+        { kind: "vsock", endpoints: ["a", "r1"] },
+        { kind: "vsock", endpoints: ["b", "r1"] },
+        { kind: "vsock", endpoints: ["r1", "c"] },
+      ],
+    });
+    try {
+      const toC = await flowingStream(lab, { from: "a", to: "c", cid: 5, port: 5000 });
+      // A stream that does not involve c: the router's notice must not reset it.
+      const { result: sinkA } = await lab.spawn("a", ["vsock-sink", "-p", "6000", "-t", "20"]);
+      const from = lab.events.recent().length;
+      const r = await lab.fault({ kind: "vm-crash", vm: "c" });
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      const sent = await Promise.race([
+        toC.send,
+        new Promise<null>((r) => setTimeout(() => r(null), 10_000)),
+      ]);
+      assert.ok(sent !== null, "a's vsock-send hung across c's crash");
+      assert.ok(!sent.ok);
+      assert.match(sent.message, /: reset$/);
+      await restarted(lab, "c", from);
+      const b = await lab.exec("b", ["vsock-send", "3", "6000", "-b", "200000"]);
+      assert.ok(b.ok, b.ok ? "" : b.message);
+      const got = await sinkA;
+      assert.ok(got.ok, got.ok ? "" : got.message);
+      assert.equal((got.result as VsockSinkResult).bytes, 200000);
+    } finally {
+      await lab.stop();
     }
   },
 });
