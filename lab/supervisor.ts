@@ -383,7 +383,7 @@ export class DeviceSupervisor {
       await between();
       if (this.#lab.stopped()) return;
       const rings = start.rings.map((r) => ({ ...r, impair: this.#lab.ringImpairment(r.index) }));
-      await this.#lab.spawn(vm, { ...start, rings, epoch, restore: false });
+      await this.#lab.spawn(vm, { ...start, rings, epoch, restore: false, reboot: true });
       if (this.#lab.stopped()) return;
       this.#watchdog?.watch(v.deviceThread);
       this.#resend(vm);

@@ -52,7 +52,7 @@ import {
 } from "./config.ts";
 import { IOVA_LIMIT } from "./dma.ts";
 import type { InvalidationTimeout, TableError } from "./errors.ts";
-import { CONSUMER_WORDS } from "./layout.ts";
+import { CONSUMER_WORDS, Hdr } from "./layout.ts";
 import { readFaults } from "./faults.ts";
 import { IOMMU_COUNTER_COUNT, IommuCounter } from "./metrics.ts";
 import type { Viommu } from "./viommu.ts";
@@ -277,16 +277,42 @@ export class IommuDevice implements VirtioDeviceModel {
     return OK_VOID;
   }
 
-  /** Forget queues, domains and mappings (after reset no endpoint is attached, §5.13.5). */
+  /**
+   * Forget queues, domains and mappings (after reset no endpoint is attached, §5.13.5), and start
+   * the reset's invalidation: every consumer (a device worker's IOTLB, a vhost-pci peer's in
+   * another VM) must drop what it cached of the old tables before the device takes a request
+   * again, so that no stale entry outlives the reset into the new driver's mappings (a consumer
+   * that does not acknowledge within `invalidateTimeoutMs` is reported, as for an UNMAP; when no
+   * consumer can hold anything, tables empty and every consumer acknowledged, nobody is waited
+   * for). Used by the driver's reset (status 0) and by a device worker at power-on over tables a
+   * previous owner used (a VM reboot, lab/host/kinds/iommu.ts). Consumer slots and their counters
+   * stay.
+   */
   reset(): void {
     this.requestq = null;
     this.eventq = null;
     this.negotiated = 0n;
     this.held.length = 0;
-    this.waiting_ = false;
-    this.viommu.reset();
-    this.setBypass(false);
-    this.viommu.invalidate();
+    // Whether a consumer may cache a translation: something is attached (or in bypass), a
+    // removal is not invalidated yet, or a consumer is behind the last invalidation. If none,
+    // no IOTLB holds anything (a first boot's reset): nobody to wait for, a peer not up included.
+    const v = this.viommu;
+    const cached = v.domainList().length > 0 || v.dirty ||
+      Atomics.load(v.views.i32, Hdr.BYPASS_UNATTACHED) !== 0 ||
+      v.unacked(v.generation).length > 0;
+    v.reset();
+    this.config.bypass = false;
+    this.configBytes = encodeIommuConfig(this.config);
+    v.setBypassUnattached(false);
+    this.heldGen = v.invalidate();
+    if (!cached) {
+      this.waiting_ = false;
+      return;
+    }
+    this.counters[IommuCounter.invalidations]++;
+    // The deadline starts at the first service that looks (reset has no clock).
+    this.heldDeadline = NaN;
+    this.waiting_ = true;
   }
 
   /**
@@ -339,6 +365,7 @@ export class IommuDevice implements VirtioDeviceModel {
   }
 
   private finishHeld(now: number): void {
+    if (Number.isNaN(this.heldDeadline)) this.heldDeadline = now + this.timeoutMs;
     const behind = this.viommu.unacked(this.heldGen);
     if (behind.length > 0 && now < this.heldDeadline) return;
     if (behind.length > 0) {

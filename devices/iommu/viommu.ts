@@ -31,6 +31,7 @@ import {
   ConsumerState,
   EndpointState,
   Hdr,
+  HEADER_WORDS,
   LIVE,
   MAPPING_WORDS,
   openViews,
@@ -168,6 +169,35 @@ export class Viommu {
       if (d) d.mappings++;
     }
     return v;
+  }
+
+  /**
+   * Whether `buffer` already holds a vIOMMU's tables (an owner wrote its header): a device
+   * worker starting at power-on over it (a VM reboot) adopts it and resets the device, keeping
+   * the consumer slots, rather than creating it anew (which would leave the old domains and
+   * mappings in place and register every consumer a second time).
+   *
+   * @example
+   * ```ts
+   * import { Viommu, viommuBuffer } from "./viommu.ts";
+   * const cap = { mappings: 8, endpoints: 1, consumers: 1, faults: 4 };
+   * const buffer = viommuBuffer(cap);
+   * Viommu.initialized(buffer); // false
+   * Viommu.create(cap, buffer);
+   * Viommu.initialized(buffer); // true
+   * ```
+   */
+  static initialized(buffer: SharedArrayBuffer): boolean {
+    return buffer.byteLength >= 4 * HEADER_WORDS &&
+      Atomics.load(new Int32Array(buffer, 0, HEADER_WORDS), Hdr.CAP_CONSUMERS) !== 0;
+  }
+
+  /**
+   * Name an adopted consumer slot (a registered slot's name lives with its registering owner):
+   * a successor names the slots it knows from its plan, for timeout reports.
+   */
+  nameConsumer(slot: number, name: string): void {
+    this.names.set(slot, name);
   }
 
   /** True when translations were removed since the last `invalidate()`. */

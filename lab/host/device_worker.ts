@@ -69,6 +69,7 @@ async function start(msg: VmStart): Promise<void> {
     vsockSocket: msg.vsockSocket ?? null,
     post,
     restore: msg.restore,
+    reboot: msg.reboot ?? false,
   };
   // Only the kinds this VM's devices use (a warm standby has them loaded already: `preload`).
   const slices = await loadHostKinds(msg.devices.map((d) => d.kind));

@@ -70,6 +70,11 @@ export interface VmStart {
   epoch: number;
   /** Device worker: restore every device from its register file and queue state records. */
   restore: boolean;
+  /**
+   * Device worker at power-on after a VM crash (`vm-crash`, `restore` false): what the devices
+   * held outside the VM (a vsock device's connections at its peers) is reset too.
+   */
+  reboot?: boolean;
 }
 
 /** What a vhost-pci peer reaches of a frontend VM (its window is checked inside). */

@@ -49,16 +49,22 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
   }
   // After a backend crash the tables in shared memory are adopted, not recreated: domains,
   // endpoints and mappings stay (a fresh owner would not know them: the guest's next MAP would
-  // find no domain, and new mappings could take live slots).
-  const viommu = ctx.restore
+  // find no domain, and new mappings could take live slots). At power-on over tables a previous
+  // owner used (a VM reboot, `restore: false`) they are adopted too, then emptied by the
+  // device's reset below.
+  const reboot = !ctx.restore && Viommu.initialized(ctx.iommu);
+  const viommu = ctx.restore || reboot
     ? Viommu.adopt(ctx.iommu)
     : Viommu.create(iommuCapacity(spec), ctx.iommu);
-  // A restarted worker finds the consumers registered by its predecessor (the slots live in the
-  // shared tables, and their owners keep using them): registering again would take new slots.
-  if (!ctx.restore) {
-    for (const ep of spec.endpoints) viommu.registerConsumer(ep.name);
-    // vhost-pci peers translate for an endpoint from another VM's thread (slots after these).
-    for (const p of spec.peers ?? []) viommu.registerConsumer(p.name);
+  // A restarted or rebooted worker finds the consumers registered by its predecessor (the slots
+  // live in the shared tables, and their owners keep using them: a vhost-pci peer in another
+  // VM): registering again would take new slots. Their names come from the plan's order.
+  const names = [...spec.endpoints.map((e) => e.name), ...(spec.peers ?? []).map((p) => p.name)];
+  if (!ctx.restore && !reboot) {
+    // One per endpoint, then the vhost-pci peers, which translate from another VM's thread.
+    for (const name of names) viommu.registerConsumer(name);
+  } else {
+    names.forEach((name, slot) => viommu.nameConsumer(slot, name));
   }
   const ctl = deviceControl(ctx.control, ctx.layout.devices[spec.index]);
   const device = new IommuDevice({
@@ -68,6 +74,11 @@ function start(ctx: HostContext, spec: IommuDeviceSpec): HostKindInstance {
     ring: { packed: false, eventIdx: true, indirect: false },
     counters: ctl.deviceCounters,
   });
+  // A reboot resets the device as the driver's reset does (virtio 1.2 §5.13.5: after reset no
+  // endpoint is attached and no mapping exists): the old guest's domains and mappings go, and
+  // the reset's invalidation makes every consumer, in this VM or a peer's, drop what it cached
+  // before the new guest's first request is taken.
+  if (reboot) device.reset();
   const { bells, guestThread } = ctx;
   const transport = openTransport(ctx, ctl, device, spec.name);
   // Restored after a backend crash: the requests the old worker held for an invalidation are

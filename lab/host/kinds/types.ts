@@ -46,6 +46,11 @@ export interface HostContext {
   post: (m: FromWorker) => void;
   /** A replacement worker: restore each device from the control block instead of resetting. */
   restore: boolean;
+  /**
+   * At power-on after a VM crash (`restore` false): the devices start at reset state over state
+   * a previous guest used, and tell whoever held state with it (a vsock device's peers).
+   */
+  reboot: boolean;
 }
 
 /** A running kind in one device worker. */

@@ -109,8 +109,13 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
    * guest's connections with this CID (RST). Host clients of `vsock.sock` were connected to the
    * previous worker, and its end ended their connections. The chains it had popped are adopted
    * (docs/design.md, Recovery).
+   *
+   * At power-on after a VM crash (`reboot`) the device starts at reset state, and the guest that
+   * had the connections is gone: the same notice makes every peer VM reset its connections with
+   * this CID (RST) before the new guest can connect again; host clients were connected to the
+   * ended worker, whose end closed their connections.
    */
-  let noticePending = ctx.restore;
+  let noticePending = ctx.restore || ctx.reboot;
   if (ctx.restore && transport.isLive()) {
     device.adoptInFlight(transport.restoredInFlight);
     device.transportReset();
