@@ -26,6 +26,7 @@ import { labStatus } from "../lab/metrics.ts";
 import { formatStatus } from "../cli/status.ts";
 import { linksLines } from "../cli/dashboard/links.tsx";
 import { pingPairs } from "../lab/pingall.ts";
+import { bCounters } from "./vhost_pci_pair.ts";
 
 const FILE = new URL("../topologies/vhost-pci.yaml", import.meta.url);
 
@@ -39,12 +40,6 @@ async function start(mode: "strict" | "lazy" | "static" | "passthrough" | "none"
   const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
   await waitLinkUp(lab, 1);
   return lab;
-}
-
-/** b's counters of the link (b's device slot 0). */
-function bCounters(lab: Lab): Float64Array {
-  const b = lab.plan.vms[1];
-  return deviceControl(lab.controlOf(1), b.control.devices[0]).deviceCounters;
 }
 
 async function waitLinkUp(lab: Lab, connection: number): Promise<void> {

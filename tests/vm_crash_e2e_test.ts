@@ -10,7 +10,7 @@
  */
 
 import assert from "node:assert/strict";
-import { peerServing, VhostPciCounter } from "../devices/vhost_pci/mod.ts";
+import { peerServing } from "../devices/vhost_pci/mod.ts";
 import { QueueWord, queueWord } from "../devices/virtio/mmio.ts";
 import type { Lab } from "../lab/lab.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
@@ -20,6 +20,7 @@ import { prometheusMetrics } from "../lab/prometheus.ts";
 import { takeSnapshot } from "../lab/snapshot.ts";
 import { labStatus } from "../lab/metrics.ts";
 import { formatStatus } from "../cli/status.ts";
+import { aRegs, waitServing } from "./vhost_pci_pair.ts";
 
 const PAIR = {
   name: "crash-pair",
@@ -182,24 +183,6 @@ Deno.test({
     }
   },
 });
-
-/** b's counters of the vhost-pci link (b's device slot 0). */
-function bCounters(lab: Lab): Float64Array {
-  const b = lab.plan.vms[1];
-  return deviceControl(lab.controlOf(1), b.control.devices[0]).deviceCounters;
-}
-
-function aRegs(lab: Lab): Int32Array {
-  const a = lab.plan.vms[0];
-  return deviceControl(lab.controlOf(0), a.control.devices[0]).regs;
-}
-
-async function waitServing(lab: Lab, what: string): Promise<number> {
-  return await waitForValue(what, () => {
-    const conn = bCounters(lab)[VhostPciCounter.connection];
-    return conn !== 0 && peerServing(aRegs(lab)) ? conn : null;
-  }, 15_000);
-}
 
 Deno.test({
   name:

@@ -10,12 +10,11 @@
 import assert from "node:assert/strict";
 import { readIotlbCounters } from "../devices/iommu/faults.ts";
 import { Hdr, openViews, reached } from "../devices/iommu/layout.ts";
-import { peerServing, VhostPciCounter } from "../devices/vhost_pci/mod.ts";
 import type { Lab } from "../lab/lab.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
-import { deviceControl } from "../lab/wire/control.ts";
 import type { PingResult } from "../lab/guest/workloads/ping.ts";
 import { takeSnapshot } from "../lab/snapshot.ts";
+import { waitServing } from "./vhost_pci_pair.ts";
 
 function pair(mode: string) {
   return {
@@ -114,24 +113,6 @@ for (const mode of ["static", "strict"]) {
       }
     },
   });
-}
-
-/** b's counters of the vhost-pci link (b's device slot 0). */
-function bCounters(lab: Lab): Float64Array {
-  const b = lab.plan.vms[1];
-  return deviceControl(lab.controlOf(1), b.control.devices[0]).deviceCounters;
-}
-
-function aRegs(lab: Lab): Int32Array {
-  const a = lab.plan.vms[0];
-  return deviceControl(lab.controlOf(0), a.control.devices[0]).regs;
-}
-
-async function waitServing(lab: Lab, what: string): Promise<number> {
-  return await waitForValue(what, () => {
-    const conn = bCounters(lab)[VhostPciCounter.connection];
-    return conn !== 0 && peerServing(aRegs(lab)) ? conn : null;
-  }, 15_000);
 }
 
 Deno.test({
