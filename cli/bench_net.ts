@@ -42,6 +42,7 @@ export function parseNetOptions(raw: {
   star?: boolean;
   csum?: string;
   placement?: string;
+  vsVeth?: boolean;
 }): NetBenchOptions {
   const layouts = raw.layout === "both"
     ? ["split", "packed"] as const
@@ -57,6 +58,40 @@ export function parseNetOptions(raw: {
       },
     );
   }
+  const queueSize = intOption("--queue-size", raw.queueSize, 8, 32768, "256");
+  if (layouts.includes("split") && (queueSize & (queueSize - 1)) !== 0) {
+    const below = 2 ** Math.floor(Math.log2(queueSize));
+    throw new VlabError(
+      "bad-option",
+      `--queue-size must be a power of 2 for the split layout, got ${queueSize}`,
+      { hint: `For example --queue-size ${below}, or --layout packed, which takes any size` },
+    );
+  }
+  const scale = raw.scale === "none"
+    ? []
+    : [...new Set(intListOption("--scale", raw.scale, 2, 256, "2,16,64"))];
+  const odd = scale.find((n) => n % 2 !== 0);
+  if (odd !== undefined) {
+    // A scale lab is N/2 linked pairs: an odd N would measure a lab of N - 1 VMs.
+    throw new VlabError(
+      "bad-option",
+      `--scale takes even lab sizes (N/2 linked pairs), got ${odd}`,
+      { hint: `For example --scale ${odd - 1},${odd + 1}` },
+    );
+  }
+  const alone = [raw.star && "--star", raw.dashboard && "--dashboard"].filter((x) => !!x);
+  if (alone.length === 2) {
+    throw new VlabError("bad-option", "--star and --dashboard each measure instead of the rest", {
+      hint: "Run them one at a time",
+    });
+  }
+  if (alone.length === 1 && raw.vsVeth) {
+    throw new VlabError(
+      "bad-option",
+      `--vs-veth compares the throughput and ping rows, which ${alone[0]} does not measure`,
+      { hint: `Run --vs-veth without ${alone[0]}` },
+    );
+  }
   return {
     layouts: [...layouts] as NetBenchOptions["layouts"],
     frameSizes: intListOption("--sizes", raw.sizes, 60, 1514, "64,1500"),
@@ -67,10 +102,10 @@ export function parseNetOptions(raw: {
     runs: intOption("--runs", raw.runs, 1, 50, "3"),
     pings: intOption("--pings", raw.pings, 1, 100_000, "200"),
     delaysMs: intListOption("--delays", raw.delays, 0, 10_000, "0,2"),
-    scale: raw.scale === "none" ? [] : intListOption("--scale", raw.scale, 2, 256, "2,16,64"),
+    scale,
     idleSeconds: intOption("--idle-seconds", raw.idleSeconds, 0, 60, "3"),
     pollUs: intOption("--poll-us", raw.pollUs, 0, 10_000, "50"),
-    queueSize: intOption("--queue-size", raw.queueSize, 8, 32768, "256"),
+    queueSize,
     dashboard: raw.dashboard === true,
     vhostPci: raw.vhostPci !== false,
     star: raw.star === true,
@@ -84,9 +119,13 @@ function parsePlacement(text: string | undefined): PlacementMode[] {
   const out: PlacementMode[] = [];
   for (const item of (text ?? "auto").split(",").map((t) => t.trim())) {
     if (item !== "auto" && item !== "off") {
-      throw new VlabError("bad-option", `--placement takes auto, off or both, got ${quote(text)}`, {
-        hint: "For example --placement auto,off",
-      });
+      throw new VlabError(
+        "bad-option",
+        `--placement takes auto, off or auto,off, got ${quote(text)}`,
+        {
+          hint: "For example --placement auto,off",
+        },
+      );
     }
     if (!out.includes(item)) out.push(item);
   }
@@ -99,7 +138,7 @@ function parseCsum(text: string | undefined): boolean[] {
   const out: boolean[] = [];
   for (const item of items) {
     if (item !== "on" && item !== "off") {
-      throw new VlabError("bad-option", `--csum takes on, off or both, got ${quote(text)}`, {
+      throw new VlabError("bad-option", `--csum takes on, off or off,on, got ${quote(text)}`, {
         hint: "For example --csum off,on",
       });
     }

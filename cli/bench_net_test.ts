@@ -55,3 +55,38 @@ Deno.test("bad bench net options are usage errors naming the option", () => {
     );
   }
 });
+
+Deno.test("bench net refuses what a lab would refuse or measure otherwise, before any lab runs", () => {
+  const refuses = (raw: Partial<Parameters<typeof parseNetOptions>[0]>, message: RegExp) =>
+    assert.throws(
+      () => parseNetOptions({ ...RAW, ...raw }),
+      (e) => e instanceof VlabError && e.code === "bad-option" && message.test(e.message),
+    );
+  // Split rings need a power of 2: the first lab would fail after the first bare-ring run.
+  refuses(
+    { queueSize: "100" },
+    /^--queue-size must be a power of 2 for the split layout, got 100$/,
+  );
+  refuses({ queueSize: "100", layout: "split" }, /power of 2/);
+  assert.equal(parseNetOptions({ ...RAW, queueSize: "100", layout: "packed" }).queueSize, 100);
+  // A scale lab is N/2 pairs: 3 would be measured as a 2-VM lab, under the name 2.
+  refuses({ scale: "2,3" }, /^--scale takes even lab sizes \(N\/2 linked pairs\), got 3$/);
+  assert.deepEqual(parseNetOptions({ ...RAW, scale: "16,2,16" }).scale, [16, 2], "each size once");
+  // Modes that replace the rest cannot be combined with each other or with the veth comparison.
+  refuses({ star: true, dashboard: true }, /--star and --dashboard/);
+  refuses({ star: true, vsVeth: true }, /^--vs-veth .* --star does not measure$/);
+  refuses({ dashboard: true, vsVeth: true }, /--dashboard does not measure$/);
+  assert.equal(parseNetOptions({ ...RAW, vsVeth: true }).star, false);
+});
+
+Deno.test("bench net's --csum and --placement errors name only values they take", () => {
+  for (
+    const [key, value, good] of [["csum", "both", "off,on"], ["placement", "both", "auto,off"]]
+  ) {
+    assert.throws(
+      () => parseNetOptions({ ...RAW, [key]: value }),
+      (e) => e instanceof VlabError && e.message.includes(good) && !/\bor both\b/.test(e.message),
+    );
+    parseNetOptions({ ...RAW, [key]: good }); // what the message offers is taken
+  }
+});
