@@ -601,12 +601,16 @@ export function formatNetReport(report: NetBenchReport): string {
       "",
     );
     for (const on of tp.filter((r) => r.csum !== false)) {
+      // The same layout, size and placement with offload off (with `--placement auto,off` too,
+      // each placement has its own pair).
       const off = tp.find((r) =>
-        r.csum === false && r.layout === on.layout && r.frameSize === on.frameSize
+        r.csum === false && r.layout === on.layout && r.frameSize === on.frameSize &&
+        (r.placement ?? "auto") === (on.placement ?? "auto")
       );
       if (!off) continue;
+      const cpus = placementShown ? `, cpus ${on.placement ?? "auto"}` : "";
       lines.push(
-        `checksum offload, ${on.layout}, ${on.frameSize} B: on/off ${
+        `checksum offload, ${on.layout}, ${on.frameSize} B${cpus}: on/off ${
           (on.pps / off.pps).toFixed(2)
         }x the frame rate, ${(on.cpuUsPerFrame / off.cpuUsPerFrame).toFixed(2)}x the CPU per frame`,
       );
@@ -636,7 +640,7 @@ export function formatNetReport(report: NetBenchReport): string {
     for (const split of tp.filter((r) => r.layout === "split")) {
       const packed = tp.find((r) =>
         r.layout === "packed" && r.frameSize === split.frameSize && r.csum === split.csum &&
-        r.placement === split.placement
+        (r.placement ?? "auto") === (split.placement ?? "auto")
       );
       const csum = (csumShown ? `, csum ${split.csum === false ? "off" : "on"}` : "") +
         (placementShown ? `, cpus ${split.placement ?? "auto"}` : "");
