@@ -28,7 +28,14 @@ export function formatVethComparison(report: NetBenchReport, outcome: VethOutcom
   const { veth } = outcome;
   const tp = report.rows.filter((r): r is ThroughputRow => r.kind === "throughput");
   const lat = report.rows.filter((r): r is LatencyRow => r.kind === "latency" && r.delayMs === 0);
-  const layouts = [...new Set([...tp.map((r) => r.layout), ...lat.map((r) => r.layout)])];
+  // One column per throughput variant: with `--csum off,on` or `--placement auto,off` a layout
+  // has a row per setting, each named as in the lab's table.
+  const csumShown = tp.some((r) => r.csum === false);
+  const placementShown = tp.some((r) => r.placement === "off");
+  const variantOf = (r: ThroughputRow) =>
+    r.layout + (csumShown ? ` csum ${r.csum === false ? "off" : "on"}` : "") +
+    (placementShown ? ` cpus ${r.placement ?? "auto"}` : "");
+  const variants = [...new Set(tp.map(variantOf))];
   const ratio = (x: number | undefined, y: number) =>
     x === undefined || !(y > 0) ? "-" : (x / y).toFixed(2);
   const table = (rows: string[][]) => {
@@ -38,13 +45,13 @@ export function formatVethComparison(report: NetBenchReport, outcome: VethOutcom
   const lines = [
     "veth pair between two namespaces (iperf3 UDP, one flow; iputils ping every 10 ms), same run",
     ...table([
-      ["frame B", "veth Mpps", "veth Gbit/s", ...layouts.map((l) => `${l}/veth`)],
+      ["frame B", "veth Mpps", "veth Gbit/s", ...variants.map((l) => `${l}/veth`)],
       ...veth.throughput.map((v) => [
         String(v.frameSize),
         (v.pps / 1e6).toFixed(3),
         v.gbitPerSecond.toFixed(2),
-        ...layouts.map((l) =>
-          ratio(tp.find((r) => r.layout === l && r.frameSize === v.frameSize)?.pps, v.pps)
+        ...variants.map((l) =>
+          ratio(tp.find((r) => variantOf(r) === l && r.frameSize === v.frameSize)?.pps, v.pps)
         ),
       ]),
     ]),
