@@ -13,7 +13,14 @@ import {
   type NetBenchOptions,
   runNetBench,
 } from "../lab/bench/net.ts";
-import { runVethBench, systemRunner, vethUnavailable } from "../lab/bench/veth.ts";
+import {
+  type CommandRunner,
+  runVethBench,
+  systemRunner,
+  type VethNames,
+  vethNames,
+  vethUnavailable,
+} from "../lab/bench/veth.ts";
 import { formatVethComparison, type VethOutcome } from "../lab/bench/veth_report.ts";
 import { vlabRunArgs } from "./deno_run.ts";
 import { quote } from "../lab/topology/quote.ts";
@@ -198,27 +205,101 @@ const attachDashboard: DashboardAttacher = async (name) => {
   };
 };
 
-/** The veth pair's side of `--vs-veth`, or why it cannot run here. */
-export async function vethOutcome(
-  options: NetBenchOptions,
-  progress: (what: string) => void,
-): Promise<VethOutcome> {
+/** What {@linkcode vethOutcome} needs from the system (tests replace it). */
+export interface VethDeps {
+  /** Runs `ip`, `ping` and `iperf3`. */
+  run: CommandRunner;
+  /** This process's uid (null: not allowed to ask). */
+  uid: number | null;
+  /** The run's namespace and veth names. */
+  names: VethNames;
+  /** Call `fn` on Ctrl-C or SIGTERM; returns how to stop listening. */
+  onSignal(fn: () => void): () => void;
+  /** End the process with `code` (after a signal, once the namespaces are gone). */
+  exit(code: number): void;
+}
+
+/** The real system: `Deno.Command`, `Deno.uid`, signal listeners. */
+function systemVethDeps(): VethDeps {
   let uid: number | null = null;
   try {
     uid = Deno.uid();
   } catch {
     // Not allowed to ask: treated as not root.
   }
-  const reason = await vethUnavailable(systemRunner, uid);
+  return {
+    run: systemRunner,
+    uid,
+    names: vethNames(Deno.pid, Math.random()),
+    onSignal: (fn) => {
+      const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+      for (const s of signals) Deno.addSignalListener(s, fn);
+      return () => signals.forEach((s) => Deno.removeSignalListener(s, fn));
+    },
+    exit: (code) => Deno.exit(code),
+  };
+}
+
+/**
+ * Why the veth comparison cannot run here (one line), or null when it can: checked before the
+ * labs run, so that the run's end says it at once.
+ *
+ * @example
+ * ```ts ignore
+ * const why = await vethPrerequisites(); // "it needs root to create network namespaces (uid 1000)"
+ * ```
+ */
+export function vethPrerequisites(deps: VethDeps = systemVethDeps()): Promise<string | null> {
+  return vethUnavailable(deps.run, deps.uid);
+}
+
+/**
+ * The veth pair's side of `--vs-veth`, or why it did not run. A failure on the way (iperf3 or
+ * ping failing) is a reason too, so that the labs' figures measured before are still reported;
+ * on Ctrl-C or SIGTERM the namespaces are deleted before the process ends (exit code 130).
+ *
+ * @example
+ * ```ts ignore
+ * const outcome = await vethOutcome(options, (what) => console.error(what));
+ * if (!outcome.ran) console.log(`veth comparison skipped: ${outcome.reason}`);
+ * ```
+ */
+export async function vethOutcome(
+  options: NetBenchOptions,
+  progress: (what: string) => void,
+  deps: VethDeps = systemVethDeps(),
+): Promise<VethOutcome> {
+  const reason = await vethUnavailable(deps.run, deps.uid);
   if (reason) return { ran: false, reason };
   progress("veth pair between two namespaces");
-  const veth = await runVethBench({
-    frameSizes: options.frameSizes,
-    seconds: options.seconds,
-    warmupSeconds: options.warmupSeconds,
-    pings: options.pings,
+  const { names } = deps;
+  const stop = deps.onSignal(() => {
+    // The namespaces outlive the process: delete them, then end as the signal would.
+    void Promise.allSettled([
+      deps.run(["ip", "netns", "del", names.a]),
+      deps.run(["ip", "netns", "del", names.b]),
+    ]).then(() => deps.exit(130));
   });
-  return { ran: true, veth };
+  try {
+    const veth = await runVethBench(
+      {
+        frameSizes: options.frameSizes,
+        seconds: options.seconds,
+        warmupSeconds: options.warmupSeconds,
+        pings: options.pings,
+      },
+      deps.run,
+      names,
+    );
+    return { ran: true, veth };
+  } catch (error) {
+    return {
+      ran: false,
+      reason: `it failed: ${error instanceof Error ? error.message : String(error)}`,
+    };
+  } finally {
+    stop();
+  }
 }
 
 /** The `net` subcommand of `vlab bench`. */
@@ -278,12 +359,19 @@ export function netCommand(): Command {
     .option("--json", "print the report as JSON")
     .action(async (raw) => {
       const options = parseNetOptions(raw);
+      const deps = raw.vsVeth ? systemVethDeps() : null;
+      // A missing prerequisite is known before the labs run, and said at the end in one line.
+      const missing = deps && await vethPrerequisites(deps);
       const line = stderrProgressLine();
       let report;
       let veth: VethOutcome | null = null;
       try {
         report = await runNetBench(options, line.progress, attachDashboard);
-        if (raw.vsVeth) veth = await vethOutcome(options, line.progress);
+        if (deps) {
+          veth = missing
+            ? { ran: false, reason: missing }
+            : await vethOutcome(options, line.progress, deps);
+        }
       } catch (error) {
         throw new VlabError(
           "bench-failed",

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { parseNetOptions } from "./bench_net.ts";
+import { parseNetOptions, type VethDeps, vethOutcome, vethPrerequisites } from "./bench_net.ts";
+import { type CommandResult, vethNames } from "../lab/bench/veth.ts";
 import { VlabError } from "./errors.ts";
 
 const RAW = {
@@ -89,4 +90,75 @@ Deno.test("bench net's --csum and --placement errors name only values they take"
     );
     parseNetOptions({ ...RAW, [key]: good }); // what the message offers is taken
   }
+});
+
+/** A system where every command succeeds except what `fail` answers; records every command. */
+function fakeVethDeps(fail: (argv: string[]) => CommandResult | null) {
+  const calls: string[][] = [];
+  const listeners = new Set<() => void>();
+  const exits: number[] = [];
+  const deps: VethDeps = {
+    run: (argv) => {
+      calls.push(argv);
+      return Promise.resolve(fail(argv) ?? { code: 0, stdout: "", stderr: "" });
+    },
+    uid: 0,
+    names: vethNames(42, 0.5),
+    onSignal: (fn) => {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    exit: (code) => exits.push(code),
+  };
+  return { deps, calls, listeners, exits };
+}
+
+Deno.test("a veth run that fails is a reason beside the labs' figures, not a lost report", async () => {
+  const { deps, calls, listeners } = fakeVethDeps((argv) =>
+    argv.includes("-c") && argv.includes("iperf3")
+      ? { code: 1, stdout: "", stderr: "iperf3: error - control socket has closed unexpectedly" }
+      : null
+  );
+  const options = parseNetOptions({ ...RAW, sizes: "64" });
+  const outcome = await vethOutcome(options, () => {}, deps);
+  assert.deepEqual(outcome, {
+    ran: false,
+    reason:
+      "it failed: iperf3 client failed: iperf3: error - control socket has closed unexpectedly",
+  });
+  assert.deepEqual(calls.slice(-2), [
+    ["ip", "netns", "del", deps.names.a],
+    ["ip", "netns", "del", deps.names.b],
+  ]);
+  assert.equal(listeners.size, 0, "the signal listener is removed after the run");
+});
+
+Deno.test("Ctrl-C during the veth run deletes the namespaces, then exits 130", async () => {
+  let signalled = false;
+  const fake = fakeVethDeps((argv) => {
+    if (argv.includes("iperf3") && argv.includes("-c") && !signalled) {
+      signalled = true;
+      for (const fn of fake.listeners) fn(); // the user presses Ctrl-C mid-flood
+      return { code: 1, stdout: "", stderr: "interrupted" };
+    }
+    return null;
+  });
+  const { deps, calls, exits } = fake;
+  await vethOutcome(parseNetOptions({ ...RAW, sizes: "64" }), () => {}, deps);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.ok(signalled);
+  assert.deepEqual(exits, [130]);
+  const deletes = calls.filter((c) => c[2] === "del").map((c) => c[3]);
+  assert.ok(deletes.includes(deps.names.a) && deletes.includes(deps.names.b), String(deletes));
+});
+
+Deno.test("without root the veth comparison is one reason and nothing is created", async () => {
+  const { deps, calls } = fakeVethDeps(() => null);
+  const outcome = await vethOutcome(parseNetOptions(RAW), () => {}, { ...deps, uid: 1000 });
+  assert.deepEqual(outcome, {
+    ran: false,
+    reason: "it needs root to create network namespaces (uid 1000)",
+  });
+  assert.equal(await vethPrerequisites({ ...deps, uid: 1000 }), outcome.reason);
+  assert.deepEqual(calls, []);
 });
