@@ -9,9 +9,17 @@ import process from "node:process";
 import {
   type DashboardAttacher,
   DEFAULT_NET_OPTIONS,
+  delayOvershootPct,
   formatNetReport,
+  type LatencyRow,
   type NetBenchOptions,
+  type NetBenchReport,
+  type NetBenchRow,
+  type NetComparison,
+  netComparisons,
   runNetBench,
+  type ThroughputRow,
+  wakeFloorUs,
 } from "../lab/bench/net.ts";
 import {
   type CommandRunner,
@@ -19,9 +27,15 @@ import {
   systemRunner,
   type VethNames,
   vethNames,
+  type VethReport,
   vethUnavailable,
 } from "../lab/bench/veth.ts";
-import { formatVethComparison, type VethOutcome } from "../lab/bench/veth_report.ts";
+import {
+  formatVethComparison,
+  type VethOutcome,
+  type VethRatios,
+  vethRatios,
+} from "../lab/bench/veth_report.ts";
 import { vlabRunArgs } from "./deno_run.ts";
 import { quote } from "../lab/topology/quote.ts";
 import { VlabError } from "./errors.ts";
@@ -302,6 +316,40 @@ export async function vethOutcome(
   }
 }
 
+/** `vlab bench net --json`: the report with every figure its text prints. */
+export interface NetBenchJson extends Omit<NetBenchReport, "rows"> {
+  /** The rows; latency rows also carry `overPct` and `wakeFloorUs` (the table's `over %`, `wake floor µs`). */
+  rows: (NetBenchRow | LatencyRow & { overPct: number | null; wakeFloorUs: number | null })[];
+  /** The ratio lines under the throughput table. */
+  comparisons: NetComparison[];
+  /** With `--vs-veth`: the veth pair's figures and vlab's ratios to them, or why it skipped. */
+  veth?: { ran: false; reason: string } | { ran: true; veth: VethReport; ratios: VethRatios };
+}
+
+/**
+ * The report as `--json` prints it: the rows, the figures the text derives from them (a delayed
+ * ping's `overPct`, each ping's `wakeFloorUs`, the `comparisons` under the throughput table), and
+ * with `--vs-veth` the veth outcome with vlab's `ratios` to it.
+ *
+ * @example
+ * ```ts
+ * import { netBenchJson } from "./bench_net.ts";
+ * netBenchJson({ date: "", cpus: 2, options: {} as never, rows: [] }, null).comparisons; // []
+ * ```
+ */
+export function netBenchJson(report: NetBenchReport, veth: VethOutcome | null): NetBenchJson {
+  const lat = report.rows.filter((r): r is LatencyRow => r.kind === "latency");
+  const tp = report.rows.filter((r): r is ThroughputRow => r.kind === "throughput");
+  const rows = report.rows.map((r) =>
+    r.kind === "latency"
+      ? { ...r, overPct: delayOvershootPct(r, lat), wakeFloorUs: wakeFloorUs(r) }
+      : r
+  );
+  const json: NetBenchJson = { ...report, rows, comparisons: netComparisons(tp) };
+  if (veth) json.veth = veth.ran ? { ...veth, ratios: vethRatios(report, veth.veth) } : veth;
+  return json;
+}
+
 /** The `net` subcommand of `vlab bench`. */
 export function netCommand(): Command {
   const d = DEFAULT_NET_OPTIONS;
@@ -386,7 +434,7 @@ export function netCommand(): Command {
         line.done();
       }
       const text = raw.json
-        ? JSON.stringify(veth ? { ...report, veth } : report, null, 2)
+        ? JSON.stringify(netBenchJson(report, veth), null, 2)
         : formatNetReport(report) + (veth ? "\n\n" + formatVethComparison(report, veth) : "");
       await writeAll(Deno.stdout, encoder.encode(text + "\n"));
     }) as unknown as Command;

@@ -1,5 +1,18 @@
 import assert from "node:assert/strict";
-import { parseNetOptions, type VethDeps, vethOutcome, vethPrerequisites } from "./bench_net.ts";
+import {
+  netBenchJson,
+  parseNetOptions,
+  type VethDeps,
+  vethOutcome,
+  vethPrerequisites,
+} from "./bench_net.ts";
+import {
+  formatNetReport,
+  type LatencyRow,
+  type NetBenchReport,
+  type ThroughputRow,
+} from "../lab/bench/net.ts";
+import { formatVethComparison } from "../lab/bench/veth_report.ts";
 import { type CommandResult, vethNames } from "../lab/bench/veth.ts";
 import { VlabError } from "./errors.ts";
 
@@ -161,4 +174,92 @@ Deno.test("without root the veth comparison is one reason and nothing is created
   });
   assert.equal(await vethPrerequisites({ ...deps, uid: 1000 }), outcome.reason);
   assert.deepEqual(calls, []);
+});
+
+Deno.test("bench net --json carries the figures the text derives: over %, wake floor, ratio lines, veth ratios", () => {
+  const perFrame = { wakeups: 1, kicks: 0.5, interrupts: 0.5 };
+  const tp = (layout: "split" | "packed", runsPps: number[]): ThroughputRow => ({
+    kind: "throughput",
+    layout,
+    csum: true,
+    placement: "auto",
+    frameSize: 64,
+    queueSize: 256,
+    pps: runsPps[1],
+    gbitPerSecond: 0.5,
+    sentPps: runsPps[1],
+    lossPct: 0,
+    runsPps,
+    barePps: 1e7,
+    ratioToBare: 0.1,
+    cpuPct: 100,
+    cpuUsPerFrame: 1e6 / runsPps[1],
+    perFrame,
+  });
+  const ping = (delayMs: number, rttMedianUs: number): LatencyRow => ({
+    kind: "latency",
+    layout: "split",
+    count: 200,
+    delayMs,
+    rttMedianUs,
+    rttP99Us: 2 * rttMedianUs,
+    perPing: { wakeups: 6, kicks: 2, interrupts: 2 },
+    releaseLateUs: delayMs > 0 ? 100 : null,
+    wakeRoundTripUs: 80,
+  });
+  const report: NetBenchReport = {
+    date: "",
+    cpus: 2,
+    options: parseNetOptions(RAW),
+    rows: [
+      tp("split", [1e6, 1e6, 1e6]),
+      tp("packed", [9e5, 1.1e6, 1.2e6]),
+      ping(0, 500),
+      ping(2, 4600),
+    ],
+  };
+  const veth = {
+    throughput: [{ frameSize: 64, pps: 2e5, gbitPerSecond: 0.1 }],
+    rttMedianUs: 50,
+    rttP99Us: 100,
+  };
+  const json = JSON.parse(JSON.stringify(netBenchJson(report, { ran: true, veth })));
+  const text = formatNetReport(report);
+  // The ping table's over % and wake floor µs.
+  assert.match(text, /^split +2 +200 +4600 +9200 +6\.0 +2\.0 +2\.0 +2\.2 +100 +240$/m);
+  const delayed = json.rows.find((r: LatencyRow) => r.delayMs === 2);
+  assert.equal(delayed.overPct.toFixed(1), "2.2");
+  assert.equal(delayed.wakeFloorUs, 240);
+  assert.equal(json.rows.find((r: LatencyRow) => r.kind === "latency").overPct, null);
+  // The packed/split line.
+  assert.match(
+    text,
+    /^packed\/split, 64 B: 1\.10x the frame rate \(median of 3 paired runs, 0\.90–1\.20\)/m,
+  );
+  assert.deepEqual(json.comparisons, [{
+    kind: "packed/split",
+    layout: "split",
+    frameSize: 64,
+    csum: true,
+    placement: "auto",
+    ppsRatio: 1.1,
+    ppsRatioMin: 0.9,
+    ppsRatioMax: 1.2,
+    pairedRuns: 3,
+    cpuPerFrameRatio: 1e6 / 1.1e6 / 1,
+  }]);
+  // The veth tables' ratios.
+  const vethText = formatVethComparison(report, { ran: true, veth });
+  assert.match(vethText, /^64 +0\.200 +0\.10 +5\.00 +5\.50$/m);
+  assert.deepEqual(json.veth.ratios.throughput.map((r: { ppsRatio: number }) => r.ppsRatio), [
+    5,
+    5.5,
+  ]);
+  assert.deepEqual(json.veth.ratios.ping, [{ layout: "split", medianRatio: 10, p99Ratio: 10 }]);
+  // Skipped: the reason, as the text says it.
+  assert.deepEqual(netBenchJson(report, { ran: false, reason: "x" }).veth, {
+    ran: false,
+    reason: "x",
+  });
+  assert.equal("veth" in netBenchJson(report, null), false);
 });

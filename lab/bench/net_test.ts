@@ -322,4 +322,9 @@ Deno.test("with --csum off,on and --placement auto,off, each offload line pairs 
     "checksum offload, split, 64 B, cpus auto: on/off 2.00x the frame rate, 0.50x the CPU per frame",
     "checksum offload, split, 64 B, cpus off: on/off 1.20x the frame rate, 0.83x the CPU per frame",
   ]);
+  // Its sibling: each placement line names the offload setting it holds.
+  assert.deepEqual(text.filter((l) => l.startsWith("CPU placement")).map((l) => l.split(":")[0]), [
+    "CPU placement, split, 64 B, csum off, auto/off",
+    "CPU placement, split, 64 B, csum on, auto/off",
+  ]);
 });

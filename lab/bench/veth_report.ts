@@ -70,3 +70,53 @@ export function formatVethComparison(report: NetBenchReport, outcome: VethOutcom
   ];
   return lines.join("\n");
 }
+
+/** vlab's figures over the veth pair's, as the comparison's tables print them. */
+export interface VethRatios {
+  /** Per lab throughput row whose frame size the veth pair measured: its `pps` over the veth's. */
+  throughput: {
+    layout: ThroughputRow["layout"];
+    csum: boolean;
+    placement: NonNullable<ThroughputRow["placement"]>;
+    frameSize: number;
+    ppsRatio: number | null;
+  }[];
+  /** Per layout, the idle ping's median and p99 over the veth's (above 1: vlab slower). */
+  ping: { layout: LatencyRow["layout"]; medianRatio: number | null; p99Ratio: number | null }[];
+}
+
+/**
+ * The ratios of {@linkcode formatVethComparison}'s tables as data, for `--json` (null where the
+ * veth figure is 0).
+ *
+ * @example
+ * ```ts
+ * import { vethRatios } from "./veth_report.ts";
+ * const report = { date: "", cpus: 2, options: {} as never, rows: [] };
+ * vethRatios(report, { throughput: [], rttMedianUs: 50, rttP99Us: 90 }); // { throughput: [], ping: [] }
+ * ```
+ */
+export function vethRatios(report: NetBenchReport, veth: VethReport): VethRatios {
+  const over = (x: number, y: number) => y > 0 ? x / y : null;
+  const throughput: VethRatios["throughput"] = [];
+  for (const r of report.rows) {
+    if (r.kind !== "throughput") continue;
+    const v = veth.throughput.find((t) => t.frameSize === r.frameSize);
+    if (!v) continue;
+    throughput.push({
+      layout: r.layout,
+      csum: r.csum !== false,
+      placement: r.placement ?? "auto",
+      frameSize: r.frameSize,
+      ppsRatio: over(r.pps, v.pps),
+    });
+  }
+  const ping = report.rows
+    .filter((r): r is LatencyRow => r.kind === "latency" && r.delayMs === 0)
+    .map((r) => ({
+      layout: r.layout,
+      medianRatio: over(r.rttMedianUs, veth.rttMedianUs),
+      p99Ratio: over(r.rttP99Us, veth.rttP99Us),
+    }));
+  return { throughput, ping };
+}
