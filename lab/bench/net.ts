@@ -95,6 +95,9 @@ function warmupNote(o: NetBenchOptions): string {
   return w > 0 ? ` after ${w} s of warm-up` : "";
 }
 
+/** `1 run`, `3 runs`. */
+const runsWord = (n: number) => `${n} run${n === 1 ? "" : "s"}`;
+
 /** Defaults of `vlab bench net`. */
 export const DEFAULT_NET_OPTIONS: NetBenchOptions = {
   layouts: ["split", "packed"],
@@ -527,7 +530,9 @@ export async function runNetBench(
  */
 export function formatNetReport(report: NetBenchReport): string {
   const lines: string[] = [
-    `vlab bench net, ${report.date}, ${report.cpus} CPUs, medians of ${report.options.runs} runs of ${report.options.seconds} s${
+    `vlab bench net, ${report.date}, ${report.cpus} CPUs, medians of ${
+      runsWord(report.options.runs)
+    } of ${report.options.seconds} s${
       warmupNote(report.options)
     }, poll ${report.options.pollUs} µs`,
     "",

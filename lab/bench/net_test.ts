@@ -328,3 +328,16 @@ Deno.test("with --csum off,on and --placement auto,off, each offload line pairs 
     "CPU placement, split, 64 B, csum on, auto/off",
   ]);
 });
+
+Deno.test("the report's first line counts one run as one run", () => {
+  const head = (runs: number) =>
+    formatNetReport({
+      date: "d",
+      cpus: 2,
+      options: { ...DEFAULT_NET_OPTIONS, runs, seconds: 1 },
+      rows: [],
+    })
+      .split("\n")[0];
+  assert.match(head(1), /, medians of 1 run of 1 s after 1 s of warm-up,/);
+  assert.match(head(3), /, medians of 3 runs of 1 s/);
+});
