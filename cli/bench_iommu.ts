@@ -45,7 +45,7 @@ export function parseIommuOptions(
   }
   return {
     modes: modes as IommuBenchMode[],
-    frameSizes: intListOption("--sizes", raw.sizes, 60, 1514, "64,1500"),
+    frameSizes: [...new Set(intListOption("--sizes", raw.sizes, 60, 1514, "64,1500"))],
     frames: intOption("--frames", raw.frames, 1, 100_000_000, "200000"),
     runs: intOption("--runs", raw.runs, 1, 500, "6"),
     warmupSeconds: intOption("--warmup", raw.warmup, 0, 60, "1"),

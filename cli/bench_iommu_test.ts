@@ -37,7 +37,8 @@ Deno.test("bench iommu takes every DMA mode and refuses an unknown one with a hi
   );
 });
 
-Deno.test("a DMA mode named twice is measured once", () => {
+Deno.test("a DMA mode or a frame size named twice is measured once", () => {
+  assert.deepEqual(parseIommuOptions({ ...RAW, sizes: "64,64" }).frameSizes, [64]);
   assert.deepEqual(parseIommuOptions({ ...RAW, modes: "static, static,none" }).modes, [
     "static",
     "none",

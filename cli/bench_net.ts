@@ -115,14 +115,15 @@ export function parseNetOptions(raw: {
   }
   return {
     layouts: [...layouts] as NetBenchOptions["layouts"],
-    frameSizes: intListOption("--sizes", raw.sizes, 60, 1514, "64,1500"),
+    // Each size and delay once: a second row of the same point would be paired with neither.
+    frameSizes: [...new Set(intListOption("--sizes", raw.sizes, 60, 1514, "64,1500"))],
     seconds: intOption("--seconds", raw.seconds, 1, 60, "2"),
     warmupSeconds: raw.warmup === undefined
       ? DEFAULT_NET_OPTIONS.warmupSeconds
       : intOption("--warmup", raw.warmup, 0, 60, "1"),
     runs: intOption("--runs", raw.runs, 1, 50, "3"),
     pings: intOption("--pings", raw.pings, 1, 100_000, "200"),
-    delaysMs: intListOption("--delays", raw.delays, 0, 10_000, "0,2"),
+    delaysMs: [...new Set(intListOption("--delays", raw.delays, 0, 10_000, "0,2"))],
     scale,
     idleSeconds: intOption("--idle-seconds", raw.idleSeconds, 0, 60, "3"),
     pollUs: intOption("--poll-us", raw.pollUs, 0, 10_000, "50"),

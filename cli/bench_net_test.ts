@@ -263,3 +263,9 @@ Deno.test("bench net --json carries the figures the text derives: over %, wake f
   });
   assert.equal("veth" in netBenchJson(report, null), false);
 });
+
+Deno.test("bench net measures each frame size and delay once", () => {
+  const o = parseNetOptions({ ...RAW, sizes: "64,1500,64", delays: "0,2,0" });
+  assert.deepEqual(o.frameSizes, [64, 1500]);
+  assert.deepEqual(o.delaysMs, [0, 2]);
+});
