@@ -351,6 +351,34 @@ export function netBenchJson(report: NetBenchReport, veth: VethOutcome | null): 
   return json;
 }
 
+/**
+ * What `vlab bench net` prints on stdout: the tables (and the veth comparison), or with `json`
+ * {@linkcode netBenchJson}. With `incomplete` (why the run ended early) the report holds the rows
+ * measured so far: the text ends with `incomplete: <why>`, the JSON has an `incomplete` key.
+ *
+ * @example
+ * ```ts
+ * import { formatNetOutput } from "./bench_net.ts";
+ * const report = { date: "", cpus: 2, options: {} as never, rows: [] };
+ * JSON.parse(formatNetOutput(report, null, true, "interrupted")).incomplete; // "interrupted"
+ * ```
+ */
+export function formatNetOutput(
+  report: NetBenchReport,
+  veth: VethOutcome | null,
+  json: boolean,
+  incomplete?: string,
+): string {
+  if (json) {
+    const out = netBenchJson(report, veth);
+    return JSON.stringify(incomplete === undefined ? out : { ...out, incomplete }, null, 2);
+  }
+  const parts = [formatNetReport(report)];
+  if (veth) parts.push(formatVethComparison(report, veth));
+  if (incomplete !== undefined) parts.push(`incomplete: ${incomplete}`);
+  return parts.filter((p) => p !== "").join("\n\n");
+}
+
 /** The `net` subcommand of `vlab bench`. */
 export function netCommand(): Command {
   const d = DEFAULT_NET_OPTIONS;
@@ -408,35 +436,73 @@ export function netCommand(): Command {
     .option("--json", "print the report as JSON")
     .action(async (raw) => {
       const options = parseNetOptions(raw);
-      const deps = raw.vsVeth ? systemVethDeps() : null;
+      const json = raw.json === true;
+      // Rows as they are measured: what a failed or interrupted run still reports.
+      const rows: NetBenchRow[] = [];
+      const partial = (): NetBenchReport => ({
+        date: new Date().toISOString(),
+        cpus: navigator.hardwareConcurrency,
+        options,
+        rows,
+      });
+      const print = (text: string) => writeAll(Deno.stdout, encoder.encode(text + "\n"));
+      const line = stderrProgressLine();
+      // Ctrl-C: what was measured, marked incomplete, then the exit code a shell gives it.
+      const interrupted = "interrupted (Ctrl-C or SIGTERM)";
+      const system = raw.vsVeth ? systemVethDeps() : null;
+      const deps: VethDeps | null = system && {
+        ...system,
+        exit: (code) => {
+          line.done();
+          const veth: VethOutcome = { ran: false, reason: interrupted };
+          try {
+            print(formatNetOutput(partial(), veth, json, interrupted));
+          } finally {
+            system.exit(code);
+          }
+        },
+      };
+      const onSignal = () => {
+        line.done();
+        try {
+          print(formatNetOutput(partial(), null, json, interrupted));
+        } finally {
+          Deno.exit(130);
+        }
+      };
+      const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+      const listen = (on: boolean) =>
+        signals.forEach((s) =>
+          on ? Deno.addSignalListener(s, onSignal) : Deno.removeSignalListener(s, onSignal)
+        );
       // A missing prerequisite is known before the labs run, and said at the end in one line.
       const missing = deps && await vethPrerequisites(deps);
-      const line = stderrProgressLine();
       let report;
       let veth: VethOutcome | null = null;
+      listen(true);
       try {
-        report = await runNetBench(options, line.progress, attachDashboard);
+        report = await runNetBench(options, line.progress, attachDashboard, rows);
+        listen(false); // the veth run deletes its namespaces on a signal, then reports
         if (deps) {
           veth = missing
             ? { ran: false, reason: missing }
             : await vethOutcome(options, line.progress, deps);
         }
       } catch (error) {
-        throw new VlabError(
-          "bench-failed",
-          `Cannot run bench net: ${error instanceof Error ? error.message : String(error)}`,
-          {
-            hint:
-              "Run it again with VLAB_DEBUG=1, or measure less (--sizes, --layout, --scale none)",
-            cause: error,
-          },
-        );
+        const detail = error instanceof Error ? error.message : String(error);
+        line.done();
+        // The rows measured before the failure still go to stdout, marked incomplete.
+        if (rows.length > 0 || json) {
+          print(formatNetOutput(partial(), null, json, `failed: ${detail}`));
+        }
+        throw new VlabError("bench-failed", `Cannot run bench net: ${detail}`, {
+          hint: "Run it again with VLAB_DEBUG=1, or measure less (--sizes, --layout, --scale none)",
+          cause: error,
+        });
       } finally {
+        listen(false);
         line.done();
       }
-      const text = raw.json
-        ? JSON.stringify(netBenchJson(report, veth), null, 2)
-        : formatNetReport(report) + (veth ? "\n\n" + formatVethComparison(report, veth) : "");
-      await writeAll(Deno.stdout, encoder.encode(text + "\n"));
+      print(formatNetOutput(report, veth, json));
     }) as unknown as Command;
 }

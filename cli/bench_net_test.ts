@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  formatNetOutput,
   netBenchJson,
   parseNetOptions,
   type VethDeps,
@@ -268,4 +269,17 @@ Deno.test("bench net measures each frame size and delay once", () => {
   const o = parseNetOptions({ ...RAW, sizes: "64,1500,64", delays: "0,2,0" });
   assert.deepEqual(o.frameSizes, [64, 1500]);
   assert.deepEqual(o.delaysMs, [0, 2]);
+});
+
+Deno.test("a run that ends early still prints what it measured, marked incomplete, as valid JSON", () => {
+  const options = parseNetOptions(RAW);
+  const empty: NetBenchReport = { date: "d", cpus: 2, options, rows: [] };
+  const json = JSON.parse(formatNetOutput(empty, null, true, "interrupted (Ctrl-C or SIGTERM)"));
+  assert.equal(json.incomplete, "interrupted (Ctrl-C or SIGTERM)");
+  assert.deepEqual(json.rows, []);
+  assert.deepEqual(json.comparisons, []);
+  const done = JSON.parse(formatNetOutput(empty, null, true));
+  assert.equal("incomplete" in done, false, "a complete run has no incomplete key");
+  const text = formatNetOutput(empty, { ran: false, reason: "it failed: x" }, false, "failed: y");
+  assert.match(text, /\n\nveth comparison skipped: it failed: x\n\nincomplete: failed: y$/);
 });

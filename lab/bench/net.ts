@@ -372,7 +372,9 @@ async function cpuPctOver(ms: number): Promise<number> {
 }
 
 /**
- * Run the benchmark. `progress` is called before each measurement.
+ * Run the benchmark. `progress` is called before each measurement; each row is pushed on `rows`
+ * as soon as it is measured (the report's rows are that array), so that a caller can report
+ * what a failed or interrupted run measured.
  *
  * @example
  * ```ts ignore
@@ -384,8 +386,8 @@ export async function runNetBench(
   options: NetBenchOptions,
   progress: (what: string) => void = () => {},
   attach?: DashboardAttacher,
+  rows: NetBenchRow[] = [],
 ): Promise<NetBenchReport> {
-  const rows: NetBenchRow[] = [];
   if (options.star) {
     for (const layout of options.layouts) {
       for (const size of options.frameSizes) {
