@@ -194,3 +194,14 @@ Deno.test("a missing point shows a dash and no ratio", () => {
 Deno.test("an empty report says so", () => {
   assert.match(formatRingsTable(report([])), /No results\.$/);
 });
+
+Deno.test("the table says which points hold runs stopped at the deadline", () => {
+  const text = formatRingsTable(
+    report([row("split", "poll", 1, 400, { truncatedRuns: 2 }), row("packed", "poll", 1, 200)]),
+  );
+  assert.match(
+    text,
+    /^runs stopped at the 5 s deadline \(figures from the requests they completed\): split batch 1 2 of 5$/m,
+  );
+  assert.ok(!formatRingsTable(report([row("split", "poll", 1, 400)])).includes("deadline"));
+});
