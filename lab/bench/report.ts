@@ -132,7 +132,7 @@ function modeTable(report: RingsBenchReport, mode: RingMode): string[] {
   const showNotifications = mode === "notify";
   const showLines = rows.some((row) => row.linesPerRequest !== undefined);
 
-  const header = ["batch", ...layouts.map((layout) => `${layout} ns/request`)];
+  const header = ["batch", ...layouts.map((layout) => `${layout} per request`)];
   if (showRatio) header.push("packed/split");
   if (showNotifications) {
     for (const layout of layouts) header.push(`${layout} kicks`, `${layout} irqs`);
