@@ -402,14 +402,22 @@ export function netCommand(): Command {
       "link delays (ms, each way) at which ping is measured",
       d.delaysMs.join(","),
     )
-    .option("--scale <list>", "lab sizes (VMs) for up time and memory, or none", d.scale.join(","))
+    .option(
+      "--scale <list>",
+      "even lab sizes (VMs, N/2 linked pairs) for up time and memory, or none",
+      d.scale.join(","),
+    )
     .option(
       "--idle-seconds <n>",
       "seconds of idle CPU measurement (16-VM lab; 0 skips)",
       String(d.idleSeconds),
     )
     .option("--poll-us <n>", "the VMs' busy-poll budget (topology poll_us), µs", String(d.pollUs))
-    .option("--queue-size <n>", "queue size of the NICs (split: a power of 2)", String(d.queueSize))
+    .option(
+      "--queue-size <n>",
+      "queue size of the NICs, 8 to 32768 (split: a power of 2)",
+      String(d.queueSize),
+    )
     .option(
       "--dashboard",
       "measure instead what an attached dashboard costs: throughput and idle ping with and without one, and its CPU",
