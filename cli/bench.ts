@@ -336,6 +336,20 @@ async function runPinned(): Promise<number> {
 }
 
 async function checkOutputPath(path: string): Promise<void> {
+  // A folder given as the file (`--svg out/` or `--svg /tmp`) would fail only at the end, after
+  // the whole run, when the chart is renamed onto it.
+  let isFolderItself = path.endsWith("/");
+  try {
+    isFolderItself ||= (await Deno.stat(path)).isDirectory;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (isFolderItself) {
+    throw badOption(
+      `--svg needs a file name, ${quote(path)} is a folder`,
+      `Name the chart's file, for example --svg ${quote(path.replace(/\/+$/, "") + "/rings.svg")}`,
+    );
+  }
   const slash = path.lastIndexOf("/");
   const folder = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
   let isFolder = false;

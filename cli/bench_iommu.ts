@@ -34,7 +34,8 @@ const MODES: readonly IommuBenchMode[] = ["none", "strict", "lazy", "static", "p
 export function parseIommuOptions(
   raw: { modes: string; sizes: string; frames: string; runs: string; warmup: string },
 ): IommuBenchOptions {
-  const modes = raw.modes.split(",").map((s) => s.trim());
+  // Each mode once: a mode named twice would run twice a round and pool both runs in one row.
+  const modes = [...new Set(raw.modes.split(",").map((s) => s.trim()))];
   const bad = modes.find((m) => !(MODES as readonly string[]).includes(m));
   if (bad !== undefined) {
     const hint = `For example --modes ${MODES.join(",")}`;
@@ -44,7 +45,7 @@ export function parseIommuOptions(
   }
   return {
     modes: modes as IommuBenchMode[],
-    frameSizes: intListOption("--sizes", raw.sizes, 60, 1514, "64,1500"),
+    frameSizes: [...new Set(intListOption("--sizes", raw.sizes, 60, 1514, "64,1500"))],
     frames: intOption("--frames", raw.frames, 1, 100_000_000, "200000"),
     runs: intOption("--runs", raw.runs, 1, 500, "6"),
     warmupSeconds: intOption("--warmup", raw.warmup, 0, 60, "1"),

@@ -36,3 +36,11 @@ Deno.test("bench iommu takes every DMA mode and refuses an unknown one with a hi
     /--runs must be an integer from 1 to 500, got "100,200"/,
   );
 });
+
+Deno.test("a DMA mode or a frame size named twice is measured once", () => {
+  assert.deepEqual(parseIommuOptions({ ...RAW, sizes: "64,64" }).frameSizes, [64]);
+  assert.deepEqual(parseIommuOptions({ ...RAW, modes: "static, static,none" }).modes, [
+    "static",
+    "none",
+  ]);
+});

@@ -9,12 +9,33 @@ import process from "node:process";
 import {
   type DashboardAttacher,
   DEFAULT_NET_OPTIONS,
+  delayOvershootPct,
   formatNetReport,
+  type LatencyRow,
   type NetBenchOptions,
+  type NetBenchReport,
+  type NetBenchRow,
+  type NetComparison,
+  netComparisons,
   runNetBench,
+  type ThroughputRow,
+  wakeFloorUs,
 } from "../lab/bench/net.ts";
-import { runVethBench, systemRunner, vethUnavailable } from "../lab/bench/veth.ts";
-import { formatVethComparison, type VethOutcome } from "../lab/bench/veth_report.ts";
+import {
+  type CommandRunner,
+  runVethBench,
+  systemRunner,
+  type VethNames,
+  vethNames,
+  type VethReport,
+  vethUnavailable,
+} from "../lab/bench/veth.ts";
+import {
+  formatVethComparison,
+  type VethOutcome,
+  type VethRatios,
+  vethRatios,
+} from "../lab/bench/veth_report.ts";
 import { vlabRunArgs } from "./deno_run.ts";
 import { quote } from "../lab/topology/quote.ts";
 import { VlabError } from "./errors.ts";
@@ -42,6 +63,7 @@ export function parseNetOptions(raw: {
   star?: boolean;
   csum?: string;
   placement?: string;
+  vsVeth?: boolean;
 }): NetBenchOptions {
   const layouts = raw.layout === "both"
     ? ["split", "packed"] as const
@@ -57,20 +79,55 @@ export function parseNetOptions(raw: {
       },
     );
   }
+  const queueSize = intOption("--queue-size", raw.queueSize, 8, 32768, "256");
+  if (layouts.includes("split") && (queueSize & (queueSize - 1)) !== 0) {
+    const below = 2 ** Math.floor(Math.log2(queueSize));
+    throw new VlabError(
+      "bad-option",
+      `--queue-size must be a power of 2 for the split layout, got ${queueSize}`,
+      { hint: `For example --queue-size ${below}, or --layout packed, which takes any size` },
+    );
+  }
+  const scale = raw.scale === "none"
+    ? []
+    : [...new Set(intListOption("--scale", raw.scale, 2, 256, "2,16,64"))];
+  const odd = scale.find((n) => n % 2 !== 0);
+  if (odd !== undefined) {
+    // A scale lab is N/2 linked pairs: an odd N would measure a lab of N - 1 VMs.
+    throw new VlabError(
+      "bad-option",
+      `--scale takes even lab sizes (N/2 linked pairs), got ${odd}`,
+      { hint: `For example --scale ${odd - 1},${odd + 1}` },
+    );
+  }
+  const alone = [raw.star && "--star", raw.dashboard && "--dashboard"].filter((x) => !!x);
+  if (alone.length === 2) {
+    throw new VlabError("bad-option", "--star and --dashboard each measure instead of the rest", {
+      hint: "Run them one at a time",
+    });
+  }
+  if (alone.length === 1 && raw.vsVeth) {
+    throw new VlabError(
+      "bad-option",
+      `--vs-veth compares the throughput and ping rows, which ${alone[0]} does not measure`,
+      { hint: `Run --vs-veth without ${alone[0]}` },
+    );
+  }
   return {
     layouts: [...layouts] as NetBenchOptions["layouts"],
-    frameSizes: intListOption("--sizes", raw.sizes, 60, 1514, "64,1500"),
+    // Each size and delay once: a second row of the same point would be paired with neither.
+    frameSizes: [...new Set(intListOption("--sizes", raw.sizes, 60, 1514, "64,1500"))],
     seconds: intOption("--seconds", raw.seconds, 1, 60, "2"),
     warmupSeconds: raw.warmup === undefined
       ? DEFAULT_NET_OPTIONS.warmupSeconds
       : intOption("--warmup", raw.warmup, 0, 60, "1"),
     runs: intOption("--runs", raw.runs, 1, 50, "3"),
     pings: intOption("--pings", raw.pings, 1, 100_000, "200"),
-    delaysMs: intListOption("--delays", raw.delays, 0, 10_000, "0,2"),
-    scale: raw.scale === "none" ? [] : intListOption("--scale", raw.scale, 2, 256, "2,16,64"),
+    delaysMs: [...new Set(intListOption("--delays", raw.delays, 0, 10_000, "0,2"))],
+    scale,
     idleSeconds: intOption("--idle-seconds", raw.idleSeconds, 0, 60, "3"),
     pollUs: intOption("--poll-us", raw.pollUs, 0, 10_000, "50"),
-    queueSize: intOption("--queue-size", raw.queueSize, 8, 32768, "256"),
+    queueSize,
     dashboard: raw.dashboard === true,
     vhostPci: raw.vhostPci !== false,
     star: raw.star === true,
@@ -84,9 +141,13 @@ function parsePlacement(text: string | undefined): PlacementMode[] {
   const out: PlacementMode[] = [];
   for (const item of (text ?? "auto").split(",").map((t) => t.trim())) {
     if (item !== "auto" && item !== "off") {
-      throw new VlabError("bad-option", `--placement takes auto, off or both, got ${quote(text)}`, {
-        hint: "For example --placement auto,off",
-      });
+      throw new VlabError(
+        "bad-option",
+        `--placement takes auto, off or auto,off, got ${quote(text)}`,
+        {
+          hint: "For example --placement auto,off",
+        },
+      );
     }
     if (!out.includes(item)) out.push(item);
   }
@@ -99,7 +160,7 @@ function parseCsum(text: string | undefined): boolean[] {
   const out: boolean[] = [];
   for (const item of items) {
     if (item !== "on" && item !== "off") {
-      throw new VlabError("bad-option", `--csum takes on, off or both, got ${quote(text)}`, {
+      throw new VlabError("bad-option", `--csum takes on, off or off,on, got ${quote(text)}`, {
         hint: "For example --csum off,on",
       });
     }
@@ -159,27 +220,163 @@ const attachDashboard: DashboardAttacher = async (name) => {
   };
 };
 
-/** The veth pair's side of `--vs-veth`, or why it cannot run here. */
-export async function vethOutcome(
-  options: NetBenchOptions,
-  progress: (what: string) => void,
-): Promise<VethOutcome> {
+/** What {@linkcode vethOutcome} needs from the system (tests replace it). */
+export interface VethDeps {
+  /** Runs `ip`, `ping` and `iperf3`. */
+  run: CommandRunner;
+  /** This process's uid (null: not allowed to ask). */
+  uid: number | null;
+  /** The run's namespace and veth names. */
+  names: VethNames;
+  /** Call `fn` on Ctrl-C or SIGTERM; returns how to stop listening. */
+  onSignal(fn: () => void): () => void;
+  /** End the process with `code` (after a signal, once the namespaces are gone). */
+  exit(code: number): void;
+}
+
+/** The real system: `Deno.Command`, `Deno.uid`, signal listeners. */
+function systemVethDeps(): VethDeps {
   let uid: number | null = null;
   try {
     uid = Deno.uid();
   } catch {
     // Not allowed to ask: treated as not root.
   }
-  const reason = await vethUnavailable(systemRunner, uid);
+  return {
+    run: systemRunner,
+    uid,
+    names: vethNames(Deno.pid, Math.random()),
+    onSignal: (fn) => {
+      const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+      for (const s of signals) Deno.addSignalListener(s, fn);
+      return () => signals.forEach((s) => Deno.removeSignalListener(s, fn));
+    },
+    exit: (code) => Deno.exit(code),
+  };
+}
+
+/**
+ * Why the veth comparison cannot run here (one line), or null when it can: checked before the
+ * labs run, so that the run's end says it at once.
+ *
+ * @example
+ * ```ts ignore
+ * const why = await vethPrerequisites(); // "it needs root to create network namespaces (uid 1000)"
+ * ```
+ */
+export function vethPrerequisites(deps: VethDeps = systemVethDeps()): Promise<string | null> {
+  return vethUnavailable(deps.run, deps.uid);
+}
+
+/**
+ * The veth pair's side of `--vs-veth`, or why it did not run. A failure on the way (iperf3 or
+ * ping failing) is a reason too, so that the labs' figures measured before are still reported;
+ * on Ctrl-C or SIGTERM the namespaces are deleted before the process ends (exit code 130).
+ *
+ * @example
+ * ```ts ignore
+ * const outcome = await vethOutcome(options, (what) => console.error(what));
+ * if (!outcome.ran) console.log(`veth comparison skipped: ${outcome.reason}`);
+ * ```
+ */
+export async function vethOutcome(
+  options: NetBenchOptions,
+  progress: (what: string) => void,
+  deps: VethDeps = systemVethDeps(),
+): Promise<VethOutcome> {
+  const reason = await vethUnavailable(deps.run, deps.uid);
   if (reason) return { ran: false, reason };
   progress("veth pair between two namespaces");
-  const veth = await runVethBench({
-    frameSizes: options.frameSizes,
-    seconds: options.seconds,
-    warmupSeconds: options.warmupSeconds,
-    pings: options.pings,
+  const { names } = deps;
+  const stop = deps.onSignal(() => {
+    // The namespaces outlive the process: delete them, then end as the signal would.
+    void Promise.allSettled([
+      deps.run(["ip", "netns", "del", names.a]),
+      deps.run(["ip", "netns", "del", names.b]),
+    ]).then(() => deps.exit(130));
   });
-  return { ran: true, veth };
+  try {
+    const veth = await runVethBench(
+      {
+        frameSizes: options.frameSizes,
+        seconds: options.seconds,
+        warmupSeconds: options.warmupSeconds,
+        pings: options.pings,
+      },
+      deps.run,
+      names,
+    );
+    return { ran: true, veth };
+  } catch (error) {
+    return {
+      ran: false,
+      reason: `it failed: ${error instanceof Error ? error.message : String(error)}`,
+    };
+  } finally {
+    stop();
+  }
+}
+
+/** `vlab bench net --json`: the report with every figure its text prints. */
+export interface NetBenchJson extends Omit<NetBenchReport, "rows"> {
+  /** The rows; latency rows also carry `overPct` and `wakeFloorUs` (the table's `over %`, `wake floor µs`). */
+  rows: (NetBenchRow | LatencyRow & { overPct: number | null; wakeFloorUs: number | null })[];
+  /** The ratio lines under the throughput table. */
+  comparisons: NetComparison[];
+  /** With `--vs-veth`: the veth pair's figures and vlab's ratios to them, or why it skipped. */
+  veth?: { ran: false; reason: string } | { ran: true; veth: VethReport; ratios: VethRatios };
+}
+
+/**
+ * The report as `--json` prints it: the rows, the figures the text derives from them (a delayed
+ * ping's `overPct`, each ping's `wakeFloorUs`, the `comparisons` under the throughput table), and
+ * with `--vs-veth` the veth outcome with vlab's `ratios` to it.
+ *
+ * @example
+ * ```ts
+ * import { netBenchJson } from "./bench_net.ts";
+ * netBenchJson({ date: "", cpus: 2, options: {} as never, rows: [] }, null).comparisons; // []
+ * ```
+ */
+export function netBenchJson(report: NetBenchReport, veth: VethOutcome | null): NetBenchJson {
+  const lat = report.rows.filter((r): r is LatencyRow => r.kind === "latency");
+  const tp = report.rows.filter((r): r is ThroughputRow => r.kind === "throughput");
+  const rows = report.rows.map((r) =>
+    r.kind === "latency"
+      ? { ...r, overPct: delayOvershootPct(r, lat), wakeFloorUs: wakeFloorUs(r) }
+      : r
+  );
+  const json: NetBenchJson = { ...report, rows, comparisons: netComparisons(tp) };
+  if (veth) json.veth = veth.ran ? { ...veth, ratios: vethRatios(report, veth.veth) } : veth;
+  return json;
+}
+
+/**
+ * What `vlab bench net` prints on stdout: the tables (and the veth comparison), or with `json`
+ * {@linkcode netBenchJson}. With `incomplete` (why the run ended early) the report holds the rows
+ * measured so far: the text ends with `incomplete: <why>`, the JSON has an `incomplete` key.
+ *
+ * @example
+ * ```ts
+ * import { formatNetOutput } from "./bench_net.ts";
+ * const report = { date: "", cpus: 2, options: {} as never, rows: [] };
+ * JSON.parse(formatNetOutput(report, null, true, "interrupted")).incomplete; // "interrupted"
+ * ```
+ */
+export function formatNetOutput(
+  report: NetBenchReport,
+  veth: VethOutcome | null,
+  json: boolean,
+  incomplete?: string,
+): string {
+  if (json) {
+    const out = netBenchJson(report, veth);
+    return JSON.stringify(incomplete === undefined ? out : { ...out, incomplete }, null, 2);
+  }
+  const parts = [formatNetReport(report)];
+  if (veth) parts.push(formatVethComparison(report, veth));
+  if (incomplete !== undefined) parts.push(`incomplete: ${incomplete}`);
+  return parts.filter((p) => p !== "").join("\n\n");
 }
 
 /** The `net` subcommand of `vlab bench`. */
@@ -205,14 +402,22 @@ export function netCommand(): Command {
       "link delays (ms, each way) at which ping is measured",
       d.delaysMs.join(","),
     )
-    .option("--scale <list>", "lab sizes (VMs) for up time and memory, or none", d.scale.join(","))
+    .option(
+      "--scale <list>",
+      "even lab sizes (VMs, N/2 linked pairs) for up time and memory, or none",
+      d.scale.join(","),
+    )
     .option(
       "--idle-seconds <n>",
       "seconds of idle CPU measurement (16-VM lab; 0 skips)",
       String(d.idleSeconds),
     )
     .option("--poll-us <n>", "the VMs' busy-poll budget (topology poll_us), µs", String(d.pollUs))
-    .option("--queue-size <n>", "queue size of the NICs (split: a power of 2)", String(d.queueSize))
+    .option(
+      "--queue-size <n>",
+      "queue size of the NICs, 8 to 32768 (split: a power of 2)",
+      String(d.queueSize),
+    )
     .option(
       "--dashboard",
       "measure instead what an attached dashboard costs: throughput and idle ping with and without one, and its CPU",
@@ -239,28 +444,73 @@ export function netCommand(): Command {
     .option("--json", "print the report as JSON")
     .action(async (raw) => {
       const options = parseNetOptions(raw);
+      const json = raw.json === true;
+      // Rows as they are measured: what a failed or interrupted run still reports.
+      const rows: NetBenchRow[] = [];
+      const partial = (): NetBenchReport => ({
+        date: new Date().toISOString(),
+        cpus: navigator.hardwareConcurrency,
+        options,
+        rows,
+      });
+      const print = (text: string) => writeAll(Deno.stdout, encoder.encode(text + "\n"));
       const line = stderrProgressLine();
+      // Ctrl-C: what was measured, marked incomplete, then the exit code a shell gives it.
+      const interrupted = "interrupted (Ctrl-C or SIGTERM)";
+      const system = raw.vsVeth ? systemVethDeps() : null;
+      const deps: VethDeps | null = system && {
+        ...system,
+        exit: (code) => {
+          line.done();
+          const veth: VethOutcome = { ran: false, reason: interrupted };
+          try {
+            print(formatNetOutput(partial(), veth, json, interrupted));
+          } finally {
+            system.exit(code);
+          }
+        },
+      };
+      const onSignal = () => {
+        line.done();
+        try {
+          print(formatNetOutput(partial(), null, json, interrupted));
+        } finally {
+          Deno.exit(130);
+        }
+      };
+      const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+      const listen = (on: boolean) =>
+        signals.forEach((s) =>
+          on ? Deno.addSignalListener(s, onSignal) : Deno.removeSignalListener(s, onSignal)
+        );
+      // A missing prerequisite is known before the labs run, and said at the end in one line.
+      const missing = deps && await vethPrerequisites(deps);
       let report;
       let veth: VethOutcome | null = null;
+      listen(true);
       try {
-        report = await runNetBench(options, line.progress, attachDashboard);
-        if (raw.vsVeth) veth = await vethOutcome(options, line.progress);
+        report = await runNetBench(options, line.progress, attachDashboard, rows);
+        listen(false); // the veth run deletes its namespaces on a signal, then reports
+        if (deps) {
+          veth = missing
+            ? { ran: false, reason: missing }
+            : await vethOutcome(options, line.progress, deps);
+        }
       } catch (error) {
-        throw new VlabError(
-          "bench-failed",
-          `Cannot run bench net: ${error instanceof Error ? error.message : String(error)}`,
-          {
-            hint:
-              "Run it again with VLAB_DEBUG=1, or measure less (--sizes, --layout, --scale none)",
-            cause: error,
-          },
-        );
+        const detail = error instanceof Error ? error.message : String(error);
+        line.done();
+        // The rows measured before the failure still go to stdout, marked incomplete.
+        if (rows.length > 0 || json) {
+          print(formatNetOutput(partial(), null, json, `failed: ${detail}`));
+        }
+        throw new VlabError("bench-failed", `Cannot run bench net: ${detail}`, {
+          hint: "Run it again with VLAB_DEBUG=1, or measure less (--sizes, --layout, --scale none)",
+          cause: error,
+        });
       } finally {
+        listen(false);
         line.done();
       }
-      const text = raw.json
-        ? JSON.stringify(veth ? { ...report, veth } : report, null, 2)
-        : formatNetReport(report) + (veth ? "\n\n" + formatVethComparison(report, veth) : "");
-      await writeAll(Deno.stdout, encoder.encode(text + "\n"));
+      print(formatNetOutput(report, veth, json));
     }) as unknown as Command;
 }

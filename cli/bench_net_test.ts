@@ -1,5 +1,20 @@
 import assert from "node:assert/strict";
-import { parseNetOptions } from "./bench_net.ts";
+import {
+  formatNetOutput,
+  netBenchJson,
+  parseNetOptions,
+  type VethDeps,
+  vethOutcome,
+  vethPrerequisites,
+} from "./bench_net.ts";
+import {
+  formatNetReport,
+  type LatencyRow,
+  type NetBenchReport,
+  type ThroughputRow,
+} from "../lab/bench/net.ts";
+import { formatVethComparison } from "../lab/bench/veth_report.ts";
+import { type CommandResult, vethNames } from "../lab/bench/veth.ts";
 import { VlabError } from "./errors.ts";
 
 const RAW = {
@@ -54,4 +69,217 @@ Deno.test("bad bench net options are usage errors naming the option", () => {
       (e) => e instanceof VlabError && e.code === "bad-option" && e.message.startsWith(option),
     );
   }
+});
+
+Deno.test("bench net refuses what a lab would refuse or measure otherwise, before any lab runs", () => {
+  const refuses = (raw: Partial<Parameters<typeof parseNetOptions>[0]>, message: RegExp) =>
+    assert.throws(
+      () => parseNetOptions({ ...RAW, ...raw }),
+      (e) => e instanceof VlabError && e.code === "bad-option" && message.test(e.message),
+    );
+  // Split rings need a power of 2: the first lab would fail after the first bare-ring run.
+  refuses(
+    { queueSize: "100" },
+    /^--queue-size must be a power of 2 for the split layout, got 100$/,
+  );
+  refuses({ queueSize: "100", layout: "split" }, /power of 2/);
+  assert.equal(parseNetOptions({ ...RAW, queueSize: "100", layout: "packed" }).queueSize, 100);
+  // A scale lab is N/2 pairs: 3 would be measured as a 2-VM lab, under the name 2.
+  refuses({ scale: "2,3" }, /^--scale takes even lab sizes \(N\/2 linked pairs\), got 3$/);
+  assert.deepEqual(parseNetOptions({ ...RAW, scale: "16,2,16" }).scale, [16, 2], "each size once");
+  // Modes that replace the rest cannot be combined with each other or with the veth comparison.
+  refuses({ star: true, dashboard: true }, /--star and --dashboard/);
+  refuses({ star: true, vsVeth: true }, /^--vs-veth .* --star does not measure$/);
+  refuses({ dashboard: true, vsVeth: true }, /--dashboard does not measure$/);
+  assert.equal(parseNetOptions({ ...RAW, vsVeth: true }).star, false);
+});
+
+Deno.test("bench net's --csum and --placement errors name only values they take", () => {
+  for (
+    const [key, value, good] of [["csum", "both", "off,on"], ["placement", "both", "auto,off"]]
+  ) {
+    assert.throws(
+      () => parseNetOptions({ ...RAW, [key]: value }),
+      (e) => e instanceof VlabError && e.message.includes(good) && !/\bor both\b/.test(e.message),
+    );
+    parseNetOptions({ ...RAW, [key]: good }); // what the message offers is taken
+  }
+});
+
+/** A system where every command succeeds except what `fail` answers; records every command. */
+function fakeVethDeps(fail: (argv: string[]) => CommandResult | null) {
+  const calls: string[][] = [];
+  const listeners = new Set<() => void>();
+  const exits: number[] = [];
+  const deps: VethDeps = {
+    run: (argv) => {
+      calls.push(argv);
+      return Promise.resolve(fail(argv) ?? { code: 0, stdout: "", stderr: "" });
+    },
+    uid: 0,
+    names: vethNames(42, 0.5),
+    onSignal: (fn) => {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    exit: (code) => exits.push(code),
+  };
+  return { deps, calls, listeners, exits };
+}
+
+Deno.test("a veth run that fails is a reason beside the labs' figures, not a lost report", async () => {
+  const { deps, calls, listeners } = fakeVethDeps((argv) =>
+    argv.includes("-c") && argv.includes("iperf3")
+      ? { code: 1, stdout: "", stderr: "iperf3: error - control socket has closed unexpectedly" }
+      : null
+  );
+  const options = parseNetOptions({ ...RAW, sizes: "64" });
+  const outcome = await vethOutcome(options, () => {}, deps);
+  assert.deepEqual(outcome, {
+    ran: false,
+    reason:
+      "it failed: iperf3 client failed: iperf3: error - control socket has closed unexpectedly",
+  });
+  assert.deepEqual(calls.slice(-2), [
+    ["ip", "netns", "del", deps.names.a],
+    ["ip", "netns", "del", deps.names.b],
+  ]);
+  assert.equal(listeners.size, 0, "the signal listener is removed after the run");
+});
+
+Deno.test("Ctrl-C during the veth run deletes the namespaces, then exits 130", async () => {
+  let signalled = false;
+  const fake = fakeVethDeps((argv) => {
+    if (argv.includes("iperf3") && argv.includes("-c") && !signalled) {
+      signalled = true;
+      for (const fn of fake.listeners) fn(); // the user presses Ctrl-C mid-flood
+      return { code: 1, stdout: "", stderr: "interrupted" };
+    }
+    return null;
+  });
+  const { deps, calls, exits } = fake;
+  await vethOutcome(parseNetOptions({ ...RAW, sizes: "64" }), () => {}, deps);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.ok(signalled);
+  assert.deepEqual(exits, [130]);
+  const deletes = calls.filter((c) => c[2] === "del").map((c) => c[3]);
+  assert.ok(deletes.includes(deps.names.a) && deletes.includes(deps.names.b), String(deletes));
+});
+
+Deno.test("without root the veth comparison is one reason and nothing is created", async () => {
+  const { deps, calls } = fakeVethDeps(() => null);
+  const outcome = await vethOutcome(parseNetOptions(RAW), () => {}, { ...deps, uid: 1000 });
+  assert.deepEqual(outcome, {
+    ran: false,
+    reason: "it needs root to create network namespaces (uid 1000)",
+  });
+  assert.equal(await vethPrerequisites({ ...deps, uid: 1000 }), outcome.reason);
+  assert.deepEqual(calls, []);
+});
+
+Deno.test("bench net --json carries the figures the text derives: over %, wake floor, ratio lines, veth ratios", () => {
+  const perFrame = { wakeups: 1, kicks: 0.5, interrupts: 0.5 };
+  const tp = (layout: "split" | "packed", runsPps: number[]): ThroughputRow => ({
+    kind: "throughput",
+    layout,
+    csum: true,
+    placement: "auto",
+    frameSize: 64,
+    queueSize: 256,
+    pps: runsPps[1],
+    gbitPerSecond: 0.5,
+    sentPps: runsPps[1],
+    lossPct: 0,
+    runsPps,
+    barePps: 1e7,
+    ratioToBare: 0.1,
+    cpuPct: 100,
+    cpuUsPerFrame: 1e6 / runsPps[1],
+    perFrame,
+  });
+  const ping = (delayMs: number, rttMedianUs: number): LatencyRow => ({
+    kind: "latency",
+    layout: "split",
+    count: 200,
+    delayMs,
+    rttMedianUs,
+    rttP99Us: 2 * rttMedianUs,
+    perPing: { wakeups: 6, kicks: 2, interrupts: 2 },
+    releaseLateUs: delayMs > 0 ? 100 : null,
+    wakeRoundTripUs: 80,
+  });
+  const report: NetBenchReport = {
+    date: "",
+    cpus: 2,
+    options: parseNetOptions(RAW),
+    rows: [
+      tp("split", [1e6, 1e6, 1e6]),
+      tp("packed", [9e5, 1.1e6, 1.2e6]),
+      ping(0, 500),
+      ping(2, 4600),
+    ],
+  };
+  const veth = {
+    throughput: [{ frameSize: 64, pps: 2e5, gbitPerSecond: 0.1 }],
+    rttMedianUs: 50,
+    rttP99Us: 100,
+  };
+  const json = JSON.parse(JSON.stringify(netBenchJson(report, { ran: true, veth })));
+  const text = formatNetReport(report);
+  // The ping table's over % and wake floor µs.
+  assert.match(text, /^split +2 +200 +4600 +9200 +6\.0 +2\.0 +2\.0 +2\.2 +100 +240$/m);
+  const delayed = json.rows.find((r: LatencyRow) => r.delayMs === 2);
+  assert.equal(delayed.overPct.toFixed(1), "2.2");
+  assert.equal(delayed.wakeFloorUs, 240);
+  assert.equal(json.rows.find((r: LatencyRow) => r.kind === "latency").overPct, null);
+  // The packed/split line.
+  assert.match(
+    text,
+    /^packed\/split, 64 B: 1\.10x the frame rate \(median of 3 paired runs, 0\.90–1\.20\)/m,
+  );
+  assert.deepEqual(json.comparisons, [{
+    kind: "packed/split",
+    layout: "split",
+    frameSize: 64,
+    csum: true,
+    placement: "auto",
+    ppsRatio: 1.1,
+    ppsRatioMin: 0.9,
+    ppsRatioMax: 1.2,
+    pairedRuns: 3,
+    cpuPerFrameRatio: 1e6 / 1.1e6 / 1,
+  }]);
+  // The veth tables' ratios.
+  const vethText = formatVethComparison(report, { ran: true, veth });
+  assert.match(vethText, /^64 +0\.200 +0\.10 +5\.00 +5\.50$/m);
+  assert.deepEqual(json.veth.ratios.throughput.map((r: { ppsRatio: number }) => r.ppsRatio), [
+    5,
+    5.5,
+  ]);
+  assert.deepEqual(json.veth.ratios.ping, [{ layout: "split", medianRatio: 10, p99Ratio: 10 }]);
+  // Skipped: the reason, as the text says it.
+  assert.deepEqual(netBenchJson(report, { ran: false, reason: "x" }).veth, {
+    ran: false,
+    reason: "x",
+  });
+  assert.equal("veth" in netBenchJson(report, null), false);
+});
+
+Deno.test("bench net measures each frame size and delay once", () => {
+  const o = parseNetOptions({ ...RAW, sizes: "64,1500,64", delays: "0,2,0" });
+  assert.deepEqual(o.frameSizes, [64, 1500]);
+  assert.deepEqual(o.delaysMs, [0, 2]);
+});
+
+Deno.test("a run that ends early still prints what it measured, marked incomplete, as valid JSON", () => {
+  const options = parseNetOptions(RAW);
+  const empty: NetBenchReport = { date: "d", cpus: 2, options, rows: [] };
+  const json = JSON.parse(formatNetOutput(empty, null, true, "interrupted (Ctrl-C or SIGTERM)"));
+  assert.equal(json.incomplete, "interrupted (Ctrl-C or SIGTERM)");
+  assert.deepEqual(json.rows, []);
+  assert.deepEqual(json.comparisons, []);
+  const done = JSON.parse(formatNetOutput(empty, null, true));
+  assert.equal("incomplete" in done, false, "a complete run has no incomplete key");
+  const text = formatNetOutput(empty, { ran: false, reason: "it failed: x" }, false, "failed: y");
+  assert.match(text, /\n\nveth comparison skipped: it failed: x\n\nincomplete: failed: y$/);
 });

@@ -21,6 +21,7 @@ const encoder = new TextEncoder();
 /**
  * Parse the options of `vlab bench recovery`.
  *
+ * @throws {VlabError} code `bad-option` for a value out of range, or both counts 0
  * @example
  * ```ts
  * import { parseRecoveryOptions } from "./bench_recovery.ts";
@@ -30,11 +31,17 @@ const encoder = new TextEncoder();
 export function parseRecoveryOptions(
   raw: { crashes: string; corruptions: string; rate: string },
 ): RecoveryBenchOptions {
-  return {
+  const options = {
     crashes: intOption("--crashes", raw.crashes, 0, 100_000, "3"),
     corruptions: intOption("--corruptions", raw.corruptions, 0, 100_000, "3"),
     ratePps: intOption("--rate", raw.rate, 100, 10_000_000, "20000"),
   };
+  if (options.crashes === 0 && options.corruptions === 0) {
+    throw new VlabError("bad-option", "--crashes 0 and --corruptions 0 leave nothing to measure", {
+      hint: "Skip one of them at most, for example --crashes 3 --corruptions 0",
+    });
+  }
+  return options;
 }
 
 /** `vlab bench recovery [--crashes N] [--corruptions N] [--rate PPS] [--json]`. */

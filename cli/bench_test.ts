@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   type BenchRuntime,
+  denoBenchRuntime,
   parseRingsOptions,
   type RawRingsOptions,
   runRingsCommand,
@@ -312,4 +313,23 @@ Deno.test("--same-core when already pinned runs here with sameCore set", async (
   await runRingsCommand({ sameCore: true, json: true }, runtime);
   assert.equal(runtime.pinnedRuns, 0);
   assert.equal(runtime.ran[0].sameCore, true);
+});
+
+Deno.test("--svg is checked before the run: a missing folder, or a folder given as the file", async () => {
+  const check = denoBenchRuntime().checkOutputPath;
+  const dir = await Deno.makeTempDir();
+  try {
+    await check(`${dir}/chart.svg`); // a file in an existing folder
+    const refused = async (path: string, message: RegExp) =>
+      await assert.rejects(
+        () => check(path),
+        (e: unknown) =>
+          e instanceof VlabError && e.code === "bad-option" && message.test(e.message),
+      );
+    await refused(`${dir}/missing/chart.svg`, /--svg needs an existing folder/);
+    await refused(dir, /--svg needs a file name, ".*" is a folder$/);
+    await refused(`${dir}/`, /is a folder$/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

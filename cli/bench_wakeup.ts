@@ -11,6 +11,7 @@ import {
   formatWakeupTable,
   runWakeupBench,
   type WakeupBenchOptions,
+  type WakeupRow,
 } from "../lab/bench/wakeup.ts";
 import { intOption } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
@@ -41,6 +42,26 @@ export function parseWakeupOptions(
   };
 }
 
+/**
+ * What `vlab bench wakeup` prints on stdout: the table, or with `--json` the options and the rows
+ * (`mode`, `rounds` kept after the warm-up tenth, `medianUs`, `p99Us`: a round trip is two
+ * wake-ups).
+ *
+ * @example
+ * ```ts
+ * import { formatWakeupOutput } from "./bench_wakeup.ts";
+ * const options = { modes: ["async" as const], rounds: 10, sliceMs: 2 };
+ * formatWakeupOutput(options, [{ mode: "async", rounds: 9, medianUs: 40, p99Us: 90 }], true);
+ * ```
+ */
+export function formatWakeupOutput(
+  options: WakeupBenchOptions,
+  rows: readonly WakeupRow[],
+  json: boolean,
+): string {
+  return json ? JSON.stringify({ options, rows }, null, 2) : formatWakeupTable(rows);
+}
+
 /** The `wakeup` subcommand of `vlab bench`. */
 export function wakeupCommand(): Command {
   return new Command("wakeup")
@@ -50,8 +71,11 @@ export function wakeupCommand(): Command {
     )
     .option("--rounds <n>", "round trips per mode", String(DEFAULT_WAKEUP_OPTIONS.rounds))
     .option("--slice-ms <n>", "longest blocking slice, ms", String(DEFAULT_WAKEUP_OPTIONS.sliceMs))
+    .option("--json", "print the options and rows as JSON")
     .action(async (raw) => {
-      const rows = await runWakeupBench(parseWakeupOptions(raw));
-      await writeAll(Deno.stdout, new TextEncoder().encode(formatWakeupTable(rows) + "\n"));
+      const options = parseWakeupOptions(raw);
+      const rows = await runWakeupBench(options);
+      const text = formatWakeupOutput(options, rows, raw.json === true);
+      await writeAll(Deno.stdout, new TextEncoder().encode(text + "\n"));
     }) as unknown as Command;
 }

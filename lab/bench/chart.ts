@@ -88,7 +88,10 @@ export function ringsChartSpec(report: RingsBenchReport): vegaLite.TopLevelSpec 
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: {
       text: RINGS_CHART_TITLE,
-      subtitle: `queue size ${o.queueSize}, ${o.runs} runs of ${o.requests} requests; ` +
+      subtitle:
+        `queue size ${o.queueSize}, ${o.runs} run${
+          o.runs === 1 ? "" : "s"
+        } of ${o.requests} requests; ` +
         `Deno ${env.deno}, ${env.cpus} CPUs (${env.cpuModel})`,
     },
     width: 560,

@@ -341,7 +341,9 @@ export function formatIommuReport(r: IommuBenchReport): string {
   const o = r.options;
   if (o) {
     lines.push(
-      `${o.runs} runs per mode and size, ${o.frames} frames each after ${o.warmupSeconds} s ` +
+      `${o.runs} run${
+        o.runs === 1 ? "" : "s"
+      } per mode and size, ${o.frames} frames each after ${o.warmupSeconds} s ` +
         "of warm-up in the same lab; vs none: median of the runs' ratios to the same round's none",
     );
   }

@@ -37,9 +37,11 @@ import { type DashboardAttacher, median, pairTopology, pingRun, throughputRun } 
 import type { WakeCounts } from "./wake_counts.ts";
 import { starBench, type StarRow } from "./net_star.ts";
 import { runWakeupBench } from "./wakeup.ts";
+import { type NetComparison, netComparisons } from "./net_compare.ts";
 
 export type { DashboardAttacher } from "./net_run.ts";
 export { throughputRun } from "./net_run.ts";
+export { type NetComparison, netComparisons, pairedRatios } from "./net_compare.ts";
 
 /** What `vlab bench net` measures. */
 export interface NetBenchOptions {
@@ -92,6 +94,9 @@ function warmupNote(o: NetBenchOptions): string {
   const w = o.warmupSeconds ?? 0;
   return w > 0 ? ` after ${w} s of warm-up` : "";
 }
+
+/** `1 run`, `3 runs`. */
+const runsWord = (n: number) => `${n} run${n === 1 ? "" : "s"}`;
 
 /** Defaults of `vlab bench net`. */
 export const DEFAULT_NET_OPTIONS: NetBenchOptions = {
@@ -367,28 +372,9 @@ async function cpuPctOver(ms: number): Promise<number> {
 }
 
 /**
- * Row `a`'s received rate over row `b`'s, run by run, for two rows of one frame size whose runs
- * were alternated (`runNetBench` runs the layouts, offload settings and placements in turn): one
- * ratio per pair of runs (packed over split, placement on over off).
- *
- * @example
- * ```ts
- * import { pairedRatios, type ThroughputRow } from "./net.ts";
- * const row = (layout: "split" | "packed", runsPps: number[]) => ({ layout, runsPps }) as ThroughputRow;
- * pairedRatios(row("packed", [110, 90]), row("split", [100, 100])); // [1.1, 0.9]
- * ```
- */
-export function pairedRatios(a: ThroughputRow, b: ThroughputRow): number[] {
-  const n = Math.min(a.runsPps.length, b.runsPps.length);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    if (b.runsPps[i] > 0) out.push(a.runsPps[i] / b.runsPps[i]);
-  }
-  return out;
-}
-
-/**
- * Run the benchmark. `progress` is called before each measurement.
+ * Run the benchmark. `progress` is called before each measurement; each row is pushed on `rows`
+ * as soon as it is measured (the report's rows are that array), so that a caller can report
+ * what a failed or interrupted run measured.
  *
  * @example
  * ```ts ignore
@@ -400,8 +386,8 @@ export async function runNetBench(
   options: NetBenchOptions,
   progress: (what: string) => void = () => {},
   attach?: DashboardAttacher,
+  rows: NetBenchRow[] = [],
 ): Promise<NetBenchReport> {
-  const rows: NetBenchRow[] = [];
   if (options.star) {
     for (const layout of options.layouts) {
       for (const size of options.frameSizes) {
@@ -546,7 +532,9 @@ export async function runNetBench(
  */
 export function formatNetReport(report: NetBenchReport): string {
   const lines: string[] = [
-    `vlab bench net, ${report.date}, ${report.cpus} CPUs, medians of ${report.options.runs} runs of ${report.options.seconds} s${
+    `vlab bench net, ${report.date}, ${report.cpus} CPUs, medians of ${
+      runsWord(report.options.runs)
+    } of ${report.options.seconds} s${
       warmupNote(report.options)
     }, poll ${report.options.pollUs} µs`,
     "",
@@ -600,52 +588,40 @@ export function formatNetReport(report: NetBenchReport): string {
       ]),
       "",
     );
-    for (const on of tp.filter((r) => r.csum !== false)) {
-      const off = tp.find((r) =>
-        r.csum === false && r.layout === on.layout && r.frameSize === on.frameSize
-      );
-      if (!off) continue;
-      lines.push(
-        `checksum offload, ${on.layout}, ${on.frameSize} B: on/off ${
-          (on.pps / off.pps).toFixed(2)
-        }x the frame rate, ${(on.cpuUsPerFrame / off.cpuUsPerFrame).toFixed(2)}x the CPU per frame`,
-      );
+    // The ratios under the table, one line each (the same figures as `--json`'s `comparisons`).
+    const comparisons = netComparisons(tp);
+    const setting = (c: NetComparison, csum: boolean, cpus: boolean) =>
+      (csum && csumShown ? `, csum ${c.csum ? "on" : "off"}` : "") +
+      (cpus && placementShown ? `, cpus ${c.placement}` : "");
+    const paired = (c: NetComparison) =>
+      `${c.ppsRatio.toFixed(2)}x the frame rate (median of ${c.pairedRuns} paired runs, ` +
+      `${c.ppsRatioMin!.toFixed(2)}–${c.ppsRatioMax!.toFixed(2)}), ` +
+      `${c.cpuPerFrameRatio.toFixed(2)}x the CPU per frame`;
+    const groups: [NetComparison["kind"], (c: NetComparison) => string][] = [
+      [
+        "csum on/off",
+        (c) =>
+          `checksum offload, ${c.layout}, ${c.frameSize} B${setting(c, false, true)}: on/off ` +
+          `${c.ppsRatio.toFixed(2)}x the frame rate, ${
+            c.cpuPerFrameRatio.toFixed(2)
+          }x the CPU per frame`,
+      ],
+      [
+        "placement auto/off",
+        (c) =>
+          `CPU placement, ${c.layout}, ${c.frameSize} B${setting(c, true, false)}, auto/off: ${
+            paired(c)
+          }`,
+      ],
+      [
+        "packed/split",
+        (c) => `packed/split, ${c.frameSize} B${setting(c, true, true)}: ${paired(c)}`,
+      ],
+    ];
+    for (const [kind, line] of groups) {
+      const these = comparisons.filter((c) => c.kind === kind);
+      if (these.length > 0) lines.push(...these.map(line), "");
     }
-    if (csumShown) lines.push("");
-    // `a` against `b`, run by run (their runs alternate): the median of the ratios, their range.
-    const paired = (head: string, a: ThroughputRow, b: ThroughputRow): string | null => {
-      const ratios = pairedRatios(a, b);
-      if (ratios.length === 0) return null;
-      return `${head}: ${median(ratios).toFixed(2)}x the frame rate (median of ${ratios.length} ` +
-        `paired runs, ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}), ` +
-        `${(a.cpuUsPerFrame / b.cpuUsPerFrame).toFixed(2)}x the CPU per frame`;
-    };
-    // Placement against none.
-    for (const auto of tp.filter((r) => (r.placement ?? "auto") === "auto")) {
-      const off = tp.find((r) =>
-        r.placement === "off" && r.layout === auto.layout && r.frameSize === auto.frameSize &&
-        r.csum === auto.csum
-      );
-      const line = off &&
-        paired(`CPU placement, ${auto.layout}, ${auto.frameSize} B, auto/off`, auto, off);
-      if (line) lines.push(line);
-    }
-    if (placementShown) lines.push("");
-    // Packed against split.
-    let layoutsShown = false;
-    for (const split of tp.filter((r) => r.layout === "split")) {
-      const packed = tp.find((r) =>
-        r.layout === "packed" && r.frameSize === split.frameSize && r.csum === split.csum &&
-        r.placement === split.placement
-      );
-      const csum = (csumShown ? `, csum ${split.csum === false ? "off" : "on"}` : "") +
-        (placementShown ? `, cpus ${split.placement ?? "auto"}` : "");
-      const line = packed && paired(`packed/split, ${split.frameSize} B${csum}`, packed, split);
-      if (!line) continue;
-      layoutsShown = true;
-      lines.push(line);
-    }
-    if (layoutsShown) lines.push("");
   }
   const lat = report.rows.filter((r): r is LatencyRow => r.kind === "latency");
   if (lat.length > 0) {

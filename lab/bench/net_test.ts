@@ -284,3 +284,60 @@ Deno.test({
     );
   },
 });
+
+Deno.test("with --csum off,on and --placement auto,off, each offload line pairs rows of one placement", () => {
+  const tp = (csum: boolean, placement: "auto" | "off", pps: number): ThroughputRow => ({
+    kind: "throughput",
+    layout: "split",
+    csum,
+    placement,
+    frameSize: 64,
+    queueSize: 256,
+    pps,
+    gbitPerSecond: 1,
+    sentPps: pps,
+    lossPct: 0,
+    runsPps: [pps],
+    barePps: 1e7,
+    ratioToBare: pps / 1e7,
+    cpuPct: 100,
+    cpuUsPerFrame: 1e6 / pps,
+    perFrame: perPing,
+  });
+  // Rows in the order runNetBench gives them: csum off (auto, off), then csum on (auto, off).
+  const rows = [
+    tp(false, "auto", 1e6),
+    tp(false, "off", 5e5),
+    tp(true, "auto", 2e6),
+    tp(true, "off", 6e5),
+  ];
+  const text = formatNetReport({
+    date: "",
+    cpus: 2,
+    options: { ...DEFAULT_NET_OPTIONS, csum: [false, true], placement: ["auto", "off"] },
+    rows,
+  }).split("\n");
+  const offload = text.filter((l) => l.startsWith("checksum offload"));
+  assert.deepEqual(offload, [
+    "checksum offload, split, 64 B, cpus auto: on/off 2.00x the frame rate, 0.50x the CPU per frame",
+    "checksum offload, split, 64 B, cpus off: on/off 1.20x the frame rate, 0.83x the CPU per frame",
+  ]);
+  // Its sibling: each placement line names the offload setting it holds.
+  assert.deepEqual(text.filter((l) => l.startsWith("CPU placement")).map((l) => l.split(":")[0]), [
+    "CPU placement, split, 64 B, csum off, auto/off",
+    "CPU placement, split, 64 B, csum on, auto/off",
+  ]);
+});
+
+Deno.test("the report's first line counts one run as one run", () => {
+  const head = (runs: number) =>
+    formatNetReport({
+      date: "d",
+      cpus: 2,
+      options: { ...DEFAULT_NET_OPTIONS, runs, seconds: 1 },
+      rows: [],
+    })
+      .split("\n")[0];
+  assert.match(head(1), /, medians of 1 run of 1 s after 1 s of warm-up,/);
+  assert.match(head(3), /, medians of 3 runs of 1 s/);
+});

@@ -7,7 +7,14 @@
  * @module
  */
 
-import type { RingLayout, RingMode, RingsBenchReport, RingsBenchRow, Spread } from "./types.ts";
+import {
+  type RingLayout,
+  type RingMode,
+  type RingsBenchReport,
+  type RingsBenchRow,
+  RUN_DEADLINE_MS,
+  type Spread,
+} from "./types.ts";
 
 const LAYOUT_ORDER: readonly RingLayout[] = ["split", "packed"];
 const MODE_ORDER: readonly RingMode[] = ["poll", "notify"];
@@ -125,7 +132,7 @@ function modeTable(report: RingsBenchReport, mode: RingMode): string[] {
   const showNotifications = mode === "notify";
   const showLines = rows.some((row) => row.linesPerRequest !== undefined);
 
-  const header = ["batch", ...layouts.map((layout) => `${layout} ns/request`)];
+  const header = ["batch", ...layouts.map((layout) => `${layout} per request`)];
   if (showRatio) header.push("packed/split");
   if (showNotifications) {
     for (const layout of layouts) header.push(`${layout} kicks`, `${layout} irqs`);
@@ -162,6 +169,19 @@ function modeTable(report: RingsBenchReport, mode: RingMode): string[] {
   notes.push(
     `hand-off ns: one cache line changing hands, measured before each point (${layouts.join("/")})`,
   );
+  // A run stopped by its deadline measured fewer requests than asked: say which points hold one.
+  const truncated = rows.filter((row) => row.truncatedRuns > 0);
+  if (truncated.length > 0) {
+    notes.push(
+      `runs stopped at the ${
+        RUN_DEADLINE_MS / 1000
+      } s deadline (figures from the requests they completed): ${
+        truncated.map((row) =>
+          `${row.layout} batch ${row.batch} ${row.truncatedRuns} of ${report.options.runs}`
+        ).join(", ")
+      }`,
+    );
+  }
   return [...alignColumns([header, ...body]), ...notes];
 }
 

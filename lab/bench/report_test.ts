@@ -92,8 +92,8 @@ Deno.test("one row per batch with split, packed and the packed/split ratio", () 
   assert.equal(lines[header - 1], "mode: poll");
   assert.deepEqual(cells(lines[header]), [
     "batch",
-    "split ns/request",
-    "packed ns/request",
+    "split per request",
+    "packed per request",
     "packed/split",
     "hand-off ns",
   ]);
@@ -128,7 +128,7 @@ Deno.test("a report with one layout has no ratio column", () => {
   assert.doesNotMatch(text, /split ns/);
   const lines = text.split("\n");
   const header = lines.findIndex((line) => line.trimStart().startsWith("batch"));
-  assert.deepEqual(cells(lines[header]), ["batch", "packed ns/request", "hand-off ns"]);
+  assert.deepEqual(cells(lines[header]), ["batch", "packed per request", "hand-off ns"]);
   assert.deepEqual(cells(lines[header + 2]), ["8", "35 (25–55) ns", "100"]);
 });
 
@@ -145,8 +145,8 @@ Deno.test("notify mode adds kicks and interrupts per request for each layout", (
   assert.doesNotMatch(lines.slice(0, notify).join("\n"), /kicks/);
   assert.deepEqual(cells(lines[notify + 1]), [
     "batch",
-    "split ns/request",
-    "packed ns/request",
+    "split per request",
+    "packed per request",
     "packed/split",
     "split kicks",
     "split irqs",
@@ -193,4 +193,24 @@ Deno.test("a missing point shows a dash and no ratio", () => {
 
 Deno.test("an empty report says so", () => {
   assert.match(formatRingsTable(report([])), /No results\.$/);
+});
+
+Deno.test("the table says which points hold runs stopped at the deadline", () => {
+  const text = formatRingsTable(
+    report([row("split", "poll", 1, 400, { truncatedRuns: 2 }), row("packed", "poll", 1, 200)]),
+  );
+  assert.match(
+    text,
+    /^runs stopped at the 5 s deadline \(figures from the requests they completed\): split batch 1 2 of 5$/m,
+  );
+  assert.ok(!formatRingsTable(report([row("split", "poll", 1, 400)])).includes("deadline"));
+});
+
+Deno.test("a column whose cells change unit does not name one in its header", () => {
+  const text = formatRingsTable(
+    report([row("split", "poll", 1, 1220), row("packed", "poll", 1, 350)]),
+  );
+  const header = text.split("\n").find((l) => l.trimStart().startsWith("batch"))!;
+  assert.ok(!header.includes("ns/request"), header);
+  assert.match(text, /1\.22 \(1\.21–1\.24\) µs/, "the cell carries its unit");
 });

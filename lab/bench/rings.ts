@@ -15,6 +15,7 @@ import { GuestMemory } from "../../devices/memory/memory.ts";
 import { runCacheModel } from "./cache_model.ts";
 import { type BenchLayout, benchLayout, Ctl, ctl, CTL_WORDS } from "./ring_layout.ts";
 import type { WorkerReply, WorkerRequest } from "./ring_worker.ts";
+import { RUN_DEADLINE_MS } from "./types.ts";
 import type {
   ProgressFn,
   RingLayout,
@@ -44,9 +45,6 @@ export const SAME_CORE_REQUESTS = 2_000;
 
 /** Ping-pong rounds per calibration (three per point). */
 const CALIBRATION_ROUNDS = 20_000;
-
-/** A run that takes longer than this stops early and reports what it completed. */
-const RUN_DEADLINE_MS = 5_000;
 
 /**
  * Run the ring benchmark.

@@ -93,3 +93,6 @@ export interface RingsBenchReport {
 
 /** Progress callback: a short line describing what runs now. */
 export type ProgressFn = (line: string) => void;
+
+/** Each timed run of `vlab bench rings` stops here and reports what it completed (`truncatedRuns`). */
+export const RUN_DEADLINE_MS = 5_000;

@@ -28,7 +28,14 @@ export function formatVethComparison(report: NetBenchReport, outcome: VethOutcom
   const { veth } = outcome;
   const tp = report.rows.filter((r): r is ThroughputRow => r.kind === "throughput");
   const lat = report.rows.filter((r): r is LatencyRow => r.kind === "latency" && r.delayMs === 0);
-  const layouts = [...new Set([...tp.map((r) => r.layout), ...lat.map((r) => r.layout)])];
+  // One column per throughput variant: with `--csum off,on` or `--placement auto,off` a layout
+  // has a row per setting, each named as in the lab's table.
+  const csumShown = tp.some((r) => r.csum === false);
+  const placementShown = tp.some((r) => r.placement === "off");
+  const variantOf = (r: ThroughputRow) =>
+    r.layout + (csumShown ? ` csum ${r.csum === false ? "off" : "on"}` : "") +
+    (placementShown ? ` cpus ${r.placement ?? "auto"}` : "");
+  const variants = [...new Set(tp.map(variantOf))];
   const ratio = (x: number | undefined, y: number) =>
     x === undefined || !(y > 0) ? "-" : (x / y).toFixed(2);
   const table = (rows: string[][]) => {
@@ -38,13 +45,13 @@ export function formatVethComparison(report: NetBenchReport, outcome: VethOutcom
   const lines = [
     "veth pair between two namespaces (iperf3 UDP, one flow; iputils ping every 10 ms), same run",
     ...table([
-      ["frame B", "veth Mpps", "veth Gbit/s", ...layouts.map((l) => `${l}/veth`)],
+      ["frame B", "veth Mpps", "veth Gbit/s", ...variants.map((l) => `${l}/veth`)],
       ...veth.throughput.map((v) => [
         String(v.frameSize),
         (v.pps / 1e6).toFixed(3),
         v.gbitPerSecond.toFixed(2),
-        ...layouts.map((l) =>
-          ratio(tp.find((r) => r.layout === l && r.frameSize === v.frameSize)?.pps, v.pps)
+        ...variants.map((l) =>
+          ratio(tp.find((r) => variantOf(r) === l && r.frameSize === v.frameSize)?.pps, v.pps)
         ),
       ]),
     ]),
@@ -62,4 +69,54 @@ export function formatVethComparison(report: NetBenchReport, outcome: VethOutcom
     ]),
   ];
   return lines.join("\n");
+}
+
+/** vlab's figures over the veth pair's, as the comparison's tables print them. */
+export interface VethRatios {
+  /** Per lab throughput row whose frame size the veth pair measured: its `pps` over the veth's. */
+  throughput: {
+    layout: ThroughputRow["layout"];
+    csum: boolean;
+    placement: NonNullable<ThroughputRow["placement"]>;
+    frameSize: number;
+    ppsRatio: number | null;
+  }[];
+  /** Per layout, the idle ping's median and p99 over the veth's (above 1: vlab slower). */
+  ping: { layout: LatencyRow["layout"]; medianRatio: number | null; p99Ratio: number | null }[];
+}
+
+/**
+ * The ratios of {@linkcode formatVethComparison}'s tables as data, for `--json` (null where the
+ * veth figure is 0).
+ *
+ * @example
+ * ```ts
+ * import { vethRatios } from "./veth_report.ts";
+ * const report = { date: "", cpus: 2, options: {} as never, rows: [] };
+ * vethRatios(report, { throughput: [], rttMedianUs: 50, rttP99Us: 90 }); // { throughput: [], ping: [] }
+ * ```
+ */
+export function vethRatios(report: NetBenchReport, veth: VethReport): VethRatios {
+  const over = (x: number, y: number) => y > 0 ? x / y : null;
+  const throughput: VethRatios["throughput"] = [];
+  for (const r of report.rows) {
+    if (r.kind !== "throughput") continue;
+    const v = veth.throughput.find((t) => t.frameSize === r.frameSize);
+    if (!v) continue;
+    throughput.push({
+      layout: r.layout,
+      csum: r.csum !== false,
+      placement: r.placement ?? "auto",
+      frameSize: r.frameSize,
+      ppsRatio: over(r.pps, v.pps),
+    });
+  }
+  const ping = report.rows
+    .filter((r): r is LatencyRow => r.kind === "latency" && r.delayMs === 0)
+    .map((r) => ({
+      layout: r.layout,
+      medianRatio: over(r.rttMedianUs, veth.rttMedianUs),
+      p99Ratio: over(r.rttP99Us, veth.rttP99Us),
+    }));
+  return { throughput, ping };
 }

@@ -157,3 +157,24 @@ Deno.test("a tiny real veth comparison when this machine allows it, else the ski
 function emptyReport(): NetBenchReport {
   return { date: "", cpus: 2, options: {} as never, rows: [] };
 }
+
+Deno.test("with --csum off,on, each offload setting gets its own ratio to the veth pair", () => {
+  const report = emptyReport();
+  report.rows.push(
+    { kind: "throughput", layout: "split", csum: false, frameSize: 64, pps: 300_000 } as never,
+    { kind: "throughput", layout: "split", csum: true, frameSize: 64, pps: 500_000 } as never,
+  );
+  const text = formatVethComparison(report, {
+    ran: true,
+    veth: {
+      throughput: [{ frameSize: 64, pps: 200_000, gbitPerSecond: 0.1 }],
+      rttMedianUs: 60,
+      rttP99Us: 600,
+    },
+  });
+  assert.match(
+    text,
+    /^frame B +veth Mpps +veth Gbit\/s +split csum off\/veth +split csum on\/veth$/m,
+  );
+  assert.match(text, /^64 +0\.200 +0\.10 +1\.50 +2\.50$/m);
+});

@@ -291,9 +291,10 @@ async function rttRun(path: string, n: number): Promise<number[]> {
 /** The report as text. */
 export function formatVsockReport(r: VsockBenchReport): string {
   const f = (x: number, d = 2) => x.toFixed(d);
-  const mib = (r.options.bytes / (1 << 20)).toFixed(r.options.bytes < 1 << 20 ? 3 : 0);
+  // Whole MiB as such, else three decimals: 1.5 MiB must not read "2 MiB".
+  const mib = (r.options.bytes / (1 << 20)).toFixed(r.options.bytes % (1 << 20) === 0 ? 0 : 3);
   return [
-    `vsock bench: medians of ${r.options.runs} runs`,
+    `vsock bench: medians of ${r.options.runs} run${r.options.runs === 1 ? "" : "s"}`,
     `  stream VM to VM (64 KiB writes, ${mib} MiB)  ${f(r.streamGbit)} Gbit/s`,
     `  Unix-socket stream, two host processes      ${f(r.unixGbit)} Gbit/s`,
     `  ratio vsock / Unix                          ${f(r.ratio)}`,

@@ -29,3 +29,22 @@ Deno.test({
     assert.match(formatVsockReport(r), /ratio vsock \/ Unix/);
   },
 });
+
+Deno.test("the vsock report names the stream's size without rounding it to a whole MiB", () => {
+  const report = (bytes: number) =>
+    formatVsockReport({
+      options: { bytes, runs: 1, connections: 1, pings: 1 },
+      streamGbit: 1,
+      streamRuns: [1],
+      unixGbit: 2,
+      unixRuns: [2],
+      ratio: 0.5,
+      connectionsPerSecond: 100,
+      rttMedianUs: 50,
+      rttP99Us: 90,
+    });
+  assert.match(report(1_572_864), /64 KiB writes, 1\.500 MiB/);
+  assert.match(report(256 * 2 ** 20), /64 KiB writes, 256 MiB/);
+  assert.match(report(65_536), /64 KiB writes, 0\.063 MiB/);
+  assert.match(report(1), /medians of 1 run\n/);
+});

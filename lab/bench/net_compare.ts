@@ -1,0 +1,137 @@
+/**
+ * The ratios `vlab bench net` prints under its throughput table, as data: checksum offload on
+ * against off, CPU placement auto against off, packed against split. `formatNetReport` renders
+ * each as one line and the CLI's `--json` carries them as `comparisons`, so that a script reads
+ * the same figures as a person.
+ *
+ * Pure functions over a report's throughput rows; called on the CLI's main thread.
+ *
+ * @module
+ */
+
+import type { PlacementMode } from "../lab.ts";
+import type { RingLayout } from "../topology/types.ts";
+import type { ThroughputRow } from "./net.ts";
+import { median } from "./net_run.ts";
+
+/** One ratio line under the throughput table. */
+export interface NetComparison {
+  /** What is divided by what: offload `on/off`, placement `auto/off` or `packed/split`. */
+  kind: "csum on/off" | "placement auto/off" | "packed/split";
+  /** The layout both rows share (`split` for `packed/split`). */
+  layout: RingLayout;
+  /** Ethernet frame bytes. */
+  frameSize: number;
+  /** The offload setting both rows share (for `csum on/off`: true). */
+  csum: boolean;
+  /** The placement both rows share (for `placement auto/off`: `auto`). */
+  placement: PlacementMode;
+  /**
+   * Frame rate over frame rate: for `csum on/off` the ratio of the two rows' medians (`pps`); for
+   * the others the median of the paired runs' ratios (`pairedRuns` of them, from `ppsRatioMin`
+   * to `ppsRatioMax`), which can differ from the ratio of the medians.
+   */
+  ppsRatio: number;
+  /** Smallest paired ratio (null for `csum on/off`). */
+  ppsRatioMin: number | null;
+  /** Largest paired ratio (null for `csum on/off`). */
+  ppsRatioMax: number | null;
+  /** Pairs of runs (null for `csum on/off`). */
+  pairedRuns: number | null;
+  /** CPU per frame over CPU per frame (`cpuUsPerFrame`, the rows' medians). */
+  cpuPerFrameRatio: number;
+}
+
+/**
+ * Row `a`'s received rate over row `b`'s, run by run, for two rows of one frame size whose runs
+ * were alternated (`runNetBench` runs the layouts, offload settings and placements in turn): one
+ * ratio per pair of runs (packed over split, placement on over off).
+ *
+ * @example
+ * ```ts
+ * import { pairedRatios } from "./net_compare.ts";
+ * import type { ThroughputRow } from "./net.ts";
+ * const row = (layout: "split" | "packed", runsPps: number[]) => ({ layout, runsPps }) as ThroughputRow;
+ * pairedRatios(row("packed", [110, 90]), row("split", [100, 100])); // [1.1, 0.9]
+ * ```
+ */
+export function pairedRatios(a: ThroughputRow, b: ThroughputRow): number[] {
+  const n = Math.min(a.runsPps.length, b.runsPps.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (b.runsPps[i] > 0) out.push(a.runsPps[i] / b.runsPps[i]);
+  }
+  return out;
+}
+
+const placementOf = (r: ThroughputRow): PlacementMode => r.placement ?? "auto";
+
+/**
+ * Every comparison the rows allow, in the order the table prints them: offload, then placement,
+ * then layouts. Each pairs two rows of one frame size that differ in one setting only.
+ *
+ * @example
+ * ```ts ignore
+ * import { netComparisons } from "./net_compare.ts";
+ * netComparisons(rows).find((c) => c.kind === "packed/split")?.ppsRatio;
+ * ```
+ */
+export function netComparisons(rows: readonly ThroughputRow[]): NetComparison[] {
+  const out: NetComparison[] = [];
+  const paired = (
+    kind: NetComparison["kind"],
+    a: ThroughputRow,
+    b: ThroughputRow,
+    base: ThroughputRow,
+  ) => {
+    const ratios = pairedRatios(a, b);
+    if (ratios.length === 0) return;
+    out.push({
+      kind,
+      layout: base.layout,
+      frameSize: base.frameSize,
+      csum: base.csum !== false,
+      placement: placementOf(base),
+      ppsRatio: median(ratios),
+      ppsRatioMin: Math.min(...ratios),
+      ppsRatioMax: Math.max(...ratios),
+      pairedRuns: ratios.length,
+      cpuPerFrameRatio: a.cpuUsPerFrame / b.cpuUsPerFrame,
+    });
+  };
+  for (const on of rows.filter((r) => r.csum !== false)) {
+    // The same layout, size and placement with offload off.
+    const off = rows.find((r) =>
+      r.csum === false && r.layout === on.layout && r.frameSize === on.frameSize &&
+      placementOf(r) === placementOf(on)
+    );
+    if (!off) continue;
+    out.push({
+      kind: "csum on/off",
+      layout: on.layout,
+      frameSize: on.frameSize,
+      csum: true,
+      placement: placementOf(on),
+      ppsRatio: on.pps / off.pps,
+      ppsRatioMin: null,
+      ppsRatioMax: null,
+      pairedRuns: null,
+      cpuPerFrameRatio: on.cpuUsPerFrame / off.cpuUsPerFrame,
+    });
+  }
+  for (const auto of rows.filter((r) => placementOf(r) === "auto")) {
+    const off = rows.find((r) =>
+      r.placement === "off" && r.layout === auto.layout && r.frameSize === auto.frameSize &&
+      r.csum === auto.csum
+    );
+    if (off) paired("placement auto/off", auto, off, auto);
+  }
+  for (const split of rows.filter((r) => r.layout === "split")) {
+    const packed = rows.find((r) =>
+      r.layout === "packed" && r.frameSize === split.frameSize && r.csum === split.csum &&
+      placementOf(r) === placementOf(split)
+    );
+    if (packed) paired("packed/split", packed, split, split);
+  }
+  return out;
+}
