@@ -238,9 +238,12 @@ export async function runVsockSink(
     }
     vsock.wake();
   };
-  const listening = vsock.sockets.listen(req.port, (c) => {
+  const accept = (c: Connection) => {
+    // One stream per sink: stop listening at once, so another sender's REQUEST is refused
+    // (RST, "refused") instead of being accepted and closed under it ("done").
+    vsock.sockets.unlisten(req.port, accept);
     if (conn !== null) {
-      c.close();
+      c.reset("refused");
       return;
     }
     conn = c;
@@ -248,7 +251,8 @@ export async function runVsockSink(
     c.onEvent = (e) => {
       if (e === "readable" || e === "closed") drain(c);
     };
-  });
+  };
+  const listening = vsock.sockets.listen(req.port, accept);
   if (!listening) {
     return {
       kind: "error",
@@ -260,7 +264,7 @@ export async function runVsockSink(
     const deadline = opts.clock.now() + req.seconds * 1000;
     await until(opts, () => conn !== null && (conn as Connection).state === "closed", deadline);
   } finally {
-    vsock.sockets.unlisten(req.port);
+    vsock.sockets.unlisten(req.port, accept); // a later sink may listen there now
   }
   // From accepted to the end of the stream (or now, when it did not end).
   const seconds = conn === null ? 0 : ((t1 ?? opts.clock.now()) - t0) / 1000;
@@ -303,7 +307,7 @@ export async function runVsockEcho(
   let connections = 0;
   let bytes = 0;
   const buf = new Uint8Array(64 * 1024);
-  const listening = vsock.sockets.listen(req.port, (c) => {
+  const accept = (c: Connection) => {
     connections++;
     const pump = () => {
       // Echo only what the peer has credit for; the rest stays queued until it is writable.
@@ -318,7 +322,8 @@ export async function runVsockEcho(
     c.onEvent = (e) => {
       if (e === "readable" || e === "writable" || e === "closed") pump();
     };
-  });
+  };
+  const listening = vsock.sockets.listen(req.port, accept);
   if (!listening) {
     return {
       kind: "error",
@@ -330,7 +335,7 @@ export async function runVsockEcho(
     const deadline = req.seconds === null ? Infinity : opts.clock.now() + req.seconds * 1000;
     await until(opts, () => false, deadline);
   } finally {
-    vsock.sockets.unlisten(req.port);
+    vsock.sockets.unlisten(req.port, accept);
   }
   return {
     kind: "vsock-echo",

@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import type { VsockHeader } from "../../../devices/vsock/header.ts";
 import { VsockSockets } from "../../../devices/vsock/sockets.ts";
 import type { WorkloadOptions } from "./options.ts";
-import { runVsockSend, type VsockSendResult, type VsockWorkloadService } from "./vsock.ts";
+import {
+  runVsockSend,
+  runVsockSink,
+  type VsockSendResult,
+  type VsockSinkResult,
+  type VsockWorkloadService,
+} from "./vsock.ts";
 import { StreamVerifier } from "./vsock_stream.ts";
 
 /**
@@ -100,6 +106,49 @@ Deno.test("vsock-send resumes on the peer's CREDIT_UPDATE, not on a timer", asyn
     assert.equal(check.checksum.digest(), s.checksum);
   } finally {
     clearTimeout(deadline);
+    for (const t of timers) clearTimeout(t);
+  }
+});
+
+Deno.test("a second vsock-send to a busy vsock-sink is refused, the first stream is whole", async () => {
+  const { a, b, wake } = backToBack(64 * 1024);
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  const opts: WorkloadOptions = {
+    signal: new AbortController().signal,
+    clock: { now: () => performance.now() },
+    yield: () => Promise.resolve(),
+    sleep: (ms) => new Promise<void>((r) => timers.push(setTimeout(r, ms))),
+    waitAtMost: (ms, settled) =>
+      Promise.race([
+        settled.then(() => true),
+        new Promise<boolean>((r) => timers.push(setTimeout(() => r(false), ms))),
+      ]),
+  };
+  try {
+    const sink = runVsockSink({ sockets: b, wake }, { port: 5000, seconds: 3 }, opts);
+    const first = runVsockSend({ sockets: a, wake }, {
+      cid: 4,
+      port: 5000,
+      bytes: 256 * 1024,
+      chunk: 4096,
+    }, opts);
+    const second = await runVsockSend({ sockets: a, wake }, {
+      cid: 4,
+      port: 5000,
+      bytes: 1000,
+      chunk: 4096,
+    }, opts);
+    assert.equal(second.kind, "error");
+    assert.match(
+      (second as { message: string }).message,
+      /^Cannot connect to vsock 4:5000: refused$/,
+    );
+    const [s, k] = await Promise.all([first, sink]);
+    assert.equal(s.kind, "vsock-send", JSON.stringify(s));
+    assert.equal(k.kind, "vsock-sink", JSON.stringify(k));
+    const sink1 = k as VsockSinkResult;
+    assert.deepEqual([sink1.bytes, sink1.mismatches, sink1.complete], [256 * 1024, 0, true]);
+  } finally {
     for (const t of timers) clearTimeout(t);
   }
 });
