@@ -17,6 +17,7 @@
 
 import type { VsockSockets } from "../../../devices/vsock/sockets.ts";
 import type { Connection } from "../../../devices/vsock/connection.ts";
+import { VsockShutdown } from "../../../devices/vsock/header.ts";
 import type { WorkloadError, WorkloadOptions } from "./options.ts";
 import {
   STREAM_PERIOD,
@@ -147,6 +148,8 @@ export async function runVsockSend(
   // Bounded by the stream's size (each pass writes or waits) and the abort.
   while (sent < req.bytes && !opts.signal.aborted) {
     if (conn.state !== "established") break;
+    // A peer that shut down receiving takes nothing more (Linux: EPIPE), however long we wait.
+    if ((conn.peerShutdown & VsockShutdown.RCV) !== 0) break;
     const len = Math.min(req.chunk, req.bytes - sent);
     const at = sent % STREAM_PERIOD;
     let data: Uint8Array;
@@ -171,6 +174,7 @@ export async function runVsockSend(
     }
   }
   conn.onEvent = null;
+  const peerShutRcv = (conn.peerShutdown & VsockShutdown.RCV) !== 0 && conn.state === "established";
   const hash = sum.digest();
   const ok = sent === req.bytes;
   conn.close();
@@ -181,7 +185,7 @@ export async function runVsockSend(
     return {
       kind: "error",
       message: `Vsock stream to ${req.cid}:${req.port} ended after ${sent} of ${req.bytes} bytes: ${
-        conn.closeReason ?? "aborted"
+        opts.signal.aborted ? "aborted" : endedWhy(conn, peerShutRcv)
       }`,
       hint: "See the peer's vsock-sink result and the lab's event log",
     };
@@ -199,6 +203,17 @@ export async function runVsockSend(
         gbit(sent, seconds).toFixed(3)
       } Gbit/s, checksum ${hex}, ${conn.creditStalls} credit stalls`,
   };
+}
+
+/**
+ * Why a stream ended early: the connection's close reason (`reset`, `transport-reset`, …, as
+ * the e2e tests and docs/design.md quote them), but in words where the code would mislead: an
+ * orderly close ("done") came from the peer before the stream was sent.
+ */
+function endedWhy(conn: Connection, peerShutRcv: boolean): string {
+  if (peerShutRcv) return "the peer shut down receiving";
+  if (conn.closeReason === "done") return "the peer closed the connection";
+  return conn.closeReason ?? "aborted";
 }
 
 /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { VsockHeader } from "../../../devices/vsock/header.ts";
+import { type VsockHeader, VsockShutdown } from "../../../devices/vsock/header.ts";
 import { VsockSockets } from "../../../devices/vsock/sockets.ts";
 import type { WorkloadOptions } from "./options.ts";
 import {
@@ -148,6 +148,84 @@ Deno.test("a second vsock-send to a busy vsock-sink is refused, the first stream
     assert.equal(k.kind, "vsock-sink", JSON.stringify(k));
     const sink1 = k as VsockSinkResult;
     assert.deepEqual([sink1.bytes, sink1.mismatches, sink1.complete], [256 * 1024, 0, true]);
+  } finally {
+    for (const t of timers) clearTimeout(t);
+  }
+});
+
+Deno.test("vsock-send to a peer that shut down receiving fails at once, saying so (no 100 ms polling forever)", async () => {
+  const { a, b, wake } = backToBack(64 * 1024);
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  const opts: WorkloadOptions = {
+    signal: new AbortController().signal,
+    clock: { now: () => performance.now() },
+    yield: () => Promise.resolve(),
+    sleep: (ms) => new Promise<void>((r) => timers.push(setTimeout(r, ms))),
+    waitAtMost: (ms, settled) =>
+      Promise.race([
+        settled.then(() => true),
+        new Promise<boolean>((r) => timers.push(setTimeout(() => r(false), ms))),
+      ]),
+  };
+  b.listen(5000, (c) => {
+    c.onEvent = (e) => {
+      if (e === "readable") {
+        c.read(new Uint8Array(64 * 1024));
+        c.shutdown(VsockShutdown.RCV); // "no more, thanks", the connection stays open
+        wake();
+      }
+    };
+  });
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const r = await Promise.race([
+      runVsockSend({ sockets: a, wake }, { cid: 4, port: 5000, bytes: 1 << 20, chunk: 4096 }, opts),
+      new Promise<null>((r) => deadline = setTimeout(() => r(null), 2000)),
+    ]);
+    assert.ok(r !== null, "vsock-send still waits on a peer that will never read");
+    assert.equal(r.kind, "error");
+    assert.match(
+      (r as { message: string }).message,
+      /^Vsock stream to 4:5000 ended after \d+ of 1048576 bytes: the peer shut down receiving$/,
+    );
+  } finally {
+    clearTimeout(deadline);
+    for (const t of timers) clearTimeout(t);
+  }
+});
+
+Deno.test("vsock-send names why a stream ended in words: a peer that closed early", async () => {
+  const { a, b, wake } = backToBack(64 * 1024);
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  const opts: WorkloadOptions = {
+    signal: new AbortController().signal,
+    clock: { now: () => performance.now() },
+    yield: () => Promise.resolve(),
+    sleep: (ms) => new Promise<void>((r) => timers.push(setTimeout(r, ms))),
+    waitAtMost: (ms, settled) =>
+      Promise.race([
+        settled.then(() => true),
+        new Promise<boolean>((r) => timers.push(setTimeout(() => r(false), ms))),
+      ]),
+  };
+  b.listen(5000, (c) => {
+    c.onEvent = (e) => {
+      if (e === "readable") {
+        c.read(new Uint8Array(64 * 1024));
+        c.close(); // a host reader that went away (`| head -c`)
+        wake();
+      }
+    };
+  });
+  try {
+    const r = await runVsockSend({ sockets: a, wake }, {
+      cid: 4,
+      port: 5000,
+      bytes: 1 << 20,
+      chunk: 4096,
+    }, opts);
+    assert.equal(r.kind, "error");
+    assert.match((r as { message: string }).message, /bytes: the peer closed the connection$/);
   } finally {
     for (const t of timers) clearTimeout(t);
   }
