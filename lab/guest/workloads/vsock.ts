@@ -127,7 +127,9 @@ export async function runVsockSend(
     if (conn.state === "connecting") conn.close();
     return {
       kind: "error",
-      message: `Cannot connect to vsock ${req.cid}:${req.port}: ${conn.closeReason ?? "timed out"}`,
+      message: `Cannot connect to vsock ${req.cid}:${req.port}: ${
+        conn.closeReason === null ? "timed out" : endedWhy(conn, false)
+      }`,
       hint: "Start vsock-sink or vsock-echo on that port of the peer VM, and check the vsock link",
     };
   }
