@@ -207,6 +207,14 @@ export async function runVsockSend(
   };
 }
 
+/** Reset a connection the workload leaves while it is still open (its peer hears RST). */
+function hangUp(conn: Connection | null, vsock: VsockWorkloadService): void {
+  if (conn === null || conn.state === "closed") return;
+  conn.onEvent = null;
+  conn.reset("aborted");
+  vsock.wake();
+}
+
 /**
  * Why a stream ended early: the connection's close reason (`reset`, `transport-reset`, …, as
  * the e2e tests and docs/design.md quote them), but in words where the code would mislead: an
@@ -282,6 +290,9 @@ export async function runVsockSink(
     await until(opts, () => conn !== null && (conn as Connection).state === "closed", deadline);
   } finally {
     vsock.sockets.unlisten(req.port, accept); // a later sink may listen there now
+    // Time is up (or aborted) with the stream still open: nobody reads it any more, so the
+    // sender must hear so (RST) rather than have its bytes taken after this report.
+    hangUp(conn, vsock);
   }
   // From accepted to the end of the stream (or now, when it did not end).
   const seconds = conn === null ? 0 : ((t1 ?? opts.clock.now()) - t0) / 1000;
@@ -324,8 +335,10 @@ export async function runVsockEcho(
   let connections = 0;
   let bytes = 0;
   const buf = new Uint8Array(64 * 1024);
+  const open = new Set<Connection>();
   const accept = (c: Connection) => {
     connections++;
+    open.add(c);
     const pump = () => {
       // Echo only what the peer has credit for; the rest stays queued until it is writable.
       for (let i = 0; i < 64 && c.writable; i++) {
@@ -337,6 +350,7 @@ export async function runVsockEcho(
       vsock.wake();
     };
     c.onEvent = (e) => {
+      if (e === "closed") open.delete(c);
       if (e === "readable" || e === "writable" || e === "closed") pump();
     };
   };
@@ -353,6 +367,7 @@ export async function runVsockEcho(
     await until(opts, () => false, deadline);
   } finally {
     vsock.sockets.unlisten(req.port, accept);
+    for (const c of open) hangUp(c, vsock); // their peers must not go on talking to nobody
   }
   return {
     kind: "vsock-echo",

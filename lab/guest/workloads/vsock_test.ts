@@ -3,6 +3,7 @@ import { type VsockHeader, VsockShutdown } from "../../../devices/vsock/header.t
 import { VsockSockets } from "../../../devices/vsock/sockets.ts";
 import type { WorkloadOptions } from "./options.ts";
 import {
+  runVsockEcho,
   runVsockSend,
   runVsockSink,
   type VsockSendResult,
@@ -226,6 +227,43 @@ Deno.test("vsock-send names why a stream ended in words: a peer that closed earl
     }, opts);
     assert.equal(r.kind, "error");
     assert.match((r as { message: string }).message, /bytes: the peer closed the connection$/);
+  } finally {
+    for (const t of timers) clearTimeout(t);
+  }
+});
+
+Deno.test("a vsock-sink or vsock-echo that ends (-t) resets the connections it still has", async () => {
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  const opts: WorkloadOptions = {
+    signal: new AbortController().signal,
+    clock: { now: () => performance.now() },
+    yield: () => Promise.resolve(),
+    sleep: (ms) => new Promise<void>((r) => timers.push(setTimeout(r, ms))),
+    waitAtMost: (ms, settled) =>
+      Promise.race([
+        settled.then(() => true),
+        new Promise<boolean>((r) => timers.push(setTimeout(() => r(false), ms))),
+      ]),
+  };
+  try {
+    for (const kind of ["sink", "echo"] as const) {
+      const { a, b, wake } = backToBack(64 * 1024);
+      const ended = kind === "sink"
+        ? runVsockSink({ sockets: b, wake }, { port: 5000, seconds: 0.2 }, opts)
+        : runVsockEcho({ sockets: b, wake }, { port: 5000, seconds: 0.2 }, opts);
+      // A sender still writing when the receiver's time is up (its stream goes on for minutes).
+      const c = a.connect(4, 5000);
+      wake();
+      assert.equal(c.state, "established");
+      c.write(new Uint8Array(1000));
+      wake();
+      await ended;
+      wake();
+      // Nobody reads the rest: the sender must hear so (RST), not have its bytes taken by a
+      // workload that already reported.
+      assert.equal(c.state, "closed", `${kind}: the sender's connection is still ${c.state}`);
+      assert.equal(c.closeReason, "reset");
+    }
   } finally {
     for (const t of timers) clearTimeout(t);
   }
