@@ -313,7 +313,13 @@ export async function runVsockSink(
       `${
         gbit(bytes, seconds).toFixed(3)
       } Gbit/s, checksum ${hex}, ${mismatches} bytes out of place ` +
-      `(loss, duplicate or reorder), ${ended ? "ended by the sender" : "not ended by the sender"}`,
+      `(loss, duplicate or reorder), ${
+        ended
+          ? "ended by the sender"
+          : conn === null
+          ? "no sender connected"
+          : "not ended by the sender"
+      }`,
   };
 }
 

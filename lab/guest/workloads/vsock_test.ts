@@ -268,3 +268,22 @@ Deno.test("a vsock-sink or vsock-echo that ends (-t) resets the connections it s
     for (const t of timers) clearTimeout(t);
   }
 });
+
+Deno.test("a vsock-sink that no sender reached says so", async () => {
+  const { b, wake } = backToBack(64 * 1024);
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  const opts: WorkloadOptions = {
+    signal: new AbortController().signal,
+    clock: { now: () => performance.now() },
+    yield: () => Promise.resolve(),
+    sleep: (ms) => new Promise<void>((r) => timers.push(setTimeout(r, ms))),
+    waitAtMost: () => Promise.resolve(false),
+  };
+  try {
+    const r = await runVsockSink({ sockets: b, wake }, { port: 5000, seconds: 0.05 }, opts);
+    assert.equal(r.kind, "vsock-sink");
+    assert.match((r as VsockSinkResult).text, /, no sender connected$/);
+  } finally {
+    for (const t of timers) clearTimeout(t);
+  }
+});
