@@ -9,8 +9,8 @@
  *   the client reads `OK <hostport>\n` and then the socket is a byte stream to the guest. A bad
  *   line, or a guest port nobody listens on (the guest answers RST), closes the client's socket.
  * - **Guest-initiated**: a guest connecting to CID 2 port P reaches a Unix socket listening at
- *   `vsock.sock_P` (created by host software); no such socket, or nobody accepting on it: the guest gets RST
- *   (the Unix socket is connected before the REQUEST is answered).
+ *   `vsock.sock_P` (created by host software), connected before the REQUEST is answered; no
+ *   such socket, or nobody accepting on it: the guest gets RST.
  *
  * Flow control is the vsock credit end to end: host→guest bytes are read from the Unix socket
  * only while the guest grants credit, and guest→host bytes are taken from the connection (which
