@@ -167,6 +167,29 @@ Deno.test({
       const refused = await lab.exec("a", ["vsock-send", "2", "6001", "-b", "10"]);
       assert.ok(!refused.ok);
       assert.match(refused.message, /refused/);
+      // A stale socket file (its listener gone, the file left behind): refused too, as
+      // Firecracker answers once its connect to the file fails; not accepted and then reset.
+      // (A listener closed in this process removes its file: kill one in a child instead.)
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          `Deno.listen({ transport: "unix", path: "${path}_6002" }); setTimeout(() => {}, 60000)`,
+        ],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      await waitForValue("the child's socket file", () => {
+        try {
+          return Deno.statSync(`${path}_6002`).isSocket ? true : null;
+        } catch {
+          return null;
+        }
+      });
+      child.kill("SIGKILL");
+      await child.status;
+      const gone = await lab.exec("a", ["vsock-send", "2", "6002", "-b", "10"]);
+      assert.ok(!gone.ok);
+      assert.match(gone.message, /: refused$/);
     } finally {
       listener.close();
       await lab.stop();

@@ -144,7 +144,6 @@ export class Connection {
   private readonly chunks: Uint8Array[] = [];
   private chunkHead = 0;
   private chunkOff = 0;
-  private wantWritable = false;
   /** Send a CREDIT_UPDATE once the credit the peer saw is below this (see `read`). */
   private readonly updateBelow: number;
 
@@ -243,10 +242,11 @@ export class Connection {
         // Linux drops everything else while disconnecting.
         return;
     }
-    if (this.state === "established" && this.wantWritable && before === 0 && this.writable) {
-      this.wantWritable = false;
-      this.fire("writable");
-    }
+    // Credit back from 0: "writable", whether or not a write was cut short (a writer that sizes
+    // its writes to `peerFree()`, as the echo does, never stalls, and a peer may shrink its
+    // buf_alloc to 0 under a writer that is not writing), as Linux wakes any socket waiting
+    // for space.
+    if (this.state === "established" && before === 0 && this.writable) this.fire("writable");
   }
 
   private established(h: Readonly<VsockHeader>, payload: Uint8Array | null): void {
@@ -304,7 +304,6 @@ export class Connection {
     const n = Math.min(len, this.peerFree());
     if (n < len) {
       this.creditStalls++;
-      this.wantWritable = true;
       this.onStall?.();
     }
     for (let done = 0; done < n;) {

@@ -248,3 +248,19 @@ Deno.test("a reader that keeps up reads the payload in place; what it leaves is 
   assert.equal(p.conn.read(rest), 2);
   assert.deepEqual([...rest.subarray(0, 2)], [6, 7]);
 });
+
+Deno.test("credit coming back after a write that used it exactly fires writable (no stall needed)", () => {
+  // The echo sizes each write to peerFree(), so it never stalls; once the credit is 0 it waits
+  // for "writable". Without the event it stayed stuck with bytes queued after the peer's
+  // SHUTDOWN(SEND) (`vlab vsock a 7 < 2MB-file` to vsock-echo hung).
+  const p = make("established"); // peer buf_alloc 500
+  assert.equal(p.conn.write(new Uint8Array(500)), 500);
+  assert.equal(p.conn.creditStalls, 0);
+  assert.equal(p.conn.writable, false);
+  p.conn.receive(peer(VsockOp.CREDIT_UPDATE, { fwdCnt: 300 }), null);
+  assert.equal(p.conn.peerFree(), 300);
+  assert.deepEqual(p.events, ["writable"]);
+  // Credit growing while some was left is no news.
+  p.conn.receive(peer(VsockOp.CREDIT_UPDATE, { fwdCnt: 400 }), null);
+  assert.deepEqual(p.events, ["writable"]);
+});

@@ -120,9 +120,14 @@ export class VsockSockets {
     return true;
   }
 
-  /** Stop listening on `port` (open connections stay). */
-  unlisten(port: number): void {
-    this.listeners.delete(port);
+  /**
+   * Stop listening on `port` (open connections stay); with `onAccept`, only if that handler is
+   * still the one listening (a workload that stopped early leaves a later listener alone).
+   */
+  unlisten(port: number, onAccept?: (conn: Connection) => void): void {
+    if (onAccept === undefined || this.listeners.get(port) === onAccept) {
+      this.listeners.delete(port);
+    }
   }
 
   /**

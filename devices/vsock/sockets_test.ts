@@ -124,3 +124,16 @@ Deno.test("a packet goes straight to a sink with room (a view, no copy); one tha
   assert.equal(s.flush(), 2); // the direct one since the last flush, and the waiting one
   assert.deepEqual([...seen.at(-1)!], [5, 6, 7, 8], "the waiting packet kept its own copy");
 });
+
+Deno.test("unlisten with a handler leaves a later listener on the port alone", () => {
+  const t = table();
+  const first = () => {};
+  const second = () => {};
+  assert.equal(t.s.listen(80, first), true);
+  t.s.unlisten(80, first);
+  assert.equal(t.s.listen(80, second), true);
+  t.s.unlisten(80, first); // the first workload ending late: not its port any more
+  assert.equal(t.s.listen(80, () => {}), false);
+  t.s.unlisten(80, second);
+  assert.equal(t.s.listen(80, () => {}), true);
+});

@@ -290,6 +290,11 @@ function tokenize(w: Name, args: string[]): Result<Parsed, ArgsError> {
   return ok(out);
 }
 
+/** A flag as typed: `-b` for a one-letter key, `--chunk` for a long one. */
+function flagName(key: string): string {
+  return key.length > 1 ? `--${key}` : `-${key}`;
+}
+
 /** Typed field readers that record the first error. */
 class Fields {
   error: ArgsError | null = null;
@@ -308,11 +313,13 @@ class Fields {
     if (text === undefined) return def;
     const v = Number(text);
     if (text.trim() === "" || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
-      this.fail(`-${key} needs ${integer ? "an integer" : "a number"} ${what}, got "${text}"`);
+      this.fail(
+        `${flagName(key)} needs ${integer ? "an integer" : "a number"} ${what}, got "${text}"`,
+      );
       return def;
     }
     if (v < min || v > max) {
-      this.fail(`-${key} ${what} must be between ${min} and ${max}, got ${text}`);
+      this.fail(`${flagName(key)} ${what} must be between ${min} and ${max}, got ${text}`);
       return def;
     }
     return v;

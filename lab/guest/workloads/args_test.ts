@@ -144,6 +144,13 @@ Deno.test("vsock-send takes CID and PORT, -b and --chunk; vsock-sink and vsock-e
   const bad = parseWorkload(["vsock-send", "1", "80"]);
   assert.ok(!bad.ok);
   assert.match(bad.error.message, /destination CID must be an integer between 2 and/);
+  // A long option is named as typed: --chunk, not -chunk.
+  const chunk = parseWorkload(["vsock-send", "4", "80", "--chunk", "0"]);
+  assert.ok(!chunk.ok);
+  assert.match(chunk.error.message, /: --chunk write size \(bytes\) must be between 1 and/);
+  const chunkText = parseWorkload(["vsock-send", "4", "80", "--chunk", "x"]);
+  assert.ok(!chunkText.ok);
+  assert.match(chunkText.error.message, /: --chunk needs an integer/);
 });
 
 Deno.test("iommu-unmap takes the NIC whose DMA window to revoke, and nothing else", () => {

@@ -17,6 +17,7 @@
 
 import type { VsockSockets } from "../../../devices/vsock/sockets.ts";
 import type { Connection } from "../../../devices/vsock/connection.ts";
+import { VsockShutdown } from "../../../devices/vsock/header.ts";
 import type { WorkloadError, WorkloadOptions } from "./options.ts";
 import {
   STREAM_PERIOD,
@@ -126,7 +127,9 @@ export async function runVsockSend(
     if (conn.state === "connecting") conn.close();
     return {
       kind: "error",
-      message: `Cannot connect to vsock ${req.cid}:${req.port}: ${conn.closeReason ?? "timed out"}`,
+      message: `Cannot connect to vsock ${req.cid}:${req.port}: ${
+        conn.closeReason === null ? "timed out" : endedWhy(conn, false)
+      }`,
       hint: "Start vsock-sink or vsock-echo on that port of the peer VM, and check the vsock link",
     };
   }
@@ -147,6 +150,8 @@ export async function runVsockSend(
   // Bounded by the stream's size (each pass writes or waits) and the abort.
   while (sent < req.bytes && !opts.signal.aborted) {
     if (conn.state !== "established") break;
+    // A peer that shut down receiving takes nothing more (Linux: EPIPE), however long we wait.
+    if ((conn.peerShutdown & VsockShutdown.RCV) !== 0) break;
     const len = Math.min(req.chunk, req.bytes - sent);
     const at = sent % STREAM_PERIOD;
     let data: Uint8Array;
@@ -171,6 +176,7 @@ export async function runVsockSend(
     }
   }
   conn.onEvent = null;
+  const peerShutRcv = (conn.peerShutdown & VsockShutdown.RCV) !== 0 && conn.state === "established";
   const hash = sum.digest();
   const ok = sent === req.bytes;
   conn.close();
@@ -181,7 +187,7 @@ export async function runVsockSend(
     return {
       kind: "error",
       message: `Vsock stream to ${req.cid}:${req.port} ended after ${sent} of ${req.bytes} bytes: ${
-        conn.closeReason ?? "aborted"
+        opts.signal.aborted ? "aborted" : endedWhy(conn, peerShutRcv)
       }`,
       hint: "See the peer's vsock-sink result and the lab's event log",
     };
@@ -199,6 +205,25 @@ export async function runVsockSend(
         gbit(sent, seconds).toFixed(3)
       } Gbit/s, checksum ${hex}, ${conn.creditStalls} credit stalls`,
   };
+}
+
+/** Reset a connection the workload leaves while it is still open (its peer hears RST). */
+function hangUp(conn: Connection | null, vsock: VsockWorkloadService): void {
+  if (conn === null || conn.state === "closed") return;
+  conn.onEvent = null;
+  conn.reset("aborted");
+  vsock.wake();
+}
+
+/**
+ * Why a stream ended early: the connection's close reason (`reset`, `transport-reset`, …, as
+ * the e2e tests and docs/design.md quote them), but in words where the code would mislead: an
+ * orderly close ("done") came from the peer before the stream was sent.
+ */
+function endedWhy(conn: Connection, peerShutRcv: boolean): string {
+  if (peerShutRcv) return "the peer shut down receiving";
+  if (conn.closeReason === "done") return "the peer closed the connection";
+  return conn.closeReason ?? "aborted";
 }
 
 /**
@@ -238,9 +263,12 @@ export async function runVsockSink(
     }
     vsock.wake();
   };
-  const listening = vsock.sockets.listen(req.port, (c) => {
+  const accept = (c: Connection) => {
+    // One stream per sink: stop listening at once, so another sender's REQUEST is refused
+    // (RST, "refused") instead of being accepted and closed under it ("done").
+    vsock.sockets.unlisten(req.port, accept);
     if (conn !== null) {
-      c.close();
+      c.reset("refused");
       return;
     }
     conn = c;
@@ -248,7 +276,8 @@ export async function runVsockSink(
     c.onEvent = (e) => {
       if (e === "readable" || e === "closed") drain(c);
     };
-  });
+  };
+  const listening = vsock.sockets.listen(req.port, accept);
   if (!listening) {
     return {
       kind: "error",
@@ -260,7 +289,10 @@ export async function runVsockSink(
     const deadline = opts.clock.now() + req.seconds * 1000;
     await until(opts, () => conn !== null && (conn as Connection).state === "closed", deadline);
   } finally {
-    vsock.sockets.unlisten(req.port);
+    vsock.sockets.unlisten(req.port, accept); // a later sink may listen there now
+    // Time is up (or aborted) with the stream still open: nobody reads it any more, so the
+    // sender must hear so (RST) rather than have its bytes taken after this report.
+    hangUp(conn, vsock);
   }
   // From accepted to the end of the stream (or now, when it did not end).
   const seconds = conn === null ? 0 : ((t1 ?? opts.clock.now()) - t0) / 1000;
@@ -281,7 +313,13 @@ export async function runVsockSink(
       `${
         gbit(bytes, seconds).toFixed(3)
       } Gbit/s, checksum ${hex}, ${mismatches} bytes out of place ` +
-      `(loss, duplicate or reorder), ${ended ? "ended by the sender" : "not ended by the sender"}`,
+      `(loss, duplicate or reorder), ${
+        ended
+          ? "ended by the sender"
+          : conn === null
+          ? "no sender connected"
+          : "not ended by the sender"
+      }`,
   };
 }
 
@@ -303,8 +341,10 @@ export async function runVsockEcho(
   let connections = 0;
   let bytes = 0;
   const buf = new Uint8Array(64 * 1024);
-  const listening = vsock.sockets.listen(req.port, (c) => {
+  const open = new Set<Connection>();
+  const accept = (c: Connection) => {
     connections++;
+    open.add(c);
     const pump = () => {
       // Echo only what the peer has credit for; the rest stays queued until it is writable.
       for (let i = 0; i < 64 && c.writable; i++) {
@@ -316,9 +356,11 @@ export async function runVsockEcho(
       vsock.wake();
     };
     c.onEvent = (e) => {
+      if (e === "closed") open.delete(c);
       if (e === "readable" || e === "writable" || e === "closed") pump();
     };
-  });
+  };
+  const listening = vsock.sockets.listen(req.port, accept);
   if (!listening) {
     return {
       kind: "error",
@@ -330,7 +372,8 @@ export async function runVsockEcho(
     const deadline = req.seconds === null ? Infinity : opts.clock.now() + req.seconds * 1000;
     await until(opts, () => false, deadline);
   } finally {
-    vsock.sockets.unlisten(req.port);
+    vsock.sockets.unlisten(req.port, accept);
+    for (const c of open) hangUp(c, vsock); // their peers must not go on talking to nobody
   }
   return {
     kind: "vsock-echo",

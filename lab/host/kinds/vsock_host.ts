@@ -9,7 +9,8 @@
  *   the client reads `OK <hostport>\n` and then the socket is a byte stream to the guest. A bad
  *   line, or a guest port nobody listens on (the guest answers RST), closes the client's socket.
  * - **Guest-initiated**: a guest connecting to CID 2 port P reaches a Unix socket listening at
- *   `vsock.sock_P` (created by host software); no such socket: the guest gets RST.
+ *   `vsock.sock_P` (created by host software), connected before the REQUEST is answered; no
+ *   such socket, or nobody accepting on it: the guest gets RST.
  *
  * Flow control is the vsock credit end to end: host→guest bytes are read from the Unix socket
  * only while the guest grants credit, and guest→host bytes are taken from the connection (which
@@ -131,7 +132,8 @@ export class HostVsock {
 
   /** A packet from the guest to CID 2 (header and payload valid during the call). */
   handle(h: Readonly<VsockHeader>, payload: Uint8Array | null): void {
-    if (h.op === VsockOp.REQUEST && !this.closed) this.offerGuestConnect(h.dstPort);
+    // A REQUEST for a port with a socket file waits for the Unix connect (answered then).
+    if (h.op === VsockOp.REQUEST && !this.closed && this.offerGuestConnect(h)) return;
     this.sockets.handle(h, payload);
     this.o.wake();
   }
@@ -200,37 +202,46 @@ export class HostVsock {
   }
 
   /**
-   * A guest-initiated REQUEST to port `port`: if host software listens at `path_PORT`, accept
-   * and bridge to it; otherwise the socket table refuses with RST (no listener).
+   * A guest-initiated REQUEST: if a socket file is at `path_PORT`, connect to it first and only
+   * then hand the REQUEST on (accepted, bridged), as Firecracker's muxer does; a file nobody
+   * accepts on any more (stale) gets RST, "refused", never a RESPONSE and then a reset. True
+   * when the REQUEST is held for that connect; false: no socket file, the socket table refuses
+   * it now (no listener).
    */
-  private offerGuestConnect(port: number): void {
+  private offerGuestConnect(h: Readonly<VsockHeader>): boolean {
+    const port = h.dstPort;
     const target = `${this.o.path}_${port}`;
     try {
-      if (!Deno.statSync(target).isSocket) return;
+      if (!Deno.statSync(target).isSocket) return false;
     } catch {
-      return;
+      return false;
     }
-    this.sockets.listen(port, (conn) => {
-      this.sockets.unlisten(port); // the next REQUEST checks the socket file again
-      void Deno.connect({ transport: "unix", path: target }).then(
-        (unix) => {
-          if (this.closed) {
-            closeQuietly(unix);
-            conn.reset("aborted");
-            return;
-          }
+    const request = { ...h }; // the caller's header is valid during the call only
+    void Deno.connect({ transport: "unix", path: target }).then(
+      (unix) => {
+        if (this.closed) {
+          closeQuietly(unix);
+          return;
+        }
+        const bridged = this.sockets.listen(port, (conn) => {
           this.clients.add(unix);
-          return this.bridge(unix, conn, null).finally(() => {
+          void this.bridge(unix, conn, null).finally(() => {
             this.clients.delete(unix);
             closeQuietly(unix);
           });
-        },
-        () => {
-          conn.reset("refused"); // nobody accepts on path_PORT any more
-          this.o.wake();
-        },
-      );
-    });
+        });
+        this.sockets.handle(request, null);
+        if (bridged) this.sockets.unlisten(port); // the next REQUEST checks the file again
+        if (!this.clients.has(unix)) closeQuietly(unix); // not accepted (a duplicate REQUEST)
+        this.o.wake();
+      },
+      () => {
+        if (this.closed) return;
+        this.sockets.handle(request, null); // no listener: RST, "refused"
+        this.o.wake();
+      },
+    );
+    return true;
   }
 
   /**
