@@ -3,8 +3,10 @@
  * every frame between two sets of VMs (both ways, or only from the first set to the second),
  * `vlab heal [ID]` removes one or every partition. This module keeps the partitions in force and
  * turns them into the (source MAC, destination MAC) pairs that every producer worker filters on
- * (`lab/wire/partition.ts`), so a cut holds across switches. The supervisor (`lab.ts`) sends the
- * pairs and records the `partition` and `heal` events.
+ * (`lab/wire/partition.ts`), so a cut holds across switches. vsock packets carry CIDs, not MACs:
+ * the same partitions become (CID, CID) pairs (`vsockCuts`) that the vsock device workers and
+ * routers refuse; a stream needs both directions, so a one-way partition cuts vsock both ways.
+ * The supervisor (`lab.ts`) sends the pairs and records the `partition` and `heal` events.
  *
  * @module
  */
@@ -49,6 +51,8 @@ export interface PartitionProblem {
  */
 export class Partitions {
   readonly #macs = new Map<string, string[]>();
+  /** Each VM's vsock CID, for the VMs that have a vsock device. */
+  readonly #cids = new Map<string, number>();
   readonly #list: PartitionInfo[] = [];
   #nextId = 1;
 
@@ -59,6 +63,7 @@ export class Partitions {
         ...vm.nics.map((n) => n.mac),
         ...vm.devices.flatMap((d) => d.kind === "vhost-pci" ? [formatMac(d.mac)] : []),
       ]);
+      for (const d of vm.devices) if (d.kind === "vsock") this.#cids.set(vm.name, d.cid);
     }
   }
 
@@ -134,6 +139,35 @@ export class Partitions {
         for (const y of p.b) {
           cut(x, y);
           if (!p.oneWay) cut(y, x);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Every cut (CID, CID) pair of the partitions in force, both ways even for a one-way
+   * partition (a vsock stream needs both directions: a one-way cut breaks it all the same), for
+   * the VMs of both sides that have a vsock device. The host (CID 2) is on neither side.
+   *
+   * @example
+   * ```ts ignore
+   * parts.add(["a"], ["b"], true);
+   * parts.vsockCuts(); // [[3, 4], [4, 3]]
+   * ```
+   */
+  vsockCuts(): [number, number][] {
+    const seen = new Set<string>();
+    const out: [number, number][] = [];
+    for (const p of this.#list) {
+      for (const x of p.a) {
+        for (const y of p.b) {
+          const cx = this.#cids.get(x);
+          const cy = this.#cids.get(y);
+          if (cx === undefined || cy === undefined || seen.has(`${cx}>${cy}`)) continue;
+          seen.add(`${cx}>${cy}`);
+          seen.add(`${cy}>${cx}`);
+          out.push([cx, cy], [cy, cx]);
         }
       }
     }

@@ -72,3 +72,26 @@ Deno.test("a partition cuts a vhost-pci peer by its interface's MAC (its NIC lef
   assert.ok(p.add(["a"], ["b"], false).ok);
   assert.deepEqual(p.cuts(), [[a, b], [b, a]]);
 });
+
+Deno.test("a partition cuts the vsock CIDs of its two sides both ways, one-way included", () => {
+  const t = topologyFromObject({
+    name: "v",
+    vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } }, c: { vsock: { cid: 5 } }, d: {} },
+    vsock_routers: { r: {} },
+    links: [
+      { kind: "vsock", endpoints: ["a", "r"] },
+      { kind: "vsock", endpoints: ["b", "r"] },
+      { kind: "vsock", endpoints: ["c", "r"] },
+    ],
+  });
+  if (!t.ok) throw new Error(JSON.stringify(t.error));
+  const p = new Partitions(planLab(t.value));
+  assert.deepEqual(p.vsockCuts(), []);
+  assert.ok(p.add(["a"], ["c", "d"], true).ok);
+  assert.deepEqual(p.vsockCuts(), [[3, 5], [5, 3]], "d has no vsock; b is on neither side");
+  assert.ok(p.add(["c"], ["a", "b"], false).ok);
+  assert.deepEqual(p.vsockCuts(), [[3, 5], [5, 3], [5, 4], [4, 5]], "each pair once");
+  p.heal(1);
+  p.heal(2);
+  assert.deepEqual(p.vsockCuts(), []);
+});
