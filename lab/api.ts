@@ -213,6 +213,8 @@ export interface LabHandle {
    * Cut every frame between two sets of VMs (or only from `a` to `b` with `oneWay`), across
    * switches and vhost-pci links too; returns the partition (its `id` heals it). Every worker
    * reads the cut before its next loop pass: it acts on every frame sent after the call returns.
+   * vsock connections between the two sets are reset at both ends and new ones refused, both
+   * ways even with `oneWay` (a stream needs both directions), until `heal`.
    * Throws `unknown-vm`, `bad-partition`.
    */
   partition(a: string[], b: string[], options?: { oneWay?: boolean }): PartitionInfo;

@@ -312,6 +312,7 @@ export class Lab {
       },
       linkUp: (link) => this.#linkUp.get(link) ?? true,
       cuts: () => this.links.cuts(),
+      vsockCuts: () => this.links.vsockCuts(),
       ringImpairment: (ring) => this.links.ringImpairment(ring),
     });
   }

@@ -6,9 +6,10 @@
  *
  * - an impairment change goes to the ring's producer (the device worker of the sending VM, or
  *   the switch worker of the port), as `{type: "impair", ring, impair}`;
- * - the partitions go, as the whole list of cut MAC pairs, to every device and switch worker and
- *   to the guest worker of every vhost-pci link's peer (`{type: "partitions", cuts}`), and are
- *   recorded as `partition` and `heal` events.
+ * - the partitions go, as the whole list of cut MAC pairs and cut vsock CID pairs, to every
+ *   device and switch (and vsock router) worker and to the guest worker of every vhost-pci
+ *   link's peer (`{type: "partitions", cuts, vsockCuts}`), and are recorded as `partition` and
+ *   `heal` events.
  *
  * @module
  */
@@ -51,7 +52,10 @@ export interface LinkControls {
   setImpairment(link: string, impair: Impairment, direction: LinkDirection): boolean;
   /** Why `link` cannot take `impair` (a vsock link), or null. */
   impairmentProblem(link: string, impair: Impairment): VsockImpairmentProblem | null;
-  /** Cut every frame between two sets of VMs (or only from `a` to `b` when `oneWay`). */
+  /**
+   * Cut every frame between two sets of VMs (or only from `a` to `b` when `oneWay`), and their
+   * vsock connections (reset, new ones refused; both ways even when `oneWay`).
+   */
   partition(
     a: readonly string[],
     b: readonly string[],
@@ -63,6 +67,8 @@ export interface LinkControls {
   partitions(): PartitionInfo[];
   /** The cut pairs in force, for a worker (re)started while partitions hold. */
   cuts(): [string, string][];
+  /** The cut vsock (CID, CID) pairs in force, for a worker (re)started while partitions hold. */
+  vsockCuts(): [number, number][];
 }
 
 /**
@@ -177,8 +183,17 @@ export class LinkControl implements LinkControls {
     return this.#partitions.cuts();
   }
 
+  /** The cut vsock (CID, CID) pairs in force, for a worker (re)started while partitions hold. */
+  vsockCuts(): [number, number][] {
+    return this.#partitions.vsockCuts();
+  }
+
   #sendCuts(): void {
-    const message: ToWorker = { type: "partitions", cuts: this.#partitions.cuts() };
+    const message: ToWorker = {
+      type: "partitions",
+      cuts: this.#partitions.cuts(),
+      vsockCuts: this.#partitions.vsockCuts(),
+    };
     for (const vm of this.#plan.vms) this.#post("device", vm.name, message);
     for (const sw of this.#plan.switches) this.#post("switch", sw.name, message);
     // A vhost-pci link's frames move in its peer's guest worker, which cuts them there.

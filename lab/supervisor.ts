@@ -193,6 +193,8 @@ export interface SupervisedLab {
   linkUp(link: string): boolean;
   /** The partition cuts in force. */
   cuts(): [string, string][];
+  /** The vsock (CID, CID) pairs the partitions cut. */
+  vsockCuts(): [number, number][];
   /** The impairment in force on a link ring (the topology's, or the last live change). */
   ringImpairment(ring: number): Impairment;
 }
@@ -431,6 +433,9 @@ export class DeviceSupervisor {
       }
     }
     const cuts = this.#lab.cuts();
-    if (cuts.length > 0) this.#lab.post(vm, { type: "partitions", cuts });
+    const vsockCuts = this.#lab.vsockCuts();
+    if (cuts.length > 0 || vsockCuts.length > 0) {
+      this.#lab.post(vm, { type: "partitions", cuts, vsockCuts });
+    }
   }
 }

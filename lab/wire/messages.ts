@@ -142,8 +142,16 @@ export type ToWorker =
   | { type: "port-link"; link: string; up: boolean; seq?: number }
   /** Change the impairment of the ring this worker produces into (netem's `change`). */
   | { type: "impair"; ring: number; impair: Impairment; seq?: number }
-  /** The (source MAC, destination MAC) pairs that partitions cut, all of them. */
-  | { type: "partitions"; cuts: [string, string][]; seq?: number }
+  /**
+   * The (source MAC, destination MAC) pairs that partitions cut, all of them, and the
+   * (source CID, destination CID) pairs of vsock they cut (absent: none).
+   */
+  | {
+    type: "partitions";
+    cuts: [string, string][];
+    vsockCuts?: [number, number][];
+    seq?: number;
+  }
   /**
    * An injected backend crash (device workers): `exit` throws out of the worker, `hang` blocks
    * its thread for `ms` (its loop stops, the thread lives), `slow` adds a busy wait to each loop
