@@ -71,10 +71,17 @@ export const VsockCounter = {
    * reset, or stopped on an error), as a NIC that is down drops what reaches it.
    */
   rxNotLive: 29,
+  /** Connections reset because a partition (`vlab partition`) came to cut their peer's CID. */
+  partitionResets: 30,
+  /**
+   * Packets a partition cut: the guest's to a cut CID (answered with RST, so a connect is
+   * refused) and the link's from a cut CID (in flight when the cut came, discarded).
+   */
+  partitionRefused: 31,
 } as const;
 
 /** Number of device counter words. */
-export const VSOCK_COUNTER_COUNT = 30;
+export const VSOCK_COUNTER_COUNT = 32;
 
 /** Driver- and socket-side counter indexes (guest worker). */
 export const VsockDriverCounter = {

@@ -11,7 +11,11 @@
  * Back-pressure, not drops: when the destination's ring (or, for an RST, the source's) is full,
  * the packet stays in its port's ring and that port is not read further until there is room, so
  * credit-based flow control holds end to end. Control messages: a port's link down or up
- * (`port-link`). Statistics: `switch_forwarded`, `switch_rst_no_route`, `switch_spoofed`,
+ * (`port-link`), and the partitions in force (`partitions`: the router refuses a packet whose
+ * (source CID, destination CID) pair a partition cuts as it refuses one with no route, by RST,
+ * counted as `switch_rst_partition`; the VMs' device workers reset their connections across the
+ * cut and refuse it first, so the router sees only what was in flight). Statistics:
+ * `switch_forwarded`, `switch_rst_no_route`, `switch_rst_partition`, `switch_spoofed`,
  * `switch_malformed` (the `switch_` prefix: the lab shows a router among its switches).
  *
  * @module
@@ -46,7 +50,17 @@ async function start(msg: SwitchStart): Promise<void> {
     stalled: false,
   }));
   const byCid = new Map(ports.map((p, i) => [p.cid, i]));
-  const counters = { forwarded: 0, rstNoRoute: 0, spoofed: 0, malformed: 0, peerResetNotices: 0 };
+  const counters = {
+    forwarded: 0,
+    rstNoRoute: 0,
+    rstPartition: 0,
+    spoofed: 0,
+    malformed: 0,
+    peerResetNotices: 0,
+  };
+  /** The (source CID, destination CID) pairs partitions cut, as `src * 2^32 + dst`. */
+  let cut = new Set<number>();
+  const pairKey = (src: number, dst: number) => src * 0x1_0000_0000 + dst;
 
   /** Hand a peer-reset notice from port `from` to every other port; false: one is full. */
   const broadcast = (from: number, frame: Uint8Array): boolean => {
@@ -82,7 +96,8 @@ async function start(msg: SwitchStart): Promise<void> {
     }
     if (isPeerResetNotice(h)) return broadcast(from, frame);
     const to = byCid.get(h.dstCid);
-    if (to !== undefined && to !== from && ports[to].up && ports[from].up) {
+    const isCut = cut.size > 0 && cut.has(pairKey(h.srcCid, h.dstCid));
+    if (to !== undefined && to !== from && ports[to].up && ports[from].up && !isCut) {
       const slot = ports[to].out.reserve(frame.length);
       if (slot === null) return false;
       slot.set(frame);
@@ -96,7 +111,8 @@ async function start(msg: SwitchStart): Promise<void> {
     encodeHeader(rst, 0, rstFor(h));
     slot.set(rst);
     ports[from].out.commit(VSOCK_HDR_SIZE);
-    counters.rstNoRoute++;
+    if (isCut) counters.rstPartition++;
+    else counters.rstNoRoute++;
     return true;
   };
 
@@ -127,6 +143,8 @@ async function start(msg: SwitchStart): Promise<void> {
   onControl((m) => {
     if (m.type === "port-link") {
       for (const p of ports) if (p.link === m.link) p.up = m.up;
+    } else if (m.type === "partitions") {
+      cut = new Set((m.vsockCuts ?? []).map(([s, d]) => pairKey(s, d)));
     }
   }, postedControl(bells, msg.thread));
 

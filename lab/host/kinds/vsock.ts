@@ -4,8 +4,11 @@
  * link: each packet (44-byte header and payload) goes into one slot of the link ring towards
  * the peer VM's device worker, the same shared-memory rings as frames, with back-pressure (a
  * full ring keeps the packet in the device, which stops its TX queue). Packets from the peer are
- * delivered to the guest; a packet to a CID the VM has no path to is answered with RST. Runs on
- * the device worker's thread.
+ * delivered to the guest; a packet to a CID the VM has no path to is answered with RST. A
+ * partition (`partitions` control message, `vsockCuts`) that cuts this VM's CID from a peer's
+ * resets the guest's connections with that peer, answers its packets to that peer with RST (a
+ * connect is refused) and discards what arrives from that peer, until the partition is healed.
+ * Runs on the device worker's thread.
  *
  * @module
  */
@@ -68,6 +71,8 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
    * going down resets the guest's connections over it.
    */
   let linkUp = true;
+  /** The peer CIDs a partition cuts from this VM's CID (`vsockCuts`), empty when none. */
+  let cutPeers = new Set<number>();
   let rstDropped = 0;
   const answer = (h: Readonly<VsockHeader>) => {
     if (h.op === VsockOp.RST) return; // never an RST for an RST
@@ -84,6 +89,12 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
       }
       // `peerCid` ANY: the link goes to a vsock router, which routes (or answers RST) itself.
       const noPath = spec.peerCid !== VsockCid.ANY && h.dstCid !== spec.peerCid;
+      if (cutPeers.has(h.dstCid)) {
+        // Cut by a partition: refused as a link down refuses it, never dropped silently.
+        ctl.deviceCounters[VsockCounter.partitionRefused]++;
+        answer(h);
+        return true;
+      }
       if (out === null || !linkUp || noPath || pieceMax <= 0) {
         answer(h); // no path to that CID
         return true;
@@ -183,6 +194,9 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
         VSOCK_HDR_SIZE + decodeHeader(frame, 0, h).len <= frame.length;
       if (!linkUp) {
         ctl.deviceCounters[VsockCounter.rxLinkDown]++;
+      } else if (whole && cutPeers.has(h.srcCid) && !isPeerResetNotice(h)) {
+        // Sent before the peer heard of the partition: our side of it is reset already.
+        ctl.deviceCounters[VsockCounter.partitionRefused]++;
       } else if (!whole) {
         ctl.deviceCounters[VsockCounter.rxBadSlot]++;
       } else if (isPeerResetNotice(h)) {
@@ -293,6 +307,18 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
           device.resetPeers((cid) => cid !== VsockCid.HOST);
           ringDoorbell(bells, ctx.thread);
         }
+      }
+      if (m.type === "partitions") {
+        cutPeers = new Set(
+          (m.vsockCuts ?? []).filter(([src]) => src === spec.cid).map(([, dst]) => dst),
+        );
+        // Connections with a newly cut peer end now (RST to the guest), as on a link down; the
+        // peer's device worker does the same with its side. The host (CID 2) is never cut.
+        const cut = cutPeers;
+        ctl.deviceCounters[VsockCounter.partitionResets] += device.resetPeers((cid) =>
+          cut.has(cid)
+        );
+        ringDoorbell(bells, ctx.thread);
       }
       if (m.type === "impair" && m.ring === spec.txRing && out !== null) {
         // delay, rate, overhead and limit only: the lab refused the rest before sending it
