@@ -40,7 +40,14 @@ import { vlabRunArgs } from "./deno_run.ts";
 import { quote } from "../lab/topology/quote.ts";
 import { VlabError } from "./errors.ts";
 import { intListOption, intOption } from "./int_option.ts";
-import { stderrProgressLine, writeAll } from "./progress.ts";
+import { writeAll } from "./progress.ts";
+import {
+  type BenchView,
+  formatBenchOutput,
+  INTERRUPTED,
+  runBenchKeepingPartial,
+  systemBenchDeps,
+} from "./bench_partial.ts";
 import type { PlacementMode } from "../lab/lab.ts";
 
 const encoder = new TextEncoder();
@@ -369,14 +376,17 @@ export function formatNetOutput(
   json: boolean,
   incomplete?: string,
 ): string {
-  if (json) {
-    const out = netBenchJson(report, veth);
-    return JSON.stringify(incomplete === undefined ? out : { ...out, incomplete }, null, 2);
-  }
-  const parts = [formatNetReport(report)];
-  if (veth) parts.push(formatVethComparison(report, veth));
-  if (incomplete !== undefined) parts.push(`incomplete: ${incomplete}`);
-  return parts.filter((p) => p !== "").join("\n\n");
+  return formatBenchOutput(report, netView(veth), { json, incomplete });
+}
+
+/** How `vlab bench net` prints a report: the tables and the veth comparison, or its JSON. */
+function netView(veth: VethOutcome | null): BenchView<NetBenchReport> {
+  return {
+    text: (report) =>
+      [formatNetReport(report), veth ? formatVethComparison(report, veth) : ""]
+        .filter((p) => p !== "").join("\n\n"),
+    json: (report) => netBenchJson(report, veth),
+  };
 }
 
 /** The `net` subcommand of `vlab bench`. */
@@ -454,61 +464,41 @@ export function netCommand(): Command {
         rows,
       });
       const print = (text: string) => writeAll(Deno.stdout, encoder.encode(text + "\n"));
-      const line = stderrProgressLine();
-      // Ctrl-C: what was measured, marked incomplete, then the exit code a shell gives it.
-      const interrupted = "interrupted (Ctrl-C or SIGTERM)";
+      const bench = systemBenchDeps();
+      const line = bench.line;
+      // Ctrl-C during the veth run: the namespaces go first, then what was measured, marked.
       const system = raw.vsVeth ? systemVethDeps() : null;
       const deps: VethDeps | null = system && {
         ...system,
         exit: (code) => {
           line.done();
-          const veth: VethOutcome = { ran: false, reason: interrupted };
+          const veth: VethOutcome = { ran: false, reason: INTERRUPTED };
           try {
-            print(formatNetOutput(partial(), veth, json, interrupted));
+            print(formatNetOutput(partial(), veth, json, INTERRUPTED));
           } finally {
             system.exit(code);
           }
         },
       };
-      const onSignal = () => {
-        line.done();
-        try {
-          print(formatNetOutput(partial(), null, json, interrupted));
-        } finally {
-          Deno.exit(130);
-        }
-      };
-      const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-      const listen = (on: boolean) =>
-        signals.forEach((s) =>
-          on ? Deno.addSignalListener(s, onSignal) : Deno.removeSignalListener(s, onSignal)
-        );
       // A missing prerequisite is known before the labs run, and said at the end in one line.
       const missing = deps && await vethPrerequisites(deps);
-      let report;
+      // The labs: on failure or a signal, the rows measured so far, marked incomplete.
+      const report = await runBenchKeepingPartial({
+        name: "net",
+        json,
+        hint: "Run it again with VLAB_DEBUG=1, or measure less (--sizes, --layout, --scale none)",
+        view: netView(null),
+        run: (progress) => runNetBench(options, progress, attachDashboard, rows),
+        empty: () => rows.length > 0 || json ? partial() : null,
+      }, bench);
       let veth: VethOutcome | null = null;
-      listen(true);
       try {
-        report = await runNetBench(options, line.progress, attachDashboard, rows);
-        listen(false); // the veth run deletes its namespaces on a signal, then reports
         if (deps) {
           veth = missing
             ? { ran: false, reason: missing }
             : await vethOutcome(options, line.progress, deps);
         }
-      } catch (error) {
-        const detail = error instanceof Error ? error.message : String(error);
-        line.done();
-        // The rows measured before the failure still go to stdout, marked incomplete.
-        if (rows.length > 0 || json) {
-          print(formatNetOutput(partial(), null, json, `failed: ${detail}`));
-        }
-        throw new VlabError("bench-failed", `Cannot run bench net: ${detail}`, {
-          hint: "Run it again with VLAB_DEBUG=1, or measure less (--sizes, --layout, --scale none)",
-          cause: error,
-        });
       } finally {
-        listen(false);
         line.done();
       }
       print(formatNetOutput(report, veth, json));
