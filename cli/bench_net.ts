@@ -11,6 +11,7 @@ import {
   DEFAULT_NET_OPTIONS,
   delayOvershootPct,
   formatNetReport,
+  idleCpuSkipped,
   type LatencyRow,
   type NetBenchOptions,
   type NetBenchReport,
@@ -330,6 +331,8 @@ export interface NetBenchJson extends Omit<NetBenchReport, "rows"> {
   rows: (NetBenchRow | LatencyRow & { overPct: number | null; wakeFloorUs: number | null })[];
   /** The ratio lines under the throughput table. */
   comparisons: NetComparison[];
+  /** Why the scale table's idle CPU is null in every row (its `idle CPU not measured:` line). */
+  idleCpuSkipped?: string;
   /** With `--vs-veth`: the veth pair's figures and vlab's ratios to them, or why it skipped. */
   veth?: { ran: false; reason: string } | { ran: true; veth: VethReport; ratios: VethRatios };
 }
@@ -354,6 +357,9 @@ export function netBenchJson(report: NetBenchReport, veth: VethOutcome | null): 
       : r
   );
   const json: NetBenchJson = { ...report, rows, comparisons: netComparisons(tp) };
+  // Beside the scale table, as its text prints it.
+  const skipped = report.rows.some((r) => r.kind === "scale") && idleCpuSkipped(report.options);
+  if (skipped) json.idleCpuSkipped = skipped;
   if (veth) json.veth = veth.ran ? { ...veth, ratios: vethRatios(report, veth.veth) } : veth;
   return json;
 }

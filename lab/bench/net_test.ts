@@ -4,8 +4,10 @@ import {
   DEFAULT_NET_OPTIONS,
   delayOvershootPct,
   formatNetReport,
+  idleCpuSkipped,
   type LatencyRow,
   type NetBenchOptions,
+  type NetBenchRow,
   pairedRatios,
   quietCpu,
   runNetBench,
@@ -340,4 +342,37 @@ Deno.test("the report's first line counts one run as one run", () => {
       .split("\n")[0];
   assert.match(head(1), /, medians of 1 run of 1 s after 1 s of warm-up,/);
   assert.match(head(3), /, medians of 3 runs of 1 s/);
+});
+
+Deno.test("the scale table says why idle CPU is '-': no 16-VM lab in --scale, or --idle-seconds 0", () => {
+  const scaleRow = (vms: number): NetBenchRow => ({
+    kind: "scale",
+    vms,
+    workers: vms * 2,
+    upMs: 100,
+    runsUpMs: [100],
+    rssMiB: 50,
+    idleCpuPct: null,
+  });
+  const text = (part: Partial<NetBenchOptions>, vms: number[]) =>
+    formatNetReport({ date: "", cpus: 2, options: onlyPart(part), rows: vms.map(scaleRow) });
+  assert.match(
+    text({ scale: [2, 64], idleSeconds: 3 }, [2, 64]),
+    /\nidle CPU not measured: it is measured on the 16-VM lab only, and --scale 2,64 has none$/,
+  );
+  assert.match(
+    text({ scale: [16], idleSeconds: 0 }, [16]),
+    /\nidle CPU not measured: --idle-seconds 0 skips it$/,
+  );
+  assert.equal(idleCpuSkipped({ scale: [2, 16], idleSeconds: 3 }), null);
+  assert.equal(idleCpuSkipped({ scale: [], idleSeconds: 3 }), null, "no scale table, no note");
+  assert.doesNotMatch(
+    formatNetReport({
+      date: "",
+      cpus: 2,
+      options: onlyPart({ scale: [16], idleSeconds: 3 }),
+      rows: [{ ...scaleRow(16) as ScaleRow, idleCpuPct: 4 }],
+    }),
+    /not measured/,
+  );
 });
