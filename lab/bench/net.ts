@@ -550,6 +550,15 @@ export async function runNetBench(
 }
 
 /**
+ * The legend line under the throughput table: the two rates time different windows, so that
+ * `recv Mpps` can top `sent Mpps` although no frame is received twice (the counts, in `loss %`,
+ * compare exactly).
+ */
+export const THROUGHPUT_WINDOWS = "recv Mpps: frames the sink received over its first to last " +
+  "arrival; sent Mpps: frames udp-flood sent over its whole -t run, stalls on a full ring " +
+  "included; the windows differ (recv can exceed sent), loss % compares the frame counts";
+
+/**
  * The report as text tables.
  *
  * @example
@@ -613,6 +622,7 @@ export function formatNetReport(report: NetBenchReport): string {
           r.perFrame.interrupts.toFixed(3),
         ]),
       ]),
+      THROUGHPUT_WINDOWS,
       "",
     );
     // The ratios under the table, one line each (the same figures as `--json`'s `comparisons`).

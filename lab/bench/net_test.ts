@@ -12,6 +12,7 @@ import {
   quietCpu,
   runNetBench,
   type ScaleRow,
+  THROUGHPUT_WINDOWS,
   type ThroughputRow,
   wakeFloorUs,
 } from "./net.ts";
@@ -375,4 +376,30 @@ Deno.test("the scale table says why idle CPU is '-': no 16-VM lab in --scale, or
     }),
     /not measured/,
   );
+});
+
+Deno.test("the throughput table's legend says recv and sent Mpps time different windows", () => {
+  const tp: ThroughputRow = {
+    kind: "throughput",
+    layout: "split",
+    csum: true,
+    placement: "auto",
+    frameSize: 64,
+    queueSize: 256,
+    pps: 1.2e6,
+    gbitPerSecond: 0.6,
+    sentPps: 1.1e6,
+    lossPct: 0,
+    runsPps: [1.2e6],
+    barePps: 1e7,
+    ratioToBare: 0.12,
+    cpuPct: 100,
+    cpuUsPerFrame: 1,
+    perFrame: { wakeups: 1, kicks: 0, interrupts: 0 },
+  };
+  const lines = formatNetReport({ date: "", cpus: 2, options: onlyPart({}), rows: [tp] })
+    .split("\n");
+  const header = lines.findIndex((l) => l.startsWith("layout"));
+  assert.equal(lines[header + 2], THROUGHPUT_WINDOWS, "right under the table's rows");
+  assert.match(THROUGHPUT_WINDOWS, /recv Mpps: .*first to last arrival.*sent Mpps: .*-t run/);
 });
