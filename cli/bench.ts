@@ -14,7 +14,7 @@ import { benchVsockCommand } from "./bench_vsock.ts";
 import { iommuCommand } from "./bench_iommu.ts";
 import { recoveryCommand } from "./bench_recovery.ts";
 import { wakeupCommand } from "./bench_wakeup.ts";
-import { Command, Option } from "@commander-js/extra-typings";
+import { Command } from "@commander-js/extra-typings";
 import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "../lab/bench/rings.ts";
 import { renderRingsChart } from "../lab/bench/chart.ts";
 import { formatRingsTable } from "../lab/bench/report.ts";
@@ -114,7 +114,7 @@ export function parseRingsOptions(raw: RawRingsOptions): RingsBenchOptions {
   if (largest > queueSize) {
     const fits = layouts.includes("split") ? 2 ** Math.ceil(Math.log2(largest)) : largest;
     throw badOption(
-      `batch ${largest} does not fit in a queue of size ${queueSize}`,
+      `--batch ${largest} does not fit in a queue of size ${queueSize}`,
       `Use --queue-size ${fits} or more, or batches of at most ${queueSize}`,
     );
   }
@@ -169,7 +169,7 @@ interface OutputFlags {
  *
  * @example
  * ```ts
- * import { Command, Option } from "@commander-js/extra-typings";
+ * import { Command } from "@commander-js/extra-typings";
  * import { benchCommand } from "./bench.ts";
  *
  * const program = new Command("vlab").addCommand(benchCommand());
@@ -183,7 +183,7 @@ export function benchCommand(runtime: BenchRuntime = denoBenchRuntime()): Comman
   bench.addCommand(iommuCommand());
   bench.addCommand(recoveryCommand());
   bench.addCommand(wakeupCommand());
-  return bench;
+  return showDefaultsAsTyped(bench);
 }
 
 function ringsCommand(runtime: BenchRuntime) {
@@ -193,22 +193,16 @@ function ringsCommand(runtime: BenchRuntime) {
       "time request hand-offs through a virtqueue between a driver worker and a device worker " +
         "(ns per request against batch size, split and packed layouts)",
     )
-    .addOption(withDefault("--layout <layout>", "split, packed or both", choiceName(d.layouts)))
-    .addOption(
-      withDefault("--batch <list>", "comma list of batch sizes, 1 to 32768", d.batches.join(",")),
+    .option("--layout <layout>", "split, packed or both", choiceName(d.layouts))
+    .option("--batch <list>", "comma list of batch sizes, 1 to 32768", d.batches.join(","))
+    .option("--mode <mode>", "poll, notify or both", choiceName(d.modes))
+    .option(
+      "--queue-size <n>",
+      "queue size: 1 to 32768 for packed, a power of 2 for split",
+      String(d.queueSize),
     )
-    .addOption(withDefault("--mode <mode>", "poll, notify or both", choiceName(d.modes)))
-    .addOption(
-      withDefault(
-        "--queue-size <n>",
-        "queue size: 1 to 32768 for packed, a power of 2 for split",
-        String(d.queueSize),
-      ),
-    )
-    .addOption(
-      withDefault("--runs <n>", "timed runs per point (the median is reported)", String(d.runs)),
-    )
-    .addOption(withDefault("--requests <n>", "requests per timed run", String(d.requests)))
+    .option("--runs <n>", "timed runs per point (the median is reported)", String(d.runs))
+    .option("--requests <n>", "requests per timed run", String(d.requests))
     .option("--outstanding", "keep up to <batch> requests in flight instead of closed batches")
     .option("--payload", "write and check each request's sequence number in its buffer")
     .option("--cache-model", "also count ring cache lines moved per request (cache model)")
@@ -424,15 +418,38 @@ function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 }
 
-/** An option taking a value, with a default shown in the help as it is typed (no quotes). */
-function withDefault<const Flags extends string>(flags: Flags, description: string, value: string) {
-  return new Option(flags, description).default(value, value);
+/**
+ * Show every default of `command`'s subcommands in their help as it is typed (`(default: both)`,
+ * not commander's JSON `(default: "both")`), as docs/cli.md shows them; one place for every
+ * bench subcommand.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "@commander-js/extra-typings";
+ * import { showDefaultsAsTyped } from "./bench.ts";
+ * const bench = new Command("bench").addCommand(
+ *   new Command("net").option("--layout <layout>", "split, packed or both", "both"),
+ * );
+ * showDefaultsAsTyped(bench);
+ * bench.commands[0].helpInformation().includes("(default: both)"); // true
+ * ```
+ */
+export function showDefaultsAsTyped<C extends Command>(command: C): C {
+  for (const sub of command.commands) {
+    for (const option of sub.options) {
+      if (typeof option.defaultValue === "string" && option.defaultValueDescription === undefined) {
+        option.defaultValueDescription = option.defaultValue;
+      }
+    }
+  }
+  return command;
 }
 
 function choiceName(values: readonly (RingLayout | RingMode)[]): string {
   return values.length === 1 ? values[0] : "both";
 }
 
+/** A `bad-option` error whose message names the option first, as every bench subcommand's. */
 function badOption(detail: string, hint: string): VlabError {
-  return new VlabError("bad-option", `Cannot run bench: ${detail}`, { hint });
+  return new VlabError("bad-option", detail, { hint });
 }

@@ -16,9 +16,8 @@ import {
 import { quote } from "../lab/topology/quote.ts";
 import { VlabError } from "./errors.ts";
 import { intListOption, intOption } from "./int_option.ts";
-import { stderrProgressLine, writeAll } from "./progress.ts";
+import { formatBenchOutput, runBenchKeepingPartial, systemBenchDeps } from "./bench_partial.ts";
 
-const encoder = new TextEncoder();
 const MODES: readonly IommuBenchMode[] = ["none", "strict", "lazy", "static", "passthrough"];
 
 /**
@@ -72,23 +71,15 @@ export function iommuCommand(): Command {
     .option("--json", "print the report as JSON")
     .action(async (raw) => {
       const options = parseIommuOptions(raw);
-      const line = stderrProgressLine();
-      let report;
-      try {
-        report = await runIommuBench(options, line.progress);
-      } catch (error) {
-        throw new VlabError(
-          "bench-failed",
-          `Cannot run bench iommu: ${error instanceof Error ? error.message : String(error)}`,
-          {
-            hint: "Run it again with VLAB_DEBUG=1, or measure less (--sizes, --frames)",
-            cause: error,
-          },
-        );
-      } finally {
-        line.done();
-      }
-      const text = raw.json ? JSON.stringify(report, null, 2) : formatIommuReport(report);
-      await writeAll(Deno.stdout, encoder.encode(text + "\n"));
+      const deps = systemBenchDeps();
+      const view = { text: formatIommuReport, json: (r: object) => r };
+      const report = await runBenchKeepingPartial({
+        name: "iommu",
+        json: raw.json === true,
+        hint: "Run it again with VLAB_DEBUG=1, or measure less (--sizes, --frames)",
+        view,
+        run: (progress, partial) => runIommuBench(options, progress, partial),
+      }, deps);
+      await deps.print(formatBenchOutput(report, view, { json: raw.json === true }));
     });
 }

@@ -11,6 +11,7 @@ import {
   DEFAULT_NET_OPTIONS,
   delayOvershootPct,
   formatNetReport,
+  idleCpuSkipped,
   type LatencyRow,
   type NetBenchOptions,
   type NetBenchReport,
@@ -40,7 +41,14 @@ import { vlabRunArgs } from "./deno_run.ts";
 import { quote } from "../lab/topology/quote.ts";
 import { VlabError } from "./errors.ts";
 import { intListOption, intOption } from "./int_option.ts";
-import { stderrProgressLine, writeAll } from "./progress.ts";
+import { writeAll } from "./progress.ts";
+import {
+  type BenchView,
+  formatBenchOutput,
+  INTERRUPTED,
+  runBenchKeepingPartial,
+  systemBenchDeps,
+} from "./bench_partial.ts";
 import type { PlacementMode } from "../lab/lab.ts";
 
 const encoder = new TextEncoder();
@@ -323,6 +331,8 @@ export interface NetBenchJson extends Omit<NetBenchReport, "rows"> {
   rows: (NetBenchRow | LatencyRow & { overPct: number | null; wakeFloorUs: number | null })[];
   /** The ratio lines under the throughput table. */
   comparisons: NetComparison[];
+  /** Why the scale table's idle CPU is null in every row (its `idle CPU not measured:` line). */
+  idleCpuSkipped?: string;
   /** With `--vs-veth`: the veth pair's figures and vlab's ratios to them, or why it skipped. */
   veth?: { ran: false; reason: string } | { ran: true; veth: VethReport; ratios: VethRatios };
 }
@@ -347,6 +357,9 @@ export function netBenchJson(report: NetBenchReport, veth: VethOutcome | null): 
       : r
   );
   const json: NetBenchJson = { ...report, rows, comparisons: netComparisons(tp) };
+  // Beside the scale table, as its text prints it.
+  const skipped = report.rows.some((r) => r.kind === "scale") && idleCpuSkipped(report.options);
+  if (skipped) json.idleCpuSkipped = skipped;
   if (veth) json.veth = veth.ran ? { ...veth, ratios: vethRatios(report, veth.veth) } : veth;
   return json;
 }
@@ -369,14 +382,17 @@ export function formatNetOutput(
   json: boolean,
   incomplete?: string,
 ): string {
-  if (json) {
-    const out = netBenchJson(report, veth);
-    return JSON.stringify(incomplete === undefined ? out : { ...out, incomplete }, null, 2);
-  }
-  const parts = [formatNetReport(report)];
-  if (veth) parts.push(formatVethComparison(report, veth));
-  if (incomplete !== undefined) parts.push(`incomplete: ${incomplete}`);
-  return parts.filter((p) => p !== "").join("\n\n");
+  return formatBenchOutput(report, netView(veth), { json, incomplete });
+}
+
+/** How `vlab bench net` prints a report: the tables and the veth comparison, or its JSON. */
+function netView(veth: VethOutcome | null): BenchView<NetBenchReport> {
+  return {
+    text: (report) =>
+      [formatNetReport(report), veth ? formatVethComparison(report, veth) : ""]
+        .filter((p) => p !== "").join("\n\n"),
+    json: (report) => netBenchJson(report, veth),
+  };
 }
 
 /** The `net` subcommand of `vlab bench`. */
@@ -454,61 +470,41 @@ export function netCommand(): Command {
         rows,
       });
       const print = (text: string) => writeAll(Deno.stdout, encoder.encode(text + "\n"));
-      const line = stderrProgressLine();
-      // Ctrl-C: what was measured, marked incomplete, then the exit code a shell gives it.
-      const interrupted = "interrupted (Ctrl-C or SIGTERM)";
+      const bench = systemBenchDeps();
+      const line = bench.line;
+      // Ctrl-C during the veth run: the namespaces go first, then what was measured, marked.
       const system = raw.vsVeth ? systemVethDeps() : null;
       const deps: VethDeps | null = system && {
         ...system,
         exit: (code) => {
           line.done();
-          const veth: VethOutcome = { ran: false, reason: interrupted };
+          const veth: VethOutcome = { ran: false, reason: INTERRUPTED };
           try {
-            print(formatNetOutput(partial(), veth, json, interrupted));
+            print(formatNetOutput(partial(), veth, json, INTERRUPTED));
           } finally {
             system.exit(code);
           }
         },
       };
-      const onSignal = () => {
-        line.done();
-        try {
-          print(formatNetOutput(partial(), null, json, interrupted));
-        } finally {
-          Deno.exit(130);
-        }
-      };
-      const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-      const listen = (on: boolean) =>
-        signals.forEach((s) =>
-          on ? Deno.addSignalListener(s, onSignal) : Deno.removeSignalListener(s, onSignal)
-        );
       // A missing prerequisite is known before the labs run, and said at the end in one line.
       const missing = deps && await vethPrerequisites(deps);
-      let report;
+      // The labs: on failure or a signal, the rows measured so far, marked incomplete.
+      const report = await runBenchKeepingPartial({
+        name: "net",
+        json,
+        hint: "Run it again with VLAB_DEBUG=1, or measure less (--sizes, --layout, --scale none)",
+        view: netView(null),
+        run: (progress) => runNetBench(options, progress, attachDashboard, rows),
+        empty: () => rows.length > 0 || json ? partial() : null,
+      }, bench);
       let veth: VethOutcome | null = null;
-      listen(true);
       try {
-        report = await runNetBench(options, line.progress, attachDashboard, rows);
-        listen(false); // the veth run deletes its namespaces on a signal, then reports
         if (deps) {
           veth = missing
             ? { ran: false, reason: missing }
             : await vethOutcome(options, line.progress, deps);
         }
-      } catch (error) {
-        const detail = error instanceof Error ? error.message : String(error);
-        line.done();
-        // The rows measured before the failure still go to stdout, marked incomplete.
-        if (rows.length > 0 || json) {
-          print(formatNetOutput(partial(), null, json, `failed: ${detail}`));
-        }
-        throw new VlabError("bench-failed", `Cannot run bench net: ${detail}`, {
-          hint: "Run it again with VLAB_DEBUG=1, or measure less (--sizes, --layout, --scale none)",
-          cause: error,
-        });
       } finally {
-        listen(false);
         line.done();
       }
       print(formatNetOutput(report, veth, json));

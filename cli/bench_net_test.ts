@@ -283,3 +283,22 @@ Deno.test("a run that ends early still prints what it measured, marked incomplet
   const text = formatNetOutput(empty, { ran: false, reason: "it failed: x" }, false, "failed: y");
   assert.match(text, /\n\nveth comparison skipped: it failed: x\n\nincomplete: failed: y$/);
 });
+
+Deno.test("bench net --json says why idle CPU is null beside the scale rows", () => {
+  const options = parseNetOptions({ ...RAW, scale: "2" });
+  const row = {
+    kind: "scale" as const,
+    vms: 2,
+    workers: 4,
+    upMs: 1,
+    runsUpMs: [1],
+    rssMiB: 1,
+    idleCpuPct: null,
+  };
+  const json = JSON.parse(
+    formatNetOutput({ date: "d", cpus: 2, options, rows: [row] }, null, true),
+  );
+  assert.equal(json.idleCpuSkipped, "it is measured on the 16-VM lab only, and --scale 2 has none");
+  const before = JSON.parse(formatNetOutput({ date: "d", cpus: 2, options, rows: [] }, null, true));
+  assert.equal("idleCpuSkipped" in before, false, "no scale rows yet, no reason");
+});

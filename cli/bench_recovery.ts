@@ -14,9 +14,7 @@ import {
 } from "../lab/bench/recovery.ts";
 import { VlabError } from "./errors.ts";
 import { intOption } from "./int_option.ts";
-import { stderrProgressLine, writeAll } from "./progress.ts";
-
-const encoder = new TextEncoder();
+import { formatBenchOutput, runBenchKeepingPartial, systemBenchDeps } from "./bench_partial.ts";
 
 /**
  * Parse the options of `vlab bench recovery`.
@@ -58,20 +56,15 @@ export function recoveryCommand(): Command {
     .option("--json", "print the report as JSON")
     .action(async (raw) => {
       const options = parseRecoveryOptions(raw);
-      const line = stderrProgressLine();
-      let report;
-      try {
-        report = await runRecoveryBench(options, line.progress);
-      } catch (error) {
-        throw new VlabError(
-          "bench-failed",
-          `Cannot run bench recovery: ${error instanceof Error ? error.message : String(error)}`,
-          { hint: "Run it again with fewer --crashes or --corruptions", cause: error },
-        );
-      } finally {
-        line.done();
-      }
-      const text = raw.json ? JSON.stringify(report, null, 2) : formatRecoveryReport(report);
-      await writeAll(Deno.stdout, encoder.encode(text + "\n"));
+      const deps = systemBenchDeps();
+      const view = { text: formatRecoveryReport, json: (r: object) => r };
+      const report = await runBenchKeepingPartial({
+        name: "recovery",
+        json: raw.json === true,
+        hint: "Run it again with fewer --crashes or --corruptions",
+        view,
+        run: (progress, partial) => runRecoveryBench(options, progress, partial),
+      }, deps);
+      await deps.print(formatBenchOutput(report, view, { json: raw.json === true }));
     }) as unknown as Command;
 }

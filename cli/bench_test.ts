@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  benchCommand,
   type BenchRuntime,
   denoBenchRuntime,
   parseRingsOptions,
@@ -80,24 +81,24 @@ Deno.test("every option is read", () => {
 Deno.test("--layout and --mode accept only their names, suggesting a near one", () => {
   assertBad(
     { layout: "spilt" },
-    'Cannot run bench: --layout must be split, packed or both, got "spilt"',
+    '--layout must be split, packed or both, got "spilt"',
     "Did you mean --layout split?",
   );
   assertBad(
     { layout: "ring" },
-    'Cannot run bench: --layout must be split, packed or both, got "ring"',
+    '--layout must be split, packed or both, got "ring"',
     "Use --layout split, --layout packed, --layout both",
   );
   assertBad(
     { mode: "notfy" },
-    'Cannot run bench: --mode must be poll, notify or both, got "notfy"',
+    '--mode must be poll, notify or both, got "notfy"',
     "Did you mean --mode notify?",
   );
 });
 
 Deno.test("--batch must be a comma list of integers from 1 to 32768", () => {
   const message = (value: string) =>
-    `Cannot run bench: --batch must be a comma list of integers from 1 to 32768, got "${value}"`;
+    `--batch must be a comma list of integers from 1 to 32768, got "${value}"`;
   assertBad({ batch: "4,x" }, message("4,x"), /^"x" is not an integer/);
   assertBad({ batch: "0" }, message("0"), /^"0" is not an integer from 1 to 32768/);
   assertBad({ batch: "" }, message(""), /^An empty item/);
@@ -112,7 +113,7 @@ Deno.test("--queue-size must be an integer from 1 to 32768", () => {
   for (const value of ["0", "32769", "x", "", "256.0", "0x100"]) {
     assertBad(
       { queueSize: value, layout: "packed", batch: "1" },
-      `Cannot run bench: --queue-size must be an integer from 1 to 32768, got "${value}"`,
+      `--queue-size must be an integer from 1 to 32768, got "${value}"`,
       "Give a queue size such as 256",
     );
   }
@@ -127,8 +128,7 @@ Deno.test("packed allows any queue size, split needs a power of 2", () => {
   assert.equal(parseRingsOptions({ layout: "split", queueSize: "32768" }).queueSize, 32768);
   const hint = "Use --queue-size 256 or 512, or --layout packed, which allows any size from 1 " +
     "to 32768";
-  const message =
-    "Cannot run bench: --queue-size must be a power of 2 for the split layout, got 300";
+  const message = "--queue-size must be a power of 2 for the split layout, got 300";
   assertBad({ layout: "split", queueSize: "300" }, message, hint);
   assertBad({ layout: "both", queueSize: "300" }, message, hint);
 });
@@ -136,12 +136,12 @@ Deno.test("packed allows any queue size, split needs a power of 2", () => {
 Deno.test("every batch must fit in the queue", () => {
   assertBad(
     { queueSize: "32" },
-    "Cannot run bench: batch 64 does not fit in a queue of size 32",
+    "--batch 64 does not fit in a queue of size 32",
     "Use --queue-size 64 or more, or batches of at most 32",
   );
   assertBad(
     { layout: "packed", queueSize: "50", batch: "1,60" },
-    "Cannot run bench: batch 60 does not fit in a queue of size 50",
+    "--batch 60 does not fit in a queue of size 50",
     "Use --queue-size 60 or more, or batches of at most 50",
   );
   assert.deepEqual(parseRingsOptions({ queueSize: "64" }).batches, [1, 2, 4, 8, 16, 32, 64]);
@@ -150,20 +150,20 @@ Deno.test("every batch must fit in the queue", () => {
 Deno.test("--runs and --requests are bounded integers", () => {
   assertBad(
     { runs: "0" },
-    'Cannot run bench: --runs must be an integer from 1 to 1000, got "0"',
+    '--runs must be an integer from 1 to 1000, got "0"',
     "Give a number of timed runs such as 5",
   );
   assertBad(
     { runs: "1001" },
-    'Cannot run bench: --runs must be an integer from 1 to 1000, got "1001"',
+    '--runs must be an integer from 1 to 1000, got "1001"',
   );
   assertBad(
     { requests: "lots" },
-    'Cannot run bench: --requests must be an integer from 1 to 1000000000, got "lots"',
+    '--requests must be an integer from 1 to 1000000000, got "lots"',
   );
   assertBad(
     { requests: "10" },
-    "Cannot run bench: --requests must be at least the largest batch (64), got 10",
+    "--requests must be at least the largest batch (64), got 10",
   );
   assert.equal(parseRingsOptions({ requests: "64" }).requests, 64);
 });
@@ -332,4 +332,27 @@ Deno.test("--svg is checked before the run: a missing folder, or a folder given 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("every bench subcommand's help shows defaults as typed, without quotes", () => {
+  const bench = benchCommand();
+  const names = bench.commands.map((c) => c.name());
+  assert.deepEqual(names.toSorted(), ["iommu", "net", "recovery", "rings", "vsock", "wakeup"]);
+  for (const sub of bench.commands) {
+    const help = sub.helpInformation();
+    assert.doesNotMatch(help, /\(default: "/, `bench ${sub.name()} quotes a default`);
+    assert.match(help, /\(default: [^)"]+\)/, `bench ${sub.name()} shows its defaults`);
+  }
+  const help = (name: string) => bench.commands.find((c) => c.name() === name)!.helpInformation();
+  assert.match(help("net"), /--layout <layout>\s+split, packed or both \(default: both\)/);
+  assert.match(help("rings"), /--layout <layout>\s+split, packed or both \(default: both\)/);
+  assert.match(help("iommu"), /--frames <n>\s+frames per run \(default: 200000\)/);
+  assert.match(help("wakeup"), /--rounds <n>\s+round trips per mode \(default: 2000\)/);
+});
+
+Deno.test("bench subcommands' bad options name the option first, rings too", () => {
+  assert.throws(() => parseRingsOptions({ runs: "0" }), { message: /^--runs / });
+  assert.throws(() => parseRingsOptions({ batch: "64", queueSize: "32" }), {
+    message: /^--batch 64 /,
+  });
 });

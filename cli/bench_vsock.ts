@@ -12,11 +12,8 @@ import {
   runVsockBench,
   type VsockBenchOptions,
 } from "../lab/bench/vsock.ts";
-import { VlabError } from "./errors.ts";
 import { intOption } from "./int_option.ts";
-import { stderrProgressLine, writeAll } from "./progress.ts";
-
-const encoder = new TextEncoder();
+import { formatBenchOutput, runBenchKeepingPartial, systemBenchDeps } from "./bench_partial.ts";
 
 /**
  * Parse the options of `vlab bench vsock`.
@@ -53,23 +50,15 @@ export function benchVsockCommand(): Command {
     .option("--json", "print the report as JSON")
     .action(async (raw) => {
       const options = parseVsockBenchOptions(raw);
-      const line = stderrProgressLine();
-      let report;
-      try {
-        report = await runVsockBench(options, line.progress);
-      } catch (error) {
-        throw new VlabError(
-          "bench-failed",
-          `Cannot run bench vsock: ${error instanceof Error ? error.message : String(error)}`,
-          {
-            hint: "Run it again with VLAB_DEBUG=1, or measure less (--bytes, --runs)",
-            cause: error,
-          },
-        );
-      } finally {
-        line.done();
-      }
-      const text = raw.json ? JSON.stringify(report, null, 2) : formatVsockReport(report);
-      await writeAll(Deno.stdout, encoder.encode(text + "\n"));
+      const deps = systemBenchDeps();
+      const view = { text: formatVsockReport, json: (r: object) => r };
+      const report = await runBenchKeepingPartial({
+        name: "vsock",
+        json: raw.json === true,
+        hint: "Run it again with VLAB_DEBUG=1, or measure less (--bytes, --runs)",
+        view,
+        run: (progress, partial) => runVsockBench(options, progress, partial),
+      }, deps);
+      await deps.print(formatBenchOutput(report, view, { json: raw.json === true }));
     }) as unknown as Command;
 }

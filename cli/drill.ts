@@ -2,7 +2,8 @@
  * `vlab drill run FILE` and `vlab drill replay REPORT.json`: run a drill (progress on stdout,
  * one line per step), write its reports, exit 0 when every assertion holds, 1 when one fails
  * (or a replay took other decisions), 2 when the drill is invalid (every problem printed as
- * `file:line:col` with a hint). The logic is in `lab/drill/`.
+ * `file:line:col` with a hint), 3 when it did not run because its lab could not start (a lab of
+ * the topology's name already runs). The logic is in `lab/drill/`.
  *
  * @module
  */
@@ -103,8 +104,36 @@ async function writeReports(
   return said;
 }
 
-/** Turn a drill's validation error into the printed problems and an exit-2 error. */
+/**
+ * The error of a drill whose lab could not start (a lab of the topology's name already runs, or
+ * the lab failed to start): `drill-not-run`, exit 3, so that it is never taken for the verdict
+ * of a drill that failed (exit 1). Null for any other error.
+ *
+ * @example
+ * ```ts
+ * import { LabError } from "../lab/errors.ts";
+ * import { drillNotRun } from "./drill.ts";
+ * const running = new LabError("lab-exists", 'Cannot start lab "pair": it is already running (pid 7)', "");
+ * drillNotRun(running)?.exitCode; // 3
+ * ```
+ */
+export function drillNotRun(e: unknown): VlabError | null {
+  if (!(e instanceof LabError) || (e.code !== "lab-exists" && e.code !== "lab-failed")) {
+    return null;
+  }
+  const hint = e.code === "lab-exists"
+    ? `${e.hint}; a drill runs its topology's lab under the topology's name`
+    : e.hint;
+  return new VlabError("drill-not-run", e.message, { hint, cause: e });
+}
+
+/**
+ * Turn a drill's validation error into the printed problems and an exit-2 error, and a lab that
+ * could not start into {@linkcode drillNotRun}'s exit-3 error.
+ */
 async function rethrow(e: unknown): Promise<never> {
+  const notRun = drillNotRun(e);
+  if (notRun) throw notRun;
   if (e instanceof LabError && e.code === "drill-invalid") {
     if (e.details.length > 0) await errOut(e.details.join("\n") + "\n");
     throw new VlabError("drill-invalid", `${e.message}${e.details.length > 0 ? " (above)" : ""}`, {
@@ -152,7 +181,9 @@ export function drillCommand(): Command {
   );
   drill.addCommand(
     new Command("run")
-      .description("run a drill file and judge its assertions (exit 0 pass, 1 fail, 2 invalid)")
+      .description(
+        "run a drill file and judge its assertions (exit 0 pass, 1 fail, 2 invalid, 3 not run)",
+      )
       .argument("<file>", "the drill (YAML); shipped drills are in drills/")
       .option("--seed <n>", "seed of every random choice (default: the drill's seed)")
       .option("--report <dir>", "write report.md, report.json and chart.svg to this folder")

@@ -17,6 +17,7 @@
  * | 0 | success |
  * | 1 | failure while running (the command line was fine) |
  * | 2 | usage error: bad command, option or option value |
+ * | 3 | `drill run`/`replay` only: the drill did not run, its lab could not start (no verdict) |
  * | 130 | interrupted (Ctrl-C, SIGTERM) before the command finished its job (`exec`, `up -d` while the lab starts, `drill`, `pingall`); a foreground `up` or `capture`, which Ctrl-C ends by design, exits 0 |
  *
  * @module
@@ -33,6 +34,11 @@ export const EXIT_CODES = {
   failure: 1,
   /** Bad command, option or option value: nothing was run. */
   usage: 2,
+  /**
+   * `vlab drill run` and `replay`: the drill did not run because its lab could not start (a lab
+   * of that name already runs, or it failed to start). Not a verdict: 1 says the drill failed.
+   */
+  drillNotRun: 3,
   /**
    * Interrupted (Ctrl-C or SIGTERM) before the command finished its job: `exec`, `up -d` while
    * the lab starts, `drill`, `pingall` (128 + SIGINT, as a shell reports a command a Ctrl-C
@@ -64,6 +70,7 @@ export const EXIT_CODES = {
  * - `unknown-partition`: `vlab heal ID` named a partition that is not in force.
  * - `control-error`: the lab's control socket answered with an error.
  * - `drill-invalid`: a drill file has problems (each is printed as file:line:col); exit 2.
+ * - `drill-not-run`: a drill's lab could not start (a lab of that name runs); no verdict, exit 3.
  * - `unreachable`: `vlab pingall` found pairs of VMs that got no reply.
  * - `interrupted`: Ctrl-C (or SIGTERM) stopped the command before it finished its job; exit 130.
  * - `internal`: anything else; a bug in vlab.
@@ -78,6 +85,7 @@ export type VlabErrorCode =
   | "no-terminal"
   | "not-enough-memory"
   | "interrupted"
+  | "drill-not-run"
   | LabErrorCode
   | "internal";
 
@@ -106,6 +114,7 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "unknown-partition": EXIT_CODES.failure,
   "control-error": EXIT_CODES.failure,
   "drill-invalid": EXIT_CODES.usage,
+  "drill-not-run": EXIT_CODES.drillNotRun,
   "interrupted": EXIT_CODES.interrupted,
   "internal": EXIT_CODES.failure,
 };

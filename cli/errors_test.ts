@@ -29,7 +29,13 @@ Deno.test("a VlabError carries its code, hint and the exit code of its code", ()
 });
 
 Deno.test("exit codes: 2 for usage and bad options, 1 for failures while running", () => {
-  assert.deepEqual(EXIT_CODES, { success: 0, failure: 1, usage: 2, interrupted: 130 });
+  assert.deepEqual(EXIT_CODES, {
+    success: 0,
+    failure: 1,
+    usage: 2,
+    drillNotRun: 3,
+    interrupted: 130,
+  });
   assert.equal(EXIT_CODE_OF["usage"], 2);
   assert.equal(EXIT_CODE_OF["bad-option"], 2);
   assert.equal(EXIT_CODE_OF["bench-failed"], 1);
@@ -38,6 +44,8 @@ Deno.test("exit codes: 2 for usage and bad options, 1 for failures while running
   assert.equal(EXIT_CODE_OF["internal"], 1);
   // A command Ctrl-C stopped before it finished its job (`up -d` while the lab starts).
   assert.equal(EXIT_CODE_OF["interrupted"], 130);
+  // A drill that did not run is not a verdict: never 1 (failed) nor 2 (invalid).
+  assert.equal(EXIT_CODE_OF["drill-not-run"], 3);
 });
 
 Deno.test("formatError renders exactly a vlab: line and a hint: line", () => {

@@ -107,7 +107,7 @@ Deno.test("bench rings --batch 0 exits 2 naming the option and the value", async
   assert.equal(run.stdout, "");
   assertErrorLines(
     run.stderr,
-    'Cannot run bench: --batch must be a comma list of integers from 1 to 32768, got "0"',
+    '--batch must be a comma list of integers from 1 to 32768, got "0"',
   );
 });
 
@@ -116,7 +116,7 @@ Deno.test("bench rings --queue-size 300 on split exits 2 and points to packed", 
   assert.equal(run.code, 2);
   assertErrorLines(
     run.stderr,
-    "Cannot run bench: --queue-size must be a power of 2 for the split layout, got 300",
+    "--queue-size must be a power of 2 for the split layout, got 300",
   );
   assert.match(run.stderr, /--layout packed/);
 });

@@ -234,7 +234,8 @@ async function oneRun(
 }
 
 /**
- * Run the bench; `progress` hears a line per run.
+ * Run the bench; `progress` hears a line per run, `partial` the report of the whole rounds
+ * measured so far after each round (what an interrupted or failed run still prints).
  *
  * @example
  * ```ts ignore
@@ -248,11 +249,26 @@ async function oneRun(
 export async function runIommuBench(
   opts: IommuBenchOptions,
   progress: (line: string) => void = () => {},
+  partial: (soFar: IommuBenchReport) => void = () => {},
 ): Promise<IommuBenchReport> {
   const modes: IommuBenchMode[] = ["none", ...opts.modes.filter((m) => m !== "none")];
   const rows: IommuBenchRow[] = [];
   const flushed: number[] = [];
   const before = loadAverage();
+  const report = (rowsSoFar: IommuBenchRow[]): IommuBenchReport => {
+    const after = loadAverage();
+    return {
+      rows: rowsSoFar,
+      unmapFlushedMs: {
+        median: median(flushed),
+        p99: percentile(flushed, 99),
+        samples: flushed.length,
+      },
+      notMeasured: [],
+      load: before === null || after === null ? null : { before, after },
+      options: opts,
+    };
+  };
   for (const frameSize of opts.frameSizes) {
     // Modes alternate run by run (none, strict, …, then strict, …, none, …), so that a machine
     // whose speed drifts during the benchmark weighs on every mode alike; each run's rate is
@@ -267,37 +283,44 @@ export async function runIommuBench(
         if (r.hitRate !== null) hits.get(mode)!.push(r.hitRate);
         if (r.flushedMs !== null) flushed.push(r.flushedMs);
       }
+      // A whole round is measured: this size's rows over the rounds so far.
+      if (run + 1 < opts.runs) {
+        partial(report([...rows, ...iommuRows(frameSize, modes, pps, hits)]));
+      }
     }
-    const base = pps.get("none")!;
-    for (const mode of modes) {
-      const p = pps.get(mode)!;
-      const h = hits.get(mode)!;
-      const ratios = p.map((v, i) => v / base[i]);
-      const interval = medianInterval(ratios, RATIO_CONFIDENCE);
-      rows.push({
-        mode,
-        frameSize,
-        pps: median(p),
-        ratio: median(ratios),
-        ratios,
-        interval,
-        verdict: mode === "none" ? null : verdictOf(interval, TARGET_RATIO, RATIO_CONFIDENCE),
-        iotlbHitRate: h.length > 0 ? median(h) : null,
-      });
-    }
+    rows.push(...iommuRows(frameSize, modes, pps, hits));
+    partial(report([...rows]));
   }
-  const after = loadAverage();
-  return {
-    rows,
-    unmapFlushedMs: {
-      median: median(flushed),
-      p99: percentile(flushed, 99),
-      samples: flushed.length,
-    },
-    notMeasured: [],
-    load: before === null || after === null ? null : { before, after },
-    options: opts,
-  };
+  return report(rows);
+}
+
+/**
+ * One row per mode at one frame size, from the rates and hit rates of the whole rounds measured
+ * (each mode has as many rates as `none`).
+ */
+function iommuRows(
+  frameSize: number,
+  modes: readonly IommuBenchMode[],
+  pps: Map<IommuBenchMode, number[]>,
+  hits: Map<IommuBenchMode, number[]>,
+): IommuBenchRow[] {
+  const base = pps.get("none")!;
+  return modes.map((mode) => {
+    const p = pps.get(mode)!;
+    const h = hits.get(mode)!;
+    const ratios = p.map((v, i) => v / base[i]);
+    const interval = medianInterval(ratios, RATIO_CONFIDENCE);
+    return {
+      mode,
+      frameSize,
+      pps: median(p),
+      ratio: median(ratios),
+      ratios,
+      interval,
+      verdict: mode === "none" ? null : verdictOf(interval, TARGET_RATIO, RATIO_CONFIDENCE),
+      iotlbHitRate: h.length > 0 ? median(h) : null,
+    };
+  });
 }
 
 /**

@@ -194,6 +194,33 @@ export function wakeFloorUs(r: Pick<LatencyRow, "perPing" | "wakeRoundTripUs">):
   return r.wakeRoundTripUs === null ? null : r.perPing.wakeups * r.wakeRoundTripUs / 2;
 }
 
+/** The lab size whose idle CPU `vlab bench net` measures (the other sizes print `-`). */
+export const IDLE_CPU_VMS = 16;
+
+/**
+ * Why the idle-CPU figure was not measured (one clause), or null when it was or when there is no
+ * scale table to print it in (`--scale none`).
+ *
+ * @example
+ * ```ts
+ * import { idleCpuSkipped } from "./net.ts";
+ * idleCpuSkipped({ scale: [2, 64], idleSeconds: 3 });
+ * // "it is measured on the 16-VM lab only, and --scale 2,64 has none"
+ * ```
+ */
+export function idleCpuSkipped(
+  options: Pick<NetBenchOptions, "scale" | "idleSeconds">,
+): string | null {
+  if (options.scale.length === 0) return null;
+  if (options.idleSeconds === 0) return "--idle-seconds 0 skips it";
+  if (!options.scale.includes(IDLE_CPU_VMS)) {
+    return `it is measured on the ${IDLE_CPU_VMS}-VM lab only, and --scale ${
+      options.scale.join(",")
+    } has none`;
+  }
+  return null;
+}
+
 /** A scale point. */
 export interface ScaleRow {
   /** Row kind. */
@@ -212,8 +239,8 @@ export interface ScaleRow {
    */
   rssMiB: number;
   /**
-   * CPU the idle lab used, percent of one core (median of the runs; measured for 16 VMs only,
-   * else null).
+   * CPU the idle lab used, percent of one core (median of the runs; measured for
+   * {@linkcode IDLE_CPU_VMS} VMs only, else null: see {@linkcode idleCpuSkipped}).
    */
   idleCpuPct: number | null;
 }
@@ -325,7 +352,7 @@ async function scale(
     await new Promise((r) => setTimeout(r, 300));
     const rssMiB = Deno.memoryUsage().rss / 2 ** 20;
     let idleCpuPct: number | null = null;
-    if (vms === 16 && idleSeconds > 0) idleCpuPct = await cpuPctOver(idleSeconds * 1000);
+    if (vms === IDLE_CPU_VMS && idleSeconds > 0) idleCpuPct = await cpuPctOver(idleSeconds * 1000);
     return {
       kind: "scale",
       vms: plan.vms.length,
@@ -523,6 +550,15 @@ export async function runNetBench(
 }
 
 /**
+ * The legend line under the throughput table: the two rates time different windows, so that
+ * `recv Mpps` can top `sent Mpps` although no frame is received twice (the counts, in `loss %`,
+ * compare exactly).
+ */
+export const THROUGHPUT_WINDOWS = "recv Mpps: frames the sink received over its first to last " +
+  "arrival; sent Mpps: frames udp-flood sent over its whole -t run, stalls on a full ring " +
+  "included; the windows differ (recv can exceed sent), loss % compares the frame counts";
+
+/**
  * The report as text tables.
  *
  * @example
@@ -586,6 +622,7 @@ export function formatNetReport(report: NetBenchReport): string {
           r.perFrame.interrupts.toFixed(3),
         ]),
       ]),
+      THROUGHPUT_WINDOWS,
       "",
     );
     // The ratios under the table, one line each (the same figures as `--json`'s `comparisons`).
@@ -740,6 +777,8 @@ export function formatNetReport(report: NetBenchReport): string {
         r.idleCpuPct === null ? "-" : r.idleCpuPct.toFixed(2),
       ]),
     ]));
+    const skipped = idleCpuSkipped(report.options);
+    if (skipped !== null) lines.push(`idle CPU not measured: ${skipped}`);
   }
   while (lines.at(-1) === "") lines.pop();
   return lines.join("\n");

@@ -4,12 +4,15 @@ import {
   DEFAULT_NET_OPTIONS,
   delayOvershootPct,
   formatNetReport,
+  idleCpuSkipped,
   type LatencyRow,
   type NetBenchOptions,
+  type NetBenchRow,
   pairedRatios,
   quietCpu,
   runNetBench,
   type ScaleRow,
+  THROUGHPUT_WINDOWS,
   type ThroughputRow,
   wakeFloorUs,
 } from "./net.ts";
@@ -340,4 +343,63 @@ Deno.test("the report's first line counts one run as one run", () => {
       .split("\n")[0];
   assert.match(head(1), /, medians of 1 run of 1 s after 1 s of warm-up,/);
   assert.match(head(3), /, medians of 3 runs of 1 s/);
+});
+
+Deno.test("the scale table says why idle CPU is '-': no 16-VM lab in --scale, or --idle-seconds 0", () => {
+  const scaleRow = (vms: number): NetBenchRow => ({
+    kind: "scale",
+    vms,
+    workers: vms * 2,
+    upMs: 100,
+    runsUpMs: [100],
+    rssMiB: 50,
+    idleCpuPct: null,
+  });
+  const text = (part: Partial<NetBenchOptions>, vms: number[]) =>
+    formatNetReport({ date: "", cpus: 2, options: onlyPart(part), rows: vms.map(scaleRow) });
+  assert.match(
+    text({ scale: [2, 64], idleSeconds: 3 }, [2, 64]),
+    /\nidle CPU not measured: it is measured on the 16-VM lab only, and --scale 2,64 has none$/,
+  );
+  assert.match(
+    text({ scale: [16], idleSeconds: 0 }, [16]),
+    /\nidle CPU not measured: --idle-seconds 0 skips it$/,
+  );
+  assert.equal(idleCpuSkipped({ scale: [2, 16], idleSeconds: 3 }), null);
+  assert.equal(idleCpuSkipped({ scale: [], idleSeconds: 3 }), null, "no scale table, no note");
+  assert.doesNotMatch(
+    formatNetReport({
+      date: "",
+      cpus: 2,
+      options: onlyPart({ scale: [16], idleSeconds: 3 }),
+      rows: [{ ...scaleRow(16) as ScaleRow, idleCpuPct: 4 }],
+    }),
+    /not measured/,
+  );
+});
+
+Deno.test("the throughput table's legend says recv and sent Mpps time different windows", () => {
+  const tp: ThroughputRow = {
+    kind: "throughput",
+    layout: "split",
+    csum: true,
+    placement: "auto",
+    frameSize: 64,
+    queueSize: 256,
+    pps: 1.2e6,
+    gbitPerSecond: 0.6,
+    sentPps: 1.1e6,
+    lossPct: 0,
+    runsPps: [1.2e6],
+    barePps: 1e7,
+    ratioToBare: 0.12,
+    cpuPct: 100,
+    cpuUsPerFrame: 1,
+    perFrame: { wakeups: 1, kicks: 0, interrupts: 0 },
+  };
+  const lines = formatNetReport({ date: "", cpus: 2, options: onlyPart({}), rows: [tp] })
+    .split("\n");
+  const header = lines.findIndex((l) => l.startsWith("layout"));
+  assert.equal(lines[header + 2], THROUGHPUT_WINDOWS, "right under the table's rows");
+  assert.match(THROUGHPUT_WINDOWS, /recv Mpps: .*first to last arrival.*sent Mpps: .*-t run/);
 });

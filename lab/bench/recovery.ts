@@ -252,7 +252,8 @@ async function corruptions(n: number, ratePps: number): Promise<RecoveryBenchRep
 }
 
 /**
- * Run the recovery benchmark (two labs, one after the other).
+ * Run the recovery benchmark (two labs, one after the other); `partial` hears the report once
+ * the crashes are measured, before the corruptions run.
  *
  * @example
  * ```ts ignore
@@ -263,9 +264,11 @@ async function corruptions(n: number, ratePps: number): Promise<RecoveryBenchRep
 export async function runRecoveryBench(
   opts: RecoveryBenchOptions,
   progress: (line: string) => void = () => {},
+  partial: (soFar: RecoveryBenchReport) => void = () => {},
 ): Promise<RecoveryBenchReport> {
   progress(`backend crashes: ${opts.crashes} under a 64-byte flood at ${opts.ratePps} pps`);
   const crash = opts.crashes > 0 ? await crashes(opts.crashes, opts.ratePps) : null;
+  if (crash) partial({ crash, corruption: null });
   progress(`ring corruptions: ${opts.corruptions}, another pair flooding at ${opts.ratePps} pps`);
   const corruption = opts.corruptions > 0
     ? await corruptions(opts.corruptions, opts.ratePps)

@@ -80,7 +80,8 @@ const ECHO_PORT = 7;
 const SINK_PORT = 5000;
 
 /**
- * Run the benchmark (a lab in this process, in a temporary state folder it removes).
+ * Run the benchmark (a lab in this process, in a temporary state folder it removes);
+ * `partial` hears the report of the runs measured so far after each run.
  *
  * @example
  * ```ts ignore
@@ -92,6 +93,7 @@ const SINK_PORT = 5000;
 export async function runVsockBench(
   o: VsockBenchOptions,
   progress: VsockProgress = () => {},
+  partial: (soFar: VsockBenchReport) => void = () => {},
 ): Promise<VsockBenchReport> {
   const dir = Deno.makeTempDirSync({ prefix: "vlab-bench-vsock-" });
   const t = topologyFromObject({
@@ -118,6 +120,7 @@ export async function runVsockBench(
       rates.push(await setupRun(hostSocket, o.connections));
       progress(`vsock one-byte round trip, run ${run + 1}/${o.runs}`);
       rtts.push(...await rttRun(hostSocket, o.pings));
+      partial(vsockReport(o, { streamRuns, unixRuns, rates, rtts }));
     }
     await lab.stop();
     await echo;
@@ -125,18 +128,38 @@ export async function runVsockBench(
     await lab.stop();
     Deno.removeSync(dir, { recursive: true });
   }
-  const streamGbit = median(streamRuns);
-  const unixGbit = median(unixRuns);
+  return vsockReport(o, { streamRuns, unixRuns, rates, rtts });
+}
+
+/**
+ * The report of the runs measured: medians of each figure's runs (NaN, `null` in JSON, for a
+ * figure with no run yet).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_VSOCK_OPTIONS, vsockReport } from "./vsock.ts";
+ * const r = vsockReport(DEFAULT_VSOCK_OPTIONS, {
+ *   streamRuns: [4, 2], unixRuns: [8, 4], rates: [100], rtts: [10, 20, 30],
+ * });
+ * r.ratio; // 0.5
+ * ```
+ */
+export function vsockReport(
+  o: VsockBenchOptions,
+  runs: { streamRuns: number[]; unixRuns: number[]; rates: number[]; rtts: number[] },
+): VsockBenchReport {
+  const streamGbit = median(runs.streamRuns);
+  const unixGbit = median(runs.unixRuns);
   return {
     options: o,
     streamGbit,
-    streamRuns,
+    streamRuns: [...runs.streamRuns],
     unixGbit,
-    unixRuns,
+    unixRuns: [...runs.unixRuns],
     ratio: streamGbit / unixGbit,
-    connectionsPerSecond: median(rates),
-    rttMedianUs: median(rtts),
-    rttP99Us: quantile(rtts, 0.99),
+    connectionsPerSecond: median(runs.rates),
+    rttMedianUs: median(runs.rtts),
+    rttP99Us: quantile(runs.rtts, 0.99),
   };
 }
 
