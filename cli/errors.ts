@@ -6,8 +6,8 @@
  * {@linkcode formatError}:
  *
  * ```text
- * vlab: Cannot run bench: --batch must be a comma list of integers from 1 to 32768, got "4,x"
- * hint: Give batch sizes such as --batch 1,4,16
+ * vlab: --batch must be a comma list of integers from 1 to 32768, got "4,x"
+ * hint: "x" is not an integer from 1 to 32768: give batch sizes such as --batch 1,4,16
  * ```
  *
  * Exit codes:
@@ -137,8 +137,8 @@ export interface VlabErrorOptions {
  * ```ts
  * import { VlabError } from "./errors.ts";
  *
- * throw new VlabError("bad-option", 'Cannot run bench: --runs must be an integer, got "x"', {
- *   hint: "Give a number of runs such as --runs 5",
+ * throw new VlabError("bad-option", '--runs must be an integer from 1 to 1000, got "x"', {
+ *   hint: "Give a number of timed runs such as 5",
  * });
  * ```
  */

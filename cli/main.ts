@@ -1,7 +1,7 @@
 /**
  * The `vlab` command line: builds the commander program, runs it, and turns every failure into
  * the two lines of {@linkcode formatError} on stderr and an exit code (0 success, 1 failure while
- * running, 2 usage error).
+ * running, 2 usage error, 3 drill not run, 130 interrupted).
  *
  * Run it with `deno task vlab …` (the task holds the permission flags).
  *
@@ -54,7 +54,8 @@ export function createProgram(): Command {
     .addHelpText(
       "after",
       "\nExit codes: 0 success, 1 failure while running, 2 usage error (bad command or option), " +
-        "130 interrupted (Ctrl-C before the command finished: exec, up -d starting, drill, pingall).",
+        "3 drill not run (its lab could not start), 130 interrupted (Ctrl-C before the command " +
+        "finished: exec, up -d starting, drill, pingall, bench).",
     );
   for (const c of labCommands()) program.addCommand(c);
   program.addCommand(graphCommand());
