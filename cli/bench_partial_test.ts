@@ -44,7 +44,7 @@ const oneRow: IommuBenchReport = {
     verdict: null,
     iotlbHitRate: null,
   }],
-  unmapFlushedMs: { median: NaN, p99: NaN, samples: 0 },
+  unmapFlushedMs: { median: null, p99: null, samples: 0 },
   notMeasured: [],
 };
 

@@ -79,8 +79,8 @@ export interface IommuBenchRow {
 export interface IommuBenchReport {
   /** One row per mode and size. */
   rows: IommuBenchRow[];
-  /** UNMAP-to-flushed times, ms (one per `static` run). */
-  unmapFlushedMs: { median: number; p99: number; samples: number };
+  /** UNMAP-to-flushed times, ms (one per `static` run; median and p99 null without one). */
+  unmapFlushedMs: { median: number | null; p99: number | null; samples: number };
   /** Modes the lab cannot run (none today; kept for report readers). */
   notMeasured: string[];
   /** The 1-minute load average before and after the runs (null where the OS does not say). */
@@ -260,8 +260,8 @@ export async function runIommuBench(
     return {
       rows: rowsSoFar,
       unmapFlushedMs: {
-        median: median(flushed),
-        p99: percentile(flushed, 99),
+        median: flushed.length > 0 ? median(flushed) : null,
+        p99: flushed.length > 0 ? percentile(flushed, 99) : null,
         samples: flushed.length,
       },
       notMeasured: [],
@@ -357,9 +357,11 @@ export function formatIommuReport(r: IommuBenchReport): string {
   }
   const u = r.unmapFlushedMs;
   lines.push(
-    `UNMAP to flushed: median ${u.median.toFixed(3)} ms, p99 ${
-      u.p99.toFixed(3)
-    } ms (${u.samples} samples)`,
+    u.median === null || u.p99 === null
+      ? "UNMAP to flushed: not measured (it is timed once per static run)"
+      : `UNMAP to flushed: median ${u.median.toFixed(3)} ms, p99 ${
+        u.p99.toFixed(3)
+      } ms (${u.samples} samples)`,
   );
   const o = r.options;
   if (o) {

@@ -96,6 +96,14 @@ Deno.test("the report prints the interval, the verdict, the runs and the load", 
     /2 runs per mode and size, 1000 frames each after 1 s of warm-up in the same lab/,
   );
   assert.match(text, /load average \(1 min\): 0\.50 before, 1\.25 after/);
+  assert.match(text, /^UNMAP to flushed: median 1\.000 ms, p99 2\.000 ms \(2 samples\)$/m);
+  // Without a static run nothing timed an UNMAP: said so, not NaN.
+  const none = formatIommuReport({
+    ...report,
+    unmapFlushedMs: { median: null, p99: null, samples: 0 },
+  });
+  assert.match(none, /^UNMAP to flushed: not measured \(it is timed once per static run\)$/m);
+  assert.doesNotMatch(none, /NaN/);
 });
 
 Deno.test({
@@ -117,7 +125,8 @@ Deno.test({
     assert.ok(r.rows[1].pps > 0 && r.rows[1].ratio > 0);
     assert.ok((r.rows[1].iotlbHitRate ?? 0) > 0.5, "a static map mostly hits");
     assert.equal(r.unmapFlushedMs.samples, 1);
-    assert.ok(r.unmapFlushedMs.median >= 0 && r.unmapFlushedMs.p99 >= r.unmapFlushedMs.median);
+    const u = r.unmapFlushedMs;
+    assert.ok(u.median !== null && u.p99 !== null && u.median >= 0 && u.p99 >= u.median);
     assert.equal(lines.length, 2);
     const text = formatIommuReport(r);
     assert.match(text, /^static +64 B/m);

@@ -313,7 +313,8 @@ async function rttRun(path: string, n: number): Promise<number[]> {
 
 /** The report as text. */
 export function formatVsockReport(r: VsockBenchReport): string {
-  const f = (x: number, d = 2) => x.toFixed(d);
+  // A figure with no run yet (a partial report) is "-", not NaN.
+  const f = (x: number, d = 2) => Number.isFinite(x) ? x.toFixed(d) : "-";
   // Whole MiB as such, else three decimals: 1.5 MiB must not read "2 MiB".
   const mib = (r.options.bytes / (1 << 20)).toFixed(r.options.bytes % (1 << 20) === 0 ? 0 : 3);
   return [

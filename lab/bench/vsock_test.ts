@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatVsockReport, quantile, runVsockBench } from "./vsock.ts";
+import { formatVsockReport, quantile, runVsockBench, vsockReport } from "./vsock.ts";
 
 Deno.test("quantile takes the nearest rank", () => {
   const xs = Array.from({ length: 100 }, (_, i) => 100 - i);
@@ -47,4 +47,18 @@ Deno.test("the vsock report names the stream's size without rounding it to a who
   assert.match(report(256 * 2 ** 20), /64 KiB writes, 256 MiB/);
   assert.match(report(65_536), /64 KiB writes, 0\.063 MiB/);
   assert.match(report(1), /medians of 1 run\n/);
+});
+
+Deno.test("a partial vsock report shows '-' for the figures no run measured yet, not NaN", () => {
+  const r = vsockReport({ bytes: 1 << 20, runs: 3, connections: 10, pings: 50 }, {
+    streamRuns: [2],
+    unixRuns: [4],
+    rates: [],
+    rtts: [],
+  });
+  const text = formatVsockReport(r);
+  assert.doesNotMatch(text, /NaN/);
+  assert.match(text, /Gbit\/s\n/);
+  assert.match(text, /host to guest +- \/s/);
+  assert.match(text, /median - µs, p99 - µs/);
 });
