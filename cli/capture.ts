@@ -25,7 +25,7 @@ import {
   openCaptureSink,
 } from "./capture_sink.ts";
 import { secondsOption } from "./int_option.ts";
-import { count } from "./plural.ts";
+import { count } from "../devices/base/plural.ts";
 import { writeAll } from "./progress.ts";
 
 /** How long the command waits for the lab's last frames after it ended the capture, ms. */

@@ -35,7 +35,7 @@ import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
 import { captureCommand } from "./capture.ts";
-import { count } from "./plural.ts";
+import { count } from "../devices/base/plural.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));

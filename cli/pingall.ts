@@ -24,6 +24,7 @@ import { EXIT_CODES, VlabError } from "./errors.ts";
 import { CliExit } from "./usage.ts";
 import { intOption, secondsOption } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
+import { count as countOf } from "../devices/base/plural.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
@@ -78,7 +79,7 @@ export function pingallCommand(): Command {
       if (report.reached < report.pairs) {
         throw new VlabError(
           "unreachable",
-          `${report.pairs - report.reached} of ${report.pairs} pairs got no reply`,
+          `${report.pairs - report.reached} of ${countOf(report.pairs, "pair")} got no reply`,
           {
             hint:
               "Check the links (`vlab status`) and the VMs' addresses; `vlab exec VM -- ping` retries one pair",

@@ -11,7 +11,7 @@ import { controlJson, resolveLab } from "../lab/client.ts";
 import type { LabStatus, LinkDirectionStatus } from "../lab/metrics.ts";
 import type { VhostPciLinkSnapshot, VmRecovery } from "../lab/snapshot_types.ts";
 import { DROP_LABELS, WAIT_LABELS } from "../lab/link_counts.ts";
-import { count } from "./plural.ts";
+import { count } from "../devices/base/plural.ts";
 import { writeAll } from "./progress.ts";
 
 const encoder = new TextEncoder();

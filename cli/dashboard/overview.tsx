@@ -9,7 +9,7 @@
 
 import type { LabSnapshot, VmDisplayState } from "../../lab/snapshot_types.ts";
 import { cell, si } from "./format.ts";
-import { count } from "../plural.ts";
+import { count } from "../../devices/base/plural.ts";
 import { type Color, type Line, Lines, type Seg, seg, windowStart, wrapWords } from "./lines.tsx";
 
 /** The color of each VM state. */

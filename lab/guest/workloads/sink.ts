@@ -18,6 +18,7 @@ import type { NetStack } from "../net/stack.ts";
 import { readFloodSeq } from "./flood_payload.ts";
 import { serveUdp, type WorkloadError, type WorkloadOptions } from "./options.ts";
 import { formatIpv4 } from "../net/ipv4.ts";
+import { count } from "../../../devices/base/plural.ts";
 
 /** Senders tracked at most (each holds an 8 KiB window). */
 export const MAX_SENDERS = 1024;
@@ -278,9 +279,11 @@ function sinkText(r: SinkResult): string {
         }`
     }), reordered ${x.reordered}, duplicated ${x.duplicated}`;
   const lines = [
-    `sink on port ${r.port}: ${r.received} datagrams (${r.bytes} frame bytes) in ${
-      r.seconds.toFixed(3)
-    } s, ${Math.round(r.pps)} pps, ${r.gbitPerSecond.toFixed(3)} Gbit/s`,
+    `sink on port ${r.port}: ${count(r.received, "datagram")} (${
+      count(r.bytes, "frame byte")
+    }) in ${r.seconds.toFixed(3)} s, ${Math.round(r.pps)} pps, ${
+      r.gbitPerSecond.toFixed(3)
+    } Gbit/s`,
     `total: ${counts(r, r.expected)}, ignored ${r.ignored}, from ${r.senders.length} sender(s)`,
   ];
   if (r.senders.length > 1) {

@@ -8,6 +8,7 @@
 import type { UdpEchoRequest } from "./args.ts";
 import type { NetStack } from "../net/stack.ts";
 import { serveUdp, type WorkloadError, type WorkloadOptions } from "./options.ts";
+import { count } from "../../../devices/base/plural.ts";
 
 /**
  * The result of `udp-echo`. `failed` counts echoes the stack could not send (ring full, no
@@ -66,9 +67,8 @@ export async function runUdpEcho(
   }, opts);
   if (!served.ok) return served.error;
   r.seconds = served.seconds;
-  r.text =
-    `udp-echo on port ${r.port}: ${r.received} datagrams (${r.bytes} bytes) received, ${r.echoed} echoed, ${r.failed} failed, in ${
-      r.seconds.toFixed(3)
-    } s`;
+  r.text = `udp-echo on port ${r.port}: ${count(r.received, "datagram")} (${
+    count(r.bytes, "byte")
+  }) received, ${r.echoed} echoed, ${r.failed} failed, in ${r.seconds.toFixed(3)} s`;
   return r;
 }

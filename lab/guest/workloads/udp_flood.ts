@@ -14,6 +14,7 @@ import type { NetStack, SendOutcome } from "../net/stack.ts";
 import { FloodPayload, writeFloodPayload } from "./flood_payload.ts";
 import { zeroBytes } from "../../../devices/memory/zero.ts";
 import type { WorkloadError, WorkloadOptions } from "./options.ts";
+import { count } from "../../../devices/base/plural.ts";
 
 /** Ethernet + IPv4 + UDP header bytes in front of the payload. */
 const OVERHEAD = 14 + 20 + 8;
@@ -190,14 +191,13 @@ async function flood(
     r.pps = r.sent / r.seconds;
     r.gbitPerSecond = (r.sent * args.frameSize * 8) / r.seconds / 1e9;
   }
-  r.text =
-    `udp-flood ${dstText}:${r.port} from port ${srcPort}: ${r.sent} datagrams of ${r.frameSize} bytes in ${
-      r.seconds.toFixed(3)
-    } s, ${Math.round(r.pps)} pps, ${
-      r.gbitPerSecond.toFixed(3)
-    } Gbit/s; TX ring full ${r.ringFull} times${
-      r.stalls > 0 ? `, ${r.stalls} of them not announced within 10 ms` : ""
-    }`;
+  r.text = `udp-flood ${dstText}:${r.port} from port ${srcPort}: ${count(r.sent, "datagram")} of ${
+    count(r.frameSize, "byte")
+  } in ${r.seconds.toFixed(3)} s, ${Math.round(r.pps)} pps, ${
+    r.gbitPerSecond.toFixed(3)
+  } Gbit/s; TX ring full ${r.ringFull} times${
+    r.stalls > 0 ? `, ${r.stalls} of them not announced within 10 ms` : ""
+  }`;
   return r;
 }
 

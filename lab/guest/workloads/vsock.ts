@@ -26,6 +26,7 @@ import {
   streamPattern,
   StreamVerifier,
 } from "./vsock_stream.ts";
+import { count } from "../../../devices/base/plural.ts";
 
 export { FNV_BASIS, streamByte, StreamChecksum, StreamVerifier } from "./vsock_stream.ts";
 
@@ -200,10 +201,11 @@ export async function runVsockSend(
     seconds,
     gbitPerSecond: gbit(sent, seconds),
     creditStalls: conn.creditStalls,
-    text: `vsock-send to ${req.cid}:${req.port}: ${sent} bytes in ${seconds.toFixed(3)} s, ` +
-      `${
-        gbit(sent, seconds).toFixed(3)
-      } Gbit/s, checksum ${hex}, ${conn.creditStalls} credit stalls`,
+    text:
+      `vsock-send to ${req.cid}:${req.port}: ${count(sent, "byte")} in ${seconds.toFixed(3)} s, ` +
+      `${gbit(sent, seconds).toFixed(3)} Gbit/s, checksum ${hex}, ${
+        count(conn.creditStalls, "credit stall")
+      }`,
   };
 }
 
@@ -309,10 +311,10 @@ export async function runVsockSink(
     closeReason: conn === null ? null : (conn as Connection).closeReason,
     seconds,
     gbitPerSecond: gbit(bytes, seconds),
-    text: `vsock-sink on port ${req.port}: ${bytes} bytes in ${seconds.toFixed(3)} s, ` +
-      `${
-        gbit(bytes, seconds).toFixed(3)
-      } Gbit/s, checksum ${hex}, ${mismatches} bytes out of place ` +
+    text: `vsock-sink on port ${req.port}: ${count(bytes, "byte")} in ${seconds.toFixed(3)} s, ` +
+      `${gbit(bytes, seconds).toFixed(3)} Gbit/s, checksum ${hex}, ${
+        count(mismatches, "byte")
+      } out of place ` +
       `(loss, duplicate or reorder), ${
         ended
           ? "ended by the sender"
@@ -379,6 +381,8 @@ export async function runVsockEcho(
     kind: "vsock-echo",
     connections,
     bytes,
-    text: `vsock-echo on port ${req.port}: ${connections} connections, ${bytes} bytes echoed`,
+    text: `vsock-echo on port ${req.port}: ${count(connections, "connection")}, ${
+      count(bytes, "byte")
+    } echoed`,
   };
 }

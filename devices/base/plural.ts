@@ -1,6 +1,7 @@
 /**
- * Counts in words that agree in number: `1 frame`, `2 frames`, `0 frames`. Every count the CLI
- * and the dashboard print as "N noun" goes through {@linkcode count}.
+ * Counts in words that agree in number: `1 frame`, `2 frames`, `0 frames`. Every count vlab
+ * prints as "N noun" (the CLI, the dashboard, the guests' workloads) goes through
+ * {@linkcode count}.
  *
  * @module
  */
