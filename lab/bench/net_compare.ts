@@ -11,8 +11,28 @@
 
 import type { PlacementMode } from "../lab.ts";
 import type { RingLayout } from "../topology/types.ts";
-import type { ThroughputRow } from "./net.ts";
 import { median } from "./net_run.ts";
+
+/**
+ * What a comparison reads of a throughput row (`ComparedRow` of `net.ts` has it all; named here
+ * so that this module does not import the report that imports it).
+ */
+export interface ComparedRow {
+  /** Ring layout of both NICs. */
+  layout: RingLayout;
+  /** Whether both NICs offered checksum offload. */
+  csum: boolean;
+  /** The lab's CPU placement (absent: `auto`). */
+  placement?: PlacementMode;
+  /** Ethernet frame bytes. */
+  frameSize: number;
+  /** Frames per second received (median of runs). */
+  pps: number;
+  /** Received pps of each run. */
+  runsPps: number[];
+  /** CPU time per received frame, µs. */
+  cpuUsPerFrame: number;
+}
 
 /** One ratio line under the throughput table. */
 export interface NetComparison {
@@ -50,12 +70,12 @@ export interface NetComparison {
  * @example
  * ```ts
  * import { pairedRatios } from "./net_compare.ts";
- * import type { ThroughputRow } from "./net.ts";
- * const row = (layout: "split" | "packed", runsPps: number[]) => ({ layout, runsPps }) as ThroughputRow;
+ * import type { ComparedRow } from "./net_compare.ts";
+ * const row = (layout: "split" | "packed", runsPps: number[]) => ({ layout, runsPps }) as ComparedRow;
  * pairedRatios(row("packed", [110, 90]), row("split", [100, 100])); // [1.1, 0.9]
  * ```
  */
-export function pairedRatios(a: ThroughputRow, b: ThroughputRow): number[] {
+export function pairedRatios(a: ComparedRow, b: ComparedRow): number[] {
   const n = Math.min(a.runsPps.length, b.runsPps.length);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -64,7 +84,7 @@ export function pairedRatios(a: ThroughputRow, b: ThroughputRow): number[] {
   return out;
 }
 
-const placementOf = (r: ThroughputRow): PlacementMode => r.placement ?? "auto";
+const placementOf = (r: ComparedRow): PlacementMode => r.placement ?? "auto";
 
 /**
  * Every comparison the rows allow, in the order the table prints them: offload, then placement,
@@ -76,13 +96,13 @@ const placementOf = (r: ThroughputRow): PlacementMode => r.placement ?? "auto";
  * netComparisons(rows).find((c) => c.kind === "packed/split")?.ppsRatio;
  * ```
  */
-export function netComparisons(rows: readonly ThroughputRow[]): NetComparison[] {
+export function netComparisons(rows: readonly ComparedRow[]): NetComparison[] {
   const out: NetComparison[] = [];
   const paired = (
     kind: NetComparison["kind"],
-    a: ThroughputRow,
-    b: ThroughputRow,
-    base: ThroughputRow,
+    a: ComparedRow,
+    b: ComparedRow,
+    base: ComparedRow,
   ) => {
     const ratios = pairedRatios(a, b);
     if (ratios.length === 0) return;
