@@ -31,3 +31,36 @@ export function simOptions(
       Promise.race([settled.then(() => true, () => true), net.sleep(ms).then(() => false)]),
   };
 }
+
+/**
+ * Options on the real clock, for workload tests over real sockets: `sleep` and `waitAtMost` arm
+ * real timers, which `clear` cancels (call it in `finally`, so no timer outlives the test).
+ *
+ * @example
+ * ```ts
+ * import { realTimeOptions } from "./testing_opts.ts";
+ * const { opts, clear } = realTimeOptions();
+ * try {
+ *   await opts.sleep(1);
+ * } finally {
+ *   clear();
+ * }
+ * ```
+ */
+export function realTimeOptions(
+  signal = new AbortController().signal,
+): { opts: WorkloadOptions; clear: () => void } {
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  const opts: WorkloadOptions = {
+    signal,
+    clock: { now: () => performance.now() },
+    yield: () => Promise.resolve(),
+    sleep: (ms) => new Promise<void>((r) => timers.push(setTimeout(r, ms))),
+    waitAtMost: (ms, settled) =>
+      Promise.race([
+        settled.then(() => true),
+        new Promise<boolean>((r) => timers.push(setTimeout(() => r(false), ms))),
+      ]),
+  };
+  return { opts, clear: () => timers.forEach(clearTimeout) };
+}

@@ -11,6 +11,7 @@ import {
   type VsockWorkloadService,
 } from "./vsock.ts";
 import { StreamVerifier } from "./vsock_stream.ts";
+import { realTimeOptions } from "./testing_opts.ts";
 
 /**
  * Two socket tables wired back to back in memory (a's packets go to b's `handle` and back);
@@ -113,18 +114,7 @@ Deno.test("vsock-send resumes on the peer's CREDIT_UPDATE, not on a timer", asyn
 
 Deno.test("a second vsock-send to a busy vsock-sink is refused, the first stream is whole", async () => {
   const { a, b, wake } = backToBack(64 * 1024);
-  const timers: ReturnType<typeof setTimeout>[] = [];
-  const opts: WorkloadOptions = {
-    signal: new AbortController().signal,
-    clock: { now: () => performance.now() },
-    yield: () => Promise.resolve(),
-    sleep: (ms) => new Promise<void>((r) => timers.push(setTimeout(r, ms))),
-    waitAtMost: (ms, settled) =>
-      Promise.race([
-        settled.then(() => true),
-        new Promise<boolean>((r) => timers.push(setTimeout(() => r(false), ms))),
-      ]),
-  };
+  const { opts, clear } = realTimeOptions();
   try {
     const sink = runVsockSink({ sockets: b, wake }, { port: 5000, seconds: 3 }, opts);
     const first = runVsockSend({ sockets: a, wake }, {
@@ -150,24 +140,13 @@ Deno.test("a second vsock-send to a busy vsock-sink is refused, the first stream
     const sink1 = k as VsockSinkResult;
     assert.deepEqual([sink1.bytes, sink1.mismatches, sink1.complete], [256 * 1024, 0, true]);
   } finally {
-    for (const t of timers) clearTimeout(t);
+    clear();
   }
 });
 
 Deno.test("vsock-send to a peer that shut down receiving fails at once, saying so (no 100 ms polling forever)", async () => {
   const { a, b, wake } = backToBack(64 * 1024);
-  const timers: ReturnType<typeof setTimeout>[] = [];
-  const opts: WorkloadOptions = {
-    signal: new AbortController().signal,
-    clock: { now: () => performance.now() },
-    yield: () => Promise.resolve(),
-    sleep: (ms) => new Promise<void>((r) => timers.push(setTimeout(r, ms))),
-    waitAtMost: (ms, settled) =>
-      Promise.race([
-        settled.then(() => true),
-        new Promise<boolean>((r) => timers.push(setTimeout(() => r(false), ms))),
-      ]),
-  };
+  const { opts, clear } = realTimeOptions();
   b.listen(5000, (c) => {
     c.onEvent = (e) => {
       if (e === "readable") {
@@ -191,24 +170,13 @@ Deno.test("vsock-send to a peer that shut down receiving fails at once, saying s
     );
   } finally {
     clearTimeout(deadline);
-    for (const t of timers) clearTimeout(t);
+    clear();
   }
 });
 
 Deno.test("vsock-send names why a stream ended in words: a peer that closed early", async () => {
   const { a, b, wake } = backToBack(64 * 1024);
-  const timers: ReturnType<typeof setTimeout>[] = [];
-  const opts: WorkloadOptions = {
-    signal: new AbortController().signal,
-    clock: { now: () => performance.now() },
-    yield: () => Promise.resolve(),
-    sleep: (ms) => new Promise<void>((r) => timers.push(setTimeout(r, ms))),
-    waitAtMost: (ms, settled) =>
-      Promise.race([
-        settled.then(() => true),
-        new Promise<boolean>((r) => timers.push(setTimeout(() => r(false), ms))),
-      ]),
-  };
+  const { opts, clear } = realTimeOptions();
   b.listen(5000, (c) => {
     c.onEvent = (e) => {
       if (e === "readable") {
@@ -228,23 +196,12 @@ Deno.test("vsock-send names why a stream ended in words: a peer that closed earl
     assert.equal(r.kind, "error");
     assert.match((r as { message: string }).message, /bytes: the peer closed the connection$/);
   } finally {
-    for (const t of timers) clearTimeout(t);
+    clear();
   }
 });
 
 Deno.test("a vsock-sink or vsock-echo that ends (-t) resets the connections it still has", async () => {
-  const timers: ReturnType<typeof setTimeout>[] = [];
-  const opts: WorkloadOptions = {
-    signal: new AbortController().signal,
-    clock: { now: () => performance.now() },
-    yield: () => Promise.resolve(),
-    sleep: (ms) => new Promise<void>((r) => timers.push(setTimeout(r, ms))),
-    waitAtMost: (ms, settled) =>
-      Promise.race([
-        settled.then(() => true),
-        new Promise<boolean>((r) => timers.push(setTimeout(() => r(false), ms))),
-      ]),
-  };
+  const { opts, clear } = realTimeOptions();
   try {
     for (const kind of ["sink", "echo"] as const) {
       const { a, b, wake } = backToBack(64 * 1024);
@@ -265,7 +222,7 @@ Deno.test("a vsock-sink or vsock-echo that ends (-t) resets the connections it s
       assert.equal(c.closeReason, "reset");
     }
   } finally {
-    for (const t of timers) clearTimeout(t);
+    clear();
   }
 });
 
