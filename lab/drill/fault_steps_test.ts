@@ -39,7 +39,13 @@ Deno.test("a fault step naming an unknown VM, queue-less lost-kick or unknown bu
 });
 
 for (
-  const name of ["backend-crash-flood", "ring-corruption", "lost-kick-watchdog", "iommu-revocation"]
+  const name of [
+    "backend-crash-flood",
+    "ring-corruption",
+    "lost-kick-watchdog",
+    "iommu-revocation",
+    "vm-crash-vhost-pci",
+  ]
 ) {
   Deno.test({
     name: `the shipped ${name} drill passes`,
