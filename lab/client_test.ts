@@ -88,3 +88,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "many requests in a row each answer at once (a client per request left every 25th waiting 5 s)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
+    const socket = `${tmp}/control.sock`;
+    const server = Deno.serve(
+      { path: socket, transport: "unix", onListen: () => {} },
+      () => Response.json({ name: "x" }),
+    );
+    const record: LabRecord = {
+      name: "x",
+      pid: Deno.pid,
+      socket,
+      source: "x",
+      startedAt: new Date().toISOString(),
+      vms: 0,
+    };
+    try {
+      let slowest = 0;
+      for (let i = 0; i < 60; i++) {
+        const t0 = performance.now();
+        assert.deepEqual(await controlJson(record, "/lab"), { name: "x" });
+        slowest = Math.max(slowest, performance.now() - t0);
+      }
+      assert.ok(slowest < 2000, `the slowest of 60 requests took ${slowest.toFixed(0)} ms`);
+    } finally {
+      await server.shutdown();
+      Deno.removeSync(tmp, { recursive: true });
+    }
+  },
+});
