@@ -49,10 +49,11 @@ export async function loadOrFail(file: string | undefined): Promise<Topology> {
   await err(formatIssues(r.error, path) + "\n");
   throw new VlabError(
     "topology-invalid",
-    `Cannot use ${quote(path)}: ${r.error.length} problem${
-      r.error.length === 1 ? "" : "s"
-    } (above)`,
-    { hint: "Fix them and run `vlab validate` again; `vlab schema` gives editors completion" },
+    `Cannot use ${quote(path)}: ${count(r.error.length, "problem")} (above)`,
+    {
+      hint: `Fix ${r.error.length === 1 ? "it" : "them"} and run \`vlab validate\` again; ` +
+        "`vlab schema` gives editors completion",
+    },
   );
 }
 
