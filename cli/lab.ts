@@ -49,10 +49,11 @@ export async function loadOrFail(file: string | undefined): Promise<Topology> {
   await err(formatIssues(r.error, path) + "\n");
   throw new VlabError(
     "topology-invalid",
-    `Cannot use ${quote(path)}: ${r.error.length} problem${
-      r.error.length === 1 ? "" : "s"
-    } (above)`,
-    { hint: "Fix them and run `vlab validate` again; `vlab schema` gives editors completion" },
+    `Cannot use ${quote(path)}: ${count(r.error.length, "problem")} (above)`,
+    {
+      hint: `Fix ${r.error.length === 1 ? "it" : "them"} and run \`vlab validate\` again; ` +
+        "`vlab schema` gives editors completion",
+    },
   );
 }
 
@@ -88,6 +89,13 @@ function upCommand() {
       // Say so before anything starts when the plan cannot fit this machine.
       const machine = machineMemory();
       if (opts.dryRun) {
+        // The warnings `vlab validate` prints (an MTU mismatch), on stderr before the plan.
+        const path = resolveTopologyPath(file);
+        const warnings = topologyWarnings(await Deno.readTextFile(path), topology);
+        if (warnings.length > 0) {
+          const shown = warnings.map((w) => ({ ...w, message: `warning: ${w.message}` }));
+          await err(formatIssues(shown, path) + "\n");
+        }
         const fit = machine === null ? "" : memoryFit(plan.sharedBytes, machine).line + "\n";
         await out(formatPlan(plan) + "\n" + fit);
         return;

@@ -135,7 +135,7 @@ export function formatStatus(s: LabStatus): string {
       ? [
         "switches:",
         ...s.switches.flatMap((w) => [
-          `  ${w.name}: ${w.ports.join(", ")}`,
+          `  ${w.name}: ${w.ports.length > 0 ? w.ports.join(", ") : "(no links)"}`,
           ...(Object.keys(w.counters ?? {}).length > 0
             ? [`    ${Object.entries(w.counters).map(([k, v]) => `${words(k)} ${v}`).join(", ")}`]
             : []),

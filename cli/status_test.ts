@@ -125,6 +125,11 @@ Deno.test("status shows the guest stack's drops by cause and each switch's count
   assert.match(text, /^ {2}sw1: c-sw1\n {4}forwarded 7, runts 2$/m);
 });
 
+Deno.test("status says a switch no link joins has no links, with no trailing space", () => {
+  const text = formatStatus({ ...STATUS, switches: [{ name: "sw2", ports: [], counters: {} }] });
+  assert.match(text, /^ {2}sw2: \(no links\)$/m);
+});
+
 Deno.test("status says which CPU a placed VM runs on, and nothing of a VM that is not placed", () => {
   assert.doesNotMatch(formatStatus(STATUS), /placed on CPU/);
   const text = formatStatus({

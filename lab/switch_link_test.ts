@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { directionCounter } from "./link_counts.ts";
+import { directionCounter, switchCounters } from "./link_counts.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
 
 const TRUNK_LAB = {
@@ -51,6 +51,33 @@ Deno.test({
       assert.equal(lab.setLink("sw1-sw2", true), true);
       await waitForValue("a ping that gets through", async () => (await ping()) > 0 || null);
       assert.equal(await ping(), 3, "traffic across resumes once the trunk is up");
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "an idle switch, and one no link joins, show their counters (all 0) before any traffic",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab({
+      name: "idle",
+      seed: 1,
+      vms: { h1: { nics: { eth0: {} } } }, // no address: the guest sends nothing
+      switches: { sw1: {}, lone: {} }, // lone: no link (0 ports) used to stop the lab starting
+      links: [{ endpoints: ["h1", "sw1"] }],
+    });
+    try {
+      for (const name of ["sw1", "lone"]) {
+        const counters = await waitForValue(`the counters of ${name}`, () => {
+          const w = lab.workerStats().find((w) => w.kind === "switch" && w.owner === name);
+          const c = switchCounters(w?.stats ?? {});
+          return Object.keys(c).length > 0 ? c : null;
+        }, 2000);
+        assert.equal(counters.forwarded, 0, name);
+        assert.equal(counters.flooded, 0, name);
+      }
     } finally {
       await lab.stop();
     }

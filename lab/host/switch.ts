@@ -44,7 +44,7 @@ export interface MacTableEntry {
 
 /** Options of a learning switch. */
 export interface LearningSwitchOptions {
-  /** Number of ports, numbered from 0. */
+  /** Number of ports, numbered from 0; 0 for a switch no link joins yet. */
   ports: number;
   /** How long an entry lives without a sighting (ms). */
   agingMs: number;
@@ -120,9 +120,10 @@ export class LearningSwitch {
   /** Throws on a bad option (a programmer error). */
   constructor(opts: LearningSwitchOptions) {
     const maxEntries = opts.maxEntries ?? 4096;
-    if (!Number.isInteger(opts.ports) || opts.ports < 1) {
+    // A switch no link joins is valid (the topology allows it): it has 0 ports and forwards nothing.
+    if (!Number.isInteger(opts.ports) || opts.ports < 0) {
       throw new RangeError(
-        `Cannot build switch: ports must be a positive integer, got ${opts.ports}`,
+        `Cannot build switch: ports must be a whole number, got ${opts.ports}`,
       );
     }
     if (!(opts.agingMs > 0)) {
@@ -151,7 +152,11 @@ export class LearningSwitch {
    */
   forward(inPort: number, frame: Uint8Array, nowMs: number, out: (port: number) => void): void {
     if (!(inPort >= 0 && inPort < this.ports && Number.isInteger(inPort))) {
-      throw new RangeError(`Cannot forward: port ${inPort} is not one of 0..${this.ports - 1}`);
+      throw new RangeError(
+        this.ports === 0
+          ? `Cannot forward on port ${inPort}: the switch has no ports`
+          : `Cannot forward: port ${inPort} is not one of 0..${this.ports - 1}`,
+      );
     }
     if (frame.length < ETH_HEADER_BYTES) {
       this.counters.runts++;

@@ -86,9 +86,19 @@ Deno.test("runts are dropped and counted; a bad port is a programmer error", () 
   assert.equal(sw.counters.runts, 1);
   assert.throws(() => fwd(sw, 2, eth(BCAST, mac(1))), RangeError);
   assert.throws(
-    () => new LearningSwitch({ ports: 0, agingMs: 1 }),
-    /ports must be a positive integer, got 0/,
+    () => new LearningSwitch({ ports: -1, agingMs: 1 }),
+    /ports must be a whole number, got -1/,
   );
+});
+
+Deno.test("a switch no link joins has 0 ports and refuses any port as a programmer error", () => {
+  const sw = new LearningSwitch({ ports: 0, agingMs: 1000 });
+  assert.equal(sw.ports, 0);
+  assert.throws(
+    () => fwd(sw, 0, eth(BCAST, mac(1))),
+    /Cannot forward on port 0: the switch has no ports/,
+  );
+  assert.deepEqual(sw.macTable(0), []);
 });
 
 Deno.test("formatMac renders 48 bits as six hex pairs", () => {

@@ -93,34 +93,38 @@ async function start(msg: SwitchStart): Promise<void> {
     }
   }, postedControl(bells, msg.thread));
 
+  const loop = loopCounters();
+  const publish = () => {
+    stats.setAll("switch_", bridge.counters);
+    stats.setAll("loop_", loop);
+    // Impairments of the switch's out directions, as a device worker publishes its NICs'.
+    for (const port of ports) {
+      if (port.out.stage) stats.setAll(`${port.link}_impair_`, port.out.stage.counters);
+      if (port.out.partitionDropped) {
+        stats.set(`${port.link}_partition_dropped`, port.out.partitionDropped);
+      }
+      if (port.linkDownDropped) {
+        stats.set(
+          `${port.link}_link_down_dropped`,
+          port.linkDownDropped,
+        );
+      }
+    }
+    stats.flush();
+  };
   // Running before "ready": the supervisor reads the state word as soon as it hears.
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
-  const loop = loopCounters();
+  // Publish the (zero) counters at once: the loop publishes only after work, or on an idle pass
+  // 100 ms into the worker's life, so an idle switch showed no counters at all.
+  publish();
   await runLoop(
     { bells, thread: msg.thread, pollUs: 0, counters: loop, controlApplied, ...HOST_WAIT },
     {
       pump,
       prepareSleep: () => ports.map((p) => p.in.prepareSleep()).some((empty) => !empty),
       nextTimerMs: () => Math.min(...ports.map((p) => p.out.nextDueMs())),
-      periodic: () => {
-        stats.setAll("switch_", bridge.counters);
-        stats.setAll("loop_", loop);
-        // Impairments of the switch's out directions, as a device worker publishes its NICs'.
-        for (const port of ports) {
-          if (port.out.stage) stats.setAll(`${port.link}_impair_`, port.out.stage.counters);
-          if (port.out.partitionDropped) {
-            stats.set(`${port.link}_partition_dropped`, port.out.partitionDropped);
-          }
-          if (port.linkDownDropped) {
-            stats.set(
-              `${port.link}_link_down_dropped`,
-              port.linkDownDropped,
-            );
-          }
-        }
-        stats.flush();
-      },
+      periodic: publish,
     },
   );
 }

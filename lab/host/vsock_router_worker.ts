@@ -151,6 +151,12 @@ async function start(msg: SwitchStart): Promise<void> {
   setThreadState(bells, msg.thread, ThreadState.RUNNING);
   post({ type: "ready" });
   const loop = loopCounters();
+  const publish = () => {
+    stats.setAll("switch_", counters);
+    stats.setAll("loop_", loop);
+    stats.flush();
+  };
+  publish(); // at once: an idle router would otherwise show no counters (see switch_worker.ts)
   await runLoop(
     { bells, thread: msg.thread, pollUs: 0, counters: loop, controlApplied, ...HOST_WAIT },
     {
@@ -164,11 +170,7 @@ async function start(msg: SwitchStart): Promise<void> {
         return pending;
       },
       nextTimerMs: () => Infinity,
-      periodic: () => {
-        stats.setAll("switch_", counters);
-        stats.setAll("loop_", loop);
-        stats.flush();
-      },
+      periodic: publish,
     },
   );
 }

@@ -1,0 +1,17 @@
+import assert from "node:assert/strict";
+import { VlabError } from "./errors.ts";
+import { loadOrFail } from "./lab.ts";
+
+Deno.test("a topology with one problem is refused with a hint that says 'fix it', not 'fix them'", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/one.yaml`;
+    await Deno.writeTextFile(path, "name: one\nvms:\n  a: { memory: 1 }\n");
+    const e = await loadOrFail(path).then(() => null, (e: unknown) => e);
+    assert.ok(e instanceof VlabError);
+    assert.match(e.message, /: 1 problem \(above\)$/);
+    assert.match(e.hint, /^Fix it and run `vlab validate` again/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
