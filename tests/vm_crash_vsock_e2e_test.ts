@@ -14,6 +14,7 @@ import { parseTopology } from "../lab/topology/load.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
 import { flowingStream, vsockOf } from "./vsock_streams.ts";
+import { vsockConnect } from "../lab/vsock_connect.ts";
 
 const FILE = new URL("../topologies/vsock-pair.yaml", import.meta.url);
 
@@ -102,15 +103,7 @@ Deno.test({
         const n = await c.read(buf);
         return n === null ? null : new TextDecoder().decode(buf.subarray(0, n));
       };
-      const open = async () => {
-        const c = await Deno.connect({ transport: "unix", path }).catch(() => null);
-        if (c === null) return null;
-        await c.write(new TextEncoder().encode("CONNECT 7\n"));
-        const line = await readLine(c).catch(() => null);
-        if (line !== null && line.startsWith("OK ")) return c;
-        c.close();
-        return null;
-      };
+      const open = () => vsockConnect(path, { vm: "b", port: 7 }).catch(() => null);
       conn = await waitForValue("b's vsock-echo accepting host connections", open, 10_000);
       await conn.write(new TextEncoder().encode("ping"));
       assert.equal(await readLine(conn), "ping");

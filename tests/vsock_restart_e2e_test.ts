@@ -13,6 +13,7 @@ import { parseTopology } from "../lab/topology/load.ts";
 import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
 import { flowingStream, vsockOf } from "./vsock_streams.ts";
+import { vsockConnect } from "../lab/vsock_connect.ts";
 
 const FILE = new URL("../topologies/vsock-pair.yaml", import.meta.url);
 
@@ -88,14 +89,11 @@ Deno.test({
         const n = await c.read(buf);
         return n === null ? null : new TextDecoder().decode(buf.subarray(0, n));
       };
-      conn = await waitForValue("a's vsock-echo accepting host connections", async () => {
-        const c = await Deno.connect({ transport: "unix", path });
-        await c.write(new TextEncoder().encode("CONNECT 7\n"));
-        const line = await readLine(c);
-        if (line !== null && line.startsWith("OK ")) return c;
-        c.close();
-        return null;
-      }, 10_000);
+      conn = await waitForValue(
+        "a's vsock-echo accepting host connections",
+        () => vsockConnect(path, { vm: "a", port: 7 }).catch(() => null),
+        10_000,
+      );
       await conn.write(new TextEncoder().encode("ping"));
       assert.equal(await readLine(conn), "ping");
       const crash = await lab.fault({ kind: "backend-crash", vm: "a" });
