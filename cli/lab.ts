@@ -88,14 +88,11 @@ function upCommand() {
       const plan = planLab(topology);
       // Say so before anything starts when the plan cannot fit this machine.
       const machine = machineMemory();
+      // The warnings `vlab validate` prints (a vhost-pci peer that sees all of a VM's memory, an
+      // MTU mismatch), on stderr before anything starts: a lab is not refused for them, but
+      // whoever starts it hears of them (`--quiet` is the detached child: its parent said them).
+      if (!opts.quiet) await printWarnings(file, topology);
       if (opts.dryRun) {
-        // The warnings `vlab validate` prints (an MTU mismatch), on stderr before the plan.
-        const path = resolveTopologyPath(file);
-        const warnings = topologyWarnings(await Deno.readTextFile(path), topology);
-        if (warnings.length > 0) {
-          const shown = warnings.map((w) => ({ ...w, message: `warning: ${w.message}` }));
-          await err(formatIssues(shown, path) + "\n");
-        }
         const fit = machine === null ? "" : memoryFit(plan.sharedBytes, machine).line + "\n";
         await out(formatPlan(plan) + "\n" + fit);
         return;
@@ -159,6 +156,15 @@ function upCommand() {
       Deno.removeSignalListener("SIGTERM", onSignal);
       if (!opts.quiet) await out(`\nlab ${plan.name} down\nevent log ${running.events}\n`);
     });
+}
+
+/** Print a valid topology's warnings (file:line:col, as `vlab validate` does) on stderr. */
+async function printWarnings(file: string | undefined, topology: Topology): Promise<void> {
+  const path = resolveTopologyPath(file);
+  const warnings = topologyWarnings(await Deno.readTextFile(path), topology);
+  if (warnings.length === 0) return;
+  const shown = warnings.map((w) => ({ ...w, message: `warning: ${w.message}` }));
+  await err(formatIssues(shown, path) + "\n");
 }
 
 /** The dashboard's source for a lab in this process: shared memory, read directly. */

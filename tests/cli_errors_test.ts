@@ -526,23 +526,41 @@ Deno.test("a plan larger than the machine's memory is refused before anything st
   }
 });
 
-Deno.test("vlab validate and vlab up --dry-run warn about an MTU mismatch, located, and exit 0", async () => {
-  await inStateDir(async (env, dir) => {
-    const file = `${dir}/mtu.yaml`;
-    Deno.writeTextFileSync(
-      file,
-      "name: mtu\nvms:\n  a: { memory: 64MiB, nics: { eth0: { ip: 10.0.0.1/24, mtu: 9000 } } }\n" +
-        "  b: { nics: { eth0: { ip: 10.0.0.2/24 } } }\nlinks:\n  - endpoints: [a, b]\n",
-    );
-    const warning = new RegExp(
-      `^${file.replaceAll("/", "\\/")}:4:22: warning: NIC "b:eth0" has mtu 1500 but shares an L2 ` +
-        `segment with NIC "a:eth0" \\(mtu 9000\\)\\n {2}hint: .*too big`,
-      "m",
-    );
-    for (const args of [["validate", file], ["up", file, "--dry-run"]]) {
-      const run = await vlabWith(env, ...args);
-      assert.equal(run.code, 0, run.stderr);
-      assert.match(run.stderr, warning, args.join(" "));
-    }
-  });
+Deno.test({
+  name:
+    "vlab validate, vlab up --dry-run and vlab up warn about an MTU mismatch, located; the lab starts",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    inStateDir(async (env, dir) => {
+      const file = `${dir}/mtu.yaml`;
+      Deno.writeTextFileSync(
+        file,
+        "name: mtu\nvms:\n  a: { memory: 64MiB, nics: { eth0: { ip: 10.0.0.1/24, mtu: 9000 } } }\n" +
+          "  b: { nics: { eth0: { ip: 10.0.0.2/24 } } }\nlinks:\n  - endpoints: [a, b]\n",
+      );
+      const warning = new RegExp(
+        `^${
+          file.replaceAll("/", "\\/")
+        }:4:22: warning: NIC "b:eth0" has mtu 1500 but shares an L2 ` +
+          `segment with NIC "a:eth0" \\(mtu 9000\\)\\n {2}hint: .*too big`,
+        "m",
+      );
+      for (const args of [["validate", file], ["up", file, "--dry-run"]]) {
+        const run = await vlabWith(env, ...args);
+        assert.equal(run.code, 0, run.stderr);
+        assert.match(run.stderr, warning, args.join(" "));
+      }
+      // A lab started for real warns too (once: the detached child is quiet), and still starts.
+      const up = await vlabWith(env, "up", file, "-d");
+      try {
+        assert.equal(up.code, 0, up.stderr);
+        assert.match(up.stderr, warning, "up -d");
+        assert.equal(up.stderr.match(/warning:/g)?.length, 1, up.stderr);
+        assert.match(up.stdout, /lab mtu up/);
+      } finally {
+        const down = await vlabWith(env, "down", "mtu");
+        assert.equal(down.code, 0, down.stderr);
+      }
+    }),
 });
