@@ -133,6 +133,7 @@ export type {
   OtherDeviceStatus,
 } from "./lab/metrics.ts";
 export type { CaptureOptions, ExecOutcome, Lab, VmState } from "./lab/lab.ts";
+export type { SwitchMac, SwitchMacTable } from "./lab/switch_macs.ts";
 export type { PartitionInfo, PartitionProblem } from "./lab/partition.ts";
 export type { LinkControls, LinkDirection } from "./lab/link_control.ts";
 export type { VsockImpairmentProblem } from "./lab/topology/vsock_impairment.ts";

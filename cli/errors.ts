@@ -62,7 +62,8 @@ export const EXIT_CODES = {
  * - `no-lab`: no (such) lab is running.
  * - `ambiguous-lab`: several labs run and the command did not say which.
  * - `lab-failed`: a lab could not start.
- * - `unknown-vm`, `unknown-link`, `unknown-queue`: the lab has no such VM, link or queue.
+ * - `unknown-vm`, `unknown-link`, `unknown-switch`, `unknown-queue`: the lab has no such VM,
+ *   link, switch or queue.
  * - `vhost-pci-link`: the link cannot be impaired or captured (it has no link ring).
  * - `workload-failed`: a guest workload could not run (bad arguments, or it failed).
  * - `bad-impairment`: a live impairment value is not valid (the same rules as topology files).
@@ -106,6 +107,7 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "lab-failed": EXIT_CODES.failure,
   "unknown-vm": EXIT_CODES.failure,
   "unknown-link": EXIT_CODES.failure,
+  "unknown-switch": EXIT_CODES.failure,
   "vhost-pci-link": EXIT_CODES.failure,
   "unknown-queue": EXIT_CODES.failure,
   "workload-failed": EXIT_CODES.failure,

@@ -30,6 +30,7 @@ import { EXIT_CODES, VlabError } from "./errors.ts";
 import { downCommand, lsCommand, upDetached } from "./lab_lifecycle.ts";
 import { healCommand, linkCommand, partitionCommand } from "./lab_links.ts";
 import { faultCommand } from "./fault.ts";
+import { fdbCommand } from "./fdb.ts";
 import { machineMemory, memoryFit, memoryFitError } from "./memory_fit.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
@@ -70,6 +71,7 @@ export function labCommands(): Command[] {
     healCommand(),
     faultCommand(),
     lsCommand(),
+    fdbCommand(),
     validateCommand(),
     schemaCommand(),
   ] as unknown as Command[];

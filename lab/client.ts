@@ -192,6 +192,7 @@ export async function controlJson<T>(
     const passed = new Set<string | undefined>([
       "unknown-vm",
       "unknown-link",
+      "unknown-switch",
       "vhost-pci-link",
       "workload-failed",
       "bad-impairment",

@@ -14,6 +14,7 @@ export type LabErrorCode =
   | "lab-failed"
   | "unknown-vm"
   | "unknown-link"
+  | "unknown-switch"
   | "vhost-pci-link"
   | "unknown-queue"
   | "workload-failed"

@@ -46,6 +46,7 @@ import type {
   WorkerRing,
 } from "./wire/messages.ts";
 import { EventLog } from "./events.ts";
+import { type SwitchMacTable, switchMacTable } from "./switch_macs.ts";
 import type { LabPlan, RingPlan } from "./plan.ts";
 import { consumerMac, LinkControl, type LinkControls, ringCaptureFormat } from "./link_control.ts";
 import { THREAD_STATS_SLOTS } from "./wire/control.ts";
@@ -180,6 +181,8 @@ interface WorkerHandle {
 
 /** How long the lab waits for a guest's verdict on a guest bug, ms (its loop yields every 2 ms). */
 const GUEST_BUG_ANSWER_MS = 2000;
+/** How long `macTable` waits for a switch worker's answer (ms). */
+const SWITCH_ANSWER_MS = 2000;
 /** Longest wait for a vhost-pci peer to give back a rebooting frontend's queues, ms. */
 const REVOKE_WAIT_MS = 500;
 /** Device workers a lab keeps spawned ahead for backend restarts. */
@@ -992,6 +995,30 @@ export class Lab {
     if (!handle || this.#rebooting.has(vm) || !guestServes(this.vmState(vm))) return null;
     const m = await this.#request(handle, { type: "inspect", id: this.#nextId++ });
     return m.type === "inspect-result" ? m.info : null;
+  }
+
+  /**
+   * The MAC table of switch `name`, what `bridge fdb show` lists: each station it has learned,
+   * the port it was last seen on (its link and the NIC or switch behind it) and its age. Null
+   * for a name that is no L2 switch of the plan (a vsock router keeps no MAC table), a switch
+   * worker that is not running, or one that did not answer within 2 s.
+   */
+  async macTable(name: string): Promise<SwitchMacTable | null> {
+    const sw = this.plan.switches.find((s) => s.name === name && s.vsockCids === undefined);
+    const w = this.#workers.find((x) => x.owner === name && x.kind === "switch");
+    if (sw === undefined || w === undefined || w.failed !== null || this.#stopped) return null;
+    const id = this.#nextId++;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const m = await Promise.race([
+        this.#request(w, { type: "inspect", id }),
+        new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), SWITCH_ANSWER_MS)),
+      ]);
+      if (m === null) this.#pending.delete(id);
+      return m?.type === "inspect-result" ? switchMacTable(this.plan, sw, m.info) : null;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

@@ -183,6 +183,19 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
     if (!lab.plan.vms.some((v) => v.name === vm)) return unknownVm(lab, vm);
     return Response.json({ name: vm, state: lab.vmState(vm), guest: await lab.inspect(vm) });
   }
+  if (path === "/switches") {
+    const bad = route("GET");
+    if (bad) return bad;
+    const names = lab.plan.switches.filter((s) => s.vsockCids === undefined).map((s) => s.name);
+    const tables = await Promise.all(names.map((n) => lab.macTable(n)));
+    const missing = names.filter((_, i) => tables[i] === null);
+    return missing.length > 0 ? notAnswering(missing[0]) : Response.json(tables);
+  }
+  if (path.startsWith("/switches/")) {
+    const bad = route("GET");
+    if (bad) return bad;
+    return await switchRoute(lab, segment(path.slice(10)));
+  }
   if (path === "/exec") {
     const bad = route("POST");
     if (bad) return bad;
@@ -268,6 +281,30 @@ function ringView(lab: Lab, params: URLSearchParams): Response {
 /** The raw path of a request URL, for a message. */
 function rawPathOf(url: string): string {
   return url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, "");
+}
+
+/** `GET /switches/NAME`: the switch's MAC table. */
+async function switchRoute(lab: Lab, name: string): Promise<Response> {
+  const switches = lab.plan.switches.filter((s) => s.vsockCids === undefined).map((s) => s.name);
+  if (!switches.includes(name)) {
+    return fail(
+      404,
+      "unknown-switch",
+      `The lab has no switch ${quoteForLine(name)}`,
+      switches.length > 0 ? `Switches: ${switches.join(", ")}` : "This lab has no switch",
+    );
+  }
+  const table = await lab.macTable(name);
+  return table === null ? notAnswering(name) : Response.json(table);
+}
+
+function notAnswering(name: string): Response {
+  return fail(
+    503,
+    "switch-not-answering",
+    `Switch ${quoteForLine(name)} did not answer`,
+    "See its state with vlab status; the lab's event log says why a worker stopped",
+  );
 }
 
 function unknownVm(lab: Lab, vm: string): Response {

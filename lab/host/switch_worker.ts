@@ -4,7 +4,8 @@
  * destination (or floods it), through the out link's impairment stage. A full out ring drops the
  * frame and counts it: a switch never waits for a slow port. Control messages change a port's
  * impairment live (`impair`), the partitions every port filters on (`partitions`) and a port's
- * link state (`port-link`: frames for a port whose link is down are dropped and counted).
+ * link state (`port-link`: frames for a port whose link is down are dropped and counted); it
+ * answers `inspect` with its MAC table.
  *
  * Statistics it publishes: `switch_*` (the bridge's counters) and, for each port whose out
  * direction is impaired, `LINK_impair_*` (the stage's counters, as a device worker publishes
@@ -90,6 +91,10 @@ async function start(msg: SwitchStart): Promise<void> {
       partition.set(m.cuts);
     } else if (m.type === "port-link") {
       for (const p of ports) if (p.link === m.link) p.up = m.up;
+    } else if (m.type === "inspect") {
+      // The MAC table (`vlab fdb`): the main thread names the ports.
+      const info = { agingMs: bridge.agingMs, macs: bridge.macTable(performance.now()) };
+      post({ type: "inspect-result", id: m.id, info });
     }
   }, postedControl(bells, msg.thread));
 
