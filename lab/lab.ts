@@ -63,6 +63,7 @@ import {
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import {
   dropDeadPeer,
+  parkPeerIotlbs,
   dropQueuedAccesses,
   type RebootParts,
   restoreRegisterCounters,
@@ -616,7 +617,9 @@ export class Lab {
     this.events.emit("vm-crash", vm, {
       ...(served.length > 0 ? { served: served.map((l) => l.name) } : {}),
     });
-    // The dead b serves no more: each a sees its link go down now, its rings as they were.
+    // The dead b serves no more: each a sees its link go down now, its rings as they were, and
+    // a's UNMAPs stop waiting for b's IOTLB (b's next guest builds a new one).
+    parkPeerIotlbs(parts, vm, (i) => this.iommuOf(i));
     for (const l of served) {
       const connection = dropDeadPeer(parts, l);
       this.events.emit("link-down", vm, {
@@ -732,6 +735,11 @@ export class Lab {
         }
         if (handle.failed !== null) return;
         handle.failed = message;
+        // A failed guest translates no more: the vIOMMUs it served through stop waiting for it.
+        if (h.kind === "guest") {
+          const parts = { plan: this.plan, controls: this.#controls, bells: this.#bells };
+          parkPeerIotlbs(parts, h.owner, (i) => this.iommuOf(i));
+        }
         this.events.emit(`${h.kind}-failed`, h.owner, { message });
         // What it was asked will never be answered: say so now, not at the lab's stop.
         this.#answerPending(

@@ -27,6 +27,7 @@ import { VhostPciCounter, VhostPciState } from "../devices/vhost_pci/config.ts";
 import type { LabPlan, VhostPciLinkPlan } from "./plan.ts";
 import { deviceControl, MailboxWord } from "./wire/control.ts";
 import { ringDoorbell } from "./wire/doorbell.ts";
+import { parkConsumer } from "../devices/iommu/viommu.ts";
 
 /** What the helpers need of the lab: the plan, control blocks and doorbells. */
 export interface RebootParts {
@@ -75,6 +76,37 @@ export function dropDeadPeer(parts: RebootParts, link: VhostPciLinkPlan): number
   const a = vmOf(parts, link.frontend.vm);
   ringDoorbell(parts.bells, a.deviceThread);
   return served > 0 ? served : 0;
+}
+
+/**
+ * VM `vm` is gone (it crashed, or its guest worker failed): each IOTLB it kept in a frontend's
+ * vIOMMU (a vhost-pci link it served through `a`'s vIOMMU) is parked, so that `a`'s UNMAPs stop
+ * waiting for a thread that no longer runs (they timed out after 1 s each, with IOERR, for as
+ * long as `vm` stayed down), and `a`'s device worker is rung to see it. The next guest of `vm`
+ * activates its slot again when it builds its IOTLB. Returns how many slots were parked.
+ *
+ * @example
+ * ```ts ignore
+ * parkPeerIotlbs(parts, "b", (i) => lab.iommuOf(i));
+ * ```
+ */
+export function parkPeerIotlbs(
+  parts: RebootParts,
+  vm: string,
+  iommuOf: (vmIndex: number) => SharedArrayBuffer | null,
+): number {
+  let parked = 0;
+  for (const l of parts.plan.vhostPciLinks ?? []) {
+    if (l.peer.vm !== vm || !l.iommu) continue;
+    const spec = vmOf(parts, vm).devices[l.peer.slot];
+    const at = spec?.kind === "vhost-pci" ? spec.frontend.iommu : null;
+    const a = vmOf(parts, l.frontend.vm);
+    const buffer = iommuOf(a.index);
+    if (at === null || buffer === null) continue;
+    if (parkConsumer(buffer, at.consumer)) parked++;
+    ringDoorbell(parts.bells, a.deviceThread);
+  }
+  return parked;
 }
 
 /**

@@ -2,10 +2,13 @@ import assert from "node:assert/strict";
 import { VhostPciCounter, VhostPciState } from "../devices/vhost_pci/config.ts";
 import { initRegFile, QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
 import { planLab } from "./plan.ts";
+import { Viommu } from "../devices/iommu/viommu.ts";
+import { iommuCapacity } from "./kinds/mod.ts";
 import { parseTopology } from "./topology/load.ts";
 import {
   dropDeadPeer,
   dropQueuedAccesses,
+  parkPeerIotlbs,
   type RebootParts,
   restoreRegisterCounters,
   revokeFromPeer,
@@ -101,4 +104,34 @@ Deno.test("the dead guest's queued register accesses are dropped, not replayed",
   assert.equal(dropQueuedAccesses(p, "a"), 3);
   assert.equal(m[MailboxWord.ACK], 12);
   assert.equal(dropQueuedAccesses(p, "a"), 0);
+});
+
+Deno.test("a dead b's IOTLB in a's vIOMMU is parked (a's UNMAPs stop waiting), a's device worker rung", () => {
+  const p = parts();
+  const link = p.plan.vhostPciLinks![0];
+  assert.equal(link.iommu, true, "the shipped vhost-pci topology puts a's NIC behind a's vIOMMU");
+  const aVm = p.plan.vms[0];
+  const spec = aVm.devices.find((d) => d.kind === "iommu");
+  assert.ok(spec?.kind === "iommu");
+  const v = Viommu.create(iommuCapacity(spec));
+  for (
+    const n of [
+      ...spec.endpoints.map((e) => e.name),
+      ...(spec.peers ?? []).map((x) => x.name),
+    ]
+  ) {
+    v.registerConsumer(n);
+  }
+  const bSpec = p.plan.vms[1].devices[link.peer.slot];
+  assert.ok(bSpec.kind === "vhost-pci" && bSpec.frontend.iommu !== null);
+  const slot = bSpec.frontend.iommu.consumer;
+  const gen = v.invalidate();
+  assert.ok(v.unacked(gen).includes(slot));
+  const buffers = (i: number) => (i === 0 ? v.buffer : null);
+  assert.equal(parkPeerIotlbs(p, "a", buffers), 0, "a serves nothing");
+  assert.equal(parkPeerIotlbs(p, "b", buffers), 1);
+  assert.ok(!v.unacked(gen).includes(slot), "a no longer waits for b");
+  assert.ok(v.unacked(gen).length > 0, "a's own NIC's IOTLB is still waited for");
+  const bell = readDoorbellWord(p.bells, aVm.deviceThread, DoorbellWord.BELL);
+  assert.ok(bell > 0, "a's device worker rung to look again");
 });

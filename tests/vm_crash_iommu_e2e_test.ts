@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { readIotlbCounters } from "../devices/iommu/faults.ts";
-import { Hdr, openViews, reached } from "../devices/iommu/layout.ts";
+import { ConsumerState, Hdr, openViews, reached } from "../devices/iommu/layout.ts";
 import type { Lab } from "../lab/lab.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
 import type { PingResult } from "../lab/guest/workloads/ping.ts";
@@ -164,6 +164,57 @@ Deno.test({
       assert.ok(peerAfter.misses > peerBefore.misses, "b walked a's new tables");
       assert.equal(peerAfter.faults, 0);
       assert.deepEqual(bad(lab, from), []);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "vm-crash of b serving a strict a over vhost-pci: a's UNMAPs do not wait for the dead b; b's new IOTLB is waited for again",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab({
+      name: "vm-crash-vhost-pci-strict",
+      seed: 1,
+      vms: {
+        a: { iommu: { mode: "strict" }, nics: { eth0: { ip: "10.0.0.1/24", iommu: true } } },
+        b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+      },
+      links: [{ kind: "vhost-pci", endpoints: ["a:eth0", "b:eth0"] }],
+    });
+    try {
+      await waitServing(lab, "b serving a");
+      assert.equal(await ping(lab, "a", "10.0.0.2"), 3);
+      const v = openViews(lab.iommuOf(0)!);
+      const peerSlot = 1; // b's consumer slot, after a's NIC's
+      const state = () => Atomics.load(v.i32, v.layout.consumerBase + peerSlot * 4);
+      assert.equal(state(), ConsumerState.ACTIVE);
+      const from = lab.events.recent().length;
+      // a pings on through the crash: its strict driver unmaps every buffer b returned.
+      const pings = lab.exec("a", ["ping", "10.0.0.2", "-c", "30", "-i", "0.02", "-W", "0.2"]);
+      await new Promise((r) => setTimeout(r, 100));
+      const r = await lab.fault({ kind: "vm-crash", vm: "b" });
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      // Parked at once (the main thread does it as it ends b's guest), unless b is back already.
+      const parked = state();
+      assert.ok(
+        parked === ConsumerState.PARKED || parked === ConsumerState.ACTIVE,
+        `b's slot is ${parked}`,
+      );
+      const up = await restarted(lab, "b", from);
+      assert.equal(up.kind, "vm-restarted", JSON.stringify(up.detail));
+      await waitServing(lab, "b serving a again");
+      const done = await pings;
+      assert.ok(done.ok, done.ok ? "" : done.message);
+      // b's new guest built its IOTLB on the slot: active again, so a's UNMAPs wait for it.
+      assert.equal(state(), ConsumerState.ACTIVE, "b's new IOTLB activated the slot");
+      assert.equal(await ping(lab, "a", "10.0.0.2"), 3);
+      const gen = Atomics.load(v.i32, Hdr.GEN);
+      const acked = Atomics.load(v.i32, v.layout.consumerBase + peerSlot * 4 + 1);
+      assert.ok(reached(acked, gen - 1), `b acknowledges a's invalidations: ${acked} of ${gen}`);
+      assert.deepEqual(bad(lab, from), [], "no UNMAP timed out waiting for the dead b");
     } finally {
       await lab.stop();
     }

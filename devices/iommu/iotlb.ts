@@ -21,6 +21,7 @@
 import { FaultReason, IotlbCounter, recordFault } from "./faults.ts";
 import {
   CONSUMER_WORDS,
+  ConsumerState,
   COUNTER_WORDS,
   EndpointState,
   Hdr,
@@ -118,6 +119,15 @@ export class Iotlb {
     this.ackWord = layout.consumerBase + opts.slot * CONSUMER_WORDS + 1;
     this.views.i32[layout.consumerBase + opts.slot * CONSUMER_WORDS + 3] = opts.endpoint;
     this.gen = Atomics.load(this.views.i32, this.ackWord);
+    // A parked slot (its previous owner's thread died, `parkConsumer`) is this IOTLB's now: it is
+    // active again before this IOTLB caches anything (its first `sync` drops nothing it holds
+    // and acknowledges), so no UNMAP can complete past an entry it holds.
+    Atomics.compareExchange(
+      this.views.i32,
+      layout.consumerBase + opts.slot * CONSUMER_WORDS,
+      ConsumerState.PARKED,
+      ConsumerState.ACTIVE,
+    );
   }
 
   /** Cached entries right now. */

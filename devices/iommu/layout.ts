@@ -71,6 +71,12 @@ export const ConsumerState = {
   FREE: 0,
   /** A registered consumer: UNMAP waits for its acknowledgement. */
   ACTIVE: 1,
+  /**
+   * A registered consumer whose thread is gone (its VM crashed or its worker failed): it holds
+   * nothing, so UNMAP does not wait for it. The next IOTLB built on the slot, with an empty
+   * cache, makes it ACTIVE again (`Iotlb`'s constructor).
+   */
+  PARKED: 2,
 } as const;
 
 /** Permission bits of a mapping (numerically the virtio-iommu MAP flags). */

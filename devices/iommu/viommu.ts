@@ -509,3 +509,28 @@ export class Viommu {
 export function viommuBuffer(cap: ViommuCapacity): SharedArrayBuffer {
   return new SharedArrayBuffer(viommuLayout(cap).bytes);
 }
+
+/**
+ * Park consumer `slot` of the vIOMMU in `buffer` because its thread is gone (a vhost-pci peer
+ * whose VM crashed or whose guest worker failed): an UNMAP stops waiting for its acknowledgement,
+ * as QEMU stops waiting for a vhost backend that disconnected, instead of timing out (1 s) on
+ * every invalidation until the peer is back. The peer's next IOTLB on the slot starts empty and
+ * makes it active again. Any thread may call it; true when the slot was active.
+ *
+ * @example
+ * ```ts
+ * import { parkConsumer, Viommu } from "./viommu.ts";
+ * const v = Viommu.create({ mappings: 8, endpoints: 1, consumers: 2, faults: 4 });
+ * const slot = v.registerConsumer("b:eth0");
+ * parkConsumer(v.buffer, slot); // true: v.unacked(v.invalidate()) leaves it out
+ * ```
+ */
+export function parkConsumer(buffer: SharedArrayBuffer, slot: number): boolean {
+  const { i32, layout } = openViews(buffer);
+  if (!Number.isInteger(slot) || slot < 0 || slot >= layout.consumers) return false;
+  const w = layout.consumerBase + slot * CONSUMER_WORDS;
+  const was = Atomics.compareExchange(i32, w, ConsumerState.ACTIVE, ConsumerState.PARKED);
+  // Wake a waitFlushed blocked on this slot's ack word: it re-reads the states.
+  Atomics.notify(i32, w + 1);
+  return was === ConsumerState.ACTIVE;
+}

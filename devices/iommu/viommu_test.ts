@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { readIotlbCounters } from "./faults.ts";
 import { Iotlb } from "./iotlb.ts";
-import { Viommu } from "./viommu.ts";
+import { parkConsumer, Viommu } from "./viommu.ts";
 
 function fresh() {
   const v = Viommu.create({ mappings: 16, endpoints: 4, consumers: 3, faults: 4 });
@@ -106,4 +106,38 @@ Deno.test("UNMAP waits for every consumer to drop its IOTLB; one that does not i
   });
   v.unregisterConsumer(b.slot);
   assert.deepEqual(await v.waitFlushed(gen2, { timeoutMs: 30 }), { ok: true, value: undefined });
+});
+
+Deno.test("a parked consumer (its thread died) is not waited for; the next IOTLB on its slot is", async () => {
+  const v = fresh();
+  v.map(1, { start: 0x1000, end: 0x1fff, gpa: 0x8000, perms: 3 });
+  const a = new Iotlb(v.buffer, { slot: v.registerConsumer("dev-a"), endpoint: 0 });
+  const slot = v.registerConsumer("peer-b");
+  const dead = new Iotlb(v.buffer, { slot, endpoint: 0 });
+  dead.sync();
+  assert.ok(dead.lookup(0x1800, "read") >= 0);
+  // b's VM crashes with an UNMAP under way: the wait ends as soon as b is parked.
+  v.unmap(1, 0x1000, 0x1fff);
+  const gen = v.invalidate();
+  a.sync();
+  const waiting = v.waitFlushed(gen, { timeoutMs: 5000 });
+  assert.deepEqual(v.unacked(gen), [slot]);
+  assert.equal(parkConsumer(v.buffer, slot), true);
+  assert.deepEqual(await waiting, { ok: true, value: undefined });
+  assert.equal(parkConsumer(v.buffer, slot), false, "parked once");
+  assert.equal(parkConsumer(v.buffer, 99), false, "no such slot");
+  // While b is down, later invalidations do not wait for it either.
+  v.map(1, { start: 0x1000, end: 0x1fff, gpa: 0x9000, perms: 3 });
+  const gen2 = v.invalidate();
+  a.sync();
+  assert.deepEqual(v.unacked(gen2), []);
+  // b's next guest builds an IOTLB on the slot: active again, and waited for from now on.
+  const next = new Iotlb(v.buffer, { slot, endpoint: 0 });
+  v.unmap(1, 0x1000, 0x1fff);
+  const gen3 = v.invalidate();
+  a.sync();
+  assert.deepEqual(v.unacked(gen3), [slot], "the new IOTLB acknowledges like any other");
+  next.sync();
+  assert.deepEqual(v.unacked(gen3), []);
+  assert.ok(next.lookup(0x1800, "read") < 0, "it starts empty and walks the tables as they are");
 });
