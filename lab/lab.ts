@@ -47,6 +47,7 @@ import type {
 } from "./wire/messages.ts";
 import { EventLog } from "./events.ts";
 import { type SwitchMacTable, switchMacTable } from "./switch_macs.ts";
+import { faultConsumer } from "./iommu_fault_by.ts";
 import type { LabPlan, RingPlan } from "./plan.ts";
 import { consumerMac, LinkControl, type LinkControls, ringCaptureFormat } from "./link_control.ts";
 import { THREAD_STATS_SLOTS } from "./wire/control.ts";
@@ -766,10 +767,14 @@ export class Lab {
           case "stats-names":
             handle.statsNames = m.names;
             break;
-          case "event":
-            this.#supervisor.noteEvent(h.owner, m.kind, m.detail);
-            this.events.emit(m.kind, h.owner, m.detail);
+          case "event": {
+            // A guest hears only the endpoint of a refused access; the vIOMMU's logs say who.
+            const by = m.kind === "iommu-fault" ? this.#faultConsumer(h.owner, m.detail) : null;
+            const detail = by === null ? m.detail : { ...m.detail, by };
+            this.#supervisor.noteEvent(h.owner, m.kind, detail);
+            this.events.emit(m.kind, h.owner, detail);
             break;
+          }
           case "exec-result":
           case "inspect-result":
           case "guest-bug-result": {
@@ -834,6 +839,16 @@ export class Lab {
     const carried = this.#carried.get(key) ?? {};
     old.statsNames.forEach((n, i) => carried[n] = (carried[n] ?? 0) + old.stats[i]);
     this.#carried.set(key, carried);
+  }
+
+  /** Which consumer of VM `vm`'s vIOMMU made the access an `iommu-fault` event reports. */
+  #faultConsumer(vm: string, detail: Record<string, unknown>): string | null {
+    const i = this.plan.vms.findIndex((v) => v.name === vm);
+    const spec = this.plan.vms[i]?.devices.find((d) => d.kind === "iommu");
+    const buffer = this.iommuOf(i);
+    return spec?.kind === "iommu" && buffer !== null
+      ? faultConsumer(buffer, spec, vm, detail)
+      : null;
   }
 
   /** The vIOMMU tables of a VM (IOTLB counters and faults are read from them), or null. */

@@ -235,6 +235,7 @@ Deno.test({
       assert.equal(faults.length, 1, `reported to a's guest once: ${JSON.stringify(faults)}`);
       assert.equal(faults[0].detail?.iova, iova);
       assert.equal(faults[0].detail?.access, down.detail?.access);
+      assert.equal(faults[0].detail?.by, "b:eth0", "the event names who was refused: b");
       assert.equal(
         events().filter((e) => e.kind === "device-error" && e.subject === "a").length,
         1,
