@@ -13,7 +13,7 @@ import type { LinkSpec } from "./topology/types.ts";
 import { controlLayout } from "./wire/control.ts";
 import type { IommuDeviceSpec, NetDeviceSpec } from "./wire/specs.ts";
 import { vhostPciDeviceSpec } from "./kinds/vhost_pci.ts";
-import type { VhostPciLinkPlan, VmPlan } from "./plan.ts";
+import type { VhostPciLinkPlan, VmPlan } from "./plan_types.ts";
 
 /**
  * Plan one vhost-pci link (the topology checked it: two NICs of two VMs, each on this link only).

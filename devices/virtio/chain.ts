@@ -42,6 +42,14 @@ export interface DescriptorChain {
   readonly indirect: boolean;
 }
 
+/**
+ * Anything `pop` can report. `fatal` errors break the queue; a chain whose data buffer could
+ * not be translated comes with it (the device completes it and goes on).
+ */
+export type PopError =
+  | (RingError & { fatal: true })
+  | (ChainFault & { fatal: false; chain: DescriptorChain });
+
 /** Chains may not exceed 2^32 bytes in total (virtio 1.2 §2.7.5). */
 export const MAX_CHAIN_BYTES = 2 ** 32;
 

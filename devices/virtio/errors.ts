@@ -11,7 +11,6 @@
  */
 
 import type { DmaError } from "../memory/dma.ts";
-import type { DescriptorChain } from "./chain.ts";
 import { hex } from "../memory/errors.ts";
 
 /** Ring-level faults of guest input: the queue is broken until the device is reset. */
@@ -77,11 +76,6 @@ export type DriverError =
   | { kind: "used-index-jump"; usedIdx: number; lastUsed: number; size: number }
   /** C2: a used length larger than the writable bytes posted in that chain. */
   | { kind: "used-length-too-large"; id: number; len: number; writable: number };
-
-/** Anything `pop` can report. `fatal` errors break the queue. */
-export type PopError =
-  | (RingError & { fatal: true })
-  | (ChainFault & { fatal: false; chain: DescriptorChain });
 
 /**
  * Render a virtqueue error as one sentence-case line quoting the values.

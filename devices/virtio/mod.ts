@@ -6,7 +6,7 @@
  * @module
  */
 export * from "./constants.ts";
-export type { DescriptorChain, Segment } from "./chain.ts";
+export type { DescriptorChain, PopError, Segment } from "./chain.ts";
 export { chainPool, ChainWalker, MAX_CHAIN_BYTES, PooledChain } from "./chain.ts";
 export * from "./errors.ts";
 export { needEvent, packedNeedNotify } from "./event.ts";

@@ -14,9 +14,15 @@
 
 import type { DmaView } from "../memory/dma.ts";
 import { err, ok, type Result } from "../base/result.ts";
-import { chainPool, ChainWalker, type DescriptorChain, PooledChain } from "./chain.ts";
+import {
+  chainPool,
+  ChainWalker,
+  type DescriptorChain,
+  PooledChain,
+  type PopError,
+} from "./chain.ts";
 import { PackedDescFlag, PackedEventFlag } from "./constants.ts";
-import type { PopError, PushError, QueueSetupError, RingError } from "./errors.ts";
+import type { PushError, QueueSetupError, RingError } from "./errors.ts";
 import { packedNeedNotify } from "./event.ts";
 import { IndirectTable } from "./indirect_table.ts";
 import { PackedDesc, PackedEvent } from "./packed_layout.ts";

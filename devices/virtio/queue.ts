@@ -10,8 +10,8 @@
  */
 
 import type { Result } from "../base/result.ts";
-import type { DescriptorChain } from "./chain.ts";
-import type { DriverError, PopError, PushError, RingError } from "./errors.ts";
+import type { DescriptorChain, PopError } from "./chain.ts";
+import type { DriverError, PushError, RingError } from "./errors.ts";
 
 export type { DescriptorChain, Segment } from "./chain.ts";
 

@@ -13,9 +13,15 @@
 
 import type { DmaView } from "../memory/dma.ts";
 import { err, ok, type Result } from "../base/result.ts";
-import { chainPool, ChainWalker, type DescriptorChain, type PooledChain } from "./chain.ts";
+import {
+  chainPool,
+  ChainWalker,
+  type DescriptorChain,
+  type PooledChain,
+  type PopError,
+} from "./chain.ts";
 import { SplitDescFlag, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY } from "./constants.ts";
-import type { PopError, PushError, QueueSetupError, RingError } from "./errors.ts";
+import type { PushError, QueueSetupError, RingError } from "./errors.ts";
 import { needEvent } from "./event.ts";
 import { IndirectTable } from "./indirect_table.ts";
 import type { DeviceQueue, PopResult, QueueConfig, RingFeatures } from "./queue.ts";

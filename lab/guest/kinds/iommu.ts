@@ -41,7 +41,7 @@ import { ringDoorbell } from "../../wire/doorbell.ts";
 import { MailboxPort } from "../../wire/mailbox.ts";
 import type { IommuDeviceSpec } from "../../wire/specs.ts";
 import type { GuestContext, GuestIommu, GuestKind, GuestKindInstance } from "./types.ts";
-import type { IommuWorkloadService } from "../workloads/iommu.ts";
+import type { IommuWorkloadService } from "../workloads/options.ts";
 import { GuestDma, LAZY_BATCH } from "./iommu_dma.ts";
 
 /** Strict and lazy: per-buffer IOVAs start here, above any guest memory the lab plans. */

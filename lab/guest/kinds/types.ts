@@ -16,7 +16,7 @@ import type { StatsWriter } from "../../wire/stats.ts";
 import type { GuestClock } from "../clock.ts";
 import type { NetStack } from "../net/stack.ts";
 import type { VsockSockets } from "../../../devices/vsock/sockets.ts";
-import type { IommuWorkloadService } from "../workloads/iommu.ts";
+import type { IommuWorkloadService } from "../workloads/options.ts";
 import type { NetDma } from "../../../devices/net/dma.ts";
 
 /** What the guest worker hands every kind at start. */

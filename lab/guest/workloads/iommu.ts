@@ -10,13 +10,7 @@
  * @module
  */
 
-import type { WorkloadError } from "./options.ts";
-
-/** What the iommu kind offers this workload. */
-export interface IommuWorkloadService {
-  /** Revoke the window of the named device; resolves with the ms the request took. */
-  revoke(device: string): Promise<{ ok: true; ms: number } | { ok: false; message: string }>;
-}
+import type { IommuWorkloadService, WorkloadError } from "./options.ts";
 
 /** The result of `iommu-unmap`. */
 export interface IommuUnmapResult {

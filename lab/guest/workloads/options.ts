@@ -6,11 +6,22 @@
  * @module
  */
 
-import type { NetStack, UdpHandler } from "../net/stack.ts";
+import type { Clock, NetStack, UdpHandler } from "../net/stack.ts";
+import type { VsockSockets } from "../../../devices/vsock/sockets.ts";
 
-import type { Clock } from "../net/stack.ts";
-import type { VsockWorkloadService } from "./vsock.ts";
-import type { IommuWorkloadService } from "./iommu.ts";
+/** The vsock service a workload needs (the guest's socket table and a loop wake-up). */
+export interface VsockWorkloadService {
+  /** The socket table. */
+  sockets: VsockSockets;
+  /** Wake the guest loop after queueing packets. */
+  wake: () => void;
+}
+
+/** What the iommu kind offers a workload (`iommu-unmap`). */
+export interface IommuWorkloadService {
+  /** Revoke the window of the named device; resolves with the ms the request took. */
+  revoke(device: string): Promise<{ ok: true; ms: number } | { ok: false; message: string }>;
+}
 
 /**
  * Options passed to every workload by the guest worker.

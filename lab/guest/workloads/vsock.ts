@@ -15,10 +15,9 @@
  * @module
  */
 
-import type { VsockSockets } from "../../../devices/vsock/sockets.ts";
 import type { Connection } from "../../../devices/vsock/connection.ts";
 import { VsockShutdown } from "../../../devices/vsock/header.ts";
-import type { WorkloadError, WorkloadOptions } from "./options.ts";
+import type { VsockWorkloadService, WorkloadError, WorkloadOptions } from "./options.ts";
 import {
   STREAM_PERIOD,
   STREAM_SPAN,
@@ -29,14 +28,6 @@ import {
 import { count } from "../../../devices/base/plural.ts";
 
 export { FNV_BASIS, streamByte, StreamChecksum, StreamVerifier } from "./vsock_stream.ts";
-
-/** The vsock service a workload needs (the guest's socket table and a loop wake-up). */
-export interface VsockWorkloadService {
-  /** The socket table. */
-  sockets: VsockSockets;
-  /** Wake the guest loop after queueing packets. */
-  wake: () => void;
-}
 
 /** `vsock-send`'s result. */
 export interface VsockSendResult {

@@ -8,8 +8,8 @@ import {
   runVsockSink,
   type VsockSendResult,
   type VsockSinkResult,
-  type VsockWorkloadService,
 } from "./vsock.ts";
+import type { VsockWorkloadService } from "./options.ts";
 import { StreamVerifier } from "./vsock_stream.ts";
 import { realTimeOptions } from "./testing_opts.ts";
 
