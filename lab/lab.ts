@@ -64,8 +64,8 @@ import {
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import {
   dropDeadPeer,
-  parkPeerIotlbs,
   dropQueuedAccesses,
+  parkPeerIotlbs,
   type RebootParts,
   restoreRegisterCounters,
   revokeFromPeer,
