@@ -25,6 +25,7 @@ import type { Topology } from "./topology/types.ts";
 import { parseImpairment } from "./topology/impairment.ts";
 import { quote, showValue } from "./topology/quote.ts";
 import type { PartitionInfo } from "./partition.ts";
+import type { SwitchMacTable } from "./switch_macs.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
 import { vsockConnect } from "./vsock_connect.ts";
 import type { LabSnapshot, RingView } from "./snapshot_types.ts";
@@ -197,6 +198,13 @@ export interface LabHandle {
   snapshot(): LabSnapshot;
   /** The ring view of one queue (descriptor table, ownership, indices); throws for an unknown queue. */
   ringView(vm: string, nic: string, queue: number): RingView;
+  /**
+   * The MAC table of a switch (what `vlab fdb SWITCH` prints): each station it learned, the
+   * port, link and NIC (or switch) behind it, and its age. Throws `unknown-switch` for a name
+   * that is no L2 switch of the lab, `control-error` when its worker does not answer (stopped,
+   * failed, or busy for over 2 s).
+   */
+  macTable(switchName: string): Promise<SwitchMacTable>;
   /** Bring a link down or up. */
   setLink(link: string, up: boolean): void;
   /**
@@ -396,6 +404,28 @@ function handleOf(running: RegisteredLab): LabHandle {
       const r = takeRingView(lab, { vm: vmName, nic, queue });
       if (!r.ok) throw new LabError("unknown-queue", r.error.message, r.error.hint);
       return r.value;
+    },
+    macTable: async (switchName) => {
+      expectName("macTable", "switchName", switchName);
+      const switches = lab.plan.switches.filter((s) => s.vsockCids === undefined).map((s) =>
+        s.name
+      );
+      if (!switches.includes(switchName)) {
+        throw new LabError(
+          "unknown-switch",
+          `The lab has no switch ${quote(switchName)}`,
+          switches.length > 0 ? `Switches: ${switches.join(", ")}` : "This lab has no switch",
+        );
+      }
+      const table = await lab.macTable(switchName);
+      if (table === null) {
+        throw new LabError(
+          "control-error",
+          `Switch ${quote(switchName)} did not answer`,
+          lab.stopped ? "The lab is stopped" : "Its worker failed or is busy: see lab.status()",
+        );
+      }
+      return table;
     },
     setLink: (link, up) => {
       expectName("setLink", "link", link);

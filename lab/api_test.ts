@@ -564,3 +564,39 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name: "a script reads a switch's MAC table; a name that is no switch is unknown-switch",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async () => {
+      const lab = await startLab({
+        name: "api-fdb",
+        seed: 5,
+        vms: {
+          h1: { nics: { eth0: { ip: "10.2.0.1/24" } } },
+          h2: { nics: { eth0: { ip: "10.2.0.2/24" } } },
+        },
+        switches: { sw1: {} },
+        links: [{ endpoints: ["h1", "sw1"] }, { endpoints: ["h2", "sw1"] }],
+      });
+      try {
+        await lab.vm("h1").exec(["ping", "10.2.0.2", "-c", "1"]);
+        const t = await lab.macTable("sw1");
+        assert.equal(t.switch, "sw1");
+        const macs = lab.lab.plan.vms.map((v) => v.nics[0].mac);
+        assert.deepEqual(t.macs.map((m) => m.mac).sort(), [...macs].sort());
+        assert.deepEqual(t.macs.map((m) => m.peer).sort(), ["h1:eth0", "h2:eth0"]);
+        await assert.rejects(lab.macTable("h1"), isLabError("unknown-switch"));
+        await assert.rejects(
+          lab.macTable(7 as unknown as string),
+          (e) => e instanceof TypeError && /macTable: switchName must be a string/.test(e.message),
+        );
+        await lab.stop();
+        await assert.rejects(lab.macTable("sw1"), isLabError("control-error"));
+      } finally {
+        await lab.stop();
+      }
+    }),
+});
