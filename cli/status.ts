@@ -135,7 +135,7 @@ export function formatStatus(s: LabStatus): string {
       ? [
         "switches:",
         ...s.switches.flatMap((w) => [
-          `  ${w.name}: ${w.ports.length > 0 ? w.ports.join(", ") : "(no links)"}`,
+          `  ${w.name}: ${w.ports.length > 0 ? w.ports.join(", ") : "(no links)"}${stations(w)}`,
           ...(Object.keys(w.counters ?? {}).length > 0
             ? [`    ${Object.entries(w.counters).map(([k, v]) => `${words(k)} ${v}`).join(", ")}`]
             : []),
@@ -215,4 +215,15 @@ function formatDirection(d: LinkDirectionStatus): string {
   const waits = WAIT_LABELS.filter(([k]) => d.waits[k] > 0).map(([k, t]) => `${t} ${d.waits[k]}`);
   if (waits.length > 0) parts.push(waits.join(", "));
   return parts.join("; ");
+}
+
+/**
+ * How many stations an L2 switch knows now (learned, less those aged out or evicted), and where
+ * to see them; nothing for a vsock router (no MAC table: no `learned` counter).
+ */
+function stations(w: { name: string; counters?: Record<string, number> }): string {
+  const c = w.counters ?? {};
+  if (c.learned === undefined) return "";
+  const n = Math.max(0, c.learned - (c.aged ?? 0) - (c.evicted ?? 0));
+  return ` (${count(n, "station")} in its MAC table: vlab fdb ${w.name})`;
 }

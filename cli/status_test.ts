@@ -125,6 +125,17 @@ Deno.test("status shows the guest stack's drops by cause and each switch's count
   assert.match(text, /^ {2}sw1: c-sw1\n {4}forwarded 7, runts 2$/m);
 });
 
+Deno.test("status says how many stations a switch's MAC table holds, and where to list them", () => {
+  const counters = { forwarded: 9, learned: 5, aged: 1, evicted: 1, moved: 2 };
+  const text = formatStatus({ ...STATUS, switches: [{ name: "sw1", ports: ["c-sw1"], counters }] });
+  assert.match(text, /^ {2}sw1: c-sw1 \(3 stations in its MAC table: vlab fdb sw1\)$/m);
+  const one = formatStatus({
+    ...STATUS,
+    switches: [{ name: "sw1", ports: ["c-sw1"], counters: { learned: 1 } }],
+  });
+  assert.match(one, /\(1 station in its MAC table/);
+});
+
 Deno.test("status says a switch no link joins has no links, with no trailing space", () => {
   const text = formatStatus({ ...STATUS, switches: [{ name: "sw2", ports: [], counters: {} }] });
   assert.match(text, /^ {2}sw2: \(no links\)$/m);
