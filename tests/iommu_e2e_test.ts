@@ -190,6 +190,8 @@ links:
         assert.equal(fault.detail?.device, "eth0");
         assert.match(String(fault.detail?.iova), /^0x[0-9a-f]+$/);
         assert.equal(fault.detail?.by, "a:eth0", "refused to a's own NIC (its device model)");
+        // static revokes by UNMAP (the IOVA is unmapped), the others by DETACH (no domain).
+        assert.equal(fault.detail?.reason, mode === "static" ? "mapping" : "domain");
         // a's other NIC and b are unaffected.
         const other = await lab.exec("a", ["ping", "10.1.0.2", "-c", "2", "-i", "0.05"]);
         assert.ok(other.ok && (other.result as PingResult).received === 2, "a:eth1 still works");

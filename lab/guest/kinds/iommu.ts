@@ -59,6 +59,9 @@ const DRIVER_FEATURES = featureSet([
   IommuFeature.BYPASS_CONFIG,
 ]);
 
+/** A fault report's reason, by the spec's name (lower case): `iommu-fault`'s `reason`. */
+const FAULT_REASONS = ["unknown", "domain", "mapping"];
+
 /** How long `prepare` waits for the device to complete its requests. */
 const PREPARE_TIMEOUT_MS = 5000;
 
@@ -154,7 +157,8 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
           device: ep?.name ?? `endpoint ${f.endpoint}`,
           iova: f.address === null ? null : `0x${f.address.toString(16)}`,
           access: f.access,
-          reason: f.reason,
+          // The spec's reason by name (virtio 1.2 §5.13.6.9: UNKNOWN 0, DOMAIN 1, MAPPING 2).
+          reason: FAULT_REASONS[f.reason] ?? "unknown",
         },
       });
     }
