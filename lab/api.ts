@@ -25,7 +25,7 @@ import type { Topology } from "./topology/types.ts";
 import { parseImpairment } from "./topology/impairment.ts";
 import { quote, showValue } from "./topology/quote.ts";
 import type { PartitionInfo } from "./partition.ts";
-import type { SwitchMacTable } from "./switch_macs.ts";
+import { type SwitchMacTable, unknownSwitchProblem } from "./switch_macs.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
 import { vsockConnect } from "./vsock_connect.ts";
 import type { LabSnapshot, RingView } from "./snapshot_types.ts";
@@ -407,16 +407,8 @@ function handleOf(running: RegisteredLab): LabHandle {
     },
     macTable: async (switchName) => {
       expectName("macTable", "switchName", switchName);
-      const switches = lab.plan.switches.filter((s) => s.vsockCids === undefined).map((s) =>
-        s.name
-      );
-      if (!switches.includes(switchName)) {
-        throw new LabError(
-          "unknown-switch",
-          `The lab has no switch ${quote(switchName)}`,
-          switches.length > 0 ? `Switches: ${switches.join(", ")}` : "This lab has no switch",
-        );
-      }
+      const unknown = unknownSwitchProblem(lab.plan, switchName);
+      if (unknown !== null) throw new LabError(unknown.code, unknown.message, unknown.hint);
       const table = await lab.macTable(switchName);
       if (table === null) {
         throw new LabError(

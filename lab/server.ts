@@ -38,6 +38,7 @@ import { captureCountsRoute, captureStream } from "./server_capture.ts";
 import { describeDuplicateKey, duplicateJsonKey } from "./json_keys.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
+import { l2Switches, unknownSwitchProblem } from "./switch_macs.ts";
 
 /** Options of {@linkcode serveControl}. */
 export interface ControlServerOptions {
@@ -186,7 +187,7 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
   if (path === "/switches") {
     const bad = route("GET");
     if (bad) return bad;
-    const names = lab.plan.switches.filter((s) => s.vsockCids === undefined).map((s) => s.name);
+    const names = l2Switches(lab.plan);
     const tables = await Promise.all(names.map((n) => lab.macTable(n)));
     const missing = names.filter((_, i) => tables[i] === null);
     return missing.length > 0 ? notAnswering(missing[0]) : Response.json(tables);
@@ -285,15 +286,8 @@ function rawPathOf(url: string): string {
 
 /** `GET /switches/NAME`: the switch's MAC table. */
 async function switchRoute(lab: Lab, name: string): Promise<Response> {
-  const switches = lab.plan.switches.filter((s) => s.vsockCids === undefined).map((s) => s.name);
-  if (!switches.includes(name)) {
-    return fail(
-      404,
-      "unknown-switch",
-      `The lab has no switch ${quoteForLine(name)}`,
-      switches.length > 0 ? `Switches: ${switches.join(", ")}` : "This lab has no switch",
-    );
-  }
+  const unknown = unknownSwitchProblem(lab.plan, name);
+  if (unknown !== null) return fail(404, unknown.code, unknown.message, unknown.hint);
   const table = await lab.macTable(name);
   return table === null ? notAnswering(name) : Response.json(table);
 }

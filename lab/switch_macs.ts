@@ -12,6 +12,7 @@
 
 import type { MacTableEntry } from "./host/switch.ts";
 import type { LabPlan, SwitchPlan } from "./plan.ts";
+import { quote } from "./topology/quote.ts";
 
 /** One learned station. */
 export interface SwitchMac {
@@ -74,4 +75,33 @@ export function switchMacTable(
     return { mac: row.mac, port: row.port, link, peer, ageMs: row.ageMs };
   });
   return { switch: sw.name, agingMs: i.agingMs ?? 0, macs };
+}
+
+/**
+ * The L2 switches of a plan, by name (vsock routers keep no MAC table and are left out), and the
+ * refusal of a name that is none of them: null when `name` is one.
+ *
+ * @example
+ * ```ts
+ * import { unknownSwitchProblem } from "./switch_macs.ts";
+ * const plan = { switches: [{ name: "sw1", thread: 0, portsMax: 1, ports: [] }] };
+ * unknownSwitchProblem(plan, "h1")?.hint; // "Switches: sw1"
+ * ```
+ */
+export function unknownSwitchProblem(
+  plan: Pick<LabPlan, "switches">,
+  name: string,
+): { code: "unknown-switch"; message: string; hint: string } | null {
+  const switches = l2Switches(plan);
+  if (switches.includes(name)) return null;
+  return {
+    code: "unknown-switch",
+    message: `The lab has no switch ${quote(name)}`,
+    hint: switches.length > 0 ? `Switches: ${switches.join(", ")}` : "This lab has no switch",
+  };
+}
+
+/** The names of a plan's L2 switches (vsock routers left out), in plan order. */
+export function l2Switches(plan: Pick<LabPlan, "switches">): string[] {
+  return plan.switches.filter((s) => s.vsockCids === undefined).map((s) => s.name);
 }
