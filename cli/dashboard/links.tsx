@@ -214,13 +214,8 @@ export function linksLines(props: LinksProps): Line[] {
 /**
  * A switch's counters (forwarded, flooded, learned, …), each total with its rate when it is not
  * zero: `forwarded 33.6k 120/s · flooded 1.6k · learned 4`.
- *
- * @example
- * ```ts ignore
- * switchCounterSegs(snapshot.switches[0], rates).map((s) => s.text).join(""); // "forwarded 33.6k …"
- * ```
  */
-export function switchCounterSegs(sw: SwitchSnapshot, rates: Rates | null): Seg[] {
+function switchCounterSegs(sw: SwitchSnapshot, rates: Rates | null): Seg[] {
   const sr = rates?.switches.get(sw.name);
   const out: Seg[] = [];
   Object.entries(sw.counters).forEach(([name, total], i) => {

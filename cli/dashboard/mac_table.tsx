@@ -15,9 +15,8 @@
 
 import type { SwitchSnapshot } from "../../lab/snapshot_types.ts";
 import type { SwitchMacTable } from "../../lab/switch_macs.ts";
-import { cell } from "./format.ts";
-import { type Line, Lines, type Seg, seg } from "./lines.tsx";
-import { switchCounterSegs } from "./links.tsx";
+import { cell, formatRate, si } from "./format.ts";
+import { type Line, Lines, type Seg, seg, wrapWords } from "./lines.tsx";
 import type { Rates } from "./rates.ts";
 
 /** What the dashboard read of one switch's MAC table. */
@@ -51,6 +50,22 @@ const FIXED_WIDTH = 2 + 17 + 2 + 4 + 2 + 2 + 8;
 /** A station seen this recently is drawn as just seen (ms). */
 const FRESH_MS = 1000;
 
+/**
+ * The switch's counters, word-wrapped (learning is in `learned`, `moved`, `aged`, `evicted`,
+ * which come last), each with its rate when it moves.
+ */
+function counterLines(sw: SwitchSnapshot, rates: Rates | null, width: number): Line[] {
+  const sr = rates?.switches.get(sw.name);
+  const words = Object.entries(sw.counters).map(([name, total], i) => {
+    const perSecond = sr?.[name] ?? 0;
+    const rate = perSecond > 0 ? ` ${formatRate(perSecond)}` : "";
+    return seg(`${i > 0 ? "· " : ""}${name} ${si(total)}${rate}`, {
+      color: perSecond > 0 ? "cyan" : undefined,
+    });
+  });
+  return wrapWords(words, width, { first: "  ", indent: 4 });
+}
+
 /** An age as `vlab fdb` prints it: seconds with one decimal. */
 function formatAge(ms: number): string {
   return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
@@ -77,7 +92,7 @@ export function macTableLines(props: MacTableProps): Line[] {
       dim: true,
     }));
   }
-  const out: Line[] = [title, [seg("  "), ...switchCounterSegs(sw, props.rates)], []];
+  const out: Line[] = [title, ...counterLines(sw, props.rates, width), []];
   if (view === null || view.switch !== sw.name) {
     out.push([seg("  loading the MAC table…", { dim: true })]);
     return out.slice(0, props.height);
