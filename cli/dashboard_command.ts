@@ -64,8 +64,12 @@ export function socketSource(record: LabRecord): SnapshotSource & { close(): voi
     macs: async (name: string) => {
       const res = await get(`/switches/${encodeURIComponent(name)}`);
       if (res.ok) return await res.json() as SwitchMacTable;
-      // The lab's error body, { error: { code, message, hint } }: its message is the view's note.
-      const body = await res.json().catch(() => null) as { error?: { message?: unknown } } | null;
+      // The lab's error body, { error: { code, message, hint } }.
+      const body = await res.json().catch(() => null) as
+        | { error?: { code?: unknown; message?: unknown } }
+        | null;
+      // No L2 switch of that name (a vsock router keeps no MAC table): none, as Lab.macTable says.
+      if (res.status === 404 && body?.error?.code === "unknown-switch") return null;
       const message = typeof body?.error?.message === "string"
         ? body.error.message
         : `The lab answered ${res.status}`;

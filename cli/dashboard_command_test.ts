@@ -17,6 +17,10 @@ async function withServer(fn: (socket: string, paths: string[]) => Promise<void>
     const path = req.url.replace(/^http:\/\/[^/]*/, "");
     paths.push(path);
     if (path === "/switches/sw1") return Response.json(TABLE);
+    if (path === "/switches/r1") {
+      const error = { code: "unknown-switch", message: 'The lab has no switch "r1"', hint: "" };
+      return Response.json({ error }, { status: 404 });
+    }
     const error = {
       code: "switch-not-answering",
       message: 'Switch "sw2" did not answer',
@@ -42,7 +46,8 @@ Deno.test("the socket source reads a switch's MAC table with GET /switches/NAME"
     try {
       assert.ok(source.macs !== undefined);
       assert.deepEqual(await source.macs("sw1"), TABLE);
-      assert.deepEqual(paths, ["/switches/sw1"]);
+      assert.equal(await source.macs("r1"), null, "no L2 switch of that name: no table");
+      assert.deepEqual(paths, ["/switches/sw1", "/switches/r1"]);
     } finally {
       source.close();
     }

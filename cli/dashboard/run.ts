@@ -235,7 +235,7 @@ export function runDashboard(opts: DashboardOptions): Promise<DashboardExit> {
           ? {
             switch: name,
             table: null,
-            note: `switch ${name} keeps no MAC table or did not answer`,
+            note: `${name}: no MAC table (a vsock router keeps none, or the switch did not answer)`,
           }
           : { switch: name, table, note: null };
       } catch (e) {

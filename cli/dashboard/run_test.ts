@@ -159,6 +159,8 @@ class MacsSource extends FakeSource {
   macReads: string[] = [];
   /** Reject every read with this message instead. */
   failWith: string | null = null;
+  /** Answer null (no MAC table: a vsock router, or a switch that did not answer) instead. */
+  none = false;
 
   constructor() {
     super("star_1");
@@ -167,6 +169,7 @@ class MacsSource extends FakeSource {
   macs(name: string): Promise<SwitchMacTable | null> {
     this.macReads.push(name);
     if (this.failWith !== null) return Promise.reject(new Error(this.failWith));
+    if (this.none) return Promise.resolve(null);
     const n = Math.min(4, this.macReads.length);
     const macs = Array.from({ length: n }, (_, i) => ({
       mac: `52:54:00:00:01:0${i + 1}`,
@@ -245,5 +248,20 @@ Deno.test("runDashboard over a source whose MAC table read fails shows why and g
   assert.ok(
     !screen.includes("lab stopped"),
     "a MAC table that cannot be read is not a stopped lab",
+  );
+});
+
+Deno.test("runDashboard over a switch with no MAC table says so on one line", async () => {
+  const source = new MacsSource();
+  source.none = true;
+  const run = start(source, { foreground: false });
+  await waitFor(() => source.snapshots >= 1, "a snapshot");
+  openSwitch(run);
+  await waitFor(() => source.macReads.length >= 2, "two reads");
+  run.stdin.press("q");
+  assert.equal(await run.done, "detach");
+  assert.match(
+    drawn(run),
+    /sw1: no MAC table \(a vsock router keeps none, or the switch did not answer\)/,
   );
 });
