@@ -1,6 +1,7 @@
 /**
  * `vlab dashboard`: attach the live dashboard to a running lab, over its control socket
- * (`GET /snapshot`, `GET /ring`). `vlab up` in a terminal shows the same dashboard in-process.
+ * (`GET /snapshot`, `GET /ring`, `GET /switches/NAME`). `vlab up` in a terminal shows the same
+ * dashboard in-process.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import type { LabRecord } from "../lab/state.ts";
 import type { LabSnapshot, RingSelector, RingView } from "../lab/snapshot_types.ts";
+import type { SwitchMacTable } from "../lab/switch_macs.ts";
 import type { SnapshotSource } from "./dashboard/run.ts";
 import { loadDashboard } from "./dashboard_loader.ts";
 import { VlabError } from "./errors.ts";
@@ -58,6 +60,20 @@ export function socketSource(record: LabRecord): SnapshotSource & { close(): voi
         return null;
       }
       return await res.json() as RingView;
+    },
+    macs: async (name: string) => {
+      const res = await get(`/switches/${encodeURIComponent(name)}`);
+      if (res.ok) return await res.json() as SwitchMacTable;
+      // The lab's error body, { error: { code, message, hint } }.
+      const body = await res.json().catch(() => null) as
+        | { error?: { code?: unknown; message?: unknown } }
+        | null;
+      // No L2 switch of that name (a vsock router keeps no MAC table): none, as Lab.macTable says.
+      if (res.status === 404 && body?.error?.code === "unknown-switch") return null;
+      const message = typeof body?.error?.message === "string"
+        ? body.error.message
+        : `The lab answered ${res.status}`;
+      throw new LabError("control-error", message, "Try vlab fdb for the same table");
     },
     close: () => client.close(),
   };

@@ -177,6 +177,7 @@ function localSource(lab: Lab): SnapshotSource {
       const r = takeRingView(lab, sel);
       return Promise.resolve(r.ok ? r.value : null);
     },
+    macs: (name) => lab.macTable(name),
   };
 }
 

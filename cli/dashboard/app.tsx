@@ -1,9 +1,10 @@
 /**
  * The whole dashboard screen: a header line (lab, seed, uptime, counts, paused marker), a tab bar
  * (Overview · Queues · Links · Events · IOMMU), the selected panel (or the ring view of the selected
- * queue, or the help), and a key-hint line. `<App>` holds only UI state (panel, selections,
- * scroll, paused, help, quit confirmation); the data comes in as props from `run.ts`, and the
- * App reports what it needs through callbacks (pause, which ring to fetch, exit).
+ * queue, or the MAC table of the selected switch, or the help), and a key-hint line. `<App>` holds
+ * only UI state (panel, selections, scroll, paused, help, quit confirmation); the data comes in as
+ * props from `run.ts`, and the App reports what it needs through callbacks (pause, which ring or
+ * which switch's MAC table to fetch, exit).
  *
  * The screen uses `rows - 1` lines: ink clears the whole terminal on every redraw of an output
  * as tall as the terminal, which flickers; one line less keeps redraws in place.
@@ -20,6 +21,7 @@ import { HelpPanel } from "./help.tsx";
 import { IommuPanel } from "./iommu.tsx";
 import { fitLine, type Line, Lines, lineWidth, padLine, type Seg, seg } from "./lines.tsx";
 import { LinksPanel } from "./links.tsx";
+import { MacTablePanel, type MacView } from "./mac_table.tsx";
 import { overviewLines, OverviewPanel } from "./overview.tsx";
 import { listQueues, type QueueRef, QueuesPanel } from "./queues.tsx";
 import type { OccupancyHistory, Rates } from "./rates.ts";
@@ -48,6 +50,11 @@ export interface DashboardData {
   readonly ring: RingView | null;
   /** Why the lab cannot be read any more ("lab stopped: …" is shown), or null. */
   readonly error: string | null;
+  /**
+   * The MAC table asked for with `onMacsChange`, or null (not asked, or loading); a table that
+   * could not be read is a view with a note.
+   */
+  readonly macs?: MacView | null;
 }
 
 /** Props of `<App>`. */
@@ -68,6 +75,8 @@ export interface AppProps {
   readonly onPauseChange?: (paused: boolean) => void;
   /** Called with the queue whose ring view is open, or null when it closes. */
   readonly onRingChange?: (selector: RingSelector | null) => void;
+  /** Called with the switch whose MAC table is open, or null when it closes. */
+  readonly onMacsChange?: (switchName: string | null) => void;
 }
 
 function useTerminalSize(columns?: number, rows?: number): { columns: number; rows: number } {
@@ -122,13 +131,17 @@ export function App(props: AppProps) {
   const { panel, paused, help, confirm } = ui;
   const exited = useRef(false);
   const lastRing = useRef<string>("null");
+  const lastMacs = useRef<string | null>(null);
   const lastPaused = useRef(false);
 
   const vms = snapshot?.vms ?? [];
   const queues = snapshot === null ? [] : listQueues(snapshot);
   const links = snapshot?.links ?? [];
-  // The Links panel selects among the ring links, then the vhost-pci links listed below them.
-  const selectableLinks = links.length + (snapshot?.vhostPciLinks?.length ?? 0);
+  // The Links panel selects among the ring links, then the vhost-pci links listed below them,
+  // then the switches.
+  const switches = snapshot?.switches ?? [];
+  const linkRows = links.length + (snapshot?.vhostPciLinks?.length ?? 0);
+  const selectableLinks = linkRows + switches.length;
   const events = snapshot?.events ?? [];
   const vmI = clamp(ui.vm, vms.length);
   const queueI = clamp(ui.queue, queues.length);
@@ -136,6 +149,8 @@ export function App(props: AppProps) {
   const eventsBack = ui.eventsBack;
   const selectedQueue: QueueRef | undefined = queues[queueI];
   const showRing = ui.ringOpen && panel === 1 && selectedQueue !== undefined;
+  const selectedSwitch = panel === 2 ? switches[linkI - linkRows] : undefined;
+  const showMacs = ui.macsOpen && selectedSwitch !== undefined;
 
   const width = columns;
   const screenRows = rows - 1;
@@ -148,6 +163,13 @@ export function App(props: AppProps) {
     if (ringKey === lastRing.current) return;
     lastRing.current = ringKey;
     props.onRingChange?.(ringSel);
+  });
+  // Tell run.ts which switch's MAC table to fetch; only when it changes.
+  const macsName = showMacs ? selectedSwitch.name : null;
+  useEffect(() => {
+    if (macsName === lastMacs.current) return;
+    lastMacs.current = macsName;
+    props.onMacsChange?.(macsName);
   });
   useEffect(() => {
     if (paused === lastPaused.current) return;
@@ -187,6 +209,7 @@ export function App(props: AppProps) {
     firstQueueOfVm: vms.map((v) => queues.findIndex((q) => q.vm === v.name)),
     queues: queues.length,
     links: selectableLinks,
+    switches: switches.length,
     events: events.length,
     ringWindow: showRing ? ringWindow(ringProps) : null,
   };
@@ -208,7 +231,7 @@ export function App(props: AppProps) {
     left.push(seg(` · seed ${lab.seed} · up ${formatDuration(lab.uptimeSeconds)} · `));
     left.push(seg(n(vms.length, "VM")));
     // vhost-pci links are links too (the Links panel lists them below the others).
-    left.push(seg(` · ${n(selectableLinks, "link")}`));
+    left.push(seg(` · ${n(linkRows, "link")}`));
     if (snapshot.switches.length > 0) left.push(seg(` · ${n(snapshot.switches.length, "switch")}`));
   } else {
     left.push(seg("connecting…", { dim: true }));
@@ -233,6 +256,7 @@ export function App(props: AppProps) {
     );
   });
   if (showRing) tabs.push(seg(`  › ring ${ringTitle}`, { color: "cyan" }));
+  if (showMacs) tabs.push(seg(`  › MAC table ${selectedSwitch.name}`, { color: "cyan" }));
   const tabLine = joinEnds(tabs, [seg("? help", { dim: true })], width);
 
   // Key hints.
@@ -247,8 +271,16 @@ export function App(props: AppProps) {
     hint = [seg("↑↓ scroll · pgup/pgdn page · esc back · tab panel · p pause · ? help · q quit", {
       dim: true,
     })];
+  } else if (showMacs) {
+    hint = [seg("↑↓ switch · esc back · tab panel · p pause · ? help · q quit", { dim: true })];
   } else {
-    const enter = panel === 0 ? "enter queues · " : panel === 1 ? "enter ring view · " : "";
+    const enter = panel === 0
+      ? "enter queues · "
+      : panel === 1
+      ? "enter ring view · "
+      : panel === 2 && selectedSwitch !== undefined
+      ? "enter MAC table · "
+      : "";
     hint = [
       seg(`tab/←→ panel · ↑↓ select · ${enter}p ${paused ? "resume" : "pause"} · ? help · q quit`, {
         dim: true,
@@ -283,6 +315,17 @@ export function App(props: AppProps) {
     );
   } else if (showRing) {
     body = <RingViewPanel {...ringProps} />;
+  } else if (showMacs) {
+    body = (
+      <MacTablePanel
+        switch={selectedSwitch}
+        view={props.data.macs ?? null}
+        rates={props.data.rates}
+        width={width}
+        height={bodyHeight}
+        colors={colors}
+      />
+    );
   } else if (panel === 0 && width >= 120) {
     // Overview and events side by side.
     const leftW = Math.floor((width - 3) * 0.58);

@@ -10,9 +10,9 @@ import { type Line, Lines, seg } from "./lines.tsx";
 /** The keys, as shown in the help panel. */
 export const KEYS: readonly (readonly [string, string])[] = [
   ["tab / shift-tab, ← →", "next / previous panel (1-5 jump to a panel)"],
-  ["↑ ↓, pgup pgdn", "select a VM, queue or link; scroll the ring or events"],
-  ["enter", "open: a VM shows its queues, a queue its ring view"],
-  ["esc, backspace", "close the ring view or this help"],
+  ["↑ ↓, pgup pgdn", "select a VM, queue, link or switch; scroll ring, events"],
+  ["enter", "open a VM's queues, a queue's ring, a switch's MAC table"],
+  ["esc, backspace", "close the ring view, the MAC table or this help"],
   ["p", "pause / resume (the display freezes, polling stops)"],
   ["?", "this help"],
   ["q, ctrl-c", "quit (a foreground lab asks whether to stop it)"],
@@ -49,7 +49,7 @@ export function helpLines(props: HelpProps): Line[] {
   lines.push([seg("  Overview  VMs, their state, devices, status bits and negotiated features")]);
   lines.push([seg("  Queues    indices, in flight, occupancy over 60 s, rates per second")]);
   lines.push([
-    seg("  Links     frames, bytes/s each way, drops by cause, waits, impairments"),
+    seg("  Links     frames, bytes/s, drops by cause, waits, impairments; switches"),
   ]);
   lines.push([seg("  Events    the lab's event log, times in UTC")]);
   lines.push([

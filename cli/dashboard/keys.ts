@@ -2,7 +2,8 @@
  * The dashboard's UI state and what each key does to it, as one pure function. `<App>` feeds
  * every key press through `reduceKey` with `useReducer`, so two keys arriving before a redraw
  * (fast typing, a paste, a slow terminal) each see the state the previous one left, never a stale
- * copy; the App turns state changes into callbacks (exit, pause, ring selection) in effects.
+ * copy; the App turns state changes into callbacks (exit, pause, ring selection, MAC table
+ * selection) in effects.
  *
  * @module
  */
@@ -21,7 +22,7 @@ export interface UiState {
   readonly vm: number;
   /** Selected queue (Queues), in `listQueues` order. */
   readonly queue: number;
-  /** Selected link (Links). */
+  /** Selected row of the Links panel: a ring link, then a vhost-pci link, then a switch. */
   readonly link: number;
   /** Events scrolled back from the newest. */
   readonly eventsBack: number;
@@ -29,6 +30,8 @@ export interface UiState {
   readonly ringOpen: boolean;
   /** First ring row shown, or null to follow the device. */
   readonly ringScroll: number | null;
+  /** Whether the MAC table of the selected switch (Links) is open. */
+  readonly macsOpen: boolean;
   /** Whether the help is shown. */
   readonly help: boolean;
   /** Whether "Stop the lab? (y/n)" is asked. */
@@ -48,6 +51,7 @@ export const INITIAL_UI: UiState = {
   eventsBack: 0,
   ringOpen: false,
   ringScroll: null,
+  macsOpen: false,
   help: false,
   confirm: false,
   paused: false,
@@ -83,8 +87,13 @@ export interface KeyContext {
   readonly firstQueueOfVm: readonly number[];
   /** Number of queues. */
   readonly queues: number;
-  /** Number of links the Links panel selects among: the ring links, then the vhost-pci links. */
+  /**
+   * Number of rows the Links panel selects among: the ring links, then the vhost-pci links, then
+   * the switches.
+   */
   readonly links: number;
+  /** How many of those rows, the last ones, are switches (default 0). */
+  readonly switches?: number;
   /** Number of events. */
   readonly events: number;
   /** The ring table's current first row and rows shown, when the ring view is drawn. */
@@ -130,6 +139,7 @@ export function reduceKey(s: UiState, input: string, key: KeyPress, ctx: KeyCont
     ...s,
     panel: ((p % PANELS.length) + PANELS.length) % PANELS.length,
     ringOpen: false,
+    macsOpen: false,
   });
   if (key.tab) return go(s.panel + (key.shift ? -1 : 1));
   if (/^[1-5]$/.test(input)) return go(Number(input) - 1);
@@ -151,6 +161,16 @@ export function reduceKey(s: UiState, input: string, key: KeyPress, ctx: KeyCont
     const from = s.ringScroll ?? ctx.ringWindow?.start ?? 0;
     return { ...s, ringScroll: Math.max(0, from + step) };
   }
+  // The MAC table of a switch: ↑↓ go to the previous or next switch, esc back to the list.
+  const switches = Math.min(ctx.switches ?? 0, ctx.links);
+  const firstSwitch = ctx.links - switches;
+  if (s.macsOpen && s.panel === 2 && switches > 0) {
+    if (back) return { ...s, macsOpen: false };
+    const step = key.upArrow ? -1 : key.downArrow ? 1 : 0;
+    if (step === 0) return s;
+    const at = clamp(s.link, ctx.links) - firstSwitch;
+    return { ...s, link: firstSwitch + clamp(at + step, switches) };
+  }
   if (key.leftArrow) return go(s.panel - 1);
   if (key.rightArrow) return go(s.panel + 1);
   if (key.return) {
@@ -159,6 +179,10 @@ export function reduceKey(s: UiState, input: string, key: KeyPress, ctx: KeyCont
       return { ...s, panel: 1, queue: first >= 0 ? first : queue, ringOpen: false };
     }
     if (s.panel === 1 && ctx.queues > 0) return { ...s, queue, ringOpen: true, ringScroll: null };
+    const link = clamp(s.link, ctx.links);
+    if (s.panel === 2 && switches > 0 && link >= firstSwitch) {
+      return { ...s, link, macsOpen: true };
+    }
     return s;
   }
   const delta = key.upArrow ? -1 : key.downArrow ? 1 : key.pageUp ? -5 : key.pageDown ? 5 : 0;

@@ -43,6 +43,32 @@ Deno.test("enter on a VM opens its queues, enter on a queue opens its ring view"
   assert.equal(keys([["", { escape: true }]], ctx, r).ringOpen, false);
 });
 
+Deno.test("enter on a switch opens its MAC table; up and down go from switch to switch", () => {
+  // Three links, then two switches: rows 3 and 4.
+  const c = { ...ctx, links: 5, switches: 2 };
+  assert.equal(keys([["3"], ["", { return: true }]], c).macsOpen, false, "a link has no MAC table");
+  const open = keys([["3"], ["", { pageDown: true }], ["", { upArrow: true }], [
+    "",
+    { return: true },
+  ]], c);
+  assert.equal(open.link, 3);
+  assert.equal(open.macsOpen, true);
+  const next = keys([["", { downArrow: true }], ["", { downArrow: true }]], c, open);
+  assert.equal(next.link, 4, "the last switch");
+  assert.equal(next.macsOpen, true);
+  const back = keys([["", { upArrow: true }], ["", { upArrow: true }]], c, next);
+  assert.equal(back.link, 3, "up stops at the first switch, never a link");
+  assert.equal(keys([["", { escape: true }]], c, open).macsOpen, false);
+  assert.equal(keys([["", { escape: true }]], c, open).link, 3);
+  assert.equal(keys([["", { tab: true }]], c, open).macsOpen, false);
+  assert.equal(
+    keys([["", { return: true }]], { ...ctx, links: 5 }, { ...open, macsOpen: false })
+      .macsOpen,
+    false,
+    "no switches, no MAC table",
+  );
+});
+
 Deno.test("up and down in the ring view scroll from where the view is", () => {
   const open = keys([["2"], ["", { return: true }]]);
   const c = { ...ctx, ringWindow: { start: 30, rows: 12 } };

@@ -6,7 +6,8 @@
  * with their credit (`vsock_conns.tsx`), and each vhost-pci link (who serves whom, each direction's
  * frames/s and drops, through which window, its connection, interrupts and faults), and the
  * partitions in force. Below 120 columns a direction takes
- * two or three lines.
+ * two or three lines. The links, the vhost-pci links and the switches are selected in that order;
+ * enter on a switch opens its MAC table (`mac_table.tsx`).
  *
  * @module
  */
@@ -15,6 +16,7 @@ import {
   type DirectionSnapshot,
   DROP_LABELS,
   type LabSnapshot,
+  type SwitchSnapshot,
   totalDrops,
   type VhostPciLinkSnapshot,
   WAIT_LABELS,
@@ -43,8 +45,9 @@ export interface LinksProps {
   /** Rates from the previous snapshot, or null before there are two. */
   readonly rates: Rates | null;
   /**
-   * Index of the selected link: in `snapshot.links`, then on into `snapshot.vhostPciLinks` (the
-   * panel lists them below the others, and they are selected the same way).
+   * Index of the selected row: in `snapshot.links`, then on into `snapshot.vhostPciLinks` (the
+   * panel lists them below the others, and they are selected the same way), then on into
+   * `snapshot.switches`.
    */
   readonly selected: number;
   /** Columns. */
@@ -190,27 +193,38 @@ export function linksLines(props: LinksProps): Line[] {
       seg(p.oneWay ? "  one way (vlab heal to undo)" : "  (vlab heal to undo)", { dim: true }),
     ]);
   }
-  for (const sw of snapshot.switches) {
+  const firstSwitch = snapshot.links.length + (snapshot.vhostPciLinks?.length ?? 0);
+  snapshot.switches.forEach((sw, i) => {
+    const isSel = firstSwitch + i === props.selected;
+    if (isSel) selectedLine = body.length;
     body.push([
-      seg("  "),
-      seg(sw.name, { bold: true }),
+      seg(isSel ? "▸ " : "  ", { bold: true, color: "cyan" }),
+      seg(sw.name, { bold: true, inverse: isSel }),
       seg("  switch  ", { dim: true }),
       seg(`ports ${sw.ports.join(" ")}`),
     ]);
-    const sr = rates?.switches.get(sw.name);
-    const counters: Seg[] = [seg("    ")];
-    Object.entries(sw.counters).forEach(([name, total], i) => {
-      if (i > 0) counters.push(seg(" · ", { dim: true }));
-      counters.push(seg(`${name} `, { dim: true }), seg(si(total)));
-      const perSecond = sr?.[name] ?? 0;
-      if (perSecond > 0) counters.push(seg(` ${formatRate(perSecond)}`, { color: "cyan" }));
-    });
-    body.push(counters);
-  }
+    body.push([seg("    "), ...switchCounterSegs(sw, rates)]);
+  });
   body.push(...vsockConnLines(snapshot, width));
   const bodyHeight = Math.max(0, props.height - 1);
   const start = windowStart(body.length, bodyHeight, selectedLine);
   return [header, ...body.slice(start, start + bodyHeight)];
+}
+
+/**
+ * A switch's counters (forwarded, flooded, learned, …), each total with its rate when it is not
+ * zero: `forwarded 33.6k 120/s · flooded 1.6k · learned 4`.
+ */
+function switchCounterSegs(sw: SwitchSnapshot, rates: Rates | null): Seg[] {
+  const sr = rates?.switches.get(sw.name);
+  const out: Seg[] = [];
+  Object.entries(sw.counters).forEach(([name, total], i) => {
+    if (i > 0) out.push(seg(" · ", { dim: true }));
+    out.push(seg(`${name} `, { dim: true }), seg(si(total)));
+    const perSecond = sr?.[name] ?? 0;
+    if (perSecond > 0) out.push(seg(` ${formatRate(perSecond)}`, { color: "cyan" }));
+  });
+  return out;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The live driver of the dashboard: polls a snapshot source at a fixed rate, keeps the previous
- * snapshot for rates and a 60 s occupancy history, fetches the ring view only while it is open,
- * and draws `<App>` with ink until the user quits or the lab goes away.
+ * snapshot for rates and a 60 s occupancy history, fetches the ring view and a switch's MAC table
+ * only while they are open, and draws `<App>` with ink until the user quits or the lab goes away.
  *
  * Called by the CLI (`vlab up` in the foreground, `vlab dashboard` attached) on the main thread.
  * Polling is strictly sequential: a tick whose previous snapshot request is still pending is
@@ -16,7 +16,9 @@ import process from "node:process";
 import { createElement } from "react";
 import { render, type RenderOptions } from "ink";
 import type { LabSnapshot, RingSelector, RingView } from "../../lab/snapshot_types.ts";
+import type { SwitchMacTable } from "../../lab/switch_macs.ts";
 import { App, type DashboardData, type DashboardExit } from "./app.tsx";
+import type { MacView } from "./mac_table.tsx";
 import { computeRates, OccupancyHistory, type Rates } from "./rates.ts";
 
 /** Where the dashboard reads the lab (the control socket's client, or a fake in tests). */
@@ -25,6 +27,12 @@ export interface SnapshotSource {
   snapshot(): Promise<LabSnapshot>;
   /** The ring view of one queue, or null when there is no such queue. */
   ring(sel: RingSelector): Promise<RingView | null>;
+  /**
+   * The MAC table of one L2 switch, or null when there is none (no such switch, a vsock router,
+   * a switch that did not answer); rejects when it cannot be read. Without it, the dashboard says
+   * that this source shows no MAC table.
+   */
+  macs?(switchName: string): Promise<SwitchMacTable | null>;
 }
 
 /** Options of `runDashboard`. */
@@ -107,6 +115,9 @@ export function runDashboard(opts: DashboardOptions): Promise<DashboardExit> {
   let ring: RingView | null = null;
   let ringSel: RingSelector | null = null;
   let ringGeneration = 0;
+  let macs: MacView | null = null;
+  let macsSwitch: string | null = null;
+  let macsGeneration = 0;
   let error: string | null = null;
   let paused = false;
   let polling = false;
@@ -116,7 +127,7 @@ export function runDashboard(opts: DashboardOptions): Promise<DashboardExit> {
   const exited = new Promise<DashboardExit>((resolve) => (resolveExit = resolve));
 
   const element = () => {
-    const data: DashboardData = { snapshot: current, rates, history, ring, error };
+    const data: DashboardData = { snapshot: current, rates, history, ring, error, macs };
     return createElement(App, {
       data,
       foreground: opts.foreground,
@@ -133,6 +144,12 @@ export function runDashboard(opts: DashboardOptions): Promise<DashboardExit> {
         ring = null;
         ringGeneration++;
         if (sel !== null) void fetchRing();
+      },
+      onMacsChange: (name: string | null) => {
+        macsSwitch = name;
+        macs = null;
+        macsGeneration++;
+        if (name !== null) void fetchMacs();
       },
     });
   };
@@ -200,6 +217,38 @@ export function runDashboard(opts: DashboardOptions): Promise<DashboardExit> {
     draw();
   }
 
+  async function fetchMacs(): Promise<void> {
+    const name = macsSwitch;
+    const generation = macsGeneration;
+    if (name === null || done) return;
+    let view: MacView;
+    if (opts.source.macs === undefined) {
+      view = {
+        switch: name,
+        table: null,
+        note: "this dashboard cannot read MAC tables (vlab fdb can)",
+      };
+    } else {
+      try {
+        const table = await opts.source.macs(name);
+        view = table === null
+          ? {
+            switch: name,
+            table: null,
+            note: `${name}: no MAC table (a vsock router keeps none, or the switch did not answer)`,
+          }
+          : { switch: name, table, note: null };
+      } catch (e) {
+        // One line: the snapshot poll reports a lab that is gone.
+        const why = messageOf(e).split("\n")[0];
+        view = { switch: name, table: null, note: `cannot read the MAC table of ${name}: ${why}` };
+      }
+    }
+    if (generation !== macsGeneration || done) return;
+    macs = view;
+    draw();
+  }
+
   async function tick(): Promise<void> {
     if (paused || polling || done || error !== null) return;
     polling = true;
@@ -212,6 +261,7 @@ export function runDashboard(opts: DashboardOptions): Promise<DashboardExit> {
         history.add(snap);
       }
       if (ringSel !== null) await fetchRing();
+      if (macsSwitch !== null && opts.source.macs !== undefined) await fetchMacs();
       draw();
     } catch (e) {
       fail(e);

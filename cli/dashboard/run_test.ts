@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
 import type { LabSnapshot, RingSelector, RingView } from "../../lab/snapshot_types.ts";
+import type { SwitchMacTable } from "../../lab/switch_macs.ts";
 import { type DashboardOptions, runDashboard, type SnapshotSource } from "./run.ts";
 import { FakeStdin, FakeStdout, KEY, loadFixture, waitFor } from "./testing.tsx";
 
-/** A source replaying the pair fixtures with a moving clock; counts calls and overlaps. */
+/**
+ * A source replaying a fixture (the pair's by default) with a moving clock; counts calls and
+ * overlaps. It reads no MAC table (`macs` is optional in a source).
+ */
 class FakeSource implements SnapshotSource {
   snapshots = 0;
   rings: RingSelector[] = [];
@@ -13,7 +17,11 @@ class FakeSource implements SnapshotSource {
   latencyMs = 0;
   /** Fail from this call on (1-based), with this message. */
   failFrom = Infinity;
-  readonly #base = loadFixture<LabSnapshot>("pair_1");
+  readonly #base: LabSnapshot;
+
+  constructor(fixture: "pair_1" | "star_1" = "pair_1") {
+    this.#base = loadFixture<LabSnapshot>(fixture);
+  }
 
   async snapshot(): Promise<LabSnapshot> {
     this.snapshots++;
@@ -144,4 +152,116 @@ Deno.test("runDashboard detaches on a key once the lab went away", async () => {
     return run.result() !== null;
   }, "the dashboard to end");
   assert.equal(await run.done, "detach");
+});
+
+/** The star's source with MAC tables: each read of sw1 finds one more station (up to four). */
+class MacsSource extends FakeSource {
+  macReads: string[] = [];
+  /** Reject every read with this message instead. */
+  failWith: string | null = null;
+  /** Answer null (no MAC table: a vsock router, or a switch that did not answer) instead. */
+  none = false;
+
+  constructor() {
+    super("star_1");
+  }
+
+  macs(name: string): Promise<SwitchMacTable | null> {
+    this.macReads.push(name);
+    if (this.failWith !== null) return Promise.reject(new Error(this.failWith));
+    if (this.none) return Promise.resolve(null);
+    const n = Math.min(4, this.macReads.length);
+    const macs = Array.from({ length: n }, (_, i) => ({
+      mac: `52:54:00:00:01:0${i + 1}`,
+      port: i,
+      link: `h${i + 1}-sw1`,
+      peer: `h${i + 1}:eth0`,
+      ageMs: 100 * (n - i),
+    }));
+    return Promise.resolve(name === "sw1" ? { switch: name, agingMs: 300_000, macs } : null);
+  }
+}
+
+/** Open the Links panel, select the star's switch (after its four links), press enter. */
+function openSwitch(run: ReturnType<typeof start>): void {
+  run.stdin.press("3");
+  run.stdin.press(KEY.pageDown);
+  run.stdin.press(KEY.enter);
+}
+
+/** What the dashboard drew, without escape sequences. */
+function drawn(run: ReturnType<typeof start>): string {
+  // deno-lint-ignore no-control-regex
+  return run.stdout.writes.join("").replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "");
+}
+
+Deno.test("runDashboard reads the open MAC table at every refresh, and no more once closed", async () => {
+  const source = new MacsSource();
+  const run = start(source, { foreground: false });
+  await waitFor(() => source.snapshots >= 1, "a snapshot");
+  assert.deepEqual(source.macReads, []);
+  openSwitch(run);
+  await waitFor(() => source.macReads.length >= 4, "four reads of the MAC table");
+  assert.ok(source.macReads.every((n) => n === "sw1"), source.macReads.join(" "));
+  run.stdin.press(KEY.escape);
+  let reads = source.macReads.length;
+  let since = source.snapshots;
+  await waitFor(() => {
+    if (source.macReads.length !== reads) {
+      reads = source.macReads.length;
+      since = source.snapshots;
+    }
+    return source.snapshots >= since + 3;
+  }, "three snapshots without a MAC table read");
+  assert.equal(source.macReads.length, reads);
+  openSwitch(run);
+  await waitFor(() => source.macReads.length > reads, "a read after opening it again");
+  run.stdin.press("q");
+  assert.equal(await run.done, "detach");
+  assert.match(drawn(run), /52:54:00:00:01:04 +3 +h4-sw1 +h4:eth0 +0\.1 s/);
+});
+
+Deno.test("runDashboard over a source without MAC tables says so on one line and goes on", async () => {
+  const source = new FakeSource("star_1");
+  const run = start(source, { foreground: false });
+  await waitFor(() => source.snapshots >= 1, "a snapshot");
+  openSwitch(run);
+  const opened = source.snapshots;
+  await waitFor(() => source.snapshots >= opened + 3, "three more snapshots");
+  run.stdin.press("q");
+  assert.equal(await run.done, "detach");
+  assert.match(drawn(run), /this dashboard cannot read MAC tables \(vlab fdb can\)/);
+});
+
+Deno.test("runDashboard over a source whose MAC table read fails shows why and goes on", async () => {
+  const source = new MacsSource();
+  source.failWith = 'Switch "sw1" did not answer\nsecond line';
+  const run = start(source, { foreground: false });
+  await waitFor(() => source.snapshots >= 1, "a snapshot");
+  openSwitch(run);
+  await waitFor(() => source.macReads.length >= 3, "three failed reads");
+  run.stdin.press("q");
+  assert.equal(await run.done, "detach");
+  const screen = drawn(run);
+  assert.match(screen, /cannot read the MAC table of sw1: Switch "sw1" did not answer/);
+  assert.ok(!screen.includes("second line"), "one line of note");
+  assert.ok(
+    !screen.includes("lab stopped"),
+    "a MAC table that cannot be read is not a stopped lab",
+  );
+});
+
+Deno.test("runDashboard over a switch with no MAC table says so on one line", async () => {
+  const source = new MacsSource();
+  source.none = true;
+  const run = start(source, { foreground: false });
+  await waitFor(() => source.snapshots >= 1, "a snapshot");
+  openSwitch(run);
+  await waitFor(() => source.macReads.length >= 2, "two reads");
+  run.stdin.press("q");
+  assert.equal(await run.done, "detach");
+  assert.match(
+    drawn(run),
+    /sw1: no MAC table \(a vsock router keeps none, or the switch did not answer\)/,
+  );
 });

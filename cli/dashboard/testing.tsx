@@ -73,7 +73,7 @@ export interface RenderAppOptions {
 
 /**
  * Render the App over `data` at a fixed size; `exits` records every `onExit`, `rings` every
- * `onRingChange`, `pauses` every `onPauseChange`.
+ * `onRingChange`, `macs` every `onMacsChange`, `pauses` every `onPauseChange`.
  *
  * @example
  * ```ts ignore
@@ -85,6 +85,7 @@ export function renderApp(data: DashboardData, options: RenderAppOptions = {}) {
   const exits: DashboardExit[] = [];
   const rings: unknown[] = [];
   const pauses: boolean[] = [];
+  const macs: (string | null)[] = [];
   const props = {
     foreground: options.foreground ?? true,
     columns: options.columns ?? 80,
@@ -93,6 +94,7 @@ export function renderApp(data: DashboardData, options: RenderAppOptions = {}) {
     onExit: (r: DashboardExit) => exits.push(r),
     onRingChange: (s: unknown) => rings.push(s),
     onPauseChange: (p: boolean) => pauses.push(p),
+    onMacsChange: (name: string | null) => macs.push(name),
   };
   const r = render(<App data={data} {...props} />);
   return {
@@ -100,6 +102,7 @@ export function renderApp(data: DashboardData, options: RenderAppOptions = {}) {
     exits,
     rings,
     pauses,
+    macs,
     /** Draw new data with the same props (the App keeps its state). */
     update(next: DashboardData): void {
       r.rerender(<App data={next} {...props} />);

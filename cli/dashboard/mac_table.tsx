@@ -1,0 +1,153 @@
+/**
+ * The MAC table view of one switch (enter on a switch in the Links panel): every station the
+ * learning switch has seen and not yet aged out, the port it was last seen on with that port's
+ * link, the NIC or switch behind it, and how long ago, refreshed while shown, as `watch bridge fdb
+ * show` would; above it the switch's counters, so a station appearing and `learned` going up are
+ * seen together. The same table as `vlab fdb SWITCH` (`cli/fdb.ts`).
+ *
+ * `run.ts` reads the table from the snapshot source while the view is open; this module only
+ * draws what it got. A source that cannot read MAC tables, or a switch that did not answer, gives
+ * a one-line note instead of a table. Below the width the whole row needs, the link column goes
+ * (the port and the station behind it say where it is) and the station behind is cut.
+ *
+ * @module
+ */
+
+import type { SwitchSnapshot } from "../../lab/snapshot_types.ts";
+import type { SwitchMacTable } from "../../lab/switch_macs.ts";
+import { cell, formatRate, si } from "./format.ts";
+import { type Line, Lines, type Seg, seg, wrapWords } from "./lines.tsx";
+import type { Rates } from "./rates.ts";
+
+/** What the dashboard read of one switch's MAC table. */
+export interface MacView {
+  /** The switch asked for. */
+  readonly switch: string;
+  /** Its table, or null when it could not be read (`note` says why). */
+  readonly table: SwitchMacTable | null;
+  /** Why there is no table (one line), or null. */
+  readonly note: string | null;
+}
+
+/** Props of `<MacTablePanel>` and `macTableLines`. */
+export interface MacTableProps {
+  /** The switch shown (its name, ports and counters, from the snapshot). */
+  readonly switch: SwitchSnapshot;
+  /** What was read of its table, or null while loading (or when it is another switch's). */
+  readonly view: MacView | null;
+  /** Rates from the previous snapshot, for the counters, or null. */
+  readonly rates: Rates | null;
+  /** Columns. */
+  readonly width: number;
+  /** Rows. */
+  readonly height: number;
+  /** Whether to use colors. */
+  readonly colors: boolean;
+}
+
+/** Columns of a row besides the link and the station behind: indent, MAC, port, age, gaps. */
+const FIXED_WIDTH = 2 + 17 + 2 + 4 + 2 + 2 + 8;
+/** A station seen this recently is drawn as just seen (ms). */
+const FRESH_MS = 1000;
+
+/**
+ * The switch's counters, word-wrapped (learning is in `learned`, `moved`, `aged`, `evicted`,
+ * which come last), each with its rate when it moves.
+ */
+function counterLines(sw: SwitchSnapshot, rates: Rates | null, width: number): Line[] {
+  const sr = rates?.switches.get(sw.name);
+  const words = Object.entries(sw.counters).map(([name, total], i) => {
+    const perSecond = sr?.[name] ?? 0;
+    const rate = perSecond > 0 ? ` ${formatRate(perSecond)}` : "";
+    return seg(`${i > 0 ? "· " : ""}${name} ${si(total)}${rate}`, {
+      color: perSecond > 0 ? "cyan" : undefined,
+    });
+  });
+  return wrapWords(words, width, { first: "  ", indent: 4 });
+}
+
+/** An age as `vlab fdb` prints it: seconds with one decimal. */
+function formatAge(ms: number): string {
+  return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
+}
+
+/**
+ * The MAC table view's lines: the switch and its counters, then a header and a row per station
+ * (or a line saying none, or the note), `height` lines at most.
+ *
+ * @example
+ * ```ts ignore
+ * const lines = macTableLines({ switch: sw, view, rates: null, width: 80, height: 20, colors: false });
+ * ```
+ */
+export function macTableLines(props: MacTableProps): Line[] {
+  const { view, width } = props;
+  const sw = props.switch;
+  const table = view !== null && view.switch === sw.name ? view.table : null;
+  const title: Seg[] = [seg(sw.name, { bold: true }), seg(" · MAC table", { color: "cyan" })];
+  if (table !== null) {
+    const n = table.macs.length;
+    title.push(seg(` · ${n} station${n === 1 ? "" : "s"}`));
+    title.push(seg(` · entries age out after ${Math.round(table.agingMs / 1000)} s`, {
+      dim: true,
+    }));
+  }
+  const out: Line[] = [title, ...counterLines(sw, props.rates, width), []];
+  if (view === null || view.switch !== sw.name) {
+    out.push([seg("  loading the MAC table…", { dim: true })]);
+    return out.slice(0, props.height);
+  }
+  if (table === null) {
+    out.push([seg(`  ${view.note ?? "no MAC table"}`, { color: "yellow" })]);
+    return out.slice(0, props.height);
+  }
+  if (table.macs.length === 0) {
+    out.push([seg("  no station learned yet", { dim: true })]);
+    return out.slice(0, props.height);
+  }
+
+  const linkW = Math.max(4, ...table.macs.map((m) => m.link.length));
+  const peerW = Math.max(6, ...table.macs.map((m) => m.peer.length));
+  const showLink = FIXED_WIDTH + linkW + 2 + peerW <= width;
+  const behindW = showLink ? peerW : Math.max(6, Math.min(peerW, width - FIXED_WIDTH));
+  const row = (mac: string, port: string, link: string, peer: string, age: string) =>
+    "  " + cell(mac, 17) + "  " + cell(port, 4, { align: "right" }) + "  " +
+    (showLink ? cell(link, linkW) + "  " : "") + cell(peer, behindW) + "  " +
+    cell(age, 8, { align: "right" });
+  out.push([seg(row("MAC", "PORT", "LINK", "BEHIND", "AGE"), { dim: true, bold: true })]);
+  const room = Math.max(1, props.height - out.length);
+  const shown = table.macs.length <= room ? table.macs : table.macs.slice(0, room - 1);
+  for (const m of shown) {
+    const fresh = m.ageMs < FRESH_MS;
+    out.push([
+      seg(row(m.mac, String(m.port), m.link, m.peer, formatAge(m.ageMs)), {
+        color: fresh ? "green" : undefined,
+        bold: fresh,
+      }),
+    ]);
+  }
+  const more = table.macs.length - shown.length;
+  if (more > 0) {
+    out.push([seg(`  … ${more} more (vlab fdb ${sw.name} lists them all)`, { dim: true })]);
+  }
+  return out.slice(0, props.height);
+}
+
+/**
+ * The MAC table view.
+ *
+ * @example
+ * ```tsx ignore
+ * <MacTablePanel switch={sw} view={view} rates={rates} width={80} height={20} colors />
+ * ```
+ */
+export function MacTablePanel(props: MacTableProps) {
+  return (
+    <Lines
+      lines={macTableLines(props)}
+      width={props.width}
+      height={props.height}
+      colors={props.colors}
+    />
+  );
+}
