@@ -217,12 +217,17 @@ function timingProblems(
   return problems;
 }
 
+/**
+ * Check every step, in order. Returns the valid steps and the workload names the steps define,
+ * in order: a name counts even when its step has another problem (an unknown VM), so that what
+ * names it later is not refused too.
+ */
 function checkSteps(
   raw: unknown[],
   topology: Topology | null,
   ctx: Ctx,
   timeoutMs: number | null,
-): DrillStep[] {
+): { steps: DrillStep[]; workloads: string[] } {
   const kinds = stepKinds();
   const steps: DrillStep[] = [];
   const workloads = new Set<string>();
@@ -371,7 +376,7 @@ function checkSteps(
       });
     }
   }
-  return steps;
+  return { steps, workloads: [...workloads] };
 }
 
 function checkAssertions(raw: unknown[], workloads: string[], ctx: Ctx): DrillAssertion[] {
@@ -446,9 +451,7 @@ async function validate(
   const resolved = await resolveTopology(doc.topology, ctx);
   const timeline = Array.isArray(doc.timeline) ? doc.timeline : [];
   const timeoutMs = top.success ? top.data.timeout ?? 120_000 : null;
-  const steps = checkSteps(timeline, resolved?.topology ?? null, ctx, timeoutMs);
-  const workloads = steps.map((s) => stepKinds().get(s.kind)?.defines?.(s.args) ?? null)
-    .filter((n): n is string => n !== null);
+  const { steps, workloads } = checkSteps(timeline, resolved?.topology ?? null, ctx, timeoutMs);
   // A non-string assertion is the schema's problem; the others are still checked.
   const asserts = Array.isArray(doc.assert) ? checkAssertions(doc.assert, workloads, ctx) : [];
   if (ctx.issues.length > 0 || resolved === null || !top.success) {

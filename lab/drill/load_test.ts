@@ -352,3 +352,15 @@ Deno.test("an assertion that starts with ! unquoted gets a hint about YAML tags"
   assert.equal(issues[0].line, 5);
   assert.match(issues[0].hint ?? "", /quote an assertion that starts with !/);
 });
+
+Deno.test("a workload whose step has another problem is still a name its assertions may read", async () => {
+  const issues = await problems(`topology: pair
+timeline:
+  - exec: { vm: c, argv: [ping, 10.0.0.2], background: true, as: ping }
+  - wait_for: { workload: ping }
+assert:
+  - ping.received > 0
+`);
+  // Not also 'Unknown name "ping"' in the assertion: the step names it, on an unknown VM.
+  assert.deepEqual(where(issues), ['3:17: Unknown VM "c"']);
+});
