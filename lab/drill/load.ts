@@ -218,9 +218,10 @@ function timingProblems(
 }
 
 /**
- * Check every step, in order. Returns the valid steps and the workload names the steps define,
- * in order: a name counts even when its step has another problem (an unknown VM), so that what
- * names it later is not refused too.
+ * Check every step, in order. A null topology (it did not load; its problem is reported) skips
+ * only what needs it: each kind's check still runs, so the steps' other problems show in the
+ * same run. Returns the valid steps and the workload names the steps define, in order: a name
+ * counts even when its step has another problem, so that what names it later is not refused too.
  */
 function checkSteps(
   raw: unknown[],
@@ -315,9 +316,10 @@ function checkSteps(
         );
       } else {
         args = parsed.data;
-        const checked = topology !== null && spec.check !== undefined
-          ? spec.check(args, { topology, workloads, endless, linksDown }, [...path, kind])
-          : [];
+        const checked = spec.check?.(args, { topology, workloads, endless, linksDown }, [
+          ...path,
+          kind,
+        ]) ?? [];
         problems.push(...checked.map((p) => laterHint(p, named, index)));
         // A name refused here (taken, reserved) names nothing for the steps after it.
         const name = spec.defines?.(args) ?? null;

@@ -353,6 +353,87 @@ Deno.test("an assertion that starts with ! unquoted gets a hint about YAML tags"
   assert.match(issues[0].hint ?? "", /quote an assertion that starts with !/);
 });
 
+Deno.test("a topology that did not load hides none of the steps' problems that need no topology", async () => {
+  const issues = await problems(`topology: pari
+timeline:
+  - exec: { vm: a, argv: [udp-echo], background: true, as: echo }
+  - exec: { vm: a, argv: [pnig, 10.0.0.2], as: echo }
+  - wait_for: { workload: echo }
+  - wait_for: { workload: pong }
+  - link: { name: a-b, state: up }
+  - link: { name: a-b, state: up, up_after: 1s }
+assert:
+  - echo.received > 0 && pong.x > 1
+`);
+  assert.deepEqual(where(issues), [
+    '1:11: Unknown shipped topology "pari"',
+    '4:26: Unknown workload "pnig"',
+    '4:48: The name "echo" is already taken',
+    '5:27: Workload "echo" runs until it is stopped: waiting for it cannot end',
+    '6:27: No earlier step starts a workload named "pong"',
+    '7:31: Link "a-b" is already up here: no step above takes it down',
+    "8:35: up_after only goes with state: down",
+    '10:26: Unknown name "pong" (assert[0], column 22 of the assertion)',
+  ]);
+  assert.ok(issues.every((i) => i.hint !== null), formatDrillIssues(issues));
+  assert.equal(issues[0].hint, "did you mean `pair`?");
+});
+
+Deno.test("a topology that did not load judges no VM or link name: no problem it cannot know", async () => {
+  // Names the missing topology may or may not have are left alone, whatever else the step says.
+  const steps = `timeline:
+  - exec: { vm: c, argv: [ping, 10.0.0.2], as: ping }
+  - link: { name: a-c, state: down, up_after: 1s }
+  - wait_for: { workload: ping }
+  - exec: { vm: c, argv: [ping, 10.0.0.2], as: ping }
+assert:
+  - ping.received > 0
+`;
+  const bad = await problems(`topology: pari\n${steps}`);
+  assert.deepEqual(where(bad), [
+    '1:11: Unknown shipped topology "pari"',
+    '6:48: The name "ping" is already taken',
+  ]);
+  // The same steps against a topology that loads: the names it lacks are refused too.
+  assert.deepEqual(where(await problems(`topology: pair\n${steps}`)), [
+    '3:17: Unknown VM "c"',
+    '4:19: Unknown link "a-c"',
+    '6:17: Unknown VM "c"',
+    '6:48: The name "ping" is already taken',
+  ]);
+});
+
+Deno.test("an invalid inline topology or topology file does not hide the steps' problems", async () => {
+  const inline = await problems(`topology:
+  name: t
+  vms:
+    a: { nics: { eth0: { ip: 10.9.0.1/24 } } }
+  links:
+    - endpoints: [a:eth0, z:eth0]
+timeline:
+  - wait_for: { workload: ping }
+`);
+  assert.deepEqual(inline.map((i) => i.line), [6, 8], formatDrillIssues(inline));
+  assert.match(inline[0].message, /"z"/);
+  assert.equal(inline[1].message, 'No earlier step starts a workload named "ping"');
+  const dir = await Deno.makeTempDir({ prefix: "vlab-drill-load-" });
+  try {
+    await Deno.writeTextFile(`${dir}/lab.yaml`, "name: t\nvms:\n  a: { lyout: split }\n");
+    const issues = await problems(
+      "topology: ./lab.yaml\ntimeline:\n  - wait_for: { workload: ping }\n",
+      `${dir}/d.yaml`,
+    );
+    assert.equal(
+      formatDrillIssues(issues),
+      `${dir}/d.yaml:3:27: No earlier step starts a workload named "ping"\n` +
+        "  hint: name a workload with `as:` in an exec step before this one\n" +
+        `${dir}/lab.yaml:3:8: Unknown key "lyout" in vms.a\n  hint: did you mean \`layout\`?`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a workload whose step has another problem is still a name its assertions may read", async () => {
   const issues = await problems(`topology: pair
 timeline:

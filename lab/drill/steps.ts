@@ -64,8 +64,12 @@ export const durationMs: z.ZodType<number, string | number> = z.union([z.string(
 
 /** What a step checks its arguments against before the drill runs. */
 export interface CheckContext {
-  /** The drill's topology. */
-  topology: Topology;
+  /**
+   * The drill's topology, or null when it did not load (an unknown name, a bad file, an invalid
+   * inline map: reported on its own). A check then skips only what needs it (VM, link, device
+   * names) and still reports the rest, so one run shows every problem it can find.
+   */
+  topology: Topology | null;
   /** Workload names defined by earlier steps (`exec … as:`). */
   workloads: ReadonlySet<string>;
   /** Those of them that run until stopped (see {@linkcode endlessWorkload}). */
@@ -147,7 +151,10 @@ export interface StepKind<A> {
   schema: z.ZodType<A>;
   /** One line for progress and reports: `link a-b down`. */
   describe(args: A): string;
-  /** Problems with the arguments given the topology (unknown links, VMs, workloads). */
+  /**
+   * Problems with the arguments given the topology and the steps above (unknown links, VMs,
+   * workloads). Called whether or not the topology loaded: see {@linkcode CheckContext.topology}.
+   */
   check?(args: A, ctx: CheckContext, path: PathSegment[]): Problem[];
   /** The workload name this step defines for later steps and assertions, if any. */
   defines?(args: A): string | null;
@@ -191,7 +198,9 @@ export function stepKinds(): ReadonlyMap<string, StepKind<any>> {
   return registry;
 }
 
-function linkCheck(topology: Topology, link: string, path: PathSegment[]): Problem[] {
+function linkCheck(topology: Topology | null, link: string, path: PathSegment[]): Problem[] {
+  // No topology, no link names to judge: the topology's own problem is reported.
+  if (topology === null) return [];
   const names = topology.links.map((l) => l.name);
   const spec = topology.links.find((l) => l.name === link);
   if (spec === undefined) {
@@ -280,8 +289,8 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
   defines: (a) => a.as ?? null,
   check: (a, ctx, path) => {
     const problems: Problem[] = [];
-    const vms = ctx.topology.vms.map((v) => v.name);
-    if (!vms.includes(a.vm)) {
+    const vms = ctx.topology?.vms.map((v) => v.name) ?? null;
+    if (vms !== null && !vms.includes(a.vm)) {
       problems.push({
         code: "unknown-vm",
         path: [...path, "vm"],
