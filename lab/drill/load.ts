@@ -53,6 +53,9 @@ const commonSchema = z.strictObject({
   jitter: durationMs.optional(),
 });
 
+/** A drill's timeout when it gives none (ms). */
+const DEFAULT_TIMEOUT_MS = 120_000;
+
 /** Most runs a repeated step may make (`for` / `every`). */
 export const MAX_RUNS = 10_000;
 
@@ -452,7 +455,9 @@ async function validate(
   const top = topSchema.safeParse(raw);
   const resolved = await resolveTopology(doc.topology, ctx);
   const timeline = Array.isArray(doc.timeline) ? doc.timeline : [];
-  const timeoutMs = top.success ? top.data.timeout ?? 120_000 : null;
+  // Read on its own: another top-level problem (an unknown key) does not hide the steps' timing.
+  const timeout = durationMs.optional().safeParse(doc.timeout);
+  const timeoutMs = timeout.success ? timeout.data ?? DEFAULT_TIMEOUT_MS : null;
   const { steps, workloads } = checkSteps(timeline, resolved?.topology ?? null, ctx, timeoutMs);
   // A non-string assertion is the schema's problem; the others are still checked.
   const asserts = Array.isArray(doc.assert) ? checkAssertions(doc.assert, workloads, ctx) : [];
@@ -475,7 +480,7 @@ async function validate(
     topologyData: resolved.data,
     timeline: steps,
     assertions: asserts,
-    timeoutMs: top.data.timeout ?? 120_000,
+    timeoutMs: top.data.timeout ?? DEFAULT_TIMEOUT_MS,
     document: { ...doc, name, topology: resolved.data, seed },
   });
 }

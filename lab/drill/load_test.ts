@@ -445,3 +445,18 @@ assert:
   // Not also 'Unknown name "ping"' in the assertion: the step names it, on an unknown VM.
   assert.deepEqual(where(issues), ['3:17: Unknown VM "c"']);
 });
+
+Deno.test("another top-level problem does not hide a step due past the drill's timeout", async () => {
+  const issues = await problems(
+    "topology: pair\nsed: 3\ntimeout: 1s\ntimeline:\n  - at: 2s\n    wait: 1ms\n",
+  );
+  assert.deepEqual(where(issues), [
+    '2:1: Unknown key "sed" at the top level',
+    "5:9: timeline[0] is due at 2 s, past the drill's timeout (1 s): it can never run",
+  ]);
+  // A timeout that does not read is its own problem, and judges no step.
+  assert.deepEqual(
+    where(await problems("topology: pair\ntimeout: soon\ntimeline:\n  - at: 2s\n    wait: 1ms\n")),
+    ['2:10: Cannot read "soon" as a duration'],
+  );
+});
