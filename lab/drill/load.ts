@@ -422,6 +422,27 @@ function checkAssertions(raw: unknown[], workloads: string[], ctx: Ctx): DrillAs
   return out;
 }
 
+/**
+ * Problems in the order a reader meets them: the drill file's by line and column, and a topology
+ * file's where the drill names that file (at its `topology:`), not by the files' names.
+ */
+function inFileOrder(issues: DrillIssue[], file: string, locate: Locate | null): DrillIssue[] {
+  const at = locate?.({ code: "", path: ["topology"], message: "", hint: null }) ?? null;
+  const key = (i: DrillIssue): number[] => {
+    const own = [i.line ?? Infinity, i.column ?? 0];
+    return i.file === file ? [...own, 0] : [at?.line ?? Infinity, at?.column ?? 0, 1, ...own];
+  };
+  const keys = new Map(issues.map((i) => [i, key(i)]));
+  const compare = (a: number[], b: number[]): number => {
+    for (let n = 0; n < Math.min(a.length, b.length); n++) {
+      if (a[n] !== b[n]) return a[n] - b[n];
+    }
+    return a.length - b.length;
+  };
+  // Stable: two problems at one place keep the order they were found in.
+  return [...issues].sort((a, b) => compare(keys.get(a)!, keys.get(b)!));
+}
+
 async function validate(
   raw: unknown,
   file: string,
@@ -462,11 +483,7 @@ async function validate(
   // A non-string assertion is the schema's problem; the others are still checked.
   const asserts = Array.isArray(doc.assert) ? checkAssertions(doc.assert, workloads, ctx) : [];
   if (ctx.issues.length > 0 || resolved === null || !top.success) {
-    ctx.issues.sort((a, b) =>
-      a.file.localeCompare(b.file) || (a.line ?? Infinity) - (b.line ?? Infinity) ||
-      (a.column ?? 0) - (b.column ?? 0)
-    );
-    return err(ctx.issues);
+    return err(inFileOrder(ctx.issues, file, ctx.locate));
   }
   const seed = top.data.seed ?? 1;
   const base = file.startsWith("<") ? "drill" : file.split("/").pop()!.replace(/\.ya?ml$/, "");

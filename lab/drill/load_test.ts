@@ -425,9 +425,9 @@ timeline:
     );
     assert.equal(
       formatDrillIssues(issues),
-      `${dir}/d.yaml:3:27: No earlier step starts a workload named "ping"\n` +
-        "  hint: name a workload with `as:` in an exec step before this one\n" +
-        `${dir}/lab.yaml:3:8: Unknown key "lyout" in vms.a\n  hint: did you mean \`layout\`?`,
+      `${dir}/lab.yaml:3:8: Unknown key "lyout" in vms.a\n  hint: did you mean \`layout\`?\n` +
+        `${dir}/d.yaml:3:27: No earlier step starts a workload named "ping"\n` +
+        "  hint: name a workload with `as:` in an exec step before this one",
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -459,4 +459,28 @@ Deno.test("another top-level problem does not hide a step due past the drill's t
     where(await problems("topology: pair\ntimeout: soon\ntimeline:\n  - at: 2s\n    wait: 1ms\n")),
     ['2:10: Cannot read "soon" as a duration'],
   );
+});
+
+Deno.test("a topology file's problems come where the drill names it, not by the files' names", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-drill-load-" });
+  try {
+    await Deno.writeTextFile(`${dir}/lab.yaml`, "name: t\nvms:\n  a: { lyout: split }\n");
+    const steps = "timeline:\n  - wait_for: { workload: ping }\n  - wiat: 1s\n";
+    // topology: first, in a drill whose name sorts before the topology file's.
+    const before = await problems(`topology: ./lab.yaml\n${steps}`, `${dir}/d.yaml`);
+    assert.deepEqual(before.map((i) => `${i.file}:${i.line}`), [
+      `${dir}/lab.yaml:3`,
+      `${dir}/d.yaml:3`,
+      `${dir}/d.yaml:4`,
+    ]);
+    // topology: last, in a drill whose name sorts after it.
+    const after = await problems(`${steps}topology: ./lab.yaml\n`, `${dir}/z.yaml`);
+    assert.deepEqual(after.map((i) => `${i.file}:${i.line}`), [
+      `${dir}/z.yaml:2`,
+      `${dir}/z.yaml:3`,
+      `${dir}/lab.yaml:3`,
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
