@@ -20,7 +20,7 @@ import { schemaProblems } from "../topology/structure.ts";
 import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
 import { checkReferences, checkTypes } from "./references.ts";
-import { durationMs, endlessWorkload, stepKinds } from "./steps.ts";
+import { durationMs, endlessWorkload, stepKinds, workloadNameProblems } from "./steps.ts";
 import "./fault_steps.ts";
 import "./net_steps.ts";
 import { quote } from "../topology/quote.ts";
@@ -304,6 +304,13 @@ function checkSteps(
       const value = (entry as Record<string, unknown>)[kind];
       const parsed = spec.schema.safeParse(value);
       if (!parsed.success) {
+        // The workload it names is still named for the steps after it (unless taken already).
+        const name = spec.definesUnparsed?.(value) ?? null;
+        const taken = name === null
+          ? []
+          : workloadNameProblems(name, workloads, [...path, kind, "as"]);
+        if (name !== null && taken.length === 0) workloads.add(name);
+        problems.push(...taken);
         problems.push(
           ...schemaProblems(spec.schema, value, { what: `timeline[${index}].${kind}`, docs: DOCS })
             .map((p) => ({

@@ -484,3 +484,25 @@ Deno.test("a topology file's problems come where the drill names it, not by the 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a step refused for a typo still names its workload: one mistake is one problem", async () => {
+  const issues = await problems(`topology: pair
+timeline:
+  - exec: { vm: a, agrv: [ping, 10.0.0.2], background: true, as: ping }
+  - wait_for: { workload: ping }
+  - exec: { vm: a, argv: [ping, 10.0.0.2], background: 3, as: ping }
+  - exec: { vm: a, argv: [ping, 10.0.0.2], background: 3, as: recovery }
+assert:
+  - ping.received > 0
+`);
+  // Not also "No earlier step starts a workload named "ping"" at 4, nor "Unknown name" at 8; and
+  // the name taken twice (or reserved) is found while the step has another problem.
+  assert.deepEqual(where(issues), [
+    '3:11: Missing key "argv"',
+    '3:20: Unknown key "agrv" in timeline[0].exec',
+    "5:56: background must be true or false, got 3",
+    '5:63: The name "ping" is already taken',
+    "6:56: background must be true or false, got 3",
+    '6:63: The name "recovery" is already taken',
+  ]);
+});

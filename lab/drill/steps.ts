@@ -158,6 +158,13 @@ export interface StepKind<A> {
   check?(args: A, ctx: CheckContext, path: PathSegment[]): Problem[];
   /** The workload name this step defines for later steps and assertions, if any. */
   defines?(args: A): string | null;
+  /**
+   * The workload name (at its `as:` key) a step gives when its schema refused it for another
+   * reason (a typo in a key), if the name itself is well formed: it still names the workload for
+   * later steps and assertions, so that one mistake is one problem, not one more at each place
+   * that reads it.
+   */
+  definesUnparsed?(value: unknown): string | null;
   /** Do it. Resolves when the step is over (a background workload resolves at once). */
   run(args: A, ctx: StepContext): Promise<void>;
 }
@@ -280,6 +287,33 @@ const execArgs = z.strictObject({
 
 const RESERVED = new Set(["recovery", "events", "true", "false", "count", "metric"]);
 
+/**
+ * The problem with a workload name (`as:`) that a step above took already or that the assertion
+ * language reserves, placed at `path`; none for a free name.
+ *
+ * @example
+ * ```ts
+ * import { workloadNameProblems } from "./steps.ts";
+ * workloadNameProblems("ping", new Set(["ping"]), ["as"])[0].message; // 'The name "ping" is already taken'
+ * workloadNameProblems("recovery", new Set(), ["as"]).length; // 1
+ * ```
+ */
+export function workloadNameProblems(
+  name: string,
+  workloads: ReadonlySet<string>,
+  path: PathSegment[],
+): Problem[] {
+  if (!workloads.has(name) && !RESERVED.has(name)) return [];
+  return [{
+    code: "duplicate-name",
+    path,
+    message: `The name "${name}" is already taken`,
+    hint: RESERVED.has(name)
+      ? "recovery, events, count and metric are names of the assertion language"
+      : "give each workload its own name",
+  }];
+}
+
 registerStepKind<z.output<typeof execArgs>>("exec", {
   schema: execArgs,
   describe: (a) =>
@@ -287,6 +321,10 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
       a.background === true ? " (background)" : ""
     }`,
   defines: (a) => a.as ?? null,
+  definesUnparsed: (v) => {
+    const as = (v as { as?: unknown } | null)?.as;
+    return execArgs.shape.as.safeParse(as).data ?? null;
+  },
   check: (a, ctx, path) => {
     const problems: Problem[] = [];
     const vms = ctx.topology?.vms.map((v) => v.name) ?? null;
@@ -309,15 +347,8 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
         hint: parsed.error.hint,
       });
     }
-    if (a.as !== undefined && (ctx.workloads.has(a.as) || RESERVED.has(a.as))) {
-      problems.push({
-        code: "duplicate-name",
-        path: [...path, "as"],
-        message: `The name "${a.as}" is already taken`,
-        hint: RESERVED.has(a.as)
-          ? "recovery, events, count and metric are names of the assertion language"
-          : "give each workload its own name",
-      });
+    if (a.as !== undefined) {
+      problems.push(...workloadNameProblems(a.as, ctx.workloads, [...path, "as"]));
     }
     return problems;
   },
