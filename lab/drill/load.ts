@@ -220,6 +220,18 @@ function timingProblems(
   return problems;
 }
 
+/** The timing keys of a step that read as durations, each read on its own. */
+function readableTiming(
+  common: Record<string, unknown>,
+): { at?: number; every?: number; for?: number; jitter?: number } {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(common)) {
+    const r = durationMs.safeParse(v);
+    if (r.success) out[k] = r.data;
+  }
+  return out;
+}
+
 /**
  * Check every step, in order. A null topology (it did not load; its problem is reported) skips
  * only what needs it: each kind's check still runs, so the steps' other problems show in the
@@ -340,39 +352,42 @@ function checkSteps(
         }
       }
     }
-    if (c.success) {
-      problems.push(...timingProblems(c.data, index, latestAt, timeoutMs));
-      if (c.data.at !== undefined && (latestAt === null || c.data.at > latestAt.ms)) {
-        latestAt = { index, ms: c.data.at };
-      }
-      const { every, for: forMs } = c.data;
-      if ((every === undefined) !== (forMs === undefined)) {
+    // Each timing key read on its own: one that does not read (reported above) hides nothing of
+    // the others, and a step after it is still judged against its `at`.
+    const timing = c.success ? c.data : readableTiming(common);
+    const unread = COMMON.filter((k) => Object.hasOwn(common, k) && !Object.hasOwn(timing, k));
+    problems.push(...timingProblems(timing, index, latestAt, timeoutMs));
+    if (timing.at !== undefined && (latestAt === null || timing.at > latestAt.ms)) {
+      latestAt = { index, ms: timing.at };
+    }
+    const { every, for: forMs } = timing;
+    // With one of every and for unread, whether they go together cannot be judged.
+    const pairRead = !unread.includes("every") && !unread.includes("for");
+    if (pairRead && (every === undefined) !== (forMs === undefined)) {
+      problems.push({
+        code: "missing-key",
+        path: [...path, every === undefined ? "for" : "every"],
+        atKey: true,
+        message: `timeline[${index}]: every and for go together`,
+        hint: "repeat a step with `every: 500ms` and `for: 5s`",
+      });
+    } else if (every !== undefined && forMs !== undefined) {
+      if (every <= 0) {
         problems.push({
-          code: "missing-key",
-          path: [...path, every === undefined ? "for" : "every"],
-          atKey: true,
-          message: `timeline[${index}]: every and for go together`,
-          hint: "repeat a step with `every: 500ms` and `for: 5s`",
+          code: "out-of-range",
+          path: [...path, "every"],
+          message: `timeline[${index}]: every must be longer than 0, or the step would run forever`,
+          hint: "give a period such as `every: 500ms`",
         });
-      } else if (every !== undefined && forMs !== undefined) {
-        if (every <= 0) {
-          problems.push({
-            code: "out-of-range",
-            path: [...path, "every"],
-            message:
-              `timeline[${index}]: every must be longer than 0, or the step would run forever`,
-            hint: "give a period such as `every: 500ms`",
-          });
-        } else if (forMs / every > MAX_RUNS) {
-          problems.push({
-            code: "out-of-range",
-            path: [...path, "every"],
-            message: `timeline[${index}] would run ${
-              Math.ceil(forMs / every)
-            } times (at most ${MAX_RUNS})`,
-            hint: "use a longer period or a shorter duration",
-          });
-        }
+      } else if (forMs / every > MAX_RUNS) {
+        problems.push({
+          code: "out-of-range",
+          path: [...path, "every"],
+          message: `timeline[${index}] would run ${
+            Math.ceil(forMs / every)
+          } times (at most ${MAX_RUNS})`,
+          hint: "use a longer period or a shorter duration",
+        });
       }
     }
     add(ctx, problems);

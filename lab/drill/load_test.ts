@@ -506,3 +506,26 @@ assert:
     '6:63: The name "recovery" is already taken',
   ]);
 });
+
+Deno.test("a timing key that does not read hides none of the step's other timing problems", async () => {
+  const issues = await problems(`topology: pair
+timeout: 2s
+timeline:
+  - at: 1s
+    jitter: lots
+    wait: 1ms
+  - at: 500ms
+    wait: 1ms
+  - at: 3s
+    every: soon
+    for: 1s
+    wait: 1ms
+`);
+  // Not "every and for go together" at 11: every is there, it does not read.
+  assert.deepEqual(where(issues), [
+    '5:13: Cannot read "lots" as a duration',
+    "7:9: timeline[1] is due at 500 ms, before timeline[0] above it (at 1 s): the timeline runs in order, so it would run late",
+    "9:9: timeline[2] is due at 3 s, past the drill's timeout (2 s): it can never run",
+    '10:12: Cannot read "soon" as a duration',
+  ]);
+});
