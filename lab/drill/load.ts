@@ -406,7 +406,15 @@ function checkSteps(
   return { steps, workloads: [...workloads] };
 }
 
-function checkAssertions(raw: unknown[], workloads: string[], ctx: Ctx): DrillAssertion[] {
+/**
+ * Check every assertion; `workloads` is null when the timeline did not read, so that no workload
+ * name is refused for a timeline that was never checked.
+ */
+function checkAssertions(
+  raw: unknown[],
+  workloads: string[] | null,
+  ctx: Ctx,
+): DrillAssertion[] {
   const out: DrillAssertion[] = [];
   for (const [i, text] of raw.entries()) {
     if (typeof text !== "string") continue;
@@ -503,7 +511,9 @@ async function validate(
   const timeoutMs = timeout.success ? timeout.data ?? DEFAULT_TIMEOUT_MS : null;
   const { steps, workloads } = checkSteps(timeline, resolved?.topology ?? null, ctx, timeoutMs);
   // A non-string assertion is the schema's problem; the others are still checked.
-  const asserts = Array.isArray(doc.assert) ? checkAssertions(doc.assert, workloads, ctx) : [];
+  const asserts = Array.isArray(doc.assert)
+    ? checkAssertions(doc.assert, Array.isArray(doc.timeline) ? workloads : null, ctx)
+    : [];
   if (ctx.issues.length > 0 || resolved === null || !top.success) {
     return err(inFileOrder(ctx.issues, file, ctx.locate));
   }

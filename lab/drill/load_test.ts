@@ -529,3 +529,24 @@ timeline:
     '10:12: Cannot read "soon" as a duration',
   ]);
 });
+
+Deno.test("a timeline that does not read refuses no workload name in the assertions", async () => {
+  // The dashes forgotten: the timeline is a map, so which workloads it names is unknown.
+  const map = await problems(`topology: pair
+timeline:
+  exec: { vm: a, argv: [ping, 10.0.0.2], as: ping }
+assert:
+  - ping.received > 0
+  - recovery.p95_ms < 3
+  - nope(ping.received) > 0
+`);
+  assert.deepEqual(where(map), [
+    "3:3: timeline must be a list, got a map",
+    '6:5: Unknown recovery figure "recovery.p95_ms" (assert[1], column 1 of the assertion)',
+    '7:5: Unknown function "nope" (assert[2], column 1 of the assertion)',
+  ]);
+  assert.deepEqual(
+    where(await problems("topology: pair\nassert:\n  - ping.received > 0\n")),
+    ['1:1: Missing key "timeline"'],
+  );
+});
