@@ -310,6 +310,17 @@ function checkSteps(
       );
     }
     const kind = known.length === 1 ? known[0] : null;
+    // The workload a step not read as a whole still names, for the steps after it.
+    const nameUnparsed = (key: string): void => {
+      const name = kinds.get(key)!.definesUnparsed?.((entry as Record<string, unknown>)[key]) ??
+        null;
+      if (name === null) return;
+      const taken = workloadNameProblems(name, workloads, [...path, key, "as"]);
+      if (taken.length === 0) workloads.add(name);
+      problems.push(...taken);
+    };
+    // Several kinds in one entry: none runs, but the names they give are names all the same.
+    if (known.length > 1) known.forEach(nameUnparsed);
     let args: unknown = null;
     if (kind !== null) {
       const spec = kinds.get(kind)!;
@@ -317,12 +328,7 @@ function checkSteps(
       const parsed = spec.schema.safeParse(value);
       if (!parsed.success) {
         // The workload it names is still named for the steps after it (unless taken already).
-        const name = spec.definesUnparsed?.(value) ?? null;
-        const taken = name === null
-          ? []
-          : workloadNameProblems(name, workloads, [...path, kind, "as"]);
-        if (name !== null && taken.length === 0) workloads.add(name);
-        problems.push(...taken);
+        nameUnparsed(kind);
         problems.push(
           ...schemaProblems(spec.schema, value, { what: `timeline[${index}].${kind}`, docs: DOCS })
             .map((p) => ({

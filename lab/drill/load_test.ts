@@ -550,3 +550,15 @@ assert:
     ['1:1: Missing key "timeline"'],
   );
 });
+
+Deno.test("an entry with several step kinds still names its workload for the steps after it", async () => {
+  const issues = await problems(`topology: pair
+timeline:
+  - exec: { vm: a, argv: [ping, 10.0.0.2], as: ping }
+    wait: 1s
+  - wait_for: { workload: ping }
+assert:
+  - ping.received > 0
+`);
+  assert.deepEqual(where(issues), ["4:5: timeline[0] has several step kinds: exec, wait"]);
+});
