@@ -310,25 +310,27 @@ function checkSteps(
       );
     }
     const kind = known.length === 1 ? known[0] : null;
-    // The workload a step not read as a whole still names, for the steps after it.
-    const nameUnparsed = (key: string): void => {
-      const name = kinds.get(key)!.definesUnparsed?.((entry as Record<string, unknown>)[key]) ??
-        null;
+    // What a step not read as a whole still names or changes, for the steps after it.
+    const unparsed = (key: string): void => {
+      const spec = kinds.get(key)!;
+      const value = (entry as Record<string, unknown>)[key];
+      spec.unparsedEffects?.(value, { topology, workloads, endless, linksDown });
+      const name = spec.definesUnparsed?.(value) ?? null;
       if (name === null) return;
       const taken = workloadNameProblems(name, workloads, [...path, key, "as"]);
       if (taken.length === 0) workloads.add(name);
       problems.push(...taken);
     };
     // Several kinds in one entry: none runs, but the names they give are names all the same.
-    if (known.length > 1) known.forEach(nameUnparsed);
+    if (known.length > 1) known.forEach(unparsed);
     let args: unknown = null;
     if (kind !== null) {
       const spec = kinds.get(kind)!;
       const value = (entry as Record<string, unknown>)[kind];
       const parsed = spec.schema.safeParse(value);
       if (!parsed.success) {
-        // The workload it names is still named for the steps after it (unless taken already).
-        nameUnparsed(kind);
+        // What it names or changes still counts for the steps after it.
+        unparsed(kind);
         problems.push(
           ...schemaProblems(spec.schema, value, { what: `timeline[${index}].${kind}`, docs: DOCS })
             .map((p) => ({

@@ -562,3 +562,23 @@ assert:
 `);
   assert.deepEqual(where(issues), ["4:5: timeline[0] has several step kinds: exec, wait"]);
 });
+
+Deno.test("a link step refused for a typo may have taken its link down: bringing it up is no problem too", async () => {
+  const issues = await problems(`topology: pair
+timeline:
+  - link: { name: a-b, state: dwon }
+  - link: { name: a-b, state: up }
+  - link: { name: a-b, stat: down }
+  - link: { name: a-b, state: up }
+  - link: { name: a-b, state: up, up_after: soon }
+  - link: { name: a-b, state: up }
+`);
+  // Not "already up" at 4 and 6; at 8 it is: the refused step above it brings the link up.
+  assert.deepEqual(where(issues), [
+    '3:31: Unknown state "dwon"',
+    '5:11: Missing key "state"',
+    '5:24: Unknown key "stat" in timeline[2].link',
+    '7:45: Cannot read "soon" as a duration',
+    '8:31: Link "a-b" is already up here: no step above takes it down',
+  ]);
+});

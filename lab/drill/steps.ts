@@ -165,6 +165,12 @@ export interface StepKind<A> {
    * that reads it.
    */
   definesUnparsed?(value: unknown): string | null;
+  /**
+   * What a step its schema refused may still do, for the checks of the steps after it (`link`
+   * notes that its link may be down): one mistake is then not also a problem at a later step that
+   * relies on it. Reports nothing; takes the value as written.
+   */
+  unparsedEffects?(value: unknown, ctx: CheckContext): void;
   /** Do it. Resolves when the step is over (a background workload resolves at once). */
   run(args: A, ctx: StepContext): Promise<void>;
 }
@@ -229,6 +235,13 @@ const linkArgs = z.strictObject({
 
 registerStepKind<z.output<typeof linkArgs>>("link", {
   schema: linkArgs,
+  unparsedEffects: (v, ctx) => {
+    const { name, state } = (v ?? {}) as { name?: unknown; state?: unknown };
+    if (typeof name !== "string" || ctx.linksDown === undefined) return;
+    // Anything but a plain `up` may have taken it down: a later `up` is not out of order.
+    if (state === "up") ctx.linksDown.delete(name);
+    else ctx.linksDown.add(name);
+  },
   describe: (a) =>
     `link ${a.name} ${a.state}${a.up_after === undefined ? "" : ` for ${a.up_after} ms`}`,
   check: (a, ctx, path) => {
