@@ -233,10 +233,12 @@ function readableTiming(
 }
 
 /**
- * Check every step, in order. A null topology (it did not load; its problem is reported) skips
- * only what needs it: each kind's check still runs, so the steps' other problems show in the
- * same run. Returns the valid steps and the workload names the steps define, in order: a name
- * counts even when its step has another problem, so that what names it later is not refused too.
+ * Check every step, in order, so that one problem neither hides others nor brings false ones. A
+ * null topology (it did not load; its problem is reported) skips only what needs it: each kind's
+ * check still runs. A step with a problem (an unknown VM, a typo in a key, several kinds) still
+ * names its workload and changes what its kind's `unparsedEffects` says for the steps after it;
+ * each timing key is read on its own. Returns the valid steps and the workload names the steps
+ * define, in order.
  */
 function checkSteps(
   raw: unknown[],
