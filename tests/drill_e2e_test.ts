@@ -208,6 +208,40 @@ hint: Fix them; docs/drills.md describes the format
 });
 
 Deno.test({
+  name: "a drill on an unknown topology says so and every step problem it can judge, in one run",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withDirs(async (vlab, work) => {
+      const file = `${work}/bad-topology.yaml`;
+      await Deno.writeTextFile(
+        file,
+        `topology: pari
+timeline:
+  - exec: { vm: c, argv: [ping, 10.0.0.2], background: true, as: ping }
+  - wait_for: { workload: pnig }
+assert:
+  - ping.received > 0
+`,
+      );
+      const r = await vlab("drill", "run", file);
+      assert.equal(r.code, 2, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+      assert.equal(r.stdout, "");
+      // VM "c" is not judged: only the topology could say whether it exists.
+      assert.equal(
+        r.stderr,
+        `${file}:1:11: Unknown shipped topology "pari"
+  hint: did you mean \`pair\`?
+${file}:4:27: No earlier step starts a workload named "pnig"
+  hint: did you mean \`ping\`?
+vlab: Cannot run drill ${file}: 2 problems (above)
+hint: Fix them; docs/drills.md describes the format
+`,
+      );
+    }),
+});
+
+Deno.test({
   name: "Ctrl-C during vlab drill run stops the lab, prints the verdict and exits 130",
   sanitizeResources: false,
   sanitizeOps: false,

@@ -120,9 +120,11 @@ registerStepKind<FaultArgs>("fault", {
   describe,
   check: (a, ctx, path) => {
     const problems: Problem[] = [];
-    const vms = ctx.topology.vms.map((v) => v.name);
-    const vm = ctx.topology.vms.find((v) => v.name === a.vm);
-    if (vm === undefined) {
+    const topology = ctx.topology;
+    // Without a topology the VM, its devices and queues go unjudged; the rest is checked.
+    const vms = topology?.vms.map((v) => v.name) ?? [];
+    const vm = topology?.vms.find((v) => v.name === a.vm);
+    if (topology !== null && vm === undefined) {
       problems.push({
         code: "unknown-vm",
         path: [...path, "vm"],
@@ -155,7 +157,7 @@ registerStepKind<FaultArgs>("fault", {
         problems.push({ code: "invalid", path, message: parsed.message, hint: parsed.hint });
       }
     }
-    if (vm !== undefined) problems.push(...deviceProblems(a, ctx.topology, path));
+    if (topology !== null && vm !== undefined) problems.push(...deviceProblems(a, topology, path));
     return problems;
   },
   run: async (a, ctx) => {

@@ -38,6 +38,26 @@ Deno.test("a fault step naming an unknown VM, queue-less lost-kick or unknown bu
   assert.match(text, /d\.yaml:5:\d+: .*meteor/);
 });
 
+Deno.test("a fault step is checked when the topology did not load, all but its VM and device", async () => {
+  const r = await parseDrill(
+    "topology: pari\ntimeline:\n" +
+      "  - fault: { kind: backend-crash, vm: zz, queue: rx }\n" +
+      "  - fault: { kind: lost-kick, vm: a }\n" +
+      "  - fault: { kind: guest-bug, vm: zz, device: eth9, queue: nope }\n" +
+      "  - fault: { kind: lost-irq, vm: zz, device: eth9, queue: nope, count: 2 }\n",
+    "d.yaml",
+  );
+  assert.ok(!r.ok, "the drill should not validate");
+  // No "Unknown VM", device or queue: only the topology could tell.
+  assert.deepEqual(r.error.map((i) => `${i.line}:${i.column}: ${i.message}`), [
+    '1:11: Unknown shipped topology "pari"',
+    "3:43: A backend-crash fault takes no queue",
+    "4:12: Cannot inject lost-kick: name the device and the queue",
+    "5:12: A guest-bug fault needs a bug",
+  ]);
+  assert.ok(r.error.every((i) => i.hint !== null), formatDrillIssues(r.error));
+});
+
 for (
   const name of [
     "backend-crash-flood",

@@ -20,7 +20,7 @@ import { schemaProblems } from "../topology/structure.ts";
 import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
 import { checkReferences, checkTypes } from "./references.ts";
-import { durationMs, endlessWorkload, stepKinds } from "./steps.ts";
+import { durationMs, endlessWorkload, stepKinds, workloadNameProblems } from "./steps.ts";
 import "./fault_steps.ts";
 import "./net_steps.ts";
 import { quote } from "../topology/quote.ts";
@@ -52,6 +52,9 @@ const commonSchema = z.strictObject({
   for: durationMs.optional(),
   jitter: durationMs.optional(),
 });
+
+/** A drill's timeout when it gives none (ms). */
+const DEFAULT_TIMEOUT_MS = 120_000;
 
 /** Most runs a repeated step may make (`for` / `every`). */
 export const MAX_RUNS = 10_000;
@@ -217,12 +220,32 @@ function timingProblems(
   return problems;
 }
 
+/** The timing keys of a step that read as durations, each read on its own. */
+function readableTiming(
+  common: Record<string, unknown>,
+): { at?: number; every?: number; for?: number; jitter?: number } {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(common)) {
+    const r = durationMs.safeParse(v);
+    if (r.success) out[k] = r.data;
+  }
+  return out;
+}
+
+/**
+ * Check every step, in order, so that one problem neither hides others nor brings false ones. A
+ * null topology (it did not load; its problem is reported) skips only what needs it: each kind's
+ * check still runs. A step with a problem (an unknown VM, a typo in a key, several kinds) still
+ * names its workload and changes what its kind's `unparsedEffects` says for the steps after it;
+ * each timing key is read on its own. Returns the valid steps and the workload names the steps
+ * define, in order.
+ */
 function checkSteps(
   raw: unknown[],
   topology: Topology | null,
   ctx: Ctx,
   timeoutMs: number | null,
-): DrillStep[] {
+): { steps: DrillStep[]; workloads: string[] } {
   const kinds = stepKinds();
   const steps: DrillStep[] = [];
   const workloads = new Set<string>();
@@ -289,12 +312,27 @@ function checkSteps(
       );
     }
     const kind = known.length === 1 ? known[0] : null;
+    // What a step not read as a whole still names or changes, for the steps after it.
+    const unparsed = (key: string): void => {
+      const spec = kinds.get(key)!;
+      const value = (entry as Record<string, unknown>)[key];
+      spec.unparsedEffects?.(value, { topology, workloads, endless, linksDown });
+      const name = spec.definesUnparsed?.(value) ?? null;
+      if (name === null) return;
+      const taken = workloadNameProblems(name, workloads, [...path, key, "as"]);
+      if (taken.length === 0) workloads.add(name);
+      problems.push(...taken);
+    };
+    // Several kinds in one entry: none runs, but the names they give are names all the same.
+    if (known.length > 1) known.forEach(unparsed);
     let args: unknown = null;
     if (kind !== null) {
       const spec = kinds.get(kind)!;
       const value = (entry as Record<string, unknown>)[kind];
       const parsed = spec.schema.safeParse(value);
       if (!parsed.success) {
+        // What it names or changes still counts for the steps after it.
+        unparsed(kind);
         problems.push(
           ...schemaProblems(spec.schema, value, { what: `timeline[${index}].${kind}`, docs: DOCS })
             .map((p) => ({
@@ -310,9 +348,10 @@ function checkSteps(
         );
       } else {
         args = parsed.data;
-        const checked = topology !== null && spec.check !== undefined
-          ? spec.check(args, { topology, workloads, endless, linksDown }, [...path, kind])
-          : [];
+        const checked = spec.check?.(args, { topology, workloads, endless, linksDown }, [
+          ...path,
+          kind,
+        ]) ?? [];
         problems.push(...checked.map((p) => laterHint(p, named, index)));
         // A name refused here (taken, reserved) names nothing for the steps after it.
         const name = spec.defines?.(args) ?? null;
@@ -323,39 +362,42 @@ function checkSteps(
         }
       }
     }
-    if (c.success) {
-      problems.push(...timingProblems(c.data, index, latestAt, timeoutMs));
-      if (c.data.at !== undefined && (latestAt === null || c.data.at > latestAt.ms)) {
-        latestAt = { index, ms: c.data.at };
-      }
-      const { every, for: forMs } = c.data;
-      if ((every === undefined) !== (forMs === undefined)) {
+    // Each timing key read on its own: one that does not read (reported above) hides nothing of
+    // the others, and a step after it is still judged against its `at`.
+    const timing = c.success ? c.data : readableTiming(common);
+    const unread = COMMON.filter((k) => Object.hasOwn(common, k) && !Object.hasOwn(timing, k));
+    problems.push(...timingProblems(timing, index, latestAt, timeoutMs));
+    if (timing.at !== undefined && (latestAt === null || timing.at > latestAt.ms)) {
+      latestAt = { index, ms: timing.at };
+    }
+    const { every, for: forMs } = timing;
+    // With one of every and for unread, whether they go together cannot be judged.
+    const pairRead = !unread.includes("every") && !unread.includes("for");
+    if (pairRead && (every === undefined) !== (forMs === undefined)) {
+      problems.push({
+        code: "missing-key",
+        path: [...path, every === undefined ? "for" : "every"],
+        atKey: true,
+        message: `timeline[${index}]: every and for go together`,
+        hint: "repeat a step with `every: 500ms` and `for: 5s`",
+      });
+    } else if (every !== undefined && forMs !== undefined) {
+      if (every <= 0) {
         problems.push({
-          code: "missing-key",
-          path: [...path, every === undefined ? "for" : "every"],
-          atKey: true,
-          message: `timeline[${index}]: every and for go together`,
-          hint: "repeat a step with `every: 500ms` and `for: 5s`",
+          code: "out-of-range",
+          path: [...path, "every"],
+          message: `timeline[${index}]: every must be longer than 0, or the step would run forever`,
+          hint: "give a period such as `every: 500ms`",
         });
-      } else if (every !== undefined && forMs !== undefined) {
-        if (every <= 0) {
-          problems.push({
-            code: "out-of-range",
-            path: [...path, "every"],
-            message:
-              `timeline[${index}]: every must be longer than 0, or the step would run forever`,
-            hint: "give a period such as `every: 500ms`",
-          });
-        } else if (forMs / every > MAX_RUNS) {
-          problems.push({
-            code: "out-of-range",
-            path: [...path, "every"],
-            message: `timeline[${index}] would run ${
-              Math.ceil(forMs / every)
-            } times (at most ${MAX_RUNS})`,
-            hint: "use a longer period or a shorter duration",
-          });
-        }
+      } else if (forMs / every > MAX_RUNS) {
+        problems.push({
+          code: "out-of-range",
+          path: [...path, "every"],
+          message: `timeline[${index}] would run ${
+            Math.ceil(forMs / every)
+          } times (at most ${MAX_RUNS})`,
+          hint: "use a longer period or a shorter duration",
+        });
       }
     }
     add(ctx, problems);
@@ -371,10 +413,18 @@ function checkSteps(
       });
     }
   }
-  return steps;
+  return { steps, workloads: [...workloads] };
 }
 
-function checkAssertions(raw: unknown[], workloads: string[], ctx: Ctx): DrillAssertion[] {
+/**
+ * Check every assertion; `workloads` is null when the timeline did not read, so that no workload
+ * name is refused for a timeline that was never checked.
+ */
+function checkAssertions(
+  raw: unknown[],
+  workloads: string[] | null,
+  ctx: Ctx,
+): DrillAssertion[] {
   const out: DrillAssertion[] = [];
   for (const [i, text] of raw.entries()) {
     if (typeof text !== "string") continue;
@@ -412,6 +462,27 @@ function checkAssertions(raw: unknown[], workloads: string[], ctx: Ctx): DrillAs
   return out;
 }
 
+/**
+ * Problems in the order a reader meets them: the drill file's by line and column, and a topology
+ * file's where the drill names that file (at its `topology:`), not by the files' names.
+ */
+function inFileOrder(issues: DrillIssue[], file: string, locate: Locate | null): DrillIssue[] {
+  const at = locate?.({ code: "", path: ["topology"], message: "", hint: null }) ?? null;
+  const key = (i: DrillIssue): number[] => {
+    const own = [i.line ?? Infinity, i.column ?? 0];
+    return i.file === file ? [...own, 0] : [at?.line ?? Infinity, at?.column ?? 0, 1, ...own];
+  };
+  const keys = new Map(issues.map((i) => [i, key(i)]));
+  const compare = (a: number[], b: number[]): number => {
+    for (let n = 0; n < Math.min(a.length, b.length); n++) {
+      if (a[n] !== b[n]) return a[n] - b[n];
+    }
+    return a.length - b.length;
+  };
+  // Stable: two problems at one place keep the order they were found in.
+  return [...issues].sort((a, b) => compare(keys.get(a)!, keys.get(b)!));
+}
+
 async function validate(
   raw: unknown,
   file: string,
@@ -445,18 +516,16 @@ async function validate(
   const top = topSchema.safeParse(raw);
   const resolved = await resolveTopology(doc.topology, ctx);
   const timeline = Array.isArray(doc.timeline) ? doc.timeline : [];
-  const timeoutMs = top.success ? top.data.timeout ?? 120_000 : null;
-  const steps = checkSteps(timeline, resolved?.topology ?? null, ctx, timeoutMs);
-  const workloads = steps.map((s) => stepKinds().get(s.kind)?.defines?.(s.args) ?? null)
-    .filter((n): n is string => n !== null);
+  // Read on its own: another top-level problem (an unknown key) does not hide the steps' timing.
+  const timeout = durationMs.optional().safeParse(doc.timeout);
+  const timeoutMs = timeout.success ? timeout.data ?? DEFAULT_TIMEOUT_MS : null;
+  const { steps, workloads } = checkSteps(timeline, resolved?.topology ?? null, ctx, timeoutMs);
   // A non-string assertion is the schema's problem; the others are still checked.
-  const asserts = Array.isArray(doc.assert) ? checkAssertions(doc.assert, workloads, ctx) : [];
+  const asserts = Array.isArray(doc.assert)
+    ? checkAssertions(doc.assert, Array.isArray(doc.timeline) ? workloads : null, ctx)
+    : [];
   if (ctx.issues.length > 0 || resolved === null || !top.success) {
-    ctx.issues.sort((a, b) =>
-      a.file.localeCompare(b.file) || (a.line ?? Infinity) - (b.line ?? Infinity) ||
-      (a.column ?? 0) - (b.column ?? 0)
-    );
-    return err(ctx.issues);
+    return err(inFileOrder(ctx.issues, file, ctx.locate));
   }
   const seed = top.data.seed ?? 1;
   const base = file.startsWith("<") ? "drill" : file.split("/").pop()!.replace(/\.ya?ml$/, "");
@@ -470,7 +539,7 @@ async function validate(
     topologyData: resolved.data,
     timeline: steps,
     assertions: asserts,
-    timeoutMs: top.data.timeout ?? 120_000,
+    timeoutMs: top.data.timeout ?? DEFAULT_TIMEOUT_MS,
     document: { ...doc, name, topology: resolved.data, seed },
   });
 }

@@ -352,3 +352,233 @@ Deno.test("an assertion that starts with ! unquoted gets a hint about YAML tags"
   assert.equal(issues[0].line, 5);
   assert.match(issues[0].hint ?? "", /quote an assertion that starts with !/);
 });
+
+Deno.test("a topology that did not load hides none of the steps' problems that need no topology", async () => {
+  const issues = await problems(`topology: pari
+timeline:
+  - exec: { vm: a, argv: [udp-echo], background: true, as: echo }
+  - exec: { vm: a, argv: [pnig, 10.0.0.2], as: echo }
+  - wait_for: { workload: echo }
+  - wait_for: { workload: pong }
+  - link: { name: a-b, state: up }
+  - link: { name: a-b, state: up, up_after: 1s }
+assert:
+  - echo.received > 0 && pong.x > 1
+`);
+  assert.deepEqual(where(issues), [
+    '1:11: Unknown shipped topology "pari"',
+    '4:26: Unknown workload "pnig"',
+    '4:48: The name "echo" is already taken',
+    '5:27: Workload "echo" runs until it is stopped: waiting for it cannot end',
+    '6:27: No earlier step starts a workload named "pong"',
+    '7:31: Link "a-b" is already up here: no step above takes it down',
+    "8:35: up_after only goes with state: down",
+    '10:26: Unknown name "pong" (assert[0], column 22 of the assertion)',
+  ]);
+  assert.ok(issues.every((i) => i.hint !== null), formatDrillIssues(issues));
+  assert.equal(issues[0].hint, "did you mean `pair`?");
+});
+
+Deno.test("a topology that did not load judges no VM or link name: no problem it cannot know", async () => {
+  // Names the missing topology may or may not have are left alone, whatever else the step says.
+  const steps = `timeline:
+  - exec: { vm: c, argv: [ping, 10.0.0.2], as: ping }
+  - link: { name: a-c, state: down, up_after: 1s }
+  - wait_for: { workload: ping }
+  - exec: { vm: c, argv: [ping, 10.0.0.2], as: ping }
+assert:
+  - ping.received > 0
+`;
+  const bad = await problems(`topology: pari\n${steps}`);
+  assert.deepEqual(where(bad), [
+    '1:11: Unknown shipped topology "pari"',
+    '6:48: The name "ping" is already taken',
+  ]);
+  // The same steps against a topology that loads: the names it lacks are refused too.
+  assert.deepEqual(where(await problems(`topology: pair\n${steps}`)), [
+    '3:17: Unknown VM "c"',
+    '4:19: Unknown link "a-c"',
+    '6:17: Unknown VM "c"',
+    '6:48: The name "ping" is already taken',
+  ]);
+});
+
+Deno.test("an invalid inline topology or topology file does not hide the steps' problems", async () => {
+  const inline = await problems(`topology:
+  name: t
+  vms:
+    a: { nics: { eth0: { ip: 10.9.0.1/24 } } }
+  links:
+    - endpoints: [a:eth0, z:eth0]
+timeline:
+  - wait_for: { workload: ping }
+`);
+  assert.deepEqual(inline.map((i) => i.line), [6, 8], formatDrillIssues(inline));
+  assert.match(inline[0].message, /"z"/);
+  assert.equal(inline[1].message, 'No earlier step starts a workload named "ping"');
+  const dir = await Deno.makeTempDir({ prefix: "vlab-drill-load-" });
+  try {
+    await Deno.writeTextFile(`${dir}/lab.yaml`, "name: t\nvms:\n  a: { lyout: split }\n");
+    const issues = await problems(
+      "topology: ./lab.yaml\ntimeline:\n  - wait_for: { workload: ping }\n",
+      `${dir}/d.yaml`,
+    );
+    assert.equal(
+      formatDrillIssues(issues),
+      `${dir}/lab.yaml:3:8: Unknown key "lyout" in vms.a\n  hint: did you mean \`layout\`?\n` +
+        `${dir}/d.yaml:3:27: No earlier step starts a workload named "ping"\n` +
+        "  hint: name a workload with `as:` in an exec step before this one",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a workload whose step has another problem is still a name its assertions may read", async () => {
+  const issues = await problems(`topology: pair
+timeline:
+  - exec: { vm: c, argv: [ping, 10.0.0.2], background: true, as: ping }
+  - wait_for: { workload: ping }
+assert:
+  - ping.received > 0
+`);
+  // Not also 'Unknown name "ping"' in the assertion: the step names it, on an unknown VM.
+  assert.deepEqual(where(issues), ['3:17: Unknown VM "c"']);
+});
+
+Deno.test("another top-level problem does not hide a step due past the drill's timeout", async () => {
+  const issues = await problems(
+    "topology: pair\nsed: 3\ntimeout: 1s\ntimeline:\n  - at: 2s\n    wait: 1ms\n",
+  );
+  assert.deepEqual(where(issues), [
+    '2:1: Unknown key "sed" at the top level',
+    "5:9: timeline[0] is due at 2 s, past the drill's timeout (1 s): it can never run",
+  ]);
+  // A timeout that does not read is its own problem, and judges no step.
+  assert.deepEqual(
+    where(await problems("topology: pair\ntimeout: soon\ntimeline:\n  - at: 2s\n    wait: 1ms\n")),
+    ['2:10: Cannot read "soon" as a duration'],
+  );
+});
+
+Deno.test("a topology file's problems come where the drill names it, not by the files' names", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-drill-load-" });
+  try {
+    await Deno.writeTextFile(`${dir}/lab.yaml`, "name: t\nvms:\n  a: { lyout: split }\n");
+    const steps = "timeline:\n  - wait_for: { workload: ping }\n  - wiat: 1s\n";
+    // topology: first, in a drill whose name sorts before the topology file's.
+    const before = await problems(`topology: ./lab.yaml\n${steps}`, `${dir}/d.yaml`);
+    assert.deepEqual(before.map((i) => `${i.file}:${i.line}`), [
+      `${dir}/lab.yaml:3`,
+      `${dir}/d.yaml:3`,
+      `${dir}/d.yaml:4`,
+    ]);
+    // topology: last, in a drill whose name sorts after it.
+    const after = await problems(`${steps}topology: ./lab.yaml\n`, `${dir}/z.yaml`);
+    assert.deepEqual(after.map((i) => `${i.file}:${i.line}`), [
+      `${dir}/z.yaml:2`,
+      `${dir}/z.yaml:3`,
+      `${dir}/lab.yaml:3`,
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a step refused for a typo still names its workload: one mistake is one problem", async () => {
+  const issues = await problems(`topology: pair
+timeline:
+  - exec: { vm: a, agrv: [ping, 10.0.0.2], background: true, as: ping }
+  - wait_for: { workload: ping }
+  - exec: { vm: a, argv: [ping, 10.0.0.2], background: 3, as: ping }
+  - exec: { vm: a, argv: [ping, 10.0.0.2], background: 3, as: recovery }
+assert:
+  - ping.received > 0
+`);
+  // Not also "No earlier step starts a workload named "ping"" at 4, nor "Unknown name" at 8; and
+  // the name taken twice (or reserved) is found while the step has another problem.
+  assert.deepEqual(where(issues), [
+    '3:11: Missing key "argv"',
+    '3:20: Unknown key "agrv" in timeline[0].exec',
+    "5:56: background must be true or false, got 3",
+    '5:63: The name "ping" is already taken',
+    "6:56: background must be true or false, got 3",
+    '6:63: The name "recovery" is already taken',
+  ]);
+});
+
+Deno.test("a timing key that does not read hides none of the step's other timing problems", async () => {
+  const issues = await problems(`topology: pair
+timeout: 2s
+timeline:
+  - at: 1s
+    jitter: lots
+    wait: 1ms
+  - at: 500ms
+    wait: 1ms
+  - at: 3s
+    every: soon
+    for: 1s
+    wait: 1ms
+`);
+  // Not "every and for go together" at 11: every is there, it does not read.
+  assert.deepEqual(where(issues), [
+    '5:13: Cannot read "lots" as a duration',
+    "7:9: timeline[1] is due at 500 ms, before timeline[0] above it (at 1 s): the timeline runs in order, so it would run late",
+    "9:9: timeline[2] is due at 3 s, past the drill's timeout (2 s): it can never run",
+    '10:12: Cannot read "soon" as a duration',
+  ]);
+});
+
+Deno.test("a timeline that does not read refuses no workload name in the assertions", async () => {
+  // The dashes forgotten: the timeline is a map, so which workloads it names is unknown.
+  const map = await problems(`topology: pair
+timeline:
+  exec: { vm: a, argv: [ping, 10.0.0.2], as: ping }
+assert:
+  - ping.received > 0
+  - recovery.p95_ms < 3
+  - nope(ping.received) > 0
+`);
+  assert.deepEqual(where(map), [
+    "3:3: timeline must be a list, got a map",
+    '6:5: Unknown recovery figure "recovery.p95_ms" (assert[1], column 1 of the assertion)',
+    '7:5: Unknown function "nope" (assert[2], column 1 of the assertion)',
+  ]);
+  assert.deepEqual(
+    where(await problems("topology: pair\nassert:\n  - ping.received > 0\n")),
+    ['1:1: Missing key "timeline"'],
+  );
+});
+
+Deno.test("an entry with several step kinds still names its workload for the steps after it", async () => {
+  const issues = await problems(`topology: pair
+timeline:
+  - exec: { vm: a, argv: [ping, 10.0.0.2], as: ping }
+    wait: 1s
+  - wait_for: { workload: ping }
+assert:
+  - ping.received > 0
+`);
+  assert.deepEqual(where(issues), ["4:5: timeline[0] has several step kinds: exec, wait"]);
+});
+
+Deno.test("a link step refused for a typo may have taken its link down: bringing it up is no problem too", async () => {
+  const issues = await problems(`topology: pair
+timeline:
+  - link: { name: a-b, state: dwon }
+  - link: { name: a-b, state: up }
+  - link: { name: a-b, stat: down }
+  - link: { name: a-b, state: up }
+  - link: { name: a-b, state: up, up_after: soon }
+  - link: { name: a-b, state: up }
+`);
+  // Not "already up" at 4 and 6; at 8 it is: the refused step above it brings the link up.
+  assert.deepEqual(where(issues), [
+    '3:31: Unknown state "dwon"',
+    '5:11: Missing key "state"',
+    '5:24: Unknown key "stat" in timeline[2].link',
+    '7:45: Cannot read "soon" as a duration',
+    '8:31: Link "a-b" is already up here: no step above takes it down',
+  ]);
+});

@@ -40,6 +40,7 @@ export {
   type StepContext,
   type StepKind,
   stepKinds,
+  workloadNameProblems,
   type WorkloadRun,
 } from "./steps.ts";
 export { type BinaryOp, type CallArg, type Expr, type ExprError, parseExpr } from "./expr.ts";

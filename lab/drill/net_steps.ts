@@ -25,7 +25,9 @@ import { quote } from "../topology/quote.ts";
 import type { Topology } from "../topology/types.ts";
 import { durationMs, registerStepKind } from "./steps.ts";
 
-function vmProblems(topology: Topology, vms: string[], path: PathSegment[]): Problem[] {
+function vmProblems(topology: Topology | null, vms: string[], path: PathSegment[]): Problem[] {
+  // No topology, no VM names to judge: the topology's own problem is reported.
+  if (topology === null) return [];
   const names = topology.vms.map((v) => v.name);
   return vms.flatMap((vm, i) =>
     names.includes(vm) ? [] : [{
@@ -104,16 +106,17 @@ registerStepKind<z.output<typeof impairArgs>>("impair", {
   },
   check: (a, ctx, path) => {
     const problems: Problem[] = [];
-    const names = ctx.topology.links.map((l) => l.name);
-    const link = ctx.topology.links.find((l) => l.name === a.link);
-    if (link === undefined) {
+    // Without a topology the link goes unjudged; the impairment is checked all the same.
+    const names = ctx.topology?.links.map((l) => l.name) ?? [];
+    const link = ctx.topology?.links.find((l) => l.name === a.link);
+    if (ctx.topology !== null && link === undefined) {
       problems.push({
         code: "unknown-link",
         path: [...path, "link"],
         message: `Unknown link ${quote(a.link)}`,
         hint: didYouMean(a.link, names),
       });
-    } else if (link.kind === "vhost-pci") {
+    } else if (link?.kind === "vhost-pci") {
       problems.push({
         code: "invalid",
         path: [...path, "link"],

@@ -38,6 +38,29 @@ Deno.test("partition, heal and impair steps are checked against the topology at 
   );
 });
 
+Deno.test("partition and impair steps are checked when the topology did not load, all but their names", async () => {
+  const r = await parseDrill(
+    "topology: strat\ntimeline:\n" +
+      "  - partition: { a: [h1, h9], b: [h1] }\n" +
+      "  - impair: { link: h1-sw2, set: { dealy: 20ms } }\n" +
+      "  - impair: { link: h9-sw9, set: { delay: 20ms } }\n",
+    "d.yaml",
+  );
+  assert.ok(!r.ok, "the drill should not validate");
+  // No "Unknown VM h9" nor "Unknown link": only the topology could tell.
+  assert.equal(
+    formatDrillIssues(r.error),
+    [
+      'd.yaml:1:11: Unknown shipped topology "strat"',
+      "  hint: did you mean `star`?",
+      'd.yaml:3:35: VM "h1" is on both sides of the partition',
+      "  hint: put each VM on one side only",
+      'd.yaml:4:36: Unknown impairment key "dealy"',
+      "  hint: did you mean `delay`?",
+    ].join("\n"),
+  );
+});
+
 Deno.test({
   name: "the shipped partition-heal drill passes",
   ...LAB_TEST,

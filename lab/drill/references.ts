@@ -31,6 +31,9 @@ export const EVENT_FILTERS = ["kind", "subject"];
 
 /**
  * Every problem of an assertion's names and calls, each with its offset in the assertion.
+ * `workloads` is null when the timeline did not read (not a list, missing): which names are
+ * workloads is then unknown, so a workload name is not judged; recovery figures, `events` and the
+ * calls still are.
  *
  * @example
  * ```ts
@@ -40,9 +43,9 @@ export const EVENT_FILTERS = ["kind", "subject"];
  * e.ok && checkReferences(e.value, ["ping"])[0].message; // 'Unknown name "pnig"'
  * ```
  */
-export function checkReferences(expr: Expr, workloads: readonly string[]): ExprError[] {
+export function checkReferences(expr: Expr, workloads: readonly string[] | null): ExprError[] {
   const errors: ExprError[] = [];
-  const roots = [...workloads, "recovery"];
+  const roots = [...workloads ?? [], "recovery"];
   const refs = referencesOf(expr);
   // A call's arguments (`events`, a selector) are the call's to check, not references.
   const argsAt = new Set(
@@ -69,6 +72,9 @@ export function checkReferences(expr: Expr, workloads: readonly string[]): ExprE
             hint: didYouMean(field ?? "", RECOVERY_FIELDS),
           });
         }
+      } else if (workloads === null) {
+        // Whether it names a workload, and so whether it needs a field, only the timeline says.
+        continue;
       } else if (!workloads.includes(root)) {
         errors.push({
           code: "unknown-name",

@@ -64,8 +64,12 @@ export const durationMs: z.ZodType<number, string | number> = z.union([z.string(
 
 /** What a step checks its arguments against before the drill runs. */
 export interface CheckContext {
-  /** The drill's topology. */
-  topology: Topology;
+  /**
+   * The drill's topology, or null when it did not load (an unknown name, a bad file, an invalid
+   * inline map: reported on its own). A check then skips only what needs it (VM, link, device
+   * names) and still reports the rest, so one run shows every problem it can find.
+   */
+  topology: Topology | null;
   /** Workload names defined by earlier steps (`exec … as:`). */
   workloads: ReadonlySet<string>;
   /** Those of them that run until stopped (see {@linkcode endlessWorkload}). */
@@ -147,10 +151,26 @@ export interface StepKind<A> {
   schema: z.ZodType<A>;
   /** One line for progress and reports: `link a-b down`. */
   describe(args: A): string;
-  /** Problems with the arguments given the topology (unknown links, VMs, workloads). */
+  /**
+   * Problems with the arguments given the topology and the steps above (unknown links, VMs,
+   * workloads). Called whether or not the topology loaded: see {@linkcode CheckContext.topology}.
+   */
   check?(args: A, ctx: CheckContext, path: PathSegment[]): Problem[];
   /** The workload name this step defines for later steps and assertions, if any. */
   defines?(args: A): string | null;
+  /**
+   * The workload name (at its `as:` key) a step gives when its schema refused it for another
+   * reason (a typo in a key), if the name itself is well formed: it still names the workload for
+   * later steps and assertions, so that one mistake is one problem, not one more at each place
+   * that reads it.
+   */
+  definesUnparsed?(value: unknown): string | null;
+  /**
+   * What a step its schema refused may still do, for the checks of the steps after it (`link`
+   * notes that its link may be down): one mistake is then not also a problem at a later step that
+   * relies on it. Reports nothing; takes the value as written.
+   */
+  unparsedEffects?(value: unknown, ctx: CheckContext): void;
   /** Do it. Resolves when the step is over (a background workload resolves at once). */
   run(args: A, ctx: StepContext): Promise<void>;
 }
@@ -191,7 +211,9 @@ export function stepKinds(): ReadonlyMap<string, StepKind<any>> {
   return registry;
 }
 
-function linkCheck(topology: Topology, link: string, path: PathSegment[]): Problem[] {
+function linkCheck(topology: Topology | null, link: string, path: PathSegment[]): Problem[] {
+  // No topology, no link names to judge: the topology's own problem is reported.
+  if (topology === null) return [];
   const names = topology.links.map((l) => l.name);
   const spec = topology.links.find((l) => l.name === link);
   if (spec === undefined) {
@@ -213,6 +235,13 @@ const linkArgs = z.strictObject({
 
 registerStepKind<z.output<typeof linkArgs>>("link", {
   schema: linkArgs,
+  unparsedEffects: (v, ctx) => {
+    const { name, state } = (v ?? {}) as { name?: unknown; state?: unknown };
+    if (typeof name !== "string" || ctx.linksDown === undefined) return;
+    // Anything but a plain `up` may have taken it down: a later `up` is not out of order.
+    if (state === "up") ctx.linksDown.delete(name);
+    else ctx.linksDown.add(name);
+  },
   describe: (a) =>
     `link ${a.name} ${a.state}${a.up_after === undefined ? "" : ` for ${a.up_after} ms`}`,
   check: (a, ctx, path) => {
@@ -271,6 +300,33 @@ const execArgs = z.strictObject({
 
 const RESERVED = new Set(["recovery", "events", "true", "false", "count", "metric"]);
 
+/**
+ * The problem with a workload name (`as:`) that a step above took already or that the assertion
+ * language reserves, placed at `path`; none for a free name.
+ *
+ * @example
+ * ```ts
+ * import { workloadNameProblems } from "./steps.ts";
+ * workloadNameProblems("ping", new Set(["ping"]), ["as"])[0].message; // 'The name "ping" is already taken'
+ * workloadNameProblems("recovery", new Set(), ["as"]).length; // 1
+ * ```
+ */
+export function workloadNameProblems(
+  name: string,
+  workloads: ReadonlySet<string>,
+  path: PathSegment[],
+): Problem[] {
+  if (!workloads.has(name) && !RESERVED.has(name)) return [];
+  return [{
+    code: "duplicate-name",
+    path,
+    message: `The name "${name}" is already taken`,
+    hint: RESERVED.has(name)
+      ? "recovery, events, count and metric are names of the assertion language"
+      : "give each workload its own name",
+  }];
+}
+
 registerStepKind<z.output<typeof execArgs>>("exec", {
   schema: execArgs,
   describe: (a) =>
@@ -278,10 +334,14 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
       a.background === true ? " (background)" : ""
     }`,
   defines: (a) => a.as ?? null,
+  definesUnparsed: (v) => {
+    const as = (v as { as?: unknown } | null)?.as;
+    return execArgs.shape.as.safeParse(as).data ?? null;
+  },
   check: (a, ctx, path) => {
     const problems: Problem[] = [];
-    const vms = ctx.topology.vms.map((v) => v.name);
-    if (!vms.includes(a.vm)) {
+    const vms = ctx.topology?.vms.map((v) => v.name) ?? null;
+    if (vms !== null && !vms.includes(a.vm)) {
       problems.push({
         code: "unknown-vm",
         path: [...path, "vm"],
@@ -300,15 +360,8 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
         hint: parsed.error.hint,
       });
     }
-    if (a.as !== undefined && (ctx.workloads.has(a.as) || RESERVED.has(a.as))) {
-      problems.push({
-        code: "duplicate-name",
-        path: [...path, "as"],
-        message: `The name "${a.as}" is already taken`,
-        hint: RESERVED.has(a.as)
-          ? "recovery, events, count and metric are names of the assertion language"
-          : "give each workload its own name",
-      });
+    if (a.as !== undefined) {
+      problems.push(...workloadNameProblems(a.as, ctx.workloads, [...path, "as"]));
     }
     return problems;
   },
