@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { DmaAccess, DmaError, DmaSegment, DmaView } from "../memory/dma.ts";
+import type { DmaAccess, DmaError, DmaFastWindow, DmaSegment, DmaView } from "../memory/dma.ts";
 import type { GuestMemory } from "../memory/memory.ts";
 import { err, ok, type Result } from "../base/result.ts";
 import { type Iotlb, IOVA_LIMIT, Lookup } from "./iotlb.ts";
@@ -45,6 +45,8 @@ export class IommuDma implements DmaView {
   readonly memory: GuestMemory;
   /** The consumer's IOTLB. */
   readonly iotlb: Iotlb;
+  /** The IOTLB's last hit, for the data path to check inline. */
+  readonly fast: DmaFastWindow;
 
   private readonly size: number;
   private readonly maxPieces: number;
@@ -59,6 +61,7 @@ export class IommuDma implements DmaView {
   constructor(memory: GuestMemory, iotlb: Iotlb) {
     this.memory = memory;
     this.iotlb = iotlb;
+    this.fast = iotlb.last;
     this.size = memory.size;
     this.maxPieces = iotlb.views.layout.mappings + 1;
   }
@@ -67,6 +70,11 @@ export class IommuDma implements DmaView {
   beginBatch(): boolean {
     this.lastAddr = -1;
     return this.iotlb.sync();
+  }
+
+  /** End a batch before the consumer sleeps: its IOTLB hits reach the shared counter. */
+  endBatch(): void {
+    this.iotlb.publishHits();
   }
 
   /** Translate to one contiguous GPA range, or refuse (and log a fault when it is one). */

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { DmaFastWindow } from "../memory/dma.ts";
 import { FaultReason, IotlbCounter, recordFault } from "./faults.ts";
 import {
   CONSUMER_WORDS,
@@ -27,6 +28,7 @@ import {
   Hdr,
   openViews,
   Perm,
+  PERM_MASK,
   type ViommuViews,
 } from "./layout.ts";
 import { newWalkResult, walk } from "./table.ts";
@@ -88,11 +90,13 @@ export class Iotlb {
   private readonly ackWord: number;
   private readonly w = newWalkResult();
   private readonly hitsWord: number;
-  // The last hit: IOVA range [hitStart, hitEnd] → hitGpa with hitPerms (hitEnd -1: none).
-  private hitStart = 0;
-  private hitEnd = -1;
-  private hitGpa = 0;
-  private hitPerms = 0;
+  /**
+   * The last hit: the entry (or the bypass) that served the last lookup, checked before
+   * anything else by `hit` and, inline, by the chain walker (its `DmaFastWindow`); emptied by
+   * `sync` when the generation moved. Its `hits` are added to the shared counter by
+   * `publishHits`.
+   */
+  readonly last: DmaFastWindow = new DmaFastWindow();
 
   /** An IOTLB for consumer `slot` (from `Viommu.registerConsumer`) translating for `endpoint`. */
   constructor(buffer: SharedArrayBuffer, opts: { slot: number; endpoint: number } & IotlbOptions) {
@@ -142,13 +146,14 @@ export class Iotlb {
    */
   sync(): boolean {
     const i32 = this.views.i32;
+    this.publishHits();
     // observe GEN: pairs with publish GEN in Viommu.invalidate.
     const g = Atomics.load(i32, Hdr.GEN);
     if (g === this.gen) return false;
     this.count = 0;
     this.victim = 0;
     this.bypass = false;
-    this.hitEnd = -1;
+    this.last.end = -1;
     this.gen = g;
     this.views.f64[this.counterBase + IotlbCounter.invalidations]++;
     // publish ackGen: pairs with observe ackGen in Viommu.waitFlushed.
@@ -158,15 +163,27 @@ export class Iotlb {
   }
 
   /**
+   * Add the hits served from the last hit since the last call (by `hit`, and inline by the
+   * chain walker) to the shared counter. `sync` does it at every batch; a consumer does it too
+   * before it sleeps (`IommuDma.endBatch`), so the counter is exact whenever it is idle.
+   */
+  publishHits(): void {
+    const w = this.last;
+    if (w.hits === 0) return;
+    this.views.f64[this.hitsWord] += w.hits;
+    w.hits = 0;
+  }
+
+  /**
    * The fast path: the GPA of `iova` when `[iova, last]` lies wholly inside the last entry that
    * hit (or the endpoint is in bypass) and that entry grants `need` (`Perm` bits), counted as a
    * hit; otherwise -1 and nothing counted (then `lookup` decides, refuses or walks).
    */
   hit(iova: number, last: number, need: number): number {
-    const start = this.hitStart;
-    if (iova >= start && last <= this.hitEnd && (this.hitPerms & need) !== 0) {
-      this.views.f64[this.hitsWord]++;
-      return this.hitGpa + (iova - start);
+    const w = this.last;
+    if (iova >= w.start && last <= w.end && (w.perms & need) !== 0) {
+      w.hits++;
+      return w.gpa + (iova - w.start);
     }
     return -1;
   }
@@ -200,10 +217,11 @@ export class Iotlb {
     if (w.endpointState === EndpointState.BYPASS) {
       this.bypass = true;
       // Identity over the whole input range, every access allowed.
-      this.hitStart = 0;
-      this.hitEnd = IOVA_LIMIT - 1;
-      this.hitGpa = 0;
-      this.hitPerms = Perm.READ | Perm.WRITE;
+      const last = this.last;
+      last.start = 0;
+      last.end = IOVA_LIMIT - 1;
+      last.gpa = 0;
+      last.perms = Perm.READ | Perm.WRITE;
       return Lookup.BYPASS;
     }
     let i = this.count;
@@ -223,10 +241,11 @@ export class Iotlb {
   /** Cached entry `i` becomes the last hit. */
   private remember(i: number): void {
     const c = this.cache;
-    this.hitStart = c[4 * i];
-    this.hitEnd = c[4 * i + 1];
-    this.hitGpa = c[4 * i + 2];
-    this.hitPerms = c[4 * i + 3];
+    const last = this.last;
+    last.start = c[4 * i];
+    last.end = c[4 * i + 1];
+    last.gpa = c[4 * i + 2];
+    last.perms = c[4 * i + 3] & PERM_MASK;
   }
 
   /** The GPA of `iova` through cached entry `index`. */

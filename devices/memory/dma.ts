@@ -40,6 +40,38 @@ export interface DmaSegment {
 }
 
 /**
+ * The range of device addresses a view translates without a call: `[start, end]` maps to
+ * `gpa + (addr - start)` for the accesses in `perms` (bit 0 read, bit 1 write), and nothing when
+ * `end < start`. A direct view's covers all of memory; an IOMMU view's is its IOTLB's last hit,
+ * emptied at every invalidation, so an address it serves is valid until the view's next batch,
+ * as `resolve`'s are. The data path (the chain walker) checks it inline, counts each hit in
+ * `hits` (the view publishes them), and calls `resolve` only on a miss: one call site and one
+ * object shape whatever the view.
+ *
+ * @example
+ * ```ts
+ * import { DmaFastWindow } from "./dma.ts";
+ * const f = new DmaFastWindow();
+ * f.start = 0x1000;
+ * f.end = 0x1fff;
+ * f.gpa = 0x8000;
+ * f.perms = 3; // 0x1800 translates to 0x8800, for reads and writes
+ * ```
+ */
+export class DmaFastWindow {
+  /** First device address of the range. */
+  start = 0;
+  /** Last device address of the range (below `start`: empty). */
+  end = -1;
+  /** Guest-physical address of `start`. */
+  gpa = 0;
+  /** Accesses allowed: bit 0 read, bit 1 write. */
+  perms = 0;
+  /** Accesses served from the range since the view last published them. */
+  hits = 0;
+}
+
+/**
  * A device's window onto guest memory.
  *
  * @example
@@ -63,6 +95,11 @@ export interface DmaView {
    * refused (then `translate` says why). `addr` and `length` must be integers.
    */
   resolve(addr: number, length: number, access: DmaAccess): number;
+  /**
+   * Optional: the range this view translates without a call ({@linkcode DmaFastWindow}); a view
+   * without one is asked through `resolve` for every access.
+   */
+  readonly fast?: DmaFastWindow;
   /**
    * Optional: the guest-physical pieces of `[addr, addr + length)` in order, for a range that
    * is valid but not contiguous in guest memory (an IOVA range over several mappings). Fills
@@ -92,6 +129,8 @@ export interface DmaView {
 export class DirectDma implements DmaView {
   /** The memory this view reaches. */
   readonly memory: GuestMemory;
+  /** All of memory, for reads and writes (its hits are counted nowhere else). */
+  readonly fast: DmaFastWindow = new DmaFastWindow();
 
   private readonly size: number;
 
@@ -99,6 +138,8 @@ export class DirectDma implements DmaView {
   constructor(memory: GuestMemory) {
     this.memory = memory;
     this.size = memory.size;
+    this.fast.end = memory.size - 1;
+    this.fast.perms = 3;
   }
 
   /** Identity translation with a bounds check. */

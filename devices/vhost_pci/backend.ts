@@ -259,6 +259,7 @@ export class VhostPciBackend {
     const out = this.#sleep;
     out.tx = false;
     out.rx = false;
+    this.#o.window.endBatch(); // the window's IOTLB hits reach its counter before b sleeps
     if (this.#conn === 0) return out;
     // Already armed (and not kicked since): a re-check now would find a buffer whose kick was
     // lost, which a vhost backend never looks at.

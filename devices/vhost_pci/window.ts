@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { DmaAccess, DmaError, DmaSegment, DmaView } from "../memory/dma.ts";
+import type { DmaAccess, DmaError, DmaFastWindow, DmaSegment, DmaView } from "../memory/dma.ts";
 import type { GuestMemory } from "../memory/memory.ts";
 import type { Result } from "../base/result.ts";
 
@@ -20,6 +20,8 @@ import type { Result } from "../base/result.ts";
 export interface BatchedDmaView extends DmaView {
   /** Start a translation batch (the IOTLB handshake); true when cached translations were dropped. */
   beginBatch?(): boolean;
+  /** End a translation batch before sleeping (an `IommuDma` publishes its IOTLB hits). */
+  endBatch?(): void;
 }
 
 /**
@@ -38,6 +40,8 @@ export interface BatchedDmaView extends DmaView {
 export class PeerWindow implements DmaView {
   /** The memory behind the window (the frontend's). */
   readonly memory: GuestMemory;
+  /** The view's inline range: what it serves there is never refused, so nothing to count. */
+  readonly fast?: DmaFastWindow;
   /** Accesses refused so far. */
   refusals = 0;
   /** Address (IOVA or GPA) of the last refused access, or -1. */
@@ -57,12 +61,18 @@ export class PeerWindow implements DmaView {
   constructor(view: BatchedDmaView) {
     this.#view = view;
     this.memory = view.memory;
+    this.fast = view.fast;
   }
 
   /** Start a translation batch; true when cached translations were dropped (re-check rings). */
   beginBatch(): boolean {
     this.#pendingAddr = -1;
     return this.#view.beginBatch?.() ?? false;
+  }
+
+  /** End a translation batch before sleeping (the view's IOTLB hits are published). */
+  endBatch(): void {
+    this.#view.endBatch?.();
   }
 
   /** Translate through the view; a refusal is counted. */

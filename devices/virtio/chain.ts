@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { DmaView } from "../memory/dma.ts";
+import { DmaFastWindow, type DmaView } from "../memory/dma.ts";
 import type { ChainFault, RingError } from "./errors.ts";
 
 /** One buffer segment of a chain, with its guest-physical address after translation. */
@@ -108,6 +108,8 @@ export class ChainWalker {
   /** The first data-buffer fault of the current chain, if any. */
   fault: ChainFault | null = null;
   private readonly dma: DmaView;
+  private readonly fast: DmaFastWindow;
+  private readonly memSize: number;
   private chain: PooledChain = new PooledChain();
   private head = 0;
   private nr = 0;
@@ -120,6 +122,9 @@ export class ChainWalker {
   /** A walker translating through `dma`. */
   constructor(dma: DmaView) {
     this.dma = dma;
+    // A view without an inline range gets an empty one: every access goes to `resolve`.
+    this.fast = dma.fast ?? new DmaFastWindow();
+    this.memSize = dma.memory.size;
   }
 
   /** Start filling `chain` for the chain whose head (split) or first slot (packed) is `head`. */
@@ -150,12 +155,27 @@ export class ChainWalker {
     if (total > MAX_CHAIN_BYTES) {
       this.fault ??= { kind: "chain-too-big", head: this.head, bytes: total };
     }
-    const gpa = this.dma.resolve(addr, len, writable ? "write" : "read");
+    // The view's inline range first (the IOTLB's last hit, or all of memory for a direct view):
+    // the decision `resolve` makes there, without a call (DmaFastWindow).
+    const f = this.fast;
+    const last = addr + (len > 0 ? len : 1) - 1;
+    let gpa = f.gpa + (addr - f.start);
+    if (
+      addr >= f.start && last <= f.end && (f.perms & (writable ? 2 : 1)) !== 0 &&
+      gpa + len <= this.memSize
+    ) {
+      f.hits++;
+    } else gpa = this.dma.resolve(addr, len, writable ? "write" : "read");
     if (gpa < 0) {
       const t = this.dma.translate(addr, len, writable ? "write" : "read");
       if (!t.ok) this.fault ??= { kind: "buffer-unreachable", head: this.head, cause: t.error };
       return null;
     }
+    // Kept an int32: a GPA computed from an IOMMU view's entries (which live in Float64Arrays)
+    // may be a double to V8, and the device then copies through a segment holding a double
+    // (`vlab bench iommu`, static at 64 B: 95-97 % of none with this, 89-93 % without; the
+    // mechanism is inferred, not shown). Guest memory is at most 2 GiB: a GPA below 2^31 fits.
+    if (gpa < 0x80000000) gpa |= 0;
     if (writable) {
       setSegment(this.chain.writable, this.nw++, gpa, len);
       this.wb += len;

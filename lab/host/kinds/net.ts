@@ -251,6 +251,7 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
     prepareSleep: () => {
       let pending = false;
       for (const nic of nics) {
+        nic.iommu?.endBatch(); // the IOTLB's hits reach its counter before the worker sleeps
         if (nic.frontend !== null) continue; // the peer arms a's notifications
         const rxq = nic.transport.queues[NetQueue.RECEIVEQ];
         const txq = nic.transport.queues[NetQueue.TRANSMITQ];
