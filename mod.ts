@@ -55,6 +55,7 @@ export {
   DirectDma,
   type DmaAccess,
   type DmaError,
+  DmaFastWindow,
   dmaRead,
   type DmaSegment,
   type DmaView,

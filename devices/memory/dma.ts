@@ -60,15 +60,15 @@ export interface DmaSegment {
  */
 export class DmaFastWindow {
   /** First device address of the range. */
-  start = 0;
+  start: number = 0;
   /** Last device address of the range (below `start`: empty). */
-  end = -1;
+  end: number = -1;
   /** Guest-physical address of `start`. */
-  gpa = 0;
+  gpa: number = 0;
   /** Accesses allowed: bit 0 read, bit 1 write. */
-  perms = 0;
+  perms: number = 0;
   /** Accesses served from the range since the view last published them. */
-  hits = 0;
+  hits: number = 0;
 }
 
 /**

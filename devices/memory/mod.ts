@@ -10,6 +10,7 @@ export {
   DirectDma,
   type DmaAccess,
   type DmaError,
+  DmaFastWindow,
   dmaRead,
   type DmaSegment,
   type DmaView,
