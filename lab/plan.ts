@@ -49,18 +49,8 @@ export const VSOCK_RING_SLOTS = 64;
  */
 export const VSOCK_SLOT_BYTES = VSOCK_HDR_SIZE + 65536;
 
-export type {
-  LabPlan,
-  LinkPlan,
-  NicPlan,
-  RingPlan,
-  RingPort,
-  SwitchPlan,
-  ThreadKind,
-  ThreadPlan,
-  VhostPciLinkPlan,
-  VmPlan,
-} from "./plan_types.ts";
+/** The plan's data types (lab/plan_types.ts), for the modules that read a plan. */
+export type * from "./plan_types.ts";
 
 /** The text form of an endpoint. */
 export function endpointName(e: Endpoint): string {
