@@ -9,6 +9,7 @@
 import { SplitAvail } from "../devices/virtio/split_layout.ts";
 import { kickQueue, QueueWord, queueWord } from "../devices/virtio/mmio.ts";
 import { Lab } from "./lab.ts";
+import type { LabEvent } from "./events.ts";
 import { planLab } from "./plan.ts";
 import { topologyFromObject } from "./topology/mod.ts";
 import { deviceControl } from "./wire/control.ts";
@@ -51,6 +52,32 @@ export async function waitForValue<T>(
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+/**
+ * Wait (15 s at most) for VM `vm`'s reboot after a `vm-crash`: its `vm-restarted` event among the
+ * events from index `from` on. A `vm-restart-failed` event fails at once, with its message.
+ *
+ * @example
+ * ```ts ignore
+ * const from = lab.events.recent().length;
+ * await lab.fault({ kind: "vm-crash", vm: "b" });
+ * (await vmRestarted(lab, "b", from)).detail?.downMs; // ms the VM was down
+ * ```
+ */
+export async function vmRestarted(lab: Lab, vm: string, from: number): Promise<LabEvent> {
+  const e = await waitForValue(
+    `${vm}'s vm-restarted`,
+    () =>
+      lab.events.recent().slice(from).find((e) =>
+        (e.kind === "vm-restarted" || e.kind === "vm-restart-failed") && e.subject === vm
+      ) ?? null,
+    15_000,
+  );
+  if (e.kind !== "vm-restarted") {
+    throw new Error(`VM ${vm} did not restart: ${JSON.stringify(e.detail)}`);
+  }
+  return e;
 }
 
 /**

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { peerServing } from "../devices/vhost_pci/mod.ts";
 import { QueueWord, queueWord } from "../devices/virtio/mmio.ts";
 import type { Lab } from "../lab/lab.ts";
-import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
+import { LAB_TEST, startTestLab, vmRestarted, waitForValue } from "../lab/testing.ts";
 import { deviceControl } from "../lab/wire/control.ts";
 import type { PingResult } from "../lab/guest/workloads/ping.ts";
 import { prometheusMetrics } from "../lab/prometheus.ts";
@@ -60,14 +60,6 @@ function eventsOf(lab: Lab) {
 }
 
 /** The `vm-restarted` event of `vm` after the log's `from`th event. */
-async function restarted(lab: Lab, vm: string, from: number) {
-  return await waitForValue(
-    `${vm}'s vm-restarted`,
-    () =>
-      eventsOf(lab).slice(from).find((e) => e.kind === "vm-restarted" && e.subject === vm) ?? null,
-    15_000,
-  );
-}
 
 /** Errors `vm`'s devices reported (none may come from a VM that did not crash). */
 function deviceErrors(lab: Lab, vm: string) {
@@ -123,7 +115,7 @@ Deno.test({
       const again = await lab.fault({ kind: "vm-crash", vm: "b" });
       assert.ok(!again.ok);
       assert.equal(again.code, "vm-not-running");
-      const up = await restarted(lab, "b", from);
+      const up = await vmRestarted(lab, "b", from);
       assert.equal(typeof up.detail?.downMs, "number");
       // Before b's new guest did much: the kicks b's old guest made are still counted.
       const kicksAfter = kicks(lab, 1);
@@ -167,7 +159,7 @@ Deno.test({
       assert.ok(r.ok, r.ok ? "" : r.message);
       const f = await flood;
       assert.ok(f.ok, f.ok ? "" : f.message);
-      await restarted(lab, "b", from);
+      await vmRestarted(lab, "b", from);
       assert.deepEqual(deviceErrors(lab, "a"), []);
       assert.equal(lab.vmState("a"), "running");
       // Healthy after: a flood into a sink on the rebooted b loses nothing.
@@ -209,7 +201,7 @@ Deno.test({
           eventsOf(lab).slice(from).find((e) => e.kind === "link-down" && e.subject === "a") ??
             null,
       );
-      await restarted(lab, "b", from);
+      await vmRestarted(lab, "b", from);
       const again = await waitServing(lab, "b's new guest serving a");
       // The same connection (a never reset its NIC), resumed from a's state records.
       assert.equal(again, conn);
@@ -234,7 +226,7 @@ Deno.test({
       const from = eventsOf(lab).length;
       const r = await lab.fault({ kind: "vm-crash", vm: "a" });
       assert.ok(r.ok, r.ok ? "" : r.message);
-      await restarted(lab, "a", from);
+      await vmRestarted(lab, "a", from);
       const down = eventsOf(lab).slice(from).find((e) =>
         e.kind === "link-down" && e.subject === "b"
       );

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { readIotlbCounters } from "../devices/iommu/faults.ts";
 import { ConsumerState, Hdr, openViews, reached } from "../devices/iommu/layout.ts";
 import type { Lab } from "../lab/lab.ts";
-import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
+import { LAB_TEST, startTestLab, vmRestarted } from "../lab/testing.ts";
 import type { PingResult } from "../lab/guest/workloads/ping.ts";
 import { takeSnapshot } from "../lab/snapshot.ts";
 import { waitServing } from "./vhost_pci_pair.ts";
@@ -32,17 +32,6 @@ async function ping(lab: Lab, from: string, to: string): Promise<number> {
   const r = await lab.exec(from, ["ping", to, "-c", "3", "-i", "0.05"]);
   assert.ok(r.ok, r.ok ? "" : r.message);
   return (r.result as PingResult).received;
-}
-
-async function restarted(lab: Lab, vm: string, from: number) {
-  return await waitForValue(
-    `${vm}'s vm-restarted`,
-    () =>
-      lab.events.recent().slice(from).find((e) =>
-        (e.kind === "vm-restarted" || e.kind === "vm-restart-failed") && e.subject === vm
-      ) ?? null,
-    15_000,
-  );
 }
 
 /** A short flood `from` → `to` into a sink: every frame arrives. */
@@ -85,8 +74,7 @@ for (const mode of ["static", "strict"]) {
         const from = lab.events.recent().length;
         const r = await lab.fault({ kind: "vm-crash", vm: "b" });
         assert.ok(r.ok, r.ok ? "" : r.message);
-        const up = await restarted(lab, "b", from);
-        assert.equal(up.kind, "vm-restarted", JSON.stringify(up.detail));
+        await vmRestarted(lab, "b", from);
         assert.equal(await ping(lab, "a", "10.0.0.2"), 3);
         assert.equal(await ping(lab, "b", "10.0.0.1"), 3);
         await flood(lab, "a", "b", "10.0.0.2");
@@ -143,8 +131,7 @@ Deno.test({
       const from = lab.events.recent().length;
       const r = await lab.fault({ kind: "vm-crash", vm: "a" });
       assert.ok(r.ok, r.ok ? "" : r.message);
-      const up = await restarted(lab, "a", from);
-      assert.equal(up.kind, "vm-restarted", JSON.stringify(up.detail));
+      await vmRestarted(lab, "a", from);
       // The power-on reset's invalidation (and the new driver's) happened by now.
       const resetGen = Atomics.load(v.i32, Hdr.GEN);
       const down = lab.events.recent().slice(from).find((e) =>
@@ -203,8 +190,7 @@ Deno.test({
         parked === ConsumerState.PARKED || parked === ConsumerState.ACTIVE,
         `b's slot is ${parked}`,
       );
-      const up = await restarted(lab, "b", from);
-      assert.equal(up.kind, "vm-restarted", JSON.stringify(up.detail));
+      await vmRestarted(lab, "b", from);
       await waitServing(lab, "b serving a again");
       const done = await pings;
       assert.ok(done.ok, done.ok ? "" : done.message);

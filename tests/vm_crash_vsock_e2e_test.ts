@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { Lab } from "../lab/lab.ts";
 import { planLab } from "../lab/plan.ts";
 import { parseTopology } from "../lab/topology/load.ts";
-import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
+import { LAB_TEST, startTestLab, vmRestarted, waitForValue } from "../lab/testing.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
 import { flowingStream, vsockOf } from "./vsock_streams.ts";
 import { vsockConnect } from "../lab/vsock_connect.ts";
@@ -22,18 +22,6 @@ async function startPair(stateDir?: string): Promise<Lab> {
   const t = parseTopology(Deno.readTextFileSync(FILE), "topologies/vsock-pair.yaml");
   assert.ok(t.ok, t.ok ? "" : JSON.stringify(t.error));
   return await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000, stateDir });
-}
-
-async function restarted(lab: Lab, vm: string, from: number) {
-  const e = await waitForValue(
-    `${vm}'s vm-restarted`,
-    () =>
-      lab.events.recent().slice(from).find((e) =>
-        (e.kind === "vm-restarted" || e.kind === "vm-restart-failed") && e.subject === vm
-      ) ?? null,
-    15_000,
-  );
-  assert.equal(e.kind, "vm-restarted", JSON.stringify(e.detail));
 }
 
 /** A new stream a → b:port once b's new guest listens (spawned), checked end to end. */
@@ -75,7 +63,7 @@ Deno.test({
       const a = vsockOf(lab, "a");
       assert.ok(a.driverCounters.rstReceived >= 1, "a's guest got no RST");
       assert.equal(a.counters.peerResets, resetsBefore + 1, "a's device reset one connection");
-      await restarted(lab, "b", from);
+      await vmRestarted(lab, "b", from);
       await newStream(lab, 5001);
       const bad = lab.events.recent().slice(from).filter((e) =>
         ["device-error", "device-needs-reset", "guest-failed", "device-failed"].includes(e.kind)
@@ -119,7 +107,7 @@ Deno.test({
         new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
       ]);
       assert.ok(closed, "the host client's connection stayed open across b's crash");
-      await restarted(lab, "b", from);
+      await vmRestarted(lab, "b", from);
       // The rebooted guest listens again, and the new device worker bridges vsock.sock again.
       const echo2 = lab.exec("b", ["vsock-echo", "-p", "7", "-t", "5"]);
       const again = await waitForValue("a new host connection after the reboot", open, 10_000);
@@ -166,7 +154,7 @@ Deno.test({
       assert.ok(sent !== null, "a's vsock-send hung across c's crash");
       assert.ok(!sent.ok);
       assert.match(sent.message, /: reset$/);
-      await restarted(lab, "c", from);
+      await vmRestarted(lab, "c", from);
       const b = await lab.exec("b", ["vsock-send", "3", "6000", "-b", "200000"]);
       assert.ok(b.ok, b.ok ? "" : b.message);
       const got = await sinkA;
