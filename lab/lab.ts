@@ -285,7 +285,7 @@ export class Lab {
       const d = vm.devices.find((d) => d.kind === "iommu");
       return d?.kind === "iommu" ? viommuBuffer(iommuCapacity(d)) : null;
     });
-    this.#rings = plan.rings.map((r) => LinkRing.create(r.slots, r.slotBytes));
+    this.#rings = plan.rings.map((r) => LinkRing.create(r.slots, r.slotBytes, r.framePhase));
     this.#taps = plan.rings.map((r) => {
       const { snaplen } = ringCaptureFormat(r);
       return TapReader.create(tapCapacity(snaplen), snaplen);

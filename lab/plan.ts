@@ -29,14 +29,22 @@ import type {
 import { planVhostPciLink } from "./plan_vhost_pci.ts";
 import { iommuDeviceSpec, netDeviceSpec, vsockDeviceSpec } from "./kinds/mod.ts";
 import { NO_IMPAIRMENT } from "./host/impair.ts";
+import { linkRingBytes } from "./host/link_ring_layout.ts";
 import { Prng } from "../devices/base/prng.ts";
 import { VsockCid } from "../devices/vsock/config.ts";
 import { VSOCK_HDR_SIZE } from "../devices/vsock/header.ts";
+import { NET_HDR_SIZE } from "../devices/net/config.ts";
 
 /** Slots of one directed link ring. */
 export const LINK_RING_SLOTS = 512;
 /** Bytes of frame one link-ring slot holds (the largest MTU is 9000; frames over this are dropped). */
 export const LINK_SLOT_BYTES = 9216;
+/**
+ * Where a frame starts in a NIC's link-ring slot past a multiple of 8: where it starts in the
+ * guests' buffers, after the 12-byte virtio-net header, so that the device models' copies in and
+ * out of the ring run word by word (`link_ring_layout.ts`).
+ */
+export const LINK_FRAME_PHASE = NET_HDR_SIZE % 8;
 
 /**
  * Slots per ring of a vsock link or router port: fewer, larger slots than a NIC's ring, about the
@@ -48,6 +56,8 @@ export const VSOCK_RING_SLOTS = 64;
  * TX packet), so that a packet crosses the link as one piece, not eight.
  */
 export const VSOCK_SLOT_BYTES = VSOCK_HDR_SIZE + 65536;
+/** A vsock piece starts with its header at a multiple of 8, as a packet does in a guest's buffer. */
+export const VSOCK_FRAME_PHASE = 0;
 
 /** The plan's data types (lab/plan_types.ts), for the modules that read a plan. */
 export type * from "./plan_types.ts";
@@ -152,6 +162,7 @@ export function planLab(topology: Topology): LabPlan {
       seed: Prng.fromSeed(topology.seed).fork(`link ${link.name} forward`).nextU32(),
       slots: LINK_RING_SLOTS,
       slotBytes: LINK_SLOT_BYTES,
+      framePhase: LINK_FRAME_PHASE,
     }, {
       index: reverseRing,
       link: link.name,
@@ -163,6 +174,7 @@ export function planLab(topology: Topology): LabPlan {
       seed: Prng.fromSeed(topology.seed).fork(`link ${link.name} reverse`).nextU32(),
       slots: LINK_RING_SLOTS,
       slotBytes: LINK_SLOT_BYTES,
+      framePhase: LINK_FRAME_PHASE,
     });
     links.push({
       name: link.name,
@@ -200,6 +212,7 @@ export function planLab(topology: Topology): LabPlan {
         seed: Prng.fromSeed(topology.seed).fork(`link ${link.name} ${direction}`).nextU32(),
         slots: VSOCK_RING_SLOTS,
         slotBytes: VSOCK_SLOT_BYTES,
+        framePhase: VSOCK_FRAME_PHASE,
       });
     }
     links.push({ name: link.name, endpoints: [a.name, b.name], forwardRing, reverseRing });
@@ -238,13 +251,17 @@ export function planLab(topology: Topology): LabPlan {
           seed: Prng.fromSeed(topology.seed).fork(`link ${p.link} ${direction}`).nextU32(),
           slots: VSOCK_RING_SLOTS,
           slotBytes: VSOCK_SLOT_BYTES,
+          framePhase: VSOCK_FRAME_PHASE,
         });
       }
       links.push({ name: p.link, endpoints: [vm.name, r.name], forwardRing, reverseRing });
     }
   }
 
-  const ringBytes = rings.reduce((n, r) => n + r.slots * (r.slotBytes + 8), 0);
+  const ringBytes = rings.reduce(
+    (n, r) => n + linkRingBytes(r.slots, r.slotBytes, r.framePhase),
+    0,
+  );
   const sharedBytes = vms.reduce((s, v) => s + v.memoryBytes + v.controlBytes, 0) + ringBytes;
   return {
     name: topology.name,

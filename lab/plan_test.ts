@@ -1,4 +1,5 @@
 import { NO_IMPAIRMENT } from "./host/impair.ts";
+import { linkRingBytes } from "./host/link_ring_layout.ts";
 import { Prng } from "../devices/base/prng.ts";
 import assert from "node:assert/strict";
 import {
@@ -6,6 +7,7 @@ import {
   endpointName,
   formatPlan,
   type LabPlan,
+  LINK_FRAME_PHASE,
   LINK_RING_SLOTS,
   LINK_SLOT_BYTES,
   planLab,
@@ -125,7 +127,7 @@ Deno.test("pair: memory, control blocks and shared bytes add up", () => {
   assert.equal(b.controlBytes, controlLayout([net("packed", 64)]).bytes);
   assert.deepEqual(a.control, controlLayout([net("split", 256)]));
   assert.equal([p.ringSlots, p.slotBytes].join(), [LINK_RING_SLOTS, LINK_SLOT_BYTES].join());
-  const rings = 2 * LINK_RING_SLOTS * (LINK_SLOT_BYTES + 8);
+  const rings = 2 * linkRingBytes(LINK_RING_SLOTS, LINK_SLOT_BYTES, LINK_FRAME_PHASE);
   assert.equal(
     p.sharedBytes,
     a.memoryBytes + b.memoryBytes + a.controlBytes + b.controlBytes + rings,
@@ -390,13 +392,18 @@ Deno.test("the plan's rings each have their geometry: a NIC link's and a vsock l
     },
     links: [{ endpoints: ["a:eth0", "b:eth0"] }, { kind: "vsock", endpoints: ["a", "b"] }],
   }));
-  assert.deepEqual(p.rings.map((r) => [r.producer.kind, r.slots, r.slotBytes]), [
-    ["nic", LINK_RING_SLOTS, LINK_SLOT_BYTES],
-    ["nic", LINK_RING_SLOTS, LINK_SLOT_BYTES],
-    ["vsock", VSOCK_RING_SLOTS, VSOCK_SLOT_BYTES],
-    ["vsock", VSOCK_RING_SLOTS, VSOCK_SLOT_BYTES],
+  // A frame starts where it does in a guest's buffer: a NIC's after the 12-byte virtio-net header
+  // (4 past a multiple of 8), a vsock packet's header at a multiple of 8.
+  assert.deepEqual(p.rings.map((r) => [r.producer.kind, r.slots, r.slotBytes, r.framePhase]), [
+    ["nic", LINK_RING_SLOTS, LINK_SLOT_BYTES, 4],
+    ["nic", LINK_RING_SLOTS, LINK_SLOT_BYTES, 4],
+    ["vsock", VSOCK_RING_SLOTS, VSOCK_SLOT_BYTES, 0],
+    ["vsock", VSOCK_RING_SLOTS, VSOCK_SLOT_BYTES, 0],
   ]);
-  const rings = p.rings.reduce((n, r) => n + r.slots * (r.slotBytes + 8), 0);
+  const rings = p.rings.reduce(
+    (n, r) => n + linkRingBytes(r.slots, r.slotBytes, r.framePhase),
+    0,
+  );
   const rest = p.vms.reduce((n, v) => n + v.memoryBytes + v.controlBytes, 0);
   assert.equal(p.sharedBytes, rest + rings);
   assert.match(

@@ -51,6 +51,8 @@ export interface RingPlan {
   slots: number;
   /** Bytes a slot holds: the largest frame or vsock piece. */
   slotBytes: number;
+  /** Where a frame starts in its slot past a multiple of 8 (`link_ring_layout.ts`). */
+  framePhase: number;
 }
 
 /** A NIC in a VM plan, with its rings (as written, for status and `--dry-run`). */

@@ -11,6 +11,27 @@ import { err, ok, type Result } from "../base/result.ts";
 import type { OutOfMemoryError } from "./errors.ts";
 import { PAGE_SIZE } from "./memory.ts";
 
+/** The alignment of a driver's packet buffers: a cache line. */
+export const BUFFER_ALIGN = 64;
+
+/**
+ * The distance from one of a driver's packet buffers of `bytes` to the next: `bytes` rounded up to
+ * a cache line (`BUFFER_ALIGN`). Every buffer then starts on a line of its own, and the data at
+ * the same place in every buffer (a virtio-net frame after its 12-byte header, a vsock payload
+ * after its 44) at the same offset from a multiple of 8. That matters for speed: V8 copies shared
+ * memory word by word only between offsets equal modulo 8, and byte by byte otherwise, five times
+ * slower for a 1500-byte frame (docs/performance.md, "Copies at one phase").
+ *
+ * @example
+ * ```ts
+ * import { bufferStride } from "./allocator.ts";
+ * bufferStride(12 + 1514); // 1536
+ * ```
+ */
+export function bufferStride(bytes: number): number {
+  return Math.ceil(bytes / BUFFER_ALIGN) * BUFFER_ALIGN;
+}
+
 /**
  * Allocates whole pages from a range of guest-physical addresses.
  *

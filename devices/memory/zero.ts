@@ -11,8 +11,14 @@
 
 /** Runs shorter than this are zeroed by stores; longer ones by `set()` from {@linkcode ZEROS}. */
 const STORE_RUN = 64;
-/** A source of zeros for `set()`; longer runs take several copies. */
-const ZEROS = new Uint8Array(4096);
+/** Bytes a `set()` from {@linkcode ZEROS} zeroes at most; longer runs take several copies. */
+const ZERO_RUN = 4096;
+/**
+ * A source of zeros for `set()`, 8 bytes longer than a run: a run is copied from the offset that
+ * matches its target modulo 8, since V8 copies shared memory word by word only between offsets
+ * equal modulo 8 (and byte by byte, several times slower, otherwise).
+ */
+const ZEROS = new Uint8Array(ZERO_RUN + 8);
 
 /**
  * Zero `buf[from, to)` (as `buf.fill(0, from, to)` with integer bounds inside `buf`), in the
@@ -30,18 +36,22 @@ export function zeroBytes(buf: Uint8Array, from: number, to: number): void {
     for (let i = from; i < to; i++) buf[i] = 0;
     return;
   }
-  for (let at = from; at < to; at += ZEROS.length) {
-    const n = Math.min(ZEROS.length, to - at);
-    buf.set(n === ZEROS.length ? ZEROS : zerosOf(n), at);
+  const phase = buf.byteOffset & 7;
+  for (let at = from; at < to; at += ZERO_RUN) {
+    buf.set(zerosOf((phase + at) & 7, Math.min(ZERO_RUN, to - at)), at);
   }
 }
 
-// The last short source handed out: a flood zeroes runs of one length, and a view per call would
-// be garbage for the scavenger at every frame.
+// The last source handed out: a flood zeroes runs of one length at one phase, and a view per call
+// would be garbage for the scavenger at every frame.
 let lastView = ZEROS;
+let lastPhase = -1;
 
-/** `ZEROS[0, n)` as a view, the same object for the same `n` as the last call. */
-function zerosOf(n: number): Uint8Array {
-  if (lastView.length !== n) lastView = ZEROS.subarray(0, n);
+/** `n` zeros starting `phase` bytes into {@linkcode ZEROS}, the same view as the last call's for the same `phase` and `n`. */
+function zerosOf(phase: number, n: number): Uint8Array {
+  if (lastView.length !== n || lastPhase !== phase) {
+    lastView = ZEROS.subarray(phase, phase + n);
+    lastPhase = phase;
+  }
   return lastView;
 }

@@ -57,6 +57,7 @@ export {
   SEGMENT_BYTES,
 } from "./sizing.ts";
 import { MAX_REASSEMBLED_FRAME, rxBufferBytes, segmentBytes, SMALL_RX_BUFFER } from "./sizing.ts";
+import { bufferStride } from "../memory/allocator.ts";
 
 /** Construction options of a `NetDriver`. */
 export interface NetDriverOptions {
@@ -156,6 +157,9 @@ export class NetDriver {
   private readonly c: Float64Array;
   private readonly rxBase: number;
   private readonly txBase: number;
+  /** Bytes from one RX / TX buffer to the next (`bufferStride`: every frame at one phase). */
+  private readonly rxStride: number;
+  private readonly txStride: number;
   private readonly rxFree: Uint32Array;
   private rxFreeCount: number;
   private readonly txFree: Uint32Array;
@@ -222,8 +226,10 @@ export class NetDriver {
     }
     this.c = opts.counters ?? new Float64Array(NET_DRIVER_COUNTER_COUNT);
     this.watchdog = new TxWatchdog({ timeoutMs: opts.txTimeoutMs, now: opts.now });
-    this.rxBase = allocate(opts.alloc, this.rx.size * this.rxBufferSize, "RX");
-    this.txBase = allocate(opts.alloc, this.tx.size * this.txBufferSize, "TX");
+    this.rxStride = bufferStride(this.rxBufferSize);
+    this.txStride = bufferStride(this.txBufferSize);
+    this.rxBase = allocate(opts.alloc, this.rx.size * this.rxStride, "RX");
+    this.txBase = allocate(opts.alloc, this.tx.size * this.txStride, "TX");
     this.rxFree = new Uint32Array(this.rx.size);
     this.txFree = new Uint32Array(this.tx.size);
     // Stacks popped from the end: token 0 is used first.
@@ -241,7 +247,7 @@ export class NetDriver {
     this.txPendingLen = new Uint32Array(this.dma ? this.tx.size : 0);
     this.txViews = [];
     for (let i = 0; i < this.tx.size; i++) {
-      const at = this.txBase + i * this.txBufferSize + NET_HDR_SIZE;
+      const at = this.txBase + i * this.txStride + NET_HDR_SIZE;
       this.txViews.push(this.u8.subarray(at, at + this.maxFrame));
     }
     // RX: one segment, or (big buffers) the header then page-sized segments.
@@ -281,12 +287,12 @@ export class NetDriver {
 
   /** GPA of RX buffer `token` (for tests and diagnostics). */
   rxBufferAddr(token: number): number {
-    return this.rxBase + token * this.rxBufferSize;
+    return this.rxBase + token * this.rxStride;
   }
 
   /** GPA of TX buffer `token` (header first). */
   txBufferAddr(token: number): number {
-    return this.txBase + token * this.txBufferSize;
+    return this.txBase + token * this.txStride;
   }
 
   /**

@@ -67,7 +67,14 @@ for (const layout of ["split", "packed"] as const) {
     const plain = rig(layout, false);
     assert.equal(plain.driver.rxBufferSize, 1526);
     assert.equal(plain.driver.txBufferSize, 12 + 1514);
-    assert.equal(plain.driver.rxBufferAddr(1) - plain.driver.rxBufferAddr(0), 1526);
+    // Buffers lie a cache line apart (1526 rounded up to 1536), so every frame starts 4 bytes
+    // past a multiple of 8, as the link rings' frames do (copies between them run word by word).
+    assert.equal(plain.driver.rxBufferAddr(1) - plain.driver.rxBufferAddr(0), 1536);
+    assert.equal(plain.driver.txBufferAddr(1) - plain.driver.txBufferAddr(0), 1536);
+    for (let t = 0; t < 4; t++) {
+      assert.equal((plain.driver.rxBufferAddr(t) + NET_HDR_SIZE) % 8, 4);
+      assert.equal((plain.driver.txBufferAddr(t) + NET_HDR_SIZE) % 8, 4);
+    }
     assert.equal(rig(layout, true).driver.rxBufferSize, 1536);
     assert.equal(plain.driver.fillRx(), 4);
     assert.equal(plain.driver.fillRx(), 0); // every buffer is posted

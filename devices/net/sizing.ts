@@ -7,6 +7,7 @@
  * @module
  */
 
+import { bufferStride } from "../memory/allocator.ts";
 import { packedAreaSizes } from "../virtio/packed_layout.ts";
 import { splitAreaSizes } from "../virtio/split_layout.ts";
 import { maxFrameLen, NET_HDR_SIZE } from "./config.ts";
@@ -88,8 +89,8 @@ export function netDriverMemoryBytes(
 ): number {
   const page = (b: number) => Math.ceil(b / 4096) * 4096;
   const rings = netDriverRingBytes(o);
-  const rx = page(o.queueSize * rxBufferBytes(o.mtu, o.mrgRxbuf));
-  const tx = page(o.queueSize * (NET_HDR_SIZE + maxFrameLen(o.mtu)));
+  const rx = page(o.queueSize * bufferStride(rxBufferBytes(o.mtu, o.mrgRxbuf)));
+  const tx = page(o.queueSize * bufferStride(NET_HDR_SIZE + maxFrameLen(o.mtu)));
   return rings + rx + tx;
 }
 

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { PageAllocator } from "../memory/allocator.ts";
+import { bufferStride, type PageAllocator } from "../memory/allocator.ts";
 import type { GuestMemory } from "../memory/memory.ts";
 import type { DriverError } from "../virtio/errors.ts";
 import { packedAreaSizes } from "../virtio/packed_layout.ts";
@@ -87,7 +87,10 @@ interface Pool {
   q: DriverQueue;
   name: VsockQueueName;
   base: number;
+  /** Bytes a buffer holds (its descriptor's length). */
   size: number;
+  /** Bytes from one buffer to the next (`bufferStride(size)`). */
+  stride: number;
   free: Uint32Array;
   freeCount: number;
   busy: Uint8Array;
@@ -100,18 +103,28 @@ function pool(
   size: number,
   count = q.size,
 ): Pool {
-  const r = alloc.allocBytes(count * size);
+  const stride = bufferStride(size);
+  const r = alloc.allocBytes(count * stride);
   if (!r.ok) {
     throw new RangeError(
       `Cannot create the vsock driver: no room for ${name} buffers of ${
-        count * size
+        count * stride
       } bytes (${r.error.freePages} pages free)`,
     );
   }
   // Tokens are buffer indexes 0…count-1; `busy` spans the queue so a device's token is checked.
   const free = new Uint32Array(count);
   for (let i = 0; i < count; i++) free[i] = count - 1 - i;
-  return { q, name, base: r.value, size, free, freeCount: count, busy: new Uint8Array(q.size) };
+  return {
+    q,
+    name,
+    base: r.value,
+    size,
+    stride,
+    free,
+    freeCount: count,
+    busy: new Uint8Array(q.size),
+  };
 }
 
 /**
@@ -188,12 +201,12 @@ export class VsockDriver {
 
   /** GPA of TX buffer `token`. */
   txBufferAddr(token: number): number {
-    return this.tx.base + token * this.tx.size;
+    return this.tx.base + token * this.tx.stride;
   }
 
   /** GPA of RX buffer `token`. */
   rxBufferAddr(token: number): number {
-    return this.rx.base + token * this.rx.size;
+    return this.rx.base + token * this.rx.stride;
   }
 
   /** Post every free RX buffer; how many (visible after `flush`). */
@@ -305,7 +318,7 @@ export class VsockDriver {
       if (t < 0) break;
       const token = t & 0xffff;
       const used = Math.floor(t / 65536);
-      const at = this.ev.base + token * this.ev.size;
+      const at = this.ev.base + token * this.ev.stride;
       const id = (this.u8[at] | (this.u8[at + 1] << 8) | (this.u8[at + 2] << 16) |
         (this.u8[at + 3] << 24)) >>> 0;
       this.release(this.ev, token);
@@ -333,7 +346,7 @@ export class VsockDriver {
     let n = 0;
     while (p.freeCount > 0) {
       const token = p.free[p.freeCount - 1];
-      this.seg[0] = p.base + token * p.size;
+      this.seg[0] = p.base + token * p.stride;
       this.seg[1] = p.size;
       const r = p.q.add(this.writeSpec, token);
       if (!r.ok) {
@@ -403,7 +416,7 @@ export function vsockDriverMemoryBytes(
   const a = o.layout === "split" ? splitAreaSizes(o.queueSize) : packedAreaSizes(o.queueSize);
   const rings = 3 * (page(a.descriptor) + page(a.driver) + page(a.device));
   const buf = o.bufferSize ?? DEFAULT_VSOCK_BUFFER;
-  const tx = (o.txBuffers ?? o.queueSize) * (o.txBufferSize ?? buf);
-  const rx = (o.rxBuffers ?? o.queueSize) * buf;
-  return rings + page(rx) + page(tx) + page(o.queueSize * VSOCK_EVENT_SIZE);
+  const tx = (o.txBuffers ?? o.queueSize) * bufferStride(o.txBufferSize ?? buf);
+  const rx = (o.rxBuffers ?? o.queueSize) * bufferStride(buf);
+  return rings + page(rx) + page(tx) + page(o.queueSize * bufferStride(VSOCK_EVENT_SIZE));
 }

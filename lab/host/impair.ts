@@ -334,8 +334,12 @@ export class ImpairStage {
     } else {
       const idx = this.#free[--this.#freeCount];
       let buf = this.#bufs[idx];
-      if (buf.length < frame.length) {
-        buf = new Uint8Array(Math.max(frame.length, INITIAL_BUFFER_BYTES));
+      // The copy starts where the frame does past a multiple of 8 (its ring's frame phase), so that
+      // V8 copies it, and later back into a ring, word by word, not byte by byte.
+      const phase = frame.byteOffset & 7;
+      if (buf.length < frame.length || (buf.byteOffset & 7) !== phase) {
+        const n = Math.max(frame.length, INITIAL_BUFFER_BYTES);
+        buf = new Uint8Array(new ArrayBuffer(phase + n), phase, n);
         this.#bufs[idx] = buf;
       }
       buf.set(frame);

@@ -66,6 +66,18 @@ Deno.test("delay holds a frame until it is due", () => {
   assert.equal(s.counters.delivered, 1);
 });
 
+Deno.test("a held frame keeps its offset past a multiple of 8 (its ring's frame phase) and its bytes", () => {
+  const s = stage({ delayUs: 10 });
+  const ring = new Uint8Array(new SharedArrayBuffer(4096));
+  const out: [number, number[]][] = [];
+  for (const at of [4, 4 + 2048, 0, 7]) {
+    const f = ring.subarray(at, at + 1500).fill(at & 0xff);
+    s.offer(f, 0);
+    s.drain(10, (held) => out.push([held.byteOffset & 7, [held[0], held[1499], held.length]]) > 0);
+  }
+  assert.deepEqual(out, [[4, [4, 4, 1500]], [4, [4, 4, 1500]], [0, [0, 0, 1500]], [7, [7, 7, 1500]]]);
+});
+
 Deno.test("the stage counts how late held frames leave, not the ones reorder sends ahead", () => {
   const s = stage({ delayUs: 500 });
   s.offer(frame(1), 100); // due at 600

@@ -92,7 +92,11 @@ export class LinkRing {
   readonly slots: number;
   /** The largest frame a slot holds. */
   readonly slotBytes: number;
+  /** Where each frame starts past a multiple of 8 (0..7). */
+  readonly framePhase: number;
   readonly #stride: number;
+  /** Byte offset of slot 0's frame. */
+  readonly #frameAt: number;
   readonly #mask: number;
   readonly #views: (Uint8Array | undefined)[] = [];
   readonly #i32: Int32Array;
@@ -106,11 +110,18 @@ export class LinkRing {
   #tail: number;
   #cachedHead: number;
 
-  private constructor(buffer: SharedArrayBuffer, slots: number, slotBytes: number) {
+  private constructor(
+    buffer: SharedArrayBuffer,
+    slots: number,
+    slotBytes: number,
+    framePhase: number,
+  ) {
     this.buffer = buffer;
     this.slots = slots;
     this.slotBytes = slotBytes;
-    this.#stride = linkRingSlotStride(slotBytes);
+    this.framePhase = framePhase;
+    this.#stride = linkRingSlotStride(slotBytes, framePhase);
+    this.#frameAt = LinkRingOffset.slotsStart + LINK_SLOT_HEADER + framePhase;
     this.#mask = slots - 1;
     this.#i32 = new Int32Array(buffer);
     this.#u8 = new Uint8Array(buffer);
@@ -122,28 +133,30 @@ export class LinkRing {
   }
 
   /**
-   * A new ring in a new shared buffer. Throws on a bad geometry (a programmer or planner error).
+   * A new ring in a new shared buffer, each frame `framePhase` bytes past a multiple of 8 (see
+   * `link_ring_layout.ts`). Throws on a bad geometry (a programmer or planner error).
    *
    * @example
    * ```ts
    * import { LinkRing } from "./link_ring.ts";
-   * const ring = LinkRing.create(2048, 2048);
+   * const ring = LinkRing.create(2048, 2048, 4);
    * ```
    */
-  static create(slots: number, slotBytes: number): LinkRing {
-    if (!isLinkRingGeometry(slots, slotBytes)) {
+  static create(slots: number, slotBytes: number, framePhase = 0): LinkRing {
+    if (!isLinkRingGeometry(slots, slotBytes, framePhase)) {
       throw new RangeError(
-        `Cannot create link ring: slots must be a power of 2 up to ${LINK_RING_MAX_SLOTS} and slotBytes 1..${LINK_RING_MAX_SLOT_BYTES}, got ${slots} and ${slotBytes}`,
+        `Cannot create link ring: slots must be a power of 2 up to ${LINK_RING_MAX_SLOTS}, slotBytes 1..${LINK_RING_MAX_SLOT_BYTES} and framePhase 0..7, got ${slots}, ${slotBytes} and ${framePhase}`,
       );
     }
-    const buffer = new SharedArrayBuffer(linkRingBytes(slots, slotBytes));
+    const buffer = new SharedArrayBuffer(linkRingBytes(slots, slotBytes, framePhase));
     const dv = new DataView(buffer);
     dv.setUint32(LinkRingOffset.magic, LINK_RING_MAGIC, true);
     dv.setUint32(LinkRingOffset.version, LINK_RING_VERSION, true);
     dv.setUint32(LinkRingOffset.slots, slots, true);
     dv.setUint32(LinkRingOffset.slotBytes, slotBytes, true);
-    dv.setUint32(LinkRingOffset.slotStride, linkRingSlotStride(slotBytes), true);
-    return new LinkRing(buffer, slots, slotBytes);
+    dv.setUint32(LinkRingOffset.slotStride, linkRingSlotStride(slotBytes, framePhase), true);
+    dv.setUint32(LinkRingOffset.framePhase, framePhase, true);
+    return new LinkRing(buffer, slots, slotBytes, framePhase);
   }
 
   /**
@@ -168,13 +181,15 @@ export class LinkRing {
     const slots = dv.getUint32(LinkRingOffset.slots, true);
     const slotBytes = dv.getUint32(LinkRingOffset.slotBytes, true);
     const stride = dv.getUint32(LinkRingOffset.slotStride, true);
+    const phase = dv.getUint32(LinkRingOffset.framePhase, true);
     if (
-      !isLinkRingGeometry(slots, slotBytes) || stride !== linkRingSlotStride(slotBytes) ||
-      buffer.byteLength !== linkRingBytes(slots, slotBytes)
+      !isLinkRingGeometry(slots, slotBytes, phase) ||
+      stride !== linkRingSlotStride(slotBytes, phase) ||
+      buffer.byteLength !== linkRingBytes(slots, slotBytes, phase)
     ) {
       return err({ kind: "bad-geometry", slots, slotBytes, byteLength: buffer.byteLength });
     }
-    return ok(new LinkRing(buffer, slots, slotBytes));
+    return ok(new LinkRing(buffer, slots, slotBytes, phase));
   }
 
   // ---------------------------------------------------------------- producer side
@@ -186,7 +201,7 @@ export class LinkRing {
   #view(slot: number, len: number): Uint8Array {
     let v = this.#views[slot];
     if (v === undefined || v.length !== len) {
-      const at = LinkRingOffset.slotsStart + slot * this.#stride + LINK_SLOT_HEADER;
+      const at = this.#frameAt + slot * this.#stride;
       v = this.#u8.subarray(at, at + len);
       this.#views[slot] = v;
     }

@@ -11,15 +11,22 @@
  *   le32 version;          // 4
  *   le32 slots;            // 8   power of two
  *   le32 slotBytes;        // 12  largest frame a slot holds
- *   le32 slotStride;       // 16  align8(8 + slotBytes)
+ *   le32 slotStride;       // 16  align8(8 + framePhase + slotBytes)
+ *   le32 framePhase;       // 20  0..7: where a frame starts past an 8-byte boundary
  *   le32 head;             // 64  free-running; written by the producer only
  *   le32 tail;             // 128 free-running; written by the consumer only
  *   le32 consumerWaiting;  // 192 1 = the consumer sleeps (or is about to) and wants a doorbell
  *   f64  producerCounters[6]; // 256 framesIn bytesIn framesDropped bytesDropped publishes wakeups
  *   f64  consumerCounters[3]; // 320 framesOut bytesOut badFrames
  * };
- * struct slot { le32 len; le32 meta; u8 frame[slotBytes]; pad to 8 };  // from 384, `slots` of them
+ * struct slot { le32 len; le32 meta; u8 pad[framePhase]; u8 frame[slotBytes]; pad to 8 };
+ *                                                      // from 384, `slots` of them
  * ```
+ * A frame starts `framePhase` bytes past a multiple of 8, chosen by the link's kind to be where
+ * its frames start in the guests' buffers (a virtio-net frame 4 bytes past one, after its 12-byte
+ * header): V8 copies shared memory word by word only between offsets equal modulo 8, and byte by
+ * byte otherwise, five times slower for a 1500-byte frame (docs/performance.md, "Copies at one
+ * phase").
  * A slot's `meta` travels with its frame and means what the link's kind says: on Ethernet links, a
  * checksum the receiver still has to complete (`devices/net/checksum.ts`), carried as a tap with
  * IFF_VNET_HDR carries it in the virtio-net header; 0 for none.
@@ -29,8 +36,8 @@
 
 /** "VLRG" as a little-endian u32. */
 export const LINK_RING_MAGIC = 0x4752_4c56;
-/** The header layout version (2: a meta word per slot). */
-export const LINK_RING_VERSION = 2;
+/** The header layout version (3: a frame phase per ring; 2: a meta word per slot). */
+export const LINK_RING_VERSION = 3;
 
 /** Byte offsets of the header fields. */
 export const LinkRingOffset = {
@@ -39,6 +46,7 @@ export const LinkRingOffset = {
   slots: 8,
   slotBytes: 12,
   slotStride: 16,
+  framePhase: 20,
   head: 64,
   tail: 128,
   consumerWaiting: 192,
@@ -86,21 +94,23 @@ export function formatLinkRingError(e: LinkRingError): string {
 }
 
 /**
- * The byte stride of one slot: its length and meta words and `slotBytes` of frame, padded to 8.
+ * The byte stride of one slot: its length and meta words, `framePhase` bytes of padding and
+ * `slotBytes` of frame, padded to 8.
  *
  * @example
  * ```ts
  * import { linkRingSlotStride } from "./link_ring_layout.ts";
  * linkRingSlotStride(2048); // 2056
+ * linkRingSlotStride(2048, 4); // 2064
  * ```
  */
-export function linkRingSlotStride(slotBytes: number): number {
-  return (LINK_SLOT_HEADER + slotBytes + 7) & ~7;
+export function linkRingSlotStride(slotBytes: number, framePhase = 0): number {
+  return (LINK_SLOT_HEADER + framePhase + slotBytes + 7) & ~7;
 }
 
 /**
- * Whether `slots` is a power of two up to `LINK_RING_MAX_SLOTS` and `slotBytes` is in
- * 1..`LINK_RING_MAX_SLOT_BYTES`.
+ * Whether `slots` is a power of two up to `LINK_RING_MAX_SLOTS`, `slotBytes` is in
+ * 1..`LINK_RING_MAX_SLOT_BYTES` and `framePhase` in 0..7.
  *
  * @example
  * ```ts
@@ -109,10 +119,11 @@ export function linkRingSlotStride(slotBytes: number): number {
  * isLinkRingGeometry(300, 2048); // false: not a power of two
  * ```
  */
-export function isLinkRingGeometry(slots: number, slotBytes: number): boolean {
+export function isLinkRingGeometry(slots: number, slotBytes: number, framePhase = 0): boolean {
   return Number.isInteger(slots) && slots >= 1 && slots <= LINK_RING_MAX_SLOTS &&
     (slots & (slots - 1)) === 0 && Number.isInteger(slotBytes) && slotBytes >= 1 &&
-    slotBytes <= LINK_RING_MAX_SLOT_BYTES;
+    slotBytes <= LINK_RING_MAX_SLOT_BYTES && Number.isInteger(framePhase) && framePhase >= 0 &&
+    framePhase < 8;
 }
 
 /**
@@ -124,8 +135,8 @@ export function isLinkRingGeometry(slots: number, slotBytes: number): boolean {
  * linkRingBytes(2048, 2048); // 384 + 2048 * 2056
  * ```
  */
-export function linkRingBytes(slots: number, slotBytes: number): number {
-  return LinkRingOffset.slotsStart + slots * linkRingSlotStride(slotBytes);
+export function linkRingBytes(slots: number, slotBytes: number, framePhase = 0): number {
+  return LinkRingOffset.slotsStart + slots * linkRingSlotStride(slotBytes, framePhase);
 }
 
 /** The ring's counters, as read from shared memory. */

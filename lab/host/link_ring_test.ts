@@ -148,6 +148,37 @@ if (typeof g.WorkerGlobalScope !== "undefined") {
     assert.throws(() => LinkRing.create(4, 0), RangeError);
   });
 
+  Deno.test("each frame starts framePhase bytes past a multiple of 8, on both sides", () => {
+    assert.equal(linkRingBytes(4, 61, 4), 384 + 4 * 80);
+    for (const phase of [0, 4, 7]) {
+      const tx = LinkRing.create(4, 1600, phase);
+      const rx = LinkRing.attach(tx.buffer);
+      assert.ok(rx.ok);
+      assert.equal(rx.value.framePhase, phase);
+      for (let i = 0; i < 6; i++) {
+        const frame = new Uint8Array(60 + i).fill(i + 1);
+        const view = tx.reserve(frame.length);
+        assert.ok(view !== null);
+        assert.equal(view.byteOffset % 8, phase);
+        view.set(frame);
+        tx.commit(frame.length, i);
+        tx.publish();
+        const got: Uint8Array | null = rx.value.peek();
+        assert.ok(got !== null);
+        assert.equal(got.byteOffset % 8, phase);
+        assert.deepEqual([...got], [...frame]);
+        assert.equal(rx.value.peekedMeta(), i);
+        rx.value.release();
+        rx.value.finishConsume();
+      }
+    }
+    assert.throws(() => LinkRing.create(4, 64, 8), /framePhase 0\.\.7/);
+    const copy = LinkRing.create(4, 64, 4).buffer;
+    new DataView(copy).setUint32(LinkRingOffset.framePhase, 0, true); // the stride no longer fits
+    const r = LinkRing.attach(copy);
+    assert.equal(r.ok ? "" : r.error.kind, "bad-geometry");
+  });
+
   Deno.test("attach validates magic, version and geometry", () => {
     const ring = LinkRing.create(4, 64);
     assert.equal(LinkRing.attach(ring.buffer).ok, true);
