@@ -75,7 +75,11 @@ Deno.test("a held frame keeps its offset past a multiple of 8 (its ring's frame 
     s.offer(f, 0);
     s.drain(10, (held) => out.push([held.byteOffset & 7, [held[0], held[1499], held.length]]) > 0);
   }
-  assert.deepEqual(out, [[4, [4, 4, 1500]], [4, [4, 4, 1500]], [0, [0, 0, 1500]], [7, [7, 7, 1500]]]);
+  assert.deepEqual(out, [[4, [4, 4, 1500]], [4, [4, 4, 1500]], [0, [0, 0, 1500]], [7, [
+    7,
+    7,
+    1500,
+  ]]]);
 });
 
 Deno.test("the stage counts how late held frames leave, not the ones reorder sends ahead", () => {

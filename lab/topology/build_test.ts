@@ -235,17 +235,19 @@ Deno.test("the memory check counts RX buffers sized from the MTU without mrg_rxb
   assert.equal(tooSmall(["event_idx"]), true);
   // With mrg_rxbuf, RX buffers stay 1536 bytes: about 2.8 MiB fits.
   assert.equal(tooSmall(["event_idx", "mrg_rxbuf"]), false);
-  // Exactly: page 0, 2 × 3 ring pages, 256 × 1536 RX, 565 pages of TX = 2672 KiB.
+  // Exactly: page 0, 2 × 3 ring pages, 256 × 1536 RX, 256 TX buffers a cache line apart (9026
+  // bytes rounded up to 9088: 568 pages) = 2684 KiB.
   const at = (memory: string, features: string[]) =>
     topologyFromObject({
       name: "x",
       vms: { a: { memory, nics: { eth0: { mtu: 9000, features } } } },
     });
-  assert.ok(at("2672KiB", ["mrg_rxbuf"]).ok, "2672 KiB is enough without indirect tables");
+  assert.ok(at("2684KiB", ["mrg_rxbuf"]).ok, "2684 KiB is enough without indirect tables");
+  assert.ok(!at("2680KiB", ["mrg_rxbuf"]).ok, "2680 KiB is not");
   // Indirect tables: 2 queues × 256 tables × 4 entries × 16 bytes = 32 KiB more.
-  const tables = at("2672KiB", ["mrg_rxbuf", "indirect"]);
+  const tables = at("2684KiB", ["mrg_rxbuf", "indirect"]);
   assert.ok(!tables.ok && JSON.stringify(tables.error).includes("memory-too-small"));
-  assert.ok(at("2704KiB", ["mrg_rxbuf", "indirect"]).ok);
+  assert.ok(at("2716KiB", ["mrg_rxbuf", "indirect"]).ok);
 });
 
 Deno.test("the memory check counts the vIOMMU driver's queues and buffers (176 KiB)", () => {
@@ -260,13 +262,13 @@ Deno.test("the memory check counts the vIOMMU driver's queues and buffers (176 K
         },
       },
     });
-  assert.ok(at("2672KiB", false).ok, "the NIC alone fits");
-  const small = at("2672KiB", true);
+  assert.ok(at("2684KiB", false).ok, "the NIC alone fits");
+  const small = at("2684KiB", true);
   assert.ok(!small.ok && JSON.stringify(small.error).includes("memory-too-small"));
   assert.match(JSON.stringify(!small.ok && small.error), /and its vIOMMU driver/);
   // 6 ring pages, 256 request buffers of 592 bytes (37 pages), 64 fault reports (1 page).
-  assert.ok(at("2848KiB", true).ok);
-  assert.ok(!at("2844KiB", true).ok);
+  assert.ok(at("2860KiB", true).ok);
+  assert.ok(!at("2856KiB", true).ok);
 });
 
 Deno.test("vsock routers: each VM linked to one becomes a port; router links are not VM pairs", () => {

@@ -133,7 +133,7 @@ const ROWS: Row[] = [
     what: "memory too small for the NICs' rings and buffers",
     yaml: "name: x\nvms:\n  a:\n    memory: 4MiB\n    nics: { eth0: { queue_size: 4096 } }\n",
     first:
-      '4:13 memory-too-small VM "a" needs 12.2MiB of guest memory for its NICs\' rings and buffers, got 4MiB',
+      '4:13 memory-too-small VM "a" needs 12.3MiB of guest memory for its NICs\' rings and buffers, got 4MiB',
   },
   {
     what: "multicast MAC",
