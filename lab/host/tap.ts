@@ -20,10 +20,13 @@
  * struct tapRecord {   // from offset 320, 8-byte aligned, never split across the ring's end
  *   le32 capLen;       // 0xffffffff: padding, the next record starts at the ring's start
  *   le32 origLen; f64 tsUs;  // tsUs: µs since the epoch
- *   u8 direction; u8 pad[7];
- *   u8 frame[capLen]; pad to 8;
+ *   u8 direction; u8 phase; u8 pad[6];
+ *   u8 pad[phase]; u8 frame[capLen]; pad to 8;
  * };
  * ```
+ * A frame is kept `phase` bytes past a multiple of 8, where it was in its link ring, so that the
+ * writer's copy runs word by word (V8 copies shared memory byte by byte between offsets that differ
+ * modulo 8; `link_ring_layout.ts`).
  *
  * @module
  */
@@ -33,7 +36,7 @@ import { Pcap, writePcapRecord } from "./pcap.ts";
 
 /** "VTAP" as a little-endian u32. */
 export const TAP_MAGIC = 0x5041_5456;
-const TAP_VERSION = 1;
+const TAP_VERSION = 2;
 
 /** Byte offsets of the tap header. */
 export const TapOffset = {
@@ -56,6 +59,16 @@ const BYTES = FRAMES + 1;
 const DROPPED = FRAMES + 2;
 const RECORD_HEADER = 24;
 const PAD = 0xffffffff;
+
+/** Bytes of a record of `capLen` frame bytes kept `phase` bytes past a multiple of 8. */
+function recordBytes(capLen: number, phase: number): number {
+  return align8(RECORD_HEADER + phase + capLen);
+}
+
+/** Bytes of the largest record of a tap of `snaplen`. */
+function maxRecordBytes(snaplen: number): number {
+  return recordBytes(snaplen, 7);
+}
 
 /** Direction bytes. */
 export const TapDirection = { rx: 0, tx: 1 } as const;
@@ -129,12 +142,12 @@ export class TapReader {
    */
   static create(
     capacity: number,
-    snaplen: number = Math.min(65535, Math.floor(capacity / 4) - RECORD_HEADER),
+    snaplen: number = Math.min(65535, Math.floor(capacity / 4) - RECORD_HEADER - 8),
   ): TapReader {
     if (
       !Number.isInteger(capacity) || capacity < 256 || (capacity & (capacity - 1)) !== 0 ||
       capacity > 1 << 30 || !Number.isInteger(snaplen) || snaplen < 14 ||
-      4 * (RECORD_HEADER + align8(snaplen)) > capacity
+      4 * maxRecordBytes(snaplen) > capacity
     ) {
       throw new RangeError(
         `Cannot create tap: capacity must be a power of 2 holding 4 records of snaplen ${snaplen}, got ${capacity}`,
@@ -187,10 +200,12 @@ export class TapReader {
         this.#tail = (this.#tail + this.capacity - pos) >>> 0;
         continue;
       }
-      if (capLen > this.snaplen || pos + RECORD_HEADER + capLen > this.capacity) {
+      const phase = this.#u8[at + 17];
+      if (capLen > this.snaplen || phase > 7 || pos + recordBytes(capLen, phase) > this.capacity) {
         this.#tail = head; // a corrupt tap: discard what is there
         break;
       }
+      const frameAt = at + RECORD_HEADER + phase;
       const need = Pcap.recordHeaderBytes + capLen;
       if (used > 0 && used + need > maxBytes) break;
       if (used + need > out.length) {
@@ -202,11 +217,11 @@ export class TapReader {
       }
       used += writePcapRecord(out, used, {
         tsUs: this.#dv.getFloat64(at + 8, true),
-        frame: this.#u8.subarray(at + RECORD_HEADER, at + RECORD_HEADER + capLen),
+        frame: this.#u8.subarray(frameAt, frameAt + capLen),
         origLen: this.#dv.getUint32(at + 4, true),
         snaplen: this.snaplen,
       });
-      this.#tail = (this.#tail + RECORD_HEADER + align8(capLen)) >>> 0;
+      this.#tail = (this.#tail + recordBytes(capLen, phase)) >>> 0;
     }
     // publish tail: pairs with observe tail in TapWriter.capture (the space may be reused)
     Atomics.store(this.#i32, TAIL, this.#tail | 0);
@@ -248,7 +263,7 @@ export const TAP_MIN_RECORDS = 128;
  */
 export function tapCapacity(snaplen: number): number {
   let capacity = 1 << 20;
-  while (capacity < TAP_MIN_RECORDS * (RECORD_HEADER + align8(snaplen))) capacity *= 2;
+  while (capacity < TAP_MIN_RECORDS * maxRecordBytes(snaplen)) capacity *= 2;
   return capacity;
 }
 
@@ -307,7 +322,7 @@ export class TapWriter {
       magic !== TAP_MAGIC || dv.getUint32(TapOffset.version, true) !== TAP_VERSION ||
       capacity < 256 || (capacity & (capacity - 1)) !== 0 ||
       byteLength !== TapOffset.dataStart + capacity ||
-      4 * (RECORD_HEADER + align8(snaplen)) > capacity
+      4 * maxRecordBytes(snaplen) > capacity
     ) {
       return err({ kind: "bad-tap-header", magic, capacity, byteLength });
     }
@@ -346,7 +361,8 @@ export class TapWriter {
   capture(frame: Uint8Array, meta: { tsUs: number; direction: number }): boolean {
     if (!this.enabled()) return false;
     const capLen = Math.min(frame.length, this.snaplen);
-    const size = RECORD_HEADER + align8(capLen);
+    const phase = frame.byteOffset & 7;
+    const size = recordBytes(capLen, phase);
     const cap = this.capacity;
     const pos = this.#head & (cap - 1);
     const toEnd = cap - pos;
@@ -369,9 +385,12 @@ export class TapWriter {
     dv.setUint32(at, capLen, true);
     dv.setUint32(at + 4, frame.length, true);
     dv.setFloat64(at + 8, meta.tsUs, true);
-    dv.setUint32(at + 16, meta.direction & 0xff, true);
+    dv.setUint32(at + 16, (meta.direction & 0xff) | (phase << 8), true);
     dv.setUint32(at + 20, 0, true);
-    this.#u8.set(capLen === frame.length ? frame : frame.subarray(0, capLen), at + RECORD_HEADER);
+    this.#u8.set(
+      capLen === frame.length ? frame : frame.subarray(0, capLen),
+      at + RECORD_HEADER + phase,
+    );
     this.#head = (this.#head + size) >>> 0;
     // publish head: pairs with observe head in TapReader.drain
     Atomics.store(this.#i32, HEAD, this.#head | 0);

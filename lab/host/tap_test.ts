@@ -61,6 +61,45 @@ Deno.test("drained records keep order, timestamps and snaplen across many wraps"
   assert.equal(r.counters().tapFrames, 500);
 });
 
+Deno.test("a frame is kept at its phase past a multiple of 8, across wraps, and drained whole", () => {
+  const { r, w } = pair(1 << 10, 200);
+  r.setEnabled(true);
+  const ring = new Uint8Array(new SharedArrayBuffer(4096));
+  const tap = new Uint8Array(r.buffer);
+  const got: Array<[number, number, number, number]> = [];
+  const head = () => Atomics.load(new Int32Array(r.buffer), TapOffset.head / 4) >>> 0;
+  for (let i = 0; i < 300; i++) {
+    const phase = (i * 3) % 8;
+    const len = 60 + ((i * 37) % 150);
+    const f = ring.subarray(64 + phase, 64 + phase + len);
+    f.set(frame(i & 0xff, len));
+    // Drained after every capture: the record starts at the head, or at 0 if it would not fit.
+    const pos = head() & 1023;
+    const start = TapOffset.dataStart + (pos + align8(24 + phase + len) > 1024 ? 0 : pos);
+    assert.ok(w.capture(f, { tsUs: i, direction: 0 }), `frame ${i}`);
+    // The record's copy of the frame starts at the frame's own phase.
+    assert.equal(tap[start + 17], phase);
+    assert.equal((start + 24 + phase) % 8, phase);
+    assert.equal(tap[start + 24 + phase + 11], i & 0xff);
+    got.push(...parse(r.drain(1 << 16)));
+  }
+  assert.deepEqual(
+    got.map(([ts, incl]) => [ts, incl]),
+    got.map((_, i) => [i, Math.min(200, 60 + ((i * 37) % 150))]),
+  );
+  assert.deepEqual(got.map((g) => g[3]), got.map((_, i) => i & 0xff));
+  // A record whose phase byte is out of range is a corrupt tap: drain discards it.
+  assert.ok(w.capture(frame(1, 60), { tsUs: 1, direction: 0 }));
+  const at = TapOffset.dataStart +
+    ((Atomics.load(new Int32Array(r.buffer), TapOffset.tail / 4) >>> 0) & 1023);
+  tap[at + 17] = 9;
+  assert.equal(r.drain(1 << 16).length, 0);
+});
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
 Deno.test("a full tap drops and counts instead of blocking", () => {
   const { r, w } = pair(1 << 10, 200);
   r.setEnabled(true);
