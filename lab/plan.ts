@@ -33,7 +33,7 @@ import { linkRingBytes } from "./host/link_ring_layout.ts";
 import { Prng } from "../devices/base/prng.ts";
 import { VsockCid } from "../devices/vsock/config.ts";
 import { VSOCK_HDR_SIZE } from "../devices/vsock/header.ts";
-import { NET_HDR_SIZE } from "../devices/net/config.ts";
+import { NET_FRAME_PHASE } from "../devices/net/sizing.ts";
 
 /** Slots of one directed link ring. */
 export const LINK_RING_SLOTS = 512;
@@ -44,7 +44,7 @@ export const LINK_SLOT_BYTES = 9216;
  * guests' buffers, after the 12-byte virtio-net header, so that the device models' copies in and
  * out of the ring run word by word (`link_ring_layout.ts`).
  */
-export const LINK_FRAME_PHASE = NET_HDR_SIZE % 8;
+export const LINK_FRAME_PHASE = NET_FRAME_PHASE;
 
 /**
  * Slots per ring of a vsock link or router port: fewer, larger slots than a NIC's ring, about the

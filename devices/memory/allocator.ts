@@ -33,6 +33,21 @@ export function bufferStride(bytes: number): number {
 }
 
 /**
+ * `length` zeroed bytes of a fresh (not shared) buffer, starting `phase` bytes past a multiple of
+ * 8: a frame built or held outside guest memory at the phase it will be copied to or from, so that
+ * the copy runs word by word (`bufferStride`).
+ *
+ * @example
+ * ```ts
+ * import { bytesAtPhase } from "./allocator.ts";
+ * bytesAtPhase(1514, 4).byteOffset % 8; // 4
+ * ```
+ */
+export function bytesAtPhase(length: number, phase: number): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(phase + length), phase, length);
+}
+
+/**
  * Allocates whole pages from a range of guest-physical addresses.
  *
  * @example

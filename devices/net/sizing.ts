@@ -59,6 +59,13 @@ export function indirectEntriesFor(mtu: number): number {
 }
 
 /**
+ * Where a frame starts in a driver's buffer past a multiple of 8: after the 12-byte virtio-net
+ * header of a buffer that starts on a cache line (`bufferStride`), 4. Link rings and frames built
+ * outside guest memory put their frames there too.
+ */
+export const NET_FRAME_PHASE: number = NET_HDR_SIZE % 8;
+
+/**
  * Segment bytes for a buffer of `total` bytes in at most `maxSegments` segments: a page, or
  * more when the queue is too small for one descriptor per page.
  */

@@ -31,6 +31,7 @@
 import type { Prng } from "../../devices/base/prng.ts";
 import { Correlated, jitterFactor, MarkovLoss } from "./impair_models.ts";
 import type { Impairment } from "../wire/specs.ts";
+import { bytesAtPhase } from "../../devices/memory/allocator.ts";
 
 export type { DelayDistribution, Impairment, LossModel } from "../wire/specs.ts";
 
@@ -339,7 +340,7 @@ export class ImpairStage {
       const phase = frame.byteOffset & 7;
       if (buf.length < frame.length || (buf.byteOffset & 7) !== phase) {
         const n = Math.max(frame.length, INITIAL_BUFFER_BYTES);
-        buf = new Uint8Array(new ArrayBuffer(phase + n), phase, n);
+        buf = bytesAtPhase(n, phase);
         this.#bufs[idx] = buf;
       }
       buf.set(frame);

@@ -53,7 +53,11 @@ import {
   NetQueue,
 } from "../../../devices/net/config.ts";
 import { indirectEntriesFor, NetDriver } from "../../../devices/net/driver.ts";
-import { netDriverMemoryBytes, netDriverRingBytes } from "../../../devices/net/sizing.ts";
+import {
+  NET_FRAME_PHASE,
+  netDriverMemoryBytes,
+  netDriverRingBytes,
+} from "../../../devices/net/sizing.ts";
 import { PAGE_SIZE, PageAllocator } from "../../../devices/memory/mod.ts";
 import { deviceControl } from "../../wire/control.ts";
 import { ringDoorbell } from "../../wire/doorbell.ts";
@@ -140,6 +144,8 @@ class GuestNic implements NetInterface {
   get checksumOffload(): boolean {
     return this.driver.checksumOffload;
   }
+  /** Where the driver's TX buffers put a frame past a multiple of 8. */
+  readonly framePhase: number = NET_FRAME_PHASE;
   sendWith(len: number, fill: (buf: Uint8Array) => void, csum = 0): boolean {
     if (this.resetting) return false;
     const sent = this.driver.sendWith(len, fill, csum) ||

@@ -163,6 +163,12 @@ export interface NetInterface {
    */
   readonly checksumOffload?: boolean;
   /**
+   * Where the NIC's buffers put a frame past a multiple of 8 (0..7; absent: 0). Frames the stack
+   * builds ahead of time (fragments, frames waiting for ARP) start there too, so that `fill`'s copy
+   * into guest memory runs word by word.
+   */
+  readonly framePhase?: number;
+  /**
    * Send one Ethernet frame; false if the TX ring is full (nothing sent). `len` bytes are written
    * by `fill` into a buffer in guest memory (zero copy). `csum` is 0, or the partial checksum the
    * frame leaves to the NIC (`partialChecksum`, only when `checksumOffload`).

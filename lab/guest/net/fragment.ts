@@ -23,6 +23,7 @@
  * @module
  */
 
+import { bytesAtPhase } from "../../../devices/memory/allocator.ts";
 import { ETH_HEADER_LEN } from "./ethernet.ts";
 import {
   IPV4_HEADER_LEN,
@@ -36,8 +37,10 @@ import {
 export const MAX_DATAGRAM = 65535;
 
 /**
- * Cut `frame` (Ethernet header, a 20-byte IPv4 header, data) into frames that fit `mtu`. The
- * destination MAC is copied as it is (the caller writes it once ARP has answered).
+ * Cut `frame` (Ethernet header, a 20-byte IPv4 header, data) into frames that fit `mtu`, each
+ * starting `phase` bytes past a multiple of 8 (where the interface's buffers put a frame, so the
+ * copy into them runs word by word). The destination MAC is copied as it is (the caller writes it
+ * once ARP has answered).
  *
  * @example
  * ```ts
@@ -48,7 +51,7 @@ export const MAX_DATAGRAM = 65535;
  * fragmentFrame(frame, 1500).map((f) => f.length); // [1514, 1514, 74]
  * ```
  */
-export function fragmentFrame(frame: Uint8Array, mtu: number): Uint8Array[] {
+export function fragmentFrame(frame: Uint8Array, mtu: number, phase = 0): Uint8Array[] {
   const headers = ETH_HEADER_LEN + IPV4_HEADER_LEN;
   const dataLen = frame.length - headers;
   const step = Math.floor((mtu - IPV4_HEADER_LEN) / 8) * 8;
@@ -56,7 +59,7 @@ export function fragmentFrame(frame: Uint8Array, mtu: number): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let off = 0; off < dataLen; off += step) {
     const len = Math.min(step, dataLen - off);
-    const f = new Uint8Array(headers + len);
+    const f = bytesAtPhase(headers + len, phase);
     f.set(frame.subarray(0, headers));
     f.set(frame.subarray(headers + off, headers + off + len), headers);
     writeFragmentFields(f, ETH_HEADER_LEN, {

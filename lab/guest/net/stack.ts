@@ -22,6 +22,7 @@
 
 import { ok, type Result } from "../../../devices/base/result.ts";
 import { Prng } from "../../../devices/base/prng.ts";
+import { bytesAtPhase } from "../../../devices/memory/allocator.ts";
 import {
   ARP_LEN,
   type ArpEntry,
@@ -357,7 +358,7 @@ export class NetStack {
     // Slow path: build the frame into a queued copy; its destination MAC is written on resolve.
     c.arpCacheMisses++;
     out.destination(ZERO_MAC);
-    const frame = new Uint8Array(len);
+    const frame = bytesAtPhase(len, iface.framePhase ?? 0);
     out.fill(frame);
     const q = this.#arp.enqueue(dst, ifIndex, frame, now);
     if (q === "queued-send-request") this.#sendArp(ifIndex, ArpOp.request, BROADCAST_MAC, dst);
@@ -376,7 +377,7 @@ export class NetStack {
     const whole = new Uint8Array(out.headers(iface.mac, iface.ip ?? 0, dst, protocol, l4Len));
     out.destination(ZERO_MAC);
     out.fill(whole);
-    const frames = fragmentFrame(whole, iface.mtu);
+    const frames = fragmentFrame(whole, iface.mtu, iface.framePhase ?? 0);
     const now = this.#clock.now();
     const mac = this.#arp.lookup(dst, now);
     if (mac === null) c.arpCacheMisses++;
