@@ -66,8 +66,10 @@ async function start(msg: SwitchStart): Promise<void> {
       const link = ports[p].in;
       let frame: Uint8Array | null;
       let n = 0;
+      // One atomic load a batch, not one a frame: a capture turned on starts with the next.
+      const capturing = link.tap.enabled();
       while (n < 256 && (frame = link.ring.peek()) !== null) {
-        if (link.tap.enabled()) link.tap.capture(frame, { tsUs: nowUs(), direction: 0 });
+        if (capturing) link.tap.capture(frame, { tsUs: nowUs(), direction: 0 });
         current = frame;
         currentMeta = link.ring.peekedMeta();
         bridge.forward(p, frame, nowMs, send);

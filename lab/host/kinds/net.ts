@@ -200,10 +200,12 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
             const link = nic.in;
             let frame: Uint8Array | null;
             let n = 0;
+            // One atomic load a batch, not one a frame: a capture turned on starts with the next.
+            const capturing = link.tap.enabled();
             while (n < 256 && (frame = link.ring.peek()) !== null) {
               const r = device.receive(frame, link.ring.peekedMeta());
               if (r === "no-buffers") break;
-              if (r === "delivered" && link.tap.enabled()) {
+              if (r === "delivered" && capturing) {
                 link.tap.capture(frame, { tsUs: nowUs(), direction: 0 });
               }
               if (r === "delivered") countDescriptor();
