@@ -48,6 +48,24 @@ export function bytesAtPhase(length: number, phase: number): Uint8Array {
 }
 
 /**
+ * A private copy of `bytes` at the same phase (offset past a multiple of 8) as `bytes` itself, so
+ * that copying them in, and later out again to where they came from, runs word by word: what
+ * `slice()` does, but `slice()` puts its copy at offset 0.
+ *
+ * @example
+ * ```ts
+ * import { copyAtPhase } from "./allocator.ts";
+ * const shared = new Uint8Array(new SharedArrayBuffer(64));
+ * copyAtPhase(shared.subarray(4, 20)).byteOffset % 8; // 4
+ * ```
+ */
+export function copyAtPhase(bytes: Uint8Array): Uint8Array {
+  const copy = bytesAtPhase(bytes.length, bytes.byteOffset & 7);
+  copy.set(bytes);
+  return copy;
+}
+
+/**
  * Allocates whole pages from a range of guest-physical addresses.
  *
  * @example

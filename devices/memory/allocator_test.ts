@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PageAllocator } from "./allocator.ts";
+import { bufferStride, bytesAtPhase, copyAtPhase, PageAllocator } from "./allocator.ts";
 import { PAGE_SIZE } from "./memory.ts";
 
 const BASE = 0x10000;
@@ -173,5 +173,30 @@ Deno.test("many alloc/free rounds keep the free count exact (seeded)", () => {
     }
     const used = [...live.values()].reduce((s, p) => s + p, 0);
     assert.equal(a.freePages, 32 - used, `step ${i}`);
+  }
+});
+
+Deno.test("bufferStride puts buffers a cache line apart; bytesAtPhase and copyAtPhase keep a phase", () => {
+  assert.deepEqual([1, 64, 65, 1526, 1536, 4140].map(bufferStride), [
+    64,
+    64,
+    128,
+    1536,
+    1536,
+    4160,
+  ]);
+  for (const phase of [0, 3, 4, 7]) {
+    const b = bytesAtPhase(100, phase);
+    assert.deepEqual([b.length, b.byteOffset % 8, b.every((x) => x === 0)], [100, phase, true]);
+  }
+  const shared = new Uint8Array(new SharedArrayBuffer(64)).map((_, i) => i);
+  for (const at of [0, 4, 13]) {
+    const src = shared.subarray(at, at + 20);
+    const copy = copyAtPhase(src);
+    assert.equal(copy.byteOffset % 8, at % 8);
+    assert.deepEqual([...copy], [...src]);
+    assert.ok(!(copy.buffer instanceof SharedArrayBuffer)); // a private copy
+    src[0] ^= 0xff;
+    assert.notEqual(copy[0], src[0]);
   }
 });

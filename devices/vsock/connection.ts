@@ -19,6 +19,7 @@
  * @module
  */
 
+import { copyAtPhase } from "../memory/allocator.ts";
 import {
   VSOCK_MAX_PAYLOAD,
   type VsockHeader,
@@ -267,9 +268,9 @@ export class Connection {
         const at = this.chunks.lastIndexOf(view);
         if (at >= this.chunkHead) {
           if (at === this.chunkHead && this.chunkOff > 0) {
-            this.chunks[at] = view.slice(this.chunkOff);
+            this.chunks[at] = copyAtPhase(view.subarray(this.chunkOff));
             this.chunkOff = 0;
-          } else this.chunks[at] = view.slice();
+          } else this.chunks[at] = copyAtPhase(view);
         }
         return;
       }

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { copyAtPhase } from "../memory/allocator.ts";
 import type { DescriptorChain } from "../virtio/chain.ts";
 import type { RingError } from "../virtio/errors.ts";
 import type { DeviceQueue } from "../virtio/queue.ts";
@@ -102,7 +103,7 @@ export class GuestInbox {
     res.pushed = 0;
     res.broken = null;
     if (this.head < this.items.length) {
-      this.add(copyHeader(h, emptyHeader()), payload === null ? null : payload.slice());
+      this.add(copyHeader(h, emptyHeader()), payload === null ? null : copyAtPhase(payload));
       return res;
     }
     const total = payload === null ? 0 : payload.length;
@@ -146,7 +147,7 @@ export class GuestInbox {
     // No RX buffer for the rest: it waits, a packet of its own.
     const rest = copyHeader(h, emptyHeader());
     rest.len = total - off;
-    this.add(rest, payload === null ? null : payload.slice(off));
+    this.add(rest, payload === null ? null : copyAtPhase(payload.subarray(off)));
     return res;
   }
 

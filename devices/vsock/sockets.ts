@@ -13,6 +13,7 @@
  * @module
  */
 
+import { copyAtPhase } from "../memory/allocator.ts";
 import { Connection, type ConnectionOptions, type PacketEmit } from "./connection.ts";
 import { type VsockHeader, VsockOp, VsockType } from "./header.ts";
 import { rstFor } from "./header.ts";
@@ -97,7 +98,7 @@ export class VsockSockets {
         this.sentDirect++;
         return;
       }
-      this.out.push({ h, payload: payload === null ? null : payload.slice() });
+      this.out.push({ h, payload: payload === null ? null : copyAtPhase(payload) });
     };
   }
 
