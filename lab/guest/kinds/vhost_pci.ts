@@ -20,6 +20,8 @@ import { DirectDma, GuestMemory } from "../../../devices/memory/mod.ts";
 import { IommuDma, Iotlb } from "../../../devices/iommu/mod.ts";
 import { Hdr } from "../../../devices/iommu/layout.ts";
 import { NetQueue } from "../../../devices/net/config.ts";
+import { NET_FRAME_PHASE } from "../../../devices/net/sizing.ts";
+import { bytesAtPhase } from "../../../devices/memory/allocator.ts";
 import type { FrameSink } from "../../../devices/net/device.ts";
 import { Feature } from "../../../devices/virtio/constants.ts";
 import { featureSet } from "../../../devices/virtio/features.ts";
@@ -62,6 +64,8 @@ class VhostPciLink implements NetInterface {
   readonly ip: number | null;
   readonly prefix: number | null;
   readonly mtu: number;
+  /** Where frames sit past a multiple of 8 in `a`'s buffers, and in this link's own. */
+  readonly framePhase: number = NET_FRAME_PHASE;
   ifIndex = -1;
   backend: VhostPciBackend | null = null;
   /** Frames the stack sent since the last publish. */
@@ -117,14 +121,15 @@ class VhostPciLink implements NetInterface {
     this.ip = spec.ip;
     this.prefix = spec.prefix;
     this.mtu = spec.mtu;
-    this.#scratch = new Uint8Array(spec.mtu + 14);
+    // Frames copied to and from `a`'s buffers sit at their phase, so the copies run word by word.
+    this.#scratch = bytesAtPhase(spec.mtu + 14, NET_FRAME_PHASE);
     let reserved: Uint8Array | null = null;
     this.sink = {
       reserve: (maxLen) => {
         if (this.frameCount >= TX_BUDGET) return null;
         let buf = this.frames[this.frameCount];
         if (buf === undefined || buf.length < maxLen) {
-          buf = new Uint8Array(Math.max(maxLen, spec.mtu + 14));
+          buf = bytesAtPhase(Math.max(maxLen, spec.mtu + 14), NET_FRAME_PHASE);
           this.frames[this.frameCount] = buf;
         }
         reserved = buf;
