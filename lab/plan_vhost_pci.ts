@@ -38,10 +38,9 @@ export function planVhostPciLink(
   aNic.link = link.name;
   const aDev = a.devices[aNic.index] as NetDeviceSpec;
   const bDev = b.devices[bNic.index] as NetDeviceSpec;
-  // b's driver serves the queues and completes no checksums: a's NIC offers no checksum offload
-  // (said here, so the plan and `vlab up --dry-run` show what the device offers).
-  aNic.features = { ...aNic.features, csum: false };
-  aDev.features = { ...aDev.features, csum: false };
+  // a's NIC offers what its topology says, checksum offload included: b's stack trusts a partial
+  // checksum a leaves (as a receiving NIC with GUEST_CSUM does) and leaves its own partial for
+  // the device model that writes a's RX buffers, which completes it unless a takes it as it is.
   aDev.vhostPci = {
     link: link.name,
     peerVm: b.name,

@@ -208,13 +208,17 @@ export class VhostPciBackend {
     return this.#o.window.refusals !== this.#seenRefusals;
   }
 
-  /** Put one frame into `a`'s receiveq (visible after `finish`). */
-  receive(frame: Uint8Array): RxOutcome {
+  /**
+   * Put one frame into `a`'s receiveq (visible after `finish`). `meta` is 0, or the partial
+   * checksum `b`'s stack left in it (`partialChecksum`): `a`'s driver gets it as NEEDS_CSUM if it
+   * negotiated GUEST_CSUM, otherwise the device model completes it in `frame` first.
+   */
+  receive(frame: Uint8Array, meta = 0): RxOutcome {
     if (this.#conn === 0 || this.#refusedSince()) {
       this.#o.counters[VhostPciCounter.framesDropped]++;
       return "not-live";
     }
-    const r = this.#device.receive(frame);
+    const r = this.#device.receive(frame, meta);
     if (r === "delivered") this.#o.counters[VhostPciCounter.framesOut]++;
     // No RX buffer: refused for want of room (back-pressure); a flood sends it again once `a`
     // refills, a sender that does not retry loses it in `b`'s stack (`txRingFull`).

@@ -93,6 +93,8 @@ class VhostPciLink implements NetInterface {
   aRegs: Int32Array | null = null;
   /** Lengths of `frames`. */
   readonly lengths: number[] = [];
+  /** Whether each of `frames` left `a` with a partial checksum (`b`'s stack trusts it). */
+  readonly partial: boolean[] = [];
   /** Frames popped this pass, handed to the stack after the publish. */
   readonly frames: Uint8Array[] = [];
   frameCount = 0;
@@ -135,10 +137,11 @@ class VhostPciLink implements NetInterface {
         reserved = buf;
         return buf;
       },
-      commit: (len) => {
+      commit: (len, meta = 0) => {
         if (reserved === null) return;
         this.frames[this.frameCount] = reserved;
         this.lengths[this.frameCount] = len;
+        this.partial[this.frameCount] = meta !== 0;
         this.frameCount++;
         reserved = null;
       },
@@ -149,7 +152,13 @@ class VhostPciLink implements NetInterface {
     return this.backend?.up ?? false;
   }
 
-  sendWith(len: number, fill: (buf: Uint8Array) => void): boolean {
+  /**
+   * `b`'s stack may leave layer-4 checksums partial: the device model that writes them into `a`'s
+   * RX buffers hands them to `a` as NEEDS_CSUM (GUEST_CSUM) or completes them, as a NIC does.
+   */
+  readonly checksumOffload = true;
+
+  sendWith(len: number, fill: (buf: Uint8Array) => void, csum = 0): boolean {
     const be = this.backend;
     if (be === null || !be.up || len > this.#scratch.length) return false;
     const frame = this.#scratch.subarray(0, len);
@@ -159,7 +168,7 @@ class VhostPciLink implements NetInterface {
       this.counters[VhostPciCounter.partitionDropped]++;
       return true;
     }
-    const r = be.receive(frame);
+    const r = be.receive(frame, csum);
     if (r === "delivered") {
       // Published by the loop's next pass, once per burst: only the burst's first frame rings
       // the loop (the sender runs while it waits; a ring per frame cost a notify per frame).
@@ -297,7 +306,8 @@ async function start(
         link.counters[VhostPciCounter.partitionDropped]++;
         continue;
       }
-      stack?.input(link.ifIndex, frame);
+      // A partial checksum from a is trusted, as a NIC with GUEST_CSUM hands it up (NEEDS_CSUM).
+      stack?.input(link.ifIndex, frame, link.partial[i]);
     }
     // The stack's answers (and a workload's frames) went into a's receiveq: publish them.
     if (link.pendingRx) {
