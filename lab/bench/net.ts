@@ -11,8 +11,8 @@
  *   busy-polling workers (copy in, copy out, no virtio, no doorbells); the lab's ratio to it.
  * - **Latency**: ping round trips at idle (median and p99), per layout, after `warmupSeconds` of
  *   unmeasured pings (`warmUpPings`).
- * - **vhost-pci**: the same two VMs over a virtio-net link and over a vhost-pci link, 64-byte
- *   frame rate and ping median (`net_vhost_pci.ts`).
+ * - **vhost-pci**: the same two VMs over a virtio-net link and over a vhost-pci link, the frame
+ *   rate at each frame size and the ping median (`net_vhost_pci.ts`).
  * - **Scale**: `up` time and resident memory for labs of N VMs (N/2 linked pairs), and the CPU
  *   an idle 16-VM lab burns; the sizes take turns, each lab started on a quiet process.
  *
@@ -519,7 +519,12 @@ export async function runNetBench(
       );
     }
   }
-  if (options.vhostPci !== false) rows.push(await vhostPciComparison(options, progress));
+  if (options.vhostPci !== false) {
+    // The same two VMs over each kind of link, at every frame size of the run.
+    for (const frameSize of options.frameSizes) {
+      rows.push(await vhostPciComparison({ ...options, frameSize }, progress));
+    }
+  }
   // Each size `runs` times, the sizes in turn, smallest first (a start-up is one sample of a noisy
   // machine; memory is read in the first round, before any bigger lab ran).
   const sizes = [...options.scale].sort((a, b) => a - b);

@@ -2,7 +2,8 @@
  * The vhost-pci row of `vlab bench net`: the same two VMs (`a` with its NIC behind its vIOMMU in
  * `static` mode, `b`) joined once by a virtio-net link (two device workers and a link ring between
  * them) and once by a vhost-pci link (`b`'s guest worker serves `a`'s queues in `a`'s memory):
- * 64-byte frame rate (`udp-flood --max` into `sink`) and the ping median, runs interleaved
+ * frame rate at one frame size (`udp-flood --max` into `sink`; `vlab bench net` runs each of its
+ * sizes) and the ping median, runs interleaved
  * (net, vhost-pci, net, …) so that the machine's drift hits both alike, medians and ratios
  * measured in the same process.
  *
