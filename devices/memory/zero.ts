@@ -47,7 +47,10 @@ export function zeroBytes(buf: Uint8Array, from: number, to: number): void {
 let lastView = ZEROS;
 let lastPhase = -1;
 
-/** `n` zeros starting `phase` bytes into {@linkcode ZEROS}, the same view as the last call's for the same `phase` and `n`. */
+/**
+ * `n` zeros starting `phase` bytes into {@linkcode ZEROS}: the same view as the last call's for the
+ * same `phase` and `n`.
+ */
 function zerosOf(phase: number, n: number): Uint8Array {
   if (lastView.length !== n || lastPhase !== phase) {
     lastView = ZEROS.subarray(phase, phase + n);
