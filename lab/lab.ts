@@ -29,22 +29,19 @@ import {
   createDoorbells,
   DOORBELL_STRIDE,
   DoorbellWord,
-  nextControl,
-  publishControl,
   readDoorbellWord,
   requestStop,
   StopMode,
   ThreadState,
 } from "./wire/doorbell.ts";
 import type {
-  FromWorker,
   SwitchStart,
   ToWorker,
   VhostPciFrontendMemory,
   VmStart,
-  WorkerPreload,
   WorkerRing,
 } from "./wire/messages.ts";
+import { type WorkerHandle, WorkerSet } from "./workers.ts";
 import { EventLog } from "./events.ts";
 import { type SwitchMacTable, switchMacTable } from "./switch_macs.ts";
 import { faultConsumer } from "./iommu_fault_by.ts";
@@ -170,17 +167,6 @@ export type VmState =
   | "failed"
   | "stopped";
 
-/** One running worker. */
-interface WorkerHandle {
-  worker: Worker;
-  thread: number;
-  owner: string;
-  kind: "guest" | "device" | "switch";
-  statsNames: string[];
-  stats: Float64Array;
-  failed: string | null;
-}
-
 /** How long the lab waits for a guest's verdict on a guest bug, ms (its loop yields every 2 ms). */
 const GUEST_BUG_ANSWER_MS = 2000;
 /** How long `macTable` waits for a switch worker's answer (ms). */
@@ -236,27 +222,14 @@ export class Lab {
   readonly #iommus: (SharedArrayBuffer | null)[];
   readonly #rings: LinkRing[];
   readonly #taps: TapReader[];
-  readonly #workers: WorkerHandle[] = [];
-  /**
-   * What replaced workers counted, by `kind owner`: a successor starts its counters (impairment
-   * stages, partition drops, loop counters) at 0 in the same statistics region, so `workerStats`
-   * adds these to its values and no published count goes down across a backend restart.
-   */
-  readonly #carried = new Map<string, Record<string, number>>();
-  /** Requests awaiting a worker's answer, by id, with the worker asked. */
-  readonly #pending = new Map<
-    number,
-    { handle: WorkerHandle; answer: (m: FromWorker) => void }
-  >();
-  #nextId = 1;
+  /** The workers, their pending requests and statistics, and the standby device workers. */
+  readonly #workers: WorkerSet;
   #stopped = false;
   /** Injected hangs in force, by VM (`faults.ts`: a hung device worker takes no other crash). */
   readonly #hangs = new Map<string, InjectedHang>();
   /** The stop under way or done (`stop`). */
   #stopping: Promise<void> | undefined;
   #unplace: (() => void) | undefined;
-  /** Device workers spawned ahead for the next backend restarts (`#warmStandby`). */
-  readonly #standby: Worker[] = [];
   /** Each VM's host vsock socket (`vsockSocket`), by VM name. */
   readonly #vsockSockets = new Map<string, string>();
   #linkUp = new Map<string, boolean>();
@@ -272,6 +245,8 @@ export class Lab {
 
   /** Where this lab's workers load their code from (bundles, or the sources). */
   readonly #entries: WorkerEntries;
+  /** What the helpers of `vm_reboot.ts` need of the lab. */
+  readonly #rebootParts: RebootParts;
 
   private constructor(plan: LabPlan, events: EventLog, entries: WorkerEntries) {
     this.plan = plan;
@@ -281,6 +256,7 @@ export class Lab {
     this.#bells = createDoorbells(plan.threads.length);
     this.#memories = plan.vms.map((vm) => new SharedArrayBuffer(vm.memoryBytes));
     this.#controls = plan.vms.map((vm) => new SharedArrayBuffer(vm.controlBytes));
+    this.#rebootParts = { plan, controls: this.#controls, bells: this.#bells };
     this.#iommus = plan.vms.map((vm) => {
       const d = vm.devices.find((d) => d.kind === "iommu");
       return d?.kind === "iommu" ? viommuBuffer(iommuCapacity(d)) : null;
@@ -290,11 +266,26 @@ export class Lab {
       const { snaplen } = ringCaptureFormat(r);
       return TapReader.create(tapCapacity(snaplen), snaplen);
     });
+    this.#workers = new WorkerSet(this.#bells, {
+      stopped: () => this.#stopped,
+      event: (h, kind, detail) => {
+        // A guest hears only the endpoint of a refused access; the vIOMMU's logs say who.
+        const by = kind === "iommu-fault" ? this.#faultConsumer(h.owner, detail) : null;
+        const d = by === null ? detail : { ...detail, by };
+        this.#supervisor.noteEvent(h.owner, kind, d);
+        this.events.emit(kind, h.owner, d);
+      },
+      failed: (h, message) => {
+        // A failed guest translates no more: the vIOMMUs it served through stop waiting for it.
+        if (h.kind === "guest") parkPeerIotlbs(this.#rebootParts, h.owner, (i) => this.iommuOf(i));
+        this.events.emit(`${h.kind}-failed`, h.owner, { message });
+      },
+    });
     for (const link of plan.links) this.#linkUp.set(link.name, true);
     for (const link of plan.vhostPciLinks ?? []) this.#linkUp.set(link.name, true);
     this.links = new LinkControl(plan, events, (kind, owner, message) => {
-      const w = this.#workers.find((x) => x.kind === kind && x.owner === owner);
-      if (w) this.#postControl(w, message);
+      const w = this.#workers.find(owner, kind);
+      if (w) this.#workers.postControl(w, message);
     });
     this.#supervisor = new DeviceSupervisor({
       plan,
@@ -303,17 +294,11 @@ export class Lab {
       controls: this.#controls,
       stopped: () => this.#stopped,
       spawn: (vm, start) => this.#spawnDevice(vm, start),
-      take: (vm) => {
-        const i = this.#workers.findIndex((w) => w.owner === vm && w.kind === "device");
-        if (i < 0) return undefined;
-        const old = this.#workers.splice(i, 1)[0];
-        this.#carry(old);
-        return old.worker;
-      },
+      take: (vm) => this.#workers.take(vm, "device")?.worker,
       // What a replacement must know (links down, partitions) acts on its next pass too.
       post: (vm, m) => {
-        const w = this.#workers.find((x) => x.owner === vm && x.kind === "device");
-        if (w) this.#postControl(w, m);
+        const w = this.#workers.find(vm, "device");
+        if (w) this.#workers.postControl(w, m);
       },
       linkUp: (link) => this.#linkUp.get(link) ?? true,
       cuts: () => this.links.cuts(),
@@ -452,7 +437,7 @@ export class Lab {
         ...(sw.vsockCids ? { vsockCids: sw.vsockCids } : {}),
       };
       const entry = sw.vsockCids ? urls.vsockRouter : urls.switch;
-      ready.push(this.#spawn(entry, {
+      ready.push(this.#workers.spawn(entry, {
         thread: sw.thread,
         owner: sw.name,
         kind: "switch",
@@ -475,33 +460,13 @@ export class Lab {
   }
 
   /**
-   * Keep {@linkcode STANDBY_DEVICE_WORKERS} device workers spawned ahead, their module and the
-   * plan's device kinds loaded, waiting for a start message: a replacement after a backend crash takes one instead of paying
-   * for a `Worker` and its module graph during the pause (the largest part of it), and another
-   * is warmed behind it (two, so that crashes in a row still find one ready). A restart that
-   * finds none ready spawns its worker as before.
+   * Keep {@linkcode STANDBY_DEVICE_WORKERS} device workers spawned ahead, with every device kind
+   * of the plan loaded, for backend restarts (`WorkerSet.warmStandby`).
    */
-  /** The device kinds of the plan (what a standby device worker loads ahead). */
-  get #deviceKinds(): string[] {
-    return [...new Set(this.plan.vms.flatMap((v) => v.devices.map((d) => d.kind)))];
-  }
-
   #warmStandby(): void {
     if (this.#stopped || this.plan.vms.length === 0) return;
-    while (this.#standby.length < STANDBY_DEVICE_WORKERS) {
-      const w = new Worker(this.#entries.urls.device, {
-        type: "module",
-        name: "device standby",
-      });
-      w.onerror = (e) => {
-        e.preventDefault();
-        const i = this.#standby.indexOf(w); // replacements spawn as before
-        if (i >= 0) this.#standby.splice(i, 1);
-      };
-      // Workers load only their VM's kinds: a standby loads every kind of the plan ahead.
-      w.postMessage({ type: "preload", kinds: this.#deviceKinds } satisfies WorkerPreload);
-      this.#standby.push(w);
-    }
+    const kinds = new Set(this.plan.vms.flatMap((v) => v.devices.map((d) => d.kind)));
+    this.#workers.warmStandby(this.#entries.urls.device, [...kinds], STANDBY_DEVICE_WORKERS);
   }
 
   /** What VM `name`'s guest worker reaches of the VMs whose NICs it serves (vhost-pci). */
@@ -523,7 +488,7 @@ export class Lab {
 
   #spawnGuest(vm: string, start: VmStart): Promise<void> {
     const v = this.plan.vms.find((x) => x.name === vm)!;
-    return this.#spawn(this.#entries.urls.guest, {
+    return this.#workers.spawn(this.#entries.urls.guest, {
       thread: v.guestThread,
       owner: vm,
       kind: "guest",
@@ -533,10 +498,9 @@ export class Lab {
 
   #spawnDevice(vm: string, start: VmStart): Promise<void> {
     const v = this.plan.vms.find((x) => x.name === vm)!;
-    // The oldest standby: the likeliest to have its module loaded.
-    const standby = start.restore ? this.#standby.shift() : undefined;
+    const standby = start.restore ? this.#workers.takeStandby() : undefined;
     if (standby !== undefined) queueMicrotask(() => this.#warmStandby());
-    return this.#spawn(
+    return this.#workers.spawn(
       this.#entries.urls.device,
       {
         thread: v.deviceThread,
@@ -572,7 +536,7 @@ export class Lab {
       vmState: (vm) => this.vmState(vm),
       control: (index) => this.#controls[index],
       post: (vm, kind, m) => {
-        const w = this.#workers.find((x) => x.owner === vm && x.kind === kind);
+        const w = this.#workers.find(vm, kind);
         w?.worker.postMessage(m);
         return w !== undefined;
       },
@@ -595,20 +559,17 @@ export class Lab {
     const t0 = performance.now();
     this.#rebooting.set(vm, t0);
     const v = this.plan.vms.find((x) => x.name === vm)!;
-    const parts: RebootParts = { plan: this.plan, controls: this.#controls, bells: this.#bells };
-    const i = this.#workers.findIndex((w) => w.owner === vm && w.kind === "guest");
-    const guest = i < 0 ? undefined : this.#workers.splice(i, 1)[0];
+    const parts = this.#rebootParts;
+    const guest = this.#workers.take(vm, "guest");
     if (guest !== undefined) {
       // Ended at the end of its current task (its loop yields between passes): no goodbye.
       guest.worker.onmessage = null;
       guest.worker.onerror = (e) => e.preventDefault();
       guest.worker.terminate();
-      this.#carry(guest);
-      this.#answerPending(
-        guest,
-        `VM "${vm}" crashed before it answered`,
-        "It reboots by itself: wait for the vm-restarted event, then ask again",
-      );
+      this.#workers.answerPending(guest, {
+        message: `VM "${vm}" crashed before it answered`,
+        hint: "It reboots by itself: wait for the vm-restarted event, then ask again",
+      });
     }
     Atomics.store(this.#bells, v.guestThread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, 0);
     Atomics.store(this.#bells, v.guestThread * DOORBELL_STRIDE + DoorbellWord.STATE, 0);
@@ -658,12 +619,12 @@ export class Lab {
       const g = this.#guest(vm);
       for (const l of served) {
         if (g && !this.linkUp(l.name)) {
-          this.#postControl(g, { type: "link", device: l.peer.slot, up: false });
+          this.#workers.postControl(g, { type: "link", device: l.peer.slot, up: false });
         }
       }
       const cuts = this.links.cuts();
       if (g && served.length > 0 && cuts.length > 0) {
-        this.#postControl(g, { type: "partitions", cuts });
+        this.#workers.postControl(g, { type: "partitions", cuts });
       }
     };
     reboot().then(() => {
@@ -692,101 +653,20 @@ export class Lab {
   ): Promise<string | null> {
     const handle = this.#guest(vm);
     if (!handle) return `Cannot inject ${bug.bug}: VM "${vm}" has no guest worker`;
-    const id = this.#nextId++;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<null>((resolve) =>
-      timer = setTimeout(() => resolve(null), GUEST_BUG_ANSWER_MS)
+    const m = await this.#workers.requestWithin(
+      handle,
+      { type: "guest-bug", id: this.#workers.nextId(), ...bug },
+      GUEST_BUG_ANSWER_MS,
     );
-    try {
-      const m = await Promise.race([
-        this.#request(handle, { type: "guest-bug", id, ...bug }),
-        late,
-      ]);
-      if (m === null) {
-        this.#pending.delete(id);
-        return `Cannot tell whether ${bug.bug} was written: VM "${vm}"'s guest did not answer within ${GUEST_BUG_ANSWER_MS} ms`;
-      }
-      if (m.type !== "guest-bug-result") {
-        return `Cannot inject ${bug.bug}: ${
-          m.type === "exec-result" && !m.ok ? m.message : "the lab stopped"
-        }`;
-      }
-      return m.refused;
-    } finally {
-      clearTimeout(timer);
+    if (m === null) {
+      return `Cannot tell whether ${bug.bug} was written: VM "${vm}"'s guest did not answer within ${GUEST_BUG_ANSWER_MS} ms`;
     }
-  }
-
-  #spawn(
-    url: URL,
-    h: Pick<WorkerHandle, "thread" | "owner" | "kind" | "stats">,
-    start: VmStart | SwitchStart,
-    onDown?: (message: string) => void,
-    standby?: Worker,
-  ): Promise<void> {
-    const worker = standby ?? new Worker(url, { type: "module", name: `${h.kind} ${h.owner}` });
-    const handle: WorkerHandle = { ...h, worker, statsNames: [], failed: null };
-    this.#workers.push(handle);
-    let up = false;
-    return new Promise<void>((resolve, reject) => {
-      const fail = (message: string) => {
-        if (up && onDown && !this.#stopped) {
-          onDown(message);
-          return;
-        }
-        if (handle.failed !== null) return;
-        handle.failed = message;
-        // A failed guest translates no more: the vIOMMUs it served through stop waiting for it.
-        if (h.kind === "guest") {
-          const parts = { plan: this.plan, controls: this.#controls, bells: this.#bells };
-          parkPeerIotlbs(parts, h.owner, (i) => this.iommuOf(i));
-        }
-        this.events.emit(`${h.kind}-failed`, h.owner, { message });
-        // What it was asked will never be answered: say so now, not at the lab's stop.
-        this.#answerPending(
-          handle,
-          `The ${h.kind} worker of ${h.owner} failed: ${message}`,
-          "The lab's event log has its error; `vlab down`, then `vlab up`, starts it again",
-        );
-        reject(new Error(`The ${h.kind} worker of ${h.owner} failed: ${message}`));
-      };
-      worker.onerror = (e) => {
-        e.preventDefault();
-        fail(e.message);
-      };
-      worker.onmessage = (e: MessageEvent<FromWorker>) => {
-        const m = e.data;
-        switch (m.type) {
-          case "ready":
-            up = true;
-            resolve();
-            break;
-          case "failed":
-            fail(m.message);
-            break;
-          case "stats-names":
-            handle.statsNames = m.names;
-            break;
-          case "event": {
-            // A guest hears only the endpoint of a refused access; the vIOMMU's logs say who.
-            const by = m.kind === "iommu-fault" ? this.#faultConsumer(h.owner, m.detail) : null;
-            const detail = by === null ? m.detail : { ...m.detail, by };
-            this.#supervisor.noteEvent(h.owner, m.kind, detail);
-            this.events.emit(m.kind, h.owner, detail);
-            break;
-          }
-          case "exec-result":
-          case "inspect-result":
-          case "guest-bug-result": {
-            const p = this.#pending.get(m.id);
-            this.#pending.delete(m.id);
-            p?.answer(m);
-            break;
-          }
-        }
-      };
-      worker.postMessage(start);
-    });
+    if (m.type !== "guest-bug-result") {
+      return `Cannot inject ${bug.bug}: ${
+        m.type === "exec-result" && !m.ok ? m.message : "the lab stopped"
+      }`;
+    }
+    return m.refused;
   }
 
   /** Whether `stop` has been called (by a script, `POST /down` or a signal): the lab is going or gone. */
@@ -798,7 +678,7 @@ export class Lab {
   vmState(vm: string): VmState {
     const v = this.plan.vms.find((x) => x.name === vm);
     if (!v) return "stopped";
-    const handles = this.#workers.filter((w) => w.owner === vm);
+    const handles = this.#workers.all.filter((w) => w.owner === vm);
     if (handles.some((w) => w.failed !== null)) return "failed";
     if (this.#rebooting.has(vm) && !this.#stopped) return "restarting";
     const recovering = this.#stopped ? null : this.#supervisor.state(vm);
@@ -813,32 +693,11 @@ export class Lab {
   }
 
   /**
-   * Named statistics of every worker: `{ "<kind> <owner>": { name: value } }`. A device worker's
-   * statistics are counts since the lab started: a replaced worker's last values (`#carry`) plus
-   * its successor's (a device worker publishes cumulative counts only).
+   * Named statistics of every worker. A device worker's statistics are counts since the lab
+   * started: a replaced worker's last values plus its successor's (`WorkerSet.stats`).
    */
   workerStats(): { kind: string; owner: string; stats: Record<string, number> }[] {
-    return this.#workers.map((w) => {
-      const stats: Record<string, number> = {};
-      w.statsNames.forEach((n, i) => stats[n] = w.stats[i]);
-      const carried = this.#carried.get(`${w.kind} ${w.owner}`);
-      if (carried !== undefined) {
-        for (const [n, v] of Object.entries(carried)) stats[n] = v + (stats[n] ?? 0);
-      }
-      return { kind: w.kind, owner: w.owner, stats };
-    });
-  }
-
-  /**
-   * Keep what a worker being replaced counted (its region still holds its last published values:
-   * it is fenced, and its successor has not written yet), for `workerStats` to add to its
-   * successor's. Counts it made after its last publication are lost with it.
-   */
-  #carry(old: WorkerHandle): void {
-    const key = `${old.kind} ${old.owner}`;
-    const carried = this.#carried.get(key) ?? {};
-    old.statsNames.forEach((n, i) => carried[n] = (carried[n] ?? 0) + old.stats[i]);
-    this.#carried.set(key, carried);
+    return this.#workers.stats();
   }
 
   /** Which consumer of VM `vm`'s vIOMMU made the access an `iommu-fault` event reports. */
@@ -900,35 +759,8 @@ export class Lab {
     return this.#linkUp.get(link) ?? false;
   }
 
-  /** Answer every request pending on `handle` (all when null) with a failure. */
-  #answerPending(handle: WorkerHandle | null, message: string, hint: string): void {
-    for (const [id, p] of this.#pending) {
-      if (handle !== null && p.handle !== handle) continue;
-      this.#pending.delete(id);
-      p.answer({ type: "exec-result", id, ok: false, message, hint });
-    }
-  }
-
-  #request(handle: WorkerHandle, message: ToWorker & { id: number }): Promise<FromWorker> {
-    return new Promise((resolve) => {
-      this.#pending.set(message.id, { handle, answer: resolve });
-      handle.worker.postMessage(message);
-    });
-  }
-
-  /**
-   * Post a message that changes what a worker does to frames (a link state, an impairment, the
-   * partitions), numbered through its doorbell's `CONTROL` word: the worker's next loop pass
-   * reads it first, so it acts on every frame that worker handles from now on.
-   */
-  #postControl(w: WorkerHandle, message: ToWorker & { seq?: number }): void {
-    const seq = nextControl(this.#bells, w.thread);
-    w.worker.postMessage({ ...message, seq });
-    publishControl(this.#bells, w.thread, seq);
-  }
-
   #guest(vm: string): WorkerHandle | undefined {
-    return this.#workers.find((w) => w.owner === vm && w.kind === "guest");
+    return this.#workers.find(vm, "guest");
   }
 
   /**
@@ -976,10 +808,10 @@ export class Lab {
         hint: "See `vlab status` and the event log",
       };
     }
-    const id = this.#nextId++;
+    const id = this.#workers.nextId();
     const onAbort = () => handle.worker.postMessage({ type: "cancel", id } satisfies ToWorker);
     signal?.addEventListener("abort", onAbort, { once: true });
-    const reply = this.#request(handle, { type: "exec", id, argv });
+    const reply = this.#workers.request(handle, { type: "exec", id, argv });
     // Cancelled before it started: it starts and is cancelled at once, as if cancelled now.
     if (signal?.aborted) onAbort();
     this.#execs.set(id, { handle, done: reply });
@@ -1016,7 +848,7 @@ export class Lab {
   async inspect(vm: string): Promise<unknown> {
     const handle = this.#guest(vm);
     if (!handle || this.#rebooting.has(vm) || !guestServes(this.vmState(vm))) return null;
-    const m = await this.#request(handle, { type: "inspect", id: this.#nextId++ });
+    const m = await this.#workers.request(handle, { type: "inspect", id: this.#workers.nextId() });
     return m.type === "inspect-result" ? m.info : null;
   }
 
@@ -1028,20 +860,14 @@ export class Lab {
    */
   async macTable(name: string): Promise<SwitchMacTable | null> {
     const sw = this.plan.switches.find((s) => s.name === name && s.vsockCids === undefined);
-    const w = this.#workers.find((x) => x.owner === name && x.kind === "switch");
+    const w = this.#workers.find(name, "switch");
     if (sw === undefined || w === undefined || w.failed !== null || this.#stopped) return null;
-    const id = this.#nextId++;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      const m = await Promise.race([
-        this.#request(w, { type: "inspect", id }),
-        new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), SWITCH_ANSWER_MS)),
-      ]);
-      if (m === null) this.#pending.delete(id);
-      return m?.type === "inspect-result" ? switchMacTable(this.plan, sw, m.info) : null;
-    } finally {
-      clearTimeout(timer);
-    }
+    const m = await this.#workers.requestWithin(
+      w,
+      { type: "inspect", id: this.#workers.nextId() },
+      SWITCH_ANSWER_MS,
+    );
+    return m?.type === "inspect-result" ? switchMacTable(this.plan, sw, m.info) : null;
   }
 
   /**
@@ -1055,23 +881,23 @@ export class Lab {
     if (this.#linkUp.get(link) === up) return true;
     this.#linkUp.set(link, up);
     for (const vm of this.plan.vms) {
-      const dev = this.#workers.find((w) => w.owner === vm.name && w.kind === "device");
+      const dev = this.#workers.find(vm.name, "device");
       for (const d of vm.devices) {
         if (d.txRing < 0 || this.plan.rings[d.txRing]?.link !== link) continue;
-        if (dev) this.#postControl(dev, { type: "link", device: d.index, up });
+        if (dev) this.#workers.postControl(dev, { type: "link", device: d.index, up });
       }
     }
     // A vhost-pci link: the serving VM's guest stops (or resumes) serving; a sees its link go.
     for (const l of this.plan.vhostPciLinks ?? []) {
       if (l.name !== link) continue;
       const g = this.#guest(l.peer.vm);
-      if (g) this.#postControl(g, { type: "link", device: l.peer.slot, up });
+      if (g) this.#workers.postControl(g, { type: "link", device: l.peer.slot, up });
     }
     // A switch end of the link stops sending into it (a NIC end stops through its device).
     for (const sw of this.plan.switches) {
       if (!sw.ports.some((p) => p.link === link)) continue;
-      const w = this.#workers.find((x) => x.owner === sw.name && x.kind === "switch");
-      if (w) this.#postControl(w, { type: "port-link", link, up });
+      const w = this.#workers.find(sw.name, "switch");
+      if (w) this.#workers.postControl(w, { type: "port-link", link, up });
     }
     this.events.emit(up ? "link-up" : "link-down", link);
     return true;
@@ -1085,7 +911,7 @@ export class Lab {
   vsockTransportReset(vm: string): boolean {
     const spec = this.plan.vms.find((v) => v.name === vm);
     const dev = spec?.devices.find((d) => d.kind === "vsock");
-    const w = this.#workers.find((x) => x.owner === vm && x.kind === "device");
+    const w = this.#workers.find(vm, "device");
     if (dev === undefined || w === undefined) return false;
     w.worker.postMessage({ type: "transport-reset", device: dev.index } satisfies ToWorker);
     this.events.emit("vsock-transport-reset", vm);
@@ -1152,10 +978,10 @@ export class Lab {
     }
     for (const hub of this.#captures.values()) hub.close();
     const mode = options.exiting ? StopMode.EXIT : StopMode.CLOSE;
-    for (const w of this.#workers) requestStop(this.#bells, w.thread, mode);
+    for (const w of this.#workers.all) requestStop(this.#bells, w.thread, mode);
     const deadline = performance.now() + 2000;
     while (performance.now() < deadline) {
-      const running = this.#workers.some((w) =>
+      const running = this.#workers.all.some((w) =>
         w.failed === null &&
         readDoorbellWord(this.#bells, w.thread, DoorbellWord.STATE) === ThreadState.RUNNING
       );
@@ -1164,17 +990,16 @@ export class Lab {
     }
     // Exiting, a worker is left as it is, stopped: terminating it would start its teardown,
     // which the process's exit makes moot but which would take the CPU from what is left to do.
-    const standby = this.#standby.splice(0);
+    const standby = this.#workers.drainStandby();
     if (!options.exiting) {
-      for (const w of this.#workers) w.worker.terminate();
+      for (const w of this.#workers.all) w.worker.terminate();
       for (const w of standby) w.terminate();
     }
     this.#removeVsockSockets();
-    this.#answerPending(
-      null,
-      "The lab stopped before the workload answered",
-      "Start the lab again with `vlab up`",
-    );
+    this.#workers.answerPending(null, {
+      message: "The lab stopped before the workload answered",
+      hint: "Start the lab again with `vlab up`",
+    });
     this.events.emit("lab-down", this.plan.name);
   }
 
