@@ -264,3 +264,51 @@ Deno.test("credit coming back after a write that used it exactly fires writable 
   p.conn.receive(peer(VsockOp.CREDIT_UPDATE, { fwdCnt: 400 }), null);
   assert.deepEqual(p.events, ["writable"]);
 });
+
+/**
+ * The copies a connection keeps of unread payload. The queue is private and `read` copies out of
+ * it, so where a copy sits (its phase) shows nowhere else: the test looks at the private field.
+ */
+function queuedChunks(conn: Connection): Uint8Array[] {
+  const chunks = (conn as unknown as { chunks: unknown }).chunks;
+  assert.ok(Array.isArray(chunks), "Connection keeps its unread payload in `chunks`");
+  return chunks as Uint8Array[];
+}
+
+Deno.test("unread payload is kept at the source's phase, bytes intact, not aliased", () => {
+  for (let k = 0; k < 8; k++) {
+    // Nothing read during the event: the whole payload is copied.
+    const p = make("established", 1000);
+    const rx = new Uint8Array(new SharedArrayBuffer(64)); // a ring slot, a guest buffer
+    const src = rx.subarray(16 + k, 16 + k + 13);
+    src.forEach((_, i) => src[i] = 0x30 + i);
+    const want = [...src];
+    p.conn.receive(peer(VsockOp.RW, { len: 13 }), src);
+    const [kept] = queuedChunks(p.conn);
+    assert.equal(kept.byteOffset % 8, k, `the copy's phase, source at phase ${k}`);
+    assert.notEqual(kept.buffer, rx.buffer, `phase ${k}: a copy, not a view`);
+    src.fill(0xee); // the driver reposts its RX buffer after the call
+    const into = new Uint8Array(13);
+    assert.equal(p.conn.read(into), 13);
+    assert.deepEqual([...into], want, `phase ${k}: the bytes as received`);
+
+    // 3 bytes read during the event: the rest is copied at the phase where it starts.
+    const q = make("established", 1000);
+    const head = new Uint8Array(3);
+    q.conn.onEvent = (e) => {
+      if (e === "readable") q.conn.read(head);
+    };
+    const src2 = rx.subarray(16 + k, 16 + k + 13);
+    src2.forEach((_, i) => src2[i] = 0x50 + i);
+    const want2 = [...src2];
+    q.conn.receive(peer(VsockOp.RW, { len: 13 }), src2);
+    const [rest] = queuedChunks(q.conn);
+    assert.equal(rest.byteOffset % 8, (k + 3) % 8, `the rest's phase, source at phase ${k}`);
+    assert.notEqual(rest.buffer, rx.buffer, `phase ${k}: the rest is a copy, not a view`);
+    src2.fill(0xee);
+    q.conn.onEvent = null;
+    const tail = new Uint8Array(10);
+    assert.equal(q.conn.read(tail), 10);
+    assert.deepEqual([...head, ...tail], want2, `phase ${k}: the stream as received`);
+  }
+});

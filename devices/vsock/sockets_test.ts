@@ -137,3 +137,38 @@ Deno.test("unlisten with a handler leaves a later listener on the port alone", (
   t.s.unlisten(80, second);
   assert.equal(t.s.listen(80, () => {}), true);
 });
+
+Deno.test("a packet that must wait keeps its copy at the writer's phase, bytes intact, not aliased", () => {
+  for (let k = 0; k < 8; k++) {
+    const seen: (Uint8Array | null)[] = [];
+    const sink = {
+      room: 10,
+      send(_h: Readonly<VsockHeader>, p: Uint8Array | null) {
+        if (this.room <= 0) return false;
+        this.room--;
+        seen.push(p);
+        return true;
+      },
+    };
+    const s = new VsockSockets({ cid: 3, sink });
+    let conn = null as ReturnType<VsockSockets["connect"]> | null;
+    s.listen(80, (c) => conn = c);
+    s.handle(from({ op: VsockOp.REQUEST }), null); // RESPONSE goes straight out
+    s.flush();
+    // The writer's bytes sit k bytes past a multiple of 8 (a guest buffer, a ring slot).
+    const shared = new Uint8Array(new SharedArrayBuffer(64));
+    const src = shared.subarray(8 + k, 8 + k + 21);
+    src.forEach((_, i) => src[i] = 0x40 + i);
+    const want = [...src];
+    sink.room = 0; // the TX ring is full: the RW waits in the table's queue
+    assert.equal(conn!.write(src), 21);
+    assert.equal(s.pendingOut, 1);
+    src.fill(0xee); // the writer reuses its buffer
+    sink.room = 1;
+    assert.equal(s.flush(), 1);
+    const queued = seen.at(-1)!;
+    assert.equal(queued.byteOffset % 8, k, `the queued copy's phase, source at phase ${k}`);
+    assert.deepEqual([...queued], want, `phase ${k}: the bytes as written`);
+    assert.notEqual(queued.buffer, shared.buffer, `phase ${k}: a copy, not a view`);
+  }
+});

@@ -17,6 +17,7 @@ import {
   wakeFloorUs,
 } from "./net.ts";
 import { pingRun } from "./net_run.ts";
+import type { VhostPciRow } from "./net_vhost_pci.ts";
 
 /** Options that measure only what `part` turns on (no floods, pings, scale or vhost-pci else). */
 const onlyPart = (part: Partial<NetBenchOptions>): NetBenchOptions => ({
@@ -330,6 +331,25 @@ Deno.test("with --csum off,on and --placement auto,off, each offload line pairs 
     "CPU placement, split, 64 B, csum off, auto/off",
     "CPU placement, split, 64 B, csum on, auto/off",
   ]);
+});
+
+Deno.test("the vhost-pci comparison gets a row at every --sizes frame size, not at 64 bytes only", async () => {
+  // No layout and no run: no lab starts, and the rows say at which sizes the comparison ran.
+  const sizes = DEFAULT_NET_OPTIONS.frameSizes;
+  assert.deepEqual(sizes, [64, 1500]);
+  const report = await runNetBench(
+    onlyPart({ layouts: [], frameSizes: sizes, runs: 0, vhostPci: true }),
+  );
+  const vp = report.rows.filter((r): r is VhostPciRow => r.kind === "vhost-pci");
+  assert.deepEqual(vp.map((r) => r.frameSize), [64, 1500]);
+  assert.equal(report.rows.length, vp.length, "nothing but the comparison");
+  const text = formatNetReport(report);
+  for (const size of sizes) assert.match(text, new RegExp(`^vhost-pci/net, ${size} B: `, "m"));
+  // Any sizes, in the order given.
+  const odd = await runNetBench(
+    onlyPart({ layouts: [], frameSizes: [1500, 128], runs: 0, vhostPci: true }),
+  );
+  assert.deepEqual(odd.rows.map((r) => r.kind === "vhost-pci" && r.frameSize), [1500, 128]);
 });
 
 Deno.test("the report's first line counts one run as one run", () => {
