@@ -293,12 +293,26 @@ export interface PingRunOptions {
   queueSize: number;
   /** Link delay each way, ms (0: none). */
   delayMs: number;
-  /** Seconds of unmeasured pings before them (`warmUpPings`; 0: none). */
+  /**
+   * Seconds of unmeasured pings before them (`warmUpPings`, 2 ms apart), then
+   * {@linkcode IDLE_WARMUP_PINGS} unmeasured pings 10 ms apart (0: none of either).
+   */
   warmupSeconds: number;
+  /** Unmeasured pings 10 ms apart after the warm-up (default {@linkcode IDLE_WARMUP_PINGS}). */
+  idleWarmupPings?: number;
 }
 
 /** Unmeasured pings a second of warm-up sends (2 ms apart). */
 export const WARMUP_PINGS_PER_SECOND = 500;
+
+/**
+ * Unmeasured pings at the measured interval (10 ms) after the 2 ms warm-up: a ping that follows
+ * 10 ms of sleep runs code that pings 2 ms apart run seldom (each thread's path into and out of a
+ * long sleep), and V8 compiles it while the first 200 or so such pings run. The first 200 pings
+ * 10 ms apart after a 1 s warm-up had a p99 of 1.0–2.1 ms, the next 200 in the same lab 0.6–0.8
+ * ms (docs/performance.md, "A ping's tail is its first 200 pings").
+ */
+export const IDLE_WARMUP_PINGS = 200;
 
 /**
  * Ping `dst` from `from` for `seconds`, 2 ms apart, unmeasured: as with floods (`warmUp`), a
@@ -324,8 +338,30 @@ export async function warmUpPings(
 }
 
 /**
+ * Ping `dst` from `from` `count` times 10 ms apart (the measured interval), unmeasured: after
+ * `warmUpPings`, this warms what only pings after a long sleep run ({@linkcode IDLE_WARMUP_PINGS}).
+ * Nothing is done for `count` ≤ 0. Returns the pings sent.
+ *
+ * @example
+ * ```ts ignore
+ * await warmUpIdlePings(lab, "a0", "10.0.0.2", IDLE_WARMUP_PINGS);
+ * ```
+ */
+export async function warmUpIdlePings(
+  lab: Lab,
+  from: string,
+  dst: string,
+  count: number,
+): Promise<number> {
+  if (!(count > 0)) return 0;
+  const r = await execOk(lab, from, ["ping", dst, "-c", String(count), "-i", "0.01"]);
+  return r.transmitted;
+}
+
+/**
  * One ping run on a fresh pair lab at idle: `count` pings 10 ms apart (after three unmeasured
- * ones); with `attach`, a registered lab with a dashboard attached for the whole run.
+ * ones and the warm-ups: `warmUpPings`, then `warmUpIdlePings`); with `attach`, a registered lab
+ * with a dashboard attached for the whole run.
  *
  * @example
  * ```ts ignore
@@ -342,6 +378,8 @@ export async function pingRun(o: PingRunOptions, attach?: DashboardAttacher): Pr
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
     await warmUpPings(lab, "a0", "10.0.0.2", o.warmupSeconds);
+    const idle = o.warmupSeconds > 0 ? o.idleWarmupPings ?? IDLE_WARMUP_PINGS : 0;
+    await warmUpIdlePings(lab, "a0", "10.0.0.2", idle);
     const settle = () => new Promise((resolve) => setTimeout(resolve, STATS_SETTLE_MS));
     if (delayMs > 0) await settle();
     const lateBefore = releaseLateness(lab);

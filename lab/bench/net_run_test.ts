@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { Lab } from "../lab.ts";
 import { LAB_TEST } from "../testing.ts";
-import { execOk, pairTopology, spawnOk, warmUp, WARMUP_PORT, warmUpPings } from "./net_run.ts";
+import {
+  execOk,
+  pairTopology,
+  spawnOk,
+  warmUp,
+  WARMUP_PORT,
+  warmUpIdlePings,
+  warmUpPings,
+} from "./net_run.ts";
 
 Deno.test({
   name:
@@ -28,6 +36,10 @@ Deno.test({
       assert.equal((await again).received, 0);
       assert.equal(await warmUpPings(lab, "a0", "10.0.0.2", 0), 0, "no warm-up asked: no ping");
       assert.equal(await warmUpPings(lab, "a0", "10.0.0.2", 0.1), 50, "500 pings a second");
+      assert.equal(await warmUpIdlePings(lab, "a0", "10.0.0.2", 0), 0, "none asked: no ping");
+      const t0 = performance.now();
+      assert.equal(await warmUpIdlePings(lab, "a0", "10.0.0.2", 5), 5);
+      assert.ok(performance.now() - t0 >= 40, "five pings 10 ms apart take 40 ms at least");
     } finally {
       await lab.stop();
     }
