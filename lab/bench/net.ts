@@ -9,8 +9,9 @@
  *   given run by run.
  * - **The runtime's limit**: the same frame sizes through a bare link ring between two
  *   busy-polling workers (copy in, copy out, no virtio, no doorbells); the lab's ratio to it.
- * - **Latency**: ping round trips at idle (median and p99), per layout, after `warmupSeconds` of
- *   unmeasured pings (`warmUpPings`).
+ * - **Latency**: ping round trips at idle (median and p99), per layout, `runs` fresh labs each
+ *   (the layouts in turn), after `warmupSeconds` of unmeasured pings (`warmUpPings`, then
+ *   `warmUpIdlePings`).
  * - **vhost-pci**: the same two VMs over a virtio-net link and over a vhost-pci link, the frame
  *   rate at each frame size and the ping median (`net_vhost_pci.ts`).
  * - **Scale**: `up` time and resident memory for labs of N VMs (N/2 linked pairs), and the CPU
@@ -33,7 +34,14 @@ import type { RingLayout } from "../topology/types.ts";
 import { LinkRing } from "../host/link_ring.ts";
 import { LINK_RING_SLOTS, LINK_SLOT_BYTES } from "../plan.ts";
 import type { LinkWorkerResult, LinkWorkerStart } from "./link_worker.ts";
-import { type DashboardAttacher, median, pairTopology, pingRun, throughputRun } from "./net_run.ts";
+import {
+  type DashboardAttacher,
+  median,
+  pairTopology,
+  type PingRun,
+  pingRun,
+  throughputRun,
+} from "./net_run.ts";
 import type { WakeCounts } from "./wake_counts.ts";
 import { starBench, type StarRow } from "./net_star.ts";
 import { runWakeupBench } from "./wakeup.ts";
@@ -161,15 +169,19 @@ export interface LatencyRow {
   count: number;
   /** Link delay each way (netem `delay`), ms. */
   delayMs: number;
-  /** Median round trip, µs. */
+  /** Median round trip, µs: the median of the runs' medians. */
   rttMedianUs: number;
-  /** 99th percentile, µs. */
+  /** 99th percentile, µs: the median of the runs' p99s. */
   rttP99Us: number;
-  /** Thread wake-ups, kicks and interrupts per round trip, over the whole lab. */
+  /** Each run's median round trip, µs, in run order (a fresh lab each). */
+  runsMedianUs: number[];
+  /** Each run's p99, µs, in run order. */
+  runsP99Us: number[];
+  /** Thread wake-ups, kicks and interrupts per round trip, over the whole lab (median of runs). */
   perPing: WakeCounts;
   /**
    * With a delay: the mean of how late delayed frames left their impairment stages, µs past due
-   * (the workers' timer precision; null without a delay).
+   * (the workers' timer precision; median of the runs; null without a delay).
    */
   releaseLateUs: number | null;
   /**
@@ -309,26 +321,37 @@ export function delayOvershootPct(row: LatencyRow, rows: readonly LatencyRow[]):
   return (row.rttMedianUs / expected - 1) * 100;
 }
 
-/** Ping round trips at idle. */
-async function latency(
+/**
+ * A latency row from `runs` ping runs of one layout (each a fresh lab): medians over the runs.
+ *
+ * @example
+ * ```ts ignore
+ * latencyRow("split", 200, 0, [await pingRun(o), await pingRun(o)], null);
+ * ```
+ */
+export function latencyRow(
   layout: RingLayout,
   count: number,
-  pollUs: number,
-  queueSize: number,
   delayMs: number,
-  warmupSeconds: number,
+  runs: readonly PingRun[],
   wakeRoundTripUs: number | null,
-): Promise<LatencyRow> {
-  const r = await pingRun({ layout, count, pollUs, queueSize, delayMs, warmupSeconds });
+): LatencyRow {
+  const late = runs.map((r) => r.releaseLateUs).filter((v): v is number => v !== null);
   return {
     kind: "latency",
     layout,
     count,
     delayMs,
-    rttMedianUs: r.medianUs,
-    rttP99Us: r.p99Us,
-    perPing: r.perPing,
-    releaseLateUs: r.releaseLateUs,
+    rttMedianUs: median(runs.map((r) => r.medianUs)),
+    rttP99Us: median(runs.map((r) => r.p99Us)),
+    runsMedianUs: runs.map((r) => r.medianUs),
+    runsP99Us: runs.map((r) => r.p99Us),
+    perPing: {
+      wakeups: median(runs.map((r) => r.perPing.wakeups)),
+      kicks: median(runs.map((r) => r.perPing.kicks)),
+      interrupts: median(runs.map((r) => r.perPing.interrupts)),
+    },
+    releaseLateUs: late.length > 0 ? median(late) : null,
     wakeRoundTripUs,
   };
 }
@@ -504,19 +527,20 @@ export async function runNetBench(
     wakeRoundTripUs = w.medianUs;
   }
   for (const delayMs of options.delaysMs) {
-    for (const layout of options.layouts) {
-      progress(`ping at idle, ${layout}, link delay ${delayMs} ms`);
-      rows.push(
-        await latency(
-          layout,
-          options.pings,
-          options.pollUs,
-          options.queueSize,
-          delayMs,
-          options.warmupSeconds,
-          wakeRoundTripUs,
-        ),
-      );
+    // Each layout `runs` times, a fresh lab each, the layouts in turn run by run.
+    const runsOf = options.layouts.map((): PingRun[] => []);
+    for (let i = 0; i < options.runs; i++) {
+      for (const [j, layout] of options.layouts.entries()) {
+        progress(`ping at idle, ${layout}, link delay ${delayMs} ms, run ${i + 1}/${options.runs}`);
+        const { pings: count, pollUs, queueSize, warmupSeconds } = options;
+        runsOf[j].push(
+          await pingRun({ layout, count, pollUs, queueSize, delayMs, warmupSeconds }),
+        );
+      }
+    }
+    for (const [j, layout] of options.layouts.entries()) {
+      if (runsOf[j].length === 0) continue;
+      rows.push(latencyRow(layout, options.pings, delayMs, runsOf[j], wakeRoundTripUs));
     }
   }
   if (options.vhostPci !== false) {
@@ -674,7 +698,9 @@ export function formatNetReport(report: NetBenchReport): string {
           "delay ms",
           "count",
           "median µs",
+          "each run",
           "p99 µs",
+          "each run",
           "wake",
           "kick",
           "irq",
@@ -690,7 +716,9 @@ export function formatNetReport(report: NetBenchReport): string {
             String(r.delayMs),
             String(r.count),
             r.rttMedianUs.toFixed(0),
+            r.runsMedianUs.map((us) => us.toFixed(0)).join(" "),
             r.rttP99Us.toFixed(0),
+            r.runsP99Us.map((us) => us.toFixed(0)).join(" "),
             r.perPing.wakeups.toFixed(1),
             r.perPing.kicks.toFixed(1),
             r.perPing.interrupts.toFixed(1),

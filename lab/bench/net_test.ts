@@ -16,7 +16,7 @@ import {
   type ThroughputRow,
   wakeFloorUs,
 } from "./net.ts";
-import { pingRun } from "./net_run.ts";
+import { median, pingRun } from "./net_run.ts";
 import type { VhostPciRow } from "./net_vhost_pci.ts";
 
 /** Options that measure only what `part` turns on (no floods, pings, scale or vhost-pci else). */
@@ -38,6 +38,8 @@ const row = (layout: "split" | "packed", delayMs: number, rttMedianUs: number): 
   delayMs,
   rttMedianUs,
   rttP99Us: rttMedianUs * 2,
+  runsMedianUs: [rttMedianUs],
+  runsP99Us: [rttMedianUs * 2],
   perPing,
   releaseLateUs: delayMs > 0 ? 150 : null,
   wakeRoundTripUs: 100,
@@ -257,10 +259,20 @@ Deno.test({
   ...LAB_TEST,
   async fn() {
     const report = await runNetBench(
-      onlyPart({ layouts: ["split"], pings: 5, delaysMs: [0] }),
+      onlyPart({ layouts: ["split"], pings: 5, delaysMs: [0], runs: 2, warmupSeconds: 0 }),
     );
     const lat = report.rows.filter((r): r is LatencyRow => r.kind === "latency");
     assert.equal(lat.length, 1);
+    // Two runs, each a fresh lab: the row gives each run's figures and their medians.
+    assert.equal(lat[0].runsMedianUs.length, 2);
+    assert.equal(lat[0].runsP99Us.length, 2);
+    assert.equal(lat[0].rttMedianUs, median(lat[0].runsMedianUs));
+    assert.equal(lat[0].rttP99Us, median(lat[0].runsP99Us));
+    const text = formatNetReport(report);
+    assert.ok(
+      text.includes(lat[0].runsMedianUs.map((us) => us.toFixed(0)).join(" ")),
+      "each run's median is printed",
+    );
     const rt = lat[0].wakeRoundTripUs;
     assert.ok(rt !== null && rt > 0 && rt < lat[0].rttMedianUs * 10, `round trip ${rt} µs`);
     assert.ok(lat[0].perPing.wakeups > 0);
