@@ -23,7 +23,7 @@
  * - `vm-crash VM`: the whole VM crashes and reboots, as under a hypervisor with a restart policy:
  *   its guest worker is terminated at once, its devices are reset (a fresh device worker at
  *   power-on state), vhost-pci peers see their link go down, and the same guest boots again
- *   (`Lab`'s `#crashVm`, `vm_reboot.ts`); a vIOMMU's power-on reset empties its tables, and a
+ *   (`crashAndReboot` in `vm_reboot.ts`); a vIOMMU's power-on reset empties its tables, and a
  *   vsock device's peers reset their connections with the VM.
  *
  * Every fault injected is a `fault` event.

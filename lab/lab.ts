@@ -14,8 +14,8 @@
  * process), the VM is marked failed, an event is logged, and every other VM keeps running.
  * A device worker that dies or hangs once running is replaced instead (`supervisor.ts`: fence,
  * restart, restore); `fault` injects such crashes (`faults.ts`). A `vm-crash` fault crashes a
- * whole VM and reboots it: guest terminated, devices reset, guest booted again (`#crashVm`,
- * `vm_reboot.ts`).
+ * whole VM and reboots it: guest terminated, devices reset, guest booted again
+ * (`crashAndReboot` in `vm_reboot.ts`).
  *
  * @module
  */
@@ -27,7 +27,6 @@ import { tapCapacity, type TapCounters, TapReader } from "./host/tap.ts";
 import {
   cpuOf,
   createDoorbells,
-  DOORBELL_STRIDE,
   DoorbellWord,
   readDoorbellWord,
   requestStop,
@@ -59,15 +58,7 @@ import {
   parseFault,
 } from "./faults.ts";
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
-import {
-  dropDeadPeer,
-  dropQueuedAccesses,
-  parkPeerIotlbs,
-  type RebootParts,
-  restoreRegisterCounters,
-  revokeFromPeer,
-  saveRegisterCounters,
-} from "./vm_reboot.ts";
+import { crashAndReboot, parkPeerIotlbs, type RebootParts } from "./vm_reboot.ts";
 import { CpuPlacement, PLACEMENT_PERIOD_MS } from "./placement.ts";
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
 
@@ -171,8 +162,6 @@ export type VmState =
 const GUEST_BUG_ANSWER_MS = 2000;
 /** How long `macTable` waits for a switch worker's answer (ms). */
 const SWITCH_ANSWER_MS = 2000;
-/** Longest wait for a vhost-pci peer to give back a rebooting frontend's queues, ms. */
-const REVOKE_WAIT_MS = 500;
 /** Device workers a lab keeps spawned ahead for backend restarts. */
 const STANDBY_DEVICE_WORKERS = 2;
 
@@ -548,98 +537,21 @@ export class Lab {
   }
 
   /**
-   * `vm-crash`: crash VM `vm` and reboot it, as a hypervisor with a restart policy does (see
-   * `vm_reboot.ts` and docs/design.md). At once: the guest worker is terminated (no goodbye),
-   * what was asked of it is answered with a failure, event `vm-crash`, and each vhost-pci
-   * frontend it served sees its link go down. Then its devices are reset (a power-on device
-   * worker, after the queues it handed over to a peer are taken back) and the guest boots again
-   * from its start message; event `vm-restarted` with `downMs`. The VM is `restarting` meanwhile.
+   * `vm-crash`: crash VM `vm` and reboot it, as a hypervisor with a restart policy does
+   * (`crashAndReboot` in `vm_reboot.ts`, docs/design.md). The VM is `restarting` meanwhile.
    */
   #crashVm(vm: string): void {
-    const t0 = performance.now();
-    this.#rebooting.set(vm, t0);
-    const v = this.plan.vms.find((x) => x.name === vm)!;
-    const parts = this.#rebootParts;
-    const guest = this.#workers.take(vm, "guest");
-    if (guest !== undefined) {
-      // Ended at the end of its current task (its loop yields between passes): no goodbye.
-      guest.worker.onmessage = null;
-      guest.worker.onerror = (e) => e.preventDefault();
-      guest.worker.terminate();
-      this.#workers.answerPending(guest, {
-        message: `VM "${vm}" crashed before it answered`,
-        hint: "It reboots by itself: wait for the vm-restarted event, then ask again",
-      });
-    }
-    Atomics.store(this.#bells, v.guestThread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, 0);
-    Atomics.store(this.#bells, v.guestThread * DOORBELL_STRIDE + DoorbellWord.STATE, 0);
-    const links = this.plan.vhostPciLinks ?? [];
-    const served = links.filter((l) => l.peer.vm === vm);
-    const handedOver = links.filter((l) => l.frontend.vm === vm);
-    this.events.emit("vm-crash", vm, {
-      ...(served.length > 0 ? { served: served.map((l) => l.name) } : {}),
-    });
-    // The dead b serves no more: each a sees its link go down now, its rings as they were, and
-    // a's UNMAPs stop waiting for b's IOTLB (b's next guest builds a new one).
-    parkPeerIotlbs(parts, vm, (i) => this.iommuOf(i));
-    for (const l of served) {
-      const connection = dropDeadPeer(parts, l);
-      this.events.emit("link-down", vm, {
-        nic: l.peer.device,
-        vhostPci: l.name,
-        frontend: `${l.frontend.vm}:${l.frontend.nic}`,
-        reason: "vm-crash",
-        ...(connection > 0 ? { connection } : {}),
-      });
-    }
-    let saved: ReturnType<typeof saveRegisterCounters> | undefined;
-    /** Register accesses the dead guest had queued that no device performed. */
-    let dropped = 0;
-    const reboot = async () => {
-      await this.#supervisor.powerCycle(vm, async () => {
-        // A system reset resets a's NIC, and its reset takes the queues back from b first.
-        for (const l of handedOver) {
-          const acked = await revokeFromPeer(parts, l, REVOKE_WAIT_MS);
-          if (!acked) {
-            this.events.emit("vhost-pci-revoke-timeout", vm, {
-              vhostPci: l.name,
-              peer: l.peer.vm,
-              waitedMs: REVOKE_WAIT_MS,
-            });
-          }
-        }
-        dropped = dropQueuedAccesses(parts, vm);
-        saved = saveRegisterCounters(parts, vm);
-      });
-      if (this.#stopped) return;
-      if (saved !== undefined) restoreRegisterCounters(parts, vm, saved);
-      await this.#spawnGuest(vm, this.#guestStarts.get(vm)!);
-      if (this.#stopped) return;
-      // What the dead guest knew only in memory: a vhost-pci link set down, the partitions.
-      const g = this.#guest(vm);
-      for (const l of served) {
-        if (g && !this.linkUp(l.name)) {
-          this.#workers.postControl(g, { type: "link", device: l.peer.slot, up: false });
-        }
-      }
-      const cuts = this.links.cuts();
-      if (g && served.length > 0 && cuts.length > 0) {
-        this.#workers.postControl(g, { type: "partitions", cuts });
-      }
-    };
-    reboot().then(() => {
-      this.#rebooting.delete(vm);
-      if (this.#stopped) return;
-      this.events.emit("vm-restarted", vm, {
-        downMs: Math.round((performance.now() - t0) * 10) / 10,
-        ...(dropped > 0 ? { accessesDropped: dropped } : {}),
-      });
-    }, (error) => {
-      this.#rebooting.delete(vm);
-      if (this.#stopped) return;
-      this.events.emit("vm-restart-failed", vm, {
-        message: error instanceof Error ? error.message : String(error),
-      });
+    void crashAndReboot(vm, {
+      parts: this.#rebootParts,
+      workers: this.#workers,
+      events: this.events,
+      rebooting: this.#rebooting,
+      iommuOf: (i) => this.iommuOf(i),
+      powerCycle: (name, between) => this.#supervisor.powerCycle(name, between),
+      bootGuest: (name) => this.#spawnGuest(name, this.#guestStarts.get(name)!),
+      stopped: () => this.#stopped,
+      linkUp: (link) => this.linkUp(link),
+      cuts: () => this.links.cuts(),
     });
   }
 

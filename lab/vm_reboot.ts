@@ -1,7 +1,8 @@
 /**
- * What a VM crash and reboot (`vlab fault vm-crash VM`) does to shared memory, as a hypervisor
- * with a restart policy and the devices' system reset would. `Lab` calls these on the main
- * thread, in this order (see `Lab`'s `#crashVm` and docs/design.md, "VM crash and reboot"):
+ * A VM crash and reboot (`vlab fault vm-crash VM`), as a hypervisor with a restart policy and the
+ * devices' system reset would do it: {@linkcode crashAndReboot} runs the sequence on the main
+ * thread (`Lab.fault` calls it), and the helpers below do what each step does to shared memory,
+ * in this order (docs/design.md, "VM crash and reboot"):
  *
  * 1. the guest worker is terminated (no goodbye); for each vhost-pci link it served (the VM is
  *    `b`), {@linkcode dropDeadPeer} clears what the dead `b` would have cleared: `a`'s
@@ -26,8 +27,13 @@ import { QueueWord, queueWord, RegFileWord } from "../devices/virtio/mmio.ts";
 import { VhostPciCounter, VhostPciState } from "../devices/vhost_pci/config.ts";
 import type { LabPlan, VhostPciLinkPlan } from "./plan.ts";
 import { deviceControl, MailboxWord } from "./wire/control.ts";
-import { ringDoorbell } from "./wire/doorbell.ts";
 import { parkConsumer } from "../devices/iommu/viommu.ts";
+import type { EventLog } from "./events.ts";
+import { DOORBELL_STRIDE, DoorbellWord, ringDoorbell } from "./wire/doorbell.ts";
+import type { WorkerSet } from "./workers.ts";
+
+/** Longest wait for a vhost-pci peer to give back a rebooting frontend's queues, ms. */
+export const REVOKE_WAIT_MS = 500;
 
 /** What the helpers need of the lab: the plan, control blocks and doorbells. */
 export interface RebootParts {
@@ -221,4 +227,130 @@ export function dropQueuedAccesses(parts: RebootParts, vm: string): number {
     Atomics.store(m, MailboxWord.ACK, req);
   }
   return dropped;
+}
+
+/** What {@linkcode crashAndReboot} needs of the lab. */
+export interface CrashHost {
+  /** The plan, control blocks and doorbells. */
+  parts: RebootParts;
+  /** The lab's workers: the crashed guest is taken out of them, its successor joins them. */
+  workers: WorkerSet;
+  /** The lab's event log. */
+  events: EventLog;
+  /** VMs rebooting: name → when the crash was (performance.now, ms); the VM is `restarting`. */
+  rebooting: Map<string, number>;
+  /** The vIOMMU tables of the VM at a plan index, or null. */
+  iommuOf(vm: number): SharedArrayBuffer | null;
+  /** End the VM's device worker, run `between`, start one at power-on state (`supervisor.ts`). */
+  powerCycle(vm: string, between: () => Promise<void>): Promise<void>;
+  /** Boot the VM's guest again from its start message; resolves once it is up. */
+  bootGuest(vm: string): Promise<void>;
+  /** Whether the lab is stopping (a reboot then ends where it is, without events). */
+  stopped(): boolean;
+  /** Whether a link is up. */
+  linkUp(link: string): boolean;
+  /** The partitions in force. */
+  cuts(): [string, string][];
+}
+
+/**
+ * Crash VM `vm` and reboot it. At once: the guest worker is terminated (no goodbye), what was
+ * asked of it is answered with a failure, event `vm-crash`, and each vhost-pci frontend it served
+ * sees its link go down. Then its devices are reset (a power-on device worker, after the queues it
+ * handed over to a peer are taken back) and the guest boots again; event `vm-restarted` with
+ * `downMs` (or `vm-restart-failed`). The VM is in `rebooting` until then. Resolves when the
+ * reboot is over.
+ *
+ * @example
+ * ```ts ignore
+ * void crashAndReboot("b", host);
+ * ```
+ */
+export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
+  const { parts, workers, events } = host;
+  const t0 = performance.now();
+  host.rebooting.set(vm, t0);
+  const v = vmOf(parts, vm);
+  const guest = workers.take(vm, "guest");
+  if (guest !== undefined) {
+    // Ended at the end of its current task (its loop yields between passes): no goodbye.
+    guest.worker.onmessage = null;
+    guest.worker.onerror = (e) => e.preventDefault();
+    guest.worker.terminate();
+    workers.answerPending(guest, {
+      message: `VM "${vm}" crashed before it answered`,
+      hint: "It reboots by itself: wait for the vm-restarted event, then ask again",
+    });
+  }
+  Atomics.store(parts.bells, v.guestThread * DOORBELL_STRIDE + DoorbellWord.SLEEPING, 0);
+  Atomics.store(parts.bells, v.guestThread * DOORBELL_STRIDE + DoorbellWord.STATE, 0);
+  const links = parts.plan.vhostPciLinks ?? [];
+  const served = links.filter((l) => l.peer.vm === vm);
+  const handedOver = links.filter((l) => l.frontend.vm === vm);
+  events.emit("vm-crash", vm, {
+    ...(served.length > 0 ? { served: served.map((l) => l.name) } : {}),
+  });
+  // The dead b serves no more: each a sees its link go down now, its rings as they were, and
+  // a's UNMAPs stop waiting for b's IOTLB (b's next guest builds a new one).
+  parkPeerIotlbs(parts, vm, host.iommuOf);
+  for (const l of served) {
+    const connection = dropDeadPeer(parts, l);
+    events.emit("link-down", vm, {
+      nic: l.peer.device,
+      vhostPci: l.name,
+      frontend: `${l.frontend.vm}:${l.frontend.nic}`,
+      reason: "vm-crash",
+      ...(connection > 0 ? { connection } : {}),
+    });
+  }
+  let saved: SavedRegisters | undefined;
+  /** Register accesses the dead guest had queued that no device performed. */
+  let dropped = 0;
+  const reboot = async () => {
+    await host.powerCycle(vm, async () => {
+      // A system reset resets a's NIC, and its reset takes the queues back from b first.
+      for (const l of handedOver) {
+        const acked = await revokeFromPeer(parts, l, REVOKE_WAIT_MS);
+        if (!acked) {
+          events.emit("vhost-pci-revoke-timeout", vm, {
+            vhostPci: l.name,
+            peer: l.peer.vm,
+            waitedMs: REVOKE_WAIT_MS,
+          });
+        }
+      }
+      dropped = dropQueuedAccesses(parts, vm);
+      saved = saveRegisterCounters(parts, vm);
+    });
+    if (host.stopped()) return;
+    if (saved !== undefined) restoreRegisterCounters(parts, vm, saved);
+    await host.bootGuest(vm);
+    if (host.stopped()) return;
+    // What the dead guest knew only in memory: a vhost-pci link set down, the partitions.
+    const g = workers.find(vm, "guest");
+    for (const l of served) {
+      if (g && !host.linkUp(l.name)) {
+        workers.postControl(g, { type: "link", device: l.peer.slot, up: false });
+      }
+    }
+    const cuts = host.cuts();
+    if (g && served.length > 0 && cuts.length > 0) {
+      workers.postControl(g, { type: "partitions", cuts });
+    }
+  };
+  // Out of `rebooting` before the last event: whoever hears it finds the VM running.
+  return reboot().then(() => {
+    host.rebooting.delete(vm);
+    if (host.stopped()) return;
+    events.emit("vm-restarted", vm, {
+      downMs: Math.round((performance.now() - t0) * 10) / 10,
+      ...(dropped > 0 ? { accessesDropped: dropped } : {}),
+    });
+  }, (error) => {
+    host.rebooting.delete(vm);
+    if (host.stopped()) return;
+    events.emit("vm-restart-failed", vm, {
+      message: error instanceof Error ? error.message : String(error),
+    });
+  });
 }
