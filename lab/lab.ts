@@ -221,7 +221,13 @@ export class Lab {
   #unplace: (() => void) | undefined;
   /** Each VM's host vsock socket (`vsockSocket`), by VM name. */
   readonly #vsockSockets = new Map<string, string>();
+  /** Each link's state as the user set it (`setLink`). */
   #linkUp = new Map<string, boolean>();
+  /**
+   * Net links whose far end crashed and has not rebooted yet: no carrier, as a cable to a machine
+   * that lost power (`#setCarrier`). A link is up when the user set it up and it has carrier.
+   */
+  readonly #noCarrier = new Set<string>();
   readonly #captures = new Map<string, LinkCapture>();
   /** Replaces dead or hung device workers; tracks `restarting` and `resetting` VMs. */
   readonly #supervisor: DeviceSupervisor;
@@ -550,7 +556,8 @@ export class Lab {
       powerCycle: (name, between) => this.#supervisor.powerCycle(name, between),
       bootGuest: (name) => this.#spawnGuest(name, this.#guestStarts.get(name)!),
       stopped: () => this.#stopped,
-      linkUp: (link) => this.linkUp(link),
+      linkUp: (link) => this.#linkUp.get(link) ?? false,
+      carrier: (up) => this.#setCarrier(vm, up),
       cuts: () => this.links.cuts(),
     });
   }
@@ -666,9 +673,12 @@ export class Lab {
     return v === undefined ? null : cpuOf(this.#bells, v.guestThread);
   }
 
-  /** Whether a link is up. */
+  /**
+   * Whether a link is up: the user set it up (`setLink`) and it has carrier (no VM at one of its
+   * ends is down after a `vm-crash`).
+   */
   linkUp(link: string): boolean {
-    return this.#linkUp.get(link) ?? false;
+    return (this.#linkUp.get(link) ?? false) && !this.#noCarrier.has(link);
   }
 
   #guest(vm: string): WorkerHandle | undefined {
@@ -792,6 +802,13 @@ export class Lab {
     if (!this.#linkUp.has(link)) return false;
     if (this.#linkUp.get(link) === up) return true;
     this.#linkUp.set(link, up);
+    this.#postLinkState(link, this.linkUp(link));
+    this.events.emit(up ? "link-up" : "link-down", link);
+    return true;
+  }
+
+  /** Tell every end of `link` whether it is up (see `setLink`). */
+  #postLinkState(link: string, up: boolean): void {
     for (const vm of this.plan.vms) {
       const dev = this.#workers.find(vm.name, "device");
       for (const d of vm.devices) {
@@ -811,8 +828,31 @@ export class Lab {
       const w = this.#workers.find(sw.name, "switch");
       if (w) this.#workers.postControl(w, { type: "port-link", link, up });
     }
-    this.events.emit(up ? "link-up" : "link-down", link);
-    return true;
+  }
+
+  /**
+   * The carrier of VM `vm`'s net links while it crashes and reboots: lost at the crash, back once
+   * it runs again, as a cable to a machine that lost power (containerlab's and mininet's veth
+   * peers go NO-CARRIER with a node that restarts). Each far end hears it as it hears `setLink`
+   * (a NIC's link status and a configuration interrupt, a switch port that stops sending), so
+   * what it sends meanwhile is dropped and counted at once (`link down`) instead of filling the
+   * link ring and stalling its sender until the new device worker drains it. Events `link-down` or
+   * `link-up` with `reason` (a link the user set down stays down, with no event).
+   */
+  #setCarrier(vm: string, up: boolean): void {
+    for (const l of this.plan.links) {
+      const ends = [this.plan.rings[l.forwardRing], this.plan.rings[l.reverseRing]];
+      if (!ends.some((r) => r?.consumer.kind === "nic" && r.consumer.vm === vm)) continue;
+      if (up === !this.#noCarrier.has(l.name)) continue;
+      if (up) this.#noCarrier.delete(l.name);
+      else this.#noCarrier.add(l.name);
+      if (!(this.#linkUp.get(l.name) ?? false)) continue;
+      this.#postLinkState(l.name, up);
+      this.events.emit(up ? "link-up" : "link-down", l.name, {
+        reason: up ? "vm-restarted" : "vm-crash",
+        vm,
+      });
+    }
   }
 
   /**

@@ -247,16 +247,18 @@ export interface CrashHost {
   bootGuest(vm: string): Promise<void>;
   /** Whether the lab is stopping (a reboot then ends where it is, without events). */
   stopped(): boolean;
-  /** Whether a link is up. */
+  /** Whether the user set a link up. */
   linkUp(link: string): boolean;
+  /** Lose (false) or give back (true) the carrier of the VM's net links. */
+  carrier(up: boolean): void;
   /** The partitions in force. */
   cuts(): [string, string][];
 }
 
 /**
  * Crash VM `vm` and reboot it. At once: the guest worker is terminated (no goodbye), what was
- * asked of it is answered with a failure, event `vm-crash`, and each vhost-pci frontend it served
- * sees its link go down. Then its devices are reset (a power-on device worker, after the queues it
+ * asked of it is answered with a failure, event `vm-crash`, its net links lose their carrier
+ * (until it runs again), and each vhost-pci frontend it served sees its link go down. Then its devices are reset (a power-on device worker, after the queues it
  * handed over to a peer are taken back) and the guest boots again; event `vm-restarted` with
  * `downMs` (or `vm-restart-failed`). The VM is in `rebooting` until then. Resolves when the
  * reboot is over.
@@ -290,6 +292,8 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
   events.emit("vm-crash", vm, {
     ...(served.length > 0 ? { served: served.map((l) => l.name) } : {}),
   });
+  // Its net links lose their carrier: the far ends drop what they send until it runs again.
+  host.carrier(false);
   // The dead b serves no more: each a sees its link go down now, its rings as they were, and
   // a's UNMAPs stop waiting for b's IOTLB (b's next guest builds a new one).
   parkPeerIotlbs(parts, vm, host.iommuOf);
@@ -342,6 +346,7 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
   return reboot().then(() => {
     host.rebooting.delete(vm);
     if (host.stopped()) return;
+    host.carrier(true);
     events.emit("vm-restarted", vm, {
       downMs: Math.round((performance.now() - t0) * 10) / 10,
       ...(dropped > 0 ? { accessesDropped: dropped } : {}),

@@ -178,6 +178,74 @@ Deno.test({
 
 Deno.test({
   name:
+    "vm-crash: b's links lose their carrier until it runs again; what a sends meanwhile is dropped at once as link down",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(PAIR);
+    try {
+      const from = eventsOf(lab).length;
+      const flood = lab.exec("a", ["udp-flood", "10.0.0.2", "--max", "-t", "1.5"]);
+      await new Promise((r) => setTimeout(r, 300));
+      const r = await lab.fault({ kind: "vm-crash", vm: "b" });
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      // At once: the link has no carrier, and says why.
+      assert.equal(lab.linkUp("a-b"), false);
+      const down = eventsOf(lab).slice(from).find((e) =>
+        e.kind === "link-down" && e.subject === "a-b"
+      );
+      assert.deepEqual(down?.detail, { reason: "vm-crash", vm: "b" });
+      // a's guest hears it from its NIC's link status (a configuration interrupt).
+      await waitForValue(
+        "a's NIC link-down",
+        () =>
+          eventsOf(lab).slice(from).find((e) => e.kind === "link-down" && e.subject === "a") ??
+            null,
+      );
+      await vmRestarted(lab, "b", from);
+      assert.equal(lab.linkUp("a-b"), true);
+      const up = eventsOf(lab).slice(from).find((e) => e.kind === "link-up" && e.subject === "a-b");
+      assert.deepEqual(up?.detail, { reason: "vm-restarted", vm: "b" });
+      const f = await flood;
+      assert.ok(f.ok, f.ok ? "" : f.message);
+      // a's device dropped what a sent while b was down, as it sent it, and counted it.
+      const fwd = takeSnapshot(lab).links.find((l) => l.name === "a-b")!.forward;
+      assert.ok(fwd.drops.linkDown > 0, JSON.stringify(fwd.drops));
+      assert.deepEqual(deviceErrors(lab, "a"), []);
+      assert.equal(await ping(lab, "a", "10.0.0.2"), 3);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "vm-crash: a link the user set down stays down across the reboot, with no carrier event",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(PAIR);
+    try {
+      assert.equal(lab.setLink("a-b", false), true);
+      const from = eventsOf(lab).length;
+      const r = await lab.fault({ kind: "vm-crash", vm: "b" });
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      await vmRestarted(lab, "b", from);
+      assert.equal(lab.linkUp("a-b"), false);
+      const linkEvents = eventsOf(lab).slice(from).filter((e) => e.subject === "a-b");
+      assert.deepEqual(linkEvents, []);
+      // Set up again, it carries traffic.
+      assert.equal(lab.setLink("a-b", true), true);
+      await waitForValue("a ping over the link set up again", async () => {
+        const p = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", "0.5"]);
+        return p.ok && (p.result as PingResult).received === 1 ? true : null;
+      });
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
     "vm-crash of b on a vhost-pci link: a's link goes down at once, b's new guest serves a's queues again",
   ...LAB_TEST,
   fn: async () => {
