@@ -204,6 +204,8 @@ Deno.test("bench net --json carries the figures the text derives: over %, wake f
     delayMs,
     rttMedianUs,
     rttP99Us: 2 * rttMedianUs,
+    runsMedianUs: [rttMedianUs],
+    runsP99Us: [2 * rttMedianUs],
     perPing: { wakeups: 6, kicks: 2, interrupts: 2 },
     releaseLateUs: delayMs > 0 ? 100 : null,
     wakeRoundTripUs: 80,
@@ -227,7 +229,7 @@ Deno.test("bench net --json carries the figures the text derives: over %, wake f
   const json = JSON.parse(JSON.stringify(netBenchJson(report, { ran: true, veth })));
   const text = formatNetReport(report);
   // The ping table's over % and wake floor µs.
-  assert.match(text, /^split +2 +200 +4600 +9200 +6\.0 +2\.0 +2\.0 +2\.2 +100 +240$/m);
+  assert.match(text, /^split +2 +200 +4600 +4600 +9200 +9200 +6\.0 +2\.0 +2\.0 +2\.2 +100 +240$/m);
   const delayed = json.rows.find((r: LatencyRow) => r.delayMs === 2);
   assert.equal(delayed.overPct.toFixed(1), "2.2");
   assert.equal(delayed.wakeFloorUs, 240);
