@@ -189,9 +189,10 @@ const attachDashboard: DashboardAttacher = async (name) => {
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  // Follow its CPU reports: cumulative CPU milliseconds at t seconds.
-  let latest: { t: number; cpuMs: number } | null = null;
-  let windowStart: { t: number; cpuMs: number } | null = null;
+  // Follow its reports: cumulative CPU milliseconds and snapshots drawn at t seconds.
+  type Report = { t: number; cpuMs: number; updates: number };
+  let latest: Report | null = null;
+  let windowStart: Report | null = null;
   let firstSample!: () => void;
   const started = new Promise<void>((r) => firstSample = r);
   const reading = (async () => {
@@ -223,7 +224,11 @@ const attachDashboard: DashboardAttacher = async (name) => {
       if (!windowStart || !end || end.t <= windowStart.t) {
         throw new Error("the dashboard did not report its CPU use");
       }
-      return (100 * (end.cpuMs - windowStart.cpuMs)) / ((end.t - windowStart.t) * 1000);
+      const seconds = end.t - windowStart.t;
+      return {
+        cpuPct: (100 * (end.cpuMs - windowStart.cpuMs)) / (seconds * 1000),
+        updatesPerSecond: (end.updates - windowStart.updates) / seconds,
+      };
     },
   };
 };

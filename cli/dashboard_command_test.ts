@@ -69,3 +69,27 @@ Deno.test("the socket source rejects with the lab's message when a switch did no
     }
   });
 });
+
+Deno.test("lowerPriority lowers every thread of the process, not only its main thread", async () => {
+  // In a process of its own: a nice value never goes back up without privileges.
+  const script = `
+    import { lowerPriority } from ${
+    JSON.stringify(new URL("./dashboard_command.ts", import.meta.url).href)
+  };
+    await lowerPriority();
+    const nice = [...Deno.readDirSync("/proc/self/task")].map((t) =>
+      Number(Deno.readTextFileSync("/proc/self/task/" + t.name + "/stat").replace(/^.*\\) /, "").split(" ")[16])
+    );
+    console.log(JSON.stringify(nice));
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", script],
+    env: { VLAB_DASHBOARD_NICE: "7" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const nice: number[] = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.ok(nice.length > 1, `threads: ${nice}`);
+  assert.deepEqual(nice.filter((n) => n !== 7), [], `nice of each thread: ${nice}`);
+});

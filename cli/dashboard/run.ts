@@ -58,6 +58,8 @@ export interface DashboardOptions {
   rows?: number;
   /** How long "lab stopped" stays before the dashboard ends by itself, ms (default 2000). */
   stoppedLingerMs?: number;
+  /** Called each time a new snapshot is drawn (an update users see). */
+  onUpdate?: () => void;
   /**
    * Draw on the terminal's alternate screen and restore the screen on exit, like `top` (default:
    * when stdout is a terminal).
@@ -259,6 +261,7 @@ export function runDashboard(opts: DashboardOptions): Promise<DashboardExit> {
         if (current !== null) rates = computeRates(current, snap);
         current = snap;
         history.add(snap);
+        opts.onUpdate?.();
       }
       if (ringSel !== null) await fetchRing();
       if (macsSwitch !== null && opts.source.macs !== undefined) await fetchMacs();

@@ -265,3 +265,27 @@ Deno.test("runDashboard over a switch with no MAC table says so on one line", as
     /sw1: no MAC table \(a vsock router keeps none, or the switch did not answer\)/,
   );
 });
+
+Deno.test("runDashboard tells onUpdate of each new snapshot it draws, not of a repeated one", async () => {
+  const source = new FakeSource();
+  let stale = false;
+  const real = source.snapshot.bind(source);
+  // From the fourth call on, the lab answers with the snapshot it gave last (same takenAt).
+  let last: LabSnapshot | null = null;
+  source.snapshot = async () => {
+    if (stale && last !== null) {
+      source.snapshots++;
+      return last;
+    }
+    last = await real();
+    if (source.snapshots >= 3) stale = true;
+    return last;
+  };
+  let updates = 0;
+  const run = start(source, { onUpdate: () => void updates++ });
+  await waitFor(() => source.snapshots >= 8, "eight snapshots");
+  run.stdin.press("q");
+  run.stdin.press("y");
+  await run.done;
+  assert.equal(updates, 3, "three new snapshots, then the same one again and again");
+});

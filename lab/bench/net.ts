@@ -744,7 +744,15 @@ export function formatNetReport(report: NetBenchReport): string {
   if (db.length > 0) {
     lines.push(
       ...table([
-        ["dashboard cost", "frame B", "Mpps without", "Mpps with", "change %", "dashboard CPU %"],
+        [
+          "dashboard cost",
+          "frame B",
+          "Mpps without",
+          "Mpps with",
+          "change %",
+          "dashboard CPU %",
+          "updates/s",
+        ],
         ...db.map((r) => [
           r.layout,
           String(r.frameSize),
@@ -752,6 +760,7 @@ export function formatNetReport(report: NetBenchReport): string {
           (r.ppsWith / 1e6).toFixed(3),
           r.deltaPct.toFixed(1),
           r.dashboardCpuPct.toFixed(1),
+          r.dashboardUpdatesPerSecond.toFixed(1),
         ]),
       ]),
       "",

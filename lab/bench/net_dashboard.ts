@@ -27,6 +27,8 @@ export interface DashboardRow {
   deltaPct: number;
   /** The dashboard process's CPU use, percent of one core (median). */
   dashboardCpuPct: number;
+  /** New snapshots the dashboard drew a second during the flood (median; 10 when never late). */
+  dashboardUpdatesPerSecond: number;
   /** Runs of each kind. */
   runs: number;
 }
@@ -49,6 +51,7 @@ export async function dashboardOverhead(
   const without: number[] = [];
   const withIt: number[] = [];
   const cpu: number[] = [];
+  const updates: number[] = [];
   for (let i = 0; i < o.runs; i++) {
     progress(`dashboard cost, ${layout} ${frameSize} B, run ${i + 1}/${o.runs} without`);
     const run = { ...o, warmupSeconds: o.warmupSeconds ?? 0, layout, frameSize };
@@ -56,7 +59,8 @@ export async function dashboardOverhead(
     progress(`dashboard cost, ${layout} ${frameSize} B, run ${i + 1}/${o.runs} with`);
     const r = await throughputRun(run, attach);
     withIt.push(r.pps);
-    cpu.push(r.dashboardCpuPct ?? NaN);
+    cpu.push(r.dashboard?.cpuPct ?? NaN);
+    updates.push(r.dashboard?.updatesPerSecond ?? NaN);
   }
   const ppsWithout = median(without);
   const ppsWith = median(withIt);
@@ -68,6 +72,7 @@ export async function dashboardOverhead(
     ppsWith,
     deltaPct: 100 * (ppsWith - ppsWithout) / ppsWithout,
     dashboardCpuPct: median(cpu),
+    dashboardUpdatesPerSecond: median(updates),
     runs: o.runs,
   };
 }

@@ -94,14 +94,21 @@ function resultOk(vm: string, argv: string[], r: ExecOutcome): Record<string, nu
   return r.result as Record<string, number>;
 }
 
+/** What an attached dashboard did over the measured window. */
+export interface DashboardUse {
+  /** Its CPU use, percent of one core. */
+  cpuPct: number;
+  /** New snapshots it drew a second (it asks for one every 100 ms). */
+  updatesPerSecond: number;
+}
+
 /**
  * Attaches a dashboard to a registered lab: `startWindow` marks the start of the measured
- * window, `detach` ends the dashboard and returns its CPU use over the window, percent of one
- * core.
+ * window, `detach` ends the dashboard and says what it did over the window.
  */
 export type DashboardAttacher = (
   labName: string,
-) => Promise<{ startWindow(): void; detach(): Promise<number> }>;
+) => Promise<{ startWindow(): void; detach(): Promise<DashboardUse> }>;
 
 /** What one throughput run floods. */
 export interface ThroughputRunOptions {
@@ -201,7 +208,7 @@ export async function throughputRun(
     sentPps: number;
     lossPct: number;
     cpuPct: number;
-    dashboardCpuPct: number | null;
+    dashboard: DashboardUse | null;
     perFrame: WakeCounts;
   }
 > {
@@ -234,14 +241,14 @@ export async function throughputRun(
     const cpuPct = (100 * (cpu.user + cpu.system) / 1000) / (performance.now() - t0);
     const got = await sink;
     const perFrame = perUnit(counts0, wakeCounts(lab), got.received);
-    const dashboardCpuPct = dashboard ? await dashboard.detach() : null;
+    const used = dashboard ? await dashboard.detach() : null;
     return {
       pps: got.pps,
       gbit: got.gbitPerSecond,
       sentPps: flood.pps,
       lossPct: flood.sent > 0 ? 100 * (1 - got.received / flood.sent) : 0,
       cpuPct,
-      dashboardCpuPct,
+      dashboard: used,
       perFrame,
     };
   } finally {
@@ -397,7 +404,7 @@ export async function pingRun(o: PingRunOptions, attach?: DashboardAttacher): Pr
     const rtt = r.rttMs as unknown as { median: number; p99: number };
     return { medianUs: rtt.median * 1000, p99Us: rtt.p99 * 1000, perPing, releaseLateUs };
   } finally {
-    await dashboard?.detach().catch(() => NaN);
+    await dashboard?.detach().catch(() => null);
     if (registered) await registered.stop();
     else await lab.stop();
   }
