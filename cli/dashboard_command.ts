@@ -80,36 +80,46 @@ export function socketSource(record: LabRecord): SnapshotSource & { close(): voi
 }
 
 /**
- * Lower this process's scheduling priority, every thread of it (nice 10, or `VLAB_DASHBOARD_NICE`;
- * "0" keeps it) so that on a machine with fewer cores than lab workers the dashboard yields to the
- * lab. Best effort: without `renice` nothing changes.
+ * Lower this process's scheduling priority, every thread of it, so that the dashboard never
+ * delays the lab it watches: by default the `SCHED_IDLE` policy (`chrt --idle`), which runs a
+ * thread only on a CPU that nothing else wants and lets any other thread that wakes take the CPU
+ * at once; where `chrt` cannot, nice 10. `VLAB_DASHBOARD_NICE=N` asks for nice N instead ("0"
+ * keeps the normal priority). Best effort: without `chrt` and `renice` nothing changes. Returns
+ * what it set.
  *
  * @example
  * ```ts ignore
- * await lowerPriority(); // the dashboard's threads at nice 10
+ * await lowerPriority(); // "idle": the dashboard's threads run when no lab thread wants a CPU
  * ```
  */
-export async function lowerPriority(): Promise<void> {
-  const nice = Deno.env.get("VLAB_DASHBOARD_NICE") || "10";
-  if (nice === "0") return;
-  // A nice value is a thread's own on Linux: `renice -p PID` changes the main thread's only,
-  // and V8's helper threads (parallel scavenges, concurrent marking and compiling) and the
-  // runtime's I/O threads would keep competing with the lab at full priority. Every thread, then.
+export async function lowerPriority(): Promise<"idle" | `nice ${string}` | "normal"> {
+  const asked = Deno.env.get("VLAB_DASHBOARD_NICE") ?? "";
+  if (asked === "0") return "normal";
+  // A nice value and a policy are a thread's own on Linux: `renice -p PID` changes the main
+  // thread's only, and V8's helper threads (parallel scavenges, concurrent marking and compiling)
+  // and the runtime's I/O threads would keep competing with the lab. Every thread, then (`chrt -a`
+  // reads them itself).
+  const run = async (cmd: string, args: string[]) => {
+    try {
+      return (await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output())
+        .success;
+    } catch {
+      return false; // not installed
+    }
+  };
+  if (
+    asked === "" && await run("chrt", ["--idle", "--all-tasks", "--pid", "0", String(Deno.pid)])
+  ) {
+    return "idle";
+  }
+  const nice = asked === "" ? "10" : asked;
   let threads = [String(Deno.pid)];
   try {
     threads = [...Deno.readDirSync("/proc/self/task")].map((t) => t.name);
   } catch {
     // No /proc: the main thread only.
   }
-  try {
-    await new Deno.Command("renice", {
-      args: ["-n", nice, "-p", ...threads],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-  } catch {
-    // No renice: run at normal priority.
-  }
+  return await run("renice", ["-n", nice, "-p", ...threads]) ? `nice ${nice}` : "normal";
 }
 
 /** The `dashboard` command. */

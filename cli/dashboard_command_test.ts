@@ -70,26 +70,51 @@ Deno.test("the socket source rejects with the lab's message when a switch did no
   });
 });
 
-Deno.test("lowerPriority lowers every thread of the process, not only its main thread", async () => {
-  // In a process of its own: a nice value never goes back up without privileges.
+/**
+ * Run `lowerPriority` in a process of its own (a lowered priority never goes back up without
+ * privileges) with `env`; what it returned and each thread's nice value and policy after it.
+ */
+async function lowered(env: Record<string, string>) {
   const script = `
     import { lowerPriority } from ${
     JSON.stringify(new URL("./dashboard_command.ts", import.meta.url).href)
   };
-    await lowerPriority();
-    const nice = [...Deno.readDirSync("/proc/self/task")].map((t) =>
-      Number(Deno.readTextFileSync("/proc/self/task/" + t.name + "/stat").replace(/^.*\\) /, "").split(" ")[16])
-    );
-    console.log(JSON.stringify(nice));
+    const set = await lowerPriority();
+    const threads = [...Deno.readDirSync("/proc/self/task")].map((t) => {
+      const f = Deno.readTextFileSync("/proc/self/task/" + t.name + "/stat").replace(/^.*\\) /, "").split(" ");
+      return { nice: Number(f[16]), policy: Number(f[38]) };
+    });
+    console.log(JSON.stringify({ set, threads }));
   `;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["eval", "--ext=ts", script],
-    env: { VLAB_DASHBOARD_NICE: "7" },
+    env,
     stdout: "piped",
     stderr: "piped",
   }).output();
   assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const nice: number[] = JSON.parse(new TextDecoder().decode(out.stdout));
-  assert.ok(nice.length > 1, `threads: ${nice}`);
-  assert.deepEqual(nice.filter((n) => n !== 7), [], `nice of each thread: ${nice}`);
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    set: string;
+    threads: { nice: number; policy: number }[];
+  };
+}
+
+/** SCHED_IDLE's number in Linux's `policy` field. */
+const SCHED_IDLE = 5;
+
+Deno.test("lowerPriority puts every thread of the process in SCHED_IDLE, not only its main thread", async () => {
+  const { set, threads } = await lowered({ VLAB_DASHBOARD_NICE: "" });
+  assert.equal(set, "idle");
+  assert.ok(threads.length > 1, `threads: ${JSON.stringify(threads)}`);
+  assert.deepEqual(threads.filter((t) => t.policy !== SCHED_IDLE), [], JSON.stringify(threads));
+});
+
+Deno.test("lowerPriority with VLAB_DASHBOARD_NICE renices every thread instead", async () => {
+  const { set, threads } = await lowered({ VLAB_DASHBOARD_NICE: "7" });
+  assert.equal(set, "nice 7");
+  assert.ok(threads.length > 1, `threads: ${JSON.stringify(threads)}`);
+  assert.deepEqual(threads.filter((t) => t.nice !== 7 || t.policy === SCHED_IDLE), []);
+  const normal = await lowered({ VLAB_DASHBOARD_NICE: "0" });
+  assert.equal(normal.set, "normal");
+  assert.deepEqual(normal.threads.filter((t) => t.nice !== 0 || t.policy !== 0), []);
 });
