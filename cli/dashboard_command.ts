@@ -107,9 +107,8 @@ export async function lowerPriority(): Promise<"idle" | `nice ${string}` | "norm
       return false; // not installed
     }
   };
-  if (
-    asked === "" && await run("chrt", ["--idle", "--all-tasks", "--pid", "0", String(Deno.pid)])
-  ) {
+  // chrt -i (SCHED_IDLE) -a (every thread of the process) -p 0 PID (priority 0, as it must be)
+  if (asked === "" && await run("chrt", ["-i", "-a", "-p", "0", String(Deno.pid)])) {
     return "idle";
   }
   const nice = asked === "" ? "10" : asked;
