@@ -224,10 +224,11 @@ export class Lab {
   /** Each link's state as the user set it (`setLink`). */
   #linkUp = new Map<string, boolean>();
   /**
-   * Net links whose far end crashed and has not rebooted yet: no carrier, as a cable to a machine
-   * that lost power (`#setCarrier`). A link is up when the user set it up and it has carrier.
+   * Net links with a VM at an end that crashed and has not rebooted yet, with those VMs: no
+   * carrier, as a cable to a machine that lost power (`#setCarrier`). A link is up when the user
+   * set it up and it has carrier.
    */
-  readonly #noCarrier = new Set<string>();
+  readonly #noCarrier = new Map<string, Set<string>>();
   readonly #captures = new Map<string, LinkCapture>();
   /** Replaces dead or hung device workers; tracks `restarting` and `resetting` VMs. */
   readonly #supervisor: DeviceSupervisor;
@@ -843,10 +844,14 @@ export class Lab {
     for (const l of this.plan.links) {
       const ends = [this.plan.rings[l.forwardRing], this.plan.rings[l.reverseRing]];
       if (!ends.some((r) => r?.consumer.kind === "nic" && r.consumer.vm === vm)) continue;
-      if (up === !this.#noCarrier.has(l.name)) continue;
-      if (up) this.#noCarrier.delete(l.name);
-      else this.#noCarrier.add(l.name);
-      if (!(this.#linkUp.get(l.name) ?? false)) continue;
+      const down = this.#noCarrier.get(l.name) ?? new Set<string>();
+      const had = down.size === 0;
+      if (up) down.delete(vm);
+      else down.add(vm);
+      if (down.size === 0) this.#noCarrier.delete(l.name);
+      else this.#noCarrier.set(l.name, down);
+      // Only a change of carrier is told: both ends down, one back, is still no carrier.
+      if ((down.size === 0) === had || !(this.#linkUp.get(l.name) ?? false)) continue;
       this.#postLinkState(l.name, up);
       this.events.emit(up ? "link-up" : "link-down", l.name, {
         reason: up ? "vm-restarted" : "vm-crash",

@@ -219,6 +219,42 @@ Deno.test({
 });
 
 Deno.test({
+  name: "vm-crash of both ends at once: the link has carrier again only when both run",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(PAIR);
+    try {
+      const from = eventsOf(lab).length;
+      // Both in the same task: each crash starts before either reboot can end.
+      const crashes = [
+        lab.fault({ kind: "vm-crash", vm: "a" }),
+        lab.fault({ kind: "vm-crash", vm: "b" }),
+      ];
+      for (const r of await Promise.all(crashes)) assert.ok(r.ok, r.ok ? "" : r.message);
+      assert.equal(lab.linkUp("a-b"), false);
+      await vmRestarted(lab, "a", from);
+      await vmRestarted(lab, "b", from);
+      assert.equal(lab.linkUp("a-b"), true);
+      const seen = eventsOf(lab).slice(from).filter((e) =>
+        e.subject === "a-b" || e.kind === "vm-restarted"
+      ).map((e) => e.subject === "a-b" ? `${e.kind} ${e.detail?.vm}` : `${e.kind} ${e.subject}`);
+      // One carrier loss, one return: just before the second VM's vm-restarted, not the first's.
+      assert.equal(seen.length, 4, seen.join(", "));
+      assert.equal(seen[0], "link-down a");
+      const last = seen[3].split(" ")[1];
+      assert.deepEqual(seen.slice(1), [
+        `vm-restarted ${last === "a" ? "b" : "a"}`,
+        `link-up ${last}`,
+        `vm-restarted ${last}`,
+      ]);
+      assert.equal(await ping(lab, "a", "10.0.0.2"), 3);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
   name: "vm-crash: a link the user set down stays down across the reboot, with no carrier event",
   ...LAB_TEST,
   fn: async () => {
