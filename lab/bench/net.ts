@@ -321,15 +321,8 @@ export function delayOvershootPct(row: LatencyRow, rows: readonly LatencyRow[]):
   return (row.rttMedianUs / expected - 1) * 100;
 }
 
-/**
- * A latency row from `runs` ping runs of one layout (each a fresh lab): medians over the runs.
- *
- * @example
- * ```ts ignore
- * latencyRow("split", 200, 0, [await pingRun(o), await pingRun(o)], null);
- * ```
- */
-export function latencyRow(
+/** A latency row from `runs` ping runs of one layout (each a fresh lab): medians over the runs. */
+function latencyRow(
   layout: RingLayout,
   count: number,
   delayMs: number,

@@ -302,11 +302,9 @@ export interface PingRunOptions {
   delayMs: number;
   /**
    * Seconds of unmeasured pings before them (`warmUpPings`, 2 ms apart), then
-   * {@linkcode IDLE_WARMUP_PINGS} unmeasured pings 10 ms apart (0: none of either).
+   * {@linkcode IDLE_WARMUP_PINGS} unmeasured pings at the measured interval (0: none of either).
    */
   warmupSeconds: number;
-  /** Unmeasured pings 10 ms apart after the warm-up (default {@linkcode IDLE_WARMUP_PINGS}). */
-  idleWarmupPings?: number;
 }
 
 /** Unmeasured pings a second of warm-up sends (2 ms apart). */
@@ -320,6 +318,9 @@ export const WARMUP_PINGS_PER_SECOND = 500;
  * ms (docs/performance.md, "A ping's tail is its first 200 pings").
  */
 export const IDLE_WARMUP_PINGS = 200;
+
+/** The interval of measured idle pings (and of `warmUpIdlePings`), `ping -i` seconds. */
+const IDLE_PING_INTERVAL_S = "0.01";
 
 /**
  * Ping `dst` from `from` for `seconds`, 2 ms apart, unmeasured: as with floods (`warmUp`), a
@@ -361,7 +362,7 @@ export async function warmUpIdlePings(
   count: number,
 ): Promise<number> {
   if (!(count > 0)) return 0;
-  const r = await execOk(lab, from, ["ping", dst, "-c", String(count), "-i", "0.01"]);
+  const r = await execOk(lab, from, ["ping", dst, "-c", String(count), "-i", IDLE_PING_INTERVAL_S]);
   return r.transmitted;
 }
 
@@ -385,14 +386,14 @@ export async function pingRun(o: PingRunOptions, attach?: DashboardAttacher): Pr
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
     await warmUpPings(lab, "a0", "10.0.0.2", o.warmupSeconds);
-    const idle = o.warmupSeconds > 0 ? o.idleWarmupPings ?? IDLE_WARMUP_PINGS : 0;
-    await warmUpIdlePings(lab, "a0", "10.0.0.2", idle);
+    await warmUpIdlePings(lab, "a0", "10.0.0.2", o.warmupSeconds > 0 ? IDLE_WARMUP_PINGS : 0);
     const settle = () => new Promise((resolve) => setTimeout(resolve, STATS_SETTLE_MS));
     if (delayMs > 0) await settle();
     const lateBefore = releaseLateness(lab);
     dashboard?.startWindow();
     const before = wakeCounts(lab);
-    const r = await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", String(count), "-i", "0.01"]);
+    const measured = ["-c", String(count), "-i", IDLE_PING_INTERVAL_S];
+    const r = await execOk(lab, "a0", ["ping", "10.0.0.2", ...measured]);
     const perPing = perUnit(before, wakeCounts(lab), count);
     let releaseLateUs: number | null = null;
     if (delayMs > 0) {
