@@ -188,7 +188,7 @@ export function Lines(props: LinesProps) {
     rows.push(<LineView key={i} line={line} width={props.width} colors={props.colors} />);
   }
   return (
-    <Box flexDirection="column" width={props.width} height={height} overflow="hidden">
+    <Box flexDirection="column" width={props.width} height={height}>
       {rows}
     </Box>
   );
