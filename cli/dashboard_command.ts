@@ -1,14 +1,15 @@
 /**
  * `vlab dashboard`: attach the live dashboard to a running lab, over its control socket
  * (`GET /snapshot`, `GET /ring`, `GET /switches/NAME`). `vlab up` in a terminal shows the same
- * dashboard in-process.
+ * dashboard the same way: it starts this command as a child process with `--foreground`, so the
+ * dashboard never draws on the lab's own threads and always runs at the lowered priority.
  *
  * @module
  */
 
-import { Command } from "@commander-js/extra-typings";
+import { Command, Option } from "@commander-js/extra-typings";
 import process from "node:process";
-import { resolveLab } from "../lab/client.ts";
+import { controlJson, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import type { LabRecord } from "../lab/state.ts";
 import type { LabSnapshot, RingSelector, RingView } from "../lab/snapshot_types.ts";
@@ -131,6 +132,10 @@ export function dashboardCommand(): Command {
       "--report-cpu",
       "print the dashboard's own CPU time and the snapshots it drew on stderr every second (JSON lines)",
     )
+    // `vlab up`'s own dashboard: q asks whether to stop the lab, and y stops it as `vlab down`.
+    .addOption(
+      new Option("--foreground", "q asks whether to stop the lab (y stops it)").hideHelp(),
+    )
     .action(async (name, opts) => {
       const interval = intOption("--interval", opts.interval, 20, 10_000, "100");
       // Without a terminal, ink would draw into a pipe and wait forever for keys that never come.
@@ -167,13 +172,14 @@ export function dashboardCommand(): Command {
         const { runDashboard } = await loadDashboard();
         const source = socketSource(record);
         cleanup = () => source.close();
-        await runDashboard({
+        const how = await runDashboard({
           source,
-          foreground: false,
+          foreground: opts.foreground === true,
           intervalMs: interval,
           signal: stop.signal,
           onUpdate: () => void updates++,
         });
+        if (how === "stop") await controlJson(record, "/down", { method: "POST" });
       } finally {
         Deno.removeSignalListener("SIGTERM", onTerm);
         cleanup();

@@ -1,8 +1,9 @@
 /**
  * A switch's MAC table in the dashboard, in a real terminal: tmux runs `vlab up topologies/star.yaml`;
  * the test opens the table of sw1 (Links, the switch below the four links, enter), pings h2 from
- * h1 and reads both stations appear, then attaches a second dashboard (`vlab dashboard`, over the
- * control socket) and reads the same table there.
+ * h1 and reads both stations appear, then attaches a second dashboard (`vlab dashboard`) and reads
+ * the same table there. Both read the lab over its control socket: `vlab up`'s own dashboard is
+ * that command too, run with `--foreground`.
  *
  * Needs tmux (the test task installs it: tests/tools.ts).
  */
@@ -19,7 +20,7 @@ const station = (vm: string, port: number) =>
 
 Deno.test({
   name:
-    "the dashboard in tmux: enter on a switch shows its MAC table learning, in-process and attached",
+    "the dashboard in tmux: enter on a switch shows its MAC table learning, in vlab up's and an attached one",
   // The lab runs in a tmux pane, not in this process; subprocesses are awaited.
   sanitizeResources: false,
   sanitizeOps: false,

@@ -1,7 +1,9 @@
 /**
  * The dashboard in a real terminal: tmux runs `vlab up topologies/pair.yaml`, the test sends keys
  * and reads the screen with `capture-pane`. The VMs appear, counters move while a ping runs, the
- * ring view opens, and `q` then `y` stops the lab and leaves nothing behind.
+ * ring view opens, and `q` then `y` stops the lab and leaves nothing behind. The dashboard draws
+ * from a child process of its own whose every thread runs under `SCHED_IDLE`, never on the
+ * lab's threads.
  *
  * Needs tmux (the test task installs it: tests/tools.ts).
  */
@@ -23,6 +25,17 @@ Deno.test({
       const first = await screen();
       assert.match(first, /vlab pair · seed 1/);
       assert.match(first, /features .*VERSION_1/);
+
+      // Drawn by `vlab dashboard pair --foreground`, a process apart from the lab's, every thread
+      // of it under the idle policy; the lab's process itself keeps the normal one.
+      const drawing = processesOf(stateDir, "dashboard");
+      assert.equal(drawing.length, 1, `dashboard processes: ${JSON.stringify(drawing)}`);
+      assert.match(drawing[0].args, /dashboard pair --foreground/);
+      assert.deepEqual(policies(drawing[0].pid).filter((p) => p !== SCHED_IDLE), []);
+      const lab = processesOf(stateDir, "up");
+      assert.equal(lab.length, 1, `lab processes: ${JSON.stringify(lab)}`);
+      assert.notEqual(lab[0].pid, drawing[0].pid);
+      assert.equal(policies(lab[0].pid)[0], SCHED_NORMAL);
 
       // Counters move while a ping runs: the queues panel shows request rates above zero.
       const ping = run(
@@ -64,3 +77,37 @@ Deno.test({
     }
   },
 });
+
+/** Linux's numbers for the policies in `/proc/PID/task/TID/stat` (field 41). */
+const SCHED_NORMAL = 0;
+const SCHED_IDLE = 5;
+
+/** The vlab processes running `command` whose `VLAB_STATE_DIR` is `stateDir`. */
+function processesOf(stateDir: string, command: string): { pid: number; args: string }[] {
+  const found: { pid: number; args: string }[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^[0-9]+$/.test(e.name)) continue;
+    try {
+      const argv = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
+      const main = argv.findIndex((a) => a.endsWith("cli/main.ts"));
+      if (main < 0 || argv[main + 1] !== command) continue;
+      const env = Deno.readTextFileSync(`/proc/${e.name}/environ`).split("\0");
+      if (!env.includes(`VLAB_STATE_DIR=${stateDir}`)) continue;
+      found.push({ pid: Number(e.name), args: argv.slice(main + 1).join(" ") });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+/** The scheduling policy of each thread of `pid`, main thread first. */
+function policies(pid: number): number[] {
+  const tids = [...Deno.readDirSync(`/proc/${pid}/task`)].map((t) => Number(t.name));
+  tids.sort((a, b) => (a === pid ? -1 : b === pid ? 1 : a - b));
+  return tids.map((tid) => {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/stat`);
+    // Fields after the command name (which may hold spaces) start at field 3.
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[38]);
+  });
+}
