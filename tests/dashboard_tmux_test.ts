@@ -26,16 +26,19 @@ Deno.test({
       assert.match(first, /vlab pair · seed 1/);
       assert.match(first, /features .*VERSION_1/);
 
-      // Drawn by `vlab dashboard pair --foreground`, a process apart from the lab's, every thread
+      // Drawn by `vlab dashboard pair --foreground`, a child process of the lab's, every thread
       // of it under the idle policy; the lab's process itself keeps the normal one.
-      const drawing = processesOf(stateDir, "dashboard");
-      assert.equal(drawing.length, 1, `dashboard processes: ${JSON.stringify(drawing)}`);
-      assert.match(drawing[0].args, /dashboard pair --foreground/);
-      assert.deepEqual(policies(drawing[0].pid).filter((p) => p !== SCHED_IDLE), []);
-      const lab = processesOf(stateDir, "up");
-      assert.equal(lab.length, 1, `lab processes: ${JSON.stringify(lab)}`);
-      assert.notEqual(lab[0].pid, drawing[0].pid);
-      assert.equal(policies(lab[0].pid)[0], SCHED_NORMAL);
+      const listed = await run(Deno.execPath(), vlabRunArgs(["ls", "--json"]), {
+        VLAB_STATE_DIR: stateDir,
+      });
+      const labPid = (JSON.parse(listed.stdout) as { pid: number }[])[0]?.pid;
+      assert.ok(labPid, listed.stdout);
+      const tree = await processTree(labPid);
+      const drawing = tree.children.filter((c) => /cli\/main\.ts dashboard /.test(c.args));
+      assert.equal(drawing.length, 1, `children of the lab: ${JSON.stringify(tree.children)}`);
+      assert.match(drawing[0].args, /dashboard pair --foreground$/);
+      assert.deepEqual(drawing[0].policies.filter((p) => p !== SCHED_IDLE), []);
+      assert.equal(tree.policies[0], SCHED_NORMAL);
 
       // Counters move while a ping runs: the queues panel shows request rates above zero.
       const ping = run(
@@ -82,32 +85,39 @@ Deno.test({
 const SCHED_NORMAL = 0;
 const SCHED_IDLE = 5;
 
-/** The vlab processes running `command` whose `VLAB_STATE_DIR` is `stateDir`. */
-function processesOf(stateDir: string, command: string): { pid: number; args: string }[] {
-  const found: { pid: number; args: string }[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^[0-9]+$/.test(e.name)) continue;
-    try {
-      const argv = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
-      const main = argv.findIndex((a) => a.endsWith("cli/main.ts"));
-      if (main < 0 || argv[main + 1] !== command) continue;
-      const env = Deno.readTextFileSync(`/proc/${e.name}/environ`).split("\0");
-      if (!env.includes(`VLAB_STATE_DIR=${stateDir}`)) continue;
-      found.push({ pid: Number(e.name), args: argv.slice(main + 1).join(" ") });
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return found;
+/** A process's threads' scheduling policies (main thread first) and its children's. */
+interface ProcessTree {
+  policies: number[];
+  children: { pid: number; args: string; policies: number[] }[];
 }
 
-/** The scheduling policy of each thread of `pid`, main thread first. */
-function policies(pid: number): number[] {
-  const tids = [...Deno.readDirSync(`/proc/${pid}/task`)].map((t) => Number(t.name));
-  tids.sort((a, b) => (a === pid ? -1 : b === pid ? 1 : a - b));
-  return tids.map((tid) => {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/stat`);
-    // Fields after the command name (which may hold spaces) start at field 3.
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[38]);
-  });
+/**
+ * Read `pid`'s process tree from `/proc`, in a `deno eval` of its own: this test's permissions
+ * (the test task's) do not reach another process's `/proc` entries.
+ */
+async function processTree(pid: number): Promise<ProcessTree> {
+  const script = `
+    const policies = (pid) => {
+      const tids = [...Deno.readDirSync("/proc/" + pid + "/task")].map((t) => Number(t.name));
+      tids.sort((a, b) => (a === pid ? -1 : b === pid ? 1 : a - b));
+      return tids.map((tid) => {
+        const stat = Deno.readTextFileSync("/proc/" + pid + "/task/" + tid + "/stat");
+        // Fields after the command name (which may hold spaces) start at field 3; policy is 41.
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[38]);
+      });
+    };
+    const pid = ${pid};
+    const children = [];
+    for (const t of Deno.readDirSync("/proc/" + pid + "/task")) {
+      const text = Deno.readTextFileSync("/proc/" + pid + "/task/" + t.name + "/children");
+      for (const c of text.split(" ").filter((c) => c !== "")) {
+        const args = Deno.readTextFileSync("/proc/" + c + "/cmdline").split("\\0").join(" ").trim();
+        children.push({ pid: Number(c), args, policies: policies(Number(c)) });
+      }
+    }
+    console.log(JSON.stringify({ policies: policies(pid), children }));
+  `;
+  const out = await run(Deno.execPath(), ["eval", script]);
+  assert.equal(out.code, 0, out.stderr);
+  return JSON.parse(out.stdout) as ProcessTree;
 }
