@@ -224,8 +224,8 @@ export class Lab {
   /** Each link's state as the user set it (`setLink`). */
   #linkUp = new Map<string, boolean>();
   /**
-   * Net links with a VM at an end that crashed and has not rebooted yet, with those VMs: no
-   * carrier, as a cable to a machine that lost power (`#setCarrier`). A link is up when the user
+   * Net links with a VM at an end that crashed and has not rebooted yet (or whose guest worker
+   * failed), with those VMs: no carrier, as a cable to a machine that lost power (`#setCarrier`). A link is up when the user
    * set it up and it has carrier.
    */
   readonly #noCarrier = new Map<string, Set<string>>();
@@ -272,8 +272,14 @@ export class Lab {
         this.events.emit(kind, h.owner, d);
       },
       failed: (h, message) => {
-        // A failed guest translates no more: the vIOMMUs it served through stop waiting for it.
-        if (h.kind === "guest") parkPeerIotlbs(this.#rebootParts, h.owner, (i) => this.iommuOf(i));
+        if (h.kind === "guest") {
+          // A failed guest translates no more: the vIOMMUs it served through stop waiting for it.
+          parkPeerIotlbs(this.#rebootParts, h.owner, (i) => this.iommuOf(i));
+          // Nor does it refill its receive rings: its links lose their carrier for good, as
+          // a crashed VM's do until it reboots, so that its peers drop what they send to it
+          // (`link down`) instead of stalling on a link ring it never drains.
+          this.#setCarrier(h.owner, false, "guest-failed");
+        }
         this.events.emit(`${h.kind}-failed`, h.owner, { message });
       },
     });
@@ -838,9 +844,10 @@ export class Lab {
    * (a NIC's link status and a configuration interrupt, a switch port that stops sending), so
    * what it sends meanwhile is dropped and counted at once (`link down`) instead of filling the
    * link ring and stalling its sender until the new device worker drains it. Events `link-down` or
-   * `link-up` with `reason` (a link the user set down stays down, with no event).
+   * `link-up` with `reason` (a link the user set down stays down, with no event). A VM whose guest
+   * worker failed loses its carrier the same way (`why` "guest-failed"), for good.
    */
-  #setCarrier(vm: string, up: boolean): void {
+  #setCarrier(vm: string, up: boolean, why: "vm-crash" | "guest-failed" = "vm-crash"): void {
     for (const l of this.plan.links) {
       const ends = [this.plan.rings[l.forwardRing], this.plan.rings[l.reverseRing]];
       if (!ends.some((r) => r?.consumer.kind === "nic" && r.consumer.vm === vm)) continue;
@@ -854,7 +861,7 @@ export class Lab {
       if ((down.size === 0) === had || !(this.#linkUp.get(l.name) ?? false)) continue;
       this.#postLinkState(l.name, up);
       this.events.emit(up ? "link-up" : "link-down", l.name, {
-        reason: up ? "vm-restarted" : "vm-crash",
+        reason: up ? "vm-restarted" : why,
         vm,
       });
     }

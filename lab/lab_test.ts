@@ -375,6 +375,16 @@ Deno.test({
       if (!r.ok) assert.match(r.message, /^The guest worker of a failed: boom/);
       assert.equal(lab.vmState("a"), "failed");
       assert.equal(lab.events.recent().filter((e) => e.kind === "guest-failed").length, 1);
+      // Its link loses the carrier for good: b hears link down and drops what it sends to a at
+      // once, instead of filling a link ring nobody drains.
+      assert.equal(lab.linkUp("a-b"), false);
+      const down = lab.events.recent().filter((e) => e.kind === "link-down");
+      assert.deepEqual(down.map((e) => [e.subject, e.detail]), [
+        ["a-b", { reason: "guest-failed", vm: "a" }],
+      ]);
+      const ping = await lab.exec("b", ["ping", "10.0.0.1", "-c", "2", "-i", "0.05", "-W", "0.2"]);
+      assert.ok(ping.ok, JSON.stringify(ping));
+      assert.equal((ping.result as { received: number }).received, 0);
     } finally {
       await lab.stop();
     }
