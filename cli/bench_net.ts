@@ -5,9 +5,7 @@
  */
 
 import { Command } from "@commander-js/extra-typings";
-import process from "node:process";
 import {
-  type DashboardAttacher,
   DEFAULT_NET_OPTIONS,
   delayOvershootPct,
   formatNetReport,
@@ -37,7 +35,7 @@ import {
   type VethRatios,
   vethRatios,
 } from "../lab/bench/veth_report.ts";
-import { vlabRunArgs } from "./deno_run.ts";
+import { attachDashboard } from "./bench_dashboard.ts";
 import { quote } from "../lab/topology/quote.ts";
 import { VlabError } from "./errors.ts";
 import { intListOption, intOption } from "./int_option.ts";
@@ -176,62 +174,6 @@ function parseCsum(text: string | undefined): boolean[] {
   }
   return out;
 }
-
-/**
- * Attach a real `vlab dashboard` process to a lab, as a user would from another terminal; on
- * detach, stop it (SIGTERM) and read the CPU use it reports.
- */
-const attachDashboard: DashboardAttacher = async (name) => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: vlabRunArgs(["dashboard", name, "--report-cpu"]),
-    env: { VLAB_DASHBOARD_NICE: process.env.VLAB_DASHBOARD_NICE ?? "" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  // Follow its reports: cumulative CPU milliseconds and snapshots drawn at t seconds.
-  type Report = { t: number; cpuMs: number; updates: number };
-  let latest: Report | null = null;
-  let windowStart: Report | null = null;
-  let firstSample!: () => void;
-  const started = new Promise<void>((r) => firstSample = r);
-  const reading = (async () => {
-    let buffered = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      buffered += chunk;
-      const lines = buffered.split("\n");
-      buffered = lines.pop() ?? "";
-      for (const line of lines) {
-        try {
-          latest = JSON.parse(line);
-          firstSample();
-        } catch {
-          // Not a report line.
-        }
-      }
-    }
-  })();
-  // Steady state before the traffic: started (first report) and a second of redraws.
-  await Promise.race([started, child.status]);
-  await new Promise((r) => setTimeout(r, 1000));
-  return {
-    startWindow: () => windowStart = latest,
-    detach: async () => {
-      const end = latest;
-      child.kill("SIGTERM");
-      await child.status;
-      await reading;
-      if (!windowStart || !end || end.t <= windowStart.t) {
-        throw new Error("the dashboard did not report its CPU use");
-      }
-      const seconds = end.t - windowStart.t;
-      return {
-        cpuPct: (100 * (end.cpuMs - windowStart.cpuMs)) / (seconds * 1000),
-        updatesPerSecond: (end.updates - windowStart.updates) / seconds,
-      };
-    },
-  };
-};
 
 /** What {@linkcode vethOutcome} needs from the system (tests replace it). */
 export interface VethDeps {

@@ -745,6 +745,7 @@ export function formatNetReport(report: NetBenchReport): string {
           "change %",
           "dashboard CPU %",
           "updates/s",
+          "terminal",
         ],
         ...db.map((r) => [
           r.layout,
@@ -754,6 +755,7 @@ export function formatNetReport(report: NetBenchReport): string {
           r.deltaPct.toFixed(1),
           r.dashboardCpuPct.toFixed(1),
           r.dashboardUpdatesPerSecond.toFixed(1),
+          r.terminal === "none" ? "none (80x24)" : r.terminal,
         ]),
       ]),
       "",

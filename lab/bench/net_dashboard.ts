@@ -29,6 +29,8 @@ export interface DashboardRow {
   dashboardCpuPct: number;
   /** New snapshots the dashboard drew a second during the flood (median; 10 when never late). */
   dashboardUpdatesPerSecond: number;
+  /** What the dashboard drew into: a terminal's size ("160x50"), or "none" (80×24). */
+  terminal: string;
   /** Runs of each kind. */
   runs: number;
 }
@@ -52,6 +54,7 @@ export async function dashboardOverhead(
   const withIt: number[] = [];
   const cpu: number[] = [];
   const updates: number[] = [];
+  let terminal = "none";
   for (let i = 0; i < o.runs; i++) {
     progress(`dashboard cost, ${layout} ${frameSize} B, run ${i + 1}/${o.runs} without`);
     const run = { ...o, warmupSeconds: o.warmupSeconds ?? 0, layout, frameSize };
@@ -61,6 +64,7 @@ export async function dashboardOverhead(
     withIt.push(r.pps);
     cpu.push(r.dashboard?.cpuPct ?? NaN);
     updates.push(r.dashboard?.updatesPerSecond ?? NaN);
+    terminal = r.dashboard?.terminal ?? terminal;
   }
   const ppsWithout = median(without);
   const ppsWith = median(withIt);
@@ -73,6 +77,7 @@ export async function dashboardOverhead(
     deltaPct: 100 * (ppsWith - ppsWithout) / ppsWithout,
     dashboardCpuPct: median(cpu),
     dashboardUpdatesPerSecond: median(updates),
+    terminal,
     runs: o.runs,
   };
 }

@@ -18,7 +18,7 @@ Deno.test({
         startWindow: () => void calls.push("window"),
         detach: () => {
           calls.push("detach");
-          return Promise.resolve({ cpuPct: 1, updatesPerSecond: 10 });
+          return Promise.resolve({ cpuPct: 1, updatesPerSecond: 10, terminal: "none" });
         },
       });
     };

@@ -100,6 +100,8 @@ export interface DashboardUse {
   cpuPct: number;
   /** New snapshots it drew a second (it asks for one every 100 ms). */
   updatesPerSecond: number;
+  /** What it drew into: a terminal's size ("160x50"), or "none" (it then draws at 80×24). */
+  terminal: string;
 }
 
 /**
