@@ -12,6 +12,7 @@
 import process from "node:process";
 import type { DashboardAttacher } from "../lab/bench/net.ts";
 import { vlabRunArgs } from "./deno_run.ts";
+import { endChild } from "./child.ts";
 
 /** The size of the pseudo-terminal the benchmark's dashboard draws into. */
 export const DASHBOARD_TERMINAL = { columns: 160, rows: 50 } as const;
@@ -93,19 +94,9 @@ export const attachDashboard: DashboardAttacher = async (name) => {
     }
   })();
   const stop = async () => {
+    // The dashboard first (under `script` it is not the child itself).
     const pid = Number(await Deno.readTextFile(pidFile).catch(() => ""));
-    const signal = (s: Deno.Signal) => {
-      try {
-        if (pid > 0) Deno.kill(pid, s);
-        child.kill(s);
-      } catch {
-        // Gone already.
-      }
-    };
-    signal("SIGTERM");
-    const killer = setTimeout(() => signal("SIGKILL"), END_MS);
-    await child.status;
-    clearTimeout(killer);
+    await endChild(child, END_MS, pid > 0 ? [pid] : []);
     reading = false;
     await follow;
     await Deno.remove(dir, { recursive: true }).catch(() => {});

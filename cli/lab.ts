@@ -14,6 +14,7 @@ import { formatPlan, planLab } from "../lab/plan.ts";
 import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import type { Lab } from "../lab/lab.ts";
 import { vlabRunArgs } from "./deno_run.ts";
+import { endChild } from "./child.ts";
 import { statusCommand } from "./status.ts";
 import {
   escapeControl,
@@ -194,17 +195,7 @@ async function foregroundDashboard(running: RegisteredLab, name: string): Promis
   if (ended === null) {
     // The lab stopped (vlab down, SIGTERM, or the dashboard's own q y): the dashboard leaves the
     // terminal as it found it on SIGTERM; one that does not end by then is killed.
-    const signal = (s: Deno.Signal) => {
-      try {
-        child.kill(s);
-      } catch {
-        // Gone already.
-      }
-    };
-    signal("SIGTERM");
-    const killer = setTimeout(() => signal("SIGKILL"), DASHBOARD_END_MS);
-    await child.status;
-    clearTimeout(killer);
+    await endChild(child, DASHBOARD_END_MS);
     return true;
   }
   // A foreground dashboard ends by itself only when the lab stops: after its own `/down` (exit

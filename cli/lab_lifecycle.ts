@@ -16,6 +16,7 @@ import { vlabRunArgs } from "./deno_run.ts";
 import { VlabError } from "./errors.ts";
 import { CliExit } from "./usage.ts";
 import { writeAll } from "./progress.ts";
+import { endChild } from "./child.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
@@ -66,7 +67,7 @@ export async function upDetached(file: string | undefined, name: string): Promis
   try {
     while (performance.now() < deadline) {
       if (interrupted.signal.aborted) {
-        await stopChild(child, () => exited, status);
+        await stopChild(child, () => exited);
         // Not done (no lab is up): 130, as any command a Ctrl-C stops before its end.
         throw new VlabError(
           "interrupted",
@@ -97,7 +98,7 @@ export async function upDetached(file: string | undefined, name: string): Promis
       }
       await wake();
     }
-    await stopChild(child, () => exited, status);
+    await stopChild(child, () => exited);
     throw new VlabError("lab-failed", `The background lab "${name}" did not come up within 120 s`, {
       hint: "Run `vlab up` without -d to see why",
     });
@@ -120,28 +121,8 @@ export async function upDetached(file: string | undefined, name: string): Promis
 async function stopChild(
   child: Deno.ChildProcess,
   exited: () => boolean,
-  status: Promise<unknown>,
 ): Promise<void> {
-  if (exited()) return;
-  try {
-    child.kill("SIGTERM");
-  } catch {
-    return; // Already gone.
-  }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = await Promise.race([
-    status.then(() => false),
-    new Promise<boolean>((r) => timer = setTimeout(() => r(true), 20_000)),
-  ]);
-  clearTimeout(timer);
-  if (late) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-    await status;
-  }
+  if (!exited()) await endChild(child, 20_000);
 }
 
 /** `vlab down`. */

@@ -1,0 +1,27 @@
+import assert from "node:assert/strict";
+import { endChild } from "./child.ts";
+
+Deno.test("endChild ends a child with SIGTERM, and one that ignores it with SIGKILL", async () => {
+  const polite = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  const t0 = performance.now();
+  await endChild(polite, 5_000);
+  assert.equal((await polite.status).signal, "SIGTERM");
+  assert.ok(performance.now() - t0 < 4_000, "not kept waiting for the grace period");
+
+  // A shell that ignores SIGTERM, waiting in the foreground (so that it does not exit on it).
+  const stubborn = new Deno.Command("sh", {
+    args: ["-c", "trap '' TERM; while :; do sleep 0.05; done"],
+  }).spawn();
+  await new Promise((r) => setTimeout(r, 200)); // its trap is set
+  await endChild(stubborn, 300);
+  assert.equal((await stubborn.status).signal, "SIGKILL");
+});
+
+Deno.test("endChild signals the other processes it is given too", async () => {
+  const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  const other = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  await endChild(child, 5_000, [other.pid]);
+  assert.equal((await other.status).signal, "SIGTERM");
+  // A pid that is gone already is skipped, not an error.
+  await endChild(child, 5_000, [other.pid]);
+});
