@@ -68,7 +68,8 @@ export const attachDashboard: DashboardAttacher = async (name) => {
   const child = new Deno.Command(pty ? "script" : "sh", {
     // script -q (no start and done lines) -e (its child's exit status) -c LINE, no typescript file
     args: pty ? ["-q", "-e", "-c", line, "/dev/null"] : ["-c", line],
-    env: { VLAB_DASHBOARD_NICE: process.env.VLAB_DASHBOARD_NICE ?? "" },
+    // script runs LINE with $SHELL: a POSIX one, whatever the user's login shell is.
+    env: { VLAB_DASHBOARD_NICE: process.env.VLAB_DASHBOARD_NICE ?? "", SHELL: "/bin/sh" },
     stdin: "null",
     stdout: "null",
     stderr: "null",

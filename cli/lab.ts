@@ -167,8 +167,8 @@ const DASHBOARD_END_MS = 3_000;
 
 /**
  * Show the dashboard of the lab this process runs, in a child process (`vlab dashboard NAME
- * --foreground`) that shares the terminal: the child lowers its own priority, so drawing never
- * takes a CPU from the lab's threads (drawn in this process, at the lab's priority, it raised an
+ * --foreground`) that shares the terminal: the child lowers its own priority, so it draws only on
+ * a CPU the lab's threads leave idle (drawn in this process, at the lab's priority, it raised an
  * idle ping's p99 from 0.9–1.6 ms to 3.9–6.1 ms in a 160×50 terminal). True when the dashboard ran
  * until the lab stopped; false when it could not start or ended early (after saying so).
  */
