@@ -30,6 +30,11 @@ export const TEST_TOOLS: readonly TestTool[] = [
   { command: "curl", debianPackage: "curl", usedFor: "a client of the control socket" },
   { command: "tshark", debianPackage: "tshark", usedFor: "reads the pcap files vlab writes" },
   { command: "tmux", debianPackage: "tmux", usedFor: "a real terminal for the dashboard" },
+  {
+    command: "script",
+    debianPackage: "bsdutils",
+    usedFor: "the pseudo-terminal `vlab bench net --dashboard` draws into",
+  },
   { command: "socat", debianPackage: "socat", usedFor: "a real Unix-socket client" },
   { command: "dot", debianPackage: "graphviz", usedFor: "renders `vlab graph --format dot`" },
   { command: "promtool", debianPackage: "prometheus", usedFor: "checks the /metrics text" },

@@ -52,6 +52,9 @@ Deno.test("without the tools and without leave to install, the step fails in its
   const stderr = new TextDecoder().decode(out.stderr).trim();
   assert.equal(out.code, 1);
   assert.equal(stderr.split("\n").length, 1, stderr);
-  assert.match(stderr, /^vlab tests: curl, tshark, tmux, socat, dot, promtool, xmllint missing/);
+  assert.match(
+    stderr,
+    /^vlab tests: curl, tshark, tmux, script, socat, dot, promtool, xmllint missing/,
+  );
   assert.ok(ms < 5000, `took ${ms} ms`);
 });
