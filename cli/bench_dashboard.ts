@@ -12,7 +12,7 @@
 import process from "node:process";
 import type { DashboardAttacher } from "../lab/bench/net.ts";
 import { vlabRunArgs } from "./deno_run.ts";
-import { endChild } from "./child.ts";
+import { endChild, shellQuote } from "./child.ts";
 
 /** The size of the pseudo-terminal the benchmark's dashboard draws into. */
 export const DASHBOARD_TERMINAL = { columns: 160, rows: 50 } as const;
@@ -22,8 +22,6 @@ const READ_EVERY_MS = 100;
 
 /** How long the dashboard has to end after SIGTERM before it is killed. */
 const END_MS = 3_000;
-
-const shellQuote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /** Whether `script` (util-linux) can be run here. */
 async function hasScript(): Promise<boolean> {

@@ -1,10 +1,24 @@
 /**
- * Ending the child processes the CLI starts (a detached `vlab up`, `vlab up`'s dashboard, the
- * benchmark's dashboard): SIGTERM first, so that each ends the way it means to (a lab stops and
- * removes its folder, a dashboard gives the terminal back), and SIGKILL only when one does not.
+ * The child processes the CLI starts (a detached `vlab up`, `vlab up`'s dashboard, the benchmark's
+ * dashboard): quoting words for the shell line one runs, and ending them, SIGTERM first, so that
+ * each ends the way it means to (a lab stops and removes its folder, a dashboard gives the
+ * terminal back), and SIGKILL only when one does not.
  *
  * @module
  */
+
+/**
+ * `s` as one word of a POSIX shell line: in single quotes, each `'` in it written `'\''`.
+ *
+ * @example
+ * ```ts
+ * import { shellQuote } from "./child.ts";
+ * shellQuote("it's"); // "'it'\\''s'"
+ * ```
+ */
+export function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
 
 /**
  * Send `child` (and each of `also`, processes it runs under another pid) SIGTERM, then SIGKILL

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { endChild } from "./child.ts";
+import { endChild, shellQuote } from "./child.ts";
 
 Deno.test("endChild ends a child with SIGTERM, and one that ignores it with SIGKILL", async () => {
   const polite = new Deno.Command("sleep", { args: ["30"] }).spawn();
@@ -24,4 +24,15 @@ Deno.test("endChild signals the other processes it is given too", async () => {
   assert.equal((await other.status).signal, "SIGTERM");
   // A pid that is gone already is skipped, not an error.
   await endChild(child, 5_000, [other.pid]);
+});
+
+Deno.test("shellQuote gives the shell back each word as it was, quotes and all", async () => {
+  const words = ["plain", "it's", "a b", "$HOME", "`x`", "'", "", "back\\slash", "new\nline"];
+  for (const w of words) {
+    const out = await new Deno.Command("sh", {
+      args: ["-c", `printf %s ${shellQuote(w)}`],
+      stdout: "piped",
+    }).output();
+    assert.equal(new TextDecoder().decode(out.stdout), w);
+  }
 });

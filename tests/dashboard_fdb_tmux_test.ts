@@ -11,8 +11,7 @@
 import assert from "node:assert/strict";
 import { vlabRunArgs } from "../cli/deno_run.ts";
 import { labTerminal, run } from "./tmux.ts";
-
-const shellQuote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+import { shellQuote } from "../cli/child.ts";
 
 /** A table row: the station's MAC, its port, its link, the NIC behind it, its age. */
 const station = (vm: string, port: number) =>

@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { shellQuote } from "../cli/child.ts";
 
 const decoder = new TextDecoder();
 
@@ -21,8 +22,6 @@ export async function run(cmd: string, args: string[], env: Record<string, strin
   }).output();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
-
-const shellQuote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /** `vlab up` in a tmux pane: keys in, screen out. */
 export interface LabTerminal {
