@@ -13,10 +13,11 @@
  * interrupts, but without spinning): while traffic is recent (work within the last `hotMs`), the
  * thread sleeps in blocking `Atomics.wait` slices of at most {@linkcode BLOCK_SLICE_MS}, with a
  * short `waitAsync` between slices so that messages and timers run. A ring wakes a blocking wait
- * sooner than a `waitAsync`, whose wake-up goes through the event loop's task queue (1.5 to 4
- * times, `vlab bench wakeup`), and a blocked thread uses no CPU. Once quiet, or with `hotMs` 0
- * (the default, {@linkcode defaultHotMs}), it sleeps in `Atomics.waitAsync` (up to
- * `idleWaitMs`), where its event loop stays free.
+ * sooner than a `waitAsync`, whose wake-up goes through the event loop's task queue, and for a
+ * fraction of its CPU (`vlab bench wakeup`); a blocked thread uses no CPU. Once quiet, or with
+ * `hotMs` 0, it sleeps in `Atomics.waitAsync` (up to `idleWaitMs`), where its event loop stays
+ * free. Host workers are hot after work ({@linkcode HOST_WAIT}); guests are not, since their
+ * workloads run on their event loops ({@linkcode defaultHotMs}).
  *
  * Before a timer (an impairment stage's next release), a timed `waitAsync` would end one to a
  * few milliseconds late: a worker with `blockForTimers` sleeps the last
@@ -155,13 +156,23 @@ export const TIMER_BLOCK_MS = 3;
  */
 export const TIMER_SPIN_MS = 0.3;
 /**
- * How the host-side workers (device, switch, vsock router), whose event loops run only messages,
- * wait: up to {@linkcode IDLE_WAIT_MS} when nothing is due, and blocking before a timer
- * (`blockForTimers`) so that impairment releases leave on time.
+ * How long a host-side worker (device, switch, vsock router) stays hot after its last work, ms:
+ * long enough to cover pings 10 ms apart. A flood's frames cross each hand-off in blocking
+ * slices (docs/performance.md, "Hot waits that were never hot").
  */
-export const HOST_WAIT: Pick<LoopOptions, "idleWaitMs" | "blockForTimers"> = {
+export const HOT_MS = 50;
+/**
+ * How the host-side workers (device, switch, vsock router), whose event loops run only messages,
+ * wait: up to {@linkcode IDLE_WAIT_MS} when nothing is due, blocking before a timer
+ * (`blockForTimers`) so that impairment releases leave on time, and hot for
+ * {@linkcode HOT_MS} after their last work: a ring then wakes them from a blocking wait, which
+ * costs the woken thread a quarter of the CPU a `waitAsync` wake-up does when the ringer shares
+ * its CPU, as a VM's guest and device workers do under load (CPU placement).
+ */
+export const HOST_WAIT: Pick<LoopOptions, "idleWaitMs" | "blockForTimers" | "hotMs"> = {
   idleWaitMs: IDLE_WAIT_MS,
   blockForTimers: true,
+  hotMs: defaultHotMs(HOT_MS),
 };
 /**
  * The longest a loop pass waits for a control message posted to its worker, ms: the message is
@@ -184,29 +195,28 @@ async function readControl(
 
 /** Longest stretch of work before returning to the event loop. */
 const MAX_BUSY_MS = 2;
-/** A `hotMs` worth trying (`VLAB_HOT_MS=50`): long enough to cover pings 10 ms apart, ms. */
-export const HOT_MS = 50;
 
 /**
- * The default `hotMs`: `VLAB_HOT_MS` from the environment, else 0 (hot waits off). Off by default
- * until a quiet machine shows them paying: on our loaded 2-core machines the blocking wake-up was
- * 1.5 to 4 times faster in `vlab bench wakeup`, but a pinging lab was not faster, and each hot
- * thread's slices cost CPU its busy peers needed (docs/performance.md, "Wake-ups").
+ * The `hotMs` of a loop: `VLAB_HOT_MS` from the environment, else `fallback` (0, hot waits off,
+ * for guests, whose workloads run on their event loops; {@linkcode HOT_MS} for host workers, see
+ * {@linkcode HOST_WAIT}). A bad value is off, not an error in every worker.
  *
  * @example
  * ```ts
- * import { defaultHotMs } from "./loop.ts";
+ * import { defaultHotMs, HOT_MS } from "./loop.ts";
  * defaultHotMs(); // 0 unless VLAB_HOT_MS says otherwise
+ * defaultHotMs(HOT_MS); // 50 unless VLAB_HOT_MS says otherwise
  * ```
  */
-export function defaultHotMs(): number {
+export function defaultHotMs(fallback = 0): number {
   let text: string | undefined;
   try {
     text = Deno.env.get("VLAB_HOT_MS");
   } catch {
-    return 0; // no permission to read the environment
+    return fallback; // no permission to read the environment
   }
-  const n = Number(text ?? 0);
+  if (text === undefined) return fallback;
+  const n = Number(text);
   return Number.isFinite(n) && n >= 0 ? Math.min(n, 10_000) : 0;
 }
 /** Longest blocking slice: about the most a message or a timer waits while a thread is hot, ms. */
@@ -291,6 +301,36 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
   let lastWork = -Infinity;
   let worked = false; // work since lastWork was stamped
   const cpu = new CpuFollower(bells, thread);
+  /**
+   * One wait on the doorbell: blocking slices when hot, else one `waitAsync`. Returns
+   * {@linkcode RUNG} and {@linkcode YIELDED} bits; the caller counts a timeout.
+   */
+  const sleep = async (
+    hot: boolean,
+    seen: number,
+    timeoutMs: number,
+    hotUntil: number,
+  ): Promise<number> => {
+    if (hot) return await hotWait(bells, thread, seen, timeoutMs, hotUntil, counters);
+    if (await waitDoorbell(bells, thread, seen, timeoutMs)) {
+      counters.wakeupsAsync++;
+      return RUNG | YIELDED;
+    }
+    return YIELDED;
+  };
+  /**
+   * After a wait that `sleep` says ended `end`: whether the event loop must now have its turn
+   * (woken by rings in blocking slices without yielding for {@linkcode MAX_BUSY_MS}). Stamps
+   * `lastYield` either way.
+   */
+  const turnDue = (end: number): boolean => {
+    const now = performance.now();
+    if (end & YIELDED || now - lastYield > MAX_BUSY_MS) {
+      lastYield = now; // yielded already, or about to
+      return !(end & YIELDED);
+    }
+    return false;
+  };
   try {
     let busyPasses = 0;
     while (!stopRequested(bells, thread)) {
@@ -395,6 +435,9 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
       const publishIn = hooks.periodic && lastWork > lastPeriodic
         ? lastPeriodic + 100 - performance.now()
         : Infinity;
+      // Hot (work within the last `hotMs`, no workload's macrotask waiting): blocking slices.
+      // Decided once per sleep, for the publish's wait and the rest alike.
+      const hot = pendingTasks.length === 0 && performance.now() - lastWork < hotMs;
       if (publishIn < timeout) {
         // Work since the last publish: publish when it is due (statistics at most ~100 ms
         // stale), then sleep the rest on the same bell value. No pump in between: a wake-up to
@@ -402,11 +445,10 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         const t0 = performance.now();
         // Timers are not looked at again before the whole wait's end (the rest is slept below).
         wake.at = t0 + timeout;
-        const rung = await waitDoorbell(bells, thread, seen, Math.max(1, publishIn));
+        const end = await sleep(hot, seen, Math.max(1, publishIn), lastWork + hotMs);
         wake.at = 0;
-        if (rung) {
-          counters.wakeupsAsync++;
-          lastYield = performance.now();
+        if (end & RUNG) {
+          if (turnDue(end)) await macrotask();
           continue;
         }
         lastPeriodic = performance.now();
@@ -415,25 +457,11 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         if (timeout <= 0) continue;
         announceSleep(bells, thread); // a ring since `seen` ends the next wait at once
       }
-      const sleepAt = performance.now();
-      wake.at = sleepAt + timeout;
-      if (pendingTasks.length === 0 && sleepAt - lastWork < hotMs) {
-        const yielded = await hotWait(bells, thread, seen, timeout, lastWork + hotMs, counters);
-        wake.at = 0;
-        if (yielded) {
-          lastYield = performance.now();
-        } else if (performance.now() - lastYield > MAX_BUSY_MS) {
-          // Woken by rings without yielding for a while: give the event loop its turn.
-          await macrotask();
-          lastYield = performance.now();
-        }
-        continue;
-      }
-      const rung = await waitDoorbell(bells, thread, seen, timeout);
+      wake.at = performance.now() + timeout;
+      const end = await sleep(hot, seen, timeout, lastWork + hotMs);
       wake.at = 0;
-      if (rung) counters.wakeupsAsync++;
-      else counters.timeouts++;
-      lastYield = performance.now();
+      if (!(end & RUNG)) counters.timeouts++;
+      if (turnDue(end)) await macrotask();
     }
     setThreadState(bells, thread, ThreadState.STOPPED);
   } catch (e) {
@@ -442,6 +470,11 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
   }
 }
 
+/** A wait ended by a ring (not by its timeout). */
+const RUNG = 1;
+/** The event loop had a turn during the wait (a `waitAsync`). */
+const YIELDED = 2;
+
 /**
  * The hot wait: blocking slices of at most {@linkcode BLOCK_SLICE_MS} until the bell moves from
  * `seen` or `timeoutMs` passes; between two slices, a `waitAsync` of {@linkcode YIELD_MS} lets
@@ -449,7 +482,8 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
  * late while messages keep coming), and a ring ends it too, at `waitAsync`'s speed. Nothing is
  * pumped without a ring, as with one long `waitAsync`. Past `hotUntil`, or when a workload's own
  * macrotask waits (blocking would starve it), the rest of the wait is a `waitAsync`. Returns with
- * `SLEEPING` cleared; true if the event loop ran meanwhile.
+ * `SLEEPING` cleared: {@linkcode RUNG} if a ring ended it, {@linkcode YIELDED} if the event loop
+ * ran meanwhile.
  */
 async function hotWait(
   bells: Int32Array,
@@ -458,33 +492,35 @@ async function hotWait(
   timeoutMs: number,
   hotUntil: number,
   counters: LoopCounters,
-): Promise<boolean> {
+): Promise<number> {
   const end = performance.now() + timeoutMs;
   // Bounded: each pass waits a slice and a yield, or ends the wait (timeoutMs ≤ the idle wait).
-  for (let yielded = false;;) {
+  for (let yielded = 0;;) {
     let now = performance.now();
-    if (now >= end) {
-      counters.timeouts++;
-      return yielded;
-    }
+    if (now >= end) return yielded;
     if (now >= hotUntil || pendingTasks.length > 0) {
       announceSleep(bells, thread);
-      if (await waitDoorbell(bells, thread, seen, end - now)) counters.wakeupsAsync++;
-      else counters.timeouts++;
-      return true;
+      if (await waitDoorbell(bells, thread, seen, end - now)) {
+        counters.wakeupsAsync++;
+        return RUNG | YIELDED;
+      }
+      return YIELDED;
     }
+    // Every slice says so: each wait clears SLEEPING when it ends, and a ringer notifies only a
+    // thread that sleeps (a slice without it would sleep through a ring to its end).
+    announceSleep(bells, thread);
     if (waitDoorbellSync(bells, thread, seen, Math.min(BLOCK_SLICE_MS, end - now))) {
       counters.wakeupsBlocking++;
-      return yielded;
+      return RUNG | yielded;
     }
     counters.idleSlices++;
     now = performance.now();
     if (now >= end) continue;
     announceSleep(bells, thread);
-    yielded = true;
+    yielded = YIELDED;
     if (await waitDoorbell(bells, thread, seen, Math.min(YIELD_MS, end - now))) {
       counters.wakeupsAsync++;
-      return true;
+      return RUNG | YIELDED;
     }
   }
 }

@@ -15,6 +15,8 @@ import {
 import {
   CONTROL_WAIT_MS,
   defaultHotMs,
+  HOST_WAIT,
+  HOT_MS,
   type LoopCounters,
   loopCounters,
   type LoopHooks,
@@ -415,9 +417,17 @@ Deno.test("a fenced worker's loop returns without pumping and leaves the thread'
   assert.equal(readDoorbellWord(bells, 0, DoorbellWord.STATE), ThreadState.RUNNING);
 });
 
-Deno.test("a hot loop sleeps in blocking slices and a ring from another worker wakes it", async () => {
+/**
+ * Run a hot loop (`hotMs` 10 s) whose `pump` answers `work(pumps)` for its calls before a ring
+ * (`pumps` counts them from 0), let another worker ring it once it sleeps, and return its counters.
+ */
+async function ringHotLoop(
+  work: (pumps: number) => boolean,
+  periodic?: () => void,
+  watchMs?: number,
+): Promise<{ counters: LoopCounters; reply: RingReply }> {
   const bells = createDoorbells(1);
-  const work = new Int32Array(new SharedArrayBuffer(4));
+  const rung = new Int32Array(new SharedArrayBuffer(4));
   const worker = new Worker(WORKER_URL, { type: "module" });
   const counters = loopCounters();
   try {
@@ -431,28 +441,59 @@ Deno.test("a hot loop sleeps in blocking slices and a ring from another worker w
     let pumps = 0;
     const loop = runLoop({ bells, thread: 0, pollUs: 0, hotMs: 10_000, counters }, {
       pump() {
-        // The first pass has work: the thread is hot from then on.
-        if (pumps++ === 0) return true;
-        if (Atomics.exchange(work, 0, 0) === 0) return false;
+        if (work(pumps++)) return true;
+        if (Atomics.exchange(rung, 0, 0) === 0) return false;
         requestStop(bells, 0);
         return true;
       },
       prepareSleep: () => false,
       nextTimerMs: () => Infinity,
+      periodic,
     });
-    const job: RingJob = { op: "ring", bells, thread: 0, work };
+    const job: RingJob = { op: "ring", bells, thread: 0, work: rung, watchMs };
     worker.postMessage(job);
     const guard = setTimeout(() => requestStop(bells, 0), 5000);
     await loop;
     clearTimeout(guard);
-    assert.deepEqual(await reply, { op: "ring", sawSleeping: true });
-    // The ring lands in a blocking slice (most of the time) or in the event loop's turn between
-    // two slices; either way the thread waited hot, in blocking slices.
-    assert.ok(counters.wakeupsBlocking + counters.idleSlices >= 1, JSON.stringify(counters));
-    assert.equal(counters.wakeupsBlocking + counters.wakeupsAsync, 1, JSON.stringify(counters));
+    const got = await reply;
+    assert.equal(got.op === "ring" && got.sawSleeping, true);
+    return { counters, reply: got };
   } finally {
     worker.terminate();
   }
+}
+
+Deno.test("a hot loop sleeps in blocking slices and a ring from another worker wakes it", async () => {
+  // The first pass has work: the thread is hot from then on.
+  const { counters } = await ringHotLoop((pumps) => pumps === 0);
+  // The ring lands in a blocking slice (most of the time) or in the event loop's turn between
+  // two slices; either way the thread waited hot, in blocking slices.
+  assert.ok(counters.wakeupsBlocking + counters.idleSlices >= 1, JSON.stringify(counters));
+  assert.equal(counters.wakeupsBlocking + counters.wakeupsAsync, 1, JSON.stringify(counters));
+});
+
+Deno.test("a hot loop with statistics to publish still sleeps in blocking slices", async () => {
+  // Work, an idle pass that publishes, then work again: the sleep that follows waits for the
+  // next publish (a flood's every sleep), and it must be hot too.
+  let published = 0;
+  const { counters } = await ringHotLoop(
+    (pumps) => pumps === 0 || pumps === 2,
+    () => published++,
+  );
+  assert.equal(published, 1, "one publish, in the idle pass between the two pieces of work");
+  assert.ok(counters.wakeupsBlocking + counters.idleSlices >= 1, JSON.stringify(counters));
+  assert.equal(counters.wakeupsBlocking + counters.wakeupsAsync, 1, JSON.stringify(counters));
+  assert.equal(counters.timeouts, 0, JSON.stringify(counters));
+});
+
+Deno.test("a hot loop can be rung in every slice, not only its first", async () => {
+  // 20 ms hot and idle: six or so slices, each followed by a yield. A ring sets the bell and
+  // notifies only a thread that says it sleeps, so SLEEPING must be set throughout; a slice
+  // without it would sleep through a ring until its end (3 ms).
+  const { counters, reply } = await ringHotLoop((pumps) => pumps === 0, undefined, 20);
+  assert.ok(counters.idleSlices >= 2, `several slices: ${JSON.stringify(counters)}`);
+  const share = reply.op === "ring" ? reply.sleepingShare ?? 0 : 0;
+  assert.ok(share > 0.9, `SLEEPING set in ${(share * 100).toFixed(0)} % of looks`);
 });
 
 Deno.test("a loop quiet for longer than hotMs sleeps in waitAsync", async () => {
@@ -526,11 +567,15 @@ Deno.test("a hot loop pumps nothing without a ring, yet timers run between its s
   assert.ok(counters.wakeupsBlocking + counters.wakeupsAsync <= 1, JSON.stringify(counters));
 });
 
-Deno.test("hot waits are off unless VLAB_HOT_MS turns them on", () => {
+Deno.test("hot waits are off for guests and on for host workers unless VLAB_HOT_MS says", () => {
   const saved = Deno.env.get("VLAB_HOT_MS");
   try {
     Deno.env.delete("VLAB_HOT_MS");
     assert.equal(defaultHotMs(), 0);
+    assert.equal(defaultHotMs(HOT_MS), HOT_MS);
+    assert.equal(HOST_WAIT.hotMs, defaultHotMs(HOT_MS), "host workers wait hot");
+    Deno.env.set("VLAB_HOT_MS", "0");
+    assert.equal(defaultHotMs(HOT_MS), 0, "VLAB_HOT_MS=0 turns host workers' hot waits off");
     Deno.env.set("VLAB_HOT_MS", "50");
     assert.equal(defaultHotMs(), 50);
     Deno.env.set("VLAB_HOT_MS", "-3");

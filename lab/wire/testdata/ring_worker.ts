@@ -1,7 +1,8 @@
 /**
  * A helper worker for the `lab/wire` tests. It runs one job per message and posts one reply:
  *
- * - `ring`: wait (bounded) until `thread` announces sleep, optionally set a work flag, then ring
+ * - `ring`: wait (bounded) until `thread` announces sleep, optionally watch its `SLEEPING` word
+ *   for `watchMs` (the share of looks that found it set), optionally set a work flag, then ring
  *   the thread's doorbell: a ring from another worker.
  * - `pingpong`: play one side of a ping-pong through doorbells: wait for my turn with the
  *   sleep protocol (`announceSleep`, re-check, `waitDoorbell`), pass the turn, ring the peer.
@@ -25,7 +26,7 @@ import { serveMailbox } from "../mailbox.ts";
 
 /** A job for this worker. */
 export type RingJob =
-  | { op: "ring"; bells: Int32Array; thread: number; work?: Int32Array }
+  | { op: "ring"; bells: Int32Array; thread: number; work?: Int32Array; watchMs?: number }
   | {
     op: "pingpong";
     bells: Int32Array;
@@ -49,7 +50,7 @@ export type RingJob =
 
 /** The reply to a job. */
 export type RingReply =
-  | { op: "ring"; sawSleeping: boolean }
+  | { op: "ring"; sawSleeping: boolean; sleepingShare?: number }
   | { op: "pingpong"; rounds: number; timedOutWaits: number; wakeups: number }
   | { op: "serve-mailbox"; served: number };
 
@@ -78,9 +79,25 @@ function ring(job: Extract<RingJob, { op: "ring" }>): RingReply {
     // Nothing notifies this word: a 1 ms pause between looks.
     Atomics.wait(job.bells, sleeping, 0, 1);
   }
+  let sleepingShare: number | undefined;
+  if (job.watchMs !== undefined) {
+    // Look every 50 µs or so: a sleeper that a ring could not wake shows up as SLEEPING 0.
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    const end = performance.now() + job.watchMs;
+    let looks = 0;
+    let set = 0;
+    while (performance.now() < end) {
+      looks++;
+      if (Atomics.load(job.bells, sleeping) === 1) set++;
+      Atomics.wait(pause, 0, 0, 0.05);
+    }
+    sleepingShare = set / Math.max(1, looks);
+  }
   if (job.work) Atomics.store(job.work, 0, 1);
   ringDoorbell(job.bells, job.thread);
-  return { op: "ring", sawSleeping };
+  return sleepingShare === undefined
+    ? { op: "ring", sawSleeping }
+    : { op: "ring", sawSleeping, sleepingShare };
 }
 
 async function pingpong(job: Extract<RingJob, { op: "pingpong" }>): Promise<RingReply> {
