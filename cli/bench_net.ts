@@ -69,6 +69,7 @@ export function parseNetOptions(raw: {
   star?: boolean;
   csum?: string;
   placement?: string;
+  hostWait?: string;
   vsVeth?: boolean;
 }): NetBenchOptions {
   const layouts = raw.layout === "both"
@@ -139,40 +140,45 @@ export function parseNetOptions(raw: {
     star: raw.star === true,
     csum: parseCsum(raw.csum),
     placement: parsePlacement(raw.placement),
+    // None: the lab's default (`defaultHostWait`).
+    ...(raw.hostWait === undefined
+      ? {}
+      : { hostWait: settingsOption("--host-wait", raw.hostWait, ["hot", "async"]) }),
   };
 }
 
-/** `--placement auto`, `off`, `auto,off`: the settings in the order given, each once. */
-function parsePlacement(text: string | undefined): PlacementMode[] {
-  const out: PlacementMode[] = [];
-  for (const item of (text ?? "auto").split(",").map((t) => t.trim())) {
-    if (item !== "auto" && item !== "off") {
+/**
+ * A list option of settings (`--csum off,on`, `--placement auto,off`, `--host-wait hot,async`):
+ * the settings in the order given, each once, or one line and a hint naming only what it takes.
+ */
+function settingsOption<T extends string>(
+  flag: string,
+  text: string,
+  allowed: readonly [T, T],
+): T[] {
+  const out: T[] = [];
+  for (const item of text.split(",").map((t) => t.trim())) {
+    if (!allowed.includes(item as T)) {
+      const both = `${allowed[0]},${allowed[1]}`;
       throw new VlabError(
         "bad-option",
-        `--placement takes auto, off or auto,off, got ${quote(text)}`,
-        {
-          hint: "For example --placement auto,off",
-        },
+        `${flag} takes ${allowed[0]}, ${allowed[1]} or ${both}, got ${quote(text)}`,
+        { hint: `For example ${flag} ${both}` },
       );
     }
-    if (!out.includes(item)) out.push(item);
+    if (!out.includes(item as T)) out.push(item as T);
   }
   return out;
 }
 
-/** `--csum on`, `off`, `off,on`: the settings in the order given, each once. */
+/** `--placement auto`, `off`, `auto,off`. */
+function parsePlacement(text: string | undefined): PlacementMode[] {
+  return settingsOption("--placement", text ?? "auto", ["auto", "off"]);
+}
+
+/** `--csum on`, `off`, `off,on`. */
 function parseCsum(text: string | undefined): boolean[] {
-  const items = (text ?? "on").split(",").map((t) => t.trim());
-  const out: boolean[] = [];
-  for (const item of items) {
-    if (item !== "on" && item !== "off") {
-      throw new VlabError("bad-option", `--csum takes on, off or off,on, got ${quote(text)}`, {
-        hint: "For example --csum off,on",
-      });
-    }
-    if (!out.includes(item === "on")) out.push(item === "on");
-  }
-  return out;
+  return settingsOption("--csum", text ?? "on", ["off", "on"]).map((t) => t === "on");
 }
 
 /** What {@linkcode vethOutcome} needs from the system (tests replace it). */
@@ -398,6 +404,10 @@ export function netCommand(): Command {
       "--placement <list>",
       "CPU placement of the throughput labs: auto, off, or auto,off to measure what placing each VM on one CPU buys",
       "auto",
+    )
+    .option(
+      "--host-wait <list>",
+      "how the throughput and ping labs' host workers sleep after work: hot, async, or hot,async to measure what blocking waits buy (default: the lab's, hot unless VLAB_HOT_MS=0)",
     )
     .option("--no-vhost-pci", "skip the virtio-net link vs vhost-pci link comparison")
     .option(

@@ -46,6 +46,9 @@ Deno.test("bench net options parse into the benchmark's options", () => {
   assert.deepEqual(o.placement, ["auto"], "the lab's own placement by default");
   assert.deepEqual(parseNetOptions({ ...RAW, placement: "auto,off" }).placement, ["auto", "off"]);
   assert.deepEqual(parseNetOptions({ ...RAW, placement: "off,off" }).placement, ["off"]);
+  assert.equal(o.hostWait, undefined, "the lab's own way to wait by default");
+  assert.deepEqual(parseNetOptions({ ...RAW, hostWait: "hot,async" }).hostWait, ["hot", "async"]);
+  assert.deepEqual(parseNetOptions({ ...RAW, hostWait: "async" }).hostWait, ["async"]);
   assert.equal(o.warmupSeconds, 1, "a second of warm-up by default");
   assert.equal(parseNetOptions({ ...RAW, warmup: "0" }).warmupSeconds, 0, "--warmup 0");
 });
@@ -59,6 +62,7 @@ Deno.test("bad bench net options are usage errors naming the option", () => {
       ["queueSize", "4", "--queue-size"],
       ["csum", "yes", "--csum"],
       ["placement", "pinned", "--placement"],
+      ["hostWait", "spin", "--host-wait"],
       ["warmup", "-1", "--warmup"],
       ["seconds", "2,3", "--seconds"],
       ["runs", "1e1", "--runs"],
@@ -94,9 +98,13 @@ Deno.test("bench net refuses what a lab would refuse or measure otherwise, befor
   assert.equal(parseNetOptions({ ...RAW, vsVeth: true }).star, false);
 });
 
-Deno.test("bench net's --csum and --placement errors name only values they take", () => {
+Deno.test("bench net's --csum, --placement and --host-wait errors name only values they take", () => {
   for (
-    const [key, value, good] of [["csum", "both", "off,on"], ["placement", "both", "auto,off"]]
+    const [key, value, good] of [
+      ["csum", "both", "off,on"],
+      ["placement", "both", "auto,off"],
+      ["hostWait", "both", "hot,async"],
+    ]
   ) {
     assert.throws(
       () => parseNetOptions({ ...RAW, [key]: value }),

@@ -61,6 +61,7 @@ import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import { crashAndReboot, parkPeerIotlbs, type RebootParts } from "./vm_reboot.ts";
 import { CpuPlacement, PLACEMENT_PERIOD_MS } from "./placement.ts";
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
+import { defaultHotMs, HOT_MS } from "./wire/loop.ts";
 
 export { mergePcapRecords } from "./capture.ts";
 
@@ -85,6 +86,30 @@ export interface LabStartOptions {
    * scheduler. Default: `VLAB_PLACEMENT` from the environment, else `auto`.
    */
   placement?: PlacementMode;
+  /**
+   * How the lab's host workers (device, switch, vsock router) sleep after work: `hot`, in
+   * blocking slices for {@linkcode HOT_MS} (a ring wakes them sooner and for less CPU), or
+   * `async`, in `Atomics.waitAsync` at once (`wire/loop.ts`). Default:
+   * {@linkcode defaultHostWait}.
+   */
+  hostWait?: HostWaitMode;
+}
+
+/** How a lab's host workers sleep after work (see {@linkcode LabStartOptions.hostWait}). */
+export type HostWaitMode = "hot" | "async";
+
+/**
+ * The host workers' way to wait when a caller does not say: `async` when `VLAB_HOT_MS` is 0, else
+ * `hot` (for `VLAB_HOT_MS` ms after work, or {@linkcode HOT_MS}).
+ *
+ * @example
+ * ```ts
+ * import { defaultHostWait } from "./lab.ts";
+ * defaultHostWait(); // "hot" unless VLAB_HOT_MS=0
+ * ```
+ */
+export function defaultHostWait(): HostWaitMode {
+  return defaultHotMs(HOT_MS) > 0 ? "hot" : "async";
 }
 
 /** The process's CPU placement and its timer, while some lab uses it. */
@@ -219,6 +244,8 @@ export class Lab {
   /** The stop under way or done (`stop`). */
   #stopping: Promise<void> | undefined;
   #unplace: (() => void) | undefined;
+  /** How long host workers wait hot after work, ms (`LabStartOptions.hostWait`). */
+  #hostHotMs = HOT_MS;
   /** Each VM's host vsock socket (`vsockSocket`), by VM name. */
   readonly #vsockSockets = new Map<string, string>();
   /** Each link's state as the user set it (`setLink`). */
@@ -325,6 +352,9 @@ export class Lab {
       }
     }
     lab.#supervisor.keepReplaced = options.keepReplacedWorkers ?? false;
+    lab.#hostHotMs = (options.hostWait ?? defaultHostWait()) === "hot"
+      ? defaultHotMs(HOT_MS) || HOT_MS
+      : 0;
     try {
       await lab.#spawnAll(options.readyTimeoutMs ?? 60_000);
     } catch (e) {
@@ -410,7 +440,7 @@ export class Lab {
         epoch: 0,
         restore: false,
       };
-      const deviceStart: VmStart = { ...base, thread: vm.deviceThread };
+      const deviceStart: VmStart = { ...base, thread: vm.deviceThread, hotMs: this.#hostHotMs };
       this.#supervisor.setStart(vm.name, deviceStart);
       ready.push(this.#spawnDevice(vm.name, deviceStart));
       const guestStart: VmStart = {
@@ -437,6 +467,7 @@ export class Lab {
         })),
         stats,
         ...(sw.vsockCids ? { vsockCids: sw.vsockCids } : {}),
+        hotMs: this.#hostHotMs,
       };
       const entry = sw.vsockCids ? urls.vsockRouter : urls.switch;
       ready.push(this.#workers.spawn(entry, {

@@ -161,6 +161,39 @@ Deno.test({
 });
 
 Deno.test({
+  name: "host workers wait hot after work (blocking slices), or async when the lab says so",
+  ...LAB_TEST,
+  fn: async () => {
+    for (const hostWait of ["hot", "async"] as const) {
+      const lab = await startLab(STAR3, { hostWait });
+      try {
+        const r = await lab.exec("h1", ["ping", "10.0.0.2", "-c", "20", "-i", "0.01"]);
+        if (!r.ok) assert.fail(r.message);
+        assert.equal((r.result as Ping).received, 20);
+        // Workers publish their statistics every ~100 ms after work.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const blocking = (kind: string) =>
+          lab.workerStats().filter((w) => w.kind === kind).reduce(
+            (n, w) => n + (w.stats.loop_wakeups_blocking ?? 0),
+            0,
+          );
+        const guests = blocking("guest");
+        assert.equal(guests, 0, "guests never block: their workloads run on their event loops");
+        if (hostWait === "hot") {
+          // Each ping crosses two device workers and the switch, each of them hot by then.
+          assert.ok(blocking("device") >= 20, `device workers: ${blocking("device")}`);
+          assert.ok(blocking("switch") >= 10, `switch: ${blocking("switch")}`);
+        } else {
+          assert.equal(blocking("device") + blocking("switch"), 0);
+        }
+      } finally {
+        await lab.stop();
+      }
+    }
+  },
+});
+
+Deno.test({
   name: "a corrupted TX ring breaks only its own device (DEVICE_NEEDS_RESET); other VMs ping on",
   ...LAB_TEST,
   fn: async () => {

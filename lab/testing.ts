@@ -8,7 +8,7 @@
 
 import { SplitAvail } from "../devices/virtio/split_layout.ts";
 import { kickQueue, QueueWord, queueWord } from "../devices/virtio/mmio.ts";
-import { Lab } from "./lab.ts";
+import { Lab, type LabStartOptions } from "./lab.ts";
 import type { LabEvent } from "./events.ts";
 import { planLab } from "./plan.ts";
 import { topologyFromObject } from "./topology/mod.ts";
@@ -18,7 +18,8 @@ import { deviceControl } from "./wire/control.ts";
 export const LAB_TEST = { sanitizeResources: false, sanitizeOps: false } as const;
 
 /**
- * Start a lab from a topology object (throws with the problems if it is invalid).
+ * Start a lab from a topology object (throws with the problems if it is invalid), with `options`
+ * over a 20 s ready timeout.
  *
  * @example
  * ```ts ignore
@@ -26,10 +27,13 @@ export const LAB_TEST = { sanitizeResources: false, sanitizeOps: false } as cons
  * await lab.stop();
  * ```
  */
-export async function startTestLab(object: Record<string, unknown>): Promise<Lab> {
+export async function startTestLab(
+  object: Record<string, unknown>,
+  options: LabStartOptions = {},
+): Promise<Lab> {
   const t = topologyFromObject(object);
   if (!t.ok) throw new Error(`topology invalid: ${JSON.stringify(t.error)}`);
-  return await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+  return await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000, ...options });
 }
 
 /**

@@ -22,7 +22,7 @@
  * @module
  */
 
-import { Lab, type PlacementMode } from "../lab.ts";
+import { defaultHostWait, type HostWaitMode, Lab, type PlacementMode } from "../lab.ts";
 import {
   dashboardOverhead,
   dashboardPing,
@@ -95,6 +95,11 @@ export interface NetBenchOptions {
    * measures what placing each VM's threads on one CPU buys, their runs alternated.
    */
   placement?: PlacementMode[];
+  /**
+   * How the host workers of the throughput and ping labs sleep after work (default: the lab's,
+   * `defaultHostWait`); `hot,async` measures what blocking waits buy, their runs alternated.
+   */
+  hostWait?: HostWaitMode[];
 }
 
 /** How long the floods warmed up, for the report's first line (none in older reports). */
@@ -133,6 +138,8 @@ export interface ThroughputRow {
   csum: boolean;
   /** The lab's CPU placement (absent in older reports: `auto`). */
   placement?: PlacementMode;
+  /** How its host workers slept after work (absent in older reports: `async`, or the lab's). */
+  hostWait?: HostWaitMode;
   /** Ethernet frame bytes. */
   frameSize: number;
   /** Queue size of both NICs. */
@@ -165,6 +172,8 @@ export interface LatencyRow {
   kind: "latency";
   /** Ring layout. */
   layout: RingLayout;
+  /** How its host workers slept after work (absent in older reports). */
+  hostWait?: HostWaitMode;
   /** Pings sent. */
   count: number;
   /** Link delay each way (netem `delay`), ms. */
@@ -304,6 +313,35 @@ export async function bareRingPps(frameSize: number, seconds: number): Promise<n
 }
 
 /**
+ * A throughput or ping row's name in the tables: its layout, then each setting that differs among
+ * `rows` (`csum on|off`, `cpus auto|off`, `wait hot|async`), so that two rows of one layout read
+ * apart.
+ *
+ * @example
+ * ```ts
+ * import { rowName } from "./net.ts";
+ * import type { LatencyRow } from "./net.ts";
+ * const hot = { layout: "split", hostWait: "hot" } as LatencyRow;
+ * rowName(hot, [hot, { ...hot, hostWait: "async" }]); // "split wait hot"
+ * ```
+ */
+export function rowName(
+  r: ThroughputRow | LatencyRow,
+  rows: readonly (ThroughputRow | LatencyRow)[],
+): string {
+  const tp = (x: ThroughputRow | LatencyRow): x is ThroughputRow => x.kind === "throughput";
+  let name = r.layout;
+  if (tp(r)) {
+    if (rows.some((x) => tp(x) && x.csum === false)) {
+      name += ` csum ${r.csum === false ? "off" : "on"}`;
+    }
+    if (rows.some((x) => tp(x) && x.placement === "off")) name += ` cpus ${r.placement ?? "auto"}`;
+  }
+  if (r.hostWait && rows.some((x) => x.hostWait === "async")) name += ` wait ${r.hostWait}`;
+  return name;
+}
+
+/**
  * How far a delayed ping's median lies above what the delay alone would give (twice the delay
  * plus the same layout's median without delay, from the same run), in percent; null for a row
  * without delay or with no such row to compare with.
@@ -315,7 +353,9 @@ export async function bareRingPps(frameSize: number, seconds: number): Promise<n
  */
 export function delayOvershootPct(row: LatencyRow, rows: readonly LatencyRow[]): number | null {
   if (row.delayMs <= 0) return null;
-  const idle = rows.find((r) => r.delayMs === 0 && r.layout === row.layout);
+  const idle = rows.find((r) =>
+    r.delayMs === 0 && r.layout === row.layout && r.hostWait === row.hostWait
+  );
   if (!idle) return null;
   const expected = 2 * row.delayMs * 1000 + idle.rttMedianUs;
   return (row.rttMedianUs / expected - 1) * 100;
@@ -449,14 +489,18 @@ export async function runNetBench(
     }
     return { date: new Date().toISOString(), cpus: navigator.hardwareConcurrency, options, rows };
   }
-  // Each variant is a checksum offload setting and a CPU placement.
+  // Each variant is a checksum offload setting, a CPU placement and a way to wait.
+  const waits = options.hostWait ?? [defaultHostWait()];
   const variants = (options.csum ?? [true]).flatMap((csum) =>
-    (options.placement ?? ["auto"]).map((placement) => ({ csum, placement }))
+    (options.placement ?? ["auto"]).flatMap((placement) =>
+      waits.map((hostWait) => ({ csum, placement, hostWait }))
+    )
   );
-  const variantNote = (v: { csum: boolean; placement: PlacementMode }) =>
+  const variantNote = (v: { csum: boolean; placement: PlacementMode; hostWait: HostWaitMode }) =>
     [
       (options.csum ?? [true]).length > 1 ? `, csum ${v.csum ? "on" : "off"}` : "",
       (options.placement ?? ["auto"]).length > 1 ? `, placement ${v.placement}` : "",
+      waits.length > 1 ? `, host wait ${v.hostWait}` : "",
     ].join("");
   // Layouts and offload settings alternate run by run at each size, so that the machine's drift
   // falls on each alike (packed against split is one of the speed issue's targets); rows come
@@ -520,20 +564,29 @@ export async function runNetBench(
     wakeRoundTripUs = w.medianUs;
   }
   for (const delayMs of options.delaysMs) {
-    // Each layout `runs` times, a fresh lab each, the layouts in turn run by run.
-    const runsOf = options.layouts.map((): PingRun[] => []);
+    // Each layout (and way to wait) `runs` times, a fresh lab each, in turn run by run.
+    const cases = options.layouts.flatMap((layout) =>
+      waits.map((hostWait) => ({ layout, hostWait }))
+    );
+    const runsOf = cases.map((): PingRun[] => []);
     for (let i = 0; i < options.runs; i++) {
-      for (const [j, layout] of options.layouts.entries()) {
-        progress(`ping at idle, ${layout}, link delay ${delayMs} ms, run ${i + 1}/${options.runs}`);
+      for (const [j, { layout, hostWait }] of cases.entries()) {
+        const what = waits.length > 1 ? `, host wait ${hostWait}` : "";
+        progress(
+          `ping at idle, ${layout}, link delay ${delayMs} ms${what}, run ${i + 1}/${options.runs}`,
+        );
         const { pings: count, pollUs, queueSize, warmupSeconds } = options;
         runsOf[j].push(
-          await pingRun({ layout, count, pollUs, queueSize, delayMs, warmupSeconds }),
+          await pingRun({ layout, count, pollUs, queueSize, delayMs, warmupSeconds, hostWait }),
         );
       }
     }
-    for (const [j, layout] of options.layouts.entries()) {
+    for (const [j, { layout, hostWait }] of cases.entries()) {
       if (runsOf[j].length === 0) continue;
-      rows.push(latencyRow(layout, options.pings, delayMs, runsOf[j], wakeRoundTripUs));
+      rows.push({
+        ...latencyRow(layout, options.pings, delayMs, runsOf[j], wakeRoundTripUs),
+        hostWait,
+      });
     }
   }
   if (options.vhostPci !== false) {
@@ -602,12 +655,10 @@ export function formatNetReport(report: NetBenchReport): string {
     return rows.map((r) => r.map((x, c) => c === 0 ? x.padEnd(w[c]) : x.padStart(w[c])).join("  "));
   };
   const tp = report.rows.filter((r): r is ThroughputRow => r.kind === "throughput");
-  // With rows both with and without checksum offload, each layout says which it had.
+  const layoutOf = (r: ThroughputRow) => rowName(r, tp);
   const csumShown = tp.some((r) => r.csum === false);
   const placementShown = tp.some((r) => r.placement === "off");
-  const layoutOf = (r: ThroughputRow) =>
-    r.layout + (csumShown ? ` csum ${r.csum === false ? "off" : "on"}` : "") +
-    (placementShown ? ` cpus ${r.placement ?? "auto"}` : "");
+  const waitShown = tp.some((r) => r.hostWait === "async");
   if (tp.length > 0) {
     lines.push(
       ...table([
@@ -649,9 +700,10 @@ export function formatNetReport(report: NetBenchReport): string {
     );
     // The ratios under the table, one line each (the same figures as `--json`'s `comparisons`).
     const comparisons = netComparisons(tp);
-    const setting = (c: NetComparison, csum: boolean, cpus: boolean) =>
+    const setting = (c: NetComparison, csum: boolean, cpus: boolean, wait = true) =>
       (csum && csumShown ? `, csum ${c.csum ? "on" : "off"}` : "") +
-      (cpus && placementShown ? `, cpus ${c.placement}` : "");
+      (cpus && placementShown ? `, cpus ${c.placement}` : "") +
+      (wait && waitShown && c.hostWait ? `, wait ${c.hostWait}` : "");
     const paired = (c: NetComparison) =>
       `${c.ppsRatio.toFixed(2)}x the frame rate (median of ${c.pairedRuns} paired runs, ` +
       `${c.ppsRatioMin!.toFixed(2)}–${c.ppsRatioMax!.toFixed(2)}), ` +
@@ -671,6 +723,13 @@ export function formatNetReport(report: NetBenchReport): string {
           `CPU placement, ${c.layout}, ${c.frameSize} B${setting(c, true, false)}, auto/off: ${
             paired(c)
           }`,
+      ],
+      [
+        "host wait hot/async",
+        (c) =>
+          `host workers' waits, ${c.layout}, ${c.frameSize} B${
+            setting(c, true, true, false)
+          }, hot/async: ${paired(c)}`,
       ],
       [
         "packed/split",
@@ -705,7 +764,7 @@ export function formatNetReport(report: NetBenchReport): string {
           const over = delayOvershootPct(r, lat);
           const floor = wakeFloorUs(r);
           return [
-            r.layout,
+            rowName(r, lat),
             String(r.delayMs),
             String(r.count),
             r.rttMedianUs.toFixed(0),

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { PlacementMode } from "../lab.ts";
+import type { HostWaitMode, PlacementMode } from "../lab.ts";
 import type { RingLayout } from "../topology/types.ts";
 import { median } from "./net_run.ts";
 
@@ -24,6 +24,8 @@ export interface ComparedRow {
   csum: boolean;
   /** The lab's CPU placement (absent: `auto`). */
   placement?: PlacementMode;
+  /** How its host workers slept after work (absent in older reports). */
+  hostWait?: HostWaitMode;
   /** Ethernet frame bytes. */
   frameSize: number;
   /** Frames per second received (median of runs). */
@@ -36,8 +38,11 @@ export interface ComparedRow {
 
 /** One ratio line under the throughput table. */
 export interface NetComparison {
-  /** What is divided by what: offload `on/off`, placement `auto/off` or `packed/split`. */
-  kind: "csum on/off" | "placement auto/off" | "packed/split";
+  /**
+   * What is divided by what: offload `on/off`, placement `auto/off`, host workers' waits
+   * `hot/async` or `packed/split`.
+   */
+  kind: "csum on/off" | "placement auto/off" | "host wait hot/async" | "packed/split";
   /** The layout both rows share (`split` for `packed/split`). */
   layout: RingLayout;
   /** Ethernet frame bytes. */
@@ -46,6 +51,8 @@ export interface NetComparison {
   csum: boolean;
   /** The placement both rows share (for `placement auto/off`: `auto`). */
   placement: PlacementMode;
+  /** The way to wait both rows share (for `host wait hot/async`: `hot`; absent in older reports). */
+  hostWait?: HostWaitMode;
   /**
    * Frame rate over frame rate: for `csum on/off` the ratio of the two rows' medians (`pps`); for
    * the others the median of the paired runs' ratios (`pairedRuns` of them, from `ppsRatioMin`
@@ -64,8 +71,8 @@ export interface NetComparison {
 
 /**
  * Row `a`'s received rate over row `b`'s, run by run, for two rows of one frame size whose runs
- * were alternated (`runNetBench` runs the layouts, offload settings and placements in turn): one
- * ratio per pair of runs (packed over split, placement on over off).
+ * were alternated (`runNetBench` runs the layouts, offload settings, placements and ways to wait
+ * in turn): one ratio per pair of runs (packed over split, placement on over off, hot over async).
  *
  * @example
  * ```ts
@@ -85,10 +92,12 @@ export function pairedRatios(a: ComparedRow, b: ComparedRow): number[] {
 }
 
 const placementOf = (r: ComparedRow): PlacementMode => r.placement ?? "auto";
+/** Whether two rows' host workers waited the same way (`hostWait`). */
+const sameWait = (a: ComparedRow, b: ComparedRow) => a.hostWait === b.hostWait;
 
 /**
- * Every comparison the rows allow, in the order the table prints them: offload, then placement,
- * then layouts. Each pairs two rows of one frame size that differ in one setting only.
+ * Every comparison the rows allow, in the order the table prints them: offload, placement, the
+ * host workers' waits, then layouts. Each pairs two rows of one frame size that differ in one setting only.
  *
  * @example
  * ```ts ignore
@@ -112,6 +121,7 @@ export function netComparisons(rows: readonly ComparedRow[]): NetComparison[] {
       frameSize: base.frameSize,
       csum: base.csum !== false,
       placement: placementOf(base),
+      ...(base.hostWait ? { hostWait: base.hostWait } : {}),
       ppsRatio: median(ratios),
       ppsRatioMin: Math.min(...ratios),
       ppsRatioMax: Math.max(...ratios),
@@ -123,7 +133,7 @@ export function netComparisons(rows: readonly ComparedRow[]): NetComparison[] {
     // The same layout, size and placement with offload off.
     const off = rows.find((r) =>
       r.csum === false && r.layout === on.layout && r.frameSize === on.frameSize &&
-      placementOf(r) === placementOf(on)
+      placementOf(r) === placementOf(on) && sameWait(r, on)
     );
     if (!off) continue;
     out.push({
@@ -132,6 +142,7 @@ export function netComparisons(rows: readonly ComparedRow[]): NetComparison[] {
       frameSize: on.frameSize,
       csum: true,
       placement: placementOf(on),
+      ...(on.hostWait ? { hostWait: on.hostWait } : {}),
       ppsRatio: on.pps / off.pps,
       ppsRatioMin: null,
       ppsRatioMax: null,
@@ -142,14 +153,21 @@ export function netComparisons(rows: readonly ComparedRow[]): NetComparison[] {
   for (const auto of rows.filter((r) => placementOf(r) === "auto")) {
     const off = rows.find((r) =>
       r.placement === "off" && r.layout === auto.layout && r.frameSize === auto.frameSize &&
-      r.csum === auto.csum
+      r.csum === auto.csum && sameWait(r, auto)
     );
     if (off) paired("placement auto/off", auto, off, auto);
+  }
+  for (const hot of rows.filter((r) => r.hostWait === "hot")) {
+    const async = rows.find((r) =>
+      r.hostWait === "async" && r.layout === hot.layout && r.frameSize === hot.frameSize &&
+      r.csum === hot.csum && placementOf(r) === placementOf(hot)
+    );
+    if (async) paired("host wait hot/async", hot, async, hot);
   }
   for (const split of rows.filter((r) => r.layout === "split")) {
     const packed = rows.find((r) =>
       r.layout === "packed" && r.frameSize === split.frameSize && r.csum === split.csum &&
-      placementOf(r) === placementOf(split)
+      placementOf(r) === placementOf(split) && sameWait(r, split)
     );
     if (packed) paired("packed/split", packed, split, split);
   }

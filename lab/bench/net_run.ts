@@ -8,7 +8,7 @@
  */
 
 import process from "node:process";
-import { type ExecOutcome, Lab, type PlacementMode } from "../lab.ts";
+import { type ExecOutcome, type HostWaitMode, Lab, type PlacementMode } from "../lab.ts";
 import { launchLab } from "../runner.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
@@ -130,6 +130,8 @@ export interface ThroughputRunOptions {
   csum?: boolean;
   /** The lab's CPU placement (default: the lab's, `defaultPlacement`). */
   placement?: PlacementMode;
+  /** How the lab's host workers sleep after work (default: the lab's). */
+  hostWait?: HostWaitMode;
 }
 
 /** One flow of a warm-up: `from` floods `dst`, which `to` receives. */
@@ -219,7 +221,7 @@ export async function throughputRun(
   const registered = attach ? await launchLab(plan) : null;
   const lab = registered
     ? registered.lab
-    : await Lab.start(plan, o.placement ? { placement: o.placement } : {});
+    : await Lab.start(plan, { placement: o.placement, hostWait: o.hostWait });
   const dashboard = attach ? await attach(plan.name) : null;
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "1"]);
@@ -307,6 +309,8 @@ export interface PingRunOptions {
    * {@linkcode IDLE_WARMUP_PINGS} unmeasured pings at the measured interval (0: none of either).
    */
   warmupSeconds: number;
+  /** How the lab's host workers sleep after work (default: the lab's). */
+  hostWait?: HostWaitMode;
 }
 
 /** Unmeasured pings a second of warm-up sends (2 ms apart). */
@@ -383,7 +387,7 @@ export async function pingRun(o: PingRunOptions, attach?: DashboardAttacher): Pr
   const { layout, count, pollUs, queueSize, delayMs } = o;
   const plan = pairTopology(`bench-ping-${layout}`, layout, 1, pollUs, queueSize, delayMs);
   const registered = attach ? await launchLab(plan) : null;
-  const lab = registered ? registered.lab : await Lab.start(plan);
+  const lab = registered ? registered.lab : await Lab.start(plan, { hostWait: o.hostWait });
   const dashboard = attach ? await attach(plan.name) : null;
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);

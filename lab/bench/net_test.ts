@@ -142,6 +142,66 @@ Deno.test("with and without CPU placement, rows say which and a line gives the p
   assert.ok(!one.includes("cpus") && !one.includes("CPU placement"), one);
 });
 
+Deno.test("with hot and async host waits, rows and pings say which and lines pair like with like", () => {
+  const tp = (
+    layout: "split" | "packed",
+    hostWait: "hot" | "async",
+    runsPps: number[],
+  ): ThroughputRow => ({
+    kind: "throughput",
+    layout,
+    csum: true,
+    placement: "auto",
+    hostWait,
+    frameSize: 64,
+    queueSize: 256,
+    pps: runsPps[1],
+    gbitPerSecond: 0.5,
+    sentPps: runsPps[1],
+    lossPct: 0,
+    runsPps,
+    barePps: 2e7,
+    ratioToBare: runsPps[1] / 2e7,
+    cpuPct: 160,
+    cpuUsPerFrame: 1.6e6 / runsPps[1],
+    perFrame: perPing,
+  });
+  const rows = [
+    tp("split", "hot", [1.2e6, 1.2e6, 1.2e6]),
+    tp("split", "async", [1e6, 1e6, 1e6]),
+    tp("packed", "hot", [1.2e6, 1.2e6, 1.2e6]),
+    tp("packed", "async", [0.5e6, 0.5e6, 0.5e6]),
+    { ...row("split", 0, 400), hostWait: "hot" as const },
+    { ...row("split", 0, 500), hostWait: "async" as const },
+    { ...row("split", 2, 4500), hostWait: "hot" as const },
+  ];
+  const lat = rows.slice(4) as LatencyRow[];
+  assert.ok(Math.abs(delayOvershootPct(lat[2], lat)! - 2.27272727) < 1e-6, "against hot's idle");
+  const options = { ...DEFAULT_NET_OPTIONS, hostWait: ["hot", "async"] as ("hot" | "async")[] };
+  const text = formatNetReport({ date: "", cpus: 2, options, rows }).split("\n");
+  const all = text.join("\n");
+  assert.ok(text.some((l) => /^split wait hot\s+256\s+64\s+1\.200\s/.test(l)), all);
+  assert.ok(text.some((l) => /^packed wait async\s+256\s+64\s+0\.500\s/.test(l)), all);
+  assert.ok(text.some((l) => /^split wait async\s+0\s+200\s+500\s/.test(l)), all);
+  assert.ok(
+    text.includes(
+      "host workers' waits, split, 64 B, hot/async: 1.20x the frame rate (median of 3 paired " +
+        "runs, 1.20–1.20), 0.83x the CPU per frame",
+    ),
+    all,
+  );
+  // Packed against split within each way to wait, never across.
+  assert.ok(text.some((l) => l.startsWith("packed/split, 64 B, wait hot: 1.00x")), all);
+  assert.ok(text.some((l) => l.startsWith("packed/split, 64 B, wait async: 0.50x")), all);
+  const hotOnly = formatNetReport({
+    date: "",
+    cpus: 2,
+    options,
+    rows: [rows[0], rows[2], rows[4]],
+  });
+  assert.ok(!hotOnly.includes("wait") && !hotOnly.includes("host workers"), hotOnly);
+});
+
 Deno.test("packed against split: the median of the per-run ratios, with their range", () => {
   const tp = (layout: "split" | "packed", runsPps: number[], cpuUsPerFrame: number) =>
     ({

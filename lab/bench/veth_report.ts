@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { LatencyRow, NetBenchReport, ThroughputRow } from "./net.ts";
+import { type LatencyRow, type NetBenchReport, rowName, type ThroughputRow } from "./net.ts";
 import type { VethReport } from "./veth.ts";
 
 /** What `--vs-veth` adds to the report: the figures, or why it skipped. */
@@ -28,13 +28,9 @@ export function formatVethComparison(report: NetBenchReport, outcome: VethOutcom
   const { veth } = outcome;
   const tp = report.rows.filter((r): r is ThroughputRow => r.kind === "throughput");
   const lat = report.rows.filter((r): r is LatencyRow => r.kind === "latency" && r.delayMs === 0);
-  // One column per throughput variant: with `--csum off,on` or `--placement auto,off` a layout
-  // has a row per setting, each named as in the lab's table.
-  const csumShown = tp.some((r) => r.csum === false);
-  const placementShown = tp.some((r) => r.placement === "off");
-  const variantOf = (r: ThroughputRow) =>
-    r.layout + (csumShown ? ` csum ${r.csum === false ? "off" : "on"}` : "") +
-    (placementShown ? ` cpus ${r.placement ?? "auto"}` : "");
+  // One column per throughput variant: with `--csum off,on`, `--placement auto,off` or
+  // `--host-wait hot,async` a layout has a row per setting, each named as in the lab's table.
+  const variantOf = (r: ThroughputRow) => rowName(r, tp);
   const variants = [...new Set(tp.map(variantOf))];
   const ratio = (x: number | undefined, y: number) =>
     x === undefined || !(y > 0) ? "-" : (x / y).toFixed(2);
@@ -60,7 +56,7 @@ export function formatVethComparison(report: NetBenchReport, outcome: VethOutcom
       ["ping at idle", "median µs", "p99 µs", "median/veth", "p99/veth"],
       ["veth", veth.rttMedianUs.toFixed(0), veth.rttP99Us.toFixed(0), "1.00", "1.00"],
       ...lat.map((r) => [
-        r.layout,
+        rowName(r, lat),
         r.rttMedianUs.toFixed(0),
         r.rttP99Us.toFixed(0),
         ratio(r.rttMedianUs, veth.rttMedianUs),
@@ -78,11 +74,17 @@ export interface VethRatios {
     layout: ThroughputRow["layout"];
     csum: boolean;
     placement: NonNullable<ThroughputRow["placement"]>;
+    hostWait?: ThroughputRow["hostWait"];
     frameSize: number;
     ppsRatio: number | null;
   }[];
-  /** Per layout, the idle ping's median and p99 over the veth's (above 1: vlab slower). */
-  ping: { layout: LatencyRow["layout"]; medianRatio: number | null; p99Ratio: number | null }[];
+  /** Per idle ping row, its median and p99 over the veth's (above 1: vlab slower). */
+  ping: {
+    layout: LatencyRow["layout"];
+    hostWait?: LatencyRow["hostWait"];
+    medianRatio: number | null;
+    p99Ratio: number | null;
+  }[];
 }
 
 /**
@@ -107,6 +109,7 @@ export function vethRatios(report: NetBenchReport, veth: VethReport): VethRatios
       layout: r.layout,
       csum: r.csum !== false,
       placement: r.placement ?? "auto",
+      ...(r.hostWait ? { hostWait: r.hostWait } : {}),
       frameSize: r.frameSize,
       ppsRatio: over(r.pps, v.pps),
     });
@@ -115,6 +118,7 @@ export function vethRatios(report: NetBenchReport, veth: VethReport): VethRatios
     .filter((r): r is LatencyRow => r.kind === "latency" && r.delayMs === 0)
     .map((r) => ({
       layout: r.layout,
+      ...(r.hostWait ? { hostWait: r.hostWait } : {}),
       medianRatio: over(r.rttMedianUs, veth.rttMedianUs),
       p99Ratio: over(r.rttP99Us, veth.rttP99Us),
     }));

@@ -118,6 +118,7 @@ async function start(msg: VmStart): Promise<void> {
     counters: loop,
     controlApplied,
     ...HOST_WAIT,
+    hotMs: msg.hotMs ?? HOST_WAIT.hotMs,
   }, {
     pump: () => {
       if (fenced()) return false;

@@ -126,7 +126,15 @@ async function start(msg: SwitchStart): Promise<void> {
   // 100 ms into the worker's life, so an idle switch showed no counters at all.
   publish();
   await runLoop(
-    { bells, thread: msg.thread, pollUs: 0, counters: loop, controlApplied, ...HOST_WAIT },
+    {
+      bells,
+      thread: msg.thread,
+      pollUs: 0,
+      counters: loop,
+      controlApplied,
+      ...HOST_WAIT,
+      hotMs: msg.hotMs ?? HOST_WAIT.hotMs,
+    },
     {
       pump,
       prepareSleep: () => ports.map((p) => p.in.prepareSleep()).some((empty) => !empty),

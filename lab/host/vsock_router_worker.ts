@@ -158,7 +158,15 @@ async function start(msg: SwitchStart): Promise<void> {
   };
   publish(); // at once: an idle router would otherwise show no counters (see switch_worker.ts)
   await runLoop(
-    { bells, thread: msg.thread, pollUs: 0, counters: loop, controlApplied, ...HOST_WAIT },
+    {
+      bells,
+      thread: msg.thread,
+      pollUs: 0,
+      counters: loop,
+      controlApplied,
+      ...HOST_WAIT,
+      hotMs: msg.hotMs ?? HOST_WAIT.hotMs,
+    },
     {
       pump,
       prepareSleep: () => {

@@ -47,6 +47,11 @@ export interface VmStart {
   deviceThread: number;
   /** Busy-poll budget, µs. */
   pollUs: number;
+  /**
+   * Device worker: how long it waits hot (blocking slices) after its last work, ms; absent: the
+   * default of `HOST_WAIT` (`wire/loop.ts`). The lab's `hostWait` option.
+   */
+  hotMs?: number;
   /** Guest memory. */
   memory: SharedArrayBuffer;
   /** Control block. */
@@ -112,6 +117,8 @@ export interface SwitchStart {
   stats: SharedArrayBuffer;
   /** A vsock router: the CID of the VM on each port (absent for an L2 switch). */
   vsockCids?: number[];
+  /** How long it waits hot after its last work, ms (see {@linkcode VmStart.hotMs}). */
+  hotMs?: number;
 }
 
 /**
