@@ -61,7 +61,7 @@ import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import { crashAndReboot, parkPeerIotlbs, type RebootParts } from "./vm_reboot.ts";
 import { CpuPlacement, PLACEMENT_PERIOD_MS } from "./placement.ts";
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
-import { defaultHotMs, HOT_MS } from "./wire/loop.ts";
+import { hostHotMs, HOT_MS } from "./wire/loop.ts";
 
 export { mergePcapRecords } from "./capture.ts";
 
@@ -109,7 +109,7 @@ export type HostWaitMode = "hot" | "async";
  * ```
  */
 export function defaultHostWait(): HostWaitMode {
-  return defaultHotMs(HOT_MS) > 0 ? "hot" : "async";
+  return hostHotMs() > 0 ? "hot" : "async";
 }
 
 /** The process's CPU placement and its timer, while some lab uses it. */
@@ -352,9 +352,7 @@ export class Lab {
       }
     }
     lab.#supervisor.keepReplaced = options.keepReplacedWorkers ?? false;
-    lab.#hostHotMs = (options.hostWait ?? defaultHostWait()) === "hot"
-      ? defaultHotMs(HOT_MS) || HOT_MS
-      : 0;
+    lab.#hostHotMs = (options.hostWait ?? defaultHostWait()) === "hot" ? hostHotMs() || HOT_MS : 0;
     try {
       await lab.#spawnAll(options.readyTimeoutMs ?? 60_000);
     } catch (e) {

@@ -17,7 +17,7 @@
  * fraction of its CPU (`vlab bench wakeup`); a blocked thread uses no CPU. Once quiet, or with
  * `hotMs` 0, it sleeps in `Atomics.waitAsync` (up to `idleWaitMs`), where its event loop stays
  * free. Host workers are hot after work ({@linkcode HOST_WAIT}); guests are not, since their
- * workloads run on their event loops ({@linkcode defaultHotMs}).
+ * workloads run on their event loops ({@linkcode hostHotMs}).
  *
  * Before a timer (an impairment stage's next release), a timed `waitAsync` would end one to a
  * few milliseconds late: a worker with `blockForTimers` sleeps the last
@@ -100,8 +100,8 @@ export interface LoopOptions {
   /** Longest wait when nothing is due, ms (default 1000). */
   idleWaitMs?: number;
   /**
-   * How long after its last work the thread sleeps in blocking slices, ms (0: never; default
-   * {@linkcode defaultHotMs}).
+   * How long after its last work the thread sleeps in blocking slices, ms (default 0: never;
+   * host workers take {@linkcode HOST_WAIT}'s).
    */
   hotMs?: number;
   /** Counters the loop keeps up to date (a worker publishes them). */
@@ -172,7 +172,7 @@ export const HOT_MS = 50;
 export const HOST_WAIT: Pick<LoopOptions, "idleWaitMs" | "blockForTimers" | "hotMs"> = {
   idleWaitMs: IDLE_WAIT_MS,
   blockForTimers: true,
-  hotMs: defaultHotMs(HOT_MS),
+  hotMs: hostHotMs(),
 };
 /**
  * The longest a loop pass waits for a control message posted to its worker, ms: the message is
@@ -197,27 +197,28 @@ async function readControl(
 const MAX_BUSY_MS = 2;
 
 /**
- * The `hotMs` of a loop: `VLAB_HOT_MS` from the environment, else `fallback` (0, hot waits off,
- * for guests, whose workloads run on their event loops; {@linkcode HOT_MS} for host workers, see
- * {@linkcode HOST_WAIT}). A bad value is off, not an error in every worker.
+ * How long host workers wait hot after work, ms: `VLAB_HOT_MS` from the environment (0 turns hot
+ * waits off; at most 10 s), else {@linkcode HOT_MS}. A bad value is {@linkcode HOT_MS}, not an
+ * error in every worker. Guests never wait hot, whatever it says: their workloads run on their
+ * event loops, and a flooding guest that blocked moved a tenth of the frames.
  *
  * @example
  * ```ts
- * import { defaultHotMs, HOT_MS } from "./loop.ts";
- * defaultHotMs(); // 0 unless VLAB_HOT_MS says otherwise
- * defaultHotMs(HOT_MS); // 50 unless VLAB_HOT_MS says otherwise
+ * import { hostHotMs } from "./loop.ts";
+ * hostHotMs(); // 50 unless VLAB_HOT_MS says otherwise
  * ```
  */
-export function defaultHotMs(fallback = 0): number {
+export function hostHotMs(): number {
   let text: string | undefined;
   try {
     text = Deno.env.get("VLAB_HOT_MS");
   } catch {
-    return fallback; // no permission to read the environment
+    return HOT_MS; // no permission to read the environment
   }
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  return Number.isFinite(n) && n >= 0 ? Math.min(n, 10_000) : 0;
+  const n = Number(text ?? HOT_MS);
+  return text !== undefined && text.trim() !== "" && Number.isFinite(n) && n >= 0
+    ? Math.min(n, 10_000)
+    : HOT_MS;
 }
 /** Longest blocking slice: about the most a message or a timer waits while a thread is hot, ms. */
 export const BLOCK_SLICE_MS = 3;
@@ -290,7 +291,7 @@ class CpuFollower {
  */
 export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void> {
   const { bells, thread } = opts;
-  const hotMs = opts.hotMs ?? defaultHotMs();
+  const hotMs = opts.hotMs ?? 0;
   const idleWaitMs = opts.idleWaitMs ?? MAX_WAIT_MS;
   const counters = opts.counters ?? loopCounters();
   const wake = opts.wake ?? { at: 0 };
