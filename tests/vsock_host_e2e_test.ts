@@ -79,6 +79,12 @@ Deno.test({
       const body = out.subarray(nl + 1);
       assert.equal(body.length, data.length, "bytes lost or duplicated");
       assert.ok(body.every((b, i) => b === data[i]), "bytes out of place");
+      // a's device worker serves vsock.sock on its event loop: it must never block there (each
+      // accept and read would wait out a slice). Its statistics are published every ~100 ms.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const st = lab.workerStats().find((w) => w.kind === "device" && w.owner === "a")!.stats;
+      assert.ok((st.loop_wakeups_async ?? 0) > 0, JSON.stringify(st));
+      assert.equal((st.loop_wakeups_blocking ?? 0) + (st.loop_idle_slices ?? 0), 0);
     } finally {
       await lab.stop(); // vsock-echo answers with what it did
     }
