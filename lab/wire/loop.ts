@@ -167,7 +167,8 @@ export const HOT_MS = 50;
  * (`blockForTimers`) so that impairment releases leave on time, and hot for
  * {@linkcode HOT_MS} after their last work: a ring then wakes them from a blocking wait, which
  * costs the woken thread a quarter of the CPU a `waitAsync` wake-up does when the ringer shares
- * its CPU, as a VM's guest and device workers do under load (CPU placement).
+ * its CPU, as a VM's guest and device workers do under load (CPU placement). A device worker whose
+ * event loop also serves sockets (a VM's host `vsock.sock`) overrides `hotMs` with 0.
  */
 export const HOST_WAIT: Pick<LoopOptions, "idleWaitMs" | "blockForTimers" | "hotMs"> = {
   idleWaitMs: IDLE_WAIT_MS,
