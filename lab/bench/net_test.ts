@@ -44,6 +44,26 @@ const row = (layout: "split" | "packed", delayMs: number, rttMedianUs: number): 
   releaseLateUs: delayMs > 0 ? 150 : null,
   wakeRoundTripUs: 100,
 });
+/** A split 64-byte throughput row whose runs moved `runsPps` (its median is the middle run's). */
+const tpRow = (runsPps: number[], more: Partial<ThroughputRow> = {}): ThroughputRow => ({
+  kind: "throughput",
+  layout: "split",
+  csum: true,
+  placement: "auto",
+  frameSize: 64,
+  queueSize: 256,
+  pps: runsPps[1],
+  gbitPerSecond: 0.5,
+  sentPps: runsPps[1],
+  lossPct: 0,
+  runsPps,
+  barePps: 2e7,
+  ratioToBare: runsPps[1] / 2e7,
+  cpuPct: 160,
+  cpuUsPerFrame: 1.6e6 / runsPps[1],
+  perFrame: perPing,
+  ...more,
+});
 
 Deno.test("a delayed ping's overshoot is against twice the delay plus the same layout's idle median", () => {
   const rows = [row("split", 0, 1000), row("split", 2, 5100), row("packed", 2, 5000)];
@@ -108,24 +128,8 @@ Deno.test("with and without checksum offload, rows say which and a line gives th
 });
 
 Deno.test("with and without CPU placement, rows say which and a line gives the paired ratios", () => {
-  const tp = (placement: "auto" | "off", runsPps: number[], cpuUsPerFrame: number) => ({
-    kind: "throughput" as const,
-    layout: "split" as const,
-    csum: true,
-    placement,
-    frameSize: 64,
-    queueSize: 256,
-    pps: runsPps[1],
-    gbitPerSecond: 0.5,
-    sentPps: runsPps[1],
-    lossPct: 0,
-    runsPps,
-    barePps: 2e7,
-    ratioToBare: runsPps[1] / 2e7,
-    cpuPct: 160,
-    cpuUsPerFrame,
-    perFrame: perPing,
-  });
+  const tp = (placement: "auto" | "off", runsPps: number[], cpuUsPerFrame: number) =>
+    tpRow(runsPps, { placement, cpuUsPerFrame });
   const options = { ...DEFAULT_NET_OPTIONS, placement: ["auto", "off"] as ("auto" | "off")[] };
   const rows = [tp("auto", [1.2e6, 1.1e6, 0.9e6], 1.5), tp("off", [1e6, 1e6, 1e6], 2)];
   const text = formatNetReport({ date: "", cpus: 2, options, rows }).split("\n");
@@ -147,25 +151,7 @@ Deno.test("with hot and async host waits, rows and pings say which and lines pai
     layout: "split" | "packed",
     hostWait: "hot" | "async",
     runsPps: number[],
-  ): ThroughputRow => ({
-    kind: "throughput",
-    layout,
-    csum: true,
-    placement: "auto",
-    hostWait,
-    frameSize: 64,
-    queueSize: 256,
-    pps: runsPps[1],
-    gbitPerSecond: 0.5,
-    sentPps: runsPps[1],
-    lossPct: 0,
-    runsPps,
-    barePps: 2e7,
-    ratioToBare: runsPps[1] / 2e7,
-    cpuPct: 160,
-    cpuUsPerFrame: 1.6e6 / runsPps[1],
-    perFrame: perPing,
-  });
+  ) => tpRow(runsPps, { layout, hostWait });
   const rows = [
     tp("split", "hot", [1.2e6, 1.2e6, 1.2e6]),
     tp("split", "async", [1e6, 1e6, 1e6]),

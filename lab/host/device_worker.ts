@@ -20,7 +20,7 @@ import { DirectDma, GuestMemory } from "../../devices/memory/mod.ts";
 import { SharedRingAccess } from "../../devices/virtio/ring_access.ts";
 import { epochWord, threadStats } from "../wire/control.ts";
 import { postedControl, setThreadState, ThreadState } from "../wire/doorbell.ts";
-import { HOST_WAIT, loopCounters, runLoop } from "../wire/loop.ts";
+import { hostWait, loopCounters, runLoop } from "../wire/loop.ts";
 import type { ToWorker, VmStart } from "../wire/messages.ts";
 import { controlApplied, exitWorker, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -117,11 +117,10 @@ async function start(msg: VmStart): Promise<void> {
     pollUs: msg.pollUs,
     counters: loop,
     controlApplied,
-    ...HOST_WAIT,
     // A VM's host vsock socket is served on this worker's event loop (accepts, reads): a blocking
     // slice would hold each of them up to its end (a host's one-byte round trip took 3.3 ms
     // instead of 0.12), so such a worker never waits hot.
-    hotMs: msg.vsockSocket ? 0 : msg.hotMs ?? HOST_WAIT.hotMs,
+    ...hostWait(msg.vsockSocket ? 0 : msg.hotMs),
   }, {
     pump: () => {
       if (fenced()) return false;

@@ -16,7 +16,7 @@
 
 import { settleChecksum } from "../../devices/net/checksum.ts";
 import { postedControl, ringDoorbell, setThreadState, ThreadState } from "../wire/doorbell.ts";
-import { HOST_WAIT, loopCounters, runLoop } from "../wire/loop.ts";
+import { hostWait, loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
 import { controlApplied, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -132,8 +132,7 @@ async function start(msg: SwitchStart): Promise<void> {
       pollUs: 0,
       counters: loop,
       controlApplied,
-      ...HOST_WAIT,
-      hotMs: msg.hotMs ?? HOST_WAIT.hotMs,
+      ...hostWait(msg.hotMs),
     },
     {
       pump,

@@ -31,7 +31,7 @@ import {
   VsockOp,
 } from "../../devices/vsock/mod.ts";
 import { postedControl, setThreadState, ThreadState } from "../wire/doorbell.ts";
-import { HOST_WAIT, loopCounters, runLoop } from "../wire/loop.ts";
+import { hostWait, loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
 import { controlApplied, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
@@ -164,8 +164,7 @@ async function start(msg: SwitchStart): Promise<void> {
       pollUs: 0,
       counters: loop,
       controlApplied,
-      ...HOST_WAIT,
-      hotMs: msg.hotMs ?? HOST_WAIT.hotMs,
+      ...hostWait(msg.hotMs),
     },
     {
       pump,

@@ -176,6 +176,20 @@ export const HOST_WAIT: Pick<LoopOptions, "idleWaitMs" | "blockForTimers" | "hot
   hotMs: hostHotMs(),
 };
 /**
+ * {@linkcode HOST_WAIT} with the lab's `hotMs` (a worker's start message; absent: the default).
+ *
+ * @example
+ * ```ts
+ * import { hostWait } from "./loop.ts";
+ * hostWait(0).hotMs; // 0: this worker never waits hot
+ * ```
+ */
+export function hostWait(
+  hotMs: number | undefined,
+): Pick<LoopOptions, "idleWaitMs" | "blockForTimers" | "hotMs"> {
+  return { ...HOST_WAIT, hotMs: hotMs ?? HOST_WAIT.hotMs };
+}
+/**
  * The longest a loop pass waits for a control message posted to its worker, ms: the message is
  * in flight (posted before the `CONTROL` word moved), so this bounds a delivery that never comes
  * (a worker that is being replaced), not a normal one, which takes an event-loop turn.

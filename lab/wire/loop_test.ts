@@ -16,6 +16,7 @@ import {
   CONTROL_WAIT_MS,
   HOST_WAIT,
   hostHotMs,
+  hostWait,
   HOT_MS,
   type LoopCounters,
   loopCounters,
@@ -573,6 +574,8 @@ Deno.test("host workers wait hot for VLAB_HOT_MS ms, 50 by default; guests' loop
     Deno.env.delete("VLAB_HOT_MS");
     assert.equal(hostHotMs(), HOT_MS);
     assert.equal(HOST_WAIT.hotMs, HOT_MS, "host workers wait hot");
+    assert.deepEqual(hostWait(undefined), HOST_WAIT, "no word from the lab: the default");
+    assert.deepEqual(hostWait(0), { ...HOST_WAIT, hotMs: 0 }, "the lab's 0 wins");
     Deno.env.set("VLAB_HOT_MS", "0");
     assert.equal(hostHotMs(), 0, "VLAB_HOT_MS=0 turns host workers' hot waits off");
     Deno.env.set("VLAB_HOT_MS", "20");
