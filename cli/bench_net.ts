@@ -70,6 +70,7 @@ export function parseNetOptions(raw: {
   csum?: string;
   placement?: string;
   hostWait?: string;
+  guestWait?: string;
   vsVeth?: boolean;
 }): NetBenchOptions {
   const layouts = raw.layout === "both"
@@ -140,10 +141,13 @@ export function parseNetOptions(raw: {
     star: raw.star === true,
     csum: parseCsum(raw.csum),
     placement: parsePlacement(raw.placement),
-    // None: the lab's default (`defaultHostWait`).
+    // None: the lab's default (`defaultWaitMode`).
     ...(raw.hostWait === undefined
       ? {}
       : { hostWait: settingsOption("--host-wait", raw.hostWait, ["hot", "async"]) }),
+    ...(raw.guestWait === undefined
+      ? {}
+      : { guestWait: settingsOption("--guest-wait", raw.guestWait, ["hot", "async"]) }),
   };
 }
 
@@ -408,6 +412,10 @@ export function netCommand(): Command {
     .option(
       "--host-wait <list>",
       "how the throughput and ping labs' host workers sleep after work: hot, async, or hot,async to measure what blocking waits buy (default: the lab's, hot unless VLAB_HOT_MS=0)",
+    )
+    .option(
+      "--guest-wait <list>",
+      "how the throughput and ping labs' guests sleep after work while their workloads wait: hot, async, or hot,async to measure what blocking waits buy (default: the lab's, hot unless VLAB_HOT_MS=0)",
     )
     .option("--no-vhost-pci", "skip the virtio-net link vs vhost-pci link comparison")
     .option(

@@ -63,6 +63,7 @@ Deno.test("bad bench net options are usage errors naming the option", () => {
       ["csum", "yes", "--csum"],
       ["placement", "pinned", "--placement"],
       ["hostWait", "spin", "--host-wait"],
+      ["guestWait", "spin", "--guest-wait"],
       ["warmup", "-1", "--warmup"],
       ["seconds", "2,3", "--seconds"],
       ["runs", "1e1", "--runs"],
@@ -98,12 +99,13 @@ Deno.test("bench net refuses what a lab would refuse or measure otherwise, befor
   assert.equal(parseNetOptions({ ...RAW, vsVeth: true }).star, false);
 });
 
-Deno.test("bench net's --csum, --placement and --host-wait errors name only values they take", () => {
+Deno.test("bench net's --csum, --placement and --*-wait errors name only values they take", () => {
   for (
     const [key, value, good] of [
       ["csum", "both", "off,on"],
       ["placement", "both", "auto,off"],
       ["hostWait", "both", "hot,async"],
+      ["guestWait", "both", "hot,async"],
     ]
   ) {
     assert.throws(

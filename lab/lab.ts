@@ -61,7 +61,7 @@ import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import { crashAndReboot, parkPeerIotlbs, type RebootParts } from "./vm_reboot.ts";
 import { CpuPlacement, PLACEMENT_PERIOD_MS } from "./placement.ts";
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
-import { hostHotMs, HOT_MS } from "./wire/loop.ts";
+import { envHotMs, HOT_MS } from "./wire/loop.ts";
 
 export { mergePcapRecords } from "./capture.ts";
 
@@ -90,26 +90,36 @@ export interface LabStartOptions {
    * How the lab's host workers (device, switch, vsock router) sleep after work: `hot`, in
    * blocking slices for {@linkcode HOT_MS} (a ring wakes them sooner and for less CPU), or
    * `async`, in `Atomics.waitAsync` at once (`wire/loop.ts`). Default:
-   * {@linkcode defaultHostWait}.
+   * {@linkcode defaultWaitMode}.
    */
-  hostWait?: HostWaitMode;
+  hostWait?: WaitMode;
+  /**
+   * How the lab's guests sleep after work: `hot`, in blocking slices for {@linkcode HOT_MS} while
+   * none of their workloads could run (each one parked in a wait of the guest worker's, whose
+   * timers end the blocking; `guest/parking.ts`), or `async`, always in `Atomics.waitAsync`.
+   * Default: {@linkcode defaultWaitMode}.
+   */
+  guestWait?: WaitMode;
 }
 
-/** How a lab's host workers sleep after work (see {@linkcode LabStartOptions.hostWait}). */
-export type HostWaitMode = "hot" | "async";
+/**
+ * How a lab's threads sleep after work (see {@linkcode LabStartOptions.hostWait} and
+ * {@linkcode LabStartOptions.guestWait}).
+ */
+export type WaitMode = "hot" | "async";
 
 /**
- * The host workers' way to wait when a caller does not say: `async` when `VLAB_HOT_MS` is 0, else
- * `hot` (for `VLAB_HOT_MS` ms after work, or {@linkcode HOT_MS}).
+ * The way to wait when a caller does not say, for host workers and guests alike: `async` when
+ * `VLAB_HOT_MS` is 0, else `hot` (for `VLAB_HOT_MS` ms after work, or {@linkcode HOT_MS}).
  *
  * @example
  * ```ts
- * import { defaultHostWait } from "./lab.ts";
- * defaultHostWait(); // "hot" unless VLAB_HOT_MS=0
+ * import { defaultWaitMode } from "./lab.ts";
+ * defaultWaitMode(); // "hot" unless VLAB_HOT_MS=0
  * ```
  */
-export function defaultHostWait(): HostWaitMode {
-  return hostHotMs() > 0 ? "hot" : "async";
+export function defaultWaitMode(): WaitMode {
+  return envHotMs() > 0 ? "hot" : "async";
 }
 
 /** The process's CPU placement and its timer, while some lab uses it. */
@@ -246,6 +256,8 @@ export class Lab {
   #unplace: (() => void) | undefined;
   /** How long host workers wait hot after work, ms (`LabStartOptions.hostWait`). */
   #hostHotMs = HOT_MS;
+  /** How long guests wait hot after work, ms (`LabStartOptions.guestWait`). */
+  #guestHotMs = HOT_MS;
   /** Each VM's host vsock socket (`vsockSocket`), by VM name. */
   readonly #vsockSockets = new Map<string, string>();
   /** Each link's state as the user set it (`setLink`). */
@@ -352,7 +364,10 @@ export class Lab {
       }
     }
     lab.#supervisor.keepReplaced = options.keepReplacedWorkers ?? false;
-    lab.#hostHotMs = (options.hostWait ?? defaultHostWait()) === "hot" ? hostHotMs() || HOT_MS : 0;
+    const hotMs = (mode: WaitMode | undefined) =>
+      (mode ?? defaultWaitMode()) === "hot" ? envHotMs() || HOT_MS : 0;
+    lab.#hostHotMs = hotMs(options.hostWait);
+    lab.#guestHotMs = hotMs(options.guestWait);
     try {
       await lab.#spawnAll(options.readyTimeoutMs ?? 60_000);
     } catch (e) {
@@ -446,6 +461,7 @@ export class Lab {
         thread: vm.guestThread,
         rings: [],
         frontends: this.#frontendsOf(vm.name),
+        hotMs: this.#guestHotMs,
       };
       this.#guestStarts.set(vm.name, guestStart);
       ready.push(this.#spawnGuest(vm.name, guestStart));

@@ -22,7 +22,7 @@
  * @module
  */
 
-import { defaultHostWait, type HostWaitMode, Lab, type PlacementMode } from "../lab.ts";
+import { defaultWaitMode, Lab, type PlacementMode, type WaitMode } from "../lab.ts";
 import {
   dashboardOverhead,
   dashboardPing,
@@ -97,9 +97,14 @@ export interface NetBenchOptions {
   placement?: PlacementMode[];
   /**
    * How the host workers of the throughput and ping labs sleep after work (default: the lab's,
-   * `defaultHostWait`); `hot,async` measures what blocking waits buy, their runs alternated.
+   * `defaultWaitMode`); `hot,async` measures what blocking waits buy, their runs alternated.
    */
-  hostWait?: HostWaitMode[];
+  hostWait?: WaitMode[];
+  /**
+   * How the guests of the throughput and ping labs sleep after work (default: the lab's,
+   * `defaultWaitMode`); `hot,async` measures what their blocking waits buy, runs alternated.
+   */
+  guestWait?: WaitMode[];
 }
 
 /** How long the floods warmed up, for the report's first line (none in older reports). */
@@ -139,7 +144,9 @@ export interface ThroughputRow {
   /** The lab's CPU placement (absent in older reports: `auto`). */
   placement?: PlacementMode;
   /** How its host workers slept after work (absent in older reports: `async`, or the lab's). */
-  hostWait?: HostWaitMode;
+  hostWait?: WaitMode;
+  /** How its guests slept after work (absent in older reports: `async`). */
+  guestWait?: WaitMode;
   /** Ethernet frame bytes. */
   frameSize: number;
   /** Queue size of both NICs. */
@@ -173,7 +180,9 @@ export interface LatencyRow {
   /** Ring layout. */
   layout: RingLayout;
   /** How its host workers slept after work (absent in older reports). */
-  hostWait?: HostWaitMode;
+  hostWait?: WaitMode;
+  /** How its guests slept after work (absent in older reports: `async`). */
+  guestWait?: WaitMode;
   /** Pings sent. */
   count: number;
   /** Link delay each way (netem `delay`), ms. */
@@ -314,8 +323,8 @@ export async function bareRingPps(frameSize: number, seconds: number): Promise<n
 
 /**
  * A throughput or ping row's name in the tables: its layout, then each setting that differs among
- * `rows` (`csum on|off`, `cpus auto|off`, `wait hot|async`), so that two rows of one layout read
- * apart.
+ * `rows` (`csum on|off`, `cpus auto|off`, `wait hot|async` for host workers, `guest hot|async`),
+ * so that two rows of one layout read apart.
  *
  * @example
  * ```ts
@@ -338,6 +347,7 @@ export function rowName(
     if (rows.some((x) => tp(x) && x.placement === "off")) name += ` cpus ${r.placement ?? "auto"}`;
   }
   if (r.hostWait && rows.some((x) => x.hostWait === "async")) name += ` wait ${r.hostWait}`;
+  if (r.guestWait && rows.some((x) => x.guestWait === "async")) name += ` guest ${r.guestWait}`;
   return name;
 }
 
@@ -354,7 +364,8 @@ export function rowName(
 export function delayOvershootPct(row: LatencyRow, rows: readonly LatencyRow[]): number | null {
   if (row.delayMs <= 0) return null;
   const idle = rows.find((r) =>
-    r.delayMs === 0 && r.layout === row.layout && r.hostWait === row.hostWait
+    r.delayMs === 0 && r.layout === row.layout && r.hostWait === row.hostWait &&
+    r.guestWait === row.guestWait
   );
   if (!idle) return null;
   const expected = 2 * row.delayMs * 1000 + idle.rttMedianUs;
@@ -489,18 +500,28 @@ export async function runNetBench(
     }
     return { date: new Date().toISOString(), cpus: navigator.hardwareConcurrency, options, rows };
   }
-  // Each variant is a checksum offload setting, a CPU placement and a way to wait.
-  const waits = options.hostWait ?? [defaultHostWait()];
+  // Each variant is a checksum offload setting, a CPU placement and a way to wait (host workers'
+  // and guests').
+  const hostWaits = options.hostWait ?? [defaultWaitMode()];
+  const guestWaits = options.guestWait ?? [defaultWaitMode()];
+  const waits = hostWaits.flatMap((hostWait) =>
+    guestWaits.map((guestWait) => ({ hostWait, guestWait }))
+  );
+  const waitNote = (w: { hostWait: WaitMode; guestWait: WaitMode }) =>
+    (hostWaits.length > 1 ? `, host wait ${w.hostWait}` : "") +
+    (guestWaits.length > 1 ? `, guest wait ${w.guestWait}` : "");
   const variants = (options.csum ?? [true]).flatMap((csum) =>
     (options.placement ?? ["auto"]).flatMap((placement) =>
-      waits.map((hostWait) => ({ csum, placement, hostWait }))
+      waits.map((w) => ({ csum, placement, ...w }))
     )
   );
-  const variantNote = (v: { csum: boolean; placement: PlacementMode; hostWait: HostWaitMode }) =>
+  const variantNote = (
+    v: { csum: boolean; placement: PlacementMode; hostWait: WaitMode; guestWait: WaitMode },
+  ) =>
     [
       (options.csum ?? [true]).length > 1 ? `, csum ${v.csum ? "on" : "off"}` : "",
       (options.placement ?? ["auto"]).length > 1 ? `, placement ${v.placement}` : "",
-      waits.length > 1 ? `, host wait ${v.hostWait}` : "",
+      waitNote(v),
     ].join("");
   // Layouts and offload settings alternate run by run at each size, so that the machine's drift
   // falls on each alike (packed against split is one of the speed issue's targets); rows come
@@ -565,27 +586,35 @@ export async function runNetBench(
   }
   for (const delayMs of options.delaysMs) {
     // Each layout (and way to wait) `runs` times, a fresh lab each, in turn run by run.
-    const cases = options.layouts.flatMap((layout) =>
-      waits.map((hostWait) => ({ layout, hostWait }))
-    );
+    const cases = options.layouts.flatMap((layout) => waits.map((w) => ({ layout, ...w })));
     const runsOf = cases.map((): PingRun[] => []);
     for (let i = 0; i < options.runs; i++) {
-      for (const [j, { layout, hostWait }] of cases.entries()) {
-        const what = waits.length > 1 ? `, host wait ${hostWait}` : "";
+      for (const [j, { layout, hostWait, guestWait }] of cases.entries()) {
+        const what = waitNote({ hostWait, guestWait });
         progress(
           `ping at idle, ${layout}, link delay ${delayMs} ms${what}, run ${i + 1}/${options.runs}`,
         );
         const { pings: count, pollUs, queueSize, warmupSeconds } = options;
         runsOf[j].push(
-          await pingRun({ layout, count, pollUs, queueSize, delayMs, warmupSeconds, hostWait }),
+          await pingRun({
+            layout,
+            count,
+            pollUs,
+            queueSize,
+            delayMs,
+            warmupSeconds,
+            hostWait,
+            guestWait,
+          }),
         );
       }
     }
-    for (const [j, { layout, hostWait }] of cases.entries()) {
+    for (const [j, { layout, hostWait, guestWait }] of cases.entries()) {
       if (runsOf[j].length === 0) continue;
       rows.push({
         ...latencyRow(layout, options.pings, delayMs, runsOf[j], wakeRoundTripUs),
         hostWait,
+        guestWait,
       });
     }
   }
@@ -659,6 +688,7 @@ export function formatNetReport(report: NetBenchReport): string {
   const csumShown = tp.some((r) => r.csum === false);
   const placementShown = tp.some((r) => r.placement === "off");
   const waitShown = tp.some((r) => r.hostWait === "async");
+  const guestShown = tp.some((r) => r.guestWait === "async");
   if (tp.length > 0) {
     lines.push(
       ...table([
@@ -700,10 +730,12 @@ export function formatNetReport(report: NetBenchReport): string {
     );
     // The ratios under the table, one line each (the same figures as `--json`'s `comparisons`).
     const comparisons = netComparisons(tp);
-    const setting = (c: NetComparison, csum: boolean, cpus: boolean, wait = true) =>
-      (csum && csumShown ? `, csum ${c.csum ? "on" : "off"}` : "") +
-      (cpus && placementShown ? `, cpus ${c.placement}` : "") +
-      (wait && waitShown && c.hostWait ? `, wait ${c.hostWait}` : "");
+    // The settings a comparison's two rows share, but for the one it compares (`omit`).
+    const setting = (c: NetComparison, omit?: "csum" | "cpus" | "wait" | "guest") =>
+      (omit !== "csum" && csumShown ? `, csum ${c.csum ? "on" : "off"}` : "") +
+      (omit !== "cpus" && placementShown ? `, cpus ${c.placement}` : "") +
+      (omit !== "wait" && waitShown && c.hostWait ? `, wait ${c.hostWait}` : "") +
+      (omit !== "guest" && guestShown && c.guestWait ? `, guest ${c.guestWait}` : "");
     const paired = (c: NetComparison) =>
       `${c.ppsRatio.toFixed(2)}x the frame rate (median of ${c.pairedRuns} paired runs, ` +
       `${c.ppsRatioMin!.toFixed(2)}–${c.ppsRatioMax!.toFixed(2)}), ` +
@@ -712,7 +744,7 @@ export function formatNetReport(report: NetBenchReport): string {
       [
         "csum on/off",
         (c) =>
-          `checksum offload, ${c.layout}, ${c.frameSize} B${setting(c, false, true)}: on/off ` +
+          `checksum offload, ${c.layout}, ${c.frameSize} B${setting(c, "csum")}: on/off ` +
           `${c.ppsRatio.toFixed(2)}x the frame rate, ${
             c.cpuPerFrameRatio.toFixed(2)
           }x the CPU per frame`,
@@ -720,20 +752,27 @@ export function formatNetReport(report: NetBenchReport): string {
       [
         "placement auto/off",
         (c) =>
-          `CPU placement, ${c.layout}, ${c.frameSize} B${setting(c, true, false)}, auto/off: ${
+          `CPU placement, ${c.layout}, ${c.frameSize} B${setting(c, "cpus")}, auto/off: ${
             paired(c)
           }`,
       ],
       [
         "host wait hot/async",
         (c) =>
-          `host workers' waits, ${c.layout}, ${c.frameSize} B${
-            setting(c, true, true, false)
-          }, hot/async: ${paired(c)}`,
+          `host workers' waits, ${c.layout}, ${c.frameSize} B${setting(c, "wait")}, hot/async: ${
+            paired(c)
+          }`,
+      ],
+      [
+        "guest wait hot/async",
+        (c) =>
+          `guests' waits, ${c.layout}, ${c.frameSize} B${setting(c, "guest")}, hot/async: ${
+            paired(c)
+          }`,
       ],
       [
         "packed/split",
-        (c) => `packed/split, ${c.frameSize} B${setting(c, true, true)}: ${paired(c)}`,
+        (c) => `packed/split, ${c.frameSize} B${setting(c)}: ${paired(c)}`,
       ],
     ];
     for (const [kind, line] of groups) {

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { HostWaitMode, PlacementMode } from "../lab.ts";
+import type { PlacementMode, WaitMode } from "../lab.ts";
 import type { RingLayout } from "../topology/types.ts";
 import { median } from "./net_run.ts";
 
@@ -25,7 +25,9 @@ export interface ComparedRow {
   /** The lab's CPU placement (absent: `auto`). */
   placement?: PlacementMode;
   /** How its host workers slept after work (absent in older reports). */
-  hostWait?: HostWaitMode;
+  hostWait?: WaitMode;
+  /** How its guests slept after work (absent in older reports). */
+  guestWait?: WaitMode;
   /** Ethernet frame bytes. */
   frameSize: number;
   /** Frames per second received (median of runs). */
@@ -42,7 +44,12 @@ export interface NetComparison {
    * What is divided by what: offload `on/off`, placement `auto/off`, host workers' waits
    * `hot/async` or `packed/split`.
    */
-  kind: "csum on/off" | "placement auto/off" | "host wait hot/async" | "packed/split";
+  kind:
+    | "csum on/off"
+    | "placement auto/off"
+    | "host wait hot/async"
+    | "guest wait hot/async"
+    | "packed/split";
   /** The layout both rows share (`split` for `packed/split`). */
   layout: RingLayout;
   /** Ethernet frame bytes. */
@@ -52,7 +59,9 @@ export interface NetComparison {
   /** The placement both rows share (for `placement auto/off`: `auto`). */
   placement: PlacementMode;
   /** The way to wait both rows share (for `host wait hot/async`: `hot`; absent in older reports). */
-  hostWait?: HostWaitMode;
+  hostWait?: WaitMode;
+  /** The guests' way to wait both rows share (for `guest wait hot/async`: `hot`). */
+  guestWait?: WaitMode;
   /**
    * Frame rate over frame rate: for `csum on/off` the ratio of the two rows' medians (`pps`); for
    * the others the median of the paired runs' ratios (`pairedRuns` of them, from `ppsRatioMin`
@@ -93,11 +102,15 @@ export function pairedRatios(a: ComparedRow, b: ComparedRow): number[] {
 
 const placementOf = (r: ComparedRow): PlacementMode => r.placement ?? "auto";
 /** Whether two rows' host workers waited the same way (`hostWait`). */
-const sameWait = (a: ComparedRow, b: ComparedRow) => a.hostWait === b.hostWait;
+const sameHostWait = (a: ComparedRow, b: ComparedRow) => a.hostWait === b.hostWait;
+/** Whether two rows' guests waited the same way (`guestWait`). */
+const sameGuestWait = (a: ComparedRow, b: ComparedRow) => a.guestWait === b.guestWait;
+/** Whether two rows' threads all waited the same way. */
+const sameWait = (a: ComparedRow, b: ComparedRow) => sameHostWait(a, b) && sameGuestWait(a, b);
 
 /**
  * Every comparison the rows allow, in the order the table prints them: offload, placement, the
- * host workers' waits, then layouts. Each pairs two rows of one frame size that differ in one setting only.
+ * host workers' waits, the guests' waits, then layouts. Each pairs two rows of one frame size that differ in one setting only.
  *
  * @example
  * ```ts ignore
@@ -122,6 +135,7 @@ export function netComparisons(rows: readonly ComparedRow[]): NetComparison[] {
       csum: base.csum !== false,
       placement: placementOf(base),
       ...(base.hostWait ? { hostWait: base.hostWait } : {}),
+      ...(base.guestWait ? { guestWait: base.guestWait } : {}),
       ppsRatio: median(ratios),
       ppsRatioMin: Math.min(...ratios),
       ppsRatioMax: Math.max(...ratios),
@@ -143,6 +157,7 @@ export function netComparisons(rows: readonly ComparedRow[]): NetComparison[] {
       csum: true,
       placement: placementOf(on),
       ...(on.hostWait ? { hostWait: on.hostWait } : {}),
+      ...(on.guestWait ? { guestWait: on.guestWait } : {}),
       ppsRatio: on.pps / off.pps,
       ppsRatioMin: null,
       ppsRatioMax: null,
@@ -160,9 +175,16 @@ export function netComparisons(rows: readonly ComparedRow[]): NetComparison[] {
   for (const hot of rows.filter((r) => r.hostWait === "hot")) {
     const async = rows.find((r) =>
       r.hostWait === "async" && r.layout === hot.layout && r.frameSize === hot.frameSize &&
-      r.csum === hot.csum && placementOf(r) === placementOf(hot)
+      r.csum === hot.csum && placementOf(r) === placementOf(hot) && sameGuestWait(r, hot)
     );
     if (async) paired("host wait hot/async", hot, async, hot);
+  }
+  for (const hot of rows.filter((r) => r.guestWait === "hot")) {
+    const async = rows.find((r) =>
+      r.guestWait === "async" && r.layout === hot.layout && r.frameSize === hot.frameSize &&
+      r.csum === hot.csum && placementOf(r) === placementOf(hot) && sameHostWait(r, hot)
+    );
+    if (async) paired("guest wait hot/async", hot, async, hot);
   }
   for (const split of rows.filter((r) => r.layout === "split")) {
     const packed = rows.find((r) =>

@@ -8,7 +8,7 @@
  */
 
 import process from "node:process";
-import { type ExecOutcome, type HostWaitMode, Lab, type PlacementMode } from "../lab.ts";
+import { type ExecOutcome, Lab, type PlacementMode, type WaitMode } from "../lab.ts";
 import { launchLab } from "../runner.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
@@ -131,7 +131,9 @@ export interface ThroughputRunOptions {
   /** The lab's CPU placement (default: the lab's, `defaultPlacement`). */
   placement?: PlacementMode;
   /** How the lab's host workers sleep after work (default: the lab's). */
-  hostWait?: HostWaitMode;
+  hostWait?: WaitMode;
+  /** How the lab's guests sleep after work (default: the lab's). */
+  guestWait?: WaitMode;
 }
 
 /** One flow of a warm-up: `from` floods `dst`, which `to` receives. */
@@ -219,9 +221,11 @@ export async function throughputRun(
   const { layout, frameSize, seconds, pollUs, queueSize, csum = true } = o;
   const plan = pairTopology(`bench-${layout}`, layout, 1, pollUs, queueSize, 0, csum);
   const registered = attach ? await launchLab(plan) : null;
-  const lab = registered
-    ? registered.lab
-    : await Lab.start(plan, { placement: o.placement, hostWait: o.hostWait });
+  const lab = registered ? registered.lab : await Lab.start(plan, {
+    placement: o.placement,
+    hostWait: o.hostWait,
+    guestWait: o.guestWait,
+  });
   const dashboard = attach ? await attach(plan.name) : null;
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "1"]);
@@ -310,7 +314,9 @@ export interface PingRunOptions {
    */
   warmupSeconds: number;
   /** How the lab's host workers sleep after work (default: the lab's). */
-  hostWait?: HostWaitMode;
+  hostWait?: WaitMode;
+  /** How the lab's guests sleep after work (default: the lab's). */
+  guestWait?: WaitMode;
 }
 
 /** Unmeasured pings a second of warm-up sends (2 ms apart). */
@@ -387,7 +393,9 @@ export async function pingRun(o: PingRunOptions, attach?: DashboardAttacher): Pr
   const { layout, count, pollUs, queueSize, delayMs } = o;
   const plan = pairTopology(`bench-ping-${layout}`, layout, 1, pollUs, queueSize, delayMs);
   const registered = attach ? await launchLab(plan) : null;
-  const lab = registered ? registered.lab : await Lab.start(plan, { hostWait: o.hostWait });
+  const lab = registered
+    ? registered.lab
+    : await Lab.start(plan, { hostWait: o.hostWait, guestWait: o.guestWait });
   const dashboard = attach ? await attach(plan.name) : null;
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);

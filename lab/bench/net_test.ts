@@ -188,6 +188,54 @@ Deno.test("with hot and async host waits, rows and pings say which and lines pai
   assert.ok(!hotOnly.includes("wait") && !hotOnly.includes("host workers"), hotOnly);
 });
 
+Deno.test("guests' waits pair within one host wait, and host waits within one guest wait", () => {
+  const tp = (hostWait: "hot" | "async", guestWait: "hot" | "async", runsPps: number[]) =>
+    tpRow(runsPps, { hostWait, guestWait });
+  const rows = [
+    tp("hot", "hot", [1.5e6, 1.5e6, 1.5e6]),
+    tp("hot", "async", [1.2e6, 1.2e6, 1.2e6]),
+    tp("async", "hot", [1.1e6, 1.1e6, 1.1e6]),
+    tp("async", "async", [1e6, 1e6, 1e6]),
+    { ...row("split", 0, 300), hostWait: "hot" as const, guestWait: "hot" as const },
+    { ...row("split", 0, 400), hostWait: "hot" as const, guestWait: "async" as const },
+    { ...row("split", 2, 4300), hostWait: "hot" as const, guestWait: "hot" as const },
+  ];
+  const lat = rows.slice(4) as LatencyRow[];
+  // 4300 µs: 4 ms plus the idle median of the same waits (300 µs), not the other row's 400.
+  assert.ok(Math.abs(delayOvershootPct(lat[2], lat)! - 0) < 1e-9);
+  const options = {
+    ...DEFAULT_NET_OPTIONS,
+    hostWait: ["hot", "async"] as ("hot" | "async")[],
+    guestWait: ["hot", "async"] as ("hot" | "async")[],
+  };
+  const text = formatNetReport({ date: "", cpus: 2, options, rows }).split("\n");
+  const all = text.join("\n");
+  assert.ok(text.some((l) => /^split wait hot guest hot\s+256\s+64\s+1\.500\s/.test(l)), all);
+  assert.ok(text.some((l) => /^split wait async guest async\s+256\s+64\s+1\.000\s/.test(l)), all);
+  // Among the pings only the guests' waits differ.
+  assert.ok(text.some((l) => /^split guest async\s+0\s+200\s+400\s/.test(l)), all);
+  assert.ok(
+    text.includes(
+      "guests' waits, split, 64 B, wait hot, hot/async: 1.25x the frame rate (median of 3 paired " +
+        "runs, 1.25–1.25), 0.80x the CPU per frame",
+    ),
+    all,
+  );
+  assert.ok(
+    text.some((l) => l.startsWith("guests' waits, split, 64 B, wait async, hot/async: 1.10x")),
+  );
+  assert.ok(
+    text.some((l) => l.startsWith("host workers' waits, split, 64 B, guest hot, hot/async: 1.36x")),
+  );
+  assert.ok(
+    text.some((l) =>
+      l.startsWith("host workers' waits, split, 64 B, guest async, hot/async: 1.20x")
+    ),
+  );
+  const hostOnly = formatNetReport({ date: "", cpus: 2, options, rows: [rows[0], rows[2]] });
+  assert.ok(!hostOnly.includes("guest"), hostOnly);
+});
+
 Deno.test("packed against split: the median of the per-run ratios, with their range", () => {
   const tp = (layout: "split" | "packed", runsPps: number[], cpuUsPerFrame: number) =>
     ({

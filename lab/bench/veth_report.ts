@@ -75,6 +75,7 @@ export interface VethRatios {
     csum: boolean;
     placement: NonNullable<ThroughputRow["placement"]>;
     hostWait?: ThroughputRow["hostWait"];
+    guestWait?: ThroughputRow["guestWait"];
     frameSize: number;
     ppsRatio: number | null;
   }[];
@@ -82,6 +83,7 @@ export interface VethRatios {
   ping: {
     layout: LatencyRow["layout"];
     hostWait?: LatencyRow["hostWait"];
+    guestWait?: LatencyRow["guestWait"];
     medianRatio: number | null;
     p99Ratio: number | null;
   }[];
@@ -110,6 +112,7 @@ export function vethRatios(report: NetBenchReport, veth: VethReport): VethRatios
       csum: r.csum !== false,
       placement: r.placement ?? "auto",
       ...(r.hostWait ? { hostWait: r.hostWait } : {}),
+      ...(r.guestWait ? { guestWait: r.guestWait } : {}),
       frameSize: r.frameSize,
       ppsRatio: over(r.pps, v.pps),
     });
@@ -119,6 +122,7 @@ export function vethRatios(report: NetBenchReport, veth: VethReport): VethRatios
     .map((r) => ({
       layout: r.layout,
       ...(r.hostWait ? { hostWait: r.hostWait } : {}),
+      ...(r.guestWait ? { guestWait: r.guestWait } : {}),
       medianRatio: over(r.rttMedianUs, veth.rttMedianUs),
       p99Ratio: over(r.rttP99Us, veth.rttP99Us),
     }));

@@ -37,6 +37,7 @@ import type { VmStart } from "../wire/messages.ts";
 import { controlApplied, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { GuestClock } from "./clock.ts";
+import { WorkloadParking } from "./parking.ts";
 import {
   type GuestIommu,
   type GuestKindInstance,
@@ -101,11 +102,24 @@ async function start(msg: VmStart): Promise<void> {
   );
 
   const jobs = new Map<number, AbortController>();
+  // Parked workloads let the loop block (see parking.ts): each wait the worker owns parks its
+  // workload, and whatever ends the wait unparks it before the workload's continuation is queued.
+  const parking = new WorkloadParking();
+  const hotMs = msg.hotMs ?? 0;
+  const unparkOnTimer = (unpark: () => void) => (fn: () => void, ms: number) =>
+    setTimeout(() => {
+      unpark();
+      // Back to blocking at once: the loop may be in the event loop's turn that runs this timer
+      // (a `waitAsync`), which would also take the ring of the reply to what the workload sends.
+      if (hotMs > 0) ctx.wakeSelf();
+      fn();
+    }, ms);
   onControl((m) => {
     if (m.type === "exec") {
       clock.refresh();
       const abort = new AbortController();
       jobs.set(m.id, abort);
+      parking.begin();
       // Through a promise, so that whatever throws (the parsing of arguments a library caller
       // got wrong, a workload at once) still answers its request: the caller awaits the answer.
       Promise.resolve().then(() => {
@@ -115,12 +129,18 @@ async function start(msg: VmStart): Promise<void> {
           signal: abort.signal,
           clock,
           yield: () => macrotask().then(() => clock.refresh()),
-          sleep: (ms: number) => sleepAfterPending(ms).then(() => clock.refresh()),
-          waitAtMost: (ms: number, settled: Promise<unknown>) =>
-            waitAtMostAfterPending(ms, settled).then((won) => {
+          sleep: (ms: number) => {
+            const unpark = parking.park(performance.now() + ms);
+            return sleepAfterPending(ms, unparkOnTimer(unpark)).then(() => clock.refresh());
+          },
+          waitAtMost: (ms: number, settled: Promise<unknown>) => {
+            const unpark = parking.park(performance.now() + ms);
+            settled.then(unpark, unpark); // before the workload's own reaction
+            return waitAtMostAfterPending(ms, settled, unparkOnTimer(unpark)).then((won) => {
               clock.refresh();
               return won;
-            }),
+            });
+          },
           vsock: services.vsock,
           iommu: services.iommu,
         });
@@ -145,7 +165,10 @@ async function start(msg: VmStart): Promise<void> {
             message: `Workload failed: ${error instanceof Error ? error.message : String(error)}`,
             hint: "See the lab's event log for the VM's errors",
           }),
-      ).finally(() => jobs.delete(m.id));
+      ).finally(() => {
+        jobs.delete(m.id);
+        parking.end();
+      });
     } else if (m.type === "cancel") {
       jobs.get(m.id)?.abort();
     } else if (m.type === "guest-bug") {
@@ -193,6 +216,8 @@ async function start(msg: VmStart): Promise<void> {
     idleWaitMs: GUEST_IDLE_WAIT_MS,
     wake,
     controlApplied,
+    hotMs,
+    blockUntil: () => parking.blockUntil(),
   }, {
     pump: () => {
       clock.refresh();

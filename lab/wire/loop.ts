@@ -16,8 +16,9 @@
  * sooner than a `waitAsync`, whose wake-up goes through the event loop's task queue, and for a
  * fraction of its CPU (`vlab bench wakeup`); a blocked thread uses no CPU. Once quiet, or with
  * `hotMs` 0, it sleeps in `Atomics.waitAsync` (up to `idleWaitMs`), where its event loop stays
- * free. Host workers are hot after work ({@linkcode HOST_WAIT}); guests are not, since their
- * workloads run on their event loops ({@linkcode hostHotMs}).
+ * free. Host workers are hot after work ({@linkcode HOST_WAIT}). A guest is hot only while its
+ * event loop has nothing to run (`blockUntil`: every workload parked in one of the guest worker's
+ * waits, up to the first of their timers), since its workloads run there.
  *
  * Before a timer (an impairment stage's next release), a timed `waitAsync` would end one to a
  * few milliseconds late: a worker with `blockForTimers` sleeps the last
@@ -124,6 +125,13 @@ export interface LoopOptions {
    * them.
    */
   blockForTimers?: boolean;
+  /**
+   * Until when (`performance.now()` ms) the thread's event loop has nothing of its own to run,
+   * so that a hot wait may block: -Infinity while something runs there, the next timer of what
+   * waits there otherwise. Asked before every blocking slice (default: Infinity, for workers whose
+   * event loop runs only messages). A guest answers from its workloads (`lab/guest/parking.ts`).
+   */
+  blockUntil?: () => number;
 }
 
 /** Longest wait by default: the heartbeat period of an idle worker. */
@@ -156,7 +164,7 @@ export const TIMER_BLOCK_MS = 3;
  */
 export const TIMER_SPIN_MS = 0.3;
 /**
- * How long a host-side worker (device, switch, vsock router) stays hot after its last work, ms:
+ * How long a thread stays hot after its last work, ms, unless `VLAB_HOT_MS` says otherwise:
  * long enough to cover pings 10 ms apart. A flood's frames cross each hand-off in blocking
  * slices (docs/performance.md, "Hot waits that were never hot").
  */
@@ -173,7 +181,7 @@ export const HOT_MS = 50;
 export const HOST_WAIT: Pick<LoopOptions, "idleWaitMs" | "blockForTimers" | "hotMs"> = {
   idleWaitMs: IDLE_WAIT_MS,
   blockForTimers: true,
-  hotMs: hostHotMs(),
+  hotMs: envHotMs(),
 };
 /**
  * {@linkcode HOST_WAIT} with the lab's `hotMs` (a worker's start message; absent: the default).
@@ -212,18 +220,18 @@ async function readControl(
 const MAX_BUSY_MS = 2;
 
 /**
- * How long host workers wait hot after work, ms: `VLAB_HOT_MS` from the environment (0 turns hot
- * waits off; at most 10 s), else {@linkcode HOT_MS}. A bad value is {@linkcode HOT_MS}, not an
- * error in every worker. Guests never wait hot, whatever it says: their workloads run on their
- * event loops, and a flooding guest that blocked moved a tenth of the frames.
+ * How long a lab's threads wait hot after work, ms: `VLAB_HOT_MS` from the environment (0 turns
+ * hot waits off; at most 10 s), else {@linkcode HOT_MS}. A bad value is {@linkcode HOT_MS}, not an
+ * error in every worker. Read by the main thread (the lab passes it on in each worker's start
+ * message) and by host workers started without one.
  *
  * @example
  * ```ts
- * import { hostHotMs } from "./loop.ts";
- * hostHotMs(); // 50 unless VLAB_HOT_MS says otherwise
+ * import { envHotMs } from "./loop.ts";
+ * envHotMs(); // 50 unless VLAB_HOT_MS says otherwise
  * ```
  */
-export function hostHotMs(): number {
+export function envHotMs(): number {
   let text: string | undefined;
   try {
     text = Deno.env.get("VLAB_HOT_MS");
@@ -307,6 +315,7 @@ class CpuFollower {
 export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void> {
   const { bells, thread } = opts;
   const hotMs = opts.hotMs ?? 0;
+  const blockUntil = opts.blockUntil ?? (() => Infinity);
   const idleWaitMs = opts.idleWaitMs ?? MAX_WAIT_MS;
   const counters = opts.counters ?? loopCounters();
   const wake = opts.wake ?? { at: 0 };
@@ -327,7 +336,9 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
     timeoutMs: number,
     hotUntil: number,
   ): Promise<number> => {
-    if (hot) return await hotWait(bells, thread, seen, timeoutMs, hotUntil, counters);
+    if (hot) {
+      return await hotWait(bells, thread, seen, timeoutMs, hotUntil, blockUntil, counters);
+    }
     if (await waitDoorbell(bells, thread, seen, timeoutMs)) {
       counters.wakeupsAsync++;
       return RUNG | YIELDED;
@@ -453,7 +464,8 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         : Infinity;
       // Hot (work within the last `hotMs`, no workload's macrotask waiting): blocking slices.
       // Decided once per sleep, for the publish's wait and the rest alike.
-      const hot = pendingTasks.length === 0 && performance.now() - lastWork < hotMs;
+      const hot = pendingTasks.length === 0 && performance.now() - lastWork < hotMs &&
+        blockUntil() > performance.now();
       if (publishIn < timeout) {
         // Work since the last publish: publish when it is due (statistics at most ~100 ms
         // stale), then sleep the rest on the same bell value. No pump in between: a wake-up to
@@ -507,6 +519,7 @@ async function hotWait(
   seen: number,
   timeoutMs: number,
   hotUntil: number,
+  blockUntil: () => number,
   counters: LoopCounters,
 ): Promise<number> {
   const end = performance.now() + timeoutMs;
@@ -514,7 +527,11 @@ async function hotWait(
   for (let yielded = 0;;) {
     let now = performance.now();
     if (now >= end) return yielded;
-    if (now >= hotUntil || pendingTasks.length > 0) {
+    // What waits on the event loop (a guest's workload timer) is due by `until`: the event loop
+    // has its turn then, and blocking resumes once it is no longer due. What runs there now
+    // (-Infinity), or a macrotask, gets the rest of the wait.
+    const until = Math.min(hotUntil, blockUntil());
+    if (now >= hotUntil || until === -Infinity || pendingTasks.length > 0) {
       announceSleep(bells, thread);
       if (await waitDoorbell(bells, thread, seen, end - now)) {
         counters.wakeupsAsync++;
@@ -522,16 +539,18 @@ async function hotWait(
       }
       return YIELDED;
     }
-    // Every slice says so: each wait clears SLEEPING when it ends, and a ringer notifies only a
-    // thread that sleeps (a slice without it would sleep through a ring to its end).
-    announceSleep(bells, thread);
-    if (waitDoorbellSync(bells, thread, seen, Math.min(BLOCK_SLICE_MS, end - now))) {
-      counters.wakeupsBlocking++;
-      return RUNG | yielded;
+    if (now < until) {
+      // Every slice says so: each wait clears SLEEPING when it ends, and a ringer notifies only a
+      // thread that sleeps (a slice without it would sleep through a ring to its end).
+      announceSleep(bells, thread);
+      if (waitDoorbellSync(bells, thread, seen, Math.min(BLOCK_SLICE_MS, end - now, until - now))) {
+        counters.wakeupsBlocking++;
+        return RUNG | yielded;
+      }
+      counters.idleSlices++;
+      now = performance.now();
+      if (now >= end) continue;
     }
-    counters.idleSlices++;
-    now = performance.now();
-    if (now >= end) continue;
     announceSleep(bells, thread);
     yielded = YIELDED;
     if (await waitDoorbell(bells, thread, seen, Math.min(YIELD_MS, end - now))) {

@@ -14,8 +14,8 @@ import {
 } from "./doorbell.ts";
 import {
   CONTROL_WAIT_MS,
+  envHotMs,
   HOST_WAIT,
-  hostHotMs,
   hostWait,
   HOT_MS,
   type LoopCounters,
@@ -568,21 +568,96 @@ Deno.test("a hot loop pumps nothing without a ring, yet timers run between its s
   assert.ok(counters.wakeupsBlocking + counters.wakeupsAsync <= 1, JSON.stringify(counters));
 });
 
-Deno.test("host workers wait hot for VLAB_HOT_MS ms, 50 by default; guests' loops never", async () => {
+Deno.test("a hot loop never blocks while blockUntil says something runs on its event loop", async () => {
+  const bells = createDoorbells(1);
+  const counters = loopCounters();
+  let pumps = 0;
+  let asked = 0;
+  setTimeout(() => requestStop(bells, 0), 30);
+  await runLoop({
+    bells,
+    thread: 0,
+    pollUs: 0,
+    hotMs: 10_000,
+    counters,
+    blockUntil: () => (asked++, -Infinity), // a guest's workload runs
+  }, {
+    pump: () => pumps++ === 0,
+    prepareSleep: () => false,
+    nextTimerMs: () => Infinity,
+  });
+  assert.ok(asked >= 1, "asked before it slept");
+  assert.equal(counters.wakeupsBlocking + counters.idleSlices, 0, JSON.stringify(counters));
+});
+
+Deno.test("a hot loop blocks until blockUntil's deadline, lets the timer run, then blocks again", async () => {
+  const bells = createDoorbells(1);
+  const counters = loopCounters();
+  let pumps = 0;
+  // A parked workload's timers, one after the other, 5–8 ms apart: each is the deadline while
+  // it is armed. Slices are 3 ms with a 1 ms turn between them, so a loop that ignored the
+  // deadline would run a timer up to 3 ms late at some of these phases.
+  let deadline = Infinity;
+  const late: number[] = [];
+  const slices: number[] = [];
+  const arm = (n: number) => {
+    const ms = 5 + (n % 4);
+    deadline = performance.now() + ms;
+    setTimeout(() => {
+      late.push(performance.now() - deadline);
+      slices.push(counters.idleSlices);
+      if (n < 12) arm(n + 1);
+      else {
+        deadline = Infinity; // parked with no timer: blocking as long as it likes
+        setTimeout(() => requestStop(bells, 0), 10);
+      }
+    }, ms);
+  };
+  arm(0);
+  const guard = setTimeout(() => requestStop(bells, 0), 5000);
+  await runLoop({
+    bells,
+    thread: 0,
+    pollUs: 0,
+    hotMs: 10_000,
+    counters,
+    blockUntil: () => deadline,
+  }, {
+    pump: () => pumps++ === 0,
+    prepareSleep: () => false,
+    nextTimerMs: () => Infinity,
+  });
+  clearTimeout(guard);
+  assert.equal(late.length, 13);
+  assert.ok(slices[12] > slices[0], `blocked between the timers: ${slices}`);
+  assert.ok(counters.idleSlices > slices[12], `and after them: ${JSON.stringify(counters)}`);
+  // A slice across a deadline makes its timer up to 3 ms late (about 1.5 ms at the median over
+  // these phases); with none, the event loop's own lateness is a few tenths. The first timer
+  // is left out (it is armed before the loop runs).
+  const rest = late.slice(1).sort((a, b) => a - b);
+  const median = rest[rest.length >> 1];
+  assert.ok(
+    median < 0.9,
+    `timers ran ${median.toFixed(2)} ms late at the median (${rest.map((x) => x.toFixed(1))})`,
+  );
+});
+
+Deno.test("a lab's threads wait hot for VLAB_HOT_MS ms, 50 by default; a loop without hotMs never", async () => {
   const saved = Deno.env.get("VLAB_HOT_MS");
   try {
     Deno.env.delete("VLAB_HOT_MS");
-    assert.equal(hostHotMs(), HOT_MS);
+    assert.equal(envHotMs(), HOT_MS);
     assert.equal(HOST_WAIT.hotMs, HOT_MS, "host workers wait hot");
     assert.deepEqual(hostWait(undefined), HOST_WAIT, "no word from the lab: the default");
     assert.deepEqual(hostWait(0), { ...HOST_WAIT, hotMs: 0 }, "the lab's 0 wins");
     Deno.env.set("VLAB_HOT_MS", "0");
-    assert.equal(hostHotMs(), 0, "VLAB_HOT_MS=0 turns host workers' hot waits off");
+    assert.equal(envHotMs(), 0, "VLAB_HOT_MS=0 turns hot waits off");
     Deno.env.set("VLAB_HOT_MS", "20");
-    assert.equal(hostHotMs(), 20);
+    assert.equal(envHotMs(), 20);
     Deno.env.set("VLAB_HOT_MS", "-3");
-    assert.equal(hostHotMs(), HOT_MS, "a bad value is the default, not an error in every worker");
-    // A loop without hotMs (a guest's) sleeps in waitAsync after work, whatever VLAB_HOT_MS says.
+    assert.equal(envHotMs(), HOT_MS, "a bad value is the default, not an error in every worker");
+    // A loop without hotMs (a guest's the lab started `async`) sleeps in waitAsync after work,
+    // whatever VLAB_HOT_MS says.
     Deno.env.set("VLAB_HOT_MS", "50");
     const counters = loopCounters();
     const bells = createDoorbells(1);

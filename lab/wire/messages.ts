@@ -48,8 +48,9 @@ export interface VmStart {
   /** Busy-poll budget, µs. */
   pollUs: number;
   /**
-   * Device worker: how long it waits hot (blocking slices) after its last work, ms; absent: the
-   * default of `HOST_WAIT` (`wire/loop.ts`). The lab's `hostWait` option.
+   * How long the worker waits hot (blocking slices) after its last work, ms: for a device worker
+   * the lab's `hostWait` option (absent: the default of `HOST_WAIT`, `wire/loop.ts`), for a guest
+   * its `guestWait` (absent: 0, never).
    */
   hotMs?: number;
   /** Guest memory. */
