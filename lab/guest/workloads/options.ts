@@ -1,7 +1,10 @@
 /**
- * What the guest worker hands every workload: the abort signal, the clock, and its two ways to
- * wait (`yield` to let the worker's event loop run, `sleep` for timed waits). Workloads have no
- * timers of their own.
+ * What the guest worker hands every workload: the abort signal, the clock, and its ways to wait
+ * (`yield` to let the worker's event loop run, `sleep` and `waitAtMost` for timed waits).
+ * Workloads have no timers of their own, and await one wait at a time: the guest worker counts a
+ * workload inside `sleep` or `waitAtMost` as parked, and lets its loop block while every workload
+ * is (`../parking.ts`); two waits of one workload in parallel would count it parked after the
+ * first ended.
  *
  * @module
  */
