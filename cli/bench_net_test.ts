@@ -216,9 +216,10 @@ Deno.test("bench net --json carries the figures the text derives: over %, wake f
     rttP99Us: 2 * rttMedianUs,
     runsMedianUs: [rttMedianUs],
     runsP99Us: [2 * rttMedianUs],
-    perPing: { wakeups: 6, kicks: 2, interrupts: 2 },
+    perPing: { wakeups: 6, kicks: 2, interrupts: 2, blocking: 4 },
     releaseLateUs: delayMs > 0 ? 100 : null,
     wakeRoundTripUs: 80,
+    wakeRoundTripBlockUs: 30,
   });
   const report: NetBenchReport = {
     date: "",
@@ -238,11 +239,16 @@ Deno.test("bench net --json carries the figures the text derives: over %, wake f
   };
   const json = JSON.parse(JSON.stringify(netBenchJson(report, { ran: true, veth })));
   const text = formatNetReport(report);
-  // The ping table's over % and wake floor µs.
-  assert.match(text, /^split +2 +200 +4600 +4600 +9200 +9200 +6\.0 +2\.0 +2\.0 +2\.2 +100 +240$/m);
+  // The ping table's blocking wake-ups, over % and wake floor µs: four blocking wake-ups at half
+  // the blocking round trip, two at half the waitAsync one.
+  assert.match(
+    text,
+    /^split +2 +200 +4600 +4600 +9200 +9200 +6\.0 +4\.0 +2\.0 +2\.0 +2\.2 +100 +140$/m,
+  );
+  assert.match(text, /80\.0 µs in waitAsync and 30\.0 µs in blocking slices/);
   const delayed = json.rows.find((r: LatencyRow) => r.delayMs === 2);
   assert.equal(delayed.overPct.toFixed(1), "2.2");
-  assert.equal(delayed.wakeFloorUs, 240);
+  assert.equal(delayed.wakeFloorUs, 140);
   assert.equal(json.rows.find((r: LatencyRow) => r.kind === "latency").overPct, null);
   // The packed/split line.
   assert.match(

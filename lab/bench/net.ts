@@ -205,23 +205,43 @@ export interface LatencyRow {
   /**
    * A doorbell round trip between two workers sleeping in `waitAsync` (two wake-ups, `vlab bench
    * wakeup`'s `async` median), measured once per report before the pings, µs; null if not measured.
-   * `perPing.wakeups` times half of it is what the ping's wake-ups alone cost: its floor.
    */
   wakeRoundTripUs: number | null;
+  /**
+   * The same between two workers sleeping in blocking slices (`vlab bench wakeup`'s `block`
+   * median), µs; absent in older reports, whose floor counts every wake-up at `wakeRoundTripUs`.
+   */
+  wakeRoundTripBlockUs?: number | null;
 }
 
 /**
- * What a ping's wake-ups alone cost, µs: its wake-ups times half a doorbell round trip measured
- * in the same run (null without one).
+ * What a ping's wake-ups alone cost, µs: each wake-up at half a doorbell round trip of its own
+ * kind measured in the same run, blocking ones (`perPing.blocking`) at the blocking round trip and
+ * the rest at the `waitAsync` one (null without a round trip; every wake-up at the `waitAsync`
+ * one when the row has no blocking figures).
  *
  * @example
  * ```ts
  * import { wakeFloorUs } from "./net.ts";
  * wakeFloorUs({ perPing: { wakeups: 6, kicks: 2, interrupts: 2 }, wakeRoundTripUs: 80 }); // 240
+ * wakeFloorUs({
+ *   perPing: { wakeups: 6, kicks: 2, interrupts: 2, blocking: 4 },
+ *   wakeRoundTripUs: 80,
+ *   wakeRoundTripBlockUs: 30,
+ * }); // 4 × 15 + 2 × 40 = 140
  * ```
  */
-export function wakeFloorUs(r: Pick<LatencyRow, "perPing" | "wakeRoundTripUs">): number | null {
-  return r.wakeRoundTripUs === null ? null : r.perPing.wakeups * r.wakeRoundTripUs / 2;
+export function wakeFloorUs(
+  r: Pick<LatencyRow, "perPing" | "wakeRoundTripUs" | "wakeRoundTripBlockUs">,
+): number | null {
+  if (r.wakeRoundTripUs === null) return null;
+  const blocking = r.perPing.blocking;
+  const block = r.wakeRoundTripBlockUs;
+  if (blocking === undefined || block === undefined || block === null) {
+    return r.perPing.wakeups * r.wakeRoundTripUs / 2;
+  }
+  const b = Math.min(Math.max(blocking, 0), r.perPing.wakeups);
+  return b * block / 2 + (r.perPing.wakeups - b) * r.wakeRoundTripUs / 2;
 }
 
 /** The lab size whose idle CPU `vlab bench net` measures (the other sizes print `-`). */
@@ -378,8 +398,9 @@ function latencyRow(
   count: number,
   delayMs: number,
   runs: readonly PingRun[],
-  wakeRoundTripUs: number | null,
+  wakeRoundTrip: { asyncUs: number; blockUs: number } | null,
 ): LatencyRow {
+  const blocking = runs.map((r) => r.perPing.blocking).filter((v): v is number => v !== undefined);
   const late = runs.map((r) => r.releaseLateUs).filter((v): v is number => v !== null);
   return {
     kind: "latency",
@@ -394,9 +415,11 @@ function latencyRow(
       wakeups: median(runs.map((r) => r.perPing.wakeups)),
       kicks: median(runs.map((r) => r.perPing.kicks)),
       interrupts: median(runs.map((r) => r.perPing.interrupts)),
+      ...(blocking.length === runs.length ? { blocking: median(blocking) } : {}),
     },
     releaseLateUs: late.length > 0 ? median(late) : null,
-    wakeRoundTripUs,
+    wakeRoundTripUs: wakeRoundTrip?.asyncUs ?? null,
+    wakeRoundTripBlockUs: wakeRoundTrip?.blockUs ?? null,
   };
 }
 
@@ -577,12 +600,13 @@ export async function runNetBench(
     }
   }
   for (const layoutRows of byLayout.values()) rows.push(...layoutRows);
-  let wakeRoundTripUs: number | null = null;
+  let wakeRoundTrip: { asyncUs: number; blockUs: number } | null = null;
   if (options.delaysMs.length > 0 && options.layouts.length > 0) {
-    // The floor under a ping: two idle workers ringing each other, as the lab's workers sleep.
+    // The floor under a ping: two idle workers ringing each other, as the lab's workers sleep
+    // (in `waitAsync`, or in blocking slices when hot).
     progress("doorbell round trips between two workers (the wake-up floor)");
-    const [w] = await runWakeupBench({ modes: ["async"], rounds: 1000, sliceMs: 2 });
-    wakeRoundTripUs = w.medianUs;
+    const [a, b] = await runWakeupBench({ modes: ["async", "block"], rounds: 1000, sliceMs: 2 });
+    wakeRoundTrip = { asyncUs: a.medianUs, blockUs: b.medianUs };
   }
   for (const delayMs of options.delaysMs) {
     // Each layout (and way to wait) `runs` times, a fresh lab each, in turn run by run.
@@ -612,7 +636,7 @@ export async function runNetBench(
     for (const [j, { layout, hostWait, guestWait }] of cases.entries()) {
       if (runsOf[j].length === 0) continue;
       rows.push({
-        ...latencyRow(layout, options.pings, delayMs, runsOf[j], wakeRoundTripUs),
+        ...latencyRow(layout, options.pings, delayMs, runsOf[j], wakeRoundTrip),
         hostWait,
         guestWait,
       });
@@ -793,6 +817,7 @@ export function formatNetReport(report: NetBenchReport): string {
           "p99 µs",
           "each run",
           "wake",
+          "block",
           "kick",
           "irq",
           "over %",
@@ -811,6 +836,7 @@ export function formatNetReport(report: NetBenchReport): string {
             r.rttP99Us.toFixed(0),
             r.runsP99Us.map((us) => us.toFixed(0)).join(" "),
             r.perPing.wakeups.toFixed(1),
+            r.perPing.blocking === undefined ? "-" : r.perPing.blocking.toFixed(1),
             r.perPing.kicks.toFixed(1),
             r.perPing.interrupts.toFixed(1),
             over === null ? "-" : over.toFixed(1),
@@ -820,11 +846,19 @@ export function formatNetReport(report: NetBenchReport): string {
         }),
       ]),
     );
-    const rt = lat.find((r) => r.wakeRoundTripUs !== null)?.wakeRoundTripUs;
-    if (rt !== undefined && rt !== null) {
+    const rt = lat.find((r) => r.wakeRoundTripUs !== null);
+    if (rt !== undefined && rt.wakeRoundTripUs !== null) {
+      const block = rt.wakeRoundTripBlockUs;
       lines.push(
-        `wake floor: a ping's wake-ups at half a doorbell round trip between two idle workers, ` +
-          `${rt.toFixed(1)} µs in this run (vlab bench wakeup, async)`,
+        block === undefined || block === null
+          ? `wake floor: a ping's wake-ups at half a doorbell round trip between two idle ` +
+            `workers, ${rt.wakeRoundTripUs.toFixed(1)} µs in this run (vlab bench wakeup, async)`
+          : `wake floor: each of a ping's wake-ups at half a doorbell round trip between two ` +
+            `idle workers sleeping as it did, ${
+              rt.wakeRoundTripUs.toFixed(1)
+            } µs in waitAsync and ` +
+            `${block.toFixed(1)} µs in blocking slices in this run (vlab bench wakeup); wake ` +
+            `counts both, block the blocking ones`,
       );
     }
     lines.push("");

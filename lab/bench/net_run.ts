@@ -401,17 +401,20 @@ export async function pingRun(o: PingRunOptions, attach?: DashboardAttacher): Pr
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
     await warmUpPings(lab, "a0", "10.0.0.2", o.warmupSeconds);
     await warmUpIdlePings(lab, "a0", "10.0.0.2", o.warmupSeconds > 0 ? IDLE_WARMUP_PINGS : 0);
+    // Published statistics (release lateness, blocking wake-ups) are up to ~100 ms stale: let
+    // the warm-up's be published before the counts are taken, and the run's after it.
     const settle = () => new Promise((resolve) => setTimeout(resolve, STATS_SETTLE_MS));
-    if (delayMs > 0) await settle();
+    await settle();
     const lateBefore = releaseLateness(lab);
     dashboard?.startWindow();
     const before = wakeCounts(lab);
     const measured = ["-c", String(count), "-i", IDLE_PING_INTERVAL_S];
     const r = await execOk(lab, "a0", ["ping", "10.0.0.2", ...measured]);
-    const perPing = perUnit(before, wakeCounts(lab), count);
+    const doorbells = wakeCounts(lab);
+    await settle();
+    const perPing = perUnit(before, { ...doorbells, blocking: wakeCounts(lab).blocking }, count);
     let releaseLateUs: number | null = null;
     if (delayMs > 0) {
-      await settle();
       const after = releaseLateness(lab);
       const delayed = after.delayed - lateBefore.delayed;
       releaseLateUs = delayed > 0 ? (after.lateUs - lateBefore.lateUs) / delayed : null;

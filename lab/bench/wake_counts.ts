@@ -20,6 +20,11 @@ export interface WakeCounts {
   kicks: number;
   /** Used-buffer interrupts raised, over every queue. */
   interrupts: number;
+  /**
+   * Of `wakeups`, the waits a ring ended in a blocking `Atomics.wait` (the workers' published
+   * statistics, up to ~100 ms stale; absent in older reports).
+   */
+  blocking?: number;
 }
 
 /** The lab's counts now (subtract two of them with {@linkcode perUnit}). */
@@ -36,7 +41,9 @@ export function wakeCounts(lab: Lab): WakeCounts {
       }
     }
   }
-  return { wakeups, kicks, interrupts };
+  let blocking = 0;
+  for (const w of lab.workerStats()) blocking += w.stats.loop_wakeups_blocking ?? 0;
+  return { wakeups, kicks, interrupts, blocking };
 }
 
 /**
@@ -47,7 +54,7 @@ export function wakeCounts(lab: Lab): WakeCounts {
  * ```ts
  * import { perUnit } from "./wake_counts.ts";
  * perUnit({ wakeups: 0, kicks: 0, interrupts: 0 }, { wakeups: 60, kicks: 20, interrupts: 30 }, 10);
- * // { wakeups: 6, kicks: 2, interrupts: 3 }
+ * // { wakeups: 6, kicks: 2, interrupts: 3 } (and `blocking` when both counts have it)
  * ```
  */
 export function perUnit(before: WakeCounts, after: WakeCounts, units: number): WakeCounts {
@@ -56,5 +63,8 @@ export function perUnit(before: WakeCounts, after: WakeCounts, units: number): W
     wakeups: per(before.wakeups, after.wakeups),
     kicks: per(before.kicks, after.kicks),
     interrupts: per(before.interrupts, after.interrupts),
+    ...(before.blocking !== undefined && after.blocking !== undefined
+      ? { blocking: per(before.blocking, after.blocking) }
+      : {}),
   };
 }

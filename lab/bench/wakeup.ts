@@ -2,8 +2,8 @@
  * `vlab bench wakeup`: what one thread wake-up costs, by how the thread sleeps. Two workers
  * ping-pong through the lab's doorbells (`wakeup_worker.ts`); a round trip is two wake-ups, as a
  * kick and its interrupt are. It compares `Atomics.waitAsync` on the worker's event loop (how
- * `lab/wire/loop.ts` sleeps when idle, and guests always) with a blocking `Atomics.wait` in
- * bounded slices (how host workers sleep after work, `HOST_WAIT`). Runs one mode at a time, in
+ * `lab/wire/loop.ts` sleeps when idle) with a blocking `Atomics.wait` in
+ * bounded slices (how a lab's threads sleep while hot). Runs one mode at a time, in
  * one process.
  *
  * @module
