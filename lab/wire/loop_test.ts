@@ -568,24 +568,23 @@ Deno.test("a hot loop pumps nothing without a ring, yet timers run between its s
   assert.ok(counters.wakeupsBlocking + counters.wakeupsAsync <= 1, JSON.stringify(counters));
 });
 
-Deno.test("a hot loop never blocks while blockUntil says something runs on its event loop", async () => {
-  const bells = createDoorbells(1);
-  const counters = loopCounters();
+/** A loop with work on its first pass only, hot for 10 s, asking `blockUntil` before it blocks. */
+function hotLoopUntil(bells: Int32Array, counters: LoopCounters, blockUntil: () => number) {
   let pumps = 0;
-  let asked = 0;
-  setTimeout(() => requestStop(bells, 0), 30);
-  await runLoop({
-    bells,
-    thread: 0,
-    pollUs: 0,
-    hotMs: 10_000,
-    counters,
-    blockUntil: () => (asked++, -Infinity), // a guest's workload runs
-  }, {
+  return runLoop({ bells, thread: 0, pollUs: 0, hotMs: 10_000, counters, blockUntil }, {
     pump: () => pumps++ === 0,
     prepareSleep: () => false,
     nextTimerMs: () => Infinity,
   });
+}
+
+Deno.test("a hot loop never blocks while blockUntil says something runs on its event loop", async () => {
+  const bells = createDoorbells(1);
+  const counters = loopCounters();
+  let asked = 0;
+  setTimeout(() => requestStop(bells, 0), 30);
+  // A guest's workload runs.
+  await hotLoopUntil(bells, counters, () => (asked++, -Infinity));
   assert.ok(asked >= 1, "asked before it slept");
   assert.equal(counters.wakeupsBlocking + counters.idleSlices, 0, JSON.stringify(counters));
 });
@@ -593,7 +592,6 @@ Deno.test("a hot loop never blocks while blockUntil says something runs on its e
 Deno.test("a hot loop blocks until blockUntil's deadline, lets the timer run, then blocks again", async () => {
   const bells = createDoorbells(1);
   const counters = loopCounters();
-  let pumps = 0;
   // A parked workload's timers, one after the other, 5–8 ms apart: each is the deadline while
   // it is armed. Slices are 3 ms with a 1 ms turn between them, so a loop that ignored the
   // deadline would run a timer up to 3 ms late at some of these phases.
@@ -615,18 +613,7 @@ Deno.test("a hot loop blocks until blockUntil's deadline, lets the timer run, th
   };
   arm(0);
   const guard = setTimeout(() => requestStop(bells, 0), 5000);
-  await runLoop({
-    bells,
-    thread: 0,
-    pollUs: 0,
-    hotMs: 10_000,
-    counters,
-    blockUntil: () => deadline,
-  }, {
-    pump: () => pumps++ === 0,
-    prepareSleep: () => false,
-    nextTimerMs: () => Infinity,
-  });
+  await hotLoopUntil(bells, counters, () => deadline);
   clearTimeout(guard);
   assert.equal(late.length, 13);
   assert.ok(slices[12] > slices[0], `blocked between the timers: ${slices}`);
