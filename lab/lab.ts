@@ -60,7 +60,7 @@ import {
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import { crashAndReboot, parkPeerIotlbs, type RebootParts } from "./vm_reboot.ts";
 import { CpuPlacement, PLACEMENT_PERIOD_MS } from "./placement.ts";
-import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
+import { type NoAffinity, threadAffinity, type V8Helpers, v8Helpers } from "./wire/affinity.ts";
 import { envHotMs, HOT_MS } from "./wire/loop.ts";
 
 export { mergePcapRecords } from "./capture.ts";
@@ -123,24 +123,36 @@ export function defaultWaitMode(): WaitMode {
 }
 
 /** The process's CPU placement and its timer, while some lab uses it. */
-let shared: { placement: CpuPlacement; timer: ReturnType<typeof setInterval> } | undefined;
+let shared: {
+  placement: CpuPlacement;
+  timer: ReturnType<typeof setInterval>;
+  helpers: V8Helpers | null;
+} | undefined;
 
-/** The process's one CPU placement (started with its timer on first use), or why there is none. */
+/**
+ * The process's one CPU placement (started with its timer on first use), or why there is none.
+ * It also decides the priority of V8's helper threads (`v8Helpers`): idle-policy while the lab's
+ * busy threads leave CPU time over, normal while they saturate the CPUs.
+ */
 function processPlacement(): CpuPlacement | NoAffinity {
   if (shared !== undefined) return shared.placement;
   const affinity = threadAffinity();
   if ("reason" in affinity) return affinity;
-  const placement = new CpuPlacement(affinity.allowed);
+  const found = v8Helpers();
+  const helpers = "idle" in found ? found : null;
+  helpers?.idle(true);
+  const placement = new CpuPlacement(affinity.allowed, (saturated) => helpers?.idle(!saturated));
   const timer = setInterval(() => placement.tick(), PLACEMENT_PERIOD_MS);
   Deno.unrefTimer(timer);
-  shared = { placement, timer };
+  shared = { placement, timer, helpers };
   return placement;
 }
 
-/** Stop the process's placement timer (its last lab stopped). */
+/** Stop the process's placement timer (its last lab stopped) and give V8's helpers their priority back. */
 function endProcessPlacement(): void {
   if (shared === undefined) return;
   clearInterval(shared.timer);
+  shared.helpers?.idle(false);
   shared = undefined;
 }
 

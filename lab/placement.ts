@@ -148,9 +148,26 @@ interface Entry {
 export class CpuPlacement {
   readonly #entries: Entry[] = [];
   #nextId = 0;
+  #saturated = false;
+  /** Periods in a row, while saturated, with no more busy threads than CPUs. */
+  #unsaturatedPeriods = 0;
 
-  /** A placement over `cpus` (the CPUs the process may use), with no lab yet. */
-  constructor(readonly cpus: readonly number[]) {}
+  /**
+   * A placement over `cpus` (the CPUs the process may use), with no lab yet. `onSaturated` hears
+   * when the labs' busy threads come to outnumber the CPUs (true, at the first period that says
+   * so) and when they no longer do (false, after {@linkcode RELEASE_PERIODS} periods in a row):
+   * the process's V8 helper threads yield to the lab's threads only while some CPU time is left
+   * over for them (`lab.ts`).
+   */
+  constructor(
+    readonly cpus: readonly number[],
+    readonly onSaturated?: (saturated: boolean) => void,
+  ) {}
+
+  /** Whether the labs' busy threads outnumber the CPUs (see the constructor). */
+  get saturated(): boolean {
+    return this.#saturated;
+  }
 
   /** How many labs it places. */
   get labs(): number {
@@ -202,6 +219,8 @@ export class CpuPlacement {
         });
       }
     }
+    const busy = loads.reduce((n, l) => n + l.threads.filter((t) => t >= BUSY).length, 0);
+    this.#noteSaturation(busy > this.cpus.length);
     const next = decidePlacement(loads, this.cpus, current);
     for (const e of this.#entries) {
       const mine = new Map<string, number | null>();
@@ -222,5 +241,13 @@ export class CpuPlacement {
       }
       if (changed) e.lab.onChange?.(mine);
     }
+  }
+
+  #noteSaturation(now: boolean): void {
+    if (now) this.#unsaturatedPeriods = 0;
+    else if (this.#saturated && ++this.#unsaturatedPeriods < RELEASE_PERIODS) return;
+    if (now === this.#saturated) return;
+    this.#saturated = now;
+    this.onSaturated?.(now);
   }
 }

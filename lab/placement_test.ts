@@ -193,3 +193,31 @@ Deno.test("VLAB_PLACEMENT=off (or 0, false, no) turns placement off; anything el
     else Deno.env.set("VLAB_PLACEMENT", before);
   }
 });
+
+Deno.test("CpuPlacement says when busy threads come to outnumber the CPUs, and when they no longer do", () => {
+  const { bells, work } = doorbells();
+  const heard: boolean[] = [];
+  const placement = new CpuPlacement([0, 1], (s) => heard.push(s));
+  placement.add({ bells, vms: [{ vm: "a", threads: [0, 1] }, { vm: "b", threads: [2, 3] }] }, 0);
+  // Two busy threads on two CPUs: not saturated, nothing heard.
+  work(0, 400_000);
+  work(2, 400_000);
+  placement.tick(500);
+  assert.deepEqual(heard, []);
+  // Four: saturated at once.
+  for (let t = 0; t < 4; t++) work(t, 300_000);
+  placement.tick(1000);
+  assert.deepEqual(heard, [true]);
+  assert.equal(placement.saturated, true);
+  // Quiet again: heard only after RELEASE_PERIODS quiet periods in a row (a flood's gaps are
+  // not an end), and a busy period in between starts the count again.
+  let now = 1000;
+  for (let i = 1; i < RELEASE_PERIODS; i++) placement.tick(now += 500);
+  for (let t = 0; t < 4; t++) work(t, 300_000);
+  placement.tick(now += 500);
+  for (let i = 1; i < RELEASE_PERIODS; i++) placement.tick(now += 500);
+  assert.deepEqual(heard, [true], "still saturated");
+  placement.tick(now += 500);
+  assert.deepEqual(heard, [true, false]);
+  assert.equal(placement.saturated, false);
+});
