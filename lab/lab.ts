@@ -138,8 +138,9 @@ function processPlacement(): CpuPlacement | NoAffinity {
   if (shared !== undefined) return shared.placement;
   const affinity = threadAffinity();
   if ("reason" in affinity) return affinity;
-  const found = v8Helpers();
-  const helpers = "idle" in found ? found : null;
+  // One CPU: no lab is placed (`#startPlacement`), so nothing would say when it is saturated.
+  const found = affinity.allowed.length >= 2 ? v8Helpers() : null;
+  const helpers = found !== null && "idle" in found ? found : null;
   helpers?.idle(true);
   const placement = new CpuPlacement(affinity.allowed, (saturated) => helpers?.idle(!saturated));
   const timer = setInterval(() => placement.tick(), PLACEMENT_PERIOD_MS);

@@ -72,7 +72,7 @@ export function decidePlacement(
   current: ReadonlyMap<string, number | null>,
 ): Map<string, number | null> {
   const out = new Map<string, number | null>();
-  const busyThreads = loads.reduce((n, l) => n + l.threads.filter((t) => t >= BUSY).length, 0);
+  const busyThreads = countBusy(loads);
   if (busyThreads === 0) {
     for (const l of loads) out.set(l.vm, current.get(l.vm) ?? null);
     return out;
@@ -105,6 +105,11 @@ export function decidePlacement(
     out.set(l.vm, cpu);
   }
   return out;
+}
+
+/** How many threads of `loads` are busy (at least {@linkcode BUSY} of a core). */
+function countBusy(loads: readonly VmLoad[]): number {
+  return loads.reduce((n, l) => n + l.threads.filter((t) => t >= BUSY).length, 0);
 }
 
 /** A VM's worker threads, by doorbell index. */
@@ -219,8 +224,7 @@ export class CpuPlacement {
         });
       }
     }
-    const busy = loads.reduce((n, l) => n + l.threads.filter((t) => t >= BUSY).length, 0);
-    this.#noteSaturation(busy > this.cpus.length);
+    this.#noteSaturation(countBusy(loads) > this.cpus.length);
     const next = decidePlacement(loads, this.cpus, current);
     for (const e of this.#entries) {
       const mine = new Map<string, number | null>();
