@@ -59,7 +59,7 @@ import {
 } from "./faults.ts";
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import { crashAndReboot, parkPeerIotlbs, type RebootParts } from "./vm_reboot.ts";
-import { CpuPlacement, PLACEMENT_PERIOD_MS } from "./placement.ts";
+import { CpuPlacement, machineIdleMeter, PLACEMENT_PERIOD_MS } from "./placement.ts";
 import { type NoAffinity, threadAffinity, type V8Helpers, v8Helpers } from "./wire/affinity.ts";
 import { envHotMs, HOT_MS } from "./wire/loop.ts";
 
@@ -131,8 +131,8 @@ let shared: {
 
 /**
  * The process's one CPU placement (started with its timer on first use), or why there is none.
- * It also decides the priority of V8's helper threads (`v8Helpers`): idle-policy while the lab's
- * busy threads leave CPU time over, normal while they saturate the CPUs.
+ * It also decides the priority of V8's helper threads (`v8Helpers`): idle-policy while the CPUs
+ * have time left over, normal while the lab's busy threads, or anything else, saturate them.
  */
 function processPlacement(): CpuPlacement | NoAffinity {
   if (shared !== undefined) return shared.placement;
@@ -142,7 +142,10 @@ function processPlacement(): CpuPlacement | NoAffinity {
   const found = affinity.allowed.length >= 2 ? v8Helpers() : null;
   const helpers = found !== null && "idle" in found ? found : null;
   helpers?.idle(true);
-  const placement = new CpuPlacement(affinity.allowed, (saturated) => helpers?.idle(!saturated));
+  const placement = new CpuPlacement(affinity.allowed, {
+    onSaturated: (saturated) => helpers?.idle(!saturated),
+    idleShare: machineIdleMeter(),
+  });
   const timer = setInterval(() => placement.tick(), PLACEMENT_PERIOD_MS);
   Deno.unrefTimer(timer);
   shared = { placement, timer, helpers };

@@ -27,6 +27,7 @@
  * @module
  */
 
+import { cpus } from "node:os";
 import { cpuOf, cpuTimeUs, setCpu } from "./wire/doorbell.ts";
 
 /**
@@ -38,6 +39,11 @@ export const BUSY = 0.15;
 export const IDLE = 0.05;
 /** How far above an even share a CPU may be loaded before a VM on it moves, cores. */
 export const SLACK = 0.25;
+/**
+ * Below this share of the machine's CPU time idle over a period, the CPUs count as saturated
+ * (see {@linkcode CpuPlacement}): a pair's flood leaves about 7 % of two CPUs idle, a ping 90 %.
+ */
+export const SATURATED_IDLE = 0.1;
 /** How often the placement looks at the loads, ms. */
 export const PLACEMENT_PERIOD_MS = 500;
 /**
@@ -159,17 +165,22 @@ export class CpuPlacement {
 
   /**
    * A placement over `cpus` (the CPUs the process may use), with no lab yet. `onSaturated` hears
-   * when the labs' busy threads come to outnumber the CPUs (true, at the first period that says
-   * so) and when they no longer do (false, after {@linkcode RELEASE_PERIODS} periods in a row):
-   * the process's V8 helper threads yield to the lab's threads only while some CPU time is left
-   * over for them (`lab.ts`).
+   * when the CPUs come to be saturated (true, at the first period that says so) and when they no
+   * longer are (false, after {@linkcode RELEASE_PERIODS} periods in a row): saturated while the
+   * labs' busy threads outnumber the CPUs, or while less than {@linkcode SATURATED_IDLE} of the
+   * machine's CPU time went idle (`idleShare`, the share since its last call; null: unknown), as
+   * when another program keeps the CPUs busy. The process's V8 helper threads yield to the lab's
+   * threads only while some CPU time is left over for them (`lab.ts`).
    */
   constructor(
     readonly cpus: readonly number[],
-    readonly onSaturated?: (saturated: boolean) => void,
+    readonly options: {
+      onSaturated?: (saturated: boolean) => void;
+      idleShare?: () => number | null;
+    } = {},
   ) {}
 
-  /** Whether the labs' busy threads outnumber the CPUs (see the constructor). */
+  /** Whether the CPUs are saturated (see the constructor). */
   get saturated(): boolean {
     return this.#saturated;
   }
@@ -224,7 +235,10 @@ export class CpuPlacement {
         });
       }
     }
-    this.#noteSaturation(countBusy(loads) > this.cpus.length);
+    const idle = this.options.idleShare?.() ?? null;
+    this.#noteSaturation(
+      countBusy(loads) > this.cpus.length || (idle !== null && idle < SATURATED_IDLE),
+    );
     const next = decidePlacement(loads, this.cpus, current);
     for (const e of this.#entries) {
       const mine = new Map<string, number | null>();
@@ -252,6 +266,39 @@ export class CpuPlacement {
     else if (this.#saturated && ++this.#unsaturatedPeriods < RELEASE_PERIODS) return;
     if (now === this.#saturated) return;
     this.#saturated = now;
-    this.onSaturated?.(now);
+    this.options.onSaturated?.(now);
   }
+}
+
+/**
+ * The share of the machine's CPU time that went idle since the last call (`node:os`'s `cpus`,
+ * which needs `--allow-sys`), or null on the first call and when it cannot be read.
+ *
+ * @example
+ * ```ts ignore
+ * import { machineIdleMeter } from "./placement.ts";
+ * const idleShare = machineIdleMeter();
+ * idleShare(); // null: the first reading
+ * // … 500 ms later
+ * idleShare(); // 0.93: the CPUs were idle 93 % of the time
+ * ```
+ */
+export function machineIdleMeter(): () => number | null {
+  let last: { idle: number; total: number } | null = null;
+  return () => {
+    let idle = 0;
+    let total = 0;
+    try {
+      for (const { times: t } of cpus()) {
+        idle += t.idle;
+        total += t.user + t.nice + t.sys + t.idle + t.irq;
+      }
+    } catch {
+      return null; // no --allow-sys
+    }
+    const prev = last;
+    last = { idle, total };
+    if (prev === null || total <= prev.total) return null;
+    return (idle - prev.idle) / (total - prev.total);
+  };
 }

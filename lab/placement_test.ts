@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { cpus } from "node:os";
 import {
   BUSY,
   CpuPlacement,
   decidePlacement,
   IDLE,
+  machineIdleMeter,
   RELEASE_PERIODS,
   type VmLoad,
 } from "./placement.ts";
@@ -197,7 +199,7 @@ Deno.test("VLAB_PLACEMENT=off (or 0, false, no) turns placement off; anything el
 Deno.test("CpuPlacement says when busy threads come to outnumber the CPUs, and when they no longer do", () => {
   const { bells, work } = doorbells();
   const heard: boolean[] = [];
-  const placement = new CpuPlacement([0, 1], (s) => heard.push(s));
+  const placement = new CpuPlacement([0, 1], { onSaturated: (s) => heard.push(s) });
   placement.add({ bells, vms: [{ vm: "a", threads: [0, 1] }, { vm: "b", threads: [2, 3] }] }, 0);
   // Two busy threads on two CPUs: not saturated, nothing heard.
   work(0, 400_000);
@@ -220,4 +222,45 @@ Deno.test("CpuPlacement says when busy threads come to outnumber the CPUs, and w
   placement.tick(now += 500);
   assert.deepEqual(heard, [true, false]);
   assert.equal(placement.saturated, false);
+});
+
+Deno.test("CpuPlacement counts the CPUs saturated when the machine had no idle time, lab busy or not", () => {
+  const { bells } = doorbells();
+  const heard: boolean[] = [];
+  let idle: number | null = 0.9;
+  const placement = new CpuPlacement([0, 1], {
+    onSaturated: (s) => heard.push(s),
+    idleShare: () => idle,
+  });
+  placement.add({ bells, vms: [{ vm: "a", threads: [0, 1] }] }, 0);
+  placement.tick(500); // an idle lab on an idle machine
+  assert.deepEqual(heard, []);
+  idle = 0.02; // another program keeps the CPUs busy
+  placement.tick(1000);
+  assert.deepEqual(heard, [true]);
+  idle = null; // unknown: only the lab's threads count (idle here)
+  let now = 1000;
+  for (let i = 0; i < RELEASE_PERIODS; i++) placement.tick(now += 500);
+  assert.deepEqual(heard, [true, false]);
+});
+
+Deno.test({
+  name: "machineIdleMeter reads the share of the machine's CPU time that went idle",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const idleShare = machineIdleMeter();
+    assert.equal(idleShare(), null, "the first reading has nothing to compare with");
+    // 40 ms busy, then 60 ms asleep: enough time for the kernel's 10 ms ticks to count.
+    const until = performance.now() + 40;
+    while (performance.now() < until) {
+      // busy
+    }
+    await new Promise((r) => setTimeout(r, 60));
+    const share = idleShare();
+    assert.ok(share !== null, "a second reading on Linux with --allow-sys");
+    // This thread kept a CPU busy for 40 of the 100 ms (the kernel counts in 10 ms ticks): of n
+    // CPUs, at most about 1 − 0.4/n of the time went idle.
+    const n = cpus().length;
+    assert.ok(share >= 0 && share <= 1 - 0.3 / n, `share ${share} of ${n} CPUs`);
+  },
 });
