@@ -60,7 +60,8 @@ import {
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import { crashAndReboot, parkPeerIotlbs, type RebootParts } from "./vm_reboot.ts";
 import { CpuPlacement, machineIdleMeter, PLACEMENT_PERIOD_MS } from "./placement.ts";
-import { type NoAffinity, threadAffinity, type V8Helpers, v8Helpers } from "./wire/affinity.ts";
+import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
+import { type V8Helpers, v8Helpers } from "./v8_helpers.ts";
 import { envHotMs, HOT_MS } from "./wire/loop.ts";
 
 export { mergePcapRecords } from "./capture.ts";

@@ -7,9 +7,9 @@
  *
  * Each call acts on the thread that makes it (pid 0), so no thread ID crosses threads. Where it
  * cannot work (not Linux, no `--allow-ffi`, no libc), {@linkcode threadAffinity} says why and
- * nothing is pinned: the lab runs as it would without placement. One exception: the process's V8
- * helper threads, which run no code of ours, have their scheduling policy set by thread ID
- * (`sched_setscheduler`, {@linkcode v8Helpers}).
+ * nothing is pinned: the lab runs as it would without placement. One exception: threads that run
+ * no code of ours (V8's helpers) have their scheduling policy set by thread ID
+ * ({@linkcode schedulerControl}).
  *
  * @module
  */
@@ -126,139 +126,35 @@ export const SCHED_IDLE = 5;
 export const SCHED_OTHER = 0;
 /** `getrlimit`'s resource number of the nice ceiling. */
 const RLIMIT_NICE = 13;
-/** `CAP_SYS_NICE`'s bit in a capability set. */
-const CAP_SYS_NICE = 23;
 
-/**
- * The name (`comm`, cut to 15 bytes) of V8's helper threads: the platform's worker pool, shared
- * by every isolate of the process, which runs the garbage collector's parallel and concurrent
- * work and background compilation.
- */
-export const V8_HELPER_COMM = "V8 DefaultWorke";
-
-/** This process's V8 helper threads, whose scheduling policy the lab switches (see {@linkcode v8Helpers}). */
-export interface V8Helpers {
-  /** Their thread IDs (V8's pool is made at start and kept). */
-  readonly tids: readonly number[];
-  /** Give them the idle policy (true) or the normal one back (false); returns how many changed. */
-  idle(on: boolean): number;
+/** Scheduling policies of this process's threads, by thread ID (see {@linkcode schedulerControl}). */
+export interface SchedulerControl {
+  /** Give thread `tid` of this process `policy` (priority 0); true if done. */
+  setPolicy(tid: number, policy: number): boolean;
+  /** The process's nice ceiling (`RLIMIT_NICE`: 20 lets it go back to nice 0), 0 if unknown. */
+  niceCeiling(): number;
 }
 
 /**
- * This process's V8 helper threads ({@linkcode V8_HELPER_COMM}), to run on idle CPU time only
- * while the lab leaves some over. At normal priority each took a CPU from a woken lab worker for
- * up to a few milliseconds (`perf sched`), the main source of an idle ping's tail; but with the
- * CPUs saturated (more busy lab threads than CPUs) an idle-policy helper gets almost no CPU, and a
- * lab thread whose garbage collection waits for the helper's share stalls: the `star` under two
- * floods moved a tenth of its frames (docs/performance.md, "V8's helper threads yield to an idle
- * lab"). So the placement switches them back and forth (`CpuPlacement`'s `onSaturated`), which
- * needs the right to undo a lowered priority (`CAP_SYS_NICE`, or a nice ceiling `RLIMIT_NICE` of
- * 20): without it nothing is changed. Returns the threads, or why not (not Linux, no
- * `--allow-ffi`, no such right, or the threads could not be listed: {@linkcode ownThreads}).
+ * Set the scheduling policy of this process's threads by ID (`sched_setscheduler`): for threads
+ * that run no code of ours, V8's helpers (`lab/v8_helpers.ts`), unlike the rest of this module,
+ * whose calls act on the calling thread. Or why not (not Linux, no `--allow-ffi`, no libc).
  *
  * @example
  * ```ts ignore
- * import { v8Helpers } from "./affinity.ts";
- * const h = v8Helpers();
- * if ("idle" in h) h.idle(true); // V8's helpers now run on idle CPU time only
+ * import { SCHED_IDLE, schedulerControl } from "./affinity.ts";
+ * const s = schedulerControl();
+ * if ("setPolicy" in s) s.setPolicy(tid, SCHED_IDLE);
  * ```
  */
-export function v8Helpers(): V8Helpers | NoAffinity {
+export function schedulerControl(): SchedulerControl | NoAffinity {
   libc ??= openLibc();
   if ("reason" in libc) return libc;
   const lib = libc;
+  const param = new Int32Array(1); // sched_priority 0, as SCHED_OTHER and SCHED_IDLE require
   const rlim = new BigUint64Array(2);
-  const ceiling = lib.symbols.getrlimit(RLIMIT_NICE, rlim) === 0 ? rlim[0] : 0n;
-  if (ceiling < 20n && !hasCapability(CAP_SYS_NICE)) {
-    return {
-      reason: "V8's helper threads keep their priority: lowering it could not be undone " +
-        "(needs CAP_SYS_NICE or RLIMIT_NICE 20)",
-    };
-  }
-  const threads = ownThreads();
-  if (!Array.isArray(threads)) return threads;
-  const tids = threads.filter((t) => t.comm === V8_HELPER_COMM).map((t) => t.tid);
-  const param = new Int32Array(1); // sched_priority 0, as both policies require
   return {
-    tids,
-    idle(on: boolean): number {
-      let changed = 0;
-      for (const tid of tids) {
-        if (lib.symbols.sched_setscheduler(tid, on ? SCHED_IDLE : SCHED_OTHER, param) === 0) {
-          changed++;
-        }
-      }
-      return changed;
-    },
+    setPolicy: (tid, policy) => lib.symbols.sched_setscheduler(tid, policy, param) === 0,
+    niceCeiling: () => lib.symbols.getrlimit(RLIMIT_NICE, rlim) === 0 ? Number(rlim[0]) : 0,
   };
-}
-
-/** Whether this process's effective capabilities hold `cap` (`/proc/PID/status`'s `CapEff`). */
-function hasCapability(cap: number): boolean {
-  const status = procText(`/proc/${Deno.pid}/status`) ?? "";
-  const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
-  return hex !== undefined && ((BigInt(`0x${hex}`) >> BigInt(cap)) & 1n) === 1n;
-}
-
-/** A `/proc` file's text, read by `cat` where Deno may not read it (`--allow-all`); null if neither. */
-function procText(path: string): string | null {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch {
-    // Deno reads /proc only with --allow-all.
-  }
-  try {
-    const out = new Deno.Command("cat", { args: [path], stdin: "null", stderr: "null" })
-      .outputSync();
-    return out.success ? new TextDecoder().decode(out.stdout) : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * This process's threads and their names, from `/proc/PID/task/TID/comm`. Deno lets a program
- * read `/proc` only with `--allow-all`; without it `sh` and `grep` read it (`--allow-run`), as
- * `lab/proc.ts` does with `cat`.
- */
-export function ownThreads(): { tid: number; comm: string }[] | NoAffinity {
-  const dir = `/proc/${Deno.pid}/task`;
-  try {
-    return [...Deno.readDirSync(dir)].map((t) => {
-      let comm = "";
-      try {
-        comm = Deno.readTextFileSync(`${dir}/${t.name}/comm`).trimEnd();
-      } catch {
-        // The thread ended meanwhile.
-      }
-      return { tid: Number(t.name), comm };
-    });
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied)) {
-      return {
-        reason: `cannot list this process's threads: ${e instanceof Error ? e.message : e}`,
-      };
-    }
-  }
-  try {
-    // One line a thread: /proc/PID/task/TID/comm:NAME (a thread that ends meanwhile is skipped).
-    const out = new Deno.Command("sh", {
-      args: ["-c", 'grep -H "" "$0"/*/comm', dir],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-      env: { LC_ALL: "C" },
-    }).outputSync();
-    const threads: { tid: number; comm: string }[] = [];
-    for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
-      const m = /^\/proc\/\d+\/task\/(\d+)\/comm:(.*)$/.exec(line);
-      if (m) threads.push({ tid: Number(m[1]), comm: m[2] });
-    }
-    if (threads.length > 0) return threads;
-    return { reason: "cannot list this process's threads (sh and grep read nothing)" };
-  } catch {
-    return {
-      reason: "cannot list this process's threads: needs --allow-all, or --allow-run for sh",
-    };
-  }
 }
