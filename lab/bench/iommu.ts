@@ -22,7 +22,7 @@ import { openViews, readIotlbCounters } from "../../devices/iommu/mod.ts";
 import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
-import { execOk, median, warmUp } from "./net_run.ts";
+import { execOk, median, roundOrder, warmUp } from "./net_run.ts";
 
 /** A mode of the bench: a DMA mode, or no vIOMMU. */
 export type IommuBenchMode = "none" | "strict" | "lazy" | "static" | "passthrough";
@@ -177,12 +177,6 @@ export function verdictOf(interval: MedianInterval, target: number, confidence: 
   if (interval.low >= target) return "within";
   if (interval.high < target) return "over";
   return "undecided";
-}
-
-/** The modes of round `round`: `modes` rotated by `round` (every mode leads a round in turn). */
-export function roundOrder<T>(modes: readonly T[], round: number): T[] {
-  const k = ((round % modes.length) + modes.length) % modes.length;
-  return [...modes.slice(k), ...modes.slice(0, k)];
 }
 
 /** The 1-minute load average, or null where the OS does not say. */

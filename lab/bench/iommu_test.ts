@@ -4,7 +4,6 @@ import {
   type IommuBenchReport,
   medianInterval,
   percentile,
-  roundOrder,
   runIommuBench,
   verdictOf,
 } from "./iommu.ts";
@@ -44,16 +43,6 @@ Deno.test("verdictOf places the interval against the 95 % bound, only at the con
     "undecided",
     "five runs cannot give a 95 % interval",
   );
-});
-
-Deno.test("roundOrder rotates the modes so that each leads a round in turn", () => {
-  const m = ["none", "strict", "static"];
-  assert.deepEqual([0, 1, 2, 3].map((r) => roundOrder(m, r).join(",")), [
-    "none,strict,static",
-    "strict,static,none",
-    "static,none,strict",
-    "none,strict,static",
-  ]);
 });
 
 Deno.test("the report prints the interval, the verdict, the runs and the load", () => {

@@ -40,6 +40,7 @@ import {
   pairTopology,
   type PingRun,
   pingRun,
+  roundOrder,
   throughputRun,
 } from "./net_run.ts";
 import type { WakeCounts } from "./wake_counts.ts";
@@ -547,28 +548,27 @@ export async function runNetBench(
       waitNote(v),
     ].join("");
   // Layouts and offload settings alternate run by run at each size, so that the machine's drift
-  // falls on each alike (packed against split is one of the speed issue's targets); rows come
-  // out layout by layout.
+  // falls on each alike (packed against split is one of the speed issue's targets), each
+  // leading a round in turn (`roundOrder`); rows come out layout by layout.
   const byLayout = new Map(options.layouts.map((l) => [l, [] as ThroughputRow[]]));
   for (const size of options.frameSizes) {
     const runsOf = options.layouts.map(() =>
       variants.map(() => [] as Awaited<ReturnType<typeof throughputRun>>[])
     );
     const bareOf = options.layouts.map(() => variants.map(() => [] as number[]));
+    const pairs = options.layouts.flatMap((_, j) => variants.map((_, k) => [j, k] as const));
     for (let i = 0; i < options.runs; i++) {
-      for (let j = 0; j < options.layouts.length; j++) {
+      for (const [j, k] of roundOrder(pairs, i)) {
         const layout = options.layouts[j];
-        for (let k = 0; k < variants.length; k++) {
-          const what = variantNote(variants[k]);
-          // The runtime's limit is measured right before each run: this machine's cross-core
-          // hand-off changes by 4x from one minute to the next, and the ratio cancels it.
-          progress(`bare link ring, ${size}-byte frames, run ${i + 1}/${options.runs}`);
-          bareOf[j][k].push(await bareRingPps(size, 0.5));
-          progress(`${layout}, ${size}-byte frames${what}, run ${i + 1}/${options.runs}`);
-          runsOf[j][k].push(
-            await throughputRun({ ...options, layout, frameSize: size, ...variants[k] }),
-          );
-        }
+        const what = variantNote(variants[k]);
+        // The runtime's limit is measured right before each run: this machine's cross-core
+        // hand-off changes by 4x from one minute to the next, and the ratio cancels it.
+        progress(`bare link ring, ${size}-byte frames, run ${i + 1}/${options.runs}`);
+        bareOf[j][k].push(await bareRingPps(size, 0.5));
+        progress(`${layout}, ${size}-byte frames${what}, run ${i + 1}/${options.runs}`);
+        runsOf[j][k].push(
+          await throughputRun({ ...options, layout, frameSize: size, ...variants[k] }),
+        );
       }
     }
     for (let j = 0; j < options.layouts.length; j++) {
@@ -613,7 +613,8 @@ export async function runNetBench(
     const cases = options.layouts.flatMap((layout) => waits.map((w) => ({ layout, ...w })));
     const runsOf = cases.map((): PingRun[] => []);
     for (let i = 0; i < options.runs; i++) {
-      for (const [j, { layout, hostWait, guestWait }] of cases.entries()) {
+      for (const j of roundOrder(cases.map((_, j) => j), i)) {
+        const { layout, hostWait, guestWait } = cases[j];
         const what = waitNote({ hostWait, guestWait });
         progress(
           `ping at idle, ${layout}, link delay ${delayMs} ms${what}, run ${i + 1}/${options.runs}`,

@@ -9,7 +9,7 @@
  */
 
 import type { RingLayout } from "../topology/types.ts";
-import { type DashboardAttacher, median, pingRun, throughputRun } from "./net_run.ts";
+import { type DashboardAttacher, median, pingRun, roundOrder, throughputRun } from "./net_run.ts";
 
 /** One dashboard-overhead point. */
 export interface DashboardRow {
@@ -55,16 +55,25 @@ export async function dashboardOverhead(
   const cpu: number[] = [];
   const updates: number[] = [];
   let terminal = "none";
+  const run = { ...o, warmupSeconds: o.warmupSeconds ?? 0, layout, frameSize };
   for (let i = 0; i < o.runs; i++) {
-    progress(`dashboard cost, ${layout} ${frameSize} B, run ${i + 1}/${o.runs} without`);
-    const run = { ...o, warmupSeconds: o.warmupSeconds ?? 0, layout, frameSize };
-    without.push((await throughputRun(run)).pps);
-    progress(`dashboard cost, ${layout} ${frameSize} B, run ${i + 1}/${o.runs} with`);
-    const r = await throughputRun(run, attach);
-    withIt.push(r.pps);
-    cpu.push(r.dashboard?.cpuPct ?? NaN);
-    updates.push(r.dashboard?.updatesPerSecond ?? NaN);
-    terminal = r.dashboard?.terminal ?? terminal;
+    // Without and with lead a run in turn (`roundOrder`).
+    for (const attached of roundOrder([false, true], i)) {
+      progress(
+        `dashboard cost, ${layout} ${frameSize} B, run ${i + 1}/${o.runs} ${
+          attached ? "with" : "without"
+        }`,
+      );
+      if (!attached) {
+        without.push((await throughputRun(run)).pps);
+        continue;
+      }
+      const r = await throughputRun(run, attach);
+      withIt.push(r.pps);
+      cpu.push(r.dashboard?.cpuPct ?? NaN);
+      updates.push(r.dashboard?.updatesPerSecond ?? NaN);
+      terminal = r.dashboard?.terminal ?? terminal;
+    }
   }
   const ppsWithout = median(without);
   const ppsWith = median(withIt);
@@ -120,10 +129,11 @@ export async function dashboardPing(
   const without: { medianUs: number; p99Us: number }[] = [];
   const withIt: { medianUs: number; p99Us: number }[] = [];
   for (let i = 0; i < o.runs; i++) {
-    progress(`ping and the dashboard, ${layout}, run ${i + 1}/${o.runs} without`);
-    without.push(await pingRun(run));
-    progress(`ping and the dashboard, ${layout}, run ${i + 1}/${o.runs} with`);
-    withIt.push(await pingRun(run, attach));
+    for (const attached of roundOrder([false, true], i)) {
+      const what = attached ? "with" : "without";
+      progress(`ping and the dashboard, ${layout}, run ${i + 1}/${o.runs} ${what}`);
+      (attached ? withIt : without).push(await pingRun(run, attached ? attach : undefined));
+    }
   }
   return {
     kind: "dashboard-ping",

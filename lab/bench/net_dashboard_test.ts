@@ -5,7 +5,7 @@ import { dashboardPing } from "./net_dashboard.ts";
 
 Deno.test({
   name:
-    "vlab bench net --dashboard: idle ping runs alternate without and with an attached dashboard",
+    "vlab bench net --dashboard: idle ping runs alternate without and with an attached dashboard, each leading a run in turn",
   ...LAB_TEST,
   fn: async () => {
     const attached: string[] = [];
@@ -29,7 +29,8 @@ Deno.test({
       attach,
       (w) => seen.push(w),
     );
-    assert.deepEqual(seen.map((w) => w.endsWith("without") ? "-" : "+"), ["-", "+", "-", "+"]);
+    // Each leads a run in turn: without first in run 1, with first in run 2.
+    assert.deepEqual(seen.map((w) => w.endsWith("without") ? "-" : "+"), ["-", "+", "+", "-"]);
     assert.deepEqual(attached, ["bench-ping-split", "bench-ping-split"]);
     assert.deepEqual(calls, ["window", "detach", "window", "detach"]);
     assert.equal(row.count, 5);

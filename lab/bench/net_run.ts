@@ -1,7 +1,7 @@
 /**
  * One throughput run of `vlab bench net` on a fresh lab (two VMs joined by one link), and the
  * helpers the net bench and the dashboard-overhead bench share: the pair topology, a workload
- * that must succeed, a median. Both `net.ts` and `net_dashboard.ts` import it; it imports
+ * that must succeed, a median, the order of a round's cases. Both `net.ts` and `net_dashboard.ts` import it; it imports
  * neither.
  *
  * @module
@@ -24,6 +24,22 @@ export const median = (xs: number[]): number => {
     ? s[(s.length - 1) / 2]
     : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+
+/**
+ * The cases of round `round` in the order to measure them: `cases` rotated by `round`, so that
+ * each leads a round in turn and none always follows another's lab (its workers ending, its
+ * memory freed) or always meets the machine later in a round.
+ *
+ * @example
+ * ```ts
+ * import { roundOrder } from "./net_run.ts";
+ * roundOrder(["split", "packed"], 1); // ["packed", "split"]
+ * ```
+ */
+export function roundOrder<T>(cases: readonly T[], round: number): T[] {
+  const k = ((round % cases.length) + cases.length) % cases.length;
+  return [...cases.slice(k), ...cases.slice(0, k)];
+}
 
 /** The plan of `pairs` VM pairs, each joined by one link. */
 export function pairTopology(

@@ -4,6 +4,7 @@ import { LAB_TEST } from "../testing.ts";
 import {
   execOk,
   pairTopology,
+  roundOrder,
   spawnOk,
   warmUp,
   WARMUP_PORT,
@@ -44,4 +45,14 @@ Deno.test({
       await lab.stop();
     }
   },
+});
+
+Deno.test("roundOrder rotates the cases so that each leads a round in turn", () => {
+  const m = ["none", "strict", "static"];
+  assert.deepEqual([0, 1, 2, 3].map((r) => roundOrder(m, r).join(",")), [
+    "none,strict,static",
+    "strict,static,none",
+    "static,none,strict",
+    "none,strict,static",
+  ]);
 });

@@ -280,7 +280,8 @@ Deno.test("packed against split: the median of the per-run ratios, with their ra
 });
 
 Deno.test({
-  name: "the throughput runs alternate layouts run by run, and rows come out layout by layout",
+  name:
+    "the throughput runs alternate layouts run by run, each leading a run in turn, and rows come out layout by layout",
   ...LAB_TEST,
   async fn() {
     const runs: string[] = [];
@@ -293,8 +294,8 @@ Deno.test({
     assert.deepEqual(runs, [
       "split, 64-byte frames, run 1/2",
       "packed, 64-byte frames, run 1/2",
-      "split, 64-byte frames, run 2/2",
       "packed, 64-byte frames, run 2/2",
+      "split, 64-byte frames, run 2/2",
     ]);
     const tp = report.rows.filter((r): r is ThroughputRow => r.kind === "throughput");
     assert.deepEqual(tp.map((r) => [r.layout, r.runsPps.length]), [["split", 2], ["packed", 2]]);

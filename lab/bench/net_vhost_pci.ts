@@ -13,7 +13,7 @@
 import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
-import { execOk, median, spawnOk, warmUp, warmUpPings } from "./net_run.ts";
+import { execOk, median, roundOrder, spawnOk, warmUp, warmUpPings } from "./net_run.ts";
 
 /** The vhost-pci comparison. */
 export interface VhostPciRow {
@@ -101,10 +101,12 @@ export async function vhostPciComparison(
   const net: { pps: number; rttMedianUs: number }[] = [];
   const vp: { pps: number; rttMedianUs: number }[] = [];
   for (let i = 0; i < o.runs; i++) {
-    progress(`virtio-net link, ${frameSize}-byte frames and ping, run ${i + 1}/${o.runs}`);
-    net.push(await once("net", { ...o, frameSize }));
-    progress(`vhost-pci link, ${frameSize}-byte frames and ping, run ${i + 1}/${o.runs}`);
-    vp.push(await once("vhost-pci", { ...o, frameSize }));
+    // Each link leads a run in turn (`roundOrder`): neither always starts after the other's lab.
+    for (const kind of roundOrder(["net", "vhost-pci"] as const, i)) {
+      const name = kind === "net" ? "virtio-net" : "vhost-pci";
+      progress(`${name} link, ${frameSize}-byte frames and ping, run ${i + 1}/${o.runs}`);
+      (kind === "net" ? net : vp).push(await once(kind, { ...o, frameSize }));
+    }
   }
   const m = (xs: { pps: number; rttMedianUs: number }[]) => ({
     pps: median(xs.map((x) => x.pps)),
