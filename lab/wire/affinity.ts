@@ -3,7 +3,7 @@
  * `sched_setaffinity` and `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` (libc, by Deno's FFI): how a
  * worker tells the lab's placement (`lab/placement.ts`) how busy it is, and moves itself onto the
  * CPU the placement chose for it, as a hypervisor's management pins a VM's vCPU and its vhost
- * thread together.
+ * thread together; and `sched_yield`, by which a busy-polling worker gives its CPU away.
  *
  * Each call acts on the thread that makes it (pid 0), so no thread ID crosses threads. Where it
  * cannot work (not Linux, no `--allow-ffi`, no libc), {@linkcode threadAffinity} says why and
@@ -40,6 +40,7 @@ type Libc = {
     sched_setscheduler(pid: number, policy: number, param: Int32Array): number;
     getrlimit(resource: number, rlim: BigUint64Array): number;
     clock_gettime(clock: number, timespec: BigInt64Array): number;
+    sched_yield(): number;
   };
 };
 
@@ -62,6 +63,7 @@ function openLibc(): Libc | NoAffinity {
       sched_setscheduler: { parameters: ["i32", "i32", "buffer"], result: "i32" },
       getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
       clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+      sched_yield: { parameters: [], result: "i32" },
     }) as unknown as Libc;
   } catch (e) {
     return { reason: `CPU placement could not load libc: ${e instanceof Error ? e.message : e}` };
@@ -126,6 +128,25 @@ export const SCHED_IDLE = 5;
 export const SCHED_OTHER = 0;
 /** `getrlimit`'s resource number of the nice ceiling. */
 const RLIMIT_NICE = 13;
+
+/**
+ * A function that gives the calling thread's CPU to any other thread waiting for it
+ * (`sched_yield`; it returns at once when none is), or why there is none here. A busy-polling
+ * loop calls it between polls, so that it never keeps a peer that shares its CPU from running.
+ *
+ * @example
+ * ```ts ignore
+ * import { cpuYield } from "./affinity.ts";
+ * const y = cpuYield();
+ * if (typeof y === "function") y();
+ * ```
+ */
+export function cpuYield(): (() => void) | NoAffinity {
+  libc ??= openLibc();
+  if ("reason" in libc) return libc;
+  const lib = libc;
+  return () => void lib.symbols.sched_yield();
+}
 
 /** Scheduling policies of this process's threads, by thread ID (see {@linkcode schedulerControl}). */
 export interface SchedulerControl {

@@ -27,7 +27,7 @@
  * @module
  */
 
-import { type NoAffinity, type ThreadAffinity, threadAffinity } from "./affinity.ts";
+import { cpuYield, type NoAffinity, type ThreadAffinity, threadAffinity } from "./affinity.ts";
 import {
   announceSleep,
   beat,
@@ -326,6 +326,8 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
   let lastWork = -Infinity;
   let worked = false; // work since lastWork was stamped
   const cpu = new CpuFollower(bells, thread);
+  const canYield = opts.pollUs > 0 ? cpuYield() : null;
+  const yieldCpu = typeof canYield === "function" ? canYield : null;
   /**
    * One wait on the doorbell: blocking slices when hot, else one `waitAsync`. Returns
    * {@linkcode RUNG} and {@linkcode YIELDED} bits; the caller counts a timeout.
@@ -402,7 +404,8 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
         worked = true;
         continue;
       }
-      // Busy-poll a short budget.
+      // Busy-poll a short budget, giving the CPU between polls to any thread that waits for it
+      // (a peer woken on this CPU would otherwise wait for the poll's time slice to end).
       const pollEnd = performance.now() + opts.pollUs / 1000;
       let found = false;
       while (performance.now() < pollEnd) {
@@ -410,6 +413,7 @@ export async function runLoop(opts: LoopOptions, hooks: LoopHooks): Promise<void
           found = true;
           break;
         }
+        yieldCpu?.();
       }
       if (found) {
         counters.pollHits++;
