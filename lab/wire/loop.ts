@@ -1,8 +1,9 @@
 /**
  * The loop every worker runs (guest, device, switch): do work while there is some, returning to
  * the event loop now and then; when there is none, busy-poll for a short budget (like vhost
- * polling), then announce sleep, re-check, and wait on the thread's doorbell. It returns when
- * the main thread sets the thread's stop flag.
+ * polling, giving the CPU between polls to any thread waiting for it), then announce sleep,
+ * re-check, and wait on the thread's doorbell. It returns when the main thread sets the thread's
+ * stop flag.
  *
  * Why it is shaped like this (architecture.md, runtime facts): `worker.terminate()` cannot
  * interrupt synchronous JavaScript, so the loop never spins unboundedly and always comes back
@@ -96,7 +97,7 @@ export interface LoopOptions {
   bells: Int32Array;
   /** This thread. */
   thread: number;
-  /** Busy-poll budget before waiting, µs. */
+  /** Busy-poll budget before waiting, µs (between polls the thread yields its CPU: `cpuYield`). */
   pollUs: number;
   /** Longest wait when nothing is due, ms (default 1000). */
   idleWaitMs?: number;
