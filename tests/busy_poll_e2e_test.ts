@@ -10,30 +10,20 @@
 
 import assert from "node:assert/strict";
 import { Lab } from "../lab/lab.ts";
-import { planLab } from "../lab/plan.ts";
-import { topologyFromObject } from "../lab/topology/mod.ts";
 import { LAB_TEST } from "../lab/testing.ts";
+import { pairTopology } from "../lab/bench/net_run.ts";
 
 Deno.test({
   name: "a lab whose workers busy-poll 5 ms still answers pings in well under 3 ms",
   ...LAB_TEST,
   async fn() {
-    const t = topologyFromObject({
-      name: "busy-poll",
-      defaults: { vm: { poll_us: 5000 } },
-      vms: {
-        a: { nics: { eth0: { ip: "10.9.0.1/24" } } },
-        b: { nics: { eth0: { ip: "10.9.0.2/24" } } },
-      },
-      links: [{ endpoints: ["a:eth0", "b:eth0"] }],
-    });
-    assert.ok(t.ok);
-    const lab = await Lab.start(planLab(t.value));
+    // Two VMs, a0 (10.0.0.1) and b0 (10.0.0.2), polling 5 ms before each wait.
+    const lab = await Lab.start(pairTopology("busy-poll", "split", 1, 5000, 256));
     try {
       // The first ping resolves b's address; the rest measure.
-      const warm = await lab.exec("a", ["ping", "10.9.0.2", "-c", "2", "-i", "0.01"]);
+      const warm = await lab.exec("a0", ["ping", "10.0.0.2", "-c", "2", "-i", "0.01"]);
       assert.ok(warm.ok, JSON.stringify(warm));
-      const r = await lab.exec("a", ["ping", "10.9.0.2", "-c", "40", "-i", "0.01"]);
+      const r = await lab.exec("a0", ["ping", "10.0.0.2", "-c", "40", "-i", "0.01"]);
       assert.ok(r.ok, JSON.stringify(r));
       const ping = r.result as { received: number; rttMs: { median: number } | null };
       assert.equal(ping.received, 40);
