@@ -128,13 +128,21 @@ Deno.test({
     "a hung device worker is caught by the heartbeat watchdog, fenced, and never writes a ring when it wakes up late",
   fn: async () => {
     const lab = await startPair({ watchdogMs: 250, keepReplacedWorkers: true });
+    // The VM's state when the watchdog's verdict comes out: `restarting` lasts only until the
+    // replacement runs (often less than waitForValue's 10 ms between looks), so it is read as the
+    // event is emitted, not polled.
+    let stateAtCrash: string | null = null;
+    const unsubscribe = lab.events.subscribe((e) => {
+      if (e.kind === "backend-crash" && e.subject === "a") stateAtCrash = lab.vmState("a");
+    });
     try {
       // The flood outlasts the hang: the old worker wakes up while the new one moves frames.
       const r = await flood(lab, 8000, 8000, async () => {
         await waitForValue("the flood to start", () => txFrames(lab, 0) > 200 ? true : null);
         const f = await lab.fault({ kind: "backend-crash", vm: "a", mode: "hang", ms: 700 });
         assert.ok(f.ok, JSON.stringify(f));
-        await waitForValue("restarting", () => lab.vmState("a") === "restarting" ? true : null);
+        await waitForValue("the watchdog's verdict", () => stateAtCrash);
+        assert.equal(stateAtCrash, "restarting");
         await waitForValue(
           "backend-restarted",
           () => count(lab, "backend-restarted") > 0 ? true : null,
@@ -149,6 +157,7 @@ Deno.test({
       assert.equal(crash.detail?.cause, "hang");
       assert.equal(lab.vmState("a"), "running");
     } finally {
+      unsubscribe();
       await lab.stop();
     }
   },
