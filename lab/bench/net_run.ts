@@ -1,8 +1,8 @@
 /**
  * One throughput run of `vlab bench net` on a fresh lab (two VMs joined by one link), and the
  * helpers the net bench and the dashboard-overhead bench share: the pair topology, a workload
- * that must succeed, a median, the order of a round's cases. Both `net.ts` and `net_dashboard.ts` import it; it imports
- * neither.
+ * that must succeed, a median, the order of a round's cases. Every `vlab bench net` part and the
+ * iommu and vsock benches import it; it imports none of them.
  *
  * @module
  */
