@@ -89,6 +89,8 @@ export type {
   RingsBenchOptions,
   RingsBenchReport,
   RingsBenchRow,
+  RingsCFigures,
+  RingsCStatus,
   Spread,
 } from "./lab/bench/types.ts";
 export {

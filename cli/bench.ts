@@ -60,6 +60,8 @@ export interface RawRingsOptions {
   cacheModel?: boolean;
   /** Run both workers on one CPU. */
   sameCore?: boolean;
+  /** Time the same points through the C ring too. */
+  vsC?: boolean;
 }
 
 /**
@@ -135,6 +137,7 @@ export function parseRingsOptions(raw: RawRingsOptions): RingsBenchOptions {
     payload: raw.payload === true,
     cacheModel: raw.cacheModel === true,
     sameCore: raw.sameCore === true,
+    vsC: raw.vsC === true,
   };
 }
 
@@ -207,6 +210,11 @@ function ringsCommand(runtime: BenchRuntime) {
     .option("--payload", "write and check each request's sequence number in its buffer")
     .option("--cache-model", "also count ring cache lines moved per request (cache model)")
     .option("--same-core", "run both workers on CPU 0 (re-runs vlab under taskset -c 0)")
+    .option(
+      "--vs-c",
+      "also time each poll point through a C ring built with the system's C compiler ($CC or " +
+        "cc), for each layout's ratio to C from the same run",
+    )
     .option("--json", "print the report as JSON on stdout instead of the table")
     .option("--svg <file>", "write a chart of ns per request against batch size")
     .action(async (raw) => {

@@ -61,6 +61,7 @@ Deno.test("every option is read", () => {
     payload: true,
     cacheModel: true,
     sameCore: true,
+    vsC: true,
   });
   assert.deepEqual(options, {
     layouts: ["packed"],
@@ -73,7 +74,9 @@ Deno.test("every option is read", () => {
     payload: true,
     cacheModel: true,
     sameCore: true,
+    vsC: true,
   });
+  assert.equal(parseRingsOptions({}).vsC, false);
   assert.deepEqual(parseRingsOptions({ layout: "split", mode: "notify" }).layouts, ["split"]);
   assert.deepEqual(parseRingsOptions({ mode: "NOTIFY" }).modes, ["notify"]);
 });

@@ -39,6 +39,11 @@ export const TEST_TOOLS: readonly TestTool[] = [
   { command: "dot", debianPackage: "graphviz", usedFor: "renders `vlab graph --format dot`" },
   { command: "promtool", debianPackage: "prometheus", usedFor: "checks the /metrics text" },
   { command: "xmllint", debianPackage: "libxml2-utils", usedFor: "checks drill JUnit reports" },
+  {
+    command: "cc",
+    debianPackage: "gcc",
+    usedFor: "builds the C ring of `vlab bench rings --vs-c`",
+  },
 ];
 
 /**

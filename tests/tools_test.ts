@@ -54,7 +54,7 @@ Deno.test("without the tools and without leave to install, the step fails in its
   assert.equal(stderr.split("\n").length, 1, stderr);
   assert.match(
     stderr,
-    /^vlab tests: curl, tshark, tmux, script, socat, dot, promtool, xmllint missing/,
+    /^vlab tests: curl, tshark, tmux, script, socat, dot, promtool, xmllint, cc missing/,
   );
   assert.ok(ms < 5000, `took ${ms} ms`);
 });

@@ -29,6 +29,7 @@ function report(results: RingsBenchRow[]): RingsBenchReport {
       payload: false,
       cacheModel: false,
       sameCore: false,
+      vsC: false,
     },
     environment: { deno: "2.9.6", v8: "15.0.245", cpus: 2, cpuModel: "AMD EPYC 7B13" },
     results,

@@ -56,6 +56,7 @@ export function formatRingsTable(report: RingsBenchReport): string {
   for (const mode of modes) {
     lines.push("", `mode: ${mode}`, ...modeTable(report, mode));
   }
+  if (report.c?.ran === false) lines.push("", `C ring: not measured: ${report.c.reason}`);
   return lines.join("\n");
 }
 
@@ -131,9 +132,11 @@ function modeTable(report: RingsBenchReport, mode: RingMode): string[] {
   const showRatio = layouts.includes("split") && layouts.includes("packed");
   const showNotifications = mode === "notify";
   const showLines = rows.some((row) => row.linesPerRequest !== undefined);
+  const cLayouts = layouts.filter((layout) => rows.some((r) => r.layout === layout && r.c));
 
   const header = ["batch", ...layouts.map((layout) => `${layout} per request`)];
   if (showRatio) header.push("packed/split");
+  for (const layout of cLayouts) header.push(`C ${layout}`, `${layout}/C`);
   if (showNotifications) {
     for (const layout of layouts) header.push(`${layout} kicks`, `${layout} irqs`);
   }
@@ -149,6 +152,16 @@ function modeTable(report: RingsBenchReport, mode: RingMode): string[] {
       cells.push(row === undefined ? NO_VALUE : formatSpread(row.nsPerRequest));
     }
     if (showRatio) cells.push(ratioCell(find("split", batch), find("packed", batch)));
+    for (const layout of cLayouts) {
+      const row = find(layout, batch);
+      const c = row?.c;
+      cells.push(
+        c === undefined ? NO_VALUE : formatSpread(c.nsPerRequest),
+        c === undefined || row === undefined || c.nsPerRequest.median <= 0
+          ? NO_VALUE
+          : (row.nsPerRequest.median / c.nsPerRequest.median).toFixed(2),
+      );
+    }
     if (showNotifications) {
       for (const layout of layouts) {
         const row = find(layout, batch);
@@ -164,6 +177,16 @@ function modeTable(report: RingsBenchReport, mode: RingMode): string[] {
     return cells;
   });
   const notes: string[] = [];
+  if (cLayouts.length > 0) {
+    const handoffs = rows.flatMap((row) => row.c === undefined ? [] : [row.c.handoffNs]);
+    const compiler = report.c?.ran === true ? `, built with ${report.c.compiler} -O2` : "";
+    notes.push(
+      `C: the same hand-offs through lab/bench/c_ring.c${compiler}, in the same run (the two ` +
+        `rings take turns leading a point; the C threads' hand-off ${
+          Math.min(...handoffs).toFixed(0)
+        }–${Math.max(...handoffs).toFixed(0)} ns)`,
+    );
+  }
   if (showNotifications) notes.push("kicks and irqs: notifications per request");
   if (showLines) notes.push("lines: ring cache lines moved per request (cache model)");
   notes.push(

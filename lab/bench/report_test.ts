@@ -36,6 +36,7 @@ function report(results: RingsBenchRow[], options: Partial<RingsBenchReport["opt
       payload: false,
       cacheModel: false,
       sameCore: false,
+      vsC: false,
       ...options,
     },
     environment: { deno: "2.9.6", v8: "15.0.245", cpus: 2, cpuModel: "AMD EPYC 7B13" },
@@ -213,4 +214,66 @@ Deno.test("a column whose cells change unit does not name one in its header", ()
   const header = text.split("\n").find((l) => l.trimStart().startsWith("batch"))!;
   assert.ok(!header.includes("ns/request"), header);
   assert.match(text, /1\.22 \(1\.21–1\.24\) µs/, "the cell carries its unit");
+});
+
+Deno.test("--vs-c adds each layout's C time and its ratio to C, and names the C ring", () => {
+  const c = (median: number, ranFirst: boolean) => ({
+    nsPerRequest: { median, min: median - 1, max: median + 2 },
+    handoffNs: 50,
+    checkedRequests: 6,
+    truncatedRuns: 0,
+    ranFirst,
+  });
+  const r: RingsBenchReport = {
+    ...report([
+      row("split", "poll", 4, 160, { c: c(80, false) }),
+      row("packed", "poll", 4, 150, { c: c(60, true) }),
+    ], { vsC: true }),
+    c: { ran: true, compiler: "cc" },
+  };
+  const lines = formatRingsTable(r).split("\n");
+  const header = lines.findIndex((line) => line.trimStart().startsWith("batch"));
+  assert.deepEqual(cells(lines[header]), [
+    "batch",
+    "split per request",
+    "packed per request",
+    "packed/split",
+    "C split",
+    "split/C",
+    "C packed",
+    "packed/C",
+    "hand-off ns",
+  ]);
+  assert.deepEqual(cells(lines[header + 1]), [
+    "4",
+    "160 (150–180) ns",
+    "150 (140–170) ns",
+    "0.94",
+    "80 (79–82) ns",
+    "2.00",
+    "60 (59–62) ns",
+    "2.50",
+    "100/100",
+  ]);
+  assert.match(
+    lines[header + 2],
+    /^C: the same hand-offs through lab\/bench\/c_ring\.c, built with cc -O2/,
+  );
+  assert.match(lines[header + 2], /hand-off 50–50 ns\)$/);
+});
+
+Deno.test("--vs-c says in one line why the C ring was not measured", () => {
+  const r: RingsBenchReport = {
+    ...report([row("split", "poll", 1, 300)], { vsC: true }),
+    c: {
+      ran: false,
+      reason: "no C compiler: `cc` is not on PATH (install gcc, or name one in CC)",
+    },
+  };
+  const text = formatRingsTable(r);
+  assert.doesNotMatch(text, /C split/);
+  assert.equal(
+    text.split("\n").at(-1),
+    "C ring: not measured: no C compiler: `cc` is not on PATH (install gcc, or name one in CC)",
+  );
 });

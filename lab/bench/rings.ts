@@ -12,6 +12,7 @@
 
 import { cpus } from "node:os";
 import { GuestMemory } from "../../devices/memory/memory.ts";
+import { CRing } from "./c_ring.ts";
 import { runCacheModel } from "./cache_model.ts";
 import { type BenchLayout, benchLayout, Ctl, ctl, CTL_WORDS } from "./ring_layout.ts";
 import type { WorkerReply, WorkerRequest } from "./ring_worker.ts";
@@ -23,6 +24,8 @@ import type {
   RingsBenchOptions,
   RingsBenchReport,
   RingsBenchRow,
+  RingsCFigures,
+  RingsCStatus,
   Spread,
 } from "./types.ts";
 
@@ -38,6 +41,7 @@ export const DEFAULT_RINGS_OPTIONS: RingsBenchOptions = {
   payload: false,
   cacheModel: false,
   sameCore: false,
+  vsC: false,
 };
 
 /** Requests per run when both workers share one core (busy-polling there is pathological). */
@@ -65,32 +69,106 @@ export async function runRingsBench(
     options = { ...options, requests: Math.min(options.requests, SAME_CORE_REQUESTS) };
   }
   const results: RingsBenchRow[] = [];
-  for (const mode of options.modes) {
-    for (const layout of options.layouts) {
-      const pair = await WorkerPair.start();
-      try {
-        for (const batch of options.batches) {
-          const row = await measurePoint(pair, options, layout, mode, batch, progress);
-          if (options.cacheModel) {
-            const model = runCacheModel({
-              layout,
-              queueSize: options.queueSize,
-              batch,
-              outstanding: options.outstanding,
-              requests: Math.max(4096, batch * 64),
-              notify: mode === "notify",
-            });
-            row.linesPerRequest = model.linesPerRequest;
-            row.invalidationsPerRequest = model.invalidationsPerRequest;
+  const c = options.vsC ? await startCRing(options) : null;
+  try {
+    let point = 0;
+    for (const mode of options.modes) {
+      for (const layout of options.layouts) {
+        const pair = await WorkerPair.start();
+        try {
+          for (const batch of options.batches) {
+            // The two rings take turns leading a point, so neither always runs on a machine
+            // the other has just warmed (or disturbed).
+            const cFirst = point++ % 2 === 1;
+            const cPoint = c?.ring && mode === "poll"
+              ? () => measureCPoint(c.ring!, options, layout, batch, cFirst, progress)
+              : null;
+            const before = cFirst && cPoint ? await cPoint() : undefined;
+            const row = await measurePoint(pair, options, layout, mode, batch, progress);
+            const after = !cFirst && cPoint ? await cPoint() : undefined;
+            const cFigures = before ?? after;
+            if (cFigures !== undefined) row.c = cFigures;
+            if (options.cacheModel) {
+              const model = runCacheModel({
+                layout,
+                queueSize: options.queueSize,
+                batch,
+                outstanding: options.outstanding,
+                requests: Math.max(4096, batch * 64),
+                notify: mode === "notify",
+              });
+              row.linesPerRequest = model.linesPerRequest;
+              row.invalidationsPerRequest = model.invalidationsPerRequest;
+            }
+            results.push(row);
           }
-          results.push(row);
+        } finally {
+          pair.stop();
         }
-      } finally {
-        pair.stop();
       }
     }
+  } finally {
+    await c?.ring?.dispose();
   }
-  return { options, environment: environment(), results };
+  const report: RingsBenchReport = { options, environment: environment(), results };
+  if (c !== null) report.c = c.status;
+  return report;
+}
+
+/**
+ * Build the C ring for `--vs-c`, or say why it will not run: it mirrors closed batches of
+ * single-descriptor requests without a payload, so `outstanding` and `payload` runs skip it.
+ */
+async function startCRing(
+  options: RingsBenchOptions,
+): Promise<{ ring: CRing | null; status: RingsCStatus }> {
+  const unlike = options.outstanding
+    ? "--outstanding"
+    : options.payload
+    ? "--payload"
+    : options.sameCore
+    ? "--same-core"
+    : null;
+  if (unlike !== null) {
+    return {
+      ring: null,
+      status: {
+        ran: false,
+        reason: `the C ring runs closed batches on two cores, not with ${unlike}`,
+      },
+    };
+  }
+  if (!options.modes.includes("poll")) {
+    return { ring: null, status: { ran: false, reason: "the C ring busy-polls: add --mode poll" } };
+  }
+  const built = await CRing.build();
+  if (!built.ok) return { ring: null, status: { ran: false, reason: built.error } };
+  return { ring: built.value, status: { ran: true, compiler: built.value.compiler } };
+}
+
+async function measureCPoint(
+  ring: CRing,
+  options: RingsBenchOptions,
+  layout: RingLayout,
+  batch: number,
+  ranFirst: boolean,
+  progress: ProgressFn,
+): Promise<RingsCFigures> {
+  progress(`${layout} poll batch ${batch}: C ring, ${options.runs + 1} runs`);
+  const p = await ring.point({
+    layout,
+    queueSize: options.queueSize,
+    batch,
+    runs: options.runs,
+    requests: options.requests,
+  });
+  return {
+    nsPerRequest: spread(p.nsPerRun),
+    handoffNs: p.handoffNs,
+    checkedRequests: p.checkedRequests,
+    truncatedRuns: p.truncatedRuns,
+    ranFirst,
+  };
 }
 
 async function measurePoint(

@@ -36,6 +36,11 @@ export interface RingsBenchOptions {
   cacheModel: boolean;
   /** Pin both workers to one CPU (set by the CLI after re-exec under `taskset`). */
   sameCore: boolean;
+  /**
+   * Also time each poll-mode point through the C ring (`c_ring.c`, compiled with the system's C
+   * compiler), right before or after the JavaScript ring, for ratios from the same run.
+   */
+  vsC: boolean;
 }
 
 /** Median, minimum and maximum of a set of runs. */
@@ -79,7 +84,26 @@ export interface RingsBenchRow {
   linesPerRequest?: number;
   /** Ring-line invalidations per request, by the cache model (with `cacheModel`). */
   invalidationsPerRequest?: number;
+  /** The same point through the C ring (with `vsC`, poll mode, when a compiler was found). */
+  c?: RingsCFigures;
 }
+
+/** The C ring's figures at one point (`vsC`). */
+export interface RingsCFigures {
+  /** Nanoseconds per request over the timed runs. */
+  nsPerRequest: Spread;
+  /** One cache line changing hands between the C threads, measured before the point. */
+  handoffNs: number;
+  /** Requests whose sequence number both C threads checked (warm-up included). */
+  checkedRequests: number;
+  /** Runs stopped by the per-run deadline. */
+  truncatedRuns: number;
+  /** Whether the C ring ran before the JavaScript ring at this point (the two take turns). */
+  ranFirst: boolean;
+}
+
+/** Whether the C ring ran (`vsC`): the compiler that built it, or why it did not. */
+export type RingsCStatus = { ran: true; compiler: string } | { ran: false; reason: string };
 
 /** The whole report. */
 export interface RingsBenchReport {
@@ -89,6 +113,8 @@ export interface RingsBenchReport {
   environment: { deno: string; v8: string; cpus: number; cpuModel: string };
   /** One row per layout, mode and batch. */
   results: RingsBenchRow[];
+  /** The C ring's status (with `vsC`). */
+  c?: RingsCStatus;
 }
 
 /** Progress callback: a short line describing what runs now. */

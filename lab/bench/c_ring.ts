@@ -1,0 +1,166 @@
+/**
+ * `vlab bench rings --vs-c`: the ring benchmark's hand-offs through a C ring, measured in the
+ * same run as the JavaScript rings, so that "within 2× of C" is a ratio from one run on one
+ * machine and not a comparison with figures taken elsewhere.
+ *
+ * The C ring is `c_ring.c` beside this file: a minimal split and packed virtqueue whose driver
+ * and device threads follow `ring_worker.ts`'s protocol request for request (closed batches,
+ * each request published as it is added and followed by a kick decision, completions published
+ * every 8 and when the ring runs empty, sequence numbers checked on both sides, busy polling).
+ * It is compiled once per benchmark with the system's C compiler (`$CC`, else `cc`, at `-O2`)
+ * into a temporary folder removed afterwards, and run once per point; without a compiler the
+ * benchmark says in one line why it skipped the C columns.
+ *
+ * Runs on the CLI's main thread; commands go through a {@linkcode CommandRunner}, so tests can
+ * replace the system.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { err, ok, type Result } from "../../devices/base/result.ts";
+import type { RingLayout } from "./types.ts";
+import { type CommandRunner, systemRunner } from "./veth.ts";
+
+/** What the C ring measured at one point. */
+export interface CRingPoint {
+  /** Nanoseconds per request of each timed run. */
+  nsPerRun: number[];
+  /** One cache line changing hands between the C threads, in ns, before the point. */
+  handoffNs: number;
+  /** Requests whose sequence number both C threads checked (warm-up included). */
+  checkedRequests: number;
+  /** Runs stopped by the per-run deadline. */
+  truncatedRuns: number;
+}
+
+/** One point's request to the C ring. */
+export interface CRingRequest {
+  /** Ring layout. */
+  layout: RingLayout;
+  /** Queue size (split: a power of two). */
+  queueSize: number;
+  /** Batch size. */
+  batch: number;
+  /** Timed runs (one warm-up run comes first). */
+  runs: number;
+  /** Requests per run. */
+  requests: number;
+}
+
+const OUTPUT = z.object({
+  ns: z.array(z.number().positive()).min(1),
+  handoffNs: z.number().nonnegative(),
+  checked: z.number().int().nonnegative(),
+  tokenErrors: z.number().int().nonnegative(),
+  seqErrors: z.number().int().nonnegative(),
+  truncated: z.number().int().nonnegative(),
+  kickDecisions: z.number().int().nonnegative(),
+  interruptDecisions: z.number().int().nonnegative(),
+});
+
+/**
+ * The compiled C ring: {@linkcode CRing.build} it, run points with {@linkcode CRing.point},
+ * then {@linkcode CRing.dispose} it.
+ *
+ * @example
+ * ```ts ignore
+ * import { CRing } from "./c_ring.ts";
+ * const built = await CRing.build();
+ * if (built.ok) {
+ *   const p = await built.value.point({
+ *     layout: "packed", queueSize: 256, batch: 16, runs: 3, requests: 100_000,
+ *   });
+ *   console.log(p.nsPerRun);
+ *   await built.value.dispose();
+ * }
+ * ```
+ */
+export class CRing {
+  private constructor(
+    /** The compiler command that built it. */
+    readonly compiler: string,
+    private readonly dir: string,
+    private readonly binary: string,
+    private readonly run: CommandRunner,
+  ) {}
+
+  /**
+   * Compile `c_ring.c` with `compiler` (default `$CC`, else `cc`); the reason in one line when
+   * it cannot (no compiler on PATH, the source missing, a compile error).
+   */
+  static async build(
+    compiler: string = Deno.env.get("CC") || "cc",
+    run: CommandRunner = systemRunner,
+  ): Promise<Result<CRing, string>> {
+    const source = new URL("./c_ring.c", import.meta.url);
+    if (source.protocol !== "file:") {
+      return err(`the C ring's source is not a local file (${source.href})`);
+    }
+    const dir = await Deno.makeTempDir({ prefix: "vlab-c-ring-" });
+    const binary = `${dir}/c_ring`;
+    const out = await run([
+      compiler,
+      "-O2",
+      "-std=c11",
+      "-pthread",
+      "-o",
+      binary,
+      source.pathname,
+    ]);
+    if (out.code !== 0) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      if (out.code === 127) {
+        return err(
+          `no C compiler: \`${compiler}\` is not on PATH (install gcc, or name one in CC)`,
+        );
+      }
+      const first = (out.stderr.trim().split("\n")[0] ?? "").slice(0, 200);
+      return err(`\`${compiler}\` could not compile lab/bench/c_ring.c: ${first}`);
+    }
+    return ok(new CRing(compiler, dir, binary, run));
+  }
+
+  /**
+   * Time one point: a warm-up run and `runs` timed runs of `requests` requests each.
+   *
+   * @throws {Error} when the C ring fails, prints what it should not, or finds a request out of
+   * order (the figures of a ring that lost requests mean nothing)
+   */
+  async point(req: CRingRequest): Promise<CRingPoint> {
+    const out = await this.run([
+      this.binary,
+      req.layout,
+      String(req.queueSize),
+      String(req.batch),
+      String(req.runs),
+      String(req.requests),
+    ]);
+    const where = `C ${req.layout} batch ${req.batch}`;
+    if (out.code !== 0) {
+      throw new Error(`${where}: exit ${out.code}: ${out.stderr.trim().split("\n")[0] ?? ""}`);
+    }
+    let parsed: z.infer<typeof OUTPUT>;
+    try {
+      parsed = OUTPUT.parse(JSON.parse(out.stdout));
+    } catch {
+      throw new Error(`${where}: unexpected output ${JSON.stringify(out.stdout.slice(0, 200))}`);
+    }
+    if (parsed.tokenErrors > 0 || parsed.seqErrors > 0) {
+      throw new Error(
+        `${where}: ${parsed.tokenErrors} tokens and ${parsed.seqErrors} sequence numbers out of order`,
+      );
+    }
+    return {
+      nsPerRun: parsed.ns,
+      handoffNs: parsed.handoffNs,
+      checkedRequests: parsed.checked,
+      truncatedRuns: parsed.truncated,
+    };
+  }
+
+  /** Remove the compiled binary and its folder. */
+  async dispose(): Promise<void> {
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { CRing } from "./c_ring.ts";
+import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "./rings.ts";
+import type { CommandRunner } from "./veth.ts";
+
+const REQUESTS = 20_000;
+
+for (const layout of ["split", "packed"] as const) {
+  Deno.test(`the C ring moves every request in order and times each run [${layout}]`, async () => {
+    const built = await CRing.build();
+    assert.ok(built.ok, built.ok ? "" : built.error);
+    try {
+      for (const batch of [1, 7, 64]) {
+        // A queue size that is not a power of two makes packed wrap at an odd slot.
+        const queueSize = layout === "packed" ? 100 : 128;
+        const p = await built.value.point({
+          layout,
+          queueSize,
+          batch,
+          runs: 2,
+          requests: REQUESTS,
+        });
+        assert.equal(p.checkedRequests, 3 * REQUESTS, `batch ${batch}`);
+        assert.equal(p.truncatedRuns, 0);
+        assert.equal(p.nsPerRun.length, 2);
+        assert.ok(p.nsPerRun.every((ns) => ns > 0 && ns < 1e6), String(p.nsPerRun));
+        assert.ok(p.handoffNs > 0);
+      }
+    } finally {
+      await built.value.dispose();
+    }
+  });
+}
+
+Deno.test("the C ring refuses a split queue whose size is not a power of two", async () => {
+  const built = await CRing.build();
+  assert.ok(built.ok, built.ok ? "" : built.error);
+  try {
+    await assert.rejects(
+      built.value.point({ layout: "split", queueSize: 100, batch: 1, runs: 1, requests: 10 }),
+      /C split batch 1: exit 2: usage: c_ring/,
+    );
+  } finally {
+    await built.value.dispose();
+  }
+});
+
+Deno.test("without a C compiler the C ring says so in one line", async () => {
+  const built = await CRing.build("vlab-no-such-cc");
+  assert.equal(built.ok, false);
+  assert.equal(
+    built.ok ? "" : built.error,
+    "no C compiler: `vlab-no-such-cc` is not on PATH (install gcc, or name one in CC)",
+  );
+});
+
+Deno.test("a compile error is reported by its first line", async () => {
+  const failing: CommandRunner = () =>
+    Promise.resolve({ code: 1, stdout: "", stderr: "c_ring.c:1: error: broken\nmore\n" });
+  const built = await CRing.build("cc", failing);
+  assert.equal(built.ok, false);
+  assert.equal(
+    built.ok ? "" : built.error,
+    "`cc` could not compile lab/bench/c_ring.c: c_ring.c:1: error: broken",
+  );
+});
+
+Deno.test("a C ring that finds requests out of order or prints nonsense fails the point", async () => {
+  let stdout = "";
+  const fake: CommandRunner = (argv) =>
+    Promise.resolve(
+      argv.includes("-O2") ? { code: 0, stdout: "", stderr: "" } : { code: 0, stdout, stderr: "" },
+    );
+  const built = await CRing.build("cc", fake);
+  assert.ok(built.ok);
+  const req = { layout: "packed" as const, queueSize: 8, batch: 1, runs: 1, requests: 8 };
+  stdout = JSON.stringify({
+    ns: [10],
+    handoffNs: 50,
+    checked: 16,
+    tokenErrors: 0,
+    seqErrors: 3,
+    truncated: 0,
+    kickDecisions: 0,
+    interruptDecisions: 0,
+  });
+  await assert.rejects(built.value.point(req), /0 tokens and 3 sequence numbers out of order/);
+  stdout = "not json";
+  await assert.rejects(built.value.point(req), /unexpected output "not json"/);
+  await built.value.dispose();
+});
+
+Deno.test("bench rings --vs-c times each poll point through both rings", async () => {
+  const report = await runRingsBench({
+    ...DEFAULT_RINGS_OPTIONS,
+    batches: [1, 16],
+    runs: 1,
+    requests: REQUESTS,
+    vsC: true,
+  });
+  assert.equal(report.c?.ran, true);
+  assert.equal(report.results.length, 4);
+  const leads: boolean[] = [];
+  for (const row of report.results) {
+    assert.ok(row.c !== undefined, `${row.layout} batch ${row.batch} has no C figures`);
+    assert.equal(row.c.checkedRequests, 2 * REQUESTS);
+    assert.ok(row.c.nsPerRequest.median > 0);
+    leads.push(row.c.ranFirst);
+  }
+  // The rings take turns leading a point.
+  assert.deepEqual(leads, [false, true, false, true]);
+});
+
+Deno.test("bench rings --vs-c skips the C ring, saying why, where it does not apply", async () => {
+  const report = await runRingsBench({
+    ...DEFAULT_RINGS_OPTIONS,
+    layouts: ["packed"],
+    batches: [4],
+    runs: 1,
+    requests: 2_000,
+    outstanding: true,
+    vsC: true,
+  });
+  assert.deepEqual(report.c, {
+    ran: false,
+    reason: "the C ring runs closed batches on two cores, not with --outstanding",
+  });
+  assert.equal(report.results[0].c, undefined);
+});
