@@ -1,6 +1,7 @@
 /**
  * The chart of `vlab bench rings`: nanoseconds per request (median, log scale) against batch size
- * (log 2 scale), one line per layout (and per mode when there are several), with the min–max
+ * (log 2 scale), one line per layout (and per mode when there are several; with `--vs-c` one per
+ * layout of the C ring too), with the min–max
  * spread of the runs as error bars. Built as a vega-lite spec, compiled to vega and rendered to
  * an SVG string without a browser.
  *
@@ -41,16 +42,23 @@ interface ChartPoint {
  */
 export function ringsChartSpec(report: RingsBenchReport): vegaLite.TopLevelSpec {
   const modes = new Set(report.results.map((row) => row.mode));
-  const points: ChartPoint[] = report.results
-    .filter((row) => row.nsPerRequest.median > 0 && row.batch > 0)
-    .map((row) => ({
-      layout: row.layout,
-      mode: row.mode,
-      batch: row.batch,
-      median: row.nsPerRequest.median,
+  // With --vs-c, the C ring's figures are one more line per layout ("C split", "C packed").
+  const series = report.results.flatMap((row) => [
+    { layout: row.layout as string, mode: row.mode, batch: row.batch, ns: row.nsPerRequest },
+    ...(row.c === undefined
+      ? []
+      : [{ layout: `C ${row.layout}`, mode: row.mode, batch: row.batch, ns: row.c.nsPerRequest }]),
+  ]);
+  const points: ChartPoint[] = series
+    .filter((s) => s.ns.median > 0 && s.batch > 0)
+    .map((s) => ({
+      layout: s.layout,
+      mode: s.mode,
+      batch: s.batch,
+      median: s.ns.median,
       // Keep the error bar on the log scale even if a run measured 0.
-      min: Math.max(row.nsPerRequest.min, row.nsPerRequest.median / 1000),
-      max: row.nsPerRequest.max,
+      min: Math.max(s.ns.min, s.ns.median / 1000),
+      max: s.ns.max,
     }));
   const env = report.environment;
   const o = report.options;
@@ -61,7 +69,9 @@ export function ringsChartSpec(report: RingsBenchReport): vegaLite.TopLevelSpec 
     scale: { type: "log", base: 2 },
     axis: { values: [...new Set(points.map((p) => p.batch))].sort((a, b) => a - b) },
   } as const;
-  const layouts = ["split", "packed"].filter((layout) => points.some((p) => p.layout === layout));
+  const layouts = ["split", "packed", "C split", "C packed"].filter((layout) =>
+    points.some((p) => p.layout === layout)
+  );
   const color = {
     field: "layout",
     type: "nominal",

@@ -107,3 +107,24 @@ Deno.test("a report with one layout renders", async () => {
   assert.doesNotMatch(svg, />split</);
   assertBalancedTags(svg);
 });
+
+Deno.test("with --vs-c the C ring gets a line per layout", async () => {
+  const c = (median: number) => ({
+    nsPerRequest: { median, min: median - 1, max: median + 1 },
+    handoffNs: 50,
+    checkedRequests: 1,
+    truncatedRuns: 0,
+    ranFirst: false,
+  });
+  const results = POLL.map((r) => ({ ...r, c: c(r.nsPerRequest.median / 2) }));
+  const spec = ringsChartSpec(report(results)) as unknown as {
+    data: { values: { layout: string; batch: number; median: number }[] };
+  };
+  assert.equal(spec.data.values.length, 12);
+  const cPacked = spec.data.values.find((p) => p.layout === "C packed" && p.batch === 1);
+  assert.equal(cPacked?.median, 165 / 2);
+  const svg = await renderRingsChart(report(results));
+  assert.match(svg, />C split</);
+  assert.match(svg, />C packed</);
+  assertBalancedTags(svg);
+});

@@ -5,7 +5,8 @@
  * Called by the CLI (`cli/bench.ts`) and by scripts through `mod.ts`; runs on the main thread
  * and owns the workers: one fresh pair per layout and mode (so each worker's JIT only ever sees
  * one ring class), reused across batch sizes. Each point has a warm-up run, then `runs` timed
- * runs; the report gives the median, minimum and maximum.
+ * runs; the report gives the median, minimum and maximum. With `vsC` each poll point also runs
+ * through the C ring (`c_ring.ts`), before or after the workers' turn.
  *
  * @module
  */
@@ -70,6 +71,7 @@ export async function runRingsBench(
   }
   const results: RingsBenchRow[] = [];
   const c = options.vsC ? await startCRing(options) : null;
+  const cRing = c?.ring ?? null;
   try {
     let point = 0;
     for (const mode of options.modes) {
@@ -80,8 +82,8 @@ export async function runRingsBench(
             // The two rings take turns leading a point, so neither always runs on a machine
             // the other has just warmed (or disturbed).
             const cFirst = point++ % 2 === 1;
-            const cPoint = c?.ring && mode === "poll"
-              ? () => measureCPoint(c.ring!, options, layout, batch, cFirst, progress)
+            const cPoint = cRing !== null && mode === "poll"
+              ? () => measureCPoint(cRing, options, layout, batch, cFirst, progress)
               : null;
             const before = cFirst && cPoint ? await cPoint() : undefined;
             const row = await measurePoint(pair, options, layout, mode, batch, progress);
@@ -108,7 +110,7 @@ export async function runRingsBench(
       }
     }
   } finally {
-    await c?.ring?.dispose();
+    await cRing?.dispose();
   }
   const report: RingsBenchReport = { options, environment: environment(), results };
   if (c !== null) report.c = c.status;
@@ -117,7 +119,8 @@ export async function runRingsBench(
 
 /**
  * Build the C ring for `--vs-c`, or say why it will not run: it mirrors closed batches of
- * single-descriptor requests without a payload, so `outstanding` and `payload` runs skip it.
+ * single-descriptor requests without a payload, busy-polling on two cores, so `outstanding`,
+ * `payload`, `sameCore` and notify-only runs skip it.
  */
 async function startCRing(
   options: RingsBenchOptions,
