@@ -428,7 +428,7 @@ int main(int argc, char **argv) {
   uint64_t qs, b, runs, requests;
   if (argc != 6 || (strcmp(argv[1], "split") != 0 && strcmp(argv[1], "packed") != 0) ||
       !parse(argv[2], 32768, &qs) || !parse(argv[3], 32768, &b) || !parse(argv[4], 1000, &runs) ||
-      !parse(argv[5], 100000000, &requests) || b > qs ||
+      !parse(argv[5], 1000000000, &requests) || b > qs ||
       (strcmp(argv[1], "split") == 0 && (qs & (qs - 1)) != 0)) {
     fprintf(stderr, "usage: c_ring split|packed QUEUE_SIZE BATCH RUNS REQUESTS\n");
     return 2;

@@ -17,6 +17,7 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { err, ok, type Result } from "../../devices/base/result.ts";
 import type { RingLayout } from "./types.ts";
@@ -106,7 +107,7 @@ export class CRing {
       "-pthread",
       "-o",
       binary,
-      source.pathname,
+      fileURLToPath(source),
     ]);
     if (out.code !== 0) {
       await Deno.remove(dir, { recursive: true }).catch(() => {});
