@@ -21,7 +21,9 @@
  *
  * Usage: c_ring split|packed QUEUE_SIZE BATCH RUNS REQUESTS
  * Prints one JSON object: {"ns":[per-request ns of each timed run],"handoffNs":N,
- * "checked":N,"tokenErrors":N,"seqErrors":N,"truncated":N}. Exit status 2 on bad arguments.
+ * "checked":N,"tokenErrors":N,"seqErrors":N,"truncated":N,"kickDecisions":N,
+ * "interruptDecisions":N} (the decisions are counted so that the compiler keeps them). Exit
+ * status 2 on bad arguments, 1 when the device returns a buffer the driver did not post.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
