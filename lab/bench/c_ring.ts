@@ -164,4 +164,13 @@ export class CRing {
   async dispose(): Promise<void> {
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
+
+  /** Remove them at once (from a signal listener, where nothing may be awaited). */
+  disposeNow(): void {
+    try {
+      Deno.removeSync(this.dir, { recursive: true });
+    } catch {
+      // Gone already.
+    }
+  }
 }

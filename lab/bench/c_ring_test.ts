@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { vlabChildEnv, vlabRunArgs } from "../../cli/deno_run.ts";
 import { CRing } from "./c_ring.ts";
 import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "./rings.ts";
 import type { CommandRunner } from "./veth.ts";
@@ -126,4 +127,39 @@ Deno.test("bench rings --vs-c skips the C ring, saying why, where it does not ap
     reason: "the C ring runs closed batches on two cores, not with --outstanding",
   });
   assert.equal(report.results[0].c, undefined);
+});
+
+Deno.test("Ctrl-C during bench rings --vs-c removes the C ring's folder and exits 130", async () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "vlab-c-ring-sigint-" });
+  const ringDirs = () =>
+    [...Deno.readDirSync(tmp)].filter((e) => e.name.startsWith("vlab-c-ring-"));
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      // Long enough to be interrupted: a thousand runs of the first point.
+      args: vlabRunArgs(["bench", "rings", "--vs-c", "--batch", "1", "--runs", "1000"]),
+      env: vlabChildEnv({ TMPDIR: tmp, NO_COLOR: "1" }),
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const deadline = Date.now() + 20_000;
+    while (ringDirs().length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(ringDirs().length, 1, "the C ring was not built within 20 s");
+    // Past the compile: the binary is in its folder.
+    while (Date.now() < deadline) {
+      const dir = `${tmp}/${ringDirs()[0]?.name}`;
+      if ([...Deno.readDirSync(dir)].some((e) => e.name === "c_ring")) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill("SIGINT");
+    const status = await child.status;
+    await child.stderr.cancel();
+    assert.equal(status.code, 130);
+    assert.deepEqual(ringDirs(), []);
+  } finally {
+    Deno.removeSync(tmp, { recursive: true });
+  }
 });

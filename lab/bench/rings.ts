@@ -72,6 +72,13 @@ export async function runRingsBench(
   const results: RingsBenchRow[] = [];
   const c = options.vsC ? await startCRing(options) : null;
   const cRing = c?.ring ?? null;
+  // Ctrl-C would end the process without the `finally` below: take the C ring's folder along.
+  const interrupted = () => {
+    cRing?.disposeNow();
+    Deno.exit(130);
+  };
+  const signals: Deno.Signal[] = cRing === null ? [] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, interrupted);
   try {
     let point = 0;
     for (const mode of options.modes) {
@@ -110,6 +117,7 @@ export async function runRingsBench(
       }
     }
   } finally {
+    for (const s of signals) Deno.removeSignalListener(s, interrupted);
     await cRing?.dispose();
   }
   const report: RingsBenchReport = { options, environment: environment(), results };
