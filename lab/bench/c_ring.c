@@ -8,7 +8,9 @@
  * of single-descriptor requests. The driver posts a closed batch, publishing each request as it
  * adds it and reading the device's event suppression after each publish (a full fence first, as
  * Linux's virtqueue_kick_prepare); then it reclaims the whole batch and checks that every token
- * comes back in order. The device polls, checks each request's sequence number from its address,
+ * comes back in order. With `outstanding` it keeps up to BATCH requests in flight instead,
+ * reclaiming at least one before topping up; with `payload` it also writes each request's
+ * sequence number into its 4-byte buffer, where the device reads it back. The device polls, checks each request's sequence number from its address,
  * publishes its completions every PUBLISH_EVERY requests and whenever the ring runs empty, and
  * then reads the driver's event suppression. Both sides busy-poll (`poll` mode): no notification
  * is delivered. What the C ring leaves out is what the JavaScript device adds for restart safety
@@ -19,7 +21,7 @@
  * fence before reading the other side's event suppression is the one the spec's notification
  * handshake needs (a locked instruction on x86, as the seq-cst Atomics.store of JavaScript).
  *
- * Usage: c_ring split|packed QUEUE_SIZE BATCH RUNS REQUESTS
+ * Usage: c_ring split|packed QUEUE_SIZE BATCH RUNS REQUESTS [outstanding] [payload]
  * Prints one JSON object: {"ns":[per-request ns of each timed run],"handoffNs":N,
  * "checked":N,"tokenErrors":N,"seqErrors":N,"truncated":N,"kickDecisions":N,
  * "interruptDecisions":N} (the decisions are counted so that the compiler keeps them). Exit
@@ -71,6 +73,9 @@ struct packed_desc {
 };
 
 static int packed;
+static int outstanding;
+static int payload;
+static uint32_t *buffers; /* with `payload`: request n's buffer is buffers[n mod bufferCount] */
 static uint32_t size;
 static uint32_t batch;
 static uint32_t mask_buffers;
@@ -155,7 +160,11 @@ static int64_t device_pop(struct device *d) {
       d->avail_wrap ^= 1;
     }
   }
-  if (((addr - BUFFER_BASE) >> 2) != (d->expected & mask_buffers)) device_errors.v++;
+  uint64_t slot = (addr - BUFFER_BASE) >> 2;
+  if (payload ? slot > mask_buffers || buffers[slot] != d->expected
+              : slot != (d->expected & mask_buffers)) {
+    device_errors.v++;
+  }
   d->expected++;
   return id;
 }
@@ -283,6 +292,7 @@ static int driver_add(uint64_t seq) {
   uint64_t addr = BUFFER_BASE + REQUEST_BYTES * (seq & mask_buffers);
   drv.free_id = drv.id_next[id];
   drv.num_free--;
+  if (payload) buffers[seq & mask_buffers] = (uint32_t)seq;
   drv.tokens[id] = (double)seq;
   drv.posted[id] = 1;
   int kick;
@@ -368,13 +378,17 @@ static double driver_run(uint64_t requests, uint64_t *token_errors, int *truncat
   int64_t deadline = t0 + RUN_DEADLINE_NS;
   *truncated = 0;
   while (completed < requests) {
-    uint64_t target = posted + batch < requests ? posted + batch : requests;
+    /* A closed batch of `batch`, or (outstanding) top up to `batch` in flight. */
+    uint64_t from = outstanding ? completed : posted;
+    uint64_t target = from + batch < requests ? from + batch : requests;
     while (posted < target) {
       if (!driver_add(posted)) break;
       posted++;
     }
     uint64_t spins = 0;
-    while (completed < posted) {
+    /* Reclaim: all of the batch (closed) or at least one (outstanding). */
+    uint64_t want = outstanding ? completed + 1 : posted;
+    while (completed < want) {
       double token = driver_get_used();
       if (token >= 0) {
         if (token != (double)completed) (*token_errors)++;
@@ -429,19 +443,26 @@ static int parse(const char *s, uint64_t max, uint64_t *out) {
 
 int main(int argc, char **argv) {
   uint64_t qs, b, runs, requests;
-  if (argc != 6 || (strcmp(argv[1], "split") != 0 && strcmp(argv[1], "packed") != 0) ||
+  int bad_flag = 0;
+  for (int i = 6; i < argc; i++) {
+    if (strcmp(argv[i], "outstanding") == 0) outstanding = 1;
+    else if (strcmp(argv[i], "payload") == 0) payload = 1;
+    else bad_flag = 1;
+  }
+  if (argc < 6 || bad_flag || (strcmp(argv[1], "split") != 0 && strcmp(argv[1], "packed") != 0) ||
       !parse(argv[2], 32768, &qs) || !parse(argv[3], 32768, &b) || !parse(argv[4], 1000, &runs) ||
       !parse(argv[5], 1000000000, &requests) || b > qs ||
       (strcmp(argv[1], "split") == 0 && (qs & (qs - 1)) != 0)) {
-    fprintf(stderr, "usage: c_ring split|packed QUEUE_SIZE BATCH RUNS REQUESTS\n");
+    fprintf(stderr,
+            "usage: c_ring split|packed QUEUE_SIZE BATCH RUNS REQUESTS [outstanding] [payload]\n");
     return 2;
   }
   packed = strcmp(argv[1], "packed") == 0;
   size = (uint32_t)qs;
   batch = (uint32_t)b;
-  uint32_t buffers = 1;
-  while (buffers < size) buffers *= 2;
-  mask_buffers = buffers - 1;
+  uint32_t buffer_count = 1;
+  while (buffer_count < size) buffer_count *= 2;
+  mask_buffers = buffer_count - 1;
 
   if (!packed) {
     sdesc = page_alloc(sizeof(struct split_desc) * size);
@@ -455,8 +476,9 @@ int main(int argc, char **argv) {
   drv.id_next = calloc(size, sizeof(uint16_t));
   drv.tokens = calloc(size, sizeof(double));
   drv.posted = calloc(size, 1);
+  if (payload) buffers = page_alloc(sizeof(uint32_t) * buffer_count);
   if ((!packed && (!sdesc || !avail || !used)) || (packed && (!pdesc || !driver_event ||
-      !device_event)) || !drv.id_next || !drv.tokens || !drv.posted) {
+      !device_event)) || !drv.id_next || !drv.tokens || !drv.posted || (payload && !buffers)) {
     fprintf(stderr, "c_ring: out of memory\n");
     return 1;
   }

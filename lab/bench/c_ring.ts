@@ -4,9 +4,10 @@
  * machine and not a comparison with figures taken elsewhere.
  *
  * The C ring is `c_ring.c` beside this file: a minimal split and packed virtqueue whose driver
- * and device threads follow `ring_worker.ts`'s protocol request for request (closed batches,
- * each request published as it is added and followed by a kick decision, completions published
- * every 8 and when the ring runs empty, sequence numbers checked on both sides, busy polling).
+ * and device threads follow `ring_worker.ts`'s protocol request for request (closed batches or
+ * up to a batch outstanding, each request published as it is added and followed by a kick
+ * decision, completions published every 8 and when the ring runs empty, sequence numbers checked
+ * on both sides, from the address or with `payload` from the buffer, busy polling).
  * It is compiled once per benchmark with the system's C compiler (`$CC`, else `cc`, at `-O2`)
  * into a temporary folder removed afterwards, and run once per point; without a compiler the
  * benchmark says in one line why it skipped the C columns.
@@ -47,6 +48,10 @@ export interface CRingRequest {
   runs: number;
   /** Requests per run. */
   requests: number;
+  /** Keep up to `batch` requests in flight instead of closed batches. */
+  outstanding: boolean;
+  /** Write each request's sequence number into its buffer, and check it there. */
+  payload: boolean;
 }
 
 const OUTPUT = z.object({
@@ -71,6 +76,7 @@ const OUTPUT = z.object({
  * if (built.ok) {
  *   const p = await built.value.point({
  *     layout: "packed", queueSize: 256, batch: 16, runs: 3, requests: 100_000,
+ *     outstanding: false, payload: false,
  *   });
  *   console.log(p.nsPerRun);
  *   await built.value.dispose();
@@ -136,6 +142,8 @@ export class CRing {
       String(req.batch),
       String(req.runs),
       String(req.requests),
+      ...(req.outstanding ? ["outstanding"] : []),
+      ...(req.payload ? ["payload"] : []),
     ]);
     const where = `C ${req.layout} batch ${req.batch}`;
     if (out.code !== 0) {

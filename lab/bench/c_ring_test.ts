@@ -11,7 +11,13 @@ for (const layout of ["split", "packed"] as const) {
     const built = await CRing.build();
     assert.ok(built.ok, built.ok ? "" : built.error);
     try {
-      for (const batch of [1, 7, 64]) {
+      const cases = [
+        { batch: 1, outstanding: false, payload: false },
+        { batch: 7, outstanding: true, payload: false },
+        { batch: 64, outstanding: false, payload: true },
+        { batch: 16, outstanding: true, payload: true },
+      ];
+      for (const { batch, outstanding, payload } of cases) {
         // A queue size that is not a power of two makes packed wrap at an odd slot.
         const queueSize = layout === "packed" ? 100 : 128;
         const p = await built.value.point({
@@ -20,8 +26,13 @@ for (const layout of ["split", "packed"] as const) {
           batch,
           runs: 2,
           requests: REQUESTS,
+          outstanding,
+          payload,
         });
-        assert.equal(p.checkedRequests, 3 * REQUESTS, `batch ${batch}`);
+        const what = `batch ${batch}${outstanding ? " outstanding" : ""}${
+          payload ? " payload" : ""
+        }`;
+        assert.equal(p.checkedRequests, 3 * REQUESTS, what);
         assert.equal(p.truncatedRuns, 0);
         assert.equal(p.nsPerRun.length, 2);
         assert.ok(p.nsPerRun.every((ns) => ns > 0 && ns < 1e6), String(p.nsPerRun));
@@ -38,7 +49,15 @@ Deno.test("the C ring refuses a split queue whose size is not a power of two", a
   assert.ok(built.ok, built.ok ? "" : built.error);
   try {
     await assert.rejects(
-      built.value.point({ layout: "split", queueSize: 100, batch: 1, runs: 1, requests: 10 }),
+      built.value.point({
+        layout: "split",
+        queueSize: 100,
+        batch: 1,
+        runs: 1,
+        requests: 10,
+        outstanding: false,
+        payload: false,
+      }),
       /C split batch 1: exit 2: usage: c_ring/,
     );
   } finally {
@@ -74,7 +93,15 @@ Deno.test("a C ring that finds requests out of order or prints nonsense fails th
     );
   const built = await CRing.build("cc", fake);
   assert.ok(built.ok);
-  const req = { layout: "packed" as const, queueSize: 8, batch: 1, runs: 1, requests: 8 };
+  const req = {
+    layout: "packed" as const,
+    queueSize: 8,
+    batch: 1,
+    runs: 1,
+    requests: 8,
+    outstanding: false,
+    payload: false,
+  };
   stdout = JSON.stringify({
     ns: [10],
     handoffNs: 50,
@@ -119,12 +146,12 @@ Deno.test("bench rings --vs-c skips the C ring, saying why, where it does not ap
     batches: [4],
     runs: 1,
     requests: 2_000,
-    outstanding: true,
+    sameCore: true,
     vsC: true,
   });
   assert.deepEqual(report.c, {
     ran: false,
-    reason: "the C ring runs closed batches on two cores, not with --outstanding",
+    reason: "the C ring busy-polls on two cores, not with --same-core",
   });
   assert.equal(report.results[0].c, undefined);
 });
