@@ -54,6 +54,9 @@ const CALIBRATION_ROUNDS = 20_000;
 /**
  * Run the ring benchmark.
  *
+ * With `vsC`, a SIGINT or SIGTERM during the run removes the C ring's temporary folder and ends
+ * the process with exit code 130, as an interrupted benchmark should leave nothing behind.
+ *
  * @example
  * ```ts ignore
  * import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "./rings.ts";
@@ -92,10 +95,9 @@ export async function runRingsBench(
             const cPoint = cRing !== null && mode === "poll"
               ? () => measureCPoint(cRing, options, layout, batch, cFirst, progress)
               : null;
-            const before = cFirst && cPoint ? await cPoint() : undefined;
+            const cLed = cFirst && cPoint ? await cPoint() : undefined;
             const row = await measurePoint(pair, options, layout, mode, batch, progress);
-            const after = !cFirst && cPoint ? await cPoint() : undefined;
-            const cFigures = before ?? after;
+            const cFigures = cLed ?? (cPoint ? await cPoint() : undefined);
             if (cFigures !== undefined) row.c = cFigures;
             if (options.cacheModel) {
               const model = runCacheModel({
