@@ -15,7 +15,8 @@ import { iommuCommand } from "./bench_iommu.ts";
 import { recoveryCommand } from "./bench_recovery.ts";
 import { wakeupCommand } from "./bench_wakeup.ts";
 import { Command } from "@commander-js/extra-typings";
-import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "../lab/bench/rings.ts";
+import { DEFAULT_RINGS_OPTIONS, prepareCRing, runRingsBench } from "../lab/bench/rings.ts";
+import { cleanUpOnInterrupt } from "./bench_partial.ts";
 import { renderRingsChart } from "../lab/bench/chart.ts";
 import { formatRingsTable } from "../lab/bench/report.ts";
 import type {
@@ -294,7 +295,7 @@ export async function runRingsCommand(
 export function denoBenchRuntime(): BenchRuntime {
   const encoder = new TextEncoder();
   return {
-    runBench: runRingsBench,
+    runBench: runRingsWithCRing,
     progressLine: stderrProgressLine,
     writeOut: (text) => writeAll(Deno.stdout, encoder.encode(text)),
     writeErr: (text) => writeAll(Deno.stderr, encoder.encode(text)),
@@ -307,6 +308,26 @@ export function denoBenchRuntime(): BenchRuntime {
       await Deno.rename(temporary, path);
     },
   };
+}
+
+/**
+ * Run the ring benchmark; with `vsC`, the C ring is built here, so that Ctrl-C or SIGTERM (which
+ * end the process with 130) remove its folder too.
+ */
+async function runRingsWithCRing(
+  options: RingsBenchOptions,
+  progress: ProgressFn,
+): Promise<RingsBenchReport> {
+  if (!options.vsC) return await runRingsBench(options, progress);
+  const c = await prepareCRing(options);
+  try {
+    return await cleanUpOnInterrupt(
+      () => c.ring?.disposeNow(),
+      () => runRingsBench(options, progress, c),
+    );
+  } finally {
+    await c.ring?.dispose();
+  }
 }
 
 /** Run this same command line again under `taskset -c 0`, with `VLAB_PINNED=1`. */

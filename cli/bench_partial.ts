@@ -79,14 +79,49 @@ export interface BenchDeps {
 export function systemBenchDeps(): BenchDeps {
   return {
     print: (text) => writeAll(Deno.stdout, encoder.encode(text + "\n")),
-    onSignal: (fn) => {
-      const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-      for (const s of signals) Deno.addSignalListener(s, fn);
-      return () => signals.forEach((s) => Deno.removeSignalListener(s, fn));
-    },
-    exit: (code) => Deno.exit(code),
+    ...SYSTEM_SIGNALS,
     line: stderrProgressLine(),
   };
+}
+
+/** The process's signals and exit, as {@linkcode BenchDeps} has them. */
+const SYSTEM_SIGNALS: Pick<BenchDeps, "onSignal" | "exit"> = {
+  onSignal: (fn) => {
+    const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+    for (const s of signals) Deno.addSignalListener(s, fn);
+    return () => signals.forEach((s) => Deno.removeSignalListener(s, fn));
+  },
+  exit: (code) => Deno.exit(code),
+};
+
+/**
+ * Run `body`; on Ctrl-C or SIGTERM meanwhile, run `cleanup` and end the process with exit code
+ * 130. A signal ends Deno without running `finally` blocks, so what a bench leaves on disk
+ * (a compiled C reference's folder) is removed here; `cleanup` must be synchronous, as nothing
+ * may be awaited before the exit.
+ *
+ * @example
+ * ```ts ignore
+ * const rows = await cleanUpOnInterrupt(() => program.disposeNow(), () => measure(program));
+ * ```
+ */
+export async function cleanUpOnInterrupt<T>(
+  cleanup: () => void,
+  body: () => Promise<T>,
+  deps: Pick<BenchDeps, "onSignal" | "exit"> = SYSTEM_SIGNALS,
+): Promise<T> {
+  const stop = deps.onSignal(() => {
+    try {
+      cleanup();
+    } finally {
+      deps.exit(130);
+    }
+  });
+  try {
+    return await body();
+  } finally {
+    stop();
+  }
 }
 
 /** One bench run for {@linkcode runBenchKeepingPartial}. */

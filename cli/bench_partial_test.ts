@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   type BenchDeps,
+  cleanUpOnInterrupt,
   formatBenchOutput,
   INTERRUPTED,
   runBenchKeepingPartial,
@@ -128,4 +129,34 @@ Deno.test("formatBenchOutput marks only an incomplete report", () => {
     rows: [1],
     incomplete: "why",
   });
+});
+
+Deno.test("cleanUpOnInterrupt cleans up and exits 130 on a signal, and stops listening after", async () => {
+  const f = fakeDeps();
+  const cleaned: string[] = [];
+  let finish = () => {};
+  const running = cleanUpOnInterrupt(
+    () => void cleaned.push("removed"),
+    () => new Promise<string>((resolve) => finish = () => resolve("done")),
+    f.deps,
+  );
+  assert.equal(f.listeners().length, 1);
+  f.signal();
+  assert.deepEqual(cleaned, ["removed"]);
+  assert.deepEqual(f.exits, [130]);
+  finish();
+  assert.equal(await running, "done");
+  assert.equal(f.listeners().length, 0);
+
+  // A body that ends on its own leaves nothing listening and cleans nothing up.
+  const g = fakeDeps();
+  const failing = cleanUpOnInterrupt(
+    () => cleaned.push("again"),
+    () => Promise.reject(new Error("x")),
+    g.deps,
+  );
+  await assert.rejects(failing, /x/);
+  assert.equal(g.listeners().length, 0);
+  assert.deepEqual(g.exits, []);
+  assert.deepEqual(cleaned, ["removed"]);
 });

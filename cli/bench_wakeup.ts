@@ -1,6 +1,6 @@
 /**
  * `vlab bench wakeup`: what a thread wake-up costs by how the thread sleeps (see
- * `lab/bench/wakeup.ts`).
+ * `lab/bench/wakeup.ts`), and with `--vs-c` what it costs two C threads in the kernel's futex.
  *
  * @module
  */
@@ -13,6 +13,9 @@ import {
   type WakeupBenchOptions,
   type WakeupRow,
 } from "../lab/bench/wakeup.ts";
+import type { CStatus } from "../lab/bench/c_build.ts";
+import { CWakeup } from "../lab/bench/c_wakeup.ts";
+import { cleanUpOnInterrupt } from "./bench_partial.ts";
 import { intOption } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
 
@@ -31,35 +34,70 @@ export const MAX_WAKEUP_ROUNDS = 100_000;
  * ```
  */
 export function parseWakeupOptions(
-  raw: { rounds?: string; sliceMs?: string },
-): WakeupBenchOptions {
+  raw: { rounds?: string; sliceMs?: string; vsC?: boolean },
+): WakeupCommandOptions {
   const int = (option: string, text: string | undefined, dflt: number, max: number) =>
     text === undefined ? dflt : intOption(option, text, 1, max, String(dflt));
   return {
     modes: DEFAULT_WAKEUP_OPTIONS.modes,
     rounds: int("--rounds", raw.rounds, DEFAULT_WAKEUP_OPTIONS.rounds, MAX_WAKEUP_ROUNDS),
     sliceMs: int("--slice-ms", raw.sliceMs, DEFAULT_WAKEUP_OPTIONS.sliceMs, 1000),
+    vsC: raw.vsC === true,
   };
+}
+
+/** The options of `vlab bench wakeup`: the benchmark's, and whether to time the C pair too. */
+export interface WakeupCommandOptions extends WakeupBenchOptions {
+  /** Time the same round trips between two C threads in futex waits (`--vs-c`). */
+  vsC: boolean;
 }
 
 /**
  * What `vlab bench wakeup` prints on stdout: the table, or with `--json` the options and the rows
  * (`mode`, `rounds` kept after the warm-up tenth, `medianUs`, `p99Us`: a round trip is two
- * wake-ups).
+ * wake-ups). With `--vs-c`, `c` says whether the C pair ran (`{ ran, compiler }` or
+ * `{ ran: false, reason }`); the text says why in one line when it did not.
  *
  * @example
  * ```ts
  * import { formatWakeupOutput } from "./bench_wakeup.ts";
- * const options = { modes: ["async" as const], rounds: 10, sliceMs: 2 };
+ * const options = { modes: ["async" as const], rounds: 10, sliceMs: 2, vsC: false };
  * formatWakeupOutput(options, [{ mode: "async", rounds: 9, medianUs: 40, p99Us: 90 }], true);
  * ```
  */
 export function formatWakeupOutput(
-  options: WakeupBenchOptions,
+  options: WakeupCommandOptions,
   rows: readonly WakeupRow[],
   json: boolean,
+  c?: CStatus,
 ): string {
-  return json ? JSON.stringify({ options, rows }, null, 2) : formatWakeupTable(rows);
+  if (json) return JSON.stringify(c ? { options, rows, c } : { options, rows }, null, 2);
+  const table = formatWakeupTable(rows);
+  return c?.ran === false ? `${table}\nC futex: not measured: ${c.reason}` : table;
+}
+
+/**
+ * Measure: with `vsC`, the C pair is built here and removed afterwards, and on Ctrl-C or SIGTERM
+ * too (which end the process with 130).
+ */
+async function measure(
+  options: WakeupCommandOptions,
+): Promise<{ rows: WakeupRow[]; c?: CStatus }> {
+  if (!options.vsC) return { rows: await runWakeupBench(options) };
+  const built = await CWakeup.build();
+  if (!built.ok) {
+    return { rows: await runWakeupBench(options), c: { ran: false, reason: built.error } };
+  }
+  const pair = built.value;
+  try {
+    const rows = await cleanUpOnInterrupt(
+      () => pair.disposeNow(),
+      () => runWakeupBench(options, pair),
+    );
+    return { rows, c: { ran: true, compiler: pair.compiler } };
+  } finally {
+    await pair.dispose();
+  }
 }
 
 /** The `wakeup` subcommand of `vlab bench`. */
@@ -71,11 +109,16 @@ export function wakeupCommand(): Command {
     )
     .option("--rounds <n>", "round trips per mode", String(DEFAULT_WAKEUP_OPTIONS.rounds))
     .option("--slice-ms <n>", "longest blocking slice, ms", String(DEFAULT_WAKEUP_OPTIONS.sliceMs))
+    .option(
+      "--vs-c",
+      "also time the round trips between two C threads in futex waits, built with the " +
+        "system's C compiler ($CC or cc): what a wake-up costs the machine itself",
+    )
     .option("--json", "print the options and rows as JSON")
     .action(async (raw) => {
       const options = parseWakeupOptions(raw);
-      const rows = await runWakeupBench(options);
-      const text = formatWakeupOutput(options, rows, raw.json === true);
+      const { rows, c } = await measure(options);
+      const text = formatWakeupOutput(options, rows, raw.json === true, c);
       await writeAll(Deno.stdout, new TextEncoder().encode(text + "\n"));
     }) as unknown as Command;
 }

@@ -8,21 +8,17 @@
  * up to a batch outstanding, each request published as it is added and followed by a kick
  * decision, completions published every 8 and when the ring runs empty, sequence numbers checked
  * on both sides, from the address or with `payload` from the buffer, busy polling).
- * It is compiled once per benchmark with the system's C compiler (`$CC`, else `cc`, at `-O2`)
- * into a temporary folder removed afterwards, and run once per point; without a compiler the
- * benchmark says in one line why it skipped the C columns.
- *
- * Runs on the CLI's main thread; commands go through a {@linkcode CommandRunner}, so tests can
- * replace the system.
+ * It is compiled once per benchmark ({@linkcode CProgram}) and run once per point; without a
+ * compiler the benchmark says in one line why it skipped the C columns.
  *
  * @module
  */
 
-import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { err, ok, type Result } from "../../devices/base/result.ts";
+import { ok, type Result } from "../../devices/base/result.ts";
+import { CProgram } from "./c_build.ts";
 import type { RingLayout } from "./types.ts";
-import { type CommandRunner, systemRunner } from "./veth.ts";
+import type { CommandRunner } from "./veth.ts";
 
 /** What the C ring measured at one point. */
 export interface CRingPoint {
@@ -84,48 +80,23 @@ const OUTPUT = z.object({
  * ```
  */
 export class CRing {
-  private constructor(
-    /** The compiler command that built it. */
-    readonly compiler: string,
-    private readonly dir: string,
-    private readonly binary: string,
-    private readonly run: CommandRunner,
-  ) {}
+  private constructor(private readonly program: CProgram) {}
+
+  /** The compiler command that built it. */
+  get compiler(): string {
+    return this.program.compiler;
+  }
 
   /**
    * Compile `c_ring.c` with `compiler` (default `$CC`, else `cc`); the reason in one line when
    * it cannot (no compiler on PATH, the source missing, a compile error).
    */
   static async build(
-    compiler: string = Deno.env.get("CC") || "cc",
-    run: CommandRunner = systemRunner,
+    compiler?: string,
+    run?: CommandRunner,
   ): Promise<Result<CRing, string>> {
-    const source = new URL("./c_ring.c", import.meta.url);
-    if (source.protocol !== "file:") {
-      return err(`the C ring's source is not a local file (${source.href})`);
-    }
-    const dir = await Deno.makeTempDir({ prefix: "vlab-c-ring-" });
-    const binary = `${dir}/c_ring`;
-    const out = await run([
-      compiler,
-      "-O2",
-      "-std=c11",
-      "-pthread",
-      "-o",
-      binary,
-      fileURLToPath(source),
-    ]);
-    if (out.code !== 0) {
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-      if (out.code === 127) {
-        return err(
-          `no C compiler: \`${compiler}\` is not on PATH (install gcc, or name one in CC)`,
-        );
-      }
-      const first = (out.stderr.trim().split("\n")[0] ?? "").slice(0, 200);
-      return err(`\`${compiler}\` could not compile lab/bench/c_ring.c: ${first}`);
-    }
-    return ok(new CRing(compiler, dir, binary, run));
+    const built = await CProgram.compile("c_ring.c", compiler, run);
+    return built.ok ? ok(new CRing(built.value)) : built;
   }
 
   /**
@@ -135,8 +106,7 @@ export class CRing {
    * order (the figures of a ring that lost requests mean nothing)
    */
   async point(req: CRingRequest): Promise<CRingPoint> {
-    const out = await this.run([
-      this.binary,
+    const out = await this.program.run([
       req.layout,
       String(req.queueSize),
       String(req.batch),
@@ -169,16 +139,12 @@ export class CRing {
   }
 
   /** Remove the compiled binary and its folder. */
-  async dispose(): Promise<void> {
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  dispose(): Promise<void> {
+    return this.program.dispose();
   }
 
   /** Remove them at once (from a signal listener, where nothing may be awaited). */
   disposeNow(): void {
-    try {
-      Deno.removeSync(this.dir, { recursive: true });
-    } catch {
-      // Gone already.
-    }
+    this.program.disposeNow();
   }
 }

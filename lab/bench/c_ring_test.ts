@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../../cli/deno_run.ts";
 import { CRing } from "./c_ring.ts";
 import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "./rings.ts";
-import type { CommandRunner } from "./veth.ts";
+import { printingProgram } from "./c_testing.ts";
 
 const REQUESTS = 20_000;
 
@@ -65,33 +65,9 @@ Deno.test("the C ring refuses a split queue whose size is not a power of two", a
   }
 });
 
-Deno.test("without a C compiler the C ring says so in one line", async () => {
-  const built = await CRing.build("vlab-no-such-cc");
-  assert.equal(built.ok, false);
-  assert.equal(
-    built.ok ? "" : built.error,
-    "no C compiler: `vlab-no-such-cc` is not on PATH (install gcc, or name one in CC)",
-  );
-});
-
-Deno.test("a compile error is reported by its first line", async () => {
-  const failing: CommandRunner = () =>
-    Promise.resolve({ code: 1, stdout: "", stderr: "c_ring.c:1: error: broken\nmore\n" });
-  const built = await CRing.build("cc", failing);
-  assert.equal(built.ok, false);
-  assert.equal(
-    built.ok ? "" : built.error,
-    "`cc` could not compile lab/bench/c_ring.c: c_ring.c:1: error: broken",
-  );
-});
-
 Deno.test("a C ring that finds requests out of order or prints nonsense fails the point", async () => {
   let stdout = "";
-  const fake: CommandRunner = (argv) =>
-    Promise.resolve(
-      argv.includes("-O2") ? { code: 0, stdout: "", stderr: "" } : { code: 0, stdout, stderr: "" },
-    );
-  const built = await CRing.build("cc", fake);
+  const built = await CRing.build("cc", printingProgram(() => stdout));
   assert.ok(built.ok);
   const req = {
     layout: "packed" as const,

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { CStatus } from "./c_build.ts";
+
 /** A ring layout. */
 export type RingLayout = "split" | "packed";
 
@@ -103,7 +105,7 @@ export interface RingsCFigures {
 }
 
 /** Whether the C ring ran (`vsC`): the compiler that built it, or why it did not. */
-export type RingsCStatus = { ran: true; compiler: string } | { ran: false; reason: string };
+export type RingsCStatus = CStatus;
 
 /** The whole report. */
 export interface RingsBenchReport {

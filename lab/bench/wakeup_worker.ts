@@ -93,7 +93,7 @@ scope.onmessage = async (e) => {
     }
     ringDoorbell(bells, peer); // let the echo see the stop flag promptly
   } else {
-    let seen = readBell(bells, me);
+    let seen = 0; // the bell's value before any ring, which may come before this worker runs
     while (!stopRequested(bells, me)) {
       const now = readBell(bells, me);
       if (now !== seen) {

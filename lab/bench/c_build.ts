@@ -1,0 +1,102 @@
+/**
+ * C references for the benchmarks (`--vs-c`): a small C program beside this file, compiled once
+ * per benchmark with the system's C compiler (`$CC`, else `cc`, at `-O2`) into a temporary
+ * folder, run as often as the benchmark needs, then removed. Without a compiler the benchmark
+ * says in one line why it skipped its C figures.
+ *
+ * Runs on the CLI's main thread; commands go through a {@linkcode CommandRunner}, so tests can
+ * replace the system.
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+import { err, ok, type Result } from "../../devices/base/result.ts";
+import { type CommandRunner, systemRunner } from "./veth.ts";
+
+/** Whether a C reference ran: the compiler that built it, or why it did not. */
+export type CStatus = { ran: true; compiler: string } | { ran: false; reason: string };
+
+/**
+ * A compiled C program of `lab/bench/`: {@linkcode CProgram.compile} it, run it with
+ * {@linkcode CProgram.run}, then {@linkcode CProgram.dispose} of it.
+ *
+ * @example
+ * ```ts ignore
+ * import { CProgram } from "./c_build.ts";
+ * const built = await CProgram.compile("c_wakeup.c");
+ * if (built.ok) {
+ *   const out = await built.value.run(["100", "2"]);
+ *   console.log(out.stdout);
+ *   await built.value.dispose();
+ * }
+ * ```
+ */
+export class CProgram {
+  private constructor(
+    /** The compiler command that built it. */
+    readonly compiler: string,
+    /** The temporary folder that holds the binary. */
+    readonly dir: string,
+    private readonly binary: string,
+    private readonly runner: CommandRunner,
+  ) {}
+
+  /**
+   * Compile `lab/bench/<source>` with `compiler` (default `$CC`, else `cc`); the reason in one
+   * line when it cannot (no compiler on PATH, the source not a local file, a compile error).
+   */
+  static async compile(
+    source: string,
+    compiler: string = Deno.env.get("CC") || "cc",
+    run: CommandRunner = systemRunner,
+  ): Promise<Result<CProgram, string>> {
+    const url = new URL(`./${source}`, import.meta.url);
+    if (url.protocol !== "file:") {
+      return err(`the C source ${source} is not a local file (${url.href})`);
+    }
+    const name = source.replace(/\.c$/, "");
+    // c_ring.c builds in vlab-c-ring-XXXX/c_ring
+    const dir = await Deno.makeTempDir({ prefix: `vlab-${name.replaceAll("_", "-")}-` });
+    const binary = `${dir}/${name}`;
+    const out = await run([
+      compiler,
+      "-O2",
+      "-std=c11",
+      "-pthread",
+      "-o",
+      binary,
+      fileURLToPath(url),
+    ]);
+    if (out.code !== 0) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      if (out.code === 127) {
+        return err(
+          `no C compiler: \`${compiler}\` is not on PATH (install gcc, or name one in CC)`,
+        );
+      }
+      const first = (out.stderr.trim().split("\n")[0] ?? "").slice(0, 200);
+      return err(`\`${compiler}\` could not compile lab/bench/${source}: ${first}`);
+    }
+    return ok(new CProgram(compiler, dir, binary, run));
+  }
+
+  /** Run the program with `args`. */
+  run(args: readonly string[]): ReturnType<CommandRunner> {
+    return this.runner([this.binary, ...args]);
+  }
+
+  /** Remove the binary and its folder. */
+  async dispose(): Promise<void> {
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+
+  /** Remove them at once (from a signal listener, where nothing may be awaited). */
+  disposeNow(): void {
+    try {
+      Deno.removeSync(this.dir, { recursive: true });
+    } catch {
+      // Gone already.
+    }
+  }
+}

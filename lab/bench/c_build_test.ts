@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { CProgram } from "./c_build.ts";
+import type { CommandRunner } from "./veth.ts";
+
+Deno.test("a C reference compiles into a folder of its own, which dispose removes", async () => {
+  const built = await CProgram.compile("c_wakeup.c");
+  assert.ok(built.ok, built.ok ? "" : built.error);
+  const { dir } = built.value;
+  assert.match(dir, /\/vlab-c-wakeup-[^/]+$/);
+  assert.ok([...Deno.readDirSync(dir)].some((e) => e.name === "c_wakeup"));
+  const out = await built.value.run(["1", "x"]);
+  assert.equal(out.code, 2, "the program itself ran, and refused its arguments");
+  await built.value.dispose();
+  assert.throws(() => Deno.statSync(dir), Deno.errors.NotFound);
+  built.value.disposeNow(); // gone already: no error
+});
+
+Deno.test("without a C compiler, or with a compile error, compiling says why in one line", async () => {
+  const none = await CProgram.compile("c_ring.c", "vlab-no-such-cc");
+  assert.equal(
+    none.ok ? "" : none.error,
+    "no C compiler: `vlab-no-such-cc` is not on PATH (install gcc, or name one in CC)",
+  );
+  const failing: CommandRunner = () =>
+    Promise.resolve({ code: 1, stdout: "", stderr: "c_ring.c:1: error: broken\nmore\n" });
+  const broken = await CProgram.compile("c_ring.c", "cc", failing);
+  assert.equal(
+    broken.ok ? "" : broken.error,
+    "`cc` could not compile lab/bench/c_ring.c: c_ring.c:1: error: broken",
+  );
+});
