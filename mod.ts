@@ -71,15 +71,8 @@ export {
 export { err, ok, type Result } from "./devices/base/result.ts";
 export * from "./devices/virtio/mod.ts";
 export { createDeviceQueue, createDriverQueue } from "./devices/virtio/pair.ts";
-export {
-  DEFAULT_RINGS_OPTIONS,
-  prepareCRing,
-  type PreparedCRing,
-  runRingsBench,
-  spread,
-} from "./lab/bench/rings.ts";
-export { CRing, type CRingPoint, type CRingRequest } from "./lab/bench/c_ring.ts";
-export { type CStatus } from "./lab/bench/c_build.ts";
+export { DEFAULT_RINGS_OPTIONS, runRingsBench, spread } from "./lab/bench/rings.ts";
+export type { CStatus } from "./lab/bench/c_build.ts";
 export {
   type CacheModelOptions,
   type CacheModelResult,

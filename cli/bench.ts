@@ -15,7 +15,8 @@ import { iommuCommand } from "./bench_iommu.ts";
 import { recoveryCommand } from "./bench_recovery.ts";
 import { wakeupCommand } from "./bench_wakeup.ts";
 import { Command } from "@commander-js/extra-typings";
-import { DEFAULT_RINGS_OPTIONS, prepareCRing, runRingsBench } from "../lab/bench/rings.ts";
+import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "../lab/bench/rings.ts";
+import { disposeCompiledNow } from "../lab/bench/c_build.ts";
 import { cleanUpOnInterrupt } from "./bench_partial.ts";
 import { renderRingsChart } from "../lab/bench/chart.ts";
 import { formatRingsTable } from "../lab/bench/report.ts";
@@ -311,23 +312,14 @@ export function denoBenchRuntime(): BenchRuntime {
 }
 
 /**
- * Run the ring benchmark; with `vsC`, the C ring is built here, so that Ctrl-C or SIGTERM (which
- * end the process with 130) remove its folder too.
+ * Run the ring benchmark; Ctrl-C or SIGTERM (which end the process with 130) remove the C ring's
+ * folder first.
  */
-async function runRingsWithCRing(
+function runRingsWithCRing(
   options: RingsBenchOptions,
   progress: ProgressFn,
 ): Promise<RingsBenchReport> {
-  if (!options.vsC) return await runRingsBench(options, progress);
-  const c = await prepareCRing(options);
-  try {
-    return await cleanUpOnInterrupt(
-      () => c.ring?.disposeNow(),
-      () => runRingsBench(options, progress, c),
-    );
-  } finally {
-    await c.ring?.dispose();
-  }
+  return cleanUpOnInterrupt(disposeCompiledNow, () => runRingsBench(options, progress));
 }
 
 /** Run this same command line again under `taskset -c 0`, with `VLAB_PINNED=1`. */

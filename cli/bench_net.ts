@@ -6,6 +6,7 @@
 
 import { Command } from "@commander-js/extra-typings";
 import {
+  cWakeFloorUs,
   DEFAULT_NET_OPTIONS,
   delayOvershootPct,
   formatNetReport,
@@ -284,8 +285,18 @@ export async function vethOutcome(
 
 /** `vlab bench net --json`: the report with every figure its text prints. */
 export interface NetBenchJson extends Omit<NetBenchReport, "rows"> {
-  /** The rows; latency rows also carry `overPct` and `wakeFloorUs` (the table's `over %`, `wake floor µs`). */
-  rows: (NetBenchRow | LatencyRow & { overPct: number | null; wakeFloorUs: number | null })[];
+  /**
+   * The rows; latency rows also carry `overPct`, `wakeFloorUs` and `cWakeFloorUs` (the table's
+   * `over %`, `wake floor µs` and `C floor µs`).
+   */
+  rows: (
+    | NetBenchRow
+    | LatencyRow & {
+      overPct: number | null;
+      wakeFloorUs: number | null;
+      cWakeFloorUs: number | null;
+    }
+  )[];
   /** The ratio lines under the throughput table. */
   comparisons: NetComparison[];
   /** Why the scale table's idle CPU is null in every row (its `idle CPU not measured:` line). */
@@ -296,7 +307,8 @@ export interface NetBenchJson extends Omit<NetBenchReport, "rows"> {
 
 /**
  * The report as `--json` prints it: the rows, the figures the text derives from them (a delayed
- * ping's `overPct`, each ping's `wakeFloorUs`, the `comparisons` under the throughput table), and
+ * ping's `overPct`, each ping's `wakeFloorUs` and `cWakeFloorUs`, the `comparisons` under the
+ * throughput table), and
  * with `--vs-veth` the veth outcome with vlab's `ratios` to it.
  *
  * @example
@@ -310,7 +322,12 @@ export function netBenchJson(report: NetBenchReport, veth: VethOutcome | null): 
   const tp = report.rows.filter((r): r is ThroughputRow => r.kind === "throughput");
   const rows = report.rows.map((r) =>
     r.kind === "latency"
-      ? { ...r, overPct: delayOvershootPct(r, lat), wakeFloorUs: wakeFloorUs(r) }
+      ? {
+        ...r,
+        overPct: delayOvershootPct(r, lat),
+        wakeFloorUs: wakeFloorUs(r),
+        cWakeFloorUs: cWakeFloorUs(r),
+      }
       : r
   );
   const json: NetBenchJson = { ...report, rows, comparisons: netComparisons(tp) };

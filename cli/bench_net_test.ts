@@ -243,12 +243,13 @@ Deno.test("bench net --json carries the figures the text derives: over %, wake f
   // the blocking round trip, two at half the waitAsync one.
   assert.match(
     text,
-    /^split +2 +200 +4600 +4600 +9200 +9200 +6\.0 +4\.0 +2\.0 +2\.0 +2\.2 +100 +140$/m,
+    /^split +2 +200 +4600 +4600 +9200 +9200 +6\.0 +4\.0 +2\.0 +2\.0 +2\.2 +100 +140 +-$/m,
   );
   assert.match(text, /80\.0 µs in waitAsync and 30\.0 µs in blocking slices/);
   const delayed = json.rows.find((r: LatencyRow) => r.delayMs === 2);
   assert.equal(delayed.overPct.toFixed(1), "2.2");
   assert.equal(delayed.wakeFloorUs, 140);
+  assert.equal(delayed.cWakeFloorUs, null, "no C round trip in this report");
   assert.equal(json.rows.find((r: LatencyRow) => r.kind === "latency").overPct, null);
   // The packed/split line.
   assert.match(

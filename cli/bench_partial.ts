@@ -11,6 +11,7 @@
  * @module
  */
 
+import { disposeCompiledNow } from "../lab/bench/c_build.ts";
 import { VlabError } from "./errors.ts";
 import { type ProgressLine, stderrProgressLine, writeAll } from "./progress.ts";
 
@@ -172,6 +173,7 @@ export async function runBenchKeepingPartial<R>(
     return null;
   };
   const stop = deps.onSignal(() => {
+    disposeCompiledNow(); // a C reference's folder (the wake-up floor's C pair)
     deps.line.done();
     try {
       const text = partialOutput(INTERRUPTED);

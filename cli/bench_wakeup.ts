@@ -13,7 +13,7 @@ import {
   type WakeupBenchOptions,
   type WakeupRow,
 } from "../lab/bench/wakeup.ts";
-import type { CStatus } from "../lab/bench/c_build.ts";
+import { type CStatus, disposeCompiledNow } from "../lab/bench/c_build.ts";
 import { CWakeup } from "../lab/bench/c_wakeup.ts";
 import { cleanUpOnInterrupt } from "./bench_partial.ts";
 import { intOption } from "./int_option.ts";
@@ -80,24 +80,20 @@ export function formatWakeupOutput(
  * Measure: with `vsC`, the C pair is built here and removed afterwards, and on Ctrl-C or SIGTERM
  * too (which end the process with 130).
  */
-async function measure(
-  options: WakeupCommandOptions,
-): Promise<{ rows: WakeupRow[]; c?: CStatus }> {
-  if (!options.vsC) return { rows: await runWakeupBench(options) };
-  const built = await CWakeup.build();
-  if (!built.ok) {
-    return { rows: await runWakeupBench(options), c: { ran: false, reason: built.error } };
-  }
-  const pair = built.value;
-  try {
-    const rows = await cleanUpOnInterrupt(
-      () => pair.disposeNow(),
-      () => runWakeupBench(options, pair),
-    );
-    return { rows, c: { ran: true, compiler: pair.compiler } };
-  } finally {
-    await pair.dispose();
-  }
+function measure(options: WakeupCommandOptions): Promise<{ rows: WakeupRow[]; c?: CStatus }> {
+  return cleanUpOnInterrupt(disposeCompiledNow, async () => {
+    if (!options.vsC) return { rows: await runWakeupBench(options) };
+    const built = await CWakeup.build();
+    if (!built.ok) {
+      return { rows: await runWakeupBench(options), c: { ran: false, reason: built.error } };
+    }
+    try {
+      const rows = await runWakeupBench(options, built.value);
+      return { rows, c: { ran: true, compiler: built.value.compiler } };
+    } finally {
+      await built.value.dispose();
+    }
+  });
 }
 
 /** The `wakeup` subcommand of `vlab bench`. */

@@ -1,8 +1,9 @@
 /**
  * C references for the benchmarks (`--vs-c`): a small C program beside this file, compiled once
  * per benchmark with the system's C compiler (`$CC`, else `cc`, at `-O2`) into a temporary
- * folder, run as often as the benchmark needs, then removed. Without a compiler the benchmark
- * says in one line why it skipped its C figures.
+ * folder, run as often as the benchmark needs, then removed (on Ctrl-C too: the CLI's signal
+ * listeners call {@linkcode disposeCompiledNow}). Without a compiler the benchmark says in one
+ * line why it skipped its C figures.
  *
  * Runs on the CLI's main thread; commands go through a {@linkcode CommandRunner}, so tests can
  * replace the system.
@@ -13,6 +14,25 @@
 import { fileURLToPath } from "node:url";
 import { err, ok, type Result } from "../../devices/base/result.ts";
 import { type CommandRunner, systemRunner } from "./veth.ts";
+
+/** The programs compiled and not yet disposed of, for {@linkcode disposeCompiledNow}. */
+const live = new Set<CProgram>();
+
+/**
+ * Remove every compiled program's folder at once. A signal ends Deno without running `finally`
+ * blocks, so the CLI's Ctrl-C and SIGTERM listeners call this before they end the process.
+ *
+ * @example
+ * ```ts ignore
+ * Deno.addSignalListener("SIGINT", () => {
+ *   disposeCompiledNow();
+ *   Deno.exit(130);
+ * });
+ * ```
+ */
+export function disposeCompiledNow(): void {
+  for (const program of [...live]) program.disposeNow();
+}
 
 /** Whether a C reference ran: the compiler that built it, or why it did not. */
 export type CStatus = { ran: true; compiler: string } | { ran: false; reason: string };
@@ -78,7 +98,9 @@ export class CProgram {
       const first = (out.stderr.trim().split("\n")[0] ?? "").slice(0, 200);
       return err(`\`${compiler}\` could not compile lab/bench/${source}: ${first}`);
     }
-    return ok(new CProgram(compiler, dir, binary, run));
+    const program = new CProgram(compiler, dir, binary, run);
+    live.add(program);
+    return ok(program);
   }
 
   /** Run the program with `args`. */
@@ -88,11 +110,13 @@ export class CProgram {
 
   /** Remove the binary and its folder. */
   async dispose(): Promise<void> {
+    live.delete(this);
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 
   /** Remove them at once (from a signal listener, where nothing may be awaited). */
   disposeNow(): void {
+    live.delete(this);
     try {
       Deno.removeSync(this.dir, { recursive: true });
     } catch {

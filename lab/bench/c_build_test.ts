@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CProgram } from "./c_build.ts";
+import { CProgram, disposeCompiledNow } from "./c_build.ts";
 import type { CommandRunner } from "./veth.ts";
 
 Deno.test("a C reference compiles into a folder of its own, which dispose removes", async () => {
@@ -28,4 +28,15 @@ Deno.test("without a C compiler, or with a compile error, compiling says why in 
     broken.ok ? "" : broken.error,
     "`cc` could not compile lab/bench/c_ring.c: c_ring.c:1: error: broken",
   );
+});
+
+Deno.test("disposeCompiledNow removes every program not yet disposed of", async () => {
+  const a = await CProgram.compile("c_wakeup.c");
+  const b = await CProgram.compile("c_wakeup.c");
+  const c = await CProgram.compile("c_wakeup.c");
+  assert.ok(a.ok && b.ok && c.ok);
+  await c.value.dispose();
+  disposeCompiledNow();
+  for (const p of [a, b]) assert.throws(() => Deno.statSync(p.value.dir), Deno.errors.NotFound);
+  disposeCompiledNow(); // nothing left: no error
 });

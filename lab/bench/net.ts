@@ -45,7 +45,8 @@ import {
 } from "./net_run.ts";
 import type { WakeCounts } from "./wake_counts.ts";
 import { starBench, type StarRow } from "./net_star.ts";
-import { runWakeupBench } from "./wakeup.ts";
+import { runWakeupBench, type WakeupMode } from "./wakeup.ts";
+import { CWakeup } from "./c_wakeup.ts";
 import { type NetComparison, netComparisons } from "./net_compare.ts";
 
 export type { DashboardAttacher } from "./net_run.ts";
@@ -213,6 +214,30 @@ export interface LatencyRow {
    * median), µs; absent in older reports, whose floor counts every wake-up at `wakeRoundTripUs`.
    */
   wakeRoundTripBlockUs?: number | null;
+  /**
+   * The same between two C threads in futex waits (`vlab bench wakeup --vs-c`'s `c-futex`
+   * median), µs: what a wake-up costs the machine itself; null when it was not measured
+   * (`cWakeNotMeasured` says why), absent in older reports.
+   */
+  cWakeRoundTripUs?: number | null;
+  /** Why `cWakeRoundTripUs` is null, in one clause (no C compiler, say). */
+  cWakeNotMeasured?: string;
+}
+
+/**
+ * What a ping's wake-ups would cost if every hop were a C thread in a futex wait: each at half
+ * the C round trip measured in the same run, µs; null without one. Nothing a lab on these
+ * threads does can answer a ping sooner.
+ *
+ * @example
+ * ```ts
+ * import { cWakeFloorUs } from "./net.ts";
+ * cWakeFloorUs({ perPing: { wakeups: 6, kicks: 2, interrupts: 2 }, cWakeRoundTripUs: 44 }); // 132
+ * ```
+ */
+export function cWakeFloorUs(r: Pick<LatencyRow, "perPing" | "cWakeRoundTripUs">): number | null {
+  const c = r.cWakeRoundTripUs;
+  return c === undefined || c === null ? null : r.perPing.wakeups * c / 2;
 }
 
 /**
@@ -399,7 +424,7 @@ function latencyRow(
   count: number,
   delayMs: number,
   runs: readonly PingRun[],
-  wakeRoundTrip: { asyncUs: number; blockUs: number } | null,
+  wakeRoundTrip: WakeRoundTrips | null,
 ): LatencyRow {
   const blocking = runs.map((r) => r.perPing.blocking).filter((v): v is number => v !== undefined);
   const late = runs.map((r) => r.releaseLateUs).filter((v): v is number => v !== null);
@@ -421,7 +446,34 @@ function latencyRow(
     releaseLateUs: late.length > 0 ? median(late) : null,
     wakeRoundTripUs: wakeRoundTrip?.asyncUs ?? null,
     wakeRoundTripBlockUs: wakeRoundTrip?.blockUs ?? null,
+    cWakeRoundTripUs: wakeRoundTrip?.cUs ?? null,
+    ...(wakeRoundTrip?.cNotMeasured ? { cWakeNotMeasured: wakeRoundTrip.cNotMeasured } : {}),
   };
+}
+
+/** The doorbell round trips a report's ping rows are read against, µs. */
+interface WakeRoundTrips {
+  /** Two workers in `waitAsync`. */
+  asyncUs: number;
+  /** Two workers in blocking slices. */
+  blockUs: number;
+  /** Two C threads in futex waits, or null (`cNotMeasured` says why). */
+  cUs: number | null;
+  cNotMeasured?: string;
+}
+
+/** The wake-up floor's round trips: the workers' two ways to sleep, then C's if it builds. */
+async function wakeRoundTrips(): Promise<WakeRoundTrips> {
+  const options = { modes: ["async", "block"] as WakeupMode[], rounds: 1000, sliceMs: 2 };
+  const built = await CWakeup.build();
+  try {
+    const [a, b, c] = await runWakeupBench(options, built.ok ? built.value : undefined);
+    return built.ok
+      ? { asyncUs: a.medianUs, blockUs: b.medianUs, cUs: c.medianUs }
+      : { asyncUs: a.medianUs, blockUs: b.medianUs, cUs: null, cNotMeasured: built.error };
+  } finally {
+    if (built.ok) await built.value.dispose();
+  }
 }
 
 /** Up time, resident memory and (for 16 VMs) idle CPU of an N-VM lab. */
@@ -600,13 +652,12 @@ export async function runNetBench(
     }
   }
   for (const layoutRows of byLayout.values()) rows.push(...layoutRows);
-  let wakeRoundTrip: { asyncUs: number; blockUs: number } | null = null;
+  let wakeRoundTrip: WakeRoundTrips | null = null;
   if (options.delaysMs.length > 0 && options.layouts.length > 0) {
     // The floor under a ping: two idle workers ringing each other, as the lab's workers sleep
-    // (in `waitAsync`, or in blocking slices when hot).
-    progress("doorbell round trips between two workers (the wake-up floor)");
-    const [a, b] = await runWakeupBench({ modes: ["async", "block"], rounds: 1000, sliceMs: 2 });
-    wakeRoundTrip = { asyncUs: a.medianUs, blockUs: b.medianUs };
+    // (in `waitAsync`, or in blocking slices when hot), and two C threads in futex waits.
+    progress("doorbell round trips between two workers and two C threads (the wake-up floor)");
+    wakeRoundTrip = await wakeRoundTrips();
   }
   for (const delayMs of options.delaysMs) {
     // Each layout (and way to wait) `runs` times, a fresh lab each, in turn run by run.
@@ -824,10 +875,12 @@ export function formatNetReport(report: NetBenchReport): string {
           "over %",
           "late µs",
           "wake floor µs",
+          "C floor µs",
         ],
         ...lat.map((r) => {
           const over = delayOvershootPct(r, lat);
           const floor = wakeFloorUs(r);
+          const cFloor = cWakeFloorUs(r);
           return [
             rowName(r, lat),
             String(r.delayMs),
@@ -843,6 +896,7 @@ export function formatNetReport(report: NetBenchReport): string {
             over === null ? "-" : over.toFixed(1),
             r.releaseLateUs === null ? "-" : r.releaseLateUs.toFixed(0),
             floor === null ? "-" : floor.toFixed(0),
+            cFloor === null ? "-" : cFloor.toFixed(0),
           ];
         }),
       ]),
@@ -861,6 +915,16 @@ export function formatNetReport(report: NetBenchReport): string {
             `${block.toFixed(1)} µs in blocking slices in this run (vlab bench wakeup); wake ` +
             `counts both, block the blocking ones`,
       );
+      const c = rt.cWakeRoundTripUs;
+      if (c !== undefined && c !== null) {
+        lines.push(
+          `C floor: each wake-up at half a round trip between two C threads in futex waits, ` +
+            `${c.toFixed(1)} µs in this run (vlab bench wakeup --vs-c): what the wake-ups ` +
+            `alone cost the machine`,
+        );
+      } else if (rt.cWakeNotMeasured !== undefined) {
+        lines.push(`C floor: not measured: ${rt.cWakeNotMeasured}`);
+      }
     }
     lines.push("");
   }

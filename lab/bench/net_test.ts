@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { LAB_TEST } from "../testing.ts";
 import {
+  cWakeFloorUs,
   DEFAULT_NET_OPTIONS,
   delayOvershootPct,
   formatNetReport,
@@ -77,10 +78,26 @@ Deno.test("a delayed ping's overshoot is against twice the delay plus the same l
     rows,
   });
   const header = text.split("\n").find((l) => l.startsWith("ping at idle"))!;
-  assert.match(header, /over %\s+late µs\s+wake floor µs$/);
+  assert.match(header, /over %\s+late µs\s+wake floor µs\s+C floor µs$/);
   const delayed = text.split("\n").find((l) => /^split\s+2\s/.test(l))!;
-  assert.match(delayed, /\s2\.0\s+150\s+295$/); // 5.9 wake-ups at 50 µs each
+  assert.match(delayed, /\s2\.0\s+150\s+295\s+-$/); // 5.9 wake-ups at 50 µs each
   assert.ok(text.includes("100.0 µs in this run"), text);
+  // With the C pair's round trip: each wake-up at half of it, and a line that says so.
+  const withC = formatNetReport({
+    date: "",
+    cpus: 2,
+    options: DEFAULT_NET_OPTIONS,
+    rows: rows.map((r) => ({ ...r, cWakeRoundTripUs: 40 })),
+  });
+  assert.match(withC.split("\n").find((l) => /^split\s+2\s/.test(l))!, /\s295\s+118$/);
+  assert.match(withC, /^C floor: each wake-up at half .* 40\.0 µs in this run/m);
+  const noC = formatNetReport({
+    date: "",
+    cpus: 2,
+    options: DEFAULT_NET_OPTIONS,
+    rows: rows.map((r) => ({ ...r, cWakeRoundTripUs: null, cWakeNotMeasured: "no C compiler" })),
+  });
+  assert.match(noC, /^C floor: not measured: no C compiler$/m);
   // Without a measured round trip: no floor, no line.
   const none = formatNetReport({
     date: "",
@@ -88,8 +105,8 @@ Deno.test("a delayed ping's overshoot is against twice the delay plus the same l
     options: DEFAULT_NET_OPTIONS,
     rows: [{ ...rows[0], wakeRoundTripUs: null }],
   });
-  assert.match(none.split("\n").find((l) => /^split\s+0\s/.test(l))!, /\s-$/);
-  assert.ok(!none.includes("wake floor:"), none);
+  assert.match(none.split("\n").find((l) => /^split\s+0\s/.test(l))!, /\s-\s+-$/);
+  assert.ok(!none.includes("wake floor:") && !none.includes("C floor:"), none);
 });
 
 Deno.test("with and without checksum offload, rows say which and a line gives the ratios", () => {
@@ -377,6 +394,10 @@ Deno.test({
     // Hot by default: some of the ping's wake-ups were blocking ones, never more than all.
     assert.ok(blocking !== undefined && blocking > 0 && blocking <= wakeups, `${blocking}`);
     assert.equal(wakeFloorUs(lat[0]), blocking * block / 2 + (wakeups - blocking) * rt / 2);
+    // The C pair ran too (the test command installs a compiler): the machine's own floor.
+    const c = lat[0].cWakeRoundTripUs;
+    assert.ok(typeof c === "number" && c > 0, `C round trip ${c} µs`);
+    assert.equal(cWakeFloorUs(lat[0]), wakeups * c / 2);
   },
 });
 

@@ -54,10 +54,9 @@ const CALIBRATION_ROUNDS = 20_000;
 /**
  * Run the ring benchmark.
  *
- * With `vsC`, the C ring is `prepared` (from {@linkcode prepareCRing}, and then the caller's to
- * dispose of), or else built here and removed when the run ends. A signal that ends the process
- * skips that removal: a caller that ends the process on Ctrl-C prepares the ring itself and
- * removes it in its signal listener (`vlab bench rings` does).
+ * With `vsC`, the C ring is built here and removed when the run ends. A signal that ends the
+ * process skips that removal: a caller that ends the process on Ctrl-C calls
+ * `disposeCompiledNow` (`c_build.ts`) in its signal listener first, as `vlab bench rings` does.
  *
  * @example
  * ```ts ignore
@@ -69,14 +68,13 @@ const CALIBRATION_ROUNDS = 20_000;
 export async function runRingsBench(
   options: RingsBenchOptions,
   progress: ProgressFn = () => {},
-  prepared?: PreparedCRing,
 ): Promise<RingsBenchReport> {
   // Two spinning workers on one core hand off once per time slice: cap the work.
   if (options.sameCore) {
     options = { ...options, requests: Math.min(options.requests, SAME_CORE_REQUESTS) };
   }
   const results: RingsBenchRow[] = [];
-  const c = options.vsC ? prepared ?? await prepareCRing(options) : null;
+  const c = options.vsC ? await startCRing(options) : null;
   const cRing = c?.ring ?? null;
   try {
     let point = 0;
@@ -115,7 +113,7 @@ export async function runRingsBench(
       }
     }
   } finally {
-    if (prepared === undefined) await cRing?.dispose();
+    await cRing?.dispose();
   }
   const report: RingsBenchReport = { options, environment: environment(), results };
   if (c !== null) report.c = c.status;
@@ -126,31 +124,9 @@ export async function runRingsBench(
  * Build the C ring for `--vs-c`, or say why it will not run: it busy-polls on two cores, so
  * `sameCore` and notify-only runs skip it.
  */
-/** The C ring of a run with `vsC`: built, or null and why (in `status`). */
-export interface PreparedCRing {
-  /** The built ring, or null when it does not run. */
-  ring: CRing | null;
-  /** What the report says of it. */
-  status: RingsCStatus;
-}
-
-/**
- * Build the C ring for `options` (`vsC`), or say why it does not run with them: `--same-core`,
- * notify mode alone, no compiler. The caller disposes of the ring.
- *
- * @example
- * ```ts ignore
- * import { DEFAULT_RINGS_OPTIONS, prepareCRing, runRingsBench } from "./rings.ts";
- * const options = { ...DEFAULT_RINGS_OPTIONS, vsC: true };
- * const c = await prepareCRing(options);
- * try {
- *   console.log((await runRingsBench(options, () => {}, c)).c);
- * } finally {
- *   await c.ring?.dispose();
- * }
- * ```
- */
-export async function prepareCRing(options: RingsBenchOptions): Promise<PreparedCRing> {
+async function startCRing(
+  options: RingsBenchOptions,
+): Promise<{ ring: CRing | null; status: RingsCStatus }> {
   if (options.sameCore) {
     return {
       ring: null,
