@@ -214,7 +214,7 @@ function ringsCommand(runtime: BenchRuntime) {
     .option("--same-core", "run both workers on CPU 0 (re-runs vlab under taskset -c 0)")
     .option(
       "--vs-c",
-      "also time each poll point through a C ring built with the system's C compiler ($CC or " +
+      "also time each point through a C ring built with the system's C compiler ($CC or " +
         "cc), for each layout's ratio to C from the same run",
     )
     .option("--json", "print the report as JSON on stdout instead of the table")

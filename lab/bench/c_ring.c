@@ -12,8 +12,13 @@
  * reclaiming at least one before topping up; with `payload` it also writes each request's
  * sequence number into its 4-byte buffer, where the device reads it back. The device polls, checks each request's sequence number from its address,
  * publishes its completions every PUBLISH_EVERY requests and whenever the ring runs empty, and
- * then reads the driver's event suppression. Both sides busy-poll (`poll` mode): no notification
- * is delivered. What the C ring leaves out is what the JavaScript device adds for restart safety
+ * then reads the driver's event suppression. In `poll` mode both sides busy-poll and no
+ * notification is delivered. In `notify` mode (EVENT_IDX, as the JavaScript bench negotiates it)
+ * each side, finding nothing to do, asks for a notification (the device its avail event, the
+ * driver its used event at the last buffer it waits for), re-checks the ring and sleeps in a
+ * futex on its doorbell, in slices of WAIT_SLICE_MS; a kick or an interrupt the other side's
+ * event suppression asks for rings that doorbell (a FUTEX_WAKE when the sleeper announced its
+ * sleep: the lab's doorbell protocol, lab/wire/doorbell.ts). What the C ring leaves out is what the JavaScript device adds for restart safety
  * (its state record, journal and inflight log) and for bad guests (chain walks, range checks):
  * the comparison prices those and the language together.
  *
@@ -21,18 +26,20 @@
  * fence before reading the other side's event suppression is the one the spec's notification
  * handshake needs (a locked instruction on x86, as the seq-cst Atomics.store of JavaScript).
  *
- * Usage: c_ring split|packed QUEUE_SIZE BATCH RUNS REQUESTS [outstanding] [payload]
+ * Usage: c_ring split|packed QUEUE_SIZE BATCH RUNS REQUESTS [outstanding] [payload] [notify]
  * Prints one JSON object: {"ns":[per-request ns of each timed run],"handoffNs":N,
  * "checked":N,"tokenErrors":N,"seqErrors":N,"truncated":N,"kickDecisions":N,
- * "interruptDecisions":N} (the decisions are counted so that the compiler keeps them). Exit
+ * "interruptDecisions":N} (the decisions, delivered in `notify` mode, are counted in both). Exit
  * status 2 on bad arguments, 1 when the device returns a buffer the driver did not post.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,11 +49,14 @@
 #define BUFFER_BASE 0x100000u
 #define RUN_DEADLINE_NS 5000000000LL
 #define PINGPONG_ROUNDS 20000
+#define WAIT_SLICE_NS 2000000L
 
 #define SPLIT_F_NEXT 1
 #define PACKED_F_AVAIL (1u << 7)
 #define PACKED_F_USED (1u << 15)
+#define PACKED_EVENT_ENABLE 0
 #define PACKED_EVENT_DISABLE 1
+#define PACKED_EVENT_DESC 2
 
 #define LOAD_ACQ(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE_REL(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
@@ -75,6 +85,7 @@ struct packed_desc {
 static int packed;
 static int outstanding;
 static int payload;
+static int notify;
 static uint32_t *buffers; /* with `payload`: request n's buffer is buffers[n mod bufferCount] */
 static uint32_t size;
 static uint32_t batch;
@@ -94,6 +105,46 @@ enum { STEP_RUN, STEP_CALIBRATE, STEP_EXIT };
 static struct line go, mode, ack, done, ping, pong;
 static struct line device_seen, device_errors, interrupts;
 
+/* A thread's doorbell (notify mode): an event counter and a sleeping flag, on a line of its own. */
+struct bell {
+  uint32_t count;
+  uint32_t sleeping;
+  char pad[56];
+} __attribute__((aligned(64)));
+static struct bell device_bell, driver_bell;
+
+/* Ring `b`: count the event, and wake its thread if it announced its sleep. */
+static void ring_bell(struct bell *b) {
+  __atomic_fetch_add(&b->count, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&b->sleeping, __ATOMIC_SEQ_CST) != 0) {
+    syscall(SYS_futex, &b->count, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  }
+}
+
+/* Sleep on `b` for at most a slice, unless its count has moved from `seen`. */
+static void sleep_bell(struct bell *b, uint32_t seen) {
+  __atomic_store_n(&b->sleeping, 1, __ATOMIC_SEQ_CST);
+  struct timespec t = {.tv_sec = 0, .tv_nsec = WAIT_SLICE_NS};
+  syscall(SYS_futex, &b->count, FUTEX_WAIT_PRIVATE, seen, &t, NULL, 0);
+  __atomic_store_n(&b->sleeping, 0, __ATOMIC_SEQ_CST);
+}
+
+/* virtio's vring_need_event: whether the event index lies in the window (old, new]. */
+static int need_event(uint16_t event, uint16_t new_idx, uint16_t old) {
+  return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
+}
+
+/* The packed ring's event test (virtio 1.1 section 2.8.10.2): whether a notification is due
+ * for the slots (old, new] given an event structure's flags and off_wrap, at wrap counter `wrap`. */
+static int packed_need_event(uint16_t flags, uint16_t off_wrap, uint16_t old, uint16_t new_idx,
+                             uint32_t wrap) {
+  if (flags == PACKED_EVENT_DISABLE) return 0;
+  if (flags != PACKED_EVENT_DESC) return 1;
+  uint16_t event = off_wrap & 0x7fff;
+  if ((uint32_t)(off_wrap >> 15) != wrap) event = (uint16_t)(event - size);
+  return need_event(event, new_idx, old);
+}
+
 static int64_t now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -106,11 +157,6 @@ static void *page_alloc(size_t bytes) {
   if (posix_memalign(&p, PAGE, rounded) != 0) return NULL;
   memset(p, 0, rounded);
   return p;
-}
-
-/* virtio's vring_need_event: whether the event index lies in the window (old, new]. */
-static int need_event(uint16_t event, uint16_t new_idx, uint16_t old) {
-  return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
 }
 
 /* ---- device ---------------------------------------------------------------------------- */
@@ -204,7 +250,7 @@ static void device_publish(struct device *d) {
   d->staged = 0;
 }
 
-/* The interrupt decision the device makes when its ring runs empty (never delivered here). */
+/* The interrupt decision the device makes when its ring runs empty (delivered in notify mode). */
 static int device_needs_interrupt(struct device *d) {
   uint32_t advanced = d->signalled;
   d->signalled = 0;
@@ -214,7 +260,28 @@ static int device_needs_interrupt(struct device *d) {
     uint16_t event = LOAD_ACQ(&avail[2 + size]);
     return need_event(event, (uint16_t)d->used_idx, (uint16_t)(d->used_idx - advanced));
   }
-  return LOAD_ACQ(&driver_event[1]) != PACKED_EVENT_DISABLE;
+  uint16_t flags = LOAD_ACQ(&driver_event[1]);
+  return packed_need_event(flags, driver_event[0], (uint16_t)(d->used_idx - advanced),
+                           (uint16_t)d->used_idx, d->used_wrap);
+}
+
+/* Ask for kicks again (EVENT_IDX); true if a request arrived meanwhile. */
+static int device_enable_notifications(struct device *d) {
+  if (!packed) {
+    __atomic_store_n(&used[2 + 4 * size], (uint16_t)d->next_avail, __ATOMIC_SEQ_CST);
+    d->shadow_avail = __atomic_load_n(&avail[1], __ATOMIC_SEQ_CST);
+    return d->shadow_avail != (uint16_t)d->next_avail;
+  }
+  device_event[0] = (uint16_t)(d->next_avail | (d->avail_wrap << 15));
+  __atomic_store_n(&device_event[1], PACKED_EVENT_DESC, __ATOMIC_SEQ_CST);
+  uint16_t flags = __atomic_load_n(&pdesc[d->next_avail].flags, __ATOMIC_SEQ_CST);
+  return ((flags & PACKED_F_AVAIL) != 0) == d->avail_wrap &&
+         ((flags & PACKED_F_USED) != 0) != d->avail_wrap;
+}
+
+/* Ask the driver not to kick (split with EVENT_IDX: kicks stop by themselves). */
+static void device_disable_notifications(void) {
+  if (packed) device_event[1] = PACKED_EVENT_DISABLE;
 }
 
 /* Each side's private state on lines of its own (no false sharing with the other side's). */
@@ -244,6 +311,7 @@ static void *device_thread(void *arg) {
       continue;
     }
     dev.expected = 0; /* the driver numbers each run's requests from 0 */
+    if (notify) device_disable_notifications();
     STORE_REL(&ack.v, step);
     uint32_t unpublished = 0, idle = 0;
     uint32_t seen = 0;
@@ -261,8 +329,15 @@ static void *device_thread(void *arg) {
       if (id == -2) device_errors.v++;
       device_publish(&dev);
       unpublished = 0;
-      if (device_needs_interrupt(&dev)) interrupts.v++;
-      if ((++idle & 0x3f) == 0 && LOAD_ACQ(&done.v) == step) break;
+      if (device_needs_interrupt(&dev)) {
+        interrupts.v++;
+        if (notify) ring_bell(&driver_bell);
+      }
+      if (((++idle & 0x3f) == 0 || notify) && LOAD_ACQ(&done.v) == step) break;
+      if (!notify) continue;
+      uint32_t seen_bell = __atomic_load_n(&device_bell.count, __ATOMIC_SEQ_CST);
+      if (!device_enable_notifications(&dev)) sleep_bell(&device_bell, seen_bell);
+      device_disable_notifications();
     }
     __atomic_add_fetch(&device_seen.v, seen, __ATOMIC_RELEASE);
   }
@@ -282,12 +357,13 @@ struct driver {
   uint32_t used_wrap;
   uint16_t shadow_used;
   uint64_t kicks;
+  uint32_t in_flight;
 };
 
 static struct driver drv __attribute__((aligned(64)));
 
-/* Post request `seq` and publish it; the kick decision is made and not delivered. */
-static int driver_add(uint64_t seq) {
+/* Post request `seq` and publish it; the kick decision is returned (delivered in notify mode). */
+static int driver_add(uint64_t seq, int *kick_out) {
   if (drv.num_free == 0) return 0;
   uint32_t id = drv.free_id;
   uint64_t addr = BUFFER_BASE + REQUEST_BYTES * (seq & mask_buffers);
@@ -321,10 +397,45 @@ static int driver_add(uint64_t seq) {
       drv.avail_wrap ^= 1;
     }
     FENCE();
-    kick = LOAD_ACQ(&device_event[1]) != PACKED_EVENT_DISABLE;
+    uint16_t old = (uint16_t)(drv.next_avail == 0 ? size - 1 : drv.next_avail - 1);
+    uint16_t event_flags = LOAD_ACQ(&device_event[1]); /* before off_wrap: it orders it */
+    kick = packed_need_event(event_flags, device_event[0], old, (uint16_t)drv.next_avail,
+                             drv.avail_wrap);
   }
   drv.kicks += (uint64_t)kick;
+  drv.in_flight++;
+  *kick_out |= kick;
   return 1;
+}
+
+/* Ask for an interrupt when the `count`-th next buffer is used; true if one was used meanwhile. */
+static int driver_enable_interrupts(uint32_t count) {
+  if (count < 1) count = 1;
+  if (count > drv.in_flight) count = drv.in_flight;
+  if (count < 1) count = 1;
+  if (!packed) {
+    __atomic_store_n(&avail[2 + size], (uint16_t)(drv.next_used + count - 1), __ATOMIC_SEQ_CST);
+    drv.shadow_used = __atomic_load_n(&used[1], __ATOMIC_SEQ_CST);
+    return drv.shadow_used != (uint16_t)drv.next_used;
+  }
+  /* One descriptor a request: the count-th next used descriptor is count - 1 slots on. */
+  uint32_t slot = drv.next_used + count - 1;
+  uint32_t wrap = drv.used_wrap;
+  if (slot >= size) {
+    slot -= size;
+    wrap ^= 1;
+  }
+  driver_event[0] = (uint16_t)(slot | (wrap << 15));
+  __atomic_store_n(&driver_event[1], PACKED_EVENT_DESC, __ATOMIC_SEQ_CST);
+  uint16_t flags = __atomic_load_n(&pdesc[drv.next_used].flags, __ATOMIC_SEQ_CST);
+  return ((flags & PACKED_F_AVAIL) != 0) == drv.used_wrap &&
+         ((flags & PACKED_F_USED) != 0) == drv.used_wrap;
+}
+
+/* Ask the device not to interrupt. */
+static void driver_disable_interrupts(void) {
+  if (!packed) avail[2 + size] = (uint16_t)(drv.next_used - 1);
+  else driver_event[1] = PACKED_EVENT_DISABLE;
 }
 
 /* Reclaim one used buffer: its token, -1 when none is used yet, -2 on a bad id. */
@@ -352,6 +463,7 @@ static double driver_get_used(void) {
   }
   if (id >= size || !drv.posted[id]) return -2;
   drv.posted[id] = 0;
+  drv.in_flight--;
   drv.id_next[id] = (uint16_t)drv.free_id;
   drv.free_id = id;
   drv.num_free++;
@@ -382,10 +494,12 @@ static double driver_run(uint64_t requests, uint64_t *token_errors, int *truncat
     /* A closed batch of `batch`, or (outstanding) top up to `batch` in flight. */
     uint64_t from = outstanding ? completed : posted;
     uint64_t target = from + batch < requests ? from + batch : requests;
+    int kick = 0;
     while (posted < target) {
-      if (!driver_add(posted)) break;
+      if (!driver_add(posted, &kick)) break;
       posted++;
     }
+    if (kick && notify) ring_bell(&device_bell); /* at most one kick a batch */
     uint64_t spins = 0;
     /* Reclaim: all of the batch (closed) or at least one (outstanding). */
     uint64_t want = outstanding ? completed + 1 : posted;
@@ -397,10 +511,16 @@ static double driver_run(uint64_t requests, uint64_t *token_errors, int *truncat
         continue;
       }
       if (token == -2) return -1;
-      if ((++spins & 0xfff) == 0 && now_ns() > deadline) {
+      if (((++spins & 0xfff) == 0 || notify) && now_ns() > deadline) {
         *truncated = 1;
         break;
       }
+      if (!notify) continue;
+      uint32_t seen_bell = __atomic_load_n(&driver_bell.count, __ATOMIC_SEQ_CST);
+      if (!driver_enable_interrupts((uint32_t)(want - completed))) {
+        sleep_bell(&driver_bell, seen_bell);
+      }
+      driver_disable_interrupts();
     }
     if (*truncated) break;
   }
@@ -409,6 +529,7 @@ static double driver_run(uint64_t requests, uint64_t *token_errors, int *truncat
   int64_t drain_until = now_ns() + 1000000000LL;
   while (drv.num_free < size && now_ns() < drain_until) (void)driver_get_used();
   STORE_REL(&done.v, step);
+  if (notify) ring_bell(&device_bell); /* the device may sleep: let it see `done` */
   *completed_out = completed;
   return completed == 0 ? -1 : (double)elapsed / (double)completed;
 }
@@ -448,6 +569,7 @@ int main(int argc, char **argv) {
   for (int i = 6; i < argc; i++) {
     if (strcmp(argv[i], "outstanding") == 0) outstanding = 1;
     else if (strcmp(argv[i], "payload") == 0) payload = 1;
+    else if (strcmp(argv[i], "notify") == 0) notify = 1;
     else bad_flag = 1;
   }
   if (argc < 6 || bad_flag || (strcmp(argv[1], "split") != 0 && strcmp(argv[1], "packed") != 0) ||
@@ -455,7 +577,8 @@ int main(int argc, char **argv) {
       !parse(argv[5], 1000000000, &requests) || b > qs ||
       (strcmp(argv[1], "split") == 0 && (qs & (qs - 1)) != 0)) {
     fprintf(stderr,
-            "usage: c_ring split|packed QUEUE_SIZE BATCH RUNS REQUESTS [outstanding] [payload]\n");
+            "usage: c_ring split|packed QUEUE_SIZE BATCH RUNS REQUESTS [outstanding] [payload] "
+            "[notify]\n");
     return 2;
   }
   packed = strcmp(argv[1], "packed") == 0;

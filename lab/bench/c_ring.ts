@@ -7,7 +7,8 @@
  * and device threads follow `ring_worker.ts`'s protocol request for request (closed batches or
  * up to a batch outstanding, each request published as it is added and followed by a kick
  * decision, completions published every 8 and when the ring runs empty, sequence numbers checked
- * on both sides, from the address or with `payload` from the buffer, busy polling).
+ * on both sides, from the address or with `payload` from the buffer; busy polling, or with
+ * `notify` futex sleeps on doorbells that event suppression's kicks and interrupts ring).
  * It is compiled once per benchmark ({@linkcode CProgram}) and run once per point; without a
  * compiler the benchmark says in one line why it skipped the C columns.
  *
@@ -48,6 +49,8 @@ export interface CRingRequest {
   outstanding: boolean;
   /** Write each request's sequence number into its buffer, and check it there. */
   payload: boolean;
+  /** Sleep on doorbells and deliver the kicks and interrupts event suppression asks for. */
+  notify: boolean;
 }
 
 const OUTPUT = z.object({
@@ -72,7 +75,7 @@ const OUTPUT = z.object({
  * if (built.ok) {
  *   const p = await built.value.point({
  *     layout: "packed", queueSize: 256, batch: 16, runs: 3, requests: 100_000,
- *     outstanding: false, payload: false,
+ *     outstanding: false, payload: false, notify: false,
  *   });
  *   console.log(p.nsPerRun);
  *   await built.value.dispose();
@@ -114,8 +117,9 @@ export class CRing {
       String(req.requests),
       ...(req.outstanding ? ["outstanding"] : []),
       ...(req.payload ? ["payload"] : []),
+      ...(req.notify ? ["notify"] : []),
     ]);
-    const where = `C ${req.layout} batch ${req.batch}`;
+    const where = `C ${req.layout}${req.notify ? " notify" : ""} batch ${req.batch}`;
     if (out.code !== 0) {
       throw new Error(`${where}: exit ${out.code}: ${out.stderr.trim().split("\n")[0] ?? ""}`);
     }

@@ -5,7 +5,7 @@
  * Called by the CLI (`cli/bench.ts`) and by scripts through `mod.ts`; runs on the main thread
  * and owns the workers: one fresh pair per layout and mode (so each worker's JIT only ever sees
  * one ring class), reused across batch sizes. Each point has a warm-up run, then `runs` timed
- * runs; the report gives the median, minimum and maximum. With `vsC` each poll point also runs
+ * runs; the report gives the median, minimum and maximum. With `vsC` each point also runs
  * through the C ring (`c_ring.ts`), before or after the workers' turn.
  *
  * @module
@@ -86,8 +86,8 @@ export async function runRingsBench(
             // The two rings take turns leading a point, so neither always runs on a machine
             // the other has just warmed (or disturbed).
             const cFirst = point++ % 2 === 1;
-            const cPoint = cRing !== null && mode === "poll"
-              ? () => measureCPoint(cRing, options, layout, batch, cFirst, progress)
+            const cPoint = cRing !== null
+              ? () => measureCPoint(cRing, options, layout, mode, batch, cFirst, progress)
               : null;
             const cLed = cFirst && cPoint ? await cPoint() : undefined;
             const row = await measurePoint(pair, options, layout, mode, batch, progress);
@@ -121,8 +121,8 @@ export async function runRingsBench(
 }
 
 /**
- * Build the C ring for `--vs-c`, or say why it will not run: it busy-polls on two cores, so
- * `sameCore` and notify-only runs skip it.
+ * Build the C ring for `--vs-c`, or say why it will not run: its threads take two cores, so
+ * `sameCore` skips it.
  */
 async function startCRing(
   options: RingsBenchOptions,
@@ -130,11 +130,8 @@ async function startCRing(
   if (options.sameCore) {
     return {
       ring: null,
-      status: { ran: false, reason: "the C ring busy-polls on two cores, not with --same-core" },
+      status: { ran: false, reason: "the C ring runs on two cores, not with --same-core" },
     };
-  }
-  if (!options.modes.includes("poll")) {
-    return { ring: null, status: { ran: false, reason: "the C ring busy-polls: add --mode poll" } };
   }
   const built = await CRing.build();
   if (!built.ok) return { ring: null, status: { ran: false, reason: built.error } };
@@ -145,11 +142,12 @@ async function measureCPoint(
   ring: CRing,
   options: RingsBenchOptions,
   layout: RingLayout,
+  mode: RingMode,
   batch: number,
   ranFirst: boolean,
   progress: ProgressFn,
 ): Promise<RingsCFigures> {
-  progress(`${layout} poll batch ${batch}: C ring, ${options.runs + 1} runs`);
+  progress(`${layout} ${mode} batch ${batch}: C ring, ${options.runs + 1} runs`);
   const p = await ring.point({
     layout,
     queueSize: options.queueSize,
@@ -158,6 +156,7 @@ async function measureCPoint(
     requests: options.requests,
     outstanding: options.outstanding,
     payload: options.payload,
+    notify: mode === "notify",
   });
   return {
     nsPerRequest: spread(p.nsPerRun),

@@ -86,7 +86,7 @@ export interface RingsBenchRow {
   linesPerRequest?: number;
   /** Ring-line invalidations per request, by the cache model (with `cacheModel`). */
   invalidationsPerRequest?: number;
-  /** The same point through the C ring (with `vsC`, poll mode, when a compiler was found). */
+  /** The same point through the C ring (with `vsC`, when a compiler was found). */
   c?: RingsCFigures;
 }
 
