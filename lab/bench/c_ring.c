@@ -27,7 +27,8 @@
  * handshake needs (a locked instruction on x86, as the seq-cst Atomics.store of JavaScript).
  *
  * Usage: c_ring split|packed QUEUE_SIZE BATCH RUNS REQUESTS [outstanding] [payload] [notify]
- * Prints one JSON object: {"ns":[per-request ns of each timed run],"handoffNs":N,
+ * Prints one JSON object: {"ns":[per-request ns of each timed run],"kicksPerRequest":[…],
+ * "interruptsPerRequest":[…] (notifications delivered per request in each timed run),"handoffNs":N,
  * "checked":N,"tokenErrors":N,"seqErrors":N,"truncated":N,"kickDecisions":N,
  * "interruptDecisions":N} (the decisions, delivered in `notify` mode, are counted in both). Exit
  * status 2 on bad arguments, 1 when the device returns a buffer the driver did not post.
@@ -330,7 +331,7 @@ static void *device_thread(void *arg) {
       device_publish(&dev);
       unpublished = 0;
       if (device_needs_interrupt(&dev)) {
-        interrupts.v++;
+        __atomic_add_fetch(&interrupts.v, 1, __ATOMIC_RELAXED);
         if (notify) ring_bell(&driver_bell);
       }
       if (((++idle & 0x3f) == 0 || notify) && LOAD_ACQ(&done.v) == step) break;
@@ -357,6 +358,7 @@ struct driver {
   uint32_t used_wrap;
   uint16_t shadow_used;
   uint64_t kicks;
+  uint64_t kicks_sent; /* notify mode: kicks delivered (at most one a batch) */
   uint32_t in_flight;
 };
 
@@ -499,7 +501,10 @@ static double driver_run(uint64_t requests, uint64_t *token_errors, int *truncat
       if (!driver_add(posted, &kick)) break;
       posted++;
     }
-    if (kick && notify) ring_bell(&device_bell); /* at most one kick a batch */
+    if (kick && notify) { /* at most one kick a batch */
+      drv.kicks_sent++;
+      ring_bell(&device_bell);
+    }
     uint64_t spins = 0;
     /* Reclaim: all of the batch (closed) or at least one (outstanding). */
     uint64_t want = outstanding ? completed + 1 : posted;
@@ -621,6 +626,11 @@ int main(int argc, char **argv) {
   qsort(handoff, 3, sizeof(double), by_value);
 
   uint64_t token_errors = 0, checked = 0, truncated_runs = 0;
+  double *kicks_per = calloc(runs, sizeof(double)), *irqs_per = calloc(runs, sizeof(double));
+  if (kicks_per == NULL || irqs_per == NULL) {
+    fprintf(stderr, "c_ring: out of memory\n");
+    return 1;
+  }
   pid_t parent = getppid();
   printf("{\"ns\":[");
   for (uint64_t r = 0; r <= runs; r++) {
@@ -629,6 +639,8 @@ int main(int argc, char **argv) {
     if (getppid() != parent) return 1;
     int truncated;
     uint64_t completed;
+    uint64_t kicks0 = drv.kicks_sent;
+    uint32_t irqs0 = __atomic_load_n(&interrupts.v, __ATOMIC_RELAXED);
     double ns = driver_run(requests, &token_errors, &truncated, &completed);
     if (ns < 0) {
       fprintf(stderr, "c_ring: the device returned a buffer the driver did not post\n");
@@ -636,11 +648,21 @@ int main(int argc, char **argv) {
     }
     checked += completed;
     if (truncated) truncated_runs++;
-    if (r > 0) printf("%s%.3f", r > 1 ? "," : "", ns);
+    if (r > 0) {
+      printf("%s%.3f", r > 1 ? "," : "", ns);
+      /* Delivered notifications (none in poll mode), per request of the run. */
+      uint32_t irqs = __atomic_load_n(&interrupts.v, __ATOMIC_RELAXED) - irqs0;
+      kicks_per[r - 1] = (double)(drv.kicks_sent - kicks0) / (double)completed;
+      irqs_per[r - 1] = notify ? (double)irqs / (double)completed : 0;
+    }
   }
   start_step(STEP_EXIT);
   pthread_join(device, NULL);
   if (LOAD_ACQ(&device_seen.v) != (uint32_t)checked && truncated_runs == 0) device_errors.v++;
+  printf("],\"kicksPerRequest\":[");
+  for (uint64_t r = 0; r < runs; r++) printf("%s%.4f", r > 0 ? "," : "", kicks_per[r]);
+  printf("],\"interruptsPerRequest\":[");
+  for (uint64_t r = 0; r < runs; r++) printf("%s%.4f", r > 0 ? "," : "", irqs_per[r]);
   printf("],\"handoffNs\":%.3f,\"checked\":%llu,\"tokenErrors\":%llu,\"seqErrors\":%u,"
          "\"truncated\":%llu,\"kickDecisions\":%llu,\"interruptDecisions\":%u}\n",
          handoff[1], (unsigned long long)checked, (unsigned long long)token_errors,

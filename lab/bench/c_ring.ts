@@ -25,6 +25,10 @@ import type { CommandRunner } from "./veth.ts";
 export interface CRingPoint {
   /** Nanoseconds per request of each timed run. */
   nsPerRun: number[];
+  /** Kicks delivered per request in each timed run (none in poll mode). */
+  kicksPerRun: number[];
+  /** Interrupts delivered per request in each timed run (none in poll mode). */
+  interruptsPerRun: number[];
   /** One cache line changing hands between the C threads, in ns, before the point. */
   handoffNs: number;
   /** Requests whose sequence number both C threads checked (warm-up included). */
@@ -55,6 +59,8 @@ export interface CRingRequest {
 
 const OUTPUT = z.object({
   ns: z.array(z.number().positive()).min(1),
+  kicksPerRequest: z.array(z.number().nonnegative()),
+  interruptsPerRequest: z.array(z.number().nonnegative()),
   handoffNs: z.number().nonnegative(),
   checked: z.number().int().nonnegative(),
   tokenErrors: z.number().int().nonnegative(),
@@ -136,6 +142,8 @@ export class CRing {
     }
     return {
       nsPerRun: parsed.ns,
+      kicksPerRun: parsed.kicksPerRequest,
+      interruptsPerRun: parsed.interruptsPerRequest,
       handoffNs: parsed.handoffNs,
       checkedRequests: parsed.checked,
       truncatedRuns: parsed.truncated,

@@ -23,6 +23,7 @@ for (const layout of ["split", "packed"] as const) {
         { batch: 7, outstanding: true, payload: true, notify: true },
         { batch: 16, outstanding: false, payload: false, notify: true },
       ];
+      let notified = 0;
       for (const { batch, outstanding, payload, notify } of cases) {
         // A queue size that is not a power of two makes packed wrap at an odd slot.
         const queueSize = layout === "packed" ? 100 : 128;
@@ -41,10 +42,17 @@ for (const layout of ["split", "packed"] as const) {
         }${notify ? " notify" : ""}`;
         assert.equal(p.checkedRequests, 3 * (notify ? NOTIFY_REQUESTS : REQUESTS), what);
         assert.equal(p.truncatedRuns, 0, what);
+        // Notifications are delivered in notify mode only (how many depends on how often a side
+        // fell asleep: none when the other kept it busy), at most one kick a batch.
+        for (const k of [...p.kicksPerRun, ...p.interruptsPerRun]) {
+          assert.ok(notify ? k >= 0 && k <= 1 : k === 0, `${what}: ${k} notifications a request`);
+        }
+        if (notify) notified += [...p.kicksPerRun, ...p.interruptsPerRun].reduce((a, b) => a + b);
         assert.equal(p.nsPerRun.length, 2);
         assert.ok(p.nsPerRun.every((ns) => ns > 0 && ns < 1e6), String(p.nsPerRun));
         assert.ok(p.handoffNs > 0);
       }
+      assert.ok(notified > 0, "no kick or interrupt was delivered in notify mode");
     } finally {
       await built.value.dispose();
     }
@@ -89,6 +97,8 @@ Deno.test("a C ring that finds requests out of order or prints nonsense fails th
   };
   stdout = JSON.stringify({
     ns: [10],
+    kicksPerRequest: [0],
+    interruptsPerRequest: [0],
     handoffNs: 50,
     checked: 16,
     tokenErrors: 0,

@@ -111,6 +111,8 @@ Deno.test("a report with one layout renders", async () => {
 Deno.test("with --vs-c the C ring gets a line per layout", async () => {
   const c = (median: number) => ({
     nsPerRequest: { median, min: median - 1, max: median + 1 },
+    kicksPerRequest: 0,
+    interruptsPerRequest: 0,
     handoffNs: 50,
     checkedRequests: 1,
     truncatedRuns: 0,

@@ -139,6 +139,7 @@ function modeTable(report: RingsBenchReport, mode: RingMode): string[] {
   for (const layout of cLayouts) header.push(`C ${layout}`, `${layout}/C`);
   if (showNotifications) {
     for (const layout of layouts) header.push(`${layout} kicks`, `${layout} irqs`);
+    for (const layout of cLayouts) header.push(`C ${layout} kicks`, `C ${layout} irqs`);
   }
   if (showLines) {
     for (const layout of layouts) header.push(`${layout} lines`);
@@ -166,6 +167,10 @@ function modeTable(report: RingsBenchReport, mode: RingMode): string[] {
       for (const layout of layouts) {
         const row = find(layout, batch);
         cells.push(fixed(row?.kicksPerRequest, 3), fixed(row?.interruptsPerRequest, 3));
+      }
+      for (const layout of cLayouts) {
+        const c = find(layout, batch)?.c;
+        cells.push(fixed(c?.kicksPerRequest, 3), fixed(c?.interruptsPerRequest, 3));
       }
     }
     if (showLines) {

@@ -217,8 +217,10 @@ Deno.test("a column whose cells change unit does not name one in its header", ()
 });
 
 Deno.test("--vs-c adds each layout's C time and its ratio to C, and names the C ring", () => {
-  const c = (median: number, ranFirst: boolean) => ({
+  const c = (median: number, ranFirst: boolean, kicks = 0) => ({
     nsPerRequest: { median, min: median - 1, max: median + 2 },
+    kicksPerRequest: kicks,
+    interruptsPerRequest: kicks / 2,
     handoffNs: 50,
     checkedRequests: 6,
     truncatedRuns: 0,
@@ -260,6 +262,24 @@ Deno.test("--vs-c adds each layout's C time and its ratio to C, and names the C 
     /^C: the same hand-offs through lab\/bench\/c_ring\.c, built with cc -O2/,
   );
   assert.match(lines[header + 2], /hand-off 50–50 ns\)$/);
+
+  // In notify mode, the C ring's kicks and interrupts per request follow the workers'.
+  const n: RingsBenchReport = {
+    ...report([
+      row("split", "notify", 4, 9000, { c: c(8000, false, 0.25) }),
+      row("packed", "notify", 4, 9500, { c: c(7000, true, 0.5) }),
+    ], { vsC: true, modes: ["notify"] }),
+    c: { ran: true, compiler: "cc" },
+  };
+  const nLines = formatRingsTable(n).split("\n");
+  const nHeader = nLines.findIndex((line) => line.trimStart().startsWith("batch"));
+  assert.deepEqual(cells(nLines[nHeader]).slice(12, 16), [
+    "C split kicks",
+    "C split irqs",
+    "C packed kicks",
+    "C packed irqs",
+  ]);
+  assert.deepEqual(cells(nLines[nHeader + 1]).slice(12, 16), ["0.250", "0.125", "0.500", "0.250"]);
 });
 
 Deno.test("--vs-c says in one line why the C ring was not measured", () => {

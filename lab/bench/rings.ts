@@ -160,6 +160,8 @@ async function measureCPoint(
   });
   return {
     nsPerRequest: spread(p.nsPerRun),
+    kicksPerRequest: spread(p.kicksPerRun).median,
+    interruptsPerRequest: spread(p.interruptsPerRun).median,
     handoffNs: p.handoffNs,
     checkedRequests: p.checkedRequests,
     truncatedRuns: p.truncatedRuns,

@@ -94,6 +94,10 @@ export interface RingsBenchRow {
 export interface RingsCFigures {
   /** Nanoseconds per request over the timed runs. */
   nsPerRequest: Spread;
+  /** Kicks delivered per request, median over the timed runs (0 in poll mode). */
+  kicksPerRequest: number;
+  /** Interrupts delivered per request, median over the timed runs (0 in poll mode). */
+  interruptsPerRequest: number;
   /** One cache line changing hands between the C threads, measured before the point. */
   handoffNs: number;
   /** Requests whose sequence number both C threads checked (warm-up included). */
