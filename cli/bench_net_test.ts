@@ -275,7 +275,12 @@ Deno.test("bench net --json carries the figures the text derives: over %, wake f
     5,
     5.5,
   ]);
-  assert.deepEqual(json.veth.ratios.ping, [{ layout: "split", medianRatio: 10, p99Ratio: 10 }]);
+  assert.deepEqual(json.veth.ratios.ping, [{
+    layout: "split",
+    medianRatio: 10,
+    p99Ratio: 10,
+    cFloorRatio: null,
+  }]);
   // Skipped: the reason, as the text says it.
   assert.deepEqual(netBenchJson(report, { ran: false, reason: "x" }).veth, {
     ran: false,

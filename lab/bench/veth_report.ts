@@ -6,7 +6,13 @@
  * @module
  */
 
-import { type LatencyRow, type NetBenchReport, rowName, type ThroughputRow } from "./net.ts";
+import {
+  cWakeFloorUs,
+  type LatencyRow,
+  type NetBenchReport,
+  rowName,
+  type ThroughputRow,
+} from "./net.ts";
 import type { VethReport } from "./veth.ts";
 
 /** What `--vs-veth` adds to the report: the figures, or why it skipped. */
@@ -53,17 +59,24 @@ export function formatVethComparison(report: NetBenchReport, outcome: VethOutcom
     ]),
     "",
     ...table([
-      ["ping at idle", "median µs", "p99 µs", "median/veth", "p99/veth"],
-      ["veth", veth.rttMedianUs.toFixed(0), veth.rttP99Us.toFixed(0), "1.00", "1.00"],
+      ["ping at idle", "median µs", "p99 µs", "median/veth", "p99/veth", "C floor/veth"],
+      ["veth", veth.rttMedianUs.toFixed(0), veth.rttP99Us.toFixed(0), "1.00", "1.00", "-"],
       ...lat.map((r) => [
         rowName(r, lat),
         r.rttMedianUs.toFixed(0),
         r.rttP99Us.toFixed(0),
         ratio(r.rttMedianUs, veth.rttMedianUs),
         ratio(r.rttP99Us, veth.rttP99Us),
+        ratio(cWakeFloorUs(r) ?? undefined, veth.rttMedianUs),
       ]),
     ]),
   ];
+  if (lat.some((r) => cWakeFloorUs(r) !== null)) {
+    lines.push(
+      "C floor/veth: the ping's wake-ups alone, at a C thread's price (the ping table's C floor " +
+        "µs), over the veth's median",
+    );
+  }
   return lines.join("\n");
 }
 
@@ -79,13 +92,17 @@ export interface VethRatios {
     frameSize: number;
     ppsRatio: number | null;
   }[];
-  /** Per idle ping row, its median and p99 over the veth's (above 1: vlab slower). */
+  /**
+   * Per idle ping row, its median and p99 over the veth's (above 1: vlab slower), and its C floor
+   * (`cWakeFloorUs`) over the veth's median (null without one).
+   */
   ping: {
     layout: LatencyRow["layout"];
     hostWait?: LatencyRow["hostWait"];
     guestWait?: LatencyRow["guestWait"];
     medianRatio: number | null;
     p99Ratio: number | null;
+    cFloorRatio: number | null;
   }[];
 }
 
@@ -119,12 +136,16 @@ export function vethRatios(report: NetBenchReport, veth: VethReport): VethRatios
   }
   const ping = report.rows
     .filter((r): r is LatencyRow => r.kind === "latency" && r.delayMs === 0)
-    .map((r) => ({
-      layout: r.layout,
-      ...(r.hostWait ? { hostWait: r.hostWait } : {}),
-      ...(r.guestWait ? { guestWait: r.guestWait } : {}),
-      medianRatio: over(r.rttMedianUs, veth.rttMedianUs),
-      p99Ratio: over(r.rttP99Us, veth.rttP99Us),
-    }));
+    .map((r) => {
+      const floor = cWakeFloorUs(r);
+      return {
+        layout: r.layout,
+        ...(r.hostWait ? { hostWait: r.hostWait } : {}),
+        ...(r.guestWait ? { guestWait: r.guestWait } : {}),
+        medianRatio: over(r.rttMedianUs, veth.rttMedianUs),
+        p99Ratio: over(r.rttP99Us, veth.rttP99Us),
+        cFloorRatio: floor === null ? null : over(floor, veth.rttMedianUs),
+      };
+    });
   return { throughput, ping };
 }

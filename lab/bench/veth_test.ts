@@ -122,6 +122,15 @@ Deno.test("vlab's ratios to the veth pair, per layout", () => {
   report.rows.push(
     { kind: "throughput", layout: "split", frameSize: 64, pps: 500_000 } as never,
     { kind: "latency", layout: "split", delayMs: 0, rttMedianUs: 600, rttP99Us: 1800 } as never,
+    {
+      kind: "latency",
+      layout: "packed",
+      delayMs: 0,
+      rttMedianUs: 660,
+      rttP99Us: 1200,
+      perPing: { wakeups: 6, kicks: 2, interrupts: 2 },
+      cWakeRoundTripUs: 40,
+    } as never,
   );
   const text = formatVethComparison(report, {
     ran: true,
@@ -132,7 +141,11 @@ Deno.test("vlab's ratios to the veth pair, per layout", () => {
     },
   });
   assert.match(text, /^64 +0\.200 +0\.10 +2\.50$/m);
-  assert.match(text, /^split +600 +1800 +10\.00 +3\.00$/m);
+  assert.match(text, /^ping at idle +median µs +p99 µs +median\/veth +p99\/veth +C floor\/veth$/m);
+  assert.match(text, /^split +600 +1800 +10\.00 +3\.00 +-$/m);
+  // Six wake-ups at half a 40 µs C round trip: 120 µs, twice the veth's 60.
+  assert.match(text, /^packed +660 +1200 +11\.00 +2\.00 +2\.00$/m);
+  assert.match(text, /^C floor\/veth: the ping's wake-ups alone, at a C thread's price/m);
 });
 
 Deno.test("a tiny real veth comparison when this machine allows it, else the skip reason", async () => {
