@@ -16,8 +16,11 @@ import {
   THROUGHPUT_WINDOWS,
   type ThroughputRow,
   wakeFloorUs,
+  wakeRoundTrips,
 } from "./net.ts";
 import { median, pingRun } from "./net_run.ts";
+import { CWakeup } from "./c_wakeup.ts";
+import { printingProgram } from "./c_testing.ts";
 import type { VhostPciRow } from "./net_vhost_pci.ts";
 
 /** Options that measure only what `part` turns on (no floods, pings, scale or vhost-pci else). */
@@ -555,4 +558,14 @@ Deno.test("the throughput table's legend says recv and sent Mpps time different 
   const header = lines.findIndex((l) => l.startsWith("layout"));
   assert.equal(lines[header + 2], THROUGHPUT_WINDOWS, "right under the table's rows");
   assert.match(THROUGHPUT_WINDOWS, /recv Mpps: .*first to last arrival.*sent Mpps: .*-t run/);
+});
+
+Deno.test("the wake floor's C pair costs its own figure when it fails or is missing, not the bench", async () => {
+  const failing = await wakeRoundTrips(() => CWakeup.build("cc", printingProgram(() => "{}")));
+  assert.ok(failing.asyncUs > 0 && failing.blockUs > 0, "the workers' round trips stand");
+  assert.equal(failing.cUs, null);
+  assert.match(failing.cNotMeasured ?? "", /^it failed: C futex: unexpected output "\{\}"$/);
+  const missing = await wakeRoundTrips(() => CWakeup.build("vlab-no-such-cc"));
+  assert.equal(missing.cUs, null);
+  assert.match(missing.cNotMeasured ?? "", /^no C compiler: `vlab-no-such-cc`/);
 });
