@@ -16,6 +16,7 @@ import {
 import { type CStatus, disposeCompiledNow } from "../lab/bench/c_build.ts";
 import { CWakeup } from "../lab/bench/c_wakeup.ts";
 import { cleanUpOnInterrupt } from "./bench_partial.ts";
+import { VlabError } from "./errors.ts";
 import { intOption } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
 
@@ -113,7 +114,14 @@ export function wakeupCommand(): Command {
     .option("--json", "print the options and rows as JSON")
     .action(async (raw) => {
       const options = parseWakeupOptions(raw);
-      const { rows, c } = await measure(options);
+      const { rows, c } = await measure(options).catch((error) => {
+        const detail = error instanceof Error ? error.message : String(error);
+        throw new VlabError("bench-failed", `Cannot run bench wakeup: ${detail}`, {
+          hint: "Run it again with VLAB_DEBUG=1 for a stack trace" +
+            (options.vsC ? ", or without --vs-c to leave the C pair out" : ""),
+          cause: error,
+        });
+      });
       const text = formatWakeupOutput(options, rows, raw.json === true, c);
       await writeAll(Deno.stdout, new TextEncoder().encode(text + "\n"));
     }) as unknown as Command;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { formatWakeupOutput, parseWakeupOptions } from "./bench_wakeup.ts";
+import { vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
 
 Deno.test("bench wakeup takes its defaults and refuses rounds out of range", () => {
   assert.deepEqual(parseWakeupOptions({}), {
@@ -44,4 +45,32 @@ Deno.test("bench wakeup --vs-c gives each median against C's, and says why C did
   assert.doesNotMatch(text, /×C/);
   assert.match(text, /\nC futex: not measured: no C compiler: `cc` is not on PATH$/);
   assert.deepEqual(JSON.parse(formatWakeupOutput(options, rows, true, skipped)).c, skipped);
+});
+
+Deno.test("a C pair that fails is a bench-failed error: one line and a hint, exit code 1", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "vlab-fake-cc-" });
+  try {
+    // A "compiler" whose program prints nonsense instead of its round trips.
+    const cc = `${dir}/cc`;
+    Deno.writeTextFileSync(
+      cc,
+      '#!/bin/sh\nwhile [ "$1" != "-o" ]; do shift; done\n' +
+        'printf \'#!/bin/sh\\necho nonsense\\n\' > "$2"\nchmod +x "$2"\n',
+    );
+    Deno.chmodSync(cc, 0o755);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: vlabRunArgs(["bench", "wakeup", "--vs-c", "--rounds", "20"]),
+      env: vlabChildEnv({ CC: cc, NO_COLOR: "1" }),
+      stdin: "null",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr).trim().split("\n");
+    assert.equal(out.code, 1);
+    assert.equal(
+      stderr[0],
+      'vlab: Cannot run bench wakeup: C futex: unexpected output "nonsense\\n"',
+    );
+    assert.match(stderr[1], /^hint: .*without --vs-c to leave the C pair out/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

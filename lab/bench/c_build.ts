@@ -95,7 +95,7 @@ export class CProgram {
           `no C compiler: \`${compiler}\` is not on PATH (install gcc, or name one in CC)`,
         );
       }
-      const first = (out.stderr.trim().split("\n")[0] ?? "").slice(0, 200);
+      const first = (out.stderr.trim().split("\n")[0] ?? "").slice(0, 200) || `exit ${out.code}`;
       return err(`\`${compiler}\` could not compile lab/bench/${source}: ${first}`);
     }
     const program = new CProgram(compiler, dir, binary, run);

@@ -28,6 +28,11 @@ Deno.test("without a C compiler, or with a compile error, compiling says why in 
     broken.ok ? "" : broken.error,
     "`cc` could not compile lab/bench/c_ring.c: c_ring.c:1: error: broken",
   );
+  const silent = await CProgram.compile("c_ring.c", "false");
+  assert.equal(
+    silent.ok ? "" : silent.error,
+    "`false` could not compile lab/bench/c_ring.c: exit 1",
+  );
 });
 
 Deno.test("disposeCompiledNow removes every program not yet disposed of", async () => {
