@@ -45,12 +45,11 @@ import {
 } from "./net_run.ts";
 import type { WakeCounts } from "./wake_counts.ts";
 import { starBench, type StarRow } from "./net_star.ts";
-import { runWakeupBench, type WakeupMode } from "./wakeup.ts";
-import { CWakeup } from "./c_wakeup.ts";
-import type { Result } from "../../devices/base/result.ts";
+import { cWakeFloorUs, wakeFloorUs, type WakeRoundTrips, wakeRoundTrips } from "./wake_floor.ts";
 import { type NetComparison, netComparisons } from "./net_compare.ts";
 
 export type { DashboardAttacher } from "./net_run.ts";
+export { cWakeFloorUs, wakeFloorUs } from "./wake_floor.ts";
 export { throughputRun } from "./net_run.ts";
 export { type NetComparison, netComparisons, pairedRatios } from "./net_compare.ts";
 
@@ -223,52 +222,6 @@ export interface LatencyRow {
   cWakeRoundTripUs?: number | null;
   /** Why `cWakeRoundTripUs` is null, in one clause (no C compiler, say). */
   cWakeNotMeasured?: string;
-}
-
-/**
- * What a ping's wake-ups would cost if every hop were a C thread in a futex wait: each at half
- * the C round trip measured in the same run, µs; null without one. Nothing a lab on these
- * threads does can answer a ping sooner.
- *
- * @example
- * ```ts
- * import { cWakeFloorUs } from "./net.ts";
- * cWakeFloorUs({ perPing: { wakeups: 6, kicks: 2, interrupts: 2 }, cWakeRoundTripUs: 44 }); // 132
- * ```
- */
-export function cWakeFloorUs(r: Pick<LatencyRow, "perPing" | "cWakeRoundTripUs">): number | null {
-  const c = r.cWakeRoundTripUs;
-  return c === undefined || c === null ? null : r.perPing.wakeups * c / 2;
-}
-
-/**
- * What a ping's wake-ups alone cost, µs: each wake-up at half a doorbell round trip of its own
- * kind measured in the same run, blocking ones (`perPing.blocking`) at the blocking round trip and
- * the rest at the `waitAsync` one (null without a round trip; every wake-up at the `waitAsync`
- * one when the row has no blocking figures).
- *
- * @example
- * ```ts
- * import { wakeFloorUs } from "./net.ts";
- * wakeFloorUs({ perPing: { wakeups: 6, kicks: 2, interrupts: 2 }, wakeRoundTripUs: 80 }); // 240
- * wakeFloorUs({
- *   perPing: { wakeups: 6, kicks: 2, interrupts: 2, blocking: 4 },
- *   wakeRoundTripUs: 80,
- *   wakeRoundTripBlockUs: 30,
- * }); // 4 × 15 + 2 × 40 = 140
- * ```
- */
-export function wakeFloorUs(
-  r: Pick<LatencyRow, "perPing" | "wakeRoundTripUs" | "wakeRoundTripBlockUs">,
-): number | null {
-  if (r.wakeRoundTripUs === null) return null;
-  const blocking = r.perPing.blocking;
-  const block = r.wakeRoundTripBlockUs;
-  if (blocking === undefined || block === undefined || block === null) {
-    return r.perPing.wakeups * r.wakeRoundTripUs / 2;
-  }
-  const b = Math.min(Math.max(blocking, 0), r.perPing.wakeups);
-  return b * block / 2 + (r.perPing.wakeups - b) * r.wakeRoundTripUs / 2;
 }
 
 /** The lab size whose idle CPU `vlab bench net` measures (the other sizes print `-`). */
@@ -450,47 +403,6 @@ function latencyRow(
     cWakeRoundTripUs: wakeRoundTrip?.cUs ?? null,
     ...(wakeRoundTrip?.cNotMeasured ? { cWakeNotMeasured: wakeRoundTrip.cNotMeasured } : {}),
   };
-}
-
-/** The doorbell round trips a report's ping rows are read against, µs. */
-export interface WakeRoundTrips {
-  /** Two workers in `waitAsync`. */
-  asyncUs: number;
-  /** Two workers in blocking slices. */
-  blockUs: number;
-  /** Two C threads in futex waits, or null (`cNotMeasured` says why). */
-  cUs: number | null;
-  /** Why `cUs` is null: no compiler, or the C pair failed (the workers' figures stand). */
-  cNotMeasured?: string;
-}
-
-/**
- * The wake-up floor's round trips: the workers' two ways to sleep, then the C pair's if it builds
- * (`build`, replaced in tests). A C pair that fails costs its figure, not the benchmark.
- *
- * @example
- * ```ts ignore
- * import { wakeRoundTrips } from "./net.ts";
- * const { blockUs, cUs } = await wakeRoundTrips();
- * ```
- */
-export async function wakeRoundTrips(
-  build: () => Promise<Result<CWakeup, string>> = () => CWakeup.build(),
-): Promise<WakeRoundTrips> {
-  const options = { modes: ["async", "block"] as WakeupMode[], rounds: 1000, sliceMs: 2 };
-  const [a, b] = await runWakeupBench(options);
-  const workers = { asyncUs: a.medianUs, blockUs: b.medianUs };
-  const built = await build();
-  if (!built.ok) return { ...workers, cUs: null, cNotMeasured: built.error };
-  try {
-    const [c] = await runWakeupBench({ ...options, modes: [] }, built.value);
-    return { ...workers, cUs: c.medianUs };
-  } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
-    return { ...workers, cUs: null, cNotMeasured: `it failed: ${why}` };
-  } finally {
-    await built.value.dispose();
-  }
 }
 
 /** Up time, resident memory and (for 16 VMs) idle CPU of an N-VM lab. */

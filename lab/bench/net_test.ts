@@ -16,8 +16,8 @@ import {
   THROUGHPUT_WINDOWS,
   type ThroughputRow,
   wakeFloorUs,
-  wakeRoundTrips,
 } from "./net.ts";
+import { wakeRoundTrips } from "./wake_floor.ts";
 import { median, pingRun } from "./net_run.ts";
 import { CWakeup } from "./c_wakeup.ts";
 import { printingProgram } from "./c_testing.ts";
