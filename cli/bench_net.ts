@@ -22,14 +22,13 @@ import {
   wakeFloorUs,
 } from "../lab/bench/net.ts";
 import {
-  type CommandRunner,
   runVethBench,
-  systemRunner,
   type VethNames,
   vethNames,
   type VethReport,
   vethUnavailable,
 } from "../lab/bench/veth.ts";
+import { type CommandRunner, systemRunner } from "../lab/bench/command.ts";
 import {
   formatVethComparison,
   type VethOutcome,

@@ -14,7 +14,8 @@ import {
   type ThroughputRow,
 } from "../lab/bench/net.ts";
 import { formatVethComparison } from "../lab/bench/veth_report.ts";
-import { type CommandResult, vethNames } from "../lab/bench/veth.ts";
+import { vethNames } from "../lab/bench/veth.ts";
+import type { CommandResult } from "../lab/bench/command.ts";
 import { VlabError } from "./errors.ts";
 
 const RAW = {

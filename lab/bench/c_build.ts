@@ -13,7 +13,7 @@
 
 import { fileURLToPath } from "node:url";
 import { err, ok, type Result } from "../../devices/base/result.ts";
-import { type CommandRunner, systemRunner } from "./veth.ts";
+import { type CommandRunner, systemRunner } from "./command.ts";
 
 /** The programs compiled and not yet disposed of, for {@linkcode disposeCompiledNow}. */
 const live = new Set<CProgram>();

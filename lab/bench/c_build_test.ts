@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { CProgram, disposeCompiledNow } from "./c_build.ts";
-import type { CommandRunner } from "./veth.ts";
+import type { CommandRunner } from "./command.ts";
 
 Deno.test("a C reference compiles into a folder of its own, which dispose removes", async () => {
   const built = await CProgram.compile("c_wakeup.c");

@@ -19,7 +19,7 @@ import { z } from "zod";
 import { ok, type Result } from "../../devices/base/result.ts";
 import { CProgram } from "./c_build.ts";
 import type { RingLayout } from "./types.ts";
-import type { CommandRunner } from "./veth.ts";
+import type { CommandRunner } from "./command.ts";
 
 /** What the C ring measured at one point. */
 export interface CRingPoint {

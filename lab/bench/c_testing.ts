@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CommandRunner } from "./veth.ts";
+import type { CommandRunner } from "./command.ts";
 
 /**
  * A runner under which every compile (a command line with `-O2`) succeeds and every run of the

@@ -11,7 +11,7 @@
 import { z } from "zod";
 import { ok, type Result } from "../../devices/base/result.ts";
 import { CProgram } from "./c_build.ts";
-import type { CommandRunner } from "./veth.ts";
+import type { CommandRunner } from "./command.ts";
 
 const OUTPUT = z.object({
   rttUs: z.array(z.number().nonnegative()),

@@ -1,14 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  type CommandResult,
-  type CommandRunner,
-  parseIperfUdp,
-  parsePingTimes,
-  runVethBench,
-  systemRunner,
-  vethNames,
-  vethUnavailable,
-} from "./veth.ts";
+import { type CommandResult, type CommandRunner, systemRunner } from "./command.ts";
+import { parseIperfUdp, parsePingTimes, runVethBench, vethNames, vethUnavailable } from "./veth.ts";
 import { formatVethComparison } from "./veth_report.ts";
 import type { NetBenchReport } from "./net.ts";
 
