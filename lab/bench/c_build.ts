@@ -91,9 +91,8 @@ export class CProgram {
     if (out.code !== 0) {
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       if (out.code === 127) {
-        return err(
-          `no C compiler: \`${compiler}\` is not on PATH (install gcc, or name one in CC)`,
-        );
+        const where = compiler.includes("/") ? "does not exist" : "is not on PATH";
+        return err(`no C compiler: \`${compiler}\` ${where} (install gcc, or name one in CC)`);
       }
       const first = (out.stderr.trim().split("\n")[0] ?? "").slice(0, 200) || `exit ${out.code}`;
       return err(`\`${compiler}\` could not compile lab/bench/${source}: ${first}`);

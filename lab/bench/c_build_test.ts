@@ -21,6 +21,11 @@ Deno.test("without a C compiler, or with a compile error, compiling says why in 
     none.ok ? "" : none.error,
     "no C compiler: `vlab-no-such-cc` is not on PATH (install gcc, or name one in CC)",
   );
+  const absent = await CProgram.compile("c_ring.c", "/nonexistent/cc");
+  assert.equal(
+    absent.ok ? "" : absent.error,
+    "no C compiler: `/nonexistent/cc` does not exist (install gcc, or name one in CC)",
+  );
   const failing: CommandRunner = () =>
     Promise.resolve({ code: 1, stdout: "", stderr: "c_ring.c:1: error: broken\nmore\n" });
   const broken = await CProgram.compile("c_ring.c", "cc", failing);
