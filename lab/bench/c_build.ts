@@ -64,7 +64,8 @@ export class CProgram {
 
   /**
    * Compile `lab/bench/<source>` with `compiler` (default `$CC`, else `cc`); the reason in one
-   * line when it cannot (no compiler on PATH, the source not a local file, a compile error).
+   * line when it cannot (no compiler on PATH, the source not a local file, no temporary folder,
+   * a compile error).
    */
   static async compile(
     source: string,
@@ -77,7 +78,13 @@ export class CProgram {
     }
     const name = source.replace(/\.c$/, "");
     // c_ring.c builds in vlab-c-ring-XXXX/c_ring
-    const dir = await Deno.makeTempDir({ prefix: `vlab-${name.replaceAll("_", "-")}-` });
+    let dir: string;
+    try {
+      dir = await Deno.makeTempDir({ prefix: `vlab-${name.replaceAll("_", "-")}-` });
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      return err(`no temporary folder to build it in (${why}; set TMPDIR to one you may write)`);
+    }
     const binary = `${dir}/${name}`;
     const out = await run([
       compiler,

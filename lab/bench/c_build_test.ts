@@ -50,3 +50,18 @@ Deno.test("disposeCompiledNow removes every program not yet disposed of", async 
   for (const p of [a, b]) assert.throws(() => Deno.statSync(p.value.dir), Deno.errors.NotFound);
   disposeCompiledNow(); // nothing left: no error
 });
+
+Deno.test("without a temporary folder to build in, compiling says why in one line", async () => {
+  const saved = Deno.env.get("TMPDIR");
+  Deno.env.set("TMPDIR", "/nonexistent/vlab-tmp");
+  try {
+    const built = await CProgram.compile("c_wakeup.c");
+    assert.match(
+      built.ok ? "" : built.error,
+      /^no temporary folder to build it in \(.*; set TMPDIR to one you may write\)$/,
+    );
+  } finally {
+    if (saved === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", saved);
+  }
+});

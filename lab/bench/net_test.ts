@@ -565,6 +565,8 @@ Deno.test("the wake floor's C pair costs its own figure when it fails or is miss
   assert.ok(failing.asyncUs > 0 && failing.blockUs > 0, "the workers' round trips stand");
   assert.equal(failing.cUs, null);
   assert.match(failing.cNotMeasured ?? "", /^it failed: C futex: unexpected output "\{\}"$/);
+  const throwing = await wakeRoundTrips(() => Promise.reject(new Error("permission denied")));
+  assert.equal(throwing.cNotMeasured, "it failed: permission denied");
   const missing = await wakeRoundTrips(() => CWakeup.build("vlab-no-such-cc"));
   assert.equal(missing.cUs, null);
   assert.match(missing.cNotMeasured ?? "", /^no C compiler: `vlab-no-such-cc`/);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Result } from "../../devices/base/result.ts";
+import { err, type Result } from "../../devices/base/result.ts";
 import { CWakeup } from "./c_wakeup.ts";
 import type { WakeCounts } from "./wake_counts.ts";
 import { runWakeupBench, type WakeupMode } from "./wakeup.ts";
@@ -51,7 +51,9 @@ export async function wakeRoundTrips(
   const options = { modes: ["async", "block"] as WakeupMode[], rounds: 1000, sliceMs: 2 };
   const [a, b] = await runWakeupBench(options);
   const workers = { asyncUs: a.medianUs, blockUs: b.medianUs };
-  const built = await build();
+  const built = await build().catch((error) =>
+    err(`it failed: ${error instanceof Error ? error.message : String(error)}`)
+  );
   if (!built.ok) return { ...workers, cUs: null, cNotMeasured: built.error };
   try {
     const [c] = await runWakeupBench({ ...options, modes: [] }, built.value);
