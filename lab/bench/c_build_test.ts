@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
+import { vlabChildEnv, vlabRunArgs } from "../../cli/deno_run.ts";
 import { CProgram, disposeCompiledNow } from "./c_build.ts";
 import type { CommandRunner } from "./command.ts";
+import { reason } from "./c_testing.ts";
 
 Deno.test("a C reference compiles into a folder of its own, which dispose removes", async () => {
   const built = await CProgram.compile("c_wakeup.c");
-  assert.ok(built.ok, built.ok ? "" : built.error);
+  assert.ok(built.ok, reason(built));
   const { dir } = built.value;
   assert.match(dir, /\/vlab-c-wakeup-[^/]+$/);
   assert.ok([...Deno.readDirSync(dir)].some((e) => e.name === "c_wakeup"));
@@ -18,24 +20,24 @@ Deno.test("a C reference compiles into a folder of its own, which dispose remove
 Deno.test("without a C compiler, or with a compile error, compiling says why in one line", async () => {
   const none = await CProgram.compile("c_ring.c", "vlab-no-such-cc");
   assert.equal(
-    none.ok ? "" : none.error,
+    reason(none),
     "no C compiler: `vlab-no-such-cc` is not on PATH (install gcc, or name one in CC)",
   );
   const absent = await CProgram.compile("c_ring.c", "/nonexistent/cc");
   assert.equal(
-    absent.ok ? "" : absent.error,
+    reason(absent),
     "no C compiler: `/nonexistent/cc` does not exist (install gcc, or name one in CC)",
   );
   const failing: CommandRunner = () =>
     Promise.resolve({ code: 1, stdout: "", stderr: "c_ring.c:1: error: broken\nmore\n" });
   const broken = await CProgram.compile("c_ring.c", "cc", failing);
   assert.equal(
-    broken.ok ? "" : broken.error,
+    reason(broken),
     "`cc` could not compile lab/bench/c_ring.c: c_ring.c:1: error: broken",
   );
   const silent = await CProgram.compile("c_ring.c", "false");
   assert.equal(
-    silent.ok ? "" : silent.error,
+    reason(silent),
     "`false` could not compile lab/bench/c_ring.c: exit 1",
   );
 });
@@ -57,7 +59,7 @@ Deno.test("without a temporary folder to build in, compiling says why in one lin
   try {
     const built = await CProgram.compile("c_wakeup.c");
     assert.match(
-      built.ok ? "" : built.error,
+      reason(built),
       /^no temporary folder to build it in \(.*; set TMPDIR to one you may write\)$/,
     );
   } finally {
@@ -65,3 +67,41 @@ Deno.test("without a temporary folder to build in, compiling says why in one lin
     else Deno.env.set("TMPDIR", saved);
   }
 });
+
+// Long enough to be interrupted: a thousand runs of the first point; the workers' modes alone
+// take a minute.
+for (
+  const { args, program } of [
+    { args: ["rings", "--vs-c", "--batch", "1", "--runs", "1000"], program: "c_ring" },
+    { args: ["wakeup", "--vs-c", "--rounds", "100000"], program: "c_wakeup" },
+  ]
+) {
+  Deno.test(`Ctrl-C during bench ${args[0]} --vs-c removes the ${program} folder and exits 130`, async () => {
+    const tmp = Deno.makeTempDirSync({ prefix: "vlab-c-sigint-" });
+    const prefix = `vlab-${program.replaceAll("_", "-")}-`;
+    const dirs = () => [...Deno.readDirSync(tmp)].filter((e) => e.name.startsWith(prefix));
+    const built = () =>
+      dirs().length === 1 &&
+      [...Deno.readDirSync(`${tmp}/${dirs()[0].name}`)].some((e) => e.name === program);
+    try {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: vlabRunArgs(["bench", ...args]),
+        env: vlabChildEnv({ TMPDIR: tmp, NO_COLOR: "1" }),
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const deadline = Date.now() + 20_000;
+      while (!built() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(built(), `${program} was not built within 20 s`);
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill("SIGINT");
+      const status = await child.status;
+      await child.stderr.cancel();
+      assert.equal(status.code, 130);
+      assert.deepEqual(dirs(), []);
+    } finally {
+      Deno.removeSync(tmp, { recursive: true });
+    }
+  });
+}

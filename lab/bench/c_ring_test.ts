@@ -1,17 +1,14 @@
 import assert from "node:assert/strict";
-import { vlabChildEnv, vlabRunArgs } from "../../cli/deno_run.ts";
 import { CRing } from "./c_ring.ts";
 import { DEFAULT_RINGS_OPTIONS, runRingsBench } from "./rings.ts";
-import { printingProgram } from "./c_testing.ts";
+import { printingProgram, usingBuilt } from "./c_testing.ts";
 
 const REQUESTS = 20_000;
 const NOTIFY_REQUESTS = 5_000;
 
 for (const layout of ["split", "packed"] as const) {
   Deno.test(`the C ring moves every request in order and times each run [${layout}]`, async () => {
-    const built = await CRing.build();
-    assert.ok(built.ok, built.ok ? "" : built.error);
-    try {
+    await usingBuilt(CRing.build(), async (ring) => {
       const cases = [
         { batch: 1, outstanding: false, payload: false, notify: false },
         { batch: 7, outstanding: true, payload: false, notify: false },
@@ -27,7 +24,7 @@ for (const layout of ["split", "packed"] as const) {
       for (const { batch, outstanding, payload, notify } of cases) {
         // A queue size that is not a power of two makes packed wrap at an odd slot.
         const queueSize = layout === "packed" ? 100 : 128;
-        const p = await built.value.point({
+        const p = await ring.point({
           layout,
           queueSize,
           batch,
@@ -53,18 +50,14 @@ for (const layout of ["split", "packed"] as const) {
         assert.ok(p.handoffNs > 0);
       }
       assert.ok(notified > 0, "no kick or interrupt was delivered in notify mode");
-    } finally {
-      await built.value.dispose();
-    }
+    });
   });
 }
 
 Deno.test("the C ring refuses a split queue whose size is not a power of two", async () => {
-  const built = await CRing.build();
-  assert.ok(built.ok, built.ok ? "" : built.error);
-  try {
+  await usingBuilt(CRing.build(), async (ring) => {
     await assert.rejects(
-      built.value.point({
+      ring.point({
         layout: "split",
         queueSize: 100,
         batch: 1,
@@ -76,41 +69,38 @@ Deno.test("the C ring refuses a split queue whose size is not a power of two", a
       }),
       /C split batch 1: exit 2: usage: c_ring/,
     );
-  } finally {
-    await built.value.dispose();
-  }
+  });
 });
 
 Deno.test("a C ring that finds requests out of order or prints nonsense fails the point", async () => {
   let stdout = "";
-  const built = await CRing.build("cc", printingProgram(() => stdout));
-  assert.ok(built.ok);
-  const req = {
-    layout: "packed" as const,
-    queueSize: 8,
-    batch: 1,
-    runs: 1,
-    requests: 8,
-    outstanding: false,
-    payload: false,
-    notify: false,
-  };
-  stdout = JSON.stringify({
-    ns: [10],
-    kicksPerRequest: [0],
-    interruptsPerRequest: [0],
-    handoffNs: 50,
-    checked: 16,
-    tokenErrors: 0,
-    seqErrors: 3,
-    truncated: 0,
-    kickDecisions: 0,
-    interruptDecisions: 0,
+  await usingBuilt(CRing.build("cc", printingProgram(() => stdout)), async (ring) => {
+    const req = {
+      layout: "packed" as const,
+      queueSize: 8,
+      batch: 1,
+      runs: 1,
+      requests: 8,
+      outstanding: false,
+      payload: false,
+      notify: false,
+    };
+    stdout = JSON.stringify({
+      ns: [10],
+      kicksPerRequest: [0],
+      interruptsPerRequest: [0],
+      handoffNs: 50,
+      checked: 16,
+      tokenErrors: 0,
+      seqErrors: 3,
+      truncated: 0,
+      kickDecisions: 0,
+      interruptDecisions: 0,
+    });
+    await assert.rejects(ring.point(req), /0 tokens and 3 sequence numbers out of order/);
+    stdout = "not json";
+    await assert.rejects(ring.point(req), /unexpected output "not json"/);
   });
-  await assert.rejects(built.value.point(req), /0 tokens and 3 sequence numbers out of order/);
-  stdout = "not json";
-  await assert.rejects(built.value.point(req), /unexpected output "not json"/);
-  await built.value.dispose();
 });
 
 Deno.test("bench rings --vs-c times each poll point through both rings", async () => {
@@ -167,39 +157,4 @@ Deno.test("bench rings --vs-c skips the C ring, saying why, where it does not ap
     reason: "the C ring runs on two cores, not with --same-core",
   });
   assert.equal(report.results[0].c, undefined);
-});
-
-Deno.test("Ctrl-C during bench rings --vs-c removes the C ring's folder and exits 130", async () => {
-  const tmp = Deno.makeTempDirSync({ prefix: "vlab-c-ring-sigint-" });
-  const ringDirs = () =>
-    [...Deno.readDirSync(tmp)].filter((e) => e.name.startsWith("vlab-c-ring-"));
-  try {
-    const child = new Deno.Command(Deno.execPath(), {
-      // Long enough to be interrupted: a thousand runs of the first point.
-      args: vlabRunArgs(["bench", "rings", "--vs-c", "--batch", "1", "--runs", "1000"]),
-      env: vlabChildEnv({ TMPDIR: tmp, NO_COLOR: "1" }),
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const deadline = Date.now() + 20_000;
-    while (ringDirs().length === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.equal(ringDirs().length, 1, "the C ring was not built within 20 s");
-    // Past the compile: the binary is in its folder.
-    while (Date.now() < deadline) {
-      const dir = `${tmp}/${ringDirs()[0]?.name}`;
-      if ([...Deno.readDirSync(dir)].some((e) => e.name === "c_ring")) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await new Promise((r) => setTimeout(r, 300));
-    child.kill("SIGINT");
-    const status = await child.status;
-    await child.stderr.cancel();
-    assert.equal(status.code, 130);
-    assert.deepEqual(ringDirs(), []);
-  } finally {
-    Deno.removeSync(tmp, { recursive: true });
-  }
 });
