@@ -11,12 +11,14 @@ import { Command, Option } from "@commander-js/extra-typings";
 import process from "node:process";
 import { controlJson, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
+import { ownThreads } from "../lab/proc.ts";
 import type { LabRecord } from "../lab/state.ts";
 import type { LabSnapshot, RingSelector, RingView } from "../lab/snapshot_types.ts";
 import type { SwitchMacTable } from "../lab/switch_macs.ts";
 import type { SnapshotSource } from "./dashboard/run.ts";
 import { loadDashboard } from "./dashboard_loader.ts";
 import { VlabError } from "./errors.ts";
+import { enterIdleCpuGroup, keepIdleGroup } from "./idle_cgroup.ts";
 import { intOption } from "./int_option.ts";
 
 /**
@@ -80,22 +82,37 @@ export function socketSource(record: LabRecord): SnapshotSource & { close(): voi
   };
 }
 
+/** What {@linkcode lowerPriority} set. */
+export type Lowered = "idle group" | "idle" | `nice ${string}` | "normal";
+
 /**
  * Lower this process's scheduling priority, every thread of it, so that the dashboard never
- * delays the lab it watches: by default the `SCHED_IDLE` policy (`chrt --idle`), which runs a
- * thread only on a CPU that nothing else wants and lets any other thread that wakes take the CPU
- * at once; where `chrt` cannot, nice 10. `VLAB_DASHBOARD_NICE=N` asks for nice N instead ("0"
- * keeps the normal priority). Best effort: without `chrt` and `renice` nothing changes. Returns
- * what it set.
+ * delays the lab it watches. By default: an idle CPU group of its own (`cpu.idle`, see
+ * `idle_cgroup.ts`; where it may make one, as root) and the `SCHED_IDLE` policy on every thread
+ * (`chrt --idle`), which runs a thread only on a CPU that nothing else wants. The policy alone does
+ * not keep the dashboard off a woken lab thread's CPU on an EEVDF kernel; the group does. While
+ * the group starves the dashboard of its redraws (`periodMs` apart; floods on every CPU), it
+ * leaves the group for a while (`keepIdleGroup`). Where
+ * `chrt` cannot, nice 10. `VLAB_DASHBOARD_NICE` chooses instead: `idle` the policy without the
+ * group, `N` nice N, `0` the normal priority. Best effort: without the rights, `chrt` and `renice`
+ * nothing changes. Returns what it set, and `leave` to call at exit (it leaves the group).
  *
  * @example
  * ```ts ignore
- * await lowerPriority(); // "idle": the dashboard's threads run when no lab thread wants a CPU
+ * const lowered = await lowerPriority(); // { set: "idle group", … } as root
+ * try {
+ *   // draw
+ * } finally {
+ *   lowered.leave();
+ * }
  * ```
  */
-export async function lowerPriority(): Promise<"idle" | `nice ${string}` | "normal"> {
+export async function lowerPriority(
+  periodMs = 100,
+): Promise<{ set: Lowered; leave(): void }> {
   const asked = Deno.env.get("VLAB_DASHBOARD_NICE") ?? "";
-  if (asked === "0") return "normal";
+  const stay = () => {};
+  if (asked === "0") return { set: "normal", leave: stay };
   // A nice value and a policy are a thread's own on Linux: `renice -p PID` changes the main
   // thread's only, and V8's helper threads (parallel scavenges, concurrent marking and compiling)
   // and the runtime's I/O threads would keep competing with the lab. Every thread, then (`chrt -a`
@@ -108,19 +125,39 @@ export async function lowerPriority(): Promise<"idle" | `nice ${string}` | "norm
       return false; // not installed
     }
   };
+  const group = asked === "" ? enterIdleCpuGroup() : { reason: "not asked for" };
+  const leave = "path" in group ? keepIdleGroup(group, periodMs).leave : stay;
   // chrt -i (SCHED_IDLE) -a (every thread of the process) -p 0 PID (priority 0, as it must be)
-  if (asked === "" && await run("chrt", ["-i", "-a", "-p", "0", String(Deno.pid)])) {
-    return "idle";
+  if (
+    (asked === "" || asked === "idle") &&
+    await run("chrt", ["-i", "-a", "-p", "0", String(Deno.pid)])
+  ) {
+    return { set: "path" in group ? "idle group" : "idle", leave };
   }
-  const nice = asked === "" ? "10" : asked;
-  let threads = [String(Deno.pid)];
+  const nice = asked === "" || asked === "idle" ? "10" : asked;
+  // Deno lists /proc/PID/task only with --allow-all; ownThreads asks sh otherwise.
+  const own = ownThreads();
+  const threads = Array.isArray(own) ? own.map((t) => String(t.tid)) : [String(Deno.pid)];
+  // A thread that ended since it was listed (the runtime starts short-lived ones) makes renice
+  // exit 1 after it has reniced the others: what counts is that it did.
+  let reniced = false;
   try {
-    threads = [...Deno.readDirSync("/proc/self/task")].map((t) => t.name);
+    const out = await new Deno.Command("renice", {
+      args: ["-n", nice, "-p", ...threads],
+      stdout: "piped",
+      stderr: "null",
+      env: { LC_ALL: "C" },
+    }).output();
+    reniced = new TextDecoder().decode(out.stdout).includes("new priority");
   } catch {
-    // No /proc: the main thread only.
+    // not installed
   }
-  return await run("renice", ["-n", nice, "-p", ...threads]) ? `nice ${nice}` : "normal";
+  if ("path" in group) return { set: "idle group", leave };
+  return { set: reniced ? `nice ${nice}` : "normal", leave };
 }
+
+/** The signals that end a dashboard as `q` does. */
+const ENDING_SIGNALS = ["SIGTERM", "SIGHUP"] as const;
 
 /** The `dashboard` command. */
 export function dashboardCommand(): Command {
@@ -148,7 +185,7 @@ export function dashboardCommand(): Command {
         );
       }
       const record = await resolveLab(name, "the lab name (`vlab dashboard NAME`)");
-      await lowerPriority();
+      const lowered = await lowerPriority(interval);
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       let updates = 0;
@@ -167,7 +204,9 @@ export function dashboardCommand(): Command {
       let cleanup = () => {};
       const stop = new AbortController();
       const onTerm = () => stop.abort();
-      Deno.addSignalListener("SIGTERM", onTerm);
+      // SIGHUP: the terminal it draws on closed. Either way it ends as `q` ends it, leaving its
+      // CPU group.
+      for (const signal of ENDING_SIGNALS) Deno.addSignalListener(signal, onTerm);
       try {
         const { runDashboard } = await loadDashboard();
         const source = socketSource(record);
@@ -181,7 +220,8 @@ export function dashboardCommand(): Command {
         });
         if (how === "stop") await controlJson(record, "/down", { method: "POST" });
       } finally {
-        Deno.removeSignalListener("SIGTERM", onTerm);
+        for (const signal of ENDING_SIGNALS) Deno.removeSignalListener(signal, onTerm);
+        lowered.leave();
         cleanup();
         clearInterval(reporter);
         if (opts.reportCpu) report();

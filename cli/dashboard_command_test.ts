@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import type { SwitchMacTable } from "../lab/switch_macs.ts";
 import { socketSource } from "./dashboard_command.ts";
+import { CONFIG_PATH, VLAB_PERMISSION_FLAGS } from "./deno_run.ts";
+import { idleGroupGone, idleGroupsAllowed } from "./idle_cgroup_testing.ts";
 
 const TABLE: SwitchMacTable = {
   switch: "sw1",
@@ -72,48 +74,84 @@ Deno.test("the socket source rejects with the lab's message when a switch did no
 
 /**
  * Run `lowerPriority` in a process of its own (a lowered priority never goes back up without
- * privileges) with `env`; what it returned and each thread's nice value and policy after it.
+ * privileges) with `env`; what it returned, each thread's nice value and policy after it, its CPU
+ * group before and after `leave`, and whether that group was still there after.
  */
 async function lowered(env: Record<string, string>) {
   const script = `
     import { lowerPriority } from ${
     JSON.stringify(new URL("./dashboard_command.ts", import.meta.url).href)
   };
-    const set = await lowerPriority();
-    const threads = [...Deno.readDirSync("/proc/self/task")].map((t) => {
-      const f = Deno.readTextFileSync("/proc/self/task/" + t.name + "/stat").replace(/^.*\\) /, "").split(" ");
+    import { ownThreads, readProcText } from ${
+    JSON.stringify(new URL("../lab/proc.ts", import.meta.url).href)
+  };
+    const cpuGroup = () => (readProcText("/proc/" + Deno.pid + "/cgroup") ?? "").split("\\n")
+      .find((l) => /^\\d+:([^:]*,)?cpu(,[^:]*)?:/.test(l) || l.startsWith("0::")) ?? "";
+    const before = cpuGroup();
+    const lowered = await lowerPriority();
+    const own = ownThreads();
+    if (!Array.isArray(own)) throw new Error(own.reason);
+    const threads = own.map(({ tid }) => {
+      const stat = readProcText("/proc/" + Deno.pid + "/task/" + tid + "/stat") ?? "";
+      const f = stat.replace(/^.*\\) /, "").split(" ");
       return { nice: Number(f[16]), policy: Number(f[38]) };
-    });
-    console.log(JSON.stringify({ set, threads }));
+    }).filter((t) => !Number.isNaN(t.policy)); // a thread that ended meanwhile
+    const during = cpuGroup();
+    lowered.leave();
+    console.log(JSON.stringify({ set: lowered.set, threads, before, during, after: cpuGroup() }));
   `;
+  // With vlab's own permission flags, as `deno task vlab` runs it: Deno reads /proc and writes
+  // /sys only with --allow-all, which vlab does not ask for.
+  const file = await Deno.makeTempFile({ prefix: "vlab-lower-", suffix: ".ts" });
+  await Deno.writeTextFile(file, script);
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--ext=ts", script],
+    args: ["run", ...VLAB_PERMISSION_FLAGS, "--config", CONFIG_PATH, file],
     env,
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  }).output().finally(() => Deno.remove(file));
   assert.ok(out.success, new TextDecoder().decode(out.stderr));
   return JSON.parse(new TextDecoder().decode(out.stdout)) as {
     set: string;
     threads: { nice: number; policy: number }[];
+    before: string;
+    during: string;
+    after: string;
   };
 }
 
 /** SCHED_IDLE's number in Linux's `policy` field. */
 const SCHED_IDLE = 5;
 
-Deno.test("lowerPriority puts every thread of the process in SCHED_IDLE, not only its main thread", async () => {
-  const { set, threads } = await lowered({ VLAB_DASHBOARD_NICE: "" });
-  assert.equal(set, "idle");
+Deno.test("lowerPriority puts every thread in SCHED_IDLE and, where allowed, an idle CPU group it leaves", async () => {
+  const { set, threads, before, during, after } = await lowered({ VLAB_DASHBOARD_NICE: "" });
   assert.ok(threads.length > 1, `threads: ${JSON.stringify(threads)}`);
   assert.deepEqual(threads.filter((t) => t.policy !== SCHED_IDLE), [], JSON.stringify(threads));
+  if (idleGroupsAllowed()) {
+    assert.equal(set, "idle group");
+    const group = during.replace(/^[^:]*:[^:]*:/, "");
+    assert.match(group, /^\/vlab-idle-\d+$/, during);
+    assert.equal(after, before, "back in the group it came from");
+    assert.ok(idleGroupGone(group), `${group} removed`);
+  } else {
+    assert.equal(set, "idle");
+    assert.equal(during, before);
+  }
+});
+
+Deno.test("lowerPriority with VLAB_DASHBOARD_NICE=idle takes the policy without a CPU group", async () => {
+  const { set, threads, before, during } = await lowered({ VLAB_DASHBOARD_NICE: "idle" });
+  assert.equal(set, "idle");
+  assert.deepEqual(threads.filter((t) => t.policy !== SCHED_IDLE), [], JSON.stringify(threads));
+  assert.equal(during, before);
 });
 
 Deno.test("lowerPriority with VLAB_DASHBOARD_NICE renices every thread instead", async () => {
-  const { set, threads } = await lowered({ VLAB_DASHBOARD_NICE: "7" });
+  const { set, threads, before, during } = await lowered({ VLAB_DASHBOARD_NICE: "7" });
   assert.equal(set, "nice 7");
   assert.ok(threads.length > 1, `threads: ${JSON.stringify(threads)}`);
   assert.deepEqual(threads.filter((t) => t.nice !== 7 || t.policy === SCHED_IDLE), []);
+  assert.equal(during, before, "no CPU group");
   const normal = await lowered({ VLAB_DASHBOARD_NICE: "0" });
   assert.equal(normal.set, "normal");
   assert.deepEqual(normal.threads.filter((t) => t.nice !== 0 || t.policy !== 0), []);

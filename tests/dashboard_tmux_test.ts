@@ -3,13 +3,15 @@
  * and reads the screen with `capture-pane`. The VMs appear, counters move while a ping runs, the
  * ring view opens, and `q` then `y` stops the lab and leaves nothing behind. The dashboard draws
  * from a child process of its own whose every thread runs under `SCHED_IDLE`, never on the
- * lab's threads.
+ * lab's threads, and which runs in an idle CPU group of its own where the machine allows one (as
+ * root), removed when it ends.
  *
  * Needs tmux (the test task installs it: tests/tools.ts).
  */
 
 import assert from "node:assert/strict";
 import { vlabRunArgs } from "../cli/deno_run.ts";
+import { idleGroupGone, idleGroupsAllowed } from "../cli/idle_cgroup_testing.ts";
 import { labTerminal, run } from "./tmux.ts";
 
 Deno.test({
@@ -39,6 +41,9 @@ Deno.test({
       assert.match(drawing[0].args, /dashboard pair --foreground$/);
       assert.deepEqual(drawing[0].policies.filter((p) => p !== SCHED_IDLE), []);
       assert.equal(tree.policies[0], SCHED_NORMAL);
+      const group = `/vlab-idle-${drawing[0].pid}`;
+      if (idleGroupsAllowed()) assert.equal(drawing[0].cpuGroup, group);
+      else assert.notEqual(drawing[0].cpuGroup, group);
 
       // Counters move while a ping runs: the queues panel shows request rates above zero.
       const ping = run(
@@ -71,8 +76,9 @@ Deno.test({
       await waitFor("the stop question", (s) => /Stop the lab\? \(y\/n\)/.test(s));
       await t.keys("y");
       await waitFor("vlab up to exit", (s) => /EXITED 0/.test(s));
-      // Only the run's event log is kept.
+      // Only the run's event log is kept, and the dashboard's CPU group is gone.
       assert.deepEqual([...Deno.readDirSync(stateDir)].map((e) => e.name), ["logs"]);
+      assert.ok(idleGroupGone(group), `${group} removed`);
       const ls = await run(Deno.execPath(), vlabRunArgs(["ls"]), { VLAB_STATE_DIR: stateDir });
       assert.match(ls.stdout, /no lab is running/);
     } finally {
@@ -88,7 +94,7 @@ const SCHED_IDLE = 5;
 /** A process's threads' scheduling policies (main thread first) and its children's. */
 interface ProcessTree {
   policies: number[];
-  children: { pid: number; args: string; policies: number[] }[];
+  children: { pid: number; args: string; policies: number[]; cpuGroup: string }[];
 }
 
 /**
@@ -112,7 +118,12 @@ async function processTree(pid: number): Promise<ProcessTree> {
       const text = Deno.readTextFileSync("/proc/" + pid + "/task/" + t.name + "/children");
       for (const c of text.split(" ").filter((c) => c !== "")) {
         const args = Deno.readTextFileSync("/proc/" + c + "/cmdline").split("\\0").join(" ").trim();
-        children.push({ pid: Number(c), args, policies: policies(Number(c)) });
+        // The group of the CPU controller: cgroup v1's cpu hierarchy, else the unified one.
+        const lines = Deno.readTextFileSync("/proc/" + c + "/cgroup").split("\\n");
+        const cpu = lines.find((l) => /^\\d+:([^:]*,)?cpu(,[^:]*)?:/.test(l)) ??
+          lines.find((l) => l.startsWith("0::")) ?? "";
+        const cpuGroup = cpu.replace(/^[^:]*:[^:]*:/, "");
+        children.push({ pid: Number(c), args, policies: policies(Number(c)), cpuGroup });
       }
     }
     console.log(JSON.stringify({ policies: policies(pid), children }));
