@@ -17,7 +17,11 @@
  * group, where it ends) and removed at exit; a group whose process died without leaving is removed
  * by the next dashboard that enters one.
  *
- * Runs on the dashboard's main thread, once at its start and once at its exit.
+ * A group runs the dashboard only on CPU time the lab leaves over, which floods on every CPU
+ * reduce to a few redraws a second: {@linkcode keepIdleGroup} leaves the group while that lasts and
+ * tries it again later ({@linkcode governIdleGroup} decides).
+ *
+ * Runs on the dashboard's main thread: at its start, once a second, and at its exit.
  *
  * @module
  */
