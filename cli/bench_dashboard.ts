@@ -73,7 +73,7 @@ export const attachDashboard: DashboardAttacher = async (name) => {
     stderr: "null",
   }).spawn();
   // Follow its reports: cumulative CPU milliseconds and snapshots drawn at t seconds.
-  type Report = { t: number; cpuMs: number; updates: number };
+  type Report = { t: number; cpuMs: number; updates: number; priority?: string; groupMs?: number };
   let latest: Report | null = null;
   let windowStart: Report | null = null;
   let reading = true;
@@ -116,10 +116,13 @@ export const attachDashboard: DashboardAttacher = async (name) => {
         throw new Error("the dashboard did not report its CPU use");
       }
       const seconds = end.t - windowStart.t;
+      const groupMs = (end.groupMs ?? 0) - (windowStart.groupMs ?? 0);
       return {
         cpuPct: (100 * (end.cpuMs - windowStart.cpuMs)) / (seconds * 1000),
         updatesPerSecond: (end.updates - windowStart.updates) / seconds,
         terminal: pty ? `${columns}x${rows}` : "none",
+        priority: end.priority ?? "unknown",
+        groupPct: Math.min(100, (100 * groupMs) / (seconds * 1000)),
       };
     },
   };

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { startLab } from "../mod.ts";
 import { attachDashboard, DASHBOARD_TERMINAL } from "./bench_dashboard.ts";
+import { idleGroupsAllowed } from "./idle_cgroup_testing.ts";
 
 Deno.test({
   name:
@@ -25,6 +26,15 @@ Deno.test({
       // It redraws every 100 ms; reports come once a second, so the window holds one or two.
       assert.ok(used.updatesPerSecond >= 5 && used.updatesPerSecond <= 11, JSON.stringify(used));
       assert.ok(used.cpuPct > 0 && used.cpuPct < 100, JSON.stringify(used));
+      // What `vlab dashboard` took, read from its reports: in its idle group the whole window
+      // where the machine allows one (an idle lab leaves it CPU time), the policy alone elsewhere.
+      if (idleGroupsAllowed()) {
+        assert.equal(used.priority, "idle group");
+        assert.ok(used.groupPct > 90, JSON.stringify(used));
+      } else {
+        assert.equal(used.priority, "idle");
+        assert.equal(used.groupPct, 0);
+      }
     } finally {
       await lab.stop();
       if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");

@@ -95,7 +95,8 @@ export type Lowered = "idle group" | "idle" | `nice ${string}` | "normal";
  * leaves the group for a while (`keepIdleGroup`). Where
  * `chrt` cannot, nice 10. `VLAB_DASHBOARD_NICE` chooses instead: `idle` the policy without the
  * group, `N` nice N, `0` the normal priority. Best effort: without the rights, `chrt` and `renice`
- * nothing changes. Returns what it set, and `leave` to call at exit (it leaves the group).
+ * nothing changes. Returns what it set, `leave` to call at exit (it leaves the group), and
+ * `groupMs`, the time spent in the group so far.
  *
  * @example
  * ```ts ignore
@@ -109,10 +110,10 @@ export type Lowered = "idle group" | "idle" | `nice ${string}` | "normal";
  */
 export async function lowerPriority(
   periodMs = 100,
-): Promise<{ set: Lowered; leave(): void }> {
+): Promise<{ set: Lowered; leave(): void; groupMs(): number }> {
   const asked = Deno.env.get("VLAB_DASHBOARD_NICE") ?? "";
-  const stay = () => {};
-  if (asked === "0") return { set: "normal", leave: stay };
+  const stay = { leave: () => {}, groupMs: () => 0 };
+  if (asked === "0") return { set: "normal", ...stay };
   // A nice value and a policy are a thread's own on Linux: `renice -p PID` changes the main
   // thread's only, and V8's helper threads (parallel scavenges, concurrent marking and compiling)
   // and the runtime's I/O threads would keep competing with the lab. Every thread, then (`chrt -a`
@@ -126,13 +127,13 @@ export async function lowerPriority(
     }
   };
   const group = asked === "" ? enterIdleCpuGroup() : { reason: "not asked for" };
-  const leave = "path" in group ? keepIdleGroup(group, periodMs).leave : stay;
+  const kept = "path" in group ? keepIdleGroup(group, periodMs) : stay;
   // chrt -i (SCHED_IDLE) -a (every thread of the process) -p 0 PID (priority 0, as it must be)
   if (
     (asked === "" || asked === "idle") &&
     await run("chrt", ["-i", "-a", "-p", "0", String(Deno.pid)])
   ) {
-    return { set: "path" in group ? "idle group" : "idle", leave };
+    return { set: "path" in group ? "idle group" : "idle", ...kept };
   }
   const nice = asked === "" || asked === "idle" ? "10" : asked;
   // Deno lists /proc/PID/task only with --allow-all; ownThreads asks sh otherwise.
@@ -152,8 +153,8 @@ export async function lowerPriority(
   } catch {
     // not installed
   }
-  if ("path" in group) return { set: "idle group", leave };
-  return { set: reniced ? `nice ${nice}` : "normal", leave };
+  if ("path" in group) return { set: "idle group", ...kept };
+  return { set: reniced ? `nice ${nice}` : "normal", ...kept };
 }
 
 /** The signals that end a dashboard as `q` does. */
@@ -189,14 +190,17 @@ export function dashboardCommand(): Command {
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       let updates = 0;
-      // --report-cpu: a JSON line a second with the cumulative CPU time and snapshots drawn, so a
-      // benchmark can take the dashboard's cost and update rate over exactly the window it measures.
+      // --report-cpu: a JSON line a second with the cumulative CPU time, snapshots drawn and time
+      // in the idle CPU group, and the priority it took, so a benchmark can take the dashboard's
+      // cost and update rate over exactly the window it measures and say how it ran.
       const report = () => {
         const used = process.cpuUsage(cpu0);
         const line = JSON.stringify({
           t: (performance.now() - t0) / 1000,
           cpuMs: (used.user + used.system) / 1000,
           updates,
+          priority: lowered.set,
+          groupMs: lowered.groupMs(),
         });
         Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
       };

@@ -280,7 +280,8 @@ export function governIdleGroup(
  * Keep this process in its idle group while it keeps its rate: a timer of `periodMs` beats, and
  * every second {@linkcode governIdleGroup} compares its beats with the period's and leaves or
  * enters the group again (with `enter`). Its timers do not keep the process alive. Returns `leave`,
- * which stops them and leaves the group if the process is in it.
+ * which stops them and leaves the group if the process is in it, and `groupMs`, the time spent in
+ * the group so far.
  *
  * @example
  * ```ts ignore
@@ -294,8 +295,15 @@ export function keepIdleGroup(
   first: IdleCpuGroup,
   periodMs: number,
   enter: () => IdleCpuGroup | { reason: string } = enterIdleCpuGroup,
-): { leave(): void } {
+): { leave(): void; groupMs(): number } {
   let group: IdleCpuGroup | null = first;
+  // Time spent in the group: what ended, and since when it is in it now.
+  let doneMs = 0;
+  let inSince: number | null = performance.now();
+  const out = (now: number) => {
+    if (inSince !== null) doneMs += now - inSince;
+    inSince = null;
+  };
   let state = governorStart(performance.now());
   let beats = 0;
   let last = performance.now();
@@ -309,10 +317,13 @@ export function keepIdleGroup(
     if (r.action === "leave") {
       group?.leave();
       group = null;
+      out(now);
     } else if (r.action === "enter") {
       const again = enter();
-      if ("path" in again) group = again;
-      else state = { ...state, inGroup: false, since: now + state.backoffMs }; // try later
+      if ("path" in again) {
+        group = again;
+        inSince = now;
+      } else state = { ...state, inGroup: false, since: now + state.backoffMs }; // try later
     }
   }, 1000);
   Deno.unrefTimer(beat);
@@ -323,6 +334,8 @@ export function keepIdleGroup(
       clearInterval(check);
       group?.leave();
       group = null;
+      out(performance.now());
     },
+    groupMs: () => doneMs + (inSince === null ? 0 : performance.now() - inSince),
   };
 }

@@ -174,14 +174,23 @@ Deno.test("governIdleGroup doubles the time out while the group starves it, and 
   assert.equal(settled.state.since - (now + GOVERNOR.settledMs + 1_000), GOVERNOR.firstBackoffMs);
 });
 
-Deno.test("keepIdleGroup's leave stops watching and leaves the group once", () => {
+Deno.test("keepIdleGroup's leave stops watching, leaves the group once, and stops its time in it", () => {
   let left = 0;
   let entered = 0;
   const kept = keepIdleGroup({ path: "/fake/vlab-idle-1", leave: () => void left++ }, 100, () => {
     entered++;
     return { reason: "not in a test" };
   });
+  const inGroup = kept.groupMs();
   kept.leave();
+  const atLeave = kept.groupMs();
+  assert.ok(atLeave >= inGroup, `${atLeave} < ${inGroup}`);
+  // Time out of the group does not count: 2 ms later the count has not moved.
+  const t = performance.now();
+  while (performance.now() - t < 2) {
+    // spin: a timer would let the event loop run the governor's (cleared) timers
+  }
+  assert.equal(kept.groupMs(), atLeave);
   kept.leave();
   assert.equal(left, 1);
   assert.equal(entered, 0);

@@ -28,6 +28,7 @@ import {
   dashboardPing,
   type DashboardPingRow,
   type DashboardRow,
+  priorityCell,
 } from "./net_dashboard.ts";
 import { formatVhostPciRows, vhostPciComparison, type VhostPciRow } from "./net_vhost_pci.ts";
 import type { RingLayout } from "../topology/types.ts";
@@ -872,6 +873,7 @@ export function formatNetReport(report: NetBenchReport): string {
           "dashboard CPU %",
           "updates/s",
           "terminal",
+          "priority",
         ],
         ...db.map((r) => [
           r.layout,
@@ -882,6 +884,7 @@ export function formatNetReport(report: NetBenchReport): string {
           r.dashboardCpuPct.toFixed(1),
           r.dashboardUpdatesPerSecond.toFixed(1),
           r.terminal === "none" ? "none (80x24)" : r.terminal,
+          priorityCell(r),
         ]),
       ]),
       "",
@@ -914,6 +917,7 @@ export function formatNetReport(report: NetBenchReport): string {
           "median µs with",
           "p99 µs without",
           "p99 µs with",
+          "priority",
         ],
         ...dp.map((r) => [
           r.layout,
@@ -922,6 +926,7 @@ export function formatNetReport(report: NetBenchReport): string {
           r.medianUsWith.toFixed(0),
           r.p99UsWithout.toFixed(0),
           r.p99UsWith.toFixed(0),
+          priorityCell(r),
         ]),
       ]),
       "",

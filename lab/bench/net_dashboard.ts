@@ -9,10 +9,50 @@
  */
 
 import type { RingLayout } from "../topology/types.ts";
-import { type DashboardAttacher, median, pingRun, roundOrder, throughputRun } from "./net_run.ts";
+import {
+  type DashboardAttacher,
+  type DashboardUse,
+  median,
+  pingRun,
+  roundOrder,
+  throughputRun,
+} from "./net_run.ts";
+
+/** How the attached dashboards ran: the priority they took, and their time in their idle group. */
+export interface DashboardPriority {
+  /** The priority the dashboard took ("idle group", "idle", "nice N", "normal"; the last run's). */
+  dashboardPriority: string;
+  /** The share of the measured windows it spent in its idle CPU group, percent (median of runs). */
+  dashboardGroupPct: number;
+}
+
+/**
+ * A table cell for how the dashboards ran: the priority they took, and with an idle group the
+ * share of the windows they spent in it when they left it for part of them ("idle group 40%").
+ *
+ * @example
+ * ```ts
+ * priorityCell({ dashboardPriority: "idle group", dashboardGroupPct: 41.7 }); // "idle group 42%"
+ * priorityCell({ dashboardPriority: "idle", dashboardGroupPct: 0 }); // "idle"
+ * ```
+ */
+export function priorityCell(r: DashboardPriority): string {
+  if (r.dashboardPriority !== "idle group") return r.dashboardPriority;
+  const pct = Math.round(r.dashboardGroupPct);
+  return pct >= 100 ? "idle group" : `idle group ${pct}%`;
+}
+
+/** The priority of the dashboards of `runs` (see {@linkcode DashboardPriority}). */
+function priorityOf(runs: readonly (DashboardUse | null)[]): DashboardPriority {
+  const used = runs.filter((u) => u !== null);
+  return {
+    dashboardPriority: used.at(-1)?.priority ?? "unknown",
+    dashboardGroupPct: used.length > 0 ? median(used.map((u) => u.groupPct)) : NaN,
+  };
+}
 
 /** One dashboard-overhead point. */
-export interface DashboardRow {
+export interface DashboardRow extends DashboardPriority {
   /** Row kind. */
   kind: "dashboard";
   /** Ring layout. */
@@ -54,6 +94,7 @@ export async function dashboardOverhead(
   const withIt: number[] = [];
   const cpu: number[] = [];
   const updates: number[] = [];
+  const uses: (DashboardUse | null)[] = [];
   let terminal = "none";
   const run = { ...o, warmupSeconds: o.warmupSeconds ?? 0, layout, frameSize };
   for (let i = 0; i < o.runs; i++) {
@@ -73,6 +114,7 @@ export async function dashboardOverhead(
       cpu.push(r.dashboard?.cpuPct ?? NaN);
       updates.push(r.dashboard?.updatesPerSecond ?? NaN);
       terminal = r.dashboard?.terminal ?? terminal;
+      uses.push(r.dashboard);
     }
   }
   const ppsWithout = median(without);
@@ -87,12 +129,13 @@ export async function dashboardOverhead(
     dashboardCpuPct: median(cpu),
     dashboardUpdatesPerSecond: median(updates),
     terminal,
+    ...priorityOf(uses),
     runs: o.runs,
   };
 }
 
 /** Idle ping with and without a dashboard attached, one layout. */
-export interface DashboardPingRow {
+export interface DashboardPingRow extends DashboardPriority {
   /** Row kind. */
   kind: "dashboard-ping";
   /** Ring layout. */
@@ -127,7 +170,7 @@ export async function dashboardPing(
 ): Promise<DashboardPingRow> {
   const run = { ...o, layout, count: o.pings, delayMs: 0, warmupSeconds: o.warmupSeconds ?? 0 };
   const without: { medianUs: number; p99Us: number }[] = [];
-  const withIt: { medianUs: number; p99Us: number }[] = [];
+  const withIt: { medianUs: number; p99Us: number; dashboard: DashboardUse | null }[] = [];
   for (let i = 0; i < o.runs; i++) {
     for (const attached of roundOrder([false, true], i)) {
       const what = attached ? "with" : "without";
@@ -143,6 +186,7 @@ export async function dashboardPing(
     medianUsWith: median(withIt.map((r) => r.medianUs)),
     p99UsWithout: median(without.map((r) => r.p99Us)),
     p99UsWith: median(withIt.map((r) => r.p99Us)),
+    ...priorityOf(withIt.map((r) => r.dashboard)),
     runs: o.runs,
   };
 }

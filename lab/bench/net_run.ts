@@ -118,6 +118,10 @@ export interface DashboardUse {
   updatesPerSecond: number;
   /** What it drew into: a terminal's size ("160x50"), or "none" (it then draws at 80×24). */
   terminal: string;
+  /** The priority it took (`vlab dashboard`'s `lowerPriority`): "idle group", "idle", "nice N"… */
+  priority: string;
+  /** The share of the window it spent in its idle CPU group, percent (it leaves it under floods). */
+  groupPct: number;
 }
 
 /**
@@ -294,6 +298,8 @@ export interface PingRun {
    * due times, the mean over the measured pings (null without a delay).
    */
   releaseLateUs: number | null;
+  /** What the attached dashboard did over the measured pings (null: none attached). */
+  dashboard: DashboardUse | null;
 }
 
 /** The lab's impairment stages, summed: frames released at a due time, and how late in all (µs). */
@@ -413,6 +419,7 @@ export async function pingRun(o: PingRunOptions, attach?: DashboardAttacher): Pr
     ? registered.lab
     : await Lab.start(plan, { hostWait: o.hostWait, guestWait: o.guestWait });
   const dashboard = attach ? await attach(plan.name) : null;
+  let detached = false;
   try {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
     await warmUpPings(lab, "a0", "10.0.0.2", o.warmupSeconds);
@@ -436,9 +443,17 @@ export async function pingRun(o: PingRunOptions, attach?: DashboardAttacher): Pr
       releaseLateUs = delayed > 0 ? (after.lateUs - lateBefore.lateUs) / delayed : null;
     }
     const rtt = r.rttMs as unknown as { median: number; p99: number };
-    return { medianUs: rtt.median * 1000, p99Us: rtt.p99 * 1000, perPing, releaseLateUs };
+    const used = dashboard ? await dashboard.detach() : null;
+    detached = true;
+    return {
+      medianUs: rtt.median * 1000,
+      p99Us: rtt.p99 * 1000,
+      perPing,
+      releaseLateUs,
+      dashboard: used,
+    };
   } finally {
-    await dashboard?.detach().catch(() => null);
+    if (!detached) await dashboard?.detach().catch(() => null);
     if (registered) await registered.stop();
     else await lab.stop();
   }
