@@ -92,11 +92,11 @@ export type Lowered = "idle group" | "idle" | `nice ${string}` | "normal";
  * (`chrt --idle`), which runs a thread only on a CPU that nothing else wants. The policy alone does
  * not keep the dashboard off a woken lab thread's CPU on an EEVDF kernel; the group does. While
  * the group starves the dashboard of its redraws (`periodMs` apart; floods on every CPU), it
- * leaves the group for a while (`keepIdleGroup`). Where
- * `chrt` cannot, nice 10. `VLAB_DASHBOARD_NICE` chooses instead: `idle` the policy without the
- * group, `N` nice N, `0` the normal priority. Best effort: without the rights, `chrt` and `renice`
- * nothing changes. Returns what it set, `leave` to call at exit (it leaves the group), and
- * `groupMs`, the time spent in the group so far.
+ * leaves the group for a while (`keepIdleGroup`). Where `chrt` cannot, nice 10.
+ * `VLAB_DASHBOARD_NICE` chooses instead: `idle` the policy without the group, `N` nice N, `0` the
+ * normal priority. Best effort: without the rights, `chrt` and `renice` nothing changes. Returns
+ * what it set, `leave` to call at exit (it leaves the group), and `groupMs`, the time spent in the
+ * group so far.
  *
  * @example
  * ```ts ignore
