@@ -240,14 +240,8 @@ export async function throughputRun(
 > {
   const { layout, frameSize, seconds, pollUs, queueSize, csum = true } = o;
   const plan = pairTopology(`bench-${layout}`, layout, 1, pollUs, queueSize, 0, csum);
-  const registered = attach ? await launchLab(plan) : null;
-  const lab = registered ? registered.lab : await Lab.start(plan, {
-    placement: o.placement,
-    hostWait: o.hostWait,
-    guestWait: o.guestWait,
-  });
-  const dashboard = attach ? await attach(plan.name) : null;
-  try {
+  const options = { placement: o.placement, hostWait: o.hostWait, guestWait: o.guestWait };
+  return await onPairLab(plan, options, attach, async (lab, dashboard) => {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "1"]);
     await warmUp(lab, [{ from: "a0", to: "b0", dst: "10.0.0.2" }], frameSize, o.warmupSeconds);
     const sink = (await spawnOk(lab, "b0", ["sink", "-t", String(seconds + 1)])).result;
@@ -279,7 +273,37 @@ export async function throughputRun(
       dashboard: used,
       perFrame,
     };
+  });
+}
+
+type AttachedDashboard = Awaited<ReturnType<DashboardAttacher>>;
+
+/**
+ * Runs `body` on a fresh lab of `plan`: with `attach`, a registered lab (`launchLab`) with a
+ * dashboard attached, which is detached and stopped with the lab whether `body` succeeds or not
+ * (a `detach` that `body` made already is not repeated); without it, a lab of this process.
+ */
+async function onPairLab<T>(
+  plan: Parameters<typeof Lab.start>[0],
+  options: Parameters<typeof Lab.start>[1],
+  attach: DashboardAttacher | undefined,
+  body: (lab: Lab, dashboard: AttachedDashboard | null) => Promise<T>,
+): Promise<T> {
+  const registered = attach ? await launchLab(plan) : null;
+  const lab = registered ? registered.lab : await Lab.start(plan, options);
+  let dashboard: AttachedDashboard | null = null;
+  try {
+    if (attach) {
+      const attached = await attach(plan.name);
+      let detaching: Promise<DashboardUse> | null = null;
+      dashboard = {
+        startWindow: () => attached.startWindow(),
+        detach: () => detaching ??= attached.detach(),
+      };
+    }
+    return await body(lab, dashboard);
   } finally {
+    await dashboard?.detach().catch(() => null);
     if (registered) await registered.stop();
     else await lab.stop();
   }
@@ -414,13 +438,8 @@ export async function warmUpIdlePings(
 export async function pingRun(o: PingRunOptions, attach?: DashboardAttacher): Promise<PingRun> {
   const { layout, count, pollUs, queueSize, delayMs } = o;
   const plan = pairTopology(`bench-ping-${layout}`, layout, 1, pollUs, queueSize, delayMs);
-  const registered = attach ? await launchLab(plan) : null;
-  const lab = registered
-    ? registered.lab
-    : await Lab.start(plan, { hostWait: o.hostWait, guestWait: o.guestWait });
-  const dashboard = attach ? await attach(plan.name) : null;
-  let detached = false;
-  try {
+  const options = { hostWait: o.hostWait, guestWait: o.guestWait };
+  return await onPairLab(plan, options, attach, async (lab, dashboard) => {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
     await warmUpPings(lab, "a0", "10.0.0.2", o.warmupSeconds);
     await warmUpIdlePings(lab, "a0", "10.0.0.2", o.warmupSeconds > 0 ? IDLE_WARMUP_PINGS : 0);
@@ -444,7 +463,6 @@ export async function pingRun(o: PingRunOptions, attach?: DashboardAttacher): Pr
     }
     const rtt = r.rttMs as unknown as { median: number; p99: number };
     const used = dashboard ? await dashboard.detach() : null;
-    detached = true;
     return {
       medianUs: rtt.median * 1000,
       p99Us: rtt.p99 * 1000,
@@ -452,9 +470,5 @@ export async function pingRun(o: PingRunOptions, attach?: DashboardAttacher): Pr
       releaseLateUs,
       dashboard: used,
     };
-  } finally {
-    if (!detached) await dashboard?.detach().catch(() => null);
-    if (registered) await registered.stop();
-    else await lab.stop();
-  }
+  });
 }

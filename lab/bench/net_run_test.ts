@@ -6,6 +6,7 @@ import {
   pairTopology,
   roundOrder,
   spawnOk,
+  throughputRun,
   warmUp,
   WARMUP_PORT,
   warmUpIdlePings,
@@ -44,6 +45,45 @@ Deno.test({
     } finally {
       await lab.stop();
     }
+  },
+});
+
+Deno.test({
+  name: "a throughput run that fails still detaches its dashboard, once, and stops its lab",
+  ...LAB_TEST,
+  async fn() {
+    const calls: string[] = [];
+    // Stands in for a `vlab dashboard` process whose window cannot open: the run fails there.
+    const attach = (name: string) => {
+      calls.push(`attach ${name}`);
+      return Promise.resolve({
+        startWindow: () => {
+          calls.push("window");
+          throw new Error("the window would not open");
+        },
+        detach: () => {
+          calls.push("detach");
+          const used = { cpuPct: 0, updatesPerSecond: 0, terminal: "none", priority: "idle" };
+          return Promise.resolve({ ...used, groupPct: 0 });
+        },
+      });
+    };
+    const run = {
+      layout: "split",
+      frameSize: 64,
+      seconds: 0.2,
+      pollUs: 0,
+      queueSize: 256,
+    } as const;
+    await assert.rejects(
+      throughputRun({ ...run, warmupSeconds: 0 }, attach),
+      /the window would not open/,
+    );
+    assert.deepEqual(calls, ["attach bench-split", "window", "detach"]);
+    // The registered lab is gone: a lab of the same name starts again.
+    calls.length = 0;
+    await assert.rejects(throughputRun({ ...run, warmupSeconds: 0 }, attach), /would not open/);
+    assert.deepEqual(calls, ["attach bench-split", "window", "detach"]);
   },
 });
 
