@@ -8,6 +8,7 @@ import { Command } from "@commander-js/extra-typings";
 import {
   cWakeFloorUs,
   DEFAULT_NET_OPTIONS,
+  DEFAULT_PING_INTERVAL_MS,
   delayOvershootPct,
   formatNetReport,
   idleCpuSkipped,
@@ -59,6 +60,7 @@ export function parseNetOptions(raw: {
   warmup?: string;
   runs: string;
   pings: string;
+  pingInterval?: string;
   delays: string;
   scale: string;
   idleSeconds: string;
@@ -131,6 +133,9 @@ export function parseNetOptions(raw: {
       : intOption("--warmup", raw.warmup, 0, 60, "1"),
     runs: intOption("--runs", raw.runs, 1, 50, "3"),
     pings: intOption("--pings", raw.pings, 1, 100_000, "200"),
+    pingIntervalMs: raw.pingInterval === undefined
+      ? DEFAULT_PING_INTERVAL_MS
+      : intOption("--ping-interval", raw.pingInterval, 1, 10_000, "1000"),
     delaysMs: [...new Set(intListOption("--delays", raw.delays, 0, 10_000, "0,2"))],
     scale,
     idleSeconds: intOption("--idle-seconds", raw.idleSeconds, 0, 60, "3"),
@@ -267,6 +272,7 @@ export async function vethOutcome(
         seconds: options.seconds,
         warmupSeconds: options.warmupSeconds,
         pings: options.pings,
+        pingIntervalMs: options.pingIntervalMs,
       },
       deps.run,
       names,
@@ -386,6 +392,11 @@ export function netCommand(): Command {
     )
     .option("--runs <n>", "runs per point (medians are reported)", String(d.runs))
     .option("--pings <n>", "pings per latency point", String(d.pings))
+    .option(
+      "--ping-interval <ms>",
+      "milliseconds between two pings, in every ping measured (the veth's too)",
+      String(DEFAULT_PING_INTERVAL_MS),
+    )
     .option(
       "--delays <list>",
       "link delays (ms, each way) at which ping is measured",

@@ -35,6 +35,8 @@ Deno.test("bench net options parse into the benchmark's options", () => {
   const o = parseNetOptions(RAW);
   assert.deepEqual(o.layouts, ["split", "packed"]);
   assert.deepEqual(o.frameSizes, [64, 1500]);
+  assert.equal(o.pingIntervalMs, 10, "pings 10 ms apart by default");
+  assert.equal(parseNetOptions({ ...RAW, pingInterval: "1000" }).pingIntervalMs, 1000);
   assert.deepEqual(o.delaysMs, [0, 2, 10]);
   assert.deepEqual(o.scale, [2, 16, 64]);
   assert.equal(o.dashboard, false);
@@ -68,6 +70,8 @@ Deno.test("bad bench net options are usage errors naming the option", () => {
       ["warmup", "-1", "--warmup"],
       ["seconds", "2,3", "--seconds"],
       ["runs", "1e1", "--runs"],
+      ["pingInterval", "0", "--ping-interval"],
+      ["pingInterval", "0.5", "--ping-interval"],
     ] as const
   ) {
     assert.throws(
@@ -244,7 +248,7 @@ Deno.test("bench net --json carries the figures the text derives: over %, wake f
   // the blocking round trip, two at half the waitAsync one.
   assert.match(
     text,
-    /^split +2 +200 +4600 +4600 +9200 +9200 +6\.0 +4\.0 +2\.0 +2\.0 +2\.2 +100 +140 +-$/m,
+    /^split +2 +200 +10 +4600 +4600 +9200 +9200 +6\.0 +4\.0 +2\.0 +2\.0 +2\.2 +100 +140 +-$/m,
   );
   assert.match(text, /80\.0 µs in waitAsync and 30\.0 µs in blocking slices/);
   const delayed = json.rows.find((r: LatencyRow) => r.delayMs === 2);

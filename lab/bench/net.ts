@@ -37,6 +37,7 @@ import { LINK_RING_SLOTS, LINK_SLOT_BYTES } from "../plan.ts";
 import type { LinkWorkerResult, LinkWorkerStart } from "./link_worker.ts";
 import {
   type DashboardAttacher,
+  DEFAULT_PING_INTERVAL_MS,
   median,
   pairTopology,
   type PingRun,
@@ -51,7 +52,7 @@ import { type NetComparison, netComparisons } from "./net_compare.ts";
 
 export type { DashboardAttacher } from "./net_run.ts";
 export { cWakeFloorUs, wakeFloorUs } from "./wake_floor.ts";
-export { throughputRun } from "./net_run.ts";
+export { DEFAULT_PING_INTERVAL_MS, throughputRun } from "./net_run.ts";
 export { type NetComparison, netComparisons, pairedRatios } from "./net_compare.ts";
 
 /** What `vlab bench net` measures. */
@@ -72,6 +73,11 @@ export interface NetBenchOptions {
   runs: number;
   /** Pings per latency point. */
   pings: number;
+  /**
+   * Milliseconds between two pings, in every ping the benchmark measures (the latency rows, the
+   * dashboard's, vhost-pci's, the veth's; default {@linkcode DEFAULT_PING_INTERVAL_MS}).
+   */
+  pingIntervalMs?: number;
   /** Link delays (ms, each way) at which ping is measured; 0 is the lab's own latency. */
   delaysMs: number[];
   /** Lab sizes for the scale rows (empty: skip). */
@@ -188,6 +194,8 @@ export interface LatencyRow {
   guestWait?: WaitMode;
   /** Pings sent. */
   count: number;
+  /** Milliseconds between two pings (absent in older reports: 10). */
+  intervalMs?: number;
   /** Link delay each way (netem `delay`), ms. */
   delayMs: number;
   /** Median round trip, µs: the median of the runs' medians. */
@@ -373,10 +381,17 @@ export function delayOvershootPct(row: LatencyRow, rows: readonly LatencyRow[]):
   return (row.rttMedianUs / expected - 1) * 100;
 }
 
+/**
+ * From this many milliseconds between two pings, the idle lab's own wake-ups (about 11 a second in
+ * a `pair` lab) add half a wake-up or more to each ping's count: the report says so.
+ */
+const SPARSE_PING_MS = 50;
+
 /** A latency row from `runs` ping runs of one layout (each a fresh lab): medians over the runs. */
 function latencyRow(
   layout: RingLayout,
   count: number,
+  intervalMs: number,
   delayMs: number,
   runs: readonly PingRun[],
   wakeRoundTrip: WakeRoundTrips | null,
@@ -387,6 +402,7 @@ function latencyRow(
     kind: "latency",
     layout,
     count,
+    intervalMs,
     delayMs,
     rttMedianUs: median(runs.map((r) => r.medianUs)),
     rttP99Us: median(runs.map((r) => r.p99Us)),
@@ -589,6 +605,7 @@ export async function runNetBench(
     progress("doorbell round trips between two workers and two C threads (the wake-up floor)");
     wakeRoundTrip = await wakeRoundTrips();
   }
+  const pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
   for (const delayMs of options.delaysMs) {
     // Each layout (and way to wait) `runs` times, a fresh lab each, in turn run by run.
     const cases = options.layouts.flatMap((layout) => waits.map((w) => ({ layout, ...w })));
@@ -605,6 +622,7 @@ export async function runNetBench(
           await pingRun({
             layout,
             count,
+            intervalMs: pingIntervalMs,
             pollUs,
             queueSize,
             delayMs,
@@ -618,7 +636,7 @@ export async function runNetBench(
     for (const [j, { layout, hostWait, guestWait }] of cases.entries()) {
       if (runsOf[j].length === 0) continue;
       rows.push({
-        ...latencyRow(layout, options.pings, delayMs, runsOf[j], wakeRoundTrip),
+        ...latencyRow(layout, options.pings, pingIntervalMs, delayMs, runsOf[j], wakeRoundTrip),
         hostWait,
         guestWait,
       });
@@ -794,6 +812,7 @@ export function formatNetReport(report: NetBenchReport): string {
           "ping at idle",
           "delay ms",
           "count",
+          "every ms",
           "median µs",
           "each run",
           "p99 µs",
@@ -815,6 +834,7 @@ export function formatNetReport(report: NetBenchReport): string {
             rowName(r, lat),
             String(r.delayMs),
             String(r.count),
+            String(r.intervalMs ?? DEFAULT_PING_INTERVAL_MS),
             r.rttMedianUs.toFixed(0),
             r.runsMedianUs.map((us) => us.toFixed(0)).join(" "),
             r.rttP99Us.toFixed(0),
@@ -855,6 +875,14 @@ export function formatNetReport(report: NetBenchReport): string {
       } else if (rt.cWakeNotMeasured !== undefined) {
         lines.push(`C floor: not measured: ${rt.cWakeNotMeasured}`);
       }
+    }
+    const sparse = Math.max(...lat.map((r) => r.intervalMs ?? DEFAULT_PING_INTERVAL_MS));
+    if (sparse >= SPARSE_PING_MS) {
+      lines.push(
+        `pings ${sparse} ms apart: wake, block and the floors count every wake-up between the ` +
+          `first ping and the last, the idle lab's own too (the watchdog's rings, the guests' ` +
+          `timeouts: about 11 a second in a pair lab)`,
+      );
     }
     lines.push("");
   }

@@ -164,11 +164,25 @@ export interface DashboardPingRow extends DashboardPriority {
  */
 export async function dashboardPing(
   layout: RingLayout,
-  o: { pings: number; warmupSeconds?: number; runs: number; pollUs: number; queueSize: number },
+  o: {
+    pings: number;
+    pingIntervalMs?: number;
+    warmupSeconds?: number;
+    runs: number;
+    pollUs: number;
+    queueSize: number;
+  },
   attach: DashboardAttacher,
   progress: (what: string) => void = () => {},
 ): Promise<DashboardPingRow> {
-  const run = { ...o, layout, count: o.pings, delayMs: 0, warmupSeconds: o.warmupSeconds ?? 0 };
+  const run = {
+    ...o,
+    layout,
+    count: o.pings,
+    intervalMs: o.pingIntervalMs,
+    delayMs: 0,
+    warmupSeconds: o.warmupSeconds ?? 0,
+  };
   const without: { medianUs: number; p99Us: number }[] = [];
   const withIt: { medianUs: number; p99Us: number; dashboard: DashboardUse | null }[] = [];
   for (let i = 0; i < o.runs; i++) {

@@ -346,8 +346,10 @@ const STATS_SETTLE_MS = 250;
 export interface PingRunOptions {
   /** Ring layout of both NICs. */
   layout: RingLayout;
-  /** Pings measured (10 ms apart). */
+  /** Pings measured. */
   count: number;
+  /** Milliseconds between two pings (default {@linkcode DEFAULT_PING_INTERVAL_MS}). */
+  intervalMs?: number;
   /** The VMs' busy-poll budget, µs. */
   pollUs: number;
   /** Queue size of both NICs. */
@@ -355,8 +357,8 @@ export interface PingRunOptions {
   /** Link delay each way, ms (0: none). */
   delayMs: number;
   /**
-   * Seconds of unmeasured pings before them (`warmUpPings`, 2 ms apart), then
-   * {@linkcode IDLE_WARMUP_PINGS} unmeasured pings at the measured interval (0: none of either).
+   * Seconds of unmeasured pings before them (`warmUpPings`, 2 ms apart), then unmeasured pings
+   * at the measured interval (`idleWarmupPings`; 0: none of either).
    */
   warmupSeconds: number;
   /** How the lab's host workers sleep after work (default: the lab's). */
@@ -377,8 +379,35 @@ export const WARMUP_PINGS_PER_SECOND = 500;
  */
 export const IDLE_WARMUP_PINGS = 200;
 
-/** The interval of measured idle pings (and of `warmUpIdlePings`), `ping -i` seconds. */
-const IDLE_PING_INTERVAL_S = "0.01";
+/**
+ * The interval of measured idle pings (and of `warmUpIdlePings`) unless a run asks for another,
+ * ms: `vlab bench net --ping-interval`'s default.
+ */
+export const DEFAULT_PING_INTERVAL_MS = 10;
+
+/** The longest the idle warm-up may take, ms: {@linkcode IDLE_WARMUP_PINGS} at the default interval. */
+const IDLE_WARMUP_BUDGET_MS = IDLE_WARMUP_PINGS * DEFAULT_PING_INTERVAL_MS;
+
+/**
+ * How many unmeasured pings warm a ping run up at `intervalMs`: {@linkcode IDLE_WARMUP_PINGS},
+ * or fewer when that many would take longer than they do at the default interval (two seconds):
+ * 20 at 100 ms, 2 at 1 s.
+ *
+ * @example
+ * ```ts
+ * import { idleWarmupPings } from "./net_run.ts";
+ * idleWarmupPings(10); // 200
+ * idleWarmupPings(1000); // 2
+ * ```
+ */
+export function idleWarmupPings(intervalMs: number): number {
+  return Math.max(1, Math.min(IDLE_WARMUP_PINGS, Math.ceil(IDLE_WARMUP_BUDGET_MS / intervalMs)));
+}
+
+/** `ping -i`'s argument for `ms` milliseconds. */
+function intervalArg(ms: number): string {
+  return String(ms / 1000);
+}
 
 /**
  * Ping `dst` from `from` for `seconds`, 2 ms apart, unmeasured: as with floods (`warmUp`), a
@@ -404,9 +433,10 @@ export async function warmUpPings(
 }
 
 /**
- * Ping `dst` from `from` `count` times 10 ms apart (the measured interval), unmeasured: after
- * `warmUpPings`, this warms what only pings after a long sleep run ({@linkcode IDLE_WARMUP_PINGS}).
- * Nothing is done for `count` ≤ 0. Returns the pings sent.
+ * Ping `dst` from `from` `count` times `intervalMs` apart (the measured interval, default
+ * {@linkcode DEFAULT_PING_INTERVAL_MS}), unmeasured: after `warmUpPings`, this warms what only
+ * pings after a long sleep run ({@linkcode IDLE_WARMUP_PINGS}). Nothing is done for `count` ≤ 0.
+ * Returns the pings sent.
  *
  * @example
  * ```ts ignore
@@ -418,31 +448,36 @@ export async function warmUpIdlePings(
   from: string,
   dst: string,
   count: number,
+  intervalMs: number = DEFAULT_PING_INTERVAL_MS,
 ): Promise<number> {
   if (!(count > 0)) return 0;
-  const r = await execOk(lab, from, ["ping", dst, "-c", String(count), "-i", IDLE_PING_INTERVAL_S]);
-  return r.transmitted;
+  const argv = ["ping", dst, "-c", String(count), "-i", intervalArg(intervalMs)];
+  return (await execOk(lab, from, argv)).transmitted;
 }
 
 /**
- * One ping run on a fresh pair lab at idle: `count` pings 10 ms apart (after three unmeasured
- * ones and the warm-ups: `warmUpPings`, then `warmUpIdlePings`); with `attach`, a registered lab
- * with a dashboard attached for the whole run.
+ * One ping run on a fresh pair lab at idle: `count` pings `intervalMs` apart (after three
+ * unmeasured ones and the warm-ups: `warmUpPings`, then `warmUpIdlePings`); with `attach`, a
+ * registered lab with a dashboard attached for the whole run.
  *
  * @example
  * ```ts ignore
- * const r = await pingRun("split", 200, 0, 256, 0);
+ * const r = await pingRun({
+ *   layout: "split", count: 200, pollUs: 0, queueSize: 256, delayMs: 0, warmupSeconds: 1,
+ * });
  * console.log(r.medianUs, r.p99Us);
  * ```
  */
 export async function pingRun(o: PingRunOptions, attach?: DashboardAttacher): Promise<PingRun> {
   const { layout, count, pollUs, queueSize, delayMs } = o;
+  const intervalMs = o.intervalMs ?? DEFAULT_PING_INTERVAL_MS;
   const plan = pairTopology(`bench-ping-${layout}`, layout, 1, pollUs, queueSize, delayMs);
   const options = { hostWait: o.hostWait, guestWait: o.guestWait };
   return await onPairLab(plan, options, attach, async (lab, dashboard) => {
     await execOk(lab, "a0", ["ping", "10.0.0.2", "-c", "3", "-i", "0.01"]);
     await warmUpPings(lab, "a0", "10.0.0.2", o.warmupSeconds);
-    await warmUpIdlePings(lab, "a0", "10.0.0.2", o.warmupSeconds > 0 ? IDLE_WARMUP_PINGS : 0);
+    const idle = o.warmupSeconds > 0 ? idleWarmupPings(intervalMs) : 0;
+    await warmUpIdlePings(lab, "a0", "10.0.0.2", idle, intervalMs);
     // Published statistics (release lateness, blocking wake-ups) are up to ~100 ms stale: let
     // the warm-up's be published before the counts are taken, and the run's after it.
     const settle = () => new Promise((resolve) => setTimeout(resolve, STATS_SETTLE_MS));
@@ -450,7 +485,7 @@ export async function pingRun(o: PingRunOptions, attach?: DashboardAttacher): Pr
     const lateBefore = releaseLateness(lab);
     dashboard?.startWindow();
     const before = wakeCounts(lab);
-    const measured = ["-c", String(count), "-i", IDLE_PING_INTERVAL_S];
+    const measured = ["-c", String(count), "-i", intervalArg(intervalMs)];
     const r = await execOk(lab, "a0", ["ping", "10.0.0.2", ...measured]);
     const doorbells = wakeCounts(lab);
     await settle();

@@ -3,6 +3,8 @@ import { Lab } from "../lab.ts";
 import { LAB_TEST } from "../testing.ts";
 import {
   execOk,
+  IDLE_WARMUP_PINGS,
+  idleWarmupPings,
   pairTopology,
   roundOrder,
   spawnOk,
@@ -42,6 +44,9 @@ Deno.test({
       const t0 = performance.now();
       assert.equal(await warmUpIdlePings(lab, "a0", "10.0.0.2", 5), 5);
       assert.ok(performance.now() - t0 >= 40, "five pings 10 ms apart take 40 ms at least");
+      const t1 = performance.now();
+      assert.equal(await warmUpIdlePings(lab, "a0", "10.0.0.2", 3, 150), 3);
+      assert.ok(performance.now() - t1 >= 300, "three pings 150 ms apart take 300 ms at least");
     } finally {
       await lab.stop();
     }
@@ -85,6 +90,14 @@ Deno.test({
     await assert.rejects(throughputRun({ ...run, warmupSeconds: 0 }, attach), /would not open/);
     assert.deepEqual(calls, ["attach bench-split", "window", "detach"]);
   },
+});
+
+Deno.test("the idle warm-up sends its 200 pings, or fewer where they would take over 2 s", () => {
+  assert.equal(idleWarmupPings(10), IDLE_WARMUP_PINGS);
+  assert.equal(idleWarmupPings(1), IDLE_WARMUP_PINGS, "never more than 200");
+  assert.equal(idleWarmupPings(100), 20);
+  assert.equal(idleWarmupPings(1000), 2);
+  assert.equal(idleWarmupPings(3000), 1, "at least one");
 });
 
 Deno.test("roundOrder rotates the cases so that each leads a round in turn", () => {

@@ -82,6 +82,18 @@ Deno.test("a delayed ping's overshoot is against twice the delay plus the same l
   });
   const header = text.split("\n").find((l) => l.startsWith("ping at idle"))!;
   assert.match(header, /over %\s+late µs\s+wake floor µs\s+C floor µs$/);
+  // How far apart the pings went: 10 ms for a row of an older report, which did not say.
+  assert.match(header, /^ping at idle\s+delay ms\s+count\s+every ms\s+median µs/);
+  assert.match(text, /^split\s+0\s+200\s+10\s+1000\s/m);
+  const sparse = formatNetReport({
+    date: "",
+    cpus: 2,
+    options: { ...DEFAULT_NET_OPTIONS, pingIntervalMs: 1000 },
+    rows: [{ ...rows[0], intervalMs: 1000 }],
+  });
+  assert.match(sparse, /^split\s+0\s+200\s+1000\s+1000\s/m);
+  assert.match(sparse, /^pings 1000 ms apart: wake, block and the floors count every wake-up/m);
+  assert.doesNotMatch(text, /ms apart: wake, block/, "not at 10 ms");
   const delayed = text.split("\n").find((l) => /^split\s+2\s/.test(l))!;
   assert.match(delayed, /\s2\.0\s+150\s+295\s+-$/); // 5.9 wake-ups at 50 µs each
   assert.ok(text.includes("100.0 µs in this run"), text);
@@ -188,7 +200,7 @@ Deno.test("with hot and async host waits, rows and pings say which and lines pai
   const all = text.join("\n");
   assert.ok(text.some((l) => /^split wait hot\s+256\s+64\s+1\.200\s/.test(l)), all);
   assert.ok(text.some((l) => /^packed wait async\s+256\s+64\s+0\.500\s/.test(l)), all);
-  assert.ok(text.some((l) => /^split wait async\s+0\s+200\s+500\s/.test(l)), all);
+  assert.ok(text.some((l) => /^split wait async\s+0\s+200\s+10\s+500\s/.test(l)), all);
   assert.ok(
     text.includes(
       "host workers' waits, split, 64 B, hot/async: 1.20x the frame rate (median of 3 paired " +
@@ -233,7 +245,7 @@ Deno.test("guests' waits pair within one host wait, and host waits within one gu
   assert.ok(text.some((l) => /^split wait hot guest hot\s+256\s+64\s+1\.500\s/.test(l)), all);
   assert.ok(text.some((l) => /^split wait async guest async\s+256\s+64\s+1\.000\s/.test(l)), all);
   // Among the pings only the guests' waits differ.
-  assert.ok(text.some((l) => /^split guest async\s+0\s+200\s+400\s/.test(l)), all);
+  assert.ok(text.some((l) => /^split guest async\s+0\s+200\s+10\s+400\s/.test(l)), all);
   assert.ok(
     text.includes(
       "guests' waits, split, 64 B, wait hot, hot/async: 1.25x the frame rate (median of 3 paired " +
@@ -422,6 +434,28 @@ Deno.test({
         delayed.releaseLateUs < delayed.medianUs,
       `release lateness ${delayed.releaseLateUs}`,
     );
+  },
+});
+
+Deno.test({
+  name: "a ping run sends its pings at the interval it is given",
+  ...LAB_TEST,
+  async fn() {
+    const t0 = performance.now();
+    const sparse = await pingRun({
+      layout: "split",
+      count: 31,
+      intervalMs: 100,
+      pollUs: 0,
+      queueSize: 256,
+      delayMs: 0,
+      warmupSeconds: 0,
+    });
+    // Thirty gaps of 100 ms between the measured pings: longer than the rest of the run (a lab's
+    // start, three pings 10 ms apart, the statistics' settling) takes at 10 ms.
+    const took = performance.now() - t0;
+    assert.ok(took >= 3000, `31 pings 100 ms apart took ${took.toFixed(0)} ms`);
+    assert.ok(sparse.medianUs > 0 && sparse.p99Us >= sparse.medianUs, JSON.stringify(sparse));
   },
 });
 

@@ -13,7 +13,15 @@
 import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
-import { execOk, median, roundOrder, spawnOk, warmUp, warmUpPings } from "./net_run.ts";
+import {
+  DEFAULT_PING_INTERVAL_MS,
+  execOk,
+  median,
+  roundOrder,
+  spawnOk,
+  warmUp,
+  warmUpPings,
+} from "./net_run.ts";
 
 /** The vhost-pci comparison. */
 export interface VhostPciRow {
@@ -54,7 +62,14 @@ export function vhostPciBenchPlan(kind: "net" | "vhost-pci", pollUs: number) {
 
 async function once(
   kind: "net" | "vhost-pci",
-  o: { seconds: number; warmupSeconds?: number; pings: number; pollUs: number; frameSize: number },
+  o: {
+    seconds: number;
+    warmupSeconds?: number;
+    pings: number;
+    pingIntervalMs?: number;
+    pollUs: number;
+    frameSize: number;
+  },
 ): Promise<{ pps: number; rttMedianUs: number }> {
   const lab = await Lab.start(vhostPciBenchPlan(kind, o.pollUs));
   try {
@@ -64,7 +79,8 @@ async function once(
       if (r.ok && (r.result as { received: number }).received === 1) break;
     }
     await warmUpPings(lab, "a", "10.0.0.2", o.warmupSeconds ?? 0);
-    const ping = await execOk(lab, "a", ["ping", "10.0.0.2", "-c", String(o.pings), "-i", "0.01"]);
+    const every = String((o.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS) / 1000);
+    const ping = await execOk(lab, "a", ["ping", "10.0.0.2", "-c", String(o.pings), "-i", every]);
     const rtt = ping.rttMs as unknown as { median: number };
     await warmUp(lab, [{ from: "a", to: "b", dst: "10.0.0.2" }], o.frameSize, o.warmupSeconds ?? 0);
     const sink = (await spawnOk(lab, "b", ["sink", "-t", String(o.seconds + 1)])).result;
@@ -92,6 +108,7 @@ export async function vhostPciComparison(
     warmupSeconds?: number;
     runs: number;
     pings: number;
+    pingIntervalMs?: number;
     pollUs: number;
     frameSize?: number;
   },

@@ -31,8 +31,10 @@ export interface VethOptions {
    * lab's floods warm up; default 0).
    */
   warmupSeconds?: number;
-  /** Pings (10 ms apart). */
+  /** Pings. */
   pings: number;
+  /** Milliseconds between two pings (default 10, as the lab's). */
+  pingIntervalMs?: number;
 }
 
 /** The veth pair's figures. */
@@ -256,7 +258,7 @@ export async function runVethBench(
       "-c",
       String(options.pings),
       "-i",
-      "0.01",
+      String((options.pingIntervalMs ?? 10) / 1000),
       "-W",
       "1",
       ADDR_B,

@@ -8,6 +8,7 @@
 
 import {
   cWakeFloorUs,
+  DEFAULT_PING_INTERVAL_MS,
   type LatencyRow,
   type NetBenchReport,
   rowName,
@@ -44,8 +45,10 @@ export function formatVethComparison(report: NetBenchReport, outcome: VethOutcom
     const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
     return rows.map((r) => r.map((x, c) => c === 0 ? x.padEnd(w[c]) : x.padStart(w[c])).join("  "));
   };
+  const every = report.options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
   const lines = [
-    "veth pair between two namespaces (iperf3 UDP, one flow; iputils ping every 10 ms), same run",
+    `veth pair between two namespaces (iperf3 UDP, one flow; iputils ping every ${every} ms), ` +
+    "same run",
     ...table([
       ["frame B", "veth Mpps", "veth Gbit/s", ...variants.map((l) => `${l}/veth`)],
       ...veth.throughput.map((v) => [

@@ -69,6 +69,19 @@ Deno.test("the veth pair's figures come from iperf3's and ping's output", async 
   await runVethBench({ frameSizes: [64], seconds: 2, warmupSeconds: 1, pings: 5 }, warm.run, NAMES);
   const warmClients = warm.calls.filter((c) => c.includes("iperf3") && c.includes("-c"));
   assert.deepEqual(warmClients.map(omitted), ["1"], "as the lab's warm-up: iperf3 --omit 1");
+  // ping -i: the lab's 10 ms by default, else the interval the run asks for.
+  const interval = (c: string[][]) => {
+    const ping = c.find((argv) => argv.includes("ping"))!;
+    return ping[ping.indexOf("-i") + 1];
+  };
+  assert.equal(interval(calls), "0.01");
+  const sparse = fakeSystem();
+  await runVethBench(
+    { frameSizes: [], seconds: 2, pings: 5, pingIntervalMs: 1000 },
+    sparse.run,
+    NAMES,
+  );
+  assert.equal(interval(sparse.calls), "1");
 });
 
 Deno.test("the namespaces are deleted when a step fails", async () => {
@@ -138,6 +151,10 @@ Deno.test("vlab's ratios to the veth pair, per layout", () => {
   // Six wake-ups at half a 40 µs C round trip: 120 µs, twice the veth's 60.
   assert.match(text, /^packed +660 +1200 +11\.00 +2\.00 +2\.00$/m);
   assert.match(text, /^C floor\/veth: the ping's wake-ups alone, at a C thread's price/m);
+  assert.match(text, /iputils ping every 10 ms\), same run$/m);
+  const sparse = { ...report, options: { ...report.options, pingIntervalMs: 1000 } };
+  const veth = { throughput: [], rttMedianUs: 60, rttP99Us: 600 };
+  assert.match(formatVethComparison(sparse, { ran: true, veth }), /iputils ping every 1000 ms\)/);
 });
 
 Deno.test("a tiny real veth comparison when this machine allows it, else the skip reason", async () => {
