@@ -405,7 +405,9 @@ Deno.test({
     assert.ok(rt !== null && rt > 0 && rt < lat[0].rttMedianUs * 10, `round trip ${rt} µs`);
     assert.ok(typeof block === "number" && block > 0, `blocking round trip ${block} µs`);
     const { wakeups, blocking } = lat[0].perPing;
-    assert.ok(wakeups > 0);
+    // Six hops at most, each a thread another one woke; the pinging guest's ring of itself when
+    // its workload arms the next ping's timer is not one of them (it counted 1 more a ping).
+    assert.ok(wakeups > 0 && wakeups < 6.5, `${wakeups} wake-ups a ping`);
     // Hot by default: some of the ping's wake-ups were blocking ones, never more than all.
     assert.ok(blocking !== undefined && blocking > 0 && blocking <= wakeups, `${blocking}`);
     assert.equal(wakeFloorUs(lat[0]), blocking * block / 2 + (wakeups - blocking) * rt / 2);

@@ -14,7 +14,10 @@ import { DoorbellWord } from "../wire/doorbell.ts";
 
 /** Cumulative counts over a whole lab. */
 export interface WakeCounts {
-  /** Waits ended by a doorbell, over every thread. */
+  /**
+   * Waits that another thread's ring ended, over every thread: a thread's rings of itself
+   * (`ringSelf`: code on its event loop re-planning the loop's wait) are left out.
+   */
   wakeups: number;
   /** Driver notifications received, over every queue. */
   kicks: number;
@@ -30,7 +33,10 @@ export interface WakeCounts {
 /** The lab's counts now (subtract two of them with {@linkcode perUnit}). */
 export function wakeCounts(lab: Lab): WakeCounts {
   let wakeups = 0;
-  for (const t of lab.plan.threads) wakeups += lab.threadWord(t.index, DoorbellWord.WAKEUPS) >>> 0;
+  for (const t of lab.plan.threads) {
+    const all = lab.threadWord(t.index, DoorbellWord.WAKEUPS);
+    wakeups += (all - lab.threadWord(t.index, DoorbellWord.SELF_RINGS)) >>> 0;
+  }
   let kicks = 0;
   let interrupts = 0;
   for (const vm of takeSnapshot(lab).vms) {

@@ -22,7 +22,7 @@ import {
   DOORBELL_STRIDE,
   DoorbellWord,
   postedControl,
-  ringDoorbell,
+  ringSelf,
   setThreadState,
   ThreadState,
 } from "../wire/doorbell.ts";
@@ -72,12 +72,12 @@ async function start(msg: VmStart): Promise<void> {
     bells,
     deviceThread: msg.deviceThread,
     wakeSelf: () => {
-      if (Atomics.load(bells, sleepingWord) !== 0) ringDoorbell(bells, msg.thread);
+      if (Atomics.load(bells, sleepingWord) !== 0) ringSelf(bells, msg.thread);
     },
     sleeping: () => Atomics.load(bells, sleepingWord) !== 0,
     timersChanged: () => {
       if (wake.at > 0 && performance.now() + nextTimerMs() < wake.at) {
-        ringDoorbell(bells, msg.thread);
+        ringSelf(bells, msg.thread);
       }
     },
     control: msg.control,

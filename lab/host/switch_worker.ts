@@ -15,7 +15,7 @@
  */
 
 import { settleChecksum } from "../../devices/net/checksum.ts";
-import { postedControl, ringDoorbell, setThreadState, ThreadState } from "../wire/doorbell.ts";
+import { postedControl, ringSelf, setThreadState, ThreadState } from "../wire/doorbell.ts";
 import { hostWait, loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
 import { controlApplied, onControl, post, runWorker } from "../wire/worker_scope.ts";
@@ -88,7 +88,7 @@ async function start(msg: SwitchStart): Promise<void> {
   onControl((m) => {
     if (m.type === "impair") {
       ports.find((p) => p.out.ringIndex === m.ring)?.out.setImpairment(m.impair);
-      ringDoorbell(bells, msg.thread); // re-plan the next wake-up
+      ringSelf(bells, msg.thread); // re-plan the next wake-up
     } else if (m.type === "partitions") {
       partition.set(m.cuts);
     } else if (m.type === "port-link") {

@@ -17,6 +17,7 @@
  * | `CONTROL` | control messages posted to the owner that must act before its next pass | the main thread |
  * | `CPU_TIME` | microseconds of CPU the owner has used, modulo 2³², as of a recent loop pass | the owner |
  * | `CPU` | the CPU the owner should run on, plus one; 0: any (`lab/placement.ts`) | the main thread |
+ * | `SELF_RINGS` | rings the owner gave itself while it slept ({@linkcode ringSelf}), of `WAKEUPS` | the owner |
  *
  * Lost-wakeup freedom (Dekker, all accesses sequentially consistent Atomics): the sleeper stores
  * `SLEEPING = 1`, re-checks its sources, then waits while `BELL` equals the value it read before
@@ -40,6 +41,7 @@ export const DoorbellWord = {
   CONTROL: 6,
   CPU_TIME: 7,
   CPU: 8,
+  SELF_RINGS: 9,
 } as const;
 
 /** What a worker thread reports in its `STATE` word. */
@@ -70,6 +72,29 @@ export function ringDoorbell(bells: Int32Array, thread: number): void {
   // Publish the event: pairs with the sleeper's wait on BELL (seq-cst, see the module note).
   Atomics.add(bells, base + DoorbellWord.BELL, 1);
   if (Atomics.load(bells, base + DoorbellWord.SLEEPING) !== 0) {
+    Atomics.notify(bells, base + DoorbellWord.BELL, 1);
+  }
+}
+
+/**
+ * A thread rings its own doorbell: code on its event loop (a workload's new timer, a message that
+ * changes what the loop waits for) ends the loop's `waitAsync` so that the loop plans its wait
+ * anew. Counted apart (`SELF_RINGS`) when it ends a wait, so that `WAKEUPS` less `SELF_RINGS` is
+ * the wake-ups other threads caused: a self-ring ends only a wait on the thread's own event loop,
+ * through V8, with no other thread and no system call in it.
+ *
+ * @example
+ * ```ts
+ * import { createDoorbells, ringSelf } from "./doorbell.ts";
+ * const bells = createDoorbells(1);
+ * ringSelf(bells, 0); // not sleeping: the bell moves, nothing is counted
+ * ```
+ */
+export function ringSelf(bells: Int32Array, thread: number): void {
+  const base = thread * DOORBELL_STRIDE;
+  Atomics.add(bells, base + DoorbellWord.BELL, 1);
+  if (Atomics.load(bells, base + DoorbellWord.SLEEPING) !== 0) {
+    Atomics.add(bells, base + DoorbellWord.SELF_RINGS, 1);
     Atomics.notify(bells, base + DoorbellWord.BELL, 1);
   }
 }

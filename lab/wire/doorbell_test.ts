@@ -10,6 +10,7 @@ import {
   readDoorbellWord,
   requestStop,
   ringDoorbell,
+  ringSelf,
   setThreadState,
   stopRequested,
   ThreadState,
@@ -242,3 +243,41 @@ Deno.test("waitDoorbellSync returns true on a ring from another worker", async (
     worker.terminate();
   }
 });
+
+Deno.test("a thread's ring of itself ends its waitAsync and is counted apart from other rings", async () => {
+  // A worker's event loop stays alive (its message port); a test's does while a timer is armed.
+  const alive = setTimeout(() => {}, 10_000);
+  try {
+    await selfRings();
+  } finally {
+    clearTimeout(alive);
+  }
+});
+
+async function selfRings(): Promise<void> {
+  const bells = createDoorbells(1);
+  ringSelf(bells, 0);
+  assert.equal(readBell(bells, 0), 1, "the bell moves");
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.SELF_RINGS), 0, "not asleep: not counted");
+  // Asleep in waitAsync, as a worker's loop is; code on the same event loop (a workload's timer
+  // arming an earlier deadline) rings the thread itself.
+  let seen = readBell(bells, 0);
+  announceSleep(bells, 0);
+  let wait = waitDoorbell(bells, 0, seen, 5000);
+  setTimeout(() => ringSelf(bells, 0), 5);
+  let t0 = performance.now();
+  assert.equal(await wait, true, "the ring ended the wait");
+  assert.ok(performance.now() - t0 < 2500, "well before its timeout");
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.SELF_RINGS), 1);
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.WAKEUPS), 1);
+  // Another's ring is a wake-up and no self-ring.
+  seen = readBell(bells, 0);
+  announceSleep(bells, 0);
+  wait = waitDoorbell(bells, 0, seen, 5000);
+  setTimeout(() => ringDoorbell(bells, 0), 5);
+  t0 = performance.now();
+  assert.equal(await wait, true);
+  assert.ok(performance.now() - t0 < 2500);
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.SELF_RINGS), 1);
+  assert.equal(readDoorbellWord(bells, 0, DoorbellWord.WAKEUPS), 2);
+}

@@ -25,7 +25,7 @@ import { NetQueue } from "../../../devices/net/config.ts";
 import { type FrameSink, NetDevice } from "../../../devices/net/device.ts";
 import { formatNetFault } from "../../../devices/net/errors.ts";
 import { deviceControl } from "../../wire/control.ts";
-import { ringDoorbell } from "../../wire/doorbell.ts";
+import { ringDoorbell, ringSelf } from "../../wire/doorbell.ts";
 import { serveMailbox } from "../../wire/mailbox.ts";
 import type { NetDeviceSpec } from "../../wire/specs.ts";
 import { LinkIn, LinkOut, nowUs } from "../link_ends.ts";
@@ -308,12 +308,12 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
         const nic = nics.find((n) => n.out?.ringIndex === m.ring);
         if (!nic) return;
         nic.out!.setImpairment(m.impair);
-        ringDoorbell(bells, ctx.thread); // re-plan the next wake-up
+        ringSelf(bells, ctx.thread); // re-plan the next wake-up
       } else if (m.type === "partitions") {
         partition.set(m.cuts);
       } else if (m.type === "crash" && m.mode === "mid-pass") {
         crashAfter = Math.max(1, m.after ?? 1);
-        ringDoorbell(bells, ctx.thread);
+        ringSelf(bells, ctx.thread);
       }
     },
   };

@@ -33,7 +33,7 @@ import {
   writeConnTable,
 } from "../../../devices/vsock/mod.ts";
 import { deviceControl } from "../../wire/control.ts";
-import { ringDoorbell } from "../../wire/doorbell.ts";
+import { ringDoorbell, ringSelf } from "../../wire/doorbell.ts";
 import { serveMailbox } from "../../wire/mailbox.ts";
 import type { VsockDeviceSpec } from "../../wire/specs.ts";
 import { LinkIn, LinkOut, nowUs } from "../link_ends.ts";
@@ -148,7 +148,7 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
         path: ctx.vsockSocket,
         guestCid: spec.cid,
         deliver: (hh, p) => device.deliver(hh, p) !== "busy",
-        wake: () => ringDoorbell(bells, ctx.thread),
+        wake: () => ringSelf(bells, ctx.thread),
         now: () => performance.now(),
       });
     } catch (e) {
@@ -305,7 +305,7 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
           // The link carries every peer but the host: reset the guest's connections to them at
           // once (a connect in flight is refused, not left to time out).
           device.resetPeers((cid) => cid !== VsockCid.HOST);
-          ringDoorbell(bells, ctx.thread);
+          ringSelf(bells, ctx.thread);
         }
       }
       if (m.type === "partitions") {
@@ -318,16 +318,16 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
         ctl.deviceCounters[VsockCounter.partitionResets] += device.resetPeers((cid) =>
           cut.has(cid)
         );
-        ringDoorbell(bells, ctx.thread);
+        ringSelf(bells, ctx.thread);
       }
       if (m.type === "impair" && m.ring === spec.txRing && out !== null) {
         // delay, rate, overhead and limit only: the lab refused the rest before sending it
         out.setImpairment(m.impair);
-        ringDoorbell(bells, ctx.thread);
+        ringSelf(bells, ctx.thread);
       }
       if (m.type === "transport-reset" && m.device === spec.index) {
         device.transportReset(); // RST to every peer (and the host), TRANSPORT_RESET to the guest
-        ringDoorbell(bells, ctx.thread);
+        ringSelf(bells, ctx.thread);
       }
     },
   };
