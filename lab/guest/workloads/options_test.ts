@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { sleepAfterPending, waitAtMostAfterPending } from "./options.ts";
+import {
+  sleepAfterPending,
+  waitAtMostAfterPending,
+  waitUntil,
+  type WorkloadOptions,
+} from "./options.ts";
 
 Deno.test("a workload's sleep arms its timer after the kick its send queued", async () => {
   const order: string[] = [];
@@ -56,4 +61,60 @@ Deno.test("waitAtMost: the promise that settles first wins, and no timer is left
   const t1 = performance.now();
   assert.equal(await waitAtMostAfterPending(5, new Promise(() => {})), false);
   assert.ok(performance.now() - t1 >= 4.5, "the timer ran early");
+});
+
+/** Options on a fake clock whose waits pass their whole time at once, recording each wait. */
+function fakeClockOptions(signal: AbortSignal) {
+  let t = 0;
+  const waits: number[] = [];
+  const opts: WorkloadOptions = {
+    signal,
+    clock: { now: () => t },
+    yield: () => Promise.resolve(),
+    sleep: (ms) => {
+      waits.push(ms);
+      t += ms;
+      return Promise.resolve();
+    },
+    waitAtMost: (ms, settled) => {
+      waits.push(ms);
+      const timedOut = new Promise<boolean>((r) =>
+        setTimeout(() => {
+          t += ms;
+          r(false);
+        }, 0)
+      );
+      return Promise.race([settled.then(() => true), timedOut]);
+    },
+  };
+  return { opts, waits };
+}
+
+Deno.test("waitUntil sleeps once to its deadline, and an abort ends a wait without one", async () => {
+  const ctl = new AbortController();
+  const { opts, waits } = fakeClockOptions(ctl.signal);
+  await waitUntil(opts, 1000);
+  // One wait a second apart, not ten of 100 ms (a sleeping guest woke for each).
+  assert.deepEqual(waits, [1000]);
+  waits.length = 0;
+  const listeners: string[] = [];
+  const add = ctl.signal.addEventListener.bind(ctl.signal);
+  const remove = ctl.signal.removeEventListener.bind(ctl.signal);
+  ctl.signal.addEventListener = (...a: Parameters<typeof add>) => {
+    listeners.push(`+${a[0]}`);
+    add(...a);
+  };
+  ctl.signal.removeEventListener = (...a: Parameters<typeof remove>) => {
+    listeners.push(`-${a[0]}`);
+    remove(...a);
+  };
+  const forever = waitUntil(opts, null);
+  await new Promise((r) => setTimeout(r, 5));
+  ctl.abort();
+  await forever;
+  assert.ok(waits.length >= 1 && waits.every((ms) => ms === 60_000), JSON.stringify(waits));
+  assert.deepEqual(listeners, ["+abort", "-abort"], "the abort listener is removed");
+  waits.length = 0;
+  await waitUntil(opts, 10_000);
+  assert.deepEqual(waits, [], "aborted already: no wait");
 });
