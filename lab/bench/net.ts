@@ -382,8 +382,9 @@ export function delayOvershootPct(row: LatencyRow, rows: readonly LatencyRow[]):
 }
 
 /**
- * From this many milliseconds between two pings, the idle lab's own wake-ups (about 11 a second in
- * a `pair` lab) add half a wake-up or more to each ping's count: the report says so.
+ * From this many milliseconds between two pings, the idle lab's own wake-ups (the watchdog's rings
+ * of idle device workers, about 2.6 a second in a `pair` lab) add a tenth of a wake-up or more to
+ * each ping's count: the report says so.
  */
 const SPARSE_PING_MS = 50;
 
@@ -880,8 +881,8 @@ export function formatNetReport(report: NetBenchReport): string {
     if (sparse >= SPARSE_PING_MS) {
       lines.push(
         `pings ${sparse} ms apart: wake, block and the floors count every wake-up between the ` +
-          `first ping and the last, the idle lab's own too (the watchdog's rings, the guests' ` +
-          `timeouts: about 11 a second in a pair lab)`,
+          `first ping and the last, the idle lab's own too (the watchdog's rings of idle device ` +
+          `workers: about 2.6 a second in a pair lab)`,
       );
     }
     lines.push("");
