@@ -383,8 +383,7 @@ export function delayOvershootPct(row: LatencyRow, rows: readonly LatencyRow[]):
 
 /**
  * From this many milliseconds between two pings, the idle lab's own wake-ups (the watchdog's rings
- * of idle device workers, about 2.6 a second in a `pair` lab) add a tenth of a wake-up or more to
- * each ping's count: the report says so.
+ * of idle device workers, a few a second) weigh on each ping's count: the report says so.
  */
 const SPARSE_PING_MS = 50;
 
@@ -882,7 +881,7 @@ export function formatNetReport(report: NetBenchReport): string {
       lines.push(
         `pings ${sparse} ms apart: wake, block and the floors count every wake-up between the ` +
           `first ping and the last, the idle lab's own too (the watchdog's rings of idle device ` +
-          `workers: about 2.6 a second in a pair lab)`,
+          `workers)`,
       );
     }
     lines.push("");

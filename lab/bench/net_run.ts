@@ -404,8 +404,16 @@ export function idleWarmupPings(intervalMs: number): number {
   return Math.max(1, Math.min(IDLE_WARMUP_PINGS, Math.ceil(IDLE_WARMUP_BUDGET_MS / intervalMs)));
 }
 
-/** `ping -i`'s argument for `ms` milliseconds. */
-function intervalArg(ms: number): string {
+/**
+ * `ping -i`'s argument for `ms` milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { intervalArg } from "./net_run.ts";
+ * intervalArg(10); // "0.01"
+ * ```
+ */
+export function intervalArg(ms: number): string {
   return String(ms / 1000);
 }
 

@@ -16,6 +16,7 @@ import { topologyFromObject } from "../topology/mod.ts";
 import {
   DEFAULT_PING_INTERVAL_MS,
   execOk,
+  intervalArg,
   median,
   roundOrder,
   spawnOk,
@@ -79,7 +80,7 @@ async function once(
       if (r.ok && (r.result as { received: number }).received === 1) break;
     }
     await warmUpPings(lab, "a", "10.0.0.2", o.warmupSeconds ?? 0);
-    const every = String((o.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS) / 1000);
+    const every = intervalArg(o.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS);
     const ping = await execOk(lab, "a", ["ping", "10.0.0.2", "-c", String(o.pings), "-i", every]);
     const rtt = ping.rttMs as unknown as { median: number };
     await warmUp(lab, [{ from: "a", to: "b", dst: "10.0.0.2" }], o.frameSize, o.warmupSeconds ?? 0);

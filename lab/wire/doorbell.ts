@@ -92,11 +92,12 @@ export function ringDoorbell(bells: Int32Array, thread: number): void {
  */
 export function ringSelf(bells: Int32Array, thread: number): void {
   const base = thread * DOORBELL_STRIDE;
-  Atomics.add(bells, base + DoorbellWord.BELL, 1);
+  // Only the owner writes SLEEPING, and the owner runs this: the ring below ends a wait exactly
+  // when it reads 1 here.
   if (Atomics.load(bells, base + DoorbellWord.SLEEPING) !== 0) {
     Atomics.add(bells, base + DoorbellWord.SELF_RINGS, 1);
-    Atomics.notify(bells, base + DoorbellWord.BELL, 1);
   }
+  ringDoorbell(bells, thread);
 }
 
 /** The current value of a thread's counter: read it *before* scanning sources. */

@@ -152,7 +152,6 @@ export interface WorkloadError {
 export async function waitUntil(
   opts: WorkloadOptions,
   deadline: number | null,
-  stepMs = UNTIL_STEP_MS,
 ): Promise<void> {
   if (opts.signal.aborted) return;
   let onAbort = () => {};
@@ -160,9 +159,9 @@ export async function waitUntil(
   opts.signal.addEventListener("abort", onAbort, { once: true });
   try {
     while (!opts.signal.aborted) {
-      const left = deadline === null ? stepMs : deadline - opts.clock.now();
+      const left = deadline === null ? UNTIL_STEP_MS : deadline - opts.clock.now();
       if (left <= 0) return;
-      await opts.waitAtMost(Math.min(left, stepMs), aborted);
+      await opts.waitAtMost(Math.min(left, UNTIL_STEP_MS), aborted);
     }
   } finally {
     // A long run waits thousands of times on one signal: leave no listener behind.
