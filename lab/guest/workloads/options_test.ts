@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import {
+  Changes,
   sleepAfterPending,
   waitAtMostAfterPending,
+  waitFor,
   waitUntil,
   type WorkloadOptions,
 } from "./options.ts";
@@ -117,4 +119,47 @@ Deno.test("waitUntil sleeps once to its deadline, and an abort ends a wait witho
   waits.length = 0;
   await waitUntil(opts, 10_000);
   assert.deepEqual(waits, [], "aborted already: no wait");
+});
+
+Deno.test("waitFor checks its condition when a change rings, not on a timer", async () => {
+  // A fake clock whose waits time out only when the test says so.
+  let t = 0;
+  const waits: number[] = [];
+  let expire = () => {};
+  const opts: WorkloadOptions = {
+    signal: new AbortController().signal,
+    clock: { now: () => t },
+    yield: () => Promise.resolve(),
+    sleep: () => Promise.reject(new Error("waitFor must not sleep")),
+    waitAtMost: (ms, settled) => {
+      waits.push(ms);
+      const timedOut = new Promise<boolean>((r) => expire = () => (t += ms, r(false)));
+      return Promise.race([settled.then(() => true), timedOut]);
+    },
+  };
+  const tick = () => new Promise((r) => setTimeout(r, 1));
+  const changes = new Changes();
+  let state = "connecting";
+  const waiting = waitFor(opts, () => state === "closed", 5000, changes);
+  await tick();
+  state = "established";
+  changes.ring(); // checked, still waiting: a second wait to the same deadline
+  await tick();
+  state = "closed";
+  changes.ring();
+  await waiting;
+  // Two waits in all, each to the deadline: a 1 ms poll made one per millisecond.
+  assert.deepEqual(waits, [5000, 5000]);
+  assert.equal(t, 0, "a wait timed out: the ring did not end it");
+  // Done already: no wait at all; a ring with nobody waiting is dropped.
+  changes.ring();
+  waits.length = 0;
+  await waitFor(opts, () => true, 5000, changes);
+  assert.deepEqual(waits, []);
+  // Not done and nothing rings: it ends at the deadline.
+  const atDeadline = waitFor(opts, () => false, 300, changes);
+  await tick();
+  expire();
+  await atDeadline;
+  assert.deepEqual(waits, [300]);
 });

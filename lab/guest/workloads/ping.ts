@@ -12,7 +12,13 @@
 import type { PingRequest } from "./args.ts";
 import { formatIpv4 } from "../net/ipv4.ts";
 import type { NetStack } from "../net/stack.ts";
-import { waitUntil, type WorkloadError, type WorkloadOptions } from "./options.ts";
+import {
+  Changes,
+  waitFor,
+  waitUntil,
+  type WorkloadError,
+  type WorkloadOptions,
+} from "./options.ts";
 
 /** IPv4 (20) plus ICMP echo (8) header bytes around the payload. */
 const PING_OVERHEAD = 28;
@@ -139,7 +145,7 @@ export async function runPing(
   const sent = new Map<number, Sent>();
   let late = 0;
   let duplicates = 0;
-  let wake: (() => void) | null = null;
+  const changes = new Changes(); // a reply came
   const opened = stack.pingOpen((r) => {
     const s = sent.get(r.seq);
     if (s === undefined) return;
@@ -161,7 +167,7 @@ export async function runPing(
     }
     replies.push({ seq: r.seq, rttMs: rtt });
     lines.push(text);
-    wake?.();
+    changes.ring();
   });
   if (!opened.ok) {
     return {
@@ -188,18 +194,16 @@ export async function runPing(
       }
       if (seq < args.count) await waitUntil(opts, sentAt + args.intervalS * 1000);
     }
-    // The last wait: until every request is answered or past its timeout.
-    while (!opts.signal.aborted) {
-      const now = opts.clock.now();
-      let lastDeadline = now;
-      for (const s of sent.values()) {
-        if (!s.answered && s.deadline > lastDeadline) lastDeadline = s.deadline;
-      }
-      const left = lastDeadline - now;
-      if (left <= 0) break;
-      const answered = new Promise<void>((r) => wake = r);
-      await opts.waitAtMost(Math.min(left, 100), answered); // its timer cleared if answered
-      wake = null;
+    // The last wait: until every request is answered or past its timeout, waking for the
+    // replies that move the last open deadline (not every 100 ms, as it did).
+    const lastOpen = () => {
+      let last = -Infinity;
+      for (const s of sent.values()) if (!s.answered && s.deadline > last) last = s.deadline;
+      return last;
+    };
+    // Bounded: each pass ends with the last open deadline earlier, or past it.
+    for (let d = lastOpen(); d > opts.clock.now() && !opts.signal.aborted; d = lastOpen()) {
+      await waitFor(opts, () => lastOpen() < d, d, changes);
     }
   } finally {
     socket.close();

@@ -178,3 +178,27 @@ Deno.test("ping with a size above the MTU is fragmented and its reply reassemble
   assert.deepEqual([b.fragmentsOut, a.fragmentsIn, a.reassembled], [6, 6, 2]);
   assert.ok(net.log.every((l) => l.frame.length <= 1514));
 });
+
+Deno.test("ping's last wait sleeps to the last open deadline, waking for replies only", async () => {
+  const net = new BackToBack();
+  // Every reply to seq 1 is lost; seq 2's comes.
+  net.impair = (frames, from) =>
+    frames.filter((f) => !(from === "b" && f[23] === 1 && f[34] === 0 && f[41] === 1));
+  const sim = simOptions(net);
+  const waits: number[] = [];
+  const opts = {
+    ...sim,
+    waitAtMost: (ms: number, p: Promise<unknown>) => (waits.push(ms), sim.waitAtMost(ms, p)),
+  };
+  const start = net.clock.t;
+  const r = await net.run(
+    runPing(net.a.stack, pingArgs({ count: 2, intervalS: 0.001, timeoutS: 3 }), opts),
+  ) as PingResult;
+  const elapsed = net.clock.t - start;
+  assert.equal(r.received, 1, r.text);
+  // It ends at seq 1's deadline (3 s after it was sent), not seq 2's, and not before.
+  assert.ok(elapsed >= 3000 && elapsed < 3002, `took ${elapsed} ms`);
+  // The interval's wait, then the last wait: one to seq 2's deadline that its reply ends, one to
+  // seq 1's. Waits of 100 ms steps made about thirty.
+  assert.ok(waits.length <= 4, JSON.stringify(waits));
+});

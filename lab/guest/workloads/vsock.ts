@@ -17,7 +17,14 @@
 
 import type { Connection } from "../../../devices/vsock/connection.ts";
 import { VsockShutdown } from "../../../devices/vsock/header.ts";
-import type { VsockWorkloadService, WorkloadError, WorkloadOptions } from "./options.ts";
+import {
+  Changes,
+  type VsockWorkloadService,
+  waitFor,
+  waitUntil,
+  type WorkloadError,
+  type WorkloadOptions,
+} from "./options.ts";
 import {
   STREAM_PERIOD,
   STREAM_SPAN,
@@ -90,13 +97,6 @@ const noVsock = (): WorkloadError => ({
 
 const gbit = (bytes: number, seconds: number) => seconds > 0 ? bytes * 8 / seconds / 1e9 : 0;
 
-/** Wait (yielding to the loop) until `done()` or `deadline` (clock ms) or the abort. */
-async function until(opts: WorkloadOptions, done: () => boolean, deadline: number): Promise<void> {
-  while (!done() && !opts.signal.aborted && opts.clock.now() < deadline) {
-    await opts.sleep(1);
-  }
-}
-
 /**
  * Connect to `cid:port` and send `bytes` bytes of the pattern stream in `chunk`-byte writes.
  *
@@ -113,9 +113,13 @@ export async function runVsockSend(
 ): Promise<VsockSendResult | WorkloadError> {
   if (!vsock) return noVsock();
   const conn = vsock.sockets.connect(req.cid, req.port);
+  // Every event of the connection ends the wait it is in (connecting, out of credit, closing).
+  const changes = new Changes();
+  conn.onEvent = changes.ring;
   vsock.wake();
-  await until(opts, () => conn.state !== "connecting", opts.clock.now() + 5000);
+  await waitFor(opts, () => conn.state !== "connecting", opts.clock.now() + 5000, changes);
   if (conn.state !== "established") {
+    conn.onEvent = null;
     if (conn.state === "connecting") conn.close();
     return {
       kind: "error",
@@ -132,13 +136,6 @@ export async function runVsockSend(
   const buf = req.chunk > STREAM_SPAN ? new Uint8Array(req.chunk) : null;
   const sum = new StreamChecksum();
   let sent = 0;
-  let wakeWriter: (() => void) | null = null;
-  conn.onEvent = (e) => {
-    if (e === "writable" || e === "closed") {
-      wakeWriter?.();
-      wakeWriter = null;
-    }
-  };
   // Bounded by the stream's size (each pass writes or waits) and the abort.
   while (sent < req.bytes && !opts.signal.aborted) {
     if (conn.state !== "established") break;
@@ -163,17 +160,16 @@ export async function runVsockSend(
     } else if (!conn.writable && conn.state === "established") {
       // No credit: the peer's CREDIT_UPDATE fires `writable` (the timer only bounds the wait, and
       // is cleared once the credit came: a stream runs out of credit many times a second).
-      await opts.waitAtMost(100, new Promise<void>((r) => wakeWriter = r));
-      wakeWriter = null;
+      await opts.waitAtMost(100, changes.next());
     }
   }
-  conn.onEvent = null;
   const peerShutRcv = (conn.peerShutdown & VsockShutdown.RCV) !== 0 && conn.state === "established";
   const hash = sum.digest();
   const ok = sent === req.bytes;
   conn.close();
   vsock.wake();
-  await until(opts, () => conn.state === "closed", opts.clock.now() + 5000);
+  await waitFor(opts, () => conn.state === "closed", opts.clock.now() + 5000, changes);
+  conn.onEvent = null;
   const seconds = (opts.clock.now() - t0) / 1000;
   if (!ok) {
     return {
@@ -238,6 +234,7 @@ export async function runVsockSink(
   let t0 = 0;
   let t1: number | null = null;
   let ended = false;
+  const changes = new Changes(); // accepted, closed
   const check = new StreamVerifier();
   const buf = new Uint8Array(64 * 1024 + 4);
   const drain = (c: Connection) => {
@@ -268,7 +265,9 @@ export async function runVsockSink(
     t0 = opts.clock.now();
     c.onEvent = (e) => {
       if (e === "readable" || e === "closed") drain(c);
+      if (e === "closed") changes.ring();
     };
+    changes.ring();
   };
   const listening = vsock.sockets.listen(req.port, accept);
   if (!listening) {
@@ -280,7 +279,12 @@ export async function runVsockSink(
   }
   try {
     const deadline = opts.clock.now() + req.seconds * 1000;
-    await until(opts, () => conn !== null && (conn as Connection).state === "closed", deadline);
+    await waitFor(
+      opts,
+      () => conn !== null && (conn as Connection).state === "closed",
+      deadline,
+      changes,
+    );
   } finally {
     vsock.sockets.unlisten(req.port, accept); // a later sink may listen there now
     // Time is up (or aborted) with the stream still open: nobody reads it any more, so the
@@ -362,8 +366,7 @@ export async function runVsockEcho(
     };
   }
   try {
-    const deadline = req.seconds === null ? Infinity : opts.clock.now() + req.seconds * 1000;
-    await until(opts, () => false, deadline);
+    await waitUntil(opts, req.seconds === null ? null : opts.clock.now() + req.seconds * 1000);
   } finally {
     vsock.sockets.unlisten(req.port, accept);
     for (const c of open) hangUp(c, vsock); // their peers must not go on talking to nobody

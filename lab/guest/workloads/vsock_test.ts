@@ -228,20 +228,52 @@ Deno.test("a vsock-sink or vsock-echo that ends (-t) resets the connections it s
 
 Deno.test("a vsock-sink that no sender reached says so", async () => {
   const { b, wake } = backToBack(64 * 1024);
-  const timers: ReturnType<typeof setTimeout>[] = [];
-  const opts: WorkloadOptions = {
-    signal: new AbortController().signal,
-    clock: { now: () => performance.now() },
-    yield: () => Promise.resolve(),
-    sleep: (ms) => new Promise<void>((r) => timers.push(setTimeout(r, ms))),
-    waitAtMost: () => Promise.resolve(false),
-  };
+  const { opts, clear } = realTimeOptions();
   try {
     const r = await runVsockSink({ sockets: b, wake }, { port: 5000, seconds: 0.05 }, opts);
     assert.equal(r.kind, "vsock-sink");
     assert.match((r as VsockSinkResult).text, /, no sender connected$/);
   } finally {
-    for (const t of timers) clearTimeout(t);
+    clear();
+  }
+});
+
+Deno.test("vsock-sink and vsock-echo sleep while they wait: a wake-up per event, not per millisecond", async () => {
+  // They polled a 1 ms timer: a guest serving vsock-echo woke about 600 times a second, 6 % of
+  // a core for an idle lab.
+  for (const kind of ["sink", "echo"] as const) {
+    const { a, b, wake } = backToBack(64 * 1024);
+    const ac = new AbortController();
+    const { opts: real, clear } = realTimeOptions(ac.signal);
+    let waits = 0;
+    const opts: WorkloadOptions = {
+      ...real,
+      sleep: (ms) => (waits++, real.sleep(ms)),
+      waitAtMost: (ms, settled) => (waits++, real.waitAtMost(ms, settled)),
+    };
+    try {
+      const t0 = performance.now();
+      const served = kind === "sink"
+        ? runVsockSink({ sockets: b, wake }, { port: 5000, seconds: 30 }, opts)
+        : runVsockEcho({ sockets: b, wake }, { port: 5000, seconds: 30 }, opts);
+      await new Promise((r) => setTimeout(r, 150));
+      // A whole stream, then its close: the sink ends when its sender closed, not at -t.
+      const c = a.connect(4, 5000);
+      wake();
+      c.write(new Uint8Array(1000));
+      c.close();
+      wake();
+      await new Promise((r) => setTimeout(r, 150));
+      if (kind === "echo") ac.abort();
+      const r = await served;
+      assert.ok(performance.now() - t0 < 5000, `${kind} waited for its -t`);
+      assert.ok(waits <= 3, `${kind}: ${waits} waits in 0.3 s`);
+      if (r.kind === "vsock-sink") assert.equal(r.bytes, 1000);
+      else assert.equal(r.kind, "vsock-echo");
+    } finally {
+      ac.abort();
+      clear();
+    }
   }
 });
 
@@ -253,13 +285,7 @@ Deno.test("vsock-echo sends everything back after the client's SHUTDOWN(SEND), h
   const { a, b, wake } = backToBack(16 * 1024);
   const timers: ReturnType<typeof setTimeout>[] = [];
   const ac = new AbortController();
-  const opts: WorkloadOptions = {
-    signal: ac.signal,
-    clock: { now: () => performance.now() },
-    yield: () => Promise.resolve(),
-    sleep: (ms) => new Promise<void>((r) => timers.push(setTimeout(r, ms))),
-    waitAtMost: () => Promise.resolve(false),
-  };
+  const { opts, clear } = realTimeOptions(ac.signal);
   const echo = runVsockEcho({ sockets: b, wake }, { port: 7, seconds: null }, opts);
   try {
     const c = a.connect(4, 7);
@@ -286,6 +312,7 @@ Deno.test("vsock-echo sends everything back after the client's SHUTDOWN(SEND), h
   } finally {
     ac.abort();
     await echo;
+    clear();
     for (const t of timers) clearTimeout(t);
   }
 });
