@@ -348,6 +348,15 @@ export function prometheusMetrics(lab: Lab): string {
       m.counter("vlab_worker_loops_total", "Passes of the worker loop", l, loops);
       const wakeups = lab.threadWord(t, DoorbellWord.WAKEUPS) >>> 0;
       m.counter("vlab_worker_wakeups_total", "Waits ended by a doorbell", l, wakeups);
+      // Of those, the worker's rings of itself (a re-plan, no hop): `vlab bench net` leaves
+      // them out of its wake-ups a frame.
+      const self = lab.threadWord(t, DoorbellWord.SELF_RINGS) >>> 0;
+      m.counter(
+        "vlab_worker_self_rings_total",
+        "Waits ended by the worker's own ring (of vlab_worker_wakeups_total)",
+        l,
+        self,
+      );
     }
   }
   for (const l of vhostPciSnapshot(lab)) {

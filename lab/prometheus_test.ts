@@ -255,6 +255,11 @@ Deno.test({
       assert.equal(sample(text, "vlab_vm_backend_restarts_total", 'vm="b"'), 0);
       assert.equal(sample(text, "vlab_vm_device_resets_total", 'vm="a"'), 0);
       assert.ok(lost() >= lostBefore, `loss drops went from ${lostBefore} to ${lost()}`);
+      // The pinging guest rang itself (each reply re-arms its next ping's timer), a part of its
+      // wake-ups counted apart.
+      const self = sample(text, "vlab_worker_self_rings_total", 'vm="a",worker="guest"') ?? -1;
+      const all = sample(text, "vlab_worker_wakeups_total", 'vm="a",worker="guest"') ?? -1;
+      assert.ok(self >= 1 && self <= all, `self-rings ${self} of ${all} wake-ups`);
     } finally {
       await lab.stop();
     }
