@@ -56,14 +56,7 @@ export async function upDetached(file: string | undefined, name: string): Promis
   });
   child.unref();
   const deadline = performance.now() + 120_000;
-  const wake = () =>
-    new Promise<void>((r) => {
-      const timer = setTimeout(r, 50);
-      interrupted.signal.addEventListener("abort", () => {
-        clearTimeout(timer);
-        r();
-      }, { once: true });
-    });
+  const wake = () => pauseUnlessAborted(50, interrupted.signal);
   try {
     while (performance.now() < deadline) {
       if (interrupted.signal.aborted) {
@@ -193,6 +186,31 @@ function signal(pid: number, sig: Deno.Signal): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Resolve after `ms`, or at once when `signal` aborts; the wait's abort listener is removed
+ * either way (a slow start polls hundreds of times on one signal).
+ *
+ * @example
+ * ```ts
+ * import { pauseUnlessAborted } from "./lab_lifecycle.ts";
+ * await pauseUnlessAborted(1, new AbortController().signal);
+ * ```
+ */
+export function pauseUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 /** Poll `done` every 50 ms until it is true or `ms` pass; whether it became true. */

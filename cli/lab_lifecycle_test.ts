@@ -1,0 +1,20 @@
+import assert from "node:assert/strict";
+import { pauseUnlessAborted } from "./lab_lifecycle.ts";
+
+Deno.test("a pause ends at its time or at the abort, and leaves no listener behind", async () => {
+  const ctl = new AbortController();
+  let listeners = 0;
+  const add = ctl.signal.addEventListener.bind(ctl.signal);
+  const remove = ctl.signal.removeEventListener.bind(ctl.signal);
+  ctl.signal.addEventListener = (...a: Parameters<typeof add>) => (listeners++, add(...a));
+  ctl.signal.removeEventListener = (...a: Parameters<typeof remove>) => (listeners--, remove(...a));
+  for (let i = 0; i < 3; i++) await pauseUnlessAborted(1, ctl.signal);
+  assert.equal(listeners, 0, "a pause that timed out left its abort listener");
+  const t0 = performance.now();
+  const long = pauseUnlessAborted(10_000, ctl.signal);
+  ctl.abort();
+  await long;
+  assert.ok(performance.now() - t0 < 1000, "the abort did not end the pause");
+  await pauseUnlessAborted(10_000, ctl.signal); // aborted already: at once
+  assert.ok(performance.now() - t0 < 1000);
+});
