@@ -323,6 +323,7 @@ Deno.test("bench net --json says why idle CPU is null beside the scale rows", ()
     runsUpMs: [1],
     rssMiB: 1,
     idleCpuPct: null,
+    servingCpuPct: null,
   };
   const json = JSON.parse(
     formatNetOutput({ date: "d", cpus: 2, options, rows: [row] }, null, true),

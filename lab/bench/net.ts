@@ -43,6 +43,7 @@ import {
   type PingRun,
   pingRun,
   roundOrder,
+  spawnOk,
   throughputRun,
 } from "./net_run.ts";
 import type { WakeCounts } from "./wake_counts.ts";
@@ -282,6 +283,12 @@ export interface ScaleRow {
    * {@linkcode IDLE_CPU_VMS} VMs only, else null: see {@linkcode idleCpuSkipped}).
    */
   idleCpuPct: number | null;
+  /**
+   * CPU the same lab used while every VM served `udp-echo` and no datagram came, percent of one
+   * core (as `idleCpuPct`; null where it is). A server waiting for traffic should cost what an
+   * idle VM does: a workload that polled its wait (100 ms steps until 2026-12-06) did not.
+   */
+  servingCpuPct: number | null;
 }
 
 /** One row of the report. */
@@ -441,7 +448,11 @@ async function scale(
     await new Promise((r) => setTimeout(r, 300));
     const rssMiB = Deno.memoryUsage().rss / 2 ** 20;
     let idleCpuPct: number | null = null;
-    if (vms === IDLE_CPU_VMS && idleSeconds > 0) idleCpuPct = await cpuPctOver(idleSeconds * 1000);
+    let servingCpuPct: number | null = null;
+    if (vms === IDLE_CPU_VMS && idleSeconds > 0) {
+      idleCpuPct = await cpuPctOver(idleSeconds * 1000);
+      servingCpuPct = await servingCpuPctOver(lab, idleSeconds * 1000);
+    }
     return {
       kind: "scale",
       vms: plan.vms.length,
@@ -450,6 +461,7 @@ async function scale(
       runsUpMs: [lab.upMs],
       rssMiB,
       idleCpuPct,
+      servingCpuPct,
     };
   } finally {
     await lab.stop();
@@ -479,6 +491,37 @@ export async function quietCpu(maxPct = 5, windowMs = 300, limitMs = 15_000): Pr
 }
 
 /** The CPU this process used over the next `ms`, percent of one core (all its threads). */
+/**
+ * CPU the process used over `ms`, percent of one core, while every VM of `lab` served
+ * `udp-echo` (started, left waiting, stopped after): what servers waiting for traffic cost.
+ * Throws when a server received anything (the figure would not be a wait's).
+ *
+ * @example
+ * ```ts ignore
+ * import { servingCpuPctOver } from "./net.ts";
+ * const pct = await servingCpuPctOver(lab, 3000);
+ * ```
+ */
+export async function servingCpuPctOver(lab: Lab, ms: number): Promise<number> {
+  const stop = new AbortController();
+  const served = await Promise.all(
+    lab.plan.vms.map((vm) => spawnOk(lab, vm.name, ["udp-echo"], stop.signal)),
+  );
+  try {
+    await new Promise((r) => setTimeout(r, 300)); // the servers' start-up is not their wait
+    return await cpuPctOver(ms);
+  } finally {
+    stop.abort();
+    // Each reports what it served: nothing, or the wait was not a server's.
+    for (const [i, s] of served.entries()) {
+      const r = await s.result;
+      if (r.received !== 0) {
+        throw new Error(`${lab.plan.vms[i].name}: udp-echo received ${r.received} datagrams`);
+      }
+    }
+  }
+}
+
 async function cpuPctOver(ms: number): Promise<number> {
   const before = process.cpuUsage();
   const t0 = performance.now();
@@ -661,12 +704,14 @@ export async function runNetBench(
   }
   for (const runs of scaleRuns) {
     const idle = runs.map((r) => r.idleCpuPct).filter((p): p is number => p !== null);
+    const serving = runs.map((r) => r.servingCpuPct).filter((p): p is number => p !== null);
     rows.push({
       ...runs[0],
       upMs: median(runs.map((r) => r.upMs)),
       runsUpMs: runs.map((r) => r.upMs),
       rssMiB: runs[0].rssMiB,
       idleCpuPct: idle.length > 0 ? median(idle) : null,
+      servingCpuPct: serving.length > 0 ? median(serving) : null,
     });
   }
   return {
@@ -963,7 +1008,7 @@ export function formatNetReport(report: NetBenchReport): string {
   const sc = report.rows.filter((r): r is ScaleRow => r.kind === "scale");
   if (sc.length > 0) {
     lines.push(...table([
-      ["VMs", "workers", "up ms", "each run", "RSS MiB", "idle CPU % of a core"],
+      ["VMs", "workers", "up ms", "each run", "RSS MiB", "idle CPU % of a core", "serving"],
       ...sc.map((r) => [
         String(r.vms),
         String(r.workers),
@@ -971,8 +1016,12 @@ export function formatNetReport(report: NetBenchReport): string {
         r.runsUpMs.map((ms) => ms.toFixed(0)).join(" "),
         r.rssMiB.toFixed(0),
         r.idleCpuPct === null ? "-" : r.idleCpuPct.toFixed(2),
+        r.servingCpuPct === null ? "-" : r.servingCpuPct.toFixed(2),
       ]),
     ]));
+    if (sc.some((r) => r.servingCpuPct !== null)) {
+      lines.push("serving: the same lab's CPU with every VM serving udp-echo, no traffic");
+    }
     const skipped = idleCpuSkipped(report.options);
     if (skipped !== null) lines.push(`idle CPU not measured: ${skipped}`);
   }

@@ -92,14 +92,15 @@ export async function execOk(
 
 /**
  * Start a workload and resolve once it runs (a sink's port is bound: `Lab.spawn`); `result` is
- * what `execOk` would give.
+ * what `execOk` would give. `signal` stops it (a server without `-t`), as `Lab.spawn`'s does.
  */
 export async function spawnOk(
   lab: Lab,
   vm: string,
   argv: string[],
+  signal?: AbortSignal,
 ): Promise<{ result: Promise<Record<string, number>> }> {
-  const started = await lab.spawn(vm, argv);
+  const started = await lab.spawn(vm, argv, signal);
   const result = started.result.then((r) => resultOk(vm, argv, r));
   result.catch(() => {}); // thrown where it is awaited, not as an unhandled rejection
   return { result };

@@ -13,12 +13,14 @@ import {
   quietCpu,
   runNetBench,
   type ScaleRow,
+  servingCpuPctOver,
   THROUGHPUT_WINDOWS,
   type ThroughputRow,
   wakeFloorUs,
 } from "./net.ts";
 import { wakeRoundTrips } from "./wake_floor.ts";
-import { median, pingRun } from "./net_run.ts";
+import { execOk, median, pairTopology, pingRun } from "./net_run.ts";
+import { Lab } from "../lab.ts";
 import { CWakeup } from "./c_wakeup.ts";
 import { printingProgram } from "./c_testing.ts";
 import type { VhostPciRow } from "./net_vhost_pci.ts";
@@ -546,6 +548,7 @@ Deno.test("the scale table says why idle CPU is '-': no 16-VM lab in --scale, or
     runsUpMs: [100],
     rssMiB: 50,
     idleCpuPct: null,
+    servingCpuPct: null,
   });
   const text = (part: Partial<NetBenchOptions>, vms: number[]) =>
     formatNetReport({ date: "", cpus: 2, options: onlyPart(part), rows: vms.map(scaleRow) });
@@ -568,6 +571,34 @@ Deno.test("the scale table says why idle CPU is '-': no 16-VM lab in --scale, or
     }),
     /not measured/,
   );
+  const served = formatNetReport({
+    date: "",
+    cpus: 2,
+    options: onlyPart({ scale: [16], idleSeconds: 3 }),
+    rows: [{ ...scaleRow(16) as ScaleRow, idleCpuPct: 4, servingCpuPct: 4.5 }],
+  });
+  assert.match(served, /idle CPU % of a core\s+serving\n/);
+  assert.match(served, /\s4\.00\s+4\.50\n/);
+  assert.match(served, /\nserving: the same lab's CPU with every VM serving udp-echo, no traffic$/);
+});
+
+Deno.test({
+  name: "the serving figure runs udp-echo on every VM while it measures, and stops them after",
+  ...LAB_TEST,
+  async fn() {
+    const lab = await Lab.start(pairTopology("bench-serving", "split", 1, 0, 256));
+    try {
+      const pct = await servingCpuPctOver(lab, 200);
+      assert.ok(Number.isFinite(pct) && pct >= 0, String(pct));
+      // Stopped: port 7 is free again on both VMs (a second server there would be refused).
+      for (const vm of ["a0", "b0"]) {
+        const r = await execOk(lab, vm, ["udp-echo", "-t", "0.05"]);
+        assert.equal(r.received, 0);
+      }
+    } finally {
+      await lab.stop();
+    }
+  },
 });
 
 Deno.test("the throughput table's legend says recv and sent Mpps time different windows", () => {
