@@ -36,6 +36,7 @@ import { LinkRing } from "../host/link_ring.ts";
 import { LINK_RING_SLOTS, LINK_SLOT_BYTES } from "../plan.ts";
 import type { LinkWorkerResult, LinkWorkerStart } from "./link_worker.ts";
 import {
+  cpuPctOver,
   type DashboardAttacher,
   DEFAULT_PING_INTERVAL_MS,
   median,
@@ -520,14 +521,6 @@ export async function servingCpuPctOver(lab: Lab, ms: number): Promise<number> {
       }
     }
   }
-}
-
-async function cpuPctOver(ms: number): Promise<number> {
-  const before = process.cpuUsage();
-  const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, ms));
-  const used = process.cpuUsage(before);
-  return (100 * (used.user + used.system) / 1000) / (performance.now() - t0);
 }
 
 /**

@@ -41,6 +41,24 @@ export function roundOrder<T>(cases: readonly T[], round: number): T[] {
   return [...cases.slice(k), ...cases.slice(0, k)];
 }
 
+/**
+ * The CPU this process used over the next `ms`, percent of one core (every lab worker is a thread
+ * of it).
+ *
+ * @example
+ * ```ts
+ * import { cpuPctOver } from "./net_run.ts";
+ * const pct = await cpuPctOver(10);
+ * ```
+ */
+export async function cpuPctOver(ms: number): Promise<number> {
+  const before = process.cpuUsage();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  const used = process.cpuUsage(before);
+  return (100 * (used.user + used.system) / 1000) / (performance.now() - t0);
+}
+
 /** The plan of `pairs` VM pairs, each joined by one link. */
 export function pairTopology(
   name: string,

@@ -11,6 +11,9 @@
  *   `a`'s `vsock.sock` to `a`'s `vsock-echo` (`CONNECT`, `OK`, close), per second.
  * - **Round trip**: one byte to `a`'s `vsock-echo` and back over one host connection, median
  *   and p99 in µs.
+ * - **Waiting servers' cost**: the lab's CPU over a second before `a`'s `vsock-echo` starts, and
+ *   over a second at the start of each run while it listens with no connection: a server that
+ *   waits for a connection should cost what an idle VM does (a 1 ms poll made it 6 % of a core).
  *
  * The set-up rate and the round trip go through the host's Unix socket as well as the device:
  * they are the host-to-guest figures. Every figure is the median of `runs` runs, measured one at
@@ -22,7 +25,7 @@
 import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
-import { median } from "./net_run.ts";
+import { cpuPctOver, median } from "./net_run.ts";
 
 /** What `vlab bench vsock` measures. */
 export interface VsockBenchOptions {
@@ -64,7 +67,14 @@ export interface VsockBenchReport {
   rttMedianUs: number;
   /** The same, 99th percentile µs. */
   rttP99Us: number;
+  /** The lab's CPU before any workload ran, percent of one core (NaN: not measured). */
+  idleCpuPct: number;
+  /** The lab's CPU while `a`'s `vsock-echo` listened with no connection, median of the runs. */
+  servingCpuPct: number;
 }
+
+/** Seconds of each CPU measurement of the waiting servers' cost. */
+const CPU_WINDOW_MS = 1000;
 
 /** Progress callback: one line of what runs now. */
 export type VsockProgress = (line: string) => void;
@@ -107,11 +117,18 @@ export async function runVsockBench(
   const unixRuns: number[] = [];
   const rates: number[] = [];
   const rtts: number[] = [];
+  const idle: number[] = [];
+  const serving: number[] = [];
+  const runs = () => ({ streamRuns, unixRuns, rates, rtts, idle, serving });
   try {
     const hostSocket = lab.vsockSocket("a")!;
+    progress("the idle lab's CPU");
+    idle.push(await cpuPctOver(CPU_WINDOW_MS));
     const echo = lab.exec("a", ["vsock-echo", "-p", String(ECHO_PORT)]);
     await waitForListener(hostSocket, ECHO_PORT);
     for (let run = 0; run < o.runs; run++) {
+      progress(`the lab's CPU, vsock-echo waiting, run ${run + 1}/${o.runs}`);
+      serving.push(await cpuPctOver(CPU_WINDOW_MS));
       progress(`vsock stream VM to VM, run ${run + 1}/${o.runs}`);
       streamRuns.push(await streamRun(lab, o.bytes));
       progress(`Unix-socket stream between two processes, run ${run + 1}/${o.runs}`);
@@ -120,7 +137,7 @@ export async function runVsockBench(
       rates.push(await setupRun(hostSocket, o.connections));
       progress(`vsock one-byte round trip, run ${run + 1}/${o.runs}`);
       rtts.push(...await rttRun(hostSocket, o.pings));
-      partial(vsockReport(o, { streamRuns, unixRuns, rates, rtts }));
+      partial(vsockReport(o, runs()));
     }
     await lab.stop();
     await echo;
@@ -128,7 +145,7 @@ export async function runVsockBench(
     await lab.stop();
     Deno.removeSync(dir, { recursive: true });
   }
-  return vsockReport(o, { streamRuns, unixRuns, rates, rtts });
+  return vsockReport(o, runs());
 }
 
 /**
@@ -146,7 +163,14 @@ export async function runVsockBench(
  */
 export function vsockReport(
   o: VsockBenchOptions,
-  runs: { streamRuns: number[]; unixRuns: number[]; rates: number[]; rtts: number[] },
+  runs: {
+    streamRuns: number[];
+    unixRuns: number[];
+    rates: number[];
+    rtts: number[];
+    idle?: number[];
+    serving?: number[];
+  },
 ): VsockBenchReport {
   const streamGbit = median(runs.streamRuns);
   const unixGbit = median(runs.unixRuns);
@@ -160,6 +184,8 @@ export function vsockReport(
     connectionsPerSecond: median(runs.rates),
     rttMedianUs: median(runs.rtts),
     rttP99Us: quantile(runs.rtts, 0.99),
+    idleCpuPct: median(runs.idle ?? []),
+    servingCpuPct: median(runs.serving ?? []),
   };
 }
 
@@ -325,5 +351,7 @@ export function formatVsockReport(r: VsockBenchReport): string {
     `  connection set-up + tear-down, host to guest ${f(r.connectionsPerSecond, 0)} /s`,
     `  one-byte round trip, host to guest          median ${f(r.rttMedianUs, 1)} µs, ` +
     `p99 ${f(r.rttP99Us, 1)} µs`,
+    `  lab CPU, idle; vsock-echo waiting           ${f(r.idleCpuPct)} %; ` +
+    `${f(r.servingCpuPct)} % of a core`,
   ].join("\n");
 }

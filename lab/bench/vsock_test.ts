@@ -24,6 +24,9 @@ Deno.test({
       assert.ok(Number.isFinite(v) && v > 0, `${k} = ${v}`);
     }
     assert.ok(r.rttP99Us >= r.rttMedianUs);
+    for (const k of ["idleCpuPct", "servingCpuPct"] as const) {
+      assert.ok(Number.isFinite(r[k]) && r[k] >= 0, `${k} = ${r[k]}`);
+    }
     assert.equal(r.streamRuns.length, 1);
     assert.ok(lines.some((l) => /Unix-socket stream/.test(l)));
     assert.match(formatVsockReport(r), /ratio vsock \/ Unix/);
@@ -42,11 +45,14 @@ Deno.test("the vsock report names the stream's size without rounding it to a who
       connectionsPerSecond: 100,
       rttMedianUs: 50,
       rttP99Us: 90,
+      idleCpuPct: 0.5,
+      servingCpuPct: 0.55,
     });
   assert.match(report(1_572_864), /64 KiB writes, 1\.500 MiB/);
   assert.match(report(256 * 2 ** 20), /64 KiB writes, 256 MiB/);
   assert.match(report(65_536), /64 KiB writes, 0\.063 MiB/);
   assert.match(report(1), /medians of 1 run\n/);
+  assert.match(report(1), /lab CPU, idle; vsock-echo waiting +0\.50 %; 0\.55 % of a core$/);
 });
 
 Deno.test("a partial vsock report shows '-' for the figures no run measured yet, not NaN", () => {
@@ -61,4 +67,5 @@ Deno.test("a partial vsock report shows '-' for the figures no run measured yet,
   assert.match(text, /Gbit\/s\n/);
   assert.match(text, /host to guest +- \/s/);
   assert.match(text, /median - µs, p99 - µs/);
+  assert.match(text, /vsock-echo waiting +- %; - % of a core$/);
 });
