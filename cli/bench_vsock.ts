@@ -1,6 +1,7 @@
 /**
  * `vlab bench vsock`: VM-to-VM vsock stream throughput against a Unix-socket reference,
- * connection set-up rate and one-byte round trip (see `lab/bench/vsock.ts`).
+ * connection set-up rate, one-byte round trip, and the lab's CPU idle and while a server waits
+ * (see `lab/bench/vsock.ts`).
  *
  * @module
  */
@@ -41,7 +42,8 @@ export function benchVsockCommand(): Command {
   return new Command("vsock")
     .description(
       "measure vsock: VM-to-VM stream Gbit/s (64 KiB writes) beside a Unix-socket stream " +
-        "between two host processes (ratio), connection set-up rate, one-byte round trip",
+        "between two host processes (ratio), connection set-up rate, one-byte round trip, " +
+        "the lab's CPU idle and while vsock-echo waits",
     )
     .option("--bytes <n>", "bytes per stream run", String(d.bytes))
     .option("--runs <n>", "runs per figure (medians are reported)", String(d.runs))
