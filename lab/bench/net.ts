@@ -508,19 +508,21 @@ export async function servingCpuPctOver(lab: Lab, ms: number): Promise<number> {
   const served = await Promise.all(
     lab.plan.vms.map((vm) => spawnOk(lab, vm.name, ["udp-echo"], stop.signal)),
   );
+  let pct: number;
   try {
     await new Promise((r) => setTimeout(r, 300)); // the servers' start-up is not their wait
-    return await cpuPctOver(ms);
+    pct = await cpuPctOver(ms);
   } finally {
     stop.abort();
-    // Each reports what it served: nothing, or the wait was not a server's.
-    for (const [i, s] of served.entries()) {
-      const r = await s.result;
-      if (r.received !== 0) {
-        throw new Error(`${lab.plan.vms[i].name}: udp-echo received ${r.received} datagrams`);
-      }
+  }
+  // Each reports what it served: nothing, or the wait was not a server's.
+  for (const [i, s] of served.entries()) {
+    const r = await s.result;
+    if (r.received !== 0) {
+      throw new Error(`${lab.plan.vms[i].name}: udp-echo received ${r.received} datagrams`);
     }
   }
+  return pct;
 }
 
 /**
