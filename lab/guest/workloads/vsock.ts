@@ -17,6 +17,7 @@
 
 import type { Connection } from "../../../devices/vsock/connection.ts";
 import { VsockShutdown } from "../../../devices/vsock/header.ts";
+import { VsockCid } from "../../../devices/vsock/config.ts";
 import {
   Changes,
   type VsockWorkloadService,
@@ -126,7 +127,10 @@ export async function runVsockSend(
       message: `Cannot connect to vsock ${req.cid}:${req.port}: ${
         conn.closeReason === null ? "timed out" : endedWhy(conn, false)
       }`,
-      hint: "Start vsock-sink or vsock-echo on that port of the peer VM, and check the vsock link",
+      hint: req.cid === VsockCid.HOST
+        ? `The host is CID 2: listen on this VM's vsock.sock_${req.port} first (for example ` +
+          `socat UNIX-LISTEN:<state folder>/<lab>/<vm>/vsock.sock_${req.port} -)`
+        : "Start vsock-sink or vsock-echo on that port of the peer VM, and check the vsock link",
     };
   }
   const t0 = opts.clock.now();

@@ -18,7 +18,7 @@ import { realTimeOptions } from "./testing_opts.ts";
  * `wake` moves every queued packet until both are quiet. b's listener reads in a later task,
  * so a's writer really waits for each CREDIT_UPDATE.
  */
-function backToBack(bufAlloc: number) {
+function backToBack(bufAlloc: number, bCid = 4) {
   type Packet = [VsockHeader, Uint8Array | null];
   const toA: Packet[] = [];
   const toB: Packet[] = [];
@@ -36,7 +36,7 @@ function backToBack(bufAlloc: number) {
     bufAlloc,
   });
   const b: VsockSockets = new VsockSockets({
-    cid: 4,
+    cid: bCid,
     sink: sinkTo(toA),
     maxPayload: 4096,
     bufAlloc,
@@ -314,5 +314,29 @@ Deno.test("vsock-echo sends everything back after the client's SHUTDOWN(SEND), h
     await echo;
     clear();
     for (const t of timers) clearTimeout(t);
+  }
+});
+
+Deno.test("a vsock-send to the host (CID 2) that nobody listens for says how to listen on the host", async () => {
+  const { opts, clear } = realTimeOptions();
+  try {
+    // The peer answers a port with no listener with RST (refused), whether a VM or the host: the
+    // hint must not send the user to a peer VM when the peer is the host.
+    for (const cid of [2, 4]) {
+      const { a, wake } = backToBack(64 * 1024, cid);
+      const r = await runVsockSend(
+        { sockets: a, wake },
+        { cid, port: 6001, bytes: 1, chunk: 1 },
+        opts,
+      );
+      assert.equal(r.kind, "error", JSON.stringify(r));
+      const e = r as { message: string; hint: string };
+      assert.equal(e.message, `Cannot connect to vsock ${cid}:6001: refused`);
+      if (cid === 2) {
+        assert.match(e.hint, /^The host is CID 2: listen on this VM's vsock\.sock_6001/);
+      } else assert.match(e.hint, /^Start vsock-sink or vsock-echo on that port of the peer VM/);
+    }
+  } finally {
+    clear();
   }
 });
