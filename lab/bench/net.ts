@@ -238,6 +238,9 @@ export interface LatencyRow {
 /** The lab size whose idle CPU `vlab bench net` measures (the other sizes print `-`). */
 export const IDLE_CPU_VMS = 16;
 
+/** How long the idle lab settles before its CPU is measured, ms (after 300 ms up). */
+const IDLE_SETTLE_MS = 1000;
+
 /**
  * Why the idle-CPU figure was not measured (one clause), or null when it was or when there is no
  * scale table to print it in (`--scale none`).
@@ -281,7 +284,8 @@ export interface ScaleRow {
   rssMiB: number;
   /**
    * CPU the idle lab used, percent of one core (median of the runs; measured for
-   * {@linkcode IDLE_CPU_VMS} VMs only, else null: see {@linkcode idleCpuSkipped}).
+   * {@linkcode IDLE_CPU_VMS} VMs only, else null: see {@linkcode idleCpuSkipped}), from 1.3 s
+   * after it was up (0.3 s until 2026-12-06, which read about a point more).
    */
   idleCpuPct: number | null;
   /**
@@ -451,6 +455,9 @@ async function scale(
     let idleCpuPct: number | null = null;
     let servingCpuPct: number | null = null;
     if (vms === IDLE_CPU_VMS && idleSeconds > 0) {
+      // A second more to settle: read 300 ms after the lab was up, the window still held its
+      // workers' start-up (about a point more than the serving window read after it).
+      await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
       idleCpuPct = await cpuPctOver(idleSeconds * 1000);
       servingCpuPct = await servingCpuPctOver(lab, idleSeconds * 1000);
     }
