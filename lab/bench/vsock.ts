@@ -74,7 +74,7 @@ export interface VsockBenchReport {
   servingCpuPct: number;
 }
 
-/** Seconds of each CPU measurement of the waiting servers' cost. */
+/** Milliseconds of each CPU window of the waiting servers' cost, and of the settling before it. */
 const CPU_WINDOW_MS = 1000;
 
 /** Progress callback: one line of what runs now. */
