@@ -1,6 +1,7 @@
 /** The public API of `mod.ts`, used the way its documentation shows. */
 import assert from "node:assert/strict";
 import { createQueuePair, formatQueueError, GuestMemory } from "../mod.ts";
+import { CONFIG_PATH, VLAB_PERMISSION_FLAGS } from "../cli/deno_run.ts";
 
 for (const layout of ["split", "packed"] as const) {
   Deno.test(`moves a request through a ${layout} queue as the mod.ts example does`, () => {
@@ -29,3 +30,45 @@ for (const layout of ["split", "packed"] as const) {
     assert.deepEqual(driver.getUsed(), { ok: true, value: { token: 7, len: 100 } });
   });
 }
+
+Deno.test({
+  name: "a script that starts a lab and stops it exits on its own, as a Deno script should",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // It did not: a module the lab imports (the worker loop's) opened a MessagePort when it
+    // loaded, and a listening port keeps the process's event loop alive after the lab stopped.
+    const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-exit-" });
+    const script = `${dir}/experiment.ts`;
+    Deno.writeTextFileSync(
+      script,
+      [
+        `import { startLab } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};`,
+        `const lab = await startLab({ name: "mod-exit-${Deno.pid}", vms: {`,
+        `  a: { nics: { eth0: { ip: "10.0.0.1/24" } } },`,
+        `  b: { nics: { eth0: { ip: "10.0.0.2/24" } } },`,
+        `}, links: [{ endpoints: ["a:eth0", "b:eth0"] }] });`,
+        `const ping = await lab.vm("a").exec(["ping", "10.0.0.2", "-c", "1"]);`,
+        `await lab.stop();`,
+        `console.log("stopped", ping.received);`,
+      ].join("\n"),
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...VLAB_PERMISSION_FLAGS, "--config", CONFIG_PATH, script],
+      env: { VLAB_STATE_DIR: dir },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    try {
+      const out = await child.output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.match(text, /^stopped 1$/m, text);
+      assert.equal(out.signal, null, "the script was still running 30 s after its lab stopped");
+      assert.equal(out.code, 0, text);
+    } finally {
+      clearTimeout(timer);
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});

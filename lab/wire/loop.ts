@@ -249,15 +249,24 @@ export const BLOCK_SLICE_MS = 3;
 /** The event loop's turn between two blocking slices (a `waitAsync` that a ring also ends), ms. */
 export const YIELD_MS = 1;
 
-const channel = new MessageChannel();
 const pendingTasks: Array<() => void> = [];
-channel.port1.onmessage = () => pendingTasks.shift()?.();
+/**
+ * The channel a macrotask goes through, made on first use: a port listening for messages keeps its
+ * thread's event loop alive, so one made when this module loads kept every process that imports it
+ * (the lab's main thread does, for `HOT_MS`) from ever exiting on its own.
+ */
+let channel: MessageChannel | null = null;
 
 /** Yield to the event loop (a macrotask: messages, timers and every pending microtask run). */
 export function macrotask(): Promise<void> {
+  if (channel === null) {
+    channel = new MessageChannel();
+    channel.port1.onmessage = () => pendingTasks.shift()?.();
+  }
+  const port = channel.port2;
   return new Promise((resolve) => {
     pendingTasks.push(resolve);
-    channel.port2.postMessage(0);
+    port.postMessage(0);
   });
 }
 
