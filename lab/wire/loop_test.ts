@@ -22,11 +22,25 @@ import {
   loopCounters,
   type LoopHooks,
   macrotask,
-  runLoop,
+  runLoop as runLoopBare,
 } from "./loop.ts";
 import type { RingJob, RingReply } from "./testdata/ring_worker.ts";
 
 const WORKER_URL = new URL("./testdata/ring_worker.ts", import.meta.url).href;
+
+/**
+ * `runLoop`, with this thread's event loop held open while it runs: `Atomics.waitAsync` alone
+ * does not keep Deno running (a worker's message port does, in a lab), and a loop waiting for a
+ * ring from a timer's callback would otherwise find its test's event loop ended.
+ */
+const runLoop: typeof runLoopBare = async (options, hooks) => {
+  const hold = setInterval(() => {}, 1000);
+  try {
+    return await runLoopBare(options, hooks);
+  } finally {
+    clearInterval(hold);
+  }
+};
 
 /** Set the stop flag without ringing: the loop notices it only when its wait ends by itself. */
 function quietStop(bells: Int32Array, thread: number): void {
