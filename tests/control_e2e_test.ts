@@ -78,6 +78,21 @@ async function withLab(nofile: number, body: (lab: Child) => Promise<void>): Pro
 }
 
 /** One request on a fresh client; null when the socket refuses it. */
+/** The datagrams VM `vm`'s guest stack took in (`/metrics`; its workers publish every ~100 ms). */
+async function udpIn(lab: Child, vm: string): Promise<number> {
+  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: lab.socket } });
+  try {
+    const text = await (await fetch("http://vlab/metrics", { client })).text();
+    const m = new RegExp(`^vlab_guest_stack_udp_in_total\\{[^}]*vm="${vm}"[^}]*\\} (\\d+)$`, "m")
+      .exec(text);
+    return m === null ? 0 : Number(m[1]);
+  } catch {
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
 async function call(
   socket: string,
   path: string,
@@ -143,6 +158,12 @@ Deno.test({
       assert.equal((await call(lab.socket, "/vms/b"))?.status, 200);
       const flood = await exec("a", ["udp-flood", "10.0.0.2", "-n", "50", "-r", "10000"]);
       assert.equal(flood?.status, 200, JSON.stringify(flood?.body));
+      // The flood's answer means its datagrams are queued, not delivered: wait until b's stack
+      // took them (its published counters), or a loaded machine's Ctrl-C cuts them off in flight.
+      await waitFor(
+        "b's guest to take the 50 datagrams",
+        async () => (await udpIn(lab, "b")) >= 50,
+      );
       const t0 = performance.now();
       lab.kill("SIGINT");
       const s = await within(10_000, "stopping vlab up", lab.status);

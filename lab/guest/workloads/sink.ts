@@ -168,8 +168,8 @@ export interface SinkResult {
 }
 
 /**
- * Run `sink` for `-t` seconds from its start, until its `-n`th datagram (within the 0.1 s step of
- * `waitUntil`; datagrams arriving meanwhile are counted too, so a duplicate still shows), or
+ * Run `sink` for `-t` seconds from its start, until its `-n`th datagram (its count ends the wait
+ * at once; datagrams arriving in the same pass are counted too, so a duplicate still shows), or
  * until aborted, whichever comes first.
  *
  * @example
