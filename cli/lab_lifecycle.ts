@@ -8,6 +8,7 @@
  */
 
 import { Command } from "@commander-js/extra-typings";
+import { pauseUnlessAborted } from "../lab/pause.ts";
 import { controlJson, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import type { ProcessState } from "../lab/proc.ts";
@@ -186,31 +187,6 @@ function signal(pid: number, sig: Deno.Signal): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Resolve after `ms`, or at once when `signal` aborts; the wait's abort listener is removed
- * either way (a slow start polls hundreds of times on one signal).
- *
- * @example
- * ```ts
- * import { pauseUnlessAborted } from "./lab_lifecycle.ts";
- * await pauseUnlessAborted(1, new AbortController().signal);
- * ```
- */
-export function pauseUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** Poll `done` every 50 ms until it is true or `ms` pass; whether it became true. */

@@ -13,6 +13,7 @@
 import { Prng } from "../../devices/base/prng.ts";
 import { type LabHandle, startLab } from "../api.ts";
 import { LabError } from "../errors.ts";
+import { pauseUnlessAborted } from "../pause.ts";
 import { totalDrops } from "../snapshot_types.ts";
 import { evaluate } from "./evaluate.ts";
 import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
@@ -192,17 +193,7 @@ export async function runDrill(
   const workloads = new Map<string, WorkloadRun>();
   const recovery: RecoverySample[] = [];
   const watchers: Promise<void>[] = [];
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      if (ms <= 0 || abort.signal.aborted) return resolve();
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        abort.signal.removeEventListener("abort", done);
-        resolve();
-      }
-      abort.signal.addEventListener("abort", done, { once: true });
-    });
+  const sleep = (ms: number) => pauseUnlessAborted(ms, abort.signal);
   // Frames delivered over a link, both ways, straight from its two rings' counters (cheap
   // enough to read every millisecond, unlike a whole status snapshot).
   const frames = (link: string) => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { pauseUnlessAborted } from "./lab_lifecycle.ts";
+import { pauseUnlessAborted } from "./pause.ts";
 
 Deno.test("a pause ends at its time or at the abort, and leaves no listener behind", async () => {
   const ctl = new AbortController();
@@ -17,4 +17,13 @@ Deno.test("a pause ends at its time or at the abort, and leaves no listener behi
   assert.ok(performance.now() - t0 < 1000, "the abort did not end the pause");
   await pauseUnlessAborted(10_000, ctl.signal); // aborted already: at once
   assert.ok(performance.now() - t0 < 1000);
+});
+
+Deno.test("a pause of 0 ms or less resolves at once, arming no timer", async () => {
+  const ctl = new AbortController();
+  let added = 0;
+  ctl.signal.addEventListener = () => void added++;
+  await pauseUnlessAborted(0, ctl.signal);
+  await pauseUnlessAborted(-5, ctl.signal);
+  assert.equal(added, 0);
 });

@@ -1,0 +1,32 @@
+/**
+ * A pause that an abort ends early, for the main thread's polling loops (the CLI's wait for a
+ * detached lab, a drill's timeline).
+ *
+ * @module
+ */
+
+/**
+ * Resolve after `ms` (at once when `ms` ≤ 0), or as soon as `signal` aborts; the pause's abort
+ * listener is removed either way (a loop that pauses hundreds of times on one signal leaves none
+ * behind).
+ *
+ * @example
+ * ```ts
+ * import { pauseUnlessAborted } from "./pause.ts";
+ * await pauseUnlessAborted(1, new AbortController().signal);
+ * ```
+ */
+export function pauseUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (ms <= 0 || signal.aborted) return resolve();
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
