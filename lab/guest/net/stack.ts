@@ -113,6 +113,8 @@ export class NetStack {
   readonly #udp = new UdpSockets();
   readonly #echo: EchoSockets;
   readonly #writeWaiters: Array<Array<() => void>>;
+  /** Called when the ARP table learns an address or gives one up (`onNeighbourChange`). */
+  readonly #neighbourListeners = new Set<() => void>();
   readonly #loopback = new LoopbackQueue((i, frame) =>
     this.#inputIpv4(i, this.#ifaces[i], frame, MAX_DATAGRAM)
   );
@@ -207,6 +209,7 @@ export class NetStack {
       (_ip, dropped) => {
         this.counters.arpFailures++;
         this.counters.drops.arpTimeout += dropped;
+        this.#neighbourChanged();
       },
     );
     this.#reassembly.expire(now);
@@ -227,6 +230,20 @@ export class NetStack {
     const waiters = this.#writeWaiters[ifIndex];
     if (waiters === undefined) return Promise.resolve();
     return new Promise((resolve) => waiters.push(resolve));
+  }
+
+  /**
+   * Call `listener` at each change of the ARP table: an address learned (its queued frames
+   * already sent) or given up after its last retry. A workload waiting for a neighbour sleeps
+   * until then. Returns the call that removes the listener.
+   */
+  onNeighbourChange(listener: () => void): () => void {
+    this.#neighbourListeners.add(listener);
+    return () => this.#neighbourListeners.delete(listener);
+  }
+
+  #neighbourChanged(): void {
+    for (const listener of this.#neighbourListeners) listener();
   }
 
   /** Bind a UDP port (1..65535) that no other socket holds. */
@@ -470,6 +487,7 @@ export class NetStack {
         this.counters.drops.ringFullOnFlush++;
       }
     }
+    this.#neighbourChanged();
   }
 
   /** `mtu`: the interface's, or the loopback's (64 KiB) for looped-back datagrams. */

@@ -99,6 +99,37 @@ Deno.test("ARP gives up after 3 requests 1 s apart and counts the dropped frames
   assert.equal(s.tick(), Infinity);
 });
 
+Deno.test("neighbour listeners hear each address learned or given up, until removed", () => {
+  const heard: string[] = [];
+  const net = new BackToBack();
+  const s = net.a.stack;
+  const off = s.onNeighbourChange(() => heard.push(s.arpCache().map((e) => e.state).join()));
+  s.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(4));
+  assert.deepEqual(heard, []);
+  net.pump(); // b answers the request
+  assert.deepEqual(heard, ["reachable"]);
+  net.impair = () => []; // nobody answers 10.0.0.3
+  s.udpSend({ ip: B + 1, port: 9 }, 9, new Uint8Array(4));
+  for (const t of [1000, 2000, 3000]) {
+    net.clock.t = t;
+    s.tick();
+  }
+  assert.deepEqual(heard, ["reachable", "reachable"]); // given up: only b's row is left
+  net.impair = null;
+  // Once b's entry for a has expired, b asks again, and a learns b from the request.
+  const bAsks = (t: number) => {
+    net.clock.t = t;
+    net.b.stack.udpSend({ ip: A, port: 9 }, 9, new Uint8Array(4));
+    net.pump();
+  };
+  bAsks(10 * 60_000);
+  assert.equal(heard.length, 3);
+  off();
+  bAsks(20 * 60_000);
+  assert.equal(net.b.stack.counters.arpRequestsOut, 2); // b asked again: a heard nothing
+  assert.equal(heard.length, 3);
+});
+
 Deno.test("the pending queue holds 16 frames per address and counts the rest", () => {
   const net = new BackToBack();
   let got = 0;

@@ -13,7 +13,7 @@ import { formatIpv4 } from "../net/ipv4.ts";
 import type { NetStack, SendOutcome } from "../net/stack.ts";
 import { FloodPayload, writeFloodPayload } from "./flood_payload.ts";
 import { zeroBytes } from "../../../devices/memory/zero.ts";
-import type { WorkloadError, WorkloadOptions } from "./options.ts";
+import { Changes, waitFor, type WorkloadError, type WorkloadOptions } from "./options.ts";
 import { count } from "../../../devices/base/plural.ts";
 
 /** Ethernet + IPv4 + UDP header bytes in front of the payload. */
@@ -201,12 +201,21 @@ async function flood(
   return r;
 }
 
-/** Wait (at most 3.5 s: 3 ARP tries 1 s apart) for `ip` to resolve. */
+/**
+ * Wait (at most 3.5 s: 3 ARP tries 1 s apart) for `ip` to resolve, waking only when the ARP
+ * table changes: the flood's first datagram leaves as the reply comes in, not up to a 10 ms step
+ * later.
+ */
 async function waitResolved(stack: NetStack, ip: number, opts: WorkloadOptions): Promise<void> {
-  const deadline = opts.clock.now() + 3500;
-  for (let i = 0; i < 10_000 && !opts.signal.aborted && opts.clock.now() < deadline; i++) {
+  const changes = new Changes();
+  const off = stack.onNeighbourChange(changes.ring);
+  const settled = () => {
     const e = stack.arpCache().find((x) => x.ip === ip);
-    if (e === undefined || e.state === "reachable") return;
-    await opts.sleep(10);
+    return e === undefined || e.state === "reachable";
+  };
+  try {
+    await waitFor(opts, settled, opts.clock.now() + 3500, changes);
+  } finally {
+    off();
   }
 }

@@ -86,3 +86,14 @@ Deno.test("flood reports an error for no route, oversize frames and no ARP reply
     "Cannot flood 10.0.0.2: ARP got no reply",
   );
 });
+
+Deno.test("flood's first datagram leaves as the ARP reply comes in, not a 10 ms step later", async () => {
+  const net = new BackToBack();
+  const opts = simOptions(net);
+  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: null, count: 1 }, opts);
+  const sender = runUdpFlood(net.a.stack, flood({ count: 1 }), opts);
+  const [s, f] = await net.run(Promise.all([sink, sender])) as [SinkResult, UdpFloodResult];
+  assert.deepEqual([f.sent, s.received], [1, 1]);
+  // The simulated link is instant: the old wait slept in 10 ms steps until the entry resolved.
+  assert.ok(net.clock.now() < 1, `the flood ended at ${net.clock.now()} ms`);
+});
