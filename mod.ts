@@ -98,6 +98,7 @@ export {
   type LabHandle,
   loadTopology,
   startLab,
+  type StartLabOptions,
   topologyObject,
   type TopologySource,
   type VmHandle,

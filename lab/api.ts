@@ -14,6 +14,7 @@ import { describeArgv, type ExecOutcome, type Lab, type VmState } from "./lab.ts
 import { type LabStatus, labStatus, prometheusMetrics } from "./metrics.ts";
 import { planLab } from "./plan.ts";
 import { launchLab, type RegisteredLab } from "./runner.ts";
+import { stopOnSignals } from "./script_signals.ts";
 import { parseYamlDocument } from "./topology/load.ts";
 import {
   formatIssues,
@@ -256,10 +257,32 @@ export interface LabHandle {
  * await lab.stop();
  * ```
  */
-export async function startLab(source?: TopologySource): Promise<LabHandle> {
+export async function startLab(
+  source?: TopologySource,
+  options?: StartLabOptions,
+): Promise<LabHandle> {
+  const opts = optionsOf("startLab", options);
+  const signals = opts.stopOnSignals ?? true;
+  expect(
+    typeof signals === "boolean",
+    TypeError,
+    `startLab: options.stopOnSignals must be a boolean, got ${typeName(signals)}`,
+  );
   const topology = await loadTopology(source);
   const running: RegisteredLab = await launchLab(planLab(topology));
+  if (signals) stopOnSignals(running);
   return handleOf(running);
+}
+
+/** How {@linkcode startLab} runs the lab. */
+export interface StartLabOptions {
+  /**
+   * Stop the lab on Ctrl-C (SIGINT) or SIGTERM and then exit the process with 130 or 143, as
+   * `vlab up` does (default true): without it the process dies at once and leaves the lab's
+   * state folder for the next `vlab ls` to clear. False leaves the signals to the script (which
+   * then calls `stop()` itself). The listeners go once the script's labs have stopped.
+   */
+  stopOnSignals?: boolean;
 }
 
 /** A workload's result, or the `LabError` (`workload-failed`) it ended with. */

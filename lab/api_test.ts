@@ -243,6 +243,14 @@ Deno.test({
         );
       }
       assert.equal((await loadTopology("pair")).name, "pair");
+      await assert.rejects(
+        startLab(MINI, null as unknown as undefined),
+        /^TypeError: startLab: options must be an object, got null$/,
+      );
+      await assert.rejects(
+        startLab(MINI, { stopOnSignals: "no" as unknown as boolean }),
+        /^TypeError: startLab: options.stopOnSignals must be a boolean, got string$/,
+      );
 
       const lab = await startLab(MINI);
       try {

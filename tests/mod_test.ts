@@ -72,3 +72,61 @@ Deno.test({
     }
   },
 });
+
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  Deno.test({
+    name: `${signal} stops a script's lab, removes its state folder and exits with ${code}`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      // It did not: only the CLI listened for signals, so a script's lab died with its process and
+      // left its folder (control socket, lab.json, lock) for the next \`vlab ls\` to clear.
+      const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-signal-" });
+      const script = `${dir}/experiment.ts`;
+      const name = `mod-signal-${Deno.pid}`;
+      Deno.writeTextFileSync(
+        script,
+        [
+          `import { startLab } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};`,
+          `const lab = await startLab({ name: "${name}", vms: {`,
+          `  a: { nics: { eth0: { ip: "10.0.0.1/24" } } },`,
+          `  b: { nics: { eth0: { ip: "10.0.0.2/24" } } },`,
+          `}, links: [{ endpoints: ["a:eth0", "b:eth0"] }] });`,
+          `console.log("up", lab.name);`,
+          `await lab.vm("a").exec(["sink", "-p", "9"]);`,
+        ].join("\n"),
+      );
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", ...VLAB_PERMISSION_FLAGS, "--config", CONFIG_PATH, script],
+        env: { VLAB_STATE_DIR: dir },
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      try {
+        const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        let seen = "";
+        while (!seen.includes("up ")) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          seen += value;
+        }
+        assert.match(seen, /^up /m, "the script never printed that its lab was up");
+        assert.ok(Deno.statSync(`${dir}/${name}/lab.json`).isFile);
+        child.kill(signal);
+        const status = await child.status;
+        reader.releaseLock();
+        await child.stdout.cancel();
+        const err = await new Response(child.stderr).text();
+        assert.deepEqual([status.signal, status.code], [null, code], err);
+        assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+          "experiment.ts",
+          "logs",
+        ]);
+      } finally {
+        clearTimeout(timer);
+        Deno.removeSync(dir, { recursive: true });
+      }
+    },
+  });
+}

@@ -1,0 +1,79 @@
+/**
+ * Ctrl-C and SIGTERM for labs a script started (`startLab`): the lab stops (workers, control
+ * socket, state folder) before the process exits, as `vlab up`'s does, instead of dying with its
+ * folder left for the next `vlab ls` to clear as stale. The listeners exist only while such a lab
+ * runs: once the script stopped its labs, a signal does what it did before.
+ *
+ * @module
+ */
+
+/** A lab this module can stop: `RegisteredLab`'s `stop` and `stopped`. */
+export interface Stoppable {
+  /** Stop the lab (idempotent). */
+  stop(): Promise<void>;
+  /** Resolves once the lab has stopped, however it was stopped. */
+  stopped: Promise<void>;
+}
+
+/** The signals handled, and the exit status a shell gives a process they end (128 + number). */
+const SIGNALS: ReadonlyArray<readonly [Deno.Signal, number]> = [["SIGINT", 130], ["SIGTERM", 143]];
+
+/** How long the labs get to stop before the process exits anyway, ms. */
+export const SIGNAL_STOP_MS = 10_000;
+
+const live = new Set<Stoppable>();
+const listeners = new Map<Deno.Signal, () => void>();
+let stopping = false;
+
+/**
+ * Stop `lab` when the process gets SIGINT or SIGTERM, then exit with 130 or 143; a second signal
+ * while the labs stop exits at once. `exit` is the process's exit (a test passes its own).
+ *
+ * @example
+ * ```ts ignore
+ * import { stopOnSignals } from "./script_signals.ts";
+ * // const running = await launchLab(plan);
+ * // stopOnSignals(running);
+ * ```
+ */
+export function stopOnSignals(lab: Stoppable, exit: (code: number) => void = Deno.exit): void {
+  live.add(lab);
+  if (listeners.size === 0) {
+    for (const [signal, code] of SIGNALS) {
+      const listener = () => void onSignal(code, exit);
+      listeners.set(signal, listener);
+      Deno.addSignalListener(signal, listener);
+    }
+  }
+  void lab.stopped.then(() => {
+    live.delete(lab);
+    if (live.size === 0 && !stopping) removeListeners();
+  });
+}
+
+/** Whether signal listeners are installed (for tests). */
+export function listening(): boolean {
+  return listeners.size > 0;
+}
+
+async function onSignal(code: number, exit: (code: number) => void): Promise<void> {
+  if (stopping) return exit(code);
+  stopping = true;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      Promise.allSettled([...live].map((l) => l.stop())),
+      new Promise((r) => timer = setTimeout(r, SIGNAL_STOP_MS)),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    removeListeners();
+    stopping = false;
+    exit(code);
+  }
+}
+
+function removeListeners(): void {
+  for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  listeners.clear();
+}
