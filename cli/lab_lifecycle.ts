@@ -13,6 +13,7 @@ import { controlJson, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import type { ProcessState } from "../lab/proc.ts";
 import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../lab/state.ts";
+import { stateFolderError } from "../lab/runner.ts";
 import { vlabRunArgs } from "./deno_run.ts";
 import { VlabError } from "./errors.ts";
 import { CliExit } from "./usage.ts";
@@ -28,14 +29,15 @@ const err = (text: string) => writeAll(Deno.stderr, encoder.encode(text));
  * (its `lab.json` names the child's pid). Ctrl-C or SIGTERM meanwhile stops the child.
  */
 export async function upDetached(file: string | undefined, name: string): Promise<void> {
-  Deno.mkdirSync(stateRoot(), { recursive: true, mode: 0o700 });
   // The child writes its errors here (it has no terminal); removed once the lab is up. A fresh
   // file of its own: a file of the user's is never overwritten or removed.
-  const logPath = Deno.makeTempFileSync({
-    dir: stateRoot(),
-    prefix: `${name}.`,
-    suffix: ".start.log",
-  });
+  let logPath: string;
+  try {
+    Deno.mkdirSync(stateRoot(), { recursive: true, mode: 0o700 });
+    logPath = Deno.makeTempFileSync({ dir: stateRoot(), prefix: `${name}.`, suffix: ".start.log" });
+  } catch (e) {
+    throw stateFolderError(stateRoot(), e);
+  }
   // Ctrl-C (or SIGTERM) while the lab comes up cancels the start: the child is detached (it
   // does not get the terminal's SIGINT), so it is stopped here, and nothing is left behind.
   const interrupted = new AbortController();

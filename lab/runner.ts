@@ -46,6 +46,24 @@ function socketTooLong(plan: LabPlan, dir: string): string | null {
   return paths.find((p) => encoder.encode(p).length > SOCKET_PATH_MAX) ?? null;
 }
 
+/**
+ * The `LabError` (`lab-failed`) for a state or logs folder that this process cannot make or write
+ * (a file in its place, no permission): one line naming the folder, and where to point vlab.
+ *
+ * @example
+ * ```ts
+ * import { stateFolderError } from "./runner.ts";
+ * stateFolderError("/tmp/x", new Error("File exists")).message; // "Cannot create the state folder /tmp/x: File exists"
+ * ```
+ */
+export function stateFolderError(dir: string, cause: unknown, what = "state"): LabError {
+  return new LabError(
+    "lab-failed",
+    `Cannot create the ${what} folder ${dir}: ${cause instanceof Error ? cause.message : cause}`,
+    "Check that the folder is writable (set VLAB_STATE_DIR to use another place)",
+  );
+}
+
 /** A lab with its state folder and control socket. */
 export interface RegisteredLab {
   /** The running lab. */
@@ -116,12 +134,12 @@ export async function launchLab(
   try {
     hold = createLabDir(plan.name);
   } catch (e) {
+    // A folder of a lab still there is that lab's; one the process cannot make is the place's.
+    if (!(e instanceof LabDirError)) throw stateFolderError(paths.dir, e);
     throw new LabError(
       "lab-exists",
-      `Cannot create the state folder ${paths.dir}: ${e instanceof Error ? e.message : e}`,
-      e instanceof LabDirError
-        ? "Stop that lab, or move the folder away (set VLAB_STATE_DIR to use another place)"
-        : "Check that the folder is writable (set VLAB_STATE_DIR to use another place)",
+      `Cannot create the state folder ${paths.dir}: ${e.message}`,
+      "Stop that lab, or move the folder away (set VLAB_STATE_DIR to use another place)",
     );
   }
   let eventsPath: string;
@@ -133,11 +151,7 @@ export async function launchLab(
     pruneLogs({ keep: KEEP_LOGS - 1, inUse });
   } catch (e) {
     hold.release();
-    throw new LabError(
-      "lab-exists",
-      `Cannot create the logs folder ${logsDir()}: ${e instanceof Error ? e.message : e}`,
-      "Check that the folder is writable (set VLAB_STATE_DIR to use another place)",
-    );
+    throw stateFolderError(logsDir(), e, "logs");
   }
   const events = new EventLog(eventsPath);
   let lab: Lab;

@@ -492,6 +492,24 @@ Deno.test({
   },
 });
 
+Deno.test("a state folder that cannot be made is one clear error for up and up -d, not a bug", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+  try {
+    // A file where the state folder should be: `up -d` said "Internal error" and "a bug".
+    const file = `${dir}/afile`;
+    Deno.writeTextFileSync(file, "");
+    for (const args of [["up", "pair", "-d"], ["up", "pair"]]) {
+      const run = await vlabWith({ VLAB_STATE_DIR: file }, ...args);
+      assert.equal(run.code, 1, run.stderr);
+      const { message, hint } = errorLines(run);
+      assert.match(message, new RegExp(`^Cannot create the state folder ${file}`), args.join(" "));
+      assert.match(hint, /^Check that the folder is writable \(set VLAB_STATE_DIR/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a plan larger than the machine's memory is refused before anything starts", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
   const env = { VLAB_STATE_DIR: `${dir}/state` };
