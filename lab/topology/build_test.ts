@@ -174,18 +174,24 @@ Deno.test("switch links get switch endpoints and default names", () => {
   }]);
 });
 
-Deno.test("a switch refuses links beyond ports_max", () => {
+Deno.test("a switch refuses every link beyond ports_max, not only the first", () => {
   const r = topologyFromObject({
     name: "x",
-    vms: { a: { nics: { eth0: {} } }, b: { nics: { eth0: {} } } },
+    vms: { a: { nics: { eth0: {} } }, b: { nics: { eth0: {} } }, c: { nics: { eth0: {} } } },
     switches: { sw1: { ports_max: 1 } },
-    links: [{ endpoints: ["a", "sw1"] }, { endpoints: ["b", "sw1"] }],
+    links: [{ endpoints: ["a", "sw1"] }, { endpoints: ["b", "sw1"] }, {
+      endpoints: ["sw1", "c"],
+    }],
   });
   assert.ok(!r.ok);
   assert.deepEqual(r.error.map((i) => [i.code, i.path, i.message]), [[
     "switch-full",
     "links[1].endpoints[1]",
     'Switch "sw1" has no free port for link "b-sw1" (ports_max 1)',
+  ], [
+    "switch-full",
+    "links[2].endpoints[0]",
+    'Switch "sw1" has no free port for link "sw1-c" (ports_max 1)',
   ]]);
 });
 

@@ -76,7 +76,8 @@ function checkLinks(t: Topology, origins: Origins, problems: Problem[]): void {
         const n = (ports.get(e.switch) ?? 0) + 1;
         ports.set(e.switch, n);
         const max = portsMax.get(e.switch) ?? 0;
-        if (n === max + 1) {
+        // Every link beyond the last port is refused, each at its own endpoint.
+        if (n > max) {
           problems.push({
             code: "switch-full",
             path: at(j),
