@@ -148,6 +148,8 @@ export interface VmHandle {
    * Start a guest workload as `exec` does, and resolve once it runs (a `sink`'s port is bound, a
    * `vsock-sink` listens): start a receiver with `spawn`, then its sender, and no datagram
    * misses it. `result` resolves (or throws a `LabError`) at the workload's end, as `exec`'s.
+   * A workload that never ran (its port already bound, words it does not take, a stopped lab)
+   * makes `spawn` itself throw that `LabError` (`workload-failed`).
    */
   spawn(
     argv: string[],
@@ -390,6 +392,8 @@ function handleOf(running: RegisteredLab): LabHandle {
       spawn: async (argv, options) => {
         expectArgv("spawn", argv);
         const started = await lab.spawn(name, argv, optionsOf("spawn", options).signal);
+        // A workload that never ran (its port taken, its words wrong) is this call's failure.
+        if (!started.started) outcome(await started.result);
         const result = started.result.then(outcome);
         // Handled here so that a failure before the caller awaits it is no unhandled rejection;
         // awaiting `result` still throws it.

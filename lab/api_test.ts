@@ -81,13 +81,20 @@ Deno.test({
         assert.equal(ping.received, 2);
 
         // spawn: the sink runs (its port bound) when it resolves, so a flood sent at once
-        // reaches it whole; a bad workload's error comes with its result.
+        // reaches it whole; a workload that never ran makes spawn itself throw (it resolved,
+        // and only its result threw: a script went on as if its receiver ran).
         const sink = await lab.vm("b").spawn(["sink", "-n", "200", "-t", "20"]);
+        await assert.rejects(
+          lab.vm("b").spawn(["sink", "-t", "1"]),
+          (e) => isLabError("workload-failed")(e) && /port in use/.test((e as Error).message),
+        );
         await lab.vm("a").exec(["udp-flood", "10.1.0.2", "-n", "200", "-r", "20000"]);
         const got = await sink.result;
         assert.deepEqual([got.received, got.lost], [200, 0]);
-        const bad = await lab.vm("b").spawn(["sink", "-n", "x"]);
-        await assert.rejects(bad.result, isLabError("workload-failed"));
+        await assert.rejects(lab.vm("b").spawn(["sink", "-n", "x"]), isLabError("workload-failed"));
+        // One that runs and then fails still resolves; its result throws.
+        const early = await lab.vm("b").spawn(["ping", "10.1.0.9", "-c", "1", "-W", "0.1"]);
+        assert.equal(typeof (await early.result).transmitted, "number");
 
         assert.throws(() => lab!.vm("zz"), isLabError("unknown-vm"));
         await assert.rejects(lab.vm("a").exec(["ping"]), isLabError("workload-failed"));
@@ -159,6 +166,7 @@ Deno.test({
           assert.throws(change, isLabError("no-lab"));
         }
         await assert.rejects(stopped.capture("a-b", { ms: 10 }), isLabError("no-lab"));
+        await assert.rejects(stopped.vm("b").spawn(["sink"]), isLabError("workload-failed"));
         assert.equal(Deno.readTextFileSync(events).trim().split("\n").length, kinds.length);
       } finally {
         await lab?.stop();

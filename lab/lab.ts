@@ -824,15 +824,23 @@ export class Lab {
    * A guest handles requests in order and starts each workload as it receives it, so the answer
    * to a request sent after it proves it started. A sink started this way misses no datagram of
    * a flood started afterwards, where one started with `exec` races the flood.
+   * `started` is false when the workload never ran (a port already bound, bad words, a stopped
+   * lab): its failure, which `result` holds, came back before that answer.
    */
   async spawn(
     vm: string,
     argv: string[],
     signal?: AbortSignal,
-  ): Promise<{ result: Promise<ExecOutcome> }> {
-    const result = this.exec(vm, argv, signal);
+  ): Promise<{ result: Promise<ExecOutcome>; started: boolean }> {
+    let failed = false;
+    const result = this.exec(vm, argv, signal).then((r) => {
+      failed = !r.ok;
+      return r;
+    });
     await this.inspect(vm);
-    return { result };
+    // The failure's reply came before the inspect's; a microtask turn lets its `then` run.
+    await Promise.resolve();
+    return { result, started: !failed };
   }
 
   /** What a guest reports about itself (NIC link state, ARP cache). */

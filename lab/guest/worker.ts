@@ -193,14 +193,18 @@ async function start(msg: VmStart): Promise<void> {
       // A link flip of, or the partitions on, a device served in the guest (vhost-pci).
       for (const k of kinds) k.control?.(m);
     } else if (m.type === "inspect") {
-      // Answered in every case: the caller awaits it.
-      let info: unknown;
-      try {
-        info = Object.assign({}, ...kinds.map((k) => k.inspect()));
-      } catch (error) {
-        info = { error: error instanceof Error ? error.message : String(error) };
-      }
-      post({ type: "inspect-result", id: m.id, info });
+      // Answered in every case (the caller awaits it), and after a macrotask: a workload asked
+      // for just before starts in microtasks, and one that cannot start (a port already bound)
+      // has answered by then. `Lab.spawn` relies on that order.
+      void macrotask().then(() => {
+        let info: unknown;
+        try {
+          info = Object.assign({}, ...kinds.map((k) => k.inspect()));
+        } catch (error) {
+          info = { error: error instanceof Error ? error.message : String(error) };
+        }
+        post({ type: "inspect-result", id: m.id, info });
+      });
     }
   }, postedControl(bells, msg.thread));
 
