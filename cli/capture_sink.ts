@@ -7,11 +7,12 @@
  * @module
  */
 
+import { MAX_CAPTURE_MS } from "../lab/capture.ts";
 import { quote } from "../lab/topology/mod.ts";
 import { ioReason, OutputError, VlabError } from "./errors.ts";
 
-/** Longest `capture --duration`, seconds (a week; timers cannot run much longer). */
-export const MAX_CAPTURE_SECONDS = 604_800;
+/** Longest `capture --duration`, seconds (a week: the lab's {@linkcode MAX_CAPTURE_MS}). */
+export const MAX_CAPTURE_SECONDS = MAX_CAPTURE_MS / 1000;
 
 /** Names of this process's standard output, written to as `-` is (never opened or truncated). */
 const STDOUT_NAMES = new Set(["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]);

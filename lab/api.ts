@@ -10,6 +10,7 @@
 
 import { LabError } from "./errors.ts";
 import { captureHeader, ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
+import { MAX_CAPTURE_MS } from "./capture.ts";
 import { describeArgv, type ExecOutcome, type Lab, type VmState } from "./lab.ts";
 import { type LabStatus, labStatus, prometheusMetrics } from "./metrics.ts";
 import { planLab } from "./plan.ts";
@@ -523,9 +524,11 @@ function handleOf(running: RegisteredLab): LabHandle {
         `capture: ms must be a number of milliseconds, got ${typeName(ms)}`,
       );
       expect(
-        Number.isFinite(ms) && ms > 0,
+        Number.isFinite(ms) && ms > 0 && ms <= MAX_CAPTURE_MS,
         RangeError,
-        `capture: ms must be a positive number of milliseconds, got ${showValue(ms)}`,
+        `capture: ms must be a positive number of milliseconds up to ${MAX_CAPTURE_MS} (a week), got ${
+          showValue(ms)
+        }`,
       );
       refuseStopped(lab, `capture link ${quote(link)}`);
       refuseRingLink(lab, link, "capture");

@@ -508,9 +508,13 @@ Deno.test({
           "bad-fault",
           'Cannot inject a fault: unknown kind "meteor"',
         ]);
-        for (const ms of [-1, Number.NaN, 0]) {
+        // 2³¹ ms (25 days) armed a timer that fired at once: an empty pcap, silently.
+        for (const ms of [-1, Number.NaN, 0, 2 ** 31]) {
           await assert.rejects(lab.capture("a-b", { ms }), (e: unknown) =>
-            e instanceof RangeError && /ms must be a positive number/.test((e as Error).message));
+            e instanceof RangeError &&
+            /ms must be a positive number of milliseconds up to 604800000 \(a week\)/.test(
+              (e as Error).message,
+            ));
         }
         assert.equal(JSON.stringify(lab.status().links), before, "nothing was changed");
         assert.deepEqual(lab.lab.links.partitions(), []);

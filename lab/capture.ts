@@ -13,6 +13,13 @@
 
 import type { TapReader } from "./host/tap.ts";
 
+/**
+ * The longest capture a script or `vlab capture --duration` may ask for, ms: a week (a timer
+ * armed for more than 2³¹ − 1 ms fires at once, and a capture that long holds a link's every
+ * frame in memory anyway).
+ */
+export const MAX_CAPTURE_MS = 604_800_000;
+
 /** Receives pcap records (no global header) in time order. */
 export type CaptureReader = (records: Uint8Array) => void;
 
