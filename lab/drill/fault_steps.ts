@@ -24,7 +24,7 @@ import { type LabPlan, planLab } from "../plan.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
 import type { Topology } from "../topology/types.ts";
 import { quote } from "../topology/quote.ts";
-import { registerStepKind } from "./steps.ts";
+import { type CheckContext, registerStepKind } from "./steps.ts";
 
 const faultArgs = z.strictObject({
   kind: z.enum(FAULT_KINDS as [Fault["kind"], ...Fault["kind"][]]),
@@ -86,7 +86,7 @@ function planOf(topology: Topology): LabPlan | null {
 }
 
 /** Problems with the device and queue a fault names, against the planned VM. */
-function deviceProblems(a: FaultArgs, topology: Topology, path: PathSegment[]): Problem[] {
+function deviceProblems(a: Partial<FaultArgs>, topology: Topology, path: PathSegment[]): Problem[] {
   if (a.device === undefined || a.queue === undefined) return [];
   const vm = planOf(topology)?.vms.find((v) => v.name === a.vm);
   if (vm === undefined) return [];
@@ -96,7 +96,7 @@ function deviceProblems(a: FaultArgs, topology: Topology, path: PathSegment[]): 
     return [{
       code: "unknown-device",
       path: [...path, "device"],
-      message: `VM ${quote(a.vm)} has no device ${quote(a.device)}`,
+      message: `VM ${quote(a.vm!)} has no device ${quote(a.device)}`,
       hint: didYouMean(a.device, names) ?? `devices: ${names.join(", ")}`,
     }];
   }
@@ -115,51 +115,70 @@ function deviceProblems(a: FaultArgs, topology: Topology, path: PathSegment[]): 
   }];
 }
 
+/**
+ * A fault step's problems: its VM, keys another kind reads, and its device and queue; and, when
+ * the step read as a whole (`whole`), what `parseFault` says of the combination and a guest-bug
+ * without a bug. A step its schema refused is judged on the keys that read: its combination is
+ * not (a key that did not read would look left out, and its default taken).
+ */
+function checkFault(
+  a: Partial<FaultArgs>,
+  ctx: CheckContext,
+  path: PathSegment[],
+  whole: boolean,
+): Problem[] {
+  const problems: Problem[] = [];
+  const topology = ctx.topology;
+  // Without a topology the VM, its devices and queues go unjudged; the rest is checked.
+  const vms = topology?.vms.map((v) => v.name) ?? [];
+  const vm = topology?.vms.find((v) => v.name === a.vm);
+  if (topology !== null && a.vm !== undefined && vm === undefined) {
+    problems.push({
+      code: "unknown-vm",
+      path: [...path, "vm"],
+      message: `Unknown VM ${quote(a.vm)}`,
+      hint: didYouMean(a.vm, vms),
+    });
+  }
+  const keys = a.kind === undefined ? null : KEYS.get(a.kind) ?? [];
+  const stray = keys === null
+    ? []
+    : (Object.keys(a) as (keyof FaultArgs)[]).filter((k) =>
+      k !== "kind" && k !== "vm" && !keys.includes(k)
+    );
+  for (const k of stray) {
+    problems.push({
+      code: "invalid",
+      path: [...path, k],
+      atKey: true,
+      message: `A ${a.kind} fault takes no ${k}`,
+      hint: keys!.length === 0
+        ? `a ${a.kind} fault takes only kind and vm`
+        : `its keys: kind, vm, ${keys!.join(", ")}`,
+    });
+  }
+  if (whole && a.kind === "guest-bug" && a.bug === undefined) {
+    problems.push({
+      code: "missing-key",
+      path,
+      message: "A guest-bug fault needs a bug",
+      hint: `add bug: one of ${GUEST_FAULT_KINDS.join(", ")}`,
+    });
+  } else if (whole && stray.length === 0) {
+    const parsed = parseFault(a);
+    if (!parsed.ok) {
+      problems.push({ code: "invalid", path, message: parsed.message, hint: parsed.hint });
+    }
+  }
+  if (topology !== null && vm !== undefined) problems.push(...deviceProblems(a, topology, path));
+  return problems;
+}
+
 registerStepKind<FaultArgs>("fault", {
   schema: faultArgs,
   describe,
-  check: (a, ctx, path) => {
-    const problems: Problem[] = [];
-    const topology = ctx.topology;
-    // Without a topology the VM, its devices and queues go unjudged; the rest is checked.
-    const vms = topology?.vms.map((v) => v.name) ?? [];
-    const vm = topology?.vms.find((v) => v.name === a.vm);
-    if (topology !== null && vm === undefined) {
-      problems.push({
-        code: "unknown-vm",
-        path: [...path, "vm"],
-        message: `Unknown VM ${quote(a.vm)}`,
-        hint: didYouMean(a.vm, vms),
-      });
-    }
-    const keys = KEYS.get(a.kind) ?? [];
-    const stray = (Object.keys(a) as (keyof FaultArgs)[])
-      .filter((k) => k !== "kind" && k !== "vm" && !keys.includes(k));
-    for (const k of stray) {
-      problems.push({
-        code: "invalid",
-        path: [...path, k],
-        atKey: true,
-        message: `A ${a.kind} fault takes no ${k}`,
-        hint: `its keys: kind, vm, ${keys.join(", ")}`,
-      });
-    }
-    if (a.kind === "guest-bug" && a.bug === undefined) {
-      problems.push({
-        code: "missing-key",
-        path,
-        message: "A guest-bug fault needs a bug",
-        hint: `add bug: one of ${GUEST_FAULT_KINDS.join(", ")}`,
-      });
-    } else if (stray.length === 0) {
-      const parsed = parseFault(a);
-      if (!parsed.ok) {
-        problems.push({ code: "invalid", path, message: parsed.message, hint: parsed.hint });
-      }
-    }
-    if (topology !== null && vm !== undefined) problems.push(...deviceProblems(a, topology, path));
-    return problems;
-  },
+  check: (a, ctx, path) => checkFault(a, ctx, path, true),
+  checkPartial: (a, ctx, path) => checkFault(a, ctx, path, false),
   run: async (a, ctx) => {
     const parsed = parseFault(a);
     if (!parsed.ok) throw new Error(parsed.message);

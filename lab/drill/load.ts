@@ -220,6 +220,24 @@ function timingProblems(
   return problems;
 }
 
+/**
+ * The keys of a step's map that read on their own, each by its own schema (a duration read to
+ * ms), for the checks of a step its schema refused; null when the step's schema is not a map's or
+ * its value is not a map. Keys the schema does not know and keys that do not read are left out.
+ */
+function readableArgs(schema: z.ZodType, value: unknown): Record<string, unknown> | null {
+  if (!(schema instanceof z.ZodObject)) return null;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return null;
+  const shape = schema.shape as Record<string, z.ZodType>;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!Object.hasOwn(shape, key)) continue;
+    const r = shape[key].safeParse(v);
+    if (r.success && r.data !== undefined) out[key] = r.data;
+  }
+  return out;
+}
+
 /** The timing keys of a step that read as durations, each read on its own. */
 function readableTiming(
   common: Record<string, unknown>,
@@ -333,6 +351,16 @@ function checkSteps(
       if (!parsed.success) {
         // What it names or changes still counts for the steps after it.
         unparsed(kind);
+        // The keys that read are checked all the same: one bad key hides no other problem.
+        const partial = readableArgs(spec.schema, value);
+        if (partial !== null && spec.checkPartial !== undefined) {
+          const checked: Problem[] = spec.checkPartial(
+            partial,
+            { topology, workloads, endless, linksDown },
+            [...path, kind],
+          );
+          problems.push(...checked.map((p) => laterHint(p, named, index)));
+        }
         problems.push(
           ...schemaProblems(spec.schema, value, { what: `timeline[${index}].${kind}`, docs: DOCS })
             .map((p) => ({

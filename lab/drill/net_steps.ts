@@ -23,7 +23,7 @@ import { parseImpairment } from "../topology/impairment.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
 import { quote } from "../topology/quote.ts";
 import type { Topology } from "../topology/types.ts";
-import { durationMs, registerStepKind } from "./steps.ts";
+import { type CheckContext, durationMs, registerStepKind } from "./steps.ts";
 
 function vmProblems(topology: Topology | null, vms: string[], path: PathSegment[]): Problem[] {
   // No topology, no VM names to judge: the topology's own problem is reported.
@@ -39,12 +39,46 @@ function vmProblems(topology: Topology | null, vms: string[], path: PathSegment[
   );
 }
 
+/** A side of a partition: a list of at least one VM. */
+function side(name: "a" | "b") {
+  return z.array(z.string()).refine((vms) => vms.length > 0, {
+    message: `partition side ${name} lists no VM`,
+    params: {
+      code: "empty-list",
+      hint: `list the VMs of side ${name}, as in ${name}: [${name}]`,
+    },
+  });
+}
+
 const partitionArgs = z.strictObject({
-  a: z.array(z.string()).min(1),
-  b: z.array(z.string()).min(1),
+  a: side("a"),
+  b: side("b"),
   one_way: z.boolean().optional(),
   heal_after: durationMs.optional(),
 });
+
+/** A partition's problems: unknown VMs on either side that read, a VM on both sides. */
+function checkPartition(
+  p: Partial<z.output<typeof partitionArgs>>,
+  ctx: CheckContext,
+  path: PathSegment[],
+): Problem[] {
+  const problems = [
+    ...vmProblems(ctx.topology, p.a ?? [], [...path, "a"]),
+    ...vmProblems(ctx.topology, p.b ?? [], [...path, "b"]),
+  ];
+  const b = p.b ?? [];
+  const both = p.a?.find((vm) => b.includes(vm));
+  if (both !== undefined) {
+    problems.push({
+      code: "bad-partition",
+      path: [...path, "b", b.indexOf(both)],
+      message: `VM ${quote(both)} is on both sides of the partition`,
+      hint: "put each VM on one side only",
+    });
+  }
+  return problems;
+}
 
 registerStepKind<z.output<typeof partitionArgs>>("partition", {
   schema: partitionArgs,
@@ -52,22 +86,8 @@ registerStepKind<z.output<typeof partitionArgs>>("partition", {
     `partition ${p.a.join(",")} ${p.one_way === true ? "→" : "/"} ${p.b.join(",")}${
       p.heal_after === undefined ? "" : ` for ${p.heal_after} ms`
     }`,
-  check: (p, ctx, path) => {
-    const problems = [
-      ...vmProblems(ctx.topology, p.a, [...path, "a"]),
-      ...vmProblems(ctx.topology, p.b, [...path, "b"]),
-    ];
-    const both = p.a.find((vm) => p.b.includes(vm));
-    if (both !== undefined) {
-      problems.push({
-        code: "bad-partition",
-        path: [...path, "b", p.b.indexOf(both)],
-        message: `VM ${quote(both)} is on both sides of the partition`,
-        hint: "put each VM on one side only",
-      });
-    }
-    return problems;
-  },
+  check: (p, ctx, path) => checkPartition(p, ctx, path),
+  checkPartial: (p, ctx, path) => checkPartition(p, ctx, path),
   run: async (p, ctx) => {
     const info = ctx.lab.partition(p.a, p.b, { oneWay: p.one_way === true });
     if (p.heal_after !== undefined) {
@@ -97,6 +117,45 @@ const impairArgs = z.strictObject({
   set: z.record(z.string(), z.union([z.string(), z.number()])),
 });
 
+/** An impair step's problems: its link (when the topology loaded) and its impairment keys. */
+function checkImpair(
+  a: Partial<z.output<typeof impairArgs>>,
+  ctx: CheckContext,
+  path: PathSegment[],
+): Problem[] {
+  const problems: Problem[] = [];
+  // Without a topology the link goes unjudged; the impairment is checked all the same.
+  const names = ctx.topology?.links.map((l) => l.name) ?? [];
+  const link = ctx.topology?.links.find((l) => l.name === a.link);
+  if (ctx.topology !== null && a.link !== undefined && link === undefined) {
+    problems.push({
+      code: "unknown-link",
+      path: [...path, "link"],
+      message: `Unknown link ${quote(a.link)}`,
+      hint: didYouMean(a.link, names),
+    });
+  } else if (link?.kind === "vhost-pci") {
+    problems.push({
+      code: "invalid",
+      path: [...path, "link"],
+      message: `Link ${quote(link.name)} is a vhost-pci link: it has no impairment stage`,
+      hint: "impair a link between a NIC and a switch or between two NICs",
+    });
+  }
+  const r = a.set === undefined ? null : parseImpairment(a.set);
+  if (r !== null && !r.ok) {
+    problems.push({
+      code: "bad-impairment",
+      path: r.error.key === "" ? [...path, "set"] : [...path, "set", r.error.key],
+      // An unknown key is placed at the key, a bad value at the value.
+      atKey: r.error.message.startsWith("Unknown impairment key"),
+      message: r.error.message,
+      hint: r.error.hint,
+    });
+  }
+  return problems;
+}
+
 registerStepKind<z.output<typeof impairArgs>>("impair", {
   schema: impairArgs,
   describe: (a) => {
@@ -104,39 +163,8 @@ registerStepKind<z.output<typeof impairArgs>>("impair", {
     const way = a.direction === undefined || a.direction === "both" ? "" : ` (${a.direction})`;
     return `impair ${a.link}${way}: ${keys === "" ? "no impairment" : keys}`;
   },
-  check: (a, ctx, path) => {
-    const problems: Problem[] = [];
-    // Without a topology the link goes unjudged; the impairment is checked all the same.
-    const names = ctx.topology?.links.map((l) => l.name) ?? [];
-    const link = ctx.topology?.links.find((l) => l.name === a.link);
-    if (ctx.topology !== null && link === undefined) {
-      problems.push({
-        code: "unknown-link",
-        path: [...path, "link"],
-        message: `Unknown link ${quote(a.link)}`,
-        hint: didYouMean(a.link, names),
-      });
-    } else if (link?.kind === "vhost-pci") {
-      problems.push({
-        code: "invalid",
-        path: [...path, "link"],
-        message: `Link ${quote(a.link)} is a vhost-pci link: it has no impairment stage`,
-        hint: "impair a link between a NIC and a switch or between two NICs",
-      });
-    }
-    const r = parseImpairment(a.set);
-    if (!r.ok) {
-      problems.push({
-        code: "bad-impairment",
-        path: r.error.key === "" ? [...path, "set"] : [...path, "set", r.error.key],
-        // An unknown key is placed at the key, a bad value at the value.
-        atKey: r.error.message.startsWith("Unknown impairment key"),
-        message: r.error.message,
-        hint: r.error.hint,
-      });
-    }
-    return problems;
-  },
+  check: (a, ctx, path) => checkImpair(a, ctx, path),
+  checkPartial: (a, ctx, path) => checkImpair(a, ctx, path),
   run: (a, ctx) => {
     ctx.lab.setImpairment(a.link, a.set, { direction: a.direction ?? "both" });
     return Promise.resolve();

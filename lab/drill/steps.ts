@@ -156,6 +156,15 @@ export interface StepKind<A> {
    * workloads). Called whether or not the topology loaded: see {@linkcode CheckContext.topology}.
    */
   check?(args: A, ctx: CheckContext, path: PathSegment[]): Problem[];
+  /**
+   * The checks of a step its schema refused, so that one bad key hides none of the step's other
+   * problems: `args` holds each key of the step that reads on its own (read by its own schema),
+   * and none that did not (their problems are the schema's) nor a required key left out. It
+   * judges only what the keys it has tell (an unknown VM, a name taken), never what follows from
+   * a key that is not there (a default taken for a key that did not read), and changes nothing
+   * for the steps after it (that is {@linkcode unparsedEffects}'s and `definesUnparsed`'s part).
+   */
+  checkPartial?(args: Partial<A>, ctx: CheckContext, path: PathSegment[]): Problem[];
   /** The workload name this step defines for later steps and assertions, if any. */
   defines?(args: A): string | null;
   /**
@@ -235,6 +244,8 @@ const linkArgs = z.strictObject({
 
 registerStepKind<z.output<typeof linkArgs>>("link", {
   schema: linkArgs,
+  checkPartial: (a, ctx, path) =>
+    a.name === undefined ? [] : linkCheck(ctx.topology, a.name, [...path, "name"]),
   unparsedEffects: (v, ctx) => {
     const { name, state } = (v ?? {}) as { name?: unknown; state?: unknown };
     if (typeof name !== "string" || ctx.linksDown === undefined) return;
@@ -290,7 +301,16 @@ registerStepKind<z.output<typeof linkArgs>>("link", {
 const execArgs = z.strictObject({
   vm: z.string(),
   // `-c, 3` as YAML writes it: a number is the word it was typed as.
-  argv: z.array(z.union([z.string(), z.number().transform(String)])).min(1),
+  argv: z.array(z.union([z.string(), z.number().transform(String)])).refine(
+    (argv) => argv.length > 0,
+    {
+      message: "argv needs at least one word: the workload's name",
+      params: {
+        code: "empty-list",
+        hint: "write the workload and its arguments, as in argv: [ping, 10.0.0.2, -c, 3]",
+      },
+    },
+  ),
   background: z.boolean().optional(),
   as: z.string().refine((v) => /^[a-z_][a-z0-9_]*$/.test(v), {
     message: "A workload name is lowercase letters, digits and _",
@@ -327,6 +347,43 @@ export function workloadNameProblems(
   }];
 }
 
+/**
+ * An exec step's problems: its VM, its workload and arguments, and (`whole`: the step read as a
+ * whole) its workload name. Each is judged only when its key is there.
+ */
+function checkExec(
+  a: Partial<z.output<typeof execArgs>>,
+  ctx: CheckContext,
+  path: PathSegment[],
+  whole: boolean,
+): Problem[] {
+  const problems: Problem[] = [];
+  const vms = ctx.topology?.vms.map((v) => v.name) ?? null;
+  if (a.vm !== undefined && vms !== null && !vms.includes(a.vm)) {
+    problems.push({
+      code: "unknown-vm",
+      path: [...path, "vm"],
+      message: `Unknown VM ${quote(a.vm)}`,
+      hint: didYouMean(a.vm, vms),
+    });
+  }
+  // The workload and its arguments, read as the guest will read them: a typo fails here, at
+  // its line, not seconds into the run.
+  const parsed = a.argv === undefined ? null : parseWorkload(a.argv);
+  if (parsed !== null && !parsed.ok) {
+    problems.push({
+      code: "bad-workload",
+      path: [...path, "argv"],
+      message: parsed.error.message,
+      hint: parsed.error.hint,
+    });
+  }
+  if (whole && a.as !== undefined) {
+    problems.push(...workloadNameProblems(a.as, ctx.workloads, [...path, "as"]));
+  }
+  return problems;
+}
+
 registerStepKind<z.output<typeof execArgs>>("exec", {
   schema: execArgs,
   describe: (a) =>
@@ -338,33 +395,9 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
     const as = (v as { as?: unknown } | null)?.as;
     return execArgs.shape.as.safeParse(as).data ?? null;
   },
-  check: (a, ctx, path) => {
-    const problems: Problem[] = [];
-    const vms = ctx.topology?.vms.map((v) => v.name) ?? null;
-    if (vms !== null && !vms.includes(a.vm)) {
-      problems.push({
-        code: "unknown-vm",
-        path: [...path, "vm"],
-        message: `Unknown VM ${quote(a.vm)}`,
-        hint: didYouMean(a.vm, vms),
-      });
-    }
-    // The workload and its arguments, read as the guest will read them: a typo fails here, at
-    // its line, not seconds into the run.
-    const parsed = parseWorkload(a.argv);
-    if (!parsed.ok) {
-      problems.push({
-        code: "bad-workload",
-        path: [...path, "argv"],
-        message: parsed.error.message,
-        hint: parsed.error.hint,
-      });
-    }
-    if (a.as !== undefined) {
-      problems.push(...workloadNameProblems(a.as, ctx.workloads, [...path, "as"]));
-    }
-    return problems;
-  },
+  check: (a, ctx, path) => checkExec(a, ctx, path, true),
+  // Its name (`as:`) is judged with definesUnparsed, where it names its workload.
+  checkPartial: (a, ctx, path) => checkExec(a, ctx, path, false),
   run: async (a, ctx) => {
     const name = a.as ?? `step_${ctx.workloads.size}`;
     // Its own stop, for an endless server at the end of the drill; the drill's stops it too.
@@ -403,28 +436,38 @@ const waitForArgs = z.strictObject({
   timeout: durationMs.optional(),
 });
 
+/** A wait_for step's problem: no earlier step starts its workload, or it never ends. */
+function checkWaitFor(
+  a: { workload: string },
+  ctx: CheckContext,
+  path: PathSegment[],
+): Problem[] {
+  return ctx.workloads.has(a.workload)
+    ? (ctx.endless?.has(a.workload) === true
+      ? [{
+        code: "never-ends",
+        path: [...path, "workload"],
+        message: `Workload ${
+          quote(a.workload)
+        } runs until it is stopped: waiting for it cannot end`,
+        hint: "give it a duration (-t SECONDS) or a count (sink -n COUNT), or do not wait for it",
+      }]
+      : [])
+    : [{
+      code: "unknown-workload",
+      path: [...path, "workload"],
+      message: `No earlier step starts a workload named ${quote(a.workload)}`,
+      hint: didYouMean(a.workload, [...ctx.workloads]) ??
+        "name a workload with `as:` in an exec step before this one",
+    }];
+}
+
 registerStepKind<z.output<typeof waitForArgs>>("wait_for", {
   schema: waitForArgs,
   describe: (a) => `wait for ${a.workload}`,
-  check: (a, ctx, path) =>
-    ctx.workloads.has(a.workload)
-      ? (ctx.endless?.has(a.workload) === true
-        ? [{
-          code: "never-ends",
-          path: [...path, "workload"],
-          message: `Workload ${
-            quote(a.workload)
-          } runs until it is stopped: waiting for it cannot end`,
-          hint: "give it a duration (-t SECONDS) or a count (sink -n COUNT), or do not wait for it",
-        }]
-        : [])
-      : [{
-        code: "unknown-workload",
-        path: [...path, "workload"],
-        message: `No earlier step starts a workload named ${quote(a.workload)}`,
-        hint: didYouMean(a.workload, [...ctx.workloads]) ??
-          "name a workload with `as:` in an exec step before this one",
-      }],
+  checkPartial: (a, ctx, path) =>
+    a.workload === undefined ? [] : checkWaitFor({ workload: a.workload }, ctx, path),
+  check: (a, ctx, path) => checkWaitFor(a, ctx, path),
   run: async (a, ctx) => {
     const w = ctx.workloads.get(a.workload);
     if (w === undefined) throw new Error(`workload ${a.workload} was not started`);

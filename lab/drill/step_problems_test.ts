@@ -1,0 +1,105 @@
+/**
+ * What a drill step with a problem in its arguments says: an empty list is named as such, a hint
+ * never dangles, and a key its schema refused hides none of the step's other problems (the names
+ * that did read are still checked), nor brings one that only follows from it.
+ */
+
+import assert from "node:assert/strict";
+import { type DrillIssue, formatDrillIssues, parseDrill } from "./load.ts";
+
+async function problems(text: string): Promise<DrillIssue[]> {
+  const r = await parseDrill(text, "d.yaml");
+  assert.ok(!r.ok, "the drill should not validate");
+  return r.error;
+}
+
+/** Each problem as `line:col: message` and its hint line. */
+function lines(issues: DrillIssue[]): string[] {
+  return issues.map((i) => `${i.line}:${i.column}: ${i.message} / hint: ${i.hint}`);
+}
+
+Deno.test("an empty argv or partition side is named as an empty list, with a hint to fill it", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - exec: { vm: a, argv: [] }\n" +
+      "  - partition: { a: [], b: [b] }\n" +
+      "  - partition: { a: [a], b: [] }\n",
+  );
+  assert.deepEqual(lines(issues), [
+    "3:26: argv needs at least one word: the workload's name / hint: write the workload and its arguments, as in argv: [ping, 10.0.0.2, -c, 3]",
+    "4:21: partition side a lists no VM / hint: list the VMs of side a, as in a: [a]",
+    "5:29: partition side b lists no VM / hint: list the VMs of side b, as in b: [b]",
+  ]);
+  const text = formatDrillIssues(issues);
+  assert.doesNotMatch(text, /\?/, text);
+});
+
+Deno.test("a vm-crash fault given another kind's key says its keys without a dangling comma", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n  - fault: { kind: vm-crash, vm: b, mode: hang }\n",
+  );
+  assert.deepEqual(lines(issues), [
+    "3:37: A vm-crash fault takes no mode / hint: a vm-crash fault takes only kind and vm",
+  ]);
+});
+
+Deno.test("a fault key of the wrong type hides neither the unknown VM nor the unknown queue", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - fault: { kind: backend-crash, vm: c, mode: hang, ms: 2s }\n" +
+      "  - fault: { kind: guest-bug, vm: a, device: eth0, queue: txq, bug: lop }\n" +
+      // An unreadable mode must not make ms look like exit's (exit is mode's default).
+      "  - fault: { kind: backend-crash, vm: a, mode: hnag, ms: 500 }\n" +
+      // An unreadable bug is not a missing bug.
+      "  - fault: { kind: guest-bug, vm: a, device: eth9, queue: transmitq, bug: 3 }\n",
+  );
+  assert.deepEqual(issues.map((i) => `${i.line}:${i.column}: ${i.message}`), [
+    '3:39: Unknown VM "c"',
+    '3:58: ms must be a number, got "2s"',
+    '4:59: Device "a:eth0" has no queue "txq"',
+    '4:69: Unknown bug "lop"',
+    '5:48: Unknown mode "hnag"',
+    '6:46: VM "a" has no device "eth9"',
+    "6:75: Unknown bug 3",
+  ]);
+});
+
+Deno.test("an impair step with a bad direction still has its link and its impairment keys checked", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - impair: { link: a-b, set: { dealy: 20ms }, direction: sideways }\n" +
+      "  - impair: { link: a-c, set: [delay] }\n",
+  );
+  assert.deepEqual(issues.map((i) => `${i.line}:${i.column}: ${i.message}`), [
+    '3:33: Unknown impairment key "dealy"',
+    '3:59: Unknown direction "sideways"',
+    '4:21: Unknown link "a-c"',
+    "4:31: set must be a map, got a list",
+  ]);
+});
+
+Deno.test("exec, link, wait_for and partition steps with one unreadable key still check their names", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - exec: { vm: c, argv: [ping, 10.0.0.2], background: maybe }\n" +
+      "  - exec: { vm: a, argv: [pnig], as: 7 }\n" +
+      "  - link: { name: a-c, state: dwon }\n" +
+      "  - wait_for: { workload: nope, timeout: lots }\n" +
+      "  - partition: { a: [c], b: [b], one_way: sure }\n",
+  );
+  const text = issues.map((i) => `${i.line}:${i.column}: ${i.message}`);
+  assert.deepEqual(text.filter((t) => /^3:/.test(t)), [
+    '3:17: Unknown VM "c"',
+    '3:56: background must be true or false, got "maybe"',
+  ]);
+  assert.ok(text.some((t) => /^4:\d+: Unknown workload "pnig"/.test(t)), text.join("\n"));
+  assert.deepEqual(text.filter((t) => /^5:/.test(t)), [
+    '5:19: Unknown link "a-c"',
+    '5:31: Unknown state "dwon"',
+  ]);
+  assert.ok(
+    text.some((t) => t === '6:27: No earlier step starts a workload named "nope"'),
+    text.join("\n"),
+  );
+  assert.ok(text.some((t) => t === '7:22: Unknown VM "c"'), text.join("\n"));
+});
