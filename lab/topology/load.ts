@@ -65,9 +65,19 @@ interface SetAside {
 }
 
 /**
+ * Whether `key` of the map at `path` says what the rest of its link means: a link's `kind`. A
+ * link whose kind cannot be read is no link of any kind (checked as a net link, a vsock link's
+ * endpoints would all be wrong), so it goes with its key.
+ */
+function decidesItsLink(path: readonly PathSegment[], key: string): boolean {
+  return key === "kind" && path.length === 2 && path[0] === "links";
+}
+
+/**
  * Set aside the value at the problem's path so that the document keeps its shape: remove it
- * when its key is optional (or unknown, or an entry of a map by name); a required key takes its
- * parent with it (a link without its `endpoints` is no link); an element of `links` leaves a
+ * when its key is optional (or unknown, or an entry of a map by name); a required key, or a
+ * link's `kind`, takes its parent with it (a link without its `endpoints`, or of an unknown
+ * kind, is no link); an element of `links` leaves a
  * hole (`null`, which the builder skips, so that later links keep their index); an element of
  * a list of values takes the list. The required top-level keys get a stand-in. False when
  * nothing can be set aside (the document itself is not a map).
@@ -93,7 +103,7 @@ function setAside(doc: unknown, problem: Problem, aside: SetAside): boolean {
       if (key === "vms") aside.noVms = true;
       break;
     }
-    if (isRequiredKey(parentPath, key)) {
+    if (isRequiredKey(parentPath, key) || decidesItsLink(parentPath, key)) {
       cut = parentPath;
       continue;
     }

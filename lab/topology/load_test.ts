@@ -322,6 +322,22 @@ Deno.test("values set aside for their shape cause no problems of their own", () 
     ),
     ["68:29 out-of-range"],
   );
+  // A link of an unknown kind is not a net link: no no-nic for VMs with only vsock, no
+  // nic-reused, no switch-full, no duplicate link name.
+  assert.deepEqual(
+    problems(
+      "name: x\nvms:\n  c: { vsock: { cid: 3 } }\n  d: { vsock: { cid: 4 } }\n" +
+        "links:\n  - { kind: vsok, endpoints: [c, d] }\n",
+    ),
+    ["6:13 unknown-value"],
+  );
+  assert.deepEqual(
+    problems(
+      AB + "switches: { s: { ports_max: 1 } }\nlinks:\n  - endpoints: [a, s]\n" +
+        "  - { kind: 5, endpoints: [a, s] }\n  - { kind: nett, endpoints: [b, s] }\n",
+    ),
+    ["8:13 unknown-value", "9:13 unknown-value"],
+  );
   // A bad layout is not split: no bad-queue-size for a packed-only size.
   assert.deepEqual(
     problems("name: x\nvms:\n  a: { layout: pakced, queue_size: 100, nics: { e0: {} } }\n"),
