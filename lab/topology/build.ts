@@ -18,7 +18,7 @@ import {
 import { isValidPackedSize } from "../../devices/virtio/packed_layout.ts";
 import { isValidSplitSize } from "../../devices/virtio/split_layout.ts";
 import { deriveMac, formatIpv4, parseCidr, parseMac } from "./addresses.ts";
-import { didYouMean, type PathSegment, pathToString, type Problem } from "./issues.ts";
+import { didYouMean, endpointIs, type PathSegment, pathToString, type Problem } from "./issues.ts";
 import {
   type FEATURE_NAMES,
   LAB_NAME_PATTERN,
@@ -284,11 +284,33 @@ function buildImpairment(
 interface EndpointContext {
   vms: Map<string, VmSpec>;
   switches: Set<string>;
+  /** Vsock routers: an endpoint naming one says so (they take vsock links only). */
+  routers: Set<string>;
+}
+
+/** The problem of a net or vhost-pci link's endpoint that names a vsock router. */
+function routerEndpoint(text: string, node: string, kind: "net" | "vhost-pci"): {
+  code: string;
+  message: string;
+  hint: string;
+} {
+  const what = endpointIs(text, node, "vsock router");
+  return kind === "net"
+    ? {
+      code: "bad-endpoint",
+      message: `${what}, which takes vsock links only`,
+      hint: "to join a VM's vsock device to it, write `kind: vsock` on the link",
+    }
+    : {
+      code: "vhost-pci-link",
+      message: `${what}: a vhost-pci link joins two VMs' NICs`,
+      hint: 'a vsock router takes vsock links (`kind: vsock`); write "vm:nic" here',
+    };
 }
 
 function resolveEndpoint(
   text: string,
-  ctx: EndpointContext,
+  ctx: EndpointContext & { kind: "net" | "vhost-pci" },
   path: PathSegment[],
 ): Endpoint | Problem {
   const parts = text.split(":");
@@ -316,6 +338,10 @@ function resolveEndpoint(
           `write ${quote(node)}`,
         );
       }
+      if (ctx.routers.has(node)) {
+        const r = routerEndpoint(text, node, ctx.kind);
+        return problem(r.code, r.message, r.hint);
+      }
       return problem(
         "unknown-endpoint",
         `Unknown VM ${quote(node)} in endpoint ${quote(text)}`,
@@ -335,10 +361,13 @@ function resolveEndpoint(
   if (vm !== undefined) {
     if (vm.nics.length === 1) return { kind: "nic", vm: node, nic: vm.nics[0].name };
     if (vm.nics.length === 0) {
+      const vsock = vm.vsock !== null && ctx.kind === "net"
+        ? ", or write `kind: vsock` on the link to join its vsock device"
+        : "";
       return problem(
         "no-nic",
         `VM ${quote(node)} has no NIC to link`,
-        `add one under ${pathToString(["vms", node, "nics"])}`,
+        `add one under ${pathToString(["vms", node, "nics"])}${vsock}`,
       );
     }
     const names = vm.nics.map((n) => quote(`${node}:${n.name}`));
@@ -347,6 +376,10 @@ function resolveEndpoint(
       `VM ${quote(node)} has ${vm.nics.length} NICs, so endpoint ${quote(text)} is ambiguous`,
       `write ${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}`,
     );
+  }
+  if (ctx.routers.has(node)) {
+    const r = routerEndpoint(text, node, ctx.kind);
+    return problem(r.code, r.message, r.hint);
   }
   return problem(
     "unknown-endpoint",
@@ -374,7 +407,10 @@ function buildLinks(
       out.problems.push(badName("link", link.name, [...path, "name"], false));
     }
     if (link.endpoints.length !== 2 || link.kind === "vsock") continue;
-    const ends = link.endpoints.map((t, j) => resolveEndpoint(t, ctx, [...path, "endpoints", j]));
+    const kind = link.kind === "vhost-pci" ? "vhost-pci" : "net";
+    const ends = link.endpoints.map((t, j) =>
+      resolveEndpoint(t, { ...ctx, kind }, [...path, "endpoints", j])
+    );
     const [e0, e1] = ends;
     if ("code" in e0 || "code" in e1) {
       for (const e of ends) if ("code" in e) out.problems.push(e);
@@ -475,6 +511,7 @@ export function buildTopology(raw: RawTopology, source: string): Built {
   const ctx = {
     vms: new Map(vms.map((v) => [v.name, v])),
     switches: new Set(switches.map((s) => s.name)),
+    routers: new Set(Object.keys(raw.vsock_routers ?? {})),
   };
   const links = buildLinks(raw, ctx, out);
   const vsockRouters: VsockRouterSpec[] = Object.keys(raw.vsock_routers ?? {}).map((name) => {

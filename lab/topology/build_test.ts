@@ -330,3 +330,62 @@ Deno.test("a VM's memory must hold its vsock driver's rings and 64 KiB buffers t
   );
   assert.ok(vm("5MiB").ok);
 });
+
+Deno.test("an endpoint of the wrong kind of node says what it is and which link kind fits", () => {
+  const issues = (links: unknown[]) => {
+    const r = topologyFromObject({
+      name: "x",
+      vms: {
+        a: { nics: { eth0: {} }, vsock: { cid: 3 } },
+        b: { nics: { eth0: {} }, vsock: { cid: 4 } },
+        c: { vsock: { cid: 5 } },
+      },
+      switches: { sw1: {} },
+      vsock_routers: { r1: {} },
+      links,
+    });
+    assert.ok(!r.ok);
+    return r.error.map((i) => `${i.code} ${i.path}: ${i.message} / ${i.hint}`);
+  };
+  // A net link to a vsock router.
+  assert.deepEqual(issues([{ endpoints: ["a", "r1"] }, { endpoints: ["b:eth0", "r1:eth0"] }]), [
+    'bad-endpoint links[0].endpoints[1]: Endpoint "r1" is a vsock router, which takes vsock ' +
+    "links only / to join a VM's vsock device to it, write `kind: vsock` on the link",
+    'bad-endpoint links[1].endpoints[1]: Endpoint "r1:eth0" names vsock router "r1", which ' +
+    "takes vsock links only / to join a VM's vsock device to it, write `kind: vsock` on the link",
+  ]);
+  // A vhost-pci link to a vsock router or a switch.
+  assert.deepEqual(
+    issues([{ kind: "vhost-pci", endpoints: ["a:eth0", "r1"] }, {
+      kind: "vhost-pci",
+      endpoints: ["b:eth0", "sw1"],
+    }]),
+    [
+      'vhost-pci-link links[0].endpoints[1]: Endpoint "r1" is a vsock router: a vhost-pci ' +
+      "link joins two VMs' NICs / a vsock router takes vsock links (`kind: vsock`); " +
+      'write "vm:nic" here',
+      'vhost-pci-link links[1].endpoints[1]: Vhost-pci link "b-sw1" cannot end at switch ' +
+      '"sw1" / a vhost-pci link joins two VMs\' NICs: endpoints: ["a:eth0", "b:eth0"]; a ' +
+      "switch takes net links (no `kind`)",
+    ],
+  );
+  // A vsock link to a switch or to a NIC.
+  assert.deepEqual(
+    issues([{ kind: "vsock", endpoints: ["a", "sw1"] }, {
+      kind: "vsock",
+      endpoints: ["b:eth0", "r1"],
+    }]),
+    [
+      'vsock-link links[0].endpoints[1]: Endpoint "sw1" is a switch: a vsock link joins ' +
+      "VMs' vsock devices, or a VM and a vsock router / a switch takes net links: remove " +
+      "`kind: vsock` to join a NIC to it",
+      'vsock-link links[1].endpoints[0]: Endpoint "b:eth0" names a NIC: a vsock link joins ' +
+      'VMs\' vsock devices, by VM name / write "b"',
+    ],
+  );
+  // A net link to a VM with a vsock device and no NIC.
+  assert.deepEqual(issues([{ endpoints: ["c", "a"] }]), [
+    'no-nic links[0].endpoints[0]: VM "c" has no NIC to link / add one under vms.c.nics, or ' +
+    "write `kind: vsock` on the link to join its vsock device",
+  ]);
+});

@@ -116,6 +116,24 @@ export function pathToString(path: readonly PathSegment[]): string {
   return out;
 }
 
+/**
+ * The start of a message about an endpoint that names the wrong kind of node: `Endpoint "r1" is
+ * a vsock router`, or `Endpoint "r1:eth0" names vsock router "r1"` when the endpoint says more
+ * than the node's name.
+ *
+ * @example
+ * ```ts
+ * import { endpointIs } from "./issues.ts";
+ * endpointIs("sw1", "sw1", "switch"); // 'Endpoint "sw1" is a switch'
+ * endpointIs("sw1:eth0", "sw1", "switch"); // 'Endpoint "sw1:eth0" names switch "sw1"'
+ * ```
+ */
+export function endpointIs(text: string, node: string, what: string): string {
+  return text === node
+    ? `Endpoint ${quote(text)} is a ${what}`
+    : `Endpoint ${quote(text)} names ${what} ${quote(node)}`;
+}
+
 /** Longest word or candidate compared for a suggestion: beyond it, nothing is a typo. */
 const SUGGEST_MAX_CHARS = 64;
 

@@ -55,7 +55,8 @@ export function checkVhostPci(
           code: "vhost-pci-link",
           path: [...path, "endpoints", j],
           message: `Vhost-pci link ${quote(link.name)} cannot end at switch ${quote(e.switch)}`,
-          hint: 'a vhost-pci link joins two VMs\' NICs: endpoints: ["a:eth0", "b:eth0"]',
+          hint: 'a vhost-pci link joins two VMs\' NICs: endpoints: ["a:eth0", "b:eth0"]; a ' +
+            "switch takes net links (no `kind`)",
         });
       }
     }

@@ -15,7 +15,7 @@ import {
   vsockDriverMemoryBytes,
 } from "../../devices/vsock/driver.ts";
 import type { PathSegment, Problem } from "./issues.ts";
-import { didYouMean } from "./issues.ts";
+import { didYouMean, endpointIs } from "./issues.ts";
 import { quote } from "./quote.ts";
 import { IMPAIRMENT_KEYS, type RawTopology } from "./schema.ts";
 import type { Impairment, LinkSpec, VmSpec, VsockLinkSpec, VsockRouterSpec } from "./types.ts";
@@ -113,7 +113,11 @@ export function buildVsock(
       const at: PathSegment[] = [...path, "endpoints", j];
       if (routerByName.has(text)) return;
       const vm = byName.get(text);
-      if (vm === undefined) {
+      const other = vm === undefined ? otherNode(raw, byName, text) : null;
+      if (other !== null) {
+        ok = false;
+        problems.push({ code: "vsock-link", path: at, ...other });
+      } else if (vm === undefined) {
         ok = false;
         problems.push({
           code: "unknown-endpoint",
@@ -180,6 +184,34 @@ export function buildVsock(
 }
 
 type Obj = Record<string, unknown>;
+
+/**
+ * What a vsock link's endpoint names when it is not a VM or a vsock router but another node of
+ * the lab (a switch, a VM's NIC): the message says what it is, the hint what fits. Null for a
+ * name the lab does not know.
+ */
+function otherNode(
+  raw: RawTopology,
+  vms: ReadonlyMap<string, VmSpec>,
+  text: string,
+): { message: string; hint: string } | null {
+  const node = text.split(":")[0];
+  if (Object.hasOwn(raw.switches ?? {}, node) && !vms.has(node)) {
+    return {
+      message: `${endpointIs(text, node, "switch")}: a vsock link joins VMs' vsock devices, ` +
+        "or a VM and a vsock router",
+      hint: "a switch takes net links: remove `kind: vsock` to join a NIC to it",
+    };
+  }
+  if (text !== node && vms.has(node)) {
+    return {
+      message: `Endpoint ${quote(text)} names a NIC: a vsock link joins VMs' vsock devices, ` +
+        "by VM name",
+      hint: `write ${quote(node)}`,
+    };
+  }
+  return null;
+}
 
 /**
  * Every impairment key on `links[i]` (itself, `forward`, `reverse`) that a vsock link refuses:
