@@ -67,6 +67,7 @@ export function configureCommandTree(command: AnyCommand, output: CliOutput): vo
     outputError: () => {},
   });
   command.showSuggestionAfterError(true);
+  refuseRepeatedOptions(command);
   command.exitOverride((error: CommanderError): never => {
     if (isHelpOrVersion(error)) {
       // Help shown because a command was missing ("vlab", "vlab bench") is a usage error.
@@ -81,6 +82,30 @@ export function configureCommandTree(command: AnyCommand, output: CliOutput): vo
     command.addCommand(helpCommand(command));
   }
   for (const sub of command.commands) configureCommandTree(sub, output);
+}
+
+/**
+ * An option that takes a value, given twice (`--ms 100 --ms 200`), is a usage error: commander
+ * keeps the last, and which one the user meant is unknown (a control request's key given twice
+ * is refused the same way, `duplicate-key`). Variadic options, which collect, are left alone.
+ */
+function refuseRepeatedOptions(command: AnyCommand): void {
+  for (const option of command.options) {
+    if (option.variadic || !(option.required || option.optional)) continue;
+    const seen: string[] = [];
+    command.on(`option:${option.name()}`, (value: unknown) => {
+      seen.push(String(value));
+      if (seen.length < 2) return;
+      const flag = option.long ?? option.short ?? option.name();
+      throw new VlabError(
+        "usage",
+        `Option ${flag} of "${commandPath(command)}" is given twice (${quote(seen[0])}, then ${
+          quote(seen[1])
+        })`,
+        { hint: `Give ${flag} once, with the value you mean` },
+      );
+    });
+  }
 }
 
 /** `help [command...]`: the help of a (nested) subcommand of `parent`, or a usage error. */

@@ -54,6 +54,21 @@ Deno.test("an option without its value is a usage error", async () => {
   assert.equal(error.message, 'Option "--batch <list>" of "vlab bench rings" needs a value');
 });
 
+Deno.test("an option that takes a value, given twice, is a usage error naming both values", async () => {
+  // Commander kept the last: `--ms 100 --ms 200` ran 200, whichever the user meant.
+  const error = await parseError(["bench", "rings", "--batch", "1", "--batch=9"]);
+  assert.ok(error instanceof VlabError);
+  assert.equal(error.code, "usage");
+  assert.equal(
+    error.message,
+    'Option --batch of "vlab bench rings" is given twice ("1", then "9")',
+  );
+  assert.equal(error.hint, "Give --batch once, with the value you mean");
+  // A flag without a value given twice says nothing else: it is left alone.
+  const { root } = program();
+  await root.parseAsync(["bench", "rings", "--json", "--json"], { from: "user" });
+});
+
 Deno.test("extra arguments are a usage error listing them", async () => {
   const error = await parseError(["bench", "rings", "a", "b"]);
   assert.ok(error instanceof VlabError);
