@@ -128,12 +128,23 @@ export function downCommand() {
     .argument("[name]", "lab name")
     .option("--all", "stop every running lab")
     .action(async (name, opts) => {
+      if (opts.all && name !== undefined) {
+        // Which did the user mean: every lab, or that one? Stopping all of them is not undone.
+        throw new VlabError("usage", `vlab down takes a lab name or --all, not both`, {
+          hint: `Run \`vlab down ${name}\` to stop that lab, or \`vlab down --all\` for every one`,
+        });
+      }
       const live = opts.all
         ? (await findLabs({ clean: true })).flatMap((l) => l.status === "running" ? [l] : [])
         : [{
           record: await resolveLab(name, "the lab name (`vlab down NAME`)"),
           process: "running",
         }];
+      if (live.length === 0) {
+        // Nothing to stop is no failure (the labs are down, as asked), but it is said.
+        await out("no lab is running\n");
+        return;
+      }
       // A lab frozen with kill -STOP cannot answer (a request would hang): say so, stop the rest.
       const frozen = live.filter((l) => l.process === "stopped").map((l) => l.record);
       const records = live.filter((l) => l.process !== "stopped").map((l) => l.record);

@@ -278,6 +278,19 @@ Deno.test("a fault option its mode does not use is a usage error, before any lab
   });
 });
 
+Deno.test("down with a name and --all is a usage error; --all with no lab says so", async () => {
+  await inStateDir(async (env) => {
+    // It stopped every lab, the named one and all the others.
+    const both = await vlabWith(env, "down", "--all", "pair");
+    assert.equal(both.code, 2, both.stderr);
+    const { message, hint } = errorLines(both);
+    assert.equal(message, "vlab down takes a lab name or --all, not both");
+    assert.match(hint, /`vlab down pair` to stop that lab, or `vlab down --all`/);
+    const none = await vlabWith(env, "down", "--all");
+    assert.deepEqual([none.code, none.stdout, none.stderr], [0, "no lab is running\n", ""]);
+  });
+});
+
 Deno.test("vlab link refuses what it would ignore (extra words, --direction with up/down, a key twice)", async () => {
   await inStateDir(async (env) => {
     const cases: [string[], RegExp][] = [
