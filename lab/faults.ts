@@ -41,6 +41,7 @@ import {
 import type { Layout } from "../devices/virtio/queue.ts";
 import type { LabPlan } from "./plan.ts";
 import { quote } from "./topology/quote.ts";
+import { closestName } from "./topology/issues.ts";
 import type { DeviceSpec } from "./wire/specs.ts";
 import { deviceControl, epochWord } from "./wire/control.ts";
 import type { BackendCrashMode, ToWorker } from "./wire/messages.ts";
@@ -60,6 +61,15 @@ export const FAULT_KINDS: readonly Fault["kind"][] = [
   "lost-irq",
   "vm-crash",
 ];
+
+/** The keys of each fault kind's JSON object (a request body, `Lab.fault`'s argument). */
+const FAULT_KEYS: Readonly<Record<Fault["kind"], readonly string[]>> = {
+  "backend-crash": ["kind", "vm", "mode", "ms", "after"],
+  "guest-bug": ["kind", "vm", "device", "queue", "bug"],
+  "lost-kick": ["kind", "vm", "device", "queue", "count"],
+  "lost-irq": ["kind", "vm", "device", "queue", "count"],
+  "vm-crash": ["kind", "vm"],
+};
 
 /** What injecting a fault resolves to. */
 export type FaultOutcome =
@@ -193,17 +203,18 @@ export function parseFault(
   if (typeof vm !== "string") {
     return bad("Cannot inject a fault: no VM named", `Add "vm": "<name>"`);
   }
-  if (kind === "vm-crash") {
-    // Nothing to choose: a crash is a crash. A key it does not use is refused, not ignored.
-    const extra = Object.keys(o).find((k) => k !== "kind" && k !== "vm" && o[k] !== undefined);
-    if (extra !== undefined) {
-      return bad(
-        `Cannot inject vm-crash: it takes only a VM, not ${quote(extra)}`,
-        `Send {"kind": "vm-crash", "vm": "b"}`,
-      );
-    }
-    return { ok: true, value: { kind, vm } };
+  // A key the kind does not take (a typo such as "cout") is refused, not ignored: the user meant
+  // something by it, and the fault would run with the default in its place.
+  const keys = FAULT_KEYS[kind as Fault["kind"]];
+  const extra = Object.keys(o).find((k) => !keys.includes(k) && o[k] !== undefined);
+  if (extra !== undefined) {
+    const near = closestName(extra, keys);
+    return bad(
+      `Cannot inject ${kind}: it takes no key ${quote(extra)}`,
+      near !== undefined ? `Did you mean "${near}"?` : `Its keys: ${keys.join(", ")}`,
+    );
   }
+  if (kind === "vm-crash") return { ok: true, value: { kind, vm } };
   if (kind === "backend-crash") {
     const mode = get("mode") ?? "exit";
     if (typeof mode !== "string" || !(CRASH_MODES as readonly string[]).includes(mode)) {

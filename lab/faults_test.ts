@@ -298,8 +298,8 @@ Deno.test("a vm crash names only its VM; any other key is refused, not ignored",
     const r = parseFault({ kind: "vm-crash", vm: "b", ...extra });
     assert.ok(!r.ok, JSON.stringify(extra));
     assert.equal(r.code, "bad-fault");
-    assert.match(r.message, /^Cannot inject vm-crash: it takes only a VM, not "/);
-    assert.match(r.hint, /"kind": "vm-crash", "vm": "b"/);
+    assert.match(r.message, /^Cannot inject vm-crash: it takes no key "/);
+    assert.equal(r.hint, "Its keys: kind, vm");
   }
   const noVm = parseFault({ kind: "vm-crash" });
   assert.ok(!noVm.ok);
@@ -365,4 +365,40 @@ Deno.test("a vm crash reaches the lab for a plain VM, a vIOMMU VM, and is refuse
   assert.ok(!unknown.ok);
   assert.equal(unknown.code, "unknown-vm");
   assert.deepEqual(crashed, ["b", "a"], "nothing crashed for a refusal");
+});
+
+Deno.test("a key a fault kind does not take is refused with did-you-mean, for every kind", () => {
+  // `"cout": 5` injected a lost-kick of the default count, 1, and said nothing.
+  const cases: [Record<string, unknown>, string, string][] = [
+    [
+      { kind: "lost-kick", vm: "a", device: "eth0", queue: "transmitq", cout: 5 },
+      'Cannot inject lost-kick: it takes no key "cout"',
+      'Did you mean "count"?',
+    ],
+    [
+      { kind: "backend-crash", vm: "a", extra: 1 },
+      'Cannot inject backend-crash: it takes no key "extra"',
+      "Its keys: kind, vm, mode, ms, after",
+    ],
+    [
+      { kind: "guest-bug", vm: "a", device: "eth0", queue: "transmitq", bug: "loop", count: 2 },
+      'Cannot inject guest-bug: it takes no key "count"',
+      "Its keys: kind, vm, device, queue, bug",
+    ],
+    [
+      { kind: "lost-irq", vm: "a", device: "eth0", queue: "receiveq", count: 1, mode: "exit" },
+      'Cannot inject lost-irq: it takes no key "mode"',
+      "Its keys: kind, vm, device, queue, count",
+    ],
+  ];
+  for (const [body, message, hint] of cases) {
+    const r = parseFault(body);
+    assert.ok(!r.ok, JSON.stringify(body));
+    assert.deepEqual([r.code, r.message], ["bad-fault", message]);
+    assert.equal(r.hint, hint);
+  }
+  // Absent options given as undefined (a drill step's parsed object) are no keys.
+  assert.ok(
+    parseFault({ kind: "lost-kick", vm: "a", device: "d", queue: "q", count: undefined }).ok,
+  );
 });
