@@ -105,11 +105,27 @@ export interface Built {
 const NAME_RE = new RegExp(NAME_PATTERN);
 const LAB_NAME_RE = new RegExp(LAB_NAME_PATTERN);
 
+/** What a suggested name starts with when the bad one does not start with a letter. */
+const NAME_PREFIX: ReadonlyMap<string, string> = new Map([
+  ["VM", "vm"],
+  ["NIC", "eth"],
+  ["switch", "sw"],
+  ["link", "link"],
+  ["vsock router", "router"],
+]);
+
+/**
+ * A valid name close to a bad one: lower case, other characters as "-", and a name that does
+ * not start with a letter gets the kind's prefix ("1" → "vm1", "0" → "eth0").
+ */
+function suggestName(kind: string, name: string): string {
+  let fixed = name.toLowerCase().replace(/[^a-z0-9_-]/g, "-").replace(/^[-_]+/, "");
+  if (!/^[a-z]/.test(fixed)) fixed = (NAME_PREFIX.get(kind) ?? "x") + fixed;
+  return fixed.slice(0, 16);
+}
+
 function badName(kind: string, name: string, path: PathSegment[], atKey: boolean): Problem {
-  const fixed = name.toLowerCase().replace(/[^a-z0-9_-]/g, "-").replace(/^[^a-z]+/, "").slice(
-    0,
-    16,
-  );
+  const fixed = suggestName(kind, name);
   return {
     code: "bad-name",
     path,
@@ -245,7 +261,10 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
         } rings and buffers${iommuBytes > 0 ? " and its vIOMMU driver" : ""}, got ${
           mib(memoryBytes)
         }`,
-        hint: `set memory: ${Math.ceil(needed / 2 ** 20)}MiB or more, or use a smaller queue_size`,
+        // Only the NICs' rings have a size to choose; vsock's and the vIOMMU's are fixed.
+        hint: `set memory: ${Math.ceil(needed / 2 ** 20)}MiB or more${
+          sizable.length > 0 ? ", or use a smaller queue_size" : ""
+        }`,
       });
     }
     vms.push({

@@ -389,3 +389,37 @@ Deno.test("an endpoint of the wrong kind of node says what it is and which link 
     "write `kind: vsock` on the link to join its vsock device",
   ]);
 });
+
+Deno.test("a bad name gets a name to try, with a prefix when it does not start with a letter", () => {
+  const r = topologyFromObject({
+    name: "x",
+    vms: { "1": { nics: { "0": {} } }, "Web 1": {}, "-a": {} },
+    switches: { "2": {} },
+    vsock_routers: { "3": {} },
+    links: [{ name: "4", endpoints: ["1", "2"] }],
+  });
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => `${i.path}: ${i.hint}`), [
+    'vms["1"]: try "vm1"',
+    'vms["1"].nics["0"]: try "eth0"',
+    'vms["Web 1"]: try "web-1"',
+    'vms["-a"]: try "a"',
+    'switches["2"]: try "sw2"',
+    'links[0].name: try "link4"',
+    'vsock_routers["3"]: try "router3"',
+  ]);
+});
+
+Deno.test("the memory hint names queue_size only for a VM with NICs", () => {
+  const hint = (vm: Record<string, unknown>) => {
+    const r = topologyFromObject({ name: "x", vms: { a: vm } });
+    assert.ok(!r.ok);
+    assert.equal(r.error[0].code, "memory-too-small");
+    return r.error[0].hint;
+  };
+  assert.equal(hint({ memory: "4MiB", vsock: { cid: 3 } }), "set memory: 5MiB or more");
+  assert.equal(
+    hint({ memory: "1MiB", vsock: { cid: 3 }, nics: { eth0: { queue_size: 4096 } } }),
+    "set memory: 17MiB or more, or use a smaller queue_size",
+  );
+});
