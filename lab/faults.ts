@@ -357,6 +357,10 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
         "Wait for its restart (event backend-restarted, about a second after the hang began) or for the hang to end, then inject again",
       );
     }
+    if (mode === "mid-pass") {
+      const refused = midPassRefused(vm);
+      if (refused !== null) return refused;
+    }
     if (hang !== undefined) target.hangs.delete(vm.name);
     if (mode === "hang") target.hangs.set(vm.name, { epoch, until: now + ms });
     if (mode === "mid-pass") {
@@ -440,6 +444,25 @@ function crashVm(vm: LabPlan["vms"][number], target: FaultTarget): FaultOutcome 
   target.emit("fault", vm.name, { fault: "vm-crash" });
   target.crashVm(vm.name);
   return { ok: true, detail: { fault: "vm-crash", vm: vm.name } };
+}
+
+/**
+ * The refusal of a `mid-pass` crash on a VM whose device worker moves no NIC's frames (a crash
+ * that counts them would stay armed for ever, "injected" and never done), or null. Only a NIC
+ * whose queues the VM's own device worker serves counts: a vhost-pci frontend's are served by
+ * the peer's guest, and vsock and iommu devices carry no frames a pass could crash among.
+ */
+function midPassRefused(vm: LabPlan["vms"][number]): FaultOutcome | null {
+  const nics = vm.devices.filter((d) => d.kind === "net");
+  if (nics.some((d) => (d.vhostPci ?? null) === null)) return null;
+  const served = nics.find((d) => d.vhostPci);
+  return refuse(
+    "no-queues",
+    `Cannot inject backend-crash (mid-pass): VM "${vm.name}"'s device worker moves no NIC's frames, and a mid-pass crash comes after one`,
+    served?.vhostPci
+      ? `${vm.name}:${served.name}'s queues are served by ${served.vhostPci.peerVm}'s guest (vhost-pci link ${served.vhostPci.link}); use --mode exit, hang or slow`
+      : "Use --mode exit, hang or slow",
+  );
 }
 
 /**

@@ -402,3 +402,54 @@ Deno.test("a key a fault kind does not take is refused with did-you-mean, for ev
     parseFault({ kind: "lost-kick", vm: "a", device: "d", queue: "q", count: undefined }).ok,
   );
 });
+
+Deno.test("a mid-pass crash is refused on a VM whose device worker moves no NIC's frames", async () => {
+  // vhost-pci.yaml: b's guest serves a's NIC, and b's only device is served in its own guest; a
+  // mid-pass crash of either device worker said "injected" and never came.
+  const t = parseTopology(
+    Deno.readTextFileSync(new URL("../topologies/vhost-pci.yaml", import.meta.url)),
+    "vhost-pci.yaml",
+  );
+  assert.ok(t.ok);
+  const plan = planLab(t.value);
+  const posted: ToWorker[] = [];
+  const target: FaultTarget = {
+    plan,
+    vmState: () => "running",
+    post: (_vm, _kind, m) => (posted.push(m), true),
+    control: (i) => new SharedArrayBuffer(plan.vms[i].control.bytes),
+    emit: () => {},
+    askGuestBug: () => Promise.resolve(null),
+    hangs: new Map(),
+  };
+  const a = await injectFault({ kind: "backend-crash", vm: "a", mode: "mid-pass" }, target);
+  assert.ok(!a.ok);
+  assert.equal(a.code, "no-queues");
+  assert.match(
+    a.message,
+    /^Cannot inject backend-crash \(mid-pass\): VM "a"'s device worker moves no NIC's frames/,
+  );
+  assert.match(
+    a.hint,
+    /^a:eth0's queues are served by b's guest \(vhost-pci link [^)]+\); use --mode exit, hang or slow$/,
+  );
+  const b = await injectFault({ kind: "backend-crash", vm: "b", mode: "mid-pass" }, target);
+  assert.ok(!b.ok);
+  assert.equal(b.hint, "Use --mode exit, hang or slow");
+  assert.equal(posted.length, 0);
+  // The other modes still reach the worker.
+  assert.ok((await injectFault({ kind: "backend-crash", vm: "a", mode: "exit" }, target)).ok);
+  // A VM with a NIC of its own takes it.
+  const pair = parseTopology(
+    Deno.readTextFileSync(new URL("../topologies/pair.yaml", import.meta.url)),
+    "pair.yaml",
+  );
+  assert.ok(pair.ok);
+  const pairPlan = planLab(pair.value);
+  const ok = await injectFault({ kind: "backend-crash", vm: "a", mode: "mid-pass" }, {
+    ...target,
+    plan: pairPlan,
+    control: (i) => new SharedArrayBuffer(pairPlan.vms[i].control.bytes),
+  });
+  assert.ok(ok.ok);
+});

@@ -116,6 +116,7 @@ const FAULT_STATUS = new Map([
   ["guest-bug-refused", 409],
   ["backend-hung", 409],
   ["vm-crash-unsupported", 409],
+  ["no-queues", 409],
 ]);
 
 /** `POST /faults`: `{"kind": "backend-crash", "vm": "a", "mode": "exit"}` and the like. */
