@@ -462,3 +462,43 @@ Deno.test("an empty key and a badly indented key are located at the key itself",
   // A tab is still shown where it is.
   assert.equal(brief("name: t\nvms:\n\ta: {}\n")[0].split(" ")[0], "3:1");
 });
+
+Deno.test("a list, string or set of the wrong length says how many items or characters, not a range", () => {
+  const schema = z.strictObject({
+    argv: z.array(z.string()).min(1).optional(),
+    pair: z.array(z.string()).length(2).optional(),
+    few: z.array(z.string()).max(2).optional(),
+    tag: z.string().min(2).max(4).optional(),
+    code: z.string().length(3).optional(),
+    ids: z.set(z.number()).min(1).optional(),
+  });
+  const of = (value: unknown) =>
+    schemaProblems(schema, value, { what: "The drill", docs: "docs/drills.md" }).map((p) =>
+      `${p.code} ${p.message} / ${p.hint}`
+    );
+  assert.deepEqual(of({ argv: [] }), [
+    "out-of-range argv needs at least 1 item, got none / add 1 item to the list",
+  ]);
+  assert.deepEqual(of({ pair: ["a"], few: ["a", "b", "c"] }), [
+    "out-of-range pair needs exactly 2 items, got 1 / write a list of 2 items",
+    "out-of-range few takes at most 2 items, got 3 / remove 1 item from the list",
+  ]);
+  assert.deepEqual(of({ tag: "a", code: "abcd" }), [
+    'out-of-range tag must be at least 2 characters long, got "a" / write 2 to 4 characters',
+    'out-of-range code must be exactly 3 characters long, got "abcd" / write 3 characters',
+  ]);
+  assert.deepEqual(of({ tag: "abcdefg" }), [
+    'out-of-range tag must be at most 4 characters long, got "abcdefg" / write 2 to 4 characters',
+  ]);
+  assert.deepEqual(of({ ids: new Set() }), [
+    "out-of-range ids needs at least 1 item, got none / add 1 item to the set",
+  ]);
+  // Numbers keep their range, in a topology too.
+  assert.deepEqual(brief("name: x\nvms: { a: { mtu: 20 } }\n"), [
+    "2:18 out-of-range mtu must be between 68 and 9000, got 20",
+  ]);
+  assert.equal(
+    issuesOf("name: x\nvms: { a: { mtu: 20 } }\n")[0].hint,
+    "write a whole number from 68 to 9000",
+  );
+});

@@ -163,6 +163,60 @@ function missingKey(path: PathSegment[], doc: SchemaDoc, options: readonly strin
   };
 }
 
+/** "1 item", "3 items", "no items". */
+function count(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? "" : "s"}`;
+}
+
+/**
+ * A list, set or string that is too short or too long: how many items or characters it needs
+ * and has (zod's `too_small` and `too_big` carry one bound: the other is read from the schema,
+ * for a string).
+ */
+function lengthProblem(
+  issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig,
+  path: PathSegment[],
+  value: unknown,
+  doc: SchemaDoc,
+): Problem {
+  const key = lastKey(path);
+  const small = issue.code === "too_small";
+  const bound = Number(small ? issue.minimum : issue.maximum);
+  // An exclusive bound (not made by min, max or length, but possible) counts one more or less.
+  const n = issue.inclusive === false ? (small ? bound + 1 : bound - 1) : bound;
+  const exact = issue.exact === true;
+  if (issue.origin === "string") {
+    const s = schemaAt(path, doc.root);
+    const min = typeof s?.minLength === "number" ? s.minLength : null;
+    const max = typeof s?.maxLength === "number" ? s.maxLength : null;
+    const how = exact ? "exactly" : small ? "at least" : "at most";
+    return {
+      code: "out-of-range",
+      path,
+      message: `${key} must be ${how} ${count(n, "character")} long, got ${describeValue(value)}`,
+      hint: exact || min === max
+        ? `write ${count(n, "character")}`
+        : min !== null && max !== null
+        ? `write ${min} to ${max} characters`
+        : `write ${how} ${count(n, "character")}`,
+    };
+  }
+  const where = issue.origin === "set" ? "set" : "list";
+  const got = Array.isArray(value) ? value.length : value instanceof Set ? value.size : null;
+  const gotText = got === null ? describeValue(value) : got === 0 ? "none" : String(got);
+  const message = exact
+    ? `${key} needs exactly ${count(n, "item")}, got ${gotText}`
+    : small
+    ? `${key} needs at least ${count(n, "item")}, got ${gotText}`
+    : `${key} takes at most ${count(n, "item")}, got ${gotText}`;
+  const hint = exact || got === null
+    ? `write a ${where} of ${count(n, "item")}`
+    : small
+    ? `add ${count(n - got, "item")} to the ${where}`
+    : `remove ${count(got - n, "item")} from the ${where}`;
+  return { code: "out-of-range", path, message, hint };
+}
+
 function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Problem[] {
   const path = issue.path as PathSegment[];
   const value = valueAt(raw, path);
@@ -200,6 +254,9 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Pr
       }];
     case "too_small":
     case "too_big": {
+      if (issue.origin === "array" || issue.origin === "set" || issue.origin === "string") {
+        return [lengthProblem(issue, path, value, doc)];
+      }
       const s = schemaAt(path, doc.root);
       const key = lastKey(path);
       const rule = doc.root === topologySchema ? RANGE_RULE.get(key) : undefined;
