@@ -8,6 +8,7 @@
  * @module
  */
 
+import { VSOCK_MAX_CONNECTIONS } from "../devices/vsock/config.ts";
 import { LabError } from "./errors.ts";
 import { quote } from "./topology/quote.ts";
 
@@ -61,7 +62,7 @@ export async function vsockConnect(
       throw new LabError(
         "workload-failed",
         `Cannot connect to vsock port ${port} of VM ${quote(vm)}: refused`,
-        `Start a listener there first, such as \`vlab exec ${vm} -- vsock-echo -p ${port}\``,
+        `Start a listener there first, such as \`vlab exec ${vm} -- vsock-echo -p ${port}\` (a VM takes at most ${VSOCK_MAX_CONNECTIONS} vsock connections at once)`,
       );
     }
     return conn;

@@ -29,7 +29,8 @@ Deno.test({
       await assert.rejects(a.vsockConnect(7), (e) => {
         assert.ok(e instanceof LabError && e.code === "workload-failed", String(e));
         assert.match(e.message, /^Cannot connect to vsock port 7 of VM "a": refused$/);
-        assert.match(e.hint, /vsock-echo -p 7/);
+        // Nothing listening and every connection taken look alike to the host: both are named.
+        assert.match(e.hint, /vsock-echo -p 7`.*at most 1023 vsock connections at once/);
         return true;
       });
       await assert.rejects(lab.vm("c").vsockConnect(7), (e) => {

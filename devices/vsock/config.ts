@@ -108,3 +108,9 @@ export function parseVsockConfig(bytes: Uint8Array): number {
   for (let i = 3; i >= 0; i--) v = v * 256 + (bytes[VsockConfigOffset.GUEST_CID + i] ?? 0);
   return v;
 }
+
+/**
+ * The most connections a vsock device, and each guest's and the host's socket table, hold at
+ * once, as Firecracker's muxer (`MAX_CONNECTIONS`): a connect beyond it is refused (RST).
+ */
+export const VSOCK_MAX_CONNECTIONS = 1023;

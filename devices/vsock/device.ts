@@ -40,7 +40,12 @@ import type { ActivateContext, ActivateError, VirtioDeviceModel } from "../virti
 import type { RingError } from "../virtio/errors.ts";
 import { type FeatureSet, featureSet, ringOfferBits } from "../virtio/features.ts";
 import type { DeviceQueue } from "../virtio/queue.ts";
-import { encodeVsockConfig, readVsockConfig, VSOCK_CONFIG_SIZE } from "./config.ts";
+import {
+  encodeVsockConfig,
+  readVsockConfig,
+  VSOCK_CONFIG_SIZE,
+  VSOCK_MAX_CONNECTIONS,
+} from "./config.ts";
 import { GuestInbox } from "./inbox.ts";
 import { gatherSegments } from "../virtio/segments.ts";
 import { ConnTrack, type TrackedConnection, Verdict } from "./conntrack.ts";
@@ -193,7 +198,7 @@ export class VsockDevice implements VirtioDeviceModel {
     this.guestCid = opts.guestCid;
     this.queueMaxSize = opts.queueMaxSize;
     this.backend = opts.backend;
-    this.track = new ConnTrack(opts.maxConnections ?? 1023);
+    this.track = new ConnTrack(opts.maxConnections ?? VSOCK_MAX_CONNECTIONS);
     this.maxPending = opts.maxPendingRx ?? 256;
     this.config = encodeVsockConfig(opts.guestCid);
     this.inbox = new GuestInbox(this.u8, this.c);

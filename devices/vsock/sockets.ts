@@ -16,6 +16,7 @@
 import { copyAtPhase } from "../memory/allocator.ts";
 import { Connection, type ConnectionOptions, type PacketEmit } from "./connection.ts";
 import { type VsockHeader, VsockOp, VsockType } from "./header.ts";
+import { VSOCK_MAX_CONNECTIONS } from "./config.ts";
 import { rstFor } from "./header.ts";
 import { VSOCK_DRIVER_COUNTER_COUNT, VsockDriverCounter } from "./metrics.ts";
 
@@ -87,7 +88,7 @@ export class VsockSockets {
     this.now = o.now;
     this.bufAlloc = o.bufAlloc;
     this.maxPayload = o.maxPayload;
-    this.maxConnections = o.maxConnections ?? 1023;
+    this.maxConnections = o.maxConnections ?? VSOCK_MAX_CONNECTIONS;
     this.timeoutMs = o.timeoutMs;
     this.c = o.counters ?? new Float64Array(VSOCK_DRIVER_COUNTER_COUNT);
     this.emit = (h, payload) => {
