@@ -169,7 +169,8 @@ export interface VmHandle {
 /**
  * A running lab, as a script holds it. Once it is stopped (`stop()`, `vlab down`, a signal), its
  * reads still answer (the last counters) and every change (`setLink`, `setImpairment`,
- * `partition`, `heal`, `capture`) throws a `LabError` with code `no-lab`.
+ * `partition`, `heal`, `capture`) and workload (`exec`, `spawn`) throws a `LabError` with code
+ * `no-lab`.
  *
  * @example
  * ```ts ignore
@@ -388,10 +389,12 @@ function handleOf(running: RegisteredLab): LabHandle {
       state: () => lab.vmState(name),
       exec: async (argv, options) => {
         expectArgv("exec", argv);
+        refuseStopped(lab, `run ${quote(argv[0])} in VM ${quote(name)}`);
         return outcome(await lab.exec(name, argv, optionsOf("exec", options).signal));
       },
       spawn: async (argv, options) => {
         expectArgv("spawn", argv);
+        refuseStopped(lab, `run ${quote(argv[0])} in VM ${quote(name)}`);
         const started = await lab.spawn(name, argv, optionsOf("spawn", options).signal);
         // A workload that never ran (its port taken, its words wrong) is this call's failure.
         if (!started.started) outcome(await started.result);

@@ -166,7 +166,24 @@ Deno.test({
           assert.throws(change, isLabError("no-lab"));
         }
         await assert.rejects(stopped.capture("a-b", { ms: 10 }), isLabError("no-lab"));
-        await assert.rejects(stopped.vm("b").spawn(["sink"]), isLabError("workload-failed"));
+        // A workload asked of a stopped lab is refused as every change is (its hint said
+        // "vlab up", a CLI command, to a script).
+        for (
+          const call of [
+            () => stopped.vm("b").spawn(["sink"]),
+            () => stopped.vm("b").exec(["sink"]),
+          ]
+        ) {
+          await assert.rejects(call, (e) => {
+            isLabError("no-lab")(e);
+            assert.equal(
+              (e as LabError).message,
+              'Cannot run "sink" in VM "b": lab "api-mini" is stopped',
+            );
+            assert.equal((e as LabError).hint, "Start it again with startLab()");
+            return true;
+          });
+        }
         assert.equal(Deno.readTextFileSync(events).trim().split("\n").length, kinds.length);
       } finally {
         await lab?.stop();
