@@ -399,7 +399,9 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
       const nic = vm.devices.find((d) => d.kind === "net");
       return refuse(
         "no-guest-bugs",
-        `Cannot inject guest-bug: ${vm.name}:${device.name} is a ${device.kind} device, and only a NIC's driver writes guest bugs`,
+        `Cannot inject guest-bug: ${vm.name}:${device.name} is ${
+          device.kind === "iommu" ? "an" : "a"
+        } ${device.kind} device, and only a NIC's driver writes guest bugs`,
         nic
           ? `Try a NIC's queue: \`vlab fault guest-bug ${vm.name} ${nic.name} transmitq loop\``
           : "Guest bugs go to a NIC's queues (receiveq, transmitq)",
