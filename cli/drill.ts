@@ -9,13 +9,15 @@
  */
 
 import { Command } from "@commander-js/extra-typings";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { LabError } from "../lab/errors.ts";
 import {
   type DrillResult,
+  formatDrillIssues,
   jsonReport,
   junitReport,
   markdownReport,
+  readReport,
   renderDrillChart,
   replayDrill,
   runDrill,
@@ -44,14 +46,160 @@ function parseSeed(text: string | undefined): number | undefined {
   return n;
 }
 
+/** What to do about a failed write or folder creation, from the error's kind. */
+function writeHint(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "Its folder does not exist: make it first";
+  if (e instanceof Deno.errors.PermissionDenied) {
+    return "Its folder is not writable: give a path you can write to";
+  }
+  if (e instanceof Deno.errors.AlreadyExists || e instanceof Deno.errors.NotADirectory) {
+    return "A file is in the way where a folder should be: give another path, or move the file";
+  }
+  if (e instanceof Deno.errors.IsADirectory) return "It is a folder: give a file path";
+  return "Check the path: its folder must exist and be writable";
+}
+
 async function writeFile(path: string, text: string): Promise<void> {
   try {
     await Deno.writeTextFile(path, text);
   } catch (e) {
+    throw new VlabError("write-failed", `Cannot write ${quote(path)}: ${ioReason(e)}`, {
+      hint: writeHint(e),
+    });
+  }
+}
+
+/**
+ * The file's info, or null when nothing is at `path` (or a parent of it is a file, which the
+ * caller finds as it walks up); other errors are thrown.
+ */
+async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return null;
+    throw e;
+  }
+}
+
+/** Whether a file can be made in the folder `dir` (a probe file, removed at once). */
+async function writableFolder(dir: string): Promise<boolean> {
+  try {
+    await Deno.remove(await Deno.makeTempFile({ dir, prefix: ".vlab-write-probe-" }));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Check, before the drill's lab starts, that its reports can be written: `--report` is a folder
+ * or can be made (its nearest existing parent is a writable folder), `--junit` is no folder and
+ * its folder exists and is writable. A path that cannot work throws a `bad-option` error that says
+ * what is wrong with it, so that a drill is not run for nothing. Makes and changes nothing.
+ *
+ * @example
+ * ```ts ignore
+ * import { checkReportPaths } from "./drill.ts";
+ * await checkReportPaths({ junit: "/nonexistent/j.xml" }, "run the drill"); // throws bad-option
+ * ```
+ */
+export async function checkReportPaths(
+  opts: { report?: string; junit?: string },
+  doing: string,
+): Promise<void> {
+  const refuse = (option: string, path: string, why: string, hint: string): never => {
+    throw new VlabError("bad-option", `Cannot ${doing}: ${option} ${quote(path)} ${why}`, {
+      hint,
+    });
+  };
+  try {
+    if (opts.report !== undefined) {
+      const dir = opts.report;
+      const info = await statOrNull(dir);
+      if (info !== null && !info.isDirectory) {
+        refuse(
+          "--report",
+          dir,
+          "is a file, not a folder",
+          "Give --report a folder (it is made if missing): it receives report.md, report.json and chart.svg",
+        );
+      }
+      // The folder, or the nearest parent that exists (the rest is made).
+      let at = resolve(dir);
+      let found = info;
+      while (found === null && dirname(at) !== at) {
+        at = dirname(at);
+        found = await statOrNull(at);
+      }
+      if (found !== null && !found.isDirectory) {
+        refuse(
+          "--report",
+          dir,
+          `cannot be made: ${quote(at)} is a file, not a folder`,
+          "Give --report a folder whose parents are folders",
+        );
+      }
+      if (!(await writableFolder(at))) {
+        refuse(
+          "--report",
+          dir,
+          `cannot be written: ${quote(at)} is not writable`,
+          "Give --report a folder you can write to",
+        );
+      }
+    }
+    if (opts.junit !== undefined) {
+      const file = opts.junit;
+      const info = await statOrNull(file);
+      if (info?.isDirectory === true) {
+        refuse("--junit", file, "is a folder", "Give --junit a file path, such as out/drill.xml");
+      }
+      const dir = dirname(resolve(file));
+      const parent = await statOrNull(dir);
+      if (parent === null) {
+        refuse(
+          "--junit",
+          file,
+          `is in a folder that does not exist (${quote(dir)})`,
+          "Make the folder first, or give a path in an existing folder",
+        );
+      } else if (!parent.isDirectory) {
+        refuse(
+          "--junit",
+          file,
+          `is in ${quote(dir)}, which is a file, not a folder`,
+          "Give --junit a path in a folder",
+        );
+      } else if (info === null && !(await writableFolder(dir))) {
+        refuse(
+          "--junit",
+          file,
+          `cannot be made: ${quote(dir)} is not writable`,
+          "Give --junit a path in a folder you can write to",
+        );
+      } else if (info?.isFile === true) {
+        try {
+          // Opened to write, not truncated: the file is left as it is until the report is written.
+          (await Deno.open(file, { write: true })).close();
+        } catch (e) {
+          refuse(
+            "--junit",
+            file,
+            `cannot be written: ${ioReason(e)}`,
+            "Give --junit a file you can write to",
+          );
+        }
+      }
+    }
+  } catch (e) {
+    if (e instanceof VlabError) throw e;
     throw new VlabError(
-      "write-failed",
-      `Cannot write ${quote(path)}: ${ioReason(e)}`,
-      { hint: "Check that the folder exists and is writable" },
+      "bad-option",
+      `Cannot ${doing}: cannot check the report paths: ${ioReason(e)}`,
+      {
+        hint: "Check the paths given to --report and --junit and their permissions",
+      },
     );
   }
 }
@@ -87,7 +235,7 @@ async function writeReports(
       await Deno.mkdir(opts.report, { recursive: true });
     } catch (e) {
       throw new VlabError("write-failed", `Cannot create ${quote(opts.report)}: ${ioReason(e)}`, {
-        hint: "Check that the parent folder is writable",
+        hint: writeHint(e),
       });
     }
     await writeFile(join(opts.report, "chart.svg"), await renderDrillChart(result));
@@ -144,26 +292,56 @@ async function rethrow(e: unknown): Promise<never> {
   throw e;
 }
 
-async function finish(
+/**
+ * End a drill command: print the verdict line and `lines` (a replay's differences and notes),
+ * then write the reports asked for and say where they went, then exit 130 when the drill was
+ * interrupted or 1 when `ok` is false. The verdict comes first, so a report that cannot be
+ * written (its `write-failed` error is thrown after it) never hides how the drill went.
+ *
+ * @example
+ * ```ts ignore
+ * import { concludeDrill } from "./drill.ts";
+ * await concludeDrill(result, { lines: [], reports: { report: "out/" }, ok: result.passed });
+ * ```
+ */
+export async function concludeDrill(
   result: DrillResult,
-  extra: string[],
-  ok: boolean,
-  interrupted: boolean,
+  options: {
+    /** Lines printed after the verdict's. */
+    lines: string[];
+    /** Where to write the reports (`--report`, `--junit`). */
+    reports: { report?: string; junit?: string };
+    /** Whether the command succeeded (exit 0). */
+    ok: boolean;
+    /** Whether the drill was interrupted (exit 130). */
+    interrupted?: boolean;
+    /** Where the lines go (stdout). */
+    print?: (text: string) => void | Promise<void>;
+  },
 ): Promise<void> {
+  const print = options.print ?? out;
   const passed = result.assertions.filter((a) => a.verdict === "pass").length;
-  await out(
+  await print(
     [
       `${
         result.passed ? "PASS" : "FAIL"
       }: drill ${result.name}, ${passed}/${result.assertions.length} assertions hold, seed ${result.seed}${
         // Every assertion may hold and the drill still fail: say why on the verdict's line.
         result.error === undefined ? "" : ` (${result.error})`}`,
-      ...extra,
+      ...options.lines,
     ].join("\n") + "\n",
   );
+  const said = await writeReports(result, options.reports);
+  if (said.length > 0) await print(said.join("\n") + "\n");
   // Interrupted: the verdict and reports are out, but the drill did not run to its end.
-  if (interrupted) throw new CliExit(EXIT_CODES.interrupted);
-  if (!ok) throw new CliExit(EXIT_CODES.failure);
+  if (options.interrupted === true) throw new CliExit(EXIT_CODES.interrupted);
+  if (!options.ok) throw new CliExit(EXIT_CODES.failure);
+}
+
+/** A hint as a command's error gives it: a capital first letter. */
+function sentence(hint: string | null, fallback: string): string {
+  const text = hint ?? fallback;
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /**
@@ -191,10 +369,12 @@ export function drillCommand(): Command {
       .addHelpText("after", "\nExample:\n  vlab drill run drills/link-flap.yaml --report out/\n")
       .action(async (file, opts) => {
         const seed = parseSeed(opts.seed);
+        // Before the lab starts: a report path that cannot work would be found after the run.
+        await checkReportPaths(opts, "run the drill");
         const { value: result, interrupted } = await interruptible((signal) =>
           runDrill(file, { seed, signal, onProgress: (l) => void out(l + "\n") })
         ).catch(rethrow);
-        await finish(result, await writeReports(result, opts), result.passed, interrupted);
+        await concludeDrill(result, { lines: [], reports: opts, ok: result.passed, interrupted });
       }) as unknown as Command,
   );
   drill.addCommand(
@@ -206,16 +386,23 @@ export function drillCommand(): Command {
       .option("--report <dir>", "write the new run's reports to this folder")
       .option("--junit <file>", "write a JUnit XML report of the new run")
       .action(async (path, opts) => {
-        let recorded: unknown;
-        try {
-          recorded = JSON.parse(await Deno.readTextFile(path));
-        } catch (e) {
+        await checkReportPaths(opts, "replay the drill");
+        // A regular file of bounded size (a FIFO would block), JSON placed at its line:col.
+        const read = await readReport(path);
+        if (!read.ok) {
+          const e = read.error;
           throw new VlabError(
             "drill-invalid",
-            `Cannot read the report ${quote(path)}: ${e instanceof Error ? e.message : String(e)}`,
-            { hint: "give the report.json written by `vlab drill run --report DIR`" },
+            e.line === null ? e.message : formatDrillIssues([{ ...e, hint: null }]),
+            {
+              hint: sentence(
+                e.hint,
+                "give the report.json written by `vlab drill run --report DIR`",
+              ),
+            },
           );
         }
+        const recorded = read.value;
         const { value: { result, differences, notes }, interrupted } = await interruptible((
           signal,
         ) => replayDrill(recorded, { signal, onProgress: (l) => void out(l + "\n") })).catch(
@@ -228,12 +415,12 @@ export function drillCommand(): Command {
           ...differences.map((d) => `  ${d.subject}: recorded ${d.recorded}, now ${d.replayed}`),
         ];
         lines.push(...notes.map((n) => `note: ${n}`));
-        await finish(
-          result,
-          [...lines, ...await writeReports(result, opts)],
-          result.passed && differences.length === 0,
+        await concludeDrill(result, {
+          lines,
+          reports: opts,
+          ok: result.passed && differences.length === 0,
           interrupted,
-        );
+        });
       }) as unknown as Command,
   );
   return drill as unknown as Command;

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { LabError } from "../lab/errors.ts";
-import { drillNotRun } from "./drill.ts";
-import { EXIT_CODES } from "./errors.ts";
+import { join } from "node:path";
+import type { DrillResult } from "../lab/drill/mod.ts";
+import { checkReportPaths, concludeDrill, drillCommand, drillNotRun } from "./drill.ts";
+import { EXIT_CODES, VlabError } from "./errors.ts";
 
 Deno.test("a drill whose lab is already running did not run: exit 3, not the failed verdict's 1", () => {
   const running = new LabError(
@@ -24,4 +26,145 @@ Deno.test("a lab that failed to start is not a verdict either; other errors are 
   assert.equal(drillNotRun(new LabError("drill-invalid", "bad drill", "x")), null);
   assert.equal(drillNotRun(new LabError("workload-failed", "ping failed", "x")), null);
   assert.equal(drillNotRun(new Error("lab-exists")), null);
+});
+
+async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-drill-cli-" });
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** The error `vlab drill ARGS…` ends with (it must end with one), within 5 s. */
+async function drillError(args: string[], fifo?: string): Promise<VlabError> {
+  const run = drillCommand().parseAsync(args, { from: "user" }).then(
+    () => assert.fail(`vlab drill ${args.join(" ")} did not fail`),
+    (e: unknown) => e,
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), 5000));
+  const first = await Promise.race([run, late]);
+  clearTimeout(timer);
+  if (first === "late") {
+    // Release a read blocked on the FIFO, so the test fails instead of hanging.
+    if (fifo !== undefined) (await Deno.open(fifo, { write: true })).close();
+    await run;
+    assert.fail(`vlab drill ${args.join(" ")} blocked`);
+  }
+  assert.ok(first instanceof VlabError, `not a VlabError: ${first}`);
+  return first;
+}
+
+Deno.test("drill replay of a FIFO, a missing file or bad JSON fails at once, in one line with a hint", async () => {
+  await inTempDir(async (dir) => {
+    const fifo = join(dir, "f.json");
+    assert.ok((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success);
+    const blocked = await drillError(["replay", fifo], fifo);
+    assert.equal(blocked.message, `Cannot read report "${fifo}": it is a FIFO`);
+    assert.match(blocked.hint, /^Give the report\.json/);
+    const missing = await drillError(["replay", join(dir, "nope.json")]);
+    assert.equal(missing.message, `Cannot read report "${join(dir, "nope.json")}": no such file`);
+    const bad = join(dir, "bad.json");
+    await Deno.writeTextFile(bad, '{"seed": 1,\n  "document": }\n');
+    const syntax = await drillError(["replay", bad]);
+    assert.equal(
+      syntax.message,
+      `${bad}:2:15: The report is not JSON: Unexpected "}" where a value should be`,
+    );
+    for (const e of [blocked, missing, syntax]) {
+      assert.equal(e.code, "drill-invalid");
+      assert.doesNotMatch(e.message, /\n|os error|readfile/);
+    }
+  });
+});
+
+Deno.test("report paths that cannot work are refused before the drill runs, saying what is wrong", async () => {
+  await inTempDir(async (dir) => {
+    // An invalid drill: before the fix, its problems came first and the paths were never checked
+    // (they were found only once a drill had run).
+    const drill = join(dir, "d.yaml");
+    await Deno.writeTextFile(drill, "topology: pair\ntimeline: [{ wiat: 1s }]\n");
+    const file = join(dir, "a-file");
+    await Deno.writeTextFile(file, "x");
+    const cases: [string[], RegExp, RegExp][] = [
+      [
+        ["--junit", join(dir, "nonexist", "j.xml")],
+        /--junit ".*j\.xml" is in a folder that does not exist/,
+        /^Make the folder first/,
+      ],
+      [["--junit", dir], /--junit ".*" is a folder$/, /file path/],
+      [
+        ["--report", file],
+        /--report ".*a-file" is a file, not a folder$/,
+        /Give --report a folder/,
+      ],
+      [
+        ["--report", join(file, "out")],
+        /--report ".*out" cannot be made: ".*a-file" is a file, not a folder$/,
+        /folder/,
+      ],
+    ];
+    for (const [opts, message, hint] of cases) {
+      const e = await drillError(["run", drill, ...opts]);
+      assert.equal(e.code, "bad-option", e.message);
+      assert.match(e.message, /^Cannot run the drill: /);
+      assert.match(e.message, message);
+      assert.match(e.hint, hint);
+      const r = await drillError(["replay", join(dir, "nope.json"), ...opts]);
+      assert.match(r.message, /^Cannot replay the drill: /);
+    }
+    // Paths that work pass, and nothing is made or changed by the check.
+    await checkReportPaths({ report: join(dir, "new", "deeper"), junit: file }, "run the drill");
+    await checkReportPaths({ report: dir, junit: join(dir, "j.xml") }, "run the drill");
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["a-file", "d.yaml"]);
+    assert.equal(await Deno.readTextFile(file), "x");
+  });
+});
+
+function passedResult(): DrillResult {
+  return {
+    name: "flap",
+    source: "d.yaml",
+    seed: 7,
+    startedAt: "2026-01-01T00:00:00.000Z",
+    durationMs: 10,
+    steps: [],
+    workloads: {},
+    recovery: [],
+    links: [],
+    events: [],
+    assertions: [{ text: "1 == 1", verdict: "pass", measured: [], line: 3, column: 5 }],
+    passed: true,
+    document: { topology: "pair", timeline: [] },
+  };
+}
+
+Deno.test("the verdict is printed before the reports are written, so a write failure hides no PASS", async () => {
+  await inTempDir(async (dir) => {
+    let printed = "";
+    const print = (text: string) => void (printed += text);
+    const junit = join(dir, "gone", "j.xml");
+    await assert.rejects(
+      concludeDrill(passedResult(), { lines: ["a line"], reports: { junit }, ok: true, print }),
+      (e: unknown) => e instanceof VlabError && e.code === "write-failed",
+    );
+    assert.equal(printed, "PASS: drill flap, 1/1 assertions hold, seed 7\na line\n");
+    // Written: the verdict, then where each report went.
+    printed = "";
+    const out = join(dir, "out");
+    await concludeDrill(passedResult(), {
+      lines: [],
+      reports: { report: out, junit: join(dir, "j.xml") },
+      ok: true,
+      print,
+    });
+    assert.equal(
+      printed,
+      "PASS: drill flap, 1/1 assertions hold, seed 7\n" +
+        `report: ${join(out, "report.md")} (replay: ${join(out, "report.json")})\n` +
+        `junit: ${join(dir, "j.xml")}\n`,
+    );
+  });
 });

@@ -24,6 +24,7 @@ import { durationMs, endlessWorkload, stepKinds, workloadNameProblems } from "./
 import "./fault_steps.ts";
 import "./net_steps.ts";
 import { quote } from "../topology/quote.ts";
+import { DRILL_FILE, readInput, TOPOLOGY_FILE } from "./input.ts";
 import type { Drill, DrillAssertion, DrillStep } from "./types.ts";
 
 /** A drill problem: a topology issue plus the file it is in. */
@@ -121,7 +122,13 @@ async function resolveTopology(
       for (const i of r.error) ctx.issues.push({ ...i, file: path });
       return null;
     }
-    const data = parseYaml(await Deno.readTextFile(path)) as Record<string, unknown>;
+    // Read again for its plain form, with the same checks (it may have changed since).
+    const text = await readInput(path, TOPOLOGY_FILE);
+    if (!text.ok) {
+      ctx.issues.push(text.error);
+      return null;
+    }
+    const data = parseYaml(text.value) as Record<string, unknown>;
     return { topology: r.value, data };
   }
   // A missing topology is reported by the schema.
@@ -620,7 +627,9 @@ export async function drillFromObject(
 }
 
 /**
- * Read and check a drill file; a missing file is one problem with code `unreadable`.
+ * Read and check a drill file. A missing file, a folder, a FIFO or a device (`/dev/null`), or a
+ * file that is not UTF-8 is one problem with code `unreadable`; a file over 1 MiB (a topology
+ * file's limit) is one with code `too-large` (see `input.ts`).
  *
  * @example
  * ```ts ignore
@@ -629,24 +638,9 @@ export async function drillFromObject(
  * ```
  */
 export async function loadDrillFile(path: string): Promise<Result<Drill, DrillIssue[]>> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    const missing = e instanceof Deno.errors.NotFound;
-    return err([{
-      code: "unreadable",
-      path: "",
-      line: null,
-      column: null,
-      message: `Cannot read drill file ${quote(path, 200)}: ${
-        missing ? "no such file" : e instanceof Error ? e.message : String(e)
-      }`,
-      hint: missing ? "shipped drills are in drills/, for example drills/link-flap.yaml" : null,
-      file: path,
-    }]);
-  }
-  return await parseDrill(text, path);
+  const text = await readInput(path, DRILL_FILE);
+  if (!text.ok) return err([text.error]);
+  return await parseDrill(text.value, path);
 }
 
 /**

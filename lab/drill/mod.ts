@@ -3,6 +3,7 @@
  * a verdict and reports. See `docs/drills.md` for the format.
  *
  * - `load.ts`: YAML or object → a validated drill, or every problem with `file:line:col`;
+ * - `input.ts`: reading a drill file or a report (a regular file of bounded size, never a FIFO);
  * - `steps.ts`: the step-kind registry (`link`, `exec`, `wait`, `wait_for`); `fault_steps.ts`
  *   and `net_steps.ts` register `fault`, `partition`, `heal` and `impair`; new kinds register
  *   there too;
@@ -53,6 +54,18 @@ export {
   type ReplayDifference,
 } from "./report.ts";
 export { renderDrillChart } from "./chart.ts";
+export {
+  DRILL_FILE,
+  type InputIssue,
+  type InputKind,
+  jsonSyntaxError,
+  MAX_DRILL_BYTES,
+  MAX_REPORT_BYTES,
+  readInput,
+  readReport,
+  REPORT_FILE,
+  TOPOLOGY_FILE,
+} from "./input.ts";
 export type * from "./types.ts";
 
 /** What a replay found: the new run and how its decisions differ from the recorded ones. */

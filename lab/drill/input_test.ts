@@ -1,0 +1,145 @@
+/**
+ * What a drill command reads: a drill file or a report is read only when it is a regular file of
+ * bounded size (a FIFO never blocks, /dev/null is no drill), every refusal is one problem with a
+ * hint, and a report that is not JSON is placed at its line and column.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { jsonSyntaxError, MAX_DRILL_BYTES, readReport } from "./input.ts";
+import { formatDrillIssues, loadDrillFile } from "./load.ts";
+
+async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-drill-input-" });
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * `read`'s answer within 5 s, or an assertion failure: a read that blocks on the FIFO is then
+ * released (a writer opens and closes it) so that the test ends instead of hanging.
+ */
+async function withinDeadline<T>(fifo: string, read: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), 5000));
+  const first = await Promise.race([read, late]);
+  clearTimeout(timer);
+  if (first === "late") {
+    (await Deno.open(fifo, { write: true })).close();
+    await read.catch(() => {});
+    assert.fail(`reading the FIFO ${fifo} blocked`);
+  }
+  return first as T;
+}
+
+async function mkfifo(path: string): Promise<void> {
+  const r = await new Deno.Command("mkfifo", { args: [path] }).output();
+  assert.ok(r.success, "mkfifo failed");
+}
+
+Deno.test("a FIFO given as a drill or a report is refused at once, not read", async () => {
+  await inTempDir(async (dir) => {
+    const fifo = join(dir, "f.yaml");
+    await mkfifo(fifo);
+    const r = await withinDeadline(fifo, loadDrillFile(fifo));
+    assert.ok(!r.ok);
+    assert.equal(r.error.length, 1);
+    assert.equal(r.error[0].message, `Cannot read drill file "${fifo}": it is a FIFO`);
+    assert.match(r.error[0].hint ?? "", /regular file/);
+    const report = join(dir, "f.json");
+    await mkfifo(report);
+    const j = await withinDeadline(report, readReport(report));
+    assert.ok(!j.ok);
+    assert.equal(j.error.message, `Cannot read report "${report}": it is a FIFO`);
+  });
+});
+
+Deno.test("a folder, /dev/null or a missing file is no drill: one line and a hint each", async () => {
+  await inTempDir(async (dir) => {
+    const cases: [string, string][] = [
+      [dir, "it is a folder"],
+      ["/dev/null", "it is a character device"],
+      [join(dir, "nope.yaml"), "no such file"],
+    ];
+    for (const [path, reason] of cases) {
+      const r = await loadDrillFile(path);
+      assert.ok(!r.ok, path);
+      assert.equal(r.error[0].code, "unreadable");
+      assert.equal(r.error[0].message, `Cannot read drill file "${path}": ${reason}`);
+      assert.ok(r.error[0].hint !== null && r.error[0].hint !== "", `${path} has a hint`);
+      assert.doesNotMatch(formatDrillIssues(r.error), /os error|readfile/);
+    }
+  });
+});
+
+Deno.test("a drill file over 1 MiB is refused as too large, like a topology file", async () => {
+  await inTempDir(async (dir) => {
+    const big = join(dir, "big.yaml");
+    await Deno.writeTextFile(
+      big,
+      "topology: pair\ntimeline: []\n# " + "x".repeat(2 * MAX_DRILL_BYTES) + "\n",
+    );
+    const r = await loadDrillFile(big);
+    assert.ok(!r.ok);
+    assert.equal(r.error.length, 1);
+    assert.equal(r.error[0].code, "too-large");
+    assert.match(r.error[0].message, /: it is \d+ bytes, more than 1 MiB$/);
+    assert.match(r.error[0].hint ?? "", /at most 1 MiB/);
+  });
+});
+
+Deno.test("a report that is missing or not JSON says so in one line, at its line and column", async () => {
+  await inTempDir(async (dir) => {
+    const missing = await readReport(join(dir, "nope.json"));
+    assert.ok(!missing.ok);
+    assert.equal(
+      missing.error.message,
+      `Cannot read report "${join(dir, "nope.json")}": no such file`,
+    );
+    const bad = join(dir, "bad.json");
+    await Deno.writeTextFile(bad, '{"a": 1,\n  "b": }\n');
+    const r = await readReport(bad);
+    assert.ok(!r.ok);
+    assert.equal(
+      formatDrillIssues([r.error]),
+      `${bad}:2:8: The report is not JSON: Unexpected "}" where a value should be\n` +
+        "  hint: give the report.json written by `vlab drill run --report DIR`",
+    );
+    await Deno.writeTextFile(bad, '{"seed": 1}');
+    const good = await readReport(bad);
+    assert.deepEqual(good, { ok: true, value: { seed: 1 } });
+  });
+});
+
+Deno.test("jsonSyntaxError finds where a text stops being JSON, and nothing in JSON", () => {
+  const at = (text: string) => {
+    const e = jsonSyntaxError(text);
+    return e === null ? null : `${e.at}: ${e.message}`;
+  };
+  assert.equal(at('{"a": [1, 2.5e3, true, null, "x\\n\\u00e9"], "b": {}}'), null);
+  assert.equal(at("[1,]"), '3: Unexpected "]" where a value should be');
+  assert.equal(at('{"a" 1}'), '5: Unexpected "1" where ":" should follow a key');
+  assert.equal(at("{a: 1}"), '1: Unexpected "a" where a key in quotes should be');
+  assert.equal(at("[1 2]"), '3: Unexpected "2" where "," or "]" should be');
+  assert.equal(at('{"a": 1} x'), '9: Unexpected "x" after the JSON value');
+  assert.equal(
+    at('["a\nb"]'),
+    "3: A control character (a line break, a tab) in a string must be escaped",
+  );
+  assert.equal(at('["a\\q"]'), "3: Bad escape in a string");
+  assert.equal(at('["abc'), "1: A string is not closed: it has no closing quote");
+  assert.equal(at("[[1]"), "4: Unexpected end of file: a list is not closed");
+  assert.equal(at(" "), "1: Unexpected end of file: no JSON value");
+  assert.equal(at("01"), '1: Unexpected "1" after the JSON value');
+  assert.equal(at("-"), '0: Unexpected "-" where a value should be');
+  // Deep nesting is no stack overflow.
+  assert.equal(at("[".repeat(100_000)), "100000: Unexpected end of file: a list is not closed");
+  // Whatever JSON.parse refuses, it is found.
+  for (const text of ["", "nul", "[1,]", "{,}", '{"a":1,}', "1.", ".5", "+1", "[1e]", "tru"]) {
+    assert.throws(() => JSON.parse(text));
+    assert.notEqual(jsonSyntaxError(text), null, text);
+  }
+});
