@@ -1,8 +1,9 @@
 /**
  * From YAML text or a plain value to a {@link Topology} or the full list of problems.
  *
- * The pipeline: YAML syntax (the `yaml` library, with a `LineCounter` for positions) → shape
- * (`structure.ts`, zod) → build with defaults (`build.ts`) → graph checks (`checks.ts`). When
+ * The pipeline: YAML syntax (the `yaml` library, with a `LineCounter` for positions) → plain
+ * data (`plain.ts`: a value given by a program holds no function, Map, class instance, …) → a
+ * copy of the value → shape (`structure.ts`, zod) → build with defaults (`build.ts`) → graph checks (`checks.ts`). When
  * the shape is wrong, the offending values are set aside (an optional key is removed; a value a
  * link cannot do without takes its whole link, which leaves a hole so the other links keep
  * their index) and the later stages still run on what is left, so one run reports every
@@ -21,19 +22,12 @@ import { hintFor, type PathSegment, pathToString, type Problem } from "./issues.
 import type { RawTopology } from "./schema.ts";
 import { checkStructure, isRequiredKey } from "./structure.ts";
 import { checkCounts, MAX_TOPOLOGY_BYTES } from "./limits.ts";
+import { plainCopy } from "./plain.ts";
 import { quote } from "./quote.ts";
 import { aliasIssues, duplicateKeyIssues, syntaxIssues } from "./yaml_errors.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
 
 type Locator = (problem: Problem) => { line: number; column: number } | null;
-
-function clone(value: unknown): unknown {
-  try {
-    return structuredClone(value);
-  } catch {
-    return undefined;
-  }
-}
 
 function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
   let cur: unknown = root;
@@ -77,9 +71,8 @@ function decidesItsLink(path: readonly PathSegment[], key: string): boolean {
  * Set aside the value at the problem's path so that the document keeps its shape: remove it
  * when its key is optional (or unknown, or an entry of a map by name); a required key, or a
  * link's `kind`, takes its parent with it (a link without its `endpoints`, or of an unknown
- * kind, is no link); an element of `links` leaves a
- * hole (`null`, which the builder skips, so that later links keep their index); an element of
- * a list of values takes the list. The required top-level keys get a stand-in. False when
+ * kind, is no link); an element of `links` leaves a hole (`null`, which the builder skips, so
+ * that later links keep their index); an element of a list of values takes the list. The required top-level keys get a stand-in. False when
  * nothing can be set aside (the document itself is not a map).
  */
 function setAside(doc: unknown, problem: Problem, aside: SetAside): boolean {
@@ -192,31 +185,45 @@ function causedBySetAside(p: Problem, usable: unknown, aside: SetAside): boolean
   }
 }
 
-/** Problems of a value: shape first, then (on what is left) build and graph checks. */
+/**
+ * Problems of a value: values that are not plain data first, then shape, then (on what is left)
+ * build and graph checks. Values refused at one stage are set aside, in a copy, before the next.
+ */
 function problemsOf(
   raw: unknown,
   source: string,
 ): { topology: Topology | null; problems: Problem[] } {
-  // Far too big a lab: say so, and spend no time on checking every part of it.
-  const counts = checkCounts(raw);
-  if (counts.length > 0) return { topology: null, problems: counts };
-  const shape = checkStructure(raw);
-  let usable = raw;
   const aside: SetAside = { removed: [], broken: new Set(), noVms: false };
-  if (shape.length > 0) {
-    usable = clone(raw);
-    for (const p of shape) {
-      if (!setAside(usable, p, aside)) return { topology: null, problems: shape };
+  const { copy: usable, foreign: foreignValues } = plainCopy(raw);
+  const foreign = foreignValues.map((f) => f.problem);
+  for (const f of foreignValues) {
+    if (f.setAside && !setAside(usable, f.problem, aside)) {
+      return { topology: null, problems: foreign };
     }
-    // Setting aside leaves a document of the right shape; should it not, the later stages
-    // cannot run on it.
-    if (checkStructure(withoutHoles(usable)).length > 0) return { topology: null, problems: shape };
+  }
+  // Far too big a lab: say so, and spend no time on checking every part of it.
+  const counts = checkCounts(usable);
+  if (counts.length > 0) return { topology: null, problems: [...foreign, ...counts] };
+  // A link set aside above leaves a hole, which is no problem of the file.
+  const shape = checkStructure(usable).filter((p) =>
+    !aside.removed.some((r) => samePath(r, p.path))
+  );
+  for (const p of shape) {
+    if (!setAside(usable, p, aside)) return { topology: null, problems: [...foreign, ...shape] };
+  }
+  // Setting aside leaves a document of the right shape; should it not, the later stages
+  // cannot run on it.
+  if (
+    (foreign.length > 0 || shape.length > 0) &&
+    checkStructure(withoutHoles(usable)).length > 0
+  ) {
+    return { topology: null, problems: [...foreign, ...shape] };
   }
   const built = buildTopology(usable as RawTopology, source);
   const later = [...built.problems, ...checkGraph(built.topology, built.origins)].filter((p) =>
     !causedBySetAside(p, usable, aside)
   );
-  return { topology: built.topology, problems: [...shape, ...later] };
+  return { topology: built.topology, problems: [...foreign, ...shape, ...later] };
 }
 
 function toIssues(problems: readonly Problem[], locate: Locator | null): TopologyIssue[] {

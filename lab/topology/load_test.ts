@@ -385,3 +385,82 @@ Deno.test("a value set aside hides no problem of its neighbours", () => {
     "11:23 bad-ip",
   ]);
 });
+
+Deno.test("a value that is not plain data is refused at its path, with a hint, and breaks nothing else", () => {
+  const issues = (value: unknown) => {
+    const r = topologyFromObject(value);
+    assert.ok(!r.ok);
+    return r.error.map((i) => `${i.code} ${i.path}: ${i.message}`);
+  };
+  class Vm {
+    memory = "16MiB";
+  }
+  const throwing = {
+    get ip(): string {
+      throw new Error("no ip");
+    },
+  };
+  assert.deepEqual(
+    issues({
+      name: "x",
+      vms: {
+        a: () => 1,
+        b: { nics: { eth0: { ip: () => 1 } } },
+        c: new Map([["memory", "zz"]]),
+        d: { memory: 10n, features: new Set(["csum"]) },
+        e: new Vm(),
+        f: { memory: new Date(0), [Symbol("x")]: 1 },
+        g: { nics: { eth0: throwing } },
+        h: { layout: Symbol("split") },
+      },
+    }),
+    [
+      "wrong-type vms.a: vms.a must be a map, got a function",
+      "wrong-type vms.b.nics.eth0.ip: vms.b.nics.eth0.ip must be a string, got a function",
+      "wrong-type vms.c: vms.c must be a map, got a Map",
+      "wrong-type vms.d.memory: vms.d.memory must be a string or a number, got a bigint",
+      "wrong-type vms.d.features: vms.d.features must be a list, got a Set",
+      'wrong-type vms.e: vms.e must be a map, got an object of class "Vm"',
+      'wrong-type vms.f: vms.f has a key that is a symbol, "x": a map\'s keys are strings',
+      "wrong-type vms.f.memory: vms.f.memory must be a string or a number, got a Date",
+      'wrong-type vms.g.nics.eth0.ip: Cannot read vms.g.nics.eth0.ip: "no ip"',
+      "wrong-type vms.h.layout: vms.h.layout must be a string, got a symbol",
+    ],
+  );
+  // Each has a hint that says what to write.
+  const r = topologyFromObject({ name: "x", vms: { a: new Map() }, links: new Set() });
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => i.hint), [
+    "write a plain object ({ key: value }); Object.fromEntries(map) makes one",
+    "write an array; [...set] makes one",
+  ]);
+  // The whole value, and a value under an unknown key (refused as a key).
+  assert.deepEqual(issues(() => 1), ["wrong-type : The topology must be a map, got a function"]);
+  assert.deepEqual(issues({ name: "x", vms: {}, extra: () => 1 }), [
+    'unknown-key extra: Unknown key "extra" at the top level',
+  ]);
+  // Set aside, they cause nothing more: no endpoint of a refused VM, no hole left by a link.
+  const ab = { a: { nics: { eth0: {} } }, b: { nics: { eth0: {} } } };
+  assert.deepEqual(
+    issues({
+      name: "x",
+      vms: { ...ab, c: () => 1 },
+      links: [{ endpoints: ["a", "c"] }, { endpoints: new Set(["a", "b"]) }, {
+        endpoints: ["b", "d"],
+      }],
+    }),
+    [
+      "wrong-type vms.c: vms.c must be a map, got a function",
+      "wrong-type links[1].endpoints: links[1].endpoints must be a list, got a Set",
+      'unknown-endpoint links[2].endpoints[1]: Unknown VM or switch "d"',
+    ],
+  );
+  // The caller's value is not changed, and a key "__proto__" stays a key.
+  const value = { name: () => "x", vms: JSON.parse('{"__proto__": {}}') };
+  assert.deepEqual(issues(value), [
+    "wrong-type name: name must be a string, got a function",
+    'bad-name vms.__proto__: Bad VM name "__proto__": use 1-16 of a-z, 0-9, "_" and "-", ' +
+    "starting with a letter",
+  ]);
+  assert.equal(typeof value.name, "function");
+});

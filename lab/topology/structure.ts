@@ -54,6 +54,36 @@ export function keysAt(path: readonly PathSegment[], root: AnySchema = topologyS
 }
 
 /**
+ * What the schema takes at `path`: a map with fixed keys (`"map"`), a map by name (`"record"`),
+ * a list, or a single value, with how a message says it (`"a map"`, `"a string or a number"`).
+ * Null where the schema has no node (under an unknown key, or inside a single value).
+ *
+ * @example
+ * ```ts
+ * import { shapeAt } from "./structure.ts";
+ * shapeAt(["vms", "a"]); // { kind: "map", expected: "a map" }
+ * shapeAt(["vms", "a", "memory"]); // { kind: "value", expected: "a string or a number" }
+ * ```
+ */
+export function shapeAt(
+  path: readonly PathSegment[],
+  root: AnySchema = topologySchema,
+): { kind: "map" | "record" | "list" | "value"; expected: string } | null {
+  const s = schemaAt(path, root);
+  const type: string | undefined = s?._zod?.def?.type;
+  if (type === undefined) return null;
+  if (type === "object") return { kind: "map", expected: "a map" };
+  if (type === "record") return { kind: "record", expected: "a map" };
+  if (type === "array") return { kind: "list", expected: "a list" };
+  const expected = type === "union"
+    ? "a string or a number"
+    : type === "enum"
+    ? "a string"
+    : EXPECTED[type] ?? "a single value";
+  return { kind: "value", expected };
+}
+
+/**
  * Whether `key` must be present in the map at `path` (a required key of a fixed-key map; false
  * for optional keys, unknown keys and the entries of maps by name).
  *

@@ -1,0 +1,212 @@
+/**
+ * A topology given as a value (`topologyFromObject`, `startLab({ … })`) must be plain data, as
+ * JSON or YAML gives it: maps as plain objects, lists as arrays, strings, numbers, booleans and
+ * null. This module walks such a value where the schema looks (the keys it knows, the entries of
+ * maps by name, the items of lists) and reports every other value (a function, a symbol, a
+ * bigint, a Map, a Set, a Date, an instance of a class, a key that is a symbol, a getter that
+ * throws) as a `wrong-type` problem naming its path and what it got. It also returns a copy of
+ * the parts it walked, for the loader to set values aside in without touching the caller's
+ * object. The walk is iterative and bounded by the schema's depth: a value nested thousands of
+ * levels deep under an unknown key is not walked (the schema refuses the key).
+ *
+ * Called by `load.ts` before every other check, on the thread that validates.
+ *
+ * @module
+ */
+
+import { type PathSegment, pathToString, type Problem } from "./issues.ts";
+import { quote } from "./quote.ts";
+import { shapeAt } from "./structure.ts";
+
+/** A problem of a value that is not plain data, and whether the value must be set aside. */
+export interface ForeignValue {
+  /** The `wrong-type` problem, at the value's path. */
+  problem: Problem;
+  /**
+   * Whether the loader must set the value at `problem.path` aside (false for a key that is a
+   * symbol: the copy has no such key, and the map itself is fine).
+   */
+  setAside: boolean;
+}
+
+/** What {@linkcode plainCopy} returns. */
+export interface PlainCopy {
+  /** The value with every map and list the schema looks into copied (the rest is shared). */
+  copy: unknown;
+  /** Every value that is not plain data, in the order of the walk. */
+  foreign: ForeignValue[];
+}
+
+/** Whether `v` is a plain object: made by `{}` or `Object.create(null)`. */
+function isPlainObject(v: object): boolean {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** `a` or `an` for a word. */
+function article(word: string): string {
+  return /^[aeiou]/i.test(word) ? `an ${word}` : `a ${word}`;
+}
+
+/**
+ * What a value that is not plain data is, as a message says it (`a function`, `a Map`, `an
+ * object of class "Vm"`), with the hint for it; null for plain data.
+ */
+function foreignKind(v: unknown, expected: string): { got: string; hint: string } | null {
+  const generic = `write ${expected} here: a topology is plain data, as JSON or YAML gives it`;
+  switch (typeof v) {
+    case "function":
+      return { got: "a function", hint: "write the value itself, not a function that gives it" };
+    case "symbol":
+      return { got: "a symbol", hint: generic };
+    case "bigint":
+      return { got: "a bigint", hint: `${generic} (Number() makes a number of a bigint)` };
+    case "object":
+      break;
+    default:
+      return null;
+  }
+  if (v === null || Array.isArray(v) || isPlainObject(v as object)) return null;
+  const ctor = (Object.getPrototypeOf(v) as { constructor?: unknown }).constructor;
+  const name = typeof ctor === "function" ? ctor.name : "";
+  if (v instanceof Map) {
+    return {
+      got: "a Map",
+      hint: "write a plain object ({ key: value }); Object.fromEntries(map) makes one",
+    };
+  }
+  if (v instanceof Set) {
+    return { got: "a Set", hint: "write an array; [...set] makes one" };
+  }
+  // A class of the runtime (Date, RegExp, Uint8Array, …) by its name; others quoted.
+  const builtin = name !== "" && (globalThis as Record<string, unknown>)[name] === ctor;
+  return {
+    got: builtin
+      ? article(name)
+      : name === ""
+      ? "an object of a class"
+      : `an object of class ${quote(name)}`,
+    hint: generic,
+  };
+}
+
+/** The own value of `key`, or the error a getter or proxy threw. */
+function read(obj: object, key: PathSegment): { value: unknown } | { error: string } {
+  try {
+    return { value: (obj as Record<PathSegment, unknown>)[key] };
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/** Set `key` as an own data property (a key `__proto__` stays a key). */
+function put(target: object, key: PathSegment, value: unknown): void {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
+function label(path: readonly PathSegment[]): string {
+  return path.length === 0 ? "The topology" : pathToString(path);
+}
+
+function lastKey(path: readonly PathSegment[]): string {
+  for (let i = path.length - 1; i >= 0; i--) {
+    if (typeof path[i] === "string") return path[i] as string;
+  }
+  return "value";
+}
+
+/**
+ * Walk `raw` where the topology schema looks: report every value that is not plain data and
+ * copy the maps and lists walked (see the module's documentation).
+ *
+ * @example
+ * ```ts
+ * import { plainCopy } from "./plain.ts";
+ * const r = plainCopy({ name: "x", vms: { a: () => 1 } });
+ * r.foreign[0].problem.message; // "vms.a must be a map, got a function"
+ * ```
+ */
+export function plainCopy(raw: unknown): PlainCopy {
+  const foreign: ForeignValue[] = [];
+  const holder = { root: undefined as unknown };
+  // Each entry: where the value goes in the copy, and the value's path.
+  const todo: { value: unknown; path: PathSegment[]; into: object; key: PathSegment }[] = [
+    { value: raw, path: [], into: holder, key: "root" },
+  ];
+  // Bounded: each value walked is an own key of a map or list the schema looks into.
+  for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+    const { value, path, into, key } = next;
+    const shape = shapeAt(path);
+    // A key the schema does not know is refused as a key (unknown-key), whatever its value.
+    if (shape === null) {
+      put(into, key, value);
+      continue;
+    }
+    const kind = foreignKind(value, shape.expected);
+    if (kind !== null) {
+      foreign.push({
+        problem: {
+          code: "wrong-type",
+          path,
+          message: `${label(path)} must be ${shape.expected}, got ${kind.got}`,
+          hint: kind.hint,
+        },
+        setAside: true,
+      });
+      continue;
+    }
+    if (shape.kind === "value" || value === null || typeof value !== "object") {
+      put(into, key, value);
+      continue;
+    }
+    // A list where a map belongs, or the reverse, is the schema's to refuse.
+    if (Array.isArray(value) !== (shape.kind === "list")) {
+      put(into, key, value);
+      continue;
+    }
+    const copy: object = Array.isArray(value) ? [] : {};
+    put(into, key, copy);
+    for (const sym of Array.isArray(value) ? [] : Object.getOwnPropertySymbols(value)) {
+      foreign.push({
+        problem: {
+          code: "wrong-type",
+          path,
+          message: `${label(path)} has a key that is a symbol, ${
+            quote(sym.description ?? "")
+          }: a map's keys are strings`,
+          hint: `write the key as a string; docs/topology.md describes \`${lastKey(path)}\``,
+        },
+        setAside: false,
+      });
+    }
+    const keys: PathSegment[] = Array.isArray(value)
+      ? Array.from({ length: value.length }, (_, i) => i)
+      : Object.keys(value);
+    const children: typeof todo = [];
+    for (const k of keys) {
+      const child = read(value, k);
+      const at = [...path, k];
+      if ("error" in child) {
+        foreign.push({
+          problem: {
+            code: "wrong-type",
+            path: at,
+            message: `Cannot read ${label(at)}: ${quote(child.error)}`,
+            hint: "give plain data: a getter or proxy that throws cannot be checked",
+          },
+          setAside: true,
+        });
+        continue;
+      }
+      children.push({ value: child.value, path: at, into: copy, key: k });
+    }
+    // Last pushed, first walked: the children in the document's order.
+    todo.push(...children.reverse());
+  }
+  return { copy: holder.root, foreign };
+}
