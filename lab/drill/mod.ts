@@ -84,8 +84,9 @@ export interface ReplayResult {
  *
  * @example
  * ```ts ignore
- * import { replayDrill } from "./mod.ts";
- * const { differences } = await replayDrill(JSON.parse(await Deno.readTextFile("report.json")));
+ * import { readReport, replayDrill } from "./mod.ts";
+ * const read = await readReport("out/report.json"); // a regular file, JSON, or one problem
+ * if (read.ok) console.log((await replayDrill(read.value)).differences);
  * ```
  */
 export async function replayDrill(
