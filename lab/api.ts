@@ -59,7 +59,18 @@ function isLoaded(source: object): boolean {
  * const t = await loadTopology({ name: "mini", vms: { a: { nics: { eth0: {} } } } });
  * ```
  */
-export async function loadTopology(source: TopologySource | undefined): Promise<Topology> {
+export function loadTopology(source: TopologySource | undefined): Promise<Topology> {
+  return loadTopologyAs(source, OBJECT_LABEL);
+}
+
+/** What a topology given as an object is called where a file's path would stand. */
+const OBJECT_LABEL = "<object>";
+
+/** {@linkcode loadTopology}, an object called `label` (in its errors, `lab.json`, `status`). */
+async function loadTopologyAs(
+  source: TopologySource | undefined,
+  label: string,
+): Promise<Topology> {
   expect(
     source === undefined || typeof source === "string" ||
       (typeof source === "object" && source !== null && !Array.isArray(source)),
@@ -78,9 +89,9 @@ export async function loadTopology(source: TopologySource | undefined): Promise<
   );
   const path = typeof source === "string" || source === undefined
     ? resolveTopologyPath(source)
-    : "<object>";
+    : label;
   const r = typeof source === "object"
-    ? topologyFromObject(source, "<object>")
+    ? topologyFromObject(source, label)
     : await loadTopologyFile(path);
   if (r.ok) return r.value;
   // The message is the first problem where it is (`file:line:col: message`), the hint its own:
@@ -272,7 +283,13 @@ export async function startLab(
     TypeError,
     `startLab: options.stopOnSignals must be a boolean, got ${typeName(signals)}`,
   );
-  const topology = await loadTopology(source);
+  const label = opts.label ?? OBJECT_LABEL;
+  expect(
+    typeof label === "string" && label.length > 0,
+    TypeError,
+    `startLab: options.label must be a non-empty string, got ${typeName(label)}`,
+  );
+  const topology = await loadTopologyAs(source, label);
   const running: RegisteredLab = await launchLab(planLab(topology));
   if (signals) stopOnSignals(running);
   return handleOf(running);
@@ -287,6 +304,12 @@ export interface StartLabOptions {
    * then calls `stop()` itself). The listeners go once the script's labs have stopped.
    */
   stopOnSignals?: boolean;
+  /**
+   * What a topology given as an object is called where a file's path would stand: in its errors
+   * (`LABEL:line:col` is not given for objects, the label is), `lab.json` and `vlab status`'s
+   * `from` (default `<object>`). A drill names the drill file or the topology it ran.
+   */
+  label?: string;
 }
 
 /** A workload's result, or the `LabError` (`workload-failed`) it ended with. */

@@ -276,6 +276,10 @@ Deno.test({
         startLab(MINI, { stopOnSignals: "no" as unknown as boolean }),
         /^TypeError: startLab: options.stopOnSignals must be a boolean, got string$/,
       );
+      await assert.rejects(
+        startLab(MINI, { label: "" }),
+        /^TypeError: startLab: options.label must be a non-empty string, got string$/,
+      );
 
       const lab = await startLab(MINI);
       try {

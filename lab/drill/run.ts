@@ -171,7 +171,12 @@ export async function runDrill(
   const drill = await loadOrThrow(source);
   const seed = options.seed ?? drill.seed;
   const progress = options.onProgress ?? (() => {});
-  const lab = await startLab({ ...drill.topologyData, seed });
+  // The caller that passes a signal handles Ctrl-C itself (the CLI: the drill stops, then its
+  // verdict is printed); for one that does not, a signal stops the lab, as for any script's.
+  const lab = await startLab({ ...drill.topologyData, seed }, {
+    stopOnSignals: options.signal === undefined,
+    label: drill.topology.source,
+  });
   const abort = new AbortController();
   const stopOn = () => abort.abort();
   options.signal?.addEventListener("abort", stopOn, { once: true });

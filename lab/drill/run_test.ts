@@ -4,6 +4,7 @@ import { LAB_TEST } from "../testing.ts";
 import { METRIC_EXAMPLE } from "./references.ts";
 import { compareRuns } from "./report.ts";
 import { plannedRuns, runDrill } from "./run.ts";
+import { listening } from "../script_signals.ts";
 import type { DrillResult } from "./types.ts";
 
 /** A lossy pair, a ping, and a jittered repeated step: decisions come from the seed. */
@@ -140,11 +141,22 @@ Deno.test({
         assert: ['count(events, kind = "link-down", subject = "a-b") == 10'],
       };
       const started = performance.now();
+      let during: { source: string; listening: boolean } | null = null;
       const r = await runDrill(drill, {
         signal: abort.signal,
         onProgress: (line) => {
-          if (line.includes("#0.0 link a-b down")) setTimeout(() => abort.abort(), 100);
+          if (!line.includes("#0.0 link a-b down")) return;
+          const dir = Deno.env.get("VLAB_STATE_DIR");
+          const record = JSON.parse(Deno.readTextFileSync(`${dir}/pair/lab.json`));
+          during = { source: record.source, listening: listening() };
+          setTimeout(() => abort.abort(), 100);
         },
+      });
+      // The caller's signal is the drill's Ctrl-C: the lab takes none of its own (it would exit
+      // before the verdict). Its record names the topology the drill ran (it said "<object>").
+      assert.deepEqual(during, {
+        source: new URL("../../topologies/pair.yaml", import.meta.url).pathname,
+        listening: false,
       });
       assert.ok(performance.now() - started < 8000, "the drill ran on after the interrupt");
       assert.equal(r.error, "The drill was interrupted");
