@@ -502,3 +502,44 @@ Deno.test("a list, string or set of the wrong length says how many items or char
     "write a whole number from 68 to 9000",
   );
 });
+
+Deno.test("a document nested 65 to 20,000 levels deep is too-deep where it passes 64 levels, every run", () => {
+  const flowMaps = (n: number) => "name: d\nvms: " + "{a: ".repeat(n) + "1" + "}".repeat(n) + "\n";
+  const flowLists = (n: number) => "name: d\nvms: " + "[".repeat(n) + "1" + "]".repeat(n) + "\n";
+  const blockMaps = (n: number) =>
+    "name: d\nvms:\n" + Array.from({ length: n }, (_, i) => `${"  ".repeat(i + 1)}a:\n`).join("") +
+    `${"  ".repeat(n + 1)}1\n`;
+  const compactLists = (n: number) => "name: d\nvms:\n  a:\n    " + "- ".repeat(n) + "1\n";
+  const cases: [string, string, string][] = [
+    // vms is level 1: the 64th `{` or `[` is level 65.
+    ...[1000, 3000, 20_000].map((n): [string, string, string] => [
+      `${n} flow maps`,
+      flowMaps(n),
+      `2:${6 + 63 * 4}`,
+    ]),
+    ...[1000, 3000, 20_000].map((n): [string, string, string] => [
+      `${n} flow lists`,
+      flowLists(n),
+      `2:${6 + 63}`,
+    ]),
+    ["300 block maps", blockMaps(300), `66:129`],
+    // vms and a are levels 1 and 2: the 63rd `-` is level 65.
+    ["3000 compact lists", compactLists(3000), `4:${5 + 62 * 2}`],
+  ];
+  for (const [what, text, at] of cases) {
+    for (let run = 0; run < 2; run++) {
+      const issues = issuesOf(text);
+      assert.deepEqual(
+        issues.map((i) => `${i.line}:${i.column} ${i.code} ${i.message} / ${i.hint}`),
+        [
+          `${at} too-deep Cannot read the document: it is nested too deeply / a topology nests ` +
+          "a few levels deep; remove the extra brackets or indentation",
+        ],
+        what,
+      );
+    }
+  }
+  // 64 levels are read (and refused for what they hold, not for their depth).
+  assert.notEqual(issuesOf(flowMaps(63))[0].code, "too-deep");
+  assert.notEqual(issuesOf(flowLists(63))[0].code, "too-deep");
+});

@@ -25,6 +25,7 @@ import { checkCounts, MAX_TOPOLOGY_BYTES } from "./limits.ts";
 import { plainCopy } from "./plain.ts";
 import { quote } from "./quote.ts";
 import { aliasIssues, duplicateKeyIssues, syntaxIssues } from "./yaml_errors.ts";
+import { tooDeepAt } from "./depth.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
 
 type Locator = (problem: Problem) => { line: number; column: number } | null;
@@ -326,15 +327,20 @@ export function boundedDepth<T>(
     return run();
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
-    return err([{
-      code: "too-deep",
-      path: "",
-      line: 1,
-      column: 1,
-      message: "Cannot read the document: it is nested too deeply",
-      hint: "a topology nests a few levels deep; remove the extra brackets or indentation",
-    }]);
+    return err([tooDeep({ line: 1, column: 1 }, "a topology")]);
   }
+}
+
+/** The `too-deep` issue, at the place where the nesting passes the limit when it is known. */
+function tooDeep(at: { line: number; column: number }, what: string): TopologyIssue {
+  return {
+    code: "too-deep",
+    path: "",
+    line: at.line,
+    column: at.column,
+    message: "Cannot read the document: it is nested too deeply",
+    hint: `${what} nests a few levels deep; remove the extra brackets or indentation`,
+  };
 }
 
 function parseText(text: string, source: string): Result<Topology, TopologyIssue[]> {
@@ -369,8 +375,9 @@ export interface LocatedDocument {
  * Parse YAML text the way topology files are parsed (duplicate keys and alias bombs refused):
  * syntax errors become issues with their line and column; otherwise the plain value and a
  * locator that points a problem's path at its node. Drill files use it too (`what` names what
- * the file holds in messages, default `"a topology"`). It does not bound the size or the depth:
- * callers do (`MAX_TOPOLOGY_BYTES`, {@linkcode boundedDepth}).
+ * the file holds in messages, default `"a topology"`). A document nested more than
+ * `MAX_NESTING` levels deep is one `too-deep` issue where it passes the limit. It does not
+ * bound the size: callers do (`MAX_TOPOLOGY_BYTES`).
  *
  * @example
  * ```ts
@@ -384,8 +391,22 @@ export function parseYamlDocument(
   options: { what?: string } = {},
 ): Result<LocatedDocument, TopologyIssue[]> {
   const lineCounter = new LineCounter();
+  const what = options.what ?? "a topology";
+  // The library composes nodes recursively and reports running out of stack as a syntax error
+  // at a node that changes from run to run: refuse a deep document before, where it passes the
+  // limit.
+  const deep = tooDeepAt(text);
+  if (deep !== null) {
+    const before = text.slice(0, deep);
+    const line = before.split("\n").length;
+    return err([tooDeep({ line, column: deep - before.lastIndexOf("\n") }, what)]);
+  }
   // Duplicate keys are found by duplicateKeyIssues: the library's check is quadratic.
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
+  // Should the stack run out all the same (a deep stack before the parse), say so, not where.
+  if (doc.errors.some((e) => e.code === "RESOURCE_EXHAUSTION")) {
+    return err([tooDeep({ line: 1, column: 1 }, what)]);
+  }
   if (doc.errors.length > 0) {
     return err(syntaxIssues(text, doc, { lineCounter, what: options.what }));
   }
