@@ -199,7 +199,11 @@ function buildNic(
   };
 }
 
-/** `tx_timeout` in ms, when the topology sets it (the schema has checked the value). */
+/**
+ * `tx_timeout` in ms, when the topology sets it (the schema has checked the value). `0` sets
+ * none: the driver's default of 5 s applies, as Linux gives a netdev whose `watchdog_timeo` is
+ * 0 or less (docs/topology.md says so).
+ */
 function txTimeout(v: string | number | undefined): { txTimeoutMs?: number } {
   if (v === undefined) return {};
   const us = parseDuration(v);

@@ -423,3 +423,13 @@ Deno.test("the memory hint names queue_size only for a VM with NICs", () => {
     "set memory: 17MiB or more, or use a smaller queue_size",
   );
 });
+
+Deno.test("tx_timeout 0 is the default watchdog (5 s), as Linux's watchdog_timeo; others round to whole ms", () => {
+  const ms = (tx_timeout: string | number) =>
+    build({ name: "x", vms: { a: { tx_timeout, nics: { eth0: {} } } } }).vms[0].nics[0]
+      .txTimeoutMs;
+  for (const zero of [0, "0", "0s", "0ms"]) assert.equal(ms(zero), undefined, String(zero));
+  assert.equal(ms("1us"), 1);
+  assert.equal(ms("1500us"), 2);
+  assert.equal(ms("2s"), 2000);
+});
