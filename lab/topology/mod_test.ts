@@ -8,6 +8,7 @@ import {
   type Topology,
   topologyJsonSchema,
 } from "./mod.ts";
+import { keysAt } from "./structure.ts";
 
 const TOPOLOGIES = fileURLToPath(new URL("../../topologies/", import.meta.url));
 
@@ -176,4 +177,19 @@ Deno.test("vsock-pair gives each VM a vsock CID and joins them by a vsock link",
     reverse: NO_IMPAIRMENT,
   }]);
   assert.deepEqual(t.links.map((l) => l.name), ["a-b"]);
+});
+
+Deno.test("docs/topology.md names every shipped topology, every top-level key and defaults.nic's keys", () => {
+  const doc = Deno.readTextFileSync(new URL("../../docs/topology.md", import.meta.url));
+  const intro = doc.slice(0, doc.indexOf("\n## "));
+  for (const name of shippedTopologies()) assert.ok(intro.includes(`\`${name}\``), name);
+  const top = doc.slice(doc.indexOf("### Top level"), doc.indexOf("\n### VM"));
+  for (const key of keysAt([])) assert.match(top, new RegExp(`^\\| \`${key}\` +\\|`, "m"), key);
+  const nicHeading = /^### NIC .*$/m.exec(doc)?.[0] ?? "";
+  for (const key of keysAt(["defaults", "nic"])) assert.ok(nicHeading.includes(`\`${key}\``), key);
+  // topologies/README.md has a row for each.
+  const readme = Deno.readTextFileSync(`${TOPOLOGIES}README.md`);
+  for (const name of shippedTopologies()) {
+    assert.match(readme, new RegExp(`^\\| \`${name}\\.yaml\` +\\|`, "m"), name);
+  }
 });
