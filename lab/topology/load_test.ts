@@ -455,6 +455,18 @@ Deno.test("a value that is not plain data is refused at its path, with a hint, a
       'unknown-endpoint links[2].endpoints[1]: Unknown VM or switch "d"',
     ],
   );
+  // A proxy that refuses to list its keys, and a list far longer than a lab (not walked).
+  const trap = new Proxy({}, {
+    ownKeys() {
+      throw new Error("no keys");
+    },
+  });
+  assert.deepEqual(issues({ name: "x", vms: { a: trap } }), [
+    'wrong-type vms.a: Cannot read vms.a: "no keys"',
+  ]);
+  assert.deepEqual(issues({ name: "x", vms: {}, links: new Array(1e8) }), [
+    "too-many links: A lab holds at most 4096 links, got 100000000",
+  ]);
   // The caller's value is not changed, and a key "__proto__" stays a key.
   const value = { name: () => "x", vms: JSON.parse('{"__proto__": {}}') };
   assert.deepEqual(issues(value), [

@@ -37,6 +37,12 @@ export interface PlainCopy {
   foreign: ForeignValue[];
 }
 
+/**
+ * Most items of a list, or keys of a map, walked: far more than any lab has (4096 links, 1024
+ * VMs at most), so that one beyond it is refused by its count (`checkCounts`) without a walk.
+ */
+const MAX_WALKED_ITEMS = 65_536;
+
 /** Whether `v` is a plain object: made by `{}` or `Object.create(null)`. */
 function isPlainObject(v: object): boolean {
   const proto = Object.getPrototypeOf(v);
@@ -90,13 +96,18 @@ function foreignKind(v: unknown, expected: string): { got: string; hint: string 
   };
 }
 
-/** The own value of `key`, or the error a getter or proxy threw. */
-function read(obj: object, key: PathSegment): { value: unknown } | { error: string } {
-  try {
-    return { value: (obj as Record<PathSegment, unknown>)[key] };
-  } catch (e) {
-    return { error: e instanceof Error ? e.message : String(e) };
-  }
+/** The problem of a value that a getter or a proxy's trap refused to give. */
+function cannotRead(path: PathSegment[], e: unknown): ForeignValue {
+  const why = e instanceof Error ? e.message : String(e);
+  return {
+    problem: {
+      code: "wrong-type",
+      path,
+      message: `Cannot read ${label(path)}: ${quote(why)}`,
+      hint: "give plain data: a getter or proxy that throws cannot be checked",
+    },
+    setAside: true,
+  };
 }
 
 /** Set `key` as an own data property (a key `__proto__` stays a key). */
@@ -140,73 +151,75 @@ export function plainCopy(raw: unknown): PlainCopy {
   ];
   // Bounded: each value walked is an own key of a map or list the schema looks into.
   for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
-    const { value, path, into, key } = next;
-    const shape = shapeAt(path);
-    // A key the schema does not know is refused as a key (unknown-key), whatever its value.
-    if (shape === null) {
-      put(into, key, value);
-      continue;
-    }
-    const kind = foreignKind(value, shape.expected);
-    if (kind !== null) {
-      foreign.push({
-        problem: {
-          code: "wrong-type",
-          path,
-          message: `${label(path)} must be ${shape.expected}, got ${kind.got}`,
-          hint: kind.hint,
-        },
-        setAside: true,
-      });
-      continue;
-    }
-    if (shape.kind === "value" || value === null || typeof value !== "object") {
-      put(into, key, value);
-      continue;
-    }
-    // A list where a map belongs, or the reverse, is the schema's to refuse.
-    if (Array.isArray(value) !== (shape.kind === "list")) {
-      put(into, key, value);
-      continue;
-    }
-    const copy: object = Array.isArray(value) ? [] : {};
-    put(into, key, copy);
-    for (const sym of Array.isArray(value) ? [] : Object.getOwnPropertySymbols(value)) {
-      foreign.push({
-        problem: {
-          code: "wrong-type",
-          path,
-          message: `${label(path)} has a key that is a symbol, ${
-            quote(sym.description ?? "")
-          }: a map's keys are strings`,
-          hint: `write the key as a string; docs/topology.md describes \`${lastKey(path)}\``,
-        },
-        setAside: false,
-      });
-    }
-    const keys: PathSegment[] = Array.isArray(value)
-      ? Array.from({ length: value.length }, (_, i) => i)
-      : Object.keys(value);
-    const children: typeof todo = [];
-    for (const k of keys) {
-      const child = read(value, k);
-      const at = [...path, k];
-      if ("error" in child) {
+    // A proxy may throw from any trap: its value cannot be checked.
+    try {
+      const { value, path, into, key } = next;
+      const shape = shapeAt(path);
+      // A key the schema does not know is refused as a key (unknown-key), whatever its value.
+      if (shape === null) {
+        put(into, key, value);
+        continue;
+      }
+      const kind = foreignKind(value, shape.expected);
+      if (kind !== null) {
         foreign.push({
           problem: {
             code: "wrong-type",
-            path: at,
-            message: `Cannot read ${label(at)}: ${quote(child.error)}`,
-            hint: "give plain data: a getter or proxy that throws cannot be checked",
+            path,
+            message: `${label(path)} must be ${shape.expected}, got ${kind.got}`,
+            hint: kind.hint,
           },
           setAside: true,
         });
         continue;
       }
-      children.push({ value: child.value, path: at, into: copy, key: k });
+      if (shape.kind === "value" || value === null || typeof value !== "object") {
+        put(into, key, value);
+        continue;
+      }
+      // A list where a map belongs, or the reverse, is the schema's to refuse; a list or map far
+      // longer than a lab holds is the counts' (`links: new Array(1e9)` is not walked).
+      const list = Array.isArray(value);
+      const size = list ? value.length : Object.keys(value).length;
+      if (list !== (shape.kind === "list") || size > MAX_WALKED_ITEMS) {
+        put(into, key, value);
+        continue;
+      }
+      const copy: object = list ? [] : {};
+      put(into, key, copy);
+      for (const sym of list ? [] : Object.getOwnPropertySymbols(value)) {
+        foreign.push({
+          problem: {
+            code: "wrong-type",
+            path,
+            message: `${label(path)} has a key that is a symbol, ${
+              quote(sym.description ?? "")
+            }: a map's keys are strings`,
+            hint: `write the key as a string; docs/topology.md describes \`${lastKey(path)}\``,
+          },
+          setAside: false,
+        });
+      }
+      const keys: PathSegment[] = list
+        ? Array.from({ length: size }, (_, i) => i)
+        : Object.keys(value);
+      const children: typeof todo = [];
+      for (const k of keys) {
+        const at = [...path, k];
+        let child: unknown;
+        try {
+          child = (value as Record<PathSegment, unknown>)[k];
+        } catch (e) {
+          foreign.push(cannotRead(at, e));
+          continue;
+        }
+        children.push({ value: child, path: at, into: copy, key: k });
+      }
+      // Last pushed, first walked: the children in the document's order.
+      todo.push(...children.reverse());
+    } catch (e) {
+      foreign.push(cannotRead(next.path, e));
     }
-    // Last pushed, first walked: the children in the document's order.
-    todo.push(...children.reverse());
   }
   return { copy: holder.root, foreign };
 }
