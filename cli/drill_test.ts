@@ -71,7 +71,7 @@ Deno.test("drill replay of a FIFO, a missing file or bad JSON fails at once, in 
     const syntax = await drillError(["replay", bad]);
     assert.equal(
       syntax.message,
-      `${bad}:2:15: The report is not JSON: Unexpected "}" where a value should be`,
+      `${bad}:2:15: The report is not JSON: Unexpected "}"`,
     );
     for (const e of [blocked, missing, syntax]) {
       assert.equal(e.code, "drill-invalid");

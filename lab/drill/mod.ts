@@ -58,7 +58,6 @@ export {
   DRILL_FILE,
   type InputIssue,
   type InputKind,
-  jsonSyntaxError,
   MAX_DRILL_BYTES,
   MAX_REPORT_BYTES,
   readInput,

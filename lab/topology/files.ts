@@ -55,85 +55,120 @@ export function resolveTopologyPath(arg: string | undefined): string {
   return name;
 }
 
-function unreadable(
-  path: string,
-  reason: string,
-  hint: string,
-  code = "unreadable",
-): TopologyIssue[] {
-  return [{
-    code,
-    path: "",
-    line: null,
-    column: null,
-    message: `Cannot read topology file ${quote(path)}: ${reason}`,
-    hint,
-  }];
+/**
+ * What {@linkcode readBoundedText} reads: its name in messages, its size limit, and the hints
+ * for a path that names nothing, no regular file, or a file too large.
+ */
+export interface TextFileKind {
+  /** Its name in messages: `topology file`, `drill file`, `report`. */
+  noun: string;
+  /** Largest size, bytes. */
+  maxBytes: number;
+  /** The hint for a path that names nothing. */
+  missingHint: string;
+  /** The hint for a path that names no regular file (a folder, a FIFO, a device). */
+  kindHint: string;
+  /** The hint for a file over `maxBytes`. */
+  limitHint: string;
 }
 
+/** A topology file as {@linkcode readBoundedText} reads it. */
+const TOPOLOGY_TEXT: TextFileKind = {
+  noun: "topology file",
+  maxBytes: MAX_TOPOLOGY_BYTES,
+  missingHint: `shipped topologies: ${SHIPPED.join(", ")}`,
+  kindHint: "give a YAML file (a regular file)",
+  limitHint: "a topology file is at most 1 MiB; split the lab or shorten the file",
+};
+
 function kindOf(info: Deno.FileInfo): string {
-  if (info.isDirectory) return "a folder";
-  if (info.isFifo) return "a FIFO";
-  if (info.isCharDevice) return "a character device";
-  if (info.isBlockDevice) return "a block device";
-  if (info.isSocket) return "a socket";
-  return "not a regular file";
+  if (info.isDirectory) return "it is a folder";
+  if (info.isFifo) return "it is a FIFO";
+  if (info.isCharDevice) return "it is a character device";
+  if (info.isBlockDevice) return "it is a block device";
+  if (info.isSocket) return "it is a socket";
+  return "it is not a regular file";
+}
+
+/** An error's text without the runtime's `(os error N): call 'path'` tail. */
+function reasonOf(e: unknown): string {
+  const text = (e instanceof Error ? e.message : String(e)).split("\n")[0]
+    .replace(/\s*\(os error \d+\).*$/, "");
+  return text === "" ? "unknown error" : text.charAt(0).toLowerCase() + text.slice(1);
 }
 
 /**
- * The text of a topology file, read only when it is a regular file of at most
- * {@linkcode MAX_TOPOLOGY_BYTES} in UTF-8: a FIFO would block, `/dev/zero` never ends.
+ * The text of a file, read only when `path` names a regular file of at most `kind.maxBytes` of
+ * UTF-8 text: a FIFO would block (it is never opened), `/dev/zero` never ends. Otherwise one
+ * issue with no line, code `too-large` or `unreadable` (missing, not a regular file, not
+ * readable, binary, not UTF-8), and a hint. Drill files and reports are read with it too.
+ *
+ * @example
+ * ```ts
+ * import { readBoundedText } from "./files.ts";
+ * const kind = { noun: "notes", maxBytes: 1024, missingHint: "", kindHint: "", limitHint: "" };
+ * const r = await readBoundedText("/dev/null", kind);
+ * r.ok ? "" : r.error.message; // 'Cannot read notes "/dev/null": it is a character device'
+ * ```
  */
-async function readTopologyText(path: string): Promise<Result<string, TopologyIssue[]>> {
+export async function readBoundedText(
+  path: string,
+  kind: TextFileKind,
+): Promise<Result<string, TopologyIssue>> {
+  const problem = (reason: string, hint: string, code = "unreadable") =>
+    err<TopologyIssue>({
+      code,
+      path: "",
+      line: null,
+      column: null,
+      message: `Cannot read ${kind.noun} ${quote(path, 200)}: ${reason}`,
+      hint,
+    });
+  const limit = kind.maxBytes >= 1024 * 1024
+    ? `${kind.maxBytes / (1024 * 1024)} MiB`
+    : `${kind.maxBytes} bytes`;
   let file: Deno.FsFile | null = null;
   try {
+    // stat, not open: opening a FIFO blocks until a writer comes.
     const info = await Deno.stat(path);
-    if (!info.isFile) {
-      const kind = kindOf(info);
-      return err(unreadable(
-        path,
-        kind.startsWith("not") ? kind : `it is ${kind}`,
-        "give a YAML file (a regular file)",
-      ));
-    }
-    const limitHint = "a topology file is at most 1 MiB; split the lab or shorten the file";
-    if (info.size > MAX_TOPOLOGY_BYTES) {
-      return err(
-        unreadable(path, `it is ${info.size} bytes, more than 1 MiB`, limitHint, "too-large"),
-      );
+    if (!info.isFile) return problem(kindOf(info), kind.kindHint);
+    if (info.size > kind.maxBytes) {
+      return problem(`it is ${info.size} bytes, more than ${limit}`, kind.limitHint, "too-large");
     }
     // Read at most one byte past the limit: the file may have grown since stat.
     file = await Deno.open(path, { read: true });
-    const buffer = new Uint8Array(MAX_TOPOLOGY_BYTES + 1);
+    const buffer = new Uint8Array(kind.maxBytes + 1);
     let used = 0;
-    for (let i = 0; i < MAX_TOPOLOGY_BYTES + 1 && used < buffer.length; i++) {
+    while (used < buffer.length) {
       const n = await file.read(buffer.subarray(used));
       if (n === null) break;
       used += n;
     }
-    if (used > MAX_TOPOLOGY_BYTES) {
-      return err(unreadable(path, "it is more than 1 MiB", limitHint, "too-large"));
+    if (used > kind.maxBytes) {
+      return problem(`it is more than ${limit}`, kind.limitHint, "too-large");
     }
     const bytes = buffer.subarray(0, used);
-    if (bytes.includes(0)) {
-      return err(unreadable(path, "it is binary, not YAML text", "give a YAML file"));
-    }
+    if (bytes.includes(0)) return problem("it is binary, not text", kind.kindHint);
     try {
       return { ok: true, value: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
     } catch {
-      return err(unreadable(path, "it is not UTF-8 text", "save the file as UTF-8"));
+      return problem("it is not UTF-8 text", "save the file as UTF-8");
     }
   } catch (e) {
-    const missing = e instanceof Deno.errors.NotFound;
-    const reason = missing ? "no such file" : e instanceof Error ? e.message : String(e);
-    return err(unreadable(
-      path,
-      reason,
-      missing ? `shipped topologies: ${SHIPPED.join(", ")}` : "check the path and its permissions",
-    ));
+    if (e instanceof Deno.errors.NotFound) return problem("no such file", kind.missingHint);
+    return problem(reasonOf(e), "check the path and its permissions");
   } finally {
     file?.close();
   }
+}
+
+/**
+ * The text of a topology file, read only when it is a regular file of at most
+ * {@linkcode MAX_TOPOLOGY_BYTES} in UTF-8.
+ */
+async function readTopologyText(path: string): Promise<Result<string, TopologyIssue[]>> {
+  const r = await readBoundedText(path, TOPOLOGY_TEXT);
+  return r.ok ? r : err([r.error]);
 }
 
 /**
