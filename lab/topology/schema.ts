@@ -153,7 +153,7 @@ const nicShape = {
   mtu: int(68, 9000, "MTU in bytes, 68..9000; default 1500").optional(),
   tx_timeout: duration(
     "tx_timeout",
-    "Guest transmit watchdog (Linux's ndo_tx_timeout): reset the device when sent frames stay unreturned this long; default 5s",
+    "Guest transmit watchdog (Linux's ndo_tx_timeout): reset the device when sent frames stay unreturned this long; default 5s (0 means the default, as Linux's watchdog_timeo)",
   ).optional(),
 };
 
