@@ -200,7 +200,7 @@ ${file}:4:5: Unknown step kind "wiat" in timeline[1]
   hint: did you mean \`wait\`?
 ${file}:6:39: Unexpected "=" after a complete expression (assert[0], column 35 of the assertion)
   hint: compare with ==
-vlab: Cannot run drill ${file}: 3 problems (above)
+vlab: Cannot run drill "${file}": 3 problems (above)
 hint: Fix them; docs/drills.md describes the format
 `,
       );
@@ -234,7 +234,7 @@ assert:
   hint: did you mean \`pair\`?
 ${file}:4:27: No earlier step starts a workload named "pnig"
   hint: did you mean \`ping\`?
-vlab: Cannot run drill ${file}: 2 problems (above)
+vlab: Cannot run drill "${file}": 2 problems (above)
 hint: Fix them; docs/drills.md describes the format
 `,
       );

@@ -19,7 +19,7 @@ import { evaluate } from "./evaluate.ts";
 import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
 import { measuredText } from "./report.ts";
 import { countFilterHint, runScope } from "./scope.ts";
-import { escapeControl as printable } from "../topology/quote.ts";
+import { escapeControl as printable, quote } from "../topology/quote.ts";
 import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
 import type {
   AssertionVerdict,
@@ -89,7 +89,7 @@ async function loadOrThrow(source: string | Record<string, unknown>): Promise<Dr
     : await drillFromObject(source);
   if (r.ok) return r.value;
   const text = formatDrillIssues(r.error);
-  const name = typeof source === "string" ? source : "<object>";
+  const name = typeof source === "string" ? quote(source) : "<object>";
   throw new LabError(
     "drill-invalid",
     `Cannot run drill ${name}: ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,

@@ -414,8 +414,15 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
     };
     // A background step ends once its workload runs (a sink's port bound), not before: the
     // flood of the next step cannot miss it.
-    const started = await ctx.lab.vm(a.vm).spawn(a.argv, { signal: stop.signal });
-    w.done = started.result.then(
+    // A workload that never ran is a result like any failure (the drill reports "workload …
+    // failed" and its assertions read it), not a failed step.
+    let result: Promise<Record<string, unknown>>;
+    try {
+      result = (await ctx.lab.vm(a.vm).spawn(a.argv, { signal: stop.signal })).result;
+    } catch (e) {
+      result = Promise.reject(e);
+    }
+    w.done = result.then(
       (r) => void (w.result = r),
       (e) =>
         void (w.result = { kind: "error", message: e instanceof Error ? e.message : String(e) }),
