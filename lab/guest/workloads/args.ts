@@ -18,6 +18,7 @@
 
 import { err, ok, type Result } from "../../../devices/base/result.ts";
 import { parseIpv4Address } from "../net/ipv4.ts";
+import { quote } from "../../topology/quote.ts";
 
 /**
  * A parsed workload invocation.
@@ -266,6 +267,18 @@ function tokenize(w: Name, args: string[]): Result<Parsed, ArgsError> {
   const spec = SPECS[w];
   const out: Parsed = { flags: new Map(), switches: new Set(), positionals: [] };
   const fail = (message: string) => err({ message, hint: `Usage: ${USAGE[w]}` });
+  // An option given twice is refused (which value was meant is unknown), as the CLI's are.
+  const set = (typed: string, key: string, value: string) => {
+    const before = out.flags.get(key);
+    if (before === undefined) {
+      out.flags.set(key, value);
+      return null;
+    }
+    return err({
+      message: `Cannot run ${w}: ${typed} is given twice (${quote(before)}, then ${quote(value)})`,
+      hint: `Give ${typed} once, with the value you mean`,
+    });
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const eq = a.startsWith("--") ? a.indexOf("=") : -1;
@@ -275,9 +288,11 @@ function tokenize(w: Name, args: string[]): Result<Parsed, ArgsError> {
     } else if (Object.hasOwn(spec.values, flag)) {
       const v = eq > 0 ? a.slice(eq + 1) : args[++i];
       if (v === undefined) return fail(`Cannot run ${w}: ${flag} needs a value`);
-      out.flags.set(spec.values[flag], v);
+      const twice = set(flag, spec.values[flag], v);
+      if (twice !== null) return twice;
     } else if (/^-[a-zA-Z]./.test(a) && Object.hasOwn(spec.values, a.slice(0, 2))) {
-      out.flags.set(spec.values[a.slice(0, 2)], a.slice(2)); // -c5
+      const twice = set(a.slice(0, 2), spec.values[a.slice(0, 2)], a.slice(2)); // -c5
+      if (twice !== null) return twice;
     } else if (a.startsWith("-") && a.length > 1 && !/^-\d/.test(a)) {
       return fail(`Cannot run ${w}: unknown option "${a}"`);
     } else {

@@ -170,3 +170,21 @@ Deno.test("an unknown workload's name is echoed cut at 64 characters and escaped
   assert.ok(!control.ok);
   assert.equal(control.error.message, 'Unknown workload "a\\u001b[31mb"');
 });
+
+Deno.test("an option given twice is refused, naming both values, however it is spelled", () => {
+  // The last one won: `ping -c 1 -c 1000` sent a thousand.
+  const cases: [string[], string][] = [
+    [["ping", "10.0.0.2", "-c", "1", "-c", "1000"], '-c is given twice ("1", then "1000")'],
+    [["ping", "10.0.0.2", "-c1", "-c", "2"], '-c is given twice ("1", then "2")'],
+    [["udp-flood", "10.0.0.2", "-n", "2", "-n", "3"], '-n is given twice ("2", then "3")'],
+    [["sink", "-t", "0.1", "-t", "0.2"], '-t is given twice ("0.1", then "0.2")'],
+  ];
+  for (const [argv, message] of cases) {
+    const r = parseWorkload(argv);
+    assert.ok(!r.ok, argv.join(" "));
+    assert.equal(r.error.message, `Cannot run ${argv[0]}: ${message}`);
+    assert.match(r.error.hint, /^Give -\w once, with the value you mean$/);
+  }
+  // A switch given twice says nothing else: it is taken.
+  assert.ok(parseWorkload(["udp-flood", "10.0.0.2", "--max", "--max"]).ok);
+});
