@@ -49,6 +49,7 @@ import {
   systemBenchDeps,
 } from "./bench_partial.ts";
 import type { PlacementMode } from "../lab/lab.ts";
+import { onInterrupt } from "./interrupt.ts";
 
 const encoder = new TextEncoder();
 
@@ -216,11 +217,7 @@ function systemVethDeps(): VethDeps {
     run: systemRunner,
     uid,
     names: vethNames(Deno.pid, Math.random()),
-    onSignal: (fn) => {
-      const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-      for (const s of signals) Deno.addSignalListener(s, fn);
-      return () => signals.forEach((s) => Deno.removeSignalListener(s, fn));
-    },
+    onSignal: onInterrupt,
     exit: (code) => Deno.exit(code),
   };
 }

@@ -14,6 +14,7 @@
 import { disposeCompiledNow } from "../lab/bench/c_build.ts";
 import { VlabError } from "./errors.ts";
 import { type ProgressLine, stderrProgressLine, writeAll } from "./progress.ts";
+import { onInterrupt } from "./interrupt.ts";
 
 const encoder = new TextEncoder();
 
@@ -87,11 +88,7 @@ export function systemBenchDeps(): BenchDeps {
 
 /** The process's signals and exit, as {@linkcode BenchDeps} has them. */
 const SYSTEM_SIGNALS: Pick<BenchDeps, "onSignal" | "exit"> = {
-  onSignal: (fn) => {
-    const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-    for (const s of signals) Deno.addSignalListener(s, fn);
-    return () => signals.forEach((s) => Deno.removeSignalListener(s, fn));
-  },
+  onSignal: onInterrupt,
   exit: (code) => Deno.exit(code),
 };
 

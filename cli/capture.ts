@@ -27,6 +27,7 @@ import {
 import { secondsOption } from "./int_option.ts";
 import { count } from "../devices/base/plural.ts";
 import { writeAll } from "./progress.ts";
+import { onInterrupt } from "./interrupt.ts";
 
 /** How long the command waits for the lab's last frames after it ended the capture, ms. */
 const LAST_FRAMES_MS = 2000;
@@ -110,7 +111,7 @@ export function captureCommand(): Command<[string]> {
           else lastFrames = setTimeout(() => abort.abort(), LAST_FRAMES_MS);
         });
       };
-      Deno.addSignalListener("SIGINT", stop);
+      const off = onInterrupt(stop);
       const timer = Number.isFinite(seconds) ? setTimeout(stop, seconds * 1000) : undefined;
       try {
         for await (const chunk of res.body!) {
@@ -121,7 +122,7 @@ export function captureCommand(): Command<[string]> {
         if (!abort.signal.aborted) throw captureSinkError(opts.write, e);
       } finally {
         clearTimeout(timer);
-        Deno.removeSignalListener("SIGINT", stop);
+        off();
         if (sink !== Deno.stdout) (sink as Deno.FsFile).close();
         client.close();
       }

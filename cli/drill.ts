@@ -26,6 +26,7 @@ import { quote } from "../lab/topology/quote.ts";
 import { EXIT_CODES, ioReason, VlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
+import { onInterrupt } from "./interrupt.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
@@ -204,8 +205,6 @@ export async function checkReportPaths(
   }
 }
 
-const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-
 /**
  * Abort on Ctrl-C or SIGTERM while `body` runs, so the drill stops its lab and reports; says
  * whether it was interrupted (the command then exits 130 after its report: it did not finish).
@@ -214,13 +213,12 @@ async function interruptible<T>(
   body: (signal: AbortSignal) => Promise<T>,
 ): Promise<{ value: T; interrupted: boolean }> {
   const c = new AbortController();
-  const on = () => c.abort();
-  for (const s of SIGNALS) Deno.addSignalListener(s, on);
+  const off = onInterrupt(() => c.abort());
   try {
     const value = await body(c.signal);
     return { value, interrupted: c.signal.aborted };
   } finally {
-    for (const s of SIGNALS) Deno.removeSignalListener(s, on);
+    off();
   }
 }
 

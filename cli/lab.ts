@@ -36,6 +36,7 @@ import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
 import { captureCommand } from "./capture.ts";
 import { count } from "../devices/base/plural.ts";
+import { onInterrupt } from "./interrupt.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
@@ -108,14 +109,12 @@ function upCommand() {
         signalled = true;
         if (running) void running.stop();
       };
-      Deno.addSignalListener("SIGINT", onSignal);
-      Deno.addSignalListener("SIGTERM", onSignal);
+      const off = onInterrupt(onSignal);
       try {
         // This process exits once the lab stops: no worker need tear itself down first.
         running = await launchLab(plan, { exitsWithLab: true });
       } catch (e) {
-        Deno.removeSignalListener("SIGINT", onSignal);
-        Deno.removeSignalListener("SIGTERM", onSignal);
+        off();
         throw e;
       }
       if (signalled) void running.stop();
@@ -144,8 +143,7 @@ function upCommand() {
         : setInterval(() => void out(`\r${summaryLine(lab)}   `), 1000);
       await running.stopped;
       if (ticker !== null) clearInterval(ticker);
-      Deno.removeSignalListener("SIGINT", onSignal);
-      Deno.removeSignalListener("SIGTERM", onSignal);
+      off();
       if (!opts.quiet) await out(`\nlab ${plan.name} down\nevent log ${running.events}\n`);
     });
 }
@@ -246,8 +244,7 @@ function execCommand() {
     .action(async (vm, argv, opts) => {
       const record = await resolveLab(opts.lab);
       const abort = new AbortController();
-      const onInt = () => abort.abort();
-      Deno.addSignalListener("SIGINT", onInt);
+      const off = onInterrupt(() => abort.abort());
       try {
         let answer: { result: { text?: string } };
         try {
@@ -257,8 +254,8 @@ function execCommand() {
             signal: abort.signal,
           });
         } catch (e) {
-          // Ctrl-C: the aborted request makes the lab stop the workload. Nothing failed that
-          // the user did not ask for, so nothing is said; 130 as a shell reports a SIGINT.
+          // Ctrl-C or SIGTERM: the aborted request makes the lab stop the workload. Nothing
+          // failed that the user did not ask for, so nothing is said; 130 as for a SIGINT.
           if (abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
           throw e;
         }
@@ -271,7 +268,7 @@ function execCommand() {
         const code = workloadExitCode(result);
         if (code !== 0) throw new CliExit(code); // ping with no reply: 1, as iputils
       } finally {
-        Deno.removeSignalListener("SIGINT", onInt);
+        off();
       }
     });
 }

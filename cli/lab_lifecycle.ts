@@ -19,6 +19,7 @@ import { VlabError } from "./errors.ts";
 import { CliExit } from "./usage.ts";
 import { writeAll } from "./progress.ts";
 import { endChild } from "./child.ts";
+import { onInterrupt } from "./interrupt.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
@@ -41,9 +42,7 @@ export async function upDetached(file: string | undefined, name: string): Promis
   // Ctrl-C (or SIGTERM) while the lab comes up cancels the start: the child is detached (it
   // does not get the terminal's SIGINT), so it is stopped here, and nothing is left behind.
   const interrupted = new AbortController();
-  const onSignal = () => interrupted.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  const off = onInterrupt(() => interrupted.abort());
   const child = new Deno.Command(Deno.execPath(), {
     args: vlabRunArgs(["up", ...(file ? [file] : []), "--quiet"]),
     stdin: "null",
@@ -99,8 +98,7 @@ export async function upDetached(file: string | undefined, name: string): Promis
       hint: "Run `vlab up` without -d to see why",
     });
   } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
+    off();
     try {
       Deno.removeSync(logPath);
     } catch {

@@ -13,6 +13,7 @@ import { LabError } from "../lab/errors.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import {
   formatPingall,
+  PAIR_INTERRUPTED,
   type PairResult,
   pingallReport,
   type PingPair,
@@ -25,6 +26,7 @@ import { CliExit } from "./usage.ts";
 import { intOption, secondsOption } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
 import { count as countOf } from "../devices/base/plural.ts";
+import { onInterrupt } from "./interrupt.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
@@ -60,8 +62,7 @@ export function pingallCommand(): Command {
       const status = await controlJson<LabStatus>(record, "/lab");
       const pairs = pingPairs(status);
       const abort = new AbortController();
-      const onInt = () => abort.abort();
-      Deno.addSignalListener("SIGINT", onInt);
+      const off = onInterrupt(() => abort.abort());
       let results: PairResult[];
       try {
         results = await runPingall(
@@ -70,7 +71,7 @@ export function pingallCommand(): Command {
           { maxSources: MAX_SOURCES, signal: abort.signal },
         );
       } finally {
-        Deno.removeSignalListener("SIGINT", onInt);
+        off();
       }
       const report = pingallReport(status.vms.map((v) => v.name), results);
       await out(opts.json ? JSON.stringify(report, null, 2) + "\n" : formatPingall(report) + "\n");
@@ -121,7 +122,10 @@ async function pingPair(
     if (e instanceof LabError && (e.code === "workload-failed" || e.code === "unknown-vm")) {
       return { ...pair, transmitted: 0, received: 0, error: e.message };
     }
-    if (opts.signal.aborted) return { ...pair, transmitted: 0, received: 0, error: "interrupted" };
+    // Its request was cut, and the lab's answer with it: what it measured is not known.
+    if (opts.signal.aborted) {
+      return { ...pair, transmitted: 0, received: 0, error: PAIR_INTERRUPTED };
+    }
     throw e;
   }
 }

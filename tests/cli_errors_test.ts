@@ -455,7 +455,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Ctrl-C during vlab exec cancels the workload quietly, with exit code 130",
+  name: "Ctrl-C or SIGTERM during vlab exec cancels the workload quietly, with exit code 130",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
@@ -476,27 +476,30 @@ Deno.test({
         run.output.finally(() => run.ended = true);
         return run;
       };
-      let echo = spawnEcho();
-      // Port 7 in use proves that the lab runs the echo, so the command listens for SIGINT. A
-      // probe that gets the port instead may have beaten the echo to it (the echo then ends
-      // with "port in use"): start another echo then.
-      const deadline = performance.now() + 30_000;
-      for (;;) {
-        const probe = await vlabWith(env, "exec", "b", "--", "udp-echo", "-t", "0.05");
-        if (/port in use/.test(probe.stderr)) break;
-        assert.equal(probe.code, 0, probe.stderr);
-        assert.ok(performance.now() < deadline, "the echo never bound port 7");
-        if (echo.ended) echo = spawnEcho();
-      }
-      echo.child.kill("SIGINT");
-      const out = await echo.output;
-      assert.equal(decoder.decode(out.stderr), "");
-      assert.equal(out.code, 130);
-      // The lab stopped the workload: port 7 is free again.
-      for (;;) {
-        const again = await vlabWith(env, "exec", "b", "--", "udp-echo", "-t", "0.1");
-        if (again.code === 0) break;
-        assert.ok(performance.now() < deadline, `port 7 stayed bound: ${again.stderr}`);
+      // SIGTERM as Ctrl-C: the command listened for SIGINT alone and died at SIGTERM (143).
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        let echo = spawnEcho();
+        // Port 7 in use proves that the lab runs the echo, so the command listens for signals.
+        // A probe that gets the port instead may have beaten the echo to it (the echo then ends
+        // with "port in use"): start another echo then.
+        const deadline = performance.now() + 30_000;
+        for (;;) {
+          const probe = await vlabWith(env, "exec", "b", "--", "udp-echo", "-t", "0.05");
+          if (/port in use/.test(probe.stderr)) break;
+          assert.equal(probe.code, 0, probe.stderr);
+          assert.ok(performance.now() < deadline, "the echo never bound port 7");
+          if (echo.ended) echo = spawnEcho();
+        }
+        echo.child.kill(signal);
+        const out = await echo.output;
+        assert.equal(decoder.decode(out.stderr), "", signal);
+        assert.equal(out.code, 130, signal);
+        // The lab stopped the workload: port 7 is free again.
+        for (;;) {
+          const again = await vlabWith(env, "exec", "b", "--", "udp-echo", "-t", "0.1");
+          if (again.code === 0) break;
+          assert.ok(performance.now() < deadline, `port 7 stayed bound: ${again.stderr}`);
+        }
       }
     } finally {
       await vlabWith(env, "down", "--all");

@@ -207,46 +207,53 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "pingall: Ctrl-C stops the pings, prints what was measured and exits 130",
-  ...E2E,
-  fn: async () => {
-    await withLab("pair", async (vlab, stateDir) => {
-      const txFrames = async () => {
-        const s = await vlab("status", "--json");
-        const vms = JSON.parse(s.stdout).vms as { nics: { device: { txFrames: number } }[] }[];
-        return vms.flatMap((v) => v.nics).reduce((n, nic) => n + nic.device.txFrames, 0);
-      };
-      const before = await txFrames();
-      // 100 pings each way, 0.2 s apart: 20 s unless interrupted.
-      const child = new Deno.Command(Deno.execPath(), {
-        args: vlabRunArgs(["pingall", "-c", "100"]),
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
-      }).spawn();
-      const output = child.output();
-      try {
-        // Its pings are under way (so it listens for SIGINT): frames cross the link.
-        const deadline = performance.now() + 10_000;
-        while (await txFrames() < before + 4) {
-          assert.ok(performance.now() < deadline, "pingall sent nothing");
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        child.kill("SIGINT");
-        const out = await output;
-        const stdout = decoder.decode(out.stdout);
-        assert.equal(out.code, 130, stdout + decoder.decode(out.stderr));
-        assert.match(stdout, /^\*\*\* Results: /m);
-      } finally {
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test({
+    name: `pingall: ${signal} stops the pings, prints what was measured and exits 130`,
+    ...E2E,
+    fn: async () => {
+      await withLab("pair", async (vlab, stateDir) => {
+        const txFrames = async () => {
+          const s = await vlab("status", "--json");
+          const vms = JSON.parse(s.stdout).vms as { nics: { device: { txFrames: number } }[] }[];
+          return vms.flatMap((v) => v.nics).reduce((n, nic) => n + nic.device.txFrames, 0);
+        };
+        const before = await txFrames();
+        // 100 pings each way, 0.2 s apart: 20 s unless interrupted.
+        const child = new Deno.Command(Deno.execPath(), {
+          args: vlabRunArgs(["pingall", "-c", "100"]),
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+          env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
+        }).spawn();
+        const output = child.output();
         try {
-          child.kill("SIGKILL");
-        } catch {
-          // Already ended.
+          // Its pings are under way (so it listens for SIGINT): frames cross the link.
+          const deadline = performance.now() + 10_000;
+          while (await txFrames() < before + 4) {
+            assert.ok(performance.now() < deadline, "pingall sent nothing");
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          child.kill(signal);
+          const out = await output;
+          const stdout = decoder.decode(out.stdout);
+          assert.equal(out.code, 130, stdout + decoder.decode(out.stderr));
+          // The pairs cut short are not measured: not counted as dropped (they were, as X).
+          assert.match(
+            stdout,
+            /^\*\*\* Results: 0% dropped \(0\/0 received\); interrupted: 2 of 2 pairs not measured \(\?\)$/m,
+          );
+          assert.match(stdout, /^a -> \?$/m);
+        } finally {
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // Already ended.
+          }
+          await output.catch(() => {});
         }
-        await output.catch(() => {});
-      }
-    });
-  },
-});
+      });
+    },
+  });
+}

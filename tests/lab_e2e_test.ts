@@ -93,6 +93,56 @@ const exists = (path: string) => {
 };
 
 Deno.test({
+  name: "capture ends on Ctrl-C or SIGTERM alike: its summary, a whole pcap, exit 0",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // SIGTERM ended the process at once (143): no summary, and the lab's capture not ended.
+    await withLab("pair", async (vlab, stateDir) => {
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        const pcap = `${stateDir}/../vlab-e2e-${crypto.randomUUID()}.pcap`;
+        const child = new Deno.Command(Deno.execPath(), {
+          args: vlabRunArgs(["capture", "a-b", "-w", pcap]),
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+          env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
+        }).spawn();
+        const output = child.output();
+        try {
+          // Frames in the file prove the capture runs (and listens for signals).
+          const deadline = performance.now() + 20_000;
+          for (;;) {
+            const ping = await vlab("exec", "a", "--", "ping", "10.0.0.2", "-c", "1");
+            assert.equal(ping.code, 0, ping.stderr);
+            const size = await Deno.stat(pcap).then((i) => i.size, () => 0);
+            if (size > 24) break;
+            assert.ok(performance.now() < deadline, `${signal}: nothing captured`);
+          }
+          child.kill(signal);
+          const out = await output;
+          const stderr = decoder.decode(out.stderr);
+          assert.equal(out.code, 0, `${signal}: ${stderr}`);
+          assert.match(stderr, /^\d+ frames? captured, 0 dropped$/m, signal);
+          const frames = Number(stderr.match(/^(\d+) frames?/m)![1]);
+          const read = await run("tshark", ["-r", pcap, "-T", "fields", "-e", "frame.number"], {});
+          assert.equal(read.code, 0, read.stderr);
+          assert.equal(read.stdout.trim().split("\n").length, frames, signal);
+        } finally {
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // Ended.
+          }
+          await output.catch(() => {});
+          await Deno.remove(pcap).catch(() => {});
+        }
+      }
+    });
+  },
+});
+
+Deno.test({
   name:
     "pair: up -d, status, ping, capture read by tshark, curl on the socket, down leaves nothing",
   sanitizeResources: false,

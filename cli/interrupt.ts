@@ -1,0 +1,29 @@
+/**
+ * Ctrl-C and SIGTERM, one way for every command: both end what the command is doing the same way
+ * (a workload stopped, a capture ended, a drill reported), as the exit-code table promises. A
+ * command that listened for SIGINT alone died at SIGTERM with nothing said and nothing cleaned.
+ *
+ * @module
+ */
+
+/** The signals that interrupt a command. */
+export const INTERRUPT_SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM"];
+
+/**
+ * Call `fn` on Ctrl-C (SIGINT) or SIGTERM; returns the call that stops listening. While a
+ * listener is on, the signals no longer end the process: `fn` decides what happens.
+ *
+ * @example
+ * ```ts
+ * import { onInterrupt } from "./interrupt.ts";
+ * const abort = new AbortController();
+ * const off = onInterrupt(() => abort.abort());
+ * off();
+ * ```
+ */
+export function onInterrupt(fn: () => void): () => void {
+  for (const s of INTERRUPT_SIGNALS) Deno.addSignalListener(s, fn);
+  return () => {
+    for (const s of INTERRUPT_SIGNALS) Deno.removeSignalListener(s, fn);
+  };
+}
