@@ -43,9 +43,17 @@ export interface PingallReport {
   reached: number;
   /** Pairs pinged. */
   pairs: number;
-  /** Percentage of pairs that got no reply (0 when there are no pairs). */
+  /**
+   * Pairs whose pings Ctrl-C (or SIGTERM) cut short, or kept from starting: not measured, so
+   * counted neither as reached nor as dropped (`?` in the matrix).
+   */
+  interrupted: number;
+  /** Percentage of the measured pairs that got no reply (0 when none was measured). */
   droppedPct: number;
 }
+
+/** The error of a pair that an interrupt cut short or kept from starting. */
+export const PAIR_INTERRUPTED = "interrupted";
 
 /**
  * Every ordered pair of distinct VMs with a NIC each on the same subnet (same network and
@@ -119,7 +127,7 @@ export async function runPingall(
       const queue = queues[next++];
       for (const i of queue) {
         results[i] = options.signal?.aborted
-          ? { ...pairs[i], transmitted: 0, received: 0, error: "interrupted" }
+          ? { ...pairs[i], transmitted: 0, received: 0, error: PAIR_INTERRUPTED }
           : await ping(pairs[i]);
       }
     }
@@ -146,8 +154,10 @@ export async function runPingall(
 export function pingallReport(vms: string[], results: PairResult[]): PingallReport {
   const reached = results.filter(pairReached).length;
   const pairs = results.length;
-  const droppedPct = pairs === 0 ? 0 : Math.round(((pairs - reached) * 100) / pairs);
-  return { vms, results, reached, pairs, droppedPct };
+  const interrupted = results.filter((r) => r.error === PAIR_INTERRUPTED).length;
+  const measured = pairs - interrupted;
+  const droppedPct = measured === 0 ? 0 : Math.round(((measured - reached) * 100) / measured);
+  return { vms, results, reached, pairs, interrupted, droppedPct };
 }
 
 /** Whether a pair got at least one reply. */
@@ -172,16 +182,21 @@ export function formatPingall(report: PingallReport): string {
   const lines = ["*** Ping: testing ping reachability"];
   for (const vm of report.vms) {
     const mine = report.results.filter((r) => r.from === vm);
-    const cells = mine.map((r) => pairReached(r) ? r.to : "X");
+    const cells = mine.map((r) => pairReached(r) ? r.to : r.error === PAIR_INTERRUPTED ? "?" : "X");
     lines.push(
       `${vm} -> ${mine.length === 0 ? "(shares no subnet with another VM)" : cells.join(" ")}`,
     );
   }
+  const measured = report.pairs - report.interrupted;
   lines.push(
-    `*** Results: ${report.droppedPct}% dropped (${report.reached}/${report.pairs} received)`,
+    `*** Results: ${report.droppedPct}% dropped (${report.reached}/${measured} received)${
+      report.interrupted > 0
+        ? `; interrupted: ${report.interrupted} of ${report.pairs} pairs not measured (?)`
+        : ""
+    }`,
   );
   for (const r of report.results) {
-    if (pairReached(r)) continue;
+    if (pairReached(r) || r.error === PAIR_INTERRUPTED) continue;
     const why = r.error ?? `${r.received}/${r.transmitted} replies`;
     lines.push(`*** ${r.from} -> ${r.to} (${r.dst}): ${why}`);
   }

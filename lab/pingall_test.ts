@@ -132,3 +132,25 @@ Deno.test("pingall with every pair answered reports 0% dropped", () => {
   const report = pingallReport(["a", "b"], pairs.map((p) => result(p, 3)));
   assert.equal(formatPingall(report).split("\n").at(-1), "*** Results: 0% dropped (2/2 received)");
 });
+
+Deno.test("interrupted pairs are not measured: '?' in the matrix, out of the dropped share", () => {
+  // They were counted as pairs with no reply: an interrupt read as a broken network.
+  const r = pingallReport(["a", "b", "c"], [
+    { from: "a", to: "b", dst: "10.0.0.2", transmitted: 3, received: 3, error: null },
+    { from: "a", to: "c", dst: "10.0.0.3", transmitted: 3, received: 0, error: null },
+    { from: "b", to: "a", dst: "10.0.0.1", transmitted: 0, received: 0, error: "interrupted" },
+    { from: "b", to: "c", dst: "10.0.0.3", transmitted: 0, received: 0, error: "interrupted" },
+  ]);
+  assert.deepEqual([r.reached, r.pairs, r.interrupted, r.droppedPct], [1, 4, 2, 50]);
+  assert.equal(
+    formatPingall(r),
+    [
+      "*** Ping: testing ping reachability",
+      "a -> b X",
+      "b -> ? ?",
+      "c -> (shares no subnet with another VM)",
+      "*** Results: 50% dropped (1/2 received); interrupted: 2 of 4 pairs not measured (?)",
+      "*** a -> c (10.0.0.3): 0/3 replies",
+    ].join("\n"),
+  );
+});
