@@ -91,7 +91,8 @@ export function secondsOption(
   max: number,
   example = "1",
 ): number {
-  const ok = /^[0-9]{1,9}(\.[0-9]{1,9})?$/.test(text);
+  // Any number of decimals: "1.0000000001" is a number of seconds in range, refused before.
+  const ok = /^[0-9]{1,9}(\.[0-9]+)?$/.test(text);
   const v = Number(text);
   if (!ok || v < min || v > max) {
     throw new VlabError(

@@ -33,6 +33,8 @@ Deno.test("a seconds option takes decimal digits with an optional fraction, with
   assert.equal(secondsOption("--timeout", "1", 0.01, 60), 1);
   assert.equal(secondsOption("--timeout", "0.25", 0.01, 60), 0.25);
   assert.equal(secondsOption("--timeout", "60", 0.01, 60), 60);
+  // Ten decimals are still a number of seconds in range (refused before, the message citing it).
+  assert.equal(secondsOption("--duration", "1.0000000001", 0.001, 604800), 1.0000000001);
   for (const bad of ["", " 1", "1 ", "1e1", "0x1", ".5", "5.", "-1", "+1", "1,2", "0.001", "61"]) {
     assert.throws(() => secondsOption("--timeout", bad, 0.01, 60), {
       name: "VlabError",

@@ -4,10 +4,10 @@
  *
  * ```
  * ping DST [-c COUNT=3] [-i INTERVAL_S=1] [-s SIZE=56] [-W TIMEOUT_S=1]
- * udp-echo [-p PORT=7] [-t SECONDS]                      (no -t: until aborted)
- * udp-flood DST [-p PORT=9] [-s FRAME_SIZE=64] [-r RATE_PPS | --max] [-t SECONDS=1 | -n COUNT]
- * sink [-p PORT=9] [-t SECONDS=1] [-n COUNT]              (-t 0: until aborted; -n: until COUNT)
- * vsock-echo [-p PORT=7] [-t SECONDS]                    (no -t: until aborted)
+ * udp-echo [-p PORT=7] [-t SECONDS]                      (no -t: until stopped)
+ * udp-flood DST [-p PORT=9] [-s FRAME_BYTES=64] [-r PPS | --max] [-t SECONDS=1 | -n COUNT]
+ * sink [-p PORT=9] [-t SECONDS=1] [-n COUNT]              (-t 0: until stopped; -n: until COUNT)
+ * vsock-echo [-p PORT=7] [-t SECONDS]                    (no -t: until stopped)
  * vsock-send CID PORT [-b BYTES=1048576] [--chunk N=65536]
  * vsock-sink [-p PORT=5000] [-t SECONDS=10]
  * iommu-unmap NIC
@@ -117,12 +117,12 @@ export interface ArgsError {
  */
 export const USAGE = {
   "ping": "ping DST [-c COUNT=3] [-i INTERVAL_S=1] [-s SIZE=56] [-W TIMEOUT_S=1]",
-  "udp-echo": "udp-echo [-p PORT=7] [-t SECONDS (default: until aborted)]",
+  "udp-echo": "udp-echo [-p PORT=7] [-t SECONDS (default: until stopped)]",
   "udp-flood":
-    "udp-flood DST [-p PORT=9] [-s FRAME_SIZE=64] [-r RATE_PPS | --max] [-t SECONDS=1 | -n COUNT]",
+    "udp-flood DST [-p PORT=9] [-s FRAME_BYTES=64] [-r PPS | --max] [-t SECONDS=1 | -n COUNT]",
   "sink":
-    "sink [-p PORT=9] [-t SECONDS=1, 0 = until aborted] [-n COUNT: end at the COUNTth datagram]",
-  "vsock-echo": "vsock-echo [-p PORT=7] [-t SECONDS (default: until aborted)]",
+    "sink [-p PORT=9] [-t SECONDS=1; 0 = until stopped] [-n COUNT: end at the COUNTth datagram; no -t then: no time limit]",
+  "vsock-echo": "vsock-echo [-p PORT=7] [-t SECONDS (default: until stopped)]",
   "vsock-send": "vsock-send CID PORT [-b BYTES=1048576] [--chunk N=65536]",
   "vsock-sink": "vsock-sink [-p PORT=5000] [-t SECONDS=10]",
   "iommu-unmap": "iommu-unmap NIC",
@@ -429,7 +429,7 @@ function build(w: Name, f: Fields): WorkloadRequest {
       const count = f.has("n") ? f.num("n", "count", 1, 1, 1e12, true) : null;
       const seconds = count !== null && !f.has("t")
         ? 0
-        : f.num("t", "duration (seconds, 0 = until aborted)", 1, 0, 86400, false);
+        : f.num("t", "duration (seconds, 0 = until stopped)", 1, 0, 86400, false);
       return {
         kind: "sink",
         port: f.num("p", "port", 9, 1, 65535, true),
