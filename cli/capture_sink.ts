@@ -25,7 +25,8 @@ function captureWriteError(path: string, why: string, hint: string): VlabError {
 
 /**
  * Check, before anything is asked of the lab, that `capture -w FILE` can write FILE: it is not a
- * folder and its folder exists. Throws a `write-failed` error.
+ * folder and its folder exists; for stdout (`-`, the default), that it is no terminal
+ * (`stdoutIsTerminal`: the process's, or a test's). Throws a `write-failed` error.
  *
  * @example
  * ```ts
@@ -33,8 +34,21 @@ function captureWriteError(path: string, why: string, hint: string): VlabError {
  * await checkCaptureSink("-"); // stdout: always fine
  * ```
  */
-export async function checkCaptureSink(path: string): Promise<void> {
-  if (STDOUT_NAMES.has(path)) return;
+export async function checkCaptureSink(
+  path: string,
+  stdoutIsTerminal: () => boolean = () => Deno.stdout.isTerminal(),
+): Promise<void> {
+  if (STDOUT_NAMES.has(path)) {
+    // pcap is binary: on a terminal it is garbage that may reprogram it (tshark refuses too).
+    if (stdoutIsTerminal()) {
+      throw captureWriteError(
+        path,
+        "standard output is a terminal, and pcap is binary",
+        "Write it to a file (-w a-b.pcap) or into a reader: vlab capture a-b | tshark -r -",
+      );
+    }
+    return;
+  }
   const stat = await statOrNull(path);
   if (stat?.isDirectory) {
     throw captureWriteError(

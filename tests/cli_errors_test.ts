@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { shellQuote } from "../cli/child.ts";
 import { createProgram } from "../cli/main.ts";
 import type { Command } from "@commander-js/extra-typings";
 
@@ -220,6 +221,26 @@ Deno.test("capture -w to a missing folder or a folder, or a bad --duration, is a
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("capture to stdout on a terminal is refused before the lab is asked (pcap is binary)", async () => {
+  // It wrote raw pcap onto the terminal. `script` gives the command a pseudo-terminal.
+  await inStateDir(async (env) => {
+    const line = [Deno.execPath(), ...vlabRunArgs(["capture", "a-b"])].map(shellQuote).join(" ");
+    const out = await new Deno.Command("script", {
+      args: ["-qec", line, "/dev/null"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: vlabChildEnv({ NO_COLOR: "1", ...env }),
+    }).output();
+    const text = decoder.decode(out.stdout).replaceAll("\r", "");
+    assert.equal(out.code, 1, text);
+    assert.match(
+      text,
+      /^vlab: Cannot write the capture to "-": standard output is a terminal, and pcap is binary\nhint: Write it to a file \(-w a-b\.pcap\) or into a reader/m,
+    );
+  });
 });
 
 Deno.test("dashboard without a terminal, or with a bad --interval, fails at once with a clear error", async () => {
