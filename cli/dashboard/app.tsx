@@ -32,7 +32,7 @@ import {
   type KeyContext,
   type KeyPress,
   PANELS,
-  reduceKey,
+  reduceKeys,
   type UiState,
 } from "./keys.ts";
 
@@ -106,8 +106,9 @@ interface KeyAction {
   ctx: KeyContext;
 }
 
+// One report of `useInput` can hold several keys read together ("12", "2\r"): each acts in turn.
 function reducer(state: UiState, action: KeyAction): UiState {
-  return reduceKey(state, action.input, action.key, action.ctx);
+  return reduceKeys(state, action.input, action.key, action.ctx);
 }
 
 function selectorOf(ref: QueueRef): RingSelector {

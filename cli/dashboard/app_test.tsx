@@ -272,6 +272,77 @@ Deno.test("keys typed faster than the redraw each apply", async () => {
   app.unmount();
 });
 
+// A terminal read can hold several keys (fast typing, a paste, a slow link, `tmux send-keys 2
+// Enter`): ink hands a run of plain characters to the handler as one string, and each key in it
+// must act in turn, as if typed one by one.
+Deno.test("two digits in one read each switch the panel", async () => {
+  const app = renderApp(fixtureData("pair"));
+  app.stdin.write("12");
+  await waitFor(() => app.frame().includes("[Queues]"), "the Queues tab after 1 then 2");
+  app.unmount();
+});
+
+Deno.test("a digit and enter in one read open the panel, then its selection", async () => {
+  const app = renderApp(fixtureData("pair"));
+  app.stdin.write("2\r");
+  await waitFor(() => app.frame().includes("› ring "), "the ring view of the first queue");
+  assert.ok(app.frame().includes("[Queues]"));
+  await waitFor(() => app.rings.some((r) => r !== null), "the ring asked for");
+  app.unmount();
+});
+
+Deno.test("a line feed in a run is enter too", async () => {
+  const app = renderApp(fixtureData("pair"));
+  app.stdin.write("2\n");
+  await waitFor(() => app.frame().includes("› ring "), "the ring view of the first queue");
+  app.unmount();
+});
+
+Deno.test("tab, backspace and ctrl-c inside a run act as those keys", async () => {
+  const app = renderApp(fixtureData("pair"), { foreground: true });
+  // 2 → Queues, tab → Links, 1 → Overview, enter → the first VM's queues, enter → its ring,
+  // backspace → back to the list, q → the question, ctrl-c → no question.
+  app.stdin.write("2\t1\r\r\x7fq\x03");
+  await waitFor(
+    () => app.frame().includes("[Queues]") && !app.frame().includes("› ring"),
+    "the queue list again",
+  );
+  assert.ok(!app.frame().includes("Stop the lab?"), app.frame());
+  assert.deepEqual(app.exits, []);
+  app.unmount();
+});
+
+Deno.test("q and y in one read stop the lab; q n 3 in one read go on to Links", async () => {
+  const stop = renderApp(fixtureData("pair"), { foreground: true });
+  stop.stdin.write("qy");
+  await waitFor(() => stop.exits.length > 0, "the exit");
+  assert.deepEqual(stop.exits, ["stop"]);
+  stop.unmount();
+  const stay = renderApp(fixtureData("pair"), { foreground: true });
+  stay.stdin.write("qn3");
+  await waitFor(() => stay.frame().includes("[Links]"), "the Links tab");
+  assert.ok(!stay.frame().includes("Stop the lab?"));
+  assert.deepEqual(stay.exits, []);
+  stay.unmount();
+});
+
+Deno.test("digits and arrows in one read apply in order", async () => {
+  const app = renderApp(fixtureData("star"));
+  app.stdin.write(`2${KEY.down}${KEY.down}${KEY.down}\r`);
+  await waitFor(() => app.frame().includes("› ring h2/eth0 tra"), "the fourth queue's ring");
+  app.unmount();
+});
+
+Deno.test("a key ink does not know stays one key, never its digits", async () => {
+  const app = renderApp(fixtureData("pair"));
+  // F18-ish "\x1b[57~" and keypad 2 in application mode "\x1bOr": ink hands them over as "[57~"
+  // and "Or"; read as single characters the 5 would open the IOMMU panel and → go back to
+  // Overview.
+  app.stdin.write(`\x1b[57~\x1bOr${KEY.right}`);
+  await waitFor(() => app.frame().includes("[Queues]"), "the Queues tab after →");
+  app.unmount();
+});
+
 Deno.test("p shows the paused marker and reports the pause", async () => {
   const app = renderApp(fixtureData("pair"));
   const frame = await press(app, ["p"], (f) => f.includes("[PAUSED]"), "[PAUSED]");

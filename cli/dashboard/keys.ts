@@ -5,6 +5,11 @@
  * copy; the App turns state changes into callbacks (exit, pause, ring selection, MAC table
  * selection) in effects.
  *
+ * Keys that arrive in one terminal read reach the App as one report: ink cuts each escape
+ * sequence (arrows, shift-tab, esc) out of the read as a report of its own, but hands a run of
+ * plain characters over as one `input` ("12", "2\r", "q\x03"). `reduceKeys` splits such a run
+ * into its keys (`splitKeys`) and reduces them in order.
+ *
  * @module
  */
 
@@ -100,12 +105,85 @@ export interface KeyContext {
   readonly ringWindow: { start: number; rows: number } | null;
 }
 
+/** One key: what `reduceKey` takes. */
+export interface KeyEvent {
+  /** The character typed ("" for tab, backspace, delete; the letter with ctrl). */
+  readonly input: string;
+  /** The named key, as ink's `useInput` reports it. */
+  readonly key: KeyPress;
+}
+
+// What ink hands over, once it has cut the leading ESC, for an escape sequence it has no name for:
+// "\x1b[57~" gives "[57~", keypad 2 in application mode "\x1bOr" gives "Or". One key, not a run
+// of characters (its 5 must not open the fifth panel). A typed run of exactly that shape ("Oq",
+// "[1a") is taken for such a key too, and does nothing.
+const UNNAMED_SEQUENCE = /^(?:\[\[?[\x20-\x3f]*[\x40-\x7e]|O[\x40-\x7e])$/;
+
+/**
+ * The keys in one report of ink's `useInput`, in order. A report with a named key (an arrow, tab,
+ * esc, ctrl, meta, shift…), with an ESC in it, or that is an escape sequence ink has no name for,
+ * is one key, as it came. Otherwise `input` is a run of characters read together, and each is a
+ * key of its own, named as ink names it when it comes alone: "\r" and "\n" are enter, "\t" tab,
+ * "\b" backspace, "\x7f" delete, "\x01".."\x1a" ctrl and a letter ("\x03" is ctrl-c), an upper
+ * case letter is shifted.
+ *
+ * @example
+ * ```ts
+ * import { splitKeys } from "./keys.ts";
+ * splitKeys("2\r", {}); // [{ input: "2", key: {} }, { input: "\r", key: { return: true } }]
+ * splitKeys("", { upArrow: true }); // [{ input: "", key: { upArrow: true } }]
+ * ```
+ */
+export function splitKeys(input: string, key: KeyPress): KeyEvent[] {
+  const named = Object.values(key).some((v) => v === true);
+  if (named || input === "" || input.includes("\x1b") || UNNAMED_SEQUENCE.test(input)) {
+    return [{ input, key }];
+  }
+  return Array.from(input, keyOfChar);
+}
+
+function keyOfChar(c: string): KeyEvent {
+  switch (c) {
+    case "\r":
+    case "\n":
+      return { input: c, key: { return: true } };
+    case "\t":
+      return { input: "", key: { tab: true } };
+    case "\b":
+      return { input: "", key: { backspace: true } };
+    case "\x7f":
+      return { input: "", key: { delete: true } };
+  }
+  const code = c.codePointAt(0) ?? 0;
+  if (code <= 0x1a) return { input: String.fromCharCode(code + 0x60), key: { ctrl: true } };
+  return { input: c, key: /^[A-Z]$/.test(c) ? { shift: true } : {} };
+}
+
+/**
+ * The state after one report of ink's `useInput`: each of its keys (`splitKeys`) in turn, each
+ * against the state the previous one left.
+ *
+ * @example
+ * ```ts
+ * import { INITIAL_UI, reduceKeys } from "./keys.ts";
+ * const ctx = {
+ *   foreground: true, stopped: false, vms: 2, firstQueueOfVm: [0, 2], queues: 4, links: 1,
+ *   events: 0, ringWindow: null,
+ * };
+ * reduceKeys(INITIAL_UI, "12", {}, ctx).panel; // 1
+ * reduceKeys(INITIAL_UI, "2\r", {}, ctx).ringOpen; // true
+ * ```
+ */
+export function reduceKeys(s: UiState, input: string, key: KeyPress, ctx: KeyContext): UiState {
+  return splitKeys(input, key).reduce((at, k) => reduceKey(at, k.input, k.key, ctx), s);
+}
+
 function clamp(i: number, n: number): number {
   return n <= 0 ? 0 : Math.min(Math.max(0, i), n - 1);
 }
 
 /**
- * The state after one key press.
+ * The state after one key press (one key: a report of several keys goes through `reduceKeys`).
  *
  * @example
  * ```ts

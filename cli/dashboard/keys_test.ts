@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { INITIAL_UI, type KeyContext, reduceKey, type UiState } from "./keys.ts";
+import {
+  INITIAL_UI,
+  type KeyContext,
+  reduceKey,
+  reduceKeys,
+  splitKeys,
+  type UiState,
+} from "./keys.ts";
 
 const ctx: KeyContext = {
   foreground: true,
@@ -119,4 +126,60 @@ Deno.test("any key leaves once the lab has stopped", () => {
 Deno.test("keys after the exit change nothing", () => {
   const gone = keys([["q"], ["y"]]);
   assert.equal(keys([["n"], ["", { tab: true }]], ctx, gone), gone);
+});
+
+Deno.test("a run of characters read together is split into its keys", () => {
+  assert.deepEqual(splitKeys("12", {}), [{ input: "1", key: {} }, { input: "2", key: {} }]);
+  assert.deepEqual(splitKeys("2\r\n", {}), [
+    { input: "2", key: {} },
+    { input: "\r", key: { return: true } },
+    { input: "\n", key: { return: true } },
+  ]);
+  assert.deepEqual(splitKeys("\tq\x03\b\x7fY", {}), [
+    { input: "", key: { tab: true } },
+    { input: "q", key: {} },
+    { input: "c", key: { ctrl: true } },
+    { input: "", key: { backspace: true } },
+    { input: "", key: { delete: true } },
+    { input: "Y", key: { shift: true } },
+  ]);
+  // A character beyond the BMP is one key, not two halves.
+  assert.deepEqual(splitKeys("😀1", {}), [{ input: "😀", key: {} }, { input: "1", key: {} }]);
+});
+
+Deno.test("a named key, or an escape sequence ink has no name for, is one key as it came", () => {
+  for (
+    const [input, key] of [
+      ["", { upArrow: true }],
+      ["", { tab: true, shift: true }],
+      ["", { escape: true }],
+      ["c", { ctrl: true }],
+      ["\r", { return: true }],
+      ["Q", { shift: true }],
+      ["q", { meta: true } as Record<string, boolean>],
+      ["[57~", {}],
+      ["[[5~", {}],
+      ["Or", {}],
+      ["\x1b[57~", {}],
+    ] as const
+  ) {
+    assert.deepEqual(splitKeys(input, key), [{ input, key }], JSON.stringify(input));
+  }
+  assert.equal(reduceKeys(INITIAL_UI, "[57~", {}, ctx).panel, 0, "no fifth panel from [57~");
+});
+
+Deno.test("the keys of one run each act on the state the previous one left", () => {
+  assert.equal(reduceKeys(INITIAL_UI, "12", {}, ctx).panel, 1);
+  const ring = reduceKeys(INITIAL_UI, "2\r", {}, ctx);
+  assert.equal(ring.panel, 1);
+  assert.equal(ring.ringOpen, true);
+  assert.equal(reduceKeys(INITIAL_UI, "\n", {}, ctx).panel, 1, "a lone line feed is enter too");
+  assert.equal(reduceKeys(INITIAL_UI, "qy", {}, ctx).exit, "stop");
+  const back = reduceKeys(INITIAL_UI, "q\x033", {}, ctx);
+  assert.equal(back.confirm, false);
+  assert.equal(back.panel, 2);
+  assert.equal(reduceKeys(INITIAL_UI, "?\x7f", {}, ctx).help, false);
+  assert.equal(reduceKeys(INITIAL_UI, "1\t\t", {}, ctx).panel, 2);
+  // A lab that went away: the first key leaves, the rest change nothing.
+  assert.equal(reduceKeys(INITIAL_UI, "2y", {}, { ...ctx, stopped: true }).exit, "detach");
 });
