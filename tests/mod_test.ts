@@ -115,8 +115,7 @@ for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
         assert.ok(Deno.statSync(`${dir}/${name}/lab.json`).isFile);
         child.kill(signal);
         const status = await child.status;
-        reader.releaseLock();
-        await child.stdout.cancel();
+        await reader.cancel(); // the pipe holds child.stdout's lock: end it through its reader
         const err = await new Response(child.stderr).text();
         assert.deepEqual([status.signal, status.code], [null, code], err);
         assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [

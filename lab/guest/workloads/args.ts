@@ -18,7 +18,6 @@
 
 import { err, ok, type Result } from "../../../devices/base/result.ts";
 import { parseIpv4Address } from "../net/ipv4.ts";
-import { quote } from "../../topology/quote.ts";
 
 /**
  * A parsed workload invocation.
@@ -275,7 +274,9 @@ function tokenize(w: Name, args: string[]): Result<Parsed, ArgsError> {
       return null;
     }
     return err({
-      message: `Cannot run ${w}: ${typed} is given twice (${quote(before)}, then ${quote(value)})`,
+      message: `Cannot run ${w}: ${typed} is given twice (${JSON.stringify(before)}, then ${
+        JSON.stringify(value)
+      })`,
       hint: `Give ${typed} once, with the value you mean`,
     });
   };
