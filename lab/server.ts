@@ -10,20 +10,28 @@
  * | GET | `/events` | the recent event log (JSON array) |
  * | GET | `/snapshot` | the dashboard's snapshot of the lab (JSON, `lab/snapshot_types.ts`) |
  * | GET | `/ring?vm=a&nic=eth0&queue=1` | the ring view of one queue (JSON) |
+ * | GET | `/switches` | every switch's MAC table (JSON array) |
+ * | GET | `/switches/NAME` | one switch's MAC table |
  * | GET | `/vms/NAME` | what the guest reports (NIC link state, ARP cache) |
  * | POST | `/exec` | `{"vm": "a", "argv": ["ping", "10.0.0.2"]}` → the workload's result |
  * | GET | `/capture?link=NAME` | a live pcap stream of both directions of the link; its id in the `vlab-capture-id` header |
  * | GET | `/captures/ID` | that capture's counts: `{"id", "link", "captured", "dropped", "running"}` |
  * | DELETE | `/captures/ID` | ends the capture (its stream gets the last frames and closes); its final counts |
- * | POST | `/links/NAME` | `{"up": false}` brings the link down (or up); `{"impair": {"delay": "20ms"}, "direction": "both"}` changes its impairment live (`{}` clears it) |
+ * | POST | `/links/NAME` | `{"up": false}` brings the link down (or up); `{"impair": {"delay": "20ms"}, "direction": "both"}` changes its impairment live (`{}` clears it); never both, nor `direction` with `up` |
  * | GET | `/partitions` | the partitions in force |
  * | POST | `/partitions` | `{"a": ["a"], "b": ["c", "d"], "oneWay": false}` cuts the two sets apart |
  * | POST | `/heal` | `{}` heals every partition, `{"id": 2}` one |
  * | POST | `/faults` | `{"kind": "backend-crash", "vm": "a", "mode": "exit"}`, `{"kind": "lost-kick", "vm": "a", "device": "eth0", "queue": "transmitq", "count": 1}` injects a fault |
  * | POST | `/down` | stops the lab |
  *
+ * The table is {@linkcode ROUTES} in code: the 404 hint and each 405's `Allow` header are made
+ * from it. A route that takes GET takes HEAD (GET's status and headers, no body; a HEAD of
+ * `/capture` starts no capture).
+ *
  * Every error is a 4xx (or 5xx) with `{"error": {"code", "message", "hint"}}`; a bad request
- * never stops the lab. A JSON body that gives a key twice in one object is a 400
+ * never stops the lab. A body over 1 MiB is a 413 `body-too-large`, refused from its
+ * `Content-Length` or once that much has come (`MAX_BODY_BYTES`); a POST body with a key its
+ * route does not take is a 400 `bad-request`. A JSON body that gives a key twice in one object is a 400
  * `duplicate-key` (`JSON.parse` would keep the last silently). Routing uses the path as received: a path with a `.` or `..` segment, an
  * empty segment or a malformed %-escape is a 400 `bad-path`, never resolved to another route.
  *
@@ -33,8 +41,8 @@
 import { type ResilientServer, serveResilient } from "./control_listener.ts";
 import type { Lab } from "./lab.ts";
 import { faultRoute, linkRoute, partitionRoute } from "./server_links.ts";
-import { fail, quoteForLine } from "./server_answers.ts";
-import { captureCountsRoute, captureStream } from "./server_capture.ts";
+import { fail, quoteForLine, readBoundedBody, unknownKeyRefusal } from "./server_answers.ts";
+import { captureCountsRoute, captureHead, captureStream } from "./server_capture.ts";
 import { describeDuplicateKey, duplicateJsonKey } from "./json_keys.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
@@ -84,10 +92,11 @@ function internal(e: unknown): Response {
 async function readJson(
   req: Request,
 ): Promise<{ ok: true; value: unknown } | { ok: false } | Response> {
-  let text: string;
+  const read = await readBoundedBody(req);
+  if (read instanceof Response) return read;
+  const text = read.text;
   let value: unknown;
   try {
-    text = await req.text();
     value = JSON.parse(text);
   } catch {
     return { ok: false };
@@ -148,6 +157,178 @@ function segment(raw: string): string {
   return decodeURIComponent(raw);
 }
 
+/** What a route's handler gets: the lab, the request, the name after its prefix, the query. */
+interface Call {
+  lab: Lab;
+  req: Request;
+  options: ControlServerOptions;
+  /** The decoded rest of the path after a prefix route's prefix (`a` of `/vms/a`); "" otherwise. */
+  name: string;
+  query: URLSearchParams;
+}
+
+type Handler = (call: Call) => Response | Promise<Response>;
+
+/** The methods a route may take, in the order `Allow` and the 404 hint list them. */
+const METHODS = ["GET", "HEAD", "POST", "DELETE"] as const;
+
+/** One route: its path (exact, or a prefix followed by a name) and a handler per method. */
+interface Route {
+  /** The exact path, or the prefix (ending in `/`) of a named route. */
+  path: string;
+  /** True when `path` is a prefix: `/vms/` matches `/vms/NAME`. */
+  prefix: boolean;
+  /** How the 404 hint shows it: `/vms/NAME`, `/ring?vm=&nic=&queue=`. */
+  shown: string;
+  /**
+   * A handler per method. A route with GET answers HEAD as GET without the body unless it gives
+   * its own HEAD (`/capture`: a HEAD must not start a capture).
+   */
+  methods: Partial<Record<(typeof METHODS)[number], Handler>>;
+}
+
+/** A POST route's JSON body, read (bounded) and checked for duplicate keys, then handled. */
+function withJson(
+  handler: (
+    call: Call,
+    body: { ok: true; value: unknown } | { ok: false },
+  ) => Response | Promise<Response>,
+): Handler {
+  return async (call) => {
+    const body = await readJson(call.req);
+    return body instanceof Response ? body : await handler(call, body);
+  };
+}
+
+/** Every route of the control server; the 404 hint and each 405's `Allow` are made from it. */
+const ROUTES: readonly Route[] = [
+  {
+    path: "/lab",
+    prefix: false,
+    shown: "/lab",
+    methods: { GET: ({ lab }) => Response.json(labStatus(lab)) },
+  },
+  {
+    path: "/metrics",
+    prefix: false,
+    shown: "/metrics",
+    methods: {
+      GET: ({ lab }) =>
+        new Response(prometheusMetrics(lab), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        }),
+    },
+  },
+  {
+    path: "/events",
+    prefix: false,
+    shown: "/events",
+    methods: { GET: ({ lab }) => Response.json(lab.events.recent()) },
+  },
+  {
+    path: "/snapshot",
+    prefix: false,
+    shown: "/snapshot",
+    methods: { GET: ({ lab }) => Response.json(takeSnapshot(lab)) },
+  },
+  {
+    path: "/ring",
+    prefix: false,
+    shown: "/ring?vm=&nic=&queue=",
+    methods: { GET: ({ lab, query }) => ringView(lab, query) },
+  },
+  {
+    path: "/switches",
+    prefix: false,
+    shown: "/switches",
+    methods: { GET: ({ lab }) => allSwitches(lab) },
+  },
+  {
+    path: "/switches/",
+    prefix: true,
+    shown: "/switches/NAME",
+    methods: { GET: ({ lab, name }) => switchRoute(lab, name) },
+  },
+  {
+    path: "/vms/",
+    prefix: true,
+    shown: "/vms/NAME",
+    methods: { GET: ({ lab, name }) => vmRoute(lab, name) },
+  },
+  {
+    path: "/capture",
+    prefix: false,
+    shown: "/capture?link=NAME",
+    methods: {
+      GET: ({ lab, query, req }) => captureStream(lab, query, req.signal),
+      HEAD: ({ lab, query }) => captureHead(lab, query),
+    },
+  },
+  {
+    path: "/captures/",
+    prefix: true,
+    shown: "/captures/ID",
+    methods: {
+      GET: ({ lab, name }) => captureCountsRoute(lab, name, "GET"),
+      DELETE: ({ lab, name }) => captureCountsRoute(lab, name, "DELETE"),
+    },
+  },
+  {
+    path: "/partitions",
+    prefix: false,
+    shown: "/partitions",
+    methods: {
+      GET: ({ lab }) => Response.json(lab.links.partitions()),
+      POST: withJson(({ lab }, body) => partitionRoute(lab, "/partitions", body)),
+    },
+  },
+  { path: "/exec", prefix: false, shown: "/exec", methods: { POST: withJson(execRoute) } },
+  {
+    path: "/links/",
+    prefix: true,
+    shown: "/links/NAME",
+    methods: { POST: withJson(({ lab, name }, body) => linkRoute(lab, name, body)) },
+  },
+  {
+    path: "/heal",
+    prefix: false,
+    shown: "/heal",
+    methods: { POST: withJson(({ lab }, body) => partitionRoute(lab, "/heal", body)) },
+  },
+  {
+    path: "/faults",
+    prefix: false,
+    shown: "/faults",
+    methods: { POST: withJson(({ lab }, body) => faultRoute(lab, body)) },
+  },
+  {
+    path: "/down",
+    prefix: false,
+    shown: "/down",
+    methods: {
+      POST: ({ lab, options }) => {
+        setTimeout(options.onDown, 0);
+        return Response.json({ stopping: lab.plan.name }, { status: 202 });
+      },
+    },
+  },
+];
+
+/** The methods a route takes, for `Allow`: HEAD wherever GET is. */
+function allowed(route: Route): string[] {
+  return METHODS.filter((m) =>
+    route.methods[m] !== undefined || (m === "HEAD" && route.methods.GET)
+  );
+}
+
+/** The 404 hint: every route, grouped by method (`GET /lab /metrics …; POST /exec …`). */
+function endpointList(): string {
+  return METHODS.filter((m) => m !== "HEAD").map((m) => {
+    const paths = ROUTES.filter((r) => r.methods[m] !== undefined).map((r) => r.shown);
+    return `${m} ${paths.join(" ")}`;
+  }).join("; ");
+}
+
 async function handle(lab: Lab, req: Request, options: ControlServerOptions): Promise<Response> {
   // Route on the path as received: never let a URL parser resolve `..` for us.
   const target = rawTarget(req.url);
@@ -159,105 +340,92 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
       "Send a path without . or .. segments, empty segments or bad %-escapes, such as /links/a-b",
     );
   }
-  const path = target.path;
-  const url = { searchParams: target.query };
+  const { path, query } = target;
   const method = req.method;
-  const route = (m: string) => {
-    if (method !== m) {
-      return fail(405, "method-not-allowed", `${path} does not accept ${method}`, `Use ${m}`);
-    }
-    return null;
-  };
-  if (path === "/lab") return route("GET") ?? Response.json(labStatus(lab));
-  if (path === "/metrics") {
-    return route("GET") ?? new Response(prometheusMetrics(lab), {
-      headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
-    });
-  }
-  if (path === "/events") return route("GET") ?? Response.json(lab.events.recent());
-  if (path === "/snapshot") return route("GET") ?? Response.json(takeSnapshot(lab));
-  if (path === "/ring") return route("GET") ?? ringView(lab, url.searchParams);
-  if (path.startsWith("/vms/")) {
-    const bad = route("GET");
-    if (bad) return bad;
-    const vm = segment(path.slice(5));
-    if (!lab.plan.vms.some((v) => v.name === vm)) return unknownVm(lab, vm);
-    return Response.json({ name: vm, state: lab.vmState(vm), guest: await lab.inspect(vm) });
-  }
-  if (path === "/switches") {
-    const bad = route("GET");
-    if (bad) return bad;
-    const names = l2Switches(lab.plan);
-    const tables = await Promise.all(names.map((n) => lab.macTable(n)));
-    const missing = names.filter((_, i) => tables[i] === null);
-    return missing.length > 0 ? notAnswering(missing[0]) : Response.json(tables);
-  }
-  if (path.startsWith("/switches/")) {
-    const bad = route("GET");
-    if (bad) return bad;
-    return await switchRoute(lab, segment(path.slice(10)));
-  }
-  if (path === "/exec") {
-    const bad = route("POST");
-    if (bad) return bad;
-    const body = await readJson(req);
-    if (body instanceof Response) return body;
-    const v = body.ok ? body.value as { vm?: unknown; argv?: unknown } : null;
-    if (
-      v === null || typeof v !== "object" || typeof v.vm !== "string" ||
-      !Array.isArray(v.argv) || !v.argv.every((a) => typeof a === "string")
-    ) {
-      return fail(
-        400,
-        "bad-request",
-        "POST /exec needs a JSON body with a string `vm` and a string array `argv`",
-        `For example {"vm": "a", "argv": ["ping", "10.0.0.2", "-c", "3"]}`,
-      );
-    }
-    if (!lab.plan.vms.some((x) => x.name === v.vm)) return unknownVm(lab, v.vm);
-    const out = await lab.exec(v.vm, v.argv as string[], req.signal);
-    return out.ok
-      ? Response.json({ result: out.result })
-      : fail(422, "workload-failed", out.message, out.hint);
-  }
-  if (path.startsWith("/links/")) {
-    const bad = route("POST");
-    if (bad) return bad;
-    const body = await readJson(req);
-    return body instanceof Response ? body : linkRoute(lab, segment(path.slice(7)), body);
-  }
-  if (path === "/partitions" || path === "/heal") {
-    if (path === "/partitions" && method === "GET") return Response.json(lab.links.partitions());
-    const bad = route("POST");
-    if (bad) return bad;
-    const body = await readJson(req);
-    return body instanceof Response ? body : partitionRoute(lab, path, body);
-  }
-  if (path === "/faults") {
-    const bad = route("POST");
-    if (bad) return bad;
-    const body = await readJson(req);
-    return body instanceof Response ? body : faultRoute(lab, body);
-  }
-  if (path === "/capture") {
-    return route("GET") ?? captureStream(lab, url.searchParams.get("link") ?? "", req.signal);
-  }
-  if (path.startsWith("/captures/")) {
-    return captureCountsRoute(lab, segment(path.slice(10)), method);
-  }
-  if (path === "/down") {
-    const bad = route("POST");
-    if (bad) return bad;
-    setTimeout(options.onDown, 0);
-    return Response.json({ stopping: lab.plan.name }, { status: 202 });
-  }
-  return fail(
-    404,
-    "not-found",
-    `No such endpoint: ${method} ${path}`,
-    "Endpoints: GET /lab /metrics /events /snapshot /ring?vm=&nic=&queue= /vms/NAME " +
-      "/capture?link=NAME /captures/ID /partitions; DELETE /captures/ID; POST /exec /links/NAME /partitions /heal /faults /down",
+  const route = ROUTES.find((r) =>
+    r.prefix ? path.startsWith(r.path) && path.length > r.path.length : path === r.path
   );
+  if (route === undefined) {
+    return fail(
+      404,
+      "not-found",
+      `No such endpoint: ${method} ${path}`,
+      `Endpoints: ${endpointList()}`,
+    );
+  }
+  const call: Call = {
+    lab,
+    req,
+    options,
+    name: route.prefix ? segment(path.slice(route.path.length)) : "",
+    query,
+  };
+  const handler = route.methods[method as (typeof METHODS)[number]];
+  if (handler !== undefined) return await handler(call);
+  if (method === "HEAD" && route.methods.GET !== undefined) {
+    return withoutBody(await route.methods.GET(call));
+  }
+  const allow = allowed(route);
+  const answer = fail(
+    405,
+    "method-not-allowed",
+    `${path} does not accept ${method}`,
+    `Use ${allow.join(" or ")}`,
+  );
+  answer.headers.set("allow", allow.join(", "));
+  return answer;
+}
+
+/**
+ * The answer to a HEAD: GET's status and headers, no body (RFC 9110 §9.3.2). A body made
+ * whole (JSON, text) is measured for its `content-length`; the GET's work is done either way.
+ */
+async function withoutBody(res: Response): Promise<Response> {
+  const headers = new Headers(res.headers);
+  if (res.body !== null) {
+    headers.set("content-length", String((await res.arrayBuffer()).byteLength));
+  }
+  return new Response(null, { status: res.status, statusText: res.statusText, headers });
+}
+
+/** `POST /exec`: `{"vm": "a", "argv": ["ping", "10.0.0.2"]}`, nothing else. */
+async function execRoute(
+  { lab, req }: Call,
+  body: { ok: true; value: unknown } | { ok: false },
+): Promise<Response> {
+  const v = body.ok ? body.value as { vm?: unknown; argv?: unknown } : null;
+  if (
+    v === null || typeof v !== "object" || Array.isArray(v) || typeof v.vm !== "string" ||
+    !Array.isArray(v.argv) || !v.argv.every((a) => typeof a === "string")
+  ) {
+    return fail(
+      400,
+      "bad-request",
+      "POST /exec needs a JSON body with a string `vm` and a string array `argv`",
+      `For example {"vm": "a", "argv": ["ping", "10.0.0.2", "-c", "3"]}`,
+    );
+  }
+  const unknown = unknownKeyRefusal("POST /exec", v as Record<string, unknown>, ["vm", "argv"]);
+  if (unknown !== null) return unknown;
+  if (!lab.plan.vms.some((x) => x.name === v.vm)) return unknownVm(lab, v.vm);
+  const out = await lab.exec(v.vm, v.argv as string[], req.signal);
+  return out.ok
+    ? Response.json({ result: out.result })
+    : fail(422, "workload-failed", out.message, out.hint);
+}
+
+/** `GET /vms/NAME`: the VM's state and what its guest reports. */
+async function vmRoute(lab: Lab, vm: string): Promise<Response> {
+  if (!lab.plan.vms.some((v) => v.name === vm)) return unknownVm(lab, vm);
+  return Response.json({ name: vm, state: lab.vmState(vm), guest: await lab.inspect(vm) });
+}
+
+/** `GET /switches`: every switch's MAC table. */
+async function allSwitches(lab: Lab): Promise<Response> {
+  const names = l2Switches(lab.plan);
+  const tables = await Promise.all(names.map((n) => lab.macTable(n)));
+  const missing = names.filter((_, i) => tables[i] === null);
+  return missing.length > 0 ? notAnswering(missing[0]) : Response.json(tables);
 }
 
 /** `GET /ring?vm=a&nic=eth0&queue=1`: 400 for missing or malformed parameters, 404 for an unknown queue. */

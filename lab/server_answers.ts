@@ -8,6 +8,7 @@
 
 import type { Lab } from "./lab.ts";
 import { ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
+import { closestName } from "./topology/issues.ts";
 
 /**
  * An error answer.
@@ -57,4 +58,110 @@ export function ringLinkRefusal(
 export function unknownLink(lab: Lab, link: string): Response {
   const p = unknownLinkProblem(lab.plan, link);
   return fail(404, p.code, p.message, p.hint);
+}
+
+/**
+ * Largest request body the control server reads, bytes (1 MiB). The largest body a route takes
+ * is a `POST /partitions` naming every VM of the largest lab: 1,024 names of at most 16
+ * characters, about 20 KB; an `exec` argv or an impairment is a few hundred bytes. 1 MiB is
+ * fifty times that, and the lab's main thread parses it in milliseconds; a bigger body is a
+ * mistake or an attack, refused before it is read (it would hold up every other client).
+ */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * A request's body as text, read at most {@linkcode MAX_BODY_BYTES}: a 413 `body-too-large`
+ * answer when its `Content-Length` says more (nothing read) or when a body without one passes
+ * the limit (reading stops there and the rest is cancelled).
+ *
+ * @example
+ * ```ts
+ * import { readBoundedBody } from "./server_answers.ts";
+ * const req = new Request("http://vlab/exec", { method: "POST", body: "{}" });
+ * await readBoundedBody(req); // { text: "{}" }
+ * ```
+ */
+export async function readBoundedBody(req: Request): Promise<{ text: string } | Response> {
+  const declared = req.headers.get("content-length");
+  if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared) > MAX_BODY_BYTES) {
+    return tooLarge(`is ${declared.trim()} bytes`);
+  }
+  if (req.body === null) return { text: "" };
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel().catch(() => {});
+      return tooLarge(`passed ${MAX_BODY_BYTES} bytes`);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return { text: new TextDecoder().decode(bytes) };
+}
+
+function tooLarge(what: string): Response {
+  return fail(
+    413,
+    "body-too-large",
+    `Cannot read the request body: it ${what}, more than the ${MAX_BODY_BYTES} the lab reads`,
+    `Send a body of at most ${MAX_BODY_BYTES} bytes (1 MiB); every route takes a small JSON object`,
+  );
+}
+
+/**
+ * A 400 `bad-request` naming the first key of `body` that `route` does not take (a typo such as
+ * `"dirction"` must not be ignored: the sender meant something by it), with the closest key it
+ * takes; null when every key is one of `keys`.
+ *
+ * @example
+ * ```ts
+ * import { unknownKeyRefusal } from "./server_answers.ts";
+ * unknownKeyRefusal("POST /heal", { ids: 1 }, ["id"])?.status; // 400
+ * unknownKeyRefusal("POST /heal", { id: 1 }, ["id"]); // null
+ * ```
+ */
+export function unknownKeyRefusal(
+  route: string,
+  body: Record<string, unknown>,
+  keys: readonly string[],
+): Response | null {
+  const extra = Object.keys(body).find((k) => !keys.includes(k));
+  if (extra === undefined) return null;
+  const near = closestName(extra, keys);
+  return fail(
+    400,
+    "bad-request",
+    `${route} takes no key ${quoteForLine(extra)}`,
+    near !== undefined ? `Did you mean "${near}"?` : `Its keys: ${keys.join(", ")}`,
+  );
+}
+
+/**
+ * A JSON value from a request, for a message: a string or number quoted as JSON, anything else
+ * by its kind (`a list`, `an object`). Never walks it: a list nested 250,000 deep is a 400, not
+ * a stack overflow in `JSON.stringify`.
+ *
+ * @example
+ * ```ts
+ * import { describeJsonValue } from "./server_answers.ts";
+ * describeJsonValue("sideways"); // '"sideways"'
+ * describeJsonValue([[1]]); // "a list"
+ * ```
+ */
+export function describeJsonValue(value: unknown): string {
+  if (typeof value === "string") return quoteForLine(value);
+  if (typeof value === "number" || typeof value === "boolean" || value === null) {
+    return String(value);
+  }
+  return Array.isArray(value) ? "a list" : "an object";
 }

@@ -80,11 +80,13 @@ function refresh(lab: Lab, entry: Entry): CaptureCounts {
  * @example
  * ```ts ignore
  * import { captureStream } from "./server_capture.ts";
- * const res = captureStream(lab, "a-b", req.signal);
+ * const res = captureStream(lab, new URLSearchParams("link=a-b"), req.signal);
  * res.headers.get("vlab-capture-id"); // "1"
  * ```
  */
-export function captureStream(lab: Lab, link: string, signal: AbortSignal): Response {
+export function captureStream(lab: Lab, params: URLSearchParams, signal: AbortSignal): Response {
+  const link = params.get("link");
+  if (!link) return noLinkParameter();
   const refused = ringLinkRefusal(lab, link, "capture");
   if (refused !== null) return refused;
   const registry = registryOf(lab);
@@ -139,6 +141,33 @@ export function captureStream(lab: Lab, link: string, signal: AbortSignal): Resp
   });
 }
 
+/**
+ * `HEAD /capture?link=NAME`: the answer `GET` would give, without its stream, and without
+ * starting a capture (so no `vlab-capture-id`: an id is a capture's, made when one starts).
+ *
+ * @example
+ * ```ts ignore
+ * import { captureHead } from "./server_capture.ts";
+ * captureHead(lab, new URLSearchParams("link=a-b")).status; // 200
+ * ```
+ */
+export function captureHead(lab: Lab, params: URLSearchParams): Response {
+  const link = params.get("link");
+  if (!link) return noLinkParameter();
+  const refused = ringLinkRefusal(lab, link, "capture");
+  if (refused !== null) return refused;
+  return new Response(null, { headers: { "content-type": "application/vnd.tcpdump.pcap" } });
+}
+
+function noLinkParameter(): Response {
+  return fail(
+    400,
+    "bad-request",
+    "GET /capture needs the parameter link (the link to capture)",
+    "For example /capture?link=a-b (vlab status lists the links)",
+  );
+}
+
 /** Forget the oldest ended captures beyond {@linkcode KEPT_CAPTURES}. */
 function forgetOld(entries: Map<number, Entry>): void {
   let ended = [...entries.values()].filter((e) => !e.counts.running).length;
@@ -162,15 +191,7 @@ function forgetOld(entries: Map<number, Entry>): void {
  * (await res.json()).dropped; // 0
  * ```
  */
-export function captureCountsRoute(lab: Lab, rawId: string, method: string): Response {
-  if (method !== "GET" && method !== "DELETE") {
-    return fail(
-      405,
-      "method-not-allowed",
-      `/captures/${rawId} does not accept ${method}`,
-      "Use GET (counts so far) or DELETE (end the capture)",
-    );
-  }
+export function captureCountsRoute(lab: Lab, rawId: string, method: "GET" | "DELETE"): Response {
   const entry = /^[1-9]\d{0,15}$/.test(rawId)
     ? registryOf(lab).entries.get(Number(rawId))
     : undefined;

@@ -10,25 +10,54 @@
 
 import { parseFault } from "./faults.ts";
 import type { Lab } from "./lab.ts";
-import { fail, ringLinkRefusal, unknownLink } from "./server_answers.ts";
+import {
+  describeJsonValue,
+  fail,
+  ringLinkRefusal,
+  unknownKeyRefusal,
+  unknownLink,
+} from "./server_answers.ts";
 import { parseImpairment } from "./topology/impairment.ts";
 
 type Body = { ok: true; value: unknown } | { ok: false };
 
 const DIRECTIONS = new Set(["forward", "reverse", "both"]);
 
-/** `POST /links/NAME`: `{"up": bool}` or `{"impair": {…}, "direction": "both"}`. */
+/**
+ * `POST /links/NAME`: `{"up": bool}` alone, or `{"impair": {…}, "direction": "both"}`. A body
+ * that mixes them (`{"up": false, "impair": …}`, `{"up": false, "direction": "forward"}`) or
+ * gives another key is a 400, as the CLI refuses `--direction` with `down`: one of its parts
+ * would be ignored (a link goes down both ways).
+ */
 export function linkRoute(lab: Lab, link: string, body: Body): Response {
-  const v = body.ok && body.value !== null && typeof body.value === "object"
-    ? body.value as Record<string, unknown>
-    : null;
-  if (v !== null && Object.hasOwn(v, "impair")) {
+  const v = plainObject(body);
+  const usage = 'Send {"up": false}, or {"impair": {"delay": "20ms"}, "direction": "forward"}';
+  if (v === null) {
+    return fail(
+      400,
+      "bad-request",
+      'POST /links/NAME needs {"up": true|false} or {"impair": {...}}',
+      usage,
+    );
+  }
+  const unknown = unknownKeyRefusal("POST /links/NAME", v, ["up", "impair", "direction"]);
+  if (unknown !== null) return unknown;
+  if (Object.hasOwn(v, "up") && Object.hasOwn(v, "impair")) {
+    return fail(
+      400,
+      "bad-request",
+      'POST /links/NAME takes "up" and "impair" apart, not both in one body',
+      'Send two requests: {"up": false} brings the link down both ways; ' +
+        '{"impair": {...}} changes its impairment',
+    );
+  }
+  if (Object.hasOwn(v, "impair")) {
     const direction = v.direction ?? "both";
     if (typeof direction !== "string" || !DIRECTIONS.has(direction)) {
       return fail(
         400,
         "bad-impairment",
-        `Direction must be "forward", "reverse" or "both", got ${JSON.stringify(direction)}`,
+        `Direction must be "forward", "reverse" or "both", got ${describeJsonValue(direction)}`,
         `Send {"impair": {...}, "direction": "forward"}`,
       );
     }
@@ -47,24 +76,44 @@ export function linkRoute(lab: Lab, link: string, body: Body): Response {
       reverse: lab.links.ringImpairment(l.reverseRing),
     });
   }
-  const up = v?.up;
+  if (Object.hasOwn(v, "direction")) {
+    return fail(
+      400,
+      "bad-request",
+      'POST /links/NAME takes "direction" only with "impair": a link goes up or down both ways',
+      'Leave "direction" out; to cut one way: {"impair": {"loss": "100%"}, "direction": "forward"}',
+    );
+  }
+  const up = v.up;
   if (typeof up !== "boolean") {
     return fail(
       400,
       "bad-request",
       'POST /links/NAME needs {"up": true|false} or {"impair": {...}}',
-      `Send {"up": false} or {"impair": {"delay": "20ms", "loss": "1%"}}`,
+      usage,
     );
   }
   if (!lab.setLink(link, up)) return unknownLink(lab, link);
   return Response.json({ link, up });
 }
 
-/** `POST /partitions` (`{"a": [...], "b": [...], "oneWay": false}`) and `POST /heal` (`{"id"?}`). */
-export function partitionRoute(lab: Lab, path: string, body: Body): Response {
-  const v = body.ok && body.value !== null && typeof body.value === "object"
+/** A body's JSON object, or null when it is not JSON or not an object (a list, a string…). */
+function plainObject(body: Body): Record<string, unknown> | null {
+  return body.ok && body.value !== null && typeof body.value === "object" &&
+      !Array.isArray(body.value)
     ? body.value as Record<string, unknown>
     : null;
+}
+
+/** `POST /partitions` (`{"a": [...], "b": [...], "oneWay": false}`) and `POST /heal` (`{"id"?}`). */
+export function partitionRoute(lab: Lab, path: string, body: Body): Response {
+  const v = plainObject(body);
+  if (v !== null) {
+    const unknown = path === "/heal"
+      ? unknownKeyRefusal("POST /heal", v, ["id"])
+      : unknownKeyRefusal("POST /partitions", v, ["a", "b", "oneWay"]);
+    if (unknown !== null) return unknown;
+  }
   if (path === "/heal") {
     const id = v?.id;
     if (v === null || (id !== undefined && !(Number.isInteger(id) && (id as number) > 0))) {

@@ -63,7 +63,8 @@ async function withServer(body: (env: Env) => Promise<void>): Promise<void> {
         const res = await fetch(`http://vlab${p}`, { ...init, client: c });
         const text = await res.text();
         c.close();
-        const json = (res.headers.get("content-type") ?? "").startsWith("application/json");
+        const json = text !== "" &&
+          (res.headers.get("content-type") ?? "").startsWith("application/json");
         return { status: res.status, headers: res.headers, body: json ? JSON.parse(text) : text };
       },
     });
@@ -227,7 +228,7 @@ Deno.test({
   fn: () =>
     withServer(async (env) => {
       assertError(await env.call("/capture?link=x-y"), 404, "unknown-link");
-      assertError(await env.call("/capture"), 404, "unknown-link");
+      assertError(await env.call("/capture"), 400, "bad-request", /link/);
 
       const client = env.client();
       const res = await fetch("http://vlab/capture?link=a-b", { client });
@@ -622,6 +623,306 @@ Deno.test({
       }
       assert.equal(env.lab.linkUp("a-b"), true, "a refused body changed the link");
       assert.deepEqual((await env.call("/partitions")).body, []);
+      await assertStillRuns(env);
+    }),
+});
+
+Deno.test({
+  name:
+    "POST /links/NAME refuses up with impair, up with direction, and an unknown key; nothing changes",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      const cases: [string, RegExp][] = [
+        ['{"up": false, "impair": {"delay": "7ms"}}', /"up" and "impair"/],
+        ['{"up": true, "impair": {}}', /"up" and "impair"/],
+        ['{"up": false, "direction": "forward"}', /"direction"/],
+        ['{"up": false, "direction": "both"}', /"direction"/],
+        ['{"up": false, "dirction": "forward"}', /"dirction"/],
+        ['{"impair": {"delay": "7ms"}, "direciton": "reverse"}', /"direciton"/],
+        ['{"impair": {"delay": "7ms"}, "up": null}', /"up" and "impair"/],
+        ['{"direction": "forward"}', /"direction" only with "impair"/],
+      ];
+      for (const [body, message] of cases) {
+        assertError(await env.call("/links/a-b", post(body)), 400, "bad-request", message);
+      }
+      const hint = (await env.call("/links/a-b", post('{"up": false, "dirction": "x"}'))).body;
+      assert.match(hint.error.hint, /Did you mean "direction"\?/);
+      assert.equal(env.lab.linkUp("a-b"), true, "a refused body brought the link down");
+      const status = (await env.call("/lab")).body.links[0];
+      assert.equal(status.forward.impair, "no impairment", "a refused body impaired the link");
+      assert.equal(status.reverse.impair, "no impairment", "a refused body impaired the link");
+      await assertStillRuns(env);
+    }),
+});
+
+Deno.test({
+  name: "POST /exec, /partitions and /heal refuse a key they do not take (a typo is not ignored)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      const cases: [string, string, RegExp][] = [
+        ["/exec", '{"vm": "a", "argv": ["ping", "10.0.0.2"], "junk": 1}', /"junk"/],
+        ["/partitions", '{"a": ["a"], "b": ["b"], "one_way": true}', /"one_way"/],
+        ["/heal", '{"ids": 1}', /"ids"/],
+      ];
+      for (const [path, body, message] of cases) {
+        assertError(await env.call(path, post(body)), 400, "bad-request", message);
+      }
+      assert.deepEqual((await env.call("/partitions")).body, [], "a refused body cut the lab");
+      await assertStillRuns(env);
+    }),
+});
+
+/**
+ * Send raw bytes over the socket and read the answer: until its `content-length` has come, or
+ * with `untilClose` until the server closes (to see that a HEAD answer carries no body).
+ */
+async function rawExchange(
+  path: string,
+  head: string,
+  body: AsyncIterable<Uint8Array> | null = null,
+  untilClose = false,
+): Promise<{ status: number; head: string; body: string; sent: number; ms: number }> {
+  const t0 = performance.now();
+  const conn = await Deno.connect({ transport: "unix", path });
+  let sent = 0;
+  // A server that never answers (it waits for a body that never comes) fails the test, not hangs it.
+  const timer = setTimeout(() => conn.close(), 15_000);
+  try {
+    await conn.write(new TextEncoder().encode(head));
+    // The client stops sending once the answer begins, as curl does on an early error.
+    let answered = false;
+    const reading = (async () => {
+      let text = "";
+      const buf = new Uint8Array(65536);
+      while (true) {
+        const n = await conn.read(buf).catch(() => null);
+        if (n === null) break;
+        answered = true;
+        text += new TextDecoder().decode(buf.subarray(0, n));
+        const end = text.indexOf("\r\n\r\n");
+        const length = /\r\ncontent-length: (\d+)/i.exec(text.slice(0, end));
+        if (!untilClose && end >= 0 && length && text.length - end - 4 >= Number(length[1])) break;
+      }
+      return text;
+    })();
+    if (body !== null) {
+      for await (const chunk of body) {
+        if (answered) break;
+        try {
+          await conn.write(chunk);
+        } catch {
+          break; // the server closed the connection
+        }
+        sent += chunk.length;
+      }
+    }
+    const text = await reading;
+    const end = text.indexOf("\r\n\r\n");
+    return {
+      status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]),
+      head: text.slice(0, end),
+      body: text.slice(end + 4),
+      sent,
+      ms: performance.now() - t0,
+    };
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+/** `n` bytes of a JSON string's insides, in chunks of 64 KiB. */
+async function* filler(n: number, prefix = "", suffix = ""): AsyncIterable<Uint8Array> {
+  const enc = new TextEncoder();
+  yield enc.encode(prefix);
+  const chunk = enc.encode("x".repeat(65536));
+  for (let left = n; left > 0; left -= chunk.length) {
+    yield left >= chunk.length ? chunk : chunk.subarray(0, left);
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  yield enc.encode(suffix);
+}
+
+Deno.test({
+  name:
+    "a body over 1 MiB is a 413 at once, declared or streamed; a deep body is a clean 400; status answers meanwhile",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      // Declared: answered from the header alone, the body never sent.
+      const declared = await rawExchange(
+        env.path,
+        "POST /exec HTTP/1.1\r\nHost: vlab\r\nContent-Type: application/json\r\n" +
+          "Content-Length: 104857600\r\nConnection: close\r\n\r\n",
+      );
+      assert.equal(declared.status, 413, declared.head + declared.body);
+      assert.ok(declared.ms < 5000, `the 413 took ${declared.ms} ms`);
+      const d = JSON.parse(declared.body);
+      assert.equal(d.error.code, "body-too-large");
+      assert.match(d.error.message, /104857600 bytes/);
+      assert.match(d.error.hint, /1048576/);
+
+      // Streamed (chunked, no length): the server stops reading soon after the limit.
+      const streamed = rawExchange(
+        env.path,
+        "POST /exec HTTP/1.1\r\nHost: vlab\r\nContent-Type: application/json\r\n" +
+          "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        (async function* () {
+          const enc = new TextEncoder();
+          for await (const piece of filler(100 * 1024 * 1024, '{"vm": "a", "argv": ["', '"]}')) {
+            yield enc.encode(`${piece.length.toString(16)}\r\n`);
+            yield piece;
+            yield enc.encode("\r\n");
+          }
+          yield enc.encode("0\r\n\r\n");
+        })(),
+      );
+      // Meanwhile the lab answers its status promptly.
+      const t0 = performance.now();
+      assert.equal((await env.call("/lab")).status, 200);
+      assert.ok(performance.now() - t0 < 2000, `GET /lab took ${performance.now() - t0} ms`);
+      const s = await streamed;
+      assert.equal(s.status, 413, s.head + s.body);
+      assert.equal(JSON.parse(s.body).error.code, "body-too-large");
+      assert.ok(s.sent < 32 * 1024 * 1024, `the server read ${s.sent} bytes of a refused body`);
+      assert.ok(s.ms < 10_000, `the 413 took ${s.ms} ms`);
+
+      // 50 MB of a valid body through fetch: refused, not run.
+      const big = JSON.stringify({ vm: "a", argv: ["ping", "10.0.0.2"], junk: "x".repeat(50e6) });
+      assertError(await env.call("/exec", post(big)), 413, "body-too-large");
+
+      // Just under the limit is read (and refused for what it says, not for its size).
+      const under = JSON.stringify({ vm: "a", argv: ["x".repeat(1024 * 1024 - 40)] });
+      assert.ok(new TextEncoder().encode(under).length <= 1024 * 1024);
+      assertError(await env.call("/exec", post(under)), 422, "workload-failed");
+
+      // Deeply nested JSON within the limit: a clean 400 on every POST route, never a 500.
+      const open = "[".repeat(500_000);
+      const deep = "[".repeat(250_000) + "]".repeat(250_000);
+      const deepObj = (key: string) => `{"${key}": ${deep}}`;
+      const bodies: [string, string, string][] = [
+        ["/exec", open, "bad-request"],
+        ["/exec", deep, "bad-request"],
+        ["/exec", `{"vm": "a", "argv": ${deep}}`, "bad-request"],
+        ["/links/a-b", deep, "bad-request"],
+        ["/links/a-b", deepObj("up"), "bad-request"],
+        ["/links/a-b", deepObj("impair"), "bad-impairment"],
+        ["/links/a-b", `{"impair": {}, "direction": ${deep}}`, "bad-impairment"],
+        ["/links/a-b", `{"impair": {"delay": ${deep}}}`, "bad-impairment"],
+        ["/partitions", deepObj("a"), "bad-request"],
+        ["/heal", deepObj("id"), "bad-request"],
+        ["/faults", deep, "bad-fault"],
+      ];
+      for (const [path, body, code] of bodies) {
+        const r = await env.call(path, post(body));
+        assert.equal(r.status, 400, `${path} ${body.slice(0, 30)}: ${JSON.stringify(r.body)}`);
+        assertError(r, 400, code);
+      }
+      assert.equal(env.lab.linkUp("a-b"), true);
+      await assertStillRuns(env);
+    }),
+});
+
+Deno.test({
+  name:
+    "405 carries Allow; HEAD answers as GET without a body; /capture without link= is a 400; the 404 hint lists every route",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      for (
+        const [path, method, allow] of [
+          ["/lab", "POST", "GET, HEAD"],
+          ["/metrics", "DELETE", "GET, HEAD"],
+          ["/exec", "GET", "POST"],
+          ["/links/a-b", "GET", "POST"],
+          ["/capture?link=a-b", "POST", "GET, HEAD"],
+          ["/captures/1", "POST", "GET, HEAD, DELETE"],
+          ["/partitions", "DELETE", "GET, HEAD, POST"],
+          ["/switches", "POST", "GET, HEAD"],
+          ["/switches/s", "PUT", "GET, HEAD"],
+          ["/down", "GET", "POST"],
+          ["/down", "HEAD", "POST"],
+        ]
+      ) {
+        const r = await env.call(path, { method });
+        assert.equal(r.status, 405, `${method} ${path}`);
+        assert.equal(r.headers.get("allow"), allow, `${method} ${path}`);
+        if (method !== "HEAD") assertError(r, 405, "method-not-allowed");
+      }
+
+      for (const path of ["/lab", "/metrics", "/events", "/snapshot", "/vms/a", "/partitions"]) {
+        const get = await env.call(path);
+        const head = await rawExchange(
+          env.path,
+          `HEAD ${path} HTTP/1.1\r\nHost: vlab\r\nConnection: close\r\n\r\n`,
+          null,
+          true,
+        );
+        assert.equal(head.status, 200, `HEAD ${path}: ${head.head}`);
+        assert.equal(head.body, "", `HEAD ${path} sent a body`);
+        assert.match(
+          head.head,
+          new RegExp(`content-type: ${get.headers.get("content-type")}`, "i"),
+        );
+      }
+      assert.equal((await env.call("/vms/zz", { method: "HEAD" })).status, 404);
+      const headCapture = await env.call("/capture?link=a-b", { method: "HEAD" });
+      assert.equal(headCapture.status, 200);
+      assert.equal(headCapture.headers.get("content-type"), "application/vnd.tcpdump.pcap");
+      assert.equal((await env.call("/capture?link=x-y", { method: "HEAD" })).status, 404);
+      // A HEAD starts no capture: the first capture's id is still 1.
+      const c = env.client();
+      const res = await fetch("http://vlab/capture?link=a-b", { client: c });
+      assert.equal(res.headers.get("vlab-capture-id"), "1");
+      await res.body!.cancel();
+      c.close();
+
+      for (const q of ["", "?link=", "?lnk=a-b"]) {
+        assertError(await env.call(`/capture${q}`), 400, "bad-request", /link/);
+      }
+
+      const nf = await env.call("/nope");
+      assertError(nf, 404, "not-found");
+      // The hint is "GET /lab /metrics …; POST /exec …; DELETE /captures/ID".
+      const listed = new Set<string>();
+      for (const group of nf.body.error.hint.replace(/^Endpoints: /, "").split("; ")) {
+        const [m, ...paths] = group.split(" ");
+        for (const p of paths) listed.add(`${m} ${p}`);
+      }
+      for (
+        const route of [
+          "GET /lab",
+          "GET /metrics",
+          "GET /events",
+          "GET /snapshot",
+          "GET /ring?vm=&nic=&queue=",
+          "GET /switches",
+          "GET /switches/NAME",
+          "GET /vms/NAME",
+          "GET /capture?link=NAME",
+          "GET /captures/ID",
+          "DELETE /captures/ID",
+          "GET /partitions",
+          "POST /partitions",
+          "POST /exec",
+          "POST /links/NAME",
+          "POST /heal",
+          "POST /faults",
+          "POST /down",
+        ]
+      ) {
+        assert.ok(listed.has(route), `the hint leaves out ${route}: ${nf.body.error.hint}`);
+      }
       await assertStillRuns(env);
     }),
 });
