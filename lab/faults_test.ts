@@ -457,3 +457,11 @@ Deno.test("a mid-pass crash is refused on a VM whose device worker moves no NIC'
   });
   assert.ok(ok.ok);
 });
+
+Deno.test("a fault whose kind or VM is a deeply nested list is refused, naming what it got", () => {
+  let deep: unknown = [];
+  for (let i = 0; i < 250_000; i++) deep = [deep];
+  const kind = parseFault({ kind: deep, vm: "a" });
+  assert.ok(!kind.ok);
+  assert.equal(kind.message, "Cannot inject a fault: unknown kind a list");
+});

@@ -45,16 +45,23 @@ export function escapeControl(text: string): string {
 /**
  * A value from outside as it may appear in a message: in double quotes, control characters and
  * `"`/`\` escaped, cut after {@linkcode QUOTE_MAX_CHARS} characters with an ellipsis. Numbers and
- * other values are shown through `String()` first.
+ * other plain values are shown through `String()` first; a list, an object or a function is named
+ * by its kind, unquoted (`a list`).
  *
  * @example
  * ```ts
  * import { quote } from "./quote.ts";
  * quote('x\x1b]0;title\x07'); // '"x\\x1b]0;title\\x07"'
  * quote("a".repeat(100)).length; // 67
+ * quote([[1]]); // "a list"
  * ```
  */
 export function quote(value: unknown, max: number = QUOTE_MAX_CHARS): string {
+  // A list or an object from a request is named by its kind: String() of one nested 250,000
+  // deep overflowed the stack (a 500 from the control socket), and "[object Object]" says nothing.
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "function") return "a function";
+  if (typeof value === "object" && value !== null) return "an object";
   const text = typeof value === "string" ? value : String(value);
   // Cut by code points, so that a surrogate pair is never split.
   const chars = Array.from(text.length > max * 2 + 8 ? text.slice(0, max * 2 + 8) : text);
@@ -76,6 +83,9 @@ export function quote(value: unknown, max: number = QUOTE_MAX_CHARS): string {
  * ```
  */
 export function showValue(value: unknown): string {
+  if (typeof value === "object" && value !== null || typeof value === "function") {
+    return quote(value); // its kind, as quote names it
+  }
   const text = typeof value === "string" ? value : String(value);
   return /^[\w.%µ+-]{1,24}$/.test(text) ? text : quote(text);
 }
