@@ -31,6 +31,32 @@ for (const layout of ["split", "packed"] as const) {
   });
 }
 
+/**
+ * Write a script into `dir` that starts a two-VM lab named `name` through mod.ts and then runs
+ * `body` (lines of TypeScript, `lab` in scope), and start it in a child process whose state
+ * folder is `dir`.
+ */
+function runLabScript(dir: string, name: string, body: string[]): Deno.ChildProcess {
+  const script = `${dir}/experiment.ts`;
+  Deno.writeTextFileSync(
+    script,
+    [
+      `import { startLab } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};`,
+      `const lab = await startLab({ name: "${name}", vms: {`,
+      `  a: { nics: { eth0: { ip: "10.0.0.1/24" } } },`,
+      `  b: { nics: { eth0: { ip: "10.0.0.2/24" } } },`,
+      `}, links: [{ endpoints: ["a:eth0", "b:eth0"] }] });`,
+      ...body,
+    ].join("\n"),
+  );
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...VLAB_PERMISSION_FLAGS, "--config", CONFIG_PATH, script],
+    env: { VLAB_STATE_DIR: dir },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
 Deno.test({
   name: "a script that starts a lab and stops it exits on its own, as a Deno script should",
   sanitizeResources: false,
@@ -39,26 +65,11 @@ Deno.test({
     // It did not: a module the lab imports (the worker loop's) opened a MessagePort when it
     // loaded, and a listening port keeps the process's event loop alive after the lab stopped.
     const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-exit-" });
-    const script = `${dir}/experiment.ts`;
-    Deno.writeTextFileSync(
-      script,
-      [
-        `import { startLab } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};`,
-        `const lab = await startLab({ name: "mod-exit-${Deno.pid}", vms: {`,
-        `  a: { nics: { eth0: { ip: "10.0.0.1/24" } } },`,
-        `  b: { nics: { eth0: { ip: "10.0.0.2/24" } } },`,
-        `}, links: [{ endpoints: ["a:eth0", "b:eth0"] }] });`,
-        `const ping = await lab.vm("a").exec(["ping", "10.0.0.2", "-c", "1"]);`,
-        `await lab.stop();`,
-        `console.log("stopped", ping.received);`,
-      ].join("\n"),
-    );
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...VLAB_PERMISSION_FLAGS, "--config", CONFIG_PATH, script],
-      env: { VLAB_STATE_DIR: dir },
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = runLabScript(dir, `mod-exit-${Deno.pid}`, [
+      `const ping = await lab.vm("a").exec(["ping", "10.0.0.2", "-c", "1"]);`,
+      `await lab.stop();`,
+      `console.log("stopped", ping.received);`,
+    ]);
     const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
     try {
       const out = await child.output();
@@ -82,26 +93,11 @@ for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
       // It did not: only the CLI listened for signals, so a script's lab died with its process and
       // left its folder (control socket, lab.json, lock) for the next \`vlab ls\` to clear.
       const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-signal-" });
-      const script = `${dir}/experiment.ts`;
       const name = `mod-signal-${Deno.pid}`;
-      Deno.writeTextFileSync(
-        script,
-        [
-          `import { startLab } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};`,
-          `const lab = await startLab({ name: "${name}", vms: {`,
-          `  a: { nics: { eth0: { ip: "10.0.0.1/24" } } },`,
-          `  b: { nics: { eth0: { ip: "10.0.0.2/24" } } },`,
-          `}, links: [{ endpoints: ["a:eth0", "b:eth0"] }] });`,
-          `console.log("up", lab.name);`,
-          `await lab.vm("a").exec(["sink", "-p", "9"]);`,
-        ].join("\n"),
-      );
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...VLAB_PERMISSION_FLAGS, "--config", CONFIG_PATH, script],
-        env: { VLAB_STATE_DIR: dir },
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
+      const child = runLabScript(dir, name, [
+        `console.log("up", lab.name);`,
+        `await lab.vm("a").exec(["sink", "-p", "9"]);`,
+      ]);
       const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
       try {
         const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
