@@ -96,7 +96,7 @@ async function writableFolder(dir: string): Promise<boolean> {
 /**
  * Check, before the drill's lab starts, that its reports can be written: `--report` is a folder
  * or can be made (its nearest existing parent is a writable folder), `--junit` is no folder and
- * its folder exists and is writable. A path that cannot work throws a `bad-option` error that says
+ * its folder exists or can be made, the same way. A path that cannot work throws a `bad-option` error that says
  * what is wrong with it, so that a drill is not run for nothing. Makes and changes nothing.
  *
  * @example
@@ -114,6 +114,31 @@ export async function checkReportPaths(
       hint,
     });
   };
+  // A folder that is there or can be made: its nearest existing parent is a writable folder.
+  const makeable = async (option: string, path: string, dir: string) => {
+    let at = resolve(dir);
+    let found = await statOrNull(at);
+    while (found === null && dirname(at) !== at) {
+      at = dirname(at);
+      found = await statOrNull(at);
+    }
+    if (found !== null && !found.isDirectory) {
+      refuse(
+        option,
+        path,
+        `cannot be made: ${quote(at)} is a file, not a folder`,
+        `Give ${option} a path whose folders are folders`,
+      );
+    }
+    if (!(await writableFolder(at))) {
+      refuse(
+        option,
+        path,
+        `cannot be written: ${quote(at)} is not writable`,
+        `Give ${option} a path in a folder you can write to`,
+      );
+    }
+  };
   try {
     if (opts.report !== undefined) {
       const dir = opts.report;
@@ -126,29 +151,7 @@ export async function checkReportPaths(
           "Give --report a folder (it is made if missing): it receives report.md, report.json and chart.svg",
         );
       }
-      // The folder, or the nearest parent that exists (the rest is made).
-      let at = resolve(dir);
-      let found = info;
-      while (found === null && dirname(at) !== at) {
-        at = dirname(at);
-        found = await statOrNull(at);
-      }
-      if (found !== null && !found.isDirectory) {
-        refuse(
-          "--report",
-          dir,
-          `cannot be made: ${quote(at)} is a file, not a folder`,
-          "Give --report a folder whose parents are folders",
-        );
-      }
-      if (!(await writableFolder(at))) {
-        refuse(
-          "--report",
-          dir,
-          `cannot be written: ${quote(at)} is not writable`,
-          "Give --report a folder you can write to",
-        );
-      }
+      await makeable("--report", dir, dir);
     }
     if (opts.junit !== undefined) {
       const file = opts.junit;
@@ -156,30 +159,9 @@ export async function checkReportPaths(
       if (info?.isDirectory === true) {
         refuse("--junit", file, "is a folder", "Give --junit a file path, such as out/drill.xml");
       }
-      const dir = dirname(resolve(file));
-      const parent = await statOrNull(dir);
-      if (parent === null) {
-        refuse(
-          "--junit",
-          file,
-          `is in a folder that does not exist (${quote(dir)})`,
-          "Make the folder first, or give a path in an existing folder",
-        );
-      } else if (!parent.isDirectory) {
-        refuse(
-          "--junit",
-          file,
-          `is in ${quote(dir)}, which is a file, not a folder`,
-          "Give --junit a path in a folder",
-        );
-      } else if (info === null && !(await writableFolder(dir))) {
-        refuse(
-          "--junit",
-          file,
-          `cannot be made: ${quote(dir)} is not writable`,
-          "Give --junit a path in a folder you can write to",
-        );
-      } else if (info?.isFile === true) {
+      // Its folder is made if missing, as --report's is (`--report out/ --junit out/drill.xml`).
+      await makeable("--junit", file, dirname(resolve(file)));
+      if (info?.isFile === true) {
         try {
           // Opened to write, not truncated: the file is left as it is until the report is written.
           (await Deno.open(file, { write: true })).close();
@@ -244,6 +226,14 @@ async function writeReports(
     );
   }
   if (opts.junit !== undefined) {
+    const folder = dirname(resolve(opts.junit));
+    try {
+      await Deno.mkdir(folder, { recursive: true });
+    } catch (e) {
+      throw new VlabError("write-failed", `Cannot create ${quote(folder)}: ${ioReason(e)}`, {
+        hint: writeHint(e),
+      });
+    }
     await writeFile(opts.junit, junitReport(result));
     said.push(`junit: ${opts.junit}`);
   }

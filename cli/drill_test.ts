@@ -90,9 +90,9 @@ Deno.test("report paths that cannot work are refused before the drill runs, sayi
     await Deno.writeTextFile(file, "x");
     const cases: [string[], RegExp, RegExp][] = [
       [
-        ["--junit", join(dir, "nonexist", "j.xml")],
-        /--junit ".*j\.xml" is in a folder that does not exist/,
-        /^Make the folder first/,
+        ["--junit", join(file, "j.xml")],
+        /--junit ".*j\.xml" cannot be made: ".*a-file" is a file, not a folder$/,
+        /^Give --junit a path whose folders are folders/,
       ],
       [["--junit", dir], /--junit ".*" is a folder$/, /file path/],
       [
@@ -118,6 +118,12 @@ Deno.test("report paths that cannot work are refused before the drill runs, sayi
     // Paths that work pass, and nothing is made or changed by the check.
     await checkReportPaths({ report: join(dir, "new", "deeper"), junit: file }, "run the drill");
     await checkReportPaths({ report: dir, junit: join(dir, "j.xml") }, "run the drill");
+    // The README's `--report out/ --junit out/drill.xml` on a fresh clone: --junit's folder is
+    // made as --report's is (it was refused: "a folder that does not exist").
+    await checkReportPaths(
+      { report: join(dir, "out"), junit: join(dir, "out", "drill.xml") },
+      "run the drill",
+    );
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["a-file", "d.yaml"]);
     assert.equal(await Deno.readTextFile(file), "x");
   });
@@ -145,7 +151,9 @@ Deno.test("the verdict is printed before the reports are written, so a write fai
   await inTempDir(async (dir) => {
     let printed = "";
     const print = (text: string) => void (printed += text);
-    const junit = join(dir, "gone", "j.xml");
+    // A file where its folder should be: the folder cannot be made.
+    await Deno.writeTextFile(join(dir, "blocker"), "");
+    const junit = join(dir, "blocker", "j.xml");
     await assert.rejects(
       concludeDrill(passedResult(), { lines: ["a line"], reports: { junit }, ok: true, print }),
       (e: unknown) => e instanceof VlabError && e.code === "write-failed",
