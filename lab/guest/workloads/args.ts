@@ -262,6 +262,9 @@ function editDistance(a: string, b: string): number {
   return row[b.length];
 }
 
+/** `vlab exec`'s own options, which a user may write after the `--` by mistake. */
+const EXEC_OPTIONS = new Set(["--json", "--lab"]);
+
 function tokenize(w: Name, args: string[]): Result<Parsed, ArgsError> {
   const spec = SPECS[w];
   const out: Parsed = { flags: new Map(), switches: new Set(), positionals: [] };
@@ -294,6 +297,13 @@ function tokenize(w: Name, args: string[]): Result<Parsed, ArgsError> {
     } else if (/^-[a-zA-Z]./.test(a) && Object.hasOwn(spec.values, a.slice(0, 2))) {
       const twice = set(a.slice(0, 2), spec.values[a.slice(0, 2)], a.slice(2)); // -c5
       if (twice !== null) return twice;
+    } else if (EXEC_OPTIONS.has(flag)) {
+      // `vlab exec a -- ping … --json`: the command's option, given after the workload's words.
+      return err({
+        message: `Cannot run ${w}: unknown option "${a}"`,
+        hint:
+          `${flag} is vlab exec's own option: put it before the -- (vlab exec ${flag} VM -- ${w} …)`,
+      });
     } else if (a.startsWith("-") && a.length > 1 && !/^-\d/.test(a)) {
       return fail(`Cannot run ${w}: unknown option "${a}"`);
     } else {

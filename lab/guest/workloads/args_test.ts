@@ -188,3 +188,16 @@ Deno.test("an option given twice is refused, naming both values, however it is s
   // A switch given twice says nothing else: it is taken.
   assert.ok(parseWorkload(["udp-flood", "10.0.0.2", "--max", "--max"]).ok);
 });
+
+Deno.test("vlab exec's own options after the -- say where they go", () => {
+  const r = parseWorkload(["ping", "10.0.0.2", "-c", "1", "--json"]);
+  assert.ok(!r.ok);
+  assert.equal(r.error.message, 'Cannot run ping: unknown option "--json"');
+  assert.equal(
+    r.error.hint,
+    "--json is vlab exec's own option: put it before the -- (vlab exec --json VM -- ping …)",
+  );
+  const lab = parseWorkload(["sink", "--lab=pair"]);
+  assert.ok(!lab.ok);
+  assert.match(lab.error.hint, /^--lab is vlab exec's own option/);
+});
