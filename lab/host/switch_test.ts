@@ -105,3 +105,26 @@ Deno.test("formatMac renders 48 bits as six hex pairs", () => {
   assert.equal(formatMac(0xfedcba987654), "fe:dc:ba:98:76:54");
   assert.equal(formatMac(1), "00:00:00:00:00:01");
 });
+
+Deno.test("a port that goes down forgets its stations: frames for them flood again", () => {
+  // They stayed until they aged out (300 s): pings to a station behind a down port went into it.
+  const sw = new LearningSwitch({ ports: 3, agingMs: 300_000 });
+  fwd(sw, 1, eth(BCAST, mac(1)));
+  fwd(sw, 1, eth(BCAST, mac(3))); // two stations behind port 1 (a trunk)
+  fwd(sw, 2, eth(BCAST, mac(2)));
+  assert.deepEqual(fwd(sw, 0, eth(mac(1), mac(9))), [1]);
+  assert.equal(sw.flushPort(1), 2);
+  assert.deepEqual(sw.macTable(0).map((e) => e.mac), ["02:00:00:00:00:02", "02:00:00:00:00:09"]);
+  assert.deepEqual(fwd(sw, 0, eth(mac(1), mac(9))), [1, 2]); // unknown again: flooded
+  assert.deepEqual(fwd(sw, 0, eth(mac(2), mac(9))), [2]); // other ports' stations stay
+  assert.equal(sw.counters.flushed, 2);
+});
+
+Deno.test("a MAC table row's age is whole milliseconds", () => {
+  // `vlab fdb --json` printed the clock's fraction: "ageMs": 5413.967653999999.
+  const sw = new LearningSwitch({ ports: 2, agingMs: 10_000 });
+  fwd(sw, 0, eth(BCAST, mac(1)), 0.25);
+  assert.deepEqual(sw.macTable(5414.217653999999), [
+    { mac: "02:00:00:00:00:01", port: 0, ageMs: 5414 },
+  ]);
+});

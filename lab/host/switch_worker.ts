@@ -92,7 +92,12 @@ async function start(msg: SwitchStart): Promise<void> {
     } else if (m.type === "partitions") {
       partition.set(m.cuts);
     } else if (m.type === "port-link") {
-      for (const p of ports) if (p.link === m.link) p.up = m.up;
+      ports.forEach((p, i) => {
+        if (p.link !== m.link) return;
+        p.up = m.up;
+        // The stations behind a port that went down are unknown again (Linux's bridge flushes).
+        if (!m.up) bridge.flushPort(i);
+      });
     } else if (m.type === "inspect") {
       // The MAC table (`vlab fdb`): the main thread names the ports.
       const info = { agingMs: bridge.agingMs, macs: bridge.macTable(performance.now()) };
