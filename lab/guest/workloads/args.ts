@@ -120,7 +120,7 @@ export const USAGE = {
   "udp-flood":
     "udp-flood DST [-p PORT=9] [-s FRAME_BYTES=64] [-r PPS | --max] [-t SECONDS=1 | -n COUNT]",
   "sink":
-    "sink [-p PORT=9] [-t SECONDS=1; 0 = until stopped] [-n COUNT: end at the COUNTth datagram; no -t then: no time limit]",
+    "sink [-p PORT=9] [-t SECONDS=1; 0 = until stopped] [-n COUNT: end at the COUNTth datagram, duplicates aside; no -t then: no time limit]",
   "vsock-echo": "vsock-echo [-p PORT=7] [-t SECONDS (default: until stopped)]",
   "vsock-send": "vsock-send CID PORT [-b BYTES=1048576] [--chunk N=65536]",
   "vsock-sink": "vsock-sink [-p PORT=5000] [-t SECONDS=10]",

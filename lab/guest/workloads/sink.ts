@@ -195,16 +195,15 @@ export async function runSink(
   // Ends the wait at the count (the caller's signal still ends it too).
   const counted = new AbortController();
   const count = args.count ?? Infinity;
-  const served = await serveUdp(stack, args.port, args.seconds, (src, payload) => {
-    const now = opts.clock.now();
-    if (received === 0) first = now;
-    last = now;
-    if (++received === count) counted.abort();
-    bytes += payload.length + 42;
+  // Datagrams that count toward -n: all but duplicates (a copy the link made is no datagram of
+  // the COUNT sent; counted, it ended the sink early and its last datagrams read as lost).
+  let distinct = 0;
+  /** Record one datagram; false for a duplicate. */
+  const take = (src: { ip: number; port: number }, payload: Uint8Array): boolean => {
     const seq = readFloodSeq(payload);
     if (seq < 0) {
       ignored++;
-      return;
+      return true;
     }
     const key = src.ip * 65536 + src.port;
     // A flood's datagrams come in runs: skip the lookup while the sender stays the same.
@@ -212,7 +211,7 @@ export async function runSink(
     if (t === undefined) {
       if (trackers.size >= MAX_SENDERS) {
         ignored++;
-        return;
+        return true;
       }
       t = { tracker: new SeqTracker(), received: 0 };
       trackers.set(key, t);
@@ -220,7 +219,17 @@ export async function runSink(
     lastKey = key;
     lastSender = t;
     t.received++;
+    const duplicates = t.tracker.duplicated;
     t.tracker.observe(seq);
+    return t.tracker.duplicated === duplicates;
+  };
+  const served = await serveUdp(stack, args.port, args.seconds, (src, payload) => {
+    const now = opts.clock.now();
+    if (received === 0) first = now;
+    last = now;
+    received++;
+    bytes += payload.length + 42;
+    if (take(src, payload) && ++distinct === count) counted.abort();
   }, { ...opts, signal: AbortSignal.any([opts.signal, counted.signal]) });
   if (!served.ok) return served.error;
   const seconds = (last - first) / 1000;
