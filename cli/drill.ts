@@ -8,6 +8,7 @@
  * @module
  */
 
+import { count } from "../devices/base/plural.ts";
 import { Command } from "@commander-js/extra-typings";
 import { dirname, join, resolve } from "node:path";
 import { LabError } from "../lab/errors.ts";
@@ -267,15 +268,22 @@ export function drillNotRun(e: unknown): VlabError | null {
  * Turn a drill's validation error into the printed problems and an exit-2 error, and a lab that
  * could not start into {@linkcode drillNotRun}'s exit-3 error.
  */
-async function rethrow(e: unknown): Promise<never> {
+async function rethrow(e: unknown, what: string): Promise<never> {
   const notRun = drillNotRun(e);
   if (notRun) throw notRun;
   if (e instanceof LabError && e.code === "drill-invalid") {
-    if (e.details.length > 0) await errOut(e.details.join("\n") + "\n");
-    throw new VlabError("drill-invalid", `${e.message}${e.details.length > 0 ? " (above)" : ""}`, {
-      hint: e.details.length > 0 ? "Fix them; docs/drills.md describes the format" : e.hint,
-      cause: e,
-    });
+    if (e.details.length === 0) throw new VlabError("drill-invalid", e.message, { hint: e.hint });
+    // Every problem is printed, each with its hint; the last line counts them.
+    await errOut(e.details.join("\n") + "\n");
+    const problems = e.details.filter((l) => !l.startsWith(" ")).length;
+    throw new VlabError(
+      "drill-invalid",
+      `Cannot run drill ${what}: ${count(problems, "problem")} (above)`,
+      {
+        hint: `Fix ${problems === 1 ? "it" : "them"}; docs/drills.md describes the format`,
+        cause: e,
+      },
+    );
   }
   throw e;
 }
@@ -361,7 +369,7 @@ export function drillCommand(): Command {
         await checkReportPaths(opts, "run the drill");
         const { value: result, interrupted } = await interruptible((signal) =>
           runDrill(file, { seed, signal, onProgress: (l) => void out(l + "\n") })
-        ).catch(rethrow);
+        ).catch((e) => rethrow(e, quote(file)));
         await concludeDrill(result, { lines: [], reports: opts, ok: result.passed, interrupted });
       }) as unknown as Command,
   );
@@ -394,7 +402,7 @@ export function drillCommand(): Command {
         const { value: { result, differences, notes }, interrupted } = await interruptible((
           signal,
         ) => replayDrill(recorded, { signal, onProgress: (l) => void out(l + "\n") })).catch(
-          rethrow,
+          (e) => rethrow(e, `of ${quote(path)}`),
         );
         const lines = differences.length === 0 ? [`same decisions as ${path}`] : [
           `${differences.length} decision${

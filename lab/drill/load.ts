@@ -23,7 +23,7 @@ import { checkReferences, checkTypes } from "./references.ts";
 import { durationMs, endlessWorkload, stepKinds, workloadNameProblems } from "./steps.ts";
 import "./fault_steps.ts";
 import "./net_steps.ts";
-import { quote } from "../topology/quote.ts";
+import { escapeControl, quote } from "../topology/quote.ts";
 import { DRILL_FILE, readInput, TOPOLOGY_FILE } from "./input.ts";
 import type { Drill, DrillAssertion, DrillStep } from "./types.ts";
 
@@ -33,9 +33,24 @@ export interface DrillIssue extends TopologyIssue {
   file: string;
 }
 
+/**
+ * Text a drill prints (its name in every progress line and verdict, both in its reports): no
+ * control character, so that no escape sequence from a file reaches a terminal or a report.
+ */
+const printable = (oneLine: boolean) =>
+  z.string().refine(
+    (v) => !(oneLine ? /[\x00-\x1f\x7f]/ : /[\x00-\x08\x0b-\x1f\x7f]/).test(v),
+    {
+      message: oneLine
+        ? "must be one line of plain text: it holds a line break, a tab or a control character"
+        : "must be plain text: it holds a control character (an escape sequence)",
+      params: { hint: "write it without control characters or escape sequences" },
+    },
+  );
+
 const topSchema = z.strictObject({
-  name: z.string().optional(),
-  description: z.string().optional(),
+  name: printable(true).optional(),
+  description: printable(false).optional(),
   topology: z.unknown(),
   seed: z.int().min(0).max(0xffff_ffff).optional(),
   timeout: durationMs.optional(),
@@ -563,7 +578,10 @@ async function validate(
     return err(inFileOrder(ctx.issues, file, ctx.locate));
   }
   const seed = top.data.seed ?? 1;
-  const base = file.startsWith("<") ? "drill" : file.split("/").pop()!.replace(/\.ya?ml$/, "");
+  // A file name may hold anything a path can: escaped, as every name the drill prints.
+  const base = file.startsWith("<")
+    ? "drill"
+    : escapeControl(file.split("/").pop()!.replace(/\.ya?ml$/, ""));
   const name = top.data.name ?? base;
   return ok({
     name,

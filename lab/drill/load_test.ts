@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatDrillIssues, loadDrillFile, parseDrill } from "./load.ts";
+import { drillFromObject, formatDrillIssues, loadDrillFile, parseDrill } from "./load.ts";
 import type { DrillIssue } from "./load.ts";
 
 async function problems(text: string, file = "d.yaml"): Promise<DrillIssue[]> {
@@ -581,4 +581,21 @@ timeline:
     '7:45: Cannot read "soon" as a duration',
     '8:31: Link "a-b" is already up here: no step above takes it down',
   ]);
+});
+
+Deno.test("a drill's name and description are plain text: no escape sequence reaches a terminal", async () => {
+  // A name with ESC [31m reached every progress line, the verdict and report.md raw.
+  const base = { topology: "pair", timeline: [{ wait: "10ms" }] };
+  for (const name of ["x\x1b[31mRED", "a\tb", "two\nlines", "bell\x07"]) {
+    const r = await drillFromObject({ ...base, name });
+    assert.ok(!r.ok, JSON.stringify(name));
+    assert.match(r.error[0].message, /must be one line of plain text/);
+    assert.equal(r.error[0].path, "name");
+    assert.equal(r.error[0].hint, "write it without control characters or escape sequences");
+  }
+  const d = await drillFromObject({ ...base, name: "flap", description: "one\n\ttwo" });
+  assert.ok(d.ok);
+  const bad = await drillFromObject({ ...base, description: "\x1b]0;title\x07" });
+  assert.ok(!bad.ok);
+  assert.match(bad.error[0].message, /must be plain text: it holds a control character/);
 });

@@ -83,18 +83,60 @@ export function plannedRuns(
   return out;
 }
 
+/**
+ * Refuse options of the wrong type or range, naming the option: a `TypeError` or `RangeError`,
+ * as the lab API refuses a script's arguments.
+ */
+function checkRunOptions(options: unknown): void {
+  const kind = (v: unknown) =>
+    v === null
+      ? "null"
+      : Array.isArray(v)
+      ? "an array"
+      : typeof v === "object"
+      ? "an object"
+      : typeof v;
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new TypeError(`runDrill: options must be an object, got ${kind(options)}`);
+  }
+  const o = options as Record<string, unknown>;
+  if (o.seed !== undefined) {
+    if (typeof o.seed !== "number") {
+      throw new TypeError(`runDrill: options.seed must be a number, got ${kind(o.seed)}`);
+    }
+    if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffff_ffff) {
+      throw new RangeError(
+        `runDrill: options.seed must be a whole number 0..4294967295, got ${o.seed}`,
+      );
+    }
+  }
+  if (o.onProgress !== undefined && typeof o.onProgress !== "function") {
+    throw new TypeError(
+      `runDrill: options.onProgress must be a function, got ${kind(o.onProgress)}`,
+    );
+  }
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw new TypeError(`runDrill: options.signal must be an AbortSignal, got ${kind(o.signal)}`);
+  }
+}
+
 async function loadOrThrow(source: string | Record<string, unknown>): Promise<Drill> {
   const r = typeof source === "string"
     ? await loadDrillFile(source)
     : await drillFromObject(source);
   if (r.ok) return r.value;
-  const text = formatDrillIssues(r.error);
+  // As loadTopology's: the message is the first problem where it is, the hint its own hint;
+  // `details` has every problem.
+  const lines = formatDrillIssues(r.error).split("\n");
   const name = typeof source === "string" ? quote(source) : "<object>";
+  const more = r.error.length - 1;
   throw new LabError(
     "drill-invalid",
-    `Cannot run drill ${name}: ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,
-    text.split("\n")[0],
-    text.split("\n"),
+    `Cannot run drill ${name}: ${lines[0]}${
+      more > 0 ? ` (and ${more} more problem${more === 1 ? "" : "s"} in details)` : ""
+    }`,
+    r.error[0].hint ?? "Fix it and run again; docs/drills.md describes the format",
+    lines,
   );
 }
 
@@ -168,6 +210,8 @@ export async function runDrill(
   source: string | Record<string, unknown>,
   options: RunDrillOptions = {},
 ): Promise<DrillResult> {
+  // Checked before anything starts: a bad option found once the lab ran left it running.
+  checkRunOptions(options);
   const drill = await loadOrThrow(source);
   const seed = options.seed ?? drill.seed;
   const progress = options.onProgress ?? (() => {});

@@ -3,7 +3,7 @@ import { LabError } from "../errors.ts";
 import { LAB_TEST } from "../testing.ts";
 import { METRIC_EXAMPLE } from "./references.ts";
 import { compareRuns } from "./report.ts";
-import { plannedRuns, runDrill } from "./run.ts";
+import { plannedRuns, runDrill, type RunDrillOptions } from "./run.ts";
 import { listening } from "../script_signals.ts";
 import type { DrillResult } from "./types.ts";
 
@@ -115,7 +115,13 @@ Deno.test({
     await assert.rejects(() => runDrill(drill), (e: unknown) => {
       assert.ok(e instanceof LabError);
       assert.equal(e.code, "drill-invalid");
-      assert.match(e.message, /2 problems/);
+      // The message is the first problem, the hint its own (it was "2 problems", the problem
+      // itself as the hint), as loadTopology's errors are.
+      assert.equal(
+        e.message,
+        'Cannot run drill <object>: <object>: Unknown link "a-z" (and 1 more problem in details)',
+      );
+      assert.doesNotMatch(e.hint, /Unknown link/);
       assert.deepEqual(e.details.filter((l) => !l.startsWith("  hint")), [
         '<object>: Unknown link "a-z"',
         '<object>: Unknown name "pnig" (assert[0], column 1 of the assertion)',
@@ -123,6 +129,26 @@ Deno.test({
       return true;
     });
   },
+});
+
+Deno.test("runDrill refuses options of the wrong type before any lab starts, naming them", async () => {
+  // A signal that was no AbortSignal failed after the lab started and left it running.
+  const drill = { topology: "pair", timeline: [{ wait: "10ms" }] };
+  const cases: [unknown, RegExp][] = [
+    [null, /^TypeError: runDrill: options must be an object, got null$/],
+    [{ signal: "x" }, /^TypeError: runDrill: options.signal must be an AbortSignal, got string$/],
+    [
+      { onProgress: "x" },
+      /^TypeError: runDrill: options.onProgress must be a function, got string$/,
+    ],
+    [
+      { seed: -1 },
+      /^RangeError: runDrill: options.seed must be a whole number 0..4294967295, got -1$/,
+    ],
+  ];
+  for (const [options, message] of cases) {
+    await assert.rejects(runDrill(drill, options as RunDrillOptions), message);
+  }
 });
 
 Deno.test({
