@@ -421,6 +421,34 @@ export class ImpairStage {
   }
 
   /**
+   * Drop every frame held, as Linux does when it resets a device's qdisc (the device went down):
+   * nothing held is delivered later. Returns how many were dropped; the caller counts them (a
+   * link that went down counts them as `link down`). The counters, the random state and the knobs
+   * carry on; the next frame's due time no longer waits behind the dropped ones.
+   *
+   * @example
+   * ```ts
+   * import { Prng } from "../../devices/base/prng.ts";
+   * import { ImpairStage, NO_IMPAIRMENT } from "./impair.ts";
+   * const stage = new ImpairStage({ ...NO_IMPAIRMENT, delayUs: 1000 }, Prng.fromSeed(1));
+   * stage.offer(new Uint8Array(60), 0);
+   * stage.purge(); // 1
+   * stage.held; // 0
+   * ```
+   */
+  purge(): number {
+    let n = 0;
+    for (const q of [this.#immediate, this.#delayed]) {
+      while (q.count > 0) {
+        this.#free[this.#freeCount++] = q.shift();
+        n++;
+      }
+    }
+    this.#lastDue = -Infinity;
+    return n;
+  }
+
+  /**
    * When the next frame is due (µs, same clock as `offer`), or Infinity when nothing is held.
    *
    * @example

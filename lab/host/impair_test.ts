@@ -346,3 +346,29 @@ Deno.test("frames keep their meta word; a corrupted one is settled first (netem'
   assert.deepEqual(got.map(([, meta]) => meta), [0, 0]);
   assert.equal(bad.counters.corrupted, 2);
 });
+
+Deno.test(
+  "purge drops every frame held (delayed and sent ahead), frees the pool, and the next " +
+    "frame does not wait behind the dropped ones",
+  () => {
+    // 64 bytes at 8 kbit/s: 64 ms on the wire each.
+    const imp = { delayUs: 1000, rateBps: 8000, reorderPct: 100, reorderGap: 3, limit: 4 };
+    const s = stage(imp);
+    for (let i = 0; i < 4; i++) s.offer(frame(i), 0); // the third one is sent ahead
+    assert.equal(s.counters.reordered, 1);
+    assert.equal(s.held, 4);
+    assert.equal(s.purge(), 4);
+    assert.equal(s.held, 0);
+    assert.equal(s.nextDueUs(), Infinity);
+    assert.deepEqual(run(s, 1_000_000), [], "nothing held comes out later");
+    assert.equal(s.counters.delivered, 0);
+    // The whole pool is free again, and the rate's queue starts afresh (the dropped frames were
+    // due until 193 ms): delay + 64 ms.
+    s.setImpairment({ ...NO_IMPAIRMENT, ...imp, reorderPct: 0 });
+    for (let i = 10; i < 14; i++) s.offer(frame(i), 50_000);
+    assert.equal(s.counters.droppedLimit, 0);
+    assert.equal(s.nextDueUs(), 115_000);
+    assert.equal(s.purge(), 4);
+    assert.equal(s.purge(), 0);
+  },
+);

@@ -25,8 +25,11 @@ export type FullRingPolicy = "backpressure" | "drop";
 
 /**
  * The producer end of a link direction: its ring, impairment stage, the worker's partition
- * filter and the thread to wake. Without an impairment (and with nothing held by the stage) a
- * frame goes straight into the ring: the stage is bypassed.
+ * filter, the link's state and the thread to wake. Without an impairment (and with nothing held
+ * by the stage) a frame goes straight into the ring: the stage is bypassed. While the link is
+ * down ({@linkcode LinkOut.setLinkUp}) nothing goes into the ring: what the stage held when it
+ * went down is dropped (Linux resets a device's qdisc when the device goes down, which purges
+ * what netem holds) and so is every frame committed meanwhile, each counted in `linkDownDropped`.
  */
 export class LinkOut implements FrameSink {
   readonly ring: LinkRing;
@@ -38,8 +41,14 @@ export class LinkOut implements FrameSink {
   blocked = false;
   /** Frames not sent because a partition cuts them. */
   partitionDropped = 0;
+  /**
+   * Frames not sent because the link was down: held by the stage when it went down, or
+   * committed while it was down.
+   */
+  linkDownDropped = 0;
   #stage: ImpairStage | null = null;
   #bypass = true;
+  #up = true;
   readonly #seed: number;
   readonly #partition: PartitionFilter | null;
   readonly #consumerMac: number;
@@ -97,9 +106,31 @@ export class LinkOut implements FrameSink {
     this.#updateBypass();
   }
 
+  /** The link's state as this end knows it (up until told otherwise). */
+  get up(): boolean {
+    return this.#up;
+  }
+
+  /**
+   * Bring the link down or up at this end. Going down drops every frame the stage holds (counted
+   * in `linkDownDropped`), so that nothing sent before the down leaves after it, even if the link
+   * is up again before the frame was due; while down, `reserve` hands out a scratch buffer and
+   * `commit` drops the frame and counts it (a producer that knows the link is down should not
+   * offer frames: a NIC completes them as `link down` itself). The stage's knobs, counters and
+   * random state carry on.
+   */
+  setLinkUp(up: boolean): void {
+    if (up === this.#up) return;
+    this.#up = up;
+    if (!up && this.#stage) this.linkDownDropped += this.#stage.purge();
+    this.blocked = false; // nothing waits for room now
+    this.#updateBypass();
+  }
+
   #updateBypass(): void {
     const s = this.#stage;
-    this.#bypass = s === null || (s.passthrough && s.held === 0);
+    // Down: never bypassed, so that `commit` takes the (cold) path that drops the frame.
+    this.#bypass = this.#up && (s === null || (s.passthrough && s.held === 0));
   }
 
   /**
@@ -125,10 +156,11 @@ export class LinkOut implements FrameSink {
   /**
    * Whether `frames` frames can be reserved and committed one after the other now, without a
    * drop: room in the ring (a full ring sets `blocked`), or, behind an impairment stage, room
-   * under its `limit`. Always true under the drop policy.
+   * under its `limit`. Always true under the drop policy, and while the link is down (`commit`
+   * drops and counts).
    */
   hasRoom(frames: number): boolean {
-    if (this.policy !== "backpressure") return true;
+    if (this.policy !== "backpressure" || !this.#up) return true;
     if (!this.#bypass) {
       // The stage holds at most `limit` frames and drops beyond (netem): wait instead; it
       // releases frames at their due times (`nextDueMs`), which wakes the producer.
@@ -140,12 +172,13 @@ export class LinkOut implements FrameSink {
     return false;
   }
 
-  /** FrameSink: send the reserved frame, with its slot's meta word. */
+  /** FrameSink: send the reserved frame, with its slot's meta word (dropped while down). */
   commit(len: number, meta = 0): void {
     const p = this.#partition;
     if (!this.#bypass) {
       const frame = this.#scratch.subarray(0, len);
-      if (p?.active && p.cuts(frame, this.#consumerMac)) this.partitionDropped++;
+      if (!this.#up) this.linkDownDropped++;
+      else if (p?.active && p.cuts(frame, this.#consumerMac)) this.partitionDropped++;
       else this.#stage!.offer(frame, nowUs(), meta);
     } else if (this.#reserved) {
       if (p?.active && p.cuts(this.#reserved.subarray(0, len), this.#consumerMac)) {
@@ -163,7 +196,7 @@ export class LinkOut implements FrameSink {
 
   /** Release due frames of the impairment stage and publish; wake the consumer if it sleeps. */
   flush(): void {
-    if (this.#stage && !this.#bypass) {
+    if (!this.#bypass && this.#up && this.#stage) {
       this.blocked = false;
       this.#stage.drain(nowUs(), (frame, meta) => {
         const slot = this.ring.reserve(frame.length);
@@ -197,7 +230,7 @@ export class LinkOut implements FrameSink {
 
   /** Milliseconds until the stage next has a frame due (Infinity while blocked: a ring wakes us). */
   nextDueMs(): number {
-    if (this.#bypass || this.blocked) return Infinity;
+    if (this.#bypass || this.blocked || !this.#up) return Infinity;
     const due = this.#stage!.nextDueUs();
     return due === Infinity ? Infinity : Math.max(0, (due - nowUs()) / 1000);
   }
@@ -222,6 +255,24 @@ export class LinkIn {
     const tap = TapWriter.attach(spec.tap);
     if (!tap.ok) throw new Error(`Cannot attach the tap of link ring ${spec.label}`);
     this.tap = tap.value;
+  }
+
+  /**
+   * Discard up to `max` frames waiting in the ring, counted as `link down` in the ring's
+   * `linkDownDropped` (the consumer's link is down: what was in flight is not delivered), and
+   * return the slots. Returns how many.
+   */
+  discardLinkDown(max: number): number {
+    let n = 0;
+    while (n < max && this.ring.peek() !== null) {
+      this.ring.release();
+      n++;
+    }
+    if (n > 0) {
+      this.ring.countLinkDown(n);
+      this.finish();
+    }
+    return n;
   }
 
   /** Publish what was consumed; wake the producer if it waits for room. */

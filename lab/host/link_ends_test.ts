@@ -95,3 +95,42 @@ Deno.test("a partition stops a frame at the producer and counts it, with or with
   send(B, 5);
   assert.deepEqual(received(), [5, 5]);
 });
+
+Deno.test(
+  "a link going down drops what the stage holds, counted as link down; frames committed " +
+    "while down are dropped too; up again, frames go through",
+  () => {
+    const { out, send, received } = setup();
+    out.setImpairment({ ...NO_IMPAIRMENT, delayUs: 60_000_000 });
+    send(B, 1);
+    send(B, 2);
+    assert.equal(out.stage!.held, 2);
+    out.setLinkUp(false);
+    assert.equal(out.up, false);
+    assert.equal(out.stage!.held, 0);
+    assert.equal(out.linkDownDropped, 2);
+    assert.equal(out.nextDueMs(), Infinity, "nothing to wake up for");
+    assert.ok(out.hasRoom(100), "a frame offered while down is dropped, never waited for");
+    send(B, 3);
+    assert.equal(out.linkDownDropped, 3);
+    assert.equal(out.stage!.counters.offered, 2, "a frame sent while down never reaches the stage");
+    out.setLinkUp(true);
+    out.setImpairment(NO_IMPAIRMENT);
+    send(B, 4);
+    assert.deepEqual(received(), [4], "only the frame sent once up");
+    assert.equal(out.linkDownDropped, 3);
+  },
+);
+
+Deno.test("a down link without a stage drops what is committed, counted; the ring gets nothing", () => {
+  const { out, send, received } = setup();
+  out.setLinkUp(false);
+  send(B, 1);
+  assert.deepEqual(received(), []);
+  assert.equal(out.ring.counters().framesIn, 0);
+  assert.equal(out.linkDownDropped, 1);
+  out.setLinkUp(true);
+  send(B, 2);
+  assert.deepEqual(received(), [2]);
+  assert.equal(out.stage, null, "no stage was made for the link state");
+});

@@ -67,6 +67,7 @@ const P_WAKEUPS = P_FRAMES_IN + 5;
 const C_FRAMES_OUT = LinkRingOffset.consumerCounters / 8;
 const C_BYTES_OUT = C_FRAMES_OUT + 1;
 const C_BAD_FRAMES = C_FRAMES_OUT + 2;
+const C_LINK_DOWN = C_FRAMES_OUT + 3;
 
 /**
  * One side's handle on a link ring. Each thread attaches its own handle; the producer uses only
@@ -423,6 +424,23 @@ export class LinkRing {
   }
 
   /**
+   * Count `n` released frames as discarded by the consumer because its link was down (a switch
+   * forwards nothing that arrives on a port whose link is down); they stay counted in
+   * `framesOut`, as a NIC's `link down` drops on receive do.
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(4, 64);
+   * ring.countLinkDown(2);
+   * ring.counters().linkDownDropped; // 2
+   * ```
+   */
+  countLinkDown(n: number): void {
+    this.#f64[C_LINK_DOWN] += n;
+  }
+
+  /**
    * Return the released slots to the producer (one atomic store for the batch).
    *
    * @example
@@ -546,6 +564,7 @@ export class LinkRing {
       framesOut: f[C_FRAMES_OUT],
       bytesOut: f[C_BYTES_OUT],
       badFrames: f[C_BAD_FRAMES],
+      linkDownDropped: f[C_LINK_DOWN],
     };
   }
 }

@@ -17,7 +17,7 @@
  *   le32 tail;             // 128 free-running; written by the consumer only
  *   le32 consumerWaiting;  // 192 1 = the consumer sleeps (or is about to) and wants a doorbell
  *   f64  producerCounters[6]; // 256 framesIn bytesIn framesDropped bytesDropped publishes wakeups
- *   f64  consumerCounters[3]; // 320 framesOut bytesOut badFrames
+ *   f64  consumerCounters[4]; // 320 framesOut bytesOut badFrames linkDownDropped
  * };
  * struct slot { le32 len; le32 meta; u8 pad[framePhase]; u8 frame[slotBytes]; pad to 8 };
  *                                                      // from 384, `slots` of them
@@ -159,4 +159,9 @@ export interface LinkRingCounters {
   bytesOut: number;
   /** Slots whose length exceeded the slot size (skipped by the consumer). */
   badFrames: number;
+  /**
+   * Frames the consumer released and discarded because its link was down (a switch port; a NIC
+   * counts its own in `rxLinkDown`).
+   */
+  linkDownDropped: number;
 }

@@ -4,12 +4,16 @@
  * destination (or floods it), through the out link's impairment stage. A full out ring drops the
  * frame and counts it: a switch never waits for a slow port. Control messages change a port's
  * impairment live (`impair`), the partitions every port filters on (`partitions`) and a port's
- * link state (`port-link`: frames for a port whose link is down are dropped and counted); it
- * answers `inspect` with its MAC table.
+ * link state (`port-link`: frames for a port whose link is down are dropped and counted, and so
+ * are what its out direction's impairment stage held when the link went down and what arrives on
+ * the port meanwhile: nothing crosses a link that is down); it answers `inspect` with its MAC
+ * table.
  *
  * Statistics it publishes: `switch_*` (the bridge's counters) and, for each port whose out
  * direction is impaired, `LINK_impair_*` (the stage's counters, as a device worker publishes
- * `NIC_impair_*`), `LINK_partition_dropped` and `LINK_link_down_dropped`.
+ * `NIC_impair_*`), `LINK_partition_dropped` and `LINK_link_down_dropped` (the port's out
+ * direction); what it discards on a down port's way in is counted in that ring's
+ * `linkDownDropped`.
  *
  * @module
  */
@@ -27,14 +31,24 @@ import { LearningSwitch } from "./switch.ts";
 async function start(msg: SwitchStart): Promise<void> {
   const bells = new Int32Array(msg.doorbells);
   const partition = new PartitionFilter();
-  const ports = msg.ports.map((p) => ({
-    link: p.link,
-    in: new LinkIn(p.rx, bells),
-    out: new LinkOut(p.tx, bells, "drop", partition, settleChecksum),
-    /** The link's state: a frame for a port whose link is down is dropped and counted. */
-    up: true,
-    linkDownDropped: 0,
-  }));
+  const ports = msg.ports.map((p) => {
+    const out = new LinkOut(p.tx, bells, "drop", partition, settleChecksum);
+    return {
+      link: p.link,
+      in: new LinkIn(p.rx, bells),
+      out,
+      /**
+       * The link's state, kept by its out end: a frame for a port whose link is down is dropped
+       * and counted, and setting it down drops what the out stage holds (`LinkOut.setLinkUp`).
+       */
+      get up(): boolean {
+        return out.up;
+      },
+      set up(up: boolean) {
+        out.setLinkUp(up);
+      },
+    };
+  });
   const bridge = new LearningSwitch({
     ports: ports.length,
     agingMs: 300_000,
@@ -47,12 +61,11 @@ async function start(msg: SwitchStart): Promise<void> {
   let current: Uint8Array = new Uint8Array(0);
   let currentMeta = 0;
   const send = (port: number) => {
-    const p = ports[port];
-    if (!p.up) {
-      p.linkDownDropped++;
+    const out = ports[port].out;
+    if (!out.up) {
+      out.linkDownDropped++;
       return;
     }
-    const out = p.out;
     const slot = out.reserve(current.length);
     if (slot === null) return;
     slot.set(current);
@@ -64,6 +77,11 @@ async function start(msg: SwitchStart): Promise<void> {
     const nowMs = performance.now();
     for (let p = 0; p < ports.length; p++) {
       const link = ports[p].in;
+      if (!ports[p].up) {
+        // Nothing crosses a link that is down: what was in flight on it is not forwarded.
+        if (link.discardLinkDown(256) > 0) work = true;
+        continue;
+      }
       let frame: Uint8Array | null;
       let n = 0;
       // One atomic load a batch, not one a frame: a capture turned on starts with the next.
@@ -115,11 +133,8 @@ async function start(msg: SwitchStart): Promise<void> {
       if (port.out.partitionDropped) {
         stats.set(`${port.link}_partition_dropped`, port.out.partitionDropped);
       }
-      if (port.linkDownDropped) {
-        stats.set(
-          `${port.link}_link_down_dropped`,
-          port.linkDownDropped,
-        );
+      if (port.out.linkDownDropped) {
+        stats.set(`${port.link}_link_down_dropped`, port.out.linkDownDropped);
       }
     }
     stats.flush();

@@ -1,15 +1,22 @@
 /**
- * The switch worker's capture, on a real switch worker fed by hand: two ports, each with a link
- * ring in and out and a tap on the ring in; the test is the VM at the other end of every ring.
- * A batch is frames published together: the switch takes them in one pass, and asks once a pass
- * whether capture is on.
+ * The switch worker's capture and link state, on a real switch worker fed by hand: two ports,
+ * each with a link ring in and out and a tap on the ring in; the test is the VM at the other end
+ * of every ring. A batch is frames published together: the switch takes them in one pass, and
+ * asks once a pass whether capture is on. A port whose link goes down sends nothing into it, not
+ * even what its impairment stage held, and forwards nothing that arrives on it.
  */
 
 import assert from "node:assert/strict";
 import { THREAD_STATS_SLOTS } from "../wire/control.ts";
-import { createDoorbells, requestStop, ringDoorbell } from "../wire/doorbell.ts";
-import type { FromWorker, SwitchStart, WorkerRing } from "../wire/messages.ts";
-import { NO_IMPAIRMENT } from "./impair.ts";
+import {
+  createDoorbells,
+  nextControl,
+  publishControl,
+  requestStop,
+  ringDoorbell,
+} from "../wire/doorbell.ts";
+import type { FromWorker, SwitchStart, ToWorker, WorkerRing } from "../wire/messages.ts";
+import { type Impairment, NO_IMPAIRMENT } from "./impair.ts";
 import { LinkRing } from "./link_ring.ts";
 import { TapReader } from "./tap.ts";
 
@@ -32,24 +39,35 @@ interface Rig {
   bells: Int32Array;
   ports: Port[];
   worker: Worker;
+  /** The switch's statistics by name, as last published. */
+  stats: () => Record<string, number>;
 }
 
-function workerRing(index: number, ring: LinkRing, tap: TapReader, toSwitch: boolean): WorkerRing {
+function workerRing(
+  index: number,
+  ring: LinkRing,
+  tap: TapReader,
+  toSwitch: boolean,
+  impair: Impairment = NO_IMPAIRMENT,
+): WorkerRing {
   return {
     index,
     buffer: ring.buffer,
     tap: tap.buffer,
     consumerThread: toSwitch ? SWITCH : PEER,
     producerThread: toSwitch ? PEER : SWITCH,
-    impair: { ...NO_IMPAIRMENT },
+    impair: { ...impair },
     seed: index + 1,
     consumerMac: null,
     label: `ring ${index}`,
   };
 }
 
-/** A switch worker with two ports, running (it said ready). */
-async function startSwitch(): Promise<Rig> {
+/**
+ * A switch worker with two ports (links `h0-sw` and `h1-sw`), running (it said ready); `impair`
+ * impairs port 1's out direction.
+ */
+async function startSwitch(impair: Impairment = NO_IMPAIRMENT): Promise<Rig> {
   const bells = createDoorbells(2);
   const ports: Port[] = [0, 1].map(() => ({
     rx: LinkRing.create(64, 2048),
@@ -65,13 +83,23 @@ async function startSwitch(): Promise<Rig> {
     ports: ports.map((p, i) => ({
       link: `h${i}-sw`,
       rx: workerRing(2 * i, p.rx, p.tap, true),
-      tx: workerRing(2 * i + 1, p.tx, TapReader.create(1 << 16, 2048), false),
+      tx: workerRing(
+        2 * i + 1,
+        p.tx,
+        TapReader.create(1 << 16, 2048),
+        false,
+        i === 1 ? impair : NO_IMPAIRMENT,
+      ),
     })),
     stats: new SharedArrayBuffer(THREAD_STATS_SLOTS * 8),
   };
+  const slots = new Float64Array(start.stats);
+  let names: string[] = [];
+  const stats = () => Object.fromEntries(names.map((n, i) => [n, slots[i]]));
   const worker = new Worker(new URL("./switch_worker.ts", import.meta.url), { type: "module" });
   const ready = new Promise<void>((resolve, reject) => {
     worker.onmessage = (e: MessageEvent<FromWorker>) => {
+      if (e.data.type === "stats-names") names = e.data.names;
       if (e.data.type === "ready") resolve();
       if (e.data.type === "failed") reject(new Error(e.data.message));
     };
@@ -87,7 +115,37 @@ async function startSwitch(): Promise<Rig> {
     worker.terminate();
     throw e;
   }
-  return { bells, ports, worker };
+  return { bells, ports, worker, stats };
+}
+
+/** Post a control message as the lab does (numbered, then published on the doorbell). */
+function control(rig: Rig, m: ToWorker): void {
+  const seq = nextControl(rig.bells, SWITCH);
+  rig.worker.postMessage({ ...m, seq });
+  publishControl(rig.bells, SWITCH, seq);
+  ringDoorbell(rig.bells, SWITCH);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Wait (5 s at most) until `ok()` holds. */
+async function until(what: string, ok: () => boolean): Promise<void> {
+  const deadline = performance.now() + 5000;
+  while (!ok()) {
+    assert.ok(performance.now() < deadline, `timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** Take every frame out of `ring`; their first payload bytes. */
+function takeAll(ring: LinkRing): number[] {
+  const got: number[] = [];
+  for (let f = ring.peek(); f !== null && got.length < 1000; f = ring.peek()) {
+    got.push(f[14]);
+    ring.release();
+  }
+  ring.finishConsume();
+  return got;
 }
 
 function stopSwitch(rig: Rig): void {
@@ -197,6 +255,79 @@ Deno.test({
       });
       // The other port's ring carried nothing in: its tap saw nothing either.
       assert.equal(rig.ports[1].tap.counters().tapFrames, 0);
+    } finally {
+      stopSwitch(rig);
+    }
+  },
+});
+
+for (const flap of [false, true]) {
+  Deno.test({
+    name: `a frame the out port's delay holds is dropped when its link goes down${
+      flap ? " (and up again before it was due)" : ""
+    }, counted as link down`,
+    fn: async () => {
+      const rig = await startSwitch({ ...NO_IMPAIRMENT, delayUs: 400_000 });
+      try {
+        const [p0, p1] = rig.ports;
+        assert.ok(p0.rx.push(frame(7)));
+        p0.rx.publish();
+        ringDoorbell(rig.bells, SWITCH);
+        // The switch took it: flooded to port 1, whose delay holds it.
+        await until("the switch to take the frame", () => p0.rx.counters().framesOut === 1);
+        control(rig, { type: "port-link", link: "h1-sw", up: false });
+        if (flap) {
+          await sleep(100);
+          control(rig, { type: "port-link", link: "h1-sw", up: true });
+        }
+        await sleep(700); // well past its due time
+        assert.deepEqual(takeAll(p1.tx), [], "the held frame never went out");
+        assert.equal(p1.tx.counters().framesIn, 0);
+        await until("the drop to be published", () => rig.stats()["h1-sw_link_down_dropped"] === 1);
+        assert.equal(rig.stats()["h1-sw_impair_delivered"] ?? 0, 0);
+        if (flap) {
+          // Up again: the next frame goes through, after its own delay only.
+          assert.ok(p0.rx.push(frame(8)));
+          p0.rx.publish();
+          ringDoorbell(rig.bells, SWITCH);
+          let got: number[] = [];
+          await until("the next frame", () => (got = takeAll(p1.tx)).length > 0);
+          assert.deepEqual(got, [8]);
+        }
+      } finally {
+        stopSwitch(rig);
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "a switch forwards nothing that arrives on a port whose link is down, and counts it as " +
+    "link down on that ring; forwarding resumes once it is up",
+  fn: async () => {
+    const rig = await startSwitch();
+    try {
+      const [p0, p1] = rig.ports;
+      control(rig, { type: "port-link", link: "h1-sw", up: false });
+      // The frames reached the ring before its sender heard of the down (in flight).
+      for (const seq of [1, 2, 3]) assert.ok(p1.rx.push(frame(seq)));
+      p1.rx.publish();
+      ringDoorbell(rig.bells, SWITCH);
+      await until("the switch to take them", () => p1.rx.counters().framesOut === 3);
+      await sleep(50);
+      assert.deepEqual(takeAll(p0.tx), [], "nothing forwarded from the down port");
+      assert.equal(p1.rx.counters().linkDownDropped, 3);
+      assert.equal(rig.stats().switch_flooded ?? 0, 0, "nothing learned or flooded");
+
+      control(rig, { type: "port-link", link: "h1-sw", up: true });
+      await sleep(20);
+      assert.ok(p1.rx.push(frame(4)));
+      p1.rx.publish();
+      ringDoorbell(rig.bells, SWITCH);
+      let got: number[] = [];
+      await until("the frame sent once up", () => (got = takeAll(p0.tx)).length > 0);
+      assert.deepEqual(got, [4]);
+      assert.equal(p1.rx.counters().linkDownDropped, 3);
     } finally {
       stopSwitch(rig);
     }

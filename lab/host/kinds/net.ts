@@ -7,9 +7,10 @@
  *   towards the peer, and the link ring from the peer → receiveq, raising used-buffer
  *   interrupts as event suppression allows (the transport's `onInterrupt` rings the guest);
  * - copies delivered frames into the link direction's tap ring while a capture is on;
- * - flips the config-space link status on a `link` control message, changes a TX direction's
- *   impairment on `impair` (netem's `change`), and filters its TX path by the partitions in force
- *   (`partitions`: cut source/destination MAC pairs).
+ * - flips the config-space link status on a `link` control message (a link going down also
+ *   drops what the TX impairment stage holds, counted as `NIC_link_down_dropped`), changes a TX
+ *   direction's impairment on `impair` (netem's `change`), and filters its TX path by the
+ *   partitions in force (`partitions`: cut source/destination MAC pairs).
  *
  * A full link ring stops transmission (back-pressure): the frame stays in the transmitq and the
  * worker sleeps until the consumer frees a slot. A frame that finds no RX buffer waits in the
@@ -297,11 +298,17 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
         if (nic.out?.partitionDropped) {
           stats.set(`${nic.name}_partition_dropped`, nic.out.partitionDropped);
         }
+        if (nic.out?.linkDownDropped) {
+          stats.set(`${nic.name}_link_down_dropped`, nic.out.linkDownDropped);
+        }
       }
     },
     control: (m) => {
       if (m.type === "link") {
         const nic = bySlot.get(m.device);
+        // Down: what the TX impairment stage holds is dropped (counted as link down), as Linux
+        // purges a device's qdisc when it goes down; nothing sent before the down leaves after.
+        nic?.out?.setLinkUp(m.up);
         // The config interrupt (after DRIVER_OK) rings the guest through onInterrupt.
         if (nic && nic.device.setLinkUp(m.up)) nic.transport.signalConfigChange();
       } else if (m.type === "impair") {

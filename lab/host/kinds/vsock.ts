@@ -296,11 +296,14 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
     periodic: (stats) => {
       stats.setAll("vsock_", { rstDropped });
       if (out?.stage) stats.setAll("vsock_impair_", out.stage.counters);
+      if (out?.linkDownDropped) stats.set("vsock_link_down_dropped", out.linkDownDropped);
       writeConnTable(connTable, device.connections());
     },
     control: (m) => {
       if (m.type === "link" && m.device === spec.index) {
         linkUp = m.up;
+        // Down: what the impairment stage holds is dropped (counted as link down), not sent later.
+        out?.setLinkUp(m.up);
         if (!m.up) {
           // The link carries every peer but the host: reset the guest's connections to them at
           // once (a connect in flight is refused, not left to time out).

@@ -1,0 +1,83 @@
+/**
+ * A link that goes down takes with it what its impairment stage holds, as Linux purges a device's
+ * qdisc (and what netem holds) when the device goes down: a ping request delayed on the way is
+ * never delivered, even when the link is up again before it was due, and it counts as `link down`
+ * on its direction. Both kinds of producer: a switch port (the trunk between two switches) and a
+ * NIC (a host's link to its switch).
+ */
+
+import assert from "node:assert/strict";
+import { NO_IMPAIRMENT } from "../lab/host/impair.ts";
+import { directionCounter } from "../lab/link_counts.ts";
+import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
+
+const TOPOLOGY = {
+  name: "held-down",
+  seed: 1,
+  vms: {
+    h1: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+    h3: { nics: { eth0: { ip: "10.0.0.3/24" } } },
+  },
+  switches: { sw1: {}, sw2: {} },
+  links: [
+    { endpoints: ["sw1", "sw2"] },
+    { endpoints: ["h1", "sw1"] },
+    { endpoints: ["h3", "sw2"] },
+  ],
+};
+
+interface PingResult {
+  transmitted: number;
+  received: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test({
+  name: "a frame a link's delay holds is never delivered once the link went down (a switch " +
+    "port's stage and a NIC's; down for good or up again before it was due)",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(TOPOLOGY);
+    try {
+      const ping = async () => {
+        const r = await lab.exec("h1", ["ping", "10.0.0.3", "-c", "1", "-W", "1"]);
+        assert.ok(r.ok, r.ok ? "" : r.message);
+        return r.result as PingResult;
+      };
+      // ARP resolved both ways first: the next ping's first frame is the echo request.
+      assert.equal((await ping()).received, 1, "the lab works");
+      for (const [link, flap] of [["sw1-sw2", false], ["h1-sw1", true]] as const) {
+        const plan = lab.plan.links.find((l) => l.name === link)!;
+        const fwd = plan.forwardRing; // h1 → sw1, sw1 → sw2: the request's way
+        lab.links.setImpairment(link, { ...NO_IMPAIRMENT, delayUs: 300_000 }, "forward");
+        const before = directionCounter(lab)(fwd);
+        const framesIn = lab.ring(fwd).counters().framesIn;
+        const pinging = ping();
+        await sleep(100); // the request waits in the stage until 300 ms
+        lab.setLink(link, false);
+        if (flap) {
+          await sleep(100);
+          lab.setLink(link, true);
+        }
+        const result = await pinging;
+        assert.equal(result.received, 0, `${link}: no reply`);
+        assert.equal(
+          lab.ring(fwd).counters().framesIn,
+          framesIn,
+          `${link}: the held request never went into the ring`,
+        );
+        const linkDown = await waitForValue(`${link}'s link down drop`, () => {
+          const n = directionCounter(lab)(fwd).drops.linkDown - before.drops.linkDown;
+          return n > 0 ? n : null;
+        });
+        assert.equal(linkDown, 1, `${link}: the held request counts as link down`);
+        lab.setLink(link, true);
+        lab.links.setImpairment(link, NO_IMPAIRMENT, "forward");
+      }
+      assert.equal((await ping()).received, 1, "the lab works again");
+    } finally {
+      await lab.stop();
+    }
+  },
+});
