@@ -79,6 +79,17 @@ export function endpointName(e: Endpoint): string {
  * ```
  */
 export function planLab(topology: Topology): LabPlan {
+  // A script's natural slip: the object form (topologyObject's, VMs in a map) for a loaded one.
+  const t = topology as unknown as Record<string, unknown> | null;
+  if (
+    typeof t !== "object" || t === null || !Array.isArray(t.vms) || !Array.isArray(t.links) ||
+    !Array.isArray(t.switches)
+  ) {
+    throw new TypeError(
+      "planLab: topology must be one loadTopology returned (lists of VMs, switches and links); " +
+        "pass a topology object or a file's path to loadTopology first",
+    );
+  }
   const threads: ThreadPlan[] = [];
   const vms: VmPlan[] = topology.vms.map((vm, index) => {
     const guestThread = threads.push({ index: threads.length, kind: "guest", owner: vm.name }) - 1;
@@ -291,6 +302,10 @@ export function planLab(topology: Topology): LabPlan {
  * ```
  */
 export function formatPlan(plan: LabPlan): string {
+  const p = plan as unknown as Record<string, unknown> | null;
+  if (typeof p !== "object" || p === null || !Array.isArray(p.rings) || !Array.isArray(p.vms)) {
+    throw new TypeError("formatPlan: plan must be one planLab returned");
+  }
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(b % 2 ** 20 === 0 ? 0 : 1)} MiB`;
   const geometries = new Map<string, number>();
   for (const r of plan.rings) {

@@ -442,3 +442,19 @@ Deno.test("formatPlan shows a vIOMMU and a vhost-pci peer's interface, and the f
     /^ {4}eth0 02:00:00:00:00:00 10\.0\.0\.1\/24: .*features \[event_idx, mrg_rxbuf, csum\]/m,
   );
 });
+
+Deno.test("planLab and formatPlan refuse what is no loaded topology or plan, naming the fix", () => {
+  // topologyObject's form (VMs in a map) failed deep inside: "topology.vms.map is not a function".
+  for (const bad of [{ name: "x", vms: { a: {} } }, null, 7]) {
+    assert.throws(
+      () => planLab(bad as unknown as Topology),
+      (e: unknown) =>
+        e instanceof TypeError &&
+        /^planLab: topology must be one loadTopology returned/.test(e.message),
+    );
+  }
+  assert.throws(
+    () => formatPlan(null as unknown as LabPlan),
+    /^TypeError: formatPlan: plan must be/,
+  );
+});
