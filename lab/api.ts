@@ -433,6 +433,7 @@ function handleOf(running: RegisteredLab): LabHandle {
           TypeError,
           `vsockConnect: port must be a number, got ${typeName(port)}`,
         );
+        refuseStopped(lab, `connect to vsock port ${port} of VM ${quote(name)}`);
         return await vsockConnect(lab.vsockSocket(name), { vm: name, port });
       },
     };
@@ -453,6 +454,11 @@ function handleOf(running: RegisteredLab): LabHandle {
         typeof queue === "number",
         TypeError,
         `ringView: queue must be a queue's index (a number), got ${typeName(queue)}`,
+      );
+      expect(
+        Number.isInteger(queue) && queue >= 0,
+        RangeError,
+        `ringView: queue must be a queue's index (0, 1, …), got ${queue}`,
       );
       vm(vmName); // an unknown VM is `unknown-vm`, as everywhere else
       const r = takeRingView(lab, { vm: vmName, nic, queue });

@@ -320,6 +320,10 @@ Deno.test({
         assert.equal(ring.size, tx.size);
         assert.equal(ring.descriptors.length, Math.min(256, tx.size));
         assert.throws(() => lab.ringView("a", "eth9", 0), isLabError("unknown-queue"));
+        // An index that is no index is the script's mistake (it read as an unknown queue).
+        for (const q of [-1, 1.5, Number.NaN]) {
+          assert.throws(() => lab.ringView("a", "eth0", q), RangeError, String(q));
+        }
       } finally {
         await lab.stop();
       }

@@ -60,6 +60,12 @@ Deno.test({
       conn.close();
       await lab.stop();
       await echo.result;
+      // A stopped lab refuses it as every other call (it was control-error: no such socket).
+      await assert.rejects(a.vsockConnect(7), (e) => {
+        assert.ok(e instanceof LabError && e.code === "no-lab", String(e));
+        assert.equal(e.hint, "Start it again with startLab()");
+        return true;
+      });
     } finally {
       await lab.stop();
       if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
