@@ -76,7 +76,9 @@ export function directionCounter(lab: Lab): (ring: number) => DirectionCounts {
       queueLimit: stage.droppedLimit,
       partition: stage.partitioned,
       fullRing: c.framesDropped,
-      linkDown: stage.linkDown + at(tx, NetCounter.txLinkDown) + at(rx, NetCounter.rxLinkDown),
+      // The producer's, the NICs' and what a switch discarded arriving on a down port.
+      linkDown: stage.linkDown + at(tx, NetCounter.txLinkDown) + at(rx, NetCounter.rxLinkDown) +
+        c.linkDownDropped,
       tooBig: at(rx, NetCounter.rxTooBig),
       runt: at(rx, NetCounter.rxRunt),
       malformed: at(tx, NetCounter.txMalformed),
