@@ -12,6 +12,7 @@ import { PackedDeviceQueue } from "./packed_device.ts";
 import type { DeviceQueue, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
 import { SplitDeviceQueue } from "./split_device.ts";
+import { checkLayout } from "./setup.ts";
 
 /**
  * Create the device half of a queue at power-on state.
@@ -35,6 +36,9 @@ export function createDeviceQueue(
   config: QueueConfig,
   state: Uint32Array,
 ): Result<DeviceQueue, QueueSetupError> {
+  // Checked here, not defaulted: each layout's own `create` takes its layout as given.
+  const checked = checkLayout(config);
+  if (!checked.ok) return checked;
   return config.layout === "split"
     ? SplitDeviceQueue.create(dma, ring, config, state)
     : PackedDeviceQueue.create(dma, ring, config, state);

@@ -12,6 +12,7 @@ import { PackedDriverQueue } from "./packed_driver.ts";
 import type { DriverQueue, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
 import { type IndirectArea, SplitDriverQueue } from "./split_driver.ts";
+import { checkLayout } from "./setup.ts";
 
 /**
  * Create the driver half of a queue (it initialises the ring).
@@ -32,6 +33,9 @@ export function createDriverQueue(
   config: QueueConfig,
   indirect: IndirectArea | null = null,
 ): Result<DriverQueue, QueueSetupError> {
+  // Checked here, not defaulted: each layout's own `create` takes its layout as given.
+  const checked = checkLayout(config);
+  if (!checked.ok) return checked;
   return config.layout === "split"
     ? SplitDriverQueue.create(mem, ring, config, indirect)
     : PackedDriverQueue.create(mem, ring, config, indirect);

@@ -55,12 +55,20 @@ export type ChainFault =
 
 /** Faults of the queue's own configuration, found when the queue is enabled (A18–A20). */
 export type QueueSetupError =
+  /** The layout is neither `"split"` nor `"packed"` (a script's typo: nothing is defaulted). */
+  | { kind: "bad-layout"; layout: unknown }
   | { kind: "bad-size"; size: number; layout: "split" | "packed" }
   | { kind: "misaligned"; area: "descriptor" | "driver" | "device"; addr: number; align: number }
   | { kind: "area-unreachable"; area: "descriptor" | "driver" | "device"; cause: DmaError };
 
 /** Device-side programmer errors reported by `push` (A22): the used ring is left untouched. */
-export type PushError = { kind: "not-in-flight"; id: number };
+export type PushError =
+  | { kind: "not-in-flight"; id: number }
+  /**
+   * `VIRTIO_F_IN_ORDER` was negotiated and `id` is not the oldest chain popped and not yet
+   * pushed, `expected` (the device MUST use buffers in the order they were made available).
+   */
+  | { kind: "out-of-order"; id: number; expected: number };
 
 /** Faults of device output seen by the driver (reliability.md section C). */
 export type DriverError =
@@ -72,6 +80,20 @@ export type DriverError =
   | { kind: "ring-full"; needed: number; free: number }
   /** The chain has no descriptor or more than the queue holds (a driver-side programmer bug). */
   | { kind: "bad-chain-length"; length: number; size: number }
+  /**
+   * Buffer `index` of the chain (readable ones first) has an address that is not a
+   * non-negative safe integer, so the 64-bit `addr` field cannot hold it exactly (a
+   * driver-side programmer bug: nothing is staged).
+   */
+  | { kind: "bad-buffer-address"; index: number; gpa: unknown }
+  /**
+   * Buffer `index` of the chain (readable ones first) has a length that is not an integer in
+   * 0…2^32 − 1, what the 32-bit `len` field holds (a driver-side programmer bug).
+   */
+  | { kind: "bad-buffer-length"; index: number; len: unknown }
+  /** The chain's lengths add up to more than 2^32 bytes, which a driver MUST NOT add
+   * (virtio 1.2, the descriptor table's driver requirements). */
+  | { kind: "bad-chain-bytes"; bytes: number }
   /** The used index ran more than a queue size ahead of the driver. */
   | { kind: "used-index-jump"; usedIdx: number; lastUsed: number; size: number }
   /** C2: a used length larger than the writable bytes posted in that chain. */
@@ -127,6 +149,10 @@ export function formatQueueError(
       } (${e.cause.length} bytes) is not reachable`;
     case "chain-too-big":
       return `Cannot use chain ${e.head}: ${e.bytes} bytes exceed 2^32`;
+    case "bad-layout":
+      return `Cannot enable the queue: layout ${
+        describe(e.layout)
+      } is neither "split" nor "packed"`;
     case "bad-size":
       return `Cannot enable the queue: size ${e.size} is not allowed for the ${e.layout} layout`;
     case "misaligned":
@@ -137,6 +163,8 @@ export function formatQueueError(
       return `Cannot enable the queue: ${e.area} area at ${hex(e.cause.addr)} is not reachable`;
     case "not-in-flight":
       return `Cannot complete chain ${e.id}: it is not in flight`;
+    case "out-of-order":
+      return `Cannot complete chain ${e.id}: VIRTIO_F_IN_ORDER needs chain ${e.expected} first`;
     case "used-id-out-of-range":
       return `Cannot reclaim: used id ${e.id} is not below the queue size ${e.size}`;
     case "used-id-not-in-flight":
@@ -149,5 +177,20 @@ export function formatQueueError(
       return `Cannot reclaim: used length ${e.len} of id ${e.id} exceeds its ${e.writable} writable bytes`;
     case "bad-chain-length":
       return `Cannot add a chain of ${e.length} descriptors to a queue of ${e.size}`;
+    case "bad-buffer-address":
+      return `Cannot add buffer ${e.index} of the chain: address ${
+        describe(e.gpa)
+      } is not an integer in 0…2^53 − 1`;
+    case "bad-buffer-length":
+      return `Cannot add buffer ${e.index} of the chain: length ${
+        describe(e.len)
+      } is not an integer in 0…2^32 − 1`;
+    case "bad-chain-bytes":
+      return `Cannot add a chain of ${e.bytes} bytes: more than 2^32`;
   }
+}
+
+/** A value a script passed, quoted the way it would write it (`"Split"`, `NaN`, `undefined`). */
+function describe(v: unknown): string {
+  return typeof v === "string" ? JSON.stringify(v) : String(v);
 }

@@ -68,7 +68,9 @@ export function recheckQueueAreas(
 ): QueueAreaRevoked | null {
   const now = checkQueueConfig(dma, config);
   if (!now.ok) {
-    const area = now.error.kind === "bad-size" ? "descriptor" : now.error.area;
+    const area = now.error.kind === "bad-size" || now.error.kind === "bad-layout"
+      ? "descriptor"
+      : now.error.area;
     return { kind: "queue-area-revoked", queue: q, area, cause: now.error };
   }
   for (const area of ["descriptor", "driver", "device"] as const) {

@@ -115,7 +115,7 @@ export class PackedDeviceQueue implements DeviceQueue {
     this.logBase = logRecordBase(config.size);
     this.logHeads = logHeadBase(config.size);
     this.journal = journalBase(config.size);
-    this.stage = new UsedStage(config.size);
+    this.stage = new UsedStage(config.size, config.features.inOrder);
     this.walker = new ChainWalker(dma);
     this.pool = chainPool(config.size);
     this.table = new IndirectTable(config.features.indirect ? config.size : 0);
@@ -184,6 +184,7 @@ export class PackedDeviceQueue implements DeviceQueue {
       : st[StateWord.FETCH_SEQ] + 1;
     st[StateWord.IN_FLIGHT]++;
     st[StateWord.POP_ID] = 0;
+    this.stage.popped(id);
     const chain = this.adopt(id, count);
     if (this.walker.fault) return err({ ...this.walker.fault, fatal: false, chain });
     return chain.result;
@@ -502,6 +503,7 @@ export class PackedDeviceQueue implements DeviceQueue {
       const bad = q.rebuild(id);
       if (bad) return err(bad);
       inFlight.push(q.adopt(id, q.lastCount));
+      q.stage.popped(id);
     }
     return ok({ queue: q, inFlight });
   }

@@ -17,6 +17,7 @@ import { packedNeedNotify } from "./event.ts";
 import { PackedDesc, PackedEvent } from "./packed_layout.ts";
 import type { ChainSpec, DriverQueue, QueueConfig, RingFeatures, UsedBuffer } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
+import { badBuffer, bufferFits, MAX_CHAIN_BYTES } from "./chain_spec.ts";
 import { type IndirectArea, prepareDriverRing } from "./setup.ts";
 
 const NONE: Result<UsedBuffer | null, DriverError> = Object.freeze({
@@ -120,7 +121,7 @@ export class PackedDriverQueue implements DriverQueue {
     config: QueueConfig,
     indirect: IndirectArea | null = null,
   ): Result<PackedDriverQueue, QueueSetupError> {
-    const ready = prepareDriverRing(mem, config, indirect);
+    const ready = prepareDriverRing(mem, { ...config, layout: "packed" }, indirect);
     if (!ready.ok) return ready;
     return ok(new PackedDriverQueue(ring, config, indirect));
   }
@@ -210,12 +211,16 @@ export class PackedDriverQueue implements DriverQueue {
     const id = this.freeId;
     const wrapBits = this.availWrap ? PackedDescFlag.AVAIL : PackedDescFlag.USED;
     let writable = 0;
+    let bytes = 0;
     if (useIndirect) {
       const table = this.indirect!.gpa + PackedDesc.SIZE * this.indirect!.entries * id;
       for (let i = 0; i < n; i++) {
         const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
         const gpa = seg[0];
         const len = seg[1];
+        // A bad value returns before the ring changes: only the id's own table was written.
+        if (!bufferFits(gpa, len)) return err(badBuffer(i, gpa, len));
+        bytes += len;
         if (i >= nr) writable += len;
         writeDesc(ring, table + PackedDesc.SIZE * i, gpa, len, 0);
         ring.store16(
@@ -223,6 +228,7 @@ export class PackedDriverQueue implements DriverQueue {
           i < nr ? 0 : PackedDescFlag.WRITE,
         );
       }
+      if (bytes > MAX_CHAIN_BYTES) return err({ kind: "bad-chain-bytes", bytes });
       this.stageHead(
         this.nextAvail,
         table,
@@ -233,10 +239,17 @@ export class PackedDriverQueue implements DriverQueue {
       this.advance();
     } else {
       let wrap = wrapBits;
+      const startSlot = this.nextAvail;
+      const startWrap = this.availWrap;
       for (let i = 0; i < n; i++) {
         const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
         const gpa = seg[0];
         const len = seg[1];
+        if (!bufferFits(gpa, len)) {
+          this.unwind(startSlot, startWrap, i);
+          return err(badBuffer(i, gpa, len));
+        }
+        bytes += len;
         if (i >= nr) writable += len;
         const flags = (i < nr ? 0 : PackedDescFlag.WRITE) | (i + 1 < n ? PackedDescFlag.NEXT : 0) |
           wrap;
@@ -248,6 +261,10 @@ export class PackedDriverQueue implements DriverQueue {
           ring.store16(off + PackedDesc.FLAGS, flags);
         }
         if (this.advance()) wrap = this.availWrap ? PackedDescFlag.AVAIL : PackedDescFlag.USED;
+      }
+      if (bytes > MAX_CHAIN_BYTES) {
+        this.unwind(startSlot, startWrap, n);
+        return err({ kind: "bad-chain-bytes", bytes });
       }
     }
     this.freeId = this.idNext[id];
@@ -262,6 +279,32 @@ export class PackedDriverQueue implements DriverQueue {
     this.fifo[tailSlot] = id;
     this.inFlight_++;
     return OK_VOID;
+  }
+
+  /**
+   * Take back the first `written` slots of a chain `add` refused part way (a bad buffer value):
+   * the head was only staged (its flags are stored at `publish`); the slots after it had their
+   * flags stored as available, so they get the flags of a descriptor used in the previous lap
+   * (both bits the inverse of the slot's wrap), which no reader takes as available, before
+   * `nextAvail` moves back. Runs only on that error.
+   */
+  private unwind(startSlot: number, startWrap: number, written: number): void {
+    if (written === 0) return;
+    this.staged--;
+    let slot = startSlot;
+    let wrap = startWrap;
+    for (let i = 1; i < written; i++) {
+      if (++slot === this.size) {
+        slot = 0;
+        wrap ^= 1;
+      }
+      this.ring.store16(
+        this.desc + PackedDesc.SIZE * slot + PackedDesc.FLAGS,
+        wrap ? 0 : PackedDescFlag.AVAIL | PackedDescFlag.USED,
+      );
+    }
+    this.nextAvail = startSlot;
+    this.availWrap = startWrap;
   }
 
   /** Write a head descriptor except its flags, which `publish` stores. */

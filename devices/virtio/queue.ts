@@ -30,7 +30,7 @@ export interface RingFeatures {
 
 /** A queue's configuration, as the driver programs it into the transport. */
 export interface QueueConfig {
-  /** Layout. */
+  /** Layout: exactly `"split"` or `"packed"` (anything else is refused as `bad-layout`). */
   layout: Layout;
   /** Number of descriptors (split: a power of two; both: 1…32768). */
   size: number;
@@ -40,7 +40,7 @@ export interface QueueConfig {
   driverAddr: number;
   /** Device Area (split: used ring; packed: device event suppression). */
   deviceAddr: number;
-  /** Negotiated ring features. */
+  /** Negotiated ring features (not an object of three booleans: a `TypeError`). */
   features: RingFeatures;
 }
 
@@ -78,7 +78,9 @@ export interface DeviceQueue {
   pop(): PopResult;
   /**
    * Stage a chain as used with `written` bytes (clamped to its writable length). It becomes
-   * visible to the driver at the next `publish`.
+   * visible to the driver at the next `publish`. Refused, with nothing staged, for a chain not
+   * in flight (`not-in-flight`) and, when `VIRTIO_F_IN_ORDER` was negotiated, for any chain but
+   * the oldest one popped and not yet pushed (`out-of-order`, naming that one).
    */
   push(chain: DescriptorChain, written: number): Result<void, PushError>;
   /** Make every staged used entry visible to the driver. */
@@ -134,7 +136,14 @@ export interface DriverQueue {
   readonly inFlight: number;
   /** The device error that broke the queue (section C of reliability.md), or null. */
   readonly broken: DriverError | null;
-  /** Stage a chain carrying `token`; it becomes visible at the next `publish`. */
+  /**
+   * Stage a chain carrying `token`; it becomes visible at the next `publish`. Refused, with
+   * nothing staged: `ring-full` (retry after reclaiming), `bad-chain-length`, a buffer whose
+   * address is not a non-negative safe integer (`bad-buffer-address`) or whose length is not
+   * an integer in 0…2^32 − 1 (`bad-buffer-length`), each naming the buffer's index in the
+   * chain (readable ones first) and the value, and a chain of more than 2^32 bytes
+   * (`bad-chain-bytes`).
+   */
   add(chain: ChainSpec, token: number): Result<void, DriverError>;
   /** Make staged chains visible to the device; true if the device wants a kick now. */
   publish(): boolean;

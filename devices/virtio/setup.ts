@@ -14,6 +14,43 @@ import { isValidPackedSize, PACKED_ALIGN, packedAreaSizes } from "./packed_layou
 import type { QueueConfig } from "./queue.ts";
 import { isValidSplitSize, SPLIT_ALIGN, splitAreaSizes } from "./split_layout.ts";
 
+/**
+ * The one check of a configuration's layout and features, for every entry point that takes a
+ * `QueueConfig` from a script: a layout other than `"split"` or `"packed"` is refused as
+ * `bad-layout` (as a bad size is refused as `bad-size`), never defaulted to either; `features`
+ * that is not an object of three booleans is a `TypeError` naming it (a caller's type error,
+ * not a value the guest programmed).
+ *
+ * @example
+ * ```ts
+ * import { checkLayout } from "./setup.ts";
+ * const features = { eventIdx: false, indirect: false, inOrder: false };
+ * checkLayout({ layout: "split", size: 8, descAddr: 0, driverAddr: 0, deviceAddr: 0, features });
+ * // { ok: true, value: undefined }
+ * ```
+ */
+export function checkLayout(config: QueueConfig): Result<void, QueueSetupError> {
+  const features = config.features as unknown;
+  if (typeof features !== "object" || features === null) {
+    throw new TypeError(
+      `Queue option features must be an object of eventIdx, indirect and inOrder booleans, not ${
+        features === null ? "null" : typeof features
+      }`,
+    );
+  }
+  for (const name of FEATURE_NAMES) {
+    const v = (features as Record<string, unknown>)[name];
+    if (typeof v !== "boolean") {
+      throw new TypeError(`Queue option features.${name} must be a boolean, not ${typeof v}`);
+    }
+  }
+  const layout = config.layout;
+  if (layout !== "split" && layout !== "packed") return err({ kind: "bad-layout", layout });
+  return OK_VOID;
+}
+
+const FEATURE_NAMES = ["eventIdx", "indirect", "inOrder"] as const;
+
 /** Guest-physical addresses of a queue's three areas after translation. */
 export interface QueueAreas {
   /** Descriptor Area. */
@@ -43,6 +80,8 @@ export function checkQueueConfig(
   dma: DmaView,
   config: QueueConfig,
 ): Result<QueueAreas, QueueSetupError> {
+  const checked = checkLayout(config);
+  if (!checked.ok) return checked;
   const packed = config.layout === "packed";
   if (!(packed ? isValidPackedSize(config.size) : isValidSplitSize(config.size))) {
     return err({ kind: "bad-size", size: config.size, layout: config.layout });

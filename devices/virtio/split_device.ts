@@ -109,7 +109,7 @@ export class SplitDeviceQueue implements DeviceQueue {
     this.used = areas.device;
     this.st = st;
     this.shadowAvail = st[StateWord.NEXT_AVAIL];
-    this.stage = new UsedStage(config.size);
+    this.stage = new UsedStage(config.size, config.features.inOrder);
     this.journal = journalBase(config.size);
     this.walker = new ChainWalker(dma);
     this.pool = chainPool(config.size);
@@ -171,6 +171,7 @@ export class SplitDeviceQueue implements DeviceQueue {
       : st[StateWord.FETCH_SEQ] + 1;
     st[StateWord.IN_FLIGHT]++;
     st[StateWord.POP_ID] = 0;
+    this.stage.popped(head);
     const chain = this.walker.end(head, this.lastWalkLength);
     if (this.walker.fault) return err({ ...this.walker.fault, fatal: false, chain });
     return chain.result;
@@ -371,6 +372,7 @@ export class SplitDeviceQueue implements DeviceQueue {
       const bad = q.walk(head);
       if (bad) return err(bad);
       inFlight.push(q.walker.end(head, q.lastWalkLength));
+      q.stage.popped(head);
     }
     return ok({ queue: q, inFlight });
   }

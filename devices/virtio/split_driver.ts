@@ -17,6 +17,7 @@ import type { DriverError, QueueSetupError } from "./errors.ts";
 import { needEvent } from "./event.ts";
 import type { ChainSpec, DriverQueue, QueueConfig, RingFeatures, UsedBuffer } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
+import { badBuffer, bufferFits, MAX_CHAIN_BYTES } from "./chain_spec.ts";
 
 export type { IndirectArea } from "./setup.ts";
 import { type IndirectArea, prepareDriverRing } from "./setup.ts";
@@ -119,7 +120,7 @@ export class SplitDriverQueue implements DriverQueue {
     config: QueueConfig,
     indirect: IndirectArea | null = null,
   ): Result<SplitDriverQueue, QueueSetupError> {
-    const ready = prepareDriverRing(mem, config, indirect);
+    const ready = prepareDriverRing(mem, { ...config, layout: "split" }, indirect);
     if (!ready.ok) return ready;
     return ok(new SplitDriverQueue(ring, config, indirect));
   }
@@ -198,6 +199,7 @@ export class SplitDriverQueue implements DriverQueue {
     const ring = this.ring;
     const head = this.features.inOrder ? this.nextInOrder : this.freeHead;
     let writable = 0;
+    let bytes = 0;
     let d = head;
     if (useIndirect) {
       const table = this.indirect!.gpa + SplitDesc.SIZE * this.indirect!.entries * head;
@@ -205,6 +207,10 @@ export class SplitDriverQueue implements DriverQueue {
         const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
         const gpa = seg[0];
         const len = seg[1];
+        // A bad value returns before the avail ring names the head: the descriptors written
+        // so far are free ones (or the head's own indirect table), which the device never reads.
+        if (!bufferFits(gpa, len)) return err(badBuffer(i, gpa, len));
+        bytes += len;
         const flags = (i < nr ? 0 : SplitDescFlag.WRITE) | (i + 1 < n ? SplitDescFlag.NEXT : 0);
         if (i >= nr) writable += len;
         writeDesc(ring, table + SplitDesc.SIZE * i, gpa, len, flags, i + 1 < n ? i + 1 : 0);
@@ -222,6 +228,8 @@ export class SplitDriverQueue implements DriverQueue {
         const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
         const gpa = seg[0];
         const len = seg[1];
+        if (!bufferFits(gpa, len)) return err(badBuffer(i, gpa, len));
+        bytes += len;
         const next = this.features.inOrder ? (d + 1) & this.mask : this.freeNext[d];
         const flags = (i < nr ? 0 : SplitDescFlag.WRITE) | (i + 1 < n ? SplitDescFlag.NEXT : 0);
         if (i >= nr) writable += len;
@@ -229,6 +237,7 @@ export class SplitDriverQueue implements DriverQueue {
         if (i + 1 < n) d = next;
       }
     }
+    if (bytes > MAX_CHAIN_BYTES) return err({ kind: "bad-chain-bytes", bytes });
     // d is the chain's last ring descriptor.
     if (this.features.inOrder) this.nextInOrder = (d + 1) & this.mask;
     else this.freeHead = this.freeNext[d];

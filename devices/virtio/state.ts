@@ -78,7 +78,8 @@ export const LOG_NIL = 0xffffffff;
 const MAGIC = 0x56515354; // "VQST"
 
 /**
- * Bytes of a state record for a queue.
+ * Bytes of a state record for a queue (a `RangeError` for a layout other than `"split"` or
+ * `"packed"`).
  *
  * @example
  * ```ts
@@ -87,6 +88,7 @@ const MAGIC = 0x56515354; // "VQST"
  * ```
  */
 export function stateBytes(layout: Layout, size: number): number {
+  assertLayout(layout);
   const words = STATE_HEADER_WORDS + 2 * size +
     (layout === "packed" ? size + LOG_RECORD_WORDS * size : 0);
   return words * 4;
@@ -94,7 +96,7 @@ export function stateBytes(layout: Layout, size: number): number {
 
 /**
  * Allocate a state record (in a fresh `SharedArrayBuffer`, or at `offset` of `buffer`) and
- * put it in the power-on state.
+ * put it in the power-on state (a `RangeError` for a layout other than `"split"` or `"packed"`).
  *
  * @example
  * ```ts
@@ -114,8 +116,9 @@ export function createState(
   return st;
 }
 
-/** Put a state record in the power-on state (device reset). */
+/** Put a state record in the power-on state (device reset); a `RangeError` for an unknown layout. */
 export function resetState(st: Uint32Array, layout: Layout, size: number): void {
+  assertLayout(layout);
   st.fill(0);
   st[StateWord.MAGIC] = MAGIC;
   st[StateWord.LAYOUT] = layout === "packed" ? 1 : 0;
@@ -130,6 +133,17 @@ export function resetState(st: Uint32Array, layout: Layout, size: number): void 
       st[logBase + r * LOG_RECORD_WORDS + 4] = r + 1 < size ? r + 1 : LOG_NIL;
     }
     st[StateWord.LOG_FREE] = 0;
+  }
+}
+
+/** A layout that is neither split nor packed is a caller's bug: refuse it, never default it. */
+function assertLayout(layout: Layout): void {
+  if (layout !== "split" && layout !== "packed") {
+    throw new RangeError(
+      `State record layout must be "split" or "packed", not ${
+        typeof layout === "string" ? JSON.stringify(layout) : String(layout)
+      }`,
+    );
   }
 }
 

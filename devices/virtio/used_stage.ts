@@ -34,25 +34,57 @@ export class UsedStage {
   /** Entries staged. */
   count = 0;
   private readonly marked: Uint8Array;
+  /**
+   * IN_ORDER only: ids popped and not yet pushed, in fetch order (a ring of `size`; at most
+   * `size` chains are in flight). Null when the order is free.
+   */
+  private readonly order: Uint16Array | null;
+  private orderHead = 0;
+  private orderTail = 0;
 
-  /** A stage for a queue of `size`. */
-  constructor(size: number) {
+  /**
+   * A stage for a queue of `size`. With `inOrder` (`VIRTIO_F_IN_ORDER` negotiated), `add`
+   * takes the chains in the order `popped` recorded them.
+   */
+  constructor(size: number, inOrder = false) {
     this.id = new Uint32Array(size);
     this.len = new Uint32Array(size);
     this.descs = new Uint32Array(size);
     this.full = new Uint8Array(size);
     this.marked = new Uint8Array(size);
+    this.order = inOrder ? new Uint16Array(size) : null;
+  }
+
+  /**
+   * Record that chain `id` was popped (or restored in flight), after every chain popped
+   * before it. Only IN_ORDER keeps the record; the queue half calls it once per chain.
+   */
+  popped(id: number): void {
+    const order = this.order;
+    if (order === null) return;
+    order[this.orderTail] = id;
+    if (++this.orderTail === order.length) this.orderTail = 0;
   }
 
   /**
    * Stage `chain` with `written` bytes. `inFlight` is the queue's word that the chain was popped
-   * and not completed; a chain not in flight, or already staged, is refused (reliability A22)
-   * and nothing changes.
+   * and not completed; a chain not in flight, or already staged, is refused (reliability A22),
+   * and so, with IN_ORDER, is one that is not the oldest chain popped and not yet pushed
+   * (`out-of-order`, naming that one); nothing changes then.
    */
   add(chain: DescriptorChain, written: number, inFlight: boolean): Result<void, PushError> {
     const id = chain.id;
     if (!inFlight || id >= this.marked.length || this.marked[id]) {
       return err({ kind: "not-in-flight", id });
+    }
+    const order = this.order;
+    if (order !== null) {
+      // IN_ORDER: the device MUST use buffers in the order they were made available (virtio
+      // 1.2 §6.2), which is the order they were popped; a later one first is refused, else
+      // the used ring would tell the driver the earlier ones were used in full (§2.7.9, §2.8.8).
+      const head = this.orderHead;
+      if (id !== order[head]) return outOfOrder(id, order[head]);
+      this.orderHead = head + 1 === order.length ? 0 : head + 1;
     }
     const max = chain.writableBytes;
     const len = written < 0 ? 0 : written > max ? max : written;
@@ -70,4 +102,9 @@ export class UsedStage {
     for (let i = 0; i < this.count; i++) this.marked[this.id[i]] = 0;
     this.count = 0;
   }
+}
+
+/** The refusal of an out-of-order push (kept out of `add`, which runs once per completion). */
+function outOfOrder(id: number, expected: number): Result<void, PushError> {
+  return err({ kind: "out-of-order", id, expected });
 }
