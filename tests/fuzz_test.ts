@@ -137,9 +137,19 @@ function runCase(seed: number): void {
     const op = rng.below(9);
     if (op <= 2) pop(queue, ring, held, size, where);
     else if (op === 3 && held.length > 0) {
-      const [chain] = held.splice(rng.below(held.length), 1);
-      const written = rng.pick([0, chain.writableBytes, rng.u32(), -1, rng.below(64)]);
-      assert.ok(queue.push(chain, written).ok, `${where}: push of a chain in flight failed`);
+      const pick = rng.below(held.length);
+      const written = rng.pick([0, held[pick].writableBytes, rng.u32(), -1, rng.below(64)]);
+      // Under IN_ORDER only the oldest chain may be used (virtio 1.2 §6.2): any other is refused.
+      if (features.inOrder && pick !== 0) {
+        assert.deepStrictEqual(
+          queue.push(held[pick], written),
+          { ok: false, error: { kind: "out-of-order", id: held[pick].id, expected: held[0].id } },
+          `${where}: out-of-order push under IN_ORDER`,
+        );
+      }
+      const [chain] = held.splice(features.inOrder ? 0 : pick, 1);
+      const w = features.inOrder && pick !== 0 ? rng.pick([0, chain.writableBytes]) : written;
+      assert.ok(queue.push(chain, w).ok, `${where}: push of a chain in flight failed`);
     } else if (op === 3) {
       const r = queue.push({
         id: size + rng.below(3),
