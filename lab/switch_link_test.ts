@@ -6,22 +6,9 @@
 
 import assert from "node:assert/strict";
 import { directionCounter, switchCounters } from "./link_counts.ts";
-import { LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
+import { LAB_TEST, startTestLab, trunkLab, waitForValue } from "./testing.ts";
 
-const TRUNK_LAB = {
-  name: "trunk",
-  seed: 3,
-  vms: {
-    h1: { nics: { eth0: { ip: "10.0.0.1/24" } } },
-    h3: { nics: { eth0: { ip: "10.0.0.3/24" } } },
-  },
-  switches: { sw1: {}, sw2: {} },
-  links: [
-    { endpoints: ["sw1", "sw2"] },
-    { endpoints: ["h1", "sw1"] },
-    { endpoints: ["h3", "sw2"] },
-  ],
-};
+const TRUNK_LAB = { ...trunkLab("trunk"), seed: 3 };
 
 Deno.test({
   name: "a link between two switches taken down stops traffic across, counted as link down",

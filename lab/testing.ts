@@ -18,6 +18,33 @@ import { deviceControl } from "./wire/control.ts";
 export const LAB_TEST = { sanitizeResources: false, sanitizeOps: false } as const;
 
 /**
+ * Two hosts behind two switches joined by a trunk (`sw1-sw2`, `h1-sw1`, `h3-sw2`): the lab of
+ * the tests of links between switches; `name` tells each test's lab apart.
+ *
+ * @example
+ * ```ts
+ * import { trunkLab } from "./testing.ts";
+ * trunkLab("trunk").links.length; // 3
+ * ```
+ */
+export function trunkLab(name: string) {
+  return {
+    name,
+    seed: 1,
+    vms: {
+      h1: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+      h3: { nics: { eth0: { ip: "10.0.0.3/24" } } },
+    },
+    switches: { sw1: {}, sw2: {} },
+    links: [
+      { endpoints: ["sw1", "sw2"] },
+      { endpoints: ["h1", "sw1"] },
+      { endpoints: ["h3", "sw2"] },
+    ],
+  };
+}
+
+/**
  * Start a lab from a topology object (throws with the problems if it is invalid), with `options`
  * over a 20 s ready timeout.
  *

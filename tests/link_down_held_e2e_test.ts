@@ -9,22 +9,9 @@
 import assert from "node:assert/strict";
 import { NO_IMPAIRMENT } from "../lab/host/impair.ts";
 import { directionCounter } from "../lab/link_counts.ts";
-import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
+import { LAB_TEST, startTestLab, trunkLab, waitForValue } from "../lab/testing.ts";
 
-const TOPOLOGY = {
-  name: "held-down",
-  seed: 1,
-  vms: {
-    h1: { nics: { eth0: { ip: "10.0.0.1/24" } } },
-    h3: { nics: { eth0: { ip: "10.0.0.3/24" } } },
-  },
-  switches: { sw1: {}, sw2: {} },
-  links: [
-    { endpoints: ["sw1", "sw2"] },
-    { endpoints: ["h1", "sw1"] },
-    { endpoints: ["h3", "sw2"] },
-  ],
-};
+const TOPOLOGY = trunkLab("held-down");
 
 interface PingResult {
   transmitted: number;
