@@ -166,6 +166,13 @@ Deno.test({
           assert.throws(change, isLabError("no-lab"));
         }
         await assert.rejects(stopped.capture("a-b", { ms: 10 }), isLabError("no-lab"));
+        // The supervisor's fault answers a script too: its hint names startLab() (it named only
+        // the CLI's `vlab up`).
+        const fault = await stopped.lab.fault({ kind: "vm-crash", vm: "a" });
+        assert.deepEqual(fault.ok ? null : [fault.code, fault.hint], [
+          "lab-stopping",
+          "Start it again: `vlab up`, or startLab() in a script",
+        ]);
         // A workload asked of a stopped lab is refused as every change is (its hint said
         // "vlab up", a CLI command, to a script).
         for (

@@ -591,8 +591,9 @@ export class Lab {
       return Promise.resolve({
         ok: false,
         code: "lab-stopping",
-        message: `Cannot inject a fault: lab "${this.plan.name}" is stopping`,
-        hint: "Start it again with `vlab up`",
+        message: `Cannot inject a fault: lab "${this.plan.name}" is stopped or stopping`,
+        // Asked by the control socket (the CLI) or by a script's `lab.lab.fault`.
+        hint: "Start it again: `vlab up`, or startLab() in a script",
       });
     }
     return injectFault(parsed.value, {
