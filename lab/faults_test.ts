@@ -1,8 +1,19 @@
 import assert from "node:assert/strict";
 import { type FaultTarget, injectFault, parseFault } from "./faults.ts";
-import { planLab } from "./plan.ts";
+import { type LabPlan, planLab } from "./plan.ts";
 import { parseTopology } from "./topology/load.ts";
 import type { ToWorker } from "./wire/messages.ts";
+
+/** The plan of a shipped topology (`topologies/NAME.yaml`), for a fault target's `plan`. */
+function shippedPlan(name: string): LabPlan {
+  const file = `${name}.yaml`;
+  const t = parseTopology(
+    Deno.readTextFileSync(new URL(`../topologies/${file}`, import.meta.url)),
+    file,
+  );
+  assert.ok(t.ok, file);
+  return planLab(t.value);
+}
 
 Deno.test("a mid-pass backend crash names how many descriptors come first, 1 to 100000", () => {
   const ok = parseFault({ kind: "backend-crash", vm: "a", mode: "mid-pass", after: 17 });
@@ -74,10 +85,7 @@ Deno.test("a refused fault option is named as the CLI writes it and as a request
 });
 
 Deno.test("a guest bug on b's vhost-pci-net device reaches b's driver; lost kicks and interrupts are refused with a hint", async () => {
-  const text = Deno.readTextFileSync(new URL("../topologies/vhost-pci.yaml", import.meta.url));
-  const t = parseTopology(text, "vhost-pci.yaml");
-  assert.ok(t.ok);
-  const plan = planLab(t.value);
+  const plan = shippedPlan("vhost-pci");
   const posted: { vm: string; kind: string; m: ToWorker }[] = [];
   const events: Record<string, unknown>[] = [];
   const target: FaultTarget = {
@@ -121,12 +129,7 @@ Deno.test("a guest bug on b's vhost-pci-net device reaches b's driver; lost kick
 });
 
 Deno.test("a guest bug the queue's ring layout cannot have is refused before any guest hears of it", async () => {
-  const text = Deno.readTextFileSync(
-    new URL("../topologies/split-vs-packed.yaml", import.meta.url),
-  );
-  const t = parseTopology(text, "split-vs-packed.yaml");
-  assert.ok(t.ok);
-  const plan = planLab(t.value);
+  const plan = shippedPlan("split-vs-packed");
   const posted: ToWorker[] = [];
   const events: Record<string, unknown>[] = [];
   const target: FaultTarget = {
@@ -178,10 +181,7 @@ Deno.test("a guest bug the queue's ring layout cannot have is refused before any
 
 Deno.test("a guest bug asked of a vsock or virtio-iommu driver is refused, not answered 'injected'", async () => {
   for (const file of ["vsock-pair.yaml", "iommu-pair.yaml"]) {
-    const text = Deno.readTextFileSync(new URL(`../topologies/${file}`, import.meta.url));
-    const t = parseTopology(text, file);
-    assert.ok(t.ok);
-    const plan = planLab(t.value);
+    const plan = shippedPlan(file.replace(/\.yaml$/, ""));
     const posted: ToWorker[] = [];
     const target: FaultTarget = {
       plan,
@@ -220,11 +220,8 @@ Deno.test("a guest bug asked of a vsock or virtio-iommu driver is refused, not a
 });
 
 Deno.test("a guest's refusal of a guest bug is the fault's answer, not 'injected'", async () => {
-  const text = Deno.readTextFileSync(new URL("../topologies/pair.yaml", import.meta.url));
-  const t = parseTopology(text, "pair.yaml");
-  assert.ok(t.ok);
   const target: FaultTarget = {
-    plan: planLab(t.value),
+    plan: shippedPlan("pair"),
     vmState: () => "running",
     post: () => true,
     control: () => new SharedArrayBuffer(0),
@@ -244,12 +241,7 @@ Deno.test("a guest's refusal of a guest bug is the fault's answer, not 'injected
 });
 
 Deno.test("a backend crash asked of a worker an injected hang blocks is refused until it wakes or is replaced", async () => {
-  const t = parseTopology(
-    Deno.readTextFileSync(new URL("../topologies/pair.yaml", import.meta.url)),
-    "pair.yaml",
-  );
-  assert.ok(t.ok);
-  const plan = planLab(t.value);
+  const plan = shippedPlan("pair");
   const a = plan.vms[0];
   const control = new SharedArrayBuffer(a.control.bytes);
   const epoch = new Int32Array(control, a.control.epoch, 1);
@@ -311,12 +303,9 @@ Deno.test("a vm crash names only its VM; any other key is refused, not ignored",
 });
 
 Deno.test("a vm crash reaches the lab for a VM with a vsock device (its peers reset their connections)", async () => {
-  const text = Deno.readTextFileSync(new URL("../topologies/vsock-pair.yaml", import.meta.url));
-  const t = parseTopology(text, "vsock-pair.yaml");
-  assert.ok(t.ok);
   const crashed: string[] = [];
   const target: FaultTarget = {
-    plan: planLab(t.value),
+    plan: shippedPlan("vsock-pair"),
     vmState: () => "running",
     post: () => true,
     control: () => new SharedArrayBuffer(0),
@@ -336,14 +325,11 @@ Deno.test("a vm crash reaches the lab for a VM with a vsock device (its peers re
 });
 
 Deno.test("a vm crash reaches the lab for a plain VM, a vIOMMU VM, and is refused for a restarting VM or an unknown one", async () => {
-  const text = Deno.readTextFileSync(new URL("../topologies/vhost-pci.yaml", import.meta.url));
-  const t = parseTopology(text, "vhost-pci.yaml");
-  assert.ok(t.ok);
   const crashed: string[] = [];
   const events: string[] = [];
   const states = new Map([["a", "running"], ["b", "running"]]);
   const target: FaultTarget = {
-    plan: planLab(t.value),
+    plan: shippedPlan("vhost-pci"),
     vmState: (vm) => states.get(vm) ?? "stopped",
     post: () => true,
     control: () => new SharedArrayBuffer(0),
@@ -410,12 +396,7 @@ Deno.test("a key a fault kind does not take is refused with did-you-mean, for ev
 Deno.test("a mid-pass crash is refused on a VM whose device worker moves no NIC's frames", async () => {
   // vhost-pci.yaml: b's guest serves a's NIC, and b's only device is served in its own guest; a
   // mid-pass crash of either device worker said "injected" and never came.
-  const t = parseTopology(
-    Deno.readTextFileSync(new URL("../topologies/vhost-pci.yaml", import.meta.url)),
-    "vhost-pci.yaml",
-  );
-  assert.ok(t.ok);
-  const plan = planLab(t.value);
+  const plan = shippedPlan("vhost-pci");
   const posted: ToWorker[] = [];
   const target: FaultTarget = {
     plan,
@@ -444,12 +425,7 @@ Deno.test("a mid-pass crash is refused on a VM whose device worker moves no NIC'
   // The other modes still reach the worker.
   assert.ok((await injectFault({ kind: "backend-crash", vm: "a", mode: "exit" }, target)).ok);
   // A VM with a NIC of its own takes it.
-  const pair = parseTopology(
-    Deno.readTextFileSync(new URL("../topologies/pair.yaml", import.meta.url)),
-    "pair.yaml",
-  );
-  assert.ok(pair.ok);
-  const pairPlan = planLab(pair.value);
+  const pairPlan = shippedPlan("pair");
   const ok = await injectFault({ kind: "backend-crash", vm: "a", mode: "mid-pass" }, {
     ...target,
     plan: pairPlan,
