@@ -15,6 +15,7 @@ import { createState, stateBytes } from "./state.ts";
 import { SplitDeviceQueue } from "./split_device.ts";
 import { PackedDeviceQueue } from "./packed_device.ts";
 import { formatQueueError } from "./errors.ts";
+import type { DescriptorChain } from "./chain.ts";
 
 const MEM = 1 << 20;
 const DATA = 0x40000;
@@ -43,6 +44,22 @@ function pair(cfg: QueueConfig, mem = GuestMemory.create(MEM)): QueuePair {
 }
 
 // ---- bug 1: the layout is checked once, at every entry point, and never defaulted ----
+
+/** Two 64-byte writable buffers added (tokens 100 and 101), published and popped, in order. */
+function popTwo(
+  driver: QueuePair["driver"],
+  device: QueuePair["device"],
+): [DescriptorChain, DescriptorChain] {
+  assert.ok(driver.add({ readable: [], writable: [[DATA, 64]] }, 100).ok);
+  assert.ok(driver.add({ readable: [], writable: [[DATA + 64, 64]] }, 101).ok);
+  driver.publish();
+  const a = device.pop();
+  assert.ok(a.ok && a.value);
+  const first = { ...a.value };
+  const b = device.pop();
+  assert.ok(b.ok && b.value);
+  return [first, b.value];
+}
 
 const BAD_LAYOUTS = ["Split", "ring", "", "PACKED", undefined, null, 1] as unknown as Layout[];
 
@@ -122,15 +139,7 @@ Deno.test("a feature flag that is not a boolean is a TypeError naming it", () =>
 for (const layout of LAYOUTS) {
   Deno.test(`IN_ORDER: an out-of-order push is refused, naming the expected head [${layout}]`, () => {
     const { driver, device } = pair(config(layout, 8, { inOrder: true }));
-    assert.ok(driver.add({ readable: [], writable: [[DATA, 64]] }, 100).ok);
-    assert.ok(driver.add({ readable: [], writable: [[DATA + 64, 64]] }, 101).ok);
-    driver.publish();
-    const a = device.pop();
-    assert.ok(a.ok && a.value);
-    const first = { ...a.value };
-    const b = device.pop();
-    assert.ok(b.ok && b.value);
-    const second = b.value;
+    const [first, second] = popTwo(driver, device);
     const refused = device.push(second, 10);
     assert.deepEqual(refused, {
       ok: false,
@@ -222,15 +231,8 @@ for (const layout of LAYOUTS) {
 
   Deno.test(`without IN_ORDER any completion order is accepted [${layout}]`, () => {
     const { driver, device } = pair(config(layout, 8));
-    assert.ok(driver.add({ readable: [], writable: [[DATA, 64]] }, 100).ok);
-    assert.ok(driver.add({ readable: [], writable: [[DATA + 64, 64]] }, 101).ok);
-    driver.publish();
-    const a = device.pop();
-    assert.ok(a.ok && a.value);
-    const first = { ...a.value };
-    const b = device.pop();
-    assert.ok(b.ok && b.value);
-    assert.ok(device.push(b.value, 10).ok);
+    const [first, second] = popTwo(driver, device);
+    assert.ok(device.push(second, 10).ok);
     assert.ok(device.push(first, 20).ok);
     device.publish();
     const got: string[] = [];
