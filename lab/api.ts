@@ -348,8 +348,17 @@ function expect(ok: boolean, make: (m: string) => Error, message: string): void 
 
 const DIRECTIONS = ["forward", "reverse", "both"];
 
-/** What a script passed, for a `TypeError`'s message: its type, never its (maybe long) text. */
-function typeName(v: unknown): string {
+/**
+ * What a script passed, for a `TypeError`'s message: its type, never its (maybe long) text.
+ *
+ * @example
+ * ```ts ignore
+ * import { typeName } from "./api.ts";
+ * typeName(null); // "null"
+ * typeName([1]); // "an array"
+ * ```
+ */
+export function typeName(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
   return typeof v === "object" ? (v.constructor?.name ?? "an object") : typeof v;

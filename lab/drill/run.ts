@@ -11,7 +11,7 @@
  */
 
 import { Prng } from "../../devices/base/prng.ts";
-import { type LabHandle, startLab } from "../api.ts";
+import { type LabHandle, startLab, typeName } from "../api.ts";
 import { LabError } from "../errors.ts";
 import { pauseUnlessAborted } from "../pause.ts";
 import { totalDrops } from "../snapshot_types.ts";
@@ -88,21 +88,13 @@ export function plannedRuns(
  * as the lab API refuses a script's arguments.
  */
 function checkRunOptions(options: unknown): void {
-  const kind = (v: unknown) =>
-    v === null
-      ? "null"
-      : Array.isArray(v)
-      ? "an array"
-      : typeof v === "object"
-      ? "an object"
-      : typeof v;
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new TypeError(`runDrill: options must be an object, got ${kind(options)}`);
+    throw new TypeError(`runDrill: options must be an object, got ${typeName(options)}`);
   }
   const o = options as Record<string, unknown>;
   if (o.seed !== undefined) {
     if (typeof o.seed !== "number") {
-      throw new TypeError(`runDrill: options.seed must be a number, got ${kind(o.seed)}`);
+      throw new TypeError(`runDrill: options.seed must be a number, got ${typeName(o.seed)}`);
     }
     if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffff_ffff) {
       throw new RangeError(
@@ -112,11 +104,13 @@ function checkRunOptions(options: unknown): void {
   }
   if (o.onProgress !== undefined && typeof o.onProgress !== "function") {
     throw new TypeError(
-      `runDrill: options.onProgress must be a function, got ${kind(o.onProgress)}`,
+      `runDrill: options.onProgress must be a function, got ${typeName(o.onProgress)}`,
     );
   }
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw new TypeError(`runDrill: options.signal must be an AbortSignal, got ${kind(o.signal)}`);
+    throw new TypeError(
+      `runDrill: options.signal must be an AbortSignal, got ${typeName(o.signal)}`,
+    );
   }
 }
 
