@@ -386,7 +386,9 @@ function parseChoice<const T extends string>(
   value: string,
   names: readonly [T, T],
 ): T[] {
-  const word = value.trim().toLowerCase();
+  // Exact, as every other option value and the topology's `layout:` are; a near miss (`Split`,
+  // `spilt`) gets a did-you-mean.
+  const word = value.trim();
   if (word === "both") return [...names];
   const found = names.find((name) => name === word);
   if (found !== undefined) return [found];

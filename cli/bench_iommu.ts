@@ -14,7 +14,7 @@ import {
   runIommuBench,
 } from "../lab/bench/iommu.ts";
 import { quote } from "../lab/topology/quote.ts";
-import { VlabError } from "./errors.ts";
+import { closestName, VlabError } from "./errors.ts";
 import { intListOption, intOption } from "./int_option.ts";
 import { formatBenchOutput, runBenchKeepingPartial, systemBenchDeps } from "./bench_partial.ts";
 
@@ -37,7 +37,10 @@ export function parseIommuOptions(
   const modes = [...new Set(raw.modes.split(",").map((s) => s.trim()))];
   const bad = modes.find((m) => !(MODES as readonly string[]).includes(m));
   if (bad !== undefined) {
-    const hint = `For example --modes ${MODES.join(",")}`;
+    const close = closestName(bad, MODES);
+    const hint = close === undefined
+      ? `For example --modes ${MODES.join(",")}`
+      : `Did you mean ${close}? (for example --modes ${MODES.join(",")})`;
     throw new VlabError("bad-option", `--modes takes ${MODES.join(", ")}, got ${quote(bad)}`, {
       hint,
     });

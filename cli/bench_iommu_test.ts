@@ -23,6 +23,13 @@ Deno.test("bench iommu takes every DMA mode and refuses an unknown one with a hi
     assert.match(e.hint ?? "", /For example --modes/);
     return true;
   });
+  // Exact, as every option value is; a near miss gets a did-you-mean.
+  assert.throws(
+    () => parseIommuOptions({ ...RAW, modes: "none,STATIC" }),
+    (e) =>
+      e instanceof VlabError && /got "STATIC"/.test(e.message) &&
+      e.hint === "Did you mean static? (for example --modes none,strict,lazy,static,passthrough)",
+  );
   assert.throws(() => parseIommuOptions({ ...RAW, sizes: "9000" }), /--sizes must be/);
   assert.throws(() => parseIommuOptions({ ...RAW, warmup: "-1" }), /--warmup must be/);
   // Seconds now, as in `bench net`: a frame count of old is refused, not waited out.

@@ -38,7 +38,7 @@ import {
 } from "../lab/bench/veth_report.ts";
 import { attachDashboard } from "./bench_dashboard.ts";
 import { quote } from "../lab/topology/quote.ts";
-import { VlabError } from "./errors.ts";
+import { closestName, VlabError } from "./errors.ts";
 import { intListOption, intOption } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
 import {
@@ -170,10 +170,11 @@ function settingsOption<T extends string>(
   for (const item of text.split(",").map((t) => t.trim())) {
     if (!allowed.includes(item as T)) {
       const both = `${allowed[0]},${allowed[1]}`;
+      const close = closestName(item, allowed);
       throw new VlabError(
         "bad-option",
         `${flag} takes ${allowed[0]}, ${allowed[1]} or ${both}, got ${quote(text)}`,
-        { hint: `For example ${flag} ${both}` },
+        { hint: close === undefined ? `For example ${flag} ${both}` : `Did you mean ${close}?` },
       );
     }
     if (!out.includes(item as T)) out.push(item as T);

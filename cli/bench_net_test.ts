@@ -121,6 +121,21 @@ Deno.test("bench net's --csum, --placement and --*-wait errors name only values 
   }
 });
 
+Deno.test("bench net's settings are exact, and a near miss gets a did-you-mean", () => {
+  assert.throws(
+    () => parseNetOptions({ ...RAW, csum: "ON" }),
+    (e) => e instanceof VlabError && e.hint === "Did you mean on?",
+  );
+  assert.throws(
+    () => parseNetOptions({ ...RAW, placement: "off,atuo" }),
+    (e) => e instanceof VlabError && e.hint === "Did you mean auto?",
+  );
+  assert.throws(
+    () => parseNetOptions({ ...RAW, hostWait: "sleep" }),
+    (e) => e instanceof VlabError && e.hint === "For example --host-wait hot,async",
+  );
+});
+
 /** A system where every command succeeds except what `fail` answers; records every command. */
 function fakeVethDeps(fail: (argv: string[]) => CommandResult | null) {
   const calls: string[][] = [];

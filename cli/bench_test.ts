@@ -78,7 +78,6 @@ Deno.test("every option is read", () => {
   });
   assert.equal(parseRingsOptions({}).vsC, false);
   assert.deepEqual(parseRingsOptions({ layout: "split", mode: "notify" }).layouts, ["split"]);
-  assert.deepEqual(parseRingsOptions({ mode: "NOTIFY" }).modes, ["notify"]);
 });
 
 Deno.test("--layout and --mode accept only their names, suggesting a near one", () => {
@@ -96,6 +95,17 @@ Deno.test("--layout and --mode accept only their names, suggesting a near one", 
     { mode: "notfy" },
     '--mode must be poll, notify or both, got "notfy"',
     "Did you mean --mode notify?",
+  );
+  // Values are exact, as every other option's and the topology's `layout:` are.
+  assertBad(
+    { mode: "NOTIFY" },
+    '--mode must be poll, notify or both, got "NOTIFY"',
+    "Did you mean --mode notify?",
+  );
+  assertBad(
+    { layout: "Packed" },
+    '--layout must be split, packed or both, got "Packed"',
+    "Did you mean --layout packed?",
   );
 });
 
