@@ -18,6 +18,13 @@
  * `switch_forwarded`, `switch_rst_no_route`, `switch_rst_partition`, `switch_spoofed`,
  * `switch_malformed` (the `switch_` prefix: the lab shows a router among its switches).
  *
+ * No impairment on a router's ports: the topology refuses one on a link to a router
+ * (`vsock-impairment`) and so does a live change (`LinkControl.impairmentProblem`). The router
+ * relies on that: it plans no timer wake-up (`nextTimerMs` is Infinity), so a stage holding a
+ * delayed packet would release it only at the next unrelated wake-up. The invariant is checked,
+ * not assumed: a start message with an impaired port ring is refused (the worker fails to start),
+ * and an `impair` message that is not a pass-through is refused with a `worker-error` event.
+ *
  * @module
  */
 
@@ -35,11 +42,26 @@ import { hostWait, loopCounters, runLoop } from "../wire/loop.ts";
 import type { SwitchStart } from "../wire/messages.ts";
 import { controlApplied, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
+import { type Impairment, isPassthrough } from "./impair.ts";
 import { LinkIn, LinkOut } from "./link_ends.ts";
+
+/**
+ * Why a router port cannot take `impair` on link `link`, or null for a pass-through (see the
+ * module's essay: a router plans no timer, so a held packet would be released late).
+ */
+function portImpairmentProblem(router: string, link: string, impair: Impairment): string | null {
+  if (isPassthrough(impair)) return null;
+  return `Vsock router "${router}" cannot impair its port on link "${link}": a link to a vsock ` +
+    "router takes no impairment (the router plans no timer to release a held packet)";
+}
 
 async function start(msg: SwitchStart): Promise<void> {
   const bells = new Int32Array(msg.doorbells);
   const cids = msg.vsockCids ?? [];
+  for (const p of msg.ports) {
+    const problem = portImpairmentProblem(msg.name, p.link, p.tx.impair);
+    if (problem !== null) throw new Error(problem);
+  }
   const ports = msg.ports.map((p, i) => ({
     link: p.link,
     cid: cids[i],
@@ -145,6 +167,12 @@ async function start(msg: SwitchStart): Promise<void> {
       for (const p of ports) if (p.link === m.link) p.up = m.up;
     } else if (m.type === "partitions") {
       cut = new Set((m.vsockCuts ?? []).map(([s, d]) => pairKey(s, d)));
+    } else if (m.type === "impair") {
+      // A pass-through (`vlab link r-a set delay=0`) changes nothing; anything else the lab
+      // refused before sending it, so it is a bug: refused here too (a worker-error event).
+      const port = ports.find((p) => p.out.ringIndex === m.ring);
+      const problem = portImpairmentProblem(msg.name, port?.link ?? `ring ${m.ring}`, m.impair);
+      if (problem !== null) throw new RangeError(problem);
     }
   }, postedControl(bells, msg.thread));
 
