@@ -33,6 +33,8 @@ import {
   type KeyPress,
   PANELS,
   reduceKeys,
+  type RingWindow,
+  settleRingScroll,
   type UiState,
 } from "./keys.ts";
 
@@ -100,14 +102,14 @@ function clamp(i: number, n: number): number {
   return n <= 0 ? 0 : Math.min(Math.max(0, i), n - 1);
 }
 
-interface KeyAction {
-  input: string;
-  key: KeyPress;
-  ctx: KeyContext;
-}
+type KeyAction =
+  | { type: "keys"; input: string; key: KeyPress; ctx: KeyContext }
+  | { type: "settle"; ctx: KeyContext };
 
 // One report of `useInput` can hold several keys read together ("12", "2\r"): each acts in turn.
+// "settle" applies the scroll keys pressed before the ring view was drawn, once it is.
 function reducer(state: UiState, action: KeyAction): UiState {
+  if (action.type === "settle") return settleRingScroll(state, action.ctx);
   return reduceKeys(state, action.input, action.key, action.ctx);
 }
 
@@ -183,26 +185,35 @@ export function App(props: AppProps) {
     props.onExit(ui.exit);
   });
 
-  const ring = props.data.ring !== null && ringSel !== null &&
-      props.data.ring.selector.vm === ringSel.vm &&
-      props.data.ring.selector.nic === ringSel.nic &&
-      props.data.ring.selector.queue === ringSel.queue
-    ? props.data.ring
-    : null;
-  const ringTitle = selectedQueue === undefined
-    ? ""
-    : `${selectedQueue.vm}/${selectedQueue.nic} ${selectedQueue.queue.name}`;
-  const ringProps = {
-    ring,
-    title: ringTitle,
-    scroll: ui.ringScroll,
-    width,
-    height: bodyHeight,
-    colors,
+  // The ring of a queue, if the data holds it.
+  const ringOf = (q: QueueRef | undefined): RingView | null => {
+    const r = props.data.ring;
+    return r !== null && q !== undefined && r.selector.vm === q.vm && r.selector.nic === q.nic &&
+        r.selector.queue === q.queue.index
+      ? r
+      : null;
+  };
+  const titleOf = (q: QueueRef | undefined) =>
+    q === undefined ? "" : `${q.vm}/${q.nic} ${q.queue.name}`;
+  // The ring view that a state draws: what the keys scroll from.
+  const ringWindowOf = (s: UiState): RingWindow | null => {
+    if (!s.ringOpen || s.panel !== 1) return null;
+    const q = queues[clamp(s.queue, queues.length)];
+    const r = ringOf(q);
+    if (r === null) return null;
+    return ringWindow({
+      ring: r,
+      title: titleOf(q),
+      scroll: s.ringScroll,
+      width,
+      height: bodyHeight,
+      colors,
+    });
   };
 
-  // What the keys need to know, as of this render; the input handler reads it through a ref so a
-  // handler registered by an older render still sees the current screen.
+  // What the keys need to know; the input handler reads it through a ref so a handler registered
+  // by an older render still sees the current screen. Whatever depends on the UI state is a
+  // function of it: keys read together reach the reducer before any render.
   const ctx: KeyContext = {
     foreground: props.foreground,
     stopped: error !== null,
@@ -212,13 +223,31 @@ export function App(props: AppProps) {
     links: selectableLinks,
     switches: switches.length,
     events: events.length,
-    ringWindow: showRing ? ringWindow(ringProps) : null,
+    ringWindow: ringWindowOf,
   };
+  // Scroll keys pressed before the ring was drawn apply as soon as it is (this render already
+  // draws them; the effect keeps them).
+  const shown = settleRingScroll(ui, ctx);
+  useEffect(() => {
+    if (shown !== ui) dispatch({ type: "settle", ctx: ctxRef.current });
+  });
+
+  const ring = ringOf(ringSel === null ? undefined : selectedQueue);
+  const ringTitle = titleOf(selectedQueue);
+  const ringProps = {
+    ring,
+    title: ringTitle,
+    scroll: shown.ringScroll,
+    width,
+    height: bodyHeight,
+    colors,
+  };
+
   const ctxRef = useRef(ctx);
   ctxRef.current = ctx;
   // Without a terminal on stdin (piped input) there are no keys: ink cannot enable raw mode.
   const { isRawModeSupported } = useStdin();
-  useInput((input, key) => dispatch({ input, key, ctx: ctxRef.current }), {
+  useInput((input, key) => dispatch({ type: "keys", input, key, ctx: ctxRef.current }), {
     isActive: isRawModeSupported,
   });
 

@@ -9,7 +9,7 @@ import { type Line, Lines, seg } from "./lines.tsx";
 
 /** The keys, as shown in the help panel. */
 export const KEYS: readonly (readonly [string, string])[] = [
-  ["tab / shift-tab, ← →", "next / previous panel (1-5 jump to a panel)"],
+  ["tab / shift-tab, ← →", "next / previous panel; 1-5 (keypad too) jump to one"],
   ["↑ ↓, pgup pgdn", "select a VM, queue, link or switch; scroll ring, events"],
   ["enter", "open a VM's queues, a queue's ring, a switch's MAC table"],
   ["esc, backspace", "close the ring view, the MAC table or this help"],

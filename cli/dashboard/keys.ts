@@ -35,6 +35,12 @@ export interface UiState {
   readonly ringOpen: boolean;
   /** First ring row shown, or null to follow the device. */
   readonly ringScroll: number | null;
+  /**
+   * Scroll keys pressed in the ring view before its ring was drawn (opened and paged in one read,
+   * or paged while it loads): rows and pages from where it follows the device, applied once it is
+   * drawn (`settleRingScroll`); null when none wait.
+   */
+  readonly ringPending: { readonly rows: number; readonly pages: number } | null;
   /** Whether the MAC table of the selected switch (Links) is open. */
   readonly macsOpen: boolean;
   /** Whether the help is shown. */
@@ -56,6 +62,7 @@ export const INITIAL_UI: UiState = {
   eventsBack: 0,
   ringOpen: false,
   ringScroll: null,
+  ringPending: null,
   macsOpen: false,
   help: false,
   confirm: false,
@@ -101,8 +108,21 @@ export interface KeyContext {
   readonly switches?: number;
   /** Number of events. */
   readonly events: number;
-  /** The ring table's current first row and rows shown, when the ring view is drawn. */
-  readonly ringWindow: { start: number; rows: number } | null;
+  /**
+   * The ring table's first row and rows shown as the ring view of state `s` draws it, or null when
+   * `s` shows no ring view or its ring is not loaded yet. A function of the state, not a value of
+   * the last render: a key read together with the one that opened the view (or moved it) must see
+   * the view that key left.
+   */
+  readonly ringWindow?: (s: UiState) => RingWindow | null;
+}
+
+/** Where the ring table starts and how many rows it shows. */
+export interface RingWindow {
+  /** First row shown. */
+  readonly start: number;
+  /** Rows shown. */
+  readonly rows: number;
 }
 
 /** One key: what `reduceKey` takes. */
@@ -114,10 +134,35 @@ export interface KeyEvent {
 }
 
 // What ink hands over, once it has cut the leading ESC, for an escape sequence it has no name for:
-// "\x1b[57~" gives "[57~", keypad 2 in application mode "\x1bOr" gives "Or". One key, not a run
-// of characters (its 5 must not open the fifth panel). A typed run of exactly that shape ("Oq",
-// "[1a") is taken for such a key too, and does nothing.
+// "\x1b[57~" gives "[57~", an SS3 key of no name "\x1bOz" gives "Oz". One key, not a run of characters
+// (its 5 must not open the fifth panel). A typed run of exactly that shape ("[1a") is taken for
+// such a key too, and does nothing; one that is a keypad key's ("Oq") is that key (`KEYPAD`).
 const UNNAMED_SEQUENCE = /^(?:\[\[?[\x20-\x3f]*[\x40-\x7e]|O[\x40-\x7e])$/;
+
+// The keypad in application mode (DECKPAM; xterm, and what tmux passes on): SS3 and a letter,
+// which ink hands over as "Op".."Oy" with no key named. Each is the main keyboard's key.
+const KEYPAD: Readonly<Record<string, string>> = {
+  Op: "0",
+  Oq: "1",
+  Or: "2",
+  Os: "3",
+  Ot: "4",
+  Ou: "5",
+  Ov: "6",
+  Ow: "7",
+  Ox: "8",
+  Oy: "9",
+  OM: "\r",
+  OI: "\t",
+  Oj: "*",
+  Ok: "+",
+  Ol: ",",
+  Om: "-",
+  On: ".",
+  Oo: "/",
+  OX: "=",
+  "O ": " ",
+};
 
 /**
  * The keys in one report of ink's `useInput`, in order. A report with a named key (an arrow, tab,
@@ -125,17 +170,21 @@ const UNNAMED_SEQUENCE = /^(?:\[\[?[\x20-\x3f]*[\x40-\x7e]|O[\x40-\x7e])$/;
  * is one key, as it came. Otherwise `input` is a run of characters read together, and each is a
  * key of its own, named as ink names it when it comes alone: "\r" and "\n" are enter, "\t" tab,
  * "\b" backspace, "\x7f" delete, "\x01".."\x1a" ctrl and a letter ("\x03" is ctrl-c), an upper
- * case letter is shifted.
+ * case letter is shifted. A keypad key in application mode ("Op" for 0 … "Oy" for 9, "OM" enter,
+ * "Ok" +, "Om" -) is the main keyboard's key.
  *
  * @example
  * ```ts
  * import { splitKeys } from "./keys.ts";
  * splitKeys("2\r", {}); // [{ input: "2", key: {} }, { input: "\r", key: { return: true } }]
  * splitKeys("", { upArrow: true }); // [{ input: "", key: { upArrow: true } }]
+ * splitKeys("Or", {}); // [{ input: "2", key: {} }] (keypad 2)
  * ```
  */
 export function splitKeys(input: string, key: KeyPress): KeyEvent[] {
   const named = Object.values(key).some((v) => v === true);
+  const keypad = named ? undefined : KEYPAD[input.replace(/^\x1b/, "")];
+  if (keypad !== undefined) return [keyOfChar(keypad)];
   if (named || input === "" || input.includes("\x1b") || UNNAMED_SEQUENCE.test(input)) {
     return [{ input, key }];
   }
@@ -168,7 +217,7 @@ function keyOfChar(c: string): KeyEvent {
  * import { INITIAL_UI, reduceKeys } from "./keys.ts";
  * const ctx = {
  *   foreground: true, stopped: false, vms: 2, firstQueueOfVm: [0, 2], queues: 4, links: 1,
- *   events: 0, ringWindow: null,
+ *   events: 0,
  * };
  * reduceKeys(INITIAL_UI, "12", {}, ctx).panel; // 1
  * reduceKeys(INITIAL_UI, "2\r", {}, ctx).ringOpen; // true
@@ -190,7 +239,7 @@ function clamp(i: number, n: number): number {
  * import { INITIAL_UI, reduceKey } from "./keys.ts";
  * const ctx = {
  *   foreground: true, stopped: false, vms: 2, firstQueueOfVm: [0, 2], queues: 4, links: 1,
- *   events: 0, ringWindow: null,
+ *   events: 0,
  * };
  * reduceKey(INITIAL_UI, "", { tab: true }, ctx).panel; // 1
  * reduceKey(INITIAL_UI, "q", {}, ctx).confirm; // true
@@ -224,20 +273,21 @@ export function reduceKey(s: UiState, input: string, key: KeyPress, ctx: KeyCont
 
   const queue = clamp(s.queue, ctx.queues);
   if (s.ringOpen && s.panel === 1 && ctx.queues > 0) {
-    if (back) return { ...s, ringOpen: false };
-    const page = Math.max(1, ctx.ringWindow?.rows ?? 10);
-    const step = key.upArrow
-      ? -1
-      : key.downArrow
-      ? 1
-      : key.pageUp
-      ? -page
-      : key.pageDown
-      ? page
-      : 0;
-    if (step === 0) return s;
-    const from = s.ringScroll ?? ctx.ringWindow?.start ?? 0;
-    return { ...s, ringScroll: Math.max(0, from + step) };
+    if (back) return { ...s, ringOpen: false, ringPending: null };
+    const rows = key.upArrow ? -1 : key.downArrow ? 1 : 0;
+    const pages = key.pageUp ? -1 : key.pageDown ? 1 : 0;
+    if (rows === 0 && pages === 0) return s;
+    const at = settleRingScroll(s, ctx);
+    // Scroll from the row the view draws first (past the end it draws the last page, whatever
+    // ringScroll says), a page being the rows it shows.
+    const win = ctx.ringWindow?.(at) ?? null;
+    if (win === null && at.ringScroll === null) {
+      const p = at.ringPending ?? { rows: 0, pages: 0 };
+      return { ...at, ringPending: { rows: p.rows + rows, pages: p.pages + pages } };
+    }
+    const from = win?.start ?? at.ringScroll ?? 0;
+    const page = Math.max(1, win?.rows ?? 10);
+    return { ...at, ringScroll: Math.max(0, from + rows + pages * page) };
   }
   // The MAC table of a switch: ↑↓ go to the previous or next switch, esc back to the list.
   const switches = Math.min(ctx.switches ?? 0, ctx.links);
@@ -256,7 +306,9 @@ export function reduceKey(s: UiState, input: string, key: KeyPress, ctx: KeyCont
       const first = ctx.firstQueueOfVm[clamp(s.vm, ctx.vms)] ?? -1;
       return { ...s, panel: 1, queue: first >= 0 ? first : queue, ringOpen: false };
     }
-    if (s.panel === 1 && ctx.queues > 0) return { ...s, queue, ringOpen: true, ringScroll: null };
+    if (s.panel === 1 && ctx.queues > 0) {
+      return { ...s, queue, ringOpen: true, ringScroll: null, ringPending: null };
+    }
     const link = clamp(s.link, ctx.links);
     if (s.panel === 2 && switches > 0 && link >= firstSwitch) {
       return { ...s, link, macsOpen: true };
@@ -277,4 +329,32 @@ export function reduceKey(s: UiState, input: string, key: KeyPress, ctx: KeyCont
     default:
       return { ...s, eventsBack: Math.max(0, Math.min(s.eventsBack - delta, ctx.events)) };
   }
+}
+
+/**
+ * The state with the scroll keys pressed before the ring view was drawn applied, once it can be:
+ * from where the view follows the device, by their rows and pages. The same state while none wait
+ * or the ring is not drawn yet.
+ *
+ * @example
+ * ```ts
+ * import { INITIAL_UI, settleRingScroll } from "./keys.ts";
+ * const s = { ...INITIAL_UI, panel: 1, ringOpen: true, ringPending: { rows: 1, pages: 1 } };
+ * const ctx = {
+ *   foreground: true, stopped: false, vms: 1, firstQueueOfVm: [0], queues: 1, links: 0,
+ *   events: 0, ringWindow: () => ({ start: 30, rows: 12 }),
+ * };
+ * settleRingScroll(s, ctx).ringScroll; // 43
+ * ```
+ */
+export function settleRingScroll(s: UiState, ctx: KeyContext): UiState {
+  if (s.ringPending === null || s.ringScroll !== null || !s.ringOpen) return s;
+  const win = ctx.ringWindow?.(s) ?? null;
+  if (win === null) return s;
+  const { rows, pages } = s.ringPending;
+  return {
+    ...s,
+    ringScroll: Math.max(0, win.start + rows + pages * Math.max(1, win.rows)),
+    ringPending: null,
+  };
 }

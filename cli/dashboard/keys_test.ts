@@ -4,6 +4,7 @@ import {
   type KeyContext,
   reduceKey,
   reduceKeys,
+  settleRingScroll,
   splitKeys,
   type UiState,
 } from "./keys.ts";
@@ -16,7 +17,6 @@ const ctx: KeyContext = {
   queues: 4,
   links: 1,
   events: 6,
-  ringWindow: null,
 };
 
 function keys(seq: [string, Record<string, boolean>?][], c: KeyContext = ctx, from = INITIAL_UI) {
@@ -78,10 +78,16 @@ Deno.test("enter on a switch opens its MAC table; up and down go from switch to 
 
 Deno.test("up and down in the ring view scroll from where the view is", () => {
   const open = keys([["2"], ["", { return: true }]]);
-  const c = { ...ctx, ringWindow: { start: 30, rows: 12 } };
+  const c = { ...ctx, ringWindow: () => ({ start: 30, rows: 12 }) };
   assert.equal(keys([["", { downArrow: true }]], c, open).ringScroll, 31);
   assert.equal(keys([["", { pageDown: true }]], c, open).ringScroll, 42);
-  assert.equal(keys([["", { upArrow: true }]], c, { ...open, ringScroll: 0 }).ringScroll, 0);
+  assert.equal(
+    keys([["", { upArrow: true }]], { ...ctx, ringWindow: () => ({ start: 0, rows: 12 }) }, {
+      ...open,
+      ringScroll: 0,
+    }).ringScroll,
+    0,
+  );
   assert.equal(keys([["", { downArrow: true }]], c, open).queue, 0);
 });
 
@@ -159,7 +165,7 @@ Deno.test("a named key, or an escape sequence ink has no name for, is one key as
       ["q", { meta: true } as Record<string, boolean>],
       ["[57~", {}],
       ["[[5~", {}],
-      ["Or", {}],
+      ["Oz", {}],
       ["\x1b[57~", {}],
     ] as const
   ) {
@@ -182,4 +188,56 @@ Deno.test("the keys of one run each act on the state the previous one left", () 
   assert.equal(reduceKeys(INITIAL_UI, "1\t\t", {}, ctx).panel, 2);
   // A lab that went away: the first key leaves, the rest change nothing.
   assert.equal(reduceKeys(INITIAL_UI, "2y", {}, { ...ctx, stopped: true }).exit, "detach");
+});
+
+// The ring view's window as a state draws it: following the device from row 30, 12 rows, or from
+// ringScroll (the last page starting at row 244 of 256).
+const drawn: KeyContext = {
+  ...ctx,
+  ringWindow: (s) =>
+    s.ringOpen && s.panel === 1 ? { start: Math.min(s.ringScroll ?? 30, 244), rows: 12 } : null,
+};
+
+Deno.test("a key read with the one that opened the ring view sees the view it opened", () => {
+  // Enter then page down in one read: the page starts from the device's row 30, not row 0.
+  const s = [["2", {}], ["", { return: true }], ["", { pageDown: true }]] as const;
+  assert.equal(s.reduce((at, [i, k]) => reduceKey(at, i, k, drawn), INITIAL_UI).ringScroll, 42);
+});
+
+Deno.test("scroll keys pressed while the ring loads apply from the device's row once drawn", () => {
+  const loading: KeyContext = { ...ctx, ringWindow: () => null };
+  const open = reduceKeys(INITIAL_UI, "2\r", {}, loading);
+  const s = keys([["", { pageDown: true }], ["", { downArrow: true }]], loading, open);
+  assert.equal(s.ringScroll, null, "nothing to scroll from yet");
+  assert.deepEqual(s.ringPending, { rows: 1, pages: 1 });
+  const settled = settleRingScroll(s, drawn);
+  assert.equal(settled.ringScroll, 43);
+  assert.equal(settled.ringPending, null);
+  assert.equal(settleRingScroll(s, loading), s, "still loading: still waiting");
+  // Keys after it loaded settle first, then scroll.
+  assert.equal(keys([["", { upArrow: true }]], drawn, s).ringScroll, 42);
+  assert.equal(keys([["", { escape: true }]], loading, s).ringPending, null, "esc drops them");
+});
+
+Deno.test("page up past the ring's end scrolls from the last page drawn", () => {
+  const open = reduceKeys(INITIAL_UI, "2\r", {}, drawn);
+  const far = { ...open, ringScroll: 900 };
+  assert.equal(keys([["", { pageUp: true }]], drawn, far).ringScroll, 232);
+});
+
+Deno.test("the keypad in application mode is the main keyboard's digits, enter, + and -", () => {
+  const digits = ["Op", "Oq", "Or", "Os", "Ot", "Ou", "Ov", "Ow", "Ox", "Oy"];
+  digits.forEach((seq, d) => {
+    assert.deepEqual(splitKeys(seq, {}), [{ input: String(d), key: {} }], seq);
+  });
+  assert.deepEqual(splitKeys("OM", {}), [{ input: "\r", key: { return: true } }]);
+  assert.deepEqual(splitKeys("\x1bOM", {}), [{ input: "\r", key: { return: true } }]);
+  assert.deepEqual(splitKeys("Ok", {}), [{ input: "+", key: {} }]);
+  assert.deepEqual(splitKeys("Om", {}), [{ input: "-", key: {} }]);
+  assert.deepEqual(splitKeys("OI", {}), [{ input: "", key: { tab: true } }]);
+  assert.equal(reduceKeys(INITIAL_UI, "Or", {}, ctx).panel, 1, "keypad 2: Queues");
+  assert.equal(reduceKeys(INITIAL_UI, "Ou", {}, ctx).panel, 4, "keypad 5: IOMMU");
+  const queues = reduceKeys(INITIAL_UI, "Or", {}, ctx);
+  assert.equal(reduceKeys(queues, "OM", {}, ctx).ringOpen, true, "keypad enter opens the ring");
+  assert.equal(reduceKeys(INITIAL_UI, "Os", { ctrl: true }, ctx).panel, 0, "a named key is not");
 });
