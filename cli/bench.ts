@@ -206,8 +206,12 @@ function ringsCommand(runtime: BenchRuntime) {
       "queue size: 1 to 32768 for packed, a power of 2 for split",
       String(d.queueSize),
     )
-    .option("--runs <n>", "timed runs per point (the median is reported)", String(d.runs))
-    .option("--requests <n>", "requests per timed run", String(d.requests))
+    .option(
+      "--runs <n>",
+      `timed runs per point, 1 to ${MAX_RUNS} (the median is reported)`,
+      String(d.runs),
+    )
+    .option("--requests <n>", `requests per timed run, 1 to ${MAX_REQUESTS}`, String(d.requests))
     .option("--outstanding", "keep up to <batch> requests in flight instead of closed batches")
     .option("--payload", "write and check each request's sequence number in its buffer")
     .option("--cache-model", "also count ring cache lines moved per request (cache model)")

@@ -15,10 +15,18 @@ import {
 } from "../lab/bench/iommu.ts";
 import { quote } from "../lab/topology/quote.ts";
 import { closestName, VlabError } from "./errors.ts";
-import { intListOption, intOption } from "./int_option.ts";
+import { intListOption, intOption, type IntRange, rangeText } from "./int_option.ts";
 import { formatBenchOutput, runBenchKeepingPartial, systemBenchDeps } from "./bench_partial.ts";
 
 const MODES: readonly IommuBenchMode[] = ["none", "strict", "lazy", "static", "passthrough"];
+
+/** The bounds of `vlab bench iommu`'s integer options (its help and its parser both read them). */
+const IOMMU_RANGES = {
+  sizes: [60, 1514],
+  frames: [1, 100_000_000],
+  runs: [1, 500],
+  warmup: [0, 60],
+} as const satisfies Record<string, IntRange>;
 
 /**
  * Parse the options of `vlab bench iommu`; a bad value is a usage error naming the option.
@@ -47,10 +55,10 @@ export function parseIommuOptions(
   }
   return {
     modes: modes as IommuBenchMode[],
-    frameSizes: [...new Set(intListOption("--sizes", raw.sizes, 60, 1514, "64,1500"))],
-    frames: intOption("--frames", raw.frames, 1, 100_000_000, "200000"),
-    runs: intOption("--runs", raw.runs, 1, 500, "6"),
-    warmupSeconds: intOption("--warmup", raw.warmup, 0, 60, "1"),
+    frameSizes: [...new Set(intListOption("--sizes", raw.sizes, ...IOMMU_RANGES.sizes, "64,1500"))],
+    frames: intOption("--frames", raw.frames, ...IOMMU_RANGES.frames, "200000"),
+    runs: intOption("--runs", raw.runs, ...IOMMU_RANGES.runs, "6"),
+    warmupSeconds: intOption("--warmup", raw.warmup, ...IOMMU_RANGES.warmup, "1"),
   };
 }
 
@@ -63,12 +71,22 @@ export function iommuCommand(): Command {
         "1500-byte frames), IOTLB hit rate, UNMAP-to-flushed latency (median, p99)",
     )
     .option("--modes <list>", MODES.join(", "), d.modes.join(","))
-    .option("--sizes <list>", "Ethernet frame sizes, 60 to 1514", d.frameSizes.join(","))
-    .option("--frames <n>", "frames per run", String(d.frames))
-    .option("--runs <n>", "runs per point (medians are reported)", String(d.runs))
+    .option(
+      "--sizes <list>",
+      `Ethernet frame sizes, ${rangeText(IOMMU_RANGES.sizes)}`,
+      d.frameSizes.join(","),
+    )
+    .option("--frames <n>", `frames per run, ${rangeText(IOMMU_RANGES.frames)}`, String(d.frames))
+    .option(
+      "--runs <n>",
+      `runs per point, ${rangeText(IOMMU_RANGES.runs)} (medians are reported)`,
+      String(d.runs),
+    )
     .option(
       "--warmup <n>",
-      "seconds of unmeasured flood before each measured one, in the same lab (0: none)",
+      `seconds of unmeasured flood before each measured one, in the same lab, ${
+        rangeText(IOMMU_RANGES.warmup)
+      } (0: none)`,
       String(d.warmupSeconds),
     )
     .option("--json", "print the report as JSON")

@@ -39,7 +39,7 @@ import {
 import { attachDashboard } from "./bench_dashboard.ts";
 import { quote } from "../lab/topology/quote.ts";
 import { closestName, VlabError } from "./errors.ts";
-import { intListOption, intOption } from "./int_option.ts";
+import { intListOption, intOption, type IntRange, rangeText } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
 import {
   type BenchView,
@@ -52,6 +52,21 @@ import type { PlacementMode } from "../lab/lab.ts";
 import { onInterrupt } from "./interrupt.ts";
 
 const encoder = new TextEncoder();
+
+/** The bounds of `vlab bench net`'s integer options (its help and its parser both read them). */
+const NET_RANGES = {
+  queueSize: [8, 32768],
+  scale: [2, 256],
+  sizes: [60, 1514],
+  seconds: [1, 60],
+  warmup: [0, 60],
+  runs: [1, 50],
+  pings: [1, 100_000],
+  pingInterval: [1, 10_000],
+  delays: [0, 10_000],
+  idleSeconds: [0, 60],
+  pollUs: [0, 10_000],
+} as const satisfies Record<string, IntRange>;
 
 /** Parse the options of `vlab bench net`. */
 export function parseNetOptions(raw: {
@@ -90,7 +105,7 @@ export function parseNetOptions(raw: {
       },
     );
   }
-  const queueSize = intOption("--queue-size", raw.queueSize, 8, 32768, "256");
+  const queueSize = intOption("--queue-size", raw.queueSize, ...NET_RANGES.queueSize, "256");
   if (layouts.includes("split") && (queueSize & (queueSize - 1)) !== 0) {
     const below = 2 ** Math.floor(Math.log2(queueSize));
     throw new VlabError(
@@ -101,7 +116,7 @@ export function parseNetOptions(raw: {
   }
   const scale = raw.scale === "none"
     ? []
-    : [...new Set(intListOption("--scale", raw.scale, 2, 256, "2,16,64"))];
+    : [...new Set(intListOption("--scale", raw.scale, ...NET_RANGES.scale, "2,16,64"))];
   const odd = scale.find((n) => n % 2 !== 0);
   if (odd !== undefined) {
     // A scale lab is N/2 linked pairs: an odd N would measure a lab of N - 1 VMs.
@@ -127,20 +142,20 @@ export function parseNetOptions(raw: {
   return {
     layouts: [...layouts] as NetBenchOptions["layouts"],
     // Each size and delay once: a second row of the same point would be paired with neither.
-    frameSizes: [...new Set(intListOption("--sizes", raw.sizes, 60, 1514, "64,1500"))],
-    seconds: intOption("--seconds", raw.seconds, 1, 60, "2"),
+    frameSizes: [...new Set(intListOption("--sizes", raw.sizes, ...NET_RANGES.sizes, "64,1500"))],
+    seconds: intOption("--seconds", raw.seconds, ...NET_RANGES.seconds, "2"),
     warmupSeconds: raw.warmup === undefined
       ? DEFAULT_NET_OPTIONS.warmupSeconds
-      : intOption("--warmup", raw.warmup, 0, 60, "1"),
-    runs: intOption("--runs", raw.runs, 1, 50, "3"),
-    pings: intOption("--pings", raw.pings, 1, 100_000, "200"),
+      : intOption("--warmup", raw.warmup, ...NET_RANGES.warmup, "1"),
+    runs: intOption("--runs", raw.runs, ...NET_RANGES.runs, "3"),
+    pings: intOption("--pings", raw.pings, ...NET_RANGES.pings, "200"),
     pingIntervalMs: raw.pingInterval === undefined
       ? DEFAULT_PING_INTERVAL_MS
-      : intOption("--ping-interval", raw.pingInterval, 1, 10_000, "1000"),
-    delaysMs: [...new Set(intListOption("--delays", raw.delays, 0, 10_000, "0,2"))],
+      : intOption("--ping-interval", raw.pingInterval, ...NET_RANGES.pingInterval, "1000"),
+    delaysMs: [...new Set(intListOption("--delays", raw.delays, ...NET_RANGES.delays, "0,2"))],
     scale,
-    idleSeconds: intOption("--idle-seconds", raw.idleSeconds, 0, 60, "3"),
-    pollUs: intOption("--poll-us", raw.pollUs, 0, 10_000, "50"),
+    idleSeconds: intOption("--idle-seconds", raw.idleSeconds, ...NET_RANGES.idleSeconds, "3"),
+    pollUs: intOption("--poll-us", raw.pollUs, ...NET_RANGES.pollUs, "50"),
     queueSize,
     dashboard: raw.dashboard === true,
     vhostPci: raw.vhostPci !== false,
@@ -381,39 +396,65 @@ export function netCommand(): Command {
         "ring limit, ping at idle, up time and memory for N VMs, idle CPU",
     )
     .option("--layout <layout>", "split, packed or both", "both")
-    .option("--sizes <list>", "Ethernet frame sizes, 60 to 1514", d.frameSizes.join(","))
-    .option("--seconds <n>", "seconds of flood per run", String(d.seconds))
+    .option(
+      "--sizes <list>",
+      `Ethernet frame sizes, ${rangeText(NET_RANGES.sizes)}`,
+      d.frameSizes.join(","),
+    )
+    .option(
+      "--seconds <n>",
+      `seconds of flood per run, ${rangeText(NET_RANGES.seconds)}`,
+      String(d.seconds),
+    )
     .option(
       "--warmup <n>",
-      "seconds of unmeasured flood (or pings) before each measured one, in the same lab (0: none)",
+      `seconds of unmeasured flood (or pings) before each measured one, in the same lab, ${
+        rangeText(NET_RANGES.warmup)
+      } (0: none)`,
       String(d.warmupSeconds),
     )
-    .option("--runs <n>", "runs per point (medians are reported)", String(d.runs))
-    .option("--pings <n>", "pings per latency point", String(d.pings))
+    .option(
+      "--runs <n>",
+      `runs per point, ${rangeText(NET_RANGES.runs)} (medians are reported)`,
+      String(d.runs),
+    )
+    .option(
+      "--pings <n>",
+      `pings per latency point, ${rangeText(NET_RANGES.pings)}`,
+      String(d.pings),
+    )
     .option(
       "--ping-interval <ms>",
-      "milliseconds between two pings, in every ping measured (the veth's too)",
+      `milliseconds between two pings, ${
+        rangeText(NET_RANGES.pingInterval)
+      }, in every ping measured (the veth's too)`,
       String(DEFAULT_PING_INTERVAL_MS),
     )
     .option(
       "--delays <list>",
-      "link delays (ms, each way) at which ping is measured",
+      `link delays (ms, each way, ${rangeText(NET_RANGES.delays)}) at which ping is measured`,
       d.delaysMs.join(","),
     )
     .option(
       "--scale <list>",
-      "even lab sizes (VMs, N/2 linked pairs) for up time and memory, or none",
+      `even lab sizes (VMs, ${
+        rangeText(NET_RANGES.scale)
+      }; N/2 linked pairs) for up time and memory, or none`,
       d.scale.join(","),
     )
     .option(
       "--idle-seconds <n>",
-      "seconds of idle CPU measurement (16-VM lab; 0 skips)",
+      `seconds of idle CPU measurement (16-VM lab), ${rangeText(NET_RANGES.idleSeconds)} (0 skips)`,
       String(d.idleSeconds),
     )
-    .option("--poll-us <n>", "the VMs' busy-poll budget (topology poll_us), µs", String(d.pollUs))
+    .option(
+      "--poll-us <n>",
+      `the VMs' busy-poll budget (topology poll_us), µs, ${rangeText(NET_RANGES.pollUs)}`,
+      String(d.pollUs),
+    )
     .option(
       "--queue-size <n>",
-      "queue size of the NICs, 8 to 32768 (split: a power of 2)",
+      `queue size of the NICs, ${rangeText(NET_RANGES.queueSize)} (split: a power of 2)`,
       String(d.queueSize),
     )
     .option(

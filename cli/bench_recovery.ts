@@ -13,8 +13,15 @@ import {
   runRecoveryBench,
 } from "../lab/bench/recovery.ts";
 import { VlabError } from "./errors.ts";
-import { intOption } from "./int_option.ts";
+import { intOption, type IntRange, rangeText } from "./int_option.ts";
 import { formatBenchOutput, runBenchKeepingPartial, systemBenchDeps } from "./bench_partial.ts";
+
+/** The bounds of `vlab bench recovery`'s options (its help and its parser both read them). */
+const RECOVERY_RANGES = {
+  crashes: [0, 100_000],
+  corruptions: [0, 100_000],
+  rate: [100, 10_000_000],
+} as const satisfies Record<string, IntRange>;
 
 /**
  * Parse the options of `vlab bench recovery`.
@@ -30,9 +37,9 @@ export function parseRecoveryOptions(
   raw: { crashes: string; corruptions: string; rate: string },
 ): RecoveryBenchOptions {
   const options = {
-    crashes: intOption("--crashes", raw.crashes, 0, 100_000, "3"),
-    corruptions: intOption("--corruptions", raw.corruptions, 0, 100_000, "3"),
-    ratePps: intOption("--rate", raw.rate, 100, 10_000_000, "20000"),
+    crashes: intOption("--crashes", raw.crashes, ...RECOVERY_RANGES.crashes, "3"),
+    corruptions: intOption("--corruptions", raw.corruptions, ...RECOVERY_RANGES.corruptions, "3"),
+    ratePps: intOption("--rate", raw.rate, ...RECOVERY_RANGES.rate, "20000"),
   };
   if (options.crashes === 0 && options.corruptions === 0) {
     throw new VlabError("bad-option", "--crashes 0 and --corruptions 0 leave nothing to measure", {
@@ -50,9 +57,21 @@ export function recoveryCommand(): Command {
       "measure recovery: restart pause and frames lost or duplicated over N backend crashes " +
         "under a 64-byte flood; reset cycle over N ring corruptions, and another pair's rate",
     )
-    .option("--crashes <n>", "backend crashes (0 skips)", String(d.crashes))
-    .option("--corruptions <n>", "ring corruptions (0 skips)", String(d.corruptions))
-    .option("--rate <pps>", "the floods' rate, datagrams per second", String(d.ratePps))
+    .option(
+      "--crashes <n>",
+      `backend crashes, ${rangeText(RECOVERY_RANGES.crashes)} (0 skips)`,
+      String(d.crashes),
+    )
+    .option(
+      "--corruptions <n>",
+      `ring corruptions, ${rangeText(RECOVERY_RANGES.corruptions)} (0 skips)`,
+      String(d.corruptions),
+    )
+    .option(
+      "--rate <pps>",
+      `the floods' rate, datagrams per second, ${rangeText(RECOVERY_RANGES.rate)}`,
+      String(d.ratePps),
+    )
     .option("--json", "print the report as JSON")
     .action(async (raw) => {
       const options = parseRecoveryOptions(raw);

@@ -13,8 +13,16 @@ import {
   runVsockBench,
   type VsockBenchOptions,
 } from "../lab/bench/vsock.ts";
-import { intOption } from "./int_option.ts";
+import { intOption, type IntRange, rangeText } from "./int_option.ts";
 import { formatBenchOutput, runBenchKeepingPartial, systemBenchDeps } from "./bench_partial.ts";
+
+/** The bounds of `vlab bench vsock`'s options (its help and its parser both read them). */
+const VSOCK_RANGES = {
+  bytes: [1, 16 * 2 ** 30],
+  runs: [1, 50],
+  connections: [1, 100_000],
+  pings: [1, 1_000_000],
+} as const satisfies Record<string, IntRange>;
 
 /**
  * Parse the options of `vlab bench vsock`.
@@ -29,10 +37,10 @@ export function parseVsockBenchOptions(
   raw: { bytes: string; runs: string; connections: string; pings: string },
 ): VsockBenchOptions {
   return {
-    bytes: intOption("--bytes", raw.bytes, 1, 16 * 2 ** 30),
-    runs: intOption("--runs", raw.runs, 1, 50),
-    connections: intOption("--connections", raw.connections, 1, 100_000),
-    pings: intOption("--pings", raw.pings, 1, 1_000_000),
+    bytes: intOption("--bytes", raw.bytes, ...VSOCK_RANGES.bytes),
+    runs: intOption("--runs", raw.runs, ...VSOCK_RANGES.runs),
+    connections: intOption("--connections", raw.connections, ...VSOCK_RANGES.connections),
+    pings: intOption("--pings", raw.pings, ...VSOCK_RANGES.pings),
   };
 }
 
@@ -45,10 +53,26 @@ export function benchVsockCommand(): Command {
         "between two host processes (ratio), connection set-up rate, one-byte round trip, " +
         "the lab's CPU idle and while vsock-echo waits",
     )
-    .option("--bytes <n>", "bytes per stream run", String(d.bytes))
-    .option("--runs <n>", "runs per figure (medians are reported)", String(d.runs))
-    .option("--connections <n>", "connections per set-up run", String(d.connections))
-    .option("--pings <n>", "one-byte round trips per run", String(d.pings))
+    .option(
+      "--bytes <n>",
+      `bytes per stream run, ${rangeText(VSOCK_RANGES.bytes)}`,
+      String(d.bytes),
+    )
+    .option(
+      "--runs <n>",
+      `runs per figure, ${rangeText(VSOCK_RANGES.runs)} (medians are reported)`,
+      String(d.runs),
+    )
+    .option(
+      "--connections <n>",
+      `connections per set-up run, ${rangeText(VSOCK_RANGES.connections)}`,
+      String(d.connections),
+    )
+    .option(
+      "--pings <n>",
+      `one-byte round trips per run, ${rangeText(VSOCK_RANGES.pings)}`,
+      String(d.pings),
+    )
     .option("--json", "print the report as JSON")
     .action(async (raw) => {
       const options = parseVsockBenchOptions(raw);

@@ -22,6 +22,8 @@ import { writeAll } from "./progress.ts";
 
 /** The largest number of round trips per mode. */
 export const MAX_WAKEUP_ROUNDS = 100_000;
+/** The longest blocking slice `--slice-ms` takes, ms. */
+const MAX_SLICE_MS = 1000;
 
 /**
  * Parse the options of `vlab bench wakeup`.
@@ -42,7 +44,7 @@ export function parseWakeupOptions(
   return {
     modes: DEFAULT_WAKEUP_OPTIONS.modes,
     rounds: int("--rounds", raw.rounds, DEFAULT_WAKEUP_OPTIONS.rounds, MAX_WAKEUP_ROUNDS),
-    sliceMs: int("--slice-ms", raw.sliceMs, DEFAULT_WAKEUP_OPTIONS.sliceMs, 1000),
+    sliceMs: int("--slice-ms", raw.sliceMs, DEFAULT_WAKEUP_OPTIONS.sliceMs, MAX_SLICE_MS),
     vsC: raw.vsC === true,
   };
 }
@@ -104,8 +106,16 @@ export function wakeupCommand(): Command {
       "measure a thread wake-up: doorbell round trips between two workers sleeping in " +
         "Atomics.waitAsync against a blocking Atomics.wait in bounded slices",
     )
-    .option("--rounds <n>", "round trips per mode", String(DEFAULT_WAKEUP_OPTIONS.rounds))
-    .option("--slice-ms <n>", "longest blocking slice, ms", String(DEFAULT_WAKEUP_OPTIONS.sliceMs))
+    .option(
+      "--rounds <n>",
+      `round trips per mode, 1 to ${MAX_WAKEUP_ROUNDS}`,
+      String(DEFAULT_WAKEUP_OPTIONS.rounds),
+    )
+    .option(
+      "--slice-ms <n>",
+      `longest blocking slice, ms, 1 to ${MAX_SLICE_MS}`,
+      String(DEFAULT_WAKEUP_OPTIONS.sliceMs),
+    )
     .option(
       "--vs-c",
       "also time the round trips between two C threads in futex waits, built with the " +

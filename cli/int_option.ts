@@ -10,6 +10,25 @@
 import { quote } from "../lab/topology/quote.ts";
 import { VlabError } from "./errors.ts";
 
+/**
+ * The bounds of an integer option, `[min, max]`: one constant feeds both the option's help
+ * (`rangeText`) and its parser (`intOption`), so the two cannot drift apart.
+ */
+export type IntRange = readonly [min: number, max: number];
+
+/**
+ * An integer option's bounds as its help says them: `"1 to 60"`.
+ *
+ * @example
+ * ```ts
+ * import { rangeText } from "./int_option.ts";
+ * rangeText([1, 60]); // "1 to 60"
+ * ```
+ */
+export function rangeText(range: IntRange): string {
+  return `${range[0]} to ${range[1]}`;
+}
+
 /** The largest value these parsers accept (exact in a double). */
 const MAX_DIGITS = 15;
 
