@@ -263,7 +263,7 @@ Deno.test({
         isLabError("topology-invalid")(e);
         assert.equal(
           (e as LabError).message,
-          'no-such-topology: Cannot read topology file "no-such-topology": no such file',
+          'Cannot read topology file "no-such-topology": no such file',
         );
         assert.match((e as LabError).hint, /^shipped topologies: pair, /);
         return true;

@@ -212,7 +212,9 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
 
 /**
  * Render issues for a terminal: `file:line:col: message`, then `  hint: …` when there is a hint;
- * `file: message` when the issue has no line.
+ * `file: message` when the issue has no line (the message alone when it quotes the file's path
+ * already, as a file that cannot be read does). Anything but a list of problems and a path is a
+ * `TypeError` naming the argument.
  *
  * @example
  * ```ts
@@ -223,13 +225,86 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
  * ```
  */
 export function formatIssues(issues: readonly TopologyIssue[], source: string): string {
+  checkIssueList("formatIssues", issues, false);
+  if (typeof source !== "string") {
+    throw new TypeError(
+      `formatIssues: source must be the file's path (a string), got ${valueKind(source)}`,
+    );
+  }
   const lines: string[] = [];
   for (const issue of issues) {
-    const where = issue.line === null ? source : `${source}:${issue.line}:${issue.column ?? 1}`;
+    // A problem with no line is about the whole file; when its message names the file already
+    // (`Cannot read topology file "lab.yaml": no such file`), the path is not printed twice.
+    const where = typeof issue.line === "number"
+      ? `${source}:${issue.line}:${issue.column ?? 1}: `
+      : namesFile(issue.message, source)
+      ? ""
+      : `${source}: `;
     // Messages quote outside text already; escaping the whole line guarantees that no escape
     // sequence from a file (or its name) reaches the terminal.
-    lines.push(escapeControl(`${where}: ${issue.message}`));
-    if (issue.hint !== null) lines.push(escapeControl(`  hint: ${issue.hint}`));
+    lines.push(escapeControl(`${where}${issue.message}`));
+    if (typeof issue.hint === "string") lines.push(escapeControl(`  hint: ${issue.hint}`));
   }
   return lines.join("\n");
+}
+
+/** Whether a message quotes the file's path (as `quote` shows it, cut or not). */
+function namesFile(message: string, source: string): boolean {
+  return message.includes(quote(source)) || message.includes(quote(source, 200));
+}
+
+/**
+ * How a value of the wrong type is named in a `TypeError`: the words of the lab API's `typeName`
+ * (`lab/api.ts`, a layer above this one): `null`, `an array`, a class's name, or its `typeof`.
+ */
+function valueKind(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? (v.constructor?.name ?? "an object") : typeof v;
+}
+
+/**
+ * Refuse anything but a list of problems (a topology's or a drill's `error` list) at the call
+ * of a printer: a `TypeError` naming `call` and the first entry that is no problem (no message,
+ * a line that is no number). `withFile` asks for each problem's `file` too (a drill's problems
+ * carry the file they are in).
+ *
+ * @example
+ * ```ts
+ * import { checkIssueList } from "./issues.ts";
+ * try {
+ *   checkIssueList("formatIssues", null, false);
+ * } catch (e) {
+ *   String(e); // "TypeError: formatIssues: issues must be an array of problems (a result's error), got null"
+ * }
+ * ```
+ */
+export function checkIssueList(call: string, issues: unknown, withFile: boolean): void {
+  const expect = (what: string, value: unknown, ok: boolean, expected: string) => {
+    if (!ok) throw new TypeError(`${call}: ${what} must be ${expected}, got ${valueKind(value)}`);
+  };
+  expect("issues", issues, Array.isArray(issues), "an array of problems (a result's error)");
+  for (const [i, issue] of (issues as unknown[]).entries()) {
+    const what = `issues[${i}]`;
+    const isMap = typeof issue === "object" && issue !== null && !Array.isArray(issue);
+    expect(what, issue, isMap, "a problem (an object with a message)");
+    const p = issue as Record<string, unknown>;
+    expect(`${what}.message`, p.message, typeof p.message === "string", "a string");
+    const place = (key: string) =>
+      expect(
+        `${what}.${key}`,
+        p[key],
+        p[key] == null || typeof p[key] === "number",
+        "a number or null",
+      );
+    place("line");
+    place("column");
+    expect(
+      `${what}.hint`,
+      p.hint,
+      p.hint == null || typeof p.hint === "string",
+      "a string or null",
+    );
+    if (withFile) expect(`${what}.file`, p.file, typeof p.file === "string", "a string");
+  }
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { closestName, didYouMean, formatIssues, pathToString } from "./issues.ts";
+import { loadTopologyFile } from "./files.ts";
 import { parseTopology } from "./load.ts";
 
 Deno.test("paths render as dotted keys and bracketed indices", () => {
@@ -35,6 +36,50 @@ Deno.test("issues print as file:line:col with a hint line", () => {
     'lab.yaml:4:5: Unknown key "lyout" in vms.a\n  hint: did you mean `layout`?\nlab.yaml: Cannot read',
   );
   assert.equal(formatIssues([], "lab.yaml"), "");
+});
+
+Deno.test("a file that cannot be read prints its path once, not `file: file: …`", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const missing = `${dir}/lab.yaml`;
+    const r = await loadTopologyFile(missing);
+    assert.ok(!r.ok);
+    assert.equal(
+      formatIssues(r.error, missing).split("\n")[0],
+      `Cannot read topology file "${missing}": no such file`,
+    );
+    const folder = await loadTopologyFile(dir);
+    assert.ok(!folder.ok);
+    assert.equal(
+      formatIssues(folder.error, dir).split("\n")[0],
+      `Cannot read topology file "${dir}": it is a folder`,
+    );
+    // A problem with no line whose message does not name the file keeps the path in front.
+    const issue = { code: "x", path: "", line: null, column: null, message: "Bad", hint: null };
+    assert.equal(formatIssues([issue], missing), `${missing}: Bad`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("formatIssues refuses what is no list of problems with a TypeError naming it", () => {
+  const bad: [unknown, unknown, RegExp][] = [
+    [null, "x", /^formatIssues: issues must be an array of problems .*, got null$/],
+    ["oops", "x", /^formatIssues: issues must be an array of problems .*, got string$/],
+    [[null], "x", /^formatIssues: issues\[0\] must be a problem .*, got null$/],
+    [[{}], "x", /^formatIssues: issues\[0\]\.message must be a string, got undefined$/],
+    [[{ message: "m", line: "3" }], "x", /^formatIssues: issues\[0\]\.line must be a number/],
+    [[], undefined, /^formatIssues: source must be the file's path \(a string\), got undefined$/],
+  ];
+  for (const [issues, source, message] of bad) {
+    assert.throws(
+      () => formatIssues(issues as never, source as never),
+      (e) => e instanceof TypeError && message.test(e.message),
+      String(issues),
+    );
+  }
+  // An issue built without line or hint prints neither (no "undefined").
+  assert.equal(formatIssues([{ message: "Bad" } as never], "lab.yaml"), "lab.yaml: Bad");
 });
 
 Deno.test("suggestions count a swap of two letters as one edit and ignore case", () => {
