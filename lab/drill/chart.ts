@@ -9,6 +9,7 @@
 import type * as vegaLite from "vega-lite";
 import { renderVegaLiteSvg } from "../chart_svg.ts";
 import type { DrillResult } from "./types.ts";
+import { checkDrillResult } from "./check.ts";
 
 /**
  * The vega-lite spec of a drill's chart.
@@ -23,6 +24,7 @@ import type { DrillResult } from "./types.ts";
 export function drillChartSpec(
   result: Pick<DrillResult, "name" | "seed" | "steps" | "recovery">,
 ): vegaLite.TopLevelSpec & { title: string } {
+  checkDrillResult("drillChartSpec", result, ["name", "seed", "steps", "recovery"]);
   const measured = result.recovery.filter((r) => r.ms !== null);
   if (measured.length > 0) {
     return {
@@ -70,7 +72,8 @@ export function drillChartSpec(
 }
 
 /**
- * Render the chart to an SVG string.
+ * Render the chart to an SVG string. Anything but a drill's result is a `TypeError` naming what
+ * is missing.
  *
  * @example
  * ```ts ignore
@@ -81,5 +84,6 @@ export function drillChartSpec(
 export async function renderDrillChart(
   result: Pick<DrillResult, "name" | "seed" | "steps" | "recovery">,
 ): Promise<string> {
+  checkDrillResult("renderDrillChart", result, ["name", "seed", "steps", "recovery"]);
   return await renderVegaLiteSvg(drillChartSpec(result));
 }

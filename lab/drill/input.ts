@@ -16,6 +16,7 @@ import { parse as parseJsonTree } from "@humanwhocodes/momoa";
 import { readBoundedText, type TextFileKind } from "../topology/files.ts";
 import { MAX_TOPOLOGY_BYTES } from "../topology/limits.ts";
 import type { TopologyIssue } from "../topology/types.ts";
+import { checkString } from "./check.ts";
 
 /** A problem with a file a drill command reads (a `DrillIssue` of `load.ts`). */
 export type InputIssue = TopologyIssue & { file: string };
@@ -75,6 +76,7 @@ export async function readInput(
   path: string,
   kind: InputKind,
 ): Promise<Result<string, InputIssue>> {
+  checkString("readInput", "path", path);
   const r = await readBoundedText(path, kind);
   return r.ok ? r : err({ ...r.error, file: path });
 }
@@ -90,6 +92,7 @@ export async function readInput(
  * ```
  */
 export async function readReport(path: string): Promise<Result<unknown, InputIssue>> {
+  checkString("readReport", "path", path);
   const text = await readInput(path, REPORT_FILE);
   if (!text.ok) return text;
   try {

@@ -71,8 +71,23 @@ Deno.test("a folder, /dev/null or a missing file is no drill: one line and a hin
       assert.equal(r.error[0].message, `Cannot read drill file "${path}": ${reason}`);
       assert.ok(r.error[0].hint !== null && r.error[0].hint !== "", `${path} has a hint`);
       assert.doesNotMatch(formatDrillIssues(r.error), /os error|readfile/);
+      // The message names the file: printed once, not `file: Cannot read drill file "file"`.
+      assert.equal(formatDrillIssues(r.error).split("\n")[0], r.error[0].message);
     }
   });
+});
+
+Deno.test("a path that is no string is a TypeError naming the call, not a file called null", async () => {
+  for (const path of [null, undefined, 7, ["report.json"]]) {
+    await assert.rejects(
+      readReport(path as never),
+      /^TypeError: readReport: path must be a string, got (null|undefined|number|an array)$/,
+    );
+    await assert.rejects(
+      loadDrillFile(path as never),
+      /^TypeError: loadDrillFile: path must be a string, got (null|undefined|number|an array)$/,
+    );
+  }
 });
 
 Deno.test("a drill file over 1 MiB is refused as too large, like a topology file", async () => {

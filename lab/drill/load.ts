@@ -13,7 +13,13 @@ import { z } from "zod";
 import { parse as parseYaml } from "yaml";
 import { isScalar, type Node, Scalar } from "yaml";
 import { err, ok, type Result } from "../../devices/base/result.ts";
-import { didYouMean, formatIssues, type PathSegment, type Problem } from "../topology/issues.ts";
+import {
+  checkIssueList,
+  didYouMean,
+  formatIssues,
+  type PathSegment,
+  type Problem,
+} from "../topology/issues.ts";
 import { type LocatedDocument, parseYamlDocument, topologyFromObject } from "../topology/load.ts";
 import { loadTopologyFile, resolveTopologyPath, shippedTopologies } from "../topology/files.ts";
 import { schemaProblems } from "../topology/structure.ts";
@@ -25,6 +31,7 @@ import "./fault_steps.ts";
 import "./net_steps.ts";
 import { escapeControl, quote } from "../topology/quote.ts";
 import { DRILL_FILE, readInput, TOPOLOGY_FILE } from "./input.ts";
+import { checkString } from "./check.ts";
 import type { Drill, DrillAssertion, DrillStep } from "./types.ts";
 
 /** A drill problem: a topology issue plus the file it is in. */
@@ -619,6 +626,8 @@ async function validate(
  * ```
  */
 export async function parseDrill(text: string, file: string): Promise<Result<Drill, DrillIssue[]>> {
+  checkString("parseDrill", "text", text);
+  checkString("parseDrill", "file", file);
   const parsed = parseYamlDocument(text);
   if (!parsed.ok) {
     const lines = text.split("\n");
@@ -651,6 +660,7 @@ export async function drillFromObject(
   value: unknown,
   source = "<object>",
 ): Promise<Result<Drill, DrillIssue[]>> {
+  checkString("drillFromObject", "source", source);
   return await validate(value, source, null, "");
 }
 
@@ -666,13 +676,16 @@ export async function drillFromObject(
  * ```
  */
 export async function loadDrillFile(path: string): Promise<Result<Drill, DrillIssue[]>> {
+  checkString("loadDrillFile", "path", path);
   const text = await readInput(path, DRILL_FILE);
   if (!text.ok) return err([text.error]);
   return await parseDrill(text.value, path);
 }
 
 /**
- * Render drill problems: `file:line:col: message` and a hint line each.
+ * Render drill problems: `file:line:col: message` and a hint line each (`formatIssues` of the
+ * topology, each in its own file). Anything but a list of drill problems is a `TypeError` naming
+ * the first entry that is none.
  *
  * @example
  * ```ts
@@ -682,5 +695,6 @@ export async function loadDrillFile(path: string): Promise<Result<Drill, DrillIs
  * ```
  */
 export function formatDrillIssues(issues: readonly DrillIssue[]): string {
+  checkIssueList("formatDrillIssues", issues, true);
   return issues.map((i) => formatIssues([i], i.file)).join("\n");
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { drillFromObject, formatDrillIssues, loadDrillFile, parseDrill } from "./load.ts";
+import { topologyFromObject } from "../topology/load.ts";
 import type { DrillIssue } from "./load.ts";
 
 async function problems(text: string, file = "d.yaml"): Promise<DrillIssue[]> {
@@ -598,4 +599,65 @@ Deno.test("a drill's name and description are plain text: no escape sequence rea
   const bad = await drillFromObject({ ...base, description: "\x1b]0;title\x07" });
   assert.ok(!bad.ok);
   assert.match(bad.error[0].message, /must be plain text: it holds a control character/);
+});
+
+Deno.test("a drill's topology file that cannot be read prints its path once", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await parseDrill("topology: ./nope.yaml\ntimeline: []\n", `${dir}/d.yaml`);
+    assert.ok(!r.ok);
+    assert.equal(
+      formatDrillIssues(r.error).split("\n")[0],
+      `Cannot read topology file "${dir}/nope.yaml": no such file`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a drill or topology object left out is 'must be a map, got nothing', not a key \"undefined\"", async () => {
+  const d = await drillFromObject(undefined);
+  assert.ok(!d.ok);
+  assert.deepEqual(d.error.map((i) => i.message), ["The drill must be a map, got nothing"]);
+  const t = topologyFromObject(undefined);
+  assert.ok(!t.ok);
+  assert.deepEqual(t.error.map((i) => i.message), ["The topology must be a map, got nothing"]);
+});
+
+Deno.test("the drill helpers refuse arguments of the wrong type with a TypeError naming them", async () => {
+  const issue = { code: "x", path: "", line: 1, column: 1, message: "Bad", hint: null };
+  const bad: [() => unknown, RegExp][] = [
+    [
+      () => formatDrillIssues(null as never),
+      /^formatDrillIssues: issues must be an array .*, got null$/,
+    ],
+    [
+      () => formatDrillIssues([null] as never),
+      /^formatDrillIssues: issues\[0\] must be a problem .*, got null$/,
+    ],
+    [
+      () => formatDrillIssues([issue] as never),
+      /^formatDrillIssues: issues\[0\]\.file must be a string, got undefined$/,
+    ],
+    [
+      () => formatDrillIssues({ length: 0 } as never),
+      /^formatDrillIssues: issues must be an array .*, got Object$/,
+    ],
+  ];
+  for (const [call, message] of bad) {
+    assert.throws(call, (e) => e instanceof TypeError && message.test(e.message), String(message));
+  }
+  assert.equal(formatDrillIssues([{ ...issue, file: "d.yaml" }]), "d.yaml:1:1: Bad");
+  await assert.rejects(
+    parseDrill(null as never, "d.yaml"),
+    /^TypeError: parseDrill: text must be a string, got null$/,
+  );
+  await assert.rejects(
+    parseDrill("timeline: []\n", undefined as never),
+    /^TypeError: parseDrill: file must be a string, got undefined$/,
+  );
+  await assert.rejects(
+    drillFromObject({}, 7 as never),
+    /^TypeError: drillFromObject: source must be a string, got number$/,
+  );
 });

@@ -9,12 +9,15 @@
 
 import type { Decision, DrillResult, LinkOutcome } from "./types.ts";
 import { recoveryFigures } from "./scope.ts";
+import { checkDrillResult } from "./check.ts";
+import { typeName } from "../api.ts";
 
 /** Format version of the JSON report. */
 export const REPORT_VERSION = 1;
 
 /**
- * The JSON report (pretty-printed).
+ * The JSON report (pretty-printed). Anything but a drill's result is a `TypeError` naming what
+ * is missing (a report of nothing would replay nothing).
  *
  * @example
  * ```ts ignore
@@ -23,13 +26,15 @@ export const REPORT_VERSION = 1;
  * ```
  */
 export function jsonReport(result: DrillResult): string {
+  checkDrillResult("jsonReport", result);
   return JSON.stringify({ version: REPORT_VERSION, ...result }, null, 2) + "\n";
 }
 
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
 /**
- * The Markdown report; `chart` is the file name of the chart to link, if one was drawn.
+ * The Markdown report; `chart` is the file name of the chart to link, if one was drawn (null or
+ * left out: none). Anything but a drill's result is a `TypeError` naming what is missing.
  *
  * @example
  * ```ts ignore
@@ -37,7 +42,15 @@ const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
  * await Deno.writeTextFile("report.md", markdownReport(result, "chart.svg"));
  * ```
  */
-export function markdownReport(result: DrillResult, chart: string | null): string {
+export function markdownReport(result: DrillResult, chart: string | null = null): string {
+  checkDrillResult("markdownReport", result);
+  if (chart !== null && typeof chart !== "string") {
+    throw new TypeError(
+      `markdownReport: chart must be the chart's file name (a string) or null, got ${
+        typeName(chart)
+      }`,
+    );
+  }
   const passed = result.assertions.filter((a) => a.verdict === "pass").length;
   const lines = [
     `# Drill ${result.name}: ${result.passed ? "PASS" : "FAIL"}`,
@@ -134,7 +147,8 @@ const xml = (s: string) =>
 /**
  * The JUnit XML report: one testsuite for the drill, one testcase per assertion (a failed
  * assertion is a `<failure>`, one that could not be evaluated an `<error>`), plus a testcase
- * `timeline` that fails when a step failed.
+ * `timeline` that fails when a step failed. Anything but a drill's result is a `TypeError`
+ * naming what is missing.
  *
  * @example
  * ```ts ignore
@@ -143,6 +157,7 @@ const xml = (s: string) =>
  * ```
  */
 export function junitReport(result: DrillResult): string {
+  checkDrillResult("junitReport", result);
   const failures = result.assertions.filter((a) => a.verdict === "fail").length +
     (result.error === undefined ? 0 : 1);
   const errors = result.assertions.filter((a) => a.verdict === "error").length;
@@ -215,6 +230,8 @@ export function compareRuns(
   replayed: Pick<DrillResult, "seed" | "steps" | "links">,
   options: { notes?: string[] } = {},
 ): ReplayDifference[] {
+  checkDrillResult("compareRuns", recorded, ["seed", "steps", "links"]);
+  checkDrillResult("compareRuns", replayed, ["seed", "steps", "links"]);
   const diffs: ReplayDifference[] = [];
   if (recorded.seed !== replayed.seed) {
     diffs.push({ subject: "seed", recorded: `${recorded.seed}`, replayed: `${replayed.seed}` });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { drillChartSpec, renderDrillChart } from "./chart.ts";
 import { compareRuns, jsonReport, junitReport, markdownReport } from "./report.ts";
+import { typeName } from "../api.ts";
 import type { DrillResult } from "./types.ts";
 
 function result(overrides: Partial<DrillResult> = {}): DrillResult {
@@ -211,4 +212,52 @@ Deno.test("a link whose timing drops differ is a note, not a decision difference
   );
   // The same timing drops: a different count is a decision that differs.
   assert.equal(compareRuns(a, result({ links: [{ ...a.links[0], reverseLost: 2 }] })).length, 1);
+});
+
+Deno.test("the reports and the chart refuse what is no drill result with one TypeError naming it", async () => {
+  const calls: [string, (r: unknown) => unknown][] = [
+    ["markdownReport", (r) => markdownReport(r as DrillResult, null)],
+    ["junitReport", (r) => junitReport(r as DrillResult)],
+    ["jsonReport", (r) => jsonReport(r as DrillResult)],
+    ["drillChartSpec", (r) => drillChartSpec(r as DrillResult)],
+    ["compareRuns", (r) => compareRuns(r as DrillResult, result())],
+  ];
+  const steps = [{ ...result().steps[0], startedMs: undefined }];
+  const cases: [unknown, string][] = [
+    [null, "result must be a drill result (what runDrill returns), got null"],
+    [undefined, "result must be a drill result (what runDrill returns), got undefined"],
+    [[result()], "result must be a drill result (what runDrill returns), got an array"],
+    [{ ...result(), steps: null }, "result.steps must be an array, got null"],
+    [{ ...result(), steps }, "result.steps[0].startedMs must be a number, got undefined"],
+  ];
+  for (const [name, call] of calls) {
+    for (const [value, message] of cases) {
+      assert.throws(() => call(value), (e) => {
+        assert.ok(e instanceof TypeError, `${name}(${typeName(value)}): ${e}`);
+        assert.equal(e.message, `${name}: ${message}`);
+        return true;
+      });
+    }
+  }
+  for (const [value, message] of cases) {
+    await assert.rejects(renderDrillChart(value as DrillResult), (e) => {
+      assert.ok(e instanceof TypeError);
+      assert.equal(e.message, `renderDrillChart: ${message}`);
+      return true;
+    });
+  }
+  // Fields only the reports read: an assertion without its measured values.
+  const assertions = [{ ...result().assertions[0], measured: undefined }];
+  assert.throws(
+    () => junitReport(result({ assertions } as never)),
+    /^TypeError: junitReport: result.assertions\[0\].measured must be an array, got undefined$/,
+  );
+  assert.throws(
+    () => markdownReport(result(), 3 as never),
+    /^TypeError: markdownReport: chart must be the chart's file name \(a string\) or null, got number$/,
+  );
+});
+
+Deno.test("a Markdown report with the chart left out links no chart", () => {
+  assert.doesNotMatch(markdownReport(result()), /!\[|undefined/);
 });

@@ -252,7 +252,7 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Pr
   const value = valueAt(raw, path);
   switch (issue.code) {
     case "invalid_type": {
-      if (value === undefined) return [missingKey(path, doc, [])];
+      if (value === undefined && path.length > 0) return [missingKey(path, doc, [])];
       const expected = EXPECTED[issue.expected] ?? issue.expected;
       const integer = issue.expected === "int" ||
         (typeof value === "number" && expected === "a number");
