@@ -27,7 +27,7 @@ import type {
   VmPlan,
 } from "./plan_types.ts";
 import { planVhostPciLink } from "./plan_vhost_pci.ts";
-import { iommuDeviceSpec, netDeviceSpec, vsockDeviceSpec } from "./kinds/mod.ts";
+import { iommuDeviceSpec, labVsockCids, netDeviceSpec, vsockDeviceSpec } from "./kinds/mod.ts";
 import { NO_IMPAIRMENT } from "./host/impair.ts";
 import { linkRingBytes } from "./host/link_ring_layout.ts";
 import { Prng } from "../devices/base/prng.ts";
@@ -91,6 +91,7 @@ export function planLab(topology: Topology): LabPlan {
     );
   }
   const threads: ThreadPlan[] = [];
+  const labCids = labVsockCids(topology.vms);
   const vms: VmPlan[] = topology.vms.map((vm, index) => {
     const guestThread = threads.push({ index: threads.length, kind: "guest", owner: vm.name }) - 1;
     const deviceThread = threads.push({ index: threads.length, kind: "device", owner: vm.name }) -
@@ -103,7 +104,7 @@ export function planLab(topology: Topology): LabPlan {
       rxRing: -1,
     }));
     const devices: DeviceSpec[] = vm.nics.map((nic, i) => netDeviceSpec(nic, i));
-    if (vm.vsock !== null) devices.push(vsockDeviceSpec(vm.vsock, devices.length));
+    if (vm.vsock !== null) devices.push(vsockDeviceSpec(vm.vsock, devices.length, labCids));
     if (vm.iommu !== null) {
       const behind = new Set(vm.nics.filter((n) => n.iommu).map((n) => n.name));
       devices.push(iommuDeviceSpec(vm.iommu, devices, behind));

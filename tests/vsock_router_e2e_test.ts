@@ -58,22 +58,33 @@ Deno.test({
 });
 
 Deno.test({
-  name: "vsock router: a connect to a CID no port has is refused by the router's RST at once",
+  name:
+    "vsock router: a connect to a CID no VM has fails at once as 'no VM has CID 9' (the router's RST); " +
+    "to a VM the router does not reach, refused, naming that VM",
   ...LAB_TEST,
   fn: async () => {
-    const lab = await startTestLab(HUB);
+    // d has vsock but no link: its CID exists, the router has no port for it.
+    const lab = await startTestLab({ ...HUB, vms: { ...HUB.vms, d: { vsock: { cid: 6 } } } });
     try {
       const t0 = performance.now();
       const r = await lab.exec("a", ["vsock-send", "9", "5000", "-b", "10"]);
       assert.ok(!r.ok);
-      assert.match(r.message, /Cannot connect to vsock 9:5000: refused/);
+      assert.equal(r.message, "Cannot connect to vsock 9:5000: no VM has CID 9");
+      assert.match(
+        r.hint,
+        /^The lab's vsock CIDs: 2 \(the host\), 3 \(a\), 4 \(b\), 5 \(c\), 6 \(d\);/,
+      );
       assert.ok(performance.now() - t0 < 2000, "the RST came after the connect timeout");
+      const d = await lab.exec("a", ["vsock-send", "6", "5000", "-b", "10"]);
+      assert.ok(!d.ok);
+      assert.equal(d.message, "Cannot connect to vsock 6:5000: refused");
+      assert.match(d.hint, /^CID 6 is VM "d"/);
       const rsts = await waitForValue("the router's rst_no_route counter", () => {
         const w = lab.workerStats().find((x) => x.kind === "switch" && x.owner === "r1");
         const v = w?.stats["switch_rst_no_route"] ?? 0;
-        return v > 0 ? v : null;
+        return v > 1 ? v : null;
       }, 5000);
-      assert.equal(rsts, 1);
+      assert.equal(rsts, 2, "both went on the wire and were answered by the router");
     } finally {
       await lab.stop();
     }

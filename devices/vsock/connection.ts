@@ -37,6 +37,12 @@ export type CloseReason =
   | "done"
   /** The peer refused the REQUEST (no listener, no resources). */
   | "refused"
+  /**
+   * The REQUEST was answered with RST and no VM has the peer's CID (the socket table was told
+   * which CIDs exist): Linux's ENODEV for a host connecting to a CID no guest has, where
+   * "refused" is its ECONNREFUSED. The wire is the same (an RST); only the table knows.
+   */
+  | "no-such-cid"
   /** The peer reset an open connection. */
   | "reset"
   /** No RESPONSE, or no final RST, in time (reliability F9). */
@@ -81,6 +87,11 @@ export interface ConnectionOptions {
   onStall?: () => void;
   /** How long a REQUEST waits for its RESPONSE, and a close for the final RST (default 2000). */
   timeoutMs?: number;
+  /**
+   * No VM has `peerCid` (the socket table knows the lab's CIDs): an RST to the REQUEST closes
+   * the connection as "no-such-cid" instead of "refused". Default false.
+   */
+  unknownPeer?: boolean;
 }
 
 /** Linux's default socket buffer. */
@@ -142,6 +153,7 @@ export class Connection {
   private readonly now: (() => number) | null;
   private readonly timeoutMs: number;
   private readonly onStall: (() => void) | null;
+  private readonly unknownPeer: boolean;
   private readonly chunks: Uint8Array[] = [];
   private chunkHead = 0;
   private chunkOff = 0;
@@ -167,6 +179,7 @@ export class Connection {
     this.now = o.now ?? null;
     this.timeoutMs = o.timeoutMs ?? 2000;
     this.onStall = o.onStall ?? null;
+    this.unknownPeer = o.unknownPeer ?? false;
   }
 
   /** Start an outgoing connection: emits REQUEST, state `connecting`. */
@@ -218,7 +231,7 @@ export class Connection {
           this.fire("connected");
           if (this.peerFree() > 0) this.fire("writable");
         } else if (h.op === VsockOp.RST) {
-          this.finish("refused");
+          this.finish(this.unknownPeer ? "no-such-cid" : "refused");
         } else if (h.op !== VsockOp.INVALID) {
           // Linux: anything else but INVALID while connecting is EPROTO and a reset.
           this.reset("protocol");

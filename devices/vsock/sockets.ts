@@ -44,6 +44,12 @@ export interface VsockSocketsOptions {
   timeoutMs?: number;
   /** `VSOCK_DRIVER_COUNTER_COUNT` words (shared with the driver's counters). */
   counters?: Float64Array;
+  /**
+   * Every CID that exists (the lab's VMs with vsock, and the host): a connect to any other CID
+   * that is refused closes as "no-such-cid", not "refused" (see `CloseReason`). Default: not
+   * known, every refusal is "refused".
+   */
+  knownCids?: ReadonlySet<number>;
 }
 
 /** First ephemeral port (Linux picks above the reserved range 0…1023). */
@@ -72,6 +78,7 @@ export class VsockSockets {
   private readonly maxConnections: number;
   private readonly timeoutMs: number | undefined;
   private readonly c: Float64Array;
+  private readonly knownCids: ReadonlySet<number> | null;
   private readonly conns = new Map<string, Connection>();
   private readonly listeners = new Map<number, (conn: Connection) => void>();
   private out: { h: VsockHeader; payload: Uint8Array | null }[] = [];
@@ -91,6 +98,7 @@ export class VsockSockets {
     this.maxConnections = o.maxConnections ?? VSOCK_MAX_CONNECTIONS;
     this.timeoutMs = o.timeoutMs;
     this.c = o.counters ?? new Float64Array(VSOCK_DRIVER_COUNTER_COUNT);
+    this.knownCids = o.knownCids ?? null;
     this.emit = (h, payload) => {
       if (h.op === VsockOp.RST) this.c[VsockDriverCounter.rstSent]++;
       // Nothing waits: straight into the sink (the driver copies into a TX buffer, no copy
@@ -134,7 +142,8 @@ export class VsockSockets {
 
   /**
    * Connect to `cid:port` from a free ephemeral port; the connection starts `connecting` and
-   * fires `connected` or `closed` ("refused", "timeout"). Throws a `RangeError` when every
+   * fires `connected` or `closed` ("refused", "no-such-cid" when `knownCids` lacks `cid`,
+   * "timeout"). Throws a `RangeError` when every
    * port or the connection bound is taken (a local resource error, like EADDRNOTAVAIL).
    */
   connect(cid: number, port: number): Connection {
@@ -150,7 +159,8 @@ export class VsockSockets {
       this.nextPort = p >= 0xfffffffe ? EPHEMERAL_BASE : p + 1;
       const k = key(p, cid, port);
       if (this.conns.has(k) || this.listeners.has(p)) continue;
-      const conn = Connection.connect(this.options(p, cid, port));
+      const unknownPeer = this.knownCids !== null && !this.knownCids.has(cid);
+      const conn = Connection.connect({ ...this.options(p, cid, port), unknownPeer });
       this.conns.set(k, conn);
       return conn;
     }

@@ -172,3 +172,28 @@ Deno.test("a packet that must wait keeps its copy at the writer's phase, bytes i
     assert.notEqual(queued.buffer, shared.buffer, `phase ${k}: a copy, not a view`);
   }
 });
+
+Deno.test("a refused connect to a CID the table does not know closes as no-such-cid; to a known CID, refused; no knownCids, refused", () => {
+  const reasons = (knownCids: ReadonlySet<number> | undefined) => {
+    const out: VsockHeader[] = [];
+    const s = new VsockSockets({
+      cid: 3,
+      sink: { send: (h) => (out.push({ ...h }), true) },
+      knownCids,
+    });
+    const got: (string | null)[] = [];
+    for (const cid of [7, 4]) {
+      const c = s.connect(cid, 5000);
+      s.flush();
+      // The device (or router) answers the REQUEST with RST, whatever the cause: same wire.
+      const req = out.at(-1)!;
+      assert.equal(req.op, VsockOp.REQUEST);
+      s.handle(from({ op: VsockOp.RST, srcCid: cid, srcPort: 5000, dstPort: req.srcPort }), null);
+      assert.equal(c.state, "closed");
+      got.push(c.closeReason);
+    }
+    return got;
+  };
+  assert.deepEqual(reasons(new Set([2, 3, 4])), ["no-such-cid", "refused"]);
+  assert.deepEqual(reasons(undefined), ["refused", "refused"]);
+});

@@ -23,6 +23,7 @@ export {
 export { VHOST_PCI_KIND, vhostPciDeviceSpec } from "./vhost_pci.ts";
 export { NET_DRIVER_COUNTER_SLOTS, NET_KIND, NET_QUEUE_NAMES, netDeviceSpec } from "./net.ts";
 export {
+  labVsockCids,
   VSOCK_DEVICE_NAME,
   VSOCK_KIND,
   VSOCK_QUEUE_NAMES,

@@ -38,7 +38,11 @@ export const VSOCK_DEVICE_NAME = "vsock0";
  * vsockDeviceSpec({ cid: 3 }, 1).queues.map((q) => q.name); // ["rx", "tx", "event"]
  * ```
  */
-export function vsockDeviceSpec(vsock: VsockSpec, index: number): VsockDeviceSpec {
+export function vsockDeviceSpec(
+  vsock: VsockSpec,
+  index: number,
+  labCids: readonly (readonly [number, string])[] = [],
+): VsockDeviceSpec {
   return {
     kind: "vsock",
     name: VSOCK_DEVICE_NAME,
@@ -49,9 +53,28 @@ export function vsockDeviceSpec(vsock: VsockSpec, index: number): VsockDeviceSpe
     driverCounters: VSOCK_DRIVER_COUNTER_COUNT,
     cid: vsock.cid,
     peerCid: -1,
+    labCids: labCids.map(([cid, vm]) => [cid, vm]),
     txRing: -1,
     rxRing: -1,
   };
+}
+
+/**
+ * The CID and name of every VM with vsock, in topology order: each vsock device's `labCids`, so
+ * that the guest tells a CID no VM has from a VM that refused.
+ *
+ * @example
+ * ```ts
+ * import { labVsockCids } from "./vsock.ts";
+ * labVsockCids([{ name: "a", vsock: { cid: 3 } }, { name: "h", vsock: null }]); // [[3, "a"]]
+ * ```
+ */
+export function labVsockCids(
+  vms: readonly { name: string; vsock: VsockSpec | null }[],
+): [number, string][] {
+  return vms.flatMap((vm) =>
+    vm.vsock === null ? [] : [[vm.vsock.cid, vm.name] as [number, string]]
+  );
 }
 
 /** The vsock kind's lab-side description. */

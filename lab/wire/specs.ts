@@ -251,6 +251,11 @@ export interface VsockDeviceSpec extends SlotSpec {
   cid: number;
   /** The CID at the other end of its vsock link, or -1 (no link: every packet gets RST). */
   peerCid: number;
+  /**
+   * The CID and name of every VM of the lab with vsock (this one too): the guest's socket table
+   * tells a connect refused because no VM has the CID ("no-such-cid") from one refused by a VM.
+   */
+  labCids?: [number, string][];
   /** Ring the device sends packets into, or -1. */
   txRing: number;
   /** Ring the device receives packets from, or -1. */

@@ -108,6 +108,8 @@ export interface VsockService {
   sockets: VsockSockets;
   /** Wake the guest worker's loop (it moves queued packets into the TX ring). */
   wake: () => void;
+  /** The lab's VMs with vsock by CID (for a workload's messages). */
+  labCids?: ReadonlyMap<number, string>;
 }
 
 /** A running kind in one guest worker. */

@@ -25,6 +25,7 @@ import {
   VSOCK_LARGE_RX_BUFFERS,
   VSOCK_LARGE_TX_BUFFER,
   VSOCK_LARGE_TX_BUFFERS,
+  VsockCid,
   VsockConfigOffset,
   VsockDriver,
   VsockEventId,
@@ -101,6 +102,9 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     rxBuffers: VSOCK_LARGE_RX_BUFFERS,
   });
   const { clock, bells, deviceThread } = ctx;
+  // The lab's CIDs: a connect to another is refused as "no-such-cid" (the REQUEST still goes
+  // out and gets its RST: the wire is virtio's, only the socket table names the cause).
+  const labCids = new Map((spec.labCids ?? []).map(([cid, vm]) => [cid, vm]));
   const sockets = new VsockSockets({
     cid: cidRead.value >>> 0,
     sink: driver,
@@ -108,6 +112,7 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     maxPayload: driver.maxPayload,
     bufAlloc: GUEST_BUF_ALLOC,
     counters: ctl.driverCounters,
+    knownCids: spec.labCids === undefined ? undefined : new Set([VsockCid.HOST, ...labCids.keys()]),
   });
   const regs = ctl.regs;
   driver.fillRx();
@@ -161,7 +166,7 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
       },
     }),
     provide: (services) => {
-      services.vsock = { sockets, wake: ctx.wakeSelf };
+      services.vsock = { sockets, wake: ctx.wakeSelf, labCids };
     },
   };
 }

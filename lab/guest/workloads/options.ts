@@ -18,6 +18,8 @@ export interface VsockWorkloadService {
   sockets: VsockSockets;
   /** Wake the guest loop after queueing packets. */
   wake: () => void;
+  /** The lab's VMs with vsock by CID (for messages: "no VM has CID 7", "CID 4 is VM b"). */
+  labCids?: ReadonlyMap<number, string>;
 }
 
 /** What the iommu kind offers a workload (`iommu-unmap`). */

@@ -122,16 +122,7 @@ export async function runVsockSend(
   if (conn.state !== "established") {
     conn.onEvent = null;
     if (conn.state === "connecting") conn.close();
-    return {
-      kind: "error",
-      message: `Cannot connect to vsock ${req.cid}:${req.port}: ${
-        conn.closeReason === null ? "timed out" : endedWhy(conn, false)
-      }`,
-      hint: req.cid === VsockCid.HOST
-        ? `The host is CID 2: listen on this VM's vsock.sock_${req.port} first (for example ` +
-          `socat UNIX-LISTEN:<state folder>/<lab>/<vm>/vsock.sock_${req.port} -)`
-        : "Start vsock-sink or vsock-echo on that port of the peer VM, and check the vsock link",
-    };
+    return connectError(vsock, req, conn);
   }
   const t0 = opts.clock.now();
   // Writes come straight from the pattern table (no per-byte loop), `chunk` bytes at most; a
@@ -198,6 +189,44 @@ export async function runVsockSend(
         count(conn.creditStalls, "credit stall")
       }`,
   };
+}
+
+/**
+ * Why `vsock-send` could not connect, with a hint for the cause: no VM has the CID (the lab's
+ * CIDs listed), the host (CID 2) has no listener, the VM's own CID (no loopback), or the VM of
+ * that CID refused (nothing listens on the port, or no vsock path to it).
+ */
+function connectError(
+  vsock: VsockWorkloadService,
+  req: { cid: number; port: number },
+  conn: Connection,
+): WorkloadError {
+  const at = `Cannot connect to vsock ${req.cid}:${req.port}`;
+  const cids = vsock.labCids;
+  if (conn.closeReason === "no-such-cid") {
+    const known = [`2 (the host)`, ...[...(cids ?? [])].map(([cid, vm]) => `${cid} (${vm})`)];
+    return {
+      kind: "error",
+      message: `${at}: no VM has CID ${req.cid}`,
+      hint: `The lab's vsock CIDs: ${known.join(", ")}; \`vlab status\` shows each VM's`,
+    };
+  }
+  const why = conn.closeReason === null ? "timed out" : endedWhy(conn, false);
+  const vm = cids?.get(req.cid);
+  let hint: string;
+  if (req.cid === VsockCid.HOST) {
+    hint = `The host is CID 2: listen on this VM's vsock.sock_${req.port} first (for example ` +
+      `socat UNIX-LISTEN:<state folder>/<lab>/<vm>/vsock.sock_${req.port} -)`;
+  } else if (req.cid === vsock.sockets.cid) {
+    hint = `CID ${req.cid} is this VM's own, and vlab has no vsock loopback: connect to ` +
+      "another VM's CID, or to the host (CID 2)";
+  } else if (vm !== undefined) {
+    hint = `CID ${req.cid} is VM "${vm}": start vsock-sink or vsock-echo on port ${req.port} ` +
+      "there, and check that a vsock link (or router) joins the two VMs and is up";
+  } else {
+    hint = "Start vsock-sink or vsock-echo on that port of the peer VM, and check the vsock link";
+  }
+  return { kind: "error", message: `${at}: ${why}`, hint };
 }
 
 /** Reset a connection the workload leaves while it is still open (its peer hears RST). */

@@ -18,7 +18,7 @@ import { realTimeOptions } from "./testing_opts.ts";
  * `wake` moves every queued packet until both are quiet. b's listener reads in a later task,
  * so a's writer really waits for each CREDIT_UPDATE.
  */
-function backToBack(bufAlloc: number, bCid = 4) {
+function backToBack(bufAlloc: number, bCid = 4, knownCids?: ReadonlySet<number>) {
   type Packet = [VsockHeader, Uint8Array | null];
   const toA: Packet[] = [];
   const toB: Packet[] = [];
@@ -34,6 +34,7 @@ function backToBack(bufAlloc: number, bCid = 4) {
     sink: sinkTo(toB),
     maxPayload: 4096,
     bufAlloc,
+    knownCids,
   });
   const b: VsockSockets = new VsockSockets({
     cid: bCid,
@@ -335,6 +336,42 @@ Deno.test("a vsock-send to the host (CID 2) that nobody listens for says how to 
       if (cid === 2) {
         assert.match(e.hint, /^The host is CID 2: listen on this VM's vsock\.sock_6001/);
       } else assert.match(e.hint, /^Start vsock-sink or vsock-echo on that port of the peer VM/);
+    }
+  } finally {
+    clear();
+  }
+});
+
+Deno.test("a vsock-send to a CID no VM has says so and lists the lab's CIDs; a known CID's hint names its VM", async () => {
+  const { opts, clear } = realTimeOptions();
+  try {
+    const labCids = new Map([[3, "a"], [4, "b"]]);
+    // A device answers a REQUEST to a CID nobody has with RST, as it does a port nobody listens
+    // on: the peer here is a table with CID 7 that nobody knows, and one with CID 4 (VM b).
+    for (
+      const [cid, message, hint] of [
+        [
+          7,
+          "Cannot connect to vsock 7:6001: no VM has CID 7",
+          /^The lab's vsock CIDs: 2 \(the host\), 3 \(a\), 4 \(b\); `vlab status`/,
+        ],
+        [
+          4,
+          "Cannot connect to vsock 4:6001: refused",
+          /^CID 4 is VM "b": start vsock-sink or vsock-echo on port 6001 there/,
+        ],
+      ] as const
+    ) {
+      const { a, wake } = backToBack(64 * 1024, cid, new Set([2, 3, 4]));
+      const r = await runVsockSend(
+        { sockets: a, wake, labCids },
+        { cid, port: 6001, bytes: 1, chunk: 1 },
+        opts,
+      );
+      assert.equal(r.kind, "error", JSON.stringify(r));
+      const e = r as { message: string; hint: string };
+      assert.equal(e.message, message);
+      assert.match(e.hint, hint);
     }
   } finally {
     clear();
