@@ -126,7 +126,11 @@ export class VhostPciBackend {
       accessPlatform: true,
       counters: opts.netCounters,
     });
-    opts.counters[VhostPciCounter.lastFaultAddr] = -1;
+    // -1: no refused access yet. A rebooted `b` builds its backend over the counters it had
+    // (they carry on across a reboot): the last refused access stays beside its count.
+    if (opts.counters[VhostPciCounter.faults] === 0) {
+      opts.counters[VhostPciCounter.lastFaultAddr] = -1;
+    }
     this.#seenRefusals = opts.window.refusals;
   }
 

@@ -109,6 +109,30 @@ for (const layout of ["split", "packed"] as Layout[]) {
     });
   }
 
+  Deno.test(`b's rebooted backend keeps the last refused access with the fault count (${layout})`, () => {
+    const r = vhostPciRig(layout, { iommu: true });
+    r.handOver(1);
+    assert.equal(r.backend.poll(), "connected");
+    assert.ok(r.tx.add({ readable: [[CANARY.start, 128]], writable: [] }, 1).ok);
+    r.tx.publish();
+    r.backend.transmit(sink(), 8);
+    assert.equal(r.backend.finish(), "disconnected");
+    r.reboot(); // vm-crash b: its new guest builds a new backend over the same counters
+    assert.equal(r.counters[VhostPciCounter.faults], 1, "counters carry on across a reboot");
+    assert.equal(
+      r.counters[VhostPciCounter.lastFaultAddr],
+      CANARY.start,
+      "and so does the last one",
+    );
+    assert.equal(r.counters[VhostPciCounter.lastFaultAccess], 1, "a read");
+  });
+
+  Deno.test(`a fresh backend shows no last refused access (${layout})`, () => {
+    const r = vhostPciRig(layout, { iommu: true });
+    assert.equal(r.counters[VhostPciCounter.lastFaultAddr], -1);
+    assert.equal(r.counters[VhostPciCounter.lastFaultAccess], 0);
+  });
+
   Deno.test(`an access outside the window is refused, counted and logged, and ends the connection (${layout})`, () => {
     const r = vhostPciRig(layout, { iommu: true });
     r.handOver(1);

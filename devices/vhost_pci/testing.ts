@@ -61,6 +61,11 @@ export interface VhostPciRig {
   interrupts: { count: number };
   /** Hand the queues over as connection `conn` (as `a`'s device worker does at DRIVER_OK). */
   handOver(conn: number): void;
+  /**
+   * A new backend over the same memory, window and counters, as `b`'s rebooted guest builds
+   * (`vm-crash b`); it replaces `backend`.
+   */
+  reboot(): VhostPciBackend;
 }
 
 /**
@@ -128,30 +133,33 @@ export function vhostPciRig(
   const counters = new Float64Array(VHOST_PCI_COUNTER_COUNT);
   const netCounters = new Float64Array(NET_COUNTER_COUNT);
   const interrupts = { count: 0 };
-  const backend = new VhostPciBackend({
-    memory: mem,
-    regs,
-    queueState,
-    window,
-    ring,
-    netCounters,
-    counters,
-    mtu: 1500,
-    queueMaxSize: size,
-    interrupt: () => interrupts.count++,
-    notifyFrontend: () => {},
-  });
-  return {
+  const build = () =>
+    new VhostPciBackend({
+      memory: mem,
+      regs,
+      queueState,
+      window,
+      ring,
+      netCounters,
+      counters,
+      mtu: 1500,
+      queueMaxSize: size,
+      interrupt: () => interrupts.count++,
+      notifyFrontend: () => {},
+    });
+  const rig: VhostPciRig = {
     mem,
     regs,
     rx,
     tx,
     viommu,
     window,
-    backend,
+    backend: build(),
     counters,
     netCounters,
     interrupts,
     handOver: (conn) => Atomics.store(regs, RegFileWord.VHOST_CONN, conn),
+    reboot: () => rig.backend = build(),
   };
+  return rig;
 }
