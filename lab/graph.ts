@@ -180,9 +180,14 @@ export function graphFromTopology(t: Topology): LabGraph {
  * ```
  */
 export function graphFromStatus(s: LabStatus): LabGraph {
-  // A link end that is neither a VM's NIC, a VM (a vsock link) nor a switch is a vsock router.
-  const known = new Set([...s.vms.map((v) => v.name), ...s.switches.map((w) => w.name)]);
-  const routers: string[] = [];
+  // The status lists vsock routers among the switches (each has a worker and ports): a router is
+  // the one without a MAC table (no `learned` counter), as `vlab status` tells them apart.
+  const isRouter = (w: LabStatus["switches"][number]) =>
+    w.counters !== undefined && w.counters.learned === undefined;
+  const switches = s.switches.filter((w) => !isRouter(w)).map((w) => w.name);
+  const routers: string[] = s.switches.filter(isRouter).map((w) => w.name);
+  // And a link end that is neither a VM's NIC, a VM (a vsock link) nor a switch is one too.
+  const known = new Set([...s.vms.map((v) => v.name), ...switches]);
   for (const l of s.links) {
     for (const e of l.endpoints) {
       if (!e.includes(":") && !known.has(e) && !routers.includes(e)) routers.push(e);
@@ -220,7 +225,7 @@ export function graphFromStatus(s: LabStatus): LabGraph {
       ],
       vsock: vsockOf(vm.devices),
     })),
-    switches: s.switches.map((w) => w.name),
+    switches,
     vsockRouters: routers,
     links: [
       ...s.links.map((l) => ({

@@ -242,3 +242,29 @@ Deno.test("a vsock router is drawn as its own node with a link to each VM, from 
   };
   assert.deepEqual(graphFromStatus(status as unknown as LabStatus).vsockRouters, ["r"]);
 });
+
+Deno.test("a running lab's vsock router is drawn as a router, not as a switch", () => {
+  // The status lists a vsock router among the switches, with a router's counters (no MAC table).
+  const link = (name: string, endpoints: [string, string]) => ({
+    name,
+    endpoints,
+    up: true,
+    forward: { impair: "no impairment" },
+    reverse: { impair: "no impairment" },
+  });
+  const status = {
+    name: "x",
+    source: "x.yaml",
+    vms: [{ name: "a", nics: [] }, { name: "b", nics: [] }],
+    switches: [
+      { name: "sw", ports: ["b-sw"], counters: { forwarded: 0, learned: 0, aged: 0 } },
+      { name: "r", ports: ["a-r-vsock"], counters: { forwarded: 0, rst_no_route: 0 } },
+    ],
+    links: [link("a-r-vsock", ["a", "r"]), link("b-sw", ["b:eth0", "sw"])],
+  };
+  const g = graphFromStatus(status as unknown as LabStatus);
+  assert.deepEqual([g.switches, g.vsockRouters], [["sw"], ["r"]]);
+  assert.match(renderGraph(g, "dot"), /"r" \[shape=octagon, label="r\\nvsock router"\];/);
+  assert.doesNotMatch(renderGraph(g, "dot"), /"r" \[shape=hexagon/);
+  assert.match(renderGraph(g, "mermaid"), /\(\["r<br\/>vsock router"\]\)/);
+});
