@@ -17,7 +17,7 @@
 
 import type { Connection } from "../../../devices/vsock/connection.ts";
 import { VsockShutdown } from "../../../devices/vsock/header.ts";
-import { VsockCid } from "../../../devices/vsock/config.ts";
+import { VSOCK_MAX_CONNECTIONS, VsockCid } from "../../../devices/vsock/config.ts";
 import {
   Changes,
   type VsockWorkloadService,
@@ -222,7 +222,8 @@ function connectError(
       "another VM's CID, or to the host (CID 2)";
   } else if (vm !== undefined) {
     hint = `CID ${req.cid} is VM "${vm}": start vsock-sink or vsock-echo on port ${req.port} ` +
-      "there, and check that a vsock link (or router) joins the two VMs and is up";
+      "there, and check that a vsock link (or router) joins the two VMs and is up (a VM takes " +
+      `at most ${VSOCK_MAX_CONNECTIONS} vsock connections at once)`;
   } else {
     hint = "Start vsock-sink or vsock-echo on that port of the peer VM, and check the vsock link";
   }
@@ -348,9 +349,17 @@ export async function runVsockSink(
           ? "ended by the sender"
           : conn === null
           ? "no sender connected"
-          : "not ended by the sender"
+          : `not ended by the sender: ${sinkEndedWhy((conn as Connection).closeReason)}`
       }`,
   };
+}
+
+/** Why a sink's stream did not end with the sender's SHUTDOWN, in words. */
+function sinkEndedWhy(reason: string | null): string {
+  if (reason === "aborted") return "stopped first (-t or Ctrl-C)";
+  if (reason === "reset") return "the sender's side reset it";
+  if (reason === "transport-reset") return "this VM's vsock transport was reset";
+  return reason ?? "still open";
 }
 
 /**

@@ -221,7 +221,31 @@ Deno.test("a vsock-sink or vsock-echo that ends (-t) resets the connections it s
       // workload that already reported.
       assert.equal(c.state, "closed", `${kind}: the sender's connection is still ${c.state}`);
       assert.equal(c.closeReason, "reset");
+      if (kind === "sink") {
+        // The sink's line says why the stream did not end (it said only "not ended by the sender").
+        const r = (await ended) as VsockSinkResult;
+        assert.match(r.text, /, not ended by the sender: stopped first \(-t or Ctrl-C\)$/);
+      }
     }
+  } finally {
+    clear();
+  }
+});
+
+Deno.test("a vsock-sink whose sender resets the stream says so", async () => {
+  const { opts, clear } = realTimeOptions();
+  try {
+    const { a, b, wake } = backToBack(64 * 1024);
+    const sink = runVsockSink({ sockets: b, wake }, { port: 5000, seconds: 5 }, opts);
+    const c = a.connect(4, 5000);
+    wake();
+    c.write(new Uint8Array(100));
+    wake();
+    c.reset("aborted");
+    wake();
+    const r = (await sink) as VsockSinkResult;
+    assert.equal(r.closeReason, "reset");
+    assert.match(r.text, /, not ended by the sender: the sender's side reset it$/);
   } finally {
     clear();
   }
