@@ -22,7 +22,8 @@ import {
 import type { LabStatus } from "../lab/metrics.ts";
 import { findLabs, type LabRecord } from "../lab/state.ts";
 import { shippedTopologies } from "../lab/topology/mod.ts";
-import { quote } from "../lab/topology/quote.ts";
+import { closestName, didYouMean } from "../lab/topology/issues.ts";
+import { escapeControl, quote } from "../lab/topology/quote.ts";
 import { VlabError } from "./errors.ts";
 import { loadOrFail } from "./lab.ts";
 import { writeAll } from "./progress.ts";
@@ -52,18 +53,29 @@ export function graphCommand(): Command {
         "  vlab graph lab.yaml --format json\n",
     )
     .action(async (arg, opts) => {
-      const format = parseFormat(opts.format);
+      const format = parseFormat(opts.format, arg);
       const graph = await graphOf(arg);
       await writeAll(Deno.stdout, encoder.encode(renderGraph(graph, format)));
     }) as unknown as Command;
 }
 
-/** Check `--format`. */
-function parseFormat(text: string): GraphFormat {
+/** Picture formats Graphviz draws from `--format dot`. */
+const GRAPHVIZ_OUTPUTS = ["svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps"];
+
+/** Check `--format`: an image format is Graphviz's to draw, a typo gets a did-you-mean. */
+function parseFormat(text: string, arg: string | undefined): GraphFormat {
   const found = GRAPH_FORMATS.find((f) => f === text);
   if (found !== undefined) return found;
+  const image = text.toLowerCase();
+  const close = didYouMean(text, GRAPH_FORMATS);
   throw new VlabError("bad-option", `Cannot draw a graph: unknown --format ${quote(text)}`, {
-    hint: `Use one of ${GRAPH_FORMATS.join(", ")}`,
+    hint: GRAPHVIZ_OUTPUTS.includes(image)
+      ? `Graphviz draws ${image.toUpperCase()} from the default dot format: vlab graph${
+        arg === undefined ? "" : ` ${quoteArg(arg)}`
+      } | dot -T${image} > lab.${image}`
+      : `${close?.startsWith("did you mean") ? `D${close.slice(1)} ` : ""}Use one of ${
+        GRAPH_FORMATS.join(", ")
+      }`,
   });
 }
 
@@ -82,14 +94,24 @@ async function graphOf(arg: string | undefined): Promise<LabGraph> {
       const labs = running.length > 0
         ? `running labs: ${running.map((r) => r.name).join(", ")}`
         : "no lab is running";
+      // A typo of a running lab's or a shipped topology's name says which it was close to.
+      const close = closestName(arg, [...running.map((r) => r.name), ...shippedTopologies()]);
       throw new VlabError(
         "no-lab",
         `Cannot draw ${quote(arg)}: no running lab, shipped topology or file has that name`,
-        { hint: `${labs}; shipped topologies: ${shippedTopologies().join(", ")}` },
+        {
+          hint: `${close === undefined ? "" : `did you mean \`${close}\`? `}${labs}; ` +
+            `shipped topologies: ${shippedTopologies().join(", ")}`,
+        },
       );
     }
   }
   return graphFromTopology(await loadOrFail(arg));
+}
+
+/** An argument as a shell would take it back: bare when plain, else in single quotes. */
+function quoteArg(arg: string): string {
+  return /^[A-Za-z0-9_./:-]+$/.test(arg) ? arg : `'${escapeControl(arg).replace(/'/g, "'\\''")}'`;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -123,6 +123,14 @@ Deno.test({
       const bad = await vlab("graph", "star", "--format", "png");
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /unknown --format "png"/);
+      // An image format is Graphviz's to draw: the hint gives the pipe; a typo gets its format.
+      assert.match(bad.stderr, /\nhint: .*: vlab graph star \| dot -Tpng > lab\.png\n$/);
+      const typo = await vlab("graph", "star", "--format", "DOT");
+      assert.equal(typo.code, 2);
+      assert.match(typo.stderr, /\nhint: Did you mean `dot`\? Use one of dot, mermaid, json\n$/);
+      const close = await vlab("graph", "stra");
+      assert.equal(close.code, 1);
+      assert.match(close.stderr, /\nhint: did you mean `star`\? no lab is running; shipped /);
     } finally {
       await Deno.remove(stateDir, { recursive: true }).catch(() => {});
     }
