@@ -393,20 +393,7 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
     );
   }
   if (f.kind === "guest-bug") {
-    if (device.kind !== "net") {
-      // Only the NIC driver writes guest bugs (and b's driver of a vhost-pci link, above); a
-      // bug asked of another driver must not be answered "injected" and then never happen.
-      const nic = vm.devices.find((d) => d.kind === "net");
-      return refuse(
-        "no-guest-bugs",
-        `Cannot inject guest-bug: ${vm.name}:${device.name} is ${
-          device.kind === "iommu" ? "an" : "a"
-        } ${device.kind} device, and only a NIC's driver writes guest bugs`,
-        nic
-          ? `Try a NIC's queue: \`vlab fault guest-bug ${vm.name} ${nic.name} transmitq loop\``
-          : "Guest bugs go to a NIC's queues (receiveq, transmitq)",
-      );
-    }
+    if (device.kind !== "net") return noGuestBugs(vm, device);
     const missing = missingBug(f.bug, device.queues[q].layout);
     if (missing !== null) return missing;
     const detail = { fault: f.kind, vm: vm.name, device: device.name, queue: f.queue, bug: f.bug };
@@ -468,6 +455,74 @@ function midPassRefused(vm: LabPlan["vms"][number]): FaultOutcome | null {
 }
 
 /**
+ * The refusal of a guest bug asked of a device other than a NIC: only the NIC driver writes
+ * guest bugs (and `b`'s driver of a vhost-pci link); a bug asked of another driver must not be
+ * answered "injected" and then never happen.
+ */
+function noGuestBugs(vm: LabPlan["vms"][number], device: DeviceSpec): FaultOutcome {
+  const nic = vm.devices.find((d) => d.kind === "net");
+  return refuse(
+    "no-guest-bugs",
+    `Cannot inject guest-bug: ${vm.name}:${device.name} is ${
+      device.kind === "iommu" ? "an" : "a"
+    } ${device.kind} device, and only a NIC's driver writes guest bugs`,
+    nic
+      ? `Try a NIC's queue: \`vlab fault guest-bug ${vm.name} ${nic.name} transmitq loop\``
+      : "Guest bugs go to a NIC's queues (receiveq, transmitq)",
+  );
+}
+
+/** The refusal of a lost kick or interrupt asked of a vhost-pci-net device (no queues of its own). */
+function vhostPciNoQueues(
+  f: Fault & { kind: "lost-kick" | "lost-irq" },
+  vm: string,
+  device: Extract<DeviceSpec, { kind: "vhost-pci" }>,
+): FaultOutcome {
+  const at = device.frontend;
+  return refuse(
+    "no-queues",
+    `Cannot inject ${f.kind}: ${vm}:${device.name} is a vhost-pci-net device with no queues of its own`,
+    `Its queues are ${at.vm}:${at.nic}'s: try \`vlab fault ${f.kind} ${at.vm} ${at.nic} ${f.queue}\``,
+  );
+}
+
+/**
+ * Why a lab of `plan` refuses fault `f` whatever its state, judged on the plan alone, or null:
+ * a `mid-pass` crash of a VM whose device worker moves no NIC's frames, a lost kick or
+ * interrupt on a vhost-pci-net device, a guest bug asked of a device that is no NIC or that its
+ * ring's layout cannot have. `injectFault` answers these the same way; a drill checks its fault
+ * steps with this before the lab starts. An unknown VM, device or queue is left to the caller
+ * (null here).
+ *
+ * @example
+ * ```ts ignore
+ * plannedRefusal(plan, { kind: "lost-kick", vm: "b", device: "eth0", queue: "transmitq" });
+ * // { ok: false, code: "no-queues", message: "Cannot inject lost-kick: b:eth0 is a vhost-pci-net …", hint }
+ * ```
+ */
+export function plannedRefusal(
+  plan: LabPlan,
+  f: Fault,
+): (FaultOutcome & { ok: false }) | null {
+  const vm = plan.vms.find((v) => v.name === f.vm);
+  if (vm === undefined || f.kind === "vm-crash") return null;
+  const refusal = (r: FaultOutcome | null) => r === null || r.ok ? null : r;
+  if (f.kind === "backend-crash") return f.mode === "mid-pass" ? refusal(midPassRefused(vm)) : null;
+  const device = vm.devices.find((d) => d.name === f.device);
+  if (device === undefined) return null;
+  if (device.kind === "vhost-pci") {
+    if (f.kind !== "guest-bug") return refusal(vhostPciNoQueues(f, vm.name, device));
+    const served = plan.vms.find((v) => v.name === device.frontend.vm)
+      ?.devices[device.frontend.device];
+    const q = served?.queues.find((x) => x.name === f.queue);
+    return q === undefined ? null : refusal(missingBug(f.bug, q.layout));
+  }
+  const q = device.queues.find((x) => x.name === f.queue);
+  if (q === undefined || f.kind !== "guest-bug") return null;
+  return refusal(device.kind === "net" ? missingBug(f.bug, q.layout) : noGuestBugs(vm, device));
+}
+
+/**
  * A fault on a vhost-pci-net device (VM `b` of a vhost-pci link), which has no queues of its
  * own: a guest bug is a bug of `b`'s driver serving one of the frontend NIC's queues, and `b`'s
  * driver resets its device; lost kicks and interrupts have no queue of `b`'s to drop from.
@@ -479,13 +534,7 @@ async function vhostPciFault(
   target: FaultTarget,
 ): Promise<FaultOutcome> {
   const at = device.frontend;
-  if (f.kind !== "guest-bug") {
-    return refuse(
-      "no-queues",
-      `Cannot inject ${f.kind}: ${vm}:${device.name} is a vhost-pci-net device with no queues of its own`,
-      `Its queues are ${at.vm}:${at.nic}'s: try \`vlab fault ${f.kind} ${at.vm} ${at.nic} ${f.queue}\``,
-    );
-  }
+  if (f.kind !== "guest-bug") return vhostPciNoQueues(f, vm, device);
   const served = target.plan.vms.find((v) => v.name === at.vm)?.devices[at.device];
   const names = served?.queues.map((x) => x.name) ?? [];
   if (!names.includes(f.queue)) {

@@ -19,7 +19,7 @@
 
 import { z } from "zod";
 import { GUEST_FAULT_KINDS } from "../../devices/virtio/guest_faults.ts";
-import { type Fault, FAULT_KINDS, parseFault } from "../faults.ts";
+import { type Fault, FAULT_KINDS, parseFault, plannedRefusal } from "../faults.ts";
 import { type LabPlan, planLab } from "../plan.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
 import type { Topology } from "../topology/types.ts";
@@ -168,6 +168,23 @@ function checkFault(
     const parsed = parseFault(a);
     if (!parsed.ok) {
       problems.push({ code: "invalid", path, message: parsed.message, hint: parsed.hint });
+    }
+    // A fault the lab would refuse whatever its state (a lost kick on a vhost-pci-net device, a
+    // mid-pass crash where no frames move, …) is refused here, before the lab starts.
+    const plan = parsed.ok && topology !== null ? planOf(topology) : null;
+    const refused = plan === null || !parsed.ok ? null : plannedRefusal(plan, parsed.value);
+    if (refused !== null) {
+      const key = a.kind === "backend-crash"
+        ? "mode"
+        : refused.code === "bug-not-applicable"
+        ? "bug"
+        : "device";
+      problems.push({
+        code: "invalid",
+        path: [...path, key],
+        message: refused.message,
+        hint: refused.hint,
+      });
     }
   }
   if (topology !== null && vm !== undefined) problems.push(...deviceProblems(a, topology, path));
