@@ -222,8 +222,8 @@ function connectError(
       "another VM's CID, or to the host (CID 2)";
   } else if (vm !== undefined) {
     hint = `CID ${req.cid} is VM "${vm}": start vsock-sink or vsock-echo on port ${req.port} ` +
-      "there, and check that a vsock link (or router) joins the two VMs and is up (a VM takes " +
-      `at most ${VSOCK_MAX_CONNECTIONS} vsock connections at once)`;
+      "there; if one runs, see `vlab status` for the vsock link between the two VMs (down, or " +
+      `cut by a partition) or the ${VSOCK_MAX_CONNECTIONS} connections a VM takes at most`;
   } else {
     hint = "Start vsock-sink or vsock-echo on that port of the peer VM, and check the vsock link";
   }
