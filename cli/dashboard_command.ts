@@ -40,7 +40,7 @@ export function socketSource(record: LabRecord): SnapshotSource & { close(): voi
     } catch (e) {
       throw new LabError(
         "no-lab",
-        `Lab "${record.name}" does not answer: ${e instanceof Error ? e.message : e}`,
+        `Lab "${record.name}" no longer answers (control socket: ${whyUnanswered(e)})`,
         "It stopped; start it again with `vlab up`",
       );
     }
@@ -80,6 +80,17 @@ export function socketSource(record: LabRecord): SnapshotSource & { close(): voi
     },
     close: () => client.close(),
   };
+}
+
+/**
+ * Why a request to a control socket failed, in a few words: fetch's own "fetch failed" says
+ * nothing, its cause ends with the system's reason ("No such file or directory (os error 2)").
+ */
+function whyUnanswered(e: unknown): string {
+  const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : "";
+  const reason = cause.split(": ").pop()?.replace(/ \(os error \d+\)$/, "").trim() ?? "";
+  if (reason !== "") return reason.charAt(0).toLowerCase() + reason.slice(1);
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** What {@linkcode lowerPriority} set. */
@@ -213,8 +224,19 @@ export function dashboardCommand(): Command {
       for (const signal of ENDING_SIGNALS) Deno.addSignalListener(signal, onTerm);
       try {
         const { runDashboard } = await loadDashboard();
-        const source = socketSource(record);
-        cleanup = () => source.close();
+        const socket = socketSource(record);
+        cleanup = () => socket.close();
+        // The first read that finds the lab gone: the dashboard says so on its screen, then ends;
+        // once the screen is restored, one line says why it ended.
+        const seen: { gone: LabError | null } = { gone: null };
+        const source: SnapshotSource = {
+          ...socket,
+          snapshot: () =>
+            socket.snapshot().catch((e) => {
+              if (e instanceof LabError && e.code === "no-lab") seen.gone ??= e;
+              throw e;
+            }),
+        };
         const how = await runDashboard({
           source,
           foreground: opts.foreground === true,
@@ -223,6 +245,13 @@ export function dashboardCommand(): Command {
           onUpdate: () => void updates++,
         });
         if (how === "stop") await controlJson(record, "/down", { method: "POST" });
+        // `vlab up` (--foreground) reports its own lab's end.
+        else if (seen.gone !== null && opts.foreground !== true) {
+          const { message, hint } = seen.gone;
+          await Deno.stderr.write(
+            new TextEncoder().encode(`vlab: ${message}\nhint: ${hint}\n`),
+          );
+        }
       } finally {
         for (const signal of ENDING_SIGNALS) Deno.removeSignalListener(signal, onTerm);
         lowered.leave();

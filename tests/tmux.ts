@@ -39,6 +39,15 @@ export interface LabTerminal {
   close(): Promise<void>;
 }
 
+/** Options of `labTerminal`. */
+export interface LabTerminalOptions {
+  /**
+   * Start the lab in the background (`vlab up -d`) and attach `vlab dashboard` to it, instead of
+   * `vlab up` in the foreground; then, once it ends, `vlab dashboard` again (`EXITED AGAIN <code>`).
+   */
+  readonly attach?: boolean;
+}
+
 /**
  * Start `vlab up TOPOLOGY` in a `columns`×`rows` tmux pane with its own state folder; the pane
  * prints `EXITED <code>` when vlab ends.
@@ -53,6 +62,7 @@ export async function labTerminal(
   topology: string,
   columns: number,
   rows: number,
+  options: LabTerminalOptions = {},
 ): Promise<LabTerminal> {
   assert.equal((await run("sh", ["-c", "command -v tmux"])).code, 0, "tmux is not installed");
   const stateDir = await Deno.makeTempDir({ prefix: "vlab-tmux-" });
@@ -79,7 +89,12 @@ export async function labTerminal(
       await Deno.remove(stateDir, { recursive: true }).catch(() => {});
     },
   };
-  const up = [Deno.execPath(), ...vlabRunArgs(["up", topology])].map(shellQuote).join(" ");
+  const vlab = (...args: string[]) =>
+    [Deno.execPath(), ...vlabRunArgs(args)].map(shellQuote).join(" ");
+  const up = options.attach
+    ? `${vlab("up", "-d", topology)} && ${vlab("dashboard")}`
+    : vlab("up", topology);
+  const again = options.attach ? `; ${vlab("dashboard")}; echo "EXITED AGAIN $?"` : "";
   const env = `VLAB_STATE_DIR=${shellQuote(stateDir)} NO_COLOR=1 INIT_CWD=${
     shellQuote(Deno.cwd())
   }`;
@@ -92,7 +107,7 @@ export async function labTerminal(
     String(columns),
     "-y",
     String(rows),
-    `cd ${shellQuote(Deno.cwd())} && env ${env} ${up}; echo "EXITED $?"; sleep 60`,
+    `cd ${shellQuote(Deno.cwd())} && export ${env} && ${up}; echo "EXITED $?"${again}; sleep 60`,
   );
   if (started.code !== 0) {
     await t.close();

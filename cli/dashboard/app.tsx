@@ -19,7 +19,16 @@ import { eventsLines, EventsPanel } from "./events.tsx";
 import { formatClock, formatDuration } from "./format.ts";
 import { HelpPanel } from "./help.tsx";
 import { IommuPanel } from "./iommu.tsx";
-import { fitLine, type Line, Lines, lineWidth, padLine, type Seg, seg } from "./lines.tsx";
+import {
+  fitLine,
+  type Line,
+  Lines,
+  lineWidth,
+  padLine,
+  type Seg,
+  seg,
+  wrapWords,
+} from "./lines.tsx";
 import { LinksPanel } from "./links.tsx";
 import { MacTablePanel, type MacView } from "./mac_table.tsx";
 import { overviewLines, OverviewPanel } from "./overview.tsx";
@@ -322,9 +331,16 @@ export function App(props: AppProps) {
   if (error !== null) {
     body = (
       <Lines
-        lines={[[], [seg(`  lab stopped: ${error}`, { color: "red", bold: true })], [
-          seg("  the dashboard closes in 2 s, or press any key", { dim: true }),
-        ]]}
+        lines={[
+          [],
+          // Every word of why: the message names the lab and the cause.
+          ...wrapWords(
+            `lab stopped: ${error}`.split(" ").map((w) => seg(w, { color: "red", bold: true })),
+            width,
+            { first: "  ", indent: 2 },
+          ),
+          [seg("  the dashboard closes in 2 s, or press any key", { dim: true })],
+        ]}
         width={width}
         height={bodyHeight}
         colors={colors}

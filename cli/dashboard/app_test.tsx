@@ -466,6 +466,18 @@ Deno.test("a lab that went away shows lab stopped and any key detaches", async (
   app.unmount();
 });
 
+Deno.test("why the lab went away is shown whole, wrapped, at 40 columns", () => {
+  const error = 'Lab "pair" no longer answers (control socket: no such file or directory)';
+  const app = renderApp({ ...fixtureData("pair"), error }, { columns: 40, rows: 10 });
+  const frame = app.frame();
+  assertFits(frame, 40, 10);
+  assert.ok(
+    frame.replace(/\n +/g, " ").includes(`lab stopped: ${error}`),
+    `the whole reason in\n${frame}`,
+  );
+  app.unmount();
+});
+
 Deno.test("before the first snapshot the screen says it is waiting", () => {
   const app = renderApp({ snapshot: null, rates: null, history: null, ring: null, error: null });
   lineWith(app.frame(), "waiting for the first snapshot");

@@ -1,0 +1,51 @@
+/**
+ * The attached dashboard in a real terminal when its lab stops: tmux runs `vlab up -d pair` and
+ * `vlab dashboard`; `vlab down` from elsewhere. The screen says the lab stopped and why, the
+ * dashboard ends by itself with exit 0, and one line on the restored screen says why it closed;
+ * `vlab dashboard` again finds no lab and says so.
+ *
+ * Needs tmux (the test task installs it: tests/tools.ts).
+ */
+
+import assert from "node:assert/strict";
+import { vlabRunArgs } from "../cli/deno_run.ts";
+import { labTerminal, run } from "./tmux.ts";
+
+Deno.test({
+  name: "the attached dashboard in tmux says in one line that its lab stopped, then ends",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const t = await labTerminal("topologies/pair.yaml", 80, 24, { attach: true });
+    const { stateDir, waitFor } = t;
+    try {
+      await waitFor("both VMs running", (s) => /^▸? *a +running/m.test(s) && /b +running/.test(s));
+      await t.keys("2");
+      await waitFor("the Queues panel", (s) => /\[Queues\]/.test(s));
+      const down = await run(Deno.execPath(), vlabRunArgs(["down", "pair"]), {
+        VLAB_STATE_DIR: stateDir,
+      });
+      assert.equal(down.code, 0, down.stderr);
+      const stopped = await waitFor("lab stopped on the screen", (s) => /lab stopped:/.test(s));
+      assert.match(
+        stopped.replace(/\n +/g, " "),
+        /lab stopped: Lab "pair" no longer answers \(control socket: [a-z ]+\)/,
+      );
+      const after = await waitFor("the dashboard to end", (s) => /EXITED AGAIN \d/.test(s));
+      // What `vlab up -d` printed, then the restored screen: the dashboard left nothing else.
+      const lines = after.split("\n").filter((l) => l.trim() !== "");
+      assert.match(lines[0], /^lab pair up in the background/);
+      assert.match(lines[1], /^vlab: Lab "pair" no longer answers \(control socket: [a-z ]+\)$/);
+      assert.deepEqual(lines.slice(2), [
+        "hint: It stopped; start it again with `vlab up`",
+        "EXITED 0",
+        "vlab: No lab is running",
+        "hint: Start one with `vlab up` (or `vlab up -d`)",
+        "EXITED AGAIN 1",
+      ]);
+    } finally {
+      await run(Deno.execPath(), vlabRunArgs(["down", "--all"]), { VLAB_STATE_DIR: stateDir });
+      await t.close();
+    }
+  },
+});
