@@ -206,7 +206,13 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
     const ep = spec.endpoints.find((e) => e.name === name);
     const w = ep ? windows.get(ep.endpoint) : undefined;
     if (!ep || !w) {
-      return { ok: false, message: `Cannot revoke ${name}: not a NIC behind this VM's vIOMMU` };
+      // The name is the user's: quoted (control characters escaped) and cut.
+      const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
+      const nics = spec.endpoints.map((e) => e.name).join(", ");
+      const why = ep
+        ? "its window is revoked already, and its reset has not mapped it again yet"
+        : `not a NIC behind this VM's vIOMMU (${nics === "" ? "none is" : `those: ${nics}`})`;
+      return { ok: false, message: `Cannot revoke ${shown}: ${why}` };
     }
     const domain = ep.endpoint + 1;
     const t0 = performance.now();

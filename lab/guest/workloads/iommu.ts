@@ -42,12 +42,20 @@ export async function runIommuUnmap(
     return {
       kind: "error",
       message: "Cannot run iommu-unmap: this VM has no vIOMMU",
-      hint: "add iommu: { mode: static } to the VM and iommu: true to its NIC",
+      // The VM may be `b` of a vhost-pci link, whose NIC must not take `iommu`: the window it
+      // serves through is its frontend's, revoked in the frontend's VM.
+      hint:
+        "Add iommu: { mode: static } to the VM and iommu: true to its NIC; a vhost-pci link's window is the frontend's: run it in the VM of the link's first endpoint",
     };
   }
   const r = await svc.revoke(req.device);
   if (!r.ok) {
-    return { kind: "error", message: r.message, hint: "name a NIC of this VM with iommu: true" };
+    return {
+      kind: "error",
+      message: r.message,
+      hint:
+        "Name a NIC of this VM with iommu: true; a revoked window is mapped again by the NIC's reset (event device-reset)",
+    };
   }
   return {
     kind: "iommu-unmap",
