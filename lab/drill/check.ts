@@ -35,7 +35,18 @@ const RESULT_FIELDS: readonly Field[] = [
   }],
   ["workloads", "map"],
   ["recovery", "list", { subject: "string", atMs: "number" }],
-  ["links", "list", { link: "string" }],
+  ["links", "list", {
+    link: "string",
+    impaired: "boolean",
+    forwardLost: "number",
+    reverseLost: "number",
+    forwardCorrupted: "number",
+    reverseCorrupted: "number",
+    forwardOtherDrops: "number",
+    reverseOtherDrops: "number",
+    forwardFrames: "number",
+    reverseFrames: "number",
+  }],
   ["events", "list", { kind: "string" }],
   ["assertions", "list", { text: "string", verdict: "string", measured: "list" }],
   ["passed", "boolean"],
@@ -61,16 +72,49 @@ function isKind(value: unknown, kind: Kind): boolean {
   }
 }
 
-function expectKind(call: string, what: string, value: unknown, kind: Kind): void {
-  if (!isKind(value, kind)) {
-    throw new TypeError(`${call}: ${what} must be ${EXPECTED[kind]}, got ${typeName(value)}`);
-  }
+/** `what must be …, got …` when `value` is not of `kind`, else null. */
+function kindProblem(what: string, value: unknown, kind: Kind): string | null {
+  return isKind(value, kind) ? null : `${what} must be ${EXPECTED[kind]}, got ${typeName(value)}`;
 }
 
 /**
- * Refuse anything but a drill run's result (what `runDrill` returns, or its `report.json` read
- * back), or the part of one that `fields` names: a `TypeError` naming `call` and the first field
- * that is missing or of the wrong type.
+ * What makes `result` no drill run's result (what `runDrill` returns, or its `report.json` read
+ * back), or the part of one that `fields` names: the first field that is missing or of the wrong
+ * type (`result.steps[0].startedMs must be a number, got undefined`), or null when there is none.
+ *
+ * @example
+ * ```ts
+ * import { drillResultProblem } from "./check.ts";
+ * drillResultProblem({ seed: 1, steps: [null], links: [] }, ["seed", "steps", "links"]);
+ * // "result.steps[0] must be an object, got null"
+ * ```
+ */
+export function drillResultProblem(result: unknown, fields?: readonly string[]): string | null {
+  if (!isKind(result, "map")) {
+    return `result must be a drill result (what runDrill returns), got ${typeName(result)}`;
+  }
+  const r = result as Record<string, unknown>;
+  for (const [name, kind, entry] of RESULT_FIELDS) {
+    if (fields !== undefined && !fields.includes(name)) continue;
+    const problem = kindProblem(`result.${name}`, r[name], kind);
+    if (problem !== null) return problem;
+    if (entry === undefined) continue;
+    for (const [i, item] of (r[name] as unknown[]).entries()) {
+      const what = `result.${name}[${i}]`;
+      const notMap = kindProblem(what, item, "map");
+      if (notMap !== null) return notMap;
+      for (const [key, k] of Object.entries(entry)) {
+        const p = kindProblem(`${what}.${key}`, (item as Record<string, unknown>)[key], k);
+        if (p !== null) return p;
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * Refuse anything but a drill run's result, or the part of one that `fields` names: a
+ * `TypeError` naming `call` and {@linkcode drillResultProblem}'s field.
  *
  * @example
  * ```ts
@@ -87,23 +131,8 @@ export function checkDrillResult(
   result: unknown,
   fields?: readonly string[],
 ): void {
-  if (!isKind(result, "map")) {
-    throw new TypeError(
-      `${call}: result must be a drill result (what runDrill returns), got ${typeName(result)}`,
-    );
-  }
-  const r = result as Record<string, unknown>;
-  for (const [name, kind, entry] of RESULT_FIELDS) {
-    if (fields !== undefined && !fields.includes(name)) continue;
-    expectKind(call, `result.${name}`, r[name], kind);
-    if (entry === undefined) continue;
-    for (const [i, item] of (r[name] as unknown[]).entries()) {
-      expectKind(call, `result.${name}[${i}]`, item, "map");
-      for (const [key, k] of Object.entries(entry)) {
-        expectKind(call, `result.${name}[${i}].${key}`, (item as Record<string, unknown>)[key], k);
-      }
-    }
-  }
+  const problem = drillResultProblem(result, fields);
+  if (problem !== null) throw new TypeError(`${call}: ${problem}`);
 }
 
 /**
@@ -116,5 +145,6 @@ export function checkDrillResult(
  * ```
  */
 export function checkString(call: string, what: string, value: unknown): void {
-  expectKind(call, what, value, "string");
+  const problem = kindProblem(what, value, "string");
+  if (problem !== null) throw new TypeError(`${call}: ${problem}`);
 }

@@ -22,6 +22,7 @@
 
 import { LabError } from "../errors.ts";
 import { compareRuns, type ReplayDifference } from "./report.ts";
+import { drillResultProblem } from "./check.ts";
 import { runDrill, type RunDrillOptions } from "./run.ts";
 import type { DrillResult } from "./types.ts";
 
@@ -102,6 +103,19 @@ export async function replayDrill(
       "drill-invalid",
       "Cannot replay: this is not a drill report (no seed, document, steps or links)",
       "Give the report.json written by `vlab drill run --report DIR`",
+    );
+  }
+  // What the comparison reads, checked before the lab starts: a report changed by hand (a step
+  // that is no step, a seed that is no seed) is refused here, not after the run as a crash.
+  const problem = drillResultProblem(r, ["seed", "steps", "links", "document"]) ??
+    (Number.isInteger(r.seed) && r.seed >= 0 && r.seed <= 0xffff_ffff
+      ? null
+      : `result.seed must be a whole number 0..4294967295, got ${r.seed}`);
+  if (problem !== null) {
+    throw new LabError(
+      "drill-invalid",
+      `Cannot replay: the report's ${problem.replace(/^result\./, "")}`,
+      "Give the report.json written by `vlab drill run --report DIR`, as it was written",
     );
   }
   const result = await runDrill(r.document as Record<string, unknown>, {

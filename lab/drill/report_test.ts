@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { drillChartSpec, renderDrillChart } from "./chart.ts";
 import { compareRuns, jsonReport, junitReport, markdownReport } from "./report.ts";
 import { typeName } from "../api.ts";
+import { replayDrill } from "./mod.ts";
+import { LabError } from "../errors.ts";
 import type { DrillResult } from "./types.ts";
 
 function result(overrides: Partial<DrillResult> = {}): DrillResult {
@@ -260,4 +262,26 @@ Deno.test("the reports and the chart refuse what is no drill result with one Typ
 
 Deno.test("a Markdown report with the chart left out links no chart", () => {
   assert.doesNotMatch(markdownReport(result()), /!\[|undefined/);
+});
+
+Deno.test("a report changed by hand is refused before its replay runs, naming the field", async () => {
+  const step = result().steps[0];
+  const cases: [Partial<DrillResult>, string][] = [
+    [{ steps: [null as never] }, "steps[0] must be an object, got null"],
+    [{ steps: [{ ...step, what: 3 as never }] }, "steps[0].what must be a string, got number"],
+    [
+      { links: [{ link: "a-b" } as never] },
+      "links[0].impaired must be true or false, got undefined",
+    ],
+    [{ seed: -5 }, "seed must be a whole number 0..4294967295, got -5"],
+    [{ seed: 1.5 }, "seed must be a whole number 0..4294967295, got 1.5"],
+  ];
+  for (const [change, message] of cases) {
+    await assert.rejects(replayDrill(JSON.parse(JSON.stringify(result(change)))), (e) => {
+      assert.ok(e instanceof LabError, String(e));
+      assert.equal(e.code, "drill-invalid");
+      assert.equal(e.message, `Cannot replay: the report's ${message}`);
+      return true;
+    });
+  }
 });
