@@ -171,7 +171,8 @@ const KEYPAD: Readonly<Record<string, string>> = {
  * key of its own, named as ink names it when it comes alone: "\r" and "\n" are enter, "\t" tab,
  * "\b" backspace, "\x7f" delete, "\x01".."\x1a" ctrl and a letter ("\x03" is ctrl-c), an upper
  * case letter is shifted. A keypad key in application mode ("Op" for 0 … "Oy" for 9, "OM" enter,
- * "Ok" +, "Om" -) is the main keyboard's key.
+ * "Ok" +, "Om" -) is the main keyboard's key. A character with meta (ESC and it, read together) is
+ * esc, then that character.
  *
  * @example
  * ```ts
@@ -185,6 +186,16 @@ export function splitKeys(input: string, key: KeyPress): KeyEvent[] {
   const named = Object.values(key).some((v) => v === true);
   const keypad = named ? undefined : KEYPAD[input.replace(/^\x1b/, "")];
   if (keypad !== undefined) return [keyOfChar(keypad)];
+  // ESC and a character read together ("\x1b1": esc then 1 typed fast, a paste, `tmux send-keys
+  // Escape 1`) reach us as that character with meta, alt's encoding: the dashboard has no alt
+  // keys, so it is esc, then the character.
+  const { meta, shift: _shift, ...rest } = key as KeyPress & { meta?: boolean };
+  if (
+    meta === true && Array.from(input).length === 1 &&
+    !Object.values(rest).some((v) => v === true)
+  ) {
+    return [{ input: "", key: { escape: true } }, keyOfChar(input)];
+  }
   if (named || input === "" || input.includes("\x1b") || UNNAMED_SEQUENCE.test(input)) {
     return [{ input, key }];
   }

@@ -162,7 +162,6 @@ Deno.test("a named key, or an escape sequence ink has no name for, is one key as
       ["c", { ctrl: true }],
       ["\r", { return: true }],
       ["Q", { shift: true }],
-      ["q", { meta: true } as Record<string, boolean>],
       ["[57~", {}],
       ["[[5~", {}],
       ["Oz", {}],
@@ -240,4 +239,28 @@ Deno.test("the keypad in application mode is the main keyboard's digits, enter, 
   const queues = reduceKeys(INITIAL_UI, "Or", {}, ctx);
   assert.equal(reduceKeys(queues, "OM", {}, ctx).ringOpen, true, "keypad enter opens the ring");
   assert.equal(reduceKeys(INITIAL_UI, "Os", { ctrl: true }, ctx).panel, 0, "a named key is not");
+});
+
+Deno.test("esc and a key read together are esc, then that key", () => {
+  // ink reports "\x1b1" as 1 with meta (alt-1's encoding); the dashboard has no alt keys.
+  const meta = (k: Record<string, boolean>) => k as Record<string, boolean>;
+  assert.deepEqual(splitKeys("1", meta({ meta: true })), [
+    { input: "", key: { escape: true } },
+    { input: "1", key: {} },
+  ]);
+  assert.deepEqual(splitKeys("Q", meta({ meta: true, shift: true })), [
+    { input: "", key: { escape: true } },
+    { input: "Q", key: { shift: true } },
+  ]);
+  assert.deepEqual(splitKeys("", meta({ meta: true, escape: true })), [
+    { input: "", key: { meta: true, escape: true } },
+  ], "esc alone stays esc");
+  assert.deepEqual(splitKeys("", meta({ meta: true, upArrow: true })), [
+    { input: "", key: { meta: true, upArrow: true } },
+  ], "alt and an arrow stays one key");
+  // In the help, esc then 3: the help closes and 3 opens Links (the 3 was swallowed).
+  const help = reduceKeys(INITIAL_UI, "?", {}, ctx);
+  const after = reduceKeys(help, "3", meta({ meta: true }), ctx);
+  assert.equal(after.help, false);
+  assert.equal(after.panel, 2);
 });
