@@ -284,19 +284,30 @@ export function App(props: AppProps) {
   }
   const header = joinEnds(left, right, width);
 
-  // Tab bar.
-  const tabs: Seg[] = [];
-  PANELS.forEach((name, i) => {
-    if (i > 0) tabs.push(seg(" · ", { dim: true }));
-    tabs.push(
-      i === panel
-        ? seg(`[${name}]`, { bold: true, inverse: true, color: "cyan" })
-        : seg(` ${name} `, { dim: true }),
-    );
-  });
+  // Tab bar. Where the names do not fit beside "? help" (below 59 columns), the other panels go
+  // by their keys, so the selected one is never cut: " 1 · [2 Queues] · 3 · 4 · 5".
+  const tabBar = (short: boolean): Seg[] => {
+    const tabs: Seg[] = [];
+    PANELS.forEach((name, i) => {
+      if (i > 0) tabs.push(seg(" · ", { dim: true }));
+      tabs.push(
+        i === panel
+          ? seg(short ? `[${i + 1} ${name}]` : `[${name}]`, {
+            bold: true,
+            inverse: true,
+            color: "cyan",
+          })
+          : seg(short ? ` ${i + 1} ` : ` ${name} `, { dim: true }),
+      );
+    });
+    return tabs;
+  };
+  const helpTab = [seg("? help", { dim: true })];
+  const full = tabBar(false);
+  const tabs = lineWidth(full) + 1 + lineWidth(helpTab) <= width ? full : tabBar(true);
   if (showRing) tabs.push(seg(`  › ring ${ringTitle}`, { color: "cyan" }));
   if (showMacs) tabs.push(seg(`  › MAC table ${selectedSwitch.name}`, { color: "cyan" }));
-  const tabLine = joinEnds(tabs, [seg("? help", { dim: true })], width);
+  const tabLine = joinEnds(tabs, helpTab, width);
 
   // Key hints.
   let hint: Line;

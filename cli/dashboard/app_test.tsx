@@ -413,6 +413,34 @@ Deno.test("page up after paging past the ring's end moves up from its last page"
   app.unmount();
 });
 
+Deno.test("below 59 columns the tab bar names the selected panel and numbers the others", async () => {
+  for (const [columns, rows] of [[40, 10], [58, 12]] as const) {
+    const app = renderApp(fixtureData("pair"), { columns, rows });
+    const frame = await press(app, ["5"], (f) => f.includes("[5 IOMMU]"), "the IOMMU tab");
+    assertFits(frame, columns, rows);
+    lineWith(frame, " 1 ", " 2 ", " 3 ", " 4 ", "[5 IOMMU]", "? help");
+    app.unmount();
+  }
+  const wide = renderApp(fixtureData("pair"), { columns: 59, rows: 12 });
+  lineWith(wide.frame(), "[Overview]", " Queues ", " IOMMU ", "? help");
+  wide.unmount();
+});
+
+Deno.test("the ring view at 40x10 keeps rows to scroll, the index summary goes", async () => {
+  const ring = loadFixture<RingView>("ring_split");
+  const app = renderApp(fixtureData("pair", ring), { columns: 40, rows: 10 });
+  // Rows without the address column (below 80): "#", len, flags.
+  const rowsOf = (f: string) =>
+    f.split("\n").flatMap((l) => /^ +(\d+) +\d+ [A-Z-]/.exec(l)?.slice(1).map(Number) ?? []);
+  let frame = await press(app, ["2", KEY.down, KEY.enter], (f) => rowsOf(f).length > 0, "rows");
+  assertFits(frame, 40, 10);
+  assert.equal(rowsOf(frame).length, 4, frame);
+  assert.ok(rowsOf(frame).includes(40), `the device's slot 40 is shown:\n${frame}`);
+  frame = await press(app, [KEY.pageDown], (f) => rowsOf(f)[0] !== rowsOf(frame)[0], "a page");
+  assert.equal(rowsOf(frame).length, 4, frame);
+  app.unmount();
+});
+
 Deno.test("p shows the paused marker and reports the pause", async () => {
   const app = renderApp(fixtureData("pair"));
   const frame = await press(app, ["p"], (f) => f.includes("[PAUSED]"), "[PAUSED]");

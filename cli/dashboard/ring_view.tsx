@@ -19,6 +19,9 @@ import type { RingView } from "../../lab/snapshot_types.ts";
 import { cell, formatHex } from "./format.ts";
 import { type Color, type Line, Lines, type Seg, seg, wrapWords } from "./lines.tsx";
 
+/** Table rows the ring view keeps before its index summary, event fields and legend. */
+const MIN_ROWS = 4;
+
 /** The color of each descriptor owner. */
 export const OWNER_COLORS: Readonly<Record<string, Color>> = {
   driver: "yellow",
@@ -135,10 +138,12 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
     return { lines: out, start: 0, rows: 0 };
   }
   const m = ring.size;
+  // The index summary and the event-suppression fields: shown while the table keeps its rows.
+  const summary: Line[] = [];
   if (split && ring.availIdx !== null && ring.usedIdx !== null) {
     const waiting = (ring.availIdx - ring.deviceNextAvail) & 0xffff;
     const inFlight = (ring.deviceNextAvail - ring.usedIdx) & 0xffff;
-    out.push(
+    summary.push(
       ...wrapWords([
         seg(`avail.idx ${ring.availIdx} → slot ${ring.availIdx % m}`, { color: "yellow" }),
         seg("·"),
@@ -153,7 +158,7 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
     );
   } else {
     const w = (b: boolean | null) => (b === null ? "?" : b ? "1" : "0");
-    out.push(
+    summary.push(
       ...wrapWords([
         seg(`device next avail slot ${ring.deviceNextAvail} (wrap ${w(ring.availWrapCounter)})`, {
           color: "magenta",
@@ -166,8 +171,9 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
     );
   }
   const events = Object.entries(ring.events);
+  const eventLines: Line[] = [];
   if (events.length > 0) {
-    out.push(
+    eventLines.push(
       ...wrapWords(events.map(([k, v]) => seg(`${k} ${v}`)), width, { first: "events: " }),
     );
   }
@@ -186,7 +192,7 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
     : "";
   const tableW = left.length + right.length;
   const room = Math.max(0, width - tableW - 1);
-  out.push([seg(left + right + " " + cell("index", room), { dim: true, bold: true })]);
+  const header: Line = [seg(left + right + " " + cell("index", room), { dim: true, bold: true })];
 
   const legend = split
     ? "owner: driver = made available, not taken · device = taken, in flight · free. " +
@@ -201,8 +207,21 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
     width,
   ).slice(0, width >= 120 ? 2 : 3);
 
-  const rowsRoom = Math.max(1, props.height - out.length - legendLines.length);
+  // The title, the table's header and a few rows come first; then, while they leave that many
+  // rows, the index summary, the event-suppression fields and the legend, in that order (at 40×10
+  // the summary alone took every line and no row was left to scroll).
   const total = ring.descriptors.length;
+  const minRows = Math.min(MIN_ROWS, total);
+  let free = props.height - out.length - 1 - minRows;
+  const fits = (lines: Line[]): Line[] => {
+    if (lines.length > free) return [];
+    free -= lines.length;
+    return lines;
+  };
+  out.push(...fits(summary), ...fits(eventLines));
+  const legendShown = legendLines.slice(0, Math.max(0, free));
+  out.push(header);
+  const rowsRoom = Math.max(1, props.height - out.length - legendShown.length);
   const marks = ringMarkers(ring);
   const waiting = waitingSlots(ring);
   const follow = followRow(ring, rowsRoom);
@@ -237,8 +256,8 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
     }
     out.push(row);
   }
-  while (out.length < props.height - legendLines.length) out.push([]);
-  out.push(...legendLines);
+  while (out.length < props.height - legendShown.length) out.push([]);
+  out.push(...legendShown);
   return { lines: out.slice(0, props.height), start, rows: rowsRoom };
 }
 
