@@ -59,14 +59,15 @@ export function vsockCommand() {
         });
       }
       const dir = record.socket.slice(0, record.socket.lastIndexOf("/"));
-      await bridge(`${dir}/${vm}/${VSOCK_SOCKET}`, vm, port);
+      await bridge(`${dir}/${vm}/${VSOCK_SOCKET}`, vm, port, found.state);
     });
 }
 
-async function bridge(path: string, vm: string, port: number): Promise<void> {
+async function bridge(path: string, vm: string, port: number, state: string): Promise<void> {
   // The CONNECT/OK exchange is the scripting API's (`VmHandle.vsockConnect`); its LabErrors
-  // (`control-error`, `workload-failed` for refused) become this command's errors at the edge.
-  const conn = await vsockConnect(path, { vm, port });
+  // (`control-error`, `workload-failed` for refused or a VM not running) become this command's
+  // errors at the edge.
+  const conn = await vsockConnect(path, { vm, port, state });
   try {
     const down = (async () => {
       const buf = new Uint8Array(64 * 1024);

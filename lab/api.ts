@@ -443,7 +443,11 @@ function handleOf(running: RegisteredLab): LabHandle {
           `vsockConnect: port must be a number, got ${typeName(port)}`,
         );
         refuseStopped(lab, `connect to vsock port ${port} of VM ${quote(name)}`);
-        return await vsockConnect(lab.vsockSocket(name), { vm: name, port });
+        return await vsockConnect(lab.vsockSocket(name), {
+          vm: name,
+          port,
+          state: lab.vmState(name),
+        });
       },
     };
   };

@@ -16,10 +16,42 @@ import { quote } from "./topology/quote.ts";
 const MAX_ANSWER = 32;
 
 /**
+ * Why the host cannot connect to a vsock port of VM `vm` in state `state` (a `VmState`: its
+ * guest is not running, so nothing it listened on is there), or null when it is `running`.
+ * A crashed VM reboots with a fresh guest: a connect meanwhile read as "refused" (or as a socket
+ * that cannot be opened), as if nothing had ever listened.
+ *
+ * @example
+ * ```ts
+ * import { vmNotServing } from "./vsock_connect.ts";
+ * vmNotServing("a", 7, "restarting")?.message; // "Cannot connect to vsock port 7 of VM \"a\": it crashed and is rebooting"
+ * vmNotServing("a", 7, "running"); // null
+ * ```
+ */
+export function vmNotServing(vm: string, port: number, state: string): LabError | null {
+  if (state === "running") return null;
+  const at = `Cannot connect to vsock port ${port} of VM ${quote(vm)}`;
+  if (state === "restarting") {
+    return new LabError(
+      "workload-failed",
+      `${at}: it crashed and is rebooting`,
+      "Wait until `vlab status` shows it running, then start its listener again (the rebooted " +
+        "guest runs none of the old workloads)",
+    );
+  }
+  return new LabError(
+    "workload-failed",
+    `${at}: it is ${state}`,
+    "See `vlab status` and the event log",
+  );
+}
+
+/**
  * Open a stream from the host (CID 2) to `port` of the guest behind `socketPath` (`null`: the VM
- * has no vsock device). Throws a `LabError` with the codes `vlab vsock` uses: `unknown-vm` (no
- * vsock device), `control-error` (the socket cannot be opened), `workload-failed` (refused:
- * nothing listens on the port); a `RangeError` for a port that is not a u32.
+ * has no vsock device), whose VM is in `state` (a `VmState`; not given: not checked). Throws a
+ * `LabError` with the codes `vlab vsock` uses: `unknown-vm` (no vsock device), `control-error`
+ * (the socket cannot be opened), `workload-failed` (refused: nothing listens on the port; or the
+ * VM is not running, see `vmNotServing`); a `RangeError` for a port that is not a u32.
  *
  * @example
  * ```ts ignore
@@ -30,7 +62,7 @@ const MAX_ANSWER = 32;
  */
 export async function vsockConnect(
   socketPath: string | null,
-  o: { vm: string; port: number },
+  o: { vm: string; port: number; state?: string },
 ): Promise<Deno.UnixConn> {
   const { vm, port } = o;
   if (!Number.isInteger(port) || port < 0 || port > 0xffffffff) {
@@ -44,6 +76,8 @@ export async function vsockConnect(
       "Give it `vsock: { cid: N }` in the topology",
     );
   }
+  const down = o.state === undefined ? null : vmNotServing(vm, port, o.state);
+  if (down !== null) throw down;
   let conn: Deno.UnixConn;
   try {
     conn = await Deno.connect({ transport: "unix", path: socketPath });
