@@ -10,6 +10,7 @@
 import type { Decision, DrillResult, LinkOutcome } from "./types.ts";
 import { recoveryFigures } from "./scope.ts";
 import { checkDrillResult } from "./check.ts";
+import { escapeControl } from "../topology/quote.ts";
 import { typeName } from "../api.ts";
 
 /** Format version of the JSON report. */
@@ -31,6 +32,19 @@ export function jsonReport(result: DrillResult): string {
 }
 
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+
+/**
+ * Text from outside (a file's path) as a Markdown code span on one line: control characters
+ * escaped (an escape sequence in a path would reach the terminal of whoever prints the report,
+ * a line break would end the list item), fenced with more backticks than it holds in a row.
+ */
+function codeSpan(text: string): string {
+  const safe = escapeControl(text);
+  const longest = Math.max(0, ...(safe.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = "`".repeat(longest + 1);
+  const pad = longest > 0 ? " " : "";
+  return `${fence}${pad}${safe}${pad}${fence}`;
+}
 
 /**
  * The Markdown report; `chart` is the file name of the chart to link, if one was drawn (null or
@@ -55,7 +69,7 @@ export function markdownReport(result: DrillResult, chart: string | null = null)
   const lines = [
     `# Drill ${result.name}: ${result.passed ? "PASS" : "FAIL"}`,
     "",
-    `- source: \`${result.source}\``,
+    `- source: ${codeSpan(result.source)}`,
     `- seed: ${result.seed} (replay: \`vlab drill replay report.json\`, or run again with --seed ${result.seed})`,
     `- started: ${result.startedAt}, ran ${(result.durationMs / 1000).toFixed(2)} s`,
     `- assertions: ${passed} of ${result.assertions.length} hold`,

@@ -285,3 +285,11 @@ Deno.test("a report changed by hand is refused before its replay runs, naming th
     });
   }
 });
+
+Deno.test("the Markdown report shows a drill file's path on its line, with no escape sequence", () => {
+  const md = markdownReport(result({ source: "we`ird\x1b[31m\nname.yaml" }));
+  const line = md.split("\n").find((l) => l.startsWith("- source:"));
+  assert.equal(line, "- source: `` we`ird\\x1b[31m\\nname.yaml ``");
+  assert.doesNotMatch(md, /\x1b/);
+  assert.match(markdownReport(result()), /^- source: `drills\/flap.yaml`$/m);
+});
