@@ -357,7 +357,7 @@ export async function runVsockSink(
 /** Why a sink's stream did not end with the sender's SHUTDOWN, in words. */
 function sinkEndedWhy(reason: string | null): string {
   if (reason === "aborted") return "stopped first (-t or Ctrl-C)";
-  if (reason === "reset") return "the sender's side reset it";
+  if (reason === "reset") return "reset (by the sender, a vsock link going down or a partition)";
   if (reason === "transport-reset") return "this VM's vsock transport was reset";
   return reason ?? "still open";
 }
