@@ -120,13 +120,17 @@ async function loadOrThrow(source: string | Record<string, unknown>): Promise<Dr
     : await drillFromObject(source);
   if (r.ok) return r.value;
   // As loadTopology's: the message is the first problem where it is, the hint its own hint;
-  // `details` has every problem.
+  // `details` has every problem. The problem's place names the drill (`d.yaml:3:5: …`,
+  // `<object>: …`, `Cannot read drill file "d.yaml": …`), so it is not named again in front
+  // (`Cannot run drill <object>: <object>: …`); a problem in another file (the drill's topology
+  // file) says which drill it is for.
   const lines = formatDrillIssues(r.error).split("\n");
-  const name = typeof source === "string" ? quote(source) : "<object>";
+  const file = typeof source === "string" ? source : "<object>";
   const more = r.error.length - 1;
+  const lead = r.error[0].file === file ? "" : `Cannot run drill ${quote(file)}: `;
   throw new LabError(
     "drill-invalid",
-    `Cannot run drill ${name}: ${lines[0]}${
+    `${lead}${lines[0]}${
       more > 0 ? ` (and ${more} more problem${more === 1 ? "" : "s"} in details)` : ""
     }`,
     r.error[0].hint ?? "Fix it and run again; docs/drills.md describes the format",
@@ -182,8 +186,9 @@ export const SETTLE_MS = 4000;
  * the timeline, waits for the workloads, evaluates the assertions and stops the lab. Resolves
  * with the result (verdicts, measured values, decisions, recovery times, link counters) once
  * the lab has stopped; `result.passed` is the verdict. Throws a `LabError` with code
- * `drill-invalid` (every problem as `file:line:col: message` in `details`) when the drill does
- * not validate, before any lab starts.
+ * `drill-invalid` (every problem as `file:line:col: message` in `details`; the first one is the
+ * message) when the drill does not validate, before any lab starts; a source that is neither a
+ * path nor an object, or an option of the wrong type, is a `TypeError` (`RangeError`).
  *
  * @param source a drill file path, or a drill object
  * @param options seed override, progress callback, abort signal
@@ -205,6 +210,14 @@ export async function runDrill(
   options: RunDrillOptions = {},
 ): Promise<DrillResult> {
   // Checked before anything starts: a bad option found once the lab ran left it running.
+  if (
+    typeof source !== "string" &&
+    (typeof source !== "object" || source === null || Array.isArray(source))
+  ) {
+    throw new TypeError(
+      `runDrill: source must be a drill file's path or a drill object, got ${typeName(source)}`,
+    );
+  }
   checkRunOptions(options);
   const drill = await loadOrThrow(source);
   const seed = options.seed ?? drill.seed;

@@ -119,7 +119,8 @@ Deno.test({
       // itself as the hint), as loadTopology's errors are.
       assert.equal(
         e.message,
-        'Cannot run drill <object>: <object>: Unknown link "a-z" (and 1 more problem in details)',
+        // The place names the drill: it was "Cannot run drill <object>: <object>: …".
+        '<object>: Unknown link "a-z" (and 1 more problem in details)',
       );
       assert.doesNotMatch(e.hint, /Unknown link/);
       assert.deepEqual(e.details.filter((l) => !l.startsWith("  hint")), [
@@ -148,6 +149,42 @@ Deno.test("runDrill refuses options of the wrong type before any lab starts, nam
   ];
   for (const [options, message] of cases) {
     await assert.rejects(runDrill(drill, options as RunDrillOptions), message);
+  }
+  // A source that is neither a path nor an object is the script's mistake, not a drill problem.
+  for (const source of [null, undefined, 5, ["drills/link-flap.yaml"]]) {
+    await assert.rejects(
+      runDrill(source as never),
+      /^TypeError: runDrill: source must be a drill file's path or a drill object, got (null|undefined|number|an array)$/,
+    );
+  }
+});
+
+Deno.test("runDrill's message names a drill once: a file that cannot be read, a problem in it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const missing = `${dir}/nope.yaml`;
+    await assert.rejects(runDrill(missing), (e) => {
+      assert.ok(e instanceof LabError);
+      assert.equal(e.message, `Cannot read drill file "${missing}": no such file`);
+      return true;
+    });
+    const bad = `${dir}/d.yaml`;
+    await Deno.writeTextFile(bad, "topology: pair\ntimeline: [{ wiat: 1s }]\n");
+    await assert.rejects(runDrill(bad), (e) => {
+      assert.ok(e instanceof LabError);
+      assert.match(e.message, new RegExp(`^${bad}:2:14: Unknown step kind "wiat"`));
+      return true;
+    });
+    // A problem in the drill's topology file says which drill it is for.
+    await Deno.writeTextFile(bad, "topology: ./t.yaml\ntimeline: []\n");
+    await Deno.writeTextFile(`${dir}/t.yaml`, "name: t\nvms: { a: { lyout: x } }\n");
+    await assert.rejects(runDrill(bad), (e) => {
+      assert.ok(e instanceof LabError);
+      assert.match(e.message, new RegExp(`^Cannot run drill "${bad}": ${dir}/t.yaml:2:`));
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
