@@ -64,6 +64,34 @@ const FAULT_REASONS = ["unknown", "domain", "mapping"];
 
 /** How long `prepare` waits for the device to complete its requests. */
 const PREPARE_TIMEOUT_MS = 5000;
+/**
+ * How long `prepare`, `iommu-unmap` and a reset wait for an answer before they kick the
+ * requestq again: a kick that was lost (`vlab fault lost-kick VM iommu0 requestq`) delays the
+ * request by this much per lost kick instead of until the device worker wakes by itself.
+ */
+const RENOTIFY_MS = 10;
+
+/**
+ * Kick queue `q` of the virtio-iommu device and ring its worker's doorbell (`ring`), unless an
+ * armed lost-kick fault swallowed the kick: then the device hears nothing, as after a lost
+ * notification. True when the kick went through.
+ *
+ * @example
+ * ```ts
+ * import { notifyIommu } from "./iommu.ts";
+ * import { dropNotifications, regFileWords } from "../../../devices/virtio/mmio.ts";
+ * const regs = new Int32Array(new SharedArrayBuffer(regFileWords(2) * 4));
+ * let rung = 0;
+ * dropNotifications(regs, 0, { kicks: 1, interrupts: 0 });
+ * notifyIommu(regs, 0, () => rung++); // false: swallowed, rung === 0
+ * notifyIommu(regs, 0, () => rung++); // true, rung === 1
+ * ```
+ */
+export function notifyIommu(regs: Int32Array, q: number, ring: () => void): boolean {
+  if (kickQueue(regs, q) <= 0) return false;
+  ring();
+  return true;
+}
 
 const IDLE: GuestKindInstance = {
   pump: () => false,
@@ -118,10 +146,7 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
   counters[IommuDriverCounter.lastFaultIova] = -1;
   const { regs } = ctl;
   const { bells, deviceThread, post } = ctx;
-  const kick = (q: number) => {
-    kickQueue(regs, q);
-    ringDoorbell(bells, deviceThread);
-  };
+  const kick = (q: number) => notifyIommu(regs, q, () => ringDoorbell(bells, deviceThread));
   if (driver.fillEvents()) kick(EVENTQ);
   // Tokens a `prepare` waits for, and the statuses that came back.
   const awaited = new Map<number, number | null>();
@@ -173,6 +198,14 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
   // during the UNMAP's handshake, before the UNMAP completes.
   const revoking = new Map<number, Promise<unknown>>();
 
+  /** Kick the requestq again when the last kick (at `kicked`) went unanswered for RENOTIFY_MS. */
+  const renotify = (kicked: number): number => {
+    const now = performance.now();
+    if (now - kicked < RENOTIFY_MS) return kicked;
+    kick(REQUESTQ);
+    return now;
+  };
+
   /** Publish staged requests and wait (bounded) for their statuses (null: no answer in time). */
   const complete = async (tokens: number[]): Promise<(number | null)[]> => {
     for (const t of tokens) awaited.set(t, null);
@@ -180,10 +213,13 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
     kick(REQUESTQ);
     const deadline = performance.now() + PREPARE_TIMEOUT_MS;
     const open = () => tokens.some((t) => awaited.get(t) === null);
+    let kicked = performance.now();
     // Bounded by the deadline: the device worker answers in time or the caller hears null.
     while (open() && performance.now() < deadline) {
       collect();
-      if (open()) await new Promise((r) => setTimeout(r, 1));
+      if (!open()) break;
+      await new Promise((r) => setTimeout(r, 1));
+      kicked = renotify(kicked);
     }
     const statuses = tokens.map((t) => awaited.get(t) ?? null);
     for (const t of tokens) awaited.delete(t);
@@ -195,10 +231,13 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
     if (driver.inFlight === 0) return;
     publish();
     const deadline = performance.now() + PREPARE_TIMEOUT_MS;
+    let kicked = performance.now();
     // Bounded by the deadline: the device worker answers in time or the caller goes on.
     while (driver.inFlight > 0 && performance.now() < deadline) {
       collect();
-      if (driver.inFlight > 0) await new Promise((r) => setTimeout(r, 1));
+      if (driver.inFlight === 0) break;
+      await new Promise((r) => setTimeout(r, 1));
+      kicked = renotify(kicked);
     }
   };
 
