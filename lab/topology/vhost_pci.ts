@@ -100,15 +100,20 @@ export function vhostPciWarnings(
   t.links.forEach((link, index) => {
     const [a, b] = link.endpoints;
     if (link.kind !== "vhost-pci" || a.kind !== "nic" || b.kind !== "nic") return;
-    const nic = byVm.get(a.vm)?.nics.find((n) => n.name === a.nic);
+    const vm = byVm.get(a.vm);
+    const nic = vm?.nics.find((n) => n.name === a.nic);
     if (nic === undefined || nic.iommu) return;
+    // A VM that has a vIOMMU needs only its NIC behind it (a second vIOMMU is no key).
+    const mode = vm?.iommu?.mode;
     out.push({
       link: link.name,
       index,
       message: `Vhost-pci link ${quote(link.name)}: NIC ${
         quote(`${a.vm}:${a.nic}`)
       } has no iommu: true, so VM ${quote(b.vm)} sees all of VM ${quote(a.vm)}'s memory`,
-      hint: `give VM ${a.vm} iommu: { mode: static } and its NIC ${a.nic} iommu: true`,
+      hint: mode === undefined
+        ? `give VM ${a.vm} iommu: { mode: static } and its NIC ${a.nic} iommu: true`
+        : `give NIC ${a.nic} of VM ${a.vm} iommu: true (behind its vIOMMU, mode ${mode})`,
     });
   });
   return out;

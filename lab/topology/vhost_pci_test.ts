@@ -84,6 +84,23 @@ Deno.test("vlab validate warns when the frontend NIC is not behind a vIOMMU (b s
   assert.deepEqual(topologyWarnings(shipped, s.value), [], "the shipped one is behind the vIOMMU");
 });
 
+Deno.test("the vhost-pci-no-iommu hint asks for what is missing: a vIOMMU only when the VM has none", () => {
+  const links = "links:\n  - kind: vhost-pci\n    endpoints: [a:eth0, b:eth0]\n";
+  const hint = (yaml: string) => {
+    const t = parseTopology(yaml, "t.yaml");
+    assert.ok(t.ok);
+    const w = topologyWarnings(yaml, t.value).find((x) => x.code === "vhost-pci-no-iommu");
+    assert.ok(w !== undefined);
+    return w.hint;
+  };
+  // VM a has a vIOMMU (lazy here), only its NIC is not behind it: adding a second one is wrong.
+  const withIommu = BASE.replace("mode: static", "mode: lazy").replace(", iommu: true", "") + links;
+  assert.equal(hint(withIommu), "give NIC eth0 of VM a iommu: true (behind its vIOMMU, mode lazy)");
+  const without = BASE.replace("    iommu: { mode: static }\n", "").replace(", iommu: true", "") +
+    links;
+  assert.equal(hint(without), "give VM a iommu: { mode: static } and its NIC eth0 iommu: true");
+});
+
 Deno.test("the plan of a vhost-pci link: no ring, b's slot serves a's NIC, b is an IOTLB consumer of a", () => {
   const t = parseTopology(
     BASE + "links: [{ kind: vhost-pci, endpoints: [a:eth0, b:eth0] }]\n",
