@@ -11,6 +11,7 @@
 import type * as vegaLite from "vega-lite";
 import { renderVegaLiteSvg } from "../chart_svg.ts";
 import type { RingsBenchReport } from "./types.ts";
+import { checkRingsReport } from "./report.ts";
 
 /** The chart's title. */
 export const RINGS_CHART_TITLE = "vlab bench rings: ns per request vs batch size";
@@ -41,6 +42,7 @@ interface ChartPoint {
  * ```
  */
 export function ringsChartSpec(report: RingsBenchReport): vegaLite.TopLevelSpec {
+  checkRingsReport("ringsChartSpec", report);
   const modes = new Set(report.results.map((row) => row.mode));
   // With --vs-c, the C ring's figures are one more line per layout ("C split", "C packed").
   const series = report.results.flatMap((row) => [
@@ -153,5 +155,6 @@ export function ringsChartSpec(report: RingsBenchReport): vegaLite.TopLevelSpec 
  * ```
  */
 export async function renderRingsChart(report: RingsBenchReport): Promise<string> {
+  checkRingsReport("renderRingsChart", report);
   return await renderVegaLiteSvg(ringsChartSpec(report));
 }

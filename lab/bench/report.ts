@@ -15,6 +15,7 @@ import {
   RUN_DEADLINE_MS,
   type Spread,
 } from "./types.ts";
+import { typeName } from "../api.ts";
 
 const LAYOUT_ORDER: readonly RingLayout[] = ["split", "packed"];
 const MODE_ORDER: readonly RingMode[] = ["poll", "notify"];
@@ -47,6 +48,7 @@ const NO_VALUE = "–";
  * ```
  */
 export function formatRingsTable(report: RingsBenchReport): string {
+  checkRingsReport("formatRingsTable", report);
   const lines = [...headerLines(report)];
   const modes = present(MODE_ORDER, report.results.map((row) => row.mode));
   if (modes.length === 0) {
@@ -271,4 +273,39 @@ function inUnit(ns: number, unit: Unit): string {
 /** The members of `order` that occur in `values`, in `order`'s order. */
 function present<T>(order: readonly T[], values: readonly T[]): T[] {
   return order.filter((item) => values.includes(item));
+}
+
+/**
+ * Refuse anything but a rings report (what `runRingsBench` returns, or its JSON read back): a
+ * `TypeError` naming `call` and the first part that is missing, as the drill report helpers
+ * refuse what is no drill result (a failure deep inside named no argument).
+ *
+ * @example
+ * ```ts
+ * import { checkRingsReport } from "./report.ts";
+ * try {
+ *   checkRingsReport("formatRingsTable", null);
+ * } catch (e) {
+ *   String(e); // "TypeError: formatRingsTable: report must be a rings report (what runRingsBench returns), got null"
+ * }
+ * ```
+ */
+export function checkRingsReport(call: string, report: unknown): void {
+  const isMap = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
+  const fail = (what: string, expected: string, v: unknown): never => {
+    throw new TypeError(`${call}: ${what} must be ${expected}, got ${typeName(v)}`);
+  };
+  if (!isMap(report)) fail("report", "a rings report (what runRingsBench returns)", report);
+  const r = report as Record<string, unknown>;
+  if (!isMap(r.options)) fail("report.options", "an object", r.options);
+  if (!isMap(r.environment)) fail("report.environment", "an object", r.environment);
+  if (!Array.isArray(r.results)) fail("report.results", "an array", r.results);
+  for (const [i, row] of (r.results as unknown[]).entries()) {
+    if (!isMap(row)) fail(`report.results[${i}]`, "an object", row);
+    const x = row as Record<string, unknown>;
+    if (typeof x.batch !== "number") fail(`report.results[${i}].batch`, "a number", x.batch);
+    if (!isMap(x.nsPerRequest)) {
+      fail(`report.results[${i}].nsPerRequest`, "an object", x.nsPerRequest);
+    }
+  }
 }

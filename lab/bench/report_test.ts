@@ -297,3 +297,34 @@ Deno.test("--vs-c says in one line why the C ring was not measured", () => {
     "C ring: not measured: no C compiler: `cc` is not on PATH (install gcc, or name one in CC)",
   );
 });
+
+Deno.test("the table and the chart refuse what is no rings report with one TypeError naming it", async () => {
+  const { renderRingsChart, ringsChartSpec } = await import("./chart.ts");
+  const cases: [unknown, string][] = [
+    [null, "report must be a rings report (what runRingsBench returns), got null"],
+    [{ options: {}, environment: {} }, "report.results must be an array, got undefined"],
+    [
+      { options: {}, environment: {}, results: [null] },
+      "report.results[0] must be an object, got null",
+    ],
+  ];
+  for (const [report, message] of cases) {
+    for (
+      const [name, call] of [
+        ["formatRingsTable", formatRingsTable],
+        ["ringsChartSpec", ringsChartSpec],
+      ] as const
+    ) {
+      assert.throws(() => call(report as never), (e) => {
+        assert.ok(e instanceof TypeError, String(e));
+        assert.equal(e.message, `${name}: ${message}`);
+        return true;
+      });
+    }
+    await assert.rejects(renderRingsChart(report as never), (e) => {
+      assert.ok(e instanceof TypeError, String(e));
+      assert.equal(e.message, `renderRingsChart: ${message}`);
+      return true;
+    });
+  }
+});
