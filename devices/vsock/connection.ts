@@ -98,6 +98,12 @@ export interface ConnectionOptions {
 export const DEFAULT_BUF_ALLOC = 256 * 1024;
 
 /**
+ * How long a REQUEST waits for its RESPONSE (and a close for the final RST) by default, ms:
+ * Linux's `VSOCK_DEFAULT_CONNECT_TIMEOUT` (2 s).
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 2000;
+
+/**
  * A stream connection.
  *
  * @example
@@ -177,7 +183,7 @@ export class Connection {
     this.updateBelow = Math.max(VSOCK_MAX_PAYLOAD, this.bufAlloc / 2);
     this.emit = o.emit;
     this.now = o.now ?? null;
-    this.timeoutMs = o.timeoutMs ?? 2000;
+    this.timeoutMs = o.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.onStall = o.onStall ?? null;
     this.unknownPeer = o.unknownPeer ?? false;
   }

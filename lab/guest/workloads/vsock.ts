@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { Connection } from "../../../devices/vsock/connection.ts";
+import { type Connection, DEFAULT_CONNECT_TIMEOUT_MS } from "../../../devices/vsock/connection.ts";
 import { VsockShutdown } from "../../../devices/vsock/header.ts";
 import { VSOCK_MAX_CONNECTIONS, VsockCid } from "../../../devices/vsock/config.ts";
 import {
@@ -211,8 +211,20 @@ function connectError(
       hint: `The lab's vsock CIDs: ${known.join(", ")}; \`vlab status\` shows each VM's`,
     };
   }
-  const why = conn.closeReason === null ? "timed out" : endedWhy(conn, false);
   const vm = cids?.get(req.cid);
+  if (conn.closeReason === null || conn.closeReason === "timeout") {
+    // Nothing answered the REQUEST in time: every refusal in the lab is an RST at once, so what
+    // is left is a round trip longer than the timeout (a vsock link's delay).
+    const s = DEFAULT_CONNECT_TIMEOUT_MS / 1000;
+    return {
+      kind: "error",
+      message: `${at}: timed out (no answer within ${s} s)`,
+      hint: `The round trip outlasted the ${s} s connect timeout (Linux's default): a vsock ` +
+        `link's delay of ${s / 2} s or more each way does that; see its impairment with ` +
+        "`vlab status` and lower it with `vlab link NAME set delay=…`",
+    };
+  }
+  const why = endedWhy(conn, false);
   let hint: string;
   if (req.cid === VsockCid.HOST) {
     hint = `The host is CID 2: listen on this VM's vsock.sock_${req.port} first (for example ` +

@@ -404,3 +404,29 @@ Deno.test("a vsock-send to a CID no VM has says so and lists the lab's CIDs; a k
     clear();
   }
 });
+
+Deno.test("a vsock-send whose REQUEST nobody answers in time says it timed out and points at the link's delay", async () => {
+  const { opts, clear } = realTimeOptions();
+  // A peer behind a long delay: nothing comes back before the table's deadline.
+  const a = new VsockSockets({
+    cid: 3,
+    sink: { send: () => true },
+    now: () => performance.now(),
+    timeoutMs: 50,
+  });
+  const ticker = setInterval(() => a.tick(), 10);
+  try {
+    const r = await runVsockSend(
+      { sockets: a, wake: () => {}, labCids: new Map([[3, "a"], [4, "b"]]) },
+      { cid: 4, port: 6001, bytes: 1, chunk: 1 },
+      opts,
+    );
+    assert.equal(r.kind, "error", JSON.stringify(r));
+    const e = r as { message: string; hint: string };
+    assert.equal(e.message, "Cannot connect to vsock 4:6001: timed out (no answer within 2 s)");
+    assert.match(e.hint, /connect timeout .*delay of 1 s or more each way/);
+  } finally {
+    clearInterval(ticker);
+    clear();
+  }
+});
