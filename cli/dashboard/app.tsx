@@ -66,6 +66,12 @@ export interface DashboardData {
    * could not be read is a view with a note.
    */
   readonly macs?: MacView | null;
+  /**
+   * How long the lab has left a snapshot request unanswered, ms, once that is long enough to say
+   * ("[no answer for 3s]" in the header: the numbers shown are that old); null or absent
+   * otherwise.
+   */
+  readonly waitingMs?: number | null;
 }
 
 /** Props of `<App>`. */
@@ -276,8 +282,17 @@ export function App(props: AppProps) {
     left.push(seg("connecting…", { dim: true }));
   }
   const right: Seg[] = [];
+  const waitingMs = props.data.waitingMs ?? null;
   if (paused) right.push(seg("[PAUSED]", { color: "yellow", bold: true, inverse: true }));
-  else if (snapshot !== null && width >= 100) {
+  else if (waitingMs !== null && error === null) {
+    right.push(
+      seg(`[no answer for ${formatDuration(Math.max(1, Math.floor(waitingMs / 1000)))}]`, {
+        color: "yellow",
+        bold: true,
+        inverse: true,
+      }),
+    );
+  } else if (snapshot !== null && width >= 100) {
     right.push(
       seg(`at ${formatClock(new Date(snapshot.takenAt).toISOString())} UTC`, { dim: true }),
     );

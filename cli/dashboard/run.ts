@@ -67,6 +67,12 @@ export interface DashboardOptions {
   altScreen?: boolean;
   /** Ends the dashboard ("detach") when aborted: the lab stopped by itself, or SIGTERM. */
   signal?: AbortSignal;
+  /**
+   * After how long an unanswered snapshot request is shown in the header ("[no answer for 3s]"),
+   * ms (default 1000): a lab that hangs (stopped with SIGSTOP, under a debugger) never fails the
+   * request, and its last numbers would stay on screen as if they were current.
+   */
+  staleAfterMs?: number;
 }
 
 const ENTER_ALT_SCREEN = "\x1b[?1049h";
@@ -123,13 +129,23 @@ export function runDashboard(opts: DashboardOptions): Promise<DashboardExit> {
   let error: string | null = null;
   let paused = false;
   let polling = false;
+  let pollStarted = 0;
+  let waitingMs: number | null = null;
   let done = false;
   let lingerTimer: ReturnType<typeof setTimeout> | undefined;
   let resolveExit: (r: DashboardExit) => void = () => {};
   const exited = new Promise<DashboardExit>((resolve) => (resolveExit = resolve));
 
   const element = () => {
-    const data: DashboardData = { snapshot: current, rates, history, ring, error, macs };
+    const data: DashboardData = {
+      snapshot: current,
+      rates,
+      history,
+      ring,
+      error,
+      macs,
+      waitingMs,
+    };
     return createElement(App, {
       data,
       foreground: opts.foreground,
@@ -252,11 +268,26 @@ export function runDashboard(opts: DashboardOptions): Promise<DashboardExit> {
   }
 
   async function tick(): Promise<void> {
-    if (paused || polling || done || error !== null) return;
+    if (paused || done || error !== null) return;
+    if (polling) {
+      // The request of an earlier tick is still out: say so once it has waited long enough, in
+      // whole seconds (one redraw a second).
+      const waited = Date.now() - pollStarted;
+      const staleAfter = opts.staleAfterMs ?? 1000;
+      if (waited < staleAfter) return;
+      const shown = Math.max(staleAfter, Math.floor(waited / 1000) * 1000);
+      if (shown !== waitingMs) {
+        waitingMs = shown;
+        draw();
+      }
+      return;
+    }
     polling = true;
+    pollStarted = Date.now();
     try {
       const snap = await opts.source.snapshot();
       if (done) return;
+      waitingMs = null;
       if (current === null || snap.takenAt > current.takenAt) {
         if (current !== null) rates = computeRates(current, snap);
         current = snap;

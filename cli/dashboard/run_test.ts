@@ -289,3 +289,48 @@ Deno.test("runDashboard tells onUpdate of each new snapshot it draws, not of a r
   await run.done;
   assert.equal(updates, 3, "three new snapshots, then the same one again and again");
 });
+
+Deno.test("runDashboard says how long a lab that hangs has not answered", async () => {
+  const source = new FakeSource();
+  const real = source.snapshot.bind(source);
+  // From the third call on, the lab takes the request and never answers (stopped with SIGSTOP).
+  let release = () => {};
+  source.snapshot = () =>
+    source.snapshots >= 2
+      ? new Promise<LabSnapshot>((resolve) => release = () => void real().then(resolve))
+      : real();
+  const run = start(source, { foreground: false, staleAfterMs: 50 });
+  await waitFor(() => source.snapshots >= 2, "two snapshots");
+  // The header says so from 50 ms on; the test cannot see frames before the end (CI draws only
+  // the last), so it gives the dashboard time to draw it.
+  await new Promise((r) => setTimeout(r, 300));
+  run.stdin.press("q");
+  assert.equal(await run.done, "detach");
+  release();
+  assert.match(drawn(run), /\[no answer for 1s\]/);
+  assert.ok(!drawn(run).includes("lab stopped"), "a lab that hangs has not stopped");
+});
+
+Deno.test("runDashboard drops the no-answer marker once the lab answers again", async () => {
+  const source = new FakeSource();
+  const real = source.snapshot.bind(source);
+  let release = () => {};
+  let hung = false;
+  source.snapshot = () => {
+    if (source.snapshots === 2 && !hung) {
+      hung = true;
+      return new Promise<LabSnapshot>((resolve) => release = () => void real().then(resolve));
+    }
+    return real();
+  };
+  const run = start(source, { foreground: false, staleAfterMs: 50 });
+  await waitFor(() => hung, "the hanging request");
+  await new Promise((r) => setTimeout(r, 200));
+  release();
+  await waitFor(() => source.snapshots >= 6, "snapshots again");
+  run.stdin.press("q");
+  assert.equal(await run.done, "detach");
+  // The last frame drawn (ink writes every frame outside CI, the last one only in CI).
+  const frames = drawn(run).split("vlab pair");
+  assert.ok(!frames[frames.length - 1].includes("no answer"), frames[frames.length - 1]);
+});
