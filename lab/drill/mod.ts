@@ -23,6 +23,7 @@
 import { LabError } from "../errors.ts";
 import { compareRuns, type ReplayDifference } from "./report.ts";
 import { drillResultProblem } from "./check.ts";
+import { typeName } from "../api.ts";
 import { runDrill, type RunDrillOptions } from "./run.ts";
 import type { DrillResult } from "./types.ts";
 
@@ -93,6 +94,9 @@ export async function replayDrill(
   report: unknown,
   options: Omit<RunDrillOptions, "seed"> = {},
 ): Promise<ReplayResult> {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new TypeError(`replayDrill: options must be an object, got ${typeName(options)}`);
+  }
   const r = report as Partial<DrillResult> | null;
   if (
     r === null || typeof r !== "object" || typeof r.seed !== "number" ||

@@ -276,6 +276,12 @@ Deno.test("a report changed by hand is refused before its replay runs, naming th
     [{ seed: -5 }, "seed must be a whole number 0..4294967295, got -5"],
     [{ seed: 1.5 }, "seed must be a whole number 0..4294967295, got 1.5"],
   ];
+  for (const options of [null, "seed 7", [1]]) {
+    await assert.rejects(
+      replayDrill(JSON.parse(JSON.stringify(result())), options as never),
+      /^TypeError: replayDrill: options must be an object, got (null|string|an array)$/,
+    );
+  }
   for (const [change, message] of cases) {
     await assert.rejects(replayDrill(JSON.parse(JSON.stringify(result(change)))), (e) => {
       assert.ok(e instanceof LabError, String(e));
