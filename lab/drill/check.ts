@@ -67,8 +67,12 @@ function isKind(value: unknown, kind: Kind): boolean {
       return Array.isArray(value);
     case "map":
       return typeof value === "object" && value !== null && !Array.isArray(value);
-    default:
-      return typeof value === kind;
+    case "string":
+      return typeof value === "string";
+    case "number":
+      return typeof value === "number";
+    case "boolean":
+      return typeof value === "boolean";
   }
 }
 
