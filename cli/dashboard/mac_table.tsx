@@ -66,6 +66,9 @@ function counterLines(sw: SwitchSnapshot, rates: Rates | null, width: number): L
   return wrapWords(words, width, { first: "  ", indent: 4 });
 }
 
+/** Station rows the MAC table keeps before the switch's counters. */
+const MIN_ROWS = 3;
+
 /** An age as `vlab fdb` prints it: seconds with one decimal. */
 function formatAge(ms: number): string {
   return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
@@ -92,7 +95,13 @@ export function macTableLines(props: MacTableProps): Line[] {
       dim: true,
     }));
   }
-  const out: Line[] = [title, ...counterLines(sw, props.rates, width), []];
+  // The counters, then a blank line, while they leave the table its header and a few rows (or
+  // the line that stands for it): at 40x10 the wrapped counters took every line.
+  const counters = counterLines(sw, props.rates, width);
+  const tableRows = Math.min(MIN_ROWS, Math.max(1, table?.macs.length ?? 1));
+  const free = props.height - 1 - (table !== null && table.macs.length > 0 ? 1 : 0) - tableRows;
+  const out: Line[] = [title, ...counters.slice(0, Math.max(0, free))];
+  if (free > counters.length) out.push([]);
   if (view === null || view.switch !== sw.name) {
     out.push([seg("  loading the MAC table…", { dim: true })]);
     return out.slice(0, props.height);
@@ -109,10 +118,12 @@ export function macTableLines(props: MacTableProps): Line[] {
   const linkW = Math.max(4, ...table.macs.map((m) => m.link.length));
   const peerW = Math.max(6, ...table.macs.map((m) => m.peer.length));
   const showLink = FIXED_WIDTH + linkW + 2 + peerW <= width;
+  // Below 43 columns the NIC behind goes too (cut to 6 it pushed the age off the line).
+  const showBehind = FIXED_WIDTH + 6 <= width;
   const behindW = showLink ? peerW : Math.max(6, Math.min(peerW, width - FIXED_WIDTH));
   const row = (mac: string, port: string, link: string, peer: string, age: string) =>
     "  " + cell(mac, 17) + "  " + cell(port, 4, { align: "right" }) + "  " +
-    (showLink ? cell(link, linkW) + "  " : "") + cell(peer, behindW) + "  " +
+    (showLink ? cell(link, linkW) + "  " : "") + (showBehind ? cell(peer, behindW) + "  " : "") +
     cell(age, 8, { align: "right" });
   out.push([seg(row("MAC", "PORT", "LINK", "BEHIND", "AGE"), { dim: true, bold: true })]);
   const room = Math.max(1, props.height - out.length);

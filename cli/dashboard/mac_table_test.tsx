@@ -184,3 +184,29 @@ Deno.test("a table longer than the screen says how many stations are not shown",
   assert.equal(lines.at(-1), `  … ${30 - rows} more (vlab fdb sw1 lists them all)`);
   assert.equal(rows, 12 - 4 - 1, "title, counters, a blank line, the header and the last line");
 });
+
+Deno.test("at 40x10 the MAC table keeps its header and rows, the counters give way", () => {
+  const sw = fixtureData("star").snapshot!.switches[0];
+  const view: MacView = { switch: "sw1", table: TABLE, note: null };
+  // 40x10: the body has 6 lines.
+  const lines = macTableLines({
+    switch: sw,
+    view,
+    rates: null,
+    width: 40,
+    height: 6,
+    colors: false,
+  })
+    .map((l) => l.map((s) => s.text).join(""));
+  assert.ok(lines.length <= 6, lines.join("\n"));
+  assert.match(lines[0], /^sw1 · MAC table · 3 stations/);
+  // Below 43 columns the NIC behind goes too, the age stays.
+  assert.ok(lines.some((l) => /^ +MAC +PORT +AGE$/.test(l)), lines.join("\n"));
+  for (const [mac, age] of [["01", "12.3"], ["02", "4.5"], ["03", "0.2"]]) {
+    const row = lines.find((l) => l.includes(`52:54:00:00:01:${mac}`));
+    assert.ok(row !== undefined, `${mac} in\n${lines.join("\n")}`);
+    assert.ok([...row].length <= 40, `wider than 40: "${row}"`);
+    assert.ok(row.endsWith(` ${age} s`), row);
+  }
+  assert.ok(lines.some((l) => l.includes("forwarded")), "the counters' first line still fits");
+});
