@@ -9,7 +9,7 @@
 
 import { topologyWarnings } from "../lab/topology/warnings.ts";
 import { Command } from "@commander-js/extra-typings";
-import { controlJson, resolveLab } from "../lab/client.ts";
+import { type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
 import { formatPlan, planLab } from "../lab/plan.ts";
 import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import type { Lab } from "../lab/lab.ts";
@@ -243,19 +243,21 @@ function execCommand() {
     )
     .action(async (vm, argv, opts) => {
       const record = await resolveLab(opts.lab);
+      // Ctrl-C or SIGTERM: the lab stops the workload and answers what it had done, which is
+      // printed (exit 130); a second one cuts the request at once, with nothing printed.
       const abort = new AbortController();
-      const off = onInterrupt(() => abort.abort());
+      const force = new AbortController();
+      const off = onInterrupt(() => abort.signal.aborted ? force.abort() : abort.abort());
       try {
-        let answer: { result: { text?: string } };
+        let answer: ExecAnswer<{ text?: string }>;
         try {
-          answer = await controlJson<{ result: { text?: string } }>(record, "/exec", {
-            method: "POST",
-            body: JSON.stringify({ vm, argv }),
+          answer = await execCancellable<{ text?: string }>(record, vm, argv, {
             signal: abort.signal,
+            force: force.signal,
           });
         } catch (e) {
-          // Ctrl-C or SIGTERM: the aborted request makes the lab stop the workload. Nothing
-          // failed that the user did not ask for, so nothing is said; 130 as for a SIGINT.
+          // Cut before an answer came: nothing failed that the user did not ask for, so
+          // nothing is said; 130 as for a SIGINT.
           if (abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
           throw e;
         }
@@ -265,6 +267,7 @@ function execCommand() {
         } else {
           await out(result.text.endsWith("\n") ? result.text : result.text + "\n");
         }
+        if (answer.cancelled || abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
         const code = workloadExitCode(result);
         if (code !== 0) throw new CliExit(code); // ping with no reply: 1, as iputils
       } finally {

@@ -8,7 +8,7 @@
  */
 
 import { Command } from "@commander-js/extra-typings";
-import { controlJson, resolveLab } from "../lab/client.ts";
+import { controlJson, execCancellable, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import {
@@ -61,13 +61,16 @@ export function pingallCommand(): Command {
       const record = await resolveLab(name, "the lab name (`vlab pingall NAME`)");
       const status = await controlJson<LabStatus>(record, "/lab");
       const pairs = pingPairs(status);
+      // Ctrl-C: no new pair starts, and the pairs in flight stop and report what they had
+      // measured; a second Ctrl-C cuts them at once.
       const abort = new AbortController();
-      const off = onInterrupt(() => abort.abort());
+      const force = new AbortController();
+      const off = onInterrupt(() => abort.signal.aborted ? force.abort() : abort.abort());
       let results: PairResult[];
       try {
         results = await runPingall(
           pairs,
-          (p) => pingPair(record, p, { count, timeout, signal: abort.signal }),
+          (p) => pingPair(record, p, { count, timeout, signal: abort.signal, force: force.signal }),
           { maxSources: MAX_SOURCES, signal: abort.signal },
         );
       } finally {
@@ -94,7 +97,7 @@ export function pingallCommand(): Command {
 async function pingPair(
   record: LabRecord,
   pair: PingPair,
-  opts: { count: number; timeout: number; signal: AbortSignal },
+  opts: { count: number; timeout: number; signal: AbortSignal; force: AbortSignal },
 ): Promise<PairResult> {
   const argv = [
     "ping",
@@ -107,22 +110,26 @@ async function pingPair(
     String(opts.timeout),
   ];
   try {
-    const { result } = await controlJson<{ result: { received?: number; transmitted?: number } }>(
+    // On Ctrl-C the lab stops the pings and answers what they had measured (`cancelled`).
+    const answer = await execCancellable<{ received?: number; transmitted?: number }>(
       record,
-      "/exec",
-      { method: "POST", body: JSON.stringify({ vm: pair.from, argv }), signal: opts.signal },
+      pair.from,
+      argv,
+      { signal: opts.signal, force: opts.force, idPrefix: "pingall" },
     );
     return {
       ...pair,
-      transmitted: result?.transmitted ?? 0,
-      received: result?.received ?? 0,
+      transmitted: answer.result?.transmitted ?? 0,
+      received: answer.result?.received ?? 0,
       error: null,
+      ...(answer.cancelled ? { cut: true } : {}),
     };
   } catch (e) {
     if (e instanceof LabError && (e.code === "workload-failed" || e.code === "unknown-vm")) {
       return { ...pair, transmitted: 0, received: 0, error: e.message };
     }
-    // Its request was cut, and the lab's answer with it: what it measured is not known.
+    // Its request was cut (a second Ctrl-C, or a lab that did not answer the cancel in time):
+    // what it measured is not known.
     if (opts.signal.aborted) {
       return { ...pair, transmitted: 0, received: 0, error: PAIR_INTERRUPTED };
     }

@@ -208,3 +208,96 @@ export async function controlJson<T>(
   }
   return body as T;
 }
+
+/** What `POST /exec` (and `DELETE /execs/ID`) answers. */
+export interface ExecAnswer<T = unknown> {
+  /** The workload's id (its own, under which `DELETE /execs/ID` stops it). */
+  id: string;
+  /** The workload's result: partial when `cancelled`. */
+  result: T;
+  /** True when a `DELETE /execs/ID` stopped it before it was done. */
+  cancelled: boolean;
+}
+
+/** Options of {@linkcode execCancellable}. */
+export interface ExecCancellableOptions {
+  /** On abort, the lab is asked to stop the workload, and its partial result is answered. */
+  signal?: AbortSignal;
+  /** On abort, the request is cut at once (a second Ctrl-C): no result. */
+  force?: AbortSignal;
+  /** The start of the workload's id (default `exec`): `PREFIX-PID-N`. */
+  idPrefix?: string;
+  /** How long after the cancel the answer may take before the request is cut, ms (default 5000). */
+  graceMs?: number;
+}
+
+let execCount = 0;
+
+/**
+ * Run a workload through `POST /exec`. When `signal` aborts (Ctrl-C), the lab is asked to stop
+ * it (`DELETE /execs/ID`, on another connection) and the call resolves with what it had done
+ * (`cancelled: true`): an aborted request alone would stop the workload too, but its partial
+ * result would be lost with the connection. When no answer comes within `graceMs` of the
+ * cancel, or `force` aborts, the request is cut and a `control-error` ("cancelled") is thrown.
+ *
+ * @example
+ * ```ts ignore
+ * import { execCancellable } from "./client.ts";
+ * const abort = new AbortController();
+ * const { result, cancelled } = await execCancellable(record, "a", ["ping", "10.0.0.2"], {
+ *   signal: abort.signal,
+ * });
+ * ```
+ */
+export async function execCancellable<T = unknown>(
+  record: LabRecord,
+  vm: string,
+  argv: string[],
+  options: ExecCancellableOptions = {},
+): Promise<ExecAnswer<T>> {
+  const id = `${options.idPrefix ?? "exec"}-${Deno.pid}-${++execCount}`;
+  const cut = new AbortController();
+  let settled = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const cancel = async () => {
+    timer = setTimeout(() => cut.abort(), options.graceMs ?? 5000);
+    // A DELETE may overtake its POST (an interrupt at once): a 404 is tried again until the
+    // POST is answered or cut.
+    while (!settled && !cut.signal.aborted) {
+      let code: string | undefined;
+      try {
+        const { res, client } = await controlFetch(record, `/execs/${encodeURIComponent(id)}`, {
+          method: "DELETE",
+          signal: cut.signal,
+        });
+        const body = await res.json().catch(() => null);
+        client.close();
+        if (res.ok) return;
+        code = (body as { error?: { code?: string } } | null)?.error?.code;
+      } catch {
+        code = undefined;
+      }
+      // A lab that cannot be asked (gone, or one without the route): cut the request.
+      if (code !== "unknown-exec") return cut.abort();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const onAbort = () => void cancel();
+  const onForce = () => cut.abort();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  options.force?.addEventListener("abort", onForce, { once: true });
+  if (options.force?.aborted) cut.abort();
+  else if (options.signal?.aborted) onAbort();
+  try {
+    return await controlJson<ExecAnswer<T>>(record, "/exec", {
+      method: "POST",
+      body: JSON.stringify({ vm, argv, id }),
+      signal: cut.signal,
+    });
+  } finally {
+    settled = true;
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+    options.force?.removeEventListener("abort", onForce);
+  }
+}

@@ -31,6 +31,12 @@ export interface PairResult extends PingPair {
   received: number;
   /** Why the ping could not run (the workload's message), or null. */
   error: string | null;
+  /**
+   * True when an interrupt (Ctrl-C, SIGTERM) stopped this pair's pings partway: `transmitted`
+   * and `received` are what it had when it stopped. With a reply it counts as reached; without
+   * one it is not measured (`?`), as a pair never started.
+   */
+  cut?: boolean;
 }
 
 /** The whole run: `vlab pingall --json`. */
@@ -44,8 +50,9 @@ export interface PingallReport {
   /** Pairs pinged. */
   pairs: number;
   /**
-   * Pairs whose pings Ctrl-C (or SIGTERM) cut short, or kept from starting: not measured, so
-   * counted neither as reached nor as dropped (`?` in the matrix).
+   * Pairs that Ctrl-C (or SIGTERM) kept from starting, or cut before a reply came: not
+   * measured, so counted neither as reached nor as dropped (`?` in the matrix). A pair cut after
+   * a reply counts as reached (`cut` in its result).
    */
   interrupted: number;
   /** Percentage of the measured pairs that got no reply (0 when none was measured). */
@@ -154,7 +161,7 @@ export async function runPingall(
 export function pingallReport(vms: string[], results: PairResult[]): PingallReport {
   const reached = results.filter(pairReached).length;
   const pairs = results.length;
-  const interrupted = results.filter((r) => r.error === PAIR_INTERRUPTED).length;
+  const interrupted = results.filter((r) => !pairMeasured(r)).length;
   const measured = pairs - interrupted;
   const droppedPct = measured === 0 ? 0 : Math.round(((measured - reached) * 100) / measured);
   return { vms, results, reached, pairs, interrupted, droppedPct };
@@ -163,6 +170,22 @@ export function pingallReport(vms: string[], results: PairResult[]): PingallRepo
 /** Whether a pair got at least one reply. */
 export function pairReached(r: PairResult): boolean {
   return r.error === null && r.received > 0;
+}
+
+/**
+ * Whether a pair was measured: not kept from starting by an interrupt, nor cut by one before a
+ * reply came (`?` in the matrix, counted neither as reached nor as dropped).
+ *
+ * @example
+ * ```ts
+ * import { pairMeasured } from "./pingall.ts";
+ * const pair = { from: "a", to: "b", dst: "10.0.0.2", error: null };
+ * pairMeasured({ ...pair, transmitted: 2, received: 1, cut: true }); // true
+ * pairMeasured({ ...pair, transmitted: 1, received: 0, cut: true }); // false
+ * ```
+ */
+export function pairMeasured(r: PairResult): boolean {
+  return r.error !== PAIR_INTERRUPTED && !(r.cut === true && r.received === 0);
 }
 
 /**
@@ -182,7 +205,7 @@ export function formatPingall(report: PingallReport): string {
   const lines = ["*** Ping: testing ping reachability"];
   for (const vm of report.vms) {
     const mine = report.results.filter((r) => r.from === vm);
-    const cells = mine.map((r) => pairReached(r) ? r.to : r.error === PAIR_INTERRUPTED ? "?" : "X");
+    const cells = mine.map((r) => pairReached(r) ? r.to : !pairMeasured(r) ? "?" : "X");
     lines.push(
       `${vm} -> ${mine.length === 0 ? "(shares no subnet with another VM)" : cells.join(" ")}`,
     );
@@ -196,6 +219,13 @@ export function formatPingall(report: PingallReport): string {
     }`,
   );
   for (const r of report.results) {
+    if (r.cut === true) {
+      // What the pair in flight had measured when the interrupt came.
+      lines.push(
+        `*** ${r.from} -> ${r.to} (${r.dst}): interrupted after ${r.received}/${r.transmitted} replies`,
+      );
+      continue;
+    }
     if (pairReached(r) || r.error === PAIR_INTERRUPTED) continue;
     const why = r.error ?? `${r.received}/${r.transmitted} replies`;
     lines.push(`*** ${r.from} -> ${r.to} (${r.dst}): ${why}`);

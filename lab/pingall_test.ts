@@ -154,3 +154,27 @@ Deno.test("interrupted pairs are not measured: '?' in the matrix, out of the dro
     ].join("\n"),
   );
 });
+
+Deno.test("a pair cut by an interrupt shows what it measured: reached with a reply, '?' without", () => {
+  // The pair in flight lost its counts: its request was cut, and the lab's answer with it.
+  const r = pingallReport(["a", "b", "c"], [
+    { from: "a", to: "b", dst: "10.0.0.2", transmitted: 2, received: 1, error: null, cut: true },
+    { from: "a", to: "c", dst: "10.0.0.3", transmitted: 0, received: 0, error: "interrupted" },
+    { from: "b", to: "a", dst: "10.0.0.1", transmitted: 1, received: 0, error: null, cut: true },
+    { from: "b", to: "c", dst: "10.0.0.3", transmitted: 3, received: 0, error: null },
+  ]);
+  assert.deepEqual([r.reached, r.pairs, r.interrupted, r.droppedPct], [1, 4, 2, 50]);
+  assert.equal(
+    formatPingall(r),
+    [
+      "*** Ping: testing ping reachability",
+      "a -> b ?",
+      "b -> ? X",
+      "c -> (shares no subnet with another VM)",
+      "*** Results: 50% dropped (1/2 received); interrupted: 2 of 4 pairs not measured (?)",
+      "*** a -> b (10.0.0.2): interrupted after 1/2 replies",
+      "*** b -> a (10.0.0.1): interrupted after 0/1 replies",
+      "*** b -> c (10.0.0.3): 0/3 replies",
+    ].join("\n"),
+  );
+});

@@ -13,7 +13,9 @@
  * | GET | `/switches` | every switch's MAC table (JSON array) |
  * | GET | `/switches/NAME` | one switch's MAC table |
  * | GET | `/vms/NAME` | what the guest reports (NIC link state, ARP cache) |
- * | POST | `/exec` | `{"vm": "a", "argv": ["ping", "10.0.0.2"]}` → the workload's result |
+ * | POST | `/exec` | `{"vm": "a", "argv": ["ping", "10.0.0.2"], "id": "mine-1"}` (`id` optional) → `{"id", "result", "cancelled"}` |
+ * | GET | `/execs` | the workloads running: `[{"id", "vm", "argv", "startedAt", "cancelled"}]` |
+ * | DELETE | `/execs/ID` | stops that workload; its partial result, as its `POST /exec` answers it (`server_exec.ts`) |
  * | GET | `/capture?link=NAME` | a live pcap stream of both directions of the link; its id in the `vlab-capture-id` header |
  * | GET | `/captures/ID` | that capture's counts: `{"id", "link", "captured", "dropped", "running"}` |
  * | DELETE | `/captures/ID` | ends the capture (its stream gets the last frames and closes); its final counts |
@@ -41,8 +43,9 @@
 import { type ResilientServer, serveResilient } from "./control_listener.ts";
 import type { Lab } from "./lab.ts";
 import { faultRoute, linkRoute, partitionRoute } from "./server_links.ts";
-import { fail, quoteForLine, readBoundedBody, unknownKeyRefusal } from "./server_answers.ts";
+import { fail, quoteForLine, readBoundedBody } from "./server_answers.ts";
 import { captureCountsRoute, captureHead, captureStream } from "./server_capture.ts";
+import { execCancelRoute, execListRoute, execRoute } from "./server_exec.ts";
 import { describeDuplicateKey, duplicateJsonKey } from "./json_keys.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
@@ -282,7 +285,24 @@ const ROUTES: readonly Route[] = [
       POST: withJson(({ lab }, body) => partitionRoute(lab, "/partitions", body)),
     },
   },
-  { path: "/exec", prefix: false, shown: "/exec", methods: { POST: withJson(execRoute) } },
+  {
+    path: "/exec",
+    prefix: false,
+    shown: "/exec",
+    methods: { POST: withJson(({ lab, req }, body) => execRoute(lab, body, req.signal)) },
+  },
+  {
+    path: "/execs",
+    prefix: false,
+    shown: "/execs",
+    methods: { GET: ({ lab }) => execListRoute(lab) },
+  },
+  {
+    path: "/execs/",
+    prefix: true,
+    shown: "/execs/ID",
+    methods: { DELETE: ({ lab, name }) => execCancelRoute(lab, name) },
+  },
   {
     path: "/links/",
     prefix: true,
@@ -386,32 +406,6 @@ async function withoutBody(res: Response): Promise<Response> {
     headers.set("content-length", String((await res.arrayBuffer()).byteLength));
   }
   return new Response(null, { status: res.status, statusText: res.statusText, headers });
-}
-
-/** `POST /exec`: `{"vm": "a", "argv": ["ping", "10.0.0.2"]}`, nothing else. */
-async function execRoute(
-  { lab, req }: Call,
-  body: { ok: true; value: unknown } | { ok: false },
-): Promise<Response> {
-  const v = body.ok ? body.value as { vm?: unknown; argv?: unknown } : null;
-  if (
-    v === null || typeof v !== "object" || Array.isArray(v) || typeof v.vm !== "string" ||
-    !Array.isArray(v.argv) || !v.argv.every((a) => typeof a === "string")
-  ) {
-    return fail(
-      400,
-      "bad-request",
-      "POST /exec needs a JSON body with a string `vm` and a string array `argv`",
-      `For example {"vm": "a", "argv": ["ping", "10.0.0.2", "-c", "3"]}`,
-    );
-  }
-  const unknown = unknownKeyRefusal("POST /exec", v as Record<string, unknown>, ["vm", "argv"]);
-  if (unknown !== null) return unknown;
-  if (!lab.plan.vms.some((x) => x.name === v.vm)) return unknownVm(lab, v.vm);
-  const out = await lab.exec(v.vm, v.argv as string[], req.signal);
-  return out.ok
-    ? Response.json({ result: out.result })
-    : fail(422, "workload-failed", out.message, out.hint);
 }
 
 /** `GET /vms/NAME`: the VM's state and what its guest reports. */

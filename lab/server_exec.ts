@@ -1,0 +1,188 @@
+/**
+ * The control server's workloads: `POST /exec` runs one in a VM's guest and answers its result;
+ * `GET /execs` lists the ones running; `DELETE /execs/ID` stops one and answers what it had
+ * measured so far.
+ *
+ * Why a cancel route: a client that is interrupted (Ctrl-C in `vlab exec` or `vlab pingall`)
+ * used to abort its `POST /exec`. The lab noticed and stopped the workload, whose partial result
+ * (three pings sent, two replies) then had nowhere to go: the connection that would have carried
+ * it was gone. Now each workload has an id, the client's own (`"id"` in the body) or one the lab
+ * gives (`exec-N`); the interrupted client sends `DELETE /execs/ID` on another connection, the
+ * workload stops early, and its partial result answers both the `DELETE` and the `POST`, each
+ * with `"cancelled": true`. A client that goes away without asking still stops its workload (the
+ * lab notices the aborted request), as before.
+ *
+ * Runs on the main thread, inside the control server's handler.
+ *
+ * @module
+ */
+
+import type { Lab } from "./lab.ts";
+import { fail, quoteForLine, unknownKeyRefusal } from "./server_answers.ts";
+
+/** What a client-chosen exec id may be: 1 to 64 letters, digits, `.`, `_`, `:` or `-`. */
+export const EXEC_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** One workload running (an entry of `GET /execs`). */
+export interface ExecEntry {
+  /** Its id: the client's `"id"`, or `exec-N`. */
+  id: string;
+  /** The VM that runs it. */
+  vm: string;
+  /** Its words, as sent. */
+  argv: string[];
+  /** When it started (ISO 8601). */
+  startedAt: string;
+  /** True once a `DELETE /execs/ID` asked it to stop. */
+  cancelled: boolean;
+}
+
+interface Running {
+  entry: ExecEntry;
+  abort: AbortController;
+  /** Makes the answer the `POST /exec` gets, and a `DELETE` too (each its own `Response`). */
+  answer: Promise<() => Response>;
+}
+
+/** The workloads running under one lab's control server, by id. */
+const registries = new WeakMap<Lab, { next: number; running: Map<string, Running> }>();
+
+function registryOf(lab: Lab): { next: number; running: Map<string, Running> } {
+  let r = registries.get(lab);
+  if (!r) {
+    r = { next: 1, running: new Map() };
+    registries.set(lab, r);
+  }
+  return r;
+}
+
+/**
+ * `POST /exec`: `{"vm": "a", "argv": ["ping", "10.0.0.2"], "id": "mine-1"}` (`id` optional) →
+ * `{"id", "result", "cancelled"}`; 409 `exec-id-taken` for the id of a workload still running.
+ * The workload stops when `signal` aborts (its client went) or a `DELETE /execs/ID` comes.
+ *
+ * @example
+ * ```ts ignore
+ * import { execRoute } from "./server_exec.ts";
+ * const res = await execRoute(lab, { ok: true, value: { vm: "a", argv: ["ping", "10.0.0.2"] } }, req.signal);
+ * ```
+ */
+export async function execRoute(
+  lab: Lab,
+  body: { ok: true; value: unknown } | { ok: false },
+  signal: AbortSignal,
+): Promise<Response> {
+  const v = body.ok ? body.value as { vm?: unknown; argv?: unknown; id?: unknown } : null;
+  if (
+    v === null || typeof v !== "object" || Array.isArray(v) || typeof v.vm !== "string" ||
+    !Array.isArray(v.argv) || !v.argv.every((a) => typeof a === "string")
+  ) {
+    return fail(
+      400,
+      "bad-request",
+      "POST /exec needs a JSON body with a string `vm` and a string array `argv`",
+      `For example {"vm": "a", "argv": ["ping", "10.0.0.2", "-c", "3"]}`,
+    );
+  }
+  const unknown = unknownKeyRefusal("POST /exec", v as Record<string, unknown>, [
+    "vm",
+    "argv",
+    "id",
+  ]);
+  if (unknown !== null) return unknown;
+  if (v.id !== undefined && (typeof v.id !== "string" || !EXEC_ID.test(v.id))) {
+    return fail(
+      400,
+      "bad-request",
+      `POST /exec: "id" must be 1 to 64 letters, digits, ".", "_", ":" or "-", got ${
+        typeof v.id === "string" ? quoteForLine(v.id) : typeof v.id
+      }`,
+      'Leave it out (the lab gives one) or send one such as "pingall-4711-3"',
+    );
+  }
+  if (!lab.plan.vms.some((x) => x.name === v.vm)) {
+    return fail(
+      404,
+      "unknown-vm",
+      `The lab has no VM ${quoteForLine(v.vm)}`,
+      `VMs: ${lab.plan.vms.map((x) => x.name).join(", ")}`,
+    );
+  }
+  const registry = registryOf(lab);
+  let id = v.id;
+  if (id === undefined) {
+    do id = `exec-${registry.next++}`; while (registry.running.has(id));
+  } else if (registry.running.has(id)) {
+    return fail(
+      409,
+      "exec-id-taken",
+      `A workload with id ${quoteForLine(id)} is running`,
+      "Give each workload its own id (or none: the lab gives one); GET /execs lists them",
+    );
+  }
+  const abort = new AbortController();
+  const onGone = () => abort.abort();
+  signal.addEventListener("abort", onGone, { once: true });
+  const entry: ExecEntry = {
+    id,
+    vm: v.vm,
+    argv: v.argv as string[],
+    startedAt: new Date().toISOString(),
+    cancelled: false,
+  };
+  const answer = lab.exec(v.vm, entry.argv, abort.signal).then((out) => () =>
+    out.ok
+      ? Response.json({ id: entry.id, result: out.result, cancelled: entry.cancelled })
+      : fail(422, "workload-failed", out.message, out.hint)
+  );
+  registry.running.set(id, { entry, abort, answer });
+  if (signal.aborted) onGone();
+  try {
+    return (await answer)();
+  } finally {
+    registry.running.delete(id);
+    signal.removeEventListener("abort", onGone);
+  }
+}
+
+/**
+ * `GET /execs`: the workloads running, oldest first.
+ *
+ * @example
+ * ```ts ignore
+ * import { execListRoute } from "./server_exec.ts";
+ * await execListRoute(lab).json(); // [{ id: "exec-1", vm: "a", argv: ["sink"], ... }]
+ * ```
+ */
+export function execListRoute(lab: Lab): Response {
+  return Response.json([...registryOf(lab).running.values()].map((r) => r.entry));
+}
+
+/**
+ * `DELETE /execs/ID`: stop that workload and answer what it had done, as its `POST /exec` does
+ * (`{"id", "result", "cancelled": true}`); 404 `unknown-exec` when no workload with that id runs.
+ *
+ * @example
+ * ```ts ignore
+ * import { execCancelRoute } from "./server_exec.ts";
+ * await execCancelRoute(lab, "pingall-4711-3"); // {"id", "result": {transmitted: 2, ...}, "cancelled": true}
+ * ```
+ */
+export async function execCancelRoute(lab: Lab, id: string): Promise<Response> {
+  const running = registryOf(lab).running;
+  const r = running.get(id);
+  if (r === undefined) {
+    const ids = [...running.keys()];
+    return fail(
+      404,
+      "unknown-exec",
+      `No workload with id ${quoteForLine(id)} is running`,
+      ids.length > 0
+        ? `Running: ${ids.slice(0, 10).map(quoteForLine).join(", ")}${ids.length > 10 ? ", …" : ""}`
+        : "No workload is running; one that ended has answered its POST /exec",
+    );
+  }
+  r.entry.cancelled = true;
+  r.abort.abort();
+  return (await r.answer)();
+}

@@ -1,0 +1,201 @@
+/**
+ * The control server's workloads by id: `GET /execs` lists them, `DELETE /execs/ID` stops one,
+ * and its partial result answers both the `DELETE` and its `POST /exec`; `execCancellable` (the
+ * client of `vlab exec` and `vlab pingall`) turns an interrupt into that cancel.
+ *
+ * The lab's workers, the server and its connections outlive a single tick of the event loop, so
+ * the resource and op sanitizers are off; the server, every client and the lab are closed in
+ * `finally`.
+ */
+
+import assert from "node:assert/strict";
+import { execCancellable } from "./client.ts";
+import { Lab } from "./lab.ts";
+import { planLab } from "./plan.ts";
+import { serveControl } from "./server.ts";
+import type { LabRecord } from "./state.ts";
+import { within } from "./testing.ts";
+import { topologyFromObject } from "./topology/mod.ts";
+
+const PAIR = {
+  name: "server-exec-test",
+  seed: 5,
+  vms: {
+    a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+    b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+  },
+  links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+};
+
+// deno-lint-ignore no-explicit-any
+type Body = any;
+
+interface Env {
+  record: LabRecord;
+  call(path: string, init?: RequestInit): Promise<{ status: number; body: Body }>;
+}
+
+async function withServer(body: (env: Env) => Promise<void>): Promise<void> {
+  const t = topologyFromObject(PAIR);
+  if (!t.ok) assert.fail(JSON.stringify(t.error));
+  const dir = await Deno.makeTempDir({ prefix: "vlab-server-exec-test-" });
+  const path = `${dir}/control.sock`;
+  const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+  const server = serveControl(lab, { path, onDown: () => {} });
+  const record: LabRecord = {
+    name: PAIR.name,
+    pid: Deno.pid,
+    socket: path,
+    source: "test",
+    startedAt: new Date().toISOString(),
+    vms: 2,
+  };
+  try {
+    await body({
+      record,
+      call: async (p, init = {}) => {
+        const client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
+        try {
+          const res = await fetch(`http://vlab${p}`, { ...init, client });
+          return { status: res.status, body: await res.json() };
+        } finally {
+          client.close();
+        }
+      },
+    });
+  } finally {
+    await server.shutdown();
+    await lab.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+const post = (body: unknown): RequestInit => ({
+  method: "POST",
+  body: JSON.stringify(body),
+  headers: { "content-type": "application/json" },
+});
+
+/** Wait (polling, with a deadline) until `GET /execs` lists `id`. */
+async function untilListed(env: Env, id: string): Promise<Body> {
+  const deadline = performance.now() + 10_000;
+  while (performance.now() < deadline) {
+    const list = await env.call("/execs");
+    const entry = list.body.find((e: { id: string }) => e.id === id);
+    if (entry !== undefined) return entry;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.fail(`GET /execs never listed ${id}`);
+}
+
+/** 100 pings 100 ms apart: 10 s unless stopped. */
+const LONG_PING = ["ping", "10.0.0.2", "-c", "100", "-i", "0.1"];
+
+Deno.test({
+  name: "DELETE /execs/ID stops a running ping; it and the POST /exec answer its partial counts",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      const t0 = performance.now();
+      const running = env.call("/exec", post({ vm: "a", argv: LONG_PING, id: "mine-1" }));
+      const entry = await untilListed(env, "mine-1");
+      assert.equal(entry.vm, "a");
+      assert.deepEqual(entry.argv, LONG_PING);
+      assert.equal(entry.cancelled, false);
+
+      const cancel = await within(
+        10_000,
+        "DELETE",
+        env.call("/execs/mine-1", { method: "DELETE" }),
+      );
+      const done = await within(10_000, "POST", running);
+      assert.ok(performance.now() - t0 < 8000, "stopped early, not after its 100 pings");
+      for (const r of [cancel, done]) {
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.equal(r.body.id, "mine-1");
+        assert.equal(r.body.cancelled, true);
+        assert.equal(r.body.result.kind, "ping");
+        assert.ok(r.body.result.transmitted < 100, `sent ${r.body.result.transmitted}`);
+      }
+      assert.deepEqual(cancel.body, done.body);
+
+      // Ended: no longer listed, nor cancellable; the hint says so.
+      assert.deepEqual((await env.call("/execs")).body, []);
+      const again = await env.call("/execs/mine-1", { method: "DELETE" });
+      assert.equal(again.status, 404);
+      assert.equal(again.body.error.code, "unknown-exec");
+
+      // A workload without an id gets one; one that ends on its own is not `cancelled`.
+      const plain = await env.call(
+        "/exec",
+        post({ vm: "a", argv: ["ping", "10.0.0.2", "-c", "1"] }),
+      );
+      assert.equal(plain.status, 200, JSON.stringify(plain.body));
+      assert.match(plain.body.id, /^exec-\d+$/);
+      assert.equal(plain.body.cancelled, false);
+      assert.equal(plain.body.result.received, 1);
+    }),
+});
+
+Deno.test({
+  name: "POST /exec refuses a malformed id (400) and the id of a workload still running (409)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      for (const id of ["", "a b", "x".repeat(65), 7, "\u001b[31m"]) {
+        const r = await env.call("/exec", post({ vm: "a", argv: ["ping", "10.0.0.2"], id }));
+        assert.equal(r.status, 400, JSON.stringify(id));
+        assert.equal(r.body.error.code, "bad-request");
+        assert.ok(!r.body.error.message.includes("\u001b"), r.body.error.message);
+      }
+      const sink = env.call("/exec", post({ vm: "b", argv: ["sink", "-t", "30"], id: "dup" }));
+      await untilListed(env, "dup");
+      const twice = await env.call("/exec", post({ vm: "a", argv: LONG_PING, id: "dup" }));
+      assert.equal(twice.status, 409, JSON.stringify(twice.body));
+      assert.equal(twice.body.error.code, "exec-id-taken");
+      assert.equal((await env.call("/execs/dup", { method: "DELETE" })).status, 200);
+      assert.equal((await within(10_000, "sink", sink)).body.cancelled, true);
+    }),
+});
+
+Deno.test({
+  name:
+    "execCancellable: an aborted signal stops the workload and resolves with its partial result",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      const abort = new AbortController();
+      const t0 = performance.now();
+      const running = execCancellable<{ transmitted: number; received: number }>(
+        env.record,
+        "a",
+        LONG_PING,
+        { signal: abort.signal, idPrefix: "t" },
+      );
+      const entry = await untilListed(env, `t-${Deno.pid}-1`);
+      assert.equal(entry.vm, "a");
+      abort.abort();
+      const answer = await within(10_000, "cancelled exec", running);
+      assert.ok(performance.now() - t0 < 8000, "stopped early, not after its 100 pings");
+      assert.equal(answer.cancelled, true);
+      assert.ok(answer.result.transmitted < 100, `sent ${answer.result.transmitted}`);
+      assert.ok(answer.result.received <= answer.result.transmitted);
+
+      // Aborted before the call: the cancel may overtake the POST, and is tried again until it lands.
+      const early = new AbortController();
+      early.abort();
+      const t1 = performance.now();
+      const at = await within(
+        10_000,
+        "exec aborted before it began",
+        execCancellable<{ transmitted: number }>(env.record, "a", LONG_PING, {
+          signal: early.signal,
+        }),
+      );
+      assert.equal(at.cancelled, true);
+      assert.ok(performance.now() - t1 < 8000, "stopped early, not after its 100 pings");
+    }),
+});
