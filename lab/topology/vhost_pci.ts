@@ -85,7 +85,8 @@ export function checkVhostPci(
 
 /**
  * What `vlab validate` warns about in a valid topology: each vhost-pci link whose frontend NIC
- * is not behind a vIOMMU (`iommu: true`), so `b` sees all of `a`'s memory.
+ * is not behind a vIOMMU (`iommu: true`), or behind one in `passthrough` (bypass translates
+ * nothing), so `b` sees all of `a`'s memory.
  *
  * @example
  * ```ts ignore
@@ -102,9 +103,25 @@ export function vhostPciWarnings(
     if (link.kind !== "vhost-pci" || a.kind !== "nic" || b.kind !== "nic") return;
     const vm = byVm.get(a.vm);
     const nic = vm?.nics.find((n) => n.name === a.nic);
-    if (nic === undefined || nic.iommu) return;
+    if (nic === undefined) return;
     // A VM that has a vIOMMU needs only its NIC behind it (a second vIOMMU is no key).
     const mode = vm?.iommu?.mode;
+    if (nic.iommu && mode === "passthrough") {
+      // Bypass translates nothing and allows every access: b's window is all of a's memory.
+      out.push({
+        link: link.name,
+        index,
+        message: `Vhost-pci link ${quote(link.name)}: NIC ${
+          quote(`${a.vm}:${a.nic}`)
+        } is behind a vIOMMU in passthrough (bypass), so VM ${quote(b.vm)} sees all of VM ${
+          quote(a.vm)
+        }'s memory`,
+        hint:
+          `give VM ${a.vm}'s vIOMMU mode static, strict or lazy: only those limit b to what a maps`,
+      });
+      return;
+    }
+    if (nic.iommu) return;
     out.push({
       link: link.name,
       index,

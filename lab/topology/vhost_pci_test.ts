@@ -101,6 +101,25 @@ Deno.test("the vhost-pci-no-iommu hint asks for what is missing: a vIOMMU only w
   assert.equal(hint(without), "give VM a iommu: { mode: static } and its NIC eth0 iommu: true");
 });
 
+Deno.test("vlab validate warns about a vhost-pci frontend behind a vIOMMU in passthrough: b sees all of a", () => {
+  const links = "links:\n  - kind: vhost-pci\n    endpoints: [a:eth0, b:eth0]\n";
+  const warn = (mode: string) => {
+    const yaml = BASE.replace("mode: static", `mode: ${mode}`) + links;
+    const t = parseTopology(yaml, "t.yaml");
+    assert.ok(t.ok);
+    return topologyWarnings(yaml, t.value);
+  };
+  const [w] = warn("passthrough");
+  assert.equal(w?.code, "vhost-pci-no-iommu");
+  assert.equal(w.line, 12, "at the link's endpoints");
+  assert.match(
+    w.message,
+    /NIC "a:eth0" is behind a vIOMMU in passthrough \(bypass\), so VM "b" sees all of VM "a"'s memory/,
+  );
+  assert.match(w.hint ?? "", /static, strict or lazy/);
+  for (const mode of ["static", "strict", "lazy"]) assert.deepEqual(warn(mode), [], mode);
+});
+
 Deno.test("the plan of a vhost-pci link: no ring, b's slot serves a's NIC, b is an IOTLB consumer of a", () => {
   const t = parseTopology(
     BASE + "links: [{ kind: vhost-pci, endpoints: [a:eth0, b:eth0] }]\n",
