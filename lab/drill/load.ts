@@ -586,7 +586,22 @@ async function validate(
   // Read on its own: another top-level problem (an unknown key) does not hide the steps' timing.
   const timeout = durationMs.optional().safeParse(doc.timeout);
   const timeoutMs = timeout.success ? timeout.data ?? DEFAULT_TIMEOUT_MS : null;
-  const { steps, workloads } = checkSteps(timeline, resolved?.topology ?? null, ctx, timeoutMs);
+  // A timeout of 0 ends the drill before it starts: said once, at the timeout, rather than as
+  // every step "past the drill's timeout" with a hint to move the step earlier than 0.
+  if (timeoutMs === 0) {
+    add(ctx, [{
+      code: "out-of-range",
+      path: ["timeout"],
+      message: "The drill's timeout must be more than 0 ms: the drill would end before it starts",
+      hint: "give the drill time to run, such as `timeout: 30s`, or leave it out (2 minutes)",
+    }]);
+  }
+  const { steps, workloads } = checkSteps(
+    timeline,
+    resolved?.topology ?? null,
+    ctx,
+    timeoutMs === 0 ? null : timeoutMs,
+  );
   // A non-string assertion is the schema's problem; the others are still checked.
   const asserts = Array.isArray(doc.assert)
     ? checkAssertions(doc.assert, Array.isArray(doc.timeline) ? workloads : null, ctx)

@@ -661,3 +661,12 @@ Deno.test("the drill helpers refuse arguments of the wrong type with a TypeError
     /^TypeError: drillFromObject: source must be a string, got number$/,
   );
 });
+
+Deno.test("a timeout of 0 is one problem at the timeout, not every step past it", async () => {
+  assert.deepEqual(
+    where(
+      await problems("topology: pair\ntimeout: 0s\ntimeline:\n  - wait: 10ms\n  - wait: 10ms\n"),
+    ),
+    ["2:10: The drill's timeout must be more than 0 ms: the drill would end before it starts"],
+  );
+});
