@@ -237,7 +237,8 @@ export function App(props: AppProps) {
     queues: queues.length,
     links: selectableLinks,
     switches: switches.length,
-    events: events.length,
+    // The Events panel shows bodyHeight - 1 events below its header.
+    events: Math.max(0, events.length - (bodyHeight - 1)),
     ringWindow: ringWindowOf,
   };
   // Scroll keys pressed before the ring was drawn apply as soon as it is (this render already

@@ -506,6 +506,49 @@ Deno.test("why the lab went away is shown whole, wrapped, at 40 columns", () => 
   app.unmount();
 });
 
+Deno.test("control characters in an event's details never break the screen's lines", async () => {
+  const data = fixtureData("pair");
+  const snap = data.snapshot!;
+  const events = [...snap.events, {
+    time: snap.events[0]?.time ?? "2026-01-01T00:00:00.000Z",
+    kind: "vm-failed",
+    subject: "b",
+    detail: { error: "first line\nsecond line\r\x1b[2J\x07 end" },
+  }];
+  const app = renderApp({ ...data, snapshot: { ...snap, events } }, { columns: 80, rows: 24 });
+  const frame = await press(app, ["4"], (f) => f.includes("[Events]"), "the Events panel");
+  assertFits(frame, 80, 24);
+  const lines = frame.split("\n");
+  assert.equal(lines.length, 23, frame);
+  assert.match(lines[22], /q quit/, "the key hints stay on the last line");
+  for (const line of lines) {
+    assert.ok(!/[\x00-\x1f\x7f]/.test(line), `a control character in "${line}"`);
+  }
+  lineWith(frame, "vm-failed", "error=first line␊second line␍␛[2J␇ end");
+  app.unmount();
+});
+
+Deno.test("events scrolled back past the oldest come forward at the first ↓", async () => {
+  const data = fixtureData("pair");
+  const snap = data.snapshot!;
+  const events = Array.from({ length: 40 }, (_, i) => ({
+    time: new Date(Date.UTC(2026, 0, 1, 12, 0, i)).toISOString(),
+    kind: "link-down",
+    subject: "a-b",
+    detail: { n: i },
+  }));
+  const app = renderApp({ ...data, snapshot: { ...snap, events } }, { columns: 80, rows: 24 });
+  await press(app, ["4"], (f) => f.includes("n=39"), "the newest event");
+  // 19 events fit below the header: 21 back shows the oldest; 30 ↑ go no further.
+  app.stdin.write(KEY.up.repeat(30));
+  const top = await press(app, [], (f) => f.includes("n=0"), "the oldest event");
+  assert.ok(top.includes("(21 newer below)"), top);
+  app.stdin.write(KEY.down);
+  await waitFor(() => app.frame().includes("(20 newer below)"), "one event forward");
+  assert.ok(!app.frame().includes("n=0"), app.frame());
+  app.unmount();
+});
+
 Deno.test("before the first snapshot the screen says it is waiting", () => {
   const app = renderApp({ snapshot: null, rates: null, history: null, ring: null, error: null });
   lineWith(app.frame(), "waiting for the first snapshot");

@@ -106,7 +106,10 @@ export interface KeyContext {
   readonly links: number;
   /** How many of those rows, the last ones, are switches (default 0). */
   readonly switches?: number;
-  /** Number of events. */
+  /**
+   * How far the Events panel scrolls back: the events above its first page (scrolled past that,
+   * ↓ did nothing for as many presses).
+   */
   readonly events: number;
   /**
    * The ring table's first row and rows shown as the ring view of state `s` draws it, or null when

@@ -205,6 +205,26 @@ export interface LineViewProps {
 }
 
 /**
+ * `text` with each control character shown as its picture (newline ␊, ESC ␛, DEL ␡; C1 controls
+ * as �), one column each as the character counted: text from the lab (an event's error message,
+ * a reason) can hold them, and written as they are they would move the cursor, clear the screen
+ * or break the line, pushing every line below it down.
+ *
+ * @example
+ * ```ts
+ * import { visible } from "./lines.tsx";
+ * visible("a\nb\x1b[2J"); // "a␊b␛[2J"
+ * ```
+ */
+export function visible(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x20 ? String.fromCharCode(0x2400 + code) : code === 0x7f ? "\u2421" : "\ufffd";
+  });
+}
+
+/**
  * Draw one line, cut to `width`.
  *
  * @example
@@ -225,7 +245,7 @@ export function LineView(props: LineViewProps) {
           dimColor={s.dim}
           inverse={s.inverse}
         >
-          {s.text}
+          {visible(s.text)}
         </Text>
       ))}
     </Text>
