@@ -13,6 +13,7 @@ import type { VhostPciLinkSnapshot, VmRecovery } from "../lab/snapshot_types.ts"
 import { DROP_LABELS, WAIT_LABELS } from "../lab/link_counts.ts";
 import { count } from "../devices/base/plural.ts";
 import { writeAll } from "./progress.ts";
+import { formatVsockConnections } from "./vsock.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
@@ -116,6 +117,7 @@ export function formatStatus(s: LabStatus): string {
           d.statusNames.join(" ") || "(reset)"
         }`,
         `    features ${d.features.join(" ") || "(none negotiated)"}`,
+        ...(d.connections ? formatVsockConnections(d.connections) : []),
       );
     }
   }

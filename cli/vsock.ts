@@ -15,6 +15,33 @@ import { VSOCK_SOCKET } from "../lab/state.ts";
 import { quote } from "../lab/topology/quote.ts";
 import { OutputError, VlabError } from "./errors.ts";
 import { vsockConnect } from "../lab/vsock_connect.ts";
+import type { VsockConnTable } from "../devices/vsock/conn_table.ts";
+import { count } from "../devices/base/plural.ts";
+import { formatBytes } from "./dashboard/format.ts";
+
+/**
+ * A vsock device's open connections as `vlab status` prints them (the rows of the dashboard's
+ * Links panel): a count line, then one line per published connection, the busiest first.
+ *
+ * @example
+ * ```ts
+ * import { formatVsockConnections } from "./vsock.ts";
+ * formatVsockConnections({ total: 0, rows: [] }); // ["    connections: none"]
+ * ```
+ */
+export function formatVsockConnections(t: VsockConnTable): string[] {
+  if (t.total === 0) return ["    connections: none"];
+  const shown = t.rows.length < t.total ? ` (the ${t.rows.length} busiest shown)` : "";
+  return [
+    `    connections: ${t.total}${shown}`,
+    ...t.rows.map((c) => {
+      const peer = c.peerCid === 2 ? `host:${c.peerPort}` : `${c.peerCid}:${c.peerPort}`;
+      return `      ${c.guestPort} ⇄ ${peer} ${c.state}: sent ${formatBytes(c.bytesFromGuest)}, ` +
+        `received ${formatBytes(c.bytesToGuest)}, credit ${formatBytes(c.peerCredit)} left ` +
+        `(${count(c.creditStalls, "stall")})`;
+    }),
+  ];
+}
 
 /**
  * Read a vsock port argument: a decimal u32. Throws `bad-option` (exit 2).

@@ -11,6 +11,7 @@ import { vhostPciSnapshot } from "./vhost_pci_view.ts";
 import type { VhostPciLinkSnapshot, VmRecovery } from "./snapshot_types.ts";
 import { type IommuSnapshot, iommuSnapshot } from "./iommu_view.ts";
 import { NetCounter, NetDriverCounter, readCounters } from "../devices/net/metrics.ts";
+import type { VsockConnTable } from "../devices/vsock/conn_table.ts";
 import type { Lab, VmState } from "./lab.ts";
 import { RegFileWord } from "../devices/virtio/mmio.ts";
 import type { PartitionInfo } from "./partition.ts";
@@ -85,6 +86,8 @@ export interface OtherDeviceStatus {
   device: Record<string, number>;
   /** Driver counters, by the kind's names. */
   driver: Record<string, number>;
+  /** A vsock device's open connections, the busiest first (the dashboard's Links panel's). */
+  connections?: VsockConnTable;
 }
 
 /** A status snapshot of a running lab. */
@@ -218,6 +221,7 @@ export function labStatus(lab: Lab): LabStatus {
             features: negotiatedFeatureNames(ctl.regs, kind.featureNames),
             device,
             driver: readCounters(ctl.driverCounters, kind.driverCounters),
+            ...(kind.connections ? { connections: kind.connections(ctl.deviceCounters) } : {}),
           };
         }),
         guestDrops: guestStackDrops(statsOf("guest", vm.name)),
