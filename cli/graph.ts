@@ -2,14 +2,18 @@
  * `vlab graph`: draw a topology file, a shipped topology or a running lab as Graphviz dot,
  * Mermaid or JSON (`lab/graph.ts` renders; this file finds what to draw).
  *
- * What the argument names, in this order: a path (it holds "/" or ".y") is a topology file; a
- * bare name is a running lab of that name if one runs (then links show up or DOWN), otherwise a
+ * What the argument names, in this order: a path (it holds "/" or ".y") is a topology file, or
+ * a drill file, whose lab is drawn; a bare name is a running lab of that name if one runs (then links show up or DOWN), otherwise a
  * shipped topology; no argument is the only running lab, otherwise the shipped `pair`.
  *
  * @module
  */
 
 import { Command } from "@commander-js/extra-typings";
+import { parse as parseYaml } from "yaml";
+import { count } from "../devices/base/plural.ts";
+import { formatDrillIssues, loadDrillFile } from "../lab/drill/load.ts";
+import { DRILL_FILE, readInput } from "../lab/drill/input.ts";
 import { controlJson } from "../lab/client.ts";
 import {
   GRAPH_FORMATS,
@@ -22,6 +26,7 @@ import {
 import type { LabStatus } from "../lab/metrics.ts";
 import { findLabs, type LabRecord } from "../lab/state.ts";
 import { shippedTopologies } from "../lab/topology/mod.ts";
+import type { Topology } from "../lab/topology/types.ts";
 import { closestName, didYouMean } from "../lab/topology/issues.ts";
 import { escapeControl, quote } from "../lab/topology/quote.ts";
 import { VlabError } from "./errors.ts";
@@ -106,7 +111,43 @@ async function graphOf(arg: string | undefined): Promise<LabGraph> {
       );
     }
   }
+  // A drill file draws the lab it runs on (its topology, inline or named), not a list of the
+  // drill's keys a topology does not have.
+  if (isPath) {
+    const drill = await drillTopology(arg);
+    if (drill !== null) return graphFromTopology(drill);
+  }
   return graphFromTopology(await loadOrFail(arg));
+}
+
+/**
+ * The topology of the drill file at `path`, or null when it is no drill (a map with `timeline`
+ * and `topology`) or cannot be read (the topology loader then says why). A drill that does not
+ * validate is printed, every problem, as `vlab drill run` prints it.
+ */
+async function drillTopology(path: string): Promise<Topology | null> {
+  const text = await readInput(path, DRILL_FILE);
+  if (!text.ok) return null;
+  let doc: unknown;
+  try {
+    doc = parseYaml(text.value);
+  } catch {
+    return null;
+  }
+  if (
+    typeof doc !== "object" || doc === null || !Object.hasOwn(doc, "timeline") ||
+    !Object.hasOwn(doc, "topology")
+  ) {
+    return null;
+  }
+  const r = await loadDrillFile(path);
+  if (r.ok) return r.value.topology;
+  await writeAll(Deno.stderr, encoder.encode(formatDrillIssues(r.error) + "\n"));
+  throw new VlabError(
+    "drill-invalid",
+    `Cannot draw drill ${quote(path)}: ${count(r.error.length, "problem")} (above)`,
+    { hint: `Fix ${r.error.length === 1 ? "it" : "them"}; docs/drills.md describes the format` },
+  );
 }
 
 /** An argument as a shell would take it back: bare when plain, else in single quotes. */

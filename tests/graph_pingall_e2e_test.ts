@@ -128,6 +128,16 @@ Deno.test({
       const typo = await vlab("graph", "star", "--format", "DOT");
       assert.equal(typo.code, 2);
       assert.match(typo.stderr, /\nhint: Did you mean `dot`\? Use one of dot, mermaid, json\n$/);
+      // A drill file draws the lab it runs on (it listed the drill's keys as unknown topology keys).
+      const file = new URL("../drills/partition-heal.yaml", import.meta.url).pathname;
+      const drill = await vlab("graph", file, "--format", "json");
+      assert.equal(drill.code, 0, drill.stderr);
+      const dg = JSON.parse(drill.stdout) as LabGraph;
+      assert.deepEqual([dg.name, dg.vms.map((v) => v.name), dg.switches], [
+        "star",
+        ["h1", "h2", "h3", "h4"],
+        ["sw1"],
+      ]);
       const close = await vlab("graph", "stra");
       assert.equal(close.code, 1);
       assert.match(close.stderr, /\nhint: did you mean `star`\? no lab is running; shipped /);
