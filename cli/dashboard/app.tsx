@@ -347,8 +347,10 @@ export function App(props: AppProps) {
       : panel === 2 && selectedSwitch !== undefined
       ? "enter MAC table · "
       : "";
+    // The Events panel scrolls; the IOMMU panel has nothing to select.
+    const arrows = panel === 3 ? "↑↓ scroll · " : panel === 4 ? "" : "↑↓ select · ";
     hint = [
-      seg(`tab/←→ panel · ↑↓ select · ${enter}p ${paused ? "resume" : "pause"} · ? help · q quit`, {
+      seg(`tab/←→ panel · ${arrows}${enter}p ${paused ? "resume" : "pause"} · ? help · q quit`, {
         dim: true,
       }),
     ];

@@ -549,6 +549,17 @@ Deno.test("events scrolled back past the oldest come forward at the first ↓", 
   app.unmount();
 });
 
+Deno.test("the key hints offer only what the panel's arrows do", async () => {
+  const app = renderApp(fixtureData("pair"));
+  let frame = await press(app, ["4"], (f) => f.includes("[Events]"), "the Events panel");
+  lineWith(frame, "tab/←→ panel · ↑↓ scroll · p pause");
+  frame = await press(app, ["5"], (f) => f.includes("[IOMMU]"), "the IOMMU panel");
+  lineWith(frame, "tab/←→ panel · p pause");
+  frame = await press(app, ["1"], (f) => f.includes("[Overview]"), "the Overview");
+  lineWith(frame, "tab/←→ panel · ↑↓ select · enter queues");
+  app.unmount();
+});
+
 Deno.test("before the first snapshot the screen says it is waiting", () => {
   const app = renderApp({ snapshot: null, rates: null, history: null, ring: null, error: null });
   lineWith(app.frame(), "waiting for the first snapshot");
