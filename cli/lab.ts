@@ -267,6 +267,14 @@ function execCommand() {
         } else {
           await out(result.text.endsWith("\n") ? result.text : result.text + "\n");
         }
+        if (answer.cancelledBy === "lab-stopped") {
+          // `vlab down` (or the lab's process told to stop) while it ran: not a whole run.
+          throw new VlabError(
+            "no-lab",
+            `The workload was cut short: lab "${record.name}" stopped while it ran`,
+            { hint: "What it had done is printed above; start the lab again with `vlab up`" },
+          );
+        }
         if (answer.cancelled || abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
         const code = workloadExitCode(result);
         if (code !== 0) throw new CliExit(code); // ping with no reply: 1, as iputils

@@ -66,11 +66,19 @@ export function pingallCommand(): Command {
       const abort = new AbortController();
       const force = new AbortController();
       const off = onInterrupt(() => abort.signal.aborted ? force.abort() : abort.abort());
+      const ended = { labStopped: false };
       let results: PairResult[];
       try {
         results = await runPingall(
           pairs,
-          (p) => pingPair(record, p, { count, timeout, signal: abort.signal, force: force.signal }),
+          (p) =>
+            pingPair(record, p, {
+              count,
+              timeout,
+              signal: abort.signal,
+              force: force.signal,
+              ended,
+            }),
           { maxSources: MAX_SOURCES, signal: abort.signal },
         );
       } finally {
@@ -78,6 +86,12 @@ export function pingallCommand(): Command {
       }
       const report = pingallReport(status.vms.map((v) => v.name), results);
       await out(opts.json ? JSON.stringify(report, null, 2) + "\n" : formatPingall(report) + "\n");
+      // The lab stopped meanwhile: what was measured is printed, and the matrix is not done.
+      if (ended.labStopped) {
+        throw new VlabError("no-lab", `Lab "${record.name}" stopped while pingall ran`, {
+          hint: "The pairs measured before it stopped are printed above (`?`: not measured)",
+        });
+      }
       // Interrupted: what was measured is printed, but the matrix is not done (130, not 1).
       if (abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
       if (report.reached < report.pairs) {
@@ -97,7 +111,14 @@ export function pingallCommand(): Command {
 async function pingPair(
   record: LabRecord,
   pair: PingPair,
-  opts: { count: number; timeout: number; signal: AbortSignal; force: AbortSignal },
+  opts: {
+    count: number;
+    timeout: number;
+    signal: AbortSignal;
+    force: AbortSignal;
+    /** Set when the lab stopped under a pair (its pings cut short, or the lab gone). */
+    ended: { labStopped: boolean };
+  },
 ): Promise<PairResult> {
   const argv = [
     "ping",
@@ -117,6 +138,7 @@ async function pingPair(
       argv,
       { signal: opts.signal, force: opts.force, idPrefix: "pingall" },
     );
+    if (answer.cancelledBy === "lab-stopped") opts.ended.labStopped = true;
     return {
       ...pair,
       transmitted: answer.result?.transmitted ?? 0,
@@ -127,6 +149,11 @@ async function pingPair(
   } catch (e) {
     if (e instanceof LabError && (e.code === "workload-failed" || e.code === "unknown-vm")) {
       return { ...pair, transmitted: 0, received: 0, error: e.message };
+    }
+    // The lab went (`vlab down`): this pair and the rest are not measured; the report says so.
+    if (e instanceof LabError && e.code === "no-lab") {
+      opts.ended.labStopped = true;
+      return { ...pair, transmitted: 0, received: 0, error: PAIR_INTERRUPTED };
     }
     // Its request was cut (a second Ctrl-C, or a lab that did not answer the cancel in time):
     // what it measured is not known.

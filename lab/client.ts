@@ -215,8 +215,10 @@ export interface ExecAnswer<T = unknown> {
   id: string;
   /** The workload's result: partial when `cancelled`. */
   result: T;
-  /** True when a `DELETE /execs/ID` stopped it before it was done. */
+  /** True when it was stopped before it was done (`result` is partial). */
   cancelled: boolean;
+  /** Who stopped it: a `DELETE /execs/ID` (`client`), or the lab stopping (`lab-stopped`). */
+  cancelledBy: "client" | "lab-stopped" | null;
 }
 
 /** Options of {@linkcode execCancellable}. */

@@ -9,7 +9,9 @@
  * it was gone. Now each workload has an id, the client's own (`"id"` in the body) or one the lab
  * gives (`exec-N`); the interrupted client sends `DELETE /execs/ID` on another connection, the
  * workload stops early, and its partial result answers both the `DELETE` and the `POST`, each
- * with `"cancelled": true`. A client that goes away without asking still stops its workload (the
+ * with `"cancelled": true`. A lab that stops (`vlab down`) ends its workloads early too: their
+ * answers say `"cancelledBy": "lab-stopped"` (they used to read as complete runs: a `ping -c 100`
+ * cut at 15 printed its 15 and exited 0). A client that goes away without asking still stops its workload (the
  * lab notices the aborted request), as before.
  *
  * Runs on the main thread, inside the control server's handler.
@@ -18,7 +20,7 @@
  */
 
 import type { Lab } from "./lab.ts";
-import { fail, quoteForLine, unknownKeyRefusal } from "./server_answers.ts";
+import { describeJsonValue, fail, quoteForLine, unknownKeyRefusal } from "./server_answers.ts";
 
 /** What a client-chosen exec id may be: 1 to 64 letters, digits, `.`, `_`, `:` or `-`. */
 export const EXEC_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -58,7 +60,10 @@ function registryOf(lab: Lab): { next: number; running: Map<string, Running> } {
 
 /**
  * `POST /exec`: `{"vm": "a", "argv": ["ping", "10.0.0.2"], "id": "mine-1"}` (`id` optional) →
- * `{"id", "result", "cancelled"}`; 409 `exec-id-taken` for the id of a workload still running.
+ * `{"id", "result", "cancelled", "cancelledBy"}`: `cancelled` when the workload was stopped
+ * before it was done and `result` is partial, `cancelledBy` `"client"` (a `DELETE /execs/ID`)
+ * or `"lab-stopped"` (the lab stopped meanwhile), else null; 409 `exec-id-taken` for the id of
+ * a workload still running.
  * The workload stops when `signal` aborts (its client went) or a `DELETE /execs/ID` comes.
  *
  * @example
@@ -95,7 +100,7 @@ export async function execRoute(
       400,
       "bad-request",
       `POST /exec: "id" must be 1 to 64 letters, digits, ".", "_", ":" or "-", got ${
-        typeof v.id === "string" ? quoteForLine(v.id) : typeof v.id
+        describeJsonValue(v.id)
       }`,
       'Leave it out (the lab gives one) or send one such as "pingall-4711-3"',
     );
@@ -130,11 +135,20 @@ export async function execRoute(
     startedAt: new Date().toISOString(),
     cancelled: false,
   };
-  const answer = lab.exec(v.vm, entry.argv, abort.signal).then((out) => () =>
-    out.ok
-      ? Response.json({ id: entry.id, result: out.result, cancelled: entry.cancelled })
-      : fail(422, "workload-failed", out.message, out.hint)
-  );
+  const answer = lab.exec(v.vm, entry.argv, abort.signal).then((out) => {
+    // Stopped by a DELETE, or by the lab stopping (`vlab down`), which ends every workload early:
+    // its result is partial either way, and the client must not read it as the whole run.
+    const cancelledBy = entry.cancelled ? "client" : lab.stopped ? "lab-stopped" : null;
+    return () =>
+      out.ok
+        ? Response.json({
+          id: entry.id,
+          result: out.result,
+          cancelled: cancelledBy !== null,
+          cancelledBy,
+        })
+        : fail(422, "workload-failed", out.message, out.hint);
+  });
   registry.running.set(id, { entry, abort, answer });
   if (signal.aborted) onGone();
   try {

@@ -31,6 +31,7 @@ const PAIR = {
 type Body = any;
 
 interface Env {
+  lab: Lab;
   record: LabRecord;
   call(path: string, init?: RequestInit): Promise<{ status: number; body: Body }>;
 }
@@ -52,6 +53,7 @@ async function withServer(body: (env: Env) => Promise<void>): Promise<void> {
   };
   try {
     await body({
+      lab,
       record,
       call: async (p, init = {}) => {
         const client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
@@ -115,6 +117,7 @@ Deno.test({
         assert.equal(r.status, 200, JSON.stringify(r.body));
         assert.equal(r.body.id, "mine-1");
         assert.equal(r.body.cancelled, true);
+        assert.equal(r.body.cancelledBy, "client");
         assert.equal(r.body.result.kind, "ping");
         assert.ok(r.body.result.transmitted < 100, `sent ${r.body.result.transmitted}`);
       }
@@ -134,6 +137,7 @@ Deno.test({
       assert.equal(plain.status, 200, JSON.stringify(plain.body));
       assert.match(plain.body.id, /^exec-\d+$/);
       assert.equal(plain.body.cancelled, false);
+      assert.equal(plain.body.cancelledBy, null);
       assert.equal(plain.body.result.received, 1);
     }),
 });
@@ -197,5 +201,24 @@ Deno.test({
       );
       assert.equal(at.cancelled, true);
       assert.ok(performance.now() - t1 < 8000, "stopped early, not after its 100 pings");
+    }),
+});
+
+Deno.test({
+  name:
+    "a workload cut short by the lab stopping says so (cancelledBy lab-stopped), not a whole run",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      // A ping -c 100 cut at 15 by `vlab down` answered its 15 as a whole run (exit 0).
+      const running = env.call("/exec", post({ vm: "a", argv: LONG_PING, id: "downed" }));
+      await untilListed(env, "downed");
+      await env.lab.stop();
+      const r = await within(10_000, "POST", running);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.cancelled, true);
+      assert.equal(r.body.cancelledBy, "lab-stopped");
+      assert.ok(r.body.result.transmitted < 100, `sent ${r.body.result.transmitted}`);
     }),
 });

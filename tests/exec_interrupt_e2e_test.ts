@@ -86,3 +86,39 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     },
   });
 }
+
+Deno.test({
+  name: "exec: vlab down while it runs prints what it did and fails with no-lab, not exit 0",
+  ...E2E,
+  fn: async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
+    const vlab = vlabIn(stateDir);
+    try {
+      const up = await vlab("up", "pair", "-d");
+      assert.equal(up.code, 0, up.stderr);
+      const running = vlab("exec", "a", "--", "ping", "10.0.0.2", "-c", "100", "-i", "0.1");
+      const deadline = performance.now() + 10_000;
+      const sent = async () => {
+        const s = JSON.parse((await vlab("status", "--json")).stdout);
+        return s.vms[0].nics[0].device.txFrames as number;
+      };
+      while (await sent() < 6) {
+        assert.ok(performance.now() < deadline, "the ping sent nothing");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal((await vlab("down")).code, 0);
+      const out = await running;
+      // It printed the pings of a cut run and exited 0, as if `-c 100` had been 15.
+      assert.equal(out.code, 1, out.stdout + out.stderr);
+      assert.match(out.stdout, /^\d+ packets transmitted, \d+ received/m);
+      assert.match(
+        out.stderr,
+        /^vlab: The workload was cut short: lab "pair" stopped while it ran$/m,
+      );
+      assert.match(out.stderr, /^hint: /m);
+    } finally {
+      await vlab("down", "--all");
+      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
