@@ -20,7 +20,7 @@ import { cell, formatHex } from "./format.ts";
 import { type Color, type Line, Lines, type Seg, seg, wrapWords } from "./lines.tsx";
 
 /** Table rows the ring view keeps before its index summary, event fields and legend. */
-const MIN_ROWS = 4;
+const MIN_ROWS = 3;
 
 /** The color of each descriptor owner. */
 export const OWNER_COLORS: Readonly<Record<string, Color>> = {
@@ -140,7 +140,18 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
   const m = ring.size;
   // The index summary and the event-suppression fields: shown while the table keeps its rows.
   const summary: Line[] = [];
+  // Where the summary does not fit, one line of the slots alone (at 40 columns the table cuts the
+  // markers off, and this line is all that says where the indices point).
+  let compact: Line;
   if (split && ring.availIdx !== null && ring.usedIdx !== null) {
+    compact = [
+      seg("slot "),
+      seg(`avail ${ring.availIdx % m}`, { color: "yellow" }),
+      seg(" · "),
+      seg(`dev next ${ring.deviceNextAvail % m}`, { color: "magenta" }),
+      seg(" · "),
+      seg(`used ${ring.usedIdx % m}`, { color: "green" }),
+    ];
     const waiting = (ring.availIdx - ring.deviceNextAvail) & 0xffff;
     const inFlight = (ring.deviceNextAvail - ring.usedIdx) & 0xffff;
     summary.push(
@@ -158,6 +169,11 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
     );
   } else {
     const w = (b: boolean | null) => (b === null ? "?" : b ? "1" : "0");
+    compact = [
+      seg(`next avail ${ring.deviceNextAvail} w${w(ring.availWrapCounter)}`, { color: "magenta" }),
+      seg(" · "),
+      seg(`next used ${ring.deviceNextUsed} w${w(ring.usedWrapCounter)}`, { color: "green" }),
+    ];
     summary.push(
       ...wrapWords([
         seg(`device next avail slot ${ring.deviceNextAvail} (wrap ${w(ring.availWrapCounter)})`, {
@@ -218,7 +234,8 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
     free -= lines.length;
     return lines;
   };
-  out.push(...fits(summary), ...fits(eventLines));
+  const shownSummary = fits(summary);
+  out.push(...(shownSummary.length > 0 ? shownSummary : fits([compact])), ...fits(eventLines));
   const legendShown = legendLines.slice(0, Math.max(0, free));
   out.push(header);
   const rowsRoom = Math.max(1, props.height - out.length - legendShown.length);
