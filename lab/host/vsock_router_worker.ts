@@ -43,7 +43,8 @@ import type { SwitchStart } from "../wire/messages.ts";
 import { controlApplied, onControl, post, runWorker } from "../wire/worker_scope.ts";
 import { StatsWriter } from "../wire/stats.ts";
 import { type Impairment, isPassthrough } from "./impair.ts";
-import { LinkIn, LinkOut } from "./link_ends.ts";
+import { LinkIn, LinkOut, nowUs } from "./link_ends.ts";
+import { VsockmonRecorder } from "./vsockmon.ts";
 
 /**
  * Why a router port cannot take `impair` on link `link`, or null for a pass-through (see the
@@ -138,6 +139,10 @@ async function start(msg: SwitchStart): Promise<void> {
     return true;
   };
 
+  // A capture of a port's link records what the router takes from the VM (the other direction
+  // is recorded by the VM's device worker), as vsockmon shows it: the switch worker's rule.
+  const monitor = new VsockmonRecorder();
+
   const pump = (): boolean => {
     let work = false;
     for (let p = 0; p < ports.length; p++) {
@@ -145,11 +150,13 @@ async function start(msg: SwitchStart): Promise<void> {
       let frame: Uint8Array | null;
       let n = 0;
       ports[p].stalled = false;
+      const capturing = link.tap.enabled();
       while (n < 256 && (frame = link.ring.peek()) !== null) {
         if (!route(p, frame)) {
           ports[p].stalled = true; // destination full: the packet waits in its ring
           break;
         }
+        if (capturing) monitor.record(link.tap, frame, nowUs());
         link.ring.release();
         n++;
       }

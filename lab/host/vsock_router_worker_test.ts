@@ -18,6 +18,7 @@ import type { FromWorker, SwitchStart, ToWorker, WorkerRing } from "../wire/mess
 import { type Impairment, NO_IMPAIRMENT } from "./impair.ts";
 import { LinkRing } from "./link_ring.ts";
 import { TapReader } from "./tap.ts";
+import { VSOCKMON_HDR_SIZE } from "./vsockmon.ts";
 
 const ROUTER = 0;
 const PEER = 1;
@@ -25,18 +26,25 @@ const CIDS = [3, 4];
 
 interface Rig {
   bells: Int32Array;
-  ports: { rx: LinkRing; tx: LinkRing }[];
+  /** Each port's rings; `tap` is the capture tap of its ring into the router. */
+  ports: { rx: LinkRing; tx: LinkRing; tap: TapReader }[];
   worker: Worker;
   /** Every `event` message the worker posted. */
   events: { kind: string; detail: Record<string, unknown> }[];
   stats: () => Record<string, number>;
 }
 
-function workerRing(index: number, ring: LinkRing, toRouter: boolean, impair: Impairment) {
+function workerRing(
+  index: number,
+  ring: LinkRing,
+  toRouter: boolean,
+  impair: Impairment,
+  tap = TapReader.create(1 << 16, 2048),
+) {
   return {
     index,
     buffer: ring.buffer,
-    tap: TapReader.create(1 << 16, 2048).buffer,
+    tap: tap.buffer,
     consumerThread: toRouter ? ROUTER : PEER,
     producerThread: toRouter ? PEER : ROUTER,
     impair: { ...impair },
@@ -60,6 +68,7 @@ async function startRouter(impair: Impairment = NO_IMPAIRMENT): Promise<Rig> {
   const ports = [0, 1].map(() => ({
     rx: LinkRing.create(64, 2048),
     tx: LinkRing.create(64, 2048),
+    tap: TapReader.create(1 << 16, 2048),
   }));
   const start: SwitchStart = {
     type: "start",
@@ -69,7 +78,7 @@ async function startRouter(impair: Impairment = NO_IMPAIRMENT): Promise<Rig> {
     portsMax: 2,
     ports: ports.map((p, i) => ({
       link: `${"ab"[i]}-r`,
-      rx: workerRing(2 * i, p.rx, true, NO_IMPAIRMENT),
+      rx: workerRing(2 * i, p.rx, true, NO_IMPAIRMENT, p.tap),
       tx: workerRing(2 * i + 1, p.tx, false, i === 1 ? impair : NO_IMPAIRMENT),
     })),
     stats: new SharedArrayBuffer(THREAD_STATS_SLOTS * 8),
@@ -195,6 +204,37 @@ Deno.test("a vsock router answers a REQUEST for a CID no port has with RST (rst_
       assert.ok(performance.now() < deadline, "rst_no_route not counted");
       await new Promise((r) => setTimeout(r, 20));
     }
+  } finally {
+    stop(rig);
+  }
+});
+
+Deno.test("a vsock router captures what a VM sends it (vsockmon records): a capture of a router link had only the router's direction", async () => {
+  const rig = await startRouter();
+  try {
+    const tap = rig.ports[0].tap;
+    tap.setEnabled(true);
+    const req = request(4);
+    send(rig, req);
+    assert.equal(await nextOp(rig.ports[1].tx), VsockOp.REQUEST);
+    const deadline = performance.now() + 5000;
+    let records: Uint8Array = new Uint8Array(0);
+    while (records.length === 0) {
+      assert.ok(performance.now() < deadline, "nothing captured");
+      await new Promise((r) => setTimeout(r, 5));
+      records = tap.drain(1 << 20);
+    }
+    // One pcap record: its 16-byte header, the 32-byte vsockmon header, then the packet whole.
+    const dv = new DataView(records.buffer, records.byteOffset, records.byteLength);
+    assert.equal(dv.getUint32(8, true), VSOCKMON_HDR_SIZE + VSOCK_HDR_SIZE);
+    const record = records.subarray(16, 16 + VSOCKMON_HDR_SIZE + VSOCK_HDR_SIZE);
+    const mon = new DataView(record.buffer, record.byteOffset, record.byteLength);
+    assert.deepEqual([Number(mon.getBigUint64(0, true)), Number(mon.getBigUint64(8, true))], [
+      3,
+      4,
+    ]);
+    assert.deepEqual([...record.subarray(VSOCKMON_HDR_SIZE)], [...req]);
+    assert.equal(records.length, 16 + record.length, "one record");
   } finally {
     stop(rig);
   }

@@ -84,3 +84,36 @@ export function writeVsockmonRecord(target: Uint8Array, packet: Uint8Array): num
   target.set(packet, VSOCKMON_HDR_SIZE);
   return total;
 }
+
+/** Where a recorder's records go: a link end's capture tap (`TapWriter`). */
+export interface VsockmonTap {
+  /** Copy one record into the capture; false when it was dropped. */
+  capture(record: Uint8Array, meta: { tsUs: number; direction: number }): boolean;
+}
+
+/**
+ * Captures vsock packets on a tap as vsockmon records, with one scratch buffer made at the first
+ * packet and grown for a larger one. The consumer end of every vsock link direction records what
+ * it takes from the ring: a VM's device worker (the router's or peer's packets to it) and a vsock
+ * router (a VM's packets to it).
+ *
+ * @example
+ * ```ts
+ * import { VsockmonRecorder } from "./vsockmon.ts";
+ * const got: number[] = [];
+ * const tap = { capture: (r: Uint8Array) => (got.push(r.length), true) };
+ * new VsockmonRecorder().record(tap, new Uint8Array(44), 0); // got = [76]
+ * ```
+ */
+export class VsockmonRecorder {
+  #buf = new Uint8Array(0);
+
+  /** Record `packet` (a header and its payload) on `tap` at `tsUs`; a runt is not recorded. */
+  record(tap: VsockmonTap, packet: Uint8Array, tsUs: number): void {
+    if (this.#buf.length < VSOCKMON_HDR_SIZE + packet.length) {
+      this.#buf = new Uint8Array(Math.max(VSOCKMON_HDR_SIZE + packet.length, 2048));
+    }
+    const n = writeVsockmonRecord(this.#buf, packet);
+    if (n > 0) tap.capture(this.#buf.subarray(0, n), { tsUs, direction: 0 });
+  }
+}

@@ -37,7 +37,7 @@ import { ringDoorbell, ringSelf } from "../../wire/doorbell.ts";
 import { serveMailbox } from "../../wire/mailbox.ts";
 import type { VsockDeviceSpec } from "../../wire/specs.ts";
 import { LinkIn, LinkOut, nowUs } from "../link_ends.ts";
-import { VSOCKMON_HDR_SIZE, writeVsockmonRecord } from "../vsockmon.ts";
+import { VsockmonRecorder } from "../vsockmon.ts";
 import { openTransport } from "./transport.ts";
 import type { HostContext, HostKind, HostKindInstance } from "./types.ts";
 import { HostVsock } from "./vsock_host.ts";
@@ -170,16 +170,10 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
   let busy = false;
   let faultReported = false;
 
-  // A capture's record of a packet: vsockmon's header in front of it (see `vsockmon.ts`); made
-  // at the first packet captured, grown for a larger one.
-  let monitor = new Uint8Array(0);
-  const capture = (link: LinkIn, packet: Uint8Array): void => {
-    if (monitor.length < VSOCKMON_HDR_SIZE + packet.length) {
-      monitor = new Uint8Array(Math.max(VSOCKMON_HDR_SIZE + packet.length, 2048));
-    }
-    const n = writeVsockmonRecord(monitor, packet);
-    if (n > 0) link.tap.capture(monitor.subarray(0, n), { tsUs: nowUs(), direction: 0 });
-  };
+  // A capture's record of a packet: vsockmon's header in front of it (see `vsockmon.ts`).
+  const monitor = new VsockmonRecorder();
+  const capture = (link: LinkIn, packet: Uint8Array): void =>
+    monitor.record(link.tap, packet, nowUs());
 
   /** Packets from the peer into the device; false when the device is full. */
   const receive = (): number => {
