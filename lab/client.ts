@@ -199,7 +199,12 @@ export async function controlJson<T>(
       "bad-partition",
       "unknown-partition",
     ]);
-    const code = passed.has(e?.code) ? e!.code as LabErrorCode : "control-error";
+    // A lab that is stopping is, for its client, a lab that is not running any more.
+    const code = e?.code === "lab-stopping"
+      ? "no-lab"
+      : passed.has(e?.code)
+      ? e!.code as LabErrorCode
+      : "control-error";
     throw new LabError(
       code,
       e?.message ?? `The lab answered ${res.status}`,

@@ -63,7 +63,8 @@ function registryOf(lab: Lab): { next: number; running: Map<string, Running> } {
  * `{"id", "result", "cancelled", "cancelledBy"}`: `cancelled` when the workload was stopped
  * before it was done and `result` is partial, `cancelledBy` `"client"` (a `DELETE /execs/ID`)
  * or `"lab-stopped"` (the lab stopped meanwhile), else null; 409 `exec-id-taken` for the id of
- * a workload still running.
+ * a workload still running; 503 `lab-stopping` for a workload the lab refused or that failed
+ * because it is stopping.
  * The workload stops when `signal` aborts (its client went) or a `DELETE /execs/ID` comes.
  *
  * @example
@@ -147,6 +148,9 @@ export async function execRoute(
           cancelled: cancelledBy !== null,
           cancelledBy,
         })
+        : lab.stopped
+        // Refused or ended because the lab is stopping: not the workload's failure.
+        ? fail(503, "lab-stopping", out.message, out.hint)
         : fail(422, "workload-failed", out.message, out.hint);
   });
   registry.running.set(id, { entry, abort, answer });

@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { execCancellable } from "./client.ts";
+import { LabError } from "./errors.ts";
 import { Lab } from "./lab.ts";
 import { planLab } from "./plan.ts";
 import { serveControl } from "./server.ts";
@@ -220,5 +221,15 @@ Deno.test({
       assert.equal(r.body.cancelled, true);
       assert.equal(r.body.cancelledBy, "lab-stopped");
       assert.ok(r.body.result.transmitted < 100, `sent ${r.body.result.transmitted}`);
+
+      // Afterwards (the server still up): refused as the lab's state, not as the workload's
+      // failure (a 422 that pingall counted as a pair with no reply).
+      const late = await env.call("/exec", post({ vm: "a", argv: ["ping", "10.0.0.2"] }));
+      assert.equal(late.status, 503, JSON.stringify(late.body));
+      assert.equal(late.body.error.code, "lab-stopping");
+      await assert.rejects(
+        execCancellable(env.record, "a", ["ping", "10.0.0.2"]),
+        (e: unknown) => e instanceof LabError && e.code === "no-lab",
+      );
     }),
 });
