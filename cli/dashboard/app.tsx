@@ -17,7 +17,7 @@ import { Box, useInput, useStdin, useStdout } from "ink";
 import type { LabSnapshot, RingSelector, RingView } from "../../lab/snapshot_types.ts";
 import { eventsLines, EventsPanel } from "./events.tsx";
 import { formatClock, formatDuration } from "./format.ts";
-import { HelpPanel } from "./help.tsx";
+import { HelpPanel, helpScrollMax } from "./help.tsx";
 import { IommuPanel } from "./iommu.tsx";
 import {
   fitLine,
@@ -239,6 +239,12 @@ export function App(props: AppProps) {
     switches: switches.length,
     // The Events panel shows bodyHeight - 1 events below its header.
     events: Math.max(0, events.length - (bodyHeight - 1)),
+    helpScrollMax: helpScrollMax({
+      foreground: props.foreground,
+      width,
+      height: bodyHeight,
+      colors,
+    }),
     ringWindow: ringWindowOf,
   };
   // Scroll keys pressed before the ring was drawn apply as soon as it is (this render already
@@ -332,7 +338,7 @@ export function App(props: AppProps) {
   } else if (confirm) {
     hint = [seg("Stop the lab? (y/n)", { bold: true, color: "yellow", inverse: true })];
   } else if (help) {
-    hint = [seg("esc close help · ? close help · q quit", { dim: true })];
+    hint = [seg("↑↓ scroll · esc or ? close help · q quit", { dim: true })];
   } else if (showRing) {
     hint = [seg("↑↓ scroll · pgup/pgdn page · esc back · tab panel · p pause · ? help · q quit", {
       dim: true,
@@ -386,7 +392,13 @@ export function App(props: AppProps) {
     );
   } else if (help) {
     body = (
-      <HelpPanel foreground={props.foreground} width={width} height={bodyHeight} colors={colors} />
+      <HelpPanel
+        foreground={props.foreground}
+        width={width}
+        height={bodyHeight}
+        colors={colors}
+        scroll={ui.helpScroll}
+      />
     );
   } else if (showRing) {
     body = <RingViewPanel {...ringProps} />;

@@ -562,6 +562,37 @@ Deno.test("the key hints offer only what the panel's arrows do", async () => {
   app.unmount();
 });
 
+Deno.test("at 40x10 the help scrolls to every key, each description whole", async () => {
+  const app = renderApp(fixtureData("pair"), { columns: 40, rows: 10 });
+  let frame = await press(app, ["?"], (f) => f.includes("Keys"), "the help");
+  assertFits(frame, 40, 10);
+  lineWith(frame, "more lines (↑↓ scroll)");
+  assert.ok(!frame.includes("q, ctrl-c"), frame);
+  app.stdin.write(KEY.down.repeat(40));
+  frame = await press(app, [], (f) => f.includes("whether to stop it."), "the help's end");
+  assertFits(frame, 40, 10);
+  assert.ok(!frame.includes("more lines"), frame);
+  // One ↑ from the end moves at once (the scroll stopped at the end, not 40 lines down).
+  app.stdin.write(KEY.up);
+  frame = await press(app, [], (f) => !f.includes("whether to stop it."), "one line up");
+  app.stdin.write(KEY.up.repeat(40));
+  frame = await press(app, [], (f) => f.includes("Keys"), "the help's top");
+  // Every key, and its whole description, on the way down.
+  const seen = new Set<string>();
+  for (let i = 0; i < 40; i++) {
+    for (const l of app.frame().split("\n")) seen.add(l.trim());
+    const before = app.frame();
+    app.stdin.write(KEY.down);
+    await new Promise((r) => setTimeout(r, 5));
+    if (app.frame() === before) break;
+  }
+  const text = [...seen].join(" ");
+  for (const k of ["q, ctrl-c", "quit (a foreground lab asks whether", "pause / resume"]) {
+    assert.ok(text.includes(k), `${k} in ${text}`);
+  }
+  app.unmount();
+});
+
 Deno.test("before the first snapshot the screen says it is waiting", () => {
   const app = renderApp({ snapshot: null, rates: null, history: null, ring: null, error: null });
   lineWith(app.frame(), "waiting for the first snapshot");

@@ -5,7 +5,7 @@
  */
 
 import { cell } from "./format.ts";
-import { type Line, Lines, seg } from "./lines.tsx";
+import { type Line, Lines, seg, wrapWords } from "./lines.tsx";
 
 /** The keys, as shown in the help panel. */
 export const KEYS: readonly (readonly [string, string])[] = [
@@ -14,8 +14,17 @@ export const KEYS: readonly (readonly [string, string])[] = [
   ["enter", "open a VM's queues, a queue's ring, a switch's MAC table"],
   ["esc, backspace", "close the ring view, the MAC table or this help"],
   ["p", "pause / resume (the display freezes, polling stops)"],
-  ["?", "this help"],
+  ["?", "this help (↑↓ scroll it)"],
   ["q, ctrl-c", "quit (a foreground lab asks whether to stop it)"],
+];
+
+/** The panels, as the help describes them. */
+const PANEL_HELP: readonly (readonly [string, string])[] = [
+  ["Overview", "VMs, their state, devices, status bits and negotiated features"],
+  ["Queues", "indices, in flight, occupancy over 60 s, rates per second"],
+  ["Links", "frames, bytes/s, drops by cause, waits, impairments; switches"],
+  ["Events", "the lab's event log, times in UTC"],
+  ["IOMMU", "per vIOMMU domain: mappings, IOTLB hits/misses, invalidations, faults"],
 ];
 
 /** Props of `<HelpPanel>`. */
@@ -28,10 +37,63 @@ export interface HelpProps {
   readonly height: number;
   /** Whether to use colors. */
   readonly colors: boolean;
+  /** First line shown (default 0): ↑↓ scroll a help taller than the screen. */
+  readonly scroll?: number;
 }
 
 /**
- * The help panel's lines.
+ * Every line of the help at this width, however many: below 60 columns each key's description
+ * goes on lines of its own under it, wrapped (beside a 22-column key it was cut to a few words).
+ *
+ * @example
+ * ```ts
+ * import { allHelpLines } from "./help.tsx";
+ * allHelpLines({ foreground: true, width: 80, height: 20, colors: false }).length; // 17
+ * ```
+ */
+export function allHelpLines(props: HelpProps): Line[] {
+  const lines: Line[] = [[seg("Keys", { bold: true })]];
+  const narrow = props.width < 60;
+  for (const [key, what] of KEYS) {
+    const k = seg("  " + (narrow ? key : cell(key, 22)), { color: "cyan", bold: true });
+    if (narrow) {
+      lines.push(
+        [k],
+        ...wrapWords(what.split(" ").map((w) => seg(w)), props.width, { first: "    " }),
+      );
+    } else lines.push([k, seg(what)]);
+  }
+  lines.push([]);
+  lines.push([seg("Panels", { bold: true })]);
+  for (const [name, what] of PANEL_HELP) {
+    lines.push(
+      ...wrapWords(what.split(" ").map((w) => seg(w)), props.width, {
+        first: "  " + cell(name, 10),
+        indent: narrow ? 4 : 12,
+      }),
+    );
+  }
+  lines.push([]);
+  lines.push(
+    ...wrapWords(
+      (props.foreground
+        ? "This lab runs in the foreground: q asks whether to stop it."
+        : "Attached to a running lab: q leaves it running.").split(" ").map((w) =>
+          seg(w, { dim: true })
+        ),
+      props.width,
+    ),
+  );
+  return lines;
+}
+
+/** How far the help scrolls at this size: the lines below its first screen. */
+export function helpScrollMax(props: HelpProps): number {
+  return Math.max(0, allHelpLines(props).length - props.height);
+}
+
+/**
+ * The help panel's lines: `height` of them from `scroll`; when more follow, the last says so.
  *
  * @example
  * ```ts
@@ -40,31 +102,15 @@ export interface HelpProps {
  * ```
  */
 export function helpLines(props: HelpProps): Line[] {
-  const lines: Line[] = [[seg("Keys", { bold: true })]];
-  for (const [key, what] of KEYS) {
-    lines.push([seg("  " + cell(key, 22), { color: "cyan", bold: true }), seg(what)]);
+  const all = allHelpLines(props);
+  const from = Math.min(Math.max(0, props.scroll ?? 0), helpScrollMax(props));
+  const shown = all.slice(from, from + props.height);
+  // The last line shown gives way to the count of those below, itself included.
+  const below = all.length - from - shown.length + 1;
+  if (below > 1 && shown.length > 0) {
+    shown[shown.length - 1] = [seg(`  ↓ ${below} more lines (↑↓ scroll)`, { dim: true })];
   }
-  lines.push([]);
-  lines.push([seg("Panels", { bold: true })]);
-  lines.push([seg("  Overview  VMs, their state, devices, status bits and negotiated features")]);
-  lines.push([seg("  Queues    indices, in flight, occupancy over 60 s, rates per second")]);
-  lines.push([
-    seg("  Links     frames, bytes/s, drops by cause, waits, impairments; switches"),
-  ]);
-  lines.push([seg("  Events    the lab's event log, times in UTC")]);
-  lines.push([
-    seg("  IOMMU     per vIOMMU domain: mappings, IOTLB hits/misses, invalidations, faults"),
-  ]);
-  lines.push([]);
-  lines.push([
-    seg(
-      props.foreground
-        ? "This lab runs in the foreground: q asks whether to stop it."
-        : "Attached to a running lab: q leaves it running.",
-      { dim: true },
-    ),
-  ]);
-  return lines.slice(0, props.height);
+  return shown;
 }
 
 /**

@@ -45,6 +45,8 @@ export interface UiState {
   readonly macsOpen: boolean;
   /** Whether the help is shown. */
   readonly help: boolean;
+  /** First help line shown (↑↓ scroll a help taller than the screen). */
+  readonly helpScroll: number;
   /** Whether "Stop the lab? (y/n)" is asked. */
   readonly confirm: boolean;
   /** Whether the display is paused. */
@@ -65,6 +67,7 @@ export const INITIAL_UI: UiState = {
   ringPending: null,
   macsOpen: false,
   help: false,
+  helpScroll: 0,
   confirm: false,
   paused: false,
   exit: null,
@@ -93,6 +96,8 @@ export interface KeyContext {
   readonly foreground: boolean;
   /** The lab is gone: any key leaves. */
   readonly stopped: boolean;
+  /** How far the help scrolls: its lines below the first screen (default 0). */
+  readonly helpScrollMax?: number;
   /** Number of VMs. */
   readonly vms: number;
   /** For each VM index, its first queue's index (or -1). */
@@ -271,10 +276,17 @@ export function reduceKey(s: UiState, input: string, key: KeyPress, ctx: KeyCont
   if (input === "q" || ctrlC) {
     return ctx.foreground ? { ...s, confirm: true } : { ...s, exit: "detach" };
   }
-  if (input === "?") return { ...s, help: !s.help };
+  if (input === "?") return { ...s, help: !s.help, helpScroll: 0 };
   if (input === "p") return { ...s, paused: !s.paused };
   const back = key.escape || key.backspace || key.delete;
-  if (s.help) return back ? { ...s, help: false } : s;
+  if (s.help) {
+    if (back) return { ...s, help: false };
+    const step = key.upArrow ? -1 : key.downArrow ? 1 : key.pageUp ? -5 : key.pageDown ? 5 : 0;
+    const max = ctx.helpScrollMax ?? 0;
+    return step === 0
+      ? s
+      : { ...s, helpScroll: Math.max(0, Math.min(max, Math.min(s.helpScroll, max) + step)) };
+  }
 
   const go = (p: number): UiState => ({
     ...s,

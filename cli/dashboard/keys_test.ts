@@ -264,3 +264,14 @@ Deno.test("esc and a key read together are esc, then that key", () => {
   assert.equal(after.help, false);
   assert.equal(after.panel, 2);
 });
+
+Deno.test("up and down scroll the help within its lines; ? opens it at the top", () => {
+  const c = { ...ctx, helpScrollMax: 3 };
+  const help = reduceKeys(INITIAL_UI, "?", {}, c);
+  assert.equal(keys([["", { downArrow: true }]], c, help).helpScroll, 1);
+  assert.equal(keys([["", { pageDown: true }]], c, help).helpScroll, 3, "no further than its end");
+  assert.equal(keys([["", { upArrow: true }]], c, help).helpScroll, 0);
+  const scrolled = keys([["", { pageDown: true }]], c, help);
+  assert.equal(reduceKeys(reduceKeys(scrolled, "?", {}, c), "?", {}, c).helpScroll, 0);
+  assert.equal(keys([["", { downArrow: true }]], c, help).panel, 0, "the panel stays");
+});
