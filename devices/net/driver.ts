@@ -622,6 +622,7 @@ export class NetDriver {
       // A MAP was refused or not answered: nothing held may reach the device.
       for (let n = 0; n < rxCount; n++) this.freeRx(this.rxPending[n]);
       for (let n = 0; n < txCount; n++) this.releaseTx(this.txPending[n]);
+      this.c[NetDriverCounter.txDropped] += txCount;
       const token = rxCount > 0 ? this.rxPending[0] : this.txPending[0];
       this.setFault({
         kind: "dma-map-failed",
@@ -765,11 +766,13 @@ export class NetDriver {
     }
     this.rx = rx;
     this.tx = tx;
-    // Buffers lost with the old queues give their mappings back.
+    // Buffers lost with the old queues give their mappings back; the frames among them are
+    // dropped, and counted (in the transmitq, or held for their MAP).
     if (this.dma !== null) {
       for (let i = 0; i < rx.size; i++) if (this.rxBusy[i] === 1) this.dma.unmap(this.rxIova[i]);
       for (let i = 0; i < tx.size; i++) if (this.txBusy[i] === 1) this.dma.unmap(this.txIova[i]);
     }
+    for (let i = 0; i < tx.size; i++) this.c[NetDriverCounter.txDropped] += this.txBusy[i];
     this.rxPendingCount = 0;
     this.txPendingCount = 0;
     for (let i = 0; i < rx.size; i++) this.rxFree[i] = rx.size - 1 - i;

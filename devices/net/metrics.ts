@@ -100,10 +100,16 @@ export const NetDriverCounter = {
   deviceFaults: 9,
   /** Transmit watchdog expiries (`ndo_tx_timeout`): the transmitq stalled with buffers outstanding. */
   txTimeouts: 10,
+  /**
+   * Frames taken for transmit that a device reset (or a refused MAP) discarded before the device
+   * returned them: in the transmitq, or held for their MAP behind a vIOMMU in strict or lazy mode
+   * (Linux's `tx_dropped`). The stack's frames out = `txReclaimed` + `txDropped` + those in flight.
+   */
+  txDropped: 11,
 } as const;
 
 /** Number of driver counter words. */
-export const NET_DRIVER_COUNTER_COUNT = 11;
+export const NET_DRIVER_COUNTER_COUNT = 12;
 
 /**
  * Counters as a plain record by name (for tests and the dashboard).

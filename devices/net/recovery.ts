@@ -48,6 +48,9 @@ export async function recoverNet(
   port: RegisterPort,
   o: { opts: DriverInitOptions; previous: InitializedDevice; driver: NetDriver },
 ): Promise<Result<NetRecovery, DriverInitError | NetReattachError>> {
+  // What the device returned before it stopped was sent: reclaimed, not counted dropped by
+  // `reattach` (a driver whose queue broke reads nothing more from it).
+  o.driver.reclaimTx();
   const r = await reinitDevice(port, o.opts, o.previous);
   if (!r.ok) return r;
   const [rx, tx] = r.value.queues;

@@ -1,0 +1,118 @@
+/**
+ * Counters add up across window revocations: `a` floods `b` over a vhost-pci link with `a`'s NIC
+ * behind its vIOMMU in strict mode, and `a`'s guest revokes the window three times mid-flood.
+ * Each revocation ends in a reset of `a`'s NIC that discards the frames its driver still held
+ * (in the transmitq, or waiting for their MAP): those are counted (`txDropped`), so every frame
+ * `a`'s stack sent is returned by the device, counted dropped, or still in flight, and every
+ * frame the device took reached `b` (the sink, plus the ARP request).
+ */
+
+import assert from "node:assert/strict";
+import { NetDriverCounter } from "../devices/net/metrics.ts";
+import type { UdpFloodResult } from "../lab/guest/workloads/udp_flood.ts";
+import type { SinkResult } from "../lab/guest/workloads/sink.ts";
+import { Lab } from "../lab/lab.ts";
+import { planLab } from "../lab/plan.ts";
+import { prometheusMetrics } from "../lab/prometheus.ts";
+import { parseTopology } from "../lab/topology/load.ts";
+import { LAB_TEST } from "../lab/testing.ts";
+import { deviceControl } from "../lab/wire/control.ts";
+
+const TOPOLOGY = `
+name: strict-vhost-pci
+seed: 5
+vms:
+  a:
+    iommu: { mode: strict }
+    nics: { eth0: { ip: 10.0.0.1/24, iommu: true, queue_size: 64 } }
+  b:
+    nics: { eth0: { ip: 10.0.0.2/24 } }
+links:
+  - { kind: vhost-pci, endpoints: [a:eth0, b:eth0] }
+`;
+
+/** The sum of the samples of `name` whose labels include `vm="<vm>"` (all of them without). */
+function sample(text: string, name: string, vm?: string): number {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (vm !== undefined && !line.includes(`vm="${vm}"`)) continue;
+    sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
+}
+
+Deno.test({
+  name:
+    "frames sent = returned + counted dropped across three revocations of a strict vhost-pci window",
+  ...LAB_TEST,
+  fn: async () => {
+    const t = parseTopology(TOPOLOGY, "t.yaml");
+    assert.ok(t.ok);
+    const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+    try {
+      const sink = await lab.spawn("b", ["sink", "-p", "9000", "-t", "5"]);
+      assert.ok(sink.started);
+      const flood = lab.exec("a", [
+        "udp-flood",
+        "10.0.0.2",
+        "-p",
+        "9000",
+        "-r",
+        "4000",
+        "-n",
+        "6000",
+      ]);
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 300));
+        const r = await lab.exec("a", ["iommu-unmap", "eth0"]);
+        assert.ok(r.ok, r.ok ? "" : r.message);
+      }
+      const f = await flood;
+      assert.ok(f.ok, f.ok ? "" : f.message);
+      const s = await sink.result;
+      assert.ok(s.ok, s.ok ? "" : s.message);
+      const sent = (f.result as UdpFloodResult).sent;
+      const received = (s.result as SinkResult).received;
+      // Let the last frames come back (the used entries reclaimed) before reading the counters.
+      await new Promise((r) => setTimeout(r, 200));
+      const text = prometheusMetrics(lab);
+      const a = lab.plan.vms[0];
+      const c = deviceControl(lab.controlOf(0), a.control.devices[0]).driverCounters;
+      const stackOut = sample(text, "vlab_guest_stack_frames_out_total", "a");
+      const dropped = c[NetDriverCounter.txDropped];
+      const seen = JSON.stringify({
+        sent,
+        received,
+        stackOut,
+        dropped,
+        reclaimed: c[NetDriverCounter.txReclaimed],
+        txFrames: c[NetDriverCounter.txFrames],
+        framesIn: sample(text, "vlab_vhost_pci_frames_in_total"),
+      });
+      assert.equal(sample(text, "vlab_iommu_peer_faults_total", "a"), 3, "three refused accesses");
+      assert.ok(dropped > 0, "the resets discarded frames the driver held");
+      assert.equal(stackOut, sent + 1, "the stack sent every datagram and one ARP request");
+      assert.equal(
+        stackOut,
+        c[NetDriverCounter.txReclaimed] + dropped,
+        `every frame sent came back from the device or is counted dropped: ${seen}`,
+      );
+      assert.equal(sample(text, "vlab_net_driver_tx_dropped_total", "a"), dropped, "in /metrics");
+      const framesIn = sample(text, "vlab_vhost_pci_frames_in_total");
+      assert.equal(framesIn, sample(text, "vlab_net_device_tx_frames_total", "a"));
+      assert.equal(
+        framesIn,
+        received + 1,
+        "b's stack got what the device took: the sink's, one ARP",
+      );
+      assert.equal(
+        sent - received,
+        dropped,
+        `the sink's loss is what the driver counted dropped: ${seen}`,
+      );
+    } finally {
+      await lab.stop();
+    }
+  },
+});
