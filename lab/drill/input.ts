@@ -15,6 +15,8 @@ import { err, ok, type Result } from "../../devices/base/result.ts";
 import { parse as parseJsonTree } from "@humanwhocodes/momoa";
 import { readBoundedText, type TextFileKind } from "../topology/files.ts";
 import { MAX_TOPOLOGY_BYTES } from "../topology/limits.ts";
+import { parseYamlDocument } from "../topology/load.ts";
+import { vlabFileKind, wrongKindProblem } from "../topology/file_kind.ts";
 import type { TopologyIssue } from "../topology/types.ts";
 import { checkString } from "./check.ts";
 
@@ -95,20 +97,45 @@ export async function readReport(path: string): Promise<Result<unknown, InputIss
   checkString("readReport", "path", path);
   const text = await readInput(path, REPORT_FILE);
   if (!text.ok) return text;
+  const wrongKind = (raw: unknown, at: { line: number; column: number } | null) => {
+    const p = wrongKindProblem(vlabFileKind(raw), "report", { file: path });
+    return p === null ? null : err<InputIssue>({
+      code: p.code,
+      path: "",
+      line: at?.line ?? 1,
+      column: at?.column ?? 1,
+      message: p.message,
+      hint: p.hint,
+      file: path,
+    });
+  };
+  let value: unknown;
   try {
-    return ok(JSON.parse(text.value));
+    value = JSON.parse(text.value);
   } catch (e) {
+    // A drill file or a topology (YAML) given to a replay: say what it is, not where it stops
+    // being JSON.
+    const yaml = text.value.length <= MAX_TOPOLOGY_BYTES ? parseYamlDocument(text.value) : null;
+    if (yaml?.ok === true) {
+      const top = yaml.value.locate({ code: "", path: [], message: "", hint: null });
+      const wrong = wrongKind(yaml.value.raw, top);
+      if (wrong !== null) return wrong;
+    }
     const at = jsonErrorAt(text.value);
+    const empty = text.value.trim() === "";
     return err({
       code: "bad-json",
       path: "",
       line: at?.line ?? null,
       column: at?.column ?? null,
-      message: `The report is not JSON: ${at?.message ?? (e instanceof Error ? e.message : e)}`,
+      message: empty
+        ? "The report is empty: a drill report is a JSON object"
+        : `The report is not JSON: ${at?.message ?? (e instanceof Error ? e.message : e)}`,
       hint: REPORT_FILE.missingHint,
       file: path,
     });
   }
+  return wrongKind(value, null) ?? ok(value);
 }
 
 /** momoa's names of JSON's punctuation, as a message shows them. */

@@ -23,6 +23,7 @@ import {
 import { type LocatedDocument, parseYamlDocument, topologyFromObject } from "../topology/load.ts";
 import { loadTopologyFile, resolveTopologyPath, shippedTopologies } from "../topology/files.ts";
 import { schemaProblems } from "../topology/structure.ts";
+import { vlabFileKind, wrongKindProblem } from "../topology/file_kind.ts";
 import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
 import { checkReferences, checkTypes } from "./references.ts";
@@ -575,6 +576,13 @@ async function validate(
       };
     },
   };
+  // Another kind of vlab file (a topology, a report, the schema): one problem that says so, not
+  // one "unknown key" per key of the other format.
+  const wrong = wrongKindProblem(vlabFileKind(raw), "drill", { file });
+  if (wrong !== null) {
+    add(ctx, [wrong]);
+    return err(ctx.issues);
+  }
   add(ctx, schemaProblems(topSchema, raw, { what: "The drill", docs: DOCS }));
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     return err(ctx.issues);

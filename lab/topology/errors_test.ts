@@ -235,6 +235,7 @@ const EVERY_CODE: Record<string, string> = {
   "vhost-pci-link": "name: x\nvms: { a: { nics: { e0: {} } } }\nswitches: { s: {} }\n" +
     "links: [{ kind: vhost-pci, endpoints: [a, s] }]\n",
   "too-deep": "name: x\nvms: " + "[".repeat(50_000) + "\n",
+  "wrong-kind": "topology: pair\ntimeline: []\n",
   "too-many": `name: x\nvms: {${
     Array.from({ length: TOPOLOGY_LIMITS.vms + 1 }, (_, i) => ` v${i}: {}`).join(",")
   } }\n`,

@@ -41,6 +41,7 @@ export const PROBLEM_CODES: ReadonlyMap<string, string> = new Map([
   ["unreadable", "check the path and that the file can be read"],
   ["too-large", "a topology file is at most 1 MiB; split the lab or shorten the file"],
   ["too-deep", "a topology nests a few levels deep; remove the extra brackets or indentation"],
+  ["wrong-kind", "give the command the kind of file it takes; docs/cli.md lists them"],
   ["yaml-syntax", "check the YAML at this line: indentation with spaces, quotes and brackets"],
   ["duplicate-key", "a map holds each key once; remove or rename one of them"],
   ["unknown-key", "remove it; docs/topology.md lists every key"],

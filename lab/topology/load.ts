@@ -26,6 +26,7 @@ import { plainCopy } from "./plain.ts";
 import { quote } from "./quote.ts";
 import { aliasIssues, duplicateKeyIssues, syntaxIssues } from "./yaml_errors.ts";
 import { tooDeepAt } from "./depth.ts";
+import { vlabFileKind, wrongKindProblem } from "./file_kind.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
 
 type Locator = (problem: Problem) => { line: number; column: number } | null;
@@ -258,6 +259,13 @@ function validate(
   source: string,
   locate: Locator | null,
 ): Result<Topology, TopologyIssue[]> {
+  // Another kind of vlab file (a drill, a report, the schema): one problem that says so, not
+  // one "unknown key" per key of the other format.
+  const wrong = wrongKindProblem(vlabFileKind(raw), "topology", {
+    file: source,
+    topology: (raw as { topology?: unknown } | null)?.topology,
+  });
+  if (wrong !== null) return err(toIssues([wrong], locate));
   const { topology, problems } = problemsOf(raw, source);
   if (problems.length > 0 || topology === null) return err(toIssues(problems, locate));
   return ok(topology);

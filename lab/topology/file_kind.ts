@@ -1,0 +1,124 @@
+/**
+ * What kind of vlab file a document is, from its top-level keys, so that a file given to the
+ * wrong command gets one clear problem ("a drill file, not a topology") with a hint naming the
+ * command that takes it, instead of one "unknown key" per key of the other format.
+ *
+ * One mechanism for every reader: the topology loader (`load.ts`: `vlab up`, `validate`,
+ * `graph`, a drill's `topology:`), the drill loader (`lab/drill/load.ts`: `vlab drill run`) and
+ * the report reader (`lab/drill/input.ts`: `vlab drill replay`) each ask {@linkcode vlabFileKind}
+ * and, when the file is of another known kind, report {@linkcode wrongKindProblem} alone.
+ * A document of no known kind (a typo in every key, an empty map) is left to the reader's own
+ * checks, which say what is missing. Pure: no runtime, no YAML.
+ *
+ * @module
+ */
+
+import type { Problem } from "./issues.ts";
+import { escapeControl } from "./quote.ts";
+
+/** The kinds of file vlab reads or writes. */
+export type VlabFileKind = "topology" | "drill" | "report" | "schema";
+
+/** Keys only a topology has at its top level. */
+const TOPOLOGY_KEYS = ["vms", "switches", "links", "vsock_routers", "defaults"];
+
+/**
+ * The kind of vlab file a parsed document is, from its top-level keys, or null when it is no
+ * map or has none of the keys that tell: a drill report has `steps` with `version` or
+ * `document` (`vlab drill run --report`), the JSON Schema has `$schema` and `properties`
+ * (`vlab schema`), a drill has `timeline` or `topology` and no `vms`, a topology has `vms`,
+ * `switches`, `links`, `vsock_routers` or `defaults`.
+ *
+ * @example
+ * ```ts
+ * import { vlabFileKind } from "./file_kind.ts";
+ * vlabFileKind({ topology: "pair", timeline: [] }); // "drill"
+ * vlabFileKind({ name: "x", vms: {} }); // "topology"
+ * vlabFileKind("text"); // null
+ * ```
+ */
+export function vlabFileKind(value: unknown): VlabFileKind | null {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return null;
+  const has = (key: string) => Object.hasOwn(value, key);
+  if (has("steps") && (has("version") || has("document"))) return "report";
+  if (has("$schema") && has("properties")) return "schema";
+  if ((has("timeline") || has("topology")) && !has("vms")) return "drill";
+  if (TOPOLOGY_KEYS.some(has)) return "topology";
+  return null;
+}
+
+/** How each kind is named in a message, and the command that takes it. */
+const KINDS: ReadonlyMap<VlabFileKind, { noun: string; command: (file: string) => string }> =
+  new Map([
+    ["topology", { noun: "a topology", command: (f: string) => `start it with \`vlab up ${f}\`` }],
+    ["drill", {
+      noun: "a drill file",
+      command: (f: string) => `run it with \`vlab drill run ${f}\``,
+    }],
+    [
+      "report",
+      {
+        noun: "a drill report",
+        command: (f: string) => `replay it with \`vlab drill replay ${f}\``,
+      },
+    ],
+    [
+      "schema",
+      {
+        noun: "the JSON Schema of topology files (`vlab schema`)",
+        command: () => "point your editor at it (docs/topology.md)",
+      },
+    ],
+  ]);
+
+/** An argument as a shell takes it back: bare when plain, else in single quotes. */
+function shellWord(text: string): string {
+  return /^[A-Za-z0-9_./:@%+=-]+$/.test(text)
+    ? text
+    : `'${escapeControl(text).replace(/'/g, "'\\''")}'`;
+}
+
+/**
+ * The one problem (code `wrong-kind`, at the document's top) of a document of kind `found` read
+ * as a `wanted`, or null when the kinds agree or `found` is null. `options.file` is the path the
+ * hint's command names (`FILE` when left out or not a path, as `<object>`); `options.topology`,
+ * the `topology:` of a drill read as a topology, is named as what to give instead.
+ *
+ * @example
+ * ```ts
+ * import { wrongKindProblem } from "./file_kind.ts";
+ * wrongKindProblem("drill", "topology", { file: "d.yaml", topology: "pair" })?.hint;
+ * // "give its topology instead (pair), or run it with `vlab drill run d.yaml`"
+ * ```
+ */
+export function wrongKindProblem(
+  found: VlabFileKind | null,
+  wanted: VlabFileKind,
+  options: { file?: string; topology?: unknown } = {},
+): Problem | null {
+  if (found === null || found === wanted) return null;
+  const file = options.file === undefined || options.file.startsWith("<")
+    ? "FILE"
+    : shellWord(options.file);
+  const is = KINDS.get(found)!;
+  const want = KINDS.get(wanted)!;
+  let hint = is.command(file);
+  if (found === "drill" && wanted === "topology") {
+    const named = typeof options.topology === "string" && options.topology.length <= 200
+      ? ` (${shellWord(options.topology)})`
+      : options.topology !== undefined
+      ? " (it is written inline under its `topology:`)"
+      : "";
+    hint = `give its topology instead${named}, or ${hint}`;
+  } else if (wanted === "drill" && found === "topology") {
+    hint = `${hint}; a drill names its topology under \`topology:\` (docs/drills.md)`;
+  } else if (wanted === "report") {
+    hint = `${hint}; a replay takes the report.json written by \`vlab drill run --report DIR\``;
+  }
+  return {
+    code: "wrong-kind",
+    path: [],
+    message: `This is ${is.noun}, not ${want.noun}`,
+    hint,
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * A vlab file given to the command of another kind (a drill to `vlab up`, a topology to `vlab
+ * drill run`, a drill to `vlab drill replay`, the JSON Schema to any of them) is one `wrong-kind`
+ * problem at the document's top with a hint naming the right command, from every loader: the
+ * topology's (`parseTopology`, `loadTopologyFile`, a drill's `topology:`), the drill's and the
+ * report reader.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { vlabFileKind, wrongKindProblem } from "./file_kind.ts";
+import { parseTopology, topologyFromObject } from "./load.ts";
+import { loadTopologyFile } from "./files.ts";
+import { loadDrillFile, parseDrill } from "../drill/load.ts";
+import { readReport } from "../drill/input.ts";
+
+const DRILL = "# a drill\ntopology: pair\ntimeline:\n  - wait: 1s\nassert: []\n";
+const TOPOLOGY = "name: x\nvms: { a: {} }\n";
+const REPORT = JSON.stringify({ version: 1, name: "d", seed: 1, steps: [], links: [] });
+const schemaFile = new URL("../../topologies/vlab.schema.json", import.meta.url);
+
+Deno.test("vlabFileKind tells a topology, a drill, a report and the schema by their keys", async () => {
+  const schema = JSON.parse(await Deno.readTextFile(schemaFile));
+  assert.equal(vlabFileKind({ name: "x", vms: {} }), "topology");
+  assert.equal(vlabFileKind({ links: [] }), "topology");
+  assert.equal(vlabFileKind({ topology: "pair", timeline: [] }), "drill");
+  assert.equal(vlabFileKind({ timeline: [] }), "drill");
+  assert.equal(vlabFileKind(JSON.parse(REPORT)), "report");
+  assert.equal(vlabFileKind(schema), "schema");
+  // A topology with a stray drill key is a topology with an unknown key, not a drill.
+  assert.equal(vlabFileKind({ name: "x", vms: {}, timeline: [] }), "topology");
+  // Nothing that tells: each reader's own checks say what is missing.
+  for (const v of [null, undefined, "text", [], {}, { name: "x" }, { nmae: "x" }]) {
+    assert.equal(vlabFileKind(v), null, JSON.stringify(v));
+  }
+  assert.equal(wrongKindProblem("topology", "topology"), null);
+  assert.equal(wrongKindProblem(null, "drill"), null);
+});
+
+Deno.test("a drill read as a topology is one problem at its top, naming its topology and drill run", () => {
+  const r = parseTopology(DRILL, "drills/d.yaml");
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error, [{
+    code: "wrong-kind",
+    path: "",
+    line: 2,
+    column: 1,
+    message: "This is a drill file, not a topology",
+    hint: "give its topology instead (pair), or run it with `vlab drill run drills/d.yaml`",
+  }]);
+  const inline = parseTopology("topology: { name: x, vms: { a: {} } }\ntimeline: []\n", "d.yaml");
+  assert.ok(!inline.ok);
+  assert.equal(inline.error.length, 1);
+  assert.match(inline.error[0].hint!, /written inline under its `topology:`/);
+  // A program's object too, with FILE in the hint (it has no path).
+  const object = topologyFromObject({ topology: "pair", timeline: [] });
+  assert.ok(!object.ok);
+  assert.equal(object.error.length, 1);
+  assert.match(object.error[0].hint!, /vlab drill run FILE/);
+});
+
+Deno.test("a report or the JSON Schema read as a topology is one problem with the command that takes it", async () => {
+  const report = parseTopology(REPORT, "out/report.json");
+  assert.ok(!report.ok);
+  assert.deepEqual(report.error.map((i) => [i.code, i.line, i.message, i.hint]), [[
+    "wrong-kind",
+    1,
+    "This is a drill report, not a topology",
+    "replay it with `vlab drill replay out/report.json`",
+  ]]);
+  const schema = await loadTopologyFile(schemaFile.pathname);
+  assert.ok(!schema.ok);
+  assert.deepEqual(schema.error.map((i) => [i.code, i.line, i.column]), [["wrong-kind", 1, 1]]);
+  assert.match(schema.error[0].message, /JSON Schema of topology files/);
+});
+
+Deno.test("a topology or a report given as a drill is one problem, not one per key", async () => {
+  const topo = await parseDrill("# lab\n" + TOPOLOGY, "lab.yaml");
+  assert.ok(!topo.ok);
+  assert.deepEqual(topo.error.map((i) => [i.code, i.file, i.line, i.column, i.message]), [[
+    "wrong-kind",
+    "lab.yaml",
+    2,
+    1,
+    "This is a topology, not a drill file",
+  ]]);
+  assert.match(
+    topo.error[0].hint!,
+    /^start it with `vlab up lab.yaml`; a drill names its topology/,
+  );
+  const report = await parseDrill(REPORT, "r.json");
+  assert.ok(!report.ok);
+  assert.deepEqual(report.error.map((i) => i.code), ["wrong-kind"]);
+  assert.match(report.error[0].hint!, /vlab drill replay r.json/);
+});
+
+Deno.test("a drill whose topology: names a drill file gets one problem in that file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "inner.yaml"), DRILL);
+    await Deno.writeTextFile(join(dir, "outer.yaml"), "topology: inner.yaml\ntimeline: []\n");
+    const r = await loadDrillFile(join(dir, "outer.yaml"));
+    assert.ok(!r.ok);
+    assert.deepEqual(r.error.map((i) => [i.code, i.file, i.line, i.message]), [[
+      "wrong-kind",
+      join(dir, "inner.yaml"),
+      2,
+      "This is a drill file, not a topology",
+    ]]);
+    assert.match(r.error[0].hint!, /give its topology instead \(pair\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a replay given a drill, a topology, the schema or an empty file says what it is", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const write = async (name: string, text: string) => {
+      await Deno.writeTextFile(join(dir, name), text);
+      return join(dir, name);
+    };
+    const drill = await readReport(await write("d.yaml", DRILL));
+    assert.ok(!drill.ok);
+    assert.deepEqual([drill.error.code, drill.error.line, drill.error.message], [
+      "wrong-kind",
+      2,
+      "This is a drill file, not a drill report",
+    ]);
+    assert.match(drill.error.hint!, /^run it with `vlab drill run \S+d.yaml`/);
+    const topo = await readReport(await write("t.yaml", TOPOLOGY));
+    assert.ok(!topo.ok);
+    assert.equal(topo.error.message, "This is a topology, not a drill report");
+    const schema = await readReport(schemaFile.pathname);
+    assert.ok(!schema.ok);
+    assert.equal(schema.error.code, "wrong-kind");
+    const empty = await readReport(await write("e.json", "\n"));
+    assert.ok(!empty.ok);
+    assert.equal(empty.error.message, "The report is empty: a drill report is a JSON object");
+    // A report reads as before.
+    const ok = await readReport(await write("r.json", REPORT));
+    assert.ok(ok.ok);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
