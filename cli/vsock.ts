@@ -75,11 +75,7 @@ export function vsockCommand() {
       const status = await controlJson<LabStatus>(record, "/lab");
       const vms = new Map(status.vms.map((v) => [v.name, v]));
       const found = vms.get(vm);
-      if (found === undefined) {
-        throw new VlabError("unknown-vm", `Cannot connect to VM ${quote(vm)}: no such VM`, {
-          hint: `The lab's VMs: ${[...vms.keys()].join(", ")}`,
-        });
-      }
+      if (found === undefined) throw unknownVm(status, vm, port);
       if (!(found.devices ?? []).some((d) => d.kind === "virtio-vsock")) {
         throw new VlabError("unknown-vm", `Cannot connect to VM ${quote(vm)}: it has no vsock`, {
           hint: "Give it `vsock: { cid: N }` in the topology",
@@ -88,6 +84,43 @@ export function vsockCommand() {
       const dir = record.socket.slice(0, record.socket.lastIndexOf("/"));
       await bridge(`${dir}/${vm}/${VSOCK_SOCKET}`, vm, port, found.state);
     });
+}
+
+/**
+ * The error for a VM name the lab does not have. A number there is most likely a CID (the guest's
+ * way to name a VM, as in `vsock-send CID PORT`): the hint names the VM with that CID, or says
+ * that no VM has it and lists the lab's CIDs.
+ *
+ * @example
+ * ```ts ignore
+ * unknownVm(status, "4", 5000).hint; // "CID 4 is VM \"b\": vlab vsock b 5000"
+ * ```
+ */
+export function unknownVm(status: Pick<LabStatus, "vms">, vm: string, port: number): VlabError {
+  const cids = status.vms.flatMap((v) =>
+    (v.devices ?? []).flatMap((d) => {
+      const m = d.kind === "virtio-vsock" ? /^cid ([0-9]+)$/.exec(d.detail) : null;
+      return m === null ? [] : [[Number(m[1]), v.name] as const];
+    })
+  );
+  const names = `The lab's VMs: ${status.vms.map((v) => v.name).join(", ")}`;
+  if (/^[0-9]{1,10}$/.test(vm)) {
+    const cid = Number(vm);
+    const owner = cids.find(([c]) => c === cid);
+    if (owner !== undefined) {
+      return new VlabError("unknown-vm", `Cannot connect to VM ${quote(vm)}: no such VM`, {
+        hint: `vlab vsock takes a VM's name: CID ${cid} is VM ${quote(owner[1])}, ` +
+          `\`vlab vsock ${owner[1]} ${port}\``,
+      });
+    }
+    return new VlabError("unknown-vm", `Cannot connect to VM ${quote(vm)}: no such VM`, {
+      hint: `vlab vsock takes a VM's name, and no VM has CID ${cid} either; the lab's vsock ` +
+        `CIDs: ${cids.map(([c, n]) => `${c} (${n})`).join(", ") || "none"}`,
+    });
+  }
+  return new VlabError("unknown-vm", `Cannot connect to VM ${quote(vm)}: no such VM`, {
+    hint: names,
+  });
 }
 
 async function bridge(path: string, vm: string, port: number, state: string): Promise<void> {

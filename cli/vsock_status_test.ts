@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { formatStatus } from "./status.ts";
-import { formatVsockConnections } from "./vsock.ts";
+import { formatVsockConnections, unknownVm } from "./vsock.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import type { VsockConnectionRow } from "../devices/vsock/conn_table.ts";
 
@@ -73,4 +73,33 @@ Deno.test("formatVsockConnections: none, and a table with more connections than 
     formatVsockConnections({ total: 40, rows: [row({})] })[0],
     "    connections: 40 (the 1 busiest shown)",
   );
+});
+
+Deno.test("vlab vsock given a CID where the VM goes names the VM with that CID, or says no VM has it", () => {
+  const dev = (cid: number) => ({
+    name: "vsock0",
+    kind: "virtio-vsock",
+    detail: `cid ${cid}`,
+    status: 0x0f,
+    statusNames: [],
+    features: [],
+    device: {},
+    driver: {},
+  });
+  const status = {
+    vms: [
+      { name: "a", state: "running" as const, nics: [], devices: [dev(3)], guestDrops: {} },
+      { name: "b", state: "running" as const, nics: [], devices: [dev(4)], guestDrops: {} },
+      { name: "h", state: "running" as const, nics: [], devices: [], guestDrops: {} },
+    ],
+  };
+  const four = unknownVm(status, "4", 5000);
+  assert.equal(four.code, "unknown-vm");
+  assert.equal(four.message, 'Cannot connect to VM "4": no such VM');
+  assert.equal(four.hint, 'vlab vsock takes a VM\'s name: CID 4 is VM "b", `vlab vsock b 5000`');
+  assert.match(
+    unknownVm(status, "9", 7).hint,
+    /no VM has CID 9 either; the lab's vsock CIDs: 3 \(a\), 4 \(b\)$/,
+  );
+  assert.equal(unknownVm(status, "zz", 7).hint, "The lab's VMs: a, b, h");
 });
