@@ -172,7 +172,10 @@ export async function runVsockSend(
       message: `Vsock stream to ${req.cid}:${req.port} ended after ${sent} of ${req.bytes} bytes: ${
         opts.signal.aborted ? "aborted" : endedWhy(conn, peerShutRcv)
       }`,
-      hint: "See the peer's vsock-sink result and the lab's event log",
+      hint: req.cid === VsockCid.HOST
+        ? `The peer is the host (CID 2): see what the program on this VM's ` +
+          `vsock.sock_${req.port} did, and the lab's event log`
+        : "See the peer's vsock-sink result and the lab's event log",
     };
   }
   const hex = hash.toString(16).padStart(8, "0");

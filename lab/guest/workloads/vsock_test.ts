@@ -430,3 +430,30 @@ Deno.test("a vsock-send whose REQUEST nobody answers in time says it timed out a
     clear();
   }
 });
+
+Deno.test("a vsock-send stream the host (CID 2) closes early points at the host's program, not at a vsock-sink", async () => {
+  const { opts, clear } = realTimeOptions();
+  try {
+    const { a, b, wake } = backToBack(64 * 1024, 2);
+    // The host's program reads the first bytes, then closes.
+    b.listen(6002, (c) => {
+      c.onEvent = (e) => {
+        if (e === "readable") c.close();
+      };
+    });
+    const r = await runVsockSend(
+      { sockets: a, wake },
+      { cid: 2, port: 6002, bytes: 1 << 20, chunk: 4096 },
+      opts,
+    );
+    assert.equal(r.kind, "error", JSON.stringify(r));
+    const e = r as { message: string; hint: string };
+    assert.match(e.message, /^Vsock stream to 2:6002 ended after \d+ of 1048576 bytes/);
+    assert.match(
+      e.hint,
+      /^The peer is the host \(CID 2\): see what the program on this VM's vsock\.sock_6002 did/,
+    );
+  } finally {
+    clear();
+  }
+});
