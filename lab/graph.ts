@@ -16,6 +16,7 @@ import { describeImpair, endpointName } from "./plan.ts";
 import type { LabStatus } from "./metrics.ts";
 import type { Topology } from "./topology/types.ts";
 import { VSOCK_DEVICE_NAME } from "./kinds/vsock.ts";
+import { IOMMU_DEVICE_NAME } from "./kinds/iommu.ts";
 
 /** One NIC of a VM in a graph. */
 export interface GraphNic {
@@ -34,6 +35,12 @@ export interface GraphNic {
    * NIC's queues (`layout` and `queueSize` are theirs); absent for a virtio-net NIC.
    */
   kind?: "vhost-pci-net";
+  /**
+   * The DMA mode of its VM's vIOMMU (`"static"`, `"strict"`…) when the NIC sits behind it
+   * (`iommu: true`: every address it reaches is translated); absent when it reaches guest memory
+   * directly.
+   */
+  iommu?: string;
 }
 
 /** One VM in a graph. */
@@ -44,6 +51,8 @@ export interface GraphVm {
   nics: GraphNic[];
   /** Its vsock device ("vsock0 cid 3"), or null. */
   vsock?: string | null;
+  /** Its vIOMMU, the virtio-iommu device ("iommu0 mode static"), or null. */
+  iommu?: string | null;
 }
 
 /** One end of a link: a node (VM or switch) and, for a VM, its NIC. */
@@ -130,9 +139,11 @@ export function graphFromTopology(t: Topology): LabGraph {
           layout: queues.layout,
           queueSize: queues.queueSize,
           ...(frontend === undefined ? {} : { kind: "vhost-pci-net" as const }),
+          ...(n.iommu && vm.iommu !== null ? { iommu: vm.iommu.mode } : {}),
         };
       }),
       vsock: vm.vsock === null ? null : `${VSOCK_DEVICE_NAME} cid ${vm.vsock.cid}`,
+      iommu: vm.iommu === null ? null : `${IOMMU_DEVICE_NAME} mode ${vm.iommu.mode}`,
     })),
     switches: t.switches.map((s) => s.name),
     vsockRouters: t.vsockRouters.map((r) => r.name),
@@ -206,6 +217,8 @@ export function graphFromStatus(s: LabStatus): LabGraph {
           ip: n.ip,
           layout: n.layout,
           queueSize: n.queueSize,
+          // Behind the vIOMMU: the NIC is one of its endpoints.
+          ...(vm.iommu?.domains.some((d) => d.device === n.name) ? { iommu: vm.iommu.mode } : {}),
         })),
         // A vhost-pci peer's interface is a device of its VM, serving the frontend NIC's queues.
         ...(s.vhostPciLinks ?? []).filter((l) => l.peer.startsWith(`${vm.name}:`)).map((l) => {
@@ -224,6 +237,7 @@ export function graphFromStatus(s: LabStatus): LabGraph {
         }),
       ],
       vsock: vsockOf(vm.devices),
+      iommu: iommuOf(vm.devices),
     })),
     switches,
     vsockRouters: routers,
@@ -275,20 +289,32 @@ export function renderGraph(g: LabGraph, format: GraphFormat): string {
   return JSON.stringify(g, null, 2) + "\n";
 }
 
-/** The label lines of a VM: its name, then one line per NIC, then its vsock device. */
+/**
+ * The label lines of a VM: its name, then one line per NIC (`iommu MODE` at the end of a NIC
+ * behind the vIOMMU), then its vsock device and its vIOMMU.
+ */
 function vmLines(vm: GraphVm): string[] {
   return [
     vm.name,
     ...vm.nics.map((n) =>
-      `${n.name} ${n.ip ?? "(no ip)"} ${n.kind ?? ""}${n.kind ? " " : ""}${n.layout}/${n.queueSize}`
+      `${n.name} ${n.ip ?? "(no ip)"} ${n.kind ?? ""}${
+        n.kind ? " " : ""
+      }${n.layout}/${n.queueSize}${n.iommu === undefined ? "" : ` iommu ${n.iommu}`}`
     ),
     ...(vm.vsock ? [vm.vsock] : []),
+    ...(vm.iommu ? [vm.iommu] : []),
   ];
 }
 
 /** "vsock0 cid 3" from a status's other devices, or null. */
 function vsockOf(devices: LabStatus["vms"][number]["devices"]): string | null {
   const d = (devices ?? []).find((x) => x.kind === "virtio-vsock");
+  return d === undefined ? null : `${d.name} ${d.detail}`;
+}
+
+/** "iommu0 mode static" from a status's other devices, or null. */
+function iommuOf(devices: LabStatus["vms"][number]["devices"]): string | null {
+  const d = (devices ?? []).find((x) => x.kind === "virtio-iommu");
   return d === undefined ? null : `${d.name} ${d.detail}`;
 }
 

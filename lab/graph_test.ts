@@ -268,3 +268,52 @@ Deno.test("a running lab's vsock router is drawn as a router, not as a switch", 
   assert.doesNotMatch(renderGraph(g, "dot"), /"r" \[shape=hexagon/);
   assert.match(renderGraph(g, "mermaid"), /\(\["r<br\/>vsock router"\]\)/);
 });
+
+Deno.test("a VM's vIOMMU and the NICs behind it are drawn, from a file and from a running lab", () => {
+  const file = topologyGraph({
+    name: "i",
+    vms: {
+      a: {
+        iommu: { mode: "strict" },
+        nics: { eth0: { ip: "10.0.0.1/24", iommu: true }, eth1: { ip: "10.0.1.1/24" } },
+      },
+      b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+    },
+    links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+  });
+  assert.deepEqual(file.vms.map((v) => [v.iommu, v.nics.map((n) => n.iommu ?? null)]), [
+    ["iommu0 mode strict", ["strict", null]],
+    [null, [null]],
+  ]);
+  const status = {
+    name: "i",
+    source: "i.yaml",
+    vms: [{
+      name: "a",
+      state: "running",
+      nics: [
+        { name: "eth0", mac: "m0", ip: "10.0.0.1/24", layout: "split", queueSize: 256 },
+        { name: "eth1", mac: "m1", ip: "10.0.1.1/24", layout: "split", queueSize: 256 },
+      ],
+      devices: [{ name: "iommu0", kind: "virtio-iommu", detail: "mode strict" }],
+      iommu: { mode: "strict", domains: [{ device: "eth0", endpoint: 0, domain: 1 }] },
+    }],
+    switches: [],
+    links: [],
+  } as unknown as LabStatus;
+  const live = graphFromStatus(status);
+  assert.equal(live.vms[0].iommu, "iommu0 mode strict");
+  assert.deepEqual(live.vms[0].nics.map((n) => n.iommu ?? null), ["strict", null]);
+  // Each format shows it: the NIC marked with the DMA mode, the device on its own line.
+  assert.match(
+    renderGraph(live, "dot"),
+    /"a" \[shape=box, label="a\\neth0 10.0.0.1\/24 split\/256 iommu strict\\neth1 10.0.1.1\/24 split\/256\\niommu0 mode strict"\]/,
+  );
+  assert.match(
+    renderGraph(file, "mermaid"),
+    /\["a<br\/>eth0 10.0.0.1\/24 split\/256 iommu strict<br\/>eth1 10.0.1.1\/24 split\/256<br\/>iommu0 mode strict"\]/,
+  );
+  const json = JSON.parse(renderGraph(file, "json")) as LabGraph;
+  assert.equal(json.vms[0].nics[0].iommu, "strict");
+  assert.equal(json.vms[0].iommu, "iommu0 mode strict");
+});
