@@ -4,7 +4,8 @@
  *
  * What the argument names, in this order: a path (it holds "/" or ".y") is a topology file, or
  * a drill file, whose lab is drawn; a bare name is a running lab of that name if one runs (then links show up or DOWN), otherwise a
- * shipped topology; no argument is the only running lab, otherwise the shipped `pair`.
+ * shipped topology; no argument is the only running lab, or the shipped `pair` when none runs
+ * (said on stderr); with several running, the user is asked to name one, as every lab command does.
  *
  * @module
  */
@@ -14,7 +15,7 @@ import { parse as parseYaml } from "yaml";
 import { count } from "../devices/base/plural.ts";
 import { formatDrillIssues, loadDrillFile } from "../lab/drill/load.ts";
 import { DRILL_FILE, readInput } from "../lab/drill/input.ts";
-import { controlJson } from "../lab/client.ts";
+import { controlJson, resolveLab } from "../lab/client.ts";
 import {
   GRAPH_FORMATS,
   type GraphFormat,
@@ -26,6 +27,7 @@ import {
 import type { LabStatus } from "../lab/metrics.ts";
 import { findLabs, type LabRecord } from "../lab/state.ts";
 import { shippedTopologies } from "../lab/topology/mod.ts";
+import { vlabFileKind } from "../lab/topology/file_kind.ts";
 import type { Topology } from "../lab/topology/types.ts";
 import { closestName, didYouMean } from "../lab/topology/issues.ts";
 import { escapeControl, quote } from "../lab/topology/quote.ts";
@@ -49,7 +51,7 @@ export function graphCommand(): Command {
     .description("draw a topology or a running lab as Graphviz dot, Mermaid or JSON")
     .argument(
       "[topology]",
-      "a YAML file, a running lab's name or a shipped topology (default: the only running lab, else pair)",
+      "a YAML file, a running lab's name or a shipped topology (default: the only running lab; pair when none runs)",
     )
     .option("-f, --format <format>", `output format: ${GRAPH_FORMATS.join(", ")}`, "dot")
     .addHelpText(
@@ -91,9 +93,19 @@ async function graphOf(arg: string | undefined): Promise<LabGraph> {
     const running = (await findLabs({ clean: true })).flatMap((l) =>
       l.status === "running" ? [l.record] : []
     );
-    const live: LabRecord | undefined = arg === undefined
-      ? (running.length === 1 ? running[0] : undefined)
-      : running.find((r) => r.name === arg);
+    if (arg === undefined && running.length === 0) {
+      // The documented fallback, said: a drawing of `pair` is not taken for a running lab's.
+      await writeAll(
+        Deno.stderr,
+        encoder.encode("no lab is running: drawing the shipped topology pair\n"),
+      );
+    } else if (arg === undefined) {
+      // The only running lab; with several, the same "say which one" as every lab command,
+      // never a drawing of `pair` that is none of them.
+      const record = await resolveLab(undefined, "the lab name (`vlab graph NAME`)");
+      return graphFromStatus(await controlJson<LabStatus>(record, "/lab"));
+    }
+    const live: LabRecord | undefined = running.find((r) => r.name === arg);
     if (live !== undefined) return graphFromStatus(await controlJson<LabStatus>(live, "/lab"));
     if (arg !== undefined && !shippedTopologies().includes(arg) && !(await exists(arg))) {
       const labs = running.length > 0
@@ -121,8 +133,8 @@ async function graphOf(arg: string | undefined): Promise<LabGraph> {
 }
 
 /**
- * The topology of the drill file at `path`, or null when it is no drill (a map with `timeline`
- * and `topology`) or cannot be read (the topology loader then says why). A drill that does not
+ * The topology of the drill file at `path`, or null when it is no drill (`vlabFileKind`: the kind
+ * every loader tells files apart by) or cannot be read (the topology loader then says why). A drill that does not
  * validate is printed, every problem, as `vlab drill run` prints it.
  */
 async function drillTopology(path: string): Promise<Topology | null> {
@@ -134,12 +146,7 @@ async function drillTopology(path: string): Promise<Topology | null> {
   } catch {
     return null;
   }
-  if (
-    typeof doc !== "object" || doc === null || !Object.hasOwn(doc, "timeline") ||
-    !Object.hasOwn(doc, "topology")
-  ) {
-    return null;
-  }
+  if (vlabFileKind(doc) !== "drill") return null;
   const r = await loadDrillFile(path);
   if (r.ok) return r.value.topology;
   await writeAll(Deno.stderr, encoder.encode(formatDrillIssues(r.error) + "\n"));
