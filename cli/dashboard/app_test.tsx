@@ -593,6 +593,28 @@ Deno.test("at 40x10 the help scrolls to every key, each description whole", asyn
   app.unmount();
 });
 
+Deno.test("a scrolled list never begins with the tail of an entry above the screen", async () => {
+  const app = renderApp(fixtureData("star"), { columns: 80, rows: 12 });
+  await press(app, ["2"], (f) => f.includes("[Queues]"), "the Queues panel");
+  for (let i = 0; i < 5; i++) {
+    const before = app.frame();
+    app.stdin.write(KEY.down);
+    await waitFor(() => app.frame() !== before, `queue ${i + 2}`);
+    // The header line, then a queue's own row: never a rate line whose queue is cut off.
+    const first = app.frame().split("\n")[3];
+    assert.ok(!/^ +req /.test(first), `queue ${i + 2}: the list begins with "${first}"`);
+  }
+  await press(app, ["3"], (f) => f.includes("[Links]"), "the Links panel");
+  for (let i = 0; i < 3; i++) {
+    const before = app.frame();
+    app.stdin.write(KEY.down);
+    await waitFor(() => app.frame() !== before, `link ${i + 2}`);
+    const first = app.frame().split("\n")[3];
+    assert.match(first, /^[▸ ] \S+ +(up|DOWN)/, `link ${i + 2}: the list begins with "${first}"`);
+  }
+  app.unmount();
+});
+
 Deno.test("before the first snapshot the screen says it is waiting", () => {
   const app = renderApp({ snapshot: null, rates: null, history: null, ring: null, error: null });
   lineWith(app.frame(), "waiting for the first snapshot");

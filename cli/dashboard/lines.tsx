@@ -144,20 +144,30 @@ export function wrapWords(
 
 /**
  * The first line to show so that `selected` is visible in a window of `height` lines over `total`
- * lines, keeping some context above it; 0 when everything fits.
+ * lines, keeping some context above it; 0 when everything fits. With `starts`, the lines where
+ * the list's entries begin (a queue and its rate line, a link and its directions), a window that
+ * would begin inside an entry begins at the next one instead: never with the last lines of an
+ * entry whose name is above the screen.
  *
  * @example
  * ```ts
  * import { windowStart } from "./lines.tsx";
  * windowStart(100, 10, 50); // 48
  * windowStart(5, 10, 4); // 0
+ * windowStart(100, 10, 50, [0, 3, 47, 50]); // 50 (48 is inside the entry at 47)
  * ```
  */
-export function windowStart(total: number, height: number, selected: number): number {
+export function windowStart(
+  total: number,
+  height: number,
+  selected: number,
+  starts?: readonly number[],
+): number {
   if (total <= height || height <= 0) return 0;
   const context = Math.min(2, Math.floor(height / 4));
-  const start = Math.max(0, selected - context);
-  return Math.min(start, total - height);
+  const start = Math.min(Math.max(0, selected - context), total - height);
+  if (starts === undefined || starts.includes(start)) return start;
+  return starts.find((s) => s > start && s <= selected) ?? start;
 }
 
 /** Props of `<Lines>`. */

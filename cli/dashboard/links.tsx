@@ -138,9 +138,12 @@ export function linksLines(props: LinksProps): Line[] {
   ];
   const body: Line[] = [];
   let selectedLine = 0;
+  // Where each entry begins: a window never begins with the tail of one.
+  const starts: number[] = [];
   snapshot.links.forEach((link, i) => {
     const isSel = i === props.selected;
     if (isSel) selectedLine = body.length;
+    starts.push(body.length);
     body.push([
       seg(isSel ? "▸ " : "  ", { bold: true, color: "cyan" }),
       seg(link.name, { bold: true, inverse: isSel }),
@@ -179,6 +182,7 @@ export function linksLines(props: LinksProps): Line[] {
   (snapshot.vhostPciLinks ?? []).forEach((l, i) => {
     const selected = snapshot.links.length + i === props.selected;
     if (selected) selectedLine = body.length;
+    starts.push(body.length);
     body.push(...vhostPciLines(l, { rates, width, dropsW, selected }));
   });
   if (snapshot.links.length === 0 && !snapshot.vhostPciLinks?.length) {
@@ -186,6 +190,7 @@ export function linksLines(props: LinksProps): Line[] {
   }
   // The partitions in force: what cuts frames that no link's state or impairment explains.
   for (const p of snapshot.partitions ?? []) {
+    starts.push(body.length);
     body.push([
       seg("  "),
       seg(`partition ${p.id}`, { bold: true, color: "yellow" }),
@@ -197,6 +202,7 @@ export function linksLines(props: LinksProps): Line[] {
   snapshot.switches.forEach((sw, i) => {
     const isSel = firstSwitch + i === props.selected;
     if (isSel) selectedLine = body.length;
+    starts.push(body.length);
     body.push([
       seg(isSel ? "▸ " : "  ", { bold: true, color: "cyan" }),
       seg(sw.name, { bold: true, inverse: isSel }),
@@ -207,7 +213,7 @@ export function linksLines(props: LinksProps): Line[] {
   });
   body.push(...vsockConnLines(snapshot, width));
   const bodyHeight = Math.max(0, props.height - 1);
-  const start = windowStart(body.length, bodyHeight, selectedLine);
+  const start = windowStart(body.length, bodyHeight, selectedLine, starts);
   return [header, ...body.slice(start, start + bodyHeight)];
 }
 

@@ -53,9 +53,12 @@ export function overviewLines(props: OverviewProps): Line[] {
     16,
     Math.max(4, ...snapshot.vms.map((v) => v.name.length)),
   );
+  // Where each VM begins: a window never begins with the tail of one.
+  const starts: number[] = [];
   snapshot.vms.forEach((vm, i) => {
     const selected = i === props.selectedVm;
     if (selected) selectedLine = lines.length;
+    starts.push(lines.length);
     const head: Seg[] = [
       seg(selected ? "▸ " : "  ", { bold: true, color: "cyan" }),
       seg(cell(vm.name, nameWidth), { bold: true, inverse: selected }),
@@ -195,7 +198,7 @@ export function overviewLines(props: OverviewProps): Line[] {
       ),
     );
   }
-  const start = windowStart(lines.length, props.height, selectedLine);
+  const start = windowStart(lines.length, props.height, selectedLine, starts);
   return lines.slice(start, start + props.height);
 }
 

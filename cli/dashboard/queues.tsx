@@ -171,11 +171,13 @@ export function queuesLines(props: QueuesProps): Line[] {
 
   const body: Line[] = [];
   let selectedLine = 0;
+  const starts: number[] = [];
   refs.forEach((ref, i) => {
     const q = ref.queue;
     const key = queueKey(ref.vm, ref.nic, q.index);
     const isSel = i === props.selected;
     if (isSel) selectedLine = body.length;
+    starts.push(body.length);
     const [avail, used] = indexCells(q);
     const state = states.get(ref.vm);
     const now = snapshot.takenAt;
@@ -235,7 +237,7 @@ export function queuesLines(props: QueuesProps): Line[] {
     ),
   ];
   const bodyHeight = Math.max(0, props.height - 2);
-  const start = windowStart(body.length, bodyHeight, selectedLine);
+  const start = windowStart(body.length, bodyHeight, selectedLine, starts);
   const visible = body.slice(start, start + bodyHeight);
   while (visible.length < bodyHeight) visible.push([]);
   return [header, ...visible, legend];
