@@ -28,7 +28,14 @@
 
 import type { DescriptorChain } from "../virtio/chain.ts";
 import type { FeatureSet } from "../virtio/features.ts";
-import { InterruptBit, queueConfigOf, QueueWord, queueWord, RegFileWord } from "../virtio/mmio.ts";
+import {
+  consumeDrop,
+  InterruptBit,
+  queueConfigOf,
+  QueueWord,
+  queueWord,
+  RegFileWord,
+} from "../virtio/mmio.ts";
 import { recheckQueueAreas } from "../virtio/mmio_queue.ts";
 import { resumeQueue } from "../virtio/mmio_restore.ts";
 import type { DeviceQueue, QueueConfig } from "../virtio/queue.ts";
@@ -239,7 +246,12 @@ export class VhostPciBackend {
   finish(): PollOutcome {
     if (this.#conn === 0) return "none";
     const irq = this.#device.finish();
-    if (irq.interruptRx || irq.interruptTx) {
+    // One interrupt per queue that is due, as a's own device raises them (`signalUsed`): a
+    // lost-irq fault armed on that queue in a's register file drops its own.
+    const regs = this.#o.regs;
+    const rx = irq.interruptRx && !consumeDrop(regs, NetQueue.RECEIVEQ, "interrupt");
+    const tx = irq.interruptTx && !consumeDrop(regs, NetQueue.TRANSMITQ, "interrupt");
+    if (rx || tx) {
       // publish interrupt bits: pairs with a's driver's Atomics.load in readInterruptStatus.
       Atomics.or(this.#o.regs, RegFileWord.INTERRUPT_STATUS, InterruptBit.USED);
       this.#o.counters[VhostPciCounter.interrupts]++;

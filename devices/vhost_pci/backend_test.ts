@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { readFaults } from "../iommu/faults.ts";
 import { NetCounter } from "../net/metrics.ts";
-import { InterruptBit, RegFileWord } from "../virtio/mmio.ts";
+import {
+  dropNotifications,
+  droppedNotifications,
+  InterruptBit,
+  RegFileWord,
+} from "../virtio/mmio.ts";
+import { NetQueue } from "../net/config.ts";
 import type { Layout } from "../virtio/queue.ts";
 import { VhostPciCounter, VhostPciState } from "./config.ts";
 import { peerFailed } from "./frontend.ts";
@@ -69,6 +75,29 @@ for (const layout of ["split", "packed"] as Layout[]) {
       assert.equal(r.counters[VhostPciCounter.framesIn], 1);
       assert.equal(r.counters[VhostPciCounter.framesOut], 1);
       assert.equal(r.counters[VhostPciCounter.state], VhostPciState.UP);
+    });
+
+    Deno.test(`a lost-irq armed on a's receiveq drops b's interrupt for it, as a's own device would (${tag})`, () => {
+      const r = vhostPciRig(layout, { iommu });
+      r.handOver(1);
+      assert.equal(r.backend.poll(), "connected");
+      dropNotifications(r.regs, NetQueue.RECEIVEQ, { kicks: 0, interrupts: 1 });
+      postRx(r, 0x20000, 2048, 1);
+      postRx(r, 0x20800, 2048, 2);
+      assert.equal(r.backend.receive(frame(64, 0x22)), "delivered");
+      assert.equal(r.backend.finish(), "none");
+      assert.equal(r.interrupts.count, 0, "the interrupt was lost: a's guest was not rung");
+      assert.equal(Atomics.load(r.regs, RegFileWord.INTERRUPT_STATUS) & InterruptBit.USED, 0);
+      assert.equal(r.counters[VhostPciCounter.interrupts], 0, "counted as raised only when raised");
+      assert.deepEqual(droppedNotifications(r.regs, NetQueue.RECEIVEQ).interrupts, 1);
+      // a's guest finds the frame at its next wake-up and asks for interrupts again.
+      const got = r.rx.getUsed();
+      assert.ok(got.ok && got.value !== null);
+      r.rx.enableInterrupts();
+      assert.equal(r.backend.receive(frame(64, 0x23)), "delivered");
+      assert.equal(r.backend.finish(), "none");
+      assert.equal(r.interrupts.count, 1, "the next one is raised");
+      assert.ok((Atomics.load(r.regs, RegFileWord.INTERRUPT_STATUS) & InterruptBit.USED) !== 0);
     });
 
     Deno.test(`a frame that finds no RX buffer in a waits and is counted as a wait, not a drop (${tag})`, () => {
