@@ -126,6 +126,7 @@ export {
   parseDrill,
   readReport,
   type RecoverySample,
+  renderDrillChart,
   type ReplayDifference,
   replayDrill,
   type ReplayResult,
