@@ -54,7 +54,7 @@ Deno.test({
         client,
         body: JSON.stringify({
           vm: "a",
-          argv: ["udp-flood", "10.0.0.2", "-s", "1400", "--max", "-t", "1.5"],
+          argv: ["udp-flood", "10.0.0.2", "-s", "1400", "--max", "-t", "3"],
         }),
       }).then((r) => r.json());
       const deadline = performance.now() + 10_000;
@@ -62,8 +62,12 @@ Deno.test({
         assert.ok(performance.now() < deadline, "the flood never reached the tap");
         await new Promise((r) => setTimeout(r, 5));
       }
-      const blockUntil = performance.now() + 600;
-      while (performance.now() < blockUntil) { /* the tap is not drained */ }
+      // Blocked until the tap drops (its counters live in shared memory), not for a fixed time:
+      // on a loaded machine the flood is slower, and 600 ms did not always fill the tap.
+      const tapDropped = () => lab.tapCounters(l.forwardRing).tapDropped;
+      const blockUntil = performance.now() + 8_000;
+      while (tapDropped() === 0 && performance.now() < blockUntil) { /* the tap is not drained */ }
+      assert.ok(tapDropped() > 0, "the tap never filled while nobody drained it");
       assert.ok((await flood).result.sent > 0);
 
       const ended = await call(`/captures/${id}`, "DELETE");
