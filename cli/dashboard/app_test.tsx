@@ -579,12 +579,11 @@ Deno.test("at 40x10 the help scrolls to every key, each description whole", asyn
   frame = await press(app, [], (f) => f.includes("Keys"), "the help's top");
   // Every key, and its whole description, on the way down.
   const seen = new Set<string>();
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 40 && !app.frame().includes("whether to stop it."); i++) {
     for (const l of app.frame().split("\n")) seen.add(l.trim());
     const before = app.frame();
     app.stdin.write(KEY.down);
-    await new Promise((r) => setTimeout(r, 5));
-    if (app.frame() === before) break;
+    await waitFor(() => app.frame() !== before, `help line ${i + 1}`);
   }
   const text = [...seen].join(" ");
   for (const k of ["q, ctrl-c", "quit (a foreground lab asks whether", "pause / resume"]) {
