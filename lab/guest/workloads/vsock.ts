@@ -211,7 +211,7 @@ function connectError(
     return {
       kind: "error",
       message: `${at}: no VM has CID ${req.cid}`,
-      hint: `The lab's vsock CIDs: ${known.join(", ")}; \`vlab status\` shows each VM's`,
+      hint: `The lab's vsock CIDs: ${known.join(", ")}; \`vlab status\` shows each VM's CID`,
     };
   }
   const vm = cids?.get(req.cid);

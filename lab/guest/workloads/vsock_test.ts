@@ -380,7 +380,7 @@ Deno.test("a vsock-send to a CID no VM has says so and lists the lab's CIDs; a k
         [
           7,
           "Cannot connect to vsock 7:6001: no VM has CID 7",
-          /^The lab's vsock CIDs: 2 \(the host\), 3 \(a\), 4 \(b\); `vlab status`/,
+          /^The lab's vsock CIDs: 2 \(the host\), 3 \(a\), 4 \(b\); `vlab status` shows each VM's CID$/,
         ],
         [
           4,
