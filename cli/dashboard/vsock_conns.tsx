@@ -3,7 +3,7 @@
  * its open connections, the busiest first as the device publishes them, with the bytes each way,
  * the credit the guest has left towards its peer (0: the guest's sender waits), the credit the
  * device has left towards the guest, and the credit stalls. Below 100 columns the state and the
- * guest-side credit are left out.
+ * guest-side credit are left out, below 62 the bytes too.
  *
  * @module
  */
@@ -34,6 +34,10 @@ export interface VsockConnectionsProps {
  */
 export function vsockConnLines(snapshot: LabSnapshot, width: number): Line[] {
   const wide = width >= 100;
+  // Below 62 columns the bytes go too and the rows move left: the credit (0: the sender waits)
+  // and the stalls are what a narrow screen keeps (at 40 columns they were cut off).
+  const narrow = width < 62;
+  const pad = narrow ? "  " : "    ";
   const out: Line[] = [];
   const right = { align: "right" } as const;
   for (const vm of snapshot.vms) {
@@ -50,9 +54,9 @@ export function vsockConnLines(snapshot: LabSnapshot, width: number): Line[] {
       if (t.rows.length === 0) continue;
       out.push([
         seg(
-          "    " + cell("port", 6) + " " + cell("peer", 13) + " " +
+          pad + cell("port", 6) + " " + cell("peer", 13) + " " +
             (wide ? cell("state", 11) + " " : "") +
-            cell("→ peer", 9, right) + " " + cell("← peer", 9, right) + " " +
+            (narrow ? "" : cell("→ peer", 9, right) + " " + cell("← peer", 9, right) + " ") +
             cell("credit", 9, right) + " " + (wide ? cell("to guest", 9, right) + " " : "") +
             cell("stalls", 7, right),
           { dim: true },
@@ -62,10 +66,12 @@ export function vsockConnLines(snapshot: LabSnapshot, width: number): Line[] {
         const peer = c.peerCid === 2 ? `host:${c.peerPort}` : `${c.peerCid}:${c.peerPort}`;
         const noCredit = c.state === "established" && c.peerCredit === 0;
         out.push([
-          seg("    " + cell(String(c.guestPort), 6) + " " + cell(peer, 13) + " "),
+          seg(pad + cell(String(c.guestPort), 6) + " " + cell(peer, 13) + " "),
           ...(wide ? [seg(cell(c.state, 11) + " ", { dim: c.state !== "established" })] : []),
-          seg(cell(formatBytes(c.bytesFromGuest), 9, right) + " "),
-          seg(cell(formatBytes(c.bytesToGuest), 9, right) + " "),
+          ...(narrow ? [] : [
+            seg(cell(formatBytes(c.bytesFromGuest), 9, right) + " "),
+            seg(cell(formatBytes(c.bytesToGuest), 9, right) + " "),
+          ]),
           seg(cell(formatBytes(c.peerCredit), 9, right), {
             color: noCredit ? "yellow" : undefined,
             bold: noCredit,

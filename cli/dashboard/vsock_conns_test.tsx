@@ -81,6 +81,21 @@ for (const width of [80, 140, 200]) {
   });
 }
 
+Deno.test("at 40 columns a connection keeps its credit and stalls, the bytes go", () => {
+  const r = render(
+    <VsockConnectionsPanel snapshot={withConnections()} width={40} height={6} colors={false} />,
+  );
+  try {
+    const lines = (r.lastFrame() ?? "").split("\n");
+    for (const l of lines) assert.ok([...l].length <= 40, `too wide: ${l}`);
+    assert.match(lines[1], /^ {2}port +peer +credit +stalls$/);
+    assert.match(lines[2], /^ {2}1024 +4:5000 +65\.5 kB +12$/);
+    assert.match(lines[3], /^ {2}1025 +host:6000 +0 B +1$/, "no credit left: the sender waits");
+  } finally {
+    r.unmount();
+  }
+});
+
 Deno.test("the Links panel ends with the vsock connections", () => {
   const text = linksLines({
     snapshot: withConnections(),
