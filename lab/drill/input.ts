@@ -42,8 +42,8 @@ export const DRILL_FILE: InputKind = {
 };
 
 /**
- * A topology file a drill names, read again for its plain form once `loadTopologyFile` read and
- * checked it (it may have changed since).
+ * A topology file a drill names, read once for its check and its plain form (the drill loader
+ * makes its missing-file hint say the path is relative to the drill file).
  */
 export const TOPOLOGY_FILE: InputKind = {
   noun: "topology file",

@@ -20,8 +20,13 @@ import {
   type PathSegment,
   type Problem,
 } from "../topology/issues.ts";
-import { type LocatedDocument, parseYamlDocument, topologyFromObject } from "../topology/load.ts";
-import { loadTopologyFile, resolveTopologyPath, shippedTopologies } from "../topology/files.ts";
+import {
+  type LocatedDocument,
+  parseTopology,
+  parseYamlDocument,
+  topologyFromObject,
+} from "../topology/load.ts";
+import { resolveTopologyPath, shippedTopologies } from "../topology/files.ts";
 import { schemaProblems } from "../topology/structure.ts";
 import { vlabFileKind, wrongKindProblem } from "../topology/file_kind.ts";
 import type { Topology, TopologyIssue } from "../topology/types.ts";
@@ -150,15 +155,26 @@ async function resolveTopology(
       }]);
       return null;
     }
-    const r = await loadTopologyFile(path);
-    if (!r.ok) {
-      for (const i of r.error) ctx.issues.push({ ...i, file: path });
+    // Read once, as a topology file the drill names: a missing one is looked for relative to
+    // the drill file, and the hint says so (not the list of shipped topologies).
+    const relative = !isAbsolute(value) && !ctx.file.startsWith("<");
+    const text = await readInput(path, {
+      ...TOPOLOGY_FILE,
+      missingHint: relative
+        ? `the drill's topology: ${quote(value)} is read relative to the drill file, in ${
+          quote(dirname(ctx.file))
+        }; give a path from there, or a shipped name such as pair`
+        : TOPOLOGY_FILE.missingHint,
+    });
+    if (!text.ok) {
+      // Placed at the drill's `topology:`, where the path to fix is.
+      const e = text.error;
+      add(ctx, [{ code: e.code, path: ["topology"], message: e.message, hint: e.hint }]);
       return null;
     }
-    // Read again for its plain form, with the same checks (it may have changed since).
-    const text = await readInput(path, TOPOLOGY_FILE);
-    if (!text.ok) {
-      ctx.issues.push(text.error);
+    const r = parseTopology(text.value, path);
+    if (!r.ok) {
+      for (const i of r.error) ctx.issues.push({ ...i, file: path });
       return null;
     }
     const data = parseYaml(text.value) as Record<string, unknown>;

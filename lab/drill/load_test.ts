@@ -601,15 +601,16 @@ Deno.test("a drill's name and description are plain text: no escape sequence rea
   assert.match(bad.error[0].message, /must be plain text: it holds a control character/);
 });
 
-Deno.test("a drill's topology file that cannot be read prints its path once", async () => {
+Deno.test("a drill's missing topology file is placed at its topology: with a hint relative to the drill", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const r = await parseDrill("topology: ./nope.yaml\ntimeline: []\n", `${dir}/d.yaml`);
     assert.ok(!r.ok);
-    assert.equal(
-      formatDrillIssues(r.error).split("\n")[0],
-      `Cannot read topology file "${dir}/nope.yaml": no such file`,
-    );
+    assert.deepEqual(formatDrillIssues(r.error).split("\n"), [
+      `${dir}/d.yaml:1:11: Cannot read topology file "${dir}/nope.yaml": no such file`,
+      `  hint: the drill's topology: "./nope.yaml" is read relative to the drill file, in "${dir}"; ` +
+      "give a path from there, or a shipped name such as pair",
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
