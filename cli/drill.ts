@@ -9,7 +9,7 @@
  */
 
 import { count } from "../devices/base/plural.ts";
-import { Command } from "@commander-js/extra-typings";
+import { Command, Option } from "@commander-js/extra-typings";
 import { dirname, join, resolve } from "node:path";
 import { LabError } from "../lab/errors.ts";
 import {
@@ -23,7 +23,7 @@ import {
   replayDrill,
   runDrill,
 } from "../lab/drill/mod.ts";
-import { quote } from "../lab/topology/quote.ts";
+import { escapeControl, quote } from "../lab/topology/quote.ts";
 import { EXIT_CODES, ioReason, VlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
@@ -334,6 +334,37 @@ export async function concludeDrill(
   if (!options.ok) throw new CliExit(EXIT_CODES.failure);
 }
 
+/**
+ * `vlab drill replay REPORT --seed N`: refused, since a replay runs with the seed its report
+ * recorded (its decisions are compared with the recorded ones); the hint gives the seed and the
+ * `vlab drill run` that takes another, from the report when it reads.
+ */
+async function refuseReplaySeed(path: string, seed: string): Promise<never> {
+  const read = await readReport(path);
+  const recorded = read.ok ? read.value as { seed?: unknown; source?: unknown } : {};
+  const source = typeof recorded.source === "string" && !recorded.source.startsWith("<")
+    ? quoteArg(recorded.source)
+    : "DRILL.yaml";
+  const was = typeof recorded.seed === "number" ? ` (${recorded.seed} in ${quote(path)})` : "";
+  throw new VlabError(
+    "bad-option",
+    `Cannot replay with --seed ${quote(seed)}: a replay uses the seed its report recorded${was}`,
+    {
+      hint:
+        `Leave --seed out to replay; to run the drill with another seed: vlab drill run ${source} --seed ${
+          /^\d+$/.test(seed) ? seed : "N"
+        }`,
+    },
+  );
+}
+
+/** An argument as a shell would take it back: bare when plain, else in single quotes. */
+function quoteArg(arg: string): string {
+  return /^[A-Za-z0-9_./:@%+=-]+$/.test(arg)
+    ? arg
+    : `'${escapeControl(arg).replace(/'/g, "'\\''")}'`;
+}
+
 /** A hint as a command's error gives it: a capital first letter. */
 function sentence(hint: string | null, fallback: string): string {
   const text = hint ?? fallback;
@@ -381,7 +412,11 @@ export function drillCommand(): Command {
       .argument("<report>", "the report.json of an earlier run")
       .option("--report <dir>", "write the new run's reports to this folder")
       .option("--junit <file>", "write a JUnit XML report of the new run")
+      // Taken only to be refused with the reason (`drill run` has it): a replay's seed is the
+      // recorded one, or it would not take the same decisions.
+      .addOption(new Option("--seed <n>").hideHelp())
       .action(async (path, opts) => {
+        if (opts.seed !== undefined) await refuseReplaySeed(path, opts.seed);
         await checkReportPaths(opts, "replay the drill");
         // A regular file of bounded size (a FIFO would block), JSON placed at its line:col.
         const read = await readReport(path);

@@ -80,6 +80,31 @@ Deno.test("drill replay of a FIFO, a missing file or bad JSON fails at once, in 
   });
 });
 
+Deno.test("drill replay --seed says that a replay uses the recorded seed, and how to run another", async () => {
+  await inTempDir(async (dir) => {
+    const report = join(dir, "report.json");
+    await Deno.writeTextFile(
+      report,
+      JSON.stringify({ version: 1, seed: 5, source: "drills/flap.yaml", steps: [], document: {} }),
+    );
+    const e = await drillError(["replay", report, "--seed", "9"]);
+    assert.equal(e.code, "bad-option");
+    assert.equal(e.exitCode, EXIT_CODES.usage);
+    assert.equal(
+      e.message,
+      `Cannot replay with --seed "9": a replay uses the seed its report recorded (5 in "${report}")`,
+    );
+    assert.equal(
+      e.hint,
+      "Leave --seed out to replay; to run the drill with another seed: vlab drill run drills/flap.yaml --seed 9",
+    );
+    // A report that does not read still gets the reason, not commander's "unknown option".
+    const missing = await drillError(["replay", join(dir, "nope.json"), "--seed", "1"]);
+    assert.match(missing.message, /^Cannot replay with --seed "1": a replay uses the seed/);
+    assert.match(missing.hint, /vlab drill run DRILL\.yaml --seed 1$/);
+  });
+});
+
 Deno.test("report paths that cannot work are refused before the drill runs, saying what is wrong", async () => {
   await inTempDir(async (dir) => {
     // An invalid drill: before the fix, its problems came first and the paths were never checked
