@@ -35,6 +35,8 @@ export interface IommuPanelProps {
  */
 export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
   const wide = width >= 100;
+  // Below 60 columns the domain, mappings and invalidations go: at 40 the faults were cut off.
+  const narrow = width < 60;
   const right = { align: "right" } as const;
   const out: Line[] = [];
   for (const vm of snapshot.vms) {
@@ -51,10 +53,11 @@ export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
     ]);
     out.push([
       seg(
-        "   " + cell("device", 10) + " " + cell("domain", 6, right) + " " +
-          cell("mappings", 8, right) + " " + cell("hits", 7, right) + " " +
+        "   " + cell("device", 10) + " " +
+          (narrow ? "" : cell("domain", 6, right) + " " + cell("mappings", 8, right) + " ") +
+          cell("hits", 7, right) + " " +
           cell("misses", 7, right) + " " + (wide ? cell("hit %", 6, right) + " " : "") +
-          cell("inval", 7, right) + " " + cell("faults", 6, right) +
+          (narrow ? "" : cell("inval", 7, right) + " ") + cell("faults", 6, right) +
           (wide ? "  last fault" : ""),
         { dim: true },
       ),
@@ -80,10 +83,12 @@ export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
       const last = d.lastFaultIova === null ? null : `${d.lastFaultAccess} ${d.lastFaultIova}`;
       out.push([
         seg("   " + cell(d.device, 10) + " "),
-        seg(cell(d.domain === null ? "none" : String(d.domain), 6, right) + " ", {
-          dim: d.domain === null,
-        }),
-        seg(cell(si(d.mappings), 8, right) + " "),
+        ...(narrow ? [] : [
+          seg(cell(d.domain === null ? "none" : String(d.domain), 6, right) + " ", {
+            dim: d.domain === null,
+          }),
+          seg(cell(si(d.mappings), 8, right) + " "),
+        ]),
         seg(cell(si(d.hits), 7, right) + " "),
         seg(cell(si(d.misses), 7, right) + " "),
         ...(wide
@@ -92,7 +97,7 @@ export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
               " ",
           )]
           : []),
-        seg(cell(si(d.invalidations), 7, right) + " "),
+        ...(narrow ? [] : [seg(cell(si(d.invalidations), 7, right) + " ")]),
         seg(cell(si(d.faults), 6, right), { color: faulted ? "red" : undefined, bold: faulted }),
         ...(d.servesFor !== undefined ? [seg(`  for ${d.servesFor}`, { dim: true })] : []),
         ...(wide && last !== null ? [seg("  " + last, { color: "red" })] : []),

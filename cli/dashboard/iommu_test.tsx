@@ -93,3 +93,11 @@ Deno.test("the IOMMU panel shows a vhost-pci peer's IOTLB over the window it ser
     for (const l of lines) assert.ok([...l].length <= width, `too wide: ${l}`);
   }
 });
+
+Deno.test("at 40 columns the IOMMU panel keeps hits, misses and faults; the rest goes", () => {
+  const lines = frameOf(withIommu(), 40);
+  for (const l of lines) assert.ok([...l].length <= 40, `too wide: ${l}`);
+  assert.match(lines[1], /^ +device +hits +misses +faults$/);
+  assert.match(lines[2], /^ +eth0 +3\.2k +20\.6k +2$/);
+  assert.match(lines[3], /last fault write 0x100004000/);
+});
