@@ -48,6 +48,11 @@ export async function loadOrFail(file: string | undefined): Promise<Topology> {
   const r = await loadTopologyFile(path);
   if (r.ok) return r.value;
   await err(formatIssues(r.error, path) + "\n");
+  if (isWrongKind(r.error)) {
+    throw new VlabError("topology-invalid", `Cannot use ${quote(path)}: ${NOT_A_TOPOLOGY}`, {
+      hint: WRONG_KIND_HINT,
+    });
+  }
   throw new VlabError(
     "topology-invalid",
     `Cannot use ${quote(path)}: ${count(r.error.length, "problem")} (above)`,
@@ -57,6 +62,13 @@ export async function loadOrFail(file: string | undefined): Promise<Topology> {
     },
   );
 }
+
+/** A file of another kind (a drill, a report): its one problem says what to do with it. */
+const isWrongKind = (issues: readonly { code: string }[]) =>
+  issues.length === 1 && issues[0].code === "wrong-kind";
+const NOT_A_TOPOLOGY = "it is no topology (above)";
+const WRONG_KIND_HINT =
+  "Give a topology file or a shipped name such as pair; the hint above says what takes this file";
 
 /** Every lab command. */
 export function labCommands(): Command[] {
@@ -122,11 +134,13 @@ function upCommand() {
       if (!opts.quiet) {
         await out(
           `lab ${plan.name} up in ${(lab.upMs / 1000).toFixed(2)} s: ${
-            count(plan.vms.length, "VM")
-          }, ` +
-            `${count(plan.switches.length, "switch", { plural: "switches" })}, ${
-              count(plan.links.length + (plan.vhostPciLinks?.length ?? 0), "link")
-            }\n` +
+            labSize({
+              vms: plan.vms.length,
+              switches: plan.switches.filter((sw) => sw.vsockCids === undefined).length,
+              routers: plan.switches.filter((sw) => sw.vsockCids !== undefined).length,
+              links: plan.links.length + (plan.vhostPciLinks?.length ?? 0),
+            })
+          }\n` +
             `control socket ${running.socket}\n` +
             `try: vlab exec ${
               plan.vms[0]?.name ?? "VM"
@@ -315,18 +329,24 @@ function validateCommand() {
           await err(formatIssues(shown, path) + "\n");
         }
         await out(
-          `${escapeControl(path)}: valid: lab ${t.name}, ${count(t.vms.length, "VM")}, ` +
-            `${count(t.switches.length, "switch", { plural: "switches" })}, ${
-              count(
-                t.links.length + t.vsockLinks.length +
-                  t.vsockRouters.reduce((n, r) => n + r.ports.length, 0),
-                "link",
-              )
-            }\n`,
+          `${escapeControl(path)}: valid: lab ${t.name}, ${
+            labSize({
+              vms: t.vms.length,
+              switches: t.switches.length,
+              routers: t.vsockRouters.length,
+              links: t.links.length + t.vsockLinks.length +
+                t.vsockRouters.reduce((n, r) => n + r.ports.length, 0),
+            })
+          }\n`,
         );
         return;
       }
       await err(formatIssues(r.error, path) + "\n");
+      if (isWrongKind(r.error)) {
+        throw new VlabError("topology-invalid", `${quote(path)}: ${NOT_A_TOPOLOGY}`, {
+          hint: WRONG_KIND_HINT,
+        });
+      }
       throw new VlabError(
         "topology-invalid",
         `${quote(path)} has ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,
@@ -341,4 +361,18 @@ function schemaCommand() {
   return new Command("schema")
     .description("print the JSON Schema of topology files (for editor completion)")
     .action(async () => await out(JSON.stringify(topologyJsonSchema(), null, 2) + "\n"));
+}
+
+/**
+ * A lab's size as `vlab up` and `vlab validate` both say it: "3 VMs, 0 switches, 1 vsock router,
+ * 3 links" (routers only when there are any: they are no switches, though the plan lists them
+ * among its switches).
+ */
+function labSize(n: { vms: number; switches: number; routers: number; links: number }): string {
+  return [
+    count(n.vms, "VM"),
+    count(n.switches, "switch", { plural: "switches" }),
+    ...(n.routers > 0 ? [count(n.routers, "vsock router")] : []),
+    count(n.links, "link"),
+  ].join(", ");
 }

@@ -1,0 +1,65 @@
+/**
+ * A vlab file given to the command of another kind, from the command line: one problem at the
+ * file's top with the command that takes it, and a closing line that says the file is of
+ * another kind (not "fix it and run `vlab validate` again"). No lab is started.
+ */
+
+import assert from "node:assert/strict";
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+
+const decoder = new TextDecoder();
+
+async function vlab(...args: string[]) {
+  const stateDir = await Deno.makeTempDir({ prefix: "vlab-kind-" });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: vlabRunArgs(args),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
+    }).output();
+    return {
+      code: out.code,
+      stdout: decoder.decode(out.stdout),
+      stderr: decoder.decode(out.stderr),
+    };
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
+}
+
+Deno.test("vlab validate and up of a drill file: one problem, and a closing line that says so", async () => {
+  for (const command of ["validate", "up"]) {
+    const r = await vlab(command, "drills/link-flap.yaml");
+    assert.equal(r.code, 1, r.stderr);
+    const lead = command === "up"
+      ? 'Cannot use "drills/link-flap.yaml"'
+      : '"drills/link-flap.yaml"';
+    assert.equal(
+      r.stderr,
+      "drills/link-flap.yaml:4:1: This is a drill file, not a topology\n" +
+        "  hint: give its topology instead (pair), or run it with `vlab drill run drills/link-flap.yaml`\n" +
+        `vlab: ${lead}: it is no topology (above)\n` +
+        "hint: Give a topology file or a shipped name such as pair; the hint above says what takes this file\n",
+    );
+  }
+});
+
+Deno.test("vlab drill run of a topology and drill replay of a drill: one problem naming the command", async () => {
+  const run = await vlab("drill", "run", "topologies/pair.yaml");
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(
+    run.stderr,
+    /^topologies\/pair\.yaml:\d+:1: This is a topology, not a drill file\n {2}hint: start it with `vlab up topologies\/pair\.yaml`/,
+  );
+  assert.equal(run.stderr.match(/^\S+:\d+:\d+: /gm)?.length, 1, run.stderr);
+  const replay = await vlab("drill", "replay", "drills/link-flap.yaml");
+  assert.equal(replay.code, 2, replay.stderr);
+  assert.equal(
+    replay.stderr,
+    "vlab: drills/link-flap.yaml:4:1: This is a drill file, not a drill report\n" +
+      "hint: Run it with `vlab drill run drills/link-flap.yaml`; a replay takes the report.json " +
+      "written by `vlab drill run --report DIR`\n",
+  );
+});
