@@ -80,6 +80,24 @@ Deno.test("bench rings --help lists every option", async () => {
   }
 });
 
+Deno.test("validate counts a vsock router as a router, not as a switch or nothing", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "vlab-router-" });
+  try {
+    Deno.writeTextFileSync(
+      `${dir}/r.yaml`,
+      "name: rt\nvms:\n  a: { vsock: { cid: 3 } }\n  b: { vsock: { cid: 4 } }\n" +
+        "  c: { vsock: { cid: 5 } }\nvsock_routers: { r1: {} }\nlinks:\n" +
+        "  - { kind: vsock, endpoints: [a, r1] }\n  - { kind: vsock, endpoints: [b, r1] }\n" +
+        "  - { kind: vsock, endpoints: [c, r1] }\n",
+    );
+    const run = await vlab("validate", `${dir}/r.yaml`);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /: valid: lab rt, 3 VMs, 0 switches, 1 vsock router, 3 links$/m);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("an unknown option exits 2 with one vlab: line and one hint: line", async () => {
   const run = await vlab("--frobnicate");
   assert.equal(run.code, 2);
