@@ -276,6 +276,18 @@ async function rethrow(e: unknown, what: string): Promise<never> {
     // Every problem is printed, each with its hint; the last line counts them.
     await errOut(e.details.join("\n") + "\n");
     const problems = e.details.filter((l) => !l.startsWith(" ")).length;
+    // A topology or a report given as the drill: its one problem says what takes it.
+    if (problems === 1 && e.details[0].endsWith(", not a drill file")) {
+      throw new VlabError(
+        "drill-invalid",
+        `Cannot run drill ${what}: it is no drill file (above)`,
+        {
+          hint:
+            "Give a drill file, such as drills/link-flap.yaml; the hint above says what takes this file",
+          cause: e,
+        },
+      );
+    }
     throw new VlabError(
       "drill-invalid",
       `Cannot run drill ${what}: ${count(problems, "problem")} (above)`,

@@ -54,6 +54,10 @@ Deno.test("vlab drill run of a topology and drill replay of a drill: one problem
     /^topologies\/pair\.yaml:\d+:1: This is a topology, not a drill file\n {2}hint: start it with `vlab up topologies\/pair\.yaml`/,
   );
   assert.equal(run.stderr.match(/^\S+:\d+:\d+: /gm)?.length, 1, run.stderr);
+  assert.match(
+    run.stderr,
+    /\nvlab: Cannot run drill "topologies\/pair\.yaml": it is no drill file \(above\)\nhint: Give a drill file, such as drills\/link-flap\.yaml; the hint above says what takes this file\n$/,
+  );
   const replay = await vlab("drill", "replay", "drills/link-flap.yaml");
   assert.equal(replay.code, 2, replay.stderr);
   assert.equal(
