@@ -62,7 +62,7 @@ Deno.test("vlab drill run of a topology and drill replay of a drill: one problem
   assert.equal(replay.code, 2, replay.stderr);
   assert.equal(
     replay.stderr,
-    "vlab: drills/link-flap.yaml:4:1: This is a drill file, not a drill report\n" +
+    "vlab: drills/link-flap.yaml:4:1: This is a drill file, not a drill report (report.json)\n" +
       "hint: Run it with `vlab drill run drills/link-flap.yaml`; a replay takes the report.json " +
       "written by `vlab drill run --report DIR`\n",
   );

@@ -16,7 +16,7 @@ import { parse as parseJsonTree } from "@humanwhocodes/momoa";
 import { readBoundedText, type TextFileKind } from "../topology/files.ts";
 import { MAX_TOPOLOGY_BYTES } from "../topology/limits.ts";
 import { parseYamlDocument } from "../topology/load.ts";
-import { vlabFileKind, wrongKindProblem } from "../topology/file_kind.ts";
+import { vlabFileKind, vlabTextKind, wrongKindProblem } from "../topology/file_kind.ts";
 import type { TopologyIssue } from "../topology/types.ts";
 import { checkString } from "./check.ts";
 
@@ -109,6 +109,13 @@ export async function readReport(path: string): Promise<Result<unknown, InputIss
       file: path,
     });
   };
+  // The other reports a drill writes (Markdown, JUnit XML, SVG): say which, and where the
+  // report.json is.
+  const written = wrongKindProblem(vlabTextKind(text.value), "report", { file: path });
+  if (written !== null) {
+    const { code, message, hint } = written;
+    return err({ code, path: "", line: 1, column: 1, message, hint, file: path });
+  }
   let value: unknown;
   try {
     value = JSON.parse(text.value);

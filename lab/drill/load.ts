@@ -28,7 +28,7 @@ import {
 } from "../topology/load.ts";
 import { resolveTopologyPath, shippedTopologies } from "../topology/files.ts";
 import { schemaProblems } from "../topology/structure.ts";
-import { vlabFileKind, wrongKindProblem } from "../topology/file_kind.ts";
+import { vlabFileKind, vlabTextKind, wrongKindProblem } from "../topology/file_kind.ts";
 import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
 import { checkReferences, checkTypes } from "./references.ts";
@@ -667,6 +667,12 @@ async function validate(
 export async function parseDrill(text: string, file: string): Promise<Result<Drill, DrillIssue[]>> {
   checkString("parseDrill", "text", text);
   checkString("parseDrill", "file", file);
+  // A report a drill wrote (Markdown, JUnit XML, SVG) is no YAML: say what it is.
+  const written = wrongKindProblem(vlabTextKind(text), "drill", { file });
+  if (written !== null) {
+    const { code, message, hint } = written;
+    return err([{ code, path: "", line: 1, column: 1, message, hint, file }]);
+  }
   const parsed = parseYamlDocument(text);
   if (!parsed.ok) {
     const lines = text.split("\n");

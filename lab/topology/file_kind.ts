@@ -16,8 +16,18 @@
 import type { Problem } from "./issues.ts";
 import { escapeControl } from "./quote.ts";
 
-/** The kinds of file vlab reads or writes. */
-export type VlabFileKind = "topology" | "drill" | "report" | "schema";
+/**
+ * The kinds of file vlab reads or writes: the three it reads, `vlab schema`'s output, and the
+ * other reports a drill writes (`report.md`, the JUnit XML, `chart.svg`), which are read by none.
+ */
+export type VlabFileKind =
+  | "topology"
+  | "drill"
+  | "report"
+  | "schema"
+  | "markdown-report"
+  | "junit-report"
+  | "chart";
 
 /** Keys only a topology has at its top level. */
 const TOPOLOGY_KEYS = ["vms", "switches", "links", "vsock_routers", "defaults"];
@@ -47,6 +57,46 @@ export function vlabFileKind(value: unknown): VlabFileKind | null {
   return null;
 }
 
+/**
+ * The kind of a file that is no YAML or JSON document but one of the other files a drill writes,
+ * told from its text: the Markdown report (`# Drill NAME: PASS`), the JUnit XML
+ * (`<testsuites name="vlab drills"`), the chart (`<svg`); null for any other text.
+ *
+ * @example
+ * ```ts
+ * import { vlabTextKind } from "./file_kind.ts";
+ * vlabTextKind("# Drill flap: PASS\n\n- source: `d.yaml`\n"); // "markdown-report"
+ * vlabTextKind("name: x\n"); // null
+ * ```
+ */
+export function vlabTextKind(text: string): VlabFileKind | null {
+  const start = text.trimStart();
+  if (/^# Drill .*: (PASS|FAIL)\r?\n/.test(start)) return "markdown-report";
+  if (start.startsWith("<?xml") && start.slice(0, 400).includes('<testsuites name="vlab drills"')) {
+    return "junit-report";
+  }
+  if (start.startsWith("<svg")) return "chart";
+  return null;
+}
+
+/**
+ * The replay of the run a written report is of: the report.json beside it (`--report DIR` writes
+ * report.md, chart.svg and report.json together), `file` being the written report's path as
+ * the hint shows it, or `FILE`.
+ */
+function besideIt(file: string): string {
+  const slash = file.lastIndexOf("/");
+  const dir = file === "FILE" ? "DIR/" : slash < 0 ? "" : file.slice(0, slash + 1);
+  return `replay the report.json beside it: \`vlab drill replay ${dir}report.json\``;
+}
+
+/** The reports a drill writes for people and CI: their hint already names the replay. */
+const WRITTEN_KINDS: ReadonlySet<VlabFileKind> = new Set([
+  "markdown-report",
+  "junit-report",
+  "chart",
+]);
+
 /** How each kind is named in a message, and the command that takes it. */
 const KINDS: ReadonlyMap<VlabFileKind, { noun: string; command: (file: string) => string }> =
   new Map([
@@ -58,7 +108,7 @@ const KINDS: ReadonlyMap<VlabFileKind, { noun: string; command: (file: string) =
     [
       "report",
       {
-        noun: "a drill report",
+        noun: "a drill report (report.json)",
         command: (f: string) => `replay it with \`vlab drill replay ${f}\``,
       },
     ],
@@ -69,6 +119,16 @@ const KINDS: ReadonlyMap<VlabFileKind, { noun: string; command: (file: string) =
         command: () => "point your editor at it (docs/topology.md)",
       },
     ],
+    ["markdown-report", { noun: "a drill's Markdown report (report.md)", command: besideIt }],
+    [
+      "junit-report",
+      {
+        noun: "a drill's JUnit XML report",
+        command: () =>
+          "replay the run's report.json instead (`vlab drill run --report DIR` writes it)",
+      },
+    ],
+    ["chart", { noun: "a drill's chart (chart.svg)", command: besideIt }],
   ]);
 
 /** An argument as a shell takes it back: bare when plain, else in single quotes. */
@@ -112,7 +172,7 @@ export function wrongKindProblem(
     hint = `give its topology instead${named}, or ${hint}`;
   } else if (wanted === "drill" && found === "topology") {
     hint = `${hint}; a drill names its topology under \`topology:\` (docs/drills.md)`;
-  } else if (wanted === "report") {
+  } else if (wanted === "report" && !WRITTEN_KINDS.has(found)) {
     hint = `${hint}; a replay takes the report.json written by \`vlab drill run --report DIR\``;
   }
   return {

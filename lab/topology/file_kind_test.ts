@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { vlabFileKind, wrongKindProblem } from "./file_kind.ts";
+import { vlabFileKind, vlabTextKind, wrongKindProblem } from "./file_kind.ts";
 import { parseTopology, topologyFromObject } from "./load.ts";
 import { loadTopologyFile } from "./files.ts";
 import { loadDrillFile, parseDrill } from "../drill/load.ts";
@@ -65,7 +65,7 @@ Deno.test("a report or the JSON Schema read as a topology is one problem with th
   assert.deepEqual(report.error.map((i) => [i.code, i.line, i.message, i.hint]), [[
     "wrong-kind",
     1,
-    "This is a drill report, not a topology",
+    "This is a drill report (report.json), not a topology",
     "replay it with `vlab drill replay out/report.json`",
   ]]);
   const schema = await loadTopologyFile(schemaFile.pathname);
@@ -125,12 +125,12 @@ Deno.test("a replay given a drill, a topology, the schema or an empty file says 
     assert.deepEqual([drill.error.code, drill.error.line, drill.error.message], [
       "wrong-kind",
       2,
-      "This is a drill file, not a drill report",
+      "This is a drill file, not a drill report (report.json)",
     ]);
     assert.match(drill.error.hint!, /^run it with `vlab drill run \S+d.yaml`/);
     const topo = await readReport(await write("t.yaml", TOPOLOGY));
     assert.ok(!topo.ok);
-    assert.equal(topo.error.message, "This is a topology, not a drill report");
+    assert.equal(topo.error.message, "This is a topology, not a drill report (report.json)");
     const schema = await readReport(schemaFile.pathname);
     assert.ok(!schema.ok);
     assert.equal(schema.error.code, "wrong-kind");
@@ -140,6 +140,47 @@ Deno.test("a replay given a drill, a topology, the schema or an empty file says 
     // A report reads as before.
     const ok = await readReport(await write("r.json", REPORT));
     assert.ok(ok.ok);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the other reports a drill writes (Markdown, JUnit, chart) are told by their text, by every reader", async () => {
+  const md = "# Drill flap: FAIL\n\n- source: `d.yaml`\n\n| verdict | assertion |\n";
+  const junit =
+    '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="vlab drills" tests="1">\n';
+  const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="1"></svg>';
+  assert.equal(vlabTextKind(md), "markdown-report");
+  assert.equal(vlabTextKind(junit), "junit-report");
+  assert.equal(vlabTextKind(svg), "chart");
+  assert.equal(vlabTextKind("# a comment\nname: x\n"), null);
+  const topo = parseTopology(md, "out/report.md");
+  assert.ok(!topo.ok);
+  assert.deepEqual(topo.error, [{
+    code: "wrong-kind",
+    path: "",
+    line: 1,
+    column: 1,
+    message: "This is a drill's Markdown report (report.md), not a topology",
+    hint: "replay the report.json beside it: `vlab drill replay out/report.json`",
+  }]);
+  const drill = await parseDrill(svg, "out/chart.svg");
+  assert.ok(!drill.ok);
+  assert.deepEqual(drill.error.map((i) => [i.code, i.line, i.message]), [[
+    "wrong-kind",
+    1,
+    "This is a drill's chart (chart.svg), not a drill file",
+  ]]);
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "drill.xml"), junit);
+    const report = await readReport(join(dir, "drill.xml"));
+    assert.ok(!report.ok);
+    assert.equal(
+      report.error.message,
+      "This is a drill's JUnit XML report, not a drill report (report.json)",
+    );
+    assert.match(report.error.hint!, /^replay the run's report\.json instead/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

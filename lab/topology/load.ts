@@ -26,7 +26,7 @@ import { plainCopy } from "./plain.ts";
 import { quote } from "./quote.ts";
 import { aliasIssues, duplicateKeyIssues, syntaxIssues } from "./yaml_errors.ts";
 import { tooDeepAt } from "./depth.ts";
-import { vlabFileKind, wrongKindProblem } from "./file_kind.ts";
+import { vlabFileKind, vlabTextKind, wrongKindProblem } from "./file_kind.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
 
 type Locator = (problem: Problem) => { line: number; column: number } | null;
@@ -362,6 +362,9 @@ function parseText(text: string, source: string): Result<Topology, TopologyIssue
       hint: "a topology file is at most 1 MiB; split the lab or shorten the file",
     }]);
   }
+  // A report a drill wrote (Markdown, JUnit XML, SVG) is no YAML: say what it is.
+  const written = wrongKindProblem(vlabTextKind(text), "topology", { file: source });
+  if (written !== null) return err(toIssues([written], () => ({ line: 1, column: 1 })));
   const parsed = parseYamlDocument(text);
   if (!parsed.ok) return parsed;
   return validate(parsed.value.raw, source, parsed.value.locate);
