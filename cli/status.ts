@@ -123,27 +123,31 @@ export function formatStatus(s: LabStatus): string {
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   const table = rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
-  const links = s.links.flatMap((l) => [
-    `  ${l.name}: ${l.endpoints.join(" ⇄ ")} ${l.up ? "up" : "DOWN"}`,
-    `    forward ${formatDirection(l.forward)}`,
-    `    reverse ${formatDirection(l.reverse)}`,
-  ]);
+  const links = s.links.flatMap((l) => {
+    // A vsock link carries vsock packets, not frames (absent kind: a lab older than the field).
+    const unit = l.kind === "vsock" ? "packet" : "frame";
+    return [
+      `  ${l.name}: ${l.endpoints.join(" ⇄ ")} ${l.up ? "up" : "DOWN"}`,
+      `    forward ${formatDirection(l.forward, unit)}`,
+      `    reverse ${formatDirection(l.reverse, unit)}`,
+    ];
+  });
+  // The lab lists vsock routers among its switches (a worker with ports); they have no MAC table.
+  const routers = s.switches.filter((w) => w.kind === "vsock-router");
+  const switches = s.switches.filter((w) => w.kind !== "vsock-router");
+  const switchLines = (w: LabStatus["switches"][number]) => [
+    `  ${w.name}: ${w.ports.length > 0 ? w.ports.join(", ") : "(no links)"}${stations(w)}`,
+    ...(Object.keys(w.counters ?? {}).length > 0
+      ? [`    ${Object.entries(w.counters).map(([k, v]) => `${words(k)} ${v}`).join(", ")}`]
+      : []),
+  ];
   return [
     `lab ${s.name} (seed ${s.seed}, pid ${s.pid}, up ${s.uptimeSeconds} s) from ${s.source}`,
     ...table,
     "devices:",
     ...devices,
-    ...(s.switches.length > 0
-      ? [
-        "switches:",
-        ...s.switches.flatMap((w) => [
-          `  ${w.name}: ${w.ports.length > 0 ? w.ports.join(", ") : "(no links)"}${stations(w)}`,
-          ...(Object.keys(w.counters ?? {}).length > 0
-            ? [`    ${Object.entries(w.counters).map(([k, v]) => `${words(k)} ${v}`).join(", ")}`]
-            : []),
-        ]),
-      ]
-      : []),
+    ...(switches.length > 0 ? ["switches:", ...switches.flatMap(switchLines)] : []),
+    ...(routers.length > 0 ? ["vsock routers:", ...routers.flatMap(switchLines)] : []),
     "links:",
     ...links,
     ...formatVhostPciLinks(s.vhostPciLinks ?? []),
@@ -208,9 +212,12 @@ function formatVhostPciLinks(links: readonly VhostPciLinkSnapshot[]): string[] {
 const words = (name: string) =>
   name.replace(/_/g, " ").replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`);
 
-/** `123 frames (no impairment); dropped 5 (loss 3, queue limit 2); waited for RX buffer 7`. */
-function formatDirection(d: LinkDirectionStatus): string {
-  const parts = [`${count(d.frames, "frame")} (${d.impair})`];
+/**
+ * `123 frames (no impairment); dropped 5 (loss 3, queue limit 2); waited for RX buffer 7`
+ * (`packets` on a vsock link).
+ */
+function formatDirection(d: LinkDirectionStatus, unit: "frame" | "packet"): string {
+  const parts = [`${count(d.frames, unit)} (${d.impair})`];
   const causes = DROP_LABELS.filter(([k]) => d.drops[k] > 0).map(([k, t]) => `${t} ${d.drops[k]}`);
   parts.push(d.dropped > 0 ? `dropped ${d.dropped} (${causes.join(", ")})` : "no drops");
   if (d.corrupted > 0) parts.push(`corrupted ${d.corrupted}`);

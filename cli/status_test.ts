@@ -341,3 +341,33 @@ Deno.test("a vhost-pci link's line says what its peer could not deliver, and not
     /10 frames in, 9 out, 7 dropped \(not connected\), no RX buffer 5, 2 cut by partitions, /,
   );
 });
+
+Deno.test("status lists vsock routers apart from switches, and counts a vsock link's packets", () => {
+  const text = formatStatus({
+    ...STATUS,
+    switches: [
+      { ...STATUS.switches[0], kind: "switch" },
+      { name: "r1", kind: "vsock-router", ports: ["a-r1-vsock"], counters: { forwarded: 2 } },
+    ],
+    links: [...STATUS.links, {
+      name: "a-r1-vsock",
+      endpoints: ["a", "r1"],
+      kind: "vsock",
+      up: true,
+      forward: direction({ frames: 1 }),
+      reverse: direction({ frames: 3 }),
+    }],
+  });
+  assert.match(
+    text,
+    /^switches:\n {2}sw1: c-sw1\n {4}forwarded 7, runts 2\nvsock routers:\n {2}r1:/m,
+  );
+  assert.match(
+    text,
+    /^ {2}a-r1-vsock: a ⇄ r1 up\n {4}forward 1 packet \(no impairment\); no drops$/m,
+  );
+  assert.match(text, /^ {4}reverse 3 packets /m);
+  // A status without kinds (a lab older than the field) reads as before: switches, frames.
+  assert.match(formatStatus(STATUS), /^switches:\n {2}sw1/m);
+  assert.match(formatStatus(STATUS), /^ {4}reverse 900 frames /m);
+});

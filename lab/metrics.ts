@@ -22,7 +22,13 @@ import {
   guestStackDrops,
   switchCounters,
 } from "./link_counts.ts";
-import { negotiatedFeatureNames, statusNames, vmRecovery } from "./snapshot.ts";
+import {
+  linkKind,
+  negotiatedFeatureNames,
+  statusNames,
+  switchKind,
+  vmRecovery,
+} from "./snapshot.ts";
 import { deviceControl } from "./wire/control.ts";
 import { labKind } from "./kinds/mod.ts";
 import { type DeviceIdentity, NO_IDENTITY } from "./kinds/types.ts";
@@ -123,6 +129,8 @@ export interface LabStatus {
   /** Switches. */
   switches: {
     name: string;
+    /** An L2 switch or a vsock router (absent from older labs: a switch). */
+    kind?: "switch" | "vsock-router";
     ports: string[];
     /** Its counters (forwarded, flooded, learned, filtered, runts, …). */
     counters: Record<string, number>;
@@ -131,6 +139,8 @@ export interface LabStatus {
   links: {
     name: string;
     endpoints: [string, string];
+    /** Ethernet frames or vsock packets (absent from older labs: `net`). */
+    kind?: "net" | "vsock";
     up: boolean;
     forward: LinkDirectionStatus;
     reverse: LinkDirectionStatus;
@@ -232,12 +242,14 @@ export function labStatus(lab: Lab): LabStatus {
     }),
     switches: plan.switches.map((s) => ({
       name: s.name,
+      kind: switchKind(s),
       ports: s.ports.map((p) => p.link),
       counters: switchCounters(statsOf("switch", s.name)),
     })),
     links: plan.links.map((l) => ({
       name: l.name,
       endpoints: l.endpoints,
+      kind: linkKind(plan.rings[l.forwardRing]),
       up: lab.linkUp(l.name),
       forward: ringInfo(l.forwardRing),
       reverse: ringInfo(l.reverseRing),

@@ -22,6 +22,7 @@ import { featureNames } from "../devices/virtio/features.ts";
 import { NET_FEATURE_NAMES } from "../devices/net/config.ts";
 import { readCounters } from "../devices/net/metrics.ts";
 import type { Lab, VmState } from "./lab.ts";
+import type { RingPlan, SwitchPlan } from "./plan_types.ts";
 import { describeImpair } from "./plan.ts";
 import { directionCounter, guestStackDrops, switchCounters } from "./link_counts.ts";
 import {
@@ -229,11 +230,12 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
     vms,
     switches: plan.switches.map((sw) => {
       const counters = switchCounters(statsOf("switch", sw.name));
-      return { name: sw.name, ports: sw.ports.map((p) => p.link), counters };
+      return { name: sw.name, kind: switchKind(sw), ports: sw.ports.map((p) => p.link), counters };
     }),
     links: plan.links.map((l) => ({
       name: l.name,
       endpoints: [l.endpoints[0], l.endpoints[1]],
+      kind: linkKind(plan.rings[l.forwardRing]),
       up: lab.linkUp(l.name),
       forward: direction(l.forwardRing, l.endpoints[0], l.endpoints[1]),
       reverse: direction(l.reverseRing, l.endpoints[1], l.endpoints[0]),
@@ -325,4 +327,30 @@ function queueSnapshot(
     suppressed: suppressed === null ? 0 : c[suppressed],
     ...((s) => s === null ? {} : { servedBy: s })(servedBy(v.device)),
   };
+}
+
+/**
+ * What a link carries, by its forward ring's ends: vsock packets when either end is a vsock
+ * device (a vsock link, or a VM's link to a vsock router), Ethernet frames otherwise.
+ *
+ * @example
+ * ```ts ignore
+ * linkKind(plan.rings[link.forwardRing]); // "vsock" for a-r1-vsock
+ * ```
+ */
+export function linkKind(ring: RingPlan): "net" | "vsock" {
+  return ring.producer.kind === "vsock" || ring.consumer.kind === "vsock" ? "vsock" : "net";
+}
+
+/**
+ * An L2 switch or a vsock router: the plan lists both among its switches (a worker with ports),
+ * a router with the CID of each port's VM.
+ *
+ * @example
+ * ```ts ignore
+ * switchKind(plan.switches[0]); // "vsock-router" for r1
+ * ```
+ */
+export function switchKind(sw: SwitchPlan): "switch" | "vsock-router" {
+  return sw.vsockCids === undefined ? "switch" : "vsock-router";
 }

@@ -242,6 +242,11 @@ export interface LinkSnapshot {
   name: string;
   /** Endpoints as written. */
   endpoints: [string, string];
+  /**
+   * What it carries: Ethernet frames (`net`) or vsock packets (`vsock`, a link between two VMs'
+   * vsock devices or to a vsock router). Absent in a snapshot from a lab older than the field.
+   */
+  kind?: "net" | "vsock";
   /** Up or down. */
   up: boolean;
   /** endpoints[0] → endpoints[1]. */
@@ -295,6 +300,11 @@ export interface VhostPciLinkSnapshot {
 export interface SwitchSnapshot {
   /** Switch name. */
   name: string;
+  /**
+   * An L2 switch (`switches`) or a vsock router (`vsock_routers`), which the lab runs the same way
+   * (a worker with ports). Absent in a snapshot from a lab older than the field.
+   */
+  kind?: "switch" | "vsock-router";
   /** Links on its ports. */
   ports: string[];
   /** Its counters (forwarded, flooded, learned, …), cumulative. */

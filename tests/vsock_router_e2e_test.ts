@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
 import type { Lab } from "../lab/lab.ts";
+import { labStatus } from "../lab/metrics.ts";
+import { takeSnapshot } from "../lab/snapshot.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
 import { flowingStream, vsockOf } from "./vsock_streams.ts";
 
@@ -44,6 +46,13 @@ Deno.test({
         lab.plan.switches.map((s) => [s.name, s.vsockCids]),
         [["r1", [3, 4, 5]]],
       );
+      // The status and the snapshot (vlab status, the dashboard, graph) say what each one is.
+      const status = labStatus(lab);
+      const snapshot = takeSnapshot(lab);
+      for (const s of [status, snapshot]) {
+        assert.deepEqual(s.switches.map((w) => [w.name, w.kind]), [["r1", "vsock-router"]]);
+        assert.deepEqual(s.links.map((l) => l.kind), ["vsock", "vsock", "vsock"]);
+      }
       const [ac, ba] = await Promise.all([stream(lab, "a", "c", 5), stream(lab, "b", "a", 3)]);
       for (const { sent, got } of [ac, ba]) {
         assert.equal(got.bytes, BYTES);
