@@ -185,3 +185,33 @@ Deno.test("the other reports a drill writes (Markdown, JUnit, chart) are told by
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a packet capture given as a topology, a drill or a report is named as one, not 'binary'", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // libpcap's global header, as `vlab capture -w` writes it: magic, 2.4, snaplen, Ethernet.
+    const header = new DataView(new ArrayBuffer(24));
+    header.setUint32(0, 0xa1b2c3d4, true);
+    header.setUint16(4, 2, true);
+    header.setUint16(6, 4, true);
+    header.setUint32(16, 65535, true);
+    header.setUint32(20, 1, true);
+    const path = join(dir, "a-b.pcap");
+    await Deno.writeFile(path, new Uint8Array(header.buffer));
+    const topo = await loadTopologyFile(path);
+    assert.ok(!topo.ok);
+    assert.equal(
+      topo.error[0].message,
+      `Cannot read topology file "${path}": it is a packet capture (pcap, as \`vlab capture -w\` writes), not text`,
+    );
+    assert.match(topo.error[0].hint!, /^read it with `tcpdump -r FILE` or Wireshark; /);
+    const drill = await loadDrillFile(path);
+    assert.ok(!drill.ok);
+    assert.match(drill.error[0].message, /it is a packet capture/);
+    const report = await readReport(path);
+    assert.ok(!report.ok);
+    assert.match(report.error.message, /it is a packet capture/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -90,6 +90,13 @@ function kindOf(info: Deno.FileInfo): string {
   return "it is not a regular file";
 }
 
+/** Whether bytes start as a pcap file does (libpcap's magic, in microseconds or nanoseconds). */
+function isPcap(bytes: Uint8Array): boolean {
+  if (bytes.length < 24) return false;
+  const magic = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
+  return [0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1].includes(magic);
+}
+
 /** An error's text without the runtime's `(os error N): call 'path'` tail. */
 function reasonOf(e: unknown): string {
   const text = (e instanceof Error ? e.message : String(e)).split("\n")[0]
@@ -148,6 +155,12 @@ export async function readBoundedText(
       return problem(`it is more than ${limit}`, kind.limitHint, "too-large");
     }
     const bytes = buffer.subarray(0, used);
+    if (isPcap(bytes)) {
+      return problem(
+        "it is a packet capture (pcap, as `vlab capture -w` writes), not text",
+        `read it with \`tcpdump -r FILE\` or Wireshark; ${kind.kindHint}`,
+      );
+    }
     if (bytes.includes(0)) return problem("it is binary, not text", kind.kindHint);
     try {
       return { ok: true, value: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
