@@ -256,6 +256,8 @@ function execCommand() {
         "  vlab exec a -- vsock-send 4 5000 -b 16777216\n",
     )
     .action(async (vm, argv, opts) => {
+      const misplaced = execOptionAfterDashes(vm, argv, opts.lab);
+      if (misplaced !== null) throw misplaced;
       const record = await resolveLab(opts.lab);
       // Ctrl-C or SIGTERM: the lab stops the workload and answers what it had done, which is
       // printed (exit 130); a second one cuts the request at once, with nothing printed.
@@ -277,7 +279,8 @@ function execCommand() {
         }
         const { result } = answer;
         if (opts.json || typeof result?.text !== "string") {
-          await out(JSON.stringify(result, null, 2) + "\n");
+          // A script tells a whole run from a cut one by `cancelled`: null, or who stopped it.
+          await out(JSON.stringify(jsonResult(result, answer.cancelledBy), null, 2) + "\n");
         } else {
           await out(result.text.endsWith("\n") ? result.text : result.text + "\n");
         }
@@ -296,6 +299,69 @@ function execCommand() {
         off();
       }
     });
+}
+
+/**
+ * The object `vlab exec --json` prints: the workload's result with `cancelled` added, null for a
+ * whole run, else who cut it short (`"client"`: Ctrl-C or SIGTERM; `"lab-stopped"`: the lab
+ * stopped while it ran), as the control socket's `cancelledBy`.
+ *
+ * @example
+ * ```ts ignore
+ * jsonResult({ kind: "ping", transmitted: 3 }, null); // { kind: "ping", transmitted: 3, cancelled: null }
+ * ```
+ */
+export function jsonResult(
+  result: unknown,
+  cancelledBy: "client" | "lab-stopped" | null,
+): Record<string, unknown> {
+  const fields = typeof result === "object" && result !== null && !Array.isArray(result)
+    ? result as Record<string, unknown>
+    : { result };
+  return { ...fields, cancelled: cancelledBy };
+}
+
+/**
+ * The usage error for `vlab exec`'s own option written after the `--` (`vlab exec a -- ping
+ * 10.0.0.2 --lab pair`), where it is the workload's: no workload takes `--lab` or `--json`. Said
+ * before the lab is looked up, so two running labs do not answer "add --lab" to a user who did.
+ * Null when the workload's words hold none.
+ *
+ * @example
+ * ```ts ignore
+ * execOptionAfterDashes("a", ["ping", "10.0.0.2", "--lab", "pair"], undefined)?.hint;
+ * // "Put it before the --: vlab exec --lab pair a -- ping 10.0.0.2"
+ * ```
+ */
+export function execOptionAfterDashes(
+  vm: string,
+  argv: string[],
+  lab: string | undefined,
+): VlabError | null {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const flag = a.startsWith("--") && a.includes("=") ? a.slice(0, a.indexOf("=")) : a;
+    if (flag !== "--lab" && flag !== "--json") continue;
+    // The words the user meant: the option (with its value, for --lab) moved before the --.
+    const takesValue = flag === "--lab" && a === "--lab" && i + 1 < argv.length;
+    const moved = takesValue ? [a, argv[i + 1]] : [a];
+    const rest = [...argv.slice(0, i), ...argv.slice(i + moved.length)];
+    const before = lab !== undefined && flag === "--lab" ? [] : moved;
+    const words = [...(lab !== undefined ? ["--lab", lab] : []), ...before, vm, "--", ...rest];
+    const fix = `vlab exec ${words.map(shellWord).join(" ")}`;
+    const w = argv[0] === undefined ? "the workload" : JSON.stringify(argv[0]);
+    return new VlabError(
+      "usage",
+      `${flag} is vlab exec's own option, not ${w}'s: it goes before the --`,
+      { hint: `Put it before the --: ${fix}` },
+    );
+  }
+  return null;
+}
+
+/** A word as a shell reads it back: quoted when it holds anything but plain characters. */
+function shellWord(w: string): string {
+  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`;
 }
 
 function validateCommand() {

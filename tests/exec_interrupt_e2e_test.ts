@@ -122,3 +122,70 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "exec --json: the result says cancelled null, client (Ctrl-C) or lab-stopped (vlab down)",
+  ...E2E,
+  fn: async () => {
+    // It used to print the bare partial result: a script could not tell a cut run from a whole one.
+    const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
+    const vlab = vlabIn(stateDir);
+    const ping = ["exec", "--json", "a", "--", "ping", "10.0.0.2", "-c", "100", "-i", "0.1"];
+    const sent = async () => {
+      const s = JSON.parse((await vlab("status", "--json")).stdout);
+      return s.vms[0].nics[0].device.txFrames as number;
+    };
+    const underWay = async (from: number) => {
+      const deadline = performance.now() + 10_000;
+      while (await sent() < from + 6) {
+        assert.ok(performance.now() < deadline, "the ping sent nothing");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    try {
+      const up = await vlab("up", "pair", "-d");
+      assert.equal(up.code, 0, up.stderr);
+
+      const whole = await vlab("exec", "--json", "a", "--", "ping", "10.0.0.2", "-c", "1");
+      assert.equal(whole.code, 0, whole.stderr);
+      assert.equal(JSON.parse(whole.stdout).cancelled, null);
+
+      const child = new Deno.Command(Deno.execPath(), {
+        args: vlabRunArgs(ping),
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
+      }).spawn();
+      const output = child.output();
+      try {
+        await underWay(await sent());
+        child.kill("SIGINT");
+        const out = await output;
+        assert.equal(out.code, 130, decoder.decode(out.stderr));
+        const r = JSON.parse(decoder.decode(out.stdout));
+        assert.equal(r.cancelled, "client");
+        assert.ok(r.transmitted > 0 && r.transmitted < 100, String(r.transmitted));
+      } finally {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Already ended.
+        }
+        await output.catch(() => {});
+      }
+
+      const running = vlab(...ping);
+      await underWay(await sent());
+      assert.equal((await vlab("down")).code, 0);
+      const out = await running;
+      assert.equal(out.code, 1, out.stderr);
+      const r = JSON.parse(out.stdout);
+      assert.equal(r.cancelled, "lab-stopped");
+      assert.ok(r.transmitted > 0 && r.transmitted < 100, String(r.transmitted));
+    } finally {
+      await vlab("down", "--all");
+      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+    }
+  },
+});

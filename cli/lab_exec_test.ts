@@ -1,0 +1,62 @@
+/**
+ * `vlab exec`'s own options written after the `--`, where they are the workload's words: a usage
+ * error that shows the command with the option moved, said before the lab is looked up. With two
+ * labs running it used to answer "2 labs are running, add --lab" to a user who had added it.
+ */
+
+import assert from "node:assert/strict";
+import { vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
+import { execOptionAfterDashes, jsonResult } from "./lab.ts";
+
+Deno.test("exec: --lab after the -- is a usage error that moves it, before any lab is looked up", async () => {
+  // No lab runs in this state dir: the old code answered "No lab is running" (exit 1), as it
+  // answered "2 labs are running, add --lab" with two.
+  const stateDir = await Deno.makeTempDir({ prefix: "vlab-exec-" });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: vlabRunArgs(["exec", "a", "--", "ping", "10.0.0.2", "--lab", "pair", "-c", "3"]),
+      stdin: "null",
+      env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, stderr);
+    assert.equal(
+      stderr,
+      `vlab: --lab is vlab exec's own option, not "ping"'s: it goes before the --\n` +
+        "hint: Put it before the --: vlab exec --lab pair a -- ping 10.0.0.2 -c 3\n",
+    );
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("exec: --json and --lab=NAME after the -- are moved too; a lab given before is kept", () => {
+  const hint = (argv: string[], lab?: string) => execOptionAfterDashes("a", argv, lab)?.hint;
+  assert.equal(
+    hint(["sink", "-t", "5", "--json"]),
+    "Put it before the --: vlab exec --json a -- sink -t 5",
+  );
+  assert.equal(
+    hint(["ping", "10.0.0.2", "--lab=pair"]),
+    "Put it before the --: vlab exec --lab=pair a -- ping 10.0.0.2",
+  );
+  assert.equal(
+    hint(["ping", "10.0.0.2", "--json"], "my lab"),
+    "Put it before the --: vlab exec --lab 'my lab' --json a -- ping 10.0.0.2",
+  );
+  assert.equal(execOptionAfterDashes("a", ["ping", "10.0.0.2", "-c", "3"], undefined), null);
+  assert.equal(execOptionAfterDashes("a", ["ping", "10.0.0.2"], "pair"), null);
+});
+
+Deno.test("exec --json: the result says whether the run was whole or who cut it short", () => {
+  assert.deepEqual(jsonResult({ kind: "ping", transmitted: 3 }, null), {
+    kind: "ping",
+    transmitted: 3,
+    cancelled: null,
+  });
+  assert.deepEqual(jsonResult({ kind: "sink" }, "client"), { kind: "sink", cancelled: "client" });
+  assert.deepEqual(jsonResult({ kind: "ping" }, "lab-stopped"), {
+    kind: "ping",
+    cancelled: "lab-stopped",
+  });
+});
