@@ -9,6 +9,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { controlJson, resolveLab } from "../lab/client.ts";
 import type { LabStatus, LinkDirectionStatus } from "../lab/metrics.ts";
+import { isVsockRouter } from "../lab/snapshot_types.ts";
 import type { VhostPciLinkSnapshot, VmRecovery } from "../lab/snapshot_types.ts";
 import { DROP_LABELS, WAIT_LABELS } from "../lab/link_counts.ts";
 import { count } from "../devices/base/plural.ts";
@@ -133,8 +134,8 @@ export function formatStatus(s: LabStatus): string {
     ];
   });
   // The lab lists vsock routers among its switches (a worker with ports); they have no MAC table.
-  const routers = s.switches.filter((w) => w.kind === "vsock-router");
-  const switches = s.switches.filter((w) => w.kind !== "vsock-router");
+  const routers = s.switches.filter(isVsockRouter);
+  const switches = s.switches.filter((w) => !isVsockRouter(w));
   const switchLines = (w: LabStatus["switches"][number]) => [
     `  ${w.name}: ${w.ports.length > 0 ? w.ports.join(", ") : "(no links)"}${stations(w)}`,
     ...(Object.keys(w.counters ?? {}).length > 0

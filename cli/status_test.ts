@@ -82,7 +82,12 @@ const STATUS: LabStatus = {
       recovery: { backendRestarts: 0, deviceResets: 0 },
     },
   ],
-  switches: [{ name: "sw1", ports: ["c-sw1"], counters: { forwarded: 7, runts: 2 } }],
+  switches: [{
+    name: "sw1",
+    kind: "switch",
+    ports: ["c-sw1"],
+    counters: { forwarded: 7, runts: 2 },
+  }],
   links: [{
     name: "a-b",
     endpoints: ["a:eth0", "b:eth0"],
@@ -367,7 +372,15 @@ Deno.test("status lists vsock routers apart from switches, and counts a vsock li
     /^ {2}a-r1-vsock: a ⇄ r1 up\n {4}forward 1 packet \(no impairment\); no drops$/m,
   );
   assert.match(text, /^ {4}reverse 3 packets /m);
-  // A status without kinds (a lab older than the field) reads as before: switches, frames.
-  assert.match(formatStatus(STATUS), /^switches:\n {2}sw1/m);
-  assert.match(formatStatus(STATUS), /^ {4}reverse 900 frames /m);
+  // A status without kinds (a lab older than the field): a router is the entry with no MAC table
+  // (no `learned` counter), and links count frames.
+  const older = formatStatus({
+    ...STATUS,
+    switches: [
+      { name: "sw1", ports: ["c-sw1"], counters: { forwarded: 7, learned: 1 } },
+      { name: "r1", ports: ["a-r1-vsock"], counters: { forwarded: 2 } },
+    ],
+  });
+  assert.match(older, /^switches:\n {2}sw1: c-sw1 \(1 station .*\n.*\nvsock routers:\n {2}r1:/m);
+  assert.match(older, /^ {4}reverse 900 frames /m);
 });

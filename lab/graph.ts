@@ -14,6 +14,7 @@
 
 import { describeImpair, endpointName } from "./plan.ts";
 import type { LabStatus } from "./metrics.ts";
+import { isVsockRouter } from "./snapshot_types.ts";
 import type { Topology } from "./topology/types.ts";
 import { VSOCK_DEVICE_NAME } from "./kinds/vsock.ts";
 import { IOMMU_DEVICE_NAME } from "./kinds/iommu.ts";
@@ -191,12 +192,9 @@ export function graphFromTopology(t: Topology): LabGraph {
  * ```
  */
 export function graphFromStatus(s: LabStatus): LabGraph {
-  // The status lists vsock routers among the switches (each has a worker and ports): a router is
-  // the one without a MAC table (no `learned` counter), as `vlab status` tells them apart.
-  const isRouter = (w: LabStatus["switches"][number]) =>
-    w.counters !== undefined && w.counters.learned === undefined;
-  const switches = s.switches.filter((w) => !isRouter(w)).map((w) => w.name);
-  const routers: string[] = s.switches.filter(isRouter).map((w) => w.name);
+  // The status lists vsock routers among the switches (each has a worker and ports).
+  const switches = s.switches.filter((w) => !isVsockRouter(w)).map((w) => w.name);
+  const routers: string[] = s.switches.filter(isVsockRouter).map((w) => w.name);
   // And a link end that is neither a VM's NIC, a VM (a vsock link) nor a switch is one too.
   const known = new Set([...s.vms.map((v) => v.name), ...switches]);
   for (const l of s.links) {

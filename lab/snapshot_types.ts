@@ -402,3 +402,22 @@ export interface RingView {
   /** Who serves the queue when not the VM's own device worker ("b:eth0 over vhost-pci a-b"). */
   servedBy?: string;
 }
+
+/**
+ * Whether a status or snapshot entry of `switches` is a vsock router: its `kind` says so, and in
+ * a status from a lab older than `kind` a router is the entry with no MAC table (no `learned`
+ * counter). `vlab status`, `vlab graph` and the dashboard tell them apart by this one rule.
+ *
+ * @example
+ * ```ts
+ * import { isVsockRouter } from "./snapshot_types.ts";
+ * isVsockRouter({ kind: "vsock-router", counters: {} }); // true
+ * isVsockRouter({ counters: { learned: 3 } }); // false: a switch of an older lab
+ * ```
+ */
+export function isVsockRouter(
+  w: { kind?: "switch" | "vsock-router"; counters?: Record<string, number> },
+): boolean {
+  if (w.kind !== undefined) return w.kind === "vsock-router";
+  return w.counters !== undefined && w.counters.learned === undefined;
+}
