@@ -94,35 +94,41 @@ export function overviewLines(props: OverviewProps): Line[] {
         ),
       );
     }
-    for (const d of vm.iommu?.domains ?? []) {
-      // The vIOMMU per NIC behind it: its domain's mappings, IOTLB and refused accesses.
-      const words = [
-        seg(`${d.device} domain ${d.domain ?? "none"}`, { bold: true }),
-        seg(count(d.mappings, "map", { shown: si(d.mappings) })),
-        seg(`IOTLB ${si(d.hits)} hit ${si(d.misses)} miss`),
-        seg(`${si(d.invalidations)} inval`),
-        seg(count(d.faults, "fault", { shown: si(d.faults) }), {
-          color: d.faults > 0 ? "red" : undefined,
-          bold: d.faults > 0,
-        }),
+    // The vIOMMU per NIC behind it (its domain and mappings, IOTLB, refused accesses), then each
+    // vhost-pci peer's own IOTLB over the window of the endpoint it serves: groups joined by " · ",
+    // wrapped between groups. Below 100 columns the IOTLB is its hit rate (the IOMMU panel has the
+    // counts); below 60 the mode goes (the IOMMU panel has it) and so does the wide indent.
+    const iommu = vm.iommu;
+    if (iommu !== undefined) {
+      const first = width < 60 ? "    vIOMMU " : `    vIOMMU ${iommu.mode} `;
+      const rows = [
+        ...iommu.domains.map((d) => ({
+          name: d.domain === null
+            ? `${d.device}: no domain`
+            : `${d.device} domain ${d.domain}: ${
+              count(d.mappings, "mapping", { shown: si(d.mappings) })
+            }`,
+          counters: d,
+        })),
+        ...(iommu.peers ?? []).map((p) => ({
+          name: `${p.peer} window of ${p.device}`,
+          counters: p,
+        })),
       ];
-      if (d.lastFaultIova !== null) {
-        words.push(seg(`last ${d.lastFaultAccess} ${d.lastFaultIova}`, { color: "red" }));
+      for (const { name, counters: c } of rows) {
+        const groups = [
+          seg(name, { bold: true }),
+          seg(iotlbSummary(c, width >= 100)),
+          seg(count(c.faults, "fault", { shown: si(c.faults) }), {
+            color: c.faults > 0 ? "red" : undefined,
+            bold: c.faults > 0,
+          }),
+          ...(c.lastFaultIova !== null
+            ? [seg(`last ${c.lastFaultAccess} ${c.lastFaultIova}`, { color: "red" })]
+            : []),
+        ];
+        lines.push(...wrapGroups(groups, width, first, width < 60 ? 6 : first.length));
       }
-      lines.push(...wrapWords(words, width, { first: `    vIOMMU ${vm.iommu!.mode} ` }));
-    }
-    for (const p of vm.iommu?.peers ?? []) {
-      // A vhost-pci peer's own IOTLB over the window of the endpoint it serves.
-      const words = [
-        seg(`${p.peer} window of ${p.device}`, { bold: true }),
-        seg(`IOTLB ${si(p.hits)} hit ${si(p.misses)} miss`),
-        seg(`${si(p.invalidations)} inval`),
-        seg(count(p.faults, "fault", { shown: si(p.faults) }), {
-          color: p.faults > 0 ? "red" : undefined,
-          bold: p.faults > 0,
-        }),
-      ];
-      lines.push(...wrapWords(words, width, { first: `    vIOMMU ${vm.iommu!.mode} ` }));
     }
     for (const dev of vm.devices) {
       const linkState = dev.link === null
@@ -200,6 +206,49 @@ export function overviewLines(props: OverviewProps): Line[] {
   }
   const start = windowStart(lines.length, props.height, selectedLine, starts);
   return lines.slice(start, start + props.height);
+}
+
+/** An endpoint's IOTLB: its hit rate, or (`counts`) its hits, misses and invalidations. */
+function iotlbSummary(
+  c: { hits: number; misses: number; invalidations: number },
+  counts: boolean,
+): string {
+  if (counts) {
+    return `IOTLB ${si(c.hits)} hit, ${si(c.misses)} miss, ${si(c.invalidations)} inval`;
+  }
+  const lookups = c.hits + c.misses;
+  // Rounded down: 100.0% only when nothing missed.
+  const pct = Math.floor((1000 * c.hits) / lookups) / 10;
+  return lookups === 0 ? "IOTLB no lookups" : `IOTLB ${pct.toFixed(1)}% hit`;
+}
+
+/**
+ * Word-wrap `groups` joined by a dim " · ", breaking only between groups: the first line starts
+ * with `first`, the others with `indent` spaces and no separator.
+ */
+function wrapGroups(groups: readonly Seg[], width: number, first: string, indent: number): Line[] {
+  const lines: Line[] = [];
+  let current: Seg[] = [{ text: first }];
+  let w = first.length;
+  let empty = true;
+  for (const g of groups) {
+    const gw = g.text.length;
+    if (!empty && w + 3 + gw > width) {
+      lines.push(current);
+      current = [{ text: " ".repeat(indent) }];
+      w = indent;
+      empty = true;
+    }
+    if (!empty) {
+      current.push(seg(" · ", { dim: true }));
+      w += 3;
+    }
+    current.push(g);
+    w += gw;
+    empty = false;
+  }
+  lines.push(current);
+  return lines;
 }
 
 /**
