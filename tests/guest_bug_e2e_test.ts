@@ -305,3 +305,52 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...LAB_TEST,
+  name:
+    "an index-jump written twice (after the first one's reset): each is met at the receiveq's next frame, and at once in the transmitq",
+  fn: async () => {
+    const lab = await startTestLab(pair("jump-twice", {}));
+    try {
+      const jump = (queue: "receiveq" | "transmitq") =>
+        lab.fault({ kind: "guest-bug", vm: "a", device: "eth0", queue, bug: "index-jump" });
+      // Frames a receives: the replies to its pings (the receiveq's bug stops them).
+      const ping = () => lab.exec("a", ["ping", "10.0.0.2", "-c", "2", "-i", "0.02", "-W", "1"]);
+      for (let round = 1; round <= 2; round++) {
+        // Frames into a's receiveq first: the device has taken a few of its buffers, which the
+        // driver posted again, and holds no snapshot of the avail index that hides the jump.
+        await pingOk(lab);
+        assert.ok((await jump("receiveq")).ok);
+        // An idle receiveq: the device reads it to place a frame, so nothing is met yet.
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(events(lab, "device-error").length, round - 1, "not met before a frame");
+        await ping();
+        const met = await waitForValue(
+          `device-error ${round}`,
+          () => events(lab, "device-error")[round - 1] ?? null,
+          3000,
+        );
+        assert.match(String(met.detail?.error), /receiveq: .*avail index \d+ is more than 256/);
+        await waitForValue(`reset ${round}`, () => events(lab, "device-reset")[round - 1], 4000);
+      }
+      for (let round = 1; round <= 2; round++) {
+        await pingOk(lab);
+        const before = events(lab, "device-error").length;
+        const resets = events(lab, "device-reset").length;
+        assert.ok((await jump("transmitq")).ok);
+        // The driver's kick brings the device to the ring: met with no traffic at all.
+        const met = await waitForValue(
+          `transmitq device-error ${round}`,
+          () => events(lab, "device-error")[before] ?? null,
+          2000,
+        );
+        assert.match(String(met.detail?.error), /transmitq: .*avail index \d+ is more than 256/);
+        await waitForValue(`tx reset ${round}`, () => events(lab, "device-reset")[resets], 4000);
+      }
+      await pingOk(lab);
+    } finally {
+      await lab.stop();
+    }
+  },
+});

@@ -366,6 +366,29 @@ for (const kind of GUEST_FAULT_KINDS) {
   });
 }
 
+Deno.test("a receiveq the device has used and the driver refilled: the next frame meets an index-jump, not the buffers of the device's old snapshot of the avail index", async () => {
+  const w = await fullSplitRing();
+  const device = w.device[1];
+  // One frame: the device reads the avail index (all SIZE buffers) and takes one buffer.
+  const c = device.pop();
+  assert.ok(c.ok && c.value);
+  assert.ok(device.push(c.value, 64).ok);
+  device.publish();
+  // The driver takes it back and posts it again: the ring is full again.
+  const u = w.driver.getUsed();
+  assert.ok(u.ok && u.value);
+  assert.ok(w.driver.add({ readable: [], writable: [[w.data, 1526]] }, 20).ok);
+  w.driver.publish();
+  const slot = takeSplitSlot(w.driver, w.target, "index-jump");
+  assert.ok(slot.ok, JSON.stringify(slot));
+  assert.ok(injectGuestFault({ ...w.target, splitSlot: slot.value }, "index-jump").ok);
+  // The next frame's pop meets the jump (it used to take the SIZE - 1 buffers it had seen).
+  const popped = device.pop();
+  assert.ok(!popped.ok, "the jump is met at the next frame");
+  assert.equal(popped.error.kind, "avail-index-jump");
+  assert.equal(popped.error.fatal, true);
+});
+
 Deno.test("a full split ring whose newest buffer the device took before the rewrite: the bug is not met, and the driver meets that buffer as one it never posted", async () => {
   const w = await fullSplitRing();
   const device = w.device[1];

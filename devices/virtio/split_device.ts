@@ -81,7 +81,10 @@ export class SplitDeviceQueue implements DeviceQueue {
   private readonly dma: DmaView;
   private readonly ring: RingAccess;
   private readonly st: Uint32Array;
-  /** Last avail.idx observed; re-read only when the device has caught up with it. */
+  /**
+   * Last avail.idx observed; re-read when the device has caught up with it, and at the first pop
+   * after each publish.
+   */
   private shadowAvail: number;
   /** Completions pushed and not yet published. */
   private readonly stage: UsedStage;
@@ -254,6 +257,11 @@ export class SplitDeviceQueue implements DeviceQueue {
 
   /** Write staged used entries and publish the new used index. */
   publish(): void {
+    // Forget the avail index seen: the next pass's first pop reads it again. A device that took
+    // a few buffers of many (a receiveq takes one a frame) would otherwise go on through the
+    // buffers it saw for a long while, and meet an index jump the driver wrote meanwhile only
+    // when it had caught up with them; one load a pass meets it at the next pop.
+    this.shadowAvail = this.st[StateWord.NEXT_AVAIL];
     const stage = this.stage;
     const n = stage.count;
     if (n === 0 || this.broken) return;
