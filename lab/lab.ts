@@ -395,10 +395,14 @@ export class Lab {
     lab.#startPlacement(options.placement ?? defaultPlacement());
     lab.#warmStandby();
     lab.upMs = performance.now() - t0;
+    // Counted as `vlab up` and `vlab validate` print them: every link (vhost-pci links have no
+    // rings, so they are not in `plan.links`), and vsock routers apart from switches.
+    const routers = plan.switches.filter((sw) => sw.vsockCids !== undefined).length;
     lab.events.emit("lab-up", plan.name, {
       vms: plan.vms.length,
-      switches: plan.switches.length,
-      links: plan.links.length,
+      switches: plan.switches.length - routers,
+      routers,
+      links: plan.links.length + (plan.vhostPciLinks?.length ?? 0),
       upMs: Math.round(lab.upMs),
       workers: entries.bundled ? "bundles" : "sources",
       // Part of upMs: finding the bundles (building them, the first time after an edit).
