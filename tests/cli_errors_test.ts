@@ -6,35 +6,14 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { type Run, runVlab } from "./run.ts";
 import { shellQuote } from "../cli/child.ts";
 import { createProgram } from "../cli/main.ts";
 import type { Command } from "@commander-js/extra-typings";
 
-interface Run {
-  code: number;
-  bytes: Uint8Array;
-  stdout: string;
-  stderr: string;
-}
-
 const decoder = new TextDecoder();
 
-async function vlabWith(env: Record<string, string>, ...args: string[]): Promise<Run> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: vlabRunArgs(args),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: vlabChildEnv({ NO_COLOR: "1", ...env }),
-  }).output();
-  return {
-    code: output.code,
-    bytes: output.stdout,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
-
+const vlabWith = (env: Record<string, string>, ...args: string[]) => runVlab(args, { env });
 const vlab = (...args: string[]) => vlabWith({}, ...args);
 
 /** Run `fn` with a fresh state folder (no lab runs there), removed afterwards. */

@@ -5,29 +5,10 @@
 
 import assert from "node:assert/strict";
 import meta from "../deno.json" with { type: "json" };
-import { VLAB_PERMISSION_FLAGS, vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { VLAB_PERMISSION_FLAGS } from "../cli/deno_run.ts";
+import { runVlab } from "./run.ts";
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function vlab(...args: string[]): Promise<Run> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: vlabRunArgs(args),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: vlabChildEnv({ NO_COLOR: "1" }),
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
+const vlab = (...args: string[]) => runVlab(args);
 
 /** Assert that stderr is exactly one `vlab:` line and one `hint:` line. */
 function assertErrorLines(stderr: string, message: string | RegExp): void {

@@ -9,25 +9,7 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-const decoder = new TextDecoder();
-
-async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: vlabChildEnv({ NO_COLOR: "1", ...env }),
-  }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
+import { onPath, type Run, runProgram, vlabIn } from "./run.ts";
 
 /** A fresh state folder and work folder; `vlab` runs with the state folder. */
 async function withDirs(
@@ -36,10 +18,7 @@ async function withDirs(
   const state = await Deno.makeTempDir({ prefix: "vlab-drill-e2e-" });
   const work = await Deno.makeTempDir({ prefix: "vlab-drill-work-" });
   try {
-    await body(
-      (...args) => run(Deno.execPath(), vlabRunArgs(args), { VLAB_STATE_DIR: state }),
-      work,
-    );
+    await body(vlabIn(state), work);
     // The lab is gone once the drill is over.
     const left = [...Deno.readDirSync(state)].map((e) => e.name).filter((n) => n !== "logs");
     assert.deepEqual(left, [], `left in the state folder: ${left.join(", ")}`);
@@ -50,9 +29,11 @@ async function withDirs(
 }
 
 async function xmllint(file: string): Promise<Run> {
-  const has = await run("sh", ["-c", "command -v xmllint"]);
-  assert.equal(has.code, 0, "xmllint is missing: install the Debian package libxml2-utils");
-  return await run("xmllint", ["--noout", file]);
+  assert.ok(
+    await onPath("xmllint"),
+    "xmllint is missing: install the Debian package libxml2-utils",
+  );
+  return await runProgram("xmllint", ["--noout", file]);
 }
 
 const DRILL = new URL("../drills/link-flap.yaml", import.meta.url).pathname;

@@ -5,26 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-const decoder = new TextDecoder();
-
-async function vlabIn(stateDir: string, args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: vlabRunArgs(args),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
-  }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
+import { vlabIn } from "./run.ts";
 
 interface Event {
   kind: string;
@@ -39,7 +20,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const stateDir = await Deno.makeTempDir({ prefix: "vlab-faults-" });
-    const vlab = (...args: string[]) => vlabIn(stateDir, args);
+    const vlab = vlabIn(stateDir);
     const client = Deno.createHttpClient({
       proxy: { transport: "unix", path: `${stateDir}/pair/control.sock` },
     });

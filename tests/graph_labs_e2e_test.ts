@@ -7,27 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { runProgram, vlabIn } from "./run.ts";
 import type { LabGraph } from "../lab/graph.ts";
-
-const decoder = new TextDecoder();
-
-async function run(cmd: string, args: string[], env: Record<string, string>, stdin?: string) {
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: vlabChildEnv({ NO_COLOR: "1", ...env }),
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
 
 Deno.test({
   name: "graph with no name: pair said on stderr with no lab, the lab with one, refused with two",
@@ -35,8 +16,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
-    const vlab = (...args: string[]) =>
-      run(Deno.execPath(), vlabRunArgs(args), { VLAB_STATE_DIR: stateDir });
+    const vlab = vlabIn(stateDir);
     try {
       const none = await vlab("graph", "--format", "json");
       assert.equal(none.code, 0, none.stderr);
@@ -56,7 +36,7 @@ Deno.test({
       ]);
       const dot = await vlab("graph");
       assert.equal(dot.code, 0, dot.stderr);
-      const svg = await run("dot", ["-Tsvg"], {}, dot.stdout);
+      const svg = await runProgram("dot", ["-Tsvg"], { stdin: dot.stdout });
       assert.equal(svg.code, 0, `dot -Tsvg failed (apt-get install -y graphviz):\n${svg.stderr}`);
       assert.match(svg.stdout, />eth0 10\.0\.0\.1\/24 split\/256 iommu static</);
 

@@ -10,52 +10,19 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { onPath, runProgram, vlabIn } from "./run.ts";
 import { type LabGraph, renderGraph } from "../lab/graph.ts";
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 const decoder = new TextDecoder();
 const E2E = { sanitizeResources: false, sanitizeOps: false } as const;
 
-async function run(
-  cmd: string,
-  args: string[],
-  env: Record<string, string>,
-  stdin?: string,
-): Promise<Run> {
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: vlabChildEnv({ NO_COLOR: "1", ...env }),
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
-
-function vlabIn(stateDir: string) {
-  return (...args: string[]) =>
-    run(Deno.execPath(), vlabRunArgs(args), { VLAB_STATE_DIR: stateDir });
-}
-
 async function requireDot(): Promise<void> {
-  const found = (await run("sh", ["-c", "command -v dot"], {})).code === 0;
-  assert.ok(found, "Graphviz's dot is not installed: apt-get install -y graphviz");
+  assert.ok(await onPath("dot"), "Graphviz's dot is not installed: apt-get install -y graphviz");
 }
 
 /** Render dot text to SVG with Graphviz; the SVG's text elements, entities decoded. */
 async function svgTexts(dotText: string): Promise<string[]> {
-  const svg = await run("dot", ["-Tsvg"], {}, dotText);
+  const svg = await runProgram("dot", ["-Tsvg"], { stdin: dotText });
   assert.equal(svg.code, 0, `dot -Tsvg failed:\n${svg.stderr}\n${dotText}`);
   assert.equal(svg.stderr.trim(), "", `dot warned:\n${svg.stderr}`);
   return [...svg.stdout.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) =>

@@ -12,7 +12,7 @@ import { planLab } from "../lab/plan.ts";
 import { topologyFromObject } from "../lab/topology/mod.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
 import { takeSnapshot } from "../lab/snapshot.ts";
-import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { runVlab } from "./run.ts";
 
 const SENT = 2000;
 
@@ -88,18 +88,7 @@ Deno.test({
   },
 });
 
-const decoder = new TextDecoder();
-
-async function vlab(stateDir: string, ...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: vlabRunArgs(args),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
-  }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
+const vlab = (stateDir: string, ...args: string[]) => runVlab(args, { stateDir });
 
 Deno.test({
   ...LAB_TEST,

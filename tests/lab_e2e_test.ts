@@ -10,35 +10,8 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { onPath, runProgram, vlabIn } from "./run.ts";
 import { createLabDir, type LabRecord, writeRecord } from "../lab/state.ts";
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-const decoder = new TextDecoder();
-
-async function run(cmd: string, args: string[], env: Record<string, string>): Promise<Run> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: vlabChildEnv({ NO_COLOR: "1", ...env }),
-  }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
-
-function vlabIn(stateDir: string, env: Record<string, string> = {}) {
-  return (...args: string[]) =>
-    run(Deno.execPath(), vlabRunArgs(args), { ...env, VLAB_STATE_DIR: stateDir });
-}
-
-async function which(tool: string): Promise<boolean> {
-  return (await run("sh", ["-c", `command -v ${tool}`], {})).code === 0;
-}
 
 /** A lab brought up detached in a fresh state folder, always brought down afterwards. */
 async function withLab(
@@ -121,11 +94,18 @@ Deno.test({
           }
           child.kill(signal);
           const out = await output;
-          const stderr = decoder.decode(out.stderr);
+          const stderr = new TextDecoder().decode(out.stderr);
           assert.equal(out.code, 0, `${signal}: ${stderr}`);
           assert.match(stderr, /^\d+ frames? captured, 0 dropped$/m, signal);
           const frames = Number(stderr.match(/^(\d+) frames?/m)![1]);
-          const read = await run("tshark", ["-r", pcap, "-T", "fields", "-e", "frame.number"], {});
+          const read = await runProgram("tshark", [
+            "-r",
+            pcap,
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+          ]);
           assert.equal(read.code, 0, read.stderr);
           assert.equal(read.stdout.trim().split("\n").length, frames, signal);
         } finally {
@@ -149,11 +129,11 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     assert.ok(
-      await which("curl"),
+      await onPath("curl"),
       "curl is not installed (the test task installs it: tests/tools.ts)",
     );
     assert.ok(
-      await which("tshark"),
+      await onPath("tshark"),
       "tshark is not installed (the test task installs it: tests/tools.ts)",
     );
     await withLab("pair", async (vlab, stateDir) => {
@@ -180,7 +160,7 @@ Deno.test({
       assert.match(ping.stdout, /64 bytes from 10\.0\.0\.2: icmp_seq=1 ttl=64/);
       const cap = await capture;
       assert.equal(cap.code, 0, cap.stderr);
-      const tshark = await run("tshark", [
+      const tshark = await runProgram("tshark", [
         "-r",
         pcap,
         "-T",
@@ -193,7 +173,7 @@ Deno.test({
         "icmp.type",
         "-Y",
         "icmp",
-      ], {});
+      ]);
       await Deno.remove(pcap).catch(() => {});
       assert.equal(tshark.code, 0, tshark.stderr);
       const lines = tshark.stdout.trim().split("\n");
@@ -203,10 +183,9 @@ Deno.test({
       // The control socket: mode 0600, JSON and Prometheus answers, 4xx for bad requests.
       const socket = `${stateDir}/pair/control.sock`;
       assert.equal(Deno.statSync(socket).mode! & 0o777, 0o600);
-      const metrics = await run(
+      const metrics = await runProgram(
         "curl",
         ["-sS", "--unix-socket", socket, "http://vlab/metrics"],
-        {},
       );
       assert.equal(metrics.code, 0, metrics.stderr);
       const rx = metrics.stdout.match(
@@ -214,7 +193,7 @@ Deno.test({
       );
       assert.ok(rx, `no rx counter for b in:\n${metrics.stdout.slice(0, 2000)}`);
       assert.ok(Number(rx[1]) >= 3, `b received ${rx[1]} frames`);
-      const bad = await run("curl", [
+      const bad = await runProgram("curl", [
         "-sS",
         "-o",
         "/dev/stderr",
@@ -227,10 +206,10 @@ Deno.test({
         "-d",
         "not json",
         "http://vlab/exec",
-      ], {});
+      ]);
       assert.equal(bad.stdout, "400");
       assert.match(bad.stderr, /"code":"bad-request"/);
-      const missing = await run("curl", [
+      const missing = await runProgram("curl", [
         "-sS",
         "-o",
         "/dev/null",
@@ -239,7 +218,7 @@ Deno.test({
         "--unix-socket",
         socket,
         "http://vlab/nope",
-      ], {});
+      ]);
       assert.equal(missing.stdout, "404");
       // The lab kept running.
       const again = await vlab("exec", "b", "--", "ping", "10.0.0.1", "-c", "1");

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { runVlab } from "./run.ts";
 
 const decoder = new TextDecoder();
 
@@ -18,24 +19,8 @@ async function waitFor(what: string, ok: () => boolean | Promise<boolean>, ms = 
 }
 
 /** Run `vlab ARGS` with `input` on stdin, to its end. */
-async function vlab(
-  env: Record<string, string>,
-  args: string[],
-  input = "",
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: vlabRunArgs(args),
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: vlabChildEnv(env),
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(input)).catch(() => {});
-  await w.close().catch(() => {});
-  const out = await child.output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
+const vlab = (env: Record<string, string>, args: string[], input = "") =>
+  runVlab(args, { env, stdin: input });
 
 Deno.test({
   name: "vlab vsock a 7 bridges stdin and stdout to a's vsock-echo; refusals are one line",

@@ -5,25 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { runVlab } from "./run.ts";
 
-const decoder = new TextDecoder();
-
+/** `vlab ARGS` with a state folder of its own, removed afterwards. */
 async function vlab(...args: string[]) {
   const stateDir = await Deno.makeTempDir({ prefix: "vlab-kind-" });
   try {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: vlabRunArgs(args),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
-    }).output();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
+    return await runVlab(args, { stateDir });
   } finally {
     await Deno.remove(stateDir, { recursive: true });
   }

@@ -1,0 +1,105 @@
+/**
+ * How the end-to-end tests run `vlab` and the real programs beside it (tshark, curl, dot, …): one
+ * child process, stdout and stderr collected, the environment a child of the CLI gets
+ * (`vlabChildEnv`) with `NO_COLOR=1`, and stdin closed unless the test gives it text.
+ *
+ * @module
+ */
+
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+
+/** What a finished child left: its exit code and its output. */
+export interface Run {
+  /** Exit code. */
+  code: number;
+  /** Standard output, decoded as UTF-8. */
+  stdout: string;
+  /** Standard error, decoded as UTF-8. */
+  stderr: string;
+  /** Standard output as bytes (for binary output: pcap, a full disk). */
+  bytes: Uint8Array;
+}
+
+/** How to run a child. */
+export interface RunOptions {
+  /** Environment over the CLI child's (`NO_COLOR=1` is set unless this overrides it). */
+  env?: Record<string, string>;
+  /** The lab state folder (`VLAB_STATE_DIR`). */
+  stateDir?: string;
+  /** Text for stdin, which is then closed (none: stdin is /dev/null). */
+  stdin?: string;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Run `cmd args` to its end.
+ *
+ * @example
+ * ```ts ignore
+ * const which = await runProgram("sh", ["-c", "command -v tshark"]);
+ * which.code; // 0 when tshark is installed
+ * ```
+ */
+export async function runProgram(
+  cmd: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<Run> {
+  const env: Record<string, string> = { NO_COLOR: "1", ...options.env };
+  if (options.stateDir !== undefined) env.VLAB_STATE_DIR = options.stateDir;
+  const child = new Deno.Command(cmd, {
+    args: [...args],
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: vlabChildEnv(env),
+  }).spawn();
+  if (options.stdin !== undefined) {
+    // A child that exits before reading its stdin closes the pipe: that is its answer, not ours.
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin)).catch(() => {});
+    await writer.close().catch(() => {});
+  }
+  const out = await child.output();
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+    bytes: out.stdout,
+  };
+}
+
+/**
+ * Run `vlab args` as `deno task vlab` does (the CLI's permission flags and config).
+ *
+ * @example
+ * ```ts ignore
+ * const r = await runVlab(["validate", "pair"]);
+ * r.code; // 0
+ * ```
+ */
+export function runVlab(args: readonly string[], options: RunOptions = {}): Promise<Run> {
+  return runProgram(Deno.execPath(), vlabRunArgs(args), options);
+}
+
+/**
+ * `vlab` bound to a state folder (and an environment): `const vlab = vlabIn(dir); await vlab("ls")`.
+ *
+ * @example
+ * ```ts ignore
+ * const vlab = vlabIn(await Deno.makeTempDir());
+ * (await vlab("ls")).stdout; // "no lab is running\n"
+ * ```
+ */
+export function vlabIn(
+  stateDir: string,
+  env: Record<string, string> = {},
+): (...args: string[]) => Promise<Run> {
+  return (...args) => runVlab(args, { stateDir, env });
+}
+
+/** Whether `tool` is on PATH. */
+export async function onPath(tool: string): Promise<boolean> {
+  return (await runProgram("sh", ["-c", `command -v ${tool}`])).code === 0;
+}
