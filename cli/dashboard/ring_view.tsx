@@ -17,7 +17,7 @@
 
 import type { RingView } from "../../lab/snapshot_types.ts";
 import { cell, formatHex } from "./format.ts";
-import { type Color, type Line, Lines, type Seg, seg, wrapWords } from "./lines.tsx";
+import { type Color, type Line, Lines, lineWidth, type Seg, seg, wrapWords } from "./lines.tsx";
 
 /** Table rows the ring view keeps before its index summary, event fields and legend. */
 const MIN_ROWS = 3;
@@ -210,19 +210,6 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
   const room = Math.max(0, width - tableW - 1);
   const header: Line = [seg(left + right + " " + cell("index", room), { dim: true, bold: true })];
 
-  const legend = split
-    ? "owner: driver = made available, not taken · device = taken, in flight · free. " +
-      "avail[#] / used[#]: slot # of the avail ring (a chain head) and used ring (id:len). " +
-      "◀ avail / ◀ used: the slot avail.idx / used.idx fills next; ◀ device next: the avail " +
-      "slot the device reads next"
-    : "owner: driver = available, not taken · device = taken, in flight · free = used. " +
-      "Available: AVAIL = wrap ≠ USED; used: AVAIL = USED = wrap. ◀ next avail / used: the " +
-      "device's next slots, w = its wrap counter (flips each lap)";
-  const legendLines = wrapWords(
-    legend.split(" ").map((w) => seg(w, { dim: true })),
-    width,
-  ).slice(0, width >= 120 ? 2 : 3);
-
   // The title, the table's header and a few rows come first; then, while they leave that many
   // rows, the index summary, the event-suppression fields and the legend, in that order (at 40×10
   // the summary alone took every line and no row was left to scroll).
@@ -236,7 +223,7 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
   };
   const shownSummary = fits(summary);
   out.push(...(shownSummary.length > 0 ? shownSummary : fits([compact])), ...fits(eventLines));
-  const legendShown = legendLines.slice(0, Math.max(0, free));
+  const legendShown = legendLines(split, width, Math.min(width >= 120 ? 2 : 3, free));
   out.push(header);
   const rowsRoom = Math.max(1, props.height - out.length - legendShown.length);
   const marks = ringMarkers(ring);
@@ -295,6 +282,64 @@ export function RingViewPanel(props: RingViewProps) {
       colors={props.colors}
     />
   );
+}
+
+/**
+ * The legend's items, in the order they are given up from the last, each in full and short (for a narrow view). An item is
+ * shown whole or not at all: a legend cut to its lines stopped mid-sentence ("◀ device").
+ */
+const LEGEND: Readonly<Record<"split" | "packed", readonly (readonly [string, string])[]>> = {
+  split: [
+    [
+      "owner: driver = made available, not taken · device = taken, in flight · free.",
+      "owner: driver = available · device = in flight · free.",
+    ],
+    [
+      "avail[#] / used[#]: slot # of the avail ring (a chain head) and used ring (id:len).",
+      "avail[#] / used[#]: slot # of each ring (head; id:len).",
+    ],
+    [
+      "◀ avail / ◀ used: the slot avail.idx / used.idx fills next; ◀ device next: the avail slot " +
+      "the device reads next.",
+      "◀ avail/used: the slot its idx fills next · ◀ device next: the avail slot it reads next.",
+    ],
+  ],
+  packed: [
+    [
+      "owner: driver = available, not taken · device = taken, in flight · free = used.",
+      "owner: driver = available · device = in flight · free = used.",
+    ],
+    [
+      "Available: AVAIL = wrap ≠ USED; used: AVAIL = USED = wrap.",
+      "avail: AVAIL = wrap ≠ USED · used: AVAIL = USED = wrap.",
+    ],
+    [
+      "◀ next avail / used: the device's next slots, w = its wrap counter (flips each lap).",
+      "◀ next avail/used: the device's next slots, w = its wrap counter.",
+    ],
+  ],
+};
+
+/**
+ * The legend in at most `maxLines` lines of `width`: as many whole items as fit, in full or short
+ * words (whichever shows more; full on a tie).
+ */
+function legendLines(split: boolean, width: number, maxLines: number): Line[] {
+  const items = LEGEND[split ? "split" : "packed"];
+  let best: Line[] = [];
+  let bestItems = 0;
+  for (const form of [0, 1] as const) {
+    for (let k = items.length; k > bestItems; k--) {
+      const words = items.slice(0, k).flatMap((item) => item[form].split(/(?<!◀) /));
+      const lines = wrapWords(words.map((w) => seg(w, { dim: true })), width);
+      if (lines.length <= maxLines && lines.every((l) => lineWidth(l) <= width)) {
+        best = lines;
+        bestItems = k;
+        break;
+      }
+    }
+  }
+  return best;
 }
 
 /** The first table row when following the device: its next avail slot, a third down. */

@@ -32,3 +32,27 @@ Deno.test("at 60 columns the split ring view keeps the avail and used rings (the
   assert.ok(rows(80).some((l) => /^ +\d+ 0x[0-9a-f]+ /.test(l)));
   assert.ok(!table.some((l) => / 0x[0-9a-f]{8} /.test(l)));
 });
+
+for (const fixture of ["ring_split", "ring_packed"] as const) {
+  for (const width of [40, 80, 119, 120, 200]) {
+    Deno.test(`the ${fixture} legend at ${width} columns ends at an item, never mid-sentence`, () => {
+      // Below 120 columns it was cut at 3 lines: "… fills next; ◀ device" (at 120, at 2 lines).
+      const ring = loadFixture<RingView>(fixture);
+      const lines = ringLines({ ring, title: "t", scroll: null, width, height: 30, colors: false })
+        .map((l) => l.map((s) => s.text).join(""));
+      const at = lines.findIndex((l) => l.startsWith("owner: driver = "));
+      assert.ok(at > 0, lines.join("\n"));
+      const legend = lines.slice(at);
+      assert.ok(legend.length <= (width >= 120 ? 2 : 3), legend.join("\n"));
+      for (const l of legend) assert.ok([...l].length <= width, `wider than ${width}: "${l}"`);
+      assert.match(legend[legend.length - 1], /\.$/, legend.join("\n"));
+      // From 80 columns every item is there: the markers' one too.
+      if (width >= 80) {
+        assert.match(
+          legend.join(" "),
+          fixture === "ring_split" ? /◀ device next: / : /◀ next avail/,
+        );
+      }
+    });
+  }
+}
