@@ -5,8 +5,9 @@
  * impairment in force; then each switch with its counters, then each vsock device's connections
  * with their credit (`vsock_conns.tsx`), and each vhost-pci link (who serves whom, each direction's
  * frames/s and drops, through which window, its connection, interrupts and faults), and the
- * partitions in force. Below 120 columns a direction takes
- * two or three lines. The links, the vhost-pci links and the switches are selected in that order;
+ * partitions in force. Below 120 columns a direction takes two or more lines (drops and waits
+ * wrapped between items), and below 48 the bytes/s column goes when the directions leave it no
+ * room (`rateColumns`): frames/s stays. The links, the vhost-pci links and the switches are selected in that order;
  * enter on a switch opens its MAC table (`mac_table.tsx`).
  *
  * @module
@@ -127,12 +128,19 @@ export function linksLines(props: LinksProps): Line[] {
     impairW = Math.max(impairW, l.forward.impair.length, l.reverse.impair.length);
   }
   const dropsW = Math.max(40, width - FIXED_WIDTH - 1 - Math.min(impairW, 40));
+  const labels = [
+    ...snapshot.links.flatMap((l) => [l.forward, l.reverse].map((d) => `${d.from} → ${d.to}`)),
+    ...(snapshot.vhostPciLinks ?? []).map((l) => `${l.frontend} → ${l.peer}`),
+  ];
+  const cols = rateColumns(width, labels);
+  const columnNames = "    " + cell("direction", cols.dirW) + " " +
+    cell("frames/s", 8, { align: "right" }) +
+    (cols.bytes ? " " + cell("bytes/s", 11, { align: "right" }) : "") + "  " +
+    (wide ? cell("drops · waits", dropsW) + " " : "");
+  // "impairment" only where it fits: a narrow panel puts the impairment on a line of its own.
   const header: Line = [
     seg(
-      "    " + cell("direction", dirW) + " " + cell("frames/s", 8, { align: "right" }) + " " +
-        cell("bytes/s", 11, { align: "right" }) + "  " +
-        (wide ? cell("drops · waits", dropsW) + " " : "") +
-        "impairment",
+      columnNames.length + 10 <= width ? columnNames + "impairment" : columnNames.trimEnd(),
       { dim: true, bold: true },
     ),
   ];
@@ -154,9 +162,15 @@ export function linksLines(props: LinksProps): Line[] {
     const r = rates?.links.get(link.name);
     for (const [d, dr] of [[link.forward, r?.forward], [link.reverse, r?.reverse]] as const) {
       const main: Seg[] = [
-        seg("    " + cell(`${d.from} → ${d.to}`, dirW) + " "),
-        seg(cell(dr === undefined ? "-" : formatRate(dr.frames), 8, { align: "right" }) + " "),
-        seg(cell(dr === undefined ? "-" : formatByteRate(dr.bytes), 11, { align: "right" }) + "  "),
+        seg("    " + cell(`${d.from} → ${d.to}`, cols.dirW) + " "),
+        seg(cell(dr === undefined ? "-" : formatRate(dr.frames), 8, { align: "right" })),
+        seg(
+          cols.bytes
+            ? " " +
+              cell(dr === undefined ? "-" : formatByteRate(dr.bytes), 11, { align: "right" }) +
+              "  "
+            : "  ",
+        ),
       ];
       const impaired = d.impair !== "no impairment";
       const impair = seg(d.impair, { color: impaired ? "yellow" : undefined, dim: !impaired });
@@ -170,12 +184,13 @@ export function linksLines(props: LinksProps): Line[] {
       } else {
         // The impairment beside the rates when it fits, else on a line of its own (never cut;
         // "no impairment" says nothing worth a line).
-        if (FIXED_WIDTH + lineWidth([impair]) <= width) body.push([...main, impair]);
-        else if (impaired) body.push(main, [seg("      impairment ", { dim: true }), impair]);
-        else body.push(main);
+        if (lineWidth(main) + lineWidth([impair]) <= width) body.push([...main, impair]);
+        else if (impaired) body.push(bare(main), [seg("      impairment ", { dim: true }), impair]);
+        else body.push(bare(main));
+        // Wrapped between causes, never cut: at 40 columns "full ring" was cut off.
         const none = totalDrops(d.drops) === 0;
-        body.push([seg(none ? "      " : "      drops: ", { dim: true }), ...drops]);
-        if (waits.length > 0) body.push([seg("      "), ...waits]);
+        body.push(...wrapItems(none ? "      " : "      drops: ", drops, width));
+        if (waits.length > 0) body.push(...wrapItems("      ", waits, width));
       }
     }
   });
@@ -183,7 +198,7 @@ export function linksLines(props: LinksProps): Line[] {
     const selected = snapshot.links.length + i === props.selected;
     if (selected) selectedLine = body.length;
     starts.push(body.length);
-    body.push(...vhostPciLines(l, { rates, width, dropsW, selected }));
+    body.push(...vhostPciLines(l, { rates, width, dropsW, selected, columns: cols }));
   });
   if (snapshot.links.length === 0 && !snapshot.vhostPciLinks?.length) {
     body.push([seg("  no links", { dim: true })]);
@@ -203,18 +218,78 @@ export function linksLines(props: LinksProps): Line[] {
     const isSel = firstSwitch + i === props.selected;
     if (isSel) selectedLine = body.length;
     starts.push(body.length);
-    body.push([
+    const head = [
       seg(isSel ? "▸ " : "  ", { bold: true, color: "cyan" }),
       seg(sw.name, { bold: true, inverse: isSel }),
       seg("  switch  ", { dim: true }),
-      seg(`ports ${sw.ports.join(" ")}`),
-    ]);
-    body.push([seg("    "), ...switchCounterSegs(sw, rates)]);
+    ];
+    const ports = seg(`ports ${sw.ports.join(" ")}`);
+    // Too wide: the ports wrap on lines of their own, each port whole.
+    if (lineWidth([...head, ports]) <= width) body.push([...head, ports]);
+    else {body.push(
+        bare(head),
+        ...wrapWords(sw.ports.map((p) => seg(p)), width, { first: "    ports " }),
+      );}
+    body.push(...wrapItems("    ", switchCounterSegs(sw, rates), width));
   });
   body.push(...vsockConnLines(snapshot, width));
   const bodyHeight = Math.max(0, props.height - 1);
   const start = windowStart(body.length, bodyHeight, selectedLine, starts);
   return [header, ...body.slice(start, start + bodyHeight)];
+}
+
+/**
+ * The rate columns at this width: the direction column (22, or below 48 columns just as wide as
+ * the longest direction) and whether bytes/s fits beside frames/s. What gives way on a narrow
+ * panel, first to last: the impairment beside the rates (to a line of its own), bytes/s (the
+ * whole column, never a cut number), while frames/s stays and the drops wrap.
+ */
+function rateColumns(width: number, labels: readonly string[]): { dirW: number; bytes: boolean } {
+  const longest = Math.max(9, ...labels.map((l) => [...l].length));
+  const dirW = width >= 48 ? 22 : Math.min(22, longest);
+  return { dirW, bytes: 4 + dirW + 1 + 8 + 1 + 11 <= width };
+}
+
+/** A row with nothing after its last column: without the gap that column ends with. */
+function bare(line: readonly Seg[]): Seg[] {
+  const last = line[line.length - 1];
+  return [...line.slice(0, -1), { ...last, text: last.text.trimEnd() }];
+}
+
+/**
+ * Segments listed as items joined by `" · "` (drops, waits, a switch's counters), wrapped between
+ * items: the first line starts with `first`, the others are indented as deep. An item wider than
+ * a line is cut by `<Lines>`, as before.
+ */
+function wrapItems(first: string, segs: readonly Seg[], width: number): Line[] {
+  const items: Seg[][] = [[]];
+  for (const s of segs) {
+    if (s.text === " · ") items.push([]);
+    else items[items.length - 1].push(s);
+  }
+  const indent = " ".repeat([...first].length);
+  const lines: Line[] = [];
+  let current: Seg[] = [seg(first, { dim: true })];
+  let w = [...first].length;
+  let empty = true;
+  for (const item of items) {
+    const iw = lineWidth(item);
+    if (!empty && w + 3 + iw > width) {
+      lines.push(current);
+      current = [seg(indent)];
+      w = indent.length;
+      empty = true;
+    }
+    if (!empty) {
+      current.push(seg(" · ", { dim: true }));
+      w += 3;
+    }
+    current.push(...item);
+    w += iw;
+    empty = false;
+  }
+  lines.push(current);
+  return lines;
 }
 
 /**
@@ -247,9 +322,17 @@ function switchCounterSegs(sw: SwitchSnapshot, rates: Rates | null): Seg[] {
  */
 export function vhostPciLines(
   l: VhostPciLinkSnapshot,
-  options: { rates: Rates | null; width: number; dropsW: number; selected?: boolean },
+  options: {
+    rates: Rates | null;
+    width: number;
+    dropsW: number;
+    selected?: boolean;
+    /** The panel's rate columns (default: 22 for the direction, bytes/s shown). */
+    columns?: { dirW: number; bytes: boolean };
+  },
 ): Line[] {
   const { rates, width, dropsW } = options;
+  const cols = options.columns ?? { dirW: 22, bytes: true };
   const isSel = options.selected === true;
   const wide = width >= 120;
   const up = l.state === "up";
@@ -285,9 +368,9 @@ export function vhostPciLines(
   ] as const;
   for (const [label, frames, drops, waitSegs] of directions) {
     const main: Seg[] = [
-      seg("    " + cell(label, 22) + " "),
-      seg(cell(frames === undefined ? "-" : formatRate(frames), 8, { align: "right" }) + " "),
-      seg(cell("-", 11, { align: "right" }) + "  "),
+      seg("    " + cell(label, cols.dirW) + " "),
+      seg(cell(frames === undefined ? "-" : formatRate(frames), 8, { align: "right" })),
+      seg(cols.bytes ? " " + cell("-", 11, { align: "right" }) + "  " : "  "),
     ];
     const none = drops.length === 0 ? [seg("no drops", { dim: true })] : drops;
     const ring = seg("no link ring", { dim: true });
@@ -297,9 +380,9 @@ export function vhostPciLines(
       out.push([...main, ...cut, seg(" ".repeat(Math.max(1, dropsW + 1 - lineWidth(cut)))), ring]);
     } else {
       // "no link ring" only where it fits: it says nothing worth a cut word.
-      out.push(FIXED_WIDTH + lineWidth([ring]) <= width ? [...main, ring] : main);
-      out.push([seg(drops.length === 0 ? "      " : "      drops: ", { dim: true }), ...none]);
-      if (waitSegs.length > 0) out.push([seg("      "), ...waitSegs]);
+      out.push(lineWidth(main) + lineWidth([ring]) <= width ? [...main, ring] : bare(main));
+      out.push(...wrapItems(drops.length === 0 ? "      " : "      drops: ", none, width));
+      if (waitSegs.length > 0) out.push(...wrapItems("      ", waitSegs, width));
     }
   }
   const fault = l.lastFault === null ? "" : ` (last ${l.lastFault})`;

@@ -1,0 +1,63 @@
+/**
+ * The Links panel at 40 columns: what gives way first is the bytes/s column, whole (it was cut
+ * mid-number: "15|"), while frames/s stays; drops wrap between causes instead of being cut ("full
+ * ring" was lost), and so do a switch's counters.
+ */
+
+import assert from "node:assert/strict";
+import { linksLines } from "./links.tsx";
+import { fixtureData } from "./testing.tsx";
+
+function text(lab: "pair" | "star", width: number, rename?: (s: string) => string): string[] {
+  const d = fixtureData(lab);
+  const snapshot = structuredClone(d.snapshot!);
+  if (rename !== undefined) {
+    for (const l of snapshot.links) {
+      for (const dir of [l.forward, l.reverse]) {
+        dir.from = rename(dir.from);
+        dir.to = rename(dir.to);
+      }
+    }
+  }
+  return linksLines({ snapshot, rates: d.rates, selected: 0, width, height: 60, colors: false })
+    .map((l) => l.map((s) => s.text).join(""));
+}
+
+function assertFits(lines: string[], width: number): void {
+  for (const l of lines) assert.ok([...l].length <= width, `wider than ${width}: "${l}"`);
+}
+
+Deno.test("links at 40 columns: short directions keep frames/s and bytes/s whole", () => {
+  const lines = text("pair", 40);
+  assertFits(lines, 40);
+  assert.match(lines[0], /^ {4}direction +frames\/s +bytes\/s$/);
+  assert.ok(lines.includes("    a:eth0 → b:eth0   9.9k/s   15.0 MB/s"), lines.join("\n"));
+  assert.ok(lines.includes("      impairment delay 2ms loss 0.1%"), lines.join("\n"));
+});
+
+Deno.test("links at 40 columns: long directions give up bytes/s whole, frames/s stays", () => {
+  const lines = text("pair", 40, (s) => s.replace(/^(\w):/, "vm-$1:"));
+  assertFits(lines, 40);
+  assert.match(lines[0], /^ {4}direction +frames\/s$/);
+  assert.ok(
+    lines.some((l) => /^ {4}vm-a:eth0 → vm-b:eth0 +9\.9k\/s$/.test(l)),
+    lines.join("\n"),
+  );
+  assert.ok(!lines.some((l) => /B\/s/.test(l)), "no cut bytes/s cell");
+});
+
+Deno.test("links at 40 columns: drops wrap between causes, a switch's counters too", () => {
+  const lines = text("star", 40);
+  assertFits(lines, 40);
+  const at = lines.indexOf("      drops: queue limit 4.4k +4.0k/s");
+  assert.ok(at > 0, lines.join("\n"));
+  assert.equal(lines[at + 1], "             full ring 150 +300/s");
+  const sw = lines.findIndex((l) => /^ {2}sw1 {2}switch$/.test(l));
+  assert.ok(sw > 0, lines.join("\n"));
+  assert.deepEqual(lines.slice(sw + 1, sw + 5), [
+    "    ports h1-sw1 h2-sw1 h3-sw1 h4-sw1",
+    "    forwarded 33.6k 5.5k/s",
+    "    flooded 1.6k 10/s · learned 4",
+    "    dropped 150 300/s",
+  ]);
+});
