@@ -66,6 +66,8 @@ export const EXIT_CODES = {
  *   link, switch or queue.
  * - `vhost-pci-link`: the link cannot be impaired or captured (it has no link ring).
  * - `workload-failed`: a guest workload could not run (bad arguments, or it failed).
+ * - `no-such-cid`: a `vsock-send` to a CID that no VM of the lab has (a workload failure of its
+ *   own kind).
  * - `bad-impairment`: a live impairment value is not valid (the same rules as topology files).
  * - `bad-partition`: a partition's sides are empty or share a VM.
  * - `unknown-partition`: `vlab heal ID` named a partition that is not in force.
@@ -111,6 +113,7 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "vhost-pci-link": EXIT_CODES.failure,
   "unknown-queue": EXIT_CODES.failure,
   "workload-failed": EXIT_CODES.failure,
+  "no-such-cid": EXIT_CODES.failure,
   "bad-impairment": EXIT_CODES.usage,
   "bad-partition": EXIT_CODES.usage,
   "unknown-partition": EXIT_CODES.failure,

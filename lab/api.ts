@@ -150,7 +150,8 @@ export interface VmHandle {
    * Run a guest workload (`ping`, `udp-echo`, `udp-flood`, `sink`, `vsock-echo`, `vsock-send`,
    * `vsock-sink`, `iommu-unmap`: README.md, "Workloads") with the arguments a user
    * types after `vlab exec VM --`; resolves to its result object, throws a `LabError` (code
-   * `workload-failed`) when it cannot run. Aborting `signal` (before the call too) stops the
+   * `workload-failed`; `no-such-cid` for a `vsock-send` to a CID no VM has) when it cannot run.
+   * Aborting `signal` (before the call too) stops the
    * workload as Ctrl-C stops `vlab exec`: it still resolves, to what it measured so far.
    * `argv` that is no non-empty array of strings, or options of the wrong type, are a
    * `TypeError`.
@@ -312,9 +313,12 @@ export interface StartLabOptions {
   label?: string;
 }
 
-/** A workload's result, or the `LabError` (`workload-failed`) it ended with. */
+/**
+ * A workload's result, or the `LabError` it ended with: its own code (`no-such-cid`) or
+ * `workload-failed`.
+ */
 function outcome(r: ExecOutcome): Record<string, unknown> {
-  if (!r.ok) throw new LabError("workload-failed", r.message, r.hint);
+  if (!r.ok) throw new LabError(r.code ?? "workload-failed", r.message, r.hint);
   return r.result as Record<string, unknown>;
 }
 

@@ -195,6 +195,7 @@ export async function controlJson<T>(
       "unknown-switch",
       "vhost-pci-link",
       "workload-failed",
+      "no-such-cid",
       "bad-impairment",
       "bad-partition",
       "unknown-partition",

@@ -18,6 +18,7 @@ export type LabErrorCode =
   | "vhost-pci-link"
   | "unknown-queue"
   | "workload-failed"
+  | "no-such-cid"
   | "bad-impairment"
   | "bad-partition"
   | "unknown-partition"

@@ -228,7 +228,8 @@ export interface CaptureOptions {
 /** What a workload request resolves to. */
 export type ExecOutcome =
   | { ok: true; result: unknown }
-  | { ok: false; message: string; hint: string };
+  // `code`: the failure's own code (`WorkloadError.code`: `no-such-cid`), else `workload-failed`.
+  | { ok: false; message: string; hint: string; code?: "no-such-cid" };
 
 /**
  * A running lab.
@@ -816,7 +817,7 @@ export class Lab {
       if (m.type !== "exec-result") throw new Error("unexpected reply");
       return m.ok
         ? { ok: true, result: m.result }
-        : { ok: false, message: m.message, hint: m.hint };
+        : { ok: false, message: m.message, hint: m.hint, code: m.code };
     } finally {
       this.#execs.delete(id);
       signal?.removeEventListener("abort", onAbort);

@@ -151,7 +151,7 @@ export async function execRoute(
         : lab.stopped
         // Refused or ended because the lab is stopping: not the workload's failure.
         ? fail(503, "lab-stopping", out.message, out.hint)
-        : fail(422, "workload-failed", out.message, out.hint);
+        : fail(422, out.code ?? "workload-failed", out.message, out.hint);
   });
   registry.running.set(id, { entry, abort, answer });
   if (signal.aborted) onGone();

@@ -154,6 +154,7 @@ async function start(msg: VmStart): Promise<void> {
                 ok: false,
                 message: result.message,
                 hint: result.hint,
+                ...(result.code !== undefined ? { code: result.code } : {}),
               }
               : { type: "exec-result", id: m.id, ok: true, result },
           ),

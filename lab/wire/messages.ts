@@ -179,7 +179,15 @@ export type FromWorker =
   | { type: "failed"; message: string }
   | { type: "stats-names"; names: string[] }
   | { type: "exec-result"; id: number; ok: true; result: unknown }
-  | { type: "exec-result"; id: number; ok: false; message: string; hint: string }
+  | {
+    type: "exec-result";
+    id: number;
+    ok: false;
+    message: string;
+    hint: string;
+    /** The failure's own code (`WorkloadError.code` in `guest/workloads/options.ts`), if any. */
+    code?: "no-such-cid";
+  }
   | { type: "inspect-result"; id: number; info: unknown }
   /** A guest's verdict on `guest-bug` request `id`: null when written, else why it refused. */
   | { type: "guest-bug-result"; id: number; refused: string | null }

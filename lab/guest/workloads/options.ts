@@ -137,7 +137,15 @@ export interface WorkloadError {
   kind: "error";
   message: string;
   hint: string;
+  /**
+   * The error code a script can branch on, when this failure has its own: `no-such-cid` (a
+   * `vsock-send` to a CID that no VM of the lab has). Without one it is `workload-failed`.
+   */
+  code?: WorkloadErrorCode;
 }
+
+/** The codes of workload failures that have their own (`WorkloadError.code`). */
+export type WorkloadErrorCode = "no-such-cid";
 
 /**
  * Wait until `deadline` (clock ms; null = forever) or the abort, whichever comes first: one timer

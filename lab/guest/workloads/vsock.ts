@@ -211,6 +211,7 @@ function connectError(
     return {
       kind: "error",
       message: `${at}: no VM has CID ${req.cid}`,
+      code: "no-such-cid",
       hint: `The lab's vsock CIDs: ${known.join(", ")}; \`vlab status\` shows each VM's CID`,
     };
   }

@@ -396,9 +396,11 @@ Deno.test("a vsock-send to a CID no VM has says so and lists the lab's CIDs; a k
         opts,
       );
       assert.equal(r.kind, "error", JSON.stringify(r));
-      const e = r as { message: string; hint: string };
+      const e = r as { message: string; hint: string; code?: string };
       assert.equal(e.message, message);
       assert.match(e.hint, hint);
+      // Its own code, which a script branches on; a refusal by a VM has none (workload-failed).
+      assert.equal(e.code, cid === 7 ? "no-such-cid" : undefined);
     }
   } finally {
     clear();
