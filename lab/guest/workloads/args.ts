@@ -301,8 +301,10 @@ function tokenize(w: Name, args: string[]): Result<Parsed, ArgsError> {
       // `vlab exec a -- ping … --json`: the command's option, given after the workload's words.
       return err({
         message: `Cannot run ${w}: unknown option "${a}"`,
-        hint:
-          `${flag} is vlab exec's own option: put it before the -- (vlab exec ${flag} VM -- ${w} …)`,
+        // `--lab` takes the lab's name, not the VM's: show it with its value.
+        hint: `${flag} is vlab exec's own option: put it before the -- (vlab exec ${
+          flag === "--lab" ? "--lab LAB" : flag
+        } VM -- ${w} …)`,
       });
     } else if (a.startsWith("-") && a.length > 1 && !/^-\d/.test(a)) {
       return fail(`Cannot run ${w}: unknown option "${a}"`);

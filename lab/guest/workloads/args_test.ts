@@ -199,5 +199,8 @@ Deno.test("vlab exec's own options after the -- say where they go", () => {
   );
   const lab = parseWorkload(["sink", "--lab=pair"]);
   assert.ok(!lab.ok);
-  assert.match(lab.error.hint, /^--lab is vlab exec's own option/);
+  assert.equal(
+    lab.error.hint,
+    "--lab is vlab exec's own option: put it before the -- (vlab exec --lab LAB VM -- sink …)",
+  );
 });
