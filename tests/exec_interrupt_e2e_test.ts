@@ -7,24 +7,10 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { vlabIn } from "./run.ts";
 
 const decoder = new TextDecoder();
 const E2E = { sanitizeResources: false, sanitizeOps: false } as const;
-
-function vlabIn(stateDir: string) {
-  return async (...args: string[]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: vlabRunArgs(args),
-      stdin: "null",
-      env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
-    }).output();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
-  };
-}
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.test({
