@@ -59,9 +59,15 @@ async function ping(lab: Lab, n = 3): Promise<number> {
 
 /**
  * `from` floods 5000 datagrams as fast as it can into a sink of `to`, started first and ended by
- * its 5000th datagram (so no machine is too slow for it); all arrive once, none lost.
+ * its 5000th datagram (so no machine is too slow for it); all arrive once, none lost. Returns
+ * how often the sender found the ring full and how many of those waits stalled.
  */
-async function floodInto(lab: Lab, from: string, to: string, dst: string): Promise<void> {
+async function floodOnce(
+  lab: Lab,
+  from: string,
+  to: string,
+  dst: string,
+): Promise<{ ringFull: number; stalls: number }> {
   const sink = await lab.spawn(to, ["sink", "-n", "5000", "-t", "30"]);
   const flood = await lab.exec(from, ["udp-flood", dst, "--max", "-n", "5000"]);
   assert.ok(flood.ok, flood.ok ? "" : flood.message);
@@ -78,13 +84,36 @@ async function floodInto(lab: Lab, from: string, to: string, dst: string): Promi
     events: lab.events.recent().filter((e) => e.kind !== "exec"),
   });
   assert.deepEqual(counts, want, `${from} → ${to}: ${why}`);
-  // Room in the peer's ring is announced (a's refill kick, b's used buffers), not found by the
-  // sender's 10 ms poll: a sender whose loop slept without watching for it stalls at every full
-  // ring (b → a did, a third of them, until b's send woke its loop).
   const f = flood.result as { ringFull: number; stalls: number };
-  assert.ok(
-    f.stalls * 10 <= f.ringFull + 10,
-    `${from} → ${to}: ${f.stalls} stalls, ${f.ringFull} full`,
+  return { ringFull: f.ringFull, stalls: f.stalls };
+}
+
+/** Floods of `floodInto` that may show stalls before one must show few. */
+const STALL_TRIES = 3;
+
+/**
+ * `floodOnce`, and room in the peer's ring is announced (a's refill kick, b's used buffers), not
+ * found by the sender's 10 ms poll: a sender whose loop slept without watching for it stalls at
+ * every full ring (b → a did, a third of them, until b's send woke its loop). A stall is a 10 ms
+ * wait without that announcement, so a machine too busy to run the serving worker for 10 ms shows
+ * some too: on a 2-core machine at load 6 a flood now and then stalled at 9 of 24 full rings, at
+ * load 24 at a sixth of them in flood after flood. So at most a tenth of the full rings (and one)
+ * may stall, a fifth while the machine has more runnable threads than CPUs, in at least one of
+ * `STALL_TRIES` floods, each of which must deliver all 5000. A lost wake-up stalls a third of the
+ * full rings in every flood (a flood of 5000 fills the ring about 10 times or more), and fails
+ * all of them either way.
+ */
+async function floodInto(lab: Lab, from: string, to: string, dst: string): Promise<void> {
+  const seen: string[] = [];
+  for (let i = 0; i < STALL_TRIES; i++) {
+    const f = await floodOnce(lab, from, to, dst);
+    const busy = Deno.loadavg()[0] > navigator.hardwareConcurrency;
+    seen.push(`${f.stalls} stalls of ${f.ringFull} full${busy ? " (machine busy)" : ""}`);
+    const share = busy ? 5 : 10; // at most ringFull / share + 1 stalls
+    if (f.stalls * share <= f.ringFull + share) return;
+  }
+  assert.fail(
+    `${from} → ${to}: room not announced, in each of ${STALL_TRIES} floods: ${seen.join("; ")}`,
   );
 }
 
