@@ -62,8 +62,10 @@ export const EXIT_CODES = {
  * - `no-lab`: no (such) lab is running.
  * - `ambiguous-lab`: several labs run and the command did not say which.
  * - `lab-failed`: a lab could not start.
- * - `unknown-vm`, `unknown-link`, `unknown-switch`, `unknown-queue`: the lab has no such VM,
- *   link, switch or queue.
+ * - `unknown-vm`, `unknown-link`, `unknown-switch`, `unknown-device`, `unknown-queue`: the lab
+ *   has no such VM, link, switch, device (NIC) or queue.
+ * - `no-queues`: the device has no queues of its own (a vhost-pci-net device serves its
+ *   frontend's).
  * - `vhost-pci-link`: the link cannot be impaired or captured (it has no link ring).
  * - `workload-failed`: a guest workload could not run (bad arguments, or it failed).
  * - `no-such-cid`: a `vsock-send` to a CID that no VM of the lab has (a workload failure of its
@@ -111,7 +113,9 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "unknown-link": EXIT_CODES.failure,
   "unknown-switch": EXIT_CODES.failure,
   "vhost-pci-link": EXIT_CODES.failure,
+  "unknown-device": EXIT_CODES.failure,
   "unknown-queue": EXIT_CODES.failure,
+  "no-queues": EXIT_CODES.failure,
   "workload-failed": EXIT_CODES.failure,
   "no-such-cid": EXIT_CODES.failure,
   "bad-impairment": EXIT_CODES.usage,

@@ -213,7 +213,12 @@ export interface LabHandle {
   metrics(): string;
   /** What the dashboard draws: VMs, devices, queue indices and counters, links, events. */
   snapshot(): LabSnapshot;
-  /** The ring view of one queue (descriptor table, ownership, indices); throws for an unknown queue. */
+  /**
+   * The ring view of one queue (descriptor table, ownership, indices); throws a `LabError`:
+   * `unknown-vm`, `unknown-device` (no such NIC), `unknown-queue`, or `no-queues` for the
+   * vhost-pci-net device of a vhost-pci link's serving VM (it serves its frontend's queues:
+   * view those).
+   */
   ringView(vm: string, nic: string, queue: number): RingView;
   /**
    * The MAC table of a switch (what `vlab fdb SWITCH` prints): each station it learned, the
@@ -479,7 +484,8 @@ function handleOf(running: RegisteredLab): LabHandle {
       );
       vm(vmName); // an unknown VM is `unknown-vm`, as everywhere else
       const r = takeRingView(lab, { vm: vmName, nic, queue });
-      if (!r.ok) throw new LabError("unknown-queue", r.error.message, r.error.hint);
+      // The codes of POST /faults: unknown-device, unknown-queue, no-queues (vhost-pci-net).
+      if (!r.ok) throw new LabError(r.error.code, r.error.message, r.error.hint);
       return r.value;
     },
     macTable: async (switchName) => {

@@ -326,7 +326,9 @@ Deno.test({
         const ring = lab.ringView("a", "eth0", 1);
         assert.equal(ring.size, tx.size);
         assert.equal(ring.descriptors.length, Math.min(256, tx.size));
-        assert.throws(() => lab.ringView("a", "eth9", 0), isLabError("unknown-queue"));
+        // The codes of POST /faults: an unknown NIC is an unknown device, not an unknown queue.
+        assert.throws(() => lab.ringView("a", "eth9", 0), isLabError("unknown-device"));
+        assert.throws(() => lab.ringView("a", "eth0", 2), isLabError("unknown-queue"));
         // An index that is no index is the script's mistake (it read as an unknown queue).
         for (const q of [-1, 1.5, Number.NaN]) {
           assert.throws(() => lab.ringView("a", "eth0", q), RangeError, String(q));
@@ -373,7 +375,11 @@ Deno.test({
         // b's vhost-pci-net device has no ring of its own to view: the hint says whose it serves.
         assert.throws(
           () => lab.ringView("b", "eth0", 0),
-          said("unknown-queue", /^NIC b:eth0 has no queue 0$/, /^It serves a:eth0's queues/),
+          said(
+            "no-queues",
+            /^NIC b:eth0 is a vhost-pci-net device with no queues of its own: it serves a:eth0's$/,
+            /^View those: ringView\("a", "eth0", 0\) for the receiveq, 1 for the transmitq/,
+          ),
         );
         // Down and up, and partitions, do apply to it.
         lab.setLink("a-b", false);

@@ -12,6 +12,7 @@
  */
 
 import { servedBy } from "./vhost_pci_view.ts";
+import { quote } from "./topology/quote.ts";
 import { err, ok, type Result } from "../devices/base/result.ts";
 import {
   Feature,
@@ -175,8 +176,17 @@ export function queueLayout(regs: Int32Array, planned: "split" | "packed"): "spl
     : "split";
 }
 
+/**
+ * Why `takeRingView` shows no queue, with the code the rest of the lab's API uses for it (the
+ * codes of `POST /faults`): no such VM, no such device (NIC), no such queue on it, or a
+ * vhost-pci-net device, which has no queues of its own (it serves its frontend's).
+ */
+export type RingViewErrorCode = "unknown-vm" | "unknown-device" | "unknown-queue" | "no-queues";
+
 /** What `takeRingView` answers for a queue it does not know. */
 export interface RingViewError {
+  /** Stable code. */
+  code: RingViewErrorCode;
   /** One line. */
   message: string;
   /** What to do. */
@@ -214,26 +224,38 @@ export function takeRingView(lab: Lab, sel: RingSelector): Result<RingView, Ring
   const vm = plan.vms.find((v) => v.name === sel.vm);
   if (!vm) {
     return err({
-      message: `The lab has no VM "${sel.vm}"`,
+      code: "unknown-vm",
+      message: `The lab has no VM ${quote(sel.vm)}`,
       hint: `VMs: ${plan.vms.map((v) => v.name).join(", ")}`,
     });
   }
   const device = vm.devices.find((d) => d.name === sel.nic);
   if (!device) {
     return err({
-      message: `VM "${vm.name}" has no NIC "${sel.nic}"`,
+      code: "unknown-device",
+      message: `VM "${vm.name}" has no NIC ${quote(sel.nic)}`,
       hint: `Devices of ${vm.name}: ${vm.devices.map((d) => d.name).join(", ") || "(none)"}`,
+    });
+  }
+  if (device.kind === "vhost-pci") {
+    // A vhost-pci-net device has no queues of its own: it serves its frontend's, in the
+    // frontend's memory, and the frontend's ring view shows them (with "served by").
+    const { vm: fvm, nic: fnic } = device.frontend;
+    return err({
+      code: "no-queues",
+      message: `NIC ${vm.name}:${device.name} is a vhost-pci-net device with no queues of its ` +
+        `own: it serves ${fvm}:${fnic}'s`,
+      hint: `View those: ringView("${fvm}", "${fnic}", 0) for the receiveq, 1 for the ` +
+        `transmitq (GET /ring?vm=${fvm}&nic=${fnic}&queue=0)`,
     });
   }
   const q = sel.queue;
   if (!Number.isInteger(q) || q < 0 || q >= device.queues.length) {
     const names = device.queues.map((qs, i) => `${i} (${qs.name})`).join(", ");
     return err({
+      code: "unknown-queue",
       message: `NIC ${vm.name}:${device.name} has no queue ${sel.queue}`,
-      // A vhost-pci-net device has no queues of its own: it serves its frontend's.
-      hint: device.kind === "vhost-pci"
-        ? `It serves ${device.frontend.vm}:${device.frontend.nic}'s queues: view those`
-        : `Queues: ${names || "none"}`,
+      hint: `Queues: ${names || "none"}`,
     });
   }
   const v = labViews(lab).devices[vm.index][device.index];

@@ -422,7 +422,11 @@ async function allSwitches(lab: Lab): Promise<Response> {
   return missing.length > 0 ? notAnswering(missing[0]) : Response.json(tables);
 }
 
-/** `GET /ring?vm=a&nic=eth0&queue=1`: 400 for missing or malformed parameters, 404 for an unknown queue. */
+/**
+ * `GET /ring?vm=a&nic=eth0&queue=1`: 400 for missing or malformed parameters, 404 for an unknown
+ * VM, device or queue (`unknown-vm`, `unknown-device`, `unknown-queue`), 409 for a vhost-pci-net
+ * device (`no-queues`).
+ */
 function ringView(lab: Lab, params: URLSearchParams): Response {
   const vm = params.get("vm");
   const nic = params.get("nic");
@@ -436,9 +440,11 @@ function ringView(lab: Lab, params: URLSearchParams): Response {
     );
   }
   const view = takeRingView(lab, { vm, nic, queue: Number(queue) });
-  return view.ok
-    ? Response.json(view.value)
-    : fail(404, "unknown-queue", view.error.message, view.error.hint);
+  if (view.ok) return Response.json(view.value);
+  // The codes and statuses of `POST /faults`: 404 for what the lab lacks, 409 for a device
+  // (vhost-pci-net) that has no queues of its own.
+  const { code, message, hint } = view.error;
+  return fail(code === "no-queues" ? 409 : 404, code, message, hint);
 }
 
 /** The raw path of a request URL, for a message. */
