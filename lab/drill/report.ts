@@ -225,23 +225,27 @@ const decisionText = (d: Decision) =>
 
 /**
  * Compare a replay with the recorded run: the same steps ran with the same planned times,
- * jitter and actions, and on impaired links the lab lost and corrupted the same number of
- * frames each way (other drops are timing and are not compared). The impairment decides the
- * fate of the n-th frame it sees from the seed, so its counts only compare when it saw the same
- * frames: when timing drops (link down, full ring, …) differ on a link, one way or the other, the
- * frames offered differed too (a request cut in one run is answered in the other), and the link's
- * counts go to `options.notes` instead of the differences.
+ * jitter and actions, and on links impaired in either run the lab lost and corrupted the same
+ * number of frames each way (other drops are timing and are not compared). What timing moved is
+ * not a difference: it goes to `options.notes`, with the reason:
+ * - a step one run never reached because it stopped early (`error`: a step failed, the timeout);
+ * - a link's counts when its timing drops (link down, full ring, …) differ, one way or the other:
+ *   the impairment decides the fate of the n-th frame it sees from the seed, so when the frames
+ *   offered differed (a request cut in one run is answered in the other) so do its decisions;
+ * - a link's counts when an `impair` step changed it (`changedLive`): the frame at which a
+ *   change took effect is timing.
  *
  * @example
  * ```ts ignore
  * import { compareRuns } from "./report.ts";
- * const diffs = compareRuns(recorded, replayed);
- * if (diffs.length === 0) console.log("same decisions");
+ * const notes: string[] = [];
+ * const diffs = compareRuns(recorded, replayed, { notes });
+ * if (diffs.length === 0) console.log("same decisions", notes);
  * ```
  */
 export function compareRuns(
-  recorded: Pick<DrillResult, "seed" | "steps" | "links">,
-  replayed: Pick<DrillResult, "seed" | "steps" | "links">,
+  recorded: Pick<DrillResult, "seed" | "steps" | "links" | "error">,
+  replayed: Pick<DrillResult, "seed" | "steps" | "links" | "error">,
   options: { notes?: string[] } = {},
 ): ReplayDifference[] {
   checkDrillResult("compareRuns", recorded, ["seed", "steps", "links"]);
@@ -250,19 +254,34 @@ export function compareRuns(
   if (recorded.seed !== replayed.seed) {
     diffs.push({ subject: "seed", recorded: `${recorded.seed}`, replayed: `${replayed.seed}` });
   }
+  const stopped = (r: Pick<DrillResult, "error">) =>
+    typeof r.error === "string" && r.error !== "" ? r.error : null;
   const n = Math.max(recorded.steps.length, replayed.steps.length);
   for (let i = 0; i < n; i++) {
     const a = recorded.steps[i], b = replayed.steps[i];
     const subject = `step #${(a ?? b).step}.${(a ?? b).run}`;
     const ta = a === undefined ? "(not run)" : decisionText(a);
     const tb = b === undefined ? "(not run)" : decisionText(b);
-    if (ta !== tb) diffs.push({ subject, recorded: ta, replayed: tb });
+    if (ta === tb) continue;
+    // A step after the point where one run stopped early was never reached: timing, not a choice.
+    const [missing, why] = a === undefined
+      ? ["the recorded run", stopped(recorded)]
+      : b === undefined
+      ? ["the replay", stopped(replayed)]
+      : ["", null];
+    if (why !== null) {
+      options.notes?.push(
+        `${subject}: recorded ${ta}, now ${tb}; not compared: ${missing} stopped before it (${why})`,
+      );
+      continue;
+    }
+    diffs.push({ subject, recorded: ta, replayed: tb });
   }
   const decided = (l: LinkOutcome) =>
     `lost ${l.forwardLost} a→b, ${l.reverseLost} b→a; corrupted ${l.forwardCorrupted} a→b, ${l.reverseCorrupted} b→a`;
   for (const a of recorded.links) {
-    if (!a.impaired) continue;
     const b = replayed.links.find((l) => l.link === a.link);
+    if (!a.impaired && b?.impaired !== true) continue;
     const ta = decided(a);
     const tb = b === undefined ? "(no such link)" : decided(b);
     if (ta === tb) continue;
@@ -272,6 +291,12 @@ export function compareRuns(
     ) {
       options.notes?.push(
         `link ${a.link}: recorded ${ta}, now ${tb}; not compared: timing drops differ (${a.forwardOtherDrops} a→b, ${a.reverseOtherDrops} b→a then, ${b.forwardOtherDrops} and ${b.reverseOtherDrops} now), so the impairment saw other frames`,
+      );
+      continue;
+    }
+    if (b !== undefined && (a.changedLive === true || b.changedLive === true)) {
+      options.notes?.push(
+        `link ${a.link}: recorded ${ta}, now ${tb}; not compared: an impair step changed it while traffic flowed, and the frame each change met is timing`,
       );
       continue;
     }

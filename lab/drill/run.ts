@@ -138,7 +138,12 @@ async function loadOrThrow(source: string | Record<string, unknown>): Promise<Dr
   );
 }
 
-function linkOutcomes(lab: LabHandle): LinkOutcome[] {
+/**
+ * The links' counters now. `changed` names the links an `impair` step changed: they were impaired
+ * during the run even when the last step cleared it, and their counts depend on the frame at which
+ * each change took effect (timing).
+ */
+function linkOutcomes(lab: LabHandle, changed: ReadonlySet<string>): LinkOutcome[] {
   return lab.snapshot().links.map((l) => ({
     link: l.name,
     forwardLost: l.forward.drops.loss,
@@ -149,7 +154,10 @@ function linkOutcomes(lab: LabHandle): LinkOutcome[] {
     reverseOtherDrops: totalDrops(l.reverse.drops) - l.reverse.drops.loss,
     forwardFrames: l.forward.frames,
     reverseFrames: l.reverse.frames,
-    impaired: l.forward.impair !== "no impairment" || l.reverse.impair !== "no impairment",
+    impaired: l.forward.impair !== "no impairment" || l.reverse.impair !== "no impairment" ||
+      changed.has(l.name) || l.forward.drops.loss + l.forward.corrupted > 0 ||
+      l.reverse.drops.loss + l.reverse.corrupted > 0,
+    changedLive: changed.has(l.name),
   }));
 }
 
@@ -160,14 +168,17 @@ function linkOutcomes(lab: LabHandle): LinkOutcome[] {
  * until they have not changed for `STABLE_MS` (longer than that second), for at most `SETTLE_MS`.
  * Without impairments nothing is compared in a replay: one read.
  */
-async function settledLinkOutcomes(lab: LabHandle): Promise<LinkOutcome[]> {
-  let last = linkOutcomes(lab);
+async function settledLinkOutcomes(
+  lab: LabHandle,
+  changed: ReadonlySet<string>,
+): Promise<LinkOutcome[]> {
+  let last = linkOutcomes(lab, changed);
   if (!last.some((l) => l.impaired)) return last;
   let stableSince = performance.now();
   const start = stableSince;
   while (performance.now() - stableSince < STABLE_MS && performance.now() - start < SETTLE_MS) {
     await new Promise((r) => setTimeout(r, 100));
-    const now = linkOutcomes(lab);
+    const now = linkOutcomes(lab, changed);
     if (JSON.stringify(now) !== JSON.stringify(last)) stableSince = performance.now();
     last = now;
   }
@@ -399,7 +410,13 @@ export async function runDrill(
         : `The drill did not end within ${drill.timeoutMs} ms`;
       progress(`${stamp(elapsedMs())} ${failed}`);
     }
-    const links = await settledLinkOutcomes(lab);
+    // The links an `impair` step changed while the drill ran.
+    const changed = new Set(
+      steps.filter((s) => s.kind === "impair").map((s) =>
+        (drill.timeline[s.step].args as { link: string }).link
+      ),
+    );
+    const links = await settledLinkOutcomes(lab, changed);
     const metrics = lab.metrics();
     const durationMs = elapsedMs();
     unsubscribe();

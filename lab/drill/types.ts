@@ -149,8 +149,17 @@ export interface LinkOutcome {
   forwardFrames: number;
   /** Frames delivered b → a. */
   reverseFrames: number;
-  /** Whether the link has an impairment (then its counters are decisions of the seed). */
+  /**
+   * Whether the link was impaired during the run: it is at the end, an `impair` step changed it,
+   * or its impairment lost or corrupted frames (then those counts are decisions of the seed).
+   */
   impaired: boolean;
+  /**
+   * Whether an `impair` step changed the link's impairment during the run: the frame at which a
+   * change took effect is timing, so a replay notes different counts rather than calling them a
+   * difference. Absent in reports written before the field (read as false).
+   */
+  changedLive?: boolean;
 }
 
 /** Everything a drill run produced. */

@@ -1,0 +1,131 @@
+// What a replay compares and what it only notes: decisions of the seed are differences; what
+// timing moved (a step one run never reached, counts of a link an `impair` step changed) is a
+// note with its reason, never silently "the same".
+import assert from "node:assert/strict";
+import { LAB_TEST } from "../testing.ts";
+import { compareRuns } from "./report.ts";
+import { runDrill } from "./run.ts";
+import type { DrillResult, LinkOutcome, StepRecord } from "./types.ts";
+
+function step(n: number, run = 0): StepRecord {
+  return {
+    step: n,
+    run,
+    kind: "fault",
+    plannedMs: 300 * (run + 1),
+    jitterMs: 0,
+    what: "fault backend-crash a --mode exit",
+    startedMs: 300 * (run + 1),
+    endedMs: 300 * (run + 1) + 5,
+  };
+}
+
+function link(overrides: Partial<LinkOutcome> = {}): LinkOutcome {
+  return {
+    link: "a-b",
+    forwardLost: 190,
+    reverseLost: 0,
+    forwardCorrupted: 88,
+    reverseCorrupted: 0,
+    forwardOtherDrops: 0,
+    reverseOtherDrops: 0,
+    forwardFrames: 1812,
+    reverseFrames: 2,
+    impaired: true,
+    ...overrides,
+  };
+}
+
+type Compared = Pick<DrillResult, "seed" | "steps" | "links" | "error">;
+
+Deno.test("a step the replay never reached because it stopped early is a note, not a difference", () => {
+  const recorded: Compared = {
+    seed: 5,
+    steps: [step(2, 0), step(2, 1), step(2, 2)],
+    links: [],
+    error: 'Cannot inject backend-crash: VM "a" is restarting',
+  };
+  const replayed: Compared = { ...recorded, steps: [step(2, 0), step(2, 1)] };
+  const notes: string[] = [];
+  assert.deepEqual(compareRuns(recorded, replayed, { notes }), []);
+  assert.equal(notes.length, 1);
+  assert.match(
+    notes[0],
+    /^step #2\.2: recorded .*, now \(not run\); not compared: the replay stopped before it \(Cannot inject backend-crash/,
+  );
+  // The other way round: the recorded run stopped early, the replay went further.
+  const back: string[] = [];
+  assert.deepEqual(compareRuns(replayed, { ...recorded, error: undefined }, { notes: back }), []);
+  assert.match(back[0], /not compared: the recorded run stopped before it/);
+  // A run that did not stop early and lacks a step: a real difference.
+  const diffs = compareRuns(recorded, { ...replayed, error: undefined });
+  assert.deepEqual(diffs.map((d) => [d.subject, d.replayed]), [["step #2.2", "(not run)"]]);
+});
+
+Deno.test("counts of a link an impair step changed differ as a note that says why", () => {
+  const notes: string[] = [];
+  const a = { seed: 3, steps: [], links: [link({ changedLive: true })] };
+  const b = { seed: 3, steps: [], links: [link({ changedLive: true, forwardLost: 192 })] };
+  assert.deepEqual(compareRuns(a, b, { notes }), []);
+  assert.equal(notes.length, 1);
+  assert.match(
+    notes[0],
+    /^link a-b: recorded lost 190 .*, now lost 192 .*an impair step changed it/,
+  );
+  // Without a live change, the same counts' difference is one.
+  const plain = compareRuns({ ...a, links: [link()] }, {
+    ...b,
+    links: [link({ forwardLost: 192 })],
+  });
+  assert.deepEqual(plain.map((d) => d.subject), ["link a-b"]);
+});
+
+Deno.test("a link impaired in the replay only is compared", () => {
+  const a = { seed: 3, steps: [], links: [link({ impaired: false, forwardLost: 0 })] };
+  const b = { seed: 3, steps: [], links: [link({ forwardLost: 4 })] };
+  assert.deepEqual(compareRuns(a, b).map((d) => d.subject), ["link a-b"]);
+});
+
+Deno.test({
+  name: "a link an impair step impaired and cleared again counts as impaired and changed live",
+  ...LAB_TEST,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "vlab-replay-seed-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", dir);
+    try {
+      const r = await runDrill({
+        name: "live-loss",
+        seed: 3,
+        topology: {
+          name: "replay-live-loss",
+          vms: {
+            a: { nics: { eth0: { ip: "10.8.1.1/24" } } },
+            b: { nics: { eth0: { ip: "10.8.1.2/24" } } },
+          },
+          links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+        },
+        timeline: [
+          { impair: { link: "a-b", set: { loss: "50%" }, direction: "forward" } },
+          {
+            exec: {
+              vm: "a",
+              argv: ["ping", "10.8.1.2", "-c", "10", "-i", "0.002", "-W", "0.1"],
+              as: "ping",
+            },
+          },
+          { impair: { link: "a-b", set: {} } },
+        ],
+      });
+      const l = r.links.find((x) => x.link === "a-b")!;
+      assert.ok(l.forwardLost > 0, JSON.stringify(l));
+      // The impairment is off at the end, yet its decisions were taken: the replay compares them.
+      assert.equal(l.impaired, true);
+      assert.equal(l.changedLive, true);
+    } finally {
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
