@@ -12,10 +12,13 @@ import { controlJson, execCancellable, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import {
-  formatPingall,
   PAIR_INTERRUPTED,
   type PairResult,
+  PINGALL_HEAD,
   pingallReport,
+  PingallRows,
+  pingallTail,
+  pingallWorstSeconds,
   type PingPair,
   pingPairs,
   runPingall,
@@ -33,6 +36,35 @@ const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
 
 /** Source VMs pinging at once. */
 const MAX_SOURCES = 8;
+
+/** A run that may take longer than this, seconds, says so (on stderr) before it starts. */
+const SAY_WORST_ABOVE_S = 10;
+
+/**
+ * The line `vlab pingall` prints on stderr before a long run: how many pairs, how many sources at
+ * once, and the longest it can take (every ping unanswered), with how to shorten it; null for a run
+ * of at most {@linkcode SAY_WORST_ABOVE_S} seconds.
+ *
+ * @example
+ * ```ts ignore
+ * pingallDurationLine(pairs, { count: 3, timeout: 1 });
+ * // "vlab: 4032 pairs, 8 VMs pinging at once: up to 12 min if no reply comes; `-c 1` shortens it"
+ * ```
+ */
+export function pingallDurationLine(
+  pairs: readonly PingPair[],
+  options: { count: number; timeout: number },
+): string | null {
+  const worst = pingallWorstSeconds(pairs, { ...options, maxSources: MAX_SOURCES });
+  if (worst <= SAY_WORST_ABOVE_S) return null;
+  const sources = new Set(pairs.map((p) => p.from)).size;
+  const at = Math.min(MAX_SOURCES, sources);
+  const took = worst < 120 ? `${Math.ceil(worst)} s` : `${Math.ceil(worst / 60)} min`;
+  // Not a shorter -W: a first ping waits for ARP too, and a busy lab answers in more than 0.2 s.
+  const shorter = options.count > 1 ? "; `-c 1` shortens it" : "";
+  return `vlab: ${countOf(pairs.length, "pair")}, ${countOf(at, "VM")} pinging at once: ` +
+    `up to ${took} if no reply comes${shorter}`;
+}
 
 /**
  * The `vlab pingall` command.
@@ -67,6 +99,20 @@ export function pingallCommand(): Command {
       const force = new AbortController();
       const off = onInterrupt(() => abort.signal.aborted ? force.abort() : abort.abort());
       const ended = { labStopped: false };
+      const said = pingallDurationLine(pairs, { count, timeout });
+      if (said !== null) console.error(said);
+      // The text report is printed as it is measured: the head now, each VM's row once it is
+      // final (a lab of 64 VMs has 4032 pairs: minutes), the summary at the end.
+      const vmNames = status.vms.map((v) => v.name);
+      let printing = Promise.resolve();
+      const print = (line: string) => {
+        printing = printing.then(() => out(line + "\n"));
+      };
+      let rows: PingallRows | null = null;
+      if (!opts.json) {
+        print(PINGALL_HEAD);
+        rows = new PingallRows(vmNames, print, new Set(pairs.map((p) => p.from)));
+      }
       let results: PairResult[];
       try {
         results = await runPingall(
@@ -79,13 +125,18 @@ export function pingallCommand(): Command {
               force: force.signal,
               ended,
             }),
-          { maxSources: MAX_SOURCES, signal: abort.signal },
+          {
+            maxSources: MAX_SOURCES,
+            signal: abort.signal,
+            onSourceDone: (from, sofar) => rows?.done(from, sofar),
+          },
         );
       } finally {
         off();
+        await printing;
       }
-      const report = pingallReport(status.vms.map((v) => v.name), results);
-      await out(opts.json ? JSON.stringify(report, null, 2) + "\n" : formatPingall(report) + "\n");
+      const report = pingallReport(vmNames, results);
+      await out(opts.json ? JSON.stringify(report, null, 2) + "\n" : pingallTail(report) + "\n");
       // The lab stopped meanwhile: what was measured is printed, and the matrix is not done.
       if (ended.labStopped) {
         throw new VlabError("no-lab", `Lab "${record.name}" stopped while pingall ran`, {

@@ -118,7 +118,15 @@ export function pingPairs(status: Pick<LabStatus, "vms">): PingPair[] {
 export async function runPingall(
   pairs: PingPair[],
   ping: (pair: PingPair) => Promise<PairResult>,
-  options: { maxSources: number; signal?: AbortSignal },
+  options: {
+    maxSources: number;
+    signal?: AbortSignal;
+    /**
+     * Called once a source VM's pairs all have results (its row of the matrix is final), with
+     * the results so far (in the order of `pairs`; a pair not yet pinged is a hole).
+     */
+    onSourceDone?: (from: string, results: readonly PairResult[]) => void;
+  },
 ): Promise<PairResult[]> {
   const bySource = new Map<string, number[]>();
   pairs.forEach((p, i) => {
@@ -137,6 +145,7 @@ export async function runPingall(
           ? { ...pairs[i], transmitted: 0, received: 0, error: PAIR_INTERRUPTED }
           : await ping(pairs[i]);
       }
+      options.onSourceDone?.(pairs[queue[0]].from, results);
     }
   };
   const lanes = Math.max(1, Math.min(options.maxSources, queues.length));
@@ -188,28 +197,37 @@ export function pairMeasured(r: PairResult): boolean {
   return r.error !== PAIR_INTERRUPTED && !(r.cut === true && r.received === 0);
 }
 
+/** The first line of the report, printed before any pair is pinged (mininet's). */
+export const PINGALL_HEAD = "*** Ping: testing ping reachability";
+
 /**
- * The report as mininet prints it: one line per VM with each VM it pinged (`X` for no reply),
- * the summary line, then one line per failed pair saying why.
+ * One VM's row of the matrix: each VM it pinged (`X` for no reply, `?` for not measured).
+ * `results` may hold other VMs' pairs too; only `vm`'s are read.
  *
  * @example
  * ```ts
- * import { formatPingall, pingallReport } from "./pingall.ts";
- * formatPingall(pingallReport(["a", "b"], [
- *   { from: "a", to: "b", dst: "10.0.0.2", transmitted: 3, received: 3, error: null },
- *   { from: "b", to: "a", dst: "10.0.0.1", transmitted: 3, received: 3, error: null },
- * ])).split("\n")[1]; // "a -> b"
+ * import { pingallRow } from "./pingall.ts";
+ * pingallRow("a", [{ from: "a", to: "b", dst: "10.0.0.2", transmitted: 1, received: 0, error: null }]);
+ * // "a -> X"
  * ```
  */
-export function formatPingall(report: PingallReport): string {
-  const lines = ["*** Ping: testing ping reachability"];
-  for (const vm of report.vms) {
-    const mine = report.results.filter((r) => r.from === vm);
-    const cells = mine.map((r) => pairReached(r) ? r.to : !pairMeasured(r) ? "?" : "X");
-    lines.push(
-      `${vm} -> ${mine.length === 0 ? "(shares no subnet with another VM)" : cells.join(" ")}`,
-    );
-  }
+export function pingallRow(vm: string, results: readonly PairResult[]): string {
+  const mine = results.filter((r) => r.from === vm);
+  const cells = mine.map((r) => pairReached(r) ? r.to : !pairMeasured(r) ? "?" : "X");
+  return `${vm} -> ${mine.length === 0 ? "(shares no subnet with another VM)" : cells.join(" ")}`;
+}
+
+/**
+ * The lines after the matrix: the summary, then one line per failed (or cut) pair saying why.
+ *
+ * @example
+ * ```ts
+ * import { pingallReport, pingallTail } from "./pingall.ts";
+ * pingallTail(pingallReport(["a"], [])); // "*** Results: 0% dropped (0/0 received)"
+ * ```
+ */
+export function pingallTail(report: PingallReport): string {
+  const lines: string[] = [];
   const measured = report.pairs - report.interrupted;
   lines.push(
     `*** Results: ${report.droppedPct}% dropped (${report.reached}/${measured} received)${
@@ -231,4 +249,110 @@ export function formatPingall(report: PingallReport): string {
     lines.push(`*** ${r.from} -> ${r.to} (${r.dst}): ${why}`);
   }
   return lines.join("\n");
+}
+
+/**
+ * The report as mininet prints it: one line per VM with each VM it pinged (`X` for no reply),
+ * the summary line, then one line per failed pair saying why. `vlab pingall` prints the same
+ * text piece by piece ({@linkcode PINGALL_HEAD}, {@linkcode pingallRow} as each VM's row is
+ * final, {@linkcode pingallTail}).
+ *
+ * @example
+ * ```ts
+ * import { formatPingall, pingallReport } from "./pingall.ts";
+ * formatPingall(pingallReport(["a", "b"], [
+ *   { from: "a", to: "b", dst: "10.0.0.2", transmitted: 3, received: 3, error: null },
+ *   { from: "b", to: "a", dst: "10.0.0.1", transmitted: 3, received: 3, error: null },
+ * ])).split("\n")[1]; // "a -> b"
+ * ```
+ */
+export function formatPingall(report: PingallReport): string {
+  return [
+    PINGALL_HEAD,
+    ...report.vms.map((vm) => pingallRow(vm, report.results)),
+    pingallTail(report),
+  ].join("\n");
+}
+
+/**
+ * Prints the rows of the matrix in lab order as they become final: a VM's row once its pairs
+ * are all pinged and every row above it is printed. Rows of VMs with no pair are final at once.
+ *
+ * @example
+ * ```ts
+ * import { PingallRows } from "./pingall.ts";
+ * const lines: string[] = [];
+ * const rows = new PingallRows(["a", "b"], (line) => lines.push(line));
+ * rows.done("b", []); // nothing yet: a's row comes first
+ * ```
+ */
+export class PingallRows {
+  #vms: readonly string[];
+  #write: (line: string) => void;
+  #done = new Set<string>();
+  #next = 0;
+
+  /**
+   * @param vms the VMs in lab order (the rows)
+   * @param write called with each row, in order
+   * @param sources the VMs that have pairs; the others' rows are final at once
+   */
+  constructor(
+    vms: readonly string[],
+    write: (line: string) => void,
+    sources: ReadonlySet<string> = new Set(vms),
+  ) {
+    this.#vms = vms;
+    this.#write = write;
+    for (const vm of vms) if (!sources.has(vm)) this.#done.add(vm);
+    this.#flush([]);
+  }
+
+  /** Marks `vm`'s pairs as done (`results` holds at least them) and prints what became final. */
+  done(vm: string, results: readonly PairResult[]): void {
+    this.#done.add(vm);
+    this.#flush(results);
+  }
+
+  /** Rows printed so far. */
+  get printed(): number {
+    return this.#next;
+  }
+
+  #flush(results: readonly PairResult[]): void {
+    while (this.#next < this.#vms.length && this.#done.has(this.#vms[this.#next])) {
+      const vm = this.#vms[this.#next++];
+      this.#write(pingallRow(vm, results));
+    }
+  }
+}
+
+/** Seconds between the pings of one pair (`ping -i`). */
+export const PING_INTERVAL_S = 0.2;
+
+/**
+ * The longest a run can take when no ping gets a reply: each pair waits `count - 1` intervals
+ * then `timeout` seconds, a source pings its pairs one after another, and at most `maxSources`
+ * sources ping at once (each free lane takes the next source, as {@linkcode runPingall} does).
+ *
+ * @example
+ * ```ts
+ * import { pingallWorstSeconds } from "./pingall.ts";
+ * const pairs = [{ from: "a", to: "b", dst: "10.0.0.2" }, { from: "b", to: "a", dst: "10.0.0.1" }];
+ * pingallWorstSeconds(pairs, { count: 3, timeout: 1, maxSources: 1 }); // 2.8
+ * ```
+ */
+export function pingallWorstSeconds(
+  pairs: readonly PingPair[],
+  options: { count: number; timeout: number; maxSources: number },
+): number {
+  const perPair = (options.count - 1) * PING_INTERVAL_S + options.timeout;
+  const bySource = new Map<string, number>();
+  for (const p of pairs) bySource.set(p.from, (bySource.get(p.from) ?? 0) + 1);
+  const lanes = new Array(Math.max(1, options.maxSources)).fill(0);
+  for (const n of bySource.values()) {
+    const i = lanes.indexOf(Math.min(...lanes));
+    lanes[i] += n * perPair;
+  }
+  return Math.round(Math.max(...lanes) * 10) / 10;
 }
