@@ -48,6 +48,7 @@
 import type { EventLog } from "./events.ts";
 import type { LabPlan } from "./plan.ts";
 import { epochWord } from "./wire/control.ts";
+import { restartSeed } from "./host/impair.ts";
 import { DOORBELL_STRIDE, DoorbellWord, readDoorbellWord, ringDoorbell } from "./wire/doorbell.ts";
 import type { FromWorker, ToWorker, VmStart } from "./wire/messages.ts";
 import type { Impairment } from "./wire/specs.ts";
@@ -306,8 +307,13 @@ export class DeviceSupervisor {
     Atomics.store(bells, v.deviceThread * DOORBELL_STRIDE + DoorbellWord.STATE, 0);
     const spawnedAt = wallMs();
     // The start message as it would be built now: the impairments in force, not the topology's
-    // (a live `vlab link set` must outlive a restart, as netem's qdisc outlives a vhost thread).
-    const rings = start.rings.map((r) => ({ ...r, impair: this.#lab.ringImpairment(r.index) }));
+    // (a live `vlab link set` must outlive a restart, as netem's qdisc outlives a vhost thread),
+    // and a random stream of the successor's own, not the first worker's started over.
+    const rings = start.rings.map((r) => ({
+      ...r,
+      impair: this.#lab.ringImpairment(r.index),
+      seed: restartSeed(r.seed, epoch),
+    }));
     const spawned = this.#lab.spawn(vm, { ...start, rings, epoch, restore: true });
     // Terminated after the successor is on its way: it is fenced, and terminating takes time.
     if (old && (!this.keepReplaced || cause === "exit")) old.terminate();
@@ -384,7 +390,11 @@ export class DeviceSupervisor {
       Atomics.store(bells, v.deviceThread * DOORBELL_STRIDE + DoorbellWord.STATE, 0);
       await between();
       if (this.#lab.stopped()) return;
-      const rings = start.rings.map((r) => ({ ...r, impair: this.#lab.ringImpairment(r.index) }));
+      const rings = start.rings.map((r) => ({
+        ...r,
+        impair: this.#lab.ringImpairment(r.index),
+        seed: restartSeed(r.seed, epoch),
+      }));
       await this.#lab.spawn(vm, { ...start, rings, epoch, restore: false, reboot: true });
       if (this.#lab.stopped()) return;
       this.#watchdog?.watch(v.deviceThread);

@@ -19,7 +19,8 @@
  *    the frame is due when the link would have finished serialising it.
  *
  * `setImpairment` changes the knobs of a running stage (netem's `change`): frames already held
- * keep their due times; the counters and the random state carry on.
+ * keep their due times; the counters and the random state carry on. A worker restarted after a
+ * crash makes a new stage with a stream of its own (`restartSeed`).
  *
  * Frames are copied into a pool of `limit` preallocated buffers; no byte buffer is allocated per
  * frame once every pool buffer has grown to the link's largest frame. Runs on the producer's
@@ -28,7 +29,7 @@
  * @module
  */
 
-import type { Prng } from "../../devices/base/prng.ts";
+import { Prng } from "../../devices/base/prng.ts";
 import { Correlated, jitterFactor, MarkovLoss } from "./impair_models.ts";
 import type { Impairment } from "../wire/specs.ts";
 import { bytesAtPhase } from "../../devices/memory/allocator.ts";
@@ -129,6 +130,25 @@ export function checkImpairment(imp: Impairment): void {
       }
     }
   }
+}
+
+/**
+ * The seed of a link direction's stage in the worker that produces into it, given the ring's seed
+ * (derived from the lab's seed and the direction) and the producing device worker's epoch (0 for
+ * the first worker, then one more per restart after a crash or a VM reboot). The first worker uses
+ * the ring's seed as is; a successor cannot continue its predecessor's stream (that state died
+ * with it), and starting it over would take the lab's first decisions again after every restart,
+ * so it forks a stream of its own: still a function of the seed and the restart count only.
+ *
+ * @example
+ * ```ts
+ * import { restartSeed } from "./impair.ts";
+ * restartSeed(42, 0); // 42
+ * restartSeed(42, 1) !== 42; // true: the first successor's own stream
+ * ```
+ */
+export function restartSeed(ringSeed: number, epoch: number): number {
+  return epoch === 0 ? ringSeed : Prng.fromSeed(ringSeed).fork(`restart ${epoch}`).nextU32();
 }
 
 const INITIAL_BUFFER_BYTES = 1536;

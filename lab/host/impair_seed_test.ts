@@ -1,0 +1,69 @@
+// The impairment stage's random stream across a backend restart: the stage dies with its worker,
+// and its successor must not start the link's stream over (that would take the very decisions of
+// the lab's first frames again, restart after restart), yet must stay a function of the seed.
+import assert from "node:assert/strict";
+import { startLab } from "../api.ts";
+import { LAB_TEST } from "../testing.ts";
+import { Prng } from "../../devices/base/prng.ts";
+import { restartSeed } from "./impair.ts";
+
+Deno.test("restartSeed: the first worker keeps the ring's seed; each restart gets its own", () => {
+  const seed = Prng.fromSeed(7).fork("link a-b forward").nextU32();
+  assert.equal(restartSeed(seed, 0), seed);
+  const seeds = [0, 1, 2, 3].map((e) => restartSeed(seed, e));
+  assert.equal(new Set(seeds).size, 4);
+  // A function of the seed and the restart count only.
+  assert.equal(restartSeed(seed, 2), restartSeed(seed, 2));
+  for (const s of seeds) assert.ok(Number.isInteger(s) && s >= 0 && s <= 0xffff_ffff, `${s}`);
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test({
+  name: "after a backend restart a lossy link does not lose the same frames over again",
+  ...LAB_TEST,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "vlab-impair-seed-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", dir);
+    const lab = await startLab({
+      name: "impair-restart-seed",
+      seed: 7,
+      vms: {
+        a: { nics: { eth0: { ip: "10.8.2.1/24" } } },
+        b: { nics: { eth0: { ip: "10.8.2.2/24" } } },
+      },
+      links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+    }, { stopOnSignals: false });
+    try {
+      const ping = async () => {
+        const r = await lab.vm("a").exec([
+          "ping",
+          "10.8.2.2",
+          "-c",
+          "40",
+          "-i",
+          "0.002",
+          "-W",
+          "0.2",
+        ]);
+        return (r.replies as { seq: number }[]).map((x) => x.seq).join(",");
+      };
+      await ping(); // ARP resolved: from here on the stage sees echo requests only
+      lab.setImpairment("a-b", { loss: "50%" }, { direction: "forward" });
+      const first = await ping();
+      const crash = await lab.lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
+      assert.ok(crash.ok, JSON.stringify(crash));
+      for (let i = 0; i < 100 && lab.vm("a").state() !== "running"; i++) await sleep(20);
+      await sleep(200);
+      const second = await ping();
+      // Before, the successor's stage started the stream over: the same 40 frames, the same fates.
+      assert.notEqual(second, first, `the same replies after the restart: ${first}`);
+    } finally {
+      await lab.stop();
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
