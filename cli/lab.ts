@@ -107,11 +107,15 @@ function upCommand() {
       // whoever starts it hears of them (`--quiet` is the detached child: its parent said them).
       if (!opts.quiet) await printWarnings(file, topology);
       if (opts.dryRun) {
-        const fit = machine === null ? "" : memoryFit(plan.sharedBytes, machine).line + "\n";
+        const fit = machine === null
+          ? ""
+          : memoryFit(plan.sharedBytes, machine, plan.threads.length).line + "\n";
         await out(formatPlan(plan) + "\n" + fit);
         return;
       }
-      const tooBig = machine === null ? null : memoryFitError(plan.name, plan.sharedBytes, machine);
+      const tooBig = machine === null
+        ? null
+        : memoryFitError(plan.name, plan.sharedBytes, machine, plan.threads.length);
       if (tooBig !== null) throw tooBig;
       if (opts.detach) return await upDetached(file, plan.name);
       // Listen before the lab exists: a signal during start stops it as soon as it is up.

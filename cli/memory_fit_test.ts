@@ -1,7 +1,7 @@
 /** The dry-run's memory line: the plan's shared memory against the machine's, in units that read. */
 
 import assert from "node:assert/strict";
-import { memoryFit } from "./memory_fit.ts";
+import { memoryFit, memoryFitError } from "./memory_fit.ts";
 
 const MACHINE = { total: 24 * 2 ** 30, available: 23 * 2 ** 30 };
 
@@ -13,4 +13,32 @@ Deno.test("a small plan's shared memory is given in MiB, a large one in GiB", ()
   assert.match(memoryFit(1.5 * 2 ** 30, MACHINE).line, /^1\.5 GiB of shared memory planned/);
   assert.match(memoryFit(100, MACHINE).line, /^1 MiB of shared memory planned/);
   assert.equal(memoryFit(30 * 2 ** 30, MACHINE).verdict, "too-big");
+});
+
+Deno.test("a plan's workers count: 700 VMs that fit by shared memory alone do not fit with theirs", () => {
+  // 700 VMs of 16 MiB with a link each (two rings of 512 × 9216 B): 17.1 GiB shared, under the
+  // 23 GiB available; 1401 workers of 8 MiB each add 10.9 GiB: 28 GiB, over the 24 GiB of the machine.
+  const shared = 700 * 16 * 2 ** 20 + 1400 * 512 * 9216;
+  assert.equal(memoryFit(shared, MACHINE).verdict, "fits");
+  const fit = memoryFit(shared, MACHINE, 1401);
+  assert.equal(fit.verdict, "too-big");
+  assert.equal(
+    fit.line,
+    "28 GiB (17 GiB of shared memory, 11 GiB for 1401 workers) planned; this machine has 24 GiB " +
+      "(23 GiB available): the plan does not fit, `vlab up` refuses it (not-enough-memory)",
+  );
+  const refused = memoryFitError("big", shared, MACHINE, 1401);
+  assert.equal(refused?.code, "not-enough-memory");
+  assert.equal(
+    refused?.message,
+    "Cannot start lab big: it plans 28 GiB (17 GiB of shared memory, 11 GiB for 1401 workers) " +
+      "and this machine has 24 GiB",
+  );
+  assert.equal(memoryFitError("small", 2 ** 30, MACHINE, 129), null);
+});
+
+Deno.test("a plan that only workers push over the memory available is tight, not refused", () => {
+  const fit = memoryFit(20 * 2 ** 30, MACHINE, 400);
+  assert.equal(fit.verdict, "tight");
+  assert.match(fit.line, /^23 GiB \(20 GiB of shared memory, 3\.1 GiB for 400 workers\) planned/);
 });

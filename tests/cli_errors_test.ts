@@ -538,14 +538,14 @@ Deno.test("a plan larger than the machine's memory is refused before anything st
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(
       dry.stdout,
-      /^\d+ GiB of shared memory planned; this machine has [\d.]+ GiB \([\d.]+ GiB available\): warning: the plan does not fit$/m,
+      /^\d+ GiB \(2000 GiB of shared memory, 16 GiB for 2000 workers\) planned; this machine has [\d.]+ GiB \([\d.]+ GiB available\): the plan does not fit, `vlab up` refuses it \(not-enough-memory\)$/m,
     );
     const up = await vlabWith(env, "up", file, "-d");
     assert.equal(up.code, 1);
     const { message, hint } = errorLines(up);
     assert.match(
       message,
-      /^Cannot start lab huge: it plans 2000 GiB of shared memory and this machine has/,
+      /^Cannot start lab huge: it plans 2016 GiB \(2000 GiB of shared memory, 16 GiB for 2000 workers\) and this machine has/,
     );
     assert.match(hint, /--dry-run/);
     let entries: string[] = [];
