@@ -7,7 +7,9 @@
  * drains the frames that are due into the ring, and sleeps no longer than `nextDueUs()`.
  *
  * Decisions per offered frame, in netem's order (each draws from the link's seeded `Prng` only
- * when its knob is non-zero, so the same seed and offer times give the same output):
+ * when its knob is non-zero, and every draw is taken before the `limit` check, so the same seed
+ * and offer times give the same output, and a frame the limit drops, which is timing, does not
+ * shift the decisions of the frames after it):
  * 1. duplicate and loss: as netem, `count = 1 + duplicate - loss`; 0 drops the frame; 2 queues a
  *    second copy that goes through steps 1–4 again with duplication off.
  * 2. corrupt: flip one random bit at a random offset of the queued copy.
@@ -350,6 +352,23 @@ export class ImpairStage {
     if (loss) this.counters.lost++;
     const count = 1 + (dup ? 1 : 0) - (loss ? 1 : 0);
     if (count === 0) return;
+    // Every random value this copy needs is drawn before the limit check, in netem's order: a
+    // queue-limit drop is timing (how fast the ring drained), and skipping its draws would shift
+    // the stream, and so the fate of every frame after it, by when the drop happened.
+    const corrupt = frame.length > 0 &&
+      this.#corruptCorr.chance(prng, imp.corruptPct, imp.corruptCorrPct);
+    const flipAt = corrupt ? prng.below(frame.length) : 0;
+    const flipBit = corrupt ? prng.below(8) : 0;
+    const delaying = imp.delayUs > 0 || imp.jitterUs > 0;
+    // netem: frames inside the gap are delayed and counted; the gap-th one may jump ahead.
+    const reorder = delaying && imp.reorderPct > 0 &&
+      this.#reorderCounter >= imp.reorderGap - 1 &&
+      this.#reorderCorr.chance(prng, imp.reorderPct, imp.reorderCorrPct);
+    const jitter = !reorder && imp.jitterUs > 0
+      ? jitterFactor(imp.distribution, this.#delayCorr.next(prng, imp.delayCorrPct)) * imp.jitterUs
+      : 0;
+    // The gap counts a frame the limit dropped too, so that it does not depend on timing either.
+    this.#reorderCounter = reorder ? 0 : this.#reorderCounter + 1;
     if (this.held >= imp.limit) {
       this.counters.droppedLimit++;
     } else {
@@ -366,31 +385,21 @@ export class ImpairStage {
       buf.set(frame);
       this.#lens[idx] = frame.length;
       this.#metas[idx] = meta;
-      if (frame.length > 0 && this.#corruptCorr.chance(prng, imp.corruptPct, imp.corruptCorrPct)) {
+      if (corrupt) {
         // As netem: a checksum still to compute is computed first, so the flip is detectable.
         if (meta !== 0 && this.#settle) {
           this.#metas[idx] = this.#settle(buf.subarray(0, frame.length), meta);
         }
-        buf[prng.below(frame.length)] ^= 1 << prng.below(8);
+        buf[flipAt] ^= 1 << flipBit;
         this.counters.corrupted++;
       }
-      const delaying = imp.delayUs > 0 || imp.jitterUs > 0;
-      // netem: frames inside the gap are delayed and counted; the gap-th one may jump ahead.
-      const reorder = delaying && imp.reorderPct > 0 &&
-        this.#reorderCounter >= imp.reorderGap - 1 &&
-        this.#reorderCorr.chance(prng, imp.reorderPct, imp.reorderCorrPct);
       if (reorder) {
         this.counters.reordered++;
-        this.#reorderCounter = 0;
         this.#due[idx] = nowUs;
         this.#immediate.push(idx);
       } else {
-        this.#reorderCounter++;
         let due = nowUs + imp.delayUs;
-        if (imp.jitterUs > 0) {
-          const u = this.#delayCorr.next(prng, imp.delayCorrPct);
-          due = Math.max(nowUs, due + jitterFactor(imp.distribution, u) * imp.jitterUs);
-        }
+        if (imp.jitterUs > 0) due = Math.max(nowUs, due + jitter);
         due = Math.max(due, this.#lastDue);
         if (imp.rateBps > 0) {
           due += (Math.max(0, frame.length + imp.overheadBytes) * 8 * 1e6) / imp.rateBps;

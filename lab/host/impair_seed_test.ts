@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { startLab } from "../api.ts";
 import { LAB_TEST } from "../testing.ts";
 import { Prng } from "../../devices/base/prng.ts";
-import { restartSeed } from "./impair.ts";
+import { ImpairStage, NO_IMPAIRMENT, restartSeed } from "./impair.ts";
 
 Deno.test("restartSeed: the first worker keeps the ring's seed; each restart gets its own", () => {
   const seed = Prng.fromSeed(7).fork("link a-b forward").nextU32();
@@ -15,6 +15,40 @@ Deno.test("restartSeed: the first worker keeps the ring's seed; each restart get
   // A function of the seed and the restart count only.
   assert.equal(restartSeed(seed, 2), restartSeed(seed, 2));
   for (const s of seeds) assert.ok(Number.isInteger(s) && s >= 0 && s <= 0xffff_ffff, `${s}`);
+});
+
+Deno.test("a frame the limit drops (timing) does not shift the fates of the frames after it", () => {
+  // Two runs of one stage, the same seed and the same frames; in `slow` the ring drains late,
+  // so the limit drops frame 1. Every frame after it must meet the same fate in both.
+  const imp = {
+    ...NO_IMPAIRMENT,
+    delayUs: 100,
+    jitterUs: 50,
+    lossPct: 20,
+    corruptPct: 40,
+    reorderPct: 30,
+    reorderGap: 2,
+    limit: 1,
+  };
+  const go = (drainBetween: boolean) => {
+    const s = new ImpairStage(imp, Prng.fromSeed(99).fork("link a-b forward"));
+    const out = new Map<number, string>();
+    const take = (t: number) =>
+      s.drain(t, (f) => out.set(f[0], `${Array.from(f).join(".")}@${t}`).size > 0);
+    s.offer(new Uint8Array(32).fill(0), 0);
+    if (drainBetween) take(1000);
+    s.offer(new Uint8Array(32).fill(1), 0); // held or dropped by the limit: timing
+    take(1000);
+    for (let i = 2; i < 80; i++) {
+      s.offer(new Uint8Array(32).fill(i), i * 1000);
+      take(i * 1000 + 500);
+    }
+    return { out, s };
+  };
+  const fast = go(true), slow = go(false);
+  assert.equal(slow.s.counters.droppedLimit, 1);
+  for (let i = 2; i < 80; i++) assert.equal(slow.out.get(i), fast.out.get(i), `frame ${i}`);
+  assert.equal(slow.s.counters.lost, fast.s.counters.lost);
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
