@@ -159,11 +159,7 @@ export async function launchLab(
     lab = await Lab.start(plan, { events, stateDir: paths.dir });
   } catch (e) {
     hold.release();
-    throw new LabError(
-      "lab-failed",
-      `Cannot start lab "${plan.name}": ${e instanceof Error ? e.message : String(e)}`,
-      `Run again with VLAB_DEBUG=1 for details; the event log is ${eventsPath}`,
-    );
+    throw startFailed(plan, e, eventsPath);
   }
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => resolveStopped = r);
@@ -211,4 +207,33 @@ export async function launchLab(
     );
   }
   return { lab, socket: paths.socket, events: eventsPath, stop, stopped };
+}
+
+/**
+ * The error of a lab whose workers could not all start. When the system refused a thread
+ * (`EAGAIN`: a limit on processes or threads, such as `ulimit -u` or a cgroup's `pids.max`, reached
+ * by a large lab) the hint says how many threads the lab needs and which limits to raise; otherwise
+ * it points to the event log.
+ *
+ * @example
+ * ```ts ignore
+ * startFailed(plan, new Error("Resource temporarily unavailable (os error 11)"), "/tmp/x.jsonl").hint;
+ * // "The system refused a thread: the lab needs one per worker, 129; …"
+ * ```
+ */
+export function startFailed(
+  plan: Pick<LabPlan, "name" | "threads">,
+  e: unknown,
+  eventsPath: string,
+): LabError {
+  const message = e instanceof Error ? e.message : String(e);
+  const threads = /\(os error 11\)|Resource temporarily unavailable|EAGAIN/.test(message);
+  return new LabError(
+    "lab-failed",
+    `Cannot start lab "${plan.name}": ${message}`,
+    threads
+      ? `The system refused a thread: the lab needs one per worker, ${plan.threads.length}; ` +
+        "raise the limit on threads (`ulimit -u`, the cgroup's pids.max) or use fewer VMs"
+      : `Run again with VLAB_DEBUG=1 for details; the event log is ${eventsPath}`,
+  );
 }
