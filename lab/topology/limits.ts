@@ -7,6 +7,7 @@
  */
 
 import type { Problem } from "./issues.ts";
+import { quote } from "./quote.ts";
 
 /**
  * Largest topology file or text, bytes (1 MiB): the largest lab allowed takes about half of it,
@@ -71,8 +72,15 @@ export function checkCounts(raw: unknown): Problem[] {
         ? size((vm as Record<string, unknown>).nics)
         : 0;
       if (nics > TOPOLOGY_LIMITS.nicsPerVm) {
+        // Splitting the lab does not help a VM with too many NICs: a switch does.
         problems.push({
-          ...tooMany(["vms", name, "nics"], "NICs per VM", TOPOLOGY_LIMITS.nicsPerVm, nics),
+          code: "too-many",
+          path: ["vms", name, "nics"],
+          message: `VM ${
+            quote(name)
+          } has ${nics} NICs, more than the ${TOPOLOGY_LIMITS.nicsPerVm} a VM holds`,
+          hint: "link one NIC to a switch and the switch to the peers: " +
+            "one NIC on a switch reaches every VM on it",
           atKey: true,
         });
       }
