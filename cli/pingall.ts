@@ -12,6 +12,7 @@ import { controlJson, execCancellable, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import {
+  NO_PAIRS,
   PAIR_INTERRUPTED,
   type PairResult,
   PINGALL_HEAD,
@@ -111,7 +112,8 @@ export function pingallCommand(): Command {
       let rows: PingallRows | null = null;
       if (!opts.json) {
         print(PINGALL_HEAD);
-        rows = new PingallRows(vmNames, print, new Set(pairs.map((p) => p.from)));
+        if (pairs.length === 0) print(NO_PAIRS);
+        else rows = new PingallRows(vmNames, print, new Set(pairs.map((p) => p.from)));
       }
       let results: PairResult[];
       try {

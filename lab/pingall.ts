@@ -269,10 +269,16 @@ export function pingallTail(report: PingallReport): string {
 export function formatPingall(report: PingallReport): string {
   return [
     PINGALL_HEAD,
-    ...report.vms.map((vm) => pingallRow(vm, report.results)),
+    ...(report.pairs === 0 ? [NO_PAIRS] : report.vms.map((vm) => pingallRow(vm, report.results))),
     pingallTail(report),
   ].join("\n");
 }
+
+/**
+ * The matrix of a lab where no two VMs share a subnet (vsock only, L2 only): one line, not a row
+ * per VM saying the same.
+ */
+export const NO_PAIRS = "*** No two VMs share a subnet: nothing to ping";
 
 /**
  * Prints the rows of the matrix in lab order as they become final: a VM's row once its pairs

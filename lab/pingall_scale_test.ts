@@ -92,3 +92,17 @@ Deno.test("a long pingall says how many pairs and how long, a short one says not
   );
   assert.equal(pingallDurationLine(pingPairs(star(4)), { count: 3, timeout: 1 }), null);
 });
+
+Deno.test("a lab of 64 VMs with no shared subnet prints one line, not 64 rows saying so", () => {
+  const vms = Array.from({ length: 64 }, (_, i) => ({ name: `v${i}`, nics: [] }));
+  const pairs = pingPairs({ vms } as unknown as Parameters<typeof pingPairs>[0]);
+  assert.deepEqual(pairs, []);
+  assert.equal(
+    formatPingall(pingallReport(vms.map((v) => v.name), [])),
+    [
+      "*** Ping: testing ping reachability",
+      "*** No two VMs share a subnet: nothing to ping",
+      "*** Results: 0% dropped (0/0 received)",
+    ].join("\n"),
+  );
+});
