@@ -33,16 +33,27 @@ const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
 const errOut = (text: string) => writeAll(Deno.stderr, encoder.encode(text));
 
-function parseSeed(text: string | undefined): number | undefined {
+/**
+ * The value of a `--seed` option (`vlab drill run`, `vlab up`): undefined when not given, else a
+ * whole number 0..4294967295 written in decimal digits (as a topology's `seed`); anything else
+ * (negative, fractional, hexadecimal, beyond 2^32 - 1) is a `bad-option` error that starts with
+ * `Cannot ACTION:`.
+ *
+ * @example
+ * ```ts
+ * import { parseSeedOption } from "./drill.ts";
+ * parseSeedOption("4294967295", "start the lab"); // 4294967295
+ * parseSeedOption(undefined, "start the lab"); // undefined
+ * ```
+ */
+export function parseSeedOption(text: string | undefined, action: string): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n > 0xffff_ffff) {
     throw new VlabError(
       "bad-option",
-      `Cannot run the drill: --seed must be a u32, got ${quote(text)}`,
-      {
-        hint: "Give a seed such as --seed 42",
-      },
+      `Cannot ${action}: --seed must be a whole number from 0 to 4294967295, got ${quote(text)}`,
+      { hint: "Give a seed such as --seed 42" },
     );
   }
   return n;
@@ -407,7 +418,7 @@ export function drillCommand(): Command {
       .option("--junit <file>", "write a JUnit XML report (one testcase per assertion)")
       .addHelpText("after", "\nExample:\n  vlab drill run drills/link-flap.yaml --report out/\n")
       .action(async (file, opts) => {
-        const seed = parseSeed(opts.seed);
+        const seed = parseSeedOption(opts.seed, "run the drill");
         // Before the lab starts: a report path that cannot work would be found after the run.
         await checkReportPaths(opts, "run the drill");
         const { value: result, interrupted } = await interruptible((signal) =>

@@ -35,6 +35,7 @@ import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
 import { captureCommand } from "./capture.ts";
+import { parseSeedOption } from "./drill.ts";
 import { count } from "../devices/base/plural.ts";
 import { onInterrupt } from "./interrupt.ts";
 
@@ -97,8 +98,12 @@ function upCommand() {
     .option("--dry-run", "print the plan and exit without starting anything")
     .option("--quiet", "print nothing while running (used by --detach)")
     .option("--no-dashboard", "in a terminal, show the summary line instead of the dashboard")
+    .option("--seed <n>", "seed of every random decision (default: the topology's seed)")
     .action(async (file, opts) => {
-      const topology = await loadOrFail(file);
+      const seed = parseSeedOption(opts.seed, "start the lab");
+      const loaded = await loadOrFail(file);
+      // --seed replaces the topology's seed, as a drill's seed does.
+      const topology = seed === undefined ? loaded : { ...loaded, seed };
       const plan = planLab(topology);
       // Say so before anything starts when the plan cannot fit this machine.
       const machine = machineMemory();
@@ -117,7 +122,7 @@ function upCommand() {
         ? null
         : memoryFitError(plan.name, plan.sharedBytes, machine, plan.threads.length);
       if (tooBig !== null) throw tooBig;
-      if (opts.detach) return await upDetached(file, plan.name);
+      if (opts.detach) return await upDetached(file, plan.name, plan.seed);
       // Listen before the lab exists: a signal during start stops it as soon as it is up.
       let running: RegisteredLab | null = null;
       let signalled = false;
@@ -137,7 +142,7 @@ function upCommand() {
       const { lab } = running;
       if (!opts.quiet) {
         await out(
-          `lab ${plan.name} up in ${(lab.upMs / 1000).toFixed(2)} s: ${
+          `lab ${plan.name} up in ${(lab.upMs / 1000).toFixed(2)} s (seed ${plan.seed}): ${
             labSize({
               vms: plan.vms.length,
               switches: plan.switches.filter((sw) => sw.vsockCids === undefined).length,

@@ -26,10 +26,14 @@ const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
 const err = (text: string) => writeAll(Deno.stderr, encoder.encode(text));
 
 /**
- * `vlab up -d`: start `vlab up FILE --quiet` as a detached child and return once its lab is up
- * (its `lab.json` names the child's pid). Ctrl-C or SIGTERM meanwhile stops the child.
+ * `vlab up -d`: start `vlab up FILE --seed SEED --quiet` as a detached child and return once its
+ * lab is up (its `lab.json` names the child's pid). Ctrl-C or SIGTERM meanwhile stops the child.
  */
-export async function upDetached(file: string | undefined, name: string): Promise<void> {
+export async function upDetached(
+  file: string | undefined,
+  name: string,
+  seed: number,
+): Promise<void> {
   // The child writes its errors here (it has no terminal); removed once the lab is up. A fresh
   // file of its own: a file of the user's is never overwritten or removed.
   let logPath: string;
@@ -44,7 +48,13 @@ export async function upDetached(file: string | undefined, name: string): Promis
   const interrupted = new AbortController();
   const off = onInterrupt(() => interrupted.abort());
   const child = new Deno.Command(Deno.execPath(), {
-    args: vlabRunArgs(["up", ...(file ? [file] : []), "--quiet"]),
+    args: vlabRunArgs([
+      "up",
+      ...(file ? [file] : []),
+      "--seed",
+      `${seed}`,
+      "--quiet",
+    ]),
     stdin: "null",
     stdout: "null",
     stderr: "null",
@@ -75,7 +85,7 @@ export async function upDetached(file: string | undefined, name: string): Promis
       const record = readRecord(name);
       if (record && record.pid === child.pid) {
         await out(
-          `lab ${name} up in the background (pid ${child.pid}); stop it with \`vlab down ${name}\`\n`,
+          `lab ${name} up in the background (pid ${child.pid}, seed ${seed}); stop it with \`vlab down ${name}\`\n`,
         );
         return;
       }

@@ -295,7 +295,22 @@ export async function startLab(
     TypeError,
     `startLab: options.label must be a non-empty string, got ${typeName(label)}`,
   );
-  const topology = await loadTopologyAs(source, label);
+  const seed = opts.seed;
+  if (seed !== undefined) {
+    expect(
+      typeof seed === "number",
+      TypeError,
+      `startLab: options.seed must be a number, got ${typeName(seed)}`,
+    );
+    expect(
+      Number.isInteger(seed) && seed >= 0 && seed <= 0xffff_ffff,
+      RangeError,
+      `startLab: options.seed must be a whole number 0..4294967295, got ${seed}`,
+    );
+  }
+  const loaded = await loadTopologyAs(source, label);
+  // options.seed replaces the topology's, as `vlab up --seed` does.
+  const topology = seed === undefined ? loaded : { ...loaded, seed };
   const running: RegisteredLab = await launchLab(planLab(topology));
   if (signals) stopOnSignals(running);
   return handleOf(running);
@@ -316,6 +331,12 @@ export interface StartLabOptions {
    * `from` (default `<object>`). A drill names the drill file or the topology it ran.
    */
   label?: string;
+  /**
+   * The seed of every random decision of the lab (a whole number 0..4294967295), replacing the
+   * topology's `seed`, as `vlab up --seed N` does (default: the topology's). A seed of the wrong
+   * type is a `TypeError`, out of range or fractional a `RangeError`, before anything starts.
+   */
+  seed?: number;
 }
 
 /**

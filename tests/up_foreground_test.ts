@@ -70,7 +70,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
         // "up in" is printed after the signal handlers are installed: only then is a signal
         // a request to stop rather than the end of the process.
         await waitFor('"up in" on stdout', () => /up in/.test(stdout.text()) || exited);
-        assert.match(stdout.text(), /^lab pair up in \d+\.\d\d s: 2 VMs, 0 switches, 1 link$/m);
+        assert.match(
+          stdout.text(),
+          /^lab pair up in \d+\.\d\d s \(seed 1\): 2 VMs, 0 switches, 1 link$/m,
+        );
         assert.match(stdout.text(), new RegExp(`control socket ${stateDir}/pair/control\\.sock`));
 
         child.kill(signal);

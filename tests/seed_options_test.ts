@@ -1,0 +1,113 @@
+// One seed for everything: `vlab up --seed`, `vlab drill run --seed`, a topology's `seed:` and
+// `startLab(…, { seed })` take the same values (a whole number 0..4294967295) and refuse the same
+// others, and the seed in force is printed where a user reruns from.
+import assert from "node:assert/strict";
+import { LAB_TEST } from "../lab/testing.ts";
+import { startLab } from "../lab/api.ts";
+import { vlabIn } from "./run.ts";
+
+const BAD = ["-1", "4294967296", "9007199254740992", "1.5", "0x10", "1e3", "", "seven"];
+
+async function inStateDir<T>(body: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-seed-options-" });
+  try {
+    return await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+Deno.test("vlab up --seed takes 0 and 4294967295 and refuses the rest as drill run does", async () => {
+  await inStateDir(async (dir) => {
+    const vlab = vlabIn(dir);
+    for (const seed of ["0", "4294967295", "42"]) {
+      const r = await vlab("up", "pair", "--dry-run", "--seed", seed);
+      assert.equal(r.code, 0, r.stderr);
+      // The plan names the seed that replaced the topology's (pair's is 1).
+      assert.match(r.stdout, new RegExp(`^lab pair \\(seed ${seed}\\) from`, "m"));
+    }
+    for (const seed of BAD) {
+      const up = await vlab("up", "pair", "--dry-run", `--seed=${seed}`);
+      assert.equal(up.code, 2, `up --seed ${seed}: ${up.stderr}`);
+      assert.match(
+        up.stderr,
+        /^vlab: Cannot start the lab: --seed must be a whole number from 0 to 4294967295, got ".*"$/m,
+      );
+      assert.match(up.stderr, /^hint: Give a seed such as --seed 42$/m);
+      const drill = await vlab("drill", "run", "drills/link-flap.yaml", `--seed=${seed}`);
+      assert.equal(drill.code, 2, `drill run --seed ${seed}: ${drill.stderr}`);
+      assert.match(drill.stderr, /^vlab: Cannot run the drill: --seed must be a whole number/m);
+    }
+    assert.equal((await vlab("ls")).stdout, "no lab is running\n");
+  });
+});
+
+Deno.test({
+  name: "startLab refuses a seed that is no u32 before anything starts, as runDrill does",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir(async (dir) => {
+      const before = Deno.env.get("VLAB_STATE_DIR");
+      Deno.env.set("VLAB_STATE_DIR", dir);
+      // A lab that starts all the same (the seed ignored) is stopped, and the test fails.
+      const refused = async (seed: unknown, check: (e: Error) => boolean) => {
+        try {
+          const lab = await startLab("pair", { seed: seed as number, stopOnSignals: false });
+          await lab.stop();
+        } catch (e) {
+          assert.ok(check(e as Error), `${seed}: ${(e as Error).message}`);
+          return;
+        }
+        assert.fail(`startLab took the seed ${seed}`);
+      };
+      try {
+        for (const seed of [-1, 2 ** 32, 2 ** 53, 1.5, NaN, Infinity]) {
+          await refused(seed, (e) =>
+            e instanceof RangeError &&
+            e.message ===
+              `startLab: options.seed must be a whole number 0..4294967295, got ${seed}`);
+        }
+        await refused("7", (e) =>
+          e instanceof TypeError &&
+          e.message === "startLab: options.seed must be a number, got string");
+      } finally {
+        if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+        else Deno.env.set("VLAB_STATE_DIR", before);
+      }
+    }),
+});
+
+Deno.test({
+  name: "startLab(…, { seed }) and vlab up --seed replace the topology's seed; up prints it",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir(async (dir) => {
+      const before = Deno.env.get("VLAB_STATE_DIR");
+      Deno.env.set("VLAB_STATE_DIR", dir);
+      try {
+        const lab = await startLab({ name: "seed-opt", seed: 1, vms: {} }, {
+          seed: 4294967295,
+          stopOnSignals: false,
+        });
+        try {
+          // Before, the option was ignored without a word: the lab ran with the topology's 1.
+          assert.equal(lab.status().seed, 4294967295);
+        } finally {
+          await lab.stop();
+        }
+      } finally {
+        if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+        else Deno.env.set("VLAB_STATE_DIR", before);
+      }
+      const vlab = vlabIn(dir);
+      const up = await vlab("up", "pair", "-d", "--seed", "0");
+      try {
+        assert.equal(up.code, 0, up.stderr);
+        assert.match(up.stdout, /^lab pair up in the background \(pid \d+, seed 0\);/);
+        const status = await vlab("status", "pair");
+        assert.match(status.stdout, /^lab pair \(seed 0, pid \d+/);
+      } finally {
+        await vlab("down", "--all");
+      }
+    }),
+});
