@@ -49,6 +49,8 @@ function checkLinks(t: Topology, origins: Origins, problems: Problem[]): void {
   const ports = new Map<string, number>();
   const portsMax = new Map(t.switches.map((s) => [s.name, s.portsMax]));
   const switches = new Components();
+  // A full switch's problems, to say in each hint how many ports its links need in all.
+  const full = new Map<string, Problem[]>();
   for (const [i, link] of t.links.entries()) {
     const at = (j: number): PathSegment[] => ["links", origins.linkIndex[i], "endpoints", j];
     const [e0, e1] = link.endpoints;
@@ -78,14 +80,16 @@ function checkLinks(t: Topology, origins: Origins, problems: Problem[]): void {
         const max = portsMax.get(e.switch) ?? 0;
         // Every link beyond the last port is refused, each at its own endpoint.
         if (n > max) {
-          problems.push({
+          const problem: Problem = {
             code: "switch-full",
             path: at(j),
             message: `Switch ${quote(e.switch)} has no free port for link ${
               quote(link.name)
             } (ports_max ${max})`,
             hint: `raise ${pathToString(["switches", e.switch, "ports_max"])}`,
-          });
+          };
+          problems.push(problem);
+          full.set(e.switch, [...full.get(e.switch) ?? [], problem]);
         }
       }
     }
@@ -96,6 +100,14 @@ function checkLinks(t: Topology, origins: Origins, problems: Problem[]): void {
         message: `Link ${quote(link.name)} closes a loop among switches`,
         hint: "vlab switches have no STP, so a loop would flood frames forever; remove this link",
       });
+    }
+  }
+  // "raise ports_max" alone sent a user of a 128-VM star to raise it by one, 64 times over.
+  for (const [name, list] of full) {
+    const need = ports.get(name) ?? 0;
+    for (const p of list) {
+      p.hint = `raise ${pathToString(["switches", name, "ports_max"])} to ${need}, ` +
+        `the links on ${quote(name)}`;
     }
   }
 }
