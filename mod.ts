@@ -108,6 +108,7 @@ export {
   type AssertionVerdict,
   type BinaryOp,
   type CallArg,
+  compareRuns,
   type Decision,
   type Drill,
   type DrillAssertion,

@@ -81,7 +81,9 @@ export interface ReplayResult {
 
 /**
  * Run a drill again from its JSON report (the report embeds the drill with its topology and
- * the seed) and compare the decisions taken.
+ * the seed) and compare the decisions taken (`compareRuns`; what timing moved is in `notes`).
+ * It runs with the recorded seed: `options.seed` is refused with a `TypeError` (as
+ * `vlab drill replay --seed`); `runDrill(report.document, { seed })` runs it with another.
  *
  * @example
  * ```ts ignore
@@ -98,6 +100,15 @@ export async function replayDrill(
     throw new TypeError(`replayDrill: options must be an object, got ${typeName(options)}`);
   }
   const r = report as Partial<DrillResult> | null;
+  // As `vlab drill replay --seed`: refused with the reason, not ignored for the recorded seed.
+  if ((options as { seed?: unknown }).seed !== undefined) {
+    const recorded = r !== null && typeof r === "object" && typeof r.seed === "number"
+      ? ` (${r.seed})`
+      : "";
+    throw new TypeError(
+      `replayDrill: options.seed is not taken: a replay uses the seed its report recorded${recorded}; runDrill(report.document, { seed }) runs the drill with another`,
+    );
+  }
   if (
     r === null || typeof r !== "object" || typeof r.seed !== "number" ||
     typeof r.document !== "object" || r.document === null || !Array.isArray(r.steps) ||

@@ -129,3 +129,23 @@ Deno.test({
     }
   },
 });
+
+Deno.test("replayDrill refuses options.seed with the reason, as vlab drill replay --seed does", async () => {
+  const { replayDrill } = await import("./mod.ts");
+  // Refused before the report is even read, so no lab starts: before, the seed was ignored and
+  // the drill ran again with the recorded one.
+  await assert.rejects(
+    () => replayDrill({ seed: 3 }, { seed: 4 } as never),
+    (e: Error) =>
+      e instanceof TypeError &&
+      e.message ===
+        "replayDrill: options.seed is not taken: a replay uses the seed its report recorded (3); runDrill(report.document, { seed }) runs the drill with another",
+  );
+});
+
+Deno.test("a script compares two runs of its own with mod.ts's compareRuns", async () => {
+  const mod = await import("../../mod.ts");
+  assert.equal(mod.compareRuns, compareRuns);
+  const run = { seed: 3, steps: [step(0)], links: [link()] };
+  assert.deepEqual(mod.compareRuns(run, structuredClone(run)), []);
+});
