@@ -137,7 +137,7 @@ export function formatStatus(s: LabStatus): string {
   const routers = s.switches.filter(isVsockRouter);
   const switches = s.switches.filter((w) => !isVsockRouter(w));
   const switchLines = (w: LabStatus["switches"][number]) => [
-    `  ${w.name}: ${w.ports.length > 0 ? w.ports.join(", ") : "(no links)"}${stations(w)}`,
+    ...wrapList(`  ${w.name}: `, w.ports.length > 0 ? w.ports : ["(no links)"], stations(w)),
     ...(Object.keys(w.counters ?? {}).length > 0
       ? [`    ${Object.entries(w.counters).map(([k, v]) => `${words(k)} ${v}`).join(", ")}`]
       : []),
@@ -161,6 +161,36 @@ export function formatStatus(s: LabStatus): string {
       ]
       : []),
   ].join("\n");
+}
+
+/** Widest line {@linkcode wrapList} makes (unless one item alone is wider). */
+const LIST_WIDTH = 100;
+
+/**
+ * `head` then `items` joined with ", " and `tail`, folded into lines of at most
+ * {@linkcode LIST_WIDTH} columns after a comma, continuation lines indented under the first item:
+ * a switch with 128 ports is a block, not one line of 1,400 characters.
+ *
+ * @example
+ * ```ts
+ * import { wrapList } from "./status.ts";
+ * wrapList("  sw1: ", ["a-sw1", "b-sw1"], ""); // ["  sw1: a-sw1, b-sw1"]
+ * ```
+ */
+export function wrapList(head: string, items: readonly string[], tail: string): string[] {
+  const indent = " ".repeat(head.length);
+  const lines: string[] = [];
+  let line = head;
+  items.forEach((item, i) => {
+    const piece = item + (i < items.length - 1 ? "," : tail);
+    const fresh = line === head || line === indent;
+    if (!fresh && line.length + 1 + piece.length > LIST_WIDTH) {
+      lines.push(line);
+      line = indent + piece;
+    } else line += (fresh ? "" : " ") + piece;
+  });
+  lines.push(line);
+  return lines;
 }
 
 /**
