@@ -400,6 +400,8 @@ export class Lab {
     // rings, so they are not in `plan.links`), and vsock routers apart from switches.
     const routers = plan.switches.filter((sw) => sw.vsockCids !== undefined).length;
     lab.events.emit("lab-up", plan.name, {
+      // The event log outlives the lab: it says which seed to rerun it with.
+      seed: plan.seed,
       vms: plan.vms.length,
       switches: plan.switches.length - routers,
       routers,

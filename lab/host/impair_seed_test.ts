@@ -101,3 +101,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the lab-up event records the seed the lab ran with (the event log outlives the lab)",
+  ...LAB_TEST,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "vlab-impair-seed-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", dir);
+    const lab = await startLab({ name: "seed-in-log", seed: 4294967295, vms: {} }, {
+      stopOnSignals: false,
+    });
+    try {
+      const up = lab.lab.events.recent().filter((e) => e.kind === "lab-up");
+      assert.equal(up.length, 1);
+      assert.equal(up[0].detail?.seed, 4294967295);
+    } finally {
+      await lab.stop();
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
