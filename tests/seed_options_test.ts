@@ -24,7 +24,7 @@ Deno.test("vlab up --seed takes 0 and 4294967295 and refuses the rest as drill r
       const r = await vlab("up", "pair", "--dry-run", "--seed", seed);
       assert.equal(r.code, 0, r.stderr);
       // The plan names the seed that replaced the topology's (pair's is 1).
-      assert.match(r.stdout, new RegExp(`^lab pair \\(seed ${seed}\\) from`, "m"));
+      assert.match(r.stdout, new RegExp(`^lab pair \\(seed ${seed}\\) from`, "m"), r.stdout);
     }
     for (const seed of BAD) {
       const up = await vlab("up", "pair", "--dry-run", `--seed=${seed}`);
@@ -32,11 +32,16 @@ Deno.test("vlab up --seed takes 0 and 4294967295 and refuses the rest as drill r
       assert.match(
         up.stderr,
         /^vlab: Cannot start the lab: --seed must be a whole number from 0 to 4294967295, got ".*"$/m,
+        up.stderr,
       );
-      assert.match(up.stderr, /^hint: Give a seed such as --seed 42$/m);
+      assert.match(up.stderr, /^hint: Give a seed such as --seed 42$/m, up.stderr);
       const drill = await vlab("drill", "run", "drills/link-flap.yaml", `--seed=${seed}`);
       assert.equal(drill.code, 2, `drill run --seed ${seed}: ${drill.stderr}`);
-      assert.match(drill.stderr, /^vlab: Cannot run the drill: --seed must be a whole number/m);
+      assert.match(
+        drill.stderr,
+        /^vlab: Cannot run the drill: --seed must be a whole number/m,
+        drill.stderr,
+      );
     }
     assert.equal((await vlab("ls")).stdout, "no lab is running\n");
   });
