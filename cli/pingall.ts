@@ -23,7 +23,9 @@ import {
   type PingPair,
   pingPairs,
   runPingall,
+  selectVms,
 } from "../lab/pingall.ts";
+import { quote } from "../lab/topology/quote.ts";
 import type { LabRecord } from "../lab/state.ts";
 import { EXIT_CODES, VlabError } from "./errors.ts";
 import { CliExit } from "./usage.ts";
@@ -49,7 +51,7 @@ const SAY_WORST_ABOVE_S = 10;
  * @example
  * ```ts ignore
  * pingallDurationLine(pairs, { count: 3, timeout: 1 });
- * // "vlab: 4032 pairs, 8 VMs pinging at once: up to 12 min if no reply comes; `-c 1` shortens it"
+ * // "vlab: 4032 pairs, 8 VMs pinging at once: up to 12 min if no reply comes; `-c 1` or `--vms` shortens it"
  * ```
  */
 export function pingallDurationLine(
@@ -62,7 +64,7 @@ export function pingallDurationLine(
   const at = Math.min(MAX_SOURCES, sources);
   const took = worst < 120 ? `${Math.ceil(worst)} s` : `${Math.ceil(worst / 60)} min`;
   // Not a shorter -W: a first ping waits for ARP too, and a busy lab answers in more than 0.2 s.
-  const shorter = options.count > 1 ? "; `-c 1` shortens it" : "";
+  const shorter = options.count > 1 ? "; `-c 1` or `--vms` shortens it" : "; `--vms` shortens it";
   return `vlab: ${countOf(pairs.length, "pair")}, ${countOf(at, "VM")} pinging at once: ` +
     `up to ${took} if no reply comes${shorter}`;
 }
@@ -82,6 +84,7 @@ export function pingallCommand(): Command {
     .argument("[name]", "lab name (default: the only running lab)")
     .option("-c, --count <n>", "pings per pair (a pair passes with one reply)", "3")
     .option("-W, --timeout <seconds>", "how long to wait for each reply", "1")
+    .option("--vms <list>", "ping only among these VMs (names separated by commas)")
     .option("--json", "print the results as JSON")
     .addHelpText(
       "after",
@@ -93,7 +96,27 @@ export function pingallCommand(): Command {
       const timeout = secondsOption("--timeout", opts.timeout, 0.01, 60);
       const record = await resolveLab(name, "the lab name (`vlab pingall NAME`)");
       const status = await controlJson<LabStatus>(record, "/lab");
-      const pairs = pingPairs(status);
+      // --vms: the pairs among those VMs only, and their rows (a 128-VM lab has 16256 pairs).
+      let among = status.vms.map((v) => v.name);
+      if (opts.vms !== undefined) {
+        const picked = selectVms(among, opts.vms);
+        if (picked.unknown.length > 0 || picked.vms.length === 0) {
+          const names = picked.unknown.map((n) => quote(n)).join(", ");
+          throw new VlabError(
+            "unknown-vm",
+            picked.unknown.length > 0
+              ? `Lab ${quote(record.name)} has no VM ${names}`
+              : "--vms names no VM",
+            {
+              hint: `\`vlab status\` lists the VMs; --vms takes their names separated by commas, ` +
+                `e.g. --vms ${among.slice(0, 2).join(",") || "a,b"}`,
+            },
+          );
+        }
+        among = picked.vms;
+      }
+      const chosen = new Set(among);
+      const pairs = pingPairs(status).filter((p) => chosen.has(p.from) && chosen.has(p.to));
       // Ctrl-C: no new pair starts, and the pairs in flight stop and report what they had
       // measured; a second Ctrl-C cuts them at once.
       const abort = new AbortController();
@@ -104,7 +127,7 @@ export function pingallCommand(): Command {
       if (said !== null) console.error(said);
       // The text report is printed as it is measured: the head now, each VM's row once it is
       // final (a lab of 64 VMs has 4032 pairs: minutes), the summary at the end.
-      const vmNames = status.vms.map((v) => v.name);
+      const vmNames = among;
       let printing = Promise.resolve();
       const print = (line: string) => {
         printing = printing.then(() => out(line + "\n"));

@@ -102,6 +102,29 @@ export function pingPairs(status: Pick<LabStatus, "vms">): PingPair[] {
 }
 
 /**
+ * The VMs a `--vms` list names, in lab order, or the names it has that the lab does not (`unknown`).
+ * Names are separated by commas; blanks around them and empty names are ignored.
+ *
+ * @example
+ * ```ts
+ * import { selectVms } from "./pingall.ts";
+ * selectVms(["a", "b", "c"], "c, a"); // { vms: ["a", "c"], unknown: [] }
+ * selectVms(["a", "b"], "a,z"); // { vms: ["a"], unknown: ["z"] }
+ * ```
+ */
+export function selectVms(
+  lab: readonly string[],
+  list: string,
+): { vms: string[]; unknown: string[] } {
+  const asked = new Set(list.split(",").map((n) => n.trim()).filter((n) => n !== ""));
+  const known = new Set(lab);
+  return {
+    vms: lab.filter((n) => asked.has(n)),
+    unknown: [...asked].filter((n) => !known.has(n)),
+  };
+}
+
+/**
  * Ping every pair with `ping`, sources in parallel (at most `maxSources` at once) and each
  * source's pairs one after another; results in the order of `pairs`.
  *

@@ -14,6 +14,7 @@ import {
   type PingPair,
   pingPairs,
   runPingall,
+  selectVms,
 } from "./pingall.ts";
 import { pingallDurationLine } from "../cli/pingall.ts";
 
@@ -84,11 +85,11 @@ Deno.test("pingall's worst case: 64 VMs, 4032 pairs, 8 at a time, 1.4 s a pair",
 Deno.test("a long pingall says how many pairs and how long, a short one says nothing", () => {
   assert.equal(
     pingallDurationLine(pingPairs(star(64)), { count: 3, timeout: 1 }),
-    "vlab: 4032 pairs, 8 VMs pinging at once: up to 12 min if no reply comes; `-c 1` shortens it",
+    "vlab: 4032 pairs, 8 VMs pinging at once: up to 12 min if no reply comes; `-c 1` or `--vms` shortens it",
   );
   assert.equal(
     pingallDurationLine(pingPairs(star(32)), { count: 1, timeout: 0.2 }),
-    "vlab: 992 pairs, 8 VMs pinging at once: up to 25 s if no reply comes",
+    "vlab: 992 pairs, 8 VMs pinging at once: up to 25 s if no reply comes; `--vms` shortens it",
   );
   assert.equal(pingallDurationLine(pingPairs(star(4)), { count: 3, timeout: 1 }), null);
 });
@@ -105,4 +106,11 @@ Deno.test("a lab of 64 VMs with no shared subnet prints one line, not 64 rows sa
       "*** Results: 0% dropped (0/0 received)",
     ].join("\n"),
   );
+});
+
+Deno.test("--vms picks VMs in lab order and names the ones the lab does not have", () => {
+  const lab = ["h0", "h1", "h2", "h3"];
+  assert.deepEqual(selectVms(lab, "h3, h1"), { vms: ["h1", "h3"], unknown: [] });
+  assert.deepEqual(selectVms(lab, "h1,,zz,h1"), { vms: ["h1"], unknown: ["zz"] });
+  assert.deepEqual(selectVms(lab, " , "), { vms: [], unknown: [] });
 });
