@@ -375,8 +375,8 @@ async function refuseReplaySeed(path: string, seed: string): Promise<never> {
     {
       hint:
         `Leave --seed out to replay; to run the drill with another seed: vlab drill run ${source} --seed ${
-          /^\d+$/.test(seed) ? seed : "N"
-        }`,
+          // Only a seed that `drill run` takes: a hint must not lead to another refusal.
+          /^\d+$/.test(seed) && Number(seed) <= 0xffff_ffff ? seed : "N"}`,
     },
   );
 }

@@ -102,6 +102,9 @@ Deno.test("drill replay --seed says that a replay uses the recorded seed, and ho
     const missing = await drillError(["replay", join(dir, "nope.json"), "--seed", "1"]);
     assert.match(missing.message, /^Cannot replay with --seed "1": a replay uses the seed/);
     assert.match(missing.hint, /vlab drill run DRILL\.yaml --seed 1$/);
+    // A seed `drill run` would refuse is not suggested to it.
+    const big = await drillError(["replay", report, "--seed", "4294967296"]);
+    assert.match(big.hint, /vlab drill run drills\/flap\.yaml --seed N$/);
   });
 });
 
