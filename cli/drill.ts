@@ -20,6 +20,7 @@ import {
   markdownReport,
   readReport,
   renderDrillChart,
+  type ReplayDifference,
   replayDrill,
   runDrill,
 } from "../lab/drill/mod.ts";
@@ -358,6 +359,34 @@ export async function concludeDrill(
 }
 
 /**
+ * What `vlab drill replay` prints after the verdict: `same decisions as PATH` (saying how many
+ * notes follow, since those are what timing kept out of the comparison) or each difference, then
+ * each note.
+ *
+ * @example
+ * ```ts
+ * import { replayLines } from "./drill.ts";
+ * replayLines("r.json", [], ["link a-b: …"]);
+ * // ["same decisions as r.json, apart from the 1 note below", "note: link a-b: …"]
+ * ```
+ */
+export function replayLines(
+  path: string,
+  differences: readonly ReplayDifference[],
+  notes: readonly string[],
+): string[] {
+  const noted = notes.length === 0 ? "" : `, apart from the ${count(notes.length, "note")} below`;
+  const lines = differences.length === 0 ? [`same decisions as ${path}${noted}`] : [
+    `${differences.length} decision${
+      differences.length === 1 ? " differs" : "s differ"
+    } from ${path}:`,
+    ...differences.map((d) => `  ${d.subject}: recorded ${d.recorded}, now ${d.replayed}`),
+  ];
+  lines.push(...notes.map((n) => `note: ${n}`));
+  return lines;
+}
+
+/**
  * `vlab drill replay REPORT --seed N`: refused, since a replay runs with the seed its report
  * recorded (its decisions are compared with the recorded ones); the hint gives the seed and the
  * `vlab drill run` that takes another, from the report when it reads.
@@ -462,13 +491,7 @@ export function drillCommand(): Command {
         ) => replayDrill(recorded, { signal, onProgress: (l) => void out(l + "\n") })).catch(
           (e) => rethrow(e, `of ${quote(path)}`),
         );
-        const lines = differences.length === 0 ? [`same decisions as ${path}`] : [
-          `${differences.length} decision${
-            differences.length === 1 ? " differs" : "s differ"
-          } from ${path}:`,
-          ...differences.map((d) => `  ${d.subject}: recorded ${d.recorded}, now ${d.replayed}`),
-        ];
-        lines.push(...notes.map((n) => `note: ${n}`));
+        const lines = replayLines(path, differences, notes);
         await concludeDrill(result, {
           lines,
           reports: opts,

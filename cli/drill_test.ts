@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { LabError } from "../lab/errors.ts";
 import { join } from "node:path";
 import type { DrillResult } from "../lab/drill/mod.ts";
-import { checkReportPaths, concludeDrill, drillCommand, drillNotRun } from "./drill.ts";
+import {
+  checkReportPaths,
+  concludeDrill,
+  drillCommand,
+  drillNotRun,
+  replayLines,
+} from "./drill.ts";
 import { EXIT_CODES, VlabError } from "./errors.ts";
 
 Deno.test("a drill whose lab is already running did not run: exit 3, not the failed verdict's 1", () => {
@@ -203,4 +209,21 @@ Deno.test("the verdict is printed before the reports are written, so a write fai
         `junit: ${join(dir, "j.xml")}\n`,
     );
   });
+});
+
+Deno.test("a replay says 'same decisions' only with the count of the notes that follow it", () => {
+  assert.deepEqual(replayLines("r.json", [], []), ["same decisions as r.json"]);
+  const note = "link a-b: recorded lost 190, now lost 192; not compared: an impair step changed it";
+  // Before, a bare "same decisions" came first, as if the noted counts had been compared too.
+  assert.deepEqual(replayLines("r.json", [], [note, "verdict: recorded FAIL, now PASS"]), [
+    "same decisions as r.json, apart from the 2 notes below",
+    `note: ${note}`,
+    "note: verdict: recorded FAIL, now PASS",
+  ]);
+  assert.deepEqual(
+    replayLines("r.json", [{ subject: "link a-b", recorded: "lost 1", replayed: "lost 2" }], [
+      note,
+    ]),
+    ["1 decision differs from r.json:", "  link a-b: recorded lost 1, now lost 2", `note: ${note}`],
+  );
 });
