@@ -149,3 +149,26 @@ Deno.test("a script compares two runs of its own with mod.ts's compareRuns", asy
   const run = { seed: 3, steps: [step(0)], links: [link()] };
   assert.deepEqual(mod.compareRuns(run, structuredClone(run)), []);
 });
+
+Deno.test("the Markdown report marks a link an impair step changed, and says why that is timing", async () => {
+  const { markdownReport } = await import("./report.ts");
+  const base: DrillResult = {
+    name: "d",
+    source: "d.yaml",
+    seed: 3,
+    startedAt: "2026-01-01T00:00:00.000Z",
+    durationMs: 10,
+    steps: [],
+    workloads: {},
+    recovery: [],
+    links: [link({ changedLive: true }), link({ link: "c-d" })],
+    events: [],
+    assertions: [],
+    passed: true,
+    document: {},
+  };
+  const md = markdownReport(base);
+  assert.match(md, /^\| a-b \(\*changed live\*\) \| 1812 \| 190 \|/m);
+  assert.match(md, /^\| c-d \| 1812 \| 190 \|/m);
+  assert.match(md, /an `impair` step's change took effect .*\(marked \*changed live\*\)/);
+});

@@ -118,14 +118,17 @@ export function markdownReport(result: DrillResult, chart: string | null = null)
     "## Links",
     "",
     "Lost and corrupted frames are the impairment's decisions (from the seed); other drops " +
-      "(full ring, link down, queue limit, …) are timing.",
+      "(full ring, link down, queue limit, …) are timing, and so is the frame at which an " +
+      "`impair` step's change took effect on a link it changed (marked *changed live*).",
     "",
     "| link | frames a→b | lost a→b | corrupted a→b | other drops a→b | frames b→a | lost b→a | corrupted b→a | other drops b→a |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   );
   for (const l of result.links) {
     lines.push(
-      `| ${l.link} | ${l.forwardFrames} | ${l.forwardLost} | ${l.forwardCorrupted} | ${l.forwardOtherDrops} | ${l.reverseFrames} | ${l.reverseLost} | ${l.reverseCorrupted} | ${l.reverseOtherDrops} |`,
+      `| ${l.link}${
+        l.changedLive === true ? " (*changed live*)" : ""
+      } | ${l.forwardFrames} | ${l.forwardLost} | ${l.forwardCorrupted} | ${l.forwardOtherDrops} | ${l.reverseFrames} | ${l.reverseLost} | ${l.reverseCorrupted} | ${l.reverseOtherDrops} |`,
     );
   }
   if (chart !== null) lines.push("", `![${result.name}](${chart})`);
