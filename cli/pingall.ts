@@ -128,10 +128,10 @@ export function pingallCommand(): Command {
       // The text report is printed as it is measured: the head now, each VM's row once it is
       // final (a lab of 64 VMs has 4032 pairs: minutes), the summary at the end.
       const vmNames = among;
-      let printing = Promise.resolve();
-      const print = (line: string) => {
-        printing = printing.then(() => out(line + "\n"));
-      };
+      // stdout gone (`| head`) or full: no new pair starts, the pairs in flight stop, and the
+      // write's error ends the command (a closed stdout quietly, exit 0).
+      const printer = new LinePrinter((text) => out(text), () => abort.abort());
+      const print = (line: string) => printer.print(line);
       let rows: PingallRows | null = null;
       if (!opts.json) {
         print(PINGALL_HEAD);
@@ -158,8 +158,9 @@ export function pingallCommand(): Command {
         );
       } finally {
         off();
-        await printing;
+        await printer.settled();
       }
+      if (printer.failed !== null) throw printer.failed;
       const report = pingallReport(vmNames, results);
       await out(opts.json ? JSON.stringify(report, null, 2) + "\n" : pingallTail(report) + "\n");
       // The lab stopped meanwhile: what was measured is printed, and the matrix is not done.
@@ -181,6 +182,55 @@ export function pingallCommand(): Command {
         );
       }
     }) as unknown as Command;
+}
+
+/**
+ * Lines written one after another while the caller goes on (`print` does not wait). The first
+ * write that fails is kept (`failed`) and reported once through `onFail`; the lines after it are
+ * dropped, and no write's failure is left as an unhandled rejection (which ended `vlab pingall |
+ * head -2` with Deno's "Uncaught (in promise)" and a stack trace).
+ *
+ * @example
+ * ```ts ignore
+ * const printer = new LinePrinter((text) => out(text), () => abort.abort());
+ * printer.print("*** Ping: testing ping reachability");
+ * await printer.settled();
+ * if (printer.failed !== null) throw printer.failed;
+ * ```
+ */
+export class LinePrinter {
+  #write: (text: string) => unknown;
+  #onFail: (error: unknown) => void;
+  #chain: Promise<void> = Promise.resolve();
+  /** The first write's error, or null. */
+  failed: unknown = null;
+
+  /**
+   * @param write writes text (a line with its newline), at once or by a promise
+   * @param onFail called once, with the first write's error
+   */
+  constructor(write: (text: string) => unknown, onFail: (error: unknown) => void) {
+    this.#write = write;
+    this.#onFail = onFail;
+  }
+
+  /** Queue `line` (a newline is added). */
+  print(line: string): void {
+    this.#chain = this.#chain.then(async () => {
+      if (this.failed !== null) return;
+      try {
+        await this.#write(line + "\n");
+      } catch (e) {
+        this.failed = e;
+        this.#onFail(e);
+      }
+    });
+  }
+
+  /** Resolves once every queued line is written or dropped. */
+  settled(): Promise<void> {
+    return this.#chain;
+  }
 }
 
 /** One pair's pings, through `/exec`; a workload that cannot run is a failed pair. */

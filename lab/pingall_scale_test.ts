@@ -16,7 +16,7 @@ import {
   runPingall,
   selectVms,
 } from "./pingall.ts";
-import { pingallDurationLine } from "../cli/pingall.ts";
+import { LinePrinter, pingallDurationLine } from "../cli/pingall.ts";
 
 const star = (n: number) =>
   ({
@@ -113,4 +113,20 @@ Deno.test("--vms picks VMs in lab order and names the ones the lab does not have
   assert.deepEqual(selectVms(lab, "h3, h1"), { vms: ["h1", "h3"], unknown: [] });
   assert.deepEqual(selectVms(lab, "h1,,zz,h1"), { vms: ["h1"], unknown: ["zz"] });
   assert.deepEqual(selectVms(lab, " , "), { vms: [], unknown: [] });
+});
+
+Deno.test("rows to a closed stdout: the first failed write is kept and reported once, no unhandled rejection", async () => {
+  const written: string[] = [];
+  const fails: unknown[] = [];
+  const pipe = new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+  const printer = new LinePrinter((text) => {
+    if (written.length === 2) throw pipe; // `| head -2` went away
+    written.push(text);
+  }, (e) => fails.push(e));
+  for (let i = 0; i < 5; i++) printer.print(`row ${i}`);
+  // An unhandled rejection would fail this test (Deno's sanitizer) before it got here.
+  await printer.settled();
+  assert.deepEqual(written, ["row 0\n", "row 1\n"]);
+  assert.deepEqual(fails, [pipe]);
+  assert.equal(printer.failed, pipe);
 });
