@@ -105,7 +105,9 @@ export function pingallCommand(): Command {
           throw new VlabError(
             "unknown-vm",
             picked.unknown.length > 0
-              ? `Lab ${quote(record.name)} has no VM ${names}`
+              ? `Lab ${quote(record.name)} has no VM${
+                picked.unknown.length > 1 ? "s" : ""
+              } ${names}`
               : "--vms names no VM",
             {
               hint: `\`vlab status\` lists the VMs; --vms takes their names separated by commas, ` +
