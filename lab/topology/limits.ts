@@ -41,6 +41,8 @@ function tooMany(path: (string | number)[], what: string, max: number, got: numb
     path,
     message: `A lab holds at most ${max} ${what}, got ${got}`,
     hint: `split the lab into smaller ones (docs/topology.md gives the limits)`,
+    // At the `vms:` key, not at its first entry: that VM is not the problem.
+    atKey: true,
   };
 }
 

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { checkCounts, TOPOLOGY_LIMITS } from "./limits.ts";
+import { parseTopology } from "./load.ts";
 
 const names = (n: number, prefix: string) =>
   Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, {}]));
@@ -40,4 +41,11 @@ Deno.test("1025 VMs, 1025 switches, 4097 links: each names its limit; splitting 
     checkCounts({ name: "x", vms: names(1024, "v"), switches: names(1024, "s") }),
     [],
   );
+});
+
+Deno.test("1025 VMs in a file: the problem is at the `vms:` key, not at the first VM", () => {
+  const vms = Array.from({ length: 1025 }, (_, i) => `  v${i}: {}`).join("\n");
+  const r = parseTopology(`name: x\nvms:\n${vms}\n`, "big.yaml");
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => [i.code, i.line, i.column]), [["too-many", 2, 1]]);
 });
