@@ -360,7 +360,10 @@ Deno.test("every bench subcommand's help shows defaults as typed, without quotes
   assert.match(help("net"), /--layout <layout>\s+split, packed or both \(default: both\)/);
   assert.match(help("rings"), /--layout <layout>\s+split, packed or both \(default: both\)/);
   assert.match(help("iommu"), /--frames <n>\s+frames per run, 1 to 100000000 \(default: 200000\)/);
-  assert.match(help("wakeup"), /--rounds <n>\s+round trips per mode, 1 to 100000 \(default: 2000\)/);
+  assert.match(
+    help("wakeup"),
+    /--rounds <n>\s+round trips per mode, 1 to 100000 \(default: 2000\)/,
+  );
 });
 
 Deno.test("bench subcommands' bad options name the option first, rings too", () => {
