@@ -149,28 +149,29 @@ const UNNAMED_SEQUENCE = /^(?:\[\[?[\x20-\x3f]*[\x40-\x7e]|O[\x40-\x7e])$/;
 
 // The keypad in application mode (DECKPAM; xterm, and what tmux passes on): SS3 and a letter,
 // which ink hands over as "Op".."Oy" with no key named. Each is the main keyboard's key.
-const KEYPAD: Readonly<Record<string, string>> = {
-  Op: "0",
-  Oq: "1",
-  Or: "2",
-  Os: "3",
-  Ot: "4",
-  Ou: "5",
-  Ov: "6",
-  Ow: "7",
-  Ox: "8",
-  Oy: "9",
-  OM: "\r",
-  OI: "\t",
-  Oj: "*",
-  Ok: "+",
-  Ol: ",",
-  Om: "-",
-  On: ".",
-  Oo: "/",
-  OX: "=",
-  "O ": " ",
-};
+// A Map: the read is the terminal's text, and a pasted "toString" must not find Object's.
+const KEYPAD: ReadonlyMap<string, string> = new Map([
+  ["Op", "0"],
+  ["Oq", "1"],
+  ["Or", "2"],
+  ["Os", "3"],
+  ["Ot", "4"],
+  ["Ou", "5"],
+  ["Ov", "6"],
+  ["Ow", "7"],
+  ["Ox", "8"],
+  ["Oy", "9"],
+  ["OM", "\r"],
+  ["OI", "\t"],
+  ["Oj", "*"],
+  ["Ok", "+"],
+  ["Ol", ","],
+  ["Om", "-"],
+  ["On", "."],
+  ["Oo", "/"],
+  ["OX", "="],
+  ["O ", " "],
+]);
 
 /**
  * The keys in one report of ink's `useInput`, in order. A report with a named key (an arrow, tab,
@@ -192,7 +193,7 @@ const KEYPAD: Readonly<Record<string, string>> = {
  */
 export function splitKeys(input: string, key: KeyPress): KeyEvent[] {
   const named = Object.values(key).some((v) => v === true);
-  const keypad = named ? undefined : KEYPAD[input.replace(/^\x1b/, "")];
+  const keypad = named ? undefined : KEYPAD.get(input.startsWith("\x1b") ? input.slice(1) : input);
   if (keypad !== undefined) return [keyOfChar(keypad)];
   // ESC and a character read together ("\x1b1": esc then 1 typed fast, a paste, `tmux send-keys
   // Escape 1`) reach us as that character with meta, alt's encoding: the dashboard has no alt

@@ -275,3 +275,10 @@ Deno.test("up and down scroll the help within its lines; ? opens it at the top",
   assert.equal(reduceKeys(reduceKeys(scrolled, "?", {}, c), "?", {}, c).helpScroll, 0);
   assert.equal(keys([["", { downArrow: true }]], c, help).panel, 0, "the panel stays");
 });
+
+Deno.test("a pasted word that names an Object property is its characters, not a keypad key", () => {
+  // KEYPAD was a plain object: "toString" found Object.prototype's and splitKeys threw.
+  for (const word of ["toString", "constructor", "__proto__", "hasOwnProperty"]) {
+    assert.deepEqual(splitKeys(word, {}).map((k) => k.input).join(""), word);
+  }
+});

@@ -121,7 +121,6 @@ export function waitSegs(d: DirectionSnapshot, r: DirectionRates | undefined): S
 export function linksLines(props: LinksProps): Line[] {
   const { snapshot, rates, width } = props;
   const wide = width >= 120;
-  const dirW = 22;
   // The drops and waits cell takes what the impairment column (its longest text) leaves.
   let impairW = 12;
   for (const l of snapshot.links) {
