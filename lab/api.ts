@@ -26,6 +26,7 @@ import {
 import type { Topology } from "./topology/types.ts";
 import { parseImpairment } from "./topology/impairment.ts";
 import { quote, showValue } from "./topology/quote.ts";
+import { closestName } from "./topology/issues.ts";
 import type { PartitionInfo } from "./partition.ts";
 import { type SwitchMacTable, unknownSwitchProblem } from "./switch_macs.ts";
 import { takeRingView, takeSnapshot } from "./snapshot.ts";
@@ -282,7 +283,7 @@ export async function startLab(
   source?: TopologySource,
   options?: StartLabOptions,
 ): Promise<LabHandle> {
-  const opts = optionsOf("startLab", options);
+  const opts = optionsOf("startLab", options, ["stopOnSignals", "label", "seed"]);
   const signals = opts.stopOnSignals ?? true;
   expect(
     typeof signals === "boolean",
@@ -400,17 +401,31 @@ function expectName(call: string, what: string, v: unknown): void {
 }
 
 /**
- * A call's options: `{}` when left out, else the object given, checked to be one and its
- * `signal`, if any, to be an `AbortSignal` (anything else would fail deep inside, or never
- * abort).
+ * A call's options: `{}` when left out, else the object given, checked to be one, to hold only
+ * the call's `keys` (a misspelt key would be ignored), and its `signal`, if any, to be an
+ * `AbortSignal` (anything else would fail deep inside, or never abort).
  */
-function optionsOf<T extends object>(call: string, options: T | undefined): T {
+function optionsOf<T extends object>(
+  call: string,
+  options: T | undefined,
+  keys: readonly (keyof T & string)[],
+): T {
   if (options === undefined) return {} as T;
   expect(
     typeof options === "object" && options !== null && !Array.isArray(options),
     TypeError,
     `${call}: options must be an object, got ${typeName(options)}`,
   );
+  // A misspelt option (`{ sede: 7 }`) would be ignored without a word: refused, with the near one.
+  const unknown = Object.keys(options).find((k) => !(keys as readonly string[]).includes(k));
+  if (unknown !== undefined) {
+    const near = closestName(unknown, keys);
+    throw new TypeError(
+      `${call}: options has no key ${quote(unknown)}${
+        near === undefined ? "" : ` (did you mean ${near}?)`
+      }; it takes ${keys.join(", ")}`,
+    );
+  }
   const signal = (options as { signal?: unknown }).signal;
   expect(
     signal === undefined || signal instanceof AbortSignal,
@@ -452,12 +467,12 @@ function handleOf(running: RegisteredLab): LabHandle {
       exec: async (argv, options) => {
         expectArgv("exec", argv);
         refuseStopped(lab, `run ${quote(argv[0])} in VM ${quote(name)}`);
-        return outcome(await lab.exec(name, argv, optionsOf("exec", options).signal));
+        return outcome(await lab.exec(name, argv, optionsOf("exec", options, ["signal"]).signal));
       },
       spawn: async (argv, options) => {
         expectArgv("spawn", argv);
         refuseStopped(lab, `run ${quote(argv[0])} in VM ${quote(name)}`);
-        const started = await lab.spawn(name, argv, optionsOf("spawn", options).signal);
+        const started = await lab.spawn(name, argv, optionsOf("spawn", options, ["signal"]).signal);
         // A workload that never ran (its port taken, its words wrong) is this call's failure.
         if (!started.started) outcome(await started.result);
         const result = started.result.then(outcome);
@@ -538,7 +553,7 @@ function handleOf(running: RegisteredLab): LabHandle {
     },
     setImpairment: (link, impair, options) => {
       expectName("setImpairment", "link", link);
-      const direction = optionsOf("setImpairment", options).direction ?? "both";
+      const direction = optionsOf("setImpairment", options, ["direction"]).direction ?? "both";
       expect(
         DIRECTIONS.includes(direction),
         RangeError,
@@ -553,7 +568,7 @@ function handleOf(running: RegisteredLab): LabHandle {
       lab.links.setImpairment(link, r.value, direction);
     },
     partition: (a, b, options) => {
-      const oneWay = optionsOf("partition", options).oneWay ?? false;
+      const oneWay = optionsOf("partition", options, ["oneWay"]).oneWay ?? false;
       expect(
         typeof oneWay === "boolean",
         TypeError,
@@ -592,7 +607,7 @@ function handleOf(running: RegisteredLab): LabHandle {
     },
     capture: async (link, given) => {
       expectName("capture", "link", link);
-      const options = optionsOf("capture", given);
+      const options = optionsOf("capture", given, ["ms", "signal"]);
       const ms = options.ms ?? 1000;
       expect(
         typeof ms === "number",

@@ -9,7 +9,14 @@
  */
 
 import assert from "node:assert/strict";
-import { type Fault, type LabHandle, loadTopology, startLab, topologyObject } from "../mod.ts";
+import {
+  type Fault,
+  type LabHandle,
+  loadTopology,
+  startLab,
+  type StartLabOptions,
+  topologyObject,
+} from "../mod.ts";
 import { LabError } from "./errors.ts";
 import { within } from "./testing.ts";
 
@@ -138,6 +145,10 @@ Deno.test({
         assert.deepEqual(cut, { id: 1, a: ["a"], b: ["b"], oneWay: false });
         assert.throws(() => lab!.partition(["a"], ["a"]), isLabError("bad-partition"));
         assert.throws(() => lab!.partition(["a"], ["nope"]), isLabError("unknown-vm"));
+        assert.throws(
+          () => lab!.partition(["a"], ["b"], { oneway: true } as { oneWay?: boolean }),
+          /^TypeError: partition: options has no key "oneway" \(did you mean oneWay\?\); it takes oneWay$/,
+        );
         assert.throws(() => lab!.heal(42), isLabError("unknown-partition"));
         assert.deepEqual(lab.heal(), [1]);
 
@@ -286,6 +297,11 @@ Deno.test({
       await assert.rejects(
         startLab(MINI, { label: "" }),
         /^TypeError: startLab: options.label must be a non-empty string, got string$/,
+      );
+      // A misspelt option was ignored without a word (the lab ran with the topology's seed).
+      await assert.rejects(
+        startLab(MINI, { sede: 7 } as unknown as StartLabOptions),
+        /^TypeError: startLab: options has no key "sede" \(did you mean seed\?\); it takes stopOnSignals, label, seed$/,
       );
 
       const lab = await startLab(MINI);
