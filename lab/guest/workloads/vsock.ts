@@ -194,6 +194,31 @@ export async function runVsockSend(
   };
 }
 
+/** How many of the lab's CIDs a "no VM has CID" hint lists (a 64-VM lab's took 1.1 KB). */
+export const CIDS_SHOWN = 8;
+
+/**
+ * The lab's vsock CIDs for a hint: the host, then each VM's CID with its name, in order; in a lab
+ * of more than {@linkcode CIDS_SHOWN}, the ones nearest to `wanted` (where a typo lands) and how
+ * many more there are.
+ *
+ * @example
+ * ```ts
+ * import { labCidsText } from "./vsock.ts";
+ * labCidsText(new Map([[3, "a"], [4, "b"]]), 7); // "2 (the host), 3 (a), 4 (b)"
+ * ```
+ */
+export function labCidsText(cids: ReadonlyMap<number, string> | undefined, wanted: number): string {
+  const all = [...(cids ?? [])];
+  const shown = all.length <= CIDS_SHOWN ? all : all
+    .toSorted((x, y) => Math.abs(x[0] - wanted) - Math.abs(y[0] - wanted) || x[0] - y[0])
+    .slice(0, CIDS_SHOWN)
+    .toSorted((x, y) => x[0] - y[0]);
+  const text = ["2 (the host)", ...shown.map(([cid, vm]) => `${cid} (${vm})`)].join(", ");
+  const more = all.length - shown.length;
+  return more > 0 ? `${text} and ${more} more (the nearest to ${wanted} shown)` : text;
+}
+
 /**
  * Why `vsock-send` could not connect, with a hint for the cause: no VM has the CID (the lab's
  * CIDs listed), the host (CID 2) has no listener, the VM's own CID (no loopback), or the VM of
@@ -207,12 +232,13 @@ function connectError(
   const at = `Cannot connect to vsock ${req.cid}:${req.port}`;
   const cids = vsock.labCids;
   if (conn.closeReason === "no-such-cid") {
-    const known = [`2 (the host)`, ...[...(cids ?? [])].map(([cid, vm]) => `${cid} (${vm})`)];
     return {
       kind: "error",
       message: `${at}: no VM has CID ${req.cid}`,
       code: "no-such-cid",
-      hint: `The lab's vsock CIDs: ${known.join(", ")}; \`vlab status\` shows each VM's CID`,
+      hint: `The lab's vsock CIDs: ${
+        labCidsText(cids, req.cid)
+      }; \`vlab status\` shows each VM's CID`,
     };
   }
   const vm = cids?.get(req.cid);

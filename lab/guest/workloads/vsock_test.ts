@@ -3,6 +3,7 @@ import { type VsockHeader, VsockShutdown } from "../../../devices/vsock/header.t
 import { VsockSockets } from "../../../devices/vsock/sockets.ts";
 import type { WorkloadOptions } from "./options.ts";
 import {
+  labCidsText,
   runVsockEcho,
   runVsockSend,
   runVsockSink,
@@ -458,4 +459,15 @@ Deno.test("a vsock-send stream the host (CID 2) closes early points at the host'
   } finally {
     clear();
   }
+});
+
+Deno.test("a large lab's 'no VM has CID' hint lists the CIDs nearest the one asked, and how many more", () => {
+  const cids = new Map(Array.from({ length: 64 }, (_, i) => [i + 3, `vm${i}`] as [number, string]));
+  assert.equal(
+    labCidsText(cids, 40),
+    "2 (the host), 36 (vm33), 37 (vm34), 38 (vm35), 39 (vm36), 40 (vm37), 41 (vm38), 42 (vm39), " +
+      "43 (vm40) and 56 more (the nearest to 40 shown)",
+  );
+  assert.equal(labCidsText(new Map([[3, "a"]]), 9), "2 (the host), 3 (a)");
+  assert.equal(labCidsText(undefined, 9), "2 (the host)");
 });
