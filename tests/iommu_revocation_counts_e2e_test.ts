@@ -4,7 +4,9 @@
  * Each revocation ends in a reset of `a`'s NIC that discards the frames its driver still held
  * (in the transmitq, or waiting for their MAP): those are counted (`txDropped`), so every frame
  * `a`'s stack sent is returned by the device, counted dropped, or still in flight, and every
- * frame the device took reached `b` (the sink, plus the ARP request).
+ * frame the device took reached `b` (the sink, plus the ARP request). A frame the device had sent
+ * when the reset took its buffer back is counted dropped and arrived: the sink's loss is the
+ * dropped count less those (a CI run saw 5 of 19).
  */
 
 import assert from "node:assert/strict";
@@ -106,10 +108,14 @@ Deno.test({
         received + 1,
         "b's stack got what the device took: the sink's, one ARP",
       );
+      // A frame the device sent before a reset took its buffer back is counted dropped (the driver
+      // never saw it returned) though it arrived: the sink's loss is the dropped count less those.
+      const sentUnreturned = framesIn - c[NetDriverCounter.txReclaimed];
+      assert.ok(sentUnreturned >= 0, `the device returned no frame it did not send: ${seen}`);
       assert.equal(
         sent - received,
-        dropped,
-        `the sink's loss is what the driver counted dropped: ${seen}`,
+        dropped - sentUnreturned,
+        `the sink's loss is what the driver counted dropped, less what the device had sent: ${seen}`,
       );
     } finally {
       await lab.stop();
