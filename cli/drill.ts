@@ -346,8 +346,9 @@ export async function concludeDrill(
       `${
         result.passed ? "PASS" : "FAIL"
       }: drill ${result.name}, ${passed}/${result.assertions.length} assertions hold, seed ${result.seed}${
-        // Every assertion may hold and the drill still fail: say why on the verdict's line.
-        result.error === undefined ? "" : ` (${result.error})`}`,
+        // Every assertion may hold and the drill still fail: say why on the verdict's line (after a
+        // colon: the error may end in its own parentheses).
+        result.error === undefined ? "" : `: ${result.error}`}`,
       ...options.lines,
     ].join("\n") + "\n",
   );

@@ -1,3 +1,4 @@
+import { CliExit } from "./usage.ts";
 import assert from "node:assert/strict";
 import { LabError } from "../lab/errors.ts";
 import { join } from "node:path";
@@ -209,6 +210,18 @@ Deno.test("the verdict is printed before the reports are written, so a write fai
         `junit: ${join(dir, "j.xml")}\n`,
     );
   });
+});
+
+Deno.test("a failed drill's verdict line says why after a colon (the error may hold parentheses)", async () => {
+  let printed = "";
+  const why = 'Cannot inject backend-crash: VM "a" is restarting; hint: Wait until it runs again ' +
+    "(see `vlab status`)";
+  const failed: DrillResult = { ...passedResult(), passed: false, error: why };
+  await assert.rejects(
+    concludeDrill(failed, { lines: [], reports: {}, ok: false, print: (t) => void (printed += t) }),
+    (e: unknown) => e instanceof CliExit && e.exitCode === 1,
+  );
+  assert.equal(printed, `FAIL: drill flap, 1/1 assertions hold, seed 7: ${why}\n`);
 });
 
 Deno.test("a replay says 'same decisions' only with the count of the notes that follow it", () => {

@@ -257,7 +257,7 @@ Deno.test({
       // The verdict's own line says why it failed: every assertion (none) holds.
       assert.match(
         stdout,
-        /^FAIL: drill long, 0\/0 assertions hold, seed 1 \(The drill was interrupted\)$/m,
+        /^FAIL: drill long, 0\/0 assertions hold, seed 1: The drill was interrupted$/m,
       );
       const left = [...Deno.readDirSync(state)].map((e) => e.name).filter((n) => n !== "logs");
       assert.deepEqual(left, [], `left in the state folder: ${left.join(", ")}`);

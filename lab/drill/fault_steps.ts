@@ -223,7 +223,8 @@ registerStepKind<FaultArgs>("fault", {
     const r = await ctx.lab.lab.fault(parsed.value);
     if (!r.ok) {
       forget?.();
-      throw new Error(`${r.message} (${r.hint})`);
+      // One level of parentheses: a hint often holds its own ("(see `vlab status`)").
+      throw new Error(`${r.message}; hint: ${r.hint}`);
     }
   },
 });

@@ -140,3 +140,25 @@ Deno.test({
       assert.ok(r.recovery[0].ms !== null && r.recovery[0].ms > 0);
     }),
 });
+
+Deno.test({
+  name: "a fault the lab refuses at run time fails its step with the lab's message and hint",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir(async () => {
+      // The VM is rebooting from the vm-crash when the backend-crash comes: refused.
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [
+          { fault: { kind: "vm-crash", vm: "a" } },
+          { fault: { kind: "backend-crash", vm: "a", mode: "exit" } },
+        ],
+        assert: ['count(events, kind = "vm-crash") == 1'],
+      });
+      assert.equal(r.passed, false);
+      // One level of parentheses: the hint brings its own.
+      const why = 'Cannot inject backend-crash: VM "a" is restarting; hint: Wait until it runs ' +
+        "again (see `vlab status`)";
+      assert.equal(r.error, why);
+    }),
+});
