@@ -122,7 +122,7 @@ function upCommand() {
         ? null
         : memoryFitError(plan.name, plan.sharedBytes, machine, plan.threads.length);
       if (tooBig !== null) throw tooBig;
-      if (opts.detach) return await upDetached(file, plan.name, plan.seed);
+      if (opts.detach) return await upDetached(file, plan.name, plan.seed, plan.vms.length);
       // Listen before the lab exists: a signal during start stops it as soon as it is up.
       let running: RegisteredLab | null = null;
       let signalled = false;

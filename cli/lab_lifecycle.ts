@@ -14,6 +14,7 @@ import { LabError } from "../lab/errors.ts";
 import type { ProcessState } from "../lab/proc.ts";
 import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../lab/state.ts";
 import { stateFolderError } from "../lab/runner.ts";
+import { readyTimeoutFor } from "../lab/lab.ts";
 import { vlabRunArgs } from "./deno_run.ts";
 import { VlabError } from "./errors.ts";
 import { CliExit } from "./usage.ts";
@@ -33,6 +34,7 @@ export async function upDetached(
   file: string | undefined,
   name: string,
   seed: number,
+  vms = 2,
 ): Promise<void> {
   // The child writes its errors here (it has no terminal); removed once the lab is up. A fresh
   // file of its own: a file of the user's is never overwritten or removed.
@@ -67,7 +69,9 @@ export async function upDetached(
     return s;
   });
   child.unref();
-  const deadline = performance.now() + 120_000;
+  // The child's own wait for its guests, and a minute for its start and planning.
+  const waitMs = readyTimeoutFor(vms) + 60_000;
+  const deadline = performance.now() + waitMs;
   const wake = () => pauseUnlessAborted(50, interrupted.signal);
   try {
     while (performance.now() < deadline) {
@@ -104,9 +108,13 @@ export async function upDetached(
       await wake();
     }
     await stopChild(child, () => exited);
-    throw new VlabError("lab-failed", `The background lab "${name}" did not come up within 120 s`, {
-      hint: "Run `vlab up` without -d to see why",
-    });
+    throw new VlabError(
+      "lab-failed",
+      `The background lab "${name}" did not come up within ${waitMs / 1000} s`,
+      {
+        hint: "Run `vlab up` without -d to see why",
+      },
+    );
   } finally {
     off();
     try {
