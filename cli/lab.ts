@@ -113,9 +113,12 @@ function upCommand() {
       if (!opts.quiet) await printWarnings(file, topology);
       if (opts.dryRun) {
         const fit = machine === null
-          ? ""
-          : memoryFit(plan.sharedBytes, machine, plan.threads.length).line + "\n";
-        await out(formatPlan(plan) + "\n" + fit);
+          ? null
+          : memoryFit(plan.sharedBytes, machine, plan.threads.length);
+        await out(formatPlan(plan) + "\n" + (fit === null ? "" : fit.line + "\n"));
+        // A plan `vlab up` would refuse fails its dry run too (its line says why), so that
+        // `vlab up --dry-run && vlab up -d` stops where the real start would.
+        if (fit?.verdict === "too-big") throw new CliExit(EXIT_CODES.failure);
         return;
       }
       const tooBig = machine === null

@@ -534,8 +534,10 @@ Deno.test("a plan larger than the machine's memory is refused before anything st
     const file = `${dir}/huge.yaml`;
     const vms = Array.from({ length: 1000 }, (_, i) => `  v${i}: {}`).join("\n");
     Deno.writeTextFileSync(file, `name: huge\ndefaults: { vm: { memory: 2GiB } }\nvms:\n${vms}\n`);
+    // The dry run prints the plan and why it does not fit, and fails as `vlab up` would.
     const dry = await vlabWith(env, "up", file, "--dry-run");
-    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(dry.code, 1, dry.stderr);
+    assert.match(dry.stdout, /^lab huge \(seed \d+\)/m, "the plan is printed");
     assert.match(
       dry.stdout,
       /^\d+ GiB \(2000 GiB of shared memory, 16 GiB for 2000 workers\) planned; this machine has [\d.]+ GiB \([\d.]+ GiB available\): the plan does not fit, `vlab up` refuses it \(not-enough-memory\)$/m,
