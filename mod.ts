@@ -208,6 +208,7 @@ export type {
   DescriptorView,
   DeviceSnapshot,
   DirectionSnapshot,
+  LabMemory,
   LabSnapshot,
   LinkDrops,
   LinkSnapshot,

@@ -143,7 +143,11 @@ export function formatStatus(s: LabStatus): string {
       : []),
   ];
   return [
-    `lab ${s.name} (seed ${s.seed}, pid ${s.pid}, up ${s.uptimeSeconds} s) from ${s.source}`,
+    `lab ${s.name} (seed ${s.seed}, pid ${s.pid}, up ${s.uptimeSeconds} s${
+      s.memory === undefined
+        ? ""
+        : `, ${mib(s.memory.sharedBytes)} shared, ${mib(s.memory.residentBytes)} resident`
+    }) from ${s.source}`,
     ...table,
     "devices:",
     ...devices,
@@ -266,4 +270,10 @@ function stations(w: { name: string; counters?: Record<string, number> }): strin
   if (c.learned === undefined) return "";
   const n = Math.max(0, c.learned - (c.aged ?? 0) - (c.evicted ?? 0));
   return ` (${count(n, "station")} in its MAC table: vlab fdb ${w.name})`;
+}
+
+/** `41 MiB`, `2.9 GiB`: a memory size as the plan and `--dry-run` say them (binary units). */
+function mib(bytes: number): string {
+  const m = bytes / 2 ** 20;
+  return m < 1024 ? `${Math.round(m)} MiB` : `${(m / 1024).toFixed(1)} GiB`;
 }

@@ -384,3 +384,12 @@ Deno.test("status lists vsock routers apart from switches, and counts a vsock li
   assert.match(older, /^switches:\n {2}sw1: c-sw1 \(1 station .*\n.*\nvsock routers:\n {2}r1:/m);
   assert.match(older, /^ {4}reverse 900 frames /m);
 });
+
+Deno.test("status says the lab's shared and resident memory on its first line, when the lab gives it", () => {
+  const first = (s: LabStatus) => formatStatus(s).split("\n")[0];
+  assert.equal(
+    first({ ...STATUS, memory: { sharedBytes: 43_028_352, residentBytes: 3.1 * 2 ** 30 } }),
+    "lab pair (seed 1, pid 42, up 3 s, 41 MiB shared, 3.1 GiB resident) from pair.yaml",
+  );
+  assert.equal(first(STATUS), "lab pair (seed 1, pid 42, up 3 s) from pair.yaml");
+});

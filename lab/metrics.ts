@@ -8,7 +8,7 @@
  */
 
 import { vhostPciSnapshot } from "./vhost_pci_view.ts";
-import type { VhostPciLinkSnapshot, VmRecovery } from "./snapshot_types.ts";
+import type { LabMemory, VhostPciLinkSnapshot, VmRecovery } from "./snapshot_types.ts";
 import { type IommuSnapshot, iommuSnapshot } from "./iommu_view.ts";
 import { NetCounter, NetDriverCounter, readCounters } from "../devices/net/metrics.ts";
 import type { VsockConnTable } from "../devices/vsock/conn_table.ts";
@@ -23,6 +23,7 @@ import {
   switchCounters,
 } from "./link_counts.ts";
 import {
+  labMemory,
   linkKind,
   negotiatedFeatureNames,
   statusNames,
@@ -110,6 +111,8 @@ export interface LabStatus {
   uptimeSeconds: number;
   /** The main process. */
   pid: number;
+  /** What the lab's memory is; absent in statuses of labs older than this field. */
+  memory?: LabMemory;
   /** VMs. */
   vms: {
     name: string;
@@ -183,6 +186,7 @@ export function labStatus(lab: Lab): LabStatus {
     startedAt: new Date(lab.startedAt).toISOString(),
     uptimeSeconds: Math.round((Date.now() - lab.startedAt) / 100) / 10,
     pid: Deno.pid,
+    memory: labMemory(lab),
     vms: plan.vms.map((vm) => {
       return {
         name: vm.name,

@@ -118,6 +118,9 @@ Deno.test({
         if (type.get(name) === "counter") assert.match(name, /_total$/);
       }
       assert.deepEqual([...help.keys()].sort(), [...names].sort(), "a family without samples");
+      const value = (name: string) => samples.find((x) => x.name === name)?.value;
+      assert.equal(value("vlab_memory_shared_bytes"), lab.plan.sharedBytes);
+      assert.ok((value("vlab_memory_resident_bytes") ?? 0) > 10 * 2 ** 20);
       assert.deepEqual([...type.keys()].sort(), [...names].sort());
       // No series twice (Prometheus rejects the whole scrape otherwise).
       const series = samples.map((s) => s.line.slice(0, s.line.lastIndexOf(" ")));
@@ -224,6 +227,10 @@ Deno.test({
       assert.equal(b.features.includes("RING_PACKED"), true);
       assert.ok(a.device.txFrames >= PINGS);
       assert.deepEqual(s.switches, []);
+      // The lab's memory: the plan's shared memory, and the process's resident set (which holds
+      // at least the guest pages the pings touched).
+      assert.equal(s.memory?.sharedBytes, lab.plan.sharedBytes);
+      assert.ok((s.memory?.residentBytes ?? 0) > 10 * 2 ** 20, JSON.stringify(s.memory));
       assert.equal(s.links.length, 1);
       const l = s.links[0];
       assert.equal(l.name, "a-b");

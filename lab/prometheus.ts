@@ -35,7 +35,7 @@ import { vhostPciSnapshot } from "./vhost_pci_view.ts";
 import type { Lab } from "./lab.ts";
 import { directionCounter, DROP_LABELS, impairPrefix, WAIT_LABELS } from "./link_counts.ts";
 import { labKind } from "./kinds/mod.ts";
-import { takeSnapshot } from "./snapshot.ts";
+import { labMemory, takeSnapshot } from "./snapshot.ts";
 import { DoorbellWord } from "./wire/doorbell.ts";
 import { snake } from "./wire/stats.ts";
 import type { VsockConnTable } from "../devices/vsock/conn_table.ts";
@@ -211,6 +211,19 @@ export function prometheusMetrics(lab: Lab): string {
   const snap = takeSnapshot(lab);
   m.gauge("vlab_up", "1 while the lab runs", base, 1);
   m.gauge("vlab_uptime_seconds", "Seconds since the lab started", base, snap.lab.uptimeSeconds);
+  const memory = labMemory(lab);
+  m.gauge(
+    "vlab_memory_shared_bytes",
+    "Shared memory the lab reserved (guest memory, control blocks, link rings)",
+    base,
+    memory.sharedBytes,
+  );
+  m.gauge(
+    "vlab_memory_resident_bytes",
+    "Resident memory of the lab's process (every worker's)",
+    base,
+    memory.residentBytes,
+  );
   for (const vm of plan.vms) {
     const v = snap.vms[vm.index];
     m.gauge("vlab_vm_running", "1 if both workers of the VM run", {

@@ -37,6 +37,7 @@ import { SplitAvail, SplitUsed } from "../devices/virtio/split_layout.ts";
 import type {
   DeviceSnapshot,
   DirectionSnapshot,
+  LabMemory,
   LabSnapshot,
   QueueSnapshot,
   VmDisplayState,
@@ -353,4 +354,18 @@ export function linkKind(ring: RingPlan): "net" | "vsock" {
  */
 export function switchKind(sw: SwitchPlan): "switch" | "vsock-router" {
   return sw.vsockCids === undefined ? "switch" : "vsock-router";
+}
+
+/**
+ * The lab's memory now: its planned shared memory and its process's resident set. A lab runs in
+ * one process (each worker a thread), so the resident set is the whole lab's.
+ *
+ * @example
+ * ```ts ignore
+ * import { labMemory } from "./snapshot.ts";
+ * labMemory(lab).residentBytes; // 154_000_000 for a fresh pair
+ * ```
+ */
+export function labMemory(lab: Lab): LabMemory {
+  return { sharedBytes: lab.plan.sharedBytes, residentBytes: Deno.memoryUsage().rss };
 }

@@ -421,3 +421,17 @@ export function isVsockRouter(
   if (w.kind !== undefined) return w.kind === "vsock-router";
   return w.counters !== undefined && w.counters.learned === undefined;
 }
+
+/** A running lab's memory, bytes. */
+export interface LabMemory {
+  /**
+   * The shared memory it reserved (guest memory, control blocks, link rings): the plan's, which
+   * `vlab up --dry-run` compares with the machine's; pages are committed when first touched.
+   */
+  sharedBytes: number;
+  /**
+   * What the lab's process holds in RAM now (resident set: every worker's heap and stack, and the
+   * shared pages touched so far).
+   */
+  residentBytes: number;
+}
