@@ -8,8 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
-import { onPath, type Run, runProgram, vlabIn } from "./run.ts";
+import { onPath, type Run, runProgram, spawnVlab, vlabIn } from "./run.ts";
 
 /** A fresh state folder and work folder; `vlab` runs with the state folder. */
 async function withDirs(
@@ -231,13 +230,7 @@ Deno.test({
     const work = await Deno.makeTempDir({ prefix: "vlab-drill-work-" });
     const file = `${work}/long.yaml`;
     Deno.writeTextFileSync(file, "topology: pair\ntimeline:\n  - wait: 60s\n");
-    const child = new Deno.Command(Deno.execPath(), {
-      args: vlabRunArgs(["drill", "run", file]),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: state }),
-    }).spawn();
+    const child = spawnVlab(["drill", "run", file], { stateDir: state });
     let stdout = "";
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     try {

@@ -6,42 +6,52 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
-import { vlabIn } from "./run.ts";
+import { type Run, spawnVlab, withLab } from "./run.ts";
 
 const decoder = new TextDecoder();
 const E2E = { sanitizeResources: false, sanitizeOps: false } as const;
+
+type Vlab = (...args: string[]) => Promise<Run>;
+
+/** Frames a's NIC has sent so far (its device's counter, from `vlab status --json`). */
+async function sentFrames(vlab: Vlab): Promise<number> {
+  const s = JSON.parse((await vlab("status", "--json")).stdout);
+  return s.vms[0].nics[0].device.txFrames as number;
+}
+
+/** Wait until a's NIC has sent 6 frames more than `from`: a ping is under way. */
+async function underWay(vlab: Vlab, from = 0): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  while (await sentFrames(vlab) < from + 6) {
+    assert.ok(performance.now() < deadline, "the ping sent nothing");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** End `child` if it still runs, and wait for it. */
+async function reap(child: Deno.ChildProcess, output: Promise<unknown>): Promise<void> {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // Already ended.
+  }
+  await output.catch(() => {});
+}
+
+const PING = ["a", "--", "ping", "10.0.0.2", "-c", "100", "-i", "0.1"];
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.test({
     name: `exec: ${signal} stops the workload, prints what it did so far and exits 130`,
     ...E2E,
-    fn: async () => {
-      const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
-      const vlab = vlabIn(stateDir);
-      try {
-        const up = await vlab("up", "pair", "-d");
-        assert.equal(up.code, 0, up.stderr);
+    fn: () =>
+      withLab("pair", async (vlab, stateDir) => {
         // 100 pings 0.1 s apart: 10 s unless interrupted.
-        const child = new Deno.Command(Deno.execPath(), {
-          args: vlabRunArgs(["exec", "a", "--", "ping", "10.0.0.2", "-c", "100", "-i", "0.1"]),
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-          env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
-        }).spawn();
+        const child = spawnVlab(["exec", ...PING], { stateDir });
         const output = child.output();
         try {
-          // Its pings are under way: the workload is listed, and frames cross the link.
-          const deadline = performance.now() + 10_000;
-          const sent = async () => {
-            const s = JSON.parse((await vlab("status", "--json")).stdout);
-            return s.vms[0].nics[0].device.txFrames as number;
-          };
-          while (await sent() < 6) {
-            assert.ok(performance.now() < deadline, "the ping sent nothing");
-            await new Promise((r) => setTimeout(r, 50));
-          }
+          // Its pings are under way: frames cross the link.
+          await underWay(vlab);
           const t0 = performance.now();
           child.kill(signal);
           const out = await output;
@@ -54,44 +64,23 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
           assert.match(stdout, /^64 bytes from 10\.0\.0\.2: icmp_seq=1 /m);
 
           // The guest stopped it: no frame leaves a after the answer.
-          const after = await sent();
+          const after = await sentFrames(vlab);
           await new Promise((r) => setTimeout(r, 500));
-          assert.equal(await sent(), after, "the workload kept running in the guest");
+          assert.equal(await sentFrames(vlab), after, "the workload kept running in the guest");
         } finally {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // Already ended.
-          }
-          await output.catch(() => {});
+          await reap(child, output);
         }
-      } finally {
-        await vlab("down", "--all");
-        await Deno.remove(stateDir, { recursive: true }).catch(() => {});
-      }
-    },
+      }),
   });
 }
 
 Deno.test({
   name: "exec: vlab down while it runs prints what it did and fails with no-lab, not exit 0",
   ...E2E,
-  fn: async () => {
-    const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
-    const vlab = vlabIn(stateDir);
-    try {
-      const up = await vlab("up", "pair", "-d");
-      assert.equal(up.code, 0, up.stderr);
-      const running = vlab("exec", "a", "--", "ping", "10.0.0.2", "-c", "100", "-i", "0.1");
-      const deadline = performance.now() + 10_000;
-      const sent = async () => {
-        const s = JSON.parse((await vlab("status", "--json")).stdout);
-        return s.vms[0].nics[0].device.txFrames as number;
-      };
-      while (await sent() < 6) {
-        assert.ok(performance.now() < deadline, "the ping sent nothing");
-        await new Promise((r) => setTimeout(r, 50));
-      }
+  fn: () =>
+    withLab("pair", async (vlab) => {
+      const running = vlab("exec", ...PING);
+      await underWay(vlab);
       assert.equal((await vlab("down")).code, 0);
       const out = await running;
       // It printed the pings of a cut run and exited 0, as if `-c 100` had been 15.
@@ -102,50 +91,23 @@ Deno.test({
         /^vlab: The workload was cut short: lab "pair" stopped while it ran$/m,
       );
       assert.match(out.stderr, /^hint: /m);
-    } finally {
-      await vlab("down", "--all");
-      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "exec --json: the result says cancelled null, client (Ctrl-C) or lab-stopped (vlab down)",
   ...E2E,
-  fn: async () => {
+  fn: () =>
     // It used to print the bare partial result: a script could not tell a cut run from a whole one.
-    const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
-    const vlab = vlabIn(stateDir);
-    const ping = ["exec", "--json", "a", "--", "ping", "10.0.0.2", "-c", "100", "-i", "0.1"];
-    const sent = async () => {
-      const s = JSON.parse((await vlab("status", "--json")).stdout);
-      return s.vms[0].nics[0].device.txFrames as number;
-    };
-    const underWay = async (from: number) => {
-      const deadline = performance.now() + 10_000;
-      while (await sent() < from + 6) {
-        assert.ok(performance.now() < deadline, "the ping sent nothing");
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
-    try {
-      const up = await vlab("up", "pair", "-d");
-      assert.equal(up.code, 0, up.stderr);
-
+    withLab("pair", async (vlab, stateDir) => {
       const whole = await vlab("exec", "--json", "a", "--", "ping", "10.0.0.2", "-c", "1");
       assert.equal(whole.code, 0, whole.stderr);
       assert.equal(JSON.parse(whole.stdout).cancelled, null);
 
-      const child = new Deno.Command(Deno.execPath(), {
-        args: vlabRunArgs(ping),
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
-      }).spawn();
+      const child = spawnVlab(["exec", "--json", ...PING], { stateDir });
       const output = child.output();
       try {
-        await underWay(await sent());
+        await underWay(vlab, await sentFrames(vlab));
         child.kill("SIGINT");
         const out = await output;
         assert.equal(out.code, 130, decoder.decode(out.stderr));
@@ -153,25 +115,16 @@ Deno.test({
         assert.equal(r.cancelled, "client");
         assert.ok(r.transmitted > 0 && r.transmitted < 100, String(r.transmitted));
       } finally {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // Already ended.
-        }
-        await output.catch(() => {});
+        await reap(child, output);
       }
 
-      const running = vlab(...ping);
-      await underWay(await sent());
+      const running = vlab("exec", "--json", ...PING);
+      await underWay(vlab, await sentFrames(vlab));
       assert.equal((await vlab("down")).code, 0);
       const out = await running;
       assert.equal(out.code, 1, out.stderr);
       const r = JSON.parse(out.stdout);
       assert.equal(r.cancelled, "lab-stopped");
       assert.ok(r.transmitted > 0 && r.transmitted < 100, String(r.transmitted));
-    } finally {
-      await vlab("down", "--all");
-      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
-    }
-  },
+    }),
 });

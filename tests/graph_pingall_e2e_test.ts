@@ -9,8 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
-import { onPath, runProgram, vlabIn } from "./run.ts";
+import { onPath, runProgram, spawnVlab, vlabIn, withLab } from "./run.ts";
 import { type LabGraph, renderGraph } from "../lab/graph.ts";
 
 const decoder = new TextDecoder();
@@ -29,22 +28,6 @@ async function svgTexts(dotText: string): Promise<string[]> {
     m[1].replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">")
       .replace(/&#45;/g, "-").replace(/&amp;/g, "&")
   );
-}
-
-async function withLab(
-  topology: string,
-  body: (vlab: ReturnType<typeof vlabIn>, stateDir: string) => Promise<void>,
-): Promise<void> {
-  const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
-  const vlab = vlabIn(stateDir);
-  try {
-    const up = await vlab("up", topology, "-d");
-    assert.equal(up.code, 0, `vlab up -d failed:\n${up.stderr}`);
-    await body(vlab, stateDir);
-  } finally {
-    await vlab("down", "--all");
-    await Deno.remove(stateDir, { recursive: true }).catch(() => {});
-  }
 }
 
 Deno.test({
@@ -205,13 +188,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
         };
         const before = await txFrames();
         // 100 pings each way, 0.2 s apart: 20 s unless interrupted.
-        const child = new Deno.Command(Deno.execPath(), {
-          args: vlabRunArgs(["pingall", "-c", "100"]),
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-          env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
-        }).spawn();
+        const child = spawnVlab(["pingall", "-c", "100"], { stateDir });
         const output = child.output();
         try {
           // Its pings are under way (so it listens for SIGINT): frames cross the link.

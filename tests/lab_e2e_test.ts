@@ -10,26 +10,8 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
-import { onPath, runProgram, vlabIn } from "./run.ts";
+import { onPath, runProgram, spawnVlab, vlabIn, withLab } from "./run.ts";
 import { createLabDir, type LabRecord, writeRecord } from "../lab/state.ts";
-
-/** A lab brought up detached in a fresh state folder, always brought down afterwards. */
-async function withLab(
-  topology: string,
-  body: (vlab: ReturnType<typeof vlabIn>, stateDir: string) => Promise<void>,
-  env: Record<string, string> = {},
-): Promise<void> {
-  const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
-  const vlab = vlabIn(stateDir, env);
-  try {
-    const up = await vlab("up", topology, "-d");
-    assert.equal(up.code, 0, `vlab up -d failed:\n${up.stderr}`);
-    await body(vlab, stateDir);
-  } finally {
-    await vlab("down", "--all");
-    await Deno.remove(stateDir, { recursive: true }).catch(() => {});
-  }
-}
 
 /** Entries left in a state folder, but the event logs kept in `logs/`. */
 function leftovers(stateDir: string): string[] {
@@ -74,13 +56,7 @@ Deno.test({
     await withLab("pair", async (vlab, stateDir) => {
       for (const signal of ["SIGINT", "SIGTERM"] as const) {
         const pcap = `${stateDir}/../vlab-e2e-${crypto.randomUUID()}.pcap`;
-        const child = new Deno.Command(Deno.execPath(), {
-          args: vlabRunArgs(["capture", "a-b", "-w", pcap]),
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-          env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
-        }).spawn();
+        const child = spawnVlab(["capture", "a-b", "-w", pcap], { stateDir });
         const output = child.output();
         try {
           // Frames in the file prove the capture runs (and listens for signals).
@@ -522,13 +498,7 @@ Deno.test({
   fn: async () => {
     const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
     const vlab = vlabIn(stateDir);
-    const parent = new Deno.Command(Deno.execPath(), {
-      args: vlabRunArgs(["up", "star", "-d"]),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
-    }).spawn();
+    const parent = spawnVlab(["up", "star", "-d"], { stateDir });
     const output = parent.output();
     try {
       // The detached child has made its folder: the lab is starting, not up.

@@ -103,3 +103,53 @@ export function vlabIn(
 export async function onPath(tool: string): Promise<boolean> {
   return (await runProgram("sh", ["-c", `command -v ${tool}`])).code === 0;
 }
+
+/**
+ * Start `vlab args` and leave it running (stdout and stderr piped, stdin closed), for a test that
+ * signals it or reads it as it goes: `spawnVlab(["pingall"], { stateDir }).kill("SIGINT")`.
+ *
+ * @example
+ * ```ts ignore
+ * const child = spawnVlab(["capture", "a-b", "-w", "x.pcap"], { stateDir });
+ * child.kill("SIGINT");
+ * (await child.output()).code; // 0
+ * ```
+ */
+export function spawnVlab(
+  args: readonly string[],
+  options: { stateDir: string },
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: vlabRunArgs(args),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: options.stateDir }),
+  }).spawn();
+}
+
+/**
+ * Run `body` on a lab of `topology` brought up detached in a fresh state folder; the lab is
+ * brought down and the folder removed afterwards, whatever `body` did.
+ *
+ * @example
+ * ```ts ignore
+ * await withLab("pair", async (vlab) => assert.equal((await vlab("status")).code, 0));
+ * ```
+ */
+export async function withLab(
+  topology: string,
+  body: (vlab: (...args: string[]) => Promise<Run>, stateDir: string) => Promise<void>,
+  env: Record<string, string> = {},
+): Promise<void> {
+  const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
+  const vlab = vlabIn(stateDir, env);
+  try {
+    const up = await vlab("up", topology, "-d");
+    if (up.code !== 0) throw new Error(`vlab up -d failed:\n${up.stderr}`);
+    await body(vlab, stateDir);
+  } finally {
+    await vlab("down", "--all");
+    await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+  }
+}
