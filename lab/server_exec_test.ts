@@ -9,69 +9,10 @@
  */
 
 import assert from "node:assert/strict";
+import { type Body, type Env, withServer } from "./server_testing.ts";
 import { execCancellable } from "./client.ts";
 import { LabError } from "./errors.ts";
-import { Lab } from "./lab.ts";
-import { planLab } from "./plan.ts";
-import { serveControl } from "./server.ts";
-import type { LabRecord } from "./state.ts";
 import { within } from "./testing.ts";
-import { topologyFromObject } from "./topology/mod.ts";
-
-const PAIR = {
-  name: "server-exec-test",
-  seed: 5,
-  vms: {
-    a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
-    b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
-  },
-  links: [{ endpoints: ["a:eth0", "b:eth0"] }],
-};
-
-// deno-lint-ignore no-explicit-any
-type Body = any;
-
-interface Env {
-  lab: Lab;
-  record: LabRecord;
-  call(path: string, init?: RequestInit): Promise<{ status: number; body: Body }>;
-}
-
-async function withServer(body: (env: Env) => Promise<void>): Promise<void> {
-  const t = topologyFromObject(PAIR);
-  if (!t.ok) assert.fail(JSON.stringify(t.error));
-  const dir = await Deno.makeTempDir({ prefix: "vlab-server-exec-test-" });
-  const path = `${dir}/control.sock`;
-  const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
-  const server = serveControl(lab, { path, onDown: () => {} });
-  const record: LabRecord = {
-    name: PAIR.name,
-    pid: Deno.pid,
-    socket: path,
-    source: "test",
-    startedAt: new Date().toISOString(),
-    vms: 2,
-  };
-  try {
-    await body({
-      lab,
-      record,
-      call: async (p, init = {}) => {
-        const client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
-        try {
-          const res = await fetch(`http://vlab${p}`, { ...init, client });
-          return { status: res.status, body: await res.json() };
-        } finally {
-          client.close();
-        }
-      },
-    });
-  } finally {
-    await server.shutdown();
-    await lab.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
-}
 
 const post = (body: unknown): RequestInit => ({
   method: "POST",

@@ -9,78 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Lab } from "./lab.ts";
-import { planLab } from "./plan.ts";
-import { serveControl } from "./server.ts";
-import { topologyFromObject } from "./topology/mod.ts";
-
-const PAIR = {
-  name: "server-test",
-  seed: 5,
-  vms: {
-    a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
-    b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
-  },
-  links: [{ endpoints: ["a:eth0", "b:eth0"] }],
-};
-
-/** A parsed answer: JSON (checked field by field by the assertions) or text. */
-// deno-lint-ignore no-explicit-any
-type Body = any;
-
-interface Env {
-  lab: Lab;
-  path: string;
-  downs: () => number;
-  /** Fetch `http://vlab{path}` over the socket (a fresh client, closed once the body is read). */
-  call(path: string, init?: RequestInit): Promise<{ status: number; headers: Headers; body: Body }>;
-  /** A client for streaming answers; the caller closes it. */
-  client(): Deno.HttpClient;
-}
-
-async function withServer(body: (env: Env) => Promise<void>): Promise<void> {
-  const t = topologyFromObject(PAIR);
-  if (!t.ok) assert.fail(JSON.stringify(t.error));
-  const dir = await Deno.makeTempDir({ prefix: "vlab-server-test-" });
-  const path = `${dir}/control.sock`;
-  const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
-  let downs = 0;
-  const clients: Deno.HttpClient[] = [];
-  const server = serveControl(lab, { path, onDown: () => downs++ });
-  const client = () => {
-    const c = Deno.createHttpClient({ proxy: { transport: "unix", path } });
-    clients.push(c);
-    return c;
-  };
-  try {
-    await body({
-      lab,
-      path,
-      downs: () => downs,
-      client,
-      call: async (p, init = {}) => {
-        const c = client();
-        const res = await fetch(`http://vlab${p}`, { ...init, client: c });
-        const text = await res.text();
-        c.close();
-        const json = text !== "" &&
-          (res.headers.get("content-type") ?? "").startsWith("application/json");
-        return { status: res.status, headers: res.headers, body: json ? JSON.parse(text) : text };
-      },
-    });
-  } finally {
-    for (const c of clients) {
-      try {
-        c.close();
-      } catch {
-        // Already closed.
-      }
-    }
-    await server.shutdown();
-    await lab.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
-}
+import { type Body, type Env, withServer } from "./server_testing.ts";
 
 const post = (body: string): RequestInit => ({
   method: "POST",
