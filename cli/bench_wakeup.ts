@@ -15,6 +15,13 @@ import {
 } from "../lab/bench/wakeup.ts";
 import { type CStatus, disposeCompiledNow } from "../lab/bench/c_build.ts";
 import { CWakeup } from "../lab/bench/c_wakeup.ts";
+import {
+  CCold,
+  COLD_LINES,
+  COLD_SLEEPS_US,
+  type ColdRun,
+  formatColdTable,
+} from "../lab/bench/c_cold.ts";
 import { cleanUpOnInterrupt } from "./bench_partial.ts";
 import { VlabError } from "./errors.ts";
 import { intOption } from "./int_option.ts";
@@ -59,7 +66,9 @@ export interface WakeupCommandOptions extends WakeupBenchOptions {
  * What `vlab bench wakeup` prints on stdout: the table, or with `--json` the options and the rows
  * (`mode`, `rounds` kept after the warm-up tenth, `medianUs`, `p99Us`: a round trip is two
  * wake-ups). With `--vs-c`, `c` says whether the C pair ran (`{ ran, compiler }` or
- * `{ ran: false, reason }`); the text says why in one line when it did not.
+ * `{ ran: false, reason }`); the text says why in one line when it did not. When it ran, `cold`
+ * holds the C memory walk after each sleep (`lines`, and `points` of `sleepUs`, `rounds`,
+ * `coldNs`, `warmNs`), printed as a second table.
  *
  * @example
  * ```ts
@@ -73,28 +82,46 @@ export function formatWakeupOutput(
   rows: readonly WakeupRow[],
   json: boolean,
   c?: CStatus,
+  cold?: ColdRun,
 ): string {
-  if (json) return JSON.stringify(c ? { options, rows, c } : { options, rows }, null, 2);
+  if (json) {
+    return JSON.stringify(
+      c ? { options, rows, c, ...(cold ? { cold } : {}) } : { options, rows },
+      null,
+      2,
+    );
+  }
   const table = formatWakeupTable(rows);
-  return c?.ran === false ? `${table}\nC futex: not measured: ${c.reason}` : table;
+  if (c?.ran === false) return `${table}\nC futex: not measured: ${c.reason}`;
+  return cold ? `${table}\n\n${formatColdTable(cold)}` : table;
 }
 
 /**
- * Measure: with `vsC`, the C pair is built here and removed afterwards, and on Ctrl-C or SIGTERM
- * too (which end the process with 130).
+ * Measure: with `vsC`, the C pair and the C memory walk are built here and removed afterwards,
+ * and on Ctrl-C or SIGTERM too (which end the process with 130). The walk runs last, alone.
  */
-function measure(options: WakeupCommandOptions): Promise<{ rows: WakeupRow[]; c?: CStatus }> {
+function measure(
+  options: WakeupCommandOptions,
+): Promise<{ rows: WakeupRow[]; c?: CStatus; cold?: ColdRun }> {
   return cleanUpOnInterrupt(disposeCompiledNow, async () => {
     if (!options.vsC) return { rows: await runWakeupBench(options) };
     const built = await CWakeup.build();
     if (!built.ok) {
       return { rows: await runWakeupBench(options), c: { ran: false, reason: built.error } };
     }
+    let rows: WakeupRow[];
     try {
-      const rows = await runWakeupBench(options, built.value);
-      return { rows, c: { ran: true, compiler: built.value.compiler } };
+      rows = await runWakeupBench(options, built.value);
     } finally {
       await built.value.dispose();
+    }
+    const walker = await CCold.build(built.value.compiler);
+    if (!walker.ok) return { rows, c: { ran: false, reason: walker.error } };
+    try {
+      const cold = await walker.value.measure(COLD_LINES, COLD_SLEEPS_US);
+      return { rows, c: { ran: true, compiler: built.value.compiler }, cold };
+    } finally {
+      await walker.value.dispose();
     }
   });
 }
@@ -119,12 +146,13 @@ export function wakeupCommand(): Command {
     .option(
       "--vs-c",
       "also time the round trips between two C threads in futex waits, built with the " +
-        "system's C compiler ($CC or cc): what a wake-up costs the machine itself",
+        "system's C compiler ($CC or cc): what a wake-up costs the machine itself; then what " +
+        "a sleep of 0.2 to 100 ms costs the memory a C thread walks when it wakes",
     )
     .option("--json", "print the options and rows as JSON")
     .action(async (raw) => {
       const options = parseWakeupOptions(raw);
-      const { rows, c } = await measure(options).catch((error) => {
+      const { rows, c, cold } = await measure(options).catch((error) => {
         const detail = error instanceof Error ? error.message : String(error);
         throw new VlabError("bench-failed", `Cannot run bench wakeup: ${detail}`, {
           hint: "Run it again with VLAB_DEBUG=1 for a stack trace" +
@@ -132,7 +160,7 @@ export function wakeupCommand(): Command {
           cause: error,
         });
       });
-      const text = formatWakeupOutput(options, rows, raw.json === true, c);
+      const text = formatWakeupOutput(options, rows, raw.json === true, c, cold);
       await writeAll(Deno.stdout, new TextEncoder().encode(text + "\n"));
     }) as unknown as Command;
 }

@@ -39,6 +39,16 @@ Deno.test("bench wakeup --vs-c gives each median against C's, and says why C did
   assert.match(table, /^block +9 +60\.0 +90\.0 +1\.50$/m);
   assert.match(table, /^c-futex +9 +40\.0 +80\.0 +1\.00$/m);
   assert.deepEqual(JSON.parse(formatWakeupOutput(options, rows, true, c)), { options, rows, c });
+  const cold = { lines: 256, points: [{ sleepUs: 10_000, rounds: 180, coldNs: 120, warmNs: 4 }] };
+  const both = formatWakeupOutput(options, rows, false, c, cold);
+  assert.ok(both.startsWith(`${table}\n\nmemory after a sleep`), both);
+  assert.match(both, /^ +10 +180 +120\.0 +4\.0 +30\.0$/m);
+  assert.deepEqual(JSON.parse(formatWakeupOutput(options, rows, true, c, cold)), {
+    options,
+    rows,
+    c,
+    cold,
+  });
 
   const skipped = { ran: false as const, reason: "no C compiler: `cc` is not on PATH" };
   const text = formatWakeupOutput(options, rows.slice(0, 1), false, skipped);
