@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { RingView } from "../../lab/snapshot_types.ts";
+import stringWidth from "string-width";
 import { fixtureData, KEY, loadFixture, renderApp, waitFor } from "./testing.tsx";
 
 const SIZES = [[80, 24], [140, 40], [200, 50]] as const;
@@ -9,7 +10,7 @@ function assertFits(frame: string, columns: number, rows: number): void {
   const lines = frame.split("\n");
   assert.ok(lines.length <= rows - 1, `${lines.length} lines on a ${rows}-row terminal`);
   for (const line of lines) {
-    assert.ok(Array.from(line).length <= columns, `line wider than ${columns}: "${line}"`);
+    assert.ok(stringWidth(line) <= columns, `line wider than ${columns}: "${line}"`);
   }
 }
 

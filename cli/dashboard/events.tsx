@@ -6,7 +6,7 @@
  */
 
 import { type LabEvent, wallClockDetail } from "../../lab/events.ts";
-import { cell, formatClock } from "./format.ts";
+import { cell, formatClock, textWidth } from "./format.ts";
 import { type Color, type Line, Lines, seg } from "./lines.tsx";
 
 /** Props of `<EventsPanel>` and `eventsLines`. */
@@ -86,8 +86,8 @@ export function eventsLines(props: EventsProps): Line[] {
   const shown = events.slice(Math.max(0, end - room), end);
   // Each column is its text's width plus one space: a kind or subject as long as its column is
   // cut there, never run into the next column. 18 fits the recovery kinds (device-needs-reset).
-  const kindW = Math.min(18, Math.max(5, ...events.map((e) => e.kind.length)));
-  const subjectW = Math.min(12, Math.max(7, ...events.map((e) => (e.subject ?? "").length)));
+  const kindW = Math.min(18, Math.max(5, ...events.map((e) => textWidth(e.kind))));
+  const subjectW = Math.min(12, Math.max(7, ...events.map((e) => textWidth(e.subject ?? ""))));
   const header: Line = [
     seg(
       cell("time (UTC)", 13) + cell("event", kindW) + " " + cell("subject", subjectW) + " " +

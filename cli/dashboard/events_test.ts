@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import type { LabEvent } from "../../lab/events.ts";
 import { eventsLines } from "./events.tsx";
+import stringWidth from "string-width";
+import { fitLine } from "./lines.tsx";
 
 function text(events: LabEvent[], width = 80): string[] {
   return eventsLines({ events, scrollBack: 0, width, height: 10, colors: false })
@@ -47,4 +49,29 @@ Deno.test("a detail that is a wall-clock time reads as a UTC clock time, like th
     lines[2],
   );
   assert.doesNotMatch(lines.join("\n"), /=\d{13}\.\d/, "an epoch in milliseconds is shown");
+});
+
+Deno.test("details in wide characters are cut by columns, never past the panel's width", () => {
+  const events: LabEvent[] = [
+    {
+      time: "2026-12-04T21:46:13.827Z",
+      kind: "drill-step",
+      subject: "a",
+      detail: { file: "/home/用户/演练/链路故障演练.yaml", note: "🔥🔥🔥🔥🔥🔥🔥🔥" },
+    },
+    { time: "2026-12-04T21:46:13.900Z", kind: "lab-up", subject: "データ", detail: { vms: 2 } },
+  ];
+  for (const width of [40, 60, 80]) {
+    // As the panel draws them: each line cut to its width.
+    const lines = eventsLines({ events, scrollBack: 0, width, height: 10, colors: false })
+      .map((l) => fitLine(l, width).map((s) => s.text).join(""));
+    for (const line of lines) {
+      // Measured as ink and the terminal measure it, not by the code under test.
+      assert.ok(stringWidth(line) <= width, `${stringWidth(line)} columns at ${width}: ${line}`);
+    }
+    assert.match(lines[1], /…$/, "the long detail is cut with an ellipsis");
+    // The details column starts at the same column on every row, whatever the subject's script.
+    const detailsAt = stringWidth(lines[0].slice(0, lines[0].indexOf("details")));
+    assert.equal(stringWidth(lines[2].slice(0, lines[2].indexOf("vms=2"))), detailsAt, lines[2]);
+  }
 });

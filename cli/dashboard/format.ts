@@ -6,6 +6,8 @@
  * @module
  */
 
+import stringWidth from "string-width";
+
 const SI_UNITS = ["", "k", "M", "G", "T", "P"] as const;
 
 /**
@@ -130,20 +132,48 @@ export function formatClock(iso: string): string {
 }
 
 /**
- * Cut `text` to at most `width` characters, ending with "…" when it was cut.
+ * Cut `text` to at most `width` terminal columns, ending with "…" when it was cut (a wide
+ * character that would straddle the edge goes, leaving the line a column short).
  *
  * @example
  * ```ts
  * import { truncate } from "./format.ts";
  * truncate("receiveq", 5); // "rece…"
  * truncate("rx", 5); // "rx"
+ * truncate("日本語", 4); // "日…"
  * ```
  */
 export function truncate(text: string, width: number): string {
   if (width <= 0) return "";
-  const chars = Array.from(text);
-  if (chars.length <= width) return text;
-  return `${chars.slice(0, width - 1).join("")}…`;
+  if (textWidth(text) <= width) return text;
+  return `${cutToWidth(text, width - 1)}…`;
+}
+
+const graphemes = new Intl.Segmenter();
+
+/**
+ * The longest start of `text` that fits in `columns` terminal columns, whole characters only
+ * (grapheme clusters: an emoji with its modifiers, a letter with its accents).
+ *
+ * @example
+ * ```ts
+ * import { cutToWidth } from "./format.ts";
+ * cutToWidth("abcdef", 3); // "abc"
+ * cutToWidth("日本語", 3); // "日"
+ * ```
+ */
+export function cutToWidth(text: string, columns: number): string {
+  if (columns <= 0) return "";
+  if (PLAIN.test(text)) return text.slice(0, columns);
+  let out = "";
+  let used = 0;
+  for (const { segment } of graphemes.segment(text)) {
+    const w = stringWidth(segment);
+    if (used + w > columns) break;
+    out += segment;
+    used += w;
+  }
+  return out;
 }
 
 /**
@@ -163,20 +193,25 @@ export function cell(
   options: { align?: "left" | "right" } = {},
 ): string {
   const cut = truncate(text, width);
-  const pad = " ".repeat(Math.max(0, width - Array.from(cut).length));
+  const pad = " ".repeat(Math.max(0, width - textWidth(cut)));
   return options.align === "right" ? pad + cut : cut + pad;
 }
 
+/** Printable ASCII: one column a character, the common case, measured without segmenting. */
+const PLAIN = /^[\x20-\x7e]*$/;
+
 /**
- * The display width of `text` in terminal columns, counting each code point as one column (all
- * the symbols the dashboard draws are narrow).
+ * The display width of `text` in terminal columns, as ink measures it (`string-width`): East
+ * Asian wide characters and emoji take two, combining marks none, and the symbols the dashboard
+ * draws (`▁▂▃`, `◀`, `…`) one.
  *
  * @example
  * ```ts
  * import { textWidth } from "./format.ts";
  * textWidth("▁▂▃ ◀ avail"); // 11
+ * textWidth("日本"); // 4
  * ```
  */
 export function textWidth(text: string): number {
-  return Array.from(text).length;
+  return PLAIN.test(text) ? text.length : stringWidth(text);
 }

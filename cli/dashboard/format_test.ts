@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   cell,
+  cutToWidth,
   formatByteRate,
   formatBytes,
   formatClock,
@@ -8,6 +9,7 @@ import {
   formatHex,
   formatRate,
   si,
+  textWidth,
   truncate,
 } from "./format.ts";
 
@@ -60,6 +62,19 @@ Deno.test("clock times are UTC with milliseconds", () => {
   assert.equal(formatClock("2025-11-25T13:16:02.123Z"), "13:16:02.123");
   assert.equal(formatClock("2025-11-25T14:16:02.123+01:00"), "13:16:02.123");
   assert.equal(formatClock("not a time"), "not a time");
+});
+
+Deno.test("wide characters take two columns, combining marks none, when cut and padded", () => {
+  assert.equal(textWidth("日本語"), 6);
+  assert.equal(textWidth("e\u0301"), 1, "e and a combining acute accent");
+  assert.equal(textWidth("▁▂▃ ◀ avail…"), 12, "the dashboard's own symbols are narrow");
+  assert.equal(truncate("日本語テキスト", 6), "日本…", "5 columns, not 6 characters");
+  assert.equal(truncate("日本語", 6), "日本語");
+  assert.equal(cutToWidth("日本", 3), "日", "a wide character that straddles the edge goes");
+  assert.equal(cutToWidth("👍🏽ok", 2), "👍🏽", "an emoji and its modifier stay together");
+  assert.equal(cell("日本語x", 6), "日本… ");
+  assert.equal(textWidth(cell("日本語x", 6)), 6);
+  assert.equal(cell("日本", 6, { align: "right" }), "  日本");
 });
 
 Deno.test("cells truncate with an ellipsis and pad to their width", () => {

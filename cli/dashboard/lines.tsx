@@ -8,7 +8,7 @@
  */
 
 import { Box, Text } from "ink";
-import { textWidth } from "./format.ts";
+import { cutToWidth, textWidth } from "./format.ts";
 
 /** A named color of ink's `color` prop, used only when colors are on. */
 export type Color = "red" | "green" | "yellow" | "blue" | "magenta" | "cyan" | "gray" | "white";
@@ -73,12 +73,12 @@ export function fitLine(line: Line, width: number): Seg[] {
   let left = Math.max(0, width - 1);
   for (const s of line) {
     if (left <= 0) break;
-    const chars = Array.from(s.text);
-    if (chars.length <= left) {
+    const w = textWidth(s.text);
+    if (w <= left) {
       out.push(s);
-      left -= chars.length;
+      left -= w;
     } else {
-      out.push({ ...s, text: chars.slice(0, left).join("") });
+      out.push({ ...s, text: cutToWidth(s.text, left) });
       left = 0;
     }
   }

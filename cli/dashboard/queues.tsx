@@ -9,7 +9,7 @@
  */
 
 import type { LabSnapshot, QueueSnapshot } from "../../lab/snapshot_types.ts";
-import { cell, formatByteRate, formatRate } from "./format.ts";
+import { cell, formatByteRate, formatRate, textWidth } from "./format.ts";
 import { type Line, Lines, type Seg, seg, windowStart } from "./lines.tsx";
 import { occupancy, type OccupancyHistory, queueKey, type Rates, sparkline } from "./rates.ts";
 
@@ -122,7 +122,7 @@ export function queueColumns(
   width: number,
   ratesWidth: number,
 ): { nameW: number; sparkW: number } {
-  const longest = Math.max(NAME_MIN, ...labels.map((l) => Array.from(l).length));
+  const longest = Math.max(NAME_MIN, ...labels.map((l) => textWidth(l)));
   const room = width - ROW_FIXED - ratesWidth;
   const nameW = Math.max(NAME_MIN, Math.min(NAME_MAX, longest, room));
   const spark = room - nameW;
