@@ -124,42 +124,47 @@ export function graphFromTopology(t: Topology): LabGraph {
     const [vm, nic] = end.split(":");
     return t.vms.find((v) => v.name === vm)?.nics.find((n) => n.name === nic);
   };
+  const vms: GraphVm[] = t.vms.map((vm) => ({
+    name: vm.name,
+    nics: vm.nics.map((n) => {
+      const frontend = served.get(`${vm.name}:${n.name}`);
+      const queues = (frontend === undefined ? undefined : nicOf(frontend)) ?? n;
+      return {
+        name: n.name,
+        mac: n.mac,
+        ip: n.ip === null ? null : `${n.ip}/${n.prefix}`,
+        layout: queues.layout,
+        queueSize: queues.queueSize,
+        ...(frontend === undefined ? {} : { kind: "vhost-pci-net" as const }),
+        ...(n.iommu && vm.iommu !== null ? { iommu: vm.iommu.mode } : {}),
+      };
+    }),
+    vsock: vm.vsock === null ? null : `${VSOCK_DEVICE_NAME} cid ${vm.vsock.cid}`,
+    iommu: vm.iommu === null ? null : `${IOMMU_DEVICE_NAME} mode ${vm.iommu.mode}`,
+  }));
   return {
     name: t.name,
     source: t.source,
     live: false,
-    vms: t.vms.map((vm) => ({
-      name: vm.name,
-      nics: vm.nics.map((n) => {
-        const frontend = served.get(`${vm.name}:${n.name}`);
-        const queues = (frontend === undefined ? undefined : nicOf(frontend)) ?? n;
-        return {
-          name: n.name,
-          mac: n.mac,
-          ip: n.ip === null ? null : `${n.ip}/${n.prefix}`,
-          layout: queues.layout,
-          queueSize: queues.queueSize,
-          ...(frontend === undefined ? {} : { kind: "vhost-pci-net" as const }),
-          ...(n.iommu && vm.iommu !== null ? { iommu: vm.iommu.mode } : {}),
-        };
-      }),
-      vsock: vm.vsock === null ? null : `${VSOCK_DEVICE_NAME} cid ${vm.vsock.cid}`,
-      iommu: vm.iommu === null ? null : `${IOMMU_DEVICE_NAME} mode ${vm.iommu.mode}`,
-    })),
+    vms,
     switches: t.switches.map((s) => s.name),
     vsockRouters: t.vsockRouters.map((r) => r.name),
     links: [
-      ...t.links.map((l) => ({
-        name: l.name,
-        ends: [endOf(endpointName(l.endpoints[0])), endOf(endpointName(l.endpoints[1]))] as [
-          GraphEnd,
-          GraphEnd,
-        ],
+      ...t.links.map((l) => {
+        const ends: [GraphEnd, GraphEnd] = [
+          endOf(endpointName(l.endpoints[0])),
+          endOf(endpointName(l.endpoints[1])),
+        ];
         // A vhost-pci link has no ring to impair: say what it is instead.
-        forward: l.kind === "vhost-pci" ? VHOST_PCI_LABEL : describeImpair(l.forward),
-        reverse: l.kind === "vhost-pci" ? VHOST_PCI_LABEL : describeImpair(l.reverse),
-        up: null,
-      })),
+        const vhostPci = l.kind === "vhost-pci" ? vhostPciLabel(vms, ends) : null;
+        return {
+          name: l.name,
+          ends,
+          forward: vhostPci ?? describeImpair(l.forward),
+          reverse: vhostPci ?? describeImpair(l.reverse),
+          up: null,
+        };
+      }),
       // vsock links join two VMs (no NIC end), as a running lab's status lists them.
       ...t.vsockLinks.map((l) => ({
         name: l.name,
@@ -202,41 +207,42 @@ export function graphFromStatus(s: LabStatus): LabGraph {
       if (!e.includes(":") && !known.has(e) && !routers.includes(e)) routers.push(e);
     }
   }
+  const vms: GraphVm[] = s.vms.map((vm) => ({
+    name: vm.name,
+    nics: [
+      ...vm.nics.map((n) => ({
+        name: n.name,
+        mac: n.mac,
+        ip: n.ip,
+        layout: n.layout,
+        queueSize: n.queueSize,
+        // Behind the vIOMMU: the NIC is one of its endpoints.
+        ...(vm.iommu?.domains.some((d) => d.device === n.name) ? { iommu: vm.iommu.mode } : {}),
+      })),
+      // A vhost-pci peer's interface is a device of its VM, serving the frontend NIC's queues.
+      ...(s.vhostPciLinks ?? []).filter((l) => l.peer.startsWith(`${vm.name}:`)).map((l) => {
+        const name = l.peer.slice(vm.name.length + 1);
+        const [fvm, fnic] = l.frontend.split(":");
+        const queues = s.vms.find((v) => v.name === fvm)?.nics.find((n) => n.name === fnic);
+        const device = (vm.devices ?? []).find((d) => d.name === name);
+        return {
+          name,
+          mac: device?.mac ?? "",
+          ip: device?.ip ?? null,
+          layout: queues?.layout ?? "",
+          queueSize: queues?.queueSize ?? 0,
+          kind: "vhost-pci-net" as const,
+        };
+      }),
+    ],
+    vsock: vsockOf(vm.devices),
+    iommu: iommuOf(vm.devices),
+  }));
   return {
     name: s.name,
     source: s.source,
     live: true,
-    vms: s.vms.map((vm) => ({
-      name: vm.name,
-      nics: [
-        ...vm.nics.map((n) => ({
-          name: n.name,
-          mac: n.mac,
-          ip: n.ip,
-          layout: n.layout,
-          queueSize: n.queueSize,
-          // Behind the vIOMMU: the NIC is one of its endpoints.
-          ...(vm.iommu?.domains.some((d) => d.device === n.name) ? { iommu: vm.iommu.mode } : {}),
-        })),
-        // A vhost-pci peer's interface is a device of its VM, serving the frontend NIC's queues.
-        ...(s.vhostPciLinks ?? []).filter((l) => l.peer.startsWith(`${vm.name}:`)).map((l) => {
-          const name = l.peer.slice(vm.name.length + 1);
-          const [fvm, fnic] = l.frontend.split(":");
-          const queues = s.vms.find((v) => v.name === fvm)?.nics.find((n) => n.name === fnic);
-          const device = (vm.devices ?? []).find((d) => d.name === name);
-          return {
-            name,
-            mac: device?.mac ?? "",
-            ip: device?.ip ?? null,
-            layout: queues?.layout ?? "",
-            queueSize: queues?.queueSize ?? 0,
-            kind: "vhost-pci-net" as const,
-          };
-        }),
-      ],
-      vsock: vsockOf(vm.devices),
-      iommu: iommuOf(vm.devices),
-    })),
+    vms,
     switches,
     vsockRouters: routers,
     links: [
@@ -247,19 +253,28 @@ export function graphFromStatus(s: LabStatus): LabGraph {
         reverse: l.reverse.impair,
         up: l.up,
       })),
-      ...(s.vhostPciLinks ?? []).map((l) => ({
-        name: l.name,
-        ends: [endOf(l.frontend), endOf(l.peer)] as [GraphEnd, GraphEnd],
-        forward: VHOST_PCI_LABEL,
-        reverse: VHOST_PCI_LABEL,
-        up: l.state === "up",
-      })),
+      ...(s.vhostPciLinks ?? []).map((l) => {
+        const ends: [GraphEnd, GraphEnd] = [endOf(l.frontend), endOf(l.peer)];
+        const label = vhostPciLabel(vms, ends);
+        return { name: l.name, ends, forward: label, reverse: label, up: l.state === "up" };
+      }),
     ],
   };
 }
 
-/** What a vhost-pci link carries, in place of an impairment. */
-const VHOST_PCI_LABEL = "vhost-pci (the second VM serves the first's queues)";
+/**
+ * What a vhost-pci link carries, in place of an impairment: the peer serves the frontend NIC's
+ * queues, and what of the frontend VM's memory it reaches: only the windows its vIOMMU grants when
+ * the NIC sits behind one (`iommu: true`), else all of it (no vIOMMU, or one in `passthrough`).
+ */
+function vhostPciLabel(vms: readonly GraphVm[], [frontend, peer]: [GraphEnd, GraphEnd]): string {
+  const nic = vms.find((v) => v.name === frontend.node)?.nics.find((n) => n.name === frontend.nic);
+  const serves = `vhost-pci (${peer.node} serves ${frontend.node}'s queues`;
+  const all = `${serves} with all of ${frontend.node}'s memory:`;
+  if (nic?.iommu === undefined) return `${all} no vIOMMU)`;
+  if (nic.iommu === "passthrough") return `${all} vIOMMU in passthrough)`;
+  return `${serves} through ${IOMMU_DEVICE_NAME}'s windows, ${nic.iommu})`;
+}
 
 /** "vm:nic" → a NIC end; a name without ":" → a switch. */
 function endOf(text: string): GraphEnd {
