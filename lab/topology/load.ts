@@ -25,6 +25,7 @@ import { checkCounts, MAX_TOPOLOGY_BYTES } from "./limits.ts";
 import { plainCopy } from "./plain.ts";
 import { quote } from "./quote.ts";
 import { aliasIssues, duplicateKeyIssues, syntaxIssues } from "./yaml_errors.ts";
+import { findPair, mergeIssues } from "./yaml_merge.ts";
 import { tooDeepAt } from "./depth.ts";
 import { vlabFileKind, vlabTextKind, wrongKindProblem } from "./file_kind.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
@@ -271,21 +272,21 @@ function validate(
   return ok(topology);
 }
 
-/** A map key as `toJS` writes it in the plain value: an empty or null key is `""`. */
-function keyText(key: unknown): string {
-  const value = isScalar(key) ? key.value : key;
-  return value === null || value === undefined ? "" : String(value);
-}
-
-/** The node to point at for `path`: the deepest node that exists on the way. */
+/**
+ * The node to point at for `path`: the deepest node that exists on the way. A key merged into a
+ * map (`<<: *base`) is pointed at the alias that brought it, as a value reached through a plain
+ * alias is.
+ */
 function nodeFor(doc: Document, path: readonly PathSegment[], atKey: boolean): Node | null {
   let node = doc.contents as Node | null;
   let best: Node | null = node;
   for (const [i, seg] of path.entries()) {
     const last = i === path.length - 1;
     if (isMap(node)) {
-      const pair = node.items.find((p) => keyText(p.key) === String(seg));
-      if (pair === undefined) return best;
+      const found = findPair(doc, node, String(seg));
+      if (found === null) return best;
+      if (found.alias !== null) return found.alias;
+      const pair = found.pair;
       const value = pair.value as Node | null;
       const empty = value === null || (isScalar(value) && value.value === null);
       if ((last && atKey) || empty) return (pair.key as Node) ?? best;
@@ -413,7 +414,13 @@ export function parseYamlDocument(
     return err([tooDeep({ line, column: deep - before.lastIndexOf("\n") }, what)]);
   }
   // Duplicate keys are found by duplicateKeyIssues: the library's check is quadratic.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
+  // Merge keys (`<<: *base`) are merged, as YAML 1.1 and most tools do (yaml_merge.ts).
+  const doc = parseDocument(text, {
+    lineCounter,
+    prettyErrors: false,
+    uniqueKeys: false,
+    merge: true,
+  });
   // Should the stack run out all the same (a deep stack before the parse), say so, not where.
   if (doc.errors.some((e) => e.code === "RESOURCE_EXHAUSTION")) {
     return err([tooDeep({ line: 1, column: 1 }, what)]);
@@ -421,7 +428,11 @@ export function parseYamlDocument(
   if (doc.errors.length > 0) {
     return err(syntaxIssues(text, doc, { lineCounter, what: options.what }));
   }
-  const yamlIssues = [...duplicateKeyIssues(doc, lineCounter), ...aliasIssues(doc, lineCounter)];
+  const yamlIssues = [
+    ...duplicateKeyIssues(doc, lineCounter),
+    ...aliasIssues(doc, lineCounter),
+    ...mergeIssues(doc, lineCounter),
+  ];
   if (yamlIssues.length > 0) {
     return err(yamlIssues.sort((a, b) => a.line! - b.line! || a.column! - b.column!));
   }

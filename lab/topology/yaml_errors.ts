@@ -21,6 +21,7 @@ import {
   visit,
 } from "yaml";
 import { quote } from "./quote.ts";
+import { isMergeKey } from "./yaml_merge.ts";
 import type { TopologyIssue } from "./types.ts";
 
 /** An opening character that is never closed. */
@@ -214,7 +215,8 @@ export function duplicateKeyIssues(doc: Document, lineCounter: LineCounter): Top
       const seen = new Set<string>();
       for (const pair of map.items) {
         const key = pair.key as Node | null;
-        if (!isScalar(key)) continue;
+        // Several merge keys in one map are allowed (the first that has a key gives it).
+        if (!isScalar(key) || isMergeKey(key)) continue;
         const text = String(key.value);
         if (!seen.has(text)) {
           seen.add(text);
