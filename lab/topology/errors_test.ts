@@ -55,6 +55,19 @@ Deno.test("a rate below the smallest limit and a 400-digit delay are out of rang
   }
 });
 
+Deno.test("an infinite or NaN unit value asks for a finite number; hints give the key's own units", () => {
+  const issues = issuesOf(
+    "name: x\nvms:\n  a: { memory: .inf, nics: { eth0: { tx_timeout: [] } } }\n" +
+      "  b: { nics: { eth0: {} } }\nlinks:\n  - { endpoints: [a, b], loss: .nan, rate: {} }\n",
+  );
+  assert.deepEqual(issues.map((i) => `${i.line}:${i.column} ${i.code} ${i.message} | ${i.hint}`), [
+    '3:16 wrong-type vms.a.memory must be a string or a finite number, got Infinity | write memory as "16MiB" or "1GiB"',
+    '3:50 wrong-type vms.a.nics.eth0.tx_timeout must be a string or a number, got a list | write tx_timeout as "10ms", "1s" or 0',
+    '6:32 wrong-type links[0].loss must be a string or a finite number, got NaN | write loss as "1%" or "0.5%"',
+    '6:44 wrong-type links[0].rate must be a string or a number, got a map | write rate as "100mbit", "1gbit" or 0',
+  ]);
+});
+
 Deno.test("multicast, loopback, broadcast and this-network addresses are not host IPs", () => {
   const nic = (ip: string) => `name: x\nvms:\n  a: { nics: { eth0: { ip: ${ip} } } }\n`;
   const cases: [string, RegExp][] = [

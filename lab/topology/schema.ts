@@ -63,25 +63,26 @@ function duration(key: string, what: string) {
   return stringOrNumber().superRefine((v, ctx) => {
     const r = parseDuration(v);
     if (!r.ok) addUnitIssue(ctx, key, r.error);
-  }).describe(`${what}. A duration: "10ms", "250us", "1s" or 0`);
+  }).describe(`${what}. A duration: "10ms", "250us", "1s" or 0`)
+    .meta({ examples: ["10ms", "1s", 0] });
 }
 
 function percent(key: string, what: string) {
   return stringOrNumber().superRefine((v, ctx) => {
     const r = parsePercent(v);
     if (!r.ok) addUnitIssue(ctx, key, r.error);
-  }).describe(`${what}. A percentage 0..100: "1%", "0.5%"`);
+  }).describe(`${what}. A percentage 0..100: "1%", "0.5%"`).meta({ examples: ["1%", "0.5%"] });
 }
 
 function int(min: number, max: number, what: string) {
   return z.number().int().min(min).max(max).describe(what);
 }
 
-function percentList(key: string, count: number, what: string) {
+function percentList(key: string, count: number, what: string, example: string) {
   return stringOrNumber().superRefine((v, ctx) => {
     const r = parsePercentList(v, count);
     if (!r.ok) addUnitIssue(ctx, key, r.error);
-  }).describe(what);
+  }).describe(what).meta({ examples: [example] });
 }
 
 /** Delay distributions (netem `distribution`), as the impairment stage knows them. */
@@ -101,11 +102,13 @@ const impairmentShape = {
     "loss_state",
     5,
     'netem 4-state loss model "p13 [p31 [p32 [p23 [p14]]]]", e.g. "1% 30% 5% 10% 0.1%"',
+    "1% 30% 5% 10% 0.1%",
   ).optional(),
   loss_gemodel: percentList(
     "loss_gemodel",
     4,
     'netem Gilbert-Elliott loss model "p [r [1-h [1-k]]]", e.g. "1% 10% 70% 0.1%"',
+    "1% 10% 70% 0.1%",
   ).optional(),
   corrupt: percent("corrupt", "Frames with one bit flipped; default 0%").optional(),
   corrupt_correlation: percent("corrupt_correlation", "Correlation of corruption decisions")
@@ -123,7 +126,7 @@ const impairmentShape = {
     const r = parseRate(v);
     if (!r.ok) addUnitIssue(ctx, "rate", r.error);
   }).describe('Rate limit in bits per second: "512kbit", "100mbit", "1gbit"; 0 = unlimited')
-    .optional(),
+    .meta({ examples: ["100mbit", "1gbit", 0] }).optional(),
   overhead: int(
     -1024,
     1024,
@@ -184,7 +187,8 @@ const memory = stringOrNumber().superRefine((v, ctx) => {
       },
     });
   }
-}).describe('Guest memory: "16MiB", "1GiB" or bytes; 1MiB..2GiB; default 16MiB');
+}).describe('Guest memory: "16MiB", "1GiB" or bytes; 1MiB..2GiB; default 16MiB')
+  .meta({ examples: ["16MiB", "1GiB"] });
 
 const vmShape = {
   memory: memory.optional(),

@@ -104,6 +104,19 @@ export function isRequiredKey(
   return s._zod.def.shape[key]._zod.optin !== "optional";
 }
 
+/** The `examples` the schema gives the value at `path` (`["16MiB", "1GiB"]`), or none. */
+function examplesAt(path: readonly PathSegment[], root: AnySchema): unknown[] {
+  const meta = schemaAt(path, root)?.meta?.();
+  return Array.isArray(meta?.examples) ? meta.examples : [];
+}
+
+/** `"a"`, `"a or b"`, `"a, b or c"`. */
+function orList(items: readonly string[]): string {
+  return items.length <= 1
+    ? items.join("")
+    : `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
+}
+
 function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
   let cur: unknown = root;
   for (const seg of path) {
@@ -273,15 +286,21 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Pr
           }\``,
       }];
     }
-    case "invalid_union":
+    case "invalid_union": {
+      // A number fails a string-or-number value only for being NaN or infinite.
+      const number = typeof value === "number" ? "a finite number" : "a number";
+      const examples = examplesAt(path, doc.root);
       return [{
         code: "wrong-type",
         path,
-        message: `${label(path, doc.what)} must be a string or a number, got ${
+        message: `${label(path, doc.what)} must be a string or ${number}, got ${
           describeValue(value)
         }`,
-        hint: `write a value with its unit, such as "10ms", "1%" or "100mbit"`,
+        hint: examples.length > 0
+          ? `write ${lastKey(path)} as ${orList(examples.map((e) => JSON.stringify(e)))}`
+          : `write a value with its unit, such as "10ms", "1%" or "100mbit"`,
       }];
+    }
     case "too_small":
     case "too_big": {
       if (issue.origin === "array" || issue.origin === "set" || issue.origin === "string") {
