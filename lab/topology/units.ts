@@ -158,9 +158,9 @@ export function parsePercent(value: string | number): Result<number, UnitError> 
 }
 
 /**
- * Read a rate in bits per second: `"512kbit"`, `"100mbit"`, `"1gbit"`; `"0"` or `0` means
- * unlimited. Units are decimal (1kbit = 1000 bit/s), as in netem. A limit is between 1kbit
- * (a full frame every 12 s) and 100gbit ({@linkcode RATE_RANGE}).
+ * Read a rate in bits per second: `"512kbit"`, `"100mbit"`, `"1gbit"`; `"0"`, `0` or zero in
+ * any unit (`"0mbit"`) means unlimited. Units are decimal (1kbit = 1000 bit/s), as in netem. A
+ * limit is between 1kbit (a full frame every 12 s) and 100gbit ({@linkcode RATE_RANGE}).
  *
  * @example
  * ```ts
@@ -182,6 +182,8 @@ export function parseRate(value: string | number): Result<number, UnitError> {
   if (tooLong(value)) return err(outOfRange(value, RATE_RANGE.min, RATE_RANGE.max, range));
   const m = RATE_RE.exec(value.trim());
   if (m === null) return err({ kind: "bad-unit", input, expected: "a rate", hint });
+  // Zero in any unit is unlimited, as "0" is (the range says "or 0"); a tiny rate is not zero.
+  if (Number(m[1]) === 0) return ok(0);
   const bps = Math.round(Number(m[1]) * RATE_FACTOR[m[2]]);
   if (!(bps >= RATE_RANGE.min && bps <= RATE_RANGE.max)) {
     return err(outOfRange(value, RATE_RANGE.min, RATE_RANGE.max, range));

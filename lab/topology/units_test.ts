@@ -60,3 +60,12 @@ Deno.test("rates are decimal bits per second and 0 means unlimited", () => {
   assert.match(r.error.kind === "bad-unit" ? r.error.hint : "", /bytes per second/);
   assert.equal(parseRate(100).ok, false);
 });
+
+Deno.test("a zero rate with a unit (0mbit, 0.0gbit) is unlimited, as 0 is; a tiny one is not", () => {
+  for (const zero of ["0bit", "0kbit", "0mbit", "0.0gbit", " 0 mbit"]) {
+    assert.deepEqual(parseRate(zero), { ok: true, value: 0 }, zero);
+  }
+  // Not zero: below the smallest limit, not rounded down to unlimited.
+  assert.equal(parseRate("0.1bit").ok, false);
+  assert.equal(parseRate("0.0001kbit").ok, false);
+});
