@@ -89,7 +89,12 @@ const checked = new WeakSet<LabRecord>();
 function answering(record: LabRecord, process: ProcessState): LabRecord {
   checked.add(record);
   if (process !== "stopped") return record;
-  throw new LabError(
+  throw frozenError(record);
+}
+
+/** The error of a request to a lab frozen with `kill -STOP`. */
+function frozenError(record: LabRecord): LabError {
+  return new LabError(
     "control-error",
     `Lab "${record.name}" is stopped (its process ${record.pid} got SIGSTOP): it cannot answer`,
     `Resume it with \`kill -CONT ${record.pid}\``,
@@ -179,14 +184,81 @@ function controlError(record: LabRecord, init: RequestInit, e: unknown): LabErro
   );
 }
 
-/** Send a request and parse a JSON answer; a JSON error answer becomes a `LabError`. */
+/**
+ * How long a control request waits for its whole answer, ms, unless its caller says otherwise
+ * ({@linkcode ControlJsonOptions}): a lab answers `GET /lab` of 64 VMs in milliseconds, so a lab
+ * that says nothing for this long is hung (its process lives, its event loop does not turn).
+ */
+export const CONTROL_TIMEOUT_MS = 15_000;
+
+/** Options of {@linkcode controlJson}. */
+export interface ControlJsonOptions {
+  /**
+   * How long the request may wait for its whole answer, ms (default
+   * {@linkcode CONTROL_TIMEOUT_MS}); `Infinity` for a request that lasts as long as its work
+   * (`POST /exec`). Past it, a `control-error` says the lab did not answer.
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * Send a request and parse a JSON answer; a JSON error answer becomes a `LabError`. A lab that
+ * does not answer within `timeoutMs` (a hung lab, or one frozen with `kill -STOP` meanwhile) is
+ * a `control-error` that says so, never a wait without end.
+ *
+ * @example
+ * ```ts ignore
+ * import { controlJson, resolveLab } from "./client.ts";
+ * const status = await controlJson(await resolveLab(undefined), "/lab"); // within 15 s, or throws
+ * ```
+ */
 export async function controlJson<T>(
   record: LabRecord,
   path: string,
   init: RequestInit = {},
+  options: ControlJsonOptions = {},
 ): Promise<T> {
-  const res = await sharedFetch(record, path, init);
-  const body = await res.json().catch(() => null);
+  const ms = options.timeoutMs ?? CONTROL_TIMEOUT_MS;
+  const deadline = new AbortController();
+  const timer = Number.isFinite(ms) ? setTimeout(() => deadline.abort(), ms) : undefined;
+  const signal = init.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal;
+  // The caller's own abort (Ctrl-C) stays a cancel; only the deadline is "did not answer".
+  const late = () => deadline.signal.aborted && !init.signal?.aborted;
+  try {
+    const res = await sharedFetch(record, path, { ...init, signal });
+    const body = await res.json().catch(() => null);
+    if (late()) throw notAnswered(record, init, path, ms);
+    return answerOf<T>(res, body);
+  } catch (e) {
+    throw late() ? notAnswered(record, init, path, ms) : e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The error of a request whose answer did not come in time, judged by the lab's process. */
+function notAnswered(record: LabRecord, init: RequestInit, path: string, ms: number): LabError {
+  // Frozen meanwhile (kill -STOP after the request left): said as a request before it says it.
+  if (processState(record.pid) === "stopped") return frozenError(record);
+  const found = removeStaleLab(record.name);
+  if (found === null || found.status === "stale") {
+    return new LabError(
+      "no-lab",
+      `Lab "${record.name}" is not running any more (it stopped while it was asked)`,
+      "Start it again with `vlab up`",
+    );
+  }
+  const method = (init.method ?? "GET").toUpperCase();
+  return new LabError(
+    "control-error",
+    `Lab "${record.name}" did not answer ${method} ${path} within ${ms / 1000} s`,
+    `Its process ${record.pid} runs but does not answer (hung or very busy): try again, ` +
+      `or stop it with \`vlab down ${record.name}\``,
+  );
+}
+
+/** A JSON answer's value; an error answer becomes a `LabError`. */
+function answerOf<T>(res: Response, body: unknown): T {
   if (!res.ok) {
     const e = (body as { error?: { code?: string; message?: string; hint?: string } })?.error;
     const passed = new Set<string | undefined>([
@@ -297,11 +369,12 @@ export async function execCancellable<T = unknown>(
   if (options.force?.aborted) cut.abort();
   else if (options.signal?.aborted) onAbort();
   try {
+    // A workload takes as long as it runs: no deadline (Ctrl-C cancels it, see above).
     return await controlJson<ExecAnswer<T>>(record, "/exec", {
       method: "POST",
       body: JSON.stringify({ vm, argv, id }),
       signal: cut.signal,
-    });
+    }, { timeoutMs: Infinity });
   } finally {
     settled = true;
     clearTimeout(timer);

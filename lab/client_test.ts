@@ -123,3 +123,65 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a lab that takes the request and never answers is a control-error at the deadline",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", tmp);
+    // A live lab (this process holds its lock) whose socket accepts and then says nothing, as a
+    // lab whose event loop is stuck does: `vlab status` waited for it without end.
+    const hold = createLabDir("hung");
+    const p = labPaths("hung");
+    const record: LabRecord = {
+      name: "hung",
+      pid: Deno.pid,
+      socket: p.socket,
+      source: "hung",
+      startedAt: new Date().toISOString(),
+      vms: 2,
+    };
+    writeRecord(record);
+    const listener = Deno.listen({ transport: "unix", path: p.socket });
+    const conns: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const c of listener) conns.push(c);
+    })();
+    let guard: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const t0 = performance.now();
+      const e = await Promise.race([
+        controlJson(record, "/lab", {}, { timeoutMs: 300 }).then(() => null, (e) => e),
+        new Promise((r) => guard = setTimeout(() => r("still waiting after 5 s"), 5000)),
+      ]);
+      const ms = performance.now() - t0;
+      assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+      assert.equal(e.code, "control-error");
+      assert.equal(e.message, `Lab "hung" did not answer GET /lab within 0.3 s`);
+      assert.match(e.hint, new RegExp(`process ${Deno.pid} runs .*\`vlab down hung\``));
+      assert.ok(ms < 3000, `answered after ${ms.toFixed(0)} ms`);
+      assert.deepEqual(JSON.parse(Deno.readTextFileSync(p.record)), record, "lab.json was removed");
+      // The caller's own abort is still a cancel, not a lab that did not answer.
+      const abort = new AbortController();
+      setTimeout(() => abort.abort(), 50);
+      const cancelled = await controlJson(record, "/lab", { signal: abort.signal }).then(
+        () => null,
+        (e) => e,
+      );
+      assert.ok(cancelled instanceof LabError);
+      assert.match(cancelled.message, /was cancelled/);
+    } finally {
+      clearTimeout(guard);
+      listener.close();
+      await accepting.catch(() => {});
+      for (const c of conns) c.close();
+      hold.release();
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      Deno.removeSync(tmp, { recursive: true });
+    }
+  },
+});
