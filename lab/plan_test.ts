@@ -9,7 +9,7 @@ import {
   type LabPlan,
   LINK_FRAME_PHASE,
   LINK_RING_SLOTS,
-  LINK_SLOT_BYTES,
+  linkSlotBytes,
   planLab,
   type RingPort,
   VSOCK_RING_SLOTS,
@@ -126,8 +126,8 @@ Deno.test("pair: memory, control blocks and shared bytes add up", () => {
   assert.equal(a.controlBytes, controlLayout([net("split", 256)]).bytes);
   assert.equal(b.controlBytes, controlLayout([net("packed", 64)]).bytes);
   assert.deepEqual(a.control, controlLayout([net("split", 256)]));
-  assert.equal([p.ringSlots, p.slotBytes].join(), [LINK_RING_SLOTS, LINK_SLOT_BYTES].join());
-  const rings = 2 * linkRingBytes(LINK_RING_SLOTS, LINK_SLOT_BYTES, LINK_FRAME_PHASE);
+  assert.equal([p.ringSlots, p.slotBytes].join(), [LINK_RING_SLOTS, linkSlotBytes(1500)].join());
+  const rings = 2 * linkRingBytes(LINK_RING_SLOTS, linkSlotBytes(1500), LINK_FRAME_PHASE);
   assert.equal(
     p.sharedBytes,
     a.memoryBytes + b.memoryBytes + a.controlBytes + b.controlBytes + rings,
@@ -291,7 +291,7 @@ Deno.test("formatPlan mentions every VM, NIC, switch and link", () => {
   assert.equal(lines[0], "lab mixed (seed 42) from <object>");
   assert.match(
     lines[1],
-    /^ {2}6 workers, 4 link rings of 512 × 9216 B, [\d.]+ MiB of shared memory/,
+    /^ {2}6 workers, 4 link rings of 512 × 1514 B, [\d.]+ MiB of shared memory/,
   );
   assert.match(
     text,
@@ -395,8 +395,8 @@ Deno.test("the plan's rings each have their geometry: a NIC link's and a vsock l
   // A frame starts where it does in a guest's buffer: a NIC's after the 12-byte virtio-net header
   // (4 past a multiple of 8), a vsock packet's header at a multiple of 8.
   assert.deepEqual(p.rings.map((r) => [r.producer.kind, r.slots, r.slotBytes, r.framePhase]), [
-    ["nic", LINK_RING_SLOTS, LINK_SLOT_BYTES, 4],
-    ["nic", LINK_RING_SLOTS, LINK_SLOT_BYTES, 4],
+    ["nic", LINK_RING_SLOTS, linkSlotBytes(1500), 4],
+    ["nic", LINK_RING_SLOTS, linkSlotBytes(1500), 4],
     ["vsock", VSOCK_RING_SLOTS, VSOCK_SLOT_BYTES, 0],
     ["vsock", VSOCK_RING_SLOTS, VSOCK_SLOT_BYTES, 0],
   ]);
@@ -409,7 +409,9 @@ Deno.test("the plan's rings each have their geometry: a NIC link's and a vsock l
   assert.match(
     formatPlan(p).split("\n")[1],
     new RegExp(
-      `4 link rings: 2 of ${LINK_RING_SLOTS} × ${LINK_SLOT_BYTES} B, 2 of ${VSOCK_RING_SLOTS} × ${VSOCK_SLOT_BYTES} B`,
+      `4 link rings: 2 of ${LINK_RING_SLOTS} × ${
+        linkSlotBytes(1500)
+      } B, 2 of ${VSOCK_RING_SLOTS} × ${VSOCK_SLOT_BYTES} B`,
     ),
   );
 });
@@ -457,4 +459,62 @@ Deno.test("planLab and formatPlan refuse what is no loaded topology or plan, nam
     () => formatPlan(null as unknown as LabPlan),
     /^TypeError: formatPlan: plan must be/,
   );
+});
+
+Deno.test("a link's ring slots hold the largest frame of its L2 segment, not 9000 bytes everywhere", () => {
+  const ok = topologyFromObject({
+    name: "mtus",
+    vms: {
+      a: { nics: { eth0: {}, eth1: { mtu: 9000 } } },
+      b: { nics: { eth0: {}, eth1: { mtu: 9000 } } },
+      c: { nics: { eth0: { mtu: 4000 } } },
+      d: { nics: { eth0: { mtu: 1280 } } },
+    },
+    switches: { s1: {}, s2: {}, s3: {}, s4: {}, s5: {} },
+    links: [
+      { endpoints: ["a:eth0", "b:eth0"] },
+      { endpoints: ["a:eth1", "s1"] },
+      { endpoints: ["s1", "s2"] },
+      { endpoints: ["s2", "b:eth1"] },
+      { endpoints: ["c:eth0", "s3"] },
+      { endpoints: ["s3", "d:eth0"] },
+      { endpoints: ["s4", "s5"] }, // no NIC on this segment: nothing crosses it
+    ],
+  });
+  assert.ok(ok.ok, ok.ok ? "" : JSON.stringify(ok.error));
+  const p = planLab(ok.value);
+  const byLink = new Map<string, number[]>();
+  for (const r of p.rings) byLink.set(r.link, [...(byLink.get(r.link) ?? []), r.slotBytes]);
+  assert.deepEqual(Object.fromEntries(byLink), {
+    "a-b": [1514, 1514],
+    "a-s1": [9014, 9014],
+    "s1-s2": [9014, 9014],
+    "s2-b": [9014, 9014],
+    "c-s3": [4014, 4014],
+    "s3-d": [4014, 4014],
+    "s4-s5": [1514, 1514],
+  });
+  // Every NIC's frames fit every ring its segment holds: its MTU plus the Ethernet header.
+  for (const vm of p.vms) {
+    for (const nic of vm.nics) {
+      for (const r of [p.rings[nic.txRing!], p.rings[nic.rxRing!]]) {
+        assert.ok(r.slotBytes >= nic.mtu + 14, `${vm.name}:${nic.name} on ${r.link}`);
+      }
+    }
+  }
+  assert.equal(p.slotBytes, 9014, "the plan's slotBytes is its largest NIC ring's");
+  assert.equal(
+    p.sharedBytes - p.vms.reduce((n, v) => n + v.memoryBytes + v.controlBytes, 0),
+    p.rings.reduce((n, r) => n + linkRingBytes(r.slots, r.slotBytes, r.framePhase), 0),
+  );
+  // A lab at the default MTU: each ring is 512 slots of 1514 B, under a sixth of 9216 B slots.
+  const t = topologyFromObject({
+    name: "pair",
+    vms: { a: { nics: { eth0: {} } }, b: { nics: { eth0: {} } } },
+    links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+  });
+  assert.ok(t.ok);
+  const pair = planLab(t.value);
+  const bytes = linkRingBytes(LINK_RING_SLOTS, pair.rings[0].slotBytes, LINK_FRAME_PHASE);
+  assert.ok(bytes < linkRingBytes(LINK_RING_SLOTS, 9216, LINK_FRAME_PHASE) / 5, String(bytes));
 });

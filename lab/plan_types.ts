@@ -153,7 +153,10 @@ export interface LabPlan {
   rings: RingPlan[];
   /** Slots per ring of a NIC's link (each `RingPlan` says its own: vsock rings differ). */
   ringSlots: number;
-  /** Frame bytes per slot of a NIC's link ring (each `RingPlan` says its own). */
+  /**
+   * Frame bytes per slot of the largest NIC link ring (each `RingPlan` says its own: a link's
+   * slots hold the largest frame of its L2 segment, `linkSlotBytes`).
+   */
   slotBytes: number;
   /** Shared memory the lab allocates, in bytes (guest memory, control blocks, link rings). */
   sharedBytes: number;

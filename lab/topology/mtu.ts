@@ -27,15 +27,10 @@ function nodeKey(e: Endpoint): string {
 }
 
 /**
- * Each NIC that shares an L2 segment with a NIC of another MTU, compared with the first NIC of
- * the segment in file order.
- *
- * @example
- * ```ts ignore
- * mtuMismatches(topology); // [{ vm: "b", nic: "eth0", message: "NIC \"b:eth0\" has mtu 1500 …", hint: "…" }]
- * ```
+ * The L2 segments of a topology: a function from a node's key (`nic:VM:NIC`, `sw:SWITCH`) to the
+ * key of its segment, the same for every node its links join, directly or through switches.
  */
-export function mtuMismatches(t: Topology): MtuMismatch[] {
+function segmentOf(t: Topology): (key: string) => string {
   const parent = new Map<string, string>();
   const find = (key: string): string => {
     let k = key;
@@ -52,6 +47,48 @@ export function mtuMismatches(t: Topology): MtuMismatch[] {
     const b = find(nodeKey(link.endpoints[1]));
     if (a !== b) parent.set(a, b);
   }
+  return find;
+}
+
+/**
+ * The largest `mtu` of the NICs on each link's L2 segment, by link name: no frame that crosses
+ * the link is longer than that plus the Ethernet header (a device refuses a longer one from its
+ * guest, and switches forward frames as they are), so the planner sizes the link's ring slots by
+ * it. A link whose segment holds no NIC (switches only) has none.
+ *
+ * @example
+ * ```ts ignore
+ * largestMtuByLink(topology).get("a-b"); // 1500
+ * ```
+ */
+export function largestMtuByLink(t: Topology): Map<string, number> {
+  const find = segmentOf(t);
+  const largest = new Map<string, number>();
+  for (const vm of t.vms) {
+    for (const nic of vm.nics) {
+      const segment = find(`nic:${vm.name}:${nic.name}`);
+      largest.set(segment, Math.max(largest.get(segment) ?? 0, nic.mtu));
+    }
+  }
+  const out = new Map<string, number>();
+  for (const link of t.links) {
+    const mtu = largest.get(find(nodeKey(link.endpoints[0])));
+    if (mtu !== undefined) out.set(link.name, mtu);
+  }
+  return out;
+}
+
+/**
+ * Each NIC that shares an L2 segment with a NIC of another MTU, compared with the first NIC of
+ * the segment in file order.
+ *
+ * @example
+ * ```ts ignore
+ * mtuMismatches(topology); // [{ vm: "b", nic: "eth0", message: "NIC \"b:eth0\" has mtu 1500 …", hint: "…" }]
+ * ```
+ */
+export function mtuMismatches(t: Topology): MtuMismatch[] {
+  const find = segmentOf(t);
   const first = new Map<string, { who: string; mtu: number }>();
   const out: MtuMismatch[] = [];
   for (const vm of t.vms) {
