@@ -9,7 +9,7 @@
 
 import { Command } from "@commander-js/extra-typings";
 import { pauseUnlessAborted } from "../lab/pause.ts";
-import { controlJson, resolveLab } from "../lab/client.ts";
+import { controlJson, resolveLab, staleLabLine } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import type { ProcessState } from "../lab/proc.ts";
 import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../lab/state.ts";
@@ -235,21 +235,21 @@ export function lsCommand() {
     .option("--json", "print JSON")
     .action(async (opts) => {
       const found = await findLabs({ clean: true });
+      // What became of a lab whose process died is said with --json too (on stderr, beside the
+      // JSON): the folder is removed either way, and silently it would just vanish.
+      for (const s of found) if (s.status === "stale") await err(staleLabLine(s) + "\n");
       const live = found.flatMap((l) =>
         l.status === "running" ? [{ ...l.record, state: stateWord(l.process) }] : []
       );
-      if (opts.json) return await out(JSON.stringify(live, null, 2) + "\n");
-      for (const s of found) {
-        if (s.status !== "stale") continue;
-        await err(
-          s.kept
-            ? `stale lab ${s.name}: ${s.reason}; kept its folder, which holds files vlab did not write: ${
-              s.kept.join(", ")
-            }\n`
-            : `removed stale lab ${s.name}: ${s.reason}\n`,
-        );
-      }
       const starting = found.flatMap((l) => l.status === "starting" ? [l] : []);
+      if (opts.json) {
+        // A lab still starting has no record yet: its name, its process and its state.
+        const records = [
+          ...live,
+          ...starting.map((l) => ({ name: l.name, pid: l.pid || null, state: "starting" })),
+        ];
+        return await out(JSON.stringify(records, null, 2) + "\n");
+      }
       if (live.length === 0 && starting.length === 0) return await out("no lab is running\n");
       const rows = [["NAME", "STATE", "VMS", "PID", "STARTED", "SOCKET"]].concat(
         live.map((r) => [r.name, r.state, String(r.vms), String(r.pid), r.startedAt, r.socket]),
