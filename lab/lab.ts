@@ -286,6 +286,8 @@ export class Lab {
   /** The workers, their pending requests and statistics, and the standby device workers. */
   readonly #workers: WorkerSet;
   #stopped = false;
+  /** When `stop` was called (ms since the epoch), or null while the lab runs. */
+  #stoppedAt: number | null = null;
   /** Injected hangs in force, by VM (`faults.ts`: a hung device worker takes no other crash). */
   readonly #hangs = new Map<string, InjectedHang>();
   /** The stop under way or done (`stop`). */
@@ -689,6 +691,14 @@ export class Lab {
     return this.#stopped;
   }
 
+  /**
+   * How long the lab has run, in seconds to a tenth: until now, or, once `stop` was called, until
+   * then (a stopped lab's status and metrics keep the length of its run, not the time since).
+   */
+  uptimeSeconds(): number {
+    return Math.round(((this.#stoppedAt ?? Date.now()) - this.startedAt) / 100) / 10;
+  }
+
   /** The state of a VM. */
   vmState(vm: string): VmState {
     const v = this.plan.vms.find((x) => x.name === vm);
@@ -1022,6 +1032,7 @@ export class Lab {
 
   async #stop(options: { workloadGraceMs?: number; exiting?: boolean }): Promise<void> {
     this.#stopped = true;
+    this.#stoppedAt = Date.now();
     this.#supervisor.stop();
     this.#unplace?.();
     this.#unplace = undefined;

@@ -184,7 +184,7 @@ export function labStatus(lab: Lab): LabStatus {
     source: plan.source,
     seed: plan.seed,
     startedAt: new Date(lab.startedAt).toISOString(),
-    uptimeSeconds: Math.round((Date.now() - lab.startedAt) / 100) / 10,
+    uptimeSeconds: lab.uptimeSeconds(),
     pid: Deno.pid,
     memory: labMemory(lab),
     vms: plan.vms.map((vm) => {

@@ -201,7 +201,7 @@ export function workerStatMetrics(
  * @example
  * ```ts ignore
  * import { prometheusMetrics } from "./prometheus.ts";
- * const text = prometheusMetrics(lab); // "# HELP vlab_up 1 while the lab runs\n…"
+ * const text = prometheusMetrics(lab); // "# HELP vlab_up 1 while the lab runs, 0 once it was stopped\n…"
  * ```
  */
 export function prometheusMetrics(lab: Lab): string {
@@ -209,7 +209,8 @@ export function prometheusMetrics(lab: Lab): string {
   const plan = lab.plan;
   const base = { lab: plan.name };
   const snap = takeSnapshot(lab);
-  m.gauge("vlab_up", "1 while the lab runs", base, 1);
+  // A script may read a stopped lab's counters (its last values): it is not up any more.
+  m.gauge("vlab_up", "1 while the lab runs, 0 once it was stopped", base, lab.stopped ? 0 : 1);
   m.gauge("vlab_uptime_seconds", "Seconds since the lab started", base, snap.lab.uptimeSeconds);
   const memory = labMemory(lab);
   m.gauge(

@@ -225,7 +225,7 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
       seed: plan.seed,
       source: plan.source,
       startedAt: new Date(lab.startedAt).toISOString(),
-      uptimeSeconds: Math.round((Date.now() - lab.startedAt) / 100) / 10,
+      uptimeSeconds: lab.uptimeSeconds(),
       pid: Deno.pid,
     },
     vms,
