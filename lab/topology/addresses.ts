@@ -13,6 +13,22 @@ export interface Cidr {
   prefix: number;
 }
 
+const OCTET = "(?:25[0-5]|2[0-4]\\d|[01]?\\d?\\d)";
+
+/**
+ * JSON Schema pattern of the text {@linkcode parseCidr} reads: four octets of 1 to 3 digits up to
+ * 255, a prefix length of 1 to 32 (1 or 2 digits), and the whitespace it trims. Whether the
+ * address is a host's (`bad-address`) is left to the parser's callers.
+ *
+ * @example
+ * ```ts
+ * import { IPV4_CIDR_PATTERN } from "./addresses.ts";
+ * new RegExp(IPV4_CIDR_PATTERN, "u").test("10.0.0.1/33"); // false
+ * ```
+ */
+export const IPV4_CIDR_PATTERN =
+  `^\\s*${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}/(?:3[0-2]|[12]\\d|0?[1-9])\\s*$`;
+
 /**
  * Read `"10.0.0.1/24"`. The prefix is required.
  *
@@ -96,6 +112,18 @@ export function notHostAddress(address: number): string | null {
 
 /** Why a MAC cannot be used. */
 export type MacError = { kind: "syntax" } | { kind: "multicast" } | { kind: "zero" };
+
+/**
+ * JSON Schema pattern of a MAC {@linkcode parseMac} takes apart from the all-zero one: six hex
+ * octets, any case, the first with its I/G (multicast) bit clear.
+ *
+ * @example
+ * ```ts
+ * import { UNICAST_MAC_PATTERN } from "./addresses.ts";
+ * new RegExp(UNICAST_MAC_PATTERN, "u").test("01:00:5e:00:00:01"); // false
+ * ```
+ */
+export const UNICAST_MAC_PATTERN = "^[0-9a-fA-F][02468aceACE](?::[0-9a-fA-F]{2}){5}$";
 
 /**
  * Read a MAC (`"02:00:00:00:00:01"`, any case) and return it in lower case; multicast

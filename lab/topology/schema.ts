@@ -19,9 +19,17 @@ import {
   parsePercentList,
   parseRate,
   parseSize,
+  PERCENT_LIST_MAX_LENGTH,
+  UNIT_PATTERNS,
   type UnitError,
 } from "./units.ts";
-import { notHostAddress, parseCidr, parseMac } from "./addresses.ts";
+import {
+  IPV4_CIDR_PATTERN,
+  notHostAddress,
+  parseCidr,
+  parseMac,
+  UNICAST_MAC_PATTERN,
+} from "./addresses.ts";
 import { MAX_MEMORY_BYTES, PAGE_SIZE } from "../../devices/memory/memory.ts";
 import { quote, showValue } from "./quote.ts";
 
@@ -59,19 +67,28 @@ function addUnitIssue(ctx: Ctx, key: string, e: UnitError): void {
 
 const stringOrNumber = () => z.union([z.string(), z.number()]);
 
+/*
+ * A value with a unit is a string or a number. In its JSON Schema, `pattern` (the spelling the
+ * parser reads) applies to the string, and `minimum`, `maximum` and `multipleOf` to the number:
+ * a duration or a rate as a bare number is 0, a percentage 0..100.
+ */
+const ZERO = { minimum: 0, maximum: 0 } as const;
+const PERCENT_NUMBER = { minimum: 0, maximum: 100 } as const;
+
 function duration(key: string, what: string) {
   return stringOrNumber().superRefine((v, ctx) => {
     const r = parseDuration(v);
     if (!r.ok) addUnitIssue(ctx, key, r.error);
   }).describe(`${what}. A duration: "10ms", "250us", "1s" or 0`)
-    .meta({ examples: ["10ms", "1s", 0] });
+    .meta({ examples: ["10ms", "1s", 0], pattern: UNIT_PATTERNS.duration, ...ZERO });
 }
 
 function percent(key: string, what: string) {
   return stringOrNumber().superRefine((v, ctx) => {
     const r = parsePercent(v);
     if (!r.ok) addUnitIssue(ctx, key, r.error);
-  }).describe(`${what}. A percentage 0..100: "1%", "0.5%"`).meta({ examples: ["1%", "0.5%"] });
+  }).describe(`${what}. A percentage 0..100: "1%", "0.5%"`)
+    .meta({ examples: ["1%", "0.5%"], pattern: UNIT_PATTERNS.percent, ...PERCENT_NUMBER });
 }
 
 function int(min: number, max: number, what: string) {
@@ -82,7 +99,12 @@ function percentList(key: string, count: number, what: string, example: string) 
   return stringOrNumber().superRefine((v, ctx) => {
     const r = parsePercentList(v, count);
     if (!r.ok) addUnitIssue(ctx, key, r.error);
-  }).describe(what).meta({ examples: [example] });
+  }).describe(what).meta({
+    examples: [example],
+    pattern: UNIT_PATTERNS.percentList(count),
+    maxLength: PERCENT_LIST_MAX_LENGTH,
+    ...PERCENT_NUMBER,
+  });
 }
 
 /** Delay distributions (netem `distribution`), as the impairment stage knows them. */
@@ -126,7 +148,7 @@ const impairmentShape = {
     const r = parseRate(v);
     if (!r.ok) addUnitIssue(ctx, "rate", r.error);
   }).describe('Rate limit in bits per second: "512kbit", "100mbit", "1gbit"; 0 = unlimited')
-    .meta({ examples: ["100mbit", "1gbit", 0] }).optional(),
+    .meta({ examples: ["100mbit", "1gbit", 0], pattern: UNIT_PATTERNS.rate, ...ZERO }).optional(),
   overhead: int(
     -1024,
     1024,
@@ -188,7 +210,13 @@ const memory = stringOrNumber().superRefine((v, ctx) => {
     });
   }
 }).describe('Guest memory: "16MiB", "1GiB" or bytes; 1MiB..2GiB; default 16MiB')
-  .meta({ examples: ["16MiB", "1GiB"] });
+  .meta({
+    examples: ["16MiB", "1GiB"],
+    pattern: UNIT_PATTERNS.size,
+    minimum: MEMORY_RANGE.min,
+    maximum: MEMORY_RANGE.max,
+    multipleOf: PAGE_SIZE,
+  });
 
 const vmShape = {
   memory: memory.optional(),
@@ -223,7 +251,8 @@ const ip = z.string().superRefine((v, ctx) => {
       },
     });
   }
-}).describe('IPv4 address with prefix length, e.g. "10.0.0.1/24"; none = L2 only');
+}).describe('IPv4 address with prefix length, e.g. "10.0.0.1/24"; none = L2 only')
+  .meta({ pattern: IPV4_CIDR_PATTERN });
 
 const mac = z.string().superRefine((v, ctx) => {
   const r = parseMac(v);
@@ -247,7 +276,8 @@ const mac = z.string().superRefine((v, ctx) => {
       hint: 'use a unicast locally administered address such as "02:00:00:00:00:01"',
     },
   });
-}).describe('Unicast MAC "02:00:00:00:00:01"; default derived from the VM and NIC index');
+}).describe('Unicast MAC "02:00:00:00:00:01"; default derived from the VM and NIC index')
+  .meta({ pattern: UNICAST_MAC_PATTERN });
 
 /** One NIC under `vms.<vm>.nics`. */
 export const nicSchema = z.strictObject({

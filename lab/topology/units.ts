@@ -35,6 +35,39 @@ const SIZE_FACTOR: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, G
 const DURATION_FACTOR: Record<string, number> = { us: 1, "µs": 1, ms: 1000, s: 1_000_000 };
 const RATE_FACTOR: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
 
+/** A number as the parsers read it, and the whitespace they trim around a value. */
+const NUM = String.raw`\d+(?:\.\d+)?`;
+const WS = String.raw`\s*`;
+const unitsOf = (factors: Record<string, number>) => Object.keys(factors).join("|");
+
+/**
+ * JSON Schema patterns (ECMAScript regular expressions) of the strings each parser can read: the
+ * same spelling, with the whitespace it trims. What they leave to the parsers is the range of a
+ * value written in a unit (`"61s"`, `"3GiB"`, `"150%"`) and whether a size's fraction comes to
+ * whole bytes (`"1.0001KiB"`). `vlab schema` puts them in the editors' schema;
+ * `schema_units_test.ts` checks them against the parsers.
+ *
+ * @example
+ * ```ts
+ * import { UNIT_PATTERNS } from "./units.ts";
+ * new RegExp(UNIT_PATTERNS.rate, "u").test("100mbps"); // false
+ * ```
+ */
+export const UNIT_PATTERNS = {
+  // A fraction needs a unit ("1.5MiB"); whether it comes to whole bytes is the parser's.
+  size: `^${WS}(?:${NUM}${WS}(?:${
+    Object.keys(SIZE_FACTOR).filter((u) => u !== "B").join("|")
+  })|\\d+${WS}B?)${WS}$`,
+  duration: `^0$|^${WS}${NUM}${WS}(?:${unitsOf(DURATION_FACTOR)})${WS}$`,
+  percent: `^${WS}${NUM}${WS}%${WS}$`,
+  rate: `^0$|^${WS}${NUM}${WS}(?:${unitsOf(RATE_FACTOR)})${WS}$`,
+  /** 1 to `max` percentages separated by spaces or commas (`parsePercentList`). */
+  percentList: (max: number): string => `^[\\s,]*${NUM}%(?:[\\s,]+${NUM}%){0,${max - 1}}[\\s,]*$`,
+} as const;
+
+/** Longest text `parsePercentList` reads, characters. */
+export const PERCENT_LIST_MAX_LENGTH = 200;
+
 function show(value: string | number): string {
   return typeof value === "number" ? String(value) : value;
 }
@@ -206,7 +239,7 @@ export function parsePercentList(value: string | number, max: number): Result<nu
     const r = parsePercent(value);
     return r.ok ? ok([r.value]) : r;
   }
-  if (value.length > 200) {
+  if (value.length > PERCENT_LIST_MAX_LENGTH) {
     return err({
       kind: "bad-unit",
       input: value,
