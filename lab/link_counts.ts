@@ -110,22 +110,36 @@ export function impairPrefix(producer: RingPort, link: string): [string, string,
   return ["switch", producer.switch, `${link}_impair_`];
 }
 
+/**
+ * The statistics a ring's producer publishes beside its impairment stage's, which this module
+ * reads as drops of the direction: `NAME_partition_dropped` and `NAME_link_down_dropped` (a
+ * switch port, a NIC, a vsock device), for the prefix {@linkcode impairPrefix} gives.
+ *
+ * @example
+ * ```ts
+ * import { besideImpairStats } from "./link_counts.ts";
+ * besideImpairStats("eth0_impair_"); // { partitioned: "eth0_partition_dropped", linkDown: "eth0_link_down_dropped" }
+ * ```
+ */
+export function besideImpairStats(prefix: string): { partitioned: string; linkDown: string } {
+  const base = prefix.replace(/_impair_$/, "");
+  return { partitioned: `${base}_partition_dropped`, linkDown: `${base}_link_down_dropped` };
+}
+
 function impairStats(producer: RingPort, link: string, statsOf: StatsOf) {
   const [kind, owner, prefix] = impairPrefix(producer, link);
   const stats = statsOf(kind, owner);
   const get = (k: string) => Object.hasOwn(stats, prefix + k) ? stats[prefix + k] : 0;
-  // The producer's partition and link-down drops sit beside its impairment statistics:
-  // `NAME_partition_dropped`, `NAME_link_down_dropped` (a switch port; a NIC counts its own).
-  const beside = (name: string) => {
-    const key = prefix.replace(/_impair_$/, `_${name}`);
-    return Object.hasOwn(stats, key) ? stats[key] : 0;
-  };
+  // The producer's partition and link-down drops sit beside its impairment statistics.
+  const keys = besideImpairStats(prefix);
+  const beside = (name: keyof typeof keys) =>
+    Object.hasOwn(stats, keys[name]) ? stats[keys[name]] : 0;
   return {
     lost: get("lost"),
     droppedLimit: get("dropped_limit"),
     corrupted: get("corrupted"),
-    partitioned: beside("partition_dropped"),
-    linkDown: beside("link_down_dropped"),
+    partitioned: beside("partitioned"),
+    linkDown: beside("linkDown"),
   };
 }
 

@@ -25,7 +25,9 @@
  *   `vlab_guest_stack_NAME_total{vm}` and `stack_drops_CAUSE` as
  *   `vlab_guest_stack_drops_total{vm, cause}`; a switch's `switch_NAME` as
  *   `vlab_switch_NAME_total{switch}`; a worker loop's `loop_NAME` as
- *   `vlab_worker_loop_NAME_total{worker, owner}`; anything else as
+ *   `vlab_worker_loop_NAME_total{worker, owner}`; a vsock backend's `vsock_NAME` as
+ *   `vlab_vsock_backend_NAME_total{vm}` (the drops beside a producer's impairment statistics are
+ *   read per link, as its impairment statistics are); anything else as
  *   `vlab_worker_stat{worker, owner, stat}`.
  *
  * @module
@@ -33,7 +35,13 @@
 
 import { vhostPciSnapshot } from "./vhost_pci_view.ts";
 import type { Lab } from "./lab.ts";
-import { directionCounter, DROP_LABELS, impairPrefix, WAIT_LABELS } from "./link_counts.ts";
+import {
+  besideImpairStats,
+  directionCounter,
+  DROP_LABELS,
+  impairPrefix,
+  WAIT_LABELS,
+} from "./link_counts.ts";
 import { labKind } from "./kinds/mod.ts";
 import { labMemory, takeSnapshot } from "./snapshot.ts";
 import { DoorbellWord } from "./wire/doorbell.ts";
@@ -172,6 +180,15 @@ export function workerStatMetrics(
           `vlab_switch_${part}_total`,
           `Learning switch: ${part.replace(/_/g, " ")}`,
           { ...base, switch: w.owner },
+          value,
+        );
+      } else if (w.kind === "device" && stat.startsWith("vsock_")) {
+        // A vsock backend's own counts (`vsock_rst_dropped`: RSTs it had no room to queue).
+        const part = metricPart(stat.slice(6));
+        m.counter(
+          `vlab_vsock_backend_${part}_total`,
+          `vsock backend: ${part.replace(/_/g, " ")}`,
+          { ...base, vm: w.owner },
           value,
         );
       } else if (stat.startsWith("loop_")) {
@@ -443,6 +460,11 @@ export function prometheusMetrics(lab: Lab): string {
         : { ...l, switch: producer.switch };
       for (const w of workers) {
         if (w.kind !== kind || w.owner !== owner) continue;
+        // Its partition and link-down drops are in vlab_link_drops_total{cause} (above): not
+        // a second time as a `vlab_worker_stat` gauge.
+        for (const stat of Object.values(besideImpairStats(prefix))) {
+          consumed.add(`${kind}\0${owner}\0${stat}`);
+        }
         for (const [stat, v] of Object.entries(w.stats)) {
           if (!stat.startsWith(prefix)) continue;
           consumed.add(`${kind}\0${owner}\0${stat}`);

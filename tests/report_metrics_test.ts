@@ -6,7 +6,8 @@
 
 import assert from "node:assert/strict";
 import { startLab } from "../mod.ts";
-import { LAB_TEST } from "../lab/testing.ts";
+import { LAB_TEST, waitForValue } from "../lab/testing.ts";
+import { MetricFamilies, workerStatMetrics } from "../lab/prometheus.ts";
 
 /** The value of the one sample of `family` (no other labels than `lab`). */
 function sample(text: string, family: string): number {
@@ -43,4 +44,67 @@ Deno.test({
       await Deno.remove(stateDir, { recursive: true });
     }
   },
+});
+
+Deno.test({
+  name: "partition drops are counted once, in vlab_link_drops_total, not again as a gauge",
+  ...LAB_TEST,
+  fn: async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "vlab-report-metrics-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", stateDir);
+    try {
+      const lab = await startLab({
+        name: "report-cut",
+        vms: {
+          a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+          b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+        },
+        links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+      }, { stopOnSignals: false });
+      try {
+        lab.partition(["a"], ["b"]);
+        const ping = await lab.vm("a").exec([
+          "ping",
+          "10.0.0.2",
+          "-c",
+          "3",
+          "-i",
+          "0.02",
+          "-W",
+          "0.1",
+        ]);
+        assert.equal((ping as { received: number }).received, 0);
+        // The device worker publishes its statistics a few times a second.
+        const text = await waitForValue("the partition drops", () => {
+          const t = lab.metrics();
+          return /^vlab_link_drops_total\{[^}]*direction="forward",cause="partition"\} [1-9]/m.test(
+              t,
+            )
+            ? t
+            : null;
+        });
+        // They came out a second time, as a gauge of the catch-all family.
+        assert.doesNotMatch(text, /^vlab_worker_stat\{.*partition_dropped/m);
+        assert.doesNotMatch(text, /^vlab_worker_stat\{.*link_down_dropped/m);
+      } finally {
+        await lab.stop();
+      }
+    } finally {
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      await Deno.remove(stateDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("a vsock backend's dropped RSTs are a counter, not a worker_stat gauge", () => {
+  const m = new MetricFamilies();
+  workerStatMetrics(m, { lab: "l" }, [
+    { kind: "device", owner: "a", stats: { vsock_rst_dropped: 3 } },
+  ], new Set());
+  const text = m.text();
+  assert.match(text, /^# TYPE vlab_vsock_backend_rst_dropped_total counter$/m);
+  assert.match(text, /^vlab_vsock_backend_rst_dropped_total\{lab="l",vm="a"\} 3$/m);
+  assert.doesNotMatch(text, /vlab_worker_stat/);
 });
