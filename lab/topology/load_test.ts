@@ -434,6 +434,19 @@ Deno.test("a value that is not plain data is refused at its path, with a hint, a
     "write a plain object ({ key: value }); Object.fromEntries(map) makes one",
     "write an array; [...set] makes one",
   ]);
+  // Not where the other shape belongs: a Set for a map (a YAML `!!set`), a Map for a list.
+  const swapped = topologyFromObject({ name: "x", vms: new Set(), links: new Map() });
+  assert.ok(!swapped.ok);
+  assert.deepEqual(swapped.error.map((i) => `${i.message} | ${i.hint}`), [
+    "vms must be a map, got a Set | write a map here: a topology is plain data, as JSON or YAML gives it",
+    "links must be a list, got a Map | write a list here: a topology is plain data, as JSON or YAML gives it",
+  ]);
+  const set = parseTopology("name: x\nvms: !!set { a }\n", "t.yaml");
+  assert.ok(!set.ok);
+  assert.equal(
+    set.error[0].hint,
+    "write a map here: a topology is plain data, as JSON or YAML gives it",
+  );
   // The whole value, and a value under an unknown key (refused as a key).
   assert.deepEqual(issues(() => 1), ["wrong-type : The topology must be a map, got a function"]);
   assert.deepEqual(issues({ name: "x", vms: {}, extra: () => 1 }), [

@@ -75,14 +75,21 @@ function foreignKind(v: unknown, expected: string): { got: string; hint: string 
   if (v === null || Array.isArray(v) || isPlainObject(v as object)) return null;
   const ctor = (Object.getPrototypeOf(v) as { constructor?: unknown }).constructor;
   const name = typeof ctor === "function" ? ctor.name : "";
+  // The conversions fit where a map or a list belongs; elsewhere (a Set for a map, as a YAML
+  // `!!set` gives one) they would name the wrong shape.
   if (v instanceof Map) {
     return {
       got: "a Map",
-      hint: "write a plain object ({ key: value }); Object.fromEntries(map) makes one",
+      hint: expected === "a map"
+        ? "write a plain object ({ key: value }); Object.fromEntries(map) makes one"
+        : generic,
     };
   }
   if (v instanceof Set) {
-    return { got: "a Set", hint: "write an array; [...set] makes one" };
+    return {
+      got: "a Set",
+      hint: expected === "a list" ? "write an array; [...set] makes one" : generic,
+    };
   }
   // A class of the runtime (Date, RegExp, Uint8Array, …) by its name; others quoted.
   const builtin = name !== "" && (globalThis as Record<string, unknown>)[name] === ctor;
