@@ -60,9 +60,14 @@ export async function resolveLab(
   for (const l of found) if (l.status === "stale") onStale(staleLabLine(l));
   const live = found.flatMap((l) => l.status === "running" ? [l] : []);
   const running = live.map((l) => l.record);
+  // A lab still starting (`vlab ls` lists it) cannot answer yet, but it is not "no lab": a user
+  // told that would start it a second time.
+  const starting = found.flatMap((l) => l.status === "starting" ? [l] : []);
   if (name !== undefined) {
     const found = live.find((l) => l.record.name === name);
     if (found) return answering(found.record, found.process);
+    const booting = starting.find((l) => l.name === name);
+    if (booting) throw startingError(booting);
     throw new LabError(
       "no-lab",
       `No lab named ${quote(name)} is running`,
@@ -73,12 +78,23 @@ export async function resolveLab(
   }
   if (live.length === 1) return answering(live[0].record, live[0].process);
   if (running.length === 0) {
+    if (starting.length > 0) throw startingError(starting[0]);
     throw new LabError("no-lab", "No lab is running", "Start one with `vlab up` (or `vlab up -d`)");
   }
   throw new LabError(
     "ambiguous-lab",
     `${running.length} labs are running: say which one`,
     `Add ${howToName}, one of ${running.map((r) => r.name).join(", ")}`,
+  );
+}
+
+/** The error of a command aimed at a lab that is still starting (its record not written yet). */
+function startingError(lab: Extract<FoundLab, { status: "starting" }>): LabError {
+  const who = lab.pid > 0 ? ` (its process ${lab.pid})` : "";
+  return new LabError(
+    "no-lab",
+    `Lab "${lab.name}" is still starting${who}: it cannot answer yet`,
+    "Run the command again once `vlab ls` shows it running",
   );
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { controlJson } from "./client.ts";
+import { controlJson, resolveLab } from "./client.ts";
 import { LabError } from "./errors.ts";
 import { createLabDir, labPaths, type LabRecord, writeRecord } from "./state.ts";
 
@@ -178,6 +178,39 @@ Deno.test({
       listener.close();
       await accepting.catch(() => {});
       for (const c of conns) c.close();
+      hold.release();
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      Deno.removeSync(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a command aimed at a lab still starting says so, not that no lab is running",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", tmp);
+    // Its folder and lock, no lab.json yet: what `vlab ls` lists as `starting`.
+    const hold = createLabDir("star");
+    try {
+      for (const name of [undefined, "star"]) {
+        const e = await resolveLab(name, undefined, () => {}).then(() => null, (e) => e);
+        assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+        assert.equal(e.code, "no-lab");
+        // It said "No lab is running" and "Start one with `vlab up`": a second start.
+        assert.equal(
+          e.message,
+          `Lab "star" is still starting (its process ${Deno.pid}): it cannot answer yet`,
+        );
+        assert.match(e.hint, /once `vlab ls` shows it running/);
+      }
+      const other = await resolveLab("pair", undefined, () => {}).then(() => null, (e) => e);
+      assert.equal(other?.message, `No lab named "pair" is running`);
+    } finally {
       hold.release();
       if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
       else Deno.env.set("VLAB_STATE_DIR", before);
