@@ -68,6 +68,14 @@ Deno.test("an infinite or NaN unit value asks for a finite number; hints give th
   ]);
 });
 
+Deno.test("a file with CR line endings (old Mac) is read line by line, as YAML says", () => {
+  assert.deepEqual(brief("name: x\rvms:\r  a: { poll_us: -1 }\r"), [
+    "3:17 out-of-range poll_us must be between 0 and 10000, got -1",
+  ]);
+  const r = parseTopology("name: x\r\rvms:\r  a: {}\r", "t.yaml");
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.error));
+});
+
 Deno.test("multicast, loopback, broadcast and this-network addresses are not host IPs", () => {
   const nic = (ip: string) => `name: x\nvms:\n  a: { nics: { eth0: { ip: ${ip} } } }\n`;
   const cases: [string, RegExp][] = [

@@ -399,9 +399,12 @@ export interface LocatedDocument {
  * ```
  */
 export function parseYamlDocument(
-  text: string,
+  source: string,
   options: { what?: string } = {},
 ): Result<LocatedDocument, TopologyIssue[]> {
+  // A lone CR is a line break in YAML (old Mac files); the library reads only LF and CRLF. One
+  // character for one keeps every offset.
+  const text = source.replace(/\r(?!\n)/g, "\n");
   const lineCounter = new LineCounter();
   const what = options.what ?? "a topology";
   // The library composes nodes recursively and reports running out of stack as a syntax error
