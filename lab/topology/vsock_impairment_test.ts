@@ -46,5 +46,8 @@ Deno.test("a live change refuses what a vsock link cannot take, with a hint", ()
   const p = vsockImpairmentProblem("v", { ...NO_IMPAIRMENT, lossPct: 1, reorderPct: 2 });
   assert.match(p!.message, /^Cannot set loss, reorder on vsock link "v": vsock is a reliable/);
   assert.match(p!.hint, /delay, rate/);
-  assert.match(vsockImpairmentProblem("v", { ...NO_IMPAIRMENT, limit: 3 })!.message, /limit 3/);
+  const small = vsockImpairmentProblem("v", { ...NO_IMPAIRMENT, limit: 3 })!;
+  assert.match(small.message, /limit 3/);
+  // A hint is lower case like every other: it follows "hint: ".
+  assert.equal(small.hint, "use limit 16 or more");
 });
