@@ -235,7 +235,8 @@ function refusedKeys(raw: RawTopology, i: number, toRouter: boolean, name: strin
           code: "vsock-impairment",
           path: [...path, key],
           message: p.message,
-          hint: p.hint,
+          // Shared with the live refusal, whose hint starts a sentence; a file's is lower case.
+          hint: p.hint.charAt(0).toLowerCase() + p.hint.slice(1),
         });
         continue;
       }

@@ -90,13 +90,13 @@ export const VSOCK_IMPAIRMENT_HINT: string = HINT;
  * @example
  * ```ts
  * import { limitProblem } from "./vsock_impairment.ts";
- * limitProblem("a-b-vsock", 4).hint; // "use limit 16 or more"
+ * limitProblem("a-b-vsock", 4).hint; // "Use limit 16 or more"
  * ```
  */
 export function limitProblem(link: string, limit: number): VsockImpairmentProblem {
   return {
     message: `Cannot set limit ${limit} on vsock link "${link}": the link must hold a whole ` +
       `64 KiB packet (8 slots), so at least ${VSOCK_MIN_LIMIT}`,
-    hint: `use limit ${VSOCK_MIN_LIMIT} or more`,
+    hint: `Use limit ${VSOCK_MIN_LIMIT} or more`,
   };
 }

@@ -36,6 +36,10 @@ Deno.test("loss, duplicate, corrupt, reorder and jitter on a vsock link are refu
     "stream, and a lost, duplicated, corrupted or reordered packet breaks the connection",
   ]);
   assert.match(problems(PAIR("    limit: 4\n"))[0], /^8:12 vsock-impairment Cannot set limit 4 on/);
+  // In a file, a hint is lower case like every topology problem's (live, a command's is not).
+  const small = parseTopology(PAIR("    limit: 4\n"), "t.yaml");
+  assert.ok(!small.ok);
+  assert.equal(small.error[0].hint, "use limit 16 or more");
   const routed = "name: x\nvms: { a: { vsock: { cid: 3 } } }\nvsock_routers: { r: {} }\n" +
     "links:\n  - kind: vsock\n    endpoints: [a, r]\n    delay: 1ms\n";
   assert.match(problems(routed)[0], /^7:12 vsock-impairment .*to a vsock router takes no/);
@@ -46,8 +50,5 @@ Deno.test("a live change refuses what a vsock link cannot take, with a hint", ()
   const p = vsockImpairmentProblem("v", { ...NO_IMPAIRMENT, lossPct: 1, reorderPct: 2 });
   assert.match(p!.message, /^Cannot set loss, reorder on vsock link "v": vsock is a reliable/);
   assert.match(p!.hint, /delay, rate/);
-  const small = vsockImpairmentProblem("v", { ...NO_IMPAIRMENT, limit: 3 })!;
-  assert.match(small.message, /limit 3/);
-  // A hint is lower case like every other: it follows "hint: ".
-  assert.equal(small.hint, "use limit 16 or more");
+  assert.match(vsockImpairmentProblem("v", { ...NO_IMPAIRMENT, limit: 3 })!.message, /limit 3/);
 });
