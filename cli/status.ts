@@ -262,13 +262,14 @@ function formatDirection(d: LinkDirectionStatus, unit: "frame" | "packet"): stri
 }
 
 /**
- * How many stations an L2 switch knows now (learned, less those aged out or evicted), and where
- * to see them; nothing for a vsock router (no MAC table: no `learned` counter).
+ * How many stations an L2 switch knows now (learned, less those aged out, evicted, or flushed
+ * when their port's link went down), and where to see them; nothing for a vsock router (no MAC
+ * table: no `learned` counter).
  */
 function stations(w: { name: string; counters?: Record<string, number> }): string {
   const c = w.counters ?? {};
   if (c.learned === undefined) return "";
-  const n = Math.max(0, c.learned - (c.aged ?? 0) - (c.evicted ?? 0));
+  const n = Math.max(0, c.learned - (c.aged ?? 0) - (c.evicted ?? 0) - (c.flushed ?? 0));
   return ` (${count(n, "station")} in its MAC table: vlab fdb ${w.name})`;
 }
 

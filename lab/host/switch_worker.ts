@@ -114,7 +114,9 @@ async function start(msg: SwitchStart): Promise<void> {
         if (p.link !== m.link) return;
         p.up = m.up;
         // The stations behind a port that went down are unknown again (Linux's bridge flushes).
-        if (!m.up) bridge.flushPort(i);
+        // Published at once: the loop publishes after work, and an idle switch has none, so
+        // `vlab status` counted the forgotten stations in its MAC table until traffic came.
+        if (!m.up && bridge.flushPort(i) > 0) publish();
       });
     } else if (m.type === "inspect") {
       // The MAC table (`vlab fdb`): the main thread names the ports.
