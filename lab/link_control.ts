@@ -21,7 +21,7 @@ import { Pcap, pcapGlobalHeader } from "./host/pcap.ts";
 import { VSOCKMON_HDR_SIZE } from "./host/vsockmon.ts";
 import { VSOCK_HDR_SIZE, VSOCK_MAX_PAYLOAD } from "../devices/vsock/header.ts";
 import { type PartitionInfo, type PartitionProblem, Partitions } from "./partition.ts";
-import type { LabPlan, RingPlan } from "./plan.ts";
+import { describeImpair, type LabPlan, type RingPlan } from "./plan.ts";
 import { quote } from "./topology/quote.ts";
 import type { Impairment } from "./topology/types.ts";
 import {
@@ -90,7 +90,7 @@ export class LinkControl implements LinkControls {
 
   /**
    * @param plan the lab's plan
-   * @param events where `partition` and `heal` are recorded
+   * @param events where `impair`, `partition` and `heal` are recorded
    * @param post how to reach a worker
    */
   constructor(plan: LabPlan, events: EventLog, post: PostToWorker) {
@@ -147,6 +147,12 @@ export class LinkControl implements LinkControls {
       if (p.kind === "nic" || p.kind === "vsock") this.#post("device", p.vm, message);
       else if (p.kind === "switch") this.#post("switch", p.switch, message);
     }
+    // A link change like its going down: the event log says when each impairment took force.
+    this.#events.emit("impair", link, {
+      direction,
+      forward: describeImpair(this.#impairs[l.forwardRing]),
+      reverse: describeImpair(this.#impairs[l.reverseRing]),
+    });
     return true;
   }
 
