@@ -183,14 +183,8 @@ function controlError(record: LabRecord, init: RequestInit, e: unknown): LabErro
       "Its caller cancelled it (Ctrl-C or a signal); run the command again to retry",
     );
   }
-  const found = removeStaleLab(record.name);
-  if (found === null || found.status === "stale") {
-    return new LabError(
-      "no-lab",
-      `Lab "${record.name}" is not running any more (its process is gone)`,
-      "Start it again with `vlab up`",
-    );
-  }
+  const gone = goneError(record);
+  if (gone !== null) return gone;
   const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : String(e);
   const why = /\): ([^()]*)$/.exec(cause)?.[1] ?? cause;
   return new LabError(
@@ -252,18 +246,28 @@ export async function controlJson<T>(
   }
 }
 
+/**
+ * The error of a request to a lab that is not running any more, or null while it runs: its
+ * folder gone (it stopped, or is stopping: its process may still be ending), or left by a
+ * process that is gone (cleaned here).
+ */
+function goneError(record: LabRecord): LabError | null {
+  const found = removeStaleLab(record.name);
+  if (found !== null && found.status !== "stale") return null;
+  const why = found === null ? "it stopped" : "its process is gone";
+  return new LabError(
+    "no-lab",
+    `Lab "${record.name}" is not running any more (${why})`,
+    "Start it again with `vlab up`",
+  );
+}
+
 /** The error of a request whose answer did not come in time, judged by the lab's process. */
 function notAnswered(record: LabRecord, init: RequestInit, path: string, ms: number): LabError {
   // Frozen meanwhile (kill -STOP after the request left): said as a request before it says it.
   if (processState(record.pid) === "stopped") return frozenError(record);
-  const found = removeStaleLab(record.name);
-  if (found === null || found.status === "stale") {
-    return new LabError(
-      "no-lab",
-      `Lab "${record.name}" is not running any more (it stopped while it was asked)`,
-      "Start it again with `vlab up`",
-    );
-  }
+  const gone = goneError(record);
+  if (gone !== null) return gone;
   const method = (init.method ?? "GET").toUpperCase();
   return new LabError(
     "control-error",

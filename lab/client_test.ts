@@ -218,3 +218,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a request to a lab whose folder went (it stopped) does not say its process is gone",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", tmp);
+    try {
+      // What a client holds when the lab stops under it: the record of a lab whose folder and
+      // socket are gone while its process (here, this one) still ends its run.
+      const record: LabRecord = {
+        name: "pair",
+        pid: Deno.pid,
+        socket: `${tmp}/pair/control.sock`,
+        source: "pair",
+        startedAt: new Date().toISOString(),
+        vms: 2,
+      };
+      const e = await controlJson(record, "/lab").then(() => null, (e) => e);
+      assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+      assert.equal(e.code, "no-lab");
+      assert.equal(e.message, `Lab "pair" is not running any more (it stopped)`);
+    } finally {
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      Deno.removeSync(tmp, { recursive: true });
+    }
+  },
+});
