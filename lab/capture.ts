@@ -187,8 +187,17 @@ export function mergePcapRecords(a: Uint8Array, b: Uint8Array): Uint8Array {
 export class PcapRecordCounter {
   /** Records whose header has been seen (the last one may not be complete yet). */
   records = 0;
+  /** Records seen whole, header and every byte of the frame. */
+  complete = 0;
+  /**
+   * Bytes seen after the last whole record (or of an incomplete global header): what a stream
+   * cut here would leave as a torn record, which a pcap reader calls "cut short".
+   */
+  partialBytes = 0;
   /** Bytes still to skip before the next record header. */
   #skip: number;
+  /** True while the bytes skipped are a record's frame (false: the global header). */
+  #inRecord = false;
   readonly #header = new Uint8Array(16);
   #have = 0;
 
@@ -204,18 +213,30 @@ export class PcapRecordCounter {
       if (this.#skip > 0) {
         const n = Math.min(this.#skip, chunk.length - i);
         this.#skip -= n;
+        this.partialBytes += n;
         i += n;
+        if (this.#skip === 0) this.#whole();
         continue;
       }
       const n = Math.min(16 - this.#have, chunk.length - i);
       this.#header.set(chunk.subarray(i, i + n), this.#have);
       this.#have += n;
+      this.partialBytes += n;
       i += n;
       if (this.#have === 16) {
         this.records++;
         this.#have = 0;
         this.#skip = new DataView(this.#header.buffer).getUint32(8, true);
+        this.#inRecord = true;
+        if (this.#skip === 0) this.#whole();
       }
     }
+  }
+
+  /** The global header or a record has been seen whole. */
+  #whole(): void {
+    if (this.#inRecord) this.complete++;
+    this.#inRecord = false;
+    this.partialBytes = 0;
   }
 }

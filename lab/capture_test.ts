@@ -64,3 +64,22 @@ Deno.test("PcapRecordCounter counts the records of a stream cut at any byte", ()
   records.push(bytes.subarray(24));
   assert.equal(records.records, 3);
 });
+
+Deno.test("PcapRecordCounter says how many bytes after the last whole record a cut would tear", () => {
+  const sizes = [60, 0, 1514];
+  const bytes = new Uint8Array(24 + sizes.reduce((s, n) => s + 16 + n, 0));
+  const dv = new DataView(bytes.buffer);
+  const ends = [24];
+  for (const n of sizes) {
+    dv.setUint32(ends.at(-1)! + 8, n, true);
+    ends.push(ends.at(-1)! + 16 + n);
+  }
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    const counter = new PcapRecordCounter();
+    counter.push(bytes.subarray(0, Math.min(cut, 10)));
+    counter.push(bytes.subarray(Math.min(cut, 10), cut));
+    const lastEnd = cut < 24 ? 0 : Math.max(...ends.filter((e) => e <= cut));
+    assert.equal(counter.partialBytes, cut - lastEnd, `cut at ${cut}`);
+    assert.equal(counter.complete, ends.filter((e) => e > 24 && e <= cut).length, `cut at ${cut}`);
+  }
+});

@@ -25,6 +25,15 @@ import { fail, quoteForLine, ringLinkRefusal } from "./server_answers.ts";
 /** Ended captures whose counts stay answerable. */
 export const KEPT_CAPTURES = 64;
 
+/**
+ * Bytes of records the lab holds for one capture whose reader does not keep up (a paused
+ * `tshark`, a stopped `vlab capture`, a pipe nobody reads), 32 MiB: about a second of a 64-byte
+ * UDP flood, or a quarter of one of a vsock stream. Past it the lab drops what it drained for
+ * that capture (counted in its `dropped`) instead of holding every frame in its memory until it
+ * runs out; the link and the other captures lose nothing.
+ */
+export const CAPTURE_QUEUE_BYTES = 32 * 1024 * 1024;
+
 /** What `GET /captures/ID` and `DELETE /captures/ID` answer. */
 export interface CaptureCounts {
   /** The capture's id (the `vlab-capture-id` header of its stream). */
@@ -33,7 +42,10 @@ export interface CaptureCounts {
   link: string;
   /** Frames sent to this capture. */
   captured: number;
-  /** Frames the link's taps dropped while this capture ran (its reader was too slow). */
+  /**
+   * Frames this capture lost because its reader was too slow: those the link's taps dropped
+   * while it ran, and those the lab could not hold for it (past {@linkcode CAPTURE_QUEUE_BYTES}).
+   */
   dropped: number;
   /** False once the capture has ended (its counts are final). */
   running: boolean;
@@ -43,6 +55,8 @@ interface Entry {
   counts: CaptureCounts;
   /** The taps' drop count when the capture began. */
   droppedAtStart: number;
+  /** Frames dropped because this capture's queue was full (its reader fell behind). */
+  queueDropped: number;
   /** Ends the capture (idempotent); null once ended. */
   end: (() => void) | null;
 }
@@ -68,14 +82,16 @@ function tapDropped(lab: Lab, link: string): number {
 
 function refresh(lab: Lab, entry: Entry): CaptureCounts {
   if (entry.end !== null) {
-    entry.counts.dropped = tapDropped(lab, entry.counts.link) - entry.droppedAtStart;
+    entry.counts.dropped = tapDropped(lab, entry.counts.link) - entry.droppedAtStart +
+      entry.queueDropped;
   }
   return { ...entry.counts };
 }
 
 /**
  * `GET /capture?link=NAME`: a live pcap stream of both directions of the link, with its id in
- * the `vlab-capture-id` header.
+ * the `vlab-capture-id` header. The lab holds at most `queueBytes` of records its reader has not
+ * taken yet (default {@linkcode CAPTURE_QUEUE_BYTES}); what it drains beyond is dropped and counted.
  *
  * @example
  * ```ts ignore
@@ -84,7 +100,12 @@ function refresh(lab: Lab, entry: Entry): CaptureCounts {
  * res.headers.get("vlab-capture-id"); // "1"
  * ```
  */
-export function captureStream(lab: Lab, params: URLSearchParams, signal: AbortSignal): Response {
+export function captureStream(
+  lab: Lab,
+  params: URLSearchParams,
+  signal: AbortSignal,
+  queueBytes: number = CAPTURE_QUEUE_BYTES,
+): Response {
   const link = params.get("link");
   if (!link) return noLinkParameter();
   const refused = ringLinkRefusal(lab, link, "capture");
@@ -95,6 +116,7 @@ export function captureStream(lab: Lab, params: URLSearchParams, signal: AbortSi
   const entry: Entry = {
     counts: { id, link, captured: 0, dropped: 0, running: true },
     droppedAtStart: tapDropped(lab, link),
+    queueDropped: 0,
     end: null,
   };
   registry.entries.set(id, entry);
@@ -119,6 +141,14 @@ export function captureStream(lab: Lab, params: URLSearchParams, signal: AbortSi
       };
       entry.end = end;
       stop = lab.capture(link, (records) => {
+        // A reader that falls behind leaves its queue full: drop this batch (whole records, so
+        // the stream stays a valid pcap) rather than hold every frame of the link in memory.
+        if ((controller.desiredSize ?? 0) <= 0) {
+          const lost = new PcapRecordCounter(0);
+          lost.push(records);
+          entry.queueDropped += lost.records;
+          return;
+        }
         counter.push(records);
         entry.counts.captured = counter.records;
         try {
@@ -132,7 +162,7 @@ export function captureStream(lab: Lab, params: URLSearchParams, signal: AbortSi
     cancel() {
       entry.end?.();
     },
-  });
+  }, new ByteLengthQueuingStrategy({ highWaterMark: queueBytes }));
   return new Response(body, {
     headers: {
       "content-type": "application/vnd.tcpdump.pcap",

@@ -5,9 +5,12 @@
 
 import assert from "node:assert/strict";
 import { PcapRecordCounter } from "./capture.ts";
+import { tapCapacity } from "./host/tap.ts";
 import { Lab } from "./lab.ts";
 import { planLab } from "./plan.ts";
 import { serveControl } from "./server.ts";
+import { captureCountsRoute, captureStream } from "./server_capture.ts";
+import { LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
 import { topologyFromObject } from "./topology/mod.ts";
 
 const PAIR = {
@@ -93,6 +96,49 @@ Deno.test({
       await server.shutdown();
       await lab.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "a capture whose reader takes nothing holds a bounded queue and counts the rest dropped, " +
+    "in whole records",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab({ ...PAIR, name: "server-capture-queue" });
+    try {
+      // A queue of 8 KiB: a few batches of a 64-byte flood fill it; nothing reads the stream.
+      const res = captureStream(
+        lab,
+        new URLSearchParams("link=a-b"),
+        new AbortController().signal,
+        8192,
+      );
+      const id = res.headers.get("vlab-capture-id")!;
+      const l = lab.plan.links.find((x) => x.name === "a-b")!;
+      const r = await lab.exec("a", ["udp-flood", "10.0.0.2", "-n", "20000", "--max"]);
+      if (!r.ok) assert.fail(r.message);
+      await waitForValue(
+        "b's NIC to take the flood",
+        () => lab.tapCounters(l.forwardRing).tapFrames >= 20_000 || null,
+      );
+      // Past the queue's bound the lab drops (it held every frame before: 450 MB in 6 s).
+      await new Promise((done) => setTimeout(done, 100)); // a few drains
+      const ended = await captureCountsRoute(lab, id, "DELETE").json();
+      const tap = lab.tapCounters(l.forwardRing).tapFrames +
+        lab.tapCounters(l.reverseRing).tapFrames;
+      assert.ok(ended.dropped > 0, JSON.stringify(ended));
+      assert.equal(ended.captured + ended.dropped, tap, JSON.stringify(ended));
+      // What was queued is a whole pcap of exactly the frames counted captured.
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      // At most the bound and one batch (a drain of both taps) past it.
+      assert.ok(bytes.length <= 8192 + 2 * tapCapacity(1514), `${bytes.length} bytes queued`);
+      const counter = new PcapRecordCounter();
+      counter.push(bytes);
+      assert.equal(counter.records, ended.captured);
+      assert.equal(counter.partialBytes, 0, "the stream ends on a record's end");
+    } finally {
+      await lab.stop();
     }
   },
 });
