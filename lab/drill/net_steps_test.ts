@@ -33,7 +33,7 @@ Deno.test("partition, heal and impair steps are checked against the topology at 
       'd.yaml:5:36: Unknown impairment key "dealy"',
       "  hint: did you mean `delay`?",
       'd.yaml:6:43: Cannot read delay "20": expected a duration with a unit',
-      '  hint: write a duration such as "10ms", "250us" or "1s"',
+      '  hint: write a duration with its unit: "20ms", "20us" or "20s"',
     ].join("\n"),
   );
 });

@@ -109,7 +109,7 @@ export interface ImpairmentProblem {
  * ```ts
  * import { parseImpairment } from "./impairment.ts";
  * parseImpairment({ delay: "20ms", loss: "1%" }); // { ok: true, value: { delayUs: 20000, … } }
- * parseImpairment({ delay: "20" }).ok; // false: "Cannot read delay "20": expected a duration"
+ * parseImpairment({ delay: "20" }).ok; // false: "… expected a duration with a unit"
  * ```
  */
 export function parseImpairment(raw: unknown): Result<Impairment, ImpairmentProblem> {

@@ -88,8 +88,13 @@ Deno.test("live impairment values fail with the topology file's messages and hin
     [{ distribution: "norml" }, 'Unknown distribution "norml"', "did you mean `normal`?"],
     [
       { delay: "20" },
-      'Cannot read delay "20": expected a duration',
-      'write a duration such as "10ms", "250us" or "1s"',
+      'Cannot read delay "20": expected a duration with a unit',
+      'write a duration with its unit: "20ms", "20us" or "20s"',
+    ],
+    [
+      { rate: "100Mbit" },
+      'Cannot read rate "100Mbit": expected a rate',
+      'write "100mbit" (units are lower case)',
     ],
   ];
   for (const [raw, message, hint] of cases) {

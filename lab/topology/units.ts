@@ -30,6 +30,8 @@ const SIZE_RE = new RegExp(`^${NUMBER}\\s*(B|KiB|MiB|GiB)?$`);
 const DURATION_RE = new RegExp(`^${NUMBER}\\s*(us|µs|ms|s)$`);
 const PERCENT_RE = new RegExp(`^${NUMBER}\\s*%$`);
 const RATE_RE = new RegExp(`^${NUMBER}\\s*(bit|kbit|mbit|gbit)$`);
+/** A number without its unit, where a duration or a rate needs one. */
+const BARE_NUMBER = new RegExp(`^${NUMBER}$`);
 
 const SIZE_FACTOR: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 const DURATION_FACTOR: Record<string, number> = { us: 1, "µs": 1, ms: 1000, s: 1_000_000 };
@@ -76,6 +78,30 @@ function tooLong(value: string): boolean {
   return value.replace(/[^0-9]/g, "").length > MAX_DIGITS;
 }
 
+/**
+ * The hint for a number written without its unit (`10`, `"1.5"`): the same number with each
+ * unit (`write a duration with its unit: "10ms", "10us" or "10s"`). Null for a number that is not
+ * plain digits (negative, `1e+300`) or too long to repeat.
+ */
+function withUnits(value: string | number, what: string, units: readonly string[]): string | null {
+  const n = show(value).trim();
+  if (!BARE_NUMBER.test(n) || tooLong(n)) return null;
+  const written = units.map((u) => `"${n}${u}"`);
+  return `write ${what} with its unit: ${written.slice(0, -1).join(", ")} or ${written.at(-1)}`;
+}
+
+/**
+ * The hint for a duration or rate whose unit is right but for its case (`"10MS"`, `"100Mbit"`):
+ * the value with the unit in lower case, as tc writes it. Null for any other mistake.
+ */
+function lowerCaseUnit(value: string, factors: Record<string, number>): string | null {
+  const m = new RegExp(`^${NUMBER}\\s*(\\S+)$`).exec(value.trim());
+  if (m === null || m[2] === m[2].toLowerCase()) return null;
+  return Object.hasOwn(factors, m[2].toLowerCase())
+    ? `write "${m[1]}${m[2].toLowerCase()}" (units are lower case)`
+    : null;
+}
+
 function outOfRange(input: string | number, min: number, max: number, range: string): UnitError {
   return { kind: "out-of-range", input: show(input), min, max, range };
 }
@@ -103,8 +129,11 @@ export function parseSize(value: string | number): Result<number, UnitError> {
   if (tooLong(value)) return err(outOfRange(value, 0, SIZE_MAX, range));
   const m = SIZE_RE.exec(value.trim());
   if (m === null) {
-    const si = /^(\d+(?:\.\d+)?)\s*([KMG])B?$/i.exec(value.trim());
-    const better = si ? `write "${si[1]}${si[2].toUpperCase()}iB" (sizes are binary)` : hint;
+    // "16MB" (decimal) or "16mib" (the case): the binary unit it is closest to.
+    const near = /^(\d+(?:\.\d+)?)\s*([KMG])(i?)B?$/i.exec(value.trim());
+    const better = near
+      ? `write "${near[1]}${near[2].toUpperCase()}iB"${near[3] === "" ? " (sizes are binary)" : ""}`
+      : hint;
     return err({ kind: "bad-unit", input: value, expected: "a size", hint: better });
   }
   const bytes = Number(m[1]) * SIZE_FACTOR[m[2] ?? "B"];
@@ -146,13 +175,22 @@ export function formatSize(bytes: number): string {
 export function parseDuration(value: string | number): Result<number, UnitError> {
   const hint = 'write a duration such as "10ms", "250us" or "1s"';
   if (value === 0 || value === "0") return ok(0);
-  if (typeof value === "number") {
-    return err({ kind: "bad-unit", input: show(value), expected: "a duration with a unit", hint });
+  if (typeof value === "number" || BARE_NUMBER.test(value.trim())) {
+    const n = withUnits(value, "a duration", ["ms", "us", "s"]) ?? hint;
+    return err({
+      kind: "bad-unit",
+      input: show(value),
+      expected: "a duration with a unit",
+      hint: n,
+    });
   }
   const range = "0 and 60s";
   if (tooLong(value)) return err(outOfRange(value, 0, DURATION_MAX_US, range));
   const m = DURATION_RE.exec(value.trim());
-  if (m === null) return err({ kind: "bad-unit", input: value, expected: "a duration", hint });
+  if (m === null) {
+    const better = lowerCaseUnit(value, DURATION_FACTOR) ?? hint;
+    return err({ kind: "bad-unit", input: value, expected: "a duration", hint: better });
+  }
   const us = Math.round(Number(m[1]) * DURATION_FACTOR[m[2]]);
   if (!(us <= DURATION_MAX_US)) return err(outOfRange(value, 0, DURATION_MAX_US, range));
   return ok(us);
@@ -208,13 +246,17 @@ export function parseRate(value: string | number): Result<number, UnitError> {
   const hint = bytesUnit
     ? 'write bits per second such as "100mbit" (in netem "bps" means bytes per second)'
     : 'write a rate such as "512kbit", "100mbit" or "1gbit"';
-  if (typeof value === "number") {
-    return err({ kind: "bad-unit", input, expected: "a rate with a unit", hint });
+  if (typeof value === "number" || BARE_NUMBER.test(value.trim())) {
+    const better = withUnits(value, "a rate", ["kbit", "mbit", "gbit"]) ?? hint;
+    return err({ kind: "bad-unit", input, expected: "a rate with a unit", hint: better });
   }
   const range = "1kbit and 100gbit (or 0, unlimited)";
   if (tooLong(value)) return err(outOfRange(value, RATE_RANGE.min, RATE_RANGE.max, range));
   const m = RATE_RE.exec(value.trim());
-  if (m === null) return err({ kind: "bad-unit", input, expected: "a rate", hint });
+  if (m === null) {
+    const better = lowerCaseUnit(value, RATE_FACTOR) ?? hint;
+    return err({ kind: "bad-unit", input, expected: "a rate", hint: better });
+  }
   // Zero in any unit is unlimited, as "0" is (the range says "or 0"); a tiny rate is not zero.
   if (Number(m[1]) === 0) return ok(0);
   const bps = Math.round(Number(m[1]) * RATE_FACTOR[m[2]]);

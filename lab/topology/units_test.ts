@@ -69,3 +69,31 @@ Deno.test("a zero rate with a unit (0mbit, 0.0gbit) is unlimited, as 0 is; a tin
   assert.equal(parseRate("0.1bit").ok, false);
   assert.equal(parseRate("0.0001kbit").ok, false);
 });
+
+Deno.test("a unit in the wrong case or a number without its unit gets a hint with the fix", () => {
+  const hint = (r: { ok: boolean; error?: { kind: string; hint?: string } }) =>
+    r.ok ? "ok" : r.error?.kind === "bad-unit" ? r.error.hint : r.error?.kind;
+  assert.equal(hint(parseSize("16mib")), 'write "16MiB"');
+  assert.equal(hint(parseSize("16MB")), 'write "16MiB" (sizes are binary)');
+  assert.equal(hint(parseDuration("10MS")), 'write "10ms" (units are lower case)');
+  assert.equal(hint(parseDuration(10)), 'write a duration with its unit: "10ms", "10us" or "10s"');
+  assert.equal(
+    hint(parseDuration("1.5")),
+    'write a duration with its unit: "1.5ms", "1.5us" or "1.5s"',
+  );
+  assert.equal(hint(parseRate("100Mbit")), 'write "100mbit" (units are lower case)');
+  assert.equal(
+    hint(parseRate(1000)),
+    'write a rate with its unit: "1000kbit", "1000mbit" or "1000gbit"',
+  );
+  // Nothing to repeat: the general hint.
+  assert.equal(hint(parseDuration(-5)), 'write a duration such as "10ms", "250us" or "1s"');
+  assert.equal(
+    hint(parseDuration("10 parsecs")),
+    'write a duration such as "10ms", "250us" or "1s"',
+  );
+  assert.equal(
+    hint(parseRate("9".repeat(30))),
+    'write a rate such as "512kbit", "100mbit" or "1gbit"',
+  );
+});
