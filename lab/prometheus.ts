@@ -244,10 +244,17 @@ export function prometheusMetrics(lab: Lab): string {
   );
   for (const vm of plan.vms) {
     const v = snap.vms[vm.index];
-    m.gauge("vlab_vm_running", "1 if both workers of the VM run", {
-      ...base,
-      vm: vm.name,
-    }, lab.vmState(vm.name) === "running" ? 1 : 0);
+    // By the VM's state, as `vlab status` shows it: a VM resetting a device has both workers
+    // running but is not "running" there, and is 0 here too.
+    m.gauge(
+      "vlab_vm_running",
+      "1 while the VM's state is running (0: starting, restarting, resetting, failed, stopped)",
+      {
+        ...base,
+        vm: vm.name,
+      },
+      lab.vmState(vm.name) === "running" ? 1 : 0,
+    );
     if (v.recovery !== undefined) {
       m.counter(
         "vlab_vm_backend_restarts_total",

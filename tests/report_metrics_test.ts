@@ -38,6 +38,10 @@ Deno.test({
       assert.equal(sample(lab.metrics(), "vlab_uptime_seconds"), uptime, "uptime ran on");
       assert.equal(lab.status().uptimeSeconds, uptime);
       assert.equal(lab.snapshot().lab.uptimeSeconds, uptime);
+      // vlab_vm_running follows the VM's state (here "stopped"), and its help says so: it said
+      // "1 if both workers of the VM run", which a VM resetting a device contradicted.
+      assert.match(stopped, /^vlab_vm_running\{lab="report-stop",vm="a"\} 0$/m);
+      assert.match(stopped, /^# HELP vlab_vm_running 1 while the VM's state is running /m);
     } finally {
       if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
       else Deno.env.set("VLAB_STATE_DIR", before);
