@@ -25,7 +25,7 @@ import { checkCounts, MAX_TOPOLOGY_BYTES } from "./limits.ts";
 import { plainCopy } from "./plain.ts";
 import { quote } from "./quote.ts";
 import { aliasIssues, duplicateKeyIssues, syntaxIssues } from "./yaml_errors.ts";
-import { findPair, mergeIssues } from "./yaml_merge.ts";
+import { findPair, keysAsWritten, mergeIssues } from "./yaml_merge.ts";
 import { tooDeepAt } from "./depth.ts";
 import { vlabFileKind, vlabTextKind, wrongKindProblem } from "./file_kind.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
@@ -431,6 +431,7 @@ export function parseYamlDocument(
   if (doc.errors.length > 0) {
     return err(syntaxIssues(text, doc, { lineCounter, what: options.what }));
   }
+  keysAsWritten(doc);
   const yamlIssues = [
     ...duplicateKeyIssues(doc, lineCounter),
     ...aliasIssues(doc, lineCounter),

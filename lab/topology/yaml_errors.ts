@@ -21,7 +21,7 @@ import {
   visit,
 } from "yaml";
 import { quote } from "./quote.ts";
-import { isMergeKey } from "./yaml_merge.ts";
+import { isMergeKey, keyText } from "./yaml_merge.ts";
 import type { TopologyIssue } from "./types.ts";
 
 /** An opening character that is never closed. */
@@ -217,7 +217,8 @@ export function duplicateKeyIssues(doc: Document, lineCounter: LineCounter): Top
         const key = pair.key as Node | null;
         // Several merge keys in one map are allowed (the first that has a key gives it).
         if (!isScalar(key) || isMergeKey(key)) continue;
-        const text = String(key.value);
+        // As the plain value names it: an empty key and `""` are one key.
+        const text = keyText(key);
         if (!seen.has(text)) {
           seen.add(text);
           continue;

@@ -10,6 +10,9 @@
  * map wins over a merged one, wherever it is written; among merges, the first `<<` and, in a
  * list, the first map that has the key wins.
  *
+ * It also reads every plain map key as written (`keysAsWritten`): in a topology a key is a name,
+ * and YAML would make `null:` the key `""` and `0x10:` the key `"16"`.
+ *
  * Called by `load.ts` on the thread that validates.
  *
  * @module
@@ -145,4 +148,29 @@ function describe(node: unknown): string {
   if (isSeq(node)) return "a list inside a list";
   if (isScalar(node)) return node.value === null ? "nothing" : "a single value";
   return "nothing";
+}
+
+/**
+ * Make every plain map key that YAML reads as something else than a string (`null`, `~`, `true`,
+ * `1e3`, `0x10`) the text written, so that the plain value and every message name the key as
+ * the file does (`Bad VM name "0x10"`, not `"16"`; a VM may be called `null`). Merge keys stay.
+ *
+ * @example
+ * ```ts
+ * import { parseDocument } from "yaml";
+ * import { keysAsWritten } from "./yaml_merge.ts";
+ * const doc = parseDocument("null: 1\n0x10: 2\n");
+ * keysAsWritten(doc);
+ * doc.toJS(); // { null: 1, "0x10": 2 }
+ * ```
+ */
+export function keysAsWritten(doc: Document): void {
+  visit(doc, {
+    Pair(_key, pair) {
+      const key = pair.key;
+      if (!isScalar(key) || key.type !== "PLAIN" || typeof key.source !== "string") return;
+      if (typeof key.value === "string" || isMergeKey(key) || key.source === "") return;
+      key.value = key.source;
+    },
+  });
 }

@@ -81,3 +81,20 @@ Deno.test("a merge of something that is not a map is a problem at that value", (
     '3:8 unknown-key Unknown key "<<" in vms.a',
   ]);
 });
+
+Deno.test("a map key is a name as written: a VM may be called null, and 0x10 is not 16", () => {
+  const r = parseTopology(
+    'name: t\nvms:\n  null: { nics: { eth0: {} } }\n  b: { nics: { eth0: {} } }\nlinks:\n  - endpoints: ["null", b]\n',
+    "t.yaml",
+  );
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.error));
+  assert.deepEqual(r.value.vms.map((v) => v.name), ["null", "b"]);
+  assert.deepEqual(brief("name: t\nvms:\n  ~: {}\n  0x10: {}\n  true: {}\n"), [
+    '3:3 bad-name Bad VM name "~": use 1-16 of a-z, 0-9, "_" and "-", starting with a letter',
+    '4:3 bad-name Bad VM name "0x10": use 1-16 of a-z, 0-9, "_" and "-", starting with a letter',
+  ]);
+  // An empty key and "" are one key, as the plain value has them: a duplicate, not a lost VM.
+  assert.deepEqual(brief('name: t\nvms:\n  "": {}\n  : {}\n').map((s) => s.split(" ")[1]), [
+    "duplicate-key",
+  ]);
+});
