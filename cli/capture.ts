@@ -14,9 +14,11 @@
  */
 
 import { Command } from "@commander-js/extra-typings";
-import { PcapRecordCounter } from "../lab/capture.ts";
+import { WholeRecords } from "../lab/capture.ts";
 import { controlFetch, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
+import { processState } from "../lab/proc.ts";
+import { OutputError } from "./errors.ts";
 import type { LabRecord } from "../lab/state.ts";
 import {
   captureSinkError,
@@ -98,7 +100,6 @@ export function captureCommand(): Command<[string]> {
         throw e;
       }
       const id = res.headers.get("vlab-capture-id");
-      const counter = new PcapRecordCounter();
       // Ending: ask the lab to end the capture (its answer is the final counts, and the stream
       // gets the last frames, then closes); a lab that does not answer is cut off.
       let ending: Promise<number | null> | null = null;
@@ -113,13 +114,17 @@ export function captureCommand(): Command<[string]> {
       };
       const off = onInterrupt(stop);
       const timer = Number.isFinite(seconds) ? setTimeout(stop, seconds * 1000) : undefined;
+      // Only whole records reach the sink: a stream cut in the middle of one (the lab's process
+      // died, or the last frames did not come in time) leaves a pcap that ends on a record's end.
+      const whole = new WholeRecords();
+      let broken: unknown = null;
       try {
         for await (const chunk of res.body!) {
-          writeAll(sink, chunk);
-          counter.push(chunk);
+          for (const part of whole.push(chunk)) writeAll(sink, part);
         }
       } catch (e) {
-        if (!abort.signal.aborted) throw captureSinkError(opts.write, e);
+        if (e instanceof OutputError) throw captureSinkError(opts.write, e);
+        if (!abort.signal.aborted) broken = e;
       } finally {
         clearTimeout(timer);
         off();
@@ -127,11 +132,33 @@ export function captureCommand(): Command<[string]> {
         client.close();
       }
       clearTimeout(lastFrames);
+      if (broken !== null) {
+        // The stream broke without its end: the lab cannot say what it dropped.
+        console.error(captureSummary(whole.records, null));
+        throw await streamBroken(record, broken);
+      }
       // The stream ended by itself: the lab stopped (or ended the capture); ask once.
       const dropped = await (ending ??
         (id === null ? Promise.resolve(null) : droppedOf(record, id, "GET")));
-      console.error(captureSummary(counter.records, dropped));
+      console.error(captureSummary(whole.records, dropped));
     });
+}
+
+/** The error of a capture whose stream broke: the lab's process died, or its connection did. */
+async function streamBroken(record: LabRecord, e: unknown): Promise<LabError> {
+  // A dying process closes its sockets before it is a zombie: give it a moment to be one.
+  const dead = () => ["gone", "zombie"].includes(processState(record.pid));
+  for (let i = 0; i < 25 && !dead(); i++) await new Promise((r) => setTimeout(r, 20));
+  const gone = dead();
+  const why = e instanceof Error ? e.message : String(e);
+  return new LabError(
+    gone ? "no-lab" : "control-error",
+    gone
+      ? `Lab "${record.name}" stopped in the middle of the capture: its process is gone`
+      : `Lab "${record.name}" broke off the capture's stream: ${why}`,
+    "What was written is a valid pcap up to its last whole frame; " +
+      (gone ? "start the lab again with `vlab up`" : "capture again"),
+  );
 }
 
 /** The frames the lab's capture `id` dropped, from `/captures/ID`; null when the lab cannot say. */

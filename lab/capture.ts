@@ -240,3 +240,43 @@ export class PcapRecordCounter {
     this.partialBytes = 0;
   }
 }
+
+/**
+ * A pcap byte stream cut anywhere (an HTTP body's chunks) handed on in whole records: each push
+ * returns the bytes that end on a record's end, and keeps a torn record's start until its rest
+ * comes. A stream that breaks off before then leaves that record out, so what was handed on is a
+ * pcap every reader reads to its end (`vlab capture` writes only these bytes).
+ *
+ * @example
+ * ```ts
+ * import { WholeRecords } from "./capture.ts";
+ * const whole = new WholeRecords();
+ * whole.push(new Uint8Array(24 + 10)); // the global header, and 10 bytes of a record's header
+ * whole.records; // 0
+ * ```
+ */
+export class WholeRecords {
+  readonly #counter = new PcapRecordCounter();
+  #held: Uint8Array[] = [];
+  #heldBytes = 0;
+
+  /** Records handed on whole. */
+  get records(): number {
+    return this.#counter.complete;
+  }
+
+  /** The bytes of `chunk`, and of those held before it, that end on a record's end. */
+  push(chunk: Uint8Array): Uint8Array[] {
+    this.#counter.push(chunk);
+    const keep = this.#counter.partialBytes;
+    if (keep >= this.#heldBytes + chunk.length) {
+      this.#held.push(chunk.slice());
+      this.#heldBytes += chunk.length;
+      return [];
+    }
+    const out = [...this.#held, chunk.subarray(0, chunk.length - keep)];
+    this.#held = keep > 0 ? [chunk.slice(chunk.length - keep)] : [];
+    this.#heldBytes = keep;
+    return out;
+  }
+}

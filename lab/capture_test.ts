@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { LinkCapture, mergePcapRecords, PcapRecordCounter } from "./capture.ts";
+import { LinkCapture, mergePcapRecords, PcapRecordCounter, WholeRecords } from "./capture.ts";
 import { TAP_MIN_RECORDS, tapCapacity, TapReader, TapWriter } from "./host/tap.ts";
 
 /** LINKTYPE_VSOCK's record size: vsockmon header, virtio-vsock header, a 64 KiB payload. */
@@ -81,5 +81,32 @@ Deno.test("PcapRecordCounter says how many bytes after the last whole record a c
     const lastEnd = cut < 24 ? 0 : Math.max(...ends.filter((e) => e <= cut));
     assert.equal(counter.partialBytes, cut - lastEnd, `cut at ${cut}`);
     assert.equal(counter.complete, ends.filter((e) => e > 24 && e <= cut).length, `cut at ${cut}`);
+  }
+});
+
+Deno.test("WholeRecords hands on a stream cut anywhere in whole records, a torn last one left out", () => {
+  const sizes = [60, 0, 1514, 42];
+  const bytes = new Uint8Array(24 + sizes.reduce((s, n) => s + 16 + n, 0));
+  const dv = new DataView(bytes.buffer);
+  const ends = [24];
+  for (const [i, n] of sizes.entries()) {
+    dv.setUint32(ends.at(-1)! + 8, n, true);
+    bytes.fill(i + 1, ends.at(-1)! + 16, ends.at(-1)! + 16 + n);
+    ends.push(ends.at(-1)! + 16 + n);
+  }
+  for (const chunk of [1, 5, 16, 17, 100, 700, bytes.length]) {
+    for (const stop of [0, 23, 24, 30, 100, 1700, bytes.length - 1, bytes.length]) {
+      const whole = new WholeRecords();
+      const out: number[] = [];
+      for (let i = 0; i < stop; i += chunk) {
+        for (const part of whole.push(bytes.subarray(i, Math.min(i + chunk, stop)))) {
+          out.push(...part);
+        }
+      }
+      const lastEnd = stop < 24 ? 0 : Math.max(...ends.filter((e) => e <= stop));
+      const what = `chunks of ${chunk}, cut at ${stop}`;
+      assert.deepEqual(new Uint8Array(out), bytes.subarray(0, lastEnd), what);
+      assert.equal(whole.records, ends.filter((e) => e > 24 && e <= stop).length, what);
+    }
   }
 });
