@@ -633,7 +633,9 @@ async function validate(
   if (ctx.issues.length > 0 || resolved === null || !top.success) {
     return err(inFileOrder(ctx.issues, file, ctx.locate));
   }
-  const seed = top.data.seed ?? 1;
+  // The drill's seed, else its lab's (the topology's `seed`, 1 when it sets none): a drill that
+  // does not choose runs its lab as `vlab up` would, and draws its own choices from the same seed.
+  const seed = top.data.seed ?? resolved.topology.seed;
   // A file name may hold anything a path can: escaped, as every name the drill prints.
   const base = file.startsWith("<")
     ? "drill"

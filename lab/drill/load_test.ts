@@ -48,6 +48,25 @@ assert:
   assert.equal(d.document.name, "x");
 });
 
+Deno.test("a drill without a seed takes its topology's, and 1 when that has none", async () => {
+  const topology = (seed: string) =>
+    `topology:\n  name: t\n${seed}  vms: { a: { nics: { eth0: {} } } }\n  links: []\n`;
+  const withSeed = await parseDrill(`${topology("  seed: 42\n")}timeline: []\n`, "d.yaml");
+  assert.ok(withSeed.ok, JSON.stringify(withSeed));
+  assert.equal(withSeed.value.seed, 42);
+  assert.equal(withSeed.value.topology.seed, 42);
+  assert.equal(withSeed.value.document.seed, 42, "the report records the seed it ran with");
+  const overridden = await parseDrill(
+    `${topology("  seed: 42\n")}seed: 7\ntimeline: []\n`,
+    "d.yaml",
+  );
+  assert.ok(overridden.ok);
+  assert.equal(overridden.value.topology.seed, 7, "the drill's own seed still wins");
+  const none = await parseDrill(`${topology("")}timeline: []\n`, "d.yaml");
+  assert.ok(none.ok);
+  assert.equal(none.value.seed, 1);
+});
+
 Deno.test("the drill's seed becomes the lab's seed", async () => {
   const r = await parseDrill("topology: pair\nseed: 77\ntimeline: []\n", "d.yaml");
   assert.ok(r.ok);
