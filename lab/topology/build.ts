@@ -552,7 +552,8 @@ export function buildTopology(raw: RawTopology, source: string): Built {
     }
     return { name, ports: [] };
   });
-  const vsockLinks = buildVsock(raw, vms, links, out.problems, vsockRouters);
+  const net = { links, linkIndex: out.origins.linkIndex };
+  const vsockLinks = buildVsock(raw, vms, net, out.problems, vsockRouters);
   checkVhostPci(raw, links, vms, { problems: out.problems, linkIndex: out.origins.linkIndex });
   const topology = {
     name: raw.name,

@@ -489,3 +489,19 @@ Deno.test("a value that is not plain data is refused at its path, with a hint, a
   ]);
   assert.equal(typeof value.name, "function");
 });
+
+Deno.test("a vsock link named like a net link says which link has the name, as net links do", () => {
+  const r = parseTopology(
+    "name: x\nvms:\n  a: { vsock: { cid: 3 }, nics: { e0: {}, e1: {} } }\n" +
+      "  b: { vsock: { cid: 4 }, nics: { e0: {}, e1: {} } }\nlinks:\n" +
+      "  - { endpoints: [a:e0, b:e0], delay: 1 }\n  - { name: v, endpoints: [a:e1, b:e1] }\n" +
+      "  - { kind: vsock, name: v, endpoints: [a, b] }\n",
+    "t.yaml",
+  );
+  assert.ok(!r.ok);
+  // links[0] is set aside for its delay: the name is links[1]'s, not the first net link's.
+  assert.deepEqual(r.error.map((i) => `${i.line}:${i.column} ${i.code} ${i.message}`), [
+    '6:39 bad-unit Cannot read delay "1": expected a duration with a unit',
+    '8:26 duplicate-link-name Link name "v" is already used by links[1]',
+  ]);
+});

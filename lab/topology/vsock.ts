@@ -53,7 +53,8 @@ export function vsockMemoryBytes(): number {
 }
 
 /**
- * Check the VMs' CIDs and build the vsock links.
+ * Check the VMs' CIDs and build the vsock links. `net` holds the net links built so far and,
+ * for each, its index in the file's `links` (for a name used twice).
  *
  * @example
  * ```ts
@@ -61,13 +62,14 @@ export function vsockMemoryBytes(): number {
  * import type { Problem } from "./issues.ts";
  * const problems: Problem[] = [];
  * const vms = [{ name: "a", memoryBytes: 0, pollUs: 0, nics: [], vsock: { cid: 3 }, iommu: null }];
- * buildVsock({ name: "x", vms: { a: { vsock: { cid: 3 } } } }, vms, [], problems).length; // 0
+ * const net = { links: [], linkIndex: [] };
+ * buildVsock({ name: "x", vms: { a: { vsock: { cid: 3 } } } }, vms, net, problems).length; // 0
  * ```
  */
 export function buildVsock(
   raw: RawTopology,
   vms: readonly VmSpec[],
-  netLinks: readonly LinkSpec[],
+  net: { links: readonly LinkSpec[]; linkIndex: readonly number[] },
   problems: Problem[],
   routers: VsockRouterSpec[] = [],
 ): VsockLinkSpec[] {
@@ -87,7 +89,8 @@ export function buildVsock(
     } else byCid.set(vm.vsock.cid, vm.name);
   }
   const byName = new Map(vms.map((v) => [v.name, v]));
-  const names = new Set(netLinks.map((l) => l.name));
+  // Each link's name → its index in the file's `links`.
+  const names = new Map(net.links.map((l, k) => [l.name, net.linkIndex[k]]));
   const linked = new Set<string>();
   const out: VsockLinkSpec[] = [];
   const routerByName = new Map(routers.map((r) => [r.name, r]));
@@ -156,18 +159,19 @@ export function buildVsock(
     }
     if (!ok) continue;
     const name = link.name ?? `${a}-${b}-vsock`;
-    if (names.has(name)) {
+    const first = names.get(name);
+    if (first !== undefined) {
       problems.push({
         code: "duplicate-link-name",
         path: link.name === undefined ? path : [...path, "name"],
-        message: `Link name ${quote(name)} is already used`,
+        message: `Link name ${quote(name)} is already used by links[${first}]`,
         hint: link.name === undefined
           ? "give one of the links a `name`"
           : "rename one of the links",
       });
       continue;
     }
-    names.add(name);
+    names.set(name, i);
     const router = routerByName.get(a) ?? routerByName.get(b);
     problems.push(...refusedKeys(raw, i, router !== undefined, name));
     if (router !== undefined) {
