@@ -209,22 +209,41 @@ export class LearningSwitch {
 
   /**
    * Forget entries not seen for more than `agingMs` (the oldest first; stops at the first fresh
-   * one). `forward` calls it when it learns a new station; a switch worker may also call it
-   * periodically.
+   * one); returns how many went (counted in `aged`). `forward` calls it when it learns a new
+   * station, and the switch worker when {@linkcode nextExpiryMs} says one is due, so that an
+   * idle switch's counters say what its table holds.
    *
    * @example
    * ```ts
    * import { LearningSwitch } from "./switch.ts";
    * const sw = new LearningSwitch({ ports: 2, agingMs: 1000 });
-   * sw.age(5000); // counters.aged counts what was forgotten
+   * sw.age(5000); // 0: counters.aged counts what was forgotten
    * ```
    */
-  age(nowMs: number): void {
+  age(nowMs: number): number {
+    let n = 0;
     for (const [mac, e] of this.#table) {
-      if (nowMs - e.seenMs <= this.agingMs) return;
+      if (nowMs - e.seenMs <= this.agingMs) break;
       this.#table.delete(mac);
       this.counters.aged++;
+      n++;
     }
+    return n;
+  }
+
+  /**
+   * Milliseconds from `nowMs` until the oldest entry is past its age (a millisecond after, so
+   * that {@linkcode age} then finds it), or Infinity for an empty table.
+   *
+   * @example
+   * ```ts
+   * import { LearningSwitch } from "./switch.ts";
+   * new LearningSwitch({ ports: 2, agingMs: 1000 }).nextExpiryMs(0); // Infinity
+   * ```
+   */
+  nextExpiryMs(nowMs: number): number {
+    for (const e of this.#table.values()) return Math.max(0, e.seenMs + this.agingMs + 1 - nowMs);
+    return Infinity;
   }
 
   /**

@@ -51,7 +51,7 @@ async function start(msg: SwitchStart): Promise<void> {
   });
   const bridge = new LearningSwitch({
     ports: ports.length,
-    agingMs: 300_000,
+    agingMs: msg.agingMs ?? 300_000,
     maxEntries: Math.max(16, msg.portsMax * 16),
   });
   const stats = new StatsWriter(
@@ -73,8 +73,10 @@ async function start(msg: SwitchStart): Promise<void> {
   };
 
   const pump = (): boolean => {
-    let work = false;
     const nowMs = performance.now();
+    // Stations past their age go when they are due (nextTimerMs wakes the loop for them), not
+    // only when a new one is learned: an idle switch counted them in its table for ever.
+    let work = bridge.age(nowMs) > 0;
     for (let p = 0; p < ports.length; p++) {
       const link = ports[p].in;
       if (!ports[p].up) {
@@ -159,7 +161,8 @@ async function start(msg: SwitchStart): Promise<void> {
     {
       pump,
       prepareSleep: () => ports.map((p) => p.in.prepareSleep()).some((empty) => !empty),
-      nextTimerMs: () => Math.min(...ports.map((p) => p.out.nextDueMs())),
+      nextTimerMs: () =>
+        Math.min(bridge.nextExpiryMs(performance.now()), ...ports.map((p) => p.out.nextDueMs())),
       periodic: publish,
     },
   );

@@ -65,9 +65,12 @@ function workerRing(
 
 /**
  * A switch worker with two ports (links `h0-sw` and `h1-sw`), running (it said ready); `impair`
- * impairs port 1's out direction.
+ * impairs port 1's out direction; `agingMs` shortens its MAC table's 300 s.
  */
-async function startSwitch(impair: Impairment = NO_IMPAIRMENT): Promise<Rig> {
+async function startSwitch(
+  impair: Impairment = NO_IMPAIRMENT,
+  agingMs?: number,
+): Promise<Rig> {
   const bells = createDoorbells(2);
   const ports: Port[] = [0, 1].map(() => ({
     rx: LinkRing.create(64, 2048),
@@ -80,6 +83,7 @@ async function startSwitch(impair: Impairment = NO_IMPAIRMENT): Promise<Rig> {
     thread: SWITCH,
     doorbells: bells.buffer as SharedArrayBuffer,
     portsMax: 2,
+    ...(agingMs === undefined ? {} : { agingMs }),
     ports: ports.map((p, i) => ({
       link: `h${i}-sw`,
       rx: workerRing(2 * i, p.rx, p.tap, true),
@@ -328,6 +332,25 @@ Deno.test({
       await until("the frame sent once up", () => (got = takeAll(p0.tx)).length > 0);
       assert.deepEqual(got, [4]);
       assert.equal(p1.rx.counters().linkDownDropped, 3);
+    } finally {
+      stopSwitch(rig);
+    }
+  },
+});
+
+Deno.test({
+  name: "an idle switch forgets a station at its age and publishes it (status counts its table)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const rig = await startSwitch(NO_IMPAIRMENT, 150);
+    try {
+      await batch(rig, seqs(0)); // station 1 learned on port 0
+      await until("station 1 learned", () => rig.stats().switch_learned === 1);
+      // Nothing more comes: it aged only when another station was learned, so an idle switch
+      // kept it (and `vlab status` counted it) long after `vlab fdb` had stopped listing it.
+      await until("station 1 aged out", () => rig.stats().switch_aged === 1);
+      assert.deepEqual(takeAll(rig.ports[0].tx), [], "nothing was sent meanwhile");
     } finally {
       stopSwitch(rig);
     }

@@ -112,6 +112,11 @@ export interface SwitchStart {
   doorbells: SharedArrayBuffer;
   /** MAC-table bound. */
   portsMax: number;
+  /**
+   * How long a station stays in the MAC table after its last frame, ms (default 300 000, Linux's
+   * `ageing_time`; tests shorten it).
+   */
+  agingMs?: number;
   /** Ports: the ring read and the ring written. */
   ports: { link: string; rx: WorkerRing; tx: WorkerRing }[];
   /** Statistics region. */
