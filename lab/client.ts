@@ -186,7 +186,18 @@ function controlError(record: LabRecord, init: RequestInit, e: unknown): LabErro
   const gone = goneError(record);
   if (gone !== null) return gone;
   const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : String(e);
-  const why = /\): ([^()]*)$/.exec(cause)?.[1] ?? cause;
+  // "error sending request for url (…): client error (Connect): Resource temporarily
+  // unavailable (os error 11)": the last reason, without the chain and the errno.
+  const why = /\): ([^()]+?)(?: \(os error \d+\))?$/.exec(cause)?.[1] ?? cause;
+  if (/\(os error 2\)$/.test(cause)) {
+    // The socket file was removed under a running lab: no retry reaches it again.
+    return new LabError(
+      "control-error",
+      `Lab "${record.name}" is running but its control socket ${quote(record.socket)} is gone`,
+      `Nothing can reach it any more: stop it with \`vlab down ${record.name}\` (it gets SIGTERM), ` +
+        "then start it again",
+    );
+  }
   return new LabError(
     "control-error",
     `Lab "${record.name}" is running but its control socket did not take the request: ${why}`,

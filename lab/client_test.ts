@@ -249,3 +249,43 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a live lab whose socket file was removed is said so, not 'busy; try again'",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", tmp);
+    const hold = createLabDir("pair");
+    const p = labPaths("pair");
+    const record: LabRecord = {
+      name: "pair",
+      pid: Deno.pid,
+      socket: p.socket,
+      source: "pair",
+      startedAt: new Date().toISOString(),
+      vms: 2,
+    };
+    writeRecord(record);
+    try {
+      // The lab runs (this process holds its lock) and its control.sock is not there any more.
+      const e = await controlJson(record, "/lab").then(() => null, (e) => e);
+      assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+      assert.equal(e.code, "control-error");
+      // It said "did not take the request: error sending request for url (http://vlab/lab):
+      // client error (Connect): No such file or directory (os error 2)" and "try again".
+      assert.equal(
+        e.message,
+        `Lab "pair" is running but its control socket "${p.socket}" is gone`,
+      );
+      assert.match(e.hint, /`vlab down pair`/);
+    } finally {
+      hold.release();
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      Deno.removeSync(tmp, { recursive: true });
+    }
+  },
+});
