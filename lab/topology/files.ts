@@ -10,6 +10,7 @@ import { err, type Result } from "../../devices/base/result.ts";
 import { MAX_TOPOLOGY_BYTES } from "./limits.ts";
 import { parseTopology } from "./load.ts";
 import { quote } from "./quote.ts";
+import { closestName } from "./issues.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
 
 const SHIPPED = [
@@ -80,6 +81,20 @@ const TOPOLOGY_TEXT: TextFileKind = {
   kindHint: "give a YAML file (a regular file)",
   limitHint: "a topology file is at most 1 MiB; split the lab or shorten the file",
 };
+
+/**
+ * How a topology file that does not exist is read: its hint names the shipped topology the path
+ * is closest to (`strat`, `pair.yaml` or `topologies/pair.yaml` from another folder), by the bare
+ * name that reads it, before the list of them.
+ */
+function topologyText(path: string): TextFileKind {
+  const base = path.slice(path.lastIndexOf("/") + 1).replace(/\.ya?ml$/i, "");
+  const near = closestName(base, SHIPPED);
+  return near === undefined ? TOPOLOGY_TEXT : {
+    ...TOPOLOGY_TEXT,
+    missingHint: `did you mean \`${near}\`? ${TOPOLOGY_TEXT.missingHint}`,
+  };
+}
 
 function kindOf(info: Deno.FileInfo): string {
   if (info.isDirectory) return "it is a folder";
@@ -180,7 +195,7 @@ export async function readBoundedText(
  * {@linkcode MAX_TOPOLOGY_BYTES} in UTF-8.
  */
 async function readTopologyText(path: string): Promise<Result<string, TopologyIssue[]>> {
-  const r = await readBoundedText(path, TOPOLOGY_TEXT);
+  const r = await readBoundedText(path, topologyText(path));
   return r.ok ? r : err([r.error]);
 }
 

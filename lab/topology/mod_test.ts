@@ -127,6 +127,17 @@ Deno.test("topology arguments resolve to shipped files or stay as given", () => 
   assert.equal(resolveTopologyPath("mine"), "mine");
 });
 
+Deno.test("a missing file named like a shipped topology gets a did-you-mean with its bare name", async () => {
+  const list = "shipped topologies: pair, star, two-switches, split-vs-packed, vsock-pair, " +
+    "iommu-pair, vhost-pci";
+  for (const [path, near] of [["strat", "star"], ["/nowhere/pair.yaml", "pair"]]) {
+    const r = await loadTopologyFile(path);
+    assert.ok(!r.ok);
+    assert.equal(r.error[0].message, `Cannot read topology file "${path}": no such file`);
+    assert.equal(r.error[0].hint, `did you mean \`${near}\`? ${list}`);
+  }
+});
+
 Deno.test("a missing file is one unreadable issue without a line", async () => {
   const r = await loadTopologyFile("/nonexistent/lab.yaml");
   assert.ok(!r.ok);
