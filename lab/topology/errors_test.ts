@@ -143,6 +143,32 @@ Deno.test("escape sequences from a file never reach the printed problems, and lo
   assert.doesNotMatch(shown, CONTROL);
 });
 
+Deno.test("a UTF-16 file with its byte-order mark is read, as YAML allows; a broken one says so", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const text = "name: t\nvms: { a: { poll_us: -1 } }\n";
+    const le = new Uint8Array([0xff, 0xfe, ...[...text].flatMap((c) => [c.charCodeAt(0), 0])]);
+    const be = new Uint8Array([0xfe, 0xff, ...[...text].flatMap((c) => [0, c.charCodeAt(0)])]);
+    for (const [name, bytes] of [["le.yaml", le], ["be.yaml", be]] as const) {
+      await Deno.writeFile(`${dir}/${name}`, bytes);
+      const r = await loadTopologyFile(`${dir}/${name}`);
+      assert.ok(!r.ok);
+      assert.deepEqual(r.error.map((i) => `${i.line}:${i.column} ${i.code}`), [
+        "2:22 out-of-range",
+      ]);
+    }
+    // A lone surrogate after the mark is no UTF-16.
+    await Deno.writeFile(`${dir}/bad.yaml`, new Uint8Array([0xff, 0xfe, 0x00, 0xd8]));
+    const bad = await loadTopologyFile(`${dir}/bad.yaml`);
+    assert.ok(!bad.ok);
+    assert.equal(bad.error[0].code, "unreadable");
+    assert.match(bad.error[0].message, /it is not UTF-16 text/);
+    assert.equal(bad.error[0].hint, "save the file as UTF-8");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("validate refuses a FIFO, a device, a folder and a file over the size limit", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vlab-topology-" });
   try {

@@ -123,7 +123,8 @@ function reasonOf(e: unknown): string {
  * The text of a file, read only when `path` names a regular file of at most `kind.maxBytes` of
  * UTF-8 text: a FIFO would block (it is never opened), `/dev/zero` never ends. Otherwise one
  * issue with no line, code `too-large` or `unreadable` (missing, not a regular file, not
- * readable, binary, not UTF-8), and a hint. Drill files and reports are read with it too.
+ * readable, binary, not UTF-8), and a hint. UTF-16 with its byte-order mark is read too. Drill
+ * files and reports are read with it too.
  *
  * @example
  * ```ts
@@ -176,11 +177,23 @@ export async function readBoundedText(
         `read it with \`tcpdump -r FILE\` or Wireshark; ${kind.kindHint}`,
       );
     }
-    if (bytes.includes(0)) return problem("it is binary, not text", kind.kindHint);
+    // UTF-16 with its byte-order mark is text YAML allows (and what Windows PowerShell's `>`
+    // writes); it holds NULs, so it is told apart before the binary check.
+    const utf16 = bytes[0] === 0xff && bytes[1] === 0xfe
+      ? "utf-16le"
+      : bytes[0] === 0xfe && bytes[1] === 0xff
+      ? "utf-16be"
+      : null;
+    if (utf16 === null && bytes.includes(0)) {
+      return problem("it is binary, not text", kind.kindHint);
+    }
     try {
-      return { ok: true, value: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
+      return { ok: true, value: new TextDecoder(utf16 ?? "utf-8", { fatal: true }).decode(bytes) };
     } catch {
-      return problem("it is not UTF-8 text", "save the file as UTF-8");
+      return utf16 === null ? problem("it is not UTF-8 text", "save the file as UTF-8") : problem(
+        "it is not UTF-16 text, though it starts as UTF-16 does",
+        "save the file as UTF-8",
+      );
     }
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return problem("no such file", kind.missingHint);
