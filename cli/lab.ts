@@ -7,7 +7,7 @@
  * @module
  */
 
-import { topologyWarnings } from "../lab/topology/warnings.ts";
+import { topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
 import { type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
 import { formatPlan, planLab } from "../lab/plan.ts";
@@ -177,7 +177,7 @@ function upCommand() {
 /** Print a valid topology's warnings (file:line:col, as `vlab validate` does) on stderr. */
 async function printWarnings(file: string | undefined, topology: Topology): Promise<void> {
   const path = resolveTopologyPath(file);
-  const warnings = topologyWarnings(await Deno.readTextFile(path), topology);
+  const warnings = await topologyFileWarnings(path, topology);
   if (warnings.length === 0) return;
   const shown = warnings.map((w) => ({ ...w, message: `warning: ${w.message}` }));
   await err(formatIssues(shown, path) + "\n");
@@ -385,7 +385,7 @@ function validateCommand() {
       const path = resolveTopologyPath(file);
       const r = await loadTopologyFile(path);
       // Warnings of a valid file (a vhost-pci peer that sees all of the frontend's memory).
-      const warnings = r.ok ? topologyWarnings(await Deno.readTextFile(path), r.value) : [];
+      const warnings = r.ok ? await topologyFileWarnings(path, r.value) : [];
       if (opts.json) {
         await out(
           JSON.stringify(

@@ -17,6 +17,7 @@ import { planLab } from "./plan.ts";
 import { launchLab, type RegisteredLab } from "./runner.ts";
 import { stopOnSignals } from "./script_signals.ts";
 import { parseYamlDocument } from "./topology/load.ts";
+import { readTopologyText } from "./topology/files.ts";
 import {
   formatIssues,
   loadTopologyFile,
@@ -135,7 +136,8 @@ export async function topologyObject(source?: string): Promise<Record<string, un
     }`,
   );
   const topology = await loadTopology(source); // every check, with its errors
-  const doc = parseYamlDocument(await Deno.readTextFile(topology.source));
+  const text = await readTopologyText(topology.source);
+  const doc = text.ok ? parseYamlDocument(text.value) : text;
   if (!doc.ok) throw new Error(`${topology.source} changed while it was read`);
   // A copy of plain data: YAML aliases become copies, so a change touches one place.
   return JSON.parse(JSON.stringify(doc.value.raw));

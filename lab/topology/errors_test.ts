@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { formatIssues, loadTopologyFile, parseTopology } from "./mod.ts";
+import { topologyFileWarnings } from "./files.ts";
 import { z } from "zod";
 import { PROBLEM_CODES } from "./issues.ts";
 import { schemaProblems } from "./structure.ts";
@@ -157,6 +158,15 @@ Deno.test("a UTF-16 file with its byte-order mark is read, as YAML allows; a bro
         "2:22 out-of-range",
       ]);
     }
+    // Read again for its warnings (vlab validate, vlab up), it is the same text: the same lines.
+    const mixed = "name: t\nvms:\n  a: { nics: { e: { mtu: 9000 } } }\n  b: { nics: { e: {} } }\n" +
+      "links:\n  - endpoints: [a, b]\n";
+    const utf16 = new Uint8Array([0xff, 0xfe, ...[...mixed].flatMap((c) => [c.charCodeAt(0), 0])]);
+    await Deno.writeFile(`${dir}/mtu.yaml`, utf16);
+    const ok = await loadTopologyFile(`${dir}/mtu.yaml`);
+    assert.ok(ok.ok);
+    const warnings = await topologyFileWarnings(`${dir}/mtu.yaml`, ok.value);
+    assert.deepEqual(warnings.map((w) => `${w.line}:${w.column} ${w.code}`), ["4:19 mtu-mismatch"]);
     // A lone surrogate after the mark is no UTF-16.
     await Deno.writeFile(`${dir}/bad.yaml`, new Uint8Array([0xff, 0xfe, 0x00, 0xd8]));
     const bad = await loadTopologyFile(`${dir}/bad.yaml`);

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { err, type Result } from "../../devices/base/result.ts";
 import { MAX_TOPOLOGY_BYTES } from "./limits.ts";
 import { parseTopology } from "./load.ts";
+import { topologyWarnings } from "./warnings.ts";
 import { quote } from "./quote.ts";
 import { closestName } from "./issues.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
@@ -204,12 +205,41 @@ export async function readBoundedText(
 }
 
 /**
- * The text of a topology file, read only when it is a regular file of at most
- * {@linkcode MAX_TOPOLOGY_BYTES} in UTF-8.
+ * The text of a topology file, read as {@linkcode loadTopologyFile} reads it: only a regular file
+ * of at most {@linkcode MAX_TOPOLOGY_BYTES}, in UTF-8 or UTF-16 with its byte-order mark. Read
+ * the file again with this, never `Deno.readTextFile` (which takes UTF-8 only), so that the text
+ * is the one the topology was checked from.
+ *
+ * @example
+ * ```ts
+ * import { readTopologyText, resolveTopologyPath } from "./files.ts";
+ * const r = await readTopologyText(resolveTopologyPath("pair"));
+ * r.ok && r.value.includes("name: pair"); // true
+ * ```
  */
-async function readTopologyText(path: string): Promise<Result<string, TopologyIssue[]>> {
+export async function readTopologyText(path: string): Promise<Result<string, TopologyIssue[]>> {
   const r = await readBoundedText(path, topologyText(path));
   return r.ok ? r : err([r.error]);
+}
+
+/**
+ * The warnings of a valid topology read from `path` ({@linkcode topologyWarnings}), located in
+ * its text; none when the file cannot be read again.
+ *
+ * @example
+ * ```ts
+ * import { loadTopologyFile, resolveTopologyPath, topologyFileWarnings } from "./files.ts";
+ * const path = resolveTopologyPath("pair");
+ * const r = await loadTopologyFile(path);
+ * if (r.ok) (await topologyFileWarnings(path, r.value)).length; // 0
+ * ```
+ */
+export async function topologyFileWarnings(
+  path: string,
+  topology: Topology,
+): Promise<TopologyIssue[]> {
+  const text = await readTopologyText(path);
+  return text.ok ? topologyWarnings(text.value, topology) : [];
 }
 
 /**
