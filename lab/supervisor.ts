@@ -160,9 +160,29 @@ export class HeartbeatWatchdog {
     }
   }
 
+  /**
+   * Credit every watched thread `ms` in which it could not beat: the watchdog itself was frozen
+   * (see {@linkcode HeartbeatWatchdog.start}).
+   */
+  excuse(ms: number): void {
+    for (const w of this.#watched.values()) w.since += ms;
+  }
+
   /** Check every `periodMs` until {@linkcode HeartbeatWatchdog.stop}. */
   start(): void {
-    this.#timer ??= setInterval(() => this.check(performance.now()), this.#opts.periodMs);
+    if (this.#timer !== undefined) return;
+    const { periodMs } = this.#opts;
+    let last = performance.now();
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      // Over two periods since the last check: the process was frozen (`kill -STOP`, a suspend),
+      // and every thread with it, or its main thread stalled. That time counts against no worker
+      // (as Linux touches its soft-lockup watchdog after a resume): `kill -CONT` of a lab stopped
+      // for longer than the limit replaced its idle device workers as hung.
+      if (now - last > 2 * periodMs) this.excuse(now - last - periodMs);
+      last = now;
+      this.check(now);
+    }, periodMs);
   }
 
   /** Stop checking. */

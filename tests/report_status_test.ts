@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { formatStatus } from "../cli/status.ts";
 import { labStatus } from "../lab/metrics.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
+import { HeartbeatWatchdog } from "../lab/supervisor.ts";
+import { createDoorbells } from "../lab/wire/doorbell.ts";
 
 Deno.test({
   name: "a switch port going down on an idle lab: status counts the flushed stations at once",
@@ -38,6 +40,35 @@ Deno.test({
       assert.match(formatStatus(labStatus(lab)), /\(1 station in its MAC table: vlab fdb sw\)/);
     } finally {
       await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "a watchdog frozen with its lab (kill -STOP, then -CONT) reports no worker hung for it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const bells = createDoorbells(1);
+    const hung: number[] = [];
+    const dog = new HeartbeatWatchdog(bells, { periodMs: 20, limitMs: 100 }, (t) => hung.push(t));
+    dog.watch(0);
+    dog.start();
+    try {
+      // The whole process stops (here: the main thread, synchronously), the worker with it: its
+      // heartbeat cannot move. `vlab status` then said "backend restarted 1 time".
+      const until = performance.now() + 300;
+      while (performance.now() < until) { /* frozen */ }
+      await new Promise((r) => setTimeout(r, 30));
+      assert.deepEqual(hung, [], "a thread was declared hung for the time the process was frozen");
+      // A thread that stays quiet once the process runs again is still caught.
+      const deadline = performance.now() + 2000;
+      while (hung.length === 0 && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.deepEqual(hung, [0]);
+    } finally {
+      dog.stop();
     }
   },
 });
