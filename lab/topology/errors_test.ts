@@ -77,6 +77,18 @@ Deno.test("a file with CR line endings (old Mac) is read line by line, as YAML s
   assert.ok(r.ok, JSON.stringify(!r.ok && r.error));
 });
 
+Deno.test("a choice left empty (layout:, mode:, a feature ~) says none was given, with the choices", () => {
+  const issues = issuesOf(
+    "name: x\nvms:\n  a:\n    iommu: { mode: }\n    nics: { eth0: { layout: , features: [~] } }\n",
+  );
+  assert.deepEqual(issues.map((i) => `${i.code} ${i.message} | ${i.hint}`), [
+    "unknown-value No mode given | expected one of `strict`, `lazy`, `static`, `passthrough`",
+    "unknown-value No layout given | expected one of `split`, `packed`",
+    "unknown-value No feature given | expected one of `event_idx`, `indirect`, `mrg_rxbuf`, " +
+    "`in_order`, `csum`",
+  ]);
+});
+
 Deno.test("multicast, loopback, broadcast and this-network addresses are not host IPs", () => {
   const nic = (ip: string) => `name: x\nvms:\n  a: { nics: { eth0: { ip: ${ip} } } }\n`;
   const cases: [string, RegExp][] = [

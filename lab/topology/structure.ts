@@ -327,7 +327,8 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Pr
       return [{
         code: "unknown-value",
         path,
-        message: `Unknown ${what} ${describeValue(value)}`,
+        // `layout:` with nothing after it is no unknown layout "nothing".
+        message: value === null ? `No ${what} given` : `Unknown ${what} ${describeValue(value)}`,
         hint: typeof value === "string" ? didYouMean(value, options) : didYouMean("", options),
       }];
     }
