@@ -285,7 +285,9 @@ export function prometheusMetrics(lab: Lab): string {
       // Counter families per kind (`vlab_net_device_*`, `vlab_vsock_device_*`), from the plan's slot.
       const slot = vm.devices[i];
       const dev = { ...base, vm: vm.name, device: d.nic };
-      const l = { ...dev, layout: slot.queues[0]?.layout ?? "split" };
+      // A device with no virtqueue of its own (a vhost-pci-net device serves its frontend's) has
+      // no ring layout: "none", not a "split" it does not have.
+      const l = { ...dev, layout: slot.queues[0]?.layout ?? "none" };
       // A kind's name may hold a hyphen (`vhost-pci`), which a metric name may not; the words
       // that hold a current value (a state, the last fault's address) are gauges, not counters.
       const { gauges } = labKind(slot.kind);

@@ -112,3 +112,34 @@ Deno.test("a vsock backend's dropped RSTs are a counter, not a worker_stat gauge
   assert.match(text, /^vlab_vsock_backend_rst_dropped_total\{lab="l",vm="a"\} 3$/m);
   assert.doesNotMatch(text, /vlab_worker_stat/);
 });
+
+Deno.test({
+  name: "a vhost-pci-net device, which has no ring of its own, is layout none in /metrics",
+  ...LAB_TEST,
+  fn: async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "vlab-report-metrics-" });
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", stateDir);
+    try {
+      const lab = await startLab("vhost-pci", { stopOnSignals: false });
+      try {
+        const text = lab.metrics();
+        // It said layout="split" of b's eth0, whose queues are a's, in a's memory.
+        assert.match(
+          text,
+          /^vlab_vhost_pci_device_connects_total\{lab="vhost-pci",vm="b",device="eth0",layout="none"\} \d+$/m,
+        );
+        assert.match(
+          text,
+          /^vlab_net_device_tx_frames_total\{lab="vhost-pci",vm="a",device="eth0",layout="split"\} \d+$/m,
+        );
+      } finally {
+        await lab.stop();
+      }
+    } finally {
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      await Deno.remove(stateDir, { recursive: true });
+    }
+  },
+});
