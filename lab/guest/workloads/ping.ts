@@ -3,7 +3,9 @@
  * replies came back, on a ping socket of its own (its own ICMP identifier, so concurrent pings
  * never take each other's replies). Replies are matched by sequence number: a reply within `-W`
  * of its request counts as received, one after it as late, a second one as a duplicate. After
- * the last request it waits until every request is answered or has timed out. A size that does
+ * the last request it waits until every request is answered or has timed out. A request the NIC's
+ * full transmit ring cannot take is not sent, and is tried again until it is (or -W has passed),
+ * as iputils does on ENOBUFS: `transmitted` counts requests that left. A size that does
  * not fit the interface's MTU is fragmented by the stack (and the reply reassembled).
  *
  * @module
@@ -180,11 +182,22 @@ export async function runPing(
   const start = opts.clock.now();
   const timeoutMs = args.timeoutS * 1000;
   let transmitted = 0;
+  // While the NIC's transmit ring is full the request is not sent (iputils' ENOBUFS): the same
+  // request is tried again after half the interval (at most 500 ms), for up to -W in all; past
+  // that it counts as sent and failed, as iputils' hard errors do.
+  const retryMs = Math.max(1, Math.min((args.intervalS * 1000) / 2, 500));
+  let fullFor = 0;
   try {
-    for (let seq = 1; seq <= args.count && !opts.signal.aborted; seq++) {
+    for (let seq = 1; seq <= args.count && !opts.signal.aborted;) {
       const sentAt = opts.clock.now();
       const seq16 = seq & 0xffff;
       const o = socket.send(args.dst, { seq: seq16, size: args.size });
+      if (o === "ring-full" && fullFor + retryMs < timeoutMs) {
+        fullFor += retryMs;
+        await waitUntil(opts, sentAt + retryMs);
+        continue;
+      }
+      fullFor = 0;
       transmitted++;
       if (o === "sent" || o === "arp-pending") {
         sent.set(seq16, { sentAt, deadline: sentAt + timeoutMs, answered: false });
@@ -193,6 +206,7 @@ export async function runPing(
         lines.push(`ping: sendmsg: ${o} (icmp_seq=${seq16})`);
       }
       if (seq < args.count) await waitUntil(opts, sentAt + args.intervalS * 1000);
+      seq++;
     }
     // The last wait: until every request is answered or past its timeout, waking for the
     // replies that move the last open deadline (not every 100 ms, as it did).

@@ -202,3 +202,37 @@ Deno.test("ping's last wait sleeps to the last open deadline, waking for replies
   // seq 1's. Waits of 100 ms steps made about thirty.
   assert.ok(waits.length <= 4, JSON.stringify(waits));
 });
+
+Deno.test("a request the full transmit ring refuses is tried again, not counted as transmitted", async () => {
+  const net = new BackToBack();
+  const stack = net.a.stack;
+  // The NIC's transmit ring is full for the first three tries of request 2, then drains.
+  let refusals = 0;
+  const open = stack.pingOpen.bind(stack);
+  const full = stack; // its own pingOpen, over the class's
+  full.pingOpen = (onReply) => {
+    const opened = open(onReply);
+    if (!opened.ok) return opened;
+    const socket = opened.value;
+    const send = socket.send.bind(socket);
+    socket.send = (
+      dst,
+      o,
+    ) => (o.seq === 2 && refusals < 3 ? (refusals++, "ring-full") : send(dst, o));
+    return opened;
+  };
+  const args = pingArgs({ count: 3, timeoutS: 1 });
+  const r = await net.run(runPing(full, args, simOptions(net))) as PingResult;
+  assert.equal(refusals, 3);
+  assert.equal(r.transmitted, 3, "each request counted once, when it left");
+  assert.equal(r.received, 3);
+  assert.equal(r.lossPct, 0);
+  assert.doesNotMatch(r.text, /sendmsg/);
+
+  // A ring that never drains: after -W of tries the request counts as sent and failed.
+  refusals = -Infinity;
+  const stuck = await net.run(runPing(full, args, simOptions(net))) as PingResult;
+  assert.equal(stuck.transmitted, 3);
+  assert.equal(stuck.received, 2);
+  assert.match(stuck.text, /ping: sendmsg: ring-full \(icmp_seq=2\)/);
+});
