@@ -256,6 +256,8 @@ function formatDirection(d: LinkDirectionStatus, unit: "frame" | "packet"): stri
   const causes = DROP_LABELS.filter(([k]) => d.drops[k] > 0).map(([k, t]) => `${t} ${d.drops[k]}`);
   parts.push(d.dropped > 0 ? `dropped ${d.dropped} (${causes.join(", ")})` : "no drops");
   if (d.corrupted > 0) parts.push(`corrupted ${d.corrupted}`);
+  if (d.duplicated > 0) parts.push(`duplicated ${d.duplicated}`);
+  if (d.reordered > 0) parts.push(`reordered ${d.reordered}`);
   const waits = WAIT_LABELS.filter(([k]) => d.waits[k] > 0).map(([k, t]) => `${t} ${d.waits[k]}`);
   if (waits.length > 0) parts.push(waits.join(", "));
   return parts.join("; ");

@@ -50,6 +50,8 @@ function direction(over: Partial<LinkDirectionStatus>): LinkDirectionStatus {
     dropped: 0,
     waits: { rxBuffer: 0, linkFull: 0 },
     corrupted: 0,
+    duplicated: 0,
+    reordered: 0,
     ...over,
   };
 }
@@ -117,6 +119,23 @@ Deno.test("status shows every drop cause of a link direction, and waits apart fr
     text,
     /^ {4}forward 3468 frames \(rate 10mbit\); dropped 439236 \(loss 2, queue limit 439233, length error 1\)$/m,
   );
+  assert.match(
+    text,
+    /^ {4}reverse 900 frames \(no impairment\); no drops; waited for RX buffer 35$/m,
+  );
+});
+
+Deno.test("status shows a link direction's duplicated and reordered frames after its drops", () => {
+  const link = STATUS.links[0];
+  const text = formatStatus({
+    ...STATUS,
+    links: [{
+      ...link,
+      forward: { ...link.forward, corrupted: 1, duplicated: 3, reordered: 2 },
+      reverse: { ...link.reverse, duplicated: 0, reordered: 0 },
+    }],
+  });
+  assert.match(text, /^ {4}forward 3468 frames .*\); corrupted 1; duplicated 3; reordered 2$/m);
   assert.match(
     text,
     /^ {4}reverse 900 frames \(no impairment\); no drops; waited for RX buffer 35$/m,

@@ -35,6 +35,10 @@ export interface DirectionCounts {
   waits: LinkWaits;
   /** Frames delivered with a flipped bit (the corrupt impairment; cumulative, not a drop). */
   corrupted: number;
+  /** Second copies the duplicate impairment queued (cumulative). */
+  duplicated: number;
+  /** Frames the reorder impairment sent ahead of delayed ones (cumulative). */
+  reordered: number;
 }
 
 type StatsOf = (kind: string, owner: string) => Readonly<Record<string, number>>;
@@ -99,6 +103,8 @@ export function directionCounter(lab: Lab): (ring: number) => DirectionCounts {
         linkFull: at(tx, NetCounter.txBackpressure),
       },
       corrupted: stage.corrupted,
+      duplicated: stage.duplicated,
+      reordered: stage.reordered,
     };
   };
 }
@@ -138,6 +144,8 @@ function impairStats(producer: RingPort, link: string, statsOf: StatsOf) {
     lost: get("lost"),
     droppedLimit: get("dropped_limit"),
     corrupted: get("corrupted"),
+    duplicated: get("duplicated"),
+    reordered: get("reordered"),
     partitioned: beside("partitioned"),
     linkDown: beside("linkDown"),
   };

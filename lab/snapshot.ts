@@ -215,6 +215,8 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
       drops: c.drops,
       waits: c.waits,
       corrupted: c.corrupted,
+      duplicated: c.duplicated,
+      reordered: c.reordered,
     };
   };
 

@@ -25,6 +25,7 @@ import {
   vmRecovery,
 } from "./snapshot.ts";
 import { EventLog } from "./events.ts";
+import { labStatus } from "./metrics.ts";
 import { type LabSnapshot, type RingView, totalDrops } from "./snapshot_types.ts";
 import { occupancy } from "../cli/dashboard/rates.ts";
 
@@ -269,6 +270,49 @@ Deno.test({
       assert.equal(link.forward.frames, 0);
       assert.equal(link.reverse.drops.loss, 0);
       assert.equal(link.forward.corrupted, 0);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "a link that duplicates and reorders says how many frames it copied and sent ahead",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startLab(pair("split", {
+      forward: { duplicate: "100%" },
+      reverse: { delay: "5ms", reorder: "100%" },
+    }));
+    try {
+      const r = await lab.exec("a", ["ping", "10.0.0.2", "-c", "3", "-i", "0.02", "-W", "1"]);
+      assert.ok(r.ok, JSON.stringify(r));
+      const s = await waitFor(
+        "the copies in the snapshot",
+        () => {
+          // Frame counts are live; the stages' counters are published every 100 ms.
+          const s = takeSnapshot(lab);
+          const { forward: f, reverse: r } = s.links[0];
+          return f.duplicated >= 4 && f.duplicated * 2 === f.frames && r.reordered >= 4 &&
+              r.reordered === r.frames
+            ? s
+            : null;
+        },
+      );
+      const { forward, reverse } = s.links[0];
+      // Every frame a sent (an ARP request, three echo requests) went twice; none was sent ahead.
+      assert.equal(forward.duplicated * 2, forward.frames, JSON.stringify(forward));
+      assert.equal(forward.reordered, 0);
+      // Every frame b sent skipped the delay (reorder 100%): sent ahead, none copied.
+      assert.ok(
+        reverse.reordered >= 4 && reverse.reordered === reverse.frames,
+        JSON.stringify(reverse),
+      );
+      assert.equal(reverse.duplicated, 0);
+      // The status says it too.
+      const status = labStatus(lab).links[0];
+      assert.equal(status.forward.duplicated, forward.duplicated);
+      assert.equal(status.reverse.reordered, reverse.reordered);
     } finally {
       await lab.stop();
     }

@@ -164,6 +164,10 @@ export interface DirectionSnapshot {
   waits: LinkWaits;
   /** Frames delivered with a flipped bit (the corrupt impairment; cumulative, not a drop). */
   corrupted: number;
+  /** Second copies the duplicate impairment queued (cumulative). */
+  duplicated: number;
+  /** Frames the reorder impairment sent ahead of delayed ones (cumulative). */
+  reordered: number;
 }
 
 /** Frames discarded on one link direction, by cause (cumulative). */

@@ -61,7 +61,8 @@ export interface LinksProps {
 
 /**
  * The drops of one direction by cause, the causes with a count only (`no drops` when there are
- * none), then corrupted frames, each total with its rate when it is not zero:
+ * none), then corrupted, duplicated and reordered frames, each total with its rate when it is not
+ * zero:
  * `loss 710 +100/s · queue limit 4.4k`.
  *
  * @example
@@ -83,6 +84,9 @@ export function dropSegs(d: DirectionSnapshot, r: DirectionRates | undefined): S
   }
   if (out.length === 0) out.push(seg("no drops", { dim: true }));
   if ((d.corrupted ?? 0) > 0) item("corrupted", d.corrupted, r?.corrupted ?? 0);
+  // Not drops either: copies and frames sent ahead (a lab of an older vlab has no such counts).
+  if ((d.duplicated ?? 0) > 0) item("duplicated", d.duplicated, r?.duplicated ?? 0);
+  if ((d.reordered ?? 0) > 0) item("reordered", d.reordered, r?.reordered ?? 0);
   return out;
 }
 

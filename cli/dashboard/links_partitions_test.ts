@@ -49,3 +49,16 @@ Deno.test("at 60 columns a link's impairment goes to its own line instead of bei
     .map((l) => l.map((x) => x.text).join(""));
   assert.ok(wide.some((l) => / → .*delay 5ms loss 10% rate 1mbit$/.test(l)), wide.join("\n"));
 });
+
+Deno.test("the Links panel shows a direction's duplicated and reordered frames beside its drops", () => {
+  const snap = loadFixture<LabSnapshot>("star_1");
+  const text = (s: LabSnapshot) =>
+    linksLines({ snapshot: s, rates: null, selected: 0, width: 160, height: 60, colors: false })
+      .map((l) => l.map((x) => x.text).join("")).join("\n");
+  assert.doesNotMatch(text(snap), /duplicated|reordered/);
+  snap.links[0].forward.duplicated = 12;
+  snap.links[0].reverse.reordered = 3;
+  const shown = text(snap);
+  assert.match(shown, /duplicated 12/);
+  assert.match(shown, /reordered 3/);
+});

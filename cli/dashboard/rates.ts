@@ -36,6 +36,10 @@ export interface DirectionRates {
   waits: Record<keyof LinkWaits, number>;
   /** Corrupted frames delivered per second. */
   corrupted: number;
+  /** Second copies the duplicate impairment sent per second. */
+  duplicated: number;
+  /** Frames the reorder impairment sent ahead per second. */
+  reordered: number;
 }
 
 /** Per-second rates of one vhost-pci link (its peer's counters: frames, no bytes). */
@@ -190,6 +194,8 @@ function directionRates(
     drops: perCause(p.drops, c.drops, dt),
     waits: perCause(p.waits, c.waits, dt),
     corrupted: rate(p.corrupted ?? 0, c.corrupted ?? 0, dt),
+    duplicated: rate(p.duplicated ?? 0, c.duplicated ?? 0, dt),
+    reordered: rate(p.reordered ?? 0, c.reordered ?? 0, dt),
   };
 }
 

@@ -117,7 +117,8 @@ export function markdownReport(result: DrillResult, chart: string | null = null)
     "",
     "## Links",
     "",
-    "Lost and corrupted frames are the impairment's decisions (from the seed); other drops " +
+    "Lost, corrupted, duplicated and reordered frames are the impairment's decisions (from the " +
+      "seed); other drops " +
       "(full ring, link down, queue limit, …) are timing, and so is the frame at which an " +
       "`impair` step's change took effect on a link it changed (marked *changed live*).",
     "",
@@ -129,6 +130,21 @@ export function markdownReport(result: DrillResult, chart: string | null = null)
       `| ${l.link}${
         l.changedLive === true ? " (*changed live*)" : ""
       } | ${l.forwardFrames} | ${l.forwardLost} | ${l.forwardCorrupted} | ${l.forwardOtherDrops} | ${l.reverseFrames} | ${l.reverseLost} | ${l.reverseCorrupted} | ${l.reverseOtherDrops} |`,
+    );
+  }
+  // Duplicates and reorders, for the links that had any (most drills impair neither).
+  const copied = result.links.filter((l) =>
+    (l.forwardDuplicated ?? 0) + (l.reverseDuplicated ?? 0) + (l.forwardReordered ?? 0) +
+        (l.reverseReordered ?? 0) > 0
+  );
+  if (copied.length > 0) {
+    lines.push(
+      "",
+      "| link | duplicated a→b | reordered a→b | duplicated b→a | reordered b→a |",
+      "| --- | ---: | ---: | ---: | ---: |",
+      ...copied.map((l) =>
+        `| ${l.link} | ${l.forwardDuplicated} | ${l.forwardReordered} | ${l.reverseDuplicated} | ${l.reverseReordered} |`
+      ),
     );
   }
   if (chart !== null) lines.push("", `![${result.name}](${chart})`);
@@ -280,13 +296,13 @@ export function compareRuns(
     }
     diffs.push({ subject, recorded: ta, replayed: tb });
   }
-  const decided = (l: LinkOutcome) =>
-    `lost ${l.forwardLost} a→b, ${l.reverseLost} b→a; corrupted ${l.forwardCorrupted} a→b, ${l.reverseCorrupted} b→a`;
   for (const a of recorded.links) {
     const b = replayed.links.find((l) => l.link === a.link);
     if (!a.impaired && b?.impaired !== true) continue;
-    const ta = decided(a);
-    const tb = b === undefined ? "(no such link)" : decided(b);
+    // Duplicates and reorders too, unless a report written before they were recorded lacks them.
+    const both = hasCopyCounts(a) && (b === undefined || hasCopyCounts(b));
+    const ta = decidedText(a, both);
+    const tb = b === undefined ? "(no such link)" : decidedText(b, both);
     if (ta === tb) continue;
     if (
       b !== undefined &&
@@ -306,4 +322,19 @@ export function compareRuns(
     diffs.push({ subject: `link ${a.link}`, recorded: ta, replayed: tb });
   }
   return diffs;
+}
+
+/** Whether a link outcome has its duplicate and reorder counts (an older vlab's report has not). */
+function hasCopyCounts(l: LinkOutcome): boolean {
+  return [l.forwardDuplicated, l.reverseDuplicated, l.forwardReordered, l.reverseReordered]
+    .every((n) => typeof n === "number");
+}
+
+/** A link's seeded decisions, as compared and printed by {@linkcode compareRuns}. */
+function decidedText(l: LinkOutcome, copies: boolean): string {
+  const text =
+    `lost ${l.forwardLost} a→b, ${l.reverseLost} b→a; corrupted ${l.forwardCorrupted} a→b, ${l.reverseCorrupted} b→a`;
+  if (!copies) return text;
+  return `${text}; duplicated ${l.forwardDuplicated} a→b, ${l.reverseDuplicated} b→a; ` +
+    `reordered ${l.forwardReordered} a→b, ${l.reverseReordered} b→a`;
 }

@@ -299,3 +299,38 @@ Deno.test("the Markdown report shows a drill file's path on its line, with no es
   assert.ok(!md.includes("\x1b"), "no escape character");
   assert.match(markdownReport(result()), /^- source: `drills\/flap.yaml`$/m);
 });
+
+Deno.test("a replay compares duplicated and reordered frames too, unless the report predates them", () => {
+  const copies = {
+    forwardDuplicated: 4,
+    reverseDuplicated: 0,
+    forwardReordered: 2,
+    reverseReordered: 1,
+  };
+  const a = result();
+  const recorded = result({ links: [{ ...a.links[0], ...copies }] });
+  assert.deepEqual(compareRuns(recorded, result({ links: [{ ...a.links[0], ...copies }] })), []);
+  const diffs = compareRuns(
+    recorded,
+    result({ links: [{ ...a.links[0], ...copies, forwardDuplicated: 5 }] }),
+  );
+  assert.deepEqual(diffs.map((d) => d.subject), ["link a-b"]);
+  assert.equal(
+    diffs[0].replayed,
+    "lost 3 a→b, 1 b→a; corrupted 0 a→b, 2 b→a; duplicated 5 a→b, 0 b→a; reordered 2 a→b, 1 b→a",
+  );
+  assert.equal(
+    compareRuns(recorded, result({ links: [{ ...a.links[0], ...copies, reverseReordered: 0 }] }))
+      .length,
+    1,
+  );
+  // A report written before the counts were recorded is compared on loss and corruption alone.
+  assert.deepEqual(
+    compareRuns(a, result({ links: [{ ...a.links[0], ...copies, forwardDuplicated: 9 }] })),
+    [],
+  );
+  // The Markdown report lists them for the links that had any.
+  const md = markdownReport(recorded, null);
+  assert.match(md, /\| a-b \| 4 \| 2 \| 0 \| 1 \|/);
+  assert.doesNotMatch(markdownReport(a, null), /duplicated a→b/);
+});

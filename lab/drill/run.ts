@@ -14,7 +14,7 @@ import { Prng } from "../../devices/base/prng.ts";
 import { type LabHandle, startLab, typeName } from "../api.ts";
 import { LabError } from "../errors.ts";
 import { pauseUnlessAborted } from "../pause.ts";
-import { totalDrops } from "../snapshot_types.ts";
+import { type DirectionSnapshot, totalDrops } from "../snapshot_types.ts";
 import { evaluate } from "./evaluate.ts";
 import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
 import { measuredText } from "./report.ts";
@@ -144,19 +144,24 @@ async function loadOrThrow(source: string | Record<string, unknown>): Promise<Dr
  * each change took effect (timing).
  */
 function linkOutcomes(lab: LabHandle, changed: ReadonlySet<string>): LinkOutcome[] {
+  // Frames whose fate the impairment drew from the seed.
+  const decided = (d: DirectionSnapshot) => d.drops.loss + d.corrupted + d.duplicated + d.reordered;
   return lab.snapshot().links.map((l) => ({
     link: l.name,
     forwardLost: l.forward.drops.loss,
     reverseLost: l.reverse.drops.loss,
     forwardCorrupted: l.forward.corrupted,
     reverseCorrupted: l.reverse.corrupted,
+    forwardDuplicated: l.forward.duplicated,
+    reverseDuplicated: l.reverse.duplicated,
+    forwardReordered: l.forward.reordered,
+    reverseReordered: l.reverse.reordered,
     forwardOtherDrops: totalDrops(l.forward.drops) - l.forward.drops.loss,
     reverseOtherDrops: totalDrops(l.reverse.drops) - l.reverse.drops.loss,
     forwardFrames: l.forward.frames,
     reverseFrames: l.reverse.frames,
     impaired: l.forward.impair !== "no impairment" || l.reverse.impair !== "no impairment" ||
-      changed.has(l.name) || l.forward.drops.loss + l.forward.corrupted > 0 ||
-      l.reverse.drops.loss + l.reverse.corrupted > 0,
+      changed.has(l.name) || decided(l.forward) + decided(l.reverse) > 0,
     changedLive: changed.has(l.name),
   }));
 }

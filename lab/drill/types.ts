@@ -126,7 +126,10 @@ export interface AssertionVerdict {
   column: number | null;
 }
 
-/** Per-link counters at the end of a run; `lost` and `corrupted` are the lab's seeded decisions. */
+/**
+ * Per-link counters at the end of a run; `lost`, `corrupted`, `duplicated` and `reordered` are the
+ * lab's seeded decisions.
+ */
 export interface LinkOutcome {
   /** Link name. */
   link: string;
@@ -138,6 +141,14 @@ export interface LinkOutcome {
   forwardCorrupted: number;
   /** Frames the impairment corrupted b → a. */
   reverseCorrupted: number;
+  /** Second copies the impairment queued a → b (absent in reports written before the field). */
+  forwardDuplicated?: number;
+  /** Second copies the impairment queued b → a. */
+  reverseDuplicated?: number;
+  /** Frames the impairment sent ahead of delayed ones a → b (absent in older reports). */
+  forwardReordered?: number;
+  /** Frames the impairment sent ahead of delayed ones b → a. */
+  reverseReordered?: number;
   /**
    * Frames dropped a → b for every other cause (full ring, link down, queue limit, too big, …):
    * timing and guest behaviour, not decisions of the seed.
@@ -151,7 +162,8 @@ export interface LinkOutcome {
   reverseFrames: number;
   /**
    * Whether the link was impaired during the run: it is at the end, an `impair` step changed it,
-   * or its impairment lost or corrupted frames (then those counts are decisions of the seed).
+   * or its impairment lost, corrupted, duplicated or reordered frames (then those counts are
+   * decisions of the seed).
    */
   impaired: boolean;
   /**
