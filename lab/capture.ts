@@ -113,9 +113,12 @@ export class LinkCapture {
     // Everything pending: a drain that took a fixed share (it took 1 MiB) lets a fast link (a
     // vsock stream's 64 KiB packets at 100 MB/s) fill its tap between drains, and the capture
     // drops what the link delivered.
+    // Both heads first: a drain of 16 MiB of vsock records takes milliseconds, and the reverse
+    // tap's records published meanwhile came out ahead of older forward ones (6 ms back in time).
+    const heads = this.#taps.map((t) => t.head());
     const merged = this.#merge(
-      this.#taps[0].drain(this.#taps[0].capacity),
-      this.#taps[1].drain(this.#taps[1].capacity),
+      this.#taps[0].drain(this.#taps[0].capacity, heads[0]),
+      this.#taps[1].drain(this.#taps[1].capacity, heads[1]),
     );
     if (merged.length === 0) return;
     for (const reader of [...this.#readers]) {

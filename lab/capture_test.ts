@@ -110,3 +110,46 @@ Deno.test("WholeRecords hands on a stream cut anywhere in whole records, a torn 
     }
   }
 });
+
+Deno.test("a capture's timeline holds across drains: a record published during a drain waits for the next", async () => {
+  const taps = [0, 1].map(() => TapReader.create(1 << 16, 1514));
+  const writers = taps.map((t) => {
+    const w = TapWriter.attach(t.buffer);
+    if (!w.ok) assert.fail(JSON.stringify(w.error));
+    return w.value;
+  });
+  const frame = new Uint8Array(60);
+  // While the forward tap is drained, each direction's consumer delivers one more frame: the
+  // forward one (175 µs) before the reverse one (181 µs).
+  let injected = false;
+  const forward = {
+    capacity: taps[0].capacity,
+    setEnabled: (on: boolean) => taps[0].setEnabled(on),
+    head: () => taps[0].head(),
+    drain: (maxBytes: number, upTo?: number) => {
+      const records = taps[0].drain(maxBytes, upTo);
+      if (!injected) {
+        injected = true;
+        assert.ok(writers[0].capture(frame, { tsUs: 175, direction: 0 }));
+        assert.ok(writers[1].capture(frame, { tsUs: 181, direction: 0 }));
+      }
+      return records;
+    },
+  } as unknown as TapReader;
+  const capture = new LinkCapture([forward, taps[1]], mergePcapRecords, 5);
+  const times: number[] = [];
+  const stop = capture.add((r) => {
+    const dv = new DataView(r.buffer, r.byteOffset, r.byteLength);
+    for (let at = 0; at + 16 <= r.length; at += 16 + dv.getUint32(at + 8, true)) {
+      times.push(dv.getUint32(at, true) * 1e6 + dv.getUint32(at + 4, true));
+    }
+  });
+  assert.ok(writers[0].capture(frame, { tsUs: 100, direction: 0 }));
+  const deadline = performance.now() + 5_000;
+  while (!injected) {
+    assert.ok(performance.now() < deadline, "no drain ran");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  stop(); // the last drain
+  assert.deepEqual(times, [100, 175, 181]);
+});

@@ -177,8 +177,27 @@ export class TapReader {
   }
 
   /**
+   * Where the writer's records end now (a free-running byte index): `drain` takes the records
+   * before it. A capture of two taps reads both heads first, then drains each up to its own, so
+   * that a record the other direction published meanwhile waits for the next drain rather than
+   * landing in this one ahead of older records of the first tap.
+   *
+   * @example
+   * ```ts
+   * import { TapReader } from "./tap.ts";
+   * const tap = TapReader.create(1 << 16);
+   * tap.drain(65536, tap.head()).length; // 0
+   * ```
+   */
+  head(): number {
+    // observe head: pairs with publish head in TapWriter.capture (records before it are written)
+    return Atomics.load(this.#i32, HEAD) >>> 0;
+  }
+
+  /**
    * Take the captured frames as pcap records, at most `maxBytes` of them (but always at least
-   * one record when any is pending). Prepend `pcapGlobalHeader(tap.snaplen)` once per file.
+   * one record when any is pending), up to `upTo` (a `head()` read before; default: now).
+   * Prepend `pcapGlobalHeader(tap.snaplen)` once per file.
    *
    * @example
    * ```ts
@@ -186,9 +205,8 @@ export class TapReader {
    * TapReader.create(1 << 16).drain(65536).length; // 0
    * ```
    */
-  drain(maxBytes: number): Uint8Array {
-    // observe head: pairs with publish head in TapWriter.capture (records before it are written)
-    const head = Atomics.load(this.#i32, HEAD) >>> 0;
+  drain(maxBytes: number, upTo: number = this.head()): Uint8Array {
+    const head = upTo;
     const mask = this.capacity - 1;
     let out = new Uint8Array(0);
     let used = 0;
