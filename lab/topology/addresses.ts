@@ -13,7 +13,8 @@ export interface Cidr {
   prefix: number;
 }
 
-const OCTET = "(?:25[0-5]|2[0-4]\\d|[01]?\\d?\\d)";
+/** An octet in decimal without a leading zero (`010` is 8 to `inet_aton`, 10 to most parsers). */
+const OCTET = "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
 
 /**
  * JSON Schema pattern of the text {@linkcode parseCidr} reads: four octets of 1 to 3 digits up to
@@ -43,7 +44,18 @@ export function parseCidr(text: string): Result<Cidr, { kind: "bad-ip"; reason: 
   if (m === null) {
     return err({ kind: "bad-ip", reason: "expected an IPv4 address such as 10.0.0.1/24" });
   }
-  const octets = [m[1], m[2], m[3], m[4]].map(Number);
+  const texts = [m[1], m[2], m[3], m[4]];
+  const zeroLed = texts.find((t) => t.length > 1 && t.startsWith("0"));
+  if (zeroLed !== undefined) {
+    // inet_aton (iputils' ping, Python's socket) reads it as octal, most other parsers as decimal.
+    return err({
+      kind: "bad-ip",
+      reason: `the octet ${zeroLed} has a leading zero, which some tools read as octal: write ${
+        Number(zeroLed)
+      }`,
+    });
+  }
+  const octets = texts.map(Number);
   if (octets.some((o) => o > 255)) return err({ kind: "bad-ip", reason: "an octet is above 255" });
   if (m[5] === undefined) return err({ kind: "bad-ip", reason: "the prefix length is missing" });
   const prefix = Number(m[5]);

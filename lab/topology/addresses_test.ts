@@ -38,6 +38,19 @@ Deno.test("CIDRs need a prefix and valid octets", () => {
   assert.equal(parseCidr("10.0.0.1").ok, false);
   assert.equal(parseCidr("10.0.0.256/24").ok, false);
   assert.equal(parseCidr("10.0.0.1/33").ok, false);
+  // A leading zero is octal to inet_aton (iputils' ping) and decimal to most others: refused.
+  assert.deepEqual(parseCidr("010.0.0.1/24"), {
+    ok: false,
+    error: {
+      kind: "bad-ip",
+      reason: "the octet 010 has a leading zero, which some tools read as octal: write 10",
+    },
+  });
+  assert.equal(parseCidr("10.0.00.1/24").ok, false);
+  assert.deepEqual(parseCidr("10.0.0.0/24"), {
+    ok: true,
+    value: { address: 0x0a000000, prefix: 24 },
+  });
   assert.equal(parseCidr("fe80::1/64").ok, false);
 });
 
