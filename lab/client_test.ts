@@ -3,25 +3,40 @@ import { controlJson, resolveLab } from "./client.ts";
 import { LabError } from "./errors.ts";
 import { createLabDir, labPaths, type LabRecord, writeRecord } from "./state.ts";
 
+/**
+ * A lab this process holds live (its folder and lock) in a fresh VLAB_STATE_DIR, with its
+ * lab.json written; `done()` releases it and puts the environment back.
+ */
+function liveLab(name: string) {
+  const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
+  const before = Deno.env.get("VLAB_STATE_DIR");
+  Deno.env.set("VLAB_STATE_DIR", tmp);
+  const hold = createLabDir(name);
+  const p = labPaths(name);
+  const record: LabRecord = {
+    name,
+    pid: Deno.pid,
+    socket: p.socket,
+    source: name,
+    startedAt: new Date().toISOString(),
+    vms: 2,
+  };
+  writeRecord(record);
+  const done = () => {
+    hold.release();
+    if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+    else Deno.env.set("VLAB_STATE_DIR", before);
+    Deno.removeSync(tmp, { recursive: true });
+  };
+  return { p, record, done };
+}
+
 Deno.test({
   name: "a request refused by a saturated socket (EAGAIN) keeps the live lab's state",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    Deno.env.set("VLAB_STATE_DIR", tmp);
-    const hold = createLabDir("pair");
-    const p = labPaths("pair");
-    const record: LabRecord = {
-      name: "pair",
-      pid: Deno.pid,
-      socket: p.socket,
-      source: "pair",
-      startedAt: new Date().toISOString(),
-      vms: 2,
-    };
-    writeRecord(record);
+    const { p, record, done } = liveLab("pair");
     // A listener that never accepts, its backlog filled: the next connect gets EAGAIN.
     const listener = Deno.listen({ transport: "unix", path: p.socket });
     const conns: Deno.Conn[] = [];
@@ -44,10 +59,7 @@ Deno.test({
     } finally {
       for (const c of conns) c.close();
       listener.close();
-      hold.release();
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      Deno.removeSync(tmp, { recursive: true });
+      done();
     }
   },
 });
@@ -129,22 +141,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    Deno.env.set("VLAB_STATE_DIR", tmp);
     // A live lab (this process holds its lock) whose socket accepts and then says nothing, as a
     // lab whose event loop is stuck does: `vlab status` waited for it without end.
-    const hold = createLabDir("hung");
-    const p = labPaths("hung");
-    const record: LabRecord = {
-      name: "hung",
-      pid: Deno.pid,
-      socket: p.socket,
-      source: "hung",
-      startedAt: new Date().toISOString(),
-      vms: 2,
-    };
-    writeRecord(record);
+    const { p, record, done } = liveLab("hung");
     const listener = Deno.listen({ transport: "unix", path: p.socket });
     const conns: Deno.Conn[] = [];
     const accepting = (async () => {
@@ -178,10 +177,7 @@ Deno.test({
       listener.close();
       await accepting.catch(() => {});
       for (const c of conns) c.close();
-      hold.release();
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      Deno.removeSync(tmp, { recursive: true });
+      done();
     }
   },
 });

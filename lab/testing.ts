@@ -18,6 +18,29 @@ import { deviceControl } from "./wire/control.ts";
 export const LAB_TEST = { sanitizeResources: false, sanitizeOps: false } as const;
 
 /**
+ * Run `fn` with `VLAB_STATE_DIR` set to a fresh temporary folder (so that its labs meet no other
+ * test's), then put the variable back and remove the folder, whatever `fn` did.
+ *
+ * @example
+ * ```ts ignore
+ * import { inStateDir } from "./testing.ts";
+ * await inStateDir("vlab-report-", async (dir) => console.log(dir));
+ * ```
+ */
+export async function inStateDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix });
+  const before = Deno.env.get("VLAB_STATE_DIR");
+  Deno.env.set("VLAB_STATE_DIR", dir);
+  try {
+    return await fn(dir);
+  } finally {
+    if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+    else Deno.env.set("VLAB_STATE_DIR", before);
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
  * Two hosts behind two switches joined by a trunk (`sw1-sw2`, `h1-sw1`, `h3-sw2`): the lab of
  * the tests of links between switches; `name` tells each test's lab apart.
  *

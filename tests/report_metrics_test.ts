@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { startLab } from "../mod.ts";
-import { LAB_TEST, waitForValue } from "../lab/testing.ts";
+import { inStateDir, LAB_TEST, waitForValue } from "../lab/testing.ts";
 import { MetricFamilies, workerStatMetrics } from "../lab/prometheus.ts";
 
 /** The value of the one sample of `family` (no other labels than `lab`). */
@@ -20,10 +20,7 @@ Deno.test({
   name: "a stopped lab's metrics say vlab_up 0, and its uptime stops with it",
   ...LAB_TEST,
   fn: async () => {
-    const stateDir = await Deno.makeTempDir({ prefix: "vlab-report-metrics-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    Deno.env.set("VLAB_STATE_DIR", stateDir);
-    try {
+    await inStateDir("vlab-report-metrics-", async () => {
       const lab = await startLab({
         name: "report-stop",
         vms: { a: { nics: { eth0: { ip: "10.0.0.1/24" } } } },
@@ -42,11 +39,7 @@ Deno.test({
       // "1 if both workers of the VM run", which a VM resetting a device contradicted.
       assert.match(stopped, /^vlab_vm_running\{lab="report-stop",vm="a"\} 0$/m);
       assert.match(stopped, /^# HELP vlab_vm_running 1 while the VM's state is running /m);
-    } finally {
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      await Deno.remove(stateDir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -54,10 +47,7 @@ Deno.test({
   name: "partition drops are counted once, in vlab_link_drops_total, not again as a gauge",
   ...LAB_TEST,
   fn: async () => {
-    const stateDir = await Deno.makeTempDir({ prefix: "vlab-report-metrics-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    Deno.env.set("VLAB_STATE_DIR", stateDir);
-    try {
+    await inStateDir("vlab-report-metrics-", async () => {
       const lab = await startLab({
         name: "report-cut",
         vms: {
@@ -94,11 +84,7 @@ Deno.test({
       } finally {
         await lab.stop();
       }
-    } finally {
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      await Deno.remove(stateDir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -117,10 +103,7 @@ Deno.test({
   name: "a vhost-pci-net device, which has no ring of its own, is layout none in /metrics",
   ...LAB_TEST,
   fn: async () => {
-    const stateDir = await Deno.makeTempDir({ prefix: "vlab-report-metrics-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    Deno.env.set("VLAB_STATE_DIR", stateDir);
-    try {
+    await inStateDir("vlab-report-metrics-", async () => {
       const lab = await startLab("vhost-pci", { stopOnSignals: false });
       try {
         const text = lab.metrics();
@@ -136,10 +119,6 @@ Deno.test({
       } finally {
         await lab.stop();
       }
-    } finally {
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      await Deno.remove(stateDir, { recursive: true });
-    }
+    });
   },
 });
