@@ -14,7 +14,7 @@
  */
 
 import { Command } from "@commander-js/extra-typings";
-import { WholeRecords } from "../lab/capture.ts";
+import { PcapRecordCounter, WholeRecords } from "../lab/capture.ts";
 import { controlFetch, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import { processState } from "../lab/proc.ts";
@@ -27,8 +27,8 @@ import {
   openCaptureSink,
 } from "./capture_sink.ts";
 import { secondsOption } from "./int_option.ts";
-import { count } from "../devices/base/plural.ts";
 import { writeAll } from "./progress.ts";
+import { count } from "../devices/base/plural.ts";
 import { onInterrupt } from "./interrupt.ts";
 
 /** How long the command waits for the lab's last frames after it ended the capture, ms. */
@@ -116,11 +116,31 @@ export function captureCommand(): Command<[string]> {
       const timer = Number.isFinite(seconds) ? setTimeout(stop, seconds * 1000) : undefined;
       // Only whole records reach the sink: a stream cut in the middle of one (the lab's process
       // died, or the last frames did not come in time) leaves a pcap that ends on a record's end.
+      // A regular file takes every write at once (sync); a pipe may stop taking them (its reader
+      // paused), so it gets async writes that Ctrl-C can give up. (Writes of at most PIPE_BUF,
+      // which a pipe takes all or nothing, would never tear the record given up, but cost a
+      // 64-byte flood a third of its rate on two cores: one write every 50 records.)
+      const toFile = isRegularFile(opts.write);
       const whole = new WholeRecords();
+      const written = new PcapRecordCounter();
+      const givenUp = new Promise<null>((done) =>
+        abort.signal.addEventListener("abort", () => done(null), { once: true })
+      );
       let broken: unknown = null;
+      let givenUpWrite: { pending: Promise<void> } | null = null;
       try {
         for await (const chunk of res.body!) {
-          for (const part of whole.push(chunk)) writeAll(sink, part);
+          if (toFile) {
+            for (const part of whole.push(chunk)) {
+              writeAll(sink, part);
+              written.push(part);
+            }
+            continue;
+          }
+          for (const piece of whole.push(chunk)) {
+            if (abort.signal.aborted) break; // given up: no new write
+            givenUpWrite = await writeUntil(sink, piece, givenUp, (b) => written.push(b));
+          }
         }
       } catch (e) {
         if (e instanceof OutputError) throw captureSinkError(opts.write, e);
@@ -128,20 +148,64 @@ export function captureCommand(): Command<[string]> {
       } finally {
         clearTimeout(timer);
         off();
-        if (sink !== Deno.stdout) (sink as Deno.FsFile).close();
+        try {
+          if (sink !== Deno.stdout) (sink as Deno.FsFile).close();
+        } catch {
+          // A write given up is still pending on it; the process's exit closes it.
+        }
         client.close();
       }
       clearTimeout(lastFrames);
+      // A write given up that its reader takes now still counts (a moment, then it is lost).
+      if (givenUpWrite !== null) {
+        await Promise.race([givenUpWrite.pending, new Promise((r) => setTimeout(r, 50))]);
+      }
       if (broken !== null) {
         // The stream broke without its end: the lab cannot say what it dropped.
-        console.error(captureSummary(whole.records, null));
+        console.error(captureSummary(written.complete, null));
         throw await streamBroken(record, broken);
       }
       // The stream ended by itself: the lab stopped (or ended the capture); ask once.
       const dropped = await (ending ??
         (id === null ? Promise.resolve(null) : droppedOf(record, id, "GET")));
-      console.error(captureSummary(whole.records, dropped));
+      console.error(captureSummary(written.complete, dropped));
     });
+}
+
+/**
+ * Write `bytes` whole, asynchronously: a reader that stops reading (a paused `tshark`, a pager)
+ * then blocks this write, not the process, so Ctrl-C still ends the capture. Once `givenUp`
+ * resolves (the lab's last frames did not all get through in time) the write is given up: it
+ * returns at once, and the bytes it had not written yet stay unwritten. `written` sees each
+ * run of bytes written.
+ */
+async function writeUntil(
+  sink: Deno.FsFile | typeof Deno.stdout,
+  bytes: Uint8Array,
+  givenUp: Promise<null>,
+  written: (bytes: Uint8Array) => void,
+): Promise<{ pending: Promise<void> } | null> {
+  for (let at = 0; at < bytes.length;) {
+    const piece = bytes.subarray(at);
+    const write = sink.write(piece).catch((e) => {
+      throw new OutputError(sink === Deno.stdout ? "stdout" : "the output", e);
+    });
+    const n = await Promise.race([write, givenUp]);
+    // Given up: the write may still complete (its reader came back); the caller counts it then.
+    if (n === null) return { pending: write.then((n) => written(piece.subarray(0, n)), () => {}) };
+    written(bytes.subarray(at, at + n));
+    at += n;
+  }
+  return null;
+}
+
+/** Whether the capture's sink (`-` for stdout) is a regular file, whose writes never wait long. */
+function isRegularFile(path: string): boolean {
+  try {
+    return Deno.statSync(path === "-" ? "/dev/stdout" : path).isFile;
+  } catch {
+    return false;
+  }
 }
 
 /** The error of a capture whose stream broke: the lab's process died, or its connection did. */
