@@ -18,6 +18,7 @@ import { PcapRecordCounter, WholeRecords } from "../lab/capture.ts";
 import { controlFetch, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import { processState } from "../lab/proc.ts";
+import { Pcap } from "../lab/host/pcap.ts";
 import { OutputError } from "./errors.ts";
 import type { LabRecord } from "../lab/state.ts";
 import {
@@ -36,7 +37,7 @@ const LAST_FRAMES_MS = 2000;
 
 /**
  * The line `vlab capture` prints on stderr when it ends: frames captured, and frames dropped
- * (null: the lab could not say, it stopped first).
+ * (null: the lab could not say, it stopped first); a vsock link's are packets, as in `vlab status`.
  *
  * @example
  * ```ts
@@ -44,10 +45,15 @@ const LAST_FRAMES_MS = 2000;
  * captureSummary(120, 0); // "120 frames captured, 0 dropped"
  * captureSummary(1, 3);
  * // "1 frame captured, 3 dropped (the capture could not keep up; the link lost nothing)"
+ * captureSummary(2, 0, "packet"); // "2 packets captured, 0 dropped" (a vsock link, as vlab status)
  * ```
  */
-export function captureSummary(captured: number, dropped: number | null): string {
-  const head = `${count(captured, "frame")} captured`;
+export function captureSummary(
+  captured: number,
+  dropped: number | null,
+  unit: "frame" | "packet" = "frame",
+): string {
+  const head = `${count(captured, unit)} captured`;
   if (dropped === null) {
     return `${head}, dropped not known (the lab could not be asked: it stopped)`;
   }
@@ -126,10 +132,17 @@ export function captureCommand(): Command<[string]> {
       const givenUp = new Promise<null>((done) =>
         abort.signal.addEventListener("abort", () => done(null), { once: true })
       );
+      let header: number[] = []; // the global header's bytes: its link type names the unit
+      const unit = () =>
+        header.length === 24 &&
+          new DataView(new Uint8Array(header).buffer).getUint32(20, true) === Pcap.linkTypeVsock
+          ? "packet"
+          : "frame";
       let broken: unknown = null;
       let givenUpWrite: { pending: Promise<void> } | null = null;
       try {
         for await (const chunk of res.body!) {
+          if (header.length < 24) header = [...header, ...chunk.subarray(0, 24 - header.length)];
           if (toFile) {
             for (const part of whole.push(chunk)) {
               writeAll(sink, part);
@@ -162,13 +175,13 @@ export function captureCommand(): Command<[string]> {
       }
       if (broken !== null) {
         // The stream broke without its end: the lab cannot say what it dropped.
-        console.error(captureSummary(written.complete, null));
+        console.error(captureSummary(written.complete, null, unit()));
         throw await streamBroken(record, broken);
       }
       // The stream ended by itself: the lab stopped (or ended the capture); ask once.
       const dropped = await (ending ??
         (id === null ? Promise.resolve(null) : droppedOf(record, id, "GET")));
-      console.error(captureSummary(written.complete, dropped));
+      console.error(captureSummary(written.complete, dropped, unit()));
     });
 }
 
