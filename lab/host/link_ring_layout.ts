@@ -11,7 +11,7 @@
  *   le32 version;          // 4
  *   le32 slots;            // 8   power of two
  *   le32 slotBytes;        // 12  largest frame a slot holds
- *   le32 slotStride;       // 16  align8(8 + framePhase + slotBytes)
+ *   le32 slotStride;       // 16  align64(8 + framePhase + slotBytes)
  *   le32 framePhase;       // 20  0..7: where a frame starts past an 8-byte boundary
  *   le32 head;             // 64  free-running; written by the producer only
  *   le32 tail;             // 128 free-running; written by the consumer only
@@ -19,9 +19,13 @@
  *   f64  producerCounters[6]; // 256 framesIn bytesIn framesDropped bytesDropped publishes wakeups
  *   f64  consumerCounters[4]; // 320 framesOut bytesOut badFrames linkDownDropped
  * };
- * struct slot { le32 len; le32 meta; u8 pad[framePhase]; u8 frame[slotBytes]; pad to 8 };
+ * struct slot { le32 len; le32 meta; u8 pad[framePhase]; u8 frame[slotBytes]; pad to 64 };
  *                                                      // from 384, `slots` of them
  * ```
+ * Every slot starts on a cache line of its own: a frame that fills its slot would otherwise share
+ * its last line with the next slot's words, which the producer writes while the consumer still
+ * reads the frame (slots sized by the MTU are full at 1500 bytes; docs/performance.md, "Link rings
+ * sized by the MTU").
  * A frame starts `framePhase` bytes past a multiple of 8, chosen by the link's kind to be where
  * its frames start in the guests' buffers (a virtio-net frame 4 bytes past one, after its 12-byte
  * header): V8 copies shared memory word by word only between offsets equal modulo 8, and byte by
@@ -36,8 +40,11 @@
 
 /** "VLRG" as a little-endian u32. */
 export const LINK_RING_MAGIC = 0x4752_4c56;
-/** The header layout version (3: a frame phase per ring; 2: a meta word per slot). */
-export const LINK_RING_VERSION = 3;
+/**
+ * The header layout version (4: slots on cache lines of their own; 3: a frame phase per ring; 2: a
+ * meta word per slot).
+ */
+export const LINK_RING_VERSION = 4;
 
 /** Byte offsets of the header fields. */
 export const LinkRingOffset = {
@@ -93,19 +100,23 @@ export function formatLinkRingError(e: LinkRingError): string {
   }
 }
 
+/** Slots start on multiples of this (a cache line), so that no two slots share a line. */
+export const LINK_SLOT_ALIGN = 64;
+
 /**
  * The byte stride of one slot: its length and meta words, `framePhase` bytes of padding and
- * `slotBytes` of frame, padded to 8.
+ * `slotBytes` of frame, padded to a cache line ({@linkcode LINK_SLOT_ALIGN}).
  *
  * @example
  * ```ts
  * import { linkRingSlotStride } from "./link_ring_layout.ts";
- * linkRingSlotStride(2048); // 2056
- * linkRingSlotStride(2048, 4); // 2064
+ * linkRingSlotStride(2048); // 2112
+ * linkRingSlotStride(1514, 4); // 1536
  * ```
  */
 export function linkRingSlotStride(slotBytes: number, framePhase = 0): number {
-  return (LINK_SLOT_HEADER + framePhase + slotBytes + 7) & ~7;
+  const bytes = LINK_SLOT_HEADER + framePhase + slotBytes;
+  return Math.ceil(bytes / LINK_SLOT_ALIGN) * LINK_SLOT_ALIGN;
 }
 
 /**

@@ -136,9 +136,17 @@ if (typeof g.WorkerGlobalScope !== "undefined") {
     g.postMessage(reply);
   };
 } else {
-  Deno.test("linkRingBytes aligns slots to 8 bytes after a 384-byte header", () => {
-    assert.equal(linkRingBytes(2048, 2048), 384 + 2048 * 2056);
-    assert.equal(linkRingBytes(4, 61), 384 + 4 * 72);
+  Deno.test("linkRingBytes puts each slot on cache lines of its own after a 384-byte header", () => {
+    // Each slot on cache lines of its own: 8 + 2048 bytes take 33 lines, 8 + 61 take 2.
+    assert.equal(linkRingBytes(2048, 2048), 384 + 2048 * 2112);
+    assert.equal(linkRingBytes(4, 61), 384 + 4 * 128);
+    // A 1514-byte frame fills its slot: the next slot starts on the next line, not inside this one.
+    const ring = LinkRing.create(4, 1514, 4);
+    for (let i = 0; i < 3; i++) {
+      const slot = ring.reserve(1514)!;
+      assert.equal((slot.byteOffset - 12) % 64, 0, `slot ${i} starts on a cache line`);
+      ring.commit(1514);
+    }
     assert.equal(LinkRingOffset.head % 64, 0);
     assert.notEqual(LinkRingOffset.head >> 6, LinkRingOffset.tail >> 6);
   });
@@ -149,7 +157,8 @@ if (typeof g.WorkerGlobalScope !== "undefined") {
   });
 
   Deno.test("each frame starts framePhase bytes past a multiple of 8, on both sides", () => {
-    assert.equal(linkRingBytes(4, 61, 4), 384 + 4 * 80);
+    assert.equal(linkRingBytes(4, 61, 4), 384 + 4 * 128);
+    assert.equal(linkRingBytes(4, 52, 4), 384 + 4 * 64, "8 + 4 + 52 fill one line exactly");
     for (const phase of [0, 4, 7]) {
       const tx = LinkRing.create(4, 1600, phase);
       const rx = LinkRing.attach(tx.buffer);
@@ -173,7 +182,7 @@ if (typeof g.WorkerGlobalScope !== "undefined") {
       }
     }
     assert.throws(() => LinkRing.create(4, 64, 8), /framePhase 0\.\.7/);
-    const copy = LinkRing.create(4, 64, 4).buffer;
+    const copy = LinkRing.create(4, 56, 4).buffer; // 8 + 4 + 56 take two lines, 8 + 56 one
     new DataView(copy).setUint32(LinkRingOffset.framePhase, 0, true); // the stride no longer fits
     const r = LinkRing.attach(copy);
     assert.equal(r.ok ? "" : r.error.kind, "bad-geometry");
