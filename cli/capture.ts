@@ -38,6 +38,8 @@ const LAST_FRAMES_MS = 2000;
 /**
  * The line `vlab capture` prints on stderr when it ends: frames captured, and frames dropped
  * (null: the lab could not say, it stopped first); a vsock link's are packets, as in `vlab status`.
+ * `unwritten` counts frames the lab sent that never reached the output (its reader stopped
+ * reading, and the command gave their writes up at the end): lost to the file, not to the link.
  *
  * @example
  * ```ts
@@ -46,14 +48,21 @@ const LAST_FRAMES_MS = 2000;
  * captureSummary(1, 3);
  * // "1 frame captured, 3 dropped (the capture could not keep up; the link lost nothing)"
  * captureSummary(2, 0, "packet"); // "2 packets captured, 0 dropped" (a vsock link, as vlab status)
+ * captureSummary(5, 0, "frame", 7);
+ * // "5 frames captured, 0 dropped, 7 not written (the reader stopped reading; given up at the end)"
  * ```
  */
 export function captureSummary(
   captured: number,
   dropped: number | null,
   unit: "frame" | "packet" = "frame",
+  unwritten = 0,
 ): string {
   const head = `${count(captured, unit)} captured`;
+  if (unwritten > 0) {
+    return `${captureSummary(captured, dropped, unit)}, ${unwritten} not written ` +
+      "(the reader stopped reading; given up at the end)";
+  }
   if (dropped === null) {
     return `${head}, dropped not known (the lab could not be asked: it stopped)`;
   }
@@ -108,13 +117,13 @@ export function captureCommand(): Command<[string]> {
       const id = res.headers.get("vlab-capture-id");
       // Ending: ask the lab to end the capture (its answer is the final counts, and the stream
       // gets the last frames, then closes); a lab that does not answer is cut off.
-      let ending: Promise<number | null> | null = null;
+      let ending: Promise<LabCounts | null> | null = null;
       let lastFrames: ReturnType<typeof setTimeout> | undefined;
       const stop = () => {
         if (ending !== null) return;
-        ending = id === null ? Promise.resolve(null) : droppedOf(record, id, "DELETE");
-        ending.then((dropped) => {
-          if (dropped === null) abort.abort();
+        ending = id === null ? Promise.resolve(null) : countsOf(record, id, "DELETE");
+        ending.then((counts) => {
+          if (counts === null) abort.abort();
           else lastFrames = setTimeout(() => abort.abort(), LAST_FRAMES_MS);
         });
       };
@@ -179,9 +188,11 @@ export function captureCommand(): Command<[string]> {
         throw await streamBroken(record, broken);
       }
       // The stream ended by itself: the lab stopped (or ended the capture); ask once.
-      const dropped = await (ending ??
-        (id === null ? Promise.resolve(null) : droppedOf(record, id, "GET")));
-      console.error(captureSummary(written.complete, dropped, unit()));
+      const counts = await (ending ??
+        (id === null ? Promise.resolve(null) : countsOf(record, id, "GET")));
+      // What the lab sent that the output never took (a reader that stopped, given up at the end).
+      const unwritten = counts === null ? 0 : Math.max(0, counts.captured - written.complete);
+      console.error(captureSummary(written.complete, counts?.dropped ?? null, unit(), unwritten));
     });
 }
 
@@ -238,12 +249,18 @@ async function streamBroken(record: LabRecord, e: unknown): Promise<LabError> {
   );
 }
 
-/** The frames the lab's capture `id` dropped, from `/captures/ID`; null when the lab cannot say. */
-async function droppedOf(
+/** What the lab counted of a capture: the frames it sent to it, and those it dropped. */
+interface LabCounts {
+  captured: number;
+  dropped: number;
+}
+
+/** The lab's counts of its capture `id`, from `/captures/ID`; null when the lab cannot say. */
+async function countsOf(
   record: LabRecord,
   id: string,
   method: "GET" | "DELETE",
-): Promise<number | null> {
+): Promise<LabCounts | null> {
   try {
     const { res, client } = await controlFetch(
       record,
@@ -252,7 +269,9 @@ async function droppedOf(
     );
     const body = await res.json().catch(() => null);
     client.close();
-    return res.ok && typeof body?.dropped === "number" ? body.dropped : null;
+    return res.ok && typeof body?.dropped === "number" && typeof body?.captured === "number"
+      ? { captured: body.captured, dropped: body.dropped }
+      : null;
   } catch {
     return null; // the lab is gone (it stopped), or did not answer in time
   }
