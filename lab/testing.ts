@@ -36,7 +36,7 @@ export async function inStateDir<T>(prefix: string, fn: (dir: string) => Promise
   } finally {
     if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
     else Deno.env.set("VLAB_STATE_DIR", before);
-    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(dir, { recursive: true }).catch(() => {}); // gone already: nothing to do
   }
 }
 

@@ -7,20 +7,7 @@
 import assert from "node:assert/strict";
 import { formatDrillIssues, parseDrill } from "./load.ts";
 import { runDrill } from "./run.ts";
-import { LAB_TEST } from "../testing.ts";
-
-async function inStateDir<T>(body: () => Promise<T>): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "vlab-drill-fault-" });
-  const before = Deno.env.get("VLAB_STATE_DIR");
-  Deno.env.set("VLAB_STATE_DIR", dir);
-  try {
-    return await body();
-  } finally {
-    if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-    else Deno.env.set("VLAB_STATE_DIR", before);
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
-}
+import { inStateDir, LAB_TEST } from "../testing.ts";
 
 Deno.test("a fault step naming an unknown VM, queue-less lost-kick or unknown bug is refused at its line", async () => {
   const r = await parseDrill(
@@ -71,7 +58,7 @@ for (
     name: `the shipped ${name} drill passes`,
     ...LAB_TEST,
     fn: () =>
-      inStateDir(async () => {
+      inStateDir("vlab-drill-fault-", async () => {
         const file = new URL(`../../drills/${name}.yaml`, import.meta.url).pathname;
         const r = await runDrill(file);
         const failed = r.assertions.filter((a) => a.verdict !== "pass");
@@ -107,7 +94,7 @@ Deno.test({
   name: "a drill waits for the backend restart of a crash at its end, and times it as a recovery",
   ...LAB_TEST,
   fn: () =>
-    inStateDir(async () => {
+    inStateDir("vlab-drill-fault-", async () => {
       const r = await runDrill({
         topology: "pair",
         timeline: [{ fault: { kind: "backend-crash", vm: "a", mode: "exit" } }],
@@ -126,7 +113,7 @@ Deno.test({
   name: "a drill waits for the reboot of a vm-crash at its end, and times it as a recovery",
   ...LAB_TEST,
   fn: () =>
-    inStateDir(async () => {
+    inStateDir("vlab-drill-fault-", async () => {
       const r = await runDrill({
         topology: "pair",
         timeline: [{ fault: { kind: "vm-crash", vm: "b" } }],
@@ -145,7 +132,7 @@ Deno.test({
   name: "a fault the lab refuses at run time fails its step with the lab's message and hint",
   ...LAB_TEST,
   fn: () =>
-    inStateDir(async () => {
+    inStateDir("vlab-drill-fault-", async () => {
       // The VM is rebooting from the vm-crash when the backend-crash comes: refused.
       const r = await runDrill({
         topology: "pair",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { LabError } from "../errors.ts";
-import { LAB_TEST } from "../testing.ts";
+import { inStateDir, LAB_TEST } from "../testing.ts";
 import { METRIC_EXAMPLE } from "./references.ts";
 import { compareRuns } from "./report.ts";
 import { plannedRuns, runDrill, type RunDrillOptions } from "./run.ts";
@@ -38,19 +38,6 @@ function lossyDrill(seed: number): Record<string, unknown> {
   };
 }
 
-async function inStateDir<T>(body: () => Promise<T>): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "vlab-drill-run-" });
-  const before = Deno.env.get("VLAB_STATE_DIR");
-  Deno.env.set("VLAB_STATE_DIR", dir);
-  try {
-    return await body();
-  } finally {
-    if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-    else Deno.env.set("VLAB_STATE_DIR", before);
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
-}
-
 const seqs = (r: DrillResult) =>
   (r.workloads.ping as { replies: { seq: number }[] }).replies.map((x) => x.seq);
 
@@ -58,7 +45,7 @@ Deno.test({
   name: "the same seed takes the same decisions; another seed takes others",
   ...LAB_TEST,
   fn: () =>
-    inStateDir(async () => {
+    inStateDir("vlab-drill-run-", async () => {
       const first = await runDrill(lossyDrill(11));
       const again = await runDrill(lossyDrill(11));
       const other = await runDrill(lossyDrill(11), { seed: 12 });
@@ -192,7 +179,7 @@ Deno.test({
   name: "an interrupted drill runs no further step, stops its lab and says it was interrupted",
   ...LAB_TEST,
   fn: () =>
-    inStateDir(async () => {
+    inStateDir("vlab-drill-run-", async () => {
       const abort = new AbortController();
       const drill = {
         topology: "pair",
@@ -241,7 +228,7 @@ Deno.test({
   name: "a drill interrupted while its lab starts runs no step and says it was interrupted",
   ...LAB_TEST,
   fn: () =>
-    inStateDir(async () => {
+    inStateDir("vlab-drill-run-", async () => {
       const abort = new AbortController();
       const run = runDrill({
         topology: "pair",
@@ -260,7 +247,7 @@ Deno.test({
   name: "a failed step ends the drill: workloads still running are stopped, not waited for",
   ...LAB_TEST,
   fn: () =>
-    inStateDir(async () => {
+    inStateDir("vlab-drill-run-", async () => {
       const started = performance.now();
       const r = await runDrill({
         topology: "pair",
@@ -292,7 +279,7 @@ Deno.test({
   name: "the shipped partition-lite drill passes: the cut side loses pings, the other side none",
   ...LAB_TEST,
   fn: () =>
-    inStateDir(async () => {
+    inStateDir("vlab-drill-run-", async () => {
       const file = new URL("../../drills/partition-lite.yaml", import.meta.url).pathname;
       const r = await runDrill(file);
       const failed = r.assertions.filter((a) => a.verdict !== "pass");
@@ -306,7 +293,7 @@ Deno.test({
   name: "an echo server without -t is stopped at the end, not waited for until the timeout",
   ...LAB_TEST,
   fn: () =>
-    inStateDir(async () => {
+    inStateDir("vlab-drill-run-", async () => {
       const r = await runDrill({
         topology: "pair",
         timeout: "20s",
@@ -326,7 +313,7 @@ Deno.test({
   name: "a workload that fails fails the drill, with no assertion on it",
   ...LAB_TEST,
   fn: () =>
-    inStateDir(async () => {
+    inStateDir("vlab-drill-run-", async () => {
       const r = await runDrill({
         topology: "vsock-pair",
         timeline: [{
