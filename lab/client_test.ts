@@ -251,20 +251,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    Deno.env.set("VLAB_STATE_DIR", tmp);
-    const hold = createLabDir("pair");
-    const p = labPaths("pair");
-    const record: LabRecord = {
-      name: "pair",
-      pid: Deno.pid,
-      socket: p.socket,
-      source: "pair",
-      startedAt: new Date().toISOString(),
-      vms: 2,
-    };
-    writeRecord(record);
+    const { p, record, done } = liveLab("pair");
     try {
       // The lab runs (this process holds its lock) and its control.sock is not there any more.
       const e = await controlJson(record, "/lab").then(() => null, (e) => e);
@@ -278,10 +265,7 @@ Deno.test({
       );
       assert.match(e.hint, /`vlab down pair`/);
     } finally {
-      hold.release();
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      Deno.removeSync(tmp, { recursive: true });
+      done();
     }
   },
 });
