@@ -40,6 +40,7 @@ const LAST_FRAMES_MS = 2000;
  * (null: the lab could not say, it stopped first); a vsock link's are packets, as in `vlab status`.
  * `unwritten` counts frames the lab sent that never reached the output (its reader stopped
  * reading, and the command gave their writes up at the end): lost to the file, not to the link.
+ * `unknownWhy` says why the drops are not known (the lab stopped, or is frozen).
  *
  * @example
  * ```ts
@@ -57,15 +58,14 @@ export function captureSummary(
   dropped: number | null,
   unit: "frame" | "packet" = "frame",
   unwritten = 0,
+  unknownWhy = "the lab could not be asked: it stopped",
 ): string {
   const head = `${count(captured, unit)} captured`;
   if (unwritten > 0) {
-    return `${captureSummary(captured, dropped, unit)}, ${unwritten} not written ` +
+    return `${captureSummary(captured, dropped, unit, 0, unknownWhy)}, ${unwritten} not written ` +
       "(the reader stopped reading; given up at the end)";
   }
-  if (dropped === null) {
-    return `${head}, dropped not known (the lab could not be asked: it stopped)`;
-  }
+  if (dropped === null) return `${head}, dropped not known (${unknownWhy})`;
   if (dropped === 0) return `${head}, 0 dropped`;
   return `${head}, ${dropped} dropped (the capture could not keep up; the link lost nothing)`;
 }
@@ -192,7 +192,13 @@ export function captureCommand(): Command<[string]> {
         (id === null ? Promise.resolve(null) : countsOf(record, id, "GET")));
       // What the lab sent that the output never took (a reader that stopped, given up at the end).
       const unwritten = counts === null ? 0 : Math.max(0, counts.captured - written.complete);
-      console.error(captureSummary(written.complete, counts?.dropped ?? null, unit(), unwritten));
+      // A lab frozen with kill -STOP did not stop: it could not answer.
+      const why = counts === null && processState(record.pid) === "stopped"
+        ? `the lab did not answer: its process ${record.pid} got SIGSTOP (kill -CONT ${record.pid})`
+        : undefined;
+      console.error(
+        captureSummary(written.complete, counts?.dropped ?? null, unit(), unwritten, why),
+      );
     });
 }
 
