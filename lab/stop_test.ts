@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { within } from "./testing.ts";
+import { waitForValue, within } from "./testing.ts";
 import { planLab } from "./plan.ts";
 import { launchLab } from "./runner.ts";
 import { topologyFromObject } from "./topology/mod.ts";
@@ -46,6 +46,13 @@ Deno.test({
       assert.notEqual(await running.lab.inspect("b"), null);
       const flood = await exec("a", ["udp-flood", "10.0.0.2", "-n", "100", "-r", "20000"]);
       assert.equal(flood.status, 200, JSON.stringify(flood.body));
+      // The flood answers once its datagrams are in a's TX ring, not at b: on a loaded machine a
+      // stop right then cut them off in flight (the sink had 0 of 100). Wait for b's stack to
+      // have them (its guest publishes its statistics a few times a second).
+      await waitForValue("b's stack to take the 100 datagrams", () => {
+        const b = running.lab.workerStats().find((w) => w.kind === "guest" && w.owner === "b");
+        return (b?.stats.stack_udp_in ?? 0) >= 100 ? true : null;
+      });
       const capture = await fetch("http://vlab/capture?link=a-b", { client });
       const drained = capture.body!.pipeTo(new WritableStream());
 
