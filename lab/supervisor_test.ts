@@ -58,6 +58,9 @@ async function flood(
   during: () => Promise<void>,
 ): Promise<{ sent: number; sink: SinkCounts }> {
   const stopSink = new AbortController();
+  const udpIn = () =>
+    lab.workerStats().find((w) => w.kind === "guest" && w.owner === "b")?.stats.stack_udp_in ?? 0;
+  const udpBefore = udpIn();
   const sink = (await lab.spawn("b", ["sink", "-t", "0"], stopSink.signal)).result;
   const sending = lab.exec("a", [
     "udp-flood",
@@ -75,7 +78,13 @@ async function flood(
   const result = sent.result as { sent: number };
   // Every frame sent has left a's transmitq: wait until b has had them all, then stop the sink.
   await waitForValue("a's frames to leave", () => txFrames(lab, 0) >= result.sent ? true : null);
-  await new Promise((r) => setTimeout(r, 100)); // let the last frames cross b's stack
+  // Until b's stack has taken as many datagrams (its guest publishes a few times a second), or 5 s:
+  // a lost frame is the assertions' to report, not a wait without end. (A fixed 100 ms was a
+  // guess that a loaded machine could beat, and stopping the sink then cut frames in flight.)
+  const until = performance.now() + 5000;
+  while (udpIn() - udpBefore < result.sent && performance.now() < until) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
   stopSink.abort();
   const got = await within(5000, "the sink's answer", sink);
   if (!got.ok) assert.fail(got.message);
