@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { controlJson, resolveLab } from "./client.ts";
 import { LabError } from "./errors.ts";
+import { inStateDir } from "./testing.ts";
 import { createLabDir, labPaths, type LabRecord, writeRecord } from "./state.ts";
 
 /**
@@ -187,31 +188,27 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    Deno.env.set("VLAB_STATE_DIR", tmp);
-    // Its folder and lock, no lab.json yet: what `vlab ls` lists as `starting`.
-    const hold = createLabDir("star");
-    try {
-      for (const name of [undefined, "star"]) {
-        const e = await resolveLab(name, undefined, () => {}).then(() => null, (e) => e);
-        assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
-        assert.equal(e.code, "no-lab");
-        // It said "No lab is running" and "Start one with `vlab up`": a second start.
-        assert.equal(
-          e.message,
-          `Lab "star" is still starting (its process ${Deno.pid}): it cannot answer yet`,
-        );
-        assert.match(e.hint, /once `vlab ls` shows it running/);
+    await inStateDir("vlab-client-", async () => {
+      // Its folder and lock, no lab.json yet: what `vlab ls` lists as `starting`.
+      const hold = createLabDir("star");
+      try {
+        for (const name of [undefined, "star"]) {
+          const e = await resolveLab(name, undefined, () => {}).then(() => null, (e) => e);
+          assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+          assert.equal(e.code, "no-lab");
+          // It said "No lab is running" and "Start one with `vlab up`": a second start.
+          assert.equal(
+            e.message,
+            `Lab "star" is still starting (its process ${Deno.pid}): it cannot answer yet`,
+          );
+          assert.match(e.hint, /once `vlab ls` shows it running/);
+        }
+        const other = await resolveLab("pair", undefined, () => {}).then(() => null, (e) => e);
+        assert.equal(other?.message, `No lab named "pair" is running`);
+      } finally {
+        hold.release();
       }
-      const other = await resolveLab("pair", undefined, () => {}).then(() => null, (e) => e);
-      assert.equal(other?.message, `No lab named "pair" is running`);
-    } finally {
-      hold.release();
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      Deno.removeSync(tmp, { recursive: true });
-    }
+    });
   },
 });
 
@@ -220,10 +217,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    Deno.env.set("VLAB_STATE_DIR", tmp);
-    try {
+    await inStateDir("vlab-client-", async (tmp) => {
       // What a client holds when the lab stops under it: the record of a lab whose folder and
       // socket are gone while its process (here, this one) still ends its run.
       const record: LabRecord = {
@@ -238,11 +232,7 @@ Deno.test({
       assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
       assert.equal(e.code, "no-lab");
       assert.equal(e.message, `Lab "pair" is not running any more (it stopped)`);
-    } finally {
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      Deno.removeSync(tmp, { recursive: true });
-    }
+    });
   },
 });
 
