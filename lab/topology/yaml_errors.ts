@@ -21,7 +21,7 @@ import {
   visit,
 } from "yaml";
 import { quote } from "./quote.ts";
-import { isMergeKey, keyText } from "./yaml_merge.ts";
+import { isMergeKey, issueAt, keyText } from "./yaml_merge.ts";
 import type { TopologyIssue } from "./types.ts";
 
 /** An opening character that is never closed. */
@@ -177,17 +177,15 @@ export function aliasIssues(doc: Document, lineCounter: LineCounter): TopologyIs
   visit(doc, {
     Alias(_key, node) {
       if (!isAlias(node) || node.resolve(doc) !== undefined) return undefined;
-      const at = lineCounter.linePos(node.range?.[0] ?? 0);
-      issues.push({
-        code: "yaml-syntax",
-        path: "",
-        line: at.line,
-        column: at.col,
-        message: `Unknown alias ${quote(`*${node.source}`)}: no anchor ${
+      issues.push(issueAt(
+        node,
+        lineCounter,
+        "yaml-syntax",
+        `Unknown alias ${quote(`*${node.source}`)}: no anchor ${
           quote(`&${node.source}`)
         } before it`,
-        hint: "define the anchor (`key: &name value`) earlier in the file than the alias",
-      });
+        "define the anchor (`key: &name value`) earlier in the file than the alias",
+      ));
       return issues.length >= 100 ? visit.BREAK : undefined;
     },
   });
@@ -223,15 +221,13 @@ export function duplicateKeyIssues(doc: Document, lineCounter: LineCounter): Top
           seen.add(text);
           continue;
         }
-        const at = lineCounter.linePos(key.range?.[0] ?? 0);
-        issues.push({
-          code: "duplicate-key",
-          path: "",
-          line: at.line,
-          column: at.col,
-          message: `Duplicate key ${quote(text)}`,
-          hint: "a map holds each key once; remove or rename one of them",
-        });
+        issues.push(issueAt(
+          key,
+          lineCounter,
+          "duplicate-key",
+          `Duplicate key ${quote(text)}`,
+          "a map holds each key once; remove or rename one of them",
+        ));
       }
       return issues.length >= 100 ? visit.BREAK : undefined;
     },

@@ -115,6 +115,29 @@ export function findPair(doc: Document, map: YAMLMap, key: string, depth = 0): F
  * mergeIssues(doc, lineCounter)[0].column; // 10
  * ```
  */
+/**
+ * A problem of the YAML itself, placed at where `node` starts in the file (its line:column).
+ *
+ * @example
+ * ```ts
+ * import { LineCounter, parseDocument } from "yaml";
+ * import { issueAt } from "./yaml_merge.ts";
+ * const lineCounter = new LineCounter();
+ * const doc = parseDocument("a: 1\n", { lineCounter });
+ * issueAt(doc.contents!, lineCounter, "yaml-syntax", "m", "h").line; // 1
+ * ```
+ */
+export function issueAt(
+  node: { range?: readonly number[] | null },
+  lineCounter: LineCounter,
+  code: "yaml-syntax" | "duplicate-key",
+  message: string,
+  hint: string,
+): TopologyIssue {
+  const at = lineCounter.linePos(node.range?.[0] ?? 0);
+  return { code, path: "", line: at.line, column: at.col, message, hint };
+}
+
 export function mergeIssues(doc: Document, lineCounter: LineCounter): TopologyIssue[] {
   const issues: TopologyIssue[] = [];
   visit(doc, {
@@ -127,15 +150,13 @@ export function mergeIssues(doc: Document, lineCounter: LineCounter): TopologyIs
         // An empty value (`<<:` and nothing) has no text of its own: point at its key.
         const empty = source == null || (isScalar(source) && source.source === "");
         const node = (empty ? pair.key : source) as Node;
-        const at = lineCounter.linePos(node.range?.[0] ?? 0);
-        issues.push({
-          code: "yaml-syntax",
-          path: "",
-          line: at.line,
-          column: at.col,
-          message: `Cannot merge ${describe(target)}: a merge key (\`<<\`) takes a map`,
-          hint: "write `<<: *name` where `&name` marks a map, or `<<: [*a, *b]` for several",
-        });
+        issues.push(issueAt(
+          node,
+          lineCounter,
+          "yaml-syntax",
+          `Cannot merge ${describe(target)}: a merge key (\`<<\`) takes a map`,
+          "write `<<: *name` where `&name` marks a map, or `<<: [*a, *b]` for several",
+        ));
       }
       return issues.length >= 100 ? visit.BREAK : undefined;
     },
