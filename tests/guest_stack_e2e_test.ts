@@ -162,10 +162,15 @@ Deno.test({
   },
 });
 
-/** Used-buffer interrupts raised so far on `vm`'s eth0, per queue name. */
-function nicInterrupts(lab: Lab, vm: string): Record<string, number> {
+/** Used-buffer checks so far on `vm`'s eth0, per queue name: interrupts raised and suppressed. */
+function nicInterrupts(
+  lab: Lab,
+  vm: string,
+): Record<string, { raised: number; suppressed: number }> {
   const nic = takeSnapshot(lab).vms.find((v) => v.name === vm)!.devices[0];
-  return Object.fromEntries(nic.queues.map((q) => [q.name, q.interrupts]));
+  return Object.fromEntries(
+    nic.queues.map((q) => [q.name, { raised: q.interrupts, suppressed: q.suppressed }]),
+  );
 }
 
 Deno.test({
@@ -184,8 +189,8 @@ Deno.test({
       // Past ARP and each device's first used-buffer check (which always notifies).
       const warm = await lab.exec("a", ["ping", "10.8.0.2", "-c", "3", "-i", "0.01"]);
       assert.ok(warm.ok, JSON.stringify(warm));
-      // Device counters are published every 100 ms: read each side once they have settled (a
-      // read right after the ping missed the last reply's interrupt once in CI: 19 for 20).
+      // A device counts an interrupt just after it publishes, which the guest may see first:
+      // read each side once the last frame's counts have landed.
       const settle = () => new Promise((resolve) => setTimeout(resolve, 250));
       await settle();
       const before = { a: nicInterrupts(lab, "a"), b: nicInterrupts(lab, "b") };
@@ -194,9 +199,14 @@ Deno.test({
       await settle();
       for (const vm of ["a", "b"] as const) {
         const after = nicInterrupts(lab, vm);
-        const rx = after.receiveq - before[vm].receiveq;
-        assert.equal(after.transmitq - before[vm].transmitq, 0, `${vm}: transmitq interrupts`);
-        assert.ok(rx >= 20 && rx <= 22, `${vm}: ${rx} receiveq interrupts for 20 frames`);
+        const d = (q: string, k: "raised" | "suppressed") => after[q][k] - before[vm][q][k];
+        assert.equal(d("transmitq", "raised"), 0, `${vm}: transmitq interrupts`);
+        assert.ok(d("transmitq", "suppressed") >= 1, `${vm}: the device checked its transmitq`);
+        // At most one receiveq interrupt per frame. Fewer on a loaded machine: a guest still
+        // awake (preempted) when the next frame lands is not interrupted again (EVENT_IDX), and
+        // a device preempted long enough publishes two frames at once.
+        const rx = d("receiveq", "raised");
+        assert.ok(rx >= 1 && rx <= 22, `${vm}: ${rx} receiveq interrupts for 20 frames`);
       }
     } finally {
       await lab.stop();

@@ -257,6 +257,24 @@ for (const v of VARIANTS) {
     assert.equal(t.driver.enableInterrupts(1), true, "re-check sees the waiting buffers");
   });
 
+  Deno.test(`EVENT_IDX: disabling between the device's publish and its check raises no interrupt ${tag(v)}`, () => {
+    // The device publishes, is preempted before it checks, and the driver meanwhile takes the
+    // buffers and disables: "never" must lie outside the range the device is about to check.
+    const t = rig(v, { eventIdx: true });
+    t.post(8);
+    assert.equal(completeOne(t), true, "first check");
+    assert.equal(t.reclaim(), 1);
+    for (let round = 0; round < 3; round++) {
+      const n = 1 + round;
+      for (let i = 0; i < n; i++) t.device.push(t.pop(), 0);
+      t.device.publish();
+      assert.equal(t.reclaim(), n);
+      t.driver.disableInterrupts();
+      assert.equal(t.device.needsInterrupt(), false, `round ${round}: ${n} used before the check`);
+      t.post(n);
+    }
+  });
+
   for (const eventIdx of [false, true]) {
     const f = eventIdx ? "EVENT_IDX" : "flags";
     Deno.test(`${f}: no interrupt when nothing new was published ${tag(v)}`, () => {

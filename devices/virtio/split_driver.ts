@@ -376,8 +376,12 @@ export class SplitDriverQueue implements DriverQueue {
   /** Ask the device not to interrupt. */
   disableInterrupts(): void {
     if (this.features.eventIdx) {
-      // An event just behind the used index is crossed only after 65535 more used entries.
-      const event = (this.lastUsed - 1) & 0xffff;
+      // "Never": an event the device's next checks cannot cross. The device checks the range
+      // from the used index it last signalled to the one it just published; the driver may
+      // already have taken those entries (the device published, then was preempted before its
+      // check), so that range can start up to `size` behind lastUsed. An event just behind it
+      // (lastUsed - 1 would lie inside it and interrupt) is crossed only after ~64K entries.
+      const event = (this.lastUsed - this.size - 1) & 0xffff;
       if (event !== this.interruptShadow) {
         this.ring.store16(this.avail + SplitAvail.RING + SplitAvail.ENTRY * this.size, event);
       }
