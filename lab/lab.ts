@@ -87,6 +87,11 @@ export interface LabStartOptions {
   /** Event log (defaults to memory only). */
   events?: EventLog;
   /**
+   * When this run began, ms since the epoch (default: now). The runner passes the time its
+   * event log file is named after, so that the file and `startedAt` agree.
+   */
+  startedAt?: number;
+  /**
    * How long to wait for every guest to reach DRIVER_OK, ms (default
    * {@linkcode readyTimeoutFor}: 60 s, or 250 ms a VM in a larger lab).
    */
@@ -322,11 +327,16 @@ export class Lab {
   /** What the helpers of `vm_reboot.ts` need of the lab. */
   readonly #rebootParts: RebootParts;
 
-  private constructor(plan: LabPlan, events: EventLog, entries: WorkerEntries) {
+  private constructor(
+    plan: LabPlan,
+    events: EventLog,
+    entries: WorkerEntries,
+    startedAt: number,
+  ) {
     this.plan = plan;
     this.#entries = entries;
     this.events = events;
-    this.startedAt = Date.now();
+    this.startedAt = startedAt;
     this.#bells = createDoorbells(plan.threads.length);
     this.#memories = plan.vms.map((vm) => new SharedArrayBuffer(vm.memoryBytes));
     this.#controls = plan.vms.map((vm) => new SharedArrayBuffer(vm.controlBytes));
@@ -390,8 +400,9 @@ export class Lab {
   /** Start a planned lab; resolves when every guest has brought its NICs up. */
   static async start(plan: LabPlan, options: LabStartOptions = {}): Promise<Lab> {
     const t0 = performance.now();
+    const startedAt = options.startedAt ?? Date.now();
     const entries = await workerEntries();
-    const lab = new Lab(plan, options.events ?? new EventLog(null), entries);
+    const lab = new Lab(plan, options.events ?? new EventLog(null), entries, startedAt);
     if (entries.reason !== undefined) {
       lab.events.emit("workers-from-sources", plan.name, { reason: entries.reason });
     }

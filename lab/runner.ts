@@ -143,8 +143,10 @@ export async function launchLab(
     );
   }
   let eventsPath: string;
+  // One start time for the log's file name and the lab's `startedAt` (status, metrics, ls).
+  const startedAt = Date.now();
   try {
-    eventsPath = eventLogPath(plan.name, new Date());
+    eventsPath = eventLogPath(plan.name, new Date(startedAt));
     const inUse = new Set(
       found.flatMap((l) => l.status === "running" && l.record.events ? [l.record.events] : []),
     );
@@ -156,7 +158,7 @@ export async function launchLab(
   const events = new EventLog(eventsPath);
   let lab: Lab;
   try {
-    lab = await Lab.start(plan, { events, stateDir: paths.dir });
+    lab = await Lab.start(plan, { events, stateDir: paths.dir, startedAt });
   } catch (e) {
     hold.release();
     throw startFailed(plan, e, eventsPath);

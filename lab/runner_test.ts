@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { LabError } from "./errors.ts";
 import { planLab } from "./plan.ts";
 import { launchLab } from "./runner.ts";
+import { inStateDir, LAB_TEST } from "./testing.ts";
 import { topologyFromObject } from "./topology/mod.ts";
 
 Deno.test("a lab named logs is refused: that folder of the state root holds the event logs", async () => {
@@ -59,4 +60,21 @@ Deno.test("a state folder too long for its sockets is refused before any worker 
     else Deno.env.set("VLAB_STATE_DIR", before);
     Deno.removeSync(tmp, { recursive: true });
   }
+});
+
+Deno.test({
+  ...LAB_TEST,
+  name: "the event log is named after the lab's startedAt, to the millisecond",
+  fn: () =>
+    inStateDir("vlab-runner-", async () => {
+      const t = topologyFromObject({ name: "when", vms: { a: { nics: { eth0: {} } } } });
+      assert.ok(t.ok, JSON.stringify(!t.ok && t.error));
+      const running = await launchLab(planLab(t.value));
+      try {
+        const stamp = new Date(running.lab.startedAt).toISOString().replaceAll(":", "-");
+        assert.equal(running.events.split("/").at(-1), `when-${stamp}.jsonl`);
+      } finally {
+        await running.stop();
+      }
+    }),
 });
