@@ -126,6 +126,11 @@ Deno.test("YAML syntax errors point at the unclosed quote, brace or bracket and 
     ],
     ["name: x\nvms:\n  a: *nope\n  b: {}\n", "3:6", 'Unknown alias "*nope"'],
     ["name: x\nvms:\n  a: {}\n  a: {}\n", "4:3", 'Duplicate key "a"'],
+    // An empty key is placed at its `:`, not at the start of its line.
+    ["name: x\nvms:\n  a: {}\n  : {}\n  : {}\n", "5:3", 'Duplicate key ""'],
+    // An unknown tag is named, where the library read the value as a string.
+    ["name: x\nvms:\n  a:\n    poll_us: !foo 5\n", "4:14", 'Unknown YAML tag "!foo"'],
+    ["name: x\nvms:\n  a: !vm {}\n", "3:6", 'Unknown YAML tag "!vm"'],
   ];
   for (const [yaml, at, message] of cases) {
     const [issue] = issuesOf(yaml);

@@ -24,7 +24,7 @@ import { checkStructure, isRequiredKey } from "./structure.ts";
 import { checkCounts, MAX_TOPOLOGY_BYTES } from "./limits.ts";
 import { plainCopy } from "./plain.ts";
 import { quote } from "./quote.ts";
-import { aliasIssues, duplicateKeyIssues, syntaxIssues } from "./yaml_errors.ts";
+import { aliasIssues, duplicateKeyIssues, syntaxIssues, unknownTagIssues } from "./yaml_errors.ts";
 import { findPair, keysAsWritten, mergeIssues } from "./yaml_merge.ts";
 import { tooDeepAt } from "./depth.ts";
 import { vlabFileKind, vlabTextKind, wrongKindProblem } from "./file_kind.ts";
@@ -433,9 +433,10 @@ export function parseYamlDocument(
   }
   keysAsWritten(doc);
   const yamlIssues = [
-    ...duplicateKeyIssues(doc, lineCounter),
+    ...duplicateKeyIssues(doc, lineCounter, text),
     ...aliasIssues(doc, lineCounter),
     ...mergeIssues(doc, lineCounter),
+    ...unknownTagIssues(doc, lineCounter, what),
   ];
   if (yamlIssues.length > 0) {
     return err(yamlIssues.sort((a, b) => a.line! - b.line! || a.column! - b.column!));

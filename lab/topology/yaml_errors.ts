@@ -161,6 +161,39 @@ export function syntaxIssues(
 }
 
 /**
+ * Tags the `yaml` library does not know (`!foo 5`, `!env X`), as issues at the tag. The library
+ * only warns and reads the value as if untagged (a string, for a scalar), which would leave a
+ * user with "must be a number, got \"5\"" or a value accepted silently.
+ *
+ * @example
+ * ```ts
+ * import { LineCounter, parseDocument } from "yaml";
+ * import { unknownTagIssues } from "./yaml_errors.ts";
+ * const lineCounter = new LineCounter();
+ * const doc = parseDocument("a: !foo 5\n", { lineCounter });
+ * unknownTagIssues(doc, lineCounter)[0].message; // 'Unknown YAML tag "!foo": a topology holds plain values'
+ * ```
+ */
+export function unknownTagIssues(
+  doc: Document,
+  lineCounter: LineCounter,
+  what = "a topology",
+): TopologyIssue[] {
+  return doc.warnings.filter((w) => w.code === "TAG_RESOLVE_FAILED").map((w) => {
+    const tag = /^Unresolved tag: (\S+)/.exec(w.message)?.[1] ?? "";
+    const at = lineCounter.linePos(w.pos[0]);
+    return {
+      code: "yaml-syntax" as const,
+      path: "",
+      line: at.line,
+      column: at.col,
+      message: `Unknown YAML tag ${quote(tag)}: ${what} holds plain values`,
+      hint: `remove ${quote(tag)} and leave the value as it is`,
+    };
+  });
+}
+
+/**
  * Aliases (`*name`) whose anchor (`&name`) is not defined before them, as issues at the alias.
  *
  * @example
@@ -193,7 +226,8 @@ export function aliasIssues(doc: Document, lineCounter: LineCounter): TopologyIs
 }
 
 /**
- * Keys written twice in one map, as `duplicate-key` issues at the second one. The `yaml`
+ * Keys written twice in one map, as `duplicate-key` issues at the second one (with the document's
+ * `source`, an empty key is placed at its `:`, past the indentation). The `yaml`
  * library's own check (`uniqueKeys`) compares every pair of keys, which takes tens of seconds on
  * a map of 20,000 VMs; this one is linear.
  *
@@ -206,7 +240,11 @@ export function aliasIssues(doc: Document, lineCounter: LineCounter): TopologyIs
  * duplicateKeyIssues(doc, lineCounter)[0].line; // 2
  * ```
  */
-export function duplicateKeyIssues(doc: Document, lineCounter: LineCounter): TopologyIssue[] {
+export function duplicateKeyIssues(
+  doc: Document,
+  lineCounter: LineCounter,
+  source = "",
+): TopologyIssue[] {
   const issues: TopologyIssue[] = [];
   visit(doc, {
     Map(_key, map) {
@@ -221,8 +259,11 @@ export function duplicateKeyIssues(doc: Document, lineCounter: LineCounter): Top
           seen.add(text);
           continue;
         }
+        // An empty key (`: v`) starts where its line does: point past the indentation, at `:`.
+        let at = key.range?.[0] ?? 0;
+        if (key.range?.[1] === at) { while (source[at] === " ") at++; }
         issues.push(issueAt(
-          key,
+          { range: [at] },
           lineCounter,
           "duplicate-key",
           `Duplicate key ${quote(text)}`,
