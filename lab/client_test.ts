@@ -5,74 +5,75 @@ import { inStateDir } from "./testing.ts";
 import { createLabDir, labPaths, type LabRecord, writeRecord } from "./state.ts";
 
 /**
- * A lab this process holds live (its folder and lock) in a fresh VLAB_STATE_DIR, with its
- * lab.json written; `done()` releases it and puts the environment back.
+ * Run `fn` with a lab this process holds live (its folder and lock) in a fresh VLAB_STATE_DIR,
+ * with its lab.json written; then release it and put the environment back.
  */
-function liveLab(name: string) {
-  const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
-  const before = Deno.env.get("VLAB_STATE_DIR");
-  Deno.env.set("VLAB_STATE_DIR", tmp);
-  const hold = createLabDir(name);
-  const p = labPaths(name);
-  const record: LabRecord = {
-    name,
-    pid: Deno.pid,
-    socket: p.socket,
-    source: name,
-    startedAt: new Date().toISOString(),
-    vms: 2,
-  };
-  writeRecord(record);
-  const done = () => {
-    hold.release();
-    if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-    else Deno.env.set("VLAB_STATE_DIR", before);
-    Deno.removeSync(tmp, { recursive: true });
-  };
-  return { p, record, done };
+function withLiveLab(
+  name: string,
+  fn: (lab: { p: ReturnType<typeof labPaths>; record: LabRecord }) => Promise<void>,
+): Promise<void> {
+  return inStateDir("vlab-client-", async () => {
+    const hold = createLabDir(name);
+    try {
+      const p = labPaths(name);
+      const record: LabRecord = {
+        name,
+        pid: Deno.pid,
+        socket: p.socket,
+        source: name,
+        startedAt: new Date().toISOString(),
+        vms: 2,
+      };
+      writeRecord(record);
+      await fn({ p, record });
+    } finally {
+      hold.release();
+    }
+  });
 }
 
 Deno.test({
   name: "a request refused by a saturated socket (EAGAIN) keeps the live lab's state",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const { p, record, done } = liveLab("pair");
-    // A listener that never accepts, its backlog filled: the next connect gets EAGAIN.
-    const listener = Deno.listen({ transport: "unix", path: p.socket });
-    const conns: Deno.Conn[] = [];
-    try {
-      for (let i = 0; i < 5000; i++) {
-        try {
-          conns.push(await Deno.connect({ transport: "unix", path: p.socket }));
-        } catch (e) {
-          assert.ok(e instanceof Deno.errors.WouldBlock, `connect failed with ${e}`);
-          break;
+  fn: () =>
+    withLiveLab("pair", async ({ p, record }) => {
+      // A listener that never accepts, its backlog filled: the next connect gets EAGAIN.
+      const listener = Deno.listen({ transport: "unix", path: p.socket });
+      const conns: Deno.Conn[] = [];
+      try {
+        for (let i = 0; i < 5000; i++) {
+          try {
+            conns.push(await Deno.connect({ transport: "unix", path: p.socket }));
+          } catch (e) {
+            assert.ok(e instanceof Deno.errors.WouldBlock, `connect failed with ${e}`);
+            break;
+          }
         }
+        assert.ok(conns.length < 5000, "the socket's backlog never filled");
+        const e = await controlJson(record, "/lab").then(() => null, (e) => e);
+        assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+        assert.equal(e.code, "control-error");
+        assert.match(e.message, /^Lab "pair" is running but its control socket did not take/);
+        assert.match(e.message, /Resource temporarily unavailable/);
+        assert.deepEqual(
+          JSON.parse(Deno.readTextFileSync(p.record)),
+          record,
+          "lab.json was removed",
+        );
+      } finally {
+        for (const c of conns) c.close();
+        listener.close();
       }
-      assert.ok(conns.length < 5000, "the socket's backlog never filled");
-      const e = await controlJson(record, "/lab").then(() => null, (e) => e);
-      assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
-      assert.equal(e.code, "control-error");
-      assert.match(e.message, /^Lab "pair" is running but its control socket did not take/);
-      assert.match(e.message, /Resource temporarily unavailable/);
-      assert.deepEqual(JSON.parse(Deno.readTextFileSync(p.record)), record, "lab.json was removed");
-    } finally {
-      for (const c of conns) c.close();
-      listener.close();
-      done();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "a request to a lab whose process is gone cleans its state and says no-lab",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const tmp = Deno.makeTempDirSync({ prefix: "vlab-client-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    try {
+  fn: () =>
+    inStateDir("vlab-client-", async (tmp) => {
       // A lab folder left by a process that died (its lock is released with it).
       const code = `
         const { createLabDir, writeRecord, labPaths } = await import(${
@@ -88,18 +89,12 @@ Deno.test({
         env: { VLAB_STATE_DIR: tmp },
       }).output();
       assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-      Deno.env.set("VLAB_STATE_DIR", tmp);
       const record = JSON.parse(Deno.readTextFileSync(`${tmp}/pair/lab.json`));
       const e = await controlJson(record, "/lab").then(() => null, (e) => e);
       assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
       assert.equal(e.code, "no-lab");
       assert.deepEqual([...Deno.readDirSync(tmp)], []);
-    } finally {
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      Deno.removeSync(tmp, { recursive: true });
-    }
-  },
+    }),
 });
 
 Deno.test({
@@ -141,46 +136,49 @@ Deno.test({
   name: "a lab that takes the request and never answers is a control-error at the deadline",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    // A live lab (this process holds its lock) whose socket accepts and then says nothing, as a
-    // lab whose event loop is stuck does: `vlab status` waited for it without end.
-    const { p, record, done } = liveLab("hung");
-    const listener = Deno.listen({ transport: "unix", path: p.socket });
-    const conns: Deno.Conn[] = [];
-    const accepting = (async () => {
-      for await (const c of listener) conns.push(c);
-    })();
-    let guard: ReturnType<typeof setTimeout> | undefined;
-    try {
-      const t0 = performance.now();
-      const e = await Promise.race([
-        controlJson(record, "/lab", {}, { timeoutMs: 300 }).then(() => null, (e) => e),
-        new Promise((r) => guard = setTimeout(() => r("still waiting after 5 s"), 5000)),
-      ]);
-      const ms = performance.now() - t0;
-      assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
-      assert.equal(e.code, "control-error");
-      assert.equal(e.message, `Lab "hung" did not answer GET /lab within 0.3 s`);
-      assert.match(e.hint, new RegExp(`process ${Deno.pid} runs .*\`vlab down hung\``));
-      assert.ok(ms < 3000, `answered after ${ms.toFixed(0)} ms`);
-      assert.deepEqual(JSON.parse(Deno.readTextFileSync(p.record)), record, "lab.json was removed");
-      // The caller's own abort is still a cancel, not a lab that did not answer.
-      const abort = new AbortController();
-      setTimeout(() => abort.abort(), 50);
-      const cancelled = await controlJson(record, "/lab", { signal: abort.signal }).then(
-        () => null,
-        (e) => e,
-      );
-      assert.ok(cancelled instanceof LabError);
-      assert.match(cancelled.message, /was cancelled/);
-    } finally {
-      clearTimeout(guard);
-      listener.close();
-      await accepting.catch(() => {});
-      for (const c of conns) c.close();
-      done();
-    }
-  },
+  fn: () =>
+    withLiveLab("hung", async ({ p, record }) => {
+      // A live lab (this process holds its lock) whose socket accepts and then says nothing, as
+      // a lab whose event loop is stuck does: `vlab status` waited for it without end.
+      const listener = Deno.listen({ transport: "unix", path: p.socket });
+      const conns: Deno.Conn[] = [];
+      const accepting = (async () => {
+        for await (const c of listener) conns.push(c);
+      })();
+      let guard: ReturnType<typeof setTimeout> | undefined;
+      try {
+        const t0 = performance.now();
+        const e = await Promise.race([
+          controlJson(record, "/lab", {}, { timeoutMs: 300 }).then(() => null, (e) => e),
+          new Promise((r) => guard = setTimeout(() => r("still waiting after 5 s"), 5000)),
+        ]);
+        const ms = performance.now() - t0;
+        assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+        assert.equal(e.code, "control-error");
+        assert.equal(e.message, `Lab "hung" did not answer GET /lab within 0.3 s`);
+        assert.match(e.hint, new RegExp(`process ${Deno.pid} runs .*\`vlab down hung\``));
+        assert.ok(ms < 3000, `answered after ${ms.toFixed(0)} ms`);
+        assert.deepEqual(
+          JSON.parse(Deno.readTextFileSync(p.record)),
+          record,
+          "lab.json was removed",
+        );
+        // The caller's own abort is still a cancel, not a lab that did not answer.
+        const abort = new AbortController();
+        setTimeout(() => abort.abort(), 50);
+        const cancelled = await controlJson(record, "/lab", { signal: abort.signal }).then(
+          () => null,
+          (e) => e,
+        );
+        assert.ok(cancelled instanceof LabError);
+        assert.match(cancelled.message, /was cancelled/);
+      } finally {
+        clearTimeout(guard);
+        listener.close();
+        await accepting.catch(() => {});
+        for (const c of conns) c.close();
+      }
+    }),
 });
 
 Deno.test({
@@ -240,9 +238,8 @@ Deno.test({
   name: "a live lab whose socket file was removed is said so, not 'busy; try again'",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const { p, record, done } = liveLab("pair");
-    try {
+  fn: () =>
+    withLiveLab("pair", async ({ p, record }) => {
       // The lab runs (this process holds its lock) and its control.sock is not there any more.
       const e = await controlJson(record, "/lab").then(() => null, (e) => e);
       assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
@@ -254,8 +251,5 @@ Deno.test({
         `Lab "pair" is running but its control socket "${p.socket}" is gone`,
       );
       assert.match(e.hint, /`vlab down pair`/);
-    } finally {
-      done();
-    }
-  },
+    }),
 });

@@ -5,11 +5,8 @@ import { launchLab } from "./runner.ts";
 import { inStateDir, LAB_TEST } from "./testing.ts";
 import { topologyFromObject } from "./topology/mod.ts";
 
-Deno.test("a lab named logs is refused: that folder of the state root holds the event logs", async () => {
-  const tmp = Deno.makeTempDirSync({ prefix: "vlab-runner-" });
-  const before = Deno.env.get("VLAB_STATE_DIR");
-  Deno.env.set("VLAB_STATE_DIR", tmp);
-  try {
+Deno.test("a lab named logs is refused: that folder of the state root holds the event logs", () =>
+  inStateDir("vlab-runner-", async (tmp) => {
     Deno.mkdirSync(`${tmp}/logs`);
     Deno.writeTextFileSync(`${tmp}/logs/pair-2026-01-01T00-00-00.000Z.jsonl`, "{}\n");
     const t = topologyFromObject({ name: "logs", vms: { a: { nics: { eth0: {} } } } });
@@ -21,12 +18,7 @@ Deno.test("a lab named logs is refused: that folder of the state root holds the 
     assert.deepEqual([...Deno.readDirSync(`${tmp}/logs`)].map((f) => f.name), [
       "pair-2026-01-01T00-00-00.000Z.jsonl",
     ]);
-  } finally {
-    if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-    else Deno.env.set("VLAB_STATE_DIR", before);
-    Deno.removeSync(tmp, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("a state folder too long for its sockets is refused before any worker starts", async () => {
   const tmp = Deno.makeTempDirSync({ prefix: "vlab-runner-" });

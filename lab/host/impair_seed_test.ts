@@ -3,7 +3,7 @@
 // the lab's first frames again, restart after restart), yet must stay a function of the seed.
 import assert from "node:assert/strict";
 import { startLab } from "../api.ts";
-import { LAB_TEST } from "../testing.ts";
+import { inStateDir, LAB_TEST } from "../testing.ts";
 import { Prng } from "../../devices/base/prng.ts";
 import { ImpairStage, NO_IMPAIRMENT, restartSeed } from "./impair.ts";
 
@@ -56,71 +56,61 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 Deno.test({
   name: "after a backend restart a lossy link does not lose the same frames over again",
   ...LAB_TEST,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "vlab-impair-seed-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    Deno.env.set("VLAB_STATE_DIR", dir);
-    const lab = await startLab({
-      name: "impair-restart-seed",
-      seed: 7,
-      vms: {
-        a: { nics: { eth0: { ip: "10.8.2.1/24" } } },
-        b: { nics: { eth0: { ip: "10.8.2.2/24" } } },
-      },
-      links: [{ endpoints: ["a:eth0", "b:eth0"] }],
-    }, { stopOnSignals: false });
-    try {
-      const ping = async () => {
-        const r = await lab.vm("a").exec([
-          "ping",
-          "10.8.2.2",
-          "-c",
-          "40",
-          "-i",
-          "0.002",
-          "-W",
-          "0.2",
-        ]);
-        return (r.replies as { seq: number }[]).map((x) => x.seq).join(",");
-      };
-      await ping(); // ARP resolved: from here on the stage sees echo requests only
-      lab.setImpairment("a-b", { loss: "50%" }, { direction: "forward" });
-      const first = await ping();
-      const crash = await lab.lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
-      assert.ok(crash.ok, JSON.stringify(crash));
-      for (let i = 0; i < 100 && lab.vm("a").state() !== "running"; i++) await sleep(20);
-      await sleep(200);
-      const second = await ping();
-      // Before, the successor's stage started the stream over: the same 40 frames, the same fates.
-      assert.notEqual(second, first, `the same replies after the restart: ${first}`);
-    } finally {
-      await lab.stop();
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    }
-  },
+  fn: () =>
+    inStateDir("vlab-impair-seed-", async () => {
+      const lab = await startLab({
+        name: "impair-restart-seed",
+        seed: 7,
+        vms: {
+          a: { nics: { eth0: { ip: "10.8.2.1/24" } } },
+          b: { nics: { eth0: { ip: "10.8.2.2/24" } } },
+        },
+        links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+      }, { stopOnSignals: false });
+      try {
+        const ping = async () => {
+          const r = await lab.vm("a").exec([
+            "ping",
+            "10.8.2.2",
+            "-c",
+            "40",
+            "-i",
+            "0.002",
+            "-W",
+            "0.2",
+          ]);
+          return (r.replies as { seq: number }[]).map((x) => x.seq).join(",");
+        };
+        await ping(); // ARP resolved: from here on the stage sees echo requests only
+        lab.setImpairment("a-b", { loss: "50%" }, { direction: "forward" });
+        const first = await ping();
+        const crash = await lab.lab.fault({ kind: "backend-crash", vm: "a", mode: "exit" });
+        assert.ok(crash.ok, JSON.stringify(crash));
+        for (let i = 0; i < 100 && lab.vm("a").state() !== "running"; i++) await sleep(20);
+        await sleep(200);
+        const second = await ping();
+        // Before, the successor's stage started the stream over: same 40 frames, same fates.
+        assert.notEqual(second, first, `the same replies after the restart: ${first}`);
+      } finally {
+        await lab.stop();
+      }
+    }),
 });
 
 Deno.test({
   name: "the lab-up event records the seed the lab ran with (the event log outlives the lab)",
   ...LAB_TEST,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "vlab-impair-seed-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    Deno.env.set("VLAB_STATE_DIR", dir);
-    const lab = await startLab({ name: "seed-in-log", seed: 4294967295, vms: {} }, {
-      stopOnSignals: false,
-    });
-    try {
-      const up = lab.lab.events.recent().filter((e) => e.kind === "lab-up");
-      assert.equal(up.length, 1);
-      assert.equal(up[0].detail?.seed, 4294967295);
-    } finally {
-      await lab.stop();
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    }
-  },
+  fn: () =>
+    inStateDir("vlab-impair-seed-", async () => {
+      const lab = await startLab({ name: "seed-in-log", seed: 4294967295, vms: {} }, {
+        stopOnSignals: false,
+      });
+      try {
+        const up = lab.lab.events.recent().filter((e) => e.kind === "lab-up");
+        assert.equal(up.length, 1);
+        assert.equal(up[0].detail?.seed, 4294967295);
+      } finally {
+        await lab.stop();
+      }
+    }),
 });
