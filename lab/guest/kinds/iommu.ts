@@ -243,36 +243,68 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
 
   const revoke: IommuWorkloadService["revoke"] = async (name) => {
     const ep = spec.endpoints.find((e) => e.name === name);
-    const w = ep ? windows.get(ep.endpoint) : undefined;
-    if (!ep || !w) {
-      // The name is the user's: quoted (control characters escaped) and cut.
-      const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
+    // The name is the user's: quoted (control characters escaped) and cut.
+    const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
+    const gone = () => {
       const nics = spec.endpoints.map((e) => e.name).join(", ");
       const why = ep
         ? "its window is revoked already, and its reset has not mapped it again yet"
         : `not a NIC behind this VM's vIOMMU (${nics === "" ? "none is" : `those: ${nics}`})`;
-      return { ok: false, message: `Cannot revoke ${shown}: ${why}` };
-    }
+      return { ok: false as const, message: `Cannot revoke ${shown}: ${why}` };
+    };
+    if (!ep || !windows.has(ep.endpoint)) return gone();
     const domain = ep.endpoint + 1;
     const t0 = performance.now();
-    const r = spec.mode === "static"
-      ? driver.unmap(domain, w.window.gpa, w.window.gpa + w.window.len - 1)
-      : driver.detach(domain, ep.endpoint);
-    if (!r.ok) return { ok: false, message: `Cannot revoke ${name}: ${r.error.kind}` };
-    windows.delete(ep.endpoint);
-    revoked.set(ep.endpoint, w);
-    const pending = complete([r.value]);
-    revoking.set(ep.endpoint, pending);
-    const [status] = await pending;
-    revoking.delete(ep.endpoint);
-    if (status !== IommuStatus.OK) {
-      if (revoked.get(ep.endpoint) === w) {
-        revoked.delete(ep.endpoint);
-        windows.set(ep.endpoint, w);
+    const deadline = t0 + PREPARE_TIMEOUT_MS;
+    let kicked = t0;
+    // Under traffic, strict and lazy fill the requestq with the NIC's own per-buffer MAPs and
+    // UNMAPs: room comes back as the device completes them, so the revocation waits for it
+    // (bounded) instead of failing with the queue's `ring-full`. The window is read again after
+    // each wait: another revocation, or a reset that mapped it anew, may have come meanwhile.
+    for (;;) {
+      const w = windows.get(ep.endpoint);
+      if (!w) return gone();
+      const r = spec.mode === "static"
+        ? driver.unmap(domain, w.window.gpa, w.window.gpa + w.window.len - 1)
+        : driver.detach(domain, ep.endpoint);
+      if (r.ok) {
+        windows.delete(ep.endpoint);
+        revoked.set(ep.endpoint, w);
+        const pending = complete([r.value]);
+        revoking.set(ep.endpoint, pending);
+        const [status] = await pending;
+        revoking.delete(ep.endpoint);
+        if (status === IommuStatus.OK) return { ok: true, ms: performance.now() - t0 };
+        if (revoked.get(ep.endpoint) === w) {
+          revoked.delete(ep.endpoint);
+          windows.set(ep.endpoint, w);
+        }
+        return {
+          ok: false,
+          message: status === null
+            ? `Cannot revoke ${shown}: the vIOMMU did not answer within ${
+              PREPARE_TIMEOUT_MS / 1000
+            } s`
+            : `Cannot revoke ${shown}: the vIOMMU answered status ${status}`,
+          hint: "The window is left as it was; `vlab status` shows the vIOMMU's state",
+        };
       }
-      return { ok: false, message: `Cannot revoke ${name}: the vIOMMU answered ${status}` };
+      const busy = r.error.kind === "ring-full" || r.error.kind === "no-slot";
+      if (!busy) return { ok: false, message: `Cannot revoke ${shown}: ${r.error.kind}` };
+      if (performance.now() >= deadline) {
+        return {
+          ok: false,
+          message: `Cannot revoke ${shown}: the vIOMMU's request queue stayed full for ${
+            PREPARE_TIMEOUT_MS / 1000
+          } s`,
+          hint: "The vIOMMU's device did not complete requests: see `vlab status` and the events",
+        };
+      }
+      publish();
+      await new Promise((res) => setTimeout(res, 1));
+      collect();
+      kicked = renotify(kicked);
     }
-    return { ok: true, ms: performance.now() - t0 };
   };
 
   const publish = () => {

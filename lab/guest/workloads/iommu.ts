@@ -53,7 +53,7 @@ export async function runIommuUnmap(
     return {
       kind: "error",
       message: r.message,
-      hint:
+      hint: r.hint ??
         "Name a NIC of this VM with iommu: true; a revoked window is mapped again by the NIC's reset (event device-reset)",
     };
   }

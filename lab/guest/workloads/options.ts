@@ -24,8 +24,13 @@ export interface VsockWorkloadService {
 
 /** What the iommu kind offers a workload (`iommu-unmap`). */
 export interface IommuWorkloadService {
-  /** Revoke the window of the named device; resolves with the ms the request took. */
-  revoke(device: string): Promise<{ ok: true; ms: number } | { ok: false; message: string }>;
+  /**
+   * Revoke the window of the named device; resolves with the ms the request took, or why it
+   * could not (with a hint of its own when the name was not at fault).
+   */
+  revoke(
+    device: string,
+  ): Promise<{ ok: true; ms: number } | { ok: false; message: string; hint?: string }>;
 }
 
 /**
