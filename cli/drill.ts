@@ -201,17 +201,21 @@ export async function checkReportPaths(
 }
 
 /**
- * Abort on Ctrl-C or SIGTERM while `body` runs, so the drill stops its lab and reports; says
- * whether it was interrupted (the command then exits 130 after its report: it did not finish).
+ * Abort on Ctrl-C or SIGTERM while `body` runs, so the drill stops its lab and reports, then run
+ * `conclude` (the verdict and the reports) with the signals still held: a second Ctrl-C while the
+ * reports are written must not kill the process half-way (it left no report, or the previous
+ * run's, without a word). `conclude` learns whether the drill was interrupted, by then or during
+ * it (the command then exits 130 after its report: it did not finish).
  */
 async function interruptible<T>(
   body: (signal: AbortSignal) => Promise<T>,
-): Promise<{ value: T; interrupted: boolean }> {
+  conclude: (value: T, interrupted: () => boolean) => Promise<void>,
+): Promise<void> {
   const c = new AbortController();
   const off = onInterrupt(() => c.abort());
   try {
     const value = await body(c.signal);
-    return { value, interrupted: c.signal.aborted };
+    await conclude(value, () => c.signal.aborted);
   } finally {
     off();
   }
@@ -333,8 +337,11 @@ export async function concludeDrill(
     reports: { report?: string; junit?: string };
     /** Whether the command succeeded (exit 0). */
     ok: boolean;
-    /** Whether the drill was interrupted (exit 130). */
-    interrupted?: boolean;
+    /**
+     * Whether the drill was interrupted (exit 130); a function is asked once the reports are
+     * written, so a Ctrl-C while they are written counts too.
+     */
+    interrupted?: boolean | (() => boolean);
     /** Where the lines go (stdout). */
     print?: (text: string) => void | Promise<void>;
   },
@@ -355,7 +362,10 @@ export async function concludeDrill(
   const said = await writeReports(result, options.reports);
   if (said.length > 0) await print(said.join("\n") + "\n");
   // Interrupted: the verdict and reports are out, but the drill did not run to its end.
-  if (options.interrupted === true) throw new CliExit(EXIT_CODES.interrupted);
+  const interrupted = typeof options.interrupted === "function"
+    ? options.interrupted()
+    : options.interrupted === true;
+  if (interrupted) throw new CliExit(EXIT_CODES.interrupted);
   if (!options.ok) throw new CliExit(EXIT_CODES.failure);
 }
 
@@ -451,10 +461,13 @@ export function drillCommand(): Command {
         const seed = parseSeedOption(opts.seed, "run the drill");
         // Before the lab starts: a report path that cannot work would be found after the run.
         await checkReportPaths(opts, "run the drill");
-        const { value: result, interrupted } = await interruptible((signal) =>
-          runDrill(file, { seed, signal, onProgress: (l) => void out(l + "\n") })
-        ).catch((e) => rethrow(e, quote(file)));
-        await concludeDrill(result, { lines: [], reports: opts, ok: result.passed, interrupted });
+        await interruptible(
+          (signal) =>
+            runDrill(file, { seed, signal, onProgress: (l) => void out(l + "\n") })
+              .catch((e) => rethrow(e, quote(file))),
+          (result, interrupted) =>
+            concludeDrill(result, { lines: [], reports: opts, ok: result.passed, interrupted }),
+        );
       }) as unknown as Command,
   );
   drill.addCommand(
@@ -487,18 +500,18 @@ export function drillCommand(): Command {
           );
         }
         const recorded = read.value;
-        const { value: { result, differences, notes }, interrupted } = await interruptible((
-          signal,
-        ) => replayDrill(recorded, { signal, onProgress: (l) => void out(l + "\n") })).catch(
-          (e) => rethrow(e, `of ${quote(path)}`),
+        await interruptible(
+          (signal) =>
+            replayDrill(recorded, { signal, onProgress: (l) => void out(l + "\n") })
+              .catch((e) => rethrow(e, `of ${quote(path)}`)),
+          ({ result, differences, notes }, interrupted) =>
+            concludeDrill(result, {
+              lines: replayLines(path, differences, notes),
+              reports: opts,
+              ok: result.passed && differences.length === 0,
+              interrupted,
+            }),
         );
-        const lines = replayLines(path, differences, notes);
-        await concludeDrill(result, {
-          lines,
-          reports: opts,
-          ok: result.passed && differences.length === 0,
-          interrupted,
-        });
       }) as unknown as Command,
   );
   return drill as unknown as Command;

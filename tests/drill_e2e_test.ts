@@ -267,3 +267,61 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a second Ctrl-C while the reports are written does not cut them off: written, then exit 130",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const state = await Deno.makeTempDir({ prefix: "vlab-drill-e2e-" });
+    const work = await Deno.makeTempDir({ prefix: "vlab-drill-work-" });
+    const file = `${work}/long.yaml`;
+    Deno.writeTextFileSync(file, "topology: pair\ntimeline:\n  - wait: 60s\n");
+    // A report of an earlier run in the folder: before the fix it was left there, as if current.
+    Deno.mkdirSync(`${work}/out`);
+    Deno.writeTextFileSync(`${work}/out/report.json`, "{}\n");
+    const child = spawnVlab(["drill", "run", file, "--report", `${work}/out`], {
+      stateDir: state,
+    });
+    let stdout = "";
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const readUntil = async (pattern: RegExp) => {
+      const deadline = performance.now() + 30_000;
+      while (!pattern.test(stdout)) {
+        assert.ok(performance.now() < deadline, `no ${pattern} in:\n${stdout}`);
+        const { value, done } = await reader.read();
+        if (done) break;
+        stdout += value;
+      }
+    };
+    try {
+      await readUntil(/#0 wait/);
+      child.kill("SIGINT");
+      // The verdict is printed before the reports are written (the chart alone takes a while):
+      // the second Ctrl-C lands while they are.
+      await readUntil(/^FAIL: drill long/m);
+      child.kill("SIGINT");
+      for (let r = await reader.read(); !r.done; r = await reader.read()) stdout += r.value;
+      const out = await child.status;
+      assert.equal(out.code, 130, stdout);
+      assert.equal(out.signal, null, "the process was killed by the second Ctrl-C");
+      assert.match(stdout, /^report: .*report\.md/m);
+      const report = JSON.parse(Deno.readTextFileSync(`${work}/out/report.json`));
+      assert.equal(report.error, "The drill was interrupted");
+      assert.match(Deno.readTextFileSync(`${work}/out/report.md`), /^# Drill long: FAIL/);
+      const left = [...Deno.readDirSync(state)].map((e) => e.name).filter((n) => n !== "logs");
+      assert.deepEqual(left, [], `left in the state folder: ${left.join(", ")}`);
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already ended.
+      }
+      await child.status;
+      await child.stderr.cancel().catch(() => {});
+      await Deno.remove(state, { recursive: true }).catch(() => {});
+      await Deno.remove(work, { recursive: true }).catch(() => {});
+    }
+  },
+});
