@@ -26,7 +26,7 @@ import type {
   VhostPciLinkPlan,
   VmPlan,
 } from "./plan_types.ts";
-import { planVhostPciLink } from "./plan_vhost_pci.ts";
+import { planVhostPciLink, vhostPciWindow } from "./plan_vhost_pci.ts";
 import { iommuDeviceSpec, labVsockCids, netDeviceSpec, vsockDeviceSpec } from "./kinds/mod.ts";
 import { NO_IMPAIRMENT } from "./host/impair.ts";
 import { linkRingBytes } from "./host/link_ring_layout.ts";
@@ -400,9 +400,7 @@ export function formatPlan(plan: LabPlan): string {
   for (const l of plan.vhostPciLinks ?? []) {
     lines.push(
       `  link ${l.name}: ${l.peer.vm}:${l.peer.device} serves ${l.frontend.vm}:${l.frontend.nic} ` +
-        `(vhost-pci, no rings; window: ${
-          l.iommu ? `${l.frontend.vm}'s vIOMMU mappings` : `all of ${l.frontend.vm}'s memory`
-        })`,
+        `(vhost-pci, no rings; window: ${vhostPciWindow(l, plan.vms)})`,
     );
   }
   return lines.join("\n");

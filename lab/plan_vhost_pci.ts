@@ -76,3 +76,26 @@ export function planVhostPciLink(
     iommu: iommu !== null,
   };
 }
+
+/**
+ * What of the frontend VM's memory a vhost-pci link's peer reaches, as `vlab status`, the
+ * dashboard and `--dry-run` say it: the window of the frontend NIC's endpoint in its vIOMMU
+ * (`vIOMMU static (endpoint 0)`), or all of the frontend's memory, with no vIOMMU in front of the
+ * NIC or with one in `passthrough`, whose bypass translates nothing
+ * (`all of a's memory (vIOMMU passthrough, endpoint 0)`).
+ *
+ * @example
+ * ```ts ignore
+ * vhostPciWindow(plan.vhostPciLinks[0], plan.vms); // "vIOMMU static (endpoint 0)"
+ * ```
+ */
+export function vhostPciWindow(link: VhostPciLinkPlan, vms: readonly VmPlan[]): string {
+  const a = vms.find((v) => v.name === link.frontend.vm);
+  const iommu = a?.devices.find((d): d is IommuDeviceSpec => d.kind === "iommu");
+  const all = `all of ${link.frontend.vm}'s memory`;
+  if (!link.iommu || !iommu) return all;
+  const endpoint = `endpoint ${link.frontend.device}`;
+  return iommu.mode === "passthrough"
+    ? `${all} (vIOMMU passthrough, ${endpoint})`
+    : `vIOMMU ${iommu.mode} (${endpoint})`;
+}

@@ -10,6 +10,7 @@ import { VhostPciCounter, VhostPciState } from "../devices/vhost_pci/config.ts";
 import type { Lab } from "./lab.ts";
 import type { VhostPciLinkSnapshot } from "./snapshot_types.ts";
 import { deviceControl } from "./wire/control.ts";
+import { vhostPciWindow } from "./plan_vhost_pci.ts";
 import type { DeviceSpec } from "./wire/specs.ts";
 
 /**
@@ -40,9 +41,7 @@ export function vhostPciSnapshot(lab: Lab): VhostPciLinkSnapshot[] {
   const plan = lab.plan;
   return (plan.vhostPciLinks ?? []).map((l) => {
     const b = plan.vms.find((v) => v.name === l.peer.vm)!;
-    const a = plan.vms.find((v) => v.name === l.frontend.vm)!;
     const c = deviceControl(lab.controlOf(b.index), b.control.devices[l.peer.slot]).deviceCounters;
-    const mode = a.devices.find((d) => d.kind === "iommu");
     const state = c[VhostPciCounter.state];
     const access = c[VhostPciCounter.lastFaultAccess];
     const addr = c[VhostPciCounter.lastFaultAddr];
@@ -50,9 +49,7 @@ export function vhostPciSnapshot(lab: Lab): VhostPciLinkSnapshot[] {
       name: l.name,
       frontend: `${l.frontend.vm}:${l.frontend.nic}`,
       peer: `${l.peer.vm}:${l.peer.device}`,
-      window: l.iommu && mode?.kind === "iommu"
-        ? `vIOMMU ${mode.mode} (endpoint ${l.frontend.device})`
-        : `all of ${l.frontend.vm}'s memory`,
+      window: vhostPciWindow(l, plan.vms),
       state: state === VhostPciState.UP ? "up" : state === VhostPciState.FAILED ? "failed" : "down",
       connection: c[VhostPciCounter.connection],
       connects: c[VhostPciCounter.connects],

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { parseTopology } from "./load.ts";
 import { topologyWarnings } from "./warnings.ts";
 import { formatPlan, planLab } from "../plan.ts";
+import { vhostPciWindow } from "../plan_vhost_pci.ts";
 
 const BASE = `name: x
 vms:
@@ -179,6 +180,30 @@ Deno.test("vlab up --dry-run names the vhost-pci-net device and the link with it
   );
   assert.match(
     text,
-    /link a-b: b:eth0 serves a:eth0 \(vhost-pci, no rings; window: a's vIOMMU mappings\)/,
+    /link a-b: b:eth0 serves a:eth0 \(vhost-pci, no rings; window: vIOMMU static \(endpoint 0\)\)/,
   );
+});
+
+Deno.test("a vhost-pci peer behind a passthrough vIOMMU or none reaches all of a's memory", () => {
+  const cases: [string, string][] = [
+    [
+      BASE.replace("mode: static", "mode: passthrough"),
+      "all of a's memory (vIOMMU passthrough, endpoint 0)",
+    ],
+    [
+      BASE.replace("    iommu: { mode: static }\n", "").replace(", iommu: true", ""),
+      "all of a's memory",
+    ],
+    [BASE.replace("mode: static", "mode: strict"), "vIOMMU strict (endpoint 0)"],
+  ];
+  for (const [yaml, window] of cases) {
+    const t = parseTopology(
+      yaml + "links: [{ kind: vhost-pci, endpoints: [a:eth0, b:eth0] }]\n",
+      "t.yaml",
+    );
+    assert.ok(t.ok);
+    const plan = planLab(t.value);
+    assert.equal(vhostPciWindow(plan.vhostPciLinks![0], plan.vms), window);
+    assert.ok(formatPlan(plan).includes(`(vhost-pci, no rings; window: ${window})`), window);
+  }
 });
