@@ -60,6 +60,9 @@ export function parseSeedOption(text: string | undefined, action: string): numbe
   return n;
 }
 
+/** The files `--report DIR` writes, in the order it writes them. */
+const REPORT_FILES = ["chart.svg", "report.md", "report.json"] as const;
+
 /** What to do about a failed write or folder creation, from the error's kind. */
 function writeHint(e: unknown): string {
   if (e instanceof Deno.errors.NotFound) return "Its folder does not exist: make it first";
@@ -108,8 +111,9 @@ async function writableFolder(dir: string): Promise<boolean> {
 
 /**
  * Check, before the drill's lab starts, that its reports can be written: `--report` is a folder
- * or can be made (its nearest existing parent is a writable folder), `--junit` is no folder and
- * its folder exists or can be made, the same way. A path that cannot work throws a `bad-option` error that says
+ * or can be made (its nearest existing parent is a writable folder) and none of the files it
+ * receives is a folder or a file that cannot be written, `--junit` is no folder and no file of
+ * `--report`'s, and its folder exists or can be made, the same way. A path that cannot work throws a `bad-option` error that says
  * what is wrong with it, so that a drill is not run for nothing. Makes and changes nothing.
  *
  * @example
@@ -152,6 +156,20 @@ export async function checkReportPaths(
       );
     }
   };
+  // A file that is there must take the report: opened to write, not truncated (it is left as it
+  // is until the report is written).
+  const openable = async (option: string, path: string, file: string) => {
+    try {
+      (await Deno.open(file, { write: true })).close();
+    } catch (e) {
+      refuse(
+        option,
+        path,
+        `cannot be written: ${file === path ? "" : `${quote(file)}: `}${ioReason(e)}`,
+        `Give ${option} ${option === "--junit" ? "a file" : "a folder"} you can write to`,
+      );
+    }
+  };
   try {
     if (opts.report !== undefined) {
       const dir = opts.report;
@@ -165,6 +183,21 @@ export async function checkReportPaths(
         );
       }
       await makeable("--report", dir, dir);
+      // A folder where one of its files goes: found after the run, it lost that report and every
+      // report written after it (report.json, what a replay needs, among them).
+      for (const name of REPORT_FILES) {
+        const at = join(dir, name);
+        const there = await statOrNull(at);
+        if (there?.isDirectory === true) {
+          refuse(
+            "--report",
+            dir,
+            `cannot take ${name}: ${quote(at)} is a folder`,
+            "Give --report another folder, or move that folder away",
+          );
+        }
+        if (there !== null) await openable("--report", dir, at);
+      }
     }
     if (opts.junit !== undefined) {
       const file = opts.junit;
@@ -174,19 +207,19 @@ export async function checkReportPaths(
       }
       // Its folder is made if missing, as --report's is (`--report out/ --junit out/drill.xml`).
       await makeable("--junit", file, dirname(resolve(file)));
-      if (info?.isFile === true) {
-        try {
-          // Opened to write, not truncated: the file is left as it is until the report is written.
-          (await Deno.open(file, { write: true })).close();
-        } catch (e) {
-          refuse(
-            "--junit",
-            file,
-            `cannot be written: ${ioReason(e)}`,
-            "Give --junit a file you can write to",
-          );
-        }
+      // One of --report's files: the XML replaced it (report.json, and the replay was lost).
+      const taken = opts.report === undefined
+        ? undefined
+        : REPORT_FILES.find((name) => resolve(opts.report!, name) === resolve(file));
+      if (taken !== undefined) {
+        refuse(
+          "--junit",
+          file,
+          `is where --report writes ${taken}`,
+          `Give --junit another file, such as ${join(opts.report!, "drill.xml")}`,
+        );
       }
+      if (info?.isFile === true) await openable("--junit", file, file);
     }
   } catch (e) {
     if (e instanceof VlabError) throw e;
@@ -221,40 +254,67 @@ async function interruptible<T>(
   }
 }
 
-/** Write the reports asked for; returns the lines that say where they went. */
+/** Make the folder `dir` (and its parents): a `write-failed` error when it cannot be made. */
+async function makeFolder(dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new VlabError("write-failed", `Cannot create ${quote(dir)}: ${ioReason(e)}`, {
+      hint: writeHint(e),
+    });
+  }
+}
+
+/**
+ * Write the reports asked for, each whatever became of the others (a report.md that cannot be
+ * written does not cost the report.json a replay needs, nor the JUnit XML), printing where each
+ * went; then throw the first write that failed, if any.
+ */
 async function writeReports(
   result: DrillResult,
   opts: { report?: string; junit?: string },
-): Promise<string[]> {
-  const said: string[] = [];
-  if (opts.report !== undefined) {
+  print: (text: string) => void | Promise<void>,
+): Promise<void> {
+  const failures: unknown[] = [];
+  const attempt = async (write: () => Promise<void>): Promise<boolean> => {
     try {
-      await Deno.mkdir(opts.report, { recursive: true });
+      await write();
+      return true;
     } catch (e) {
-      throw new VlabError("write-failed", `Cannot create ${quote(opts.report)}: ${ioReason(e)}`, {
-        hint: writeHint(e),
-      });
+      failures.push(e);
+      return false;
     }
-    await writeFile(join(opts.report, "chart.svg"), await renderDrillChart(result));
-    await writeFile(join(opts.report, "report.md"), markdownReport(result, "chart.svg"));
-    await writeFile(join(opts.report, "report.json"), jsonReport(result));
-    said.push(
-      `report: ${join(opts.report, "report.md")} (replay: ${join(opts.report, "report.json")})`,
-    );
+  };
+  if (opts.report !== undefined) {
+    const dir = opts.report;
+    if (await attempt(() => makeFolder(dir))) {
+      // report.json first: what a replay needs.
+      const json = await attempt(() => writeFile(join(dir, "report.json"), jsonReport(result)));
+      const md = await attempt(() =>
+        writeFile(join(dir, "report.md"), markdownReport(result, "chart.svg"))
+      );
+      await attempt(async () => writeFile(join(dir, "chart.svg"), await renderDrillChart(result)));
+      if (md || json) {
+        await print(
+          md && json
+            ? `report: ${join(dir, "report.md")} (replay: ${join(dir, "report.json")})\n`
+            : md
+            ? `report: ${join(dir, "report.md")}\n`
+            : `report: ${join(dir, "report.json")} (replay it)\n`,
+        );
+      }
+    }
   }
   if (opts.junit !== undefined) {
-    const folder = dirname(resolve(opts.junit));
-    try {
-      await Deno.mkdir(folder, { recursive: true });
-    } catch (e) {
-      throw new VlabError("write-failed", `Cannot create ${quote(folder)}: ${ioReason(e)}`, {
-        hint: writeHint(e),
-      });
-    }
-    await writeFile(opts.junit, junitReport(result));
-    said.push(`junit: ${opts.junit}`);
+    const file = opts.junit;
+    if (
+      await attempt(async () => {
+        await makeFolder(dirname(resolve(file)));
+        await writeFile(file, junitReport(result));
+      })
+    ) await print(`junit: ${file}\n`);
   }
-  return said;
+  if (failures.length > 0) throw failures[0];
 }
 
 /**
@@ -359,8 +419,7 @@ export async function concludeDrill(
       ...options.lines,
     ].join("\n") + "\n",
   );
-  const said = await writeReports(result, options.reports);
-  if (said.length > 0) await print(said.join("\n") + "\n");
+  await writeReports(result, options.reports, print);
   // Interrupted: the verdict and reports are out, but the drill did not run to its end.
   const interrupted = typeof options.interrupted === "function"
     ? options.interrupted()

@@ -240,3 +240,65 @@ Deno.test("a replay says 'same decisions' only with the count of the notes that 
     ["1 decision differs from r.json:", "  link a-b: recorded lost 1, now lost 2", `note: ${note}`],
   );
 });
+
+Deno.test("--junit on a file --report writes, or a folder where a report goes, is refused before the run", async () => {
+  await inTempDir(async (dir) => {
+    const out = join(dir, "out");
+    for (const name of ["report.json", "report.md", "chart.svg"]) {
+      // Before, the XML silently replaced report.json, and the replay was lost.
+      await assert.rejects(
+        checkReportPaths({ report: out, junit: join(out, ".", name) }, "run the drill"),
+        (e: unknown) =>
+          e instanceof VlabError && e.code === "bad-option" &&
+          e.message ===
+            `Cannot run the drill: --junit "${
+              join(out, ".", name)
+            }" is where --report writes ${name}` &&
+          e.hint === `Give --junit another file, such as ${join(out, "drill.xml")}`,
+      );
+    }
+    // Before, found after the run: that report and every one written after it were lost.
+    await Deno.mkdir(join(out, "report.md"), { recursive: true });
+    await assert.rejects(
+      checkReportPaths({ report: out }, "run the drill"),
+      (e: unknown) =>
+        e instanceof VlabError && e.code === "bad-option" &&
+        e.message ===
+          `Cannot run the drill: --report "${out}" cannot take report.md: "${
+            join(out, "report.md")
+          }" is a folder`,
+    );
+    await Deno.remove(join(out, "report.md"));
+    await checkReportPaths({ report: out, junit: join(out, "drill.xml") }, "run the drill");
+  });
+});
+
+Deno.test("a report that cannot be written costs no other: report.json and the JUnit XML are written", async () => {
+  await inTempDir(async (dir) => {
+    let printed = "";
+    const out = join(dir, "out");
+    // A folder where report.md goes, made after the paths were checked.
+    await Deno.mkdir(join(out, "report.md"), { recursive: true });
+    const junit = join(dir, "j.xml");
+    await assert.rejects(
+      concludeDrill(passedResult(), {
+        lines: [],
+        reports: { report: out, junit },
+        ok: true,
+        print: (t) => void (printed += t),
+      }),
+      (e: unknown) =>
+        e instanceof VlabError && e.code === "write-failed" &&
+        e.message.startsWith(`Cannot write "${join(out, "report.md")}"`),
+    );
+    assert.equal(JSON.parse(await Deno.readTextFile(join(out, "report.json"))).seed, 7);
+    assert.match(await Deno.readTextFile(join(out, "chart.svg")), /^<svg/);
+    assert.match(await Deno.readTextFile(junit), /<testsuite name="flap"/);
+    assert.equal(
+      printed,
+      "PASS: drill flap, 1/1 assertions hold, seed 7\n" +
+        `report: ${join(out, "report.json")} (replay it)\n` +
+        `junit: ${junit}\n`,
+    );
+  });
+});
