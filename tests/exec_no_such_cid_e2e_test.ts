@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { startLab } from "../mod.ts";
 import { LabError } from "../lab/errors.ts";
 import { execCancellable, resolveLab } from "../lab/client.ts";
+import { inStateDir } from "../lab/testing.ts";
 
 const VSOCK_PAIR = {
   name: "no-such-cid",
@@ -34,30 +35,25 @@ Deno.test({
   name: "vsock-send to a CID no VM has: LabError no-such-cid from exec, spawn and POST /exec",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "vlab-cid-test-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    Deno.env.set("VLAB_STATE_DIR", dir);
-    const lab = await startLab(VSOCK_PAIR);
-    try {
-      const send = ["vsock-send", "9", "5000", "-b", "1"];
-      const noCid = hasCode("no-such-cid", /^Cannot connect to vsock 9:5000: no VM has CID 9$/);
-      await assert.rejects(lab.vm("a").exec(send), noCid);
-      // spawn: thrown by spawn itself or by its result, the code is the same.
-      await assert.rejects(lab.vm("a").spawn(send).then((s) => s.result), noCid);
-      // The control socket, vlab exec's way.
-      const record = await resolveLab("no-such-cid");
-      await assert.rejects(execCancellable(record, "a", send), noCid);
-      // A CID that a VM has, where nothing listens: still workload-failed.
-      await assert.rejects(
-        execCancellable(record, "a", ["vsock-send", "4", "5000", "-b", "1"]),
-        hasCode("workload-failed", /^Cannot connect to vsock 4:5000: refused$/),
-      );
-    } finally {
-      await lab.stop();
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    }
-  },
+  fn: () =>
+    inStateDir("vlab-cid-test-", async () => {
+      const lab = await startLab(VSOCK_PAIR);
+      try {
+        const send = ["vsock-send", "9", "5000", "-b", "1"];
+        const noCid = hasCode("no-such-cid", /^Cannot connect to vsock 9:5000: no VM has CID 9$/);
+        await assert.rejects(lab.vm("a").exec(send), noCid);
+        // spawn: thrown by spawn itself or by its result, the code is the same.
+        await assert.rejects(lab.vm("a").spawn(send).then((s) => s.result), noCid);
+        // The control socket, vlab exec's way.
+        const record = await resolveLab("no-such-cid");
+        await assert.rejects(execCancellable(record, "a", send), noCid);
+        // A CID that a VM has, where nothing listens: still workload-failed.
+        await assert.rejects(
+          execCancellable(record, "a", ["vsock-send", "4", "5000", "-b", "1"]),
+          hasCode("workload-failed", /^Cannot connect to vsock 4:5000: refused$/),
+        );
+      } finally {
+        await lab.stop();
+      }
+    }),
 });

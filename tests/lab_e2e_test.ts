@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 import { onPath, runProgram, spawnVlab, vlabIn, withLab } from "./run.ts";
 import { createLabDir, type LabRecord, writeRecord } from "../lab/state.ts";
+import { inStateDir } from "../lab/testing.ts";
 
 /** Entries left in a state folder, but the event logs kept in `logs/`. */
 function leftovers(stateDir: string): string[] {
@@ -525,46 +526,41 @@ Deno.test({
   name: "vlab status on a live lab whose control socket is saturated (EAGAIN) keeps the lab",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    Deno.env.set("VLAB_STATE_DIR", stateDir);
-    // This test process plays the lab: it holds the folder and a socket whose backlog is full.
-    const hold = createLabDir("pair");
-    const record: LabRecord = {
-      name: "pair",
-      pid: Deno.pid,
-      socket: `${stateDir}/pair/control.sock`,
-      source: "pair",
-      startedAt: new Date().toISOString(),
-      vms: 2,
-    };
-    writeRecord(record);
-    const listener = Deno.listen({ transport: "unix", path: record.socket });
-    const conns: Deno.Conn[] = [];
-    try {
-      for (let i = 0; i < 5000; i++) {
-        try {
-          conns.push(await Deno.connect({ transport: "unix", path: record.socket }));
-        } catch (e) {
-          assert.ok(e instanceof Deno.errors.WouldBlock, `connect failed with ${e}`);
-          break;
+  fn: () =>
+    inStateDir("vlab-e2e-", async (stateDir) => {
+      // This test process plays the lab: it holds the folder and a socket whose backlog is full.
+      const hold = createLabDir("pair");
+      const record: LabRecord = {
+        name: "pair",
+        pid: Deno.pid,
+        socket: `${stateDir}/pair/control.sock`,
+        source: "pair",
+        startedAt: new Date().toISOString(),
+        vms: 2,
+      };
+      writeRecord(record);
+      const listener = Deno.listen({ transport: "unix", path: record.socket });
+      const conns: Deno.Conn[] = [];
+      try {
+        for (let i = 0; i < 5000; i++) {
+          try {
+            conns.push(await Deno.connect({ transport: "unix", path: record.socket }));
+          } catch (e) {
+            assert.ok(e instanceof Deno.errors.WouldBlock, `connect failed with ${e}`);
+            break;
+          }
         }
+        assert.ok(conns.length < 5000, "the socket's backlog never filled");
+        const status = await vlabIn(stateDir)("status");
+        assert.equal(status.code, 1);
+        assert.match(status.stderr, /Lab "pair" is running but its control socket did not take/);
+        assert.deepEqual(JSON.parse(Deno.readTextFileSync(`${stateDir}/pair/lab.json`)), record);
+        const ls = await vlabIn(stateDir)("ls");
+        assert.match(ls.stdout, new RegExp(`^pair\\s+running\\s+2\\s+${Deno.pid}\\s`, "m"));
+      } finally {
+        for (const c of conns) c.close();
+        listener.close();
+        hold.release();
       }
-      assert.ok(conns.length < 5000, "the socket's backlog never filled");
-      const status = await vlabIn(stateDir)("status");
-      assert.equal(status.code, 1);
-      assert.match(status.stderr, /Lab "pair" is running but its control socket did not take/);
-      assert.deepEqual(JSON.parse(Deno.readTextFileSync(`${stateDir}/pair/lab.json`)), record);
-      const ls = await vlabIn(stateDir)("ls");
-      assert.match(ls.stdout, new RegExp(`^pair\\s+running\\s+2\\s+${Deno.pid}\\s`, "m"));
-    } finally {
-      for (const c of conns) c.close();
-      listener.close();
-      hold.release();
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
-    }
-  },
+    }),
 });

@@ -6,31 +6,28 @@
 
 import assert from "node:assert/strict";
 import { createLabDir, labPaths, type LabRecord, writeRecord } from "../lab/state.ts";
+import { inStateDir } from "../lab/testing.ts";
 import { vlabIn } from "./run.ts";
 
-/** Hold a lab folder as its process does; with a record unless it is still starting. */
-function holdLab(stateDir: string, name: string, record: boolean) {
-  const before = Deno.env.get("VLAB_STATE_DIR");
-  Deno.env.set("VLAB_STATE_DIR", stateDir);
-  try {
-    const hold = createLabDir(name);
-    if (record) {
-      writeRecord(
-        {
-          name,
-          pid: Deno.pid,
-          socket: labPaths(name).socket,
-          source: `${name}.yaml`,
-          startedAt: "2026-12-06T18:00:00.000Z",
-          vms: 2,
-        } satisfies LabRecord,
-      );
-    }
-    return hold;
-  } finally {
-    if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-    else Deno.env.set("VLAB_STATE_DIR", before);
+/**
+ * Hold a lab folder of the state folder in `VLAB_STATE_DIR` as its process does; with a record
+ * unless it is still starting.
+ */
+function holdLab(name: string, record: boolean) {
+  const hold = createLabDir(name);
+  if (record) {
+    writeRecord(
+      {
+        name,
+        pid: Deno.pid,
+        socket: labPaths(name).socket,
+        source: `${name}.yaml`,
+        startedAt: "2026-12-06T18:00:00.000Z",
+        vms: 2,
+      } satisfies LabRecord,
+    );
   }
+  return hold;
 }
 
 /** The folder a lab killed with SIGKILL leaves: its marker (no longer locked) and its record. */
@@ -84,36 +81,35 @@ Deno.test({
   name: "vlab ls --json lists a lab still starting, as vlab ls does, and every running lab",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const stateDir = await Deno.makeTempDir({ prefix: "vlab-report-ls-" });
-    const holds = [holdLab(stateDir, "one", true)];
-    try {
-      const vlab = vlabIn(stateDir);
-      const one = await vlab("ls", "--json");
-      assert.equal(one.code, 0, one.stderr);
-      assert.deepEqual(
-        JSON.parse(one.stdout).map((r: { name: string; state: string }) => [r.name, r.state]),
-        [["one", "running"]],
-      );
-      holds.push(holdLab(stateDir, "two", true), holdLab(stateDir, "boot", false));
-      const text = await vlab("ls");
-      assert.equal(text.code, 0, text.stderr);
-      assert.match(text.stdout, new RegExp(`^one\\s+running\\s+2\\s+${Deno.pid}\\s`, "m"));
-      assert.match(text.stdout, new RegExp(`^two\\s+running\\s+2\\s+${Deno.pid}\\s`, "m"));
-      assert.match(text.stdout, new RegExp(`^boot\\s+starting\\s+-\\s+${Deno.pid}\\s`, "m"));
-      const json = await vlab("ls", "--json");
-      assert.equal(json.code, 0, json.stderr);
-      const records = JSON.parse(json.stdout) as { name: string; state: string; pid: number }[];
-      // The same labs as the table, each with its state: the starting one was left out.
-      assert.deepEqual(records.map((r) => [r.name, r.state, r.pid]), [
-        ["one", "running", Deno.pid],
-        ["two", "running", Deno.pid],
-        ["boot", "starting", Deno.pid],
-      ]);
-      assert.equal(json.stderr, "");
-    } finally {
-      for (const h of holds) h.release();
-      await Deno.remove(stateDir, { recursive: true });
-    }
-  },
+  fn: () =>
+    inStateDir("vlab-report-ls-", async (stateDir) => {
+      const holds = [holdLab("one", true)];
+      try {
+        const vlab = vlabIn(stateDir);
+        const one = await vlab("ls", "--json");
+        assert.equal(one.code, 0, one.stderr);
+        assert.deepEqual(
+          JSON.parse(one.stdout).map((r: { name: string; state: string }) => [r.name, r.state]),
+          [["one", "running"]],
+        );
+        holds.push(holdLab("two", true), holdLab("boot", false));
+        const text = await vlab("ls");
+        assert.equal(text.code, 0, text.stderr);
+        assert.match(text.stdout, new RegExp(`^one\\s+running\\s+2\\s+${Deno.pid}\\s`, "m"));
+        assert.match(text.stdout, new RegExp(`^two\\s+running\\s+2\\s+${Deno.pid}\\s`, "m"));
+        assert.match(text.stdout, new RegExp(`^boot\\s+starting\\s+-\\s+${Deno.pid}\\s`, "m"));
+        const json = await vlab("ls", "--json");
+        assert.equal(json.code, 0, json.stderr);
+        const records = JSON.parse(json.stdout) as { name: string; state: string; pid: number }[];
+        // The same labs as the table, each with its state: the starting one was left out.
+        assert.deepEqual(records.map((r) => [r.name, r.state, r.pid]), [
+          ["one", "running", Deno.pid],
+          ["two", "running", Deno.pid],
+          ["boot", "starting", Deno.pid],
+        ]);
+        assert.equal(json.stderr, "");
+      } finally {
+        for (const h of holds) h.release();
+      }
+    }),
 });

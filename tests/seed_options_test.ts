@@ -2,23 +2,14 @@
 // `startLab(…, { seed })` take the same values (a whole number 0..4294967295) and refuse the same
 // others, and the seed in force is printed where a user reruns from.
 import assert from "node:assert/strict";
-import { LAB_TEST } from "../lab/testing.ts";
+import { inStateDir, LAB_TEST } from "../lab/testing.ts";
 import { startLab } from "../lab/api.ts";
 import { vlabIn } from "./run.ts";
 
 const BAD = ["-1", "4294967296", "9007199254740992", "1.5", "0x10", "1e3", "", "seven"];
 
-async function inStateDir<T>(body: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "vlab-seed-options-" });
-  try {
-    return await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
-}
-
 Deno.test("vlab up --seed takes 0 and 4294967295 and refuses the rest as drill run does", async () => {
-  await inStateDir(async (dir) => {
+  await inStateDir("vlab-seed-options-", async (dir) => {
     const vlab = vlabIn(dir);
     for (const seed of ["0", "4294967295", "42"]) {
       const r = await vlab("up", "pair", "--dry-run", "--seed", seed);
@@ -51,9 +42,7 @@ Deno.test({
   name: "startLab refuses a seed that is no u32 before anything starts, as runDrill does",
   ...LAB_TEST,
   fn: () =>
-    inStateDir(async (dir) => {
-      const before = Deno.env.get("VLAB_STATE_DIR");
-      Deno.env.set("VLAB_STATE_DIR", dir);
+    inStateDir("vlab-seed-options-", async () => {
       // A lab that starts all the same (the seed ignored) is stopped, and the test fails.
       const refused = async (seed: unknown, check: (e: Error) => boolean) => {
         try {
@@ -65,20 +54,15 @@ Deno.test({
         }
         assert.fail(`startLab took the seed ${seed}`);
       };
-      try {
-        for (const seed of [-1, 2 ** 32, 2 ** 53, 1.5, NaN, Infinity]) {
-          await refused(seed, (e) =>
-            e instanceof RangeError &&
-            e.message ===
-              `startLab: options.seed must be a whole number 0..4294967295, got ${seed}`);
-        }
-        await refused("7", (e) =>
-          e instanceof TypeError &&
-          e.message === "startLab: options.seed must be a number, got string");
-      } finally {
-        if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-        else Deno.env.set("VLAB_STATE_DIR", before);
+      for (const seed of [-1, 2 ** 32, 2 ** 53, 1.5, NaN, Infinity]) {
+        await refused(seed, (e) =>
+          e instanceof RangeError &&
+          e.message ===
+            `startLab: options.seed must be a whole number 0..4294967295, got ${seed}`);
       }
+      await refused("7", (e) =>
+        e instanceof TypeError &&
+        e.message === "startLab: options.seed must be a number, got string");
     }),
 });
 
@@ -86,23 +70,16 @@ Deno.test({
   name: "startLab(…, { seed }) and vlab up --seed replace the topology's seed; up prints it",
   ...LAB_TEST,
   fn: () =>
-    inStateDir(async (dir) => {
-      const before = Deno.env.get("VLAB_STATE_DIR");
-      Deno.env.set("VLAB_STATE_DIR", dir);
+    inStateDir("vlab-seed-options-", async (dir) => {
+      const lab = await startLab({ name: "seed-opt", seed: 1, vms: {} }, {
+        seed: 4294967295,
+        stopOnSignals: false,
+      });
       try {
-        const lab = await startLab({ name: "seed-opt", seed: 1, vms: {} }, {
-          seed: 4294967295,
-          stopOnSignals: false,
-        });
-        try {
-          // Before, the option was ignored without a word: the lab ran with the topology's 1.
-          assert.equal(lab.status().seed, 4294967295);
-        } finally {
-          await lab.stop();
-        }
+        // Before, the option was ignored without a word: the lab ran with the topology's 1.
+        assert.equal(lab.status().seed, 4294967295);
       } finally {
-        if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-        else Deno.env.set("VLAB_STATE_DIR", before);
+        await lab.stop();
       }
       const vlab = vlabIn(dir);
       const up = await vlab("up", "pair", "-d", "--seed", "0");

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { startLab } from "../lab/api.ts";
+import { inStateDir } from "../lab/testing.ts";
 
 /** Run `tshark` on `file` for `fields`, one line of tab-separated values per packet. */
 async function tsharkFields(file: string, fields: string[]): Promise<string[][]> {
@@ -31,11 +32,8 @@ Deno.test({
   name: "a vsock link's capture reads in tshark as vsockmon: CIDs, ops, whole 64 KiB packets",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "vlab-vsockmon-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    Deno.env.set("VLAB_STATE_DIR", dir);
-    try {
+  fn: () =>
+    inStateDir("vlab-vsockmon-", async (dir) => {
       const lab = await startLab("vsock-pair");
       try {
         const sink = await lab.vm("b").spawn(["vsock-sink", "-p", "5000", "-t", "3"]);
@@ -65,10 +63,5 @@ Deno.test({
       } finally {
         await lab.stop();
       }
-    } finally {
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }),
 });

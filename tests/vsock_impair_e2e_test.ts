@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { startLab } from "../mod.ts";
 import { LabError } from "../lab/errors.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
+import { inStateDir } from "../lab/testing.ts";
 
 const BYTES = 2 << 20;
 
@@ -15,51 +16,49 @@ Deno.test({
     "vsock link: rate and delay slow the stream and lose nothing; live delay applies; loss refused",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "vlab-vsock-impair-" });
-    const before = Deno.env.get("VLAB_STATE_DIR");
-    Deno.env.set("VLAB_STATE_DIR", dir);
-    const lab = await startLab({
-      name: "vsock-impair",
-      vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } },
-      links: [{ kind: "vsock", endpoints: ["a", "b"], rate: "100mbit", delay: "2ms", limit: 32 }],
-    });
-    const stream = async (bytes: number) => {
-      // spawn resolves once b's sink listens: the first connect is not refused.
-      const { result: sink } = await lab.vm("b").spawn(["vsock-sink", "-p", "5000", "-t", "20"]);
-      const sent = await lab.vm("a").exec([
-        "vsock-send",
-        "4",
-        "5000",
-        "-b",
-        String(bytes),
-      ]) as unknown as VsockSendResult;
-      return { sent, got: await sink as unknown as VsockSinkResult };
-    };
-    try {
-      const { sent, got } = await stream(BYTES);
-      assert.equal(got.bytes, BYTES, "bytes lost or duplicated");
-      assert.equal(got.mismatches, 0);
-      assert.equal(got.checksum, sent.checksum);
-      // 2 MiB at 100 Mbit/s take at least 168 ms (a bypassed stage: a few ms).
-      assert.ok(got.seconds >= 0.15, `${got.seconds} s: the rate did not apply`);
-      const status = lab.status().links.find((l) => l.name === "a-b-vsock")!;
-      assert.match(status.forward.impair, /rate 100mbit/);
+  fn: () =>
+    inStateDir("vlab-vsock-impair-", async () => {
+      const lab = await startLab({
+        name: "vsock-impair",
+        vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } },
+        links: [{ kind: "vsock", endpoints: ["a", "b"], rate: "100mbit", delay: "2ms", limit: 32 }],
+      });
+      const stream = async (bytes: number) => {
+        // spawn resolves once b's sink listens: the first connect is not refused.
+        const { result: sink } = await lab.vm("b").spawn(["vsock-sink", "-p", "5000", "-t", "20"]);
+        const sent = await lab.vm("a").exec([
+          "vsock-send",
+          "4",
+          "5000",
+          "-b",
+          String(bytes),
+        ]) as unknown as VsockSendResult;
+        return { sent, got: await sink as unknown as VsockSinkResult };
+      };
+      try {
+        const { sent, got } = await stream(BYTES);
+        assert.equal(got.bytes, BYTES, "bytes lost or duplicated");
+        assert.equal(got.mismatches, 0);
+        assert.equal(got.checksum, sent.checksum);
+        // 2 MiB at 100 Mbit/s take at least 168 ms (a bypassed stage: a few ms).
+        assert.ok(got.seconds >= 0.15, `${got.seconds} s: the rate did not apply`);
+        const status = lab.status().links.find((l) => l.name === "a-b-vsock")!;
+        assert.match(status.forward.impair, /rate 100mbit/);
 
-      await assert.rejects(
-        Promise.resolve().then(() => lab.setImpairment("a-b-vsock", { loss: "1%" })),
-        (e) => e instanceof LabError && e.code === "bad-impairment" && /reliable/.test(e.message),
-      );
-      lab.setImpairment("a-b-vsock", { delay: "30ms" });
-      const slow = await stream(1000);
-      assert.equal(slow.got.bytes, 1000);
-      // Connect, data and close cross the link several times: each way takes 30 ms now.
-      assert.ok(slow.sent.seconds >= 0.06, `${slow.sent.seconds} s: the live delay did not apply`);
-    } finally {
-      await lab.stop();
-      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
-      else Deno.env.set("VLAB_STATE_DIR", before);
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    }
-  },
+        await assert.rejects(
+          Promise.resolve().then(() => lab.setImpairment("a-b-vsock", { loss: "1%" })),
+          (e) => e instanceof LabError && e.code === "bad-impairment" && /reliable/.test(e.message),
+        );
+        lab.setImpairment("a-b-vsock", { delay: "30ms" });
+        const slow = await stream(1000);
+        assert.equal(slow.got.bytes, 1000);
+        // Connect, data and close cross the link several times: each way takes 30 ms now.
+        assert.ok(
+          slow.sent.seconds >= 0.06,
+          `${slow.sent.seconds} s: the live delay did not apply`,
+        );
+      } finally {
+        await lab.stop();
+      }
+    }),
 });
