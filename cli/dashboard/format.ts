@@ -11,6 +11,24 @@ import stringWidth from "string-width";
 const SI_UNITS = ["", "k", "M", "G", "T", "P"] as const;
 
 /**
+ * A hit rate in percent with one decimal, rounded down so that `100.0` means nothing missed
+ * (99.985 % is `99.9`), or `-` with no lookup: the IOTLB's, in the Overview and IOMMU panels.
+ *
+ * @example
+ * ```ts
+ * import { hitPercent } from "./format.ts";
+ * hitPercent(59_991, 9); // "99.9"
+ * hitPercent(5, 0); // "100.0"
+ * hitPercent(0, 0); // "-"
+ * ```
+ */
+export function hitPercent(hits: number, misses: number): string {
+  const lookups = hits + misses;
+  if (!(lookups > 0)) return "-";
+  return (Math.floor((1000 * hits) / lookups) / 10).toFixed(1);
+}
+
+/**
  * A count in SI units with one decimal from 1000 up: `950`, `2.5`, `10.0k`, `1.2M`.
  *
  * Values under 1000 are shown as integers when they are whole, with one decimal otherwise.

@@ -8,6 +8,7 @@ import {
   formatDuration,
   formatHex,
   formatRate,
+  hitPercent,
   si,
   textWidth,
   truncate,
@@ -84,4 +85,12 @@ Deno.test("cells truncate with an ellipsis and pad to their width", () => {
   assert.equal(cell("size", 6), "size  ");
   assert.equal(cell("256", 6, { align: "right" }), "   256");
   assert.equal(cell("transmitq", 6), "trans…");
+});
+
+Deno.test("hitPercent rounds down: 100.0 only when nothing missed, - with no lookup", () => {
+  assert.equal(hitPercent(60_091, 9), "99.9");
+  assert.equal(hitPercent(120_000, 0), "100.0");
+  assert.equal(hitPercent(3162, 20_638), "13.2");
+  assert.equal(hitPercent(0, 0), "-");
+  assert.equal(hitPercent(0, 4), "0.0");
 });

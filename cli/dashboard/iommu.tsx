@@ -10,7 +10,7 @@
  */
 
 import type { LabSnapshot } from "../../lab/snapshot_types.ts";
-import { cell, si } from "./format.ts";
+import { cell, hitPercent, si } from "./format.ts";
 import { type Line, Lines, seg } from "./lines.tsx";
 
 /** Props of `<IommuPanel>`. */
@@ -78,7 +78,6 @@ export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
           dim: true,
         })]);
       }
-      const lookups = d.hits + d.misses;
       const faulted = d.faults > 0;
       const last = d.lastFaultIova === null ? null : `${d.lastFaultAccess} ${d.lastFaultIova}`;
       out.push([
@@ -93,7 +92,7 @@ export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
         seg(cell(si(d.misses), 7, right) + " "),
         ...(wide
           ? [seg(
-            cell(lookups === 0 ? "-" : `${((100 * d.hits) / lookups).toFixed(1)}`, 6, right) +
+            cell(hitPercent(d.hits, d.misses), 6, right) +
               " ",
           )]
           : []),

@@ -66,7 +66,7 @@ for (const width of [80, 140, 200]) {
     assert.match(lines[b + 2], /^ {3}eth0 +1 +1 +120\.0k +0 .* 0 +0$/);
     if (width >= 100) {
       assert.match(lines[1], /hit % .* last fault$/);
-      assert.match(lines[2], / 13\.3 .* 2 {2}write 0x100004000$/);
+      assert.match(lines[2], / 13\.2 .* 2 {2}write 0x100004000$/); // 13.29 %, rounded down
       assert.match(lines[b + 2], / 100\.0 /);
     } else {
       assert.doesNotMatch(lines[1], /hit %/);
@@ -100,4 +100,16 @@ Deno.test("at 40 columns the IOMMU panel keeps hits, misses and faults; the rest
   assert.match(lines[1], /^ +device +hits +misses +faults$/);
   assert.match(lines[2], /^ +eth0 +3\.2k +20\.6k +2$/);
   assert.match(lines[3], /last fault write 0x100004000/);
+});
+
+Deno.test("the IOMMU panel's hit rate says 100.0 only when nothing missed, as the Overview's", () => {
+  const snap = withIommu();
+  const ep = snap.vms[1].iommu!.domains[0];
+  // 60,091 hits and 9 misses: 99.985 %, which rounding to one decimal showed as 100.0.
+  snap.vms[1].iommu!.peers = [{ ...ep, peer: "c:eth0", hits: 60_091, misses: 9 }];
+  const lines = frameOf(snap, 140);
+  const peer = lines.find((l) => l.includes("c:eth0")) ?? "";
+  assert.match(peer, / 99\.9 /, peer);
+  const whole = lines.find((l) => /^ {3}eth0 /.test(l) && l.includes("120.0k")) ?? "";
+  assert.match(whole, / 100\.0 /, whole);
 });

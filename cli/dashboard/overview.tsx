@@ -8,7 +8,7 @@
  */
 
 import type { LabSnapshot, VmDisplayState } from "../../lab/snapshot_types.ts";
-import { cell, si } from "./format.ts";
+import { cell, hitPercent, si } from "./format.ts";
 import { count } from "../../devices/base/plural.ts";
 import { type Color, type Line, Lines, type Seg, seg, windowStart, wrapWords } from "./lines.tsx";
 
@@ -216,10 +216,8 @@ function iotlbSummary(
   if (counts) {
     return `IOTLB ${si(c.hits)} hit, ${si(c.misses)} miss, ${si(c.invalidations)} inval`;
   }
-  const lookups = c.hits + c.misses;
-  // Rounded down: 100.0% only when nothing missed.
-  const pct = Math.floor((1000 * c.hits) / lookups) / 10;
-  return lookups === 0 ? "IOTLB no lookups" : `IOTLB ${pct.toFixed(1)}% hit`;
+  const pct = hitPercent(c.hits, c.misses);
+  return pct === "-" ? "IOTLB no lookups" : `IOTLB ${pct}% hit`;
 }
 
 /**
