@@ -11,7 +11,7 @@
 import { LabError } from "./errors.ts";
 import { captureHeader, ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
 import { MAX_CAPTURE_MS } from "./capture.ts";
-import { describeArgv, type ExecOutcome, type Lab, type VmState } from "./lab.ts";
+import { describeArgv, type ExecOutcome, type Lab, type VmState, type WaitMode } from "./lab.ts";
 import { type LabStatus, labStatus, prometheusMetrics } from "./metrics.ts";
 import { planLab } from "./plan.ts";
 import { launchLab, type RegisteredLab } from "./runner.ts";
@@ -285,7 +285,13 @@ export async function startLab(
   source?: TopologySource,
   options?: StartLabOptions,
 ): Promise<LabHandle> {
-  const opts = optionsOf("startLab", options, ["stopOnSignals", "label", "seed"]);
+  const opts = optionsOf("startLab", options, [
+    "stopOnSignals",
+    "label",
+    "seed",
+    "hostWait",
+    "guestWait",
+  ]);
   const signals = opts.stopOnSignals ?? true;
   expect(
     typeof signals === "boolean",
@@ -311,10 +317,22 @@ export async function startLab(
       `startLab: options.seed must be a whole number 0..4294967295, got ${seed}`,
     );
   }
+  for (const key of ["hostWait", "guestWait"] as const) {
+    const mode = opts[key];
+    expect(
+      mode === undefined || WAIT_MODES.includes(mode),
+      typeof mode === "string" ? RangeError : TypeError,
+      `startLab: options.${key} must be "hot" or "async", got ${
+        typeof mode === "string" ? showValue(mode) : typeName(mode)
+      }`,
+    );
+  }
   const loaded = await loadTopologyAs(source, label);
   // options.seed replaces the topology's, as `vlab up --seed` does.
   const topology = seed === undefined ? loaded : { ...loaded, seed };
-  const running: RegisteredLab = await launchLab(planLab(topology));
+  const running: RegisteredLab = await launchLab(planLab(topology), {
+    waits: { hostWait: opts.hostWait, guestWait: opts.guestWait },
+  });
   if (signals) stopOnSignals(running);
   return handleOf(running);
 }
@@ -340,7 +358,22 @@ export interface StartLabOptions {
    * type is a `TypeError`, out of range or fractional a `RangeError`, before anything starts.
    */
   seed?: number;
+  /**
+   * How the lab's device, switch and vsock router workers sleep after work: `hot`, in blocking
+   * waits for 50 ms (a ring wakes them sooner and for less CPU), or `async`, in
+   * `Atomics.waitAsync` at once (docs/design.md, "Waiting without spinning"). Default: `hot`,
+   * or `async` when `VLAB_HOT_MS` is 0. Any other value is a `RangeError` (`TypeError` for a
+   * non-string), before anything starts.
+   */
+  hostWait?: WaitMode;
+  /**
+   * How the lab's guests sleep after work while their workloads wait: `hot` or `async`, as
+   * {@linkcode StartLabOptions.hostWait} (same default, same errors).
+   */
+  guestWait?: WaitMode;
 }
+
+const WAIT_MODES: readonly unknown[] = ["hot", "async"];
 
 /**
  * A workload's result, or the `LabError` it ended with: its own code (`no-such-cid`) or

@@ -301,7 +301,7 @@ Deno.test({
       // A misspelt option was ignored without a word (the lab ran with the topology's seed).
       await assert.rejects(
         startLab(MINI, { sede: 7 } as unknown as StartLabOptions),
-        /^TypeError: startLab: options has no key "sede" \(did you mean seed\?\); it takes stopOnSignals, label, seed$/,
+        /^TypeError: startLab: options has no key "sede" \(did you mean seed\?\); it takes stopOnSignals, label, seed, hostWait, guestWait$/,
       );
 
       const lab = await startLab(MINI);
@@ -671,6 +671,35 @@ Deno.test({
         await assert.rejects(lab.macTable("sw1"), isLabError("control-error"));
       } finally {
         await lab.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name: "startLab's hostWait and guestWait choose how the lab's threads wait; bad ones are refused",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async (dir) => {
+      // docs/experiments.md turns the hot waits off for one lab: it named Lab.start, which mod.ts
+      // exports as a type only, so a script could not do it.
+      await assert.rejects(
+        startLab(MINI, { hostWait: "cold" as unknown as "hot" }),
+        /^RangeError: startLab: options.hostWait must be "hot" or "async", got cold$/,
+      );
+      await assert.rejects(
+        startLab(MINI, { guestWait: false as unknown as "hot" }),
+        /^TypeError: startLab: options.guestWait must be "hot" or "async", got boolean$/,
+      );
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), [], "nothing started");
+      for (const [hostWait, guestWait] of [["async", "hot"], ["hot", "async"]] as const) {
+        const lab = await startLab(MINI, { hostWait, guestWait });
+        try {
+          assert.deepEqual(lab.lab.waits, { host: hostWait, guest: guestWait });
+          assert.equal((await lab.vm("a").exec(["ping", "10.1.0.2", "-c", "1"])).received, 1);
+        } finally {
+          await lab.stop();
+        }
       }
     }),
 });

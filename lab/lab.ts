@@ -703,6 +703,15 @@ export class Lab {
   }
 
   /**
+   * How the lab's threads sleep after work, as {@linkcode LabStartOptions.hostWait} and
+   * {@linkcode LabStartOptions.guestWait} (or their default) chose: `hot` or `async`.
+   */
+  get waits(): { host: WaitMode; guest: WaitMode } {
+    const mode = (hotMs: number): WaitMode => hotMs > 0 ? "hot" : "async";
+    return { host: mode(this.#hostHotMs), guest: mode(this.#guestHotMs) };
+  }
+
+  /**
    * How long the lab has run, in seconds to a tenth: until now, or, once `stop` was called, until
    * then (a stopped lab's status and metrics keep the length of its run, not the time since).
    */

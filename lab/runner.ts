@@ -14,7 +14,7 @@
 
 import { LabError } from "./errors.ts";
 import { EventLog } from "./events.ts";
-import { Lab } from "./lab.ts";
+import { Lab, type LabStartOptions } from "./lab.ts";
 import type { LabPlan } from "./plan.ts";
 import { serveControl } from "./server.ts";
 import { quote } from "./topology/quote.ts";
@@ -96,6 +96,8 @@ export async function launchLab(
      * its exit to end, not torn down one by one (see `Lab.stop`'s `exiting`).
      */
     exitsWithLab?: boolean;
+    /** How the lab's threads wait after work (`startLab`'s options of the same names). */
+    waits?: Pick<LabStartOptions, "hostWait" | "guestWait">;
   } = {},
 ): Promise<RegisteredLab> {
   const found = await findLabs({ clean: true });
@@ -158,7 +160,7 @@ export async function launchLab(
   const events = new EventLog(eventsPath);
   let lab: Lab;
   try {
-    lab = await Lab.start(plan, { events, stateDir: paths.dir, startedAt });
+    lab = await Lab.start(plan, { ...options.waits, events, stateDir: paths.dir, startedAt });
   } catch (e) {
     hold.release();
     throw startFailed(plan, e, eventsPath);
