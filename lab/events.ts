@@ -91,8 +91,12 @@ export class EventLog {
     for (const l of this.#listeners) {
       try {
         l(event);
-      } catch {
-        // A listener's failure (a closed stream) must not stop the lab or the other listeners.
+      } catch (e) {
+        // A listener's failure must not stop the lab or the other listeners, nor vanish: it is a
+        // bug of the script's (a typo in its callback), reported as uncaught once this emit is
+        // done, as an `addEventListener` listener's is (the process ends with its stack, unless
+        // a globalThis "error" listener prevents it).
+        queueMicrotask(() => reportError(e));
       }
     }
     return event;
@@ -114,8 +118,19 @@ export class EventLog {
     return this.#counts.get(`${kind} ${subject ?? ""}`) ?? 0;
   }
 
-  /** Call `listener` for every new event; returns the unsubscribe function. */
+  /**
+   * Call `listener` for every new event; returns the unsubscribe function. A listener that
+   * throws is an uncaught error, as in `addEventListener` (the lab and the other listeners go
+   * on); a listener that is no function is a `TypeError` here, not at the next event.
+   */
   subscribe(listener: (e: LabEvent) => void): () => void {
+    if (typeof listener !== "function") {
+      throw new TypeError(
+        `events.subscribe: listener must be a function, got ${
+          listener === null ? "null" : typeof listener
+        }`,
+      );
+    }
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }

@@ -96,16 +96,40 @@ Deno.test("a file log keeps every event on disk beyond the memory bound", () => 
   }
 });
 
-Deno.test("a subscriber that throws neither makes emit throw nor starves later subscribers", () => {
+Deno.test("a subscriber that throws neither makes emit throw nor starves later subscribers, and its error is reported", async () => {
+  // A script's callback that threw was swallowed without a word: the script waited on.
+  const reported: unknown[] = [];
+  const onError = (e: ErrorEvent) => {
+    e.preventDefault();
+    reported.push(e.error);
+  };
+  globalThis.addEventListener("error", onError);
+  try {
+    const log = new EventLog(null);
+    const got: string[] = [];
+    log.subscribe(() => {
+      throw new Error("a bug in the script's callback");
+    });
+    log.subscribe((e) => got.push(e.kind));
+    assert.doesNotThrow(() => log.emit("lab-up"));
+    assert.deepEqual(got, ["lab-up"]);
+    assert.equal(log.recent().length, 1);
+    assert.deepEqual(reported, [], "reported once emit is done, not inside it");
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(reported.length, 1);
+    assert.match(String(reported[0]), /a bug in the script's callback/);
+  } finally {
+    globalThis.removeEventListener("error", onError);
+  }
+});
+
+Deno.test("subscribe refuses a listener that is no function", () => {
   const log = new EventLog(null);
-  const got: string[] = [];
-  log.subscribe(() => {
-    throw new Error("stream closed");
-  });
-  log.subscribe((e) => got.push(e.kind));
+  assert.throws(
+    () => log.subscribe(5 as unknown as () => void),
+    /^TypeError: events.subscribe: listener must be a function, got number$/,
+  );
   assert.doesNotThrow(() => log.emit("lab-up"));
-  assert.deepEqual(got, ["lab-up"]);
-  assert.equal(log.recent().length, 1);
 });
 
 Deno.test("recent() is the events at the call: later events leave an earlier answer as it was", () => {
