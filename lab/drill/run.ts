@@ -255,13 +255,22 @@ export async function runDrill(
   const elapsedMs = () => Math.round((performance.now() - t0) * 10) / 10;
   const stamp = (ms: number) => `[${(ms / 1000).toFixed(3).padStart(8)} s]`;
   const events: DrillResult["events"] = [];
-  const unsubscribe = lab.lab.events.subscribe((e) =>
+  // Stopped under the drill (`vlab down NAME`, `POST /down` on its socket): the drill ends there
+  // and says so; its own stop comes after it stopped listening.
+  let stoppedUnder: number | null = null;
+  const labStopped = () => {
+    if (stoppedUnder !== null || !lab.lab.stopped) return;
+    stoppedUnder = elapsedMs();
+    abort.abort();
+  };
+  const unsubscribe = lab.lab.events.subscribe((e) => {
     events.push({
       atMs: elapsedMs(),
       kind: e.kind,
       ...(e.subject === undefined ? {} : { subject: e.subject }),
-    })
-  );
+    });
+    if (e.kind === "lab-down") labStopped();
+  });
   const workloads = new Map<string, WorkloadRun>();
   const recovery: RecoverySample[] = [];
   const watchers: Promise<void>[] = [];
@@ -371,6 +380,8 @@ export async function runDrill(
         }
         record.endedMs = elapsedMs();
         steps.push(record);
+        // A workload the lab's stop cancelled ended its step early: the lab is gone, not the step.
+        labStopped();
         if (failed !== null) break;
       }
     }
@@ -409,7 +420,14 @@ export async function runDrill(
         if (!abort.signal.aborted) failed ??= `Workload ${name} failed: ${why}`;
       }
     }
-    if (abort.signal.aborted && !stepFailed) {
+    labStopped();
+    if (stoppedUnder !== null) {
+      // Before a step's error: the step failed because the lab was gone ("… is stopped").
+      failed = `The lab ${quote(lab.name)} was stopped at ${
+        (stoppedUnder / 1000).toFixed(3)
+      } s, before the drill ended (\`vlab down ${lab.name}\`, or POST /down on its socket)`;
+      progress(`${stamp(stoppedUnder)} ${failed}`);
+    } else if (abort.signal.aborted && !stepFailed) {
       failed ??= options.signal?.aborted === true
         ? "The drill was interrupted"
         : `The drill did not end within ${drill.timeoutMs} ms`;

@@ -324,3 +324,48 @@ Deno.test({
       assert.match(r.error ?? "", /^Workload send failed: .*refused/);
     }),
 });
+
+Deno.test({
+  name: "a drill whose lab is stopped under it (vlab down) ends there and says so",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-run-", async (dir) => {
+      const started = performance.now();
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [
+          {
+            exec: {
+              vm: "a",
+              argv: ["ping", "10.0.0.2", "-c", "100", "-i", "0.05"],
+              background: true,
+              as: "ping",
+            },
+          },
+          { wait: "20s" },
+        ],
+        assert: ["ping.transmitted > 0"],
+      }, {
+        onProgress: (line) => {
+          if (!line.includes("#1 wait")) return;
+          // What `vlab down pair` sends.
+          const client = Deno.createHttpClient({
+            proxy: { transport: "unix", path: `${dir}/pair/control.sock` },
+          });
+          void fetch("http://vlab/down", { method: "POST", client })
+            .then((res) => res.body?.cancel())
+            .finally(() => client.close());
+        },
+      });
+      // Before, the wait ran its 20 s and the drill ended without a word of the stop.
+      assert.ok(performance.now() - started < 15_000, "the drill ran on after its lab stopped");
+      assert.match(
+        r.error ?? "",
+        /^The lab "pair" was stopped at \d+\.\d{3} s, before the drill ended \(`vlab down pair`, or POST \/down on its socket\)$/,
+      );
+      assert.equal(r.passed, false);
+      assert.deepEqual(r.steps.map((s) => s.step), [0, 1]);
+      // What the cancelled ping measured is still judged.
+      assert.equal(r.assertions[0].verdict, "pass", JSON.stringify(r.assertions[0]));
+    }),
+});

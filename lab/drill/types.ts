@@ -200,7 +200,10 @@ export interface DrillResult {
   assertions: AssertionVerdict[];
   /** True when every step ran and every assertion passed. */
   passed: boolean;
-  /** Why the run stopped early (a step failed, the timeout), if it did. */
+  /**
+   * Why the run stopped early (a step failed, the timeout, an interrupt, its lab stopped under it),
+   * if it did.
+   */
   error?: string;
   /** The document that replays this run (topology inlined). */
   document: Record<string, unknown>;
