@@ -675,7 +675,8 @@ export async function parseDrill(text: string, file: string): Promise<Result<Dri
     const { code, message, hint } = written;
     return err([{ code, path: "", line: 1, column: 1, message, hint, file }]);
   }
-  const parsed = parseYamlDocument(text);
+  // Its YAML problems name a drill ("a drill is one document"), not a topology.
+  const parsed = parseYamlDocument(text, { what: "a drill" });
   if (!parsed.ok) {
     const lines = text.split("\n");
     return err(parsed.error.map((i) => {

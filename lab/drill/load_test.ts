@@ -373,6 +373,15 @@ Deno.test("an assertion that starts with ! unquoted gets a hint about YAML tags"
   assert.match(issues[0].hint ?? "", /quote an assertion that starts with !/);
 });
 
+Deno.test("a drill's YAML problems name a drill, not a topology", async () => {
+  const tag = await problems(`topology: pair\ntimeline:\n${PING}assert:\n  - !ping.received\n`);
+  assert.equal(tag[0].message, 'Unknown YAML tag "!ping.received": a drill holds plain values');
+  const two = await problems("topology: pair\ntimeline: [{ wait: 1s }]\n---\nx: 1\n");
+  assert.equal(two[0].message, "The file holds several YAML documents: a drill is one document");
+  const deep = await problems(`topology: pair\ntimeline: ${"[".repeat(3000)}${"]".repeat(3000)}\n`);
+  assert.match(deep[0].hint ?? "", /^a drill nests a few levels deep/);
+});
+
 Deno.test("a topology that did not load hides none of the steps' problems that need no topology", async () => {
   const issues = await problems(`topology: pari
 timeline:
