@@ -15,7 +15,7 @@ import { describeArgv, type ExecOutcome, type Lab, type VmState, type WaitMode }
 import { type LabStatus, labStatus, prometheusMetrics } from "./metrics.ts";
 import { planLab } from "./plan.ts";
 import { launchLab, type RegisteredLab } from "./runner.ts";
-import { stopOnSignals } from "./script_signals.ts";
+import { stopOnSignals, type Stoppable } from "./script_signals.ts";
 import { parseYamlDocument } from "./topology/load.ts";
 import { readTopologyText } from "./topology/files.ts";
 import {
@@ -330,11 +330,27 @@ export async function startLab(
   const loaded = await loadTopologyAs(source, label);
   // options.seed replaces the topology's, as `vlab up --seed` does.
   const topology = seed === undefined ? loaded : { ...loaded, seed };
-  const running: RegisteredLab = await launchLab(planLab(topology), {
+  const launching = launchLab(planLab(topology), {
     waits: { hostWait: opts.hostWait, guestWait: opts.guestWait },
   });
-  if (signals) stopOnSignals(running);
-  return handleOf(running);
+  // Listen before the lab exists, as `vlab up` does: Ctrl-C while it starts (a large lab takes
+  // seconds) stops it as soon as it is up, instead of ending the process with its folder left.
+  if (signals) stopOnSignals(whileLaunching(launching));
+  return handleOf(await launching);
+}
+
+/**
+ * A lab still starting, as `stopOnSignals` stops it: `stop` waits for the start, then stops the
+ * lab; `stopped` resolves once it stopped, or at once when it could not start.
+ */
+function whileLaunching(launching: Promise<RegisteredLab>): Stoppable {
+  return {
+    stop: async () => {
+      const running = await launching.catch(() => null);
+      await running?.stop();
+    },
+    stopped: launching.then((running) => running.stopped, () => {}),
+  };
 }
 
 /** How {@linkcode startLab} runs the lab. */
@@ -342,8 +358,10 @@ export interface StartLabOptions {
   /**
    * Stop the lab on Ctrl-C (SIGINT) or SIGTERM and then exit the process with 130 or 143, as
    * `vlab up` does (default true): without it the process dies at once and leaves the lab's
-   * state folder for the next `vlab ls` to clear. False leaves the signals to the script (which
-   * then calls `stop()` itself). The listeners go once the script's labs have stopped.
+   * state folder for the next `vlab ls` to clear. A signal while the lab starts stops it once up;
+   * what the script throws while its labs stop (a `no-lab` from its next call) is not reported.
+   * False leaves the signals to the script (which then calls `stop()` itself). The listeners go
+   * once the script's labs have stopped.
    */
   stopOnSignals?: boolean;
   /**

@@ -56,9 +56,21 @@ export function listening(): boolean {
   return listeners.size > 0;
 }
 
+/**
+ * While a signal stops the labs, what the interrupted script throws is not reported: its next
+ * call on a stopping lab throws `no-lab`, and left uncaught that ended the process at once with
+ * exit 1, a stack trace and the lab's folder left behind, before the stop and the exit code the
+ * signal promised.
+ */
+function interrupted(e: Event): void {
+  e.preventDefault();
+}
+
 async function onSignal(code: number, exit: (code: number) => void): Promise<void> {
   if (stopping) return exit(code);
   stopping = true;
+  globalThis.addEventListener("unhandledrejection", interrupted);
+  globalThis.addEventListener("error", interrupted);
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     await Promise.race([
@@ -70,6 +82,9 @@ async function onSignal(code: number, exit: (code: number) => void): Promise<voi
     removeListeners();
     stopping = false;
     exit(code);
+    // A test's `exit` returns: the script's errors are reported again.
+    globalThis.removeEventListener("unhandledrejection", interrupted);
+    globalThis.removeEventListener("error", interrupted);
   }
 }
 

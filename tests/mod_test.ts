@@ -31,21 +31,35 @@ for (const layout of ["split", "packed"] as const) {
   });
 }
 
+/** The two-VM topology `runLabScript` starts, named `name`. */
+function pairOf(name: string): Record<string, unknown> {
+  return {
+    name,
+    vms: {
+      a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+      b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+    },
+    links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+  };
+}
+
 /**
- * Write a script into `dir` that starts a two-VM lab named `name` through mod.ts and then runs
- * `body` (lines of TypeScript, `lab` in scope), and start it in a child process whose state
- * folder is `dir`.
+ * Write a script into `dir` that starts a lab named `name` through mod.ts (two VMs `a` and `b`
+ * linked, or `topology`) and then runs `body` (lines of TypeScript, `lab` in scope), and start it
+ * in a child process whose state folder is `dir`.
  */
-function runLabScript(dir: string, name: string, body: string[]): Deno.ChildProcess {
+function runLabScript(
+  dir: string,
+  name: string,
+  body: string[],
+  topology: Record<string, unknown> = pairOf(name),
+): Deno.ChildProcess {
   const script = `${dir}/experiment.ts`;
   Deno.writeTextFileSync(
     script,
     [
       `import { startLab } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};`,
-      `const lab = await startLab({ name: "${name}", vms: {`,
-      `  a: { nics: { eth0: { ip: "10.0.0.1/24" } } },`,
-      `  b: { nics: { eth0: { ip: "10.0.0.2/24" } } },`,
-      `}, links: [{ endpoints: ["a:eth0", "b:eth0"] }] });`,
+      `const lab = await startLab(${JSON.stringify(topology)});`,
       ...body,
     ].join("\n"),
   );
@@ -124,4 +138,104 @@ for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
       }
     },
   });
+}
+
+/** Read `child`'s stdout until it holds `text`; returns the reader (cancel it to free stdout). */
+async function readUntil(
+  child: Deno.ChildProcess,
+  text: string,
+): Promise<ReadableStreamDefaultReader<string>> {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.includes(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += value;
+  }
+  assert.ok(seen.includes(text), `the script never printed ${JSON.stringify(text)}: ${seen}`);
+  return reader;
+}
+
+Deno.test({
+  name:
+    "Ctrl-C during a script's loop of workloads stops its lab and exits 130, its no-lab unreported",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // The loop's next exec threw `no-lab` at the stopping lab; uncaught, it ended the process at
+    // once with exit 1 and a stack trace, and left the lab's folder behind.
+    const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-loop-signal-" });
+    const child = runLabScript(dir, `mod-loop-${Deno.pid}`, [
+      `for (;;) {`,
+      `  const p = await lab.vm("a").exec(["ping", "10.0.0.2", "-c", "2", "-i", "0.05"]);`,
+      `  console.log("round", p.received);`,
+      `}`,
+    ]);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    try {
+      const reader = await readUntil(child, "round");
+      child.kill("SIGINT");
+      const status = await child.status;
+      await reader.cancel();
+      const err = await new Response(child.stderr).text();
+      assert.deepEqual([status.signal, status.code], [null, 130], err);
+      assert.doesNotMatch(err, /Uncaught/);
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+        "experiment.ts",
+        "logs",
+      ]);
+    } finally {
+      clearTimeout(timer);
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "Ctrl-C while startLab starts the lab stops it once up and exits 130, its folder gone",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // The listeners came once the lab was up: a signal during the start (a second or more for a
+    // larger lab) ended the process at once, its folder left for the next `vlab ls`.
+    const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-start-signal-" });
+    const name = `mod-start-${Deno.pid}`;
+    const vms = Object.fromEntries(
+      Array.from(
+        { length: 16 },
+        (_, i) => [`v${i}`, { nics: { eth0: { ip: `10.0.0.${i + 1}/24` } } }],
+      ),
+    );
+    const links = Object.keys(vms).map((v) => ({ endpoints: [v, "sw"] }));
+    const child = runLabScript(dir, name, [], { name, vms, switches: { sw: {} }, links });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    try {
+      // The folder is made first; lab.json is written once every VM is up.
+      for (let i = 0; i < 20_000 && !exists(`${dir}/${name}`); i++) {
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      assert.ok(exists(`${dir}/${name}`), "the lab's folder never appeared");
+      assert.ok(!exists(`${dir}/${name}/lab.json`), "the lab was up before the signal: no test");
+      child.kill("SIGINT");
+      const out = await child.output();
+      const err = new TextDecoder().decode(out.stderr);
+      assert.deepEqual([out.signal, out.code], [null, 130], err);
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+        "experiment.ts",
+        "logs",
+      ]);
+    } finally {
+      clearTimeout(timer);
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
