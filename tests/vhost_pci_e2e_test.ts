@@ -132,6 +132,8 @@ for (const mode of ["strict", "lazy", "static", "passthrough", "none"] as const)
         const c = bCounters(lab);
         assert.ok(c[VhostPciCounter.framesIn] >= 5003, "b popped a's transmitq");
         assert.ok(c[VhostPciCounter.interrupts] > 0, "b interrupted a");
+        // Counted, not left at 0 in status and /metrics (vlab_vhost_pci_device_kicks_total).
+        assert.ok(c[VhostPciCounter.kicks] > 0, "a's kicks woke b");
         assert.equal(c[VhostPciCounter.faults], 0);
         if (mode === "static") {
           // Seen: snapshot, `vlab status`, /metrics, the Links panel and the ring view.

@@ -292,13 +292,17 @@ async function start(
     if (!be.up) return work;
     link.frameCount = 0;
     if (p === "connected") link.txArmed = false;
-    if (link.txArmed && notifyCount(link.aRegs!, NetQueue.TRANSMITQ) !== link.lastTxKicks) {
-      link.txArmed = false;
-    }
+    // A kick of a's transmitq since b armed them (asleep with nothing pending) woke b.
+    const kicked = link.txArmed &&
+      notifyCount(link.aRegs!, NetQueue.TRANSMITQ) !== link.lastTxKicks;
+    if (kicked) link.txArmed = false;
     const tx = link.txArmed ? NO_TX : be.transmit(link.sink, TX_BUDGET);
     const fin = be.finish();
     if (fin !== "none") report(link, fin);
-    if (tx.sent + tx.dropped > 0) work = true;
+    if (tx.sent + tx.dropped > 0) {
+      work = true;
+      if (kicked) link.counters[VhostPciCounter.kicks]++;
+    }
     for (let i = 0; i < link.frameCount; i++) {
       const frame = link.frames[i].subarray(0, link.lengths[i]);
       // a's frame left a's transmitq (completed, as on a cut cable); a partition cuts it here.
@@ -318,6 +322,8 @@ async function start(
     }
     const rxKicks = notifyCount(link.aRegs!, NetQueue.RECEIVEQ);
     if (link.rxBlocked && (rxKicks !== link.lastRxKicks || link.rxRetry)) {
+      // a's kick of its receiveq (new RX buffers) woke b's blocked stack.
+      if (rxKicks !== link.lastRxKicks) link.counters[VhostPciCounter.kicks]++;
       link.rxBlocked = false;
       link.rxRetry = false;
       stack?.onWritable(link.ifIndex);
