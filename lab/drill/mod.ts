@@ -83,7 +83,8 @@ export interface ReplayResult {
  * Run a drill again from its JSON report (the report embeds the drill with its topology and
  * the seed) and compare the decisions taken (`compareRuns`; what timing moved is in `notes`).
  * It runs with the recorded seed: `options.seed` is refused with a `TypeError` (as
- * `vlab drill replay --seed`); `runDrill(report.document, { seed })` runs it with another.
+ * `vlab drill replay --seed`); `runDrill(report.document, { seed })` runs it with another. The
+ * new result keeps the recorded `source` (the drill file it came from).
  *
  * @example
  * ```ts ignore
@@ -153,5 +154,8 @@ export async function replayDrill(
       );
     }
   }
+  // The drill it replays, not `<object>` (the document it ran from): in report.md, and in the
+  // `vlab drill run SOURCE --seed N` a replay of this replay's report suggests.
+  if (typeof r.source === "string" && r.source !== "") result.source = r.source;
   return { result, differences, notes };
 }

@@ -2,7 +2,7 @@
 // timing moved (a step one run never reached, counts of a link an `impair` step changed) is a
 // note with its reason, never silently "the same".
 import assert from "node:assert/strict";
-import { LAB_TEST } from "../testing.ts";
+import { inStateDir, LAB_TEST } from "../testing.ts";
 import { compareRuns } from "./report.ts";
 import { runDrill } from "./run.ts";
 import type { DrillResult, LinkOutcome, StepRecord } from "./types.ts";
@@ -171,4 +171,21 @@ Deno.test("the Markdown report marks a link an impair step changed, and says why
   assert.match(md, /^\| a-b \(\*changed live\*\) \| 1812 \| 190 \|/m);
   assert.match(md, /^\| c-d \| 1812 \| 190 \|/m);
   assert.match(md, /an `impair` step's change took effect .*\(marked \*changed live\*\)/);
+});
+
+Deno.test({
+  name: "a replay's result names the drill file it replays, not <object>",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-replay-", async (dir) => {
+      const { replayDrill, jsonReport, markdownReport } = await import("./mod.ts");
+      const file = `${dir}/quick.yaml`;
+      await Deno.writeTextFile(file, "topology: pair\ntimeline:\n  - wait: 1ms\n");
+      const first = await runDrill(file);
+      const { result } = await replayDrill(JSON.parse(jsonReport(first)));
+      // Before, `source: <object>` in the replay's report.md, and a replay of its report.json
+      // suggested `vlab drill run DRILL.yaml --seed N`.
+      assert.equal(result.source, file);
+      assert.match(markdownReport(result), new RegExp(`^- source: \`${file}\`$`, "m"));
+    }),
 });
