@@ -17,6 +17,7 @@ import { quote } from "../topology/quote.ts";
 import type { Topology } from "../topology/types.ts";
 import type { Prng } from "../../devices/base/prng.ts";
 import { parseWorkload } from "../guest/workloads/args.ts";
+import { workloadTopologyProblems } from "./exec_checks.ts";
 
 /** Longest duration a drill may write (`at`, `for`, `timeout`, …): one hour, in ms. */
 export const DRILL_DURATION_MAX_MS = 3_600_000;
@@ -377,6 +378,12 @@ function checkExec(
       message: parsed.error.message,
       hint: parsed.error.hint,
     });
+  }
+  // What it needs of its VM (a vsock device, a NIC behind the vIOMMU, a CID to reach).
+  if (parsed?.ok === true && a.vm !== undefined && ctx.topology !== null) {
+    problems.push(
+      ...workloadTopologyProblems(parsed.value, a.vm, ctx.topology, [...path, "argv"]),
+    );
   }
   if (whole && a.as !== undefined) {
     problems.push(...workloadNameProblems(a.as, ctx.workloads, [...path, "as"]));

@@ -1,0 +1,61 @@
+/**
+ * What an exec step's workload needs of its VM is judged against the topology before the lab
+ * starts: a vsock workload without vsock, a CID nobody has, a NIC that is not behind the vIOMMU.
+ */
+
+import assert from "node:assert/strict";
+import { type DrillIssue, parseDrill } from "./load.ts";
+
+async function problems(text: string): Promise<string[]> {
+  const r = await parseDrill(text, "d.yaml");
+  assert.ok(!r.ok, "the drill should not validate");
+  return r.error.map((i: DrillIssue) => `${i.line}:${i.column}: ${i.message} / hint: ${i.hint}`);
+}
+
+Deno.test("a workload its VM cannot run is a validation error, not a failed run", async () => {
+  // Before, each started the lab and failed as a workload ("this VM has no vsock device", …).
+  assert.deepEqual(
+    await problems(
+      "topology: pair\ntimeline:\n" +
+        "  - exec: { vm: a, argv: [vsock-echo, -t, 1] }\n" +
+        "  - exec: { vm: b, argv: [iommu-unmap, eth0] }\n",
+    ),
+    [
+      '3:26: Cannot run vsock-echo in VM "a": it has no vsock device / hint: add `vsock: { cid: N }` to VM "a" in the topology, or run it in a VM with one',
+      '4:26: Cannot revoke "eth0": VM "b" has no vIOMMU / hint: iommu-unmap revokes the window of a NIC behind its VM\'s vIOMMU (`iommu:` in the topology)',
+    ],
+  );
+  assert.deepEqual(
+    await problems(
+      "topology: vsock-pair\ntimeline:\n" +
+        "  - exec: { vm: a, argv: [vsock-send, 9, 5000] }\n" +
+        "  - exec: { vm: a, argv: [vsock-send, 3, 5000] }\n" +
+        "  - exec: { vm: a, argv: [vsock-send, 2, 5000] }\n" +
+        "  - exec: { vm: a, argv: [vsock-send, 4, 5000] }\n",
+    ),
+    [
+      "3:26: Cannot connect to vsock 9:5000: no VM has CID 9 / hint: the lab's vsock CIDs: 2 (the host), 3 (a), 4 (b)",
+      "4:26: Cannot connect to vsock 3:5000: CID 3 is VM \"a\"'s own / hint: vlab has no vsock loopback: connect to another VM's CID, or to the host (CID 2)",
+    ],
+  );
+  assert.deepEqual(
+    await problems(
+      "topology: iommu-pair\ntimeline:\n" +
+        "  - exec: { vm: a, argv: [iommu-unmap, eth1] }\n" +
+        "  - exec: { vm: a, argv: [iommu-unmap, eth0] }\n" +
+        "  - exec: { vm: c, argv: [iommu-unmap, eth1] }\n",
+    ),
+    [
+      '3:26: Cannot revoke "eth1": not a NIC behind VM "a"\'s vIOMMU (those: eth0) / hint: did you mean `eth0`?',
+      '5:17: Unknown VM "c" / hint: expected one of `a`, `b`',
+    ],
+  );
+});
+
+Deno.test("a topology that did not load brings no workload problem", async () => {
+  const issues = await problems(
+    "topology: pari\ntimeline:\n  - exec: { vm: a, argv: [iommu-unmap, eth9] }\n",
+  );
+  assert.equal(issues.length, 1, issues.join("\n"));
+  assert.match(issues[0], /^1:11: Unknown shipped topology "pari"/);
+});
