@@ -510,7 +510,7 @@ function handleOf(running: RegisteredLab): LabHandle {
     if (!lab.plan.vms.some((v) => v.name === name)) {
       throw new LabError(
         "unknown-vm",
-        `The lab has no VM "${name}"`,
+        `The lab has no VM ${quote(name)}`,
         `VMs: ${lab.plan.vms.map((v) => v.name).join(", ")}`,
       );
     }

@@ -104,6 +104,16 @@ Deno.test({
         assert.equal(typeof (await early.result).transmitted, "number");
 
         assert.throws(() => lab!.vm("zz"), isLabError("unknown-vm"));
+        // A name from outside reached the message raw: a script printing it cleared its screen.
+        assert.throws(
+          () => lab!.vm("\x1b[2J"),
+          (e) => isLabError("unknown-vm")(e) && (e as Error).message.includes('VM "\\x1b[2J"'),
+        );
+        await assert.rejects(
+          lab.vm("a").exec(["ping", "\x1b[2J"]),
+          // deno-lint-ignore no-control-regex
+          (e) => isLabError("workload-failed")(e) && !/[\x00-\x1f]/.test((e as Error).message),
+        );
         await assert.rejects(lab.vm("a").exec(["ping"]), isLabError("workload-failed"));
         await assert.rejects(lab.vm("b").exec(["pong", "10.1.0.1"]), isLabError("workload-failed"));
         assert.throws(() => lab!.setLink("x-y", false), isLabError("unknown-link"));

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { escapeControl } from "./topology/quote.ts";
+
 /** Stable codes of {@linkcode LabError}. */
 export type LabErrorCode =
   | "topology-invalid"
@@ -28,7 +30,8 @@ export type LabErrorCode =
   | "drill-invalid";
 
 /**
- * An error of the lab layer.
+ * An error of the lab layer. Control characters in its message, hint and details are escaped
+ * (`\x1b`, `\n`): each is text a terminal shows as it is.
  *
  * @example
  * ```ts
@@ -54,10 +57,12 @@ export class LabError extends Error {
    * @param details extra lines
    */
   constructor(code: LabErrorCode, message: string, hint: string, details: readonly string[] = []) {
-    super(message);
+    // A script prints what it catches: a name or value from outside (a VM name, a workload's
+    // word) must not reach its terminal as raw escape sequences, as the CLI's printer ensures.
+    super(escapeControl(message));
     this.name = "LabError";
     this.code = code;
-    this.hint = hint;
-    this.details = details;
+    this.hint = escapeControl(hint);
+    this.details = details.map(escapeControl);
   }
 }

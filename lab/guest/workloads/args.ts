@@ -218,10 +218,8 @@ export function parseWorkload(argv: string[]): Result<WorkloadRequest, ArgsError
   if (!Object.hasOwn(USAGE, name)) {
     const near = nearestName(name);
     const guess = near.distance <= 3 ? `Did you mean "${near.name}"? ` : "";
-    // Echoed cut and escaped: a name from outside can be any length and hold anything.
-    const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
     return err({
-      message: `Unknown workload ${shown}`,
+      message: `Unknown workload ${shown(name)}`,
       hint: `${guess}Workloads: ${NAMES.join(", ")}`,
     });
   }
@@ -277,9 +275,7 @@ function tokenize(w: Name, args: string[]): Result<Parsed, ArgsError> {
       return null;
     }
     return err({
-      message: `Cannot run ${w}: ${typed} is given twice (${JSON.stringify(before)}, then ${
-        JSON.stringify(value)
-      })`,
+      message: `Cannot run ${w}: ${typed} is given twice (${shown(before)}, then ${shown(value)})`,
       hint: `Give ${typed} once, with the value you mean`,
     });
   };
@@ -300,22 +296,31 @@ function tokenize(w: Name, args: string[]): Result<Parsed, ArgsError> {
     } else if (EXEC_OPTIONS.has(flag)) {
       // `vlab exec a -- ping … --json`: the command's option, given after the workload's words.
       return err({
-        message: `Cannot run ${w}: unknown option "${a}"`,
+        message: `Cannot run ${w}: unknown option ${shown(a)}`,
         // `--lab` takes the lab's name, not the VM's: show it with its value.
         hint: `${flag} is vlab exec's own option: put it before the -- (vlab exec ${
           flag === "--lab" ? "--lab LAB" : flag
         } VM -- ${w} …)`,
       });
     } else if (a.startsWith("-") && a.length > 1 && !/^-\d/.test(a)) {
-      return fail(`Cannot run ${w}: unknown option "${a}"`);
+      return fail(`Cannot run ${w}: unknown option ${shown(a)}`);
     } else {
       out.positionals.push(a);
     }
   }
   if (out.positionals.length > spec.positionals) {
-    return fail(`Cannot run ${w}: unexpected argument "${out.positionals[spec.positionals]}"`);
+    return fail(`Cannot run ${w}: unexpected argument ${shown(out.positionals[spec.positionals])}`);
   }
   return ok(out);
+}
+
+/**
+ * A word from outside (a workload's argument) as a message shows it: in double quotes, cut after
+ * 64 characters, control characters escaped (`"\u001b[2J"`), so a word never reaches a terminal
+ * raw or at any length.
+ */
+function shown(word: string): string {
+  return JSON.stringify(word.length > 64 ? `${word.slice(0, 64)}…` : word);
 }
 
 /** A flag as typed: `-b` for a one-letter key, `--chunk` for a long one. */
@@ -342,12 +347,12 @@ class Fields {
     const v = Number(text);
     if (text.trim() === "" || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
       this.fail(
-        `${flagName(key)} needs ${integer ? "an integer" : "a number"} ${what}, got "${text}"`,
+        `${flagName(key)} needs ${integer ? "an integer" : "a number"} ${what}, got ${shown(text)}`,
       );
       return def;
     }
     if (v < min || v > max) {
-      this.fail(`${flagName(key)} ${what} must be between ${min} and ${max}, got ${text}`);
+      this.fail(`${flagName(key)} ${what} must be between ${min} and ${max}, got ${text.trim()}`);
       return def;
     }
     return v;
@@ -362,7 +367,7 @@ class Fields {
     }
     const v = Number(text);
     if (!/^\d+$/.test(text) || v < min || v > max) {
-      this.fail(`${what} must be an integer between ${min} and ${max}, got "${text}"`);
+      this.fail(`${what} must be an integer between ${min} and ${max}, got ${shown(text)}`);
       return min;
     }
     return v;
@@ -375,7 +380,9 @@ class Fields {
       return 0;
     }
     const ip = parseIpv4Address(text);
-    if (ip === null) this.fail(`destination must be an IPv4 address like 10.0.0.2, got "${text}"`);
+    if (ip === null) {
+      this.fail(`destination must be an IPv4 address like 10.0.0.2, got ${shown(text)}`);
+    }
     return ip ?? 0;
   }
 }

@@ -171,6 +171,26 @@ Deno.test("an unknown workload's name is echoed cut at 64 characters and escaped
   assert.equal(control.error.message, 'Unknown workload "a\\u001b[31mb"');
 });
 
+Deno.test("every word a message echoes is quoted, escaped and cut, not only an unknown workload's", () => {
+  // A destination, an option, an extra argument or a value with an escape sequence reached a
+  // script's terminal raw through the error's message.
+  const cases: [string[], string][] = [
+    [["ping", "\u001b[2J"], 'got "\\u001b[2J"'],
+    [["ping", "10.0.0.2", "-c", "\u001b[2J"], 'got "\\u001b[2J"'],
+    [["ping", "10.0.0.2", "-\u001b[2J"], 'option "-\\u001b[2J"'],
+    [["ping", "10.0.0.2", "\u001b[2J"], 'argument "\\u001b[2J"'],
+    [["vsock-send", "\u001b[2J", "5"], 'got "\\u001b[2J"'],
+    [["ping", "10.0.0.2", "-c", "\n0"], "got 0"],
+    [["ping", "y".repeat(500)], `got "${"y".repeat(64)}…"`],
+  ];
+  for (const [argv, shown] of cases) {
+    const { message } = error(argv);
+    assert.ok(message.includes(shown), `${JSON.stringify(argv)}: ${message}`);
+    // deno-lint-ignore no-control-regex
+    assert.doesNotMatch(message, /[\u0000-\u001f]/, JSON.stringify(argv));
+  }
+});
+
 Deno.test("an option given twice is refused, naming both values, however it is spelled", () => {
   // The last one won: `ping -c 1 -c 1000` sent a thousand.
   const cases: [string[], string][] = [
