@@ -33,6 +33,33 @@ function typeName(v: Value): string {
 }
 
 /**
+ * The hint of a type mistake: operator `op` given something other than `expected` (what the
+ * static check of `references.ts` and the evaluation below both say).
+ *
+ * @example
+ * ```ts
+ * import { wrongTypeHint } from "./evaluate.ts";
+ * wrongTypeHint("<", "a number"); // "order compares numbers; compare strings with == or !="
+ * ```
+ */
+export function wrongTypeHint(op: string, expected: "a number" | "true or false"): string {
+  if (expected === "true or false") {
+    return op === "!"
+      ? "negate a condition, as in !(ping.received > 0)"
+      : `join conditions with ${op}, as in ping.received > 0 ${op} ping.loss_pct < 50`;
+  }
+  return ["<", "<=", ">", ">="].includes(op)
+    ? "order compares numbers; compare strings with == or !="
+    : op === "-"
+    ? "negate or subtract numbers only"
+    : `${op} works on numbers only`;
+}
+
+/** The hint of a comparison of two types (`"10" == 10`). */
+export const COMPARE_TYPES_HINT = "compare a number with a number, a string with a string " +
+  "(quoted) and a condition with true or false";
+
+/**
  * Evaluate a parsed assertion against a scope.
  *
  * @example
@@ -55,9 +82,15 @@ export function evaluate(expr: Expr, scope: EvalScope): Result<Evaluation, ExprE
     throw { code: "wrong-type", at, message, hint } satisfies ExprError;
   };
   const num = (e: Expr, v: Value, op: string): number =>
-    typeof v === "number" ? v : fail(e.at, `"${op}" needs a number, got ${typeName(v)}`);
+    typeof v === "number"
+      ? v
+      : fail(e.at, `"${op}" needs a number, got ${typeName(v)}`, wrongTypeHint(op, "a number"));
   const bool = (e: Expr, v: Value, op: string): boolean =>
-    typeof v === "boolean" ? v : fail(e.at, `"${op}" needs true or false, got ${typeName(v)}`);
+    typeof v === "boolean" ? v : fail(
+      e.at,
+      `"${op}" needs true or false, got ${typeName(v)}`,
+      wrongTypeHint(op, "true or false"),
+    );
   const go = (e: Expr): Value => {
     switch (e.type) {
       case "number":
@@ -89,7 +122,11 @@ export function evaluate(expr: Expr, scope: EvalScope): Result<Evaluation, ExprE
           case "==":
           case "!=": {
             if (typeof l !== typeof r) {
-              fail(e.at, `Cannot compare ${typeName(l)} with ${typeName(r)}`);
+              fail(
+                e.at,
+                `Cannot compare ${typeName(l)} with ${typeName(r)}`,
+                COMPARE_TYPES_HINT,
+              );
             }
             return (l === r) === (e.op === "==");
           }
@@ -108,7 +145,9 @@ export function evaluate(expr: Expr, scope: EvalScope): Result<Evaluation, ExprE
             return num(e.left, l, "*") * num(e.right, r, "*");
           case "/": {
             const d = num(e.right, r, "/");
-            if (d === 0) fail(e.right.at, "Division by zero");
+            if (d === 0) {
+              fail(e.right.at, "Division by zero", "divide by a value that cannot be 0");
+            }
             return num(e.left, l, "/") / d;
           }
         }

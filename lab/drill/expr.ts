@@ -90,6 +90,9 @@ const OPS = [
 const MAX_LENGTH = 2000;
 const MAX_DEPTH = 64;
 
+/** What to do about an assertion nested past {@linkcode MAX_DEPTH}. */
+const NESTING_HINT = "split it into several assertions, or drop parentheses that group nothing";
+
 function quoteText(text: string): string {
   // deno-lint-ignore no-control-regex
   const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
@@ -217,7 +220,7 @@ class Parser {
 
   expr(): Expr {
     if (++this.#depth > MAX_DEPTH) {
-      this.fail(this.peek(), `Assertion nests deeper than ${MAX_DEPTH} levels`, null);
+      this.fail(this.peek(), `Assertion nests deeper than ${MAX_DEPTH} levels`, NESTING_HINT);
     }
     try {
       return this.binary(["||"], () => this.and());
@@ -247,7 +250,7 @@ class Parser {
     if (t.kind === "op" && (t.text === "-" || t.text === "!")) {
       this.next();
       if (++this.#depth > MAX_DEPTH) {
-        this.fail(t, `Assertion nests deeper than ${MAX_DEPTH} levels`, null);
+        this.fail(t, `Assertion nests deeper than ${MAX_DEPTH} levels`, NESTING_HINT);
       }
       try {
         return { type: "unary", at: t.at, op: t.text, operand: this.unary() };
@@ -277,7 +280,11 @@ class Parser {
         this.next();
         const field = this.next();
         if (field.kind !== "id" && field.kind !== "num") {
-          this.fail(field, `Expected a field name after ".", got ${this.describe(field)}`, null);
+          this.fail(
+            field,
+            `Expected a field name after ".", got ${this.describe(field)}`,
+            "write a field after the dot, as in ping.received",
+          );
         }
         parts.push(field.text);
       }

@@ -133,5 +133,7 @@ Deno.test("type errors and division by zero point at the operand", () => {
     assert.ok(!r.ok, text);
     assert.equal(r.error.at, at, `${text}: ${r.error.message}`);
     assert.match(r.error.message, message);
+    // Before, the four mistakes of types and values had no hint.
+    if (r.error.code === "wrong-type") assert.ok(r.error.hint, `${text}: no hint`);
   }
 });

@@ -699,3 +699,41 @@ Deno.test("a timeout of 0 is one problem at the timeout, not every step past it"
     ["2:10: The drill's timeout must be more than 0 ms: the drill would end before it starts"],
   );
 });
+
+Deno.test("every problem of an assertion has a hint, and a miswritten filter brings no other", async () => {
+  const bad = [
+    'ping.dst < "2"',
+    "1 + true > 0",
+    `"'a' == 1"`,
+    "(1 > 0) && 5",
+    "'!5'",
+    "-true == 1",
+    "ping. == 1",
+    "ping..x == 1",
+    `${"(".repeat(70)}1 > 0${")".repeat(70)}`,
+  ];
+  const issues = await problems(
+    `topology: pair\ntimeline:\n${PING}assert:\n${bad.map((a) => `  - ${a}\n`).join("")}`,
+  );
+  assert.equal(issues.length, bad.length, where(issues).join("\n"));
+  // Before, the type mistakes, a dot without a field and the nesting limit had none.
+  for (const i of issues) assert.ok(i.hint, `no hint: ${i.message}`);
+  // Before, `kind` was also "Unknown name", with a hint to write `ping`.
+  const filter = await problems(
+    `topology: pair\ntimeline:\n${PING}assert:\n  - count(events, kind == "x") == 1\n`,
+  );
+  assert.deepEqual(where(filter), [
+    "5:19: count() takes filters written key = value (assert[0], column 15 of the assertion)",
+  ]);
+});
+
+Deno.test("a count() filter given twice is refused: it could only count 0", async () => {
+  const issues = await problems(
+    `topology: pair\ntimeline:\n${PING}assert:\n` +
+      '  - count(events, kind = "link-down", kind = "link-up") == 2\n',
+  );
+  assert.deepEqual(where(issues), [
+    "5:39: The kind filter is given twice: an event has one kind (assert[0], column 35 of the assertion)",
+  ]);
+  assert.match(issues[0].hint ?? "", /count\(events, kind = "…"\) \+ count\(events, kind = "…"\)/);
+});

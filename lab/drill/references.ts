@@ -8,6 +8,7 @@
 
 import { didYouMean } from "../topology/issues.ts";
 import { type Expr, type ExprError, referencesOf } from "./expr.ts";
+import { COMPARE_TYPES_HINT, wrongTypeHint } from "./evaluate.ts";
 
 /** The recovery figures an assertion may read (`recovery.p99_ms`). */
 export const RECOVERY_FIELDS = [
@@ -47,12 +48,15 @@ export function checkReferences(expr: Expr, workloads: readonly string[] | null)
   const errors: ExprError[] = [];
   const roots = [...workloads ?? [], "recovery"];
   const refs = referencesOf(expr);
-  // A call's arguments (`events`, a selector) are the call's to check, not references.
-  const argsAt = new Set(
-    refs.flatMap((r) => r.type === "call" ? r.args.map((a) => a.value.at) : []),
+  // A call's arguments (`events`, a selector) are the call's to check, not references, and so
+  // is every name inside one: in `count(events, kind == "x")` the call says the filter is
+  // miswritten, and `kind` is no unknown workload besides.
+  const inArgs = new Set(
+    refs.flatMap((r) => r.type === "call" ? r.args.flatMap((a) => referencesOf(a.value)) : [])
+      .filter((e) => e.type === "name"),
   );
   for (const r of refs) {
-    if (r.type === "name" && argsAt.has(r.at)) continue;
+    if (r.type === "name" && inArgs.has(r)) continue;
     if (r.type === "name") {
       const root = r.parts[0];
       if (root === "events") {
@@ -105,7 +109,21 @@ export function checkReferences(expr: Expr, workloads: readonly string[] | null)
           hint: 'write count(events, kind = "link-down")',
         });
       }
+      const given = new Set<string>();
       for (const a of rest) {
+        if (a.key !== null && given.has(a.key)) {
+          // An event has one kind and one subject: both filters would have to hold, and the
+          // count would be 0 whatever happened.
+          errors.push({
+            code: "bad-call",
+            at: a.at,
+            message: `The ${a.key} filter is given twice: an event has one ${a.key}`,
+            hint: `count each on its own and add them: count(events, ${a.key} = "…") + ` +
+              `count(events, ${a.key} = "…")`,
+          });
+          continue;
+        }
+        if (a.key !== null) given.add(a.key);
         if (a.key === null || !EVENT_FILTERS.includes(a.key)) {
           errors.push({
             code: "bad-call",
@@ -172,7 +190,11 @@ export function checkTypes(expr: Expr): ExprError[] {
   const wrong = (at: number, message: string, hint: string | null = null) =>
     errors.push({ code: "wrong-type", at, message, hint });
   const want = (e: Expr, t: StaticType, expected: StaticType, op: string) => {
-    if (t !== "unknown" && t !== expected) wrong(e.at, `"${op}" needs ${expected}, got ${t}`);
+    if (t === "unknown" || t === expected) return;
+    const hint = expected === "a number" || expected === "true or false"
+      ? wrongTypeHint(op, expected)
+      : null;
+    wrong(e.at, `"${op}" needs ${expected}, got ${t}`, hint);
   };
   const typeOf = (e: Expr): StaticType => {
     switch (e.type) {
@@ -200,7 +222,7 @@ export function checkTypes(expr: Expr): ExprError[] {
         }
         if (e.op === "==" || e.op === "!=") {
           if (l !== "unknown" && r !== "unknown" && l !== r) {
-            wrong(e.at, `Cannot compare ${l} with ${r}`);
+            wrong(e.at, `Cannot compare ${l} with ${r}`, COMPARE_TYPES_HINT);
           }
           return "true or false";
         }
