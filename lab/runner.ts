@@ -100,6 +100,49 @@ export async function launchLab(
     waits?: Pick<LabStartOptions, "hostWait" | "guestWait">;
   } = {},
 ): Promise<RegisteredLab> {
+  refuseOwn(plan.name);
+  ownLabs.set(plan.name, "starting");
+  try {
+    const running = await launch(plan, options);
+    // Unless already stopping (a `vlab down` may come as soon as the socket serves).
+    if (ownLabs.get(plan.name) === "starting") ownLabs.set(plan.name, "running");
+    return running;
+  } catch (e) {
+    ownLabs.delete(plan.name);
+    throw e;
+  }
+}
+
+/** Where each lab this process started is in its life, by name (until it has stopped). */
+const ownLabs = new Map<string, "starting" | "running" | "stopping">();
+
+/**
+ * Refuse to start a lab of a name this process already starts, runs or is still stopping: the
+ * state folder's record said "already running (pid <this process>)" with `vlab down` for a hint,
+ * which a script that forgot to await `stop()` before starting its lab again could not act on.
+ */
+function refuseOwn(name: string): void {
+  const state = ownLabs.get(name);
+  if (state === undefined) return;
+  const [message, hint] = state === "stopping"
+    ? ["this process is still stopping it", "Await its stop() before starting it again"]
+    : state === "starting"
+    ? [
+      "this process is starting it already",
+      "Await the first start before starting it again, or give this topology another name",
+    ]
+    : [
+      "this process runs it already",
+      "Stop it first (await its stop()), or give this topology another name",
+    ];
+  throw new LabError("lab-exists", `Cannot start lab ${quote(name)}: ${message}`, hint);
+}
+
+/** {@linkcode launchLab}, once no lab of this process has the plan's name. */
+async function launch(
+  plan: LabPlan,
+  options: Parameters<typeof launchLab>[1] & object,
+): Promise<RegisteredLab> {
   const found = await findLabs({ clean: true });
   const existing = found.find((l) =>
     (l.status === "running" && l.record.name === plan.name) ||
@@ -170,6 +213,7 @@ export async function launchLab(
   let stopping: Promise<void> | null = null;
   const stop = () =>
     stopping ??= (async () => {
+      ownLabs.set(plan.name, "stopping");
       try {
         // The lab first: each workload in flight answers its client with what it measured so
         // far and each capture ends, so the server's graceful shutdown has nothing left to wait
@@ -182,6 +226,7 @@ export async function launchLab(
           // Already closed.
         }
         hold.release();
+        ownLabs.delete(plan.name);
         resolveStopped();
       }
     })();

@@ -70,3 +70,35 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  ...LAB_TEST,
+  name: "a lab this process starts, runs or still stops is refused by name, saying which",
+  fn: () =>
+    inStateDir("vlab-runner-", async () => {
+      // A script that forgot to await stop() before starting its lab again heard "already
+      // running (pid <its own>)" and "Stop it with `vlab down`".
+      const t = topologyFromObject({ name: "again", vms: { a: { nics: { eth0: {} } } } });
+      assert.ok(t.ok, JSON.stringify(!t.ok && t.error));
+      const plan = planLab(t.value);
+      const refused = async (pattern: RegExp) => {
+        const e = await launchLab(plan).then(() => null, (e) => e);
+        assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+        assert.equal(e.code, "lab-exists");
+        assert.match(`${e.message} | ${e.hint}`, pattern);
+      };
+      const starting = launchLab(plan);
+      await refused(/this process is starting it already \| Await the first start/);
+      const running = await starting;
+      try {
+        await refused(/this process runs it already \| Stop it first \(await its stop\(\)\)/);
+        const stopping = running.stop();
+        await refused(/this process is still stopping it \| Await its stop\(\)/);
+        await stopping;
+        const again = await launchLab(plan);
+        await again.stop();
+      } finally {
+        await running.stop();
+      }
+    }),
+});
