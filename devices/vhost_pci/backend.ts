@@ -115,6 +115,8 @@ export class VhostPciBackend {
   #configs: QueueConfig[] = [];
   #areas: QueueAreas[] = [];
   #seenRefusals = 0;
+  /** Frames written into `a`'s receiveq and not yet published (`finish`): not yet `framesOut`. */
+  #rxPending = 0;
   #down: VhostPciDownReason = { kind: "not-handed-over" };
   readonly #tx: TxOutcome = { sent: 0, dropped: 0, blocked: false };
   readonly #sleep = { tx: false, rx: false };
@@ -230,7 +232,8 @@ export class VhostPciBackend {
       return "not-live";
     }
     const r = this.#device.receive(frame, meta);
-    if (r === "delivered") this.#o.counters[VhostPciCounter.framesOut]++;
+    // Counted out once `finish` published it: a connection that ends first loses it.
+    if (r === "delivered") this.#rxPending++;
     // No RX buffer: refused for want of room (back-pressure); a flood sends it again once `a`
     // refills, a sender that does not retry loses it in `b`'s stack (`txRingFull`).
     else if (r === "no-buffers") this.#o.counters[VhostPciCounter.rxWaits]++;
@@ -246,6 +249,12 @@ export class VhostPciBackend {
   finish(): PollOutcome {
     if (this.#conn === 0) return "none";
     const irq = this.#device.finish();
+    // Published, unless the window refused an access meanwhile (a revocation takes the used ring
+    // too): then `#fail` below counts them dropped with the connection.
+    if (this.#rxPending > 0 && !this.#refusedSince()) {
+      this.#o.counters[VhostPciCounter.framesOut] += this.#rxPending;
+      this.#rxPending = 0;
+    }
     // One interrupt per queue that is due, as a's own device raises them (`signalUsed`): a
     // lost-irq fault armed on that queue in a's register file drops its own.
     const regs = this.#o.regs;
@@ -354,6 +363,10 @@ export class VhostPciBackend {
   #disconnect(reason: VhostPciDownReason, state: number = VhostPciState.DOWN): void {
     const o = this.#o;
     const conn = this.#conn;
+    // Frames written into a's receiveq that the connection's end leaves unpublished: a never
+    // sees them, so they are dropped, and counted.
+    o.counters[VhostPciCounter.framesDropped] += this.#rxPending;
+    this.#rxPending = 0;
     this.#device.reset();
     this.#queues = [];
     this.#configs = [];

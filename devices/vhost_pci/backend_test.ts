@@ -111,7 +111,22 @@ for (const layout of ["split", "packed"] as Layout[]) {
       assert.equal(r.counters[VhostPciCounter.framesDropped], 1, "not a drop: the sender keeps it");
       postRx(r, 0x20000, 2048);
       assert.equal(r.backend.receive(frame(64, 0x22)), "delivered", "sent again after the refill");
+      assert.equal(r.counters[VhostPciCounter.framesOut], 0, "not out before it is published");
+      assert.equal(r.backend.finish(), "none");
       assert.equal(r.counters[VhostPciCounter.framesOut], 1);
+    });
+
+    Deno.test(`frames the connection's end leaves unpublished count as dropped, not out (${tag})`, () => {
+      const r = vhostPciRig(layout, { iommu });
+      r.handOver(1);
+      assert.equal(r.backend.poll(), "connected");
+      postRx(r, 0x20000, 2048);
+      assert.equal(r.backend.receive(frame(64, 0x33)), "delivered");
+      // a resets its NIC before b published the used entry: a's driver never sees the frame.
+      Atomics.store(r.regs, RegFileWord.VHOST_CONN, 0);
+      assert.equal(r.backend.poll(), "disconnected");
+      assert.equal(r.counters[VhostPciCounter.framesOut], 0, "never shown to a");
+      assert.equal(r.counters[VhostPciCounter.framesDropped], 1, "lost, and counted");
     });
 
     Deno.test(`b acknowledges a revocation and never touches a's rings after it (${tag})`, () => {

@@ -60,11 +60,12 @@ export const VhostPciCounter = {
   lastFaultAccess: 6,
   /** Frames popped from `a`'s transmitq: shown to `b`'s stack, unless a partition cut them. */
   framesIn: 7,
-  /** Frames `b`'s stack sent into `a`'s receiveq. */
+  /** Frames `b`'s stack sent into `a`'s receiveq, counted once published to `a`'s driver. */
   framesOut: 8,
   /**
-   * Frames `b`'s stack sent while no connection was served (refused, not delivered). A frame
-   * that finds no RX buffer in `a` is not one of them: it waits (`rxWaits`).
+   * Frames `b`'s stack sent while no connection was served (refused, not delivered), or that
+   * the connection's end left unpublished in `a`'s receiveq (written, never shown to `a`'s
+   * driver). A frame that finds no RX buffer in `a` is not one of them: it waits (`rxWaits`).
    */
   framesDropped: 9,
   /** Used-buffer interrupts `b` raised in `a`. */

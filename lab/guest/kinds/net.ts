@@ -385,6 +385,13 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     nic.plantedBugs.clear();
     // The previous reset is over even if no frame came through it yet: log it first.
     if (nic.resumePending !== null) resumed(nic, false, Infinity);
+    // What the device returned in the receiveq before it stopped was received whole: handed up
+    // now, as the pump would have, not discarded with the old queues by the reset (a flood into
+    // this NIC lost up to a ring of frames that no counter showed). Bounded: nothing reposts a
+    // buffer meanwhile, so the device returns no more than were posted; a driver whose queue
+    // broke reads nothing more from it.
+    const input = (frame: Uint8Array, trusted: boolean) => stack.input(index, frame, trusted);
+    while (nic.driver.receive(input, 64) === 64) { /* the next 64 */ }
     nic.resetting = true;
     const t0 = performance.now();
     post({
