@@ -258,8 +258,9 @@ export interface LabHandle {
   heal(id?: number): number[];
   /**
    * Capture a link for `ms` milliseconds (default 1000), or until `signal` aborts or the lab
-   * stops, and return a whole pcap file (global header and records). Throws `unknown-link`,
-   * `vhost-pci-link` (no ring to capture).
+   * stops, and return a whole pcap file (global header and records), held in memory meanwhile
+   * (about 100 MB a second of a 1500-byte flood: stream long ones with `vlab capture -w`).
+   * Throws `unknown-link`, `vhost-pci-link` (no ring to capture).
    */
   capture(link: string, options?: { ms?: number; signal?: AbortSignal }): Promise<Uint8Array>;
   /** Stop the lab and remove its state folder (the event log is kept). */
