@@ -27,10 +27,13 @@ import {
   MAX_CAPTURE_SECONDS,
   openCaptureSink,
 } from "./capture_sink.ts";
-import { secondsOption } from "./int_option.ts";
+import { intOption, secondsOption } from "./int_option.ts";
 import { writeAll } from "./progress.ts";
 import { count } from "../devices/base/plural.ts";
 import { onInterrupt } from "./interrupt.ts";
+
+/** The largest `capture -c` (tcpdump's `-c` is an int too). */
+const MAX_CAPTURE_COUNT = 0xffff_ffff;
 
 /** How long the command waits for the lab's last frames after it ended the capture, ms. */
 const LAST_FRAMES_MS = 2000;
@@ -78,6 +81,7 @@ export function captureCommand(): Command<[string]> {
     .option("-w, --write <file>", "write the pcap to FILE ('-' = stdout, the default)", "-")
     .option("--lab <name>", "the lab (default: the only running lab)")
     .option("--duration <seconds>", "stop after this many seconds (default: until Ctrl-C)")
+    .option("-c, --count <n>", "stop after N frames (packets, on a vsock link), as tcpdump -c")
     .addHelpText(
       "after",
       "\nWhen it ends it prints on stderr the frames captured and dropped.\n" +
@@ -89,6 +93,9 @@ export function captureCommand(): Command<[string]> {
       const seconds = opts.duration === undefined
         ? Infinity
         : secondsOption("--duration", opts.duration, 0.001, MAX_CAPTURE_SECONDS, "5");
+      const limit = opts.count === undefined
+        ? Infinity
+        : intOption("--count", opts.count, 1, MAX_CAPTURE_COUNT, "10");
       await checkCaptureSink(opts.write);
       const record = await resolveLab(opts.lab);
       const abort = new AbortController();
@@ -136,7 +143,7 @@ export function captureCommand(): Command<[string]> {
       // which a pipe takes all or nothing, would never tear the record given up, but cost a
       // 64-byte flood a third of its rate on two cores: one write every 50 records.)
       const toFile = isRegularFile(opts.write);
-      const whole = new WholeRecords();
+      const whole = new WholeRecords(limit);
       const written = new PcapRecordCounter();
       const givenUp = new Promise<null>((done) =>
         abort.signal.addEventListener("abort", () => done(null), { once: true })
@@ -157,12 +164,14 @@ export function captureCommand(): Command<[string]> {
               writeAll(sink, part);
               written.push(part);
             }
-            continue;
+          } else {
+            for (const piece of whole.push(chunk)) {
+              if (abort.signal.aborted) break; // given up: no new write
+              givenUpWrite = await writeUntil(sink, piece, givenUp, (b) => written.push(b));
+            }
           }
-          for (const piece of whole.push(chunk)) {
-            if (abort.signal.aborted) break; // given up: no new write
-            givenUpWrite = await writeUntil(sink, piece, givenUp, (b) => written.push(b));
-          }
+          // `-c N` reached: end the capture; what the lab still sends is left out.
+          if (whole.full) stop();
         }
       } catch (e) {
         if (e instanceof OutputError) throw captureSinkError(opts.write, e);
@@ -190,8 +199,11 @@ export function captureCommand(): Command<[string]> {
       // The stream ended by itself: the lab stopped (or ended the capture); ask once.
       const counts = await (ending ??
         (id === null ? Promise.resolve(null) : countsOf(record, id, "GET")));
-      // What the lab sent that the output never took (a reader that stopped, given up at the end).
-      const unwritten = counts === null ? 0 : Math.max(0, counts.captured - written.complete);
+      // What the lab sent that the output never took (a reader that stopped, given up at the end);
+      // past `-c N`, frames are left out by request.
+      const unwritten = counts === null || whole.full
+        ? 0
+        : Math.max(0, counts.captured - written.complete);
       // A lab frozen with kill -STOP did not stop: it could not answer.
       const why = counts === null && processState(record.pid) === "stopped"
         ? `the lab did not answer: its process ${record.pid} got SIGSTOP (kill -CONT ${record.pid})`

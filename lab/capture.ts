@@ -248,7 +248,9 @@ export class PcapRecordCounter {
  * A pcap byte stream cut anywhere (an HTTP body's chunks) handed on in whole records: each push
  * returns the bytes that end on a record's end, and keeps a torn record's start until its rest
  * comes. A stream that breaks off before then leaves that record out, so what was handed on is a
- * pcap every reader reads to its end (`vlab capture` writes only these bytes).
+ * pcap every reader reads to its end (`vlab capture` writes only these bytes). With a `limit`
+ * (`vlab capture -c N`) it hands on the global header and the first `limit` records, and nothing
+ * after them.
  *
  * @example
  * ```ts
@@ -262,10 +264,27 @@ export class WholeRecords {
   readonly #counter = new PcapRecordCounter();
   #held: Uint8Array[] = [];
   #heldBytes = 0;
+  readonly #limit: number;
+  /** Records handed on, and global header bytes still to hand on (counted with a limit only). */
+  #passed = 0;
+  #headerLeft = 24;
+
+  /** @param limit records to hand on at most (default: all); a positive integer or Infinity */
+  constructor(limit = Infinity) {
+    if (!(limit === Infinity || (Number.isInteger(limit) && limit > 0))) {
+      throw new RangeError(`Cannot limit a capture to ${limit} records: give a positive integer`);
+    }
+    this.#limit = limit;
+  }
 
   /** Records handed on whole. */
   get records(): number {
-    return this.#counter.complete;
+    return Math.min(this.#counter.complete, this.#limit);
+  }
+
+  /** True once `limit` records were handed on: later pushes hand on nothing. */
+  get full(): boolean {
+    return this.#passed >= this.#limit;
   }
 
   /** The bytes of `chunk`, and of those held before it, that end on a record's end. */
@@ -280,6 +299,30 @@ export class WholeRecords {
     const out = [...this.#held, chunk.subarray(0, chunk.length - keep)];
     this.#held = keep > 0 ? [chunk.slice(chunk.length - keep)] : [];
     this.#heldBytes = keep;
-    return out;
+    return this.#limit === Infinity ? out : this.#upToLimit(out);
   }
+
+  /** The first of `parts` (whole records, from a record's start) up to the limit. */
+  #upToLimit(parts: Uint8Array[]): Uint8Array[] {
+    if (this.full) return [];
+    const bytes = parts.length === 1 ? parts[0] : concatBytes(parts);
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let at = Math.min(this.#headerLeft, bytes.length);
+    this.#headerLeft -= at;
+    while (at < bytes.length && !this.full) {
+      at += 16 + dv.getUint32(at + 8, true);
+      this.#passed++;
+    }
+    return [bytes.subarray(0, at)];
+  }
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -111,6 +111,34 @@ Deno.test("WholeRecords hands on a stream cut anywhere in whole records, a torn 
   }
 });
 
+Deno.test("WholeRecords with a limit hands on the header and the first N records, then nothing", () => {
+  const sizes = [60, 0, 1514, 42, 98];
+  const bytes = new Uint8Array(24 + sizes.reduce((s, n) => s + 16 + n, 0));
+  const dv = new DataView(bytes.buffer);
+  const ends = [24];
+  for (const [i, n] of sizes.entries()) {
+    dv.setUint32(ends.at(-1)! + 8, n, true);
+    bytes.fill(i + 1, ends.at(-1)! + 16, ends.at(-1)! + 16 + n);
+    ends.push(ends.at(-1)! + 16 + n);
+  }
+  for (const limit of [1, 2, 4, 5, 9]) {
+    for (const chunk of [1, 7, 16, 24, 40, 1600, bytes.length]) {
+      const whole = new WholeRecords(limit);
+      const out: number[] = [];
+      for (let i = 0; i < bytes.length; i += chunk) {
+        for (const part of whole.push(bytes.subarray(i, i + chunk))) out.push(...part);
+      }
+      const what = `limit ${limit}, chunks of ${chunk}`;
+      const n = Math.min(limit, sizes.length);
+      assert.deepEqual(new Uint8Array(out), bytes.subarray(0, ends[n]), what);
+      assert.equal(whole.records, n, what);
+      assert.equal(whole.full, limit <= sizes.length, what);
+    }
+  }
+  assert.throws(() => new WholeRecords(0), RangeError);
+  assert.throws(() => new WholeRecords(1.5), RangeError);
+});
+
 Deno.test("a capture's timeline holds across drains: a record published during a drain waits for the next", async () => {
   const taps = [0, 1].map(() => TapReader.create(1 << 16, 1514));
   const writers = taps.map((t) => {
