@@ -303,7 +303,9 @@ export async function startLab(
   expect(
     typeof label === "string" && label.length > 0,
     TypeError,
-    `startLab: options.label must be a non-empty string, got ${typeName(label)}`,
+    `startLab: options.label must be a non-empty string, got ${
+      typeof label === "string" ? "an empty string" : typeName(label)
+    }`,
   );
   const seed = opts.seed;
   if (seed !== undefined) {

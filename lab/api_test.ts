@@ -306,7 +306,7 @@ Deno.test({
       );
       await assert.rejects(
         startLab(MINI, { label: "" }),
-        /^TypeError: startLab: options.label must be a non-empty string, got string$/,
+        /^TypeError: startLab: options.label must be a non-empty string, got an empty string$/,
       );
       // A misspelt option was ignored without a word (the lab ran with the topology's seed).
       await assert.rejects(
