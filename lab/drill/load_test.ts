@@ -711,6 +711,8 @@ Deno.test("every problem of an assertion has a hint, and a miswritten filter bri
     "ping. == 1",
     "ping..x == 1",
     `${"(".repeat(70)}1 > 0${")".repeat(70)}`,
+    // Before, found only once the drill had run.
+    "metric('a{') == 1",
   ];
   const issues = await problems(
     `topology: pair\ntimeline:\n${PING}assert:\n${bad.map((a) => `  - ${a}\n`).join("")}`,

@@ -9,6 +9,7 @@
 import { didYouMean } from "../topology/issues.ts";
 import { type Expr, type ExprError, referencesOf } from "./expr.ts";
 import { COMPARE_TYPES_HINT, wrongTypeHint } from "./evaluate.ts";
+import { selectorProblem } from "./scope.ts";
 
 /** The recovery figures an assertion may read (`recovery.p99_ms`). */
 export const RECOVERY_FIELDS = [
@@ -152,6 +153,10 @@ export function checkReferences(expr: Expr, workloads: readonly string[] | null)
           message: "metric() takes one quoted Prometheus selector",
           hint: `write metric('${METRIC_EXAMPLE}')`,
         });
+      } else {
+        // Its syntax is known before the run (which metrics the lab has, only at its end).
+        const bad = selectorProblem(r.args[0].value.value);
+        if (bad !== null) errors.push({ code: "bad-call", at: r.args[0].at, ...bad });
       }
     } else {
       errors.push({

@@ -78,6 +78,25 @@ function parseSelector(text: string): { name: string; labels: [string, string][]
 }
 
 /**
+ * The problem of a `metric()` selector that does not read (`a{`, `x{l=~"re"}`: matchers other
+ * than `=` are not taken), or null: checked when the drill is validated, and again when read.
+ *
+ * @example
+ * ```ts
+ * import { selectorProblem } from "./scope.ts";
+ * selectorProblem('vlab_link_up{link="a-b"}'); // null
+ * selectorProblem("a{")?.message; // 'Cannot read the metric selector "a{"'
+ * ```
+ */
+export function selectorProblem(selector: string): { message: string; hint: string } | null {
+  if (parseSelector(selector) !== null) return null;
+  return {
+    message: `Cannot read the metric selector ${JSON.stringify(selector.slice(0, 80))}`,
+    hint: 'write a metric\'s name, then the labels to match: name{label="value",…}',
+  };
+}
+
+/**
  * Sum the samples of a Prometheus text whose name and labels match a selector; an error for a
  * selector that does not parse or a metric the lab does not have.
  *
@@ -93,12 +112,7 @@ export function metricValue(
   selector: string,
 ): Result<number, { message: string; hint: string | null }> {
   const sel = parseSelector(selector);
-  if (sel === null) {
-    return err({
-      message: `Cannot read the metric selector ${JSON.stringify(selector.slice(0, 80))}`,
-      hint: 'write name{label="value",…}',
-    });
-  }
+  if (sel === null) return err(selectorProblem(selector)!);
   const names = new Set<string>();
   let found = false;
   let sum = 0;
@@ -120,7 +134,9 @@ export function metricValue(
   if (!names.has(sel.name)) {
     return err({
       message: `The lab has no metric "${sel.name}"`,
-      hint: didYouMean(sel.name, [...names]) ?? "see `vlab status --metrics` for every metric",
+      hint: didYouMean(sel.name, [...names]) ??
+        "a running lab lists its metrics at GET /metrics on its control socket (README, " +
+          '"The control socket")',
     });
   }
   if (!found) {
@@ -131,6 +147,11 @@ export function metricValue(
   }
   return ok(sum);
 }
+
+/** What to do about a workload's field that is null (nothing measured). */
+const NULL_HINT =
+  "the workload had nothing to measure it by (no reply, no datagram): assert on a " +
+  "count instead, such as its received";
 
 /**
  * The scope assertions are evaluated in, for a finished run.
@@ -158,23 +179,40 @@ export function runScope(data: RunData): EvalScope {
         }
         const field = fields[0];
         if (!Object.hasOwn(figures, field)) {
-          return fail(e.at, `${e.text} has no value: no fault recovered`);
+          return fail(
+            e.at,
+            `${e.text} has no value: no fault recovered`,
+            "every fault it timed went unrecovered: assert on recovery.unrecovered, or give the " +
+              "lab traffic that crosses the link again after the fault",
+          );
         }
         return ok(figures[field]);
       }
-      if (!data.workloads.has(root)) return fail(e.at, `No workload named "${root}" ran`);
+      if (!data.workloads.has(root)) {
+        return fail(
+          e.at,
+          `No workload named "${root}" ran`,
+          "the drill stopped before its step (the verdict says why)",
+        );
+      }
       const result = data.workloads.get(root);
       if (result === null || result === undefined) {
         return fail(e.at, `Workload "${root}" had not ended`, "wait for it with wait_for");
       }
       if (result.kind === "error") {
-        return fail(e.at, `Workload "${root}" failed: ${printable(String(result.message))}`);
+        return fail(
+          e.at,
+          `Workload "${root}" failed: ${printable(String(result.message))}`,
+          typeof result.hint === "string"
+            ? printable(result.hint)
+            : "it could not run or it broke: its message says why",
+        );
       }
       let cur: unknown = result;
       for (const [i, f] of fields.entries()) {
         if (cur === null) {
           const at = [root, ...fields.slice(0, i)].join(".");
-          return fail(e.at, `${at} is null (nothing measured), so it has no ${f}`);
+          return fail(e.at, `${at} is null (nothing measured), so it has no ${f}`, NULL_HINT);
         }
         const key = typeof cur === "object" && Object.hasOwn(cur, f) ? f : camel(f);
         if (typeof cur !== "object" || !Object.hasOwn(cur, key)) {
@@ -196,7 +234,13 @@ export function runScope(data: RunData): EvalScope {
         `${e.text} is ${
           cur === null ? "null (nothing measured)" : "not a number, string or boolean"
         }`,
-        cur !== null && typeof cur === "object" && !Array.isArray(cur)
+        cur === null
+          ? NULL_HINT
+          : Array.isArray(cur)
+          ? (cur.length === 0
+            ? "it is an empty list: nothing to read in it"
+            : `read one of its ${cur.length} items by its index, as in ${e.text}.0`)
+          : typeof cur === "object"
           ? `read one of its fields: ${Object.keys(cur).join(", ")}`
           : null,
       );
@@ -219,7 +263,7 @@ export function runScope(data: RunData): EvalScope {
         const r = metricValue(data.metrics, arg?.type === "string" ? arg.value : "");
         return r.ok ? ok(r.value) : fail(arg?.at ?? e.at, r.error.message, r.error.hint);
       }
-      return fail(e.at, `Unknown function "${e.fn}"`);
+      return fail(e.at, `Unknown function "${e.fn}"`, "the functions are count and metric");
     },
   };
 }

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { evaluate } from "./evaluate.ts";
 import { parseExpr } from "./expr.ts";
-import { countFilterHint, metricValue, recoveryFigures, type RunData, runScope } from "./scope.ts";
+import {
+  countFilterHint,
+  metricValue,
+  recoveryFigures,
+  type RunData,
+  runScope,
+  selectorProblem,
+} from "./scope.ts";
 
 const METRICS = `# HELP vlab_link_frames_dropped_total link ring: framesDropped
 # TYPE vlab_link_frames_dropped_total counter
@@ -98,6 +105,33 @@ Deno.test("a name without a value is an error that says why, at the name", () =>
     assert.equal(r.error.at, at, `${text}: ${r.error.message}`);
     assert.match(r.error.message, message);
     if (hint !== null) assert.match(r.error.hint ?? "", hint);
+    // Before, half of them had none.
+    assert.ok(r.error.hint, `${text}: no hint`);
+  }
+  const gone = evaluate(parsed("late.x > 0"), runScope(DATA));
+  assert.ok(!gone.ok);
+  assert.match(gone.error.hint ?? "", /the drill stopped before its step/);
+  const unrecovered = evaluate(
+    parsed("recovery.max_ms > 0"),
+    runScope({ ...DATA, recovery: [{ subject: "link a-b", atMs: 1, ms: null }] }),
+  );
+  assert.ok(!unrecovered.ok);
+  assert.match(unrecovered.error.hint ?? "", /recovery\.unrecovered/);
+});
+
+function parsed(text: string) {
+  const e = parseExpr(text);
+  if (!e.ok) throw new Error(e.error.message);
+  return e.value;
+}
+
+Deno.test("a syntax mistake in a metric selector is found before the run, with a hint", () => {
+  assert.equal(selectorProblem('vlab_up{lab="t"}'), null);
+  for (const bad of ["a{", 'x{link=~"a.*"}', '{link="a-b"}', "vlab_up{lab=t}"]) {
+    const p = selectorProblem(bad);
+    assert.ok(p !== null, bad);
+    assert.match(p.message, /^Cannot read the metric selector /);
+    assert.match(p.hint, /name\{label="value",…\}/);
   }
 });
 

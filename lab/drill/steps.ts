@@ -12,6 +12,7 @@
 
 import { z } from "zod";
 import type { LabHandle } from "../api.ts";
+import { LabError } from "../errors.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
 import { quote } from "../topology/quote.ts";
 import type { Topology } from "../topology/types.ts";
@@ -87,7 +88,7 @@ export interface WorkloadRun {
   argv: string[];
   /** Settles with the result (or an error object) when it ends. */
   done: Promise<void>;
-  /** The result once it ended: the workload's object, or `{ kind: "error", message }`. */
+  /** The result once it ended: the workload's object, or `{ kind: "error", message, hint? }`. */
   result: Record<string, unknown> | null;
   /**
    * A server that runs until stopped (`udp-echo` or `vsock-echo` without `-t`, `sink -t 0`
@@ -432,7 +433,12 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
     w.done = result.then(
       (r) => void (w.result = r),
       (e) =>
-        void (w.result = { kind: "error", message: e instanceof Error ? e.message : String(e) }),
+        void (w.result = {
+          kind: "error",
+          message: e instanceof Error ? e.message : String(e),
+          // A LabError's hint says what to do (an assertion on the workload repeats it).
+          ...(e instanceof LabError && e.hint !== "" ? { hint: e.hint } : {}),
+        }),
     ).finally(() => ctx.signal.removeEventListener("abort", onAbort));
     ctx.workloads.set(name, w);
     if (a.background !== true) await w.done;
