@@ -149,9 +149,8 @@ export function metricValue(
 }
 
 /** What to do about a workload's field that is null (nothing measured). */
-const NULL_HINT =
-  "the workload had nothing to measure it by (no reply, no datagram): assert on a " +
-  "count instead, such as its received";
+const NULL_HINT = "the workload had nothing to measure it by, no reply or no datagram: assert on " +
+  "a count instead, such as its received";
 
 /**
  * The scope assertions are evaluated in, for a finished run.
@@ -192,7 +191,7 @@ export function runScope(data: RunData): EvalScope {
         return fail(
           e.at,
           `No workload named "${root}" ran`,
-          "the drill stopped before its step (the verdict says why)",
+          "the drill stopped before its step: its verdict says why",
         );
       }
       const result = data.workloads.get(root);

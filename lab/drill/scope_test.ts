@@ -110,7 +110,7 @@ Deno.test("a name without a value is an error that says why, at the name", () =>
   }
   const gone = evaluate(parsed("late.x > 0"), runScope(DATA));
   assert.ok(!gone.ok);
-  assert.match(gone.error.hint ?? "", /the drill stopped before its step/);
+  assert.match(gone.error.hint ?? "", /the drill stopped before its step: its verdict says why/);
   const unrecovered = evaluate(
     parsed("recovery.max_ms > 0"),
     runScope({ ...DATA, recovery: [{ subject: "link a-b", atMs: 1, ms: null }] }),
