@@ -91,8 +91,15 @@ export function mtuMismatches(t: Topology): MtuMismatch[] {
   const find = segmentOf(t);
   const first = new Map<string, { who: string; mtu: number }>();
   const out: MtuMismatch[] = [];
+  // The serving NIC of a vhost-pci link takes its frontend's MTU, whatever it inherited.
+  const serving = new Set<string>();
+  for (const link of t.links) {
+    const b = link.endpoints[1];
+    if (link.kind === "vhost-pci" && b.kind === "nic") serving.add(`${b.vm}:${b.nic}`);
+  }
   for (const vm of t.vms) {
     for (const nic of vm.nics) {
+      if (serving.has(`${vm.name}:${nic.name}`)) continue;
       const segment = find(`nic:${vm.name}:${nic.name}`);
       const who = `${vm.name}:${nic.name}`;
       const seen = first.get(segment);

@@ -19,6 +19,14 @@ import type { LinkSpec, Topology, VmSpec } from "./types.ts";
 const VHOST_PCI_LINK_KEYS: ReadonlySet<string> = new Set(["name", "kind", "endpoints"]);
 
 /**
+ * NIC keys that the serving NIC of a vhost-pci link cannot use: its vhost-pci-net device serves
+ * the frontend NIC's queues (layout, size, features) and takes the frontend's MTU; it has no
+ * transmitq of its own to watch. Written on that NIC they would be ignored, so they are refused
+ * (inherited from the VM or `defaults.nic`, they are meant for its other NICs, and pass).
+ */
+const SERVED_NIC_KEYS = ["layout", "queue_size", "features", "mtu", "tx_timeout"] as const;
+
+/**
  * Check the links of `kind: vhost-pci`.
  *
  * @example
@@ -71,6 +79,22 @@ export function checkVhostPci(
       return;
     }
     const bNic = byVm.get(b.vm)?.nics.find((n) => n.name === b.nic);
+    const rawVm = Object.hasOwn(raw.vms, b.vm) ? raw.vms[b.vm] : undefined;
+    const rawNics = rawVm?.nics ?? {};
+    const rawNic = Object.hasOwn(rawNics, b.nic) ? rawNics[b.nic] : undefined;
+    for (const key of SERVED_NIC_KEYS) {
+      if (rawNic === undefined || rawNic === null || !Object.hasOwn(rawNic, key)) continue;
+      out.problems.push({
+        code: "vhost-pci-link",
+        path: ["vms", b.vm, "nics", b.nic, key],
+        atKey: true,
+        message: `NIC ${quote(`${b.vm}:${b.nic}`)} serves ${quote(`${a.vm}:${a.nic}`)} over ` +
+          `vhost-pci link ${quote(link.name)} and cannot take ${quote(key)}`,
+        hint: key === "tx_timeout"
+          ? `remove it: the transmit watchdog is ${a.vm}'s, on vms.${a.vm}.nics.${a.nic}`
+          : `remove it: the queues and MTU are ${a.vm}:${a.nic}'s; set it on vms.${a.vm}.nics.${a.nic}`,
+      });
+    }
     if (bNic?.iommu) {
       out.problems.push({
         code: "vhost-pci-link",

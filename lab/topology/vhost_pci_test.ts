@@ -207,3 +207,48 @@ Deno.test("a vhost-pci peer behind a passthrough vIOMMU or none reaches all of a
     assert.ok(formatPlan(plan).includes(`(vhost-pci, no rings; window: ${window})`), window);
   }
 });
+
+Deno.test("the serving NIC's own queue and MTU keys are refused at the key: they are the frontend's", () => {
+  const LINK = "links: [{ kind: vhost-pci, endpoints: [a:eth0, b:eth0] }]\n";
+  const written = issues(
+    BASE.replace(
+      "      eth0: { ip: 10.0.0.2/24 }",
+      "      eth0: { ip: 10.0.0.2/24, mtu: 9000, layout: packed, queue_size: 64, features: [], " +
+        "tx_timeout: 1s }",
+    ) + LINK,
+  );
+  assert.deepEqual(
+    written.map((i) => [i.code, i.path]),
+    ["mtu", "layout", "queue_size", "features", "tx_timeout"].map((k) => [
+      "vhost-pci-link",
+      `vms.b.nics.eth0.${k}`,
+    ]),
+  );
+  assert.equal(
+    written[0].message,
+    `NIC "b:eth0" serves "a:eth0" over vhost-pci link "a-b" and cannot take "mtu"`,
+  );
+  assert.equal(written[0].line, 9);
+  assert.match(written[0].hint ?? "", /set it on vms\.a\.nics\.eth0/);
+  // Inherited from the VM or defaults.nic (meant for b's other NICs), they pass.
+  const inherited = parseTopology(
+    "defaults: { nic: { mtu: 9000 } }\n" +
+      BASE.replace("  b:\n", "  b:\n    layout: packed\n    queue_size: 64\n")
+        .replace("iommu: true }", "iommu: true, mtu: 1500 }") +
+      LINK,
+    "t.yaml",
+  );
+  assert.ok(inherited.ok, JSON.stringify(!inherited.ok && inherited.error));
+});
+
+Deno.test("no mtu-mismatch warning on a vhost-pci link: the serving NIC takes the frontend's MTU", () => {
+  const yaml = BASE.replace("iommu: true }", "iommu: true, mtu: 9000 }") +
+    "links: [{ kind: vhost-pci, endpoints: [a:eth0, b:eth0] }]\n";
+  const t = parseTopology(yaml, "t.yaml");
+  assert.ok(t.ok);
+  assert.deepEqual(topologyWarnings(yaml, t.value).map((w) => w.code), []);
+  // b:eth0 (1500 by default) serves a:eth0 at 9000: its vhost-pci-net device has a's MTU.
+  const plan = planLab(t.value);
+  const dev = plan.vms[1].devices[0];
+  assert.ok(dev.kind === "vhost-pci" && dev.mtu === 9000, JSON.stringify(dev));
+});
