@@ -175,9 +175,9 @@ async function launch(
       "Set VLAB_STATE_DIR to a shorter folder",
     );
   }
-  let hold: LabDirHold;
+  let held: LabDirHold;
   try {
-    hold = createLabDir(plan.name);
+    held = createLabDir(plan.name);
   } catch (e) {
     // A folder of a lab still there is that lab's; one the process cannot make is the place's.
     if (!(e instanceof LabDirError)) throw stateFolderError(paths.dir, e);
@@ -187,6 +187,15 @@ async function launch(
       "Stop that lab, or move the folder away (set VLAB_STATE_DIR to use another place)",
     );
   }
+  // A script that ends with Deno.exit() while its lab runs (no stop()) takes its workers with it:
+  // the folder goes too, at the process's unload, instead of waiting for `vlab ls` as stale.
+  const hold = {
+    release(): void {
+      globalThis.removeEventListener("unload", hold.release);
+      held.release();
+    },
+  };
+  globalThis.addEventListener("unload", hold.release);
   let eventsPath: string;
   // One start time for the log's file name and the lab's `startedAt` (status, metrics, ls).
   const startedAt = Date.now();

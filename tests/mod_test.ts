@@ -239,3 +239,31 @@ function exists(path: string): boolean {
     return false;
   }
 }
+
+Deno.test({
+  name: "a script that ends with Deno.exit() while its lab runs leaves no state folder behind",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // Its folder (control socket, lab.json, lock) stayed for the next `vlab ls` to clear.
+    const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-exit-call-" });
+    const child = runLabScript(dir, `mod-exit-call-${Deno.pid}`, [
+      `console.log("pinged", (await lab.vm("a").exec(["ping", "10.0.0.2", "-c", "1"])).received);`,
+      `Deno.exit(0);`,
+    ]);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    try {
+      const out = await child.output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.match(text, /^pinged 1$/m, text);
+      assert.deepEqual([out.signal, out.code], [null, 0], text);
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+        "experiment.ts",
+        "logs",
+      ]);
+    } finally {
+      clearTimeout(timer);
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
