@@ -331,6 +331,23 @@ export async function runDrill(
       finish();
     };
   };
+  // A workload that fails says so when it does, not once the drill is over (a background sink
+  // that could not bind its port, seen only after a minute of flood).
+  const watched = new Set<string>();
+  const told = new Set<string>();
+  const watchFailures = () => {
+    for (const [name, w] of workloads) {
+      if (watched.has(name)) continue;
+      watched.add(name);
+      void w.done.then(() => {
+        if (w.result?.kind !== "error" || abort.signal.aborted) return;
+        told.add(name);
+        progress(
+          `${stamp(elapsedMs())} workload ${name} failed: ${printable(String(w.result.message))}`,
+        );
+      });
+    }
+  };
   const steps: StepRecord[] = [];
   const kinds = stepKinds();
   let failed: string | null = null;
@@ -380,6 +397,7 @@ export async function runDrill(
         }
         record.endedMs = elapsedMs();
         steps.push(record);
+        watchFailures();
         // A workload the lab's stop cancelled ended its step early: the lab is gone, not the step.
         labStopped();
         if (failed !== null) break;
@@ -415,7 +433,7 @@ export async function runDrill(
     for (const [name, w] of workloads) {
       if (w.result?.kind === "error") {
         const why = printable(String(w.result.message));
-        progress(`${stamp(elapsedMs())} workload ${name} failed: ${why}`);
+        if (!told.has(name)) progress(`${stamp(elapsedMs())} workload ${name} failed: ${why}`);
         // A workload that could not run (or broke) fails the drill, even with no assertion on it.
         if (!abort.signal.aborted) failed ??= `Workload ${name} failed: ${why}`;
       }

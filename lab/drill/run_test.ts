@@ -369,3 +369,28 @@ Deno.test({
       assert.equal(r.assertions[0].verdict, "pass", JSON.stringify(r.assertions[0]));
     }),
 });
+
+Deno.test({
+  name: "a background workload that fails says so when it fails, not when the drill ends",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-run-", async () => {
+      const lines: string[] = [];
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [
+          { exec: { vm: "b", argv: ["sink", "-p", "5000", "-t", "2"], background: true } },
+          {
+            exec: { vm: "b", argv: ["sink", "-p", "5000", "-t", "2"], background: true, as: "s2" },
+          },
+          { wait: "1500ms" },
+        ],
+      }, { onProgress: (l) => lines.push(l) });
+      assert.match(r.error ?? "", /^Workload s2 failed: Cannot bind UDP port 5000/);
+      const told = lines.filter((l) => l.includes("workload s2 failed"));
+      assert.equal(told.length, 1, lines.join("\n"));
+      // Before, the line came at the end, after the first sink's 2 s.
+      const at = Number(/^\[\s*([\d.]+) s\]/.exec(told[0])?.[1]);
+      assert.ok(at < 1, `told at ${at} s:\n${lines.join("\n")}`);
+    }),
+});
