@@ -153,9 +153,10 @@ export function formatStatus(s: LabStatus): string {
     ...devices,
     ...(switches.length > 0 ? ["switches:", ...switches.flatMap(switchLines)] : []),
     ...(routers.length > 0 ? ["vsock routers:", ...routers.flatMap(switchLines)] : []),
-    "links:",
-    ...links,
-    ...formatVhostPciLinks(s.vhostPciLinks ?? []),
+    // A lab with no link says so, rather than end on a heading with nothing under it.
+    ...(links.length + (s.vhostPciLinks?.length ?? 0) === 0
+      ? ["links: none"]
+      : ["links:", ...links, ...formatVhostPciLinks(s.vhostPciLinks ?? [])]),
     ...(s.partitions?.length
       ? [
         "partitions:",

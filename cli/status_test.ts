@@ -412,3 +412,9 @@ Deno.test("status says the lab's shared and resident memory on its first line, w
   );
   assert.equal(first(STATUS), "lab pair (seed 1, pid 42, up 3 s) from pair.yaml");
 });
+
+Deno.test("status says a lab with no link has none, not a links: heading with nothing under it", () => {
+  const text = formatStatus({ ...STATUS, links: [], vhostPciLinks: [] });
+  assert.match(text, /\nlinks: none$/);
+  assert.doesNotMatch(text, /links:\n|links:$/);
+});
