@@ -75,6 +75,7 @@ export const EXIT_CODES = {
  * - `unknown-partition`: `vlab heal ID` named a partition that is not in force.
  * - `control-error`: the lab's control socket answered with an error.
  * - `drill-invalid`: a drill file has problems (each is printed as file:line:col); exit 2.
+ * - `no-permission`: a script using mod.ts was not given a permission the lab needs.
  * - `drill-not-run`: a drill's lab could not start (a lab of that name runs); no verdict, exit 3.
  * - `unreachable`: `vlab pingall` found pairs of VMs that got no reply.
  * - `interrupted`: Ctrl-C (or SIGTERM) stopped the command before it finished its job; exit 130.
@@ -123,6 +124,7 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "unknown-partition": EXIT_CODES.failure,
   "control-error": EXIT_CODES.failure,
   "drill-invalid": EXIT_CODES.usage,
+  "no-permission": EXIT_CODES.failure,
   "drill-not-run": EXIT_CODES.drillNotRun,
   "interrupted": EXIT_CODES.interrupted,
   "internal": EXIT_CODES.failure,

@@ -65,6 +65,24 @@ export function loadTopology(source: TopologySource | undefined): Promise<Topolo
   return loadTopologyAs(source, OBJECT_LABEL);
 }
 
+/** What a script that lacks a permission the lab needs is told to do. */
+const PERMISSIONS_HINT = "Run the script with the permissions of the vlab task: deno run " +
+  "--allow-read --allow-write --allow-env --allow-run --allow-sys --allow-net --allow-ffi SCRIPT";
+
+/**
+ * `f`'s answer, with a permission the script was not given made a `LabError` (`no-permission`)
+ * that names it and the flags to run with. Without it Deno's own `NotCapable` came from deep
+ * inside (the YAML parser reads `LOG_TOKENS` from the environment), with no hint.
+ */
+async function withPermissions<T>(what: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotCapable)) throw e;
+    throw new LabError("no-permission", `Cannot ${what}: ${e.message}`, PERMISSIONS_HINT);
+  }
+}
+
 /** What a topology given as an object is called where a file's path would stand. */
 const OBJECT_LABEL = "<object>";
 
@@ -92,9 +110,11 @@ async function loadTopologyAs(
   const path = typeof source === "string" || source === undefined
     ? resolveTopologyPath(source)
     : label;
-  const r = typeof source === "object"
-    ? topologyFromObject(source, label)
-    : await loadTopologyFile(path);
+  const r = await withPermissions(
+    "load the topology",
+    async () =>
+      typeof source === "object" ? topologyFromObject(source, label) : await loadTopologyFile(path),
+  );
   if (r.ok) return r.value;
   // The message is the first problem where it is (`file:line:col: message`), the hint its own:
   // what a script prints of an error is what it can act on; `details` has every problem.
@@ -333,9 +353,13 @@ export async function startLab(
   const loaded = await loadTopologyAs(source, label);
   // options.seed replaces the topology's, as `vlab up --seed` does.
   const topology = seed === undefined ? loaded : { ...loaded, seed };
-  const launching = launchLab(planLab(topology), {
-    waits: { hostWait: opts.hostWait, guestWait: opts.guestWait },
-  });
+  const launching = withPermissions(
+    `start lab ${quote(topology.name)}`,
+    () =>
+      launchLab(planLab(topology), {
+        waits: { hostWait: opts.hostWait, guestWait: opts.guestWait },
+      }),
+  );
   // Listen before the lab exists, as `vlab up` does: Ctrl-C while it starts (a large lab takes
   // seconds) stops it as soon as it is up, instead of ending the process with its folder left.
   if (signals) stopOnSignals(whileLaunching(launching));

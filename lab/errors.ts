@@ -27,7 +27,8 @@ export type LabErrorCode =
   | "bad-partition"
   | "unknown-partition"
   | "control-error"
-  | "drill-invalid";
+  | "drill-invalid"
+  | "no-permission";
 
 /**
  * An error of the lab layer. Control characters in its message, hint and details are escaped

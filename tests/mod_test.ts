@@ -267,3 +267,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a script without --allow-env gets a no-permission LabError naming the flags, not NotCapable", async () => {
+  // The YAML parser reads LOG_TOKENS from the environment: the script died of Deno's NotCapable
+  // from inside node_modules, with no hint.
+  const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-permission-" });
+  try {
+    const script = `${dir}/experiment.ts`;
+    Deno.writeTextFileSync(
+      script,
+      [
+        `import { LabError, loadTopology } from ${
+          JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+        };`,
+        `try { await loadTopology("pair"); } catch (e) {`,
+        `  console.log(e instanceof LabError ? \`\${e.code} | \${e.message} | \${e.hint}\` : \`raw \${e}\`);`,
+        `}`,
+      ].join("\n"),
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--no-prompt", "--config", CONFIG_PATH, script],
+      env: { VLAB_STATE_DIR: dir },
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, text);
+    assert.match(
+      text,
+      /^no-permission \| Cannot load the topology: Requires env access .*--allow-env.* \| Run the script with the permissions of the vlab task: deno run --allow-read --allow-write --allow-env/m,
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
