@@ -356,7 +356,7 @@ async function rethrow(e: unknown, what: string): Promise<never> {
     if (problems === 1 && e.details[0].endsWith(", not a drill file")) {
       throw new VlabError(
         "drill-invalid",
-        `Cannot run drill ${what}: it is no drill file (above)`,
+        `Cannot run ${what}: it is no drill file (above)`,
         {
           hint:
             "Give a drill file, such as drills/link-flap.yaml; the hint above says what takes this file",
@@ -366,7 +366,7 @@ async function rethrow(e: unknown, what: string): Promise<never> {
     }
     throw new VlabError(
       "drill-invalid",
-      `Cannot run drill ${what}: ${count(problems, "problem")} (above)`,
+      `Cannot run ${what}: ${count(problems, "problem")} (above)`,
       {
         hint: `Fix ${problems === 1 ? "it" : "them"}; docs/drills.md describes the format`,
         cause: e,
@@ -523,7 +523,7 @@ export function drillCommand(): Command {
         await interruptible(
           (signal) =>
             runDrill(file, { seed, signal, onProgress: (l) => void out(l + "\n") })
-              .catch((e) => rethrow(e, quote(file))),
+              .catch((e) => rethrow(e, `drill ${quote(file)}`)),
           (result, interrupted) =>
             concludeDrill(result, { lines: [], reports: opts, ok: result.passed, interrupted }),
         );
@@ -562,7 +562,7 @@ export function drillCommand(): Command {
         await interruptible(
           (signal) =>
             replayDrill(recorded, { signal, onProgress: (l) => void out(l + "\n") })
-              .catch((e) => rethrow(e, `of ${quote(path)}`)),
+              .catch((e) => rethrow(e, `the drill recorded in ${quote(path)}`)),
           ({ result, differences, notes }, interrupted) =>
             concludeDrill(result, {
               lines: replayLines(path, differences, notes),

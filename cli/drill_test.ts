@@ -302,3 +302,15 @@ Deno.test("a report that cannot be written costs no other: report.json and the J
     );
   });
 });
+
+Deno.test("a replayed report whose drill does not validate says so in a sentence", async () => {
+  await inTempDir(async (dir) => {
+    const report = join(dir, "report.json");
+    const r = { ...passedResult(), version: 1, document: { timeline: [] } };
+    await Deno.writeTextFile(report, JSON.stringify(r));
+    const e = await drillError(["replay", report]);
+    assert.equal(e.code, "drill-invalid");
+    // Before: 'Cannot run drill of "…/report.json": 1 problem (above)'.
+    assert.equal(e.message, `Cannot run the drill recorded in "${report}": 1 problem (above)`);
+  });
+});

@@ -21,10 +21,10 @@
  */
 
 import { LabError } from "../errors.ts";
-import { compareRuns, type ReplayDifference } from "./report.ts";
+import { compareRuns, type ReplayDifference, REPORT_VERSION } from "./report.ts";
 import { drillResultProblem } from "./check.ts";
 import { typeName } from "../api.ts";
-import { runDrill, type RunDrillOptions } from "./run.ts";
+import { runDrillAs, type RunDrillOptions } from "./run.ts";
 import type { DrillResult } from "./types.ts";
 
 export { runDrill, type RunDrillOptions } from "./run.ts";
@@ -121,6 +121,17 @@ export async function replayDrill(
       "Give the report.json written by `vlab drill run --report DIR`",
     );
   }
+  // A report of another format (a later vlab's): its fields may not mean what this one reads.
+  const version = (r as { version?: unknown }).version;
+  if (version !== undefined && version !== REPORT_VERSION) {
+    throw new LabError(
+      "drill-invalid",
+      `Cannot replay: the report's format is version ${
+        JSON.stringify(version)?.slice(0, 20)
+      }, and this vlab reads version ${REPORT_VERSION}`,
+      "Replay it with the vlab that wrote it, or run its drill file again with `vlab drill run`",
+    );
+  }
   // What the comparison reads, checked before the lab starts: a report changed by hand (a step
   // that is no step, a seed that is no seed) is refused here, not after the run as a crash.
   const problem = drillResultProblem(r, ["seed", "steps", "links", "document"]) ??
@@ -134,7 +145,15 @@ export async function replayDrill(
       "Give the report.json written by `vlab drill run --report DIR`, as it was written",
     );
   }
-  const result = await runDrill(r.document as Record<string, unknown>, {
+  // Its problems and errors name the drill the report recorded (there is no line to point at).
+  const recordedSource = typeof r.source === "string" && r.source !== "" &&
+      !r.source.startsWith("<")
+    ? r.source
+    : null;
+  const label = recordedSource === null
+    ? "the report's drill"
+    : `${recordedSource}, as the report recorded it`;
+  const result = await runDrillAs(r.document as Record<string, unknown>, label, {
     ...options,
     seed: r.seed,
   });
@@ -156,6 +175,6 @@ export async function replayDrill(
   }
   // The drill it replays, not `<object>` (the document it ran from): in report.md, and in the
   // `vlab drill run SOURCE --seed N` a replay of this replay's report suggests.
-  if (typeof r.source === "string" && r.source !== "") result.source = r.source;
+  result.source = recordedSource ?? result.source;
   return { result, differences, notes };
 }

@@ -334,3 +334,37 @@ Deno.test("a replay compares duplicated and reordered frames too, unless the rep
   assert.match(md, /\| a-b \| 4 \| 2 \| 0 \| 1 \|/);
   assert.doesNotMatch(markdownReport(a, null), /duplicated a→b/);
 });
+
+Deno.test("a report of another format version is refused before its replay runs", async () => {
+  const later = { ...JSON.parse(JSON.stringify(result())), version: 99 };
+  await assert.rejects(replayDrill(later), (e) => {
+    assert.ok(e instanceof LabError, String(e));
+    assert.equal(e.code, "drill-invalid");
+    // Before, it was replayed as if this vlab's.
+    assert.equal(
+      e.message,
+      "Cannot replay: the report's format is version 99, and this vlab reads version 1",
+    );
+    assert.match(e.hint, /vlab drill run/);
+    return true;
+  });
+});
+
+Deno.test("a replayed drill's problems name the drill the report recorded, not <object>", async () => {
+  const broken = { ...JSON.parse(JSON.stringify(result())), document: { timeline: [] } };
+  await assert.rejects(replayDrill(broken), (e) => {
+    assert.ok(e instanceof LabError, String(e));
+    assert.equal(e.code, "drill-invalid");
+    assert.match(
+      e.details[0],
+      /^drills\/flap\.yaml, as the report recorded it: Missing key "topology"$/,
+    );
+    return true;
+  });
+  const anonymous = { ...broken, source: "<object>" };
+  await assert.rejects(replayDrill(anonymous), (e) => {
+    assert.ok(e instanceof LabError);
+    assert.match(e.details[0], /^the report's drill: Missing key "topology"$/);
+    return true;
+  });
+});

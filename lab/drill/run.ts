@@ -114,10 +114,13 @@ function checkRunOptions(options: unknown): void {
   }
 }
 
-async function loadOrThrow(source: string | Record<string, unknown>): Promise<Drill> {
+async function loadOrThrow(
+  source: string | Record<string, unknown>,
+  label: string,
+): Promise<Drill> {
   const r = typeof source === "string"
     ? await loadDrillFile(source)
-    : await drillFromObject(source);
+    : await drillFromObject(source, label);
   if (r.ok) return r.value;
   // As loadTopology's: the message is the first problem where it is, the hint its own hint;
   // `details` has every problem. The problem's place names the drill (`d.yaml:3:5: …`,
@@ -125,7 +128,7 @@ async function loadOrThrow(source: string | Record<string, unknown>): Promise<Dr
   // (`Cannot run drill <object>: <object>: …`); a problem in another file (the drill's topology
   // file) says which drill it is for.
   const lines = formatDrillIssues(r.error).split("\n");
-  const file = typeof source === "string" ? source : "<object>";
+  const file = typeof source === "string" ? source : label;
   const more = r.error.length - 1;
   const lead = r.error[0].file === file ? "" : `Cannot run drill ${quote(file)}: `;
   throw new LabError(
@@ -221,8 +224,27 @@ export const SETTLE_MS = 4000;
  * });
  * ```
  */
-export async function runDrill(
+export function runDrill(
   source: string | Record<string, unknown>,
+  options: RunDrillOptions = {},
+): Promise<DrillResult> {
+  return runDrillAs(source, "<object>", options);
+}
+
+/**
+ * {@linkcode runDrill}, with a drill object called `label` where a file's path would stand (its
+ * problems, its assertions' errors, its result's `source`): a replay names the drill its report
+ * recorded, not `<object>`. For `replayDrill`; scripts call `runDrill`.
+ *
+ * @example
+ * ```ts ignore
+ * import { runDrillAs } from "./run.ts";
+ * await runDrillAs(report.document, "d.yaml, as the report recorded it", { seed: report.seed });
+ * ```
+ */
+export async function runDrillAs(
+  source: string | Record<string, unknown>,
+  label: string,
   options: RunDrillOptions = {},
 ): Promise<DrillResult> {
   // Checked before anything starts: a bad option found once the lab ran left it running.
@@ -235,7 +257,7 @@ export async function runDrill(
     );
   }
   checkRunOptions(options);
-  const drill = await loadOrThrow(source);
+  const drill = await loadOrThrow(source, label);
   const seed = options.seed ?? drill.seed;
   const progress = options.onProgress ?? (() => {});
   // The caller that passes a signal handles Ctrl-C itself (the CLI: the drill stops, then its
