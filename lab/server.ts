@@ -431,12 +431,27 @@ function ringView(lab: Lab, params: URLSearchParams): Response {
   const vm = params.get("vm");
   const nic = params.get("nic");
   const queue = params.get("queue");
-  if (!vm || !nic || queue === null || !/^\d{1,5}$/.test(queue)) {
+  if (!vm || !nic || queue === null) {
     return fail(
       400,
       "bad-request",
       "GET /ring needs the parameters vm, nic and queue (a queue index)",
       "For example /ring?vm=a&nic=eth0&queue=1 (0 receiveq, 1 transmitq)",
+    );
+  }
+  if (!/^\d{1,5}$/.test(queue)) {
+    // All three are there: the queue is what is wrong (a name, as `vlab fault` takes, or junk).
+    const device = lab.plan.vms.find((v) => v.name === vm)?.devices.find((d) => d.name === nic);
+    const names = device?.kind === "vhost-pci"
+      ? []
+      : device?.queues.map((q, i) => `${i} ${q.name}`);
+    return fail(
+      400,
+      "bad-request",
+      `GET /ring takes the queue's index, got ${quoteForLine(queue)}`,
+      names && names.length > 0
+        ? `Queues of ${vm}:${nic}: ${names.join(", ")}`
+        : "For example /ring?vm=a&nic=eth0&queue=1 (0 receiveq, 1 transmitq)",
     );
   }
   const view = takeRingView(lab, { vm, nic, queue: Number(queue) });

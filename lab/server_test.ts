@@ -292,6 +292,12 @@ Deno.test({
       ) {
         assertError(await env.call(`/ring?${q}`), 400, "bad-request");
       }
+      // A queue's name, as vlab fault takes it: the message names the queue, not missing
+      // parameters, and the hint lists the device's queues by index.
+      const named = await env.call("/ring?vm=a&nic=eth0&queue=transmitq");
+      assertError(named, 400, "bad-request");
+      assert.equal(named.body.error.message, `GET /ring takes the queue's index, got "transmitq"`);
+      assert.equal(named.body.error.hint, "Queues of a:eth0: 0 receiveq, 1 transmitq");
       assertError(await env.call("/snapshot", { method: "POST" }), 405, "method-not-allowed");
       assertError(
         await env.call("/ring?vm=a&nic=eth0&queue=0", { method: "PUT" }),
