@@ -258,7 +258,17 @@ function namesFile(message: string, source: string): boolean {
  * How a value of the wrong type is named in a `TypeError`: the words of the lab API's `typeName`
  * (`lab/api.ts`, a layer above this one): `null`, `an array`, a class's name, or its `typeof`.
  */
-function valueKind(v: unknown): string {
+/**
+ * What a caller passed, for a `TypeError`'s message: its type or class, never its text.
+ *
+ * @example
+ * ```ts
+ * import { valueKind } from "./issues.ts";
+ * valueKind([1]); // "an array"
+ * valueKind(5); // "number"
+ * ```
+ */
+export function valueKind(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
   return typeof v === "object" ? (v.constructor?.name ?? "an object") : typeof v;

@@ -18,7 +18,7 @@ import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDoc
 import { err, ok, type Result } from "../../devices/base/result.ts";
 import { buildTopology } from "./build.ts";
 import { checkGraph } from "./checks.ts";
-import { hintFor, type PathSegment, pathToString, type Problem } from "./issues.ts";
+import { hintFor, type PathSegment, pathToString, type Problem, valueKind } from "./issues.ts";
 import type { RawTopology } from "./schema.ts";
 import { checkStructure, isRequiredKey } from "./structure.ts";
 import { checkCounts, MAX_TOPOLOGY_BYTES } from "./limits.ts";
@@ -315,6 +315,17 @@ function nodeFor(doc: Document, path: readonly PathSegment[], atKey: boolean): N
  * ```
  */
 export function parseTopology(text: string, source: string): Result<Topology, TopologyIssue[]> {
+  // A script's argument of the wrong type: named here, not a TypeError from inside the parser.
+  if (typeof text !== "string") {
+    throw new TypeError(
+      `parseTopology: text must be the topology's YAML (a string), got ${valueKind(text)}`,
+    );
+  }
+  if (typeof source !== "string") {
+    throw new TypeError(
+      `parseTopology: source must be the file's path (a string), got ${valueKind(source)}`,
+    );
+  }
   return boundedDepth(() => parseText(text, source));
 }
 

@@ -505,3 +505,16 @@ Deno.test("a vsock link named like a net link says which link has the name, as n
     '8:26 duplicate-link-name Link name "v" is already used by links[1]',
   ]);
 });
+
+Deno.test("parseTopology refuses text or a source that is no string with a TypeError naming it", () => {
+  // parseTopology(5) failed inside the parser: "text.trimStart is not a function".
+  assert.throws(
+    () => parseTopology(5 as unknown as string, "t.yaml"),
+    /^TypeError: parseTopology: text must be the topology's YAML \(a string\), got number$/,
+  );
+  assert.throws(
+    () => parseTopology("name: x\nvms: {}\n", undefined as unknown as string),
+    /^TypeError: parseTopology: source must be the file's path \(a string\), got undefined$/,
+  );
+  assert.ok(parseTopology("name: x\nvms: {}\n", "t.yaml").ok);
+});
