@@ -113,18 +113,25 @@ export function markdownReport(result: DrillResult, chart: string | null = null)
       );
     }
   }
-  lines.push(
-    "",
-    "## Links",
-    "",
-    "Lost, corrupted, duplicated and reordered frames are the impairment's decisions (from the " +
-      "seed); other drops " +
-      "(full ring, link down, queue limit, …) are timing, and so is the frame at which an " +
-      "`impair` step's change took effect on a link it changed (marked *changed live*).",
-    "",
-    "| link | frames a→b | lost a→b | corrupted a→b | other drops a→b | frames b→a | lost b→a | corrupted b→a | other drops b→a |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-  );
+  lines.push("", "## Links", "");
+  // A lab whose only links are vhost-pci (no ring, no impairment stage): an empty table said
+  // nothing of why.
+  if (result.links.length === 0) {
+    lines.push(
+      "No link of this lab has a ring to count frames on (a vhost-pci link has none: its " +
+        "frames go straight from one VM's memory to the other's).",
+    );
+  } else {
+    lines.push(
+      "Lost, corrupted, duplicated and reordered frames are the impairment's decisions (from the " +
+        "seed); other drops " +
+        "(full ring, link down, queue limit, …) are timing, and so is the frame at which an " +
+        "`impair` step's change took effect on a link it changed (marked *changed live*).",
+      "",
+      "| link | frames a→b | lost a→b | corrupted a→b | other drops a→b | frames b→a | lost b→a | corrupted b→a | other drops b→a |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    );
+  }
   for (const l of result.links) {
     lines.push(
       `| ${l.link}${

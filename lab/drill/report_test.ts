@@ -368,3 +368,11 @@ Deno.test("a replayed drill's problems name the drill the report recorded, not <
     return true;
   });
 });
+
+Deno.test("a Markdown report of a lab without ring links says why its Links part is empty", () => {
+  const md = markdownReport(result({ links: [] }));
+  const part = md.slice(md.indexOf("## Links"));
+  // Before, a table header with no row.
+  assert.doesNotMatch(part, /\| link \|/);
+  assert.match(part, /No link of this lab has a ring to count frames on \(a vhost-pci link/);
+});
