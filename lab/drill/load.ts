@@ -60,20 +60,21 @@ function hasControl(text: string, breaksAllowed: boolean): boolean {
   return false;
 }
 
-const printable = (oneLine: boolean) =>
+const printable = (key: string, oneLine: boolean) =>
   z.string().refine(
     (v) => !hasControl(v, !oneLine),
     {
+      // Named: the problem is placed at the value, where the key is not in sight.
       message: oneLine
-        ? "must be one line of plain text: it holds a line break, a tab or a control character"
-        : "must be plain text: it holds a control character (an escape sequence)",
+        ? `${key} must be one line of plain text: it holds a line break, a tab or a control character`
+        : `${key} must be plain text: it holds a control character, such as an escape sequence's`,
       params: { hint: "write it without control characters or escape sequences" },
     },
   );
 
 const topSchema = z.strictObject({
-  name: printable(true).optional(),
-  description: printable(false).optional(),
+  name: printable("name", true).optional(),
+  description: printable("description", false).optional(),
   topology: z.unknown(),
   seed: z.int().min(0).max(0xffff_ffff).optional(),
   timeout: durationMs.optional(),

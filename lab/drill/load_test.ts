@@ -618,7 +618,8 @@ Deno.test("a drill's name and description are plain text: no escape sequence rea
   for (const name of ["x\x1b[31mRED", "a\tb", "two\nlines", "bell\x07"]) {
     const r = await drillFromObject({ ...base, name });
     assert.ok(!r.ok, JSON.stringify(name));
-    assert.match(r.error[0].message, /must be one line of plain text/);
+    // Before, without the key: "must be one line of plain text", placed at the value.
+    assert.match(r.error[0].message, /^name must be one line of plain text/);
     assert.equal(r.error[0].path, "name");
     assert.equal(r.error[0].hint, "write it without control characters or escape sequences");
   }
@@ -626,7 +627,10 @@ Deno.test("a drill's name and description are plain text: no escape sequence rea
   assert.ok(d.ok);
   const bad = await drillFromObject({ ...base, description: "\x1b]0;title\x07" });
   assert.ok(!bad.ok);
-  assert.match(bad.error[0].message, /must be plain text: it holds a control character/);
+  assert.match(
+    bad.error[0].message,
+    /^description must be plain text: it holds a control character/,
+  );
 });
 
 Deno.test("a drill's missing topology file is placed at its topology: with a hint relative to the drill", async () => {
