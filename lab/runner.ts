@@ -179,7 +179,9 @@ async function launch(
   try {
     held = createLabDir(plan.name);
   } catch (e) {
-    // A folder of a lab still there is that lab's; one the process cannot make is the place's.
+    // A folder of a lab still there is that lab's; one the process cannot make is the place's
+    // (or the script's, given no --allow-write: `startLab` says which flag).
+    if (e instanceof Deno.errors.NotCapable) throw e;
     if (!(e instanceof LabDirError)) throw stateFolderError(paths.dir, e);
     throw new LabError(
       "lab-exists",
@@ -207,6 +209,7 @@ async function launch(
     pruneLogs({ keep: KEEP_LOGS - 1, inUse });
   } catch (e) {
     hold.release();
+    if (e instanceof Deno.errors.NotCapable) throw e;
     throw stateFolderError(logsDir(), e, "logs");
   }
   const events = new EventLog(eventsPath);
@@ -215,6 +218,7 @@ async function launch(
     lab = await Lab.start(plan, { ...options.waits, events, stateDir: paths.dir, startedAt });
   } catch (e) {
     hold.release();
+    if (e instanceof Deno.errors.NotCapable) throw e;
     throw startFailed(plan, e, eventsPath);
   }
   let resolveStopped!: () => void;
@@ -256,6 +260,8 @@ async function launch(
     await server?.shutdown().catch(() => {});
     await lab.stop();
     hold.release();
+    // A script given no --allow-net: `startLab` names the flag to run with.
+    if (e instanceof Deno.errors.NotCapable) throw e;
     throw new LabError(
       "lab-failed",
       `Cannot start lab ${quote(plan.name)}: cannot serve its control socket ${

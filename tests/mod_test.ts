@@ -268,34 +268,65 @@ Deno.test({
   },
 });
 
-Deno.test("a script without --allow-env gets a no-permission LabError naming the flags, not NotCapable", async () => {
-  // The YAML parser reads LOG_TOKENS from the environment: the script died of Deno's NotCapable
-  // from inside node_modules, with no hint.
-  const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-permission-" });
-  try {
-    const script = `${dir}/experiment.ts`;
-    Deno.writeTextFileSync(
-      script,
-      [
-        `import { LabError, loadTopology } from ${
-          JSON.stringify(new URL("../mod.ts", import.meta.url).href)
-        };`,
-        `try { await loadTopology("pair"); } catch (e) {`,
-        `  console.log(e instanceof LabError ? \`\${e.code} | \${e.message} | \${e.hint}\` : \`raw \${e}\`);`,
-        `}`,
-      ].join("\n"),
-    );
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-read", "--no-prompt", "--config", CONFIG_PATH, script],
-      env: { VLAB_STATE_DIR: dir },
-    }).output();
-    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 0, text);
-    assert.match(
-      text,
-      /^no-permission \| Cannot load the topology: Requires env access .*--allow-env.* \| Run the script with the permissions of the vlab task: deno run --allow-read --allow-write --allow-env/m,
-    );
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+for (
+  const [flags, call, message] of [
+    [["--allow-read"], `loadTopology("pair")`, /Cannot load the topology: Requires env access/],
+    [
+      ["--allow-read", "--allow-env"],
+      `startLab("pair")`,
+      /Cannot start lab "pair": Requires write/,
+    ],
+    [
+      ["--allow-read", "--allow-env", "--allow-write", "--allow-sys"],
+      `startLab("pair")`,
+      /Cannot start lab "pair": Requires net access/,
+    ],
+  ] as const
+) {
+  Deno.test({
+    name: `a script given only ${flags.join(" ")} gets a no-permission LabError from ${call}`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      // The YAML parser reads LOG_TOKENS from the environment: without --allow-env the script died
+      // of Deno's NotCapable from inside node_modules, with no hint; without --allow-write or
+      // --allow-net, a lab-failed error said to check that the state folder is writable.
+      const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-permission-" });
+      try {
+        const script = `${dir}/experiment.ts`;
+        Deno.writeTextFileSync(
+          script,
+          [
+            `import { LabError, loadTopology, startLab } from ${
+              JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+            };`,
+            `try { await ${call}; console.log("no error"); } catch (e) {`,
+            `  console.log(e instanceof LabError ? \`\${e.code} | \${e.message} | \${e.hint}\` : \`raw \${e}\`);`,
+            `}`,
+          ].join("\n"),
+        );
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: ["run", ...flags, "--no-prompt", "--config", CONFIG_PATH, script],
+          env: { VLAB_STATE_DIR: `${dir}/state` },
+        }).output();
+        const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+        assert.equal(out.code, 0, text);
+        assert.match(text, /^no-permission \| /m);
+        assert.match(text, message);
+        assert.match(
+          text,
+          / \| Run the script with the permissions of the vlab task: deno run --allow-read --allow-write --allow-env/,
+        );
+        const left = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n !== "state");
+        assert.deepEqual(left, ["experiment.ts"]);
+        assert.deepEqual(
+          exists(`${dir}/state`) ? [...Deno.readDirSync(`${dir}/state`)].map((e) => e.name) : [],
+          exists(`${dir}/state/logs`) ? ["logs"] : [],
+          "no lab folder left",
+        );
+      } finally {
+        Deno.removeSync(dir, { recursive: true });
+      }
+    },
+  });
+}
