@@ -184,8 +184,9 @@ export interface VmHandle {
    * Start a guest workload as `exec` does, and resolve once it runs (a `sink`'s port is bound, a
    * `vsock-sink` listens): start a receiver with `spawn`, then its sender, and no datagram
    * misses it. `result` resolves (or throws a `LabError`) at the workload's end, as `exec`'s.
-   * A workload that never ran (its port already bound, words it does not take, a stopped lab)
-   * makes `spawn` itself throw that `LabError` (`workload-failed`).
+   * A workload that never ran (its port already bound, words it does not take) makes `spawn`
+   * itself throw that `LabError` (`workload-failed`); on a stopped lab it throws `no-lab`, as
+   * `exec` does.
    */
   spawn(
     argv: string[],
