@@ -170,6 +170,14 @@ export async function checkReportPaths(
       );
     }
   };
+  // An empty path is no path: `--report ""` wrote into the current folder, `--junit ""` failed
+  // once the drill had run.
+  if (opts.report === "") {
+    refuse("--report", "", "is empty", "Give --report a folder, such as out/");
+  }
+  if (opts.junit === "") {
+    refuse("--junit", "", "is empty", "Give --junit a file path, such as out/drill.xml");
+  }
   try {
     if (opts.report !== undefined) {
       const dir = opts.report;

@@ -141,6 +141,11 @@ Deno.test("report paths that cannot work are refused before the drill runs, sayi
         /folder/,
       ],
     ];
+    // Before, `--report ""` wrote into the current folder and `--junit ""` failed after the run.
+    cases.push(
+      [["--report", ""], /--report "" is empty$/, /^Give --report a folder/],
+      [["--junit", ""], /--junit "" is empty$/, /^Give --junit a file path/],
+    );
     for (const [opts, message, hint] of cases) {
       const e = await drillError(["run", drill, ...opts]);
       assert.equal(e.code, "bad-option", e.message);
