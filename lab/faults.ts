@@ -200,8 +200,12 @@ export function parseFault(
       `Kinds: ${FAULT_KINDS.join(", ")}`,
     );
   }
+  if (vm === undefined) return bad(`Cannot inject ${kind}: it names no VM`, `Add "vm": "<name>"`);
   if (typeof vm !== "string") {
-    return bad("Cannot inject a fault: no VM named", `Add "vm": "<name>"`);
+    return bad(
+      `Cannot inject ${kind}: "vm" must be a VM's name, got ${quote(vm)}`,
+      `Write the name as a string: "vm": "a"`,
+    );
   }
   // A key the kind does not take (a typo such as "cout") is refused, not ignored: the user meant
   // something by it, and the fault would run with the default in its place.
@@ -275,12 +279,20 @@ export function parseFault(
   const device = get("device");
   const queue = get("queue");
   const count = get("count");
-  if (typeof device !== "string" || typeof queue !== "string") {
+  if (device === undefined || queue === undefined) {
     return bad(
       `Cannot inject ${kind}: name the device and the queue`,
       `Add "device": "eth0", "queue": "transmitq"`,
     );
   }
+  // Given, but not as names: say which (a queue's index is no name).
+  const notName = (key: string, value: unknown, example: string) =>
+    bad(
+      `Cannot inject ${kind}: "${key}" must be a ${key}'s name, got ${quote(value)}`,
+      `Write the name as a string: "${key}": "${example}"`,
+    );
+  if (typeof device !== "string") return notName("device", device, "eth0");
+  if (typeof queue !== "string") return notName("queue", queue, "transmitq");
   if (kind === "guest-bug") {
     const bug = get("bug");
     if (typeof bug !== "string" || !(GUEST_FAULT_KINDS as readonly string[]).includes(bug)) {

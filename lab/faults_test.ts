@@ -441,3 +441,33 @@ Deno.test("a fault whose kind or VM is a deeply nested list is refused, naming w
   assert.ok(!kind.ok);
   assert.equal(kind.message, "Cannot inject a fault: unknown kind a list");
 });
+
+Deno.test("a fault whose VM, device or queue is missing or no name says which, for its kind", () => {
+  // A VM given as a list was "Cannot inject a fault: no VM named"; a queue's index was "name the
+  // device and the queue", though both were named.
+  const cases: [Record<string, unknown>, string][] = [
+    [{ kind: "vm-crash" }, "Cannot inject vm-crash: it names no VM"],
+    [
+      { kind: "vm-crash", vm: ["a"] },
+      `Cannot inject vm-crash: "vm" must be a VM's name, got a list`,
+    ],
+    [
+      { kind: "lost-irq", vm: "a", device: "eth0", queue: 1 },
+      `Cannot inject lost-irq: "queue" must be a queue's name, got "1"`,
+    ],
+    [
+      { kind: "lost-kick", vm: "a", device: 0, queue: "transmitq" },
+      `Cannot inject lost-kick: "device" must be a device's name, got "0"`,
+    ],
+    [
+      { kind: "lost-kick", vm: "a", device: "eth0" },
+      "Cannot inject lost-kick: name the device and the queue",
+    ],
+  ];
+  for (const [body, message] of cases) {
+    const r = parseFault(body);
+    assert.ok(!r.ok, JSON.stringify(body));
+    assert.equal(r.message, message);
+    assert.ok(r.hint.length > 0);
+  }
+});
