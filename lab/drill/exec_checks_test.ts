@@ -59,3 +59,22 @@ Deno.test("a topology that did not load brings no workload problem", async () =>
   assert.equal(issues.length, 1, issues.join("\n"));
   assert.match(issues[0], /^1:11: Unknown shipped topology "pari"/);
 });
+
+Deno.test("a server that runs until stopped, in the foreground, is refused: the drill could not go on", async () => {
+  // Before, the drill waited for it until its timeout, then failed.
+  assert.deepEqual(
+    await problems(
+      "topology: pair\ntimeline:\n" +
+        "  - exec: { vm: b, argv: [udp-echo], as: echo }\n" +
+        "  - exec: { vm: b, argv: [sink, -t, 0, -p, 7], background: false }\n" +
+        "  - exec: { vm: b, argv: [sink, -t, 0, -n, 5, -p, 8] }\n" +
+        "  - exec: { vm: b, argv: [vsock-echo, -t, 1] }\n" +
+        "  - exec: { vm: b, argv: [udp-echo, -p, 9], background: true }\n",
+    ),
+    [
+      "3:26: udp-echo runs until it is stopped: in the foreground, the drill would wait for it until its timeout / hint: add background: true (it is stopped when the drill ends, with what it measured), or give it a duration (-t SECONDS)",
+      "4:26: sink runs until it is stopped: in the foreground, the drill would wait for it until its timeout / hint: add background: true (it is stopped when the drill ends, with what it measured), or give it a duration (-t SECONDS or -n COUNT)",
+      '6:26: Cannot run vsock-echo in VM "b": it has no vsock device / hint: add `vsock: { cid: N }` to VM "b" in the topology, or run it in a VM with one',
+    ],
+  );
+});

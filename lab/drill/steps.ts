@@ -386,6 +386,18 @@ function checkExec(
       ...workloadTopologyProblems(parsed.value, a.vm, ctx.topology, [...path, "argv"]),
     );
   }
+  // In the foreground, a server that runs until stopped holds the cursor until the timeout, as
+  // a wait_for on it would.
+  if (whole && parsed?.ok === true && a.background !== true && endlessWorkload(a.argv!)) {
+    problems.push({
+      code: "never-ends",
+      path: [...path, "argv"],
+      message: `${parsed.value.kind} runs until it is stopped: in the foreground, the drill ` +
+        "would wait for it until its timeout",
+      hint: "add background: true (it is stopped when the drill ends, with what it measured), " +
+        `or give it a duration (-t SECONDS${parsed.value.kind === "sink" ? " or -n COUNT" : ""})`,
+    });
+  }
   if (whole && a.as !== undefined) {
     problems.push(...workloadNameProblems(a.as, ctx.workloads, [...path, "as"]));
   }
