@@ -80,6 +80,7 @@ export function checkUpDown(
   action: "up" | "down",
   values: readonly string[],
   direction: string | undefined,
+  link = "a-b",
 ): void {
   if (values.length > 0) {
     throw new VlabError(
@@ -93,8 +94,10 @@ export function checkUpDown(
       "bad-option",
       `--direction is for set and clear, not with ${action}: a link goes ${action} both ways`,
       {
-        hint: "Leave --direction out; to cut one way: vlab link a-b set loss=100% " +
-          "--direction forward",
+        // A vsock or vhost-pci link takes no loss: a one-way partition cuts any link.
+        hint: `Leave --direction out; to cut one way, on a net link: vlab link ${
+          showValue(link)
+        } set loss=100% --direction forward; on any link: vlab partition A / B --one-way`,
       },
     );
   }
@@ -118,7 +121,7 @@ export function linkCommand() {
     .action(async (link, action, values, opts) => {
       const path = `/links/${encodeURIComponent(link)}`;
       if (action === "up" || action === "down") {
-        checkUpDown(action, values, opts.direction);
+        checkUpDown(action, values, opts.direction, link);
         const record = await resolveLab(opts.lab);
         await controlJson(record, path, {
           method: "POST",

@@ -48,6 +48,15 @@ Deno.test("link up and down take no values and no --direction: refused, not igno
     () => checkUpDown("down", [], "forward"),
     isError("bad-option", /^--direction is for set and clear, not with down/),
   );
+  // The hint names the link, and a one-way cut that works on any link (a vhost-pci or vsock link
+  // refuses loss=100%).
+  assert.throws(
+    () => checkUpDown("down", [], "forward", "a-b"),
+    (e: unknown) =>
+      e instanceof VlabError &&
+      /vlab link a-b set loss=100% --direction forward/.test(e.hint ?? "") &&
+      /vlab partition A \/ B --one-way/.test(e.hint ?? ""),
+  );
   // "both" is still a direction the user gave: up and down have none to choose.
   assert.throws(() => checkUpDown("up", [], "both"), isError("bad-option", /--direction/));
 });

@@ -81,7 +81,8 @@ export function linkRoute(lab: Lab, link: string, body: Body): Response {
       400,
       "bad-request",
       'POST /links/NAME takes "direction" only with "impair": a link goes up or down both ways',
-      'Leave "direction" out; to cut one way: {"impair": {"loss": "100%"}, "direction": "forward"}',
+      'Leave "direction" out; to cut one way: {"impair": {"loss": "100%"}, "direction": "forward"} ' +
+        '(a net link), or POST /partitions {"a": [...], "b": [...], "oneWay": true} (any link)',
     );
   }
   const up = v.up;
