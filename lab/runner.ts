@@ -12,6 +12,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import { LabError } from "./errors.ts";
 import { EventLog } from "./events.ts";
 import { Lab, type LabStartOptions } from "./lab.ts";
@@ -46,6 +47,20 @@ function socketTooLong(plan: LabPlan, dir: string): string | null {
   return paths.find((p) => encoder.encode(p).length > SOCKET_PATH_MAX) ?? null;
 }
 
+/** `path` or its nearest parent that exists, and whether it is a folder; null if none reads. */
+function nearestExisting(path: string): { path: string; isDirectory: boolean } | null {
+  for (let at = path, n = 0; n < 256; n++) {
+    try {
+      return { path: at, isDirectory: Deno.statSync(at).isDirectory };
+    } catch {
+      const up = dirname(at);
+      if (up === at) return null;
+      at = up;
+    }
+  }
+  return null;
+}
+
 /**
  * The `LabError` (`lab-failed`) for a state or logs folder that this process cannot make or write
  * (a file in its place, no permission): one line naming the folder, and where to point vlab.
@@ -53,14 +68,31 @@ function socketTooLong(plan: LabPlan, dir: string): string | null {
  * @example
  * ```ts
  * import { stateFolderError } from "./runner.ts";
- * stateFolderError("/tmp/x", new Error("File exists")).message; // "Cannot create the state folder /tmp/x: File exists"
+ * stateFolderError("/tmp/x", new Error("Permission denied")).message; // "Cannot create the state folder /tmp/x: permission denied"
  * ```
  */
 export function stateFolderError(dir: string, cause: unknown, what = "state"): LabError {
+  const text = cause instanceof Error ? cause.message : String(cause);
+  // Deno's "File exists (os error 17): mkdir '/x'": the reason, and the path it is about.
+  const at = /: \w+ '([^']*)'$/.exec(text)?.[1];
+  const reason = text.replace(/\s*\(os error \d+\).*$/s, "");
+  // A file where a folder should be: the nearest thing that exists on the way to the folder.
+  const fileInWay = cause instanceof Deno.errors.AlreadyExists ||
+      cause instanceof Deno.errors.NotADirectory
+    ? nearestExisting(at ?? dir)
+    : null;
   return new LabError(
     "lab-failed",
-    `Cannot create the ${what} folder ${dir}: ${cause instanceof Error ? cause.message : cause}`,
-    "Check that the folder is writable (set VLAB_STATE_DIR to use another place)",
+    `Cannot create the ${what} folder ${dir}: ${
+      fileInWay !== null && !fileInWay.isDirectory
+        ? `${fileInWay.path} is a file, not a folder`
+        : `${reason.charAt(0).toLowerCase()}${reason.slice(1)}${
+          at !== undefined && at !== dir ? ` (${at})` : ""
+        }`
+    }`,
+    fileInWay !== null && !fileInWay.isDirectory
+      ? "Move that file away, or set VLAB_STATE_DIR to a folder"
+      : "Check that the folder is writable (set VLAB_STATE_DIR to use another place)",
   );
 }
 

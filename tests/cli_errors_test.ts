@@ -514,12 +514,25 @@ Deno.test("a state folder that cannot be made is one clear error for up and up -
     // A file where the state folder should be: `up -d` said "Internal error" and "a bug".
     const file = `${dir}/afile`;
     Deno.writeTextFileSync(file, "");
-    for (const args of [["up", "pair", "-d"], ["up", "pair"]]) {
-      const run = await vlabWith({ VLAB_STATE_DIR: file }, ...args);
-      assert.equal(run.code, 1, run.stderr);
-      const { message, hint } = errorLines(run);
-      assert.match(message, new RegExp(`^Cannot create the state folder ${file}`), args.join(" "));
-      assert.match(hint, /^Check that the folder is writable \(set VLAB_STATE_DIR/);
+    for (const args of [["up", "pair", "-d"], ["up", "pair"], ["drill", "run", "drills/x.yaml"]]) {
+      for (const state of [file, `${file}/sub`]) {
+        if (args[0] === "drill") {
+          Deno.writeTextFileSync(`${dir}/x.yaml`, "topology: pair\ntimeline: [{ wait: 1ms }]\n");
+          args[2] = `${dir}/x.yaml`;
+        }
+        const run = await vlabWith({ VLAB_STATE_DIR: state }, ...args);
+        assert.equal(run.code, args[0] === "drill" ? 3 : 1, run.stderr);
+        const { message, hint } = errorLines(run);
+        // Before: "File exists (os error 17): mkdir '…'" and a hint to check permissions.
+        assert.match(
+          message,
+          new RegExp(
+            `^Cannot create the state folder ${state}.*: ${file} is a file, not a folder$`,
+          ),
+          args.join(" "),
+        );
+        assert.equal(hint, "Move that file away, or set VLAB_STATE_DIR to a folder");
+      }
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
