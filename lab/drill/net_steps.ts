@@ -20,6 +20,9 @@
 
 import { z } from "zod";
 import { parseImpairment } from "../topology/impairment.ts";
+import { vsockImpairmentProblem } from "../topology/vsock_impairment.ts";
+import { isPassthrough } from "../host/impair.ts";
+import { drillLinks } from "./link_names.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
 import { quote } from "../topology/quote.ts";
 import type { Topology } from "../topology/types.ts";
@@ -124,9 +127,11 @@ function checkImpair(
   path: PathSegment[],
 ): Problem[] {
   const problems: Problem[] = [];
-  // Without a topology the link goes unjudged; the impairment is checked all the same.
-  const names = ctx.topology?.links.map((l) => l.name) ?? [];
-  const link = ctx.topology?.links.find((l) => l.name === a.link);
+  // Without a topology the link goes unjudged; the impairment is checked all the same. Every
+  // link `vlab link NAME set` takes: vsock links too.
+  const links = ctx.topology === null ? [] : drillLinks(ctx.topology);
+  const names = links.map((l) => l.name);
+  const link = links.find((l) => l.name === a.link);
   if (ctx.topology !== null && a.link !== undefined && link === undefined) {
     problems.push({
       code: "unknown-link",
@@ -152,6 +157,19 @@ function checkImpair(
       message: r.error.message,
       hint: r.error.hint,
     });
+  } else if (r !== null && link !== undefined) {
+    // What the lab refuses of a vsock stream (a loss would break it), as `vlab link set` does.
+    const refused = link.kind === "vsock"
+      ? vsockImpairmentProblem(link.name, r.value)
+      : link.kind === "vsock-router" && !isPassthrough(r.value)
+      ? {
+        message: `Cannot impair vsock link ${quote(link.name)}: it goes to a vsock router`,
+        hint: "Impair a vsock link between two VMs, or the net links",
+      }
+      : null;
+    if (refused !== null) {
+      problems.push({ code: "bad-impairment", path: [...path, "set"], ...refused });
+    }
   }
   return problems;
 }

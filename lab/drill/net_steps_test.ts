@@ -38,6 +38,43 @@ Deno.test("partition, heal and impair steps are checked against the topology at 
   );
 });
 
+Deno.test("link and impair steps take vsock links, as vlab link does, and refuse what it refuses", async () => {
+  // Before, every vsock link was "Unknown link" (expected one of `a-b`).
+  const ok = await parseDrill(
+    "topology: vsock-pair\ntimeline:\n" +
+      "  - link: { name: a-b-vsock, state: down, up_after: 10ms }\n" +
+      "  - impair: { link: a-b-vsock, set: { delay: 5ms } }\n",
+    "d.yaml",
+  );
+  assert.ok(ok.ok, ok.ok ? "" : formatDrillIssues(ok.error));
+  const bad = await parseDrill(
+    "topology:\n  name: vr\n  vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } }\n" +
+      "  vsock_routers: { r1: {} }\n" +
+      "  links: [{ kind: vsock, endpoints: [a, r1] }, { kind: vsock, endpoints: [b, r1] }]\n" +
+      "timeline:\n" +
+      "  - link: { name: a-r1-vsock, state: down, up_after: 10ms }\n" +
+      "  - impair: { link: b-r1-vsock, set: { delay: 1ms } }\n" +
+      "  - link: { name: a-r1, state: down }\n",
+    "d.yaml",
+  );
+  assert.ok(!bad.ok);
+  assert.equal(
+    formatDrillIssues(bad.error),
+    [
+      'd.yaml:8:38: Cannot impair vsock link "b-r1-vsock": it goes to a vsock router',
+      "  hint: Impair a vsock link between two VMs, or the net links",
+      'd.yaml:9:19: Unknown link "a-r1"',
+      "  hint: expected one of `a-r1-vsock`, `b-r1-vsock`",
+    ].join("\n"),
+  );
+  const lossy = await parseDrill(
+    "topology: vsock-pair\ntimeline:\n  - impair: { link: a-b-vsock, set: { loss: 5% } }\n",
+    "d.yaml",
+  );
+  assert.ok(!lossy.ok);
+  assert.match(lossy.error[0].message, /^Cannot set loss on vsock link "a-b-vsock"/);
+});
+
 Deno.test("partition and impair steps are checked when the topology did not load, all but their names", async () => {
   const r = await parseDrill(
     "topology: strat\ntimeline:\n" +

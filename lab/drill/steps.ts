@@ -19,6 +19,7 @@ import type { Topology } from "../topology/types.ts";
 import type { Prng } from "../../devices/base/prng.ts";
 import { parseWorkload } from "../guest/workloads/args.ts";
 import { workloadTopologyProblems } from "./exec_checks.ts";
+import { drillLinks } from "./link_names.ts";
 
 /** Longest duration a drill may write (`at`, `for`, `timeout`, …): one hour, in ms. */
 export const DRILL_DURATION_MAX_MS = 3_600_000;
@@ -225,9 +226,9 @@ export function stepKinds(): ReadonlyMap<string, StepKind<any>> {
 function linkCheck(topology: Topology | null, link: string, path: PathSegment[]): Problem[] {
   // No topology, no link names to judge: the topology's own problem is reported.
   if (topology === null) return [];
-  const names = topology.links.map((l) => l.name);
-  const spec = topology.links.find((l) => l.name === link);
-  if (spec === undefined) {
+  // As `vlab link`: vsock links and links to vsock routers too.
+  const names = drillLinks(topology).map((l) => l.name);
+  if (!names.includes(link)) {
     return [{
       code: "unknown-link",
       path,
