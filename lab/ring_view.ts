@@ -233,7 +233,7 @@ export function takeRingView(lab: Lab, sel: RingSelector): Result<RingView, Ring
   if (!device) {
     return err({
       code: "unknown-device",
-      message: `VM "${vm.name}" has no NIC ${quote(sel.nic)}`,
+      message: `VM "${vm.name}" has no device ${quote(sel.nic)}`,
       hint: `Devices of ${vm.name}: ${vm.devices.map((d) => d.name).join(", ") || "(none)"}`,
     });
   }
@@ -254,7 +254,10 @@ export function takeRingView(lab: Lab, sel: RingSelector): Result<RingView, Ring
     const names = device.queues.map((qs, i) => `${i} (${qs.name})`).join(", ");
     return err({
       code: "unknown-queue",
-      message: `NIC ${vm.name}:${device.name} has no queue ${sel.queue}`,
+      // A vsock or virtio-iommu device has queues too: it is no NIC.
+      message: `${
+        device.kind === "net" ? "NIC" : "Device"
+      } ${vm.name}:${device.name} has no queue ${sel.queue}`,
       hint: `Queues: ${names || "none"}`,
     });
   }

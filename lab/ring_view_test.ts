@@ -38,7 +38,7 @@ Deno.test({
       assert.equal(refused("b", "eth0", 1).code, "no-queues", "whatever the index");
       assert.equal(refused("zz", "eth0", 0).code, "unknown-vm");
       const nic = refused("a", "eth9", 0);
-      assert.deepEqual([nic.code, nic.message], ["unknown-device", 'VM "a" has no NIC "eth9"']);
+      assert.deepEqual([nic.code, nic.message], ["unknown-device", 'VM "a" has no device "eth9"']);
       const q = refused("a", "eth0", 2);
       assert.deepEqual([q.code, q.message], ["unknown-queue", "NIC a:eth0 has no queue 2"]);
       assert.equal(q.hint, "Queues: 0 (receiveq), 1 (transmitq)");
@@ -46,6 +46,30 @@ Deno.test({
       const a = takeRingView(lab, { vm: "a", nic: "eth0", queue: 0 });
       assert.ok(a.ok, JSON.stringify(a));
       assert.equal(a.value.servedBy, "b:eth0 over vhost-pci a-b");
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  ...LAB_TEST,
+  name: "a vsock device's unknown queue is refused as a device's, not a NIC's",
+  fn: async () => {
+    // "NIC a:vsock0 has no queue 9" called the vsock device a NIC.
+    const lab = await startTestLab({
+      name: "ring-view-vsock",
+      vms: { a: { nics: { eth0: {} }, vsock: { cid: 3 } } },
+    });
+    try {
+      const r = takeRingView(lab, { vm: "a", nic: "vsock0", queue: 9 });
+      assert.ok(!r.ok);
+      assert.deepEqual([r.error.code, r.error.message], [
+        "unknown-queue",
+        "Device a:vsock0 has no queue 9",
+      ]);
+      assert.equal(r.error.hint, "Queues: 0 (rx), 1 (tx), 2 (event)");
+      assert.ok(takeRingView(lab, { vm: "a", nic: "vsock0", queue: 1 }).ok);
     } finally {
       await lab.stop();
     }
