@@ -239,9 +239,9 @@ export interface LabHandle {
   snapshot(): LabSnapshot;
   /**
    * The ring view of one queue (descriptor table, ownership, indices); throws a `LabError`:
-   * `unknown-vm`, `unknown-device` (no such NIC), `unknown-queue`, or `no-queues` for the
-   * vhost-pci-net device of a vhost-pci link's serving VM (it serves its frontend's queues:
-   * view those).
+   * `unknown-vm`, `unknown-device` (no such NIC or other device, such as `vsock0`),
+   * `unknown-queue`, or `no-queues` for the vhost-pci-net device of a vhost-pci link's serving
+   * VM (it serves its frontend's queues: view those).
    */
   ringView(vm: string, nic: string, queue: number): RingView;
   /**
