@@ -79,7 +79,8 @@ export function markdownReport(result: DrillResult, chart: string | null = null)
   for (const a of result.assertions) {
     const measured = a.error ??
       `${measuredText(a.measured)}${a.hint === undefined ? "" : ` (hint: ${a.hint})`}`;
-    lines.push(`| ${a.verdict.toUpperCase()} | \`${cell(a.text)}\` | ${cell(measured)} |`);
+    // A backtick in an assertion's string would end a one-backtick span early.
+    lines.push(`| ${a.verdict.toUpperCase()} | ${cell(codeSpan(a.text))} | ${cell(measured)} |`);
   }
   lines.push("", "## Timeline", "", "| start (s) | step | what | planned (ms) | jitter (ms) |");
   lines.push("| ---: | --- | --- | ---: | ---: |");

@@ -376,3 +376,12 @@ Deno.test("a Markdown report of a lab without ring links says why its Links part
   assert.doesNotMatch(part, /\| link \|/);
   assert.match(part, /No link of this lab has a ring to count frames on \(a vhost-pci link/);
 });
+
+Deno.test("an assertion with a backtick in its string stays one code span in report.md", () => {
+  const text = 'ping.dst != "x`y" && 1 == 1';
+  const md = markdownReport(result({
+    assertions: [{ text, verdict: "pass", measured: [], line: 1, column: 1 }],
+  }));
+  // Before: `ping.dst != "x`y" && 1 == 1`, a span that ended at the string's backtick.
+  assert.match(md, /^\| PASS \| `` ping\.dst != "x`y" && 1 == 1 `` \| {2}\|$/m);
+});
