@@ -25,16 +25,21 @@ export function drillChartSpec(
   result: Pick<DrillResult, "name" | "seed" | "steps" | "recovery">,
 ): vegaLite.TopLevelSpec & { title: string } {
   checkDrillResult("drillChartSpec", result, ["name", "seed", "steps", "recovery"]);
-  const measured = result.recovery.filter((r) => r.ms !== null);
+  // Numbered among all the faults, so that one that never recovered leaves its gap (and the
+  // title counts it) rather than vanishing from the chart.
+  const measured = result.recovery.flatMap((r, i) => r.ms === null ? [] : [{ ...r, fault: i + 1 }]);
+  const unrecovered = result.recovery.length - measured.length;
   if (measured.length > 0) {
     return {
       $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-      title: `drill ${result.name} (seed ${result.seed}): recovery time per fault`,
+      title: `drill ${result.name} (seed ${result.seed}): recovery time per fault${
+        unrecovered === 0 ? "" : `; ${unrecovered} not recovered (no bar)`
+      }`,
       width: 480,
       height: 240,
       data: {
-        values: measured.map((r, i) => ({
-          fault: i + 1,
+        values: measured.map((r) => ({
+          fault: r.fault,
           subject: r.subject,
           ms: r.ms,
           at: r.atMs,
@@ -42,7 +47,13 @@ export function drillChartSpec(
       },
       mark: { type: "bar", tooltip: true },
       encoding: {
-        x: { field: "fault", type: "ordinal", title: "fault (in order)" },
+        x: {
+          field: "fault",
+          type: "ordinal",
+          title: "fault (in order)",
+          // Every fault's place on the axis, the unrecovered ones' too.
+          scale: { domain: result.recovery.map((_, i) => i + 1) },
+        },
         y: { field: "ms", type: "quantitative", title: "time until traffic flowed again (ms)" },
         color: { field: "subject", type: "nominal", title: "fault" },
       },
@@ -50,7 +61,13 @@ export function drillChartSpec(
   }
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: `drill ${result.name} (seed ${result.seed}): timeline`,
+    title: `drill ${result.name} (seed ${result.seed}): timeline${
+      // Faults timed that all went unrecovered: no recovery bar to draw, but not nothing to say.
+      result.recovery.length === 0
+        ? ""
+        : `; ${result.recovery.length} fault${
+          result.recovery.length === 1 ? "" : "s"
+        }, none recovered`}`,
     width: 480,
     height: Math.max(60, 24 * new Set(result.steps.map((s) => s.step)).size),
     data: {
