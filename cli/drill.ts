@@ -517,7 +517,7 @@ export function drillCommand(): Command {
   drill.addCommand(
     new Command("run")
       .description(
-        "run a drill file and judge its assertions (exit 0 pass, 1 fail, 2 invalid, 3 not run)",
+        "run a drill file and judge its assertions (exit 0 pass, 1 fail, 2 invalid, 3 not run, 130 interrupted)",
       )
       .argument("<file>", "the drill (YAML); shipped drills are in drills/")
       .option("--seed <n>", "seed of every random choice (default: the drill's seed)")

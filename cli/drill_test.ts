@@ -319,3 +319,9 @@ Deno.test("a replayed report whose drill does not validate says so in a sentence
     assert.equal(e.message, `Cannot run the drill recorded in "${report}": 1 problem (above)`);
   });
 });
+
+Deno.test("drill run's help lists every exit code it can end with, 130 included", () => {
+  const run = drillCommand().commands.find((c) => c.name() === "run")!;
+  // Before, it stopped at "3 not run": Ctrl-C's 130 was missing.
+  assert.match(run.description(), /0 pass, 1 fail, 2 invalid, 3 not run, 130 interrupted\)$/);
+});
