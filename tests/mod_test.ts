@@ -330,3 +330,40 @@ for (
     },
   });
 }
+
+Deno.test({
+  name: "a script that stopped its lab during an injected hang exits at once, replaced or not",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // A hung device worker spins, and terminate() does not stop a spinning worker: the process
+    // stayed alive, a CPU busy, until the hang's 60 s were over.
+    const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-hang-" });
+    const child = runLabScript(dir, `mod-hang-${Deno.pid}`, [
+      `const restarted = new Promise((resolve) => {`,
+      `  const off = lab.lab.events.subscribe((e) => {`,
+      `    if (e.kind === "backend-restarted") (off(), resolve(e));`,
+      `  });`,
+      `});`,
+      `const hang = (vm) => lab.lab.fault({ kind: "backend-crash", vm, mode: "hang", ms: 60000 });`,
+      `console.log("a hangs", (await hang("a")).ok);`,
+      `await restarted; // the watchdog replaced a's worker, fenced, still spinning`,
+      `console.log("b hangs", (await hang("b")).ok);`,
+      `await new Promise((r) => setTimeout(r, 100));`,
+      `await lab.stop();`,
+      `console.log("stopped");`,
+    ]);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const t0 = performance.now();
+    try {
+      const out = await child.output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.match(text, /a hangs true\nb hangs true\nstopped\n/, text);
+      assert.deepEqual([out.signal, out.code], [null, 0], "the process outlived its lab");
+      assert.ok(performance.now() - t0 < 20_000);
+    } finally {
+      clearTimeout(timer);
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});

@@ -19,7 +19,7 @@
 import { DirectDma, GuestMemory } from "../../devices/memory/mod.ts";
 import { SharedRingAccess } from "../../devices/virtio/ring_access.ts";
 import { epochWord, threadStats } from "../wire/control.ts";
-import { postedControl, setThreadState, ThreadState } from "../wire/doorbell.ts";
+import { postedControl, setThreadState, stopRequested, ThreadState } from "../wire/doorbell.ts";
 import { hostWait, loopCounters, runLoop } from "../wire/loop.ts";
 import type { ToWorker, VmStart } from "../wire/messages.ts";
 import { controlApplied, exitWorker, onControl, post, runWorker } from "../wire/worker_scope.ts";
@@ -31,9 +31,14 @@ const MAX_CRASH_MS = 60_000;
 /** Busy wait added to each loop pass while a `slow` fault lasts, ms. */
 const SLOW_PASS_MS = 1;
 
-function spin(ms: number): void {
+/**
+ * Keep the thread busy for `ms`, or until `over()`: an injected hang ends once the lab stops or
+ * replaces the worker. A spinning worker ignores `terminate()`, so a hang that outlived its lab
+ * kept a script's process alive (and a CPU busy) for up to a minute after `stop()`.
+ */
+function spin(ms: number, over: () => boolean = () => false): void {
   const end = performance.now() + ms;
-  while (performance.now() < end) { /* the thread is stuck: that is the fault */ }
+  while (performance.now() < end && !over()) { /* the thread is stuck: that is the fault */ }
 }
 
 /** Wall-clock ms with sub-ms precision, comparable across threads (restart phases). */
@@ -89,7 +94,9 @@ async function start(msg: VmStart): Promise<void> {
       // Between two loop passes (a message runs between passes): nothing half-published.
       exitWorker("backend crash injected (exit)");
     } else if (m.mode === "hang") {
-      spin(ms);
+      // Stuck until the lab stops or fences this worker (a successor took over): nothing the
+      // lab can still see, and the worker can end.
+      spin(ms, () => stopRequested(bells, msg.thread) || Atomics.load(epoch, 0) !== msg.epoch);
     } else {
       slowUntil = performance.now() + ms;
     }
