@@ -343,7 +343,8 @@ export function drillNotRun(e: unknown): VlabError | null {
     return null;
   }
   const hint = e.code === "lab-exists"
-    ? `${e.hint}; a drill runs its topology's lab under the topology's name`
+    ? `${e.hint}; a drill runs its topology's lab under the topology's name, so a drill of the ` +
+      "same topology that runs must end first (`vlab down` would end it too)"
     : e.hint;
   return new VlabError("drill-not-run", e.message, { hint, cause: e });
 }

@@ -24,7 +24,9 @@ Deno.test("a drill whose lab is already running did not run: exit 3, not the fai
   assert.equal(e.exitCode, EXIT_CODES.drillNotRun);
   assert.notEqual(e.exitCode, EXIT_CODES.failure);
   assert.equal(e.message, 'Cannot start lab "pair": it is already running (pid 7)');
-  assert.match(e.hint, /^Stop it with `vlab down pair`.*topology's name$/);
+  assert.match(e.hint, /^Stop it with `vlab down pair`.*topology's name, /);
+  // Before, nothing said that the running lab may be another drill's, which `vlab down` ends.
+  assert.match(e.hint, /a drill of the same topology that runs must end first/);
   assert.equal(e.cause, running);
 });
 
