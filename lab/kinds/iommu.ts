@@ -32,8 +32,47 @@ export const IOMMU_QUEUE_SIZES: readonly number[] = [
 ];
 /** The device name of a VM's virtio-iommu device. */
 export const IOMMU_DEVICE_NAME = "iommu0";
-/** Mapping-table entries of a vIOMMU: room for every in-flight buffer of a few NICs. */
+/**
+ * Mapping-table entries of a vIOMMU at least: room for every in-flight buffer of a few NICs with
+ * the default rings. NICs with bigger rings in strict or lazy mode get more
+ * ({@linkcode iommuMappingsFor}).
+ */
 export const IOMMU_MAPPINGS = 4096;
+
+/**
+ * Mappings a strict or lazy endpoint may hold beyond one per buffer of its rings: the rings'
+ * own mapping, the mappings of buffers whose UNMAP is in flight (a requestq's worth at most) and
+ * lazy's flush queue (two batches of 32, `LAZY_BATCH` in lab/guest/kinds/iommu_dma.ts).
+ */
+const ENDPOINT_MAPPING_SLACK = 1 + IOMMU_REQUEST_QUEUE_SIZE + 2 * 32;
+
+/**
+ * The mapping-table entries a vIOMMU in `mode` needs for the NICs behind it: strict and lazy map
+ * each buffer of each queue while it is posted (one entry each, plus
+ * {@linkcode ENDPOINT_MAPPING_SLACK}); static maps a NIC's pool with one entry and passthrough
+ * none. Never fewer than {@linkcode IOMMU_MAPPINGS}. A table too small for them refuses MAPs,
+ * and the NIC stops with a device error its reset cannot clear (two NICs of 32768-entry rings
+ * need 131,072 buffers mapped at once).
+ *
+ * @example
+ * ```ts
+ * import { iommuMappingsFor } from "./iommu.ts";
+ * iommuMappingsFor("strict", [[256, 256]]); // 4096: the default rings fit
+ * iommuMappingsFor("strict", [[32768, 32768]]); // 65857
+ * ```
+ */
+export function iommuMappingsFor(
+  mode: IommuSpec["mode"],
+  queueSizes: readonly (readonly number[])[],
+): number {
+  if (mode !== "strict" && mode !== "lazy") return Math.max(IOMMU_MAPPINGS, queueSizes.length);
+  let need = 0;
+  for (const sizes of queueSizes) {
+    for (const n of sizes) need += n;
+    need += ENDPOINT_MAPPING_SLACK;
+  }
+  return Math.max(IOMMU_MAPPINGS, need);
+}
 
 /**
  * The device slot of a VM's vIOMMU, with the NICs of `devices` that have `iommu` as endpoints;
@@ -51,10 +90,12 @@ export function iommuDeviceSpec(
   behind: ReadonlySet<string>,
 ): IommuDeviceSpec {
   const endpoints: IommuDeviceSpec["endpoints"] = [];
+  const queueSizes: number[][] = [];
   for (const d of devices) {
     if (d.kind !== "net" || !behind.has(d.name)) continue;
     (d as NetDeviceSpec).iommu = { endpoint: d.index, consumer: endpoints.length };
     endpoints.push({ endpoint: d.index, device: d.index, name: d.name });
+    queueSizes.push(d.queues.map((q) => q.size));
   }
   return {
     kind: "iommu",
@@ -69,7 +110,7 @@ export function iommuDeviceSpec(
     driverCounters: IOMMU_DRIVER_COUNTER_COUNT,
     mode: iommu.mode,
     endpoints,
-    mappings: IOMMU_MAPPINGS,
+    mappings: iommuMappingsFor(iommu.mode, queueSizes),
     txRing: -1,
     rxRing: -1,
   };

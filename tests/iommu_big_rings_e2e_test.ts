@@ -1,0 +1,71 @@
+/**
+ * A NIC with big rings behind a vIOMMU in strict or lazy mode: each of its buffers is mapped
+ * while it is posted, so the vIOMMU's mapping table is sized for every buffer of every queue
+ * behind it. With a fixed 4096 entries, `queue_size: 4096` filled the table with the receiveq's
+ * MAPs alone: the next MAP was refused, the NIC stopped at boot with a device error no reset
+ * clears ("Cannot post buffer 0 on the receiveq: the vIOMMU did not map it"), and every ping
+ * was lost while `vlab up` and `vlab status` said the lab ran.
+ */
+
+import assert from "node:assert/strict";
+import { iommuMappingsFor } from "../lab/kinds/iommu.ts";
+import { Lab } from "../lab/lab.ts";
+import { planLab } from "../lab/plan.ts";
+import { parseTopology } from "../lab/topology/load.ts";
+import { LAB_TEST } from "../lab/testing.ts";
+
+Deno.test("a vIOMMU's mapping table holds every buffer of strict and lazy NICs behind it", () => {
+  assert.equal(iommuMappingsFor("strict", [[256, 256]]), 4096, "the default rings fit the minimum");
+  assert.ok(iommuMappingsFor("lazy", [[4096, 4096]]) >= 8192);
+  assert.ok(iommuMappingsFor("strict", [[32768, 32768], [1024, 1024]]) >= 2 * 32768 + 2048);
+  assert.equal(iommuMappingsFor("static", [[32768, 32768]]), 4096, "static maps a pool at once");
+  const t = parseTopology(
+    `
+name: sized
+vms:
+  a:
+    memory: 128MiB
+    iommu: { mode: strict }
+    nics: { eth0: { iommu: true, queue_size: 8192 }, eth1: { iommu: true } }
+`,
+    "t.yaml",
+  );
+  assert.ok(t.ok, JSON.stringify(!t.ok && t.error));
+  const dev = planLab(t.value).vms[0].devices.find((d) => d.kind === "iommu");
+  assert.ok(dev?.kind === "iommu");
+  assert.ok(dev.mappings >= 2 * 8192 + 2 * 256, `${dev.mappings} entries`);
+});
+
+for (const mode of ["strict", "lazy"]) {
+  Deno.test({
+    name: `a NIC with 4096-entry rings behind a ${mode} vIOMMU comes up and answers a ping`,
+    ...LAB_TEST,
+    fn: async () => {
+      const t = parseTopology(
+        `
+name: big-${mode}
+vms:
+  a:
+    iommu: { mode: ${mode} }
+    nics: { eth0: { ip: 10.0.0.1/24, iommu: true, queue_size: 4096 } }
+  b:
+    nics: { eth0: { ip: 10.0.0.2/24 } }
+links:
+  - { endpoints: [a:eth0, b:eth0] }
+`,
+        "t.yaml",
+      );
+      assert.ok(t.ok);
+      const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+      try {
+        const r = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", "3"]);
+        assert.ok(r.ok, r.ok ? "" : r.message);
+        const errors = lab.events.recent().filter((e) => e.kind === "device-error");
+        assert.deepEqual(errors, [], "no NIC stopped on a refused MAP");
+        assert.equal((r.result as { received: number }).received, 1);
+      } finally {
+        await lab.stop();
+      }
+    },
+  });
+}
