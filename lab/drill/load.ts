@@ -401,6 +401,8 @@ function checkSteps(
     // Several kinds in one entry: none runs, but the names they give are names all the same.
     if (known.length > 1) known.forEach(unparsed);
     let args: unknown = null;
+    // The workload name the step gives (`as:`) and where it stands, if it reads.
+    let gives: { name: string; at: PathSegment[] } | null = null;
     if (kind !== null) {
       const spec = kinds.get(kind)!;
       const value = (entry as Record<string, unknown>)[kind];
@@ -440,6 +442,7 @@ function checkSteps(
         problems.push(...checked.map((p) => laterHint(p, named, index)));
         // A name refused here (taken, reserved) names nothing for the steps after it.
         const name = spec.defines?.(args) ?? null;
+        gives = name === null ? null : { name, at: [...path, kind, "as"] };
         if (name !== null && !checked.some((p) => p.path.at(-1) === "as")) {
           workloads.add(name);
           const argv = (args as { argv?: unknown }).argv;
@@ -482,6 +485,18 @@ function checkSteps(
             Math.ceil(forMs / every)
           } times (at most ${MAX_RUNS})`,
           hint: "use a longer period or a shorter duration",
+        });
+      } else if (gives !== null && Math.ceil(forMs / every) > 1) {
+        // Each run would take the name from the one before: wait_for and the assertions would
+        // read the last run's result, the others' lost without a word.
+        problems.push({
+          code: "duplicate-name",
+          path: gives.at,
+          message: `timeline[${index}] runs ${Math.ceil(forMs / every)} times, and as: ${
+            quote(gives.name)
+          } names one workload`,
+          hint: "leave as: out (each run's workload is then named after it, as #" +
+            `${index}.0), or give each run a step of its own`,
         });
       }
     }

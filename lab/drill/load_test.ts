@@ -743,3 +743,18 @@ Deno.test("a count() filter given twice is refused: it could only count 0", asyn
   ]);
   assert.match(issues[0].hint ?? "", /count\(events, kind = "…"\) \+ count\(events, kind = "…"\)/);
 });
+
+Deno.test("a repeated exec step with as: is refused: its runs would share one name", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - every: 200ms\n    for: 600ms\n" +
+      "    exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1], as: p, background: true }\n" +
+      "  - every: 200ms\n    for: 200ms\n" +
+      "    exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1], as: once }\n",
+  );
+  // Before, each run took the name from the one before and the assertions read the last.
+  assert.deepEqual(where(issues), [
+    '5:55: timeline[0] runs 3 times, and as: "p" names one workload',
+  ]);
+  assert.match(issues[0].hint ?? "", /leave as: out/);
+});

@@ -395,11 +395,10 @@ export async function runDrillAs(
         };
         // In the lab's event log too: `vlab dashboard` and the events file show the drill.
         lab.lab.events.emit("drill-step", drill.name, { step: step.index, run: planned.run, what });
-        progress(
-          `${stamp(record.startedMs)} #${step.index}${
-            planned.run > 0 || step.everyMs !== null ? `.${planned.run}` : ""
-          } ${what}`,
-        );
+        const label = `#${step.index}${
+          planned.run > 0 || step.everyMs !== null ? `.${planned.run}` : ""
+        }`;
+        progress(`${stamp(record.startedMs)} ${label} ${what}`);
         const ctx: StepContext = {
           lab,
           elapsedMs,
@@ -409,6 +408,7 @@ export async function runDrillAs(
           watchEvents,
           prng: Prng.fromSeed(seed).fork(`drill step ${step.index} run ${planned.run} action`),
           signal: abort.signal,
+          label,
         };
         try {
           await kind.run(step.args, ctx);

@@ -394,3 +394,21 @@ Deno.test({
       assert.ok(at < 1, `told at ${at} s:\n${lines.join("\n")}`);
     }),
 });
+
+Deno.test({
+  name: "an unnamed workload is named after its step run, as the progress lines name it",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-run-", async () => {
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [
+          { exec: { vm: "b", argv: ["sink", "-p", "5000", "-t", "1"], background: true } },
+          { exec: { vm: "b", argv: ["sink", "-p", "5000", "-t", "1"], background: true } },
+        ],
+      });
+      // Before: "Workload step_1 failed", a name no line of the drill showed.
+      assert.match(r.error ?? "", /^Workload #1 failed: Cannot bind UDP port 5000/);
+      assert.deepEqual(Object.keys(r.workloads), ["#0", "#1"]);
+    }),
+});

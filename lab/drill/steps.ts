@@ -144,6 +144,8 @@ export interface StepContext {
   ): () => void;
   /** The drill's random stream for this step run (forked from the seed by step and run). */
   prng: Prng;
+  /** This step run as progress lines name it: `#2`, or `#2.1` for a repeated step's run. */
+  label: string;
   /** Aborted when the drill must stop (timeout, Ctrl-C). */
   signal: AbortSignal;
 }
@@ -420,7 +422,8 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
   // Its name (`as:`) is judged with definesUnparsed, where it names its workload.
   checkPartial: (a, ctx, path) => checkExec(a, ctx, path, false),
   run: async (a, ctx) => {
-    const name = a.as ?? `step_${ctx.workloads.size}`;
+    // Unnamed, it is named after its step run, as the progress lines name that (`#1.1`).
+    const name = a.as ?? ctx.label;
     // Its own stop, for an endless server at the end of the drill; the drill's stops it too.
     const stop = new AbortController();
     const onAbort = () => stop.abort();
