@@ -132,20 +132,22 @@ export async function launchLab(
     waits?: Pick<LabStartOptions, "hostWait" | "guestWait">;
   } = {},
 ): Promise<RegisteredLab> {
-  refuseOwn(plan.name);
-  ownLabs.set(plan.name, "starting");
+  // A lab is its folder: two labs of one name under two state roots (VLAB_STATE_DIR) are two.
+  const own = labPaths(plan.name).dir;
+  refuseOwn(plan.name, own);
+  ownLabs.set(own, "starting");
   try {
-    const running = await launch(plan, options);
+    const running = await launch(plan, options, own);
     // Unless already stopping (a `vlab down` may come as soon as the socket serves).
-    if (ownLabs.get(plan.name) === "starting") ownLabs.set(plan.name, "running");
+    if (ownLabs.get(own) === "starting") ownLabs.set(own, "running");
     return running;
   } catch (e) {
-    ownLabs.delete(plan.name);
+    ownLabs.delete(own);
     throw e;
   }
 }
 
-/** Where each lab this process started is in its life, by name (until it has stopped). */
+/** Where each lab this process started is in its life, by its folder (until it has stopped). */
 const ownLabs = new Map<string, "starting" | "running" | "stopping">();
 
 /**
@@ -153,8 +155,8 @@ const ownLabs = new Map<string, "starting" | "running" | "stopping">();
  * state folder's record said "already running (pid <this process>)" with `vlab down` for a hint,
  * which a script that forgot to await `stop()` before starting its lab again could not act on.
  */
-function refuseOwn(name: string): void {
-  const state = ownLabs.get(name);
+function refuseOwn(name: string, own: string): void {
+  const state = ownLabs.get(own);
   if (state === undefined) return;
   const [message, hint] = state === "stopping"
     ? ["this process is still stopping it", "Await its stop() before starting it again"]
@@ -174,6 +176,7 @@ function refuseOwn(name: string): void {
 async function launch(
   plan: LabPlan,
   options: Parameters<typeof launchLab>[1] & object,
+  own: string,
 ): Promise<RegisteredLab> {
   const found = await findLabs({ clean: true });
   const existing = found.find((l) =>
@@ -258,7 +261,7 @@ async function launch(
   let stopping: Promise<void> | null = null;
   const stop = () =>
     stopping ??= (async () => {
-      ownLabs.set(plan.name, "stopping");
+      ownLabs.set(own, "stopping");
       try {
         // The lab first: each workload in flight answers its client with what it measured so
         // far and each capture ends, so the server's graceful shutdown has nothing left to wait
@@ -271,7 +274,7 @@ async function launch(
           // Already closed.
         }
         hold.release();
-        ownLabs.delete(plan.name);
+        ownLabs.delete(own);
         resolveStopped();
       }
     })();

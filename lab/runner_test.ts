@@ -102,3 +102,26 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  ...LAB_TEST,
+  name: "two labs of one name under two state roots run at once in one process",
+  fn: () =>
+    inStateDir("vlab-runner-", async () => {
+      const t = topologyFromObject({ name: "twin", vms: { a: { nics: { eth0: {} } } } });
+      assert.ok(t.ok, JSON.stringify(!t.ok && t.error));
+      const first = await launchLab(planLab(t.value));
+      try {
+        await inStateDir("vlab-runner-", async (other) => {
+          const second = await launchLab(planLab(t.value));
+          try {
+            assert.ok(second.socket.startsWith(`${other}/`), second.socket);
+          } finally {
+            await second.stop();
+          }
+        });
+      } finally {
+        await first.stop();
+      }
+    }),
+});
