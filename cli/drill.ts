@@ -25,13 +25,30 @@ import {
   runDrill,
 } from "../lab/drill/mod.ts";
 import { escapeControl, quote } from "../lab/topology/quote.ts";
-import { EXIT_CODES, ioReason, VlabError } from "./errors.ts";
+import { EXIT_CODES, ioReason, isClosedStdout, VlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { onInterrupt } from "./interrupt.ts";
 
 const encoder = new TextEncoder();
-const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
+/** Set once whoever read stdout has gone (`vlab drill run … | head -3`). */
+let stdoutGone = false;
+
+/**
+ * Progress and verdict lines to stdout. A reader that went away (EPIPE) does not end the drill,
+ * as it ends a command whose only output is stdout: the drill goes on, writes its reports and
+ * exits with its verdict; only its lines are dropped. (Before, the progress callback's throw
+ * stopped the run at its second line, and the command exited 0 with no report.)
+ */
+const out = (text: string) => {
+  if (stdoutGone) return;
+  try {
+    writeAll(Deno.stdout, encoder.encode(text));
+  } catch (e) {
+    if (!isClosedStdout(e)) throw e;
+    stdoutGone = true;
+  }
+};
 const errOut = (text: string) => writeAll(Deno.stderr, encoder.encode(text));
 
 /**
@@ -339,9 +356,8 @@ async function writeReports(
  * ```
  */
 export function drillNotRun(e: unknown): VlabError | null {
-  if (!(e instanceof LabError) || (e.code !== "lab-exists" && e.code !== "lab-failed")) {
-    return null;
-  }
+  const notRun = ["lab-exists", "lab-failed", "not-enough-memory"];
+  if (!(e instanceof LabError) || !notRun.includes(e.code)) return null;
   const hint = e.code === "lab-exists"
     ? `${e.hint}; a drill runs its topology's lab under the topology's name, so a drill of the ` +
       "same topology that runs must end first (`vlab down` would end it too)"

@@ -325,3 +325,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a drill whose stdout reader goes away (| head -1) still runs, writes its reports and exits with its verdict",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const state = await Deno.makeTempDir({ prefix: "vlab-drill-e2e-" });
+    const work = await Deno.makeTempDir({ prefix: "vlab-drill-work-" });
+    const file = `${work}/short.yaml`;
+    Deno.writeTextFileSync(
+      file,
+      "topology: pair\ntimeline:\n  - wait: 300ms\n  - wait: 10ms\nassert:\n  - 1 == 2\n",
+    );
+    const child = spawnVlab(["drill", "run", file, "--report", `${work}/out`], {
+      stateDir: state,
+    });
+    try {
+      // What `| head -1` does: read the first line, then close the pipe.
+      const reader = child.stdout.getReader();
+      await reader.read();
+      await reader.cancel();
+      const status = await child.status;
+      // Before: exit 0 with no report, the drill stopped at its second line.
+      assert.equal(status.code, 1, "the failed assertion's verdict");
+      const report = JSON.parse(Deno.readTextFileSync(`${work}/out/report.json`));
+      assert.equal(report.steps.length, 2);
+      assert.equal(report.passed, false);
+      const left = [...Deno.readDirSync(state)].map((e) => e.name).filter((n) => n !== "logs");
+      assert.deepEqual(left, [], `left in the state folder: ${left.join(", ")}`);
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already ended.
+      }
+      await child.status;
+      await child.stderr.cancel().catch(() => {});
+      await Deno.remove(state, { recursive: true }).catch(() => {});
+      await Deno.remove(work, { recursive: true }).catch(() => {});
+    }
+  },
+});
