@@ -51,6 +51,11 @@ export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
         dim: true,
       }),
     ]);
+    if (iommu.domains.length === 0 && (iommu.peers ?? []).length === 0) {
+      // No table under a header with no row: say why it translates for nothing (as validate).
+      out.push([seg("   no NIC behind it (iommu: true)", { dim: true })]);
+      continue;
+    }
     out.push([
       seg(
         "   " + cell("device", 10) + " " +

@@ -113,3 +113,15 @@ Deno.test("the IOMMU panel's hit rate says 100.0 only when nothing missed, as th
   const whole = lines.find((l) => /^ {3}eth0 /.test(l) && l.includes("120.0k")) ?? "";
   assert.match(whole, / 100\.0 /, whole);
 });
+
+Deno.test("a vIOMMU that no NIC is behind says so, not a header with no row under it", () => {
+  const snap = withIommu();
+  snap.vms[0].iommu = { mode: "strict", domains: [] };
+  for (const width of [40, 80, 140]) {
+    const lines = frameOf(snap, width);
+    const at = lines.findIndex((l) => /^ a {2}vIOMMU strict {2}0 endpoints/.test(l));
+    assert.ok(at >= 0, lines.join("\n"));
+    assert.match(lines[at + 1], /^ {3}no NIC behind it \(iommu: true\)$/);
+    assert.match(lines[at + 2], /^ b {2}vIOMMU static/, "b's table follows at once");
+  }
+});
