@@ -30,7 +30,7 @@ import { downCommand, lsCommand, upDetached } from "./lab_lifecycle.ts";
 import { healCommand, linkCommand, partitionCommand } from "./lab_links.ts";
 import { faultCommand } from "./fault.ts";
 import { fdbCommand } from "./fdb.ts";
-import { machineMemory, memoryFit, memoryFitError } from "./memory_fit.ts";
+import { machineMemory, memoryFit, memoryFitError } from "../lab/memory_fit.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";

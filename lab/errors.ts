@@ -28,7 +28,8 @@ export type LabErrorCode =
   | "unknown-partition"
   | "control-error"
   | "drill-invalid"
-  | "no-permission";
+  | "no-permission"
+  | "not-enough-memory";
 
 /**
  * An error of the lab layer. Control characters in its message, hint and details are escaped

@@ -1,5 +1,6 @@
 /**
- * Does a lab plan fit this machine's memory? `vlab up` asks before it starts anything, and
+ * Does a lab plan fit this machine's memory? Every start asks before anything starts (`vlab up`,
+ * a drill, a script's `startLab`: `launchLab` refuses a plan that cannot fit), and
  * `vlab up --dry-run` prints the answer under the plan.
  *
  * A lab reserves its shared memory (guest memory, control blocks, link rings) up front; pages are
@@ -12,7 +13,7 @@
  * @module
  */
 
-import { VlabError } from "./errors.ts";
+import { LabError } from "./errors.ts";
 import { count } from "../devices/base/plural.ts";
 
 /** The machine's memory, bytes (what `Deno.systemMemoryInfo()` returns, in part). */
@@ -88,7 +89,7 @@ export function memoryFit(sharedBytes: number, machine: MachineMemory, workers =
 }
 
 /**
- * The error `vlab up` stops with when the plan cannot fit (more than the machine's total), or null.
+ * The error a start stops with when the plan cannot fit (more than the machine's total), or null.
  *
  * @example
  * ```ts
@@ -102,13 +103,13 @@ export function memoryFitError(
   sharedBytes: number,
   machine: MachineMemory,
   workers = 0,
-): VlabError | null {
+): LabError | null {
   if (memoryFit(sharedBytes, machine, workers).verdict !== "too-big") return null;
-  return new VlabError(
+  return new LabError(
     "not-enough-memory",
     `Cannot start lab ${lab}: it plans ${planned(sharedBytes, workers).text} and this machine ` +
       `has ${gib(machine.total)}`,
-    { hint: "Use fewer VMs or less `memory` per VM; `vlab up --dry-run` shows the plan" },
+    "Use fewer VMs or less `memory` per VM; `vlab up --dry-run` shows the plan",
   );
 }
 

@@ -14,6 +14,7 @@
 
 import { dirname } from "node:path";
 import { LabError } from "./errors.ts";
+import { machineMemory, memoryFitError } from "./memory_fit.ts";
 import { EventLog } from "./events.ts";
 import { Lab, type LabStartOptions } from "./lab.ts";
 import type { LabPlan } from "./plan.ts";
@@ -132,6 +133,13 @@ export async function launchLab(
     waits?: Pick<LabStartOptions, "hostWait" | "guestWait">;
   } = {},
 ): Promise<RegisteredLab> {
+  // A plan larger than the machine's memory would start (pages are committed when touched) and
+  // be killed later: every start refuses it first, as `vlab up` does.
+  const machine = machineMemory();
+  const tooBig = machine === null
+    ? null
+    : memoryFitError(plan.name, plan.sharedBytes, machine, plan.threads.length);
+  if (tooBig !== null) throw tooBig;
   // A lab is its folder: two labs of one name under two state roots (VLAB_STATE_DIR) are two.
   const own = labPaths(plan.name).dir;
   refuseOwn(plan.name, own);

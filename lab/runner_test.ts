@@ -125,3 +125,18 @@ Deno.test({
       }
     }),
 });
+
+Deno.test("a plan larger than the machine's memory is refused before its folder is made", () =>
+  inStateDir("vlab-runner-", async (dir) => {
+    // 1000 VMs of 2 GiB: more than any machine the tests run on. vlab up refused it; a script's
+    // startLab and a drill started it, and the guests would have been killed once they used it.
+    const vms = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`v${i}`, {}]));
+    const t = topologyFromObject({ name: "huge", defaults: { vm: { memory: "2GiB" } }, vms });
+    assert.ok(t.ok, JSON.stringify(!t.ok && t.error));
+    const e = await launchLab(planLab(t.value)).then(() => null, (e) => e);
+    assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+    assert.equal(e.code, "not-enough-memory");
+    assert.match(e.message, /^Cannot start lab huge: it plans .*2000 GiB of shared memory/);
+    assert.match(e.hint, /--dry-run/);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((f) => f.name), []);
+  }));
