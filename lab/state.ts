@@ -26,6 +26,7 @@
  * @module
  */
 
+import { isAbsolute, resolve } from "node:path";
 import { type ProcessState, processState } from "./proc.ts";
 
 /** What `lab.json` holds. */
@@ -58,10 +59,21 @@ const OWN_FILES = ["lab.json", "lab.json.tmp", "control.sock"] as const;
 /** The name of a VM's host vsock socket in its folder, `<lab folder>/<vm>/vsock.sock`. */
 export const VSOCK_SOCKET = "vsock.sock";
 
-/** The state root. */
+/**
+ * The state root: `VLAB_STATE_DIR` (a relative one taken from the current folder, so that a lab's
+ * socket and record paths stay right after a script changes folder), else
+ * `$XDG_RUNTIME_DIR/vlab`, else `/tmp/vlab-UID`.
+ */
 export function stateRoot(): string {
   const explicit = Deno.env.get("VLAB_STATE_DIR");
-  if (explicit) return explicit;
+  if (explicit) {
+    if (isAbsolute(explicit)) return explicit;
+    try {
+      return resolve(Deno.cwd(), explicit);
+    } catch {
+      return explicit; // the current folder is gone: the path as given is all there is
+    }
+  }
   const runtime = Deno.env.get("XDG_RUNTIME_DIR");
   if (runtime) return `${runtime}/vlab`;
   return `/tmp/vlab-${Deno.uid() ?? "user"}`;

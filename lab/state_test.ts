@@ -112,6 +112,18 @@ Deno.test("paths follow VLAB_STATE_DIR", async () => {
   });
 });
 
+Deno.test("a relative VLAB_STATE_DIR is taken from the current folder: paths are absolute", () => {
+  const before = Deno.env.get("VLAB_STATE_DIR");
+  Deno.env.set("VLAB_STATE_DIR", "rel/state");
+  try {
+    assert.equal(stateRoot(), `${Deno.cwd()}/rel/state`);
+    assert.equal(labPaths("pair").socket, `${Deno.cwd()}/rel/state/pair/control.sock`);
+  } finally {
+    if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+    else Deno.env.set("VLAB_STATE_DIR", before);
+  }
+});
+
 Deno.test("createLabDir makes the root and the lab folder with mode 0700, once", async () => {
   await withStateDir((root) => {
     const pair = createLabDir("pair");
