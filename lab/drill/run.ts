@@ -16,6 +16,7 @@ import { LabError } from "../errors.ts";
 import { pauseUnlessAborted } from "../pause.ts";
 import { type DirectionSnapshot, totalDrops } from "../snapshot_types.ts";
 import { evaluate } from "./evaluate.ts";
+import { vhostPciSnapshot } from "../vhost_pci_view.ts";
 import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
 import { measuredText } from "./report.ts";
 import { countFilterHint, runScope } from "./scope.ts";
@@ -301,7 +302,12 @@ export async function runDrillAs(
   // enough to read every millisecond, unlike a whole status snapshot).
   const frames = (link: string) => {
     const l = lab.lab.plan.links.find((x) => x.name === link);
-    if (l === undefined) return 0;
+    if (l === undefined) {
+      // A vhost-pci link has no ring: its serving device counts the frames it moves. (Read as 0,
+      // its every flap was "not recovered" while traffic flowed.)
+      const vp = vhostPciSnapshot(lab.lab).find((x) => x.name === link);
+      return vp === undefined ? 0 : vp.framesIn + vp.framesOut;
+    }
     return lab.lab.ring(l.forwardRing).counters().framesOut +
       lab.lab.ring(l.reverseRing).counters().framesOut;
   };

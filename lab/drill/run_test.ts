@@ -412,3 +412,29 @@ Deno.test({
       assert.deepEqual(Object.keys(r.workloads), ["#0", "#1"]);
     }),
 });
+
+Deno.test({
+  name: "a vhost-pci link brought back up under traffic counts as recovered",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-run-", async () => {
+      const r = await runDrill({
+        topology: "vhost-pci",
+        timeline: [
+          {
+            exec: {
+              vm: "a",
+              argv: ["ping", "10.0.0.2", "-c", "12", "-i", "0.05", "-W", "0.3"],
+              background: true,
+              as: "ping",
+            },
+          },
+          { at: "200ms", link: { name: "a-b", state: "down", up_after: "100ms" } },
+          { wait_for: { workload: "ping" } },
+        ],
+      });
+      // Before: "not recovered", its frames read from a ring the link does not have.
+      assert.equal(r.recovery.length, 1);
+      assert.ok(r.recovery[0].ms !== null, JSON.stringify(r.recovery));
+    }),
+});
