@@ -12,6 +12,7 @@ import { recoveryFigures } from "./scope.ts";
 import { checkDrillResult } from "./check.ts";
 import { escapeControl } from "../topology/quote.ts";
 import { typeName } from "../api.ts";
+import { count } from "../../devices/base/plural.ts";
 
 /** Format version of the JSON report. */
 export const REPORT_VERSION = 1;
@@ -102,7 +103,7 @@ export function markdownReport(result: DrillResult, chart: string | null = null)
     const f = recoveryFigures(result.recovery);
     lines.push("", "## Recovery", "");
     lines.push(
-      `${f.count} faults ended, ${f.unrecovered} without recovery within the watch; ` +
+      `${count(f.count, "fault")} ended, ${f.unrecovered} without recovery within the watch; ` +
         (f.p50_ms === undefined
           ? "no time measured."
           : `p50 ${f.p50_ms} ms, p99 ${f.p99_ms} ms, max ${f.max_ms} ms.`),

@@ -385,3 +385,8 @@ Deno.test("an assertion with a backtick in its string stays one code span in rep
   // Before: `ping.dst != "x`y" && 1 == 1`, a span that ended at the string's backtick.
   assert.match(md, /^\| PASS \| `` ping\.dst != "x`y" && 1 == 1 `` \| {2}\|$/m);
 });
+
+Deno.test("report.md counts one fault in the singular", () => {
+  // Before: "1 faults ended".
+  assert.match(markdownReport(result()), /^1 fault ended, 0 without recovery within the watch;/m);
+});
