@@ -231,10 +231,42 @@ function laterHint(p: Problem, named: ReadonlyMap<string, number>, index: number
  * Timings that cannot work: a step due before a step above it (the cursor reads the timeline in
  * order, so it would run late, not at its time), or due after the drill's timeout.
  */
+/** The latest time a step above is due at: its `at`, or a repeated step's last run. */
+interface LatestDue {
+  /** The step's index. */
+  index: number;
+  /** When it is due, ms from the start. */
+  ms: number;
+  /** Whether that is the last run of a repeated step (not its `at`). */
+  lastRun: boolean;
+}
+
+/**
+ * The time step `index` (timing `t`) is due at last, when it is later than `latest`: its `at`,
+ * or a repeated step's last run, planned from its `at` or, without one, from `latest` at the
+ * earliest (the cursor reaches it no sooner). A step after it that is due before that would run
+ * late: `every: 500ms, for: 2s` then `at: 600ms` ran the latter at 1.5 s.
+ */
+function latestDue(
+  t: { at?: number; every?: number; for?: number },
+  index: number,
+  latest: LatestDue | null,
+): LatestDue | null {
+  const runs = t.every !== undefined && t.for !== undefined && t.every > 0
+    ? Math.ceil(t.for / t.every)
+    : 1;
+  if (runs > MAX_RUNS) return latest;
+  const start = t.at ?? latest?.ms ?? 0;
+  const last = start + (runs - 1) * (t.every ?? 0);
+  if (t.at === undefined && runs === 1) return latest;
+  if (latest !== null && last <= latest.ms) return latest;
+  return { index, ms: last, lastRun: runs > 1 };
+}
+
 function timingProblems(
   t: { at?: number; every?: number; for?: number },
   index: number,
-  latestAt: { index: number; ms: number } | null,
+  latestAt: LatestDue | null,
   timeoutMs: number | null,
 ): Problem[] {
   const problems: Problem[] = [];
@@ -243,11 +275,9 @@ function timingProblems(
     problems.push({
       code: "out-of-order",
       path,
-      message: `timeline[${index}] is due at ${
-        showMs(t.at)
-      }, before timeline[${latestAt.index}] above it (at ${
-        showMs(latestAt.ms)
-      }): the timeline runs in order, so it would run late`,
+      message: `timeline[${index}] is due at ${showMs(t.at)}, before timeline[${latestAt.index}]${
+        latestAt.lastRun ? "'s last run" : ""
+      } above it (at ${showMs(latestAt.ms)}): the timeline runs in order, so it would run late`,
       hint: `move it above timeline[${latestAt.index}], or give it an at of ${
         showMs(latestAt.ms)
       } or later`,
@@ -333,7 +363,7 @@ function checkSteps(
     if (typeof as === "string" && !named.has(as)) named.set(as, index);
   }
   // The latest `at` so far: the cursor reads steps in order, so a step cannot be due before it.
-  let latestAt: { index: number; ms: number } | null = null;
+  let latestAt: LatestDue | null = null;
   for (const [index, entry] of raw.entries()) {
     const path: PathSegment[] = ["timeline", index];
     if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
@@ -455,9 +485,7 @@ function checkSteps(
     const timing = c.success ? c.data : readableTiming(common);
     const unread = COMMON.filter((k) => Object.hasOwn(common, k) && !Object.hasOwn(timing, k));
     problems.push(...timingProblems(timing, index, latestAt, timeoutMs));
-    if (timing.at !== undefined && (latestAt === null || timing.at > latestAt.ms)) {
-      latestAt = { index, ms: timing.at };
-    }
+    latestAt = latestDue(timing, index, latestAt);
     const { every, for: forMs } = timing;
     // With one of every and for unread, whether they go together cannot be judged.
     const pairRead = !unread.includes("every") && !unread.includes("for");

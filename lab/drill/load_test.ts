@@ -758,3 +758,28 @@ Deno.test("a repeated exec step with as: is refused: its runs would share one na
   ]);
   assert.match(issues[0].hint ?? "", /leave as: out/);
 });
+
+Deno.test("a step due before a repeated step above it ends its runs is out of order", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - every: 500ms\n    for: 2s\n    wait: 1ms\n" +
+      "  - at: 600ms\n    wait: 1ms\n" +
+      "  - at: 1500ms\n    wait: 1ms\n",
+  );
+  // Before, it passed and ran at 1.5 s: "planned 600" in the report, silently late.
+  assert.deepEqual(where(issues), [
+    "6:9: timeline[1] is due at 600 ms, before timeline[0]'s last run above it (at 1.5 s): " +
+    "the timeline runs in order, so it would run late",
+  ]);
+  assert.equal(issues[0].hint, "move it above timeline[0], or give it an at of 1.5 s or later");
+  // A repeated step with its own at: its last run counts from there.
+  const at = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - at: 1s\n    every: 300ms\n    for: 900ms\n    wait: 1ms\n" +
+      "  - at: 1500ms\n    wait: 1ms\n",
+  );
+  assert.match(
+    where(at)[0],
+    /is due at 1\.5 s, before timeline\[0\]'s last run above it \(at 1\.6 s\)/,
+  );
+});
