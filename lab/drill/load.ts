@@ -239,6 +239,8 @@ interface LatestDue {
   ms: number;
   /** Whether that is the last run of a repeated step (not its `at`). */
   lastRun: boolean;
+  /** Whether that is when its (last) run ends: a run that lasts (`up_after`, `heal_after`). */
+  ends: boolean;
 }
 
 /**
@@ -251,16 +253,18 @@ function latestDue(
   t: { at?: number; every?: number; for?: number },
   index: number,
   latest: LatestDue | null,
+  lasts: number,
 ): LatestDue | null {
   const runs = t.every !== undefined && t.for !== undefined && t.every > 0
     ? Math.ceil(t.for / t.every)
     : 1;
   if (runs > MAX_RUNS) return latest;
+  // Without an at, a run that lasts still holds the cursor from the earliest it can start.
+  if (t.at === undefined && runs === 1 && lasts === 0) return latest;
   const start = t.at ?? latest?.ms ?? 0;
-  const last = start + (runs - 1) * (t.every ?? 0);
-  if (t.at === undefined && runs === 1) return latest;
+  const last = start + (runs - 1) * (t.every ?? 0) + lasts;
   if (latest !== null && last <= latest.ms) return latest;
-  return { index, ms: last, lastRun: runs > 1 };
+  return { index, ms: last, lastRun: runs > 1, ends: lasts > 0 };
 }
 
 function timingProblems(
@@ -277,7 +281,9 @@ function timingProblems(
       path,
       message: `timeline[${index}] is due at ${showMs(t.at)}, before timeline[${latestAt.index}]${
         latestAt.lastRun ? "'s last run" : ""
-      } above it (at ${showMs(latestAt.ms)}): the timeline runs in order, so it would run late`,
+      } above it ${latestAt.ends ? "ends " : ""}(at ${
+        showMs(latestAt.ms)
+      }): the timeline runs in order, so it would run late`,
       hint: `move it above timeline[${latestAt.index}], or give it an at of ${
         showMs(latestAt.ms)
       } or later`,
@@ -485,7 +491,8 @@ function checkSteps(
     const timing = c.success ? c.data : readableTiming(common);
     const unread = COMMON.filter((k) => Object.hasOwn(common, k) && !Object.hasOwn(timing, k));
     problems.push(...timingProblems(timing, index, latestAt, timeoutMs));
-    latestAt = latestDue(timing, index, latestAt);
+    const lasts = kind !== null && args !== null ? kinds.get(kind)!.lasts?.(args) ?? 0 : 0;
+    latestAt = latestDue(timing, index, latestAt, lasts);
     const { every, for: forMs } = timing;
     // With one of every and for unread, whether they go together cannot be judged.
     const pairRead = !unread.includes("every") && !unread.includes("for");

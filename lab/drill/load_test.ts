@@ -783,3 +783,18 @@ Deno.test("a step due before a repeated step above it ends its runs is out of or
     /is due at 1\.5 s, before timeline\[0\]'s last run above it \(at 1\.6 s\)/,
   );
 });
+
+Deno.test("a step due while a link or partition step above it still holds the cursor is out of order", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - at: 300ms\n    link: { name: a-b, state: down, up_after: 500ms }\n" +
+      "  - at: 500ms\n    wait: 1ms\n" +
+      "  - at: 800ms\n    partition: { a: [a], b: [b], heal_after: 1s }\n" +
+      "  - at: 1500ms\n    wait: 1ms\n",
+  );
+  // Before, both passed and ran at 0.8 s and 1.8 s, their rows saying "planned 500" and "1500".
+  assert.deepEqual(where(issues), [
+    "5:9: timeline[1] is due at 500 ms, before timeline[0] above it ends (at 800 ms): the timeline runs in order, so it would run late",
+    "9:9: timeline[3] is due at 1.5 s, before timeline[2] above it ends (at 1.8 s): the timeline runs in order, so it would run late",
+  ]);
+});

@@ -85,6 +85,7 @@ function checkPartition(
 
 registerStepKind<z.output<typeof partitionArgs>>("partition", {
   schema: partitionArgs,
+  lasts: (p) => p.heal_after ?? 0,
   describe: (p) =>
     `partition ${p.a.join(",")} ${p.one_way === true ? "→" : "/"} ${p.b.join(",")}${
       p.heal_after === undefined ? "" : ` for ${p.heal_after} ms`

@@ -185,6 +185,12 @@ export interface StepKind<A> {
    * relies on it. Reports nothing; takes the value as written.
    */
   unparsedEffects?(value: unknown, ctx: CheckContext): void;
+  /**
+   * How long each run holds the cursor at least, ms (a link's `up_after`, a partition's
+   * `heal_after`): a step after it that is due sooner would run late, which the loader refuses.
+   * Left out: 0.
+   */
+  lasts?(args: A): number;
   /** Do it. Resolves when the step is over (a background workload resolves at once). */
   run(args: A, ctx: StepContext): Promise<void>;
 }
@@ -249,6 +255,7 @@ const linkArgs = z.strictObject({
 
 registerStepKind<z.output<typeof linkArgs>>("link", {
   schema: linkArgs,
+  lasts: (a) => a.up_after ?? 0,
   checkPartial: (a, ctx, path) =>
     a.name === undefined ? [] : linkCheck(ctx.topology, a.name, [...path, "name"]),
   unparsedEffects: (v, ctx) => {
