@@ -7,6 +7,7 @@
  * @module
  */
 
+import { parseWorkload } from "../lab/guest/workloads/args.ts";
 import { topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
 import { type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
@@ -270,6 +271,10 @@ function execCommand() {
     .action(async (vm, argv, opts) => {
       const misplaced = execOptionAfterDashes(vm, argv, opts.lab);
       if (misplaced !== null) throw misplaced;
+      // The workload's words are checked here first, as the guest checks them: a bad one is a
+      // usage error (exit 2, as iputils' ping exits on a bad option), whether or not a lab runs.
+      const words = parseWorkload(argv);
+      if (!words.ok) throw new VlabError("usage", words.error.message, { hint: words.error.hint });
       const record = await resolveLab(opts.lab);
       // Ctrl-C or SIGTERM: the lab stops the workload and answers what it had done, which is
       // printed (exit 130); a second one cuts the request at once, with nothing printed.

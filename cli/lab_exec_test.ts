@@ -30,6 +30,35 @@ Deno.test("exec: --lab after the -- is a usage error that moves it, before any l
   }
 });
 
+Deno.test("exec: a workload's bad words are a usage error (exit 2) said before any lab is looked up", async () => {
+  // They exited 1 as a workload that failed, and only once a lab answered ("No lab is running"
+  // with none).
+  const stateDir = await Deno.makeTempDir({ prefix: "vlab-exec-" });
+  try {
+    const cases: [string[], string][] = [
+      [
+        ["ping", "10.0.0.2", "-c", "x"],
+        'vlab: Cannot run ping: -c needs an integer count, got "x"',
+      ],
+      [["pingg", "10.0.0.2"], 'vlab: Unknown workload "pingg"'],
+      [["vsock-send", "4"], "vlab: Cannot run vsock-send: missing destination PORT"],
+    ];
+    for (const [words, line] of cases) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: vlabRunArgs(["exec", "a", "--", ...words]),
+        stdin: "null",
+        env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 2, stderr);
+      assert.equal(stderr.split("\n")[0], line);
+      assert.match(stderr.split("\n")[1], /^hint: /);
+    }
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
 Deno.test("exec: --json and --lab=NAME after the -- are moved too; a lab given before is kept", () => {
   const hint = (argv: string[], lab?: string) => execOptionAfterDashes("a", argv, lab)?.hint;
   assert.equal(
