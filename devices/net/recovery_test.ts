@@ -273,3 +273,31 @@ Deno.test("the net driver refuses to reattach to queues of another size", async 
     error: { kind: "queue-size-changed", rx: 4, tx: 4, expectedRx: 8, expectedTx: 8 },
   });
 });
+
+for (const layout of ["split", "packed"] as const) {
+  Deno.test(`frames received in the pass that meets a receiveq bug reach the driver, not only the device's count [${layout}]`, async () => {
+    const w = await nic(layout);
+    const frame = (s: number) => {
+      const f = new Uint8Array(60);
+      new DataView(f.buffer).setUint32(14, s, true);
+      return f;
+    };
+    // Three frames in and received, their buffers not posted again: three descriptors free.
+    w.pump([frame(1), frame(2), frame(3)]);
+    assert.equal(w.driver.receive(() => {}, 8), 3);
+    const cfg = queueConfigOf(w.regs, 0, w.dev.negotiated);
+    const f = injectGuestFault(
+      { config: cfg, ring: new SharedRingAccess(w.mem), memoryBytes: MEMORY },
+      "head-out-of-range",
+    );
+    assert.ok(f.ok, f.ok ? "" : JSON.stringify(f.error));
+    // One pass: the five buffers posted before the bug take five frames, then the bug.
+    w.pump([4, 5, 6, 7, 8, 9, 10].map(frame));
+    assert.equal(w.device.fault?.kind, "queue-broken");
+    const seqs: number[] = [];
+    w.driver.receive((b) => seqs.push(new DataView(b.buffer, b.byteOffset).getUint32(14, true)), 8);
+    assert.deepEqual(seqs, [4, 5, 6, 7, 8], "the frames the device counted as received");
+    await w.recover();
+    flows(w);
+  });
+}

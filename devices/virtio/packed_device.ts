@@ -351,7 +351,9 @@ export class PackedDeviceQueue implements DeviceQueue {
    */
   publish(): void {
     const n = this.stage.count;
-    if (n === 0 || this.broken) return;
+    // A queue that broke in this pass still returns what it used before the fault (`push`
+    // stages nothing after it): see split_device.ts `publish`.
+    if (n === 0) return;
     const ring = this.ring;
     const st = this.st;
     let slot = st[StateWord.USED_IDX];

@@ -264,7 +264,10 @@ export class SplitDeviceQueue implements DeviceQueue {
     this.shadowAvail = this.st[StateWord.NEXT_AVAIL];
     const stage = this.stage;
     const n = stage.count;
-    if (n === 0 || this.broken) return;
+    // A queue that broke in this pass still returns what it used before the fault (`push`
+    // stages nothing after it), as vhost flushes its done heads on an error: frames already
+    // written into RX buffers, TX frames already sent. Kept back, they were lost unseen.
+    if (n === 0) return;
     const ids = stage.id;
     const ring = this.ring;
     const st = this.st;
