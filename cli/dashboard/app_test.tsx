@@ -334,6 +334,23 @@ Deno.test("digits and arrows in one read apply in order", async () => {
   app.unmount();
 });
 
+Deno.test("esc read together with an arrow or tab closes the view, then the key acts", async () => {
+  // `tmux send-keys Escape Up`, esc then ↑ typed fast: "\x1b\x1b[A" in one read, which ink reports
+  // as ↑ with meta; the ring view stayed open.
+  const app = renderApp(fixtureData("star"));
+  app.stdin.write(`2${KEY.down}\r`);
+  await waitFor(() => app.frame().includes("› ring h1/eth0 tra"), "the ring view");
+  app.stdin.write(`${KEY.escape}${KEY.down}`);
+  await waitFor(() => !app.frame().includes("› ring"), "the ring view closed");
+  await waitFor(() => /▸ h2\/eth0 rx/.test(app.frame()), "the next queue selected");
+  // Esc and tab: "\x1b\t" reaches the App as a tab of no name.
+  app.stdin.write("\r");
+  await waitFor(() => app.frame().includes("› ring h2/eth0 rec"), "the ring view again");
+  app.stdin.write(`${KEY.escape}${KEY.tab}`);
+  await waitFor(() => app.frame().includes("[Links]"), "the Links panel");
+  app.unmount();
+});
+
 Deno.test("a key ink does not know stays one key, never its digits", async () => {
   const app = renderApp(fixtureData("pair"));
   // F18-ish "\x1b[57~" and an SS3 key of no name "\x1bOz": ink hands them over as "[57~" and

@@ -173,6 +173,20 @@ const KEYPAD: ReadonlyMap<string, string> = new Map([
   ["O ", " "],
 ]);
 
+/** The named keys that ESC read before them turns into "meta": esc, then the key. */
+const AFTER_ESC = [
+  "upArrow",
+  "downArrow",
+  "leftArrow",
+  "rightArrow",
+  "pageUp",
+  "pageDown",
+  "return",
+  "tab",
+  "backspace",
+  "delete",
+] as const satisfies readonly (keyof KeyPress)[];
+
 /**
  * The keys in one report of ink's `useInput`, in order. A report with a named key (an arrow, tab,
  * esc, ctrl, meta, shift…), with an ESC in it, or that is an escape sequence ink has no name for,
@@ -180,8 +194,8 @@ const KEYPAD: ReadonlyMap<string, string> = new Map([
  * key of its own, named as ink names it when it comes alone: "\r" and "\n" are enter, "\t" tab,
  * "\b" backspace, "\x7f" delete, "\x01".."\x1a" ctrl and a letter ("\x03" is ctrl-c), an upper
  * case letter is shifted. A keypad key in application mode ("Op" for 0 … "Oy" for 9, "OM" enter,
- * "Ok" +, "Om" -) is the main keyboard's key. A character with meta (ESC and it, read together) is
- * esc, then that character.
+ * "Ok" +, "Om" -) is the main keyboard's key. A character or a named key (an arrow, pgup pgdn,
+ * enter, tab, backspace) with meta (ESC and it, read together) is esc, then that key.
  *
  * @example
  * ```ts
@@ -203,6 +217,19 @@ export function splitKeys(input: string, key: KeyPress): KeyEvent[] {
     meta === true && Array.from(input).length === 1 &&
     !Object.values(rest).some((v) => v === true)
   ) {
+    return [{ input: "", key: { escape: true } }, keyOfChar(input)];
+  }
+  // The same for a named key: ESC and an arrow read together ("\x1b\x1b[A": esc then ↑ typed
+  // fast, `tmux send-keys Escape Up`) reach us as the arrow with meta, and the esc was lost (the
+  // ring view or MAC table stayed open). Esc, then the key without meta. Alt and an arrow read the
+  // same way: the dashboard has no alt keys. (ink reports esc alone with meta too: it stays esc.)
+  if (meta === true && key.escape !== true && AFTER_ESC.some((k) => key[k] === true)) {
+    const { meta: _meta, ...plain } = key as KeyPress & { meta?: boolean };
+    return [{ input: "", key: { escape: true } }, { input, key: plain }];
+  }
+  // ESC and tab read together ("\x1b\t"): ink names no key and hands over the tab alone, which
+  // a tab key never is (ink names that one): esc, then tab.
+  if (!named && input === "\t") {
     return [{ input: "", key: { escape: true } }, keyOfChar(input)];
   }
   if (named || input === "" || input.includes("\x1b") || UNNAMED_SEQUENCE.test(input)) {
