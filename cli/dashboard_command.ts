@@ -171,6 +171,30 @@ export async function lowerPriority(
 /** The signals that end a dashboard as `q` does. */
 const ENDING_SIGNALS = ["SIGTERM", "SIGHUP"] as const;
 
+/**
+ * Call `fn` on SIGTERM or SIGHUP; returns the call that stops listening. Through node's
+ * `process.on`, not `Deno.addSignalListener`: ink restores the terminal on a signal through
+ * `signal-exit`, which counts the `process` listeners of that signal and, finding only its own,
+ * sends the signal again once it has run, to end the process. Our listener had ended the
+ * dashboard and was gone by the time that second signal came, so `vlab dashboard` died of it
+ * (exit 143, `Terminated`) instead of ending as `q` ends it. A `process` listener is counted, and
+ * no second signal is sent.
+ *
+ * @example
+ * ```ts
+ * import { onEndingSignal } from "./dashboard_command.ts";
+ * const off = onEndingSignal(() => console.log("ending"));
+ * off();
+ * ```
+ */
+export function onEndingSignal(fn: () => void): () => void {
+  const listener = () => fn();
+  for (const signal of ENDING_SIGNALS) process.on(signal, listener);
+  return () => {
+    for (const signal of ENDING_SIGNALS) process.off(signal, listener);
+  };
+}
+
 /** The `dashboard` command. */
 export function dashboardCommand(): Command {
   return new Command("dashboard")
@@ -218,10 +242,9 @@ export function dashboardCommand(): Command {
       const reporter = opts.reportCpu ? setInterval(report, 1000) : undefined;
       let cleanup = () => {};
       const stop = new AbortController();
-      const onTerm = () => stop.abort();
       // SIGHUP: the terminal it draws on closed. Either way it ends as `q` ends it, leaving its
       // CPU group.
-      for (const signal of ENDING_SIGNALS) Deno.addSignalListener(signal, onTerm);
+      const offSignals = onEndingSignal(() => stop.abort());
       try {
         const { runDashboard } = await loadDashboard();
         const socket = socketSource(record);
@@ -253,7 +276,7 @@ export function dashboardCommand(): Command {
           );
         }
       } finally {
-        for (const signal of ENDING_SIGNALS) Deno.removeSignalListener(signal, onTerm);
+        offSignals();
         lowered.leave();
         cleanup();
         clearInterval(reporter);

@@ -156,3 +156,47 @@ Deno.test("lowerPriority with VLAB_DASHBOARD_NICE renices every thread instead",
   assert.equal(normal.set, "normal");
   assert.deepEqual(normal.threads.filter((t) => t.nice !== 0 || t.policy !== 0), []);
 });
+
+Deno.test("SIGTERM ends a drawing dashboard as q does, and nothing sends it again", async () => {
+  // ink's signal-exit, finding no other \`process\` listener, sent the signal again once it had run;
+  // the dashboard's own listener was gone by the time it came (its threads run only on idle CPU
+  // time), and \`vlab dashboard\` died of it: exit 143, "Terminated", its CPU group left behind.
+  const url = (path: string) => JSON.stringify(new URL(path, import.meta.url).href);
+  const script = `
+    import process from "node:process";
+    import { onEndingSignal } from ${url("./dashboard_command.ts")};
+    import { runDashboard } from ${url("./dashboard/run.ts")};
+    import { FakeStdin, FakeStdout, loadFixture } from ${url("./dashboard/testing.tsx")};
+    const sent = [];
+    const kill = process.kill.bind(process);
+    process.kill = (pid, signal) => (sent.push(String(signal)), kill(pid, signal));
+    const snap = loadFixture("pair_1");
+    const stop = new AbortController();
+    const done = runDashboard({
+      source: { snapshot: async () => snap, ring: async () => null },
+      foreground: false,
+      stdin: new FakeStdin(),
+      stdout: new FakeStdout(),
+      noColor: true,
+      signal: stop.signal,
+    });
+    // After ink's listener, which then hears the signal first, as it did in a terminal.
+    const off = onEndingSignal(() => stop.abort());
+    setTimeout(() => Deno.kill(Deno.pid, "SIGTERM"), 200);
+    const how = await done;
+    off();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify({ how, sent })));
+  `;
+  const file = await Deno.makeTempFile({ prefix: "vlab-sigterm-", suffix: ".ts" });
+  await Deno.writeTextFile(file, script);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...VLAB_PERMISSION_FLAGS, "--config", CONFIG_PATH, file],
+    stdout: "piped",
+    stderr: "piped",
+  }).output().finally(() => Deno.remove(file));
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.signal, null, `died of ${out.signal}: ${stderr}`);
+  assert.equal(out.code, 0, stderr);
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), { how: "detach", sent: [] });
+});
