@@ -434,9 +434,10 @@ static int driver_enable_interrupts(uint32_t count) {
          ((flags & PACKED_F_USED) != 0) == drv.used_wrap;
 }
 
-/* Ask the device not to interrupt. */
+/* Ask the device not to interrupt. Split: an event below the range the device checks next,
+   which can start up to `size` behind next_used (as split_driver.ts's disableInterrupts). */
 static void driver_disable_interrupts(void) {
-  if (!packed) avail[2 + size] = (uint16_t)(drv.next_used - 1);
+  if (!packed) avail[2 + size] = (uint16_t)(drv.next_used - size - 1);
   else driver_event[1] = PACKED_EVENT_DISABLE;
 }
 
