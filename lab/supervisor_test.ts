@@ -256,6 +256,10 @@ Deno.test({
       const rx = deviceControl(lab.controlOf(1), lab.plan.vms[1].control.devices[0])
         .deviceCounters[NetCounter.rxFrames];
       assert.equal(rx, txFrames(lab, 0), "b's rxFrames against a's txFrames");
+      // And the link's: a frame taken from the link ring by a worker that died before it
+      // published the ring's tail is taken again by its successor, and counted once.
+      const out = lab.ring(lab.plan.links[0].forwardRing).counters().framesOut;
+      assert.equal(out, txFrames(lab, 0), "the link's frames out against a's txFrames");
     } finally {
       await lab.stop();
     }

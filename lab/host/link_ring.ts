@@ -110,6 +110,9 @@ export class LinkRing {
   // consumer-private state
   #tail: number;
   #cachedHead: number;
+  /** Frames and bytes released since the last `finishConsume` (counted there, with the tail). */
+  #releasedFrames = 0;
+  #releasedBytes = 0;
 
   private constructor(
     buffer: SharedArrayBuffer,
@@ -403,7 +406,9 @@ export class LinkRing {
   }
 
   /**
-   * Consume the frame `peek` returned (advance the private tail; counts it).
+   * Consume the frame `peek` returned (advance the private tail; counted in `framesOut` at
+   * `finishConsume`, with the tail it publishes: a consumer that dies before that, a device
+   * worker crashing mid-pass, leaves the frame to its successor, which counts it once).
    *
    * @example
    * ```ts
@@ -418,8 +423,8 @@ export class LinkRing {
   release(): void {
     if (this.#tail === this.#cachedHead) return;
     const at = LinkRingOffset.slotsStart + (this.#tail & this.#mask) * this.#stride;
-    this.#f64[C_FRAMES_OUT]++;
-    this.#f64[C_BYTES_OUT] += this.#i32[at >> 2] >>> 0;
+    this.#releasedFrames++;
+    this.#releasedBytes += this.#i32[at >> 2] >>> 0;
     this.#tail = (this.#tail + 1) >>> 0;
   }
 
@@ -451,6 +456,12 @@ export class LinkRing {
    * ```
    */
   finishConsume(): void {
+    if (this.#releasedFrames > 0) {
+      this.#f64[C_FRAMES_OUT] += this.#releasedFrames;
+      this.#f64[C_BYTES_OUT] += this.#releasedBytes;
+      this.#releasedFrames = 0;
+      this.#releasedBytes = 0;
+    }
     // publish tail: pairs with observe tail in reserve (the producer may now overwrite them)
     // and in prepareToWaitForSpace (R2)
     Atomics.store(this.#i32, TAIL, this.#tail | 0);

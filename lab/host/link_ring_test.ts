@@ -234,6 +234,26 @@ if (typeof g.WorkerGlobalScope !== "undefined") {
     ]);
   });
 
+  Deno.test("a frame released by a consumer that dies before finishConsume is counted once, by its successor", () => {
+    const tx = LinkRing.create(8, 64);
+    for (let i = 0; i < 3; i++) assert.ok(tx.push(new Uint8Array(10)));
+    tx.publish();
+    const dying = LinkRing.attach(tx.buffer);
+    assert.ok(dying.ok);
+    assert.ok(dying.value.peek());
+    dying.value.release(); // a device worker crashing mid-pass: the tail is never published
+    assert.equal(tx.counters().framesOut, 0);
+    const next = LinkRing.attach(tx.buffer);
+    assert.ok(next.ok);
+    for (let n = 0; n < 3; n++) {
+      assert.ok(next.value.peek(), `frame ${n} is there for the successor`);
+      next.value.release();
+    }
+    next.value.finishConsume();
+    const c = tx.counters();
+    assert.deepEqual([c.framesOut, c.bytesOut], [3, 30]);
+  });
+
   Deno.test("reserve returns null when full until the consumer finishes consuming", () => {
     const tx = LinkRing.create(2, 16);
     const rx = LinkRing.attach(tx.buffer);
