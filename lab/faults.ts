@@ -90,12 +90,13 @@ export interface FaultTarget {
   emit(kind: string, subject: string | undefined, detail: Record<string, unknown>): void;
   /**
    * Ask a VM's guest to write a guest bug into queue `queue` of device slot `device`; resolves to
-   * null when it was written, else the guest's reason for refusing.
+   * null when it was written, else the guest's reason for refusing (with a hint of its own when
+   * the guest could not answer: it crashed, or the lab stopped).
    */
   askGuestBug(
     vm: string,
     bug: { device: number; queue: number; bug: GuestFaultKind },
-  ): Promise<string | null>;
+  ): Promise<string | { message: string; hint: string } | null>;
   /**
    * The injected hangs still in force, by VM: kept by the lab from one fault to the next (see
    * {@linkcode InjectedHang}). `injectFault` adds and removes entries.
@@ -147,11 +148,17 @@ function refuse(code: string, message: string, hint: string): FaultOutcome {
   return { ok: false, code, message, hint };
 }
 
-/** A guest's refusal of a guest bug, as the fault's answer (the event log has it too). */
-function guestRefused(message: string): FaultOutcome {
+/**
+ * A guest's refusal of a guest bug, as the fault's answer (the event log has it too); one that
+ * comes with its own hint (the guest crashed before it answered) keeps it.
+ */
+function guestRefused(refused: string | { message: string; hint: string }): FaultOutcome {
+  if (typeof refused !== "string") {
+    return refuse("guest-bug-refused", refused.message, refused.hint);
+  }
   return refuse(
     "guest-bug-refused",
-    message,
+    refused,
     "A queue being reset or broken by an earlier bug takes none until its reset; docs/cli.md says what each bug needs",
   );
 }

@@ -678,7 +678,7 @@ export class Lab {
   async #askGuestBug(
     vm: string,
     bug: { device: number; queue: number; bug: GuestFaultKind },
-  ): Promise<string | null> {
+  ): Promise<string | { message: string; hint: string } | null> {
     const handle = this.#guest(vm);
     if (!handle) return `Cannot inject ${bug.bug}: VM "${vm}" has no guest worker`;
     const m = await this.#workers.requestWithin(
@@ -689,11 +689,11 @@ export class Lab {
     if (m === null) {
       return `Cannot tell whether ${bug.bug} was written: VM "${vm}"'s guest did not answer within ${GUEST_BUG_ANSWER_MS} ms`;
     }
-    if (m.type !== "guest-bug-result") {
-      return `Cannot inject ${bug.bug}: ${
-        m.type === "exec-result" && !m.ok ? m.message : "the lab stopped"
-      }`;
+    if (m.type === "exec-result" && !m.ok) {
+      // Not the guest's verdict: it crashed (`vm-crash`) or failed before it answered.
+      return { message: `Cannot inject ${bug.bug}: ${m.message}`, hint: m.hint };
     }
+    if (m.type !== "guest-bug-result") return `Cannot inject ${bug.bug}: the lab stopped`;
     return m.refused;
   }
 

@@ -349,3 +349,31 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a guest bug pending on a VM that crashes is refused with the reboot's hint, not a queue's",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(PAIR);
+    try {
+      // Asked in the same turn: the guest is terminated before it can answer.
+      const bug = lab.fault({
+        kind: "guest-bug",
+        vm: "b",
+        device: "eth0",
+        queue: "transmitq",
+        bug: "loop",
+      });
+      const crash = await lab.fault({ kind: "vm-crash", vm: "b" });
+      assert.ok(crash.ok, crash.ok ? "" : crash.message);
+      const r = await bug;
+      assert.ok(!r.ok, "not injected");
+      assert.equal(r.code, "guest-bug-refused");
+      assert.match(r.message, /Cannot inject loop: VM "b" crashed before it answered/);
+      assert.match(r.hint, /reboots by itself/);
+      await vmRestarted(lab, "b", 0);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
