@@ -11,6 +11,9 @@ import { Command, Option } from "@commander-js/extra-typings";
 import process from "node:process";
 import { controlJson, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
+import { inspectLab } from "../lab/state.ts";
+import { resolveTopologyPath, shippedTopologies } from "../lab/topology/mod.ts";
+import { shellQuote } from "./child.ts";
 import { ownThreads } from "../lab/proc.ts";
 import type { LabRecord } from "../lab/state.ts";
 import type { LabSnapshot, RingSelector, RingView } from "../lab/snapshot_types.ts";
@@ -38,11 +41,7 @@ export function socketSource(record: LabRecord): SnapshotSource & { close(): voi
     try {
       return await fetch(`http://vlab${path}`, { client });
     } catch (e) {
-      throw new LabError(
-        "no-lab",
-        `Lab "${record.name}" no longer answers (control socket: ${whyUnanswered(e)})`,
-        "It stopped; start it again with `vlab up`",
-      );
+      throw labGone(record, whyUnanswered(e));
     }
   };
   return {
@@ -80,6 +79,78 @@ export function socketSource(record: LabRecord): SnapshotSource & { close(): voi
     },
     close: () => client.close(),
   };
+}
+
+/**
+ * Why a lab's control socket no longer answers, as the dashboard says it: stopped (its event log
+ * ends with `lab-down`: `vlab down`, `q` in `vlab up`, Ctrl-C), died (killed: its process no
+ * longer holds its lock, and logged no `lab-down`), or neither known (`socketError`, the system's reason). The
+ * hint starts it again with the topology it ran (`vlab up star`, or the file's path).
+ *
+ * @example
+ * ```ts ignore
+ * labGone(record, "connection refused").message; // 'Lab "pair" was stopped at 21:58:11 UTC'
+ * ```
+ */
+export function labGone(record: LabRecord, socketError: string): LabError {
+  const again = `start it again with \`vlab up ${topologyArg(record.source)}\``;
+  const last = lastEvent(record.events);
+  if (last?.kind === "lab-down") {
+    const at = /T(\d\d:\d\d:\d\d)/.exec(last.time)?.[1];
+    return new LabError(
+      "no-lab",
+      `Lab "${record.name}" was stopped${at === undefined ? "" : ` at ${at} UTC`}`,
+      `It ended as \`vlab down\` ends a lab; ${again}`,
+    );
+  }
+  const found = inspectLab(record.name, { clean: false, process: false });
+  if (found === null || found.status === "stale") {
+    return new LabError(
+      "no-lab",
+      `Lab "${record.name}" died: its process ${record.pid} is gone, no lab-down logged (killed?)`,
+      `The next vlab command removes what it left; ${again}`,
+    );
+  }
+  return new LabError(
+    "no-lab",
+    `Lab "${record.name}" no longer answers (control socket: ${socketError})`,
+    `See \`vlab ls\`; once it is gone, ${again}`,
+  );
+}
+
+/**
+ * What `vlab up` takes to run this topology again: a shipped one's name (its file, as recorded or
+ * from the current folder), else the recorded path, quoted for a shell where it needs it.
+ */
+function topologyArg(source: string): string {
+  const real = (path: string) => {
+    try {
+      return Deno.realPathSync(path);
+    } catch {
+      return null;
+    }
+  };
+  const here = real(source);
+  const name = shippedTopologies().find((n) => {
+    const file = resolveTopologyPath(n);
+    return file === source || (here !== null && real(file) === here);
+  });
+  if (name !== undefined) return name;
+  return /^[\w./@%+=:,-]+$/.test(source) ? source : shellQuote(source);
+}
+
+/** The last event of an event log (JSON lines), or null when it cannot be read. */
+function lastEvent(path: string | undefined): { kind: string; time: string } | null {
+  if (path === undefined) return null;
+  try {
+    const lines = Deno.readTextFileSync(path).trimEnd().split("\n");
+    const last = JSON.parse(lines[lines.length - 1]) as { kind?: unknown; time?: unknown };
+    return typeof last.kind === "string"
+      ? { kind: last.kind, time: typeof last.time === "string" ? last.time : "" }
+      : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -268,8 +339,11 @@ export function dashboardCommand(): Command {
           onUpdate: () => void updates++,
         });
         if (how === "stop") await controlJson(record, "/down", { method: "POST" });
-        // `vlab up` (--foreground) reports its own lab's end.
-        else if (seen.gone !== null && opts.foreground !== true) {
+        // `vlab up` (--foreground) reports its own lab's end, unless it was killed with it.
+        else if (
+          seen.gone !== null &&
+          (opts.foreground !== true || lastEvent(record.events)?.kind !== "lab-down")
+        ) {
           const { message, hint } = seen.gone;
           await Deno.stderr.write(
             new TextEncoder().encode(`vlab: ${message}\nhint: ${hint}\n`),

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import type { SwitchMacTable } from "../lab/switch_macs.ts";
-import { socketSource } from "./dashboard_command.ts";
+import { labGone, socketSource } from "./dashboard_command.ts";
+import { createLabDir } from "../lab/state.ts";
+import { resolveTopologyPath } from "../lab/topology/mod.ts";
 import { CONFIG_PATH, VLAB_PERMISSION_FLAGS } from "./deno_run.ts";
 import { idleGroupGone, idleGroupsAllowed } from "./idle_cgroup_testing.ts";
 
@@ -199,4 +201,56 @@ Deno.test("SIGTERM ends a drawing dashboard as q does, and nothing sends it agai
   assert.equal(out.signal, null, `died of ${out.signal}: ${stderr}`);
   assert.equal(out.code, 0, stderr);
   assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), { how: "detach", sent: [] });
+});
+
+Deno.test("a lab gone from under the dashboard is said stopped, died or not answering, with its topology", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-gone-" });
+  const old = Deno.env.get("VLAB_STATE_DIR");
+  Deno.env.set("VLAB_STATE_DIR", dir);
+  try {
+    const events = `${dir}/pair.jsonl`;
+    const up = { time: "2026-12-06T21:58:00.000Z", kind: "lab-up", subject: "pair" };
+    const down = { time: "2026-12-06T21:58:11.242Z", kind: "lab-down", subject: "pair" };
+    await Deno.writeTextFile(events, [up, down].map((e) => JSON.stringify(e) + "\n").join(""));
+    const rec = {
+      ...record(`${dir}/pair/control.sock`),
+      name: "pair",
+      pid: 4242,
+      source: resolveTopologyPath("pair"),
+      events,
+    };
+    // vlab down (or q, or Ctrl-C in vlab up): the event log ends with lab-down.
+    const stopped = labGone(rec, "no such file or directory");
+    assert.equal(stopped.message, 'Lab "pair" was stopped at 21:58:11 UTC');
+    assert.equal(
+      stopped.hint,
+      "It ended as `vlab down` ends a lab; start it again with `vlab up pair`",
+    );
+    // kill -9: no lab-down, and no process holds the lab's lock.
+    await Deno.writeTextFile(events, JSON.stringify(up) + "\n");
+    const died = labGone({ ...rec, source: "/my labs/lossy.yaml" }, "connection refused");
+    assert.equal(
+      died.message,
+      'Lab "pair" died: its process 4242 is gone, no lab-down logged (killed?)',
+    );
+    assert.equal(
+      died.hint,
+      "The next vlab command removes what it left; start it again with `vlab up '/my labs/lossy.yaml'`",
+    );
+    // Still running (its lock held) and not answering: the system's reason.
+    const hold = createLabDir("pair");
+    try {
+      const silent = labGone(rec, "connection refused");
+      assert.equal(
+        silent.message,
+        'Lab "pair" no longer answers (control socket: connection refused)',
+      );
+    } finally {
+      hold.release();
+    }
+  } finally {
+    if (old === undefined) Deno.env.delete("VLAB_STATE_DIR");
+    else Deno.env.set("VLAB_STATE_DIR", old);
+    await Deno.remove(dir, { recursive: true });
+  }
 });
