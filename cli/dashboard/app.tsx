@@ -107,11 +107,11 @@ function useTerminalSize(columns?: number, rows?: number): { columns: number; ro
       stdout.off("resize", onResize);
     };
   }, [stdout, columns, rows]);
-  return {
-    columns: Math.max(20, columns ?? stdout.columns ?? 80),
-    rows: Math.max(8, rows ?? stdout.rows ?? 24),
-  };
+  return { columns: columns ?? stdout.columns ?? 80, rows: rows ?? stdout.rows ?? 24 };
 }
+
+/** The smallest terminal the panels are drawn on; below it the screen says so instead. */
+export const MIN_SIZE = { columns: 20, rows: 8 } as const;
 
 function clamp(i: number, n: number): number {
   return n <= 0 ? 0 : Math.min(Math.max(0, i), n - 1);
@@ -141,7 +141,10 @@ function selectorOf(ref: QueueRef): RingSelector {
  * ```
  */
 export function App(props: AppProps) {
-  const { columns, rows } = useTerminalSize(props.columns, props.rows);
+  const terminal = useTerminalSize(props.columns, props.rows);
+  const tooSmall = terminal.columns < MIN_SIZE.columns || terminal.rows < MIN_SIZE.rows;
+  const columns = Math.max(MIN_SIZE.columns, terminal.columns);
+  const rows = Math.max(MIN_SIZE.rows, terminal.rows);
   const colors = props.colors ?? true;
   const { snapshot, error } = props.data;
 
@@ -484,6 +487,28 @@ export function App(props: AppProps) {
         height={bodyHeight}
         colors={colors}
       />
+    );
+  }
+
+  // A terminal smaller than the panels need: drawn there, the screen wrapped and scrolled into
+  // garbage. One message instead, in what there is (the keys still act: q quits, y answers).
+  if (tooSmall) {
+    const w = Math.max(1, terminal.columns);
+    const h = Math.max(1, terminal.rows - 1);
+    const say = confirm
+      ? "Stop the lab? (y/n)"
+      : error !== null
+      ? `lab stopped: ${error}`
+      : `terminal too small: ${terminal.columns}×${terminal.rows}, the dashboard needs ` +
+        `${MIN_SIZE.columns}×${MIN_SIZE.rows} · q quits`;
+    const lines = wrapWords(
+      say.split(" ").map((word) => seg(word, { bold: true, color: confirm ? "yellow" : "red" })),
+      w,
+    ).slice(0, h);
+    return (
+      <Box flexDirection="column" width={w} height={h}>
+        <Lines lines={lines} width={w} height={h} colors={colors} />
+      </Box>
     );
   }
 

@@ -633,6 +633,32 @@ Deno.test("a scrolled list never begins with the tail of an entry above the scre
   app.unmount();
 });
 
+Deno.test("a terminal too small says so in what there is, and q still quits", async () => {
+  // Drawn at 20x8 whatever the terminal, a 10x3 one wrapped and scrolled the screen into garbage.
+  for (const [columns, rows] of [[10, 3], [30, 6], [19, 20]]) {
+    const app = renderApp(fixtureData("pair"), { columns, rows, foreground: false });
+    const frame = app.frame();
+    assertFits(frame, columns, rows);
+    assert.match(frame.replace(/\n/g, " "), /terminal too small/, frame);
+    if (columns >= 30) {
+      assert.match(
+        frame.replace(/\n/g, " "),
+        new RegExp(`${columns}×${rows}, the dashboard needs 20×8`),
+      );
+    }
+    app.stdin.write("q");
+    await waitFor(() => app.exits.length === 1, "q to detach");
+    app.unmount();
+  }
+  const fg = renderApp(fixtureData("pair"), { columns: 30, rows: 6, foreground: true });
+  const asked = await press(fg, ["q"], (f) => f.includes("Stop the lab? (y/n)"), "the question");
+  assertFits(asked, 30, 6);
+  fg.stdin.write("y");
+  await waitFor(() => fg.exits.length === 1, "y to stop");
+  assert.deepEqual(fg.exits, ["stop"]);
+  fg.unmount();
+});
+
 Deno.test("before the first snapshot the screen says it is waiting", () => {
   const app = renderApp({ snapshot: null, rates: null, history: null, ring: null, error: null });
   lineWith(app.frame(), "waiting for the first snapshot");
