@@ -8,7 +8,9 @@
  *   (`exit`), blocks its thread for `ms` (`hang`, default 5000), or slows each loop pass for
  *   `ms` (`slow`, default 1000). The supervisor replaces a dead or hung worker (supervisor.ts).
  *   While an injected hang blocks the worker, another backend crash is refused (`backend-hung`):
- *   the worker would read it only once replaced, that is never.
+ *   the worker would read it only once replaced, that is never. While a `mid-pass` crash is
+ *   armed and has not come, another `mid-pass`, `exit` or `hang` is refused
+ *   (`backend-crash-armed`): it would replace the armed one, or end the worker with it.
  * - `lost-kick VM DEVICE QUEUE [-n N]` / `lost-irq VM DEVICE QUEUE [-n N]`: the next N guest
  *   kicks (or used-buffer interrupts) of a queue are dropped, through the lost-notification words
  *   of its register file (`dropNotifications`), which the main thread shares.
@@ -104,6 +106,12 @@ export interface FaultTarget {
   hangs: Map<string, InjectedHang>;
   /** The clock of `InjectedHang.until`, ms (default `performance.now`). */
   now?: () => number;
+  /**
+   * The `mid-pass` crashes armed and not yet come, by VM: the epoch of the device worker armed
+   * (it crashes, or is replaced, with the next epoch). `injectFault` adds entries; absent, none
+   * is tracked.
+   */
+  midPass?: Map<string, number>;
   /**
    * Crash VM `vm` and reboot it (`vm-crash`): resolves once the crash is done (guest gone,
    * peers told), while the reboot goes on; absent: the lab cannot (refused).
@@ -380,12 +388,24 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
       const refused = midPassRefused(vm);
       if (refused !== null) return refused;
     }
+    const armed = target.midPass?.get(vm.name);
+    if (armed !== undefined && armed !== epoch) target.midPass!.delete(vm.name);
+    else if (armed !== undefined && mode !== "slow") {
+      // The worker would count a second one from anew (the first never came), or end with
+      // an exit or a hang's restart, its armed crash with it: either way "injected" and lost.
+      return refuse(
+        "backend-crash-armed",
+        `Cannot inject backend-crash (${mode}): VM "${vm.name}"'s device worker has a mid-pass crash armed, still to come`,
+        `It comes once the worker has moved its frames: send traffic through ${vm.name}'s NICs (or crash the whole VM: vm-crash), then inject again`,
+      );
+    }
     if (hang !== undefined) target.hangs.delete(vm.name);
     if (mode === "hang") target.hangs.set(vm.name, { epoch, until: now + ms });
     if (mode === "mid-pass") {
       const after = Math.min(f.after ?? 1, MAX_AFTER);
       target.emit("fault", vm.name, { fault: f.kind, mode, after });
       target.post(vm.name, "device", { type: "crash", mode, ms, after });
+      target.midPass?.set(vm.name, epoch);
       return { ok: true, detail: { fault: f.kind, vm: vm.name, mode, after } };
     }
     // An exit has no duration: its event and answer say only what the user can act on.

@@ -284,6 +284,39 @@ Deno.test("a backend crash asked of a worker an injected hang blocks is refused 
   ]);
 });
 
+Deno.test("a mid-pass crash armed and not yet come refuses another mid-pass, exit or hang until its worker's epoch moves", async () => {
+  const plan = shippedPlan("pair");
+  const a = plan.vms[0];
+  const control = new SharedArrayBuffer(a.control.bytes);
+  const epoch = new Int32Array(control, a.control.epoch, 1);
+  const posted: ToWorker[] = [];
+  const target: FaultTarget = {
+    plan,
+    vmState: () => "running",
+    post: (_vm, _kind, m) => (posted.push(m), true),
+    control: () => control,
+    emit: () => {},
+    askGuestBug: () => Promise.resolve(null),
+    hangs: new Map(),
+    midPass: new Map(),
+  };
+  const crash = (mode: "exit" | "hang" | "slow" | "mid-pass") =>
+    injectFault({ kind: "backend-crash", vm: a.name, mode }, target);
+  assert.ok((await crash("mid-pass")).ok);
+  for (const mode of ["mid-pass", "exit", "hang"] as const) {
+    const r = await crash(mode);
+    assert.ok(!r.ok, `${mode} was taken beside an armed mid-pass crash`);
+    assert.equal(r.code, "backend-crash-armed");
+    assert.match(r.message, /has a mid-pass crash armed, still to come/);
+    assert.match(r.hint, /send traffic through a's NICs/);
+  }
+  assert.ok((await crash("slow")).ok, "a slow-down leaves the worker, and its armed crash, be");
+  // The armed crash came (or the worker was replaced): its successor takes any crash.
+  Atomics.add(epoch, 0, 1);
+  assert.ok((await crash("exit")).ok);
+  assert.deepEqual(posted.map((m) => m.type === "crash" && m.mode), ["mid-pass", "slow", "exit"]);
+});
+
 Deno.test("a vm crash names only its VM; any other key is refused, not ignored", () => {
   const ok = parseFault({ kind: "vm-crash", vm: "b" });
   assert.ok(ok.ok);

@@ -295,6 +295,8 @@ export class Lab {
   #stoppedAt: number | null = null;
   /** Injected hangs in force, by VM (`faults.ts`: a hung device worker takes no other crash). */
   readonly #hangs = new Map<string, InjectedHang>();
+  /** Mid-pass crashes armed and not yet come, by VM: the worker's epoch (`faults.ts`). */
+  readonly #midPass = new Map<string, number>();
   /** The stop under way or done (`stop`). */
   #stopping: Promise<void> | undefined;
   #unplace: (() => void) | undefined;
@@ -647,6 +649,7 @@ export class Lab {
       emit: (kind, subject, detail) => this.events.emit(kind, subject, detail),
       askGuestBug: (vm, bug) => this.#askGuestBug(vm, bug),
       hangs: this.#hangs,
+      midPass: this.#midPass,
       crashVm: (vm) => this.#crashVm(vm),
     });
   }

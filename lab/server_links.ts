@@ -165,6 +165,7 @@ const FAULT_STATUS = new Map([
   ["no-guest-bugs", 409],
   ["guest-bug-refused", 409],
   ["backend-hung", 409],
+  ["backend-crash-armed", 409],
   ["vm-crash-unsupported", 409],
   ["no-queues", 409],
 ]);

@@ -349,3 +349,28 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...LAB_TEST,
+  name: "a mid-pass crash armed on an idle VM is not replaced, silently, by another crash",
+  fn: async () => {
+    const lab = await startPair();
+    try {
+      const armed = await lab.fault({ kind: "backend-crash", vm: "b", mode: "mid-pass", after: 5 });
+      assert.ok(armed.ok, JSON.stringify(armed));
+      for (const mode of ["mid-pass", "exit"] as const) {
+        const r = await lab.fault({ kind: "backend-crash", vm: "b", mode });
+        assert.ok(!r.ok, `${mode} answered injected`);
+        assert.equal(r.code, "backend-crash-armed");
+      }
+      // Traffic to b brings the armed crash; then b's new worker takes a crash again.
+      const ping = await lab.exec("a", ["ping", "10.0.0.2", "-c", "6", "-i", "0.05"]);
+      assert.ok(ping.ok, ping.ok ? "" : ping.message);
+      await waitForValue("b's mid-pass crash", () => count(lab, "backend-restarted") >= 1 || null);
+      const again = await lab.fault({ kind: "backend-crash", vm: "b", mode: "exit" });
+      assert.ok(again.ok, JSON.stringify(again));
+    } finally {
+      await lab.stop();
+    }
+  },
+});
