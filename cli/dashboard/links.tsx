@@ -181,9 +181,7 @@ export function linksLines(props: LinksProps): Line[] {
       const waits = waitSegs(d, dr);
       if (wide) {
         const both = waits.length > 0 ? [...drops, seg(" · ", { dim: true }), ...waits] : drops;
-        const cut = fitLine(both, dropsW);
-        const pad = dropsW + 1 - lineWidth(cut);
-        body.push([...main, ...cut, seg(" ".repeat(Math.max(1, pad))), impair]);
+        body.push(...wideRows(main, both, dropsW, impair));
       } else {
         // The impairment beside the rates when it fits, else on a line of its own (never cut;
         // "no impairment" says nothing worth a line).
@@ -251,6 +249,19 @@ function rateColumns(width: number, labels: readonly string[]): { dirW: number; 
   const longest = Math.max(9, ...labels.map((l) => [...l].length));
   const dirW = width >= 48 ? 22 : Math.min(22, longest);
   return { dirW, bytes: 4 + dirW + 1 + 8 + 1 + 11 <= width };
+}
+
+/**
+ * A direction's rows from 120 columns: the rates, the drops and waits in their column of `dropsW`
+ * and the impairment after it; drops and waits that do not fit wrap between items onto lines of
+ * their own in the same column (cut, "queue limit 4.5k +…" hid the rate and any cause after it).
+ */
+function wideRows(main: Seg[], items: readonly Seg[], dropsW: number, tail: Seg): Line[] {
+  const [first, ...rest] = wrapItems("", items, dropsW);
+  const cut = fitLine(first, dropsW);
+  const pad = seg(" ".repeat(Math.max(1, dropsW + 1 - lineWidth(cut))));
+  const indent = seg(" ".repeat(lineWidth(main)));
+  return [[...main, ...cut, pad, tail], ...rest.map((l) => [indent, ...fitLine(l, dropsW)])];
 }
 
 /** A row with nothing after its last column: without the gap that column ends with. */
@@ -379,8 +390,7 @@ export function vhostPciLines(
     const ring = seg("no link ring", { dim: true });
     if (wide) {
       const both = waitSegs.length > 0 ? [...none, seg(" · ", { dim: true }), ...waitSegs] : none;
-      const cut = fitLine(both, dropsW);
-      out.push([...main, ...cut, seg(" ".repeat(Math.max(1, dropsW + 1 - lineWidth(cut)))), ring]);
+      out.push(...wideRows(main, both, dropsW, ring));
     } else {
       // "no link ring" only where it fits: it says nothing worth a cut word.
       out.push(lineWidth(main) + lineWidth([ring]) <= width ? [...main, ring] : bare(main));

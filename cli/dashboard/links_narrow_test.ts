@@ -61,3 +61,29 @@ Deno.test("links at 40 columns: drops wrap between causes, a switch's counters t
     "    dropped 150 300/s",
   ]);
 });
+
+Deno.test("links at 120 columns: drops that do not fit their column wrap in it, never cut", () => {
+  // With a long impairment the drops column is 40 wide: "queue limit 4.4k +4.0k/s · full ring…"
+  // was cut, hiding the full ring drops and their rate.
+  const d = fixtureData("star");
+  const snapshot = structuredClone(d.snapshot!);
+  for (const l of snapshot.links) {
+    for (const dir of [l.forward, l.reverse]) dir.impair = "delay 5ms loss 10% rate 10mbit";
+  }
+  const lines = linksLines({
+    snapshot,
+    rates: d.rates,
+    selected: 0,
+    width: 120,
+    height: 60,
+    colors: false,
+  }).map((l) => l.map((s) => s.text).join(""));
+  assertFits(lines, 120);
+  assert.ok(!lines.some((l) => l.includes("…")), lines.join("\n"));
+  const at = lines.findIndex((l) => l.includes("queue limit 4.4k +4.0k/s"));
+  assert.ok(at > 0, lines.join("\n"));
+  assert.match(lines[at], /queue limit 4\.4k \+4\.0k\/s +delay 5ms loss 10% rate 10mbit$/);
+  const column = lines[at].indexOf("queue limit");
+  assert.equal(lines[at + 1].indexOf("full ring 150 +300/s"), column, lines.join("\n"));
+  assert.equal(lines[at + 1].trimStart(), "full ring 150 +300/s");
+});
