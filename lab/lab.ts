@@ -358,8 +358,7 @@ export class Lab {
         // A guest hears only the endpoint of a refused access; the vIOMMU's logs say who.
         const by = kind === "iommu-fault" ? this.#faultConsumer(h.owner, detail) : null;
         const d = by === null ? detail : { ...detail, by };
-        this.#supervisor.noteEvent(h.owner, kind, d);
-        this.events.emit(kind, h.owner, d);
+        if (this.#supervisor.noteEvent(h.owner, kind, d)) this.events.emit(kind, h.owner, d);
       },
       failed: (h, message) => {
         if (h.kind === "guest") {

@@ -285,10 +285,14 @@ export class DeviceSupervisor {
 
   /**
    * An event from a VM's worker: a guest's reset events move it in and out of `resetting`; a
-   * replacement's `backend-restored` and `backend-resumed` time its restart.
+   * replacement's `backend-restored` and `backend-resumed` time its restart. Returns whether the
+   * event goes to the log: not a `backend-resumed` that comes after its restart was logged
+   * without it (`resumed: false`, the VM idle for {@linkcode RESUME_WAIT_MS}), maybe seconds
+   * later, at the next frame, as if a restart had just ended.
    */
-  noteEvent(vm: string, kind: string, detail?: Record<string, unknown>): void {
+  noteEvent(vm: string, kind: string, detail?: Record<string, unknown>): boolean {
     const p = this.#pending.get(vm);
+    if (kind === "backend-resumed" && p === undefined) return false;
     if (p !== undefined && kind === "backend-restored") {
       p.startAt = typeof detail?.startAt === "number" ? detail.startAt : null;
       p.restoredAt = typeof detail?.restoredAt === "number" ? detail.restoredAt : null;
@@ -300,6 +304,7 @@ export class DeviceSupervisor {
     else if ((kind === "device-queues-live" || kind === "device-reset-failed") && n > 0) {
       this.#resetting.set(vm, n - 1);
     }
+    return true;
   }
 
   /** Replace a VM's device worker that died (`exit`) or hangs: fence, restart, resume. */

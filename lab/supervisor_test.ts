@@ -374,3 +374,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...LAB_TEST,
+  name: "a restart logged as not resumed (an idle VM) is not followed by a late backend-resumed",
+  fn: async () => {
+    const lab = await startPair();
+    try {
+      const r = await lab.fault({ kind: "backend-crash", vm: "b", mode: "exit" });
+      assert.ok(r.ok, JSON.stringify(r));
+      const restarted = await waitForValue(
+        "b's backend-restarted",
+        () => lab.events.recent().find((e) => e.kind === "backend-restarted") ?? null,
+      );
+      assert.equal(restarted.detail?.resumed, false, "nothing moved within 250 ms");
+      const ping = await lab.exec("a", ["ping", "10.0.0.2", "-c", "2", "-i", "0.05"]);
+      assert.ok(ping.ok, ping.ok ? "" : ping.message);
+      assert.deepEqual(
+        lab.events.recent().filter((e) => e.kind === "backend-resumed").map((e) => e.subject),
+        [],
+        "no backend-resumed after its restart was logged",
+      );
+    } finally {
+      await lab.stop();
+    }
+  },
+});
