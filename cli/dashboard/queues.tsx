@@ -230,17 +230,42 @@ export function queuesLines(props: QueuesProps): Line[] {
   });
   if (refs.length === 0) body.push([seg("  no queues", { dim: true })]);
 
-  const legend: Line = [
-    seg(
-      "split: avail/used = avail.idx/used.idx (u16) · packed: device's next slots, w = wrap counter · enter: ring view",
-      { dim: true },
-    ),
-  ];
+  const layouts = new Set(refs.map((ref) => ref.queue.layout));
+  const legend: Line = [seg(legendText(layouts, props.width), { dim: true })];
   const bodyHeight = Math.max(0, props.height - 2);
   const start = windowStart(body.length, bodyHeight, selectedLine, starts);
   const visible = body.slice(start, start + bodyHeight);
   while (visible.length < bodyHeight) visible.push([]);
   return [header, ...visible, legend];
+}
+
+/**
+ * The legend's items whole, in order, as many as fit in `width` (cut, "w =…" said nothing): what
+ * the index columns mean for the layouts the lab has, then what enter does; in short words where
+ * they show more items.
+ */
+function legendText(layouts: ReadonlySet<string>, width: number): string {
+  const fit = (items: string[]) => {
+    let text = "";
+    for (const item of items) {
+      const next = text === "" ? item : `${text} · ${item}`;
+      if (textWidth(next) > width) break;
+      text = next;
+    }
+    return text;
+  };
+  const full = fit([
+    ...(layouts.has("split") ? ["split: avail/used = avail.idx/used.idx (u16)"] : []),
+    ...(layouts.has("packed") ? ["packed: device's next slots, w = wrap counter"] : []),
+    "enter: ring view",
+  ]);
+  const short = fit([
+    ...(layouts.has("split") ? ["split: avail.idx/used.idx"] : []),
+    ...(layouts.has("packed") ? ["packed: next slots, w = wrap"] : []),
+    "enter: ring",
+  ]);
+  // The form that says more: more items, or the full words for as many.
+  return short.split(" · ").length > full.split(" · ").length || full === "" ? short : full;
 }
 
 /**

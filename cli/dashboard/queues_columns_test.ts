@@ -66,3 +66,28 @@ Deno.test("queueColumns gives the name what it needs and the sparkline the rest"
   assert.deepEqual(queueColumns(["x".repeat(40)], 200, 0).nameW, 24);
   assert.deepEqual(queueColumns(["a/eth0 rx"], 56, 0), { nameW: 9, sparkW: 0 });
 });
+
+Deno.test("the Queues legend shows whole items for the lab's layouts, never a cut one", () => {
+  // At 80 columns it read "… packed: device's next slots, w =…" on a lab with no packed queue.
+  const legend = (snapshot: LabSnapshot, width: number) => text(snapshot, width).at(-1);
+  const pair = loadFixture<LabSnapshot>("pair_1");
+  assert.equal(legend(pair, 80), "split: avail/used = avail.idx/used.idx (u16) · enter: ring view");
+  assert.equal(legend(pair, 40), "split: avail.idx/used.idx · enter: ring");
+  const mixed = structuredClone(pair);
+  mixed.vms[1].devices[0].queues = mixed.vms[1].devices[0].queues.map((q) => ({
+    ...q,
+    layout: "packed" as const,
+  }));
+  assert.equal(
+    legend(mixed, 140),
+    "split: avail/used = avail.idx/used.idx (u16) · packed: device's next slots, w = wrap counter · enter: ring view",
+  );
+  assert.equal(
+    legend(mixed, 80),
+    "split: avail.idx/used.idx · packed: next slots, w = wrap · enter: ring",
+  );
+  for (const width of [40, 60, 80, 100, 120]) {
+    const l = legend(mixed, width) ?? "";
+    assert.ok(!l.includes("…") && Array.from(l).length <= width, `${width}: "${l}"`);
+  }
+});
