@@ -310,6 +310,12 @@ export function parseFault(
   if (typeof queue !== "string") return notName("queue", queue, "transmitq");
   if (kind === "guest-bug") {
     const bug = get("bug");
+    if (bug === undefined) {
+      return bad(
+        `Cannot inject guest-bug: it names no bug`,
+        `Add "bug": "loop" (bugs: ${GUEST_FAULT_KINDS.join(", ")})`,
+      );
+    }
     if (typeof bug !== "string" || !(GUEST_FAULT_KINDS as readonly string[]).includes(bug)) {
       return bad(
         `Cannot inject guest-bug: unknown bug ${quote(bug)}`,

@@ -317,6 +317,14 @@ Deno.test("a mid-pass crash armed and not yet come refuses another mid-pass, exi
   assert.deepEqual(posted.map((m) => m.type === "crash" && m.mode), ["mid-pass", "slow", "exit"]);
 });
 
+Deno.test("a guest bug that names no bug says so, not 'unknown bug \"undefined\"'", () => {
+  const r = parseFault({ kind: "guest-bug", vm: "a", device: "eth0", queue: "transmitq" });
+  assert.ok(!r.ok);
+  assert.equal(r.code, "bad-fault");
+  assert.equal(r.message, "Cannot inject guest-bug: it names no bug");
+  assert.match(r.hint, /^Add "bug": "loop" \(bugs: index-jump, /);
+});
+
 Deno.test("a vm crash names only its VM; any other key is refused, not ignored", () => {
   const ok = parseFault({ kind: "vm-crash", vm: "b" });
   assert.ok(ok.ok);
