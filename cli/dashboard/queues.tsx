@@ -153,9 +153,7 @@ export function queuesLines(props: QueuesProps): Line[] {
         " " + cell("avail", 6, { align: "right" }) + " " + cell("used", 6, { align: "right" }) +
         " " + cell("infl", 5, { align: "right" }) + " " + cell("pend", 5, { align: "right" }) +
         "  " +
-        cell(sparkW > 0 ? "occupancy (60 s)" : "occ", sparkW + 5, {
-          align: sparkW > 0 ? "left" : "right",
-        }),
+        cell(occupancyTitle(sparkW + 5), sparkW + 5, { align: sparkW > 0 ? "left" : "right" }),
       { dim: true, bold: true },
     ),
   ];
@@ -237,6 +235,14 @@ export function queuesLines(props: QueuesProps): Line[] {
   const visible = body.slice(start, start + bodyHeight);
   while (visible.length < bodyHeight) visible.push([]);
   return [header, ...visible, legend];
+}
+
+/**
+ * The occupancy column's title in `w` columns, whole: a narrow sparkline cut "occupancy (60 s)" to
+ * "occupancy (…".
+ */
+function occupancyTitle(w: number): string {
+  return ["occupancy (60 s)", "occupancy", "occ"].find((t) => textWidth(t) <= w) ?? "occ";
 }
 
 /**

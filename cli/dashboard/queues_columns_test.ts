@@ -91,3 +91,11 @@ Deno.test("the Queues legend shows whole items for the lab's layouts, never a cu
     assert.ok(!l.includes("…") && Array.from(l).length <= width, `${width}: "${l}"`);
   }
 });
+
+Deno.test("the occupancy column's title is whole beside a narrow sparkline", () => {
+  // Long queue names left the sparkline 2 columns at 120: the title read "occupancy (…".
+  const lines = text(withIommu(), 120);
+  assert.ok(!lines[0].includes("…"), lines[0]);
+  assert.match(lines[0], / occupancy +req\/s/);
+  assert.match(text(withIommu(), 140)[0], / occupancy \(60 s\) +req\/s/);
+});
