@@ -42,7 +42,7 @@ export type { DelayDistribution, Impairment, LossModel } from "../wire/specs.ts"
 export interface ImpairCounters {
   /** Frames offered. */
   offered: number;
-  /** Loss decisions. */
+  /** Frames the loss impairment dropped (a loss that meets a duplicate drops nothing). */
   lost: number;
   /** Frames with a bit flipped. */
   corrupted: number;
@@ -349,9 +349,13 @@ export class ImpairStage {
     const dup = mayDuplicate &&
       this.#duplicateCorr.chance(prng, imp.duplicatePct, imp.duplicateCorrPct);
     const loss = this.#lose();
-    if (loss) this.counters.lost++;
     const count = 1 + (dup ? 1 : 0) - (loss ? 1 : 0);
-    if (count === 0) return;
+    // As netem: a loss that meets a duplicate cancels it (one copy leaves, nothing is dropped);
+    // only a frame with no copy left is a drop. (The second copy takes a loss draw of its own.)
+    if (count === 0) {
+      this.counters.lost++;
+      return;
+    }
     // Every random value this copy needs is drawn before the limit check, in netem's order: a
     // queue-limit drop is timing (how fast the ring drained), and skipping its draws would shift
     // the stream, and so the fate of every frame after it, by when the drop happened.

@@ -127,6 +127,27 @@ Deno.test("duplicate 100% delivers every frame twice, identical", () => {
   assert.equal(s.counters.duplicated, 5);
 });
 
+Deno.test("a loss that meets a duplicate drops nothing: offered + duplicated - lost = delivered (netem)", () => {
+  const s = stage({ lossPct: 50, duplicatePct: 50 });
+  const got: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    s.offer(frame(i), 0);
+    s.drain(0, (f) => got.push(seqOf(f)) > 0);
+  }
+  const c = s.counters;
+  assert.equal(got.length, c.delivered);
+  assert.equal(c.droppedLimit, 0);
+  assert.equal(
+    c.offered + c.duplicated - c.lost,
+    c.delivered,
+    `seed ${SEED}: ${JSON.stringify(c)}`,
+  );
+  // A frame is gone only when every copy was lost: about 1/2 (no dup) x 1/2 (lost) of them.
+  const gone = 2000 - new Set(got).size;
+  assert.ok(c.lost >= gone, `seed ${SEED}: lost ${c.lost}, frames gone ${gone}`);
+  assert.ok(gone > 350 && gone < 650, `seed ${SEED}: frames gone ${gone}`);
+});
+
 Deno.test("corrupt flips exactly one bit of the copy, never the caller's buffer", () => {
   const s = stage({ corruptPct: 100 });
   const original = new Uint8Array(100).fill(0x55);
