@@ -400,3 +400,31 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...LAB_TEST,
+  name:
+    "a mid-pass crash of a receiver that completes checksums (no GUEST_CSUM) delivers the frames again with good checksums",
+  fn: async () => {
+    // a offloads its checksums (csum); b's driver takes none (no guest_csum): b's device
+    // completes each one, in the frame it reads from the link ring.
+    const t = topologyFromObject({
+      ...PAIR,
+      vms: { ...PAIR.vms, b: { nics: { eth0: { ip: "10.0.0.2/24", features: [] } } } },
+    });
+    if (!t.ok) throw new Error(JSON.stringify(t.error));
+    const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+    try {
+      const r = await flood(lab, 3000, 6000, async () => {
+        await waitForValue("the flood to start", () => txFrames(lab, 0) > 200 ? true : null);
+        const f = await lab.fault({ kind: "backend-crash", vm: "b", mode: "mid-pass", after: 5 });
+        assert.ok(f.ok, JSON.stringify(f));
+        await waitForValue("b's restart", () => count(lab, "backend-restarted") > 0 || null);
+      });
+      assert.equal(r.sink.lost, 0, "lost");
+      assert.equal(r.sink.received, r.sent, "received");
+    } finally {
+      await lab.stop();
+    }
+  },
+});

@@ -249,6 +249,15 @@ export class NetDevice implements VirtioDeviceModel {
     return this.mrg;
   }
 
+  /**
+   * Whether `receive` completes a frame's partial checksum in the frame it is given, in place:
+   * the driver did not negotiate GUEST_CSUM (valid after `activate`). The caller owns that
+   * frame's bytes and meta word, and must not hand it over again with the old meta.
+   */
+  get completesChecksums(): boolean {
+    return !this.rxCsum;
+  }
+
   /** RX chains popped and held for the next frame (E4). */
   get heldRxBuffers(): number {
     return this.heldCount;

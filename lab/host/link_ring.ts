@@ -406,6 +406,28 @@ export class LinkRing {
   }
 
   /**
+   * The frame `peek` returned was changed in place so that it needs its meta word no more (its
+   * partial checksum completed by a receiving device): set that word to 0. A consumer that
+   * reads the frame again (the successor of one that died before `finishConsume`) then takes
+   * it as it is, instead of completing the checksum a second time over the first.
+   *
+   * @example
+   * ```ts
+   * import { LinkRing } from "./link_ring.ts";
+   * const ring = LinkRing.create(4, 64);
+   * ring.push(new Uint8Array(4), 7);
+   * ring.publish();
+   * if (ring.peek()) ring.settlePeekedMeta();
+   * ring.peekedMeta(); // 0
+   * ```
+   */
+  settlePeekedMeta(): void {
+    if (this.#tail === this.#cachedHead) return;
+    const at = LinkRingOffset.slotsStart + (this.#tail & this.#mask) * this.#stride;
+    this.#i32[(at >> 2) + 1] = 0;
+  }
+
+  /**
    * Consume the frame `peek` returned (advance the private tail; counted in `framesOut` at
    * `finishConsume`, with the tail it publishes: a consumer that dies before that, a device
    * worker crashing mid-pass, leaves the frame to its successor, which counts it once).

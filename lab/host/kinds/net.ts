@@ -19,7 +19,7 @@
  * @module
  */
 
-import { settleChecksum } from "../../../devices/net/checksum.ts";
+import { CSUM_PARTIAL, settleChecksum } from "../../../devices/net/checksum.ts";
 import type { MmioDeviceTransport } from "../../../devices/virtio/mmio_device.ts";
 import { notifyCount } from "../../../devices/virtio/mmio.ts";
 import { NetQueue } from "../../../devices/net/config.ts";
@@ -204,8 +204,14 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
             // One atomic load a batch, not one a frame: a capture turned on starts with the next.
             const capturing = link.tap.enabled();
             while (n < 256 && (frame = link.ring.peek()) !== null) {
-              const r = device.receive(frame, link.ring.peekedMeta());
+              const meta = link.ring.peekedMeta();
+              const r = device.receive(frame, meta);
               if (r === "no-buffers") break;
+              if (r === "delivered" && (meta & CSUM_PARTIAL) !== 0 && device.completesChecksums) {
+                // Its checksum was completed in the slot: a successor reading it again after a
+                // crash in this pass must not complete it twice (a bad checksum, a lost frame).
+                link.ring.settlePeekedMeta();
+              }
               if (r === "delivered" && capturing) {
                 link.tap.capture(frame, { tsUs: nowUs(), direction: 0 });
               }
