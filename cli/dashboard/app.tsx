@@ -16,7 +16,7 @@ import { useEffect, useReducer, useRef, useState } from "react";
 import { Box, useInput, useStdin, useStdout } from "ink";
 import type { LabSnapshot, RingSelector, RingView } from "../../lab/snapshot_types.ts";
 import { eventsLines, EventsPanel } from "./events.tsx";
-import { formatClock, formatDuration } from "./format.ts";
+import { formatClock, formatDuration, textWidth } from "./format.ts";
 import { HelpPanel, helpScrollMax } from "./help.tsx";
 import { IommuPanel } from "./iommu.tsx";
 import {
@@ -310,7 +310,8 @@ export function App(props: AppProps) {
   const header = joinEnds(left, right, width);
 
   // Tab bar. Where the names do not fit beside "? help" (below 59 columns), the other panels go
-  // by their keys, so the selected one is never cut: " 1 · [2 Queues] · 3 · 4 · 5".
+  // by their keys, so the selected one is never cut: "1 · [2 Queues] · 3 · 4 · 5" (padded, the
+  // keys cut the fifth at 40 columns beside "[1 Overview]").
   const tabBar = (short: boolean): Seg[] => {
     const tabs: Seg[] = [];
     PANELS.forEach((name, i) => {
@@ -322,7 +323,7 @@ export function App(props: AppProps) {
             inverse: true,
             color: "cyan",
           })
-          : seg(short ? ` ${i + 1} ` : ` ${name} `, { dim: true }),
+          : seg(short ? `${i + 1}` : ` ${name} `, { dim: true }),
       );
     });
     return tabs;
@@ -334,20 +335,20 @@ export function App(props: AppProps) {
   if (showMacs) tabs.push(seg(`  › MAC table ${selectedSwitch.name}`, { color: "cyan" }));
   const tabLine = joinEnds(tabs, helpTab, width);
 
-  // Key hints.
+  // Key hints: whole items, as many as fit, "q quit" kept last (cut, they ended "enter queues…"
+  // at 40 columns, q never said).
+  const hints = (text: string): Line => [seg(fitHints(text, width), { dim: true })];
   let hint: Line;
   if (error !== null) {
     hint = [seg("press any key to leave", { bold: true })];
   } else if (confirm) {
     hint = [seg("Stop the lab? (y/n)", { bold: true, color: "yellow", inverse: true })];
   } else if (help) {
-    hint = [seg("↑↓ scroll · esc or ? close help · q quit", { dim: true })];
+    hint = hints("↑↓ scroll · esc or ? close help · q quit");
   } else if (showRing) {
-    hint = [seg("↑↓ scroll · pgup/pgdn page · esc back · tab panel · p pause · ? help · q quit", {
-      dim: true,
-    })];
+    hint = hints("↑↓ scroll · pgup/pgdn page · esc back · tab panel · p pause · ? help · q quit");
   } else if (showMacs) {
-    hint = [seg("↑↓ switch · esc back · tab panel · p pause · ? help · q quit", { dim: true })];
+    hint = hints("↑↓ switch · esc back · tab panel · p pause · ? help · q quit");
   } else {
     const enter = panel === 0
       ? "enter queues · "
@@ -358,11 +359,9 @@ export function App(props: AppProps) {
       : "";
     // The Events panel scrolls; the IOMMU panel has nothing to select.
     const arrows = panel === 3 ? "↑↓ scroll · " : panel === 4 ? "" : "↑↓ select · ";
-    hint = [
-      seg(`tab/←→ panel · ${arrows}${enter}p ${paused ? "resume" : "pause"} · ? help · q quit`, {
-        dim: true,
-      }),
-    ];
+    hint = hints(
+      `tab/←→ panel · ${arrows}${enter}p ${paused ? "resume" : "pause"} · ? help · q quit`,
+    );
   }
 
   let body;
@@ -519,6 +518,24 @@ export function App(props: AppProps) {
       <Lines lines={[hint]} width={width} colors={colors} />
     </Box>
   );
+}
+
+/**
+ * Key hints ("a · b · q quit") in `width`: the items in order as many as fit whole, the last one
+ * (how to quit) always kept; cut only when that alone is wider.
+ */
+function fitHints(text: string, width: number): string {
+  const items = text.split(" · ");
+  const last = items.pop() ?? "";
+  let shown = last;
+  for (let i = items.length; i >= 0; i--) {
+    const candidate = [...items.slice(0, i), last].join(" · ");
+    if (textWidth(candidate) <= width) {
+      shown = candidate;
+      break;
+    }
+  }
+  return shown;
 }
 
 /** `left` and `right` on one line of `width`, `right` flush right; `left` is cut first. */

@@ -436,12 +436,32 @@ Deno.test("below 59 columns the tab bar names the selected panel and numbers the
     const app = renderApp(fixtureData("pair"), { columns, rows });
     const frame = await press(app, ["5"], (f) => f.includes("[5 IOMMU]"), "the IOMMU tab");
     assertFits(frame, columns, rows);
-    lineWith(frame, " 1 ", " 2 ", " 3 ", " 4 ", "[5 IOMMU]", "? help");
+    lineWith(frame, "1 · 2 · 3 · 4 · [5 IOMMU]", "? help");
     app.unmount();
   }
   const wide = renderApp(fixtureData("pair"), { columns: 59, rows: 12 });
   lineWith(wide.frame(), "[Overview]", " Queues ", " IOMMU ", "? help");
   wide.unmount();
+});
+
+Deno.test("at 40 columns the tab bar keeps every panel and the key hints end with q quit", async () => {
+  // "[1 Overview] ·  2  ·  3  ·  4  ·… ? help": the fifth panel was cut; the hints ended
+  // "enter queues…", never saying how to quit.
+  const app = renderApp(fixtureData("star"), { columns: 40, rows: 12 });
+  for (const key of ["1", "2", "3", "4", "5", "2\r"]) {
+    app.stdin.write(key);
+    await waitFor(() => app.exits.length === 0, "a redraw");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const lines = app.frame().split("\n");
+    assertFits(app.frame(), 40, 12);
+    assert.match(lines[1], /^\[?1\b.*\b2\b.*\b3\b.*\b4\b.*\b5\b.* \? help$/, lines[1]);
+    // (The ring view's title after "›" may be cut: the view's first line names the queue.)
+    assert.ok(!lines[1].replace(/ › .*/, "").includes("…"), lines[1]);
+    const hint = lines[lines.length - 1];
+    assert.match(hint, / · q quit$/, hint);
+    assert.ok(!hint.includes("…"), hint);
+  }
+  app.unmount();
 });
 
 Deno.test("the ring view at 40x10 keeps rows to scroll and the slots on one line", async () => {
