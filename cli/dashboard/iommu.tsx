@@ -11,7 +11,7 @@
 
 import type { LabSnapshot } from "../../lab/snapshot_types.ts";
 import { cell, hitPercent, si } from "./format.ts";
-import { type Line, Lines, seg } from "./lines.tsx";
+import { type Line, Lines, lineWidth, type Seg, seg, wrapWords } from "./lines.tsx";
 
 /** Props of `<IommuPanel>`. */
 export interface IommuPanelProps {
@@ -79,13 +79,15 @@ export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
     rows.forEach((d, i) => {
       if (i === iommu.domains.length) {
         // A vhost-pci peer translates through this vIOMMU with an IOTLB of its own: its window.
-        out.push([seg("   vhost-pci peers, each through the window of the endpoint it serves:", {
-          dim: true,
-        })]);
+        // Wrapped: at 40 columns it was cut after "each through the wi…".
+        const words = "vhost-pci peers, each through the window of the endpoint it serves:";
+        out.push(
+          ...wrapWords(words.split(" ").map((w) => seg(w, { dim: true })), width, { first: "   " }),
+        );
       }
       const faulted = d.faults > 0;
       const last = d.lastFaultIova === null ? null : `${d.lastFaultAccess} ${d.lastFaultIova}`;
-      out.push([
+      const row: Seg[] = [
         seg("   " + cell(d.device, 10) + " "),
         ...(narrow ? [] : [
           seg(cell(d.domain === null ? "none" : String(d.domain), 6, right) + " ", {
@@ -103,9 +105,15 @@ export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
           : []),
         ...(narrow ? [] : [seg(cell(si(d.invalidations), 7, right) + " ")]),
         seg(cell(si(d.faults), 6, right), { color: faulted ? "red" : undefined, bold: faulted }),
-        ...(d.servesFor !== undefined ? [seg(`  for ${d.servesFor}`, { dim: true })] : []),
-        ...(wide && last !== null ? [seg("  " + last, { color: "red" })] : []),
-      ]);
+      ];
+      // Whom a peer serves, beside its counters where it fits, else on a line of its own (cut,
+      // "for eth0" read "f…" at 40 columns).
+      const serves = d.servesFor === undefined ? null : seg(`for ${d.servesFor}`, { dim: true });
+      const beside = serves !== null && lineWidth(row) + 2 + lineWidth([serves]) <= width;
+      if (beside) row.push(seg("  "), serves);
+      if (wide && last !== null) row.push(seg("  " + last, { color: "red" }));
+      out.push(row);
+      if (serves !== null && !beside) out.push([seg("     "), serves]);
       if (!wide && last !== null) {
         out.push([seg("     last fault ", { dim: true }), seg(last, { color: "red" })]);
       }
@@ -113,11 +121,15 @@ export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
   }
   if (out.length === 0) {
     out.push([seg(" No VM has a vIOMMU", { dim: true })]);
-    out.push([
-      seg(" (give a VM iommu: { mode: static } and its NICs iommu: true; see iommu-pair)", {
-        dim: true,
-      }),
-    ]);
+    // Wrapped at the spaces outside its braces, as the heading above: cut at 40 columns.
+    const words = [
+      "(give a VM",
+      "iommu: { mode: static }",
+      "and its NICs",
+      "iommu: true;",
+      "see iommu-pair)",
+    ];
+    out.push(...wrapWords(words.map((w) => seg(w, { dim: true })), width, { first: " " }));
   }
   return out;
 }

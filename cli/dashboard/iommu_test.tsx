@@ -125,3 +125,22 @@ Deno.test("a vIOMMU that no NIC is behind says so, not a header with no row unde
     assert.match(lines[at + 2], /^ b {2}vIOMMU static/, "b's table follows at once");
   }
 });
+
+Deno.test("at 40 columns a vhost-pci peer's heading wraps and whom it serves goes below its row", () => {
+  // Cut: "vhost-pci peers, each through the wi…" and "c:eth0 … 1  f…".
+  const snap = withIommu();
+  const ep = snap.vms[1].iommu!.domains[0];
+  snap.vms[1].iommu!.peers = [{ ...ep, peer: "c:eth0", hits: 54_321, misses: 3, faults: 1 }];
+  const lines = frameOf(snap, 40);
+  for (const l of lines) assert.ok(!l.includes("…") && [...l].length <= 40, `cut: ${l}`);
+  const at = lines.findIndex((l) => l.includes("vhost-pci peers"));
+  assert.ok(at > 0, lines.join("\n"));
+  const row = lines.findIndex((l) => /^ {3}c:eth0 +54\.3k +3 +1$/.test(l));
+  assert.ok(row > at, lines.join("\n"));
+  assert.equal(lines[row + 1], "     for eth0");
+  assert.match(lines.slice(at, row).join(" "), /the endpoint it serves:/);
+  // A lab with no vIOMMU: how to get one, wrapped too.
+  const none = frameOf(loadFixture<LabSnapshot>("pair_1"), 40);
+  for (const l of none) assert.ok(!l.includes("…") && [...l].length <= 40, `cut: ${l}`);
+  assert.match(none.join(" "), /iommu: \{ mode: static \}.*see iommu-pair\)/);
+});
