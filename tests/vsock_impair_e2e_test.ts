@@ -1,7 +1,8 @@
 /**
  * Impairments on a vsock link between two VMs: a rate and a delay from the file slow the stream
- * and lose nothing (the stage holds packets back, never drops them); a live `delay` reaches the
- * device worker's stage; `loss` is refused live as in files.
+ * and lose nothing (the stage holds packets back, never drops them); a live `delay` (and a
+ * `jitter`, which never reorders) reaches the device worker's stage; `loss` is refused live as in
+ * files.
  */
 import assert from "node:assert/strict";
 import { startLab } from "../mod.ts";
@@ -13,7 +14,7 @@ const BYTES = 2 << 20;
 
 Deno.test({
   name:
-    "vsock link: rate and delay slow the stream and lose nothing; live delay applies; loss refused",
+    "vsock link: rate and delay slow the stream and lose nothing; live delay and jitter apply; loss refused",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
@@ -49,6 +50,13 @@ Deno.test({
           Promise.resolve().then(() => lab.setImpairment("a-b-vsock", { loss: "1%" })),
           (e) => e instanceof LabError && e.code === "bad-impairment" && /reliable/.test(e.message),
         );
+        // jitter spreads the delay but never reorders (a packet is never due before the one
+        // before it), so a stream over it loses and shifts nothing.
+        lab.setImpairment("a-b-vsock", { delay: "2ms", jitter: "2ms", distribution: "pareto" });
+        const jittered = await stream(BYTES);
+        assert.equal(jittered.got.bytes, BYTES, "bytes lost or duplicated under jitter");
+        assert.equal(jittered.got.mismatches, 0);
+        assert.equal(jittered.got.checksum, jittered.sent.checksum);
         lab.setImpairment("a-b-vsock", { delay: "30ms" });
         const slow = await stream(1000);
         assert.equal(slow.got.bytes, 1000);

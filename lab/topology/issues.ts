@@ -77,7 +77,10 @@ export const PROBLEM_CODES: ReadonlyMap<string, string> = new Map([
   ["duplicate-cid", "give each VM's vsock a CID of its own"],
   ["no-vsock", "add `vsock: { cid: N }` to the VM"],
   ["vsock-link", 'a vsock link joins two different VMs with vsock: endpoints: ["a", "b"]'],
-  ["vsock-impairment", "on a vsock link use delay, rate (with overhead) or limit of 16 or more"],
+  [
+    "vsock-impairment",
+    "on a vsock link use delay (with jitter), rate (with overhead) or limit of 16 or more",
+  ],
   ["no-iommu", "add `iommu: { mode: static }` to the VM"],
   ["vhost-pci-link", 'a vhost-pci link joins two VMs\' NICs: endpoints: ["a:eth0", "b:eth0"]'],
   ["too-many", "split the lab into smaller ones; docs/topology.md gives the limits"],

@@ -5,7 +5,9 @@
  * ends reset it, or a byte stream silently shifts). What is meaningful: `delay` (a longer round
  * trip, so credit binds sooner), `rate` with its per-packet `overhead` (a slower link), and
  * `limit` (how many packets the link holds: beyond it the sender waits; back-pressure, never a
- * drop). `jitter` is refused too: it reorders packets. Used by the topology builder (file keys)
+ * drop), and `jitter` (with `delay_correlation` and `distribution`), which here spreads the
+ * delay without reordering (a packet is never due before the one sent before it, see
+ * `lab/host/impair.ts`). Used by the topology builder (file keys)
  * and by live changes (`vlab link NAME set`, `POST /links/NAME`, `lab.setImpairment`).
  *
  * @module
@@ -14,7 +16,15 @@
 import type { Impairment } from "./types.ts";
 
 /** The impairment keys a vsock link between two VMs takes. */
-export const VSOCK_IMPAIRMENT_KEYS: readonly string[] = ["delay", "rate", "overhead", "limit"];
+export const VSOCK_IMPAIRMENT_KEYS: readonly string[] = [
+  "delay",
+  "jitter",
+  "delay_correlation",
+  "distribution",
+  "rate",
+  "overhead",
+  "limit",
+];
 
 /**
  * The smallest `limit` a vsock link takes: the stage must be able to hold a whole packet (it
@@ -32,8 +42,8 @@ export interface VsockImpairmentProblem {
   hint: string;
 }
 
-const HINT = "On a vsock link use delay, rate (with overhead) or limit (a bound: the sender " +
-  "waits, nothing is dropped)";
+const HINT = "On a vsock link use delay (with jitter), rate (with overhead) or limit (a bound: " +
+  "the sender waits, nothing is dropped)";
 
 /**
  * The knobs of `imp` a vsock link cannot take, by key name (empty: it is fine).
@@ -47,7 +57,6 @@ const HINT = "On a vsock link use delay, rate (with overhead) or limit (a bound:
  */
 export function refusedVsockKnobs(imp: Readonly<Impairment>): string[] {
   const out: string[] = [];
-  if (imp.jitterUs > 0) out.push("jitter");
   if (imp.lossPct > 0 || imp.lossModel !== null) out.push("loss");
   if (imp.corruptPct > 0) out.push("corrupt");
   if (imp.duplicatePct > 0) out.push("duplicate");

@@ -28,11 +28,11 @@ Deno.test("a vsock link takes delay, rate, overhead and limit, per direction, an
   assert.deepEqual([l.reverse.delayUs, l.reverse.rateBps, l.reverse.limit], [1000, 1e9, 64]);
 });
 
-Deno.test("loss, duplicate, corrupt, reorder and jitter on a vsock link are refused at their key", () => {
-  assert.deepEqual(problems(PAIR("    loss: 1%\n    forward: { jitter: 2ms }\n")), [
+Deno.test("loss, duplicate, corrupt and reorder on a vsock link are refused at their key", () => {
+  assert.deepEqual(problems(PAIR("    loss: 1%\n    forward: { corrupt: 2% }\n")), [
     '8:11 vsock-impairment Vsock link "a-b-vsock" cannot have `loss`: vsock is a reliable stream, ' +
     "and a lost, duplicated, corrupted or reordered packet breaks the connection",
-    '9:24 vsock-impairment Vsock link "a-b-vsock" cannot have `jitter`: vsock is a reliable ' +
+    '9:25 vsock-impairment Vsock link "a-b-vsock" cannot have `corrupt`: vsock is a reliable ' +
     "stream, and a lost, duplicated, corrupted or reordered packet breaks the connection",
   ]);
   assert.match(problems(PAIR("    limit: 4\n"))[0], /^8:12 vsock-impairment Cannot set limit 4 on/);
@@ -45,10 +45,25 @@ Deno.test("loss, duplicate, corrupt, reorder and jitter on a vsock link are refu
   assert.match(problems(routed)[0], /^7:12 vsock-impairment .*to a vsock router takes no/);
 });
 
+Deno.test("a vsock link takes jitter (it never reorders), from the file, the defaults and live", () => {
+  const r = parseTopology(
+    PAIR("    delay: 5ms\n    jitter: 1ms\n    reverse: { distribution: normal }\n") +
+      "defaults: { link: { delay_correlation: 25% } }\n",
+    "t.yaml",
+  );
+  assert.ok(r.ok, r.ok ? "" : JSON.stringify(r.error));
+  const [l] = r.value.vsockLinks;
+  assert.deepEqual(
+    [l.forward.jitterUs, l.forward.distribution, l.reverse.distribution, l.reverse.delayCorrPct],
+    [1000, "uniform", "normal", 25],
+  );
+  assert.equal(vsockImpairmentProblem("v", { ...NO_IMPAIRMENT, delayUs: 1, jitterUs: 1 }), null);
+});
+
 Deno.test("a live change refuses what a vsock link cannot take, with a hint", () => {
   assert.equal(vsockImpairmentProblem("v", { ...NO_IMPAIRMENT, delayUs: 1, rateBps: 1e6 }), null);
   const p = vsockImpairmentProblem("v", { ...NO_IMPAIRMENT, lossPct: 1, reorderPct: 2 });
   assert.match(p!.message, /^Cannot set loss, reorder on vsock link "v": vsock is a reliable/);
-  assert.match(p!.hint, /delay, rate/);
+  assert.match(p!.hint, /delay \(with jitter\), rate/);
   assert.match(vsockImpairmentProblem("v", { ...NO_IMPAIRMENT, limit: 3 })!.message, /limit 3/);
 });
