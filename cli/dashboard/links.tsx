@@ -351,13 +351,23 @@ export function vhostPciLines(
   const wide = width >= 120;
   const up = l.state === "up";
   const r = rates?.vhostPci.get(l.name);
-  const out: Line[] = [[
+  const title: Seg[] = [
     seg(isSel ? "▸ " : "  ", { bold: true, color: "cyan" }),
     seg(l.name, { bold: true, inverse: isSel }),
     seg("  "),
     seg(up ? "up" : l.state.toUpperCase(), { color: up ? "green" : "red", bold: !up }),
-    seg(`  vhost-pci ${l.peer} serves ${l.frontend}`, { dim: true }),
-  ]];
+  ];
+  const serves = seg(`  vhost-pci ${l.peer} serves ${l.frontend}`, { dim: true });
+  // Who serves whom beside the state where it fits, else below it, wrapped (cut at 40 columns it
+  // read "serves a:et…").
+  const out: Line[] = lineWidth([...title, serves]) <= width ? [[...title, serves]] : [
+    title,
+    ...wrapWords(
+      ["vhost-pci", l.peer, "serves", l.frontend].map((w) => seg(w, { dim: true })),
+      width,
+      { first: "    " },
+    ),
+  ];
   const drop = (label: string, total: number, perSecond: number | undefined): Seg[] => [
     seg(`${label} `, { dim: true }),
     seg(si(total), { color: "yellow" }),
