@@ -146,14 +146,17 @@ export function queuesLines(props: QueuesProps): Line[] {
   const rateW = [8, 11, 8, 8, 8] as const;
   const ratesWidth = wide ? rateW.reduce((a, b) => a + b + 1, 0) : 0;
   const { nameW: nameW, sparkW } = queueColumns(refs.map(queueLabel), width, ratesWidth);
+  // Below 57 columns a whole row does not fit: in flight, pending and occupancy go to the line
+  // below, with the rates (cut, a row at 40 columns ended after used.idx: "1 …").
+  const compact = width < ROW_FIXED + NAME_MIN;
 
   const header: Seg[] = [
     seg(
       "  " + cell("queue", nameW) + " " + cell("layout", 7) + cell("size", 5, { align: "right" }) +
         " " + cell("avail", 6, { align: "right" }) + " " + cell("used", 6, { align: "right" }) +
-        " " + cell("infl", 5, { align: "right" }) + " " + cell("pend", 5, { align: "right" }) +
-        "  " +
-        cell(occupancyTitle(sparkW + 5), sparkW + 5, { align: sparkW > 0 ? "left" : "right" }),
+        (compact ? "" : " " + cell("infl", 5, { align: "right" }) + " " +
+          cell("pend", 5, { align: "right" }) + "  " +
+          cell(occupancyTitle(sparkW + 5), sparkW + 5, { align: sparkW > 0 ? "left" : "right" })),
       { dim: true, bold: true },
     ),
   ];
@@ -195,10 +198,12 @@ export function queuesLines(props: QueuesProps): Line[] {
       seg(cell(q.layout, 7), { color: q.layout === "packed" ? "magenta" : "blue" }),
       seg(cell(String(q.size), 5, { align: "right" })),
       seg(" " + cell(avail, 6, { align: "right" }) + " " + cell(used, 6, { align: "right" })),
-      seg(" " + cell(String(q.inFlight), 5, { align: "right" })),
-      seg(" " + cell(q.pending === null ? "-" : String(q.pending), 5, { align: "right" }) + "  "),
-      seg(spark, { color: "green" }),
-      seg(cell(occ, 5, { align: "right" })),
+      ...(compact ? [] : [
+        seg(" " + cell(String(q.inFlight), 5, { align: "right" })),
+        seg(" " + cell(q.pending === null ? "-" : String(q.pending), 5, { align: "right" }) + "  "),
+        seg(spark, { color: "green" }),
+        seg(cell(occ, 5, { align: "right" })),
+      ]),
     ];
     const r = rates?.queues.get(key);
     const values = r === undefined ? ["-", "-", "-", "-", "-"] : [
@@ -214,14 +219,20 @@ export function queuesLines(props: QueuesProps): Line[] {
     } else {
       body.push(row);
       const labels = ["req", "bytes", "kicks", "irqs", "saved"];
-      const rateLine: Seg[] = [seg("    ")];
-      values.forEach((v, j) => {
-        rateLine.push(seg(`${labels[j]} `, { dim: true }), seg(v), seg("  "));
-      });
+      const items: Seg[][] = [
+        ...(compact
+          ? [
+            [seg("infl ", { dim: true }), seg(String(q.inFlight))],
+            [seg("pend ", { dim: true }), seg(q.pending === null ? "-" : String(q.pending))],
+            [seg("occ ", { dim: true }), seg(occ, { color: "green" })],
+          ]
+          : []),
+        ...values.map((v, j) => [seg(`${labels[j]} `, { dim: true }), seg(v)]),
+      ];
       if (state !== undefined && state !== "running") {
-        rateLine.push(seg(`(${state})`, { color: "red" }));
+        items.push([seg(`(${state})`, { color: "red" })]);
       }
-      body.push(rateLine);
+      body.push(...wrapRateItems(items, width));
     }
     // A queue another VM serves (vhost-pci): no device worker of its own VM touches it.
     if (q.servedBy) body.push([seg(`    served by ${q.servedBy}`, { color: "cyan" })]);
@@ -235,6 +246,32 @@ export function queuesLines(props: QueuesProps): Line[] {
   const visible = body.slice(start, start + bodyHeight);
   while (visible.length < bodyHeight) visible.push([]);
   return [header, ...visible, legend];
+}
+
+/**
+ * A queue's second line (its rates, and on a narrow screen its counts) as items two spaces apart,
+ * wrapped between items at `width` and indented by 4: cut, "irqs" and "saved" were lost.
+ */
+function wrapRateItems(items: readonly Seg[][], width: number): Line[] {
+  const lines: Line[] = [];
+  let line: Seg[] = [seg("    ")];
+  let w = 4;
+  for (const item of items) {
+    const iw = item.reduce((n, x) => n + textWidth(x.text), 0);
+    if (w > 4 && w + 2 + iw > width) {
+      lines.push(line);
+      line = [seg("    ")];
+      w = 4;
+    }
+    if (w > 4) {
+      line.push(seg("  "));
+      w += 2;
+    }
+    line.push(...item);
+    w += iw;
+  }
+  lines.push(line);
+  return lines;
 }
 
 /**

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { LabSnapshot } from "../../lab/snapshot_types.ts";
 import { queueColumns, queuesLines } from "./queues.tsx";
-import { loadFixture } from "./testing.tsx";
+import { fixtureData, loadFixture } from "./testing.tsx";
 
 /** The recorded pair snapshot with a virtio-iommu device added to VM a. */
 function withIommu(): LabSnapshot {
@@ -98,4 +98,29 @@ Deno.test("the occupancy column's title is whole beside a narrow sparkline", () 
   assert.ok(!lines[0].includes("…"), lines[0]);
   assert.match(lines[0], / occupancy +req\/s/);
   assert.match(text(withIommu(), 140)[0], / occupancy \(60 s\) +req\/s/);
+});
+
+Deno.test("below 57 columns a queue's counts go to the line below with its rates, wrapped, never cut", () => {
+  // At 40 columns a row ended after used.idx ("1 …") and its rates after "ir…".
+  const d = fixtureData("pair");
+  for (const width of [40, 56]) {
+    const lines = queuesLines({
+      snapshot: d.snapshot!,
+      rates: d.rates,
+      history: d.history,
+      selected: 0,
+      width,
+      height: 40,
+      colors: false,
+    }).map((l) => l.map((s) => s.text).join("")).slice(0, -1); // the legend has its own test
+    for (const l of lines) {
+      assert.ok(!l.includes("…") && Array.from(l).length <= width, `${width}: "${l}"`);
+    }
+    assert.match(lines[0], /^ {2}queue +layout +size +avail +used$/);
+    const row = lines.findIndex((l) => /^▸ a\/eth0 rx +split +256 +\d+ +\d+$/.test(l));
+    assert.ok(row > 0, lines.join("\n"));
+    const below = lines.slice(row + 1, row + 4).join(" ");
+    assert.match(below, /infl \d+ +pend \d+ +occ \d+%/);
+    assert.match(below, /saved \S+/, "the last rate too");
+  }
 });
