@@ -235,6 +235,9 @@ Deno.test({
       // a crashes while sending (frames committed to the link, not published), b while
       // receiving (frames written into RX buffers, the used ring and the link not published).
       const plan: [string, number][] = [["a", 1], ["b", 3], ["a", 17], ["b", 40], ["a", 5]];
+      // A capture of the link sees each frame once: b stages its records with the pass.
+      const records: Uint8Array[] = [];
+      const stopCapture = lab.capture(lab.plan.links[0].name, (rec) => records.push(rec.slice()));
       const r = await flood(lab, 8_000, 4_000, async () => {
         for (let i = 1; i <= plan.length; i++) {
           const [vm, after] = plan[i - 1];
@@ -260,6 +263,21 @@ Deno.test({
       // published the ring's tail is taken again by its successor, and counted once.
       const out = lab.ring(lab.plan.links[0].forwardRing).counters().framesOut;
       assert.equal(out, txFrames(lab, 0), "the link's frames out against a's txFrames");
+      await new Promise((done) => setTimeout(done, 300)); // the capture's last drain
+      stopCapture();
+      const seen = new Set<string>();
+      let captured = 0;
+      for (const rec of records) {
+        const dv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
+        for (let at = 0; at + 16 <= rec.length;) {
+          const incl = dv.getUint32(at + 8, true);
+          seen.add(Array.from(rec.subarray(at + 16, at + 16 + incl)).join(","));
+          captured++;
+          at += 16 + incl;
+        }
+      }
+      assert.ok(captured > 1000, `${captured} frames captured`);
+      assert.equal(captured - seen.size, 0, "frames captured twice");
     } finally {
       await lab.stop();
     }

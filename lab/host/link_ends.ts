@@ -275,14 +275,16 @@ export class LinkIn {
     return n;
   }
 
-  /** Publish what was consumed; wake the producer if it waits for room. */
+  /** Publish what was consumed, and the tap's records staged with it; wake a waiting producer. */
   finish(): void {
+    this.tap.publish();
     this.ring.finishConsume();
     if (this.ring.takeProducerWakeup()) ringDoorbell(this.#bells, this.producerThread);
   }
 
   /** Before sleeping: true if the ring is empty (sleep); wakes a producer waiting for room. */
   prepareSleep(): boolean {
+    this.tap.publish();
     const empty = this.ring.prepareToWait();
     if (this.ring.takeProducerWakeup()) ringDoorbell(this.#bells, this.producerThread);
     return empty;

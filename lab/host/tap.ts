@@ -306,6 +306,8 @@ export class TapWriter {
   readonly #f64: Float64Array;
   #head: number;
   #cachedTail: number;
+  #stagedFrames = 0;
+  #stagedBytes = 0;
 
   private constructor(buffer: SharedArrayBuffer, capacity: number, snaplen: number) {
     this.capacity = capacity;
@@ -377,6 +379,28 @@ export class TapWriter {
    * ```
    */
   capture(frame: Uint8Array, meta: { tsUs: number; direction: number }): boolean {
+    const r = this.stage(frame, meta);
+    if (r) this.publish();
+    return r;
+  }
+
+  /**
+   * {@linkcode capture} without publishing: the record is written, and the reader sees it at the
+   * next {@linkcode publish}. A link consumer stages what it delivers in a loop pass and
+   * publishes with the pass (`LinkIn.finish`), so that a worker dying in the middle of a pass
+   * (`backend-crash --mode mid-pass`) leaves no record of frames its successor delivers, and
+   * captures, again.
+   *
+   * @example
+   * ```ts
+   * import { TapReader, TapWriter } from "./tap.ts";
+   * const r = TapReader.create(1 << 16);
+   * r.setEnabled(true);
+   * const w = TapWriter.attach(r.buffer);
+   * if (w.ok && w.value.stage(new Uint8Array(60), { tsUs: 1e15, direction: 0 })) w.value.publish();
+   * ```
+   */
+  stage(frame: Uint8Array, meta: { tsUs: number; direction: number }): boolean {
     if (!this.enabled()) return false;
     const capLen = Math.min(frame.length, this.snaplen);
     const phase = frame.byteOffset & 7;
@@ -410,10 +434,28 @@ export class TapWriter {
       at + RECORD_HEADER + phase,
     );
     this.#head = (this.#head + size) >>> 0;
+    this.#stagedFrames++;
+    this.#stagedBytes += frame.length;
+    return true;
+  }
+
+  /**
+   * Make the records staged since the last publish visible to the reader, and count them.
+   *
+   * @example
+   * ```ts
+   * import { TapReader, TapWriter } from "./tap.ts";
+   * const w = TapWriter.attach(TapReader.create(1 << 16).buffer);
+   * if (w.ok) w.value.publish(); // nothing staged: nothing to do
+   * ```
+   */
+  publish(): void {
+    if (this.#stagedFrames === 0) return;
     // publish head: pairs with observe head in TapReader.drain
     Atomics.store(this.#i32, HEAD, this.#head | 0);
-    this.#f64[FRAMES]++;
-    this.#f64[BYTES] += frame.length;
-    return true;
+    this.#f64[FRAMES] += this.#stagedFrames;
+    this.#f64[BYTES] += this.#stagedBytes;
+    this.#stagedFrames = 0;
+    this.#stagedBytes = 0;
   }
 }

@@ -165,3 +165,20 @@ Deno.test("tshark reads the drained capture", async () => {
     await Deno.remove(path);
   }
 });
+
+Deno.test("staged records reach the reader at publish; a writer that dies before it leaves none", () => {
+  const { r, w } = pair();
+  r.setEnabled(true);
+  assert.ok(w.stage(frame(1, 60), { tsUs: 1, direction: 0 }));
+  assert.equal(r.drain(1 << 16).length, 0, "not before publish");
+  w.publish();
+  assert.deepEqual(parse(r.drain(1 << 16)), [[1, 60, 60, 1]]);
+  // A writer dying mid-pass: what it staged is not seen; its successor starts from the head.
+  assert.ok(w.stage(frame(2, 60), { tsUs: 2, direction: 0 }));
+  const next = TapWriter.attach(r.buffer);
+  assert.ok(next.ok);
+  assert.ok(next.value.stage(frame(3, 60), { tsUs: 3, direction: 0 }));
+  next.value.publish();
+  assert.deepEqual(parse(r.drain(1 << 16)), [[3, 60, 60, 3]]);
+  assert.equal(r.counters().tapFrames, 2);
+});

@@ -213,7 +213,8 @@ function start(ctx: HostContext, specs: NetDeviceSpec[]): HostKindInstance {
                 link.ring.settlePeekedMeta();
               }
               if (r === "delivered" && capturing) {
-                link.tap.capture(frame, { tsUs: nowUs(), direction: 0 });
+                // Staged: published with the pass (`link.finish`), not before a crash in it.
+                link.tap.stage(frame, { tsUs: nowUs(), direction: 0 });
               }
               if (r === "delivered") countDescriptor();
               link.ring.release();
