@@ -130,10 +130,18 @@ export function paretoQuantile(u: number): number {
 }
 
 /**
+ * The range of a table distribution's factor, as netem's: its tables hold 16-bit values in units
+ * of 1/8192 sd (`NETEM_DIST_SCALE`), so no draw lies beyond -4 or 32767/8192 sd. Without it a
+ * pareto draw could reach 1000 sd (a 5 ms jitter: 5 s), and since a frame is never due before the
+ * one before it, one such draw would hold up the whole link.
+ */
+export const JITTER_FACTOR_RANGE: readonly [number, number] = [-32768 / 8192, 32767 / 8192];
+
+/**
  * A jitter factor for a uniform `u` in [0, 1): the value multiplies the jitter and is added to
  * the delay. `uniform` gives [-1, 1); `normal` a standard normal; `pareto` a heavy right tail
  * (mean 0, sd 1); `paretonormal` netem's mix, a quarter normal and three quarters pareto (taken
- * at the same quantile).
+ * at the same quantile). The last three are cut to `JITTER_FACTOR_RANGE`, as netem's tables are.
  *
  * @example
  * ```ts
@@ -146,12 +154,16 @@ export function jitterFactor(dist: DelayDistribution, u: number): number {
     case "uniform":
       return u * 2 - 1;
     case "normal":
-      return normalQuantile(u);
+      return tableRange(normalQuantile(u));
     case "pareto":
-      return paretoQuantile(u);
+      return tableRange(paretoQuantile(u));
     case "paretonormal":
-      return 0.25 * normalQuantile(u) + 0.75 * paretoQuantile(u);
+      return tableRange(0.25 * normalQuantile(u) + 0.75 * paretoQuantile(u));
   }
+}
+
+function tableRange(x: number): number {
+  return Math.min(JITTER_FACTOR_RANGE[1], Math.max(JITTER_FACTOR_RANGE[0], x));
 }
 
 /**

@@ -9,6 +9,7 @@ import { Prng } from "../../devices/base/prng.ts";
 import {
   Correlated,
   type DelayDistribution,
+  JITTER_FACTOR_RANGE,
   jitterFactor,
   type LossModel,
   MarkovLoss,
@@ -124,6 +125,20 @@ Deno.test("pareto jitter is skewed right: median below the mean 0, a long upper 
   assert.ok(pct(xs, 0.5) < -0.2, `median ${pct(xs, 0.5)}`);
   assert.ok(xs[0] >= -0.6, `min ${xs[0]} (pareto is bounded below)`);
   assert.ok(pct(xs, 0.99) > 3, `p99 ${pct(xs, 0.99)}`);
+});
+
+Deno.test("table distributions stay within netem's table range (16-bit, 1/8192 sd): -4 to 4 sd", () => {
+  const [lo, hi] = JITTER_FACTOR_RANGE;
+  assert.deepEqual([lo, hi], [-4, 32767 / 8192]);
+  for (const dist of ["normal", "pareto", "paretonormal"] as const) {
+    for (const u of [0, 1e-12, 1e-6, 0.5, 1 - 1e-6, 1 - 1e-12]) {
+      const x = jitterFactor(dist, u);
+      assert.ok(x >= lo && x <= hi, `${dist} at u=${u}: ${x}`);
+    }
+    // The cut leaves the bulk alone: the mean stays about 0.
+    assert.ok(Math.abs(mean(sample(dist, 11))) < 0.05, `${dist} mean ${mean(sample(dist, 11))}`);
+  }
+  assert.equal(jitterFactor("pareto", 1 - 1e-9), hi);
 });
 
 Deno.test("paretonormal lies between normal and pareto at the tails", () => {
