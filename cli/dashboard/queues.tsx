@@ -104,6 +104,8 @@ const NAME_MIN = 9;
 const NAME_MAX = 24;
 /** Columns of a row besides the name and the sparkline: indices, counts, gaps, the percentage. */
 const ROW_FIXED = 2 + 1 + 7 + 5 + 1 + 6 + 1 + 6 + 1 + 5 + 1 + 5 + 2 + 5;
+/** The same for a compact row: no in-flight, pending or occupancy columns. */
+const ROW_COMPACT = 2 + 1 + 7 + 5 + 1 + 6 + 1 + 6;
 
 /**
  * The widths of the queue-name column and the occupancy sparkline in `width` columns: the name
@@ -123,6 +125,13 @@ export function queueColumns(
   ratesWidth: number,
 ): { nameW: number; sparkW: number } {
   const longest = Math.max(NAME_MIN, ...labels.map((l) => textWidth(l)));
+  // A compact row (below 57 columns) has no in-flight, pending or occupancy columns.
+  if (width - ratesWidth < ROW_FIXED + NAME_MIN) {
+    return {
+      nameW: Math.max(NAME_MIN, Math.min(NAME_MAX, longest, width - ROW_COMPACT)),
+      sparkW: 0,
+    };
+  }
   const room = width - ROW_FIXED - ratesWidth;
   const nameW = Math.max(NAME_MIN, Math.min(NAME_MAX, longest, room));
   const spark = room - nameW;

@@ -65,6 +65,8 @@ Deno.test("queueColumns gives the name what it needs and the sparkline the rest"
   });
   assert.deepEqual(queueColumns(["x".repeat(40)], 200, 0).nameW, 24);
   assert.deepEqual(queueColumns(["a/eth0 rx"], 56, 0), { nameW: 9, sparkW: 0 });
+  // A compact row (below 57 columns) gives the name the room the counts left.
+  assert.deepEqual(queueColumns(["h1/eth0 rx"], 40, 0), { nameW: 10, sparkW: 0 });
 });
 
 Deno.test("the Queues legend shows whole items for the lab's layouts, never a cut one", () => {
