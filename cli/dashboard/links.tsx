@@ -181,13 +181,16 @@ export function linksLines(props: LinksProps): Line[] {
       const waits = waitSegs(d, dr);
       if (wide) {
         const both = waits.length > 0 ? [...drops, seg(" · ", { dim: true }), ...waits] : drops;
-        body.push(...wideRows(main, both, dropsW, impair));
+        body.push(...wideRows(main, both, dropsW, impair, width));
       } else {
         // The impairment beside the rates when it fits, else on a line of its own (never cut;
         // "no impairment" says nothing worth a line).
         if (lineWidth(main) + lineWidth([impair]) <= width) body.push([...main, impair]);
-        else if (impaired) body.push(bare(main), [seg("      impairment ", { dim: true }), impair]);
-        else body.push(bare(main));
+        else if (impaired) {
+          // Wrapped between words: at 80 columns netem's whole vocabulary was cut ("rate…").
+          const words = d.impair.split(" ").map((w) => seg(w, { color: "yellow" }));
+          body.push(bare(main), ...wrapWords(words, width, { first: "      impairment " }));
+        } else body.push(bare(main));
         // Wrapped between causes, never cut: at 40 columns "full ring" was cut off.
         const none = totalDrops(d.drops) === 0;
         body.push(...wrapItems(none ? "      " : "      drops: ", drops, width));
@@ -256,12 +259,25 @@ function rateColumns(width: number, labels: readonly string[]): { dirW: number; 
  * and the impairment after it; drops and waits that do not fit wrap between items onto lines of
  * their own in the same column (cut, "queue limit 4.5k +…" hid the rate and any cause after it).
  */
-function wideRows(main: Seg[], items: readonly Seg[], dropsW: number, tail: Seg): Line[] {
-  const [first, ...rest] = wrapItems("", items, dropsW);
-  const cut = fitLine(first, dropsW);
-  const pad = seg(" ".repeat(Math.max(1, dropsW + 1 - lineWidth(cut))));
+function wideRows(
+  main: Seg[],
+  items: readonly Seg[],
+  dropsW: number,
+  tail: Seg,
+  width: number,
+): Line[] {
+  const drops = wrapItems("", items, dropsW).map((l) => fitLine(l, dropsW));
+  // The impairment in what is left of the line, wrapped between words where it is longer.
+  const tailW = Math.max(1, width - lineWidth(main) - dropsW - 1);
+  const tails = wrapWords(tail.text.split(" ").map((w) => ({ ...tail, text: w })), tailW);
   const indent = seg(" ".repeat(lineWidth(main)));
-  return [[...main, ...cut, pad, tail], ...rest.map((l) => [indent, ...fitLine(l, dropsW)])];
+  const out: Line[] = [];
+  for (let i = 0; i < Math.max(drops.length, tails.length); i++) {
+    const cell = drops[i] ?? [];
+    const pad = seg(" ".repeat(Math.max(1, dropsW + 1 - lineWidth(cell))));
+    out.push([i === 0 ? main : [indent], cell, tails[i] ? [pad, ...tails[i]] : []].flat(2));
+  }
+  return out;
 }
 
 /** A row with nothing after its last column: without the gap that column ends with. */
@@ -400,7 +416,7 @@ export function vhostPciLines(
     const ring = seg("no link ring", { dim: true });
     if (wide) {
       const both = waitSegs.length > 0 ? [...none, seg(" · ", { dim: true }), ...waitSegs] : none;
-      out.push(...wideRows(main, both, dropsW, ring));
+      out.push(...wideRows(main, both, dropsW, ring, width));
     } else {
       // "no link ring" only where it fits: it says nothing worth a cut word.
       out.push(lineWidth(main) + lineWidth([ring]) <= width ? [...main, ring] : bare(main));

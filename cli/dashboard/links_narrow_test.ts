@@ -87,3 +87,29 @@ Deno.test("links at 120 columns: drops that do not fit their column wrap in it, 
   assert.equal(lines[at + 1].indexOf("full ring 150 +300/s"), column, lines.join("\n"));
   assert.equal(lines[at + 1].trimStart(), "full ring 150 +300/s");
 });
+
+Deno.test("links: an impairment longer than its room wraps between words, never cut", () => {
+  // At 80 columns netem's whole vocabulary read "… reorder 5% rate…"; at 120 it ran off the line.
+  const d = fixtureData("pair");
+  const snapshot = structuredClone(d.snapshot!);
+  const long = "delay 5ms 1ms loss 10% corrupt 1% duplicate 1% reorder 5% rate 10mbit limit 1000";
+  snapshot.links[0].forward.impair = long;
+  for (const width of [80, 120, 160]) {
+    const lines = linksLines({
+      snapshot,
+      rates: d.rates,
+      selected: 0,
+      width,
+      height: 60,
+      colors: false,
+    })
+      .map((l) => l.map((s) => s.text).join(""));
+    assertFits(lines, width);
+    assert.ok(!lines.some((l) => l.includes("…")), lines.join("\n"));
+    // Every word, in order, in the impairment's column (or its own lines below 120 columns).
+    const at = lines.findIndex((l) => l.includes("delay 5ms"));
+    const col = lines[at].indexOf("delay 5ms");
+    const text = lines.slice(at).map((l) => l.slice(col).trim()).join(" ");
+    assert.ok(text.startsWith(long), lines.join("\n"));
+  }
+});
