@@ -16,7 +16,7 @@
  */
 
 import type { RingView } from "../../lab/snapshot_types.ts";
-import { cell, formatHex } from "./format.ts";
+import { cell, formatHex, textWidth } from "./format.ts";
 import { type Color, type Line, Lines, lineWidth, type Seg, seg, wrapWords } from "./lines.tsx";
 
 /** Table rows the ring view keeps before its index summary, event fields and legend. */
@@ -84,11 +84,19 @@ function waitingSlots(ring: RingView): Set<number> {
   return out;
 }
 
+/**
+ * The markers of one row in `room` columns: in full, else in shorter words, the shortest last
+ * (packed "◀ next avail w1,next used w1" was cut at 80 columns: "◀ avail w1,used w1").
+ */
 function markerText(names: string[], room: number): string {
   if (names.length === 0) return "";
-  const full = `◀ ${names.join(" · ")}`;
-  if (full.length <= room || names.length === 1) return full;
-  return `◀ ${names.map((n) => (n === "device next" ? "dev next" : n)).join(",")}`;
+  const forms = [
+    `◀ ${names.join(" · ")}`,
+    `◀ ${names.map((n) => (n === "device next" ? "dev next" : n)).join(",")}`,
+    `◀ ${names.map((n) => (n === "device next" ? "dev next" : n.replace(/^next /, ""))).join(",")}`,
+  ];
+  if (names.length === 1) return forms[0];
+  return forms.find((f) => textWidth(f) <= room) ?? forms[forms.length - 1];
 }
 
 /**

@@ -56,3 +56,22 @@ for (const fixture of ["ring_split", "ring_packed"] as const) {
     });
   }
 }
+
+Deno.test("at 80 columns a packed row marked both next avail and next used is not cut", () => {
+  // "◀ next avail w1,next used …": one column short; the shortest form drops "next".
+  const ring = structuredClone(loadFixture<RingView>("ring_packed"));
+  ring.deviceNextUsed = ring.deviceNextAvail;
+  const lines = ringLines({
+    ring,
+    title: "p1/eth0 transmitq",
+    scroll: null,
+    width: 80,
+    height: 30,
+    colors: false,
+  })
+    .map((l) => l.map((s) => s.text).join(""));
+  const marked = lines.find((l) => l.includes("◀"));
+  assert.ok(marked !== undefined, lines.join("\n"));
+  assert.ok(!marked.includes("…") && Array.from(marked).length <= 80, marked);
+  assert.match(marked, /◀ (next )?avail w[01].*(next )?used w[01]$/, marked);
+});
