@@ -132,6 +132,34 @@ export function besideImpairStats(prefix: string): { partitioned: string; linkDo
   return { partitioned: `${base}_partition_dropped`, linkDown: `${base}_link_down_dropped` };
 }
 
+/**
+ * The frames a device worker's impairment stages still held when it last published its
+ * statistics, as drops to add to its `NAME_link_down_dropped` (by that stat's name): a worker that
+ * crashed takes them with it, as Linux drops what a device's qdisc holds when it resets the
+ * device. Held = offered + duplicated - lost - dropped_limit - delivered - purged.
+ *
+ * @example
+ * ```ts
+ * import { strandedImpairDrops } from "./link_counts.ts";
+ * strandedImpairDrops({ eth0_impair_offered: 10, eth0_impair_delivered: 7 }); // { eth0_link_down_dropped: 3 }
+ * ```
+ */
+export function strandedImpairDrops(
+  stats: Readonly<Record<string, number>>,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  const OFFERED = "offered";
+  for (const name of Object.keys(stats)) {
+    if (!name.endsWith(`_impair_${OFFERED}`)) continue;
+    const prefix = name.slice(0, -OFFERED.length);
+    const get = (k: string) => Object.hasOwn(stats, prefix + k) ? stats[prefix + k] : 0;
+    const held = get("offered") + get("duplicated") - get("lost") - get("dropped_limit") -
+      get("delivered") - get("purged");
+    if (held > 0) out[besideImpairStats(prefix).linkDown] = held;
+  }
+  return out;
+}
+
 function impairStats(producer: RingPort, link: string, statsOf: StatsOf) {
   const [kind, owner, prefix] = impairPrefix(producer, link);
   const stats = statsOf(kind, owner);

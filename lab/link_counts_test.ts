@@ -8,7 +8,7 @@ import { formatStatus } from "../cli/status.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
 import { takeSnapshot } from "./snapshot.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
-import { totalDrops } from "./link_counts.ts";
+import { strandedImpairDrops, totalDrops } from "./link_counts.ts";
 
 const FLOOD_LAB = {
   name: "flood-counts",
@@ -138,4 +138,22 @@ Deno.test({
       await lab.stop();
     }
   },
+});
+
+Deno.test("strandedImpairDrops: what each stage held, as its producer's link-down drops", () => {
+  assert.deepEqual(
+    strandedImpairDrops({
+      eth0_impair_offered: 10,
+      eth0_impair_duplicated: 2,
+      eth0_impair_lost: 1,
+      eth0_impair_dropped_limit: 1,
+      eth0_impair_delivered: 5,
+      eth0_impair_purged: 2,
+      eth1_impair_offered: 4,
+      eth1_impair_delivered: 4,
+      vsock_impair_offered: 3,
+      frames: 9,
+    }),
+    { eth0_link_down_dropped: 3, vsock_link_down_dropped: 3 },
+  );
 });

@@ -124,3 +124,36 @@ Deno.test("a worker taken out keeps its counts for its successor's statistics", 
     endAll(set, taken);
   }
 });
+
+Deno.test("frames a replaced worker's impairment stage still held count as its link-down drops", async () => {
+  const { set } = setUp();
+  const taken: WorkerHandle[] = [];
+  const names = [
+    "eth0_impair_offered",
+    "eth0_impair_duplicated",
+    "eth0_impair_lost",
+    "eth0_impair_dropped_limit",
+    "eth0_impair_delivered",
+    "eth0_impair_purged",
+    "eth0_link_down_dropped",
+  ];
+  const start = { type: "start", names } as unknown as SwitchStart;
+  const spawn = (stats: Float64Array) =>
+    set.spawn(SCRIPTED, { thread: 0, owner: "a", kind: "device", stats }, start);
+  try {
+    const region = new Float64Array(names.length);
+    await spawn(region);
+    // 100 offered, 5 duplicated, 10 lost, 2 over the limit, 60 delivered, 3 purged (and 4 more
+    // dropped while down): 30 frames were held when the worker was taken.
+    region.set([100, 5, 10, 2, 60, 3, 7]);
+    taken.push(set.take("a", "device")!);
+    region.fill(0);
+    await spawn(region);
+    region[0] = 1; // its successor offered one frame and holds it
+    const [w] = set.stats();
+    assert.equal(w.stats.eth0_link_down_dropped, 7 + 30);
+    assert.equal(w.stats.eth0_impair_offered, 101);
+  } finally {
+    endAll(set, taken);
+  }
+});

@@ -54,6 +54,8 @@ export interface ImpairCounters {
   droppedLimit: number;
   /** Frames emitted by `drain`. */
   delivered: number;
+  /** Frames `purge` dropped (the link went down while the stage held them). */
+  purged: number;
   /** Frames `drain` released at or after a due time (all but those `reorder` sends ahead). */
   delayed: number;
   /**
@@ -217,6 +219,7 @@ export class ImpairStage {
     reordered: 0,
     droppedLimit: 0,
     delivered: 0,
+    purged: 0,
     delayed: 0,
     lateSeconds: 0,
   };
@@ -478,6 +481,7 @@ export class ImpairStage {
       }
     }
     this.#lastDue = -Infinity;
+    this.counters.purged += n;
     return n;
   }
 

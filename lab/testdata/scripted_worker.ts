@@ -1,6 +1,7 @@
 /**
  * Test worker for `workers_test.ts`: speaks the lab's worker protocol the way a test scripts it.
- * On its start message it announces one statistic (`frames`) and says `ready`. Then, per message:
+ * On its start message it announces its statistics (`frames`, or the start message's `names`) and
+ * says `ready`. Then, per message:
  *
  * - `inspect` with an odd id: answered (`inspect-result`, `info` = the id); with an even id: never
  *   answered (a worker that does not answer in time);
@@ -16,9 +17,9 @@ const scope = self as unknown as {
 };
 
 scope.onmessage = (e: MessageEvent) => {
-  const m = e.data as { type: string; id?: number; argv?: string[] };
+  const m = e.data as { type: string; id?: number; argv?: string[]; names?: string[] };
   if (m.type === "start") {
-    scope.postMessage({ type: "stats-names", names: ["frames"] });
+    scope.postMessage({ type: "stats-names", names: m.names ?? ["frames"] });
     scope.postMessage({ type: "ready" });
   } else if (m.type === "inspect" && m.id! % 2 === 1) {
     scope.postMessage({ type: "inspect-result", id: m.id, info: m.id });
