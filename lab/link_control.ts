@@ -108,8 +108,8 @@ export class LinkControl implements LinkControls {
 
   /**
    * Why `link` cannot take `impair`, or null (also null for an unknown link): a vsock link
-   * takes delay (with jitter), rate, overhead and limit only (`topology/vsock_impairment.ts`), a link to a
-   * vsock router none.
+   * takes delay (with jitter), rate, overhead and limit only (`topology/vsock_impairment.ts`),
+   * a link to a vsock router none.
    */
   impairmentProblem(link: string, impair: Impairment): VsockImpairmentProblem | null {
     const l = this.#plan.links.find((x) => x.name === link);

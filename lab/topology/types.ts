@@ -49,7 +49,10 @@ export interface VsockLinkSpec {
   name: string;
   /** The two VMs. */
   vms: [string, string];
-  /** From `vms[0]` to `vms[1]`: delay (with jitter), rate, overhead and limit only (`vsock_impairment.ts`). */
+  /**
+   * From `vms[0]` to `vms[1]`: delay (with jitter), rate, overhead and limit only
+   * (`vsock_impairment.ts`).
+   */
   forward: Impairment;
   /** From `vms[1]` to `vms[0]`. */
   reverse: Impairment;

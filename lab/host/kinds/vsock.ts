@@ -318,7 +318,8 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
         ringSelf(bells, ctx.thread);
       }
       if (m.type === "impair" && m.ring === spec.txRing && out !== null) {
-        // delay (with jitter), rate, overhead and limit only: the lab refused the rest before sending it
+        // delay (with jitter), rate, overhead and limit only: the lab refused the rest before
+        // sending it
         out.setImpairment(m.impair);
         ringSelf(bells, ctx.thread);
       }
