@@ -9,11 +9,9 @@
 
 import { Command, Option } from "@commander-js/extra-typings";
 import process from "node:process";
-import { controlJson, resolveLab } from "../lab/client.ts";
+import { controlJson, resolveLab, upAgain } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import { inspectLab } from "../lab/state.ts";
-import { resolveTopologyPath, shippedTopologies } from "../lab/topology/mod.ts";
-import { shellQuote } from "./child.ts";
 import { ownThreads } from "../lab/proc.ts";
 import type { LabRecord } from "../lab/state.ts";
 import type { LabSnapshot, RingSelector, RingView } from "../lab/snapshot_types.ts";
@@ -93,7 +91,7 @@ export function socketSource(record: LabRecord): SnapshotSource & { close(): voi
  * ```
  */
 export function labGone(record: LabRecord, socketError: string): LabError {
-  const again = `start it again with \`vlab up ${topologyArg(record.source)}\``;
+  const again = `start it again with \`${upAgain(record)}\``;
   const last = lastEvent(record.events);
   if (last?.kind === "lab-down") {
     const at = /T(\d\d:\d\d:\d\d)/.exec(last.time)?.[1];
@@ -116,27 +114,6 @@ export function labGone(record: LabRecord, socketError: string): LabError {
     `Lab "${record.name}" no longer answers (control socket: ${socketError})`,
     `See \`vlab ls\`; once it is gone, ${again}`,
   );
-}
-
-/**
- * What `vlab up` takes to run this topology again: a shipped one's name (its file, as recorded or
- * from the current folder), else the recorded path, quoted for a shell where it needs it.
- */
-function topologyArg(source: string): string {
-  const real = (path: string) => {
-    try {
-      return Deno.realPathSync(path);
-    } catch {
-      return null;
-    }
-  };
-  const here = real(source);
-  const name = shippedTopologies().find((n) => {
-    const file = resolveTopologyPath(n);
-    return file === source || (here !== null && real(file) === here);
-  });
-  if (name !== undefined) return name;
-  return /^[\w./@%+=:,-]+$/.test(source) ? source : shellQuote(source);
 }
 
 /** The last event of an event log (JSON lines), or null when it cannot be read. */

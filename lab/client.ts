@@ -9,6 +9,7 @@ import { LabError, type LabErrorCode } from "./errors.ts";
 import { type ProcessState, processState } from "./proc.ts";
 import { findLabs, type FoundLab, type LabRecord, removeStaleLab } from "./state.ts";
 import { quote } from "./topology/quote.ts";
+import { resolveTopologyPath, shippedTopologies } from "./topology/files.ts";
 
 /**
  * The line that tells the user a lab's process died and what became of its folder (`vlab ls`
@@ -258,6 +259,36 @@ export async function controlJson<T>(
 }
 
 /**
+ * The `vlab up` that starts a lab's topology again, as a hint says it: a shipped topology by its
+ * name (its file as recorded, or the same file from the current folder), else the recorded path,
+ * quoted for a shell where it needs it. A bare `vlab up` starts `pair`, whatever the lab was.
+ *
+ * @example
+ * ```ts ignore
+ * upAgain({ ...record, source: "/work/main/topologies/star.yaml" }); // "vlab up star"
+ * upAgain({ ...record, source: "my labs/lossy.yaml" }); // "vlab up 'my labs/lossy.yaml'"
+ * ```
+ */
+export function upAgain(record: Pick<LabRecord, "source">): string {
+  const { source } = record;
+  const real = (path: string) => {
+    try {
+      return Deno.realPathSync(path);
+    } catch {
+      return null;
+    }
+  };
+  const here = real(source);
+  const name = shippedTopologies().find((n) => {
+    const file = resolveTopologyPath(n);
+    return file === source || (here !== null && real(file) === here);
+  });
+  if (name !== undefined) return `vlab up ${name}`;
+  const arg = /^[\w./@%+=:,-]+$/.test(source) ? source : `'${source.replaceAll("'", "'\\''")}'`;
+  return `vlab up ${arg}`;
+}
+
+/**
  * The error of a request to a lab that is not running any more, or null while it runs: its
  * folder gone (it stopped, or is stopping: its process may still be ending), or left by a
  * process that is gone (cleaned here).
@@ -269,7 +300,7 @@ function goneError(record: LabRecord): LabError | null {
   return new LabError(
     "no-lab",
     `Lab "${record.name}" is not running any more (${why})`,
-    "Start it again with `vlab up`",
+    `Start it again with \`${upAgain(record)}\``,
   );
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { controlJson, resolveLab } from "./client.ts";
+import { controlJson, resolveLab, upAgain } from "./client.ts";
+import { resolveTopologyPath } from "./topology/files.ts";
 import { LabError } from "./errors.ts";
 import { inStateDir } from "./testing.ts";
 import { createLabDir, labPaths, type LabRecord, writeRecord } from "./state.ts";
@@ -252,4 +253,11 @@ Deno.test({
       );
       assert.match(e.hint, /`vlab down pair`/);
     }),
+});
+
+Deno.test("upAgain names the lab's topology: a shipped one by name, a file by its path, quoted", () => {
+  // A bare `vlab up` starts pair: the hint after star stopped sent users to the wrong lab.
+  assert.equal(upAgain({ source: resolveTopologyPath("star") }), "vlab up star");
+  assert.equal(upAgain({ source: "/tmp/lossy.yaml" }), "vlab up /tmp/lossy.yaml");
+  assert.equal(upAgain({ source: "/tmp/my lab's.yaml" }), "vlab up '/tmp/my lab'\\''s.yaml'");
 });
