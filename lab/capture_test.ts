@@ -44,17 +44,26 @@ Deno.test("one drain hands the reader every pending frame, however many bytes th
   assert.equal(got, 40);
 });
 
-Deno.test("PcapRecordCounter counts the records of a stream cut at any byte", () => {
-  // A global header, then records of 0, 60 and 1514 bytes.
-  const sizes = [0, 60, 1514];
+/**
+ * A pcap stream: a 24-byte global header (zeros) and a record of each size, record i's frame
+ * filled with `fill` (default i + 1); `ends` holds where the header and each record end.
+ */
+function pcapStream(sizes: number[], fill?: number): { bytes: Uint8Array; ends: number[] } {
   const bytes = new Uint8Array(24 + sizes.reduce((s, n) => s + 16 + n, 0));
   const dv = new DataView(bytes.buffer);
-  let at = 24;
-  for (const n of sizes) {
-    dv.setUint32(at + 8, n, true);
-    bytes.fill(0xff, at + 16, at + 16 + n); // payload bytes that read as huge lengths
-    at += 16 + n;
+  const ends = [24];
+  for (const [i, n] of sizes.entries()) {
+    dv.setUint32(ends.at(-1)! + 8, n, true);
+    bytes.fill(fill ?? i + 1, ends.at(-1)! + 16, ends.at(-1)! + 16 + n);
+    ends.push(ends.at(-1)! + 16 + n);
   }
+  return { bytes, ends };
+}
+
+Deno.test("PcapRecordCounter counts the records of a stream cut at any byte", () => {
+  // A global header, then records of 0, 60 and 1514 bytes whose payload bytes would read as
+  // huge lengths.
+  const { bytes } = pcapStream([0, 60, 1514], 0xff);
   for (const cut of [1, 7, 16, 24, 25, 40, 41, 100, bytes.length]) {
     const counter = new PcapRecordCounter();
     for (let i = 0; i < bytes.length; i += cut) counter.push(bytes.subarray(i, i + cut));
@@ -66,14 +75,7 @@ Deno.test("PcapRecordCounter counts the records of a stream cut at any byte", ()
 });
 
 Deno.test("PcapRecordCounter says how many bytes after the last whole record a cut would tear", () => {
-  const sizes = [60, 0, 1514];
-  const bytes = new Uint8Array(24 + sizes.reduce((s, n) => s + 16 + n, 0));
-  const dv = new DataView(bytes.buffer);
-  const ends = [24];
-  for (const n of sizes) {
-    dv.setUint32(ends.at(-1)! + 8, n, true);
-    ends.push(ends.at(-1)! + 16 + n);
-  }
+  const { bytes, ends } = pcapStream([60, 0, 1514]);
   for (let cut = 0; cut <= bytes.length; cut++) {
     const counter = new PcapRecordCounter();
     counter.push(bytes.subarray(0, Math.min(cut, 10)));
@@ -85,15 +87,7 @@ Deno.test("PcapRecordCounter says how many bytes after the last whole record a c
 });
 
 Deno.test("WholeRecords hands on a stream cut anywhere in whole records, a torn last one left out", () => {
-  const sizes = [60, 0, 1514, 42];
-  const bytes = new Uint8Array(24 + sizes.reduce((s, n) => s + 16 + n, 0));
-  const dv = new DataView(bytes.buffer);
-  const ends = [24];
-  for (const [i, n] of sizes.entries()) {
-    dv.setUint32(ends.at(-1)! + 8, n, true);
-    bytes.fill(i + 1, ends.at(-1)! + 16, ends.at(-1)! + 16 + n);
-    ends.push(ends.at(-1)! + 16 + n);
-  }
+  const { bytes, ends } = pcapStream([60, 0, 1514, 42]);
   for (const chunk of [1, 5, 16, 17, 100, 700, bytes.length]) {
     for (const stop of [0, 23, 24, 30, 100, 1700, bytes.length - 1, bytes.length]) {
       const whole = new WholeRecords();
@@ -113,14 +107,7 @@ Deno.test("WholeRecords hands on a stream cut anywhere in whole records, a torn 
 
 Deno.test("WholeRecords with a limit hands on the header and the first N records, then nothing", () => {
   const sizes = [60, 0, 1514, 42, 98];
-  const bytes = new Uint8Array(24 + sizes.reduce((s, n) => s + 16 + n, 0));
-  const dv = new DataView(bytes.buffer);
-  const ends = [24];
-  for (const [i, n] of sizes.entries()) {
-    dv.setUint32(ends.at(-1)! + 8, n, true);
-    bytes.fill(i + 1, ends.at(-1)! + 16, ends.at(-1)! + 16 + n);
-    ends.push(ends.at(-1)! + 16 + n);
-  }
+  const { bytes, ends } = pcapStream(sizes);
   for (const limit of [1, 2, 4, 5, 9]) {
     for (const chunk of [1, 7, 16, 24, 40, 1600, bytes.length]) {
       const whole = new WholeRecords(limit);

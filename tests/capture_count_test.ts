@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runProgram, spawnVlab, withLab } from "./run.ts";
+import { captureStarted, runProgram, spawnVlab, withLab } from "./run.ts";
 
 Deno.test({
   name: "capture -c 4 writes exactly 4 frames and ends by itself while traffic goes on",
@@ -17,11 +17,7 @@ Deno.test({
       const child = spawnVlab(["capture", "a-b", "-c", "4", "-w", pcap], { stateDir });
       const output = child.output();
       try {
-        const deadline = performance.now() + 20_000;
-        while ((await Deno.stat(pcap).then((i) => i.size, () => 0)) < 24) {
-          assert.ok(performance.now() < deadline, "the capture never started");
-          await new Promise((r) => setTimeout(r, 20));
-        }
+        await captureStarted(pcap);
         // Ten echo requests and their replies: 20 frames cross, the capture keeps 4.
         const ping = await vlab("exec", "a", "--", "ping", "10.0.0.2", "-c", "10", "-i", "0.02");
         assert.equal(ping.code, 0, ping.stderr);

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { spawnVlab, withLab } from "./run.ts";
+import { captureStarted, spawnVlab, withLab } from "./run.ts";
 
 Deno.test({
   name: "a vsock link's capture summary counts packets, as many as vlab status says crossed it",
@@ -17,12 +17,7 @@ Deno.test({
       const child = spawnVlab(["capture", "a-b-vsock", "-w", pcap], { stateDir });
       const output = child.output();
       try {
-        // The capture is on once the file has its global header.
-        const deadline = performance.now() + 20_000;
-        while ((await Deno.stat(pcap).then((i) => i.size, () => 0)) < 24) {
-          assert.ok(performance.now() < deadline, "the capture never started");
-          await new Promise((r) => setTimeout(r, 20));
-        }
+        await captureStarted(pcap);
         const sink = vlab("exec", "b", "--", "vsock-sink", "-p", "5000", "-t", "10");
         for (let tries = 0;; tries++) {
           const send = await vlab("exec", "a", "--", "vsock-send", "4", "5000", "-b", "100000");

@@ -129,6 +129,24 @@ export function spawnVlab(
 }
 
 /**
+ * Wait until a `vlab capture … -w pcap` has written the file's global header, which it does once
+ * the lab's capture is on; throws after `ms` (default 20 s).
+ *
+ * @example
+ * ```ts ignore
+ * const child = spawnVlab(["capture", "a-b", "-w", pcap], { stateDir });
+ * await captureStarted(pcap);
+ * ```
+ */
+export async function captureStarted(pcap: string, ms = 20_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while ((await Deno.stat(pcap).then((i) => i.size, () => 0)) < 24) {
+    if (performance.now() >= deadline) throw new Error(`the capture into ${pcap} never started`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
  * Run `body` on a lab of `topology` brought up detached in a fresh state folder; the lab is
  * brought down and the folder removed afterwards, whatever `body` did.
  *
