@@ -221,51 +221,96 @@ hint: Fix them; docs/drills.md describes the format
     }),
 });
 
+/** What a test of a running `vlab drill run` child gets from {@linkcode withDrillChild}. */
+interface DrillChild {
+  child: Deno.ChildProcess;
+  /** Its state folder and the folder the drill file is in. */
+  state: string;
+  work: string;
+  /** What its stdout said so far (read by `readUntil` and `readToEnd`). */
+  stdout: () => string;
+  /** Read stdout until `pattern` matches (30 s at most). */
+  readUntil: (pattern: RegExp) => Promise<void>;
+  /** Read stdout to its end. */
+  readToEnd: () => Promise<void>;
+  /** The lab folders left in the state folder (its logs aside). */
+  left: () => string[];
+}
+
+/**
+ * Run `vlab drill run <work>/drill.yaml ...args` on `yaml` in fresh folders, hand it to `body`,
+ * and kill it and remove both folders afterwards, whatever `body` did. `body` that reads stdout
+ * itself gets it untouched: the readers here start at the first call.
+ */
+async function withDrillChild(
+  yaml: string,
+  args: (work: string) => string[],
+  body: (d: DrillChild) => Promise<void>,
+): Promise<void> {
+  const state = await Deno.makeTempDir({ prefix: "vlab-drill-e2e-" });
+  const work = await Deno.makeTempDir({ prefix: "vlab-drill-work-" });
+  const file = `${work}/drill.yaml`;
+  Deno.writeTextFileSync(file, yaml);
+  const child = spawnVlab(["drill", "run", file, ...args(work)], { stateDir: state });
+  let stdout = "";
+  let reader: ReadableStreamDefaultReader<string> | undefined;
+  const read = () => reader ??= child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    await body({
+      child,
+      state,
+      work,
+      stdout: () => stdout,
+      readUntil: async (pattern) => {
+        const deadline = performance.now() + 30_000;
+        while (!pattern.test(stdout)) {
+          assert.ok(performance.now() < deadline, `no ${pattern} in:\n${stdout}`);
+          const { value, done } = await read().read();
+          if (done) break;
+          stdout += value;
+        }
+      },
+      readToEnd: async () => {
+        for (let r = await read().read(); !r.done; r = await read().read()) stdout += r.value;
+      },
+      left: () => [...Deno.readDirSync(state)].map((e) => e.name).filter((n) => n !== "logs"),
+    });
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already ended.
+    }
+    await child.status;
+    await child.stderr.cancel().catch(() => {});
+    await Deno.remove(state, { recursive: true }).catch(() => {});
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+}
+
+/** A drill that runs until it is interrupted. */
+const LONG_DRILL = "name: long\ntopology: pair\ntimeline:\n  - wait: 60s\n";
+
 Deno.test({
   name: "Ctrl-C during vlab drill run stops the lab, prints the verdict and exits 130",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const state = await Deno.makeTempDir({ prefix: "vlab-drill-e2e-" });
-    const work = await Deno.makeTempDir({ prefix: "vlab-drill-work-" });
-    const file = `${work}/long.yaml`;
-    Deno.writeTextFileSync(file, "topology: pair\ntimeline:\n  - wait: 60s\n");
-    const child = spawnVlab(["drill", "run", file], { stateDir: state });
-    let stdout = "";
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    try {
+  fn: () =>
+    withDrillChild(LONG_DRILL, () => [], async (d) => {
       // The wait step has started: the lab is up and the drill is running.
-      const deadline = performance.now() + 30_000;
-      while (!/#0 wait/.test(stdout)) {
-        assert.ok(performance.now() < deadline, `no step started:\n${stdout}`);
-        const { value, done } = await reader.read();
-        if (done) break;
-        stdout += value;
-      }
-      child.kill("SIGINT");
-      for (let r = await reader.read(); !r.done; r = await reader.read()) stdout += r.value;
-      const out = await child.status;
-      assert.equal(out.code, 130, stdout);
-      assert.match(stdout, /The drill was interrupted/);
+      await d.readUntil(/#0 wait/);
+      d.child.kill("SIGINT");
+      await d.readToEnd();
+      const out = await d.child.status;
+      assert.equal(out.code, 130, d.stdout());
+      assert.match(d.stdout(), /The drill was interrupted/);
       // The verdict's own line says why it failed: every assertion (none) holds.
       assert.match(
-        stdout,
+        d.stdout(),
         /^FAIL: drill long, 0\/0 assertions hold, seed 1: The drill was interrupted$/m,
       );
-      const left = [...Deno.readDirSync(state)].map((e) => e.name).filter((n) => n !== "logs");
-      assert.deepEqual(left, [], `left in the state folder: ${left.join(", ")}`);
-    } finally {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already ended.
-      }
-      await child.status;
-      await child.stderr.cancel().catch(() => {});
-      await Deno.remove(state, { recursive: true }).catch(() => {});
-      await Deno.remove(work, { recursive: true }).catch(() => {});
-    }
-  },
+      assert.deepEqual(d.left(), [], `left in the state folder: ${d.left().join(", ")}`);
+    }),
 });
 
 Deno.test({
@@ -273,57 +318,29 @@ Deno.test({
     "a second Ctrl-C while the reports are written does not cut them off: written, then exit 130",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const state = await Deno.makeTempDir({ prefix: "vlab-drill-e2e-" });
-    const work = await Deno.makeTempDir({ prefix: "vlab-drill-work-" });
-    const file = `${work}/long.yaml`;
-    Deno.writeTextFileSync(file, "topology: pair\ntimeline:\n  - wait: 60s\n");
-    // A report of an earlier run in the folder: before the fix it was left there, as if current.
-    Deno.mkdirSync(`${work}/out`);
-    Deno.writeTextFileSync(`${work}/out/report.json`, "{}\n");
-    const child = spawnVlab(["drill", "run", file, "--report", `${work}/out`], {
-      stateDir: state,
-    });
-    let stdout = "";
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const readUntil = async (pattern: RegExp) => {
-      const deadline = performance.now() + 30_000;
-      while (!pattern.test(stdout)) {
-        assert.ok(performance.now() < deadline, `no ${pattern} in:\n${stdout}`);
-        const { value, done } = await reader.read();
-        if (done) break;
-        stdout += value;
-      }
-    };
-    try {
-      await readUntil(/#0 wait/);
-      child.kill("SIGINT");
+  fn: () =>
+    withDrillChild(LONG_DRILL, (work) => {
+      // A report of an earlier run in the folder: before the fix it was left there, as if current.
+      Deno.mkdirSync(`${work}/out`);
+      Deno.writeTextFileSync(`${work}/out/report.json`, "{}\n");
+      return ["--report", `${work}/out`];
+    }, async (d) => {
+      await d.readUntil(/#0 wait/);
+      d.child.kill("SIGINT");
       // The verdict is printed before the reports are written (the chart alone takes a while):
       // the second Ctrl-C lands while they are.
-      await readUntil(/^FAIL: drill long/m);
-      child.kill("SIGINT");
-      for (let r = await reader.read(); !r.done; r = await reader.read()) stdout += r.value;
-      const out = await child.status;
-      assert.equal(out.code, 130, stdout);
+      await d.readUntil(/^FAIL: drill long/m);
+      d.child.kill("SIGINT");
+      await d.readToEnd();
+      const out = await d.child.status;
+      assert.equal(out.code, 130, d.stdout());
       assert.equal(out.signal, null, "the process was killed by the second Ctrl-C");
-      assert.match(stdout, /^report: .*report\.md/m);
-      const report = JSON.parse(Deno.readTextFileSync(`${work}/out/report.json`));
+      assert.match(d.stdout(), /^report: .*report\.md/m);
+      const report = JSON.parse(Deno.readTextFileSync(`${d.work}/out/report.json`));
       assert.equal(report.error, "The drill was interrupted");
-      assert.match(Deno.readTextFileSync(`${work}/out/report.md`), /^# Drill long: FAIL/);
-      const left = [...Deno.readDirSync(state)].map((e) => e.name).filter((n) => n !== "logs");
-      assert.deepEqual(left, [], `left in the state folder: ${left.join(", ")}`);
-    } finally {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already ended.
-      }
-      await child.status;
-      await child.stderr.cancel().catch(() => {});
-      await Deno.remove(state, { recursive: true }).catch(() => {});
-      await Deno.remove(work, { recursive: true }).catch(() => {});
-    }
-  },
+      assert.match(Deno.readTextFileSync(`${d.work}/out/report.md`), /^# Drill long: FAIL/);
+      assert.deepEqual(d.left(), [], `left in the state folder: ${d.left().join(", ")}`);
+    }),
 });
 
 Deno.test({
@@ -331,40 +348,22 @@ Deno.test({
     "a drill whose stdout reader goes away (| head -1) still runs, writes its reports and exits with its verdict",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const state = await Deno.makeTempDir({ prefix: "vlab-drill-e2e-" });
-    const work = await Deno.makeTempDir({ prefix: "vlab-drill-work-" });
-    const file = `${work}/short.yaml`;
-    Deno.writeTextFileSync(
-      file,
+  fn: () =>
+    withDrillChild(
       "topology: pair\ntimeline:\n  - wait: 300ms\n  - wait: 10ms\nassert:\n  - 1 == 2\n",
-    );
-    const child = spawnVlab(["drill", "run", file, "--report", `${work}/out`], {
-      stateDir: state,
-    });
-    try {
-      // What `| head -1` does: read the first line, then close the pipe.
-      const reader = child.stdout.getReader();
-      await reader.read();
-      await reader.cancel();
-      const status = await child.status;
-      // Before: exit 0 with no report, the drill stopped at its second line.
-      assert.equal(status.code, 1, "the failed assertion's verdict");
-      const report = JSON.parse(Deno.readTextFileSync(`${work}/out/report.json`));
-      assert.equal(report.steps.length, 2);
-      assert.equal(report.passed, false);
-      const left = [...Deno.readDirSync(state)].map((e) => e.name).filter((n) => n !== "logs");
-      assert.deepEqual(left, [], `left in the state folder: ${left.join(", ")}`);
-    } finally {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already ended.
-      }
-      await child.status;
-      await child.stderr.cancel().catch(() => {});
-      await Deno.remove(state, { recursive: true }).catch(() => {});
-      await Deno.remove(work, { recursive: true }).catch(() => {});
-    }
-  },
+      (work) => ["--report", `${work}/out`],
+      async (d) => {
+        // What `| head -1` does: read the first line, then close the pipe.
+        const reader = d.child.stdout.getReader();
+        await reader.read();
+        await reader.cancel();
+        const status = await d.child.status;
+        // Before: exit 0 with no report, the drill stopped at its second line.
+        assert.equal(status.code, 1, "the failed assertion's verdict");
+        const report = JSON.parse(Deno.readTextFileSync(`${d.work}/out/report.json`));
+        assert.equal(report.steps.length, 2);
+        assert.equal(report.passed, false);
+        assert.deepEqual(d.left(), [], `left in the state folder: ${d.left().join(", ")}`);
+      },
+    ),
 });
