@@ -159,9 +159,10 @@ export async function launchLab(
 const ownLabs = new Map<string, "starting" | "running" | "stopping">();
 
 /**
- * Refuse to start a lab of a name this process already starts, runs or is still stopping: the
- * state folder's record said "already running (pid <this process>)" with `vlab down` for a hint,
- * which a script that forgot to await `stop()` before starting its lab again could not act on.
+ * Refuse to start a lab (its folder, `own`) this process already starts, runs or is still
+ * stopping: the state folder's record said "already running (pid <this process>)" with
+ * `vlab down` for a hint, which a script that forgot to await `stop()` before starting its lab
+ * again could not act on.
  */
 function refuseOwn(name: string, own: string): void {
   const state = ownLabs.get(own);
@@ -180,7 +181,7 @@ function refuseOwn(name: string, own: string): void {
   throw new LabError("lab-exists", `Cannot start lab ${quote(name)}: ${message}`, hint);
 }
 
-/** {@linkcode launchLab}, once no lab of this process has the plan's name. */
+/** {@linkcode launchLab}, once no lab of this process has the plan's folder (`own`). */
 async function launch(
   plan: LabPlan,
   options: Parameters<typeof launchLab>[1] & object,
