@@ -6,24 +6,16 @@
  */
 
 import assert from "node:assert/strict";
-import { Lab } from "../lab/lab.ts";
-import { planLab } from "../lab/plan.ts";
-import { parseTopology } from "../lab/topology/load.ts";
 import { LAB_TEST } from "../lab/testing.ts";
-import { bCounters, waitServing } from "./vhost_pci_pair.ts";
+import { bCounters, startVhostPciPair } from "./vhost_pci_pair.ts";
 import { VhostPciCounter } from "../devices/vhost_pci/mod.ts";
-
-const FILE = new URL("../topologies/vhost-pci.yaml", import.meta.url);
 
 Deno.test({
   name: "iommu-unmap of what cannot be revoked names the fix and revokes nothing (vhost-pci)",
   ...LAB_TEST,
   fn: async () => {
-    const t = parseTopology(Deno.readTextFileSync(FILE), "topologies/vhost-pci.yaml");
-    assert.ok(t.ok);
-    const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+    const lab = await startVhostPciPair();
     try {
-      await waitServing(lab, "b serving a's NIC");
       const onB = await lab.exec("b", ["iommu-unmap", "eth0"]);
       assert.ok(!onB.ok);
       assert.equal(onB.message, "Cannot run iommu-unmap: this VM has no vIOMMU");

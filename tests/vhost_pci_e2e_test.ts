@@ -12,9 +12,7 @@
 import assert from "node:assert/strict";
 import { openViews, readIotlbCounters } from "../devices/iommu/mod.ts";
 import { peerServing, VhostPciCounter } from "../devices/vhost_pci/mod.ts";
-import { Lab } from "../lab/lab.ts";
-import { planLab } from "../lab/plan.ts";
-import { parseTopology } from "../lab/topology/load.ts";
+import type { Lab } from "../lab/lab.ts";
 import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import { deviceControl } from "../lab/wire/control.ts";
 import { DoorbellWord } from "../lab/wire/doorbell.ts";
@@ -26,20 +24,14 @@ import { labStatus } from "../lab/metrics.ts";
 import { formatStatus } from "../cli/status.ts";
 import { linksLines } from "../cli/dashboard/links.tsx";
 import { pingPairs } from "../lab/pingall.ts";
-import { bCounters } from "./vhost_pci_pair.ts";
+import { bCounters, startVhostPciPair } from "./vhost_pci_pair.ts";
 
-const FILE = new URL("../topologies/vhost-pci.yaml", import.meta.url);
-
-async function start(mode: "strict" | "lazy" | "static" | "passthrough" | "none"): Promise<Lab> {
-  let yaml = Deno.readTextFileSync(FILE);
-  if (mode === "none") {
-    yaml = yaml.replace("    iommu: { mode: static }\n", "").replace(", iommu: true", "");
-  } else yaml = yaml.replace("mode: static", `mode: ${mode}`);
-  const t = parseTopology(yaml, "topologies/vhost-pci.yaml");
-  assert.ok(t.ok, t.ok ? "" : JSON.stringify(t.error));
-  const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
-  await waitLinkUp(lab, 1);
-  return lab;
+function start(mode: "strict" | "lazy" | "static" | "passthrough" | "none"): Promise<Lab> {
+  return startVhostPciPair((yaml) =>
+    mode === "none"
+      ? yaml.replace("    iommu: { mode: static }\n", "").replace(", iommu: true", "")
+      : yaml.replace("mode: static", `mode: ${mode}`)
+  );
 }
 
 async function waitLinkUp(lab: Lab, connection: number): Promise<void> {
@@ -534,15 +526,13 @@ Deno.test({
     "vhost-pci: a lost kick of a's transmitq stalls it (b does not poll it) until a's tx_timeout watchdog resets the NIC",
   ...LAB_TEST,
   fn: async () => {
-    const yaml = Deno.readTextFileSync(FILE).replace(
-      "eth0: { ip: 10.0.0.1/24, iommu: true }",
-      "eth0: { ip: 10.0.0.1/24, iommu: true, tx_timeout: 1500ms }",
+    const lab = await startVhostPciPair((yaml) =>
+      yaml.replace(
+        "eth0: { ip: 10.0.0.1/24, iommu: true }",
+        "eth0: { ip: 10.0.0.1/24, iommu: true, tx_timeout: 1500ms }",
+      )
     );
-    const t = parseTopology(yaml, "topologies/vhost-pci.yaml");
-    assert.ok(t.ok, t.ok ? "" : JSON.stringify(t.error));
-    const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
     try {
-      await waitLinkUp(lab, 1);
       assert.equal(await ping(lab, 2), 2);
       // Let both loops go quiet: b has armed a's TX kicks.
       await new Promise((r) => setTimeout(r, 300));

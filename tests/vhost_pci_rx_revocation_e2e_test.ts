@@ -14,24 +14,16 @@ import { NetDriverCounter } from "../devices/net/metrics.ts";
 import { VhostPciCounter } from "../devices/vhost_pci/mod.ts";
 import type { SinkResult } from "../lab/guest/workloads/sink.ts";
 import type { UdpFloodResult } from "../lab/guest/workloads/udp_flood.ts";
-import { Lab } from "../lab/lab.ts";
-import { planLab } from "../lab/plan.ts";
-import { parseTopology } from "../lab/topology/load.ts";
 import { LAB_TEST } from "../lab/testing.ts";
 import { deviceControl } from "../lab/wire/control.ts";
-import { bCounters, waitServing } from "./vhost_pci_pair.ts";
-
-const FILE = new URL("../topologies/vhost-pci.yaml", import.meta.url);
+import { bCounters, startVhostPciPair } from "./vhost_pci_pair.ts";
 
 Deno.test({
   name: "b → a over vhost-pci: frames a revocation leaves unpublished are counted dropped",
   ...LAB_TEST,
   fn: async () => {
-    const t = parseTopology(Deno.readTextFileSync(FILE), "topologies/vhost-pci.yaml");
-    assert.ok(t.ok);
-    const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+    const lab = await startVhostPciPair();
     try {
-      await waitServing(lab, "b serving a's NIC");
       const sink = await lab.spawn("a", ["sink", "-p", "9000", "-t", "3"]);
       assert.ok(sink.started);
       const flood = lab.exec("b", [
