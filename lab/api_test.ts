@@ -18,7 +18,7 @@ import {
   topologyObject,
 } from "../mod.ts";
 import { LabError } from "./errors.ts";
-import { within } from "./testing.ts";
+import { pathExists, within } from "./testing.ts";
 
 const MINI = {
   name: "api-mini",
@@ -53,15 +53,6 @@ function isLabError(code: string): (e: unknown) => boolean {
     return true;
   };
 }
-
-const exists = (path: string) => {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 Deno.test({
   name: "startLab registers the lab, runs workloads, reads metrics and status, stop cleans up",
@@ -166,7 +157,7 @@ Deno.test({
         assert.equal(record.events, events);
         await lab.stop();
         lab = null;
-        assert.equal(exists(`${dir}/api-mini`), false, "the state folder is still there");
+        assert.equal(pathExists(`${dir}/api-mini`), false, "the state folder is still there");
         // Only the event log is kept, and it tells the run from start to end.
         assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["logs"]);
         assert.ok(events.startsWith(`${dir}/logs/api-mini-`), events);
@@ -318,7 +309,7 @@ Deno.test({
       try {
         await assert.rejects(startLab(MINI), isLabError("lab-exists"));
         // The first lab is untouched.
-        assert.ok(exists(`${dir}/api-mini/lab.json`));
+        assert.ok(pathExists(`${dir}/api-mini/lab.json`));
         assert.equal(
           (await lab.vm("b").exec(["ping", "10.1.0.1", "-c", "1"])).received,
           1,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { processState, stateOfStat } from "./proc.ts";
+import { pathExists } from "./testing.ts";
 import {
   createLabDir,
   findLabs,
@@ -77,18 +78,8 @@ async function deadLab(name: string, options: { record: boolean } = { record: tr
     stderr: "piped",
   }).output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  assert.equal(exists(p.marker), true);
+  assert.equal(pathExists(p.marker), true);
   return p;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 /** The state letter in `/proc/PID/stat`, read by `cat` (Deno reads `/proc` only with -A). */
@@ -161,7 +152,7 @@ Deno.test("release removes the files vlab wrote and the folder, once", async () 
     const { hold } = liveLab("pair");
     Deno.writeTextFileSync(`${root}/pair/control.sock`, "");
     hold.release();
-    assert.equal(exists(`${root}/pair`), false);
+    assert.equal(pathExists(`${root}/pair`), false);
     assert.doesNotThrow(() => hold.release());
   });
 });
@@ -175,9 +166,9 @@ Deno.test("release removes each VM's folder holding only its vsock.sock, keeps h
     }
     Deno.writeTextFileSync(`${root}/pair/b/vsock.sock_6000`, ""); // a host program's listener
     hold.release();
-    assert.equal(exists(`${root}/pair/a`), false);
-    assert.equal(exists(`${root}/pair/b/vsock.sock`), false);
-    assert.equal(exists(`${root}/pair/b/vsock.sock_6000`), true);
+    assert.equal(pathExists(`${root}/pair/a`), false);
+    assert.equal(pathExists(`${root}/pair/b/vsock.sock`), false);
+    assert.equal(pathExists(`${root}/pair/b/vsock.sock_6000`), true);
   });
 });
 
@@ -205,7 +196,7 @@ Deno.test("processState reads /proc: running, stopped by SIGSTOP, gone", async (
 
 Deno.test("findLabs finds nothing when the root does not exist", async () => {
   await withStateDir(async (root) => {
-    assert.equal(exists(root), false);
+    assert.equal(pathExists(root), false);
     assert.deepEqual(await findLabs({ clean: true }), []);
   });
 });
@@ -215,9 +206,9 @@ Deno.test("a lab whose process is gone is stale; clean: false keeps it, clean: t
     await deadLab("pair");
     const expected = [{ status: "stale", name: "pair", reason: "its process 0 is gone" }];
     assert.deepEqual(await findLabs({ clean: false }), expected);
-    assert.equal(exists(`${root}/pair`), true);
+    assert.equal(pathExists(`${root}/pair`), true);
     assert.deepEqual(await findLabs({ clean: true }), expected);
-    assert.equal(exists(`${root}/pair`), false);
+    assert.equal(pathExists(`${root}/pair`), false);
     assert.deepEqual(await findLabs({ clean: true }), []);
   });
 });
@@ -250,7 +241,7 @@ Deno.test("a lab whose process lives is never cleaned, even while its socket ref
         { status: "running", record: refused.record, process: "running" },
       ]);
       for (const name of ["busy", "nosocket", "refused"]) {
-        assert.equal(exists(`${root}/${name}/lab.json`), true, name);
+        assert.equal(pathExists(`${root}/${name}/lab.json`), true, name);
       }
     } finally {
       for (const c of conns) c.close();
@@ -304,7 +295,7 @@ Deno.test("a folder that is not a lab is never removed, however old", async () =
     assert.deepEqual(await findLabs({ clean: true }), []);
     assert.equal(Deno.readTextFileSync(`${root}/photos/cat.jpg`), "meow");
     for (const p of ["empty", "lookalike/lab.json", "forged/vlab.lock", "not-a-lab.txt", "fifo"]) {
-      assert.equal(exists(`${root}/${p}`), true, p);
+      assert.equal(pathExists(`${root}/${p}`), true, p);
     }
   });
 });
@@ -321,7 +312,7 @@ Deno.test("a stale lab loses only the files vlab wrote; a file of the user's kee
       kept: ["cat.jpg"],
     }]);
     assert.equal(Deno.readTextFileSync(`${root}/pair/cat.jpg`), "meow");
-    assert.equal(exists(p.record), false);
+    assert.equal(pathExists(p.record), false);
     assert.throws(() => createLabDir("pair"), /holds files vlab did not write: cat\.jpg/);
   });
 });
@@ -337,7 +328,7 @@ Deno.test("a start-up killed before lab.json is stale at once and does not block
       },
     ]);
     const hold = createLabDir("pair"); // no "File exists"
-    assert.equal(exists(`${root}/pair/vlab.lock`), true);
+    assert.equal(pathExists(`${root}/pair/vlab.lock`), true);
     hold.release();
     // An empty folder (killed between mkdir and the marker) does not block a start either.
     Deno.mkdirSync(`${root}/star`);
@@ -370,7 +361,7 @@ Deno.test("a lab that is starting (lock held, no lab.json yet) is neither runnin
     assert.deepEqual(await findLabs({ clean: true }), [
       { status: "starting", name: "pair", pid: Deno.pid },
     ]);
-    assert.equal(exists(`${root}/pair/vlab.lock`), true);
+    assert.equal(pathExists(`${root}/pair/vlab.lock`), true);
     hold.release();
   });
 });

@@ -41,6 +41,26 @@ export async function inStateDir<T>(prefix: string, fn: (dir: string) => Promise
 }
 
 /**
+ * Whether anything is at `path`: a file, a folder, a socket, even a link to nothing (`lstat`).
+ * An error other than "not found" (no permission) is thrown, not taken for an answer.
+ *
+ * @example
+ * ```ts
+ * import { pathExists } from "./testing.ts";
+ * pathExists("/"); // true
+ * ```
+ */
+export function pathExists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/**
  * Two hosts behind two switches joined by a trunk (`sw1-sw2`, `h1-sw1`, `h3-sw2`): the lab of
  * the tests of links between switches; `name` tells each test's lab apart.
  *

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 import { onPath, runProgram, spawnVlab, vlabIn, withLab } from "./run.ts";
 import { createLabDir, type LabRecord, writeRecord } from "../lab/state.ts";
-import { inStateDir } from "../lab/testing.ts";
+import { inStateDir, pathExists } from "../lab/testing.ts";
 
 /** Entries left in a state folder, but the event logs kept in `logs/`. */
 function leftovers(stateDir: string): string[] {
@@ -38,15 +38,6 @@ async function waitFor(what: string, ok: () => boolean, ms = 20_000): Promise<vo
     await new Promise((r) => setTimeout(r, 20));
   }
 }
-
-const exists = (path: string) => {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 Deno.test({
   name: "capture ends on Ctrl-C or SIGTERM alike: its summary, a whole pcap, exit 0",
@@ -425,7 +416,7 @@ Deno.test({
         assert.equal(down.code, 1);
         assert.match(down.stderr, /Cannot stop "pair": stopped with SIGSTOP/);
         assert.equal(procState(pid), "T", "vlab down resumed the frozen lab");
-        assert.equal(exists(`${stateDir}/pair/lab.json`), true);
+        assert.equal(pathExists(`${stateDir}/pair/lab.json`), true);
       } finally {
         Deno.kill(pid, "SIGCONT");
       }
@@ -468,8 +459,12 @@ Deno.test({
       env: vlabChildEnv({ VLAB_STATE_DIR: stateDir }),
     }).spawn();
     try {
-      await waitFor("the lab folder", () => exists(`${stateDir}/star`));
-      assert.equal(exists(`${stateDir}/star/lab.json`), false, "the lab came up before the kill");
+      await waitFor("the lab folder", () => pathExists(`${stateDir}/star`));
+      assert.equal(
+        pathExists(`${stateDir}/star/lab.json`),
+        false,
+        "the lab came up before the kill",
+      );
       child.kill("SIGKILL");
       await child.status;
       // A file of the user's with the name a detached start once used for its log is not vlab's.
@@ -503,15 +498,15 @@ Deno.test({
     const output = parent.output();
     try {
       // The detached child has made its folder: the lab is starting, not up.
-      await waitFor("the lab folder", () => exists(`${stateDir}/star`));
-      assert.equal(exists(`${stateDir}/star/lab.json`), false, "the lab came up before Ctrl-C");
+      await waitFor("the lab folder", () => pathExists(`${stateDir}/star`));
+      assert.equal(pathExists(`${stateDir}/star/lab.json`), false, "the lab came up before Ctrl-C");
       parent.kill("SIGINT");
       const out = await output;
       const stderr = new TextDecoder().decode(out.stderr);
       // It did not finish its job (no lab is up): 130, as any command a Ctrl-C stops early.
       assert.equal(out.code, 130, stderr);
       assert.match(stderr, /Interrupted: the background lab "star" was stopped/);
-      await waitFor("the lab folder to go", () => !exists(`${stateDir}/star`));
+      await waitFor("the lab folder to go", () => !pathExists(`${stateDir}/star`));
       assert.deepEqual(leftovers(stateDir), [], "a lab folder or a .start.log was left");
       const ls = await vlab("ls");
       assert.match(ls.stdout, /no lab is running/);

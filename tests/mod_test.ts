@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { createQueuePair, formatQueueError, GuestMemory } from "../mod.ts";
 import { CONFIG_PATH, VLAB_PERMISSION_FLAGS } from "../cli/deno_run.ts";
+import { pathExists } from "../lab/testing.ts";
 
 for (const layout of ["split", "packed"] as const) {
   Deno.test(`moves a request through a ${layout} queue as the mod.ts example does`, () => {
@@ -211,11 +212,14 @@ Deno.test({
     const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
     try {
       // The folder is made first; lab.json is written once every VM is up.
-      for (let i = 0; i < 20_000 && !exists(`${dir}/${name}`); i++) {
+      for (let i = 0; i < 20_000 && !pathExists(`${dir}/${name}`); i++) {
         await new Promise((r) => setTimeout(r, 2));
       }
-      assert.ok(exists(`${dir}/${name}`), "the lab's folder never appeared");
-      assert.ok(!exists(`${dir}/${name}/lab.json`), "the lab was up before the signal: no test");
+      assert.ok(pathExists(`${dir}/${name}`), "the lab's folder never appeared");
+      assert.ok(
+        !pathExists(`${dir}/${name}/lab.json`),
+        "the lab was up before the signal: no test",
+      );
       child.kill("SIGINT");
       const out = await child.output();
       const err = new TextDecoder().decode(out.stderr);
@@ -230,15 +234,6 @@ Deno.test({
     }
   },
 });
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test({
   name: "a script that ends with Deno.exit() while its lab runs leaves no state folder behind",
@@ -320,8 +315,10 @@ for (
         const left = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n !== "state");
         assert.deepEqual(left, ["experiment.ts"]);
         assert.deepEqual(
-          exists(`${dir}/state`) ? [...Deno.readDirSync(`${dir}/state`)].map((e) => e.name) : [],
-          exists(`${dir}/state/logs`) ? ["logs"] : [],
+          pathExists(`${dir}/state`)
+            ? [...Deno.readDirSync(`${dir}/state`)].map((e) => e.name)
+            : [],
+          pathExists(`${dir}/state/logs`) ? ["logs"] : [],
           "no lab folder left",
         );
       } finally {

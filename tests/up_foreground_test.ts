@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { pathExists } from "../lab/testing.ts";
 
 const decoder = new TextDecoder();
 
@@ -29,15 +30,6 @@ async function waitFor(what: string, ok: () => boolean, ms = 30_000): Promise<vo
     await new Promise((r) => setTimeout(r, 20));
   }
 }
-
-const exists = (path: string) => {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.test({
@@ -62,7 +54,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
       });
       try {
         const record = `${stateDir}/pair/lab.json`;
-        await waitFor("lab.json", () => exists(record) || exited);
+        await waitFor("lab.json", () => pathExists(record) || exited);
         assert.ok(!exited, `vlab up exited early:\n${stdout.text()}\n${stderr.text()}`);
         const r = JSON.parse(Deno.readTextFileSync(record));
         assert.equal(r.pid, child.pid);
