@@ -31,7 +31,7 @@ import { downCommand, lsCommand, upDetached } from "./lab_lifecycle.ts";
 import { healCommand, linkCommand, partitionCommand } from "./lab_links.ts";
 import { faultCommand } from "./fault.ts";
 import { fdbCommand } from "./fdb.ts";
-import { machineMemory, memoryFit, memoryFitError } from "../lab/memory_fit.ts";
+import { machineMemory, memoryFit } from "../lab/memory_fit.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
@@ -106,13 +106,14 @@ function upCommand() {
       // --seed replaces the topology's seed, as a drill's seed does.
       const topology = seed === undefined ? loaded : { ...loaded, seed };
       const plan = planLab(topology);
-      // Say so before anything starts when the plan cannot fit this machine.
-      const machine = machineMemory();
       // The warnings `vlab validate` prints (a vhost-pci peer that sees all of a VM's memory, an
       // MTU mismatch), on stderr before anything starts: a lab is not refused for them, but
       // whoever starts it hears of them (`--quiet` is the detached child: its parent said them).
       if (!opts.quiet) await printWarnings(file, topology);
       if (opts.dryRun) {
+        // A plan too big for this machine is refused by the start itself (`launchLab`, in the
+        // detached child too); the dry run prints the comparison.
+        const machine = machineMemory();
         const fit = machine === null
           ? null
           : memoryFit(plan.sharedBytes, machine, plan.threads.length);
@@ -122,10 +123,6 @@ function upCommand() {
         if (fit?.verdict === "too-big") throw new CliExit(EXIT_CODES.failure);
         return;
       }
-      const tooBig = machine === null
-        ? null
-        : memoryFitError(plan.name, plan.sharedBytes, machine, plan.threads.length);
-      if (tooBig !== null) throw tooBig;
       if (opts.detach) return await upDetached(file, plan.name, plan.seed, plan.vms.length);
       // Listen before the lab exists: a signal during start stops it as soon as it is up.
       let running: RegisteredLab | null = null;
