@@ -157,10 +157,14 @@ function upCommand() {
             } -- ping ... · vlab status · Ctrl-C stops\n`,
         );
       }
-      const terminal = Deno.stdout.isTerminal() && Deno.stdin.isTerminal();
+      // The summary line is rewritten in place (`\r`): it needs stdout on a terminal. The
+      // dashboard also reads keys, so it needs stdin on one too; without that (`vlab up
+      // </dev/null` in a terminal) the summary line shows, as with --no-dashboard.
+      const terminal = Deno.stdout.isTerminal();
+      const interactive = terminal && Deno.stdin.isTerminal();
       // The dashboard owns the terminal until the user quits it (and agrees to stop) or the lab
       // stops by itself (vlab down, SIGTERM); if it ends otherwise, the summary line takes over.
-      const drawn = !opts.quiet && terminal && opts.dashboard &&
+      const drawn = !opts.quiet && interactive && opts.dashboard &&
         await foregroundDashboard(running, plan.name);
       const ticker = opts.quiet || !terminal || drawn
         ? null

@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 import { pathExists } from "../lab/testing.ts";
+import { shellQuote } from "../cli/child.ts";
 
 const decoder = new TextDecoder();
 
@@ -112,6 +113,61 @@ Deno.test({
       assert.equal(vms.length, 4, stdout);
       assert.deepEqual([...Deno.readDirSync(stateDir)], [], "a dry run left state behind");
     } finally {
+      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "vlab up in a terminal with stdin not a terminal shows the summary line (no dashboard)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // `vlab up pair </dev/null` with stdout on a terminal showed neither the dashboard (it reads
+    // keys) nor the summary line. `script` gives the command a pseudo-terminal for stdout.
+    const stateDir = await Deno.makeTempDir({ prefix: "vlab-up-fg-" });
+    const line = [Deno.execPath(), ...vlabRunArgs(["up", "pair"])].map(shellQuote).join(" ");
+    const child = new Deno.Command("script", {
+      args: ["-qec", `${line} </dev/null`, "/dev/null"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
+    }).spawn();
+    const stdout = collect(child.stdout);
+    const stderr = collect(child.stderr);
+    let exited = false;
+    const status = child.status.then((s) => {
+      exited = true;
+      return s;
+    });
+    let labPid: number | undefined;
+    try {
+      const record = `${stateDir}/pair/lab.json`;
+      await waitFor("lab.json", () => pathExists(record) || exited);
+      assert.ok(!exited, `vlab up exited early:\n${stdout.text()}\n${stderr.text()}`);
+      labPid = JSON.parse(Deno.readTextFileSync(record)).pid;
+      await waitFor(
+        "the summary line",
+        () =>
+          /\rpair: 2\/2 VMs running, \d+ frames? over links, up \d+ s/.test(stdout.text()) ||
+          exited,
+      );
+      assert.ok(!exited, `vlab up exited early:\n${stdout.text()}\n${stderr.text()}`);
+      // No dashboard: it would have cleared the screen (or said it needs a terminal).
+      assert.ok(!stdout.text().includes("\x1b["), stdout.text());
+      assert.doesNotMatch(stdout.text(), /Overview|needs a terminal/);
+      Deno.kill(labPid!, "SIGTERM");
+      const s = await status;
+      await Promise.all([stdout.done, stderr.done]);
+      assert.equal(s.code, 0, `exit ${s.code}:\n${stdout.text()}\n${stderr.text()}`);
+      assert.match(stdout.text(), /^lab pair down\r?$/m);
+    } finally {
+      if (!exited) {
+        if (labPid !== undefined) Deno.kill(labPid, "SIGKILL");
+        child.kill("SIGKILL");
+        await status;
+      }
       await Deno.remove(stateDir, { recursive: true }).catch(() => {});
     }
   },
