@@ -208,6 +208,13 @@ export class NetDevice implements VirtioDeviceModel {
   private txLinkDownPending = 0;
   private txCsumPartialPending = 0;
   private txPushed = 0;
+  // Frames from the link the device dropped (too big, runt, link down, not live), counted when
+  // the pass ends (`finish`), with the link ring's tail that takes them for good: a worker that
+  // dies mid-pass leaves them in the link ring, and its successor drops and counts them once.
+  private rxTooBigPending = 0;
+  private rxRuntPending = 0;
+  private rxLinkDownPending = 0;
+  private rxNotLivePending = 0;
 
   /** A device in reset state. Throws a `RangeError` for a bad MAC, MTU or counter array. */
   constructor(opts: NetDeviceOptions) {
@@ -308,6 +315,8 @@ export class NetDevice implements VirtioDeviceModel {
     this.txMalformedPending = 0;
     this.txLinkDownPending = 0;
     this.txCsumPartialPending = 0;
+    // Frames dropped are dropped whatever the driver does next: counted, not forgotten.
+    this.settleRxDrops();
   }
 
   /**
@@ -420,18 +429,17 @@ export class NetDevice implements VirtioDeviceModel {
   receive(frame: Uint8Array, meta = 0): RxOutcome {
     const q = this.rxq;
     if (q === null || this.fault_ !== null) return this.notLive();
-    const c = this.c;
     if (!this.linkUp_) {
-      c[NetCounter.rxLinkDown]++;
+      this.rxLinkDownPending++;
       return "link-down";
     }
     const len = frame.length;
     if (len < ETH_HEADER_SIZE) {
-      c[NetCounter.rxRunt]++;
+      this.rxRuntPending++;
       return "runt";
     }
     if (len > this.maxFrame) {
-      c[NetCounter.rxTooBig]++;
+      this.rxTooBigPending++;
       return "too-big";
     }
     const need = NET_HDR_SIZE + len;
@@ -441,7 +449,7 @@ export class NetDevice implements VirtioDeviceModel {
       if (chain.writableBytes < need) {
         // The driver's buffer is too small for this frame (it should post header + MTU + 14
         // bytes): drop the frame, keep the buffer for the next one.
-        c[NetCounter.rxTooBig]++;
+        this.rxTooBigPending++;
         return "too-big";
       }
       this.dropHeld(1);
@@ -457,7 +465,7 @@ export class NetDevice implements VirtioDeviceModel {
       if (this.heldBytes < need) {
         if (this.heldCount >= q.size) {
           // Every buffer the ring can hold is held and still too small: it can never fit.
-          c[NetCounter.rxTooBig]++;
+          this.rxTooBigPending++;
           return "too-big";
         }
         return this.noBuffers();
@@ -497,6 +505,7 @@ export class NetDevice implements VirtioDeviceModel {
     out.interruptRx = false;
     out.interruptTx = false;
     const c = this.c;
+    this.settleRxDrops();
     if (this.rxq !== null && this.rxPushed > 0) {
       this.rxq.publish();
       c[NetCounter.rxUsedPublished] += this.rxPushed;
@@ -528,6 +537,19 @@ export class NetDevice implements VirtioDeviceModel {
     return out;
   }
 
+  /** Count the frames from the link dropped since the last `finish` (see `rxTooBigPending`). */
+  private settleRxDrops(): void {
+    const c = this.c;
+    c[NetCounter.rxTooBig] += this.rxTooBigPending;
+    c[NetCounter.rxRunt] += this.rxRuntPending;
+    c[NetCounter.rxLinkDown] += this.rxLinkDownPending;
+    c[NetCounter.rxNotLive] += this.rxNotLivePending;
+    this.rxTooBigPending = 0;
+    this.rxRuntPending = 0;
+    this.rxLinkDownPending = 0;
+    this.rxNotLivePending = 0;
+  }
+
   private noBuffers(): RxOutcome {
     if (this.fault_ !== null) return this.notLive();
     this.c[NetCounter.rxBufferWaits]++;
@@ -535,7 +557,7 @@ export class NetDevice implements VirtioDeviceModel {
   }
 
   private notLive(): RxOutcome {
-    this.c[NetCounter.rxNotLive]++;
+    this.rxNotLivePending++;
     return "not-live";
   }
 

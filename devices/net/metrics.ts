@@ -10,7 +10,10 @@
  * Device-side counter indexes (device worker). What the device did with a chain (`txFrames`,
  * `txMalformed`, `txLinkDown`, `txCsumPartial`, `rxFrames` and the bytes) is counted when the
  * chain's used entry is published: a backend that dies before it publishes has done nothing the
- * driver can see, and its successor, which does it again, counts it once.
+ * driver can see, and its successor, which does it again, counts it once. Likewise the frames
+ * from the link it drops (`rxTooBig`, `rxRunt`, `rxLinkDown`, `rxNotLive`) are counted when the
+ * pass ends (`finish`), with the link ring's tail that takes them for good: a backend that dies
+ * mid-pass leaves them in the link ring, and its successor drops them again and counts them once.
  */
 export const NetCounter = {
   /** Frames handed to the link, counted when their used entries are published. */
