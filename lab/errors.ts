@@ -33,7 +33,8 @@ export type LabErrorCode =
 
 /**
  * An error of the lab layer. Control characters in its message, hint and details are escaped
- * (`\x1b`, `\n`): each is text a terminal shows as it is.
+ * (`\x1b`, `\n`): each is text a terminal shows as it is. Its `stack` has the hint on the line
+ * after the message (`hint: …`), so a script that leaves it uncaught shows the hint too.
  *
  * @example
  * ```ts
@@ -66,5 +67,22 @@ export class LabError extends Error {
     this.code = code;
     this.hint = escapeControl(hint);
     this.details = details.map(escapeControl);
+    // A script that leaves a LabError uncaught sees what Deno prints: the message and the stack,
+    // never the `hint` property. So the stack carries the hint on the line after the message, as
+    // the CLI prints it. Deno prints the `stack` text as it is only when the error's own stack
+    // was never formatted (reading it records the frames Deno prints instead): the frames are
+    // taken from a holder, and the error's stack is set without being read.
+    const holder: { stack?: string } = {};
+    Error.captureStackTrace(holder, new.target);
+    const trace = holder.stack ?? "";
+    const frames = trace.includes("\n") ? trace.slice(trace.indexOf("\n")) : "";
+    Object.defineProperty(this, "stack", {
+      value: `${this.name}: ${this.message}${
+        this.hint === "" ? "" : `\nhint: ${this.hint}`
+      }${frames}`,
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
   }
 }
