@@ -15,7 +15,7 @@
 
 import { Command } from "@commander-js/extra-typings";
 import { PcapRecordCounter, WholeRecords } from "../lab/capture.ts";
-import { controlFetch, resolveLab, upAgain } from "../lab/client.ts";
+import { controlFetch, resolveLab, startAgain } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import { processState } from "../lab/proc.ts";
 import { Pcap } from "../lab/host/pcap.ts";
@@ -263,7 +263,7 @@ async function streamBroken(record: LabRecord, e: unknown): Promise<LabError> {
       ? `Lab "${record.name}" stopped in the middle of the capture: its process is gone`
       : `Lab "${record.name}" broke off the capture's stream: ${why}`,
     "What was written is a valid pcap up to its last whole frame; " +
-      (gone ? `start the lab again with \`${upAgain(record)}\`` : "capture again"),
+      (gone ? `start the lab again with ${startAgain(record)}` : "capture again"),
   );
 }
 

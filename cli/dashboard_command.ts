@@ -9,7 +9,7 @@
 
 import { Command, Option } from "@commander-js/extra-typings";
 import process from "node:process";
-import { controlJson, resolveLab, upAgain } from "../lab/client.ts";
+import { controlJson, resolveLab, startAgain } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import { inspectLab } from "../lab/state.ts";
 import { ownThreads } from "../lab/proc.ts";
@@ -91,7 +91,7 @@ export function socketSource(record: LabRecord): SnapshotSource & { close(): voi
  * ```
  */
 export function labGone(record: LabRecord, socketError: string): LabError {
-  const again = `start it again with \`${upAgain(record)}\``;
+  const again = `start it again with ${startAgain(record)}`;
   const last = lastEvent(record.events);
   if (last?.kind === "lab-down") {
     const at = /T(\d\d:\d\d:\d\d)/.exec(last.time)?.[1];

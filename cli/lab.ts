@@ -10,7 +10,7 @@
 import { parseWorkload } from "../lab/guest/workloads/args.ts";
 import { topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
-import { type ExecAnswer, execCancellable, resolveLab, upAgain } from "../lab/client.ts";
+import { type ExecAnswer, execCancellable, resolveLab, startAgain } from "../lab/client.ts";
 import { formatPlan, planLab } from "../lab/plan.ts";
 import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import type { Lab } from "../lab/lab.ts";
@@ -308,9 +308,9 @@ function execCommand() {
             "no-lab",
             `The workload was cut short: lab "${record.name}" stopped while it ran`,
             {
-              hint: `What it had done is printed above; start the lab again with \`${
-                upAgain(record)
-              }\``,
+              hint: `What it had done is printed above; start the lab again with ${
+                startAgain(record)
+              }`,
             },
           );
         }

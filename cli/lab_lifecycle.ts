@@ -9,7 +9,8 @@
 
 import { Command } from "@commander-js/extra-typings";
 import { pauseUnlessAborted } from "../lab/pause.ts";
-import { controlJson, resolveLab, staleLabLine } from "../lab/client.ts";
+import { controlJson, resolveLab, staleLabLine, upAgain } from "../lab/client.ts";
+import { resolveTopologyPath } from "../lab/topology/mod.ts";
 import { LabError } from "../lab/errors.ts";
 import type { ProcessState } from "../lab/proc.ts";
 import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../lab/state.ts";
@@ -102,7 +103,7 @@ export async function upDetached(
           throw new CliExit((await status).code || 1);
         }
         throw new VlabError("lab-failed", `The background lab "${name}" did not start`, {
-          hint: "Run `vlab up` without -d to see why",
+          hint: `Run \`${upAgain({ source: resolveTopologyPath(file) })}\` without -d to see why`,
         });
       }
       await wake();
@@ -112,7 +113,7 @@ export async function upDetached(
       "lab-failed",
       `The background lab "${name}" did not come up within ${waitMs / 1000} s`,
       {
-        hint: "Run `vlab up` without -d to see why",
+        hint: `Run \`${upAgain({ source: resolveTopologyPath(file) })}\` without -d to see why`,
       },
     );
   } finally {

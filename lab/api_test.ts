@@ -183,7 +183,7 @@ Deno.test({
         const fault = await stopped.lab.fault({ kind: "vm-crash", vm: "a" });
         assert.deepEqual(fault.ok ? null : [fault.code, fault.hint], [
           "lab-stopping",
-          "Start it again: `vlab up`, or startLab() in a script",
+          "Start it again with startLab() in its script",
         ]);
         // A workload asked of a stopped lab is refused as every change is (its hint said
         // "vlab up", a CLI command, to a script).
@@ -702,5 +702,21 @@ Deno.test({
           await lab.stop();
         }
       }
+    }),
+});
+
+Deno.test({
+  name: "a stopped lab's hints name its topology file (`vlab up pair`), never a bare `vlab up`",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async () => {
+      // A bare `vlab up` starts pair whatever the lab was; a script's object has no file at all.
+      const lab = await startLab("pair", { stopOnSignals: false });
+      await lab.stop();
+      const fault = await lab.lab.fault({ kind: "vm-crash", vm: "a" });
+      assert.deepEqual(fault.ok ? null : fault.hint, "Start it again with `vlab up pair`");
+      const exec = await lab.lab.exec("a", ["sink"]);
+      assert.deepEqual(exec.ok ? null : exec.hint, "Start it again with `vlab up pair`");
     }),
 });

@@ -74,7 +74,10 @@ export async function resolveLab(
       `No lab named ${quote(name)} is running`,
       running.length > 0
         ? `Running labs: ${running.map((r) => r.name).join(", ")}`
-        : "Start one with `vlab up`",
+        // A bare `vlab up` starts pair, whatever was named.
+        : shippedTopologies().includes(name)
+        ? `Start it with \`vlab up ${name}\``
+        : "Start it with `vlab up <topology.yaml>` (the file whose `name:` it is)",
     );
   }
   if (live.length === 1) return answering(live[0].record, live[0].process);
@@ -289,6 +292,32 @@ export function upAgain(record: Pick<LabRecord, "source">): string {
 }
 
 /**
+ * How a hint says to start a lab of this topology again: `` `vlab up star` `` in backticks (see
+ * {@linkcode upAgain}) for a topology file, or `startLab() in its script` for a topology a
+ * script gave as an object (its source is then the script's label, such as `<object>`, which no
+ * `vlab up` takes).
+ *
+ * @example
+ * ```ts ignore
+ * startAgain({ source: "/tmp/lossy.yaml" }); // "`vlab up /tmp/lossy.yaml`"
+ * startAgain({ source: "<object>" }); // "startLab() in its script"
+ * ```
+ */
+export function startAgain(record: Pick<LabRecord, "source">): string {
+  return isTopologyFile(record.source) ? `\`${upAgain(record)}\`` : "startLab() in its script";
+}
+
+/** Whether a lab's recorded source is a topology file (it may have been removed since). */
+function isTopologyFile(source: string): boolean {
+  if (/\.ya?ml$/i.test(source)) return true;
+  try {
+    return Deno.statSync(source).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The error of a request to a lab that is not running any more, or null while it runs: its
  * folder gone (it stopped, or is stopping: its process may still be ending), or left by a
  * process that is gone (cleaned here).
@@ -300,7 +329,7 @@ function goneError(record: LabRecord): LabError | null {
   return new LabError(
     "no-lab",
     `Lab "${record.name}" is not running any more (${why})`,
-    `Start it again with \`${upAgain(record)}\``,
+    `Start it again with ${startAgain(record)}`,
   );
 }
 

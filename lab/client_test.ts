@@ -261,3 +261,18 @@ Deno.test("upAgain names the lab's topology: a shipped one by name, a file by it
   assert.equal(upAgain({ source: "/tmp/lossy.yaml" }), "vlab up /tmp/lossy.yaml");
   assert.equal(upAgain({ source: "/tmp/my lab's.yaml" }), "vlab up '/tmp/my lab'\\''s.yaml'");
 });
+
+Deno.test("no lab of that name: the hint starts that lab, not a bare `vlab up` (which starts pair)", async () => {
+  await inStateDir("vlab-client-", async () => {
+    const star = await resolveLab("star", undefined, () => {}).then(() => null, (e) => e);
+    assert.ok(star instanceof LabError, `expected a LabError, got ${star}`);
+    assert.equal(star.message, `No lab named "star" is running`);
+    assert.equal(star.hint, "Start it with `vlab up star`");
+    const mine = await resolveLab("lossy", undefined, () => {}).then(() => null, (e) => e);
+    assert.ok(mine instanceof LabError, `expected a LabError, got ${mine}`);
+    assert.equal(
+      mine.hint,
+      "Start it with `vlab up <topology.yaml>` (the file whose `name:` it is)",
+    );
+  });
+});

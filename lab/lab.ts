@@ -63,6 +63,7 @@ import { CpuPlacement, machineIdleMeter, PLACEMENT_PERIOD_MS } from "./placement
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
 import { type V8Helpers, v8Helpers } from "./v8_helpers.ts";
 import { envHotMs, HOT_MS } from "./wire/loop.ts";
+import { startAgain } from "./client.ts";
 
 export { mergePcapRecords } from "./capture.ts";
 
@@ -354,6 +355,7 @@ export class Lab {
     });
     this.#workers = new WorkerSet(this.#bells, {
       stopped: () => this.#stopped,
+      startAgain: startAgain(plan),
       event: (h, kind, detail) => {
         // A guest hears only the endpoint of a refused access; the vIOMMU's logs say who.
         const by = kind === "iommu-fault" ? this.#faultConsumer(h.owner, detail) : null;
@@ -633,7 +635,7 @@ export class Lab {
         code: "lab-stopping",
         message: `Cannot inject a fault: lab "${this.plan.name}" is stopped or stopping`,
         // Asked by the control socket (the CLI) or by a script's `lab.lab.fault`.
-        hint: "Start it again: `vlab up`, or startLab() in a script",
+        hint: `Start it again with ${startAgain(this.plan)}`,
       });
     }
     return injectFault(parsed.value, {
@@ -848,7 +850,7 @@ export class Lab {
       return {
         ok: false,
         message: `Cannot run a workload: lab "${this.plan.name}" is stopping`,
-        hint: "Start it again with `vlab up`",
+        hint: `Start it again with ${startAgain(this.plan)}`,
       };
     }
     if (!guestServes(this.vmState(vm))) {
@@ -1092,7 +1094,7 @@ export class Lab {
     this.#removeVsockSockets();
     this.#workers.answerPending(null, {
       message: "The lab stopped before the workload answered",
-      hint: "Start the lab again with `vlab up`",
+      hint: `Start the lab again with ${startAgain(this.plan)}`,
     });
     this.events.emit("lab-down", this.plan.name);
   }

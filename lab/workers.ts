@@ -45,6 +45,11 @@ export interface WorkerSetHooks {
    * called once, after which its pending requests are answered with a failure.
    */
   failed(handle: WorkerHandle, message: string): void;
+  /**
+   * How a hint says to start the lab again once stopped: `` `vlab up star` ``, or
+   * `startLab() in its script` (`startAgain` in `client.ts`).
+   */
+  readonly startAgain: string;
 }
 
 /** The failure every request pending on a worker gets. */
@@ -58,7 +63,12 @@ interface Failure {
  *
  * @example
  * ```ts ignore
- * const workers = new WorkerSet(bells, { stopped: () => false, event: () => {}, failed: () => {} });
+ * const workers = new WorkerSet(bells, {
+ *   stopped: () => false,
+ *   event: () => {},
+ *   failed: () => {},
+ *   startAgain: "`vlab up pair`",
+ * });
  * await workers.spawn(url, { thread: 0, owner: "a", kind: "guest", stats }, start);
  * const answer = await workers.request(workers.find("a", "guest")!, { type: "inspect", id: workers.nextId() });
  * ```
@@ -147,7 +157,8 @@ export class WorkerSet {
         // What it was asked will never be answered: say so now, not at the lab's stop.
         this.answerPending(handle, {
           message: `The ${h.kind} worker of ${h.owner} failed: ${message}`,
-          hint: "The lab's event log has its error; `vlab down`, then `vlab up`, starts it again",
+          hint: `The lab's event log has its error; stop the lab (\`vlab down\`), then start it ` +
+            `again with ${this.#hooks.startAgain}`,
         });
         reject(new Error(`The ${h.kind} worker of ${h.owner} failed: ${message}`));
       };
