@@ -271,6 +271,9 @@ Deno.test({
         /^Cannot inject head-out-of-range: eth0's receiveq already holds a guest bug/,
       );
       assert.equal(events(lab, "guest-bug").length, 1, "one bug written");
+      // Both events name the queue as status and `vlab fault` do (they said 0, its index).
+      assert.equal(events(lab, "guest-bug")[0].detail?.queue, "receiveq");
+      assert.equal(refused.detail?.queue, "receiveq");
     } finally {
       await lab.stop();
     }
@@ -294,6 +297,7 @@ Deno.test({
         4000,
       );
       assert.equal(missed.detail?.bug, "loop");
+      assert.equal(missed.detail?.queue, "transmitq", "named as status names it, not 1");
       assert.match(String(missed.detail?.message), /^loop was not met: .*transmit watchdog/);
       const needs = events(lab, "device-needs-reset")[0];
       assert.equal(needs?.detail?.cause, "tx-timeout", JSON.stringify(needs));

@@ -253,6 +253,7 @@ Deno.test({
       assert.equal(c[VhostPciCounter.revoked], 1);
       const iova = `0x${c[VhostPciCounter.lastFaultAddr].toString(16)}`;
       assert.equal(down.detail?.reason, "ring-revoked");
+      assert.match(String(down.detail?.queue), /^(receiveq|transmitq)$/, "a's queue, by name");
       assert.equal(down.detail?.addr, iova, "b's link-down names the refused IOVA");
       const faults = events().filter((e) => e.kind === "iommu-fault" && e.subject === "a");
       assert.equal(faults.length, 1, `reported to a's guest once: ${JSON.stringify(faults)}`);

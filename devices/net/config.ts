@@ -61,6 +61,27 @@ export const NetQueue = {
   TRANSMITQ: 1,
 } as const;
 
+/**
+ * The queues' names by index (`NetQueue`), as the lab spells them everywhere: topology, status,
+ * `vlab fault`, events.
+ */
+export const NET_QUEUE_NAMES: readonly ["receiveq", "transmitq"] = ["receiveq", "transmitq"];
+
+/**
+ * The name of queue `q` of a virtio-net device, for a message or an event (`queue 7` for an index
+ * that names none).
+ *
+ * @example
+ * ```ts
+ * import { netQueueName } from "./config.ts";
+ * netQueueName(1); // "transmitq"
+ * netQueueName(7); // "queue 7"
+ * ```
+ */
+export function netQueueName(q: number): string {
+  return q === NetQueue.RECEIVEQ || q === NetQueue.TRANSMITQ ? NET_QUEUE_NAMES[q] : `queue ${q}`;
+}
+
 /** Byte offsets of the config-space fields (virtio 1.2 §5.1.4). */
 export const NetConfigOffset = {
   MAC: 0,

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { NET_FEATURE_NAMES } from "../../devices/net/config.ts";
+import { NET_FEATURE_NAMES, NET_QUEUE_NAMES as NAMES } from "../../devices/net/config.ts";
 import { NET_COUNTER_COUNT, NetCounter, NetDriverCounter } from "../../devices/net/metrics.ts";
 import { parseCidr } from "../topology/addresses.ts";
 import type { NicSpec } from "../topology/types.ts";
@@ -16,7 +16,7 @@ import type { NetDeviceSpec } from "../wire/specs.ts";
 import { interfaceIdentity, type LabKind, NO_IDENTITY, ringLink } from "./types.ts";
 
 /** Queue names of a virtio-net device, by queue index (virtio 1.2 §5.1.2). */
-export const NET_QUEUE_NAMES: readonly string[] = ["receiveq", "transmitq"];
+export const NET_QUEUE_NAMES: readonly string[] = NAMES;
 
 /** Float64 slots of the guest driver's counters of one NIC (room to grow past the 9 in use). */
 export const NET_DRIVER_COUNTER_SLOTS = 32;

@@ -51,6 +51,7 @@ import {
   NetConfigOffset,
   NetFeature,
   NetQueue,
+  netQueueName,
 } from "../../../devices/net/config.ts";
 import { indirectEntriesFor, NetDriver } from "../../../devices/net/driver.ts";
 import {
@@ -498,7 +499,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       kind: "guest-bug-missed",
       detail: {
         nic: nic.name,
-        queue,
+        queue: netQueueName(queue),
         bug: bug.kind,
         buffer: bug.takenBack,
         message: `${bug.kind} was not met: ${why}`,
@@ -528,7 +529,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         kind: "guest-bug-refused",
         detail: {
           nic: nic.name,
-          queue: m.queue,
+          queue: queueName,
           bug: m.bug,
           message: `Cannot inject ${m.bug}: ${busy}`,
         },
@@ -571,9 +572,12 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     post({
       type: "event",
       kind: r.ok ? "guest-bug" : "guest-bug-refused",
-      detail: r.ok
-        ? { nic: nic.name, queue: m.queue, bug: m.bug, detail: r.value.detail }
-        : { nic: nic.name, queue: m.queue, bug: m.bug, message: formatGuestFaultRefusal(r.error) },
+      detail: r.ok ? { nic: nic.name, queue: queueName, bug: m.bug, detail: r.value.detail } : {
+        nic: nic.name,
+        queue: queueName,
+        bug: m.bug,
+        message: formatGuestFaultRefusal(r.error),
+      },
     });
     if (!r.ok) return formatGuestFaultRefusal(r.error);
     // Whatever the bug, the driver adds nothing more to the queue until the reset: its next add

@@ -19,7 +19,7 @@
 import { DirectDma, GuestMemory } from "../../../devices/memory/mod.ts";
 import { IommuDma, Iotlb } from "../../../devices/iommu/mod.ts";
 import { Hdr } from "../../../devices/iommu/layout.ts";
-import { NetQueue } from "../../../devices/net/config.ts";
+import { NetQueue, netQueueName } from "../../../devices/net/config.ts";
 import { NET_FRAME_PHASE } from "../../../devices/net/sizing.ts";
 import { bytesAtPhase } from "../../../devices/memory/allocator.ts";
 import type { FrameSink } from "../../../devices/net/device.ts";
@@ -200,7 +200,7 @@ function describeDown(r: VhostPciDownReason): Record<string, unknown> {
   return r.kind === "window-fault"
     ? { reason: r.kind, ...refused(r.addr, r.access) }
     : r.kind === "ring-revoked"
-    ? { reason: r.kind, queue: r.queue, ...refused(r.addr, r.access) }
+    ? { reason: r.kind, queue: netQueueName(r.queue), ...refused(r.addr, r.access) }
     : r.kind === "ring-error"
     ? { reason: r.kind, error: r.message }
     : { reason: r.kind };
@@ -425,7 +425,7 @@ async function start(
         ctx.post({
           type: "event",
           kind: "guest-bug-refused",
-          detail: { nic: link.name, queue: m.queue, bug: m.bug, message },
+          detail: { nic: link.name, queue: netQueueName(m.queue), bug: m.bug, message },
         });
         return message;
       }
