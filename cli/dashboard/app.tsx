@@ -15,7 +15,7 @@
 import { useEffect, useReducer, useRef, useState } from "react";
 import { Box, useInput, useStdin, useStdout } from "ink";
 import type { LabSnapshot, RingSelector, RingView } from "../../lab/snapshot_types.ts";
-import { eventsLines, EventsPanel } from "./events.tsx";
+import { eventsLines, EventsPanel, eventsScrollMax } from "./events.tsx";
 import { formatClock, formatDuration, textWidth } from "./format.ts";
 import { HelpPanel, helpScrollMax } from "./help.tsx";
 import { IommuPanel } from "./iommu.tsx";
@@ -174,8 +174,44 @@ export function App(props: AppProps) {
   const showMacs = ui.macsOpen && selectedSwitch !== undefined;
 
   const width = columns;
+  // Header: the lab's facts as whole items, on a second line where one is too narrow (cut, a
+  // 40-column screen lost the links and switches: "… · 2 VMs ·…").
+  const items: Seg[][] = [];
+  if (snapshot !== null) {
+    const lab = snapshot.lab;
+    const n = (k: number, what: string) =>
+      `${k} ${what}${k === 1 ? "" : /(s|sh|ch|x)$/.test(what) ? "es" : "s"}`;
+    items.push([seg(lab.name, { bold: true, color: "cyan" })]);
+    items.push([seg(`seed ${lab.seed}`)]);
+    items.push([seg(`up ${formatDuration(lab.uptimeSeconds)}`)]);
+    items.push([seg(n(vms.length, "VM"))]);
+    // vhost-pci links are links too (the Links panel lists them below the others).
+    items.push([seg(n(linkRows, "link"))]);
+    if (switches.length > 0) items.push([seg(n(switches.length, "switch"))]);
+  } else {
+    items.push([seg("connecting…", { dim: true })]);
+  }
+  const right: Seg[] = [];
+  const waitingMs = props.data.waitingMs ?? null;
+  if (paused) right.push(seg("[PAUSED]", { color: "yellow", bold: true, inverse: true }));
+  else if (waitingMs !== null && error === null) {
+    right.push(
+      seg(`[no answer for ${formatDuration(Math.max(1, Math.floor(waitingMs / 1000)))}]`, {
+        color: "yellow",
+        bold: true,
+        inverse: true,
+      }),
+    );
+  } else if (snapshot !== null && width >= 100) {
+    right.push(
+      seg(`at ${formatClock(new Date(snapshot.takenAt).toISOString())} UTC`, { dim: true }),
+    );
+  }
+  // The seed (items[1]) gives way first: a line of the screen is worth more on a small one.
+  const header = headerLines(items, right, width, 1);
   const screenRows = rows - 1;
-  const bodyHeight = Math.max(1, screenRows - 3);
+  // Below the header's lines, the tab bar; below the body, the key hints.
+  const bodyHeight = Math.max(1, screenRows - header.length - 2);
 
   // Tell run.ts which ring to fetch; only when it changes.
   const ringSel = showRing && selectedQueue !== undefined ? selectorOf(selectedQueue) : null;
@@ -240,8 +276,8 @@ export function App(props: AppProps) {
     queues: queues.length,
     links: selectableLinks,
     switches: switches.length,
-    // The Events panel shows bodyHeight - 1 events below its header.
-    events: Math.max(0, events.length - (bodyHeight - 1)),
+    // The Events panel's events take one line each, or more where their details wrap.
+    events: eventsScrollMax({ events, width, height: bodyHeight }),
     helpScrollMax: helpScrollMax({
       foreground: props.foreground,
       width,
@@ -276,46 +312,14 @@ export function App(props: AppProps) {
     isActive: isRawModeSupported,
   });
 
-  // Header.
-  const left: Seg[] = [seg("vlab ", { dim: true })];
-  if (snapshot !== null) {
-    const lab = snapshot.lab;
-    const n = (k: number, what: string) =>
-      `${k} ${what}${k === 1 ? "" : /(s|sh|ch|x)$/.test(what) ? "es" : "s"}`;
-    left.push(seg(lab.name, { bold: true, color: "cyan" }));
-    left.push(seg(` · seed ${lab.seed} · up ${formatDuration(lab.uptimeSeconds)} · `));
-    left.push(seg(n(vms.length, "VM")));
-    // vhost-pci links are links too (the Links panel lists them below the others).
-    left.push(seg(` · ${n(linkRows, "link")}`));
-    if (snapshot.switches.length > 0) left.push(seg(` · ${n(snapshot.switches.length, "switch")}`));
-  } else {
-    left.push(seg("connecting…", { dim: true }));
-  }
-  const right: Seg[] = [];
-  const waitingMs = props.data.waitingMs ?? null;
-  if (paused) right.push(seg("[PAUSED]", { color: "yellow", bold: true, inverse: true }));
-  else if (waitingMs !== null && error === null) {
-    right.push(
-      seg(`[no answer for ${formatDuration(Math.max(1, Math.floor(waitingMs / 1000)))}]`, {
-        color: "yellow",
-        bold: true,
-        inverse: true,
-      }),
-    );
-  } else if (snapshot !== null && width >= 100) {
-    right.push(
-      seg(`at ${formatClock(new Date(snapshot.takenAt).toISOString())} UTC`, { dim: true }),
-    );
-  }
-  const header = joinEnds(left, right, width);
-
   // Tab bar. Where the names do not fit beside "? help" (below 59 columns), the other panels go
-  // by their keys, so the selected one is never cut: "1 · [2 Queues] · 3 · 4 · 5" (padded, the
-  // keys cut the fifth at 40 columns beside "[1 Overview]").
-  const tabBar = (short: boolean): Seg[] => {
+  // by their keys, so the selected one is never cut: "1 · [2 Queues] · 3 · 4 · 5"; below 40
+  // columns closer together ("1·[2 Queues]·3·4·5"), and "? help" gives way before a tab does (at
+  // 30 columns the fifth was cut: "1 · 2 · 3 · [4 Events]…").
+  const tabBar = (short: boolean, sep: string): Seg[] => {
     const tabs: Seg[] = [];
     PANELS.forEach((name, i) => {
-      if (i > 0) tabs.push(seg(" · ", { dim: true }));
+      if (i > 0) tabs.push(seg(sep, { dim: true }));
       tabs.push(
         i === panel
           ? seg(short ? `[${i + 1} ${name}]` : `[${name}]`, {
@@ -329,11 +333,14 @@ export function App(props: AppProps) {
     return tabs;
   };
   const helpTab = [seg("? help", { dim: true })];
-  const full = tabBar(false);
-  const tabs = lineWidth(full) + 1 + lineWidth(helpTab) <= width ? full : tabBar(true);
+  const beside = (line: Line) => lineWidth(line) + 1 + lineWidth(helpTab) <= width;
+  const tabs = [tabBar(false, " · "), tabBar(true, " · "), tabBar(true, "·")].find(beside) ??
+    tabBar(true, "·");
   if (showRing) tabs.push(seg(`  › ring ${ringTitle}`, { color: "cyan" }));
   if (showMacs) tabs.push(seg(`  › MAC table ${selectedSwitch.name}`, { color: "cyan" }));
-  const tabLine = joinEnds(tabs, helpTab, width);
+  const tabLine = beside(tabs) || showRing || showMacs
+    ? joinEnds(tabs, helpTab, width)
+    : fitLine(tabs, width);
 
   // Key hints: whole items, as many as fit, "q quit" kept last (cut, they ended "enter queues…"
   // at 40 columns, q never said).
@@ -513,7 +520,7 @@ export function App(props: AppProps) {
 
   return (
     <Box flexDirection="column" width={width} height={screenRows}>
-      <Lines lines={[header, tabLine]} width={width} colors={colors} />
+      <Lines lines={[...header, tabLine]} width={width} colors={colors} />
       {body}
       <Lines lines={[hint]} width={width} colors={colors} />
     </Box>
@@ -536,6 +543,46 @@ function fitHints(text: string, width: number): string {
     }
   }
   return shown;
+}
+
+/**
+ * The header's lines in `width`: "vlab " and the items joined by " · ", `right` flush right on the
+ * last line. Where they do not fit on one line, "vlab " goes, then the item at `optional` (the
+ * seed), if that is enough for one line; else every item wraps whole onto a second line (more on
+ * a very narrow screen). An item is cut only when it alone is wider than the screen.
+ */
+function headerLines(
+  items: readonly Seg[][],
+  right: readonly Seg[],
+  width: number,
+  optional: number,
+): Line[] {
+  const dot = seg(" · ");
+  const join = (from: readonly Seg[][]): Seg[] =>
+    from.flatMap((item, i) => i === 0 ? item : [dot, ...item]);
+  const rw = lineWidth(right);
+  const fits = (line: Line) => lineWidth(line) + (rw === 0 ? 0 : rw + 1) <= width;
+  const ones = [
+    [seg("vlab ", { dim: true }), ...join(items)],
+    join(items),
+    join(items.filter((_, i) => i !== optional)),
+  ];
+  const one = ones.find(fits);
+  if (one !== undefined) return [joinEnds(one, right, width)];
+  const lines: Line[] = [];
+  let current: Seg[][] = [];
+  for (const item of items) {
+    if (current.length > 0 && lineWidth(join([...current, item])) > width) {
+      lines.push(fitLine(join(current), width));
+      current = [];
+    }
+    current.push(item);
+  }
+  const last = join(current);
+  if (rw === 0) lines.push(fitLine(last, width));
+  else if (lineWidth(last) + 1 + rw <= width) lines.push(joinEnds(last, right, width));
+  else lines.push(fitLine(last, width), joinEnds([], right, width));
+  return lines;
 }
 
 /** `left` and `right` on one line of `width`, `right` flush right; `left` is cut first. */

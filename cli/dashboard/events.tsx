@@ -6,8 +6,8 @@
  */
 
 import { type LabEvent, wallClockDetail } from "../../lab/events.ts";
-import { cell, formatClock, textWidth } from "./format.ts";
-import { type Color, type Line, Lines, seg } from "./lines.tsx";
+import { cell, cutToWidth, formatClock, textWidth } from "./format.ts";
+import { type Color, type Line, Lines, type Seg, seg, visible, wrapWords } from "./lines.tsx";
 
 /** Props of `<EventsPanel>` and `eventsLines`. */
 export interface EventsProps {
@@ -69,8 +69,118 @@ function detailValue(key: string, value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** The narrowest a details column is drawn beside the others; narrower, details go below. */
+const MIN_DETAILS = 16;
+
+/** How the events are laid out at a width: the columns, and whether details sit beside them. */
+interface EventsLayout {
+  readonly kindW: number;
+  readonly subjectW: number;
+  /** The column the details start at, or null: each event's details on the lines below it. */
+  readonly detailsAt: number | null;
+}
+
+function layoutOf(events: readonly LabEvent[], width: number): EventsLayout {
+  // Each column is its text's width plus one space. 18 fits the recovery kinds
+  // (device-needs-reset); a longer kind or subject puts its event in the stacked form.
+  const kindW = Math.min(18, Math.max(5, ...events.map((e) => textWidth(e.kind))));
+  const subjectW = Math.min(12, Math.max(7, ...events.map((e) => textWidth(e.subject ?? ""))));
+  const at = 13 + kindW + 1 + subjectW + 1;
+  return { kindW, subjectW, detailsAt: width - at >= MIN_DETAILS ? at : null };
+}
+
+/** `words` wrapped into `width`, a word wider than a line broken across lines (never cut). */
+function wrapBroken(words: readonly Seg[], width: number, first: string, indent: number): Line[] {
+  const room = Math.max(1, width - indent);
+  const pieces: Seg[] = [];
+  for (const w of words) {
+    let text = w.text;
+    while (textWidth(text) > room) {
+      const head = cutToWidth(text, room) || [...text][0];
+      pieces.push({ ...w, text: head });
+      text = text.slice(head.length);
+    }
+    if (text !== "") pieces.push({ ...w, text });
+  }
+  return wrapWords(pieces, width, { first, indent });
+}
+
+/**
+ * One event's lines at `width`: its time, kind and subject in their columns and its details
+ * beside them, wrapped under the details column; where the columns leave details too little
+ * room (a narrow terminal) or the kind or subject is longer than its column, the time, kind and
+ * subject whole on the first line(s) and the details on the lines below, indented. Nothing is
+ * cut: a narrow terminal shows every word of an event on more lines.
+ */
+function eventBlock(e: LabEvent, layout: EventsLayout, width: number): Line[] {
+  const kind = seg(e.kind, { color: eventColor(e.kind), bold: true });
+  const subject = e.subject ?? "";
+  // Control characters as their pictures before measuring: one column each, as they are drawn.
+  const details = visible(formatDetail(e.detail)).split(" ").filter((w) => w !== "").map((w) =>
+    seg(w)
+  );
+  const time = seg(cell(formatClock(e.time), 13), { dim: true });
+  const at = layout.detailsAt;
+  if (
+    at !== null && textWidth(e.kind) <= layout.kindW && textWidth(subject) <= layout.subjectW
+  ) {
+    const head: Seg[] = [
+      time,
+      { ...kind, text: cell(e.kind, layout.kindW) },
+      seg(" "),
+      seg(cell(subject, layout.subjectW) + " "),
+    ];
+    if (details.length === 0) return [head];
+    const body = wrapBroken(details, width, " ".repeat(at), at);
+    // Each line starts with the indent: the first one's is where the columns go.
+    return body.map((l, i) => i === 0 ? [...head, ...l.slice(1)] : l);
+  }
+  const indent = Math.min(2, Math.max(0, width - 1));
+  const head = wrapBroken(
+    [{ ...time, text: formatClock(e.time) }, kind, ...(subject === "" ? [] : [seg(subject)])],
+    width,
+    "",
+    indent,
+  );
+  if (details.length === 0) return head;
+  return [...head, ...wrapBroken(details, width, " ".repeat(indent), indent)];
+}
+
+/**
+ * How far the Events panel can scroll back at a size: the events above its first page, each
+ * event taking the lines `eventsLines` draws it on.
+ *
+ * @example
+ * ```ts
+ * import { eventsScrollMax } from "./events.tsx";
+ * const events = Array.from({ length: 30 }, (_, i) => ({
+ *   time: "2026-01-01T12:00:00.000Z",
+ *   kind: "link-down",
+ *   subject: "a-b",
+ *   detail: { n: i },
+ * }));
+ * eventsScrollMax({ events, width: 80, height: 20 }); // 11 (19 fit below the header)
+ * ```
+ */
+export function eventsScrollMax(
+  props: { readonly events: readonly LabEvent[]; readonly width: number; readonly height: number },
+): number {
+  const { events, width } = props;
+  const room = Math.max(0, props.height - 1);
+  const layout = layoutOf(events, width);
+  let used = 0;
+  let fit = 0;
+  for (const e of events) {
+    used += eventBlock(e, layout, width).length;
+    if (used > room) break;
+    fit++;
+  }
+  return Math.max(0, events.length - Math.max(1, fit));
+}
+
 /**
  * The events panel's lines: a header and the last events that fit, `scrollBack` events back.
+ * An event whose details do not fit beside its columns takes more lines (see `eventBlock`).
  *
  * @example
  * ```ts ignore
@@ -78,30 +188,35 @@ function detailValue(key: string, value: unknown): string {
  * ```
  */
 export function eventsLines(props: EventsProps): Line[] {
-  const { events } = props;
+  const { events, width } = props;
   const room = Math.max(0, props.height - 1);
-  const maxBack = Math.max(0, events.length - room);
-  const back = Math.min(Math.max(0, props.scrollBack), maxBack);
+  const back = Math.min(Math.max(0, props.scrollBack), eventsScrollMax(props));
   const end = events.length - back;
-  const shown = events.slice(Math.max(0, end - room), end);
-  // Each column is its text's width plus one space: a kind or subject as long as its column is
-  // cut there, never run into the next column. 18 fits the recovery kinds (device-needs-reset).
-  const kindW = Math.min(18, Math.max(5, ...events.map((e) => textWidth(e.kind))));
-  const subjectW = Math.min(12, Math.max(7, ...events.map((e) => textWidth(e.subject ?? ""))));
-  const header: Line = [
-    seg(
-      cell("time (UTC)", 13) + cell("event", kindW) + " " + cell("subject", subjectW) + " " +
-        "details" + (back > 0 ? `   (${back} newer below)` : ""),
-      { dim: true, bold: true },
-    ),
-  ];
-  const lines: Line[] = shown.map((e) => [
-    seg(cell(formatClock(e.time), 13), { dim: true }),
-    seg(cell(e.kind, kindW), { color: eventColor(e.kind), bold: true }),
-    seg(" "),
-    seg(cell(e.subject ?? "", subjectW) + " "),
-    seg(formatDetail(e.detail)),
-  ]);
+  const layout = layoutOf(events, width);
+  const { kindW, subjectW } = layout;
+  // The newest events that fit, whole; the newest alone, its first lines, if it is taller.
+  const blocks: Line[][] = [];
+  let used = 0;
+  for (let i = end - 1; i >= 0; i--) {
+    const block = eventBlock(events[i], layout, width);
+    if (used + block.length > room) {
+      if (blocks.length === 0) blocks.push(block.slice(0, room));
+      break;
+    }
+    blocks.unshift(block);
+    used += block.length;
+  }
+  const newer = back > 0 ? `   (${back} newer below)` : "";
+  let title = layout.detailsAt !== null
+    ? cell("time (UTC)", 13) + cell("event", kindW) + " " + cell("subject", subjectW) + " " +
+      "details" + newer
+    : cell("time (UTC)", 13) + "event subject" + newer;
+  // Scrolled back on a narrow screen: how many are below says more than the column names.
+  if (textWidth(title) > width) {
+    title = back > 0 ? `time (UTC)   (${back} newer below)` : cell("time (UTC)", 13) + "event";
+  }
+  const header: Line = [seg(title, { dim: true, bold: true })];
+  const lines: Line[] = blocks.flat();
   if (events.length === 0) lines.push([seg("no events yet", { dim: true })]);
   return [header, ...lines];
 }
