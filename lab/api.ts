@@ -72,7 +72,7 @@ const PERMISSIONS_HINT = "Run the script with the permissions of the vlab task: 
 /**
  * `f`'s answer, with a permission the script was not given made a `LabError` (`no-permission`)
  * that names it and the flags to run with. Without it Deno's own `NotCapable` came from deep
- * inside (the YAML parser reads `LOG_TOKENS` from the environment), with no hint.
+ * inside (the state folder is read from `VLAB_STATE_DIR`), with no hint.
  */
 async function withPermissions<T>(what: string, f: () => Promise<T>): Promise<T> {
   try {

@@ -6,6 +6,8 @@
 
 import assert from "node:assert/strict";
 import { type DrillResult, jsonReport, markdownReport, renderDrillChart } from "../mod.ts";
+import { CONFIG_PATH } from "../cli/deno_run.ts";
+import { runProgram } from "./run.ts";
 
 const RESULT: DrillResult = {
   name: "flap",
@@ -38,4 +40,43 @@ Deno.test("mod.ts gives a script every report of a drill, its chart included", a
   assert.match(svg, /drill flap \(seed 7\): timeline/);
   assert.match(markdownReport(RESULT, "chart.svg"), /chart\.svg/);
   assert.equal(JSON.parse(jsonReport(RESULT)).seed, 7);
+});
+
+Deno.test("a script reads drills and topologies with --allow-read alone: the YAML parser reads no environment", async () => {
+  // The YAML library reads LOG_TOKENS and LOG_STREAM as it parses: without --allow-env, a script's
+  // loadDrillFile failed with Deno's own NotCapable from deep inside it.
+  const dir = await Deno.makeTempDir({ prefix: "vlab-drill-noenv-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/d.yaml`,
+      "name: d\ntopology: pair\ntimeline:\n  - wait: 10ms\n",
+    );
+    await Deno.writeTextFile(`${dir}/bad.yaml`, "name: bad\ntopology: pair\ntimeline: [\n");
+    await Deno.writeTextFile(
+      `${dir}/script.ts`,
+      `import { formatDrillIssues, loadDrillFile, loadTopology } from ${
+        JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+      };\n` +
+        `const d = await loadDrillFile(${JSON.stringify(`${dir}/d.yaml`)});\n` +
+        `console.log(d.ok ? \`drill \${d.value.name}\` : formatDrillIssues(d.error));\n` +
+        `const bad = await loadDrillFile(${JSON.stringify(`${dir}/bad.yaml`)});\n` +
+        `console.log(bad.ok ? "bad read" : bad.error[0].message);\n` +
+        `console.log("topology", (await loadTopology("star")).name);\n`,
+    );
+    const r = await runProgram(Deno.execPath(), [
+      "run",
+      "--config",
+      CONFIG_PATH,
+      `--allow-read`,
+      `${dir}/script.ts`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, "");
+    const [drill, bad, topology] = r.stdout.trim().split("\n");
+    assert.equal(drill, "drill d");
+    assert.match(bad, /^Unclosed flow list/);
+    assert.equal(topology, "topology star");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -28,6 +28,7 @@ import {
 } from "../topology/load.ts";
 import { resolveTopologyPath, shippedTopologies } from "../topology/files.ts";
 import { schemaProblems } from "../topology/structure.ts";
+import { withoutYamlEnv } from "../topology/yaml_env.ts";
 import { vlabFileKind, vlabTextKind, wrongKindProblem } from "../topology/file_kind.ts";
 import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
@@ -178,7 +179,7 @@ async function resolveTopology(
       for (const i of r.error) ctx.issues.push({ ...i, file: path });
       return null;
     }
-    const data = parseYaml(text.value) as Record<string, unknown>;
+    const data = withoutYamlEnv(() => parseYaml(text.value)) as Record<string, unknown>;
     return { topology: r.value, data };
   }
   // A missing topology is reported by the schema.

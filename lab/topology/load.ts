@@ -15,6 +15,7 @@
  */
 
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { withoutYamlEnv } from "./yaml_env.ts";
 import { err, ok, type Result } from "../../devices/base/result.ts";
 import { buildTopology } from "./build.ts";
 import { checkGraph } from "./checks.ts";
@@ -429,12 +430,14 @@ export function parseYamlDocument(
   }
   // Duplicate keys are found by duplicateKeyIssues: the library's check is quadratic.
   // Merge keys (`<<: *base`) are merged, as YAML 1.1 and most tools do (yaml_merge.ts).
-  const doc = parseDocument(text, {
-    lineCounter,
-    prettyErrors: false,
-    uniqueKeys: false,
-    merge: true,
-  });
+  const doc = withoutYamlEnv(() =>
+    parseDocument(text, {
+      lineCounter,
+      prettyErrors: false,
+      uniqueKeys: false,
+      merge: true,
+    })
+  );
   // Should the stack run out all the same (a deep stack before the parse), say so, not where.
   if (doc.errors.some((e) => e.code === "RESOURCE_EXHAUSTION")) {
     return err([tooDeep({ line: 1, column: 1 }, what)]);

@@ -21,6 +21,7 @@ import {
   visit,
 } from "yaml";
 import { quote } from "./quote.ts";
+import { withoutYamlEnv } from "./yaml_env.ts";
 import { isMergeKey, issueAt, keyText } from "./yaml_merge.ts";
 import type { TopologyIssue } from "./types.ts";
 
@@ -71,7 +72,7 @@ function unclosedOpeners(text: string): Opener[] {
       found.push({ char: "'", offset: token.offset });
     }
   };
-  for (const token of new Parser().parse(text)) {
+  for (const token of withoutYamlEnv(() => [...new Parser().parse(text)])) {
     if (token.type !== "document") continue;
     check(token.value);
     CST.visit(token, (item) => {
