@@ -13,6 +13,7 @@ import process from "node:process";
 import type { DashboardAttacher } from "../lab/bench/net.ts";
 import { vlabRunArgs } from "./deno_run.ts";
 import { endChild, shellQuote } from "./child.ts";
+import { benchTempDir, untilExit } from "../lab/bench/at_exit.ts";
 
 /** The size of the pseudo-terminal the benchmark's dashboard draws into. */
 export const DASHBOARD_TERMINAL = { columns: 160, rows: 50 } as const;
@@ -22,6 +23,15 @@ const READ_EVERY_MS = 100;
 
 /** How long the dashboard has to end after SIGTERM before it is killed. */
 const END_MS = 3_000;
+
+/** A file's text, or "" when it cannot be read (synchronous: for the exit's clean-up). */
+function readTextOrEmpty(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+}
 
 /** Whether `script` (util-linux) can be run here. */
 async function hasScript(): Promise<boolean> {
@@ -51,7 +61,8 @@ async function hasScript(): Promise<boolean> {
  * ```
  */
 export const attachDashboard: DashboardAttacher = async (name) => {
-  const dir = await Deno.makeTempDir({ prefix: "vlab-bench-dashboard-" });
+  const temp = benchTempDir("vlab-bench-dashboard-");
+  const dir = temp.path;
   const reports = `${dir}/cpu.jsonl`;
   const pidFile = `${dir}/pid`;
   const pty = await hasScript();
@@ -72,6 +83,22 @@ export const attachDashboard: DashboardAttacher = async (name) => {
     stdout: "null",
     stderr: "null",
   }).spawn();
+  // Ctrl-C or SIGTERM end the benchmark with Deno.exit, which runs no `finally`: the dashboard
+  // (and `script`) would outlive it, drawing for a lab that is gone, and its folder would stay.
+  let ended = false;
+  const endAtExit = untilExit(() => {
+    if (!ended) {
+      const pid = Number(readTextOrEmpty(pidFile));
+      for (const kill of [() => pid > 0 && Deno.kill(pid, "SIGTERM"), () => child.kill()]) {
+        try {
+          kill();
+        } catch {
+          // Gone already.
+        }
+      }
+    }
+    temp.remove();
+  });
   // Follow its reports: cumulative CPU milliseconds and snapshots drawn at t seconds.
   type Report = { t: number; cpuMs: number; updates: number; priority?: string; groupMs?: number };
   let latest: Report | null = null;
@@ -98,7 +125,8 @@ export const attachDashboard: DashboardAttacher = async (name) => {
     await endChild(child, END_MS, pid > 0 ? [pid] : []);
     reading = false;
     await follow;
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    ended = true;
+    endAtExit();
   };
   // Steady state before the traffic: started (first report) and a second of redraws.
   const up = await Promise.race([started.then(() => true), child.status.then(() => false)]);

@@ -3,6 +3,7 @@ import { startLab } from "../mod.ts";
 import { inStateDir } from "../lab/testing.ts";
 import { attachDashboard, DASHBOARD_TERMINAL } from "./bench_dashboard.ts";
 import { idleGroupsAllowed } from "./idle_cgroup_testing.ts";
+import { CONFIG_PATH, vlabChildEnv } from "./deno_run.ts";
 
 Deno.test({
   name:
@@ -41,3 +42,53 @@ Deno.test({
       }
     }),
 });
+
+Deno.test("a bench that exits with its dashboard attached (Ctrl-C, SIGTERM) ends the dashboard and removes its folder", async () => {
+  // Ctrl-C ends `vlab bench net --dashboard` with Deno.exit, which runs no `finally`: the
+  // dashboard (under `script`) outlived the bench and its folder stayed in $TMPDIR.
+  const tmp = Deno.makeTempDirSync({ prefix: "vlab-bench-dashboard-exit-" });
+  const code = `
+    import { startLab } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
+    import { attachDashboard } from ${JSON.stringify(import.meta.resolve("./bench_dashboard.ts"))};
+    const lab = await startLab("topologies/pair.yaml");
+    await attachDashboard(lab.name);
+    const [dir] = [...Deno.readDirSync(Deno.env.get("TMPDIR"))]
+      .filter((e) => e.name.startsWith("vlab-bench-dashboard-"));
+    console.log(Deno.readTextFileSync(Deno.env.get("TMPDIR") + "/" + dir.name + "/pid").trim());
+    Deno.exit(130);
+  `;
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--config", CONFIG_PATH, code],
+      cwd: new URL("..", import.meta.url),
+      env: vlabChildEnv({ TMPDIR: tmp, VLAB_STATE_DIR: `${tmp}/state`, NO_COLOR: "1" }),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 130, stdout + new TextDecoder().decode(out.stderr));
+    const pid = Number(stdout.trim());
+    assert.ok(pid > 0, stdout);
+    // SIGTERM was sent at the exit: the dashboard ends within its own grace.
+    const deadline = Date.now() + 10_000;
+    while (running(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!running(pid), `the dashboard (pid ${pid}) still runs`);
+    assert.deepEqual(
+      [...Deno.readDirSync(tmp)].filter((e) => e.name.startsWith("vlab-bench-dashboard-")),
+      [],
+    );
+  } finally {
+    Deno.removeSync(tmp, { recursive: true });
+  }
+});
+
+/** Whether process `pid` runs (exists and is not a zombie waiting for its parent). */
+function running(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}

@@ -26,6 +26,7 @@
 import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
+import { benchTempDir } from "./at_exit.ts";
 import { cpuPctOver, median } from "./net_run.ts";
 
 /** What `vlab bench vsock` measures. */
@@ -91,7 +92,8 @@ const ECHO_PORT = 7;
 const SINK_PORT = 5000;
 
 /**
- * Run the benchmark (a lab in this process, in a temporary state folder it removes);
+ * Run the benchmark (a lab in this process, in a temporary state folder it removes, at the
+ * process's exit too);
  * `partial` hears the report of the runs measured so far after each run.
  *
  * @example
@@ -106,14 +108,23 @@ export async function runVsockBench(
   progress: VsockProgress = () => {},
   partial: (soFar: VsockBenchReport) => void = () => {},
 ): Promise<VsockBenchReport> {
-  const dir = Deno.makeTempDirSync({ prefix: "vlab-bench-vsock-" });
   const t = topologyFromObject({
     name: "bench-vsock",
     vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } },
     links: [{ kind: "vsock", endpoints: ["a", "b"] }],
   }, "<bench vsock>");
   if (!t.ok) throw new Error(`bench topology: ${t.error.map((i) => i.message).join("; ")}`);
-  const lab = await Lab.start(planLab(t.value), { stateDir: dir });
+  // The lab's folder (each VM's vsock.sock) goes at the end, on a failed start, and at the
+  // process's exit on Ctrl-C or SIGTERM, which run no `finally`.
+  const temp = benchTempDir("vlab-bench-vsock-");
+  const dir = temp.path;
+  let lab: Lab;
+  try {
+    lab = await Lab.start(planLab(t.value), { stateDir: dir });
+  } catch (error) {
+    temp.remove();
+    throw error;
+  }
   const streamRuns: number[] = [];
   const unixRuns: number[] = [];
   const rates: number[] = [];
@@ -150,7 +161,7 @@ export async function runVsockBench(
     await echo;
   } finally {
     await lab.stop();
-    Deno.removeSync(dir, { recursive: true });
+    temp.remove();
   }
   return vsockReport(o, runs());
 }
