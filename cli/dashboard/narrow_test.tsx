@@ -144,3 +144,28 @@ Deno.test("events that wrap scroll back by whole events, the oldest reachable", 
   await waitFor(() => !app.frame().includes("n=0 "), "one event forward");
   app.unmount();
 });
+
+Deno.test("at 40 columns the overview keeps a VM's recovery counts and why its device stopped", () => {
+  // Cut, h3's line lost its resets and the explanation ended "the driver mu…".
+  const data = fixtureData("star");
+  const snapshot = structuredClone(data.snapshot!);
+  const h3 = snapshot.vms.findIndex((v) => v.name === "h3");
+  snapshot.vms[h3] = {
+    ...snapshot.vms[h3],
+    cpu: 1,
+    recovery: { backendRestarts: 3, deviceResets: 12, reboots: 1 },
+  };
+  const app = renderApp({ ...data, snapshot }, { columns: 40, rows: 40 });
+  const frame = app.frame();
+  assertFits(frame, 40, 40);
+  const text = flat(frame);
+  for (
+    const part of [
+      "h3 needs-reset cpu 1 restarts 3 · resets 12 · reboots 1",
+      "device needs reset: the driver must reset it before it runs again",
+    ]
+  ) {
+    assert.ok(text.includes(part), `${part} in\n${frame}`);
+  }
+  app.unmount();
+});

@@ -10,7 +10,16 @@
 import type { LabSnapshot, VmDisplayState } from "../../lab/snapshot_types.ts";
 import { cell, hitPercent, si } from "./format.ts";
 import { count } from "../../devices/base/plural.ts";
-import { type Color, type Line, Lines, type Seg, seg, windowStart, wrapWords } from "./lines.tsx";
+import {
+  type Color,
+  type Line,
+  Lines,
+  lineWidth,
+  type Seg,
+  seg,
+  windowStart,
+  wrapWords,
+} from "./lines.tsx";
 
 /** The color of each VM state. */
 export const STATE_COLORS: Readonly<Record<VmDisplayState, Color>> = {
@@ -65,7 +74,10 @@ export function overviewLines(props: OverviewProps): Line[] {
       seg(" "),
       seg(cell(vm.state, 12), { color: STATE_COLORS[vm.state], bold: vm.state !== "running" }),
     ];
-    if (vm.cpu !== undefined) head.push(seg(`cpu ${vm.cpu} `, { dim: true }));
+    // What follows the state wraps onto the lines below rather than being cut (at 40 columns a
+    // VM's restarts and resets were lost).
+    const more: Seg[] = [];
+    if (vm.cpu !== undefined) more.push(seg(`cpu ${vm.cpu}`, { dim: true }));
     // Recovery that ran on it (a replaced device worker, a guest's device resets): it is running
     // again, but the user watching should see that it happened.
     const rec = vm.recovery;
@@ -76,10 +88,15 @@ export function overviewLines(props: OverviewProps): Line[] {
         ...(rec.deviceResets > 0 ? [`resets ${rec.deviceResets}`] : []),
         ...(reboots > 0 ? [`reboots ${reboots}`] : []),
       ];
-      head.push(seg(`${parts.join(" · ")} `, { color: "yellow" }));
+      more.push(seg(parts.join(" · "), { color: "yellow" }));
     }
-    if (vm.devices.length === 0) head.push(seg("no devices", { dim: true }));
-    lines.push(head);
+    if (vm.devices.length === 0) more.push(seg("no devices", { dim: true }));
+    if (more.length === 0) lines.push(head);
+    else {
+      // Each line of the wrap starts with its indent: the first one's is where the head goes.
+      const wrapped = wrapWords(more, width, { first: " ".repeat(lineWidth(head)), indent: 4 });
+      lines.push([...head, ...wrapped[0].slice(1)], ...wrapped.slice(1));
+    }
     const drops = Object.entries(vm.guestDrops ?? {}).filter(([, v]) => v > 0);
     if (drops.length > 0) {
       lines.push(
@@ -161,12 +178,13 @@ export function overviewLines(props: OverviewProps): Line[] {
       ];
       lines.push(...wrapWords(statusWords, width, { first: "      status   " }));
       if (needsReset) {
-        lines.push([
-          seg("      "),
-          seg("device needs reset: the driver must reset it before it runs again", {
-            color: "red",
-          }),
-        ]);
+        lines.push(...wrapWords(
+          "device needs reset: the driver must reset it before it runs again".split(" ").map((
+            w,
+          ) => seg(w, { color: "red" })),
+          width,
+          { first: "      " },
+        ));
       }
       const featureWords = dev.features.length === 0
         ? [seg("none negotiated", { dim: true })]
