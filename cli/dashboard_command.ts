@@ -12,6 +12,7 @@ import process from "node:process";
 import { controlJson, resolveLab, startAgain } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import { inspectLab } from "../lab/state.ts";
+import { quote } from "../lab/topology/quote.ts";
 import { ownThreads } from "../lab/proc.ts";
 import type { LabRecord } from "../lab/state.ts";
 import type { LabSnapshot, RingSelector, RingView } from "../lab/snapshot_types.ts";
@@ -145,6 +146,35 @@ function whyUnanswered(e: unknown): string {
 export type Lowered = "idle group" | "idle" | `nice ${string}` | "normal";
 
 /**
+ * What `VLAB_DASHBOARD_NICE` asks of the dashboard's priority: `""` unset or empty (the default:
+ * an idle CPU group and the idle policy), `idle` (the policy without the group), or a nice value
+ * from -20 to 19 as `renice` takes it (0: the normal priority). Anything else is a `bad-option`
+ * error naming the variable, checked before a dashboard starts (`vlab dashboard`, and `vlab up`
+ * before its lab starts): it was taken silently, as the normal priority (`abc`) or as a nice
+ * value the kernel cut to 19 (`99`).
+ *
+ * @example
+ * ```ts ignore
+ * dashboardNice(); // "" unless VLAB_DASHBOARD_NICE is set
+ * // VLAB_DASHBOARD_NICE=abc: throws VLAB_DASHBOARD_NICE must be "idle" or a nice value from -20 to 19, got "abc"
+ * ```
+ */
+export function dashboardNice(): "" | "idle" | `${number}` {
+  const asked = Deno.env.get("VLAB_DASHBOARD_NICE") ?? "";
+  if (asked === "" || asked === "idle") return asked;
+  const m = /^(-?)([0-9]{1,2})$/.exec(asked);
+  const n = m === null ? NaN : Number(m[2]) * (m[1] === "-" ? -1 : 1);
+  if (!(n >= -20 && n <= 19)) {
+    throw new VlabError(
+      "bad-option",
+      `VLAB_DASHBOARD_NICE must be "idle" or a nice value from -20 to 19, got ${quote(asked)}`,
+      { hint: "For example VLAB_DASHBOARD_NICE=10, or unset it for the default (the idle policy)" },
+    );
+  }
+  return `${n}`;
+}
+
+/**
  * Lower this process's scheduling priority, every thread of it, so that the dashboard never
  * delays the lab it watches. By default: an idle CPU group of its own (`cpu.idle`, see
  * `idle_cgroup.ts`; where it may make one, as root) and the `SCHED_IDLE` policy on every thread
@@ -170,7 +200,7 @@ export type Lowered = "idle group" | "idle" | `nice ${string}` | "normal";
 export async function lowerPriority(
   periodMs = 100,
 ): Promise<{ set: Lowered; leave(): void; groupMs(): number }> {
-  const asked = Deno.env.get("VLAB_DASHBOARD_NICE") ?? "";
+  const asked = dashboardNice();
   const stay = { leave: () => {}, groupMs: () => 0 };
   if (asked === "0") return { set: "normal", ...stay };
   // A nice value and a policy are a thread's own on Linux: `renice -p PID` changes the main
@@ -259,6 +289,7 @@ export function dashboardCommand(): Command {
     )
     .action(async (name, opts) => {
       const interval = intOption("--interval", opts.interval, 20, 10_000, "100");
+      dashboardNice(); // a bad value is said before anything is asked of the lab
       // Without a terminal, ink would draw into a pipe and wait forever for keys that never come.
       // --report-cpu (the dashboard benchmark) runs it headless on purpose.
       if (!opts.reportCpu && !(Deno.stdin.isTerminal() && Deno.stdout.isTerminal())) {

@@ -36,6 +36,7 @@ import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
 import { captureCommand } from "./capture.ts";
+import { dashboardNice } from "./dashboard_command.ts";
 import { parseSeedOption } from "./drill.ts";
 import { count } from "../devices/base/plural.ts";
 import { onInterrupt } from "./interrupt.ts";
@@ -124,6 +125,14 @@ function upCommand() {
         return;
       }
       if (opts.detach) return await upDetached(file, plan.name, plan.seed, plan.vms.length);
+      // The summary line is rewritten in place (`\r`): it needs stdout on a terminal. The
+      // dashboard also reads keys, so it needs stdin on one too; without that (`vlab up
+      // </dev/null` in a terminal) the summary line shows, as with --no-dashboard.
+      const terminal = Deno.stdout.isTerminal();
+      const interactive = terminal && Deno.stdin.isTerminal();
+      const dashboard = !opts.quiet && interactive && opts.dashboard;
+      // Its priority knob is checked before the lab starts, not in the dashboard's process.
+      if (dashboard) dashboardNice();
       // Listen before the lab exists: a signal during start stops it as soon as it is up.
       let running: RegisteredLab | null = null;
       let signalled = false;
@@ -157,15 +166,9 @@ function upCommand() {
             } -- ping ... · vlab status · Ctrl-C stops\n`,
         );
       }
-      // The summary line is rewritten in place (`\r`): it needs stdout on a terminal. The
-      // dashboard also reads keys, so it needs stdin on one too; without that (`vlab up
-      // </dev/null` in a terminal) the summary line shows, as with --no-dashboard.
-      const terminal = Deno.stdout.isTerminal();
-      const interactive = terminal && Deno.stdin.isTerminal();
       // The dashboard owns the terminal until the user quits it (and agrees to stop) or the lab
       // stops by itself (vlab down, SIGTERM); if it ends otherwise, the summary line takes over.
-      const drawn = !opts.quiet && interactive && opts.dashboard &&
-        await foregroundDashboard(running, plan.name);
+      const drawn = dashboard && await foregroundDashboard(running, plan.name);
       const ticker = opts.quiet || !terminal || drawn
         ? null
         : setInterval(() => void out(`\r${summaryLine(lab)}   `), 1000);

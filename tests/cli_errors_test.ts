@@ -244,6 +244,37 @@ Deno.test("dashboard without a terminal, or with a bad --interval, fails at once
   }
 });
 
+Deno.test("a bad VLAB_DASHBOARD_NICE is one error line, before a dashboard or a lab starts", async () => {
+  // It was taken silently: "abc" as the normal priority, "99" as nice 19 (reported as "nice 99").
+  await inStateDir(async (env, dir) => {
+    for (const bad of ["abc", "99", "-21", "1.5", " 5", "idle,5"]) {
+      const run = await vlabWith({ ...env, VLAB_DASHBOARD_NICE: bad }, "dashboard");
+      assert.equal(run.code, 2, `${bad}: ${run.stderr}`);
+      assert.deepEqual(errorLines(run), {
+        message: `VLAB_DASHBOARD_NICE must be "idle" or a nice value from -20 to 19, got "${bad}"`,
+        hint: "For example VLAB_DASHBOARD_NICE=10, or unset it for the default (the idle policy)",
+      });
+    }
+    // `vlab up` in a terminal says it before its lab starts (`script` gives it one).
+    const line = [Deno.execPath(), ...vlabRunArgs(["up", "pair"])].map(shellQuote).join(" ");
+    const out = await new Deno.Command("script", {
+      args: ["-qec", line, "/dev/null"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: vlabChildEnv({ NO_COLOR: "1", ...env, VLAB_DASHBOARD_NICE: "abc" }),
+    }).output();
+    const text = decoder.decode(out.stdout).replaceAll("\r", "");
+    assert.equal(out.code, 2, text);
+    assert.equal(
+      text,
+      'vlab: VLAB_DASHBOARD_NICE must be "idle" or a nice value from -20 to 19, got "abc"\n' +
+        "hint: For example VLAB_DASHBOARD_NICE=10, or unset it for the default (the idle policy)\n",
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "a lab started");
+  });
+});
+
 Deno.test("pingall's --count and --timeout take plain decimals, before any lab is looked for", async () => {
   await inStateDir(async (env) => {
     const count = await vlabWith(env, "pingall", "--count", "1e1");
