@@ -161,23 +161,42 @@ export function linkCommand() {
 }
 
 /**
- * Split `vlab partition` words into the two sides: `a,b / c,d`, `a,b/c,d` or `a b / c`.
+ * Split `vlab partition` words into the two sides: `a,b / c,d`, `a,b/c,d` or `a b / c` (blanks
+ * around a comma allowed). A side with no VM, a missing or second slash, and an empty name
+ * between commas (`a, / b`, `,a / b`, `a,,b / c`, which were read as if the comma were not there)
+ * are `bad-partition` errors (exit 2) that say which.
  *
  * @example
  * ```ts
  * import { partitionSides } from "./lab_links.ts";
  * partitionSides(["a,b", "/", "c"]); // [["a", "b"], ["c"]]
+ * // partitionSides(["a,", "/", "b"]) throws: … the first set "a," ends with a comma and no VM after it
  * ```
  */
 export function partitionSides(words: readonly string[]): [string[], string[]] {
-  const sides = words.join(" ").split("/");
-  const names = (s: string) => s.split(/[\s,]+/).filter((n) => n !== "");
-  if (sides.length !== 2 || names(sides[0]).length === 0 || names(sides[1]).length === 0) {
-    throw new VlabError("bad-partition", `Cannot read partition ${quote(words.join(" "))}`, {
+  const text = words.join(" ");
+  const fail = (why: string) =>
+    new VlabError("bad-partition", `Cannot read partition ${quote(text)}: ${why}`, {
       hint: "Write two comma-separated sets of VMs with a slash between: vlab partition a,b / c,d",
     });
-  }
-  return [names(sides[0]), names(sides[1])];
+  const sides = text.split("/");
+  if (sides.length === 1) throw fail("it has no slash between the two sets of VMs");
+  if (sides.length > 2) throw fail(`it has ${sides.length - 1} slashes; one goes between the sets`);
+  const names = (side: string, which: string): string[] => {
+    const items = side.trim().split(/\s*,\s*/);
+    if (items.length === 1 && items[0] === "") throw fail(`the ${which} set names no VM`);
+    const empty = items.indexOf("");
+    if (empty !== -1) {
+      const where = empty === 0
+        ? "starts with a comma and no VM before it"
+        : empty === items.length - 1
+        ? "ends with a comma and no VM after it"
+        : "has two commas and no VM between them";
+      throw fail(`the ${which} set ${quote(side.trim())} ${where}`);
+    }
+    return items.flatMap((item) => item.split(/\s+/));
+  };
+  return [names(sides[0], "first"), names(sides[1], "second")];
 }
 
 /** `vlab partition A / B [--one-way]`. */

@@ -69,3 +69,27 @@ Deno.test("partition sides: a slash between two comma lists, with or without spa
     assert.throws(() => partitionSides(bad), isError("bad-partition", /Cannot read partition/));
   }
 });
+
+Deno.test("partition sides: an empty name between commas, an empty side or a slash too many says which", () => {
+  // `a, / b` was read as `a / b`: the comma's missing VM went unnoticed.
+  assert.deepEqual(partitionSides(["a, b / c"]), [["a", "b"], ["c"]]);
+  const cases: [string, string][] = [
+    ["a, / b", 'the first set "a," ends with a comma and no VM after it'],
+    [",a / b", 'the first set ",a" starts with a comma and no VM before it'],
+    ["a,,b / c", 'the first set "a,,b" has two commas and no VM between them'],
+    ["a / b, ,c", 'the second set "b, ,c" has two commas and no VM between them'],
+    ["a /", "the second set names no VM"],
+    ["/ b", "the first set names no VM"],
+    ["a b", "it has no slash between the two sets of VMs"],
+    ["a / b / c", "it has 2 slashes; one goes between the sets"],
+  ];
+  for (const [words, why] of cases) {
+    assert.throws(
+      () => partitionSides([words]),
+      (e) =>
+        e instanceof VlabError && e.code === "bad-partition" && e.exitCode === 2 &&
+        e.message === `Cannot read partition "${words}": ${why}`,
+      words,
+    );
+  }
+});
