@@ -26,7 +26,9 @@
  *   its guest worker is terminated at once, its devices are reset (a fresh device worker at
  *   power-on state), vhost-pci peers see their link go down, and the same guest boots again
  *   (`crashAndReboot` in `vm_reboot.ts`); a vIOMMU's power-on reset empties its tables, and a
- *   vsock device's peers reset their connections with the VM.
+ *   vsock device's peers reset their connections with the VM. Lost kicks and interrupts still
+ *   armed, and a mid-pass crash not yet come, end with the old driver and device worker: each is
+ *   a `fault-cancelled` event (`reason: "vm-crash"`).
  *
  * Every fault injected is a `fault` event.
  *
@@ -476,6 +478,21 @@ function crashVm(vm: LabPlan["vms"][number], target: FaultTarget): FaultOutcome 
     );
   }
   target.emit("fault", vm.name, { fault: "vm-crash" });
+  // A mid-pass crash armed and not yet come ends with the device worker (the reboot starts one
+  // at power-on state): said, not lost silently. (Lost kicks and interrupts still armed are
+  // reported by the reboot, once the old worker is fenced: `vm_reboot.ts`.)
+  const armed = target.midPass?.get(vm.name);
+  if (armed !== undefined) {
+    target.midPass!.delete(vm.name);
+    const epoch = Atomics.load(epochWord(target.control(vm.index), vm.control), 0);
+    if (armed === epoch) {
+      target.emit("fault-cancelled", vm.name, {
+        fault: "backend-crash",
+        mode: "mid-pass",
+        reason: "vm-crash",
+      });
+    }
+  }
   target.crashVm(vm.name);
   return { ok: true, detail: { fault: "vm-crash", vm: vm.name } };
 }

@@ -377,3 +377,43 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "lost kicks, lost interrupts and a mid-pass crash still armed when a VM crashes are reported cancelled, and spare its new guest",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(PAIR);
+    try {
+      assert.equal(await ping(lab, "b", "10.0.0.1", 1), 1);
+      // b idle: its transmitq kicks nobody and its receiveq raises no interrupt meanwhile.
+      const at = { vm: "b", device: "eth0" } as const;
+      assert.ok((await lab.fault({ kind: "lost-kick", ...at, queue: "transmitq", count: 5 })).ok);
+      assert.ok((await lab.fault({ kind: "lost-irq", ...at, queue: "receiveq", count: 4 })).ok);
+      const armed = await lab.fault({ kind: "backend-crash", vm: "b", mode: "mid-pass" });
+      assert.ok(armed.ok);
+      const from = eventsOf(lab).length;
+      assert.ok((await lab.fault({ kind: "vm-crash", vm: "b" })).ok);
+      await vmRestarted(lab, "b", from);
+      const cancelled = eventsOf(lab).slice(from).filter((e) => e.kind === "fault-cancelled")
+        .map((e) => ({ subject: e.subject, ...e.detail }));
+      const was = { subject: "b", reason: "vm-crash" };
+      assert.deepEqual(cancelled, [
+        { ...was, fault: "backend-crash", mode: "mid-pass" },
+        { ...was, fault: "lost-irq", device: "eth0", queue: "receiveq", count: 4 },
+        { ...was, fault: "lost-kick", device: "eth0", queue: "transmitq", count: 5 },
+      ]);
+      // The new guest's notifications are its own: none is dropped, and a crash is taken.
+      assert.equal(await ping(lab, "b", "10.0.0.1", 3), 3);
+      const b = lab.plan.vms[1];
+      const regs = deviceControl(lab.controlOf(1), b.control.devices[0]).regs;
+      for (const q of [0, 1]) {
+        assert.equal(regs[queueWord(q, QueueWord.DROP_KICKS)], 0);
+        assert.equal(regs[queueWord(q, QueueWord.DROP_INTERRUPTS)], 0);
+      }
+      assert.ok((await lab.fault({ kind: "backend-crash", vm: "b", mode: "exit" })).ok);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
