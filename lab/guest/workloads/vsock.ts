@@ -161,11 +161,36 @@ export async function runVsockSend(
   const peerShutRcv = (conn.peerShutdown & VsockShutdown.RCV) !== 0 && conn.state === "established";
   const hash = sum.digest();
   const ok = sent === req.bytes;
-  conn.close();
-  vsock.wake();
-  await waitFor(opts, () => conn.state === "closed", opts.clock.now() + 5000, changes);
+  // Stopped (Ctrl-C, SIGTERM, the lab stopping) with the stream still open: the peer must hear
+  // it was cut (RST), as a vsock-sink that ends resets its sender, not take it for the whole
+  // stream (a SHUTDOWN made the sink say "ended by the sender").
+  const stopped = !ok && opts.signal.aborted && conn.state === "established";
+  if (stopped) hangUp(conn, vsock);
+  else {
+    conn.close();
+    vsock.wake();
+    await waitFor(opts, () => conn.state === "closed", opts.clock.now() + 5000, changes);
+  }
   conn.onEvent = null;
   const seconds = (opts.clock.now() - t0) / 1000;
+  const hex = hash.toString(16).padStart(8, "0");
+  const rate = `${gbit(sent, seconds).toFixed(3)} Gbit/s, checksum ${hex}, ${
+    count(conn.creditStalls, "credit stall")
+  }`;
+  if (stopped) {
+    // What it sent so far, as every workload stopped early answers (a ping its statistics).
+    return {
+      kind: "vsock-send",
+      bytes: sent,
+      checksum: hash,
+      seconds,
+      gbitPerSecond: gbit(sent, seconds),
+      creditStalls: conn.creditStalls,
+      text: `vsock-send to ${req.cid}:${req.port}: stopped after ${sent} of ${
+        count(req.bytes, "byte")
+      } in ${seconds.toFixed(3)} s, ${rate}; the stream was reset`,
+    };
+  }
   if (!ok) {
     return {
       kind: "error",
@@ -178,7 +203,6 @@ export async function runVsockSend(
         : "See the peer's vsock-sink result and the lab's event log",
     };
   }
-  const hex = hash.toString(16).padStart(8, "0");
   return {
     kind: "vsock-send",
     bytes: sent,
@@ -186,11 +210,9 @@ export async function runVsockSend(
     seconds,
     gbitPerSecond: gbit(sent, seconds),
     creditStalls: conn.creditStalls,
-    text:
-      `vsock-send to ${req.cid}:${req.port}: ${count(sent, "byte")} in ${seconds.toFixed(3)} s, ` +
-      `${gbit(sent, seconds).toFixed(3)} Gbit/s, checksum ${hex}, ${
-        count(conn.creditStalls, "credit stall")
-      }`,
+    text: `vsock-send to ${req.cid}:${req.port}: ${count(sent, "byte")} in ${
+      seconds.toFixed(3)
+    } s, ${rate}`,
   };
 }
 

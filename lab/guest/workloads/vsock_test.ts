@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type VsockHeader, VsockShutdown } from "../../../devices/vsock/header.ts";
 import { VsockSockets } from "../../../devices/vsock/sockets.ts";
+import type { Connection } from "../../../devices/vsock/connection.ts";
 import type { WorkloadOptions } from "./options.ts";
 import {
   labCidsText,
@@ -228,6 +229,54 @@ Deno.test("a vsock-sink or vsock-echo that ends (-t) resets the connections it s
         assert.match(r.text, /, not ended by the sender: stopped first \(-t or Ctrl-C\)$/);
       }
     }
+  } finally {
+    clear();
+  }
+});
+
+Deno.test("a vsock-send stopped mid-stream (Ctrl-C) answers what it sent and resets the stream", async () => {
+  // It answered an error, which `vlab exec` printed nothing of, and closed the stream with
+  // SHUTDOWN: its vsock-sink reported a cut stream as "ended by the sender", exit 0.
+  const { a, b, wake } = backToBack(16 * 1024);
+  const ac = new AbortController();
+  const { opts, clear } = realTimeOptions(ac.signal);
+  let peer: Connection | null = null;
+  let read = 0;
+  b.listen(5000, (c) => {
+    peer = c;
+    const buf = new Uint8Array(8192);
+    // Read in a later task, as a guest does, so the sender waits for credit between windows.
+    const drain = () => {
+      for (let i = 0; i < 64; i++) {
+        const n = c.read(buf);
+        if (n === 0) break;
+        read += n;
+      }
+      if (read >= 64 * 1024) ac.abort(); // Ctrl-C, part-way through
+      wake();
+    };
+    c.onEvent = (e) => {
+      if (e === "readable") setTimeout(drain, 0);
+    };
+  });
+  try {
+    const r = await runVsockSend({ sockets: a, wake }, {
+      cid: 4,
+      port: 5000,
+      bytes: 1 << 30,
+      chunk: 4096,
+    }, opts);
+    assert.equal(r.kind, "vsock-send", JSON.stringify(r));
+    const sent = r as VsockSendResult;
+    assert.ok(sent.bytes >= 64 * 1024 && sent.bytes < 1 << 30, String(sent.bytes));
+    assert.match(
+      sent.text,
+      /^vsock-send to 4:5000: stopped after \d+ of 1073741824 bytes in [0-9.]+ s, .*; the stream was reset$/,
+    );
+    wake();
+    const p = peer as Connection | null;
+    assert.equal(p?.state, "closed");
+    assert.equal(p?.closeReason, "reset");
   } finally {
     clear();
   }
