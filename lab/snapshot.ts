@@ -267,6 +267,7 @@ const deviceSnapshot = (lab: Lab) => (v: DeviceViews): DeviceSnapshot => {
     mac,
     ip,
     link,
+    ...(kind.detail ? { detail: kind.detail(device) } : {}),
     // The config space lives in the device worker; its link bit follows the supervisor's flips.
     linkUp: link !== null && lab.linkUp(link),
     status,

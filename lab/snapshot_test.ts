@@ -433,3 +433,48 @@ Deno.test("recovery counts as the VM runs again: backend-ready, device-queues-li
   events.emit("vm-restarted", "b", { downMs: 60 });
   assert.equal(vmRecovery(lab, "b").reboots, 1);
 });
+
+Deno.test({
+  name: "a device with no MAC says what tells it apart, as vlab status does (cid, mode)",
+  ...LAB_TEST,
+  fn: async () => {
+    // The dashboard showed "vsock0  virtio-vsock  -  no ip" and "iommu0  virtio-iommu  -  no ip
+    // no link": the snapshot had no CID or mode to show.
+    const lab = await startLab({
+      name: "snapshot-detail",
+      seed: 3,
+      vms: {
+        a: {
+          iommu: { mode: "lazy" },
+          nics: { eth0: { ip: "10.0.0.1/24", iommu: true } },
+          vsock: { cid: 3 },
+        },
+        b: { nics: { eth0: { ip: "10.0.0.2/24" } }, vsock: { cid: 4 } },
+      },
+      links: [{ endpoints: ["a:eth0", "b:eth0"] }, { kind: "vsock", endpoints: ["a", "b"] }],
+    });
+    try {
+      const s = takeSnapshot(lab);
+      const details = s.vms.map((v) => v.devices.map((d) => [v.name, d.nic, d.detail ?? null]));
+      assert.deepEqual(details.flat(), [
+        ["a", "eth0", null],
+        ["a", "vsock0", "cid 3"],
+        ["a", "iommu0", "mode lazy"],
+        ["b", "eth0", null],
+        ["b", "vsock0", "cid 4"],
+      ]);
+      // The same words as `vlab status`.
+      const status = labStatus(lab);
+      for (const vm of status.vms) {
+        for (const d of vm.devices ?? []) {
+          const shown = s.vms.find((v) => v.name === vm.name)!.devices.find((x) =>
+            x.nic === d.name
+          );
+          assert.equal(shown?.detail, d.detail, `${vm.name}:${d.name}`);
+        }
+      }
+    } finally {
+      await lab.stop();
+    }
+  },
+});

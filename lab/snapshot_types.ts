@@ -85,6 +85,11 @@ export interface DeviceSnapshot {
   ip: string | null;
   /** The link it is on. */
   link: string | null;
+  /**
+   * What tells it apart beyond its interface, as `vlab status` says it: `cid 3` (vsock),
+   * `mode static` (virtio-iommu), `serves a:eth0 over a-b` (vhost-pci); absent for a NIC.
+   */
+  detail?: string;
   /** Link status bit of its config space. */
   linkUp: boolean;
   /** The status byte. */

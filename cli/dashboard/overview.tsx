@@ -154,14 +154,17 @@ export function overviewLines(props: OverviewProps): Line[] {
           color: dev.linkUp ? undefined : "red",
           bold: !dev.linkUp,
         });
-      // Wrapped, not cut: on a narrow terminal the link and its state go to the next line.
+      // Wrapped, not cut: on a narrow terminal the link and its state go to the next line. A
+      // device with no interface (no MAC: vsock, virtio-iommu) shows what tells it apart (its
+      // CID, its mode) instead of "-  no ip", and its link only if it has one.
+      const iface = dev.mac !== null;
       lines.push(...wrapWords(
         [
           seg(`${dev.nic} `, { bold: true }),
           seg(`${dev.kind} `),
-          seg(`${dev.mac ?? "-"} `),
-          seg(`${dev.ip ?? "no ip"} `),
-          linkState,
+          ...(iface ? [seg(`${dev.mac} `), seg(`${dev.ip ?? "no ip"} `)] : []),
+          ...(dev.detail ? [seg(`${dev.detail} `)] : []),
+          ...(iface || dev.link !== null ? [linkState] : []),
         ],
         width,
         { first: "    ", indent: 6 },

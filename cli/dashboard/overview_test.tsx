@@ -278,3 +278,27 @@ Deno.test("at 40 columns the overview's vIOMMU lines wrap between groups, nothin
     app.unmount();
   }
 });
+
+Deno.test("a device with no MAC shows its CID or mode, not a dash and no ip", () => {
+  // It read "vsock0  virtio-vsock  -  no ip  link a-b-vsock up" and "iommu0  virtio-iommu  -
+  // no ip  no link".
+  const data = fixtureData("pair");
+  const snapshot = structuredClone(data.snapshot!);
+  const nic = snapshot.vms[0].devices[0];
+  snapshot.vms[0].devices.push(
+    { ...nic, nic: "vsock0", kind: "virtio-vsock", mac: null, ip: null, link: "a-b-vsock" },
+    { ...nic, nic: "iommu0", kind: "virtio-iommu", mac: null, ip: null, link: null },
+  );
+  snapshot.vms[0].devices[1].detail = "cid 3";
+  snapshot.vms[0].devices[2].detail = "mode static";
+  const app = renderApp({ ...data, snapshot }, { columns: 80, rows: 40 });
+  const lines = app.frame().split("\n").map((l) => l.trim().replace(/ +/g, " "));
+  assert.ok(lines.includes("vsock0 virtio-vsock cid 3 link a-b-vsock up"), lines.join("\n"));
+  assert.ok(lines.includes("iommu0 virtio-iommu mode static"), lines.join("\n"));
+  // A NIC keeps its MAC, address and link.
+  assert.ok(
+    lines.includes("eth0 virtio-net 52:54:00:00:00:01 10.0.0.1/24 link a-b up"),
+    lines.join("\n"),
+  );
+  app.unmount();
+});

@@ -120,6 +120,7 @@ export function iommuDeviceSpec(
 export const IOMMU_KIND: LabKind = {
   kind: "iommu",
   snapshotKind: "virtio-iommu",
+  detail: (d) => d.kind === "iommu" ? `mode ${d.mode}` : "",
   featureNames: Object.freeze(
     Object.fromEntries(Object.entries(IommuFeature).map(([name, bit]) => [bit, name])),
   ),

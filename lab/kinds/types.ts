@@ -95,6 +95,12 @@ export interface LabKind {
    */
   identity?: (device: DeviceSpec, plan: RingLinks) => DeviceIdentity;
   /**
+   * What tells the device apart where it has no MAC to show, or what it does beyond its
+   * interface: `cid 3` (vsock), `mode static` (virtio-iommu), `serves a:eth0 over a-b`
+   * (vhost-pci). `vlab status` and the dashboard show it beside the kind; absent: nothing.
+   */
+  detail?: (device: DeviceSpec) => string;
+  /**
    * For a device that gives its guest's stack an interface and is not a NIC (a vhost-pci-net
    * device): the device counters of the frames that interface sent (`tx`) and was given (`rx`).
    */

@@ -70,6 +70,8 @@ export const VHOST_PCI_KIND: LabKind = {
   kind: "vhost-pci",
   snapshotKind: "vhost-pci-net",
   identity: (d) => d.kind === "vhost-pci" ? interfaceIdentity(d, d.link) : NO_IDENTITY,
+  detail: (d) =>
+    d.kind === "vhost-pci" ? `serves ${d.frontend.vm}:${d.frontend.nic} over ${d.link}` : "",
   // b's stack sends into a's receiveq and is given what b pops from a's transmitq.
   interfaceFrames: { tx: VhostPciCounter.framesOut, rx: VhostPciCounter.framesIn },
   featureNames: Object.freeze({}),

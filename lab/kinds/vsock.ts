@@ -83,6 +83,7 @@ export const VSOCK_KIND: LabKind = {
   snapshotKind: "virtio-vsock",
   identity: (d, plan) =>
     d.kind === "vsock" ? { ...NO_IDENTITY, link: ringLink(plan, d.txRing) } : NO_IDENTITY,
+  detail: (d) => d.kind === "vsock" ? `cid ${d.cid}` : "",
   featureNames: Object.freeze(
     Object.fromEntries(Object.entries(VsockFeature).map(([name, bit]) => [bit, name])),
   ),
