@@ -24,7 +24,7 @@ import {
   resolveTopologyPath,
   topologyFromObject,
 } from "./topology/mod.ts";
-import type { Topology } from "./topology/types.ts";
+import type { Impairment, Topology } from "./topology/types.ts";
 import { parseImpairment } from "./topology/impairment.ts";
 import { quote, showValue } from "./topology/quote.ts";
 import { closestName } from "./topology/issues.ts";
@@ -431,8 +431,13 @@ function outcome(r: ExecOutcome): Record<string, unknown> {
 }
 
 /** Throw the `LabError` when `link` cannot be impaired or captured (`ringLinkProblem`). */
-function refuseRingLink(lab: Lab, link: string, action: "impair" | "capture"): void {
-  const p = ringLinkProblem(lab.plan, link, action);
+function refuseRingLink(
+  lab: Lab,
+  link: string,
+  action: "impair" | "capture",
+  impair?: Impairment,
+): void {
+  const p = ringLinkProblem(lab.plan, link, action, impair);
   if (p !== null) throw new LabError(p.code, p.message, p.hint);
 }
 
@@ -641,8 +646,9 @@ function handleOf(running: RegisteredLab): LabHandle {
         `setImpairment: direction must be forward, reverse or both, got ${showValue(direction)}`,
       );
       refuseStopped(lab, `impair link ${quote(link)}`);
-      refuseRingLink(lab, link, "impair");
       const r = parseImpairment(impair);
+      // A vhost-pci link has no ring to impair, but takes a clear (it has nothing to clear).
+      refuseRingLink(lab, link, "impair", r.ok ? r.value : undefined);
       if (!r.ok) throw new LabError("bad-impairment", r.error.message, r.error.hint);
       const refused = lab.links.impairmentProblem(link, r.value);
       if (refused !== null) throw new LabError("bad-impairment", refused.message, refused.hint);

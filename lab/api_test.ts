@@ -376,6 +376,10 @@ Deno.test({
             /vlab link a-b down/,
           ),
         );
+        // Clearing it asks for what it has (no impairment): done, as on a net link, and logged.
+        lab.setImpairment("a-b", {});
+        lab.setImpairment("a-b", {}, { direction: "reverse" });
+        assert.equal(lab.lab.events.count("impair", "a-b"), 2);
         await assert.rejects(
           lab.capture("a-b", { ms: 10 }),
           said("vhost-pci-link", /^Cannot capture link "a-b"/, /counted in vlab status/),

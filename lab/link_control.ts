@@ -16,7 +16,7 @@
 
 import type { Result } from "../devices/base/result.ts";
 import type { EventLog } from "./events.ts";
-import { checkImpairment, isPassthrough } from "./host/impair.ts";
+import { checkImpairment, isPassthrough, NO_IMPAIRMENT } from "./host/impair.ts";
 import { Pcap, pcapGlobalHeader } from "./host/pcap.ts";
 import { VSOCKMON_HDR_SIZE } from "./host/vsockmon.ts";
 import { VSOCK_HDR_SIZE, VSOCK_MAX_PAYLOAD } from "../devices/vsock/header.ts";
@@ -45,9 +45,15 @@ export interface LinkControls {
   /** The impairment in force on a link ring. */
   ringImpairment(index: number): Impairment;
   /**
+   * The impairments in force on `link` each way (none on a vhost-pci link), or null for a name
+   * the lab has no link of.
+   */
+  impairments(link: string): { forward: Impairment; reverse: Impairment } | null;
+  /**
    * Change one or both directions of a link (netem's `change`: frames held keep their due
    * times). Returns false for an unknown link; throws a RangeError for invalid knobs (read
-   * values with `parseImpairment` first).
+   * values with `parseImpairment` first). A vhost-pci link takes only a clear (no impairment),
+   * which changes nothing but is logged as any other.
    */
   setImpairment(link: string, impair: Impairment, direction: LinkDirection): boolean;
   /** Why `link` cannot take `impair` (a vsock link), or null. */
@@ -107,6 +113,19 @@ export class LinkControl implements LinkControls {
   }
 
   /**
+   * The impairments in force on `link` each way (none on a vhost-pci link), or null for a name
+   * the lab has no link of.
+   */
+  impairments(link: string): { forward: Impairment; reverse: Impairment } | null {
+    const l = this.#plan.links.find((x) => x.name === link);
+    if (l) {
+      return { forward: this.#impairs[l.forwardRing], reverse: this.#impairs[l.reverseRing] };
+    }
+    if (!(this.#plan.vhostPciLinks ?? []).some((x) => x.name === link)) return null;
+    return { forward: NO_IMPAIRMENT, reverse: NO_IMPAIRMENT };
+  }
+
+  /**
    * Why `link` cannot take `impair`, or null (also null for an unknown link): a vsock link
    * takes delay (with jitter), rate, overhead and limit only (`topology/vsock_impairment.ts`),
    * a link to a vsock router none.
@@ -133,7 +152,14 @@ export class LinkControl implements LinkControls {
    */
   setImpairment(link: string, impair: Impairment, direction: LinkDirection): boolean {
     const l = this.#plan.links.find((x) => x.name === link);
-    if (!l) return false;
+    if (!l) {
+      // A vhost-pci link has no impairment stage: clearing it changes nothing, and is said so.
+      const vhostPci = (this.#plan.vhostPciLinks ?? []).some((x) => x.name === link);
+      if (!vhostPci) return false;
+      if (!isPassthrough(impair)) throw new RangeError(`vhost-pci link "${link}" has no ring`);
+      this.#events.emit("impair", link, { direction, forward: "none", reverse: "none" });
+      return true;
+    }
     checkImpairment(impair); // here, not in the worker: a bad value must not kill it
     const problem = this.impairmentProblem(link, impair);
     if (problem !== null) throw new RangeError(problem.message);
@@ -237,24 +263,29 @@ export interface RingLinkProblem {
 /**
  * Why `link` cannot be impaired (`impair`) or captured (`capture`), or null when it can: every
  * link with link rings can; a vhost-pci link has none (its peer's guest moves the frames in the
- * frontend's memory) and an unknown name is no link. The hint lists the lab's links.
+ * frontend's memory) and an unknown name is no link. The hint lists the lab's links. Clearing a
+ * vhost-pci link's impairment (`impair` with an `impair` that changes nothing: `vlab link a-b
+ * clear`) is no problem: it has none, as a vsock router's link takes a clear and nothing else.
  *
  * @example
  * ```ts ignore
  * import { ringLinkProblem } from "./link_control.ts";
  * ringLinkProblem(plan, "a-b", "capture"); // { code: "vhost-pci-link", … } on `vhost-pci`
+ * ringLinkProblem(plan, "a-b", "impair", NO_IMPAIRMENT); // null on `vhost-pci`
  * ```
  */
 export function ringLinkProblem(
   plan: LabPlan,
   link: string,
   action: "impair" | "capture",
+  impair?: Impairment,
 ): RingLinkProblem | null {
   if (plan.links.some((l) => l.name === link)) return null;
   const rings = plan.links.map((l) => l.name);
   const vhost = (plan.vhostPciLinks ?? []).map((l) => l.name);
   const shown = quote(link);
   if (vhost.includes(link)) {
+    if (action === "impair" && impair !== undefined && isPassthrough(impair)) return null;
     const others = rings.length > 0 ? rings.join(", ") : "none in this lab";
     return {
       code: "vhost-pci-link",

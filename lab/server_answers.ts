@@ -9,6 +9,7 @@
 import type { Lab } from "./lab.ts";
 import { ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
 import { closestName } from "./topology/issues.ts";
+import type { Impairment } from "./topology/types.ts";
 
 /**
  * An error answer.
@@ -48,8 +49,9 @@ export function ringLinkRefusal(
   lab: Lab,
   link: string,
   action: "impair" | "capture",
+  impair?: Impairment,
 ): Response | null {
-  const p = ringLinkProblem(lab.plan, link, action);
+  const p = ringLinkProblem(lab.plan, link, action, impair);
   if (p === null) return null;
   return fail(p.code === "unknown-link" ? 404 : 409, p.code, p.message, p.hint);
 }

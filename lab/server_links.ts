@@ -61,20 +61,15 @@ export function linkRoute(lab: Lab, link: string, body: Body): Response {
         `Send {"impair": {...}, "direction": "forward"}`,
       );
     }
-    const noRing = ringLinkRefusal(lab, link, "impair");
-    if (noRing !== null) return noRing;
     const imp = parseImpairment(v.impair);
+    // A vhost-pci link has no ring to impair, but takes a clear (it has nothing to clear).
+    const noRing = ringLinkRefusal(lab, link, "impair", imp.ok ? imp.value : undefined);
+    if (noRing !== null) return noRing;
     if (!imp.ok) return fail(400, "bad-impairment", imp.error.message, imp.error.hint);
     const refused = lab.links.impairmentProblem(link, imp.value);
     if (refused !== null) return fail(400, "bad-impairment", refused.message, refused.hint);
     lab.links.setImpairment(link, imp.value, direction as "forward" | "reverse" | "both");
-    const l = lab.plan.links.find((x) => x.name === link)!;
-    return Response.json({
-      link,
-      direction,
-      forward: lab.links.ringImpairment(l.forwardRing),
-      reverse: lab.links.ringImpairment(l.reverseRing),
-    });
+    return Response.json({ link, direction, ...lab.links.impairments(link)! });
   }
   if (Object.hasOwn(v, "direction")) {
     return fail(
