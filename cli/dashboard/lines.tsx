@@ -244,7 +244,9 @@ export function visible(text: string): string {
  */
 export function LineView(props: LineViewProps) {
   const segs = fitLine(props.line, props.width);
-  if (segs.length === 0) return <Text></Text>;
+  // An empty <Text> takes no row in ink's layout: the blank line would vanish and the lines
+  // below it move up (the Overview's gap before its links, the help's between its sections).
+  if (segs.length === 0 || lineWidth(segs) === 0) return <Text>{" "}</Text>;
   return (
     <Text wrap="truncate-end">
       {segs.map((s, i) => (
