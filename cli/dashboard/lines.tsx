@@ -204,6 +204,9 @@ export function Lines(props: LinesProps) {
   );
 }
 
+/** What a blank line draws: one space (an empty <Text> takes no row). */
+const BLANK = " ";
+
 /** Props of `<LineView>`. */
 export interface LineViewProps {
   /** The line. */
@@ -246,7 +249,7 @@ export function LineView(props: LineViewProps) {
   const segs = fitLine(props.line, props.width);
   // An empty <Text> takes no row in ink's layout: the blank line would vanish and the lines
   // below it move up (the Overview's gap before its links, the help's between its sections).
-  if (segs.length === 0 || lineWidth(segs) === 0) return <Text></Text>;
+  if (segs.length === 0 || lineWidth(segs) === 0) return <Text>{BLANK}</Text>;
   return (
     <Text wrap="truncate-end">
       {segs.map((s, i) => (
