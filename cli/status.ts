@@ -8,7 +8,7 @@
 
 import { Command } from "@commander-js/extra-typings";
 import { controlJson, resolveLab } from "../lab/client.ts";
-import type { LabStatus, LinkDirectionStatus } from "../lab/metrics.ts";
+import { type LabStatus, type LinkDirectionStatus, vmDevicesInOrder } from "../lab/metrics.ts";
 import { isVsockRouter } from "../lab/snapshot_types.ts";
 import type { VhostPciLinkSnapshot, VmRecovery } from "../lab/snapshot_types.ts";
 import { DROP_LABELS, WAIT_LABELS } from "../lab/link_counts.ts";
@@ -58,19 +58,26 @@ export function formatStatus(s: LabStatus): string {
       const causes = drops.map(([k, v]) => `${words(k)} ${v}`).join(", ");
       devices.push(`  ${vm.name}  guest stack dropped ${total} (${causes})`);
     }
-    // One row per interface of the VM's stack: its NICs, then the interfaces other devices give
-    // it (a vhost-pci-net device, whose RING says what it is); a VM with none still gets its row.
-    const ifaces = [
-      ...vm.nics.map((n) => [
-        n.name,
-        n.mac,
-        n.ip ?? "-",
-        `${n.layout}/${n.queueSize}`,
-        n.link ?? "-",
-        String(n.device.txFrames),
-        String(n.device.rxFrames),
-      ]),
-      ...(vm.devices ?? []).filter((d) => d.mac !== undefined).map((d) => [
+    // One row per interface of the VM's stack, in the topology's order: its NICs and the
+    // interfaces other devices give it (a vhost-pci-net device, whose RING says what it is, in
+    // its NIC's place); a VM with none still gets its row.
+    const inOrder = vmDevicesInOrder(vm);
+    const ifaces = inOrder.flatMap((x) => {
+      if (x.kind === "nic") {
+        const n = x.nic;
+        return [[
+          n.name,
+          n.mac,
+          n.ip ?? "-",
+          `${n.layout}/${n.queueSize}`,
+          n.link ?? "-",
+          String(n.device.txFrames),
+          String(n.device.rxFrames),
+        ]];
+      }
+      const d = x.device;
+      if (d.mac === undefined) return [];
+      return [[
         d.name,
         d.mac ?? "-",
         d.ip ?? "-",
@@ -78,40 +85,46 @@ export function formatStatus(s: LabStatus): string {
         d.link ?? "-",
         String(d.txFrames ?? "-"),
         String(d.rxFrames ?? "-"),
-      ]),
-    ];
+      ]];
+    });
     if (ifaces.length === 0) ifaces.push(["-", "-", "-", "-", "-", "-", "-"]);
     ifaces.forEach((cells, i) => {
       rows.push([i === 0 ? vm.name : "", i === 0 ? vm.state : "", ...cells]);
     });
     const rec = formatRecovery(vm.recovery);
     if (rec !== "") devices.push(`  ${vm.name}  ${rec}`);
-    for (const n of vm.nics) {
-      const hex = `0x${n.status.toString(16).padStart(2, "0")}`;
-      devices.push(
-        `  ${vm.name}:${n.name}  status ${hex} ${n.statusNames.join(" ") || "(reset)"}`,
-        `    features ${n.features.join(" ") || "(none negotiated)"}`,
-      );
-    }
-    for (const d of vm.iommu?.domains ?? []) {
+    // Each device in slot order; a NIC behind the vIOMMU is followed by its domain and by the
+    // vhost-pci peer that translates through its window.
+    const domains = vm.iommu?.domains ?? [];
+    const peers = vm.iommu?.peers ?? [];
+    const domainLines = (d: (typeof domains)[number]) => {
       const last = d.lastFaultIova === null
         ? ""
         : `, last fault ${d.lastFaultAccess} ${d.lastFaultIova}`;
-      devices.push(
-        `  ${vm.name}:${d.device}  vIOMMU ${vm.iommu!.mode} domain ${d.domain ?? "none"}: ` +
-          `${count(d.mappings, "mapping")}, ${iotlb(d)}${last}`,
-      );
-    }
-    for (const p of vm.iommu?.peers ?? []) {
+      return `  ${vm.name}:${d.device}  vIOMMU ${vm.iommu!.mode} domain ${d.domain ?? "none"}: ` +
+        `${count(d.mappings, "mapping")}, ${iotlb(d)}${last}`;
+    };
+    const peerLines = (p: (typeof peers)[number]) => {
       const last = p.lastFaultIova === null
         ? ""
         : `, last fault ${p.lastFaultAccess} ${p.lastFaultIova}`;
-      devices.push(
-        `  ${vm.name}:${p.device}  served by ${p.peer} through the window: ` +
-          `${iotlb(p)}${last}`,
-      );
-    }
-    for (const d of vm.devices ?? []) {
+      return `  ${vm.name}:${p.device}  served by ${p.peer} through the window: ` +
+        `${iotlb(p)}${last}`;
+    };
+    const nicNames = new Set(vm.nics.map((n) => n.name));
+    for (const x of inOrder) {
+      if (x.kind === "nic") {
+        const n = x.nic;
+        const hex = `0x${n.status.toString(16).padStart(2, "0")}`;
+        devices.push(
+          `  ${vm.name}:${n.name}  status ${hex} ${n.statusNames.join(" ") || "(reset)"}`,
+          `    features ${n.features.join(" ") || "(none negotiated)"}`,
+          ...domains.filter((d) => d.device === n.name).map(domainLines),
+          ...peers.filter((p) => p.device === n.name).map(peerLines),
+        );
+        continue;
+      }
+      const d = x.device;
       const hex = `0x${d.status.toString(16).padStart(2, "0")}`;
       devices.push(
         `  ${vm.name}:${d.name}  ${d.kind} ${d.detail}  status ${hex} ${
@@ -121,6 +134,11 @@ export function formatStatus(s: LabStatus): string {
         ...(d.connections ? formatVsockConnections(d.connections) : []),
       );
     }
+    // A domain or peer of no NIC listed (none in a lab of this vlab) is still said.
+    devices.push(
+      ...domains.filter((d) => !nicNames.has(d.device)).map(domainLines),
+      ...peers.filter((p) => !nicNames.has(p.device)).map(peerLines),
+    );
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   const table = rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());

@@ -13,7 +13,7 @@
  */
 
 import { describeImpair, endpointName } from "./plan.ts";
-import type { LabStatus } from "./metrics.ts";
+import { type LabStatus, vmDevicesInOrder } from "./metrics.ts";
 import { isVsockRouter } from "./snapshot_types.ts";
 import type { Topology } from "./topology/types.ts";
 import { VSOCK_DEVICE_NAME } from "./kinds/vsock.ts";
@@ -209,32 +209,34 @@ export function graphFromStatus(s: LabStatus): LabGraph {
   }
   const vms: GraphVm[] = s.vms.map((vm) => ({
     name: vm.name,
-    nics: [
-      ...vm.nics.map((n) => ({
-        name: n.name,
-        mac: n.mac,
-        ip: n.ip,
-        layout: n.layout,
-        queueSize: n.queueSize,
-        // Behind the vIOMMU: the NIC is one of its endpoints.
-        ...(vm.iommu?.domains.some((d) => d.device === n.name) ? { iommu: vm.iommu.mode } : {}),
-      })),
-      // A vhost-pci peer's interface is a device of its VM, serving the frontend NIC's queues.
-      ...(s.vhostPciLinks ?? []).filter((l) => l.peer.startsWith(`${vm.name}:`)).map((l) => {
-        const name = l.peer.slice(vm.name.length + 1);
-        const [fvm, fnic] = l.frontend.split(":");
-        const queues = s.vms.find((v) => v.name === fvm)?.nics.find((n) => n.name === fnic);
-        const device = (vm.devices ?? []).find((d) => d.name === name);
-        return {
-          name,
-          mac: device?.mac ?? "",
-          ip: device?.ip ?? null,
-          layout: queues?.layout ?? "",
-          queueSize: queues?.queueSize ?? 0,
-          kind: "vhost-pci-net" as const,
-        };
-      }),
-    ],
+    // In the topology's order: a vhost-pci peer's interface (a device of its VM, serving the
+    // frontend NIC's queues) in its NIC's place, not after the VM's NICs.
+    nics: vmDevicesInOrder(vm).flatMap((x): GraphNic[] => {
+      if (x.kind === "nic") {
+        const n = x.nic;
+        return [{
+          name: n.name,
+          mac: n.mac,
+          ip: n.ip,
+          layout: n.layout,
+          queueSize: n.queueSize,
+          // Behind the vIOMMU: the NIC is one of its endpoints.
+          ...(vm.iommu?.domains.some((d) => d.device === n.name) ? { iommu: vm.iommu.mode } : {}),
+        }];
+      }
+      const l = (s.vhostPciLinks ?? []).find((l) => l.peer === `${vm.name}:${x.device.name}`);
+      if (l === undefined) return [];
+      const [fvm, fnic] = l.frontend.split(":");
+      const queues = s.vms.find((v) => v.name === fvm)?.nics.find((n) => n.name === fnic);
+      return [{
+        name: x.device.name,
+        mac: x.device.mac ?? "",
+        ip: x.device.ip ?? null,
+        layout: queues?.layout ?? "",
+        queueSize: queues?.queueSize ?? 0,
+        kind: "vhost-pci-net" as const,
+      }];
+    }),
     vsock: vsockOf(vm.devices),
     iommu: iommuOf(vm.devices),
   }));

@@ -40,6 +40,12 @@ export { prometheusMetrics } from "./prometheus.ts";
 export interface NicStatus {
   /** NIC name. */
   name: string;
+  /**
+   * Its device slot in the VM: the order of the VM's devices, its NICs as the topology lists them
+   * (a vhost-pci-net device among them, in `devices`), then vsock and the vIOMMU. Absent in
+   * statuses of labs older than this field.
+   */
+  slot?: number;
   /** MAC address. */
   mac: string;
   /** "10.0.0.1/24", or null. */
@@ -66,6 +72,8 @@ export interface NicStatus {
 export interface OtherDeviceStatus {
   /** Device name (`vsock0`). */
   name: string;
+  /** Its device slot in the VM (see {@linkcode NicStatus.slot}); absent in older statuses. */
+  slot?: number;
   /** Kind, as in snapshots (`virtio-vsock`). */
   kind: string;
   /** What identifies it (`cid 3`). */
@@ -95,6 +103,35 @@ export interface OtherDeviceStatus {
   driver: Record<string, number>;
   /** A vsock device's open connections, the busiest first (the dashboard's Links panel's). */
   connections?: VsockConnTable;
+}
+
+/** A VM's device in a {@linkcode LabStatus}: a NIC, or another device. */
+export type VmDeviceStatus =
+  | { kind: "nic"; nic: NicStatus }
+  | { kind: "other"; device: OtherDeviceStatus };
+
+/**
+ * A VM's NICs and other devices of a {@linkcode LabStatus} in one list, in slot order: the
+ * topology's order of its NICs, a vhost-pci-net device in its NIC's place (it is listed among
+ * the other devices, so a list of the NICs then the devices put it last). A status older than
+ * `slot` keeps NICs then devices.
+ *
+ * @example
+ * ```ts ignore
+ * vmDevicesInOrder(status.vms[1]).map((d) => d.kind === "nic" ? d.nic.name : d.device.name);
+ * // ["eth0", "eth1"] where eth0 is a vhost-pci-net device
+ * ```
+ */
+export function vmDevicesInOrder(
+  vm: { nics: readonly NicStatus[]; devices?: readonly OtherDeviceStatus[] },
+): VmDeviceStatus[] {
+  const all: VmDeviceStatus[] = [
+    ...vm.nics.map((nic) => ({ kind: "nic" as const, nic })),
+    ...(vm.devices ?? []).map((device) => ({ kind: "other" as const, device })),
+  ];
+  const slot = (d: VmDeviceStatus, i: number) =>
+    (d.kind === "nic" ? d.nic.slot : d.device.slot) ?? Number.MAX_SAFE_INTEGER - all.length + i;
+  return all.map((d, i) => ({ d, key: slot(d, i) })).sort((x, y) => x.key - y.key).map((x) => x.d);
 }
 
 /** A status snapshot of a running lab. */
@@ -196,6 +233,7 @@ export function labStatus(lab: Lab): LabStatus {
           const status = ctl.regs[RegFileWord.STATUS] & 0xff;
           return {
             name: nic.name,
+            slot: nic.index,
             mac: nic.mac,
             ip: nic.ip === null ? null : `${nic.ip}/${nic.prefix}`,
             layout: nic.layout,
@@ -215,6 +253,7 @@ export function labStatus(lab: Lab): LabStatus {
           const device = readCounters(ctl.deviceCounters, kind.deviceCounters);
           return {
             name: d.name,
+            slot: d.index,
             kind: kind.snapshotKind,
             detail: d.kind === "vsock"
               ? `cid ${d.cid}`

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { LabStatus } from "./metrics.ts";
+import { type LabStatus, vmDevicesInOrder } from "./metrics.ts";
 import { parseCidr, subnetOf } from "./topology/addresses.ts";
 
 /** One ordered pair: `from` pings `to` at address `dst`. */
@@ -73,11 +73,10 @@ export const PAIR_INTERRUPTED = "interrupted";
  * ```
  */
 export function pingPairs(status: Pick<LabStatus, "vms">): PingPair[] {
-  // A NIC's address, or another device's interface's (a vhost-pci-net device's).
-  const addressed = (vm: LabStatus["vms"][number]) => [
-    ...vm.nics,
-    ...(vm.devices ?? []).map((d) => ({ ip: d.ip ?? null })),
-  ];
+  // A NIC's address, or another device's interface's (a vhost-pci-net device's), in the
+  // topology's order: the first on a shared subnet is the one pinged.
+  const addressed = (vm: LabStatus["vms"][number]) =>
+    vmDevicesInOrder(vm).map((d) => ({ ip: d.kind === "nic" ? d.nic.ip : d.device.ip ?? null }));
   const subnets = status.vms.map((vm) =>
     addressed(vm).flatMap((n) => {
       if (n.ip === null) return [];

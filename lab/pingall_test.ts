@@ -49,6 +49,21 @@ Deno.test("pingall pairs a VM whose address is on a vhost-pci-net device, not a 
   ]);
 });
 
+Deno.test("pingall pings a VM at its first address on the subnet in the topology's order", () => {
+  // b's vhost-pci-net eth0 comes first in its topology (slot 0); its NIC eth1 is on the same
+  // subnet. A list of the NICs, then the devices, pinged eth1.
+  const b = {
+    name: "b",
+    nics: [{ name: "eth1", ip: "10.0.0.3/24", slot: 1 }],
+    devices: [{ name: "eth0", ip: "10.0.0.2/24", slot: 0 }],
+  };
+  const pairs = pingPairs(status(vm("a", "10.0.0.1/24"), b));
+  assert.deepEqual(pairs.map((p) => `${p.from}->${p.to}@${p.dst}`), [
+    "a->b@10.0.0.2",
+    "b->a@10.0.0.1",
+  ]);
+});
+
 Deno.test("pingall runs one ping at a time per source VM and sources in parallel, bounded", async () => {
   const vms = ["a", "b", "c", "d", "e"].map((n, i) => vm(n, `10.0.0.${i + 1}/24`));
   const pairs = pingPairs(status(...vms));

@@ -1,12 +1,14 @@
 /**
  * A vhost-pci link through the CLI, on a lab where the serving VM `b` has a second NIC after its
  * vhost-pci one: `vlab link a-b clear` succeeds (a vhost-pci link has nothing to clear, as a
- * net link with no impairment) while `set` is refused. Uses its own state folder
- * (VLAB_STATE_DIR).
+ * net link with no impairment) while `set` is refused, and `vlab status` and the live
+ * `vlab graph` list `b`'s interfaces in the topology's order (the vhost-pci-net one first), as
+ * `vlab graph FILE` does. Uses its own state folder (VLAB_STATE_DIR).
  */
 
 import assert from "node:assert/strict";
 import { vlabIn } from "./run.ts";
+import type { LabGraph } from "../lab/graph.ts";
 
 const TOPOLOGY = `name: vp-order
 vms:
@@ -28,7 +30,8 @@ links:
 `;
 
 Deno.test({
-  name: "vhost-pci link: clear succeeds, set is refused",
+  name:
+    "vhost-pci link: clear succeeds, set is refused; status and graph keep the topology's order",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
@@ -52,6 +55,22 @@ Deno.test({
         set.stderr,
         /^vlab: Cannot impair link "a-b": a vhost-pci link has no link ring/,
       );
+
+      const order = (g: LabGraph) => g.vms.map((v) => `${v.name}:${v.nics.map((n) => n.name)}`);
+      const live = await vlab("graph", "--format", "json");
+      assert.equal(live.code, 0, live.stderr);
+      const fromFile = await vlab("graph", file, "--format", "json");
+      assert.equal(fromFile.code, 0, fromFile.stderr);
+      assert.deepEqual(order(JSON.parse(live.stdout)), ["a:eth0", "b:eth0,eth1", "c:eth0"]);
+      assert.deepEqual(order(JSON.parse(live.stdout)), order(JSON.parse(fromFile.stdout)));
+
+      const status = await vlab("status");
+      assert.equal(status.code, 0, status.stderr);
+      const rows = status.stdout.split("\n").filter((l) => /^(b |\s+eth1)/.test(l));
+      assert.match(rows[0], /^b\s+running\s+eth0\s.*vhost-pci-net\s+a-b\b/, status.stdout);
+      assert.match(rows[1], /^\s+eth1\s.*split\/256\s+b-c\b/, status.stdout);
+      const blocks = status.stdout.split("\n").filter((l) => /^ {2}b:eth\d/.test(l));
+      assert.deepEqual(blocks.map((l) => l.trim().split(/\s/)[0]), ["b:eth0", "b:eth1"]);
     } finally {
       await vlab("down", "--all");
       await Deno.remove(stateDir, { recursive: true }).catch(() => {});
