@@ -1,0 +1,353 @@
+/**
+ * What the guest's virtio-iommu driver does with its requestq and eventq once it is up, on the
+ * guest worker's thread: the iommu kind (`iommu.ts`) brings the device up, then builds this over
+ * its `IommuDriver` and calls `collect` and `readFaults` on every loop pass.
+ *
+ * - `GuestIommu` for the kinds behind the vIOMMU: `prepare` (ATTACH and the mode's MAP before a
+ *   NIC's driver starts) and `restore` (the same after `iommu-unmap`, from the NIC's reset).
+ * - `revoke` for the `iommu-unmap` workload (an UNMAP of a static window, a DETACH otherwise).
+ * - Completions are counted and routed to each strict or lazy endpoint's `GuestDma`; fault reports
+ *   are counted and posted as `iommu-fault` events.
+ *
+ * Every request the kind sends itself (ATTACH, MAP, UNMAP, DETACH) is staged through one
+ * mechanism, {@linkcode GuestIommuRequests}' `stage`: in strict and lazy modes the NICs' own
+ * per-buffer MAPs and UNMAPs may fill the requestq (a flood on one NIC while another resets),
+ * and room comes back as the device completes them, so a request waits for room (bounded)
+ * instead of failing with the queue's `ring-full`.
+ *
+ * @module
+ */
+
+import { IommuMapper, IommuStatus } from "../../../devices/iommu/mod.ts";
+import type { IommuDriver, IommuDriverError } from "../../../devices/iommu/mod.ts";
+import type { Result } from "../../../devices/base/result.ts";
+import { IommuDriverCounter } from "../../wire/iommu.ts";
+import type { FromWorker } from "../../wire/messages.ts";
+import type { IommuDeviceSpec } from "../../wire/specs.ts";
+import type { IommuWorkloadService } from "../workloads/options.ts";
+import { GuestDma, LAZY_BATCH } from "./iommu_dma.ts";
+import type { GuestIommu } from "./types.ts";
+
+/** Strict and lazy: per-buffer IOVAs start here, above any guest memory the lab plans. */
+const IOVA_BASE = 2 ** 32;
+/** Strict and lazy: IOVA pages per endpoint (64 MiB: every buffer in flight, many times over). */
+const IOVA_PAGES = 16384;
+
+/** A fault report's reason, by the spec's name (lower case): `iommu-fault`'s `reason`. */
+const FAULT_REASONS = ["unknown", "domain", "mapping"];
+
+/**
+ * How long a request of the kind's own (`prepare`, `restore`, `revoke`) waits for room in the
+ * requestq, and then for its answer, ms.
+ */
+export const REQUEST_TIMEOUT_MS = 5000;
+/**
+ * How long a waiting request goes unanswered before the requestq is kicked again: a kick that
+ * was lost (`vlab fault lost-kick VM iommu0 requestq`) delays the request by this much per lost
+ * kick instead of until the device worker wakes by itself.
+ */
+const RENOTIFY_MS = 10;
+
+const REQUESTQ = 0;
+const EVENTQ = 1;
+
+/** A NIC's DMA window and, inside it, its rings (what strict and lazy map once). */
+interface Window {
+  window: { gpa: number; len: number };
+  rings: { gpa: number; len: number };
+}
+
+/** What {@linkcode guestIommuRequests} needs. */
+export interface GuestIommuRequestsOptions {
+  /** The driver, over requestq and eventq. */
+  driver: IommuDriver;
+  /** The device's mode and endpoints (the plan's). */
+  spec: Pick<IommuDeviceSpec, "mode" | "endpoints">;
+  /** The VM's name (for messages). */
+  vm: string;
+  /** The driver counters (`IommuDriverCounter`). */
+  counters: Float64Array;
+  /** Kick queue `q` (0 requestq, 1 eventq), unless a lost-kick fault swallows it. */
+  kick: (q: number) => void;
+  /** Post a message (an `iommu-fault` event) to the main thread. */
+  post: (m: FromWorker) => void;
+  /** Clock, ms (default `performance.now`). */
+  now?: () => number;
+  /** Pause, yielding to the worker's loop (default a `setTimeout`). */
+  sleep?: (ms: number) => Promise<void>;
+  /** How long a request waits for room, then for its answer (default `REQUEST_TIMEOUT_MS`). */
+  timeoutMs?: number;
+}
+
+/** The running requests of a guest's virtio-iommu driver (see the module's doc). */
+export interface GuestIommuRequests {
+  /** What the kinds behind the vIOMMU use (`ctx.iommu`). */
+  service: GuestIommu;
+  /** The `iommu-unmap` workload's revocation. */
+  revoke: IommuWorkloadService["revoke"];
+  /** Collect requestq completions (counted, routed to each `GuestDma`); how many. */
+  collect(): number;
+  /** Read the eventq's fault reports (counted, posted as events); how many. */
+  readFaults(): number;
+  /** Each strict or lazy endpoint's per-buffer mapping, by endpoint. */
+  dmas: ReadonlyMap<number, GuestDma>;
+}
+
+/** The requestq has no room now (no free request, or no free descriptors). */
+function busy(e: IommuDriverError): boolean {
+  return e.kind === "ring-full" || e.kind === "no-slot";
+}
+
+/**
+ * Build the requests of a guest's virtio-iommu driver over `opts.driver`.
+ *
+ * @example
+ * ```ts ignore
+ * const r = guestIommuRequests({ driver, spec, vm: "a", counters, kick, post });
+ * await r.service.prepare(0, { gpa: 0x100000, len: 0x40000 }, { gpa: 0x100000, len: 0x4000 });
+ * ```
+ */
+export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuRequests {
+  const { driver, spec, counters, kick, post } = opts;
+  const now = opts.now ?? (() => performance.now());
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
+  // Tokens a request of the kind's own waits for, and the statuses that came back.
+  const awaited = new Map<number, number | null>();
+  // Each strict or lazy endpoint's per-buffer mapping.
+  const dmas = new Map<number, GuestDma>();
+
+  const collect = (): number => {
+    const done = driver.collect();
+    if (done.length > 0) { for (const d of dmas.values()) d.complete(done); }
+    for (const c of done) {
+      if (c.status === IommuStatus.OK) counters[IommuDriverCounter.completedOk]++;
+      else counters[IommuDriverCounter.refused]++;
+      // The first completion only: the token may be reused (by a NIC's MAP) before the waiter
+      // looks at its status.
+      if (awaited.get(c.token) === null) awaited.set(c.token, c.status);
+    }
+    return done.length;
+  };
+
+  const readFaults = (): number => {
+    const reports = driver.readEvents();
+    for (const f of reports) {
+      counters[IommuDriverCounter.faultReports]++;
+      counters[IommuDriverCounter.lastFaultIova] = f.address ?? -1;
+      counters[IommuDriverCounter.lastFaultAccess] = f.access === "read" ? 1 : 2;
+      counters[IommuDriverCounter.lastFaultEndpoint] = f.endpoint;
+      const ep = spec.endpoints.find((e) => e.endpoint === f.endpoint);
+      post({
+        type: "event",
+        kind: "iommu-fault",
+        detail: {
+          device: ep?.name ?? `endpoint ${f.endpoint}`,
+          iova: f.address === null ? null : `0x${f.address.toString(16)}`,
+          access: f.access,
+          // The spec's reason by name (virtio 1.2 §5.13.6.9: UNKNOWN 0, DOMAIN 1, MAPPING 2).
+          reason: FAULT_REASONS[f.reason] ?? "unknown",
+        },
+      });
+    }
+    if (reports.length > 0 && driver.fillEvents()) kick(EVENTQ);
+    return reports.length;
+  };
+
+  const publish = () => {
+    driver.publish();
+    kick(REQUESTQ);
+  };
+
+  // Each endpoint's window, as `prepare` set it up, and the windows `revoke` took back.
+  const windows = new Map<number, Window>();
+  const revoked = new Map<number, Window>();
+  // Revocations in flight: the device breaks the NIC's queue (and its driver starts a reset)
+  // during the UNMAP's handshake, before the UNMAP completes.
+  const revoking = new Map<number, Promise<unknown>>();
+
+  /** Kick the requestq again when the last kick (at `kicked`) went unanswered for RENOTIFY_MS. */
+  const renotify = (kicked: number): number => {
+    const t = now();
+    if (t - kicked < RENOTIFY_MS) return kicked;
+    kick(REQUESTQ);
+    return t;
+  };
+
+  /**
+   * Stage one request, waiting (until `deadline`) for room in the requestq: room comes back as
+   * the device completes requests (what is staged meanwhile is published, so the device has
+   * them). `request` is asked again after each wait (what it stages may have changed), and may
+   * give up (null). Resolves with its last answer: a token, which the caller's `complete` waits
+   * for (its completion is caught even if it comes first), the driver's refusal (still
+   * `ring-full` or `no-slot` when the deadline passed), or null.
+   */
+  const stage = async (
+    request: () => Result<number, IommuDriverError> | null,
+    deadline: number,
+  ): Promise<Result<number, IommuDriverError> | null> => {
+    let kicked = now();
+    // Bounded by the deadline: room comes back, or the caller hears `ring-full`.
+    for (;;) {
+      const r = request();
+      if (r !== null && r.ok) awaited.set(r.value, null);
+      if (r === null || r.ok || !busy(r.error) || now() >= deadline) return r;
+      publish();
+      await sleep(1);
+      collect();
+      kicked = renotify(kicked);
+    }
+  };
+
+  /** Publish staged requests and wait (bounded) for their statuses (null: no answer in time). */
+  const complete = async (tokens: number[]): Promise<(number | null)[]> => {
+    publish();
+    const deadline = now() + timeoutMs;
+    const open = () => tokens.some((t) => awaited.get(t) === null);
+    let kicked = now();
+    // Bounded by the deadline: the device worker answers in time or the caller hears null.
+    while (open() && now() < deadline) {
+      collect();
+      if (!open()) break;
+      await sleep(1);
+      kicked = renotify(kicked);
+    }
+    const statuses = tokens.map((t) => awaited.get(t) ?? null);
+    for (const t of tokens) awaited.delete(t);
+    return statuses;
+  };
+
+  /** Why a request found no room: the queue stayed full, or the driver refused it. */
+  const noRoom = (e: IommuDriverError): string =>
+    busy(e) ? `the vIOMMU's request queue stayed full for ${timeoutMs / 1000} s` : e.kind;
+
+  const revoke: IommuWorkloadService["revoke"] = async (name) => {
+    const ep = spec.endpoints.find((e) => e.name === name);
+    // The name is the user's: quoted (control characters escaped) and cut.
+    const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
+    const gone = () => {
+      const nics = spec.endpoints.map((e) => e.name).join(", ");
+      const why = ep
+        ? "its window is revoked already, and its reset has not mapped it again yet"
+        : `not a NIC behind this VM's vIOMMU (${nics === "" ? "none is" : `those: ${nics}`})`;
+      return { ok: false as const, message: `Cannot revoke ${shown}: ${why}` };
+    };
+    if (!ep || !windows.has(ep.endpoint)) return gone();
+    const domain = ep.endpoint + 1;
+    const t0 = now();
+    // The window is read again after each wait for room: another revocation, or a reset that
+    // mapped it anew, may have come meanwhile.
+    const seen: { w?: Window } = {};
+    const r = await stage(() => {
+      const w = seen.w = windows.get(ep.endpoint);
+      if (!w) return null;
+      return spec.mode === "static"
+        ? driver.unmap(domain, w.window.gpa, w.window.gpa + w.window.len - 1)
+        : driver.detach(domain, ep.endpoint);
+    }, t0 + timeoutMs);
+    const w = seen.w;
+    if (r === null || w === undefined) return gone();
+    if (!r.ok) {
+      return busy(r.error)
+        ? {
+          ok: false,
+          message: `Cannot revoke ${shown}: ${noRoom(r.error)}`,
+          hint: "The vIOMMU's device did not complete requests: see `vlab status` and the events",
+        }
+        : { ok: false, message: `Cannot revoke ${shown}: ${r.error.kind}` };
+    }
+    windows.delete(ep.endpoint);
+    revoked.set(ep.endpoint, w);
+    const pending = complete([r.value]);
+    revoking.set(ep.endpoint, pending);
+    const [status] = await pending;
+    revoking.delete(ep.endpoint);
+    if (status === IommuStatus.OK) return { ok: true, ms: now() - t0 };
+    if (revoked.get(ep.endpoint) === w) {
+      revoked.delete(ep.endpoint);
+      windows.set(ep.endpoint, w);
+    }
+    return {
+      ok: false,
+      message: status === null
+        ? `Cannot revoke ${shown}: the vIOMMU did not answer within ${timeoutMs / 1000} s`
+        : `Cannot revoke ${shown}: the vIOMMU answered status ${status}`,
+      hint: "The window is left as it was; `vlab status` shows the vIOMMU's state",
+    };
+  };
+
+  /**
+   * ATTACH (passthrough: in bypass) and the mode's MAP, completed: static maps `window`, strict
+   * and lazy map `rings` (their buffers are mapped one by one through `dmas`). Each waits for
+   * room in the requestq (bounded), as a revocation does: a NIC's per-buffer requests may keep
+   * it full (another NIC's flood while this one resets).
+   */
+  const reach = async (endpoint: number, w: Window, attach: boolean): Promise<void> => {
+    const domain = endpoint + 1;
+    const tokens: number[] = [];
+    const deadline = now() + timeoutMs;
+    /** Stage one request (waiting for room) whose token joins `tokens`, or throw. */
+    const take = async (what: string, request: () => Result<number, IommuDriverError>) => {
+      const r = await stage(request, deadline);
+      if (r !== null && r.ok) {
+        tokens.push(r.value);
+        return;
+      }
+      for (const t of tokens) awaited.delete(t);
+      throw new Error(`Cannot ${what}: ${r === null ? "no request" : noRoom(r.error)}`);
+    };
+    if (attach) {
+      const bypass = spec.mode === "passthrough";
+      await take(`attach endpoint ${endpoint}`, () => driver.attach(domain, endpoint, { bypass }));
+    }
+    if (spec.mode !== "passthrough") {
+      // Static: the whole pool; strict and lazy: the rings (IOVA = GPA both).
+      const area = spec.mode === "static" ? w.window : w.rings;
+      const range = { start: area.gpa, end: area.gpa + area.len - 1, gpa: area.gpa, flags: 3 };
+      await take(`map endpoint ${endpoint}'s pool`, () => driver.map(domain, range));
+    }
+    windows.set(endpoint, w);
+    const statuses = await complete(tokens);
+    if (statuses.some((s) => s !== IommuStatus.OK)) {
+      windows.delete(endpoint);
+      throw new Error(
+        `The vIOMMU of ${opts.vm} did not set up endpoint ${endpoint}: statuses ${
+          statuses.join(", ")
+        }`,
+      );
+    }
+  };
+
+  const service: GuestIommu = {
+    mode: spec.mode,
+    dma: (endpoint) => dmas.get(endpoint) ?? null,
+    revoked: (endpoint) => revoked.has(endpoint),
+    prepare: (endpoint, window, rings) => {
+      if ((spec.mode === "strict" || spec.mode === "lazy") && !dmas.has(endpoint)) {
+        const mapper = new IommuMapper({
+          driver,
+          mode: spec.mode,
+          domain: endpoint + 1,
+          endpoint,
+          iovaBase: IOVA_BASE,
+          iovaPages: IOVA_PAGES,
+          lazyBatch: LAZY_BATCH,
+        });
+        const inFlight = () => driver.inFlight;
+        dmas.set(endpoint, new GuestDma({ mapper, publish, collect, inFlight }));
+      }
+      return reach(endpoint, { window, rings }, true);
+    },
+    restore: async (endpoint) => {
+      await revoking.get(endpoint); // the UNMAP first: then map again
+      const w = revoked.get(endpoint);
+      if (w === undefined) return false;
+      // Static mode kept the endpoint attached (UNMAP); the others DETACHed it.
+      await reach(endpoint, w, spec.mode !== "static");
+      revoked.delete(endpoint);
+      return true;
+    },
+  };
+
+  return { service, revoke, collect, readFaults, dmas };
+}

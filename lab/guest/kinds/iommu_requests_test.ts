@@ -1,0 +1,105 @@
+/**
+ * The guest's own virtio-iommu requests (`guestIommuRequests`) over the in-process rig, on an
+ * injected clock: each 1 ms pause runs the world one step (the device completes what was
+ * published, then another NIC's driver takes its completions and stages new MAPs), so the
+ * requestq is as busy as under a flood on a second NIC behind the same vIOMMU.
+ */
+import assert from "node:assert/strict";
+import { iommuRig } from "../../../devices/iommu/testing.ts";
+import { IOMMU_DRIVER_COUNTER_COUNT } from "../../wire/iommu.ts";
+import { guestIommuRequests } from "./iommu_requests.ts";
+
+/** Requests the rig's requestq holds (16 descriptors, two per request). */
+const CAPACITY = 8;
+const TIMEOUT_MS = 50;
+const WINDOW = { gpa: 0x40000, len: 0x10000 };
+
+/**
+ * A world whose other NIC (endpoint 1) refills the requestq after every step, leaving `room(t)`
+ * requests free at ms `t`: never empty, and full whenever `room` says 0.
+ */
+function world(room: (t: number) => number) {
+  const r = iommuRig("split", { size: 16 });
+  const clock = { t: 0 };
+  let mapped = 0;
+  const refill = () => {
+    // Bounded: at most CAPACITY requests fit.
+    while (r.driver.inFlight < CAPACITY - room(clock.t)) {
+      const at = 0x100000 + (mapped++ % 64) * 0x1000;
+      if (!r.driver.map(2, { start: at, end: at + 0xfff, gpa: 0x20000, flags: 3 }).ok) break;
+    }
+    r.driver.publish();
+  };
+  const requests = guestIommuRequests({
+    driver: r.driver,
+    spec: { mode: "static", endpoints: [{ endpoint: 0, device: 1, name: "eth0" }] },
+    vm: "a",
+    counters: new Float64Array(IOMMU_DRIVER_COUNTER_COUNT),
+    kick: () => {},
+    post: () => {},
+    now: () => clock.t,
+    sleep: () => {
+      clock.t += 1;
+      // The device worker: what was published is done (an invalidation needs its consumer).
+      r.device.service(clock.t);
+      r.dma.beginBatch();
+      r.device.service(clock.t);
+      // The other NIC's driver, in the guest loop: its completions, then new MAPs.
+      requests.collect();
+      refill();
+      return Promise.resolve();
+    },
+    timeoutMs: TIMEOUT_MS,
+  });
+  refill();
+  return { r, clock, requests, refill };
+}
+
+Deno.test("prepare waits for room in a requestq another NIC keeps busy, not for it to drain (it failed with 'ring-full')", async () => {
+  // Room for 3 requests from 5 to 10 ms; full at every other step, and never empty.
+  const { r, clock, requests } = world((t) => t >= 5 && t < 10 ? 3 : 0);
+  assert.equal(r.driver.attach(1, 0).ok, false, "the requestq is full when the reset comes");
+  await requests.service.prepare(0, WINDOW, WINDOW);
+  assert.ok(clock.t < TIMEOUT_MS, `set up at ${clock.t} ms, within its ${TIMEOUT_MS} ms`);
+  assert.ok(r.dma.resolve(WINDOW.gpa, 64, "write") >= 0, "the window is mapped");
+});
+
+Deno.test("an ATTACH that completes while its MAP waits for room is not lost (its status was awaited from staging)", async () => {
+  // Room for one request at a time until 10 ms: the MAP waits a step after the ATTACH, which the
+  // device completes (and the other NIC's driver collects) meanwhile.
+  const { r, clock, requests } = world((t) => t < 10 ? 1 : 3);
+  await requests.service.prepare(0, WINDOW, WINDOW);
+  assert.ok(clock.t < TIMEOUT_MS, `set up at ${clock.t} ms`);
+  assert.ok(r.dma.resolve(WINDOW.gpa, 64, "read") >= 0);
+});
+
+Deno.test("a requestq that stays full fails prepare at its deadline, saying so; revoke alike", async () => {
+  const full = world(() => 0);
+  await assert.rejects(
+    full.requests.service.prepare(0, WINDOW, WINDOW),
+    /^Error: Cannot attach endpoint 0: the vIOMMU's request queue stayed full for 0.05 s$/,
+  );
+  assert.equal(full.clock.t, TIMEOUT_MS);
+  // Set up while there is room; then the queue stays full for the revocation.
+  let busy = false;
+  const w = world(() => busy ? 0 : 3);
+  await w.requests.service.prepare(0, WINDOW, WINDOW);
+  busy = true;
+  w.refill();
+  const t0 = w.clock.t;
+  const revoked = await w.requests.revoke("eth0");
+  assert.ok(!revoked.ok);
+  assert.equal(
+    revoked.message,
+    `Cannot revoke "eth0": the vIOMMU's request queue stayed full for 0.05 s`,
+  );
+  assert.equal(w.clock.t - t0, TIMEOUT_MS);
+  // Room again: the revocation goes through, and the window is refused.
+  busy = false;
+  const again = await w.requests.revoke("eth0");
+  assert.ok(again.ok, again.ok ? "" : again.message);
+  assert.equal(w.r.dma.resolve(WINDOW.gpa, 64, "read"), -1);
+  assert.equal(w.requests.service.revoked(0), true);
+  assert.equal(await w.requests.service.restore(0), true, "the reset maps it again");
+  assert.ok(w.r.dma.resolve(WINDOW.gpa, 64, "read") >= 0);
+});
