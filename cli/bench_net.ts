@@ -23,6 +23,8 @@ import {
   wakeFloorUs,
 } from "../lab/bench/net.ts";
 import {
+  endVethPair,
+  type Killer,
   runVethBench,
   type VethNames,
   vethNames,
@@ -219,6 +221,8 @@ export interface VethDeps {
   onSignal(fn: () => void): () => void;
   /** End the process with `code` (after a signal, once the namespaces are gone). */
   exit(code: number): void;
+  /** Send a signal to a process in the namespaces (after a signal; default `Deno.kill`). */
+  kill?: Killer;
 }
 
 /** The real system: `Deno.Command`, `Deno.uid`, signal listeners. */
@@ -271,12 +275,11 @@ export async function vethOutcome(
   if (reason) return { ran: false, reason };
   progress("veth pair between two namespaces");
   const { names } = deps;
+  let ending: Promise<void> | null = null;
   const stop = deps.onSignal(() => {
-    // The namespaces outlive the process: delete them, then end as the signal would.
-    void Promise.allSettled([
-      deps.run(["ip", "netns", "del", names.a]),
-      deps.run(["ip", "netns", "del", names.b]),
-    ]).then(() => deps.exit(130));
+    // The namespaces and what runs in them (iperf3, ping) outlive the process: end them and
+    // delete the namespaces, then end as the signal would.
+    ending ??= endVethPair(deps.run, names, deps.kill).catch(() => {}).then(() => deps.exit(130));
   });
   try {
     const veth = await runVethBench(
@@ -298,6 +301,9 @@ export async function vethOutcome(
     };
   } finally {
     stop();
+    // Interrupted: ending the pair's processes made the run fail; the process ends with 130 once
+    // the pair is gone, not with that failure for an outcome (it printed "it failed", exit 0).
+    if (ending !== null) await ending;
   }
 }
 

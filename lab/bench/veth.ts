@@ -10,7 +10,8 @@
  * namespaces get a name unique to the run (`vlab-veth-<pid>-<random>-a`/`-b`), hold the only
  * addresses of the pair (10.254.0.1 and .2, no route anywhere else, so traffic stays inside
  * them), and are deleted in a `finally` whatever happened (deleting a namespace deletes its
- * veth end and ends the processes started in it).
+ * veth end, but leaves the processes started in it running: on Ctrl-C or SIGTERM,
+ * {@linkcode endVethPair} ends them first).
  *
  * Runs on the main thread of the CLI; every command goes through a {@linkcode CommandRunner},
  * so tests can replace the system.
@@ -140,9 +141,14 @@ function quantile(sorted: number[], q: number): number {
 async function must(run: CommandRunner, argv: string[]): Promise<CommandResult> {
   const r = await run(argv);
   if (r.code !== 0) {
-    throw new Error(`${argv.join(" ")} failed (${r.code}): ${r.stderr.trim().split("\n")[0]}`);
+    throw new Error(`${argv.join(" ")} failed (${r.code}): ${firstLine(r)}`);
   }
   return r;
+}
+
+/** What a failed command said first (stderr, else stdout), or its exit code when it said nothing. */
+function firstLine(r: CommandResult): string {
+  return (r.stderr.trim() || r.stdout.trim()).split("\n")[0] || `exit code ${r.code}, no message`;
 }
 
 /** One UDP flood through the pair; the client retries while the server is not listening yet. */
@@ -198,10 +204,46 @@ async function udpRate(
     const failed = r.code !== 0 || /"error"\s*:/.test(r.stdout);
     if (!failed) return parseIperfUdp(r.stdout).pps;
     if (performance.now() > deadline || !/connect|refused/i.test(r.stdout + r.stderr)) {
-      throw new Error(`iperf3 client failed: ${(r.stderr || r.stdout).trim().split("\n")[0]}`);
+      throw new Error(`iperf3 client failed: ${firstLine(r)}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50)); // the server is still starting
   }
+}
+
+/** Sends a signal to a process (`Deno.kill`; tests replace it). */
+export type Killer = (pid: number, signal: Deno.Signal) => void;
+
+/**
+ * End every process still in the pair's namespaces (iperf3's server and its `timeout`, a client,
+ * a `ping`), then delete the namespaces: what Ctrl-C or SIGTERM do before the process ends.
+ * Deleting a namespace does not end the processes in it (they hold it): a `ping -c 1000` at
+ * one-second intervals went on pinging for a quarter of an hour after the benchmark had exited.
+ * The processes are found with `ip netns pids`; the namespaces are this run's own (their names
+ * carry its pid and a random part), so whatever runs in them is the run's.
+ *
+ * @example
+ * ```ts ignore
+ * await endVethPair(systemRunner, names);
+ * ```
+ */
+export async function endVethPair(
+  run: CommandRunner,
+  names: Pick<VethNames, "a" | "b">,
+  kill: Killer = Deno.kill,
+): Promise<void> {
+  for (const ns of [names.a, names.b]) {
+    const r = await run(["ip", "netns", "pids", ns]);
+    if (r.code !== 0) continue; // no such namespace (not made yet): nothing runs in it
+    for (const pid of r.stdout.split(/\s+/).filter((w) => /^[0-9]+$/.test(w))) {
+      try {
+        kill(Number(pid), "SIGKILL");
+      } catch {
+        // Ended already.
+      }
+    }
+  }
+  await run(["ip", "netns", "del", names.a]);
+  await run(["ip", "netns", "del", names.b]);
 }
 
 /**
