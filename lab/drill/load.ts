@@ -228,87 +228,186 @@ function laterHint(p: Problem, named: ReadonlyMap<string, number>, index: number
   };
 }
 
-/**
- * Timings that cannot work: a step due before a step above it (the cursor reads the timeline in
- * order, so it would run late, not at its time), or due after the drill's timeout.
- */
-/** The latest time a step above is due at: its `at`, or a repeated step's last run. */
-interface LatestDue {
-  /** The step's index. */
-  index: number;
-  /** When it is due, ms from the start. */
-  ms: number;
-  /** Whether that is the last run of a repeated step (not its `at`). */
-  lastRun: boolean;
-  /** Whether that is when its (last) run ends: a run that lasts (`up_after`, `heal_after`). */
-  ends: boolean;
+/** A step's timing keys, as read (ms). */
+interface Timing {
+  at?: number;
+  every?: number;
+  for?: number;
+  jitter?: number;
 }
 
 /**
- * The time step `index` (timing `t`) is due at last, when it is later than `latest`: its `at`,
- * or a repeated step's last run, planned from its `at` or, without one, from `latest` at the
- * earliest (the cursor reaches it no sooner). A step after it that is due before that would run
- * late: `every: 500ms, for: 2s` then `at: 600ms` ran the latter at 1.5 s.
+ * Timings that cannot work: a step due before a step above it ends (the cursor reads the timeline
+ * in order, so it would run late, not at its time), a repeated step whose runs last longer than
+ * its period, or a step due (or ending) after the drill's timeout. A step's `jitter` counts at its
+ * most (each run may start that much later, whatever the seed draws), and so does what a run lasts
+ * for sure (`up_after`, `heal_after`, a `wait`).
+ */
+/** The latest time a step above holds the cursor until: its `at`, its last run, its end. */
+interface LatestDue {
+  /** The step's index. */
+  index: number;
+  /** Until when it may hold the cursor at the latest, ms from the start (its jitter included). */
+  ms: number;
+  /** Until when it holds the cursor at least, ms from the start (no jitter). */
+  earliestMs: number;
+  /** Whether that is the last run of a repeated step (not its `at`). */
+  lastRun: boolean;
+  /** Whether that is when its (last) run ends: a run that lasts (`up_after`, `heal_after`, `wait`). */
+  ends: boolean;
+  /** Whether `ms` counts a jitter (this step's, or that of a step above it that it follows). */
+  jittered: boolean;
+}
+
+/** How many runs a step's timing makes (1 without `every` and `for`). */
+function runsOf(t: Timing): number {
+  return t.every !== undefined && t.for !== undefined && t.every > 0
+    ? Math.ceil(t.for / t.every)
+    : 1;
+}
+
+/**
+ * When step `t` runs, from `latest` (the steps above) and how long each run lasts for sure:
+ * the earliest and latest its last run is due at and ends at. A step without `at` starts when the
+ * cursor reaches it: no sooner than the steps above end.
+ */
+function schedule(t: Timing, latest: LatestDue | null, lasts: number) {
+  const runs = runsOf(t);
+  const jitter = t.jitter ?? 0;
+  const span = (runs - 1) * (t.every ?? 0);
+  // A step with `at` is placed at it: one due too soon is a problem of its own, and the steps
+  // after it are judged as if it ran at its time, so that it brings no problem to them.
+  const dueEarliest = (t.at ?? latest?.earliestMs ?? 0) + span;
+  const dueLatest = (t.at ?? latest?.ms ?? 0) + span + jitter;
+  return {
+    runs,
+    jitter,
+    dueEarliest,
+    dueLatest,
+    endEarliest: dueEarliest + lasts,
+    endLatest: dueLatest + lasts,
+  };
+}
+
+/**
+ * The time step `index` (timing `t`) holds the cursor until at the latest, when it is later than
+ * `latest`: its `at`, or a repeated step's last run, planned from its `at` or, without one, from
+ * `latest` at the earliest (the cursor reaches it no sooner), with its jitter and what a run lasts.
+ * A step after it that is due before that would run late: `every: 500ms, for: 2s` then
+ * `at: 600ms` ran the latter at 1.5 s, and `wait: 1s` then `at: 300ms` at 1 s.
  */
 function latestDue(
-  t: { at?: number; every?: number; for?: number },
+  t: Timing,
   index: number,
   latest: LatestDue | null,
   lasts: number,
 ): LatestDue | null {
-  const runs = t.every !== undefined && t.for !== undefined && t.every > 0
-    ? Math.ceil(t.for / t.every)
-    : 1;
-  if (runs > MAX_RUNS) return latest;
-  // Without an at, a run that lasts still holds the cursor from the earliest it can start.
-  if (t.at === undefined && runs === 1 && lasts === 0) return latest;
-  const start = t.at ?? latest?.ms ?? 0;
-  const last = start + (runs - 1) * (t.every ?? 0) + lasts;
-  if (latest !== null && last <= latest.ms) return latest;
-  return { index, ms: last, lastRun: runs > 1, ends: lasts > 0 };
+  const s = schedule(t, latest, lasts);
+  if (s.runs > MAX_RUNS) return latest;
+  // Without an at, a run that lasts (or waits for its jitter) still holds the cursor from the
+  // earliest it can start.
+  if (t.at === undefined && s.runs === 1 && lasts === 0 && s.jitter === 0) return latest;
+  if (latest !== null && s.endLatest <= latest.ms) {
+    return { ...latest, earliestMs: Math.max(latest.earliestMs, s.endEarliest) };
+  }
+  return {
+    index,
+    ms: s.endLatest,
+    earliestMs: s.endEarliest,
+    lastRun: s.runs > 1,
+    ends: lasts > 0,
+    // Placed after the step above, it carries that step's jitter too.
+    jittered: s.jitter > 0 || (t.at === undefined && latest?.jittered === true),
+  };
 }
 
 function timingProblems(
-  t: { at?: number; every?: number; for?: number },
+  t: Timing,
   index: number,
   latestAt: LatestDue | null,
   timeoutMs: number | null,
+  lasts: number,
 ): Problem[] {
   const problems: Problem[] = [];
   const path: PathSegment[] = ["timeline", index, "at"];
   if (t.at !== undefined && latestAt !== null && t.at < latestAt.ms) {
+    const jittered = latestAt.jittered;
     problems.push({
       code: "out-of-order",
       path,
       message: `timeline[${index}] is due at ${showMs(t.at)}, before timeline[${latestAt.index}]${
         latestAt.lastRun ? "'s last run" : ""
-      } above it ${latestAt.ends ? "ends " : ""}(at ${
+      } above it ${latestAt.ends ? "ends " : ""}(at ${jittered ? "up to " : ""}${
         showMs(latestAt.ms)
-      }): the timeline runs in order, so it would run late`,
+      }${jittered ? ", jitter included" : ""}): the timeline runs in order, so it would run late`,
       hint: `move it above timeline[${latestAt.index}], or give it an at of ${
         showMs(latestAt.ms)
       } or later`,
     });
   }
-  const runs = t.every !== undefined && t.for !== undefined && t.every > 0
-    ? Math.ceil(t.for / t.every)
-    : 1;
+  const s = schedule(t, latestAt, lasts);
   // A step that would run too often is reported as such (checkSteps), not here too.
-  const last = runs > MAX_RUNS ? 0 : (t.at ?? 0) + (runs - 1) * (t.every ?? 0);
-  if (timeoutMs !== null && last >= timeoutMs) {
+  if (s.runs > MAX_RUNS) return problems;
+  // Each run lasts (or may start late by its jitter) beyond the next run's time: every run after
+  // the first would start late.
+  if (s.runs > 1 && t.every !== undefined && lasts + s.jitter > t.every) {
+    problems.push({
+      code: "out-of-order",
+      path: ["timeline", index, "every"],
+      message: `timeline[${index}] runs every ${showMs(t.every)}, but a run ${
+        lasts > 0 ? `lasts ${showMs(lasts)}` : ""
+      }${lasts > 0 && s.jitter > 0 ? " and " : ""}${
+        s.jitter > 0 ? `may start ${showMs(s.jitter)} late (its jitter)` : ""
+      }: the next run would start late`,
+      hint: `give it an every of ${showMs(lasts + s.jitter)} or more${
+        s.jitter > 0 ? ", or less jitter" : ""
+      }`,
+    });
+  }
+  // A step without at placed after a step that may end past the timeout: that one is reported.
+  const inherited = t.at === undefined && latestAt !== null && timeoutMs !== null &&
+    latestAt.ms >= timeoutMs;
+  if (timeoutMs === null || inherited) return problems;
+  const timeout = showMs(timeoutMs);
+  const where: PathSegment[] = s.runs > 1
+    ? ["timeline", index, "for"]
+    : t.at === undefined
+    ? ["timeline", index]
+    : path;
+  if (s.dueEarliest >= timeoutMs) {
     problems.push({
       code: "out-of-range",
-      path: runs > 1 ? ["timeline", index, "for"] : path,
-      message: runs > 1
-        ? `timeline[${index}]'s last run is due at ${showMs(last)}, past the drill's timeout (${
-          showMs(timeoutMs)
-        }): it can never run`
-        : `timeline[${index}] is due at ${showMs(last)}, past the drill's timeout (${
-          showMs(timeoutMs)
-        }): it can never run`,
-      hint: runs > 1
+      path: where,
+      message: s.runs > 1
+        ? `timeline[${index}]'s last run is due at ${
+          showMs(s.dueEarliest)
+        }, past the drill's timeout (${timeout}): it can never run`
+        : `timeline[${index}] is due at ${
+          showMs(s.dueEarliest)
+        }, past the drill's timeout (${timeout}): it can never run`,
+      hint: s.runs > 1
         ? "give the drill a longer timeout, or the step a shorter `for`"
         : "give the drill a longer timeout, or the step an earlier time",
+    });
+  } else if (s.dueLatest >= timeoutMs) {
+    problems.push({
+      code: "out-of-range",
+      path: s.jitter > 0 ? ["timeline", index, "jitter"] : where,
+      message: `timeline[${index}]${s.runs > 1 ? "'s last run" : ""} may be due at up to ${
+        showMs(s.dueLatest)
+      }, jitter included, past the drill's timeout (${timeout}): with some seeds it never runs`,
+      hint: "give the drill a longer timeout, or the step less jitter or an earlier time",
+    });
+  } else if (lasts > 0 && s.endLatest >= timeoutMs) {
+    problems.push({
+      code: "out-of-range",
+      path: where,
+      message: `timeline[${index}]${s.runs > 1 ? "'s last run" : ""} ${
+        s.endEarliest >= timeoutMs ? "ends at" : "may end at up to"
+      } ${showMs(s.endLatest)}${
+        s.endEarliest >= timeoutMs ? "" : ", jitter included"
+      }, past the drill's timeout (${timeout}): the drill would stop before it ends`,
+      hint: "give the drill a longer timeout, or the step an earlier time or a shorter run",
     });
   }
   return problems;
@@ -491,8 +590,8 @@ function checkSteps(
     // the others, and a step after it is still judged against its `at`.
     const timing = c.success ? c.data : readableTiming(common);
     const unread = COMMON.filter((k) => Object.hasOwn(common, k) && !Object.hasOwn(timing, k));
-    problems.push(...timingProblems(timing, index, latestAt, timeoutMs));
     const lasts = kind !== null && args !== null ? kinds.get(kind)!.lasts?.(args) ?? 0 : 0;
+    problems.push(...timingProblems(timing, index, latestAt, timeoutMs, lasts));
     latestAt = latestDue(timing, index, latestAt, lasts);
     const { every, for: forMs } = timing;
     // With one of every and for unread, whether they go together cannot be judged.

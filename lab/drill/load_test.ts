@@ -283,9 +283,10 @@ Deno.test("a step due before a step above it, or after the timeout, is refused a
       "  - every: 0ms\n    for: 1s\n    wait: 1ms\n",
   );
   assert.deepEqual(where(issues), [
-    "6:9: timeline[1] is due at 1 s, before timeline[0] above it (at 1.5 s): the timeline runs in order, so it would run late",
+    // A wait lasts: the cursor is held until it ends.
+    "6:9: timeline[1] is due at 1 s, before timeline[0] above it ends (at 1.501 s): the timeline runs in order, so it would run late",
     "8:9: timeline[2] is due at 3 s, past the drill's timeout (2 s): it can never run",
-    "10:9: timeline[3] is due at 0 ms, before timeline[2] above it (at 3 s): the timeline runs in order, so it would run late",
+    "10:9: timeline[3] is due at 0 ms, before timeline[2] above it ends (at 3.001 s): the timeline runs in order, so it would run late",
     "12:10: timeline[3]'s last run is due at 2.5 s, past the drill's timeout (2 s): it can never run",
     "14:12: timeline[4]: every must be longer than 0, or the step would run forever",
   ]);
@@ -553,7 +554,7 @@ timeline:
   // Not "every and for go together" at 11: every is there, it does not read.
   assert.deepEqual(where(issues), [
     '5:13: Cannot read "lots" as a duration',
-    "7:9: timeline[1] is due at 500 ms, before timeline[0] above it (at 1 s): the timeline runs in order, so it would run late",
+    "7:9: timeline[1] is due at 500 ms, before timeline[0] above it ends (at 1.001 s): the timeline runs in order, so it would run late",
     "9:9: timeline[2] is due at 3 s, past the drill's timeout (2 s): it can never run",
     '10:12: Cannot read "soon" as a duration',
   ]);
@@ -762,7 +763,7 @@ Deno.test("a repeated exec step with as: is refused: its runs would share one na
 Deno.test("a step due before a repeated step above it ends its runs is out of order", async () => {
   const issues = await problems(
     "topology: pair\ntimeline:\n" +
-      "  - every: 500ms\n    for: 2s\n    wait: 1ms\n" +
+      "  - every: 500ms\n    for: 2s\n    wait: 0ms\n" +
       "  - at: 600ms\n    wait: 1ms\n" +
       "  - at: 1500ms\n    wait: 1ms\n",
   );
@@ -775,7 +776,7 @@ Deno.test("a step due before a repeated step above it ends its runs is out of or
   // A repeated step with its own at: its last run counts from there.
   const at = await problems(
     "topology: pair\ntimeline:\n" +
-      "  - at: 1s\n    every: 300ms\n    for: 900ms\n    wait: 1ms\n" +
+      "  - at: 1s\n    every: 300ms\n    for: 900ms\n    wait: 0ms\n" +
       "  - at: 1500ms\n    wait: 1ms\n",
   );
   assert.match(
@@ -796,5 +797,88 @@ Deno.test("a step due while a link or partition step above it still holds the cu
   assert.deepEqual(where(issues), [
     "5:9: timeline[1] is due at 500 ms, before timeline[0] above it ends (at 800 ms): the timeline runs in order, so it would run late",
     "9:9: timeline[3] is due at 1.5 s, before timeline[2] above it ends (at 1.8 s): the timeline runs in order, so it would run late",
+  ]);
+});
+
+Deno.test("a step due while a wait above it still holds the cursor is out of order", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - wait: 1s\n" +
+      "  - at: 300ms\n    link: { name: a-b, state: down, up_after: 100ms }\n" +
+      "  - wait: 500ms\n" +
+      "  - at: 1200ms\n    wait: 0ms\n",
+  );
+  // Before, both passed and ran at 1 s and 1.6 s, their rows saying "planned 300" and "1200".
+  assert.deepEqual(where(issues), [
+    "4:9: timeline[1] is due at 300 ms, before timeline[0] above it ends (at 1 s): the timeline runs in order, so it would run late",
+    // timeline[1] counts as run at its at (its own problem above brings none here).
+    "7:9: timeline[3] is due at 1.2 s, before timeline[2] above it ends (at 1.5 s): the timeline runs in order, so it would run late",
+  ]);
+  assert.equal(issues[0].hint, "move it above timeline[0], or give it an at of 1 s or later");
+  // Waits add up; a step due after them is fine.
+  const r = await parseDrill(
+    "topology: pair\ntimeline:\n  - wait: 1s\n  - wait: 500ms\n  - at: 1500ms\n    wait: 0ms\n",
+    "d.yaml",
+  );
+  assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
+});
+
+Deno.test("a step's jitter counts at its most in the order and timeout checks", async () => {
+  // Each run starts up to `jitter` later: the steps below and the timeout must leave it room.
+  const issues = await problems(
+    "topology: pair\ntimeout: 2s\ntimeline:\n" +
+      "  - at: 300ms\n    jitter: 1s\n    link: { name: a-b, state: down, up_after: 100ms }\n" +
+      "  - at: 500ms\n    link: { name: a-b, state: down }\n" +
+      "  - at: 1900ms\n    jitter: 500ms\n    wait: 0ms\n",
+  );
+  // Before, both passed: with seed 1 the first ran at 0.75 s, the second late at 0.85 s, and
+  // the third never ran ("The drill did not end within 2000 ms"), depending on the seed.
+  assert.deepEqual(where(issues), [
+    "7:9: timeline[1] is due at 500 ms, before timeline[0] above it ends (at up to 1.4 s, jitter included): the timeline runs in order, so it would run late",
+    "10:13: timeline[2] may be due at up to 2.4 s, jitter included, past the drill's timeout (2 s): with some seeds it never runs",
+  ]);
+  assert.equal(issues[0].hint, "move it above timeline[0], or give it an at of 1.4 s or later");
+  // A repeated step's jitter: a run may start that much late, into the next run's time.
+  const repeated = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - every: 500ms\n    for: 2s\n    jitter: 300ms\n    link: { name: a-b, state: down, up_after: 300ms }\n",
+  );
+  assert.deepEqual(where(repeated), [
+    "3:12: timeline[0] runs every 500 ms, but a run lasts 300 ms and may start 300 ms late (its jitter): the next run would start late",
+  ]);
+  assert.equal(repeated[0].hint, "give it an every of 600 ms or more, or less jitter");
+  // Within room, jitter is fine.
+  const r = await parseDrill(
+    "topology: pair\ntimeout: 2s\ntimeline:\n" +
+      "  - at: 300ms\n    jitter: 100ms\n    link: { name: a-b, state: down, up_after: 100ms }\n" +
+      "  - at: 500ms\n    wait: 0ms\n",
+    "d.yaml",
+  );
+  assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
+});
+
+Deno.test("a step that would end past the drill's timeout is refused", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeout: 2s\ntimeline:\n" +
+      "  - at: 1500ms\n    link: { name: a-b, state: down, up_after: 1s }\n",
+  );
+  // Before, it passed, and the drill stopped at 2 s with the link down: "did not end within".
+  assert.deepEqual(where(issues), [
+    "4:9: timeline[0] ends at 2.5 s, past the drill's timeout (2 s): the drill would stop before it ends",
+  ]);
+  // Waits add up to past the timeout: the wait that crosses it is the one refused, once.
+  const waits = await problems(
+    "topology: pair\ntimeout: 2s\ntimeline:\n  - wait: 1500ms\n  - wait: 1s\n  - wait: 1s\n",
+  );
+  assert.deepEqual(where(waits), [
+    "5:5: timeline[1] ends at 2.5 s, past the drill's timeout (2 s): the drill would stop before it ends",
+  ]);
+  // A repeated step placed after a wait: its last run counts from where the cursor reaches it.
+  const placed = await problems(
+    "topology: pair\ntimeout: 2s\ntimeline:\n" +
+      "  - wait: 1500ms\n  - every: 300ms\n    for: 900ms\n    wait: 0ms\n",
+  );
+  assert.deepEqual(where(placed), [
+    "6:10: timeline[1]'s last run is due at 2.1 s, past the drill's timeout (2 s): it can never run",
   ]);
 });

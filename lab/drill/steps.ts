@@ -187,7 +187,8 @@ export interface StepKind<A> {
   unparsedEffects?(value: unknown, ctx: CheckContext): void;
   /**
    * How long each run holds the cursor at least, ms (a link's `up_after`, a partition's
-   * `heal_after`): a step after it that is due sooner would run late, which the loader refuses.
+   * `heal_after`, a `wait`): a step after it that is due sooner would run late, which the loader
+   * refuses, and so is a step that would end past the drill's timeout.
    * Left out: 0.
    */
   lasts?(args: A): number;
@@ -470,6 +471,8 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
 
 registerStepKind<number>("wait", {
   schema: durationMs,
+  // It holds the cursor that long: a step after it due sooner would run late.
+  lasts: (ms) => ms,
   describe: (ms) => `wait ${ms} ms`,
   run: (ms, ctx) => ctx.sleep(ms),
 });
