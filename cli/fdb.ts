@@ -7,7 +7,9 @@
  */
 
 import { Command } from "@commander-js/extra-typings";
-import { controlJson, resolveLab } from "../lab/client.ts";
+import { controlJson, namedPath, resolveLab } from "../lab/client.ts";
+import { LabError } from "../lab/errors.ts";
+import { quote } from "../lab/topology/quote.ts";
 import type { SwitchMacTable } from "../lab/switch_macs.ts";
 import { count } from "../devices/base/plural.ts";
 import { writeAll } from "./progress.ts";
@@ -54,9 +56,19 @@ export function fdbCommand() {
     .option("--json", "print the table(s) as JSON")
     .action(async (name, opts) => {
       const record = await resolveLab(opts.lab);
-      const tables = name === undefined
+      const path = name === undefined ? null : namedPath("/switches", name);
+      if (name !== undefined && path === null) {
+        // "", "." or "..": no switch's name, and no path to ask for it; the lab's are listed.
+        const all = (await controlJson<SwitchMacTable[]>(record, "/switches")).map((t) => t.switch);
+        throw new LabError(
+          "unknown-switch",
+          `The lab has no switch ${quote(name)}`,
+          all.length > 0 ? `Switches: ${all.join(", ")}` : "This lab has no switch",
+        );
+      }
+      const tables = path === null
         ? await controlJson<SwitchMacTable[]>(record, "/switches")
-        : [await controlJson<SwitchMacTable>(record, `/switches/${encodeURIComponent(name)}`)];
+        : [await controlJson<SwitchMacTable>(record, path)];
       if (opts.json) {
         await out(JSON.stringify(name === undefined ? tables : tables[0], null, 2) + "\n");
       } else if (tables.length === 0) await out("the lab has no switch\n");

@@ -227,6 +227,23 @@ export interface ControlJsonOptions {
 }
 
 /**
+ * A name a user gave as one path segment of a control request (`/links/NAME`): percent-encoded,
+ * or null for `""`, `.` and `..`, which no canonical path carries (the control server refuses
+ * them as `bad-path`, and a URL parser resolves `..` away) and no lab's names are. A command
+ * then says the name is unknown, with the lab's names, as the lab would.
+ *
+ * @example
+ * ```ts ignore
+ * namedPath("/links", "a-b"); // "/links/a-b"
+ * namedPath("/links", ".."); // null
+ * ```
+ */
+export function namedPath(prefix: string, name: string): string | null {
+  if (name === "" || name === "." || name === "..") return null;
+  return `${prefix}/${encodeURIComponent(name)}`;
+}
+
+/**
  * Send a request and parse a JSON answer; a JSON error answer becomes a `LabError`. A lab that
  * does not answer within `timeoutMs` (a hung lab, or one frozen with `kill -STOP` meanwhile) is
  * a `control-error` that says so, never a wait without end.
