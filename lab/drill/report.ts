@@ -76,6 +76,14 @@ export function markdownReport(result: DrillResult, chart: string | null = null)
     `- assertions: ${passed} of ${result.assertions.length} hold`,
   ];
   if (result.error !== undefined) lines.push(`- stopped early: ${result.error}`);
+  const late = result.steps.filter((s) => typeof s.lateMs === "number");
+  if (late.length > 0) {
+    lines.push(
+      `- late: ${count(late.length, "step run")} started after ${
+        late.length === 1 ? "its" : "their"
+      } time, held up by the steps before (timeline)`,
+    );
+  }
   lines.push("", "## Assertions", "", "| verdict | assertion | measured |", "| --- | --- | --- |");
   for (const a of result.assertions) {
     const measured = a.error ??
@@ -95,8 +103,8 @@ export function markdownReport(result: DrillResult, chart: string | null = null)
       : `${s.plannedMs}`;
     lines.push(
       `| ${(s.startedMs / 1000).toFixed(3)} | #${s.step}.${s.run} | ${cell(s.what)}${
-        s.error ? ` (failed: ${cell(s.error)})` : ""
-      } | ${planned} | ${s.jitterMs} |`,
+        typeof s.lateMs === "number" ? ` (started ${s.lateMs} ms late)` : ""
+      }${s.error ? ` (failed: ${cell(s.error)})` : ""} | ${planned} | ${s.jitterMs} |`,
     );
   }
   if (result.recovery.length > 0) {
@@ -186,10 +194,19 @@ const xml = (s: string) =>
   s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "?").replace(/&/g, "&amp;")
     .replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
+/** The step runs that started late, as the timeline testcase's output (none: nothing). */
+function lateOut(result: DrillResult): string {
+  const late = result.steps.filter((s) => typeof s.lateMs === "number");
+  if (late.length === 0) return "";
+  return `<system-out>${
+    xml(late.map((s) => `#${s.step}.${s.run} ${s.what}: started ${s.lateMs} ms late`).join("\n"))
+  }</system-out>`;
+}
+
 /**
  * The JUnit XML report: one testsuite for the drill, one testcase per assertion (a failed
  * assertion is a `<failure>`, one that could not be evaluated an `<error>`), plus a testcase
- * `timeline` that fails when a step failed. Anything but a drill's result is a `TypeError`
+ * `timeline` that fails when a step failed (its output lists the step runs that started late). Anything but a drill's result is a `TypeError`
  * naming what is missing.
  *
  * @example
@@ -217,7 +234,7 @@ export function junitReport(result: DrillResult): string {
       result.error === undefined
         ? ""
         : `<failure message="${xml(result.error)}">${xml(result.error)}</failure>`
-    }</testcase>`,
+    }${lateOut(result)}</testcase>`,
   ];
   for (const a of result.assertions) {
     const measured = `${measuredText(a.measured)}${

@@ -390,3 +390,29 @@ Deno.test("report.md counts one fault in the singular", () => {
   // Before: "1 faults ended".
   assert.match(markdownReport(result()), /^1 fault ended, 0 without recovery within the watch;/m);
 });
+
+Deno.test("a step run that started late says so in report.md and the JUnit timeline", () => {
+  const late = result({
+    steps: [{
+      step: 1,
+      run: 0,
+      kind: "wait",
+      plannedMs: 50,
+      jitterMs: 0,
+      what: "wait 0 ms",
+      startedMs: 402,
+      endedMs: 402,
+      lateMs: 352,
+    }],
+  });
+  const md = markdownReport(late);
+  assert.match(md, /^- late: 1 step run started after its time, held up by the steps before/m);
+  assert.match(md, /^\| 0\.402 \| #1\.0 \| wait 0 ms \(started 352 ms late\) \| 50 \| 0 \|$/m);
+  assert.match(
+    junitReport(late),
+    /name="timeline"><system-out>#1\.0 wait 0 ms: started 352 ms late<\/system-out><\/testcase>/,
+  );
+  // On time: no line, no output.
+  assert.doesNotMatch(markdownReport(result()), /late/);
+  assert.match(junitReport(result()), /name="timeline"><\/testcase>/);
+});

@@ -44,6 +44,12 @@ export interface RunDrillOptions {
 /** How long a stopped drill waits for its cancelled workloads to report (ms). */
 export const CANCEL_GRACE_MS = 1000;
 
+/**
+ * How late a run must start, past its time, for the runner to say so (ms): less is the timers'
+ * own slack.
+ */
+export const LATE_MS = 1;
+
 /** How long the runner watches for traffic after a fault ends (ms). */
 export const RECOVERY_WATCH_MS = 2000;
 
@@ -386,7 +392,12 @@ export async function runDrillAs(
       const kind = kinds.get(step.kind)!;
       const anchor = step.atMs ?? elapsedMs();
       for (const planned of plannedRuns(step, seed)) {
-        await sleep(anchor + planned.offsetMs - elapsedMs());
+        // A step above that ran longer than the loader could know (a workload in the foreground, a
+        // wait_for) holds the cursor past this run's time: the run starts late, and says so.
+        const dueMs = anchor + planned.offsetMs;
+        const behindMs = Math.round((elapsedMs() - dueMs) * 10) / 10;
+        const held = steps.at(-1);
+        await sleep(dueMs - elapsedMs());
         if (abort.signal.aborted) break;
         const what = printable(kind.describe(step.args));
         const record: StepRecord = {
@@ -399,12 +410,22 @@ export async function runDrillAs(
           startedMs: elapsedMs(),
           endedMs: 0,
         };
+        if (behindMs >= LATE_MS) record.lateMs = behindMs;
         // In the lab's event log too: `vlab dashboard` and the events file show the drill.
         lab.lab.events.emit("drill-step", drill.name, { step: step.index, run: planned.run, what });
         const label = `#${step.index}${
           planned.run > 0 || step.everyMs !== null ? `.${planned.run}` : ""
         }`;
-        progress(`${stamp(record.startedMs)} ${label} ${what}`);
+        const late = record.lateMs === undefined
+          ? ""
+          : ` (${record.lateMs} ms late: due at ${(dueMs / 1000).toFixed(3)} s, ${
+            held === undefined
+              ? "the lab's start"
+              : `#${held.step}${
+                held.run > 0 || drill.timeline[held.step].everyMs !== null ? `.${held.run}` : ""
+              }`
+          } held the cursor)`;
+        progress(`${stamp(record.startedMs)} ${label} ${what}${late}`);
         const ctx: StepContext = {
           lab,
           elapsedMs,

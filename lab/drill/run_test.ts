@@ -438,3 +438,32 @@ Deno.test({
       assert.ok(r.recovery[0].ms !== null, JSON.stringify(r.recovery));
     }),
 });
+
+Deno.test({
+  name: "a run held past its time by a step above says how late it started",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-late-", async () => {
+      // A workload in the foreground lasts longer than the loader can know: the step due at
+      // 50 ms runs once the ping has ended. Before, it ran late without a word.
+      const lines: string[] = [];
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [
+          { exec: { vm: "a", argv: ["ping", "10.0.0.2", "-c", "2", "-i", "0.2"] } },
+          { at: "50ms", wait: "0ms" },
+          { wait: "1ms" },
+        ],
+      }, { onProgress: (l) => lines.push(l) });
+      assert.ok(r.passed, r.error);
+      const late = r.steps[1].lateMs;
+      assert.ok(late !== undefined && late >= 150, `lateMs ${late}`);
+      assert.match(
+        lines.find((l) => l.includes("#1 wait")) ?? "",
+        /#1 wait 0 ms \([\d.]+ ms late: due at 0\.050 s, #0 held the cursor\)$/,
+      );
+      // A run that starts at its time says nothing.
+      assert.equal(r.steps[2].lateMs, undefined);
+      assert.doesNotMatch(lines.find((l) => l.includes("#2 wait")) ?? "", /late/);
+    }),
+});

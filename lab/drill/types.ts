@@ -87,6 +87,11 @@ export interface StepRecord extends Decision {
   startedMs: number;
   /** When it ended (ms after start). */
   endedMs: number;
+  /**
+   * Set when the run started late because a step above (or its own run before, or a workload
+   * in the foreground) held the cursor past its time: how late, ms (1 or more).
+   */
+  lateMs?: number;
   /** Set when the step failed. */
   error?: string;
 }
