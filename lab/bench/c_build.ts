@@ -14,6 +14,7 @@
 import { fileURLToPath } from "node:url";
 import { err, ok, type Result } from "../../devices/base/result.ts";
 import { type CommandRunner, systemRunner } from "./command.ts";
+import { untilExit } from "./at_exit.ts";
 
 /** The programs compiled and not yet disposed of, for {@linkcode disposeCompiledNow}. */
 const live = new Set<CProgram>();
@@ -60,6 +61,8 @@ export class CProgram {
     readonly dir: string,
     private readonly binary: string,
     private readonly runner: CommandRunner,
+    /** Removes the folder now, and no longer at exit. */
+    private readonly release: () => void,
   ) {}
 
   /**
@@ -85,6 +88,10 @@ export class CProgram {
       const why = error instanceof Error ? error.message : String(error);
       return err(`no temporary folder to build it in (${why}; set TMPDIR to one you may write)`);
     }
+    // Removed at the process's exit too: Ctrl-C while the compiler runs (before the program is
+    // one that disposeCompiledNow knows) left the folder, with the binary the compiler finished.
+    const folder = dir;
+    const release = untilExit(() => Deno.removeSync(folder, { recursive: true }));
     const binary = `${dir}/${name}`;
     const out = await run([
       compiler,
@@ -96,7 +103,7 @@ export class CProgram {
       fileURLToPath(url),
     ]);
     if (out.code !== 0) {
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      release();
       if (out.code === 127) {
         const where = compiler.includes("/") ? "does not exist" : "is not on PATH";
         return err(`no C compiler: \`${compiler}\` ${where} (install gcc, or name one in CC)`);
@@ -104,7 +111,7 @@ export class CProgram {
       const first = (out.stderr.trim().split("\n")[0] ?? "").slice(0, 200) || `exit ${out.code}`;
       return err(`\`${compiler}\` could not compile lab/bench/${source}: ${first}`);
     }
-    const program = new CProgram(compiler, dir, binary, run);
+    const program = new CProgram(compiler, dir, binary, run, release);
     live.add(program);
     return ok(program);
   }
@@ -115,18 +122,14 @@ export class CProgram {
   }
 
   /** Remove the binary and its folder. */
-  async dispose(): Promise<void> {
-    live.delete(this);
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  dispose(): Promise<void> {
+    this.disposeNow();
+    return Promise.resolve();
   }
 
   /** Remove them at once (from a signal listener, where nothing may be awaited). */
   disposeNow(): void {
     live.delete(this);
-    try {
-      Deno.removeSync(this.dir, { recursive: true });
-    } catch {
-      // Gone already.
-    }
+    this.release(); // gone already: no error
   }
 }

@@ -105,3 +105,53 @@ for (
     }
   });
 }
+
+Deno.test("Ctrl-C while the C reference compiles removes its folder, with what the compiler writes after", async () => {
+  // The folder was known to disposeCompiledNow only once the compiler was done: a signal during
+  // the compile left it, and the compiler then wrote the binary into it.
+  const tmp = Deno.makeTempDirSync({ prefix: "vlab-c-compile-sigint-" });
+  const cc = `${tmp}/slow-cc`;
+  const pidFile = `${tmp}/cc.pid`;
+  Deno.writeTextFileSync(cc, `#!/bin/sh\necho $$ > '${pidFile}'\nsleep 0.5\nexec cc "$@"\n`);
+  Deno.chmodSync(cc, 0o755);
+  const folders = () =>
+    [...Deno.readDirSync(tmp)].filter((e) => e.name.startsWith("vlab-c-wakeup-"));
+  const compiling = () => {
+    try {
+      return Number(Deno.readTextFileSync(pidFile).trim());
+    } catch {
+      return 0;
+    }
+  };
+  const alive = (pid: number) => {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+    } catch {
+      return false;
+    }
+  };
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: vlabRunArgs(["bench", "wakeup", "--vs-c", "--rounds", "1"]),
+      env: vlabChildEnv({ TMPDIR: tmp, CC: cc, NO_COLOR: "1" }),
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    let deadline = Date.now() + 20_000;
+    while (compiling() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const pid = compiling();
+    child.kill("SIGINT");
+    const status = await child.status;
+    assert.ok(pid > 0, "the compiler did not start within 20 s");
+    assert.equal(status.code, 130);
+    // The compiler (ours, orphaned now) finishes its job: wait for it, then nothing is left.
+    deadline = Date.now() + 20_000;
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(!alive(pid), "the compiler still runs after 20 s");
+    assert.deepEqual(folders().map((e) => e.name), []);
+  } finally {
+    Deno.removeSync(tmp, { recursive: true });
+  }
+});
