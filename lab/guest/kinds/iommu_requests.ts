@@ -278,9 +278,10 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
 
   /**
    * ATTACH (passthrough: in bypass) and the mode's MAP, completed: static maps `window`, strict
-   * and lazy map `rings` (their buffers are mapped one by one through `dmas`). Each waits for
-   * room in the requestq (bounded), as a revocation does: a NIC's per-buffer requests may keep
-   * it full (another NIC's flood while this one resets).
+   * and lazy map `rings` (their buffers are mapped one by one through `dmas`); the caller makes
+   * the window revocable once this resolves. Each waits for room in the requestq (bounded), as a
+   * revocation does: a NIC's per-buffer requests may keep it full (another NIC's flood while this
+   * one resets).
    */
   const reach = async (endpoint: number, w: Window, attach: boolean): Promise<void> => {
     const domain = endpoint + 1;
@@ -306,10 +307,8 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
       const range = { start: area.gpa, end: area.gpa + area.len - 1, gpa: area.gpa, flags: 3 };
       await take(`map endpoint ${endpoint}'s pool`, () => driver.map(domain, range));
     }
-    windows.set(endpoint, w);
     const statuses = await complete(tokens);
     if (statuses.some((s) => s !== IommuStatus.OK)) {
-      windows.delete(endpoint);
       throw new Error(
         `The vIOMMU of ${opts.vm} did not set up endpoint ${endpoint}: statuses ${
           statuses.join(", ")
@@ -336,7 +335,9 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
         const inFlight = () => driver.inFlight;
         dmas.set(endpoint, new GuestDma({ mapper, publish, collect, inFlight }));
       }
-      return reach(endpoint, { window, rings }, true);
+      const w = { window, rings };
+      // The window is there to revoke once mapped, not while its MAP is in flight.
+      return reach(endpoint, w, true).then(() => void windows.set(endpoint, w));
     },
     restore: async (endpoint) => {
       await revoking.get(endpoint); // the UNMAP first: then map again
@@ -344,7 +345,10 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
       if (w === undefined) return false;
       // Static mode kept the endpoint attached (UNMAP); the others DETACHed it.
       await reach(endpoint, w, spec.mode !== "static");
+      // Revocable again only now: a revocation while the MAP was in flight (it was refused:
+      // still revoked) would have unmapped the window under the reset that maps it.
       revoked.delete(endpoint);
+      windows.set(endpoint, w);
       return true;
     },
   };

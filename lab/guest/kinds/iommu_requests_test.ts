@@ -20,7 +20,9 @@ const WINDOW = { gpa: 0x40000, len: 0x10000 };
  */
 function world(room: (t: number) => number) {
   const r = iommuRig("split", { size: 16 });
+  // `gate.held`: the world stands still (each pause waits for it) until the test moves on.
   const clock = { t: 0 };
+  const gate: { held: Promise<void> | null } = { held: null };
   let mapped = 0;
   const refill = () => {
     // Bounded: at most CAPACITY requests fit.
@@ -38,7 +40,8 @@ function world(room: (t: number) => number) {
     kick: () => {},
     post: () => {},
     now: () => clock.t,
-    sleep: () => {
+    sleep: async () => {
+      if (gate.held) await gate.held;
       clock.t += 1;
       // The device worker: what was published is done (an invalidation needs its consumer).
       r.device.service(clock.t);
@@ -47,12 +50,11 @@ function world(room: (t: number) => number) {
       // The other NIC's driver, in the guest loop: its completions, then new MAPs.
       requests.collect();
       refill();
-      return Promise.resolve();
     },
     timeoutMs: TIMEOUT_MS,
   });
   refill();
-  return { r, clock, requests, refill };
+  return { r, clock, requests, refill, gate };
 }
 
 Deno.test("prepare waits for room in a requestq another NIC keeps busy, not for it to drain (it failed with 'ring-full')", async () => {
@@ -102,4 +104,26 @@ Deno.test("a requestq that stays full fails prepare at its deadline, saying so; 
   assert.equal(w.requests.service.revoked(0), true);
   assert.equal(await w.requests.service.restore(0), true, "the reset maps it again");
   assert.ok(w.r.dma.resolve(WINDOW.gpa, 64, "read") >= 0);
+});
+
+Deno.test("a revocation while a reset maps the window again is refused, not let unmap it under the reset", async () => {
+  const w = world(() => 3);
+  await w.requests.service.prepare(0, WINDOW, WINDOW);
+  assert.ok((await w.requests.revoke("eth0")).ok);
+  // The NIC's reset maps it again; the world stands still with its MAP staged, not completed.
+  let go = () => {};
+  w.gate.held = new Promise<void>((resolve) => go = resolve);
+  const restoring = w.requests.service.restore(0);
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  const during = await w.requests.revoke("eth0");
+  assert.ok(!during.ok, "refused");
+  assert.match(during.message, /its window is revoked already, and its reset has not mapped it/);
+  w.gate.held = null;
+  go();
+  assert.equal(await restoring, true);
+  assert.ok(w.r.dma.resolve(WINDOW.gpa, 64, "read") >= 0, "the reset's window stays mapped");
+  assert.equal(w.requests.service.revoked(0), false);
+  // Once the reset mapped it, it can be revoked again.
+  assert.ok((await w.requests.revoke("eth0")).ok);
+  assert.equal(w.r.dma.resolve(WINDOW.gpa, 64, "read"), -1);
 });
