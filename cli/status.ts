@@ -166,9 +166,11 @@ export function formatStatus(s: LabStatus): string {
         ? ""
         : `, ${mib(s.memory.sharedBytes)} shared, ${mib(s.memory.residentBytes)} resident`
     }) from ${s.source}`,
-    ...table,
-    "devices:",
-    ...devices,
+    // A lab with no VM (`vms: {}`) says so, not a table heading and a devices: heading with
+    // nothing under them.
+    ...(s.vms.length === 0
+      ? ["VMs: none"]
+      : [...table, ...(devices.length === 0 ? ["devices: none"] : ["devices:", ...devices])]),
     ...(switches.length > 0 ? ["switches:", ...switches.flatMap(switchLines)] : []),
     ...(routers.length > 0 ? ["vsock routers:", ...routers.flatMap(switchLines)] : []),
     // A lab with no link says so, rather than end on a heading with nothing under it.

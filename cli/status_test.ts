@@ -418,3 +418,12 @@ Deno.test("status says a lab with no link has none, not a links: heading with no
   assert.match(text, /\nlinks: none$/);
   assert.doesNotMatch(text, /links:\n|links:$/);
 });
+
+Deno.test("status says a lab with no VM has none, not a table heading and devices: with nothing", () => {
+  const text = formatStatus({ ...STATUS, vms: [], switches: [], links: [], vhostPciLinks: [] });
+  assert.equal(text.split("\n").slice(1).join("\n"), "VMs: none\nlinks: none");
+  // A VM with no device (`a: {}`): its row, and no devices: heading over nothing.
+  const bare = { ...STATUS.vms[0], nics: [], devices: [], guestDrops: {}, recovery: undefined };
+  const one = formatStatus({ ...STATUS, vms: [bare], switches: [], links: [], vhostPciLinks: [] });
+  assert.match(one, /\na +running +- .*\ndevices: none\nlinks: none$/);
+});
