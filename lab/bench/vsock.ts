@@ -27,6 +27,7 @@ import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
 import { benchTempDir } from "./at_exit.ts";
+import { count } from "../../devices/base/plural.ts";
 import { cpuPctOver, median } from "./net_run.ts";
 
 /** What `vlab bench vsock` measures. */
@@ -355,15 +356,26 @@ async function rttRun(path: string, n: number): Promise<number[]> {
   return out;
 }
 
+/**
+ * A stream's size as the report names it: whole MiB as such, else MiB to three decimals (1.5 MiB
+ * must not read "2 MiB"); below a MiB whole KiB or bytes (`--bytes 1` read "0.000 MiB").
+ */
+function streamSize(bytes: number): string {
+  const MiB = 1 << 20;
+  if (bytes % MiB === 0) return `${bytes / MiB} MiB`;
+  if (bytes > MiB) return `${(bytes / MiB).toFixed(3)} MiB`;
+  if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return count(bytes, "byte");
+}
+
 /** The report as text. */
 export function formatVsockReport(r: VsockBenchReport): string {
   // A figure with no run yet (a partial report) is "-", not NaN.
   const f = (x: number, d = 2) => Number.isFinite(x) ? x.toFixed(d) : "-";
-  // Whole MiB as such, else three decimals: 1.5 MiB must not read "2 MiB".
-  const mib = (r.options.bytes / (1 << 20)).toFixed(r.options.bytes % (1 << 20) === 0 ? 0 : 3);
+  const size = streamSize(r.options.bytes);
   return [
     `vsock bench: medians of ${r.options.runs} run${r.options.runs === 1 ? "" : "s"}`,
-    `  stream VM to VM (64 KiB writes, ${mib} MiB)  ${f(r.streamGbit)} Gbit/s`,
+    `  stream VM to VM (64 KiB writes, ${size})  ${f(r.streamGbit)} Gbit/s`,
     `  Unix-socket stream, two host processes      ${f(r.unixGbit)} Gbit/s`,
     `  ratio vsock / Unix                          ${f(r.ratio)}`,
     `  connection set-up + tear-down, host to guest ${f(r.connectionsPerSecond, 0)} /s`,

@@ -50,7 +50,10 @@ Deno.test("the vsock report names the stream's size without rounding it to a who
     });
   assert.match(report(1_572_864), /64 KiB writes, 1\.500 MiB/);
   assert.match(report(256 * 2 ** 20), /64 KiB writes, 256 MiB/);
-  assert.match(report(65_536), /64 KiB writes, 0\.063 MiB/);
+  assert.match(report(65_536), /64 KiB writes, 64 KiB\)/);
+  // Below a MiB it read "0.000 MiB" for a stream of one byte.
+  assert.match(report(1), /64 KiB writes, 1 byte\)/);
+  assert.match(report(1000), /64 KiB writes, 1000 bytes\)/);
   assert.match(report(1), /medians of 1 run\n/);
   assert.match(report(1), /lab CPU, idle; vsock-echo waiting +0\.50 %; 0\.55 % of a core$/);
 });
