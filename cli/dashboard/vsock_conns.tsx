@@ -2,15 +2,15 @@
  * The vsock connections section (drawn at the end of the Links panel): for each vsock device,
  * its open connections, the busiest first as the device publishes them, with the bytes each way,
  * the credit the guest has left towards its peer (0: the guest's sender waits), the credit the
- * device has left towards the guest, and the credit stalls. Below 100 columns the state and the
- * guest-side credit are left out, below 62 the bytes too.
+ * device has left towards the guest, and the credit stalls. The columns a narrower screen has no
+ * room for go on a line below each connection's (never left out).
  *
  * @module
  */
 
 import type { LabSnapshot } from "../../lab/snapshot_types.ts";
 import { cell, formatBytes, si } from "./format.ts";
-import { type Line, Lines, seg } from "./lines.tsx";
+import { type Line, Lines, seg, wrapWords } from "./lines.tsx";
 
 /** Props of `<VsockConnectionsPanel>`. */
 export interface VsockConnectionsProps {
@@ -33,10 +33,13 @@ export interface VsockConnectionsProps {
  * ```
  */
 export function vsockConnLines(snapshot: LabSnapshot, width: number): Line[] {
-  const wide = width >= 100;
-  // Below 62 columns the bytes go too and the rows move left: the credit (0: the sender waits)
-  // and the stalls are what a narrow screen keeps (at 40 columns they were cut off).
+  // The columns that fit, the rest on a line of their own below each connection's: its bytes
+  // from 62 columns, its state from 74, the device's credit towards the guest from 84 (they were
+  // left out below 100 and 62, so an 80-column screen never said a connection was closing).
   const narrow = width < 62;
+  const bytes = !narrow;
+  const state = width >= 74;
+  const toGuest = width >= 84;
   const pad = narrow ? "  " : "    ";
   const out: Line[] = [];
   const right = { align: "right" } as const;
@@ -55,9 +58,9 @@ export function vsockConnLines(snapshot: LabSnapshot, width: number): Line[] {
       out.push([
         seg(
           pad + cell("port", 6) + " " + cell("peer", 13) + " " +
-            (wide ? cell("state", 11) + " " : "") +
-            (narrow ? "" : cell("→ peer", 9, right) + " " + cell("← peer", 9, right) + " ") +
-            cell("credit", 9, right) + " " + (wide ? cell("to guest", 9, right) + " " : "") +
+            (state ? cell("state", 11) + " " : "") +
+            (bytes ? cell("→ peer", 9, right) + " " + cell("← peer", 9, right) + " " : "") +
+            cell("credit", 9, right) + " " + (toGuest ? cell("to guest", 9, right) + " " : "") +
             cell("stalls", 7, right),
           { dim: true },
         ),
@@ -65,21 +68,38 @@ export function vsockConnLines(snapshot: LabSnapshot, width: number): Line[] {
       for (const c of t.rows) {
         const peer = c.peerCid === 2 ? `host:${c.peerPort}` : `${c.peerCid}:${c.peerPort}`;
         const noCredit = c.state === "established" && c.peerCredit === 0;
+        const stateDim = { dim: c.state !== "established" };
         out.push([
           seg(pad + cell(String(c.guestPort), 6) + " " + cell(peer, 13) + " "),
-          ...(wide ? [seg(cell(c.state, 11) + " ", { dim: c.state !== "established" })] : []),
-          ...(narrow ? [] : [
-            seg(cell(formatBytes(c.bytesFromGuest), 9, right) + " "),
-            seg(cell(formatBytes(c.bytesToGuest), 9, right) + " "),
-          ]),
+          ...(state ? [seg(cell(c.state, 11) + " ", stateDim)] : []),
+          ...(bytes
+            ? [
+              seg(cell(formatBytes(c.bytesFromGuest), 9, right) + " "),
+              seg(cell(formatBytes(c.bytesToGuest), 9, right) + " "),
+            ]
+            : []),
           seg(cell(formatBytes(c.peerCredit), 9, right), {
             color: noCredit ? "yellow" : undefined,
             bold: noCredit,
           }),
           seg(" "),
-          ...(wide ? [seg(cell(formatBytes(c.guestCredit), 9, right) + " ")] : []),
+          ...(toGuest ? [seg(cell(formatBytes(c.guestCredit), 9, right) + " ")] : []),
           seg(cell(si(c.creditStalls), 7, right), { dim: c.creditStalls === 0 }),
         ]);
+        const rest = [
+          ...(state ? [] : [seg(c.state, stateDim)]),
+          ...(bytes ? [] : [
+            seg(`→ peer ${formatBytes(c.bytesFromGuest)}`),
+            seg(`← peer ${formatBytes(c.bytesToGuest)}`),
+          ]),
+          ...(toGuest ? [] : [seg(`to guest ${formatBytes(c.guestCredit)}`)]),
+        ];
+        if (rest.length > 0) {
+          const indent = pad.length + 2;
+          // Two spaces apart, as the columns are.
+          const words = rest.map((w, i) => i < rest.length - 1 ? { ...w, text: `${w.text} ` } : w);
+          out.push(...wrapWords(words, width, { first: " ".repeat(indent), indent }));
+        }
       }
     }
   }

@@ -68,12 +68,16 @@ for (const width of [80, 140, 200]) {
       assert.match(lines[0], /a\/vsock0 {2}vsock {2}2 connections/);
       assert.match(lines[1], /port +peer .*→ peer +← peer +credit/);
       assert.match(lines[2], /^ {4}1024 +4:5000 .* 3\.\d MB +0 B +65\.5 kB .* 12$/);
-      assert.match(lines[3], /^ {4}1025 +host:6000 .* 0 B .* 1$/);
+      // Every connection's state, from 74 columns in its column.
+      assert.match(lines[1], /state/);
+      assert.match(lines[2], /established/);
       if (width >= 100) {
-        assert.match(lines[1], /state .* to guest/);
-        assert.match(lines[2], /established/);
+        assert.match(lines[1], /to guest/);
+        assert.match(lines[3], /^ {4}1025 +host:6000 .* 0 B .* 1$/);
       } else {
-        assert.doesNotMatch(lines[1], /state/);
+        // The device's credit towards the guest, on the line below (it was left out).
+        assert.equal(lines[3].trim(), "to guest 262.1 kB");
+        assert.match(lines[4], /^ {4}1025 +host:6000 .* 0 B .* 1$/);
       }
     } finally {
       r.unmount();
@@ -81,16 +85,19 @@ for (const width of [80, 140, 200]) {
   });
 }
 
-Deno.test("at 40 columns a connection keeps its credit and stalls, the bytes go", () => {
+Deno.test("at 40 columns a connection keeps its credit and stalls, the rest on lines below", () => {
   const r = render(
-    <VsockConnectionsPanel snapshot={withConnections()} width={40} height={6} colors={false} />,
+    <VsockConnectionsPanel snapshot={withConnections()} width={40} height={8} colors={false} />,
   );
   try {
     const lines = (r.lastFrame() ?? "").split("\n");
     for (const l of lines) assert.ok([...l].length <= 40, `too wide: ${l}`);
     assert.match(lines[1], /^ {2}port +peer +credit +stalls$/);
     assert.match(lines[2], /^ {2}1024 +4:5000 +65\.5 kB +12$/);
-    assert.match(lines[3], /^ {2}1025 +host:6000 +0 B +1$/, "no credit left: the sender waits");
+    // Its state and bytes each way, left out before, wrap on the lines below it.
+    assert.equal(lines[3], "    established  → peer 3.1 MB");
+    assert.equal(lines[4], "    ← peer 0 B  to guest 262.1 kB");
+    assert.match(lines[5], /^ {2}1025 +host:6000 +0 B +1$/, "no credit left: the sender waits");
   } finally {
     r.unmount();
   }
