@@ -265,7 +265,8 @@ Deno.test({
 
 for (
   const [flags, call, message] of [
-    [["--allow-read"], `loadTopology("pair")`, /Cannot load the topology: Requires env access/],
+    // Reading a topology needs nothing of the environment (tests/drill_api_test.ts); a lab does.
+    [["--allow-read"], `startLab("pair")`, /Cannot start lab "pair": Requires env access/],
     [
       ["--allow-read", "--allow-env"],
       `startLab("pair")`,
@@ -283,8 +284,8 @@ for (
     sanitizeResources: false,
     sanitizeOps: false,
     async fn() {
-      // The YAML parser reads LOG_TOKENS from the environment: without --allow-env the script died
-      // of Deno's NotCapable from inside node_modules, with no hint; without --allow-write or
+      // Without --allow-env the script died of Deno's NotCapable from inside node_modules (the YAML
+      // parser read LOG_TOKENS), with no hint; without --allow-write or
       // --allow-net, a lab-failed error said to check that the state folder is writable.
       const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-permission-" });
       try {
