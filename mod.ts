@@ -124,6 +124,7 @@ export {
   type LinkOutcome,
   loadDrillFile,
   markdownReport,
+  type MarkdownReportOptions,
   parseDrill,
   readReport,
   type RecoverySample,

@@ -24,7 +24,7 @@ import {
   replayDrill,
   runDrill,
 } from "../lab/drill/mod.ts";
-import { escapeControl, quote } from "../lab/topology/quote.ts";
+import { quote, shellArg } from "../lab/topology/quote.ts";
 import { EXIT_CODES, ioReason, isClosedStdout, VlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
@@ -315,17 +315,21 @@ async function writeReports(
     if (await attempt(() => makeFolder(dir))) {
       // report.json first: what a replay needs.
       const json = await attempt(() => writeFile(join(dir, "report.json"), jsonReport(result)));
+      // The replay command holds from any folder: the report.json's absolute path.
+      const replay = resolve(dir, "report.json");
       const md = await attempt(() =>
-        writeFile(join(dir, "report.md"), markdownReport(result, "chart.svg"))
+        writeFile(join(dir, "report.md"), markdownReport(result, "chart.svg", { replay }))
       );
       await attempt(async () => writeFile(join(dir, "chart.svg"), await renderDrillChart(result)));
       if (md || json) {
         await print(
           md && json
-            ? `report: ${join(dir, "report.md")} (replay: ${join(dir, "report.json")})\n`
+            ? `report: ${join(dir, "report.md")} (replay: vlab drill replay ${shellArg(replay)})\n`
             : md
             ? `report: ${join(dir, "report.md")}\n`
-            : `report: ${join(dir, "report.json")} (replay it)\n`,
+            : `report: ${join(dir, "report.json")} (replay: vlab drill replay ${
+              shellArg(replay)
+            })\n`,
         );
       }
     }
@@ -490,7 +494,7 @@ async function refuseReplaySeed(path: string, seed: string): Promise<never> {
   const read = await readReport(path);
   const recorded = read.ok ? read.value as { seed?: unknown; source?: unknown } : {};
   const source = typeof recorded.source === "string" && !recorded.source.startsWith("<")
-    ? quoteArg(recorded.source)
+    ? shellArg(recorded.source)
     : "DRILL.yaml";
   const was = typeof recorded.seed === "number" ? ` (${recorded.seed} in ${quote(path)})` : "";
   throw new VlabError(
@@ -503,13 +507,6 @@ async function refuseReplaySeed(path: string, seed: string): Promise<never> {
           /^\d+$/.test(seed) && Number(seed) <= 0xffff_ffff ? seed : "N"}`,
     },
   );
-}
-
-/** An argument as a shell would take it back: bare when plain, else in single quotes. */
-function quoteArg(arg: string): string {
-  return /^[A-Za-z0-9_./:@%+=-]+$/.test(arg)
-    ? arg
-    : `'${escapeControl(arg).replace(/'/g, "'\\''")}'`;
 }
 
 /** A hint as a command's error gives it: a capital first letter. */

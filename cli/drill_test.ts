@@ -213,7 +213,9 @@ Deno.test("the verdict is printed before the reports are written, so a write fai
     assert.equal(
       printed,
       "PASS: drill flap, 1/1 assertions hold, seed 7\n" +
-        `report: ${join(out, "report.md")} (replay: ${join(out, "report.json")})\n` +
+        `report: ${join(out, "report.md")} (replay: vlab drill replay ${
+          join(out, "report.json")
+        })\n` +
         `junit: ${join(dir, "j.xml")}\n`,
     );
   });
@@ -304,7 +306,9 @@ Deno.test("a report that cannot be written costs no other: report.json and the J
     assert.equal(
       printed,
       "PASS: drill flap, 1/1 assertions hold, seed 7\n" +
-        `report: ${join(out, "report.json")} (replay it)\n` +
+        `report: ${join(out, "report.json")} (replay: vlab drill replay ${
+          join(out, "report.json")
+        })\n` +
         `junit: ${junit}\n`,
     );
   });

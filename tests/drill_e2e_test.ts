@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { onPath, type Run, runProgram, spawnVlab, vlabIn } from "./run.ts";
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 
 /** A fresh state folder and work folder; `vlab` runs with the state folder. */
 async function withDirs(
@@ -366,4 +367,68 @@ Deno.test({
         assert.deepEqual(d.left(), [], `left in the state folder: ${d.left().join(", ")}`);
       },
     ),
+});
+
+/** `vlab args` started in `cwd`, as a user's shell in that folder would start it. */
+async function vlabInFolder(state: string, cwd: string, ...args: string[]): Promise<Run> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: vlabRunArgs(args),
+    cwd,
+    env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: state }, cwd),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: text.decode(out.stdout),
+    stderr: text.decode(out.stderr),
+    bytes: out.stdout,
+  };
+}
+
+Deno.test({
+  name: "the replay and run-again commands a drill gives hold from any folder",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withDirs(async (vlab, work) => {
+      // The drill run from its own folder, with relative paths, as a user types them.
+      await Deno.writeTextFile(`${work}/quick.yaml`, "topology: pair\ntimeline:\n  - wait: 1ms\n");
+      const state = await Deno.makeTempDir({ prefix: "vlab-drill-e2e-" });
+      try {
+        const r = await vlabInFolder(state, work, "drill", "run", "quick.yaml", "--report", "out");
+        assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+        // Before: `(replay: out/report.json)`, and report.md's `vlab drill replay report.json`.
+        assert.match(
+          r.stdout,
+          new RegExp(
+            `^report: out/report\\.md \\(replay: vlab drill replay ${work}/out/report\\.json\\)$`,
+            "m",
+          ),
+        );
+        const md = await Deno.readTextFile(`${work}/out/report.md`);
+        assert.match(md, new RegExp(`^- source: \`${work}/quick\\.yaml\`$`, "m"));
+        assert.ok(
+          md.includes(
+            `(replay: \`vlab drill replay ${work}/out/report.json\`; run again: \`vlab drill run ${work}/quick.yaml --seed 1\`)`,
+          ),
+          md,
+        );
+        // From another folder, the hint of a refused --seed still names the drill where it is.
+        // Before: `vlab drill run quick.yaml --seed 5`, a file that is not there.
+        const refused = await vlab("drill", "replay", `${work}/out/report.json`, "--seed", "5");
+        assert.equal(refused.code, 2, refused.stderr);
+        assert.match(
+          refused.stderr,
+          new RegExp(
+            `to run the drill with another seed: vlab drill run ${work}/quick\\.yaml --seed 5$`,
+            "m",
+          ),
+        );
+      } finally {
+        await Deno.remove(state, { recursive: true }).catch(() => {});
+      }
+    }),
 });

@@ -53,6 +53,7 @@ export {
   jsonReport,
   junitReport,
   markdownReport,
+  type MarkdownReportOptions,
   type ReplayDifference,
 } from "./report.ts";
 export { renderDrillChart } from "./chart.ts";

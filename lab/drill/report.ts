@@ -10,7 +10,7 @@
 import type { Decision, DrillResult, LinkOutcome } from "./types.ts";
 import { recoveryFigures } from "./scope.ts";
 import { checkDrillResult } from "./check.ts";
-import { escapeControl } from "../topology/quote.ts";
+import { escapeControl, shellArg } from "../topology/quote.ts";
 import { typeName } from "../api.ts";
 import { count } from "../../devices/base/plural.ts";
 
@@ -47,6 +47,16 @@ function codeSpan(text: string): string {
   return `${fence}${pad}${safe}${pad}${fence}`;
 }
 
+/** Options of {@linkcode markdownReport}. */
+export interface MarkdownReportOptions {
+  /**
+   * The path of the report.json written beside it, for the replay command the report shows
+   * (`vlab drill replay PATH`; give it absolute, so that it holds from any folder). Left out, the
+   * report names `report.json` in its own folder.
+   */
+  replay?: string;
+}
+
 /**
  * The Markdown report; `chart` is the file name of the chart to link, if one was drawn (null or
  * left out: none). Anything but a drill's result is a `TypeError` naming what is missing.
@@ -54,10 +64,16 @@ function codeSpan(text: string): string {
  * @example
  * ```ts ignore
  * import { markdownReport } from "./report.ts";
- * await Deno.writeTextFile("report.md", markdownReport(result, "chart.svg"));
+ * await Deno.writeTextFile("out/report.md", markdownReport(result, "chart.svg", {
+ *   replay: "/home/me/out/report.json",
+ * }));
  * ```
  */
-export function markdownReport(result: DrillResult, chart: string | null = null): string {
+export function markdownReport(
+  result: DrillResult,
+  chart: string | null = null,
+  options: MarkdownReportOptions = {},
+): string {
   checkDrillResult("markdownReport", result);
   if (chart !== null && typeof chart !== "string") {
     throw new TypeError(
@@ -66,12 +82,29 @@ export function markdownReport(result: DrillResult, chart: string | null = null)
       }`,
     );
   }
+  if (
+    typeof options !== "object" || options === null || Array.isArray(options) ||
+    (options.replay !== undefined && typeof options.replay !== "string")
+  ) {
+    throw new TypeError(
+      `markdownReport: options must be an object whose replay is a path (a string), got ${
+        typeName(options)
+      }`,
+    );
+  }
   const passed = result.assertions.filter((a) => a.verdict === "pass").length;
+  const replay = options.replay === undefined
+    ? "`vlab drill replay report.json` in this report's folder"
+    : codeSpan(`vlab drill replay ${shellArg(options.replay)}`);
+  // A drill given as an object (`<object>`) has no file to name.
+  const again = result.source.startsWith("<")
+    ? `run it again with --seed ${result.seed}`
+    : `run again: ${codeSpan(`vlab drill run ${shellArg(result.source)} --seed ${result.seed}`)}`;
   const lines = [
     `# Drill ${result.name}: ${result.passed ? "PASS" : "FAIL"}`,
     "",
     `- source: ${codeSpan(result.source)}`,
-    `- seed: ${result.seed} (replay: \`vlab drill replay report.json\`, or run again with --seed ${result.seed})`,
+    `- seed: ${result.seed} (replay: ${replay}; ${again})`,
     `- started: ${result.startedAt}, ran ${(result.durationMs / 1000).toFixed(2)} s`,
     `- assertions: ${passed} of ${result.assertions.length} hold`,
   ];

@@ -416,3 +416,22 @@ Deno.test("a step run that started late says so in report.md and the JUnit timel
   assert.doesNotMatch(markdownReport(result()), /late/);
   assert.match(junitReport(result()), /name="timeline"><\/testcase>/);
 });
+
+Deno.test("report.md's replay and run-again commands name the files where they are", () => {
+  const md = markdownReport(result({ source: "/home/me/my drills/flap.yaml" }), null, {
+    replay: "/home/me/out/report.json",
+  });
+  assert.match(
+    md,
+    /^- seed: 7 \(replay: `vlab drill replay \/home\/me\/out\/report\.json`; run again: `vlab drill run '\/home\/me\/my drills\/flap\.yaml' --seed 7`\)$/m,
+  );
+  // Without the report.json's path, it is the one beside the report; an object has no file.
+  assert.match(
+    markdownReport(result({ source: "<object>" })),
+    /^- seed: 7 \(replay: `vlab drill replay report\.json` in this report's folder; run it again with --seed 7\)$/m,
+  );
+  assert.throws(
+    () => markdownReport(result(), null, { replay: 5 as unknown as string }),
+    /^TypeError: markdownReport: options must be an object whose replay is a path/,
+  );
+});

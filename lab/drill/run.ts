@@ -10,6 +10,7 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { Prng } from "../../devices/base/prng.ts";
 import { type LabHandle, startLab, typeName } from "../api.ts";
 import { LabError } from "../errors.ts";
@@ -562,7 +563,8 @@ export async function runDrillAs(
     }
     const result: DrillResult = {
       name: drill.name,
-      source: drill.source,
+      // Absolute: the run-again hints a report (or a replay of it) gives hold from any folder.
+      source: typeof source === "string" ? resolve(source) : drill.source,
       seed,
       startedAt,
       durationMs,

@@ -183,7 +183,10 @@ export interface LinkOutcome {
 export interface DrillResult {
   /** Drill name. */
   name: string;
-  /** Source of the drill. */
+  /**
+   * Source of the drill: the drill file's absolute path (a hint to run it again is right from any
+   * folder), or `<object>` for a drill given as an object.
+   */
   source: string;
   /** The seed used. */
   seed: number;

@@ -72,6 +72,23 @@ export function quote(value: unknown, max: number = QUOTE_MAX_CHARS): string {
 }
 
 /**
+ * An argument of a command a hint shows (`vlab drill run PATH`), as a shell takes it back: bare
+ * when plain, else in single quotes; control characters escaped.
+ *
+ * @example
+ * ```ts
+ * import { shellArg } from "./quote.ts";
+ * shellArg("/tmp/out/report.json"); // "/tmp/out/report.json"
+ * shellArg("/tmp/my drills/d.yaml"); // "'/tmp/my drills/d.yaml'"
+ * ```
+ */
+export function shellArg(arg: string): string {
+  return /^[A-Za-z0-9_./:@%+=-]+$/.test(arg)
+    ? arg
+    : `'${escapeControl(arg).replace(/'/g, "'\\''")}'`;
+}
+
+/**
  * A value as a message shows it after "got": a short plain token (`150%`, `10 parsecs`, `300`)
  * as it is, anything else through {@linkcode quote}.
  *
