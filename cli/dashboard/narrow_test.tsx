@@ -169,3 +169,32 @@ Deno.test("at 40 columns the overview keeps a VM's recovery counts and why its d
   }
   app.unmount();
 });
+
+Deno.test("at 40 columns a queue name longer than its column goes whole on a line of its own", async () => {
+  // Cut, "a/vsock0 event" read "a/vsock0 e…".
+  const data = fixtureData("pair");
+  const snapshot = structuredClone(data.snapshot!);
+  const nic = snapshot.vms[0].devices[0];
+  snapshot.vms[0].devices.push({
+    ...nic,
+    nic: "vsock0",
+    kind: "virtio-vsock",
+    mac: null,
+    ip: null,
+    link: "a-b-vsock",
+    queues: ["rx", "tx", "event"].map((name, index) => ({ ...nic.queues[0], index, name })),
+  });
+  const app = renderApp({ ...data, snapshot }, { columns: 40, rows: 40 });
+  app.stdin.write("2");
+  await waitFor(() => app.frame().includes("[2 Queues]"), "the Queues panel");
+  const frame = app.frame();
+  assertFits(frame, 40, 40);
+  assert.ok(!frame.includes("…"), frame);
+  const lines = frame.split("\n");
+  const at = lines.findIndex((l) => l.trim() === "a/vsock0 event");
+  assert.ok(at > 0, frame);
+  // Its columns on the next line, under the header's.
+  assert.match(lines[at + 1], /^ {14}split +256 /, frame);
+  assert.match(frame, /^ {2}a\/vsock0 rx split/m);
+  app.unmount();
+});

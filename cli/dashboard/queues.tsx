@@ -197,12 +197,16 @@ export function queuesLines(props: QueuesProps): Line[] {
       { max: 1 },
     );
     const occ = `${Math.round(occupancy(q) * 100)}%`;
+    const marker = seg(isSel ? "▸ " : "  ", { bold: true, color: "cyan" });
+    const label = queueLabel(ref);
+    const labelStyle = { inverse: isSel, color: state === "running" ? undefined : "red" } as const;
+    // A label longer than its column (a narrow screen: "a/vsock0 event" was "a/vsock0 e…") goes
+    // whole on a line of its own, the queue's columns on the next.
+    const own = textWidth(label) > nameW;
+    if (own) body.push([marker, seg(label, labelStyle)]);
     const row: Seg[] = [
-      seg(isSel ? "▸ " : "  ", { bold: true, color: "cyan" }),
-      seg(cell(queueLabel(ref), nameW), {
-        inverse: isSel,
-        color: state === "running" ? undefined : "red",
-      }),
+      own ? seg("  ") : marker,
+      seg(cell(own ? "" : label, nameW), own ? {} : labelStyle),
       seg(" "),
       seg(cell(q.layout, 7), { color: q.layout === "packed" ? "magenta" : "blue" }),
       seg(cell(String(q.size), 5, { align: "right" })),
