@@ -2,8 +2,9 @@
  * The IOMMU panel: for each VM with a vIOMMU, its DMA mode, then one row per endpoint (a NIC
  * behind it): its domain, the domain's live mappings, the device worker's IOTLB hits, misses and
  * hit rate, invalidations acknowledged, refused accesses, and the last refused access (kind and
- * IOVA, in red). Below 100 columns the hit rate is left out and the last fault goes on a line of
- * its own under its row. It draws the snapshot (`LabSnapshot.vms[].iommu`) and holds no lab
+ * IOVA, in red). Below 100 columns the hit rate is left out (the hits and misses stay) and the
+ * last fault goes on a line of its own under its row; below 60 the domain, mappings and
+ * invalidations do too. It draws the snapshot (`LabSnapshot.vms[].iommu`) and holds no lab
  * logic.
  *
  * @module
@@ -35,7 +36,8 @@ export interface IommuPanelProps {
  */
 export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
   const wide = width >= 100;
-  // Below 60 columns the domain, mappings and invalidations go: at 40 the faults were cut off.
+  // Below 60 columns the domain, mappings and invalidations go to a line under the row: at 40
+  // the faults were cut off.
   const narrow = width < 60;
   const right = { align: "right" } as const;
   const out: Line[] = [];
@@ -114,6 +116,20 @@ export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
       if (wide && last !== null) row.push(seg("  " + last, { color: "red" }));
       out.push(row);
       if (serves !== null && !beside) out.push([seg("     "), serves]);
+      if (narrow) {
+        // The columns a narrow screen has no room for, on a line of their own (they were left
+        // out: at 40 columns no endpoint said its domain, mappings or invalidations).
+        const words = [
+          [`domain ${d.domain === null ? "none" : d.domain}`, d.domain === null],
+          [`mappings ${si(d.mappings)}`, false],
+          [`inval ${si(d.invalidations)}`, false],
+        ] as const;
+        out.push(...wrapWords(
+          words.map(([w, dim], i) => seg(i < words.length - 1 ? `${w} ` : w, { dim })),
+          width,
+          { first: "     " },
+        ));
+      }
       if (!wide && last !== null) {
         out.push([seg("     last fault ", { dim: true }), seg(last, { color: "red" })]);
       }

@@ -46,7 +46,7 @@ function withIommu(): LabSnapshot {
 }
 
 function frameOf(snapshot: LabSnapshot, width: number): string[] {
-  const r = render(<IommuPanel snapshot={snapshot} width={width} height={12} colors={false} />);
+  const r = render(<IommuPanel snapshot={snapshot} width={width} height={20} colors={false} />);
   try {
     return (r.lastFrame() ?? "").split("\n");
   } finally {
@@ -94,12 +94,14 @@ Deno.test("the IOMMU panel shows a vhost-pci peer's IOTLB over the window it ser
   }
 });
 
-Deno.test("at 40 columns the IOMMU panel keeps hits, misses and faults; the rest goes", () => {
+Deno.test("at 40 columns the IOMMU panel keeps hits, misses and faults; the rest below", () => {
   const lines = frameOf(withIommu(), 40);
   for (const l of lines) assert.ok([...l].length <= 40, `too wide: ${l}`);
   assert.match(lines[1], /^ +device +hits +misses +faults$/);
   assert.match(lines[2], /^ +eth0 +3\.2k +20\.6k +2$/);
-  assert.match(lines[3], /last fault write 0x100004000/);
+  // The domain, mappings and invalidations on the line below (they were left out).
+  assert.equal(lines[3], "     domain 1  mappings 257  inval 630");
+  assert.match(lines[4], /last fault write 0x100004000/);
 });
 
 Deno.test("the IOMMU panel's hit rate says 100.0 only when nothing missed, as the Overview's", () => {
@@ -138,6 +140,7 @@ Deno.test("at 40 columns a vhost-pci peer's heading wraps and whom it serves goe
   const row = lines.findIndex((l) => /^ {3}c:eth0 +54\.3k +3 +1$/.test(l));
   assert.ok(row > at, lines.join("\n"));
   assert.equal(lines[row + 1], "     for eth0");
+  assert.equal(lines[row + 2], "     domain 1  mappings 1  inval 0");
   assert.match(lines.slice(at, row).join(" "), /the endpoint it serves:/);
   // A lab with no vIOMMU: how to get one, wrapped too.
   const none = frameOf(loadFixture<LabSnapshot>("pair_1"), 40);
