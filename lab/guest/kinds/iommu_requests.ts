@@ -165,6 +165,8 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
   // Revocations in flight: the device breaks the NIC's queue (and its driver starts a reset)
   // during the UNMAP's handshake, before the UNMAP completes.
   const revoking = new Map<number, Promise<unknown>>();
+  // Endpoints whose driver is resetting (`hold`): how many holds each.
+  const held = new Map<number, number>();
 
   /** Kick the requestq again when the last kick (at `kicked`) went unanswered for RENOTIFY_MS. */
   const renotify = (kicked: number): number => {
@@ -227,12 +229,16 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
     const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
     const gone = () => {
       const nics = spec.endpoints.map((e) => e.name).join(", ");
-      const why = ep
+      const why = !ep
+        ? `not a NIC behind this VM's vIOMMU (${nics === "" ? "none is" : `those: ${nics}`})`
+        : !windows.has(ep.endpoint)
         ? "its window is revoked already, and its reset has not mapped it again yet"
-        : `not a NIC behind this VM's vIOMMU (${nics === "" ? "none is" : `those: ${nics}`})`;
+        : "its NIC is being reset, which needs the window until its queues are live";
       return { ok: false as const, message: `Cannot revoke ${shown}: ${why}` };
     };
-    if (!ep || !windows.has(ep.endpoint)) return gone();
+    const revocable = (endpoint: number) =>
+      windows.has(endpoint) && (held.get(endpoint) ?? 0) === 0;
+    if (!ep || !revocable(ep.endpoint)) return gone();
     const domain = ep.endpoint + 1;
     const t0 = now();
     // The window is read again after each wait for room: another revocation, or a reset that
@@ -240,7 +246,7 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
     const seen: { w?: Window } = {};
     const r = await stage(() => {
       const w = seen.w = windows.get(ep.endpoint);
-      if (!w) return null;
+      if (!w || !revocable(ep.endpoint)) return null;
       return spec.mode === "static"
         ? driver.unmap(domain, w.window.gpa, w.window.gpa + w.window.len - 1)
         : driver.detach(domain, ep.endpoint);
@@ -321,6 +327,15 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
     mode: spec.mode,
     dma: (endpoint) => dmas.get(endpoint) ?? null,
     revoked: (endpoint) => revoked.has(endpoint),
+    hold: (endpoint) => {
+      held.set(endpoint, (held.get(endpoint) ?? 0) + 1);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        held.set(endpoint, (held.get(endpoint) ?? 1) - 1);
+      };
+    },
     prepare: (endpoint, window, rings) => {
       if ((spec.mode === "strict" || spec.mode === "lazy") && !dmas.has(endpoint)) {
         const mapper = new IommuMapper({

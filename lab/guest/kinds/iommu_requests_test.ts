@@ -127,3 +127,18 @@ Deno.test("a revocation while a reset maps the window again is refused, not let 
   assert.ok((await w.requests.revoke("eth0")).ok);
   assert.equal(w.r.dma.resolve(WINDOW.gpa, 64, "read"), -1);
 });
+
+Deno.test("a NIC whose reset holds its window cannot have it revoked until the reset releases it", async () => {
+  const w = world(() => 3);
+  await w.requests.service.prepare(0, WINDOW, WINDOW);
+  const release = w.requests.service.hold(0);
+  const during = await w.requests.revoke("eth0");
+  assert.ok(!during.ok);
+  assert.equal(
+    during.message,
+    `Cannot revoke "eth0": its NIC is being reset, which needs the window until its queues are live`,
+  );
+  release();
+  release(); // once only
+  assert.ok((await w.requests.revoke("eth0")).ok);
+});

@@ -401,8 +401,10 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       detail: { nic: nic.name, cause: cause.kind },
     });
     // Behind the vIOMMU, a driver that resets its device maps its DMA pool again first (it may
-    // have been revoked: `iommu-unmap`); nothing to do when it was not.
+    // have been revoked: `iommu-unmap`); nothing to do when it was not. Until the reset is over,
+    // the window is not revoked again: the device would refuse the new queues' rings.
     const endpoint = nic.iommuEndpoint;
+    const release = endpoint !== null && ctx.iommu !== null ? ctx.iommu.hold(endpoint) : () => {};
     const remapped = endpoint !== null && ctx.iommu !== null
       ? ctx.iommu.restore(endpoint)
       : Promise.resolve(false);
@@ -410,6 +412,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       recoverNet(nic.port, { opts: nic.initOpts, previous: nic.device, driver: nic.driver })
     ).then(
       (r) => {
+        release();
         if (!r.ok) {
           post({
             type: "event",
@@ -435,6 +438,7 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
         nic.wake();
       },
       (error) => {
+        release();
         post({
           type: "event",
           kind: "device-reset-failed",

@@ -88,6 +88,12 @@ export interface GuestIommu {
   restore(endpoint: number): Promise<boolean>;
   /** Whether `iommu-unmap` revoked the endpoint's window (and no `restore` made it whole yet). */
   revoked(endpoint: number): boolean;
+  /**
+   * The endpoint's driver begins a reset: `iommu-unmap` refuses its window until the returned
+   * release is called (the reset ended, well or not). A window unmapped while the reset brings
+   * the queues up leaves the device rings it cannot reach: it refuses them, and the reset fails.
+   */
+  hold(endpoint: number): () => void;
   /** Strict and lazy: the per-buffer mapping of a prepared endpoint's driver; else null. */
   dma(endpoint: number): NetDma | null;
 }

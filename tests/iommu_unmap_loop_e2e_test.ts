@@ -1,0 +1,64 @@
+/**
+ * `iommu-unmap` back to back while traffic flows (`vlab exec a -- iommu-unmap eth0` in a loop):
+ * each revocation either revokes the window (the NIC faults and resets, mapping it again) or is
+ * refused while the window is revoked or the NIC's reset still needs it. None may land while the
+ * reset brings the queues up: the device refused the new queues' rings, the reset failed
+ * (`device-reset-failed`, `queue-refused`) and the NIC stayed dead.
+ */
+
+import assert from "node:assert/strict";
+import { Lab } from "../lab/lab.ts";
+import { planLab } from "../lab/plan.ts";
+import { parseTopology } from "../lab/topology/load.ts";
+import { LAB_TEST } from "../lab/testing.ts";
+
+const REFUSALS = new RegExp(
+  '^Cannot revoke "eth0": (its window is revoked already, and its reset has not mapped it ' +
+    "again yet|its NIC is being reset, which needs the window until its queues are live)$",
+);
+
+for (const mode of ["static", "strict"]) {
+  Deno.test({
+    name: `iommu-unmap 40 times back to back under traffic (${mode}): the NIC always comes back`,
+    ...LAB_TEST,
+    fn: async () => {
+      const t = parseTopology(
+        `
+name: unmap-loop-${mode}
+seed: 3
+vms:
+  a:
+    iommu: { mode: ${mode} }
+    nics: { eth0: { ip: 10.0.0.1/24, iommu: true } }
+  b:
+    nics: { eth0: { ip: 10.0.0.2/24 } }
+links:
+  - endpoints: [a:eth0, b:eth0]
+`,
+        "t.yaml",
+      );
+      assert.ok(t.ok);
+      const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+      try {
+        const flood = lab.exec("a", ["udp-flood", "10.0.0.2", "-r", "20000", "-t", "3"]);
+        await new Promise((r) => setTimeout(r, 200));
+        let revoked = 0;
+        for (let i = 0; i < 40; i++) {
+          const r = await lab.exec("a", ["iommu-unmap", "eth0"]);
+          if (r.ok) revoked++;
+          else assert.match(r.message, REFUSALS);
+        }
+        assert.ok(revoked >= 1, "some revocations went through");
+        const f = await flood;
+        assert.ok(f.ok, f.ok ? "" : f.message);
+        const failed = lab.events.recent().filter((e) => e.kind === "device-reset-failed");
+        assert.deepEqual(failed, [], "no reset failed");
+        const ping = await lab.exec("a", ["ping", "10.0.0.2", "-c", "2", "-i", "0.05", "-W", "2"]);
+        assert.ok(ping.ok, ping.ok ? "" : ping.message);
+        assert.equal((ping.result as { received: number }).received, 2, "the NIC works");
+      } finally {
+        await lab.stop();
+      }
+    },
+  });
+}
