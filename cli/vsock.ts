@@ -3,7 +3,8 @@
  * host (CID 2) to port PORT of VM's vsock device, through the VM's `vsock.sock` in the lab's
  * state folder with Firecracker's protocol (`CONNECT PORT\n`, then `OK HOSTPORT\n`), the way
  * `socat - UNIX-CONNECT:…/vsock.sock` does after typing the line. End of stdin shuts the
- * connection down for sending; the command ends when the guest closes its side.
+ * connection down for sending; the command ends when the guest closes its side. Ctrl-C or SIGTERM
+ * close the connection and end it with exit code 130.
  *
  * @module
  */
@@ -13,7 +14,9 @@ import { controlJson, resolveLab } from "../lab/client.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import { VSOCK_SOCKET } from "../lab/state.ts";
 import { quote } from "../lab/topology/quote.ts";
-import { OutputError, VlabError } from "./errors.ts";
+import { EXIT_CODES, OutputError, VlabError } from "./errors.ts";
+import { onInterrupt } from "./interrupt.ts";
+import { CliExit } from "./usage.ts";
 import { vsockConnect } from "../lab/vsock_connect.ts";
 import type { VsockConnTable } from "../devices/vsock/conn_table.ts";
 import { count } from "../devices/base/plural.ts";
@@ -128,6 +131,17 @@ async function bridge(path: string, vm: string, port: number, state: string): Pr
   // (`control-error`, `workload-failed` for refused or a VM not running) become this command's
   // errors at the edge.
   const conn = await vsockConnect(path, { vm, port, state });
+  // Ctrl-C or SIGTERM: the connection is closed (the guest hears it at once) and the command
+  // ends as every interrupted command does, with 130 (SIGTERM ended it with 143, unannounced).
+  let interrupted = false;
+  const off = onInterrupt(() => {
+    interrupted = true;
+    try {
+      conn.close();
+    } catch {
+      // Closed already.
+    }
+  });
   try {
     const down = (async () => {
       const buf = new Uint8Array(64 * 1024);
@@ -152,12 +166,16 @@ async function bridge(path: string, vm: string, port: number, state: string): Pr
     await down;
     void up;
   } finally {
-    try {
-      conn.close();
-    } catch {
-      // Closed already.
+    off();
+    if (!interrupted) {
+      try {
+        conn.close();
+      } catch {
+        // Closed already.
+      }
     }
   }
+  if (interrupted) throw new CliExit(EXIT_CODES.interrupted);
 }
 
 /** Write every byte of `data` to `w`. */

@@ -56,6 +56,27 @@ Deno.test({
         return r.code === 0;
       }, 15_000);
       assert.equal(got, "hello vsock\n");
+      // Ctrl-C or SIGTERM while connected close it and exit 130 (SIGTERM ended it with 143).
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        const client = new Deno.Command(Deno.execPath(), {
+          args: vlabRunArgs(["vsock", "a", "7"]),
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "null",
+          env: vlabChildEnv(env),
+        }).spawn();
+        const writer = client.stdin.getWriter();
+        await writer.write(new TextEncoder().encode("x"));
+        const reader = client.stdout.getReader();
+        const echoed = await reader.read(); // connected: the echo came back
+        assert.equal(decoder.decode(echoed.value), "x", signal);
+        client.kill(signal);
+        const ended = await client.status;
+        reader.releaseLock();
+        await client.stdout.cancel();
+        await writer.close().catch(() => {});
+        assert.equal(ended.code, 130, signal);
+      }
       const unknown = await vlab(env, ["vsock", "zz", "7"]);
       assert.equal(unknown.code, 1);
       assert.match(unknown.stderr, /Cannot connect to VM "zz": no such VM/);
