@@ -95,7 +95,6 @@ function markerText(names: string[], room: number): string {
     `◀ ${names.map((n) => (n === "device next" ? "dev next" : n)).join(",")}`,
     `◀ ${names.map((n) => (n === "device next" ? "dev next" : n.replace(/^next /, ""))).join(",")}`,
   ];
-  if (names.length === 1) return forms[0];
   return forms.find((f) => textWidth(f) <= room) ?? forms[forms.length - 1];
 }
 
@@ -214,16 +213,35 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
   const right = split
     ? " │" + cell("avail[#]", 9, { align: "right" }) + " " + cell("used[#]", 8, { align: "right" })
     : "";
+  const right9 = { align: "right" } as const;
   const tableW = left.length + right.length;
-  const room = Math.max(0, width - tableW - 1);
-  const header: Line = [seg(left + right + " " + cell("index", room), { dim: true, bold: true })];
+  // Where a row does not fit (below 56 columns split, 41 packed), each descriptor takes two
+  // lines: its number, length, flags and next or id, then its owner, the avail and used rings'
+  // slots and the markers (cut, at 40 columns the rings' columns were gone: "│ a…").
+  // A screen too short for a few descriptors on two lines each keeps one line a descriptor (the
+  // line of slots above the table says where the indices point).
+  const total = ring.descriptors.length;
+  const minRows = Math.min(MIN_ROWS, total);
+  const twoLine = tableW > width && props.height - out.length - 2 >= 2 * minRows;
+  const leftOf = (withOwner: boolean) =>
+    "  " + cell("#", 4, { align: "right" }) + " " +
+    (showAddr ? cell("addr", 10) + " " : "") +
+    cell("len", 5, { align: "right" }) + " " + cell("flags", flagsW) + " " +
+    cell(split ? "next" : "id", 4, { align: "right" }) + (withOwner ? " " + cell("owner", 6) : "");
+  const sub = "    " + cell("owner", 6) +
+    (split ? " " + cell("avail[#]", 8, { align: "right" }) + " " + cell("used[#]", 9, right9) : "");
+  const room = Math.max(0, width - (twoLine ? sub.length : tableW) - 1);
+  const headers: Line[] = twoLine
+    ? [
+      [seg(leftOf(false), { dim: true, bold: true })],
+      [seg(sub + " " + cell("index", room), { dim: true, bold: true })],
+    ]
+    : [[seg(left + right + " " + cell("index", room), { dim: true, bold: true })]];
 
   // The title, the table's header and a few rows come first; then, while they leave that many
   // rows, the index summary, the event-suppression fields and the legend, in that order (at 40×10
   // the summary alone took every line and no row was left to scroll).
-  const total = ring.descriptors.length;
-  const minRows = Math.min(MIN_ROWS, total);
-  let free = props.height - out.length - 1 - minRows;
+  let free = props.height - out.length - headers.length - (twoLine ? 2 : 1) * minRows;
   const fits = (lines: Line[]): Line[] => {
     if (lines.length > free) return [];
     free -= lines.length;
@@ -232,40 +250,56 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
   const shownSummary = fits(summary);
   out.push(...(shownSummary.length > 0 ? shownSummary : fits([compact])), ...fits(eventLines));
   const legendShown = legendLines(split, width, Math.min(width >= 120 ? 2 : 3, free));
-  out.push(header);
-  const rowsRoom = Math.max(1, props.height - out.length - legendShown.length);
+  out.push(...headers);
+  const linesRoom = Math.max(1, props.height - out.length - legendShown.length);
+  // Descriptors shown: a page of the keys is this many.
+  const rowsRoom = twoLine ? Math.max(1, Math.floor(linesRoom / 2)) : linesRoom;
   const marks = ringMarkers(ring);
   const waiting = waitingSlots(ring);
   const follow = followRow(ring, rowsRoom);
   const start = Math.max(0, Math.min(props.scroll ?? follow, Math.max(0, total - rowsRoom)));
   for (const d of ring.descriptors.slice(start, start + rowsRoom)) {
+    const owner = seg(cell(d.owner, 6), { color: OWNER_COLORS[d.owner], bold: d.owner !== "free" });
+    const a = split ? ring.availRing?.[d.index] : undefined;
+    const u = split ? ring.usedRing?.[d.index] : undefined;
+    const availCell = (w: number) =>
+      seg(cell(a === undefined ? "-" : String(a), w, { align: "right" }), {
+        color: waiting.has(d.index) ? "yellow" : undefined,
+        dim: !waiting.has(d.index),
+      });
+    const usedCell = (w: number) =>
+      seg(" " + cell(u === undefined ? "-" : `${u.id}:${u.len}`, w, { align: "right" }), {
+        dim: true,
+      });
+    const names = marks.get(d.index) ?? [];
+    const marker = names.length === 0
+      ? []
+      : [seg(" "), seg(markerText(names, room), { bold: true, color: "cyan" })];
+    if (twoLine) {
+      out.push([
+        seg("  " + cell(String(d.index), 4, { align: "right" }) + " "),
+        seg(cell(String(d.len), 5, { align: "right" }) + " "),
+        seg(cell(d.flagNames.length === 0 ? "-" : d.flagNames.join("|"), flagsW)),
+        seg(" " + cell(String((split ? d.next : d.id) ?? "-"), 4, { align: "right" })),
+      ]);
+      out.push([
+        seg("    "),
+        owner,
+        ...(split ? [seg(" "), availCell(8), usedCell(9)] : []),
+        ...marker,
+      ]);
+      continue;
+    }
     const row: Seg[] = [
       seg("  " + cell(String(d.index), 4, { align: "right" }) + " "),
       ...(showAddr ? [seg(cell(formatHex(d.addr), 10) + " ")] : []),
       seg(cell(String(d.len), 5, { align: "right" }) + " "),
       seg(cell(d.flagNames.length === 0 ? "-" : d.flagNames.join("|"), flagsW)),
       seg(" " + cell(String((split ? d.next : d.id) ?? "-"), 4, { align: "right" }) + " "),
-      seg(cell(d.owner, 6), { color: OWNER_COLORS[d.owner], bold: d.owner !== "free" }),
+      owner,
     ];
-    if (split) {
-      const a = ring.availRing?.[d.index];
-      const u = ring.usedRing?.[d.index];
-      row.push(seg(" │"));
-      row.push(
-        seg(cell(a === undefined ? "-" : String(a), 9, { align: "right" }), {
-          color: waiting.has(d.index) ? "yellow" : undefined,
-          dim: !waiting.has(d.index),
-        }),
-      );
-      row.push(seg(" " + cell(u === undefined ? "-" : `${u.id}:${u.len}`, 8, { align: "right" }), {
-        dim: true,
-      }));
-    }
-    const names = marks.get(d.index) ?? [];
-    if (names.length > 0) {
-      row.push(seg(" "));
-      row.push(seg(markerText(names, room), { bold: true, color: "cyan" }));
-    }
+    if (split) row.push(seg(" │"), availCell(9), usedCell(8));
+    row.push(...marker);
     out.push(row);
   }
   while (out.length < props.height - legendShown.length) out.push([]);

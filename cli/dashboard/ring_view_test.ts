@@ -75,3 +75,30 @@ Deno.test("at 80 columns a packed row marked both next avail and next used is no
   assert.ok(!marked.includes("…") && Array.from(marked).length <= 80, marked);
   assert.match(marked, /◀ (next )?avail w[01].*(next )?used w[01]$/, marked);
 });
+
+Deno.test("at 40 columns each descriptor takes two lines: the rings' slots and the owner stay", () => {
+  // Cut, a split row ended "free   │  …": the avail and used rings were gone; a packed row
+  // (41 columns) lost the last letter of its owner.
+  for (const fixture of ["ring_split", "ring_packed"] as const) {
+    const ring = loadFixture<RingView>(fixture);
+    const lines = ringLines({
+      ring,
+      title: "q",
+      scroll: null,
+      width: 40,
+      height: 20,
+      colors: false,
+    })
+      .map((l) => l.map((s) => s.text).join(""));
+    for (const l of lines) assert.ok(Array.from(l).length <= 40, `wider than 40: "${l}"`);
+    const heads = lines.flatMap((l, i) => /^ +\d+ +\d+ [A-Z-]/.test(l) ? [i] : []);
+    assert.ok(heads.length >= 3, lines.join("\n"));
+    for (const i of heads) {
+      const below = lines[i + 1];
+      if (fixture === "ring_split") {
+        assert.match(below, /^ {4}(driver|device|free) +\d+ +\d+:\d+( ◀ .*)?$/, lines.join("\n"));
+      } else assert.match(below, /^ {4}(driver|device|free)( +◀ .*)?$/, lines.join("\n"));
+    }
+    assert.ok(!lines.some((l) => l.includes("…")), lines.join("\n"));
+  }
+});
