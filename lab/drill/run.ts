@@ -16,6 +16,7 @@ import { type LabHandle, startLab, typeName } from "../api.ts";
 import { LabError } from "../errors.ts";
 import { pauseUnlessAborted } from "../pause.ts";
 import { type DirectionSnapshot, totalDrops } from "../snapshot_types.ts";
+import type { Impairment } from "../wire/specs.ts";
 import { evaluate } from "./evaluate.ts";
 import { vhostPciSnapshot } from "../vhost_pci_view.ts";
 import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
@@ -51,8 +52,34 @@ export const CANCEL_GRACE_MS = 1000;
  */
 export const LATE_MS = 1;
 
-/** How long the runner watches for traffic after a fault ends (ms). */
+/**
+ * How long the runner watches for traffic after a fault ends (ms), beyond what the link's
+ * impairment holds a frame for ({@linkcode crossingMs}).
+ */
 export const RECOVERY_WATCH_MS = 2000;
+
+/**
+ * The longest the impairment in force on a link holds a frame one way (ms, the slower way): its
+ * delay plus its jitter at its most (± jitter for `uniform`; the table distributions stop at 4
+ * standard deviations, as netem's tables do). 0 for a link without one (`impairments` null).
+ *
+ * @example
+ * ```ts ignore
+ * import { crossingMs } from "./run.ts";
+ * crossingMs(lab.lab.links.impairments("a-b")); // 2800 for delay 2.5 s, jitter 300 ms (uniform)
+ * ```
+ */
+export function crossingMs(
+  impairments: { forward: Impairment; reverse: Impairment } | null,
+): number {
+  if (impairments === null) return 0;
+  const oneWay = (i: Impairment) =>
+    (i.delayUs + i.jitterUs * (i.distribution === "uniform" ? 1 : JITTER_SPREAD_SD)) / 1000;
+  return Math.max(oneWay(impairments.forward), oneWay(impairments.reverse));
+}
+
+/** How far a table distribution's jitter reaches, in standard deviations (netem's 32767/8192). */
+const JITTER_SPREAD_SD = 4;
 
 /**
  * How long the runner waits for the lab to log a fault's recovery (a backend restarted, a device
@@ -323,14 +350,17 @@ export async function runDrillAs(
     const before = frames(link);
     const sample: RecoverySample = { subject: `link ${link}`, atMs, ms: null };
     recovery.push(sample);
+    // A frame sent once the link is up crosses it only after the link's delay and jitter: a link
+    // delayed 2.5 s was "not recovered" though traffic flowed again.
+    const watchMs = RECOVERY_WATCH_MS + crossingMs(lab.lab.links.impairments(link));
     watchers.push((async () => {
-      for (let n = 0; n < RECOVERY_WATCH_MS && !abort.signal.aborted; n++) {
+      while (!abort.signal.aborted) {
         if (frames(link) > before) {
           sample.ms = Math.round((elapsedMs() - atMs) * 10) / 10;
           return;
         }
         await new Promise((r) => setTimeout(r, 1));
-        if (elapsedMs() - atMs > RECOVERY_WATCH_MS) return;
+        if (elapsedMs() - atMs > watchMs) return;
       }
     })());
   };

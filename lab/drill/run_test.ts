@@ -3,7 +3,8 @@ import { LabError } from "../errors.ts";
 import { inStateDir, LAB_TEST } from "../testing.ts";
 import { METRIC_EXAMPLE } from "./references.ts";
 import { compareRuns } from "./report.ts";
-import { plannedRuns, runDrill, type RunDrillOptions } from "./run.ts";
+import { crossingMs, plannedRuns, runDrill, type RunDrillOptions } from "./run.ts";
+import type { Impairment } from "../wire/specs.ts";
 import { listening } from "../script_signals.ts";
 import type { DrillResult } from "./types.ts";
 
@@ -466,4 +467,50 @@ Deno.test({
       assert.equal(r.steps[2].lateMs, undefined);
       assert.doesNotMatch(lines.find((l) => l.includes("#2 wait")) ?? "", /late/);
     }),
+});
+
+Deno.test({
+  name: "a link whose delay outlasts the recovery watch still recovers: the watch counts it",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-delayed-", async () => {
+      // Frames from a take 2.1 s to cross: the first after the flap (a's ARP request) crosses at
+      // 2.1 s. Before, the watch gave up at 2 s and counted the flap as not recovered. (The ping
+      // gives up before the ARP reply, so nothing more is in flight to wait for.)
+      const r = await runDrill({
+        topology: {
+          name: "drill-delayed",
+          vms: {
+            a: { nics: { eth0: { ip: "10.8.1.1/24" } } },
+            b: { nics: { eth0: { ip: "10.8.1.2/24" } } },
+          },
+          links: [{ endpoints: ["a:eth0", "b:eth0"], forward: { delay: "2100ms" } }],
+        },
+        timeline: [
+          { link: { name: "a-b", state: "down", up_after: "10ms" } },
+          { exec: { vm: "a", argv: ["ping", "10.8.1.2", "-c", "1", "-W", "1.9"] } },
+        ],
+        assert: ["recovery.unrecovered == 0"],
+      });
+      assert.ok(r.passed, JSON.stringify(r.assertions));
+      const ms = r.recovery[0].ms;
+      assert.ok(ms !== null && ms >= 2100, `recovery ${ms} ms`);
+    }),
+});
+
+Deno.test("a link's crossing time is its delay and its jitter at its most, the slower way", () => {
+  const none = { delayUs: 0, jitterUs: 0, distribution: "uniform" } as const;
+  const way = (delayUs: number, jitterUs: number, distribution: string) =>
+    ({ ...none, delayUs, jitterUs, distribution }) as unknown as Impairment;
+  assert.equal(crossingMs(null), 0);
+  assert.equal(crossingMs({ forward: way(0, 0, "uniform"), reverse: way(0, 0, "uniform") }), 0);
+  assert.equal(
+    crossingMs({ forward: way(2_500_000, 300_000, "uniform"), reverse: way(0, 0, "uniform") }),
+    2800,
+  );
+  // Normal jitter reaches 4 standard deviations.
+  assert.equal(
+    crossingMs({ forward: way(0, 0, "uniform"), reverse: way(10_000, 5_000, "normal") }),
+    30,
+  );
 });
