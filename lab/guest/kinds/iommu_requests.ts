@@ -22,6 +22,7 @@ import { IommuMapper, IommuStatus } from "../../../devices/iommu/mod.ts";
 import type { IommuDriver, IommuDriverError } from "../../../devices/iommu/mod.ts";
 import type { Result } from "../../../devices/base/result.ts";
 import { IommuDriverCounter } from "../../wire/iommu.ts";
+import { macrotask } from "../../wire/loop.ts";
 import type { FromWorker } from "../../wire/messages.ts";
 import type { IommuDeviceSpec } from "../../wire/specs.ts";
 import type { IommuWorkloadService } from "../workloads/options.ts";
@@ -73,8 +74,11 @@ export interface GuestIommuRequestsOptions {
   post: (m: FromWorker) => void;
   /** Clock, ms (default `performance.now`). */
   now?: () => number;
-  /** Pause, yielding to the worker's loop (default a `setTimeout`). */
-  sleep?: (ms: number) => Promise<void>;
+  /**
+   * Pause between two polls of a wait that began `waitedMs` ago, yielding to the worker's loop
+   * (default {@linkcode pauseInGuest}).
+   */
+  pause?: (waitedMs: number) => Promise<void>;
   /** How long a request waits for room, then for its answer (default `REQUEST_TIMEOUT_MS`). */
   timeoutMs?: number;
 }
@@ -91,6 +95,26 @@ export interface GuestIommuRequests {
   readFaults(): number;
   /** Each strict or lazy endpoint's per-buffer mapping, by endpoint. */
   dmas: ReadonlyMap<number, GuestDma>;
+}
+
+/** How long a wait yields by macrotasks before it pauses on timers, ms. */
+const YIELD_FIRST_MS = 100;
+
+/**
+ * The pause between two polls of the requestq in the guest worker: a macrotask while the wait is
+ * young, then a 1 ms timer. The device worker answers in microseconds to milliseconds, but a timer
+ * runs 300 ms late or more while the guest's loop is busy (its turns are macrotasks, which come
+ * before timers: docs/performance.md), so a reset or an `iommu-unmap` beside a flood took seconds.
+ * Timers afterwards, so that a wait for a device that does not answer does not spin an idle thread.
+ *
+ * @example
+ * ```ts ignore
+ * await pauseInGuest(0); // one turn of the event loop
+ * ```
+ */
+export function pauseInGuest(waitedMs: number): Promise<void> {
+  if (waitedMs < YIELD_FIRST_MS) return macrotask();
+  return new Promise<void>((resolve) => setTimeout(resolve, 1));
 }
 
 /** The requestq has no room now (no free request, or no free descriptors). */
@@ -110,7 +134,7 @@ function busy(e: IommuDriverError): boolean {
 export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuRequests {
   const { driver, spec, counters, kick, post } = opts;
   const now = opts.now ?? (() => performance.now());
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const pause = opts.pause ?? pauseInGuest;
   const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
   // Tokens a request of the kind's own waits for, and the statuses that came back.
   const awaited = new Map<number, number | null>();
@@ -189,13 +213,14 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
     deadline: number,
   ): Promise<Result<number, IommuDriverError> | null> => {
     let kicked = now();
+    const started = kicked;
     // Bounded by the deadline: room comes back, or the caller hears `ring-full`.
     for (;;) {
       const r = request();
       if (r !== null && r.ok) awaited.set(r.value, null);
       if (r === null || r.ok || !busy(r.error) || now() >= deadline) return r;
       publish();
-      await sleep(1);
+      await pause(now() - started);
       collect();
       kicked = renotify(kicked);
     }
@@ -207,11 +232,12 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
     const deadline = now() + timeoutMs;
     const open = () => tokens.some((t) => awaited.get(t) === null);
     let kicked = now();
+    const started = kicked;
     // Bounded by the deadline: the device worker answers in time or the caller hears null.
     while (open() && now() < deadline) {
       collect();
       if (!open()) break;
-      await sleep(1);
+      await pause(now() - started);
       kicked = renotify(kicked);
     }
     const statuses = tokens.map((t) => awaited.get(t) ?? null);

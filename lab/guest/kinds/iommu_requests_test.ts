@@ -40,7 +40,7 @@ function world(room: (t: number) => number) {
     kick: () => {},
     post: () => {},
     now: () => clock.t,
-    sleep: async () => {
+    pause: async () => {
       if (gate.held) await gate.held;
       clock.t += 1;
       // The device worker: what was published is done (an invalidation needs its consumer).
@@ -141,4 +141,36 @@ Deno.test("a NIC whose reset holds its window cannot have it revoked until the r
   release();
   release(); // once only
   assert.ok((await w.requests.revoke("eth0")).ok);
+});
+
+Deno.test("a wait for the device does not sleep on timers while the guest's loop is busy (they ran 300 ms late)", async () => {
+  // The guest's loop under a flood: a turn of 2 ms of work after another, each a macrotask, as
+  // `runLoop` yields; the device worker (another thread in the lab) answers at each turn.
+  const r = iommuRig("split", { size: 16 });
+  const channel = new MessageChannel();
+  let busy = true;
+  channel.port1.onmessage = () => {
+    const t = performance.now();
+    while (performance.now() - t < 2) { /* the pump's work */ }
+    r.device.service(performance.now());
+    if (busy) channel.port2.postMessage(0);
+  };
+  channel.port2.postMessage(0);
+  try {
+    const requests = guestIommuRequests({
+      driver: r.driver,
+      spec: { mode: "static", endpoints: [{ endpoint: 0, device: 1, name: "eth0" }] },
+      vm: "a",
+      counters: new Float64Array(IOMMU_DRIVER_COUNTER_COUNT),
+      kick: () => {},
+      post: () => {},
+    });
+    const t0 = performance.now();
+    await requests.service.prepare(0, WINDOW, WINDOW);
+    const ms = performance.now() - t0;
+    assert.ok(ms < 100, `set up in ${ms.toFixed(1)} ms`);
+  } finally {
+    busy = false;
+    channel.port1.close();
+  }
 });
