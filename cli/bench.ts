@@ -28,7 +28,8 @@ import type {
   RingsBenchReport,
 } from "../lab/bench/types.ts";
 import { quote } from "../lab/topology/quote.ts";
-import { closestName, VlabError } from "./errors.ts";
+import { closestName, EXIT_CODES, VlabError } from "./errors.ts";
+import { onInterrupt } from "./interrupt.ts";
 import { type ProgressLine, stderrProgressLine, writeAll } from "./progress.ts";
 import { vlabRunArgs } from "./deno_run.ts";
 import { CliExit } from "./usage.ts";
@@ -350,8 +351,24 @@ async function runPinned(): Promise<number> {
     }
     throw error;
   }
-  const status = await child.status;
-  return status.code;
+  // Ctrl-C or SIGTERM: the pinned run is the one measuring, so it is told (it removes its C
+  // ring's folder and ends with 130), and waited for. SIGTERM ended this process alone with 143
+  // and left the pinned run busy-polling CPU 0 to its end.
+  let interrupted = false;
+  const off = onInterrupt(() => {
+    interrupted = true;
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Ended already.
+    }
+  });
+  try {
+    const status = await child.status;
+    return interrupted ? EXIT_CODES.interrupted : status.code;
+  } finally {
+    off();
+  }
 }
 
 async function checkOutputPath(path: string): Promise<void> {

@@ -9,6 +9,7 @@ import {
 } from "./bench.ts";
 import { VlabError } from "./errors.ts";
 import { CliExit } from "./usage.ts";
+import { vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
 import { DEFAULT_RINGS_OPTIONS } from "../lab/bench/rings.ts";
 import type { RingsBenchOptions, RingsBenchReport } from "../lab/bench/types.ts";
 
@@ -372,3 +373,61 @@ Deno.test("bench subcommands' bad options name the option first, rings too", () 
     message: /^--batch 64 /,
   });
 });
+
+Deno.test("SIGTERM during bench rings --same-core ends the pinned run too, and exits 130", async () => {
+  // The pinned run (a child under taskset) was left busy-polling CPU 0 to its end, and this
+  // process died of the signal with 143.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: vlabRunArgs([
+      "bench",
+      "rings",
+      "--same-core",
+      "--layout",
+      "split",
+      "--batch",
+      "1",
+      "--requests",
+      "64",
+      "--runs",
+      "1000",
+    ]),
+    env: vlabChildEnv({ NO_COLOR: "1" }),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // The pinned run's progress (it inherits stderr) says it measures.
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!/run \d+\/\d+/.test(seen)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += value;
+  }
+  const pinned = childrenOf(child.pid);
+  child.kill("SIGTERM");
+  const status = await child.status;
+  await reader.cancel();
+  assert.match(seen, /run \d+\/\d+/);
+  assert.equal(pinned.length, 1, `the pinned run: ${pinned}`);
+  assert.equal(status.code, 130);
+  const deadline = Date.now() + 20_000;
+  while (running(pinned[0]) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(!running(pinned[0]), `the pinned run (pid ${pinned[0]}) still runs`);
+});
+
+/** The pids of `pid`'s children (Linux's /proc). */
+function childrenOf(pid: number): number[] {
+  const text = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`);
+  return text.trim().split(/\s+/).filter((w) => w !== "").map(Number);
+}
+
+/** Whether process `pid` runs (exists and is not a zombie waiting for its parent). */
+function running(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
