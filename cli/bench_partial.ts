@@ -13,6 +13,7 @@
 
 import { disposeCompiledNow } from "../lab/bench/c_build.ts";
 import { VlabError } from "./errors.ts";
+import { LabError } from "../lab/errors.ts";
 import { type ProgressLine, stderrProgressLine, writeAll } from "./progress.ts";
 import { onInterrupt } from "./interrupt.ts";
 
@@ -190,7 +191,8 @@ export async function runBenchKeepingPartial<R>(
     const text = partialOutput(`failed: ${detail}`);
     if (text !== null) await deps.print(text);
     throw new VlabError("bench-failed", `Cannot run bench ${bench.name}: ${detail}`, {
-      hint: bench.hint,
+      // A LabError knows what to do about it (a folder to change); "measure less" would not help.
+      hint: error instanceof LabError ? error.hint : bench.hint,
       cause: error,
     });
   } finally {

@@ -7,6 +7,7 @@ import {
   runBenchKeepingPartial,
 } from "./bench_partial.ts";
 import { VlabError } from "./errors.ts";
+import { LabError } from "../lab/errors.ts";
 import { formatIommuReport, type IommuBenchReport } from "../lab/bench/iommu.ts";
 import { DEFAULT_VSOCK_OPTIONS, formatVsockReport, vsockReport } from "../lab/bench/vsock.ts";
 
@@ -159,4 +160,20 @@ Deno.test("cleanUpOnInterrupt cleans up and exits 130 on a signal, and stops lis
   assert.equal(g.listeners().length, 0);
   assert.deepEqual(g.exits, []);
   assert.deepEqual(cleaned, ["removed"]);
+});
+
+Deno.test("a bench that fails with a LabError keeps its hint (what to change), not the bench's", async () => {
+  const f = fakeDeps();
+  await assert.rejects(
+    runBenchKeepingPartial({
+      name: "vsock",
+      json: false,
+      hint: "Run it again with VLAB_DEBUG=1, or measure less (--bytes, --runs)",
+      view: { text: formatVsockReport, json: (r: object) => r },
+      run: () => Promise.reject(new LabError("lab-failed", "its socket is too long", "Set TMPDIR")),
+    }, f.deps),
+    (e: unknown) =>
+      e instanceof VlabError && e.message === "Cannot run bench vsock: its socket is too long" &&
+      e.hint === "Set TMPDIR",
+  );
 });

@@ -31,7 +31,7 @@ import {
 } from "./state.ts";
 
 /** Longest Unix socket path, bytes (Linux's `sun_path` is 108 bytes with its final NUL). */
-const SOCKET_PATH_MAX = 107;
+export const SOCKET_PATH_MAX = 107;
 
 /**
  * The first socket the lab would make whose path is too long for a Unix socket (its control

@@ -27,6 +27,9 @@ import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { topologyFromObject } from "../topology/mod.ts";
 import { benchTempDir } from "./at_exit.ts";
+import { LabError } from "../errors.ts";
+import { SOCKET_PATH_MAX } from "../runner.ts";
+import { quote } from "../topology/quote.ts";
 import { count } from "../../devices/base/plural.ts";
 import { cpuPctOver, median } from "./net_run.ts";
 
@@ -119,6 +122,18 @@ export async function runVsockBench(
   // process's exit on Ctrl-C or SIGTERM, which run no `finally`.
   const temp = benchTempDir("vlab-bench-vsock-");
   const dir = temp.path;
+  // A socket path the kernel cannot take failed at the first connect, a second into the run, as
+  // "path must be shorter than SUN_LEN".
+  const socket = `${dir}/a/vsock.sock`;
+  if (new TextEncoder().encode(socket).length > SOCKET_PATH_MAX) {
+    temp.remove();
+    throw new LabError(
+      "lab-failed",
+      `its lab's socket ${quote(socket)} is longer than a Unix socket path can be ` +
+        `(${SOCKET_PATH_MAX} bytes)`,
+      "Set TMPDIR to a shorter folder (the bench's lab is made there)",
+    );
+  }
   let lab: Lab;
   try {
     lab = await Lab.start(planLab(t.value), { stateDir: dir });

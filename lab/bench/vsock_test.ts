@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { formatVsockReport, quantile, runVsockBench, vsockReport } from "./vsock.ts";
+import { LabError } from "../errors.ts";
 
 Deno.test("quantile takes the nearest rank", () => {
   const xs = Array.from({ length: 100 }, (_, i) => 100 - i);
@@ -71,4 +72,28 @@ Deno.test("a partial vsock report shows '-' for the figures no run measured yet,
   assert.match(text, /host to guest +- \/s/);
   assert.match(text, /median - µs, p99 - µs/);
   assert.match(text, /vsock-echo waiting +- %; - % of a core$/);
+});
+
+Deno.test("bench vsock under a TMPDIR too deep for a Unix socket says so before it starts a lab", async () => {
+  // It failed a second into the run with "path must be shorter than SUN_LEN".
+  const base = Deno.makeTempDirSync({ prefix: "vlab-vsock-deep-" });
+  const deep = `${base}/${"d".repeat(100)}`;
+  Deno.mkdirSync(deep);
+  const saved = Deno.env.get("TMPDIR");
+  Deno.env.set("TMPDIR", deep);
+  try {
+    await assert.rejects(
+      runVsockBench({ bytes: 1, runs: 1, connections: 1, pings: 1 }),
+      (e) =>
+        e instanceof LabError &&
+        /^its lab's socket "\/.+" is longer than a Unix socket path can be \(107 bytes\)$/
+          .test(e.message) &&
+        e.hint === "Set TMPDIR to a shorter folder (the bench's lab is made there)",
+    );
+    assert.deepEqual([...Deno.readDirSync(deep)], [], "its folder is removed");
+  } finally {
+    if (saved === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", saved);
+    Deno.removeSync(base, { recursive: true });
+  }
 });
