@@ -11,6 +11,9 @@
  * @module
  */
 
+import { LabError } from "../errors.ts";
+import { quote } from "../topology/quote.ts";
+
 /**
  * Register `cleanup` to run at the process's exit; returns the call that runs it now instead
  * (and no longer at exit). Either way it runs once; an error it throws is swallowed (clean-up is
@@ -52,6 +55,9 @@ export interface BenchTempDir {
  * Make a temporary folder (`<prefix>XXXX` under `$TMPDIR`) that goes at the process's exit if
  * {@linkcode BenchTempDir.remove} was not called before: on Ctrl-C and SIGTERM too.
  *
+ * @throws {LabError} `lab-failed` when no folder can be made there (no such `$TMPDIR`, no right
+ * to write), naming the folder, with a hint
+ *
  * @example
  * ```ts
  * import { benchTempDir } from "./at_exit.ts";
@@ -61,7 +67,21 @@ export interface BenchTempDir {
  * ```
  */
 export function benchTempDir(prefix: string): BenchTempDir {
-  const path = Deno.makeTempDirSync({ prefix });
+  let path: string;
+  try {
+    path = Deno.makeTempDirSync({ prefix });
+  } catch (error) {
+    // Deno says "No such file or directory (os error 2): tmpdir", naming neither the folder nor
+    // what to do.
+    const text = error instanceof Error ? error.message : String(error);
+    const why = text.replace(/\s*\(os error \d+\).*$/s, "");
+    const where = Deno.env.get("TMPDIR") ?? "/tmp";
+    throw new LabError(
+      "lab-failed",
+      `no temporary folder under ${quote(where)}: ${why.charAt(0).toLowerCase()}${why.slice(1)}`,
+      "Set TMPDIR to a folder you may write",
+    );
+  }
   const remove = untilExit(() => Deno.removeSync(path, { recursive: true }));
   return { path, remove };
 }
