@@ -13,7 +13,8 @@
  *   (`backend-crash-armed`): it would replace the armed one, or end the worker with it.
  * - `lost-kick VM DEVICE QUEUE [-n N]` / `lost-irq VM DEVICE QUEUE [-n N]`: the next N guest
  *   kicks (or used-buffer interrupts) of a queue are dropped, through the lost-notification words
- *   of its register file (`dropNotifications`), which the main thread shares.
+ *   of its register file (`armDrops`), which the main thread shares; N more on top of those an
+ *   earlier fault armed and that did not come yet (the answer's `armed` then says how many).
  *
  * - `guest-bug VM DEVICE QUEUE BUG`: the VM's guest worker corrupts its own queue
  *   (`guest_faults.ts`: index-jump, head-out-of-range, loop, …); the device sets
@@ -35,7 +36,7 @@
  * @module
  */
 
-import { dropNotifications } from "../devices/virtio/mmio.ts";
+import { armDrops, droppedNotifications } from "../devices/virtio/mmio.ts";
 import {
   formatGuestFaultRefusal,
   GUEST_FAULT_KINDS,
@@ -146,6 +147,8 @@ const DEFAULT_MS: Record<BackendCrashMode, number> = {
 const MAX_AFTER = 100_000;
 const MAX_MS = 60_000;
 const MAX_COUNT = 1_000_000;
+/** Most notifications armed to drop on one queue at once (a register word's room). */
+const MAX_ARMED = 0x7fff_ffff;
 
 // The CLI (`vlab fault`), the control API (`POST /faults`), `lab.fault` and drill steps all read
 // faults with `parseFault`, so a message names a value both ways: the command's option, and the
@@ -454,11 +457,27 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
   }
   const count = f.count ?? 1;
   const regs = deviceControl(target.control(vm.index), vm.control.devices[device.index]).regs;
-  dropNotifications(regs, q, {
-    kicks: f.kind === "lost-kick" ? count : 0,
-    interrupts: f.kind === "lost-irq" ? count : 0,
-  });
-  const detail = { fault: f.kind, vm: vm.name, device: device.name, queue: f.queue, count };
+  const kind = f.kind === "lost-kick" ? "kick" : "interrupt";
+  const before = droppedNotifications(regs, q);
+  const still = kind === "kick" ? before.armedKicks : before.armedInterrupts;
+  if (still + count > MAX_ARMED) {
+    return refuse(
+      "too-many-armed",
+      `Cannot inject ${f.kind}: ${still} ${kind}s of ${vm.name}:${device.name} ${f.queue} are armed to drop already, and ${count} more would pass ${MAX_ARMED}`,
+      "Let the queue's notifications consume them first (send traffic through it), or crash the VM (vm-crash) to cancel them",
+    );
+  }
+  // Added to what an earlier fault armed and has not dropped yet (of either kind): never
+  // cancelled by this one.
+  const armed = armDrops(regs, q, kind, count);
+  const detail = {
+    fault: f.kind,
+    vm: vm.name,
+    device: device.name,
+    queue: f.queue,
+    count,
+    ...(armed > count ? { armed } : {}),
+  };
   target.emit("fault", vm.name, detail);
   return { ok: true, detail };
 }

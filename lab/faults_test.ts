@@ -3,6 +3,8 @@ import { type FaultTarget, injectFault, parseFault } from "./faults.ts";
 import { type LabPlan, planLab } from "./plan.ts";
 import { parseTopology } from "./topology/load.ts";
 import type { ToWorker } from "./wire/messages.ts";
+import { deviceControl } from "./wire/control.ts";
+import { droppedNotifications } from "../devices/virtio/mmio.ts";
 
 /** The plan of a shipped topology (`topologies/NAME.yaml`), for a fault target's `plan`. */
 function shippedPlan(name: string): LabPlan {
@@ -511,4 +513,35 @@ Deno.test("a fault whose VM, device or queue is missing or no name says which, f
     assert.equal(r.message, message);
     assert.ok(r.hint.length > 0);
   }
+});
+
+Deno.test("a lost kick or interrupt adds to those still armed on the queue; one kind never cancels the other", async () => {
+  const plan = shippedPlan("pair");
+  const a = plan.vms[0];
+  const control = new SharedArrayBuffer(a.control.bytes);
+  const emitted: Record<string, unknown>[] = [];
+  const target: FaultTarget = {
+    plan,
+    vmState: () => "running",
+    post: () => true,
+    control: () => control,
+    emit: (_k, _s, d) => void emitted.push(d),
+    askGuestBug: () => Promise.resolve(null),
+    hangs: new Map(),
+  };
+  const at = { vm: "a", device: "eth0", queue: "transmitq" } as const;
+  const kick = (count: number) => injectFault({ kind: "lost-kick", ...at, count }, target);
+  assert.deepEqual(await kick(3), { ok: true, detail: { fault: "lost-kick", ...at, count: 3 } });
+  // An interrupt fault on the same queue used to store 0 armed kicks: the 3 vanished.
+  assert.ok((await injectFault({ kind: "lost-irq", ...at, count: 1 }, target)).ok);
+  const more = await kick(2);
+  assert.deepEqual(more, { ok: true, detail: { fault: "lost-kick", ...at, count: 2, armed: 5 } });
+  const regs = deviceControl(control, a.control.devices[0]).regs;
+  assert.deepEqual(droppedNotifications(regs, 1), {
+    kicks: 0,
+    interrupts: 0,
+    armedKicks: 5,
+    armedInterrupts: 1,
+  });
+  assert.deepEqual(emitted.at(-1), more.ok ? more.detail : null, "the event says so too");
 });

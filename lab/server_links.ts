@@ -161,6 +161,7 @@ const FAULT_STATUS = new Map([
   ["guest-bug-refused", 409],
   ["backend-hung", 409],
   ["backend-crash-armed", 409],
+  ["too-many-armed", 409],
   ["vm-crash-unsupported", 409],
   ["no-queues", 409],
 ]);

@@ -9,6 +9,7 @@ import { OK_VOID } from "../base/result.ts";
 import { Status } from "./constants.ts";
 import type { VirtioDeviceModel } from "./device_model.ts";
 import {
+  armDrops,
   consumeDrop,
   dropNotifications,
   droppedNotifications,
@@ -119,4 +120,20 @@ Deno.test("refuses a negative or fractional drop count", () => {
   const regs = new Int32Array(regFileWords(1));
   assert.throws(() => dropNotifications(regs, 0, { kicks: -1, interrupts: 0 }), RangeError);
   assert.throws(() => dropNotifications(regs, 0, { kicks: 0, interrupts: 1.5 }), RangeError);
+});
+
+Deno.test("armDrops adds to the armed drops of its kind only, up to 2^31 − 1", () => {
+  const regs = new Int32Array(regFileWords(1));
+  dropNotifications(regs, 0, { kicks: 3, interrupts: 0 });
+  assert.equal(armDrops(regs, 0, "interrupt", 2), 2);
+  assert.equal(armDrops(regs, 0, "kick", 1), 4);
+  assert.deepEqual(droppedNotifications(regs, 0), {
+    kicks: 0,
+    interrupts: 0,
+    armedKicks: 4,
+    armedInterrupts: 2,
+  });
+  assert.throws(() => armDrops(regs, 0, "kick", 0), RangeError);
+  assert.throws(() => armDrops(regs, 0, "kick", 0x7fff_ffff), RangeError);
+  assert.equal(droppedNotifications(regs, 0).armedKicks, 4, "a refusal arms nothing");
 });

@@ -314,6 +314,31 @@ export function dropNotifications(
 }
 
 /**
+ * Arm `n` more drops of `kind` on queue `q`, on top of those still armed (the other kind's are
+ * left as they are): the lost-notification injector's `lost-kick`/`lost-irq -n N`, which must not
+ * cancel what an earlier fault armed. Returns how many are armed now. Atomic against `consumeDrop`
+ * on another thread. Throws a `RangeError` for an `n` that is not 1 or more, or that would take
+ * the armed count past 2^31 − 1 (a programmer error: the control surface checks first).
+ *
+ * @example
+ * ```ts
+ * import { armDrops, dropNotifications, regFileWords } from "./mmio.ts";
+ * const regs = new Int32Array(new SharedArrayBuffer(regFileWords(1) * 4));
+ * dropNotifications(regs, 0, { kicks: 3, interrupts: 0 });
+ * armDrops(regs, 0, "interrupt", 1); // 1: the 3 kicks stay armed
+ * armDrops(regs, 0, "kick", 2); // 5
+ * ```
+ */
+export function armDrops(regs: Int32Array, q: number, kind: NotificationKind, n: number): number {
+  const word = queueWord(q, kind === "kick" ? QueueWord.DROP_KICKS : QueueWord.DROP_INTERRUPTS);
+  const armed = Math.max(0, Atomics.load(regs, word));
+  if (!Number.isInteger(n) || n < 1 || armed + n > 0x7fff_ffff) {
+    throw new RangeError(`Cannot arm ${n} more drops over ${armed}: at most 2147483647 in all`);
+  }
+  return Atomics.add(regs, word, n) + n;
+}
+
+/**
  * Consume one armed drop of `kind` on queue `q`: true if this notification must be dropped
  * (and then it is counted). The decrement is a compare-and-swap, so the injector re-arming
  * concurrently loses no count; it gives up (delivers) after a few contended tries.
