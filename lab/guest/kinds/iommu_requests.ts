@@ -260,7 +260,15 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
         : !windows.has(ep.endpoint)
         ? "its window is revoked already, and its reset has not mapped it again yet"
         : "its NIC is being reset, which needs the window until its queues are live";
-      return { ok: false as const, message: `Cannot revoke ${shown}: ${why}` };
+      // The name was right: the hint says when to ask again, not to name another NIC.
+      const hint = ep
+        ? "Its NIC's reset maps the window again: revoke it once the reset is over (event device-reset)"
+        : undefined;
+      return {
+        ok: false as const,
+        message: `Cannot revoke ${shown}: ${why}`,
+        ...(hint ? { hint } : {}),
+      };
     };
     const revocable = (endpoint: number) =>
       windows.has(endpoint) && (held.get(endpoint) ?? 0) === 0;

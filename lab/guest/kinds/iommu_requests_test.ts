@@ -138,6 +138,11 @@ Deno.test("a NIC whose reset holds its window cannot have it revoked until the r
     during.message,
     `Cannot revoke "eth0": its NIC is being reset, which needs the window until its queues are live`,
   );
+  // The name was right: the hint is about when, not about another name.
+  assert.match(during.hint ?? "", /once the reset is over \(event device-reset\)/);
+  const wrong = await w.requests.revoke("eth9");
+  assert.ok(!wrong.ok);
+  assert.equal(wrong.hint, undefined, "a wrong name: the caller's hint");
   release();
   release(); // once only
   assert.ok((await w.requests.revoke("eth0")).ok);
