@@ -210,12 +210,35 @@ export function linksLines(props: LinksProps): Line[] {
   // The partitions in force: what cuts frames that no link's state or impairment explains.
   for (const p of snapshot.partitions ?? []) {
     starts.push(body.length);
-    body.push([
+    const arrow = p.oneWay ? "→" : "⇹";
+    const note = p.oneWay ? "one way (vlab heal to undo)" : "(vlab heal to undo)";
+    const line = [
       seg("  "),
       seg(`partition ${p.id}`, { bold: true, color: "yellow" }),
-      seg(`  ${p.a.join(",")} ${p.oneWay ? "→" : "⇹"} ${p.b.join(",")}`),
-      seg(p.oneWay ? "  one way (vlab heal to undo)" : "  (vlab heal to undo)", { dim: true }),
-    ]);
+      seg(`  ${p.a.join(",")} ${arrow} ${p.b.join(",")}`),
+      seg(`  ${note}`, { dim: true }),
+    ];
+    if (lineWidth(line) <= width) body.push(line);
+    else {
+      // Too wide (at 40 columns it was cut after the sides): wrapped between its words, a side
+      // too long for a line between its VMs.
+      const side = (vms: readonly string[]) =>
+        vms.join(",").length + 4 <= width
+          ? [seg(vms.join(","))]
+          : vms.map((vm, i) => seg(i < vms.length - 1 ? `${vm},` : vm));
+      body.push(...wrapWords(
+        [
+          seg(`partition ${p.id}`, { bold: true, color: "yellow" }),
+          ...side(p.a),
+          seg(arrow),
+          ...side(p.b),
+          ...(p.oneWay ? [seg("one way", { dim: true })] : []),
+          seg("(vlab heal to undo)", { dim: true }),
+        ],
+        width,
+        { first: "  ", indent: 4 },
+      ));
+    }
   }
   const firstSwitch = snapshot.links.length + (snapshot.vhostPciLinks?.length ?? 0);
   snapshot.switches.forEach((sw, i) => {

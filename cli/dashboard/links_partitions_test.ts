@@ -62,3 +62,30 @@ Deno.test("the Links panel shows a direction's duplicated and reordered frames b
   assert.match(shown, /duplicated 12/);
   assert.match(shown, /reordered 3/);
 });
+
+Deno.test("at 40 columns a partition wraps between its words, every VM and how to undo it shown", () => {
+  // Cut, it read "  partition 1  h1,h2 ⇹ h3,h4  (vlab he…".
+  const snap = loadFixture<LabSnapshot>("star_1");
+  snap.partitions = [
+    { id: 1, a: ["h1", "h2"], b: ["h3", "h4"], oneWay: false },
+    { id: 2, a: ["a-long-vm-name", "another-very-long-vm-name"], b: ["h4"], oneWay: true },
+  ];
+  const lines = linksLines({
+    snapshot: snap,
+    rates: null,
+    selected: 0,
+    width: 40,
+    height: 80,
+    colors: false,
+  }).map((l) => l.map((x) => x.text).join(""));
+  for (const l of lines) assert.ok(Array.from(l).length <= 40 && !l.includes("…"), `cut: ${l}`);
+  const at = lines.findIndex((l) => l.startsWith("  partition 1 "));
+  assert.ok(at > 0, lines.join("\n"));
+  assert.equal(lines[at], "  partition 1 h1,h2 ⇹ h3,h4");
+  assert.equal(lines[at + 1], "    (vlab heal to undo)");
+  const two = lines.slice(at + 2, at + 5).map((l) => l.trim()).join(" ");
+  assert.equal(
+    two,
+    "partition 2 a-long-vm-name, another-very-long-vm-name → h4 one way (vlab heal to undo)",
+  );
+});
