@@ -24,6 +24,8 @@ export const SIGNAL_STOP_MS = 10_000;
 const live = new Set<Stoppable>();
 const listeners = new Map<Deno.Signal, () => void>();
 let stopping = false;
+/** The signal whose stop of the labs is under way, or null. */
+let stoppingFor: Deno.Signal | null = null;
 
 /**
  * Stop `lab` when the process gets SIGINT or SIGTERM, then exit with 130 or 143; a second signal
@@ -40,7 +42,7 @@ export function stopOnSignals(lab: Stoppable, exit: (code: number) => void = Den
   live.add(lab);
   if (listeners.size === 0) {
     for (const [signal, code] of SIGNALS) {
-      const listener = () => void onSignal(code, exit);
+      const listener = () => void onSignal(signal, code, exit);
       listeners.set(signal, listener);
       Deno.addSignalListener(signal, listener);
     }
@@ -66,9 +68,28 @@ function interrupted(e: Event): void {
   e.preventDefault();
 }
 
-async function onSignal(code: number, exit: (code: number) => void): Promise<void> {
+/**
+ * The signal (`SIGINT`, `SIGTERM`) whose stop of the script's labs is under way, or null: a lab
+ * that stops then was stopped by it, not by `vlab down` (the drill runner says which).
+ *
+ * @example
+ * ```ts
+ * import { signalStopping } from "./script_signals.ts";
+ * signalStopping(); // null: no signal came
+ * ```
+ */
+export function signalStopping(): Deno.Signal | null {
+  return stoppingFor;
+}
+
+async function onSignal(
+  signal: Deno.Signal,
+  code: number,
+  exit: (code: number) => void,
+): Promise<void> {
   if (stopping) return exit(code);
   stopping = true;
+  stoppingFor = signal;
   globalThis.addEventListener("unhandledrejection", interrupted);
   globalThis.addEventListener("error", interrupted);
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -81,6 +102,7 @@ async function onSignal(code: number, exit: (code: number) => void): Promise<voi
     clearTimeout(timer);
     removeListeners();
     stopping = false;
+    stoppingFor = null;
     exit(code);
     // A test's `exit` returns: the script's errors are reported again.
     globalThis.removeEventListener("unhandledrejection", interrupted);

@@ -80,3 +80,45 @@ Deno.test("a script reads drills and topologies with --allow-read alone: the YAM
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    "Ctrl-C in a script's runDrill says the drill was interrupted, not that vlab down stopped its lab",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "vlab-drill-sigint-" });
+    try {
+      await Deno.writeTextFile(
+        `${dir}/script.ts`,
+        `import { runDrill } from ${
+          JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+        };\n` +
+          `const r = await runDrill({ topology: "pair", timeline: [{ wait: "20s" }] }, {\n` +
+          `  onProgress: (l) => {\n` +
+          `    console.log(l);\n` +
+          `    if (l.includes("#0 wait")) Deno.kill(Deno.pid, "SIGINT");\n` +
+          `  },\n` +
+          `});\n` +
+          `console.log("error:", r.error);\n`,
+      );
+      const r = await runProgram(Deno.execPath(), [
+        "run",
+        "--config",
+        CONFIG_PATH,
+        "--allow-all",
+        `${dir}/script.ts`,
+      ], { stateDir: `${dir}/state` });
+      // Ctrl-C stops the script's lab, then ends the process as the shell expects.
+      assert.equal(r.code, 130, r.stdout + r.stderr);
+      // Before: 'The lab "pair" was stopped at 0.02 s, before the drill ended (`vlab down pair`, …)'.
+      assert.match(
+        r.stdout,
+        /\] The drill was interrupted \(SIGINT\): its lab was stopped at [\d.]+ s\n/,
+      );
+      assert.doesNotMatch(r.stdout, /vlab down/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -15,6 +15,7 @@ import { Prng } from "../../devices/base/prng.ts";
 import { type LabHandle, startLab, typeName } from "../api.ts";
 import { LabError } from "../errors.ts";
 import { pauseUnlessAborted } from "../pause.ts";
+import { signalStopping } from "../script_signals.ts";
 import { type DirectionSnapshot, totalDrops } from "../snapshot_types.ts";
 import type { Impairment } from "../wire/specs.ts";
 import { evaluate } from "./evaluate.ts";
@@ -315,9 +316,13 @@ export async function runDrillAs(
   // Stopped under the drill (`vlab down NAME`, `POST /down` on its socket): the drill ends there
   // and says so; its own stop comes after it stopped listening.
   let stoppedUnder: number | null = null;
+  // The signal that stopped it, when Ctrl-C or SIGTERM stopped the script's labs (a script that
+  // passes no signal of its own: startLab's stopOnSignals).
+  let stoppedBy: Deno.Signal | null = null;
   const labStopped = () => {
     if (stoppedUnder !== null || !lab.lab.stopped) return;
     stoppedUnder = elapsedMs();
+    stoppedBy = signalStopping();
     abort.abort();
   };
   const unsubscribe = lab.lab.events.subscribe((e) => {
@@ -426,7 +431,10 @@ export async function runDrillAs(
         // A step above that ran longer than the loader could know (a workload in the foreground, a
         // wait_for) holds the cursor past this run's time: the run starts late, and says so.
         const dueMs = anchor + planned.offsetMs;
-        const behindMs = Math.round((elapsedMs() - dueMs) * 10) / 10;
+        // A step without `at` runs when the cursor reaches it: its first run is never late.
+        const behindMs = step.atMs === null && planned.run === 0
+          ? 0
+          : Math.round((elapsedMs() - dueMs) * 10) / 10;
         const held = steps.at(-1);
         await sleep(dueMs - elapsedMs());
         if (abort.signal.aborted) break;
@@ -447,15 +455,14 @@ export async function runDrillAs(
         const label = `#${step.index}${
           planned.run > 0 || step.everyMs !== null ? `.${planned.run}` : ""
         }`;
+        const holder = held === undefined
+          ? ""
+          : `, #${held.step}${
+            held.run > 0 || drill.timeline[held.step].everyMs !== null ? `.${held.run}` : ""
+          } held the cursor`;
         const late = record.lateMs === undefined
           ? ""
-          : ` (${record.lateMs} ms late: due at ${(dueMs / 1000).toFixed(3)} s, ${
-            held === undefined
-              ? "the lab's start"
-              : `#${held.step}${
-                held.run > 0 || drill.timeline[held.step].everyMs !== null ? `.${held.run}` : ""
-              }`
-          } held the cursor)`;
+          : ` (${record.lateMs} ms late: due at ${(dueMs / 1000).toFixed(3)} s${holder})`;
         progress(`${stamp(record.startedMs)} ${label} ${what}${late}`);
         const ctx: StepContext = {
           lab,
@@ -521,9 +528,12 @@ export async function runDrillAs(
     labStopped();
     if (stoppedUnder !== null) {
       // Before a step's error: the step failed because the lab was gone ("… is stopped").
-      failed = `The lab ${quote(lab.name)} was stopped at ${
-        (stoppedUnder / 1000).toFixed(3)
-      } s, before the drill ended (\`vlab down ${lab.name}\`, or POST /down on its socket)`;
+      const at = `${(stoppedUnder / 1000).toFixed(3)} s`;
+      failed = stoppedBy !== null
+        ? `The drill was interrupted (${stoppedBy}): its lab was stopped at ${at}`
+        : `The lab ${
+          quote(lab.name)
+        } was stopped at ${at}, before the drill ended (\`vlab down ${lab.name}\`, or POST /down on its socket)`;
       progress(`${stamp(stoppedUnder)} ${failed}`);
     } else if (abort.signal.aborted && !stepFailed) {
       failed ??= options.signal?.aborted === true
