@@ -198,3 +198,21 @@ Deno.test("at 40 columns a queue name longer than its column goes whole on a lin
   assert.match(frame, /^ {2}a\/vsock0 rx split/m);
   app.unmount();
 });
+
+Deno.test("at 40 columns recovery counts that do not fit beside the state start on the next line", () => {
+  // With no cpu before them, "▸ h1   running     restarts 3 · resets …" was still cut.
+  const data = fixtureData("star");
+  const snapshot = structuredClone(data.snapshot!);
+  snapshot.vms[0] = {
+    ...snapshot.vms[0],
+    recovery: { backendRestarts: 3, deviceResets: 12, reboots: 1 },
+  };
+  const app = renderApp({ ...data, snapshot }, { columns: 40, rows: 40 });
+  const frame = app.frame();
+  assertFits(frame, 40, 40);
+  const lines = frame.split("\n");
+  const at = lines.findIndex((l) => l.startsWith("▸ h1 "));
+  assert.match(lines[at], /^▸ h1 +running$/, frame);
+  assert.equal(lines[at + 1], "    restarts 3 · resets 12 · reboots 1");
+  app.unmount();
+});

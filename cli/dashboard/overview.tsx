@@ -95,7 +95,11 @@ export function overviewLines(props: OverviewProps): Line[] {
     else {
       // Each line of the wrap starts with its indent: the first one's is where the head goes.
       const wrapped = wrapWords(more, width, { first: " ".repeat(lineWidth(head)), indent: 4 });
-      lines.push([...head, ...wrapped[0].slice(1)], ...wrapped.slice(1));
+      // wrapWords puts a first word on its first line even where it does not fit: then all of
+      // them start on the line below.
+      if (lineWidth(wrapped[0]) > width) {
+        lines.push(head, ...wrapWords(more, width, { first: "    " }));
+      } else lines.push([...head, ...wrapped[0].slice(1)], ...wrapped.slice(1));
     }
     const drops = Object.entries(vm.guestDrops ?? {}).filter(([, v]) => v > 0);
     if (drops.length > 0) {
