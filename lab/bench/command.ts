@@ -19,19 +19,50 @@ export interface CommandResult {
 /** Runs a command (argv[0] looked up on PATH) to completion. */
 export type CommandRunner = (argv: string[]) => Promise<CommandResult>;
 
-/** The real runner: `Deno.Command`, a missing program as code 127. */
+/**
+ * The commands {@linkcode systemRunner} started that have not ended. Ctrl-C and SIGTERM end a
+ * bench with `Deno.exit`, which does not end its children: a C reference's timed run or a veth
+ * ping went on, orphaned, after the bench had exited. At the process's exit each gets SIGTERM
+ * (which `timeout` passes on to the command it runs).
+ */
+const running = new Set<Deno.ChildProcess>();
+
+function endRunning(): void {
+  for (const child of running) {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Ended already.
+    }
+  }
+  running.clear();
+}
+
+/**
+ * The real runner: `Deno.Command`, a missing program as code 127; what still runs when the
+ * process exits is ended (SIGTERM).
+ */
 export const systemRunner: CommandRunner = async (argv) => {
+  let child: Deno.ChildProcess;
   try {
-    const out = await new Deno.Command(argv[0], {
+    child = new Deno.Command(argv[0], {
       args: argv.slice(1),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    }).spawn();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return { code: 127, stdout: "", stderr: "not found" };
     throw e;
+  }
+  if (running.size === 0) globalThis.addEventListener("unload", endRunning);
+  running.add(child);
+  try {
+    const out = await child.output();
+    const dec = new TextDecoder();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  } finally {
+    running.delete(child);
+    if (running.size === 0) globalThis.removeEventListener("unload", endRunning);
   }
 };
