@@ -255,13 +255,8 @@ export function labStatus(lab: Lab): LabStatus {
             name: d.name,
             slot: d.index,
             kind: kind.snapshotKind,
-            detail: d.kind === "vsock"
-              ? `cid ${d.cid}`
-              : d.kind === "iommu"
-              ? `mode ${d.mode}`
-              : d.kind === "vhost-pci"
-              ? `serves ${d.frontend.vm}:${d.frontend.nic} over ${d.link}`
-              : "",
+            // The kind's own words, as the snapshot (the dashboard) has them.
+            detail: kind.detail?.(d) ?? "",
             ...identityFields(kind.identity?.(d, plan) ?? NO_IDENTITY),
             ...(kind.interfaceFrames
               ? {
