@@ -32,6 +32,7 @@ import { healCommand, linkCommand, partitionCommand } from "./lab_links.ts";
 import { faultCommand } from "./fault.ts";
 import { fdbCommand } from "./fdb.ts";
 import { machineMemory, memoryFit } from "../lab/memory_fit.ts";
+import { envKnobError } from "../lab/env_knobs.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
@@ -120,7 +121,10 @@ function upCommand() {
           : memoryFit(plan.sharedBytes, machine, plan.threads.length);
         await out(formatPlan(plan) + "\n" + (fit === null ? "" : fit.line + "\n"));
         // A plan `vlab up` would refuse fails its dry run too (its line says why), so that
-        // `vlab up --dry-run && vlab up -d` stops where the real start would.
+        // `vlab up --dry-run && vlab up -d` stops where the real start would; so does a bad
+        // VLAB_HOT_MS or VLAB_PLACEMENT, which every start refuses (`launchLab`).
+        const knob = envKnobError();
+        if (knob !== null) throw knob;
         if (fit?.verdict === "too-big") throw new CliExit(EXIT_CODES.failure);
         return;
       }

@@ -15,6 +15,7 @@
 import { dirname } from "node:path";
 import { LabError } from "./errors.ts";
 import { machineMemory, memoryFitError } from "./memory_fit.ts";
+import { envKnobError } from "./env_knobs.ts";
 import { EventLog } from "./events.ts";
 import { Lab, type LabStartOptions } from "./lab.ts";
 import type { LabPlan } from "./plan.ts";
@@ -133,6 +134,9 @@ export async function launchLab(
     waits?: Pick<LabStartOptions, "hostWait" | "guestWait">;
   } = {},
 ): Promise<RegisteredLab> {
+  // A bad VLAB_HOT_MS or VLAB_PLACEMENT is refused, not run as the default.
+  const knob = envKnobError();
+  if (knob !== null) throw knob;
   // A plan larger than the machine's memory would start (pages are committed when touched) and
   // be killed later: every start refuses it first, as `vlab up` does.
   const machine = machineMemory();

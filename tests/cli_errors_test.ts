@@ -275,6 +275,39 @@ Deno.test("a bad VLAB_DASHBOARD_NICE is one error line, before a dashboard or a 
   });
 });
 
+Deno.test("a bad VLAB_HOT_MS or VLAB_PLACEMENT stops vlab up with one line, before a lab starts", async () => {
+  // Both were taken silently for the default: 50 ms hot waits, placement on.
+  await inStateDir(async (env, dir) => {
+    const cases: [Record<string, string>, string, string][] = [
+      [
+        { VLAB_HOT_MS: "abc" },
+        'VLAB_HOT_MS must be a number of milliseconds from 0 to 10000, got "abc"',
+        "For example VLAB_HOT_MS=50 (the default); 0 turns hot waits off",
+      ],
+      [
+        { VLAB_HOT_MS: "-1" },
+        'VLAB_HOT_MS must be a number of milliseconds from 0 to 10000, got "-1"',
+        "For example VLAB_HOT_MS=50 (the default); 0 turns hot waits off",
+      ],
+      [
+        { VLAB_PLACEMENT: "of" },
+        'VLAB_PLACEMENT must be "off" or "auto", got "of"',
+        "VLAB_PLACEMENT=off leaves the lab's threads to the kernel's scheduler; unset it for auto",
+      ],
+    ];
+    for (const [knob, message, hint] of cases) {
+      // The dry run first: it fails as the start does, and starts nothing whatever it says.
+      for (const args of [["up", "pair", "--dry-run"], ["up", "pair"], ["up", "pair", "-d"]]) {
+        const run = await vlabWith({ ...env, ...knob }, ...args);
+        assert.equal(run.code, 1, `${JSON.stringify(knob)} ${args}: ${run.stderr}`);
+        assert.deepEqual(errorLines(run), { message, hint });
+        if (args.includes("--dry-run")) assert.match(run.stdout, /^lab pair \(seed 1\)/);
+        assert.deepEqual([...Deno.readDirSync(dir)].filter((e) => e.name !== "logs"), []);
+      }
+    }
+  });
+});
+
 Deno.test("pingall's --count and --timeout take plain decimals, before any lab is looked for", async () => {
   await inStateDir(async (env) => {
     const count = await vlabWith(env, "pingall", "--count", "1e1");

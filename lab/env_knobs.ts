@@ -1,0 +1,66 @@
+/**
+ * The environment variables that change how a lab runs, checked once where every lab starts
+ * (`launchLab`: `vlab up`, its detached child, a drill, a script's `startLab`): `VLAB_HOT_MS`
+ * (how long a thread waits hot after work; docs/cli.md) and `VLAB_PLACEMENT` (`off` leaves the
+ * threads to the kernel). A bad value was taken silently for the default (`VLAB_HOT_MS=abc` ran
+ * 50 ms hot waits, `VLAB_PLACEMENT=of` placed the threads); it now stops the start with one line
+ * that names the variable, as a bad `VLAB_DASHBOARD_NICE` stops `vlab dashboard`. The readers
+ * (`envHotMs` in `wire/loop.ts`, `defaultPlacement` in `lab.ts`) keep their defaults for a
+ * worker or a test that reads them without this check.
+ *
+ * @module
+ */
+
+import { LabError } from "./errors.ts";
+import { quote } from "./topology/quote.ts";
+
+/** The largest `VLAB_HOT_MS` a lab takes, ms (`envHotMs` cuts a larger one to it). */
+export const MAX_HOT_MS = 10_000;
+
+/** The `VLAB_PLACEMENT` values that turn CPU placement off (`defaultPlacement`), lower case. */
+export const PLACEMENT_OFF = ["off", "0", "false", "no"] as const;
+/** The `VLAB_PLACEMENT` values that leave it on (the default), lower case. */
+const PLACEMENT_ON = ["", "auto", "on", "1", "true", "yes"];
+
+/**
+ * The error for a bad `VLAB_HOT_MS` or `VLAB_PLACEMENT` (code `lab-failed`: the lab does not
+ * start), or null when both are unset or good. Without the permission to read the environment,
+ * null (the readers then take their defaults too).
+ *
+ * @example
+ * ```ts ignore
+ * Deno.env.set("VLAB_HOT_MS", "abc");
+ * envKnobError()?.message; // 'VLAB_HOT_MS must be a number of milliseconds from 0 to 10000, got "abc"'
+ * ```
+ */
+export function envKnobError(): LabError | null {
+  let hot: string | undefined;
+  let placement: string | undefined;
+  try {
+    hot = Deno.env.get("VLAB_HOT_MS");
+    placement = Deno.env.get("VLAB_PLACEMENT");
+  } catch {
+    return null;
+  }
+  if (hot !== undefined && hot.trim() !== "") {
+    const n = /^\s*\d+(\.\d+)?\s*$/.test(hot) ? Number(hot) : NaN;
+    if (!(n >= 0 && n <= MAX_HOT_MS)) {
+      return new LabError(
+        "lab-failed",
+        `VLAB_HOT_MS must be a number of milliseconds from 0 to ${MAX_HOT_MS}, got ${quote(hot)}`,
+        "For example VLAB_HOT_MS=50 (the default); 0 turns hot waits off",
+      );
+    }
+  }
+  if (placement !== undefined) {
+    const v = placement.trim().toLowerCase();
+    if (!PLACEMENT_ON.includes(v) && !(PLACEMENT_OFF as readonly string[]).includes(v)) {
+      return new LabError(
+        "lab-failed",
+        `VLAB_PLACEMENT must be "off" or "auto", got ${quote(placement)}`,
+        "VLAB_PLACEMENT=off leaves the lab's threads to the kernel's scheduler; unset it for auto",
+      );
+    }
+  }
+  return null;
+}
