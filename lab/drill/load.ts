@@ -348,9 +348,13 @@ function timingProblems(
   const s = schedule(t, latestAt, lasts);
   // A step that would run too often is reported as such (checkSteps), not here too.
   if (s.runs > MAX_RUNS) return problems;
-  // Each run lasts (or may start late by its jitter) beyond the next run's time: every run after
-  // the first would start late.
-  if (s.runs > 1 && t.every !== undefined && lasts + s.jitter > t.every) {
+  // Each run lasts (or may start late by its jitter) up to the next run's time: every run after
+  // the first would start late. A run that lasts its whole period leaves no time for its action
+  // (bringing the link back up): it ran 20 to 40 ms late.
+  if (
+    s.runs > 1 && t.every !== undefined &&
+    (lasts > 0 ? lasts + s.jitter >= t.every : s.jitter > t.every)
+  ) {
     problems.push({
       code: "out-of-order",
       path: ["timeline", index, "every"],
@@ -359,9 +363,9 @@ function timingProblems(
       }${lasts > 0 && s.jitter > 0 ? " and " : ""}${
         s.jitter > 0 ? `may start ${showMs(s.jitter)} late (its jitter)` : ""
       }: the next run would start late`,
-      hint: `give it an every of ${showMs(lasts + s.jitter)} or more${
-        s.jitter > 0 ? ", or less jitter" : ""
-      }`,
+      hint: `give it an every ${lasts > 0 ? "longer than" : "of at least"} ${
+        showMs(lasts + s.jitter)
+      }${s.jitter > 0 ? ", or less jitter" : ""}`,
     });
   }
   // A step without at placed after a step that may end past the timeout: that one is reported.

@@ -846,7 +846,15 @@ Deno.test("a step's jitter counts at its most in the order and timeout checks", 
   assert.deepEqual(where(repeated), [
     "3:12: timeline[0] runs every 500 ms, but a run lasts 300 ms and may start 300 ms late (its jitter): the next run would start late",
   ]);
-  assert.equal(repeated[0].hint, "give it an every of 600 ms or more, or less jitter");
+  assert.equal(repeated[0].hint, "give it an every longer than 600 ms, or less jitter");
+  // A run that lasts its whole period leaves no time for its action: it would start late too.
+  const whole = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - every: 200ms\n    for: 1s\n    link: { name: a-b, state: down, up_after: 200ms }\n",
+  );
+  assert.deepEqual(where(whole), [
+    "3:12: timeline[0] runs every 200 ms, but a run lasts 200 ms: the next run would start late",
+  ]);
   // Within room, jitter is fine.
   const r = await parseDrill(
     "topology: pair\ntimeout: 2s\ntimeline:\n" +
