@@ -16,7 +16,7 @@
 import type { SwitchSnapshot } from "../../lab/snapshot_types.ts";
 import type { SwitchMacTable } from "../../lab/switch_macs.ts";
 import { cell, formatRate, si } from "./format.ts";
-import { type Line, Lines, type Seg, seg, wrapWords } from "./lines.tsx";
+import { type Line, Lines, lineWidth, type Seg, seg, wrapWords } from "./lines.tsx";
 import type { Rates } from "./rates.ts";
 
 /** What the dashboard read of one switch's MAC table. */
@@ -87,20 +87,30 @@ export function macTableLines(props: MacTableProps): Line[] {
   const { view, width } = props;
   const sw = props.switch;
   const table = view !== null && view.switch === sw.name ? view.table : null;
-  const title: Seg[] = [seg(sw.name, { bold: true }), seg(" · MAC table", { color: "cyan" })];
+  const items: Seg[] = [seg(sw.name, { bold: true }), seg("MAC table", { color: "cyan" })];
   if (table !== null) {
     const n = table.macs.length;
-    title.push(seg(` · ${n} station${n === 1 ? "" : "s"}`));
-    title.push(seg(` · entries age out after ${Math.round(table.agingMs / 1000)} s`, {
-      dim: true,
-    }));
+    items.push(seg(`${n} station${n === 1 ? "" : "s"}`));
+    items.push(seg(`entries age out after ${Math.round(table.agingMs / 1000)} s`, { dim: true }));
   }
+  const join = (from: readonly Seg[]) => from.flatMap((it, i) => i === 0 ? [it] : [seg(" · "), it]);
+  // Where it does not fit (at 40 columns "… · 2 stations · entrie…"), it wraps between its
+  // items; on a short screen, where the table needs the line, the aging note gives way instead.
+  const short = props.height < 10;
+  const title: Line[] = lineWidth(join(items)) <= width
+    ? [join(items)]
+    : short
+    ? [join(items.slice(0, 3))]
+    : wrapWords(items.map((it, i) => i === 0 ? it : { ...it, text: `· ${it.text}` }), width, {
+      indent: 2,
+    });
   // The counters, then a blank line, while they leave the table its header and a few rows (or
   // the line that stands for it): at 40x10 the wrapped counters took every line.
   const counters = counterLines(sw, props.rates, width);
   const tableRows = Math.min(MIN_ROWS, Math.max(1, table?.macs.length ?? 1));
-  const free = props.height - 1 - (table !== null && table.macs.length > 0 ? 1 : 0) - tableRows;
-  const out: Line[] = [title, ...counters.slice(0, Math.max(0, free))];
+  const free = props.height - title.length - (table !== null && table.macs.length > 0 ? 1 : 0) -
+    tableRows;
+  const out: Line[] = [...title, ...counters.slice(0, Math.max(0, free))];
   if (free > counters.length) out.push([]);
   if (view === null || view.switch !== sw.name) {
     out.push([seg("  loading the MAC table…", { dim: true })]);

@@ -210,3 +210,21 @@ Deno.test("at 40x10 the MAC table keeps its header and rows, the counters give w
   }
   assert.ok(lines.some((l) => l.includes("forwarded")), "the counters' first line still fits");
 });
+
+Deno.test("at 40 columns the MAC table's title wraps between its items, the aging kept", () => {
+  // Cut, it read "sw1 · MAC table · 3 stations · entrie…".
+  const sw = fixtureData("star").snapshot!.switches[0];
+  const view: MacView = { switch: "sw1", table: TABLE, note: null };
+  const lines = macTableLines({
+    switch: sw,
+    view,
+    rates: null,
+    width: 40,
+    height: 20,
+    colors: false,
+  })
+    .map((l) => l.map((s) => s.text).join(""));
+  assert.equal(lines[0], "sw1 · MAC table · 3 stations");
+  assert.equal(lines[1], "  · entries age out after 300 s");
+  for (const l of lines) assert.ok([...l].length <= 40 && !l.includes("…"), `cut: ${l}`);
+});
