@@ -380,6 +380,12 @@ Deno.test({
         lab.setImpairment("a-b", {});
         lab.setImpairment("a-b", {}, { direction: "reverse" });
         assert.equal(lab.lab.events.count("impair", "a-b"), 2);
+        // Said as a net link's clear is: what each direction has from then on.
+        assert.deepEqual(lab.lab.events.recent().findLast((e) => e.kind === "impair")?.detail, {
+          direction: "reverse",
+          forward: "no impairment",
+          reverse: "no impairment",
+        });
         await assert.rejects(
           lab.capture("a-b", { ms: 10 }),
           said("vhost-pci-link", /^Cannot capture link "a-b"/, /counted in vlab status/),

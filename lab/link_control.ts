@@ -157,7 +157,8 @@ export class LinkControl implements LinkControls {
       const vhostPci = (this.#plan.vhostPciLinks ?? []).some((x) => x.name === link);
       if (!vhostPci) return false;
       if (!isPassthrough(impair)) throw new RangeError(`vhost-pci link "${link}" has no ring`);
-      this.#events.emit("impair", link, { direction, forward: "none", reverse: "none" });
+      const none = describeImpair(NO_IMPAIRMENT);
+      this.#events.emit("impair", link, { direction, forward: none, reverse: none });
       return true;
     }
     checkImpairment(impair); // here, not in the worker: a bad value must not kill it
