@@ -24,7 +24,7 @@ import { LabError } from "../errors.ts";
 import { compareRuns, type ReplayDifference, REPORT_VERSION } from "./report.ts";
 import { drillResultProblem } from "./check.ts";
 import { typeName } from "../api.ts";
-import { runDrillAs, type RunDrillOptions } from "./run.ts";
+import { checkRunOptions, runDrillAs, type RunDrillOptions } from "./run.ts";
 import type { DrillResult } from "./types.ts";
 
 export { runDrill, type RunDrillOptions } from "./run.ts";
@@ -102,6 +102,9 @@ export async function replayDrill(
     throw new TypeError(`replayDrill: options must be an object, got ${typeName(options)}`);
   }
   const r = report as Partial<DrillResult> | null;
+  // Every key but `seed` (refused below with its reason) is checked as runDrill checks it.
+  const { seed: _seed, ...rest } = options as RunDrillOptions;
+  checkRunOptions(rest, "replayDrill", ["onProgress", "signal"]);
   // As `vlab drill replay --seed`: refused with the reason, not ignored for the recorded seed.
   if ((options as { seed?: unknown }).seed !== undefined) {
     const recorded = r !== null && typeof r === "object" && typeof r.seed === "number"

@@ -24,6 +24,7 @@ import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
 import { measuredText } from "./report.ts";
 import { countFilterHint, runScope } from "./scope.ts";
 import { escapeControl as printable, quote } from "../topology/quote.ts";
+import { closestName } from "../topology/issues.ts";
 import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
 import type {
   AssertionVerdict,
@@ -119,33 +120,57 @@ export function plannedRuns(
   return out;
 }
 
+/** The options {@linkcode runDrill} takes. */
+const RUN_OPTIONS = ["seed", "onProgress", "signal"] as const;
+
 /**
- * Refuse options of the wrong type or range, naming the option: a `TypeError` or `RangeError`,
- * as the lab API refuses a script's arguments.
+ * Refuse options of the wrong type or range, or a key the call does not take (a misspelt
+ * `{ sede: 7 }` ran with the drill's own seed without a word), naming the option: a `TypeError`
+ * or `RangeError`, as the lab API refuses a script's arguments. `call` names the call
+ * (`replayDrill` takes all but `seed`).
+ *
+ * @example
+ * ```ts ignore
+ * import { checkRunOptions } from "./run.ts";
+ * checkRunOptions({ sede: 7 }); // TypeError: runDrill: options has no key "sede" (did you mean seed?); …
+ * ```
  */
-function checkRunOptions(options: unknown): void {
+export function checkRunOptions(
+  options: unknown,
+  call = "runDrill",
+  keys: readonly string[] = RUN_OPTIONS,
+): void {
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new TypeError(`runDrill: options must be an object, got ${typeName(options)}`);
+    throw new TypeError(`${call}: options must be an object, got ${typeName(options)}`);
   }
   const o = options as Record<string, unknown>;
+  const unknown = Object.keys(o).find((k) => !keys.includes(k));
+  if (unknown !== undefined) {
+    const near = closestName(unknown, keys);
+    throw new TypeError(
+      `${call}: options has no key ${quote(unknown)}${
+        near === undefined ? "" : ` (did you mean ${near}?)`
+      }; it takes ${keys.join(", ")}`,
+    );
+  }
   if (o.seed !== undefined) {
     if (typeof o.seed !== "number") {
-      throw new TypeError(`runDrill: options.seed must be a number, got ${typeName(o.seed)}`);
+      throw new TypeError(`${call}: options.seed must be a number, got ${typeName(o.seed)}`);
     }
     if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffff_ffff) {
       throw new RangeError(
-        `runDrill: options.seed must be a whole number 0..4294967295, got ${o.seed}`,
+        `${call}: options.seed must be a whole number 0..4294967295, got ${o.seed}`,
       );
     }
   }
   if (o.onProgress !== undefined && typeof o.onProgress !== "function") {
     throw new TypeError(
-      `runDrill: options.onProgress must be a function, got ${typeName(o.onProgress)}`,
+      `${call}: options.onProgress must be a function, got ${typeName(o.onProgress)}`,
     );
   }
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
     throw new TypeError(
-      `runDrill: options.signal must be an AbortSignal, got ${typeName(o.signal)}`,
+      `${call}: options.signal must be an AbortSignal, got ${typeName(o.signal)}`,
     );
   }
 }

@@ -6,6 +6,7 @@ import { compareRuns } from "./report.ts";
 import { crossingMs, plannedRuns, runDrill, type RunDrillOptions } from "./run.ts";
 import type { Impairment } from "../wire/specs.ts";
 import { listening } from "../script_signals.ts";
+import { replayDrill } from "./mod.ts";
 import type { DrillResult } from "./types.ts";
 
 /** A lossy pair, a ping, and a jittered repeated step: decisions come from the seed. */
@@ -134,10 +135,20 @@ Deno.test("runDrill refuses options of the wrong type before any lab starts, nam
       { seed: -1 },
       /^RangeError: runDrill: options.seed must be a whole number 0..4294967295, got -1$/,
     ],
+    // Before, a misspelt option ran the drill with its own seed, without a word.
+    [
+      { sede: 7 },
+      /^TypeError: runDrill: options has no key "sede" \(did you mean seed\?\); it takes seed, onProgress, signal$/,
+    ],
   ];
   for (const [options, message] of cases) {
     await assert.rejects(runDrill(drill, options as RunDrillOptions), message);
   }
+  // replayDrill takes the same, but seed (refused with its reason): checked before the report.
+  await assert.rejects(
+    replayDrill({}, { onProgres: console.log } as RunDrillOptions),
+    /^TypeError: replayDrill: options has no key "onProgres" \(did you mean onProgress\?\); it takes onProgress, signal$/,
+  );
   // A source that is neither a path nor an object is the script's mistake, not a drill problem.
   for (const source of [null, undefined, 5, ["drills/link-flap.yaml"]]) {
     await assert.rejects(
