@@ -135,11 +135,20 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
     return { lines, start: 0, rows: 0 };
   }
   const split = ring.layout === "split";
-  out.push([
+  const titleLine = [
     seg(props.title, { bold: true }),
     seg(` · ${ring.layout} · ${ring.size} entries`, { color: split ? "blue" : "magenta" }),
     ...(ring.servedBy ? [seg(` · served by ${ring.servedBy}`, { color: "cyan" })] : []),
-  ]);
+  ];
+  // Too wide (a vhost-pci frontend's queue at 40 columns lost whom it is served by): wrapped
+  // between its items.
+  out.push(
+    ...(lineWidth(titleLine) <= width ? [titleLine] : wrapWords(
+      titleLine.map((s, i) => i === 0 ? s : { ...s, text: s.text.replace(/^ /, "") }),
+      width,
+      { indent: 2 },
+    )),
+  );
   if (ring.size === 0) {
     out.push([seg("queue not set up (size 0): no descriptors", { dim: true })]);
     return { lines: out, start: 0, rows: 0 };

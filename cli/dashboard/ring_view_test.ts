@@ -102,3 +102,18 @@ Deno.test("at 40 columns each descriptor takes two lines: the rings' slots and t
     assert.ok(!lines.some((l) => l.includes("…")), lines.join("\n"));
   }
 });
+
+Deno.test("at 40 columns the ring view's title wraps: a served queue still says by whom", () => {
+  // Cut, it read "a/eth0 receiveq · split · 256 entries…".
+  const ring = { ...loadFixture<RingView>("ring_split"), servedBy: "b:eth0 over vhost-pci a-b" };
+  const lines = ringLines({
+    ring,
+    title: "a/eth0 receiveq",
+    scroll: null,
+    width: 40,
+    height: 20,
+    colors: false,
+  }).map((l) => l.map((s) => s.text).join(""));
+  assert.equal(lines[0], "a/eth0 receiveq · split · 256 entries");
+  assert.equal(lines[1], "  · served by b:eth0 over vhost-pci a-b");
+});
