@@ -10,7 +10,13 @@
 import { parseWorkload } from "../lab/guest/workloads/args.ts";
 import { topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
-import { type ExecAnswer, execCancellable, resolveLab, startAgain } from "../lab/client.ts";
+import {
+  type ExecAnswer,
+  execCancellable,
+  resolveLab,
+  startAgain,
+  topologyArg,
+} from "../lab/client.ts";
 import { formatPlan, planLab } from "../lab/plan.ts";
 import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import type { Lab } from "../lab/lab.ts";
@@ -61,7 +67,10 @@ export async function loadOrFail(file: string | undefined): Promise<Topology> {
     "topology-invalid",
     `Cannot use ${quote(path)}: ${count(r.error.length, "problem")} (above)`,
     {
-      hint: `Fix ${r.error.length === 1 ? "it" : "them"} and run \`vlab validate\` again; ` +
+      hint:
+        `Fix ${r.error.length === 1 ? "it" : "them"} and run \`vlab validate ${
+          topologyArg(path)
+        }\` again; ` +
         "`vlab schema` gives editors completion",
     },
   );

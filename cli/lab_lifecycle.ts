@@ -83,7 +83,8 @@ export async function upDetached(
           "interrupted",
           `Interrupted: the background lab "${name}" was stopped`,
           {
-            hint: "Run `vlab up -d` again and let it come up",
+            hint: `Run \`${upAgain({ source: resolveTopologyPath(file) })} -d\` again and let it ` +
+              "come up",
           },
         );
       }

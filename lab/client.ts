@@ -279,9 +279,8 @@ export async function controlJson<T>(
 }
 
 /**
- * The `vlab up` that starts a lab's topology again, as a hint says it: a shipped topology by its
- * name (its file as recorded, or the same file from the current folder), else the recorded path,
- * quoted for a shell where it needs it. A bare `vlab up` starts `pair`, whatever the lab was.
+ * The `vlab up` that starts a lab's topology again, as a hint says it: `vlab up` and
+ * {@linkcode topologyArg}. A bare `vlab up` starts `pair`, whatever the lab was.
  *
  * @example
  * ```ts ignore
@@ -290,7 +289,21 @@ export async function controlJson<T>(
  * ```
  */
 export function upAgain(record: Pick<LabRecord, "source">): string {
-  const { source } = record;
+  return `vlab up ${topologyArg(record.source)}`;
+}
+
+/**
+ * A topology as a command's argument in a hint (`vlab up X`, `vlab validate X`): a shipped
+ * topology by its name (its file as given, or the same file from the current folder), else the
+ * path, quoted for a shell where it needs it. A hint that leaves it out names `pair`.
+ *
+ * @example
+ * ```ts ignore
+ * topologyArg("/work/main/topologies/star.yaml"); // "star"
+ * topologyArg("my labs/lossy.yaml"); // "'my labs/lossy.yaml'"
+ * ```
+ */
+export function topologyArg(source: string): string {
   const real = (path: string) => {
     try {
       return Deno.realPathSync(path);
@@ -303,9 +316,8 @@ export function upAgain(record: Pick<LabRecord, "source">): string {
     const file = resolveTopologyPath(n);
     return file === source || (here !== null && real(file) === here);
   });
-  if (name !== undefined) return `vlab up ${name}`;
-  const arg = /^[\w./@%+=:,-]+$/.test(source) ? source : `'${source.replaceAll("'", "'\\''")}'`;
-  return `vlab up ${arg}`;
+  if (name !== undefined) return name;
+  return /^[\w./@%+=:,-]+$/.test(source) ? source : `'${source.replaceAll("'", "'\\''")}'`;
 }
 
 /**
