@@ -9,6 +9,8 @@
  */
 
 import { typeName } from "../api.ts";
+import { closestName } from "../topology/issues.ts";
+import { quote } from "../topology/quote.ts";
 
 /** What a checked field holds. */
 type Kind = "string" | "number" | "boolean" | "map" | "list";
@@ -151,4 +153,32 @@ export function checkDrillResult(
 export function checkString(call: string, what: string, value: unknown): void {
   const problem = kindProblem(what, value, "string");
   if (problem !== null) throw new TypeError(`${call}: ${problem}`);
+}
+
+/**
+ * Refuse options that are no object, or that hold a key the call does not take (a misspelt one
+ * would be ignored without a word): a `TypeError` naming `call`, the key and the near one.
+ *
+ * @example
+ * ```ts
+ * import { checkOptionKeys } from "./check.ts";
+ * try {
+ *   checkOptionKeys("compareRuns", { note: [] }, ["notes"]);
+ * } catch (e) {
+ *   String(e); // 'TypeError: compareRuns: options has no key "note" (did you mean notes?); it takes notes'
+ * }
+ * ```
+ */
+export function checkOptionKeys(call: string, options: unknown, keys: readonly string[]): void {
+  if (!isKind(options, "map")) {
+    throw new TypeError(`${call}: options must be an object, got ${typeName(options)}`);
+  }
+  const unknown = Object.keys(options as object).find((k) => !keys.includes(k));
+  if (unknown === undefined) return;
+  const near = closestName(unknown, keys);
+  throw new TypeError(
+    `${call}: options has no key ${quote(unknown)}${
+      near === undefined ? "" : ` (did you mean ${near}?)`
+    }; it takes ${keys.join(", ")}`,
+  );
 }

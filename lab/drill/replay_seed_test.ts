@@ -189,3 +189,16 @@ Deno.test({
       assert.match(markdownReport(result), new RegExp(`^- source: \`${file}\`$`, "m"));
     }),
 });
+
+Deno.test("compareRuns refuses options it does not take: a misspelt notes list stayed empty", () => {
+  const run = { seed: 3, steps: [step(0)], links: [link()] };
+  assert.throws(
+    () => compareRuns(run, structuredClone(run), { note: [] } as never),
+    /^TypeError: compareRuns: options has no key "note" \(did you mean notes\?\); it takes notes$/,
+  );
+  assert.throws(
+    () => compareRuns(run, structuredClone(run), { notes: "x" } as never),
+    /^TypeError: compareRuns: options\.notes must be an array \(the notes are pushed to it\), got string$/,
+  );
+  assert.deepEqual(compareRuns(run, structuredClone(run), { notes: [] }), []);
+});

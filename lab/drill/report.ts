@@ -9,7 +9,7 @@
 
 import type { Decision, DrillResult, LinkOutcome } from "./types.ts";
 import { recoveryFigures } from "./scope.ts";
-import { checkDrillResult } from "./check.ts";
+import { checkDrillResult, checkOptionKeys, checkString } from "./check.ts";
 import { escapeControl, shellArg } from "../topology/quote.ts";
 import { typeName } from "../api.ts";
 import { count } from "../../devices/base/plural.ts";
@@ -82,16 +82,8 @@ export function markdownReport(
       }`,
     );
   }
-  if (
-    typeof options !== "object" || options === null || Array.isArray(options) ||
-    (options.replay !== undefined && typeof options.replay !== "string")
-  ) {
-    throw new TypeError(
-      `markdownReport: options must be an object whose replay is a path (a string), got ${
-        typeName(options)
-      }`,
-    );
-  }
+  checkOptionKeys("markdownReport", options, ["replay"]);
+  if (options.replay !== undefined) checkString("markdownReport", "options.replay", options.replay);
   const passed = result.assertions.filter((a) => a.verdict === "pass").length;
   const replay = options.replay === undefined
     ? "`vlab drill replay report.json` in this report's folder"
@@ -328,6 +320,15 @@ export function compareRuns(
 ): ReplayDifference[] {
   checkDrillResult("compareRuns", recorded, ["seed", "steps", "links"]);
   checkDrillResult("compareRuns", replayed, ["seed", "steps", "links"]);
+  // A misspelt `{ note: [] }` left the caller's list empty, as if timing had moved nothing.
+  checkOptionKeys("compareRuns", options, ["notes"]);
+  if (options.notes !== undefined && !Array.isArray(options.notes)) {
+    throw new TypeError(
+      `compareRuns: options.notes must be an array (the notes are pushed to it), got ${
+        typeName(options.notes)
+      }`,
+    );
+  }
   const diffs: ReplayDifference[] = [];
   if (recorded.seed !== replayed.seed) {
     diffs.push({ subject: "seed", recorded: `${recorded.seed}`, replayed: `${replayed.seed}` });

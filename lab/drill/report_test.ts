@@ -432,6 +432,6 @@ Deno.test("report.md's replay and run-again commands name the files where they a
   );
   assert.throws(
     () => markdownReport(result(), null, { replay: 5 as unknown as string }),
-    /^TypeError: markdownReport: options must be an object whose replay is a path/,
+    /^TypeError: markdownReport: options\.replay must be a string, got number$/,
   );
 });

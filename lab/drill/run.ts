@@ -24,7 +24,7 @@ import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
 import { measuredText } from "./report.ts";
 import { countFilterHint, runScope } from "./scope.ts";
 import { escapeControl as printable, quote } from "../topology/quote.ts";
-import { closestName } from "../topology/issues.ts";
+import { checkOptionKeys } from "./check.ts";
 import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
 import type {
   AssertionVerdict,
@@ -140,19 +140,8 @@ export function checkRunOptions(
   call = "runDrill",
   keys: readonly string[] = RUN_OPTIONS,
 ): void {
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new TypeError(`${call}: options must be an object, got ${typeName(options)}`);
-  }
+  checkOptionKeys(call, options, keys);
   const o = options as Record<string, unknown>;
-  const unknown = Object.keys(o).find((k) => !keys.includes(k));
-  if (unknown !== undefined) {
-    const near = closestName(unknown, keys);
-    throw new TypeError(
-      `${call}: options has no key ${quote(unknown)}${
-        near === undefined ? "" : ` (did you mean ${near}?)`
-      }; it takes ${keys.join(", ")}`,
-    );
-  }
   if (o.seed !== undefined) {
     if (typeof o.seed !== "number") {
       throw new TypeError(`${call}: options.seed must be a number, got ${typeName(o.seed)}`);
