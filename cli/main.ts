@@ -55,7 +55,7 @@ export function createProgram(): Command {
       "after",
       "\nExit codes: 0 success, 1 failure while running, 2 usage error (bad command or option), " +
         "3 drill not run (its lab could not start), 130 interrupted (Ctrl-C before the command " +
-        "finished: exec, up -d starting, drill, pingall, bench).",
+        "finished: exec, up -d starting, drill, pingall, vsock, bench).",
     );
   for (const c of labCommands()) program.addCommand(c);
   program.addCommand(graphCommand());
