@@ -39,6 +39,7 @@ import { faultCommand } from "./fault.ts";
 import { fdbCommand } from "./fdb.ts";
 import { machineMemory, memoryFit } from "../lab/memory_fit.ts";
 import { envKnobError } from "../lab/env_knobs.ts";
+import { vhostPciSnapshot } from "../lab/vhost_pci_view.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
@@ -258,11 +259,21 @@ async function foregroundDashboard(running: RegisteredLab, name: string): Promis
   return false;
 }
 
-/** One line: VMs running, frames moved. */
-function summaryLine(lab: Lab): string {
+/**
+ * The line `vlab up` keeps rewriting in a terminal without its dashboard: VMs running, and the
+ * frames every link moved, vhost-pci links' too (no ring: their peer counts what it took from the
+ * frontend's transmitq and put in its receiveq).
+ *
+ * @example
+ * ```ts ignore
+ * summaryLine(lab); // "pair: 2/2 VMs running, 6 frames over links, up 3 s"
+ * ```
+ */
+export function summaryLine(lab: Lab): string {
   const running = lab.plan.vms.filter((v) => lab.vmState(v.name) === "running").length;
   let frames = 0;
   for (let i = 0; i < lab.plan.rings.length; i++) frames += lab.ring(i).counters().framesOut;
+  for (const l of vhostPciSnapshot(lab)) frames += l.framesIn + l.framesOut;
   const up = Math.round((Date.now() - lab.startedAt) / 1000);
   return `${lab.plan.name}: ${running}/${lab.plan.vms.length} VMs running, ${
     count(frames, "frame")

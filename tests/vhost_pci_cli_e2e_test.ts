@@ -9,6 +9,8 @@
 import assert from "node:assert/strict";
 import { vlabIn } from "./run.ts";
 import type { LabGraph } from "../lab/graph.ts";
+import { summaryLine } from "../cli/lab.ts";
+import { startVhostPciPair } from "./vhost_pci_pair.ts";
 
 const TOPOLOGY = `name: vp-order
 vms:
@@ -74,6 +76,24 @@ Deno.test({
     } finally {
       await vlab("down", "--all");
       await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "vlab up's summary line counts a vhost-pci link's frames (it said 0 frames over links)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const lab = await startVhostPciPair();
+    try {
+      const ping = await lab.exec("a", ["ping", "10.0.0.2", "-c", "2", "-i", "0.05"]);
+      assert.ok(ping.ok && (ping.result as { received: number }).received === 2);
+      // Two requests and two replies at least (ARP too), each counted once.
+      const frames = Number(/, (\d+) frames? over links/.exec(summaryLine(lab))?.[1]);
+      assert.ok(frames >= 4, summaryLine(lab));
+    } finally {
+      await lab.stop();
     }
   },
 });
