@@ -299,6 +299,15 @@ export function dashboardCommand(): Command {
           { hint: "Run it in a terminal; for a one-off view use `vlab status` (or --json)" },
         );
       }
+      // Its JSON lines written into the terminal the dashboard draws on scroll the screen: the
+      // header and the tab bar went off the top once a second.
+      if (opts.reportCpu && Deno.stderr.isTerminal() && Deno.stdout.isTerminal()) {
+        throw new VlabError(
+          "bad-option",
+          "--report-cpu writes a JSON line a second to stderr, the terminal the dashboard draws on",
+          { hint: "Send them to a file: vlab dashboard --report-cpu 2>cpu.jsonl" },
+        );
+      }
       const record = await resolveLab(name, "the lab name (`vlab dashboard NAME`)");
       const lowered = await lowerPriority(interval);
       const cpu0 = process.cpuUsage();

@@ -3,7 +3,8 @@ import type { SwitchMacTable } from "../lab/switch_macs.ts";
 import { labGone, socketSource } from "./dashboard_command.ts";
 import { createLabDir } from "../lab/state.ts";
 import { resolveTopologyPath } from "../lab/topology/mod.ts";
-import { CONFIG_PATH, VLAB_PERMISSION_FLAGS } from "./deno_run.ts";
+import { CONFIG_PATH, VLAB_PERMISSION_FLAGS, vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
+import { shellQuote } from "./child.ts";
 import { idleGroupGone, idleGroupsAllowed } from "./idle_cgroup_testing.ts";
 
 const TABLE: SwitchMacTable = {
@@ -251,6 +252,32 @@ Deno.test("a lab gone from under the dashboard is said stopped, died or not answ
   } finally {
     if (old === undefined) Deno.env.delete("VLAB_STATE_DIR");
     else Deno.env.set("VLAB_STATE_DIR", old);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--report-cpu into the terminal the dashboard draws on is refused, before a lab is asked", async () => {
+  // Its JSON lines scrolled the screen once a second: the header and the tab bar went off the top.
+  const dir = await Deno.makeTempDir({ prefix: "vlab-dash-" });
+  try {
+    const line = [Deno.execPath(), ...vlabRunArgs(["dashboard", "--report-cpu"])]
+      .map(shellQuote).join(" ");
+    // `script` gives it a terminal on stdin, stdout and stderr.
+    const out = await new Deno.Command("script", {
+      args: ["-qec", line, "/dev/null"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: dir }),
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).replaceAll("\r", "");
+    assert.equal(out.code, 2, text);
+    assert.equal(
+      text,
+      "vlab: --report-cpu writes a JSON line a second to stderr, the terminal the dashboard " +
+        "draws on\nhint: Send them to a file: vlab dashboard --report-cpu 2>cpu.jsonl\n",
+    );
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
