@@ -94,11 +94,16 @@ export function unknownSwitchProblem(
 ): { code: "unknown-switch"; message: string; hint: string } | null {
   const switches = l2Switches(plan);
   if (switches.includes(name)) return null;
-  return {
-    code: "unknown-switch",
-    message: `The lab has no switch ${quote(name)}`,
-    hint: switches.length > 0 ? `Switches: ${switches.join(", ")}` : "This lab has no switch",
-  };
+  const hint = switches.length > 0 ? `Switches: ${switches.join(", ")}` : "This lab has no switch";
+  // A vsock router is listed among the plan's switches: it is one, but it learns no MACs.
+  if (plan.switches.some((s) => s.name === name && s.vsockCids !== undefined)) {
+    return {
+      code: "unknown-switch",
+      message: `${quote(name)} is a vsock router: it keeps no MAC table (it routes by CID)`,
+      hint: `\`vlab status\` shows its counters; ${hint[0].toLowerCase()}${hint.slice(1)}`,
+    };
+  }
+  return { code: "unknown-switch", message: `The lab has no switch ${quote(name)}`, hint };
 }
 
 /** The names of a plan's L2 switches (vsock routers left out), in plan order. */

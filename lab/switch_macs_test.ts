@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { serveControl } from "./server.ts";
-import { switchMacTable } from "./switch_macs.ts";
+import { switchMacTable, unknownSwitchProblem } from "./switch_macs.ts";
 import { LAB_TEST, startTestLab } from "./testing.ts";
 
 const SW = {
@@ -115,4 +115,24 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("a vsock router's name asked as a switch's says it is a router that keeps no MAC table", () => {
+  // It said "The lab has no switch "r1"" of a router the lab has.
+  const router = { name: "r1", thread: 1, portsMax: 2, ports: [], vsockCids: [3, 4] };
+  const sw = { name: "sw1", thread: 0, portsMax: 1, ports: [] };
+  assert.deepEqual(unknownSwitchProblem({ switches: [router] }, "r1"), {
+    code: "unknown-switch",
+    message: '"r1" is a vsock router: it keeps no MAC table (it routes by CID)',
+    hint: "`vlab status` shows its counters; this lab has no switch",
+  });
+  assert.equal(
+    unknownSwitchProblem({ switches: [sw, router] }, "r1")?.hint,
+    "`vlab status` shows its counters; switches: sw1",
+  );
+  assert.equal(
+    unknownSwitchProblem({ switches: [sw, router] }, "zz")?.message,
+    'The lab has no switch "zz"',
+  );
+  assert.equal(unknownSwitchProblem({ switches: [sw, router] }, "sw1"), null);
 });
