@@ -29,7 +29,7 @@ import type { LabPlan, VhostPciLinkPlan } from "./plan.ts";
 import { deviceControl, MailboxWord } from "./wire/control.ts";
 import { parkConsumer } from "../devices/iommu/viommu.ts";
 import type { EventLog } from "./events.ts";
-import { DOORBELL_STRIDE, DoorbellWord, ringDoorbell } from "./wire/doorbell.ts";
+import { DOORBELL_STRIDE, DoorbellWord, requestStop, ringDoorbell } from "./wire/doorbell.ts";
 import type { WorkerSet } from "./workers.ts";
 
 /** Longest wait for a vhost-pci peer to give back a rebooting frontend's queues, ms. */
@@ -313,7 +313,12 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
   const v = vmOf(parts, vm);
   const guest = workers.take(vm, "guest");
   if (guest !== undefined) {
-    // Ended at the end of its current task (its loop yields between passes): no goodbye.
+    // Ended at the end of its current task (its loop yields between passes): no goodbye. Its
+    // stop word is set too, which its loop and its synchronous waits read (a strict or lazy
+    // NIC's wait for the vIOMMU spun up to 2 s per buffer for a device worker that is gone, and
+    // the dead guest's rest of a task then wrote rings that the new guest had taken: its
+    // receiveq broke, `used-index-jump`). Cleared before the new guest boots on its thread.
+    requestStop(parts.bells, v.guestThread);
     guest.worker.onmessage = null;
     guest.worker.onerror = (e) => e.preventDefault();
     guest.worker.terminate();
@@ -382,6 +387,7 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
     });
     if (host.stopped()) return;
     if (saved !== undefined) restoreRegisterCounters(parts, vm, saved);
+    Atomics.store(parts.bells, v.guestThread * DOORBELL_STRIDE + DoorbellWord.STOP, 0);
     await host.bootGuest(vm);
     if (host.stopped()) return;
     // What the dead guest knew only in memory: a vhost-pci link set down, the partitions.

@@ -208,3 +208,43 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "vm-crash of a lazy vIOMMU VM under a flood into it: the dead guest's waits for the vIOMMU end, and the new guest's NIC never breaks",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab({
+      ...pair("lazy"),
+      vms: {
+        a: { iommu: { mode: "lazy" }, nics: { eth0: { ip: "10.0.0.1/24", iommu: true } } },
+        b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+      },
+    });
+    try {
+      // The dead guest spun in its MAP waits (for a device worker that was gone) and then wrote
+      // rings the new guest had taken: `device-needs-reset` (its receiveq's used index jumped
+      // back to 0), some reboots a `device-reset-failed`.
+      const stop = new AbortController();
+      const into = lab.exec("b", ["udp-flood", "10.0.0.1", "-r", "20000", "-t", "30"], stop.signal);
+      const from = lab.events.recent().length;
+      for (let i = 0; i < 4; i++) {
+        await new Promise((r) => setTimeout(r, 300));
+        const at = lab.events.recent().length;
+        const r = await lab.fault({ kind: "vm-crash", vm: "a" });
+        assert.ok(r.ok, r.ok ? "" : r.message);
+        await vmRestarted(lab, "a", at);
+        await new Promise((r) => setTimeout(r, 400)); // frames into the new guest
+      }
+      stop.abort();
+      await into;
+      const broken = lab.events.recent().slice(from).filter((e) =>
+        e.subject === "a" && ["device-needs-reset", "device-reset-failed"].includes(e.kind)
+      );
+      assert.deepEqual(broken, []);
+      assert.equal(await ping(lab, "a", "10.0.0.2"), 3);
+    } finally {
+      await lab.stop();
+    }
+  },
+});

@@ -34,7 +34,7 @@ import {
 } from "../../../devices/virtio/mmio_driver.ts";
 import { IommuDriverCounter } from "../../wire/iommu.ts";
 import { deviceControl } from "../../wire/control.ts";
-import { ringDoorbell } from "../../wire/doorbell.ts";
+import { ringDoorbell, stopRequested } from "../../wire/doorbell.ts";
 import { MailboxPort } from "../../wire/mailbox.ts";
 import type { IommuDeviceSpec } from "../../wire/specs.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
@@ -120,7 +120,8 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
   const { bells, deviceThread, post } = ctx;
   const kick = (q: number) => notifyIommu(regs, q, () => ringDoorbell(bells, deviceThread));
   if (driver.fillEvents()) kick(EVENTQ);
-  const requests = guestIommuRequests({ driver, spec, vm: ctx.vm, counters, kick, post });
+  const stopped = () => stopRequested(bells, ctx.thread);
+  const requests = guestIommuRequests({ driver, spec, vm: ctx.vm, counters, kick, post, stopped });
   const { collect, readFaults, dmas, revoke, service } = requests;
   ctx.iommu = service;
 

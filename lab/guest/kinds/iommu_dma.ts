@@ -51,6 +51,11 @@ export interface GuestDmaOptions {
   timeoutMs?: number;
   /** Lazy: the flush queue's age bound (default `LAZY_MAX_AGE_MS`). */
   lazyMaxAgeMs?: number;
+  /**
+   * True once the guest must stop (its VM crashed): a wait gives up at once instead of spinning
+   * for a device worker that is gone (default: never).
+   */
+  stopped?: () => boolean;
 }
 
 /** The requestq has no room now (no free request, or no free descriptors). */
@@ -230,7 +235,7 @@ export class GuestDma implements NetDma {
     // Bounded by the deadline (and the round count, whatever the clock does).
     for (let round = 0; round < 10_000_000 && !done(); round++) {
       this.o.collect();
-      if (done()) break;
+      if (done() || this.o.stopped?.()) break;
       const now = this.now();
       if (now >= deadline) break;
       if (now - start > SPIN_MS) Atomics.wait(PAUSE, 0, 0, PAUSE_MS);

@@ -81,6 +81,8 @@ export interface GuestIommuRequestsOptions {
   pause?: (waitedMs: number) => Promise<void>;
   /** How long a request waits for room, then for its answer (default `REQUEST_TIMEOUT_MS`). */
   timeoutMs?: number;
+  /** True once the guest must stop (its VM crashed): the NICs' mapping waits give up. */
+  stopped?: () => boolean;
 }
 
 /** The running requests of a guest's virtio-iommu driver (see the module's doc). */
@@ -382,7 +384,8 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
           lazyBatch: LAZY_BATCH,
         });
         const inFlight = () => driver.inFlight;
-        dmas.set(endpoint, new GuestDma({ mapper, publish, collect, inFlight }));
+        const { stopped } = opts;
+        dmas.set(endpoint, new GuestDma({ mapper, publish, collect, inFlight, stopped }));
       }
       const w = { window, rings };
       // The window is there to revoke once mapped, not while its MAP is in flight.
