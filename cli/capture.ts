@@ -15,7 +15,7 @@
 
 import { Command } from "@commander-js/extra-typings";
 import { PcapRecordCounter, WholeRecords } from "../lab/capture.ts";
-import { controlFetch, resolveLab, startAgain } from "../lab/client.ts";
+import { controlFetch, resolveLab, startAgain, unknownLinkError } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import { processState } from "../lab/proc.ts";
 import { Pcap } from "../lab/host/pcap.ts";
@@ -98,6 +98,8 @@ export function captureCommand(): Command<[string]> {
         : intOption("--count", opts.count, 1, MAX_CAPTURE_COUNT, "10");
       await checkCaptureSink(opts.write);
       const record = await resolveLab(opts.lab);
+      // "" is no link's name (the lab reads `link=` as no link given at all).
+      if (link === "") throw await unknownLinkError(record, link);
       const abort = new AbortController();
       const { res, client } = await controlFetch(
         record,

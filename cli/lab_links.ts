@@ -8,10 +8,7 @@
  */
 
 import { Command, Option } from "@commander-js/extra-typings";
-import { controlJson, namedPath, resolveLab } from "../lab/client.ts";
-import { LabError } from "../lab/errors.ts";
-import type { LabStatus } from "../lab/metrics.ts";
-import type { LabRecord } from "../lab/state.ts";
+import { controlJson, namedPath, resolveLab, unknownLinkError } from "../lab/client.ts";
 import type { PartitionInfo } from "../lab/partition.ts";
 import { describeImpair } from "../lab/plan.ts";
 import { parseImpairment } from "../lab/topology/impairment.ts";
@@ -126,7 +123,7 @@ export function linkCommand() {
       if (action === "up" || action === "down") {
         checkUpDown(action, values, opts.direction, link);
         const record = await resolveLab(opts.lab);
-        if (path === "") throw await noSuchLink(record, link);
+        if (path === "") throw await unknownLinkError(record, link);
         await controlJson(record, path, {
           method: "POST",
           body: JSON.stringify({ up: action === "up" }),
@@ -152,7 +149,7 @@ export function linkCommand() {
       }
       const impair = impairmentWords(values);
       const record = await resolveLab(opts.lab);
-      if (path === "") throw await noSuchLink(record, link);
+      if (path === "") throw await unknownLinkError(record, link);
       const r = await controlJson<{ forward: Impairment; reverse: Impairment }>(record, path, {
         method: "POST",
         body: JSON.stringify({ impair, direction: opts.direction ?? "both" }),
@@ -163,20 +160,6 @@ export function linkCommand() {
         }\n`,
       );
     });
-}
-
-/**
- * The `unknown-link` error for a name no link has and no request can carry (`""`, `.`, `..`:
- * `namedPath`), listing the lab's links as the lab does for any other unknown name.
- */
-async function noSuchLink(record: LabRecord, link: string): Promise<LabError> {
-  const s = await controlJson<LabStatus>(record, "/lab");
-  const all = [...s.links, ...(s.vhostPciLinks ?? [])].map((l) => l.name);
-  return new LabError(
-    "unknown-link",
-    `The lab has no link ${quote(link)}`,
-    all.length > 0 ? `Links: ${all.join(", ")}` : "The lab has no links",
-  );
 }
 
 /**

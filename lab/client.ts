@@ -9,6 +9,7 @@ import { LabError, type LabErrorCode } from "./errors.ts";
 import { type ProcessState, processState } from "./proc.ts";
 import { findLabs, type FoundLab, type LabRecord, removeStaleLab } from "./state.ts";
 import { quote } from "./topology/quote.ts";
+import type { LabStatus } from "./metrics.ts";
 import { resolveTopologyPath, shippedTopologies } from "./topology/files.ts";
 
 /**
@@ -241,6 +242,26 @@ export interface ControlJsonOptions {
 export function namedPath(prefix: string, name: string): string | null {
   if (name === "" || name === "." || name === "..") return null;
   return `${prefix}/${encodeURIComponent(name)}`;
+}
+
+/**
+ * The `unknown-link` error for a name no link of the lab has, said by the client for a name no
+ * request can carry (`""`, `.`, `..`: {@linkcode namedPath}), with the lab's links as the lab
+ * says them for any other unknown name.
+ *
+ * @example
+ * ```ts ignore
+ * (await unknownLinkError(record, "")).hint; // "Links: a-b"
+ * ```
+ */
+export async function unknownLinkError(record: LabRecord, link: string): Promise<LabError> {
+  const s = await controlJson<Pick<LabStatus, "links" | "vhostPciLinks">>(record, "/lab");
+  const all = [...s.links, ...(s.vhostPciLinks ?? [])].map((l) => l.name);
+  return new LabError(
+    "unknown-link",
+    `The lab has no link ${quote(link)}`,
+    all.length > 0 ? `Links: ${all.join(", ")}` : "The lab has no links",
+  );
 }
 
 /**

@@ -107,7 +107,7 @@ export function captureStream(
   queueBytes: number = CAPTURE_QUEUE_BYTES,
 ): Response {
   const link = params.get("link");
-  if (link === null) return noLinkParameter();
+  if (!link) return noLinkParameter();
   const refused = ringLinkRefusal(lab, link, "capture");
   if (refused !== null) return refused;
   const registry = registryOf(lab);
@@ -183,7 +183,7 @@ export function captureStream(
  */
 export function captureHead(lab: Lab, params: URLSearchParams): Response {
   const link = params.get("link");
-  if (link === null) return noLinkParameter();
+  if (!link) return noLinkParameter();
   const refused = ringLinkRefusal(lab, link, "capture");
   if (refused !== null) return refused;
   return new Response(null, { headers: { "content-type": "application/vnd.tcpdump.pcap" } });
