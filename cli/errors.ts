@@ -18,7 +18,7 @@
  * | 1 | failure while running (the command line was fine) |
  * | 2 | usage error: bad command, option or option value |
  * | 3 | `drill run`/`replay` only: the drill did not run, its lab could not start (no verdict) |
- * | 130 | interrupted (Ctrl-C, SIGTERM) before the command finished its job (`exec`, `up -d` while the lab starts, `drill`, `pingall`); a foreground `up` or `capture`, which Ctrl-C ends by design, exits 0 |
+ * | 130 | interrupted (Ctrl-C, SIGTERM) before the command finished its job (`exec`, `up -d` while the lab starts, `drill`, `pingall`, `vsock`, `bench`); a foreground `up` or `capture`, which Ctrl-C ends by design, exits 0 |
  *
  * @module
  */
