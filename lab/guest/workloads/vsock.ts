@@ -121,7 +121,16 @@ export async function runVsockSend(
   await waitFor(opts, () => conn.state !== "connecting", opts.clock.now() + 5000, changes);
   if (conn.state !== "established") {
     conn.onEvent = null;
-    if (conn.state === "connecting") conn.close();
+    const waiting = conn.state === "connecting";
+    if (waiting) conn.close();
+    // Stopped while the REQUEST was unanswered: it did not time out (that hint blamed a delay).
+    if (waiting && opts.signal.aborted) {
+      return {
+        kind: "error",
+        message: `Cannot connect to vsock ${req.cid}:${req.port}: stopped before the peer answered`,
+        hint: "It was stopped (Ctrl-C, SIGTERM, its lab stopping) while it connected",
+      };
+    }
     return connectError(vsock, req, conn);
   }
   const t0 = opts.clock.now();

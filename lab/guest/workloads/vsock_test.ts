@@ -483,6 +483,30 @@ Deno.test("a vsock-send whose REQUEST nobody answers in time says it timed out a
   }
 });
 
+Deno.test("a vsock-send stopped while its REQUEST is unanswered says so, not that it timed out", async () => {
+  // The REQUEST waits (a peer behind a long delay) and the user presses Ctrl-C: it said "timed
+  // out (no answer within 2 s)" and blamed the link's delay.
+  const ac = new AbortController();
+  const { opts, clear } = realTimeOptions(ac.signal);
+  const a = new VsockSockets({ cid: 3, sink: { send: () => true } });
+  const stop = setTimeout(() => ac.abort(), 20);
+  try {
+    const r = await runVsockSend(
+      { sockets: a, wake: () => {} },
+      { cid: 4, port: 6001, bytes: 1, chunk: 1 },
+      opts,
+    );
+    assert.equal(r.kind, "error", JSON.stringify(r));
+    assert.equal(
+      (r as { message: string }).message,
+      "Cannot connect to vsock 4:6001: stopped before the peer answered",
+    );
+  } finally {
+    clearTimeout(stop);
+    clear();
+  }
+});
+
 Deno.test("a vsock-send stream the host (CID 2) closes early points at the host's program, not at a vsock-sink", async () => {
   const { opts, clear } = realTimeOptions();
   try {
