@@ -890,3 +890,28 @@ Deno.test("a step that would end past the drill's timeout is refused", async () 
     "6:10: timeline[1]'s last run is due at 2.1 s, past the drill's timeout (2 s): it can never run",
   ]);
 });
+
+Deno.test("a workload in the foreground holds the cursor as long as its words say", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 30, -i, 0.05] }\n" +
+      "  - at: 1s\n    wait: 0ms\n" +
+      "  - exec: { vm: b, argv: [sink, -t, 2] }\n" +
+      "  - at: 3s\n    wait: 0ms\n",
+  );
+  // Before, both passed and ran late, at about 1.45 s and 3.45 s.
+  assert.deepEqual(where(issues), [
+    "4:9: timeline[1] is due at 1 s, before timeline[0] above it ends (at 1.45 s): the timeline runs in order, so it would run late",
+    "7:9: timeline[3] is due at 3 s, before timeline[2] above it ends (at 3.45 s): the timeline runs in order, so it would run late",
+  ]);
+  // In the background it holds nothing; a count does not tell how long it lasts.
+  const r = await parseDrill(
+    "topology: pair\ntimeline:\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 30, -i, 0.05], background: true }\n" +
+      "  - exec: { vm: b, argv: [sink, -t, 5, -n, 10], background: true }\n" +
+      "  - exec: { vm: a, argv: [udp-flood, 10.0.0.2, -n, 10] }\n" +
+      "  - at: 100ms\n    wait: 0ms\n",
+    "d.yaml",
+  );
+  assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
+});

@@ -456,27 +456,35 @@ Deno.test({
   ...LAB_TEST,
   fn: () =>
     inStateDir("vlab-drill-late-", async () => {
-      // A workload in the foreground lasts longer than the loader can know: the step due at
-      // 50 ms runs once the ping has ended. Before, it ran late without a word.
+      // A wait_for lasts longer than the loader can know: the step due at 50 ms runs once the
+      // ping has ended. Before, it ran late without a word.
       const lines: string[] = [];
       const r = await runDrill({
         topology: "pair",
         timeline: [
-          { exec: { vm: "a", argv: ["ping", "10.0.0.2", "-c", "2", "-i", "0.2"] } },
+          {
+            exec: {
+              vm: "a",
+              argv: ["ping", "10.0.0.2", "-c", "2", "-i", "0.2"],
+              background: true,
+              as: "p",
+            },
+          },
+          { wait_for: { workload: "p" } },
           { at: "50ms", wait: "0ms" },
           { wait: "1ms" },
         ],
       }, { onProgress: (l) => lines.push(l) });
       assert.ok(r.passed, r.error);
-      const late = r.steps[1].lateMs;
+      const late = r.steps[2].lateMs;
       assert.ok(late !== undefined && late >= 150, `lateMs ${late}`);
       assert.match(
-        lines.find((l) => l.includes("#1 wait")) ?? "",
-        /#1 wait 0 ms \([\d.]+ ms late: due at 0\.050 s, #0 held the cursor\)$/,
+        lines.find((l) => l.includes("#2 wait")) ?? "",
+        /#2 wait 0 ms \([\d.]+ ms late: due at 0\.050 s, #1 held the cursor\)$/,
       );
       // A run that starts at its time says nothing.
-      assert.equal(r.steps[2].lateMs, undefined);
-      assert.doesNotMatch(lines.find((l) => l.includes("#2 wait")) ?? "", /late/);
+      assert.equal(r.steps[3].lateMs, undefined);
+      assert.doesNotMatch(lines.find((l) => l.includes("#3 wait")) ?? "", /late/);
     }),
 });
 

@@ -118,6 +118,35 @@ export function endlessWorkload(argv: string[]): boolean {
     w.seconds === null && (w.kind !== "sink" || w.count === null);
 }
 
+/**
+ * How long a workload in the foreground lasts at least, ms, from its words alone: a `ping`'s
+ * gaps between its requests (`-c 30 -i 0.05`: 1.45 s), the `-t` of a `udp-flood`, a `sink` or a
+ * `udp-echo` that no `-n` may end sooner. 0 when the words do not tell (a count, a vsock stream).
+ *
+ * @example
+ * ```ts
+ * import { workloadLastsMs } from "./steps.ts";
+ * workloadLastsMs(["ping", "10.0.0.2", "-c", "30", "-i", "0.05"]); // 1450
+ * workloadLastsMs(["udp-flood", "10.0.0.2", "-n", "1000"]); // 0
+ * ```
+ */
+export function workloadLastsMs(argv: string[]): number {
+  const r = parseWorkload(argv);
+  if (!r.ok) return 0;
+  const w = r.value;
+  switch (w.kind) {
+    case "ping":
+      return Math.round((w.count - 1) * w.intervalS * 1000 * 1000) / 1000;
+    case "udp-flood":
+    case "sink":
+      return w.count === null && w.seconds !== null ? w.seconds * 1000 : 0;
+    case "udp-echo":
+      return w.seconds === null ? 0 : w.seconds * 1000;
+    default:
+      return 0;
+  }
+}
+
 /** What a step can do while it runs. */
 export interface StepContext {
   /** The running lab. */
@@ -187,8 +216,9 @@ export interface StepKind<A> {
   unparsedEffects?(value: unknown, ctx: CheckContext): void;
   /**
    * How long each run holds the cursor at least, ms (a link's `up_after`, a partition's
-   * `heal_after`, a `wait`): a step after it that is due sooner would run late, which the loader
-   * refuses, and so is a step that would end past the drill's timeout.
+   * `heal_after`, a `wait`, a workload in the foreground): a step after it that is due sooner
+   * would run late, which the loader refuses, and so is a step that would end past the drill's
+   * timeout.
    * Left out: 0.
    */
   lasts?(args: A): number;
@@ -417,6 +447,8 @@ function checkExec(
 
 registerStepKind<z.output<typeof execArgs>>("exec", {
   schema: execArgs,
+  // In the foreground the cursor waits for it: at least what its words say it lasts.
+  lasts: (a) => a.background === true ? 0 : workloadLastsMs(a.argv),
   describe: (a) =>
     `exec ${a.vm}: ${a.argv.join(" ")}${a.as === undefined ? "" : ` as ${a.as}`}${
       a.background === true ? " (background)" : ""
