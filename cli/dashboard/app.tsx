@@ -15,7 +15,7 @@
 import { useEffect, useReducer, useRef, useState } from "react";
 import { Box, useInput, useStdin, useStdout } from "ink";
 import type { LabSnapshot, RingSelector, RingView } from "../../lab/snapshot_types.ts";
-import { eventsLines, EventsPanel, eventsScrollMax } from "./events.tsx";
+import { eventsLines, EventsPanel, eventsScrollMax, eventsShown } from "./events.tsx";
 import { formatClock, formatDuration, textWidth } from "./format.ts";
 import { HelpPanel, helpScrollMax } from "./help.tsx";
 import { IommuPanel } from "./iommu.tsx";
@@ -278,6 +278,8 @@ export function App(props: AppProps) {
     switches: switches.length,
     // The Events panel's events take one line each, or more where their details wrap.
     events: eventsScrollMax({ events, width, height: bodyHeight }),
+    eventsPage: (back) =>
+      eventsShown({ events, scrollBack: back, width, height: bodyHeight, colors }),
     helpScrollMax: helpScrollMax({
       foreground: props.foreground,
       width,

@@ -178,22 +178,13 @@ export function eventsScrollMax(
   return Math.max(0, events.length - Math.max(1, fit));
 }
 
-/**
- * The events panel's lines: a header and the last events that fit, `scrollBack` events back.
- * An event whose details do not fit beside its columns takes more lines (see `eventBlock`).
- *
- * @example
- * ```ts ignore
- * const lines = eventsLines({ events, scrollBack: 0, width: 80, height: 20, colors: false });
- * ```
- */
-export function eventsLines(props: EventsProps): Line[] {
+/** The events shown scrolled `scrollBack` back: each one's lines, the newest last. */
+function pickEvents(props: EventsProps): { blocks: Line[][]; back: number; layout: EventsLayout } {
   const { events, width } = props;
   const room = Math.max(0, props.height - 1);
   const back = Math.min(Math.max(0, props.scrollBack), eventsScrollMax(props));
   const end = events.length - back;
   const layout = layoutOf(events, width);
-  const { kindW, subjectW } = layout;
   // The newest events that fit, whole; the newest alone, its first lines, if it is taller.
   const blocks: Line[][] = [];
   let used = 0;
@@ -206,6 +197,41 @@ export function eventsLines(props: EventsProps): Line[] {
     blocks.unshift(block);
     used += block.length;
   }
+  return { blocks, back, layout };
+}
+
+/**
+ * How many events the Events panel shows scrolled `scrollBack` back: a page, for pgup and pgdn.
+ *
+ * @example
+ * ```ts
+ * import { eventsShown } from "./events.tsx";
+ * const events = Array.from({ length: 30 }, (_, i) => ({
+ *   time: "2026-01-01T12:00:00.000Z",
+ *   kind: "link-down",
+ *   subject: "a-b",
+ *   detail: { n: i },
+ * }));
+ * eventsShown({ events, scrollBack: 0, width: 80, height: 20, colors: false }); // 19
+ * ```
+ */
+export function eventsShown(props: EventsProps): number {
+  return pickEvents(props).blocks.length;
+}
+
+/**
+ * The events panel's lines: a header and the last events that fit, `scrollBack` events back.
+ * An event whose details do not fit beside its columns takes more lines (see `eventBlock`).
+ *
+ * @example
+ * ```ts ignore
+ * const lines = eventsLines({ events, scrollBack: 0, width: 80, height: 20, colors: false });
+ * ```
+ */
+export function eventsLines(props: EventsProps): Line[] {
+  const { events, width } = props;
+  const { blocks, back, layout } = pickEvents(props);
+  const { kindW, subjectW } = layout;
   const newer = back > 0 ? `   (${back} newer below)` : "";
   let title = layout.detailsAt !== null
     ? cell("time (UTC)", 13) + cell("event", kindW) + " " + cell("subject", subjectW) + " " +

@@ -117,6 +117,11 @@ export interface KeyContext {
    */
   readonly events: number;
   /**
+   * How many events the Events panel shows scrolled `back` events from the newest: what pgup and
+   * pgdn move it by (a page; events take one line or more). Absent: 5.
+   */
+  readonly eventsPage?: (back: number) => number;
+  /**
    * The ring table's first row and rows shown as the ring view of state `s` draws it, or null when
    * `s` shows no ring view or its ring is not loaded yet. A function of the state, not a value of
    * the last render: a key read together with the one that opened the view (or moved it) must see
@@ -380,8 +385,13 @@ export function reduceKey(s: UiState, input: string, key: KeyPress, ctx: KeyCont
       return { ...s, link: clamp(s.link + delta, ctx.links) };
     case 4:
       return s; // the IOMMU panel has no selection
-    default:
-      return { ...s, eventsBack: Math.max(0, Math.min(s.eventsBack - delta, ctx.events)) };
+    default: {
+      // A page of events is what the panel shows (it moved 5, whatever the screen showed).
+      const paged = key.pageUp || key.pageDown;
+      const page = Math.max(1, ctx.eventsPage?.(Math.min(s.eventsBack, ctx.events)) ?? 5);
+      const step = paged ? Math.sign(delta) * page : delta;
+      return { ...s, eventsBack: Math.max(0, Math.min(s.eventsBack - step, ctx.events)) };
+    }
   }
 }
 
