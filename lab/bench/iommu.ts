@@ -359,10 +359,18 @@ export function formatIommuReport(r: IommuBenchReport): string {
   );
   const o = r.options;
   if (o) {
+    // A run cut short (Ctrl-C, a failure) reports its last size over the rounds it completed:
+    // say how many, not only the runs asked.
+    const short = [...new Set(r.rows.map((row) => row.frameSize))].flatMap((size) => {
+      const done = Math.min(
+        ...r.rows.filter((row) => row.frameSize === size).map((row) => row.ratios.length),
+      );
+      return done < o.runs ? [`${size} B: ${done} of ${o.runs}`] : [];
+    });
     lines.push(
-      `${o.runs} run${
-        o.runs === 1 ? "" : "s"
-      } per mode and size, ${o.frames} frames each after ${o.warmupSeconds} s ` +
+      `${o.runs} run${o.runs === 1 ? "" : "s"} per mode and size${
+        short.length > 0 ? ` (${short.join("; ")}, cut short)` : ""
+      }, ${o.frames} frames each after ${o.warmupSeconds} s ` +
         "of warm-up in the same lab; vs none: median of the runs' ratios to the same round's none",
     );
   }

@@ -93,6 +93,12 @@ Deno.test("the report prints the interval, the verdict, the runs and the load", 
   });
   assert.match(none, /^UNMAP to flushed: not measured \(it is timed once per static run\)$/m);
   assert.doesNotMatch(none, /NaN/);
+  // Cut short after one round of the two asked (Ctrl-C): it said "2 runs per mode and size".
+  const cut = formatIommuReport({
+    ...report,
+    rows: report.rows.map((row) => ({ ...row, ratios: row.ratios.slice(0, 1) })),
+  });
+  assert.match(cut, /2 runs per mode and size \(64 B: 1 of 2, cut short\), 1000 frames each/);
 });
 
 Deno.test({

@@ -388,8 +388,11 @@ export function formatVsockReport(r: VsockBenchReport): string {
   // A figure with no run yet (a partial report) is "-", not NaN.
   const f = (x: number, d = 2) => Number.isFinite(x) ? x.toFixed(d) : "-";
   const size = streamSize(r.options.bytes);
+  // The runs measured: a run cut short (Ctrl-C, a failure) said "medians of 3 runs" over one.
+  const done = r.streamRuns.length;
+  const runs = done < r.options.runs ? `${done} of ${r.options.runs} runs` : count(done, "run");
   return [
-    `vsock bench: medians of ${r.options.runs} run${r.options.runs === 1 ? "" : "s"}`,
+    `vsock bench: medians of ${runs}`,
     `  stream VM to VM (64 KiB writes, ${size})  ${f(r.streamGbit)} Gbit/s`,
     `  Unix-socket stream, two host processes      ${f(r.unixGbit)} Gbit/s`,
     `  ratio vsock / Unix                          ${f(r.ratio)}`,

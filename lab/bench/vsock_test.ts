@@ -67,6 +67,8 @@ Deno.test("a partial vsock report shows '-' for the figures no run measured yet,
     rtts: [],
   });
   const text = formatVsockReport(r);
+  // One run of the three asked: it said "medians of 3 runs".
+  assert.match(text, /^vsock bench: medians of 1 of 3 runs\n/);
   assert.doesNotMatch(text, /NaN/);
   assert.match(text, /Gbit\/s\n/);
   assert.match(text, /host to guest +- \/s/);
