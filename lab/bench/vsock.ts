@@ -391,15 +391,24 @@ export function formatVsockReport(r: VsockBenchReport): string {
   // The runs measured: a run cut short (Ctrl-C, a failure) said "medians of 3 runs" over one.
   const done = r.streamRuns.length;
   const runs = done < r.options.runs ? `${done} of ${r.options.runs} runs` : count(done, "run");
+  const rows: [string, string][] = [
+    [`stream VM to VM (64 KiB writes, ${size})`, `${f(r.streamGbit)} Gbit/s`],
+    ["Unix-socket stream, two host processes", `${f(r.unixGbit)} Gbit/s`],
+    ["ratio vsock / Unix", f(r.ratio)],
+    ["connection set-up + tear-down, host to guest", `${f(r.connectionsPerSecond, 0)} /s`],
+    [
+      "one-byte round trip, host to guest",
+      `median ${f(r.rttMedianUs, 1)} µs, p99 ${f(r.rttP99Us, 1)} µs`,
+    ],
+    [
+      "lab CPU, idle; vsock-echo waiting",
+      `${f(r.idleCpuPct)} %; ${f(r.servingCpuPct)} % of a core`,
+    ],
+  ];
+  // The figures in one column, whatever the stream's size says (they were one off or more).
+  const width = Math.max(...rows.map(([label]) => label.length)) + 2;
   return [
     `vsock bench: medians of ${runs}`,
-    `  stream VM to VM (64 KiB writes, ${size})  ${f(r.streamGbit)} Gbit/s`,
-    `  Unix-socket stream, two host processes      ${f(r.unixGbit)} Gbit/s`,
-    `  ratio vsock / Unix                          ${f(r.ratio)}`,
-    `  connection set-up + tear-down, host to guest ${f(r.connectionsPerSecond, 0)} /s`,
-    `  one-byte round trip, host to guest          median ${f(r.rttMedianUs, 1)} µs, ` +
-    `p99 ${f(r.rttP99Us, 1)} µs`,
-    `  lab CPU, idle; vsock-echo waiting           ${f(r.idleCpuPct)} %; ` +
-    `${f(r.servingCpuPct)} % of a core`,
+    ...rows.map(([label, value]) => `  ${label.padEnd(width)}${value}`),
   ].join("\n");
 }

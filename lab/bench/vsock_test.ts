@@ -57,6 +57,13 @@ Deno.test("the vsock report names the stream's size without rounding it to a who
   assert.match(report(1000), /64 KiB writes, 1000 bytes\)/);
   assert.match(report(1), /medians of 1 run\n/);
   assert.match(report(1), /lab CPU, idle; vsock-echo waiting +0\.50 %; 0\.55 % of a core$/);
+  // Every figure starts in one column, whatever the size's width (they were one off or more).
+  for (const bytes of [1, 1_572_864, 256 * 2 ** 20]) {
+    const columns = report(bytes).split("\n").slice(1).map((l) =>
+      /^ {2}.+? {2,}(?=\S)/.exec(l)![0]
+    );
+    assert.equal(new Set(columns.map((c) => c.length)).size, 1, report(bytes));
+  }
 });
 
 Deno.test("a partial vsock report shows '-' for the figures no run measured yet, not NaN", () => {
