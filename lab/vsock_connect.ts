@@ -82,10 +82,20 @@ export async function vsockConnect(
   try {
     conn = await Deno.connect({ transport: "unix", path: socketPath });
   } catch (e) {
+    // Deno's words carry "(os error 2)" and the call: the reason alone, in the sentence.
+    const text = e instanceof Error ? e.message : String(e);
+    const why = e instanceof Deno.errors.NotFound
+      ? "is gone"
+      : e instanceof Deno.errors.ConnectionRefused
+      ? "takes no connection (nothing serves it)"
+      : `cannot be opened: ${text.replace(/\s*\(os error \d+\).*$/s, "").toLowerCase()}`;
     throw new LabError(
       "control-error",
-      `Cannot open ${quote(socketPath)}: ${e instanceof Error ? e.message : String(e)}`,
-      "Check that the lab still runs with `vlab status`",
+      `Cannot connect to vsock port ${port} of VM ${quote(vm)}: its socket ${
+        quote(socketPath)
+      } ${why}`,
+      "Check with `vlab status` that the lab and the VM run; a socket removed under a running " +
+        "lab comes back when the lab starts again",
     );
   }
   try {
