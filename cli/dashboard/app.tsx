@@ -14,7 +14,12 @@
 
 import { useEffect, useReducer, useRef, useState } from "react";
 import { Box, useInput, useStdin, useStdout } from "ink";
-import type { LabSnapshot, RingSelector, RingView } from "../../lab/snapshot_types.ts";
+import {
+  isVsockRouter,
+  type LabSnapshot,
+  type RingSelector,
+  type RingView,
+} from "../../lab/snapshot_types.ts";
 import { eventsLines, EventsPanel, eventsScrollMax, eventsShown } from "./events.tsx";
 import { formatClock, formatDuration, textWidth } from "./format.ts";
 import { HelpPanel, helpScrollMax } from "./help.tsx";
@@ -187,7 +192,10 @@ export function App(props: AppProps) {
     items.push([seg(n(vms.length, "VM"))]);
     // vhost-pci links are links too (the Links panel lists them below the others).
     items.push([seg(n(linkRows, "link"))]);
-    if (switches.length > 0) items.push([seg(n(switches.length, "switch"))]);
+    // A vsock router is listed among the switches: counted apart, as `vlab status` lists it.
+    const routers = switches.filter(isVsockRouter).length;
+    if (switches.length > routers) items.push([seg(n(switches.length - routers, "switch"))]);
+    if (routers > 0) items.push([seg(n(routers, "vsock router"))]);
   } else {
     items.push([seg("connecting…", { dim: true })]);
   }

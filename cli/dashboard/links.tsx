@@ -16,6 +16,7 @@
 import {
   type DirectionSnapshot,
   DROP_LABELS,
+  isVsockRouter,
   type LabSnapshot,
   type SwitchSnapshot,
   totalDrops,
@@ -248,7 +249,7 @@ export function linksLines(props: LinksProps): Line[] {
     const head = [
       seg(isSel ? "▸ " : "  ", { bold: true, color: "cyan" }),
       seg(sw.name, { bold: true, inverse: isSel }),
-      seg("  switch  ", { dim: true }),
+      seg(isVsockRouter(sw) ? "  vsock router  " : "  switch  ", { dim: true }),
     ];
     const ports = seg(`ports ${sw.ports.join(" ")}`);
     // Too wide: the ports wrap on lines of their own, each port whole.
@@ -354,7 +355,8 @@ function switchCounterSegs(sw: SwitchSnapshot, rates: Rates | null): Seg[] {
   const out: Seg[] = [];
   Object.entries(sw.counters).forEach(([name, total], i) => {
     if (i > 0) out.push(seg(" · ", { dim: true }));
-    out.push(seg(`${name} `, { dim: true }), seg(si(total)));
+    // In words, as `vlab status` says them: a router's `rst_no_route` is "rst no route".
+    out.push(seg(`${name.replace(/_/g, " ")} `, { dim: true }), seg(si(total)));
     const perSecond = sr?.[name] ?? 0;
     if (perSecond > 0) out.push(seg(` ${formatRate(perSecond)}`, { color: "cyan" }));
   });

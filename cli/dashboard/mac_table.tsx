@@ -59,7 +59,7 @@ function counterLines(sw: SwitchSnapshot, rates: Rates | null, width: number): L
   const words = Object.entries(sw.counters).map(([name, total], i) => {
     const perSecond = sr?.[name] ?? 0;
     const rate = perSecond > 0 ? ` ${formatRate(perSecond)}` : "";
-    return seg(`${i > 0 ? "· " : ""}${name} ${si(total)}${rate}`, {
+    return seg(`${i > 0 ? "· " : ""}${name.replace(/_/g, " ")} ${si(total)}${rate}`, {
       color: perSecond > 0 ? "cyan" : undefined,
     });
   });

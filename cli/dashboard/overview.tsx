@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { LabSnapshot, VmDisplayState } from "../../lab/snapshot_types.ts";
+import { isVsockRouter, type LabSnapshot, type VmDisplayState } from "../../lab/snapshot_types.ts";
 import { cell, hitPercent, si } from "./format.ts";
 import { count } from "../../devices/base/plural.ts";
 import {
@@ -220,12 +220,17 @@ export function overviewLines(props: OverviewProps): Line[] {
       ),
     );
   }
-  if (snapshot.switches.length > 0) {
+  // Switches, then vsock routers, as `vlab status` lists them (a router was listed among the
+  // switches).
+  const routers = snapshot.switches.filter(isVsockRouter);
+  const switches = snapshot.switches.filter((s) => !isVsockRouter(s));
+  for (const [first, list] of [["  switches ", switches], ["  routers  ", routers]] as const) {
+    if (list.length === 0) continue;
     lines.push(
       ...wrapWords(
-        snapshot.switches.map((s) => seg(`${s.name} (${count(s.ports.length, "port")})`)),
+        list.map((s) => seg(`${s.name} (${count(s.ports.length, "port")})`)),
         width,
-        { first: "  switches " },
+        { first },
       ),
     );
   }
