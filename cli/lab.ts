@@ -40,7 +40,7 @@ import { fdbCommand } from "./fdb.ts";
 import { machineMemory, memoryFit } from "../lab/memory_fit.ts";
 import { envKnobError } from "../lab/env_knobs.ts";
 import { vhostPciSnapshot } from "../lab/vhost_pci_view.ts";
-import { writeAll } from "./progress.ts";
+import { createProgressLine, writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
 import { captureCommand } from "./capture.ts";
@@ -183,14 +183,32 @@ function upCommand() {
       // The dashboard owns the terminal until the user quits it (and agrees to stop) or the lab
       // stops by itself (vlab down, SIGTERM); if it ends otherwise, the summary line takes over.
       const drawn = dashboard && await foregroundDashboard(running, plan.name);
+      // Cut to the terminal's width (read at each tick: it may be resized), or a wrapped line
+      // would leave a copy of its first part on the screen every second.
+      const summary = createProgressLine({
+        write: (text) => void out(text),
+        isTerminal: true,
+        get columns() {
+          return stdoutColumns();
+        },
+      });
       const ticker = opts.quiet || !terminal || drawn
         ? null
-        : setInterval(() => void out(`\r${summaryLine(lab)}   `), 1000);
+        : setInterval(() => summary.progress(summaryLine(lab)), 1000);
       await running.stopped;
       if (ticker !== null) clearInterval(ticker);
       off();
       if (!opts.quiet) await out(`\nlab ${plan.name} down\nevent log ${running.events}\n`);
     });
+}
+
+/** The width of the terminal on stdout, in columns (80 when it cannot be read). */
+function stdoutColumns(): number {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return 80;
+  }
 }
 
 /** Print a valid topology's warnings (file:line:col, as `vlab validate` does) on stderr. */

@@ -119,16 +119,18 @@ Deno.test({
 });
 
 Deno.test({
-  name: "vlab up in a terminal with stdin not a terminal shows the summary line (no dashboard)",
+  name:
+    "vlab up in a terminal with stdin not a terminal shows the summary line (no dashboard), cut to fit",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
     // `vlab up pair </dev/null` with stdout on a terminal showed neither the dashboard (it reads
-    // keys) nor the summary line. `script` gives the command a pseudo-terminal for stdout.
+    // keys) nor the summary line. `script` gives the command a pseudo-terminal for stdout, 40
+    // columns wide: the line (about 50) wrapped, and each second left a copy of its first part.
     const stateDir = await Deno.makeTempDir({ prefix: "vlab-up-fg-" });
     const line = [Deno.execPath(), ...vlabRunArgs(["up", "pair"])].map(shellQuote).join(" ");
     const child = new Deno.Command("script", {
-      args: ["-qec", `${line} </dev/null`, "/dev/null"],
+      args: ["-qec", `stty cols 40 </dev/tty; ${line} </dev/null`, "/dev/null"],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -147,15 +149,18 @@ Deno.test({
       await waitFor("lab.json", () => pathExists(record) || exited);
       assert.ok(!exited, `vlab up exited early:\n${stdout.text()}\n${stderr.text()}`);
       labPid = JSON.parse(Deno.readTextFileSync(record)).pid;
-      await waitFor(
-        "the summary line",
-        () =>
-          /\rpair: 2\/2 VMs running, \d+ frames? over links, up \d+ s/.test(stdout.text()) ||
-          exited,
-      );
+      // Each update: `\r`, the line, then clear to the end of the line.
+      const summaries = () =>
+        // deno-lint-ignore no-control-regex
+        [...stdout.text().matchAll(/\r([^\r\n\x1b]*)\x1b\[K/g)].map((m) => m[1]);
+      await waitFor("two summary lines", () => summaries().length >= 2 || exited);
       assert.ok(!exited, `vlab up exited early:\n${stdout.text()}\n${stderr.text()}`);
-      // No dashboard: it would have cleared the screen (or said it needs a terminal).
-      assert.ok(!stdout.text().includes("\x1b["), stdout.text());
+      for (const s of summaries()) {
+        assert.match(s, /^pair: 2\/2 VMs running, \d+ frames? over l/);
+        assert.ok(s.length <= 39, `${JSON.stringify(s)} does not fit 40 columns`);
+      }
+      // No dashboard: it would have taken the alternate screen (or said it needs a terminal).
+      assert.ok(!stdout.text().includes("\x1b[?1049h"), stdout.text());
       assert.doesNotMatch(stdout.text(), /Overview|needs a terminal/);
       Deno.kill(labPid!, "SIGTERM");
       const s = await status;
