@@ -371,7 +371,7 @@ export function App(props: AppProps) {
       ? "enter queues · "
       : panel === 1
       ? "enter ring view · "
-      : panel === 2 && selectedSwitch !== undefined
+      : panel === 2 && selectedSwitch !== undefined && !isVsockRouter(selectedSwitch)
       ? "enter MAC table · "
       : "";
     // The Events panel scrolls; the IOMMU panel has nothing to select.

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { SwitchSnapshot } from "../../lab/snapshot_types.ts";
 import { linksLines } from "./links.tsx";
 import { overviewLines } from "./overview.tsx";
-import { fixtureData, renderApp } from "./testing.tsx";
+import { fixtureData, renderApp, waitFor } from "./testing.tsx";
 
 const ROUTER: SwitchSnapshot = {
   name: "r1",
@@ -58,4 +58,20 @@ Deno.test("the Overview and the Links panel list a vsock router as one, its coun
   // As `vlab status` says them: "rst no route 1", not "rst_no_route 1".
   assert.match(links, /forwarded 7 · rst no route 1 · rst partition 0/);
   assert.doesNotMatch(links, /rst_no_route/);
+});
+
+Deno.test("on a vsock router the Links panel's hints offer no MAC table", async () => {
+  // A router keeps none: enter on it only says so.
+  const app = renderApp(withRouter(), { columns: 100, rows: 40 });
+  try {
+    app.stdin.write("3");
+    for (let i = 0; i < 6; i++) app.stdin.write("\x1b[B");
+    await waitFor(() => app.frame().includes("▸ r1"), "r1 selected");
+    assert.doesNotMatch(app.frame(), /enter MAC table/);
+    app.stdin.write("\x1b[A");
+    await waitFor(() => app.frame().includes("▸ sw1"), "sw1 selected");
+    assert.match(app.frame(), /enter MAC table/);
+  } finally {
+    app.unmount();
+  }
 });
