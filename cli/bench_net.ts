@@ -99,11 +99,15 @@ export function parseNetOptions(raw: {
     ? [raw.layout]
     : null;
   if (layouts === null) {
+    // A near miss (`Split`, `paked`) gets a did-you-mean, as bench rings' --layout does.
+    const close = closestName(raw.layout.trim(), ["split", "packed", "both"]);
     throw new VlabError(
       "bad-option",
       `--layout must be split, packed or both, got ${quote(raw.layout)}`,
       {
-        hint: "For example --layout packed",
+        hint: close === undefined
+          ? "For example --layout packed"
+          : `Did you mean --layout ${close}?`,
       },
     );
   }

@@ -134,6 +134,15 @@ Deno.test("bench net's settings are exact, and a near miss gets a did-you-mean",
     () => parseNetOptions({ ...RAW, hostWait: "sleep" }),
     (e) => e instanceof VlabError && e.hint === "For example --host-wait hot,async",
   );
+  // --layout had only "For example --layout packed" for any miss.
+  assert.throws(
+    () => parseNetOptions({ ...RAW, layout: "Split" }),
+    (e) => e instanceof VlabError && e.hint === "Did you mean --layout split?",
+  );
+  assert.throws(
+    () => parseNetOptions({ ...RAW, layout: "ring" }),
+    (e) => e instanceof VlabError && e.hint === "For example --layout packed",
+  );
 });
 
 /** A system where every command succeeds except what `fail` answers; records every command. */
