@@ -119,6 +119,14 @@ export function pauseInGuest(waitedMs: number): Promise<void> {
   return new Promise<void>((resolve) => setTimeout(resolve, 1));
 }
 
+/** A request of the kind's own, staged: its status once it completed (undefined: not yet). */
+interface Ticket {
+  /** The driver's token (reused once the request completed). */
+  token: number;
+  /** The device's status; null for a completion without a tail. */
+  status: number | null | undefined;
+}
+
 /** The requestq has no room now (no free request, or no free descriptors). */
 function busy(e: IommuDriverError): boolean {
   return e.kind === "ring-full" || e.kind === "no-slot";
@@ -138,8 +146,10 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
   const now = opts.now ?? (() => performance.now());
   const pause = opts.pause ?? pauseInGuest;
   const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
-  // Tokens a request of the kind's own waits for, and the statuses that came back.
-  const awaited = new Map<number, number | null>();
+  // The kind's own requests not yet completed, by token. A ticket leaves at its request's first
+  // completion, with its status: the driver hands the freed token out again at once (to a NIC's
+  // MAP, or to another request of the kind's, whose ticket must not take this one's place).
+  const waiting = new Map<number, Ticket>();
   // Each strict or lazy endpoint's per-buffer mapping.
   const dmas = new Map<number, GuestDma>();
 
@@ -149,9 +159,11 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
     for (const c of done) {
       if (c.status === IommuStatus.OK) counters[IommuDriverCounter.completedOk]++;
       else counters[IommuDriverCounter.refused]++;
-      // The first completion only: the token may be reused (by a NIC's MAP) before the waiter
-      // looks at its status.
-      if (awaited.get(c.token) === null) awaited.set(c.token, c.status);
+      const ticket = waiting.get(c.token);
+      if (ticket !== undefined) {
+        ticket.status = c.status;
+        waiting.delete(c.token);
+      }
     }
     return done.length;
   };
@@ -206,21 +218,25 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
    * Stage one request, waiting (until `deadline`) for room in the requestq: room comes back as
    * the device completes requests (what is staged meanwhile is published, so the device has
    * them). `request` is asked again after each wait (what it stages may have changed), and may
-   * give up (null). Resolves with its last answer: a token, which the caller's `complete` waits
+   * give up (null). Resolves with its last answer: a ticket, which the caller's `complete` waits
    * for (its completion is caught even if it comes first), the driver's refusal (still
    * `ring-full` or `no-slot` when the deadline passed), or null.
    */
   const stage = async (
     request: () => Result<number, IommuDriverError> | null,
     deadline: number,
-  ): Promise<Result<number, IommuDriverError> | null> => {
+  ): Promise<Result<Ticket, IommuDriverError> | null> => {
     let kicked = now();
     const started = kicked;
     // Bounded by the deadline: room comes back, or the caller hears `ring-full`.
     for (;;) {
       const r = request();
-      if (r !== null && r.ok) awaited.set(r.value, null);
-      if (r === null || r.ok || !busy(r.error) || now() >= deadline) return r;
+      if (r !== null && r.ok) {
+        const ticket: Ticket = { token: r.value, status: undefined };
+        waiting.set(r.value, ticket);
+        return { ok: true, value: ticket };
+      }
+      if (r === null || !busy(r.error) || now() >= deadline) return r;
       publish();
       await pause(now() - started);
       collect();
@@ -228,11 +244,16 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
     }
   };
 
+  /** Forget tickets nobody waits for any more (their requests may still complete). */
+  const forget = (tickets: Ticket[]) => {
+    for (const t of tickets) if (waiting.get(t.token) === t) waiting.delete(t.token);
+  };
+
   /** Publish staged requests and wait (bounded) for their statuses (null: no answer in time). */
-  const complete = async (tokens: number[]): Promise<(number | null)[]> => {
+  const complete = async (tickets: Ticket[]): Promise<(number | null)[]> => {
     publish();
     const deadline = now() + timeoutMs;
-    const open = () => tokens.some((t) => awaited.get(t) === null);
+    const open = () => tickets.some((t) => t.status === undefined);
     let kicked = now();
     const started = kicked;
     // Bounded by the deadline: the device worker answers in time or the caller hears null.
@@ -242,9 +263,8 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
       await pause(now() - started);
       kicked = renotify(kicked);
     }
-    const statuses = tokens.map((t) => awaited.get(t) ?? null);
-    for (const t of tokens) awaited.delete(t);
-    return statuses;
+    forget(tickets);
+    return tickets.map((t) => t.status ?? null);
   };
 
   /** Why a request found no room: the queue stayed full, or the driver refused it. */
@@ -327,16 +347,16 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
    */
   const reach = async (endpoint: number, w: Window, attach: boolean): Promise<void> => {
     const domain = endpoint + 1;
-    const tokens: number[] = [];
+    const tickets: Ticket[] = [];
     const deadline = now() + timeoutMs;
-    /** Stage one request (waiting for room) whose token joins `tokens`, or throw. */
+    /** Stage one request (waiting for room) whose ticket joins `tickets`, or throw. */
     const take = async (what: string, request: () => Result<number, IommuDriverError>) => {
       const r = await stage(request, deadline);
       if (r !== null && r.ok) {
-        tokens.push(r.value);
+        tickets.push(r.value);
         return;
       }
-      for (const t of tokens) awaited.delete(t);
+      forget(tickets);
       throw new Error(`Cannot ${what}: ${r === null ? "no request" : noRoom(r.error)}`);
     };
     if (attach) {
@@ -349,7 +369,7 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
       const range = { start: area.gpa, end: area.gpa + area.len - 1, gpa: area.gpa, flags: 3 };
       await take(`map endpoint ${endpoint}'s pool`, () => driver.map(domain, range));
     }
-    const statuses = await complete(tokens);
+    const statuses = await complete(tickets);
     if (statuses.some((s) => s !== IommuStatus.OK)) {
       throw new Error(
         `The vIOMMU of ${opts.vm} did not set up endpoint ${endpoint}: statuses ${

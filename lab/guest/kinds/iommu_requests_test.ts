@@ -179,3 +179,28 @@ Deno.test("a wait for the device does not sleep on timers while the guest's loop
     channel.port1.close();
   }
 });
+
+Deno.test("a request whose token is handed out again before its waiter looks keeps its own status (a reset failed: 'statuses ')", async () => {
+  const w = world(() => 3);
+  await w.requests.service.prepare(0, WINDOW, WINDOW);
+  // eth0's revocation is staged, and its waiter pauses while the world stands still.
+  let go = () => {};
+  w.gate.held = new Promise<void>((resolve) => go = resolve);
+  const revoking = w.requests.revoke("eth0");
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  // The device completes the UNMAP and the guest's pump collects it: its token is free, and the
+  // next request staged, eth1's reset's ATTACH, gets that same token.
+  w.r.device.service(w.clock.t);
+  w.r.dma.beginBatch();
+  w.r.device.service(w.clock.t);
+  w.requests.collect();
+  const other = { gpa: 0x60000, len: 0x10000 };
+  const preparing = w.requests.service.prepare(1, other, other);
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  w.gate.held = null;
+  go();
+  const revoked = await revoking;
+  assert.ok(revoked.ok, revoked.ok ? "" : revoked.message);
+  await preparing; // threw "The vIOMMU of a did not set up endpoint 1: statuses "
+  assert.equal(w.r.dma.resolve(WINDOW.gpa, 64, "read"), -1, "eth0's window revoked");
+});
