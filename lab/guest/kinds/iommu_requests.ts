@@ -373,7 +373,7 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
     if (statuses.some((s) => s !== IommuStatus.OK)) {
       throw new Error(
         `The vIOMMU of ${opts.vm} did not set up endpoint ${endpoint}: statuses ${
-          statuses.join(", ")
+          statuses.map((st) => st ?? `none within ${timeoutMs / 1000} s`).join(", ")
         }`,
       );
     }

@@ -204,3 +204,23 @@ Deno.test("a request whose token is handed out again before its waiter looks kee
   await preparing; // threw "The vIOMMU of a did not set up endpoint 1: statuses "
   assert.equal(w.r.dma.resolve(WINDOW.gpa, 64, "read"), -1, "eth0's window revoked");
 });
+
+Deno.test("a device that does not answer fails prepare saying so, not with an empty status", async () => {
+  const r = iommuRig("split", { size: 16 });
+  const clock = { t: 0 };
+  const requests = guestIommuRequests({
+    driver: r.driver,
+    spec: { mode: "static", endpoints: [{ endpoint: 0, device: 1, name: "eth0" }] },
+    vm: "a",
+    counters: new Float64Array(IOMMU_DRIVER_COUNTER_COUNT),
+    kick: () => {},
+    post: () => {},
+    now: () => clock.t,
+    pause: () => (clock.t += 1, Promise.resolve()), // the device worker never runs
+    timeoutMs: TIMEOUT_MS,
+  });
+  await assert.rejects(
+    requests.service.prepare(0, WINDOW, WINDOW),
+    /did not set up endpoint 0: statuses none within 0.05 s, none within 0.05 s$/,
+  );
+});
