@@ -10,10 +10,12 @@
  *   are counted and posted as `iommu-fault` events.
  *
  * Every request the kind sends itself (ATTACH, MAP, UNMAP, DETACH) is staged through one
- * mechanism, {@linkcode GuestIommuRequests}' `stage`: in strict and lazy modes the NICs' own
- * per-buffer MAPs and UNMAPs may fill the requestq (a flood on one NIC while another resets),
- * and room comes back as the device completes them, so a request waits for room (bounded)
- * instead of failing with the queue's `ring-full`.
+ * mechanism, `stage`: in strict and lazy modes the NICs' own per-buffer MAPs and UNMAPs may fill
+ * the requestq (a flood on one NIC while another resets), and room comes back as the device
+ * completes them, so a request waits for room (bounded) instead of failing with the queue's
+ * `ring-full`. Each staged request is waited for by a ticket of its own, not by its token, which
+ * the driver hands out again as soon as the request completed. A window is revocable once its MAP
+ * completed and while no reset of its NIC holds it (`hold`).
  *
  * @module
  */
