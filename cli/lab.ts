@@ -245,7 +245,7 @@ async function foregroundDashboard(running: RegisteredLab, name: string): Promis
   } catch (e) {
     await err(
       `vlab: Cannot start the dashboard: ${e instanceof Error ? e.message : String(e)}\n` +
-        "hint: The lab keeps running; `vlab dashboard` in another terminal shows it\n",
+        `hint: The lab keeps running; \`vlab dashboard ${name}\` in another terminal shows it\n`,
     );
     return false;
   }
@@ -272,7 +272,7 @@ async function foregroundDashboard(running: RegisteredLab, name: string): Promis
   }
   await err(
     `vlab: The dashboard ended (exit ${ended.code}); lab ${name} keeps running\n` +
-      "hint: Ctrl-C stops it; `vlab dashboard` in another terminal shows it again\n",
+      `hint: Ctrl-C stops it; \`vlab dashboard ${name}\` in another terminal shows it again\n`,
   );
   return false;
 }
