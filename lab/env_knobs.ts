@@ -1,12 +1,13 @@
 /**
  * The environment variables that change how a lab runs, checked once where every lab starts
  * (`launchLab`: `vlab up`, its detached child, a drill, a script's `startLab`): `VLAB_HOT_MS`
- * (how long a thread waits hot after work; docs/cli.md) and `VLAB_PLACEMENT` (`off` leaves the
- * threads to the kernel). A bad value was taken silently for the default (`VLAB_HOT_MS=abc` ran
- * 50 ms hot waits, `VLAB_PLACEMENT=of` placed the threads); it now stops the start with one line
- * that names the variable, as a bad `VLAB_DASHBOARD_NICE` stops `vlab dashboard`. The readers
- * (`envHotMs` in `wire/loop.ts`, `defaultPlacement` in `lab.ts`) keep their defaults for a
- * worker or a test that reads them without this check.
+ * (how long a thread waits hot after work; docs/cli.md), `VLAB_PLACEMENT` (`off` leaves the
+ * threads to the kernel) and `VLAB_BUNDLE` (`0` runs the workers from their sources). A bad value
+ * was taken silently for the default (`VLAB_HOT_MS=abc` ran 50 ms hot waits, `VLAB_PLACEMENT=of`
+ * placed the threads, `VLAB_BUNDLE=no` bundled them); it now stops the start with one line that
+ * names the variable, as a bad `VLAB_DASHBOARD_NICE` stops `vlab dashboard`. The readers
+ * (`envHotMs` in `wire/loop.ts`, `defaultPlacement` in `lab.ts`, `workerEntries`) keep their
+ * defaults for a worker or a test that reads them without this check.
  *
  * @module
  */
@@ -23,8 +24,8 @@ export const PLACEMENT_OFF = ["off", "0", "false", "no"] as const;
 const PLACEMENT_ON = ["", "auto", "on", "1", "true", "yes"];
 
 /**
- * The error for a bad `VLAB_HOT_MS` or `VLAB_PLACEMENT` (code `lab-failed`: the lab does not
- * start), or null when both are unset or good. Without the permission to read the environment,
+ * The error for a bad `VLAB_HOT_MS`, `VLAB_PLACEMENT` or `VLAB_BUNDLE` (code `lab-failed`: the lab
+ * does not start), or null when they are unset or good. Without the permission to read the environment,
  * null (the readers then take their defaults too).
  *
  * @example
@@ -36,9 +37,11 @@ const PLACEMENT_ON = ["", "auto", "on", "1", "true", "yes"];
 export function envKnobError(): LabError | null {
   let hot: string | undefined;
   let placement: string | undefined;
+  let bundle: string | undefined;
   try {
     hot = Deno.env.get("VLAB_HOT_MS");
     placement = Deno.env.get("VLAB_PLACEMENT");
+    bundle = Deno.env.get("VLAB_BUNDLE");
   } catch {
     return null;
   }
@@ -61,6 +64,13 @@ export function envKnobError(): LabError | null {
         "VLAB_PLACEMENT=off leaves the lab's threads to the kernel's scheduler; unset it for auto",
       );
     }
+  }
+  if (bundle !== undefined && !["", "0", "1"].includes(bundle.trim())) {
+    return new LabError(
+      "lab-failed",
+      `VLAB_BUNDLE must be 0 (run the workers from their sources) or 1, got ${quote(bundle)}`,
+      "VLAB_BUNDLE=0 runs the TypeScript sources; unset it to run the bundled workers",
+    );
   }
   return null;
 }

@@ -275,8 +275,8 @@ Deno.test("a bad VLAB_DASHBOARD_NICE is one error line, before a dashboard or a 
   });
 });
 
-Deno.test("a bad VLAB_HOT_MS or VLAB_PLACEMENT stops vlab up with one line, before a lab starts", async () => {
-  // Both were taken silently for the default: 50 ms hot waits, placement on.
+Deno.test("a bad VLAB_HOT_MS, VLAB_PLACEMENT or VLAB_BUNDLE stops vlab up with one line, before a lab starts", async () => {
+  // Each was taken silently for the default: 50 ms hot waits, placement on, bundled workers.
   await inStateDir(async (env, dir) => {
     const cases: [Record<string, string>, string, string][] = [
       [
@@ -288,6 +288,11 @@ Deno.test("a bad VLAB_HOT_MS or VLAB_PLACEMENT stops vlab up with one line, befo
         { VLAB_HOT_MS: "-1" },
         'VLAB_HOT_MS must be a number of milliseconds from 0 to 10000, got "-1"',
         "For example VLAB_HOT_MS=50 (the default); 0 turns hot waits off",
+      ],
+      [
+        { VLAB_BUNDLE: "no" },
+        'VLAB_BUNDLE must be 0 (run the workers from their sources) or 1, got "no"',
+        "VLAB_BUNDLE=0 runs the TypeScript sources; unset it to run the bundled workers",
       ],
       [
         { VLAB_PLACEMENT: "of" },
