@@ -11,6 +11,10 @@ import { findLabs, type FoundLab, type LabRecord, removeStaleLab } from "./state
 import { quote } from "./topology/quote.ts";
 import type { LabStatus } from "./metrics.ts";
 import { resolveTopologyPath, shippedTopologies } from "./topology/files.ts";
+import { parse as parseYaml } from "yaml";
+import { vlabFileKind } from "./topology/file_kind.ts";
+import { MAX_TOPOLOGY_BYTES } from "./topology/limits.ts";
+import { withoutYamlEnv } from "./topology/yaml_env.ts";
 
 /**
  * The line that tells the user a lab's process died and what became of its folder (`vlab ls`
@@ -343,7 +347,8 @@ export function topologyArg(source: string): string {
 
 /**
  * How a hint says to start a lab of this topology again: `` `vlab up star` `` in backticks (see
- * {@linkcode upAgain}) for a topology file, or `startLab() in its script` for a topology a
+ * {@linkcode upAgain}) for a topology file, `` `vlab drill run FILE` `` for a drill's own
+ * topology (its source is the drill file), or `startLab() in its script` for a topology a
  * script gave as an object (its source is then the script's label, such as `<object>`, which no
  * `vlab up` takes).
  *
@@ -354,7 +359,22 @@ export function topologyArg(source: string): string {
  * ```
  */
 export function startAgain(record: Pick<LabRecord, "source">): string {
-  return isTopologyFile(record.source) ? `\`${upAgain(record)}\`` : "startLab() in its script";
+  if (!isTopologyFile(record.source)) return "startLab() in its script";
+  // A drill's own topology (a map under its `topology:`) is known by the drill's file, which
+  // `vlab up` refuses: the drill runs it.
+  if (isDrillFile(record.source)) return `\`vlab drill run ${topologyArg(record.source)}\``;
+  return `\`${upAgain(record)}\``;
+}
+
+/** Whether `path` is a drill file (a drill that holds its own topology is a lab's source). */
+function isDrillFile(path: string): boolean {
+  try {
+    const text = Deno.readTextFileSync(path);
+    if (text.length > MAX_TOPOLOGY_BYTES) return false;
+    return vlabFileKind(withoutYamlEnv(() => parseYaml(text))) === "drill";
+  } catch {
+    return false; // gone, unreadable or no YAML: not a drill that can run
+  }
 }
 
 /** Whether a lab's recorded source is a topology file (it may have been removed since). */

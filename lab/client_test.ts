@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { controlJson, resolveLab, upAgain } from "./client.ts";
+import { controlJson, resolveLab, startAgain, upAgain } from "./client.ts";
 import { resolveTopologyPath } from "./topology/files.ts";
 import { LabError } from "./errors.ts";
 import { inStateDir } from "./testing.ts";
@@ -275,4 +275,22 @@ Deno.test("no lab of that name: the hint starts that lab, not a bare `vlab up` (
       "Start it with `vlab up <topology.yaml>` (the file whose `name:` it is)",
     );
   });
+});
+
+Deno.test("startAgain: a topology file's vlab up, a drill's own topology's drill run, a script's startLab", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-client-" });
+  try {
+    // A drill that holds its topology is its lab's source; `vlab up` refuses a drill file.
+    const drill = `${dir}/flap.yaml`;
+    Deno.writeTextFileSync(
+      drill,
+      "topology: { name: flap, vms: { a: {} } }\ntimeline:\n  - { at: 0s, do: heal }\n",
+    );
+    assert.equal(startAgain({ source: drill }), `\`vlab drill run ${drill}\``);
+    assert.equal(startAgain({ source: resolveTopologyPath("star") }), "`vlab up star`");
+    assert.equal(startAgain({ source: `${dir}/gone.yaml` }), `\`vlab up ${dir}/gone.yaml\``);
+    assert.equal(startAgain({ source: "<object>" }), "startLab() in its script");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
