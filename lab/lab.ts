@@ -355,7 +355,7 @@ export class Lab {
     });
     this.#workers = new WorkerSet(this.#bells, {
       stopped: () => this.#stopped,
-      startAgain: startAgain(plan),
+      startAgain: () => startAgain(plan),
       event: (h, kind, detail) => {
         // A guest hears only the endpoint of a refused access; the vIOMMU's logs say who.
         const by = kind === "iommu-fault" ? this.#faultConsumer(h.owner, detail) : null;

@@ -47,9 +47,9 @@ export interface WorkerSetHooks {
   failed(handle: WorkerHandle, message: string): void;
   /**
    * How a hint says to start the lab again once stopped: `` `vlab up star` ``, or
-   * `startLab() in its script` (`startAgain` in `client.ts`).
+   * `startLab() in its script` (`startAgain` in `client.ts`); asked only when a worker fails.
    */
-  readonly startAgain: string;
+  startAgain(): string;
 }
 
 /** The failure every request pending on a worker gets. */
@@ -67,7 +67,7 @@ interface Failure {
  *   stopped: () => false,
  *   event: () => {},
  *   failed: () => {},
- *   startAgain: "`vlab up pair`",
+ *   startAgain: () => "`vlab up pair`",
  * });
  * await workers.spawn(url, { thread: 0, owner: "a", kind: "guest", stats }, start);
  * const answer = await workers.request(workers.find("a", "guest")!, { type: "inspect", id: workers.nextId() });
@@ -158,7 +158,7 @@ export class WorkerSet {
         this.answerPending(handle, {
           message: `The ${h.kind} worker of ${h.owner} failed: ${message}`,
           hint: `The lab's event log has its error; stop the lab (\`vlab down\`), then start it ` +
-            `again with ${this.#hooks.startAgain}`,
+            `again with ${this.#hooks.startAgain()}`,
         });
         reject(new Error(`The ${h.kind} worker of ${h.owner} failed: ${message}`));
       };

@@ -13,7 +13,7 @@ function setUp() {
     stopped: () => false,
     event: (h, kind, detail) => heard.events.push(`${h.owner} ${kind} ${JSON.stringify(detail)}`),
     failed: (h, message) => heard.failed.push(`${h.kind} ${h.owner}: ${message}`),
-    startAgain: "`vlab up pair`",
+    startAgain: () => "`vlab up pair`",
   };
   return { set: new WorkerSet(createDoorbells(2), hooks), heard };
 }
