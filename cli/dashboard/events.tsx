@@ -24,17 +24,21 @@ export interface EventsProps {
 }
 
 /**
- * The color of an event kind: failures and errors red, downs and resets yellow, ups green.
+ * The color of an event kind: failures, errors, crashes, hangs, timeouts and refused DMA red,
+ * downs and resets yellow, ups green.
  *
  * @example
  * ```ts
  * import { eventColor } from "./events.tsx";
  * eventColor("link-down"); // "yellow"
  * eventColor("device-error"); // "red"
+ * eventColor("vm-crash"); // "red"
  * ```
  */
 export function eventColor(kind: string): Color | undefined {
-  if (/error|fail/.test(kind)) return "red";
+  // Crashes, hangs, timeouts, broken queues and refused DMA are failures too (they were drawn
+  // plain, among the routine events); an armed crash is only armed.
+  if (/error|fail|crash(?!-armed)|hung|timeout|broken|^iommu-fault$/.test(kind)) return "red";
   if (/down|reset|restart|stop/.test(kind)) return "yellow";
   if (/up$|ready/.test(kind)) return "green";
   return undefined;

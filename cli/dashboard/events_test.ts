@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { LabEvent } from "../../lab/events.ts";
-import { eventsLines } from "./events.tsx";
+import { eventColor, eventsLines } from "./events.tsx";
 import stringWidth from "string-width";
 import { fitLine } from "./lines.tsx";
 
@@ -82,4 +82,25 @@ Deno.test("details in wide characters wrap by columns, never past the panel's wi
     const lab = lines.find((l) => l.includes("vms=2")) ?? "";
     assert.equal(stringWidth(lab.slice(0, lab.indexOf("vms=2"))), detailsAt, lab);
   }
+});
+
+Deno.test("crashes, hangs, timeouts, broken queues and refused DMA are red, as errors are", () => {
+  // They were drawn plain: a vm-crash looked like a vm-ready.
+  for (
+    const kind of [
+      "vm-crash",
+      "backend-crash",
+      "backend-hung",
+      "iommu-fault",
+      "iommu-invalidation-timeout",
+      "vhost-pci-revoke-timeout",
+      "queue-broken",
+      "device-error",
+      "vm-restart-failed",
+    ]
+  ) assert.equal(eventColor(kind), "red", kind);
+  assert.equal(eventColor("backend-crash-armed"), undefined, "armed, not crashed");
+  assert.equal(eventColor("fault"), undefined, "the injection itself");
+  assert.equal(eventColor("device-reset"), "yellow");
+  assert.equal(eventColor("vm-ready"), "green");
 });
