@@ -192,13 +192,18 @@ function upCommand() {
           return stdoutColumns();
         },
       });
-      const ticker = opts.quiet || !terminal || drawn
-        ? null
-        : setInterval(() => summary.progress(summaryLine(lab)), 1000);
+      let ticked = false;
+      const ticker = opts.quiet || !terminal || drawn ? null : setInterval(() => {
+        ticked = true;
+        summary.progress(summaryLine(lab));
+      }, 1000);
       await running.stopped;
       if (ticker !== null) clearInterval(ticker);
       off();
-      if (!opts.quiet) await out(`\nlab ${plan.name} down\nevent log ${running.events}\n`);
+      // The summary line, when one was drawn, ends first; nothing else leaves a line open.
+      if (!opts.quiet) {
+        await out(`${ticked ? "\n" : ""}lab ${plan.name} down\nevent log ${running.events}\n`);
+      }
     });
 }
 

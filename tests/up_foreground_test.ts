@@ -73,7 +73,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
         const s = await status;
         await Promise.all([stdout.done, stderr.done]);
         assert.equal(s.code, 0, `exit ${s.code} (signal ${s.signal}):\n${stderr.text()}`);
-        assert.match(stdout.text(), /^lab pair down$/m);
+        // Straight after what it printed at the start: no blank line (no summary line to end).
+        assert.match(stdout.text(), /Ctrl-C stops\nlab pair down\n/);
         assert.equal(stderr.text(), "");
         // Only the event log is left, where the last line says.
         assert.deepEqual([...Deno.readDirSync(stateDir)].map((e) => e.name), ["logs"]);
