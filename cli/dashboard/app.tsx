@@ -1,5 +1,6 @@
 /**
- * The whole dashboard screen: a header line (lab, seed, uptime, counts, paused marker), a tab bar
+ * The whole dashboard screen: a header (lab, seed, uptime, counts, paused marker; on more lines
+ * where one is too narrow for it), a tab bar
  * (Overview · Queues · Links · Events · IOMMU), the selected panel (or the ring view of the selected
  * queue, or the MAC table of the selected switch, or the help), and a key-hint line. `<App>` holds
  * only UI state (panel, selections, scroll, paused, help, quit confirmation); the data comes in as
