@@ -1,8 +1,8 @@
 /**
  * The whole dashboard screen: a header (lab, seed, uptime, counts, paused marker; on more lines
- * where one is too narrow for it), a tab bar
- * (Overview · Queues · Links · Events · IOMMU), the selected panel (or the ring view of the selected
- * queue, or the MAC table of the selected switch, or the help), and a key-hint line. `<App>` holds
+ * where one is too narrow for it), a tab bar (Overview · Queues · Links · Events · IOMMU), the
+ * selected panel (or the ring view of the selected queue, or the MAC table of the selected switch,
+ * or the help), and a key-hint line. `<App>` holds
  * only UI state (panel, selections, scroll, paused, help, quit confirmation); the data comes in as
  * props from `run.ts`, and the App reports what it needs through callbacks (pause, which ring or
  * which switch's MAC table to fetch, exit).
