@@ -345,7 +345,10 @@ class Fields {
     const text = this.p.flags.get(key);
     if (text === undefined) return def;
     const v = Number(text);
-    if (text.trim() === "" || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+    // An integer is written in decimal digits, as iputils reads `-c` (strtol, base 10): Number()
+    // took "0x10" for 16 pings, "1e3" for 1000 bytes and "2.0" for 2.
+    const digits = /^\s*-?[0-9]+\s*$/.test(text);
+    if (text.trim() === "" || !Number.isFinite(v) || (integer && !digits)) {
       this.fail(
         `${flagName(key)} needs ${integer ? "an integer" : "a number"} ${what}, got ${shown(text)}`,
       );

@@ -72,6 +72,13 @@ Deno.test("bad arguments give a one-line message and a usage hint", () => {
       "Cannot run ping: -c count must be between 1 and 1000000, got 0",
     ],
     [["ping", "10.0.0.2", "-c", "x"], 'Cannot run ping: -c needs an integer count, got "x"'],
+    // Decimal digits, as iputils reads -c: these were taken as 16, 1000 and 2.
+    [["ping", "10.0.0.2", "-c", "0x10"], 'Cannot run ping: -c needs an integer count, got "0x10"'],
+    [
+      ["vsock-send", "4", "5000", "-b", "1e3"],
+      'Cannot run vsock-send: -b needs an integer byte count, got "1e3"',
+    ],
+    [["sink", "-n", "2.0"], 'Cannot run sink: -n needs an integer count, got "2.0"'],
     [["ping", "10.0.0.2", "-i"], "Cannot run ping: -i needs a value"],
     [["ping", "10.0.0.2", "-q"], 'Cannot run ping: unknown option "-q"'],
     [["ping", "10.0.0.2", "10.0.0.3"], 'Cannot run ping: unexpected argument "10.0.0.3"'],
