@@ -12,6 +12,7 @@ import { CliExit } from "./usage.ts";
 import { vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
 import { DEFAULT_RINGS_OPTIONS } from "../lab/bench/rings.ts";
 import type { RingsBenchOptions, RingsBenchReport } from "../lab/bench/types.ts";
+import { readProcText } from "../lab/proc.ts";
 
 /** Assert that parsing `raw` fails with a bad-option error with this message (and hint). */
 function assertBad(raw: RawRingsOptions, message: string, hint?: string | RegExp): void {
@@ -416,18 +417,14 @@ Deno.test("SIGTERM during bench rings --same-core ends the pinned run too, and e
   assert.ok(!running(pinned[0]), `the pinned run (pid ${pinned[0]}) still runs`);
 });
 
-/** The pids of `pid`'s children (Linux's /proc). */
+/** The pids of `pid`'s children (Linux's /proc; Deno reads that file only with -A). */
 function childrenOf(pid: number): number[] {
-  const text = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`);
+  const text = readProcText(`/proc/${pid}/task/${pid}/children`) ?? "";
   return text.trim().split(/\s+/).filter((w) => w !== "").map(Number);
 }
 
 /** Whether process `pid` runs (exists and is not a zombie waiting for its parent). */
 function running(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
+  const stat = readProcText(`/proc/${pid}/stat`);
+  return typeof stat === "string" && stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
 }
