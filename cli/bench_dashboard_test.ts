@@ -4,6 +4,7 @@ import { inStateDir } from "../lab/testing.ts";
 import { attachDashboard, DASHBOARD_TERMINAL } from "./bench_dashboard.ts";
 import { idleGroupsAllowed } from "./idle_cgroup_testing.ts";
 import { CONFIG_PATH, vlabChildEnv } from "./deno_run.ts";
+import { processGone } from "../lab/testing.ts";
 
 Deno.test({
   name:
@@ -71,9 +72,7 @@ Deno.test("a bench that exits with its dashboard attached (Ctrl-C, SIGTERM) ends
     const pid = Number(stdout.trim());
     assert.ok(pid > 0, stdout);
     // SIGTERM was sent at the exit: the dashboard ends within its own grace.
-    const deadline = Date.now() + 10_000;
-    while (running(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(!running(pid), `the dashboard (pid ${pid}) still runs`);
+    assert.ok(await processGone(pid, 10_000), `the dashboard (pid ${pid}) still runs`);
     assert.deepEqual(
       [...Deno.readDirSync(tmp)].filter((e) => e.name.startsWith("vlab-bench-dashboard-")),
       [],
@@ -82,13 +81,3 @@ Deno.test("a bench that exits with its dashboard attached (Ctrl-C, SIGTERM) ends
     Deno.removeSync(tmp, { recursive: true });
   }
 });
-
-/** Whether process `pid` runs (exists and is not a zombie waiting for its parent). */
-function running(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}

@@ -13,6 +13,7 @@ import { vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
 import { DEFAULT_RINGS_OPTIONS } from "../lab/bench/rings.ts";
 import type { RingsBenchOptions, RingsBenchReport } from "../lab/bench/types.ts";
 import { readProcText } from "../lab/proc.ts";
+import { processGone } from "../lab/testing.ts";
 
 /** Assert that parsing `raw` fails with a bad-option error with this message (and hint). */
 function assertBad(raw: RawRingsOptions, message: string, hint?: string | RegExp): void {
@@ -412,19 +413,11 @@ Deno.test("SIGTERM during bench rings --same-core ends the pinned run too, and e
   assert.match(seen, /run \d+\/\d+/);
   assert.equal(pinned.length, 1, `the pinned run: ${pinned}`);
   assert.equal(status.code, 130);
-  const deadline = Date.now() + 20_000;
-  while (running(pinned[0]) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(!running(pinned[0]), `the pinned run (pid ${pinned[0]}) still runs`);
+  assert.ok(await processGone(pinned[0], 20_000), `the pinned run (pid ${pinned[0]}) still runs`);
 });
 
 /** The pids of `pid`'s children (Linux's /proc; Deno reads that file only with -A). */
 function childrenOf(pid: number): number[] {
   const text = readProcText(`/proc/${pid}/task/${pid}/children`) ?? "";
   return text.trim().split(/\s+/).filter((w) => w !== "").map(Number);
-}
-
-/** Whether process `pid` runs (exists and is not a zombie waiting for its parent). */
-function running(pid: number): boolean {
-  const stat = readProcText(`/proc/${pid}/stat`);
-  return typeof stat === "string" && stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
 }

@@ -13,6 +13,7 @@ import type { LabEvent } from "./events.ts";
 import { planLab } from "./plan.ts";
 import { topologyFromObject } from "./topology/mod.ts";
 import { deviceControl } from "./wire/control.ts";
+import { processState } from "./proc.ts";
 
 /** Deno.test options for tests that start labs: workers and sockets outlive a test's ops. */
 export const LAB_TEST = { sanitizeResources: false, sanitizeOps: false } as const;
@@ -38,6 +39,27 @@ export async function inStateDir<T>(prefix: string, fn: (dir: string) => Promise
     else Deno.env.set("VLAB_STATE_DIR", before);
     await Deno.remove(dir, { recursive: true }).catch(() => {}); // gone already: nothing to do
   }
+}
+
+/**
+ * Wait up to `ms` for process `pid` to be gone (exited and reaped, or a zombie its parent has not
+ * reaped yet); true if it is. Reads `/proc` through `processState`, which needs no `--allow-all`.
+ *
+ * @example
+ * ```ts
+ * import { processGone } from "./testing.ts";
+ * await processGone(Deno.pid, 0); // false: this process runs
+ * ```
+ */
+export async function processGone(pid: number, ms: number): Promise<boolean> {
+  const gone = () => {
+    const state = processState(pid);
+    return state === "gone" || state === "zombie";
+  };
+  const deadline = Date.now() + ms;
+  // Bounded by the deadline.
+  while (!gone() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return gone();
 }
 
 /**

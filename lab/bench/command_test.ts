@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { systemRunner } from "./command.ts";
+import { processGone } from "../testing.ts";
 
 Deno.test("systemRunner runs a command to its end, and a missing one is code 127", async () => {
   assert.deepEqual(await systemRunner(["sh", "-c", "echo out; echo err >&2; exit 3"]), {
@@ -34,20 +35,8 @@ Deno.test("a command systemRunner started is ended when the process exits (Ctrl-
     }).output();
     assert.equal(out.code, 130, new TextDecoder().decode(out.stderr));
     const pid = Number(Deno.readTextFileSync(pidFile).trim());
-    const deadline = Date.now() + 10_000;
-    while (running(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(!running(pid), `the command (pid ${pid}) still runs`);
+    assert.ok(await processGone(pid, 10_000), `the command (pid ${pid}) still runs`);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
 });
-
-/** Whether process `pid` runs (exists and is not a zombie waiting for its parent). */
-function running(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
