@@ -73,7 +73,12 @@ export function configureCommandTree(command: AnyCommand, output: CliOutput): vo
       // Help shown because a command was missing ("vlab", "vlab bench") is a usage error.
       throw new CliExit(error.exitCode === 0 ? 0 : 2);
     }
-    throw usageError(error, commandPath(command));
+    const flag = /'([^'=]*)/.exec(error.message)?.[1] ?? "";
+    throw usageError(
+      error,
+      commandPath(command),
+      error.code === "commander.unknownOption" ? subcommandsTaking(command, flag) : [],
+    );
   });
   if (command.commands.length > 0 && !command.commands.some((c) => c.name() === "help")) {
     // Commander's own `help` prints the usage for a command it does not know (`vlab help
@@ -133,9 +138,19 @@ function helpCommand(parent: AnyCommand): AnyCommand {
     });
 }
 
+/** The names of `command`'s subcommands that take the option `flag` (`--lab`, `-n`). */
+function subcommandsTaking(command: AnyCommand, flag: string): string[] {
+  if (flag === "") return [];
+  return command.commands
+    .filter((c) => c.options.some((o) => o.long === flag || o.short === flag))
+    .map((c) => c.name());
+}
+
 /**
  * The `usage` error for one of commander's errors raised while parsing the arguments of the
- * command `path` (such as `"vlab bench rings"`).
+ * command `path` (such as `"vlab bench rings"`). `takenBy`: for an unknown option, the
+ * subcommands of `path` that take it (`vlab fault --lab pair guest-bug …` gave `--lab` to
+ * `vlab fault`, whose subcommands take it): the hint then says where it goes.
  *
  * @example
  * ```ts
@@ -150,7 +165,11 @@ function helpCommand(parent: AnyCommand): AnyCommand {
  * usageError(error, "vlab bench rings").hint; // "Did you mean --json?"
  * ```
  */
-export function usageError(error: CommanderError, path: string): VlabError {
+export function usageError(
+  error: CommanderError,
+  path: string,
+  takenBy: readonly string[] = [],
+): VlabError {
   const quoted = /'([^']*)'/.exec(error.message)?.[1] ?? "";
   const suggestion = /\(Did you mean (?:one of )?(.+)\?\)/.exec(error.message)?.[1];
   const helpHint = `Run "${path} --help" for usage`;
@@ -161,6 +180,11 @@ export function usageError(error: CommanderError, path: string): VlabError {
       return new VlabError("usage", `Unknown option ${quote(quoted)} for "${path}"`, {
         hint: path === "vlab exec" && suggestion === undefined
           ? `A workload's options go after --, as in \`vlab exec a -- ping 10.0.0.2 -c 3\``
+          : takenBy.length > 0
+          ? `${quoted} goes after the command it is for, as in \`${path} ${
+            takenBy[0]
+          } ${quoted} …\`` +
+            ` (${takenBy.join(", ")} ${takenBy.length === 1 ? "takes" : "take"} it)`
           : hint,
       });
     case "commander.unknownCommand":

@@ -11,6 +11,12 @@ function program() {
   const bench = new Command("bench");
   bench.addCommand(new Command("rings").option("--json").option("--batch <list>").action(() => {}));
   root.addCommand(bench);
+  const fault = new Command("fault");
+  fault.addCommand(new Command("vm-crash").option("--lab <name>").action(() => {}));
+  fault.addCommand(
+    new Command("lost-kick").option("--lab <name>").option("-n <count>").action(() => {}),
+  );
+  root.addCommand(fault);
   configureCommandTree(root, { writeOut: (t) => out.push(t), writeErr: (t) => err.push(t) });
   return { root, out, err };
 }
@@ -39,6 +45,26 @@ Deno.test("an unknown option with no near name points to --help", async () => {
   const error = await parseError(["bench", "rings", "--zzzzzz"]);
   assert.ok(error instanceof VlabError);
   assert.equal(error.hint, 'Run "vlab bench rings --help" for usage');
+});
+
+Deno.test("an option before the subcommand that takes it says where it goes", async () => {
+  // `vlab fault --lab pair vm-crash b` said only `Unknown option "--lab" for "vlab fault"`.
+  const error = await parseError(["fault", "--lab", "pair", "vm-crash", "b"]);
+  assert.ok(error instanceof VlabError);
+  assert.equal(error.message, 'Unknown option "--lab" for "vlab fault"');
+  assert.equal(
+    error.hint,
+    "--lab goes after the command it is for, as in `vlab fault vm-crash --lab …` (vm-crash, lost-kick take it)",
+  );
+  const one = await parseError(["fault", "-n", "3", "lost-kick"]);
+  assert.ok(one instanceof VlabError);
+  assert.equal(
+    one.hint,
+    "-n goes after the command it is for, as in `vlab fault lost-kick -n …` (lost-kick takes it)",
+  );
+  const none = await parseError(["fault", "--zzz", "vm-crash"]);
+  assert.ok(none instanceof VlabError);
+  assert.equal(none.hint, 'Run "vlab fault --help" for usage');
 });
 
 Deno.test("an unknown command is a usage error with did-you-mean", async () => {
