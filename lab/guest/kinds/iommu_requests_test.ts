@@ -7,12 +7,24 @@
 import assert from "node:assert/strict";
 import { iommuRig } from "../../../devices/iommu/testing.ts";
 import { IOMMU_DRIVER_COUNTER_COUNT } from "../../wire/iommu.ts";
-import { guestIommuRequests } from "./iommu_requests.ts";
+import { guestIommuRequests, type GuestIommuRequestsOptions } from "./iommu_requests.ts";
 
 /** Requests the rig's requestq holds (16 descriptors, two per request). */
 const CAPACITY = 8;
 const TIMEOUT_MS = 50;
 const WINDOW = { gpa: 0x40000, len: 0x10000 };
+
+/** The options every case shares: VM a, NIC eth0 as endpoint 0 in static mode, no kicks or posts. */
+function eth0Static(driver: GuestIommuRequestsOptions["driver"]) {
+  return {
+    driver,
+    spec: { mode: "static" as const, endpoints: [{ endpoint: 0, device: 1, name: "eth0" }] },
+    vm: "a",
+    counters: new Float64Array(IOMMU_DRIVER_COUNTER_COUNT),
+    kick: () => {},
+    post: () => {},
+  };
+}
 
 /**
  * A world whose other NIC (endpoint 1) refills the requestq after every step, leaving `room(t)`
@@ -33,12 +45,7 @@ function world(room: (t: number) => number) {
     r.driver.publish();
   };
   const requests = guestIommuRequests({
-    driver: r.driver,
-    spec: { mode: "static", endpoints: [{ endpoint: 0, device: 1, name: "eth0" }] },
-    vm: "a",
-    counters: new Float64Array(IOMMU_DRIVER_COUNTER_COUNT),
-    kick: () => {},
-    post: () => {},
+    ...eth0Static(r.driver),
     now: () => clock.t,
     pause: async () => {
       if (gate.held) await gate.held;
@@ -163,12 +170,7 @@ Deno.test("a wait for the device does not sleep on timers while the guest's loop
   channel.port2.postMessage(0);
   try {
     const requests = guestIommuRequests({
-      driver: r.driver,
-      spec: { mode: "static", endpoints: [{ endpoint: 0, device: 1, name: "eth0" }] },
-      vm: "a",
-      counters: new Float64Array(IOMMU_DRIVER_COUNTER_COUNT),
-      kick: () => {},
-      post: () => {},
+      ...eth0Static(r.driver),
     });
     const t0 = performance.now();
     await requests.service.prepare(0, WINDOW, WINDOW);
@@ -209,12 +211,7 @@ Deno.test("a device that does not answer fails prepare saying so, not with an em
   const r = iommuRig("split", { size: 16 });
   const clock = { t: 0 };
   const requests = guestIommuRequests({
-    driver: r.driver,
-    spec: { mode: "static", endpoints: [{ endpoint: 0, device: 1, name: "eth0" }] },
-    vm: "a",
-    counters: new Float64Array(IOMMU_DRIVER_COUNTER_COUNT),
-    kick: () => {},
-    post: () => {},
+    ...eth0Static(r.driver),
     now: () => clock.t,
     pause: () => (clock.t += 1, Promise.resolve()), // the device worker never runs
     timeoutMs: TIMEOUT_MS,

@@ -186,15 +186,19 @@ export async function runVsockSend(
   const rate = `${gbit(sent, seconds).toFixed(3)} Gbit/s, checksum ${hex}, ${
     count(conn.creditStalls, "credit stall")
   }`;
+  // What it measured, whole or stopped early.
+  const measured = {
+    kind: "vsock-send" as const,
+    bytes: sent,
+    checksum: hash,
+    seconds,
+    gbitPerSecond: gbit(sent, seconds),
+    creditStalls: conn.creditStalls,
+  };
   if (stopped) {
     // What it sent so far, as every workload stopped early answers (a ping its statistics).
     return {
-      kind: "vsock-send",
-      bytes: sent,
-      checksum: hash,
-      seconds,
-      gbitPerSecond: gbit(sent, seconds),
-      creditStalls: conn.creditStalls,
+      ...measured,
       text: `vsock-send to ${req.cid}:${req.port}: stopped after ${sent} of ${
         count(req.bytes, "byte")
       } in ${seconds.toFixed(3)} s, ${rate}; the stream was reset`,
@@ -213,12 +217,7 @@ export async function runVsockSend(
     };
   }
   return {
-    kind: "vsock-send",
-    bytes: sent,
-    checksum: hash,
-    seconds,
-    gbitPerSecond: gbit(sent, seconds),
-    creditStalls: conn.creditStalls,
+    ...measured,
     text: `vsock-send to ${req.cid}:${req.port}: ${count(sent, "byte")} in ${
       seconds.toFixed(3)
     } s, ${rate}`,
