@@ -418,6 +418,49 @@ function timingProblems(
 }
 
 /**
+ * A step's own limit (a `wait_for`'s `timeout`, at `key`) that would come at or past the drill's
+ * timeout, counted from the earliest its (last) run can start: the drill stops first, so the
+ * limit can never be reached and the step's failure never reported. None when the step is due
+ * past the timeout already (that is {@linkcode timingProblems}'s problem) or the timeout did not
+ * read.
+ */
+function limitProblems(
+  t: Timing,
+  index: number,
+  latestAt: LatestDue | null,
+  timeoutMs: number | null,
+  lasts: number,
+  limit: { ms: number; key: string; kind: string },
+): Problem[] {
+  if (timeoutMs === null) return [];
+  const s = schedule(t, latestAt, lasts);
+  if (s.runs > MAX_RUNS || s.dueEarliest >= timeoutMs) return [];
+  // A step without at after one that may end past the timeout: that one is reported.
+  if (t.at === undefined && latestAt !== null && latestAt.ms >= timeoutMs) return [];
+  const ends = s.dueEarliest + limit.ms;
+  if (ends < timeoutMs) return [];
+  const left = timeoutMs - s.dueEarliest;
+  const timeout = showMs(timeoutMs);
+  const what = `timeline[${index}]'s ${limit.key} of ${showMs(limit.ms)}`;
+  return [{
+    code: "out-of-range",
+    path: ["timeline", index, limit.kind, limit.key],
+    message: `${
+      s.dueEarliest === 0
+        ? `${what} is ${
+          limit.ms > timeoutMs ? "longer than" : "as long as"
+        } the drill's timeout (${timeout})`
+        : `${what} would end at ${showMs(ends)} (the step starts at ${
+          showMs(s.dueEarliest)
+        } at the earliest), ${ends > timeoutMs ? "past" : "at"} the drill's timeout (${timeout})`
+    }: the drill would stop first, so it can never time out`,
+    hint: `give it a ${limit.key} shorter than ${
+      showMs(left)
+    } (what is left of the drill then), or the drill a longer timeout`,
+  }];
+}
+
+/**
  * The keys of a step's map that read on their own, each by its own schema (a duration read to
  * ms), for the checks of a step its schema refused; null when the step's schema is not a map's or
  * its value is not a map. Keys the schema does not know and keys that do not read are left out.
@@ -596,6 +639,12 @@ function checkSteps(
     const unread = COMMON.filter((k) => Object.hasOwn(common, k) && !Object.hasOwn(timing, k));
     const lasts = kind !== null && args !== null ? kinds.get(kind)!.lasts?.(args) ?? 0 : 0;
     problems.push(...timingProblems(timing, index, latestAt, timeoutMs, lasts));
+    const limit = kind !== null && args !== null ? kinds.get(kind)!.limit?.(args) ?? null : null;
+    if (limit !== null) {
+      problems.push(
+        ...limitProblems(timing, index, latestAt, timeoutMs, lasts, { ...limit, kind: kind! }),
+      );
+    }
     latestAt = latestDue(timing, index, latestAt, lasts);
     const { every, for: forMs } = timing;
     // With one of every and for unread, whether they go together cannot be judged.

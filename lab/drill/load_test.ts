@@ -915,3 +915,44 @@ Deno.test("a workload in the foreground holds the cursor as long as its words sa
   );
   assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
 });
+
+Deno.test("a wait_for whose timeout ends past the drill's timeout is refused", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeout: 10s\ntimeline:\n" + PING +
+      "  - wait_for: { workload: ping, timeout: 20s }\n",
+  );
+  // Before, it passed: the drill stopped at 10 s, and the wait_for's 20 s could never come.
+  assert.deepEqual(where(issues), [
+    "5:42: timeline[1]'s timeout of 20 s is longer than the drill's timeout (10 s): the drill would stop first, so it can never time out",
+  ]);
+  assert.equal(
+    issues[0].hint,
+    "give it a timeout shorter than 10 s (what is left of the drill then), or the drill a longer timeout",
+  );
+  // Counted from the earliest the step can start: after a wait, less of the drill is left.
+  const late = await problems(
+    "topology: pair\ntimeout: 10s\ntimeline:\n" + PING +
+      "  - wait: 4s\n  - wait_for: { workload: ping, timeout: 6s }\n",
+  );
+  assert.deepEqual(where(late), [
+    "6:42: timeline[2]'s timeout of 6 s would end at 10 s (the step starts at 4 s at the earliest), at the drill's timeout (10 s): the drill would stop first, so it can never time out",
+  ]);
+  // One that ends before the drill's timeout, and one without a timeout (30 s by default: it
+  // gives way to the drill's), pass.
+  for (
+    const wait of [
+      "  - wait: 4s\n  - wait_for: { workload: ping, timeout: 5900ms }\n",
+      "  - wait_for: { workload: ping }\n",
+    ]
+  ) {
+    const r = await parseDrill(`topology: pair\ntimeout: 10s\ntimeline:\n${PING}${wait}`, "d.yaml");
+    assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
+  }
+  // The default timeout (2 minutes) counts too.
+  const byDefault = await problems(
+    "topology: pair\ntimeline:\n" + PING + "  - wait_for: { workload: ping, timeout: 3m }\n",
+  );
+  assert.deepEqual(where(byDefault), [
+    "4:42: timeline[1]'s timeout of 180 s is longer than the drill's timeout (120 s): the drill would stop first, so it can never time out",
+  ]);
+});

@@ -222,6 +222,13 @@ export interface StepKind<A> {
    * Left out: 0.
    */
   lasts?(args: A): number;
+  /**
+   * The limit a run gives up at (a `wait_for`'s own `timeout`), ms from when the run starts, and
+   * the key that sets it, when the step sets one: a limit that would come past the drill's
+   * timeout could never be reached (the drill stops first), which the loader refuses. Left out,
+   * or null: no limit of the step's own.
+   */
+  limit?(args: A): { ms: number; key: string } | null;
   /** Do it. Resolves when the step is over (a background workload resolves at once). */
   run(args: A, ctx: StepContext): Promise<void>;
 }
@@ -543,6 +550,8 @@ function checkWaitFor(
 registerStepKind<z.output<typeof waitForArgs>>("wait_for", {
   schema: waitForArgs,
   describe: (a) => `wait for ${a.workload}`,
+  // Only a timeout written: the default (30 s) gives way to the drill's own timeout.
+  limit: (a) => a.timeout === undefined ? null : { ms: a.timeout, key: "timeout" },
   checkPartial: (a, ctx, path) =>
     a.workload === undefined ? [] : checkWaitFor({ workload: a.workload }, ctx, path),
   check: (a, ctx, path) => checkWaitFor(a, ctx, path),
