@@ -3,14 +3,17 @@
  * host (CID 2) to port PORT of VM's vsock device, through the VM's `vsock.sock` in the lab's
  * state folder with Firecracker's protocol (`CONNECT PORT\n`, then `OK HOSTPORT\n`), the way
  * `socat - UNIX-CONNECT:…/vsock.sock` does after typing the line. End of stdin shuts the
- * connection down for sending; the command ends when the guest closes its side. Ctrl-C or SIGTERM
- * close the connection and end it with exit code 130.
+ * connection down for sending; the command ends when the guest closes its side (exit 0), and fails
+ * when the lab stopped or the VM crashed under it (`cutShort`). Ctrl-C or SIGTERM close the
+ * connection and end it with exit code 130.
  *
  * @module
  */
 
 import { Command } from "@commander-js/extra-typings";
-import { controlJson, resolveLab } from "../lab/client.ts";
+import { controlJson, resolveLab, startAgain } from "../lab/client.ts";
+import { LabError } from "../lab/errors.ts";
+import type { LabRecord } from "../lab/state.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import { VSOCK_SOCKET } from "../lab/state.ts";
 import { quote } from "../lab/topology/quote.ts";
@@ -86,6 +89,10 @@ export function vsockCommand() {
       }
       const dir = record.socket.slice(0, record.socket.lastIndexOf("/"));
       await bridge(`${dir}/${vm}/${VSOCK_SOCKET}`, vm, port, found.state);
+      // The socket carries no reason: a stream the lab (or the VM's crash) ended is told apart
+      // from the guest's close by asking the lab, so it does not read as a whole conversation.
+      const cut = await cutShort(record, vm, port);
+      if (cut !== null) throw cut;
     });
 }
 
@@ -124,6 +131,45 @@ export function unknownVm(status: Pick<LabStatus, "vms">, vm: string, port: numb
   return new VlabError("unknown-vm", `Cannot connect to VM ${quote(vm)}: no such VM`, {
     hint: names,
   });
+}
+
+/**
+ * Why a host stream to port `port` of VM `vm` ended, when it was not the guest's doing: the lab
+ * stopped (or is stopping, or its process is gone), or the VM crashed or failed; null when the lab
+ * runs on and so does the VM (its guest closed or reset the connection: a normal end).
+ *
+ * @example
+ * ```ts ignore
+ * const cut = await cutShort(record, "a", 7); // after `vlab down`: a `no-lab` VlabError
+ * ```
+ */
+export async function cutShort(
+  record: LabRecord,
+  vm: string,
+  port: number,
+): Promise<VlabError | null> {
+  const at = `The connection to vsock port ${port} of VM ${quote(vm)} was cut`;
+  const stopped = () =>
+    new VlabError("no-lab", `${at}: lab ${quote(record.name)} stopped`, {
+      hint: `What the guest sent is printed above; start the lab again with ${startAgain(record)}`,
+    });
+  let status: LabStatus;
+  try {
+    status = await controlJson<LabStatus>(record, "/lab");
+  } catch (e) {
+    if (e instanceof LabError && e.code === "no-lab") return stopped();
+    return null; // the lab cannot say (hung, frozen): the stream's end is all there is to go by
+  }
+  if (status.stopping === true) return stopped();
+  const state = status.vms.find((v) => v.name === vm)?.state;
+  if (state === "restarting" || state === "failed" || state === "stopped") {
+    const why = state === "restarting" ? "it is restarting after a crash" : `it is ${state}`;
+    return new VlabError("workload-failed", `${at}: ${why}`, {
+      hint: "The event log says what crashed; once `vlab status` shows the VM running, start " +
+        "the guest's listener again if it is gone, then connect",
+    });
+  }
+  return null;
 }
 
 async function bridge(path: string, vm: string, port: number, state: string): Promise<void> {

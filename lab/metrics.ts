@@ -148,6 +148,11 @@ export interface LabStatus {
   uptimeSeconds: number;
   /** The main process. */
   pid: number;
+  /**
+   * True once the lab was asked to stop (`vlab down`, a signal, a script's `stop()`): it is going,
+   * whatever its VMs' states still say. Absent from labs older than this field.
+   */
+  stopping?: boolean;
   /** What the lab's memory is; absent in statuses of labs older than this field. */
   memory?: LabMemory;
   /** VMs. */
@@ -223,6 +228,7 @@ export function labStatus(lab: Lab): LabStatus {
     startedAt: new Date(lab.startedAt).toISOString(),
     uptimeSeconds: lab.uptimeSeconds(),
     pid: Deno.pid,
+    stopping: lab.stopped,
     memory: labMemory(lab),
     vms: plan.vms.map((vm) => {
       return {

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
-import { runVlab } from "./run.ts";
+import { runVlab, withLab } from "./run.ts";
 
 const decoder = new TextDecoder();
 
@@ -97,4 +97,67 @@ Deno.test({
       await Deno.remove(stateDir, { recursive: true }).catch(() => {});
     }
   },
+});
+
+/** Start `vlab vsock a 7` with stdin held open, and wait until a's vsock-echo answered it. */
+async function connected(
+  stateDir: string,
+): Promise<{ child: Deno.ChildProcess; stderr: Promise<string> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: vlabRunArgs(["vsock", "a", "7"]),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  await child.stdin.getWriter().write(new TextEncoder().encode("x"));
+  const reader = child.stdout.getReader();
+  const echoed = await reader.read();
+  assert.equal(
+    decoder.decode(echoed.value),
+    "x",
+    await Promise.race([stderr, Promise.resolve("")]),
+  );
+  reader.releaseLock();
+  void child.stdout.cancel();
+  return { child, stderr };
+}
+
+Deno.test({
+  name: "vlab vsock fails with one line when the VM crashes or the lab stops under it (it said 0)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withLab("vsock-pair", async (vlab, stateDir) => {
+      const echo = vlab("exec", "a", "--", "vsock-echo", "-p", "7");
+      await waitFor("a's vsock-echo listening", async () => {
+        const r = await vlab("vsock", "a", "7");
+        return r.code === 0;
+      }, 15_000);
+      const crashed = await connected(stateDir);
+      assert.equal((await vlab("fault", "vm-crash", "a")).code, 0);
+      assert.equal((await crashed.child.status).code, 1);
+      assert.match(
+        await crashed.stderr,
+        /^vlab: The connection to vsock port 7 of VM "a" was cut: it is restarting after a crash\nhint: /,
+      );
+      await echo;
+      await waitFor("a running again", async () =>
+        /\na +running/.test((await vlab("status")).stdout));
+      const again = vlab("exec", "a", "--", "vsock-echo", "-p", "7");
+      await waitFor("a's new vsock-echo listening", async () => {
+        const r = await vlab("vsock", "a", "7");
+        return r.code === 0;
+      }, 15_000);
+      const stopped = await connected(stateDir);
+      assert.equal((await vlab("down")).code, 0);
+      assert.equal((await stopped.child.status).code, 1);
+      assert.equal(
+        await stopped.stderr,
+        'vlab: The connection to vsock port 7 of VM "a" was cut: lab "vsock-pair" stopped\n' +
+          "hint: What the guest sent is printed above; start the lab again with `vlab up vsock-pair`\n",
+      );
+      await again;
+    }),
 });
