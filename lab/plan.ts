@@ -364,7 +364,12 @@ export function formatPlan(plan: LabPlan): string {
         );
       }
       if (dev.kind === "iommu") {
-        const behind = dev.endpoints.map((e) => `${e.name} (endpoint ${e.endpoint})`);
+        // Strict and lazy hand each endpoint's buffers IOVAs out of a space of its own.
+        const perBuffer = dev.mode === "strict" || dev.mode === "lazy";
+        const behind = dev.endpoints.map((e) =>
+          `${e.name} (endpoint ${e.endpoint}` +
+          (perBuffer ? `, ${Math.ceil(e.iovaPages / 256)} MiB of IOVA space)` : ")")
+        );
         lines.push(
           `    ${dev.name} virtio-iommu, mode ${dev.mode}, ${dev.mappings} mapping entries, ` +
             `translates for ${behind.join(", ") || "no device"}`,

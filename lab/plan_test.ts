@@ -445,6 +445,22 @@ Deno.test("formatPlan shows a vIOMMU and a vhost-pci peer's interface, and the f
   );
 });
 
+Deno.test("formatPlan says how much IOVA space a strict or lazy vIOMMU gives each NIC", () => {
+  const text = Deno.readTextFileSync(new URL("../topologies/iommu-pair.yaml", import.meta.url));
+  const jumbo = text.replace("mode: static", "mode: lazy")
+    .replace("iommu: true }", "iommu: true, queue_size: 8192, mtu: 9000, features: [indirect] }")
+    .replace("vms:\n  a:\n", "vms:\n  a:\n    memory: 512MiB\n");
+  const t = parseTopology(jumbo, "iommu-pair.yaml");
+  assert.ok(t.ok, JSON.stringify(!t.ok && t.error));
+  const out = formatPlan(planLab(t.value));
+  // 8192 RX and 8192 TX buffers of 4 pages at most each, and the buffers whose UNMAP waits.
+  assert.match(
+    out,
+    /^ {4}iommu0 virtio-iommu, mode lazy, .*eth0 \(endpoint 0, 261 MiB of IOVA space\)$/m,
+  );
+  assert.match(out, /mode static, .*eth0 \(endpoint 0\)$/m, "static maps the pool, not buffers");
+});
+
 Deno.test("planLab and formatPlan refuse what is no loaded topology or plan, naming the fix", () => {
   // topologyObject's form (VMs in a map) failed deep inside: "topology.vms.map is not a function".
   for (const bad of [{ name: "x", vms: { a: {} } }, null, 7]) {

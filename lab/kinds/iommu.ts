@@ -16,6 +16,9 @@ import {
   IommuCounter,
   IommuFeature,
 } from "../../devices/iommu/mod.ts";
+import { PAGE_SIZE } from "../../devices/memory/mod.ts";
+import { maxFrameLen, NET_HDR_SIZE } from "../../devices/net/config.ts";
+import { rxBufferBytes } from "../../devices/net/sizing.ts";
 import type { IommuSpec } from "../topology/types.ts";
 import type { DeviceSpec, IommuDeviceSpec, NetDeviceSpec } from "../wire/specs.ts";
 import type { LabKind } from "./types.ts";
@@ -75,6 +78,50 @@ export function iommuMappingsFor(
 }
 
 /**
+ * Strict and lazy: the fewest IOVA pages an endpoint gets (64 MiB of IOVA space), what NICs with
+ * the default rings had always.
+ */
+export const IOVA_PAGES_MIN = 16384;
+/**
+ * Strict and lazy: the most IOVA pages an endpoint gets (4 GiB of IOVA space, a 1 MiB page
+ * bitmap in the guest). The lab's largest NIC (rings of 32768 at `mtu: 9000` without `mrg_rxbuf`)
+ * needs about a quarter of it.
+ */
+export const IOVA_PAGES_MAX = 1 << 20;
+
+/** The most guest pages `bytes` bytes can span, wherever in a page they start. */
+function pagesSpanned(bytes: number): number {
+  return bytes <= 1 ? 1 : Math.ceil((bytes - 1) / PAGE_SIZE) + 1;
+}
+
+/**
+ * The IOVA pages a strict or lazy endpoint needs: each buffer its queues can hold in flight
+ * (receiveq: an RX buffer each, sized from the MTU and `mrg_rxbuf`; transmitq: a whole frame
+ * each) is mapped at IOVAs of its own, over every page it spans; and the buffers whose UNMAP is
+ * queued or in flight keep theirs until it completes (the same slack as the mapping table's,
+ * {@linkcode ENDPOINT_MAPPING_SLACK}). Between {@linkcode IOVA_PAGES_MIN} and
+ * {@linkcode IOVA_PAGES_MAX}. Too few pages left buffers unposted: a fixed 16384 pages held
+ * about 5,000 jumbo RX buffers of a 32768-entry receiveq.
+ *
+ * @example
+ * ```ts
+ * import { iovaPagesFor } from "./iommu.ts";
+ * iovaPagesFor({ queueSizes: [256, 256], mtu: 1500, mrgRxbuf: true }); // 16384: the floor
+ * iovaPagesFor({ queueSizes: [32768, 32768], mtu: 9000, mrgRxbuf: false }); // 263424
+ * ```
+ */
+export function iovaPagesFor(
+  nic: { queueSizes: readonly number[]; mtu: number; mrgRxbuf: boolean },
+): number {
+  const rx = pagesSpanned(rxBufferBytes(nic.mtu, nic.mrgRxbuf));
+  const tx = pagesSpanned(NET_HDR_SIZE + maxFrameLen(nic.mtu));
+  // Queue 0 is the receiveq, the others transmit (virtio 1.2 §5.1.2).
+  let need = (ENDPOINT_MAPPING_SLACK - 1) * Math.max(rx, tx);
+  nic.queueSizes.forEach((n, q) => need += n * (q === 0 ? rx : tx));
+  return Math.min(IOVA_PAGES_MAX, Math.max(IOVA_PAGES_MIN, need));
+}
+
+/**
  * The device slot of a VM's vIOMMU, with the NICs of `devices` that have `iommu` as endpoints;
  * it fills each such NIC's `iommu` (endpoint and consumer slot).
  *
@@ -93,8 +140,14 @@ export function iommuDeviceSpec(
   const queueSizes: number[][] = [];
   for (const d of devices) {
     if (d.kind !== "net" || !behind.has(d.name)) continue;
-    (d as NetDeviceSpec).iommu = { endpoint: d.index, consumer: endpoints.length };
-    endpoints.push({ endpoint: d.index, device: d.index, name: d.name });
+    const nic = d as NetDeviceSpec;
+    nic.iommu = { endpoint: d.index, consumer: endpoints.length };
+    const iovaPages = iovaPagesFor({
+      queueSizes: nic.queues.map((q) => q.size),
+      mtu: nic.mtu,
+      mrgRxbuf: nic.features.mrgRxbuf,
+    });
+    endpoints.push({ endpoint: d.index, device: d.index, name: d.name, iovaPages });
     queueSizes.push(d.queues.map((q) => q.size));
   }
   return {

@@ -222,6 +222,11 @@ export interface IommuEndpointSpec {
   device: number;
   /** The device's name (the consumer's name). */
   name: string;
+  /**
+   * Strict and lazy: the IOVA pages the guest hands the endpoint's buffers out of, room for every
+   * buffer its queues can hold in flight (`iovaPagesFor` in lab/kinds/iommu.ts).
+   */
+  iovaPages: number;
 }
 
 /** A virtio-iommu device (the VM's vIOMMU) as its workers need it. */

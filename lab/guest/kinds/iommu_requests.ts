@@ -31,10 +31,12 @@ import type { IommuWorkloadService } from "../workloads/options.ts";
 import { GuestDma, LAZY_BATCH } from "./iommu_dma.ts";
 import type { GuestIommu } from "./types.ts";
 
-/** Strict and lazy: per-buffer IOVAs start here, above any guest memory the lab plans. */
+/**
+ * Strict and lazy: per-buffer IOVAs start here, above any guest memory the lab plans; each
+ * endpoint has the IOVA pages the plan sized for what its queues hold in flight
+ * (`IommuEndpointSpec.iovaPages`).
+ */
 const IOVA_BASE = 2 ** 32;
-/** Strict and lazy: IOVA pages per endpoint (64 MiB: every buffer in flight, many times over). */
-const IOVA_PAGES = 16384;
 
 /** A fault report's reason, by the spec's name (lower case): `iommu-fault`'s `reason`. */
 const FAULT_REASONS = ["unknown", "domain", "mapping"];
@@ -395,14 +397,20 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
       };
     },
     prepare: (endpoint, window, rings) => {
+      const ep = spec.endpoints.find((e) => e.endpoint === endpoint);
       if ((spec.mode === "strict" || spec.mode === "lazy") && !dmas.has(endpoint)) {
+        if (ep === undefined) {
+          return Promise.reject(
+            new Error(`Endpoint ${endpoint} is not behind ${opts.vm}'s vIOMMU`),
+          );
+        }
         const mapper = new IommuMapper({
           driver,
           mode: spec.mode,
           domain: endpoint + 1,
           endpoint,
           iovaBase: IOVA_BASE,
-          iovaPages: IOVA_PAGES,
+          iovaPages: ep.iovaPages,
           lazyBatch: LAZY_BATCH,
         });
         const inFlight = () => driver.inFlight;

@@ -18,7 +18,10 @@ const WINDOW = { gpa: 0x40000, len: 0x10000 };
 function eth0Static(driver: GuestIommuRequestsOptions["driver"]) {
   return {
     driver,
-    spec: { mode: "static" as const, endpoints: [{ endpoint: 0, device: 1, name: "eth0" }] },
+    spec: {
+      mode: "static" as const,
+      endpoints: [{ endpoint: 0, device: 1, name: "eth0", iovaPages: 16384 }],
+    },
     vm: "a",
     counters: new Float64Array(IOMMU_DRIVER_COUNTER_COUNT),
     kick: () => {},
