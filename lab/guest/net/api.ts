@@ -6,9 +6,12 @@
  */
 
 /**
- * What became of a send: `arp-pending` means queued until the address resolves (then sent, or
- * dropped and counted after 3 unanswered requests). `too-big` (larger than the MTU) and
- * `arp-queue-full` (past the pending bound) are counted drops.
+ * What became of a send: `sent` means in the TX ring, or waiting in the interface's transmit
+ * backlog for room (`tx_backlog.ts`). `arp-pending` means queued until the address resolves (then
+ * sent, or dropped and counted after 3 unanswered requests). `ring-full`: the ring is full and the
+ * sender's flow already holds its share of the backlog; nothing was sent, wait for
+ * `whenWritable`. `too-big` (larger than the MTU) and `arp-queue-full` (past the pending bound)
+ * are counted drops.
  *
  * @example
  * ```ts

@@ -88,8 +88,15 @@ export interface NetCounters {
   icmpEchoRepliesOut: number;
   udpIn: number;
   udpOut: number;
-  /** Sends refused because the TX ring was full (nothing sent, the caller decides). */
+  /**
+   * Sends refused because the TX ring was full and the sender's flow already held its share of
+   * the interface's backlog (nothing sent, the caller decides).
+   */
   txRingFull: number;
+  /** Frames that found the TX ring full and waited in the interface's backlog (`tx_backlog.ts`). */
+  txHeld: number;
+  /** Of those, frames since sent (`txHeld − txHeldSent` wait now). */
+  txHeldSent: number;
   /** Datagrams to one of the VM's own addresses, received through the loopback queue. */
   loopbackFrames: number;
   /** Fragments sent (datagrams larger than the MTU). */
@@ -130,6 +137,8 @@ export function newNetCounters(): NetCounters {
     udpIn: 0,
     udpOut: 0,
     txRingFull: 0,
+    txHeld: 0,
+    txHeldSent: 0,
     loopbackFrames: 0,
     fragmentsOut: 0,
     fragmentsIn: 0,

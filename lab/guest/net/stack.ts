@@ -56,6 +56,7 @@ import { parseUdp, UDP_HEADER_LEN } from "./udp.ts";
 import { LoopbackQueue } from "./loopback.ts";
 import { fragmentFrame, MAX_DATAGRAM, Reassembler } from "./fragment.ts";
 import { UdpSockets } from "./udp_sockets.ts";
+import { Flow, TxBacklog } from "./tx_backlog.ts";
 import {
   type EchoOpenError,
   type EchoReply,
@@ -113,6 +114,8 @@ export class NetStack {
   readonly #udp = new UdpSockets();
   readonly #echo: EchoSockets;
   readonly #writeWaiters: Array<Array<() => void>>;
+  /** Per interface: frames accepted while its TX ring was full (`tx_backlog.ts`). */
+  readonly #backlogs: TxBacklog[];
   /** Called when the ARP table learns an address or gives one up (`onNeighbourChange`). */
   readonly #neighbourListeners = new Set<() => void>();
   readonly #loopback = new LoopbackQueue((i, frame) =>
@@ -142,6 +145,7 @@ export class NetStack {
     this.#out = new FrameWriter(this.#prng.nextU32() & 0xffff);
     this.#echo = new EchoSockets(this.#prng.nextU32() & 0xffff);
     this.#writeWaiters = opts.interfaces.map(() => []);
+    this.#backlogs = opts.interfaces.map((i) => new TxBacklog(i.framePhase ?? 0));
   }
 
   /**
@@ -151,6 +155,7 @@ export class NetStack {
   addInterface(iface: NetInterface): number {
     this.#ifaces.push(iface);
     this.#writeWaiters.push([]);
+    this.#backlogs.push(new TxBacklog(iface.framePhase ?? 0));
     return this.#ifaces.length - 1;
   }
 
@@ -217,8 +222,12 @@ export class NetStack {
     return next === Infinity ? Infinity : Math.max(0, next - now);
   }
 
-  /** Called by the integrator when TX space came back on `ifIndex`; wakes `whenWritable`. */
+  /**
+   * Called by the integrator when TX space came back on `ifIndex`: sends what waits in the
+   * interface's backlog, then wakes `whenWritable`.
+   */
   onWritable(ifIndex: number): void {
+    if (this.#backlogs[ifIndex]?.length > 0) this.#drain(ifIndex);
     const waiters = this.#writeWaiters[ifIndex];
     if (waiters === undefined || waiters.length === 0) return;
     this.#writeWaiters[ifIndex] = [];
@@ -263,7 +272,7 @@ export class NetStack {
   udpSend(dst: { ip: number; port: number }, srcPort: number, payload: UdpPayload): SendOutcome {
     const len = payload instanceof Uint8Array ? payload.length : payload.len;
     this.#out.udp(srcPort, dst.port, payload);
-    const r = this.#sendIp(dst.ip, IpProtocol.udp, UDP_HEADER_LEN + len);
+    const r = this.#sendIp(dst.ip, IpProtocol.udp, UDP_HEADER_LEN + len, Flow.udp(srcPort));
     if (r === "sent" || r === "arp-pending") this.counters.udpOut++;
     return r;
   }
@@ -307,7 +316,7 @@ export class NetStack {
     const seq = seq16 & 0xffff;
     const payload = Math.max(0, Math.min(Math.trunc(size), 65507));
     this.#out.icmpEcho({ type: IcmpType.echoRequest, id, seq });
-    const r = this.#sendIp(dst, IpProtocol.icmp, ICMP_ECHO_HEADER_LEN + payload);
+    const r = this.#sendIp(dst, IpProtocol.icmp, ICMP_ECHO_HEADER_LEN + payload, Flow.echo(id));
     if (r === "sent" || r === "arp-pending") this.counters.icmpEchoRequestsOut++;
     return r;
   }
@@ -338,8 +347,11 @@ export class NetStack {
     return "sent";
   }
 
-  /** Route and send the frame whose L4 message `#out` was told (`udp` or `icmpEcho`). */
-  #sendIp(dst: number, protocol: number, l4Len: number): SendOutcome {
+  /**
+   * Route and send the frame whose L4 message `#out` was told (`udp` or `icmpEcho`), as part of
+   * `flow` (`tx_backlog.ts`'s `Flow`).
+   */
+  #sendIp(dst: number, protocol: number, l4Len: number, flow: number): SendOutcome {
     const c = this.counters;
     const own = this.#ownerOf(dst);
     if (own !== null) return this.#sendLoopback(own, dst, protocol, l4Len);
@@ -354,7 +366,7 @@ export class NetStack {
       return "too-big";
     }
     if (IPV4_HEADER_LEN + l4Len > iface.mtu) {
-      return this.#sendFragments(ifIndex, dst, protocol, l4Len);
+      return this.#sendFragments(ifIndex, dst, protocol, l4Len, flow);
     }
     const out = this.#out;
     const len = out.headers(iface.mac, iface.ip ?? 0, dst, protocol, l4Len);
@@ -364,12 +376,10 @@ export class NetStack {
       c.arpCacheHits++;
       out.destination(mac);
       const csum = iface.checksumOffload === true ? out.offloadChecksum() : 0;
-      if (!iface.sendWith(len, out.fill, csum)) {
+      if (!this.#transmit(ifIndex, len, out.fill, csum, flow)) {
         c.txRingFull++;
         return "ring-full";
       }
-      c.framesOut++;
-      c.bytesOut += len;
       return "sent";
     }
     // Slow path: build the frame into a queued copy; its destination MAC is written on resolve.
@@ -387,7 +397,13 @@ export class NetStack {
   }
 
   /** Send the datagram `#out` was told in fragments that fit the interface's MTU. */
-  #sendFragments(ifIndex: number, dst: number, protocol: number, l4Len: number): SendOutcome {
+  #sendFragments(
+    ifIndex: number,
+    dst: number,
+    protocol: number,
+    l4Len: number,
+    flow: number,
+  ): SendOutcome {
     const c = this.counters;
     const iface = this.#ifaces[ifIndex];
     const out = this.#out;
@@ -397,31 +413,93 @@ export class NetStack {
     const frames = fragmentFrame(whole, iface.mtu, iface.framePhase ?? 0);
     const now = this.#clock.now();
     const mac = this.#arp.lookup(dst, now);
-    if (mac === null) c.arpCacheMisses++;
-    else c.arpCacheHits++;
-    for (let i = 0; i < frames.length; i++) {
-      const f = frames[i];
-      if (mac !== null) {
-        f.set(mac.subarray(0, 6), 0);
-        if (!iface.sendWith(f.length, (buf) => buf.set(f))) {
-          // The datagram is lost: what was sent times out in the peer's reassembly.
-          if (i === 0) c.txRingFull++;
-          else c.drops.fragmentsUnsent += frames.length - i;
-          return "ring-full";
-        }
-        c.framesOut++;
-        c.bytesOut += f.length;
-      } else {
-        const q = this.#arp.enqueue(dst, ifIndex, f, now);
+    if (mac === null) {
+      c.arpCacheMisses++;
+      for (let i = 0; i < frames.length; i++) {
+        const q = this.#arp.enqueue(dst, ifIndex, frames[i], now);
         if (q === "queued-send-request") this.#sendArp(ifIndex, ArpOp.request, BROADCAST_MAC, dst);
         if (q === "queue-full" || q === "table-full") {
           c.drops.arpQueueFull += frames.length - i;
           return "arp-queue-full";
         }
+        c.fragmentsOut++;
       }
-      c.fragmentsOut++;
+      return "arp-pending";
     }
-    return mac === null ? "arp-pending" : "sent";
+    c.arpCacheHits++;
+    for (const f of frames) f.set(mac.subarray(0, 6), 0);
+    const sent = this.#sendFrames(ifIndex, frames, flow);
+    c.fragmentsOut += sent;
+    if (sent === frames.length) return "sent";
+    // The datagram is lost: what was sent times out in the peer's reassembly.
+    if (sent === 0) c.txRingFull++;
+    else c.drops.fragmentsUnsent += frames.length - sent;
+    return "ring-full";
+  }
+
+  /**
+   * Hand interface `ifIndex` a frame of `len` bytes that `fill` writes: straight into the TX ring
+   * when nothing waits in the backlog and the ring has room, else into the backlog if `flow` may
+   * hold one more. False: refused (the ring is full and the flow holds its share), nothing sent.
+   */
+  #transmit(
+    ifIndex: number,
+    len: number,
+    fill: (buf: Uint8Array) => void,
+    csum: number,
+    flow: number,
+  ): boolean {
+    const iface = this.#ifaces[ifIndex];
+    const q = this.#backlogs[ifIndex];
+    if ((q.length === 0 || this.#drain(ifIndex)) && iface.sendWith(len, fill, csum)) {
+      this.counters.framesOut++;
+      this.counters.bytesOut += len;
+      return true;
+    }
+    if (!q.admits(flow, 1)) return false;
+    q.holdWith(flow, len, fill, csum);
+    this.counters.txHeld++;
+    return true;
+  }
+
+  /**
+   * Hand interface `ifIndex` whole frames built ahead (fragments of one datagram, frames that
+   * waited for ARP), in order: those the ring takes go at once, and the rest wait in the backlog
+   * together if `flow` may hold them all. Returns how many were sent or held; the others are not
+   * sent (the caller counts them).
+   */
+  #sendFrames(ifIndex: number, frames: readonly Uint8Array[], flow: number): number {
+    const c = this.counters;
+    const iface = this.#ifaces[ifIndex];
+    const q = this.#backlogs[ifIndex];
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i];
+      if ((q.length === 0 || this.#drain(ifIndex)) && iface.sendWith(f.length, (b) => b.set(f))) {
+        c.framesOut++;
+        c.bytesOut += f.length;
+        continue;
+      }
+      if (!q.admits(flow, frames.length - i)) return i;
+      for (let j = i; j < frames.length; j++) q.hold(flow, frames[j], 0);
+      c.txHeld += frames.length - i;
+      return frames.length;
+    }
+    return frames.length;
+  }
+
+  /** Send what waits in interface `ifIndex`'s backlog while its ring takes it; true if none is left. */
+  #drain(ifIndex: number): boolean {
+    const c = this.counters;
+    const iface = this.#ifaces[ifIndex];
+    const q = this.#backlogs[ifIndex];
+    const sent = q.drain((frame, csum) => {
+      if (!iface.sendWith(frame.length, (b) => b.set(frame), csum)) return false;
+      c.bytesOut += frame.length;
+      return true;
+    });
+    c.framesOut += sent;
+    c.txHeldSent += sent;
+    return q.length === 0;
   }
 
   #sendArp(ifIndex: number, op: number, dstMac: Uint8Array, targetIp: number): void {
@@ -433,16 +511,20 @@ export class NetStack {
     p.tha.set(op === ArpOp.request ? ZERO_MAC : dstMac);
     p.tpa = targetIp;
     const len = ETH_HEADER_LEN + ARP_LEN;
-    const sent = iface.sendWith(len, (buf) => {
-      writeEthernetHeader(buf, { dst: dstMac, src: iface.mac, etherType: EtherType.arp });
-      writeArp(buf, ETH_HEADER_LEN, p);
-    });
+    const sent = this.#transmit(
+      ifIndex,
+      len,
+      (buf) => {
+        writeEthernetHeader(buf, { dst: dstMac, src: iface.mac, etherType: EtherType.arp });
+        writeArp(buf, ETH_HEADER_LEN, p);
+      },
+      0,
+      Flow.stack,
+    );
     if (!sent) {
       this.counters.txRingFull++;
       return;
     }
-    this.counters.framesOut++;
-    this.counters.bytesOut += len;
     if (op === ArpOp.request) this.counters.arpRequestsOut++;
     else this.counters.arpRepliesOut++;
   }
@@ -477,16 +559,9 @@ export class NetStack {
 
   #learn(ip: number, mac: Uint8Array, ifIndex: number): void {
     const waiting = this.#arp.learn(ip, mac, ifIndex, this.#clock.now());
-    const iface = this.#ifaces[waiting.ifIndex];
-    for (const frame of waiting.frames) {
-      frame.set(mac.subarray(0, 6), 0);
-      if (iface.sendWith(frame.length, (buf) => buf.set(frame))) {
-        this.counters.framesOut++;
-        this.counters.bytesOut += frame.length;
-      } else {
-        this.counters.drops.ringFullOnFlush++;
-      }
-    }
+    for (const frame of waiting.frames) frame.set(mac.subarray(0, 6), 0);
+    const sent = this.#sendFrames(waiting.ifIndex, waiting.frames, Flow.stack);
+    this.counters.drops.ringFullOnFlush += waiting.frames.length - sent;
     this.#neighbourChanged();
   }
 
@@ -550,7 +625,7 @@ export class NetStack {
     if (m.type === IcmpType.echoRequest) {
       c.icmpEchoRequestsIn++;
       this.#out.icmpEcho({ type: IcmpType.echoReply, id: m.id, seq: m.seq }, frame, off);
-      const s = this.#sendIp(this.#ip.src, IpProtocol.icmp, len);
+      const s = this.#sendIp(this.#ip.src, IpProtocol.icmp, len, Flow.stack);
       this.#out.clearEcho();
       if (s === "sent" || s === "arp-pending") c.icmpEchoRepliesOut++;
       return;

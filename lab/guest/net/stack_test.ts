@@ -3,6 +3,7 @@ import { Prng } from "../../../devices/base/prng.ts";
 import { internetChecksum } from "./ipv4.ts";
 import { BackToBack, FakeClock, FakeInterface } from "./testing.ts";
 import { NetStack } from "./stack.ts";
+import { FLOW_FRAMES } from "./tx_backlog.ts";
 import { pingOnce } from "./ping_once.ts";
 
 const A = 0x0a000001;
@@ -219,13 +220,22 @@ Deno.test("udp-level sends: no route, too big, ring full, and whenWritable", asy
   a.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(1));
   net.pump();
   assert.equal(a.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(1)), "sent");
+  // The ring (one frame) is full: the flow's next FLOW_FRAMES wait in the backlog, then it is
+  // refused.
+  for (let i = 0; i < FLOW_FRAMES; i++) {
+    assert.equal(a.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(1)), "sent");
+  }
   assert.equal(a.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(1)), "ring-full");
   assert.equal(a.counters.txRingFull, 1);
+  assert.equal(a.counters.txHeld, FLOW_FRAMES);
   let woke = false;
   const w = a.whenWritable(0).then(() => woke = true);
-  net.pump(); // drains the ring and calls onWritable
+  const inBefore = net.b.stack.counters.framesIn;
+  net.pump(); // drains the ring and calls onWritable, which sends the backlog frame by frame
   await w;
   assert.equal(woke, true);
+  assert.equal(a.counters.txHeldSent, FLOW_FRAMES);
+  assert.equal(net.b.stack.counters.framesIn - inBefore, 1 + FLOW_FRAMES);
   assert.equal(a.counters.drops.noRoute, 1);
   assert.equal(a.counters.drops.oversize, 1);
 });
@@ -376,4 +386,66 @@ Deno.test("a UDP payload in guest memory is handed over in the same view for the
   assert.equal(seen.length, 4);
   assert.notEqual(seen[2].view, seen[3].view);
   assert.deepEqual(seen[3].bytes, [1]);
+});
+
+/** Send to `dst` from `port` until the stack refuses; how many it took (ring and backlog). */
+function floodUntilRefused(stack: NetStack, port: number, dst = B): number {
+  let n = 0;
+  while (stack.udpSend({ ip: dst, port: 9 }, port, new Uint8Array(18)) === "sent") n++;
+  return n;
+}
+
+Deno.test("a ping beside a flood waits behind the full ring and leaves before the flood's next frames", async () => {
+  const net = new BackToBack({ capacity: 4 });
+  const a = net.a.stack;
+  a.udpSend({ ip: B, port: 9 }, 5000, new Uint8Array(18)); // resolves B
+  net.pump();
+  assert.equal(floodUntilRefused(a, 5000), 4 + FLOW_FRAMES);
+  const reply = pingOnce(a, B, { seq: 7, clock: net.clock, sleep: net.sleep });
+  assert.equal(a.counters.icmpEchoRequestsOut, 1); // held, not refused
+  assert.equal(a.counters.txHeld, FLOW_FRAMES + 1);
+  net.log = [];
+  // The flood's sender waits for room and sends again as soon as it comes (its next frames go
+  // behind the ping's request).
+  const refill = a.whenWritable(0).then(() => floodUntilRefused(a, 5000));
+  net.pump();
+  const outcome = await reply;
+  assert.equal(outcome.kind, "reply");
+  await refill;
+  const fromA = net.log.filter((e) => e.from === "a").map((e) => e.frame[23]); // IP protocol
+  const icmpAt = fromA.indexOf(1);
+  assert.equal(icmpAt, 4 + FLOW_FRAMES, "after the ring's and the backlog's frames, not later");
+});
+
+Deno.test("an ARP reply that finds the ring full waits in the backlog instead of being lost", () => {
+  const net = new BackToBack({ capacity: 2 });
+  const a = net.a.stack, b = net.b.stack;
+  b.udpSend({ ip: A, port: 9 }, 6000, new Uint8Array(18)); // a and b learn each other
+  net.pump();
+  assert.equal(floodUntilRefused(b, 6000, A), 2 + FLOW_FRAMES); // b's ring and its flow's share of the backlog are full
+  const lost = b.counters.txRingFull;
+  net.clock.t += 61_000; // a forgets b (60 s)
+  const asked = a.counters.arpRequestsOut;
+  a.udpSend({ ip: B, port: 9 }, 7000, new Uint8Array(18)); // a asks who has B again
+  net.pump();
+  assert.equal(b.counters.txRingFull, lost, "the reply was not refused");
+  assert.equal(b.counters.arpRepliesOut, 1);
+  assert.equal(a.arpCache().find((e) => e.ip === B)?.state, "reachable");
+  assert.equal(a.counters.arpRequestsOut, asked + 1, "resolved without a retry");
+});
+
+Deno.test("a datagram's fragments that the ring cannot all take wait together, and are reassembled", () => {
+  const net = new BackToBack({ capacity: 2 });
+  const a = net.a.stack;
+  let got = 0;
+  const bound = net.b.stack.udpBind(9, (_src, p) => got = p.length);
+  assert.equal(bound.ok, true);
+  a.udpSend({ ip: B, port: 9 }, 5000, new Uint8Array(18));
+  net.pump();
+  assert.equal(a.udpSend({ ip: B, port: 9 }, 5000, new Uint8Array(4000)), "sent"); // 3 fragments
+  assert.equal(a.counters.txHeld, 1);
+  net.pump();
+  assert.equal(got, 4000);
+  assert.equal(a.counters.drops.fragmentsUnsent, 0);
+  assert.equal(a.counters.fragmentsOut, 3);
 });

@@ -1,7 +1,8 @@
 /**
  * The `udp-flood` workload: send UDP datagrams of a given Ethernet frame size, each carrying a
  * sequence number and its send time (see `flood_payload.ts`), at a fixed rate or as fast as the
- * TX ring allows (`--max`: send while `sendWith` succeeds, then await `whenWritable`, yielding
+ * TX ring allows (`--max`: send until the stack says `ring-full`, the ring and the flow's share of
+ * the interface's transmit backlog both taken, then await `whenWritable`, yielding
  * to the worker's event loop every 256 frames). Each flood sends from its own ephemeral source
  * port (bound for its duration), so a sink tells concurrent floods apart.
  *
