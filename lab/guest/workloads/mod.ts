@@ -21,6 +21,7 @@ import {
   runVsockSink,
   type VsockEchoResult,
   type VsockSendResult,
+  vsockSinkFailure,
   type VsockSinkResult,
 } from "./vsock.ts";
 import { type IommuUnmapResult, runIommuUnmap } from "./iommu.ts";
@@ -91,9 +92,35 @@ export function runWorkload(
 }
 
 /**
+ * Why a workload that ran to its end failed at its job all the same, or null: a `vsock-sink`
+ * whose stream was not whole ({@linkcode vsockSinkFailure}). Its result keeps every count; a
+ * drill fails on it as on a workload that could not run. A `ping` with no reply is not one: a
+ * drill that cuts a link expects loss, and asserts on it.
+ *
+ * @example
+ * ```ts
+ * import { workloadFailure } from "./mod.ts";
+ * workloadFailure({ kind: "vsock-sink", bytes: 0, mismatches: 0, complete: false, closeReason: null });
+ * // "no sender connected"
+ * ```
+ */
+export function workloadFailure(result: unknown): string | null {
+  if (typeof result !== "object" || result === null) return null;
+  const r = result as Partial<VsockSinkResult> & { kind?: unknown };
+  if (r.kind !== "vsock-sink" || typeof r.mismatches !== "number") return null;
+  return vsockSinkFailure({
+    bytes: r.bytes ?? 0,
+    mismatches: r.mismatches,
+    complete: r.complete === true,
+    closeReason: r.closeReason ?? null,
+  });
+}
+
+/**
  * The exit code a command line reports for a workload's result, as the tool it imitates does:
- * `ping` exits 1 when no reply came back (iputils), every other result 0. A result that is not a
- * workload result (from an older lab, say) is 0.
+ * `ping` exits 1 when no reply came back (iputils), `vsock-sink` when its stream was not whole
+ * ({@linkcode workloadFailure}: a byte out of place, a reset, no sender), every other result 0.
+ * A result that is not a workload result (from an older lab, say) is 0.
  *
  * @example
  * ```ts
@@ -104,5 +131,6 @@ export function runWorkload(
 export function workloadExitCode(result: unknown): 0 | 1 {
   if (typeof result !== "object" || result === null) return 0;
   const r = result as { kind?: unknown; received?: unknown };
-  return r.kind === "ping" && r.received === 0 ? 1 : 0;
+  if (r.kind === "ping" && r.received === 0) return 1;
+  return workloadFailure(result) === null ? 0 : 1;
 }

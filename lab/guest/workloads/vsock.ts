@@ -426,6 +426,31 @@ export async function runVsockSink(
   };
 }
 
+/**
+ * Why a `vsock-sink` that ran to its end failed at its one job, checking a whole stream, or null
+ * when it did not: a byte out of place (lost, duplicated, reordered), a stream the sender did not
+ * end (reset, or still open at `-t`), or no sender at all. `vlab exec` exits 1 then, and a drill
+ * fails, as for a `vsock-send` whose stream broke; the result keeps every count.
+ *
+ * @example
+ * ```ts
+ * import { vsockSinkFailure } from "./vsock.ts";
+ * vsockSinkFailure({ bytes: 9, mismatches: 0, complete: false, closeReason: "reset" });
+ * // "its stream was not ended by the sender: reset (by the sender, a vsock link going down or a partition)"
+ * ```
+ */
+export function vsockSinkFailure(
+  r: Pick<VsockSinkResult, "bytes" | "mismatches" | "complete" | "closeReason">,
+): string | null {
+  if (r.mismatches > 0) {
+    return `${count(r.mismatches, "byte")} of ${r.bytes} out of place in its stream (lost, ` +
+      "duplicated or reordered)";
+  }
+  if (r.complete) return null;
+  if (r.closeReason === null && r.bytes === 0) return "no sender connected";
+  return `its stream was not ended by the sender: ${sinkEndedWhy(r.closeReason)}`;
+}
+
 /** Why a sink's stream did not end with the sender's SHUTDOWN, in words. */
 function sinkEndedWhy(reason: string | null): string {
   if (reason === "aborted") return "stopped first (-t or Ctrl-C)";

@@ -12,7 +12,8 @@ import {
   type VsockSinkResult,
 } from "./vsock.ts";
 import type { VsockWorkloadService } from "./options.ts";
-import { StreamVerifier } from "./vsock_stream.ts";
+import { streamByte, StreamVerifier } from "./vsock_stream.ts";
+import { workloadExitCode, workloadFailure } from "./mod.ts";
 import { realTimeOptions } from "./testing_opts.ts";
 
 /**
@@ -543,4 +544,64 @@ Deno.test("a large lab's 'no VM has CID' hint lists the CIDs nearest the one ask
   );
   assert.equal(labCidsText(new Map([[3, "a"]]), 9), "2 (the host), 3 (a)");
   assert.equal(labCidsText(undefined, 9), "2 (the host)");
+});
+
+Deno.test("vsock-sink fails (exit 1, workloadFailure) on a reset, a byte out of place or no sender; a whole stream is 0", async () => {
+  // It exited 0 in every case: a script (`vlab exec b -- vsock-sink && …`) took a cut stream for a
+  // whole one, though the result said so.
+  const { opts, clear } = realTimeOptions();
+  const run = async (send: (a: VsockSockets, wake: () => void) => void, seconds = 5) => {
+    const { a, b, wake } = backToBack(64 * 1024);
+    const sink = runVsockSink({ sockets: b, wake }, { port: 5000, seconds }, opts);
+    send(a, wake);
+    return (await sink) as VsockSinkResult;
+  };
+  try {
+    const whole = await run((a, wake) => {
+      const c = a.connect(4, 5000);
+      wake();
+      const bytes = Uint8Array.from({ length: 1000 }, (_, i) => streamByte(i));
+      c.write(bytes, 0, bytes.length);
+      c.close();
+      wake();
+    });
+    assert.equal(whole.mismatches, 0, whole.text);
+    assert.equal(whole.complete, true, whole.text);
+    assert.equal(workloadFailure(whole), null);
+    assert.equal(workloadExitCode(whole), 0);
+    const reset = await run((a, wake) => {
+      const c = a.connect(4, 5000);
+      wake();
+      c.write(Uint8Array.from({ length: 100 }, (_, i) => streamByte(i)), 0, 100);
+      wake();
+      c.reset("aborted");
+      wake();
+    });
+    assert.equal(reset.mismatches, 0, reset.text);
+    assert.equal(
+      workloadFailure(reset),
+      "its stream was not ended by the sender: reset (by the sender, a vsock link going down or a partition)",
+    );
+    assert.equal(workloadExitCode(reset), 1);
+    const misordered = await run((a, wake) => {
+      const c = a.connect(4, 5000);
+      wake();
+      const bytes = Uint8Array.from({ length: 1000 }, (_, i) => streamByte(i));
+      bytes.set([bytes[11], bytes[10]], 10); // two bytes swapped
+      c.write(bytes, 0, bytes.length);
+      c.close();
+      wake();
+    });
+    assert.equal(misordered.complete, true, misordered.text);
+    assert.equal(
+      workloadFailure(misordered),
+      "2 bytes of 1000 out of place in its stream (lost, duplicated or reordered)",
+    );
+    assert.equal(workloadExitCode(misordered), 1);
+    const nobody = await run(() => {}, 0.05);
+    assert.equal(workloadFailure(nobody), "no sender connected");
+    assert.equal(workloadExitCode(nobody), 1);
+  } finally {
+    clear();
+  }
 });
