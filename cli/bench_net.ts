@@ -87,6 +87,7 @@ export function parseNetOptions(raw: {
   dashboard?: boolean;
   vhostPci?: boolean;
   star?: boolean;
+  besideFlood?: boolean;
   csum?: string;
   placement?: string;
   hostWait?: string;
@@ -132,11 +133,17 @@ export function parseNetOptions(raw: {
       { hint: `For example --scale ${odd - 1},${odd + 1}` },
     );
   }
-  const alone = [raw.star && "--star", raw.dashboard && "--dashboard"].filter((x) => !!x);
-  if (alone.length === 2) {
-    throw new VlabError("bad-option", "--star and --dashboard each measure instead of the rest", {
-      hint: "Run them one at a time",
-    });
+  const alone = [
+    raw.star && "--star",
+    raw.dashboard && "--dashboard",
+    raw.besideFlood && "--beside-flood",
+  ].filter((x) => !!x);
+  if (alone.length >= 2) {
+    throw new VlabError(
+      "bad-option",
+      `${alone.join(" and ")} each measure instead of the rest`,
+      { hint: "Run them one at a time" },
+    );
   }
   if (alone.length === 1 && raw.vsVeth) {
     throw new VlabError(
@@ -166,6 +173,7 @@ export function parseNetOptions(raw: {
     dashboard: raw.dashboard === true,
     vhostPci: raw.vhostPci !== false,
     star: raw.star === true,
+    besideFlood: raw.besideFlood === true,
     csum: parseCsum(raw.csum),
     placement: parsePlacement(raw.placement),
     // None: the lab's default (`defaultWaitMode`).
@@ -474,6 +482,10 @@ export function netCommand(): Command {
     .option(
       "--star",
       "measure instead the star topology under two floods at once (more busy workers than cores)",
+    )
+    .option(
+      "--beside-flood",
+      "measure instead pings from a VM that floods the same link at --max: how late they leave (pace), their round trips and loss",
     )
     .option(
       "--csum <list>",

@@ -101,6 +101,9 @@ Deno.test("bench net refuses what a lab would refuse or measure otherwise, befor
   refuses({ star: true, dashboard: true }, /--star and --dashboard/);
   refuses({ star: true, vsVeth: true }, /^--vs-veth .* --star does not measure$/);
   refuses({ dashboard: true, vsVeth: true }, /--dashboard does not measure$/);
+  refuses({ besideFlood: true, star: true }, /^--star and --beside-flood each measure instead/);
+  refuses({ besideFlood: true, vsVeth: true }, /--beside-flood does not measure$/);
+  assert.equal(parseNetOptions({ ...RAW, besideFlood: true }).besideFlood, true);
   assert.equal(parseNetOptions({ ...RAW, vsVeth: true }).star, false);
 });
 

@@ -16,6 +16,9 @@
  *   rate at each frame size and the ping median (`net_vhost_pci.ts`).
  * - **Scale**: `up` time and resident memory for labs of N VMs (N/2 linked pairs), and the CPU
  *   an idle 16-VM lab burns; the sizes take turns, each lab started on a quiet process.
+ * - Instead of the rest, with `besideFlood`: pings from a VM that floods the same link
+ *   (`net_beside.ts`); with `star`: the `star` topology under two floods (`net_star.ts`); with
+ *   `dashboard`: what an attached dashboard costs (`net_dashboard.ts`).
  *
  * Everything is reported as medians of `runs` runs, measured in one process, one at a time.
  *
@@ -50,6 +53,7 @@ import {
 } from "./net_run.ts";
 import type { WakeCounts } from "./wake_counts.ts";
 import { starBench, type StarRow } from "./net_star.ts";
+import { besideFloodBench, type BesideFloodRow } from "./net_beside.ts";
 import { cWakeFloorUs, wakeFloorUs, type WakeRoundTrips, wakeRoundTrips } from "./wake_floor.ts";
 import { type NetComparison, netComparisons } from "./net_compare.ts";
 
@@ -97,6 +101,11 @@ export interface NetBenchOptions {
   vhostPci?: boolean;
   /** Measure instead the `star` topology under two floods at once (more busy workers than cores). */
   star?: boolean;
+  /**
+   * Measure instead pings from a VM that floods the same link at `--max` (`net_beside.ts`): how
+   * late they leave and how long they take while its transmit ring is full.
+   */
+  besideFlood?: boolean;
   /**
    * Checksum offload settings of the throughput rows (default `[true]`); both measure its gain,
    * their runs alternated.
@@ -305,6 +314,7 @@ export type NetBenchRow =
   | DashboardRow
   | DashboardPingRow
   | StarRow
+  | BesideFloodRow
   | VhostPciRow;
 
 /** The report. */
@@ -551,6 +561,14 @@ export async function runNetBench(
   attach?: DashboardAttacher,
   rows: NetBenchRow[] = [],
 ): Promise<NetBenchReport> {
+  if (options.besideFlood) {
+    for (const layout of options.layouts) {
+      for (const size of options.frameSizes) {
+        rows.push(await besideFloodBench(layout, size, options, progress));
+      }
+    }
+    return { date: new Date().toISOString(), cpus: navigator.hardwareConcurrency, options, rows };
+  }
   if (options.star) {
     for (const layout of options.layouts) {
       for (const size of options.frameSizes) {
@@ -980,6 +998,42 @@ export function formatNetReport(report: NetBenchReport): string {
           r.lossPct.toFixed(1),
         ]),
       ]),
+      "",
+    );
+  }
+  const bf = report.rows.filter((r): r is BesideFloodRow => r.kind === "beside-flood");
+  if (bf.length > 0) {
+    lines.push(
+      ...table([
+        [
+          "ping beside a flood",
+          "flood B",
+          "pings",
+          "every ms",
+          "pace",
+          "each run",
+          "median µs",
+          "each run",
+          "p99 µs",
+          "loss %",
+          "flood Mpps",
+        ],
+        ...bf.map((r) => [
+          r.layout,
+          String(r.frameSize),
+          String(r.count),
+          String(r.intervalMs),
+          r.pace.toFixed(2),
+          r.runsPace.map((x) => x.toFixed(2)).join(" "),
+          r.medianUs.toFixed(0),
+          r.runsMedianUs.map((x) => x.toFixed(0)).join(" "),
+          r.p99Us.toFixed(0),
+          r.lossPct.toFixed(1),
+          (r.floodPps / 1e6).toFixed(3),
+        ]),
+      ]),
+      "pace: how long the pings took over (pings - 1) intervals (1.00: on time); the flood is " +
+        "udp-flood --max from the same VM to the same peer",
       "",
     );
   }
