@@ -13,17 +13,23 @@ import { Command, Option } from "@commander-js/extra-typings";
 import { dirname, join, resolve } from "node:path";
 import { LabError } from "../lab/errors.ts";
 import {
+  DRILL_FILE,
   type DrillResult,
   formatDrillIssues,
+  type InputKind,
   jsonReport,
   junitReport,
   markdownReport,
+  parseReport,
   readReport,
   renderDrillChart,
   type ReplayDifference,
   replayDrill,
+  REPORT_FILE,
   runDrill,
+  runDrillText,
 } from "../lab/drill/mod.ts";
+import { readBoundedStream } from "../lab/topology/files.ts";
 import { quote, shellArg } from "../lab/topology/quote.ts";
 import { EXIT_CODES, ioReason, isClosedStdout, VlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
@@ -75,6 +81,42 @@ export function parseSeedOption(text: string | undefined, action: string): numbe
     );
   }
   return n;
+}
+
+/** How a drill or a report read from stdin (`-`) is named in its problems and its result. */
+export const STDIN_NAME = "<stdin>";
+
+/**
+ * The text piped into a drill command given `-` (`vlab drill run - < drill.yaml`), read as a
+ * file is (at most `kind.maxBytes`, text only); a terminal on stdin is refused rather than waited
+ * on, and a text that cannot be read is one `drill-invalid` error (exit 2), as a file's.
+ *
+ * @example
+ * ```ts ignore
+ * import { readStdinInput } from "./drill.ts";
+ * import { DRILL_FILE } from "../lab/drill/mod.ts";
+ * const text = await readStdinInput(DRILL_FILE, "the drill", "run the drill");
+ * ```
+ */
+export async function readStdinInput(
+  kind: InputKind,
+  what: string,
+  doing: string,
+): Promise<string> {
+  if (Deno.stdin.isTerminal()) {
+    throw new VlabError(
+      "drill-invalid",
+      `Cannot ${doing}: "-" reads ${what} from stdin, and stdin is a terminal`,
+      {
+        hint: kind === REPORT_FILE
+          ? "Pipe the report in (vlab drill replay - < out/report.json), or give its path"
+          : "Pipe the drill in (vlab drill run - < drill.yaml), or give its path, such as drills/link-flap.yaml",
+      },
+    );
+  }
+  const r = await readBoundedStream(Deno.stdin.readable, kind, `${what} from stdin`);
+  if (r.ok) return r.value;
+  throw new VlabError("drill-invalid", r.error.message, { hint: sentence(r.error.hint, "") });
 }
 
 /** The files `--report DIR` writes, in the order it writes them. */
@@ -491,8 +533,9 @@ export function replayLines(
  * `vlab drill run` that takes another, from the report when it reads.
  */
 async function refuseReplaySeed(path: string, seed: string): Promise<never> {
-  const read = await readReport(path);
-  const recorded = read.ok ? read.value as { seed?: unknown; source?: unknown } : {};
+  // Stdin is left unread: the report it holds is not needed to refuse.
+  const read = path === "-" ? null : await readReport(path);
+  const recorded = read?.ok === true ? read.value as { seed?: unknown; source?: unknown } : {};
   const source = typeof recorded.source === "string" && !recorded.source.startsWith("<")
     ? shellArg(recorded.source)
     : "DRILL.yaml";
@@ -533,7 +576,7 @@ export function drillCommand(): Command {
       .description(
         "run a drill file and judge its assertions (exit 0 pass, 1 fail, 2 invalid, 3 not run, 130 interrupted)",
       )
-      .argument("<file>", "the drill (YAML); shipped drills are in drills/")
+      .argument("<file>", "the drill (YAML; - reads it from stdin); shipped drills are in drills/")
       .option("--seed <n>", "seed of every random choice (default: the drill's seed)")
       .option("--report <dir>", "write report.md, report.json and chart.svg to this folder")
       .option("--junit <file>", "write a JUnit XML report (one testcase per assertion)")
@@ -542,10 +585,20 @@ export function drillCommand(): Command {
         const seed = parseSeedOption(opts.seed, "run the drill");
         // Before the lab starts: a report path that cannot work would be found after the run.
         await checkReportPaths(opts, "run the drill");
+        // `-`: the drill piped in, named <stdin> in its problems and its reports.
+        const text = file === "-"
+          ? await readStdinInput(DRILL_FILE, "the drill", "run the drill")
+          : null;
         await interruptible(
-          (signal) =>
-            runDrill(file, { seed, signal, onProgress: (l) => void out(l + "\n") })
-              .catch((e) => rethrow(e, `drill ${quote(file)}`)),
+          (signal) => {
+            const options = { seed, signal, onProgress: (l: string) => void out(l + "\n") };
+            return (text === null
+              ? runDrill(file, options)
+              : runDrillText(text, STDIN_NAME, options))
+              .catch((e) =>
+                rethrow(e, text === null ? `drill ${quote(file)}` : "the drill from stdin")
+              );
+          },
           (result, interrupted) =>
             concludeDrill(result, { lines: [], reports: opts, ok: result.passed, interrupted }),
         );
@@ -556,7 +609,7 @@ export function drillCommand(): Command {
       .description(
         "run a drill again from its report.json and check that it took the same decisions",
       )
-      .argument("<report>", "the report.json of an earlier run")
+      .argument("<report>", "the report.json of an earlier run (- reads it from stdin)")
       .option("--report <dir>", "write the new run's reports to this folder")
       .option("--junit <file>", "write a JUnit XML report of the new run")
       // Taken only to be refused with the reason (`drill run` has it): a replay's seed is the
@@ -565,8 +618,14 @@ export function drillCommand(): Command {
       .action(async (path, opts) => {
         if (opts.seed !== undefined) await refuseReplaySeed(path, opts.seed);
         await checkReportPaths(opts, "replay the drill");
-        // A regular file of bounded size (a FIFO would block), JSON placed at its line:col.
-        const read = await readReport(path);
+        // A regular file of bounded size (a FIFO would block), JSON placed at its line:col; `-`
+        // reads it from stdin, named <stdin>.
+        const read = path === "-"
+          ? parseReport(
+            await readStdinInput(REPORT_FILE, "the report", "replay the drill"),
+            STDIN_NAME,
+          )
+          : await readReport(path);
         if (!read.ok) {
           const e = read.error;
           throw new VlabError(
@@ -581,13 +640,16 @@ export function drillCommand(): Command {
           );
         }
         const recorded = read.value;
+        const shown = path === "-" ? "the report from stdin" : path;
         await interruptible(
           (signal) =>
             replayDrill(recorded, { signal, onProgress: (l) => void out(l + "\n") })
-              .catch((e) => rethrow(e, `the drill recorded in ${quote(path)}`)),
+              .catch((e) =>
+                rethrow(e, `the drill recorded in ${path === "-" ? shown : quote(path)}`)
+              ),
           ({ result, differences, notes }, interrupted) =>
             concludeDrill(result, {
-              lines: replayLines(path, differences, notes),
+              lines: replayLines(shown, differences, notes),
               reports: opts,
               ok: result.passed && differences.length === 0,
               interrupted,

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { onPath, type Run, runProgram, spawnVlab, vlabIn } from "./run.ts";
+import { onPath, type Run, runProgram, runVlab, spawnVlab, vlabIn } from "./run.ts";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 
 /** A fresh state folder and work folder; `vlab` runs with the state folder. */
@@ -426,6 +426,62 @@ Deno.test({
             `to run the drill with another seed: vlab drill run ${work}/quick\\.yaml --seed 5$`,
             "m",
           ),
+        );
+      } finally {
+        await Deno.remove(state, { recursive: true }).catch(() => {});
+      }
+    }),
+});
+
+Deno.test({
+  name: "vlab drill run - reads the drill from stdin, and vlab drill replay - its report",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withDirs(async (_vlab, work) => {
+      const state = await Deno.makeTempDir({ prefix: "vlab-drill-e2e-" });
+      const vlab = (stdin: string, ...args: string[]) => runVlab(args, { stateDir: state, stdin });
+      try {
+        const drill =
+          "name: piped\ntopology: pair\ntimeline:\n  - wait: 1ms\nassert:\n  - 1 == 1\n";
+        // Before: 'Cannot read drill file "-": no such file'.
+        const r = await vlab(drill, "drill", "run", "-", "--report", `${work}/out`);
+        assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+        assert.match(r.stdout, /^PASS: drill piped, 1\/1 assertions hold, seed 1$/m);
+        // It has no file to run again: the report says to pipe it in again.
+        const md = await Deno.readTextFile(`${work}/out/report.md`);
+        assert.match(md, /^- source: `<stdin>`$/m);
+        assert.match(md, /run again: pipe the drill into `vlab drill run - --seed 1`/);
+        const report = await Deno.readTextFile(`${work}/out/report.json`);
+        const again = await vlab(report, "drill", "replay", "-");
+        assert.equal(again.code, 0, `exit ${again.code}\n${again.stdout}\n${again.stderr}`);
+        assert.match(again.stdout, /^same decisions as the report from stdin$/m);
+        // Its problems are placed at <stdin>:line:col, as a file's.
+        const bad = await vlab("topology: pair\ntimeline:\n  - wait: lots\n", "drill", "run", "-");
+        assert.equal(bad.code, 2, bad.stderr);
+        assert.match(bad.stderr, /^<stdin>:3:11: Cannot read "lots" as a duration$/m);
+        assert.match(bad.stderr, /^vlab: Cannot run the drill from stdin: 1 problem \(above\)$/m);
+        const binary = await vlab("\0\0", "drill", "run", "-");
+        assert.equal(binary.code, 2, binary.stderr);
+        assert.match(
+          binary.stderr,
+          /^vlab: Cannot read the drill from stdin: it is binary, not text$/m,
+        );
+        // On a terminal it is refused, not waited on (`script` gives it one).
+        const line = [Deno.execPath(), ...vlabRunArgs(["drill", "run", "-"])]
+          .map((w) => `'${w.replaceAll("'", `'\\''`)}'`).join(" ");
+        const tty = await new Deno.Command("script", {
+          args: ["-qec", line, "/dev/null"],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+          env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: state }),
+        }).output();
+        const text = new TextDecoder().decode(tty.stdout).replaceAll("\r", "");
+        assert.equal(tty.code, 2, text);
+        assert.match(
+          text,
+          /^vlab: Cannot run the drill: "-" reads the drill from stdin, and stdin is a terminal$/m,
         );
       } finally {
         await Deno.remove(state, { recursive: true }).catch(() => {});

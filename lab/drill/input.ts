@@ -97,8 +97,25 @@ export async function readReport(path: string): Promise<Result<unknown, InputIss
   checkString("readReport", "path", path);
   const text = await readInput(path, REPORT_FILE);
   if (!text.ok) return text;
+  return parseReport(text.value, path);
+}
+
+/**
+ * A drill report's text (`report.json`, read by {@linkcode readReport} or from stdin) checked as
+ * {@linkcode readReport} checks it: JSON, of a report's kind; `file` names it in problems.
+ *
+ * @example
+ * ```ts
+ * import { parseReport } from "./input.ts";
+ * const r = parseReport("{", "<stdin>");
+ * r.ok ? "" : r.error.code; // "bad-json"
+ * ```
+ */
+export function parseReport(text: string, file: string): Result<unknown, InputIssue> {
+  checkString("parseReport", "text", text);
+  checkString("parseReport", "file", file);
   const wrongKind = (raw: unknown, at: { line: number; column: number } | null) => {
-    const p = wrongKindProblem(vlabFileKind(raw), "report", { file: path });
+    const p = wrongKindProblem(vlabFileKind(raw), "report", { file });
     return p === null ? null : err<InputIssue>({
       code: p.code,
       path: "",
@@ -106,30 +123,30 @@ export async function readReport(path: string): Promise<Result<unknown, InputIss
       column: at?.column ?? 1,
       message: p.message,
       hint: p.hint,
-      file: path,
+      file,
     });
   };
   // The other reports a drill writes (Markdown, JUnit XML, SVG): say which, and where the
   // report.json is.
-  const written = wrongKindProblem(vlabTextKind(text.value), "report", { file: path });
+  const written = wrongKindProblem(vlabTextKind(text), "report", { file });
   if (written !== null) {
     const { code, message, hint } = written;
-    return err({ code, path: "", line: 1, column: 1, message, hint, file: path });
+    return err({ code, path: "", line: 1, column: 1, message, hint, file });
   }
   let value: unknown;
   try {
-    value = JSON.parse(text.value);
+    value = JSON.parse(text);
   } catch (e) {
     // A drill file or a topology (YAML) given to a replay: say what it is, not where it stops
     // being JSON.
-    const yaml = text.value.length <= MAX_TOPOLOGY_BYTES ? parseYamlDocument(text.value) : null;
+    const yaml = text.length <= MAX_TOPOLOGY_BYTES ? parseYamlDocument(text) : null;
     if (yaml?.ok === true) {
       const top = yaml.value.locate({ code: "", path: [], message: "", hint: null });
       const wrong = wrongKind(yaml.value.raw, top);
       if (wrong !== null) return wrong;
     }
-    const at = jsonErrorAt(text.value);
-    const empty = text.value.trim() === "";
+    const at = jsonErrorAt(text);
+    const empty = text.trim() === "";
     return err({
       code: "bad-json",
       path: "",
@@ -139,7 +156,7 @@ export async function readReport(path: string): Promise<Result<unknown, InputIss
         ? "The report is empty: a drill report is a JSON object"
         : `The report is not JSON: ${at?.message ?? (e instanceof Error ? e.message : e)}`,
       hint: REPORT_FILE.missingHint,
-      file: path,
+      file,
     });
   }
   return wrongKind(value, null) ?? ok(value);

@@ -159,13 +159,17 @@ async function resolveTopology(
     }
     // Read once, as a topology file the drill names: a missing one is looked for relative to
     // the drill file, and the hint says so (not the list of shipped topologies).
-    const relative = !isAbsolute(value) && !ctx.file.startsWith("<");
+    // A drill with no file (an object, stdin) reads it from the current folder.
+    const relative = !isAbsolute(value);
+    const from = ctx.file.startsWith("<")
+      ? `the current folder, ${quote(Deno.cwd())} (the drill, ${ctx.file}, has no file)`
+      : `the drill file, in ${quote(dirname(ctx.file))}`;
     const text = await readInput(path, {
       ...TOPOLOGY_FILE,
       missingHint: relative
-        ? `the drill's topology: ${quote(value)} is read relative to the drill file, in ${
-          quote(dirname(ctx.file))
-        }; give a path from there, or a shipped name such as pair`
+        ? `the drill's topology: ${
+          quote(value)
+        } is read relative to ${from}; give a path from there, or a shipped name such as pair`
         : TOPOLOGY_FILE.missingHint,
     });
     if (!text.ok) {

@@ -649,6 +649,20 @@ Deno.test("a drill's missing topology file is placed at its topology: with a hin
   }
 });
 
+Deno.test("a drill with no file (stdin, an object) reads a relative topology from the current folder, and its hint says so", async () => {
+  for (const file of ["<stdin>", "<object>"]) {
+    const r = await parseDrill("topology: ./nope.yaml\ntimeline: []\n", file);
+    assert.ok(!r.ok);
+    // Before, the hint said "relative to the drill file", which there is none of.
+    assert.deepEqual(formatDrillIssues(r.error).split("\n"), [
+      `${file}:1:11: Cannot read topology file "./nope.yaml": no such file`,
+      `  hint: the drill's topology: "./nope.yaml" is read relative to the current folder, ` +
+      `"${Deno.cwd()}" (the drill, ${file}, has no file); give a path from there, or a shipped ` +
+      "name such as pair",
+    ]);
+  }
+});
+
 Deno.test("a drill or topology object left out is 'must be a map, got nothing', not a key \"undefined\"", async () => {
   const d = await drillFromObject(undefined);
   assert.ok(!d.ok);

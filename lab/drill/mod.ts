@@ -27,7 +27,7 @@ import { typeName } from "../api.ts";
 import { checkRunOptions, runDrillAs, type RunDrillOptions } from "./run.ts";
 import type { DrillResult } from "./types.ts";
 
-export { runDrill, type RunDrillOptions } from "./run.ts";
+export { runDrill, type RunDrillOptions, runDrillText } from "./run.ts";
 export {
   drillFromObject,
   type DrillIssue,
@@ -63,6 +63,7 @@ export {
   type InputKind,
   MAX_DRILL_BYTES,
   MAX_REPORT_BYTES,
+  parseReport,
   readInput,
   readReport,
   REPORT_FILE,

@@ -88,8 +88,11 @@ export function markdownReport(
   const replay = options.replay === undefined
     ? "`vlab drill replay report.json` in this report's folder"
     : codeSpan(`vlab drill replay ${shellArg(options.replay)}`);
-  // A drill given as an object (`<object>`) has no file to name.
-  const again = result.source.startsWith("<")
+  // A drill given as an object (`<object>`) has no file to name; one read from stdin
+  // (`vlab drill run -`) is piped in again.
+  const again = result.source === "<stdin>"
+    ? `run again: pipe the drill into ${codeSpan(`vlab drill run - --seed ${result.seed}`)}`
+    : result.source.startsWith("<")
     ? `run it again with --seed ${result.seed}`
     : `run again: ${codeSpan(`vlab drill run ${shellArg(result.source)} --seed ${result.seed}`)}`;
   const lines = [

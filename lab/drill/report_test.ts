@@ -430,6 +430,11 @@ Deno.test("report.md's replay and run-again commands name the files where they a
     markdownReport(result({ source: "<object>" })),
     /^- seed: 7 \(replay: `vlab drill replay report\.json` in this report's folder; run it again with --seed 7\)$/m,
   );
+  // A drill read from stdin (`vlab drill run -`) is piped in again.
+  assert.match(
+    markdownReport(result({ source: "<stdin>" })),
+    /^- seed: 7 \(replay: `vlab drill replay report\.json` in this report's folder; run again: pipe the drill into `vlab drill run - --seed 7`\)$/m,
+  );
   assert.throws(
     () => markdownReport(result(), null, { replay: 5 as unknown as string }),
     /^TypeError: markdownReport: options\.replay must be a string, got number$/,

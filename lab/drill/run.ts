@@ -20,11 +20,18 @@ import { type DirectionSnapshot, totalDrops } from "../snapshot_types.ts";
 import type { Impairment } from "../wire/specs.ts";
 import { evaluate } from "./evaluate.ts";
 import { vhostPciSnapshot } from "../vhost_pci_view.ts";
-import { drillFromObject, formatDrillIssues, loadDrillFile } from "./load.ts";
+import {
+  drillFromObject,
+  type DrillIssue,
+  formatDrillIssues,
+  loadDrillFile,
+  parseDrill,
+} from "./load.ts";
+import type { Result } from "../../devices/base/result.ts";
 import { measuredText } from "./report.ts";
 import { countFilterHint, runScope } from "./scope.ts";
 import { escapeControl as printable, quote } from "../topology/quote.ts";
-import { checkOptionKeys } from "./check.ts";
+import { checkOptionKeys, checkString } from "./check.ts";
 import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
 import type {
   AssertionVerdict,
@@ -164,13 +171,15 @@ export function checkRunOptions(
   }
 }
 
+/**
+ * The drill `load` reads, or a `drill-invalid` error; `file` is what names the drill where a
+ * file's path would stand (a path, `<object>`, `<stdin>`).
+ */
 async function loadOrThrow(
-  source: string | Record<string, unknown>,
-  label: string,
+  load: () => Promise<Result<Drill, DrillIssue[]>>,
+  file: string,
 ): Promise<Drill> {
-  const r = typeof source === "string"
-    ? await loadDrillFile(source)
-    : await drillFromObject(source, label);
+  const r = await load();
   if (r.ok) return r.value;
   // As loadTopology's: the message is the first problem where it is, the hint its own hint;
   // `details` has every problem. The problem's place names the drill (`d.yaml:3:5: …`,
@@ -178,7 +187,6 @@ async function loadOrThrow(
   // (`Cannot run drill <object>: <object>: …`); a problem in another file (the drill's topology
   // file) says which drill it is for.
   const lines = formatDrillIssues(r.error).split("\n");
-  const file = typeof source === "string" ? source : label;
   const more = r.error.length - 1;
   const lead = r.error[0].file === file ? "" : `Cannot run drill ${quote(file)}: `;
   throw new LabError(
@@ -307,7 +315,46 @@ export async function runDrillAs(
     );
   }
   checkRunOptions(options);
-  const drill = await loadOrThrow(source, label);
+  const drill = typeof source === "string"
+    ? await loadOrThrow(() => loadDrillFile(source), source)
+    : await loadOrThrow(() => drillFromObject(source, label), label);
+  // Absolute: the run-again hints a report (or a replay of it) gives hold from any folder.
+  return await runLoaded(
+    drill,
+    typeof source === "string" ? resolve(source) : drill.source,
+    options,
+  );
+}
+
+/**
+ * {@linkcode runDrill} of a drill's YAML text, which `file` names where a file's path would
+ * stand (`<stdin>` for `vlab drill run -`): its problems are placed at `file:line:col`, a
+ * relative topology path is read from the current folder, and its result's `source` is `file`.
+ *
+ * @example
+ * ```ts ignore
+ * import { runDrillText } from "./run.ts";
+ * await runDrillText("topology: pair\ntimeline: [{ wait: 1s }]\n", "<stdin>");
+ * ```
+ */
+export async function runDrillText(
+  text: string,
+  file: string,
+  options: RunDrillOptions = {},
+): Promise<DrillResult> {
+  checkString("runDrillText", "text", text);
+  checkString("runDrillText", "file", file);
+  checkRunOptions(options, "runDrillText");
+  const drill = await loadOrThrow(() => parseDrill(text, file), file);
+  return await runLoaded(drill, file, options);
+}
+
+/** Run a drill that validated; `source` is its result's `source`. */
+async function runLoaded(
+  drill: Drill,
+  source: string,
+  options: RunDrillOptions,
+): Promise<DrillResult> {
   const seed = options.seed ?? drill.seed;
   const progress = options.onProgress ?? (() => {});
   // The caller that passes a signal handles Ctrl-C itself (the CLI: the drill stops, then its
@@ -617,8 +664,7 @@ export async function runDrillAs(
     }
     const result: DrillResult = {
       name: drill.name,
-      // Absolute: the run-again hints a report (or a replay of it) gives hold from any folder.
-      source: typeof source === "string" ? resolve(source) : drill.source,
+      source,
       seed,
       startedAt,
       durationMs,

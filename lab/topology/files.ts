@@ -89,6 +89,15 @@ const TOPOLOGY_TEXT: TextFileKind = {
  * name that reads it, before the list of them.
  */
 function topologyText(path: string): TextFileKind {
+  // `-` is stdin for a drill (`vlab drill run -`), not for a topology: a lab started with -d, or
+  // started again, reads its topology file again.
+  if (path === "-") {
+    return {
+      ...TOPOLOGY_TEXT,
+      missingHint:
+        "a topology is read from a file, not from stdin: save it to a file and give its path, or give a shipped name such as pair",
+    };
+  }
   const base = path.slice(path.lastIndexOf("/") + 1).replace(/\.ya?ml$/i, "");
   const near = closestName(base, SHIPPED);
   return near === undefined ? TOPOLOGY_TEXT : {
@@ -139,18 +148,8 @@ export async function readBoundedText(
   path: string,
   kind: TextFileKind,
 ): Promise<Result<string, TopologyIssue>> {
-  const problem = (reason: string, hint: string, code = "unreadable") =>
-    err<TopologyIssue>({
-      code,
-      path: "",
-      line: null,
-      column: null,
-      message: `Cannot read ${kind.noun} ${quote(path, 200)}: ${reason}`,
-      hint,
-    });
-  const limit = kind.maxBytes >= 1024 * 1024
-    ? `${kind.maxBytes / (1024 * 1024)} MiB`
-    : `${kind.maxBytes} bytes`;
+  const problem = textProblem(`${kind.noun} ${quote(path, 200)}`);
+  const limit = limitText(kind);
   let file: Deno.FsFile | null = null;
   try {
     // stat, not open: opening a FIFO blocks until a writer comes.
@@ -159,48 +158,135 @@ export async function readBoundedText(
     if (info.size > kind.maxBytes) {
       return problem(`it is ${info.size} bytes, more than ${limit}`, kind.limitHint, "too-large");
     }
-    // Read at most one byte past the limit: the file may have grown since stat.
     file = await Deno.open(path, { read: true });
-    const buffer = new Uint8Array(kind.maxBytes + 1);
-    let used = 0;
-    while (used < buffer.length) {
-      const n = await file.read(buffer.subarray(used));
-      if (n === null) break;
-      used += n;
-    }
-    if (used > kind.maxBytes) {
-      return problem(`it is more than ${limit}`, kind.limitHint, "too-large");
-    }
-    const bytes = buffer.subarray(0, used);
-    if (isPcap(bytes)) {
-      return problem(
-        "it is a packet capture (pcap, as `vlab capture -w` writes), not text",
-        `read it with \`tcpdump -r FILE\` or Wireshark; ${kind.kindHint}`,
-      );
-    }
-    // UTF-16 with its byte-order mark is text YAML allows (and what Windows PowerShell's `>`
-    // writes); it holds NULs, so it is told apart before the binary check.
-    const utf16 = bytes[0] === 0xff && bytes[1] === 0xfe
-      ? "utf-16le"
-      : bytes[0] === 0xfe && bytes[1] === 0xff
-      ? "utf-16be"
-      : null;
-    if (utf16 === null && bytes.includes(0)) {
-      return problem("it is binary, not text", kind.kindHint);
-    }
-    try {
-      return { ok: true, value: new TextDecoder(utf16 ?? "utf-8", { fatal: true }).decode(bytes) };
-    } catch {
-      return utf16 === null ? problem("it is not UTF-8 text", "save the file as UTF-8") : problem(
-        "it is not UTF-16 text, though it starts as UTF-16 does",
-        "save the file as UTF-8",
-      );
-    }
+    return await readBoundedFrom(file, kind, problem);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return problem("no such file", kind.missingHint);
     return problem(reasonOf(e), "check the path and its permissions");
   } finally {
     file?.close();
+  }
+}
+
+/**
+ * The text a stream gives (stdin, for `vlab drill run -`), read as {@linkcode readBoundedText}
+ * reads a file: at most `kind.maxBytes` of UTF-8 (or UTF-16 with its byte-order mark), never
+ * binary; otherwise one issue with no line whose message starts `Cannot read WHAT:` (`what`: such
+ * as `the drill file from stdin`) and a hint.
+ *
+ * @example
+ * ```ts
+ * import { readBoundedStream } from "./files.ts";
+ * const kind = { noun: "notes", maxBytes: 4, missingHint: "", kindHint: "", limitHint: "shorten it" };
+ * const stream = ReadableStream.from([new TextEncoder().encode("hello")]);
+ * const r = await readBoundedStream(stream, kind, "the notes from stdin");
+ * r.ok ? "" : r.error.message; // "Cannot read the notes from stdin: it is more than 4 bytes"
+ * ```
+ */
+export async function readBoundedStream(
+  stream: ReadableStream<Uint8Array>,
+  kind: TextFileKind,
+  what: string,
+): Promise<Result<string, TopologyIssue>> {
+  const problem = textProblem(what);
+  const reader = stream.getReader();
+  try {
+    let pending: Uint8Array | null = null;
+    return await readBoundedFrom(
+      {
+        read: async (into: Uint8Array): Promise<number | null> => {
+          if (pending === null) {
+            const next = await reader.read();
+            if (next.done) return null;
+            pending = next.value;
+          }
+          const n = Math.min(into.length, pending.length);
+          into.set(pending.subarray(0, n));
+          pending = n === pending.length ? null : pending.subarray(n);
+          return n;
+        },
+      },
+      kind,
+      problem,
+    );
+  } catch (e) {
+    return problem(reasonOf(e), "check what is piped into it");
+  } finally {
+    // Past the limit, the rest is left unread: the writer gets EPIPE, as with `head`.
+    await reader.cancel().catch(() => {});
+  }
+}
+
+type TextProblem = (
+  reason: string,
+  hint: string,
+  code?: string,
+) => { ok: false; error: TopologyIssue };
+
+/** The problems of one text read: `Cannot read WHAT: reason`, no line, and a hint. */
+function textProblem(what: string): TextProblem {
+  return (reason, hint, code = "unreadable") =>
+    err<TopologyIssue>({
+      code,
+      path: "",
+      line: null,
+      column: null,
+      message: `Cannot read ${what}: ${reason}`,
+      hint,
+    });
+}
+
+/** `1 MiB` or `1024 bytes`: a kind's size limit, for messages. */
+function limitText(kind: TextFileKind): string {
+  return kind.maxBytes >= 1024 * 1024
+    ? `${kind.maxBytes / (1024 * 1024)} MiB`
+    : `${kind.maxBytes} bytes`;
+}
+
+/**
+ * Read at most one byte past `kind.maxBytes` (a file may have grown since its stat; a stream
+ * tells no size) and decode it: UTF-8, or UTF-16 with its byte-order mark; never a pcap or other
+ * binary.
+ */
+async function readBoundedFrom(
+  source: { read(into: Uint8Array): Promise<number | null> },
+  kind: TextFileKind,
+  problem: TextProblem,
+): Promise<Result<string, TopologyIssue>> {
+  const buffer = new Uint8Array(kind.maxBytes + 1);
+  let used = 0;
+  while (used < buffer.length) {
+    const n = await source.read(buffer.subarray(used));
+    if (n === null) break;
+    used += n;
+  }
+  if (used > kind.maxBytes) {
+    return problem(`it is more than ${limitText(kind)}`, kind.limitHint, "too-large");
+  }
+  const bytes = buffer.subarray(0, used);
+  if (isPcap(bytes)) {
+    return problem(
+      "it is a packet capture (pcap, as `vlab capture -w` writes), not text",
+      `read it with \`tcpdump -r FILE\` or Wireshark; ${kind.kindHint}`,
+    );
+  }
+  // UTF-16 with its byte-order mark is text YAML allows (and what Windows PowerShell's `>`
+  // writes); it holds NULs, so it is told apart before the binary check.
+  const utf16 = bytes[0] === 0xff && bytes[1] === 0xfe
+    ? "utf-16le"
+    : bytes[0] === 0xfe && bytes[1] === 0xff
+    ? "utf-16be"
+    : null;
+  if (utf16 === null && bytes.includes(0)) {
+    return problem("it is binary, not text", kind.kindHint);
+  }
+  try {
+    return { ok: true, value: new TextDecoder(utf16 ?? "utf-8", { fatal: true }).decode(bytes) };
+  } catch {
+    return utf16 === null ? problem("it is not UTF-8 text", "save the file as UTF-8") : problem(
+      "it is not UTF-16 text, though it starts as UTF-16 does",
+      "save the file as UTF-8",
+    );
   }
 }
 

@@ -152,6 +152,17 @@ Deno.test("a missing file is one unreadable issue without a line", async () => {
   }]);
 });
 
+Deno.test("a topology named - (stdin for a drill) says that a topology is read from a file", async () => {
+  const r = await loadTopologyFile("-");
+  assert.ok(!r.ok);
+  assert.equal(r.error[0].message, 'Cannot read topology file "-": no such file');
+  // Before, the hint listed the shipped topologies, as for a typo.
+  assert.equal(
+    r.error[0].hint,
+    "a topology is read from a file, not from stdin: save it to a file and give its path, or give a shipped name such as pair",
+  );
+});
+
 Deno.test("the JSON Schema is a closed object schema that lists vms and links", () => {
   const s = topologyJsonSchema() as {
     type: string;
