@@ -23,6 +23,7 @@ import { VSOCK_HDR_SIZE, VSOCK_MAX_PAYLOAD } from "../devices/vsock/header.ts";
 import { type PartitionInfo, type PartitionProblem, Partitions } from "./partition.ts";
 import { describeImpair, type LabPlan, type RingPlan } from "./plan.ts";
 import { quote } from "./topology/quote.ts";
+import { reorderProblem } from "./topology/impairment.ts";
 import type { Impairment } from "./topology/types.ts";
 import {
   type VsockImpairmentProblem,
@@ -56,7 +57,7 @@ export interface LinkControls {
    * which changes nothing but is logged as any other.
    */
   setImpairment(link: string, impair: Impairment, direction: LinkDirection): boolean;
-  /** Why `link` cannot take `impair` (a vsock link), or null. */
+  /** Why `link` cannot take `impair` (a vsock link, or a net link's reorder without delay), or null. */
   impairmentProblem(link: string, impair: Impairment): VsockImpairmentProblem | null;
   /**
    * Cut every frame between two sets of VMs (or only from `a` to `b` when `oneWay`), and their
@@ -128,14 +129,14 @@ export class LinkControl implements LinkControls {
   /**
    * Why `link` cannot take `impair`, or null (also null for an unknown link): a vsock link
    * takes delay (with jitter), rate, overhead and limit only (`topology/vsock_impairment.ts`),
-   * a link to a vsock router none.
+   * a link to a vsock router none, a net link no reorder without a delay (`reorderProblem`).
    */
   impairmentProblem(link: string, impair: Impairment): VsockImpairmentProblem | null {
     const l = this.#plan.links.find((x) => x.name === link);
     if (!l) return null;
     const ring = this.#plan.rings[l.forwardRing];
     const kinds = [ring.producer.kind, ring.consumer.kind];
-    if (!kinds.includes("vsock")) return null;
+    if (!kinds.includes("vsock")) return reorderProblem(link, impair);
     if (kinds.includes("switch")) {
       return isPassthrough(impair) ? null : {
         message: `Cannot impair vsock link "${link}": it goes to a vsock router`,

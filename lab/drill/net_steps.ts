@@ -19,7 +19,7 @@
  */
 
 import { z } from "zod";
-import { parseImpairment } from "../topology/impairment.ts";
+import { parseImpairment, reorderProblem } from "../topology/impairment.ts";
 import { vsockImpairmentProblem } from "../topology/vsock_impairment.ts";
 import { isPassthrough } from "../host/impair.ts";
 import { drillLinks } from "./link_names.ts";
@@ -168,8 +168,17 @@ function checkImpair(
         hint: "Impair a vsock link between two VMs, or the net links",
       }
       : null;
+    // A net link's reorder needs a delay (a vsock link refuses any reorder, above).
+    const reorder = link.kind === "net" ? reorderProblem(link.name, r.value) : null;
     if (refused !== null) {
       problems.push({ code: "bad-impairment", path: [...path, "set"], ...refused });
+    } else if (reorder !== null) {
+      problems.push({
+        code: "bad-impairment",
+        path: [...path, "set", reorder.key],
+        message: reorder.message,
+        hint: reorder.hint,
+      });
     }
   }
   return problems;

@@ -73,6 +73,26 @@ Deno.test("link and impair steps take vsock links, as vlab link does, and refuse
   );
   assert.ok(!lossy.ok);
   assert.match(lossy.error[0].message, /^Cannot set loss on vsock link "a-b-vsock"/);
+  // A reorder: a vsock link takes none (it was told to add a delay, which it then refused too); a
+  // net link's needs a delay, said at the key.
+  const reordered = await parseDrill(
+    "topology: vsock-pair\ntimeline:\n" +
+      "  - impair: { link: a-b-vsock, set: { reorder: 5% } }\n" +
+      "  - impair: { link: a-b, set: { reorder: 5% } }\n",
+    "d.yaml",
+  );
+  assert.ok(!reordered.ok);
+  assert.equal(
+    formatDrillIssues(reordered.error),
+    [
+      'd.yaml:3:37: Cannot set reorder on vsock link "a-b-vsock": vsock is a reliable stream, and ' +
+      "a lost, duplicated, corrupted or reordered packet breaks the connection",
+      "  hint: On a vsock link use delay (with jitter), rate (with overhead) or limit (a bound: " +
+      "the sender waits, nothing is dropped)",
+      'd.yaml:4:42: Cannot reorder on link "a-b" without a delay',
+      "  hint: Set `delay` above 0 too: netem reorders by sending some frames without the delay",
+    ].join("\n"),
+  );
 });
 
 Deno.test("partition and impair steps are checked when the topology did not load, all but their names", async () => {

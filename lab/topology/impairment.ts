@@ -102,8 +102,9 @@ export interface ImpairmentProblem {
 /**
  * Read live impairment keys (the `impair` object of `POST /links/NAME`, or the words of
  * `vlab link NAME set`): the same schema and units as a topology file. Unknown keys are refused
- * with the list of known ones; loss models conflict with `loss`; `reorder` needs a `delay` (as
- * in a topology file).
+ * with the list of known ones; loss models conflict with `loss`. What a link of one kind refuses
+ * is the link's to say, once its kind is known: a net link's `reorder` needs a `delay`
+ * ({@linkcode reorderProblem}), a vsock link takes no reorder at all (`vsock_impairment.ts`).
  *
  * @example
  * ```ts
@@ -153,13 +154,27 @@ export function parseImpairment(raw: unknown): Result<Impairment, ImpairmentProb
     });
   }
   const map = new Map(Object.entries(v));
-  const imp = resolveImpairment((k) => map.get(k) as Value);
-  if (imp.reorderPct > 0 && imp.delayUs === 0) {
-    return err({
-      key: "reorder",
-      message: "Cannot reorder without a delay",
-      hint: "set `delay` above 0: netem reorders by sending some frames without the delay",
-    });
-  }
-  return ok(imp);
+  return ok(resolveImpairment((k) => map.get(k) as Value));
+}
+
+/**
+ * Why a net link (`link`) cannot take `imp`, or null: it reorders without a delay (netem reorders
+ * by sending some frames without the delay, so with none there is nothing to send early), as a
+ * topology file's `reorder-without-delay`. A vsock link refuses any reorder instead
+ * (`vsockImpairmentProblem`), so only a link known to be a net link is asked this.
+ *
+ * @example
+ * ```ts
+ * import { parseImpairment, reorderProblem } from "./impairment.ts";
+ * const r = parseImpairment({ reorder: "5%" });
+ * if (r.ok) reorderProblem("a-b", r.value)?.message; // "Cannot reorder on link \"a-b\" without a delay"
+ * ```
+ */
+export function reorderProblem(link: string, imp: Readonly<Impairment>): ImpairmentProblem | null {
+  if (imp.reorderPct === 0 || imp.delayUs > 0) return null;
+  return {
+    key: "reorder",
+    message: `Cannot reorder on link ${quote(link)} without a delay`,
+    hint: "Set `delay` above 0 too: netem reorders by sending some frames without the delay",
+  };
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { NO_IMPAIRMENT } from "../host/impair.ts";
-import { parseImpairment } from "./impairment.ts";
+import { parseImpairment, reorderProblem } from "./impairment.ts";
 import { parseTopology } from "./load.ts";
 
 Deno.test("live impairment keys read like YAML: units, percentages, loss models", () => {
@@ -47,7 +47,6 @@ Deno.test("bad live impairment values are refused naming the key, with a hint", 
     [{ toString: "1ms" }, "toString", /Unknown impairment key "toString"/],
     [{ loss: "1%", loss_gemodel: "1%" }, "loss_gemodel", /more than one of loss/],
     [[1], "", /must be an object/],
-    [{ reorder: "5%" }, "reorder", /Cannot reorder without a delay/],
   ];
   for (const [raw, key, message] of cases) {
     const r = parseImpairment(raw);
@@ -127,4 +126,19 @@ Deno.test("a misspelt live key gets the file's did-you-mean; a far one the list 
   const far = parseImpairment({ toString: "5ms" });
   assert.ok(!far.ok);
   assert.match(far.error.hint, /^Keys: delay, jitter, /);
+});
+
+Deno.test("reorder without a delay is a net link's problem: read by parseImpairment, refused by reorderProblem", () => {
+  // parseImpairment refused it for every link, so a vsock link (which takes no reorder at all)
+  // was told to "set delay above 0", and then refused that.
+  const r = parseImpairment({ reorder: "5%" });
+  assert.ok(r.ok);
+  assert.deepEqual(reorderProblem("a-b", r.value), {
+    key: "reorder",
+    message: 'Cannot reorder on link "a-b" without a delay',
+    hint: "Set `delay` above 0 too: netem reorders by sending some frames without the delay",
+  });
+  const delayed = parseImpairment({ reorder: "5%", delay: "1ms" });
+  assert.ok(delayed.ok);
+  assert.equal(reorderProblem("a-b", delayed.value), null);
 });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { NO_IMPAIRMENT } from "../host/impair.ts";
 import { parseTopology } from "./mod.ts";
-import { vsockImpairmentProblem } from "./vsock_impairment.ts";
+import { parseImpairment } from "./impairment.ts";
+import { VSOCK_IMPAIRMENT_HINT, vsockImpairmentProblem } from "./vsock_impairment.ts";
 
 const PAIR = (link: string) =>
   "name: x\nvms:\n  a: { vsock: { cid: 3 } }\n  b: { vsock: { cid: 4 } }\n" +
@@ -66,4 +67,13 @@ Deno.test("a live change refuses what a vsock link cannot take, with a hint", ()
   assert.match(p!.message, /^Cannot set loss, reorder on vsock link "v": vsock is a reliable/);
   assert.match(p!.hint, /delay \(with jitter\), rate/);
   assert.match(vsockImpairmentProblem("v", { ...NO_IMPAIRMENT, limit: 3 })!.message, /limit 3/);
+});
+
+Deno.test("a live reorder on a vsock link says what a vsock link takes, not 'set delay above 0'", () => {
+  // `vlab link a-b-vsock set reorder=5%` hinted a delay, which the vsock link then refused too.
+  const r = parseImpairment({ reorder: "5%" });
+  assert.ok(r.ok, r.ok ? "" : r.error.message);
+  const p = vsockImpairmentProblem("a-b-vsock", r.value);
+  assert.match(p!.message, /^Cannot set reorder on vsock link "a-b-vsock": vsock is a reliable/);
+  assert.equal(p!.hint, VSOCK_IMPAIRMENT_HINT);
 });
