@@ -1,5 +1,6 @@
 /**
- * The Links panel: each link with its state, and each direction's frames/s and bytes/s, its drops
+ * The Links panel: each link with its state, and each direction's frames/s (pkts/s on a vsock
+ * link, under its own column names where the unit changes) and bytes/s, its drops
  * by cause (loss, queue limit, full ring, link down, too big, …) and corrupted frames as totals
  * with their rate, the times frames waited (for an RX buffer, for the link: not drops), and the
  * impairment in force; then each switch with its counters, then each vsock device's connections
@@ -137,25 +138,42 @@ export function linksLines(props: LinksProps): Line[] {
     ...(snapshot.vhostPciLinks ?? []).map((l) => `${l.frontend} → ${l.peer}`),
   ];
   const cols = rateColumns(width, labels);
-  const columnNames = "    " + cell("direction", cols.dirW) + " " +
-    cell("frames/s", 8, { align: "right" }) +
-    (cols.bytes ? " " + cell("bytes/s", 11, { align: "right" }) : "") + "  " +
-    (wide ? cell("drops · waits", dropsW) + " " : "");
-  // "impairment" only where it fits: a narrow panel puts the impairment on a line of its own.
-  const header: Line = [
-    seg(
-      columnNames.length + 10 <= width ? columnNames + "impairment" : columnNames.trimEnd(),
-      { dim: true, bold: true },
-    ),
-  ];
+  const headerFor = (unit: string): Line => {
+    const columnNames = "    " + cell("direction", cols.dirW) + " " +
+      cell(unit, 8, { align: "right" }) +
+      (cols.bytes ? " " + cell("bytes/s", 11, { align: "right" }) : "") + "  " +
+      (wide ? cell("drops · waits", dropsW) + " " : "");
+    // "impairment" only where it fits: a narrow panel puts the impairment on a line of its own.
+    return [
+      seg(
+        columnNames.length + 10 <= width ? columnNames + "impairment" : columnNames.trimEnd(),
+        { dim: true, bold: true },
+      ),
+    ];
+  };
   const body: Line[] = [];
   let selectedLine = 0;
   // Where each entry begins: a window never begins with the tail of one.
   const starts: number[] = [];
+  // The rate column's unit from each entry on (frames on a net or vhost-pci link, packets on a
+  // vsock link, as `vlab status` counts them): where it changes, the entry begins with the
+  // column names again in its unit (`headers`), and the panel's header takes the unit of the
+  // entry its window begins in.
+  const units: [line: number, unit: string][] = [];
+  const headers = new Set<number>();
+  const unitFrom = (unit: string) => {
+    const last = units.at(-1)?.[1];
+    units.push([body.length, unit]);
+    if (last !== undefined && last !== unit) {
+      headers.add(body.length);
+      body.push(headerFor(unit));
+    }
+  };
   snapshot.links.forEach((link, i) => {
     const isSel = i === props.selected;
-    if (isSel) selectedLine = body.length;
     starts.push(body.length);
+    unitFrom(rateUnit(link.kind));
+    if (isSel) selectedLine = body.length;
     body.push([
       seg(isSel ? "▸ " : "  ", { bold: true, color: "cyan" }),
       seg(link.name, { bold: true, inverse: isSel }),
@@ -201,8 +219,9 @@ export function linksLines(props: LinksProps): Line[] {
   });
   (snapshot.vhostPciLinks ?? []).forEach((l, i) => {
     const selected = snapshot.links.length + i === props.selected;
-    if (selected) selectedLine = body.length;
     starts.push(body.length);
+    unitFrom(rateUnit("net"));
+    if (selected) selectedLine = body.length;
     body.push(...vhostPciLines(l, { rates, width, dropsW, selected, columns: cols }));
   });
   if (snapshot.links.length === 0 && !snapshot.vhostPciLinks?.length) {
@@ -262,8 +281,24 @@ export function linksLines(props: LinksProps): Line[] {
   });
   body.push(...vsockConnLines(snapshot, width));
   const bodyHeight = Math.max(0, props.height - 1);
-  const start = windowStart(body.length, bodyHeight, selectedLine, starts);
-  return [header, ...body.slice(start, start + bodyHeight)];
+  let start = windowStart(body.length, bodyHeight, selectedLine, starts);
+  const unit = units.findLast(([line]) => line <= start)?.[1] ?? units[0]?.[1] ?? "frames/s";
+  // A window that begins with the column names again: the panel's header says them already.
+  if (headers.has(start)) start++;
+  return [headerFor(unit), ...body.slice(start, start + bodyHeight)];
+}
+
+/**
+ * The rate column's name for a link of `kind`: a vsock link carries vsock packets, a net link
+ * (and a vhost-pci link) Ethernet frames, as `vlab status` counts them.
+ *
+ * @example
+ * ```ts ignore
+ * rateUnit("vsock"); // "pkts/s"
+ * ```
+ */
+function rateUnit(kind: "net" | "vsock" | undefined): string {
+  return kind === "vsock" ? "pkts/s" : "frames/s";
 }
 
 /**
@@ -422,14 +457,21 @@ export function vhostPciLines(
     seg(si(waited)),
     ...((r?.rxWaits ?? 0) > 0 ? [seg(` +${formatRate(r!.rxWaits)}`, { color: "cyan" })] : []),
   ];
+  // Dropped while the link was set down, each way, as a virtio-net link's `link down`.
+  const downIn = l.linkDownIn ?? 0, downOut = l.linkDownOut ?? 0;
+  const outDrops = [
+    ...(l.framesDropped > 0 ? drop("not connected", l.framesDropped, r?.framesDropped) : []),
+    ...(l.framesDropped > 0 && downOut > 0 ? [seg(" · ", { dim: true })] : []),
+    ...(downOut > 0 ? drop("link down", downOut, r?.linkDownOut) : []),
+  ];
   const directions = [
-    [`${l.frontend} → ${l.peer}`, r?.framesIn, [] as Seg[], [] as Seg[]],
     [
-      `${l.peer} → ${l.frontend}`,
-      r?.framesOut,
-      l.framesDropped > 0 ? drop("not connected", l.framesDropped, r?.framesDropped) : [],
-      waits,
+      `${l.frontend} → ${l.peer}`,
+      r?.framesIn,
+      downIn > 0 ? drop("link down", downIn, r?.linkDownIn) : [],
+      [] as Seg[],
     ],
+    [`${l.peer} → ${l.frontend}`, r?.framesOut, outDrops, waits],
   ] as const;
   for (const [label, frames, drops, waitSegs] of directions) {
     const main: Seg[] = [
