@@ -255,6 +255,10 @@ function formatVhostPciLinks(links: readonly VhostPciLinkSnapshot[]): string[] {
     (l.connection > 0 ? ` (connection ${l.connection})` : "") +
     `, ${count(l.framesIn, "frame")} in, ${l.framesOut} out, ` +
     (l.framesDropped > 0 ? `${l.framesDropped} dropped (not connected), ` : "") +
+    // Dropped while the link was set down, as a virtio-net link's `link down` drops.
+    ((l.linkDownIn ?? 0) + (l.linkDownOut ?? 0) > 0
+      ? `dropped ${l.linkDownIn ?? 0} in, ${l.linkDownOut ?? 0} out (link down), `
+      : "") +
     // Refused for want of room in the frontend's receiveq: no link ring holds the frame.
     ((l.rxWaits ?? 0) > 0 ? `no RX buffer ${l.rxWaits}, ` : "") +
     (l.partitionDropped > 0 ? `${l.partitionDropped} cut by partitions, ` : "") +

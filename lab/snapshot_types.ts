@@ -295,6 +295,16 @@ export interface VhostPciLinkSnapshot {
   rxWaits?: number;
   /** Frames of either direction a partition (`vlab partition`) cut on the link. */
   partitionDropped: number;
+  /**
+   * `a`'s frames dropped while the link was set down (`vlab link NAME down`): completed in `a`'s
+   * transmitq, never delivered. Absent in snapshots older than this field.
+   */
+  linkDownIn?: number;
+  /**
+   * Frames of `b`'s stack dropped while the link was set down. Absent in snapshots older than
+   * this field.
+   */
+  linkDownOut?: number;
   /** Interrupts `b` raised in `a`. */
   interrupts: number;
   /** Accesses of `b` the window refused (connections failed on one). */

@@ -59,6 +59,8 @@ export function vhostPciSnapshot(lab: Lab): VhostPciLinkSnapshot[] {
       framesDropped: c[VhostPciCounter.framesDropped],
       rxWaits: c[VhostPciCounter.rxWaits],
       partitionDropped: c[VhostPciCounter.partitionDropped],
+      linkDownIn: c[VhostPciCounter.linkDownIn],
+      linkDownOut: c[VhostPciCounter.linkDownOut],
       interrupts: c[VhostPciCounter.interrupts],
       faults: c[VhostPciCounter.faults],
       revoked: c[VhostPciCounter.revoked],

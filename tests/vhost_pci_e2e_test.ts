@@ -355,12 +355,17 @@ Deno.test({
 });
 
 Deno.test({
-  name: "vhost-pci: b gone (link down) and back: a sees its link go down and up, its rings intact",
+  name: "vhost-pci: link down drops and counts what either side sends, as a virtio-net link does",
   ...LAB_TEST,
   fn: async () => {
-    const lab = await start("static");
+    // a's transmit watchdog at 300 ms: frames left in a's transmitq while the link is down
+    // would reset a's NIC (they sat there, to be delivered after `up`).
+    const lab = await startVhostPciPair((y) =>
+      y.replace("iommu: true }", "iommu: true, tx_timeout: 300ms }")
+    );
     try {
       assert.equal(await ping(lab, 2), 2);
+      const inBefore = bCounters(lab)[VhostPciCounter.framesIn];
       assert.ok(lab.setLink("a-b", false));
       await waitForValue(
         "a's link-down event",
@@ -369,16 +374,32 @@ Deno.test({
             e.kind === "link-down" && e.subject === "a" && e.detail?.nic === "eth0"
           ) ?? null,
       );
-      const r = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1", "-W", "0.2"]);
-      assert.equal(r.ok && (r.result as PingResult).received, 0, "nothing crosses while b is gone");
+      // Each side knows the other's MAC (no ARP): one echo request each way, both dropped.
+      for (const [from, to] of [["a", "10.0.0.2"], ["b", "10.0.0.1"]]) {
+        const r = await lab.exec(from, ["ping", to, "-c", "1", "-W", "0.5"]);
+        assert.equal(r.ok && (r.result as PingResult).received, 0, "nothing crosses while down");
+      }
+      const c = bCounters(lab);
+      await waitForValue(
+        "both drops counted",
+        () => c[VhostPciCounter.linkDownIn] >= 1 && c[VhostPciCounter.linkDownOut] >= 1 || null,
+      );
+      assert.equal(c[VhostPciCounter.framesIn], inBefore, "a's frame was not delivered");
+      // Seen as a virtio-net link's drops are: status, the JSON and /metrics.
+      const line = formatStatus(labStatus(lab)).split("\n").find((l) => /vhost-pci b:eth0/.test(l));
+      assert.match(line ?? "", /: down \(connection 1\), .*dropped 1 in, 1 out \(link down\)/);
+      assert.equal(takeSnapshot(lab).vhostPciLinks?.[0].linkDownIn, 1);
+      assert.match(prometheusMetrics(lab), /vlab_vhost_pci_link_down_out_total\{[^}]*\} 1/);
       assert.ok(lab.setLink("a-b", true));
-      await waitLinkUp(lab, 1); // the same connection, resumed from a's queue state
+      await waitLinkUp(lab, 1); // the same connection, a's rings never left it
+      // Three requests cross: the one a sent while down is not delivered now.
       assert.equal(await ping(lab), 3);
+      assert.equal(bCounters(lab)[VhostPciCounter.framesIn], inBefore + 3);
       assert.ok(
         !lab.events.recent().some((e) =>
           e.subject === "a" && /device-(error|needs-reset)/.test(e.kind)
         ),
-        "a's rings were never broken",
+        "a's rings were never broken, nor its transmitq stalled",
       );
     } finally {
       await lab.stop();

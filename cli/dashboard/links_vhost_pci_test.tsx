@@ -127,3 +127,38 @@ Deno.test("a vhost-pci link is selected in the Links panel as a ring link is: �
     app.unmount();
   }
 });
+
+for (const columns of [60, 140]) {
+  Deno.test(`a vhost-pci link's link-down drops show on their direction (${columns} columns)`, async () => {
+    const s0 = loadFixture<LabSnapshot>("pair_0");
+    const s1 = loadFixture<LabSnapshot>("pair_1");
+    s0.links = [];
+    s1.links = [];
+    const down = (i: number, o: number) => ({ ...vhostPci(0, 0), linkDownIn: i, linkDownOut: o });
+    s0.vhostPciLinks = [{ ...down(0, 0), state: "down" }];
+    s1.vhostPciLinks = [{ ...down(7, 2), state: "down" }];
+    const history = new OccupancyHistory();
+    history.add(s0);
+    history.add(s1);
+    const rates = computeRates(s0, s1);
+    const app = renderApp({ snapshot: s1, rates, history, ring: null, error: null }, {
+      columns,
+      rows: 30,
+    });
+    try {
+      app.stdin.write("3");
+      await waitFor(() => /\[(3 )?Links\]/.test(app.frame()), "the Links panel");
+      const lines = app.frame().split("\n");
+      // Each drop on its direction's line (or on the line under it, narrow).
+      const after = (label: string) => {
+        const at = lines.findIndex((l) => l.includes(label));
+        assert.ok(at >= 0, `no ${label} in\n${app.frame()}`);
+        return lines.slice(at, at + 2).join("\n");
+      };
+      assert.match(after("a:eth0 → b:eth0"), /link down 7/);
+      assert.match(after("b:eth0 → a:eth0"), /link down 2/);
+    } finally {
+      app.unmount();
+    }
+  });
+}

@@ -54,6 +54,10 @@ export interface VhostPciRates {
   rxWaits: number;
   /** Frames per second a partition cut, either direction. */
   partitionDropped: number;
+  /** The frontend's frames per second dropped while the link was set down. */
+  linkDownIn: number;
+  /** The peer's frames per second dropped while the link was set down. */
+  linkDownOut: number;
   /** Interrupts per second the peer raised in the frontend. */
   interrupts: number;
 }
@@ -177,6 +181,8 @@ export function computeRates(
       framesDropped: rate(p.framesDropped, l.framesDropped, dt),
       rxWaits: rate(p.rxWaits ?? 0, l.rxWaits ?? 0, dt),
       partitionDropped: rate(p.partitionDropped, l.partitionDropped, dt),
+      linkDownIn: rate(p.linkDownIn ?? 0, l.linkDownIn ?? 0, dt),
+      linkDownOut: rate(p.linkDownOut ?? 0, l.linkDownOut ?? 0, dt),
       interrupts: rate(p.interrupts, l.interrupts, dt),
     });
   }

@@ -18,6 +18,11 @@
  * - sees all of it through a `PeerWindow` over `a`'s memory: every refused access (outside the
  *   window, without the permission) is a device error of the connection: the backend stops
  *   touching `a`'s rings, publishes the `FAILED` state and waits for `a` to reset its NIC;
+ * - with its link set down (`setLinkUp(false)`, `vlab link NAME down`) keeps serving the
+ *   connection as a NIC whose link is down: it pops `a`'s transmitq and completes every frame
+ *   undelivered, refuses every frame of `b`'s stack, counts both (`linkDownIn`, `linkDownOut`),
+ *   and tells `a` its link is down (`VHOST_PEER_LINK_DOWN`), so nothing `a` sent meanwhile is
+ *   delivered later and `a`'s transmit watchdog sees its frames completed;
  * - acknowledges a revocation (`a` reset its NIC: `VHOST_CONN` went to 0) by storing 0 in
  *   `VHOST_PEER`, after which it never touches those rings again; a device error stores `-conn`
  *   instead, which `a`'s device worker turns into DEVICE_NEEDS_RESET of its NIC (`peerFailed`):
@@ -44,6 +49,7 @@ import { checkQueueConfig, type QueueAreas } from "../virtio/setup.ts";
 import type { GuestMemory } from "../memory/memory.ts";
 import { type FrameSink, NetDevice, type RxOutcome, type TxOutcome } from "../net/device.ts";
 import { NetQueue } from "../net/config.ts";
+import { NetCounter } from "../net/metrics.ts";
 import { formatNetFault } from "../net/errors.ts";
 import { VhostPciCounter, VhostPciState } from "./config.ts";
 import type { PeerWindow } from "./window.ts";
@@ -78,7 +84,7 @@ export interface VhostPciBackendOptions {
 export type VhostPciDownReason =
   /** `a` has not handed its queues over, or took them back (a reset). */
   | { kind: "not-handed-over" }
-  /** `b` stopped serving (its link was set down). */
+  /** `b` stopped serving (`stop()`). */
   | { kind: "stopped" }
   /** `b`'s driver is resetting its vhost-pci-net device (a guest bug of `b`). */
   | { kind: "reset" }
@@ -118,6 +124,8 @@ export class VhostPciBackend {
   /** Frames written into `a`'s receiveq and not yet published (`finish`): not yet `framesOut`. */
   #rxPending = 0;
   #down: VhostPciDownReason = { kind: "not-handed-over" };
+  /** `b`'s link as set (`setLinkUp`): down, the connection drops every frame. */
+  #linkUp = true;
   readonly #tx: TxOutcome = { sent: 0, dropped: 0, blocked: false };
   readonly #sleep = { tx: false, rx: false };
 
@@ -143,9 +151,38 @@ export class VhostPciBackend {
     this.#seenRefusals = opts.window.refusals;
   }
 
-  /** Whether `b` serves `a`'s queues now. */
+  /** Whether `b` serves `a`'s queues now (with its link up or down). */
   get up(): boolean {
     return this.#conn !== 0;
+  }
+
+  /** Whether `b` serves `a`'s queues with its link up: frames cross. */
+  get linkUp(): boolean {
+    return this.#conn !== 0 && this.#linkUp;
+  }
+
+  /**
+   * Set `b`'s link up or down (`vlab link NAME up|down`). Down, the connection stays served as a
+   * NIC whose link is down: `transmit` completes `a`'s frames undelivered and `receive` refuses
+   * `b`'s, counted in `linkDownIn` and `linkDownOut`; `a` and `b` see their link down. True when the link
+   * that frames see changed (a connection is served); a connection taken later starts with the
+   * link as set.
+   */
+  setLinkUp(up: boolean): boolean {
+    if (up === this.#linkUp) return false;
+    this.#linkUp = up;
+    this.#device.setLinkUp(up);
+    if (this.#conn === 0) return false;
+    this.#publishLink();
+    this.#o.notifyFrontend();
+    return true;
+  }
+
+  /** The link as set, to `b`'s counters and to `a` (before `VHOST_PEER` on a connect). */
+  #publishLink(): void {
+    this.#o.counters[VhostPciCounter.state] = this.#linkUp ? VhostPciState.UP : VhostPciState.DOWN;
+    // publish the link: pairs with peerServing's Atomics.load of VHOST_PEER_LINK_DOWN in a's worker.
+    Atomics.store(this.#o.regs, RegFileWord.VHOST_PEER_LINK_DOWN, this.#linkUp ? 0 : 1);
   }
 
   /** The connection served (0: none). */
@@ -162,7 +199,7 @@ export class VhostPciBackend {
    * Follow the handover: acknowledge a revocation, take a new connection, and (every pass,
    * connected or not) do the IOTLB handshake, re-checking `a`'s ring areas after an
    * invalidation. Call it at the start of every pass, before `transmit` and `receive`; with
-   * `serve` false (`b`'s link is down) it takes no connection.
+   * `serve` false (`b`'s driver is resetting its device) it takes no connection.
    */
   poll(serve = true): PollOutcome {
     const regs = this.#o.regs;
@@ -234,6 +271,8 @@ export class VhostPciBackend {
     const r = this.#device.receive(frame, meta);
     // Counted out once `finish` published it: a connection that ends first loses it.
     if (r === "delivered") this.#rxPending++;
+    // `b`'s link is set down: dropped, as a virtio-net link drops it (also `a`'s `rxLinkDown`).
+    else if (r === "link-down") this.#o.counters[VhostPciCounter.linkDownOut]++;
     // No RX buffer: refused for want of room (back-pressure); a flood sends it again once `a`
     // refills, a sender that does not retry loses it in `b`'s stack (`txRingFull`).
     else if (r === "no-buffers") this.#o.counters[VhostPciCounter.rxWaits]++;
@@ -248,7 +287,11 @@ export class VhostPciBackend {
    */
   finish(): PollOutcome {
     if (this.#conn === 0) return "none";
+    const net = this.#o.netCounters;
+    const txLinkDown = net[NetCounter.txLinkDown];
     const irq = this.#device.finish();
+    // `a`'s frames completed undelivered while `b`'s link is down (settled by `finish`).
+    this.#o.counters[VhostPciCounter.linkDownIn] += net[NetCounter.txLinkDown] - txLinkDown;
     // Published, unless the window refused an access meanwhile (a revocation takes the used ring
     // too): then `#fail` below counts them dropped with the connection.
     if (this.#rxPending > 0 && !this.#refusedSince()) {
@@ -298,8 +341,8 @@ export class VhostPciBackend {
   }
 
   /**
-   * Stop serving (`b`'s link set down, as if `b` were gone, or `b`'s driver resetting its
-   * device): forget the queues and store 0 in `VHOST_PEER` (`a` sees its link go down); from
+   * Stop serving (`b`'s driver resetting its device, as if `b` were gone for a while): forget
+   * the queues and store 0 in `VHOST_PEER` (`a` sees its link go down); from
    * here on the backend writes nothing of `a`'s until a `poll(true)` takes the same connection
    * again and resumes `a`'s queues from their state records.
    */
@@ -349,7 +392,8 @@ export class VhostPciBackend {
     this.#conn = conn;
     this.#seenRefusals = o.window.refusals;
     const c = o.counters;
-    c[VhostPciCounter.state] = VhostPciState.UP;
+    this.#device.setLinkUp(this.#linkUp);
+    this.#publishLink();
     c[VhostPciCounter.connection] = conn;
     c[VhostPciCounter.connects]++;
     // publish the peer: pairs with the frontend's Atomics.load of VHOST_PEER.

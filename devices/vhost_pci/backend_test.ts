@@ -10,7 +10,7 @@ import {
 import { NetQueue } from "../net/config.ts";
 import type { Layout } from "../virtio/queue.ts";
 import { VhostPciCounter, VhostPciState } from "./config.ts";
-import { peerFailed } from "./frontend.ts";
+import { peerFailed, peerServing } from "./frontend.ts";
 import { CANARY, DOMAIN, type VhostPciRig, vhostPciRig, WINDOW_END } from "./testing.ts";
 
 const HDR = 12;
@@ -114,6 +114,47 @@ for (const layout of ["split", "packed"] as Layout[]) {
       assert.equal(r.counters[VhostPciCounter.framesOut], 0, "not out before it is published");
       assert.equal(r.backend.finish(), "none");
       assert.equal(r.counters[VhostPciCounter.framesOut], 1);
+    });
+
+    Deno.test(`b's link set down drops and counts frames both ways, none delivered later (${tag})`, () => {
+      const r = vhostPciRig(layout, { iommu });
+      r.handOver(1);
+      assert.equal(r.backend.poll(), "connected");
+      assert.ok(peerServing(r.regs), "a's link up");
+      assert.equal(r.backend.setLinkUp(false), true, "the link frames see changed");
+      assert.equal(r.backend.up && !r.backend.linkUp, true, "served, with its link down");
+      assert.equal(peerServing(r.regs), false, "a's link down");
+      assert.equal(r.counters[VhostPciCounter.state], VhostPciState.DOWN);
+      postTx(r, 0x10000, 60, 0x11);
+      const s = sink();
+      assert.equal(r.backend.transmit(s, 8).dropped, 1);
+      postRx(r, 0x20000, 2048);
+      assert.equal(r.backend.receive(frame(64, 0x22)), "link-down");
+      assert.equal(r.backend.finish(), "none");
+      // a's frame is completed (its transmit watchdog sees progress), and nothing reaches a.
+      const done = r.tx.getUsed();
+      assert.ok(done.ok && done.value !== null, "a's frame completed");
+      const rx = r.rx.getUsed();
+      assert.ok(rx.ok && rx.value === null, "nothing written into a's receiveq");
+      assert.equal(r.counters[VhostPciCounter.linkDownIn], 1);
+      assert.equal(r.counters[VhostPciCounter.linkDownOut], 1);
+      assert.equal(r.netCounters[NetCounter.txLinkDown], 1, "a's NIC counts it as its own does");
+      assert.equal(r.backend.setLinkUp(true), true);
+      assert.ok(peerServing(r.regs), "a's link up again, the same connection");
+      assert.equal(r.backend.transmit(s, 8).sent, 0, "the frame sent while down is not delivered");
+      assert.equal(s.frames.length, 0);
+      assert.equal(r.backend.receive(frame(64, 0x23)), "delivered");
+      assert.equal(r.counters[VhostPciCounter.framesIn], 0);
+    });
+
+    Deno.test(`a connection taken while b's link is set down starts with the link down (${tag})`, () => {
+      const r = vhostPciRig(layout, { iommu });
+      assert.equal(r.backend.setLinkUp(false), false, "no connection: frames saw nothing change");
+      r.handOver(1);
+      assert.equal(r.backend.poll(), "connected");
+      assert.equal(Atomics.load(r.regs, RegFileWord.VHOST_PEER), 1, "acknowledged");
+      assert.equal(peerServing(r.regs), false, "a's link down");
+      assert.equal(r.backend.receive(frame(64, 0x22)), "link-down");
     });
 
     Deno.test(`frames the connection's end leaves unpublished count as dropped, not out (${tag})`, () => {

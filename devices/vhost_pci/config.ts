@@ -86,7 +86,17 @@ export const VhostPciCounter = {
    * answer) is lost there, and `b`'s stack counts it (`txRingFull`).
    */
   rxWaits: 14,
+  /**
+   * `a`'s frames dropped while the link was set down (`vlab link NAME down`), as a virtio-net link
+   * drops them: popped from `a`'s transmitq and completed undelivered (also `a`'s `txLinkDown`).
+   */
+  linkDownIn: 15,
+  /**
+   * Frames of `b`'s stack dropped while the link was set down: refused at `a`'s device model
+   * (also `a`'s `rxLinkDown`); `b`'s stack sees them sent, as a NIC with its link down takes them.
+   */
+  linkDownOut: 16,
 } as const;
 
 /** Words of `VhostPciCounter`. */
-export const VHOST_PCI_COUNTER_COUNT = 15;
+export const VHOST_PCI_COUNTER_COUNT = 17;

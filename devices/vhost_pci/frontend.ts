@@ -52,7 +52,9 @@ function atomicsWaitAck(regs: Int32Array, conn: number, timeoutMs: number): bool
 }
 
 /**
- * Whether the peer serves the connection `a` handed over (the link of `a`'s NIC is up).
+ * Whether the peer serves the connection `a` handed over with its link up (the link of `a`'s NIC
+ * is up). A peer whose link is set down (`VHOST_PEER_LINK_DOWN`) still serves the connection, and
+ * drops every frame.
  *
  * @example
  * ```ts
@@ -64,7 +66,8 @@ function atomicsWaitAck(regs: Int32Array, conn: number, timeoutMs: number): bool
 export function peerServing(regs: Int32Array): boolean {
   const conn = Atomics.load(regs, RegFileWord.VHOST_CONN);
   // observe the peer: pairs with the backend's Atomics.store of VHOST_PEER.
-  return conn !== 0 && Atomics.load(regs, RegFileWord.VHOST_PEER) === conn;
+  return conn !== 0 && Atomics.load(regs, RegFileWord.VHOST_PEER) === conn &&
+    Atomics.load(regs, RegFileWord.VHOST_PEER_LINK_DOWN) === 0;
 }
 
 /**

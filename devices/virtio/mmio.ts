@@ -112,6 +112,11 @@ export const RegFileWord = {
   VHOST_SEQ: 11,
   /** vhost-pci: the connection the serving VM serves (0: none; it stores 0 to acknowledge). */
   VHOST_PEER: 12,
+  /**
+   * vhost-pci: 1 while the serving VM serves the connection with its link set down (`vlab link
+   * … down`): it drops every frame both ways, and the frontend's link is down; 0 otherwise.
+   */
+  VHOST_PEER_LINK_DOWN: 13,
 } as const;
 
 /** Word offsets of one queue's record, relative to `queueWord(q, 0)`. */

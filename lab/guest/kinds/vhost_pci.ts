@@ -9,7 +9,9 @@
  * On every pass: follow the handover (connect, acknowledge a revocation, the IOTLB handshake),
  * pop `a`'s transmitq into the stack, publish what the stack sent into `a`'s receiveq. A refused
  * access ends the connection (the interface's link goes down; `a` goes on); a new handover (after
- * `a` reset its NIC) brings it back. A guest bug of `b` makes its driver reset its device: it stops
+ * `a` reset its NIC) brings it back. `vlab link NAME down` keeps the connection served with the
+ * link down, as a virtio-net link is down: every frame either way is dropped and counted
+ * (`linkDownIn`, `linkDownOut`), none is held for later. A guest bug of `b` makes its driver reset its device: it stops
  * serving first (`a`'s link goes down), then serves the same connection again once the device is
  * live. Runs on `b`'s guest worker.
  *
@@ -83,7 +85,10 @@ class VhostPciLink implements NetInterface {
    */
   txArmed = false;
   lastTxKicks = 0;
-  /** The link is up (`vlab link NAME up|down`): a down link serves nothing, as if `b` were gone. */
+  /**
+   * The link is up (`vlab link NAME up|down`): a down link keeps serving the connection and drops
+   * every frame both ways (`VhostPciBackend.setLinkUp`).
+   */
   adminUp = true;
   /** `b`'s driver is resetting its vhost-pci-net device: it serves nothing until it is live. */
   resetting = false;
@@ -149,7 +154,7 @@ class VhostPciLink implements NetInterface {
   }
 
   linkUp(): boolean {
-    return this.backend?.up ?? false;
+    return this.backend?.linkUp ?? false;
   }
 
   /**
@@ -169,6 +174,9 @@ class VhostPciLink implements NetInterface {
       return true;
     }
     const r = be.receive(frame, csum);
+    // The link is set down: dropped on the way (counted), as a NIC with its link down drops
+    // what its driver sent; the sender sees it sent.
+    if (r === "link-down") return true;
     if (r === "delivered") {
       // Published by the loop's next pass, once per burst: only the burst's first frame rings
       // the loop (the sender runs while it waits; a ring per frame cost a notify per frame).
@@ -277,17 +285,18 @@ async function start(
     if (link.backend === null) {
       link.backend = openBackend(ctx, link);
       if (link.backend === null) return false;
+      link.backend.setLinkUp(link.adminUp);
     }
     const be = link.backend;
     let work = false;
     const p = be.poll(
-      link.adminUp && !link.resetting &&
-        (link.downUntil === 0 || performance.now() >= link.downUntil),
+      !link.resetting && (link.downUntil === 0 || performance.now() >= link.downUntil),
     );
     if (p === "connected") link.downUntil = 0;
     if (p !== "none") {
       work = true;
-      report(link, p);
+      // A connection taken while the link is set down is no link up; its end was said already.
+      if (p === "disconnected" || link.adminUp) report(link, p);
     }
     if (!be.up) return work;
     link.frameCount = 0;
@@ -332,7 +341,7 @@ async function start(
     return work;
   };
 
-  const report = (link: VhostPciLink, what: "connected" | "disconnected") => {
+  const report = (link: VhostPciLink, what: "connected" | "disconnected" | "link-set-down") => {
     const be = link.backend!;
     ctx.post({
       type: "event",
@@ -341,7 +350,11 @@ async function start(
         nic: link.name,
         vhostPci: link.spec.link,
         frontend: `${link.spec.frontend.vm}:${link.spec.frontend.nic}`,
-        ...(what === "connected" ? { connection: be.connection } : describeDown(be.downReason)),
+        ...(what === "connected"
+          ? { connection: be.connection }
+          : what === "link-set-down"
+          ? { reason: "link-set-down", connection: be.connection }
+          : describeDown(be.downReason)),
       },
     });
     if (what === "connected") stack?.onWritable(link.ifIndex);
@@ -366,8 +379,10 @@ async function start(
       detail: { nic: link.name, vhostPci: link.spec.link, cause, bug },
     });
     if (link.backend?.up) {
+      // A link set down was said to be down already.
+      const said = !link.backend.linkUp;
       link.backend.stop({ kind: "reset" });
-      report(link, "disconnected");
+      if (!said) report(link, "disconnected");
     }
     initDevice(link.port, link.initOpts).then(
       (r) => {
@@ -441,12 +456,10 @@ async function start(
       const link = links.find((l) => l.spec.index === m.device);
       if (link === undefined || link.adminUp === m.up) return;
       link.adminUp = m.up;
-      // Down: stop serving now (a sees its link go down); up: the next pass takes the
-      // connection again, resuming a's queues from their state records.
-      if (!m.up && link.backend?.up) {
-        link.backend.stop();
-        report(link, "disconnected");
-      }
+      // The connection stays served: down, every frame either way is dropped (a sees its link go
+      // down, and its transmitq keeps moving: nothing it sends meanwhile arrives later); up,
+      // frames cross again.
+      if (link.backend?.setLinkUp(m.up)) report(link, m.up ? "connected" : "link-set-down");
       ctx.wakeSelf();
     },
     pump: () => {
@@ -487,7 +500,7 @@ async function start(
       vhostPci: links.map((l) => ({
         name: l.name,
         link: l.spec.link,
-        up: l.backend?.up ?? false,
+        up: l.backend?.linkUp ?? false,
         connection: l.backend?.connection ?? 0,
       })),
     }),
