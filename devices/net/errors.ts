@@ -47,7 +47,9 @@ export type NetDriverFault =
 export function formatNetFault(e: NetDeviceFault | NetDriverFault): string {
   switch (e.kind) {
     case "queue-broken":
-      return `Cannot use the ${e.queue}: ${formatQueueError(e.cause)}`;
+      // One sentence that names the queue ("Cannot use the receiveq: head index …"); the queue
+      // error's own "Cannot use the queue:" stacked on it before.
+      return formatQueueError(e.cause, `the ${e.queue}`);
     case "bad-num-buffers":
       return `Cannot receive a frame: num_buffers ${e.numBuffers} exceeds the ${e.available} buffers the device returned`;
     case "used-len-too-big":

@@ -20,7 +20,7 @@ Deno.test("every net fault renders as one sentence-case line without a final per
   }
   assert.equal(
     lines[0],
-    "Cannot use the receiveq: Cannot use the queue: head index 9 is not below the queue size 8",
+    "Cannot use the receiveq: head index 9 is not below the queue size 8",
   );
   assert.equal(
     lines[2],

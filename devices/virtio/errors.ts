@@ -100,93 +100,171 @@ export type DriverError =
   | { kind: "used-length-too-large"; id: number; len: number; writable: number };
 
 /**
- * Render a virtqueue error as one sentence-case line quoting the values.
+ * Render a virtqueue error as one sentence-case line quoting the values. `queue` names the queue
+ * where the caller knows it (`the receiveq`, `the vsock rx queue`): the line then says it once,
+ * in place of "the queue" or after the chain (`Cannot walk chain 5 of the receiveq: …`), so a
+ * device's fault is one sentence, never "Cannot use the receiveq: Cannot use the queue: …".
  *
  * @example
  * ```ts
  * import { formatQueueError } from "./errors.ts";
  * formatQueueError({ kind: "head-out-of-range", head: 300, size: 256 });
  * // "Cannot use the queue: head index 300 is not below the queue size 256"
+ * formatQueueError({ kind: "head-out-of-range", head: 300, size: 256 }, "the receiveq");
+ * // "Cannot use the receiveq: head index 300 is not below the queue size 256"
  * ```
  */
 export function formatQueueError(
   e: RingError | ChainFault | QueueSetupError | PushError | DriverError,
+  queue?: string,
 ): string {
+  const { action, reason } = queueErrorParts(e, queue);
+  return `Cannot ${action}: ${reason}`;
+}
+
+/**
+ * A virtqueue error as what could not be done (`use the receiveq`, `walk chain 5 of the
+ * receiveq`; "the queue" when `queue` is not given) and why (`head index 300 is not below the
+ * queue size 256`), for a caller that words the sentence itself ({@linkcode formatQueueError}
+ * puts them together).
+ *
+ * @example
+ * ```ts
+ * import { queueErrorParts } from "./errors.ts";
+ * queueErrorParts({ kind: "bad-size", size: 300, layout: "split" }, "queue 0");
+ * // { action: "enable queue 0", reason: "size 300 is not allowed for the split layout" }
+ * ```
+ */
+export function queueErrorParts(
+  e: RingError | ChainFault | QueueSetupError | PushError | DriverError,
+  queue?: string,
+): { action: string; reason: string } {
+  const the = queue ?? "the queue";
+  // Where the action names a chain or a buffer, the queue goes after it.
+  const on = (prep: string) => queue === undefined ? "" : ` ${prep} ${queue}`;
+  const part = (action: string, reason: string) => ({ action, reason });
   switch (e.kind) {
     case "avail-index-jump":
-      return `Cannot use the queue: avail index ${e.availIdx} is more than ${e.size} ahead of ${e.nextAvail}`;
+      return part(
+        `use ${the}`,
+        `avail index ${e.availIdx} is more than ${e.size} ahead of ${e.nextAvail}`,
+      );
     case "head-out-of-range":
-      return `Cannot use the queue: head index ${e.head} is not below the queue size ${e.size}`;
+      return part(`use ${the}`, `head index ${e.head} is not below the queue size ${e.size}`);
     case "next-out-of-range":
-      return `Cannot walk chain ${e.head}: next ${e.next} is not below the table size ${e.tableSize}`;
+      return part(
+        `walk chain ${e.head}${on("of")}`,
+        `next ${e.next} is not below the table size ${e.tableSize}`,
+      );
     case "chain-too-long":
-      return `Cannot walk chain ${e.head}: longer than ${e.limit} descriptors (a loop?)`;
+      return part(
+        `walk chain ${e.head}${on("of")}`,
+        `longer than ${e.limit} descriptors (a loop?)`,
+      );
     case "readable-after-writable":
-      return `Cannot walk chain ${e.head}: descriptor ${e.index} is readable after a writable one`;
+      return part(
+        `walk chain ${e.head}${on("of")}`,
+        `descriptor ${e.index} is readable after a writable one`,
+      );
     case "nested-indirect":
-      return `Cannot walk chain ${e.head}: indirect descriptor ${e.index} inside an indirect table`;
+      return part(
+        `walk chain ${e.head}${on("of")}`,
+        `indirect descriptor ${e.index} inside an indirect table`,
+      );
     case "indirect-length":
-      return `Cannot walk chain ${e.head}: indirect table length ${e.length} is not a positive multiple of 16`;
+      return part(
+        `walk chain ${e.head}${on("of")}`,
+        `indirect table length ${e.length} is not a positive multiple of 16`,
+      );
     case "too-many-in-flight":
-      return `Cannot use the queue: more than ${e.limit} descriptors in flight (chain at ${e.head})`;
+      return part(
+        `use ${the}`,
+        `more than ${e.limit} descriptors in flight (chain at ${e.head})`,
+      );
     case "indirect-too-large":
-      return `Cannot walk chain ${e.head}: indirect table of ${e.entries} entries exceeds ${e.limit}`;
+      return part(
+        `walk chain ${e.head}${on("of")}`,
+        `indirect table of ${e.entries} entries exceeds ${e.limit}`,
+      );
     case "indirect-unreachable":
-      return `Cannot walk chain ${e.head}: indirect table at ${hex(e.cause.addr)} is not reachable`;
+      return part(
+        `walk chain ${e.head}${on("of")}`,
+        `indirect table at ${hex(e.cause.addr)} is not reachable`,
+      );
     case "indirect-in-chain":
-      return `Cannot walk chain ${e.head}: descriptor ${e.index} combines INDIRECT with a chain`;
+      return part(
+        `walk chain ${e.head}${on("of")}`,
+        `descriptor ${e.index} combines INDIRECT with a chain`,
+      );
     case "indirect-not-negotiated":
-      return `Cannot walk chain ${e.head}: INDIRECT used but VIRTIO_F_INDIRECT_DESC was not negotiated`;
+      return part(
+        `walk chain ${e.head}${on("of")}`,
+        "INDIRECT used but VIRTIO_F_INDIRECT_DESC was not negotiated",
+      );
     case "head-in-flight":
-      return `Cannot use the queue: chain ${e.head} made available while still in flight`;
+      return part(`use ${the}`, `chain ${e.head} made available while still in flight`);
     case "id-out-of-range":
-      return `Cannot use the queue: buffer id ${e.id} is not below the queue size ${e.size}`;
+      return part(`use ${the}`, `buffer id ${e.id} is not below the queue size ${e.size}`);
     case "chain-not-available":
-      return `Cannot walk chain ${e.head}: slot ${e.slot} (flags ${hex(e.flags)}) is not available`;
+      return part(
+        `walk chain ${e.head}${on("of")}`,
+        `slot ${e.slot} (flags ${hex(e.flags)}) is not available`,
+      );
     case "buffer-unreachable":
-      return `Cannot use chain ${e.head}: buffer at ${
-        hex(e.cause.addr)
-      } (${e.cause.length} bytes) is not reachable`;
+      return part(
+        `use chain ${e.head}${on("of")}`,
+        `buffer at ${hex(e.cause.addr)} (${e.cause.length} bytes) is not reachable`,
+      );
     case "chain-too-big":
-      return `Cannot use chain ${e.head}: ${e.bytes} bytes exceed 2^32`;
+      return part(`use chain ${e.head}${on("of")}`, `${e.bytes} bytes exceed 2^32`);
     case "bad-layout":
-      return `Cannot enable the queue: layout ${
-        describe(e.layout)
-      } is neither "split" nor "packed"`;
+      return part(`enable ${the}`, `layout ${describe(e.layout)} is neither "split" nor "packed"`);
     case "bad-size":
-      return `Cannot enable the queue: size ${e.size} is not allowed for the ${e.layout} layout`;
+      return part(`enable ${the}`, `size ${e.size} is not allowed for the ${e.layout} layout`);
     case "misaligned":
-      return `Cannot enable the queue: ${e.area} area ${
-        hex(e.addr)
-      } is not ${e.align}-byte aligned`;
+      return part(`enable ${the}`, `${e.area} area ${hex(e.addr)} is not ${e.align}-byte aligned`);
     case "area-unreachable":
-      return `Cannot enable the queue: ${e.area} area at ${hex(e.cause.addr)} is not reachable`;
+      return part(`enable ${the}`, `${e.area} area at ${hex(e.cause.addr)} is not reachable`);
     case "not-in-flight":
-      return `Cannot complete chain ${e.id}: it is not in flight`;
+      return part(`complete chain ${e.id}${on("on")}`, "it is not in flight");
     case "out-of-order":
-      return `Cannot complete chain ${e.id}: VIRTIO_F_IN_ORDER needs chain ${e.expected} first`;
+      return part(
+        `complete chain ${e.id}${on("on")}`,
+        `VIRTIO_F_IN_ORDER needs chain ${e.expected} first`,
+      );
     case "used-id-out-of-range":
-      return `Cannot reclaim: used id ${e.id} is not below the queue size ${e.size}`;
+      return part(`reclaim${on("on")}`, `used id ${e.id} is not below the queue size ${e.size}`);
     case "used-id-not-in-flight":
-      return `Cannot reclaim: used id ${e.id} is not the head of a chain in flight`;
+      return part(`reclaim${on("on")}`, `used id ${e.id} is not the head of a chain in flight`);
     case "ring-full":
-      return `Cannot add a chain of ${e.needed} descriptors: ${e.free} free`;
+      return part(`add a chain of ${e.needed} descriptors${on("to")}`, `${e.free} free`);
     case "used-index-jump":
-      return `Cannot reclaim: used index ${e.usedIdx} is more than ${e.size} ahead of ${e.lastUsed}`;
+      return part(
+        `reclaim${on("on")}`,
+        `used index ${e.usedIdx} is more than ${e.size} ahead of ${e.lastUsed}`,
+      );
     case "used-length-too-large":
-      return `Cannot reclaim: used length ${e.len} of id ${e.id} exceeds its ${e.writable} writable bytes`;
+      return part(
+        `reclaim${on("on")}`,
+        `used length ${e.len} of id ${e.id} exceeds its ${e.writable} writable bytes`,
+      );
     case "bad-chain-length":
-      return `Cannot add a chain of ${e.length} descriptors to a queue of ${e.size}`;
+      return part(
+        `add a chain of ${e.length} descriptors${on("to")}`,
+        `the queue holds ${e.size}`,
+      );
     case "bad-buffer-address":
-      return `Cannot add buffer ${e.index} of the chain: address ${
-        describe(e.gpa)
-      } is not an integer in 0…2^53 − 1`;
+      return part(
+        `add buffer ${e.index} of the chain${on("to")}`,
+        `address ${describe(e.gpa)} is not an integer in 0…2^53 − 1`,
+      );
     case "bad-buffer-length":
-      return `Cannot add buffer ${e.index} of the chain: length ${
-        describe(e.len)
-      } is not an integer in 0…2^32 − 1`;
+      return part(
+        `add buffer ${e.index} of the chain${on("to")}`,
+        `length ${describe(e.len)} is not an integer in 0…2^32 − 1`,
+      );
     case "bad-chain-bytes":
-      return `Cannot add a chain of ${e.bytes} bytes: more than 2^32`;
+      return part(`add a chain of ${e.bytes} bytes${on("to")}`, "more than 2^32");
   }
 }
 

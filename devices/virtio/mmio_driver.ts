@@ -22,7 +22,7 @@ import type { GuestMemory } from "../memory/memory.ts";
 import { err, ok, OK_VOID, type Result } from "../base/result.ts";
 import { Feature, MAX_QUEUE_SIZE, Status } from "./constants.ts";
 import type { QueueSetupError } from "./errors.ts";
-import { formatQueueError } from "./errors.ts";
+import { queueErrorParts } from "./errors.ts";
 import { type FeatureSet, featureWord, hasFeature } from "./features.ts";
 import {
   layoutOf,
@@ -172,7 +172,8 @@ export function formatDriverInitError(e: DriverInitError): string {
     case "queue-out-of-memory":
       return `${p}no memory for ${e.bytes} bytes of queue ${e.queue} (${e.freePages} pages free)`;
     case "queue-setup":
-      return `${p}queue ${e.queue}: ${formatQueueError(e.cause)}`;
+      // "queue 0: size 300 is not allowed …", not a second "Cannot enable the queue:" in it.
+      return `${p}queue ${e.queue}: ${queueErrorParts(e.cause).reason}`;
     case "queue-refused":
       return `${p}the device refused queue ${e.queue} (QueueReady reads 0)`;
     case "driver-ok-refused":

@@ -46,7 +46,7 @@ export type VsockDriverFault =
 export function formatVsockFault(e: VsockDeviceFault | VsockDriverFault): string {
   switch (e.kind) {
     case "queue-broken":
-      return `Cannot use the vsock ${e.queue} queue: ${formatQueueError(e.cause)}`;
+      return formatQueueError(e.cause, `the vsock ${e.queue} queue`);
     case "used-len-too-big":
       return `Cannot receive into vsock ${e.queue} buffer ${e.token}: used length ${e.len} exceeds its ${e.capacity} bytes`;
     case "unknown-token":
