@@ -43,12 +43,12 @@ class FakeDma implements NetDma {
   }
 }
 
-function rig(layout: Layout) {
+function rig(layout: Layout, opts: { size?: number; jumbo?: boolean } = {}) {
   const mem = GuestMemory.create(4 << 20);
   const q = (base: number): QueuePair => {
     const r = createQueuePair(mem, {
       layout,
-      size: 4,
+      size: opts.size ?? 4,
       descAddr: base,
       driverAddr: base + 0x1000,
       deviceAddr: base + 0x2000,
@@ -65,7 +65,11 @@ function rig(layout: Layout) {
     alloc: new PageAllocator(0x10000, 0x100000),
     rx: rx.driver,
     tx: tx.driver,
-    negotiated: featureSet([Feature.VERSION_1, Feature.EVENT_IDX, NetFeature.MRG_RXBUF]),
+    // Jumbo: no MRG_RXBUF, so each RX buffer is a chain of 4 segments (header, then pages).
+    negotiated: opts.jumbo
+      ? featureSet([Feature.VERSION_1, Feature.EVENT_IDX])
+      : featureSet([Feature.VERSION_1, Feature.EVENT_IDX, NetFeature.MRG_RXBUF]),
+    mtu: opts.jumbo ? 9000 : undefined,
     dma,
   });
   return { mem, rx, tx, driver, dma };
@@ -142,5 +146,23 @@ for (const layout of ["split", "packed"] as const) {
     const t = r.tx.device.pop();
     assert.ok(t.ok && t.value, "the frame too");
     assert.equal(r.dma.log.filter((l) => l.startsWith("map")).length, 5, "mapped once each");
+  });
+
+  Deno.test(`strict/lazy: only the RX buffers the ring has room for are mapped, each once [${layout}]`, () => {
+    // 16 descriptors hold 4 chains of 4 segments: the other 12 buffers were mapped and unmapped
+    // again on every pass (a MAP and an UNMAP each, for nothing).
+    const r = rig(layout, { size: 16, jumbo: true });
+    assert.equal(r.driver.rxSegments, 4);
+    for (let pass = 0; pass < 3; pass++) {
+      r.driver.fillRx();
+      r.driver.flush();
+    }
+    assert.equal(r.dma.log.filter((l) => l === "map w").length, 4, "one MAP per buffer posted");
+    assert.equal(r.dma.log.filter((l) => l === "unmap").length, 0, "none unmapped");
+    assert.equal(r.dma.live.size, 4);
+    for (let i = 0; i < 4; i++) {
+      const p = r.rx.device.pop();
+      assert.ok(p.ok && p.value, `chain ${i} posted`);
+    }
   });
 }
