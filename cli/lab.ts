@@ -175,9 +175,7 @@ function upCommand() {
             })
           }\n` +
             `control socket ${running.socket}\n` +
-            `try: vlab exec ${
-              plan.vms[0]?.name ?? "VM"
-            } -- ping ... · vlab status · Ctrl-C stops\n`,
+            `${tryLine(plan.vms[0]?.name, dashboard)}\n`,
         );
       }
       // The dashboard owns the terminal until the user quits it (and agrees to stop) or the lab
@@ -205,6 +203,24 @@ function upCommand() {
         await out(`${ticked ? "\n" : ""}lab ${plan.name} down\nevent log ${running.events}\n`);
       }
     });
+}
+
+/**
+ * The line `vlab up` prints once its lab is up in the foreground: what to try, and how it stops.
+ * The dashboard reads Ctrl-C as a key and asks first, as for `q`; without it, Ctrl-C stops the
+ * lab at once.
+ *
+ * @example
+ * ```ts
+ * import { tryLine } from "./lab.ts";
+ * tryLine("a", false); // "try: vlab exec a -- ping ... · vlab status · Ctrl-C stops"
+ * tryLine("a", true); // "try: vlab exec a -- ping ... · vlab status · q or Ctrl-C asks whether to stop"
+ * ```
+ */
+export function tryLine(firstVm: string | undefined, dashboard: boolean): string {
+  return `try: vlab exec ${firstVm ?? "VM"} -- ping ... · vlab status · ${
+    dashboard ? "q or Ctrl-C asks whether to stop" : "Ctrl-C stops"
+  }`;
 }
 
 /** The width of the terminal on stdout, in columns (80 when it cannot be read). */

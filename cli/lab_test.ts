@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { VlabError } from "./errors.ts";
-import { loadOrFail } from "./lab.ts";
+import { loadOrFail, tryLine } from "./lab.ts";
 
 Deno.test("a topology with one problem is refused with a hint that says 'fix it', not 'fix them'", async () => {
   const dir = await Deno.makeTempDir();
@@ -18,4 +18,17 @@ Deno.test("a topology with one problem is refused with a hint that says 'fix it'
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("vlab up's try line says how the lab stops: Ctrl-C without the dashboard, q or Ctrl-C asks in it", () => {
+  assert.equal(tryLine("a", false), "try: vlab exec a -- ping ... · vlab status · Ctrl-C stops");
+  // The dashboard reads Ctrl-C as q: it asks whether to stop (it said "Ctrl-C stops").
+  assert.equal(
+    tryLine("a", true),
+    "try: vlab exec a -- ping ... · vlab status · q or Ctrl-C asks whether to stop",
+  );
+  assert.equal(
+    tryLine(undefined, false),
+    "try: vlab exec VM -- ping ... · vlab status · Ctrl-C stops",
+  );
 });

@@ -75,7 +75,13 @@ Deno.test({
       await t.keys("q");
       await waitFor("the stop question", (s) => /Stop the lab\? \(y\/n\)/.test(s));
       await t.keys("y");
-      await waitFor("vlab up to exit", (s) => /EXITED 0/.test(s));
+      const exited = await waitFor("vlab up to exit", (s) => /EXITED 0/.test(s));
+      // The line `vlab up` printed before the dashboard drew says how the dashboard stops it: it
+      // said "Ctrl-C stops", but there Ctrl-C asks, as q does.
+      assert.match(
+        exited,
+        /^try: vlab exec a -- ping \.\.\. · vlab status · q or Ctrl-C asks whether to stop$/m,
+      );
       // Only the run's event log is kept, and the dashboard's CPU group is gone.
       assert.deepEqual([...Deno.readDirSync(stateDir)].map((e) => e.name), ["logs"]);
       assert.ok(idleGroupGone(group), `${group} removed`);
