@@ -38,10 +38,29 @@ export interface MemoryFit {
   line: string;
 }
 
+/**
+ * Bytes in MiB as the plan says them (`formatPlan`'s "33.5 MiB of shared memory reserved"): whole
+ * MiB without a decimal, else one; 0 is "0 MiB", and less than a tenth of a MiB is in KiB (never
+ * "0.0 MiB" for memory that is there).
+ *
+ * @example
+ * ```ts
+ * import { mibText } from "./memory_fit.ts";
+ * mibText(33.5 * 2 ** 20); // "33.5 MiB"
+ * mibText(0); // "0 MiB"
+ * mibText(100); // "1 KiB"
+ * ```
+ */
+export function mibText(bytes: number): string {
+  if (bytes > 0 && bytes < 0.05 * 2 ** 20) return `${Math.max(1, Math.round(bytes / 1024))} KiB`;
+  return `${(bytes / 2 ** 20).toFixed(bytes % 2 ** 20 === 0 ? 0 : 1)} MiB`;
+}
+
 function gib(bytes: number): string {
   const g = bytes / 2 ** 30;
-  // Under a GiB in MiB: a small lab's 32 MiB is not "0.0 GiB".
-  if (g < 1) return `${Math.max(1, Math.round(bytes / 2 ** 20))} MiB`;
+  // Under a GiB in MiB, as the plan's lines above it say them (it rounded to whole MiB, and at
+  // least 1: an empty lab's "0 MiB reserved" was "1 MiB planned", a pair's 33.5 MiB "34 MiB").
+  if (g < 1) return mibText(bytes);
   return `${g >= 10 ? g.toFixed(0) : g.toFixed(1)} GiB`;
 }
 

@@ -36,6 +36,7 @@ import { VSOCK_HDR_SIZE } from "../devices/vsock/header.ts";
 import { NET_FRAME_PHASE } from "../devices/net/sizing.ts";
 import { DEFAULT_MTU, maxFrameLen } from "../devices/net/config.ts";
 import { largestMtuByLink } from "./topology/mtu.ts";
+import { mibText } from "./memory_fit.ts";
 
 /** Slots of one directed link ring. */
 export const LINK_RING_SLOTS = 512;
@@ -326,7 +327,8 @@ export function formatPlan(plan: LabPlan): string {
   if (typeof p !== "object" || p === null || !Array.isArray(p.rings) || !Array.isArray(p.vms)) {
     throw new TypeError("formatPlan: plan must be one planLab returned");
   }
-  const mib = (b: number) => `${(b / 2 ** 20).toFixed(b % 2 ** 20 === 0 ? 0 : 1)} MiB`;
+  // The same words as the memory line `vlab up --dry-run` prints below the plan.
+  const mib = mibText;
   const geometries = new Map<string, number>();
   for (const r of plan.rings) {
     const g = `${r.slots} × ${r.slotBytes} B`;
