@@ -202,6 +202,10 @@ export class NetDriver {
    * queue decides: learnt from each chain added).
    */
   private rxChainDescs: number;
+  /** A TX chain of more than one segment goes through an indirect table (learnt as RX's). */
+  private txIndirect: boolean;
+  /** With `dma`: ring descriptors the held TX frames take at `flush`. */
+  private txPendingDescs = 0;
 
   /**
    * Allocate every buffer. Throws a `RangeError` if the allocator has no room or a size is
@@ -272,6 +276,7 @@ export class NetDriver {
     this.rxSpec = { readable: [], writable: this.rxSegs.map((s) => [s[0], s[1]]) };
     const indirect = hasFeature(opts.negotiated, Feature.INDIRECT_DESC);
     this.rxChainDescs = indirect ? 1 : this.rxSegs.length;
+    this.txIndirect = indirect;
     // TX: header + frame split at page boundaries (one segment when it fits in a page).
     this.txChunk = segmentBytes(this.txBufferSize, this.tx.size);
     const txMax = Math.ceil(this.txBufferSize / this.txChunk);
@@ -635,6 +640,7 @@ export class NetDriver {
     if (synced === "later") return;
     this.rxPendingCount = 0;
     this.txPendingCount = 0;
+    this.txPendingDescs = 0;
     if (synced === "refused") {
       // A MAP was refused or not answered: nothing held may reach the device.
       for (let n = 0; n < rxCount; n++) this.freeRx(this.rxPending[n]);
@@ -663,12 +669,27 @@ export class NetDriver {
     }
     if (this.fault_ !== null) return -1;
     if (this.txFreeCount === 0) this.reclaimTx();
-    if (this.txFreeCount === 0 || this.frozenTx) {
+    // With `dma` the frame is held until `flush`: taken only if the ring will have room for it
+    // then, as a full ring refuses it without (a frame held beyond the room was unmapped at
+    // `flush` and lost, its sender told it was sent).
+    if (this.dma !== null && this.txFreeCount > 0 && this.txNoRoom(len)) this.reclaimTx();
+    if (this.txFreeCount === 0 || this.frozenTx || (this.dma !== null && this.txNoRoom(len))) {
       this.c[NetDriverCounter.txRingFull]++;
       this.txStarved = true;
       return -1;
     }
     return this.txFree[--this.txFreeCount];
+  }
+
+  /** With `dma`: the ring will have no room at `flush` for a frame of `len` beyond those held. */
+  private txNoRoom(len: number): boolean {
+    return this.tx.freeDescriptors - this.txPendingDescs < this.txChainDescs(len);
+  }
+
+  /** Ring descriptors a TX chain of `len` frame bytes takes. */
+  private txChainDescs(len: number): number {
+    const n = Math.ceil((NET_HDR_SIZE + len) / this.txChunk);
+    return n > 1 && this.txIndirect ? 1 : n;
   }
 
   private postTx(token: number, len: number, csum: number): boolean {
@@ -699,6 +720,7 @@ export class NetDriver {
     this.txBusy[token] = 1;
     this.txPending[this.txPendingCount] = token;
     this.txPendingLen[this.txPendingCount++] = len;
+    this.txPendingDescs += this.txChainDescs(len);
     return true;
   }
 
@@ -713,7 +735,9 @@ export class NetDriver {
       segs[i][0] = gpa + i * chunk;
       segs[i][1] = i + 1 < n ? chunk : total - i * chunk;
     }
+    const free = this.tx.freeDescriptors;
     const r = this.tx.add(this.txSpecs[n - 1], token);
+    if (n > 1 && r.ok) this.txIndirect = free - this.tx.freeDescriptors === 1;
     if (!r.ok) {
       this.releaseTx(token);
       if (r.error.kind === "ring-full") {
@@ -792,6 +816,7 @@ export class NetDriver {
     for (let i = 0; i < tx.size; i++) this.c[NetDriverCounter.txDropped] += this.txBusy[i];
     this.rxPendingCount = 0;
     this.txPendingCount = 0;
+    this.txPendingDescs = 0;
     for (let i = 0; i < rx.size; i++) this.rxFree[i] = rx.size - 1 - i;
     for (let i = 0; i < tx.size; i++) this.txFree[i] = tx.size - 1 - i;
     this.rxFreeCount = rx.size;

@@ -165,4 +165,17 @@ for (const layout of ["split", "packed"] as const) {
       assert.ok(p.ok && p.value, `chain ${i} posted`);
     }
   });
+
+  Deno.test(`strict/lazy: a frame the transmitq has no room for is refused at send, not lost [${layout}]`, () => {
+    // 16 descriptors hold 5 jumbo frames of 3 segments each, though 16 TX buffers are free: a
+    // frame taken (and mapped) beyond them was unmapped at flush and lost, its sender told sent.
+    const r = rig(layout, { size: 16, jumbo: true });
+    let taken = 0;
+    for (let i = 0; i < 8; i++) if (r.driver.send(new Uint8Array(9014).fill(i))) taken++;
+    r.driver.flush();
+    let posted = 0;
+    for (let p = r.tx.device.pop(); p.ok && p.value; p = r.tx.device.pop()) posted++;
+    assert.equal(taken, posted, "every frame the driver took reached the ring");
+    assert.equal(r.dma.log.filter((l) => l === "unmap").length, 0, "none unmapped unsent");
+  });
 }
