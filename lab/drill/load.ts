@@ -454,9 +454,11 @@ function limitProblems(
         ? `${what} is ${
           limit.ms > timeoutMs ? "longer than" : "as long as"
         } the drill's timeout (${timeout})`
-        : `${what} would end at ${showMs(ends)} (the step starts at ${
-          showMs(s.dueEarliest)
-        } at the earliest), ${ends > timeoutMs ? "past" : "at"} the drill's timeout (${timeout})`
+        : `${what} would end at ${showMs(ends)} (${
+          s.runs > 1 ? "its last run starts" : "the step starts"
+        } at ${showMs(s.dueEarliest)} at the earliest), ${
+          ends > timeoutMs ? "past" : "at"
+        } the drill's timeout (${timeout})`
     }: the drill would stop first, so it can never time out`,
     hint: `give it a ${limit.key} shorter than ${
       showMs(left)

@@ -951,6 +951,14 @@ Deno.test("a wait_for whose timeout ends past the drill's timeout is refused", a
   assert.deepEqual(where(late), [
     "6:42: timeline[2]'s timeout of 6 s would end at 10 s (the step starts at 4 s at the earliest), at the drill's timeout (10 s): the drill would stop first, so it can never time out",
   ]);
+  // A repeated one: from its last run.
+  const repeated = await problems(
+    "topology: pair\ntimeout: 5s\ntimeline:\n" + PING +
+      "  - at: 1s\n    every: 1s\n    for: 3s\n    wait_for: { workload: ping, timeout: 2s }\n",
+  );
+  assert.deepEqual(where(repeated), [
+    "8:42: timeline[1]'s timeout of 2 s would end at 5 s (its last run starts at 3 s at the earliest), at the drill's timeout (5 s): the drill would stop first, so it can never time out",
+  ]);
   // One that ends before the drill's timeout, and one without a timeout (30 s by default: it
   // gives way to the drill's), pass.
   for (
@@ -968,5 +976,25 @@ Deno.test("a wait_for whose timeout ends past the drill's timeout is refused", a
   );
   assert.deepEqual(where(byDefault), [
     "4:42: timeline[1]'s timeout of 180 s is longer than the drill's timeout (120 s): the drill would stop first, so it can never time out",
+  ]);
+});
+
+Deno.test("an assertion on a workload no step names hints the as: it lacks, not 'expected one of recovery'", async () => {
+  const none = await problems("topology: pair\ntimeline: []\nassert: [ping.received == 1]\n");
+  assert.deepEqual(where(none), [
+    '3:10: Unknown name "ping" (assert[0], column 1 of the assertion)',
+  ]);
+  // Before: "expected one of `recovery`".
+  assert.equal(
+    none[0].hint,
+    "name a workload with `as: ping` in an exec step (no step names one), or read `recovery.FIGURE`",
+  );
+  const others = await problems(
+    "topology: pair\ntimeline:\n  - exec: { vm: b, argv: [sink, -t, 1], as: sink }\n" +
+      "assert: [flood.sent == 1, sinc.received == 1]\n",
+  );
+  assert.deepEqual(others.map((i) => i.hint), [
+    "name a workload with `as: flood` in an exec step (the steps name `sink`), or read `recovery.FIGURE`",
+    "did you mean `sink`?",
   ]);
 });

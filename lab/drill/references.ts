@@ -6,7 +6,7 @@
  * @module
  */
 
-import { didYouMean } from "../topology/issues.ts";
+import { closestName, didYouMean } from "../topology/issues.ts";
 import { type Expr, type ExprError, referencesOf } from "./expr.ts";
 import { COMPARE_TYPES_HINT, wrongTypeHint } from "./evaluate.ts";
 import { selectorProblem } from "./scope.ts";
@@ -32,6 +32,22 @@ export const METRIC_EXAMPLE = 'vlab_link_drops_total{link="a-b",cause="loss"}';
 export const EVENT_FILTERS = ["kind", "subject"];
 
 /**
+ * What to do about a name that is no workload and not `recovery`: the close one, else name a
+ * workload so (listing those the steps name): "expected one of `recovery`" said nothing of the
+ * `as:` the drill lacks.
+ */
+function unknownNameHint(root: string, workloads: readonly string[]): string {
+  const near = closestName(root, [...workloads, "recovery"]);
+  if (near !== undefined) return `did you mean \`${near}\`?`;
+  const named = workloads.slice(0, 8).map((w) => `\`${w}\``).join(", ");
+  return `name a workload with \`as: ${root}\` in an exec step${
+    workloads.length === 0
+      ? " (no step names one)"
+      : ` (the steps name ${named}${workloads.length > 8 ? ", …" : ""})`
+  }, or read \`recovery.FIGURE\``;
+}
+
+/**
  * Every problem of an assertion's names and calls, each with its offset in the assertion.
  * `workloads` is null when the timeline did not read (not a list, missing): which names are
  * workloads is then unknown, so a workload name is not judged; recovery figures, `events` and the
@@ -47,7 +63,6 @@ export const EVENT_FILTERS = ["kind", "subject"];
  */
 export function checkReferences(expr: Expr, workloads: readonly string[] | null): ExprError[] {
   const errors: ExprError[] = [];
-  const roots = [...workloads ?? [], "recovery"];
   const refs = referencesOf(expr);
   // A call's arguments (`events`, a selector) are the call's to check, not references, and so
   // is every name inside one: in `count(events, kind == "x")` the call says the filter is
@@ -85,7 +100,7 @@ export function checkReferences(expr: Expr, workloads: readonly string[] | null)
           code: "unknown-name",
           at: r.at,
           message: `Unknown name "${root}"`,
-          hint: didYouMean(root, roots) ?? "name a workload with `as:` in an exec step",
+          hint: unknownNameHint(root, workloads),
         });
       } else if (r.parts.length < 2) {
         errors.push({
