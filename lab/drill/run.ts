@@ -33,6 +33,7 @@ import { countFilterHint, runScope } from "./scope.ts";
 import { escapeControl as printable, quote } from "../topology/quote.ts";
 import { checkOptionKeys, checkString } from "./check.ts";
 import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
+import { workloadFailure } from "../guest/workloads/mod.ts";
 import type {
   AssertionVerdict,
   Drill,
@@ -169,6 +170,17 @@ export function checkRunOptions(
       `${call}: options.signal must be an AbortSignal, got ${typeName(o.signal)}`,
     );
   }
+}
+
+/**
+ * Why a workload's run failed the drill, or null: it could not run or broke (an error result), or
+ * it ran to its end and failed at its job all the same (`workloadFailure`: a `vsock-sink` whose
+ * stream was reset or had a byte out of place), as `vlab exec` then exits 1.
+ */
+function failureOf(result: Record<string, unknown> | null): string | null {
+  if (result === null) return null;
+  if (result.kind === "error") return String(result.message);
+  return workloadFailure(result);
 }
 
 /**
@@ -471,11 +483,10 @@ async function runLoaded(
       if (watched.has(name)) continue;
       watched.add(name);
       void w.done.then(() => {
-        if (w.result?.kind !== "error" || abort.signal.aborted) return;
+        const why = failureOf(w.result);
+        if (why === null || abort.signal.aborted) return;
         told.add(name);
-        progress(
-          `${stamp(elapsedMs())} workload ${name} failed: ${printable(String(w.result.message))}`,
-        );
+        progress(`${stamp(elapsedMs())} workload ${name} failed: ${printable(why)}`);
       });
     }
   };
@@ -579,8 +590,9 @@ async function runLoaded(
       clearTimeout(timer);
     }
     for (const [name, w] of workloads) {
-      if (w.result?.kind === "error") {
-        const why = printable(String(w.result.message));
+      const failure = failureOf(w.result);
+      if (failure !== null) {
+        const why = printable(failure);
         if (!told.has(name)) progress(`${stamp(elapsedMs())} workload ${name} failed: ${why}`);
         // A workload that could not run (or broke) fails the drill, even with no assertion on it.
         if (!abort.signal.aborted) failed ??= `Workload ${name} failed: ${why}`;

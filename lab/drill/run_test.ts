@@ -533,3 +533,29 @@ Deno.test("a link's crossing time is its delay and its jitter at its most, the s
     30,
   );
 });
+
+Deno.test({
+  name:
+    "a vsock-sink whose stream was not whole fails the drill, and its counts stay for assertions",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-run-", async () => {
+      // It passed: the sink's result said "no sender connected" (or a reset stream), and only a
+      // workload that could not run failed a drill.
+      const lines: string[] = [];
+      const r = await runDrill({
+        topology: "vsock-pair",
+        timeline: [
+          { exec: { vm: "b", argv: ["vsock-sink", "-p", "5000", "-t", "1"], as: "sink" } },
+        ],
+        assert: ["sink.bytes == 0"],
+      }, { onProgress: (l) => lines.push(l) });
+      assert.equal(r.passed, false);
+      assert.equal(r.error, "Workload sink failed: no sender connected");
+      assert.ok(
+        lines.some((l) => /workload sink failed: no sender connected$/.test(l)),
+        lines.join("\n"),
+      );
+      assert.equal(r.assertions[0].verdict, "pass", JSON.stringify(r.assertions[0]));
+    }),
+});
