@@ -13,6 +13,7 @@
  * @module
  */
 
+import { NO_IMPAIRMENT } from "../host/impair.ts";
 import type { Impairment } from "./types.ts";
 
 /** The impairment keys a vsock link between two VMs takes. */
@@ -58,9 +59,16 @@ const HINT = "On a vsock link use delay (with jitter), rate (with overhead) or l
 export function refusedVsockKnobs(imp: Readonly<Impairment>): string[] {
   const out: string[] = [];
   if (imp.lossPct > 0 || imp.lossModel !== null) out.push("loss");
+  if (imp.lossCorrPct > 0) out.push("loss_correlation");
   if (imp.corruptPct > 0) out.push("corrupt");
+  if (imp.corruptCorrPct > 0) out.push("corrupt_correlation");
   if (imp.duplicatePct > 0) out.push("duplicate");
+  if (imp.duplicateCorrPct > 0) out.push("duplicate_correlation");
   if (imp.reorderPct > 0) out.push("reorder");
+  // The knobs of those models alone are refused too, as a topology file refuses their keys on a
+  // vsock link: live, `set gap=5` was taken and did nothing.
+  if (imp.reorderCorrPct > 0) out.push("reorder_correlation");
+  if (imp.reorderGap !== NO_IMPAIRMENT.reorderGap) out.push("gap");
   return out;
 }
 

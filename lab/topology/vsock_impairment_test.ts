@@ -77,3 +77,29 @@ Deno.test("a live reorder on a vsock link says what a vsock link takes, not 'set
   assert.match(p!.message, /^Cannot set reorder on vsock link "a-b-vsock": vsock is a reliable/);
   assert.equal(p!.hint, VSOCK_IMPAIRMENT_HINT);
 });
+
+Deno.test("a live change refuses the loss, corruption, duplication and reorder knobs alone, as a file does", () => {
+  // `vlab link a-b-vsock set gap=5` (or reorder_correlation=5%) was taken and did nothing, where
+  // the topology file refuses the key on a vsock link.
+  for (
+    const [raw, key] of [
+      [{ gap: 5 }, "gap"],
+      [{ reorder_correlation: "5%" }, "reorder_correlation"],
+      [{ loss_correlation: "5%" }, "loss_correlation"],
+      [{ corrupt_correlation: "5%" }, "corrupt_correlation"],
+      [{ duplicate_correlation: "5%" }, "duplicate_correlation"],
+    ] as const
+  ) {
+    const r = parseImpairment(raw);
+    assert.ok(r.ok, key);
+    const p = vsockImpairmentProblem("a-b-vsock", r.value);
+    assert.equal(p?.message.startsWith(`Cannot set ${key} on vsock link "a-b-vsock"`), true, key);
+    assert.match(
+      problems(PAIR(`    ${key}: ${Object.values(raw)[0]}\n`))[0],
+      new RegExp(`\`${key}\``),
+    );
+  }
+  const ok = parseImpairment({ delay: "1ms", delay_correlation: "25%", jitter: "1ms" });
+  assert.ok(ok.ok);
+  assert.equal(vsockImpairmentProblem("a-b-vsock", ok.value), null);
+});
