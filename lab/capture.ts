@@ -8,6 +8,13 @@
  * every reader, and the last reader to leave switches the taps off. `mergePcapRecords` merges
  * the two directions into one timeline.
  *
+ * A worker stamps a frame when it handles it and publishes its tap after its pass, so a record can
+ * reach its tap later than a newer one of the other direction reached theirs (a worker the OS
+ * paused in between). The drain therefore hands on only the records older than
+ * {@linkcode CAPTURE_HOLD_MS} and keeps the newer ones for the next drain, where a late record of
+ * the other direction is merged in before them: the timeline holds unless a worker sat longer than
+ * that between stamping and publishing. The last drain hands on everything.
+ *
  * @module
  */
 
@@ -19,6 +26,16 @@ import type { TapReader } from "./host/tap.ts";
  * frame in memory anyway).
  */
 export const MAX_CAPTURE_MS = 604_800_000;
+
+/**
+ * How long a capture keeps the newest records back before handing them on, ms: longer than a
+ * worker's pass between stamping a frame and publishing its tap (at most 2 ms of work, plus what
+ * the OS takes from it), short beside a person watching a live capture.
+ */
+export const CAPTURE_HOLD_MS = 50;
+
+/** Wall-clock microseconds, the clock the workers stamp records with (`nowUs` of the link ends). */
+const wallUs = (): number => (performance.timeOrigin + performance.now()) * 1000;
 
 /** Receives pcap records (no global header) in time order. */
 export type CaptureReader = (records: Uint8Array) => void;
@@ -43,20 +60,29 @@ export class LinkCapture {
   readonly #readers = new Set<CaptureReader>();
   readonly #onEnd = new Map<CaptureReader, (() => void) | null>();
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** Merged records too new to hand on yet (see the module doc), in time order. */
+  #pending: Uint8Array = new Uint8Array(0);
+  readonly #holdUs: number;
+  readonly #nowUs: () => number;
 
   /**
    * @param taps the forward and reverse taps of the link
    * @param merge merges the two directions' records into one timeline
    * @param intervalMs how often the taps are drained
+   * @param hold how long the newest records are kept back (`holdMs`, default
+   *   {@linkcode CAPTURE_HOLD_MS}), and the records' clock (`nowUs`, wall-clock µs by default)
    */
   constructor(
     taps: readonly TapReader[],
     merge: (a: Uint8Array, b: Uint8Array) => Uint8Array,
     intervalMs = 20,
+    hold: { holdMs?: number; nowUs?: () => number } = {},
   ) {
     this.#taps = taps;
     this.#merge = merge;
     this.#intervalMs = intervalMs;
+    this.#holdUs = (hold.holdMs ?? CAPTURE_HOLD_MS) * 1000;
+    this.#nowUs = hold.nowUs ?? wallUs;
   }
 
   /** How many readers the link has. */
@@ -73,6 +99,7 @@ export class LinkCapture {
     const entry: CaptureReader = (records) => reader(records);
     this.#onEnd.set(entry, onEnd ?? null);
     if (this.#readers.size === 0) {
+      this.#pending = new Uint8Array(0); // kept back for readers that have all left
       for (const t of this.#taps) t.setEnabled(true);
       this.#timer = setInterval(() => this.#drain(), this.#intervalMs);
     }
@@ -83,7 +110,7 @@ export class LinkCapture {
         clearInterval(this.#timer);
         this.#timer = undefined;
         for (const t of this.#taps) t.setEnabled(false);
-        this.#drain(); // the last frames, to the last reader
+        this.#drain(true); // the last frames, to the last reader
       }
       this.#readers.delete(entry);
       this.#onEnd.delete(entry);
@@ -96,7 +123,7 @@ export class LinkCapture {
     clearInterval(this.#timer);
     this.#timer = undefined;
     for (const t of this.#taps) t.setEnabled(false);
-    this.#drain();
+    this.#drain(true);
     const ends = [...this.#readers].map((r) => this.#onEnd.get(r));
     this.#readers.clear();
     this.#onEnd.clear();
@@ -109,17 +136,24 @@ export class LinkCapture {
     }
   }
 
-  #drain(): void {
+  /** Hand on what the taps hold, but for the records newer than the hold (all of them if `last`). */
+  #drain(last = false): void {
     // Everything pending: a drain that took a fixed share (it took 1 MiB) lets a fast link (a
     // vsock stream's 64 KiB packets at 100 MB/s) fill its tap between drains, and the capture
     // drops what the link delivered.
     // Both heads first: a drain of 16 MiB of vsock records takes milliseconds, and the reverse
     // tap's records published meanwhile came out ahead of older forward ones (6 ms back in time).
     const heads = this.#taps.map((t) => t.head());
-    const merged = this.#merge(
-      this.#taps[0].drain(this.#taps[0].capacity, heads[0]),
-      this.#taps[1].drain(this.#taps[1].capacity, heads[1]),
+    const all = this.#merge(
+      this.#pending,
+      this.#merge(
+        this.#taps[0].drain(this.#taps[0].capacity, heads[0]),
+        this.#taps[1].drain(this.#taps[1].capacity, heads[1]),
+      ),
     );
+    const cut = last ? all.length : recordsUpTo(all, this.#nowUs() - this.#holdUs);
+    const merged = all.subarray(0, cut);
+    this.#pending = cut === all.length ? new Uint8Array(0) : all.slice(cut);
     if (merged.length === 0) return;
     for (const reader of [...this.#readers]) {
       try {
@@ -135,6 +169,17 @@ export class LinkCapture {
       for (const t of this.#taps) t.setEnabled(false);
     }
   }
+}
+
+/** The byte length of the records of `records` (in time order) stamped at `us` or before. */
+function recordsUpTo(records: Uint8Array, us: number): number {
+  const v = new DataView(records.buffer, records.byteOffset, records.byteLength);
+  let at = 0;
+  while (at + 16 <= records.length) {
+    if (v.getUint32(at, true) * 1e6 + v.getUint32(at + 4, true) > us) return at;
+    at += 16 + v.getUint32(at + 8, true);
+  }
+  return records.length;
 }
 
 /**

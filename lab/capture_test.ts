@@ -168,3 +168,37 @@ Deno.test("a capture's timeline holds across drains: a record published during a
   stop(); // the last drain
   assert.deepEqual(times, [100, 175, 181]);
 });
+
+Deno.test("a record its worker published late still comes out in time order: the newest records wait for the next drain", async () => {
+  const taps = [0, 1].map(() => TapReader.create(1 << 16, 1514));
+  const writers = taps.map((t) => {
+    const w = TapWriter.attach(t.buffer);
+    if (!w.ok) assert.fail(JSON.stringify(w.error));
+    return w.value;
+  });
+  const frame = new Uint8Array(60);
+  let now = 1_000_000; // µs, the records' clock
+  const capture = new LinkCapture(taps, mergePcapRecords, 5, { holdMs: 50, nowUs: () => now });
+  const times: number[] = [];
+  const drained = () => new Promise((r) => setTimeout(r, 30));
+  const stop = capture.add((r) => {
+    const dv = new DataView(r.buffer, r.byteOffset, r.byteLength);
+    for (let at = 0; at + 16 <= r.length; at += 16 + dv.getUint32(at + 8, true)) {
+      times.push(dv.getUint32(at, true) * 1e6 + dv.getUint32(at + 4, true));
+    }
+  });
+  // The reverse direction's frame at 1 000 020 µs is published and drained at once; the forward
+  // worker stamped its frame at 1 000 010 µs but publishes it only after that drain.
+  assert.ok(writers[1].capture(frame, { tsUs: 1_000_020, direction: 1 }));
+  await drained();
+  assert.deepEqual(times, [], "younger than the hold: kept back");
+  assert.ok(writers[0].capture(frame, { tsUs: 1_000_010, direction: 0 }));
+  now = 1_060_000;
+  await drained();
+  assert.deepEqual(times, [1_000_010, 1_000_020]);
+  assert.ok(writers[0].capture(frame, { tsUs: 1_059_000, direction: 0 }));
+  await drained();
+  assert.deepEqual(times.length, 2, "still inside the hold");
+  stop(); // the last drain hands on everything
+  assert.deepEqual(times, [1_000_010, 1_000_020, 1_059_000]);
+});
