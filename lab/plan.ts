@@ -390,8 +390,11 @@ export function formatPlan(plan: LabPlan): string {
     }
   }
   for (const sw of plan.switches) {
+    // A vsock router is planned as a switch node (`vsockCids`), but it is none: said as `vlab
+    // status` and the dashboard say it.
+    const what = sw.vsockCids === undefined ? "switch" : "vsock router";
     lines.push(
-      `  switch ${sw.name}: worker #${sw.thread}, ports ${
+      `  ${what} ${sw.name}: worker #${sw.thread}, ports ${
         sw.ports.map((p) => p.link).join(", ") || "(none)"
       }`,
     );

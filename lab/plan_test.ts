@@ -534,3 +534,17 @@ Deno.test("a link's ring slots hold the largest frame of its L2 segment, not 900
   const bytes = linkRingBytes(LINK_RING_SLOTS, pair.rings[0].slotBytes, LINK_FRAME_PHASE);
   assert.ok(bytes < linkRingBytes(LINK_RING_SLOTS, 9216, LINK_FRAME_PHASE) / 5, String(bytes));
 });
+
+Deno.test("formatPlan calls a vsock router a vsock router, not a switch", () => {
+  // `vlab up --dry-run` of a routed vsock lab said "switch r1: worker #2 …".
+  const t = parseTopology(
+    "name: vr\nvms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } }\n" +
+      "vsock_routers: { r1: {} }\n" +
+      "links: [{ kind: vsock, endpoints: [a, r1] }, { kind: vsock, endpoints: [b, r1] }]\n",
+    "vr.yaml",
+  );
+  assert.ok(t.ok);
+  const text = formatPlan(planLab(t.value));
+  assert.match(text, /^ {2}vsock router r1: worker #4, ports a-r1-vsock, b-r1-vsock$/m);
+  assert.doesNotMatch(text, /switch r1/);
+});
