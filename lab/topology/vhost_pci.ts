@@ -140,8 +140,8 @@ export function vhostPciWarnings(
         } is behind a vIOMMU in passthrough (bypass), so VM ${quote(b.vm)} sees all of VM ${
           quote(a.vm)
         }'s memory`,
-        hint:
-          `give VM ${a.vm}'s vIOMMU mode static, strict or lazy: only those limit b to what a maps`,
+        hint: `give VM ${a.vm}'s vIOMMU mode static, strict or lazy: only those limit VM ${b.vm} ` +
+          `to what ${a.vm} maps`,
       });
       return;
     }

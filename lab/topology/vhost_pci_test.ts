@@ -119,6 +119,15 @@ Deno.test("vlab validate warns about a vhost-pci frontend behind a vIOMMU in pas
   );
   assert.match(w.hint ?? "", /static, strict or lazy/);
   for (const mode of ["static", "strict", "lazy"]) assert.deepEqual(warn(mode), [], mode);
+  // The hint names the lab's VMs, not the docs' a and b.
+  const named = (BASE.replace("mode: static", "mode: passthrough") + links)
+    .replaceAll("a:", "fe:").replaceAll("b:", "be:");
+  const t = parseTopology(named, "t.yaml");
+  assert.ok(t.ok, JSON.stringify(!t.ok && t.error));
+  assert.equal(
+    topologyWarnings(named, t.value)[0]?.hint,
+    "give VM fe's vIOMMU mode static, strict or lazy: only those limit VM be to what fe maps",
+  );
 });
 
 Deno.test("the plan of a vhost-pci link: no ring, b's slot serves a's NIC, b is an IOTLB consumer of a", () => {
