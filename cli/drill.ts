@@ -237,6 +237,24 @@ export async function checkReportPaths(
   if (opts.junit === "") {
     refuse("--junit", "", "is empty", "Give --junit a file path, such as out/drill.xml");
   }
+  // `-` is stdout elsewhere (`vlab capture -w -`), but stdout carries the drill's progress and
+  // verdict lines: `--junit -` wrote a file named "-" in the current folder.
+  if (opts.report === "-") {
+    refuse(
+      "--report",
+      "-",
+      "is not stdout: --report writes three files into a folder",
+      "Give --report a folder, such as out/",
+    );
+  }
+  if (opts.junit === "-") {
+    refuse(
+      "--junit",
+      "-",
+      "is not stdout: the drill's progress and verdict lines go there",
+      "Give --junit a file path, such as out/drill.xml, and read the file",
+    );
+  }
   try {
     if (opts.report !== undefined) {
       const dir = opts.report;

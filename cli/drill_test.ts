@@ -147,6 +147,17 @@ Deno.test("report paths that cannot work are refused before the drill runs, sayi
     cases.push(
       [["--report", ""], /--report "" is empty$/, /^Give --report a folder/],
       [["--junit", ""], /--junit "" is empty$/, /^Give --junit a file path/],
+      // Before, `--junit -` wrote a file named "-" in the current folder, not stdout.
+      [
+        ["--junit", "-"],
+        /--junit "-" is not stdout: the drill's progress and verdict lines go there$/,
+        /^Give --junit a file path/,
+      ],
+      [
+        ["--report", "-"],
+        /--report "-" is not stdout: --report writes three files into a folder$/,
+        /^Give --report a folder/,
+      ],
     );
     for (const [opts, message, hint] of cases) {
       const e = await drillError(["run", drill, ...opts]);
