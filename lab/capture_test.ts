@@ -126,13 +126,19 @@ Deno.test("WholeRecords with a limit hands on the header and the first N records
   assert.throws(() => new WholeRecords(1.5), RangeError);
 });
 
-Deno.test("a capture's timeline holds across drains: a record published during a drain waits for the next", async () => {
+/** A link's two taps, each with the writer its link direction's consumer would attach. */
+function linkTaps(): { taps: TapReader[]; writers: TapWriter[] } {
   const taps = [0, 1].map(() => TapReader.create(1 << 16, 1514));
   const writers = taps.map((t) => {
     const w = TapWriter.attach(t.buffer);
     if (!w.ok) assert.fail(JSON.stringify(w.error));
     return w.value;
   });
+  return { taps, writers };
+}
+
+Deno.test("a capture's timeline holds across drains: a record published during a drain waits for the next", async () => {
+  const { taps, writers } = linkTaps();
   const frame = new Uint8Array(60);
   // While the forward tap is drained, each direction's consumer delivers one more frame: the
   // forward one (175 µs) before the reverse one (181 µs).
@@ -170,12 +176,7 @@ Deno.test("a capture's timeline holds across drains: a record published during a
 });
 
 Deno.test("a record its worker published late still comes out in time order: the newest records wait for the next drain", async () => {
-  const taps = [0, 1].map(() => TapReader.create(1 << 16, 1514));
-  const writers = taps.map((t) => {
-    const w = TapWriter.attach(t.buffer);
-    if (!w.ok) assert.fail(JSON.stringify(w.error));
-    return w.value;
-  });
+  const { taps, writers } = linkTaps();
   const frame = new Uint8Array(60);
   let now = 1_000_000; // µs, the records' clock
   const capture = new LinkCapture(taps, mergePcapRecords, 5, { holdMs: 50, nowUs: () => now });

@@ -14,6 +14,7 @@ import {
   DEFAULT_PING_INTERVAL_MS,
   execOk,
   intervalArg,
+  maxFloodArgv,
   median,
   pairTopology,
   spawnOk,
@@ -91,15 +92,7 @@ export async function besideFloodRun(
     const pingMs = (o.count - 1) * intervalMs;
     const seconds = Math.ceil((FLOOD_LEAD_MS + pingMs) / 1000) + 2;
     const sink = (await spawnOk(lab, "b0", ["sink", "-t", String(seconds + 1)])).result;
-    const flood = (await spawnOk(lab, "a0", [
-      "udp-flood",
-      "10.0.0.2",
-      "--max",
-      "-t",
-      String(seconds),
-      "-s",
-      String(frameSize),
-    ])).result;
+    const flood = (await spawnOk(lab, "a0", maxFloodArgv("10.0.0.2", seconds, frameSize))).result;
     await new Promise((resolve) => setTimeout(resolve, FLOOD_LEAD_MS));
     const t0 = performance.now();
     const ping = await execOk(lab, "a0", [

@@ -193,6 +193,25 @@ export interface FloodPath {
 export const WARMUP_PORT = 9009;
 
 /**
+ * The argv of `udp-flood` to `dst` at full speed (`--max`) with `frameSize`-byte frames, for
+ * `seconds` (`-t`); `extra` goes before `--max` (a port: `["-p", "9009"]`).
+ *
+ * @example
+ * ```ts
+ * import { maxFloodArgv } from "./net_run.ts";
+ * maxFloodArgv("10.0.0.2", 2, 64).join(" "); // "udp-flood 10.0.0.2 --max -t 2 -s 64"
+ * ```
+ */
+export function maxFloodArgv(
+  dst: string,
+  seconds: number,
+  frameSize: number,
+  extra: readonly string[] = [],
+): string[] {
+  return ["udp-flood", dst, ...extra, "--max", "-t", String(seconds), "-s", String(frameSize)];
+}
+
+/**
  * Flood every path at once for `seconds` at full speed, unmeasured, into sinks on
  * {@linkcode WARMUP_PORT} that stop with it (as iperf3's `--omit` skips a test's first
  * seconds). A fresh lab's workers spend their first second or so of a flood compiling its code,
@@ -220,17 +239,7 @@ export async function warmUp(
       sinks.push((await lab.spawn(p.to, argv, stop.signal)).result);
     }
     const flood = (p: FloodPath) =>
-      execOk(lab, p.from, [
-        "udp-flood",
-        p.dst,
-        "-p",
-        String(WARMUP_PORT),
-        "--max",
-        "-t",
-        String(seconds),
-        "-s",
-        String(frameSize),
-      ]);
+      execOk(lab, p.from, maxFloodArgv(p.dst, seconds, frameSize, ["-p", String(WARMUP_PORT)]));
     const sent = await Promise.all(paths.map(flood));
     return sent.reduce((n, f) => n + f.sent, 0);
   } finally {
@@ -268,15 +277,7 @@ export async function throughputRun(
     const counts0 = wakeCounts(lab);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    const flood = await execOk(lab, "a0", [
-      "udp-flood",
-      "10.0.0.2",
-      "--max",
-      "-t",
-      String(seconds),
-      "-s",
-      String(frameSize),
-    ]);
+    const flood = await execOk(lab, "a0", maxFloodArgv("10.0.0.2", seconds, frameSize));
     const cpu = process.cpuUsage(cpu0);
     // The lab's whole process (every worker and the main thread), percent of one core.
     const cpuPct = (100 * (cpu.user + cpu.system) / 1000) / (performance.now() - t0);

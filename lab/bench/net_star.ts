@@ -12,7 +12,7 @@ import { Lab } from "../lab.ts";
 import { planLab } from "../plan.ts";
 import { parseTopology } from "../topology/load.ts";
 import type { RingLayout } from "../topology/types.ts";
-import { execOk, median, spawnOk, warmUp } from "./net_run.ts";
+import { execOk, maxFloodArgv, median, spawnOk, warmUp } from "./net_run.ts";
 
 /** The star row: aggregate received frames per second, median over runs. */
 export interface StarRow {
@@ -67,17 +67,7 @@ export async function starRun(
       sinks.push((await spawnOk(lab, to, ["sink", "-t", String(seconds + 1)])).result);
     }
     const floods = await Promise.all(
-      FLOWS.map(([from, dst]) =>
-        execOk(lab, from, [
-          "udp-flood",
-          dst,
-          "--max",
-          "-t",
-          String(seconds),
-          "-s",
-          String(frameSize),
-        ])
-      ),
+      FLOWS.map(([from, dst]) => execOk(lab, from, maxFloodArgv(dst, seconds, frameSize))),
     );
     const got = await Promise.all(sinks);
     const sent = floods.reduce((n, f) => n + f.sent, 0);
