@@ -274,9 +274,12 @@ export interface VhostPciLinkSnapshot {
   peer: string;
   /** What `b` sees of `a`: "vIOMMU <mode> (endpoint N)" or "all of a's memory". */
   window: string;
-  /** "up" (serving), "down" (not handed over) or "failed" (a device error; waits for `a`'s reset). */
+  /**
+   * "up" (serving), "down" (not handed over, or the link set down: then the connection is still
+   * served, and every frame dropped) or "failed" (a device error; waits for `a`'s reset).
+   */
   state: "up" | "down" | "failed";
-  /** The connection served (0: none). */
+  /** The connection served (0: none), with the link up or set down. */
   connection: number;
   /** Connections taken, and ended. */
   connects: number;
