@@ -28,6 +28,7 @@ import {
   REPORT_FILE,
   runDrill,
   runDrillText,
+  STDIN_SOURCE,
 } from "../lab/drill/mod.ts";
 import { readBoundedStream } from "../lab/topology/files.ts";
 import { quote, shellArg } from "../lab/topology/quote.ts";
@@ -82,9 +83,6 @@ export function parseSeedOption(text: string | undefined, action: string): numbe
   }
   return n;
 }
-
-/** How a drill or a report read from stdin (`-`) is named in its problems and its result. */
-export const STDIN_NAME = "<stdin>";
 
 /**
  * The text piped into a drill command given `-` (`vlab drill run - < drill.yaml`), read as a
@@ -612,7 +610,7 @@ export function drillCommand(): Command {
             const options = { seed, signal, onProgress: (l: string) => void out(l + "\n") };
             return (text === null
               ? runDrill(file, options)
-              : runDrillText(text, STDIN_NAME, options))
+              : runDrillText(text, STDIN_SOURCE, options))
               .catch((e) =>
                 rethrow(e, text === null ? `drill ${quote(file)}` : "the drill from stdin")
               );
@@ -641,7 +639,7 @@ export function drillCommand(): Command {
         const read = path === "-"
           ? parseReport(
             await readStdinInput(REPORT_FILE, "the report", "replay the drill"),
-            STDIN_NAME,
+            STDIN_SOURCE,
           )
           : await readReport(path);
         if (!read.ok) {

@@ -10,7 +10,7 @@ import { type ProcessState, processState } from "./proc.ts";
 import { findLabs, type FoundLab, type LabRecord, removeStaleLab } from "./state.ts";
 import { quote } from "./topology/quote.ts";
 import type { LabStatus } from "./metrics.ts";
-import { resolveTopologyPath, shippedTopologies } from "./topology/files.ts";
+import { resolveTopologyPath, shippedTopologies, STDIN_SOURCE } from "./topology/files.ts";
 import { parse as parseYaml } from "yaml";
 import { vlabFileKind } from "./topology/file_kind.ts";
 import { MAX_TOPOLOGY_BYTES } from "./topology/limits.ts";
@@ -348,7 +348,8 @@ export function topologyArg(source: string): string {
 /**
  * How a hint says to start a lab of this topology again: `` `vlab up star` `` in backticks (see
  * {@linkcode upAgain}) for a topology file, `` `vlab drill run FILE` `` for a drill's own
- * topology (its source is the drill file), or `startLab() in its script` for a topology a
+ * topology (its source is the drill file; `` `vlab drill run -` `` for a drill read from stdin,
+ * `<stdin>`), or `startLab() in its script` for a topology a
  * script gave as an object (its source is then the script's label, such as `<object>`, which no
  * `vlab up` takes).
  *
@@ -359,6 +360,8 @@ export function topologyArg(source: string): string {
  * ```
  */
 export function startAgain(record: Pick<LabRecord, "source">): string {
+  // A drill piped into `vlab drill run -` with its own topology: no file, no script.
+  if (record.source === STDIN_SOURCE) return "`vlab drill run -`, the drill piped in again";
   if (!isTopologyFile(record.source)) return "startLab() in its script";
   // A drill's own topology (a map under its `topology:`) is known by the drill's file, which
   // `vlab up` refuses: the drill runs it.

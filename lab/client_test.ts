@@ -290,6 +290,11 @@ Deno.test("startAgain: a topology file's vlab up, a drill's own topology's drill
     assert.equal(startAgain({ source: resolveTopologyPath("star") }), "`vlab up star`");
     assert.equal(startAgain({ source: `${dir}/gone.yaml` }), `\`vlab up ${dir}/gone.yaml\``);
     assert.equal(startAgain({ source: "<object>" }), "startLab() in its script");
+    // A drill piped into `vlab drill run -` with its topology inline (it said "startLab()").
+    assert.equal(
+      startAgain({ source: "<stdin>" }),
+      "`vlab drill run -`, the drill piped in again",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -13,7 +13,7 @@
 
 import { err, ok, type Result } from "../../devices/base/result.ts";
 import { parse as parseJsonTree } from "@humanwhocodes/momoa";
-import { readBoundedText, type TextFileKind } from "../topology/files.ts";
+import { readBoundedText, STDIN_SOURCE, type TextFileKind } from "../topology/files.ts";
 import { MAX_TOPOLOGY_BYTES } from "../topology/limits.ts";
 import { parseYamlDocument } from "../topology/load.ts";
 import { vlabFileKind, vlabTextKind, wrongKindProblem } from "../topology/file_kind.ts";
@@ -22,6 +22,8 @@ import { checkString } from "./check.ts";
 
 /** A problem with a file a drill command reads (a `DrillIssue` of `load.ts`). */
 export type InputIssue = TopologyIssue & { file: string };
+
+export { STDIN_SOURCE };
 
 /** Largest drill file (1 MiB, a topology file's limit: a drill may hold its topology inline). */
 export const MAX_DRILL_BYTES = MAX_TOPOLOGY_BYTES;

@@ -67,6 +67,7 @@ export {
   readInput,
   readReport,
   REPORT_FILE,
+  STDIN_SOURCE,
   TOPOLOGY_FILE,
 } from "./input.ts";
 export type * from "./types.ts";

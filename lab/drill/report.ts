@@ -11,6 +11,7 @@ import type { Decision, DrillResult, LinkOutcome } from "./types.ts";
 import { recoveryFigures } from "./scope.ts";
 import { checkDrillResult, checkOptionKeys, checkString } from "./check.ts";
 import { escapeControl, shellArg } from "../topology/quote.ts";
+import { STDIN_SOURCE } from "../topology/files.ts";
 import { typeName } from "../api.ts";
 import { count } from "../../devices/base/plural.ts";
 
@@ -90,7 +91,7 @@ export function markdownReport(
     : codeSpan(`vlab drill replay ${shellArg(options.replay)}`);
   // A drill given as an object (`<object>`) has no file to name; one read from stdin
   // (`vlab drill run -`) is piped in again.
-  const again = result.source === "<stdin>"
+  const again = result.source === STDIN_SOURCE
     ? `run again: pipe the drill into ${codeSpan(`vlab drill run - --seed ${result.seed}`)}`
     : result.source.startsWith("<")
     ? `run it again with --seed ${result.seed}`

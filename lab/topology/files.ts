@@ -169,6 +169,13 @@ export async function readBoundedText(
 }
 
 /**
+ * How a text read from stdin is named where a file's path would stand: a drill piped into
+ * `vlab drill run -` in its problems (`<stdin>:3:11`), its result's `source` and its lab's
+ * recorded source.
+ */
+export const STDIN_SOURCE = "<stdin>";
+
+/**
  * The text a stream gives (stdin, for `vlab drill run -`), read as {@linkcode readBoundedText}
  * reads a file: at most `kind.maxBytes` of UTF-8 (or UTF-16 with its byte-order mark), never
  * binary; otherwise one issue with no line whose message starts `Cannot read WHAT:` (`what`: such
