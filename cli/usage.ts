@@ -188,7 +188,12 @@ export function usageError(
           : hint,
       });
     case "commander.unknownCommand":
-      return new VlabError("usage", `Unknown command ${quote(quoted)} for "${path}"`, { hint });
+      return new VlabError("usage", `Unknown command ${quote(quoted)} for "${path}"`, {
+        // The vIOMMU's revocation is the guest's own doing, a workload: not a fault to inject.
+        hint: path === "vlab fault" && quoted === "iommu-unmap"
+          ? "iommu-unmap is a workload the guest runs: `vlab exec VM -- iommu-unmap NIC`"
+          : hint,
+      });
     case "commander.optionMissingArgument":
       return new VlabError("usage", `Option ${quote(quoted)} of "${path}" needs a value`, { hint });
     case "commander.missingArgument":

@@ -74,6 +74,16 @@ Deno.test("an unknown command is a usage error with did-you-mean", async () => {
   assert.equal(error.hint, "Did you mean bench?");
 });
 
+Deno.test("vlab fault iommu-unmap points at the workload of that name", async () => {
+  const error = await parseError(["fault", "iommu-unmap", "a", "eth0"]);
+  assert.ok(error instanceof VlabError);
+  assert.equal(error.message, 'Unknown command "iommu-unmap" for "vlab fault"');
+  assert.equal(
+    error.hint,
+    "iommu-unmap is a workload the guest runs: `vlab exec VM -- iommu-unmap NIC`",
+  );
+});
+
 Deno.test("an option without its value is a usage error", async () => {
   const error = await parseError(["bench", "rings", "--batch"]);
   assert.ok(error instanceof VlabError);
