@@ -301,22 +301,37 @@ async function foregroundDashboard(running: RegisteredLab, name: string): Promis
 /**
  * The line `vlab up` keeps rewriting in a terminal without its dashboard: VMs running, and the
  * frames every link moved, vhost-pci links' too (no ring: their peer counts what it took from the
- * frontend's transmitq and put in its receiveq).
+ * frontend's transmitq and put in its receiveq), and apart from them the packets vsock links
+ * moved (as `vlab status` counts them: a vsock packet is no Ethernet frame).
  *
  * @example
  * ```ts ignore
  * summaryLine(lab); // "pair: 2/2 VMs running, 6 frames over links, up 3 s"
+ * summaryLine(lab); // "vsock-pair: 2/2 VMs running, 6 frames and 267 vsock packets over links, up 3 s"
  * ```
  */
 export function summaryLine(lab: Lab): string {
   const running = lab.plan.vms.filter((v) => lab.vmState(v.name) === "running").length;
   let frames = 0;
-  for (let i = 0; i < lab.plan.rings.length; i++) frames += lab.ring(i).counters().framesOut;
-  for (const l of vhostPciSnapshot(lab)) frames += l.framesIn + l.framesOut;
+  let packets = 0;
+  let netRings = 0;
+  lab.plan.rings.forEach((r, i) => {
+    const out = lab.ring(i).counters().framesOut;
+    if (r.producer.kind === "vsock" || r.consumer.kind === "vsock") packets += out;
+    else (frames += out, netRings++);
+  });
+  const vhostPci = vhostPciSnapshot(lab);
+  for (const l of vhostPci) frames += l.framesIn + l.framesOut;
+  const vsockRings = lab.plan.rings.length - netRings;
+  // Frames wherever there are net links (or no links at all), vsock packets wherever there are
+  // vsock links: a lab of both says both.
+  const moved = [
+    ...(netRings > 0 || vhostPci.length > 0 || vsockRings === 0 ? [count(frames, "frame")] : []),
+    ...(vsockRings > 0 ? [count(packets, "vsock packet")] : []),
+  ].join(" and ");
   const up = Math.round((Date.now() - lab.startedAt) / 1000);
-  return `${lab.plan.name}: ${running}/${lab.plan.vms.length} VMs running, ${
-    count(frames, "frame")
-  } over links, up ${up} s`;
+  return `${lab.plan.name}: ${running}/${lab.plan.vms.length} VMs running, ${moved} over links, ` +
+    `up ${up} s`;
 }
 
 function execCommand() {

@@ -13,6 +13,7 @@ import { takeSnapshot } from "../lab/snapshot.ts";
 import { prometheusMetrics } from "../lab/prometheus.ts";
 import { labStatus } from "../lab/metrics.ts";
 import { formatStatus } from "../cli/status.ts";
+import { summaryLine } from "../cli/lab.ts";
 import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
 import { flowingStream, vsockOf } from "./vsock_streams.ts";
@@ -166,6 +167,33 @@ Deno.test({
       assert.equal(vsockOf(lab, "a").driverCounters.transportResets, 1);
       assert.ok(vsockOf(lab, "b").driverCounters.rstReceived >= 1);
       assert.equal(lab.vsockTransportReset("nope"), false);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "vlab up's summary line counts vsock packets apart from frames, as vlab status does",
+  ...LAB_TEST,
+  fn: async () => {
+    // It said "267 frames over links" of a vsock stream: vsock packets counted as Ethernet frames.
+    const lab = await startPair();
+    try {
+      const { result: sink } = await lab.spawn("b", ["vsock-sink", "-p", "5000", "-t", "20"]);
+      const r = await lab.exec("a", ["vsock-send", "4", "5000", "-b", "200000"]);
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      assert.ok((await sink).ok);
+      const packets = await waitForValue("the stream's last packets counted", () => {
+        const link = labStatus(lab).links.find((l) => l.name === "a-b-vsock")!;
+        const n = link.forward.frames + link.reverse.frames;
+        return n >= 8 ? n : null;
+      });
+      const m =
+        /^vsock-pair: 2\/2 VMs running, 0 frames and (\d+) vsock packets over links, up \d+ s$/
+          .exec(summaryLine(lab));
+      assert.ok(m !== null, summaryLine(lab));
+      assert.ok(Number(m[1]) >= packets, summaryLine(lab));
     } finally {
       await lab.stop();
     }
