@@ -31,6 +31,7 @@ import { iommuDeviceSpec, labVsockCids, netDeviceSpec, vsockDeviceSpec } from ".
 import { NO_IMPAIRMENT } from "./host/impair.ts";
 import { linkRingBytes } from "./host/link_ring_layout.ts";
 import { Prng } from "../devices/base/prng.ts";
+import { count } from "../devices/base/plural.ts";
 import { VsockCid } from "../devices/vsock/config.ts";
 import { VSOCK_HDR_SIZE } from "../devices/vsock/header.ts";
 import { NET_FRAME_PHASE } from "../devices/net/sizing.ts";
@@ -336,11 +337,12 @@ export function formatPlan(plan: LabPlan): string {
   }
   const n = plan.rings.length;
   const rings = geometries.size <= 1
-    ? `${n} link rings${n > 0 ? ` of ${[...geometries.keys()][0]}` : ""}`
-    : `${n} link rings: ${[...geometries].map(([g, k]) => `${k} of ${g}`).join(", ")}`;
+    ? `${count(n, "link ring")}${n > 0 ? ` of ${[...geometries.keys()][0]}` : ""}`
+    : `${count(n, "link ring")}: ${[...geometries].map(([g, k]) => `${k} of ${g}`).join(", ")}`;
   const lines = [
     `lab ${plan.name} (seed ${plan.seed}) from ${plan.source}`,
-    `  ${plan.threads.length} workers, ${rings}, ` +
+    // "1 worker" (a lone switch's), not "1 workers".
+    `  ${count(plan.threads.length, "worker")}, ${rings}, ` +
     `${mib(plan.sharedBytes)} of shared memory reserved (pages are committed when touched)`,
   ];
   for (const vm of plan.vms) {

@@ -548,3 +548,13 @@ Deno.test("formatPlan calls a vsock router a vsock router, not a switch", () => 
   assert.match(text, /^ {2}vsock router r1: worker #4, ports a-r1-vsock, b-r1-vsock$/m);
   assert.doesNotMatch(text, /switch r1/);
 });
+
+Deno.test("formatPlan counts in the singular too: a lone switch's plan says 1 worker", () => {
+  // It said "1 workers, 0 link rings".
+  const t = parseTopology("name: s\nvms: {}\nswitches: { sw1: {} }\n", "s.yaml");
+  assert.ok(t.ok);
+  assert.match(
+    formatPlan(planLab(t.value)),
+    /^ {2}1 worker, 0 link rings, 0 MiB of shared memory/m,
+  );
+});
