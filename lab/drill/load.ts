@@ -515,6 +515,7 @@ function checkSteps(
   const workloads = new Set<string>();
   const endless = new Set<string>();
   const linksDown = new Set<string>();
+  const partitions = { inForce: 0 };
   // Where each workload is named, so a step that waits for one named later can say so.
   const named = new Map<string, number>();
   for (const [index, entry] of raw.entries()) {
@@ -580,7 +581,7 @@ function checkSteps(
     const unparsed = (key: string): void => {
       const spec = kinds.get(key)!;
       const value = (entry as Record<string, unknown>)[key];
-      spec.unparsedEffects?.(value, { topology, workloads, endless, linksDown });
+      spec.unparsedEffects?.(value, { topology, workloads, endless, linksDown, partitions });
       const name = spec.definesUnparsed?.(value) ?? null;
       if (name === null) return;
       const taken = workloadNameProblems(name, workloads, [...path, key, "as"]);
@@ -604,7 +605,7 @@ function checkSteps(
         if (partial !== null && spec.checkPartial !== undefined) {
           const checked: Problem[] = spec.checkPartial(
             partial,
-            { topology, workloads, endless, linksDown },
+            { topology, workloads, endless, linksDown, partitions },
             [...path, kind],
           );
           problems.push(...checked.map((p) => laterHint(p, named, index)));
@@ -624,10 +625,11 @@ function checkSteps(
         );
       } else {
         args = parsed.data;
-        const checked = spec.check?.(args, { topology, workloads, endless, linksDown }, [
-          ...path,
-          kind,
-        ]) ?? [];
+        const checked =
+          spec.check?.(args, { topology, workloads, endless, linksDown, partitions }, [
+            ...path,
+            kind,
+          ]) ?? [];
         problems.push(...checked.map((p) => laterHint(p, named, index)));
         // A name refused here (taken, reserved) names nothing for the steps after it.
         const name = spec.defines?.(args) ?? null;

@@ -90,8 +90,21 @@ registerStepKind<z.output<typeof partitionArgs>>("partition", {
     `partition ${p.a.join(",")} ${p.one_way === true ? "→" : "/"} ${p.b.join(",")}${
       p.heal_after === undefined ? "" : ` for ${p.heal_after} ms`
     }`,
-  check: (p, ctx, path) => checkPartition(p, ctx, path),
+  check: (p, ctx, path) => {
+    const problems = checkPartition(p, ctx, path);
+    // Left in force for a `heal` below.
+    if (ctx.partitions !== undefined && p.heal_after === undefined) ctx.partitions.inForce++;
+    return problems;
+  },
   checkPartial: (p, ctx, path) => checkPartition(p, ctx, path),
+  // One that did not read may be left in force, unless its heal_after reads: a `heal` below is
+  // then not refused as well.
+  unparsedEffects: (v, ctx) => {
+    const heal = (v as { heal_after?: unknown } | null)?.heal_after;
+    if (ctx.partitions !== undefined && !durationMs.safeParse(heal).success) {
+      ctx.partitions.inForce++;
+    }
+  },
   run: async (p, ctx) => {
     const info = ctx.lab.partition(p.a, p.b, { oneWay: p.one_way === true });
     if (p.heal_after !== undefined) {
@@ -109,6 +122,21 @@ registerStepKind<"all">("heal", {
     }),
   }),
   describe: () => "heal all partitions",
+  // Nothing in force: a step out of order (it healed nothing, and the partition below it stayed).
+  check: (_, ctx, path) => {
+    if (ctx.partitions === undefined) return [];
+    const none = ctx.partitions.inForce === 0;
+    ctx.partitions.inForce = 0;
+    return none
+      ? [{
+        code: "out-of-order",
+        path,
+        message: "No partition is in force here: no step above leaves one (without heal_after)",
+        hint: "move it below the partition step it heals, or leave it out (a partition with " +
+          "heal_after heals itself)",
+      }]
+      : [];
+  },
   run: (_, ctx) => {
     ctx.lab.heal();
     return Promise.resolve();

@@ -38,6 +38,34 @@ Deno.test("partition, heal and impair steps are checked against the topology at 
   );
 });
 
+Deno.test("a heal with no partition in force above it is a step out of order", async () => {
+  const r = await parseDrill(
+    "topology: pair\ntimeline:\n" +
+      "  - heal: all\n" +
+      "  - partition: { a: [a], b: [b] }\n" +
+      "  - heal: all\n" +
+      "  - heal: all\n" +
+      "  - partition: { a: [a], b: [b], heal_after: 10ms }\n" +
+      "  - heal: all\n",
+    "d.yaml",
+  );
+  assert.ok(!r.ok, "the drill should not validate");
+  // Before, each healed nothing without a word (and the partition below the first stayed).
+  assert.deepEqual(r.error.map((i) => `${i.line}:${i.column}: ${i.message}`), [
+    "3:11: No partition is in force here: no step above leaves one (without heal_after)",
+    "6:11: No partition is in force here: no step above leaves one (without heal_after)",
+    "8:11: No partition is in force here: no step above leaves one (without heal_after)",
+  ]);
+  assert.match(r.error[0].hint ?? "", /^move it below the partition step it heals/);
+  // A partition that did not read may be in force: the heal below it is not refused as well.
+  const typo = await parseDrill(
+    "topology: pair\ntimeline:\n  - partition: { a: [a], b: [b], one_wya: true }\n  - heal: all\n",
+    "d.yaml",
+  );
+  assert.ok(!typo.ok);
+  assert.deepEqual(typo.error.map((i) => i.line), [3]);
+});
+
 Deno.test("link and impair steps take vsock links, as vlab link does, and refuse what it refuses", async () => {
   // Before, every vsock link was "Unknown link" (expected one of `a-b`).
   const ok = await parseDrill(

@@ -79,6 +79,11 @@ export interface CheckContext {
   endless?: ReadonlySet<string>;
   /** The links the steps above leave down; a `link` step's check keeps it up to date. */
   linksDown?: Set<string>;
+  /**
+   * How many partitions the steps above leave in force (a `partition` without `heal_after`, not
+   * healed since); a `partition` or `heal` step's check keeps it up to date.
+   */
+  partitions?: { inForce: number };
 }
 
 /** A background workload the runner tracks. */
