@@ -13,6 +13,7 @@ import { isVsockRouter } from "../lab/snapshot_types.ts";
 import type { VhostPciLinkSnapshot, VmRecovery } from "../lab/snapshot_types.ts";
 import { DROP_LABELS, WAIT_LABELS } from "../lab/link_counts.ts";
 import { count } from "../devices/base/plural.ts";
+import { mibText } from "../lab/memory_fit.ts";
 import { writeAll } from "./progress.ts";
 import { formatVsockConnections } from "./vsock.ts";
 
@@ -300,8 +301,11 @@ function stations(w: { name: string; counters?: Record<string, number> }): strin
   return ` (${count(n, "station")} in its MAC table: vlab fdb ${w.name})`;
 }
 
-/** `41 MiB`, `2.9 GiB`: a memory size as the plan and `--dry-run` say them (binary units). */
+/**
+ * `41.5 MiB`, `2.9 GiB`: a memory size as the plan and `--dry-run` say them (binary units; under
+ * a GiB `mibText`'s words: a pair's 41.5 MiB was "42 MiB shared" here).
+ */
 function mib(bytes: number): string {
   const m = bytes / 2 ** 20;
-  return m < 1024 ? `${Math.round(m)} MiB` : `${(m / 1024).toFixed(1)} GiB`;
+  return m < 1024 ? mibText(bytes) : `${(m / 1024).toFixed(1)} GiB`;
 }

@@ -408,9 +408,14 @@ Deno.test("status says the lab's shared and resident memory on its first line, w
   const first = (s: LabStatus) => formatStatus(s).split("\n")[0];
   assert.equal(
     first({ ...STATUS, memory: { sharedBytes: 43_028_352, residentBytes: 3.1 * 2 ** 30 } }),
-    "lab pair (seed 1, pid 42, up 3 s, 41 MiB shared, 3.1 GiB resident) from pair.yaml",
+    "lab pair (seed 1, pid 42, up 3 s, 41.0 MiB shared, 3.1 GiB resident) from pair.yaml",
   );
   assert.equal(first(STATUS), "lab pair (seed 1, pid 42, up 3 s) from pair.yaml");
+  // As `vlab up --dry-run` says the plan's shared memory: a vsock-pair's 41.5 MiB was "42 MiB".
+  assert.match(
+    first({ ...STATUS, memory: { sharedBytes: 41.5 * 2 ** 20, residentBytes: 177 * 2 ** 20 } }),
+    /, 41\.5 MiB shared, 177 MiB resident\)/,
+  );
 });
 
 Deno.test("status says a lab with no link has none, not a links: heading with nothing under it", () => {
