@@ -29,7 +29,7 @@ import {
 } from "./load.ts";
 import type { Result } from "../../devices/base/result.ts";
 import { measuredText } from "./report.ts";
-import { countFilterHint, runScope } from "./scope.ts";
+import { assertionHint, runScope } from "./scope.ts";
 import { escapeControl as printable, quote } from "../topology/quote.ts";
 import { checkOptionKeys, checkString } from "./check.ts";
 import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
@@ -656,7 +656,7 @@ async function runLoaded(
           column: a.column,
         };
       }
-      const hint = r.value.value ? null : countFilterHint(a.expr, events);
+      const hint = assertionHint(a.expr, r.value.value, events);
       return {
         text: a.text,
         verdict: r.value.value ? "pass" : "fail",

@@ -268,7 +268,30 @@ export function runScope(data: RunData): EvalScope {
 }
 
 /**
- * Why a failed assertion may have failed by a typo: each `count(events, kind = "…")` or
+ * The hint an assertion's verdict line carries: {@linkcode countFilterHint}'s typo, for a failed
+ * assertion and for one that holds (`count(events, kind = "link-dwon") == 0` held whatever the
+ * run did: it may hold only by the typo), or null.
+ *
+ * @example
+ * ```ts
+ * import { parseExpr } from "./expr.ts";
+ * import { assertionHint } from "./scope.ts";
+ * const e = parseExpr('count(events, kind = "link-dwon") == 0');
+ * e.ok && assertionHint(e.value, true, [{ kind: "link-down", subject: "a-b" }]);
+ * // 'it may hold only by a typo: no kind "link-dwon" in this run: did you mean `link-down`?'
+ * ```
+ */
+export function assertionHint(
+  expr: Expr,
+  holds: boolean,
+  events: readonly { kind: string; subject?: string }[],
+): string | null {
+  const typo = countFilterHint(expr, events);
+  return typo === null ? null : holds ? `it may hold only by a typo: ${typo}` : typo;
+}
+
+/**
+ * Why an assertion's count may be off by a typo: each `count(events, kind = "…")` or
  * `subject = "…"` filter whose value no event of the run had, though one close to it did. Null
  * when there is none (a count of events that did not happen is a fine assertion: `== 0`).
  *

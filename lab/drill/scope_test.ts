@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { evaluate } from "./evaluate.ts";
 import { parseExpr } from "./expr.ts";
 import {
+  assertionHint,
   countFilterHint,
   metricValue,
   recoveryFigures,
@@ -167,4 +168,22 @@ Deno.test("a count of an event kind or subject the run never had, close to one i
   // Events that did not happen, with no near name, are a fine thing to count.
   assert.equal(hint('count(events, kind = "device-reset-failed") == 0'), null);
   assert.equal(hint('count(events, kind = "link-down") == 3'), null);
+});
+
+Deno.test("an assertion that holds by a typo in its count's filter says so too", () => {
+  const events = [{ kind: "link-down", subject: "a-b" }];
+  const e = parseExpr('count(events, kind = "link-dwon") == 0');
+  assert.ok(e.ok);
+  // Before, a PASS said nothing: the assertion held whatever the run did.
+  assert.equal(
+    assertionHint(e.value, true, events),
+    'it may hold only by a typo: no kind "link-dwon" in this run: did you mean `link-down`?',
+  );
+  assert.equal(
+    assertionHint(e.value, false, events),
+    'no kind "link-dwon" in this run: did you mean `link-down`?',
+  );
+  const fine = parseExpr('count(events, kind = "link-down") == 1');
+  assert.ok(fine.ok);
+  assert.equal(assertionHint(fine.value, true, events), null);
 });
