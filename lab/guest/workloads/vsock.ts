@@ -6,7 +6,8 @@
  * - `vsock-send CID PORT [-b BYTES=1048576] [--chunk N=65536]`: connect, write a deterministic
  *   byte stream (byte `i` is `(i·131 + i/4096) mod 256`, `vsock_stream.ts`) in writes of
  *   `--chunk` bytes, keep a running checksum (FNV-1a over 32-bit words), close; while the
- *   peer has no credit it waits for the connection's `writable` event, not for a timer;
+ *   peer has no credit it waits for the connection's `writable` event, not for a timer; what the
+ *   peer sends back (a vsock-echo's echo) is read and dropped, so it never stalls the peer;
  * - `vsock-sink [-p PORT=5000] [-t SECONDS=10]`: accept one connection, read it to its end,
  *   check every byte against the stream's pattern at its offset (a lost, duplicated or
  *   reordered byte is a mismatch at the offset where it lands), report bytes, throughput and
@@ -140,8 +141,22 @@ export async function runVsockSend(
   const buf = req.chunk > STREAM_SPAN ? new Uint8Array(req.chunk) : null;
   const sum = new StreamChecksum();
   let sent = 0;
+  // What the peer sends back is read and dropped: a sender to a vsock-echo that left it queued
+  // filled its receive buffer, the echo then stopped reading to wait for its credit, and the
+  // stream stalled until the echo's -t (forever without one).
+  const scratch = new Uint8Array(64 * 1024);
+  const discard = () => {
+    let got = 0;
+    for (let i = 0; i < 64; i++) {
+      const n = conn.read(scratch);
+      if (n === 0) break;
+      got += n;
+    }
+    if (got > 0) vsock.wake(); // the CREDIT_UPDATE it queued
+  };
   // Bounded by the stream's size (each pass writes or waits) and the abort.
   while (sent < req.bytes && !opts.signal.aborted) {
+    discard();
     if (conn.state !== "established") break;
     // A peer that shut down receiving takes nothing more (Linux: EPIPE), however long we wait.
     if ((conn.peerShutdown & VsockShutdown.RCV) !== 0) break;

@@ -605,3 +605,35 @@ Deno.test("vsock-sink fails (exit 1, workloadFailure) on a reset, a byte out of 
     clear();
   }
 });
+
+Deno.test("vsock-send to a vsock-echo finishes: what comes back is read and dropped, not left to stall the echo", async () => {
+  // The echoed bytes filled the sender's receive buffer, the echo waited for credit with its own
+  // buffer full, and the stream stalled until the echo's -t (forever without one).
+  const { a, b, wake } = backToBack(16 * 1024);
+  const ac = new AbortController();
+  const { opts, clear } = realTimeOptions(ac.signal);
+  const { opts: sendOpts, clear: clearSend } = realTimeOptions();
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const echo = runVsockEcho({ sockets: b, wake }, { port: 5000, seconds: 30 }, opts);
+    const r = await Promise.race([
+      runVsockSend(
+        { sockets: a, wake },
+        { cid: 4, port: 5000, bytes: 512 * 1024, chunk: 4096 },
+        sendOpts,
+      ),
+      new Promise<null>((r) => deadline = setTimeout(() => r(null), 3000)),
+    ]);
+    assert.ok(r !== null, "vsock-send to a vsock-echo stalled");
+    assert.equal(r.kind, "vsock-send", JSON.stringify(r));
+    assert.equal((r as VsockSendResult).bytes, 512 * 1024);
+    ac.abort();
+    const e = await echo;
+    assert.equal(e.kind, "vsock-echo");
+  } finally {
+    clearTimeout(deadline);
+    ac.abort();
+    clear();
+    clearSend();
+  }
+});
