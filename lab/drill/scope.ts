@@ -114,6 +114,8 @@ export function metricValue(
   const sel = parseSelector(selector);
   if (sel === null) return err(selectorProblem(selector)!);
   const names = new Set<string>();
+  // The values each label of the metric takes, for the hint of a selector that matches nothing.
+  const values = new Map<string, Set<string>>();
   let found = false;
   let sum = 0;
   for (const line of text.split("\n")) {
@@ -124,7 +126,10 @@ export function metricValue(
     if (m[1] !== sel.name) continue;
     const labels = new Map<string, string>();
     for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      labels.set(l[1], l[2].replace(/\\(.)/g, "$1"));
+      const value = l[2].replace(/\\(.)/g, "$1");
+      labels.set(l[1], value);
+      if (!values.has(l[1])) values.set(l[1], new Set());
+      values.get(l[1])!.add(value);
     }
     if (sel.labels.every(([k, v]) => labels.get(k) === v)) {
       found = true;
@@ -142,10 +147,39 @@ export function metricValue(
   if (!found) {
     return err({
       message: `No sample of ${sel.name} matches ${JSON.stringify(selector)}`,
-      hint: "check the label names and values",
+      hint: labelHint(sel.labels, values),
     });
   }
   return ok(sum);
+}
+
+/**
+ * What to do about a selector whose labels match no sample: the first label the metric does not
+ * have, or whose value none of its samples has (with the close value, or the values it takes);
+ * "check the label names and values" when each matches some sample but not all at once.
+ */
+function labelHint(
+  wanted: readonly (readonly [string, string])[],
+  values: ReadonlyMap<string, ReadonlySet<string>>,
+): string {
+  const shown = (list: string[]) =>
+    list.slice(0, 8).map((v) => `\`${printable(v)}\``).join(", ") + (list.length > 8 ? ", …" : "");
+  for (const [key, value] of wanted) {
+    const taken = values.get(key);
+    if (taken === undefined) {
+      const keys = [...values.keys()];
+      return `it has no label ${JSON.stringify(key)}${
+        keys.length === 0 ? " (it has no labels)" : `: its labels are ${shown(keys)}`
+      }`;
+    }
+    if (!taken.has(value)) {
+      const near = closestName(value, [...taken]);
+      return `no sample has ${key}=${JSON.stringify(value)}: ${
+        near === undefined ? `${key} takes ${shown([...taken])}` : `did you mean \`${near}\`?`
+      }`;
+    }
+  }
+  return "each label matches some sample, but no sample has them all: check the label values";
 }
 
 /** What to do about a workload's field that is null (nothing measured). */

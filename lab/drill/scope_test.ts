@@ -64,6 +64,14 @@ Deno.test("metric() names an unknown metric, a selector that matches nothing and
   const none = metricValue(METRICS, 'vlab_up{lab="other"}');
   assert.ok(!none.ok);
   assert.match(none.error.message, /No sample of vlab_up matches/);
+  // Before: "check the label names and values", whatever was wrong.
+  assert.equal(none.error.hint, 'no sample has lab="other": lab takes `t`');
+  const near = metricValue(METRICS, 'vlab_link_frames_dropped_total{link="a-x"}');
+  assert.ok(!near.ok);
+  assert.equal(near.error.hint, 'no sample has link="a-x": did you mean `a-b`?');
+  const key = metricValue(METRICS, 'vlab_up{vm="a"}');
+  assert.ok(!key.ok);
+  assert.equal(key.error.hint, 'it has no label "vm": its labels are `lab`');
   const bad = metricValue(METRICS, "vlab_up{lab=other}");
   assert.ok(!bad.ok);
   assert.match(bad.error.message, /Cannot read the metric selector/);
