@@ -156,7 +156,7 @@ export function metricValue(
 /**
  * What to do about a selector whose labels match no sample: the first label the metric does not
  * have, or whose value none of its samples has (with the close value, or the values it takes);
- * "check the label names and values" when each matches some sample but not all at once.
+ * when each matches some sample but no sample has them all, that.
  */
 function labelHint(
   wanted: readonly (readonly [string, string])[],
