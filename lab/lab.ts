@@ -954,7 +954,8 @@ export class Lab {
         if (dev) this.#workers.postControl(dev, { type: "link", device: d.index, up });
       }
     }
-    // A vhost-pci link: the serving VM's guest stops (or resumes) serving; a sees its link go.
+    // A vhost-pci link: the serving VM's guest sets its link down (it keeps serving, dropping every
+    // frame both ways) or up; a sees its link go.
     for (const l of this.plan.vhostPciLinks ?? []) {
       if (l.name !== link) continue;
       const g = this.#guest(l.peer.vm);
