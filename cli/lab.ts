@@ -17,7 +17,7 @@ import {
   startAgain,
   topologyArg,
 } from "../lab/client.ts";
-import { formatPlan, planLab } from "../lab/plan.ts";
+import { formatPlan, type LabPlan, planLab } from "../lab/plan.ts";
 import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import type { Lab } from "../lab/lab.ts";
 import { vlabRunArgs } from "./deno_run.ts";
@@ -175,7 +175,7 @@ function upCommand() {
             })
           }\n` +
             `control socket ${running.socket}\n` +
-            `${tryLine(plan.vms[0]?.name, dashboard)}\n`,
+            `${tryLine(...tryTarget(plan), dashboard)}\n`,
         );
       }
       // The dashboard owns the terminal until the user quits it (and agrees to stop) or the lab
@@ -213,14 +213,36 @@ function upCommand() {
  * @example
  * ```ts
  * import { tryLine } from "./lab.ts";
- * tryLine("a", false); // "try: vlab exec a -- ping ... · vlab status · Ctrl-C stops"
- * tryLine("a", true); // "try: vlab exec a -- ping ... · vlab status · q or Ctrl-C asks whether to stop"
+ * tryLine("a", "ping", false); // "try: vlab exec a -- ping ... · vlab status · Ctrl-C stops"
+ * tryLine("a", "ping", true); // "try: vlab exec a -- ping ... · vlab status · q or Ctrl-C asks whether to stop"
  * ```
  */
-export function tryLine(firstVm: string | undefined, dashboard: boolean): string {
-  return `try: vlab exec ${firstVm ?? "VM"} -- ping ... · vlab status · ${
+export function tryLine(
+  firstVm: string | undefined,
+  workload: "ping" | "vsock-echo",
+  dashboard: boolean,
+): string {
+  return `try: vlab exec ${firstVm ?? "VM"} -- ${workload} ... · vlab status · ${
     dashboard ? "q or Ctrl-C asks whether to stop" : "Ctrl-C stops"
   }`;
+}
+
+/**
+ * The VM and workload the try line suggests: `ping` in the first VM with a NIC; in a lab whose
+ * VMs have vsock only, `vsock-echo` in the first (a `ping` there fails: it has no NIC).
+ *
+ * @example
+ * ```ts ignore
+ * tryTarget(plan); // ["a", "ping"]
+ * ```
+ */
+export function tryTarget(
+  plan: Pick<LabPlan, "vms">,
+): [vm: string | undefined, workload: "ping" | "vsock-echo"] {
+  const withNic = plan.vms.find((v) => v.nics.length > 0);
+  if (withNic !== undefined) return [withNic.name, "ping"];
+  const withVsock = plan.vms.find((v) => v.devices.some((d) => d.kind === "vsock"));
+  return withVsock !== undefined ? [withVsock.name, "vsock-echo"] : [plan.vms[0]?.name, "ping"];
 }
 
 /** The width of the terminal on stdout, in columns (80 when it cannot be read). */

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { VlabError } from "./errors.ts";
-import { loadOrFail, tryLine } from "./lab.ts";
+import { loadOrFail, tryLine, tryTarget } from "./lab.ts";
+import { planLab } from "../lab/plan.ts";
+import { parseTopology } from "../lab/topology/mod.ts";
 
 Deno.test("a topology with one problem is refused with a hint that says 'fix it', not 'fix them'", async () => {
   const dir = await Deno.makeTempDir();
@@ -21,14 +23,35 @@ Deno.test("a topology with one problem is refused with a hint that says 'fix it'
 });
 
 Deno.test("vlab up's try line says how the lab stops: Ctrl-C without the dashboard, q or Ctrl-C asks in it", () => {
-  assert.equal(tryLine("a", false), "try: vlab exec a -- ping ... · vlab status · Ctrl-C stops");
+  assert.equal(
+    tryLine("a", "ping", false),
+    "try: vlab exec a -- ping ... · vlab status · Ctrl-C stops",
+  );
   // The dashboard reads Ctrl-C as q: it asks whether to stop (it said "Ctrl-C stops").
   assert.equal(
-    tryLine("a", true),
+    tryLine("a", "ping", true),
     "try: vlab exec a -- ping ... · vlab status · q or Ctrl-C asks whether to stop",
   );
   assert.equal(
-    tryLine(undefined, false),
+    tryLine(undefined, "ping", false),
     "try: vlab exec VM -- ping ... · vlab status · Ctrl-C stops",
   );
+});
+
+Deno.test("vlab up's try line suggests what the lab's VMs can run: no ping in a VM without a NIC", () => {
+  // A lab of vsock VMs was told "try: vlab exec a -- ping ...", which fails there.
+  const plan = (yaml: string) => {
+    const t = parseTopology(yaml, "t.yaml");
+    assert.ok(t.ok);
+    return planLab(t.value);
+  };
+  assert.deepEqual(
+    tryTarget(plan("name: v\nvms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } }\n")),
+    ["a", "vsock-echo"],
+  );
+  assert.deepEqual(
+    tryTarget(plan("name: m\nvms: { a: { vsock: { cid: 3 } }, b: { nics: { eth0: {} } } }\n")),
+    ["b", "ping"],
+  );
+  assert.deepEqual(tryTarget(plan("name: e\nvms: {}\n")), [undefined, "ping"]);
 });
