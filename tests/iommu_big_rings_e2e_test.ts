@@ -128,3 +128,32 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "an idle strict NIC whose ring holds fewer jumbo buffers than it has sends no vIOMMU request",
+  ...LAB_TEST,
+  fn: async () => {
+    // Without indirect, each RX buffer is a chain of 4 descriptors: the 1024-entry receiveq holds
+    // 256 of the 1024 buffers. The driver mapped all 1024 on every pass and unmapped the 768 the
+    // ring had no room for: thousands of requests a second, with no traffic.
+    const yaml = JUMBO("strict", 1024).replace("csum, indirect]", "csum]");
+    const t = parseTopology(yaml, "t.yaml");
+    assert.ok(t.ok, JSON.stringify(!t.ok && t.error));
+    const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
+    try {
+      const a = () => takeSnapshot(lab).vms[0];
+      await waitForValue(
+        "the ring full",
+        () => a().devices[0].driverCounters.rxPosted >= 256 || null,
+      );
+      const iommu = () => a().devices.find((d) => d.nic === "iommu0")!.counters.requests;
+      const before = iommu();
+      await new Promise((r) => setTimeout(r, 300)); // idle: nothing is to happen meanwhile
+      assert.equal(iommu() - before, 0, "no MAP or UNMAP while idle");
+      assert.equal(a().iommu?.domains[0].mappings, 257, "the rings' and one per posted buffer");
+    } finally {
+      await lab.stop();
+    }
+  },
+});
