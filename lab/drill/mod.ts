@@ -180,7 +180,10 @@ export async function replayDrill(
     }
   }
   // The drill it replays, not `<object>` (the document it ran from): in report.md, and in the
-  // `vlab drill run SOURCE --seed N` a replay of this replay's report suggests.
-  result.source = recordedSource ?? result.source;
+  // `vlab drill run SOURCE --seed N` a replay of this replay's report suggests. A drill that had
+  // no file keeps what it had (`<stdin>`, `<object>`), not the label its problems are named by:
+  // report.md then gave `vlab drill run 'the report'\''s drill' --seed N`.
+  result.source = recordedSource ??
+    (typeof r.source === "string" && r.source.startsWith("<") ? r.source : "<object>");
   return { result, differences, notes };
 }

@@ -187,6 +187,13 @@ Deno.test({
       // suggested `vlab drill run DRILL.yaml --seed N`.
       assert.equal(result.source, file);
       assert.match(markdownReport(result), new RegExp(`^- source: \`${file}\`$`, "m"));
+      // A drill with no file (an object, stdin) keeps its source: before, the replay's report.md
+      // named "the report's drill" and told to run `vlab drill run 'the report'\''s drill'`.
+      for (const source of ["<object>", "<stdin>"]) {
+        const replayed = await replayDrill({ ...JSON.parse(jsonReport(first)), source });
+        assert.equal(replayed.result.source, source);
+        assert.doesNotMatch(markdownReport(replayed.result), /the report's drill/);
+      }
     }),
 });
 
