@@ -74,7 +74,11 @@ const printable = (key: string, oneLine: boolean) =>
   );
 
 const topSchema = z.strictObject({
-  name: printable("name", true).optional(),
+  // Empty, it left the lines and reports nothing to name the drill by (`PASS: drill , …`).
+  name: printable("name", true).refine((v) => v.trim() !== "", {
+    message: "name must not be empty: the drill's lines and reports name it",
+    params: { hint: "give it a name, such as link-flap, or leave name out (the file's name)" },
+  }).optional(),
   description: printable("description", false).optional(),
   topology: z.unknown(),
   seed: z.int().min(0).max(0xffff_ffff).optional(),

@@ -998,3 +998,13 @@ Deno.test("an assertion on a workload no step names hints the as: it lacks, not 
     "did you mean `sink`?",
   ]);
 });
+
+Deno.test("an empty drill name is refused: the lines and reports said 'drill ,'", async () => {
+  for (const name of ['""', '"  "']) {
+    const issues = await problems(`name: ${name}\ntopology: pair\ntimeline: []\n`);
+    assert.deepEqual(where(issues), [
+      "1:7: name must not be empty: the drill's lines and reports name it",
+    ]);
+    assert.match(issues[0].hint ?? "", /^give it a name/);
+  }
+});
