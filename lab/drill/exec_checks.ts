@@ -1,6 +1,6 @@
 /**
- * What an `exec` step's workload needs of its VM that only the topology can tell: a vsock
- * workload a vsock device, `vsock-send` a CID another VM (or the host) has, `iommu-unmap` a NIC
+ * What an `exec` step's workload needs of its VM that only the topology can tell: a network
+ * workload (`ping`, `udp-flood`, `sink`, `udp-echo`) a NIC, a vsock workload a vsock device, `vsock-send` a CID another VM (or the host) has, `iommu-unmap` a NIC
  * behind the VM's vIOMMU. Checked when the drill is validated, so that a typo in a name fails at
  * its line before the lab starts, not as a failed workload once it ran (the same words the guest
  * would answer with).
@@ -47,6 +47,18 @@ export function workloadTopologyProblems(
     hint,
   }];
   switch (req.kind) {
+    case "ping":
+    case "udp-flood":
+    case "sink":
+    case "udp-echo": {
+      // A VM with vsock only has no address to send from or to be reached at.
+      if (spec.nics.length > 0) return [];
+      return problem(
+        `Cannot run ${req.kind} in VM ${quote(vm)}: it has no network interface`,
+        `give VM ${quote(vm)} a NIC (\`nics:\` in the topology), or run it in a VM with one; ` +
+          "over vsock run vsock-send, vsock-sink or vsock-echo",
+      );
+    }
     case "vsock-echo":
     case "vsock-sink":
     case "vsock-send": {

@@ -78,3 +78,21 @@ Deno.test("a server that runs until stopped, in the foreground, is refused: the 
     ],
   );
 });
+
+Deno.test("a network workload in a VM with vsock only is a validation error", async () => {
+  // It started the lab and failed as "Cannot ping 10.0.0.2: no interface's subnet holds it".
+  const vsockOnly =
+    "topology:\n  name: v\n  vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } }\n" +
+    "  links: [{ kind: vsock, endpoints: [a, b] }]\n";
+  assert.deepEqual(
+    await problems(
+      vsockOnly + "timeline:\n" +
+        "  - exec: { vm: a, argv: [ping, 10.0.0.2] }\n" +
+        "  - exec: { vm: b, argv: [sink, -t, 1] }\n",
+    ),
+    [
+      '6:26: Cannot run ping in VM "a": it has no network interface / hint: give VM "a" a NIC (`nics:` in the topology), or run it in a VM with one; over vsock run vsock-send, vsock-sink or vsock-echo',
+      '7:26: Cannot run sink in VM "b": it has no network interface / hint: give VM "b" a NIC (`nics:` in the topology), or run it in a VM with one; over vsock run vsock-send, vsock-sink or vsock-echo',
+    ],
+  );
+});

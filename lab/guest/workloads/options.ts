@@ -243,6 +243,27 @@ export async function waitFor(
 const UNTIL_STEP_MS = 60_000;
 
 /**
+ * The error of a network workload (`ping`, `udp-flood`, `sink`, `udp-echo`) run in a VM with no
+ * network interface (a VM with vsock only), or null when it has one: it has no address to send
+ * from or to be reached at ("no interface's subnet holds it" sent the user to addresses it has
+ * none of, and a `sink` there waited its time for nothing).
+ *
+ * @example
+ * ```ts ignore
+ * noInterface(stack, "ping 10.0.0.2")?.message; // "Cannot ping 10.0.0.2: this VM has no network interface"
+ * ```
+ */
+export function noInterface(stack: NetStack, what: string): WorkloadError | null {
+  if (stack.interfaces.length > 0) return null;
+  return {
+    kind: "error",
+    message: `Cannot ${what}: this VM has no network interface`,
+    hint: "Give it a NIC (`nics:` in the topology); over vsock run vsock-send, vsock-sink or " +
+      "vsock-echo",
+  };
+}
+
+/**
  * Serve a UDP port for `seconds` (null: until aborted): bind `handler`, wait, close. Returns the
  * seconds served, or the one-line error a workload reports when the port cannot be bound.
  *
@@ -259,6 +280,8 @@ export async function serveUdp(
   handler: UdpHandler,
   opts: WorkloadOptions,
 ): Promise<{ ok: true; seconds: number } | { ok: false; error: WorkloadError }> {
+  const none = noInterface(stack, `bind UDP port ${port}`);
+  if (none !== null) return { ok: false, error: none };
   const bound = stack.udpBind(port, handler);
   if (!bound.ok) {
     return {

@@ -7,6 +7,9 @@ import {
   waitUntil,
   type WorkloadOptions,
 } from "./options.ts";
+import { NetStack } from "../net/stack.ts";
+import { parseWorkload, runWorkload, type WorkloadRequest } from "./mod.ts";
+import { realTimeOptions } from "./testing_opts.ts";
 
 Deno.test("a workload's sleep arms its timer after the kick its send queued", async () => {
   const order: string[] = [];
@@ -163,3 +166,33 @@ Deno.test("waitFor checks its condition when a change rings, not on a timer", as
   await atDeadline;
   assert.deepEqual(waits, [300]);
 });
+
+Deno.test("a network workload in a VM with no NIC says so, not 'no interface's subnet holds it'", async () => {
+  // A vsock-only VM: ping and udp-flood sent the user to addresses the VM has none of, and a sink
+  // or udp-echo waited its time for datagrams that could never come.
+  const stack = new NetStack({ interfaces: [], clock: { now: () => 0 }, seed: 1 });
+  const { opts, clear } = realTimeOptions();
+  try {
+    const runs = [
+      runWorkload(stack, parsed(["ping", "10.0.0.2"]), opts),
+      runWorkload(stack, parsed(["udp-flood", "10.0.0.2", "-n", "1"]), opts),
+      runWorkload(stack, parsed(["sink", "-t", "5"]), opts),
+      runWorkload(stack, parsed(["udp-echo", "-t", "5"]), opts),
+    ];
+    const messages = (await Promise.all(runs)).map((r) => r.kind === "error" ? r.message : r.kind);
+    assert.deepEqual(messages, [
+      "Cannot ping 10.0.0.2: this VM has no network interface",
+      "Cannot flood 10.0.0.2: this VM has no network interface",
+      "Cannot bind UDP port 9: this VM has no network interface",
+      "Cannot bind UDP port 7: this VM has no network interface",
+    ]);
+  } finally {
+    clear();
+  }
+});
+
+function parsed(argv: string[]): WorkloadRequest {
+  const r = parseWorkload(argv);
+  assert.ok(r.ok, JSON.stringify(r));
+  return r.value;
+}

@@ -16,6 +16,7 @@ import { formatIpv4 } from "../net/ipv4.ts";
 import type { NetStack } from "../net/stack.ts";
 import {
   Changes,
+  noInterface,
   waitFor,
   waitUntil,
   type WorkloadError,
@@ -133,6 +134,8 @@ export async function runPing(
   opts: WorkloadOptions,
 ): Promise<PingResult | WorkloadError> {
   const dst = formatIpv4(args.dst);
+  const none = noInterface(stack, `ping ${dst}`);
+  if (none !== null) return none;
   const ifIndex = stack.route(args.dst);
   if (ifIndex === null) {
     return {

@@ -14,7 +14,13 @@ import { formatIpv4 } from "../net/ipv4.ts";
 import type { NetStack, SendOutcome } from "../net/stack.ts";
 import { FloodPayload, writeFloodPayload } from "./flood_payload.ts";
 import { zeroBytes } from "../../../devices/memory/zero.ts";
-import { Changes, waitFor, type WorkloadError, type WorkloadOptions } from "./options.ts";
+import {
+  Changes,
+  noInterface,
+  waitFor,
+  type WorkloadError,
+  type WorkloadOptions,
+} from "./options.ts";
 import { count } from "../../../devices/base/plural.ts";
 
 /** Ethernet + IPv4 + UDP header bytes in front of the payload. */
@@ -65,6 +71,8 @@ export async function runUdpFlood(
   opts: WorkloadOptions,
 ): Promise<UdpFloodResult | WorkloadError> {
   const dstText = formatIpv4(args.dst);
+  const none = noInterface(stack, `flood ${dstText}`);
+  if (none !== null) return none;
   const ifIndex = stack.route(args.dst);
   if (ifIndex === null) {
     return {
