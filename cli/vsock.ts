@@ -91,7 +91,7 @@ export function vsockCommand() {
       await bridge(`${dir}/${vm}/${VSOCK_SOCKET}`, vm, port, found.state);
       // The socket carries no reason: a stream the lab (or the VM's crash) ended is told apart
       // from the guest's close by asking the lab, so it does not read as a whole conversation.
-      const cut = await cutShort(record, vm, port);
+      const cut = await cutShort(record, vm, port, found.recovery?.reboots ?? 0);
       if (cut !== null) throw cut;
     });
 }
@@ -135,18 +135,21 @@ export function unknownVm(status: Pick<LabStatus, "vms">, vm: string, port: numb
 
 /**
  * Why a host stream to port `port` of VM `vm` ended, when it was not the guest's doing: the lab
- * stopped (or is stopping, or its process is gone), or the VM crashed or failed; null when the lab
- * runs on and so does the VM (its guest closed or reset the connection: a normal end).
+ * stopped (or is stopping, or its process is gone), or the VM crashed (it is rebooting, or has
+ * rebooted more often than the `reboots` it had when the stream opened: a reboot takes about
+ * 0.1 s, less than a slow answer) or failed; null when the lab and the VM run on (the guest
+ * closed or reset the connection: a normal end).
  *
  * @example
  * ```ts ignore
- * const cut = await cutShort(record, "a", 7); // after `vlab down`: a `no-lab` VlabError
+ * const cut = await cutShort(record, "a", 7, 0); // after `vlab down`: a `no-lab` VlabError
  * ```
  */
 export async function cutShort(
   record: LabRecord,
   vm: string,
   port: number,
+  reboots: number,
 ): Promise<VlabError | null> {
   const at = `The connection to vsock port ${port} of VM ${quote(vm)} was cut`;
   const stopped = () =>
@@ -161,12 +164,13 @@ export async function cutShort(
     return null; // the lab cannot say (hung, frozen): the stream's end is all there is to go by
   }
   if (status.stopping === true) return stopped();
-  const state = status.vms.find((v) => v.name === vm)?.state;
-  if (state === "restarting" || state === "failed" || state === "stopped") {
-    const why = state === "restarting" ? "it is restarting after a crash" : `it is ${state}`;
+  const now = status.vms.find((v) => v.name === vm);
+  const crashed = now?.state === "restarting" || (now?.recovery?.reboots ?? 0) > reboots;
+  if (crashed || now?.state === "failed" || now?.state === "stopped") {
+    const why = crashed ? "the VM crashed (it reboots by itself)" : `the VM is ${now?.state}`;
     return new VlabError("workload-failed", `${at}: ${why}`, {
-      hint: "The event log says what crashed; once `vlab status` shows the VM running, start " +
-        "the guest's listener again if it is gone, then connect",
+      hint: "The event log says what happened; once `vlab status` shows the VM running, start " +
+        "the guest's listener again (a rebooted guest runs none of the old ones), then connect",
     });
   }
   return null;

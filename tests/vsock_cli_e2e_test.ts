@@ -140,7 +140,7 @@ Deno.test({
       assert.equal((await crashed.child.status).code, 1);
       assert.match(
         await crashed.stderr,
-        /^vlab: The connection to vsock port 7 of VM "a" was cut: it is restarting after a crash\nhint: /,
+        /^vlab: The connection to vsock port 7 of VM "a" was cut: the VM crashed \(it reboots by itself\)\nhint: /,
       );
       await echo;
       await waitFor("a running again", async () =>
