@@ -34,12 +34,18 @@ export const SYNC_TIMEOUT_MS = 500;
 export const LAZY_BATCH = 32;
 /** Lazy mode: the longest an unmapped IOVA waits for its flush (Linux: 10 ms). */
 export const LAZY_MAX_AGE_MS = 10;
+/**
+ * How long a wait for the device goes unanswered before the requestq is kicked again: a kick that
+ * was lost (`vlab fault lost-kick VM iommu0 requestq`) delays the requests by this much per lost
+ * kick, not until the wait gives up.
+ */
+export const RENOTIFY_MS = 10;
 
 /** What a `GuestDma` needs from the iommu kind. */
 export interface GuestDmaOptions {
   /** The endpoint's mapper (strict or lazy). */
   mapper: IommuMapper;
-  /** Make staged requests visible and notify the device if it wants it. */
+  /** Make staged requests visible and kick the requestq (called again, it kicks again). */
   publish: () => void;
   /** Collect requestq completions (the kind routes them to `complete`). */
   collect: () => void;
@@ -226,18 +232,25 @@ export class GuestDma implements NetDma {
 
   /**
    * Poll the requestq until `done()` or the deadline: spin for `SPIN_MS` (a device worker that
-   * is awake answers in microseconds), then pause `PAUSE_MS` between polls. (Deno's
-   * `Atomics.wait` with a timeout under about 0.02 ms sleeps 2 ms, so the pause is not shorter.)
+   * is awake answers in microseconds), then pause `PAUSE_MS` between polls, and kick again every
+   * `RENOTIFY_MS` without an answer (a lost kick cost the whole wait, 500 ms of a blocked guest
+   * thread, and the buffers' next pass). (Deno's `Atomics.wait` with a timeout under about
+   * 0.02 ms sleeps 2 ms, so the pause is not shorter.)
    */
   private waitFor(done: () => boolean): boolean {
     const start = this.now();
     const deadline = start + (this.o.timeoutMs ?? SYNC_TIMEOUT_MS);
+    let kicked = start;
     // Bounded by the deadline (and the round count, whatever the clock does).
     for (let round = 0; round < 10_000_000 && !done(); round++) {
       this.o.collect();
       if (done() || this.o.stopped?.()) break;
       const now = this.now();
       if (now >= deadline) break;
+      if (now - kicked >= RENOTIFY_MS) {
+        this.o.publish(); // publishes nothing new: kicks the requestq again
+        kicked = now;
+      }
       if (now - start > SPIN_MS) Atomics.wait(PAUSE, 0, 0, PAUSE_MS);
     }
     return done();

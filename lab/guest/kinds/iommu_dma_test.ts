@@ -186,3 +186,47 @@ Deno.test("a refused UNMAP (its domain revoked meanwhile) does not refuse the bu
   assert.equal(g.sync(), "done");
   assert.ok(r.dma.resolve(iova, 64, "read") >= 0);
 });
+
+Deno.test("a lost kick of the requestq costs a sync 10 ms (it kicks again), not the whole wait", () => {
+  const r = iommuRig("split", { size: 64 });
+  assert.ok(r.driver.attach(1, 0).ok);
+  r.driver.publish();
+  r.device.service(r.clock.now);
+  r.driver.collect();
+  const mapper = new IommuMapper({
+    driver: r.driver,
+    mode: "strict",
+    domain: 1,
+    endpoint: 0,
+    iovaBase: IOVA,
+    iovaPages: 256,
+  });
+  // The device looks at the requestq only when kicked; the first kick is lost. Each poll of
+  // the guest's wait takes 1 ms of its clock.
+  const t = { now: 0 };
+  let lost = 1, kicked = false, kicks = 0;
+  const g: GuestDma = new GuestDma({
+    mapper,
+    publish: () => {
+      r.driver.publish();
+      kicks++;
+      if (lost > 0) lost--;
+      else kicked = true;
+    },
+    collect: () => {
+      t.now += 1;
+      if (!kicked) return;
+      r.device.service(r.clock.now);
+      r.dma.beginBatch();
+      r.device.service(r.clock.now);
+      g.complete(r.driver.collect());
+    },
+    inFlight: () => r.driver.inFlight,
+    now: () => t.now,
+    timeoutMs: 500,
+  });
+  assert.ok(g.map(0x20000, 1536, 2) >= IOVA);
+  assert.equal(g.sync(), "done", "answered once kicked again");
+  assert.ok(t.now <= 20, `waited ${t.now} ms`);
+  assert.equal(kicks, 2, "the lost kick, then one more");
+});

@@ -28,7 +28,8 @@ import { macrotask } from "../../wire/loop.ts";
 import type { FromWorker } from "../../wire/messages.ts";
 import type { IommuDeviceSpec } from "../../wire/specs.ts";
 import type { IommuWorkloadService } from "../workloads/options.ts";
-import { GuestDma, LAZY_BATCH } from "./iommu_dma.ts";
+// RENOTIFY_MS: a waiting request unanswered this long kicks the requestq again (a lost kick).
+import { GuestDma, LAZY_BATCH, RENOTIFY_MS } from "./iommu_dma.ts";
 import type { GuestIommu } from "./types.ts";
 
 /**
@@ -46,12 +47,6 @@ const FAULT_REASONS = ["unknown", "domain", "mapping"];
  * requestq, and then for its answer, ms.
  */
 export const REQUEST_TIMEOUT_MS = 5000;
-/**
- * How long a waiting request goes unanswered before the requestq is kicked again: a kick that
- * was lost (`vlab fault lost-kick VM iommu0 requestq`) delays the request by this much per lost
- * kick instead of until the device worker wakes by itself.
- */
-const RENOTIFY_MS = 10;
 
 const REQUESTQ = 0;
 const EVENTQ = 1;
