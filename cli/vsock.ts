@@ -13,9 +13,8 @@
 import { Command } from "@commander-js/extra-typings";
 import { controlJson, resolveLab, startAgain } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
-import type { LabRecord } from "../lab/state.ts";
 import type { LabStatus } from "../lab/metrics.ts";
-import { VSOCK_SOCKET } from "../lab/state.ts";
+import { type LabRecord, VSOCK_SOCKET } from "../lab/state.ts";
 import { quote } from "../lab/topology/quote.ts";
 import { EXIT_CODES, OutputError, VlabError } from "./errors.ts";
 import { onInterrupt } from "./interrupt.ts";
