@@ -83,7 +83,9 @@ export class Partitions {
       return err({
         code: "bad-partition",
         message: "Cannot partition: each side needs at least one VM",
-        hint: "vlab partition a,b / c,d",
+        // Scripts and the control socket get it too: not the CLI's words alone.
+        hint:
+          'Put at least one VM on each side, as in `vlab partition a / b` or lab.partition(["a"], ["b"])',
       });
     }
     for (const vm of [...a, ...b]) {

@@ -54,6 +54,11 @@ Deno.test("a partition names known VMs, non-empty and disjoint sides", () => {
   assert.ok(!e1.ok && e1.error.code === "unknown-vm" && /"toString"/.test(e1.error.message));
   const e2 = p.add([], ["a"], false);
   assert.ok(!e2.ok && e2.error.code === "bad-partition");
+  // A script's or the socket's hint too: it was the bare words "vlab partition a,b / c,d".
+  assert.equal(
+    e2.error.hint,
+    'Put at least one VM on each side, as in `vlab partition a / b` or lab.partition(["a"], ["b"])',
+  );
   const e3 = p.add(["a", "b"], ["b"], false);
   assert.ok(
     !e3.ok && e3.error.code === "bad-partition" && /"b" is on both sides/.test(e3.error.message),
