@@ -253,7 +253,10 @@ function iotlb(c: { hits: number; misses: number; invalidations: number; faults:
 function formatVhostPciLinks(links: readonly VhostPciLinkSnapshot[]): string[] {
   return links.map((l) =>
     `  ${l.name}  vhost-pci ${l.peer} serves ${l.frontend} through ${l.window}: ${l.state}` +
-    (l.connection > 0 ? ` (connection ${l.connection})` : "") +
+    // Down with a connection: the link was set down (`vlab link … down`), frames are dropped.
+    (l.connection > 0
+      ? ` (${l.state === "down" ? "link set down, " : ""}connection ${l.connection})`
+      : "") +
     `, ${count(l.framesIn, "frame")} in, ${l.framesOut} out, ` +
     (l.framesDropped > 0 ? `${l.framesDropped} dropped (not connected), ` : "") +
     // Dropped while the link was set down, as a virtio-net link's `link down` drops.

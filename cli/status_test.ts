@@ -364,6 +364,12 @@ Deno.test("a vhost-pci link's line says what its peer could not deliver, and not
     line({ ...link, framesDropped: 7, rxWaits: 5, partitionDropped: 2 })!,
     /10 frames in, 9 out, 7 dropped \(not connected\), no RX buffer 5, 2 cut by partitions, /,
   );
+  // Set down (`vlab link a-b down`): the connection is still served, and every frame dropped.
+  assert.match(
+    line({ ...link, state: "down", linkDownIn: 3, linkDownOut: 2 })!,
+    /: down \(link set down, connection 1\), 10 frames in, 9 out, dropped 3 in, 2 out \(link down\), /,
+  );
+  assert.match(line({ ...link, state: "down", connection: 0 })!, /: down, 10 frames in/);
 });
 
 Deno.test("status lists vsock routers apart from switches, and counts a vsock link's packets", () => {

@@ -387,7 +387,10 @@ Deno.test({
       assert.equal(c[VhostPciCounter.framesIn], inBefore, "a's frame was not delivered");
       // Seen as a virtio-net link's drops are: status, the JSON and /metrics.
       const line = formatStatus(labStatus(lab)).split("\n").find((l) => /vhost-pci b:eth0/.test(l));
-      assert.match(line ?? "", /: down \(connection 1\), .*dropped 1 in, 1 out \(link down\)/);
+      assert.match(
+        line ?? "",
+        /: down \(link set down, connection 1\), .*dropped 1 in, 1 out \(link down\)/,
+      );
       assert.equal(takeSnapshot(lab).vhostPciLinks?.[0].linkDownIn, 1);
       assert.match(prometheusMetrics(lab), /vlab_vhost_pci_link_down_out_total\{[^}]*\} 1/);
       assert.ok(lab.setLink("a-b", true));
