@@ -14,6 +14,7 @@ import { Command } from "@commander-js/extra-typings";
 import { controlJson, resolveLab, startAgain } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import type { LabStatus } from "../lab/metrics.ts";
+import type { VmRecovery } from "../lab/snapshot_types.ts";
 import { type LabRecord, VSOCK_SOCKET } from "../lab/state.ts";
 import { quote } from "../lab/topology/quote.ts";
 import { EXIT_CODES, OutputError, VlabError } from "./errors.ts";
@@ -90,7 +91,7 @@ export function vsockCommand() {
       await bridge(`${dir}/${vm}/${VSOCK_SOCKET}`, vm, port, found.state);
       // The socket carries no reason: a stream the lab (or the VM's crash) ended is told apart
       // from the guest's close by asking the lab, so it does not read as a whole conversation.
-      const cut = await cutShort(record, vm, port, found.recovery?.reboots ?? 0);
+      const cut = await cutShort(record, vm, port, found.recovery);
       if (cut !== null) throw cut;
     });
 }
@@ -132,45 +133,76 @@ export function unknownVm(status: Pick<LabStatus, "vms">, vm: string, port: numb
   });
 }
 
+/** How long `cutShort` waits for a VM that is restarting to run again (a reboot takes 0.1 s). */
+const RESTART_WAIT_MS = 5000;
+
 /**
- * Why a host stream to port `port` of VM `vm` ended, when it was not the guest's doing: the lab
- * stopped (or is stopping, or its process is gone), or the VM crashed (it is rebooting, or has
- * rebooted more often than the `reboots` it had when the stream opened: a reboot takes about
- * 0.1 s, less than a slow answer) or failed; null when the lab and the VM run on (the guest
- * closed or reset the connection: a normal end).
+ * Why a host stream to port `port` of VM `vm` ended, when it was not the guest's doing, or null
+ * when the lab and the VM run on (the guest closed or reset the connection: a normal end). The
+ * socket carries no reason, so the lab is asked: it stopped (or is stopping, or its process is
+ * gone); or the VM crashed and rebooted, or its device worker (which holds the host's end of
+ * every `vsock.sock` connection) crashed and was replaced, told by the VM's recovery counts
+ * against `before`, those it had when the stream opened (a VM still `restarting` is waited for,
+ * up to {@linkcode RESTART_WAIT_MS}, to tell which); or the VM failed.
  *
  * @example
  * ```ts ignore
- * const cut = await cutShort(record, "a", 7, 0); // after `vlab down`: a `no-lab` VlabError
+ * const cut = await cutShort(record, "a", 7, found.recovery); // after `vlab down`: a `no-lab` VlabError
  * ```
  */
 export async function cutShort(
   record: LabRecord,
   vm: string,
   port: number,
-  reboots: number,
+  before: Partial<VmRecovery> | undefined,
 ): Promise<VlabError | null> {
   const at = `The connection to vsock port ${port} of VM ${quote(vm)} was cut`;
-  const stopped = () =>
-    new VlabError("no-lab", `${at}: lab ${quote(record.name)} stopped`, {
-      hint: `What the guest sent is printed above; start the lab again with ${startAgain(record)}`,
-    });
-  let status: LabStatus;
-  try {
-    status = await controlJson<LabStatus>(record, "/lab");
-  } catch (e) {
-    if (e instanceof LabError && e.code === "no-lab") return stopped();
-    return null; // the lab cannot say (hung, frozen): the stream's end is all there is to go by
+  const stopped = new VlabError("no-lab", `${at}: lab ${quote(record.name)} stopped`, {
+    hint: `What the guest sent is printed above; start the lab again with ${startAgain(record)}`,
+  });
+  const ask = async (): Promise<LabStatus | VlabError | null> => {
+    try {
+      const status = await controlJson<LabStatus>(record, "/lab");
+      return status.stopping === true ? stopped : status;
+    } catch (e) {
+      if (e instanceof LabError && e.code === "no-lab") return stopped;
+      return null; // the lab cannot say (hung, frozen): the stream's end is all there is to go by
+    }
+  };
+  let status = await ask();
+  const deadline = performance.now() + RESTART_WAIT_MS;
+  // Bounded by the deadline: a VM whose reboot or backend restart is under way.
+  while (
+    status !== null && !(status instanceof VlabError) &&
+    status.vms.find((v) => v.name === vm)?.state === "restarting" && performance.now() < deadline
+  ) {
+    await new Promise((r) => setTimeout(r, 50));
+    status = await ask();
   }
-  if (status.stopping === true) return stopped();
+  if (status === null || status instanceof VlabError) return status;
   const now = status.vms.find((v) => v.name === vm);
-  const crashed = now?.state === "restarting" || (now?.recovery?.reboots ?? 0) > reboots;
-  if (crashed || now?.state === "failed" || now?.state === "stopped") {
-    const why = crashed ? "the VM crashed (it reboots by itself)" : `the VM is ${now?.state}`;
-    return new VlabError("workload-failed", `${at}: ${why}`, {
-      hint: "The event log says what happened; once `vlab status` shows the VM running, start " +
-        "the guest's listener again (a rebooted guest runs none of the old ones), then connect",
-    });
+  const more = (k: keyof VmRecovery) => (now?.recovery?.[k] ?? 0) > (before?.[k] ?? 0);
+  const fail = (why: string, hint: string) =>
+    new VlabError("workload-failed", `${at}: ${why}`, { hint });
+  if (more("reboots")) {
+    return fail(
+      "the VM crashed and rebooted",
+      "A rebooted guest runs none of the old listeners: start one again, such as " +
+        `\`vlab exec ${vm} -- vsock-echo -p ${port}\`, then connect`,
+    );
+  }
+  if (more("backendRestarts")) {
+    return fail(
+      "the VM's device worker crashed and was replaced",
+      "The host's end of each vsock.sock connection lived in it; the guest's listener still " +
+        "runs: connect again",
+    );
+  }
+  if (now?.state === "restarting" || now?.state === "failed" || now?.state === "stopped") {
+    return fail(
+      now.state === "restarting" ? "the VM is restarting after a crash" : `the VM is ${now.state}`,
+      "The event log says what happened; connect again once `vlab status` shows the VM running",
+    );
   }
   return null;
 }
