@@ -164,9 +164,9 @@ export class VhostPciBackend {
   /**
    * Set `b`'s link up or down (`vlab link NAME up|down`). Down, the connection stays served as a
    * NIC whose link is down: `transmit` completes `a`'s frames undelivered and `receive` refuses
-   * `b`'s, counted in `linkDownIn` and `linkDownOut`; `a` and `b` see their link down. True when the link
-   * that frames see changed (a connection is served); a connection taken later starts with the
-   * link as set.
+   * `b`'s, counted in `linkDownIn` and `linkDownOut`; `a` and `b` see their link down. True when
+   * the link that frames see changed (a connection is served); a connection taken later starts
+   * with the link as set.
    */
   setLinkUp(up: boolean): boolean {
     if (up === this.#linkUp) return false;
@@ -181,7 +181,7 @@ export class VhostPciBackend {
   /** The link as set, to `b`'s counters and to `a` (before `VHOST_PEER` on a connect). */
   #publishLink(): void {
     this.#o.counters[VhostPciCounter.state] = this.#linkUp ? VhostPciState.UP : VhostPciState.DOWN;
-    // publish the link: pairs with peerServing's Atomics.load of VHOST_PEER_LINK_DOWN in a's worker.
+    // publish the link: pairs with peerServing's load of VHOST_PEER_LINK_DOWN in a's worker.
     Atomics.store(this.#o.regs, RegFileWord.VHOST_PEER_LINK_DOWN, this.#linkUp ? 0 : 1);
   }
 

@@ -11,9 +11,9 @@
  * access ends the connection (the interface's link goes down; `a` goes on); a new handover (after
  * `a` reset its NIC) brings it back. `vlab link NAME down` keeps the connection served with the
  * link down, as a virtio-net link is down: every frame either way is dropped and counted
- * (`linkDownIn`, `linkDownOut`), none is held for later. A guest bug of `b` makes its driver reset its device: it stops
- * serving first (`a`'s link goes down), then serves the same connection again once the device is
- * live. Runs on `b`'s guest worker.
+ * (`linkDownIn`, `linkDownOut`), none is held for later. A guest bug of `b` makes its driver
+ * reset its device: it stops serving first (`a`'s link goes down), then serves the same
+ * connection again once the device is live. Runs on `b`'s guest worker.
  *
  * @module
  */
