@@ -156,6 +156,13 @@ async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
   }
 }
 
+/** Whether `a` and `b` name one file: the same absolute path, or the same file once followed. */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  if (resolve(a) === resolve(b)) return true;
+  const [x, y] = [await statOrNull(a), await statOrNull(b)];
+  return x !== null && y !== null && x.ino !== null && x.dev === y.dev && x.ino === y.ino;
+}
+
 /** Whether a file can be made in the folder `dir` (a probe file, removed at once). */
 async function writableFolder(dir: string): Promise<boolean> {
   try {
@@ -170,18 +177,25 @@ async function writableFolder(dir: string): Promise<boolean> {
  * Check, before the drill's lab starts, that its reports can be written: `--report` is a folder
  * or can be made (its nearest existing parent is a writable folder) and none of the files it
  * receives is a folder or a file that cannot be written, `--junit` is no folder and no file of
- * `--report`'s, and its folder exists or can be made, the same way. A path that cannot work throws a `bad-option` error that says
- * what is wrong with it, so that a drill is not run for nothing. Makes and changes nothing.
+ * `--report`'s, and its folder exists or can be made, the same way; and no report lands on the
+ * file the command reads (`options.reads`: the drill file, or the report a replay replays). A
+ * path that cannot work throws a `bad-option` error that says what is wrong with it, so that a
+ * drill is not run for nothing. Makes and changes nothing.
  *
  * @example
  * ```ts ignore
  * import { checkReportPaths } from "./drill.ts";
  * await checkReportPaths({ junit: "/nonexistent/j.xml" }, "run the drill"); // throws bad-option
+ * await checkReportPaths({ junit: "d.yaml" }, "run the drill", { reads: "d.yaml" }); // too
  * ```
  */
 export async function checkReportPaths(
   opts: { report?: string; junit?: string },
   doing: string,
+  options: {
+    /** The file the command reads (not `-`): a report written there would replace it. */
+    reads?: { path: string; what: string };
+  } = {},
 ): Promise<void> {
   const refuse = (option: string, path: string, why: string, hint: string): never => {
     throw new VlabError("bad-option", `Cannot ${doing}: ${option} ${quote(path)} ${why}`, {
@@ -303,6 +317,33 @@ export async function checkReportPaths(
         );
       }
       if (info?.isFile === true) await openable("--junit", file, file);
+    }
+    // `vlab drill run d.yaml --junit d.yaml` replaced the drill with its XML, and a replay's
+    // --junit or --report on the report it replays replaced the recorded run.
+    const reads = options.reads;
+    if (reads !== undefined && reads.path !== "-") {
+      const hint = (option: string) =>
+        `Give ${option} ${
+          option === "--junit" ? "another file" : "another folder"
+        }: the ${reads.what} would be lost`;
+      if (opts.junit !== undefined && await sameFile(opts.junit, reads.path)) {
+        refuse(
+          "--junit",
+          opts.junit,
+          `is the ${reads.what} this command reads: the XML would replace it`,
+          hint("--junit"),
+        );
+      }
+      for (const name of opts.report === undefined ? [] : REPORT_FILES) {
+        if (await sameFile(join(opts.report!, name), reads.path)) {
+          refuse(
+            "--report",
+            opts.report!,
+            `holds the ${reads.what} this command reads (${name}): this run's ${name} would replace it`,
+            hint("--report"),
+          );
+        }
+      }
     }
   } catch (e) {
     if (e instanceof VlabError) throw e;
@@ -600,7 +641,9 @@ export function drillCommand(): Command {
       .action(async (file, opts) => {
         const seed = parseSeedOption(opts.seed, "run the drill");
         // Before the lab starts: a report path that cannot work would be found after the run.
-        await checkReportPaths(opts, "run the drill");
+        await checkReportPaths(opts, "run the drill", {
+          reads: { path: file, what: "drill file" },
+        });
         // `-`: the drill piped in, named <stdin> in its problems and its reports.
         const text = file === "-"
           ? await readStdinInput(DRILL_FILE, "the drill", "run the drill")
@@ -633,7 +676,9 @@ export function drillCommand(): Command {
       .addOption(new Option("--seed <n>").hideHelp())
       .action(async (path, opts) => {
         if (opts.seed !== undefined) await refuseReplaySeed(path, opts.seed);
-        await checkReportPaths(opts, "replay the drill");
+        await checkReportPaths(opts, "replay the drill", {
+          reads: { path, what: "recorded report" },
+        });
         // A regular file of bounded size (a FIFO would block), JSON placed at its line:col; `-`
         // reads it from stdin, named <stdin>.
         const read = path === "-"

@@ -342,3 +342,43 @@ Deno.test("drill run's help lists every exit code it can end with, 130 included"
   // Before, it stopped at "3 not run": Ctrl-C's 130 was missing.
   assert.match(run.description(), /0 pass, 1 fail, 2 invalid, 3 not run, 130 interrupted\)$/);
 });
+
+Deno.test("a report written over the file the command reads is refused before anything runs", async () => {
+  await inTempDir(async (dir) => {
+    const drill = join(dir, "d.yaml");
+    await Deno.writeTextFile(drill, "topology: pair\ntimeline: []\n");
+    // Before, `vlab drill run d.yaml --junit d.yaml` replaced the drill with its XML.
+    const own = await drillError(["run", drill, "--junit", drill]);
+    assert.equal(own.code, "bad-option");
+    assert.equal(
+      own.message,
+      `Cannot run the drill: --junit "${drill}" is the drill file this command reads: the XML would replace it`,
+    );
+    assert.equal(own.hint, "Give --junit another file: the drill file would be lost");
+    // The same file by another name (a symbolic link) too.
+    await Deno.symlink(drill, join(dir, "link.yaml"));
+    const linked = await drillError(["run", join(dir, "link.yaml"), "--junit", drill]);
+    assert.match(linked.message, /is the drill file this command reads/);
+    // A replay's reports on the report it replays replaced the recorded run.
+    const out = join(dir, "out");
+    await Deno.mkdir(out);
+    await Deno.writeTextFile(join(out, "report.json"), "{}");
+    const folder = await drillError(["replay", join(out, "report.json"), "--report", out]);
+    assert.equal(
+      folder.message,
+      `Cannot replay the drill: --report "${out}" holds the recorded report this command reads (report.json): this run's report.json would replace it`,
+    );
+    const xml = await drillError([
+      "replay",
+      join(out, "report.json"),
+      "--junit",
+      join(out, "report.json"),
+    ]);
+    assert.match(
+      xml.message,
+      /is the recorded report this command reads: the XML would replace it$/,
+    );
+    assert.equal(await Deno.readTextFile(drill), "topology: pair\ntimeline: []\n");
+    assert.equal(await Deno.readTextFile(join(out, "report.json")), "{}");
+  });
+});
