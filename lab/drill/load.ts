@@ -783,6 +783,21 @@ function inFileOrder(issues: DrillIssue[], file: string, locate: Locate | null):
   return [...issues].sort((a, b) => compare(keys.get(a)!, keys.get(b)!));
 }
 
+/**
+ * An assertion YAML read as a map, because of a `: ` in it (`- ping.text == "x: y"`): its
+ * problem's hint says to quote it, not only that a string goes there.
+ */
+function mapAssertionHint(p: Problem, raw: unknown): Problem {
+  if (p.path.length !== 2 || p.path[0] !== "assert" || typeof p.path[1] !== "number") return p;
+  const entry = (raw as { assert?: unknown[] }).assert?.[p.path[1]];
+  if (entry === null || typeof entry !== "object" || Array.isArray(entry)) return p;
+  return {
+    ...p,
+    hint: "YAML reads a `: ` in a plain scalar as a map: quote the assertion, as in " +
+      `- 'ping.text == "x: y"'`,
+  };
+}
+
 async function validate(
   raw: unknown,
   file: string,
@@ -815,7 +830,12 @@ async function validate(
     add(ctx, [wrong]);
     return err(ctx.issues);
   }
-  add(ctx, schemaProblems(topSchema, raw, { what: "The drill", docs: DOCS }));
+  add(
+    ctx,
+    schemaProblems(topSchema, raw, { what: "The drill", docs: DOCS }).map((p) =>
+      mapAssertionHint(p, raw)
+    ),
+  );
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     return err(ctx.issues);
   }

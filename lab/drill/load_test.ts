@@ -1008,3 +1008,19 @@ Deno.test("an empty drill name is refused: the lines and reports said 'drill ,'"
     assert.match(issues[0].hint ?? "", /^give it a name/);
   }
 });
+
+Deno.test("an assertion YAML read as a map (a ': ' in it) hints to quote it", async () => {
+  const issues = await problems(
+    'topology: pair\ntimeline: []\nassert:\n  - ping.text == "x: y"\n  - 1\n',
+  );
+  assert.deepEqual(where(issues), [
+    "4:5: assert[0] must be a string, got a map",
+    "5:5: assert[1] must be a string, got 1",
+  ]);
+  // Before: "write a string here", which it looked like.
+  assert.equal(
+    issues[0].hint,
+    "YAML reads a `: ` in a plain scalar as a map: quote the assertion, as in - 'ping.text == \"x: y\"'",
+  );
+  assert.match(issues[1].hint ?? "", /^write a string here/);
+});
