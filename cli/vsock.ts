@@ -16,6 +16,7 @@ import { LabError } from "../lab/errors.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import type { VmRecovery } from "../lab/snapshot_types.ts";
 import { type LabRecord, VSOCK_SOCKET } from "../lab/state.ts";
+import { processState } from "../lab/proc.ts";
 import { quote } from "../lab/topology/quote.ts";
 import { EXIT_CODES, OutputError, VlabError } from "./errors.ts";
 import { onInterrupt } from "./interrupt.ts";
@@ -160,26 +161,37 @@ export async function cutShort(
   const stopped = new VlabError("no-lab", `${at}: lab ${quote(record.name)} stopped`, {
     hint: `What the guest sent is printed above; start the lab again with ${startAgain(record)}`,
   });
-  const ask = async (): Promise<LabStatus | VlabError | null> => {
+  // "refused": the lab's socket did not take the request though its process lives, as in the
+  // moment between its server's shutdown and its folder's removal at the end of a stop.
+  const ask = async (): Promise<LabStatus | VlabError | "refused" | null> => {
+    const t0 = performance.now();
     try {
       const status = await controlJson<LabStatus>(record, "/lab");
       return status.stopping === true ? stopped : status;
     } catch (e) {
       if (e instanceof LabError && e.code === "no-lab") return stopped;
-      return null; // the lab cannot say (hung, frozen): the stream's end is all there is to go by
+      // Hung or frozen (it took its time, or is SIGSTOPped): the stream's end is all there is.
+      return performance.now() - t0 < 1000 && processState(record.pid) !== "stopped"
+        ? "refused"
+        : null;
     }
   };
   let status = await ask();
   const deadline = performance.now() + RESTART_WAIT_MS;
-  // Bounded by the deadline: a VM whose reboot or backend restart is under way.
+  // Bounded by the deadline: a lab whose stop ends, a VM whose reboot or backend restart is
+  // under way.
   while (
-    status !== null && !(status instanceof VlabError) &&
-    status.vms.find((v) => v.name === vm)?.state === "restarting" && performance.now() < deadline
+    performance.now() < deadline &&
+    (status === "refused" ||
+      (status !== null && !(status instanceof VlabError) &&
+        status.vms.find((v) => v.name === vm)?.state === "restarting"))
   ) {
     await new Promise((r) => setTimeout(r, 50));
     status = await ask();
   }
-  if (status === null || status instanceof VlabError) return status;
+  if (status === null || status === "refused" || status instanceof VlabError) {
+    return status === "refused" ? null : status;
+  }
   const now = status.vms.find((v) => v.name === vm);
   const more = (k: keyof VmRecovery) => (now?.recovery?.[k] ?? 0) > (before?.[k] ?? 0);
   const fail = (why: string, hint: string) =>
