@@ -28,8 +28,12 @@ export { STDIN_SOURCE };
 /** Largest drill file (1 MiB, a topology file's limit: a drill may hold its topology inline). */
 export const MAX_DRILL_BYTES = MAX_TOPOLOGY_BYTES;
 
-/** Largest report a replay reads (16 MiB: a report holds the drill and every event of its run). */
-export const MAX_REPORT_BYTES = 16 * 1024 * 1024;
+/**
+ * Largest report a replay reads (256 MiB). A report holds the drill, every event of its run and
+ * each workload's result, a ping's about 100 bytes a request: a 16 MiB limit refused the report
+ * of a drill whose ping sent 200 000 (`-c 200000 -i 0.01`, 33 minutes).
+ */
+export const MAX_REPORT_BYTES = 256 * 1024 * 1024;
 
 /** What is read: its name in messages, its size limit, and what to give instead. */
 export type InputKind = TextFileKind;
@@ -61,7 +65,7 @@ export const REPORT_FILE: InputKind = {
   maxBytes: MAX_REPORT_BYTES,
   missingHint: "give the report.json written by `vlab drill run --report DIR`",
   kindHint: "give the report.json written by `vlab drill run --report DIR` (a regular file)",
-  limitHint: "a drill report is at most 16 MiB; give the report.json of `vlab drill run --report`",
+  limitHint: "a drill report is at most 256 MiB; give the report.json of `vlab drill run --report`",
 };
 
 /**

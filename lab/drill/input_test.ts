@@ -106,6 +106,19 @@ Deno.test("a drill file over 1 MiB is refused as too large, like a topology file
   });
 });
 
+Deno.test("a report of a long drill (17 MiB: a ping of 170 000 requests) is read, not refused as too large", async () => {
+  await inTempDir(async (dir) => {
+    const file = join(dir, "report.json");
+    // About what `ping -c 170000` puts in a report: its lines and replies.
+    const text = JSON.stringify({ version: 1, seed: 1, text: "x".repeat(17 * 1024 * 1024) });
+    await Deno.writeTextFile(file, text);
+    // Before: 'it is 17825843 bytes, more than 16 MiB', for a report vlab drill run wrote.
+    const r = await readReport(file);
+    assert.ok(r.ok, r.ok ? "" : r.error.message);
+    assert.equal((r.value as { text: string }).text.length, 17 * 1024 * 1024);
+  });
+});
+
 Deno.test("a report that is missing or not JSON says so in one line, at its line and column", async () => {
   await inTempDir(async (dir) => {
     const missing = await readReport(join(dir, "nope.json"));

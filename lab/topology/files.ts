@@ -224,6 +224,9 @@ export async function readBoundedStream(
   }
 }
 
+/** How much {@linkcode readBoundedFrom} reads at a time (bytes). */
+const READ_CHUNK = 1024 * 1024;
+
 type TextProblem = (
   reason: string,
   hint: string,
@@ -260,17 +263,25 @@ async function readBoundedFrom(
   kind: TextFileKind,
   problem: TextProblem,
 ): Promise<Result<string, TopologyIssue>> {
-  const buffer = new Uint8Array(kind.maxBytes + 1);
+  // In chunks, so that what is read takes the memory, not the limit (a report's is 256 MiB).
+  const chunks: Uint8Array[] = [];
   let used = 0;
-  while (used < buffer.length) {
-    const n = await source.read(buffer.subarray(used));
+  while (used <= kind.maxBytes) {
+    const chunk = new Uint8Array(Math.min(READ_CHUNK, kind.maxBytes + 1 - used));
+    const n = await source.read(chunk);
     if (n === null) break;
+    chunks.push(chunk.subarray(0, n));
     used += n;
   }
   if (used > kind.maxBytes) {
     return problem(`it is more than ${limitText(kind)}`, kind.limitHint, "too-large");
   }
-  const bytes = buffer.subarray(0, used);
+  const bytes = new Uint8Array(used);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
   if (isPcap(bytes)) {
     return problem(
       "it is a packet capture (pcap, as `vlab capture -w` writes), not text",
