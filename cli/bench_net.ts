@@ -485,7 +485,7 @@ export function netCommand(): Command {
     )
     .option(
       "--beside-flood",
-      "measure instead pings from a VM that floods the same link at --max: how late they leave (pace), their round trips and loss",
+      "measure instead pings from a VM that floods the same link as fast as it can: how late they leave (pace), their round trips and loss",
     )
     .option(
       "--csum <list>",
