@@ -112,7 +112,14 @@ export async function readStdinInput(
       },
     );
   }
-  const r = await readBoundedStream(Deno.stdin.readable, kind, `${what} from stdin`);
+  // What to pipe in: not the file kind's "give a regular file … or -".
+  const piped: InputKind = {
+    ...kind,
+    kindHint: kind === REPORT_FILE
+      ? "pipe in the report.json written by `vlab drill run --report DIR`"
+      : "pipe in a drill file (YAML text), for example drills/link-flap.yaml",
+  };
+  const r = await readBoundedStream(Deno.stdin.readable, piped, `${what} from stdin`);
   if (r.ok) return r.value;
   throw new VlabError("drill-invalid", r.error.message, { hint: sentence(r.error.hint, "") });
 }

@@ -467,6 +467,8 @@ Deno.test({
           binary.stderr,
           /^vlab: Cannot read the drill from stdin: it is binary, not text$/m,
         );
+        // What to pipe in, not "give a regular file".
+        assert.match(binary.stderr, /^hint: Pipe in a drill file \(YAML text\), for example/m);
         // On a terminal it is refused, not waited on (`script` gives it one).
         const line = [Deno.execPath(), ...vlabRunArgs(["drill", "run", "-"])]
           .map((w) => `'${w.replaceAll("'", `'\\''`)}'`).join(" ");

@@ -43,7 +43,9 @@ export const DRILL_FILE: InputKind = {
   noun: "drill file",
   maxBytes: MAX_DRILL_BYTES,
   missingHint: "shipped drills are in drills/, for example drills/link-flap.yaml",
-  kindHint: "give a drill file (YAML, a regular file), for example drills/link-flap.yaml",
+  // A pipe given as a path (`vlab drill run <(make-drill)`) is read by `-` instead.
+  kindHint:
+    "give a drill file (YAML, a regular file), for example drills/link-flap.yaml; `vlab drill run -` reads one piped into it",
   limitHint: "a drill file is at most 1 MiB, as a topology file; shorten it or split the drill",
 };
 
@@ -64,7 +66,8 @@ export const REPORT_FILE: InputKind = {
   noun: "report",
   maxBytes: MAX_REPORT_BYTES,
   missingHint: "give the report.json written by `vlab drill run --report DIR`",
-  kindHint: "give the report.json written by `vlab drill run --report DIR` (a regular file)",
+  kindHint:
+    "give the report.json written by `vlab drill run --report DIR` (a regular file); `vlab drill replay -` reads one piped into it",
   limitHint: "a drill report is at most 256 MiB; give the report.json of `vlab drill run --report`",
 };
 

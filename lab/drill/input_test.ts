@@ -49,11 +49,14 @@ Deno.test("a FIFO given as a drill or a report is refused at once, not read", as
     assert.equal(r.error.length, 1);
     assert.equal(r.error[0].message, `Cannot read drill file "${fifo}": it is a FIFO`);
     assert.match(r.error[0].hint ?? "", /regular file/);
+    // A pipe is what `-` reads (`vlab drill run <(…)` gives a FIFO's path).
+    assert.match(r.error[0].hint ?? "", /`vlab drill run -` reads one piped into it$/);
     const report = join(dir, "f.json");
     await mkfifo(report);
     const j = await withinDeadline(report, readReport(report));
     assert.ok(!j.ok);
     assert.equal(j.error.message, `Cannot read report "${report}": it is a FIFO`);
+    assert.match(j.error.hint ?? "", /`vlab drill replay -` reads one piped into it$/);
   });
 });
 
