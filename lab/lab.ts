@@ -362,7 +362,7 @@ export class Lab {
         const d = by === null ? detail : { ...detail, by };
         if (this.#supervisor.noteEvent(h.owner, kind, d)) this.events.emit(kind, h.owner, d);
       },
-      failed: (h, message) => {
+      failed: (h, message, hint) => {
         if (h.kind === "guest") {
           // A failed guest translates no more: the vIOMMUs it served through stop waiting for it.
           parkPeerIotlbs(this.#rebootParts, h.owner, (i) => this.iommuOf(i));
@@ -371,7 +371,8 @@ export class Lab {
           // (`link down`) instead of stalling on a link ring it never drains.
           this.#setCarrier(h.owner, false, "guest-failed");
         }
-        this.events.emit(`${h.kind}-failed`, h.owner, { message });
+        const detail = hint === undefined ? { message } : { message, hint };
+        this.events.emit(`${h.kind}-failed`, h.owner, detail);
       },
     });
     for (const link of plan.links) this.#linkUp.set(link.name, true);

@@ -339,6 +339,15 @@ export function startFailed(
   eventsPath: string,
 ): LabError {
   const message = e instanceof Error ? e.message : String(e);
+  // A worker that said what failed and what to do (a guest driver that could not start its
+  // device: which device of which VM): its words, and where the lab's log is.
+  if (e instanceof LabError) {
+    return new LabError(
+      "lab-failed",
+      `Cannot start lab "${plan.name}": ${message}`,
+      `${e.hint}; the event log is ${eventsPath}`,
+    );
+  }
   const threads = /\(os error 11\)|Resource temporarily unavailable|EAGAIN/.test(message);
   return new LabError(
     "lab-failed",

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { LabError } from "./errors.ts";
 import { strandedImpairDrops } from "./link_counts.ts";
 import { nextControl, publishControl } from "./wire/doorbell.ts";
 import type { FromWorker, SwitchStart, ToWorker, VmStart, WorkerPreload } from "./wire/messages.ts";
@@ -42,9 +43,10 @@ export interface WorkerSetHooks {
   event(handle: WorkerHandle, kind: string, detail: Record<string, unknown>): void;
   /**
    * A worker failed and nothing replaces it (it failed before it was up, or it has no `onDown`):
-   * called once, after which its pending requests are answered with a failure.
+   * called once, after which its pending requests are answered with a failure. `hint` is the
+   * worker's own, when it said what the user can do.
    */
-  failed(handle: WorkerHandle, message: string): void;
+  failed(handle: WorkerHandle, message: string, hint?: string): void;
   /**
    * How a hint says to start the lab again once stopped: `` `vlab up star` ``, or
    * `startLab() in its script` (`startAgain` in `client.ts`); asked only when a worker fails.
@@ -146,21 +148,27 @@ export class WorkerSet {
     this.#handles.push(handle);
     let up = false;
     return new Promise<void>((resolve, reject) => {
-      const fail = (message: string) => {
+      const fail = (message: string, hint?: string) => {
         if (up && onDown && !this.#hooks.stopped()) {
           onDown(message);
           return;
         }
         if (handle.failed !== null) return;
         handle.failed = message;
-        this.#hooks.failed(handle, message);
+        this.#hooks.failed(handle, message, hint);
         // What it was asked will never be answered: say so now, not at the lab's stop.
         this.answerPending(handle, {
           message: `The ${h.kind} worker of ${h.owner} failed: ${message}`,
           hint: `The lab's event log has its error; stop the lab (\`vlab down\`), then start it ` +
             `again with ${this.#hooks.startAgain()}`,
         });
-        reject(new Error(`The ${h.kind} worker of ${h.owner} failed: ${message}`));
+        // A failure the worker described (which device, what failed, what to do) is said as
+        // it is, with its hint; any other is the worker's.
+        reject(
+          hint === undefined
+            ? new Error(`The ${h.kind} worker of ${h.owner} failed: ${message}`)
+            : new LabError("lab-failed", message, hint),
+        );
       };
       worker.onerror = (e) => {
         e.preventDefault();
@@ -174,7 +182,7 @@ export class WorkerSet {
             resolve();
             break;
           case "failed":
-            fail(m.message);
+            fail(m.message, m.hint);
             break;
           case "stats-names":
             handle.statsNames = m.names;

@@ -150,34 +150,57 @@ export interface ConfigUnstableError {
  * ```
  */
 export function formatDriverInitError(e: DriverInitError): string {
-  const p = "Cannot initialise the device: ";
+  return `Cannot initialise the device: ${driverInitReason(e)}`;
+}
+
+/**
+ * Why the driver could not initialise the device, as the part of
+ * {@linkcode formatDriverInitError}'s line after "Cannot initialise the device: ", for a caller
+ * that names the device itself. `queueNames` gives the queues' names in queue order (a queue is
+ * then `queue 0 (receiveq)`, not only `queue 0`).
+ *
+ * @example
+ * ```ts
+ * import { driverInitReason } from "./mmio_driver.ts";
+ * driverInitReason({ kind: "queue-unavailable", queue: 1 }, ["receiveq", "transmitq"]);
+ * // "queue 1 (transmitq) is not available (QueueSizeMax 0)"
+ * ```
+ */
+export function driverInitReason(
+  e: DriverInitError,
+  queueNames: readonly string[] = [],
+): string {
   const hex = (n: number | bigint) => `0x${n.toString(16)}`;
+  const queue = (i: number) => {
+    const name = queueNames[i];
+    return name === undefined ? `queue ${i}` : `queue ${i} (${name})`;
+  };
   switch (e.kind) {
     case "bad-magic":
-      return `${p}MagicValue is ${hex(e.value)}, not ${hex(MMIO_MAGIC)}`;
+      return `MagicValue is ${hex(e.value)}, not ${hex(MMIO_MAGIC)}`;
     case "bad-version":
-      return `${p}Version is ${e.value}, not ${MMIO_VERSION}`;
+      return `Version is ${e.value}, not ${MMIO_VERSION}`;
     case "wrong-device":
-      return `${p}DeviceID is ${e.found}, expected ${e.expected}`;
+      return `DeviceID is ${e.found}, expected ${e.expected}`;
     case "reset-timeout":
-      return `${p}Status reads ${hex(e.status)} after a reset, not 0`;
+      return `Status reads ${hex(e.status)} after a reset, not 0`;
     case "legacy-device":
-      return `${p}VERSION_1 is not offered (features ${hex(e.offered)})`;
+      return `VERSION_1 is not offered (features ${hex(e.offered)})`;
     case "features-refused":
-      return `${p}the device refused features ${hex(e.accepted)} (Status ${hex(e.status)})`;
+      return `the device refused features ${hex(e.accepted)} (Status ${hex(e.status)})`;
     case "queue-already-ready":
-      return `${p}queue ${e.queue} is already ready before configuration`;
+      return `${queue(e.queue)} is already ready before configuration`;
     case "queue-unavailable":
-      return `${p}queue ${e.queue} is not available (QueueSizeMax 0)`;
+      return `${queue(e.queue)} is not available (QueueSizeMax 0)`;
     case "queue-out-of-memory":
-      return `${p}no memory for ${e.bytes} bytes of queue ${e.queue} (${e.freePages} pages free)`;
+      return `no memory for ${e.bytes} bytes of ${queue(e.queue)} (${e.freePages} pages free)`;
     case "queue-setup":
       // "queue 0: size 300 is not allowed …", not a second "Cannot enable the queue:" in it.
-      return `${p}queue ${e.queue}: ${queueErrorParts(e.cause).reason}`;
+      return `${queue(e.queue)}: ${queueErrorParts(e.cause).reason}`;
     case "queue-refused":
-      return `${p}the device refused queue ${e.queue} (QueueReady reads 0)`;
+      return `the device refused ${queue(e.queue)} (QueueReady reads 0)`;
     case "driver-ok-refused":
-      return `${p}the device did not accept DRIVER_OK (Status ${hex(e.status)})`;
+      return `the device did not accept DRIVER_OK (Status ${hex(e.status)})`;
   }
 }
 

@@ -181,7 +181,11 @@ export type ToWorker =
 /** Messages from a worker. */
 export type FromWorker =
   | { type: "ready" }
-  | { type: "failed"; message: string }
+  /**
+   * The worker could not go on: `message` says why; `hint`, when the worker knows what the user
+   * can do (a guest driver that could not start its device), says that.
+   */
+  | { type: "failed"; message: string; hint?: string }
   | { type: "stats-names"; names: string[] }
   | { type: "exec-result"; id: number; ok: true; result: unknown }
   | {

@@ -82,7 +82,8 @@ function containUnhandledRejections(): void {
 /**
  * Run `start` on the first start message; close the worker when it returns (unless the main
  * thread asked it to stop with {@linkcode StopMode.EXIT}: the process is exiting, and its exit
- * ends the worker without the teardown a close costs), post `failed` when it throws. A `preload` message before it goes to `preload` (a warm standby loading the
+ * ends the worker without the teardown a close costs), post `failed` when it throws (with the
+ * error's `hint` when it has one, as a guest slice's `GuestStartError`). A `preload` message before it goes to `preload` (a warm standby loading the
  * device kinds it will need); a failed preload is left for `start` to meet again and report.
  *
  * @example
@@ -110,7 +111,12 @@ export function runWorker<
     start(msg).then(() => {
       if (stopMode(new Int32Array(msg.doorbells), msg.thread) !== StopMode.EXIT) scope.close();
     }, (error) => {
-      post({ type: "failed", message: messageOf(error) });
+      const hint = (error as { hint?: unknown } | null)?.hint;
+      post({
+        type: "failed",
+        message: messageOf(error),
+        ...(typeof hint === "string" ? { hint } : {}),
+      });
     });
   };
 }

@@ -38,6 +38,7 @@ import { ringDoorbell, stopRequested } from "../../wire/doorbell.ts";
 import { MailboxPort } from "../../wire/mailbox.ts";
 import type { IommuDeviceSpec } from "../../wire/specs.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
+import { driverStartError } from "./start_error.ts";
 import { guestIommuRequests } from "./iommu_requests.ts";
 
 const DRIVER_FEATURES = featureSet([
@@ -95,7 +96,8 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
     ring: ctx.ring,
   });
   if (!init.ok) {
-    throw new Error(`Cannot start the virtio-iommu driver of ${ctx.vm}: ${init.error.kind}`);
+    const queues = spec.queues.map((q) => q.name);
+    throw driverStartError({ vm: ctx.vm, device: "its virtio-iommu device", queues }, init.error);
   }
   const raw = new Uint8Array(IOMMU_CONFIG_SIZE);
   const read = await readConfigStable(port, async () => {

@@ -67,6 +67,7 @@ import type { NetDeviceSpec } from "../../wire/specs.ts";
 import { type NetInterface, NetStack } from "../net/stack.ts";
 import { flatCounters } from "../net/counters.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
+import { driverStartError, nicDevice, resetFailureMessage } from "./start_error.ts";
 
 /** The features a vlab guest driver supports; the device's offer decides the rest. */
 const DRIVER_FEATURES = featureSet([
@@ -271,9 +272,7 @@ async function startNic(ctx: GuestContext, spec: NetDeviceSpec): Promise<GuestNi
     indirectEntries: indirectEntriesFor(spec.mtu),
   };
   const init = await initDevice(port, initOpts);
-  if (!init.ok) {
-    throw new Error(`Cannot start the driver of ${ctx.vm}:${spec.name}: ${init.error.kind}`);
-  }
+  if (!init.ok) throw driverStartError(nicDevice(ctx.vm, spec.name), init.error);
   const rx = init.value.queues[NetQueue.RECEIVEQ];
   const tx = init.value.queues[NetQueue.TRANSMITQ];
   const negotiated = init.value.negotiated;
@@ -417,7 +416,11 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
           post({
             type: "event",
             kind: "device-reset-failed",
-            detail: { nic: nic.name, error: r.error.kind },
+            detail: {
+              nic: nic.name,
+              error: r.error.kind,
+              message: resetFailureMessage(nicDevice(ctx.vm, nic.name), r.error),
+            },
           });
           return;
         }

@@ -46,6 +46,7 @@ import type { VhostPciDeviceSpec } from "../../wire/specs.ts";
 import type { NetInterface } from "../net/api.ts";
 import type { NetStack } from "../net/stack.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
+import { driverStartError, resetFailureMessage, vhostPciDevice } from "./start_error.ts";
 
 /**
  * How long `b`'s link stays down after `b` reset its device, ms: a link partner's reset is seen
@@ -272,9 +273,7 @@ async function start(
       ring: ctx.ring,
     };
     const init = await initDevice(port, initOpts);
-    if (!init.ok) {
-      throw new Error(`Cannot start the driver of ${ctx.vm}:${spec.name}: ${init.error.kind}`);
-    }
+    if (!init.ok) throw driverStartError(vhostPciDevice(ctx.vm, spec.name), init.error);
     links.push(
       new VhostPciLink(spec, f, ctx.wakeSelf, port, initOpts, partition, ctl.deviceCounters),
     );
@@ -390,7 +389,12 @@ async function start(
           ctx.post({
             type: "event",
             kind: "device-reset-failed",
-            detail: { nic: link.name, vhostPci: link.spec.link, error: r.error.kind },
+            detail: {
+              nic: link.name,
+              vhostPci: link.spec.link,
+              error: r.error.kind,
+              message: resetFailureMessage(vhostPciDevice(ctx.vm, link.name), r.error),
+            },
           });
           return;
         }

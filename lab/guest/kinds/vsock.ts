@@ -37,6 +37,7 @@ import { ringDoorbell } from "../../wire/doorbell.ts";
 import { MailboxPort } from "../../wire/mailbox.ts";
 import type { VsockDeviceSpec } from "../../wire/specs.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
+import { configUnstableError, driverStartError } from "./start_error.ts";
 
 /** The features the vlab vsock driver supports (STREAM is implied without a vsock bit). */
 const DRIVER_FEATURES = featureSet([
@@ -78,14 +79,19 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
     alloc: ctx.alloc,
     ring: ctx.ring,
   });
-  if (!init.ok) {
-    throw new Error(`Cannot start the vsock driver of ${ctx.vm}: ${init.error.kind}`);
-  }
+  const device = {
+    vm: ctx.vm,
+    device: "its vsock device",
+    queues: spec.queues.map((q) => q.name),
+  };
+  if (!init.ok) throw driverStartError(device, init.error);
   const cidRead = await readConfigStable(
     port,
     () => port.read(MmioReg.CONFIG + VsockConfigOffset.GUEST_CID, 4),
   );
-  if (!cidRead.ok) throw new Error(`The vsock CID of ${ctx.vm} kept changing`);
+  if (!cidRead.ok) {
+    throw configUnstableError(ctx.vm, device.device, "guest CID", cidRead.error.attempts);
+  }
   const queues: DriverQueue[] = init.value.queues;
   const driver = new VsockDriver({
     mem: ctx.mem,
