@@ -68,11 +68,14 @@ export async function loadOrFail(file: string | undefined): Promise<Topology> {
     "topology-invalid",
     `Cannot use ${quote(path)}: ${count(r.error.length, "problem")} (above)`,
     {
-      hint:
-        `Fix ${r.error.length === 1 ? "it" : "them"} and run \`vlab validate ${
+      // `-` is no file (a topology is not read from stdin): `vlab validate -` again could not help.
+      hint: path === "-"
+        ? "Save the topology to a file and give its path (`vlab validate FILE` checks it), " +
+          "or give a shipped name such as pair"
+        : `Fix ${r.error.length === 1 ? "it" : "them"} and run \`vlab validate ${
           topologyArg(path)
         }\` again; ` +
-        "`vlab schema` gives editors completion",
+          "`vlab schema` gives editors completion",
     },
   );
 }

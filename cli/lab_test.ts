@@ -55,3 +55,14 @@ Deno.test("vlab up's try line suggests what the lab's VMs can run: no ping in a 
   );
   assert.deepEqual(tryTarget(plan("name: e\nvms: {}\n")), [undefined, "ping"]);
 });
+
+Deno.test("vlab up - hints to save the topology to a file, not to run 'vlab validate -' again", async () => {
+  const e = await loadOrFail("-").then(() => null, (e: unknown) => e);
+  assert.ok(e instanceof VlabError);
+  assert.doesNotMatch(e.hint ?? "", /validate -/);
+  assert.equal(
+    e.hint,
+    "Save the topology to a file and give its path (`vlab validate FILE` checks it), " +
+      "or give a shipped name such as pair",
+  );
+});
