@@ -319,6 +319,30 @@ Deno.test("vsock routers: two routers on one link, a name taken by a VM, a VM li
   );
 });
 
+Deno.test("a VM linked twice by vsock names the link it already has and the one it cannot take", () => {
+  const r = topologyFromObject({
+    name: "x",
+    vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } }, c: { vsock: { cid: 5 } } },
+    vsock_routers: { r1: {} },
+    links: [
+      { kind: "vsock", endpoints: ["a", "b"] },
+      { kind: "vsock", endpoints: ["c", "b"] },
+      { kind: "vsock", name: "to-r1", endpoints: ["c", "r1"] },
+      { kind: "vsock", endpoints: ["c", "r1"] },
+    ],
+  });
+  assert.ok(!r.ok);
+  // It said 'VM "b" already has a vsock link', and not which.
+  assert.deepEqual(r.error.map((i) => `${i.path}: ${i.message} / ${i.hint}`), [
+    'links[1].endpoints[1]: VM "b" already has vsock link "a-b-vsock" (links[0]): it cannot also ' +
+    'take "c-b-vsock" / a VM\'s vsock device takes one link: to reach more VMs, link each to a ' +
+    "vsock router (vsock_routers)",
+    'links[3].endpoints[0]: VM "c" already has vsock link "to-r1" (links[2]): it cannot also take ' +
+    '"c-r1-vsock" / a VM\'s vsock device takes one link: to reach more VMs, link each to a vsock ' +
+    "router (vsock_routers)",
+  ]);
+});
+
 Deno.test("a VM's memory must hold its vsock driver's rings and 64 KiB buffers too", () => {
   const vm = (memory: string) =>
     topologyFromObject({ name: "x", vms: { a: { memory, vsock: { cid: 3 } } } });

@@ -91,7 +91,8 @@ export function buildVsock(
   const byName = new Map(vms.map((v) => [v.name, v]));
   // Each link's name → its index in the file's `links`.
   const names = new Map(net.links.map((l, k) => [l.name, net.linkIndex[k]]));
-  const linked = new Set<string>();
+  // Each VM with a vsock link → that link's name and index in the file's `links`.
+  const linked = new Map<string, { name: string; index: number }>();
   const out: VsockLinkSpec[] = [];
   const routerByName = new Map(routers.map((r) => [r.name, r]));
   for (const [i, link] of (raw.links ?? []).entries()) {
@@ -100,6 +101,7 @@ export function buildVsock(
     if (link.kind !== "vsock" || link.endpoints.length !== 2) continue;
     const path: PathSegment[] = ["links", i];
     let ok = true;
+    const name = link.name ?? `${link.endpoints[0]}-${link.endpoints[1]}-vsock`;
     const routerEnds = link.endpoints.filter((e) => routerByName.has(e));
     if (routerEnds.length === 2) {
       problems.push({
@@ -139,11 +141,15 @@ export function buildVsock(
         });
       } else if (linked.has(text)) {
         ok = false;
+        const first = linked.get(text)!;
         problems.push({
           code: "vsock-link",
           path: at,
-          message: `VM ${quote(text)} already has a vsock link`,
-          hint: "a VM's vsock device takes one link",
+          message: `VM ${quote(text)} already has vsock link ${
+            quote(first.name)
+          } (links[${first.index}]): it cannot also take ${quote(name)}`,
+          hint: "a VM's vsock device takes one link: to reach more VMs, link each to a vsock " +
+            "router (vsock_routers)",
         });
       }
     });
@@ -158,7 +164,6 @@ export function buildVsock(
       continue;
     }
     if (!ok) continue;
-    const name = link.name ?? `${a}-${b}-vsock`;
     const first = names.get(name);
     if (first !== undefined) {
       problems.push({
@@ -176,12 +181,12 @@ export function buildVsock(
     problems.push(...refusedKeys(raw, i, router !== undefined, name));
     if (router !== undefined) {
       const vm = router.name === a ? b : a;
-      linked.add(vm);
+      linked.set(vm, { name, index: i });
       router.ports.push({ link: name, vm });
       continue;
     }
-    linked.add(a);
-    linked.add(b);
+    linked.set(a, { name, index: i });
+    linked.set(b, { name, index: i });
     out.push({ name, vms: [a, b], ...vsockImpairments(raw, i) });
   }
   return out;
