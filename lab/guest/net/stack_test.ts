@@ -3,7 +3,7 @@ import { Prng } from "../../../devices/base/prng.ts";
 import { internetChecksum } from "./ipv4.ts";
 import { BackToBack, FakeClock, FakeInterface } from "./testing.ts";
 import { NetStack } from "./stack.ts";
-import { FLOW_FRAMES } from "./tx_backlog.ts";
+import { BACKLOG_FRAMES, FLOW_FRAMES } from "./tx_backlog.ts";
 import { pingOnce } from "./ping_once.ts";
 
 const A = 0x0a000001;
@@ -448,4 +448,29 @@ Deno.test("a datagram's fragments that the ring cannot all take wait together, a
   assert.equal(got, 4000);
   assert.equal(a.counters.drops.fragmentsUnsent, 0);
   assert.equal(a.counters.fragmentsOut, 3);
+});
+
+Deno.test("many floods from one VM cannot fill the backlog: a ping and an ARP request beside them still wait in it", () => {
+  const net = new BackToBack({ capacity: 4 });
+  const a = net.a.stack;
+  a.udpSend({ ip: B, port: 9 }, 5000, new Uint8Array(18)); // resolves B
+  net.pump();
+  // Twenty floods, each from its own port, each sending until refused (as udp-flood --max does).
+  let taken = 0;
+  for (let port = 5000; port < 5020; port++) taken += floodUntilRefused(a, port);
+  assert.ok(taken < 4 + BACKLOG_FRAMES, `the floods took ${taken} of the ring and backlog`);
+  const refused = a.counters.txRingFull;
+  // A ping (a flow holding nothing) is held, not refused.
+  let replies = 0;
+  const sock = a.pingOpen(() => replies++);
+  assert.equal(sock.ok, true);
+  if (!sock.ok) return;
+  assert.equal(sock.value.send(B, { seq: 1 }), "sent");
+  // So is the ARP request for a neighbour not yet known, and the frame that waits for it.
+  assert.equal(a.udpSend({ ip: 0x0a000003, port: 9 }, 6000, new Uint8Array(18)), "arp-pending");
+  assert.equal(a.counters.txRingFull, refused, "neither was refused");
+  assert.equal(a.counters.arpRequestsOut, 2);
+  net.pump();
+  assert.equal(a.counters.txHeld, a.counters.txHeldSent, "every held frame left");
+  assert.equal(replies, 1);
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BACKLOG_FRAMES, Flow, FLOW_FRAMES, TxBacklog } from "./tx_backlog.ts";
+import { BACKLOG_FRAMES, BULK_FRAMES, Flow, FLOW_FRAMES, TxBacklog } from "./tx_backlog.ts";
 
 const frameOf = (byte: number) => (buf: Uint8Array) => buf.fill(byte);
 
@@ -68,4 +68,23 @@ Deno.test("hold past the bound is a programming error, not a silent loss", () =>
   q.holdWith(Flow.stack, 60, frameOf(0), 0);
   q.holdWith(Flow.stack, 60, frameOf(0), 0);
   assert.throws(() => q.holdWith(Flow.udp(9), 60, frameOf(0), 0), RangeError);
+});
+
+Deno.test("flows that hold frames share half the backlog; the other half stays for flows that hold none", () => {
+  const q = new TxBacklog();
+  // Twenty floods: each takes a first frame, then more while the floods hold under half.
+  for (let round = 0; round < FLOW_FRAMES; round++) {
+    for (let port = 0; port < 20; port++) {
+      if (q.admits(Flow.udp(port), 1)) q.holdWith(Flow.udp(port), 60, frameOf(port), 0);
+    }
+  }
+  assert.equal(q.length, BULK_FRAMES);
+  assert.equal(q.admits(Flow.udp(0), 1), false);
+  assert.equal(q.admits(Flow.udp(99), 1), true, "a flow holding none (a new flood's first frame)");
+  // Pings, ARP replies and datagrams fill the rest.
+  for (let id = 0; q.admits(Flow.echo(id), 3); id++) {
+    for (let i = 0; i < 3; i++) q.holdWith(Flow.echo(id), 98, frameOf(id), 0);
+  }
+  assert.ok(q.length > BACKLOG_FRAMES - 3);
+  assert.equal(q.admits(Flow.stack, 3), false, "never past the backlog's bound");
 });
