@@ -49,7 +49,10 @@ export interface NetDrops {
   arpTimeout: number;
   /** A send to an address outside every interface's subnet. */
   noRoute: number;
-  /** Frames resolved by ARP that found the TX ring full when flushed. */
+  /**
+   * Frames resolved by ARP that found the TX ring full when flushed and no room to wait in the
+   * interface's transmit backlog (`tx_backlog.ts`; they wait there as the stack's own flow).
+   */
   ringFullOnFlush: number;
   /** Input on an interface index the stack does not have. */
   badInterface: number;
