@@ -269,8 +269,9 @@ interface LatestDue {
 
 /** How many runs a step's timing makes (1 without `every` and `for`). */
 function runsOf(t: Timing): number {
+  // At least one, as the runner plans it (`plannedRuns`): `for: 0` gave 0 runs and a negative span.
   return t.every !== undefined && t.for !== undefined && t.every > 0
-    ? Math.ceil(t.for / t.every)
+    ? Math.max(1, Math.ceil(t.for / t.every))
     : 1;
 }
 
@@ -625,6 +626,10 @@ function checkSteps(
                 (_, _w, inner) =>
                   ` in timeline[${index}].${kind}${inner === undefined ? "" : `.${inner}`}`,
               ),
+              // A step whose value is the duration (`wait: true`): its key, not "value".
+              hint: p.path.length === 0 && p.hint !== null
+                ? p.hint.replace(/^write value as /, `write ${kind} as `)
+                : p.hint,
             })),
         );
       } else {
@@ -676,6 +681,15 @@ function checkSteps(
           path: [...path, "every"],
           message: `timeline[${index}]: every must be longer than 0, or the step would run forever`,
           hint: "give a period such as `every: 500ms`",
+        });
+      } else if (forMs <= 0) {
+        // It ran once, at its `at`: a repetition of nothing, which the timing checks misjudged.
+        problems.push({
+          code: "out-of-range",
+          path: [...path, "for"],
+          message: `timeline[${index}]: for must be longer than 0, or the step repeats nothing`,
+          hint:
+            "repeat it for a while, such as `for: 5s`, or leave every and for out to run it once",
         });
       } else if (forMs / every > MAX_RUNS) {
         problems.push({

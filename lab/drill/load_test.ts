@@ -1024,3 +1024,44 @@ Deno.test("an assertion YAML read as a map (a ': ' in it) hints to quote it", as
   );
   assert.match(issues[1].hint ?? "", /^write a string here/);
 });
+
+Deno.test("a wait_for timeout of 0 and a for of 0 are refused; a negative or unitless duration says why", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" + PING +
+      "  - wait_for: { workload: ping, timeout: 0s }\n" +
+      "  - at: 1s\n    every: 1s\n    for: 0\n    wait: 1ms\n",
+  );
+  // Before, both passed: the wait_for failed at once in the run, and `for: 0` ran once with
+  // its timing judged from a negative span.
+  assert.deepEqual(where(issues), [
+    "4:42: A wait_for's timeout must be more than 0: the step would fail at once",
+    "7:10: timeline[2]: for must be longer than 0, or the step repeats nothing",
+  ]);
+  assert.equal(
+    issues[0].hint,
+    "give the workload time to end, such as `timeout: 10s`, or leave timeout out (30 s)",
+  );
+  // A wait_for whose timeout does not read still has its workload checked.
+  const partial = await problems(
+    "topology: pair\ntimeline:\n" + PING + "  - wait_for: { workload: pnig, timeout: 0 }\n",
+  );
+  assert.deepEqual(where(partial).map((l) => l.split(":").slice(0, 3).join(":")), [
+    '4:27: No earlier step starts a workload named "pnig"',
+    "4:42: A wait_for's timeout must be more than 0",
+  ]);
+  const words = await problems(
+    "topology: pair\ntimeline:\n" + PING +
+      "  - wait_for: { workload: ping, timeout: -5s }\n  - wait: 5\n  - wait: true\n",
+  );
+  assert.deepEqual(where(words), [
+    '4:42: A drill duration cannot be negative, got "-5s"',
+    '5:11: Cannot read "5" as a duration: it has no unit',
+    "6:11: timeline[3].wait must be a string or a number, got true",
+  ]);
+  assert.deepEqual(words.map((i) => i.hint), [
+    'write how long, 0 or more, such as "200ms" or "1.5s"',
+    'give it a unit: "5s" or "5ms"',
+    // Before: 'such as "10ms", "1%" or "100mbit"', the topology's values.
+    'write wait as "200ms", "1.5s" or "2m"',
+  ]);
+});

@@ -47,23 +47,35 @@ const DURATION_MS: ReadonlyMap<string, number> = new Map([
  */
 export const durationMs: z.ZodType<number, string | number> = z.union([z.string(), z.number()])
   .transform((v, ctx) => {
-    const m = v === 0 ? ["0", "0", "ms"] : DURATION_RE.exec(String(v).trim());
+    const text = String(v).trim();
+    const m = v === 0 ? ["0", "0", "ms"] : DURATION_RE.exec(text);
     const ms = m === null ? NaN : Number(m[1]) * DURATION_MS.get(m[2])!;
     if (Number.isFinite(ms) && ms <= DRILL_DURATION_MAX_MS) return Math.round(ms * 1000) / 1000;
+    // A negative one, or a number without its unit, says so: "Cannot read" said neither.
+    const negative = m === null && /^-\s*\d/.test(text);
+    const unitless = m === null && /^\d+(\.\d+)?$/.test(text);
     ctx.addIssue({
       code: "custom",
-      message: m === null
-        ? `Cannot read ${quote(String(v))} as a duration`
+      message: negative
+        ? `A drill duration cannot be negative, got ${quote(String(v))}`
+        : m === null
+        ? `Cannot read ${quote(String(v))} as a duration${unitless ? ": it has no unit" : ""}`
         : `A drill duration is at most 1 hour (60m), got ${quote(String(v))}`,
       params: {
-        code: m === null ? "bad-unit" : "out-of-range",
-        hint: m === null
+        code: m === null && !negative ? "bad-unit" : "out-of-range",
+        hint: negative
+          ? 'write how long, 0 or more, such as "200ms" or "1.5s"'
+          : unitless
+          ? `give it a unit: "${text}s" or "${text}ms"`
+          : m === null
           ? 'write a duration such as "200ms", "1.5s" or "2m"'
           : "split the drill, or use a shorter period",
       },
     });
     return z.NEVER;
-  });
+  })
+  // The hint of a value that is no string nor number (`true`, a list) gives these.
+  .meta({ examples: ["200ms", "1.5s", "2m"] });
 
 /** What a step checks its arguments against before the drill runs. */
 export interface CheckContext {
@@ -523,7 +535,14 @@ registerStepKind<number>("wait", {
 
 const waitForArgs = z.strictObject({
   workload: z.string(),
-  timeout: durationMs.optional(),
+  // 0 failed the step at once, before its workload could end: the wait could never succeed.
+  timeout: durationMs.refine((ms) => ms > 0, {
+    message: "A wait_for's timeout must be more than 0: the step would fail at once",
+    params: {
+      code: "out-of-range",
+      hint: "give the workload time to end, such as `timeout: 10s`, or leave timeout out (30 s)",
+    },
+  }).optional(),
 });
 
 /** A wait_for step's problem: no earlier step starts its workload, or it never ends. */
