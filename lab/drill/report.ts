@@ -162,21 +162,36 @@ export function markdownReport(
     );
   } else {
     lines.push(
-      "Lost, corrupted, duplicated and reordered frames are the impairment's decisions (from the " +
-        "seed); other drops " +
+      "Lost, corrupted, duplicated and reordered frames" +
+        (result.links.some((l) => l.kind === "vsock") ? " (packets on a vsock link)" : "") +
+        " are the impairment's decisions (from the seed); other drops " +
         "(full ring, link down, queue limit, …) are timing, and so is the frame at which an " +
         "`impair` step's change took effect on a link it changed (marked *changed live*).",
-      "",
-      "| link | frames a→b | lost a→b | corrupted a→b | other drops a→b | frames b→a | lost b→a | corrupted b→a | other drops b→a |",
-      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     );
   }
-  for (const l of result.links) {
+  // A vsock link carries vsock packets, not Ethernet frames (as `vlab status` says): its own
+  // table, with its unit in the headings. A report without `kind` is from before vsock links.
+  const vsock = (l: LinkOutcome) => l.kind === "vsock";
+  for (
+    const [unit, links] of [
+      ["frames", result.links.filter((l) => !vsock(l))],
+      ["packets", result.links.filter(vsock)],
+    ] as const
+  ) {
+    if (links.length === 0) continue;
+    const link = unit === "packets" ? "vsock link" : "link";
     lines.push(
-      `| ${l.link}${
-        l.changedLive === true ? " (*changed live*)" : ""
-      } | ${l.forwardFrames} | ${l.forwardLost} | ${l.forwardCorrupted} | ${l.forwardOtherDrops} | ${l.reverseFrames} | ${l.reverseLost} | ${l.reverseCorrupted} | ${l.reverseOtherDrops} |`,
+      "",
+      `| ${link} | ${unit} a→b | lost a→b | corrupted a→b | other drops a→b | ${unit} b→a | lost b→a | corrupted b→a | other drops b→a |`,
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     );
+    for (const l of links) {
+      lines.push(
+        `| ${l.link}${
+          l.changedLive === true ? " (*changed live*)" : ""
+        } | ${l.forwardFrames} | ${l.forwardLost} | ${l.forwardCorrupted} | ${l.forwardOtherDrops} | ${l.reverseFrames} | ${l.reverseLost} | ${l.reverseCorrupted} | ${l.reverseOtherDrops} |`,
+      );
+    }
   }
   // Duplicates and reorders, for the links that had any (most drills impair neither).
   const copied = result.links.filter((l) =>

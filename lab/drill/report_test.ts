@@ -377,6 +377,28 @@ Deno.test("a Markdown report of a lab without ring links says why its Links part
   assert.match(part, /No link of this lab has a ring to count frames on \(a vhost-pci link/);
 });
 
+Deno.test("report.md counts a vsock link's packets in a table of its own, not as frames", () => {
+  const link = result().links[0];
+  const md = markdownReport(result({
+    links: [{ ...link, kind: "net" }, { ...link, link: "a-b-vsock", kind: "vsock" }],
+  }));
+  const part = md.slice(md.indexOf("## Links"));
+  // Before, one table said "frames a→b" for both.
+  assert.match(
+    part,
+    /\| link \| frames a→b \|[^\n]*\| frames b→a \|[^\n]*\n[^\n]*\n\| a-b \| 20 \|[^\n]*\n\n/,
+  );
+  assert.match(
+    part,
+    /\| vsock link \| packets a→b \|[^\n]*\| packets b→a \|[^\n]*\n[^\n]*\n\| a-b-vsock \| 20 \|/,
+  );
+  assert.equal(part.match(/\| a-b-vsock \|/g)?.length, 1);
+  // A report written before `kind`: its links are net links, as they were.
+  const old = markdownReport(result());
+  assert.match(old, /\| link \| frames a→b \|[^\n]*\n[^\n]*\n\| a-b \| 20 \|/);
+  assert.doesNotMatch(old, /packets/);
+});
+
 Deno.test("an assertion with a backtick in its string stays one code span in report.md", () => {
   const text = 'ping.dst != "x`y" && 1 == 1';
   const md = markdownReport(result({

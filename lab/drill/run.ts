@@ -221,6 +221,7 @@ function linkOutcomes(lab: LabHandle, changed: ReadonlySet<string>): LinkOutcome
   const decided = (d: DirectionSnapshot) => d.drops.loss + d.corrupted + d.duplicated + d.reordered;
   return lab.snapshot().links.map((l) => ({
     link: l.name,
+    kind: l.kind ?? "net",
     forwardLost: l.forward.drops.loss,
     reverseLost: l.reverse.drops.loss,
     forwardCorrupted: l.forward.corrupted,

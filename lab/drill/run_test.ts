@@ -559,3 +559,28 @@ Deno.test({
       assert.equal(r.assertions[0].verdict, "pass", JSON.stringify(r.assertions[0]));
     }),
 });
+
+Deno.test({
+  name: "a drill's link outcomes say each link's kind: a vsock link's counts are packets",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-run-", async () => {
+      const r = await runDrill({
+        topology: "vsock-pair",
+        timeline: [
+          { exec: { vm: "b", argv: ["vsock-sink", "-p", "5000"], background: true, as: "sink" } },
+          { exec: { vm: "a", argv: ["vsock-send", "4", "5000", "-b", "100000"], as: "send" } },
+          { wait_for: { workload: "sink", timeout: "5s" } },
+        ],
+        assert: ["send.bytes == 100000"],
+      });
+      assert.ok(r.passed, JSON.stringify(r.assertions));
+      // The report data had no kind: report.md called the vsock link's packets frames.
+      assert.deepEqual(r.links.map((l) => [l.link, l.kind]), [
+        ["a-b", "net"],
+        ["a-b-vsock", "vsock"],
+      ]);
+      const vsock = r.links.find((l) => l.kind === "vsock")!;
+      assert.ok(vsock.forwardFrames > 0, JSON.stringify(vsock));
+    }),
+});

@@ -138,6 +138,12 @@ export interface AssertionVerdict {
 export interface LinkOutcome {
   /** Link name. */
   link: string;
+  /**
+   * What the link carries: Ethernet frames (`net`) or vsock packets (`vsock`); its counts of
+   * frames below count packets on a vsock link. Absent in reports written before the field
+   * (read as `net`).
+   */
+  kind?: "net" | "vsock";
   /** Frames the impairment dropped a → b (netem loss: a decision of the seed). */
   forwardLost: number;
   /** Frames the impairment dropped b → a. */
