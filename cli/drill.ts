@@ -19,7 +19,9 @@ import {
   type InputKind,
   jsonReport,
   junitReport,
+  loadDrillFile,
   markdownReport,
+  parseDrill,
   parseReport,
   readReport,
   renderDrillChart,
@@ -181,6 +183,52 @@ async function writableFolder(dir: string): Promise<boolean> {
 }
 
 /**
+ * Refuse a report that would land on `reads.path`, a file the command reads (the drill file, its
+ * topology file, the report a replay replays): `--junit` that is that file, or a `--report`
+ * folder that holds it as one of its files, by path or by device and inode (a symbolic link).
+ * Throws a `bad-option` error whose hint says the file would be lost; `-` (stdin) is no file.
+ */
+async function refuseReportsOn(
+  opts: { report?: string; junit?: string },
+  doing: string,
+  reads: { path: string; what: string },
+): Promise<void> {
+  if (reads.path === "-") return;
+  const refuse = (option: string, path: string, why: string): never => {
+    throw new VlabError("bad-option", `Cannot ${doing}: ${option} ${quote(path)} ${why}`, {
+      hint: `Give ${option} ${
+        option === "--junit" ? "another file" : "another folder"
+      }: the ${reads.what} would be lost`,
+    });
+  };
+  try {
+    if (opts.junit !== undefined && await sameFile(opts.junit, reads.path)) {
+      refuse(
+        "--junit",
+        opts.junit,
+        `is the ${reads.what} this command reads: the XML would replace it`,
+      );
+    }
+    for (const name of opts.report === undefined ? [] : REPORT_FILES) {
+      if (await sameFile(join(opts.report!, name), reads.path)) {
+        refuse(
+          "--report",
+          opts.report!,
+          `holds the ${reads.what} this command reads (${name}): this run's ${name} would replace it`,
+        );
+      }
+    }
+  } catch (e) {
+    if (e instanceof VlabError) throw e;
+    throw new VlabError(
+      "bad-option",
+      `Cannot ${doing}: cannot check the report paths: ${ioReason(e)}`,
+      { hint: "Check that the report paths can be read" },
+    );
+  }
+}
+
+/**
  * Check, before the drill's lab starts, that its reports can be written: `--report` is a folder
  * or can be made (its nearest existing parent is a writable folder) and none of the files it
  * receives is a folder or a file that cannot be written, `--junit` is no folder and no file of
@@ -327,31 +375,7 @@ export async function checkReportPaths(
     }
     // `vlab drill run d.yaml --junit d.yaml` replaced the drill with its XML, and a replay's
     // --junit or --report on the report it replays replaced the recorded run.
-    const reads = options.reads;
-    if (reads !== undefined && reads.path !== "-") {
-      const hint = (option: string) =>
-        `Give ${option} ${
-          option === "--junit" ? "another file" : "another folder"
-        }: the ${reads.what} would be lost`;
-      if (opts.junit !== undefined && await sameFile(opts.junit, reads.path)) {
-        refuse(
-          "--junit",
-          opts.junit,
-          `is the ${reads.what} this command reads: the XML would replace it`,
-          hint("--junit"),
-        );
-      }
-      for (const name of opts.report === undefined ? [] : REPORT_FILES) {
-        if (await sameFile(join(opts.report!, name), reads.path)) {
-          refuse(
-            "--report",
-            opts.report!,
-            `holds the ${reads.what} this command reads (${name}): this run's ${name} would replace it`,
-            hint("--report"),
-          );
-        }
-      }
-    }
+    if (options.reads !== undefined) await refuseReportsOn(opts, doing, options.reads);
   } catch (e) {
     if (e instanceof VlabError) throw e;
     throw new VlabError(
@@ -655,6 +679,21 @@ export function drillCommand(): Command {
         const text = file === "-"
           ? await readStdinInput(DRILL_FILE, "the drill", "run the drill")
           : null;
+        // Nor on the drill's topology file (`topology: ./t.yaml` and `--junit t.yaml` replaced
+        // it with the XML), known once the drill reads: one that does not is runDrill's to tell.
+        const loaded = text === null
+          ? await loadDrillFile(file)
+          : await parseDrill(text, STDIN_SOURCE);
+        // An inline topology's source is the drill's own (checked above), or `<stdin>`.
+        const topology = loaded.ok && loaded.value.topology.source !== loaded.value.source
+          ? loaded.value.topology.source
+          : null;
+        if (topology !== null && !topology.startsWith("<")) {
+          await refuseReportsOn(opts, "run the drill", {
+            path: topology,
+            what: "drill's topology file",
+          });
+        }
         await interruptible(
           (signal) => {
             const options = { seed, signal, onProgress: (l: string) => void out(l + "\n") };

@@ -382,3 +382,32 @@ Deno.test("a report written over the file the command reads is refused before an
     assert.equal(await Deno.readTextFile(join(out, "report.json")), "{}");
   });
 });
+
+Deno.test("a report written over the drill's topology file is refused before the lab starts", async () => {
+  await inTempDir(async (dir) => {
+    const topology = "name: drills8-t\nvms:\n  a: { nics: { eth0: { ip: 10.0.0.1/24 } } }\n";
+    await Deno.writeTextFile(join(dir, "t.yaml"), topology);
+    const drill = join(dir, "d.yaml");
+    await Deno.writeTextFile(drill, "topology: ./t.yaml\ntimeline: []\n");
+    // Before, the lab ran and the XML then replaced t.yaml.
+    const xml = await drillError(["run", drill, "--junit", join(dir, "t.yaml")]);
+    assert.equal(xml.code, "bad-option");
+    assert.equal(
+      xml.message,
+      `Cannot run the drill: --junit "${
+        join(dir, "t.yaml")
+      }" is the drill's topology file this command reads: the XML would replace it`,
+    );
+    assert.equal(xml.hint, "Give --junit another file: the drill's topology file would be lost");
+    // A --report folder whose report.md is the topology (a link to it) too.
+    const out = join(dir, "out");
+    await Deno.mkdir(out);
+    await Deno.symlink(join(dir, "t.yaml"), join(out, "report.md"));
+    const folder = await drillError(["run", drill, "--report", out]);
+    assert.match(
+      folder.message,
+      /holds the drill's topology file this command reads \(report\.md\): this run's report\.md would replace it$/,
+    );
+    assert.equal(await Deno.readTextFile(join(dir, "t.yaml")), topology);
+  });
+});
