@@ -5,8 +5,9 @@
  * the next reclaim) instead of being refused, while a flow that keeps the ring full (a flood) is
  * held to a few frames and then refused (`ring-full`, the back-pressure its sender waits on), so
  * it cannot crowd the others out, as `fq_codel` serves a new flow before a bulk one. Flows that
- * already hold frames share half the backlog at most, so that however many floods run, the other
- * half stays for the flows that hold none (a ping, an ARP reply, a datagram's fragments).
+ * already hold frames share three quarters of the backlog at most, so that however many floods
+ * run, the last quarter stays for the flows that hold none (a ping, an ARP reply, a datagram's
+ * fragments).
  *
  * Frames are built into buffers the backlog keeps and reuses (the ring had no buffer to build
  * them in), only on this slow path; the fast path, an empty backlog and a ring with room, never
@@ -26,11 +27,12 @@ export const BACKLOG_FRAMES = 128;
  */
 export const FLOW_FRAMES = 8;
 /**
- * Frames the backlog may hold at most when a flow that already holds some asks for more: half of
- * {@linkcode BACKLOG_FRAMES} (eight floods' shares). The other half is kept for flows that hold
- * none, so that sixteen floods cannot take every place and refuse a ping or an ARP reply.
+ * Frames the backlog may hold at most when a flow that already holds some asks for more: three
+ * quarters of {@linkcode BACKLOG_FRAMES} (eight floods' shares and room for the stack's and a
+ * ping's). The last quarter is kept for flows that hold none, so that sixteen floods cannot take
+ * every place and refuse a ping or an ARP reply.
  */
-export const BULK_FRAMES = BACKLOG_FRAMES / 2;
+export const BULK_FRAMES = (BACKLOG_FRAMES * 3) / 4;
 
 /** The smallest buffer a slot keeps (a 1500-byte MTU's frame), so that it rarely grows. */
 const MIN_STORE = 1514;
@@ -89,7 +91,7 @@ export class TxBacklog {
   /**
    * `phase`: where the interface's TX buffers put a frame past a multiple of 8 (`framePhase`),
    * so that copying a held frame into the ring runs word by word. `limit`: frames held at most,
-   * half of them by flows that already hold some; `flowLimit`: a flow's share.
+   * three quarters of them by flows that already hold some; `flowLimit`: a flow's share.
    */
   constructor(
     readonly phase = 0,
@@ -109,13 +111,13 @@ export class TxBacklog {
 
   /**
    * Whether `flow` may hold `frames` more frames now: a flow that holds none, within the limit; one
-   * that holds some, within its share and within half the limit (`BULK_FRAMES`).
+   * that holds some, within its share and within three quarters of the limit (`BULK_FRAMES`).
    */
   admits(flow: number, frames: number): boolean {
     if (this.#length + frames > this.limit) return false;
     const mine = this.#perFlow.get(flow) ?? 0;
     if (mine === 0) return true;
-    return mine + frames <= this.flowLimit && this.#length + frames <= this.limit / 2;
+    return mine + frames <= this.flowLimit && this.#length + frames <= (this.limit * 3) / 4;
   }
 
   /** Keep `frame`, built ahead (the backlog owns it from now on); only after `admits` said yes. */
