@@ -198,6 +198,24 @@ export function usageError(
       return new VlabError("usage", `Option ${quote(quoted)} of "${path}" needs a value`, { hint });
     case "commander.missingArgument":
       return new VlabError("usage", `Missing argument ${quote(quoted)} for "${path}"`, { hint });
+    case "commander.invalidArgument": {
+      // `.choices()`: "option '--mode <mode>' argument 'nope' is invalid. Allowed choices are
+      // exit, hang, …": two sentences and commander's quotes, in vlab's words instead.
+      const m =
+        /option '(\S+)[^']*' argument '([\s\S]*)' is invalid\. Allowed choices are (.+?)\.?$/
+          .exec(error.message);
+      if (m === null) return new VlabError("usage", sentence(error.message), { hint });
+      const [, flag, value, list] = m;
+      const choices = list.split(", ");
+      const near = closestName(value, choices);
+      return new VlabError(
+        "usage",
+        `${flag} must be one of ${choices.join(", ")}, got ${quote(value)}`,
+        {
+          hint: near === undefined ? `For example ${flag} ${choices[0]}` : `Did you mean ${near}?`,
+        },
+      );
+    }
     case "commander.excessArguments": {
       const extra = /got \d+: (.*)\.$/.exec(error.message)?.[1] ?? "";
       return new VlabError("usage", `Too many arguments for "${path}": ${cut(extra)}`, { hint });

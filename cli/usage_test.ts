@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Command, CommanderError } from "@commander-js/extra-typings";
+import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { CliExit, configureCommandTree, usageError } from "./usage.ts";
 import { VlabError } from "./errors.ts";
 
@@ -141,6 +141,30 @@ Deno.test("usageError renders other commander errors in sentence case without a 
   );
   assert.equal(error.message, "Option '--a' cannot be used");
   assert.equal(error.hint, 'Run "vlab x --help" for usage');
+});
+
+Deno.test("a value outside an option's choices names the choices in one sentence, with did-you-mean", async () => {
+  const { root } = program();
+  const crash = root.commands.find((c) => c.name() === "fault")!.commands
+    .find((c) => c.name() === "vm-crash")!;
+  crash.addOption(new Option("--mode <mode>", "how").choices(["exit", "hang", "slow"]));
+  const parse = async (value: string) => {
+    try {
+      await root.parseAsync(["fault", "vm-crash", "--mode", value], { from: "user" });
+    } catch (error) {
+      assert.ok(error instanceof VlabError);
+      assert.equal(error.exitCode, 2);
+      return error;
+    }
+    assert.fail("expected a usage error");
+  };
+  // It said: "Option '--mode <mode>' argument 'hnag' is invalid. Allowed choices are exit, …".
+  const near = await parse("hnag");
+  assert.equal(near.message, '--mode must be one of exit, hang, slow, got "hnag"');
+  assert.equal(near.hint, "Did you mean hang?");
+  const far = await parse("x'y\x1b");
+  assert.equal(far.message, '--mode must be one of exit, hang, slow, got "x\'y\\x1b"');
+  assert.equal(far.hint, "For example --mode exit");
 });
 
 Deno.test("an unknown option of vlab exec says that a workload's options go after --", () => {
