@@ -6,16 +6,16 @@ import { inStateDir, LAB_TEST } from "./testing.ts";
 import { topologyFromObject } from "./topology/mod.ts";
 
 /**
- * Start a lab of `vms` with VM `small`'s guest memory cut to two pages after planning (a plan
- * the topology check would refuse): its first driver cannot place its queues. Returns the
- * start's error and the event log's events.
+ * Start a lab of `vms` with VM `small`'s guest memory cut to `bytes` (two pages) after planning
+ * (a plan the topology check would refuse): its first driver cannot place its queues. Returns
+ * the start's error and the event log's events.
  */
-async function startStarved(vms: Record<string, unknown>, small: string) {
+async function startStarved(vms: Record<string, unknown>, small: string, bytes = 8192) {
   const t = topologyFromObject({ name: "starved", vms });
   assert.ok(t.ok, JSON.stringify(!t.ok && t.error));
   const plan = planLab(t.value);
   const vm = plan.vms.find((v) => v.name === small)!;
-  (vm as { memoryBytes: number }).memoryBytes = 8192;
+  (vm as { memoryBytes: number }).memoryBytes = bytes;
   const e = await launchLab(plan).then(async (r) => {
     await r.stop();
     return null;
@@ -65,6 +65,29 @@ Deno.test({
       assert.match(
         e.message,
         /^Cannot start lab "starved": VM "a" could not start the driver of its vsock device: no memory for \d+ bytes of queue \d \((rx|tx|event)\)/,
+      );
+      assert.match(e.hint, /^Give VM "a" more guest memory/);
+    }),
+});
+
+Deno.test({
+  ...LAB_TEST,
+  name: "a NIC behind a vIOMMU without memory for its DMA window says so with a hint",
+  fn: () =>
+    inStateDir("vlab-start-failure-", async () => {
+      // Room for the vIOMMU's driver (176 KiB), none for the NIC's window.
+      const { e } = await startStarved(
+        {
+          a: { iommu: { mode: "static" }, nics: { eth0: { ip: "10.0.0.1/24", iommu: true } } },
+        },
+        "a",
+        256 * 1024,
+      );
+      assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+      // It said `The guest worker of a failed: No guest memory left for the DMA window of a:eth0`.
+      assert.match(
+        e.message,
+        /^Cannot start lab "starved": VM "a" has no guest memory left for the DMA window of NIC eth0 \(\d+ bytes\)$/,
       );
       assert.match(e.hint, /^Give VM "a" more guest memory/);
     }),

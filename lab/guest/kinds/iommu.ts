@@ -38,7 +38,7 @@ import { ringDoorbell, stopRequested } from "../../wire/doorbell.ts";
 import { MailboxPort } from "../../wire/mailbox.ts";
 import type { IommuDeviceSpec } from "../../wire/specs.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
-import { driverStartError } from "./start_error.ts";
+import { configUnstableError, driverStartError } from "./start_error.ts";
 import { guestIommuRequests } from "./iommu_requests.ts";
 
 const DRIVER_FEATURES = featureSet([
@@ -107,7 +107,9 @@ async function start(ctx: GuestContext, spec: IommuDeviceSpec): Promise<GuestKin
     }
     return 0;
   });
-  if (!read.ok) throw new Error(`The virtio-iommu config space of ${ctx.vm} kept changing`);
+  if (!read.ok) {
+    throw configUnstableError(ctx.vm, "its virtio-iommu device", "config", read.error.attempts);
+  }
   const [requestq, eventq] = init.value.queues;
   const driver = new IommuDriver({
     mem: ctx.mem,

@@ -67,7 +67,12 @@ import type { NetDeviceSpec } from "../../wire/specs.ts";
 import { type NetInterface, NetStack } from "../net/stack.ts";
 import { flatCounters } from "../net/counters.ts";
 import type { GuestContext, GuestKind, GuestKindInstance } from "./types.ts";
-import { driverStartError, nicDevice, resetFailureMessage } from "./start_error.ts";
+import {
+  driverStartError,
+  nicDevice,
+  outOfMemoryError,
+  resetFailureMessage,
+} from "./start_error.ts";
 
 /** The features a vlab guest driver supports; the device's offer decides the rest. */
 const DRIVER_FEATURES = featureSet([
@@ -236,7 +241,7 @@ async function dmaWindow(ctx: GuestContext, spec: NetDeviceSpec): Promise<NicMem
     indirect: spec.features.indirect,
   });
   const r = ctx.alloc.allocBytes(len);
-  if (!r.ok) throw new Error(`No guest memory left for the DMA window of ${ctx.vm}:${spec.name}`);
+  if (!r.ok) throw outOfMemoryError(ctx.vm, `the DMA window of NIC ${spec.name}`, len);
   const size = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
   const rings = netDriverRingBytes({
     layout: spec.layout,

@@ -168,6 +168,24 @@ export function driverStartError(d: StartingDevice, e: DriverInitError): GuestSt
 }
 
 /**
+ * The error to throw when VM `vm` has no room left in its guest memory for `bytes` that
+ * `device` needs (`the DMA window of NIC eth0`), with the hint to give it more.
+ *
+ * @example
+ * ```ts
+ * import { outOfMemoryError } from "./start_error.ts";
+ * outOfMemoryError("a", "the DMA window of NIC eth0", 1 << 20).message;
+ * // 'VM "a" has no guest memory left for the DMA window of NIC eth0 (1048576 bytes)'
+ * ```
+ */
+export function outOfMemoryError(vm: string, what: string, bytes: number): GuestStartError {
+  return new GuestStartError(
+    `VM "${vm}" has no guest memory left for ${what} (${bytes} bytes)`,
+    `Give VM "${vm}" more guest memory (its \`memory:\` in the topology)`,
+  );
+}
+
+/**
  * The error to throw when a device of `vm` came up but its config space never settled (the
  * device kept changing it while the driver read it), naming the device and the field.
  *
