@@ -886,10 +886,12 @@ async function validate(
   // The drill's seed, else its lab's (the topology's `seed`, 1 when it sets none): a drill that
   // does not choose runs its lab as `vlab up` would, and draws its own choices from the same seed.
   const seed = top.data.seed ?? resolved.topology.seed;
-  // A file name may hold anything a path can: escaped, as every name the drill prints.
-  const base = file.startsWith("<")
-    ? "drill"
-    : escapeControl(file.split("/").pop()!.replace(/\.ya?ml$/, ""));
+  // A file name may hold anything a path can: escaped, as every name the drill prints. A drill
+  // with no file is named as its problems name it (`<stdin>`, `<object>`): "drill" made its
+  // lines read `drill drill, seed 1`.
+  const base = escapeControl(
+    file.startsWith("<") ? file : file.split("/").pop()!.replace(/\.ya?ml$/, ""),
+  );
   const name = top.data.name ?? base;
   return ok({
     name,

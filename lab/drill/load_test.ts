@@ -1065,3 +1065,22 @@ Deno.test("a wait_for timeout of 0 and a for of 0 are refused; a negative or uni
     'write wait as "200ms", "1.5s" or "2m"',
   ]);
 });
+
+Deno.test("a drill with no name and no file is named as its problems name it, not 'drill'", async () => {
+  const text = "topology: pair\ntimeline: []\n";
+  const piped = await parseDrill(text, "<stdin>");
+  assert.ok(piped.ok);
+  // Before: "drill", and its lines read `drill drill, seed 1, lab pair`.
+  assert.equal(piped.value.name, "<stdin>");
+  assert.equal(piped.value.document.name, "<stdin>");
+  const object = await drillFromObject({ topology: "pair", timeline: [] });
+  assert.ok(object.ok);
+  assert.equal(object.value.name, "<object>");
+  // A name given, or a file's, is kept.
+  const named = await parseDrill(`name: flap\n${text}`, "<stdin>");
+  assert.ok(named.ok);
+  assert.equal(named.value.name, "flap");
+  const file = await parseDrill(text, "drills/x.yaml");
+  assert.ok(file.ok);
+  assert.equal(file.value.name, "x");
+});

@@ -48,6 +48,13 @@ function codeSpan(text: string): string {
   return `${fence}${pad}${safe}${pad}${fence}`;
 }
 
+/**
+ * Text from outside (a drill's name) as plain Markdown text: each character Markdown would read
+ * as markup escaped with a backslash, so that a name such as `<stdin>` is not an HTML tag (shown
+ * as nothing) and `*x*` not emphasis.
+ */
+const plain = (text: string) => escapeControl(text).replace(/[\\`*_[\]<>#|!&~]/g, "\\$&");
+
 /** Options of {@linkcode markdownReport}. */
 export interface MarkdownReportOptions {
   /**
@@ -97,7 +104,7 @@ export function markdownReport(
     ? `run it again with --seed ${result.seed}`
     : `run again: ${codeSpan(`vlab drill run ${shellArg(result.source)} --seed ${result.seed}`)}`;
   const lines = [
-    `# Drill ${result.name}: ${result.passed ? "PASS" : "FAIL"}`,
+    `# Drill ${plain(result.name)}: ${result.passed ? "PASS" : "FAIL"}`,
     "",
     `- source: ${codeSpan(result.source)}`,
     `- seed: ${result.seed} (replay: ${replay}; ${again})`,
@@ -208,7 +215,7 @@ export function markdownReport(
       ),
     );
   }
-  if (chart !== null) lines.push("", `![${result.name}](${chart})`);
+  if (chart !== null) lines.push("", `![${plain(result.name)}](${chart})`);
   return lines.join("\n") + "\n";
 }
 

@@ -97,7 +97,8 @@ Deno.test("a failed timeline step fails the timeline testcase", () => {
 
 Deno.test("the Markdown report shows each verdict with its measured value, the seed and the chart", () => {
   const md = markdownReport(result(), "chart.svg");
-  assert.match(md, /^# Drill flap <&>: FAIL/);
+  // Its name is text, not markup: `<&>` is no HTML tag nor entity.
+  assert.match(md, /^# Drill flap \\<\\&\\>: FAIL/);
   assert.match(md, /- seed: 7/);
   assert.match(md, /\| FAIL \| `ping.received > 100 && "<x>" == "<x>"` \| ping.received = 5 \|/);
   assert.match(
@@ -107,7 +108,7 @@ Deno.test("the Markdown report shows each verdict with its measured value, the s
   assert.match(md, /\| 0.302 \| #0.0 \| link a-b down for 200 ms \| 300 \| 1.5 \|/);
   assert.match(md, /p50 9.5 ms, p99 9.5 ms, max 9.5 ms/);
   assert.match(md, /\| a-b \| 20 \| 3 \| 0 \| 0 \| 18 \| 1 \| 2 \| 0 \|/);
-  assert.match(md, /!\[flap <&>\]\(chart.svg\)/);
+  assert.match(md, /!\[flap \\<\\&\\>\]\(chart.svg\)/);
 });
 
 Deno.test("the JSON report holds what a replay needs", () => {
@@ -460,5 +461,20 @@ Deno.test("report.md's replay and run-again commands name the files where they a
   assert.throws(
     () => markdownReport(result(), null, { replay: 5 as unknown as string }),
     /^TypeError: markdownReport: options\.replay must be a string, got number$/,
+  );
+});
+
+Deno.test("a drill piped in with no name is named <stdin> in report.md and the JUnit XML, as text", () => {
+  const r = result({ name: "<stdin>", source: "<stdin>" });
+  const md = markdownReport(r, "chart.svg");
+  // Before, it was named "drill" (`drill drill, seed 7`); a bare <stdin> would be an HTML tag,
+  // shown as nothing (`# Drill : FAIL`).
+  assert.match(md, /^# Drill \\<stdin\\>: FAIL\n/);
+  assert.match(md, /!\[\\<stdin\\>\]\(chart.svg\)/);
+  assert.match(junitReport(r), /<testsuite name="&lt;stdin&gt;" /);
+  // Markdown's other markup is text too.
+  assert.match(
+    markdownReport(result({ name: "*a*_b_ [c](d) #1 `e`" })),
+    /^# Drill \\\*a\\\*\\_b\\_ \\\[c\\\]\(d\) \\#1 \\`e\\`: FAIL/,
   );
 });
