@@ -23,6 +23,7 @@
 import { IommuMapper, IommuStatus } from "../../../devices/iommu/mod.ts";
 import type { IommuDriver, IommuDriverError } from "../../../devices/iommu/mod.ts";
 import type { Result } from "../../../devices/base/result.ts";
+import { type DriverError, queueErrorParts } from "../../../devices/virtio/errors.ts";
 import { IommuDriverCounter } from "../../wire/iommu.ts";
 import { macrotask } from "../../wire/loop.ts";
 import type { FromWorker } from "../../wire/messages.ts";
@@ -266,9 +267,12 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
     return tickets.map((t) => t.status ?? null);
   };
 
-  /** Why a request found no room: the queue stayed full, or the driver refused it. */
-  const noRoom = (e: IommuDriverError): string =>
-    busy(e) ? `the vIOMMU's request queue stayed full for ${timeoutMs / 1000} s` : e.kind;
+  /** Why a request found no room: the queue stayed full, or the driver refused it (in words). */
+  const noRoom = (e: IommuDriverError): string => {
+    if (busy(e)) return `the vIOMMU's request queue stayed full for ${timeoutMs / 1000} s`;
+    const { action, reason } = queueErrorParts(e as DriverError, "the requestq");
+    return `its driver could not ${action}: ${reason}`;
+  };
 
   const revoke: IommuWorkloadService["revoke"] = async (name) => {
     const ep = spec.endpoints.find((e) => e.name === name);
@@ -315,7 +319,12 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
           message: `Cannot revoke ${shown}: ${noRoom(r.error)}`,
           hint: "The vIOMMU's device did not complete requests: see `vlab status` and the events",
         }
-        : { ok: false, message: `Cannot revoke ${shown}: ${r.error.kind}` };
+        : {
+          ok: false,
+          message: `Cannot revoke ${shown}: ${noRoom(r.error)}`,
+          hint: "A bug of vlab's guest virtio-iommu driver: please report it with the lab's " +
+            "event log",
+        };
     }
     windows.delete(ep.endpoint);
     revoked.set(ep.endpoint, w);

@@ -224,3 +224,22 @@ Deno.test("a device that does not answer fails prepare saying so, not with an em
     /did not set up endpoint 0: statuses none within 0.05 s, none within 0.05 s$/,
   );
 });
+
+Deno.test("a revocation the driver refuses for a reason other than room says why in words, with a hint", async () => {
+  const w = world(() => 3);
+  await w.requests.service.prepare(0, WINDOW, WINDOW);
+  // A driver bug: the UNMAP's chain refused (never a full queue, which is waited out).
+  w.r.driver.unmap = () => ({
+    ok: false,
+    error: { kind: "bad-chain-length", length: 0, size: 16 },
+  });
+  const refused = await w.requests.revoke("eth0");
+  assert.ok(!refused.ok);
+  // It said `Cannot revoke "eth0": bad-chain-length`, with no hint.
+  assert.equal(
+    refused.message,
+    'Cannot revoke "eth0": its driver could not add a chain of 0 descriptors to the requestq: ' +
+      "the queue holds 16",
+  );
+  assert.match(refused.hint ?? "", /please report it/);
+});
