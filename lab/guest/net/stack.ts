@@ -560,7 +560,7 @@ export class NetStack {
   #learn(ip: number, mac: Uint8Array, ifIndex: number): void {
     const waiting = this.#arp.learn(ip, mac, ifIndex, this.#clock.now());
     for (const frame of waiting.frames) frame.set(mac.subarray(0, 6), 0);
-    const sent = this.#sendFrames(waiting.ifIndex, waiting.frames, Flow.stack);
+    const sent = this.#sendFrames(waiting.ifIndex, waiting.frames, Flow.neighbour(ip));
     this.counters.drops.ringFullOnFlush += waiting.frames.length - sent;
     this.#neighbourChanged();
   }

@@ -474,3 +474,31 @@ Deno.test("many floods from one VM cannot fill the backlog: a ping and an ARP re
   assert.equal(a.counters.txHeld, a.counters.txHeldSent, "every held frame left");
   assert.equal(replies, 1);
 });
+
+Deno.test("frames that waited for ARP leave together behind a full ring, even while the stack's own flow holds frames", () => {
+  const net = new BackToBack({ capacity: 1 });
+  const a = net.a.stack;
+  let got = 0;
+  assert.equal(net.b.stack.udpBind(9, () => got++).ok, true);
+  // a's ARP request for b fills its one-frame ring; a's datagrams to b wait for the reply.
+  for (let i = 0; i < 12; i++) {
+    assert.equal(a.udpSend({ ip: B, port: 9 }, 5000 + i, new Uint8Array(18)), "arp-pending");
+  }
+  const request = net.a.iface.outbox[0];
+  // A third host asks for a: a's ARP reply (the stack's own flow) waits behind the full ring.
+  const c = new NetStack({
+    interfaces: [new FakeInterface({ mac: 3, ip: 0x0a000003 })],
+    clock: net.clock,
+    seed: 9,
+  });
+  c.udpSend({ ip: A, port: 9 }, 9, new Uint8Array(1));
+  a.input(0, (c.interfaces[0] as FakeInterface).outbox[0]);
+  assert.equal(a.counters.txHeld, 1);
+  // b's reply comes while the ring is still full: the twelve frames wait behind it, together.
+  net.b.stack.input(0, request);
+  a.input(0, net.b.iface.outbox.shift()!);
+  assert.equal(a.counters.drops.ringFullOnFlush, 0);
+  assert.equal(a.counters.txHeld, 13);
+  net.pump();
+  assert.equal(got, 12);
+});

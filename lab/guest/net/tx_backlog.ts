@@ -39,8 +39,8 @@ const MIN_STORE = 1514;
 
 /**
  * Flow keys: which sender a frame belongs to, for the per-flow bound. UDP by source port, ping
- * requests by ICMP identifier, everything the stack answers on its own (ARP, echo replies,
- * frames that waited for ARP) as one flow.
+ * requests by ICMP identifier, everything the stack answers on its own (ARP, echo replies) as one
+ * flow, and the frames that waited for one neighbour's address as another.
  *
  * @example
  * ```ts
@@ -53,8 +53,14 @@ export const Flow = {
   udp: (srcPort: number): number => 0x10000 | srcPort,
   /** A ping socket, by its ICMP identifier. */
   echo: (id: number): number => 0x20000 | id,
-  /** What the stack sends on its own: ARP, echo replies, frames that waited for ARP. */
+  /** What the stack sends on its own: ARP, echo replies. */
   stack: 0x30000,
+  /**
+   * The frames that waited for a neighbour's address (IPv4 `ip`, as a u32), sent together once it
+   * resolves: a flow of their own, so that they may wait as one unit (up to the ARP table's 16)
+   * even while the stack's own flow holds frames.
+   */
+  neighbour: (ip: number): number => 0x1_0000_0000 + (ip >>> 0),
 } as const;
 
 /** A place in the backlog: the frame held there, its partial checksum (0: none) and its flow. */
