@@ -618,3 +618,16 @@ Deno.test("a document nested 65 to 20,000 levels deep is too-deep where it passe
   assert.notEqual(issuesOf(flowMaps(63))[0].code, "too-deep");
   assert.notEqual(issuesOf(flowLists(63))[0].code, "too-deep");
 });
+
+Deno.test("an unknown key's hint lists every key of its map, not the first eight and '…'", () => {
+  // `cid:` written on the VM: the key it belongs under, `vsock`, was the ninth and hidden.
+  const [vm] = issuesOf("name: x\nvms:\n  a: { cid: 3 }\n");
+  assert.equal(vm.code, "unknown-key");
+  assert.equal(
+    vm.hint,
+    "expected one of `memory`, `poll_us`, `layout`, `queue_size`, `features`, `mtu`, " +
+      "`tx_timeout`, `nics`, `vsock`, `iommu`",
+  );
+  const [link] = issuesOf(LINK("zzz: 1"));
+  assert.match(link.hint ?? "", /`limit`, `forward`, `reverse`$/);
+});

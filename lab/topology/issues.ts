@@ -197,7 +197,9 @@ function editDistance(a: string, b: string): number {
 }
 
 /**
- * A "did you mean" hint for a misspelt word, or a list of what is allowed when nothing is close.
+ * A "did you mean" hint for a misspelt word, or a list of what is allowed when nothing is close:
+ * the first `max` (8) of them, then "…" (names of a lab can be many; pass `Infinity` for a list
+ * that is short and whose every entry matters, such as the keys of a map).
  *
  * @example
  * ```ts
@@ -205,13 +207,17 @@ function editDistance(a: string, b: string): number {
  * didYouMean("sw", ["sw1", "a"]); // "did you mean `sw1`?"
  * ```
  */
-export function didYouMean(word: string, candidates: readonly string[]): string | null {
+export function didYouMean(
+  word: string,
+  candidates: readonly string[],
+  max = 8,
+): string | null {
   const unique = [...new Set(candidates)];
   const best = closestName(word, unique);
   if (best !== undefined) return `did you mean \`${best}\`?`;
   if (unique.length === 0) return null;
-  const shown = unique.slice(0, 8).map((c) => `\`${c}\``).join(", ");
-  return `expected one of ${shown}${unique.length > 8 ? ", …" : ""}`;
+  const shown = unique.slice(0, max).map((c) => `\`${c}\``).join(", ");
+  return `expected one of ${shown}${unique.length > max ? ", …" : ""}`;
 }
 
 /**

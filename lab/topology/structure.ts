@@ -340,7 +340,9 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Pr
         path: [...path, key],
         atKey: true,
         message: `Unknown key ${quote(key)} ${where}`,
-        hint: didYouMean(key, known),
+        // Every key: the one the user wanted may be the ninth (`vsock` of a VM, `count` of a
+        // drill's fault).
+        hint: didYouMean(key, known, Infinity),
       }));
     }
     case "custom": {
