@@ -34,6 +34,7 @@ import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
 import { checkReferences, checkTypes } from "./references.ts";
 import { durationMs, endlessWorkload, stepKinds, workloadNameProblems } from "./steps.ts";
+import { parseWorkload } from "../guest/workloads/args.ts";
 import "./fault_steps.ts";
 import "./net_steps.ts";
 import { escapeControl, quote } from "../topology/quote.ts";
@@ -514,10 +515,12 @@ function checkSteps(
   topology: Topology | null,
   ctx: Ctx,
   timeoutMs: number | null,
-): { steps: DrillStep[]; workloads: string[] } {
+): { steps: DrillStep[]; workloads: string[]; results: Map<string, string> } {
   const kinds = stepKinds();
   const steps: DrillStep[] = [];
   const workloads = new Set<string>();
+  // The workload each name runs (`ping` for `as: ping` on `argv: [ping, …]`), when it read.
+  const results = new Map<string, string>();
   const endless = new Set<string>();
   const linksDown = new Set<string>();
   const partitions = { inForce: 0 };
@@ -647,6 +650,8 @@ function checkSteps(
           workloads.add(name);
           const argv = (args as { argv?: unknown }).argv;
           if (Array.isArray(argv) && endlessWorkload(argv as string[])) endless.add(name);
+          const workload = Array.isArray(argv) ? parseWorkload(argv as string[]) : null;
+          if (workload?.ok === true) results.set(name, workload.value.kind);
         }
       }
     }
@@ -727,7 +732,7 @@ function checkSteps(
       });
     }
   }
-  return { steps, workloads: [...workloads] };
+  return { steps, workloads: [...workloads], results };
 }
 
 /**
@@ -737,6 +742,7 @@ function checkSteps(
 function checkAssertions(
   raw: unknown[],
   workloads: string[] | null,
+  results: ReadonlyMap<string, string>,
   ctx: Ctx,
 ): DrillAssertion[] {
   const out: DrillAssertion[] = [];
@@ -760,7 +766,7 @@ function checkAssertions(
       issue(parsed.error);
       continue;
     }
-    const unknown = checkReferences(parsed.value, workloads);
+    const unknown = checkReferences(parsed.value, workloads, results);
     // Type mistakes only once every name is known (an unknown name has no type to judge).
     const errors = unknown.length > 0 ? unknown : checkTypes(parsed.value);
     for (const e of errors) issue(e);
@@ -870,7 +876,7 @@ async function validate(
       hint: "give the drill time to run, such as `timeout: 30s`, or leave it out (2 minutes)",
     }]);
   }
-  const { steps, workloads } = checkSteps(
+  const { steps, workloads, results } = checkSteps(
     timeline,
     resolved?.topology ?? null,
     ctx,
@@ -878,7 +884,7 @@ async function validate(
   );
   // A non-string assertion is the schema's problem; the others are still checked.
   const asserts = Array.isArray(doc.assert)
-    ? checkAssertions(doc.assert, Array.isArray(doc.timeline) ? workloads : null, ctx)
+    ? checkAssertions(doc.assert, Array.isArray(doc.timeline) ? workloads : null, results, ctx)
     : [];
   if (ctx.issues.length > 0 || resolved === null || !top.success) {
     return err(inFileOrder(ctx.issues, file, ctx.locate));

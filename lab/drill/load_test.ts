@@ -1084,3 +1084,42 @@ Deno.test("a drill with no name and no file is named as its problems name it, no
   assert.ok(file.ok);
   assert.equal(file.value.name, "x");
 });
+
+Deno.test("an event kind the lab never logs and a field a workload's result lacks are refused at validation", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" + PING +
+      "  - exec: { vm: b, argv: [sink, -t, 1], background: true, as: sink }\n" +
+      "assert:\n" +
+      '  - count(events, kind = "link-dwon") == 0\n' +
+      "  - ping.nope == 1\n" +
+      "  - ping.rtt_ms.maxx < 5\n" +
+      "  - ping.rtt_ms < 5\n" +
+      "  - sink.senders.first.lost == 0\n",
+  );
+  // Before, each was judged after the lab ran: the first held by its typo, the others an ERROR.
+  assert.deepEqual(where(issues), [
+    '6:26: The lab logs no event of kind "link-dwon" (assert[0], column 22 of the assertion)',
+    '7:5: ping.nope does not exist: a ping result has no field "nope" (assert[1], column 1 of the assertion)',
+    '8:5: ping.rtt_ms.maxx does not exist: ping.rtt_ms has no field "maxx" (assert[2], column 1 of the assertion)',
+    "9:5: ping.rtt_ms is a map, not a number, string or boolean (assert[3], column 1 of the assertion)",
+    '10:5: sink.senders is a list: "first" is no index (assert[4], column 1 of the assertion)',
+  ]);
+  assert.deepEqual(issues.map((i) => i.hint), [
+    "did you mean `link-down`?",
+    "its fields are `kind`, `dst`, `transmitted`, `received`, `loss_pct`, `rtt_ms`, `replies`, `late`, `duplicates`, `text`",
+    "did you mean `max`?",
+    "read one of its fields: `min`, `avg`, `max`, `mdev`, `median`, `p99`",
+    "read one of its items by its index, as in sink.senders.0",
+  ]);
+  // What the results have, written either way, and a subject (judged after the run), pass.
+  const r = await parseDrill(
+    "topology: pair\ntimeline:\n" + PING +
+      "  - exec: { vm: b, argv: [sink, -t, 1], background: true, as: sink }\n" +
+      "assert:\n" +
+      '  - count(events, kind = "device-reset", subject = "zz") == 0\n' +
+      "  - ping.loss_pct < 50 && ping.lossPct < 50 && ping.rtt_ms.max > 0\n" +
+      '  - ping.replies.0.seq == 0 && sink.senders.0.lost_at_end == 0 && sink.text != ""\n',
+    "d.yaml",
+  );
+  assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
+});

@@ -10,6 +10,8 @@ import { closestName, didYouMean } from "../topology/issues.ts";
 import { type Expr, type ExprError, referencesOf } from "./expr.ts";
 import { COMPARE_TYPES_HINT, wrongTypeHint } from "./evaluate.ts";
 import { selectorProblem } from "./scope.ts";
+import { resultFieldProblem } from "./result_fields.ts";
+import { LAB_EVENT_KINDS } from "../event_kinds.ts";
 
 /** The recovery figures an assertion may read (`recovery.p99_ms`). */
 export const RECOVERY_FIELDS = [
@@ -47,11 +49,22 @@ function unknownNameHint(root: string, workloads: readonly string[]): string {
   }, or read \`recovery.FIGURE\``;
 }
 
+/** The hint for an event kind the lab never logs: the close one, else where the kinds are. */
+function eventKindHint(kind: string): string {
+  const near = closestName(kind, LAB_EVENT_KINDS);
+  return near === undefined
+    ? "docs/drills.md lists the kinds the lab logs (link-down, device-reset, fault, …)"
+    : `did you mean \`${near}\`?`;
+}
+
 /**
  * Every problem of an assertion's names and calls, each with its offset in the assertion.
  * `workloads` is null when the timeline did not read (not a list, missing): which names are
  * workloads is then unknown, so a workload name is not judged; recovery figures, `events` and the
- * calls still are.
+ * calls still are. `results` gives the workload each name runs (`ping` for `as: ping` on
+ * `argv: [ping, …]`): its result's fields are known, so a field it does not have is a problem
+ * too (a name left out of it, a step that did not read, is judged after the run). An event kind
+ * that the lab never logs (`count(events, kind = "link-dwon")`) is one as well.
  *
  * @example
  * ```ts
@@ -61,7 +74,11 @@ function unknownNameHint(root: string, workloads: readonly string[]): string {
  * e.ok && checkReferences(e.value, ["ping"])[0].message; // 'Unknown name "pnig"'
  * ```
  */
-export function checkReferences(expr: Expr, workloads: readonly string[] | null): ExprError[] {
+export function checkReferences(
+  expr: Expr,
+  workloads: readonly string[] | null,
+  results: ReadonlyMap<string, string> = new Map(),
+): ExprError[] {
   const errors: ExprError[] = [];
   const refs = referencesOf(expr);
   // A call's arguments (`events`, a selector) are the call's to check, not references, and so
@@ -109,6 +126,11 @@ export function checkReferences(expr: Expr, workloads: readonly string[] | null)
           message: `"${root}" is a workload result: read one of its fields`,
           hint: `for example ${root}.received`,
         });
+      } else {
+        // Its workload's result has known fields: `ping.nope` was an ERROR after the run.
+        const workload = results.get(root);
+        const bad = workload === undefined ? null : resultFieldProblem(workload, r.parts);
+        if (bad !== null) errors.push({ code: "unknown-field", at: r.at, ...bad });
       }
       continue;
     }
@@ -157,6 +179,14 @@ export function checkReferences(expr: Expr, workloads: readonly string[] | null)
             at: a.value.at,
             message: `The ${a.key} filter takes a quoted string`,
             hint: `write ${a.key} = "…"`,
+          });
+        } else if (a.key === "kind" && !LAB_EVENT_KINDS.includes(a.value.value)) {
+          // Known before the run (a subject, a VM or link name, is judged after it).
+          errors.push({
+            code: "unknown-event-kind",
+            at: a.value.at,
+            message: `The lab logs no event of kind ${JSON.stringify(a.value.value)}`,
+            hint: eventKindHint(a.value.value),
           });
         }
       }
