@@ -74,10 +74,14 @@ export function configureCommandTree(command: AnyCommand, output: CliOutput): vo
       throw new CliExit(error.exitCode === 0 ? 0 : 2);
     }
     const flag = /'([^'=]*)/.exec(error.message)?.[1] ?? "";
+    const unknown = error.code === "commander.unknownOption";
     throw usageError(
       error,
       commandPath(command),
-      error.code === "commander.unknownOption" ? subcommandsTaking(command, flag) : [],
+      unknown ? subcommandsTaking(command, flag) : [],
+      // `vlab status --lab pair`, as `vlab exec --lab pair …` takes it: this one's lab is its
+      // argument.
+      unknown && flag === "--lab" && command.registeredArguments.some((a) => a.name() === "name"),
     );
   });
   if (command.commands.length > 0 && !command.commands.some((c) => c.name() === "help")) {
@@ -150,7 +154,9 @@ function subcommandsTaking(command: AnyCommand, flag: string): string[] {
  * The `usage` error for one of commander's errors raised while parsing the arguments of the
  * command `path` (such as `"vlab bench rings"`). `takenBy`: for an unknown option, the
  * subcommands of `path` that take it (`vlab fault --lab pair guest-bug …` gave `--lab` to
- * `vlab fault`, whose subcommands take it): the hint then says where it goes.
+ * `vlab fault`, whose subcommands take it): the hint then says where it goes. `labIsArgument`:
+ * the unknown option is `--lab` and `path` takes its lab as the argument `[name]` (`vlab status
+ * --lab pair`): the hint says so.
  *
  * @example
  * ```ts
@@ -169,6 +175,7 @@ export function usageError(
   error: CommanderError,
   path: string,
   takenBy: readonly string[] = [],
+  labIsArgument = false,
 ): VlabError {
   const quoted = /'([^']*)'/.exec(error.message)?.[1] ?? "";
   const suggestion = /\(Did you mean (?:one of )?(.+)\?\)/.exec(error.message)?.[1];
@@ -180,6 +187,8 @@ export function usageError(
       return new VlabError("usage", `Unknown option ${quote(quoted)} for "${path}"`, {
         hint: path === "vlab exec" && suggestion === undefined
           ? `A workload's options go after --, as in \`vlab exec a -- ping 10.0.0.2 -c 3\``
+          : labIsArgument
+          ? `${path} takes the lab's name as its argument, without --lab: \`${path} NAME\``
           : takenBy.length > 0
           ? `${quoted} goes after the command it is for, as in \`${path} ${
             takenBy[0]

@@ -185,3 +185,27 @@ Deno.test("an unknown option of vlab exec says that a workload's options go afte
   );
   assert.equal(near.hint, "Did you mean --json?");
 });
+
+Deno.test("--lab given to a command whose lab is its argument says to name the lab without it", async () => {
+  const { root } = program();
+  root.addCommand(new Command("status").argument("[name]", "lab name").action(() => {}));
+  configureCommandTree(root, { writeOut: () => {}, writeErr: () => {} });
+  for (const args of [["status", "--lab", "pair"], ["status", "--lab=pair"]]) {
+    try {
+      await root.parseAsync(args, { from: "user" });
+      assert.fail(`expected ${args.join(" ")} to fail`);
+    } catch (error) {
+      assert.ok(error instanceof VlabError);
+      assert.match(error.message, /^Unknown option "--lab(=pair)?" for "vlab status"$/);
+      // It said: Run "vlab status --help" for usage.
+      assert.equal(
+        error.hint,
+        "vlab status takes the lab's name as its argument, without --lab: `vlab status NAME`",
+      );
+    }
+  }
+  // A command that takes no lab keeps the usual hint.
+  const other = await parseError(["bench", "rings", "--lab", "x"]);
+  assert.ok(other instanceof VlabError);
+  assert.equal(other.hint, 'Run "vlab bench rings --help" for usage');
+});
