@@ -399,6 +399,16 @@ async function runLoaded(
     stoppedBy = signalStopping();
     abort.abort();
   };
+  // What the lab logged as it started (`lab-up`, `workers-from-sources`) is of the run too, at 0:
+  // `count(events, kind = "lab-up")` was 0 whatever happened. Read in the same tick as the
+  // subscription below, so that no event is counted twice or missed.
+  for (const e of lab.lab.events.recent()) {
+    events.push({
+      atMs: 0,
+      kind: e.kind,
+      ...(e.subject === undefined ? {} : { subject: e.subject }),
+    });
+  }
   const unsubscribe = lab.lab.events.subscribe((e) => {
     events.push({
       atMs: elapsedMs(),

@@ -584,3 +584,23 @@ Deno.test({
       assert.ok(vsock.forwardFrames > 0, JSON.stringify(vsock));
     }),
 });
+
+Deno.test({
+  name: "a drill counts what its lab logged as it started: lab-up was 0 whatever happened",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-run-", async () => {
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [{ wait: "10ms" }],
+        assert: [
+          'count(events, kind = "lab-up", subject = "pair") == 1',
+          'count(events, kind = "drill-step") == 1',
+        ],
+      });
+      assert.ok(r.passed, JSON.stringify(r.assertions));
+      // Once each: the events logged before the subscription are not counted twice.
+      assert.equal(r.events.filter((e) => e.kind === "lab-up").length, 1);
+      assert.equal(r.events.find((e) => e.kind === "lab-up")?.atMs, 0);
+    }),
+});
