@@ -94,6 +94,11 @@ export function formatStatus(s: LabStatus): string {
     });
     const rec = formatRecovery(vm.recovery);
     if (rec !== "") devices.push(`  ${vm.name}  ${rec}`);
+    // Why a VM is failed, not only that it is (the event log has the same words).
+    if (vm.failure !== undefined) {
+      devices.push(`  ${vm.name}  its ${vm.failure.worker} worker failed: ${vm.failure.message}`);
+      if (vm.failure.hint !== undefined) devices.push(`    hint: ${vm.failure.hint}`);
+    }
     // Each device in slot order; a NIC behind the vIOMMU is followed by its domain and by the
     // vhost-pci peer that translates through its window.
     const domains = vm.iommu?.domains ?? [];

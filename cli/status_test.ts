@@ -188,6 +188,31 @@ Deno.test("status says how often a VM's backend restarted and its guest reset a 
   assert.match(text, /^ {2}b {2}devices reset 1 time$/m);
 });
 
+Deno.test("status says why a failed VM failed and its hint, under its name", () => {
+  const text = formatStatus({
+    ...STATUS,
+    vms: [
+      {
+        ...STATUS.vms[0],
+        state: "failed",
+        failure: {
+          worker: "guest",
+          message: 'VM "a" could not start the driver of NIC eth0: no memory',
+          hint: 'Give VM "a" more guest memory',
+        },
+      },
+      { ...STATUS.vms[1], failure: { worker: "device", message: "boom" } },
+    ],
+  });
+  // It said `a failed` in the table and nothing more.
+  assert.match(
+    text,
+    /^ {2}a {2}its guest worker failed: VM "a" could not start the driver of NIC eth0: no memory\n {4}hint: Give VM "a" more guest memory$/m,
+  );
+  assert.match(text, /^ {2}b {2}its device worker failed: boom\n {2}b:eth0 /m);
+  assert.doesNotMatch(formatStatus(STATUS), /worker failed/);
+});
+
 Deno.test("status shows a vhost-pci peer's IOTLB over the window of the endpoint it serves", () => {
   const ep = {
     device: "eth0",

@@ -724,6 +724,19 @@ export class Lab {
     return Math.round(((this.#stoppedAt ?? Date.now()) - this.startedAt) / 100) / 10;
   }
 
+  /**
+   * Why VM `vm` is `failed`: which of its workers failed, its message and, when the worker said
+   * what to do, its hint (a guest driver that could not start its device); null while none has.
+   */
+  vmFailure(vm: string): { worker: "guest" | "device"; message: string; hint?: string } | null {
+    const h = this.#workers.all.find((w) =>
+      w.owner === vm && w.failed !== null && w.kind !== "switch"
+    );
+    if (h === undefined || h.failed === null || h.kind === "switch") return null;
+    const hint = h.failedHint;
+    return { worker: h.kind, message: h.failed, ...(hint === undefined ? {} : { hint }) };
+  }
+
   /** The state of a VM. */
   vmState(vm: string): VmState {
     const v = this.plan.vms.find((x) => x.name === vm);

@@ -170,6 +170,11 @@ export interface LabStatus {
     cpu?: number;
     /** How often recovery ran on it (backend restarts, device resets); absent from older labs. */
     recovery?: VmRecovery;
+    /**
+     * Why it is `failed`: the worker that failed, its message, and its hint when it gave one (a
+     * guest driver that could not start its device). Absent while none failed.
+     */
+    failure?: { worker: "guest" | "device"; message: string; hint?: string };
   }[];
   /** Switches. */
   switches: {
@@ -282,6 +287,7 @@ export function labStatus(lab: Lab): LabStatus {
         ...((iommu) => iommu ? { iommu } : {})(iommuSnapshot(lab, vm.index)),
         ...((cpu) => cpu === null ? {} : { cpu })(lab.vmCpu(vm.name)),
         recovery: vmRecovery(lab, vm.name),
+        ...((failure) => failure === null ? {} : { failure })(lab.vmFailure(vm.name)),
       };
     }),
     switches: plan.switches.map((s) => ({

@@ -33,6 +33,8 @@ export interface WorkerHandle {
   stats: Float64Array;
   /** Why it failed, or null while it has not. */
   failed: string | null;
+  /** What to do about it, when the worker said (`failed` with a hint). */
+  failedHint?: string;
 }
 
 /** What a {@linkcode WorkerSet} asks of the lab that owns it. */
@@ -155,6 +157,7 @@ export class WorkerSet {
         }
         if (handle.failed !== null) return;
         handle.failed = message;
+        if (hint !== undefined) handle.failedHint = hint;
         this.#hooks.failed(handle, message, hint);
         // What it was asked will never be answered: say so now, not at the lab's stop.
         this.answerPending(handle, {
