@@ -768,7 +768,7 @@ function checkAssertions(
     }
     const unknown = checkReferences(parsed.value, workloads, results);
     // Type mistakes only once every name is known (an unknown name has no type to judge).
-    const errors = unknown.length > 0 ? unknown : checkTypes(parsed.value);
+    const errors = unknown.length > 0 ? unknown : checkTypes(parsed.value, results);
     for (const e of errors) issue(e);
     if (errors.length === 0) {
       out.push({

@@ -355,7 +355,7 @@ Deno.test("type mistakes an assertion makes whatever the run measures are found 
       '  - recovery.count == "x"\n' +
       "  - recovery.count && true\n" +
       "  - metric('vlab_link_up') + 1\n" +
-      // A workload's field may be of any type: judged after the run, not here.
+      // A workload's field has its result's type (a ping's received is a number).
       "  - ping.received\n",
   );
   assert.deepEqual(where(issues), [
@@ -363,6 +363,7 @@ Deno.test("type mistakes an assertion makes whatever the run measures are found 
     "6:20: Cannot compare a number with a string (assert[1], column 16 of the assertion)",
     '7:5: "&&" needs true or false, got a number (assert[2], column 1 of the assertion)',
     "8:5: The assertion is not a condition: it gives a number (assert[3], column 1 of the assertion)",
+    "9:5: The assertion is not a condition: it gives a number (assert[4], column 1 of the assertion)",
   ]);
 });
 
@@ -721,7 +722,7 @@ Deno.test("a timeout of 0 is one problem at the timeout, not every step past it"
 
 Deno.test("every problem of an assertion has a hint, and a miswritten filter brings no other", async () => {
   const bad = [
-    'ping.dst < "2"',
+    'ping.received < "2"',
     "1 + true > 0",
     `"'a' == 1"`,
     "(1 > 0) && 5",
@@ -1122,4 +1123,19 @@ Deno.test("an event kind the lab never logs and a field a workload's result lack
     "d.yaml",
   );
   assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
+});
+
+Deno.test("a workload's field has its result's type at validation: ping.text > 5 compares a string", async () => {
+  const issues = await problems(
+    "topology: vsock-pair\ntimeline:\n" +
+      "  - exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true, as: sink }\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 2], as: ping }\n" +
+      "assert:\n  - ping.text > 5\n  - sink.complete == 1\n" +
+      '  - sink.complete && ping.rtt_ms.max < 5 && sink.close_reason == "done"\n',
+  );
+  // Before, both were judged after the run (an ERROR once the lab had run).
+  assert.deepEqual(where(issues), [
+    '6:5: ">" needs a number, got a string (assert[0], column 1 of the assertion)',
+    "7:19: Cannot compare true or false with a number (assert[1], column 15 of the assertion)",
+  ]);
 });

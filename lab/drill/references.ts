@@ -10,7 +10,7 @@ import { closestName, didYouMean } from "../topology/issues.ts";
 import { type Expr, type ExprError, referencesOf } from "./expr.ts";
 import { COMPARE_TYPES_HINT, wrongTypeHint } from "./evaluate.ts";
 import { selectorProblem } from "./scope.ts";
-import { resultFieldProblem } from "./result_fields.ts";
+import { resultFieldProblem, resultFieldType } from "./result_fields.ts";
 import { LAB_EVENT_KINDS } from "../event_kinds.ts";
 
 /** The recovery figures an assertion may read (`recovery.p99_ms`). */
@@ -224,7 +224,8 @@ const ARITHMETIC = new Set(["+", "-", "*", "/"]);
 /**
  * Type mistakes an assertion makes whatever the run measures, each at its operand: an assertion
  * that is not a condition (`count(events, …)` alone, `ping.received + 1`), a comparison of a
- * number with a string, `&&` on a number. A workload's field may be of any type: it is judged
+ * number with a string, `&&` on a number. A field of a workload `results` names (name → the
+ * workload it runs) has its result's type (`ping.text > 1` compares a string); another is judged
  * when the drill has run.
  *
  * @example
@@ -235,7 +236,10 @@ const ARITHMETIC = new Set(["+", "-", "*", "/"]);
  * e.ok && checkTypes(e.value)[0].message; // "The assertion is not a condition: it gives a number"
  * ```
  */
-export function checkTypes(expr: Expr): ExprError[] {
+export function checkTypes(
+  expr: Expr,
+  results: ReadonlyMap<string, string> = new Map(),
+): ExprError[] {
   const errors: ExprError[] = [];
   const wrong = (at: number, message: string, hint: string | null = null) =>
     errors.push({ code: "wrong-type", at, message, hint });
@@ -254,8 +258,12 @@ export function checkTypes(expr: Expr): ExprError[] {
         return "a string";
       case "bool":
         return "true or false";
-      case "name":
-        return e.parts[0] === "recovery" ? "a number" : "unknown";
+      case "name": {
+        if (e.parts[0] === "recovery") return "a number";
+        // A field of a known workload's result has its type (`ping.text` is a string).
+        const workload = results.get(e.parts[0]);
+        return workload === undefined ? "unknown" : resultFieldType(workload, e.parts);
+      }
       case "call":
         return "a number";
       case "unary": {

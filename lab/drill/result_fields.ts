@@ -25,118 +25,132 @@ import type {
 import { closestName } from "../topology/issues.ts";
 
 /**
- * A result field's shape: a number, string, boolean or null (`"value"`), a map of fields, or a
- * list (`{ list: shape of its items }`).
+ * A result field's shape: a number, a string or a boolean (null too, when nothing was measured:
+ * that is judged after the run), a map of fields, or a list (`{ list: shape of its items }`).
  */
-export type FieldShape = "value" | { readonly fields: FieldsOf<unknown> } | {
-  readonly list: FieldShape;
-};
+export type FieldShape =
+  | "number"
+  | "string"
+  | "boolean"
+  | { readonly fields: { readonly [field: string]: FieldShape } }
+  | { readonly list: FieldShape };
 
-/** A map's fields: each key of `T` and its shape (for `unknown`, any keys). */
-type FieldsOf<T> = { readonly [K in keyof T]-?: FieldShape };
+/** The shape of a value of type `T` (null left out). */
+type ShapeOf<T> = [NonNullable<T>] extends [number] ? "number"
+  : [NonNullable<T>] extends [string] ? "string"
+  : [NonNullable<T>] extends [boolean] ? "boolean"
+  : NonNullable<T> extends readonly (infer E)[] ? { readonly list: ShapeOf<E> }
+  : { readonly fields: FieldsOf<NonNullable<T>> };
 
-const V = "value" as const;
+/** A map's fields: each key of `T` with the shape of its type. */
+type FieldsOf<T> = { readonly [K in keyof T]-?: ShapeOf<T[K]> };
 
-const RTT = { min: V, avg: V, max: V, mdev: V, median: V, p99: V } satisfies FieldsOf<RttStats>;
+const N = "number" as const;
+const S = "string" as const;
+const B = "boolean" as const;
+
+const RTT = { min: N, avg: N, max: N, mdev: N, median: N, p99: N } satisfies FieldsOf<RttStats>;
 
 const SENDER = {
-  src: V,
-  received: V,
-  lost: V,
-  reordered: V,
-  duplicated: V,
-  lostAtEnd: V,
+  src: S,
+  received: N,
+  lost: N,
+  reordered: N,
+  duplicated: N,
+  lostAtEnd: N,
 } satisfies FieldsOf<SinkSender>;
 
 const PING = {
-  kind: V,
-  dst: V,
-  transmitted: V,
-  received: V,
-  lossPct: V,
+  kind: S,
+  dst: S,
+  transmitted: N,
+  received: N,
+  lossPct: N,
   rttMs: { fields: RTT },
-  replies: { list: { fields: { seq: V, rttMs: V } satisfies FieldsOf<PingResult["replies"][0]> } },
-  late: V,
-  duplicates: V,
-  text: V,
+  replies: { list: { fields: { seq: N, rttMs: N } satisfies FieldsOf<PingResult["replies"][0]> } },
+  late: N,
+  duplicates: N,
+  text: S,
 } satisfies FieldsOf<PingResult>;
 
 const SINK = {
-  kind: V,
-  port: V,
-  received: V,
-  bytes: V,
-  pps: V,
-  gbitPerSecond: V,
-  lost: V,
-  lostAtEnd: V,
-  expected: V,
-  reordered: V,
-  duplicated: V,
-  ignored: V,
-  seconds: V,
+  kind: S,
+  port: N,
+  received: N,
+  bytes: N,
+  pps: N,
+  gbitPerSecond: N,
+  lost: N,
+  lostAtEnd: N,
+  expected: N,
+  reordered: N,
+  duplicated: N,
+  ignored: N,
+  seconds: N,
   senders: { list: { fields: SENDER } },
-  text: V,
+  text: S,
 } satisfies FieldsOf<SinkResult>;
 
 const UDP_ECHO = {
-  kind: V,
-  port: V,
-  received: V,
-  echoed: V,
-  failed: V,
-  bytes: V,
-  seconds: V,
-  text: V,
+  kind: S,
+  port: N,
+  received: N,
+  echoed: N,
+  failed: N,
+  bytes: N,
+  seconds: N,
+  text: S,
 } satisfies FieldsOf<UdpEchoResult>;
 
 const UDP_FLOOD = {
-  kind: V,
-  dst: V,
-  port: V,
-  srcPort: V,
-  frameSize: V,
-  sent: V,
-  ringFull: V,
-  stalls: V,
-  seconds: V,
-  pps: V,
-  gbitPerSecond: V,
-  text: V,
+  kind: S,
+  dst: S,
+  port: N,
+  srcPort: N,
+  frameSize: N,
+  sent: N,
+  ringFull: N,
+  stalls: N,
+  seconds: N,
+  pps: N,
+  gbitPerSecond: N,
+  text: S,
 } satisfies FieldsOf<UdpFloodResult>;
 
 const VSOCK_SEND = {
-  kind: V,
-  bytes: V,
-  checksum: V,
-  seconds: V,
-  gbitPerSecond: V,
-  creditStalls: V,
-  text: V,
+  kind: S,
+  bytes: N,
+  checksum: N,
+  seconds: N,
+  gbitPerSecond: N,
+  creditStalls: N,
+  text: S,
 } satisfies FieldsOf<VsockSendResult>;
 
 const VSOCK_SINK = {
-  kind: V,
-  bytes: V,
-  checksum: V,
-  mismatches: V,
-  complete: V,
-  closeReason: V,
-  seconds: V,
-  gbitPerSecond: V,
-  text: V,
+  kind: S,
+  bytes: N,
+  checksum: N,
+  mismatches: N,
+  complete: B,
+  closeReason: S,
+  seconds: N,
+  gbitPerSecond: N,
+  text: S,
 } satisfies FieldsOf<VsockSinkResult>;
 
-const VSOCK_ECHO = { kind: V, connections: V, bytes: V, text: V } satisfies FieldsOf<
+const VSOCK_ECHO = { kind: S, connections: N, bytes: N, text: S } satisfies FieldsOf<
   VsockEchoResult
 >;
 
-const IOMMU_UNMAP = { kind: V, device: V, flushedMs: V, text: V } satisfies FieldsOf<
+const IOMMU_UNMAP = { kind: S, device: S, flushedMs: N, text: S } satisfies FieldsOf<
   IommuUnmapResult
 >;
 
+type Fields = { readonly [field: string]: FieldShape };
+
 /** Each workload's result, by the workload's name (argv's first word). */
-const RESULTS: ReadonlyMap<string, FieldsOf<unknown>> = new Map<string, FieldsOf<unknown>>([
+const RESULTS: ReadonlyMap<string, Fields> = new Map<string, Fields>([
   ["ping", PING],
   ["sink", SINK],
   ["udp-echo", UDP_ECHO],
@@ -151,8 +165,71 @@ const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpp
 const snake = (s: string) => s.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase());
 
 /** The fields of a map as an assertion writes them, for a hint: `` `loss_pct`, `rtt_ms` ``. */
-function listed(fields: FieldsOf<unknown>): string {
+function listed(fields: Fields): string {
   return Object.keys(fields).map((k) => `\`${snake(k)}\``).join(", ");
+}
+
+/** What reading a result field gives: its shape, or the problem of reading it. */
+type Read = { ok: true; shape: FieldShape } | {
+  ok: false;
+  problem: { message: string; hint: string | null };
+};
+
+/** Walk `parts` (`["ping", "rtt_ms", "max"]`) down a result of `workload`; null: not known. */
+function readField(workload: string, parts: readonly string[]): Read | null {
+  const result = RESULTS.get(workload);
+  if (result === undefined) return null;
+  let shape: FieldShape = { fields: result };
+  for (const [i, part] of parts.slice(1).entries()) {
+    const at = parts.slice(0, i + 1).join(".");
+    if (typeof shape === "string") {
+      return {
+        ok: false,
+        problem: {
+          message: `${at} is ${article(shape)}, so it has no field "${part}"`,
+          hint: `read ${at} itself`,
+        },
+      };
+    }
+    if ("list" in shape) {
+      if (!/^\d+$/.test(part)) {
+        return {
+          ok: false,
+          problem: {
+            message: `${at} is a list: "${part}" is no index`,
+            hint: `read one of its items by its index, as in ${at}.0`,
+          },
+        };
+      }
+      shape = shape.list;
+      continue;
+    }
+    const fields: Fields = shape.fields;
+    const key = Object.hasOwn(fields, part) ? part : camel(part);
+    if (!Object.hasOwn(fields, key)) {
+      const near = closestName(snake(part), Object.keys(fields).map(snake));
+      return {
+        ok: false,
+        problem: {
+          message: `${parts.slice(0, i + 2).join(".")} does not exist: ${
+            i === 0 ? `a ${workload} result` : at
+          } has no field "${part}"`,
+          hint: near === undefined
+            ? `its fields are ${listed(fields)}`
+            : `did you mean \`${near}\`?`,
+        },
+      };
+    }
+    shape = fields[key];
+  }
+  return { ok: true, shape };
+}
+
+/** `a number`, `a string`, `true or false`: as the assertion checks say a type. */
+function article(
+  shape: "number" | "string" | "boolean",
+): "a number" | "a string" | "true or false" {
+  return shape === "number" ? "a number" : shape === "string" ? "a string" : "true or false";
 }
 
 /**
@@ -172,41 +249,11 @@ export function resultFieldProblem(
   workload: string,
   parts: readonly string[],
 ): { message: string; hint: string | null } | null {
-  const result = RESULTS.get(workload);
-  if (result === undefined) return null;
-  let shape: FieldShape = { fields: result };
-  for (const [i, part] of parts.slice(1).entries()) {
-    const at = parts.slice(0, i + 1).join(".");
-    if (shape === "value") {
-      return {
-        message: `${at} is a value, not a map, so it has no field "${part}"`,
-        hint: `read ${at} itself`,
-      };
-    }
-    if ("list" in shape) {
-      if (!/^\d+$/.test(part)) {
-        return {
-          message: `${at} is a list: "${part}" is no index`,
-          hint: `read one of its items by its index, as in ${at}.0`,
-        };
-      }
-      shape = shape.list;
-      continue;
-    }
-    const fields: FieldsOf<unknown> = shape.fields;
-    const key = Object.hasOwn(fields, part) ? part : camel(part);
-    if (!Object.hasOwn(fields, key)) {
-      const near = closestName(snake(part), Object.keys(fields).map(snake));
-      return {
-        message: `${parts.slice(0, i + 2).join(".")} does not exist: ${
-          i === 0 ? `a ${workload} result` : at
-        } has no field "${part}"`,
-        hint: near === undefined ? `its fields are ${listed(fields)}` : `did you mean \`${near}\`?`,
-      };
-    }
-    shape = (fields as Record<string, FieldShape>)[key];
-  }
-  if (shape === "value") return null;
+  const read = readField(workload, parts);
+  if (read === null) return null;
+  if (!read.ok) return read.problem;
+  const shape = read.shape;
+  if (typeof shape === "string") return null;
   const whole = parts.join(".");
   return "list" in shape
     ? {
@@ -217,4 +264,24 @@ export function resultFieldProblem(
       message: `${whole} is a map, not a number, string or boolean`,
       hint: `read one of its fields: ${listed(shape.fields)}`,
     };
+}
+
+/**
+ * The type of a result field as the assertion checks say it (`a number`, `a string`,
+ * `true or false`), or `unknown` when it is not one of those or the workload is not known here.
+ * (A field may also be null, when nothing was measured: that is judged after the run.)
+ *
+ * @example
+ * ```ts
+ * import { resultFieldType } from "./result_fields.ts";
+ * resultFieldType("ping", ["ping", "text"]); // "a string"
+ * resultFieldType("vsock-sink", ["sink", "complete"]); // "true or false"
+ * ```
+ */
+export function resultFieldType(
+  workload: string,
+  parts: readonly string[],
+): "a number" | "a string" | "true or false" | "unknown" {
+  const read = readField(workload, parts);
+  return read?.ok === true && typeof read.shape === "string" ? article(read.shape) : "unknown";
 }
