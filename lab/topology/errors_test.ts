@@ -631,3 +631,18 @@ Deno.test("an unknown key's hint lists every key of its map, not the first eight
   const [link] = issuesOf(LINK("zzz: 1"));
   assert.match(link.hint ?? "", /`limit`, `forward`, `reverse`$/);
 });
+
+Deno.test("a scalar YAML read as the other type says to quote it, or to unquote the number", () => {
+  // `name: 123` was 'write a string here': a YAML number, which quotes make a string.
+  const [name] = issuesOf("name: 123\nvms: {}\n");
+  assert.equal(name.message, "name must be a string, got 123");
+  assert.equal(name.hint, "YAML reads it as a number: put it in double quotes");
+  const [yes] = issuesOf("name: x\nvms: { a: { nics: { eth0: { ip: true } } } }\n");
+  assert.equal(yes.hint, "YAML reads it as a boolean: put it in double quotes");
+  const [poll] = issuesOf('name: x\nvms: { a: { poll_us: "5" } }\n');
+  assert.equal(poll.message, 'vms.a.poll_us must be a number, got "5"');
+  assert.equal(poll.hint, "write the number without quotes: poll_us: 5");
+  // Anything else keeps the hint that says what to write.
+  const [list] = issuesOf("name: x\nvms: { a: { nics: { eth0: { ip: [1] } } } }\n");
+  assert.match(list.hint ?? "", /^write a string here; docs\/topology\.md describes `ip`$/);
+});

@@ -77,7 +77,7 @@ Deno.test("live impairment values fail with the topology file's messages and hin
     [
       { gap: "5" },
       'gap must be a number, got "5"',
-      "write a number here; docs/topology.md describes `gap`",
+      "write the number without quotes: gap: 5",
     ],
     [
       { distribution: "gauss" },

@@ -260,6 +260,25 @@ function lengthProblem(
   return { code: "out-of-range", path, message, hint };
 }
 
+/**
+ * The hint for a scalar YAML read as the other type than the key takes: `name: 123` (a number,
+ * where a string goes) is quoted, `poll_us: "5"` (a string that is a number, where a number goes)
+ * unquoted. Null for any other value: the generic hint says what to write.
+ */
+function retypeHint(value: unknown, expected: string, key: string): string | null {
+  if (expected === "a string" && (typeof value === "number" || typeof value === "boolean")) {
+    // Not the value echoed back: YAML read `1.10` as 1.1, so "1.1" is not what was written.
+    return `YAML reads it as a ${typeof value}: put it in double quotes`;
+  }
+  if (
+    (expected === "a number" || expected === "an integer") && typeof value === "string" &&
+    /^-?\d+(\.\d+)?$/.test(value.trim())
+  ) {
+    return `write the number without quotes: ${key}: ${value.trim()}`;
+  }
+  return null;
+}
+
 function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Problem[] {
   const path = issue.path as PathSegment[];
   const value = valueAt(raw, path);
@@ -281,9 +300,14 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Pr
         }`,
         hint: path.length === 0
           ? root
-          : `write ${integer ? "an integer" : expected} here; ${doc.docs} describes \`${
-            lastKey(path)
-          }\``,
+          // A list's item (an assertion, an endpoint) keeps the generic hint: quoting `- 1`
+          // makes no assertion of it.
+          : (typeof path[path.length - 1] === "string"
+            ? retypeHint(value, expected, lastKey(path))
+            : null) ??
+            `write ${integer ? "an integer" : expected} here; ${doc.docs} describes \`${
+              lastKey(path)
+            }\``,
       }];
     }
     case "invalid_union": {
