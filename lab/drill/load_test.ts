@@ -117,7 +117,7 @@ timeline:
     '6:19: Unknown link "b-a"',
     "6:35: up_after only goes with state: down",
     '7:27: No earlier step starts a workload named "pong"',
-    '8:9: Cannot read "5 seconds" as a duration',
+    '8:9: Cannot read "5 seconds" as a duration: "seconds" is not a unit (us, ms, s, m)',
     "10:5: timeline[6]: every and for go together",
     "13:5: timeline[7] has several step kinds: wait, link",
   ]);
@@ -125,7 +125,11 @@ timeline:
   assert.equal(hints.get('Unknown VM "c"'), "expected one of `a`, `b`");
   assert.equal(hints.get('Unknown link "b-a"'), "expected one of `a-b`");
   assert.equal(hints.get('No earlier step starts a workload named "pong"'), "did you mean `ping`?");
-  assert.match(hints.get('Cannot read "5 seconds" as a duration') ?? "", /"200ms"/);
+  assert.match(
+    hints.get('Cannot read "5 seconds" as a duration: "seconds" is not a unit (us, ms, s, m)') ??
+      "",
+    /"200ms"/,
+  );
 });
 
 Deno.test("an assertion's problem is placed at its column in the file", async () => {
@@ -1052,18 +1056,22 @@ Deno.test("a wait_for timeout of 0 and a for of 0 are refused; a negative or uni
   ]);
   const words = await problems(
     "topology: pair\ntimeline:\n" + PING +
-      "  - wait_for: { workload: ping, timeout: -5s }\n  - wait: 5\n  - wait: true\n",
+      "  - wait_for: { workload: ping, timeout: -5s }\n  - wait: 5\n  - wait: true\n" +
+      "  - wait: 2h\n",
   );
   assert.deepEqual(where(words), [
     '4:42: A drill duration cannot be negative, got "-5s"',
     '5:11: Cannot read "5" as a duration: it has no unit',
     "6:11: timeline[3].wait must be a string or a number, got true",
+    '7:11: Cannot read "2h" as a duration: "h" is not a unit (us, ms, s, m)',
   ]);
   assert.deepEqual(words.map((i) => i.hint), [
     'write how long, 0 or more, such as "200ms" or "1.5s"',
     'give it a unit: "5s" or "5ms"',
     // Before: 'such as "10ms", "1%" or "100mbit"', the topology's values.
     'write wait as "200ms", "1.5s" or "2m"',
+    // Before: 'write a duration such as … "2m"', which did not say that h is no unit.
+    'write it in us, ms, s or m (minutes; 60m at most), as in "200ms", "1.5s" or "2m"',
   ]);
 });
 

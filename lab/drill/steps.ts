@@ -54,12 +54,20 @@ export const durationMs: z.ZodType<number, string | number> = z.union([z.string(
     // A negative one, or a number without its unit, says so: "Cannot read" said neither.
     const negative = m === null && /^-\s*\d/.test(text);
     const unitless = m === null && /^\d+(\.\d+)?$/.test(text);
+    // `2h`, `5sec`: a number with a unit a drill does not take.
+    const unit = m === null ? /^\d+(?:\.\d+)?\s*([A-Za-zµ]+)$/.exec(text)?.[1] ?? null : null;
     ctx.addIssue({
       code: "custom",
       message: negative
         ? `A drill duration cannot be negative, got ${quote(String(v))}`
         : m === null
-        ? `Cannot read ${quote(String(v))} as a duration${unitless ? ": it has no unit" : ""}`
+        ? `Cannot read ${quote(String(v))} as a duration${
+          unitless
+            ? ": it has no unit"
+            : unit !== null
+            ? `: ${quote(unit)} is not a unit (us, ms, s, m)`
+            : ""
+        }`
         : `A drill duration is at most 1 hour (60m), got ${quote(String(v))}`,
       params: {
         code: m === null && !negative ? "bad-unit" : "out-of-range",
@@ -67,6 +75,8 @@ export const durationMs: z.ZodType<number, string | number> = z.union([z.string(
           ? 'write how long, 0 or more, such as "200ms" or "1.5s"'
           : unitless
           ? `give it a unit: "${text}s" or "${text}ms"`
+          : unit !== null
+          ? 'write it in us, ms, s or m (minutes; 60m at most), as in "200ms", "1.5s" or "2m"'
           : m === null
           ? 'write a duration such as "200ms", "1.5s" or "2m"'
           : "split the drill, or use a shorter period",
