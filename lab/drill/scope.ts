@@ -248,6 +248,20 @@ export function runScope(data: RunData): EvalScope {
           return fail(e.at, `${at} is null (nothing measured), so it has no ${f}`, NULL_HINT);
         }
         const key = typeof cur === "object" && Object.hasOwn(cur, f) ? f : camel(f);
+        // A list's item past its end (`sink.senders.0` of a sink that heard no sender): how many
+        // it had this run, not a did-you-mean among its indices.
+        if (Array.isArray(cur) && /^\d+$/.test(f) && Number(f) >= cur.length) {
+          const at = [root, ...fields.slice(0, i)].join(".");
+          return fail(
+            e.at,
+            `${at}.${f} does not exist: ${at} had ${
+              cur.length === 0 ? "no items" : cur.length === 1 ? "1 item" : `${cur.length} items`
+            } in this run`,
+            cur.length === 0
+              ? "the run had nothing to list there: assert on a count instead"
+              : `read an index from 0 to ${cur.length - 1}`,
+          );
+        }
         if (typeof cur !== "object" || !Object.hasOwn(cur, key)) {
           const keys = cur !== null && typeof cur === "object" ? Object.keys(cur) : [];
           const snake = keys.map((k) => k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase()));

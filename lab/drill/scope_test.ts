@@ -195,3 +195,24 @@ Deno.test("an assertion that holds by a typo in its count's filter says so too",
   assert.ok(fine.ok);
   assert.equal(assertionHint(fine.value, true, events), null);
 });
+
+Deno.test("a list's item past its end says how many items the run had, not 'did you mean'", () => {
+  const empty = run("ping.replies.0.seq == 0");
+  assert.ok(!empty.ok);
+  // Before: "ping.replies.0 does not exist", with no hint.
+  assert.equal(
+    empty.error.message,
+    "ping.replies.0 does not exist: ping.replies had no items in this run",
+  );
+  assert.match(empty.error.hint ?? "", /assert on a count instead/);
+  const one = evaluate(
+    (parseExpr("ping.replies.3.seq == 0") as { ok: true; value: never }).value,
+    runScope({ ...DATA, workloads: new Map([["ping", { kind: "ping", replies: [{ seq: 0 }] }]]) }),
+  );
+  assert.ok(!one.ok);
+  assert.equal(
+    one.error.message,
+    "ping.replies.3 does not exist: ping.replies had 1 item in this run",
+  );
+  assert.equal(one.error.hint, "read an index from 0 to 0");
+});
