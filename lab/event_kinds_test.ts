@@ -54,3 +54,10 @@ Deno.test("LAB_EVENT_KINDS holds every kind the lab emits or its workers post, a
   assert.deepEqual(stale, [], "in LAB_EVENT_KINDS but emitted nowhere");
   assert.deepEqual([...LAB_EVENT_KINDS].sort(), LAB_EVENT_KINDS, "kept sorted");
 });
+
+Deno.test("docs/drills.md lists every event kind an assertion may count", async () => {
+  const docs = await Deno.readTextFile(new URL("../docs/drills.md", import.meta.url));
+  const listed = docs.slice(docs.indexOf("The kinds the lab logs"));
+  const missing = LAB_EVENT_KINDS.filter((k) => !listed.includes(`\`${k}\``));
+  assert.deepEqual(missing, [], "add them to the list in docs/drills.md (Assertions)");
+});
