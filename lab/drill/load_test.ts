@@ -1147,3 +1147,17 @@ Deno.test("a workload's field has its result's type at validation: ping.text > 5
     "7:19: Cannot compare true or false with a number (assert[1], column 15 of the assertion)",
   ]);
 });
+
+Deno.test("a workload named true or false is refused as a value of the assertions, not as 'already taken'", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      '  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1], as: "true" }\n' +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1], as: recovery }\n",
+  );
+  // Before: 'The name "true" is already taken', and a hint that did not name true.
+  assert.deepEqual(where(issues), [
+    '3:55: The name "true" is a value of the assertion language: it cannot name a workload',
+    '4:55: The name "recovery" is already taken',
+  ]);
+  for (const i of issues) assert.match(i.hint ?? "", /metric, true and false are words/);
+});

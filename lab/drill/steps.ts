@@ -414,12 +414,17 @@ export function workloadNameProblems(
   path: PathSegment[],
 ): Problem[] {
   if (!workloads.has(name) && !RESERVED.has(name)) return [];
+  // `true` and `false` are values of the assertion language, not names it took.
+  const literal = name === "true" || name === "false";
   return [{
     code: "duplicate-name",
     path,
-    message: `The name "${name}" is already taken`,
+    message: literal
+      ? `The name "${name}" is a value of the assertion language: it cannot name a workload`
+      : `The name "${name}" is already taken`,
     hint: RESERVED.has(name)
-      ? "recovery, events, count and metric are names of the assertion language"
+      ? "recovery, events, count, metric, true and false are words of the assertion language: " +
+        "give the workload another name"
       : "give each workload its own name",
   }];
 }
