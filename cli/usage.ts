@@ -82,6 +82,7 @@ export function configureCommandTree(command: AnyCommand, output: CliOutput): vo
       // `vlab status --lab pair`, as `vlab exec --lab pair …` takes it: this one's lab is its
       // argument.
       unknown && flag === "--lab" && command.registeredArguments.some((a) => a.name() === "name"),
+      `${commandPath(command)} ${command.usage()}`,
     );
   });
   if (command.commands.length > 0 && !command.commands.some((c) => c.name() === "help")) {
@@ -156,7 +157,8 @@ function subcommandsTaking(command: AnyCommand, flag: string): string[] {
  * subcommands of `path` that take it (`vlab fault --lab pair guest-bug …` gave `--lab` to
  * `vlab fault`, whose subcommands take it): the hint then says where it goes. `labIsArgument`:
  * the unknown option is `--lab` and `path` takes its lab as the argument `[name]` (`vlab status
- * --lab pair`): the hint says so.
+ * --lab pair`): the hint says so. `usage`: the command's usage line (`vlab exec [options] <vm>
+ * <workload...>`), the hint of a missing argument.
  *
  * @example
  * ```ts
@@ -176,6 +178,7 @@ export function usageError(
   path: string,
   takenBy: readonly string[] = [],
   labIsArgument = false,
+  usage?: string,
 ): VlabError {
   const quoted = /'([^']*)'/.exec(error.message)?.[1] ?? "";
   const suggestion = /\(Did you mean (?:one of )?(.+)\?\)/.exec(error.message)?.[1];
@@ -206,7 +209,14 @@ export function usageError(
     case "commander.optionMissingArgument":
       return new VlabError("usage", `Option ${quote(quoted)} of "${path}" needs a value`, { hint });
     case "commander.missingArgument":
-      return new VlabError("usage", `Missing argument ${quote(quoted)} for "${path}"`, { hint });
+      // The usage line says what goes where (`vlab exec -- ping` took "ping" for the VM).
+      return new VlabError("usage", `Missing argument ${quote(quoted)} for "${path}"`, {
+        hint: usage === undefined
+          ? hint
+          : `Usage: ${usage}${
+            path === "vlab exec" ? ", as in `vlab exec a -- ping 10.0.0.2 -c 3`" : ""
+          }`,
+      });
     case "commander.invalidArgument": {
       // `.choices()`: "option '--mode <mode>' argument 'nope' is invalid. Allowed choices are
       // exit, hang, …": two sentences and commander's quotes, in vlab's words instead.

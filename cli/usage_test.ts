@@ -209,3 +209,31 @@ Deno.test("--lab given to a command whose lab is its argument says to name the l
   assert.ok(other instanceof VlabError);
   assert.equal(other.hint, 'Run "vlab bench rings --help" for usage');
 });
+
+Deno.test("a missing argument's hint is the command's usage line, with an example for vlab exec", async () => {
+  const { root } = program();
+  root.addCommand(
+    new Command("exec").argument("<vm>", "the VM").argument("<workload...>", "words")
+      .action(() => {}),
+  );
+  root.addCommand(new Command("vsock").argument("<vm>").argument("<port>").action(() => {}));
+  configureCommandTree(root, { writeOut: () => {}, writeErr: () => {} });
+  const fail = async (args: string[]) => {
+    try {
+      await root.parseAsync(args, { from: "user" });
+    } catch (error) {
+      assert.ok(error instanceof VlabError);
+      return error;
+    }
+    assert.fail(`expected ${args.join(" ")} to fail`);
+  };
+  // `vlab exec -- ping` took "ping" for the VM; the hint was 'Run "vlab exec --help" for usage'.
+  const exec = await fail(["exec", "--", "ping"]);
+  assert.equal(exec.message, 'Missing argument "workload" for "vlab exec"');
+  assert.equal(
+    exec.hint,
+    "Usage: vlab exec [options] <vm> <workload...>, as in `vlab exec a -- ping 10.0.0.2 -c 3`",
+  );
+  const vsock = await fail(["vsock", "a"]);
+  assert.equal(vsock.hint, "Usage: vlab vsock [options] <vm> <port>");
+});
