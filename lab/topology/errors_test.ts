@@ -646,3 +646,15 @@ Deno.test("a scalar YAML read as the other type says to quote it, or to unquote 
   const [list] = issuesOf("name: x\nvms: { a: { nics: { eth0: { ip: [1] } } } }\n");
   assert.match(list.hint ?? "", /^write a string here; docs\/topology\.md describes `ip`$/);
 });
+
+Deno.test("one of YAML's own tags on a value it does not fit is named !!int, not an unknown URI", () => {
+  // It said 'Unknown YAML tag "tag:yaml.org,2002:int": a topology holds plain values'.
+  const [int] = issuesOf("name: x\nvms:\n  a: { memory: !!int abc }\n");
+  assert.equal(int.code, "yaml-syntax");
+  assert.equal(`${int.line}:${int.column}`, "3:16");
+  assert.equal(int.message, 'YAML tag "!!int" does not fit this value');
+  assert.equal(int.hint, 'remove "!!int": it takes a whole number such as 5');
+  const [str] = issuesOf("name: x\nvms:\n  a: !!str {}\n");
+  assert.equal(str.message, 'YAML tag "!!str" does not fit this value');
+  assert.equal(str.hint, 'remove "!!str": it takes a single value (not a map or a list)');
+});

@@ -183,16 +183,40 @@ export function unknownTagIssues(
   return doc.warnings.filter((w) => w.code === "TAG_RESOLVE_FAILED").map((w) => {
     const tag = /^Unresolved tag: (\S+)/.exec(w.message)?.[1] ?? "";
     const at = lineCounter.linePos(w.pos[0]);
+    // One of YAML's own tags on a value it does not fit (`!!int abc`, `!!str { … }`): the
+    // library names it by its URI, and it is no unknown tag.
+    const core = tag.startsWith(CORE_TAG_PREFIX) ? tag.slice(CORE_TAG_PREFIX.length) : null;
+    const shown = core === null ? tag : `!!${core}`;
     return {
       code: "yaml-syntax" as const,
       path: "",
       line: at.line,
       column: at.col,
-      message: `Unknown YAML tag ${quote(tag)}: ${what} holds plain values`,
-      hint: `remove ${quote(tag)} and leave the value as it is`,
+      message: core === null
+        ? `Unknown YAML tag ${quote(tag)}: ${what} holds plain values`
+        : `YAML tag ${quote(shown)} does not fit this value`,
+      hint: core === null
+        ? `remove ${quote(tag)} and leave the value as it is`
+        : `remove ${quote(shown)}${
+          CORE_TAG_TAKES.has(core) ? `: it takes ${CORE_TAG_TAKES.get(core)}` : ""
+        }`,
     };
   });
 }
+
+/** The URI prefix of YAML's own tags (`!!int` is `tag:yaml.org,2002:int`). */
+const CORE_TAG_PREFIX = "tag:yaml.org,2002:";
+
+/** What each of YAML's own tags takes, for the hint of one on a value it does not fit. */
+const CORE_TAG_TAKES: ReadonlyMap<string, string> = new Map([
+  ["str", "a single value (not a map or a list)"],
+  ["int", "a whole number such as 5"],
+  ["float", "a number such as 1.5"],
+  ["bool", "true or false"],
+  ["null", "an empty value"],
+  ["map", "a map"],
+  ["seq", "a list"],
+]);
 
 /**
  * Aliases (`*name`) whose anchor (`&name`) is not defined before them, as issues at the alias.
