@@ -473,6 +473,47 @@ function limitProblems(
 }
 
 /**
+ * What a step starts that goes on after it (a workload in the background, `outlives`) and would
+ * end at or past the drill's timeout, counted from the earliest its (last) run can start: the
+ * drill waits for it at its end, so it would time out whatever happened. None when the step is
+ * due past the timeout already (that is {@linkcode timingProblems}'s problem) or the timeout did
+ * not read.
+ */
+function outlivesProblems(
+  t: Timing,
+  index: number,
+  latestAt: LatestDue | null,
+  timeoutMs: number | null,
+  lasts: number,
+  outlives: { ms: number; key: string; what: string; kind: string },
+): Problem[] {
+  if (timeoutMs === null) return [];
+  const s = schedule(t, latestAt, lasts);
+  if (s.runs > MAX_RUNS || s.dueEarliest >= timeoutMs) return [];
+  if (t.at === undefined && latestAt !== null && latestAt.ms >= timeoutMs) return [];
+  const ends = s.dueEarliest + outlives.ms;
+  if (ends < timeoutMs) return [];
+  const what = `timeline[${index}]'s ${quote(outlives.what)} runs ${showMs(outlives.ms)} at least`;
+  const past = ends > timeoutMs ? "past" : "at";
+  return [{
+    code: "out-of-range",
+    path: ["timeline", index, outlives.kind, outlives.key],
+    message: `${
+      s.dueEarliest === 0
+        ? `${what}, ${ends > timeoutMs ? "longer than" : "as long as"}`
+        : `${what}, so it ends at ${showMs(ends)} (${
+          s.runs > 1 ? "its last run starts" : "it starts"
+        } at ${showMs(s.dueEarliest)} at the earliest), ${past}`
+    } the drill's timeout (${
+      showMs(timeoutMs)
+    }): the drill waits for it at its end, so it would time out`,
+    hint: `give the drill a timeout longer than ${
+      showMs(ends)
+    }, or the workload a shorter run (fewer pings, a shorter -t)`,
+  }];
+}
+
+/**
  * The keys of a step's map that read on their own, each by its own schema (a duration read to
  * ms), for the checks of a step its schema refused; null when the step's schema is not a map's or
  * its value is not a map. Keys the schema does not know and keys that do not read are left out.
@@ -665,6 +706,17 @@ function checkSteps(
     if (limit !== null) {
       problems.push(
         ...limitProblems(timing, index, latestAt, timeoutMs, lasts, { ...limit, kind: kind! }),
+      );
+    }
+    const outlives = kind !== null && args !== null
+      ? kinds.get(kind)!.outlives?.(args) ?? null
+      : null;
+    if (outlives !== null) {
+      problems.push(
+        ...outlivesProblems(timing, index, latestAt, timeoutMs, lasts, {
+          ...outlives,
+          kind: kind!,
+        }),
       );
     }
     latestAt = latestDue(timing, index, latestAt, lasts);

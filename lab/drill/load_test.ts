@@ -1161,3 +1161,31 @@ Deno.test("a workload named true or false is refused as a value of the assertion
   ]);
   for (const i of issues) assert.match(i.hint ?? "", /metric, true and false are words/);
 });
+
+Deno.test("a background workload whose words say it runs past the drill's timeout is refused", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeout: 5s\ntimeline:\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 20, -i, 0.5], background: true, as: ping }\n" +
+      "  - wait: 1s\n" +
+      "  - exec: { vm: b, argv: [sink, -t, 4], background: true, as: sink }\n",
+  );
+  // Before, it passed, and the drill timed out at 5 s waiting for them, whatever happened.
+  assert.deepEqual(where(issues), [
+    `4:26: timeline[0]'s "ping 10.0.0.2 -c 20 -i 0.5" runs 9.5 s at least, longer than the drill's timeout (5 s): the drill waits for it at its end, so it would time out`,
+    `6:26: timeline[2]'s "sink -t 4" runs 4 s at least, so it ends at 5 s (it starts at 1 s at the earliest), at the drill's timeout (5 s): the drill waits for it at its end, so it would time out`,
+  ]);
+  assert.equal(
+    issues[0].hint,
+    "give the drill a timeout longer than 9.5 s, or the workload a shorter run (fewer pings, a shorter -t)",
+  );
+  // One that ends in time, a count whose length its words do not tell, and a server that runs
+  // until stopped (stopped at the end, not waited for) pass.
+  const r = await parseDrill(
+    "topology: pair\ntimeout: 5s\ntimeline:\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 9, -i, 0.5], background: true }\n" +
+      "  - exec: { vm: b, argv: [sink, -t, 9, -n, 10], background: true }\n" +
+      "  - exec: { vm: b, argv: [udp-echo, -p, 9], background: true }\n",
+    "d.yaml",
+  );
+  assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
+});

@@ -256,6 +256,13 @@ export interface StepKind<A> {
    * or null: no limit of the step's own.
    */
   limit?(args: A): { ms: number; key: string } | null;
+  /**
+   * How long what a run starts goes on at least once the step has moved on (a workload in the
+   * background: a `ping`'s gaps, a `-t` without `-n`), ms, with the key that says so and a few
+   * words for messages: the drill waits for it at its end, so one that would end at or past the
+   * drill's timeout makes the drill time out, which the loader refuses. Left out, or null: none.
+   */
+  outlives?(args: A): { ms: number; key: string; what: string } | null;
   /** Do it. Resolves when the step is over (a background workload resolves at once). */
   run(args: A, ctx: StepContext): Promise<void>;
 }
@@ -488,6 +495,12 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
   schema: execArgs,
   // In the foreground the cursor waits for it: at least what its words say it lasts.
   lasts: (a) => a.background === true ? 0 : workloadLastsMs(a.argv),
+  // In the background the drill waits for it at its end (a server that runs until stopped is
+  // stopped then, and lasts 0 by its words).
+  outlives: (a) => {
+    const ms = a.background === true ? workloadLastsMs(a.argv) : 0;
+    return ms > 0 ? { ms, key: "argv", what: a.argv.join(" ") } : null;
+  },
   describe: (a) =>
     `exec ${a.vm}: ${a.argv.join(" ")}${a.as === undefined ? "" : ` as ${a.as}`}${
       a.background === true ? " (background)" : ""
