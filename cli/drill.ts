@@ -667,7 +667,10 @@ export function drillCommand(): Command {
       .argument("<file>", "the drill (YAML; - reads it from stdin); shipped drills are in drills/")
       .option("--seed <n>", "seed of every random choice (default: the drill's seed)")
       .option("--report <dir>", "write report.md, report.json and chart.svg to this folder")
-      .option("--junit <file>", "write a JUnit XML report (one testcase per assertion)")
+      .option(
+        "--junit <file>",
+        "write a JUnit XML report (one testcase per assertion, and one for the timeline)",
+      )
       .addHelpText("after", "\nExample:\n  vlab drill run drills/link-flap.yaml --report out/\n")
       .action(async (file, opts) => {
         const seed = parseSeedOption(opts.seed, "run the drill");

@@ -411,3 +411,10 @@ Deno.test("a report written over the drill's topology file is refused before the
     assert.equal(await Deno.readTextFile(join(dir, "t.yaml")), topology);
   });
 });
+
+Deno.test("drill run's help counts the JUnit timeline testcase beside the assertions'", () => {
+  const run = drillCommand().commands.find((c) => c.name() === "run")!;
+  const junit = run.options.find((o) => o.long === "--junit")!;
+  // Before: "one testcase per assertion", and the XML held one more (the timeline).
+  assert.match(junit.description, /one testcase per assertion, and one for the timeline\)$/);
+});
