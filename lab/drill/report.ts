@@ -103,9 +103,17 @@ export function markdownReport(
     : result.source.startsWith("<")
     ? `run it again with --seed ${result.seed}`
     : `run again: ${codeSpan(`vlab drill run ${shellArg(result.source)} --seed ${result.seed}`)}`;
+  const document = result.document as { description?: unknown };
+  const description = typeof document.description === "string" ? document.description.trim() : "";
   const lines = [
     `# Drill ${plain(result.name)}: ${result.passed ? "PASS" : "FAIL"}`,
     "",
+    // The drill's `description:`, which no report showed, as text: its paragraphs (apart by a
+    // blank line) kept, a line break within one a Markdown hard break (a backslash).
+    ...description.split(/\n\s*\n/).filter((p) => p.trim() !== "").flatMap((p) => [
+      p.trim().split("\n").map((l) => plain(l.replace(/\t/g, " ").trim())).join("\\\n"),
+      "",
+    ]),
     `- source: ${codeSpan(result.source)}`,
     `- seed: ${result.seed} (replay: ${replay}; ${again})`,
     `- started: ${result.startedAt}, ran ${(result.durationMs / 1000).toFixed(2)} s`,

@@ -478,3 +478,21 @@ Deno.test("a drill piped in with no name is named <stdin> in report.md and the J
     /^# Drill \\\*a\\\*\\_b\\_ \\\[c\\\]\(d\) \\#1 \\`e\\`: FAIL/,
   );
 });
+
+Deno.test("report.md shows the drill's description under its heading, as text", () => {
+  const md = markdownReport(
+    result({
+      document: { description: "Flaps the link *twice*.\nChecks\t<recovery>.\n\nSecond part." },
+    }),
+  );
+  // Before, no report showed it (report.json's document alone kept it).
+  assert.ok(
+    md.startsWith(
+      "# Drill flap \\<\\&\\>: FAIL\n\nFlaps the link \\*twice\\*.\\\nChecks \\<recovery\\>.\n\n" +
+        "Second part.\n\n- source: ",
+    ),
+    md.slice(0, 200),
+  );
+  // None: nothing between the heading and the list.
+  assert.match(markdownReport(result({ document: {} })), /^# Drill .*\n\n- source: /);
+});
