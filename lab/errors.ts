@@ -32,6 +32,13 @@ export type LabErrorCode =
   | "not-enough-memory";
 
 /**
+ * The hint for what a `failed` VM refuses (a fault, a workload, a vsock connect): it never runs
+ * again, so the hint says where the reason is and that only a new start brings it back.
+ */
+export const FAILED_VM_HINT = "`vlab status` says why; a failed VM does not run again: stop the " +
+  "lab (`vlab down`) and start it again";
+
+/**
  * An error of the lab layer. Control characters in its message, hint and details are escaped
  * (`\x1b`, `\n`): each is text a terminal shows as it is. Its `stack` has the hint on the line
  * after the message (`hint: …`), so a script that leaves it uncaught shows the hint too.

@@ -45,6 +45,7 @@ import {
 } from "../devices/virtio/guest_faults.ts";
 import type { Layout } from "../devices/virtio/queue.ts";
 import type { LabPlan } from "./plan.ts";
+import { FAILED_VM_HINT } from "./errors.ts";
 import { quote } from "./topology/quote.ts";
 import { closestName } from "./topology/issues.ts";
 import type { DeviceSpec } from "./wire/specs.ts";
@@ -370,6 +371,14 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
     );
   }
   const state = target.vmState(vm.name);
+  if (state === "failed") {
+    // A failed VM never runs again: waiting, as the hint below says, would be for ever.
+    return refuse(
+      "vm-not-running",
+      `Cannot inject ${f.kind}: VM "${vm.name}" has failed`,
+      FAILED_VM_HINT,
+    );
+  }
   if (state !== "running") {
     return refuse(
       "vm-not-running",

@@ -394,6 +394,16 @@ Deno.test("a vm crash reaches the lab for a plain VM, a vIOMMU VM, and is refuse
   assert.ok(!again.ok);
   assert.equal(again.code, "vm-not-running");
   assert.match(again.message, /VM "b" is restarting/);
+  // A failed VM never runs again: the hint said to wait until it does.
+  states.set("b", "failed");
+  const failed = await injectFault({ kind: "vm-crash", vm: "b" }, target);
+  assert.ok(!failed.ok);
+  assert.equal(failed.code, "vm-not-running");
+  assert.equal(failed.message, 'Cannot inject vm-crash: VM "b" has failed');
+  assert.match(
+    failed.hint,
+    /^`vlab status` says why; a failed VM does not run again: stop the lab/,
+  );
   const unknown = await injectFault({ kind: "vm-crash", vm: "__proto__" }, target);
   assert.ok(!unknown.ok);
   assert.equal(unknown.code, "unknown-vm");

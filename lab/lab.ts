@@ -63,6 +63,7 @@ import { CpuPlacement, machineIdleMeter, PLACEMENT_PERIOD_MS } from "./placement
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
 import { type V8Helpers, v8Helpers } from "./v8_helpers.ts";
 import { envHotMs, HOT_MS } from "./wire/loop.ts";
+import { FAILED_VM_HINT } from "./errors.ts";
 import { startAgain } from "./client.ts";
 
 export { mergePcapRecords } from "./capture.ts";
@@ -868,10 +869,13 @@ export class Lab {
       };
     }
     if (!guestServes(this.vmState(vm))) {
+      const state = this.vmState(vm);
       return {
         ok: false,
-        message: `Cannot run a workload: VM "${vm}" is ${this.vmState(vm)}`,
-        hint: "See `vlab status` and the event log",
+        message: `Cannot run a workload: VM "${vm}" ${
+          state === "failed" ? "has failed" : `is ${state}`
+        }`,
+        hint: state === "failed" ? FAILED_VM_HINT : "See `vlab status` and the event log",
       };
     }
     const id = this.#workers.nextId();

@@ -48,6 +48,11 @@ Deno.test({
         hint: "Do this",
       });
       assert.equal(b.failure, undefined);
+      // A workload on it: the hint pointed to a status that said nothing of why.
+      const refused = await lab.exec("a", ["ping", "10.0.0.2", "-c", "1"]);
+      assert.ok(!refused.ok);
+      assert.equal(refused.message, 'Cannot run a workload: VM "a" has failed');
+      assert.match(refused.hint, /^`vlab status` says why; a failed VM does not run again/);
       const logged = lab.events.recent().find((e) => e.kind === "guest-failed");
       assert.deepEqual(logged?.detail, { message: 'VM "a" could not start …', hint: "Do this" });
     } finally {

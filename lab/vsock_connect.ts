@@ -9,7 +9,7 @@
  */
 
 import { VSOCK_MAX_CONNECTIONS } from "../devices/vsock/config.ts";
-import { LabError } from "./errors.ts";
+import { FAILED_VM_HINT, LabError } from "./errors.ts";
 import { quote } from "./topology/quote.ts";
 
 /** Longest `OK <hostport>\n` answer read. */
@@ -38,6 +38,9 @@ export function vmNotServing(vm: string, port: number, state: string): LabError 
       "Wait until `vlab status` shows it running, then start its listener again (the rebooted " +
         "guest runs none of the old workloads)",
     );
+  }
+  if (state === "failed") {
+    return new LabError("workload-failed", `${at}: it has failed`, FAILED_VM_HINT);
   }
   return new LabError(
     "workload-failed",

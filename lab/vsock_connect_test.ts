@@ -14,7 +14,9 @@ Deno.test("vsockConnect to a VM that crashed and is rebooting says so, before an
   assert.equal(e.message, 'Cannot connect to vsock port 7 of VM "a": it crashed and is rebooting');
   assert.match(e.hint, /^Wait until `vlab status` shows it running/);
   const failed = await vsockConnect(path, { vm: "a", port: 7, state: "failed" }).catch((e) => e);
-  assert.equal(failed.message, 'Cannot connect to vsock port 7 of VM "a": it is failed');
+  // It said "it is failed", and to see a status that did not say why.
+  assert.equal(failed.message, 'Cannot connect to vsock port 7 of VM "a": it has failed');
+  assert.match(failed.hint, /^`vlab status` says why; a failed VM does not run again/);
 });
 
 Deno.test("vmNotServing: null for a running VM; a running VM's connect goes on to its socket", async () => {
