@@ -15,6 +15,7 @@ import {
   corruptTxAvailIdx,
   LAB_TEST,
   splitTxQueue,
+  startLabWithFailingGuest,
   startTestLab,
   waitForValue,
   within,
@@ -375,31 +376,7 @@ Deno.test({
   fn: async () => {
     // The guest of `a` fails as it receives the workload: a stand-in for any crash after start
     // (no fault kind crashes a guest), seen by the lab exactly as a real failure's message.
-    const Real = globalThis.Worker;
-    class FailingGuest extends Real {
-      // deno-lint-ignore no-explicit-any
-      override postMessage(m: any, options?: any): void {
-        const data = m as { type?: string };
-        if (this.name === "guest a" && data.type === "exec") {
-          const failed = new MessageEvent("message", { data: { type: "failed", message: "boom" } });
-          setTimeout(() => this.onmessage?.(failed), 10);
-          return;
-        }
-        super.postMessage(m, options);
-      }
-      readonly name: string;
-      constructor(url: string | URL, options?: WorkerOptions) {
-        super(url, options);
-        this.name = options?.name ?? "";
-      }
-    }
-    globalThis.Worker = FailingGuest;
-    let lab: Lab | undefined;
-    try {
-      lab = await startTestLab(PAIR);
-    } finally {
-      globalThis.Worker = Real;
-    }
+    const lab = await startLabWithFailingGuest(PAIR, "a", { message: "boom" });
     try {
       const r = await within(
         5_000,

@@ -129,6 +129,48 @@ export async function startTestLab(
 }
 
 /**
+ * Start a lab from a topology object whose guest worker of VM `vm` fails as it receives its first
+ * workload, posting `failure` (the worker's `failed` message: `message`, and a `hint` if any): a
+ * stand-in for any guest failure after start, which no fault kind causes, seen by the lab exactly
+ * as a real one.
+ *
+ * @example
+ * ```ts ignore
+ * const lab = await startLabWithFailingGuest(PAIR, "a", { message: "boom" });
+ * await lab.exec("a", ["ping", "10.0.0.2"]); // answered with the failure
+ * ```
+ */
+export async function startLabWithFailingGuest(
+  object: Record<string, unknown>,
+  vm: string,
+  failure: { message: string; hint?: string },
+): Promise<Lab> {
+  const Real = globalThis.Worker;
+  class FailingGuest extends Real {
+    readonly name: string;
+    constructor(url: string | URL, options?: WorkerOptions) {
+      super(url, options);
+      this.name = options?.name ?? "";
+    }
+    // deno-lint-ignore no-explicit-any
+    override postMessage(m: any, options?: any): void {
+      if (this.name === `guest ${vm}` && (m as { type?: string }).type === "exec") {
+        const failed = new MessageEvent("message", { data: { type: "failed", ...failure } });
+        setTimeout(() => this.onmessage?.(failed), 10);
+        return;
+      }
+      super.postMessage(m, options);
+    }
+  }
+  globalThis.Worker = FailingGuest;
+  try {
+    return await startTestLab(object);
+  } finally {
+    globalThis.Worker = Real;
+  }
+}
+
+/**
  * Poll `probe` every 10 ms until it returns a non-null value; throw after `ms`.
  *
  * @example

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import type { Lab } from "./lab.ts";
 import { labStatus } from "./metrics.ts";
 import { PAIR } from "./server_testing.ts";
-import { LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
+import { LAB_TEST, startLabWithFailingGuest, waitForValue } from "./testing.ts";
 
 Deno.test({
   ...LAB_TEST,
@@ -10,36 +9,14 @@ Deno.test({
   fn: async () => {
     // The guest of `a` fails as it receives a workload, saying why and what to do, as a guest
     // driver that cannot start its device does (no fault kind makes a guest fail after start).
-    const Real = globalThis.Worker;
-    class FailingGuest extends Real {
-      // deno-lint-ignore no-explicit-any
-      override postMessage(m: any, options?: any): void {
-        if (this.name === "guest a" && (m as { type?: string }).type === "exec") {
-          const failed = new MessageEvent("message", {
-            data: { type: "failed", message: 'VM "a" could not start …', hint: "Do this" },
-          });
-          setTimeout(() => this.onmessage?.(failed), 10);
-          return;
-        }
-        super.postMessage(m, options);
-      }
-      readonly name: string;
-      constructor(url: string | URL, options?: WorkerOptions) {
-        super(url, options);
-        this.name = options?.name ?? "";
-      }
-    }
-    globalThis.Worker = FailingGuest;
-    let lab: Lab | undefined;
-    try {
-      lab = await startTestLab(PAIR);
-    } finally {
-      globalThis.Worker = Real;
-    }
+    const lab = await startLabWithFailingGuest(PAIR, "a", {
+      message: 'VM "a" could not start …',
+      hint: "Do this",
+    });
     try {
       assert.equal(lab.vmFailure("a"), null);
       await lab.exec("a", ["ping", "10.0.0.2", "-c", "1"]);
-      await waitForValue("a failed", () => lab!.vmState("a") === "failed" || null);
+      await waitForValue("a failed", () => lab.vmState("a") === "failed" || null);
       // `vlab status` said `a failed` and nothing of why: the event log alone had it.
       const [a, b] = labStatus(lab).vms;
       assert.deepEqual(a.failure, {
