@@ -298,10 +298,14 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
 
 function buildImpairment(
   layers: readonly Layer[],
-): { imp: Impairment; reorderAt: PathSegment[] | null } {
+): {
+  imp: Impairment;
+  reorderAt: PathSegment[] | null;
+  distributionAt: PathSegment[] | null;
+} {
   const p = (key: string) => pick<string | number | undefined>(layers, key, undefined);
   const imp = resolveImpairment((key) => p(key).value);
-  return { imp, reorderAt: p("reorder").path };
+  return { imp, reorderAt: p("reorder").path, distributionAt: p("distribution").path };
 }
 
 interface EndpointContext {
@@ -474,6 +478,17 @@ function buildLinks(
           path: r.reorderAt,
           message: `Cannot reorder on link ${quote(name)} (${dir}) without a delay`,
           hint: "set `delay` above 0: netem reorders by sending some frames without the delay",
+        });
+      }
+      if (r.imp.jitterUs === 0 && r.distributionAt !== null) {
+        const key = r.distributionAt.join("/");
+        if (reported.has(key)) continue;
+        reported.add(key);
+        out.problems.push({
+          code: "distribution-without-jitter",
+          path: r.distributionAt,
+          message: `Cannot set a distribution on link ${quote(name)} (${dir}) without a jitter`,
+          hint: "distribution shapes the jitter: set `jitter` above 0 too",
         });
       }
     }

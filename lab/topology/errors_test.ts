@@ -298,6 +298,9 @@ const EVERY_CODE: Record<string, string> = {
     "links: [{ endpoints: [s, t], name: l1 }, { endpoints: [s, t], name: l2 }]\n",
   "reorder-without-delay": "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
     "links: [{ endpoints: [a, b], reorder: 5% }]\n",
+  "distribution-without-jitter":
+    "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
+    "links: [{ endpoints: [a, b], delay: 5ms, distribution: pareto }]\n",
   "duplicate-cid": "name: x\nvms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 3 } } }\n",
   "no-vsock": "name: x\nvms: { a: { vsock: { cid: 3 } }, b: {} }\n" +
     "links: [{ kind: vsock, endpoints: [a, b] }]\n",

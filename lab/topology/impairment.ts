@@ -102,7 +102,8 @@ export interface ImpairmentProblem {
 /**
  * Read live impairment keys (the `impair` object of `POST /links/NAME`, or the words of
  * `vlab link NAME set`): the same schema and units as a topology file. Unknown keys are refused
- * with the list of known ones; loss models conflict with `loss`. What a link of one kind refuses
+ * with the list of known ones; loss models conflict with `loss`; a `distribution` needs a `jitter`
+ * above 0 (it only shapes the jitter, as a file's `distribution-without-jitter`). What a link of one kind refuses
  * is the link's to say, once its kind is known: a net link's `reorder` needs a `delay`
  * ({@linkcode reorderProblem}), a vsock link takes no reorder at all (`vsock_impairment.ts`).
  *
@@ -154,7 +155,15 @@ export function parseImpairment(raw: unknown): Result<Impairment, ImpairmentProb
     });
   }
   const map = new Map(Object.entries(v));
-  return ok(resolveImpairment((k) => map.get(k) as Value));
+  const imp = resolveImpairment((k) => map.get(k) as Value);
+  if (v.distribution !== undefined && imp.jitterUs === 0) {
+    return err({
+      key: "distribution",
+      message: "Cannot set a distribution without a jitter",
+      hint: "distribution shapes the jitter: set `jitter` above 0 too",
+    });
+  }
+  return ok(imp);
 }
 
 /**

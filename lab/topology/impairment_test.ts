@@ -142,3 +142,18 @@ Deno.test("reorder without a delay is a net link's problem: read by parseImpairm
   assert.ok(delayed.ok);
   assert.equal(reorderProblem("a-b", delayed.value), null);
 });
+
+Deno.test("a distribution without a jitter is refused (it only shapes the jitter), as in a file", () => {
+  const r = parseImpairment({ distribution: "pareto" });
+  assert.deepEqual(r, {
+    ok: false,
+    error: {
+      key: "distribution",
+      message: "Cannot set a distribution without a jitter",
+      hint: "distribution shapes the jitter: set `jitter` above 0 too",
+    },
+  });
+  assert.equal(parseImpairment({ distribution: "pareto", delay: "5ms", jitter: "0ms" }).ok, false);
+  const shaped = parseImpairment({ distribution: "pareto", delay: "5ms", jitter: "1ms" });
+  assert.ok(shaped.ok && shaped.value.distribution === "pareto");
+});

@@ -153,7 +153,8 @@ function nested(a: readonly PathSegment[], b: readonly PathSegment[]): boolean {
  * Whether a later stage's problem comes from a value that was set aside rather than from the
  * file: an endpoint naming a VM or switch whose entry was refused, `no-vsock` for a VM whose
  * `vsock` was refused, `switch-full` with a refused `ports_max`, `no-iommu` for a refused
- * `iommu`, `reorder-without-delay` with a refused `delay`, sizes checked with a refused sizing
+ * `iommu`, `reorder-without-delay` with a refused `delay` (`distribution-without-jitter` with a
+ * refused `jitter`), sizes checked with a refused sizing
  * key.
  */
 function causedBySetAside(p: Problem, usable: unknown, aside: SetAside): boolean {
@@ -167,8 +168,9 @@ function causedBySetAside(p: Problem, usable: unknown, aside: SetAside): boolean
     case "no-iommu":
       return removed(["vms", p.path[1], "iommu"]);
     case "reorder-without-delay":
+    case "distribution-without-jitter":
       return aside.removed.some((r) =>
-        r[r.length - 1] === "delay" &&
+        r[r.length - 1] === (p.code === "reorder-without-delay" ? "delay" : "jitter") &&
         (r[0] === "defaults" || p.path[0] === "defaults" || r[1] === p.path[1])
       );
     case "bad-queue-size":
