@@ -11,10 +11,16 @@ import { GuestDma, LAZY_BATCH, LAZY_MAX_AGE_MS } from "./iommu_dma.ts";
 
 const IOVA = 0x1000_0000;
 
+/**
+ * The rig: a guest `GuestDma` over an in-process vIOMMU device. With `lostKicks`, the device
+ * looks at the requestq only once kicked, the first `lostKicks` kicks are lost, and each poll of
+ * the guest's wait takes 1 ms of its clock (`kicks` counts the kicks).
+ */
 function rig(
   mode: "strict" | "lazy" | "static",
   size = 64,
-): { r: IommuRig; g: GuestDma; t: { now: number } } {
+  opts: { lostKicks?: number; timeoutMs?: number } = {},
+): { r: IommuRig; g: GuestDma; t: { now: number }; kicks: () => number } {
   const r = iommuRig("split", { size });
   assert.ok(r.driver.attach(1, 0).ok);
   r.driver.publish();
@@ -31,11 +37,20 @@ function rig(
     pool: { gpa: 0x20000, len: 0x10000 },
   });
   const t = { now: 0 };
+  const kicking = opts.lostKicks !== undefined;
+  let lost = opts.lostKicks ?? 0, kicked = !kicking, kicks = 0;
   const g: GuestDma = new GuestDma({
     mapper,
-    publish: () => r.driver.publish(),
+    publish: () => {
+      r.driver.publish();
+      kicks++;
+      if (lost > 0) lost--;
+      else kicked = true;
+    },
     // The device and its consumer run when the guest polls (they are another thread in the lab).
     collect: () => {
+      if (kicking) t.now += 1;
+      if (!kicked) return;
       r.device.service(r.clock.now);
       r.dma.beginBatch();
       r.device.service(r.clock.now);
@@ -43,9 +58,9 @@ function rig(
     },
     inFlight: () => r.driver.inFlight,
     now: () => t.now,
-    timeoutMs: 1000,
+    timeoutMs: opts.timeoutMs ?? 1000,
   });
-  return { r, g, t };
+  return { r, g, t, kicks: () => kicks };
 }
 
 /** Map `n` RX-sized buffers and sync; their IOVAs. */
@@ -188,45 +203,10 @@ Deno.test("a refused UNMAP (its domain revoked meanwhile) does not refuse the bu
 });
 
 Deno.test("a lost kick of the requestq costs a sync 10 ms (it kicks again), not the whole wait", () => {
-  const r = iommuRig("split", { size: 64 });
-  assert.ok(r.driver.attach(1, 0).ok);
-  r.driver.publish();
-  r.device.service(r.clock.now);
-  r.driver.collect();
-  const mapper = new IommuMapper({
-    driver: r.driver,
-    mode: "strict",
-    domain: 1,
-    endpoint: 0,
-    iovaBase: IOVA,
-    iovaPages: 256,
-  });
-  // The device looks at the requestq only when kicked; the first kick is lost. Each poll of
-  // the guest's wait takes 1 ms of its clock.
-  const t = { now: 0 };
-  let lost = 1, kicked = false, kicks = 0;
-  const g: GuestDma = new GuestDma({
-    mapper,
-    publish: () => {
-      r.driver.publish();
-      kicks++;
-      if (lost > 0) lost--;
-      else kicked = true;
-    },
-    collect: () => {
-      t.now += 1;
-      if (!kicked) return;
-      r.device.service(r.clock.now);
-      r.dma.beginBatch();
-      r.device.service(r.clock.now);
-      g.complete(r.driver.collect());
-    },
-    inFlight: () => r.driver.inFlight,
-    now: () => t.now,
-    timeoutMs: 500,
-  });
+  // The device looks at the requestq only when kicked; the first kick is lost.
+  const { g, t, kicks } = rig("strict", 64, { lostKicks: 1, timeoutMs: 500 });
   assert.ok(g.map(0x20000, 1536, 2) >= IOVA);
   assert.equal(g.sync(), "done", "answered once kicked again");
   assert.ok(t.now <= 20, `waited ${t.now} ms`);
-  assert.equal(kicks, 2, "the lost kick, then one more");
+  assert.equal(kicks(), 2, "the lost kick, then one more");
 });
