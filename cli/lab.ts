@@ -477,7 +477,7 @@ export function execOptionAfterDashes(
     const before = lab !== undefined && flag === "--lab" ? [] : moved;
     const words = [...(lab !== undefined ? ["--lab", lab] : []), ...before, vm, "--", ...rest];
     const fix = `vlab exec ${words.map(shellWord).join(" ")}`;
-    const w = argv[0] === undefined ? "the workload" : JSON.stringify(argv[0]);
+    const w = argv[0] === undefined ? "the workload" : quote(argv[0]);
     return new VlabError(
       "usage",
       `${flag} is vlab exec's own option, not ${w}'s: it goes before the --`,

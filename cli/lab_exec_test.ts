@@ -75,6 +75,11 @@ Deno.test("exec: --json and --lab=NAME after the -- are moved too; a lab given b
   );
   assert.equal(execOptionAfterDashes("a", ["ping", "10.0.0.2", "-c", "3"], undefined), null);
   assert.equal(execOptionAfterDashes("a", ["ping", "10.0.0.2"], "pair"), null);
+  // The workload's name is quoted as every other message quotes a name (\x1b, not \u001b).
+  assert.equal(
+    execOptionAfterDashes("a", ["p\x1b[2J", "--json"], undefined)?.message,
+    "--json is vlab exec's own option, not \"p\\x1b[2J\"'s: it goes before the --",
+  );
 });
 
 Deno.test("exec --json: the result says whether the run was whole or who cut it short", () => {

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { quote } from "./topology/quote.ts";
+
 /** A key given twice in one object: the key (decoded) and where that object is. */
 export interface DuplicateKey {
   /** The key, as `JSON.parse` reads it (`"\u0061"` and `"a"` are the same key). */
@@ -86,11 +88,7 @@ export function describeDuplicateKey(d: DuplicateKey): string {
 
 /** A key, quoted and safe on one terminal line (control characters escaped, cut at 64). */
 function quoted(key: string): string {
-  const cut = key.length > 64 ? `${key.slice(0, 64)}…` : key;
-  return JSON.stringify(cut).replace(
-    /[\x7f-\x9f]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+  return quote(key, 64);
 }
 
 /** A path key as is when it is a plain name, else quoted. */

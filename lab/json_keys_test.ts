@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describeDuplicateKey, duplicateJsonKey } from "./json_keys.ts";
+import { quoteForLine } from "./server_answers.ts";
+import { quote } from "./topology/quote.ts";
 
 Deno.test("finds a key given twice in one object, at any depth, and only there", () => {
   const cases: [string, string | null][] = [
@@ -31,4 +33,12 @@ Deno.test("a deep document is scanned without recursion, and a long key is cut i
   assert.ok(describeDuplicateKey(d).length < 80);
   const esc = duplicateJsonKey('{"\\u001b[31m": 1, "\\u001b[31m": 2}');
   assert.ok(esc !== null && !describeDuplicateKey(esc).includes("\x1b"));
+});
+
+Deno.test("a request's names are escaped as every other message's: \\x1b, not JSON's \\u001b", () => {
+  const esc = duplicateJsonKey('{"\\u001b[31m": 1, "\\u001b[31m": 2}');
+  assert.ok(esc !== null);
+  assert.equal(describeDuplicateKey(esc), quote("\x1b[31m"));
+  assert.equal(quoteForLine("a\x1bb\x85"), quote("a\x1bb\x85"));
+  assert.equal(quoteForLine("a\x1bb"), '"a\\x1bb"');
 });

@@ -9,6 +9,7 @@
 import type { Lab } from "./lab.ts";
 import { ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
 import { closestName } from "./topology/issues.ts";
+import { quote } from "./topology/quote.ts";
 import type { Impairment } from "./topology/types.ts";
 
 /**
@@ -26,19 +27,17 @@ export function fail(status: number, code: string, message: string, hint: string
 
 /**
  * A value from a request, safe on one terminal line: control characters escaped, cut at 80.
+ * The same quoting as every other message ({@linkcode quote}), so a name reads the same
+ * whichever command refused it.
  *
  * @example
  * ```ts
  * import { quoteForLine } from "./server_answers.ts";
- * quoteForLine("a\x1bb"); // '"a\\u001bb"'
+ * quoteForLine("a\x1bb"); // '"a\\x1bb"'
  * ```
  */
 export function quoteForLine(text: string): string {
-  const cut = text.length > 80 ? `${text.slice(0, 80)}…` : text;
-  return JSON.stringify(cut).replace(
-    /[\x7f-\x9f]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+  return quote(text, 80);
 }
 
 /**

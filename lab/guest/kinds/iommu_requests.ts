@@ -26,6 +26,7 @@ import type { Result } from "../../../devices/base/result.ts";
 import { type DriverError, queueErrorParts } from "../../../devices/virtio/errors.ts";
 import { IommuDriverCounter } from "../../wire/iommu.ts";
 import { macrotask } from "../../wire/loop.ts";
+import { quote } from "../../topology/quote.ts";
 import type { FromWorker } from "../../wire/messages.ts";
 import type { IommuDeviceSpec } from "../../wire/specs.ts";
 import type { IommuWorkloadService } from "../workloads/options.ts";
@@ -277,7 +278,7 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
   const revoke: IommuWorkloadService["revoke"] = async (name) => {
     const ep = spec.endpoints.find((e) => e.name === name);
     // The name is the user's: quoted (control characters escaped) and cut.
-    const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
+    const shown = quote(name, 64);
     const gone = () => {
       const nics = spec.endpoints.map((e) => e.name).join(", ");
       const why = !ep

@@ -18,6 +18,7 @@
 
 import { err, ok, type Result } from "../../../devices/base/result.ts";
 import { parseIpv4Address } from "../net/ipv4.ts";
+import { quote } from "../../topology/quote.ts";
 
 /**
  * A parsed workload invocation.
@@ -316,11 +317,11 @@ function tokenize(w: Name, args: string[]): Result<Parsed, ArgsError> {
 
 /**
  * A word from outside (a workload's argument) as a message shows it: in double quotes, cut after
- * 64 characters, control characters escaped (`"\u001b[2J"`), so a word never reaches a terminal
- * raw or at any length.
+ * 64 characters, control characters escaped (`"\x1b[2J"`, as every message's {@linkcode quote}),
+ * so a word never reaches a terminal raw or at any length.
  */
 function shown(word: string): string {
-  return JSON.stringify(word.length > 64 ? `${word.slice(0, 64)}…` : word);
+  return quote(word, 64);
 }
 
 /** A flag as typed: `-b` for a one-letter key, `--chunk` for a long one. */

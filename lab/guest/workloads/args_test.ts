@@ -175,18 +175,18 @@ Deno.test("an unknown workload's name is echoed cut at 64 characters and escaped
   assert.equal(r.error.message, `Unknown workload "${"x".repeat(64)}…"`);
   const control = parseWorkload(["a\u001b[31mb"]);
   assert.ok(!control.ok);
-  assert.equal(control.error.message, 'Unknown workload "a\\u001b[31mb"');
+  assert.equal(control.error.message, 'Unknown workload "a\\x1b[31mb"');
 });
 
 Deno.test("every word a message echoes is quoted, escaped and cut, not only an unknown workload's", () => {
   // A destination, an option, an extra argument or a value with an escape sequence reached a
   // script's terminal raw through the error's message.
   const cases: [string[], string][] = [
-    [["ping", "\u001b[2J"], 'got "\\u001b[2J"'],
-    [["ping", "10.0.0.2", "-c", "\u001b[2J"], 'got "\\u001b[2J"'],
-    [["ping", "10.0.0.2", "-\u001b[2J"], 'option "-\\u001b[2J"'],
-    [["ping", "10.0.0.2", "\u001b[2J"], 'argument "\\u001b[2J"'],
-    [["vsock-send", "\u001b[2J", "5"], 'got "\\u001b[2J"'],
+    [["ping", "\u001b[2J"], 'got "\\x1b[2J"'],
+    [["ping", "10.0.0.2", "-c", "\u001b[2J"], 'got "\\x1b[2J"'],
+    [["ping", "10.0.0.2", "-\u001b[2J"], 'option "-\\x1b[2J"'],
+    [["ping", "10.0.0.2", "\u001b[2J"], 'argument "\\x1b[2J"'],
+    [["vsock-send", "\u001b[2J", "5"], 'got "\\x1b[2J"'],
     [["ping", "10.0.0.2", "-c", "\n0"], "got 0"],
     [["ping", "y".repeat(500)], `got "${"y".repeat(64)}…"`],
   ];
