@@ -454,10 +454,12 @@ async function writeReports(
       if (md || json) {
         await print(
           md && json
-            ? `report: ${join(dir, "report.md")} (replay: vlab drill replay ${shellArg(replay)})\n`
+            ? `report: ${shellArg(join(dir, "report.md"))} (replay: vlab drill replay ${
+              shellArg(replay)
+            })\n`
             : md
-            ? `report: ${join(dir, "report.md")}\n`
-            : `report: ${join(dir, "report.json")} (replay: vlab drill replay ${
+            ? `report: ${shellArg(join(dir, "report.md"))}\n`
+            : `report: ${shellArg(join(dir, "report.json"))} (replay: vlab drill replay ${
               shellArg(replay)
             })\n`,
         );
@@ -471,7 +473,7 @@ async function writeReports(
         await makeFolder(dirname(resolve(file)));
         await writeFile(file, junitReport(result));
       })
-    ) await print(`junit: ${file}\n`);
+    ) await print(`junit: ${shellArg(file)}\n`);
   }
   if (failures.length > 0) throw failures[0];
 }
@@ -605,10 +607,10 @@ export function replayLines(
   notes: readonly string[],
 ): string[] {
   const noted = notes.length === 0 ? "" : `, apart from the ${count(notes.length, "note")} below`;
-  const lines = differences.length === 0 ? [`same decisions as ${path}${noted}`] : [
-    `${differences.length} decision${
-      differences.length === 1 ? " differs" : "s differ"
-    } from ${path}:`,
+  const lines = differences.length === 0 ? [`same decisions as ${shellArg(path)}${noted}`] : [
+    `${differences.length} decision${differences.length === 1 ? " differs" : "s differ"} from ${
+      shellArg(path)
+    }:`,
     ...differences.map((d) => `  ${d.subject}: recorded ${d.recorded}, now ${d.replayed}`),
   ];
   lines.push(...notes.map((n) => `note: ${n}`));

@@ -246,6 +246,10 @@ Deno.test("a failed drill's verdict line says why after a colon (the error may h
 
 Deno.test("a replay says 'same decisions' only with the count of the notes that follow it", () => {
   assert.deepEqual(replayLines("r.json", [], []), ["same decisions as r.json"]);
+  // A path is printed as every other user-supplied text is: never an escape character raw.
+  assert.deepEqual(replayLines("/tmp/\x1b[2J/r.json", [], []), [
+    "same decisions as '/tmp/\\x1b[2J/r.json'",
+  ]);
   const note = "link a-b: recorded lost 190, now lost 192; not compared: an impair step changed it";
   // Before, a bare "same decisions" came first, as if the noted counts had been compared too.
   assert.deepEqual(replayLines("r.json", [], [note, "verdict: recorded FAIL, now PASS"]), [

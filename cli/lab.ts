@@ -31,6 +31,7 @@ import {
   resolveTopologyPath,
   topologyJsonSchema,
 } from "../lab/topology/mod.ts";
+import { shellArg } from "../lab/topology/quote.ts";
 import type { Topology } from "../lab/topology/types.ts";
 import { EXIT_CODES, VlabError } from "./errors.ts";
 import { downCommand, lsCommand, upDetached } from "./lab_lifecycle.ts";
@@ -177,7 +178,7 @@ function upCommand() {
               links: plan.links.length + (plan.vhostPciLinks?.length ?? 0),
             })
           }\n` +
-            `control socket ${running.socket}\n` +
+            `control socket ${shellArg(running.socket)}\n` +
             `${tryLine(...tryTarget(plan), dashboard)}\n`,
         );
       }
@@ -203,7 +204,9 @@ function upCommand() {
       off();
       // The summary line, when one was drawn, ends first; nothing else leaves a line open.
       if (!opts.quiet) {
-        await out(`${ticked ? "\n" : ""}lab ${plan.name} down\nevent log ${running.events}\n`);
+        await out(
+          `${ticked ? "\n" : ""}lab ${plan.name} down\nevent log ${shellArg(running.events)}\n`,
+        );
       }
     });
 }

@@ -11,6 +11,7 @@ import { Command } from "@commander-js/extra-typings";
 import { pauseUnlessAborted } from "../lab/pause.ts";
 import { controlJson, resolveLab, staleLabLine, upAgain } from "../lab/client.ts";
 import { resolveTopologyPath } from "../lab/topology/mod.ts";
+import { shellArg } from "../lab/topology/quote.ts";
 import { LabError } from "../lab/errors.ts";
 import type { ProcessState } from "../lab/proc.ts";
 import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../lab/state.ts";
@@ -194,7 +195,7 @@ export function downCommand() {
           `lab ${record.name} down${
             signalled ? " (its control socket did not answer: SIGTERM)" : ""
           }\n` +
-            (record.events ? `event log ${record.events}\n` : ""),
+            (record.events ? `event log ${shellArg(record.events)}\n` : ""),
         );
       }
       if (frozen.length > 0) {
