@@ -237,6 +237,31 @@ function laterHint(p: Problem, named: ReadonlyMap<string, number>, index: number
   };
 }
 
+/**
+ * A workload name taken twice, said with where it was taken first: "… is already taken by
+ * timeline[0] (drill.yaml:3:48)". Other problems unchanged.
+ */
+function firstTaker(
+  p: Problem,
+  gives: { name: string; at: PathSegment[] } | null,
+  takenAt: ReadonlyMap<string, PathSegment[]>,
+  ctx: Ctx,
+): Problem {
+  if (p.code !== "duplicate-name" || !p.message.endsWith(" is already taken")) return p;
+  const name = gives !== null && samePath(gives.at, p.path)
+    ? gives.name
+    : [...takenAt.keys()].find((n) => p.message === `The name ${quote(n)} is already taken`);
+  const first = name === undefined ? undefined : takenAt.get(name);
+  if (first === undefined) return p;
+  const at = ctx.locate?.({ ...p, path: first }) ?? null;
+  const where = at === null ? "" : ` (${ctx.file}:${at.line}:${at.column})`;
+  return { ...p, message: `${p.message} by timeline[${first[1]}]${where}` };
+}
+
+function samePath(a: readonly PathSegment[], b: readonly PathSegment[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /** A step's timing keys, as read (ms). */
 interface Timing {
   at?: number;
@@ -567,6 +592,8 @@ function checkSteps(
   const partitions = { inForce: 0 };
   // Where each workload is named, so a step that waits for one named later can say so.
   const named = new Map<string, number>();
+  // Where each name was taken (its step's `as`), so a second `as:` of it can say where.
+  const takenAt = new Map<string, PathSegment[]>();
   for (const [index, entry] of raw.entries()) {
     const as = (entry as { exec?: { as?: unknown } } | null)?.exec?.as;
     if (typeof as === "string" && !named.has(as)) named.set(as, index);
@@ -633,8 +660,12 @@ function checkSteps(
       spec.unparsedEffects?.(value, { topology, workloads, endless, linksDown, partitions });
       const name = spec.definesUnparsed?.(value) ?? null;
       if (name === null) return;
-      const taken = workloadNameProblems(name, workloads, [...path, key, "as"]);
-      if (taken.length === 0) workloads.add(name);
+      const at = [...path, key, "as"];
+      const taken = workloadNameProblems(name, workloads, at);
+      if (taken.length === 0) {
+        workloads.add(name);
+        takenAt.set(name, at);
+      }
       problems.push(...taken);
     };
     // Several kinds in one entry: none runs, but the names they give are names all the same.
@@ -689,6 +720,7 @@ function checkSteps(
         gives = name === null ? null : { name, at: [...path, kind, "as"] };
         if (name !== null && !checked.some((p) => p.path.at(-1) === "as")) {
           workloads.add(name);
+          takenAt.set(name, [...path, kind, "as"]);
           const argv = (args as { argv?: unknown }).argv;
           if (Array.isArray(argv) && endlessWorkload(argv as string[])) endless.add(name);
           const workload = Array.isArray(argv) ? parseWorkload(argv as string[]) : null;
@@ -771,7 +803,7 @@ function checkSteps(
         });
       }
     }
-    add(ctx, problems);
+    add(ctx, problems.map((p) => firstTaker(p, gives ?? null, takenAt, ctx)));
     if (problems.length === 0 && kind !== null && c.success) {
       steps.push({
         index,

@@ -403,7 +403,7 @@ assert:
   assert.deepEqual(where(issues), [
     '1:11: Unknown shipped topology "pari"',
     '4:26: Unknown workload "pnig"',
-    '4:48: The name "echo" is already taken',
+    '4:48: The name "echo" is already taken by timeline[0] (d.yaml:3:60)',
     '5:27: Workload "echo" runs until it is stopped: waiting for it cannot end',
     '6:27: No earlier step starts a workload named "pong"',
     '7:31: Link "a-b" is already up here: no step above takes it down',
@@ -427,14 +427,14 @@ assert:
   const bad = await problems(`topology: pari\n${steps}`);
   assert.deepEqual(where(bad), [
     '1:11: Unknown shipped topology "pari"',
-    '6:48: The name "ping" is already taken',
+    '6:48: The name "ping" is already taken by timeline[0] (d.yaml:3:48)',
   ]);
   // The same steps against a topology that loads: the names it lacks are refused too.
   assert.deepEqual(where(await problems(`topology: pair\n${steps}`)), [
     '3:17: Unknown VM "c"',
     '4:19: Unknown link "a-c"',
     '6:17: Unknown VM "c"',
-    '6:48: The name "ping" is already taken',
+    '6:48: The name "ping" is already taken by timeline[0] (d.yaml:3:48)',
   ]);
 });
 
@@ -536,7 +536,7 @@ assert:
     '3:11: Missing key "argv"',
     '3:20: Unknown key "agrv" in timeline[0].exec',
     "5:56: background must be true or false, got 3",
-    '5:63: The name "ping" is already taken',
+    '5:63: The name "ping" is already taken by timeline[0] (d.yaml:3:66)',
     "6:56: background must be true or false, got 3",
     '6:63: The name "recovery" is already taken',
   ]);
