@@ -16,6 +16,7 @@ import { count } from "../devices/base/plural.ts";
 import { mibText } from "../lab/memory_fit.ts";
 import { writeAll } from "./progress.ts";
 import { formatVsockConnections } from "./vsock.ts";
+import { shellArg } from "../lab/topology/quote.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
@@ -171,7 +172,7 @@ export function formatStatus(s: LabStatus): string {
       s.memory === undefined
         ? ""
         : `, ${mib(s.memory.sharedBytes)} shared, ${mib(s.memory.residentBytes)} resident`
-    }) from ${s.source}`,
+    }) from ${shellArg(s.source)}`,
     // A lab with no VM (`vms: {}`) says so, not a table heading and a devices: heading with
     // nothing under them.
     ...(s.vms.length === 0

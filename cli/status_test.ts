@@ -442,6 +442,11 @@ Deno.test("status says the lab's shared and resident memory on its first line, w
     "lab pair (seed 1, pid 42, up 3 s, 41.0 MiB shared, 3.1 GiB resident) from pair.yaml",
   );
   assert.equal(first(STATUS), "lab pair (seed 1, pid 42, up 3 s) from pair.yaml");
+  // The topology's path is the user's: an escape in it is shown escaped, never sent raw.
+  assert.equal(
+    first({ ...STATUS, source: "/tmp/\x1b[2J/pair.yaml" }),
+    "lab pair (seed 1, pid 42, up 3 s) from '/tmp/\\x1b[2J/pair.yaml'",
+  );
   // As `vlab up --dry-run` says the plan's shared memory: a vsock-pair's 41.5 MiB was "42 MiB".
   assert.match(
     first({ ...STATUS, memory: { sharedBytes: 41.5 * 2 ** 20, residentBytes: 177 * 2 ** 20 } }),
