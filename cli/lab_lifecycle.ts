@@ -255,7 +255,9 @@ export function lsCommand() {
       }
       if (live.length === 0 && starting.length === 0) return await out("no lab is running\n");
       const rows = [["NAME", "STATE", "VMS", "PID", "STARTED", "SOCKET"]].concat(
-        live.map((r) => [r.name, r.state, String(r.vms), String(r.pid), r.startedAt, r.socket]),
+        live.map((
+          r,
+        ) => [r.name, r.state, String(r.vms), String(r.pid), r.startedAt, shellArg(r.socket)]),
         starting.map((l) => [l.name, "starting", "-", String(l.pid || "-"), "-", "-"]),
       );
       const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
