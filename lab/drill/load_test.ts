@@ -1189,3 +1189,11 @@ Deno.test("a background workload whose words say it runs past the drill's timeou
   );
   assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
 });
+
+Deno.test("an event kind with an escape in it is quoted as every message quotes a name (\\x1b)", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" + PING + "assert:\n" +
+      '  - "count(events, kind = \\"a\\e[2J\\") == 0"\n',
+  );
+  assert.equal(issues[0]?.message.split(" (")[0], 'The lab logs no event of kind "a\\x1b[2J"');
+});

@@ -12,6 +12,7 @@ import { COMPARE_TYPES_HINT, wrongTypeHint } from "./evaluate.ts";
 import { selectorProblem } from "./scope.ts";
 import { resultFieldProblem, resultFieldType } from "./result_fields.ts";
 import { LAB_EVENT_KINDS } from "../event_kinds.ts";
+import { quote } from "../topology/quote.ts";
 
 /** The recovery figures an assertion may read (`recovery.p99_ms`). */
 export const RECOVERY_FIELDS = [
@@ -185,7 +186,7 @@ export function checkReferences(
           errors.push({
             code: "unknown-event-kind",
             at: a.value.at,
-            message: `The lab logs no event of kind ${JSON.stringify(a.value.value)}`,
+            message: `The lab logs no event of kind ${quote(a.value.value)}`,
             hint: eventKindHint(a.value.value),
           });
         }

@@ -11,7 +11,7 @@ import { err, ok, type Result } from "../../devices/base/result.ts";
 import { closestName, didYouMean } from "../topology/issues.ts";
 import { type Expr, type ExprError, referencesOf } from "./expr.ts";
 import type { EvalScope, Value } from "./evaluate.ts";
-import { escapeControl as printable } from "../topology/quote.ts";
+import { escapeControl as printable, quote } from "../topology/quote.ts";
 import type { RecoverySample } from "./types.ts";
 
 /** What a finished run offers to its assertions. */
@@ -91,7 +91,7 @@ function parseSelector(text: string): { name: string; labels: [string, string][]
 export function selectorProblem(selector: string): { message: string; hint: string } | null {
   if (parseSelector(selector) !== null) return null;
   return {
-    message: `Cannot read the metric selector ${JSON.stringify(selector.slice(0, 80))}`,
+    message: `Cannot read the metric selector ${quote(selector, 80)}`,
     hint: 'write a metric\'s name, then the labels to match: name{label="value",…}',
   };
 }
@@ -146,7 +146,7 @@ export function metricValue(
   }
   if (!found) {
     return err({
-      message: `No sample of ${sel.name} matches ${JSON.stringify(selector)}`,
+      message: `No sample of ${sel.name} matches ${quote(selector, 80)}`,
       hint: labelHint(sel.labels, values),
     });
   }
@@ -168,13 +168,13 @@ function labelHint(
     const taken = values.get(key);
     if (taken === undefined) {
       const keys = [...values.keys()];
-      return `it has no label ${JSON.stringify(key)}${
+      return `it has no label ${quote(key)}${
         keys.length === 0 ? " (it has no labels)" : `: its labels are ${shown(keys)}`
       }`;
     }
     if (!taken.has(value)) {
       const near = closestName(value, [...taken]);
-      return `no sample has ${key}=${JSON.stringify(value)}: ${
+      return `no sample has ${printable(key)}=${quote(value)}: ${
         near === undefined ? `${key} takes ${shown([...taken])}` : `did you mean \`${near}\`?`
       }`;
     }
@@ -370,7 +370,7 @@ export function countFilterHint(
       const near = closestName(a.value.value, [...values]);
       if (near !== undefined) {
         hints.push(
-          `no ${a.key} ${JSON.stringify(a.value.value)} in this run: did you mean \`${near}\`?`,
+          `no ${a.key} ${quote(a.value.value)} in this run: did you mean \`${near}\`?`,
         );
       }
     }

@@ -75,6 +75,12 @@ Deno.test("metric() names an unknown metric, a selector that matches nothing and
   const bad = metricValue(METRICS, "vlab_up{lab=other}");
   assert.ok(!bad.ok);
   assert.match(bad.error.message, /Cannot read the metric selector/);
+  // A selector's text is the user's: quoted as every other message quotes it (\x1b, not \u001b).
+  const esc = metricValue(METRICS, 'vlab_up{lab="\x1b[2J"}');
+  assert.ok(!esc.ok);
+  assert.equal(esc.error.message, 'No sample of vlab_up matches "vlab_up{lab=\\"\\x1b[2J\\"}"');
+  assert.equal(esc.error.hint, 'no sample has lab="\\x1b[2J": lab takes `t`');
+  assert.equal(selectorProblem("a\x1b{")?.message, 'Cannot read the metric selector "a\\x1b{"');
 });
 
 Deno.test("recovery figures are nearest-rank over the faults that recovered", () => {
