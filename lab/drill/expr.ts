@@ -24,6 +24,7 @@
  */
 
 import { err, ok, type Result } from "../../devices/base/result.ts";
+import { quote } from "../topology/quote.ts";
 
 /** A node of a parsed expression; `at` is its offset in the expression text. */
 export type Expr =
@@ -93,10 +94,9 @@ const MAX_DEPTH = 64;
 /** What to do about an assertion nested past {@linkcode MAX_DEPTH}. */
 const NESTING_HINT = "split it into several assertions, or drop parentheses that group nothing";
 
+/** A token as a message shows it: escaped and cut as every other message's names ({@linkcode quote}). */
 function quoteText(text: string): string {
-  // deno-lint-ignore no-control-regex
-  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
-  return JSON.stringify(clean.length > 40 ? clean.slice(0, 40) + "…" : clean);
+  return quote(text, 40);
 }
 
 function tokenize(text: string): Result<Token[], ExprError> {

@@ -111,6 +111,8 @@ Deno.test("syntax errors carry a hint where one helps", () => {
 Deno.test("control characters in an error are quoted, not printed", () => {
   const e = syntaxError("a.b < 1 \u001b[31m");
   assert.ok(!e.message.includes("\u001b"), e.message);
+  // Escaped as every other message escapes it, not turned into "?".
+  assert.equal(e.message, 'Unexpected character "\\x1b"');
 });
 
 Deno.test("nesting and length are bounded", () => {
