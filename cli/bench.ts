@@ -27,7 +27,7 @@ import type {
   RingsBenchOptions,
   RingsBenchReport,
 } from "../lab/bench/types.ts";
-import { quote } from "../lab/topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import { closestName, EXIT_CODES, VlabError } from "./errors.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { type ProgressLine, stderrProgressLine, writeAll } from "./progress.ts";

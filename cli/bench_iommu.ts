@@ -13,7 +13,7 @@ import {
   type IommuBenchOptions,
   runIommuBench,
 } from "../lab/bench/iommu.ts";
-import { quote } from "../lab/topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import { closestName, VlabError } from "./errors.ts";
 import { intListOption, intOption, type IntRange, rangeText } from "./int_option.ts";
 import { formatBenchOutput, runBenchKeepingPartial, systemBenchDeps } from "./bench_partial.ts";

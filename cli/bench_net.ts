@@ -39,7 +39,7 @@ import {
   vethRatios,
 } from "../lab/bench/veth_report.ts";
 import { attachDashboard } from "./bench_dashboard.ts";
-import { quote } from "../lab/topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import { closestName, VlabError } from "./errors.ts";
 import { intListOption, intOption, type IntRange, rangeText } from "./int_option.ts";
 import { writeAll } from "./progress.ts";

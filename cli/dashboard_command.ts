@@ -12,7 +12,7 @@ import process from "node:process";
 import { controlJson, resolveLab, startAgain } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
 import { inspectLab } from "../lab/state.ts";
-import { quote } from "../lab/topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import { ownThreads } from "../lab/proc.ts";
 import type { LabRecord } from "../lab/state.ts";
 import type { LabSnapshot, RingSelector, RingView } from "../lab/snapshot_types.ts";

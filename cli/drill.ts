@@ -33,7 +33,7 @@ import {
   STDIN_SOURCE,
 } from "../lab/drill/mod.ts";
 import { readBoundedStream } from "../lab/topology/files.ts";
-import { quote, shellArg } from "../lab/topology/quote.ts";
+import { quote, shellArg } from "../devices/base/quote.ts";
 import { EXIT_CODES, ioReason, isClosedStdout, VlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";
 import { CliExit } from "./usage.ts";

@@ -24,7 +24,7 @@
  */
 
 import { LabError, type LabErrorCode } from "../lab/errors.ts";
-import { escapeControl } from "../lab/topology/quote.ts";
+import { escapeControl } from "../devices/base/quote.ts";
 
 /** The process exit codes of `vlab`. */
 export const EXIT_CODES = {

@@ -11,7 +11,7 @@
 
 import { Command, Option } from "@commander-js/extra-typings";
 import { controlJson, resolveLab } from "../lab/client.ts";
-import { quote } from "../lab/topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import { GUEST_FAULT_KINDS } from "../devices/virtio/guest_faults.ts";
 import { type Fault, parseFault } from "../lab/faults.ts";
 import { VlabError } from "./errors.ts";

@@ -9,7 +9,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { controlJson, namedPath, resolveLab } from "../lab/client.ts";
 import { LabError } from "../lab/errors.ts";
-import { quote } from "../lab/topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import type { SwitchMacTable } from "../lab/switch_macs.ts";
 import { count } from "../devices/base/plural.ts";
 import { writeAll } from "./progress.ts";

@@ -30,7 +30,7 @@ import { shippedTopologies } from "../lab/topology/mod.ts";
 import { vlabFileKind } from "../lab/topology/file_kind.ts";
 import type { Topology } from "../lab/topology/types.ts";
 import { closestName, didYouMean } from "../lab/topology/issues.ts";
-import { escapeControl, quote } from "../lab/topology/quote.ts";
+import { escapeControl, quote } from "../devices/base/quote.ts";
 import { VlabError } from "./errors.ts";
 import { loadOrFail } from "./lab.ts";
 import { writeAll } from "./progress.ts";

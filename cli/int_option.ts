@@ -7,7 +7,7 @@
  * @module
  */
 
-import { quote } from "../lab/topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import { VlabError } from "./errors.ts";
 
 /**

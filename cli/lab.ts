@@ -31,7 +31,7 @@ import {
   resolveTopologyPath,
   topologyJsonSchema,
 } from "../lab/topology/mod.ts";
-import { shellArg } from "../lab/topology/quote.ts";
+import { shellArg } from "../devices/base/quote.ts";
 import type { Topology } from "../lab/topology/types.ts";
 import { EXIT_CODES, VlabError } from "./errors.ts";
 import { downCommand, lsCommand, upDetached } from "./lab_lifecycle.ts";

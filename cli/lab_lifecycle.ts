@@ -11,7 +11,7 @@ import { Command } from "@commander-js/extra-typings";
 import { pauseUnlessAborted } from "../lab/pause.ts";
 import { controlJson, resolveLab, staleLabLine, upAgain } from "../lab/client.ts";
 import { resolveTopologyPath } from "../lab/topology/mod.ts";
-import { shellArg } from "../lab/topology/quote.ts";
+import { shellArg } from "../devices/base/quote.ts";
 import { LabError } from "../lab/errors.ts";
 import type { ProcessState } from "../lab/proc.ts";
 import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../lab/state.ts";

@@ -12,7 +12,7 @@ import { controlJson, namedPath, resolveLab, unknownLinkError } from "../lab/cli
 import type { PartitionInfo } from "../lab/partition.ts";
 import { describeImpair } from "../lab/plan.ts";
 import { parseImpairment } from "../lab/topology/impairment.ts";
-import { escapeControl, quote, showValue } from "../lab/topology/quote.ts";
+import { escapeControl, quote, showValue } from "../devices/base/quote.ts";
 import type { Impairment } from "../lab/topology/types.ts";
 import { VlabError } from "./errors.ts";
 import { writeAll } from "./progress.ts";

@@ -25,7 +25,7 @@ import {
   runPingall,
   selectVms,
 } from "../lab/pingall.ts";
-import { quote } from "../lab/topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import type { LabRecord } from "../lab/state.ts";
 import { EXIT_CODES, VlabError } from "./errors.ts";
 import { CliExit } from "./usage.ts";

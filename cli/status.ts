@@ -16,7 +16,7 @@ import { count } from "../devices/base/plural.ts";
 import { mibText } from "../lab/memory_fit.ts";
 import { writeAll } from "./progress.ts";
 import { formatVsockConnections } from "./vsock.ts";
-import { shellArg } from "../lab/topology/quote.ts";
+import { shellArg } from "../devices/base/quote.ts";
 
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));

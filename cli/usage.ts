@@ -11,7 +11,7 @@
  */
 
 import { Command, type CommanderError } from "@commander-js/extra-typings";
-import { quote } from "../lab/topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import { closestName, VlabError } from "./errors.ts";
 
 /**

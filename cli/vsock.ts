@@ -17,7 +17,7 @@ import type { LabStatus } from "../lab/metrics.ts";
 import type { VmRecovery } from "../lab/snapshot_types.ts";
 import { type LabRecord, VSOCK_SOCKET } from "../lab/state.ts";
 import { processState } from "../lab/proc.ts";
-import { quote } from "../lab/topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import { EXIT_CODES, OutputError, VlabError } from "./errors.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { CliExit } from "./usage.ts";

@@ -26,7 +26,7 @@ import {
 } from "./topology/mod.ts";
 import type { Impairment, Topology } from "./topology/types.ts";
 import { parseImpairment } from "./topology/impairment.ts";
-import { quote, showValue } from "./topology/quote.ts";
+import { quote, showValue } from "../devices/base/quote.ts";
 import { closestName } from "./topology/issues.ts";
 import type { PartitionInfo } from "./partition.ts";
 import { type SwitchMacTable, unknownSwitchProblem } from "./switch_macs.ts";

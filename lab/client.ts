@@ -8,7 +8,7 @@
 import { LabError, type LabErrorCode } from "./errors.ts";
 import { type ProcessState, processState } from "./proc.ts";
 import { findLabs, type FoundLab, type LabRecord, removeStaleLab } from "./state.ts";
-import { quote } from "./topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import type { LabStatus } from "./metrics.ts";
 import { resolveTopologyPath, shippedTopologies, STDIN_SOURCE } from "./topology/files.ts";
 import { parse as parseYaml } from "yaml";

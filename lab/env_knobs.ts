@@ -13,7 +13,7 @@
  */
 
 import { LabError } from "./errors.ts";
-import { quote } from "./topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 
 /** The largest `VLAB_HOT_MS` a lab takes, ms (`envHotMs` cuts a larger one to it). */
 export const MAX_HOT_MS = 10_000;

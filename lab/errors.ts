@@ -5,7 +5,7 @@
  * @module
  */
 
-import { escapeControl } from "./topology/quote.ts";
+import { escapeControl } from "../devices/base/quote.ts";
 
 /** Stable codes of {@linkcode LabError}. */
 export type LabErrorCode =

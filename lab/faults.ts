@@ -46,7 +46,7 @@ import {
 import type { Layout } from "../devices/virtio/queue.ts";
 import type { LabPlan } from "./plan.ts";
 import { FAILED_VM_HINT } from "./errors.ts";
-import { quote } from "./topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import { closestName } from "./topology/issues.ts";
 import type { DeviceSpec } from "./wire/specs.ts";
 import { deviceControl, epochWord } from "./wire/control.ts";

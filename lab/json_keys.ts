@@ -7,7 +7,7 @@
  * @module
  */
 
-import { quote } from "./topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 
 /** A key given twice in one object: the key (decoded) and where that object is. */
 export interface DuplicateKey {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describeDuplicateKey, duplicateJsonKey } from "./json_keys.ts";
 import { quoteForLine } from "./server_answers.ts";
-import { quote } from "./topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 
 Deno.test("finds a key given twice in one object, at any depth, and only there", () => {
   const cases: [string, string | null][] = [

@@ -22,7 +22,7 @@ import { VSOCKMON_HDR_SIZE } from "./host/vsockmon.ts";
 import { VSOCK_HDR_SIZE, VSOCK_MAX_PAYLOAD } from "../devices/vsock/header.ts";
 import { type PartitionInfo, type PartitionProblem, Partitions } from "./partition.ts";
 import { describeImpair, type LabPlan, type RingPlan } from "./plan.ts";
-import { quote } from "./topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import { reorderProblem } from "./topology/impairment.ts";
 import type { Impairment } from "./topology/types.ts";
 import {

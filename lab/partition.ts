@@ -14,7 +14,7 @@
 import { err, ok, type Result } from "../devices/base/result.ts";
 import type { LabPlan } from "./plan.ts";
 import { formatMac } from "./topology/addresses.ts";
-import { quote } from "./topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 
 /** One partition in force. */
 export interface PartitionInfo {

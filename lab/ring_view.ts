@@ -12,7 +12,7 @@
  */
 
 import { servedBy } from "./vhost_pci_view.ts";
-import { quote } from "./topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import { err, ok, type Result } from "../devices/base/result.ts";
 import {
   Feature,

@@ -20,7 +20,7 @@ import { EventLog } from "./events.ts";
 import { Lab, type LabStartOptions } from "./lab.ts";
 import type { LabPlan } from "./plan.ts";
 import { serveControl } from "./server.ts";
-import { quote } from "./topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import { eventLogPath, KEEP_LOGS, logsDir, pruneLogs } from "./logs.ts";
 import {
   createLabDir,

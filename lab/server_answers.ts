@@ -9,7 +9,7 @@
 import type { Lab } from "./lab.ts";
 import { ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
 import { closestName } from "./topology/issues.ts";
-import { quote } from "./topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 import type { Impairment } from "./topology/types.ts";
 
 /**

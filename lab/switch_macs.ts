@@ -12,7 +12,7 @@
 
 import type { MacTableEntry } from "./host/switch.ts";
 import type { LabPlan, SwitchPlan } from "./plan.ts";
-import { quote } from "./topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 
 /** One learned station. */
 export interface SwitchMac {

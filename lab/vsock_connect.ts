@@ -10,7 +10,7 @@
 
 import { VSOCK_MAX_CONNECTIONS } from "../devices/vsock/config.ts";
 import { FAILED_VM_HINT, LabError } from "./errors.ts";
-import { quote } from "./topology/quote.ts";
+import { quote } from "../devices/base/quote.ts";
 
 /** Longest `OK <hostport>\n` answer read. */
 const MAX_ANSWER = 32;

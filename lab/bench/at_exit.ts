@@ -12,7 +12,7 @@
  */
 
 import { LabError } from "../errors.ts";
-import { quote } from "../topology/quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 
 /**
  * Register `cleanup` to run at the process's exit; returns the call that runs it now instead

@@ -29,7 +29,7 @@ import { topologyFromObject } from "../topology/mod.ts";
 import { benchTempDir } from "./at_exit.ts";
 import { LabError } from "../errors.ts";
 import { SOCKET_PATH_MAX } from "../runner.ts";
-import { quote } from "../topology/quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 import { count } from "../../devices/base/plural.ts";
 import { cpuPctOver, median } from "./net_run.ts";
 

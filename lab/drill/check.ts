@@ -10,7 +10,7 @@
 
 import { typeName } from "../api.ts";
 import { closestName } from "../topology/issues.ts";
-import { quote } from "../topology/quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 
 /** What a checked field holds. */
 type Kind = "string" | "number" | "boolean" | "map" | "list";

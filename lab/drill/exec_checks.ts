@@ -12,7 +12,7 @@
 
 import type { PathSegment, Problem } from "../topology/issues.ts";
 import { didYouMean } from "../topology/issues.ts";
-import { quote } from "../topology/quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 import type { Topology } from "../topology/types.ts";
 import type { WorkloadRequest } from "../guest/workloads/args.ts";
 import { labCidsText } from "../guest/workloads/vsock.ts";

@@ -24,7 +24,7 @@
  */
 
 import { err, ok, type Result } from "../../devices/base/result.ts";
-import { quote } from "../topology/quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 
 /** A node of a parsed expression; `at` is its offset in the expression text. */
 export type Expr =

@@ -23,7 +23,7 @@ import { type Fault, FAULT_KINDS, parseFault, plannedRefusal } from "../faults.t
 import { type LabPlan, planLab } from "../plan.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
 import type { Topology } from "../topology/types.ts";
-import { quote } from "../topology/quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 import { type CheckContext, registerStepKind } from "./steps.ts";
 
 const faultArgs = z.strictObject({

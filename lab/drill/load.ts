@@ -37,7 +37,7 @@ import { durationMs, endlessWorkload, stepKinds, workloadNameProblems } from "./
 import { parseWorkload } from "../guest/workloads/args.ts";
 import "./fault_steps.ts";
 import "./net_steps.ts";
-import { escapeControl, quote } from "../topology/quote.ts";
+import { escapeControl, quote } from "../../devices/base/quote.ts";
 import { DRILL_FILE, readInput, TOPOLOGY_FILE } from "./input.ts";
 import { checkString } from "./check.ts";
 import type { Drill, DrillAssertion, DrillStep } from "./types.ts";

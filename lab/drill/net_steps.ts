@@ -24,7 +24,7 @@ import { vsockImpairmentProblem } from "../topology/vsock_impairment.ts";
 import { isPassthrough } from "../host/impair.ts";
 import { drillLinks } from "./link_names.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
-import { quote } from "../topology/quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 import type { Topology } from "../topology/types.ts";
 import { type CheckContext, durationMs, registerStepKind } from "./steps.ts";
 

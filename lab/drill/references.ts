@@ -12,7 +12,7 @@ import { COMPARE_TYPES_HINT, wrongTypeHint } from "./evaluate.ts";
 import { selectorProblem } from "./scope.ts";
 import { resultFieldProblem, resultFieldType } from "./result_fields.ts";
 import { LAB_EVENT_KINDS } from "../event_kinds.ts";
-import { quote } from "../topology/quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 
 /** The recovery figures an assertion may read (`recovery.p99_ms`). */
 export const RECOVERY_FIELDS = [

@@ -10,7 +10,7 @@
 import type { Decision, DrillResult, LinkOutcome } from "./types.ts";
 import { recoveryFigures } from "./scope.ts";
 import { checkDrillResult, checkOptionKeys, checkString } from "./check.ts";
-import { escapeControl, shellArg } from "../topology/quote.ts";
+import { escapeControl, shellArg } from "../../devices/base/quote.ts";
 import { STDIN_SOURCE } from "../topology/files.ts";
 import { typeName } from "../api.ts";
 import { count } from "../../devices/base/plural.ts";

@@ -30,7 +30,7 @@ import {
 import type { Result } from "../../devices/base/result.ts";
 import { measuredText } from "./report.ts";
 import { assertionHint, runScope } from "./scope.ts";
-import { escapeControl as printable, quote } from "../topology/quote.ts";
+import { escapeControl as printable, quote } from "../../devices/base/quote.ts";
 import { checkOptionKeys, checkString } from "./check.ts";
 import { type StepContext, stepKinds, type WorkloadRun } from "./steps.ts";
 import { workloadFailure } from "../guest/workloads/mod.ts";

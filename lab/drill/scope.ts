@@ -11,7 +11,7 @@ import { err, ok, type Result } from "../../devices/base/result.ts";
 import { closestName, didYouMean } from "../topology/issues.ts";
 import { type Expr, type ExprError, referencesOf } from "./expr.ts";
 import type { EvalScope, Value } from "./evaluate.ts";
-import { escapeControl as printable, quote } from "../topology/quote.ts";
+import { escapeControl as printable, quote } from "../../devices/base/quote.ts";
 import type { RecoverySample } from "./types.ts";
 
 /** What a finished run offers to its assertions. */

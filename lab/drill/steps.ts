@@ -14,7 +14,7 @@ import { z } from "zod";
 import type { LabHandle } from "../api.ts";
 import { LabError } from "../errors.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
-import { quote } from "../topology/quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 import type { Topology } from "../topology/types.ts";
 import type { Prng } from "../../devices/base/prng.ts";
 import { parseWorkload } from "../guest/workloads/args.ts";

@@ -37,7 +37,7 @@ import type {
   VsockRouterSpec,
 } from "./types.ts";
 import { parseDuration, parseSize } from "./units.ts";
-import { quote } from "./quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 import { buildVsock, vsockMemoryBytes } from "./vsock.ts";
 import { checkVhostPci } from "./vhost_pci.ts";
 

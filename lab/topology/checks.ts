@@ -10,7 +10,7 @@ import { formatIpv4, parseCidr, subnetOf } from "./addresses.ts";
 import type { Origins } from "./build.ts";
 import { type PathSegment, pathToString, type Problem } from "./issues.ts";
 import type { Endpoint, Topology } from "./types.ts";
-import { quote } from "./quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 
 /** Union-find over string keys, with path halving. */
 class Components {

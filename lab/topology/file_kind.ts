@@ -14,7 +14,7 @@
  */
 
 import type { Problem } from "./issues.ts";
-import { escapeControl } from "./quote.ts";
+import { escapeControl } from "../../devices/base/quote.ts";
 
 /**
  * The kinds of file vlab reads or writes: the three it reads, `vlab schema`'s output, and the

@@ -10,7 +10,7 @@ import { err, type Result } from "../../devices/base/result.ts";
 import { MAX_TOPOLOGY_BYTES } from "./limits.ts";
 import { parseTopology } from "./load.ts";
 import { topologyWarnings } from "./warnings.ts";
-import { quote } from "./quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 import { closestName } from "./issues.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
 

@@ -12,7 +12,7 @@ import { type LossModel, NO_IMPAIRMENT } from "../host/impair.ts";
 import { DELAY_DISTRIBUTIONS } from "../host/impair_models.ts";
 import type { Impairment } from "./types.ts";
 import { IMPAIRMENT_KEYS, impairmentSchema, type RawImpairment } from "./schema.ts";
-import { quote } from "./quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 import { closestName, hintFor } from "./issues.ts";
 import { schemaProblems } from "./structure.ts";
 import { parseDuration, parsePercent, parsePercentList, parseRate } from "./units.ts";

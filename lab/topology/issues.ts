@@ -7,7 +7,7 @@
  * @module
  */
 
-import { escapeControl, quote } from "./quote.ts";
+import { escapeControl, quote } from "../../devices/base/quote.ts";
 import type { TopologyIssue } from "./types.ts";
 
 /** One step of a path into the document: a map key or a sequence index. */

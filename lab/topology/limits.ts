@@ -7,7 +7,7 @@
  */
 
 import type { Problem } from "./issues.ts";
-import { quote } from "./quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 
 /**
  * Largest topology file or text, bytes (1 MiB). The largest lab allowed (1024 VMs of 4 NICs,

@@ -24,7 +24,7 @@ import type { RawTopology } from "./schema.ts";
 import { checkStructure, isRequiredKey } from "./structure.ts";
 import { checkCounts, MAX_TOPOLOGY_BYTES } from "./limits.ts";
 import { plainCopy } from "./plain.ts";
-import { quote } from "./quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 import { aliasIssues, duplicateKeyIssues, syntaxIssues, unknownTagIssues } from "./yaml_errors.ts";
 import { findPair, keysAsWritten, mergeIssues } from "./yaml_merge.ts";
 import { tooDeepAt } from "./depth.ts";

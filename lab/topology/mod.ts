@@ -34,7 +34,7 @@ export { parseTopology, topologyFromObject } from "./load.ts";
 export { loadTopologyFile, resolveTopologyPath, shippedTopologies } from "./files.ts";
 export { formatIssues } from "./issues.ts";
 export { deriveMac } from "./addresses.ts";
-export { escapeControl, quote } from "./quote.ts";
+export { escapeControl, quote } from "../../devices/base/quote.ts";
 export { parseDuration, parsePercent, parseRate, parseSize, type UnitError } from "./units.ts";
 export { BUILTIN_DEFAULTS } from "./build.ts";
 export type { Result } from "../../devices/base/result.ts";

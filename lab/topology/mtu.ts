@@ -7,7 +7,7 @@
  * @module
  */
 
-import { quote } from "./quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 import type { Endpoint, Topology } from "./types.ts";
 
 /** One NIC whose MTU differs from that of the first NIC (in file order) on its segment. */

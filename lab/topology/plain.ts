@@ -15,7 +15,7 @@
  */
 
 import { type PathSegment, pathToString, type Problem } from "./issues.ts";
-import { quote } from "./quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 import { shapeAt } from "./structure.ts";
 
 /** A problem of a value that is not plain data, and whether the value must be set aside. */

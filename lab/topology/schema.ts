@@ -31,7 +31,7 @@ import {
   UNICAST_MAC_PATTERN,
 } from "./addresses.ts";
 import { MAX_MEMORY_BYTES, PAGE_SIZE } from "../../devices/memory/memory.ts";
-import { quote, showValue } from "./quote.ts";
+import { quote, showValue } from "../../devices/base/quote.ts";
 
 /** Pattern of VM, switch, NIC and link names. */
 export const NAME_PATTERN = "^[a-z][a-z0-9_-]{0,15}$";

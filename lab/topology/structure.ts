@@ -8,7 +8,7 @@
 import type { z } from "zod";
 import { QUEUE_SIZE_RANGE, topologySchema } from "./schema.ts";
 import { didYouMean, type PathSegment, pathToString, type Problem } from "./issues.ts";
-import { quote, showValue } from "./quote.ts";
+import { quote, showValue } from "../../devices/base/quote.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnySchema = any;

@@ -11,7 +11,7 @@
  */
 
 import type { PathSegment, Problem } from "./issues.ts";
-import { quote } from "./quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 import type { RawTopology } from "./schema.ts";
 import type { LinkSpec, Topology, VmSpec } from "./types.ts";
 

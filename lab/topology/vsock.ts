@@ -16,7 +16,7 @@ import {
 } from "../../devices/vsock/driver.ts";
 import type { PathSegment, Problem } from "./issues.ts";
 import { didYouMean, endpointIs } from "./issues.ts";
-import { quote } from "./quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 import { IMPAIRMENT_KEYS, type RawTopology } from "./schema.ts";
 import type { Impairment, LinkSpec, VmSpec, VsockLinkSpec, VsockRouterSpec } from "./types.ts";
 import { resolveImpairment } from "./impairment.ts";

@@ -12,7 +12,7 @@ import { parseYamlDocument } from "./load.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
 import { vhostPciWarnings } from "./vhost_pci.ts";
 import { mtuMismatches } from "./mtu.ts";
-import { quote } from "./quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 
 /**
  * The warnings of a valid topology parsed from `text`, located in it.

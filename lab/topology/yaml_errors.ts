@@ -20,7 +20,7 @@ import {
   Parser,
   visit,
 } from "yaml";
-import { quote } from "./quote.ts";
+import { quote } from "../../devices/base/quote.ts";
 import { withoutYamlEnv } from "./yaml_env.ts";
 import { isMergeKey, issueAt, keyText } from "./yaml_merge.ts";
 import type { TopologyIssue } from "./types.ts";

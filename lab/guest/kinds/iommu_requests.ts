@@ -26,7 +26,7 @@ import type { Result } from "../../../devices/base/result.ts";
 import { type DriverError, queueErrorParts } from "../../../devices/virtio/errors.ts";
 import { IommuDriverCounter } from "../../wire/iommu.ts";
 import { macrotask } from "../../wire/loop.ts";
-import { quote } from "../../topology/quote.ts";
+import { quote } from "../../../devices/base/quote.ts";
 import type { FromWorker } from "../../wire/messages.ts";
 import type { IommuDeviceSpec } from "../../wire/specs.ts";
 import type { IommuWorkloadService } from "../workloads/options.ts";

@@ -18,7 +18,7 @@
 
 import { err, ok, type Result } from "../../../devices/base/result.ts";
 import { parseIpv4Address } from "../net/ipv4.ts";
-import { quote } from "../../topology/quote.ts";
+import { quote } from "../../../devices/base/quote.ts";
 
 /**
  * A parsed workload invocation.
