@@ -590,9 +590,9 @@ export async function concludeDrill(
 }
 
 /**
- * What `vlab drill replay` prints after the verdict: `same decisions as PATH` (saying how many
- * notes follow, since those are what timing kept out of the comparison) or each difference, then
- * each note.
+ * What `vlab drill replay` prints after the verdict: `same decisions as PATH` (PATH as a shell
+ * argument; `-`, stdin, as "the report from stdin"), saying how many notes follow (what timing
+ * kept out of the comparison), or each difference; then each note.
  *
  * @example
  * ```ts
@@ -607,10 +607,12 @@ export function replayLines(
   notes: readonly string[],
 ): string[] {
   const noted = notes.length === 0 ? "" : `, apart from the ${count(notes.length, "note")} below`;
-  const lines = differences.length === 0 ? [`same decisions as ${shellArg(path)}${noted}`] : [
-    `${differences.length} decision${differences.length === 1 ? " differs" : "s differ"} from ${
-      shellArg(path)
-    }:`,
+  // `-` is stdin: said in words, not quoted as a path.
+  const from = path === "-" ? "the report from stdin" : shellArg(path);
+  const lines = differences.length === 0 ? [`same decisions as ${from}${noted}`] : [
+    `${differences.length} decision${
+      differences.length === 1 ? " differs" : "s differ"
+    } from ${from}:`,
     ...differences.map((d) => `  ${d.subject}: recorded ${d.recorded}, now ${d.replayed}`),
   ];
   lines.push(...notes.map((n) => `note: ${n}`));
@@ -752,16 +754,18 @@ export function drillCommand(): Command {
           );
         }
         const recorded = read.value;
-        const shown = path === "-" ? "the report from stdin" : path;
         await interruptible(
           (signal) =>
             replayDrill(recorded, { signal, onProgress: (l) => void out(l + "\n") })
               .catch((e) =>
-                rethrow(e, `the drill recorded in ${path === "-" ? shown : quote(path)}`)
+                rethrow(
+                  e,
+                  `the drill recorded in ${path === "-" ? "the report from stdin" : quote(path)}`,
+                )
               ),
           ({ result, differences, notes }, interrupted) =>
             concludeDrill(result, {
-              lines: replayLines(shown, differences, notes),
+              lines: replayLines(path, differences, notes),
               reports: opts,
               ok: result.passed && differences.length === 0,
               interrupted,

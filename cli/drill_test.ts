@@ -422,3 +422,7 @@ Deno.test("drill run's help counts the JUnit timeline testcase beside the assert
   // Before: "one testcase per assertion", and the XML held one more (the timeline).
   assert.match(junit.description, /one testcase per assertion, and one for the timeline\)$/);
 });
+
+Deno.test("a replay of a report read from stdin says so in words, not as a quoted path '-'", () => {
+  assert.deepEqual(replayLines("-", [], []), ["same decisions as the report from stdin"]);
+});
