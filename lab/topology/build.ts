@@ -467,12 +467,18 @@ function buildLinks(
       obj: link.reverse as Obj | undefined,
       path: [...path, "reverse"],
     }]);
+    // A key both directions take from one place (`link.reorder`) is reported once, at that place.
     const reported = new Set<string>();
+    const firstAt = (at: readonly (string | number)[]): boolean => {
+      const key = at.join("/");
+      if (reported.has(key)) return false;
+      reported.add(key);
+      return true;
+    };
     for (const [dir, r] of [["forward", fwd], ["reverse", rev]] as const) {
-      if (r.imp.reorderPct > 0 && r.imp.delayUs === 0 && r.reorderAt !== null) {
-        const key = r.reorderAt.join("/");
-        if (reported.has(key)) continue;
-        reported.add(key);
+      if (
+        r.imp.reorderPct > 0 && r.imp.delayUs === 0 && r.reorderAt !== null && firstAt(r.reorderAt)
+      ) {
         out.problems.push({
           code: "reorder-without-delay",
           path: r.reorderAt,
@@ -480,10 +486,7 @@ function buildLinks(
           hint: "set `delay` above 0: netem reorders by sending some frames without the delay",
         });
       }
-      if (r.imp.jitterUs === 0 && r.distributionAt !== null) {
-        const key = r.distributionAt.join("/");
-        if (reported.has(key)) continue;
-        reported.add(key);
+      if (r.imp.jitterUs === 0 && r.distributionAt !== null && firstAt(r.distributionAt)) {
         out.problems.push({
           code: "distribution-without-jitter",
           path: r.distributionAt,

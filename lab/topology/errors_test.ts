@@ -661,3 +661,16 @@ Deno.test("one of YAML's own tags on a value it does not fit is named !!int, not
   assert.equal(str.message, 'YAML tag "!!str" does not fit this value');
   assert.equal(str.hint, 'remove "!!str": it takes a single value (not a map or a list)');
 });
+
+Deno.test("a reorder without delay on both directions does not hide a reverse distribution without jitter", () => {
+  const issues = issuesOf(
+    "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
+      "links: [{ endpoints: [a, b], reorder: 5%, reverse: { distribution: normal } }]\n",
+  );
+  // Each at its value: the shared reorder once, the reverse's distribution too.
+  const codes = issues.map((i) => `${i.code} ${i.line}:${i.column}`);
+  assert.deepEqual(codes.sort(), [
+    "distribution-without-jitter 3:68",
+    "reorder-without-delay 3:39",
+  ]);
+});
