@@ -449,13 +449,8 @@ export class NetStack {
     csum: number,
     flow: number,
   ): boolean {
-    const iface = this.#ifaces[ifIndex];
+    if (this.#sendNow(ifIndex, len, fill, csum)) return true;
     const q = this.#backlogs[ifIndex];
-    if ((q.length === 0 || this.#drain(ifIndex)) && iface.sendWith(len, fill, csum)) {
-      this.counters.framesOut++;
-      this.counters.bytesOut += len;
-      return true;
-    }
     if (!q.admits(flow, 1)) return false;
     q.holdWith(flow, len, fill, csum);
     this.counters.txHeld++;
@@ -469,36 +464,48 @@ export class NetStack {
    * sent (the caller counts them).
    */
   #sendFrames(ifIndex: number, frames: readonly Uint8Array[], flow: number): number {
-    const c = this.counters;
-    const iface = this.#ifaces[ifIndex];
     const q = this.#backlogs[ifIndex];
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i];
-      if ((q.length === 0 || this.#drain(ifIndex)) && iface.sendWith(f.length, (b) => b.set(f))) {
-        c.framesOut++;
-        c.bytesOut += f.length;
-        continue;
-      }
+      if (this.#sendNow(ifIndex, f.length, (b) => b.set(f), 0)) continue;
       if (!q.admits(flow, frames.length - i)) return i;
       for (let j = i; j < frames.length; j++) q.hold(flow, frames[j], 0);
-      c.txHeld += frames.length - i;
+      this.counters.txHeld += frames.length - i;
       return frames.length;
     }
     return frames.length;
   }
 
+  /**
+   * Put a frame into interface `ifIndex`'s TX ring if nothing waits in its backlog (after sending
+   * what the ring takes of it) and the ring has room; counted as sent. False: not sent.
+   */
+  #sendNow(ifIndex: number, len: number, fill: (buf: Uint8Array) => void, csum: number): boolean {
+    return (this.#backlogs[ifIndex].length === 0 || this.#drain(ifIndex)) &&
+      this.#ringSend(this.#ifaces[ifIndex], len, fill, csum);
+  }
+
+  /** Put a frame into the interface's TX ring, counting it; false if the ring has no room. */
+  #ringSend(
+    iface: NetInterface,
+    len: number,
+    fill: (buf: Uint8Array) => void,
+    csum: number,
+  ): boolean {
+    if (!iface.sendWith(len, fill, csum)) return false;
+    this.counters.framesOut++;
+    this.counters.bytesOut += len;
+    return true;
+  }
+
   /** Send what waits in interface `ifIndex`'s backlog while its ring takes it; true if none is left. */
   #drain(ifIndex: number): boolean {
-    const c = this.counters;
     const iface = this.#ifaces[ifIndex];
     const q = this.#backlogs[ifIndex];
-    const sent = q.drain((frame, csum) => {
-      if (!iface.sendWith(frame.length, (b) => b.set(frame), csum)) return false;
-      c.bytesOut += frame.length;
-      return true;
-    });
-    c.framesOut += sent;
-    c.txHeldSent += sent;
+    const sent = q.drain((frame, csum) =>
+      this.#ringSend(iface, frame.length, (b) => b.set(frame), csum)
+    );
+    this.counters.txHeldSent += sent;
     return q.length === 0;
   }
 
