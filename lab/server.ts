@@ -32,7 +32,8 @@
  *
  * Every error is a 4xx (or 5xx) with `{"error": {"code", "message", "hint"}}`; a bad request
  * never stops the lab. A body over 1 MiB is a 413 `body-too-large`, refused from its
- * `Content-Length` or once that much has come (`MAX_BODY_BYTES`); a POST body with a key its
+ * `Content-Length` or once that much has come (`MAX_BODY_BYTES`); a body the client stopped
+ * sending (it closed the connection before the body's end) is a 400 `incomplete-body`; a POST body with a key its
  * route does not take is a 400 `bad-request`. A JSON body that gives a key twice in one object is a 400
  * `duplicate-key` (`JSON.parse` would keep the last silently). Routing uses the path as received: a path with a `.` or `..` segment, an
  * empty segment or a malformed %-escape is a 400 `bad-path`, never resolved to another route.

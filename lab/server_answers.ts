@@ -73,7 +73,8 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 /**
  * A request's body as text, read at most {@linkcode MAX_BODY_BYTES}: a 413 `body-too-large`
  * answer when its `Content-Length` says more (nothing read) or when a body without one passes
- * the limit (reading stops there and the rest is cancelled).
+ * the limit (reading stops there and the rest is cancelled); a 400 `incomplete-body` when the
+ * client closed the connection before the body's end.
  *
  * @example
  * ```ts
@@ -92,7 +93,15 @@ export async function readBoundedBody(req: Request): Promise<{ text: string } | 
   const chunks: Uint8Array[] = [];
   let size = 0;
   while (true) {
-    const { done, value } = await reader.read();
+    let next: ReadableStreamReadResult<Uint8Array>;
+    try {
+      next = await reader.read();
+    } catch {
+      // The client closed its end before the body's end (fewer bytes than its Content-Length,
+      // a chunked body without its last chunk): a bad request, not a fault of the lab.
+      return incomplete(declared);
+    }
+    const { done, value } = next;
     if (done) break;
     size += value.length;
     if (size > MAX_BODY_BYTES) {
@@ -108,6 +117,16 @@ export async function readBoundedBody(req: Request): Promise<{ text: string } | 
     at += c.length;
   }
   return { text: new TextDecoder().decode(bytes) };
+}
+
+function incomplete(declared: string | null): Response {
+  const length = declared === null ? "" : ` (its Content-Length gives ${declared.trim()} bytes)`;
+  return fail(
+    400,
+    "incomplete-body",
+    `Cannot read the request body: the connection ended before the body did${length}`,
+    "Send the whole body before closing the connection (or give the Content-Length it has)",
+  );
 }
 
 function tooLarge(what: string): Response {

@@ -768,6 +768,62 @@ Deno.test({
     }),
 });
 
+/** Send `request`, close the sending half (as `socat` does at its input's end), read to close. */
+async function halfClosedExchange(path: string, request: string): Promise<string> {
+  const conn = await Deno.connect({ transport: "unix", path });
+  // A server that never answers fails the test, not hangs it.
+  const timer = setTimeout(() => conn.close(), 10_000);
+  try {
+    await conn.write(new TextEncoder().encode(request));
+    await conn.closeWrite();
+    let text = "";
+    const buf = new Uint8Array(65536);
+    while (true) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    return text;
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // Closed by the timer.
+    }
+  }
+}
+
+Deno.test({
+  name:
+    "a body cut short by the client's half-close is a 400 incomplete-body, not a 500 'bug in vlab'",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      const cases: [string, RegExp][] = [
+        [
+          'POST /links/a-b HTTP/1.1\r\nHost: vlab\r\nContent-Length: 50\r\n\r\n{"up":',
+          /ended before the body did \(its Content-Length gives 50 bytes\)$/,
+        ],
+        [
+          "POST /heal HTTP/1.1\r\nHost: vlab\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n",
+          /ended before the body did$/,
+        ],
+      ];
+      for (const [request, said] of cases) {
+        const text = await halfClosedExchange(env.path, request);
+        assert.match(text, /^HTTP\/1\.1 400 /, text);
+        const error = JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4)).error;
+        assert.equal(error.code, "incomplete-body", text);
+        assert.match(error.message, said);
+      }
+      // Nothing was done with half a body, and the lab answers on.
+      assert.equal(env.lab.linkUp("a-b"), true);
+      await assertStillRuns(env);
+    }),
+});
+
 Deno.test({
   name:
     "405 carries Allow; HEAD answers as GET without a body; /capture without link= is a 400; the 404 hint lists every route",
