@@ -15,7 +15,8 @@
 
 import { Command } from "@commander-js/extra-typings";
 import { PcapRecordCounter, WholeRecords } from "../lab/capture.ts";
-import { controlFetch, resolveLab, startAgain, unknownLinkError } from "../lab/client.ts";
+import { controlFetch, resolveLab, unknownLinkError } from "../lab/client.ts";
+import { startAgain } from "../lab/start_again.ts";
 import { LabError } from "../lab/errors.ts";
 import { processState } from "../lab/proc.ts";
 import { Pcap } from "../lab/host/pcap.ts";

@@ -9,7 +9,8 @@
 
 import { Command, Option } from "@commander-js/extra-typings";
 import process from "node:process";
-import { controlJson, resolveLab, startAgain } from "../lab/client.ts";
+import { controlJson, resolveLab } from "../lab/client.ts";
+import { startAgain } from "../lab/start_again.ts";
 import { LabError } from "../lab/errors.ts";
 import { inspectLab } from "../lab/state.ts";
 import { quote } from "../devices/base/quote.ts";

@@ -10,13 +10,8 @@
 import { parseWorkload } from "../lab/guest/workloads/args.ts";
 import { topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
-import {
-  type ExecAnswer,
-  execCancellable,
-  resolveLab,
-  startAgain,
-  topologyArg,
-} from "../lab/client.ts";
+import { type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
+import { startAgain, topologyArg } from "../lab/start_again.ts";
 import { formatPlan, type LabPlan, planLab } from "../lab/plan.ts";
 import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import type { Lab } from "../lab/lab.ts";

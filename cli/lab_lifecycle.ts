@@ -9,7 +9,8 @@
 
 import { Command } from "@commander-js/extra-typings";
 import { pauseUnlessAborted } from "../lab/pause.ts";
-import { controlJson, resolveLab, staleLabLine, upAgain } from "../lab/client.ts";
+import { controlJson, resolveLab, staleLabLine } from "../lab/client.ts";
+import { upAgain } from "../lab/start_again.ts";
 import { resolveTopologyPath } from "../lab/topology/mod.ts";
 import { shellArg } from "../devices/base/quote.ts";
 import { LabError } from "../lab/errors.ts";

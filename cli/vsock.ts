@@ -11,7 +11,8 @@
  */
 
 import { Command } from "@commander-js/extra-typings";
-import { controlJson, resolveLab, startAgain } from "../lab/client.ts";
+import { controlJson, resolveLab } from "../lab/client.ts";
+import { startAgain } from "../lab/start_again.ts";
 import { LabError } from "../lab/errors.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import type { VmRecovery } from "../lab/snapshot_types.ts";

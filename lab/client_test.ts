@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { controlJson, resolveLab, startAgain, upAgain } from "./client.ts";
-import { resolveTopologyPath } from "./topology/files.ts";
+import { controlJson, resolveLab } from "./client.ts";
 import { LabError } from "./errors.ts";
 import { inStateDir } from "./testing.ts";
 import { createLabDir, labPaths, type LabRecord, writeRecord } from "./state.ts";
@@ -255,13 +254,6 @@ Deno.test({
     }),
 });
 
-Deno.test("upAgain names the lab's topology: a shipped one by name, a file by its path, quoted", () => {
-  // A bare `vlab up` starts pair: the hint after star stopped sent users to the wrong lab.
-  assert.equal(upAgain({ source: resolveTopologyPath("star") }), "vlab up star");
-  assert.equal(upAgain({ source: "/tmp/lossy.yaml" }), "vlab up /tmp/lossy.yaml");
-  assert.equal(upAgain({ source: "/tmp/my lab's.yaml" }), "vlab up '/tmp/my lab'\\''s.yaml'");
-});
-
 Deno.test("no lab of that name: the hint starts that lab, not a bare `vlab up` (which starts pair)", async () => {
   await inStateDir("vlab-client-", async () => {
     const star = await resolveLab("star", undefined, () => {}).then(() => null, (e) => e);
@@ -275,27 +267,4 @@ Deno.test("no lab of that name: the hint starts that lab, not a bare `vlab up` (
       "Start it with `vlab up <topology.yaml>` (the file whose `name:` it is)",
     );
   });
-});
-
-Deno.test("startAgain: a topology file's vlab up, a drill's own topology's drill run, a script's startLab", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "vlab-client-" });
-  try {
-    // A drill that holds its topology is its lab's source; `vlab up` refuses a drill file.
-    const drill = `${dir}/flap.yaml`;
-    Deno.writeTextFileSync(
-      drill,
-      "topology: { name: flap, vms: { a: {} } }\ntimeline:\n  - { at: 0s, do: heal }\n",
-    );
-    assert.equal(startAgain({ source: drill }), `\`vlab drill run ${drill}\``);
-    assert.equal(startAgain({ source: resolveTopologyPath("star") }), "`vlab up star`");
-    assert.equal(startAgain({ source: `${dir}/gone.yaml` }), `\`vlab up ${dir}/gone.yaml\``);
-    assert.equal(startAgain({ source: "<object>" }), "startLab() in its script");
-    // A drill piped into `vlab drill run -` with its topology inline (it said "startLab()").
-    assert.equal(
-      startAgain({ source: "<stdin>" }),
-      "`vlab drill run -`, the drill piped in again",
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 });

@@ -64,7 +64,7 @@ import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
 import { type V8Helpers, v8Helpers } from "./v8_helpers.ts";
 import { envHotMs, HOT_MS } from "./wire/loop.ts";
 import { FAILED_VM_HINT } from "./errors.ts";
-import { startAgain } from "./client.ts";
+import { startAgain } from "./start_again.ts";
 
 export { mergePcapRecords } from "./capture.ts";
 

@@ -13,7 +13,7 @@
  */
 
 import { LabError } from "./errors.ts";
-import { strandedImpairDrops } from "./link_counts.ts";
+import { strandedImpairDrops } from "./impair_stats.ts";
 import { nextControl, publishControl } from "./wire/doorbell.ts";
 import type { FromWorker, SwitchStart, ToWorker, VmStart, WorkerPreload } from "./wire/messages.ts";
 
@@ -51,7 +51,7 @@ export interface WorkerSetHooks {
   failed(handle: WorkerHandle, message: string, hint?: string): void;
   /**
    * How a hint says to start the lab again once stopped: `` `vlab up star` ``, or
-   * `startLab() in its script` (`startAgain` in `client.ts`); asked only when a worker fails.
+   * `startLab() in its script` (`startAgain` in `start_again.ts`); asked only when a worker fails.
    */
   startAgain(): string;
 }
