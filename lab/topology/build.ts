@@ -40,6 +40,7 @@ import { parseDuration, parseSize } from "./units.ts";
 import { quote } from "../../devices/base/quote.ts";
 import { buildVsock, vsockMemoryBytes } from "./vsock.ts";
 import { checkVhostPci } from "./vhost_pci.ts";
+import { DirectionChecks } from "./direction_checks.ts";
 
 /** Built-in defaults, used when a key is absent everywhere. */
 export const BUILTIN_DEFAULTS = {
@@ -93,6 +94,8 @@ interface Out {
   origins: Origins;
   /** Problems already reported at a shared key (defaults, VM-level NIC keys). */
   reported: Set<string>;
+  /** Reorder and distribution of every link direction, reported once per key. */
+  directions: DirectionChecks;
 }
 
 /** The result of building: a topology (possibly partial) and the problems found. */
@@ -296,16 +299,10 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
   return vms;
 }
 
-function buildImpairment(
-  layers: readonly Layer[],
-): {
-  imp: Impairment;
-  reorderAt: PathSegment[] | null;
-  distributionAt: PathSegment[] | null;
-} {
-  const p = (key: string) => pick<string | number | undefined>(layers, key, undefined);
-  const imp = resolveImpairment((key) => p(key).value);
-  return { imp, reorderAt: p("reorder").path, distributionAt: p("distribution").path };
+function buildImpairment(layers: readonly Layer[]): Impairment {
+  return resolveImpairment((key) =>
+    pick<string | number | undefined>(layers, key, undefined).value
+  );
 }
 
 interface EndpointContext {
@@ -455,52 +452,23 @@ function buildLinks(
           : "rename one of the links",
       });
     } else byName.set(name, i);
-    const base: Layer[] = [
-      { obj: raw.defaults?.link as Obj | undefined, path: ["defaults", "link"] },
-      { obj: link as Obj, path },
-    ];
-    const fwd = buildImpairment([...base, {
-      obj: link.forward as Obj | undefined,
-      path: [...path, "forward"],
-    }]);
-    const rev = buildImpairment([...base, {
-      obj: link.reverse as Obj | undefined,
-      path: [...path, "reverse"],
-    }]);
-    // A key both directions take from one place (`link.reorder`) is reported once, at that place.
-    const reported = new Set<string>();
-    const firstAt = (at: readonly (string | number)[]): boolean => {
-      const key = at.join("/");
-      if (reported.has(key)) return false;
-      reported.add(key);
-      return true;
-    };
-    for (const [dir, r] of [["forward", fwd], ["reverse", rev]] as const) {
-      if (
-        r.imp.reorderPct > 0 && r.imp.delayUs === 0 && r.reorderAt !== null && firstAt(r.reorderAt)
-      ) {
-        out.problems.push({
-          code: "reorder-without-delay",
-          path: r.reorderAt,
-          message: `Cannot reorder on link ${quote(name)} (${dir}) without a delay`,
-          hint: "set `delay` above 0: netem reorders by sending some frames without the delay",
-        });
-      }
-      if (r.imp.jitterUs === 0 && r.distributionAt !== null && firstAt(r.distributionAt)) {
-        out.problems.push({
-          code: "distribution-without-jitter",
-          path: r.distributionAt,
-          message: `Cannot set a distribution on link ${quote(name)} (${dir}) without a jitter`,
-          hint: "distribution shapes the jitter: set `jitter` above 0 too",
-        });
-      }
-    }
+    // A vhost-pci link has no impairment stage: its own keys are refused (`checkVhostPci`), and
+    // `defaults.link` does not reach it, so it carries none (as the running lab reports).
+    const layers = (dir: "forward" | "reverse"): Layer[] =>
+      kind === "vhost-pci" ? [] : [
+        { obj: raw.defaults?.link as Obj | undefined, path: ["defaults", "link"] },
+        { obj: link as Obj, path },
+        { obj: link[dir] as Obj | undefined, path: [...path, dir] },
+      ];
+    const fwd = buildImpairment(layers("forward"));
+    const rev = buildImpairment(layers("reverse"));
+    if (kind === "net") out.directions.check(i, name, "net");
     out.origins.linkIndex.push(i);
     links.push({
       name,
       endpoints: [e0, e1],
-      forward: fwd.imp,
-      reverse: rev.imp,
+      forward: fwd,
+      reverse: rev,
       ...(link.kind === "vhost-pci" ? { kind: "vhost-pci" as const } : {}),
     });
   }
@@ -522,6 +490,7 @@ export function buildTopology(raw: RawTopology, source: string): Built {
     problems: [],
     origins: { nicKey: new Map(), linkIndex: [] },
     reported: new Set(),
+    directions: new DirectionChecks(raw),
   };
   if (!LAB_NAME_RE.test(raw.name)) {
     const fixed = raw.name.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+/, "")
@@ -570,9 +539,10 @@ export function buildTopology(raw: RawTopology, source: string): Built {
     }
     return { name, ports: [] };
   });
-  const net = { links, linkIndex: out.origins.linkIndex };
+  const net = { links, linkIndex: out.origins.linkIndex, directions: out.directions };
   const vsockLinks = buildVsock(raw, vms, net, out.problems, vsockRouters);
   checkVhostPci(raw, links, vms, { problems: out.problems, linkIndex: out.origins.linkIndex });
+  out.problems.push(...out.directions.problems());
   const topology = {
     name: raw.name,
     seed: raw.seed ?? BUILTIN_DEFAULTS.seed,

@@ -12,6 +12,7 @@ import { PROBLEM_CODES } from "./issues.ts";
 import { schemaProblems } from "./structure.ts";
 import { MAX_TOPOLOGY_BYTES, TOPOLOGY_LIMITS } from "./limits.ts";
 import type { TopologyIssue } from "./types.ts";
+import { NO_IMPAIRMENT } from "../host/impair.ts";
 
 function issuesOf(yaml: string): TopologyIssue[] {
   const r = parseTopology(yaml, "t.yaml");
@@ -672,5 +673,76 @@ Deno.test("a reorder without delay on both directions does not hide a reverse di
   assert.deepEqual(codes.sort(), [
     "distribution-without-jitter 3:68",
     "reorder-without-delay 3:39",
+  ]);
+});
+
+Deno.test("a defaults.link distribution or reorder is reported once, naming every link it breaks", () => {
+  const star = "name: x\nvms:\n  a: { nics: { e0: {} } }\n  b: { nics: { e0: {} } }\n" +
+    "  c: { nics: { e0: {} } }\n  d: { nics: { e0: {} } }\nswitches: { sw: {} }\nlinks:\n" +
+    "  - { endpoints: [a, sw] }\n  - { endpoints: [b, sw] }\n" +
+    "  - { endpoints: [c, sw], reverse: { jitter: 1ms, delay: 1ms } }\n";
+  // It was once per link, each at the same line:column.
+  assert.deepEqual(
+    brief("name: x\ndefaults:\n  link: { distribution: normal, reorder: 5% }\n" + star.slice(8)),
+    [
+      '3:25 distribution-without-jitter Cannot set a distribution on links "a-sw", "b-sw" and ' +
+      '"c-sw" (forward) without a jitter',
+      '3:42 reorder-without-delay Cannot reorder on links "a-sw", "b-sw" and "c-sw" (forward) ' +
+      "without a delay",
+    ],
+  );
+  // More links than a message names are counted.
+  const [many] = brief(
+    "name: x\ndefaults:\n  link: { distribution: pareto }\n" + star.slice(8) +
+      "  - { endpoints: [d, sw] }\n",
+  );
+  assert.equal(
+    many,
+    '3:25 distribution-without-jitter Cannot set a distribution on links "a-sw", "b-sw", ' +
+      '"c-sw" (forward) and 1 more without a jitter',
+  );
+  // A link's own key breaking both its directions names the link without a direction.
+  assert.deepEqual(brief(LINK("distribution: pareto")), [
+    '7:19 distribution-without-jitter Cannot set a distribution on link "a-b" without a jitter',
+  ]);
+});
+
+Deno.test("a vsock link's distribution needs a jitter in a file, as live", () => {
+  const vms = "name: x\nvms:\n  a: { vsock: { cid: 3 } }\n  b: { vsock: { cid: 4 } }\n";
+  assert.deepEqual(
+    brief(
+      vms + "links:\n  - { kind: vsock, endpoints: [a, b], reverse: { distribution: normal } }\n",
+    ),
+    [
+      '6:64 distribution-without-jitter Cannot set a distribution on link "a-b-vsock" ' +
+      "(reverse) without a jitter",
+    ],
+  );
+  // A default reaches it too (a vsock link takes `distribution` and `jitter` of defaults.link).
+  assert.deepEqual(
+    brief(
+      "name: x\ndefaults: { link: { distribution: normal } }\n" + vms.slice(8) +
+        "links:\n  - { kind: vsock, endpoints: [a, b] }\n",
+    ),
+    [
+      '2:35 distribution-without-jitter Cannot set a distribution on link "a-b-vsock" ' +
+      "without a jitter",
+    ],
+  );
+});
+
+Deno.test("defaults.link does not reach a vhost-pci link: no problem of its own, no impairment", () => {
+  const yaml = "name: x\ndefaults: { link: { delay: 5ms, loss: 1%, distribution: normal } }\n" +
+    "vms:\n  a: { nics: { e0: {} } }\n  b: { nics: { e0: {} } }\n" +
+    "links:\n  - { kind: vhost-pci, endpoints: [a, b] }\n";
+  // The default's distribution was reported against the vhost-pci link "a-b", and the built
+  // link carried the default's delay and loss (vlab validate --json showed them).
+  const r = parseTopology(yaml, "t.yaml");
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.error));
+  const [link] = r.value.links;
+  assert.deepEqual([link.kind, link.forward, link.reverse], [
+    "vhost-pci",
+    NO_IMPAIRMENT,
+    NO_IMPAIRMENT,
   ]);
 });

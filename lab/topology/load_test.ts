@@ -283,7 +283,7 @@ Deno.test("a broken link hides nothing: shape and graph problems of the whole fi
     '14:17 unknown-endpoint Unknown VM "d" in endpoint "d:eth0"',
     '15:22 self-link Link "sw1-sw1" connects "sw1" to itself',
     '16:5 duplicate-link-name Link name "a-sw1" is already used by links[1]',
-    '17:14 reorder-without-delay Cannot reorder on link "a-sw1" (forward) without a delay',
+    '17:14 reorder-without-delay Cannot reorder on link "a-sw1" without a delay',
     '18:5 unknown-key Unknown key "dealy" in links[8]',
   ]);
 });

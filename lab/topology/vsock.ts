@@ -20,6 +20,7 @@ import { quote } from "../../devices/base/quote.ts";
 import { IMPAIRMENT_KEYS, type RawTopology } from "./schema.ts";
 import type { Impairment, LinkSpec, VmSpec, VsockLinkSpec, VsockRouterSpec } from "./types.ts";
 import { resolveImpairment } from "./impairment.ts";
+import type { DirectionChecks } from "./direction_checks.ts";
 import {
   limitProblem,
   VSOCK_IMPAIRMENT_HINT,
@@ -54,7 +55,8 @@ export function vsockMemoryBytes(): number {
 
 /**
  * Check the VMs' CIDs and build the vsock links. `net` holds the net links built so far and,
- * for each, its index in the file's `links` (for a name used twice).
+ * for each, its index in the file's `links` (for a name used twice), and the checks of link
+ * directions that each vsock link between two VMs joins (`distribution` without `jitter`).
  *
  * @example
  * ```ts
@@ -69,7 +71,11 @@ export function vsockMemoryBytes(): number {
 export function buildVsock(
   raw: RawTopology,
   vms: readonly VmSpec[],
-  net: { links: readonly LinkSpec[]; linkIndex: readonly number[] },
+  net: {
+    links: readonly LinkSpec[];
+    linkIndex: readonly number[];
+    directions?: DirectionChecks;
+  },
   problems: Problem[],
   routers: VsockRouterSpec[] = [],
 ): VsockLinkSpec[] {
@@ -187,6 +193,7 @@ export function buildVsock(
     }
     linked.set(a, { name, index: i });
     linked.set(b, { name, index: i });
+    net.directions?.check(i, name, "vsock");
     out.push({ name, vms: [a, b], ...vsockImpairments(raw, i) });
   }
   return out;
