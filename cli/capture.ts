@@ -25,6 +25,7 @@ import type { LabRecord } from "../lab/state.ts";
 import {
   captureSinkError,
   checkCaptureSink,
+  keepWholeRecords,
   MAX_CAPTURE_SECONDS,
   openCaptureSink,
 } from "./capture_sink.ts";
@@ -159,12 +160,15 @@ export function captureCommand(): Command<[string]> {
           : "frame";
       let broken: unknown = null;
       let givenUpWrite: { pending: Promise<void> } | null = null;
+      let fileBytes = 0; // of the file's whole records (and its global header), written
+      const ownFile = toFile && sink !== Deno.stdout ? sink as Deno.FsFile : null;
       try {
         for await (const chunk of res.body!) {
           if (header.length < 24) header = [...header, ...chunk.subarray(0, 24 - header.length)];
           if (toFile) {
             for (const part of whole.push(chunk)) {
               writeAll(sink, part);
+              fileBytes += part.length;
               written.push(part);
             }
           } else {
@@ -177,7 +181,19 @@ export function captureCommand(): Command<[string]> {
           if (whole.full) stop();
         }
       } catch (e) {
-        if (e instanceof OutputError) throw captureSinkError(opts.write, e);
+        if (e instanceof OutputError) {
+          // A disk that filled (or a file size limit) in the middle of a record: the file
+          // keeps its whole records, a valid pcap, as after Ctrl-C.
+          if (ownFile !== null) keepWholeRecords(ownFile, fileBytes);
+          throw captureSinkError(
+            opts.write,
+            e,
+            ownFile === null ? undefined : {
+              kept: written.complete,
+              unit: unit(),
+            },
+          );
+        }
         if (!abort.signal.aborted) broken = e;
       } finally {
         clearTimeout(timer);

@@ -10,6 +10,7 @@
 import { MAX_CAPTURE_MS } from "../lab/capture.ts";
 import { quote } from "../lab/topology/mod.ts";
 import { ioReason, OutputError, VlabError } from "./errors.ts";
+import { count } from "../devices/base/plural.ts";
 
 /** Longest `capture --duration`, seconds (a week: the lab's {@linkcode MAX_CAPTURE_MS}). */
 export const MAX_CAPTURE_SECONDS = MAX_CAPTURE_MS / 1000;
@@ -104,8 +105,9 @@ function openError(path: string, e: unknown): VlabError {
 
 /**
  * The error a capture ends with when writing its sink failed: for a file, `write-failed`
- * naming the file and why (`/dev/full`: no space left on device); for stdout, the error as it
- * is (a closed stdout ends the command quietly, see `main.ts`).
+ * naming the file and why (`/dev/full`: no space left on device), and, when `held` says what
+ * the file kept (its whole records, see {@linkcode keepWholeRecords}), a hint that says so; for
+ * stdout, the error as it is (a closed stdout ends the command quietly, see `main.ts`).
  *
  * @example
  * ```ts
@@ -117,13 +119,39 @@ function openError(path: string, e: unknown): VlabError {
  * // 'Cannot write the capture to "/dev/full": no space left on device'
  * ```
  */
-export function captureSinkError(path: string, error: unknown): unknown {
+export function captureSinkError(
+  path: string,
+  error: unknown,
+  held?: { kept: number; unit: "frame" | "packet" },
+): unknown {
   if (STDOUT_NAMES.has(path) || !(error instanceof OutputError)) return error;
   return captureWriteError(
     path,
     ioReason(error.cause),
-    "Give a file you can write, or - for stdout",
+    held === undefined
+      ? "Give a file you can write, or - for stdout"
+      : `The file holds the first ${count(held.kept, held.unit)}, a valid pcap; ` +
+        "free some space or give another file (or - for stdout)",
   );
+}
+
+/**
+ * Cut `file` back to its first `bytes`, the end of its last whole record: a write that failed
+ * in the middle of a record (a full disk, a file size limit) leaves none of it, so the file is
+ * a valid pcap, never one that readers call "cut short in the middle of a packet".
+ *
+ * @example
+ * ```ts ignore
+ * import { keepWholeRecords } from "./capture_sink.ts";
+ * keepWholeRecords(file, 24 + 16 + 60); // the global header and one 60-byte frame
+ * ```
+ */
+export function keepWholeRecords(file: Deno.FsFile, bytes: number): void {
+  try {
+    file.truncateSync(bytes);
+  } catch {
+    // Nothing more to do: the write's error is the one the capture ends with.
+  }
 }
 
 /**
