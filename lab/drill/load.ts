@@ -538,6 +538,79 @@ function outlivesProblems(
   }];
 }
 
+/** The time each step run counts for the lab's own work, ms, in {@linkcode waitShortProblems}. */
+const STEP_SLACK_MS = 50;
+
+/**
+ * A workload in the background of known length, as a later `wait_for` sees it: how long it runs
+ * at least (its words), and how long after it started the cursor is at the latest (null: a step
+ * since then that its words do not bound, a workload in the foreground or a fault).
+ */
+interface Outliving {
+  index: number;
+  ms: number;
+  what: string;
+  /** The earliest its step can start, ms from the drill's start. */
+  startMs: number;
+  /** How long after it started the cursor is at the latest; null: unknown. */
+  gapMs: number | null;
+  /** The step runs since it started (its own included), each counted {@linkcode STEP_SLACK_MS}. */
+  runs: number;
+}
+
+/**
+ * How long after `w` started a run of step `t`, read by the cursor at `gapMs` after it, ends at
+ * the latest, each run `atMost` long: a run is due at its `at` (counted from the earliest `w`
+ * can have started) or where the cursor is, plus its period and its jitter at its most, and
+ * starts then or when the run before it ends.
+ */
+function gapAfter(t: Timing, w: Outliving, atMost: number): number {
+  const runs = runsOf(t);
+  const anchor = t.at === undefined ? w.gapMs! : t.at - w.startMs;
+  let cursor = w.gapMs!;
+  for (let k = 0; k < runs; k++) {
+    cursor = Math.max(cursor, anchor + k * (t.every ?? 0) + (t.jitter ?? 0)) + atMost;
+  }
+  return cursor;
+}
+
+/**
+ * A `wait_for` that gives up before the workload it waits for can end: the workload runs in the
+ * background for a length its words give (`outlives`), and the steps between them hold the
+ * cursor for at most a known time, so at the wait's end the workload still runs, on every run.
+ * Refused only when that is sure, each step run allowed {@linkcode STEP_SLACK_MS} of its own.
+ */
+function waitShortProblems(
+  t: Timing,
+  index: number,
+  kind: string,
+  waits: { workload: string; ms: number; key: string | null },
+  w: Outliving | undefined,
+): Problem[] {
+  if (w === undefined || w.gapMs === null || runsOf(t) > 1) return [];
+  // When it starts at the latest (its own at and jitter), after the workload started.
+  const starts = gapAfter(t, w, 0);
+  const slack = (w.runs + 1) * STEP_SLACK_MS;
+  if (waits.ms + starts + slack >= w.ms) return [];
+  const name = quote(waits.workload);
+  const gone = starts === 0
+    ? "right after it"
+    : `at most ${showMs(Math.round(starts * 1000) / 1000)} after it`;
+  return [{
+    code: "out-of-range",
+    path: waits.key === null ? ["timeline", index, kind] : ["timeline", index, kind, waits.key],
+    atKey: waits.key === null,
+    message: `timeline[${index}] waits ${showMs(waits.ms)}${
+      waits.key === null ? " (its default timeout)" : ""
+    } for ${name}, but ${name} runs ${showMs(w.ms)} at least (timeline[${w.index}]: ${
+      quote(w.what)
+    }) and this step starts ${gone}: the wait would time out on every run`,
+    hint: `give it a timeout longer than ${
+      showMs(w.ms)
+    } (what ${name} lasts by its words), or the workload a shorter run`,
+  }];
+}
+
 /**
  * The keys of a step's map that read on their own, each by its own schema (a duration read to
  * ms), for the checks of a step its schema refused; null when the step's schema is not a map's or
@@ -598,6 +671,8 @@ function checkSteps(
     const as = (entry as { exec?: { as?: unknown } } | null)?.exec?.as;
     if (typeof as === "string" && !named.has(as)) named.set(as, index);
   }
+  // The workloads in the background whose length their words give, by name.
+  const outliving = new Map<string, Outliving>();
   // The latest `at` so far: the cursor reads steps in order, so a step cannot be due before it.
   let latestAt: LatestDue | null = null;
   for (const [index, entry] of raw.entries()) {
@@ -750,6 +825,33 @@ function checkSteps(
           kind: kind!,
         }),
       );
+    }
+    const waits = kind !== null && args !== null ? kinds.get(kind)!.waitsFor?.(args) ?? null : null;
+    if (waits !== null && unread.length === 0) {
+      problems.push(
+        ...waitShortProblems(timing, index, kind!, waits, outliving.get(waits.workload)),
+      );
+    }
+    // How long after each workload in the background started this step ends at the latest.
+    const atMost = kind !== null && args !== null
+      ? kinds.get(kind)!.lastsAtMost?.(args) ?? null
+      : null;
+    for (const w of outliving.values()) {
+      if (w.gapMs === null) continue;
+      w.gapMs = atMost === null || unread.length > 0 || runsOf(timing) > MAX_RUNS
+        ? null
+        : gapAfter(timing, w, atMost);
+      w.runs += runsOf(timing);
+    }
+    if (outlives !== null && gives !== null && unread.length === 0) {
+      outliving.set(gives.name, {
+        index,
+        ms: outlives.ms,
+        what: outlives.what,
+        startMs: schedule(timing, latestAt, lasts).dueEarliest,
+        gapMs: 0,
+        runs: 1,
+      });
     }
     latestAt = latestDue(timing, index, latestAt, lasts);
     const { every, for: forMs } = timing;

@@ -86,6 +86,7 @@ function checkPartition(
 registerStepKind<z.output<typeof partitionArgs>>("partition", {
   schema: partitionArgs,
   lasts: (p) => p.heal_after ?? 0,
+  lastsAtMost: (p) => p.heal_after ?? 0,
   describe: (p) =>
     `partition ${p.a.join(",")} ${p.one_way === true ? "→" : "/"} ${p.b.join(",")}${
       p.heal_after === undefined ? "" : ` for ${p.heal_after} ms`
@@ -122,6 +123,7 @@ registerStepKind<"all">("heal", {
     }),
   }),
   describe: () => "heal all partitions",
+  lastsAtMost: () => 0,
   // Nothing in force: a step out of order (it healed nothing, and the partition below it stayed).
   check: (_, ctx, path) => {
     if (ctx.partitions === undefined) return [];
@@ -221,6 +223,7 @@ registerStepKind<z.output<typeof impairArgs>>("impair", {
   },
   check: (a, ctx, path) => checkImpair(a, ctx, path),
   checkPartial: (a, ctx, path) => checkImpair(a, ctx, path),
+  lastsAtMost: () => 0,
   run: (a, ctx) => {
     ctx.lab.setImpairment(a.link, a.set, { direction: a.direction ?? "both" });
     return Promise.resolve();

@@ -148,12 +148,15 @@ export function endlessWorkload(argv: string[]): boolean {
 /**
  * How long a workload in the foreground lasts at least, ms, from its words alone: a `ping`'s
  * gaps between its requests (`-c 30 -i 0.05`: 1.45 s), the `-t` of a `udp-flood`, a `sink` or a
- * `udp-echo` that no `-n` may end sooner. 0 when the words do not tell (a count, a vsock stream).
+ * `udp-echo` or `vsock-echo` that no `-n` may end sooner, a `udp-flood`'s `-n` datagrams at its
+ * `-r` rate (`-n 100 -r 50`: the 100th is due at 1.98 s). 0 when the words do not tell (a count
+ * as fast as the ring goes, a vsock stream).
  *
  * @example
  * ```ts
  * import { workloadLastsMs } from "./steps.ts";
  * workloadLastsMs(["ping", "10.0.0.2", "-c", "30", "-i", "0.05"]); // 1450
+ * workloadLastsMs(["udp-flood", "10.0.0.2", "-n", "100", "-r", "50"]); // 1980
  * workloadLastsMs(["udp-flood", "10.0.0.2", "-n", "1000"]); // 0
  * ```
  */
@@ -161,14 +164,20 @@ export function workloadLastsMs(argv: string[]): number {
   const r = parseWorkload(argv);
   if (!r.ok) return 0;
   const w = r.value;
+  const ms = (seconds: number) => Math.round(seconds * 1000 * 1000) / 1000;
   switch (w.kind) {
     case "ping":
-      return Math.round((w.count - 1) * w.intervalS * 1000 * 1000) / 1000;
+      return ms((w.count - 1) * w.intervalS);
     case "udp-flood":
+      // At a rate, the k-th datagram is due (k - 1) / rate after the first: the flood ends no
+      // sooner than its last is due.
+      if (w.count !== null) return w.ratePps === null ? 0 : ms((w.count - 1) / w.ratePps);
+      return w.seconds === null ? 0 : ms(w.seconds);
     case "sink":
-      return w.count === null && w.seconds !== null ? w.seconds * 1000 : 0;
+      return w.count === null && w.seconds !== null ? ms(w.seconds) : 0;
     case "udp-echo":
-      return w.seconds === null ? 0 : w.seconds * 1000;
+    case "vsock-echo":
+      return w.seconds === null ? 0 : ms(w.seconds);
     default:
       return 0;
   }
@@ -263,6 +272,21 @@ export interface StepKind<A> {
    * drill's timeout makes the drill time out, which the loader refuses. Left out, or null: none.
    */
   outlives?(args: A): { ms: number; key: string; what: string } | null;
+  /**
+   * How long each run holds the cursor at most, ms, as far as the step's words bound it (a
+   * `wait`, a link's `up_after`, a `wait_for`'s timeout; a step that acts at once: 0), the lab's
+   * own time to act aside. Left out, or null: the words do not bound it (a workload in the
+   * foreground, a fault). It tells how much of a workload in the background has gone by, at
+   * most, when a later step starts waiting for it.
+   */
+  lastsAtMost?(args: A): number | null;
+  /**
+   * The workload a run waits for (a `wait_for`'s), how long it waits at most before it fails,
+   * ms, and the key that sets that (null: the default): a wait that gives up before the
+   * workload can end, by what its words say it lasts, fails on every run, which the loader
+   * refuses.
+   */
+  waitsFor?(args: A): { workload: string; ms: number; key: string | null } | null;
   /** Do it. Resolves when the step is over (a background workload resolves at once). */
   run(args: A, ctx: StepContext): Promise<void>;
 }
@@ -328,6 +352,7 @@ const linkArgs = z.strictObject({
 registerStepKind<z.output<typeof linkArgs>>("link", {
   schema: linkArgs,
   lasts: (a) => a.up_after ?? 0,
+  lastsAtMost: (a) => a.up_after ?? 0,
   checkPartial: (a, ctx, path) =>
     a.name === undefined ? [] : linkCheck(ctx.topology, a.name, [...path, "name"]),
   unparsedEffects: (v, ctx) => {
@@ -495,6 +520,8 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
   schema: execArgs,
   // In the foreground the cursor waits for it: at least what its words say it lasts.
   lasts: (a) => a.background === true ? 0 : workloadLastsMs(a.argv),
+  // In the background the step ends once its workload runs; in the foreground, when it ends.
+  lastsAtMost: (a) => a.background === true ? 0 : null,
   // In the background the drill waits for it at its end (a server that runs until stopped is
   // stopped then, and lasts 0 by its words).
   outlives: (a) => {
@@ -557,9 +584,13 @@ registerStepKind<number>("wait", {
   schema: durationMs,
   // It holds the cursor that long: a step after it due sooner would run late.
   lasts: (ms) => ms,
+  lastsAtMost: (ms) => ms,
   describe: (ms) => `wait ${ms} ms`,
   run: (ms, ctx) => ctx.sleep(ms),
 });
+
+/** How long a `wait_for` waits when it gives no `timeout`, ms. */
+export const WAIT_FOR_DEFAULT_MS = 30_000;
 
 const waitForArgs = z.strictObject({
   workload: z.string(),
@@ -604,13 +635,20 @@ registerStepKind<z.output<typeof waitForArgs>>("wait_for", {
   describe: (a) => `wait for ${a.workload}`,
   // Only a timeout written: the default (30 s) gives way to the drill's own timeout.
   limit: (a) => a.timeout === undefined ? null : { ms: a.timeout, key: "timeout" },
+  // It fails at its timeout at the latest, which ends the drill.
+  lastsAtMost: (a) => a.timeout ?? WAIT_FOR_DEFAULT_MS,
+  waitsFor: (a) => ({
+    workload: a.workload,
+    ms: a.timeout ?? WAIT_FOR_DEFAULT_MS,
+    key: a.timeout === undefined ? null : "timeout",
+  }),
   checkPartial: (a, ctx, path) =>
     a.workload === undefined ? [] : checkWaitFor({ workload: a.workload }, ctx, path),
   check: (a, ctx, path) => checkWaitFor(a, ctx, path),
   run: async (a, ctx) => {
     const w = ctx.workloads.get(a.workload);
     if (w === undefined) throw new Error(`workload ${a.workload} was not started`);
-    const limit = a.timeout ?? 30_000;
+    const limit = a.timeout ?? WAIT_FOR_DEFAULT_MS;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), limit));
     try {

@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { formatDrillIssues, parseDrill } from "./load.ts";
+import { workloadLastsMs } from "./steps.ts";
+import type { DrillIssue } from "./load.ts";
+
+async function problems(text: string): Promise<DrillIssue[]> {
+  const r = await parseDrill(text, "d.yaml");
+  assert.ok(!r.ok, "the drill should not validate");
+  return r.error;
+}
+
+async function valid(text: string): Promise<void> {
+  const r = await parseDrill(text, "d.yaml");
+  assert.ok(r.ok, r.ok ? "" : formatDrillIssues(r.error));
+}
+
+const where = (issues: DrillIssue[]) => issues.map((i) => `${i.line}:${i.column}: ${i.message}`);
+
+const PING = "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 30, -i, 0.05], background: true, " +
+  "as: ping }\n";
+
+Deno.test("a wait_for that gives up before its workload can end is refused at its timeout", async () => {
+  // Before, it ran: the wait failed at 1 s, 0.45 s before the ping could have ended, every run.
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" + PING + "  - wait_for: { workload: ping, timeout: 1s }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '4:42: timeline[1] waits 1 s for "ping", but "ping" runs 1.45 s at least (timeline[0]: ' +
+    '"ping 10.0.0.2 -c 30 -i 0.05") and this step starts right after it: the wait would time ' +
+    "out on every run",
+  ]);
+  assert.equal(
+    issues[0].hint,
+    'give it a timeout longer than 1.45 s (what "ping" lasts by its words), or the workload a ' +
+      "shorter run",
+  );
+  // The default timeout (30 s) counts too, placed at the step's key; the steps between count
+  // at their longest.
+  const byDefault = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - exec: { vm: b, argv: [sink, -t, 40], background: true, as: sink }\n" +
+      "  - wait: 2s\n  - link: { name: a-b, state: down, up_after: 1s }\n" +
+      "  - wait_for: { workload: sink }\n",
+  );
+  assert.deepEqual(where(byDefault), [
+    '6:5: timeline[3] waits 30 s (its default timeout) for "sink", but "sink" runs 40 s at ' +
+    'least (timeline[0]: "sink -t 40") and this step starts at most 3 s after it: the wait ' +
+    "would time out on every run",
+  ]);
+});
+
+Deno.test("a wait_for is refused only when its workload's length and the time between are known", async () => {
+  const ok = [
+    // Long enough, with what the steps between take at their longest (with some slack).
+    PING + "  - wait_for: { workload: ping, timeout: 1500ms }\n",
+    PING + "  - wait: 1s\n  - wait_for: { workload: ping, timeout: 400ms }\n",
+    // An at later than the workload's length.
+    PING + "  - at: 1.5s\n    wait_for: { workload: ping, timeout: 100ms }\n",
+    // A workload in the foreground between them: how long it takes, its words do not bound.
+    PING + "  - exec: { vm: b, argv: [ping, 10.0.0.1, -c, 1] }\n" +
+    "  - wait_for: { workload: ping, timeout: 100ms }\n",
+    // A fault between them: how long the lab takes to inject it is not known either.
+    PING + "  - fault: { kind: lost-kick, vm: a, device: eth0, queue: transmitq }\n" +
+    "  - wait_for: { workload: ping, timeout: 100ms }\n",
+    // A count without a rate: its length is not known.
+    "  - exec: { vm: a, argv: [udp-flood, 10.0.0.2, -n, 100000], background: true, as: f }\n" +
+    "  - wait_for: { workload: f, timeout: 100ms }\n",
+  ];
+  for (const steps of ok) await valid(`topology: pair\ntimeline:\n${steps}`);
+  // A step due at its at, after the workload started at its own at: the gap is at most their
+  // difference.
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - at: 1s\n    exec: { vm: b, argv: [sink, -t, 5], background: true, as: sink }\n" +
+      "  - at: 2s\n    wait_for: { workload: sink, timeout: 3s }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '6:42: timeline[1] waits 3 s for "sink", but "sink" runs 5 s at least (timeline[0]: ' +
+    '"sink -t 5") and this step starts at most 1 s after it: the wait would time out on every run',
+  ]);
+});
+
+Deno.test("a flood's count at its rate and a vsock-echo's -t are lengths its words give", () => {
+  assert.equal(workloadLastsMs(["udp-flood", "10.0.0.2", "-n", "100", "-r", "50"]), 1980);
+  assert.equal(workloadLastsMs(["udp-flood", "10.0.0.2", "-n", "100"]), 0);
+  assert.equal(workloadLastsMs(["vsock-echo", "-t", "3"]), 3000);
+  assert.equal(workloadLastsMs(["vsock-echo"]), 0);
+});
+
+Deno.test("a step due while a rate-bound flood or a vsock-echo -t holds the cursor is out of order", async () => {
+  // Before, both passed and ran late: the flood's 100th datagram is due at 1.98 s.
+  const issues = await problems(
+    "topology: vsock-pair\ntimeline:\n" +
+      "  - exec: { vm: a, argv: [udp-flood, 10.0.0.2, -n, 100, -r, 50] }\n" +
+      "  - at: 1s\n    link: { name: a-b, state: down, up_after: 100ms }\n" +
+      "  - exec: { vm: b, argv: [vsock-echo, -t, 2] }\n" +
+      "  - at: 3s\n    link: { name: a-b, state: down, up_after: 100ms }\n",
+  );
+  assert.deepEqual(issues.map((i) => `${i.line}:${i.column}`), ["4:9", "7:9"]);
+  assert.match(issues[0].message, /before timeline\[0\] above it ends \(at 1\.98 s\)/);
+  assert.match(issues[1].message, /before timeline\[2\] above it ends \(at 3\.98 s\)/);
+});
