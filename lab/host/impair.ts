@@ -21,8 +21,13 @@
  *    the frame is due when the link would have finished serialising it.
  *
  * `setImpairment` changes the knobs of a running stage (netem's `change`): frames already held
- * keep their due times; the counters and the random state carry on. A worker restarted after a
- * crash makes a new stage with a stream of its own (`restartSeed`).
+ * keep their due times; the counters and the random state carry on. On a stage made with
+ * `reorderOnChange` (Ethernet links), frames offered after a change to knobs without a rate do
+ * not wait behind the frames held under the earlier knobs: netem's queue is ordered by due time,
+ * so after `delay 1s` → `delay 10ms` (or a cleared `rate 1kbit`) a new frame leaves 10 ms after it
+ * was sent, ahead of the older ones; only a rate serialises it after the queue's last frame. A
+ * stage without it (vsock: a stream must not be reordered) keeps every frame in order. A worker
+ * restarted after a crash makes a new stage with a stream of its own (`restartSeed`).
  *
  * Frames are copied into a pool of `limit` preallocated buffers; no byte buffer is allocated per
  * frame once every pool buffer has grown to the link's largest frame. Runs on the producer's
@@ -172,6 +177,9 @@ class IndexQueue {
   first(): number {
     return this.#items[this.#head];
   }
+  last(): number {
+    return this.#items[(this.#head + this.count - 1) % this.#items.length];
+  }
   shift(): number {
     const v = this.#items[this.#head];
     this.#head = (this.#head + 1) % this.#items.length;
@@ -236,6 +244,9 @@ export class ImpairStage {
   #capacity = 0;
   readonly #immediate = new IndexQueue(0);
   readonly #delayed = new IndexQueue(0);
+  /** Frames held under earlier knobs (`reorderOnChange`), ordered by due time. */
+  readonly #earlier = new IndexQueue(0);
+  readonly #reorderOnChange: boolean;
   #lastDue = -Infinity;
   #reorderCounter = 0;
   readonly #delayCorr = new Correlated();
@@ -248,10 +259,20 @@ export class ImpairStage {
   /**
    * Throws on invalid knobs (negative values, percentages above 100): the planner validates
    * topologies first, so that is a programmer error.
+   *
+   * @param reorderOnChange as netem: after a live change to knobs without a rate, new frames do
+   *   not wait behind frames held under the earlier knobs (Ethernet links); false keeps every
+   *   frame in the order offered (a vsock link's stream)
    */
-  constructor(imp: Impairment, prng: Prng, settle: MetaSettler | null = null) {
+  constructor(
+    imp: Impairment,
+    prng: Prng,
+    settle: MetaSettler | null = null,
+    reorderOnChange = false,
+  ) {
     this.#prng = prng;
     this.#settle = settle;
+    this.#reorderOnChange = reorderOnChange;
     this.#imp = imp;
     this.#passthrough = true;
     this.setImpairment(imp);
@@ -269,8 +290,10 @@ export class ImpairStage {
 
   /**
    * Change the knobs (netem's `change`): frames already held keep their due times; the counters
-   * and random state carry on. A larger `limit` grows the pool (the only allocation after start).
-   * Throws like the constructor.
+   * and random state carry on. With `reorderOnChange` and no rate in the new knobs, frames offered
+   * from now on are not held behind the ones already held (netem orders its queue by due time: a
+   * frame sent after `delay 1s` became `delay 10ms` leaves after 10 ms). A larger `limit` grows
+   * the pool (the only allocation after start). Throws like the constructor.
    *
    * @example
    * ```ts
@@ -294,6 +317,35 @@ export class ImpairStage {
     if (imp.lossModel?.kind !== oldModel) this.#markov.state = 1;
     this.#passthrough = isPassthrough(imp);
     if (limit > this.#capacity) this.#grow(limit);
+    if (this.#reorderOnChange && imp.rateBps === 0 && this.#delayed.count > 0) {
+      this.#mergeIntoEarlier();
+      this.#lastDue = -Infinity; // a new frame's due time no longer waits for the held ones
+    } else if (imp.rateBps > 0 && this.#earlier.count > 0) {
+      // netem's rate serialises a frame after the last one its queue holds, whichever knobs
+      // queued it.
+      this.#lastDue = Math.max(this.#lastDue, this.#due[this.#earlier.last()]);
+    }
+  }
+
+  /** Move the delayed frames into `#earlier`, keeping it ordered by due time (ties: older first). */
+  #mergeIntoEarlier(): void {
+    const merged = new Int32Array(this.#earlier.count + this.#delayed.count);
+    let n = 0;
+    while (this.#earlier.count > 0 || this.#delayed.count > 0) {
+      const fromEarlier = this.#delayed.count === 0 ||
+        (this.#earlier.count > 0 &&
+          this.#due[this.#earlier.first()] <= this.#due[this.#delayed.first()]);
+      merged[n++] = (fromEarlier ? this.#earlier : this.#delayed).shift();
+    }
+    for (let i = 0; i < n; i++) this.#earlier.push(merged[i]);
+  }
+
+  /** The queue whose first frame is due first among the delayed ones (null when none is held). */
+  #nextDelayed(): IndexQueue | null {
+    const e = this.#earlier, d = this.#delayed;
+    if (e.count === 0) return d.count > 0 ? d : null;
+    if (d.count === 0) return e;
+    return this.#due[e.first()] <= this.#due[d.first()] ? e : d;
   }
 
   #grow(n: number): void {
@@ -314,6 +366,7 @@ export class ImpairStage {
     this.#free = free;
     this.#immediate.grow(n);
     this.#delayed.grow(n);
+    this.#earlier.grow(n);
     this.#capacity = n;
   }
 
@@ -439,14 +492,14 @@ export class ImpairStage {
    */
   drain(nowUs: number, out: (frame: Uint8Array, meta: number) => boolean): void {
     for (let guard = this.#capacity; guard > 0; guard--) {
-      let q: IndexQueue;
-      if (this.#immediate.count > 0) q = this.#immediate;
-      else if (this.#delayed.count > 0 && this.#due[this.#delayed.first()] <= nowUs) {
-        q = this.#delayed;
-      } else return;
+      let q: IndexQueue | null = this.#immediate;
+      if (q.count === 0) {
+        q = this.#nextDelayed();
+        if (q === null || this.#due[q.first()] > nowUs) return;
+      }
       const idx = q.first();
       if (!out(this.#bufs[idx].subarray(0, this.#lens[idx]), this.#metas[idx])) return;
-      if (q === this.#delayed) {
+      if (q !== this.#immediate) {
         this.counters.delayed++;
         this.counters.lateSeconds += (nowUs - this.#due[idx]) / 1e6;
       }
@@ -474,7 +527,7 @@ export class ImpairStage {
    */
   purge(): number {
     let n = 0;
-    for (const q of [this.#immediate, this.#delayed]) {
+    for (const q of [this.#immediate, this.#delayed, this.#earlier]) {
       while (q.count > 0) {
         this.#free[this.#freeCount++] = q.shift();
         n++;
@@ -497,7 +550,7 @@ export class ImpairStage {
    */
   nextDueUs(): number {
     if (this.#immediate.count > 0) return this.#due[this.#immediate.first()];
-    if (this.#delayed.count > 0) return this.#due[this.#delayed.first()];
-    return Infinity;
+    const q = this.#nextDelayed();
+    return q === null ? Infinity : this.#due[q.first()];
   }
 }

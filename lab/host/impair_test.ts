@@ -301,6 +301,58 @@ Deno.test("a live change keeps the due times of held frames and applies to new o
   assert.equal(s.held, 0);
 });
 
+Deno.test("reorderOnChange: after a change without a rate, new frames pass the held ones (netem)", () => {
+  const s = new ImpairStage(
+    { ...NO_IMPAIRMENT, delayUs: 1_000_000 },
+    Prng.fromSeed(SEED).fork("test link"),
+    null,
+    true,
+  );
+  s.offer(frame(1), 0);
+  s.offer(frame(2), 100);
+  s.setImpairment({ ...NO_IMPAIRMENT, delayUs: 10_000 });
+  s.offer(frame(3), 200);
+  s.offer(frame(4), 300);
+  assert.equal(s.nextDueUs(), 10_200);
+  s.setImpairment({ ...NO_IMPAIRMENT, delayUs: 500_000 });
+  s.offer(frame(5), 400);
+  assert.deepEqual(run(s, 1e9).map(([t, seq]) => [t, seq]), [
+    [10_200, 3],
+    [10_300, 4],
+    [500_400, 5],
+    [1_000_000, 1],
+    [1_000_100, 2],
+  ]);
+  assert.equal(s.counters.delayed, 5);
+});
+
+Deno.test("reorderOnChange: a change to a rate serialises new frames after every held one (netem)", () => {
+  const s = new ImpairStage(
+    { ...NO_IMPAIRMENT, delayUs: 1_000_000 },
+    Prng.fromSeed(SEED).fork("test link"),
+    null,
+    true,
+  );
+  s.offer(frame(1), 0);
+  s.setImpairment({ ...NO_IMPAIRMENT, delayUs: 10_000 });
+  s.offer(frame(2), 100);
+  s.setImpairment({ ...NO_IMPAIRMENT, rateBps: 1_000_000 }); // 64 bytes: 512 µs
+  s.offer(frame(3), 200);
+  assert.deepEqual(run(s, 1e9).map(([t, seq]) => [t, seq]), [
+    [10_100, 2],
+    [1_000_000, 1],
+    [1_000_512, 3],
+  ]);
+});
+
+Deno.test("without reorderOnChange a change keeps every frame in order (a vsock stream)", () => {
+  const s = stage({ delayUs: 1_000_000 });
+  s.offer(frame(1), 0);
+  s.setImpairment({ ...NO_IMPAIRMENT, delayUs: 10_000 });
+  s.offer(frame(2), 100);
+  assert.deepEqual(run(s, 1e9).map(([t, seq]) => [t, seq]), [[1_000_000, 1], [1_000_000, 2]]);
+});
+
 Deno.test("a live change of limit grows the pool or drops at the new, lower limit", () => {
   const s = stage({ delayUs: 1000, limit: 2 });
   for (let i = 0; i < 3; i++) s.offer(frame(i), 0);

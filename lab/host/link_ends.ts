@@ -56,6 +56,7 @@ export class LinkOut implements FrameSink {
   #reserved: Uint8Array | null = null;
   #bells: Int32Array;
   #pending = false;
+  readonly #reorderOnChange: boolean;
   readonly #settle: MetaSettler | null;
 
   /**
@@ -65,6 +66,10 @@ export class LinkOut implements FrameSink {
    * @param partition the worker's partition filter (shared by its producers), if any
    * @param settle what the impairment stage does to a frame's meta word before it corrupts the
    *   frame (Ethernet links: `settleChecksum`); null keeps the word
+   * @param reorderOnChange netem's order after a live change (Ethernet links): frames sent after
+   *   a change to knobs without a rate, or after a clear, do not wait behind the frames the stage
+   *   held under the earlier knobs (which keep their due times); false keeps every frame in the
+   *   order sent (a vsock link: a stream must not be reordered)
    */
   constructor(
     spec: WorkerRing,
@@ -72,6 +77,7 @@ export class LinkOut implements FrameSink {
     policy: FullRingPolicy,
     partition: PartitionFilter | null = null,
     settle: MetaSettler | null = null,
+    reorderOnChange = false,
   ) {
     const attached = LinkRing.attach(spec.buffer);
     if (!attached.ok) throw new Error(`Cannot attach link ring ${spec.label}`);
@@ -84,6 +90,7 @@ export class LinkOut implements FrameSink {
     this.policy = policy;
     this.#bells = bells;
     this.#settle = settle;
+    this.#reorderOnChange = reorderOnChange;
     this.#scratch = new Uint8Array(this.ring.slotBytes);
     this.setImpairment(spec.impair);
   }
@@ -96,12 +103,19 @@ export class LinkOut implements FrameSink {
   /**
    * Change the direction's impairment (netem's `change`): frames the stage holds keep their due
    * times; the stage is made on the first impairment and bypassed again once it is off and
-   * empty. Throws on invalid knobs, like {@linkcode ImpairStage}.
+   * empty, or at once with `reorderOnChange` (new frames go straight into the ring, ahead of the
+   * held ones, which still leave at their due times). Throws on invalid knobs, like
+   * {@linkcode ImpairStage}.
    */
   setImpairment(imp: Impairment): void {
     if (this.#stage) this.#stage.setImpairment(imp);
     else if (!isPassthrough(imp)) {
-      this.#stage = new ImpairStage(imp, Prng.fromSeed(this.#seed), this.#settle);
+      this.#stage = new ImpairStage(
+        imp,
+        Prng.fromSeed(this.#seed),
+        this.#settle,
+        this.#reorderOnChange,
+      );
     }
     this.#updateBypass();
   }
@@ -130,7 +144,13 @@ export class LinkOut implements FrameSink {
   #updateBypass(): void {
     const s = this.#stage;
     // Down: never bypassed, so that `commit` takes the (cold) path that drops the frame.
-    this.#bypass = this.#up && (s === null || (s.passthrough && s.held === 0));
+    this.#bypass = this.#up &&
+      (s === null || (s.passthrough && (s.held === 0 || this.#reorderOnChange)));
+  }
+
+  /** True when the stage holds frames to release (also while new frames bypass it). */
+  #stageHolds(): boolean {
+    return this.#stage !== null && (!this.#bypass || this.#stage.held > 0);
   }
 
   /**
@@ -196,9 +216,11 @@ export class LinkOut implements FrameSink {
 
   /** Release due frames of the impairment stage and publish; wake the consumer if it sleeps. */
   flush(): void {
-    if (!this.#bypass && this.#up && this.#stage) {
-      this.blocked = false;
-      this.#stage.drain(nowUs(), (frame, meta) => {
+    const stage = this.#stage;
+    if (this.#up && stage !== null && this.#stageHolds()) {
+      // While new frames bypass the stage, `blocked` is theirs (a full ring): keep it.
+      if (!this.#bypass) this.blocked = false;
+      stage.drain(nowUs(), (frame, meta) => {
         const slot = this.ring.reserve(frame.length);
         if (slot === null) {
           if (this.policy === "backpressure") {
@@ -230,7 +252,7 @@ export class LinkOut implements FrameSink {
 
   /** Milliseconds until the stage next has a frame due (Infinity while blocked: a ring wakes us). */
   nextDueMs(): number {
-    if (this.#bypass || this.blocked || !this.#up) return Infinity;
+    if (!this.#stageHolds() || this.blocked || !this.#up) return Infinity;
     const due = this.#stage!.nextDueUs();
     return due === Infinity ? Infinity : Math.max(0, (due - nowUs()) / 1000);
   }

@@ -14,7 +14,7 @@ import { PartitionFilter } from "../wire/partition.ts";
 
 const A = [2, 0, 0, 0, 0, 1], B = [2, 0, 0, 0, 1, 0];
 
-function setup(partition: PartitionFilter | null = null) {
+function setup(partition: PartitionFilter | null = null, reorderOnChange = false) {
   const ring = LinkRing.create(16, 256);
   const spec: WorkerRing = {
     index: 3,
@@ -27,7 +27,14 @@ function setup(partition: PartitionFilter | null = null) {
     consumerMac: "02:00:00:00:01:00",
     label: "a-b forward",
   };
-  const out = new LinkOut(spec, createDoorbells(2), "backpressure", partition);
+  const out = new LinkOut(
+    spec,
+    createDoorbells(2),
+    "backpressure",
+    partition,
+    null,
+    reorderOnChange,
+  );
   const rx = LinkRing.attach(ring.buffer);
   if (!rx.ok) throw new Error("attach");
   const send = (dst: number[], seq: number) => {
@@ -62,9 +69,31 @@ Deno.test("no stage until the direction is impaired; it is bypassed again once o
   assert.deepEqual(received(), [], "held by the delay");
   out.setImpairment(NO_IMPAIRMENT);
   send(B, 3);
-  assert.deepEqual(received(), [], "a frame sent after the clear waits behind the held one");
+  assert.deepEqual(
+    received(),
+    [],
+    "in order (a stream's link): a frame sent after the clear waits",
+  );
   assert.equal(out.stage!.held, 2);
   assert.ok(out.nextDueMs() > 50_000, "the held frame keeps its due time");
+});
+
+Deno.test("an Ethernet link's clear lets new frames pass the held ones, which keep their due times", () => {
+  const { out, send, received } = setup(null, true);
+  out.setImpairment({ ...NO_IMPAIRMENT, rateBps: 1000 }); // 1kbit: a 60-byte frame every 480 ms
+  for (let seq = 1; seq <= 3; seq++) send(B, seq);
+  assert.deepEqual(received(), [], "held by the rate");
+  assert.ok(out.nextDueMs() > 400, "the first is due after its serialisation time");
+  out.setImpairment(NO_IMPAIRMENT);
+  send(B, 4);
+  assert.deepEqual(
+    received(),
+    [4],
+    "netem's queue is ordered by due time: the new frame leaves now",
+  );
+  assert.equal(out.stage!.held, 3, "the held frames still leave at their due times");
+  assert.ok(out.nextDueMs() > 400 && out.nextDueMs() < 1440);
+  assert.equal(out.stage!.counters.offered, 3, "the new frame bypassed the stage");
 });
 
 Deno.test("a cleared stage that has drained is bypassed: frames go straight into the ring", () => {

@@ -32,7 +32,8 @@ async function start(msg: SwitchStart): Promise<void> {
   const bells = new Int32Array(msg.doorbells);
   const partition = new PartitionFilter();
   const ports = msg.ports.map((p) => {
-    const out = new LinkOut(p.tx, bells, "drop", partition, settleChecksum);
+    // An Ethernet link: after a live change, new frames pass the ones held before it (netem).
+    const out = new LinkOut(p.tx, bells, "drop", partition, settleChecksum, true);
     return {
       link: p.link,
       in: new LinkIn(p.rx, bells),

@@ -114,7 +114,8 @@ function startNic(ctx: HostContext, spec: NetDeviceSpec, partition: PartitionFil
     device,
     transport,
     mailbox: ctl.mailbox,
-    out: tx ? new LinkOut(tx, bells, "backpressure", partition, settleChecksum) : null,
+    // An Ethernet link: after a live change, new frames pass the ones held before it (netem).
+    out: tx ? new LinkOut(tx, bells, "backpressure", partition, settleChecksum, true) : null,
     in: rx ? new LinkIn(rx, bells) : null,
     faultReported: false,
     txArmed: false,
