@@ -22,15 +22,21 @@ const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
 
 /**
  * Read `KEY=VALUE` words into an impairment object as a topology file would write it (a plain
- * number stays a number, like YAML's `loss: 1`). Throws `bad-impairment` (exit 2).
+ * number stays a number, like YAML's `loss: 1`). Throws `bad-impairment` (exit 2), naming `link`
+ * (the link they are for) where keys are refused together, as the lab names it.
  *
  * @example
  * ```ts
  * import { impairmentWords } from "./lab_links.ts";
  * impairmentWords(["delay=20ms", "gap=5"]); // { delay: "20ms", gap: 5 }
+ * // impairmentWords(["distribution=pareto"], "a-b") throws:
+ * // Cannot set a distribution on link "a-b" without a jitter
  * ```
  */
-export function impairmentWords(words: readonly string[]): Record<string, string | number> {
+export function impairmentWords(
+  words: readonly string[],
+  link?: string,
+): Record<string, string | number> {
   const raw: Record<string, string | number> = {};
   // Each key once, as in a topology file (`duplicate-key`): a second one would win silently.
   const seen = new Map<string, string>();
@@ -59,7 +65,7 @@ export function impairmentWords(words: readonly string[]): Record<string, string
       configurable: true,
     });
   }
-  const r = parseImpairment(raw);
+  const r = parseImpairment(raw, { link });
   if (!r.ok) throw new VlabError("bad-impairment", r.error.message, { hint: r.error.hint });
   return raw;
 }
@@ -147,7 +153,7 @@ export function linkCommand() {
           hint: `For example: vlab link ${showValue(link)} clear --direction forward`,
         });
       }
-      const impair = impairmentWords(values);
+      const impair = impairmentWords(values, link);
       const record = await resolveLab(opts.lab);
       if (path === "") throw await unknownLinkError(record, link);
       const r = await controlJson<{ forward: Impairment; reverse: Impairment }>(record, path, {

@@ -31,6 +31,17 @@ Deno.test("bad KEY=VALUE words are bad-impairment usage errors naming the key", 
   );
 });
 
+Deno.test("a distribution without a jitter is refused naming the link, as a reorder without a delay", () => {
+  assert.throws(
+    () => impairmentWords(["delay=5ms", "distribution=pareto"], "a-b"),
+    isError("bad-impairment", /^Cannot set a distribution on link "a-b" without a jitter$/),
+  );
+  assert.throws(
+    () => impairmentWords(["loss=1%", "loss_gemodel=1%"], "a-b"),
+    isError("bad-impairment", /^Cannot use more than one of .* on link "a-b"$/),
+  );
+});
+
 Deno.test("a key given twice is refused naming both words, as a topology file's duplicate-key", () => {
   assert.throws(
     () => impairmentWords(["delay=5ms", "loss=1%", "delay=6ms"]),

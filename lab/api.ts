@@ -646,7 +646,7 @@ function handleOf(running: RegisteredLab): LabHandle {
         `setImpairment: direction must be forward, reverse or both, got ${showValue(direction)}`,
       );
       refuseStopped(lab, `impair link ${quote(link)}`);
-      const r = parseImpairment(impair);
+      const r = parseImpairment(impair, { link });
       // A vhost-pci link has no ring to impair, but takes a clear (it has nothing to clear).
       refuseRingLink(lab, link, "impair", r.ok ? r.value : undefined);
       if (!r.ok) throw new LabError("bad-impairment", r.error.message, r.error.hint);

@@ -139,6 +139,12 @@ Deno.test({
           () => lab!.setImpairment("a-b", { loss: "2" + "00%" }),
           isLabError("bad-impairment"),
         );
+        assert.throws(
+          () => lab!.setImpairment("a-b", { distribution: "pareto" }),
+          (e: unknown) =>
+            isLabError("bad-impairment")(e) &&
+            (e as Error).message === 'Cannot set a distribution on link "a-b" without a jitter',
+        );
         assert.throws(() => lab!.setImpairment("x-y", {}), isLabError("unknown-link"));
         lab.setImpairment("a-b", {});
         assert.equal(lab.status().links[0].forward.impair, "no impairment");

@@ -61,7 +61,7 @@ export function linkRoute(lab: Lab, link: string, body: Body): Response {
         `Send {"impair": {...}, "direction": "forward"}`,
       );
     }
-    const imp = parseImpairment(v.impair);
+    const imp = parseImpairment(v.impair, { link });
     // A vhost-pci link has no ring to impair, but takes a clear (it has nothing to clear).
     const noRing = ringLinkRefusal(lab, link, "impair", imp.ok ? imp.value : undefined);
     if (noRing !== null) return noRing;

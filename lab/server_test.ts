@@ -437,6 +437,13 @@ Deno.test({
         "bad-impairment",
         /Cannot read delay "5"/,
       );
+      // The answer names the link, as a reorder without a delay's does.
+      assertError(
+        await env.call("/links/a-b", post('{"impair": {"distribution": "normal"}}')),
+        400,
+        "bad-impairment",
+        /^Cannot set a distribution on link "a-b" without a jitter$/,
+      );
       assertError(
         await env.call("/links/a-b", post('{"impair": {}, "direction": "sideways"}')),
         400,

@@ -103,18 +103,27 @@ export interface ImpairmentProblem {
  * Read live impairment keys (the `impair` object of `POST /links/NAME`, or the words of
  * `vlab link NAME set`): the same schema and units as a topology file. Unknown keys are refused
  * with the list of known ones; loss models conflict with `loss`; a `distribution` needs a `jitter`
- * above 0 (it only shapes the jitter, as a file's `distribution-without-jitter`). What a link of one kind refuses
- * is the link's to say, once its kind is known: a net link's `reorder` needs a `delay`
- * ({@linkcode reorderProblem}), a vsock link takes no reorder at all (`vsock_impairment.ts`).
+ * above 0 (it only shapes the jitter, as a file's `distribution-without-jitter`). What a link of
+ * one kind refuses is the link's to say, once its kind is known: a net link's `reorder` needs a
+ * `delay` ({@linkcode reorderProblem}), a vsock link takes no reorder at all
+ * (`vsock_impairment.ts`). `options.link`, the link the keys are for, is named in the problems
+ * of keys taken together (as `reorderProblem` names it), so a message read apart from its
+ * command (a script's error, a control socket's answer) says which link refused them.
  *
  * @example
  * ```ts
  * import { parseImpairment } from "./impairment.ts";
  * parseImpairment({ delay: "20ms", loss: "1%" }); // { ok: true, value: { delayUs: 20000, … } }
  * parseImpairment({ delay: "20" }).ok; // false: "… expected a duration with a unit"
+ * const r = parseImpairment({ distribution: "pareto" }, { link: "a-b" });
+ * if (!r.ok) r.error.message; // 'Cannot set a distribution on link "a-b" without a jitter'
  * ```
  */
-export function parseImpairment(raw: unknown): Result<Impairment, ImpairmentProblem> {
+export function parseImpairment(
+  raw: unknown,
+  options: { link?: string } = {},
+): Result<Impairment, ImpairmentProblem> {
+  const onLink = options.link === undefined ? "" : ` on link ${quote(options.link)}`;
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     return err({
       key: "",
@@ -150,7 +159,7 @@ export function parseImpairment(raw: unknown): Result<Impairment, ImpairmentProb
   if (models > 1) {
     return err({
       key: v.loss_state !== undefined ? "loss_state" : "loss_gemodel",
-      message: "Cannot use more than one of loss, loss_state and loss_gemodel",
+      message: `Cannot use more than one of loss, loss_state and loss_gemodel${onLink}`,
       hint: "netem takes one loss model per direction: keep one of them",
     });
   }
@@ -159,7 +168,7 @@ export function parseImpairment(raw: unknown): Result<Impairment, ImpairmentProb
   if (v.distribution !== undefined && imp.jitterUs === 0) {
     return err({
       key: "distribution",
-      message: "Cannot set a distribution without a jitter",
+      message: `Cannot set a distribution${onLink} without a jitter`,
       hint: "distribution shapes the jitter: set `jitter` above 0 too",
     });
   }

@@ -157,3 +157,20 @@ Deno.test("a distribution without a jitter is refused (it only shapes the jitter
   const shaped = parseImpairment({ distribution: "pareto", delay: "5ms", jitter: "1ms" });
   assert.ok(shaped.ok && shaped.value.distribution === "pareto");
 });
+
+Deno.test("live keys refused together name the link they were for, as reorderProblem does", () => {
+  // It said "Cannot set a distribution without a jitter": the control socket's answer and a
+  // script's LabError did not say which link refused it.
+  const shape = parseImpairment({ distribution: "pareto" }, { link: "a-b" });
+  assert.ok(!shape.ok);
+  assert.equal(shape.error.message, 'Cannot set a distribution on link "a-b" without a jitter');
+  const models = parseImpairment({ loss: "1%", loss_state: "1%" }, { link: "a-sw" });
+  assert.ok(!models.ok);
+  assert.equal(
+    models.error.message,
+    'Cannot use more than one of loss, loss_state and loss_gemodel on link "a-sw"',
+  );
+  // A name from outside is quoted.
+  const odd = parseImpairment({ distribution: "normal" }, { link: "x\x1b[31m" });
+  assert.ok(!odd.ok && !odd.error.message.includes("\x1b"));
+});
