@@ -33,6 +33,7 @@ import { vlabFileKind, vlabTextKind, wrongKindProblem } from "../topology/file_k
 import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
 import { checkReferences, checkTypes } from "./references.ts";
+import { labMetricFamilies, type MetricFamily } from "./metric_names.ts";
 import { durationMs, endlessWorkload, stepKinds, workloadNameProblems } from "./steps.ts";
 import { parseWorkload } from "../guest/workloads/args.ts";
 import "./fault_steps.ts";
@@ -930,6 +931,7 @@ function checkAssertions(
   workloads: string[] | null,
   results: ReadonlyMap<string, string>,
   ctx: Ctx,
+  metrics: ReadonlyMap<string, MetricFamily> | null,
 ): DrillAssertion[] {
   const out: DrillAssertion[] = [];
   for (const [i, text] of raw.entries()) {
@@ -952,7 +954,7 @@ function checkAssertions(
       issue(parsed.error);
       continue;
     }
-    const unknown = checkReferences(parsed.value, workloads, results);
+    const unknown = checkReferences(parsed.value, workloads, results, metrics);
     // Type mistakes only once every name is known (an unknown name has no type to judge).
     const errors = unknown.length > 0 ? unknown : checkTypes(parsed.value, results);
     for (const e of errors) issue(e);
@@ -1070,7 +1072,14 @@ async function validate(
   );
   // A non-string assertion is the schema's problem; the others are still checked.
   const asserts = Array.isArray(doc.assert)
-    ? checkAssertions(doc.assert, Array.isArray(doc.timeline) ? workloads : null, results, ctx)
+    ? checkAssertions(
+      doc.assert,
+      Array.isArray(doc.timeline) ? workloads : null,
+      results,
+      ctx,
+      // The metrics its lab can have, when its topology loaded (else only a selector's syntax).
+      resolved === null ? null : labMetricFamilies(resolved.topology),
+    )
     : [];
   if (ctx.issues.length > 0 || resolved === null || !top.success) {
     return err(inFileOrder(ctx.issues, file, ctx.locate));

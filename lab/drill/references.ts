@@ -10,6 +10,7 @@ import { closestName, didYouMean } from "../topology/issues.ts";
 import { type Expr, type ExprError, referencesOf } from "./expr.ts";
 import { COMPARE_TYPES_HINT, wrongTypeHint } from "./evaluate.ts";
 import { selectorProblem } from "./scope.ts";
+import { type MetricFamily, metricSelectorProblem } from "./metric_names.ts";
 import { resultFieldProblem, resultFieldType } from "./result_fields.ts";
 import { LAB_EVENT_KINDS } from "../event_kinds.ts";
 import { quote } from "../../devices/base/quote.ts";
@@ -65,7 +66,10 @@ function eventKindHint(kind: string): string {
  * calls still are. `results` gives the workload each name runs (`ping` for `as: ping` on
  * `argv: [ping, …]`): its result's fields are known, so a field it does not have is a problem
  * too (a name left out of it, a step that did not read, is judged after the run). An event kind
- * that the lab never logs (`count(events, kind = "link-dwon")`) is one as well.
+ * that the lab never logs (`count(events, kind = "link-dwon")`) is one as well, and so is a
+ * `metric()` selector no sample of the lab can match, when `metrics` gives the metric families
+ * its topology's lab can have (a misspelt name, a label the family lacks, a link the topology
+ * does not have); null: the topology did not load, and only the selector's syntax is judged.
  *
  * @example
  * ```ts
@@ -79,6 +83,7 @@ export function checkReferences(
   expr: Expr,
   workloads: readonly string[] | null,
   results: ReadonlyMap<string, string> = new Map(),
+  metrics: ReadonlyMap<string, MetricFamily> | null = null,
 ): ExprError[] {
   const errors: ExprError[] = [];
   const refs = referencesOf(expr);
@@ -200,9 +205,15 @@ export function checkReferences(
           hint: `write metric('${METRIC_EXAMPLE}')`,
         });
       } else {
-        // Its syntax is known before the run (which metrics the lab has, only at its end).
-        const bad = selectorProblem(r.args[0].value.value);
+        // Its syntax is known before the run, and so are the metrics its topology's lab can
+        // have (which of them have samples, only at its end).
+        const selector = r.args[0].value.value;
+        const bad = selectorProblem(selector);
+        const none = bad === null && metrics !== null
+          ? metricSelectorProblem(selector, metrics)
+          : null;
         if (bad !== null) errors.push({ code: "bad-call", at: r.args[0].at, ...bad });
+        else if (none !== null) errors.push({ code: "unknown-metric", at: r.args[0].at, ...none });
       }
     } else {
       errors.push({

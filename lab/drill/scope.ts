@@ -59,7 +59,17 @@ export function recoveryFigures(samples: readonly RecoverySample[]): Record<stri
   return figures;
 }
 
-function parseSelector(text: string): { name: string; labels: [string, string][] } | null {
+/**
+ * A `metric()` selector read: the metric's name and the labels to match (only `=` matchers), or
+ * null when it does not read.
+ *
+ * @example
+ * ```ts
+ * import { parseSelector } from "./scope.ts";
+ * parseSelector('vlab_link_up{link="a-b"}'); // { name: "vlab_link_up", labels: [["link", "a-b"]] }
+ * ```
+ */
+export function parseSelector(text: string): { name: string; labels: [string, string][] } | null {
   const m = /^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?\s*$/.exec(text);
   if (m === null) return null;
   const labels: [string, string][] = [];
