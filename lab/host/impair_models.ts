@@ -61,7 +61,12 @@ const U_MIN = 1e-9;
 const U_MAX = 1 - 1e-9;
 const PARETO_SHAPE = 3;
 const PARETO_MEAN = PARETO_SHAPE / (PARETO_SHAPE - 1); // 1.5 with a minimum of 1
-const PARETO_SD = Math.sqrt(PARETO_SHAPE / ((PARETO_SHAPE - 1) ** 2 * (PARETO_SHAPE - 2)));
+/**
+ * netem's scale of its pareto table (iproute2 `netem/pareto.c`, `paretonormal.c`): each entry is
+ * `(x - 1.5) * 4/3` in units of the jitter, not the Pareto's own sd (0.866), so a netem user's
+ * `jitter` spreads a pareto delay the same here.
+ */
+const PARETO_SCALE = 4 / 3;
 
 // Acklam's coefficients, module constants: the stage allocates nothing per frame.
 const NQ_A = [
@@ -116,17 +121,18 @@ export function normalQuantile(u: number): number {
 }
 
 /**
- * Pareto (shape 3) quantile, shifted to mean 0 and scaled to standard deviation 1.
+ * Pareto (shape 3, minimum 1) quantile, shifted to mean 0 and scaled as netem's pareto table is:
+ * `(x - 1.5) · 4/3` (so it starts at -2/3; cut to the table's range its sd is about 0.82).
  *
  * @example
  * ```ts
  * import { paretoQuantile } from "./impair_models.ts";
- * paretoQuantile(0.5); // about -0.28: most values are small, the tail is long
+ * paretoQuantile(0.5); // about -0.32: most values are small, the tail is long
  * ```
  */
 export function paretoQuantile(u: number): number {
   const p = Math.min(U_MAX, Math.max(U_MIN, u));
-  return ((1 - p) ** (-1 / PARETO_SHAPE) - PARETO_MEAN) / PARETO_SD;
+  return ((1 - p) ** (-1 / PARETO_SHAPE) - PARETO_MEAN) * PARETO_SCALE;
 }
 
 /**
@@ -139,9 +145,11 @@ export const JITTER_FACTOR_RANGE: readonly [number, number] = [-32768 / 8192, 32
 
 /**
  * A jitter factor for a uniform `u` in [0, 1): the value multiplies the jitter and is added to
- * the delay. `uniform` gives [-1, 1); `normal` a standard normal; `pareto` a heavy right tail
- * (mean 0, sd 1); `paretonormal` netem's mix, a quarter normal and three quarters pareto (taken
- * at the same quantile). The last three are cut to `JITTER_FACTOR_RANGE`, as netem's tables are.
+ * the delay, as netem's table entries do. `uniform` gives [-1, 1); `normal` a standard normal;
+ * `pareto` a heavy right tail (mean about 0, netem's scale: {@linkcode paretoQuantile});
+ * `paretonormal` netem's mix, a quarter normal and three quarters pareto (taken at the same
+ * quantile, the pareto part cut first, as iproute2's `paretonormal.c` builds its table). The last
+ * three are cut to `JITTER_FACTOR_RANGE`, as netem's tables are.
  *
  * @example
  * ```ts
@@ -158,7 +166,7 @@ export function jitterFactor(dist: DelayDistribution, u: number): number {
     case "pareto":
       return tableRange(paretoQuantile(u));
     case "paretonormal":
-      return tableRange(0.25 * normalQuantile(u) + 0.75 * paretoQuantile(u));
+      return tableRange(0.25 * normalQuantile(u) + 0.75 * tableRange(paretoQuantile(u)));
   }
 }
 

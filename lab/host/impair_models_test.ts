@@ -13,6 +13,7 @@ import {
   jitterFactor,
   type LossModel,
   MarkovLoss,
+  normalQuantile,
 } from "./impair_models.ts";
 
 const N = 100_000;
@@ -123,8 +124,29 @@ Deno.test("pareto jitter is skewed right: median below the mean 0, a long upper 
   const xs = sample("pareto", 9);
   assert.ok(Math.abs(mean(xs)) < 0.05, `mean ${mean(xs)}`);
   assert.ok(pct(xs, 0.5) < -0.2, `median ${pct(xs, 0.5)}`);
-  assert.ok(xs[0] >= -0.6, `min ${xs[0]} (pareto is bounded below)`);
+  assert.ok(xs[0] >= -2 / 3, `min ${xs[0]} (pareto is bounded below)`);
   assert.ok(pct(xs, 0.99) > 3, `p99 ${pct(xs, 0.99)}`);
+});
+
+Deno.test("pareto and paretonormal take netem's table entries (iproute2 pareto.c, paretonormal.c)", () => {
+  // iproute2 writes the entry at quantile q as ((1 - q)^(-1/3) - 1.5) * 4/3 (in sd units, cut at
+  // 32767/8192), and paretonormal's as (normal(q) + 3 * pareto(q)) / 4.
+  const netemPareto = (q: number) => Math.min(32767 / 8192, ((1 - q) ** (-1 / 3) - 1.5) * (4 / 3));
+  for (const q of [0, 0.1, 0.5, 0.9, 0.99, 0.999]) {
+    const want = netemPareto(q);
+    assert.ok(Math.abs(jitterFactor("pareto", q) - want) < 1e-6, `pareto at ${q}: ${want}`);
+    const mixed = (normalQuantile(q) + 3 * want) / 4;
+    const got = jitterFactor("paretonormal", q);
+    assert.ok(
+      q === 0 || Math.abs(got - mixed) < 1e-6,
+      `paretonormal at ${q}: ${got}, want ${mixed}`,
+    );
+  }
+  // So a `jitter` spreads a pareto delay as much as netem's table does: sd about 0.82 jitter.
+  const xs = sample("pareto", 12);
+  const m = mean(xs);
+  const sd = Math.sqrt(mean(xs.map((x) => (x - m) ** 2)));
+  assert.ok(Math.abs(sd - 0.82) < 0.03, `sd ${sd}`);
 });
 
 Deno.test("table distributions stay within netem's table range (16-bit, 1/8192 sd): -4 to 4 sd", () => {
