@@ -35,7 +35,9 @@
  * `Content-Length` or once that much has come (`MAX_BODY_BYTES`); a body the client stopped
  * sending (it closed the connection before the body's end) is a 400 `incomplete-body`; a POST body with a key its
  * route does not take is a 400 `bad-request`. A JSON body that gives a key twice in one object is a 400
- * `duplicate-key` (`JSON.parse` would keep the last silently). Routing uses the path as received: a path with a `.` or `..` segment, an
+ * `duplicate-key` (`JSON.parse` would keep the last silently). A query parameter the route does
+ * not take (every route but `/ring` and `/capture` takes none), or one given twice, is a 400
+ * `bad-request`. Routing uses the path as received: a path with a `.` or `..` segment, an
  * empty segment or a malformed %-escape is a 400 `bad-path`, never resolved to another route.
  *
  * @module
@@ -44,7 +46,7 @@
 import { type ResilientServer, serveResilient } from "./control_listener.ts";
 import type { Lab } from "./lab.ts";
 import { faultRoute, linkRoute, partitionRoute } from "./server_links.ts";
-import { fail, quoteForLine, readBoundedBody } from "./server_answers.ts";
+import { fail, queryRefusal, quoteForLine, readBoundedBody } from "./server_answers.ts";
 import { captureCountsRoute, captureHead, captureStream } from "./server_capture.ts";
 import { execCancelRoute, execListRoute, execRoute } from "./server_exec.ts";
 import { describeDuplicateKey, duplicateJsonKey } from "./json_keys.ts";
@@ -189,6 +191,11 @@ interface Route {
    * its own HEAD (`/capture`: a HEAD must not start a capture).
    */
   methods: Partial<Record<(typeof METHODS)[number], Handler>>;
+  /**
+   * The query parameters the route takes, each once (none when absent): any other, or one given
+   * twice, is a 400 `bad-request` (`queryRefusal`).
+   */
+  params?: readonly string[];
 }
 
 /** A POST route's JSON body, read (bounded) and checked for duplicate keys, then handled. */
@@ -239,6 +246,7 @@ const ROUTES: readonly Route[] = [
     path: "/ring",
     prefix: false,
     shown: "/ring?vm=&nic=&queue=",
+    params: ["vm", "nic", "queue"],
     methods: { GET: ({ lab, query }) => ringView(lab, query) },
   },
   {
@@ -263,6 +271,7 @@ const ROUTES: readonly Route[] = [
     path: "/capture",
     prefix: false,
     shown: "/capture?link=NAME",
+    params: ["link"],
     methods: {
       GET: ({ lab, query, req }) => captureStream(lab, query, req.signal),
       HEAD: ({ lab, query }) => captureHead(lab, query),
@@ -382,10 +391,14 @@ async function handle(lab: Lab, req: Request, options: ControlServerOptions): Pr
     query,
   };
   const handler = route.methods[method as (typeof METHODS)[number]];
-  if (handler !== undefined) return await handler(call);
-  if (method === "HEAD" && route.methods.GET !== undefined) {
-    return withoutBody(await route.methods.GET(call));
+  const asGet = handler === undefined && method === "HEAD" ? route.methods.GET : undefined;
+  if (handler !== undefined || asGet !== undefined) {
+    const shown = `${method} ${route.prefix ? route.shown : route.path}`;
+    const refused = queryRefusal(shown, query, route.params ?? []);
+    if (refused !== null) return method === "HEAD" ? withoutBody(refused) : refused;
   }
+  if (handler !== undefined) return await handler(call);
+  if (asGet !== undefined) return withoutBody(await asGet(call));
   const allow = allowed(route);
   const answer = fail(
     405,

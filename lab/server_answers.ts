@@ -167,6 +167,57 @@ export function unknownKeyRefusal(
 }
 
 /**
+ * A 400 `bad-request` for a query that `route` does not take as it is: a parameter it does not
+ * take (`/capture?lnik=a-b`, `/events?limit=5`: a typo or a wish must not be ignored, as a body's
+ * unknown key is not), or one given twice (`/capture?link=a-b&link=c-d` would capture the first
+ * alone, as `JSON.parse` keeps the last of a key given twice); null when the query is fine.
+ *
+ * @example
+ * ```ts
+ * import { queryRefusal } from "./server_answers.ts";
+ * queryRefusal("GET /capture", new URLSearchParams("link=a&link=b"), ["link"])?.status; // 400
+ * queryRefusal("GET /capture", new URLSearchParams("link=a"), ["link"]); // null
+ * ```
+ */
+export function queryRefusal(
+  route: string,
+  query: URLSearchParams,
+  params: readonly string[],
+): Response | null {
+  const seen = new Set<string>();
+  for (const name of query.keys()) {
+    if (!params.includes(name)) {
+      const near = closestName(name, params);
+      return fail(
+        400,
+        "bad-request",
+        params.length === 0
+          ? `${route} takes no query parameters, got ${quoteForLine(name)}`
+          : `${route} takes the parameter${params.length === 1 ? "" : "s"} ${params.join(", ")}, ` +
+            `not ${quoteForLine(name)}`,
+        params.length === 0
+          ? `Send ${route} without a query`
+          : near !== undefined
+          ? `Did you mean "${near}"?`
+          : `Its parameters: ${params.join(", ")}`,
+      );
+    }
+    if (seen.has(name)) {
+      return fail(
+        400,
+        "bad-request",
+        `${route} takes the parameter ${quoteForLine(name)} once, got it ${
+          query.getAll(name).length
+        } times`,
+        `Give it once (one request for each ${name})`,
+      );
+    }
+    seen.add(name);
+  }
+  return null;
+}
+
+/**
  * A JSON value from a request, for a message: a string or number quoted as JSON, anything else
  * by its kind (`a list`, `an object`). Never walks it: a list nested 250,000 deep is a 400, not
  * a stack overflow in `JSON.stringify`.
