@@ -1,7 +1,8 @@
 /**
  * What an `exec` step's workload needs of its VM that only the topology can tell: a network
- * workload (`ping`, `udp-flood`, `sink`, `udp-echo`) a NIC, a vsock workload a vsock device, `vsock-send` a CID another VM (or the host) has, `iommu-unmap` a NIC
- * behind the VM's vIOMMU. Checked when the drill is validated, so that a typo in a name fails at
+ * workload (`ping`, `udp-flood`, `sink`, `udp-echo`) a NIC, a `ping` or `udp-flood` a destination
+ * in the subnet of one of them (a flood, one that some VM has), a vsock workload a vsock device,
+ * `vsock-send` a CID another VM (or the host) has, `iommu-unmap` a NIC behind the VM's vIOMMU. Checked when the drill is validated, so that a typo in a name fails at
  * its line before the lab starts, not as a failed workload once it ran (the same words the guest
  * would answer with).
  *
@@ -16,6 +17,7 @@ import { quote } from "../../devices/base/quote.ts";
 import type { Topology } from "../topology/types.ts";
 import type { WorkloadRequest } from "../guest/workloads/args.ts";
 import { labCidsText } from "../guest/workloads/vsock.ts";
+import { formatIpv4, inSubnet, parseIpv4Address } from "../guest/net/ipv4.ts";
 
 /** The host's vsock CID, as in Firecracker: a guest may always connect to it. */
 const HOST_CID = 2;
@@ -52,7 +54,11 @@ export function workloadTopologyProblems(
     case "sink":
     case "udp-echo": {
       // A VM with vsock only has no address to send from or to be reached at.
-      if (spec.nics.length > 0) return [];
+      if (spec.nics.length > 0) {
+        return req.kind === "ping" || req.kind === "udp-flood"
+          ? destinationProblems(req.kind, req.dst, vm, topology, problem)
+          : [];
+      }
       return problem(
         `Cannot run ${req.kind} in VM ${quote(vm)}: it has no network interface`,
         `give VM ${quote(vm)} a NIC (\`nics:\` in the topology), or run it in a VM with one; ` +
@@ -106,4 +112,59 @@ export function workloadTopologyProblems(
     default:
       return [];
   }
+}
+
+/** Every address of the lab's VMs, with its VM, NIC and prefix. */
+function labAddresses(topology: Topology): { vm: string; ip: number; prefix: number }[] {
+  return topology.vms.flatMap((v) =>
+    v.nics.flatMap((n) => {
+      const ip = n.ip === null ? null : parseIpv4Address(n.ip);
+      return ip === null || n.prefix === null ? [] : [{ vm: v.name, ip, prefix: n.prefix }];
+    })
+  );
+}
+
+/**
+ * Where a `ping` or a `udp-flood` from `vm` cannot go, as the guest would answer: a destination
+ * outside the subnets of the VM's interfaces (no route: the workload fails), or, for a flood, an
+ * address in them that no VM of the lab has (its ARP gets no reply: the flood fails; a ping only
+ * loses its requests, which a drill may mean, and is left to the run). A subnet's network and
+ * broadcast addresses are left to the run too.
+ */
+function destinationProblems(
+  kind: "ping" | "udp-flood",
+  dst: number,
+  vm: string,
+  topology: Topology,
+  problem: (message: string, hint: string | null) => Problem[],
+): Problem[] {
+  const all = labAddresses(topology);
+  const own = all.filter((a) => a.vm === vm);
+  const verb = kind === "ping" ? "ping" : "flood";
+  const at = `Cannot ${verb} ${formatIpv4(dst)} from VM ${quote(vm)}`;
+  const reachable = all.filter((a) => own.some((o) => inSubnet(a.ip, o.ip, o.prefix)));
+  const listed = (list: typeof all) =>
+    list.slice(0, 8).map((a) => `${a.vm} ${formatIpv4(a.ip)}`).join(", ") +
+    (list.length > 8 ? ", …" : "");
+  const near = (list: typeof all) =>
+    didYouMean(formatIpv4(dst), list.filter((a) => a.vm !== vm).map((a) => formatIpv4(a.ip)));
+  const mine = own.find((o) => inSubnet(dst, o.ip, o.prefix));
+  if (mine === undefined) {
+    return problem(
+      `${at}: no interface's subnet holds it`,
+      own.length === 0
+        ? `none of VM ${quote(vm)}'s NICs has an address (\`ip:\` in the topology)`
+        : near(reachable) ??
+          `the addresses in VM ${quote(vm)}'s subnets: ${listed(reachable)}`,
+    );
+  }
+  if (kind !== "udp-flood" || all.some((a) => a.ip === dst)) return [];
+  const hostBits = 32 - mine.prefix;
+  if (hostBits <= 1) return [];
+  const host = hostBits >= 32 ? dst : dst & ((1 << hostBits) - 1);
+  if (host === 0 || (host >>> 0) === (2 ** hostBits - 1)) return [];
+  return problem(
+    `${at}: no VM has that address, so its ARP would get no reply`,
+    near(reachable) ?? `the addresses in its subnet: ${listed(reachable)}`,
+  );
 }

@@ -96,3 +96,30 @@ Deno.test("a network workload in a VM with vsock only is a validation error", as
     ],
   );
 });
+
+Deno.test("a ping or flood to an address its VM cannot reach is a validation error, not a failed run", async () => {
+  // Before, each started the lab: the ping failed ("no interface's subnet holds it"), and so did
+  // the flood once its ARP went unanswered.
+  assert.deepEqual(
+    await problems(
+      "topology: pair\ntimeline:\n" +
+        "  - exec: { vm: a, argv: [ping, 10.1.0.2, -c, 1] }\n" +
+        "  - exec: { vm: a, argv: [udp-flood, 10.0.0.3, -n, 10] }\n",
+    ),
+    [
+      '3:26: Cannot ping 10.1.0.2 from VM "a": no interface\'s subnet holds it / hint: did you mean `10.0.0.2`?',
+      '4:26: Cannot flood 10.0.0.3 from VM "a": no VM has that address, so its ARP would get no reply / hint: did you mean `10.0.0.2`?',
+    ],
+  );
+  // A ping to an address no VM has only loses its requests (a drill may mean it); the VM's own
+  // address, a peer's and the subnet's broadcast address are left to the run.
+  const r = await parseDrill(
+    "topology: pair\ntimeline:\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.3, -c, 1] }\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.1, -c, 1] }\n" +
+      "  - exec: { vm: a, argv: [udp-flood, 10.0.0.2, -n, 10] }\n" +
+      "  - exec: { vm: a, argv: [udp-flood, 10.0.0.255, -n, 10] }\n",
+    "d.yaml",
+  );
+  assert.ok(r.ok, r.ok ? "" : JSON.stringify(r.error));
+});
