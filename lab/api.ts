@@ -26,6 +26,7 @@ import {
 } from "./topology/mod.ts";
 import type { Impairment, Topology } from "./topology/types.ts";
 import { parseImpairment } from "./topology/impairment.ts";
+import { isPlainObject } from "./topology/plain.ts";
 import { quote, showValue } from "../devices/base/quote.ts";
 import { closestName } from "./topology/issues.ts";
 import type { PartitionInfo } from "./partition.ts";
@@ -255,7 +256,8 @@ export interface LabHandle {
   setLink(link: string, up: boolean): void;
   /**
    * Change a link's impairment while it runs (netem's `change`): `impair` holds the topology
-   * file's impairment keys (`{ delay: "20ms", jitter: "2ms", loss: "1%" }`); `{}` clears it.
+   * file's impairment keys in a plain object (`{ delay: "20ms", jitter: "2ms", loss: "1%" }`; a
+   * `Map` is refused); `{}` clears it.
    * Every key not given is off. Throws `bad-impairment` for a bad value, `unknown-link`.
    */
   setImpairment(
@@ -497,11 +499,8 @@ function optionsOf<T extends object>(
   keys: readonly (keyof T & string)[],
 ): T {
   if (options === undefined) return {} as T;
-  expect(
-    typeof options === "object" && options !== null && !Array.isArray(options),
-    TypeError,
-    `${call}: options must be an object, got ${typeName(options)}`,
-  );
+  const problem = optionsProblem(call, options, keys);
+  if (problem !== null) throw new TypeError(problem);
   // A misspelt option (`{ sede: 7 }`) would be ignored without a word: refused, with the near one.
   const unknown = Object.keys(options).find((k) => !(keys as readonly string[]).includes(k));
   if (unknown !== undefined) {
@@ -519,6 +518,37 @@ function optionsOf<T extends object>(
     `${call}: options.signal must be an AbortSignal, got ${typeName(signal)}`,
   );
   return options;
+}
+
+/**
+ * Why `options` given to `call` are no options object, for its `TypeError`, or null when they
+ * are one: a plain object (`{ … }`), as {@linkcode isPlainObject} says. An `AbortSignal` (or a
+ * `Map`, a class's instance) has no keys of its own: taken as `{}`, `exec(argv, signal)` ran its
+ * workload to the end whatever the signal did. `keys` are the options `call` takes: with
+ * `signal` among them, a signal given in their place is told how to pass it.
+ *
+ * @example
+ * ```ts
+ * import { optionsProblem } from "./api.ts";
+ * optionsProblem("exec", new AbortController().signal, ["signal"]);
+ * // "exec: options must be an object, got AbortSignal (pass it as { signal })"
+ * optionsProblem("exec", { signal: undefined }, ["signal"]); // null
+ * ```
+ */
+export function optionsProblem(
+  call: string,
+  options: unknown,
+  keys: readonly string[],
+): string | null {
+  if (isPlainObject(options)) return null;
+  const signal = !keys.includes("signal")
+    ? ""
+    : options instanceof AbortSignal
+    ? " (pass it as { signal })"
+    : options instanceof AbortController
+    ? " (pass its signal as { signal })"
+    : "";
+  return `${call}: options must be an object, got ${typeName(options)}${signal}`;
 }
 
 /** Refuse a workload's words that are no non-empty array of strings: `TypeError`. */

@@ -566,6 +566,20 @@ Deno.test({
             () => lab.vm("a").vsockConnect("7" as unknown as number),
             /vsockConnect: port must be a number, got string/,
           ],
+          // A signal given where its options belong has no keys of its own: it was taken as {},
+          // and the workload ran to its end whatever the signal did.
+          [
+            () =>
+              lab.vm("a").exec(
+                ["ping", "10.1.0.2"],
+                new AbortController().signal as unknown as { signal: AbortSignal },
+              ),
+            /^exec: options must be an object, got AbortSignal \(pass it as \{ signal \}\)$/,
+          ],
+          [
+            () => lab.capture("a-b", new Map([["ms", 5]]) as unknown as { ms: number }),
+            /^capture: options must be an object, got Map$/,
+          ],
         ];
         for (const [call, message] of asyncCases) {
           await assert.rejects(call, (e: unknown) =>
@@ -589,6 +603,17 @@ Deno.test({
         }
         assert.equal(JSON.stringify(lab.status().links), before, "nothing was changed");
         assert.deepEqual(lab.lab.links.partitions(), []);
+        // A Map of impairment keys has no keys of its own: it was taken as {} and cleared the link.
+        lab.setImpairment("a-b", { delay: "5ms" });
+        assert.throws(
+          () =>
+            lab.setImpairment("a-b", new Map([["delay", "50ms"]]) as never),
+          (e: unknown) =>
+            isLabError("bad-impairment")(e) &&
+            /^Impairment must be an object of netem keys, got a Map$/.test((e as Error).message) &&
+            /Object\.fromEntries\(map\)/.test((e as LabError).hint),
+        );
+        assert.equal(lab.status().links[0].forward.impair, "delay 5ms", "the delay is still set");
       } finally {
         await lab.stop();
       }

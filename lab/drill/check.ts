@@ -8,7 +8,7 @@
  * @module
  */
 
-import { typeName } from "../api.ts";
+import { optionsProblem, typeName } from "../api.ts";
 import { closestName } from "../topology/issues.ts";
 import { quote } from "../../devices/base/quote.ts";
 
@@ -156,8 +156,9 @@ export function checkString(call: string, what: string, value: unknown): void {
 }
 
 /**
- * Refuse options that are no object, or that hold a key the call does not take (a misspelt one
- * would be ignored without a word): a `TypeError` naming `call`, the key and the near one.
+ * Refuse options that are no plain object (`optionsProblem`), or that hold a key the call does
+ * not take (a misspelt one would be ignored without a word): a `TypeError` naming `call`, the key
+ * and the near one.
  *
  * @example
  * ```ts
@@ -170,9 +171,9 @@ export function checkString(call: string, what: string, value: unknown): void {
  * ```
  */
 export function checkOptionKeys(call: string, options: unknown, keys: readonly string[]): void {
-  if (!isKind(options, "map")) {
-    throw new TypeError(`${call}: options must be an object, got ${typeName(options)}`);
-  }
+  // A plain object: an AbortSignal given in its place was taken as one with no keys.
+  const problem = optionsProblem(call, options, keys);
+  if (problem !== null) throw new TypeError(problem);
   const unknown = Object.keys(options as object).find((k) => !keys.includes(k));
   if (unknown === undefined) return;
   const near = closestName(unknown, keys);

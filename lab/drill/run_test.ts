@@ -135,6 +135,12 @@ Deno.test("runDrill refuses options of the wrong type before any lab starts, nam
       { seed: -1 },
       /^RangeError: runDrill: options.seed must be a whole number 0..4294967295, got -1$/,
     ],
+    // A signal given where its options belong has no keys of its own: it was taken as {}, and
+    // the drill ran to its end whatever the signal did.
+    [
+      new AbortController().signal,
+      /^TypeError: runDrill: options must be an object, got AbortSignal \(pass it as \{ signal \}\)$/,
+    ],
     // Before, a misspelt option ran the drill with its own seed, without a word.
     [
       { sede: 7 },

@@ -15,6 +15,7 @@ import { IMPAIRMENT_KEYS, impairmentSchema, type RawImpairment } from "./schema.
 import { quote } from "../../devices/base/quote.ts";
 import { closestName, hintFor } from "./issues.ts";
 import { schemaProblems } from "./structure.ts";
+import { isPlainObject, objectKind } from "./plain.ts";
 import { parseDuration, parsePercent, parsePercentList, parseRate } from "./units.ts";
 
 type Value = string | number | undefined;
@@ -129,6 +130,16 @@ export function parseImpairment(
       key: "",
       message: "Impairment must be an object of netem keys",
       hint: 'For example {"delay": "20ms", "loss": "1%"}',
+    });
+  }
+  // A Map (or a class's instance) has no own keys: read as one, it cleared the link's impairment.
+  if (!isPlainObject(raw)) {
+    return err({
+      key: "",
+      message: `Impairment must be an object of netem keys, got ${objectKind(raw)}`,
+      hint: raw instanceof Map
+        ? "write a plain object ({ key: value }); Object.fromEntries(map) makes one"
+        : 'For example {"delay": "20ms", "loss": "1%"}',
     });
   }
   const keys = new Set<string>(IMPAIRMENT_KEYS);

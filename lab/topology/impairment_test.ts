@@ -174,3 +174,21 @@ Deno.test("live keys refused together name the link they were for, as reorderPro
   const odd = parseImpairment({ distribution: "normal" }, { link: "x\x1b[31m" });
   assert.ok(!odd.ok && !odd.error.message.includes("\x1b"));
 });
+
+Deno.test("parseImpairment refuses a Map or a class's instance, which it read as no keys", () => {
+  // A Map has no keys of its own: it was taken as {}, and a live change cleared the link.
+  const map = parseImpairment(new Map([["delay", "20ms"]]));
+  assert.equal(map.ok, false);
+  if (!map.ok) {
+    assert.equal(map.error.message, "Impairment must be an object of netem keys, got a Map");
+    assert.match(map.error.hint, /Object\.fromEntries\(map\) makes one/);
+  }
+  const date = parseImpairment(new Date());
+  assert.equal(
+    date.ok ? "" : date.error.message,
+    "Impairment must be an object of netem keys, got a Date",
+  );
+  // Plain objects, also without a prototype, are read as before.
+  const bare = Object.assign(Object.create(null), { delay: "20ms" });
+  assert.equal(parseImpairment(bare).ok, true);
+});

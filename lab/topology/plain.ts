@@ -43,10 +43,44 @@ export interface PlainCopy {
  */
 const MAX_WALKED_ITEMS = 65_536;
 
-/** Whether `v` is a plain object: made by `{}` or `Object.create(null)`. */
-function isPlainObject(v: object): boolean {
+/**
+ * Whether `v` is a plain object: made by `{}` or `Object.create(null)`. A `Map`, an
+ * `AbortSignal` or a class's instance is not: its entries are no own keys, so read as a map it
+ * would be an empty one (a script's options and impairment keys are checked with this too).
+ *
+ * @example
+ * ```ts
+ * import { isPlainObject } from "./plain.ts";
+ * isPlainObject({ delay: "20ms" }); // true
+ * isPlainObject(new Map([["delay", "20ms"]])); // false
+ * ```
+ */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== "object" || v === null) return false;
   const proto = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
+}
+
+/**
+ * What an object that is no plain object is, as a message says it: `a Map`, `a Date` (a class
+ * of the runtime, by its name), `an object of class "Vm"`, `an object of a class`.
+ *
+ * @example
+ * ```ts
+ * import { objectKind } from "./plain.ts";
+ * objectKind(new Map()); // "a Map"
+ * objectKind(new (class Vm {})()); // 'an object of class "Vm"'
+ * ```
+ */
+export function objectKind(v: object): string {
+  const ctor = (Object.getPrototypeOf(v) as { constructor?: unknown } | null)?.constructor;
+  const name = typeof ctor === "function" ? ctor.name : "";
+  const builtin = name !== "" && (globalThis as Record<string, unknown>)[name] === ctor;
+  return builtin
+    ? article(name)
+    : name === ""
+    ? "an object of a class"
+    : `an object of class ${quote(name)}`;
 }
 
 /** `a` or `an` for a word. */
@@ -72,9 +106,7 @@ function foreignKind(v: unknown, expected: string): { got: string; hint: string 
     default:
       return null;
   }
-  if (v === null || Array.isArray(v) || isPlainObject(v as object)) return null;
-  const ctor = (Object.getPrototypeOf(v) as { constructor?: unknown }).constructor;
-  const name = typeof ctor === "function" ? ctor.name : "";
+  if (v === null || Array.isArray(v) || isPlainObject(v)) return null;
   // The conversions fit where a map or a list belongs; elsewhere (a Set for a map, as a YAML
   // `!!set` gives one) they would name the wrong shape.
   if (v instanceof Map) {
@@ -92,15 +124,7 @@ function foreignKind(v: unknown, expected: string): { got: string; hint: string 
     };
   }
   // A class of the runtime (Date, RegExp, Uint8Array, …) by its name; others quoted.
-  const builtin = name !== "" && (globalThis as Record<string, unknown>)[name] === ctor;
-  return {
-    got: builtin
-      ? article(name)
-      : name === ""
-      ? "an object of a class"
-      : `an object of class ${quote(name)}`,
-    hint: generic,
-  };
+  return { got: objectKind(v as object), hint: generic };
 }
 
 /** The problem of a value that a getter or a proxy's trap refused to give. */
