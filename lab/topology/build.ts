@@ -215,6 +215,7 @@ function txTimeout(v: string | number | undefined): { txTimeoutMs?: number } {
 
 function buildVms(raw: RawTopology, out: Out): VmSpec[] {
   const vms: VmSpec[] = [];
+  const tooSmall: SmallMemory[] = [];
   const entries = Object.entries(raw.vms);
   for (const [index, [name, obj]] of entries.entries()) {
     if (!NAME_RE.test(name)) out.problems.push(badName("VM", name, ["vms", name], true));
@@ -258,9 +259,12 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
           indirect: n.features.indirect,
         }), 0);
     if (needed > memoryBytes) {
-      const mib = (b: number) => `${Math.ceil((b / 2 ** 20) * 10) / 10}MiB`;
       const at = pick<string | number>(layers, "memory", 0).path ?? ["vms", name];
-      out.problems.push({
+      tooSmall.push({
+        vm: name,
+        needed,
+        got: memoryBytes,
+        sizable: sizable.length > 0,
         code: "memory-too-small",
         path: at,
         message: `VM ${quote(name)} needs ${mib(needed)} of guest memory for its ${
@@ -296,7 +300,55 @@ function buildVms(raw: RawTopology, out: Out): VmSpec[] {
       }
     }
   }
+  out.problems.push(...memoryProblems(tooSmall));
   return vms;
+}
+
+/** A VM whose memory cannot hold its devices: its problem, and what a shared one needs. */
+interface SmallMemory extends Problem {
+  vm: string;
+  /** Bytes it needs, and bytes it has. */
+  needed: number;
+  got: number;
+  /** Whether the VM has NICs, whose queue_size could be smaller. */
+  sizable: boolean;
+}
+
+/**
+ * One problem per `memory` key at fault: a `defaults.vm.memory` too small for several VMs is
+ * reported once at that key, naming them (it was once per VM, each at the same line:column).
+ */
+function memoryProblems(small: readonly SmallMemory[]): Problem[] {
+  const byKey = new Map<string, SmallMemory[]>();
+  for (const s of small) {
+    const key = s.path.join("/");
+    const group = byKey.get(key);
+    if (group === undefined) byKey.set(key, [s]);
+    else group.push(s);
+  }
+  return [...byKey.values()].map((group): Problem => {
+    const { code, path, message, hint } = group[0];
+    if (group.length === 1) return { code, path, message, hint };
+    const most = Math.max(...group.map((s) => s.needed));
+    const names = group.map((s) => quote(s.vm));
+    const listed = names.length <= 3
+      ? `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`
+      : `${names.slice(0, 3).join(", ")} and ${names.length - 3} more`;
+    return {
+      code,
+      path,
+      message: `VMs ${listed} need up to ${mib(most)} of guest memory for their devices' ` +
+        `rings and buffers, got ${mib(group[0].got)}`,
+      hint: `set memory: ${Math.ceil(most / 2 ** 20)}MiB or more${
+        group.some((s) => s.sizable) ? ", or use a smaller queue_size" : ""
+      }`,
+    };
+  });
+}
+
+/** Bytes as MiB with one decimal, rounded up (so "needs 4.5MiB" is enough). */
+function mib(b: number): string {
+  return `${Math.ceil((b / 2 ** 20) * 10) / 10}MiB`;
 }
 
 function buildImpairment(layers: readonly Layer[]): Impairment {

@@ -746,3 +746,22 @@ Deno.test("defaults.link does not reach a vhost-pci link: no problem of its own,
     NO_IMPAIRMENT,
   ]);
 });
+
+Deno.test("a defaults.vm memory too small for several VMs is reported once, naming them", () => {
+  const vm = (n: string) => `  ${n}: { nics: { e0: { mtu: 9000 } } }\n`;
+  const yaml = (names: string[]) =>
+    "name: x\ndefaults: { vm: { memory: 1MiB }, nic: { features: [] } }\nvms:\n" +
+    names.map(vm).join("") + "  big: { memory: 2MiB, nics: { e0: { mtu: 9000 } } }\n";
+  // It was once per VM, each at defaults.vm.memory's line:column; a VM's own key stays its own.
+  assert.deepEqual(brief(yaml(["a", "b", "c"])), [
+    '2:27 memory-too-small VMs "a", "b" and "c" need up to 4.5MiB of guest memory for their ' +
+    "devices' rings and buffers, got 1MiB",
+    '7:18 memory-too-small VM "big" needs 4.5MiB of guest memory for its NICs\' rings and ' +
+    "buffers, got 2MiB",
+  ]);
+  const [many] = issuesOf(yaml(["a", "b", "c", "d", "e"]));
+  assert.match(many.message, /^VMs "a", "b", "c" and 2 more need up to 4\.5MiB/);
+  assert.equal(many.hint, "set memory: 5MiB or more, or use a smaller queue_size");
+  // One VM: the message as before.
+  assert.match(issuesOf(yaml(["a"]))[0].message, /^VM "a" needs 4\.5MiB/);
+});
