@@ -322,6 +322,13 @@ export async function startLab(
     TypeError,
     `startLab: options.stopOnSignals must be a boolean, got ${typeName(signals)}`,
   );
+  // Taken only where an object stands for a file: with a path it would be ignored without a word.
+  expect(
+    opts.label === undefined || (typeof source === "object" && source !== null),
+    TypeError,
+    "startLab: options.label names a topology given as an object; one from a file or a shipped " +
+      "name is named by its path",
+  );
   const label = opts.label ?? OBJECT_LABEL;
   expect(
     typeof label === "string" && label.length > 0,
@@ -397,7 +404,8 @@ export interface StartLabOptions {
   /**
    * What a topology given as an object is called where a file's path would stand: in its errors
    * (`LABEL:line:col` is not given for objects, the label is), `lab.json` and `vlab status`'s
-   * `from` (default `<object>`). A drill names the drill file or the topology it ran.
+   * `from` (default `<object>`). A drill names the drill file or the topology it ran. With a
+   * file's path or a shipped name for a source, a label is a `TypeError`: the path names the lab.
    */
   label?: string;
   /**

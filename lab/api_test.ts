@@ -305,6 +305,14 @@ Deno.test({
         startLab(MINI, { label: "" }),
         /^TypeError: startLab: options.label must be a non-empty string, got an empty string$/,
       );
+      // A label with a file's path or a shipped name was ignored without a word (lab.json and
+      // status named the file), as a misspelt option was.
+      for (const source of ["pair", undefined]) {
+        await assert.rejects(
+          startLab(source, { label: "run-3" }),
+          /^TypeError: startLab: options\.label names a topology given as an object; one from a file or a shipped name is named by its path$/,
+        );
+      }
       // A misspelt option was ignored without a word (the lab ran with the topology's seed).
       await assert.rejects(
         startLab(MINI, { sede: 7 } as unknown as StartLabOptions),
