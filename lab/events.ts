@@ -120,8 +120,10 @@ export class EventLog {
 
   /**
    * Call `listener` for every new event; returns the unsubscribe function. A listener that
-   * throws is an uncaught error, as in `addEventListener` (the lab and the other listeners go
-   * on); a listener that is no function is a `TypeError` here, not at the next event.
+   * throws is an uncaught error, as in `addEventListener`: the lab and the other listeners go on
+   * with the event, then the process ends with the error (its lab's state folder left for
+   * `vlab ls` to clear) unless a globalThis "error" listener prevents it. A listener that is no
+   * function is a `TypeError` here, not at the next event.
    */
   subscribe(listener: (e: LabEvent) => void): () => void {
     if (typeof listener !== "function") {
