@@ -32,8 +32,9 @@ import { withoutYamlEnv } from "../topology/yaml_env.ts";
 import { vlabFileKind, vlabTextKind, wrongKindProblem } from "../topology/file_kind.ts";
 import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
-import { checkReferences, checkTypes } from "./references.ts";
-import { labMetricFamilies, type MetricFamily } from "./metric_names.ts";
+import { checkReferences, checkTypes, type LabNames } from "./references.ts";
+import { labMetricFamilies } from "./metric_names.ts";
+import { drillLinks } from "./link_names.ts";
 import { durationMs, endlessWorkload, stepKinds, workloadNameProblems } from "./steps.ts";
 import { parseWorkload } from "../guest/workloads/args.ts";
 import "./fault_steps.ts";
@@ -931,7 +932,7 @@ function checkAssertions(
   workloads: string[] | null,
   results: ReadonlyMap<string, string>,
   ctx: Ctx,
-  metrics: ReadonlyMap<string, MetricFamily> | null,
+  lab: LabNames | null,
 ): DrillAssertion[] {
   const out: DrillAssertion[] = [];
   for (const [i, text] of raw.entries()) {
@@ -954,7 +955,7 @@ function checkAssertions(
       issue(parsed.error);
       continue;
     }
-    const unknown = checkReferences(parsed.value, workloads, results, metrics);
+    const unknown = checkReferences(parsed.value, workloads, results, lab);
     // Type mistakes only once every name is known (an unknown name has no type to judge).
     const errors = unknown.length > 0 ? unknown : checkTypes(parsed.value, results);
     for (const e of errors) issue(e);
@@ -1003,6 +1004,31 @@ function mapAssertionHint(p: Problem, raw: unknown): Problem {
     ...p,
     hint: "YAML reads a `: ` in a plain scalar as a map: quote the assertion, as in " +
       `- 'ping.text == "x: y"'`,
+  };
+}
+
+/**
+ * A drill's name: its `name`, else its file's name without `.yaml`. A file name may hold anything
+ * a path can: escaped, as every name the drill prints. A drill with no file is named as its
+ * problems name it (`<stdin>`, `<object>`): "drill" made its lines read `drill drill, seed 1`.
+ */
+function drillName(name: string | undefined, file: string): string {
+  return name ??
+    escapeControl(file.startsWith("<") ? file : file.split("/").pop()!.replace(/\.ya?ml$/, ""));
+}
+
+/** What `topology` tells of its lab's names: its metrics and its events' subjects. */
+function labNames(topology: Topology, drill: string): LabNames {
+  return {
+    metrics: labMetricFamilies(topology),
+    subjects: [
+      ...topology.vms.map((v) => v.name),
+      ...drillLinks(topology).map((l) => l.name),
+      ...topology.switches.map((s) => s.name),
+      ...topology.vsockRouters.map((r) => r.name),
+      topology.name,
+      drill,
+    ],
   };
 }
 
@@ -1077,8 +1103,8 @@ async function validate(
       Array.isArray(doc.timeline) ? workloads : null,
       results,
       ctx,
-      // The metrics its lab can have, when its topology loaded (else only a selector's syntax).
-      resolved === null ? null : labMetricFamilies(resolved.topology),
+      // The metrics its lab can have and its events' subjects, when its topology loaded.
+      resolved === null ? null : labNames(resolved.topology, drillName(top.data?.name, file)),
     )
     : [];
   if (ctx.issues.length > 0 || resolved === null || !top.success) {
@@ -1087,13 +1113,7 @@ async function validate(
   // The drill's seed, else its lab's (the topology's `seed`, 1 when it sets none): a drill that
   // does not choose runs its lab as `vlab up` would, and draws its own choices from the same seed.
   const seed = top.data.seed ?? resolved.topology.seed;
-  // A file name may hold anything a path can: escaped, as every name the drill prints. A drill
-  // with no file is named as its problems name it (`<stdin>`, `<object>`): "drill" made its
-  // lines read `drill drill, seed 1`.
-  const base = escapeControl(
-    file.startsWith("<") ? file : file.split("/").pop()!.replace(/\.ya?ml$/, ""),
-  );
-  const name = top.data.name ?? base;
+  const name = drillName(top.data.name, file);
   return ok({
     name,
     description: top.data.description ?? "",

@@ -1120,12 +1120,13 @@ Deno.test("an event kind the lab never logs and a field a workload's result lack
     "read one of its fields: `min`, `avg`, `max`, `mdev`, `median`, `p99`",
     "read one of its items by its index, as in sink.senders.0",
   ]);
-  // What the results have, written either way, and a subject (judged after the run), pass.
+  // What the results have, written either way, and a subject the lab can have (whether the run
+  // logs it is judged after the run), pass.
   const r = await parseDrill(
     "topology: pair\ntimeline:\n" + PING +
       "  - exec: { vm: b, argv: [sink, -t, 1], background: true, as: sink }\n" +
       "assert:\n" +
-      '  - count(events, kind = "device-reset", subject = "zz") == 0\n' +
+      '  - count(events, kind = "device-reset", subject = "a") == 0\n' +
       "  - ping.loss_pct < 50 && ping.lossPct < 50 && ping.rtt_ms.max > 0\n" +
       '  - ping.replies.0.seq == 0 && sink.senders.0.lost_at_end == 0 && sink.text != ""\n',
     "d.yaml",
@@ -1196,4 +1197,29 @@ Deno.test("an event kind with an escape in it is quoted as every message quotes 
       '  - "count(events, kind = \\"a\\e[2J\\") == 0"\n',
   );
   assert.equal(issues[0]?.message.split(" (")[0], 'The lab logs no event of kind "a\\x1b[2J"');
+});
+
+Deno.test("a subject no event of the drill's lab can have is refused at validation", async () => {
+  // Before, it ran: the count was 0 whatever happened, and only a hint after the run said why.
+  const issues = await problems(
+    "name: flap\ntopology: star\ntimeline: [{ wait: 10ms }]\nassert:\n" +
+      '  - count(events, subject = "h1-sw2") == 0\n' +
+      '  - count(events, subject = "zzz") == 0\n',
+  );
+  assert.deepEqual(issues.map((i) => `${i.line}:${i.column}: ${i.message} | ${i.hint}`), [
+    '5:29: No event of this drill\'s lab can have subject "h1-sw2" (assert[0], column 25 of the ' +
+    "assertion) | did you mean `h1-sw1`?",
+    '6:29: No event of this drill\'s lab can have subject "zzz" (assert[1], column 25 of the ' +
+    "assertion) | an event's subject is one of the lab's VMs, links or switches, the lab's name " +
+    "or the drill's, or a partition's number",
+  ]);
+  // Its VMs, links and switches, the lab's name, the drill's and a partition's number pass.
+  const r = await parseDrill(
+    "name: flap\ntopology: star\ntimeline: [{ wait: 10ms }]\nassert:\n" +
+      '  - count(events, subject = "h1") + count(events, subject = "h1-sw1") + ' +
+      'count(events, subject = "sw1") + count(events, subject = "star") + ' +
+      'count(events, subject = "flap") + count(events, subject = "1") >= 0\n',
+    "d.yaml",
+  );
+  assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
 });

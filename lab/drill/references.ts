@@ -32,6 +32,17 @@ export const RECOVERY_FIELDS = [
  */
 export const METRIC_EXAMPLE = 'vlab_link_drops_total{link="a-b",cause="loss"}';
 
+/** What the drill's topology tells of its lab's names, for {@linkcode checkReferences}. */
+export interface LabNames {
+  /** The metric families its lab can have (null: its plan could not be made). */
+  metrics: ReadonlyMap<string, MetricFamily> | null;
+  /**
+   * Every subject an event of its lab can have, but a partition's number: its VMs, links,
+   * switches and vsock routers, the lab's name and the drill's.
+   */
+  subjects: readonly string[];
+}
+
 /** The filters of `count(events, …)`. */
 export const EVENT_FILTERS = ["kind", "subject"];
 
@@ -67,9 +78,11 @@ function eventKindHint(kind: string): string {
  * `argv: [ping, …]`): its result's fields are known, so a field it does not have is a problem
  * too (a name left out of it, a step that did not read, is judged after the run). An event kind
  * that the lab never logs (`count(events, kind = "link-dwon")`) is one as well, and so is a
- * `metric()` selector no sample of the lab can match, when `metrics` gives the metric families
- * its topology's lab can have (a misspelt name, a label the family lacks, a link the topology
- * does not have); null: the topology did not load, and only the selector's syntax is judged.
+ * `metric()` selector no sample of the lab can match, when `lab` gives the metric families its
+ * topology's lab can have (a misspelt name, a label the family lacks, a link the topology does
+ * not have), and a `subject = "…"` filter no event of the lab can have (`lab.subjects`: its VMs,
+ * links and switches, its name, the drill's); null: the topology did not load, and only the
+ * selector's syntax is judged.
  *
  * @example
  * ```ts
@@ -83,8 +96,9 @@ export function checkReferences(
   expr: Expr,
   workloads: readonly string[] | null,
   results: ReadonlyMap<string, string> = new Map(),
-  metrics: ReadonlyMap<string, MetricFamily> | null = null,
+  lab: LabNames | null = null,
 ): ExprError[] {
+  const metrics = lab?.metrics ?? null;
   const errors: ExprError[] = [];
   const refs = referencesOf(expr);
   // A call's arguments (`events`, a selector) are the call's to check, not references, and so
@@ -185,6 +199,21 @@ export function checkReferences(
             at: a.value.at,
             message: `The ${a.key} filter takes a quoted string`,
             hint: `write ${a.key} = "…"`,
+          });
+        } else if (
+          a.key === "subject" && lab !== null && !lab.subjects.includes(a.value.value) &&
+          !/^[0-9]+$/.test(a.value.value)
+        ) {
+          // A subject no event of the lab can have: the count is 0 whatever the run does.
+          const near = closestName(a.value.value, lab.subjects);
+          errors.push({
+            code: "unknown-subject",
+            at: a.value.at,
+            message: `No event of this drill's lab can have subject ${quote(a.value.value)}`,
+            hint: near !== undefined
+              ? `did you mean \`${near}\`?`
+              : "an event's subject is one of the lab's VMs, links or switches, the lab's name " +
+                "or the drill's, or a partition's number",
           });
         } else if (a.key === "kind" && !LAB_EVENT_KINDS.includes(a.value.value)) {
           // Known before the run (a subject, a VM or link name, is judged after it).
