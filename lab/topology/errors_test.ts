@@ -141,7 +141,21 @@ Deno.test("YAML syntax errors point at the unclosed quote, brace or bracket and 
   }
   // Two unclosed braces: each is reported at its own opener, in order.
   const two = brief("name: x\nvms:\n  a: { nics: { eth0: {}\n  b: {}\n");
-  assert.deepEqual(two.map((l) => l.split(" ")[0]), ["3:6", "3:14"]);
+  assert.deepEqual(two.map((l) => l.split(" ")[0]), ["3:6", "3:14"]); // A quote left open swallows the closers after it: it alone is reported, not the braces it
+  // hid (each was "Unclosed flow map: this `{` has no closing `}`" though it had one).
+  assert.deepEqual(brief('name: x\nvms:\n  a: { nics: { eth0: { ip: "10.0.0.1/24 } } }\n'), [
+    '3:28 yaml-syntax Unclosed string: this `"` has no closing `"`',
+  ]);
+  assert.deepEqual(brief("name: x\nlinks: [ { endpoints: ['a:e0, b] } ]\nvms: {}\n"), [
+    "2:24 yaml-syntax Unclosed string: this `'` has no closing `'`",
+  ]);
+  // A brace the string did not hide is still reported: one `}` is missing besides the quote.
+  assert.deepEqual(
+    brief('name: x\nvms:\n  a: { nics: { eth0: { ip: "10.0.0.1/24 } }\n').map((l) =>
+      l.split(" ").slice(0, 3).join(" ")
+    ),
+    ["3:6 yaml-syntax Unclosed", "3:28 yaml-syntax Unclosed"],
+  );
 });
 
 Deno.test("escape sequences from a file never reach the printed problems, and long values are cut", () => {

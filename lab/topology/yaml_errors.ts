@@ -29,6 +29,8 @@ import type { TopologyIssue } from "./types.ts";
 interface Opener {
   char: "{" | "[" | '"' | "'";
   offset: number;
+  /** A quote's text to the end of the string the library read (it swallowed any closer in it). */
+  source?: string;
 }
 
 const CLOSER: Record<Opener["char"], string> = { "{": "}", "[": "]", '"': '"', "'": "'" };
@@ -67,9 +69,9 @@ function unclosedOpeners(text: string): Opener[] {
         found.push({ char: open, offset: token.offset });
       }
     } else if (token.type === "double-quoted-scalar" && !closedDouble(token.source)) {
-      found.push({ char: '"', offset: token.offset });
+      found.push({ char: '"', offset: token.offset, source: token.source });
     } else if (token.type === "single-quoted-scalar" && !closedSingle(token.source)) {
-      found.push({ char: "'", offset: token.offset });
+      found.push({ char: "'", offset: token.offset, source: token.source });
     }
   };
   for (const token of withoutYamlEnv(() => [...new Parser().parse(text)])) {
@@ -81,6 +83,33 @@ function unclosedOpeners(text: string): Opener[] {
     });
   }
   return found.sort((a, b) => a.offset - b.offset);
+}
+
+/**
+ * The unclosed braces and brackets that an unclosed quote made so: each `}` or `]` the string
+ * swallowed would have closed the innermost one still open before the quote
+ * (`{ eth0: { ip: "10.0.0.1/24 } }`: both braces are closed, behind the quote). The quote is the
+ * one thing to fix; "this `{` has no closing `}`" of a brace that has one would be false.
+ */
+function swallowedBy(openers: readonly Opener[]): Set<Opener> {
+  const out = new Set<Opener>();
+  for (const quote of openers) {
+    if (quote.source === undefined) continue;
+    const open = openers.filter((o) =>
+      o.source === undefined && o.offset < quote.offset && !out.has(o)
+    );
+    // The closers in the string's text, first to last, close the open flows innermost first.
+    for (const closer of quote.source.match(/[}\]]/g) ?? []) {
+      const inner = open.pop();
+      if (inner === undefined) break;
+      if (CLOSER[inner.char] !== closer) {
+        open.push(inner);
+        break;
+      }
+      out.add(inner);
+    }
+  }
+  return out;
 }
 
 /** Which opener a library error is about: `"{"` for "… end with a }", and so on. */
@@ -113,6 +142,7 @@ export function syntaxIssues(
 ): TopologyIssue[] {
   const { lineCounter, what = "a topology" } = options;
   const openers = unclosedOpeners(text);
+  const swallowed = swallowedBy(openers);
   const used = new Set<Opener>();
   const issues: TopologyIssue[] = [];
   const seen = new Set<string>();
@@ -126,6 +156,8 @@ export function syntaxIssues(
       : openers.findLast((o) => o.char === char && o.offset <= e.pos[0] && !used.has(o));
     if (opener !== undefined) {
       used.add(opener);
+      // Closed inside an unclosed string: the string's own issue says what to fix.
+      if (swallowed.has(opener)) continue;
       offset = opener.offset;
       message = `Unclosed ${WHAT[opener.char]}: this \`${opener.char}\` has no closing \`${
         CLOSER[opener.char]
