@@ -56,7 +56,7 @@ export function workloadTopologyProblems(
       // A VM with vsock only has no address to send from or to be reached at.
       if (spec.nics.length > 0) {
         return req.kind === "ping" || req.kind === "udp-flood"
-          ? destinationProblems(req.kind, req.dst, vm, topology, problem)
+          ? destinationProblems(req, vm, topology, problem)
           : [];
       }
       return problem(
@@ -115,11 +115,15 @@ export function workloadTopologyProblems(
 }
 
 /** Every address of the lab's VMs, with its VM, NIC and prefix. */
-function labAddresses(topology: Topology): { vm: string; ip: number; prefix: number }[] {
+function labAddresses(
+  topology: Topology,
+): { vm: string; nic: string; ip: number; prefix: number; mtu: number }[] {
   return topology.vms.flatMap((v) =>
     v.nics.flatMap((n) => {
       const ip = n.ip === null ? null : parseIpv4Address(n.ip);
-      return ip === null || n.prefix === null ? [] : [{ vm: v.name, ip, prefix: n.prefix }];
+      return ip === null || n.prefix === null
+        ? []
+        : [{ vm: v.name, nic: n.name, ip, prefix: n.prefix, mtu: n.mtu }];
     })
   );
 }
@@ -129,15 +133,16 @@ function labAddresses(topology: Topology): { vm: string; ip: number; prefix: num
  * outside the subnets of the VM's interfaces (no route: the workload fails), or, for a flood, an
  * address in them that no VM of the lab has (its ARP gets no reply: the flood fails; a ping only
  * loses its requests, which a drill may mean, and is left to the run). A subnet's network and
- * broadcast addresses are left to the run too.
+ * broadcast addresses are left to the run too. A flood's frames larger than the MTU of the NIC
+ * they leave by (plus its 14-byte Ethernet header) fail it as well.
  */
 function destinationProblems(
-  kind: "ping" | "udp-flood",
-  dst: number,
+  req: Extract<WorkloadRequest, { kind: "ping" | "udp-flood" }>,
   vm: string,
   topology: Topology,
   problem: (message: string, hint: string | null) => Problem[],
 ): Problem[] {
+  const { kind, dst } = req;
   const all = labAddresses(topology);
   const own = all.filter((a) => a.vm === vm);
   const verb = kind === "ping" ? "ping" : "flood";
@@ -156,6 +161,13 @@ function destinationProblems(
         ? `none of VM ${quote(vm)}'s NICs has an address (\`ip:\` in the topology)`
         : near(reachable) ??
           `the addresses in VM ${quote(vm)}'s subnets: ${listed(reachable)}`,
+    );
+  }
+  if (req.kind === "udp-flood" && req.frameSize > mine.mtu + 14) {
+    // The guest's words, with the NIC the route takes.
+    return problem(
+      `${at}: frame size ${req.frameSize} exceeds the MTU of ${mine.nic} (${mine.mtu}) + 14`,
+      `use -s between 60 and ${mine.mtu + 14}, or give ${mine.nic} a larger mtu in the topology`,
     );
   }
   if (kind !== "udp-flood" || all.some((a) => a.ip === dst)) return [];

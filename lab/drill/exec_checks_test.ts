@@ -123,3 +123,22 @@ Deno.test("a ping or flood to an address its VM cannot reach is a validation err
   );
   assert.ok(r.ok, r.ok ? "" : JSON.stringify(r.error));
 });
+
+Deno.test("a flood whose frames exceed the MTU of the NIC they leave by is a validation error", async () => {
+  // Before, the lab started and the flood failed: "frame size 1515 exceeds MTU 1500 + 14".
+  assert.deepEqual(
+    await problems(
+      "topology: pair\ntimeline:\n" +
+        "  - exec: { vm: a, argv: [udp-flood, 10.0.0.2, -s, 1515, -n, 10] }\n",
+    ),
+    [
+      '3:26: Cannot flood 10.0.0.2 from VM "a": frame size 1515 exceeds the MTU of eth0 (1500) + 14 / hint: use -s between 60 and 1514, or give eth0 a larger mtu in the topology',
+    ],
+  );
+  const r = await parseDrill(
+    "topology: pair\ntimeline:\n" +
+      "  - exec: { vm: a, argv: [udp-flood, 10.0.0.2, -s, 1514, -n, 10] }\n",
+    "d.yaml",
+  );
+  assert.ok(r.ok, r.ok ? "" : JSON.stringify(r.error));
+});
