@@ -111,6 +111,7 @@ const UDP_FLOOD = {
   sent: N,
   ringFull: N,
   stalls: N,
+  arpWaits: N,
   seconds: N,
   pps: N,
   gbitPerSecond: N,

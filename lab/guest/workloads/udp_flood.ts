@@ -30,12 +30,15 @@ const YIELD_EVERY = 256;
 /**
  * The result of `udp-flood`. `ringFull` counts the times the TX ring was full, `stalls` the times
  * the sender then waited 10 ms for room without a reclaim announcing it (a lost wake-up, or a
- * device that did not run for 10 ms): a healthy lab has next to none.
+ * device that did not run for 10 ms): a healthy lab has next to none. `arpWaits` counts the times
+ * the stack's queue of datagrams awaiting the neighbour's ARP reply was full (its entry expired
+ * mid-flood and the reply had not come yet: an impaired link can lose or hold the request), after
+ * which the sender waited for the ARP table to change.
  *
  * @example
  * ```ts
  * import type { UdpFloodResult } from "./udp_flood.ts";
- * const r: UdpFloodResult = { kind: "udp-flood", dst: "10.0.0.2", port: 9, srcPort: 49152, frameSize: 64, sent: 10, ringFull: 0, stalls: 0, seconds: 1, pps: 10, gbitPerSecond: 5.12e-6, text: "" };
+ * const r: UdpFloodResult = { kind: "udp-flood", dst: "10.0.0.2", port: 9, srcPort: 49152, frameSize: 64, sent: 10, ringFull: 0, stalls: 0, arpWaits: 0, seconds: 1, pps: 10, gbitPerSecond: 5.12e-6, text: "" };
  * ```
  */
 export interface UdpFloodResult {
@@ -48,6 +51,8 @@ export interface UdpFloodResult {
   sent: number;
   ringFull: number;
   stalls: number;
+  /** Times the queue of datagrams awaiting ARP was full and the flood waited for the reply. */
+  arpWaits: number;
   seconds: number;
   pps: number;
   /** Frame bytes × 8 / seconds / 1e9. */
@@ -132,6 +137,7 @@ async function flood(
     sent: 0,
     ringFull: 0,
     stalls: 0,
+    arpWaits: 0,
     seconds: 0,
     pps: 0,
     gbitPerSecond: 0,
@@ -176,7 +182,16 @@ async function flood(
         sinceYield = 0;
         await opts.yield();
       }
-    } else if (s === "ring-full" || s === "arp-queue-full") {
+    } else if (s === "arp-queue-full") {
+      // The neighbour's entry expired and its ARP reply has not come yet: no reclaim will
+      // announce room (the TX ring is idle), so wait for the ARP table, not the ring.
+      sinceYield = 0;
+      r.arpWaits++;
+      const pending = stack.arpCache().some((e) => e.ip === args.dst && e.state !== "reachable");
+      // (Not pending: the ARP table itself is full, and nothing will announce room in it.)
+      if (pending) await waitResolved(stack, args.dst, opts, end);
+      else await opts.sleep(10);
+    } else if (s === "ring-full") {
       sinceYield = 0;
       // Poll as a fallback in case TX space never gets signalled (counted: it should not be).
       // The fallback's timer is cleared once the signal wins: a flood fills its ring hundreds of
@@ -206,16 +221,21 @@ async function flood(
     r.gbitPerSecond.toFixed(3)
   } Gbit/s; TX ring full ${r.ringFull} times${
     r.stalls > 0 ? `, ${r.stalls} of them not announced within 10 ms` : ""
-  }`;
+  }${r.arpWaits > 0 ? `; waited ${count(r.arpWaits, "time")} for an ARP reply` : ""}`;
   return r;
 }
 
 /**
- * Wait (at most 3.5 s: 3 ARP tries 1 s apart) for `ip` to resolve, waking only when the ARP
- * table changes: the flood's first datagram leaves as the reply comes in, not up to a 10 ms step
- * later.
+ * Wait (at most 3.5 s: 3 ARP tries 1 s apart, and not past `until`) for `ip` to resolve, waking
+ * only when the ARP table changes: the flood's first datagram leaves as the reply comes in, not up
+ * to a 10 ms step later.
  */
-async function waitResolved(stack: NetStack, ip: number, opts: WorkloadOptions): Promise<void> {
+async function waitResolved(
+  stack: NetStack,
+  ip: number,
+  opts: WorkloadOptions,
+  until = Infinity,
+): Promise<void> {
   const changes = new Changes();
   const off = stack.onNeighbourChange(changes.ring);
   const settled = () => {
@@ -223,7 +243,7 @@ async function waitResolved(stack: NetStack, ip: number, opts: WorkloadOptions):
     return e === undefined || e.state === "reachable";
   };
   try {
-    await waitFor(opts, settled, opts.clock.now() + 3500, changes);
+    await waitFor(opts, settled, Math.min(until, opts.clock.now() + 3500), changes);
   } finally {
     off();
   }

@@ -97,3 +97,20 @@ Deno.test("flood's first datagram leaves as the ARP reply comes in, not a 10 ms 
   // The simulated link is instant: the old wait slept in 10 ms steps until the entry resolved.
   assert.ok(net.clock.now() < 1, `the flood ended at ${net.clock.now()} ms`);
 });
+
+Deno.test("a flood whose neighbour's ARP entry expires waits for the reply, not counted as ring stalls", async () => {
+  const net = new BackToBack();
+  // b's ARP replies are lost for a second once a's entry (60 s) has expired: the re-resolution
+  // holds the flood's datagrams, as an impaired link's loss or queue can.
+  net.impair = (frames, from) =>
+    from === "b" && net.clock.now() >= 60_000 && net.clock.now() < 61_000
+      ? frames.filter((f) => !(f[12] === 0x08 && f[13] === 0x06))
+      : frames;
+  const r = await net.run(
+    runUdpFlood(net.a.stack, flood({ ratePps: 50, seconds: 62 }), simOptions(net)),
+  ) as UdpFloodResult;
+  assert.equal(r.ringFull, 0, "the TX ring never filled");
+  assert.equal(r.stalls, 0, "no wait for ring room timed out: the flood waited for ARP");
+  assert.ok(r.arpWaits > 0 && r.arpWaits < 5, `arpWaits ${r.arpWaits}`);
+  assert.match(r.text, /TX ring full 0 times; waited \d+ times? for an ARP reply$/);
+});
