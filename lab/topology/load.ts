@@ -19,9 +19,16 @@ import { withoutYamlEnv } from "./yaml_env.ts";
 import { err, ok, type Result } from "../../devices/base/result.ts";
 import { buildTopology } from "./build.ts";
 import { checkGraph } from "./checks.ts";
-import { hintFor, type PathSegment, pathToString, type Problem, valueKind } from "./issues.ts";
+import {
+  closestName,
+  hintFor,
+  type PathSegment,
+  pathToString,
+  type Problem,
+  valueKind,
+} from "./issues.ts";
 import type { RawTopology } from "./schema.ts";
-import { checkStructure, isRequiredKey } from "./structure.ts";
+import { checkStructure, isRequiredKey, keysAt } from "./structure.ts";
 import { checkCounts, MAX_TOPOLOGY_BYTES } from "./limits.ts";
 import { plainCopy } from "./plain.ts";
 import { quote } from "../../devices/base/quote.ts";
@@ -214,8 +221,10 @@ function problemsOf(
   const shape = checkStructure(usable).filter((p) =>
     !aside.removed.some((r) => samePath(r, p.path))
   );
+  // What is reported of them: a key both missing and misspelt once, as the misspelt key.
+  const shown = withoutMisspeltRequired(shape);
   for (const p of shape) {
-    if (!setAside(usable, p, aside)) return { topology: null, problems: [...foreign, ...shape] };
+    if (!setAside(usable, p, aside)) return { topology: null, problems: [...foreign, ...shown] };
   }
   // Setting aside leaves a document of the right shape; should it not, the later stages
   // cannot run on it.
@@ -223,13 +232,30 @@ function problemsOf(
     (foreign.length > 0 || shape.length > 0) &&
     checkStructure(withoutHoles(usable)).length > 0
   ) {
-    return { topology: null, problems: [...foreign, ...shape] };
+    return { topology: null, problems: [...foreign, ...shown] };
   }
   const built = buildTopology(usable as RawTopology, source);
   const later = [...built.problems, ...checkGraph(built.topology, built.origins)].filter((p) =>
     !causedBySetAside(p, usable, aside)
   );
-  return { topology: built.topology, problems: [...foreign, ...shape, ...later] };
+  return { topology: built.topology, problems: [...foreign, ...shown, ...later] };
+}
+
+/**
+ * `shape` without each `missing-key` whose key is written, misspelt, beside it: `vm:` for `vms`
+ * was "Missing key \"vms\"" (hint: add `vms:`) and "Unknown key \"vm\"" (did you mean `vms`?),
+ * two problems for one typo, the first of which told the user to add what is there. The
+ * unknown key's did-you-mean is the one fix.
+ */
+function withoutMisspeltRequired(shape: readonly Problem[]): Problem[] {
+  const typos = new Set<string>();
+  for (const p of shape) {
+    if (p.code !== "unknown-key") continue;
+    const parent = p.path.slice(0, -1);
+    const near = closestName(String(p.path[p.path.length - 1]), keysAt(parent));
+    if (near !== undefined) typos.add(JSON.stringify([...parent, near]));
+  }
+  return shape.filter((p) => p.code !== "missing-key" || !typos.has(JSON.stringify(p.path)));
 }
 
 function toIssues(problems: readonly Problem[], locate: Locator | null): TopologyIssue[] {

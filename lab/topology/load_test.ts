@@ -518,3 +518,25 @@ Deno.test("parseTopology refuses text or a source that is no string with a TypeE
   );
   assert.ok(parseTopology("name: x\nvms: {}\n", "t.yaml").ok);
 });
+
+Deno.test("a misspelt required key is one problem, the unknown key's did-you-mean, not also 'Missing key'", () => {
+  const brief = (yaml: string) => {
+    const r = parseTopology(yaml, "t.yaml");
+    assert.ok(!r.ok, yaml);
+    return r.error.map((i) => `${i.line}:${i.column} ${i.code} ${i.hint}`);
+  };
+  // Each was two problems, the first of which said to add the key that is there, misspelt.
+  assert.deepEqual(brief("name: x\nvm: {}\n"), ["2:1 unknown-key did you mean `vms`?"]);
+  assert.deepEqual(brief("nme: x\nvms: {}\n"), ["1:1 unknown-key did you mean `name`?"]);
+  assert.deepEqual(brief(AB + "links:\n  - endpoint: [a, b]\n"), [
+    "6:5 unknown-key did you mean `endpoints`?",
+  ]);
+  assert.deepEqual(brief("name: x\nvms: { c: { iommu: { mod: static } } }\n"), [
+    "2:22 unknown-key did you mean `mode`?",
+  ]);
+  // A required key missing with no look-alike beside it is still missing.
+  assert.deepEqual(brief("name: x\nfoo: {}\n"), [
+    "1:1 missing-key add `vms:` with at least one VM, such as `vms: { a: {} }`",
+    "2:1 unknown-key expected one of `name`, `seed`, `defaults`, `vms`, `switches`, `vsock_routers`, `links`",
+  ]);
+});
