@@ -613,6 +613,57 @@ function waitShortProblems(
   }];
 }
 
+/** A port a workload in the background holds, as a later step that binds it sees it. */
+interface Holder extends Outliving {
+  /** The workload's name (`as:`), if it has one: a `wait_for` on it frees the port. */
+  name: string | null;
+  /** A server that runs until the drill stops it: it holds the port whatever the steps take. */
+  endless: boolean;
+}
+
+/**
+ * A step that binds a port (`binds`) a workload in the background still holds when it starts,
+ * for sure: a server that runs until stopped, or one whose length its words give and that the
+ * steps between, at their longest, cannot outlast (each step run allowed
+ * {@linkcode STEP_SLACK_MS}). It would fail with "port in use" on every run.
+ */
+function portTakenProblems(
+  t: Timing,
+  index: number,
+  kind: string,
+  binds: { vm: string; what: string; key: string },
+  holder: Holder | undefined,
+): Problem[] {
+  if (holder === undefined || runsOf(t) > 1) return [];
+  let still = holder.endless ? "it runs until the drill stops it" : null;
+  if (still === null && holder.gapMs !== null) {
+    const starts = gapAfter(t, holder, 0);
+    if (starts + (holder.runs + 1) * STEP_SLACK_MS < holder.ms) {
+      still = `it runs ${showMs(holder.ms)} at least, and this step starts ${
+        starts === 0
+          ? "right after it"
+          : `at most ${showMs(Math.round(starts * 1000) / 1000)} after it`
+      }`;
+    }
+  }
+  if (still === null) return [];
+  return [{
+    code: "port-taken",
+    path: ["timeline", index, kind, binds.key],
+    message: `timeline[${index}] binds ${binds.what} in VM ${
+      quote(binds.vm)
+    } while timeline[${holder.index}]'s ${
+      quote(holder.what)
+    } holds it (${still}): it would fail with "port in use"`,
+    hint: holder.endless
+      ? `give it another port (-p), or timeline[${holder.index}]'s server a duration (-t SECONDS) ` +
+        "and this step a later start"
+      : `give it another port (-p), or start it once timeline[${holder.index}]'s workload ended${
+        holder.name === null ? "" : ` (wait_for: { workload: ${holder.name} })`
+      }`,
+  }];
+}
+
 /**
  * The keys of a step's map that read on their own, each by its own schema (a duration read to
  * ms), for the checks of a step its schema refused; null when the step's schema is not a map's or
@@ -675,6 +726,8 @@ function checkSteps(
   }
   // The workloads in the background whose length their words give, by name.
   const outliving = new Map<string, Outliving>();
+  // The ports workloads in the background hold, by VM and port.
+  const held = new Map<string, Holder>();
   // The latest `at` so far: the cursor reads steps in order, so a step cannot be due before it.
   let latestAt: LatestDue | null = null;
   for (const [index, entry] of raw.entries()) {
@@ -834,11 +887,20 @@ function checkSteps(
         ...waitShortProblems(timing, index, kind!, waits, outliving.get(waits.workload)),
       );
     }
+    const binds = kind !== null && args !== null ? kinds.get(kind)!.binds?.(args) ?? null : null;
+    const port = binds === null ? null : `${binds.vm}\0${binds.what}`;
+    if (binds !== null && unread.length === 0) {
+      problems.push(...portTakenProblems(timing, index, kind!, binds, held.get(port!)));
+    }
+    // A wait_for on a workload ends it (or the drill): its port is free after it.
+    if (waits !== null) {
+      for (const [k, h] of held) if (h.name === waits.workload) held.delete(k);
+    }
     // How long after each workload in the background started this step ends at the latest.
     const atMost = kind !== null && args !== null
       ? kinds.get(kind)!.lastsAtMost?.(args) ?? null
       : null;
-    for (const w of outliving.values()) {
+    for (const w of [...outliving.values(), ...held.values()]) {
       if (w.gapMs === null) continue;
       w.gapMs = atMost === null || unread.length > 0 || runsOf(timing) > MAX_RUNS
         ? null
@@ -854,6 +916,23 @@ function checkSteps(
         gapMs: 0,
         runs: 1,
       });
+    }
+    // A server in the background of known length, or one that runs until stopped, holds its port.
+    if (binds?.background === true && unread.length === 0 && runsOf(timing) === 1) {
+      const argv = (args as { argv: string[] }).argv;
+      const endless = endlessWorkload(argv);
+      if (endless || outlives !== null) {
+        held.set(port!, {
+          index,
+          ms: outlives?.ms ?? Infinity,
+          what: argv.join(" "),
+          startMs: schedule(timing, latestAt, lasts).dueEarliest,
+          gapMs: 0,
+          runs: 1,
+          name: gives?.name ?? null,
+          endless,
+        });
+      }
     }
     latestAt = latestDue(timing, index, latestAt, lasts);
     const { every, for: forMs } = timing;

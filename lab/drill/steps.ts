@@ -287,6 +287,12 @@ export interface StepKind<A> {
    * refuses.
    */
   waitsFor?(args: A): { workload: string; ms: number; key: string | null } | null;
+  /**
+   * What a run binds in its VM while it runs (a server's UDP or vsock port: `UDP port 9`), at
+   * which key, and whether in the background: a second workload that binds it while the first
+   * still runs fails ("port in use"), which the loader refuses when that is sure.
+   */
+  binds?(args: A): { vm: string; what: string; key: string; background: boolean } | null;
   /** Do it. Resolves when the step is over (a background workload resolves at once). */
   run(args: A, ctx: StepContext): Promise<void>;
 }
@@ -527,6 +533,19 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
   outlives: (a) => {
     const ms = a.background === true ? workloadLastsMs(a.argv) : 0;
     return ms > 0 ? { ms, key: "argv", what: a.argv.join(" ") } : null;
+  },
+  binds: (a) => {
+    const r = parseWorkload(a.argv);
+    if (!r.ok) return null;
+    const w = r.value;
+    const what = w.kind === "sink" || w.kind === "udp-echo"
+      ? `UDP port ${w.port}`
+      : w.kind === "vsock-echo" || w.kind === "vsock-sink"
+      ? `vsock port ${w.port}`
+      : null;
+    return what === null
+      ? null
+      : { vm: a.vm, what, key: "argv", background: a.background === true };
   },
   describe: (a) =>
     `exec ${a.vm}: ${a.argv.join(" ")}${a.as === undefined ? "" : ` as ${a.as}`}${

@@ -100,3 +100,39 @@ Deno.test("a step due while a rate-bound flood or a vsock-echo -t holds the curs
   assert.match(issues[0].message, /before timeline\[0\] above it ends \(at 1\.98 s\)/);
   assert.match(issues[1].message, /before timeline\[2\] above it ends \(at 3\.98 s\)/);
 });
+
+Deno.test("a server that binds a port a workload in the background still holds is refused", async () => {
+  // Before, each ran: the second server failed at once with "Cannot bind UDP port 9: port in use".
+  const issues = await problems(
+    "topology: vsock-pair\ntimeline:\n" +
+      "  - exec: { vm: b, argv: [sink, -t, 2], background: true, as: s1 }\n" +
+      "  - exec: { vm: b, argv: [udp-echo, -p, 9, -t, 1], background: true }\n" +
+      "  - exec: { vm: a, argv: [vsock-echo], background: true }\n" +
+      "  - wait: 5s\n" +
+      "  - exec: { vm: a, argv: [vsock-sink, -p, 7, -t, 1] }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '4:26: timeline[1] binds UDP port 9 in VM "b" while timeline[0]\'s "sink -t 2" holds it (it ' +
+    'runs 2 s at least, and this step starts right after it): it would fail with "port in use"',
+    '7:26: timeline[4] binds vsock port 7 in VM "a" while timeline[2]\'s "vsock-echo" holds it ' +
+    '(it runs until the drill stops it): it would fail with "port in use"',
+  ]);
+  assert.equal(
+    issues[0].hint,
+    "give it another port (-p), or start it once timeline[0]'s workload ended (wait_for: { " +
+      "workload: s1 })",
+  );
+  // Another VM, another port, a port freed by a wait_for or by the time the steps between take,
+  // and a sink whose end its words do not give (-n), pass.
+  await valid(
+    "topology: pair\ntimeline:\n" +
+      "  - exec: { vm: b, argv: [sink, -t, 2], background: true, as: s1 }\n" +
+      "  - exec: { vm: a, argv: [sink, -t, 1], background: true }\n" +
+      "  - exec: { vm: b, argv: [sink, -p, 10, -t, 1], background: true }\n" +
+      "  - wait_for: { workload: s1 }\n" +
+      "  - exec: { vm: b, argv: [sink, -t, 1], background: true, as: s2 }\n" +
+      "  - wait: 1500ms\n" +
+      "  - exec: { vm: b, argv: [sink, -n, 5], background: true }\n" +
+      "  - exec: { vm: b, argv: [udp-echo, -p, 9, -t, 1] }\n",
+  );
+});
