@@ -169,6 +169,22 @@ Deno.test("paretonormal lies between normal and pareto at the tails", () => {
   assert.ok(pct(pn, 0.01) < pct(p, 0.01) && pct(pn, 0.01) > pct(n, 0.01));
 });
 
+Deno.test("a correlated knob starts from a uniform value, as netem's init_crandom, not from 0", () => {
+  // loss 10% with 99% correlation: each link keeps near its random start, so over many links
+  // about 10% of the first frames are lost (from 0, nearly all of them were).
+  let lost = 0;
+  let firstJitter = 0;
+  const links = 200;
+  for (let seed = 1; seed <= links; seed++) {
+    const prng = Prng.fromSeed(seed), c = new Correlated();
+    for (let i = 0; i < 20; i++) if (c.chance(prng, 10, 99)) lost++;
+    // A normal jitter correlated 99 %: the first draw is centred, not at the table's low end.
+    firstJitter += jitterFactor("normal", new Correlated().next(prng, 99));
+  }
+  assert.ok(lost / (links * 20) < 0.2, `lost ${lost} of the first ${links * 20}`);
+  assert.ok(Math.abs(firstJitter / links) < 0.3, `mean first jitter ${firstJitter / links} sd`);
+});
+
 Deno.test("correlated values stay in [0, 1) and follow the previous one", () => {
   const prng = Prng.fromSeed(11), c = new Correlated();
   let prev = c.next(prng, 95), maxStep = 0;
