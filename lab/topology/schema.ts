@@ -113,48 +113,70 @@ export const DISTRIBUTION_NAMES = DELAY_DISTRIBUTIONS;
 const impairmentShape = {
   delay: duration("delay", "Added one-way delay (netem delay); default 0").optional(),
   jitter: duration("jitter", "Random variation of the delay (netem jitter); default 0").optional(),
-  delay_correlation: percent("delay_correlation", "Correlation of successive jitter values")
+  delay_correlation: percent(
+    "delay_correlation",
+    "Correlation of successive jitter values; default 0%",
+  )
     .optional(),
   distribution: z.enum(DISTRIBUTION_NAMES)
-    .describe("Shape of the jitter (netem distribution); default uniform").optional(),
+    .describe("Shape of the jitter (netem distribution); needs jitter > 0; default uniform")
+    .optional(),
   loss: percent("loss", "Frames dropped at random; default 0%").optional(),
-  loss_correlation: percent("loss_correlation", "Correlation of successive loss decisions")
+  loss_correlation: percent(
+    "loss_correlation",
+    "Correlation of successive loss decisions; default 0%",
+  )
     .optional(),
   loss_state: percentList(
     "loss_state",
     5,
-    'netem 4-state loss model "p13 [p31 [p32 [p23 [p14]]]]", e.g. "1% 30% 5% 10% 0.1%"',
+    'netem 4-state loss model "p13 [p31 [p32 [p23 [p14]]]]", e.g. "1% 30% 5% 10% 0.1%" ' +
+      "(instead of loss; a model wins over loss)",
     "1% 30% 5% 10% 0.1%",
   ).optional(),
   loss_gemodel: percentList(
     "loss_gemodel",
     4,
-    'netem Gilbert-Elliott loss model "p [r [1-h [1-k]]]", e.g. "1% 10% 70% 0.1%"',
+    'netem Gilbert-Elliott loss model "p [r [1-h [1-k]]]", e.g. "1% 10% 70% 0.1%" ' +
+      "(instead of loss; a model wins over loss)",
     "1% 10% 70% 0.1%",
   ).optional(),
   corrupt: percent("corrupt", "Frames with one bit flipped; default 0%").optional(),
-  corrupt_correlation: percent("corrupt_correlation", "Correlation of corruption decisions")
+  corrupt_correlation: percent(
+    "corrupt_correlation",
+    "Correlation of corruption decisions; default 0%",
+  )
     .optional(),
   duplicate: percent("duplicate", "Frames sent twice; default 0%").optional(),
-  duplicate_correlation: percent("duplicate_correlation", "Correlation of duplication decisions")
+  duplicate_correlation: percent(
+    "duplicate_correlation",
+    "Correlation of duplication decisions; default 0%",
+  )
     .optional(),
-  reorder: percent("reorder", "Frames sent at once instead of delayed; needs delay > 0")
+  reorder: percent("reorder", "Frames sent at once instead of delayed; needs delay > 0; default 0%")
     .optional(),
-  reorder_correlation: percent("reorder_correlation", "Correlation of reorder decisions")
+  reorder_correlation: percent(
+    "reorder_correlation",
+    "Correlation of reorder decisions; default 0%",
+  )
     .optional(),
   gap: int(1, 1_000_000, "Only every gap-th frame may be reordered (netem gap); default 1")
     .optional(),
   rate: stringOrNumber().superRefine((v, ctx) => {
     const r = parseRate(v);
     if (!r.ok) addUnitIssue(ctx, "rate", r.error);
-  }).describe('Rate limit in bits per second: "512kbit", "100mbit", "1gbit"; 0 = unlimited')
+  }).describe('Rate limit in bits per second: "512kbit", "100mbit", "1gbit"; default 0 (unlimited)')
     .meta({ examples: ["100mbit", "1gbit", 0], pattern: UNIT_PATTERNS.rate, ...ZERO }).optional(),
   overhead: int(
     -1024,
     1024,
     "Bytes added to each frame's length for the rate (netem packet overhead); default 0",
   ).optional(),
-  limit: int(1, 1_000_000, "Frames held in the delay queue at most (netem limit); default 1000")
+  limit: int(
+    1,
+    1_000_000,
+    "Frames held in the delay queue at most (netem limit); default 1000; a vsock link's is 16 or more",
+  )
     .optional(),
 };
 
@@ -170,7 +192,7 @@ const nicShape = {
   queue_size: int(
     QUEUE_SIZE_RANGE.min,
     QUEUE_SIZE_RANGE.max,
-    "Queue size: split needs a power of 2, packed any; at least 8",
+    "Queue size: split needs a power of 2, packed any; at least 8; default 256",
   )
     .optional(),
   features: z.array(z.enum(FEATURE_NAMES))
@@ -284,7 +306,7 @@ export const nicSchema = z.strictObject({
   ip: ip.optional(),
   mac: mac.optional(),
   iommu: z.boolean().describe(
-    "Offer VIRTIO_F_ACCESS_PLATFORM: the NIC reaches guest memory only through the VM's vIOMMU (needs the VM's `iommu`)",
+    "Offer VIRTIO_F_ACCESS_PLATFORM: the NIC reaches guest memory only through the VM's vIOMMU (needs the VM's `iommu`); default false",
   ).optional(),
   ...nicShape,
 })
@@ -313,7 +335,11 @@ export const switchSchema = z.strictObject({
   ports_max: int(1, 4096, "Most links on this switch; default 64").optional(),
 }).nullable().describe("An L2 learning bridge (no STP: switches must not form a loop)");
 
-const endpoints = z.array(z.string().describe('"vm:nic", "vm" (its only NIC) or "switch"'))
+const endpoints = z.array(
+  z.string().describe(
+    '"vm:nic", "vm" (its only NIC) or "switch"; on a vsock link a VM or a vsock router',
+  ),
+)
   .superRefine((v, ctx) => {
     if (v.length !== 2) {
       ctx.addIssue({
@@ -326,9 +352,11 @@ const endpoints = z.array(z.string().describe('"vm:nic", "vm" (its only NIC) or 
 
 /** One entry of `links`. */
 export const linkSchema = z.strictObject({
-  name: name('Link name; default "<end0>-<end1>" from the endpoint names').optional(),
+  name: name(
+    'Link name; default "<end0>-<end1>" from the endpoint names ("<vm0>-<vm1>-vsock" for kind: vsock)',
+  ).optional(),
   kind: z.enum(["net", "vsock", "vhost-pci"]).describe(
-    'What the link carries: "net" (frames between NICs and switches, the default), "vsock" (packets between two VMs\' vsock devices) or "vhost-pci" (the second VM\'s NIC becomes a vhost-pci-net device that serves the first VM\'s NIC queues in its memory)',
+    'What the link carries: "net" (frames between NICs and switches), "vsock" (packets between two VMs\' vsock devices) or "vhost-pci" (the second VM\'s NIC becomes a vhost-pci-net device that serves the first VM\'s NIC queues in its memory); default net',
   ).optional(),
   endpoints,
   ...impairmentShape,
@@ -343,7 +371,9 @@ export const topologySchema = z.strictObject({
   defaults: z.strictObject({
     vm: z.strictObject(vmShape).describe("Defaults for every VM").optional(),
     nic: z.strictObject(nicShape).describe("Defaults for every NIC").optional(),
-    link: impairmentSchema.describe("Default impairments of every link").optional(),
+    link: impairmentSchema.describe(
+      "Default impairments of every net link; a vsock link between two VMs takes delay, jitter, delay_correlation, distribution, rate, overhead and limit of them; vhost-pci links and links to a vsock router none",
+    ).optional(),
   }).describe("Defaults, overridden by the same keys lower down").optional(),
   vms: z.record(name("VM name"), vmSchema).describe("VMs by name, in order"),
   switches: z.record(name("Switch name"), switchSchema).describe("Switches by name").optional(),
@@ -353,7 +383,9 @@ export const topologySchema = z.strictObject({
       "Joins the vsock devices of every VM linked to it (kind: vsock); routes by destination CID",
     ),
   ).describe("Vsock routers by name").optional(),
-  links: z.array(linkSchema).describe("Links between NICs and switches").optional(),
+  links: z.array(linkSchema).describe(
+    "Links: between NICs and switches (net), vsock devices (vsock) or two VMs' NICs (vhost-pci)",
+  ).optional(),
 }).describe("A vlab topology");
 
 /** A topology file as written, after the schema accepted it. */
