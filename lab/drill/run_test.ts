@@ -397,17 +397,17 @@ Deno.test({
   fn: () =>
     inStateDir("vlab-drill-run-", async () => {
       const lines: string[] = [];
+      // A connect to the host's CID, where nothing listens, fails at once: a failure only the
+      // run can tell (a second sink on the port of one still running is refused before).
       const r = await runDrill({
-        topology: "pair",
+        topology: "vsock-pair",
         timeline: [
           { exec: { vm: "b", argv: ["sink", "-p", "5000", "-t", "2"], background: true } },
-          {
-            exec: { vm: "b", argv: ["sink", "-p", "5000", "-t", "2"], background: true, as: "s2" },
-          },
+          { exec: { vm: "b", argv: ["vsock-send", "2", "6000"], background: true, as: "s2" } },
           { wait: "1500ms" },
         ],
       }, { onProgress: (l) => lines.push(l) });
-      assert.match(r.error ?? "", /^Workload s2 failed: Cannot bind UDP port 5000/);
+      assert.match(r.error ?? "", /^Workload s2 failed: Cannot connect to vsock 2:6000/);
       const told = lines.filter((l) => l.includes("workload s2 failed"));
       assert.equal(told.length, 1, lines.join("\n"));
       // Before, the line came at the end, after the first sink's 2 s.
@@ -422,14 +422,14 @@ Deno.test({
   fn: () =>
     inStateDir("vlab-drill-run-", async () => {
       const r = await runDrill({
-        topology: "pair",
+        topology: "vsock-pair",
         timeline: [
           { exec: { vm: "b", argv: ["sink", "-p", "5000", "-t", "1"], background: true } },
-          { exec: { vm: "b", argv: ["sink", "-p", "5000", "-t", "1"], background: true } },
+          { exec: { vm: "b", argv: ["vsock-send", "2", "6000"], background: true } },
         ],
       });
       // Before: "Workload step_1 failed", a name no line of the drill showed.
-      assert.match(r.error ?? "", /^Workload #1 failed: Cannot bind UDP port 5000/);
+      assert.match(r.error ?? "", /^Workload #1 failed: Cannot connect to vsock 2:6000/);
       assert.deepEqual(Object.keys(r.workloads), ["#0", "#1"]);
     }),
 });
