@@ -191,19 +191,28 @@ function checkFault(
   return problems;
 }
 
+/**
+ * Whether a `backend-crash` is timed as a recovery: one that restarts the backend (`exit`,
+ * `mid-pass`, or a `hang` the watchdog ends), not `slow` or a shorter `hang`.
+ */
+function timed(a: FaultArgs): boolean {
+  const mode = a.mode ?? "exit";
+  return a.kind === "backend-crash" &&
+    mode !== "slow" && (mode !== "hang" || (a.ms ?? 5000) > HANG_WATCHDOG_MS);
+}
+
 registerStepKind<FaultArgs>("fault", {
   schema: faultArgs,
   describe,
   check: (a, ctx, path) => checkFault(a, ctx, path, true),
   checkPartial: (a, ctx, path) => checkFault(a, ctx, path, false),
+  timesRecovery: (a) => timed(a) || a.kind === "vm-crash" || a.kind === "guest-bug",
   run: async (a, ctx) => {
     const parsed = parseFault(a);
     if (!parsed.ok) throw new Error(parsed.message);
     // The recovery the lab logs (a backend restarted, a device reset and moving frames again) is
     // timed from the injection, as one recovery sample; the drill waits for it before its verdict.
-    const mode = a.mode ?? "exit";
-    const forget = a.kind === "backend-crash" &&
-        (mode !== "slow" && (mode !== "hang" || (a.ms ?? 5000) > HANG_WATCHDOG_MS))
+    const forget = timed(a)
       ? ctx.watchEvents(`backend ${a.vm}`, a.vm, {
         recovered: ["backend-restarted"],
         failed: ["backend-restart-failed"],

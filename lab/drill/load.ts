@@ -707,8 +707,15 @@ function checkSteps(
   topology: Topology | null,
   ctx: Ctx,
   timeoutMs: number | null,
-): { steps: DrillStep[]; workloads: string[]; results: Map<string, string> } {
+): {
+  steps: DrillStep[];
+  workloads: string[];
+  results: Map<string, string>;
+  recovery: boolean | null;
+} {
   const kinds = stepKinds();
+  // Whether some step times a recovery: false while none does, null once a step did not read.
+  let recovery: boolean | null = false;
   const steps: DrillStep[] = [];
   const workloads = new Set<string>();
   // The workload each name runs (`ping` for `as: ping` on `argv: [ping, …]`), when it read.
@@ -887,6 +894,9 @@ function checkSteps(
         ...waitShortProblems(timing, index, kind!, waits, outliving.get(waits.workload)),
       );
     }
+    if (kind !== null && args !== null) {
+      if (recovery === false && kinds.get(kind)!.timesRecovery?.(args) === true) recovery = true;
+    } else if (recovery === false) recovery = null;
     const binds = kind !== null && args !== null ? kinds.get(kind)!.binds?.(args) ?? null : null;
     const port = binds === null ? null : `${binds.vm}\0${binds.what}`;
     if (binds !== null && unread.length === 0) {
@@ -999,7 +1009,7 @@ function checkSteps(
       });
     }
   }
-  return { steps, workloads: [...workloads], results };
+  return { steps, workloads: [...workloads], results, recovery };
 }
 
 /**
@@ -1012,6 +1022,7 @@ function checkAssertions(
   results: ReadonlyMap<string, string>,
   ctx: Ctx,
   lab: LabNames | null,
+  recovery: boolean | null,
 ): DrillAssertion[] {
   const out: DrillAssertion[] = [];
   for (const [i, text] of raw.entries()) {
@@ -1034,7 +1045,7 @@ function checkAssertions(
       issue(parsed.error);
       continue;
     }
-    const unknown = checkReferences(parsed.value, workloads, results, lab);
+    const unknown = checkReferences(parsed.value, workloads, results, lab, recovery);
     // Type mistakes only once every name is known (an unknown name has no type to judge).
     const errors = unknown.length > 0 ? unknown : checkTypes(parsed.value, results);
     for (const e of errors) issue(e);
@@ -1169,7 +1180,7 @@ async function validate(
       hint: "give the drill time to run, such as `timeout: 30s`, or leave it out (2 minutes)",
     }]);
   }
-  const { steps, workloads, results } = checkSteps(
+  const { steps, workloads, results, recovery } = checkSteps(
     timeline,
     resolved?.topology ?? null,
     ctx,
@@ -1184,6 +1195,7 @@ async function validate(
       ctx,
       // The metrics its lab can have and its events' subjects, when its topology loaded.
       resolved === null ? null : labNames(resolved.topology, drillName(top.data?.name, file)),
+      Array.isArray(doc.timeline) ? recovery : null,
     )
     : [];
   if (ctx.issues.length > 0 || resolved === null || !top.success) {

@@ -82,7 +82,8 @@ function eventKindHint(kind: string): string {
  * topology's lab can have (a misspelt name, a label the family lacks, a link the topology does
  * not have), and a `subject = "…"` filter no event of the lab can have (`lab.subjects`: its VMs,
  * links and switches, its name, the drill's); null: the topology did not load, and only the
- * selector's syntax is judged.
+ * selector's syntax is judged. `recovery` false (no step times a recovery) makes a recovery
+ * figure with no value then (`recovery.max_ms`, not `count`) a problem; null: not known.
  *
  * @example
  * ```ts
@@ -97,6 +98,7 @@ export function checkReferences(
   workloads: readonly string[] | null,
   results: ReadonlyMap<string, string> = new Map(),
   lab: LabNames | null = null,
+  recovery: boolean | null = null,
 ): ExprError[] {
   const metrics = lab?.metrics ?? null;
   const errors: ExprError[] = [];
@@ -127,6 +129,15 @@ export function checkReferences(
             at: r.at,
             message: `Unknown recovery figure "${r.text}"`,
             hint: didYouMean(field ?? "", RECOVERY_FIELDS),
+          });
+        } else if (recovery === false && field !== "count" && field !== "unrecovered") {
+          // No step times a recovery: the figure has no value whatever the run does.
+          errors.push({
+            code: "no-recovery",
+            at: r.at,
+            message: `${r.text} has no value in this drill: no step of it times a recovery`,
+            hint: "a link brought back up (state: up, or up_after) and a backend-crash, " +
+              "guest-bug or vm-crash fault are timed; recovery.count is 0 without them",
           });
         }
       } else if (workloads === null) {

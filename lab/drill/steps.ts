@@ -293,6 +293,12 @@ export interface StepKind<A> {
    * still runs fails ("port in use"), which the loader refuses when that is sure.
    */
   binds?(args: A): { vm: string; what: string; key: string; background: boolean } | null;
+  /**
+   * Whether a run times a recovery (a link brought back up, a fault the lab recovers from): a
+   * drill none of whose steps does has no `recovery.min_ms`, `…max_ms` and the like to read,
+   * which the loader refuses. Left out: false.
+   */
+  timesRecovery?(args: A): boolean;
   /** Do it. Resolves when the step is over (a background workload resolves at once). */
   run(args: A, ctx: StepContext): Promise<void>;
 }
@@ -359,6 +365,7 @@ registerStepKind<z.output<typeof linkArgs>>("link", {
   schema: linkArgs,
   lasts: (a) => a.up_after ?? 0,
   lastsAtMost: (a) => a.up_after ?? 0,
+  timesRecovery: (a) => a.state === "up" || a.up_after !== undefined,
   checkPartial: (a, ctx, path) =>
     a.name === undefined ? [] : linkCheck(ctx.topology, a.name, [...path, "name"]),
   unparsedEffects: (v, ctx) => {
