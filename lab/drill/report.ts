@@ -146,7 +146,7 @@ export function markdownReport(
       ? `${s.plannedMs === 0 ? "" : `+${s.plannedMs} `}after #${s.step - 1}`
       : `${s.plannedMs}`;
     lines.push(
-      `| ${(s.startedMs / 1000).toFixed(3)} | #${s.step}.${s.run} | ${cell(s.what)}${
+      `| ${(s.startedMs / 1000).toFixed(3)} | ${labelIn(result, s)} | ${cell(s.what)}${
         typeof s.lateMs === "number" ? ` (started ${s.lateMs} ms late)` : ""
       }${s.error ? ` (failed: ${cell(s.error)})` : ""} | ${planned} | ${s.jitterMs} |`,
     );
@@ -248,6 +248,39 @@ export function measuredText(measured: readonly { text: string; value: unknown }
   ).join(", ");
 }
 
+/**
+ * A step run as the drill's progress lines name it: `#2` for a step that runs once, `#2.1` for a
+ * run of a repeated one (`every` and `for`); `repeated` null (a document that does not say, a
+ * report changed by hand) names the run too.
+ *
+ * @example
+ * ```ts
+ * import { stepRunLabel } from "./report.ts";
+ * stepRunLabel(2, 0, false); // "#2"
+ * stepRunLabel(1, 3, true); // "#1.3"
+ * ```
+ */
+export function stepRunLabel(step: number, run: number, repeated: boolean | null): string {
+  return `#${step}${run > 0 || repeated !== false ? `.${run}` : ""}`;
+}
+
+/** Whether step `step` of a drill document repeats (`every`); null when the document does not say. */
+function repeatedIn(document: unknown, step: number): boolean | null {
+  const timeline = (document as { timeline?: unknown } | null | undefined)?.timeline;
+  const entry = Array.isArray(timeline) ? timeline[step] : undefined;
+  if (entry === null || typeof entry !== "object" || Array.isArray(entry)) return null;
+  return Object.hasOwn(entry, "every");
+}
+
+/** A step run of `result` as its progress lines named it (see {@linkcode stepRunLabel}). */
+function labelIn(result: object, s: { step: number; run: number }): string {
+  return stepRunLabel(
+    s.step,
+    s.run,
+    repeatedIn((result as { document?: unknown }).document, s.step),
+  );
+}
+
 const xml = (s: string) =>
   // deno-lint-ignore no-control-regex
   s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "?").replace(/&/g, "&amp;")
@@ -258,7 +291,7 @@ function lateOut(result: DrillResult): string {
   const late = result.steps.filter((s) => typeof s.lateMs === "number");
   if (late.length === 0) return "";
   return `<system-out>${
-    xml(late.map((s) => `#${s.step}.${s.run} ${s.what}: started ${s.lateMs} ms late`).join("\n"))
+    xml(late.map((s) => `${labelIn(result, s)} ${s.what}: started ${s.lateMs} ms late`).join("\n"))
   }</system-out>`;
 }
 
@@ -372,7 +405,7 @@ export function compareRuns(
   const n = Math.max(recorded.steps.length, replayed.steps.length);
   for (let i = 0; i < n; i++) {
     const a = recorded.steps[i], b = replayed.steps[i];
-    const subject = `step #${(a ?? b).step}.${(a ?? b).run}`;
+    const subject = `step ${labelIn(a === undefined ? replayed : recorded, a ?? b)}`;
     const ta = a === undefined ? "(not run)" : decisionText(a);
     const tb = b === undefined ? "(not run)" : decisionText(b);
     if (ta === tb) continue;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { drillChartSpec, renderDrillChart } from "./chart.ts";
-import { compareRuns, jsonReport, junitReport, markdownReport } from "./report.ts";
+import { compareRuns, jsonReport, junitReport, markdownReport, stepRunLabel } from "./report.ts";
 import { typeName } from "../api.ts";
 import { replayDrill } from "./mod.ts";
 import { LabError } from "../errors.ts";
@@ -192,8 +192,9 @@ Deno.test("the Markdown report plans a step without at after the step before it,
     }),
     null,
   );
-  assert.match(md, /\| 0\.502 \| #1\.0 \| wait 100 ms \| after #0 \| 0 \|/);
-  assert.match(md, /\| 0\.302 \| #0\.0 \| link a-b down for 200 ms \| 300 \| 1\.5 \|/);
+  // Each step run as the progress lines name it: a step that runs once is `#1`, not `#1.0`.
+  assert.match(md, /\| 0\.502 \| #1 \| wait 100 ms \| after #0 \| 0 \|/);
+  assert.match(md, /\| 0\.302 \| #0 \| link a-b down for 200 ms \| 300 \| 1\.5 \|/);
   assert.match(md, /\| link a-b \| 0\.502 \| 9\.5 \|/);
   assert.match(md, /\| backend a \| 0\.700 \| not recovered \|/);
   assert.match(md, /ping\.rtt_ms\.max = 12\.22006 \|/);
@@ -495,4 +496,26 @@ Deno.test("report.md shows the drill's description under its heading, as text", 
   );
   // None: nothing between the heading and the list.
   assert.match(markdownReport(result({ document: {} })), /^# Drill .*\n\n- source: /);
+});
+
+Deno.test("report.md, the JUnit output and a replay's differences name step runs as the progress lines do", () => {
+  const steps = [
+    { ...result().steps[0], step: 0, run: 0, lateMs: 40 },
+    { ...result().steps[0], step: 1, run: 0, lateMs: 20 },
+    { ...result().steps[0], step: 1, run: 1, lateMs: 30 },
+  ];
+  const document = {
+    topology: "pair",
+    timeline: [{ wait: "1s" }, { every: "1s", for: "2s", link: {} }],
+  };
+  const r = result({ steps, document });
+  // Before, report.md said #0.0 where the progress line said #0.
+  const md = markdownReport(r, null);
+  assert.match(md, /\| #0 \| link a-b down/);
+  assert.match(md, /\| #1\.0 \| link a-b down/);
+  assert.match(md, /\| #1\.1 \| link a-b down/);
+  assert.match(junitReport(r), /#0 link a-b down for 200 ms: started 40 ms late\n#1\.0 /);
+  const moved = result({ steps: [{ ...steps[0], plannedMs: 1 }, steps[1], steps[2]], document });
+  assert.deepEqual(compareRuns(r, moved).map((d) => d.subject), ["step #0"]);
+  assert.equal(stepRunLabel(3, 0, null), "#3.0");
 });

@@ -28,7 +28,7 @@ import {
   parseDrill,
 } from "./load.ts";
 import type { Result } from "../../devices/base/result.ts";
-import { measuredText } from "./report.ts";
+import { measuredText, stepRunLabel } from "./report.ts";
 import { assertionHint, runScope } from "./scope.ts";
 import { escapeControl as printable, quote } from "../../devices/base/quote.ts";
 import { checkOptionKeys, checkString } from "./check.ts";
@@ -535,14 +535,14 @@ async function runLoaded(
         if (behindMs >= LATE_MS) record.lateMs = behindMs;
         // In the lab's event log too: `vlab dashboard` and the events file show the drill.
         lab.lab.events.emit("drill-step", drill.name, { step: step.index, run: planned.run, what });
-        const label = `#${step.index}${
-          planned.run > 0 || step.everyMs !== null ? `.${planned.run}` : ""
-        }`;
-        const holder = held === undefined
-          ? ""
-          : `, #${held.step}${
-            held.run > 0 || drill.timeline[held.step].everyMs !== null ? `.${held.run}` : ""
-          } held the cursor`;
+        const label = stepRunLabel(step.index, planned.run, step.everyMs !== null);
+        const holder = held === undefined ? "" : `, ${
+          stepRunLabel(
+            held.step,
+            held.run,
+            drill.timeline.find((t) => t.index === held.step)?.everyMs != null,
+          )
+        } held the cursor`;
         const late = record.lateMs === undefined
           ? ""
           : ` (${record.lateMs} ms late: due at ${(dueMs / 1000).toFixed(3)} s${holder})`;
@@ -563,7 +563,7 @@ async function runLoaded(
         } catch (e) {
           record.error = printable(e instanceof Error ? e.message : String(e));
           failed = record.error;
-          progress(`${stamp(elapsedMs())} step #${step.index} failed: ${record.error}`);
+          progress(`${stamp(elapsedMs())} step ${label} failed: ${record.error}`);
         }
         record.endedMs = elapsedMs();
         steps.push(record);
