@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { ArpState } from "./arp.ts";
+
 /**
  * What became of a send: `sent` means in the TX ring, or waiting in the interface's transmit
  * backlog for room (`tx_backlog.ts`). `arp-pending` means queued until the address resolves (then
@@ -136,7 +138,8 @@ export interface ArpRow {
   /** Null while incomplete. */
   mac: string | null;
   interface: string;
-  state: "reachable" | "incomplete";
+  /** As `ip neigh` names it (see `ArpState`). */
+  state: ArpState;
   expiresInMs: number;
   pending: number;
 }

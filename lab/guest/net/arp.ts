@@ -3,6 +3,13 @@
  * reader, and `ArpTable`, the neighbour cache with its per-address pending-frame queue and retry
  * schedule. The table holds no timers: the stack asks it what is due on each `tick()`.
  *
+ * A learned entry ages as Linux's neighbour states do (`ip neigh`), without their DELAY: it is
+ * `reachable` for `ttlMs`, then `stale`; a frame sent to a stale entry still goes to its MAC at
+ * once and starts a `probe`, unicast requests to that MAC every `retryMs`. A reply makes it
+ * reachable again; after `maxTries` unanswered probes the entry is removed, and the next frame
+ * resolves the address anew by broadcast (queued meanwhile). So a flow never stops for an ARP
+ * round trip while its neighbour answers, as it did when entries simply expired.
+ *
  * ```
  * struct arphdr { be16 htype; be16 ptype; u8 hlen; u8 plen; be16 op;
  *                 u8 sha[6]; be32 spa; u8 tha[6]; be32 tpa; }   // 28 bytes for Ethernet/IPv4
@@ -166,11 +173,11 @@ export function parseArp(buf: Uint8Array, off: number, out: ArpPacket): Result<v
  * ```
  */
 export const ARP_DEFAULTS: ArpOptions = {
-  /** How long a learned entry stays valid. */
+  /** How long a learned entry stays reachable; then it is stale (still used, probed on use). */
   ttlMs: 60_000,
-  /** Delay between requests for an unresolved address. */
+  /** Delay between requests for an unresolved address, and between probes of a stale one. */
   retryMs: 1_000,
-  /** Requests sent before giving up (the first one included). */
+  /** Requests (or probes) sent before giving up (the first one included). */
   maxTries: 3,
   /** Frames queued per unresolved address; more are dropped. */
   maxPending: 16,
@@ -206,20 +213,38 @@ export interface ArpOptions {
  */
 export interface ArpEntry {
   ip: number;
-  /** Null while incomplete. */
+  /** Null while incomplete; frames go to it in every other state. */
   mac: Uint8Array | null;
   ifIndex: number;
-  state: "reachable" | "incomplete";
-  /** Until expiry (reachable) or the next retry (incomplete). */
+  state: ArpState;
+  /** Until it goes stale (reachable), 0 (stale), or until the next request or probe. */
   expiresInMs: number;
   /** Frames waiting for the address. */
   pending: number;
 }
 
+/**
+ * A neighbour entry's state, as `ip neigh` names Linux's: `reachable` (confirmed within `ttlMs`),
+ * `stale` (not confirmed since; still used), `probe` (used while stale: being confirmed by unicast
+ * requests) and `incomplete` (no MAC yet: broadcast requests, frames queued).
+ *
+ * @example
+ * ```ts
+ * import type { ArpState } from "./arp.ts";
+ * const s: ArpState = "stale";
+ * ```
+ */
+export type ArpState = "reachable" | "stale" | "probe" | "incomplete";
+
 interface Resolved {
   mac: Uint8Array;
   ifIndex: number;
+  /** When it goes stale. */
   expiresAt: number;
+  /** Probes sent since it went stale and was used (0: not probing). */
+  probes: number;
+  /** When the next probe is due, or the entry given up (while probing). */
+  nextAt: number;
 }
 
 interface Pending {
@@ -242,6 +267,8 @@ export type EnqueueOutcome = "queued-send-request" | "queued" | "queue-full" | "
 
 /**
  * The neighbour cache and the pending-frame queues. Time comes from the caller (`now` in ms).
+ * `probe` sends a unicast request to a stale entry's MAC (at the `lookup` that finds it stale,
+ * and on `due` for the next ones).
  *
  * @example
  * ```ts
@@ -254,24 +281,41 @@ export type EnqueueOutcome = "queued-send-request" | "queued" | "queue-full" | "
 export class ArpTable {
   readonly #resolved = new Map<number, Resolved>();
   readonly #pending = new Map<number, Pending>();
+  /** The resolved entries being probed. */
+  readonly #probing = new Set<number>();
   readonly #opts: ArpOptions;
+  readonly #probe: (ip: number, ifIndex: number, mac: Uint8Array) => void;
 
-  constructor(opts: Partial<ArpOptions> = {}) {
+  constructor(
+    opts: Partial<ArpOptions> = {},
+    probe: (ip: number, ifIndex: number, mac: Uint8Array) => void = () => {},
+  ) {
     this.#opts = { ...ARP_DEFAULTS, ...opts };
+    this.#probe = probe;
   }
 
-  /** The MAC for `ip` if a valid entry exists (expired entries are removed). */
+  /**
+   * The MAC to send a frame for `ip` to, or null when it is unresolved. A stale entry's MAC is
+   * returned too, and the first use of it starts its probe (`probe` is called at once).
+   */
   lookup(ip: number, now: number): Uint8Array | null {
     const e = this.#resolved.get(ip);
     if (e === undefined) return null;
-    if (e.expiresAt <= now) {
-      this.#resolved.delete(ip);
-      return null;
+    if (e.expiresAt <= now && e.probes === 0) {
+      e.probes = 1;
+      e.nextAt = now + this.#opts.retryMs;
+      this.#probing.add(ip);
+      this.#probe(ip, e.ifIndex, e.mac);
     }
     return e.mac;
   }
 
-  /** True if `ip` has a resolved entry (expired or not) or a pending resolution. */
+  /** True if `ip` has a learned entry, in any state but incomplete (nothing is probed). */
+  holds(ip: number): boolean {
+    return this.#resolved.has(ip);
+  }
+
+  /** True if `ip` has a resolved entry (in any state) or a pending resolution. */
   knows(ip: number): boolean {
     return this.#resolved.has(ip) || this.#pending.has(ip);
   }
@@ -288,7 +332,9 @@ export class ArpTable {
   ): { frames: Uint8Array[]; ifIndex: number } {
     const known = this.#resolved.get(ip);
     if (known === undefined && this.#resolved.size >= this.#opts.maxEntries) this.#evictOldest();
-    this.#resolved.set(ip, { mac: mac.slice(0, 6), ifIndex, expiresAt: now + this.#opts.ttlMs });
+    const expiresAt = now + this.#opts.ttlMs;
+    this.#resolved.set(ip, { mac: mac.slice(0, 6), ifIndex, expiresAt, probes: 0, nextAt: 0 });
+    this.#probing.delete(ip);
     const p = this.#pending.get(ip);
     if (p === undefined) return { frames: [], ifIndex };
     this.#pending.delete(ip);
@@ -310,13 +356,32 @@ export class ArpTable {
 
   /**
    * Advance the retry schedule to `now`: calls `retry` for each address due another request and
-   * `giveUp` (with the frames dropped) for each that ran out of tries.
+   * `giveUp` (with the frames dropped) for each that ran out of tries; sends the stale entries'
+   * due probes (`probe`) and removes those whose probes all went unanswered (`giveUp` with 0
+   * frames: none waited).
    */
   due(
     now: number,
     retry: (ip: number, ifIndex: number) => void,
     giveUp: (ip: number, dropped: number) => void,
   ): void {
+    for (const ip of this.#probing) {
+      const e = this.#resolved.get(ip);
+      if (e === undefined) {
+        this.#probing.delete(ip);
+        continue;
+      }
+      if (e.nextAt > now) continue;
+      if (e.probes >= this.#opts.maxTries) {
+        this.#probing.delete(ip);
+        this.#resolved.delete(ip);
+        giveUp(ip, 0);
+        continue;
+      }
+      e.probes++;
+      e.nextAt = now + this.#opts.retryMs;
+      this.#probe(ip, e.ifIndex, e.mac);
+    }
     for (const [ip, p] of this.#pending) {
       if (p.nextAt > now) continue;
       if (p.tries >= this.#opts.maxTries) {
@@ -330,10 +395,14 @@ export class ArpTable {
     }
   }
 
-  /** The earliest retry deadline, or Infinity. */
+  /** The earliest retry or probe deadline, or Infinity. */
   nextDeadline(): number {
     let next = Infinity;
     for (const p of this.#pending.values()) if (p.nextAt < next) next = p.nextAt;
+    for (const ip of this.#probing) {
+      const e = this.#resolved.get(ip);
+      if (e !== undefined && e.nextAt < next) next = e.nextAt;
+    }
     return next;
   }
 
@@ -341,13 +410,17 @@ export class ArpTable {
   entries(now: number): ArpEntry[] {
     const rows: ArpEntry[] = [];
     for (const [ip, e] of this.#resolved) {
-      if (e.expiresAt <= now) continue;
+      const state = e.probes > 0 ? "probe" : e.expiresAt <= now ? "stale" : "reachable";
       rows.push({
         ip,
         mac: e.mac.slice(),
         ifIndex: e.ifIndex,
-        state: "reachable",
-        expiresInMs: e.expiresAt - now,
+        state,
+        expiresInMs: state === "reachable"
+          ? e.expiresAt - now
+          : state === "probe"
+          ? Math.max(0, e.nextAt - now)
+          : 0,
         pending: 0,
       });
     }
@@ -373,6 +446,9 @@ export class ArpTable {
         oldestIp = ip;
       }
     }
-    if (oldestIp >= 0) this.#resolved.delete(oldestIp);
+    if (oldestIp >= 0) {
+      this.#resolved.delete(oldestIp);
+      this.#probing.delete(oldestIp);
+    }
   }
 }

@@ -31,12 +31,46 @@ Deno.test("parseArp rejects short, non-Ethernet and unknown-op packets", () => {
   assert.equal(kind(op), "bad-op");
 });
 
-Deno.test("ArpTable expires entries after the TTL", () => {
-  const t = new ArpTable({ ttlMs: 100 });
-  t.learn(5, MAC_B, 0, 0);
+Deno.test("ArpTable: an entry goes stale after the TTL, is still used, and its first use probes it", () => {
+  const probes: [number, number, string, number][] = [];
+  let now = 0;
+  const t = new ArpTable(
+    { ttlMs: 100, retryMs: 10, maxTries: 3 },
+    (ip, ifIndex, mac) => probes.push([ip, ifIndex, [...mac].join(), now]),
+  );
+  t.learn(5, MAC_B, 1, 0);
   assert.deepEqual(t.lookup(5, 99), MAC_B);
-  assert.equal(t.lookup(5, 100), null);
-  assert.equal(t.entries(100).length, 0);
+  assert.equal(t.entries(99)[0].state, "reachable");
+  assert.equal(t.entries(100)[0].state, "stale", "unused since: kept, not probed");
+  assert.deepEqual(probes, []);
+  now = 150;
+  assert.deepEqual(t.lookup(5, now), MAC_B, "a stale entry's MAC is still used");
+  assert.deepEqual(t.lookup(5, now), MAC_B);
+  assert.deepEqual(probes, [[5, 1, [...MAC_B].join(), 150]], "one probe, to the MAC it had");
+  assert.equal(t.entries(now)[0].state, "probe");
+  assert.equal(t.nextDeadline(), 160);
+  // Answered: reachable again, no more probes.
+  t.learn(5, MAC_B, 1, 155);
+  now = 200;
+  t.due(now, () => assert.fail("no request"), () => assert.fail("nothing given up"));
+  assert.equal(probes.length, 1);
+  assert.equal(t.entries(now)[0].state, "reachable");
+  assert.equal(t.nextDeadline(), Infinity);
+});
+
+Deno.test("ArpTable: a stale entry whose probes all go unanswered is removed", () => {
+  const probeTimes: number[] = [];
+  let now = 0;
+  const t = new ArpTable({ ttlMs: 100, retryMs: 10, maxTries: 3 }, () => probeTimes.push(now));
+  t.learn(5, MAC_B, 0, 0);
+  now = 100;
+  t.lookup(5, now);
+  const gaveUp: [number, number][] = [];
+  for (now = 101; now <= 140; now++) t.due(now, () => {}, (ip, n) => gaveUp.push([ip, n]));
+  assert.deepEqual(probeTimes, [100, 110, 120], "maxTries probes, retryMs apart");
+  assert.deepEqual(gaveUp, [[5, 0]], "given up at 130, no frames waited");
+  assert.equal(t.lookup(5, now), null, "the next frame resolves it anew");
+  assert.deepEqual(t.entries(now), []);
 });
 
 Deno.test("ArpTable retries every retryMs, gives up after maxTries and drops the queue", () => {

@@ -110,7 +110,11 @@ export class NetStack {
   readonly #ifaces: NetInterface[];
   readonly #clock: Clock;
   readonly #prng: Prng;
-  readonly #arp = new ArpTable();
+  /** Neighbours; a stale one is probed with a unicast request to the MAC it had. */
+  readonly #arp = new ArpTable(
+    {},
+    (ip, ifIndex, mac) => this.#sendArp(ifIndex, ArpOp.request, mac, ip),
+  );
   readonly #udp = new UdpSockets();
   readonly #echo: EchoSockets;
   readonly #writeWaiters: Array<Array<() => void>>;
@@ -550,10 +554,9 @@ export class NetStack {
     if (p.op === ArpOp.request) c.arpRequestsIn++;
     else c.arpRepliesIn++;
     const usable = p.spa !== 0 && (p.sha[0] & 1) === 0; // not a probe, not a multicast sender
-    const now = this.#clock.now();
     if (iface.ip === null || p.tpa !== iface.ip) {
       // RFC 826 merge: refresh an entry we already hold, learn nothing new.
-      if (usable && this.#arp.lookup(p.spa, now) !== null) this.#learn(p.spa, p.sha, ifIndex);
+      if (usable && this.#arp.holds(p.spa)) this.#learn(p.spa, p.sha, ifIndex);
       c.drops.notForUs++;
       return;
     }

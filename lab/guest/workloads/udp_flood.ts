@@ -161,7 +161,7 @@ async function flood(
   let failure: SendOutcome | null = null;
   if (sendOne() === "arp-pending") {
     await waitResolved(stack, args.dst, opts);
-    if (!stack.arpCache().some((e) => e.ip === args.dst && e.state === "reachable")) {
+    if (!stack.arpCache().some((e) => e.ip === args.dst && e.mac !== null)) {
       failure = "arp-pending";
     }
   }
@@ -187,7 +187,7 @@ async function flood(
       // announce room (the TX ring is idle), so wait for the ARP table, not the ring.
       sinceYield = 0;
       r.arpWaits++;
-      const pending = stack.arpCache().some((e) => e.ip === args.dst && e.state !== "reachable");
+      const pending = stack.arpCache().some((e) => e.ip === args.dst && e.mac === null);
       // (Not pending: the ARP table itself is full, and nothing will announce room in it.)
       if (pending) await waitResolved(stack, args.dst, opts, end);
       else await opts.sleep(10);
@@ -240,7 +240,7 @@ async function waitResolved(
   const off = stack.onNeighbourChange(changes.ring);
   const settled = () => {
     const e = stack.arpCache().find((x) => x.ip === ip);
-    return e === undefined || e.state === "reachable";
+    return e === undefined || e.mac !== null;
   };
   try {
     await waitFor(opts, settled, Math.min(until, opts.clock.now() + 3500), changes);

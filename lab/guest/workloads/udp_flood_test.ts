@@ -98,19 +98,49 @@ Deno.test("flood's first datagram leaves as the ARP reply comes in, not a 10 ms 
   assert.ok(net.clock.now() < 1, `the flood ended at ${net.clock.now()} ms`);
 });
 
-Deno.test("a flood whose neighbour's ARP entry expires waits for the reply, not counted as ring stalls", async () => {
+Deno.test("a flood whose neighbour's ARP entry goes stale keeps sending while the probe is answered", async () => {
   const net = new BackToBack();
-  // b's ARP replies are lost for a second once a's entry (60 s) has expired: the re-resolution
-  // holds the flood's datagrams, as an impaired link's loss or queue can.
+  net.log = [];
+  let got = 0;
+  net.b.stack.udpBind(9, () => got++);
+  const r = await net.run(
+    runUdpFlood(net.a.stack, flood({ ratePps: 50, seconds: 62 }), simOptions(net)),
+  ) as UdpFloodResult;
+  // The entry went stale at 60 s: the flood's next datagram went to b's MAC at once and sent
+  // one unicast probe, which b answered.
+  assert.equal(r.arpWaits, 0);
+  assert.equal(got, r.sent, "every datagram reached b");
+  const a = net.a.stack.counters;
+  assert.equal(a.arpRequestsOut, 2, "the first resolution and one probe");
+  assert.equal(a.arpFailures, 0);
+  const requests = net.log.filter((l) =>
+    l.from === "a" && l.frame[12] === 0x08 && l.frame[13] === 0x06
+  )
+    .map((l) => [...l.frame.subarray(0, 6)].join(":"));
+  const bMac = [...net.b.iface.mac].join(":");
+  assert.deepEqual(
+    requests,
+    ["255:255:255:255:255:255", bMac],
+    "a broadcast, then a unicast probe",
+  );
+  assert.equal(net.a.stack.arpCache()[0].state, "reachable");
+});
+
+Deno.test("a flood whose neighbour stops answering ARP waits for the reply, not counted as ring stalls", async () => {
+  const net = new BackToBack();
+  // b's ARP replies are lost from 60 s to 63.5 s: a's stale entry's three probes (60, 61 and 62 s)
+  // go unanswered, the entry is removed at 63 s, and its broadcast re-resolution holds the
+  // flood's datagrams until b answers again, as an impaired link's loss or queue can.
   net.impair = (frames, from) =>
-    from === "b" && net.clock.now() >= 60_000 && net.clock.now() < 61_000
+    from === "b" && net.clock.now() >= 60_000 && net.clock.now() < 63_500
       ? frames.filter((f) => !(f[12] === 0x08 && f[13] === 0x06))
       : frames;
   const r = await net.run(
-    runUdpFlood(net.a.stack, flood({ ratePps: 50, seconds: 62 }), simOptions(net)),
+    runUdpFlood(net.a.stack, flood({ ratePps: 50, seconds: 66 }), simOptions(net)),
   ) as UdpFloodResult;
   assert.equal(r.ringFull, 0, "the TX ring never filled");
   assert.equal(r.stalls, 0, "no wait for ring room timed out: the flood waited for ARP");
   assert.ok(r.arpWaits > 0 && r.arpWaits < 5, `arpWaits ${r.arpWaits}`);
+  assert.equal(net.a.stack.counters.arpFailures, 1, "the stale entry's probes went unanswered");
   assert.match(r.text, /TX ring full 0 times; waited \d+ times? for an ARP reply$/);
 });
