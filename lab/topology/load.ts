@@ -408,7 +408,41 @@ function parseText(text: string, source: string): Result<Topology, TopologyIssue
   if (written !== null) return err(toIssues([written], () => ({ line: 1, column: 1 })));
   const parsed = parseYamlDocument(text);
   if (!parsed.ok) return parsed;
-  return validate(parsed.value.raw, source, parsed.value.locate);
+  const r = validate(parsed.value.raw, source, parsed.value.locate);
+  return r.ok ? r : err(withAnchorHints(r.error, parsed.value.doc));
+}
+
+/**
+ * An unknown top-level key that holds an anchor for aliases below (`base: &h {…}`, then
+ * `a: *h`) gets a hint that says where the anchor goes: "did you mean `name`?" alone sent the
+ * user the wrong way (docs/topology.md: put the anchor on the first entry that uses it).
+ */
+function withAnchorHints(issues: TopologyIssue[], doc: Document): TopologyIssue[] {
+  const anchors = new Map<string, string>();
+  if (isMap(doc.contents)) {
+    for (const pair of doc.contents.items) {
+      const value = pair.value as Node | null;
+      const anchor = value !== null && "anchor" in value ? value.anchor : undefined;
+      if (isScalar(pair.key) && typeof anchor === "string") {
+        anchors.set(pathToString([String(pair.key.value)]), anchor);
+      }
+    }
+  }
+  if (anchors.size === 0) return issues;
+  return issues.map((i) => {
+    const anchor = i.code === "unknown-key" ? anchors.get(i.path) : undefined;
+    if (anchor === undefined) return i;
+    const move = `move ${
+      quote(`&${anchor}`)
+    } onto the first entry that uses it and remove this key`;
+    // A misspelt key may hold an anchor too (`lnks: &l […]`): keep its did-you-mean.
+    return {
+      ...i,
+      hint: i.hint?.startsWith("did you mean")
+        ? `${i.hint} If it only holds the anchor: ${move}`
+        : `a topology takes no key of your own: ${move}`,
+    };
+  });
 }
 
 /** A YAML document read for validation: its plain value and where each path is in the text. */

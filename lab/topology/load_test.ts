@@ -540,3 +540,24 @@ Deno.test("a misspelt required key is one problem, the unknown key's did-you-mea
     "2:1 unknown-key expected one of `name`, `seed`, `defaults`, `vms`, `switches`, `vsock_routers`, `links`",
   ]);
 });
+
+Deno.test("a top-level key that only holds an anchor says where the anchor goes", () => {
+  const r = parseTopology(
+    "name: x\nbase: &h { memory: 32MiB }\nvms:\n  a: *h\n  b: { <<: *h, poll_us: 5 }\n",
+    "t.yaml",
+  );
+  assert.ok(!r.ok);
+  // The hint was "did you mean `name`?".
+  assert.deepEqual(r.error.map((i) => `${i.line}:${i.column} ${i.code} ${i.hint}`), [
+    '2:1 unknown-key did you mean `name`? If it only holds the anchor: move "&h" onto the first ' +
+    "entry that uses it and remove this key",
+  ]);
+  // Without a look-alike, or without an anchor: one hint.
+  const typo = parseTopology("name: x\nvms: {}\nzzzz: &l []\nswitchs: {}\n", "t.yaml");
+  assert.ok(!typo.ok);
+  assert.deepEqual(typo.error.map((i) => i.hint), [
+    'a topology takes no key of your own: move "&l" onto the first entry that uses it and ' +
+    "remove this key",
+    "did you mean `switches`?",
+  ]);
+});
