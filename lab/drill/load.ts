@@ -607,9 +607,11 @@ function waitShortProblems(
     } for ${name}, but ${name} runs ${showMs(w.ms)} at least (timeline[${w.index}]: ${
       quote(w.what)
     }) and this step starts ${gone}: the wait would time out on every run`,
-    hint: `give it a timeout longer than ${
-      showMs(w.ms)
-    } (what ${name} lasts by its words), or the workload a shorter run`,
+    hint:
+      `give it a timeout longer than ${
+        showMs(w.ms)
+      }, what ${name} lasts at least by its words, with room for its end (a last reply), or the ` +
+      "workload a shorter run",
   }];
 }
 
