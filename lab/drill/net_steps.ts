@@ -178,7 +178,8 @@ function checkImpair(
       hint: "impair a link between a NIC and a switch or between two NICs",
     });
   }
-  const r = a.set === undefined ? null : parseImpairment(a.set);
+  // The link named, when the topology has it, as in the lab's own refusals.
+  const r = a.set === undefined ? null : parseImpairment(a.set, { link: link?.name });
   if (r !== null && !r.ok) {
     problems.push({
       code: "bad-impairment",

@@ -123,6 +123,19 @@ Deno.test("link and impair steps take vsock links, as vlab link does, and refuse
   );
 });
 
+Deno.test("an impair step's distribution without a jitter names its link, as its reorder does", async () => {
+  const r = await parseDrill(
+    "topology: pair\ntimeline:\n  - impair: { link: a-b, set: { distribution: pareto } }\n",
+    "d.yaml",
+  );
+  assert.ok(!r.ok);
+  // It said "Cannot set a distribution without a jitter".
+  assert.equal(
+    formatDrillIssues(r.error).split("\n")[0],
+    'd.yaml:3:47: Cannot set a distribution on link "a-b" without a jitter',
+  );
+});
+
 Deno.test("partition and impair steps are checked when the topology did not load, all but their names", async () => {
   const r = await parseDrill(
     "topology: strat\ntimeline:\n" +
