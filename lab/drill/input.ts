@@ -154,7 +154,7 @@ export function parseReport(text: string, file: string): Result<unknown, InputIs
       const wrong = wrongKind(yaml.value.raw, top);
       if (wrong !== null) return wrong;
     }
-    const at = jsonErrorAt(text);
+    const at = v8ErrorAt(e) ?? jsonErrorAt(text);
     const empty = text.trim() === "";
     return err({
       code: "bad-json",
@@ -169,6 +169,19 @@ export function parseReport(text: string, file: string): Result<unknown, InputIs
     });
   }
   return wrongKind(value, null) ?? ok(value);
+}
+
+/**
+ * The place and words of `JSON.parse`'s error when it gives a place ("Expected ':' after property
+ * name in JSON at position 200 (line 10 column 13)"), or null: it is the parser that refused the
+ * text, and at the end of a cut file momoa named the last token read ("Unexpected string" at a
+ * well-formed key) instead of what is missing after it.
+ */
+function v8ErrorAt(e: unknown): { line: number; column: number; message: string } | null {
+  const m = e instanceof SyntaxError
+    ? /^(.+) in JSON at position \d+ \(line (\d+) column (\d+)\)$/.exec(e.message)
+    : null;
+  return m === null ? null : { line: Number(m[2]), column: Number(m[3]), message: m[1] };
 }
 
 /** momoa's names of JSON's punctuation, as a message shows them. */

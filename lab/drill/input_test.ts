@@ -157,7 +157,17 @@ Deno.test("a report that is not JSON is placed at its line and column, however d
     assert.equal(await at("[1,]"), "1:4");
     assert.equal(await at('{"a" 1}'), "1:6");
     assert.equal(await at('{\n  "a": 1} x'), "2:11");
-    assert.equal(await at('["a\\q"]'), "1:4");
+    // At the character that makes the escape bad.
+    assert.equal(await at('["a\\q"]'), "1:5");
+    // A file cut short: where it ends, saying what is missing (before, momoa's "Unexpected
+    // string" at 2:3, the well-formed key before the end).
+    await Deno.writeTextFile(file, '{\n  "step"');
+    const cut = await readReport(file);
+    assert.ok(!cut.ok);
+    assert.equal(
+      `${cut.error.line}:${cut.error.column}: ${cut.error.message}`,
+      "2:9: The report is not JSON: Expected ':' after property name",
+    );
     // Whatever JSON.parse refuses is placed.
     for (const text of ["", "nul", "{,}", '{"a":1,}', "1.", ".5", "+1", "[1e]", "tru", "01"]) {
       assert.throws(() => JSON.parse(text));
