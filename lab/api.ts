@@ -24,7 +24,7 @@ import {
   resolveTopologyPath,
   topologyFromObject,
 } from "./topology/mod.ts";
-import type { Impairment, Topology } from "./topology/types.ts";
+import type { Impairment, Topology, TopologyIssue } from "./topology/types.ts";
 import { parseImpairment } from "./topology/impairment.ts";
 import { isPlainObject } from "./topology/plain.ts";
 import { quote, showValue } from "../devices/base/quote.ts";
@@ -117,18 +117,35 @@ async function loadTopologyAs(
       typeof source === "object" ? topologyFromObject(source, label) : await loadTopologyFile(path),
   );
   if (r.ok) return r.value;
+  const issues = typeof source === "string" ? textForPath(source, r.error) : r.error;
   // The message is the first problem where it is (`file:line:col: message`), the hint its own:
   // what a script prints of an error is what it can act on; `details` has every problem.
-  const lines = formatIssues(r.error, path).split("\n");
+  const lines = formatIssues(issues, path).split("\n");
   const more = r.error.length - 1;
   throw new LabError(
     "topology-invalid",
     `${lines[0]}${
       more > 0 ? ` (and ${more} more problem${more === 1 ? "" : "s"} in details)` : ""
     }`,
-    r.error[0].hint ?? "Fix it and start again; `vlab validate FILE` lists every problem",
+    issues[0].hint ?? "Fix it and start again; `vlab validate FILE` lists every problem",
     lines,
   );
+}
+
+/**
+ * `issues` of a path that names no file it can read, with the hint for a topology's text given as
+ * its path (read with `Deno.readTextFile`, or written in the script): a source with a line break,
+ * or one that starts as a JSON object does. Their hint was the shipped topologies' names ("no such
+ * file") or to check the path's permissions ("file name too long").
+ */
+function textForPath(source: string, issues: TopologyIssue[]): TopologyIssue[] {
+  const text = source.includes("\n") || source.trimStart().startsWith("{");
+  if (!text || issues.length !== 1 || issues[0].code !== "unreadable") return issues;
+  return [{
+    ...issues[0],
+    hint: "That is a topology's text, not a path: pass it as an object (parse it first, with the " +
+      "yaml package's parse or JSON.parse), or save it to a file and pass that file's path",
+  }];
 }
 
 /**

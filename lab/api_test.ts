@@ -293,6 +293,21 @@ Deno.test({
         );
       }
       assert.equal((await loadTopology("pair")).name, "pair");
+      // A topology's text given for its path was "no such file", the shipped names for a hint.
+      // A long one, as a file's whole text, was "file name too long" (check the permissions).
+      const long = await Deno.readTextFile(new URL("../topologies/pair.yaml", import.meta.url));
+      for (const text of ["name: inline\nvms: {}\n", '{"name": "inline", "vms": {}}', long]) {
+        await assert.rejects(startLab(text), (e: unknown) => {
+          assert.ok(e instanceof LabError && e.code === "topology-invalid", String(e));
+          assert.match(
+            e.message,
+            /^Cannot read topology file ".*": (no such file|file name too long)$/,
+          );
+          assert.match(e.hint, /^That is a topology's text, not a path: pass it as an object/);
+          assert.ok(e.details.some((l) => l.includes("That is a topology's text")));
+          return true;
+        });
+      }
       await assert.rejects(
         startLab(MINI, null as unknown as undefined),
         /^TypeError: startLab: options must be an object, got null$/,
