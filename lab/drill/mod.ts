@@ -7,7 +7,9 @@
  * - `steps.ts`: the step-kind registry (`link`, `exec`, `wait`, `wait_for`); `fault_steps.ts`
  *   and `net_steps.ts` register `fault`, `partition`, `heal` and `impair`; new kinds register
  *   there too;
- * - `expr.ts`, `scope.ts`: the assertion language and what its names mean;
+ * - `expr.ts`, `scope.ts`: the assertion language and what its names mean; `references.ts` checks
+ *   the names before the run, against the metric families a lab of the drill's topology can have
+ *   (`metric_names.ts`) and the subjects of its events;
  * - `run.ts`: the runner; `report.ts`, `chart.ts`: Markdown, JSON, JUnit, SVG; replay below.
  *
  * @example
