@@ -126,6 +126,13 @@ Deno.test("YAML syntax errors point at the unclosed quote, brace or bracket and 
       "Unclosed flow list",
     ],
     ["name: x\nvms:\n  a: *nope\n  b: {}\n", "3:6", 'Unknown alias "*nope"'],
+    // An alias inside the value its anchor marks: "aliases expand to too many nodes" at 1:1.
+    [
+      "name: x\nvms:\n  a: &a\n    nics: { eth0: {} }\n    <<: *a\n",
+      "5:9",
+      'Alias "*a" is inside the value that "&a" marks: that value would contain itself',
+    ],
+    ["name: x\nvms: &v\n  a: { nics: *v }\n", "3:14", 'Alias "*v" is inside the value that "&v"'],
     ["name: x\nvms:\n  a: {}\n  a: {}\n", "4:3", 'Duplicate key "a"'],
     // An empty key is placed at its `:`, not at the start of its line.
     ["name: x\nvms:\n  a: {}\n  : {}\n  : {}\n", "5:3", 'Duplicate key ""'],

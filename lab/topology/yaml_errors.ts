@@ -251,7 +251,10 @@ const CORE_TAG_TAKES: ReadonlyMap<string, string> = new Map([
 ]);
 
 /**
- * Aliases (`*name`) whose anchor (`&name`) is not defined before them, as issues at the alias.
+ * Aliases (`*name`) whose anchor (`&name`) is not defined before them, and aliases inside the
+ * very value their anchor marks (`a: &a { <<: *a }`, a value that would contain itself), as
+ * issues at the alias. The second was "its aliases expand to too many nodes" at 1:1, or a
+ * value nested in itself checked level after level.
  *
  * @example
  * ```ts
@@ -266,7 +269,24 @@ export function aliasIssues(doc: Document, lineCounter: LineCounter): TopologyIs
   const issues: TopologyIssue[] = [];
   visit(doc, {
     Alias(_key, node) {
-      if (!isAlias(node) || node.resolve(doc) !== undefined) return undefined;
+      if (!isAlias(node)) return undefined;
+      const target = node.resolve(doc);
+      const at = node.range?.[0];
+      const [from, to] = [target?.range?.[0], target?.range?.[2]];
+      if (at !== undefined && from !== undefined && to !== undefined && from <= at && at < to) {
+        issues.push(issueAt(
+          node,
+          lineCounter,
+          "yaml-syntax",
+          `Alias ${quote(`*${node.source}`)} is inside the value that ${
+            quote(`&${node.source}`)
+          } marks: that value would contain itself`,
+          "an alias repeats a value written before it, not one it is part of: " +
+            "write the keys out here, or move the anchor onto a value that holds no alias to it",
+        ));
+        return issues.length >= 100 ? visit.BREAK : undefined;
+      }
+      if (target !== undefined) return undefined;
       issues.push(issueAt(
         node,
         lineCounter,
