@@ -293,6 +293,7 @@ function formatDirection(d: LinkDirectionStatus, unit: "frame" | "packet"): stri
   if (d.corrupted > 0) parts.push(`corrupted ${d.corrupted}`);
   if (d.duplicated > 0) parts.push(`duplicated ${d.duplicated}`);
   if (d.reordered > 0) parts.push(`reordered ${d.reordered}`);
+  if ((d.queued ?? 0) > 0) parts.push(`${d.queued} queued`);
   const waits = WAIT_LABELS.filter(([k]) => d.waits[k] > 0).map(([k, t]) => `${t} ${d.waits[k]}`);
   if (waits.length > 0) parts.push(waits.join(", "));
   return parts.join("; ");

@@ -52,6 +52,7 @@ function direction(over: Partial<LinkDirectionStatus>): LinkDirectionStatus {
     corrupted: 0,
     duplicated: 0,
     reordered: 0,
+    queued: 0,
     ...over,
   };
 }

@@ -19,10 +19,10 @@ import type { RingPort } from "./plan.ts";
 import { deviceControl } from "./wire/control.ts";
 import { type LinkDrops, type LinkWaits, totalDrops } from "./snapshot_types.ts";
 
-import { besideImpairStats } from "./impair_stats.ts";
+import { besideImpairStats, impairQueued } from "./impair_stats.ts";
 
 export { DROP_LABELS, totalDrops, WAIT_LABELS } from "./snapshot_types.ts";
-export { besideImpairStats, strandedImpairDrops } from "./impair_stats.ts";
+export { besideImpairStats, strandedImpairCounts } from "./impair_stats.ts";
 
 /** The counts of one link direction. */
 export interface DirectionCounts {
@@ -42,6 +42,8 @@ export interface DirectionCounts {
   duplicated: number;
   /** Frames the reorder impairment sent ahead of delayed ones (cumulative). */
   reordered: number;
+  /** Frames the impairment stage holds now, for their delay or the rate (netem's backlog). */
+  queued: number;
 }
 
 type StatsOf = (kind: string, owner: string) => Readonly<Record<string, number>>;
@@ -108,6 +110,7 @@ export function directionCounter(lab: Lab): (ring: number) => DirectionCounts {
       corrupted: stage.corrupted,
       duplicated: stage.duplicated,
       reordered: stage.reordered,
+      queued: stage.queued,
     };
   };
 }
@@ -133,6 +136,7 @@ function impairStats(producer: RingPort, link: string, statsOf: StatsOf) {
     corrupted: get("corrupted"),
     duplicated: get("duplicated"),
     reordered: get("reordered"),
+    queued: impairQueued(stats, prefix),
     partitioned: beside("partitioned"),
     linkDown: beside("linkDown"),
   };

@@ -8,7 +8,8 @@ import { formatStatus } from "../cli/status.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
 import { takeSnapshot } from "./snapshot.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
-import { strandedImpairDrops, totalDrops } from "./link_counts.ts";
+import { strandedImpairCounts, totalDrops } from "./link_counts.ts";
+import { impairQueued } from "./impair_stats.ts";
 
 const FLOOD_LAB = {
   name: "flood-counts",
@@ -140,9 +141,9 @@ Deno.test({
   },
 });
 
-Deno.test("strandedImpairDrops: what each stage held, as its producer's link-down drops", () => {
+Deno.test("strandedImpairCounts: what each stage held, as its producer's link-down drops and purged", () => {
   assert.deepEqual(
-    strandedImpairDrops({
+    strandedImpairCounts({
       eth0_impair_offered: 10,
       eth0_impair_duplicated: 2,
       eth0_impair_lost: 1,
@@ -154,6 +155,77 @@ Deno.test("strandedImpairDrops: what each stage held, as its producer's link-dow
       vsock_impair_offered: 3,
       frames: 9,
     }),
-    { eth0_link_down_dropped: 3, vsock_link_down_dropped: 3 },
+    {
+      eth0_link_down_dropped: 3,
+      eth0_impair_purged: 3,
+      vsock_link_down_dropped: 3,
+      vsock_impair_purged: 3,
+    },
   );
+});
+
+Deno.test("impairQueued: what a stage holds now, never below 0", () => {
+  const stats = {
+    eth0_impair_offered: 10,
+    eth0_impair_duplicated: 2,
+    eth0_impair_lost: 1,
+    eth0_impair_dropped_limit: 1,
+    eth0_impair_delivered: 5,
+    eth0_impair_purged: 2,
+  };
+  assert.equal(impairQueued(stats, "eth0_impair_"), 3);
+  assert.equal(impairQueued({ ...stats, eth0_impair_delivered: 9 }, "eth0_impair_"), 0);
+  assert.equal(impairQueued(stats, "eth1_impair_"), 0);
+});
+
+Deno.test({
+  name:
+    "what a rate limit's queue holds shows as queued in status, snapshot and metrics, then drains",
+  ...LAB_TEST,
+  fn: async () => {
+    // 1 mbit/s: 200 frames of 1000 bytes take 1.6 s to leave; a flood sends them in milliseconds.
+    const lab = await startTestLab({
+      ...FLOOD_LAB,
+      name: "queued-counts",
+      links: [{ endpoints: ["a:eth0", "b:eth0"], forward: { rate: "1mbit", limit: 1000 } }],
+    });
+    try {
+      const sent = await lab.exec("a", [
+        "udp-flood",
+        "10.0.0.2",
+        "-p",
+        "9",
+        "-s",
+        "1000",
+        "--max",
+        "-n",
+        "200",
+      ]);
+      assert.ok(sent.ok, "the flood ran");
+      // Workers publish their statistics a few times a second: the queue shows at the next.
+      const fwd = await waitForValue("the queue to show", () => {
+        const d = labStatus(lab).links[0].forward;
+        return d.queued > 0 ? d : null;
+      });
+      assert.ok(fwd.queued > 50 && fwd.queued <= 200, `queued ${fwd.queued}`);
+      assert.equal(fwd.dropped, 0);
+      assert.match(formatStatus(labStatus(lab)), /forward .*; \d+ queued$/m);
+      const queuedNow = (text: string) =>
+        sample(text, "vlab_link_queued_frames", { link: "a-b", direction: "forward" });
+      assert.ok(queuedNow(prometheusMetrics(lab)) > 0);
+      assert.ok((takeSnapshot(lab).links[0].forward.queued ?? 0) > 0);
+      const reverse = { link: "a-b", direction: "reverse" };
+      assert.equal(sample(prometheusMetrics(lab), "vlab_link_queued_frames", reverse), 0);
+      // The rate lets them all through, and nothing is left queued.
+      const drained = await waitForValue("the queue to drain", () => {
+        const d = labStatus(lab).links[0].forward;
+        return d.queued === 0 ? d : null;
+      });
+      assert.ok(drained.frames >= 200, `${drained.frames} frames delivered`);
+      assert.equal(queuedNow(prometheusMetrics(lab)), 0);
+      assert.doesNotMatch(formatStatus(labStatus(lab)), /\d+ queued/);
+    } finally {
+      await lab.stop();
+    }
+  },
 });

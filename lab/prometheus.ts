@@ -15,6 +15,7 @@
  *   bytes (`vlab_queue_*_total`) and `vlab_queue_size`, `vlab_queue_in_flight`;
  * - per link direction `{link, direction}`: the link ring's counters (`vlab_link_*_total`),
  *   `vlab_link_drops_total{cause}`, `vlab_link_waits_total{cause}`, `vlab_link_corrupted_total`,
+ *   `vlab_link_queued_frames` (what the impairment stage holds now),
  *   and the impairment stage's counters (`vlab_impair_*_total`, with `vm` and `device` of the
  *   sending NIC, or `switch`); the capture tap's `vlab_capture_{frames,bytes,dropped}_total`;
  *   `vlab_link_up{link}`;
@@ -461,6 +462,12 @@ export function prometheusMetrics(lab: Lab): string {
         "Frames delivered with a flipped bit (corrupt impairment)",
         l,
         c.corrupted,
+      );
+      m.gauge(
+        "vlab_link_queued_frames",
+        "Frames the impairment stage holds now, for their delay or the rate (netem's backlog)",
+        l,
+        c.queued,
       );
       const producer = plan.rings[index].producer;
       const [kind, owner, prefix] = impairPrefix(producer, link.name);

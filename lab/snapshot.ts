@@ -217,6 +217,7 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
       corrupted: c.corrupted,
       duplicated: c.duplicated,
       reordered: c.reordered,
+      queued: c.queued,
     };
   };
 

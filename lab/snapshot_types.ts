@@ -173,6 +173,11 @@ export interface DirectionSnapshot {
   duplicated: number;
   /** Frames the reorder impairment sent ahead of delayed ones (cumulative). */
   reordered: number;
+  /**
+   * Frames the impairment stage holds now, waiting for their delay or the rate (netem's
+   * backlog; a gauge). Absent from a lab of an older vlab.
+   */
+  queued?: number;
 }
 
 /** Frames discarded on one link direction, by cause (cumulative). */

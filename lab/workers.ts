@@ -13,7 +13,7 @@
  */
 
 import { LabError } from "./errors.ts";
-import { strandedImpairDrops } from "./impair_stats.ts";
+import { strandedImpairCounts } from "./impair_stats.ts";
 import { nextControl, publishControl } from "./wire/doorbell.ts";
 import type { FromWorker, SwitchStart, ToWorker, VmStart, WorkerPreload } from "./wire/messages.ts";
 
@@ -276,15 +276,16 @@ export class WorkerSet {
    * Keep what a worker being replaced counted (its region still holds its last published values:
    * it is fenced, and its successor has not written yet). Counts it made after its last
    * publication are lost with it. The frames its impairment stages held then are lost too, and
-   * counted as its `link down` drops (`strandedImpairDrops`).
+   * counted as its `link down` drops (`strandedImpairCounts`).
    */
   #carry(old: WorkerHandle): void {
     const key = `${old.kind} ${old.owner}`;
     const carried = this.#carried.get(key) ?? {};
     const last: Record<string, number> = {};
     old.statsNames.forEach((n, i) => last[n] = old.stats[i]);
-    // The frames its impairment stages held go with it: `link down` drops, not silence.
-    for (const [n, v] of Object.entries(strandedImpairDrops(last))) last[n] = (last[n] ?? 0) + v;
+    // The frames its impairment stages held go with it: `link down` drops, not silence, and
+    // purged from the stages, so that the carried counts hold none (a new stage starts empty).
+    for (const [n, v] of Object.entries(strandedImpairCounts(last))) last[n] = (last[n] ?? 0) + v;
     for (const [n, v] of Object.entries(last)) carried[n] = (carried[n] ?? 0) + v;
     this.#carried.set(key, carried);
   }

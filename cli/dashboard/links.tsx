@@ -93,8 +93,9 @@ export function dropSegs(d: DirectionSnapshot, r: DirectionRates | undefined): S
 }
 
 /**
- * The waits of one direction (frames held back and delivered later: back-pressure, not drops),
- * the causes with a count only; empty when nothing waited: `waited for RX buffer 35 +50/s`.
+ * The frames one direction holds back and delivers later (not drops): first those its impairment
+ * stage holds now (`queued`, netem's backlog), then its waits, the causes with a count only;
+ * empty when nothing is queued or waited: `queued 812 · waited for RX buffer 35 +50/s`.
  * `lab/snapshot_types.ts` `WAIT_LABELS` names the causes.
  *
  * @example
@@ -104,10 +105,13 @@ export function dropSegs(d: DirectionSnapshot, r: DirectionRates | undefined): S
  */
 export function waitSegs(d: DirectionSnapshot, r: DirectionRates | undefined): Seg[] {
   const out: Seg[] = [];
+  if ((d.queued ?? 0) > 0) out.push(seg("queued ", { dim: true }), seg(si(d.queued ?? 0)));
+  let waited = false;
   for (const [key, label] of WAIT_LABELS) {
     const total = d.waits?.[key] ?? 0;
     if (total === 0) continue;
-    out.push(seg(out.length > 0 ? " · " : "waited ", { dim: true }));
+    out.push(seg(waited ? " · " : out.length > 0 ? " · waited " : "waited ", { dim: true }));
+    waited = true;
     out.push(seg(`${label.replace("waited ", "")} `, { dim: true }), seg(si(total)));
     const perSecond = r?.waits[key] ?? 0;
     if (perSecond > 0) out.push(seg(` +${formatRate(perSecond)}`, { color: "cyan" }));
