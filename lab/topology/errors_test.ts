@@ -786,3 +786,20 @@ Deno.test("a defaults.vm memory too small for several VMs is reported once, nami
   // One VM: the message as before.
   assert.match(issuesOf(yaml(["a"]))[0].message, /^VM "a" needs 4\.5MiB/);
 });
+
+Deno.test("a value one of YAML's tags made (!!set, !!omap, !!binary) is named by its tag, not a script's class", () => {
+  // It said "got a Set" with the hint "write an array; [...set] makes one", to a YAML file.
+  assert.deepEqual(
+    issuesOf("name: x\nvms:\n  a: { nics: { e0: { features: !!set { csum, indirect } } } }\n")
+      .map((i) => `${i.line}:${i.column} ${i.code} ${i.message} | ${i.hint}`),
+    [
+      "3:38 wrong-type vms.a.nics.e0.features must be a list, got a YAML !!set | remove !!set " +
+      "and write a list, [a, b] here",
+    ],
+  );
+  const [omap] = issuesOf("name: x\nvms: !!omap [ a: {} ]\n");
+  assert.equal(omap.message, "vms must be a map, got a YAML !!omap");
+  assert.equal(omap.hint, "remove !!omap and write a map, { key: value } here");
+  const [bytes] = issuesOf("name: !!binary aGVsbG8=\nvms: {}\n");
+  assert.equal(bytes.message, "name must be a string, got a YAML !!binary");
+});

@@ -205,9 +205,10 @@ function causedBySetAside(p: Problem, usable: unknown, aside: SetAside): boolean
 function problemsOf(
   raw: unknown,
   source: string,
+  options: { yaml: boolean },
 ): { topology: Topology | null; problems: Problem[] } {
   const aside: SetAside = { removed: [], broken: new Set(), noVms: false };
-  const { copy: usable, foreign: foreignValues } = plainCopy(raw);
+  const { copy: usable, foreign: foreignValues } = plainCopy(raw, options);
   const foreign = foreignValues.map((f) => f.problem);
   for (const f of foreignValues) {
     if (f.setAside && !setAside(usable, f.problem, aside)) {
@@ -296,7 +297,8 @@ function validate(
     topology: (raw as { topology?: unknown } | null)?.topology,
   });
   if (wrong !== null) return err(toIssues([wrong], locate));
-  const { topology, problems } = problemsOf(raw, source);
+  // Located problems come from a YAML file: a value no plain data is one of YAML's tags.
+  const { topology, problems } = problemsOf(raw, source, { yaml: locate !== null });
   if (problems.length > 0 || topology === null) return err(toIssues(problems, locate));
   return ok(topology);
 }

@@ -92,7 +92,35 @@ function article(word: string): string {
  * What a value that is not plain data is, as a message says it (`a function`, `a Map`, `an
  * object of class "Vm"`), with the hint for it; null for plain data.
  */
-function foreignKind(v: unknown, expected: string): { got: string; hint: string } | null {
+/**
+ * What a YAML file wrote to get a value that is no plain data: one of YAML's own tags the
+ * library turns into a class (`!!set` a Set, `!!omap` a Map, `!!binary` bytes, `!!timestamp` a
+ * Date). A file's reader is told of the tag, not of a script's conversion (`[...set]`).
+ */
+function yamlKind(v: object, expected: string): { got: string; hint: string } | null {
+  const tag = v instanceof Set
+    ? "!!set"
+    : v instanceof Map
+    ? "!!omap"
+    : v instanceof Uint8Array
+    ? "!!binary"
+    : v instanceof Date
+    ? "!!timestamp"
+    : null;
+  if (tag === null) return null;
+  const write = expected === "a list"
+    ? "a list, [a, b]"
+    : expected === "a map"
+    ? "a map, { key: value }"
+    : expected;
+  return { got: `a YAML ${tag}`, hint: `remove ${tag} and write ${write} here` };
+}
+
+function foreignKind(
+  v: unknown,
+  expected: string,
+  yaml: boolean,
+): { got: string; hint: string } | null {
   const generic = `write ${expected} here: a topology is plain data, as JSON or YAML gives it`;
   switch (typeof v) {
     case "function":
@@ -107,6 +135,10 @@ function foreignKind(v: unknown, expected: string): { got: string; hint: string 
       return null;
   }
   if (v === null || Array.isArray(v) || isPlainObject(v)) return null;
+  if (yaml) {
+    const tagged = yamlKind(v, expected);
+    if (tagged !== null) return tagged;
+  }
   // The conversions fit where a map or a list belongs; elsewhere (a Set for a map, as a YAML
   // `!!set` gives one) they would name the wrong shape.
   if (v instanceof Map) {
@@ -164,7 +196,10 @@ function lastKey(path: readonly PathSegment[]): string {
 
 /**
  * Walk `raw` where the topology schema looks: report every value that is not plain data and
- * copy the maps and lists walked (see the module's documentation).
+ * copy the maps and lists walked (see the module's documentation). With `options.yaml` (the
+ * value was read from a YAML file) such a value came from one of YAML's own tags, and its
+ * problem names the tag (`got a YAML !!set`, hint `remove !!set and write a list, [a, b] here`)
+ * rather than a script's class and conversion.
  *
  * @example
  * ```ts
@@ -173,7 +208,7 @@ function lastKey(path: readonly PathSegment[]): string {
  * r.foreign[0].problem.message; // "vms.a must be a map, got a function"
  * ```
  */
-export function plainCopy(raw: unknown): PlainCopy {
+export function plainCopy(raw: unknown, options: { yaml?: boolean } = {}): PlainCopy {
   const foreign: ForeignValue[] = [];
   const holder = { root: undefined as unknown };
   // Each entry: where the value goes in the copy, and the value's path.
@@ -191,7 +226,7 @@ export function plainCopy(raw: unknown): PlainCopy {
         put(into, key, value);
         continue;
       }
-      const kind = foreignKind(value, shape.expected);
+      const kind = foreignKind(value, shape.expected, options.yaml === true);
       if (kind !== null) {
         foreign.push({
           problem: {
