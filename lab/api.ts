@@ -24,7 +24,7 @@ import {
   resolveTopologyPath,
   topologyFromObject,
 } from "./topology/mod.ts";
-import type { Impairment, Topology, TopologyIssue } from "./topology/types.ts";
+import type { Impairment, Topology } from "./topology/types.ts";
 import { parseImpairment } from "./topology/impairment.ts";
 import { isPlainObject } from "./topology/plain.ts";
 import { quote, showValue } from "../devices/base/quote.ts";
@@ -117,7 +117,7 @@ async function loadTopologyAs(
       typeof source === "object" ? topologyFromObject(source, label) : await loadTopologyFile(path),
   );
   if (r.ok) return r.value;
-  const issues = typeof source === "string" ? textForPath(source, r.error) : r.error;
+  const issues = typeof source === "string" ? textForPath(source, r.error, "topology") : r.error;
   // The message is the first problem where it is (`file:line:col: message`), the hint its own:
   // what a script prints of an error is what it can act on; `details` has every problem.
   const lines = formatIssues(issues, path).split("\n");
@@ -133,17 +133,30 @@ async function loadTopologyAs(
 }
 
 /**
- * `issues` of a path that names no file it can read, with the hint for a topology's text given as
- * its path (read with `Deno.readTextFile`, or written in the script): a source with a line break,
- * or one that starts as a JSON object does. Their hint was the shipped topologies' names ("no such
- * file") or to check the path's permissions ("file name too long").
+ * `issues` of a path that names no file it can read, with the hint for a topology's (or a
+ * drill's: `noun`) text given as its path (read with `Deno.readTextFile`, or written in the
+ * script): a source with a line break, or one that starts as a JSON object does. Their hint was
+ * the shipped files' names ("no such file") or to check the path's permissions ("file name too
+ * long").
+ *
+ * @example
+ * ```ts
+ * import { textForPath } from "./api.ts";
+ * const missing = { code: "unreadable", hint: "shipped topologies: pair, star, …" };
+ * textForPath("name: x\n", [missing], "topology")[0].hint; // "That is a topology's text, …"
+ * textForPath("pairr", [missing], "topology")[0].hint; // "shipped topologies: pair, star, …"
+ * ```
  */
-function textForPath(source: string, issues: TopologyIssue[]): TopologyIssue[] {
+export function textForPath<T extends { code: string; hint?: string | null }>(
+  source: string,
+  issues: T[],
+  noun: "topology" | "drill",
+): T[] {
   const text = source.includes("\n") || source.trimStart().startsWith("{");
   if (!text || issues.length !== 1 || issues[0].code !== "unreadable") return issues;
   return [{
     ...issues[0],
-    hint: "That is a topology's text, not a path: pass it as an object (parse it first, with the " +
+    hint: `That is a ${noun}'s text, not a path: pass it as an object (parse it first, with the ` +
       "yaml package's parse or JSON.parse), or save it to a file and pass that file's path",
   }];
 }

@@ -12,7 +12,7 @@
 
 import { resolve } from "node:path";
 import { Prng } from "../../devices/base/prng.ts";
-import { type LabHandle, startLab, typeName } from "../api.ts";
+import { type LabHandle, startLab, textForPath, typeName } from "../api.ts";
 import { LabError } from "../errors.ts";
 import { pauseUnlessAborted } from "../pause.ts";
 import { signalStopping } from "../script_signals.ts";
@@ -329,7 +329,11 @@ export async function runDrillAs(
   }
   checkRunOptions(options);
   const drill = typeof source === "string"
-    ? await loadOrThrow(() => loadDrillFile(source), source)
+    ? await loadOrThrow(async () => {
+      const r = await loadDrillFile(source);
+      // A drill's text given as its path: the hint says to pass it parsed.
+      return r.ok ? r : { ok: false, error: textForPath(source, r.error, "drill") };
+    }, source)
     : await loadOrThrow(() => drillFromObject(source, label), label);
   // Absolute: the run-again hints a report (or a replay of it) gives hold from any folder.
   return await runLoaded(

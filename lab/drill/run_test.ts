@@ -155,6 +155,16 @@ Deno.test("runDrill refuses options of the wrong type before any lab starts, nam
     replayDrill({}, { onProgres: console.log } as RunDrillOptions),
     /^TypeError: replayDrill: options has no key "onProgres" \(did you mean onProgress\?\); it takes onProgress, signal$/,
   );
+  // A drill's text given as its path was "no such file" (or "file name too long") with the
+  // shipped drills (or the path's permissions) for a hint.
+  const text = await Deno.readTextFile(new URL("../../drills/link-flap.yaml", import.meta.url));
+  for (const source of ["topology: pair\ntimeline: []\n", text]) {
+    await assert.rejects(runDrill(source), (e: unknown) => {
+      assert.ok(e instanceof LabError && e.code === "drill-invalid", String(e));
+      assert.match(e.hint, /^That is a drill's text, not a path: pass it as an object/);
+      return true;
+    });
+  }
   // A source that is neither a path nor an object is the script's mistake, not a drill problem.
   for (const source of [null, undefined, 5, ["drills/link-flap.yaml"]]) {
     await assert.rejects(
