@@ -13,9 +13,12 @@
 export const QUOTE_MAX_CHARS = 64;
 
 // C0 controls, DEL, C1 controls, and the Unicode line and paragraph separators and bidi
-// controls that can reorder or hide what a terminal shows.
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// controls that can reorder or hide what a terminal shows, and the invisible characters (zero
+// width space, joiners, word joiner, BOM, soft hyphen) that hide why a value is refused: a
+// `memory` refused for a zero width space after "16MiB" that the terminal does not show.
+const CONTROL =
+  // deno-lint-ignore no-control-regex
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
 
 const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 

@@ -16,3 +16,11 @@ Deno.test("quote escapes and cuts text, and names a list or an object by its kin
   assert.equal(quote(() => 1), "a function");
   assert.equal(showValue([1]), "a list");
 });
+
+Deno.test("quote shows the invisible characters that make a value refused, as escapes", () => {
+  // `Cannot read memory "16MiB<U+200B>"` showed the zero width space raw: the value looked right.
+  assert.equal(quote("16MiB\u200b"), '"16MiB\\u200b"');
+  assert.equal(quote("\ufeffa\u2060b\u00adc\u200dd"), '"\\ufeffa\\u2060b\\xadc\\u200dd"');
+  // Letters of every script stay as they are.
+  assert.equal(quote("é中\u0915\u094d"), '"é中\u0915\u094d"');
+});
