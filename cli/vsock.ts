@@ -25,6 +25,7 @@ import { CliExit } from "./usage.ts";
 import { vsockConnect } from "../lab/vsock_connect.ts";
 import type { VsockConnTable } from "../devices/vsock/conn_table.ts";
 import { count } from "../devices/base/plural.ts";
+import { VSOCK_PORT_MAX } from "../devices/vsock/config.ts";
 import { formatBytes } from "./dashboard/format.ts";
 
 /**
@@ -61,9 +62,10 @@ export function formatVsockConnections(t: VsockConnTable): string[] {
  * ```
  */
 export function vsockPort(text: string): number {
-  if (/^[0-9]{1,10}$/.test(text) && Number(text) <= 0xffffffff) return Number(text);
+  if (/^[0-9]{1,10}$/.test(text) && Number(text) <= VSOCK_PORT_MAX) return Number(text);
   throw new VlabError("bad-option", `Cannot use ${quote(text)} as a vsock port`, {
-    hint: "A port is a whole number from 0 to 4294967295, such as 5000",
+    hint: `A port is a whole number from 0 to ${VSOCK_PORT_MAX}, such as 5000 ` +
+      "(4294967295 is VMADDR_PORT_ANY, no port of its own)",
   });
 }
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { VSOCK_MAX_CONNECTIONS } from "../devices/vsock/config.ts";
+import { VSOCK_MAX_CONNECTIONS, VSOCK_PORT_MAX } from "../devices/vsock/config.ts";
 import { FAILED_VM_HINT, LabError } from "./errors.ts";
 import { quote } from "../devices/base/quote.ts";
 
@@ -68,9 +68,12 @@ export async function vsockConnect(
   o: { vm: string; port: number; state?: string },
 ): Promise<Deno.UnixConn> {
   const { vm, port } = o;
-  if (!Number.isInteger(port) || port < 0 || port > 0xffffffff) {
+  if (!Number.isInteger(port) || port < 0 || port > VSOCK_PORT_MAX) {
     // A caller's bug (the port is a number in the script, not text a user typed).
-    throw new RangeError(`Cannot use ${port} as a vsock port: ports are u32 integers`);
+    throw new RangeError(
+      `Cannot use ${port} as a vsock port: ports are integers from 0 to ${VSOCK_PORT_MAX} ` +
+        "(4294967295 is VMADDR_PORT_ANY)",
+    );
   }
   if (socketPath === null) {
     throw new LabError(

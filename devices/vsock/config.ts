@@ -33,6 +33,12 @@ export const VsockCid = {
   ANY: 0xffffffff,
 } as const;
 
+/**
+ * The highest port a vsock socket may listen on or connect to: 0xffffffff is `VMADDR_PORT_ANY`
+ * (a bind to it asks for any free port; the lab's own notices use it), never a port of its own.
+ */
+export const VSOCK_PORT_MAX = 0xffff_fffe;
+
 /** Event ids on the event queue. */
 export const VsockEventId = {
   TRANSPORT_RESET: 0,

@@ -19,6 +19,7 @@
 import { err, ok, type Result } from "../../../devices/base/result.ts";
 import { parseIpv4Address } from "../net/ipv4.ts";
 import { quote } from "../../../devices/base/quote.ts";
+import { VSOCK_PORT_MAX } from "../../../devices/vsock/config.ts";
 
 /**
  * A parsed workload invocation.
@@ -426,21 +427,21 @@ function build(w: Name, f: Fields): WorkloadRequest {
     case "vsock-echo":
       return {
         kind: "vsock-echo",
-        port: f.num("p", "port", 7, 0, 0xffff_ffff, true),
+        port: f.num("p", "port", 7, 0, VSOCK_PORT_MAX, true),
         seconds: f.has("t") ? f.num("t", "duration (seconds)", 0, 0.001, 86400, false) : null,
       };
     case "vsock-send":
       return {
         kind: "vsock-send",
         cid: f.int(0, "destination CID", 2, 0xffff_fffe),
-        port: f.int(1, "destination PORT", 0, 0xffff_ffff),
+        port: f.int(1, "destination PORT", 0, VSOCK_PORT_MAX),
         bytes: f.num("b", "byte count", 1 << 20, 1, 2 ** 40, true),
         chunk: f.num("chunk", "write size (bytes)", 65536, 1, 1 << 20, true),
       };
     case "vsock-sink":
       return {
         kind: "vsock-sink",
-        port: f.num("p", "port", 5000, 0, 0xffff_ffff, true),
+        port: f.num("p", "port", 5000, 0, VSOCK_PORT_MAX, true),
         seconds: f.num("t", "duration (seconds)", 10, 0.001, 86400, false),
       };
     case "iommu-unmap": {

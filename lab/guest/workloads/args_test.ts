@@ -231,3 +231,19 @@ Deno.test("vlab exec's own options after the -- say where they go", () => {
     "--lab is vlab exec's own option: put it before the -- (vlab exec --lab LAB VM -- sink …)",
   );
 });
+
+Deno.test("vsock workloads take ports up to 4294967294: 4294967295 is VMADDR_PORT_ANY", () => {
+  for (
+    const argv of [
+      ["vsock-send", "4", "4294967295"],
+      ["vsock-sink", "-p", "4294967295"],
+      ["vsock-echo", "-p", "4294967295"],
+    ]
+  ) {
+    const r = parseWorkload(argv);
+    assert.ok(!r.ok, argv.join(" "));
+    assert.match(r.error.message, /between 0 and 4294967294, got "?4294967295"?$/);
+  }
+  const top = parseWorkload(["vsock-sink", "-p", "4294967294"]);
+  assert.ok(top.ok && top.value.kind === "vsock-sink" && top.value.port === 4294967294);
+});

@@ -29,6 +29,7 @@
 import {
   type Connection,
   type ConnectionState,
+  VSOCK_PORT_MAX,
   VsockCid,
   type VsockHeader,
   VsockOp,
@@ -74,7 +75,7 @@ export function parseConnectLine(line: string): number | null {
   if (words.length !== 2 || words[0].toLowerCase() !== "connect") return null;
   if (!/^[0-9]{1,10}$/.test(words[1])) return null;
   const port = Number(words[1]);
-  return port <= 0xffffffff ? port : null;
+  return port <= VSOCK_PORT_MAX ? port : null; // not VMADDR_PORT_ANY
 }
 
 /** A wake-up that loops await (readable, writable): every waiter resumes on `fire`. */
