@@ -89,7 +89,8 @@ export interface ReplayResult {
  * the seed) and compare the decisions taken (`compareRuns`; what timing moved is in `notes`).
  * It runs with the recorded seed: `options.seed` is refused with a `TypeError` (as
  * `vlab drill replay --seed`); `runDrill(report.document, { seed })` runs it with another. The
- * new result keeps the recorded `source` (the drill file it came from).
+ * new result keeps the recorded `source` (the drill file it came from). A report's path is a
+ * `TypeError`: `readReport(path)` reads the file.
  *
  * @example
  * ```ts ignore
@@ -104,6 +105,13 @@ export async function replayDrill(
 ): Promise<ReplayResult> {
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
     throw new TypeError(`replayDrill: options must be an object, got ${typeName(options)}`);
+  }
+  // A report's path is no report: it was "not a drill report", as if the file had been read.
+  if (typeof report === "string") {
+    throw new TypeError(
+      "replayDrill: report must be a report object, got string: read the file with " +
+        "readReport(path) and pass its value",
+    );
   }
   const r = report as Partial<DrillResult> | null;
   // Every key but `seed` (refused below with its reason) is checked as runDrill checks it.

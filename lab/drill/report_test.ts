@@ -278,6 +278,12 @@ Deno.test("a report changed by hand is refused before its replay runs, naming th
     [{ seed: -5 }, "seed must be a whole number 0..4294967295, got -5"],
     [{ seed: 1.5 }, "seed must be a whole number 0..4294967295, got 1.5"],
   ];
+  // A report's path was "not a drill report (no seed, document, steps or links)", as if the file
+  // had been read and found wanting.
+  await assert.rejects(
+    replayDrill("out/report.json"),
+    /^TypeError: replayDrill: report must be a report object, got string: read the file with readReport\(path\) and pass its value$/,
+  );
   for (const options of [null, "seed 7", [1]]) {
     await assert.rejects(
       replayDrill(JSON.parse(JSON.stringify(result())), options as never),
