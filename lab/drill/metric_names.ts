@@ -200,6 +200,7 @@ export function labMetricFamilies(topology: Topology): Map<string, MetricFamily>
     add("vlab_link_drops_total", { ...l, cause: DROP_LABELS.map(([c]) => metricPart(c)) });
     add("vlab_link_waits_total", { ...l, cause: WAIT_LABELS.map(([c]) => metricPart(c)) });
     add("vlab_link_corrupted_total", l);
+    add("vlab_link_queued_frames", l);
     for (const dir of directions) {
       const producer = plan.rings[dir === "forward" ? link.forwardRing : link.reverseRing].producer;
       const at = { link: link.name, direction: dir };
