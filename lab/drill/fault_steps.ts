@@ -207,6 +207,22 @@ registerStepKind<FaultArgs>("fault", {
   check: (a, ctx, path) => checkFault(a, ctx, path, true),
   checkPartial: (a, ctx, path) => checkFault(a, ctx, path, false),
   timesRecovery: (a) => timed(a) || a.kind === "vm-crash" || a.kind === "guest-bug",
+  // A hang blocks the device worker until it ends or the watchdog replaces the worker (a second
+  // without heartbeat, at least): another backend crash meanwhile is refused ("backend-hung").
+  binds: (a) =>
+    a.kind !== "backend-crash" ? null : {
+      vm: a.vm,
+      what: "device worker",
+      doing: `crashes VM ${quote(a.vm)}'s device worker`,
+      key: "kind",
+      holds: (a.mode ?? "exit") !== "hang" ? null : {
+        ms: Math.min(a.ms ?? 5000, HANG_WATCHDOG_MS),
+        verb: "blocks the worker",
+        what: `backend-crash hang ${a.ms ?? 5000} ms`,
+      },
+      fails: "backend-hung",
+      kind: "worker",
+    },
   run: async (a, ctx) => {
     const parsed = parseFault(a);
     if (!parsed.ok) throw new Error(parsed.message);

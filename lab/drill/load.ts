@@ -35,7 +35,13 @@ import { type ExprError, parseExpr } from "./expr.ts";
 import { checkReferences, checkTypes, type LabNames } from "./references.ts";
 import { labMetricFamilies } from "./metric_names.ts";
 import { drillLinks } from "./link_names.ts";
-import { durationMs, endlessWorkload, stepKinds, workloadNameProblems } from "./steps.ts";
+import {
+  type Binding,
+  durationMs,
+  endlessWorkload,
+  stepKinds,
+  workloadNameProblems,
+} from "./steps.ts";
 import { parseWorkload } from "../guest/workloads/args.ts";
 import "./fault_steps.ts";
 import "./net_steps.ts";
@@ -540,6 +546,9 @@ function outlivesProblems(
   }];
 }
 
+/** When the supervisor replaces a hung device worker, about, ms after the hang began (hints). */
+const HANG_RESTART_MS = 1000;
+
 /** The time each step run counts for the lab's own work, ms, in {@linkcode waitShortProblems}. */
 const STEP_SLACK_MS = 50;
 
@@ -615,12 +624,17 @@ function waitShortProblems(
   }];
 }
 
-/** A port a workload in the background holds, as a later step that binds it sees it. */
+/**
+ * What a step run holds in a VM once its step moved on (a port, a hung device worker), as a
+ * later step that takes it sees it.
+ */
 interface Holder extends Outliving {
   /** The workload's name (`as:`), if it has one: a `wait_for` on it frees the port. */
   name: string | null;
   /** A server that runs until the drill stops it: it holds the port whatever the steps take. */
   endless: boolean;
+  /** How it holds it, for messages ("runs", "blocks it"). */
+  verb: string;
 }
 
 /**
@@ -629,11 +643,11 @@ interface Holder extends Outliving {
  * steps between, at their longest, cannot outlast (each step run allowed
  * {@linkcode STEP_SLACK_MS}). It would fail with "port in use" on every run.
  */
-function portTakenProblems(
+function takenProblems(
   t: Timing,
   index: number,
   kind: string,
-  binds: { vm: string; what: string; key: string },
+  binds: Binding,
   holder: Holder | undefined,
 ): Problem[] {
   if (holder === undefined || runsOf(t) > 1) return [];
@@ -641,7 +655,7 @@ function portTakenProblems(
   if (still === null && holder.gapMs !== null) {
     const starts = gapAfter(t, holder, 0);
     if (starts + (holder.runs + 1) * STEP_SLACK_MS < holder.ms) {
-      still = `it runs ${showMs(holder.ms)} at least, and this step starts ${
+      still = `it ${holder.verb} ${showMs(holder.ms)} at least, and this step starts ${
         starts === 0
           ? "right after it"
           : `at most ${showMs(Math.round(starts * 1000) / 1000)} after it`
@@ -650,14 +664,16 @@ function portTakenProblems(
   }
   if (still === null) return [];
   return [{
-    code: "port-taken",
+    code: binds.kind === "port" ? "port-taken" : "worker-hung",
     path: ["timeline", index, kind, binds.key],
-    message: `timeline[${index}] binds ${binds.what} in VM ${
-      quote(binds.vm)
-    } while timeline[${holder.index}]'s ${
+    message: `timeline[${index}] ${binds.doing} while timeline[${holder.index}]'s ${
       quote(holder.what)
-    } holds it (${still}): it would fail with "port in use"`,
-    hint: holder.endless
+    } holds it (${still}): it would fail with "${binds.fails}"`,
+    hint: binds.kind === "worker"
+      ? `give it an at after the hung worker's restart (backend-restarted, about ${
+        showMs(HANG_RESTART_MS)
+      } after the hang began) or after the hang's end`
+      : holder.endless
       ? `give it another port (-p), or timeline[${holder.index}]'s server a duration (-t SECONDS) ` +
         "and this step a later start"
       : `give it another port (-p), or start it once timeline[${holder.index}]'s workload ended${
@@ -902,7 +918,7 @@ function checkSteps(
     const binds = kind !== null && args !== null ? kinds.get(kind)!.binds?.(args) ?? null : null;
     const port = binds === null ? null : `${binds.vm}\0${binds.what}`;
     if (binds !== null && unread.length === 0) {
-      problems.push(...portTakenProblems(timing, index, kind!, binds, held.get(port!)));
+      problems.push(...takenProblems(timing, index, kind!, binds, held.get(port!)));
     }
     // A wait_for on a workload ends it (or the drill): its port is free after it.
     if (waits !== null) {
@@ -929,20 +945,21 @@ function checkSteps(
         runs: 1,
       });
     }
-    // A server in the background of known length, or one that runs until stopped, holds its port.
-    if (binds?.background === true && unread.length === 0 && runsOf(timing) === 1) {
-      const argv = (args as { argv: string[] }).argv;
-      const endless = endlessWorkload(argv);
-      if (endless || outlives !== null) {
+    // A server in the background of known length, or one that runs until stopped, holds its
+    // port; a hang, its VM's device worker. A run that holds nothing frees it.
+    if (binds !== null && unread.length === 0 && runsOf(timing) === 1) {
+      if (binds.holds === null) held.delete(port!);
+      else {
         held.set(port!, {
           index,
-          ms: outlives?.ms ?? Infinity,
-          what: argv.join(" "),
+          ms: binds.holds.ms,
+          what: binds.holds.what,
           startMs: schedule(timing, latestAt, lasts).dueEarliest,
           gapMs: 0,
           runs: 1,
           name: gives?.name ?? null,
-          endless,
+          endless: binds.holds.ms === Infinity,
+          verb: binds.holds.verb,
         });
       }
     }

@@ -183,6 +183,28 @@ export function workloadLastsMs(argv: string[]): number {
   }
 }
 
+/** What a step run takes in a VM (see {@linkcode StepKind.binds}). */
+export interface Binding {
+  /** The VM. */
+  vm: string;
+  /** What it takes, as a key: `UDP port 9`, `device worker`. */
+  what: string;
+  /** What the run does to it, for messages: `binds UDP port 9 in VM "b"`. */
+  doing: string;
+  /** The key of the step the problem is placed at. */
+  key: string;
+  /**
+   * How long the run holds it at least once the step moved on, ms (Infinity: until the drill
+   * ends; a server without `-t`), with the words for that ("runs", "blocks it"); null: not
+   * after its step (in the foreground), or not known.
+   */
+  holds: { ms: number; verb: string; what: string } | null;
+  /** The words a second take fails with while it is held (`port in use`). */
+  fails: string;
+  /** What it is, for the hint: a port (another `-p`) or a device worker (wait for its restart). */
+  kind: "port" | "worker";
+}
+
 /** What a step can do while it runs. */
 export interface StepContext {
   /** The running lab. */
@@ -288,11 +310,11 @@ export interface StepKind<A> {
    */
   waitsFor?(args: A): { workload: string; ms: number; key: string | null } | null;
   /**
-   * What a run binds in its VM while it runs (a server's UDP or vsock port: `UDP port 9`), at
-   * which key, and whether in the background: a second workload that binds it while the first
-   * still runs fails ("port in use"), which the loader refuses when that is sure.
+   * What a run takes in its VM that a second run cannot take while the first holds it, which the
+   * loader refuses when that is sure: a server's port (`UDP port 9`: "port in use"), a device
+   * worker a `hang` blocks (another backend crash: "backend-hung").
    */
-  binds?(args: A): { vm: string; what: string; key: string; background: boolean } | null;
+  binds?(args: A): Binding | null;
   /**
    * Whether a run times a recovery (a link brought back up, a fault the lab recovers from): a
    * drill none of whose steps does has no `recovery.min_ms`, `…max_ms` and the like to read,
@@ -550,9 +572,22 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
       : w.kind === "vsock-echo" || w.kind === "vsock-sink"
       ? `vsock port ${w.port}`
       : null;
-    return what === null
-      ? null
-      : { vm: a.vm, what, key: "argv", background: a.background === true };
+    if (what === null) return null;
+    // In the background, a server holds its port until the drill stops it, or for its -t.
+    const ms = a.background !== true
+      ? 0
+      : endlessWorkload(a.argv)
+      ? Infinity
+      : workloadLastsMs(a.argv);
+    return {
+      vm: a.vm,
+      what,
+      doing: `binds ${what} in VM ${quote(a.vm)}`,
+      key: "argv",
+      holds: ms > 0 ? { ms, verb: "runs", what: a.argv.join(" ") } : null,
+      fails: "port in use",
+      kind: "port",
+    };
   },
   describe: (a) =>
     `exec ${a.vm}: ${a.argv.join(" ")}${a.as === undefined ? "" : ` as ${a.as}`}${

@@ -136,3 +136,31 @@ Deno.test("a server that binds a port a workload in the background still holds i
       "  - exec: { vm: b, argv: [udp-echo, -p, 9, -t, 1] }\n",
   );
 });
+
+Deno.test("a backend crash while an earlier hang surely still blocks the worker is refused", async () => {
+  // Before, it ran, and the step failed: "Cannot inject backend-crash (exit): VM "a"'s device
+  // worker hangs (an injected hang, … ms left)" (backend-hung).
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - fault: { kind: backend-crash, vm: a, mode: hang, ms: 5000 }\n" +
+      "  - wait: 200ms\n" +
+      "  - fault: { kind: backend-crash, vm: a }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '5:20: timeline[2] crashes VM "a"\'s device worker while timeline[0]\'s "backend-crash hang ' +
+    '5000 ms" holds it (it blocks the worker 1 s at least, and this step starts at most 200 ms after ' +
+    'it): it would fail with "backend-hung"',
+  ]);
+  assert.match(issues[0].hint ?? "", /after the hung worker's restart \(backend-restarted/);
+  // After the watchdog's second, on another VM, or after a short hang's end: left to the run.
+  for (
+    const steps of [
+      "  - fault: { kind: backend-crash, vm: a, mode: hang, ms: 5000 }\n  - wait: 2s\n" +
+      "  - fault: { kind: backend-crash, vm: a }\n",
+      "  - fault: { kind: backend-crash, vm: a, mode: hang, ms: 5000 }\n" +
+      "  - fault: { kind: backend-crash, vm: b }\n",
+      "  - fault: { kind: backend-crash, vm: a, mode: hang, ms: 300 }\n  - wait: 400ms\n" +
+      "  - fault: { kind: backend-crash, vm: a }\n",
+    ]
+  ) await valid(`topology: pair\ntimeline:\n${steps}`);
+});
