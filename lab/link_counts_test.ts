@@ -141,15 +141,20 @@ Deno.test({
   },
 });
 
+/** A NIC's stage that holds 3 frames: 10 offered + 2 copies - 1 lost - 1 over the limit - 5 - 2. */
+const ETH0_HOLDS_3 = {
+  eth0_impair_offered: 10,
+  eth0_impair_duplicated: 2,
+  eth0_impair_lost: 1,
+  eth0_impair_dropped_limit: 1,
+  eth0_impair_delivered: 5,
+  eth0_impair_purged: 2,
+};
+
 Deno.test("strandedImpairCounts: what each stage held, as its producer's link-down drops and purged", () => {
   assert.deepEqual(
     strandedImpairCounts({
-      eth0_impair_offered: 10,
-      eth0_impair_duplicated: 2,
-      eth0_impair_lost: 1,
-      eth0_impair_dropped_limit: 1,
-      eth0_impair_delivered: 5,
-      eth0_impair_purged: 2,
+      ...ETH0_HOLDS_3,
       eth1_impair_offered: 4,
       eth1_impair_delivered: 4,
       vsock_impair_offered: 3,
@@ -165,14 +170,7 @@ Deno.test("strandedImpairCounts: what each stage held, as its producer's link-do
 });
 
 Deno.test("impairQueued: what a stage holds now, never below 0", () => {
-  const stats = {
-    eth0_impair_offered: 10,
-    eth0_impair_duplicated: 2,
-    eth0_impair_lost: 1,
-    eth0_impair_dropped_limit: 1,
-    eth0_impair_delivered: 5,
-    eth0_impair_purged: 2,
-  };
+  const stats = ETH0_HOLDS_3;
   assert.equal(impairQueued(stats, "eth0_impair_"), 3);
   assert.equal(impairQueued({ ...stats, eth0_impair_delivered: 9 }, "eth0_impair_"), 0);
   assert.equal(impairQueued(stats, "eth1_impair_"), 0);
