@@ -218,12 +218,7 @@ export function parseWorkload(argv: string[]): Result<WorkloadRequest, ArgsError
   }
   // A name from outside: `toString` and `__proto__` are names too, so only own keys count.
   if (!Object.hasOwn(USAGE, name)) {
-    const near = nearestName(name);
-    const guess = near.distance <= 3 ? `Did you mean "${near.name}"? ` : "";
-    return err({
-      message: `Unknown workload ${shown(name)}`,
-      hint: `${guess}Workloads: ${NAMES.join(", ")}`,
-    });
+    return err({ message: `Unknown workload ${shown(name)}`, hint: unknownNameHint(argv) });
   }
   const w = name as Name;
   const parsed = tokenize(w, argv.slice(1));
@@ -231,6 +226,29 @@ export function parseWorkload(argv: string[]): Result<WorkloadRequest, ArgsError
   const p = new Fields(w, parsed.value);
   const r = build(w, p);
   return p.error !== null ? err(p.error) : ok(r);
+}
+
+/**
+ * The hint for `argv` whose first word is no workload's name: the words of a workload written as
+ * one string (`["ping 10.0.0.2"]`, as a script may pass them), the `--` of
+ * `vlab exec VM -- ping …` copied in front, else the nearest name (capitals aside) and the list.
+ */
+function unknownNameHint(argv: readonly string[]): string {
+  const name = argv[0];
+  const words = name.trim().split(/\s+/);
+  if (words.length > 1 && Object.hasOwn(USAGE, words[0])) {
+    const each = words.slice(0, 8).map((w) => shown(w)).join(", ");
+    return `Each word is an argument of its own: ${each}${
+      words.length > 8 ? ", …" : ""
+    }, not one with spaces`;
+  }
+  if (name === "--" && argv.length > 1 && Object.hasOwn(USAGE, argv[1])) {
+    return `Leave the "--" out: the words start at the workload's name, ${shown(argv[1])}`;
+  }
+  // A long word is near no name, and its distances would cost the guest a second at 1 MB.
+  const near = name.length <= 32 ? nearestName(name.toLowerCase()) : null;
+  const guess = near !== null && near.distance <= 3 ? `Did you mean "${near.name}"? ` : "";
+  return `${guess}Workloads: ${NAMES.join(", ")}`;
 }
 
 /**

@@ -122,6 +122,23 @@ Deno.test("an unknown workload suggests the closest name", () => {
   );
 });
 
+Deno.test("a workload's words in one string, a leading -- or capitals say what to write", () => {
+  // Each was "Unknown workload" with the list alone: a script that wrote exec(["ping 10.0.0.2"])
+  // or copied the `--` of `vlab exec a -- ping`, or a name in capitals, was not told why.
+  assert.equal(
+    error(["ping 10.0.0.2 -c 1"]).hint,
+    'Each word is an argument of its own: "ping", "10.0.0.2", "-c", "1", not one with spaces',
+  );
+  assert.equal(
+    error(["--", "ping", "10.0.0.2"]).hint,
+    'Leave the "--" out: the words start at the workload\'s name, "ping"',
+  );
+  assert.match(error(["PING", "10.0.0.2"]).hint, /^Did you mean "ping"\? /);
+  assert.match(error(["Udp-Flood"]).hint, /^Did you mean "udp-flood"\? /);
+  // A word with spaces that starts with no workload's name gets the list, as before.
+  assert.match(error(["hello world"]).hint, /^Workloads: /);
+});
+
 Deno.test("names of Object.prototype are unknown workloads and unknown options, not lookups", () => {
   for (const name of ["toString", "constructor", "__proto__", "hasOwnProperty", "valueOf"]) {
     assert.match(error([name]).message, new RegExp(`Unknown workload "${name}"`));
