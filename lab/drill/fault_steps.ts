@@ -210,19 +210,33 @@ registerStepKind<FaultArgs>("fault", {
   // A hang blocks the device worker until it ends or the watchdog replaces the worker (a second
   // without heartbeat, at least): another backend crash meanwhile is refused ("backend-hung").
   binds: (a) =>
-    a.kind !== "backend-crash" ? null : {
-      vm: a.vm,
-      what: "device worker",
-      doing: `crashes VM ${quote(a.vm)}'s device worker`,
-      key: "kind",
-      holds: (a.mode ?? "exit") !== "hang" ? null : {
-        ms: Math.min(a.ms ?? 5000, HANG_WATCHDOG_MS),
-        verb: "blocks the worker",
-        what: `backend-crash hang ${a.ms ?? 5000} ms`,
+    a.kind === "vm-crash"
+      // The VM's new device worker is not the hung one: it ends the hang, and is never refused.
+      ? {
+        vm: a.vm,
+        what: "device worker",
+        doing: `crashes VM ${quote(a.vm)}`,
+        key: "kind",
+        holds: null,
+        fails: "",
+        kind: "worker",
+        takes: false,
+      }
+      : a.kind !== "backend-crash"
+      ? null
+      : {
+        vm: a.vm,
+        what: "device worker",
+        doing: `crashes VM ${quote(a.vm)}'s device worker`,
+        key: "kind",
+        holds: (a.mode ?? "exit") !== "hang" ? null : {
+          ms: Math.min(a.ms ?? 5000, HANG_WATCHDOG_MS),
+          verb: "blocks the worker",
+          what: `backend-crash hang ${a.ms ?? 5000} ms`,
+        },
+        fails: "backend-hung",
+        kind: "worker",
       },
-      fails: "backend-hung",
-      kind: "worker",
-    },
   run: async (a, ctx) => {
     const parsed = parseFault(a);
     if (!parsed.ok) throw new Error(parsed.message);

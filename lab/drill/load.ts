@@ -650,7 +650,7 @@ function takenProblems(
   binds: Binding,
   holder: Holder | undefined,
 ): Problem[] {
-  if (holder === undefined || runsOf(t) > 1) return [];
+  if (holder === undefined || runsOf(t) > 1 || binds.takes === false) return [];
   let still = holder.endless ? "it runs until the drill stops it" : null;
   if (still === null && holder.gapMs !== null) {
     const starts = gapAfter(t, holder, 0);

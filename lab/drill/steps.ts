@@ -203,6 +203,11 @@ export interface Binding {
   fails: string;
   /** What it is, for the hint: a port (another `-p`) or a device worker (wait for its restart). */
   kind: "port" | "worker";
+  /**
+   * False when the run does not fail on it while it is held, but ends the hold (a `vm-crash`
+   * replaces a hung device worker): left out, true.
+   */
+  takes?: boolean;
 }
 
 /** What a step can do while it runs. */

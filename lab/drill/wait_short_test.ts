@@ -161,6 +161,10 @@ Deno.test("a backend crash while an earlier hang surely still blocks the worker 
       "  - fault: { kind: backend-crash, vm: b }\n",
       "  - fault: { kind: backend-crash, vm: a, mode: hang, ms: 300 }\n  - wait: 400ms\n" +
       "  - fault: { kind: backend-crash, vm: a }\n",
+      // A vm-crash replaces the hung worker (never refused for the hang).
+      "  - fault: { kind: backend-crash, vm: a, mode: hang, ms: 5000 }\n" +
+      "  - fault: { kind: vm-crash, vm: a }\n  - wait: 100ms\n" +
+      "  - fault: { kind: backend-crash, vm: a }\n",
     ]
   ) await valid(`topology: pair\ntimeline:\n${steps}`);
 });
