@@ -421,7 +421,7 @@ function resolveEndpoint(
       return problem(
         "unknown-endpoint",
         `Unknown VM ${quote(node)} in endpoint ${quote(text)}`,
-        didYouMean(node, [...ctx.vms.keys()]),
+        didYouMean(node, [...ctx.vms.keys()]) ?? noneYet(node, nicName, false),
       );
     }
     if (!vm.nics.some((n) => n.name === nicName)) {
@@ -460,8 +460,23 @@ function resolveEndpoint(
   return problem(
     "unknown-endpoint",
     `Unknown VM or switch ${quote(node)}`,
-    didYouMean(node, [...ctx.vms.keys(), ...ctx.switches]),
+    didYouMean(node, [...ctx.vms.keys(), ...ctx.switches]) ?? noneYet(node, "eth0", true),
   );
+}
+
+/**
+ * The hint for an endpoint when the file defines no VM (nor switch) to suggest: what to add.
+ * "name a VM, NIC or switch defined in the file" did not say that there is none.
+ */
+function noneYet(node: string, nic: string, orSwitch: boolean): string {
+  const named = NAME_RE.test(node) && NAME_RE.test(nic);
+  const vm = named ? `${node}: { nics: { ${nic}: {} } }` : "the VM";
+  const sw = !orSwitch
+    ? ""
+    : named
+    ? `, or ${node}: {} under switches`
+    : ", or the switch under switches";
+  return `the file defines none yet: add ${vm} under vms${sw}`;
 }
 
 function endpointNode(e: Endpoint): string {

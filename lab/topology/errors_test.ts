@@ -803,3 +803,21 @@ Deno.test("a value one of YAML's tags made (!!set, !!omap, !!binary) is named by
   const [bytes] = issuesOf("name: !!binary aGVsbG8=\nvms: {}\n");
   assert.equal(bytes.message, "name must be a string, got a YAML !!binary");
 });
+
+Deno.test("an endpoint in a file that defines no VM yet says what to add, not to name one defined", () => {
+  const hints = issuesOf(
+    "name: x\nvms: {}\nlinks:\n  - endpoints: [a, b:e1]\n  - { kind: vsock, endpoints: [c, d] }\n",
+  ).map((i) => `${i.line}:${i.column} ${i.hint}`);
+  // Each was "name a VM, NIC or switch defined in the file" (there is none), or for vsock "a
+  // vsock link joins two VMs, or a VM and a vsock router, by name".
+  assert.deepEqual(hints, [
+    "4:17 the file defines none yet: add a: { nics: { eth0: {} } } under vms, or a: {} under " +
+    "switches",
+    "4:20 the file defines none yet: add b: { nics: { e1: {} } } under vms",
+    "5:32 the file defines none yet: add c: { vsock: { cid: 3 } } under vms",
+    "5:35 the file defines none yet: add d: { vsock: { cid: 4 } } under vms",
+  ]);
+  // With VMs to suggest, the did-you-mean as before.
+  const [near] = issuesOf("name: x\nvms: { ab: {} }\nlinks:\n  - endpoints: [a, ab]\n");
+  assert.equal(near.hint, "did you mean `ab`?");
+});

@@ -17,7 +17,7 @@ import {
 import type { PathSegment, Problem } from "./issues.ts";
 import { didYouMean, endpointIs } from "./issues.ts";
 import { quote } from "../../devices/base/quote.ts";
-import { IMPAIRMENT_KEYS, type RawTopology } from "./schema.ts";
+import { IMPAIRMENT_KEYS, NAME_PATTERN, type RawTopology } from "./schema.ts";
 import type { Impairment, LinkSpec, VmSpec, VsockLinkSpec, VsockRouterSpec } from "./types.ts";
 import { resolveImpairment } from "./impairment.ts";
 import type { DirectionChecks } from "./direction_checks.ts";
@@ -135,7 +135,9 @@ export function buildVsock(
           path: at,
           message: `Unknown VM ${quote(text)} in vsock link endpoint`,
           hint: didYouMean(text, [...byName.keys(), ...routerByName.keys()]) ??
-            "a vsock link joins two VMs, or a VM and a vsock router, by name",
+            (byName.size === 0 && routerByName.size === 0 && new RegExp(NAME_PATTERN).test(text)
+              ? `the file defines none yet: add ${text}: { vsock: { cid: ${3 + j} } } under vms`
+              : "a vsock link joins two VMs, or a VM and a vsock router, by name"),
         });
       } else if (vm.vsock === null) {
         ok = false;
