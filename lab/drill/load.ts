@@ -948,7 +948,10 @@ function checkSteps(
     // A server in the background of known length, or one that runs until stopped, holds its
     // port; a hang, its VM's device worker. A run that holds nothing frees it.
     if (binds !== null && unread.length === 0 && runsOf(timing) === 1) {
-      if (binds.holds === null) held.delete(port!);
+      // One that only ends holds (a vm-crash) ends every hold in its VM: its workloads too.
+      if (binds.takes === false) {
+        for (const k of held.keys()) if (k.startsWith(`${binds.vm}\0`)) held.delete(k);
+      } else if (binds.holds === null) held.delete(port!);
       else {
         held.set(port!, {
           index,

@@ -204,8 +204,8 @@ export interface Binding {
   /** What it is, for the hint: a port (another `-p`) or a device worker (wait for its restart). */
   kind: "port" | "worker";
   /**
-   * False when the run does not fail on it while it is held, but ends the hold (a `vm-crash`
-   * replaces a hung device worker): left out, true.
+   * False when the run does not fail on it while it is held, but ends every hold in its VM (a
+   * `vm-crash` replaces a hung device worker and ends the VM's workloads): left out, true.
    */
   takes?: boolean;
 }

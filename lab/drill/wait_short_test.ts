@@ -168,3 +168,12 @@ Deno.test("a backend crash while an earlier hang surely still blocks the worker 
     ]
   ) await valid(`topology: pair\ntimeline:\n${steps}`);
 });
+
+Deno.test("a vm-crash ends the ports its VM's servers held", async () => {
+  await valid(
+    "topology: pair\ntimeline:\n" +
+      "  - exec: { vm: b, argv: [udp-echo], background: true }\n" +
+      "  - fault: { kind: vm-crash, vm: b }\n  - wait: 500ms\n" +
+      "  - exec: { vm: b, argv: [udp-echo, -t, 1] }\n",
+  );
+});
