@@ -44,11 +44,40 @@ function show(e: Endpoint): string {
   return e.kind === "nic" ? `${e.vm}:${e.nic}` : e.switch;
 }
 
+/** The links on the one path from switch `from` to switch `to` in a forest of trunks. */
+function trunkPath(
+  trunks: ReadonlyMap<string, readonly { peer: string; link: string }[]>,
+  from: string,
+  to: string,
+): string[] {
+  const via = new Map<string, { prev: string; link: string }>();
+  const queue = [from];
+  const seen = new Set([from]);
+  for (let k = 0; k < queue.length && !seen.has(to); k++) {
+    for (const { peer, link } of trunks.get(queue[k]) ?? []) {
+      if (seen.has(peer)) continue;
+      seen.add(peer);
+      via.set(peer, { prev: queue[k], link });
+      queue.push(peer);
+    }
+  }
+  const links: string[] = [];
+  for (let at = to; at !== from;) {
+    const step = via.get(at);
+    if (step === undefined) break;
+    links.unshift(step.link);
+    at = step.prev;
+  }
+  return links;
+}
+
 function checkLinks(t: Topology, origins: Origins, problems: Problem[]): void {
   const usedBy = new Map<string, string>();
   const ports = new Map<string, number>();
   const portsMax = new Map(t.switches.map((s) => [s.name, s.portsMax]));
   const switches = new Components();
+  // The switch-to-switch links taken so far (a forest), to name the ones a loop would close.
+  const trunks = new Map<string, { peer: string; link: string }[]>();
   // A full switch's problems, to say in each hint how many ports its links need in all.
   const full = new Map<string, Problem[]>();
   for (const [i, link] of t.links.entries()) {
@@ -93,13 +122,25 @@ function checkLinks(t: Topology, origins: Origins, problems: Problem[]): void {
         }
       }
     }
-    if (e0.kind === "switch" && e1.kind === "switch" && !switches.union(e0.switch, e1.switch)) {
-      problems.push({
-        code: "switch-loop",
-        path: ["links", origins.linkIndex[i]],
-        message: `Link ${quote(link.name)} closes a loop among switches`,
-        hint: "vlab switches have no STP, so a loop would flood frames forever; remove this link",
-      });
+    if (e0.kind === "switch" && e1.kind === "switch") {
+      if (switches.union(e0.switch, e1.switch)) {
+        for (const [a, b] of [[e0.switch, e1.switch], [e1.switch, e0.switch]]) {
+          trunks.set(a, [...trunks.get(a) ?? [], { peer: b, link: link.name }]);
+        }
+      } else {
+        const path = trunkPath(trunks, e0.switch, e1.switch);
+        problems.push({
+          code: "switch-loop",
+          path: ["links", origins.linkIndex[i]],
+          message: `Link ${quote(link.name)} closes a loop among switches: ${
+            quote(e0.switch)
+          } and ${quote(e1.switch)} are already joined by ${path.length === 1 ? "link" : "links"} ${
+            path.map((l) => quote(l)).join(", ")
+          }`,
+          hint: "vlab switches have no STP, so a loop would flood frames forever; remove this " +
+            "link or one of those",
+        });
+      }
     }
   }
   // "raise ports_max" alone sent a user of a 128-VM star to raise it by one, 64 times over.

@@ -165,7 +165,9 @@ const ROWS: Row[] = [
     what: "loop among switches",
     yaml: "name: x\nvms: {}\nswitches: { s1: {}, s2: {}, s3: {} }\nlinks:\n" +
       "  - endpoints: [s1, s2]\n  - endpoints: [s2, s3]\n  - endpoints: [s3, s1]\n",
-    first: '7:5 switch-loop Link "s3-s1" closes a loop among switches',
+    // It named no switch and no link of the loop.
+    first: '7:5 switch-loop Link "s3-s1" closes a loop among switches: "s3" and "s1" are already ' +
+      'joined by links "s2-s3", "s1-s2"',
   },
   {
     what: "memory too small",
