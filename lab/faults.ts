@@ -10,7 +10,8 @@
  *   While an injected hang blocks the worker, another backend crash is refused (`backend-hung`):
  *   the worker would read it only once replaced, that is never. While a `mid-pass` crash is
  *   armed and has not come, another `mid-pass`, `exit` or `hang` is refused
- *   (`backend-crash-armed`): it would replace the armed one, or end the worker with it.
+ *   (`backend-crash-armed`): it would replace the armed one, or end the worker with it. So is
+ *   any backend crash after an `exit` whose restart has not begun (the worker is ending).
  * - `lost-kick VM DEVICE QUEUE [-n N]` / `lost-irq VM DEVICE QUEUE [-n N]`: the next N guest
  *   kicks (or used-buffer interrupts) of a queue are dropped, through the lost-notification words
  *   of its register file (`armDrops`), which the main thread shares; N more on top of those an
@@ -104,8 +105,9 @@ export interface FaultTarget {
     bug: { device: number; queue: number; bug: GuestFaultKind },
   ): Promise<string | { message: string; hint: string } | null>;
   /**
-   * The injected hangs still in force, by VM: kept by the lab from one fault to the next (see
-   * {@linkcode InjectedHang}). `injectFault` adds and removes entries.
+   * The injected hangs still in force, and the exits not yet answered, by VM: kept by the lab
+   * from one fault to the next (see {@linkcode InjectedHang}). `injectFault` adds and removes
+   * entries.
    */
   hangs: Map<string, InjectedHang>;
   /** The clock of `InjectedHang.until`, ms (default `performance.now`). */
@@ -133,8 +135,14 @@ export interface FaultTarget {
 export interface InjectedHang {
   /** The device worker's epoch when the hang was injected. */
   readonly epoch: number;
-  /** When the hang ends by itself, ms. */
+  /** When the hang ends by itself, ms (`Infinity` for an exit: it ends only with the worker). */
   readonly until: number;
+  /**
+   * An injected `exit` the supervisor has not yet answered (the epoch has not moved): the worker
+   * ends at that message, so another crash posted to it would never be read, and a `vm-crash`
+   * ends it first (`fault-cancelled`). Absent: a hang.
+   */
+  readonly exit?: true;
 }
 
 const CRASH_MODES: readonly BackendCrashMode[] = ["exit", "hang", "slow", "mid-pass"];
@@ -393,7 +401,16 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
     const now = target.now?.() ?? performance.now();
     const epoch = Atomics.load(epochWord(target.control(vm.index), vm.control), 0);
     const hang = target.hangs.get(vm.name);
-    if (hang !== undefined && hang.epoch === epoch && hang.until > now) {
+    if (hang?.exit && hang.epoch === epoch) {
+      // Posted after the exit, it would reach a worker that is ending (or has ended and the
+      // supervisor has not yet noticed): "injected", and then never done.
+      return refuse(
+        "backend-crash-armed",
+        `Cannot inject backend-crash (${mode}): VM "${vm.name}"'s device worker is ending already (an injected exit) and its restart has not begun`,
+        "Wait for its restart (event backend-ready, a fraction of a second after the exit), then inject again",
+      );
+    }
+    if (hang !== undefined && !hang.exit && hang.epoch === epoch && hang.until > now) {
       // The hung worker reads no message before the supervisor replaces it (after a second
       // without heartbeat) or the hang ends: refused, not "injected" and then never done.
       return refuse(
@@ -421,6 +438,7 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
     }
     if (hang !== undefined) target.hangs.delete(vm.name);
     if (mode === "hang") target.hangs.set(vm.name, { epoch, until: now + ms });
+    if (mode === "exit") target.hangs.set(vm.name, { epoch, until: Infinity, exit: true });
     if (mode === "mid-pass") {
       const after = Math.min(f.after ?? 1, MAX_AFTER);
       target.emit("fault", vm.name, { fault: f.kind, mode, after });
@@ -517,6 +535,19 @@ function crashVm(vm: LabPlan["vms"][number], target: FaultTarget): FaultOutcome 
       target.emit("fault-cancelled", vm.name, {
         fault: "backend-crash",
         mode: "mid-pass",
+        reason: "vm-crash",
+      });
+    }
+  }
+  // Likewise an exit asked and not yet answered: the reboot ends the worker first.
+  const exit = target.hangs.get(vm.name);
+  if (exit?.exit) {
+    target.hangs.delete(vm.name);
+    const epoch = Atomics.load(epochWord(target.control(vm.index), vm.control), 0);
+    if (exit.epoch === epoch) {
+      target.emit("fault-cancelled", vm.name, {
+        fault: "backend-crash",
+        mode: "exit",
         reason: "vm-crash",
       });
     }

@@ -272,6 +272,8 @@ Deno.test("a backend crash asked of a worker an injected hang blocks is refused 
   // The supervisor replaced the worker (its epoch moved): the new one takes a crash.
   Atomics.add(epoch, 0, 1);
   assert.ok((await crash("exit")).ok);
+  // The exit's restart: the next worker.
+  Atomics.add(epoch, 0, 1);
   // A short hang the worker wakes from by itself: refused during it, taken after it.
   assert.ok((await crash("hang", 200)).ok);
   now += 199;
@@ -483,6 +485,7 @@ Deno.test("a mid-pass crash is refused on a VM whose device worker moves no NIC'
     ...target,
     plan: pairPlan,
     control: (i) => new SharedArrayBuffer(pairPlan.vms[i].control.bytes),
+    hangs: new Map(),
   });
   assert.ok(ok.ok);
 });
@@ -554,4 +557,46 @@ Deno.test("a lost kick or interrupt adds to those still armed on the queue; one 
     armedInterrupts: 1,
   });
   assert.deepEqual(emitted.at(-1), more.ok ? more.detail : null, "the event says so too");
+});
+
+Deno.test("an exit not yet answered refuses every other backend crash until its worker's epoch moves, and a vm-crash cancels it", async () => {
+  const plan = shippedPlan("pair");
+  const a = plan.vms[0];
+  const control = new SharedArrayBuffer(a.control.bytes);
+  const epoch = new Int32Array(control, a.control.epoch, 1);
+  const posted: ToWorker[] = [];
+  const events: { kind: string; detail: Record<string, unknown> }[] = [];
+  const target: FaultTarget = {
+    plan,
+    vmState: () => "running",
+    post: (_vm, _kind, m) => (posted.push(m), true),
+    control: () => control,
+    emit: (kind, _subject, detail) => events.push({ kind, detail }),
+    askGuestBug: () => Promise.resolve(null),
+    hangs: new Map(),
+    midPass: new Map(),
+    crashVm: () => {},
+  };
+  const crash = (mode: "exit" | "hang" | "slow" | "mid-pass") =>
+    injectFault({ kind: "backend-crash", vm: a.name, mode }, target);
+  assert.ok((await crash("exit")).ok);
+  for (const mode of ["exit", "hang", "slow", "mid-pass"] as const) {
+    const r = await crash(mode);
+    assert.ok(!r.ok, `${mode} was taken by a worker that an exit ends`);
+    assert.equal(r.code, "backend-crash-armed");
+    assert.match(r.message, /is ending already \(an injected exit\)/);
+    assert.match(r.hint, /Wait for its restart/);
+  }
+  // The supervisor replaced it: its successor takes any crash.
+  Atomics.add(epoch, 0, 1);
+  assert.ok((await crash("exit")).ok);
+  assert.deepEqual(posted.map((m) => m.type === "crash" && m.mode), ["exit", "exit"]);
+  // A vm-crash before the supervisor answered the exit ends the worker first: said.
+  assert.ok((await injectFault({ kind: "vm-crash", vm: a.name }, target)).ok);
+  assert.deepEqual(events.filter((e) => e.kind === "fault-cancelled").map((e) => e.detail), [
+    { fault: "backend-crash", mode: "exit", reason: "vm-crash" },
+  ]);
+  // Its reboot moved the epoch: a crash is taken again.
+  Atomics.add(epoch, 0, 1);
+  assert.ok((await crash("hang")).ok);
 });
