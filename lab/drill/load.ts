@@ -633,15 +633,16 @@ interface Holder extends Outliving {
   name: string | null;
   /** A server that runs until the drill stops it: it holds the port whatever the steps take. */
   endless: boolean;
-  /** How it holds it, for messages ("runs", "blocks it"). */
+  /** How it holds it, for messages ("runs", "blocks the worker"). */
   verb: string;
 }
 
 /**
- * A step that binds a port (`binds`) a workload in the background still holds when it starts,
- * for sure: a server that runs until stopped, or one whose length its words give and that the
- * steps between, at their longest, cannot outlast (each step run allowed
- * {@linkcode STEP_SLACK_MS}). It would fail with "port in use" on every run.
+ * A step that takes what a run above still holds when it starts, for sure (`binds`: a port a
+ * server in the background holds, a device worker a hang blocks): one that runs until stopped,
+ * or one whose length its words give and that the steps between, at their longest, cannot
+ * outlast (each step run allowed {@linkcode STEP_SLACK_MS}). It would fail on every run ("port
+ * in use", "backend-hung").
  */
 function takenProblems(
   t: Timing,
@@ -920,9 +921,11 @@ function checkSteps(
     if (binds !== null && unread.length === 0) {
       problems.push(...takenProblems(timing, index, kind!, binds, held.get(port!)));
     }
-    // A wait_for on a workload ends it (or the drill): its port is free after it.
+    // A wait_for on a workload ends it (or the drill): its port is free after it, and a later
+    // wait for it returns at once.
     if (waits !== null) {
       for (const [k, h] of held) if (h.name === waits.workload) held.delete(k);
+      outliving.delete(waits.workload);
     }
     // How long after each workload in the background started this step ends at the latest.
     const atMost = kind !== null && args !== null
