@@ -619,7 +619,7 @@ function waitShortProblems(
     hint:
       `give it a timeout longer than ${
         showMs(w.ms)
-      }, what ${name} lasts at least by its words, with room for its end (a last reply), or the ` +
+      }, what ${name} lasts at least by its words, with room to finish, or the ` +
       "workload a shorter run",
   }];
 }

@@ -32,7 +32,7 @@ Deno.test("a wait_for that gives up before its workload can end is refused at it
   assert.equal(
     issues[0].hint,
     'give it a timeout longer than 1.45 s, what "ping" lasts at least by its words, with room ' +
-      "for its end (a last reply), or the workload a shorter run",
+      "to finish, or the workload a shorter run",
   );
   // The default timeout (30 s) counts too, placed at the step's key; the steps between count
   // at their longest.
