@@ -457,6 +457,16 @@ function resolveEndpoint(
     const r = routerEndpoint(text, node, ctx.kind);
     return problem(r.code, r.message, r.hint);
   }
+  // A NIC's name alone (`eth0`): say which VMs have one, in the form an endpoint takes.
+  const owners = [...ctx.vms.values()].filter((v) => v.nics.some((n) => n.name === node));
+  if (owners.length > 0) {
+    const forms = owners.slice(0, 3).map((v) => quote(`${v.name}:${node}`));
+    return problem(
+      "unknown-endpoint",
+      `Endpoint ${quote(node)} names a NIC, not a VM or switch`,
+      `write the VM before it: ${forms.join(" or ")}${owners.length > 3 ? ", …" : ""}`,
+    );
+  }
   return problem(
     "unknown-endpoint",
     `Unknown VM or switch ${quote(node)}`,

@@ -821,3 +821,15 @@ Deno.test("an endpoint in a file that defines no VM yet says what to add, not to
   const [near] = issuesOf("name: x\nvms: { ab: {} }\nlinks:\n  - endpoints: [a, ab]\n");
   assert.equal(near.hint, "did you mean `ab`?");
 });
+
+Deno.test("an endpoint that is a NIC's name alone says which VMs have that NIC", () => {
+  const vms = "name: x\nvms: { a: { nics: { eth0: {}, e1: {} } }, b: { nics: { eth0: {} } } }\n" +
+    "switches: { sw: {} }\nlinks:\n";
+  // It was 'Unknown VM or switch "eth0"' with "expected one of `a`, `b`, `sw`".
+  assert.deepEqual(brief(vms + "  - endpoints: [eth0, sw]\n"), [
+    '5:17 unknown-endpoint Endpoint "eth0" names a NIC, not a VM or switch',
+  ]);
+  const [issue] = issuesOf(vms + "  - endpoints: [eth0, sw]\n");
+  assert.equal(issue.hint, 'write the VM before it: "a:eth0" or "b:eth0"');
+  assert.equal(issuesOf(vms + "  - endpoints: [zz, sw]\n")[0].message, 'Unknown VM or switch "zz"');
+});
