@@ -211,6 +211,30 @@ function withJson(
   };
 }
 
+/**
+ * Why `POST /down` refuses its body, or null: it takes none (or `{}`). A key such as
+ * `{"lab": "star"}` is refused as every route refuses a key it does not take: the sender meant
+ * something by it, and stopping this lab regardless would not be it.
+ */
+async function downBodyRefusal(req: Request): Promise<Response | null> {
+  const read = await readBoundedBody(req);
+  if (read instanceof Response) return read;
+  if (read.text.trim() === "") return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(read.text);
+  } catch {
+    value = undefined;
+  }
+  const hint = "Send POST /down without a body (or {}): it stops the lab whose socket it reaches";
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    const key = Object.keys(value)[0];
+    if (key === undefined) return null;
+    return fail(400, "bad-request", `POST /down takes no key ${quoteForLine(key)}`, hint);
+  }
+  return fail(400, "bad-request", "POST /down takes no body, got one that is not {}", hint);
+}
+
 /** Every route of the control server; the 404 hint and each 405's `Allow` are made from it. */
 const ROUTES: readonly Route[] = [
   {
@@ -336,7 +360,9 @@ const ROUTES: readonly Route[] = [
     prefix: false,
     shown: "/down",
     methods: {
-      POST: ({ lab, options }) => {
+      POST: async ({ lab, options, req }) => {
+        const refused = await downBodyRefusal(req);
+        if (refused !== null) return refused;
         setTimeout(options.onDown, 0);
         return Response.json({ stopping: lab.plan.name }, { status: 202 });
       },
