@@ -299,8 +299,45 @@ function validate(
   if (wrong !== null) return err(toIssues([wrong], locate));
   // Located problems come from a YAML file: a value no plain data is one of YAML's tags.
   const { topology, problems } = problemsOf(raw, source, { yaml: locate !== null });
-  if (problems.length > 0 || topology === null) return err(toIssues(problems, locate));
+  if (problems.length > 0 || topology === null) {
+    // Indentation is a file's: an object's problems keep their hints.
+    const hinted = locate === null ? problems : problems.map((p) => withIndentHint(p, raw));
+    return err(toIssues(hinted, locate));
+  }
   return ok(topology);
+}
+
+/** The maps of entries by name, with what an entry is called in a hint. */
+const NAMED_ENTRIES: readonly { at: (p: readonly PathSegment[]) => boolean; what: string }[] = [
+  { at: (p) => p.length >= 4 && p[0] === "vms" && p[2] === "nics", what: "NIC" },
+  { at: (p) => p.length >= 2 && p[0] === "vms", what: "VM" },
+  { at: (p) => p.length >= 2 && p[0] === "switches", what: "switch" },
+];
+
+/**
+ * A problem inside a VM, NIC or switch whose name is one of that entry's own keys (`nics:`,
+ * `ip:`, `ports_max:`) gets the hint that the key is not indented enough: written at the
+ * indentation of the names, `ip: 10.0.0.1/24` under `eth0:` is a NIC called "ip", and the
+ * problem ("vms.a.nics.ip must be a map") named the wrong fix ("write a map here").
+ */
+function withIndentHint(p: Problem, raw: unknown): Problem {
+  for (const { at, what } of NAMED_ENTRIES) {
+    if (!at(p.path)) continue;
+    const entry = p.path.slice(0, what === "NIC" ? 4 : 2);
+    const name = String(entry[entry.length - 1]);
+    const own = keysAt(entry);
+    if (!own.includes(name)) return p;
+    const names = Object.keys(valueAt(raw, entry.slice(0, -1)) ?? {});
+    const before = names.slice(0, names.indexOf(name)).filter((n) => !own.includes(n)).pop();
+    return {
+      ...p,
+      hint: `${quote(name)} is a ${what}'s key written at the indentation of the ${what} names, ` +
+        `so it is read as a ${what} called ${quote(name)}: indent it under ${
+          before === undefined ? `a ${what}` : `${quote(before)}`
+        }`,
+    };
+  }
+  return p;
 }
 
 /**

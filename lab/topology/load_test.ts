@@ -561,3 +561,31 @@ Deno.test("a top-level key that only holds an anchor says where the anchor goes"
     "did you mean `switches`?",
   ]);
 });
+
+Deno.test("a VM's, NIC's or switch's key written at the indentation of the names says to indent it", () => {
+  const hints = (yaml: string) => {
+    const r = parseTopology(yaml, "t.yaml");
+    assert.ok(!r.ok, yaml);
+    return r.error.map((i) => `${i.line}:${i.column} ${i.hint}`);
+  };
+  // Each hint named the wrong fix: "write a map here; docs/topology.md describes `ip`".
+  assert.deepEqual(
+    hints("name: x\nvms:\n  a:\n    nics:\n      eth0:\n      ip: 10.0.0.1/24\n"),
+    [
+      '6:11 "ip" is a NIC\'s key written at the indentation of the NIC names, so it is read as ' +
+      'a NIC called "ip": indent it under "eth0"',
+    ],
+  );
+  assert.deepEqual(hints("name: x\nvms:\n  a:\n  nics:\n      eth0: {}\n"), [
+    '5:7 "nics" is a VM\'s key written at the indentation of the VM names, so it is read as a ' +
+    'VM called "nics": indent it under "a"',
+  ]);
+  assert.deepEqual(hints("name: x\nvms: {}\nswitches:\n  sw:\n  ports_max: 8\n"), [
+    '5:14 "ports_max" is a switch\'s key written at the indentation of the switch names, so it ' +
+    'is read as a switch called "ports_max": indent it under "sw"',
+  ]);
+  // A script's object has no indentation: its hint stays.
+  const o = topologyFromObject({ name: "x", vms: { nics: { eth0: {} } } });
+  assert.ok(!o.ok);
+  assert.match(o.error[0].hint ?? "", /^expected one of/);
+});
