@@ -15,6 +15,7 @@
 import { describeImpair, endpointName } from "./plan.ts";
 import { type LabStatus, vmDevicesInOrder } from "./metrics.ts";
 import { isVsockRouter } from "./snapshot_types.ts";
+import type { PartitionInfo } from "./partition.ts";
 import type { Topology } from "./topology/types.ts";
 import { VSOCK_DEVICE_NAME } from "./kinds/vsock.ts";
 import { IOMMU_DEVICE_NAME } from "./kinds/iommu.ts";
@@ -76,6 +77,12 @@ export interface GraphLink {
   reverse: string;
   /** Live link state, or null when drawn from a file. */
   up: boolean | null;
+  /**
+   * Drawn from a running lab: the partitions in force (`vlab partition`) that cut this link
+   * between two VMs, each with the way it cuts (`both`, or the one end whose frames to the other
+   * are cut: `forward` from `ends[0]`, `reverse` from `ends[1]`). Absent from a file's graph.
+   */
+  cuts?: { partition: number; way: "both" | "forward" | "reverse" }[];
 }
 
 /** A lab's graph: plain data, the JSON format of `vlab graph`. */
@@ -248,17 +255,28 @@ export function graphFromStatus(s: LabStatus): LabGraph {
     switches,
     vsockRouters: routers,
     links: [
-      ...s.links.map((l) => ({
-        name: l.name,
-        ends: [endOf(l.endpoints[0]), endOf(l.endpoints[1])] as [GraphEnd, GraphEnd],
-        forward: l.forward.impair,
-        reverse: l.reverse.impair,
-        up: l.up,
-      })),
+      ...s.links.map((l) => {
+        const ends: [GraphEnd, GraphEnd] = [endOf(l.endpoints[0]), endOf(l.endpoints[1])];
+        return {
+          name: l.name,
+          ends,
+          forward: l.forward.impair,
+          reverse: l.reverse.impair,
+          up: l.up,
+          cuts: cutsOf(s.partitions ?? [], ends),
+        };
+      }),
       ...(s.vhostPciLinks ?? []).map((l) => {
         const ends: [GraphEnd, GraphEnd] = [endOf(l.frontend), endOf(l.peer)];
         const label = vhostPciLabel(vms, ends);
-        return { name: l.name, ends, forward: label, reverse: label, up: l.state === "up" };
+        return {
+          name: l.name,
+          ends,
+          forward: label,
+          reverse: label,
+          up: l.state === "up",
+          cuts: cutsOf(s.partitions ?? [], ends),
+        };
       }),
     ],
   };
@@ -276,6 +294,26 @@ function vhostPciLabel(vms: readonly GraphVm[], [frontend, peer]: [GraphEnd, Gra
   if (nic?.iommu === undefined) return `${all} no vIOMMU)`;
   if (nic.iommu === "passthrough") return `${all} vIOMMU in passthrough)`;
   return `${serves} through ${IOMMU_DEVICE_NAME}'s windows, ${nic.iommu})`;
+}
+
+/**
+ * The partitions that cut a link between two VMs (a VM on each side), and which way. A link to a
+ * switch or a router is not cut as a whole (the switch drops the frames between the two sides,
+ * and carries the others), so it has none.
+ */
+function cutsOf(
+  partitions: readonly PartitionInfo[],
+  [x, y]: [GraphEnd, GraphEnd],
+): NonNullable<GraphLink["cuts"]> {
+  const cuts: NonNullable<GraphLink["cuts"]> = [];
+  for (const p of partitions) {
+    const xToY = p.a.includes(x.node) && p.b.includes(y.node);
+    const yToX = p.b.includes(x.node) && p.a.includes(y.node);
+    if (!xToY && !yToX) continue;
+    const way = !p.oneWay ? "both" : xToY ? "forward" : "reverse";
+    cuts.push({ partition: p.id, way });
+  }
+  return cuts;
 }
 
 /** "vm:nic" → a NIC end; a name without ":" → a switch. */
@@ -335,7 +373,14 @@ function iommuOf(devices: LabStatus["vms"][number]["devices"]): string | null {
 
 /** The label lines of a link: its name (and state), then each direction's impairment. */
 function linkLines(l: GraphLink): string[] {
-  const state = l.up === null ? "" : l.up ? " (up)" : " (DOWN)";
+  const cut = (l.cuts ?? []).map((c) =>
+    c.way === "both"
+      ? `cut by partition ${c.partition}`
+      : c.way === "forward"
+      ? `${endText(l.ends[0])} → ${endText(l.ends[1])} cut by partition ${c.partition}`
+      : `${endText(l.ends[1])} → ${endText(l.ends[0])} cut by partition ${c.partition}`
+  );
+  const state = l.up === null ? "" : ` (${[l.up ? "up" : "DOWN", ...cut].join(", ")})`;
   if (l.forward === l.reverse) return [`${l.name}${state}`, `both ways: ${l.forward}`];
   return [
     `${l.name}${state}`,
@@ -395,6 +440,7 @@ function renderDot(g: LabGraph): string {
     if (l.ends[0].nic !== null) attrs.push(`taillabel=${dotString([l.ends[0].nic])}`);
     if (l.ends[1].nic !== null) attrs.push(`headlabel=${dotString([l.ends[1].nic])}`);
     if (l.up === false) attrs.push("style=dashed", "color=red");
+    else if ((l.cuts ?? []).length > 0) attrs.push("style=dotted", "color=orange");
     lines.push(
       `  ${dotString([l.ends[0].node])} -- ${dotString([l.ends[1].node])} [${attrs.join(", ")}];`,
     );
@@ -453,6 +499,7 @@ function renderMermaid(g: LabGraph): string {
       `  ${idOf(l.ends[0].node)} ${edge}|${mermaidString(linkLines(l))}| ${idOf(l.ends[1].node)}`,
     );
     if (l.up === false) lines.push(`  linkStyle ${i} stroke:red`);
+    else if ((l.cuts ?? []).length > 0) lines.push(`  linkStyle ${i} stroke:orange`);
   });
   return lines.join("\n") + "\n";
 }

@@ -174,8 +174,75 @@ Deno.test("graph of a running lab's status carries the link state", () => {
     forward: "no impairment",
     reverse: "loss 2%",
     up: false,
+    cuts: [],
   });
   assert.deepEqual(JSON.parse(renderGraph(g, "json")), g);
+});
+
+Deno.test("a running lab's graph says which partition cuts a link between two VMs, and which way", () => {
+  const counters = { impair: "no impairment", frames: 0, bytes: 0, dropped: 0 };
+  const nic = (vm: string, link: string) => ({
+    name: vm,
+    state: "running",
+    nics: [{
+      name: "eth0",
+      mac: "02:00:00:00:00:01",
+      ip: null,
+      layout: "split",
+      queueSize: 8,
+      link,
+    }],
+  });
+  const link = (name: string, endpoints: string[]) => ({
+    name,
+    endpoints,
+    up: true,
+    forward: counters,
+    reverse: counters,
+  });
+  const status = {
+    name: "p",
+    source: "/x/p.yaml",
+    vms: [nic("a", "a-b"), nic("b", "a-b"), nic("c", "b-c"), nic("d", "d-sw")],
+    switches: [{ name: "sw", ports: ["d-sw"], learned: 0 }],
+    links: [
+      link("a-b", ["a:eth0", "b:eth0"]),
+      link("b-c", ["b:eth0", "c:eth0"]),
+      link("d-sw", ["d:eth0", "sw"]),
+    ],
+    partitions: [
+      { id: 1, a: ["a"], b: ["b", "d"], oneWay: false },
+      { id: 2, a: ["c"], b: ["b"], oneWay: true },
+    ],
+  } as unknown as LabStatus;
+  const g = graphFromStatus(status);
+  assert.deepEqual(g.links.map((l) => [l.name, l.cuts]), [
+    ["a-b", [{ partition: 1, way: "both" }]],
+    // One way, from c (the link's second end) to b.
+    ["b-c", [{ partition: 2, way: "reverse" }]],
+    // A switch carries what the partition lets through: its link is not cut as a whole.
+    ["d-sw", []],
+  ]);
+  const dot = renderGraph(g, "dot");
+  assert.match(
+    dot,
+    /label="a-b \(up, cut by partition 1\)\\nboth ways: no impairment".*style=dotted, color=orange/,
+  );
+  assert.match(dot, /label="b-c \(up, c:eth0 → b:eth0 cut by partition 2\)/);
+  assert.match(dot, /label="d-sw \(up\)\\nboth ways: no impairment", taillabel="eth0"\];/);
+  assert.doesNotMatch(dot.split("\n").find((l) => l.includes("d-sw"))!, /dotted/);
+  assert.match(renderGraph(g, "mermaid"), /linkStyle 0 stroke:orange/);
+  // A file's graph has no partitions to show.
+  const t = topologyFromObject({
+    name: "f",
+    vms: {
+      a: { nics: { eth0: { ip: "10.0.0.1/24" } } },
+      b: { nics: { eth0: { ip: "10.0.0.2/24" } } },
+    },
+    links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+  });
+  assert.ok(t.ok);
+  assert.equal(graphFromTopology(t.value).links[0].cuts, undefined);
 });
 
 Deno.test("a vsock link is drawn between its two VMs, as a running lab's status lists it", () => {
