@@ -113,3 +113,76 @@ Deno.test("every TypeScript example that starts its own lab imports what it uses
   assert.ok(count >= 5, `found only ${count} script examples`);
   assert.deepEqual(missing, []);
 });
+
+/** The files the fenced examples of a Markdown file write into the folder they run in. */
+export function writtenFiles(markdown: string): string[] {
+  const out: string[] = [];
+  for (const [, lang, code] of markdown.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)) {
+    if (lang === "ts") {
+      for (const m of code.matchAll(/Deno\.write(?:Text)?File(?:Sync)?\("([^"]+)"/g)) {
+        out.push(m[1]);
+      }
+      continue;
+    }
+    if (!["sh", "console", ""].includes(lang)) continue;
+    for (const line of code.split("\n")) {
+      const command = line.replace(/^\$ /, "").replace(/\s#.*$/, "");
+      const writes = /(?:[^2&]>|--report(?=[\s=])|--junit(?=[\s=])|\s-w(?=\s))[\s=]*([^\s|;&]+)/g;
+      for (const m of command.matchAll(writes)) {
+        const path = m[1];
+        // A concrete relative path: not stdout, not an absolute path, a variable or a placeholder.
+        if (path === "-" || /^[/$~[<]/.test(path) || /^[A-Z.]+$/.test(path)) continue;
+        out.push(path);
+      }
+    }
+  }
+  return out;
+}
+
+/** Whether a line of .gitignore (anchored `/x`, a folder `x/`, globs `*`) matches a path. */
+function ignoredBy(patterns: string[], path: string): boolean {
+  const parts = path.replace(/^\.\//, "").split("/");
+  return patterns.some((raw) => {
+    const folder = raw.endsWith("/");
+    const anchored = raw.slice(0, -1).includes("/") || raw.startsWith("/");
+    const pattern = raw.replace(/^\//, "").replace(/\/$/, "");
+    const re = new RegExp(
+      `^${pattern.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replaceAll("*", "[^/]*")}$`,
+    );
+    // Each leading part of the path, the path itself last: a folder pattern needs one below it.
+    for (let n = 1; n <= parts.length; n++) {
+      if (folder && n === parts.length && !path.endsWith("/")) break;
+      const head = parts.slice(0, n).join("/");
+      if (anchored ? re.test(head) : re.test(parts[n - 1])) return true;
+    }
+    return false;
+  });
+}
+
+Deno.test("writtenFiles finds the files an example writes, not stdout or placeholders", () => {
+  const md = [
+    "```sh",
+    "vlab graph | dot -Tsvg > lab.svg  # draw it",
+    "vlab capture a-b -w - | tshark -r -",
+    "vlab drill run d.yaml --report out/ --junit out/drill.xml",
+    "vlab dashboard --report-cpu 2>cpu.jsonl",
+    "vlab capture LINK -w FILE; socat - UNIX-CONNECT:$dir/vsock.sock > /tmp/x",
+    "```",
+    "```ts",
+    'await Deno.writeFile("a-b.pcap", pcap);',
+    "```",
+  ].join("\n");
+  assert.deepEqual(writtenFiles(md), ["lab.svg", "out/", "out/drill.xml", "a-b.pcap"]);
+});
+
+Deno.test("what the docs' examples write in the checkout is git-ignored, so task test's fmt skips it", () => {
+  const patterns = Deno.readTextFileSync(join(ROOT, ".gitignore")).split("\n")
+    .map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+  const notIgnored: string[] = [];
+  for (const file of docFiles()) {
+    for (const path of writtenFiles(Deno.readTextFileSync(file))) {
+      if (!ignoredBy(patterns, path)) notIgnored.push(`${relative(ROOT, file)}: ${path}`);
+    }
+  }
+  assert.deepEqual(notIgnored, []);
+});
