@@ -833,3 +833,17 @@ Deno.test("an endpoint that is a NIC's name alone says which VMs have that NIC",
   assert.equal(issue.hint, 'write the VM before it: "a:eth0" or "b:eth0"');
   assert.equal(issuesOf(vms + "  - endpoints: [zz, sw]\n")[0].message, 'Unknown VM or switch "zz"');
 });
+
+Deno.test("a number written with YAML 1.1's digit separators (1_500) says to drop them", () => {
+  // The hint was the generic "write a number here; docs/topology.md describes `mtu`" for a value
+  // that looks like a number.
+  const [mtu] = issuesOf("name: x\nvms: { a: { nics: { e: { mtu: 1_500 } } } }\n");
+  assert.equal(mtu.message, 'vms.a.nics.e.mtu must be a number, got "1_500"');
+  assert.equal(
+    mtu.hint,
+    'write the number without "_" (YAML 1.2 has no digit separators): mtu: 1500',
+  );
+  // Not a number with separators: the hint says what to write, as before.
+  const [word] = issuesOf("name: x\nvms: { a: { poll_us: a_1 } }\n");
+  assert.match(word.hint ?? "", /^write a number here/);
+});

@@ -276,6 +276,15 @@ function retypeHint(value: unknown, expected: string, key: string): string | nul
   ) {
     return `write the number without quotes: ${key}: ${value.trim()}`;
   }
+  // YAML 1.1 read `1_500` as 1500; YAML 1.2, which vlab reads, as the string "1_500".
+  if (
+    (expected === "a number" || expected === "an integer") && typeof value === "string" &&
+    /^[-+]?\d[\d_]*_\d+$/.test(value.trim())
+  ) {
+    return `write the number without "_" (YAML 1.2 has no digit separators): ${key}: ${
+      value.trim().replaceAll("_", "")
+    }`;
+  }
   return null;
 }
 
