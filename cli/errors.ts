@@ -136,13 +136,19 @@ export interface VlabErrorOptions {
   hint: string;
   /** The error that caused this one, if any. */
   cause?: unknown;
+  /**
+   * The exit code, where the command's own rule differs from the code's (`vlab validate` exits
+   * 1 for an invalid drill, which `vlab drill run` refuses with 2).
+   */
+  exitCode?: number;
 }
 
 /**
  * An error a `vlab` command reports to its user.
  *
  * The message says what could not be done and why, in sentence case with no final period, and
- * quotes the value involved. The exit code follows from the code (see {@linkcode EXIT_CODE_OF}).
+ * quotes the value involved. The exit code follows from the code (see {@linkcode EXIT_CODE_OF})
+ * unless the options give one.
  *
  * @example
  * ```ts
@@ -167,7 +173,7 @@ export class VlabError extends Error {
     this.name = "VlabError";
     this.code = code;
     this.hint = options.hint;
-    this.exitCode = EXIT_CODE_OF[code];
+    this.exitCode = options.exitCode ?? EXIT_CODE_OF[code];
   }
 }
 

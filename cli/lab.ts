@@ -11,7 +11,8 @@ import { parseWorkload } from "../lab/guest/workloads/args.ts";
 import { topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
 import { type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
-import { startAgain, topologyArg } from "../lab/start_again.ts";
+import { isDrillFile, startAgain, topologyArg } from "../lab/start_again.ts";
+import { formatDrillIssues, loadDrillFile } from "../lab/drill/mod.ts";
 import { formatPlan, type LabPlan, planLab } from "../lab/plan.ts";
 import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import type { Lab } from "../lab/lab.ts";
@@ -492,12 +493,18 @@ function shellWord(w: string): string {
 
 function validateCommand() {
   return new Command("validate")
-    .description("check a topology file without running it (exit code 0 valid, 1 invalid)")
-    .argument("[topology]", "a YAML file or a shipped topology name (default: pair)")
+    .description(
+      "check a topology or a drill file without running it (exit code 0 valid, 1 invalid)",
+    )
+    .argument("[file]", "a YAML topology or drill, or a shipped topology name (default: pair)")
     .option("--json", "print the problems (or the normalised topology) as JSON")
     .action(async (file, opts) => {
       const path = resolveTopologyPath(file);
       const r = await loadTopologyFile(path);
+      // A drill is checked as `vlab drill run` would check it, its topology with it.
+      if (!r.ok && isWrongKind(r.error) && isDrillFile(path)) {
+        return await validateDrill(path, opts.json === true);
+      }
       // Warnings of a valid file (a vhost-pci peer that sees all of the frontend's memory).
       const warnings = r.ok ? await topologyFileWarnings(path, r.value) : [];
       if (opts.json) {
@@ -547,6 +554,48 @@ function validateCommand() {
         },
       );
     });
+}
+
+/** `vlab validate DRILL`: the drill's problems (and its topology's), or what it will run. */
+async function validateDrill(path: string, json: boolean): Promise<void> {
+  const d = await loadDrillFile(path);
+  if (json) {
+    await out(
+      JSON.stringify(
+        d.ok
+          ? {
+            valid: true,
+            kind: "drill",
+            drill: {
+              name: d.value.name,
+              topology: d.value.topology.name,
+              steps: d.value.timeline.length,
+              assertions: d.value.assertions.length,
+            },
+          }
+          : { valid: false, kind: "drill", issues: d.error },
+        null,
+        2,
+      ) + "\n",
+    );
+    if (!d.ok) throw new CliExit(EXIT_CODES.failure);
+    return;
+  }
+  if (d.ok) {
+    const { name, topology, timeline, assertions } = d.value;
+    await out(
+      `${escapeControl(path)}: valid: drill ${escapeControl(name)} on lab ${
+        escapeControl(topology.name)
+      }, ${count(timeline.length, "step")}, ${count(assertions.length, "assertion")}\n`,
+    );
+    return;
+  }
+  await err(formatDrillIssues(d.error) + "\n");
+  const problems = d.error.length;
+  throw new VlabError("drill-invalid", `${quote(path)} has ${count(problems, "problem")}`, {
+    hint: `Fix ${problems === 1 ? "it" : "them"}; docs/drills.md describes the format`,
+    exitCode: EXIT_CODES.failure,
+  });
 }
 
 function schemaCommand() {

@@ -79,8 +79,17 @@ export function startAgain(record: Pick<LabRecord, "source">): string {
   return `\`${upAgain(record)}\``;
 }
 
-/** Whether `path` is a drill file (a drill that holds its own topology is a lab's source). */
-function isDrillFile(path: string): boolean {
+/**
+ * Whether `path` is a drill file (a drill that holds its own topology is a lab's source, and
+ * `vlab validate` checks a drill as one): a YAML document of that kind, whatever its problems.
+ *
+ * @example
+ * ```ts ignore
+ * isDrillFile("drills/link-flap.yaml"); // true
+ * isDrillFile("topologies/pair.yaml"); // false
+ * ```
+ */
+export function isDrillFile(path: string): boolean {
   try {
     const text = Deno.readTextFileSync(path);
     if (text.length > MAX_TOPOLOGY_BYTES) return false;

@@ -1,7 +1,8 @@
 /**
  * A vlab file given to the command of another kind, from the command line: one problem at the
  * file's top with the command that takes it, and a closing line that says the file is of
- * another kind (not "fix it and run `vlab validate` again"). No lab is started.
+ * another kind (not "fix it and run `vlab validate` again"). No lab is started. `vlab validate`
+ * takes both kinds: a drill is checked as `vlab drill run` checks it.
  */
 
 import assert from "node:assert/strict";
@@ -17,21 +18,58 @@ async function vlab(...args: string[]) {
   }
 }
 
-Deno.test("vlab validate and up of a drill file: one problem, and a closing line that says so", async () => {
-  for (const command of ["validate", "up"]) {
-    const r = await vlab(command, "drills/link-flap.yaml");
-    assert.equal(r.code, 1, r.stderr);
-    const lead = command === "up"
-      ? 'Cannot use "drills/link-flap.yaml"'
-      : '"drills/link-flap.yaml"';
-    assert.equal(
-      r.stderr,
-      "drills/link-flap.yaml:4:1: This is a drill file, not a topology\n" +
-        "  hint: give its topology instead (pair), or run it with `vlab drill run drills/link-flap.yaml`\n" +
-        `vlab: ${lead}: it is no topology (above)\n` +
-        "hint: Give a topology file or a shipped name such as pair; the hint above says what takes this file\n",
+Deno.test("vlab up of a drill file: one problem, and a closing line that says so", async () => {
+  const r = await vlab("up", "drills/link-flap.yaml");
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(
+    r.stderr,
+    "drills/link-flap.yaml:4:1: This is a drill file, not a topology\n" +
+      "  hint: give its topology instead (pair), or run it with `vlab drill run drills/link-flap.yaml`\n" +
+      'vlab: Cannot use "drills/link-flap.yaml": it is no topology (above)\n' +
+      "hint: Give a topology file or a shipped name such as pair; the hint above says what takes this file\n",
+  );
+});
+
+Deno.test("vlab validate of a drill checks the drill and its topology without running it", async () => {
+  const good = await vlab("validate", "drills/link-flap.yaml");
+  assert.equal(good.code, 0, good.stderr);
+  assert.equal(
+    good.stdout,
+    "drills/link-flap.yaml: valid: drill link-flap on lab pair, 3 steps, 9 assertions\n",
+  );
+  const dir = await Deno.makeTempDir({ prefix: "vlab-kind-" });
+  try {
+    const bad = `${dir}/bad.yaml`;
+    await Deno.writeTextFile(
+      bad,
+      "topology: pair\ntimeline:\n  - { at: 0s, link: { name: a-b, state: down } }\n" +
+        'assert:\n  - metric("vlab_link_dropz_total") == 0\n',
     );
+    const r = await vlab("validate", bad);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`^${bad}:5:12: The lab has no metric "vlab_link_dropz_total"`),
+    );
+    assert.match(
+      r.stderr,
+      /\nvlab: "[^"]+bad\.yaml" has 1 problem\nhint: Fix it; docs\/drills\.md/,
+    );
+    const json = await vlab("validate", "--json", bad);
+    assert.equal(json.code, 1);
+    const answer = JSON.parse(json.stdout);
+    assert.equal(answer.valid, false);
+    assert.equal(answer.kind, "drill");
+    assert.equal(answer.issues.length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
+  const json = JSON.parse((await vlab("validate", "--json", "drills/link-flap.yaml")).stdout);
+  assert.deepEqual(json, {
+    valid: true,
+    kind: "drill",
+    drill: { name: "link-flap", topology: "pair", steps: 3, assertions: 9 },
+  });
 });
 
 Deno.test("vlab drill run of a topology and drill replay of a drill: one problem naming the command", async () => {
