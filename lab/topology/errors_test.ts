@@ -847,3 +847,13 @@ Deno.test("a number written with YAML 1.1's digit separators (1_500) says to dro
   const [word] = issuesOf("name: x\nvms: { a: { poll_us: a_1 } }\n");
   assert.match(word.hint ?? "", /^write a number here/);
 });
+
+Deno.test("a boolean in quotes or in YAML 1.1's words (yes, on) says what to write", () => {
+  const hint = (v: string) =>
+    issuesOf(`name: x\nvms: { a: { nics: { e: { iommu: ${v} } } } }\n`)[0].hint;
+  // Each was "write true or false here; docs/topology.md describes `iommu`".
+  assert.equal(hint('"true"'), "write it without quotes: iommu: true");
+  assert.equal(hint("yes"), 'YAML 1.2 reads "yes" as a string: write iommu: true');
+  assert.equal(hint("off"), 'YAML 1.2 reads "off" as a string: write iommu: false');
+  assert.match(hint("maybe") ?? "", /^write true or false here/);
+});

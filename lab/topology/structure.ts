@@ -276,6 +276,17 @@ function retypeHint(value: unknown, expected: string, key: string): string | nul
   ) {
     return `write the number without quotes: ${key}: ${value.trim()}`;
   }
+  if (expected === "true or false" && typeof value === "string") {
+    const word = value.trim().toLowerCase();
+    if (word === "true" || word === "false") {
+      return `write it without quotes: ${key}: ${word}`;
+    }
+    // YAML 1.1's booleans; YAML 1.2, which vlab reads, takes them as strings.
+    if (["yes", "no", "on", "off", "y", "n"].includes(word)) {
+      const bool = ["yes", "on", "y"].includes(word);
+      return `YAML 1.2 reads ${quote(value)} as a string: write ${key}: ${bool}`;
+    }
+  }
   // YAML 1.1 read `1_500` as 1500; YAML 1.2, which vlab reads, as the string "1_500".
   if (
     (expected === "a number" || expected === "an integer") && typeof value === "string" &&
