@@ -179,8 +179,12 @@ export const ARP_DEFAULTS: ArpOptions = {
   retryMs: 1_000,
   /** Requests (or probes) sent before giving up (the first one included). */
   maxTries: 3,
-  /** Frames queued per unresolved address; more are dropped. */
-  maxPending: 16,
+  /**
+   * Bytes of frames queued per unresolved address; a frame past them is dropped. Linux's
+   * `unres_qlen_bytes` default, so that a 64 KiB datagram's 45 fragments wait whole (Linux
+   * counts each buffer's true size, so it holds fewer small frames than this does).
+   */
+  maxPendingBytes: 212_992,
   /** Addresses resolved or being resolved at once; more are refused. */
   maxEntries: 1024,
 };
@@ -198,7 +202,7 @@ export interface ArpOptions {
   ttlMs: number;
   retryMs: number;
   maxTries: number;
-  maxPending: number;
+  maxPendingBytes: number;
   maxEntries: number;
 }
 
@@ -250,6 +254,8 @@ interface Resolved {
 interface Pending {
   ifIndex: number;
   frames: Uint8Array[];
+  /** Their bytes. */
+  bytes: number;
   tries: number;
   nextAt: number;
 }
@@ -345,12 +351,20 @@ export class ArpTable {
   enqueue(ip: number, ifIndex: number, frame: Uint8Array, now: number): EnqueueOutcome {
     const p = this.#pending.get(ip);
     if (p !== undefined) {
-      if (p.frames.length >= this.#opts.maxPending) return "queue-full";
+      if (p.bytes + frame.length > this.#opts.maxPendingBytes) return "queue-full";
       p.frames.push(frame);
+      p.bytes += frame.length;
       return "queued";
     }
     if (this.#pending.size >= this.#opts.maxEntries) return "table-full";
-    this.#pending.set(ip, { ifIndex, frames: [frame], tries: 1, nextAt: now + this.#opts.retryMs });
+    if (frame.length > this.#opts.maxPendingBytes) return "queue-full";
+    this.#pending.set(ip, {
+      ifIndex,
+      frames: [frame],
+      bytes: frame.length,
+      tries: 1,
+      nextAt: now + this.#opts.retryMs,
+    });
     return "queued-send-request";
   }
 

@@ -87,9 +87,9 @@ Deno.test("ArpTable retries every retryMs, gives up after maxTries and drops the
   assert.equal(t.nextDeadline(), Infinity);
 });
 
-Deno.test("ArpTable bounds the pending queue per address", () => {
-  const t = new ArpTable({ maxPending: 2 });
-  const outcomes = [0, 1, 2].map(() => t.enqueue(9, 0, new Uint8Array(1), 0));
-  assert.deepEqual(outcomes, ["queued-send-request", "queued", "queue-full"]);
-  assert.equal(t.learn(9, MAC_B, 0, 0).frames.length, 2);
+Deno.test("ArpTable bounds the pending queue per address by bytes", () => {
+  const t = new ArpTable({ maxPendingBytes: 100 });
+  const outcomes = [40, 50, 20, 10].map((n) => t.enqueue(9, 0, new Uint8Array(n), 0));
+  assert.deepEqual(outcomes, ["queued-send-request", "queued", "queue-full", "queued"]);
+  assert.equal(t.learn(9, MAC_B, 0, 0).frames.length, 3);
 });

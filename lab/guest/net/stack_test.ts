@@ -131,19 +131,29 @@ Deno.test("neighbour listeners hear each address learned or given up, until remo
   assert.equal(heard.length, 3);
 });
 
-Deno.test("the pending queue holds 16 frames per address and counts the rest", () => {
+Deno.test("the pending queue holds 212,992 bytes of frames per address and counts the rest", () => {
   const net = new BackToBack();
   let got = 0;
   net.b.stack.udpBind(9, () => got++);
   const outcomes = new Map<string, number>();
-  for (let i = 0; i < 20; i++) {
-    const o = net.a.stack.udpSend({ ip: B, port: 9 }, 9, new Uint8Array([i]));
+  // Frames of 1042 bytes (1000 of payload): 204 fit in Linux's unres_qlen_bytes default.
+  for (let i = 0; i < 210; i++) {
+    const o = net.a.stack.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(1000));
     outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
   }
-  assert.deepEqual(Object.fromEntries(outcomes), { "arp-pending": 16, "arp-queue-full": 4 });
-  assert.equal(net.a.stack.counters.drops.arpQueueFull, 4);
+  assert.deepEqual(Object.fromEntries(outcomes), { "arp-pending": 204, "arp-queue-full": 6 });
+  assert.equal(net.a.stack.counters.drops.arpQueueFull, 6);
   net.pump();
-  assert.equal(got, 16);
+  assert.equal(got, 204);
+});
+
+Deno.test("a 64 KiB datagram's fragments wait whole for ARP (16 frames lost the first ping)", async () => {
+  const net = new BackToBack();
+  const first = await net.run(
+    pingOnce(net.a.stack, B, { seq: 1, size: 65507, clock: net.clock, sleep: net.sleep }),
+  );
+  assert.equal(first.kind, "reply", JSON.stringify(first));
+  assert.equal(net.a.stack.counters.drops.arpQueueFull, 0);
 });
 
 Deno.test("corrupted IPv4 and UDP checksums are dropped and counted", () => {

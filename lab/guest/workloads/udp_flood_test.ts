@@ -7,7 +7,9 @@ import { runUdpFlood, type UdpFloodResult } from "./udp_flood.ts";
 
 const B = 0x0a000002;
 const flood = (
-  o: Partial<{ count: number | null; seconds: number | null; ratePps: number | null }>,
+  o: Partial<
+    { count: number | null; seconds: number | null; ratePps: number | null; frameSize: number }
+  >,
 ) => ({
   kind: "udp-flood" as const,
   dst: B,
@@ -130,13 +132,18 @@ Deno.test("a flood whose neighbour stops answering ARP waits for the reply, not 
   const net = new BackToBack();
   // b's ARP replies are lost from 60 s to 63.5 s: a's stale entry's three probes (60, 61 and 62 s)
   // go unanswered, the entry is removed at 63 s, and its broadcast re-resolution holds the
-  // flood's datagrams until b answers again, as an impaired link's loss or queue can.
+  // flood's datagrams until b answers again, as an impaired link's loss or queue can: 1400-byte
+  // frames at 500 a second fill the 212,992 bytes that wait for an address in 0.3 s.
   net.impair = (frames, from) =>
     from === "b" && net.clock.now() >= 60_000 && net.clock.now() < 63_500
       ? frames.filter((f) => !(f[12] === 0x08 && f[13] === 0x06))
       : frames;
   const r = await net.run(
-    runUdpFlood(net.a.stack, flood({ ratePps: 50, seconds: 66 }), simOptions(net)),
+    runUdpFlood(
+      net.a.stack,
+      flood({ ratePps: 500, seconds: 66, frameSize: 1400 }),
+      simOptions(net),
+    ),
   ) as UdpFloodResult;
   assert.equal(r.ringFull, 0, "the TX ring never filled");
   assert.equal(r.stalls, 0, "no wait for ring room timed out: the flood waited for ARP");
