@@ -17,7 +17,7 @@ export interface ProgressSink {
   write(text: string): void;
   /** Whether the sink is a terminal (updates rewrite one line). */
   isTerminal: boolean;
-  /** Terminal width in columns, to keep an updated line from wrapping; default 80. */
+  /** Terminal width in columns, to keep an updated line from wrapping; default 80 (also for 0). */
   columns?: number;
 }
 
@@ -51,7 +51,10 @@ export function createProgressLine(sink: ProgressSink): ProgressLine {
     progress(line: string): void {
       const text = line.replace(/[\r\n]+/g, " ");
       if (sink.isTerminal) {
-        const width = Math.max(10, (sink.columns ?? 80) - 1);
+        // A terminal of no size (a pty nobody sized: `script` run from a pipe, some CI runners)
+        // reports 0 columns: its width is unknown, not 0, so the line gets the default.
+        const columns = sink.columns !== undefined && sink.columns > 0 ? sink.columns : 80;
+        const width = Math.max(10, columns - 1);
         const fitted = text.length > width ? `${text.slice(0, width - 1)}…` : text;
         sink.write(`\r${fitted}${CLEAR_TO_END_OF_LINE}`);
         shown = true;

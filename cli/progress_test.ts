@@ -28,6 +28,14 @@ Deno.test("progress on a terminal is cut to the terminal width", () => {
   assert.equal(written[0], `\r${"x".repeat(19)}…\x1b[K`);
 });
 
+Deno.test("progress on a terminal that reports 0 columns (unsized pty) uses 80, not 10", () => {
+  const written: string[] = [];
+  const line = createProgressLine({ write: (t) => written.push(t), isTerminal: true, columns: 0 });
+  const summary = "pair: 2/2 VMs running, 0 frames over links, up 6 s";
+  line.progress(summary);
+  assert.equal(written[0], `\r${summary}\x1b[K`);
+});
+
 Deno.test("done without progress on a terminal writes nothing", () => {
   const written: string[] = [];
   createProgressLine({ write: (t) => written.push(t), isTerminal: true }).done();
