@@ -90,16 +90,47 @@ function withUnits(value: string | number, what: string, units: readonly string[
   return `write ${what} with its unit: ${written.slice(0, -1).join(", ")} or ${written.at(-1)}`;
 }
 
+/** Other spellings of the duration units, as people write them (`10msec`, `2 seconds`). */
+const DURATION_ALIASES: ReadonlyMap<string, string> = new Map([
+  ["msec", "ms"],
+  ["msecs", "ms"],
+  ["millisecond", "ms"],
+  ["milliseconds", "ms"],
+  ["usec", "us"],
+  ["usecs", "us"],
+  ["microsecond", "us"],
+  ["microseconds", "us"],
+  ["sec", "s"],
+  ["secs", "s"],
+  ["second", "s"],
+  ["seconds", "s"],
+]);
+
+/** Other spellings of the rate units: per second written out (`100mbit/s`). */
+const RATE_ALIASES: ReadonlyMap<string, string> = new Map([
+  ["bit/s", "bit"],
+  ["kbit/s", "kbit"],
+  ["mbit/s", "mbit"],
+  ["gbit/s", "gbit"],
+]);
+
 /**
- * The hint for a duration or rate whose unit is right but for its case (`"10MS"`, `"100Mbit"`):
- * the value with the unit in lower case, as tc writes it. Null for any other mistake.
+ * The hint for a duration or rate whose unit is right but for its case (`"10MS"`, `"100Mbit"`),
+ * or is another spelling of one (`"10msec"`, `"2 seconds"`, `"100Mbit/s"`): the value with the
+ * unit as tc writes it. Null for any other mistake.
  */
-function lowerCaseUnit(value: string, factors: Record<string, number>): string | null {
+function lowerCaseUnit(
+  value: string,
+  factors: Record<string, number>,
+  aliases: ReadonlyMap<string, string> = new Map(),
+): string | null {
   const m = new RegExp(`^${NUMBER}\\s*(\\S+)$`).exec(value.trim());
-  if (m === null || m[2] === m[2].toLowerCase()) return null;
-  return Object.hasOwn(factors, m[2].toLowerCase())
-    ? `write "${m[1]}${m[2].toLowerCase()}" (units are lower case)`
-    : null;
+  if (m === null) return null;
+  const unit = m[2].toLowerCase();
+  const alias = aliases.get(unit);
+  if (alias !== undefined) return `write "${m[1]}${alias}" (the unit is written ${alias})`;
+  if (m[2] === unit) return null;
+  return Object.hasOwn(factors, unit) ? `write "${m[1]}${unit}" (units are lower case)` : null;
 }
 
 function outOfRange(input: string | number, min: number, max: number, range: string): UnitError {
@@ -188,7 +219,7 @@ export function parseDuration(value: string | number): Result<number, UnitError>
   if (tooLong(value)) return err(outOfRange(value, 0, DURATION_MAX_US, range));
   const m = DURATION_RE.exec(value.trim());
   if (m === null) {
-    const better = lowerCaseUnit(value, DURATION_FACTOR) ?? hint;
+    const better = lowerCaseUnit(value, DURATION_FACTOR, DURATION_ALIASES) ?? hint;
     return err({ kind: "bad-unit", input: value, expected: "a duration", hint: better });
   }
   const us = Math.round(Number(m[1]) * DURATION_FACTOR[m[2]]);
@@ -254,7 +285,7 @@ export function parseRate(value: string | number): Result<number, UnitError> {
   if (tooLong(value)) return err(outOfRange(value, RATE_RANGE.min, RATE_RANGE.max, range));
   const m = RATE_RE.exec(value.trim());
   if (m === null) {
-    const better = lowerCaseUnit(value, RATE_FACTOR) ?? hint;
+    const better = lowerCaseUnit(value, RATE_FACTOR, RATE_ALIASES) ?? hint;
     return err({ kind: "bad-unit", input, expected: "a rate", hint: better });
   }
   // Zero in any unit is unlimited, as "0" is (the range says "or 0"); a tiny rate is not zero.

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { parseDuration, parsePercent, parseRate, parseSize } from "./units.ts";
+import { parseDuration, parsePercent, parseRate, parseSize, type UnitError } from "./units.ts";
+import type { Result } from "../../devices/base/result.ts";
 
 Deno.test("sizes read binary units and plain bytes", () => {
   assert.deepEqual(parseSize("16MiB"), { ok: true, value: 16 * 1024 * 1024 });
@@ -96,4 +97,17 @@ Deno.test("a unit in the wrong case or a number without its unit gets a hint wit
     hint(parseRate("9".repeat(30))),
     'write a rate such as "512kbit", "100mbit" or "1gbit"',
   );
+});
+
+Deno.test("a duration or rate with another spelling of its unit is told the unit tc writes", () => {
+  const hint = (r: Result<number, UnitError>) =>
+    r.ok ? "ok" : r.error.kind === "bad-unit" ? r.error.hint : r.error.range;
+  // Each was the generic 'write a duration such as "10ms", "250us" or "1s"' (or a rate's).
+  assert.equal(hint(parseDuration("10msec")), 'write "10ms" (the unit is written ms)');
+  assert.equal(hint(parseDuration("2 seconds")), 'write "2s" (the unit is written s)');
+  assert.equal(hint(parseDuration("5usec")), 'write "5us" (the unit is written us)');
+  assert.equal(hint(parseRate("100Mbit/s")), 'write "100mbit" (the unit is written mbit)');
+  // The case of a right unit, as before; other mistakes keep the generic hint.
+  assert.equal(hint(parseDuration("10MS")), 'write "10ms" (units are lower case)');
+  assert.equal(hint(parseDuration("1m")), 'write a duration such as "10ms", "250us" or "1s"');
 });
