@@ -49,8 +49,16 @@ import { DoorbellWord } from "./wire/doorbell.ts";
 import { snake } from "./wire/stats.ts";
 import type { VsockConnTable } from "../devices/vsock/conn_table.ts";
 
-/** The vhost-pci link counters exported, with their help text. */
-const VHOST_PCI_METRICS = [
+/**
+ * The vhost-pci link counters exported (`vlab_vhost_pci_NAME_total`), with their help text.
+ *
+ * @example
+ * ```ts
+ * import { VHOST_PCI_METRICS } from "./prometheus.ts";
+ * VHOST_PCI_METRICS[0][0]; // "connects"
+ * ```
+ */
+export const VHOST_PCI_METRICS = [
   ["connects", "Handovers the peer took"],
   ["disconnects", "Connections ended (revocations, device errors)"],
   ["framesIn", "Frames the peer popped from the frontend's transmitq"],
@@ -68,7 +76,16 @@ const VHOST_PCI_METRICS = [
   ["revoked", "Ring areas unmapped under the peer"],
 ] as const;
 
-const STATUS_BITS = [
+/**
+ * The device status bits `vlab_device_status_bit` has a sample of each.
+ *
+ * @example
+ * ```ts
+ * import { STATUS_BITS } from "./prometheus.ts";
+ * STATUS_BITS.includes("DEVICE_NEEDS_RESET"); // true
+ * ```
+ */
+export const STATUS_BITS = [
   "ACKNOWLEDGE",
   "DRIVER",
   "FEATURES_OK",

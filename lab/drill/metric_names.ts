@@ -21,11 +21,12 @@
 import type { Topology } from "../topology/types.ts";
 import { planLab } from "../plan.ts";
 import { labKind } from "../kinds/mod.ts";
-import { metricPart } from "../prometheus.ts";
+import { metricPart, STATUS_BITS, VHOST_PCI_METRICS } from "../prometheus.ts";
 import { DROP_LABELS, WAIT_LABELS } from "../snapshot_types.ts";
 import { LinkRing } from "../host/link_ring.ts";
 import { ImpairStage, NO_IMPAIRMENT } from "../host/impair.ts";
 import { LearningSwitch } from "../host/switch.ts";
+import { newVsockRouterCounters } from "../host/vsock_router_counters.ts";
 import { loopCounters } from "../wire/loop.ts";
 import { flatCounters, newNetCounters } from "../guest/net/counters.ts";
 import { Prng } from "../../devices/base/prng.ts";
@@ -38,42 +39,6 @@ export interface MetricFamily {
   /** Label name → the values it can take, or null when the plan does not name them. */
   labels: ReadonlyMap<string, readonly string[] | null>;
 }
-
-/** The vhost-pci link counters `prometheus.ts` exports (`vlab_vhost_pci_NAME_total`). */
-const VHOST_PCI_COUNTERS = [
-  "connects",
-  "disconnects",
-  "framesIn",
-  "framesOut",
-  "framesDropped",
-  "rxWaits",
-  "partitionDropped",
-  "linkDownIn",
-  "linkDownOut",
-  "interrupts",
-  "faults",
-  "revoked",
-];
-
-/** A vsock router's counters (`vsock_router_worker.ts`), published as a switch's. */
-const VSOCK_ROUTER_COUNTERS = [
-  "forwarded",
-  "rstNoRoute",
-  "rstPartition",
-  "spoofed",
-  "malformed",
-  "peerResetNotices",
-];
-
-/** The status bits `vlab_device_status_bit` has a sample of each. */
-const STATUS_BITS = [
-  "ACKNOWLEDGE",
-  "DRIVER",
-  "FEATURES_OK",
-  "DRIVER_OK",
-  "DEVICE_NEEDS_RESET",
-  "FAILED",
-];
 
 /**
  * Every metric family a lab of `topology` can have, by name; null when the topology cannot be
@@ -178,7 +143,7 @@ export function labMetricFamilies(topology: Topology): Map<string, MetricFamily>
     const labels = { link: l.name, frontend, peer: `${l.peer.vm}:${l.peer.device}` };
     add("vlab_vhost_pci_up", labels);
     add("vlab_vhost_pci_connection", labels);
-    for (const k of VHOST_PCI_COUNTERS) add(`vlab_vhost_pci_${metricPart(k)}_total`, labels);
+    for (const [k] of VHOST_PCI_METRICS) add(`vlab_vhost_pci_${metricPart(k)}_total`, labels);
     // The peer's own IOTLB over the endpoint it serves, on the frontend's VM.
     const peer = {
       vm: l.frontend.vm,
@@ -228,9 +193,9 @@ export function labMetricFamilies(topology: Topology): Map<string, MetricFamily>
     }
   }
   const bridge = Object.keys(new LearningSwitch({ ports: 0, agingMs: 1000 }).counters);
+  const router = Object.keys(newVsockRouterCounters());
   for (const s of plan.switches) {
-    const router = s.vsockCids !== undefined;
-    for (const k of router ? VSOCK_ROUTER_COUNTERS : bridge) {
+    for (const k of s.vsockCids !== undefined ? router : bridge) {
       add(`vlab_switch_${metricPart(k)}_total`, { switch: s.name });
     }
   }

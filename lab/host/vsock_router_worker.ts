@@ -45,6 +45,7 @@ import { StatsWriter } from "../wire/stats.ts";
 import { type Impairment, isPassthrough } from "./impair.ts";
 import { LinkIn, LinkOut, nowUs } from "./link_ends.ts";
 import { VsockmonRecorder } from "./vsockmon.ts";
+import { newVsockRouterCounters } from "./vsock_router_counters.ts";
 
 /**
  * Why a router port cannot take `impair` on link `link`, or null for a pass-through (see the
@@ -73,14 +74,7 @@ async function start(msg: SwitchStart): Promise<void> {
     stalled: false,
   }));
   const byCid = new Map(ports.map((p, i) => [p.cid, i]));
-  const counters = {
-    forwarded: 0,
-    rstNoRoute: 0,
-    rstPartition: 0,
-    spoofed: 0,
-    malformed: 0,
-    peerResetNotices: 0,
-  };
+  const counters = newVsockRouterCounters();
   /** The (source CID, destination CID) pairs partitions cut, as `src * 2^32 + dst`. */
   let cut = new Set<number>();
   const pairKey = (src: number, dst: number) => src * 0x1_0000_0000 + dst;
