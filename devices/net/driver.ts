@@ -499,8 +499,9 @@ export class NetDriver {
 
   /** Publish both queues; which ones the device must be notified about. */
   flush(): FlushOutcome {
-    const frozen = this.frozenRx || this.frozenTx;
-    if (this.dma !== null && this.fault_ === null && !frozen) this.postHeld(this.dma);
+    // A frozen queue's held buffers wait for its reset; the other queue's are posted: a
+    // receiveq bug still waiting for the frames before it must not stop the replies to them.
+    if (this.dma !== null && this.fault_ === null) this.postHeld(this.dma);
     const out = this.flushOut;
     out.kickRx = this.fault_ === null && !this.frozenRx && this.rx.publish();
     out.kickTx = this.fault_ === null && !this.frozenTx && this.tx.publish();
@@ -631,16 +632,22 @@ export class NetDriver {
     this.txFree[this.txFreeCount++] = token;
   }
 
-  /** With `dma`: wait for the held buffers' MAPs, then add them to the rings. */
+  /**
+   * With `dma`: wait for the held buffers' MAPs, then add them to the rings, but not to a frozen
+   * queue (its held buffers stay held, mapped, until its reset: `reattach` gives them back).
+   */
   private postHeld(dma: NetDma): void {
-    if (this.rxPendingCount === 0 && this.txPendingCount === 0) return;
-    const rxCount = this.rxPendingCount, txCount = this.txPendingCount;
+    const rxCount = this.frozenRx ? 0 : this.rxPendingCount;
+    const txCount = this.frozenTx ? 0 : this.txPendingCount;
+    if (rxCount === 0 && txCount === 0) return;
     const synced = dma.sync();
     // The device did not answer in time (slow, or restarting): hold them for the next flush.
     if (synced === "later") return;
-    this.rxPendingCount = 0;
-    this.txPendingCount = 0;
-    this.txPendingDescs = 0;
+    if (rxCount > 0) this.rxPendingCount = 0;
+    if (txCount > 0) {
+      this.txPendingCount = 0;
+      this.txPendingDescs = 0;
+    }
     if (synced === "refused") {
       // A MAP was refused or not answered: nothing held may reach the device.
       for (let n = 0; n < rxCount; n++) this.freeRx(this.rxPending[n]);

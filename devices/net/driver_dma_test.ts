@@ -178,4 +178,29 @@ for (const layout of ["split", "packed"] as const) {
     assert.equal(taken, posted, "every frame the driver took reached the ring");
     assert.equal(r.dma.log.filter((l) => l === "unmap").length, 0, "none unmapped unsent");
   });
+  Deno.test(`strict/lazy: a frozen receiveq (a guest bug waiting for its frames) still lets frames out, and a frozen transmitq lets RX buffers in [${layout}]`, () => {
+    // A receiveq bug is met only after the frames that fill the buffers before it: a driver that
+    // posted no frame meanwhile (its held TX buffers waited for the receiveq's reset) never
+    // replied to those frames, and a ping's peer never sent the rest.
+    const r = rig(layout);
+    r.driver.fillRx();
+    r.driver.flush();
+    r.driver.freeze("receiveq");
+    assert.equal(r.driver.send(new Uint8Array(60)), true);
+    r.driver.flush();
+    const t = r.tx.device.pop();
+    assert.ok(t.ok && t.value, "the frame reached the transmitq");
+    assert.equal(t.value.readable[0].gpa, r.driver.txBufferAddr(0) + SHIFT);
+
+    const q = rig(layout);
+    q.driver.fillRx(); // held for their MAPs
+    q.driver.send(new Uint8Array(60));
+    q.driver.freeze("transmitq");
+    q.driver.flush();
+    const p = q.rx.device.pop();
+    assert.ok(p.ok && p.value, "the RX buffers reached the receiveq");
+    const none = q.tx.device.pop();
+    assert.ok(none.ok && none.value === null, "nothing is added to the frozen transmitq");
+    assert.equal(q.dma.log.filter((l) => l === "unmap").length, 0, "its held frame stays held");
+  });
 }
