@@ -15,6 +15,7 @@
 
 import { LabError } from "./errors.ts";
 import { count } from "../devices/base/plural.ts";
+import { quote } from "../devices/base/quote.ts";
 
 /** The machine's memory, bytes (what `Deno.systemMemoryInfo()` returns, in part). */
 export interface MachineMemory {
@@ -126,7 +127,9 @@ export function memoryFitError(
   if (memoryFit(sharedBytes, machine, workers).verdict !== "too-big") return null;
   return new LabError(
     "not-enough-memory",
-    `Cannot start lab ${lab}: it plans ${planned(sharedBytes, workers).text} and this machine ` +
+    `Cannot start lab ${quote(lab)}: it plans ${
+      planned(sharedBytes, workers).text
+    } and this machine ` +
       `has ${gib(machine.total)}`,
     "Use fewer VMs or less `memory` per VM; `vlab up --dry-run` shows the plan",
   );

@@ -50,7 +50,7 @@ Deno.test("a plan's workers count: 700 VMs that fit by shared memory alone do no
   assert.equal(refused?.code, "not-enough-memory");
   assert.equal(
     refused?.message,
-    "Cannot start lab big: it plans 28 GiB (17 GiB of shared memory, 11 GiB for 1401 workers) " +
+    'Cannot start lab "big": it plans 28 GiB (17 GiB of shared memory, 11 GiB for 1401 workers) ' +
       "and this machine has 24 GiB",
   );
   assert.equal(memoryFitError("small", 2 ** 30, MACHINE, 129), null);

@@ -136,7 +136,7 @@ Deno.test("a plan larger than the machine's memory is refused before its folder 
     const e = await launchLab(planLab(t.value)).then(() => null, (e) => e);
     assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
     assert.equal(e.code, "not-enough-memory");
-    assert.match(e.message, /^Cannot start lab huge: it plans .*2000 GiB of shared memory/);
+    assert.match(e.message, /^Cannot start lab "huge": it plans .*2000 GiB of shared memory/);
     assert.match(e.hint, /--dry-run/);
     assert.deepEqual([...Deno.readDirSync(dir)].map((f) => f.name), []);
   }));

@@ -629,7 +629,7 @@ Deno.test("a plan larger than the machine's memory is refused before anything st
     const { message, hint } = errorLines(up);
     assert.match(
       message,
-      /^Cannot start lab huge: it plans 2016 GiB \(2000 GiB of shared memory, 16 GiB for 2000 workers\) and this machine has/,
+      /^Cannot start lab "huge": it plans 2016 GiB \(2000 GiB of shared memory, 16 GiB for 2000 workers\) and this machine has/,
     );
     assert.match(hint, /--dry-run/);
     let entries: string[] = [];
