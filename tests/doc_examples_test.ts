@@ -126,8 +126,12 @@ export function writtenFiles(markdown: string): string[] {
     }
     if (!["sh", "console", ""].includes(lang)) continue;
     for (const line of code.split("\n")) {
+      // In a console block only the `$ ` lines are commands; the rest is their output.
+      if (lang === "console" && !line.startsWith("$ ")) continue;
       const command = line.replace(/^\$ /, "").replace(/\s#.*$/, "");
-      const writes = /(?:[^2&]>|--report(?=[\s=])|--junit(?=[\s=])|\s-w(?=\s))[\s=]*([^\s|;&]+)/g;
+      // `> FILE` and `>> FILE` (not `2>`, `&>` or an arrow `->`), and the options that write.
+      const writes =
+        /(?:(?:^|\s)>>?|--report(?=[\s=])|--junit(?=[\s=])|\s-w(?=\s))[\s=]*([^\s|;&]+)/g;
       for (const m of command.matchAll(writes)) {
         const path = m[1];
         // A concrete relative path: not stdout, not an absolute path, a variable or a placeholder.
@@ -167,12 +171,23 @@ Deno.test("writtenFiles finds the files an example writes, not stdout or placeho
     "vlab drill run d.yaml --report out/ --junit out/drill.xml",
     "vlab dashboard --report-cpu 2>cpu.jsonl",
     "vlab capture LINK -w FILE; socat - UNIX-CONNECT:$dir/vsock.sock > /tmp/x",
+    "vlab pingall >> pingall.log",
+    "```",
+    "```console",
+    "$ vlab pingall",
+    "a -> b",
     "```",
     "```ts",
     'await Deno.writeFile("a-b.pcap", pcap);',
     "```",
   ].join("\n");
-  assert.deepEqual(writtenFiles(md), ["lab.svg", "out/", "out/drill.xml", "a-b.pcap"]);
+  assert.deepEqual(writtenFiles(md), [
+    "lab.svg",
+    "out/",
+    "out/drill.xml",
+    "pingall.log",
+    "a-b.pcap",
+  ]);
 });
 
 Deno.test("what the docs' examples write in the checkout is git-ignored, so task test's fmt skips it", () => {
