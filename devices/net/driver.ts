@@ -445,7 +445,8 @@ export class NetDriver {
   ): number {
     let frames = 0;
     const c = this.c;
-    for (; frames < budget && this.fault_ === null;) {
+    // Each error below ends this call (break); a fault that left the receiveq intact does not.
+    for (; frames < budget && this.receiveqIntact();) {
       const first = this.nextRx();
       if (first < 0) break;
       const token = first & 0xffff;
@@ -495,6 +496,26 @@ export class NetDriver {
       onFrame(frame, trusted);
     }
     return frames;
+  }
+
+  /**
+   * Whether the receiveq's used ring can still be read: no fault, or one that is not the
+   * receiveq's (the transmit watchdog's, a refused MAP, a broken transmitq). What the device
+   * returned there before the reset is then received, not discarded uncounted with the queue.
+   */
+  private receiveqIntact(): boolean {
+    const f = this.fault_;
+    if (f === null) return true;
+    switch (f.kind) {
+      case "tx-timeout":
+      case "dma-map-failed":
+        return true;
+      case "queue-broken":
+      case "unknown-token":
+        return f.queue === "transmitq";
+      default:
+        return false;
+    }
   }
 
   /** Publish both queues; which ones the device must be notified about. */

@@ -203,4 +203,24 @@ for (const layout of ["split", "packed"] as const) {
     assert.ok(none.ok && none.value === null, "nothing is added to the frozen transmitq");
     assert.equal(q.dma.log.filter((l) => l === "unmap").length, 0, "its held frame stays held");
   });
+  Deno.test(`strict/lazy: frames the device returned before a refused MAP stopped the driver are still received, not dropped uncounted [${layout}]`, () => {
+    // iommu-unmap on the receiving VM under a flood: the driver's next MAP was refused (its
+    // window revoked), and the frames already in the receiveq's used ring went with the reset.
+    const r = rig(layout);
+    r.driver.fillRx();
+    r.driver.flush();
+    for (let n = 0; n < 2; n++) {
+      const p = r.rx.device.pop();
+      assert.ok(p.ok && p.value);
+      writeRxHeader(r.mem.u8, p.value.writable[0].gpa - SHIFT, 1);
+      assert.ok(r.rx.device.push(p.value, NET_HDR_SIZE + 60).ok);
+    }
+    r.rx.device.publish();
+    assert.equal(r.driver.receive(() => {}, 1), 1);
+    r.dma.refuse = true;
+    r.driver.fillRx();
+    r.driver.flush();
+    assert.equal(r.driver.fault?.kind, "dma-map-failed");
+    assert.equal(r.driver.receive(() => {}, 8), 1, "the second frame is received");
+  });
 }
