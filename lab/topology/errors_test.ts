@@ -857,3 +857,18 @@ Deno.test("a boolean in quotes or in YAML 1.1's words (yes, on) says what to wri
   assert.equal(hint("off"), 'YAML 1.2 reads "off" as a string: write iommu: false');
   assert.match(hint("maybe") ?? "", /^write true or false here/);
 });
+
+Deno.test("a stray line that breaks the YAML stream is one problem, not one per token after it", () => {
+  // A Markdown fence copied with the example: the parser then met every token as unexpected.
+  const text =
+    "```yaml\n# the pair\nname: pair\nvms:\n  a: { nics: { eth0: { ip: 10.0.0.1/24 } } }\n" +
+    "  b: { nics: { eth0: { ip: 10.0.0.2/24 } } }\nlinks:\n  - endpoints: [a:eth0, b:eth0]\n```\n";
+  const r = parseTopology(text, "x.yaml");
+  assert.ok(!r.ok);
+  assert.equal(r.error.length, 1, JSON.stringify(r.error));
+  assert.deepEqual([r.error[0].line, r.error[0].column], [1, 1]);
+  assert.match(
+    r.error[0].hint!,
+    /the YAML after it could not be read \(\d+ more parser errors not shown\)$/,
+  );
+});

@@ -21,6 +21,7 @@ import {
   visit,
 } from "yaml";
 import { quote } from "../../devices/base/quote.ts";
+import { count } from "../../devices/base/plural.ts";
 import { withoutYamlEnv } from "./yaml_env.ts";
 import { isMergeKey, issueAt, keyText } from "./yaml_merge.ts";
 import type { TopologyIssue } from "./types.ts";
@@ -146,7 +147,16 @@ export function syntaxIssues(
   const used = new Set<Opener>();
   const issues: TopologyIssue[] = [];
   const seen = new Set<string>();
+  // After the first error that breaks the stream, the parser meets every token that follows as
+  // "Unexpected … token" (a Markdown fence left on line 1 gave 150 of them): those follow from
+  // it, and are counted in its hint rather than listed.
+  const breaking = doc.errors.filter((e) => e.code !== "DUPLICATE_KEY");
+  const firstAt = Math.min(...breaking.map((e) => e.pos[0]));
+  const follows = (e: (typeof doc.errors)[number]) =>
+    e.code === "UNEXPECTED_TOKEN" && e.pos[0] > firstAt;
+  let followers = doc.errors.filter(follows).length;
   for (const e of doc.errors) {
+    if (follows(e)) continue;
     let offset = e.pos[0];
     let message = e.message.replace(/\.$/, "");
     let hint = "check the YAML at this line: indentation with spaces, quotes and brackets";
@@ -177,6 +187,12 @@ export function syntaxIssues(
     // The library puts an indentation error at the start of the line's indentation; the key to
     // move is after it.
     while (text[offset] === " ") offset++;
+    if (followers > 0 && e.pos[0] === firstAt) {
+      hint += `; the YAML after it could not be read (${
+        count(followers, "more parser error")
+      } not shown)`;
+      followers = 0; // said once
+    }
     const at = lineCounter.linePos(offset);
     const key = `${at.line}:${at.col}:${message}`;
     if (seen.has(key)) continue;
