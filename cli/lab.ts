@@ -550,7 +550,8 @@ function validateCommand() {
         "topology-invalid",
         `${quote(path)} has ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,
         {
-          hint: "Fix the lines above; `vlab schema` gives editors completion",
+          hint: `Fix ${r.error.length === 1 ? "it" : "them"} (above); ` +
+            "`vlab schema` gives editors completion",
         },
       );
     });

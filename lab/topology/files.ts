@@ -98,6 +98,24 @@ function topologyText(path: string): TextFileKind {
         "a topology is read from a file, not from stdin: save it to a file and give its path, or give a shipped name such as pair",
     };
   }
+  // A bare name is a shipped topology; the user's own file of that name needs its extension.
+  if (/^[^/.]+$/.test(path)) {
+    const file = [`${path}.yaml`, `${path}.yml`].find((f) => {
+      try {
+        return Deno.statSync(f).isFile;
+      } catch {
+        return false;
+      }
+    });
+    if (file !== undefined) {
+      return {
+        ...TOPOLOGY_TEXT,
+        missingHint: `did you mean \`${file}\`? A bare name is a shipped topology (${
+          SHIPPED.join(", ")
+        }); give your file's name with its extension`,
+      };
+    }
+  }
   const base = path.slice(path.lastIndexOf("/") + 1).replace(/\.ya?ml$/i, "");
   const near = closestName(base, SHIPPED);
   return near === undefined ? TOPOLOGY_TEXT : {

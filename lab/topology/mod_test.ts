@@ -127,6 +127,25 @@ Deno.test("topology arguments resolve to shipped files or stay as given", () => 
   assert.equal(resolveTopologyPath("mine"), "mine");
 });
 
+Deno.test("a bare name whose .yaml file is in the current folder gets a did-you-mean with the file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vlab-bare-" });
+  const here = Deno.cwd();
+  try {
+    await Deno.writeTextFile(`${dir}/lossy.yaml`, "name: lossy\nvms: { a: {} }\n");
+    Deno.chdir(dir);
+    const r = await loadTopologyFile(resolveTopologyPath("lossy"));
+    assert.ok(!r.ok);
+    assert.equal(r.error[0].message, 'Cannot read topology file "lossy": no such file');
+    assert.match(
+      r.error[0].hint!,
+      /^did you mean `lossy\.yaml`\? A bare name is a shipped topology/,
+    );
+  } finally {
+    Deno.chdir(here);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a missing file named like a shipped topology gets a did-you-mean with its bare name", async () => {
   const list = "shipped topologies: pair, star, two-switches, split-vs-packed, vsock-pair, " +
     "iommu-pair, vhost-pci";
