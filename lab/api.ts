@@ -63,7 +63,7 @@ function isLoaded(source: object): boolean {
  * ```
  */
 export function loadTopology(source: TopologySource | undefined): Promise<Topology> {
-  return loadTopologyAs(source, OBJECT_LABEL);
+  return loadTopologyAs(source, OBJECT_LABEL, "loadTopology");
 }
 
 /** What a script that lacks a permission the lab needs is told to do. */
@@ -87,16 +87,20 @@ async function withPermissions<T>(what: string, f: () => Promise<T>): Promise<T>
 /** What a topology given as an object is called where a file's path would stand. */
 const OBJECT_LABEL = "<object>";
 
-/** {@linkcode loadTopology}, an object called `label` (in its errors, `lab.json`, `status`). */
+/**
+ * {@linkcode loadTopology}, an object called `label` (in its errors, `lab.json`, `status`), for
+ * `caller` (the function a script called, which its `TypeError`s name).
+ */
 async function loadTopologyAs(
   source: TopologySource | undefined,
   label: string,
+  caller: "loadTopology" | "startLab",
 ): Promise<Topology> {
   expect(
     source === undefined || typeof source === "string" ||
       (typeof source === "object" && source !== null && !Array.isArray(source)),
     TypeError,
-    `loadTopology: source must be a file path, a shipped topology's name or a topology object, got ${
+    `${caller}: source must be a file path, a shipped topology's name or a topology object, got ${
       typeName(source)
     }`,
   );
@@ -105,8 +109,8 @@ async function loadTopologyAs(
   expect(
     typeof source !== "object" || !isLoaded(source),
     TypeError,
-    "loadTopology: source is a topology loadTopology returned, which is not checked again; " +
-      "change and pass the object form instead: topologyObject(name or path)",
+    `${caller}: source is a topology loadTopology returned, which is not checked again; ` +
+      "pass its name or path, or change and pass the object form: topologyObject(name or path)",
   );
   const path = typeof source === "string" || source === undefined
     ? resolveTopologyPath(source)
@@ -390,7 +394,7 @@ export async function startLab(
       }`,
     );
   }
-  const loaded = await loadTopologyAs(source, label);
+  const loaded = await loadTopologyAs(source, label, "startLab");
   // options.seed replaces the topology's, as `vlab up --seed` does.
   const topology = seed === undefined ? loaded : { ...loaded, seed };
   const launching = withPermissions(

@@ -685,7 +685,7 @@ Deno.test({
       const loaded = await loadTopology("pair");
       await assert.rejects(
         startLab(loaded as unknown as Record<string, unknown>),
-        /^TypeError: loadTopology: source is a topology loadTopology returned.*topologyObject/,
+        /^TypeError: startLab: source is a topology loadTopology returned.*topologyObject/,
       );
       const bad = await topologyObject("pair");
       nicsOf(bad)[0].queue_size = 300;
