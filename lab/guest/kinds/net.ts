@@ -679,6 +679,11 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       return t;
     },
     periodic: (stats) => {
+      // The stack's timers (ARP retries, a stale neighbour's probes and their give-up, reassembly
+      // timeouts) run here too: the loop asks `nextTimerMs` only before it sleeps, and a loop a
+      // flood keeps busy may not sleep for seconds (a neighbour that stopped answering was never
+      // probed again, nor removed). Late by at most this hook's ~100 ms.
+      stack.tick();
       stats.setAll("stack_", flatCounters(stack.counters));
       // The transmit watchdog (Linux's ndo_tx_timeout): a fault here is reset by the next pump.
       for (const nic of nics) if (!nic.resetting) nic.driver.checkTxTimeout();

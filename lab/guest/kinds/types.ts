@@ -126,7 +126,10 @@ export interface GuestKindInstance {
   prepareSleep(): boolean;
   /** Milliseconds until the next timer (Infinity: none). */
   nextTimerMs(): number;
-  /** Publish statistics (about once a second). */
+  /**
+   * Publish statistics, and run timers that must not wait for a sleep (about every 100 ms, while
+   * the loop is busy too).
+   */
   periodic(stats: StatsWriter): void;
   /** The kind's part of `inspect`. */
   inspect(): Record<string, unknown>;
