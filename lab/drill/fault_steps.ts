@@ -56,6 +56,15 @@ const KEYS: ReadonlyMap<Fault["kind"], readonly (keyof FaultArgs)[]> = new Map(
  */
 const HANG_WATCHDOG_MS = 1000;
 
+/**
+ * How long an injected hang surely blocks the device worker before the watchdog may replace it,
+ * ms: half of {@linkcode HANG_WATCHDOG_MS}. The watchdog times a worker from the last beat it saw,
+ * and an idle worker beats only when the watchdog rings it, at half the limit: a hang injected
+ * just before that ring is declared at the limit counted from the beat before it, half a second
+ * after the hang began (a drill whose crash came 650 ms after such a hang passed).
+ */
+const HANG_SURE_MS = HANG_WATCHDOG_MS / 2;
+
 function describe(a: FaultArgs): string {
   const where = a.device === undefined ? a.vm : `${a.vm} ${a.device} ${a.queue ?? "?"}`;
   const how = a.kind === "backend-crash"
@@ -207,8 +216,9 @@ registerStepKind<FaultArgs>("fault", {
   check: (a, ctx, path) => checkFault(a, ctx, path, true),
   checkPartial: (a, ctx, path) => checkFault(a, ctx, path, false),
   timesRecovery: (a) => timed(a) || a.kind === "vm-crash" || a.kind === "guest-bug",
-  // A hang blocks the device worker until it ends or the watchdog replaces the worker (a second
-  // without heartbeat, at least): another backend crash meanwhile is refused ("backend-hung").
+  // A hang blocks the device worker until it ends or the watchdog replaces the worker (half a
+  // second after the hang began, at the soonest): another backend crash meanwhile is refused
+  // ("backend-hung").
   binds: (a) =>
     a.kind === "vm-crash"
       // The VM's new device worker is not the hung one: it ends the hang, and is never refused.
@@ -230,7 +240,7 @@ registerStepKind<FaultArgs>("fault", {
         doing: `crashes VM ${quote(a.vm)}'s device worker`,
         key: "kind",
         holds: (a.mode ?? "exit") !== "hang" ? null : {
-          ms: Math.min(a.ms ?? 5000, HANG_WATCHDOG_MS),
+          ms: Math.min(a.ms ?? 5000, HANG_SURE_MS),
           verb: "blocks the worker",
           what: `backend-crash hang ${a.ms ?? 5000} ms`,
         },
