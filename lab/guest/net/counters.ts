@@ -83,7 +83,10 @@ export interface NetCounters {
   arpRepliesOut: number;
   arpCacheHits: number;
   arpCacheMisses: number;
-  /** Addresses given up on after every retry. */
+  /**
+   * Addresses given up on: unresolved after every request, or stale and every probe unanswered
+   * (the entry is removed).
+   */
   arpFailures: number;
   icmpEchoRequestsIn: number;
   icmpEchoRepliesIn: number;

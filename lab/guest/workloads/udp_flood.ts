@@ -183,8 +183,9 @@ async function flood(
         await opts.yield();
       }
     } else if (s === "arp-queue-full") {
-      // The neighbour's entry expired and its ARP reply has not come yet: no reclaim will
-      // announce room (the TX ring is idle), so wait for the ARP table, not the ring.
+      // The neighbour's entry was removed (it went stale and its probes went unanswered) and the
+      // new request's reply has not come yet: no reclaim will announce room (the TX ring is
+      // idle), so wait for the ARP table, not the ring.
       sinceYield = 0;
       r.arpWaits++;
       const pending = stack.arpCache().some((e) => e.ip === args.dst && e.mac === null);
