@@ -22,8 +22,9 @@
  *
  * `setImpairment` changes the knobs of a running stage (netem's `change`): frames already held
  * keep their due times; the counters and the random state carry on. On a stage made with
- * `reorderOnChange` (Ethernet links), frames offered after a change to knobs without a rate do
- * not wait behind the frames held under the earlier knobs: netem's queue is ordered by due time,
+ * `reorderOnChange` (Ethernet links), frames offered after a change of the delay, jitter,
+ * distribution or rate to knobs without a rate do not wait behind the frames held under the
+ * earlier knobs (a change of the other knobs alone keeps jittered frames in order): netem's queue is ordered by due time,
  * so after `delay 1s` → `delay 10ms` (or a cleared `rate 1kbit`) a new frame leaves 10 ms after it
  * was sent, ahead of the older ones; only a rate serialises it after the queue's last frame. A
  * stage without it (vsock: a stream must not be reordered) keeps every frame in order. A worker
@@ -306,7 +307,12 @@ export class ImpairStage {
    */
   setImpairment(imp: Impairment): void {
     checkImpairment(imp);
-    const oldModel = this.#imp.lossModel?.kind;
+    const old = this.#imp;
+    const oldModel = old.lossModel?.kind;
+    // Only a change of when frames leave lets new ones pass held ones: a change of loss alone
+    // keeps a jittered link's frames in order, as before it.
+    const timing = old.delayUs !== imp.delayUs || old.jitterUs !== imp.jitterUs ||
+      old.distribution !== imp.distribution || old.rateBps !== imp.rateBps;
     const limit = imp.limit >= 1 ? Math.floor(imp.limit) : NO_IMPAIRMENT.limit;
     this.#imp = {
       ...imp,
@@ -317,7 +323,7 @@ export class ImpairStage {
     if (imp.lossModel?.kind !== oldModel) this.#markov.state = 1;
     this.#passthrough = isPassthrough(imp);
     if (limit > this.#capacity) this.#grow(limit);
-    if (this.#reorderOnChange && imp.rateBps === 0 && this.#delayed.count > 0) {
+    if (this.#reorderOnChange && timing && imp.rateBps === 0 && this.#delayed.count > 0) {
       this.#mergeIntoEarlier();
       this.#lastDue = -Infinity; // a new frame's due time no longer waits for the held ones
     } else if (imp.rateBps > 0 && this.#earlier.count > 0) {

@@ -326,6 +326,17 @@ Deno.test("reorderOnChange: after a change without a rate, new frames pass the h
   assert.equal(s.counters.delayed, 5);
 });
 
+Deno.test("reorderOnChange: a change of loss alone keeps a jittered link's frames in order", () => {
+  const jittered = { ...NO_IMPAIRMENT, delayUs: 10_000, jitterUs: 5_000 };
+  const s = new ImpairStage(jittered, Prng.fromSeed(SEED).fork("test link"), null, true);
+  for (let i = 0; i < 20; i++) s.offer(frame(i), i * 10);
+  s.setImpairment({ ...jittered, lossPct: 0.001 });
+  for (let i = 20; i < 40; i++) s.offer(frame(i), i * 10);
+  const seqs = run(s, 1e9).map(([, seq]) => seq);
+  assert.equal(seqs.length, 40);
+  assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), "jitter never reorders");
+});
+
 Deno.test("reorderOnChange: a change to a rate serialises new frames after every held one (netem)", () => {
   const s = new ImpairStage(
     { ...NO_IMPAIRMENT, delayUs: 1_000_000 },
