@@ -21,7 +21,7 @@ import {
   type RingSelector,
   type RingView,
 } from "../../lab/snapshot_types.ts";
-import { eventsLines, EventsPanel, eventsScrollMax, eventsShown } from "./events.tsx";
+import { eventsAdded, eventsLines, EventsPanel, eventsScrollMax, eventsShown } from "./events.tsx";
 import { formatClock, formatDuration, textWidth } from "./format.ts";
 import { HelpPanel, helpScrollMax } from "./help.tsx";
 import { IommuPanel } from "./iommu.tsx";
@@ -125,12 +125,18 @@ function clamp(i: number, n: number): number {
 
 type KeyAction =
   | { type: "keys"; input: string; key: KeyPress; ctx: KeyContext }
-  | { type: "settle"; ctx: KeyContext };
+  | { type: "settle"; ctx: KeyContext }
+  | { type: "events"; added: number; max: number };
 
 // One report of `useInput` can hold several keys read together ("12", "2\r"): each acts in turn.
-// "settle" applies the scroll keys pressed before the ring view was drawn, once it is.
+// "settle" applies the scroll keys pressed before the ring view was drawn, once it is; "events"
+// keeps the events scrolled back to in view as newer ones come in below them.
 function reducer(state: UiState, action: KeyAction): UiState {
   if (action.type === "settle") return settleRingScroll(state, action.ctx);
+  if (action.type === "events") {
+    if (state.eventsBack === 0) return state;
+    return { ...state, eventsBack: Math.min(state.eventsBack + action.added, action.max) };
+  }
   return reduceKeys(state, action.input, action.key, action.ctx);
 }
 
@@ -221,6 +227,22 @@ export function App(props: AppProps) {
   const screenRows = rows - 1;
   // Below the header's lines, the tab bar; below the body, the key hints.
   const bodyHeight = Math.max(1, screenRows - header.length - 2);
+
+  // Scrolled back, the events shown stay put as newer ones come in (they slid up and out of view
+  // a line per event, under the eyes of whoever read them): the scroll grows by the events added,
+  // before this snapshot is drawn.
+  const [seenEvents, setSeenEvents] = useState(snapshot?.events);
+  if (snapshot !== null && snapshot.events !== seenEvents) {
+    setSeenEvents(snapshot.events);
+    const added = eventsAdded(seenEvents ?? [], snapshot.events);
+    if (ui.eventsBack > 0 && added > 0) {
+      dispatch({
+        type: "events",
+        added,
+        max: eventsScrollMax({ events: snapshot.events, width, height: bodyHeight }),
+      });
+    }
+  }
 
   // Tell run.ts which ring to fetch; only when it changes.
   const ringSel = showRing && selectedQueue !== undefined ? selectorOf(selectedQueue) : null;

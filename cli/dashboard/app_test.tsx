@@ -698,3 +698,42 @@ Deno.test("long names are cut with an ellipsis and never widen a line", () => {
   assert.ok(app.frame().includes("…"));
   app.unmount();
 });
+
+Deno.test("events scrolled back stay in view while new events come in", async () => {
+  const data = fixtureData("pair");
+  const snap = data.snapshot!;
+  const event = (i: number) => ({
+    time: new Date(Date.UTC(2026, 0, 1, 12, 0, i)).toISOString(),
+    kind: "link-down",
+    subject: "a-b",
+    detail: { n: i },
+  });
+  // The snapshot's last 50 events, as the lab keeps them.
+  const upTo = (last: number) =>
+    Array.from({ length: Math.min(50, last + 1) }, (_, i) => event(last - Math.min(49, last) + i));
+  const app = renderApp({ ...data, snapshot: { ...snap, events: upTo(39) } }, {
+    columns: 80,
+    rows: 24,
+  });
+  await press(app, ["4"], (f) => f.includes("n=39"), "the newest event");
+  app.stdin.write(KEY.up.repeat(5));
+  let frame = await press(app, [], (f) => f.includes("(5 newer below)"), "5 events back");
+  const newestShown = (f: string) => [...f.matchAll(/n=(\d+)/g)].map((m) => Number(m[1])).at(-1);
+  assert.equal(newestShown(frame), 34, frame);
+  // Three more events: the view keeps showing the same ones, now 8 newer below.
+  app.update({ ...data, snapshot: { ...snap, events: upTo(42) } });
+  frame = await press(app, [], (f) => f.includes("newer below)"), "the view");
+  assert.equal(newestShown(frame), 34, frame);
+  assert.ok(frame.includes("(8 newer below)"), frame);
+  // Past the 50 the lab keeps, the oldest fall off the list; the view still holds its events.
+  app.update({ ...data, snapshot: { ...snap, events: upTo(55) } });
+  await waitFor(() => app.frame().includes("(21 newer below)"), "the view after 13 more");
+  assert.equal(newestShown(app.frame()), 34, app.frame());
+  // At the newest (not scrolled back), new events come in at the bottom as before.
+  app.stdin.write(KEY.down.repeat(30));
+  await waitFor(() => newestShown(app.frame()) === 55, "the newest event again");
+  app.update({ ...data, snapshot: { ...snap, events: upTo(57) } });
+  await waitFor(() => newestShown(app.frame()) === 57, "the newest event followed");
+  assert.ok(!app.frame().includes("newer below"), app.frame());
+  app.unmount();
+});

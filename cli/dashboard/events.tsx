@@ -182,6 +182,29 @@ export function eventsScrollMax(
   return Math.max(0, events.length - Math.max(1, fit));
 }
 
+/**
+ * How many events `after` holds past the newest of `before`: the events that came in between two
+ * snapshots (each holds the lab's last 50, so the oldest fall off as new ones come). All of
+ * `after` when the newest of `before` is no longer in it; 0 when `before` is empty.
+ *
+ * @example
+ * ```ts
+ * import { eventsAdded } from "./events.tsx";
+ * const e = (n: number) => ({ time: "2026-01-01T12:00:00.000Z", kind: "link-up", detail: { n } });
+ * eventsAdded([e(1), e(2)], [e(2), e(3), e(4)]); // 2
+ * ```
+ */
+export function eventsAdded(before: readonly LabEvent[], after: readonly LabEvent[]): number {
+  const newest = before.at(-1);
+  if (newest === undefined) return 0;
+  const key = (e: LabEvent) => JSON.stringify([e.time, e.kind, e.subject, e.detail]);
+  const k = key(newest);
+  for (let i = after.length - 1; i >= 0; i--) {
+    if (key(after[i]) === k) return after.length - 1 - i;
+  }
+  return after.length;
+}
+
 /** The events shown scrolled `scrollBack` back: each one's lines, the newest last. */
 function pickEvents(props: EventsProps): { blocks: Line[][]; back: number; layout: EventsLayout } {
   const { events, width } = props;
