@@ -369,11 +369,19 @@ export function App(props: AppProps) {
   const beside = (line: Line) => lineWidth(line) + 1 + lineWidth(helpTab) <= width;
   const tabs = [tabBar(false, " · "), tabBar(true, " · "), tabBar(true, "·")].find(beside) ??
     tabBar(true, "·");
-  if (showRing) tabs.push(seg(`  › ring ${ringTitle}`, { color: "cyan" }));
-  if (showMacs) tabs.push(seg(`  › MAC table ${selectedSwitch.name}`, { color: "cyan" }));
-  const tabLine = beside(tabs) || showRing || showMacs
-    ? joinEnds(tabs, helpTab, width)
-    : fitLine(tabs, width);
+  // The view opened from a panel, after the tabs: its title is cut before a tab is, and "? help"
+  // gives way where the title would keep fewer than 6 columns (at 20 columns the ring view cut
+  // the tabs to "1·[2 Queues]… ? help").
+  const crumb = showRing
+    ? [seg(`  › ring ${ringTitle}`, { color: "cyan" })]
+    : showMacs
+    ? [seg(`  › MAC table ${selectedSwitch.name}`, { color: "cyan" })]
+    : [];
+  const tabLine = crumb.length === 0
+    ? (beside(tabs) ? joinEnds(tabs, helpTab, width) : fitLine(tabs, width))
+    : lineWidth(tabs) + Math.min(6, lineWidth(crumb)) + 1 + lineWidth(helpTab) <= width
+    ? joinEnds([...tabs, ...crumb], helpTab, width)
+    : fitLine([...tabs, ...crumb], width);
 
   // Key hints: whole items, as many as fit, "q quit" kept last (cut, they ended "enter queues…"
   // at 40 columns, q never said).

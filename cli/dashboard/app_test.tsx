@@ -737,3 +737,23 @@ Deno.test("events scrolled back stay in view while new events come in", async ()
   assert.ok(!app.frame().includes("newer below"), app.frame());
   app.unmount();
 });
+
+Deno.test("on a narrow screen the ring view and MAC table cut their title in the tab bar, never a tab", async () => {
+  for (const columns of [20, 24, 30, 36]) {
+    const app = renderApp(fixtureData("pair"), { columns, rows: 10 });
+    const frame = await press(app, ["2", KEY.enter], (f) => f.includes("↑↓ scroll"), "the ring");
+    assertFits(frame, columns, 10);
+    const bar = frame.split("\n").find((l) => l.includes("[2 Queues]")) ?? "";
+    assert.ok(/1 ?· ?\[2 Queues\] ?· ?3 ?· ?4 ?· ?5/.test(bar), `${columns} columns: ${bar}`);
+    app.unmount();
+  }
+  for (const columns of [20, 30, 36]) {
+    const app = renderApp(fixtureData("star"), { columns, rows: 12 });
+    await press(app, ["3"], (f) => f.includes("[3 Links]"), "the Links panel");
+    app.stdin.write(KEY.down.repeat(4));
+    const frame = await press(app, [KEY.enter], (f) => f.includes("MAC table"), "the MAC table");
+    const bar = frame.split("\n").find((l) => l.includes("[3 Links]")) ?? "";
+    assert.ok(/1 ?· ?2 ?· ?\[3 Links\] ?· ?4 ?· ?5/.test(bar), `${columns} columns: ${bar}`);
+    app.unmount();
+  }
+});
