@@ -407,7 +407,7 @@ function switchCounterSegs(sw: SwitchSnapshot, rates: Rates | null): Seg[] {
  * counters: frames, no bytes, no link ring to impair), its drops (frames sent while not
  * connected; a partition's cuts, counted for both directions together, are on the window line)
  * and its waits for a buffer in the frontend's receiveq (back-pressure, not drops), then the
- * window, the connection, interrupts and faults. A selected link is marked as a ring link is (`▸`).
+ * window, the connection, interrupts, faults and the rings revoked under the peer. A selected link is marked as a ring link is (`▸`).
  *
  * @example
  * ```ts ignore
@@ -510,6 +510,8 @@ export function vhostPciLines(
         ? [seg(`· partition ${si(l.partitionDropped)}${partitionRate}`, { color: "yellow" })]
         : []),
       seg(`· faults ${l.faults}${fault}`, { color: l.faults > 0 ? "yellow" : undefined }),
+      // Ring areas unmapped under the peer (`iommu-unmap`), as `vlab status` counts them.
+      ...(l.revoked > 0 ? [seg(`· revoked ${si(l.revoked)}`, { color: "yellow" })] : []),
     ],
     width,
     { first: "    ", indent: 6 },

@@ -162,3 +162,22 @@ for (const columns of [60, 140]) {
     }
   });
 }
+
+Deno.test("a vhost-pci link's window line counts the rings revoked under the peer, as vlab status does", async () => {
+  for (const columns of [40, 80]) {
+    const snap = data(0, 10, [0, 0]);
+    const link = { ...snap.snapshot.vhostPciLinks![0], faults: 1, revoked: 1 };
+    link.lastFault = "read 0x2d000";
+    const app = renderApp(
+      { ...snap, snapshot: { ...snap.snapshot, vhostPciLinks: [link] } },
+      { columns, rows: 24 },
+    );
+    try {
+      app.stdin.write("3");
+      await waitFor(() => /\[(3 )?Links\]/.test(app.frame()), "the Links panel");
+      lineWith(app.frame(), "revoked 1");
+    } finally {
+      app.unmount();
+    }
+  }
+});
