@@ -412,20 +412,33 @@ export function App(props: AppProps) {
     );
   }
 
+  // Every word of why (the message names the lab and the cause) and of how the dashboard ends,
+  // wrapped: at 40 columns "press any key" was cut, at 20×8 all but "lab stopped: Lab".
+  const stopped: Line[] = error === null ? [] : [
+    ...wrapWords(
+      `lab stopped: ${error}`.split(" ").map((w) => seg(w, { color: "red", bold: true })),
+      width,
+      { first: "  ", indent: 2 },
+    ),
+    ...wrapWords(
+      "the dashboard closes in 2 s, or press any key".split(" ").map((w) => seg(w, { dim: true })),
+      width,
+      { first: "  ", indent: 2 },
+    ),
+  ];
+  // Where the panels' frame leaves them too little room, they take the whole screen.
+  if (error !== null && stopped.length > bodyHeight) {
+    return (
+      <Box flexDirection="column" width={width} height={screenRows}>
+        <Lines lines={stopped} width={width} height={screenRows} colors={colors} />
+      </Box>
+    );
+  }
   let body;
   if (error !== null) {
     body = (
       <Lines
-        lines={[
-          [],
-          // Every word of why: the message names the lab and the cause.
-          ...wrapWords(
-            `lab stopped: ${error}`.split(" ").map((w) => seg(w, { color: "red", bold: true })),
-            width,
-            { first: "  ", indent: 2 },
-          ),
-          [seg("  the dashboard closes in 2 s, or press any key", { dim: true })],
-        ]}
+        lines={stopped.length < bodyHeight ? [[], ...stopped] : stopped}
         width={width}
         height={bodyHeight}
         colors={colors}

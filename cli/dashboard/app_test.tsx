@@ -757,3 +757,20 @@ Deno.test("on a narrow screen the ring view and MAC table cut their title in the
     app.unmount();
   }
 });
+
+Deno.test("a lab stopped under a small screen says every word of why and how the dashboard ends", () => {
+  const error = 'Lab "split-vs-packed" was stopped at 06:18:40 UTC';
+  for (const [columns, rows] of [[20, 8], [30, 9], [40, 10], [80, 24]] as const) {
+    const app = renderApp({ ...fixtureData("star"), error }, { columns, rows });
+    const frame = app.frame();
+    assertFits(frame, columns, rows);
+    const words = frame.replace(/\s+/g, " ");
+    assert.ok(words.includes(`lab stopped: ${error}`), `${columns}x${rows}:\n${frame}`);
+    assert.ok(
+      words.includes("the dashboard closes in 2 s, or press any key"),
+      `${columns}x${rows}:\n${frame}`,
+    );
+    assert.ok(!frame.includes("…"), `${columns}x${rows}, cut:\n${frame}`);
+    app.unmount();
+  }
+});
