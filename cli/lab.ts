@@ -18,6 +18,7 @@ import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import type { Lab } from "../lab/lab.ts";
 import { vlabRunArgs } from "./deno_run.ts";
 import { endChild } from "./child.ts";
+import { saveTerminal } from "./terminal_state.ts";
 import { statusCommand } from "./status.ts";
 import {
   escapeControl,
@@ -279,6 +280,9 @@ const DASHBOARD_END_MS = 3_000;
  * until the lab stopped; false when it could not start or ended early (after saying so).
  */
 async function foregroundDashboard(running: RegisteredLab, name: string): Promise<boolean> {
+  // Put back if the dashboard ends without doing so (killed): raw mode left behind made
+  // "Ctrl-C stops it" false, and its last screen stayed up over what this process printed.
+  const terminal = await saveTerminal();
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(Deno.execPath(), {
@@ -295,13 +299,18 @@ async function foregroundDashboard(running: RegisteredLab, name: string): Promis
     return false;
   }
   const ended = await Promise.race([
-    child.status.then((s) => ({ code: s.code })),
+    child.status.then((s) => ({ code: s.code, signal: s.signal })),
     running.stopped.then(() => null),
   ]);
+  if (ended !== null && ended.code !== 0) {
+    await terminal.restore({ screen: ended.signal !== null });
+  }
   if (ended === null) {
     // The lab stopped (vlab down, SIGTERM, or the dashboard's own q y): the dashboard leaves the
     // terminal as it found it on SIGTERM; one that does not end by then is killed.
     await endChild(child, DASHBOARD_END_MS);
+    const status = await child.status;
+    if (status.signal === "SIGKILL") await terminal.restore({ screen: true });
     return true;
   }
   // A foreground dashboard ends by itself only when the lab stops: after its own `/down` (exit
