@@ -530,6 +530,7 @@ export function App(props: AppProps) {
       <LinksPanel
         snapshot={snapshot}
         rates={props.data.rates}
+        history={props.data.history}
         selected={linkI}
         width={width}
         height={bodyHeight}

@@ -38,7 +38,7 @@ import {
 
 /** Columns before the drops cell: indent, direction, frames/s, bytes/s and their gaps. */
 const FIXED_WIDTH = 4 + 22 + 1 + 8 + 1 + 11 + 2;
-import type { DirectionRates, Rates } from "./rates.ts";
+import { type DirectionRates, linkQueuedKey, type OccupancyHistory, type Rates } from "./rates.ts";
 import { vsockConnLines } from "./vsock_conns.tsx";
 
 /** Props of `<LinksPanel>` and `linksLines`. */
@@ -59,7 +59,15 @@ export interface LinksProps {
   readonly height: number;
   /** Whether to use colors. */
   readonly colors: boolean;
+  /**
+   * The history of what each direction's impairment held (`OccupancyHistory`), or null: a
+   * direction that held frames within the last 2 s keeps its `queued` line, at 0 once empty.
+   */
+  readonly history?: OccupancyHistory | null;
 }
+
+/** How long a direction's `queued` stays shown after its impairment emptied, ms. */
+export const QUEUED_HOLD_MS = 2000;
 
 /**
  * The drops of one direction by cause, the causes with a count only (`no drops` when there are
@@ -94,8 +102,9 @@ export function dropSegs(d: DirectionSnapshot, r: DirectionRates | undefined): S
 
 /**
  * The frames one direction holds back and delivers later (not drops): first those its impairment
- * stage holds now (`queued`, netem's backlog), then its waits, the causes with a count only;
- * empty when nothing is queued or waited: `queued 812 · waited for RX buffer 35 +50/s`.
+ * stage holds now (`queued`, netem's backlog; `queued 0` where `held`: it held some a moment ago),
+ * then its waits, the causes with a count only; empty when nothing is queued or waited:
+ * `queued 812 · waited for RX buffer 35 +50/s`.
  * `lab/snapshot_types.ts` `WAIT_LABELS` names the causes.
  *
  * @example
@@ -103,9 +112,13 @@ export function dropSegs(d: DirectionSnapshot, r: DirectionRates | undefined): S
  * waitSegs(direction, rates).map((s) => s.text).join(""); // "waited for RX buffer 35 +50/s · for link 2"
  * ```
  */
-export function waitSegs(d: DirectionSnapshot, r: DirectionRates | undefined): Seg[] {
+export function waitSegs(
+  d: DirectionSnapshot,
+  r: DirectionRates | undefined,
+  held = false,
+): Seg[] {
   const out: Seg[] = [];
-  if ((d.queued ?? 0) > 0) out.push(seg("queued ", { dim: true }), seg(si(d.queued ?? 0)));
+  if ((d.queued ?? 0) > 0 || held) out.push(seg("queued ", { dim: true }), seg(si(d.queued ?? 0)));
   let waited = false;
   for (const [key, label] of WAIT_LABELS) {
     const total = d.waits?.[key] ?? 0;
@@ -186,7 +199,11 @@ export function linksLines(props: LinksProps): Line[] {
       seg(`  ${link.endpoints[0]} ↔ ${link.endpoints[1]}`, { dim: true }),
     ]);
     const r = rates?.links.get(link.name);
-    for (const [d, dr] of [[link.forward, r?.forward], [link.reverse, r?.reverse]] as const) {
+    const directions = [
+      [link.forward, r?.forward, "forward"],
+      [link.reverse, r?.reverse, "reverse"],
+    ] as const;
+    for (const [d, dr, way] of directions) {
       const main: Seg[] = [
         seg("    " + cell(`${d.from} → ${d.to}`, cols.dirW) + " "),
         seg(cell(dr === undefined ? "-" : formatRate(dr.frames), 8, { align: "right" })),
@@ -201,7 +218,12 @@ export function linksLines(props: LinksProps): Line[] {
       const impaired = d.impair !== "no impairment";
       const impair = seg(d.impair, { color: impaired ? "yellow" : undefined, dim: !impaired });
       const drops = dropSegs(d, dr);
-      const waits = waitSegs(d, dr);
+      const held = props.history?.heldWithin(
+        linkQueuedKey(link.name, way),
+        snapshot.takenAt,
+        QUEUED_HOLD_MS,
+      ) ?? false;
+      const waits = waitSegs(d, dr, held);
       if (wide) {
         const both = waits.length > 0 ? [...drops, seg(" · ", { dim: true }), ...waits] : drops;
         body.push(...wideRows(main, both, dropsW, impair, width));

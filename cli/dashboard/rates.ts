@@ -90,6 +90,20 @@ export function queueKey(vm: string, nic: string, index: number): string {
 }
 
 /**
+ * The key of a link direction's `queued` (the frames its impairment holds) in `OccupancyHistory`:
+ * `link:name:forward`. No queue's key begins with `link:` (a VM name holds no colon).
+ *
+ * @example
+ * ```ts
+ * import { linkQueuedKey } from "./rates.ts";
+ * linkQueuedKey("a-b", "forward"); // "link:a-b:forward"
+ * ```
+ */
+export function linkQueuedKey(link: string, direction: "forward" | "reverse"): string {
+  return `link:${link}:${direction}`;
+}
+
+/**
  * The per-second rate of a cumulative counter: `(current - previous) / dt`. A counter that went
  * backwards (the VM restarted and its counters started again) gives 0 rather than a negative
  * rate, and so does an empty interval.
@@ -295,6 +309,18 @@ export class OccupancyHistory {
         for (const q of dev.queues) this.push(queueKey(vm.name, dev.nic, q.index), t, occupancy(q));
       }
     }
+    // What each link direction's impairment holds: the Links panel keeps a "queued" line that
+    // was there a moment ago (`heldWithin`), so a queue that comes and goes does not move the
+    // lines below it.
+    for (const link of snapshot.links) {
+      this.push(linkQueuedKey(link.name, "forward"), t, link.forward.queued ?? 0);
+      this.push(linkQueuedKey(link.name, "reverse"), t, link.reverse.queued ?? 0);
+    }
+  }
+
+  /** Whether a sample of `key` within `ms` before `now` (and up to it) was above 0. */
+  heldWithin(key: string, now: number, ms: number): boolean {
+    return this.samples(key, now).some((s) => s.t > now - ms && s.v > 0);
   }
 
   /** Record one sample for `key`. */
