@@ -230,12 +230,14 @@ export function App(props: AppProps) {
 
   // Scrolled back, the events shown stay put as newer ones come in (they slid up and out of view
   // a line per event, under the eyes of whoever read them): the scroll grows by the events added,
-  // before this snapshot is drawn.
-  const [seenEvents, setSeenEvents] = useState(snapshot?.events);
-  if (snapshot !== null && snapshot.events !== seenEvents) {
-    setSeenEvents(snapshot.events);
-    const added = eventsAdded(seenEvents ?? [], snapshot.events);
-    if (ui.eventsBack > 0 && added > 0) {
+  // before this snapshot is drawn. A ref, not state: a state set here would draw every snapshot
+  // twice; only a scrolled-back view that gained events is drawn again.
+  const seenEvents = useRef(snapshot?.events);
+  if (snapshot !== null && snapshot.events !== seenEvents.current) {
+    const before = seenEvents.current ?? [];
+    seenEvents.current = snapshot.events;
+    const added = ui.eventsBack > 0 ? eventsAdded(before, snapshot.events) : 0;
+    if (added > 0) {
       dispatch({
         type: "events",
         added,
