@@ -22,7 +22,7 @@ import { type LinkDrops, type LinkWaits, totalDrops } from "./snapshot_types.ts"
 import { besideImpairStats, impairQueued } from "./impair_stats.ts";
 
 export { DROP_LABELS, totalDrops, WAIT_LABELS } from "./snapshot_types.ts";
-export { besideImpairStats, strandedImpairCounts } from "./impair_stats.ts";
+export { besideImpairStats } from "./impair_stats.ts";
 
 /** The counts of one link direction. */
 export interface DirectionCounts {

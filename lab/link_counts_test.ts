@@ -8,8 +8,8 @@ import { formatStatus } from "../cli/status.ts";
 import { labStatus, prometheusMetrics } from "./metrics.ts";
 import { takeSnapshot } from "./snapshot.ts";
 import { LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
-import { strandedImpairCounts, totalDrops } from "./link_counts.ts";
-import { impairQueued } from "./impair_stats.ts";
+import { totalDrops } from "./link_counts.ts";
+import { impairQueued, strandedImpairCounts } from "./impair_stats.ts";
 
 const FLOOD_LAB = {
   name: "flood-counts",

@@ -301,13 +301,12 @@ Deno.test("a live change keeps the due times of held frames and applies to new o
   assert.equal(s.held, 0);
 });
 
+/** A net link's stage: after a live change of its timing, new frames may pass held ones. */
+const netLinkStage = (imp: Impairment) =>
+  new ImpairStage(imp, Prng.fromSeed(SEED).fork("test link"), null, true);
+
 Deno.test("reorderOnChange: after a change without a rate, new frames pass the held ones (netem)", () => {
-  const s = new ImpairStage(
-    { ...NO_IMPAIRMENT, delayUs: 1_000_000 },
-    Prng.fromSeed(SEED).fork("test link"),
-    null,
-    true,
-  );
+  const s = netLinkStage({ ...NO_IMPAIRMENT, delayUs: 1_000_000 });
   s.offer(frame(1), 0);
   s.offer(frame(2), 100);
   s.setImpairment({ ...NO_IMPAIRMENT, delayUs: 10_000 });
@@ -328,7 +327,7 @@ Deno.test("reorderOnChange: after a change without a rate, new frames pass the h
 
 Deno.test("reorderOnChange: a change of loss alone keeps a jittered link's frames in order", () => {
   const jittered = { ...NO_IMPAIRMENT, delayUs: 10_000, jitterUs: 5_000 };
-  const s = new ImpairStage(jittered, Prng.fromSeed(SEED).fork("test link"), null, true);
+  const s = netLinkStage(jittered);
   for (let i = 0; i < 20; i++) s.offer(frame(i), i * 10);
   s.setImpairment({ ...jittered, lossPct: 0.001 });
   for (let i = 20; i < 40; i++) s.offer(frame(i), i * 10);
@@ -338,12 +337,7 @@ Deno.test("reorderOnChange: a change of loss alone keeps a jittered link's frame
 });
 
 Deno.test("reorderOnChange: a change to a rate serialises new frames after every held one (netem)", () => {
-  const s = new ImpairStage(
-    { ...NO_IMPAIRMENT, delayUs: 1_000_000 },
-    Prng.fromSeed(SEED).fork("test link"),
-    null,
-    true,
-  );
+  const s = netLinkStage({ ...NO_IMPAIRMENT, delayUs: 1_000_000 });
   s.offer(frame(1), 0);
   s.setImpairment({ ...NO_IMPAIRMENT, delayUs: 10_000 });
   s.offer(frame(2), 100);
