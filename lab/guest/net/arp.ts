@@ -3,12 +3,18 @@
  * reader, and `ArpTable`, the neighbour cache with its per-address pending-frame queue and retry
  * schedule. The table holds no timers: the stack asks it what is due on each `tick()`.
  *
- * A learned entry ages as Linux's neighbour states do (`ip neigh`), without their DELAY: it is
- * `reachable` for `ttlMs`, then `stale`; a frame sent to a stale entry still goes to its MAC at
- * once and starts a `probe`, unicast requests to that MAC every `retryMs`. A reply makes it
- * reachable again; after `maxTries` unanswered probes the entry is removed, and the next frame
- * resolves the address anew by broadcast (queued meanwhile). So a flow never stops for an ARP
- * round trip while its neighbour answers, as it did when entries simply expired.
+ * A learned entry ages as Linux's neighbour states do (`ip neigh`; net/core/neighbour.c): it is
+ * `reachable` for `ttlMs` after a confirmation, then `stale`. A frame sent to a stale entry still
+ * goes to its MAC at once and puts it in `delay`; `delayMs` later, unless confirmed meanwhile, it is
+ * in `probe`: unicast requests to that MAC every `retryMs`. After `maxTries` unanswered probes the
+ * entry is removed, and the next frame resolves the address anew by broadcast (queued meanwhile).
+ * So a flow never stops for an ARP round trip while its neighbour answers.
+ *
+ * Only a solicited reply confirms (`learn`): a reply unicast to us, to an entry we hold (our
+ * request or probe asked for it). A request addressed to us, a broadcast reply, and the RFC 826
+ * merge of any other ARP packet's sender fields (`heard`) leave a known MAC's entry in its state
+ * and make a new or changed one `stale`, as Linux's `arp_process` does: hearing from a neighbour
+ * does not prove that it hears us (a one-way cut).
  *
  * ```
  * struct arphdr { be16 htype; be16 ptype; u8 hlen; u8 plen; be16 op;
@@ -173,8 +179,10 @@ export function parseArp(buf: Uint8Array, off: number, out: ArpPacket): Result<v
  * ```
  */
 export const ARP_DEFAULTS: ArpOptions = {
-  /** How long a learned entry stays reachable; then it is stale (still used, probed on use). */
+  /** How long a confirmed entry stays reachable; then it is stale (still used). */
   ttlMs: 60_000,
+  /** How long a stale entry in use waits for a confirmation before its first probe (Linux's `delay_first_probe_time`). */
+  delayMs: 5_000,
   /** Delay between requests for an unresolved address, and between probes of a stale one. */
   retryMs: 1_000,
   /** Requests (or probes) sent before giving up (the first one included). */
@@ -200,6 +208,7 @@ export const ARP_DEFAULTS: ArpOptions = {
  */
 export interface ArpOptions {
   ttlMs: number;
+  delayMs: number;
   retryMs: number;
   maxTries: number;
   maxPendingBytes: number;
@@ -221,15 +230,16 @@ export interface ArpEntry {
   mac: Uint8Array | null;
   ifIndex: number;
   state: ArpState;
-  /** Until it goes stale (reachable), 0 (stale), or until the next request or probe. */
+  /** Until it goes stale (reachable), 0 (stale), until the first probe (delay), or until the next request or probe. */
   expiresInMs: number;
   /** Frames waiting for the address. */
   pending: number;
 }
 
 /**
- * A neighbour entry's state, as `ip neigh` names Linux's: `reachable` (confirmed within `ttlMs`),
- * `stale` (not confirmed since; still used), `probe` (used while stale: being confirmed by unicast
+ * A neighbour entry's state, as `ip neigh` names Linux's: `reachable` (confirmed by a solicited
+ * reply within `ttlMs`), `stale` (not confirmed since, or only heard from; still used), `delay`
+ * (used while stale: waiting `delayMs` for a confirmation), `probe` (being confirmed by unicast
  * requests) and `incomplete` (no MAC yet: broadcast requests, frames queued).
  *
  * @example
@@ -238,16 +248,18 @@ export interface ArpEntry {
  * const s: ArpState = "stale";
  * ```
  */
-export type ArpState = "reachable" | "stale" | "probe" | "incomplete";
+export type ArpState = "reachable" | "stale" | "delay" | "probe" | "incomplete";
 
 interface Resolved {
   mac: Uint8Array;
   ifIndex: number;
-  /** When it goes stale. */
+  /** Reachable until then (`ttlMs` after its last confirmation); at or before `now` it is stale. */
   expiresAt: number;
-  /** Probes sent since it went stale and was used (0: not probing). */
+  /** Idle (reachable or stale by `expiresAt`), or being confirmed: in delay, or probed. */
+  phase: "idle" | "delay" | "probe";
+  /** Probes sent in `probe`. */
   probes: number;
-  /** When the next probe is due, or the entry given up (while probing). */
+  /** When the delay ends, the next probe is due, or the entry is given up. */
   nextAt: number;
 }
 
@@ -273,8 +285,8 @@ export type EnqueueOutcome = "queued-send-request" | "queued" | "queue-full" | "
 
 /**
  * The neighbour cache and the pending-frame queues. Time comes from the caller (`now` in ms).
- * `probe` sends a unicast request to a stale entry's MAC (at the `lookup` that finds it stale,
- * and on `due` for the next ones).
+ * `probe` sends a unicast request to an entry's MAC (on `due`, once a used stale entry's delay
+ * is over, and every `retryMs` then).
  *
  * @example
  * ```ts
@@ -287,7 +299,7 @@ export type EnqueueOutcome = "queued-send-request" | "queued" | "queue-full" | "
 export class ArpTable {
   readonly #resolved = new Map<number, Resolved>();
   readonly #pending = new Map<number, Pending>();
-  /** The resolved entries being probed. */
+  /** The resolved entries in delay or probe. */
   readonly #probing = new Set<number>();
   readonly #opts: ArpOptions;
   readonly #probe: (ip: number, ifIndex: number, mac: Uint8Array) => void;
@@ -302,23 +314,13 @@ export class ArpTable {
 
   /**
    * The MAC to send a frame for `ip` to, or null when it is unresolved. A stale entry's MAC is
-   * returned too, and the first use of it starts its probe (`probe` is called at once).
+   * returned too, and the first use of it puts it in delay (its first probe `delayMs` later).
    */
   lookup(ip: number, now: number): Uint8Array | null {
     const e = this.#resolved.get(ip);
     if (e === undefined) return null;
-    if (e.expiresAt <= now && e.probes === 0) {
-      e.probes = 1;
-      e.nextAt = now + this.#opts.retryMs;
-      this.#probing.add(ip);
-      this.#probe(ip, e.ifIndex, e.mac);
-    }
+    if (e.phase === "idle" && e.expiresAt <= now) this.#delay(ip, e, now);
     return e.mac;
-  }
-
-  /** True if `ip` has a learned entry, in any state but incomplete (nothing is probed). */
-  holds(ip: number): boolean {
-    return this.#resolved.has(ip);
   }
 
   /** True if `ip` has a resolved entry (in any state) or a pending resolution. */
@@ -327,8 +329,9 @@ export class ArpTable {
   }
 
   /**
-   * Record `ip` at `mac`; returns the frames that were waiting for it (their destination MAC
-   * still to be written) and the interface they were routed to.
+   * Confirm `ip` at `mac` (a solicited reply): it is reachable for `ttlMs`, any probe ends.
+   * Returns the frames that were waiting for it (their destination MAC still to be written) and
+   * the interface they were routed to.
    */
   learn(
     ip: number,
@@ -336,15 +339,28 @@ export class ArpTable {
     ifIndex: number,
     now: number,
   ): { frames: Uint8Array[]; ifIndex: number } {
-    const known = this.#resolved.get(ip);
-    if (known === undefined && this.#resolved.size >= this.#opts.maxEntries) this.#evictOldest();
-    const expiresAt = now + this.#opts.ttlMs;
-    this.#resolved.set(ip, { mac: mac.slice(0, 6), ifIndex, expiresAt, probes: 0, nextAt: 0 });
-    this.#probing.delete(ip);
-    const p = this.#pending.get(ip);
-    if (p === undefined) return { frames: [], ifIndex };
-    this.#pending.delete(ip);
-    return { frames: p.frames, ifIndex: p.ifIndex };
+    this.#set(ip, mac, ifIndex, now + this.#opts.ttlMs);
+    return this.#flush(ip, ifIndex);
+  }
+
+  /**
+   * Record `ip` at `mac` from a packet that does not confirm it (a request, a broadcast reply, an
+   * RFC 826 merge): as Linux's `neigh_update(…, NUD_STALE, OVERRIDE)`, an entry that has this MAC
+   * keeps its state (a probe goes on), a new or changed one is stale. Frames that were waiting
+   * are returned as `learn` does, and the entry, used by them, is in delay.
+   */
+  heard(
+    ip: number,
+    mac: Uint8Array,
+    ifIndex: number,
+    now: number,
+  ): { frames: Uint8Array[]; ifIndex: number } {
+    const e = this.#resolved.get(ip);
+    if (e !== undefined && macEqual(e.mac, mac)) return { frames: [], ifIndex };
+    this.#set(ip, mac, ifIndex, now);
+    const waiting = this.#flush(ip, ifIndex);
+    if (waiting.frames.length > 0) this.#delay(ip, this.#resolved.get(ip)!, now);
+    return waiting;
   }
 
   /** Queue a frame for an unresolved `ip`; the caller sends a request on `queued-send-request`. */
@@ -370,9 +386,9 @@ export class ArpTable {
 
   /**
    * Advance the retry schedule to `now`: calls `retry` for each address due another request and
-   * `giveUp` (with the frames dropped) for each that ran out of tries; sends the stale entries'
-   * due probes (`probe`) and removes those whose probes all went unanswered (`giveUp` with 0
-   * frames: none waited).
+   * `giveUp` (with the frames dropped) for each that ran out of tries; moves entries whose delay
+   * is over to probe, sends the due probes (`probe`) and removes the entries whose probes all
+   * went unanswered (`giveUp` with 0 frames: none waited).
    */
   due(
     now: number,
@@ -381,17 +397,18 @@ export class ArpTable {
   ): void {
     for (const ip of this.#probing) {
       const e = this.#resolved.get(ip);
-      if (e === undefined) {
+      if (e === undefined || e.phase === "idle") {
         this.#probing.delete(ip);
         continue;
       }
       if (e.nextAt > now) continue;
-      if (e.probes >= this.#opts.maxTries) {
+      if (e.phase === "probe" && e.probes >= this.#opts.maxTries) {
         this.#probing.delete(ip);
         this.#resolved.delete(ip);
         giveUp(ip, 0);
         continue;
       }
+      e.phase = "probe";
       e.probes++;
       e.nextAt = now + this.#opts.retryMs;
       this.#probe(ip, e.ifIndex, e.mac);
@@ -409,13 +426,13 @@ export class ArpTable {
     }
   }
 
-  /** The earliest retry or probe deadline, or Infinity. */
+  /** The earliest delay's end, retry or probe deadline, or Infinity. */
   nextDeadline(): number {
     let next = Infinity;
     for (const p of this.#pending.values()) if (p.nextAt < next) next = p.nextAt;
     for (const ip of this.#probing) {
       const e = this.#resolved.get(ip);
-      if (e !== undefined && e.nextAt < next) next = e.nextAt;
+      if (e !== undefined && e.phase !== "idle" && e.nextAt < next) next = e.nextAt;
     }
     return next;
   }
@@ -424,7 +441,11 @@ export class ArpTable {
   entries(now: number): ArpEntry[] {
     const rows: ArpEntry[] = [];
     for (const [ip, e] of this.#resolved) {
-      const state = e.probes > 0 ? "probe" : e.expiresAt <= now ? "stale" : "reachable";
+      const state: ArpState = e.phase !== "idle"
+        ? e.phase
+        : e.expiresAt <= now
+        ? "stale"
+        : "reachable";
       rows.push({
         ip,
         mac: e.mac.slice(),
@@ -432,9 +453,9 @@ export class ArpTable {
         state,
         expiresInMs: state === "reachable"
           ? e.expiresAt - now
-          : state === "probe"
-          ? Math.max(0, e.nextAt - now)
-          : 0,
+          : state === "stale"
+          ? 0
+          : Math.max(0, e.nextAt - now),
         pending: 0,
       });
     }
@@ -451,6 +472,37 @@ export class ArpTable {
     return rows;
   }
 
+  /** Make `ip` an idle entry at `mac`, reachable until `expiresAt` (stale if that is now). */
+  #set(ip: number, mac: Uint8Array, ifIndex: number, expiresAt: number): void {
+    const known = this.#resolved.get(ip);
+    if (known === undefined && this.#resolved.size >= this.#opts.maxEntries) this.#evictOldest();
+    this.#resolved.set(ip, {
+      mac: mac.slice(0, 6),
+      ifIndex,
+      expiresAt,
+      phase: "idle",
+      probes: 0,
+      nextAt: 0,
+    });
+    this.#probing.delete(ip);
+  }
+
+  /** The frames that waited for `ip` (now resolved), and their interface. */
+  #flush(ip: number, ifIndex: number): { frames: Uint8Array[]; ifIndex: number } {
+    const p = this.#pending.get(ip);
+    if (p === undefined) return { frames: [], ifIndex };
+    this.#pending.delete(ip);
+    return { frames: p.frames, ifIndex: p.ifIndex };
+  }
+
+  /** A stale entry is used: its first probe is due `delayMs` from `now`. */
+  #delay(ip: number, e: Resolved, now: number): void {
+    e.phase = "delay";
+    e.probes = 0;
+    e.nextAt = now + this.#opts.delayMs;
+    this.#probing.add(ip);
+  }
+
   #evictOldest(): void {
     let oldestIp = -1;
     let oldestAt = Infinity;
@@ -465,4 +517,9 @@ export class ArpTable {
       this.#probing.delete(oldestIp);
     }
   }
+}
+
+function macEqual(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < 6; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -554,21 +554,30 @@ export class NetStack {
     if (p.op === ArpOp.request) c.arpRequestsIn++;
     else c.arpRepliesIn++;
     const usable = p.spa !== 0 && (p.sha[0] & 1) === 0; // not a probe, not a multicast sender
-    if (iface.ip === null || p.tpa !== iface.ip) {
-      // RFC 826 merge: refresh an entry we already hold, learn nothing new.
-      if (usable && this.#arp.holds(p.spa)) this.#learn(p.spa, p.sha, ifIndex);
-      c.drops.notForUs++;
-      return;
-    }
-    if (usable) this.#learn(p.spa, p.sha, ifIndex);
-    if (p.op === ArpOp.request) {
+    const forUs = iface.ip !== null && p.tpa === iface.ip;
+    if (p.op === ArpOp.request && forUs) {
+      // Linux's neigh_event_ns: the requester is learned, stale (a request proves nothing of
+      // whether it hears us), or left as it is if its MAC is the one we hold.
+      if (usable) this.#learn(p.spa, p.sha, ifIndex, false);
       const requester = p.sha.slice();
       this.#sendArp(ifIndex, ArpOp.reply, requester, p.spa);
+      return;
     }
+    // Any other packet updates an entry we hold or are resolving (RFC 826 merge), and learns
+    // nothing new. Only a reply unicast to us answers our request or probe: it alone confirms
+    // (arp_process: "broadcast replies and request packets do not assert neighbour reachability").
+    if (usable && this.#arp.knows(p.spa)) {
+      this.#learn(p.spa, p.sha, ifIndex, p.op === ArpOp.reply && macAt(frame, 0, iface.mac));
+    }
+    if (!forUs) c.drops.notForUs++;
   }
 
-  #learn(ip: number, mac: Uint8Array, ifIndex: number): void {
-    const waiting = this.#arp.learn(ip, mac, ifIndex, this.#clock.now());
+  /** `confirmed`: a solicited reply (reachable); otherwise only heard (see `ArpTable.heard`). */
+  #learn(ip: number, mac: Uint8Array, ifIndex: number, confirmed: boolean): void {
+    const now = this.#clock.now();
+    const waiting = confirmed
+      ? this.#arp.learn(ip, mac, ifIndex, now)
+      : this.#arp.heard(ip, mac, ifIndex, now);
     for (const frame of waiting.frames) frame.set(mac.subarray(0, 6), 0);
     const sent = this.#sendFrames(waiting.ifIndex, waiting.frames, Flow.neighbour(ip));
     this.counters.drops.ringFullOnFlush += waiting.frames.length - sent;

@@ -100,6 +100,30 @@ Deno.test("ARP gives up after 3 requests 1 s apart and counts the dropped frames
   assert.equal(s.tick(), Infinity);
 });
 
+Deno.test("a one-way cut: the neighbour's broadcasts and requests never make its entry reachable, and its probes fail", () => {
+  const net = new BackToBack();
+  const a = net.a.stack, b = net.b.stack;
+  a.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(4)); // a resolves b; b hears of a
+  net.pump();
+  assert.equal(a.arpCache()[0].state, "reachable", "confirmed by b's reply");
+  assert.equal(b.arpCache()[0].state, "stale", "only heard of, from a's request");
+  net.impair = (frames, from) => from === "a" ? [] : frames; // a's frames no longer reach b
+  const seen = new Set<string>();
+  for (let t = 61_000; t <= 90_000; t += 100) {
+    net.clock.t = t;
+    a.udpSend({ ip: B, port: 9 }, 9, new Uint8Array(4));
+    b.udpSend({ ip: A, port: 9 }, 9, new Uint8Array(4)); // b's probes, then requests, for a
+    b.udpSend({ ip: 0x0a000003, port: 9 }, 9, new Uint8Array(4)); // b's broadcasts for another
+    a.tick();
+    b.tick();
+    net.pump();
+    for (const e of a.arpCache()) seen.add(e.state);
+  }
+  assert.ok(b.counters.arpRequestsOut > 10, `b sent ${b.counters.arpRequestsOut} requests`);
+  assert.equal(seen.has("reachable"), false, `a's states for b: ${[...seen]}`);
+  assert.ok(a.counters.arpFailures >= 1, "a's probes of b went unanswered and it was removed");
+});
+
 Deno.test("neighbour listeners hear each address learned or given up, until removed", () => {
   const heard: string[] = [];
   const net = new BackToBack();
@@ -117,10 +141,14 @@ Deno.test("neighbour listeners hear each address learned or given up, until remo
   }
   assert.deepEqual(heard, ["reachable", "reachable"]); // given up: only b's row is left
   net.impair = null;
-  // Once b's entry for a has expired, b asks again, and a learns b from the request.
+  // Once b's entry for a is stale, b's use of it probes a (after its delay), and a hears of b
+  // from the request.
   const bAsks = (t: number) => {
     net.clock.t = t;
     net.b.stack.udpSend({ ip: A, port: 9 }, 9, new Uint8Array(4));
+    net.pump();
+    net.clock.t = t + 5_000;
+    net.b.stack.tick();
     net.pump();
   };
   bAsks(10 * 60_000);
@@ -434,9 +462,11 @@ Deno.test("an ARP reply that finds the ring full waits in the backlog instead of
   net.pump();
   assert.equal(floodUntilRefused(b, 6000, A), 2 + FLOW_FRAMES); // b's ring and its flow's share of the backlog are full
   const lost = b.counters.txRingFull;
-  net.clock.t += 61_000; // a forgets b (60 s)
+  net.clock.t += 61_000; // a's entry for b is stale (it was only heard of, from b's request)
   const asked = a.counters.arpRequestsOut;
-  a.udpSend({ ip: B, port: 9 }, 7000, new Uint8Array(18)); // a asks who has B again
+  a.udpSend({ ip: B, port: 9 }, 7000, new Uint8Array(18)); // its use puts the entry in delay
+  net.clock.t += 5_000;
+  a.tick(); // a probes b: is B still at this MAC?
   net.pump();
   assert.equal(b.counters.txRingFull, lost, "the reply was not refused");
   assert.equal(b.counters.arpRepliesOut, 1);

@@ -106,10 +106,10 @@ Deno.test("a flood whose neighbour's ARP entry goes stale keeps sending while th
   let got = 0;
   net.b.stack.udpBind(9, () => got++);
   const r = await net.run(
-    runUdpFlood(net.a.stack, flood({ ratePps: 50, seconds: 62 }), simOptions(net)),
+    runUdpFlood(net.a.stack, flood({ ratePps: 50, seconds: 67 }), simOptions(net)),
   ) as UdpFloodResult;
-  // The entry went stale at 60 s: the flood's next datagram went to b's MAC at once and sent
-  // one unicast probe, which b answered.
+  // The entry went stale at 60 s: the flood's next datagram went to b's MAC at once, and after
+  // the 5 s delay one unicast probe went out, which b answered.
   assert.equal(r.arpWaits, 0);
   assert.equal(got, r.sent, "every datagram reached b");
   const a = net.a.stack.counters;
@@ -130,20 +130,21 @@ Deno.test("a flood whose neighbour's ARP entry goes stale keeps sending while th
 
 Deno.test("a flood whose neighbour stops answering ARP waits for the reply, not counted as ring stalls", async () => {
   const net = new BackToBack();
-  // b's ARP replies are lost from 60 s to 63.5 s: a's stale entry's three probes (60, 61 and 62 s)
-  // go unanswered, the entry is removed at 63 s, and its broadcast re-resolution holds the
+  // b's ARP replies are lost from 60 s to 68.5 s: a's stale entry's three probes (65, 66 and 67 s,
+  // after its 5 s delay) go unanswered, the entry is removed at 68 s, and its broadcast re-resolution holds the
   // flood's datagrams until b answers again, as an impaired link's loss or queue can: 1400-byte
   // frames at 500 a second fill the 212,992 bytes that wait for an address in 0.3 s.
   net.impair = (frames, from) =>
-    from === "b" && net.clock.now() >= 60_000 && net.clock.now() < 63_500
+    from === "b" && net.clock.now() >= 60_000 && net.clock.now() < 68_500
       ? frames.filter((f) => !(f[12] === 0x08 && f[13] === 0x06))
       : frames;
   const r = await net.run(
     runUdpFlood(
       net.a.stack,
-      flood({ ratePps: 500, seconds: 66, frameSize: 1400 }),
+      flood({ ratePps: 500, seconds: 71, frameSize: 1400 }),
       simOptions(net),
     ),
+    120_000,
   ) as UdpFloodResult;
   assert.equal(r.ringFull, 0, "the TX ring never filled");
   assert.equal(r.stalls, 0, "no wait for ring room timed out: the flood waited for ARP");
