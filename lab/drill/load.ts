@@ -465,7 +465,8 @@ function timingProblems(
  * timeout, counted from the earliest its (last) run can start: the drill stops first, so the
  * limit can never be reached and the step's failure never reported. None when the step is due
  * past the timeout already (that is {@linkcode timingProblems}'s problem) or the timeout did not
- * read.
+ * read. The caller leaves out a wait for a workload that surely ends before the drill's timeout
+ * (the wait ends with it); `waits` names the workload a wait is for, which may still run then.
  */
 function limitProblems(
   t: Timing,
@@ -473,7 +474,7 @@ function limitProblems(
   latestAt: LatestDue | null,
   timeoutMs: number | null,
   lasts: number,
-  limit: { ms: number; key: string; kind: string },
+  limit: { ms: number; key: string; kind: string; waits: string | null },
 ): Problem[] {
   if (timeoutMs === null) return [];
   const s = schedule(t, latestAt, lasts);
@@ -498,6 +499,8 @@ function limitProblems(
         } at ${showMs(s.dueEarliest)} at the earliest), ${
           ends > timeoutMs ? "past" : "at"
         } the drill's timeout (${timeout})`
+    }${
+      limit.waits === null ? "" : `, and ${quote(limit.waits)} may still run then`
     }: the drill would stop first, so it can never time out`,
     hint: `give it a ${limit.key} shorter than ${
       showMs(left)
@@ -754,6 +757,13 @@ function checkSteps(
   const outliving = new Map<string, Outliving>();
   // The ports workloads in the background hold, by VM and port.
   const held = new Map<string, Holder>();
+  // The cursor from the drill's start, as a workload's gap is counted: how late it is at the
+  // latest when the steps' words bound it (null: a step they do not bound came).
+  const origin: Outliving = { index: -1, ms: 0, what: "", startMs: 0, gapMs: 0, runs: 0 };
+  // By when each named workload has surely ended, ms from the drill's start, when its words and
+  // the steps before it bound that (-Infinity: it ended with its step, or a wait_for on it
+  // returned); null: not bounded.
+  const endsBy = new Map<string, number | null>();
   // The latest `at` so far: the cursor reads steps in order, so a step cannot be due before it.
   let latestAt: LatestDue | null = null;
   for (const [index, entry] of raw.entries()) {
@@ -891,9 +901,17 @@ function checkSteps(
     const lasts = kind !== null && args !== null ? kinds.get(kind)!.lasts?.(args) ?? 0 : 0;
     problems.push(...timingProblems(timing, index, latestAt, timeoutMs, lasts));
     const limit = kind !== null && args !== null ? kinds.get(kind)!.limit?.(args) ?? null : null;
-    if (limit !== null) {
+    const waits = kind !== null && args !== null ? kinds.get(kind)!.waitsFor?.(args) ?? null : null;
+    // A wait for a workload that surely ends before the drill's timeout ends with it, whatever
+    // its own timeout: that one can outlast nothing (a wait of 60 s for a 1-second ping).
+    const waitedEnd = waits === null ? null : endsBy.get(waits.workload) ?? null;
+    if (limit !== null && !(waitedEnd !== null && timeoutMs !== null && waitedEnd < timeoutMs)) {
       problems.push(
-        ...limitProblems(timing, index, latestAt, timeoutMs, lasts, { ...limit, kind: kind! }),
+        ...limitProblems(timing, index, latestAt, timeoutMs, lasts, {
+          ...limit,
+          kind: kind!,
+          waits: waits === null || !workloads.has(waits.workload) ? null : waits.workload,
+        }),
       );
     }
     const outlives = kind !== null && args !== null
@@ -907,7 +925,6 @@ function checkSteps(
         }),
       );
     }
-    const waits = kind !== null && args !== null ? kinds.get(kind)!.waitsFor?.(args) ?? null : null;
     if (waits !== null && unread.length === 0) {
       problems.push(
         ...waitShortProblems(timing, index, kind!, waits, outliving.get(waits.workload)),
@@ -926,12 +943,28 @@ function checkSteps(
     if (waits !== null) {
       for (const [k, h] of held) if (h.name === waits.workload) held.delete(k);
       outliving.delete(waits.workload);
+      endsBy.set(waits.workload, -Infinity);
+    }
+    // By when the workload this step names has ended: it starts when the step's (last) run does.
+    if (gives !== null && kind !== null && args !== null) {
+      const most = kinds.get(kind)!.runsAtMost?.(args) ?? null;
+      const startsBy = origin.gapMs === null || unread.length > 0 || runsOf(timing) > MAX_RUNS
+        ? null
+        : gapAfter(timing, origin, 0);
+      endsBy.set(
+        gives.name,
+        most === 0
+          ? -Infinity
+          : most === null || startsBy === null
+          ? null
+          : startsBy + most + (origin.runs + 1) * STEP_SLACK_MS,
+      );
     }
     // How long after each workload in the background started this step ends at the latest.
     const atMost = kind !== null && args !== null
       ? kinds.get(kind)!.lastsAtMost?.(args) ?? null
       : null;
-    for (const w of [...outliving.values(), ...held.values()]) {
+    for (const w of [...outliving.values(), ...held.values(), origin]) {
       if (w.gapMs === null) continue;
       w.gapMs = atMost === null || unread.length > 0 || runsOf(timing) > MAX_RUNS
         ? null

@@ -936,13 +936,16 @@ Deno.test("a workload in the foreground holds the cursor as long as its words sa
 });
 
 Deno.test("a wait_for whose timeout ends past the drill's timeout is refused", async () => {
+  // A count of datagrams at the ring's pace: how long it runs, its words do not bound.
+  const FLOOD = "  - exec: { vm: a, argv: [udp-flood, 10.0.0.2, -n, 100000], background: true, " +
+    "as: flood }\n";
   const issues = await problems(
-    "topology: pair\ntimeout: 10s\ntimeline:\n" + PING +
-      "  - wait_for: { workload: ping, timeout: 20s }\n",
+    "topology: pair\ntimeout: 10s\ntimeline:\n" + FLOOD +
+      "  - wait_for: { workload: flood, timeout: 20s }\n",
   );
   // Before, it passed: the drill stopped at 10 s, and the wait_for's 20 s could never come.
   assert.deepEqual(where(issues), [
-    "5:42: timeline[1]'s timeout of 20 s is longer than the drill's timeout (10 s): the drill would stop first, so it can never time out",
+    "5:43: timeline[1]'s timeout of 20 s is longer than the drill's timeout (10 s), and \"flood\" may still run then: the drill would stop first, so it can never time out",
   ]);
   assert.equal(
     issues[0].hint,
@@ -950,38 +953,95 @@ Deno.test("a wait_for whose timeout ends past the drill's timeout is refused", a
   );
   // Counted from the earliest the step can start: after a wait, less of the drill is left.
   const late = await problems(
-    "topology: pair\ntimeout: 10s\ntimeline:\n" + PING +
-      "  - wait: 4s\n  - wait_for: { workload: ping, timeout: 6s }\n",
+    "topology: pair\ntimeout: 10s\ntimeline:\n" + FLOOD +
+      "  - wait: 4s\n  - wait_for: { workload: flood, timeout: 6s }\n",
   );
   assert.deepEqual(where(late), [
-    "6:42: timeline[2]'s timeout of 6 s would end at 10 s (the step starts at 4 s at the earliest), at the drill's timeout (10 s): the drill would stop first, so it can never time out",
+    "6:43: timeline[2]'s timeout of 6 s would end at 10 s (the step starts at 4 s at the earliest), at the drill's timeout (10 s), and \"flood\" may still run then: the drill would stop first, so it can never time out",
   ]);
   // A repeated one: from its last run.
   const repeated = await problems(
-    "topology: pair\ntimeout: 5s\ntimeline:\n" + PING +
-      "  - at: 1s\n    every: 1s\n    for: 3s\n    wait_for: { workload: ping, timeout: 2s }\n",
+    "topology: pair\ntimeout: 5s\ntimeline:\n" + FLOOD +
+      "  - at: 1s\n    every: 1s\n    for: 3s\n    wait_for: { workload: flood, timeout: 2s }\n",
   );
   assert.deepEqual(where(repeated), [
-    "8:42: timeline[1]'s timeout of 2 s would end at 5 s (its last run starts at 3 s at the earliest), at the drill's timeout (5 s): the drill would stop first, so it can never time out",
+    "8:43: timeline[1]'s timeout of 2 s would end at 5 s (its last run starts at 3 s at the earliest), at the drill's timeout (5 s), and \"flood\" may still run then: the drill would stop first, so it can never time out",
   ]);
   // One that ends before the drill's timeout, and one without a timeout (30 s by default: it
   // gives way to the drill's), pass.
   for (
     const wait of [
-      "  - wait: 4s\n  - wait_for: { workload: ping, timeout: 5900ms }\n",
-      "  - wait_for: { workload: ping }\n",
+      "  - wait: 4s\n  - wait_for: { workload: flood, timeout: 5900ms }\n",
+      "  - wait_for: { workload: flood }\n",
     ]
   ) {
-    const r = await parseDrill(`topology: pair\ntimeout: 10s\ntimeline:\n${PING}${wait}`, "d.yaml");
+    const r = await parseDrill(
+      `topology: pair\ntimeout: 10s\ntimeline:\n${FLOOD}${wait}`,
+      "d.yaml",
+    );
     assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
   }
   // The default timeout (2 minutes) counts too.
   const byDefault = await problems(
-    "topology: pair\ntimeline:\n" + PING + "  - wait_for: { workload: ping, timeout: 3m }\n",
+    "topology: pair\ntimeline:\n" + FLOOD + "  - wait_for: { workload: flood, timeout: 3m }\n",
   );
   assert.deepEqual(where(byDefault), [
-    "4:42: timeline[1]'s timeout of 180 s is longer than the drill's timeout (120 s): the drill would stop first, so it can never time out",
+    "4:43: timeline[1]'s timeout of 180 s is longer than the drill's timeout (120 s), and \"flood\" may still run then: the drill would stop first, so it can never time out",
   ]);
+});
+
+Deno.test("a wait_for's timeout past the drill's is not refused when its workload surely ends before it", async () => {
+  // Before, each was refused ("the drill would stop first, so it can never time out"), though the
+  // ping ends by 6.4 s at the latest (5 requests 0.1 s apart, each with its -W of 1 s, and the
+  // last reply's): the wait ends with it, long before either timeout.
+  const SHORT = "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 5, -i, 0.1], background: true, " +
+    "as: ping }\n";
+  for (
+    const text of [
+      SHORT + "  - wait_for: { workload: ping, timeout: 60s }\n",
+      SHORT + "  - wait: 2s\n  - wait_for: { workload: ping, timeout: 9s }\n",
+      // In the foreground it has ended before the wait starts.
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1], as: ping }\n" +
+      "  - wait_for: { workload: ping, timeout: 1m }\n",
+      // A wait_for on it returned: a second one returns at once.
+      SHORT + "  - wait_for: { workload: ping }\n  - wait_for: { workload: ping, timeout: 1m }\n",
+      // A sink's -t bounds it, whatever its -n.
+      "  - exec: { vm: b, argv: [sink, -t, 3, -n, 100], background: true, as: sink }\n" +
+      "  - wait_for: { workload: sink, timeout: 20s }\n",
+    ]
+  ) {
+    const r = await parseDrill(`topology: pair\ntimeout: 10s\ntimeline:\n${text}`, "d.yaml");
+    assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
+  }
+  // It still is when the workload may run past the drill's timeout: started late (at 4 s, it
+  // may end at 10.4 s), unbounded by its words (a count at the ring's pace), or started after a
+  // step whose time its words do not bound (a workload in the foreground).
+  const cases: [string, string][] = [
+    [
+      "  - at: 4s\n" + SHORT.replace("  - exec", "    exec") +
+      "  - wait_for: { workload: ping, timeout: 60s }\n",
+      "6:42: timeline[1]'s timeout of 60 s would end at 64 s (the step starts at 4 s at the " +
+      'earliest), past the drill\'s timeout (10 s), and "ping" may still run then: the drill ' +
+      "would stop first, so it can never time out",
+    ],
+    [
+      "  - exec: { vm: a, argv: [udp-flood, 10.0.0.2, -n, 1000], background: true, as: f }\n" +
+      "  - wait_for: { workload: f, timeout: 60s }\n",
+      "5:39: timeline[1]'s timeout of 60 s is longer than the drill's timeout (10 s), and \"f\" " +
+      "may still run then: the drill would stop first, so it can never time out",
+    ],
+    [
+      "  - exec: { vm: b, argv: [ping, 10.0.0.1, -c, 1] }\n" + SHORT +
+      "  - wait_for: { workload: ping, timeout: 60s }\n",
+      "6:42: timeline[2]'s timeout of 60 s is longer than the drill's timeout (10 s), and " +
+      '"ping" may still run then: the drill would stop first, so it can never time out',
+    ],
+  ];
+  for (const [text, message] of cases) {
+    assert.deepEqual(where(await problems(`topology: pair\ntimeout: 10s\ntimeline:\n${text}`)), [
+      message,
+    ]);
+  }
 });
 
 Deno.test("an assertion on a workload no step names hints the as: it lacks, not 'expected one of recovery'", async () => {

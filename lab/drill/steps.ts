@@ -183,6 +183,43 @@ export function workloadLastsMs(argv: string[]): number {
   }
 }
 
+/**
+ * How long a workload runs at most, ms, from its words alone (the lab's own pace aside): a
+ * `ping`'s gaps plus its `-W` for each request (a request the full transmit ring holds back is
+ * tried again for up to `-W`) and the last reply's `-W`; the `-t` of a `udp-flood` without `-n`,
+ * of a `sink`, of a `udp-echo` or `vsock-echo` given one, of a `vsock-sink`. Null when the words do
+ * not bound it (a count sent as fast as the ring takes it, a stream, a server that runs until
+ * stopped).
+ *
+ * @example
+ * ```ts
+ * import { workloadRunsAtMostMs } from "./steps.ts";
+ * workloadRunsAtMostMs(["ping", "10.0.0.2", "-c", "5", "-i", "0.1", "-W", "0.5"]); // 3400
+ * workloadRunsAtMostMs(["sink", "-t", "5", "-n", "10"]); // 5000
+ * workloadRunsAtMostMs(["udp-flood", "10.0.0.2", "-n", "1000"]); // null
+ * ```
+ */
+export function workloadRunsAtMostMs(argv: string[]): number | null {
+  const r = parseWorkload(argv);
+  if (!r.ok) return null;
+  const w = r.value;
+  const ms = (seconds: number) => Math.round(seconds * 1000 * 1000) / 1000;
+  switch (w.kind) {
+    case "ping":
+      return ms(w.count * w.timeoutS + (w.count - 1) * w.intervalS + w.timeoutS);
+    case "udp-flood":
+      // A count goes at the ring's pace (or its rate, which a full ring can slow): not bounded.
+      return w.count === null && w.seconds !== null ? ms(w.seconds) : null;
+    case "sink":
+    case "udp-echo":
+    case "vsock-echo":
+    case "vsock-sink":
+      return w.seconds === null ? null : ms(w.seconds);
+    default:
+      return null;
+  }
+}
+
 /** What a step run takes in a VM (see {@linkcode StepKind.binds}). */
 export interface Binding {
   /** The VM. */
@@ -299,6 +336,13 @@ export interface StepKind<A> {
    * drill's timeout makes the drill time out, which the loader refuses. Left out, or null: none.
    */
   outlives?(args: A): { ms: number; key: string; what: string } | null;
+  /**
+   * How long what a run starts goes on at most once the step has moved on, ms, as far as its
+   * words bound it (a workload in the background: a `ping`'s gaps and `-W`, a `-t`; one in the
+   * foreground has ended with its step: 0): a `wait_for` on it is over by then, whatever its
+   * own `timeout`. Left out, or null: not bounded (a count at the ring's pace, a stream).
+   */
+  runsAtMost?(args: A): number | null;
   /**
    * How long each run holds the cursor at most, ms, as far as the step's words bound it (a
    * `wait`, a link's `up_after`, a `wait_for`'s timeout; a step that acts at once: 0), the lab's
@@ -562,6 +606,8 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
   lasts: (a) => a.background === true ? 0 : workloadLastsMs(a.argv),
   // In the background the step ends once its workload runs; in the foreground, when it ends.
   lastsAtMost: (a) => a.background === true ? 0 : null,
+  // In the foreground it ended with its step; in the background, by its words, when they bound it.
+  runsAtMost: (a) => a.background === true ? workloadRunsAtMostMs(a.argv) : 0,
   // In the background the drill waits for it at its end (a server that runs until stopped is
   // stopped then, and lasts 0 by its words).
   outlives: (a) => {
