@@ -69,7 +69,10 @@ export const VHOST_PCI_METRICS = [
     "Times the peer's stack found no buffer in the frontend's receiveq (back-pressure: the send was refused for want of room)",
   ],
   ["partitionDropped", "Frames of either direction a partition cut on the link"],
-  ["linkDownIn", "Frames of the frontend's transmitq dropped while the link was set down"],
+  [
+    "linkDownIn",
+    "Frames of the frontend's transmitq dropped while its link was down (set down, or the peer not serving)",
+  ],
   ["linkDownOut", "Frames of the peer's stack dropped while the link was set down"],
   ["interrupts", "Used-buffer interrupts the peer raised in the frontend"],
   ["faults", "Accesses of the peer its window refused (never performed)"],

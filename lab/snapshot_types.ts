@@ -304,8 +304,9 @@ export interface VhostPciLinkSnapshot {
   /** Frames of either direction a partition (`vlab partition`) cut on the link. */
   partitionDropped: number;
   /**
-   * `a`'s frames dropped while the link was set down (`vlab link NAME down`): completed in `a`'s
-   * transmitq, never delivered. Absent in snapshots older than this field.
+   * `a`'s frames dropped while its link was down (set down with `vlab link NAME down`, or `b` not
+   * serving: rebooting, resetting its device): completed in `a`'s transmitq, never delivered.
+   * Absent in snapshots older than this field.
    */
   linkDownIn?: number;
   /**

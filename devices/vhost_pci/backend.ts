@@ -10,7 +10,9 @@
  *   device-side queue code of `devices/virtio/` (`resumeQueue`, as a restarted device worker
  *   does: the state lives with `a`, so a restarted `b` continues where it stopped), and
  *   activates a `NetDevice` model over them: the same device model `a`'s device worker runs,
- *   only in another VM;
+ *   only in another VM. What waits in `a`'s transmitq then was sent while `a`'s link was down
+ *   (nobody served it): it is completed undelivered and counted (`linkDownIn`) before `a` sees
+ *   its link up, so a rebooted `b` never gets frames sent to the old one;
  * - moves frames: `transmit` pops `a`'s transmitq into a `FrameSink` (`b`'s stack), `receive`
  *   fills `a`'s receiveq; `finish` publishes and, as event suppression allows, raises `a`'s
  *   used-buffer interrupt (`a`'s InterruptStatus, then the `interrupt` callback rings `a`'s
@@ -53,6 +55,9 @@ import { NetCounter } from "../net/metrics.ts";
 import { formatNetFault } from "../net/errors.ts";
 import { VhostPciCounter, VhostPciState } from "./config.ts";
 import type { PeerWindow } from "./window.ts";
+
+/** A sink that takes nothing: `transmit` with the link down never asks it for room. */
+const DROP_SINK: FrameSink = { reserve: () => null, commit: () => {} };
 
 /** What the backend needs of the frontend (VM `a`) and of its own VM. */
 export interface VhostPciBackendOptions {
@@ -391,6 +396,7 @@ export class VhostPciBackend {
     this.#areas = areas;
     this.#conn = conn;
     this.#seenRefusals = o.window.refusals;
+    if (!this.#dropUnserved()) return false;
     const c = o.counters;
     this.#device.setLinkUp(this.#linkUp);
     this.#publishLink();
@@ -401,6 +407,24 @@ export class VhostPciBackend {
     Atomics.notify(regs, RegFileWord.VHOST_PEER);
     o.notifyFrontend();
     return true;
+  }
+
+  /**
+   * Before `a` sees its link up: drop every frame waiting in `a`'s transmitq, as a NIC whose link
+   * is down drops what its driver sends (QEMU's virtio-net completes a TX frame undelivered while
+   * its link is down, Linux's carrier-off qdisc drops it). They were posted while nobody served
+   * the queues (`b` rebooting after `vm-crash`, `b`'s driver resetting its device, `a`'s own
+   * handover not yet taken), or left unpopped by the server that went away: a's link was down
+   * for all of them, and a rebooted `b`'s new stack must not take frames sent to the old one.
+   * Completed and counted as `linkDownIn` (and `a`'s `txLinkDown`), as frames sent over a net
+   * link towards a crashed VM count as link down. False if the connection failed meanwhile.
+   */
+  #dropUnserved(): boolean {
+    this.#device.setLinkUp(false);
+    // Each pass pops one chain; the ring holds at most its size, the restored ones as many.
+    this.transmit(DROP_SINK, 2 * this.#queues[NetQueue.TRANSMITQ].size);
+    this.#device.setLinkUp(this.#linkUp);
+    return this.finish() === "none";
   }
 
   /** End the connection: forget the queues, acknowledge (VHOST_PEER = 0), tell `a`. */

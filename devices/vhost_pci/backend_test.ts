@@ -327,7 +327,7 @@ for (const layout of ["split", "packed"] as Layout[]) {
 }
 
 for (const layout of ["split", "packed"] as Layout[]) {
-  Deno.test(`b gone and back: a's rings are intact and b resumes where it stopped (${layout})`, () => {
+  Deno.test(`b gone and back: a's rings are intact, and what a sent meanwhile is dropped as on a down link (${layout})`, () => {
     const r = vhostPciRig(layout, { iommu: true });
     r.handOver(1);
     assert.equal(r.backend.poll(), "connected");
@@ -335,19 +335,17 @@ for (const layout of ["split", "packed"] as Layout[]) {
     const s = sink();
     assert.equal(r.backend.transmit(s, 1).sent, 1);
     r.backend.finish();
-    r.backend.stop(); // b's link set down
+    r.backend.stop(); // b goes away (its driver resets its device)
     assert.equal(Atomics.load(r.regs, RegFileWord.VHOST_PEER), 0, "a sees its link down");
-    assert.equal(r.backend.poll(false), "none", "a down link takes no connection");
+    assert.equal(r.backend.poll(false), "none", "a stopped backend takes no connection");
     postTx(r, 0x10000 + 3 * 0x800, 60, 0x33, 3);
     assert.equal(r.backend.poll(true), "connected", "back: the same connection");
     assert.equal(r.backend.connection, 1);
-    assert.equal(r.backend.transmit(s, 8).sent, 3);
+    assert.equal(r.backend.transmit(s, 8).sent, 0, "nothing left to send");
     r.backend.finish();
-    assert.deepEqual(
-      s.frames.map((f) => f[0]),
-      [0x30, 0x31, 0x32, 0x33],
-      "each frame once, in order",
-    );
+    assert.deepEqual(s.frames.map((f) => f[0]), [0x30], "only the frame sent while served");
+    assert.equal(r.counters[VhostPciCounter.linkDownIn], 3, "the others dropped, and counted");
+    assert.equal(r.netCounters[NetCounter.txLinkDown], 3, "by a's NIC too");
     const tokens: number[] = [];
     for (let i = 0; i < 8; i++) {
       const u = r.tx.getUsed();
@@ -355,7 +353,28 @@ for (const layout of ["split", "packed"] as Layout[]) {
       if (u.value === null) break;
       tokens.push(u.value.token);
     }
-    assert.deepEqual(tokens, [0, 1, 2, 3]);
+    assert.deepEqual(tokens, [0, 1, 2, 3], "each buffer returned once, in order");
+    postTx(r, 0x10000 + 4 * 0x800, 60, 0x34, 4);
+    assert.equal(r.backend.transmit(s, 8).sent, 1, "a frame sent once b is back crosses");
+    assert.equal(s.frames[1][0], 0x34);
+  });
+
+  Deno.test(`a rebooted b's new stack gets none of the frames a sent to the old one (${layout})`, () => {
+    const r = vhostPciRig(layout, { iommu: true });
+    r.handOver(1);
+    assert.equal(r.backend.poll(), "connected");
+    // vm-crash b: the lab takes b's service down (VHOST_PEER 0) and b's guest is gone.
+    Atomics.store(r.regs, RegFileWord.VHOST_PEER, 0);
+    for (let i = 0; i < 2; i++) postTx(r, 0x10000 + i * 0x800, 60, 0x50 + i, i);
+    r.reboot();
+    assert.equal(r.interrupts.count, 0);
+    assert.equal(r.backend.poll(), "connected", "the new b resumes the same connection");
+    assert.equal(r.interrupts.count, 1, "a was told its TX buffers came back");
+    const s = sink();
+    assert.equal(r.backend.transmit(s, 8).sent, 0);
+    assert.equal(s.frames.length, 0, "no frame sent to the old b reaches the new one");
+    assert.equal(r.counters[VhostPciCounter.linkDownIn], 2);
+    assert.equal(r.counters[VhostPciCounter.framesIn], 0);
   });
 }
 
@@ -375,5 +394,8 @@ Deno.test("b's driver resets its device: it stops serving with reason reset, wri
   assert.equal(u.value, null, "no used entry written after the reset began");
   assert.equal(r.backend.poll(true), "connected");
   assert.equal(r.backend.connection, 1);
-  assert.equal(r.backend.transmit(s, 8).sent, 1);
+  assert.equal(r.backend.transmit(s, 8).sent, 0, "sent while a's link was down: dropped");
+  assert.equal(r.counters[VhostPciCounter.linkDownIn], 1, "and counted");
+  postTx(r, 0x10800, 60, 0x41, 1);
+  assert.equal(r.backend.transmit(s, 8).sent, 1, "the next one crosses");
 });

@@ -87,8 +87,10 @@ export const VhostPciCounter = {
    */
   rxWaits: 14,
   /**
-   * `a`'s frames dropped while the link was set down (`vlab link NAME down`), as a virtio-net link
-   * drops them: popped from `a`'s transmitq and completed undelivered (also `a`'s `txLinkDown`).
+   * `a`'s frames dropped while its link was down, as a virtio-net link drops them: popped from
+   * `a`'s transmitq and completed undelivered (also `a`'s `txLinkDown`). Sent while the link was
+   * set down (`vlab link NAME down`), or while nobody served `a`'s queues (`b` rebooting or
+   * resetting its device): those are dropped when `b` serves again, never delivered late.
    */
   linkDownIn: 15,
   /**

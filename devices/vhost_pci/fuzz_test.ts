@@ -89,7 +89,9 @@ for (const layout of ["split", "packed"] as Layout[]) {
             assert.ok(gpa + len <= WINDOW_END, `b reached [${gpa}, ${gpa + len}) past the window`);
           }
         } else if (!r.backend.up) {
-          // a resets its NIC and hands its queues over again (the window maps the same pages).
+          // a resets its NIC (fresh rings) and hands its queues over again (the window maps the
+          // same pages).
+          r.resetQueues();
           v.unmap(DOMAIN, 0, WINDOW_END - 1);
           v.map(DOMAIN, { start: 0, end: WINDOW_END - 1, gpa: 0, perms: 3 });
           v.invalidate();

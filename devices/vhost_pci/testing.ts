@@ -25,7 +25,7 @@ import { initRegFile, QueueWord, queueWord, RegFileWord, regFileWords } from "..
 import { createDriverQueue } from "../virtio/pair.ts";
 import type { DriverQueue, Layout, QueueConfig } from "../virtio/queue.ts";
 import { SharedRingAccess } from "../virtio/ring_access.ts";
-import { createState } from "../virtio/state.ts";
+import { createState, resetState } from "../virtio/state.ts";
 import { VhostPciBackend } from "./backend.ts";
 import { VHOST_PCI_COUNTER_COUNT } from "./config.ts";
 import { PeerWindow } from "./window.ts";
@@ -61,6 +61,11 @@ export interface VhostPciRig {
   interrupts: { count: number };
   /** Hand the queues over as connection `conn` (as `a`'s device worker does at DRIVER_OK). */
   handOver(conn: number): void;
+  /**
+   * `a`'s driver resets its NIC: fresh rings (new `rx` and `tx`) and queue state records at
+   * power-on, as before `a` hands its queues over again.
+   */
+  resetQueues(): void;
   /**
    * A new backend over the same memory, window and counters, as `b`'s rebooted guest builds
    * (`vm-crash b`); it replaces `backend`.
@@ -159,6 +164,11 @@ export function vhostPciRig(
     netCounters,
     interrupts,
     handOver: (conn) => Atomics.store(regs, RegFileWord.VHOST_CONN, conn),
+    resetQueues: () => {
+      rig.rx = queue(NetQueue.RECEIVEQ, 0x1000);
+      rig.tx = queue(NetQueue.TRANSMITQ, 0x4000);
+      for (const st of queueState) resetState(st, layout, size);
+    },
     reboot: () => rig.backend = build(),
   };
   return rig;
