@@ -41,6 +41,31 @@ const wallUs = (): number => (performance.timeOrigin + performance.now()) * 1000
 export type CaptureReader = (records: Uint8Array) => void;
 
 /**
+ * Called once when a capture ends by itself: with no argument when the lab stops, with
+ * `{ error }` when its reader threw (it gets no more frames).
+ */
+export type CaptureEnd = (ended?: { error: unknown }) => void;
+
+/**
+ * Tell a capture's `onEnd` that it ended (`ended` holds what its reader threw). Without an
+ * `onEnd`, a reader's error is reported as uncaught once the current task is done (the process
+ * ends with its stack unless a globalThis "error" listener prevents it); so is an error `onEnd`
+ * itself throws. Neither stops the drain or the lab.
+ */
+function endCapture(onEnd: CaptureEnd | null, ended?: { error: unknown }): void {
+  if (onEnd === null) {
+    if (ended !== undefined) queueMicrotask(() => reportError(ended.error));
+    return;
+  }
+  try {
+    if (ended === undefined) onEnd();
+    else onEnd(ended);
+  } catch (e) {
+    queueMicrotask(() => reportError(e));
+  }
+}
+
+/**
  * The captures of one link.
  *
  * @example
@@ -58,7 +83,7 @@ export class LinkCapture {
   readonly #merge: (a: Uint8Array, b: Uint8Array) => Uint8Array;
   readonly #intervalMs: number;
   readonly #readers = new Set<CaptureReader>();
-  readonly #onEnd = new Map<CaptureReader, (() => void) | null>();
+  readonly #onEnd = new Map<CaptureReader, CaptureEnd | null>();
   #timer: ReturnType<typeof setInterval> | undefined;
   /** Merged records too new to hand on yet (see the module doc), in time order. */
   #pending: Uint8Array = new Uint8Array(0);
@@ -92,9 +117,11 @@ export class LinkCapture {
 
   /**
    * Add a reader; it receives every frame captured from now until it calls the returned stop.
-   * A reader that throws is removed (its stream is gone); the others go on.
+   * A reader that throws is removed and gets no more frames; the others go on. Its error is never
+   * dropped: `onEnd` gets it, or, without `onEnd`, it is reported as uncaught once the drain is
+   * done, as an `addEventListener` listener's is (see {@linkcode CaptureEnd}).
    */
-  add(reader: CaptureReader, onEnd?: () => void): () => void {
+  add(reader: CaptureReader, onEnd?: CaptureEnd): () => void {
     // A function object per call: the same callback added twice is two readers.
     const entry: CaptureReader = (records) => reader(records);
     this.#onEnd.set(entry, onEnd ?? null);
@@ -127,13 +154,7 @@ export class LinkCapture {
     const ends = [...this.#readers].map((r) => this.#onEnd.get(r));
     this.#readers.clear();
     this.#onEnd.clear();
-    for (const end of ends) {
-      try {
-        end?.();
-      } catch {
-        // The reader's stream is already gone.
-      }
-    }
+    for (const end of ends) endCapture(end ?? null);
   }
 
   /** Hand on what the taps hold, but for the records newer than the hold (all of them if `last`). */
@@ -158,9 +179,14 @@ export class LinkCapture {
     for (const reader of [...this.#readers]) {
       try {
         reader(merged);
-      } catch {
+      } catch (e) {
+        // The reader's bug (a script's callback) or its stream gone: it gets no more frames, and
+        // what it threw reaches its `onEnd` or is reported, never dropped (frames then went
+        // missing from its capture with no sign).
+        const end = this.#onEnd.get(reader) ?? null;
         this.#readers.delete(reader);
         this.#onEnd.delete(reader);
+        endCapture(end, { error: e });
       }
     }
     if (this.#readers.size === 0 && this.#timer !== undefined) {

@@ -203,3 +203,42 @@ Deno.test("a record its worker published late still comes out in time order: the
   stop(); // the last drain hands on everything
   assert.deepEqual(times, [1_000_010, 1_000_020, 1_059_000]);
 });
+
+Deno.test("a reader that throws gets no more frames and its error reaches its onEnd, or is reported", async () => {
+  // A script's capture callback that threw was dropped without a word: its frames went missing.
+  const reported: unknown[] = [];
+  const onError = (e: ErrorEvent) => {
+    e.preventDefault();
+    reported.push(e.error);
+  };
+  globalThis.addEventListener("error", onError);
+  try {
+    const { taps, writers } = linkTaps();
+    const capture = new LinkCapture(taps, mergePcapRecords, 60_000);
+    const ends: { reader: string; ended: unknown }[] = [];
+    let calls = 0;
+    let good = 0;
+    capture.add(() => {
+      calls++;
+      throw new Error("a bug in the reader");
+    }, (ended) => ends.push({ reader: "with onEnd", ended }));
+    capture.add(() => {
+      throw new Error("a reader without onEnd");
+    });
+    capture.add((r) => good += r.length, (ended) => ends.push({ reader: "good", ended }));
+    assert.ok(writers[0].capture(new Uint8Array(60), { tsUs: 1, direction: 0 }));
+    capture.close(); // the last drain, then the readers left are told the lab stopped
+    assert.equal(calls, 1);
+    assert.equal(good, 16 + 60, "the other readers go on");
+    assert.equal(ends.length, 2);
+    assert.equal(ends[0].reader, "with onEnd");
+    assert.match(String((ends[0].ended as { error: unknown }).error), /a bug in the reader/);
+    assert.deepEqual(ends[1], { reader: "good", ended: undefined });
+    assert.deepEqual(reported, [], "reported once the drain is done, not inside it");
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(reported.length, 1);
+    assert.match(String(reported[0]), /a reader without onEnd/);
+  } finally {
+    globalThis.removeEventListener("error", onError);
+  }
+});
