@@ -72,6 +72,8 @@ export const EXIT_CODES = {
  *   own kind).
  * - `bad-impairment`: a live impairment value is not valid (the same rules as topology files).
  * - `bad-partition`: a partition's sides are empty or share a VM.
+ * - `bad-fault`: a script's `lab.lab.fault(…)` gave a fault the lab cannot read (an unknown
+ *   kind, a key its kind does not take, a value of the wrong type).
  * - `unknown-partition`: `vlab heal ID` named a partition that is not in force.
  * - `control-error`: the lab's control socket answered with an error.
  * - `drill-invalid`: a drill file has problems (each is printed as file:line:col); exit 2.
@@ -121,6 +123,7 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "no-such-cid": EXIT_CODES.failure,
   "bad-impairment": EXIT_CODES.usage,
   "bad-partition": EXIT_CODES.usage,
+  "bad-fault": EXIT_CODES.usage,
   "unknown-partition": EXIT_CODES.failure,
   "control-error": EXIT_CODES.failure,
   "drill-invalid": EXIT_CODES.usage,

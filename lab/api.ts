@@ -9,6 +9,7 @@
  */
 
 import { LabError } from "./errors.ts";
+import { typeName } from "./arg_checks.ts";
 import { captureHeader, ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
 import { MAX_CAPTURE_MS } from "./capture.ts";
 import { describeArgv, type ExecOutcome, type Lab, type VmState, type WaitMode } from "./lab.ts";
@@ -509,21 +510,7 @@ function expect(ok: boolean, make: (m: string) => Error, message: string): void 
 
 const DIRECTIONS = ["forward", "reverse", "both"];
 
-/**
- * What a script passed, for a `TypeError`'s message: its type, never its (maybe long) text.
- *
- * @example
- * ```ts ignore
- * import { typeName } from "./api.ts";
- * typeName(null); // "null"
- * typeName([1]); // "an array"
- * ```
- */
-export function typeName(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  return typeof v === "object" ? (v.constructor?.name ?? "an object") : typeof v;
-}
+export { typeName };
 
 /** Refuse a name (of a VM, NIC or link) that is no string: `TypeError`, naming the argument. */
 function expectName(call: string, what: string, v: unknown): void {

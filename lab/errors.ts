@@ -25,6 +25,7 @@ export type LabErrorCode =
   | "no-such-cid"
   | "bad-impairment"
   | "bad-partition"
+  | "bad-fault"
   | "unknown-partition"
   | "control-error"
   | "drill-invalid"

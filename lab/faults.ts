@@ -166,6 +166,16 @@ const MS = '--ms, or key "ms"';
 const AFTER = '--after, or key "after"';
 const COUNT = '-n/--count, or key "count"';
 
+/**
+ * A fault's value as a refusal shows it after "got": a string in quotes, a number, boolean or
+ * null as itself (`"vm": 1` read as got "1", a name in quotes), a list or an object by its kind.
+ */
+function given(value: unknown): string {
+  return typeof value === "string" || typeof value === "object" && value !== null
+    ? quote(value)
+    : String(value);
+}
+
 function refuse(code: string, message: string, hint: string): FaultOutcome {
   return { ok: false, code, message, hint };
 }
@@ -225,14 +235,16 @@ export function parseFault(
     refuse("bad-fault", message, hint) as FaultOutcome & { ok: false };
   if (typeof kind !== "string" || !(FAULT_KINDS as readonly string[]).includes(kind)) {
     return bad(
-      `Cannot inject a fault: unknown kind ${quote(kind)}`,
+      kind === undefined
+        ? "Cannot inject a fault: it names no kind"
+        : `Cannot inject a fault: unknown kind ${given(kind)}`,
       `Kinds: ${FAULT_KINDS.join(", ")}`,
     );
   }
   if (vm === undefined) return bad(`Cannot inject ${kind}: it names no VM`, `Add "vm": "<name>"`);
   if (typeof vm !== "string") {
     return bad(
-      `Cannot inject ${kind}: "vm" must be a VM's name, got ${quote(vm)}`,
+      `Cannot inject ${kind}: "vm" must be a VM's name, got ${given(vm)}`,
       `Write the name as a string: "vm": "a"`,
     );
   }
@@ -252,7 +264,7 @@ export function parseFault(
     const mode = get("mode") ?? "exit";
     if (typeof mode !== "string" || !(CRASH_MODES as readonly string[]).includes(mode)) {
       return bad(
-        `Cannot inject backend-crash: unknown mode ${quote(mode)}`,
+        `Cannot inject backend-crash: unknown mode ${given(mode)}`,
         `Modes: ${CRASH_MODES.join(", ")}`,
       );
     }
@@ -262,7 +274,7 @@ export function parseFault(
     ) {
       return bad(
         `Cannot inject backend-crash: the duration (${MS}) must be an integer 1 to ${MAX_MS}, got ${
-          quote(ms)
+          given(ms)
         }`,
         `Give it in milliseconds: --ms 500, or "ms": 500`,
       );
@@ -283,7 +295,7 @@ export function parseFault(
     ) {
       return bad(
         `Cannot inject backend-crash: the frame count (${AFTER}) must be an integer 1 to ${MAX_AFTER}, got ${
-          quote(after)
+          given(after)
         }`,
         `Give how many frames the worker moves before it crashes (mode mid-pass): --after 3, or "after": 3`,
       );
@@ -317,7 +329,7 @@ export function parseFault(
   // Given, but not as names: say which (a queue's index is no name).
   const notName = (key: string, value: unknown, example: string) =>
     bad(
-      `Cannot inject ${kind}: "${key}" must be a ${key}'s name, got ${quote(value)}`,
+      `Cannot inject ${kind}: "${key}" must be a ${key}'s name, got ${given(value)}`,
       `Write the name as a string: "${key}": "${example}"`,
     );
   if (typeof device !== "string") return notName("device", device, "eth0");
@@ -332,7 +344,7 @@ export function parseFault(
     }
     if (typeof bug !== "string" || !(GUEST_FAULT_KINDS as readonly string[]).includes(bug)) {
       return bad(
-        `Cannot inject guest-bug: unknown bug ${quote(bug)}`,
+        `Cannot inject guest-bug: unknown bug ${given(bug)}`,
         `Bugs: ${GUEST_FAULT_KINDS.join(", ")}`,
       );
     }
@@ -344,7 +356,7 @@ export function parseFault(
   ) {
     return bad(
       `Cannot inject ${kind}: the number to drop (${COUNT}) must be an integer 1 to ${MAX_COUNT}, got ${
-        quote(count)
+        given(count)
       }`,
       `Give how many notifications to drop: -n 3, or "count": 3`,
     );

@@ -45,7 +45,7 @@ Deno.test("a backend crash refuses a duration of 0 and an option its mode does n
   const hang = parseFault({ kind: "backend-crash", vm: "a", mode: "hang", ms: 1 });
   assert.ok(hang.ok);
   const cases: [Record<string, unknown>, RegExp, RegExp][] = [
-    [{ mode: "slow", ms: 0 }, /duration .* must be an integer 1 to 60000, got "0"/, /milliseconds/],
+    [{ mode: "slow", ms: 0 }, /duration .* must be an integer 1 to 60000, got 0$/, /milliseconds/],
     [
       { mode: "exit", ms: 500 },
       /is how long a hang or a slow-down lasts, not exit's/,
@@ -509,11 +509,21 @@ Deno.test("a fault whose VM, device or queue is missing or no name says which, f
     ],
     [
       { kind: "lost-irq", vm: "a", device: "eth0", queue: 1 },
-      `Cannot inject lost-irq: "queue" must be a queue's name, got "1"`,
+      // A number is shown as one: got "1" read as a name in quotes.
+      `Cannot inject lost-irq: "queue" must be a queue's name, got 1`,
     ],
     [
       { kind: "lost-kick", vm: "a", device: 0, queue: "transmitq" },
-      `Cannot inject lost-kick: "device" must be a device's name, got "0"`,
+      `Cannot inject lost-kick: "device" must be a device's name, got 0`,
+    ],
+    [
+      { kind: "lost-kick", vm: "a", device: "0", queue: "transmitq", count: "3" },
+      `Cannot inject lost-kick: the number to drop (-n/--count, or key "count") must be an integer 1 to 1000000, got "3"`,
+    ],
+    [{ vm: "a" }, "Cannot inject a fault: it names no kind"],
+    [
+      { kind: null, vm: "a" },
+      "Cannot inject a fault: unknown kind null",
     ],
     [
       { kind: "lost-kick", vm: "a", device: "eth0" },

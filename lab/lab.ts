@@ -45,7 +45,14 @@ import { EventLog } from "./events.ts";
 import { type SwitchMacTable, switchMacTable } from "./switch_macs.ts";
 import { faultConsumer } from "./iommu_fault_by.ts";
 import type { LabPlan, RingPlan } from "./plan.ts";
-import { consumerMac, LinkControl, type LinkControls, ringCaptureFormat } from "./link_control.ts";
+import {
+  consumerMac,
+  LinkControl,
+  type LinkControls,
+  ringCaptureFormat,
+  ringLinkProblem,
+} from "./link_control.ts";
+import { expectArg, expectBoolean, expectSignal, expectString, typeName } from "./arg_checks.ts";
 import { THREAD_STATS_SLOTS } from "./wire/control.ts";
 import { iommuCapacity } from "./kinds/mod.ts";
 import { viommuBuffer } from "../devices/iommu/viommu.ts";
@@ -63,7 +70,7 @@ import { CpuPlacement, machineIdleMeter, PLACEMENT_PERIOD_MS } from "./placement
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
 import { type V8Helpers, v8Helpers } from "./v8_helpers.ts";
 import { envHotMs, HOT_MS } from "./wire/loop.ts";
-import { FAILED_VM_HINT } from "./errors.ts";
+import { FAILED_VM_HINT, LabError } from "./errors.ts";
 import { startAgain } from "./start_again.ts";
 
 export { mergePcapRecords } from "./capture.ts";
@@ -247,8 +254,14 @@ const STANDBY_DEVICE_WORKERS = 2;
 export interface CaptureOptions {
   /** How often the link's taps are drained, ms (the first capture of a link sets it; 20). */
   intervalMs?: number;
-  /** Called once if the capture ends because the lab stops. */
-  onEnd?: () => void;
+  /**
+   * Called once if the capture ends by itself: with no argument when the lab stops, with
+   * `{ error }` when `onRecords` threw (the capture stopped there: it gets no more frames).
+   * Without it, what `onRecords` throws is reported as an uncaught error (the process ends with
+   * its stack unless a globalThis "error" listener prevents it), as an `events.subscribe`
+   * listener's is; so is what `onEnd` throws. Neither stops the lab or the link's other captures.
+   */
+  onEnd?: (ended?: { error: unknown }) => void;
 }
 
 /** What a workload request resolves to. */
@@ -624,13 +637,25 @@ export class Lab {
 
   /**
    * Inject a fault (`vlab fault …`, `POST /faults`): see `faults.ts` for the kinds. Every fault
-   * is an event; the outcome says why one could not be injected. It resolves once the fault is
-   * in place: for a guest bug, once the guest said whether it wrote it. `f` is checked as a
-   * request's body is (`parseFault`): a script's object may be anything at run time.
+   * is an event; the outcome says why the lab could not inject one (`unknown-vm`,
+   * `vm-not-running`, `lab-stopping`, …). It resolves once the fault is in place: for a guest
+   * bug, once the guest said whether it wrote it. `f` is checked as a request's body is
+   * (`parseFault`), since a script's object may be anything at run time: one that is no object
+   * rejects with a `TypeError`, one the lab cannot read (an unknown kind, a key the kind does not
+   * take, a value of the wrong type or range) with a `LabError` `bad-fault` that names the key.
    */
-  fault(f: Fault): Promise<FaultOutcome> {
+  // Async: a refused argument rejects, as every answer of it comes as a promise.
+  // deno-lint-ignore require-await
+  async fault(f: Fault): Promise<FaultOutcome> {
+    expectArg(
+      typeof f === "object" && f !== null && !Array.isArray(f),
+      `lab.fault: fault must be an object such as { kind: "backend-crash", vm: "a" }, got ${
+        typeName(f)
+      }`,
+    );
     const parsed = parseFault(f);
-    if (!parsed.ok) return Promise.resolve(parsed);
+    // A script's mistake, not the lab's refusal: a result it might not read would drop it.
+    if (!parsed.ok) throw new LabError("bad-fault", parsed.message, parsed.hint);
     if (this.#stopped) {
       return Promise.resolve({
         ok: false,
@@ -834,6 +859,10 @@ export class Lab {
    * Run a workload in a VM's guest (`argv` as typed after `vlab exec VM --`) and await its result.
    */
   async exec(vm: string, argv: string[], signal?: AbortSignal): Promise<ExecOutcome> {
+    // A VM that is no name, a signal that is no AbortSignal: the script's bug, a TypeError (a
+    // signal failed deep inside with "addEventListener is not a function").
+    expectString("lab.exec", "vm", vm, 'a VM\'s name, as "a"');
+    expectSignal("lab.exec", signal);
     // A script may hand anything in (this is the library's entry point): refuse it here, in words.
     if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === "string")) {
       return {
@@ -911,6 +940,8 @@ export class Lab {
     argv: string[],
     signal?: AbortSignal,
   ): Promise<{ result: Promise<ExecOutcome>; started: boolean }> {
+    expectString("lab.spawn", "vm", vm, 'a VM\'s name, as "a"');
+    expectSignal("lab.spawn", signal);
     let failed = false;
     const result = this.exec(vm, argv, signal).then((r) => {
       failed = !r.ok;
@@ -924,6 +955,7 @@ export class Lab {
 
   /** What a guest reports about itself (NIC link state, ARP cache). */
   async inspect(vm: string): Promise<unknown> {
+    expectString("lab.inspect", "vm", vm, 'a VM\'s name, as "a"');
     const handle = this.#guest(vm);
     if (!handle || this.#rebooting.has(vm) || !guestServes(this.vmState(vm))) return null;
     const m = await this.#workers.request(handle, { type: "inspect", id: this.#workers.nextId() });
@@ -937,6 +969,7 @@ export class Lab {
    * worker that is not running, or one that did not answer within 2 s.
    */
   async macTable(name: string): Promise<SwitchMacTable | null> {
+    expectString("lab.macTable", "name", name, 'a switch\'s name, as "sw0"');
     const sw = this.plan.switches.find((s) => s.name === name && s.vsockCids === undefined);
     const w = this.#workers.find(name, "switch");
     if (sw === undefined || w === undefined || w.failed !== null || this.#stopped) return null;
@@ -955,6 +988,10 @@ export class Lab {
    * sending into it. Returns false for an unknown link.
    */
   setLink(link: string, up: boolean): boolean {
+    // `setLink("a-b", "down")` brought the link up (a non-empty string is truthy), and a missing
+    // `up` took it down: refused, naming the argument.
+    expectString("lab.setLink", "link", link, 'a link\'s name, as "a-b"');
+    expectBoolean("lab.setLink", "up", up);
     if (!this.#linkUp.has(link)) return false;
     if (this.#linkUp.get(link) === up) return true;
     this.#linkUp.set(link, up);
@@ -1023,6 +1060,7 @@ export class Lab {
    * queue (virtio 1.2 §5.10.6.7). False when there is no such VM or it has no vsock.
    */
   vsockTransportReset(vm: string): boolean {
+    expectString("lab.vsockTransportReset", "vm", vm, 'a VM\'s name, as "a"');
     const spec = this.plan.vms.find((v) => v.name === vm);
     const dev = spec?.devices.find((d) => d.kind === "vsock");
     const w = this.#workers.find(vm, "device");
@@ -1035,27 +1073,55 @@ export class Lab {
   /**
    * Capture both directions of a link: `onRecords` receives pcap records (without the global
    * header) as they are drained. Several captures of one link each get every frame; `onEnd`
-   * is called if the lab stops first. Returns the function that stops the capture.
+   * is called if the lab stops first, or with the error if `onRecords` throws (see
+   * {@linkcode CaptureOptions.onEnd}). Returns the function that stops the capture. A link that
+   * has no ring (unknown, or a vhost-pci link) is a `LabError` (`unknown-link`,
+   * `vhost-pci-link`); arguments of the wrong type are a `TypeError` naming them.
    */
   capture(
     link: string,
     onRecords: (records: Uint8Array) => void,
     options: CaptureOptions = {},
   ): () => void {
-    const l = this.plan.links.find((x) => x.name === link);
-    if (!l) throw new RangeError(`no link ${link}`);
+    expectString("lab.capture", "link", link, 'a link\'s name, as "a-b"');
+    expectArg(
+      typeof onRecords === "function",
+      `lab.capture: onRecords must be a function (it receives each batch of pcap records), got ${
+        typeName(onRecords)
+      }`,
+    );
+    const opts = options ?? {};
+    expectArg(
+      typeof opts === "object" && !Array.isArray(opts),
+      `lab.capture: options must be an object ({ intervalMs?, onEnd? }), got ${typeName(options)}`,
+    );
+    expectArg(
+      opts.onEnd === undefined || typeof opts.onEnd === "function",
+      `lab.capture: options.onEnd must be a function, got ${typeName(opts.onEnd)}`,
+    );
+    expectArg(
+      opts.intervalMs === undefined ||
+        (typeof opts.intervalMs === "number" && opts.intervalMs >= 1 && opts.intervalMs <= 60_000),
+      `lab.capture: options.intervalMs must be a number of milliseconds 1 to 60000, got ${
+        typeof opts.intervalMs === "number" ? opts.intervalMs : typeName(opts.intervalMs)
+      }`,
+      (m) => typeof opts.intervalMs === "number" ? new RangeError(m) : new TypeError(m),
+    );
+    const problem = ringLinkProblem(this.plan, link, "capture");
+    if (problem !== null) throw new LabError(problem.code, problem.message, problem.hint);
+    const l = this.plan.links.find((x) => x.name === link)!;
     if (this.#stopped) {
-      options.onEnd?.();
+      opts.onEnd?.();
       return () => {};
     }
     // One drain per link, shared by every capture of it: each reader gets every frame.
     let hub = this.#captures.get(link);
     if (!hub) {
       const taps = [this.#taps[l.forwardRing], this.#taps[l.reverseRing]];
-      hub = new LinkCapture(taps, mergePcapRecords, options.intervalMs);
+      hub = new LinkCapture(taps, mergePcapRecords, opts.intervalMs);
       this.#captures.set(link, hub);
     }
-    return hub.add(onRecords, options.onEnd);
+    return hub.add(onRecords, opts.onEnd);
   }
 
   /**

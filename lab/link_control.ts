@@ -23,6 +23,7 @@ import { VSOCK_HDR_SIZE, VSOCK_MAX_PAYLOAD } from "../devices/vsock/header.ts";
 import { type PartitionInfo, type PartitionProblem, Partitions } from "./partition.ts";
 import { describeImpair, type LabPlan, type RingPlan } from "./plan.ts";
 import { quote } from "../devices/base/quote.ts";
+import { expectArg, expectBoolean, expectString, typeName } from "./arg_checks.ts";
 import { reorderProblem } from "./topology/impairment.ts";
 import type { Impairment } from "./topology/types.ts";
 import {
@@ -152,6 +153,25 @@ export class LinkControl implements LinkControls {
    * what a vsock link cannot take (callers ask `impairmentProblem` first).
    */
   setImpairment(link: string, impair: Impairment, direction: LinkDirection): boolean {
+    // A script reaches this as `lab.lab.links.setImpairment`: `{}` or the topology's keys
+    // (`{ delay: "5ms" }`) reached the workers as a stage of undefined knobs, null failed with
+    // the engine's words.
+    expectString("lab.links.setImpairment", "link", link, 'a link\'s name, as "a-b"');
+    expectArg(
+      typeof impair === "object" && impair !== null &&
+        Object.keys(NO_IMPAIRMENT).every((k) => Object.hasOwn(impair, k)),
+      `lab.links.setImpairment: impair must be a whole Impairment, as parseImpairment's value, got ${
+        impair === null || typeof impair !== "object" ? typeName(impair) : "an object without " +
+          Object.keys(NO_IMPAIRMENT).filter((k) => !Object.hasOwn(impair, k)).slice(0, 3).join(", ")
+      }; with the topology's keys, call startLab's handle: lab.setImpairment("a-b", { delay: "20ms" })`,
+    );
+    expectArg(
+      direction === "forward" || direction === "reverse" || direction === "both",
+      `lab.links.setImpairment: direction must be "forward", "reverse" or "both", got ${
+        typeof direction === "string" ? JSON.stringify(direction) : typeName(direction)
+      }`,
+      typeof direction === "string" ? (m) => new RangeError(m) : undefined,
+    );
     const l = this.#plan.links.find((x) => x.name === link);
     if (!l) {
       // A vhost-pci link has no impairment stage: clearing it changes nothing, and is said so.
@@ -190,6 +210,14 @@ export class LinkControl implements LinkControls {
     b: readonly string[],
     oneWay: boolean,
   ): Result<PartitionInfo, PartitionProblem> {
+    const names = (x: unknown) => Array.isArray(x) && x.every((n) => typeof n === "string");
+    expectArg(
+      names(a) && names(b),
+      `lab.links.partition: a and b must be arrays of VM names, as partition(["a"], ["b"], false), got ${
+        typeName(a)
+      } and ${typeName(b)}`,
+    );
+    expectBoolean("lab.links.partition", "oneWay", oneWay);
     const r = this.#partitions.add(a, b, oneWay);
     if (!r.ok) return r;
     this.#sendCuts();
@@ -199,6 +227,13 @@ export class LinkControl implements LinkControls {
 
   /** Remove partition `id`, or every partition; returns the ids removed. */
   heal(id?: number): number[] {
+    // `heal("1")` healed nothing and said nothing.
+    expectArg(
+      id === undefined || (typeof id === "number" && Number.isInteger(id) && id > 0),
+      `lab.links.heal: id must be a partition's id (a positive integer) or nothing, got ${
+        typeof id === "number" ? id : typeName(id)
+      }`,
+    );
     const gone = this.#partitions.heal(id);
     if (gone.length > 0) {
       this.#sendCuts();

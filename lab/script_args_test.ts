@@ -1,0 +1,214 @@
+/**
+ * What a script gets from the supervisor's own methods (`lab.lab.*` of `startLab`'s handle) for
+ * arguments of the wrong type or shape: one line naming the method and the argument, as a
+ * `TypeError` (`RangeError` for a value out of range) or a `LabError` with a code and a hint,
+ * never the control socket's words, the engine's (`Cannot read properties of null`), or a wrong
+ * change made without a word; and a capture callback that throws is never dropped silently.
+ */
+
+import assert from "node:assert/strict";
+import { type Fault, type Impairment, type Lab, LabError } from "../mod.ts";
+import { inStateDir, LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
+
+const PAIR = {
+  name: "script-args",
+  seed: 3,
+  vms: {
+    a: { nics: { eth0: { ip: "10.7.0.1/24" } } },
+    b: { nics: { eth0: { ip: "10.7.0.2/24" } } },
+  },
+  links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+};
+
+/** A `kind` error (TypeError, RangeError) whose one-line message matches `message`. */
+function isError(kind: ErrorConstructor, message: RegExp): (e: unknown) => boolean {
+  return (e) => {
+    assert.ok(e instanceof kind, `not a ${kind.name}: ${e}`);
+    assert.doesNotMatch(e.message, /\n/);
+    assert.match(e.message, message);
+    return true;
+  };
+}
+
+/** A `LabError` of `code` with one line of message matching `message` and a hint. */
+function isLabError(code: string, message: RegExp): (e: unknown) => boolean {
+  return (e) => {
+    assert.ok(e instanceof LabError, `not a LabError: ${e}`);
+    assert.equal(e.code, code, e.message);
+    assert.doesNotMatch(e.message, /\n/);
+    assert.match(e.message, message);
+    assert.ok(e.hint.length > 0);
+    return true;
+  };
+}
+
+async function withLab(fn: (lab: Lab) => Promise<void>): Promise<void> {
+  await inStateDir("vlab-script-args-", async () => {
+    const lab = await startTestLab(PAIR);
+    try {
+      await fn(lab);
+    } finally {
+      await lab.stop();
+    }
+  });
+}
+
+const any = <T>(v: unknown) => v as T;
+
+Deno.test({
+  name: "lab.fault refuses what is no fault in the library's words, naming the argument and key",
+  ...LAB_TEST,
+  fn: () =>
+    withLab(async (lab) => {
+      // It resolved { ok: false, message: "the body is not a JSON object", hint: 'Send {…}' }.
+      for (const f of [null, undefined, 3, "backend-crash", ["vm-crash", "a"]]) {
+        await assert.rejects(
+          lab.fault(any<Fault>(f)),
+          isError(
+            TypeError,
+            /^lab\.fault: fault must be an object such as \{ kind: "backend-crash", vm: "a" \}, got /,
+          ),
+        );
+      }
+      const cases: [unknown, RegExp][] = [
+        [{}, /^Cannot inject a fault: it names no kind$/],
+        [{ kind: "meteor", vm: "a" }, /^Cannot inject a fault: unknown kind "meteor"$/],
+        [{ kind: "vm-crash", vm: 1 }, /^Cannot inject vm-crash: "vm" must be a VM's name, got 1$/],
+        [{ kind: "vm-crash", vm: "a", cout: 1 }, /it takes no key "cout"$/],
+        [{ kind: "backend-crash", vm: "a", mode: "hang", ms: "500" }, /got "500"$/],
+        [{ kind: "lost-kick", vm: "a", device: "eth0", queue: 1 }, /"queue" must be .* got 1$/],
+      ];
+      for (const [f, message] of cases) {
+        await assert.rejects(lab.fault(any<Fault>(f)), isLabError("bad-fault", message));
+      }
+      // What the lab refuses of a fault it could read is still its answer.
+      const unknown = await lab.fault({ kind: "vm-crash", vm: "zz" });
+      assert.equal(unknown.ok ? "" : unknown.code, "unknown-vm");
+      assert.equal(lab.events.recent().filter((e) => e.kind === "fault").length, 0);
+    }),
+});
+
+Deno.test({
+  name: "lab.setLink, links.partition, heal and setImpairment refuse arguments of the wrong type",
+  ...LAB_TEST,
+  fn: () =>
+    withLab(async (lab) => {
+      // "down" brought the link up (a non-empty string is truthy); a missing `up` took it down.
+      assert.throws(
+        () => lab.setLink("a-b", any<boolean>("down")),
+        isError(TypeError, /^lab\.setLink: up must be true or false, got "down"$/),
+      );
+      assert.throws(
+        () => lab.setLink("a-b", any<boolean>(undefined)),
+        isError(TypeError, /^lab\.setLink: up must be true or false, got undefined$/),
+      );
+      assert.throws(
+        () => lab.setLink(any<string>(null), true),
+        isError(TypeError, /^lab\.setLink: link must be a string \(a link's name, as "a-b"\)/),
+      );
+      assert.equal(lab.linkUp("a-b"), true);
+      assert.equal(lab.events.recent().some((e) => e.kind === "link-down"), false);
+      // "Cannot read properties of null (reading 'length')", "a.find is not a function".
+      assert.throws(
+        () => lab.links.partition(any<string[]>(null), any<string[]>(null), false),
+        isError(TypeError, /^lab\.links\.partition: a and b must be arrays of VM names/),
+      );
+      assert.throws(
+        () => lab.links.partition(any<string[]>("a"), ["b"], false),
+        isError(TypeError, /got string and an array$/),
+      );
+      assert.throws(
+        () => lab.links.partition(["a"], ["b"], any<boolean>("yes")),
+        isError(TypeError, /^lab\.links\.partition: oneWay must be true or false/),
+      );
+      assert.deepEqual(lab.links.partitions(), []);
+      // heal("1") healed nothing and said nothing.
+      assert.throws(
+        () => lab.links.heal(any<number>("1")),
+        isError(TypeError, /^lab\.links\.heal: id must be a partition's id .* got string$/),
+      );
+      // {} reached the workers as a stage of undefined knobs; null failed in the engine's words.
+      for (const impair of [{}, null, { delay: "5ms" }]) {
+        assert.throws(
+          () => lab.links.setImpairment("a-b", any<Impairment>(impair), "both"),
+          isError(TypeError, /^lab\.links\.setImpairment: impair must be a whole Impairment/),
+        );
+      }
+      assert.equal(lab.events.recent().some((e) => e.kind === "impair"), false);
+      // The lab still works.
+      const ping = await lab.exec("a", ["ping", "10.7.0.2", "-c", "1", "-W", "2"]);
+      assert.ok(ping.ok && (ping.result as { received: number }).received === 1);
+    }),
+});
+
+Deno.test({
+  name: "lab.exec, spawn, capture and vsockTransportReset refuse arguments of the wrong type",
+  ...LAB_TEST,
+  fn: () =>
+    withLab(async (lab) => {
+      const argv = ["ping", "10.7.0.2", "-c", "1"];
+      // "signal?.addEventListener is not a function".
+      await assert.rejects(
+        lab.exec("a", argv, any<AbortSignal>("stop")),
+        isError(TypeError, /^lab\.exec: signal must be an AbortSignal .* got string$/),
+      );
+      await assert.rejects(
+        lab.spawn("a", argv, any<AbortSignal>({})),
+        isError(TypeError, /^lab\.spawn: signal must be an AbortSignal/),
+      );
+      await assert.rejects(
+        lab.exec(any<string>(1), argv),
+        isError(TypeError, /^lab\.exec: vm must be a string/),
+      );
+      assert.throws(
+        () => lab.vsockTransportReset(any<string>(null)),
+        isError(TypeError, /^lab\.vsockTransportReset: vm must be a string/),
+      );
+      // A RangeError "no link x-y", no hint.
+      assert.throws(
+        () => lab.capture("x-y", () => {}),
+        isLabError("unknown-link", /^The lab has no link "x-y"$/),
+      );
+      assert.throws(
+        () => lab.capture(any<string>(null), () => {}),
+        isError(TypeError, /^lab\.capture: link must be a string/),
+      );
+      // A null callback threw at every drain, dropped without a word.
+      assert.throws(
+        () => lab.capture("a-b", any<() => void>(null)),
+        isError(TypeError, /^lab\.capture: onRecords must be a function/),
+      );
+    }),
+});
+
+Deno.test({
+  name: "a lab.capture callback that throws stops that capture and its error reaches onEnd",
+  ...LAB_TEST,
+  fn: () =>
+    withLab(async (lab) => {
+      // It was dropped without a word: the script's capture just got no more frames.
+      let calls = 0;
+      let ended: { error: unknown } | undefined;
+      let endedCalls = 0;
+      const stop = lab.capture("a-b", () => {
+        calls++;
+        throw new Error("a bug in the script's callback");
+      }, {
+        intervalMs: 5,
+        onEnd: (e) => {
+          endedCalls++;
+          ended = e;
+        },
+      });
+      try {
+        const ping = await lab.exec("a", ["ping", "10.7.0.2", "-c", "3", "-i", "0.05"]);
+        assert.ok(ping.ok);
+        await waitForValue("the capture's end", () => endedCalls > 0 ? true : null);
+        assert.equal(calls, 1, "no more frames after it threw");
+        assert.match(String(ended?.error), /a bug in the script's callback/);
+      } finally {
+        stop();
+      }
+      assert.equal(endedCalls, 1);
+    }),
+});
