@@ -124,7 +124,8 @@ export function rate(previous: number, current: number, dtSeconds: number): numb
 /**
  * Rates between `previous` and `current`. The interval is `current.takenAt - previous.takenAt`
  * unless `dtMs` is given. Queues, links and counters present in only one snapshot get no entry
- * (a queue that appeared has no rate yet).
+ * (a queue that appeared has no rate yet). The live dashboard takes its rates over a longer
+ * window instead (`RateWindow`, `./rate_window.ts`).
  *
  * @example
  * ```ts ignore
@@ -139,97 +140,176 @@ export function computeRates(
   dtMs: number = current.takenAt - previous.takenAt,
 ): Rates {
   const dt = dtMs / 1000;
-  const before = new Map<string, QueueSnapshot>();
-  for (const vm of previous.vms) {
+  const before = snapshotCounters(previous);
+  const now = snapshotCounters(current);
+  return ratesFrom(current, (key) => {
+    const value = now.get(key);
+    if (value === undefined) return undefined;
+    // A presence key of something the older snapshot did not have: no rate yet. A counter the
+    // older snapshot lacked (a lab of an older vlab) counts from 0.
+    if (key.endsWith(PRESENT)) return before.has(key) ? 0 : undefined;
+    return rate(before.get(key) ?? 0, value, dt);
+  }, dt);
+}
+
+/** The suffix of the key that says a queue, link, switch or vhost-pci link is in a snapshot. */
+const PRESENT = "\u0000";
+
+/** The keys `snapshotCounters` gives each counter. */
+const counterKey = {
+  queue: (q: string, field: string) => `q\u0000${q}\u0000${field}`,
+  link: (link: string, dir: "forward" | "reverse", field: string) =>
+    `l\u0000${link}\u0000${dir}\u0000${field}`,
+  switch: (sw: string, field: string) => `s\u0000${sw}\u0000${field}`,
+  vhostPci: (link: string, field: string) => `v\u0000${link}\u0000${field}`,
+};
+
+const QUEUE_FIELDS = ["requests", "bytes", "kicks", "interrupts", "suppressed"] as const;
+const DIRECTION_FIELDS = ["frames", "bytes", "corrupted", "duplicated", "reordered"] as const;
+const VHOST_PCI_FIELDS = [
+  "framesIn",
+  "framesOut",
+  "framesDropped",
+  "rxWaits",
+  "partitionDropped",
+  "linkDownIn",
+  "linkDownOut",
+  "interrupts",
+] as const;
+
+/**
+ * Every cumulative counter of a snapshot that the dashboard shows as a rate, by a key of its
+ * own, plus one presence key (value 0) per queue, link, switch and vhost-pci link. Optional
+ * counters that a lab of an older vlab lacks count as 0; a drop or wait cause it lacks is absent.
+ * `computeRates` and `RateWindow` take their rates from these.
+ *
+ * @example
+ * ```ts ignore
+ * import { snapshotCounters } from "./rates.ts";
+ * snapshotCounters(snap).size; // every counter shown as a rate, and the presence keys
+ * ```
+ */
+export function snapshotCounters(s: LabSnapshot): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const vm of s.vms) {
     for (const dev of vm.devices) {
-      for (const q of dev.queues) before.set(queueKey(vm.name, dev.nic, q.index), q);
+      for (const q of dev.queues) {
+        const key = queueKey(vm.name, dev.nic, q.index);
+        out.set(counterKey.queue(key, PRESENT), 0);
+        for (const f of QUEUE_FIELDS) out.set(counterKey.queue(key, f), q[f]);
+      }
     }
   }
+  for (const link of s.links) {
+    out.set(counterKey.link(link.name, "forward", PRESENT), 0);
+    for (const dir of ["forward", "reverse"] as const) {
+      const d = link[dir];
+      for (const f of DIRECTION_FIELDS) out.set(counterKey.link(link.name, dir, f), d[f] ?? 0);
+      for (const [k, v] of Object.entries(d.drops ?? {})) {
+        out.set(counterKey.link(link.name, dir, `drops.${k}`), v);
+      }
+      for (const [k, v] of Object.entries(d.waits ?? {})) {
+        out.set(counterKey.link(link.name, dir, `waits.${k}`), v);
+      }
+    }
+  }
+  for (const sw of s.switches) {
+    out.set(counterKey.switch(sw.name, PRESENT), 0);
+    for (const [k, v] of Object.entries(sw.counters)) out.set(counterKey.switch(sw.name, k), v);
+  }
+  for (const l of s.vhostPciLinks ?? []) {
+    out.set(counterKey.vhostPci(l.name, PRESENT), 0);
+    for (const f of VHOST_PCI_FIELDS) out.set(counterKey.vhostPci(l.name, f), l[f] ?? 0);
+  }
+  return out;
+}
+
+/**
+ * The `Rates` of `current`, each counter's rate from `rateOf` (by its `snapshotCounters` key).
+ * `rateOf` returns undefined for a key with no history: a presence key so answered leaves its
+ * queue, link, switch or vhost-pci link out; a counter so answered gets 0.
+ *
+ * @example
+ * ```ts ignore
+ * import { ratesFrom } from "./rates.ts";
+ * ratesFrom(snap, (key) => 0, 1).queues.size; // every queue, at 0/s
+ * ```
+ */
+export function ratesFrom(
+  current: LabSnapshot,
+  rateOf: (key: string) => number | undefined,
+  dtSeconds: number,
+): Rates {
   const queues = new Map<string, QueueRates>();
   for (const vm of current.vms) {
     for (const dev of vm.devices) {
       for (const q of dev.queues) {
         const key = queueKey(vm.name, dev.nic, q.index);
-        const p = before.get(key);
-        if (p === undefined) continue;
+        if (rateOf(counterKey.queue(key, PRESENT)) === undefined) continue;
+        const r = (f: typeof QUEUE_FIELDS[number]) => rateOf(counterKey.queue(key, f)) ?? 0;
         queues.set(key, {
-          requests: rate(p.requests, q.requests, dt),
-          bytes: rate(p.bytes, q.bytes, dt),
-          kicks: rate(p.kicks, q.kicks, dt),
-          interrupts: rate(p.interrupts, q.interrupts, dt),
-          suppressed: rate(p.suppressed, q.suppressed, dt),
+          requests: r("requests"),
+          bytes: r("bytes"),
+          kicks: r("kicks"),
+          interrupts: r("interrupts"),
+          suppressed: r("suppressed"),
         });
       }
     }
   }
   const links = new Map<string, { forward: DirectionRates; reverse: DirectionRates }>();
-  const prevLinks = new Map(previous.links.map((l) => [l.name, l]));
   for (const link of current.links) {
-    const p = prevLinks.get(link.name);
-    if (p === undefined) continue;
-    links.set(link.name, {
-      forward: directionRates(p.forward, link.forward, dt),
-      reverse: directionRates(p.reverse, link.reverse, dt),
-    });
+    if (rateOf(counterKey.link(link.name, "forward", PRESENT)) === undefined) continue;
+    const direction = (dir: "forward" | "reverse"): DirectionRates => {
+      const d = link[dir];
+      const r = (f: string) => rateOf(counterKey.link(link.name, dir, f)) ?? 0;
+      return {
+        frames: r("frames"),
+        bytes: r("bytes"),
+        drops: perCause(d.drops, (k) => r(`drops.${k}`)),
+        waits: perCause(d.waits, (k) => r(`waits.${k}`)),
+        corrupted: r("corrupted"),
+        duplicated: r("duplicated"),
+        reordered: r("reordered"),
+      };
+    };
+    links.set(link.name, { forward: direction("forward"), reverse: direction("reverse") });
   }
   const switches = new Map<string, Record<string, number>>();
-  const prevSwitches = new Map(previous.switches.map((s) => [s.name, s]));
   for (const sw of current.switches) {
-    const p = prevSwitches.get(sw.name);
-    if (p === undefined) continue;
+    if (rateOf(counterKey.switch(sw.name, PRESENT)) === undefined) continue;
     const out: Record<string, number> = {};
-    for (const [name, value] of Object.entries(sw.counters)) {
-      const was = p.counters[name];
-      if (was !== undefined) out[name] = rate(was, value, dt);
+    for (const name of Object.keys(sw.counters)) {
+      const r = rateOf(counterKey.switch(sw.name, name));
+      if (r !== undefined) out[name] = r;
     }
     switches.set(sw.name, out);
   }
   const vhostPci = new Map<string, VhostPciRates>();
-  const prevVhost = new Map((previous.vhostPciLinks ?? []).map((l) => [l.name, l]));
   for (const l of current.vhostPciLinks ?? []) {
-    const p = prevVhost.get(l.name);
-    if (p === undefined) continue;
+    if (rateOf(counterKey.vhostPci(l.name, PRESENT)) === undefined) continue;
+    const r = (f: typeof VHOST_PCI_FIELDS[number]) => rateOf(counterKey.vhostPci(l.name, f)) ?? 0;
     vhostPci.set(l.name, {
-      framesIn: rate(p.framesIn, l.framesIn, dt),
-      framesOut: rate(p.framesOut, l.framesOut, dt),
-      framesDropped: rate(p.framesDropped, l.framesDropped, dt),
-      rxWaits: rate(p.rxWaits ?? 0, l.rxWaits ?? 0, dt),
-      partitionDropped: rate(p.partitionDropped, l.partitionDropped, dt),
-      linkDownIn: rate(p.linkDownIn ?? 0, l.linkDownIn ?? 0, dt),
-      linkDownOut: rate(p.linkDownOut ?? 0, l.linkDownOut ?? 0, dt),
-      interrupts: rate(p.interrupts, l.interrupts, dt),
+      framesIn: r("framesIn"),
+      framesOut: r("framesOut"),
+      framesDropped: r("framesDropped"),
+      rxWaits: r("rxWaits"),
+      partitionDropped: r("partitionDropped"),
+      linkDownIn: r("linkDownIn"),
+      linkDownOut: r("linkDownOut"),
+      interrupts: r("interrupts"),
     });
   }
-  return { dtSeconds: dt, queues, links, switches, vhostPci };
+  return { dtSeconds, queues, links, switches, vhostPci };
 }
 
-function directionRates(
-  p: LabSnapshot["links"][number]["forward"],
-  c: LabSnapshot["links"][number]["forward"],
-  dt: number,
-): DirectionRates {
-  return {
-    frames: rate(p.frames, c.frames, dt),
-    bytes: rate(p.bytes, c.bytes, dt),
-    drops: perCause(p.drops, c.drops, dt),
-    waits: perCause(p.waits, c.waits, dt),
-    corrupted: rate(p.corrupted ?? 0, c.corrupted ?? 0, dt),
-    duplicated: rate(p.duplicated ?? 0, c.duplicated ?? 0, dt),
-    reordered: rate(p.reordered ?? 0, c.reordered ?? 0, dt),
-  };
-}
-
-/**
- * The rate of each field of a record of counters (a field missing in `p` counts from 0; a record
- * missing altogether, from a lab of an older vlab, gives no rates).
- */
+/** The rate of each field of a record of counters (none for a record a lab of an older vlab lacks). */
 function perCause<K extends string>(
-  p: Readonly<Record<K, number>> | undefined,
   c: Readonly<Record<K, number>> | undefined,
-  dt: number,
+  rateOf: (k: K) => number,
 ): Record<K, number> {
   const out = {} as Record<K, number>;
-  for (const k of Object.keys(c ?? {}) as K[]) out[k] = rate(p?.[k] ?? 0, c![k], dt);
+  for (const k of Object.keys(c ?? {}) as K[]) out[k] = rateOf(k);
   return out;
 }
 

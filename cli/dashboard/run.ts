@@ -1,6 +1,6 @@
 /**
- * The live driver of the dashboard: polls a snapshot source at a fixed rate, keeps the previous
- * snapshot for rates and a 60 s occupancy history, fetches the ring view and a switch's MAC table
+ * The live driver of the dashboard: polls a snapshot source at a fixed rate, keeps the last 3 s
+ * of counters for rates (`RateWindow`) and a 60 s occupancy history, fetches the ring view and a switch's MAC table
  * only while they are open, and draws `<App>` with ink until the user quits or the lab goes away.
  *
  * Called by the CLI (`vlab up` in the foreground, `vlab dashboard` attached) on the main thread.
@@ -19,7 +19,8 @@ import type { LabSnapshot, RingSelector, RingView } from "../../lab/snapshot_typ
 import type { SwitchMacTable } from "../../lab/switch_macs.ts";
 import { App, type DashboardData, type DashboardExit } from "./app.tsx";
 import type { MacView } from "./mac_table.tsx";
-import { computeRates, OccupancyHistory, type Rates } from "./rates.ts";
+import { OccupancyHistory, type Rates } from "./rates.ts";
+import { RateWindow } from "./rate_window.ts";
 
 /** Where the dashboard reads the lab (the control socket's client, or a fake in tests). */
 export interface SnapshotSource {
@@ -118,6 +119,7 @@ export function runDashboard(opts: DashboardOptions): Promise<DashboardExit> {
   const history = new OccupancyHistory({
     capacity: Math.ceil(60_000 / intervalMs) + 10,
   });
+  const rateWindow = new RateWindow();
   let current: LabSnapshot | null = null;
   let rates: Rates | null = null;
   let ring: RingView | null = null;
@@ -289,7 +291,7 @@ export function runDashboard(opts: DashboardOptions): Promise<DashboardExit> {
       if (done) return;
       waitingMs = null;
       if (current === null || snap.takenAt > current.takenAt) {
-        if (current !== null) rates = computeRates(current, snap);
+        rates = rateWindow.add(snap);
         current = snap;
         history.add(snap);
         opts.onUpdate?.();
