@@ -24,7 +24,7 @@ import { type LabPlan, planLab } from "../plan.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
 import type { Topology } from "../topology/types.ts";
 import { quote } from "../../devices/base/quote.ts";
-import { type CheckContext, registerStepKind } from "./steps.ts";
+import { type CheckContext, type Hold, registerStepKind } from "./steps.ts";
 
 const faultArgs = z.strictObject({
   kind: z.enum(FAULT_KINDS as [Fault["kind"], ...Fault["kind"][]]),
@@ -210,6 +210,49 @@ function timed(a: FaultArgs): boolean {
     mode !== "slow" && (mode !== "hang" || (a.ms ?? 5000) > HANG_WATCHDOG_MS);
 }
 
+/**
+ * What a backend crash holds in its VM's device worker once its step moved on: a hang blocks it
+ * (surely for {@linkcode HANG_SURE_MS}, or its `ms` if shorter); an exit ends it, and a second
+ * crash before its restart begins (some milliseconds later) is refused ("backend-crash-armed");
+ * a `mid-pass` crash armed and still to come refuses any crash but a `slow` one the same way.
+ * The last two are sure only for a crash right after it.
+ */
+function crashHold(a: FaultArgs): Hold | null {
+  const mode = a.mode ?? "exit";
+  if (mode === "hang") {
+    return {
+      ms: Math.min(a.ms ?? 5000, HANG_SURE_MS),
+      verb: "blocks the worker",
+      what: `backend-crash hang ${a.ms ?? 5000} ms`,
+    };
+  }
+  if (mode === "exit") {
+    return {
+      ms: 0,
+      instant: true,
+      verb: "ends the worker, whose restart begins some milliseconds later",
+      what: "backend-crash exit",
+      fails: "backend-crash-armed",
+      hint: "give it an at after the worker's restart (backend-ready, a fraction of a second " +
+        "after the exit), or crash the whole VM instead (vm-crash)",
+    };
+  }
+  if (mode === "mid-pass") {
+    return {
+      ms: 0,
+      instant: true,
+      verb: "arms a crash that comes once the worker moves frames",
+      what: "backend-crash mid-pass",
+      fails: "backend-crash-armed",
+      lets: ["slow"],
+      hint: `give it an at after the armed crash came (backend-restarted), with traffic through ${
+        quote(a.vm)
+      }'s NICs in between, or make it a slow one (mode: slow)`,
+    };
+  }
+  return null;
+}
+
 registerStepKind<FaultArgs>("fault", {
   schema: faultArgs,
   describe,
@@ -239,12 +282,9 @@ registerStepKind<FaultArgs>("fault", {
         what: "device worker",
         doing: `crashes VM ${quote(a.vm)}'s device worker`,
         key: "kind",
-        holds: (a.mode ?? "exit") !== "hang" ? null : {
-          ms: Math.min(a.ms ?? 5000, HANG_SURE_MS),
-          verb: "blocks the worker",
-          what: `backend-crash hang ${a.ms ?? 5000} ms`,
-        },
+        holds: crashHold(a),
         fails: "backend-hung",
+        how: a.mode ?? "exit",
         kind: "worker",
       },
   run: async (a, ctx) => {

@@ -39,6 +39,7 @@ import {
   type Binding,
   durationMs,
   endlessWorkload,
+  type Hold,
   stepKinds,
   workloadNameProblems,
 } from "./steps.ts";
@@ -638,14 +639,17 @@ interface Holder extends Outliving {
   endless: boolean;
   /** How it holds it, for messages ("runs", "blocks the worker"). */
   verb: string;
+  /** What else its binding's hold says (see {@linkcode Hold}). */
+  hold: Pick<Hold, "instant" | "fails" | "lets" | "hint">;
 }
 
 /**
  * A step that takes what a run above still holds when it starts, for sure (`binds`: a port a
  * server in the background holds, a device worker a hang blocks): one that runs until stopped,
  * or one whose length its words give and that the steps between, at their longest, cannot
- * outlast (each step run allowed {@linkcode STEP_SLACK_MS}). It would fail on every run ("port
- * in use", "backend-hung").
+ * outlast (each step run allowed {@linkcode STEP_SLACK_MS}), or one held for an instant (an
+ * exit until its restart begins) that this step follows right after. It would fail on every run
+ * ("port in use", "backend-hung", "backend-crash-armed").
  */
 function takenProblems(
   t: Timing,
@@ -655,10 +659,14 @@ function takenProblems(
   holder: Holder | undefined,
 ): Problem[] {
   if (holder === undefined || runsOf(t) > 1 || binds.takes === false) return [];
+  if (holder.hold.lets?.includes(binds.how ?? "") === true) return [];
   let still = holder.endless ? "it runs until the drill stops it" : null;
   if (still === null && holder.gapMs !== null) {
     const starts = gapAfter(t, holder, 0);
-    if (starts + (holder.runs + 1) * STEP_SLACK_MS < holder.ms) {
+    if (holder.hold.instant === true) {
+      // Only right after it: nothing between them holds the cursor a known time.
+      if (starts === 0) still = `it ${holder.verb}, and this step starts right after it`;
+    } else if (starts + (holder.runs + 1) * STEP_SLACK_MS < holder.ms) {
       still = `it ${holder.verb} ${showMs(holder.ms)} at least, and this step starts ${
         starts === 0
           ? "right after it"
@@ -668,12 +676,18 @@ function takenProblems(
   }
   if (still === null) return [];
   return [{
-    code: binds.kind === "port" ? "port-taken" : "worker-hung",
+    code: binds.kind === "port"
+      ? "port-taken"
+      : holder.hold.instant === true
+      ? "crash-armed"
+      : "worker-hung",
     path: ["timeline", index, kind, binds.key],
     message: `timeline[${index}] ${binds.doing} while timeline[${holder.index}]'s ${
       quote(holder.what)
-    } holds it (${still}): it would fail with "${binds.fails}"`,
-    hint: binds.kind === "worker"
+    } holds it (${still}): it would fail with "${holder.hold.fails ?? binds.fails}"`,
+    hint: holder.hold.hint !== undefined
+      ? holder.hold.hint
+      : binds.kind === "worker"
       ? `give it an at after the hung worker's restart (backend-restarted, about ${
         showMs(HANG_RESTART_MS)
       } after the hang began) or after the hang's end`
@@ -999,6 +1013,7 @@ function checkSteps(
           name: gives?.name ?? null,
           endless: binds.holds.ms === Infinity,
           verb: binds.holds.verb,
+          hold: binds.holds,
         });
       }
     }

@@ -220,6 +220,28 @@ export function workloadRunsAtMostMs(argv: string[]): number | null {
   }
 }
 
+/** How a step run holds what it takes once its step moved on (see {@linkcode Binding.holds}). */
+export interface Hold {
+  /** How long at least, ms (Infinity: until the drill ends; 0 with `instant`). */
+  ms: number;
+  /** The words for it, after "it": `runs`, `blocks the worker`, `ends the worker`. */
+  verb: string;
+  /** The run, for messages: `sink -t 5`, `backend-crash hang 900 ms`. */
+  what: string;
+  /**
+   * Held only for an instant the steps' words cannot measure (an exit, until the restart begins,
+   * some milliseconds later): a take right after it, nothing between them holding the cursor a known
+   * time, fails; any later one may not.
+   */
+  instant?: boolean;
+  /** The words a take fails with while this is held, when not the taker's own `fails`. */
+  fails?: string;
+  /** The takes it lets by, by their `how` (an armed mid-pass crash lets a `slow` one by). */
+  lets?: readonly string[];
+  /** What to do about a take that fails on it, when not the taker's kind's hint. */
+  hint?: string;
+}
+
 /** What a step run takes in a VM (see {@linkcode StepKind.binds}). */
 export interface Binding {
   /** The VM. */
@@ -235,9 +257,11 @@ export interface Binding {
    * ends; a server without `-t`), with the words for that ("runs", "blocks it"); null: not
    * after its step (in the foreground), or not known.
    */
-  holds: { ms: number; verb: string; what: string } | null;
+  holds: Hold | null;
   /** The words a second take fails with while it is held (`port in use`). */
   fails: string;
+  /** How the run takes it (a backend crash's mode), for a hold that lets some takes by. */
+  how?: string;
   /** What it is, for the hint: a port (another `-p`) or a device worker (wait for its restart). */
   kind: "port" | "worker";
   /**

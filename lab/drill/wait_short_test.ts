@@ -181,3 +181,59 @@ Deno.test("a vm-crash ends the ports its VM's servers held", async () => {
       "  - exec: { vm: b, argv: [udp-echo, -t, 1] }\n",
   );
 });
+
+Deno.test("a backend crash right after an exit or an armed mid-pass crash on its VM is refused, naming both", async () => {
+  // Before, both ran, and the second step failed at run time: "Cannot inject backend-crash
+  // (exit): VM "a"'s device worker is ending already (an injected exit) and its restart has not
+  // begun" (backend-crash-armed), or "… has a mid-pass crash armed, still to come".
+  const exit = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - at: 500ms\n    fault: { kind: backend-crash, vm: a, mode: exit }\n" +
+      "  - at: 500ms\n    fault: { kind: backend-crash, vm: a, mode: exit }\n",
+  );
+  assert.deepEqual(where(exit), [
+    '6:20: timeline[1] crashes VM "a"\'s device worker while timeline[0]\'s "backend-crash exit" ' +
+    "holds it (it ends the worker, whose restart begins some milliseconds later, and this step " +
+    'starts right after it): it would fail with "backend-crash-armed"',
+  ]);
+  assert.match(exit[0].hint ?? "", /an at after the worker's restart \(backend-ready/);
+  // A step that acts at once between them (an impair) leaves no known time either; a slow crash
+  // is refused after an exit too.
+  const between = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - fault: { kind: backend-crash, vm: a }\n" +
+      "  - impair: { link: a-b, set: { delay: 1ms } }\n" +
+      "  - fault: { kind: backend-crash, vm: a, mode: slow, ms: 100 }\n",
+  );
+  assert.equal(between.length, 1);
+  assert.match(
+    between[0].message,
+    /^timeline\[2\] crashes .* timeline\[0\]'s "backend-crash exit"/,
+  );
+  const midPass = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - fault: { kind: backend-crash, vm: a, mode: mid-pass }\n" +
+      "  - fault: { kind: backend-crash, vm: a, mode: hang, ms: 2000 }\n",
+  );
+  assert.deepEqual(where(midPass), [
+    '4:20: timeline[1] crashes VM "a"\'s device worker while timeline[0]\'s "backend-crash ' +
+    'mid-pass" holds it (it arms a crash that comes once the worker moves frames, and this step ' +
+    'starts right after it): it would fail with "backend-crash-armed"',
+  ]);
+  // Any time between them, another VM, a slow crash after a mid-pass one (the lab takes it), a
+  // vm-crash in between (it cancels the exit): left to the run.
+  for (
+    const steps of [
+      "  - at: 500ms\n    fault: { kind: backend-crash, vm: a }\n" +
+      "  - at: 550ms\n    fault: { kind: backend-crash, vm: a }\n",
+      "  - fault: { kind: backend-crash, vm: a }\n  - wait: 100ms\n" +
+      "  - fault: { kind: backend-crash, vm: a }\n",
+      "  - fault: { kind: backend-crash, vm: a }\n  - fault: { kind: backend-crash, vm: b }\n",
+      "  - fault: { kind: backend-crash, vm: a, mode: mid-pass }\n" +
+      "  - fault: { kind: backend-crash, vm: a, mode: slow, ms: 100 }\n",
+      "  - fault: { kind: backend-crash, vm: a }\n  - fault: { kind: vm-crash, vm: a }\n",
+      "  - fault: { kind: backend-crash, vm: a, mode: slow, ms: 100 }\n" +
+      "  - fault: { kind: backend-crash, vm: a }\n",
+    ]
+  ) await valid(`topology: pair\ntimeline:\n${steps}`);
+});
