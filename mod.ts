@@ -114,6 +114,7 @@ export {
   type DrillAssertion,
   drillFromObject,
   type DrillIssue,
+  DrillProgressError,
   type DrillResult,
   type DrillStep,
   type Expr,

@@ -77,6 +77,8 @@ export const EXIT_CODES = {
  * - `unknown-partition`: `vlab heal ID` named a partition that is not in force.
  * - `control-error`: the lab's control socket answered with an error.
  * - `drill-invalid`: a drill file has problems (each is printed as file:line:col); exit 2.
+ * - `progress-failed`: a script's `runDrill` `onProgress` threw (the drill still ran to its
+ *   verdict, in the error's `result`).
  * - `no-permission`: a script using mod.ts was not given a permission the lab needs.
  * - `drill-not-run`: a drill's lab could not start (a lab of that name runs); no verdict, exit 3.
  * - `unreachable`: `vlab pingall` found pairs of VMs that got no reply.
@@ -127,6 +129,7 @@ export const EXIT_CODE_OF: Readonly<Record<VlabErrorCode, number>> = {
   "unknown-partition": EXIT_CODES.failure,
   "control-error": EXIT_CODES.failure,
   "drill-invalid": EXIT_CODES.usage,
+  "progress-failed": EXIT_CODES.failure,
   "no-permission": EXIT_CODES.failure,
   "drill-not-run": EXIT_CODES.drillNotRun,
   "interrupted": EXIT_CODES.interrupted,

@@ -29,6 +29,7 @@ export type LabErrorCode =
   | "unknown-partition"
   | "control-error"
   | "drill-invalid"
+  | "progress-failed"
   | "no-permission"
   | "not-enough-memory";
 

@@ -26,10 +26,16 @@ import { LabError } from "../errors.ts";
 import { compareRuns, type ReplayDifference, REPORT_VERSION } from "./report.ts";
 import { drillResultProblem } from "./check.ts";
 import { typeName } from "../api.ts";
-import { checkRunOptions, runDrillAs, type RunDrillOptions } from "./run.ts";
+import {
+  checkRunOptions,
+  DrillProgressError,
+  guardProgress,
+  runDrillAs,
+  type RunDrillOptions,
+} from "./run.ts";
 import type { DrillResult } from "./types.ts";
 
-export { runDrill, type RunDrillOptions, runDrillText } from "./run.ts";
+export { DrillProgressError, runDrill, type RunDrillOptions, runDrillText } from "./run.ts";
 export {
   drillFromObject,
   type DrillIssue,
@@ -169,8 +175,11 @@ export async function replayDrill(
   const label = recordedSource === null
     ? "the report's drill"
     : `${recordedSource}, as the report recorded it`;
+  // A throwing onProgress makes the replay reject once it is compared, with the comparison.
+  const guard = guardProgress((options as RunDrillOptions).onProgress);
   const result = await runDrillAs(r.document as Record<string, unknown>, label, {
     ...options,
+    onProgress: guard.progress,
     seed: r.seed,
   });
   const notes: string[] = [];
@@ -195,5 +204,9 @@ export async function replayDrill(
   // report.md then gave `vlab drill run 'the report'\''s drill' --seed N`.
   result.source = recordedSource ??
     (typeof r.source === "string" && r.source.startsWith("<") ? r.source : "<object>");
-  return { result, differences, notes };
+  const replay = { result, differences, notes };
+  if (guard.thrown !== null) {
+    throw new DrillProgressError("replayDrill", replay, result.passed, guard.thrown);
+  }
+  return replay;
 }

@@ -47,10 +47,102 @@ import type {
 export interface RunDrillOptions {
   /** Override the drill's seed. */
   seed?: number;
-  /** Called with one line per step run and per assertion, as the drill goes. */
+  /**
+   * Called with one line per step run and per assertion, as the drill goes. If it throws, it is
+   * not called again, the drill runs on to its verdict and stops its lab, and then the call
+   * rejects with a {@linkcode DrillProgressError} whose `result` holds that verdict.
+   */
   onProgress?: (line: string) => void;
   /** Abort the drill (the lab is stopped, the result has what ran). */
   signal?: AbortSignal;
+}
+
+/**
+ * What {@linkcode runDrill} (`runDrillText`, `replayDrill`) rejects with when its `onProgress`
+ * threw: the drill ran on to its end without calling it again, its lab stopped, and `result`
+ * holds what the call would have resolved to, verdict and all; `cause` is what `onProgress`
+ * threw, `line` the line it was given. Its code is `progress-failed`.
+ *
+ * @example
+ * ```ts ignore
+ * import { DrillProgressError, runDrill } from "./run.ts";
+ * try {
+ *   await runDrill("drills/link-flap.yaml", { onProgress: (l) => log.writeSync(l) });
+ * } catch (e) {
+ *   if (e instanceof DrillProgressError) console.log(e.result.passed); // the verdict survives
+ *   else throw e;
+ * }
+ * ```
+ */
+export class DrillProgressError<T = DrillResult> extends LabError {
+  /** What the call would have resolved to: the drill's result (a replay's, for `replayDrill`). */
+  readonly result: T;
+  /** The progress line `onProgress` threw on. */
+  readonly line: string;
+
+  /**
+   * Make the error of a drill whose `onProgress` threw.
+   *
+   * @param call the call whose `onProgress` threw (`runDrill`, `replayDrill`)
+   * @param result what the call would have resolved to
+   * @param passed the drill's verdict
+   * @param thrown what `onProgress` threw, and the line it was given
+   */
+  constructor(
+    call: string,
+    result: T,
+    passed: boolean,
+    thrown: { error: unknown; line: string },
+  ) {
+    const what = thrown.error instanceof Error
+      ? `${thrown.error.name}: ${thrown.error.message}`
+      : String(thrown.error);
+    super(
+      "progress-failed",
+      `${call}: onProgress threw ${quote(what)} at the line ${quote(thrown.line.trim())}; ` +
+        `it was not called again, and the drill ran on to its verdict: ${passed ? "PASS" : "FAIL"}`,
+      "The drill's result is this error's `result` (error.result.passed); fix onProgress, or " +
+        "catch what it throws",
+    );
+    this.cause = thrown.error;
+    this.result = result;
+    this.line = thrown.line;
+  }
+}
+
+/**
+ * `onProgress` made safe for the runner: `progress` calls it until it first throws, then never
+ * again, and `thrown` keeps that first error and its line (a callback's bug lost the drill's
+ * verdict, and one thrown from a workload's report was an unhandled rejection).
+ *
+ * @example
+ * ```ts
+ * import { guardProgress } from "./run.ts";
+ * const guard = guardProgress(() => {
+ *   throw new Error("closed");
+ * });
+ * guard.progress("line 1");
+ * guard.progress("line 2"); // not passed on
+ * guard.thrown?.line; // "line 1"
+ * ```
+ */
+export function guardProgress(
+  onProgress: ((line: string) => void) | undefined,
+): { progress: (line: string) => void; readonly thrown: { error: unknown; line: string } | null } {
+  let thrown: { error: unknown; line: string } | null = null;
+  return {
+    progress: (line) => {
+      if (thrown !== null || onProgress === undefined) return;
+      try {
+        onProgress(line);
+      } catch (error) {
+        thrown = { error, line };
+      }
+    },
+    get thrown() {
+      return thrown;
+    },
+  };
 }
 
 /** How long a stopped drill waits for its cancelled workloads to report (ms). */
@@ -336,11 +428,16 @@ export async function runDrillAs(
     }, source)
     : await loadOrThrow(() => drillFromObject(source, label), label);
   // Absolute: the run-again hints a report (or a replay of it) gives hold from any folder.
-  return await runLoaded(
+  const guard = guardProgress(options.onProgress);
+  const result = await runLoaded(
     drill,
     typeof source === "string" ? resolve(source) : drill.source,
-    options,
+    { ...options, onProgress: guard.progress },
   );
+  if (guard.thrown !== null) {
+    throw new DrillProgressError("runDrill", result, result.passed, guard.thrown);
+  }
+  return result;
 }
 
 /**
@@ -363,7 +460,12 @@ export async function runDrillText(
   checkString("runDrillText", "file", file);
   checkRunOptions(options, "runDrillText");
   const drill = await loadOrThrow(() => parseDrill(text, file), file);
-  return await runLoaded(drill, file, options);
+  const guard = guardProgress(options.onProgress);
+  const result = await runLoaded(drill, file, { ...options, onProgress: guard.progress });
+  if (guard.thrown !== null) {
+    throw new DrillProgressError("runDrillText", result, result.passed, guard.thrown);
+  }
+  return result;
 }
 
 /** Run a drill that validated; `source` is its result's `source`. */
@@ -461,14 +563,26 @@ async function runLoaded(
     const sample: RecoverySample = { subject: what, atMs: elapsedMs(), ms: null };
     recovery.push(sample);
     let finish = () => {};
+    const forget = () => {
+      const i = recovery.indexOf(sample);
+      if (i >= 0) recovery.splice(i, 1);
+      finish();
+    };
     watchers.push(
       new Promise<void>((resolve) => {
         const timer = setTimeout(() => finish(), FAULT_RECOVERY_WATCH_MS);
+        // A fault the lab may outlive unnoticed (a short hang that ended before the watchdog
+        // caught it) is no recovery to time: forgotten when nothing noticed it in time.
+        let noticed = ends.unnoticed === undefined;
+        const unnoticed = ends.unnoticed === undefined
+          ? undefined
+          : setTimeout(() => noticed || forget(), ends.unnoticed.withinMs);
         const off = lab.lab.events.subscribe((e) => {
           if (e.subject !== subject) return;
           if (ends.nic !== undefined && e.detail?.nic !== undefined && e.detail.nic !== ends.nic) {
             return;
           }
+          if (ends.unnoticed?.noticed.includes(e.kind) === true) noticed = true;
           if (ends.recovered.includes(e.kind)) {
             sample.ms = Math.round((elapsedMs() - sample.atMs) * 10) / 10;
             finish();
@@ -476,6 +590,7 @@ async function runLoaded(
         });
         finish = () => {
           clearTimeout(timer);
+          clearTimeout(unnoticed);
           off();
           abort.signal.removeEventListener("abort", finish);
           resolve();
@@ -483,11 +598,7 @@ async function runLoaded(
         abort.signal.addEventListener("abort", finish, { once: true });
       }),
     );
-    return () => {
-      const i = recovery.indexOf(sample);
-      if (i >= 0) recovery.splice(i, 1);
-      finish();
-    };
+    return forget;
   };
   // A workload that fails says so when it does, not once the drill is over (a background sink
   // that could not bind its port, seen only after a minute of flood).

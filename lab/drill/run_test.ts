@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
 import { LabError } from "../errors.ts";
-import { inStateDir, LAB_TEST } from "../testing.ts";
+import { inStateDir, LAB_TEST, pathExists } from "../testing.ts";
 import { METRIC_EXAMPLE } from "./references.ts";
 import { compareRuns } from "./report.ts";
-import { crossingMs, plannedRuns, runDrill, type RunDrillOptions } from "./run.ts";
+import {
+  crossingMs,
+  DrillProgressError,
+  plannedRuns,
+  runDrill,
+  type RunDrillOptions,
+} from "./run.ts";
 import type { Impairment } from "../wire/specs.ts";
 import { listening } from "../script_signals.ts";
 import { replayDrill } from "./mod.ts";
@@ -621,5 +627,63 @@ Deno.test({
       // Once each: the events logged before the subscription are not counted twice.
       assert.equal(r.events.filter((e) => e.kind === "lab-up").length, 1);
       assert.equal(r.events.find((e) => e.kind === "lab-up")?.atMs, 0);
+    }),
+});
+
+Deno.test({
+  name:
+    "an onProgress that throws loses no verdict: the drill runs on, stops its lab, then rejects with its result",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-run-", async (dir) => {
+      // It rejected with the callback's error at the first line: the drill's verdict was lost.
+      const drill = {
+        topology: {
+          name: "drill-progress",
+          vms: {
+            a: { nics: { eth0: { ip: "10.8.1.1/24" } } },
+            b: { nics: { eth0: { ip: "10.8.1.2/24" } } },
+          },
+          links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+        },
+        timeline: [{ exec: { vm: "a", argv: ["ping", "10.8.1.2", "-c", "1"], as: "ping" } }],
+        assert: ["ping.received == 1"],
+      };
+      let calls = 0;
+      const onProgress = () => {
+        calls++;
+        throw new Error("the log is closed");
+      };
+      let report: DrillResult | null = null;
+      await assert.rejects(runDrill(drill, { onProgress }), (e: unknown) => {
+        assert.ok(e instanceof DrillProgressError, `not a DrillProgressError: ${e}`);
+        assert.equal(e.code, "progress-failed");
+        assert.doesNotMatch(e.message, /\n/);
+        assert.match(
+          e.message,
+          /^runDrill: onProgress threw "Error: the log is closed" at the line /,
+        );
+        assert.match(e.message, /the drill ran on to its verdict: PASS$/);
+        assert.match(e.hint, /error\.result/);
+        assert.match(String(e.cause), /the log is closed/);
+        const result = e.result as DrillResult;
+        assert.equal(result.passed, true);
+        assert.deepEqual(result.assertions.map((a) => a.verdict), ["pass"]);
+        report = result;
+        return true;
+      });
+      assert.equal(calls, 1, "not called again after it threw");
+      assert.ok(!pathExists(`${dir}/drill-progress`), "the lab stopped");
+      // A replay compares first, then rejects the same way, with its comparison.
+      calls = 0;
+      await assert.rejects(replayDrill(report, { onProgress }), (e: unknown) => {
+        assert.ok(e instanceof DrillProgressError);
+        assert.match(e.message, /^replayDrill: onProgress threw/);
+        const replay = e.result as { result: DrillResult; differences: unknown[] };
+        assert.equal(replay.result.passed, true);
+        assert.ok(Array.isArray(replay.differences));
+        return true;
+      });
+      assert.equal(calls, 1);
     }),
 });
