@@ -57,17 +57,69 @@ Deno.test("a rate below the smallest limit and a 400-digit delay are out of rang
   }
 });
 
-Deno.test("an infinite or NaN unit value asks for a finite number; hints give the key's own units", () => {
+Deno.test("an infinite or NaN unit value is out of range; another type's hints give the key's own units", () => {
   const issues = issuesOf(
     "name: x\nvms:\n  a: { memory: .inf, nics: { eth0: { tx_timeout: [] } } }\n" +
       "  b: { nics: { eth0: {} } }\nlinks:\n  - { endpoints: [a, b], loss: .nan, rate: {} }\n",
   );
   assert.deepEqual(issues.map((i) => `${i.line}:${i.column} ${i.code} ${i.message} | ${i.hint}`), [
-    '3:16 wrong-type vms.a.memory must be a string or a finite number, got Infinity | write memory as "16MiB" or "1GiB"',
+    '3:16 out-of-range memory must be between 1MiB and 2GiB, got Infinity | write a memory between 1MiB and 2GiB, such as "16MiB"',
     '3:50 wrong-type vms.a.nics.eth0.tx_timeout must be a string or a number, got a list | write tx_timeout as "10ms", "1s" or 0',
-    '6:32 wrong-type links[0].loss must be a string or a finite number, got NaN | write loss as "1%" or "0.5%"',
+    "6:32 out-of-range loss must be between 0% and 100%, got NaN | write a loss between 0% and 100%",
     '6:44 wrong-type links[0].rate must be a string or a number, got a map | write rate as "100mbit", "1gbit" or 0',
   ]);
+});
+
+Deno.test("a number YAML reads as infinite or NaN is out of range for every numeric key, not of the wrong type", () => {
+  // poll_us: 1e400 was 'vms.a.poll_us must be an integer, got Infinity' (a wrong-type problem).
+  const issues = issuesOf(
+    "name: x\nseed: .nan\nvms:\n  a: { poll_us: 1e400, nics: { eth0: { mtu: -.inf, queue_size: .nan } } }\n" +
+      "  b: { nics: { eth0: { tx_timeout: .inf } } }\nswitches: { sw: { ports_max: .inf } }\n" +
+      "links:\n  - { endpoints: [a, sw], delay: 1e400, jitter: .inf, rate: .inf, gap: .inf, limit: .nan,\n" +
+      "      overhead: -.inf, loss_correlation: .inf, loss_gemodel: .inf, reverse: { duplicate: -.inf } }\n" +
+      "  - { endpoints: [b, sw] }\n",
+  );
+  const seen = issues.map((i) => `${i.line}:${i.column} ${i.code} ${i.message}`);
+  assert.deepEqual(seen, [
+    "2:7 out-of-range seed must be between 0 and 4294967295, got NaN",
+    "4:17 out-of-range poll_us must be between 0 and 10000, got Infinity",
+    "4:45 out-of-range mtu must be between 68 and 9000, got -Infinity",
+    "4:64 out-of-range queue_size must be between 8 and 32768, got NaN",
+    "5:36 out-of-range tx_timeout must be between 0 and 60s, got Infinity",
+    "6:30 out-of-range ports_max must be between 1 and 4096, got Infinity",
+    "8:34 out-of-range delay must be between 0 and 60s, got Infinity",
+    "8:49 out-of-range jitter must be between 0 and 60s, got Infinity",
+    "8:61 out-of-range rate must be between 1kbit and 100gbit (or 0, unlimited), got Infinity",
+    "8:72 out-of-range gap must be between 1 and 1000000, got Infinity",
+    "8:85 out-of-range limit must be between 1 and 1000000, got NaN",
+    "9:17 out-of-range overhead must be between -1024 and 1024, got -Infinity",
+    "9:42 out-of-range loss_correlation must be between 0% and 100%, got Infinity",
+    "9:62 out-of-range loss_gemodel must be between 0% and 100%, got Infinity",
+    "9:90 out-of-range duplicate must not be negative, got -Infinity",
+  ]);
+});
+
+Deno.test("a negative duration, percentage, rate or size is out of range: it must not be negative", () => {
+  // jitter: -1ms was 'Cannot read jitter "-1ms": expected a duration' (bad-unit), as if the
+  // unit were wrong.
+  assert.deepEqual(brief(LINK("jitter: -1ms")), [
+    "7:13 out-of-range jitter must not be negative, got -1ms",
+  ]);
+  const issues = issuesOf(
+    "name: x\nvms:\n  a: { nics: { eth0: { tx_timeout: -5s } } }\n  b: { nics: { eth0: {} } }\n" +
+      'links:\n  - { endpoints: [a, b], delay: " -2 ms", loss: -1%, rate: -1mbit, loss_state: "1% -30%",\n' +
+      "      delay_correlation: -0.5, reverse: { jitter: -0ms, loss: -0%, rate: -0kbit } }\n",
+  );
+  assert.deepEqual(issues.map((i) => `${i.line}:${i.column} ${i.code} ${i.message} | ${i.hint}`), [
+    "3:36 out-of-range tx_timeout must not be negative, got -5s | write a tx_timeout between 0 and 60s",
+    '6:33 out-of-range delay must not be negative, got " -2 ms" | write a delay between 0 and 60s',
+    "6:49 out-of-range loss must not be negative, got -1% | write a loss between 0% and 100%",
+    "6:60 out-of-range rate must not be negative, got -1mbit | write a rate between 1kbit and 100gbit (or 0, unlimited)",
+    "6:80 out-of-range loss_state must not be negative, got -30% | write a loss_state between 0% and 100%",
+    "7:26 out-of-range delay_correlation must not be negative, got -0.5 | write a delay_correlation between 0% and 100%",
+  ]);
+  // Minus zero is zero, as tc reads it.
+  assert.ok(parseTopology(LINK("delay: -0ms"), "t.yaml").ok);
 });
 
 Deno.test("a file with CR line endings (old Mac) is read line by line, as YAML says", () => {

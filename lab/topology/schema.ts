@@ -59,13 +59,31 @@ function addUnitIssue(ctx: Ctx, key: string, e: UnitError): void {
   } else {
     ctx.addIssue({
       code: "custom",
-      message: `${key} must be between ${e.range}, got ${showValue(e.input)}`,
+      message: e.negative === true
+        ? `${key} must not be negative, got ${showValue(e.input)}`
+        : `${key} must be between ${e.range}, got ${showValue(e.input)}`,
       params: { code: "out-of-range", hint: `write a ${key} between ${e.range}` },
     });
   }
 }
 
-const stringOrNumber = () => z.union([z.string(), z.number()]);
+/**
+ * A number YAML reads as infinite or NaN (`1e400`, `.inf`, `.nan`), which `z.number()` refuses as
+ * no number at all: in a union with it, let through to the value's own check, which says it is
+ * out of range (not of the wrong type). No JSON value is one (`not: {}` in a JSON Schema).
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { nonFiniteNumber } from "./schema.ts";
+ * z.union([z.string(), z.number(), nonFiniteNumber]).safeParse(Infinity).success; // true
+ * ```
+ */
+export const nonFiniteNumber: z.ZodType<number> = z.custom<number>((v) =>
+  typeof v === "number" && !Number.isFinite(v)
+).meta({ not: {} });
+
+const stringOrNumber = () => z.union([z.string(), z.number(), nonFiniteNumber]);
 
 /*
  * A value with a unit is a string or a number. In its JSON Schema, `pattern` (the spelling the

@@ -299,12 +299,32 @@ function retypeHint(value: unknown, expected: string, key: string): string | nul
   return null;
 }
 
+/** A number outside its key's range (too small or too big, or infinite or NaN). */
+function rangeProblem(path: PathSegment[], value: unknown, doc: SchemaDoc): Problem {
+  const s = schemaAt(path, doc.root);
+  const key = lastKey(path);
+  const rule = doc.root === topologySchema ? RANGE_RULE.get(key) : undefined;
+  const min = rule?.min ?? s?.minValue ?? "?";
+  const max = rule?.max ?? s?.maxValue ?? "?";
+  return {
+    code: "out-of-range",
+    path,
+    message: `${key} must be between ${min} and ${max}, got ${describeValue(value)}`,
+    hint: rule?.hint ?? `write a whole number from ${min} to ${max}`,
+  };
+}
+
 function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Problem[] {
   const path = issue.path as PathSegment[];
   const value = valueAt(raw, path);
   switch (issue.code) {
     case "invalid_type": {
       if (value === undefined && path.length > 0) return [missingKey(path, doc, [])];
+      // A number YAML reads as infinite or NaN (`1e400`, `.inf`, `.nan`): out of range, not
+      // of the wrong type.
+      if (typeof value === "number" && !Number.isFinite(value) && path.length > 0) {
+        return [rangeProblem(path, value, doc)];
+      }
       const expected = EXPECTED[issue.expected] ?? issue.expected;
       const integer = issue.expected === "int" ||
         (typeof value === "number" && expected === "a number");
@@ -350,17 +370,7 @@ function fromZodIssue(issue: z.core.$ZodIssue, raw: unknown, doc: SchemaDoc): Pr
       if (issue.origin === "array" || issue.origin === "set" || issue.origin === "string") {
         return [lengthProblem(issue, path, value, doc)];
       }
-      const s = schemaAt(path, doc.root);
-      const key = lastKey(path);
-      const rule = doc.root === topologySchema ? RANGE_RULE.get(key) : undefined;
-      const min = rule?.min ?? s?.minValue ?? "?";
-      const max = rule?.max ?? s?.maxValue ?? "?";
-      return [{
-        code: "out-of-range",
-        path,
-        message: `${key} must be between ${min} and ${max}, got ${describeValue(value)}`,
-        hint: rule?.hint ?? `write a whole number from ${min} to ${max}`,
-      }];
+      return [rangeProblem(path, value, doc)];
     }
     case "invalid_value": {
       // A required choice (`iommu: {}` without `mode`) is missing, not an unknown value.

@@ -10,11 +10,20 @@ import { err, ok, type Result } from "../../devices/base/result.ts";
 
 /**
  * Why a value with a unit could not be read. An out-of-range error carries the range as numbers
- * (in the unit the parser returns) and as text in the file's units (`"0 and 60s"`).
+ * (in the unit the parser returns) and as text in the file's units (`"0 and 60s"`), and
+ * `negative` when the value is below 0 (`"-1ms"`, `-5`), which reads better said so. A number
+ * YAML reads as infinite or NaN (`1e400`, `.inf`, `.nan`) is out of range too.
  */
 export type UnitError =
   | { kind: "bad-unit"; input: string; expected: string; hint: string }
-  | { kind: "out-of-range"; input: string; min: number; max: number; range: string };
+  | {
+    kind: "out-of-range";
+    input: string;
+    min: number;
+    max: number;
+    range: string;
+    negative?: boolean;
+  };
 
 /** Longest delay or jitter, µs: a minute (netem's own limit is about 71 minutes). */
 export const DURATION_MAX_US = 60_000_000;
@@ -26,10 +35,12 @@ export const SIZE_MAX = Number.MAX_SAFE_INTEGER;
 const MAX_DIGITS = 24;
 
 const NUMBER = String.raw`(\d+(?:\.\d+)?)`;
-const SIZE_RE = new RegExp(`^${NUMBER}\\s*(B|KiB|MiB|GiB)?$`);
-const DURATION_RE = new RegExp(`^${NUMBER}\\s*(us|µs|ms|s)$`);
-const PERCENT_RE = new RegExp(`^${NUMBER}\\s*%$`);
-const RATE_RE = new RegExp(`^${NUMBER}\\s*(bit|kbit|mbit|gbit)$`);
+/** The minus of a negative value, read so that it is told as such (`"-1ms"`: not negative). */
+const SIGN = "(-?)";
+const SIZE_RE = new RegExp(`^${SIGN}${NUMBER}\\s*(B|KiB|MiB|GiB)?$`);
+const DURATION_RE = new RegExp(`^${SIGN}${NUMBER}\\s*(us|µs|ms|s)$`);
+const PERCENT_RE = new RegExp(`^${SIGN}${NUMBER}\\s*%$`);
+const RATE_RE = new RegExp(`^${SIGN}${NUMBER}\\s*(bit|kbit|mbit|gbit)$`);
 /** A number without its unit, where a duration or a rate needs one. */
 const BARE_NUMBER = new RegExp(`^${NUMBER}$`);
 
@@ -39,6 +50,8 @@ const RATE_FACTOR: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit
 
 /** A number as the parsers read it, and the whitespace they trim around a value. */
 const NUM = String.raw`\d+(?:\.\d+)?`;
+/** A value's minus, which the parsers read (to say it must not be negative). */
+const NEG = "-?";
 const WS = String.raw`\s*`;
 const unitsOf = (factors: Record<string, number>) => Object.keys(factors).join("|");
 
@@ -57,14 +70,15 @@ const unitsOf = (factors: Record<string, number>) => Object.keys(factors).join("
  */
 export const UNIT_PATTERNS = {
   // A fraction needs a unit ("1.5MiB"); whether it comes to whole bytes is the parser's.
-  size: `^${WS}(?:${NUM}${WS}(?:${
+  size: `^${WS}${NEG}(?:${NUM}${WS}(?:${
     Object.keys(SIZE_FACTOR).filter((u) => u !== "B").join("|")
   })|\\d+${WS}B?)${WS}$`,
-  duration: `^0$|^${WS}${NUM}${WS}(?:${unitsOf(DURATION_FACTOR)})${WS}$`,
-  percent: `^${WS}${NUM}${WS}%${WS}$`,
-  rate: `^0$|^${WS}${NUM}${WS}(?:${unitsOf(RATE_FACTOR)})${WS}$`,
+  duration: `^0$|^${WS}${NEG}${NUM}${WS}(?:${unitsOf(DURATION_FACTOR)})${WS}$`,
+  percent: `^${WS}${NEG}${NUM}${WS}%${WS}$`,
+  rate: `^0$|^${WS}${NEG}${NUM}${WS}(?:${unitsOf(RATE_FACTOR)})${WS}$`,
   /** 1 to `max` percentages separated by spaces or commas (`parsePercentList`). */
-  percentList: (max: number): string => `^[\\s,]*${NUM}%(?:[\\s,]+${NUM}%){0,${max - 1}}[\\s,]*$`,
+  percentList: (max: number): string =>
+    `^[\\s,]*${NEG}${NUM}%(?:[\\s,]+${NEG}${NUM}%){0,${max - 1}}[\\s,]*$`,
 } as const;
 
 /** Longest text `parsePercentList` reads, characters. */
@@ -137,6 +151,20 @@ function outOfRange(input: string | number, min: number, max: number, range: str
   return { kind: "out-of-range", input: show(input), min, max, range };
 }
 
+/** `outOfRange` for a value below 0: said so (`must not be negative`). */
+function negative(input: string | number, min: number, max: number, range: string): UnitError {
+  return { kind: "out-of-range", input: show(input), min, max, range, negative: true };
+}
+
+/**
+ * A number YAML read that no unit can make right, or null: infinite or NaN (`1e400`, `.inf`,
+ * `.nan`) is out of range, a negative one is told so.
+ */
+function badNumber(value: number, min: number, max: number, range: string): UnitError | null {
+  if (Number.isNaN(value) || value === Infinity) return outOfRange(value, min, max, range);
+  return value < 0 ? negative(value, min, max, range) : null;
+}
+
 /**
  * Read a size in bytes: `"16MiB"`, `"1GiB"`, `"512KiB"`, `"65536"` or a number of bytes.
  *
@@ -150,6 +178,8 @@ export function parseSize(value: string | number): Result<number, UnitError> {
   const hint = 'write a size such as "16MiB", "1GiB" or a number of bytes';
   const range = "0 and 8PiB";
   if (typeof value === "number") {
+    const bad = badNumber(value, 0, SIZE_MAX, range);
+    if (bad !== null) return err(bad);
     if (Number.isInteger(value) && value > SIZE_MAX) {
       return err(outOfRange(value, 0, SIZE_MAX, range));
     }
@@ -167,12 +197,15 @@ export function parseSize(value: string | number): Result<number, UnitError> {
       : hint;
     return err({ kind: "bad-unit", input: value, expected: "a size", hint: better });
   }
-  const bytes = Number(m[1]) * SIZE_FACTOR[m[2] ?? "B"];
+  const bytes = Number(m[2]) * SIZE_FACTOR[m[3] ?? "B"];
   if (bytes > SIZE_MAX) return err(outOfRange(value, 0, SIZE_MAX, range));
-  if (!Number.isInteger(bytes)) {
+  // A fraction needs a unit that makes it whole bytes ("1.5KiB"); "2.0" bytes is no spelling.
+  const fraction = m[2].includes(".") && (m[3] ?? "B") === "B";
+  if (fraction || !Number.isInteger(bytes)) {
     return err({ kind: "bad-unit", input: value, expected: "a whole number of bytes", hint });
   }
-  return ok(bytes);
+  if (m[1] === "-" && bytes > 0) return err(negative(value, 0, SIZE_MAX, range));
+  return ok(bytes + 0); // -0 is 0
 }
 
 /**
@@ -205,7 +238,12 @@ export function formatSize(bytes: number): string {
  */
 export function parseDuration(value: string | number): Result<number, UnitError> {
   const hint = 'write a duration such as "10ms", "250us" or "1s"';
+  const range = "0 and 60s";
   if (value === 0 || value === "0") return ok(0);
+  if (typeof value === "number") {
+    const bad = badNumber(value, 0, DURATION_MAX_US, range);
+    if (bad !== null) return err(bad);
+  }
   if (typeof value === "number" || BARE_NUMBER.test(value.trim())) {
     const n = withUnits(value, "a duration", ["ms", "us", "s"]) ?? hint;
     return err({
@@ -215,16 +253,17 @@ export function parseDuration(value: string | number): Result<number, UnitError>
       hint: n,
     });
   }
-  const range = "0 and 60s";
   if (tooLong(value)) return err(outOfRange(value, 0, DURATION_MAX_US, range));
   const m = DURATION_RE.exec(value.trim());
   if (m === null) {
     const better = lowerCaseUnit(value, DURATION_FACTOR, DURATION_ALIASES) ?? hint;
     return err({ kind: "bad-unit", input: value, expected: "a duration", hint: better });
   }
-  const us = Math.round(Number(m[1]) * DURATION_FACTOR[m[2]]);
+  const us = Math.round(Number(m[2]) * DURATION_FACTOR[m[3]]);
+  // "-0ms" is 0; "-1ms" is no delay netem takes (tc's negative jitter is its absolute value).
+  if (m[1] === "-" && Number(m[2]) > 0) return err(negative(value, 0, DURATION_MAX_US, range));
   if (!(us <= DURATION_MAX_US)) return err(outOfRange(value, 0, DURATION_MAX_US, range));
-  return ok(us);
+  return ok(us + 0);
 }
 
 /**
@@ -239,6 +278,8 @@ export function parseDuration(value: string | number): Result<number, UnitError>
 export function parsePercent(value: string | number): Result<number, UnitError> {
   let pct: number;
   if (typeof value === "number") {
+    const bad = badNumber(value, 0, 100, "0% and 100%");
+    if (bad !== null) return err(bad);
     pct = value;
   } else {
     if (tooLong(value)) return err(outOfRange(value, 0, 100, "0% and 100%"));
@@ -251,12 +292,13 @@ export function parsePercent(value: string | number): Result<number, UnitError> 
         hint: 'write a percentage such as "1%" or "0.5%"',
       });
     }
-    pct = Number(m[1]);
+    pct = Number(m[2]);
+    if (m[1] === "-" && pct > 0) return err(negative(value, 0, 100, "0% and 100%"));
   }
   if (!Number.isFinite(pct) || pct < 0 || pct > 100) {
     return err(outOfRange(value, 0, 100, "0% and 100%"));
   }
-  return ok(pct);
+  return ok(pct + 0);
 }
 
 /**
@@ -277,11 +319,15 @@ export function parseRate(value: string | number): Result<number, UnitError> {
   const hint = bytesUnit
     ? 'write bits per second such as "100mbit" (in netem "bps" means bytes per second)'
     : 'write a rate such as "512kbit", "100mbit" or "1gbit"';
+  const range = "1kbit and 100gbit (or 0, unlimited)";
+  if (typeof value === "number") {
+    const bad = badNumber(value, RATE_RANGE.min, RATE_RANGE.max, range);
+    if (bad !== null) return err(bad);
+  }
   if (typeof value === "number" || BARE_NUMBER.test(value.trim())) {
     const better = withUnits(value, "a rate", ["kbit", "mbit", "gbit"]) ?? hint;
     return err({ kind: "bad-unit", input, expected: "a rate with a unit", hint: better });
   }
-  const range = "1kbit and 100gbit (or 0, unlimited)";
   if (tooLong(value)) return err(outOfRange(value, RATE_RANGE.min, RATE_RANGE.max, range));
   const m = RATE_RE.exec(value.trim());
   if (m === null) {
@@ -289,8 +335,9 @@ export function parseRate(value: string | number): Result<number, UnitError> {
     return err({ kind: "bad-unit", input, expected: "a rate", hint: better });
   }
   // Zero in any unit is unlimited, as "0" is (the range says "or 0"); a tiny rate is not zero.
-  if (Number(m[1]) === 0) return ok(0);
-  const bps = Math.round(Number(m[1]) * RATE_FACTOR[m[2]]);
+  if (Number(m[2]) === 0) return ok(0);
+  if (m[1] === "-") return err(negative(value, RATE_RANGE.min, RATE_RANGE.max, range));
+  const bps = Math.round(Number(m[2]) * RATE_FACTOR[m[3]]);
   if (!(bps >= RATE_RANGE.min && bps <= RATE_RANGE.max)) {
     return err(outOfRange(value, RATE_RANGE.min, RATE_RANGE.max, range));
   }

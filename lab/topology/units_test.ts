@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { parseDuration, parsePercent, parseRate, parseSize, type UnitError } from "./units.ts";
+import {
+  parseDuration,
+  parsePercent,
+  parsePercentList,
+  parseRate,
+  parseSize,
+  type UnitError,
+} from "./units.ts";
 import type { Result } from "../../devices/base/result.ts";
 
 Deno.test("sizes read binary units and plain bytes", () => {
@@ -88,7 +95,8 @@ Deno.test("a unit in the wrong case or a number without its unit gets a hint wit
     'write a rate with its unit: "1000kbit", "1000mbit" or "1000gbit"',
   );
   // Nothing to repeat: the general hint.
-  assert.equal(hint(parseDuration(-5)), 'write a duration such as "10ms", "250us" or "1s"');
+  assert.equal(hint(parseDuration(1e30)), 'write a duration such as "10ms", "250us" or "1s"');
+  assert.equal(hint(parseDuration(-5)), "out-of-range", "negative: said so, not the unit");
   assert.equal(
     hint(parseDuration("10 parsecs")),
     'write a duration such as "10ms", "250us" or "1s"',
@@ -110,4 +118,43 @@ Deno.test("a duration or rate with another spelling of its unit is told the unit
   // The case of a right unit, as before; other mistakes keep the generic hint.
   assert.equal(hint(parseDuration("10MS")), 'write "10ms" (units are lower case)');
   assert.equal(hint(parseDuration("1m")), 'write a duration such as "10ms", "250us" or "1s"');
+});
+
+Deno.test("a negative value is out of range (negative), minus zero is zero, an infinite or NaN number is out of range", () => {
+  const why = (r: Result<unknown, UnitError>) =>
+    r.ok
+      ? `ok ${JSON.stringify(r.value)}`
+      : r.error.kind === "out-of-range"
+      ? `${r.error.negative === true ? "negative" : "range"} ${r.error.input} (${r.error.range})`
+      : `bad-unit ${r.error.input}`;
+  // Each negative one was 'bad-unit' ("expected a duration"), as if its unit were wrong.
+  assert.equal(why(parseDuration("-1ms")), "negative -1ms (0 and 60s)");
+  assert.equal(why(parseDuration(" -2.5 s ")), "negative  -2.5 s  (0 and 60s)");
+  assert.equal(why(parseDuration(-5)), "negative -5 (0 and 60s)");
+  assert.equal(why(parsePercent("-1%")), "negative -1% (0% and 100%)");
+  assert.equal(why(parsePercent(-0.5)), "negative -0.5 (0% and 100%)");
+  assert.equal(why(parseRate("-1mbit")), "negative -1mbit (1kbit and 100gbit (or 0, unlimited))");
+  assert.equal(why(parseSize("-1MiB")), "negative -1MiB (0 and 8PiB)");
+  assert.equal(why(parsePercentList("1% -30%", 5)), "negative -30% (0% and 100%)");
+  // Still unreadable: no unit, two minuses, a minus after the number.
+  for (const text of ["-1", "--1ms", "1-ms", "- 1ms"]) {
+    assert.equal(why(parseDuration(text)), `bad-unit ${text}`, text);
+  }
+  // Minus zero is zero (as -0 in YAML already was).
+  assert.equal(why(parseDuration("-0ms")), "ok 0");
+  const zero = parseDuration("-0ms");
+  assert.ok(zero.ok && Object.is(zero.value, 0), "0, not -0");
+  assert.equal(why(parsePercent("-0%")), "ok 0");
+  assert.equal(why(parseRate("-0mbit")), "ok 0");
+  assert.equal(why(parseSize("-0")), "ok 0");
+  // 1e400, .inf, .nan in YAML: out of range, not a missing unit.
+  assert.equal(why(parseDuration(Infinity)), "range Infinity (0 and 60s)");
+  assert.equal(why(parseDuration(NaN)), "range NaN (0 and 60s)");
+  assert.equal(why(parseDuration(-Infinity)), "negative -Infinity (0 and 60s)");
+  assert.equal(why(parseRate(Infinity)), "range Infinity (1kbit and 100gbit (or 0, unlimited))");
+  assert.equal(why(parseSize(NaN)), "range NaN (0 and 8PiB)");
+  assert.equal(why(parsePercent(Infinity)), "range Infinity (0% and 100%)");
+  // A fraction of bytes without a unit that makes it whole is no size, as the schema says.
+  assert.equal(why(parseSize("2.0")), "bad-unit 2.0");
+  assert.equal(why(parseSize("1.5KiB")), "ok 1536");
 });
