@@ -11,7 +11,9 @@ import { Command, Option } from "@commander-js/extra-typings";
 import { controlJson, namedPath, resolveLab, unknownLinkError } from "../lab/client.ts";
 import type { PartitionInfo } from "../lab/partition.ts";
 import { describeImpair } from "../lab/plan.ts";
+import { parse as parseYaml } from "yaml";
 import { parseImpairment } from "../lab/topology/impairment.ts";
+import { withoutYamlEnv } from "../lab/topology/yaml_env.ts";
 import { escapeControl, quote, showValue } from "../devices/base/quote.ts";
 import type { Impairment } from "../lab/topology/types.ts";
 import { VlabError } from "./errors.ts";
@@ -59,7 +61,7 @@ export function impairmentWords(
     seen.set(key, w);
     const value = w.slice(eq + 1);
     Object.defineProperty(raw, key, {
-      value: /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value,
+      value: yamlNumber(value) ?? value,
       enumerable: true,
       writable: true,
       configurable: true,
@@ -68,6 +70,21 @@ export function impairmentWords(
   const r = parseImpairment(raw, { link });
   if (!r.ok) throw new VlabError("bad-impairment", r.error.message, { hint: r.error.hint });
   return raw;
+}
+
+/**
+ * The number YAML reads `word` as, or null when it reads a string: `5`, `-1`, `1e3`, `0x10`, and
+ * `1e400`, `.inf` or `.nan` (infinite or NaN, which the schema then calls out of range), so that
+ * `limit=1e3` is what `limit: 1e3` is in a file. Only a word of number characters is asked.
+ */
+function yamlNumber(word: string): number | null {
+  if (!/^[-+]?[.\w]+$/.test(word) || word.length > 64) return null;
+  try {
+    const n = withoutYamlEnv(() => parseYaml(word));
+    return typeof n === "number" ? n : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

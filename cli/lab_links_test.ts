@@ -14,6 +14,27 @@ Deno.test("KEY=VALUE words read like YAML: plain numbers stay numbers, the rest 
   assert.deepEqual(impairmentWords([]), {});
 });
 
+Deno.test("KEY=VALUE numbers are YAML's: 1e3 and 0x10 are numbers; 1e400, .inf and .nan out of range", () => {
+  // limit=1e3 was "limit must be a number, got "1e3"" though a file's `limit: 1e3` is 1000.
+  assert.deepEqual(impairmentWords(["limit=1e3", "gap=0x10", "overhead=+4"]), {
+    limit: 1000,
+    gap: 16,
+    overhead: 4,
+  });
+  const refused = (word: string, message: RegExp) =>
+    assert.throws(() => impairmentWords([word]), isError("bad-impairment", message), word);
+  refused("limit=1e400", /^limit must be between 1 and 1000000, got Infinity$/);
+  refused("gap=.inf", /^gap must be between 1 and 1000000, got Infinity$/);
+  refused("loss=.nan", /^loss must be between 0% and 100%, got NaN$/);
+  refused("delay=.inf", /^delay must be between 0 and 60s, got Infinity$/);
+  // A negative duration is said to be one, not an unreadable value.
+  refused("jitter=-1ms", /^jitter must not be negative, got -1ms$/);
+  refused("rate=-1mbit", /^rate must not be negative, got -1mbit$/);
+  // Words that are no number stay strings, for the units' reader.
+  refused("delay=1e3ms", /^Cannot read delay "1e3ms": expected a duration$/);
+  assert.deepEqual(impairmentWords(["loss=0.5%"]), { loss: "0.5%" });
+});
+
 Deno.test("bad KEY=VALUE words are bad-impairment usage errors naming the key", () => {
   assert.throws(() => impairmentWords(["delay"]), isError("bad-impairment", /expected KEY=VALUE/));
   assert.throws(() => impairmentWords(["=5ms"]), isError("bad-impairment", /expected KEY=VALUE/));

@@ -20,6 +20,7 @@
 
 import { z } from "zod";
 import { parseImpairment, reorderProblem } from "../topology/impairment.ts";
+import { nonFiniteNumber } from "../topology/schema.ts";
 import { vsockImpairmentProblem } from "../topology/vsock_impairment.ts";
 import { isPassthrough } from "../host/impair.ts";
 import { drillLinks } from "./link_names.ts";
@@ -148,7 +149,8 @@ registerStepKind<"all">("heal", {
 const impairArgs = z.strictObject({
   link: z.string(),
   direction: z.enum(["forward", "reverse", "both"]).optional(),
-  set: z.record(z.string(), z.union([z.string(), z.number()])),
+  // 1e400 or .inf reaches the impairment's reader, which says it is out of range.
+  set: z.record(z.string(), z.union([z.string(), z.number(), nonFiniteNumber])),
 });
 
 /** An impair step's problems: its link (when the topology loaded) and its impairment keys. */

@@ -136,6 +136,35 @@ Deno.test("an impair step's distribution without a jitter names its link, as its
   );
 });
 
+Deno.test("an impair step's negative, infinite or NaN value is out of range, at its line, as in a topology", async () => {
+  const first = async (set: string) => {
+    const r = await parseDrill(
+      `topology: pair\ntimeline:\n  - impair: { link: a-b, set: { ${set} } }\n`,
+      "d.yaml",
+    );
+    assert.ok(!r.ok, set);
+    return formatDrillIssues(r.error).split("\n").slice(0, 2).map((l) => l.trim()).join(" | ");
+  };
+  // It was 'Cannot read jitter "-1ms": expected a duration'.
+  assert.equal(
+    await first("jitter: -1ms"),
+    "d.yaml:3:41: jitter must not be negative, got -1ms | hint: write a jitter between 0 and 60s",
+  );
+  // These were 'set.delay must be a string or a finite number, got Infinity' (a wrong type).
+  assert.equal(
+    await first("delay: .inf"),
+    "d.yaml:3:40: delay must be between 0 and 60s, got Infinity | hint: write a delay between 0 and 60s",
+  );
+  assert.match(
+    await first("limit: 1e400"),
+    /^d\.yaml:3:40: limit must be between 1 and 1000000, got Infinity \|/,
+  );
+  assert.match(
+    await first("loss: .nan"),
+    /^d\.yaml:3:39: loss must be between 0% and 100%, got NaN \|/,
+  );
+});
+
 Deno.test("partition and impair steps are checked when the topology did not load, all but their names", async () => {
   const r = await parseDrill(
     "topology: strat\ntimeline:\n" +
