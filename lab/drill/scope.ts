@@ -213,14 +213,16 @@ export function runScope(data: RunData): EvalScope {
       const [root, ...fields] = e.parts;
       if (root === "recovery") {
         const figures = recoveryFigures(data.recovery);
-        if (data.recovery.length === 0) {
+        const field = fields[0];
+        // How many faults were timed, and how many went unrecovered, are 0 when none was (a drill
+        // whose timed steps did not run fails on its own); a time with no sample has no value.
+        if (data.recovery.length === 0 && field !== "count" && field !== "unrecovered") {
           return fail(
             e.at,
             "No recovery time was measured in this drill",
             "recovery is measured when a link comes back up under traffic, and after a backend-crash, guest-bug or vm-crash fault",
           );
         }
-        const field = fields[0];
         if (!Object.hasOwn(figures, field)) {
           return fail(
             e.at,

@@ -158,6 +158,20 @@ Deno.test("recovery without any measured fault is an error, not a pass", () => {
   assert.match(r.error.message, /No recovery time was measured/);
 });
 
+Deno.test("recovery.count and recovery.unrecovered are 0 when no fault was timed, as the docs and the validation hint say", () => {
+  // Before, each was an ERROR ("No recovery time was measured"), though validation, its hint
+  // ("recovery.count is 0 without them") and docs/drills.md give them as 0 there.
+  for (
+    const [text, holds] of [["recovery.count == 0", true], ["recovery.unrecovered > 0", false]]
+  ) {
+    const e = parseExpr(text as string);
+    assert.ok(e.ok);
+    const r = evaluate(e.value, runScope({ ...DATA, recovery: [] }));
+    assert.ok(r.ok, r.ok ? "" : r.error.message);
+    assert.equal(r.value.value, holds, text as string);
+  }
+});
+
 Deno.test("names from the drill cannot reach the result object's prototype", () => {
   const r = run("ping.constructor == 1");
   assert.ok(!r.ok);
