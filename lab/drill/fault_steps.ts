@@ -65,6 +65,21 @@ const HANG_WATCHDOG_MS = 1000;
  */
 const HANG_SURE_MS = HANG_WATCHDOG_MS / 2;
 
+/**
+ * The longest hang that may still end before the watchdog catches it, ms: the watchdog reads
+ * heartbeats every quarter of its limit and counts from the read that saw the last beat, so it
+ * declares a hang between one and 1.25 limits after that beat. A hung worker it caught is
+ * logged as `backend-crash` for its VM.
+ */
+const HANG_UNNOTICED_MS = HANG_WATCHDOG_MS * 1.25;
+
+/**
+ * How long after a hang's end the drill still waits for the watchdog to have caught it, ms: a
+ * worker that wakes beats at its next loop pass, and the watchdog reads it within a quarter of
+ * its limit; twice that, for a busy main thread.
+ */
+const HANG_NOTICE_GRACE_MS = HANG_WATCHDOG_MS / 2;
+
 function describe(a: FaultArgs): string {
   const where = a.device === undefined ? a.vm : `${a.vm} ${a.device} ${a.queue ?? "?"}`;
   const how = a.kind === "backend-crash"
@@ -202,12 +217,26 @@ function checkFault(
 
 /**
  * Whether a `backend-crash` is timed as a recovery: one that restarts the backend (`exit`,
- * `mid-pass`, or a `hang` the watchdog ends), not `slow` or a shorter `hang`.
+ * `mid-pass`, or a `hang` the watchdog may end: longer than {@linkcode HANG_SURE_MS}), not
+ * `slow` or a shorter `hang`. A hang of up to {@linkcode HANG_UNNOTICED_MS} may also end before
+ * the watchdog catches it: see {@linkcode unnoticed}.
  */
 function timed(a: FaultArgs): boolean {
   const mode = a.mode ?? "exit";
   return a.kind === "backend-crash" &&
-    mode !== "slow" && (mode !== "hang" || (a.ms ?? 5000) > HANG_WATCHDOG_MS);
+    mode !== "slow" && (mode !== "hang" || (a.ms ?? 5000) > HANG_SURE_MS);
+}
+
+/**
+ * For a hang that may end before the watchdog catches it (up to {@linkcode HANG_UNNOTICED_MS}):
+ * by when the watchdog has caught it (`backend-crash` for the VM) if it does at all. One it did
+ * not catch ended by itself, with no restart: not a recovery, and not timed.
+ */
+function unnoticed(a: FaultArgs): { withinMs: number; noticed: readonly string[] } | undefined {
+  const ms = a.ms ?? 5000;
+  return a.mode === "hang" && ms <= HANG_UNNOTICED_MS
+    ? { withinMs: ms + HANG_NOTICE_GRACE_MS, noticed: ["backend-crash"] }
+    : undefined;
 }
 
 /**
@@ -296,6 +325,7 @@ registerStepKind<FaultArgs>("fault", {
       ? ctx.watchEvents(`backend ${a.vm}`, a.vm, {
         recovered: ["backend-restarted"],
         failed: ["backend-restart-failed"],
+        ...(unnoticed(a) === undefined ? {} : { unnoticed: unnoticed(a) }),
       })
       : a.kind === "vm-crash"
       ? ctx.watchEvents(`vm ${a.vm}`, a.vm, {

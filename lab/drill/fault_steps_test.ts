@@ -110,6 +110,32 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "a hang the watchdog may catch (500 ms to 1.25 s) is timed when it restarted the worker, and is no recovery when not",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-fault-", async () => {
+      // Before, a hang of 1 s or less was never timed, though the watchdog restarts an idle
+      // worker's most of the time (recovery.count 0 with backend-restarted 3), and one of up to
+      // 1.25 s that ended before the watchdog caught it counted as unrecovered.
+      const hang = (at: string, vm: string) => ({
+        at,
+        fault: { kind: "backend-crash", vm, mode: "hang", ms: 900 },
+      });
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [hang("300ms", "a"), hang("300ms", "b"), hang("2s", "a"), hang("2s", "b")],
+        assert: [
+          'count(events, kind = "backend-restarted") == recovery.count',
+          "recovery.unrecovered == 0",
+        ],
+      });
+      assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass", "pass"], JSON.stringify(r));
+      assert.ok(r.recovery.every((s) => s.subject.startsWith("backend ") && s.ms !== null));
+    }),
+});
+
+Deno.test({
   name: "a drill waits for the reboot of a vm-crash at its end, and times it as a recovery",
   ...LAB_TEST,
   fn: () =>

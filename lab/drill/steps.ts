@@ -288,12 +288,19 @@ export interface StepContext {
    * when the lab logs an event of a `recovered` kind about `subject` (and, with `nic`, about that
    * NIC), and did not when a `failed` kind comes first or none within the watch. Call it before
    * injecting the fault (its events may come at once); the returned function forgets the watch
-   * (the fault was refused).
+   * (the fault was refused). With `unnoticed`, a fault the lab may also outlive on its own (a
+   * hang the watchdog may or may not catch) is forgotten, not timed, when no event of a `noticed`
+   * kind about `subject` comes within `withinMs`: there was nothing to recover from.
    */
   watchEvents(
     what: string,
     subject: string,
-    ends: { recovered: readonly string[]; failed: readonly string[]; nic?: string },
+    ends: {
+      recovered: readonly string[];
+      failed: readonly string[];
+      nic?: string;
+      unnoticed?: { withinMs: number; noticed: readonly string[] };
+    },
   ): () => void;
   /** The drill's random stream for this step run (forked from the seed by step and run). */
   prng: Prng;
