@@ -8,7 +8,7 @@
  * @module
  */
 
-import { LabError } from "./errors.ts";
+import { LabError, labStoppedError } from "./errors.ts";
 import { typeName } from "./arg_checks.ts";
 import { captureHeader, ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
 import { MAX_CAPTURE_MS } from "./capture.ts";
@@ -491,12 +491,7 @@ function refuseRingLink(
  * would reach no worker, and its event would follow `lab-down` in the log).
  */
 function refuseStopped(lab: Lab, what: string): void {
-  if (!lab.stopped) return;
-  throw new LabError(
-    "no-lab",
-    `Cannot ${what}: lab ${quote(lab.plan.name)} is stopped`,
-    "Start it again with startLab()",
-  );
+  if (lab.stopped) throw labStoppedError(lab.plan.name, what);
 }
 
 /**

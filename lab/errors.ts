@@ -5,7 +5,7 @@
  * @module
  */
 
-import { escapeControl } from "../devices/base/quote.ts";
+import { escapeControl, quote } from "../devices/base/quote.ts";
 
 /** Stable codes of {@linkcode LabError}. */
 export type LabErrorCode =
@@ -32,6 +32,25 @@ export type LabErrorCode =
   | "progress-failed"
   | "no-permission"
   | "not-enough-memory";
+
+/**
+ * The `no-lab` error of a change asked of lab `lab` once it is stopped or stopping (by a script,
+ * `vlab down`, a signal): it would reach no worker, and its event would follow `lab-down` in the
+ * log. `what` says what could not be done (`bring link "a-b" down`).
+ *
+ * @example
+ * ```ts
+ * import { labStoppedError } from "./errors.ts";
+ * labStoppedError("pair", "heal a partition").message; // 'Cannot heal a partition: lab "pair" is stopped'
+ * ```
+ */
+export function labStoppedError(lab: string, what: string): LabError {
+  return new LabError(
+    "no-lab",
+    `Cannot ${what}: lab ${quote(lab)} is stopped`,
+    "Start it again with startLab()",
+  );
+}
 
 /**
  * The hint for what a `failed` VM refuses (a fault, a workload, a vsock connect): it never runs

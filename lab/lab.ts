@@ -70,7 +70,8 @@ import { CpuPlacement, machineIdleMeter, PLACEMENT_PERIOD_MS } from "./placement
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
 import { type V8Helpers, v8Helpers } from "./v8_helpers.ts";
 import { envHotMs, HOT_MS } from "./wire/loop.ts";
-import { FAILED_VM_HINT, LabError } from "./errors.ts";
+import { FAILED_VM_HINT, LabError, labStoppedError } from "./errors.ts";
+import { quote } from "../devices/base/quote.ts";
 import { startAgain } from "./start_again.ts";
 
 export { mergePcapRecords } from "./capture.ts";
@@ -394,7 +395,7 @@ export class Lab {
     this.links = new LinkControl(plan, events, (kind, owner, message) => {
       const w = this.#workers.find(owner, kind);
       if (w) this.#workers.postControl(w, message);
-    });
+    }, () => this.#stopped);
     this.#supervisor = new DeviceSupervisor({
       plan,
       events,
@@ -993,6 +994,10 @@ export class Lab {
     expectString("lab.setLink", "link", link, 'a link\'s name, as "a-b"');
     expectBoolean("lab.setLink", "up", up);
     if (!this.#linkUp.has(link)) return false;
+    // Stopped, it reached no worker, and its event followed `lab-down` in the log.
+    if (this.#stopped) {
+      throw labStoppedError(this.plan.name, `bring link ${quote(link)} ${up ? "up" : "down"}`);
+    }
     if (this.#linkUp.get(link) === up) return true;
     this.#linkUp.set(link, up);
     this.#postLinkState(link, this.linkUp(link));

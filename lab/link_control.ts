@@ -24,6 +24,7 @@ import { type PartitionInfo, type PartitionProblem, Partitions } from "./partiti
 import { describeImpair, type LabPlan, type RingPlan } from "./plan.ts";
 import { quote } from "../devices/base/quote.ts";
 import { expectArg, expectBoolean, expectString, typeName } from "./arg_checks.ts";
+import { labStoppedError } from "./errors.ts";
 import { reorderProblem } from "./topology/impairment.ts";
 import type { Impairment } from "./topology/types.ts";
 import {
@@ -95,13 +96,22 @@ export class LinkControl implements LinkControls {
   readonly #post: PostToWorker;
   readonly #impairs: Impairment[];
   readonly #partitions: Partitions;
+  readonly #stopped: () => boolean;
 
   /**
    * @param plan the lab's plan
    * @param events where `impair`, `partition` and `heal` are recorded
    * @param post how to reach a worker
+   * @param stopped whether the lab is stopped or stopping: a change then throws `no-lab` (it
+   *   would reach no worker, and its event would follow `lab-down`)
    */
-  constructor(plan: LabPlan, events: EventLog, post: PostToWorker) {
+  constructor(
+    plan: LabPlan,
+    events: EventLog,
+    post: PostToWorker,
+    stopped: () => boolean = () => false,
+  ) {
+    this.#stopped = stopped;
     this.#plan = plan;
     this.#events = events;
     this.#post = post;
@@ -172,6 +182,7 @@ export class LinkControl implements LinkControls {
       }`,
       typeof direction === "string" ? (m) => new RangeError(m) : undefined,
     );
+    if (this.#stopped()) throw labStoppedError(this.#plan.name, `impair link ${quote(link)}`);
     const l = this.#plan.links.find((x) => x.name === link);
     if (!l) {
       // A vhost-pci link has no impairment stage: clearing it changes nothing, and is said so.
@@ -218,6 +229,7 @@ export class LinkControl implements LinkControls {
       } and ${typeName(b)}`,
     );
     expectBoolean("lab.links.partition", "oneWay", oneWay);
+    if (this.#stopped()) throw labStoppedError(this.#plan.name, "partition the lab");
     const r = this.#partitions.add(a, b, oneWay);
     if (!r.ok) return r;
     this.#sendCuts();
@@ -234,6 +246,7 @@ export class LinkControl implements LinkControls {
         typeof id === "number" ? id : typeName(id)
       }`,
     );
+    if (this.#stopped()) throw labStoppedError(this.#plan.name, "heal a partition");
     const gone = this.#partitions.heal(id);
     if (gone.length > 0) {
       this.#sendCuts();

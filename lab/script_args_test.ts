@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { type Fault, type Impairment, type Lab, LabError } from "../mod.ts";
 import { inStateDir, LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
+import { linkRoute, partitionRoute } from "./server_links.ts";
 
 const PAIR = {
   name: "script-args",
@@ -210,5 +211,35 @@ Deno.test({
         stop();
       }
       assert.equal(endedCalls, 1);
+    }),
+});
+
+Deno.test({
+  name:
+    "once the lab is stopped, lab.setLink and links.* throw no-lab and the control routes answer lab-stopping",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-script-args-", async () => {
+      const lab = await startTestLab(PAIR);
+      await lab.stop();
+      // Each answered as if done (true, a partition, the ids healed) and logged its event after
+      // lab-down, though no worker got it.
+      const stopped = (message: RegExp) => isLabError("no-lab", message);
+      assert.throws(
+        () => lab.setLink("a-b", false),
+        stopped(/^Cannot bring link "a-b" down: lab "script-args" is stopped$/),
+      );
+      assert.throws(() => lab.links.partition(["a"], ["b"], false), stopped(/partition the lab/));
+      assert.throws(() => lab.links.heal(), stopped(/heal a partition/));
+      const clear = lab.links.ringImpairment(0);
+      assert.throws(() => lab.links.setImpairment("a-b", clear, "both"), stopped(/impair link/));
+      // While the lab stops, its control socket still answers (its workloads end first).
+      const link = linkRoute(lab, "a-b", { ok: true, value: { up: false } });
+      assert.equal(link.status, 409);
+      assert.equal((await link.json()).error.code, "lab-stopping");
+      const cut = partitionRoute(lab, "/partitions", { ok: true, value: { a: ["a"], b: ["b"] } });
+      assert.equal(cut.status, 409);
+      assert.equal((await cut.json()).error.code, "lab-stopping");
+      assert.equal(lab.events.recent().at(-1)?.kind, "lab-down", "nothing after lab-down");
     }),
 });

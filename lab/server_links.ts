@@ -18,6 +18,8 @@ import {
   unknownLink,
 } from "./server_answers.ts";
 import { parseImpairment } from "./topology/impairment.ts";
+import { quote } from "../devices/base/quote.ts";
+import { startAgain } from "./start_again.ts";
 
 type Body = { ok: true; value: unknown } | { ok: false };
 
@@ -30,6 +32,7 @@ const DIRECTIONS = new Set(["forward", "reverse", "both"]);
  * would be ignored (a link goes down both ways).
  */
 export function linkRoute(lab: Lab, link: string, body: Body): Response {
+  if (lab.stopped) return labStopping(lab, `change link ${quote(link)}`);
   const v = plainObject(body);
   const usage = 'Send {"up": false}, or {"impair": {"delay": "20ms"}, "direction": "forward"}';
   if (v === null) {
@@ -93,6 +96,20 @@ export function linkRoute(lab: Lab, link: string, body: Body): Response {
   return Response.json({ link, up });
 }
 
+/**
+ * The answer to a change asked while the lab stops (the server answers until its workloads and
+ * captures have ended): it would reach no worker, and its event would follow `lab-down`. The
+ * fault route answers the same (`lab-stopping`), which the client reads as `no-lab`.
+ */
+function labStopping(lab: Lab, what: string): Response {
+  return fail(
+    409,
+    "lab-stopping",
+    `Cannot ${what}: lab ${quote(lab.plan.name)} is stopped or stopping`,
+    `Start it again with ${startAgain(lab.plan)}`,
+  );
+}
+
 /** A body's JSON object, or null when it is not JSON or not an object (a list, a string…). */
 function plainObject(body: Body): Record<string, unknown> | null {
   return body.ok && body.value !== null && typeof body.value === "object" &&
@@ -103,6 +120,9 @@ function plainObject(body: Body): Record<string, unknown> | null {
 
 /** `POST /partitions` (`{"a": [...], "b": [...], "oneWay": false}`) and `POST /heal` (`{"id"?}`). */
 export function partitionRoute(lab: Lab, path: string, body: Body): Response {
+  if (lab.stopped) {
+    return labStopping(lab, path === "/heal" ? "heal a partition" : "partition the lab");
+  }
   const v = plainObject(body);
   if (v !== null) {
     const unknown = path === "/heal"
