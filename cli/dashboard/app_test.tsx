@@ -153,7 +153,7 @@ for (const [columns, rows] of SIZES) {
     const frame = await press(
       app,
       ["2", KEY.down, KEY.down, KEY.enter],
-      (f) => / 154 0x.*◀ next avail/.test(f),
+      (f) => /154 0x.*◀ next avail/.test(f),
       "the ring view",
     );
     await waitFor(() => app.rings.length === 1, "the ring selection");
@@ -161,9 +161,9 @@ for (const [columns, rows] of SIZES) {
     assertFits(frame, columns, rows);
     lineWith(frame, "h2/eth0 receiveq", "packed");
     lineWith(frame, "device next avail slot 154 (wrap 1)");
-    lineWith(frame, " 153 0x", "WRITE|AVAIL", "193", "device", "◀ next used w1");
-    lineWith(frame, " 154 0x", "WRITE|AVAIL", "driver", "◀ next avail w1");
-    lineWith(frame, " 152 0x", "WRITE|AVAIL|USED", "free");
+    lineWith(frame, "153 0x", "WRITE|AVAIL", "193", "device", "◀ next used w1");
+    lineWith(frame, "154 0x", "WRITE|AVAIL", "driver", "◀ next avail w1");
+    lineWith(frame, "152 0x", "WRITE|AVAIL|USED", "free");
     app.unmount();
   });
 
@@ -378,7 +378,7 @@ Deno.test("the keypad's digits and enter in application mode act as the main key
 /** The ring view's table rows, by number, in a frame. */
 function ringRows(frame: string): number[] {
   return frame.split("\n").flatMap((l) => {
-    const m = /^ +(\d+) 0x[0-9a-f]+ /.exec(l);
+    const m = /^ *(\d+) 0x[0-9a-f]+ /.exec(l);
     return m === null ? [] : [Number(m[1])];
   });
 }

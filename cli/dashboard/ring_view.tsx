@@ -85,17 +85,31 @@ function waitingSlots(ring: RingView): Set<number> {
 }
 
 /**
- * The markers of one row in `room` columns: in full, else in shorter words, the shortest last
- * (packed "◀ next avail w1,next used w1" was cut at 80 columns: "◀ avail w1,used w1").
+ * The forms of one row's markers, longest first: in full, then in shorter words (packed
+ * "◀ next avail w1,next used w1" was cut at 80 columns: "◀ avail w1,used w1"; an idle split ring's
+ * "◀ avail,dev next,used" was cut at 80 columns: "◀ avail,dev,used").
  */
-function markerText(names: string[], room: number): string {
-  if (names.length === 0) return "";
-  const forms = [
+function markerForms(names: string[]): string[] {
+  if (names.length === 0) return [""];
+  const short = (n: string) => (n === "device next" ? "dev next" : n);
+  return [
     `◀ ${names.join(" · ")}`,
-    `◀ ${names.map((n) => (n === "device next" ? "dev next" : n)).join(",")}`,
-    `◀ ${names.map((n) => (n === "device next" ? "dev next" : n.replace(/^next /, ""))).join(",")}`,
+    `◀ ${names.map(short).join(",")}`,
+    `◀ ${names.map((n) => (n === "device next" ? "dev" : n.replace(/^next /, ""))).join(",")}`,
   ];
+}
+
+/** The markers of one row in `room` columns: the longest form that fits, else the shortest. */
+function markerText(names: string[], room: number): string {
+  const forms = markerForms(names);
   return forms.find((f) => textWidth(f) <= room) ?? forms[forms.length - 1];
+}
+
+/** The columns the shortest form of the widest row's markers takes. */
+function markersWidth(marks: Map<number, string[]>): number {
+  let most = 0;
+  for (const names of marks.values()) most = Math.max(most, textWidth(markerForms(names).at(-1)!));
+  return most;
 }
 
 /**
@@ -210,39 +224,50 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
     );
   }
 
-  // Table: # addr len flags next|id owner [│ avail[#] used[#]] markers
+  // Table: # addr len flags next|id owner [│ avail[#] used[#]] markers. The columns of indices
+  // take the digits of the queue's last index (a 32768-entry queue's 32767 was cut to "327…"),
+  // a used element `id:len` those and a length of 4 digits (an MTU of 9000 at most).
   const flagsW = split ? 10 : 16;
+  const digits = String(Math.max(0, m - 1)).length;
+  const idxW = Math.max(3, digits);
+  const nextW = Math.max(4, digits);
+  const availW = Math.max(8, digits);
+  const usedW = Math.max(7, digits + 5);
   // Below 80 columns the address goes (the header lines name the indices): the avail and used
   // rings and the markers keep their room.
   const showAddr = width >= 80;
-  const left = "  " + cell("#", 4, { align: "right" }) + " " +
+  const leftOf = (indent: string, withOwner: boolean) =>
+    indent + cell("#", idxW, { align: "right" }) + " " +
     (showAddr ? cell("addr", 10) + " " : "") +
     cell("len", 5, { align: "right" }) + " " + cell("flags", flagsW) + " " +
-    cell(split ? "next" : "id", 4, { align: "right" }) + " " + cell("owner", 6);
+    cell(split ? "next" : "id", nextW, { align: "right" }) +
+    (withOwner ? " " + cell("owner", 6) : "");
+  const left = leftOf("", true);
   const right = split
-    ? " │" + cell("avail[#]", 9, { align: "right" }) + " " + cell("used[#]", 8, { align: "right" })
+    ? " │ " + cell("avail[#]", availW, { align: "right" }) + " " +
+      cell("used[#]", usedW, { align: "right" })
     : "";
-  const right9 = { align: "right" } as const;
   const tableW = left.length + right.length;
-  // Where a row does not fit (below 56 columns split, 41 packed), each descriptor takes two
-  // lines: its number, length, flags and next or id, then its owner, the avail and used rings'
-  // slots and the markers (cut, at 40 columns the rings' columns were gone: "│ a…").
+  const marks = ringMarkers(ring);
+  // Where a row does not fit (below 56 columns split, 41 packed), or leaves its markers too
+  // little room even in their shortest words, each descriptor takes two lines: its number,
+  // length, flags and next or id, then its owner, the avail and used rings' slots and the
+  // markers (cut, at 40 columns the rings' columns were gone: "│ a…").
   // A screen too short for a few descriptors on two lines each keeps one line a descriptor (the
   // line of slots above the table says where the indices point).
   const total = ring.descriptors.length;
   const minRows = Math.min(MIN_ROWS, total);
-  const twoLine = tableW > width && props.height - out.length - 2 >= 2 * minRows;
-  const leftOf = (withOwner: boolean) =>
-    "  " + cell("#", 4, { align: "right" }) + " " +
-    (showAddr ? cell("addr", 10) + " " : "") +
-    cell("len", 5, { align: "right" }) + " " + cell("flags", flagsW) + " " +
-    cell(split ? "next" : "id", 4, { align: "right" }) + (withOwner ? " " + cell("owner", 6) : "");
+  const twoLine = tableW + 1 + markersWidth(marks) > width &&
+    props.height - out.length - 2 >= 2 * minRows;
   const sub = "    " + cell("owner", 6) +
-    (split ? " " + cell("avail[#]", 8, { align: "right" }) + " " + cell("used[#]", 9, right9) : "");
+    (split
+      ? " " + cell("avail[#]", availW, { align: "right" }) + " " +
+        cell("used[#]", usedW + 1, { align: "right" })
+      : "");
   const room = Math.max(0, width - (twoLine ? sub.length : tableW) - 1);
   const headers: Line[] = twoLine
     ? [
-      [seg(leftOf(false), { dim: true, bold: true })],
+      [seg(leftOf("  ", false), { dim: true, bold: true })],
       [seg(sub + " " + cell("index", room), { dim: true, bold: true })],
     ]
     : [[seg(left + right + " " + cell("index", room), { dim: true, bold: true })]];
@@ -263,7 +288,6 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
   const linesRoom = Math.max(1, props.height - out.length - legendShown.length);
   // Descriptors shown: a page of the keys is this many.
   const rowsRoom = twoLine ? Math.max(1, Math.floor(linesRoom / 2)) : linesRoom;
-  const marks = ringMarkers(ring);
   const waiting = waitingSlots(ring);
   const follow = followRow(ring, rowsRoom);
   const start = Math.max(0, Math.min(props.scroll ?? follow, Math.max(0, total - rowsRoom)));
@@ -271,43 +295,45 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
     const owner = seg(cell(d.owner, 6), { color: OWNER_COLORS[d.owner], bold: d.owner !== "free" });
     const a = split ? ring.availRing?.[d.index] : undefined;
     const u = split ? ring.usedRing?.[d.index] : undefined;
-    const availCell = (w: number) =>
-      seg(cell(a === undefined ? "-" : String(a), w, { align: "right" }), {
-        color: waiting.has(d.index) ? "yellow" : undefined,
-        dim: !waiting.has(d.index),
-      });
-    const usedCell = (w: number) =>
-      seg(" " + cell(u === undefined ? "-" : `${u.id}:${u.len}`, w, { align: "right" }), {
-        dim: true,
-      });
+    const availCell = seg(cell(a === undefined ? "-" : String(a), availW, { align: "right" }), {
+      color: waiting.has(d.index) ? "yellow" : undefined,
+      dim: !waiting.has(d.index),
+    });
+    const usedCell = seg(
+      " " + cell(u === undefined ? "-" : `${u.id}:${u.len}`, usedW, { align: "right" }),
+      { dim: true },
+    );
     const names = marks.get(d.index) ?? [];
     const marker = names.length === 0
       ? []
       : [seg(" "), seg(markerText(names, room), { bold: true, color: "cyan" })];
+    const flags = seg(cell(d.flagNames.length === 0 ? "-" : d.flagNames.join("|"), flagsW));
+    const next = cell(String((split ? d.next : d.id) ?? "-"), nextW, { align: "right" });
     if (twoLine) {
       out.push([
-        seg("  " + cell(String(d.index), 4, { align: "right" }) + " "),
+        seg("  " + cell(String(d.index), idxW, { align: "right" }) + " "),
+        ...(showAddr ? [seg(cell(formatHex(d.addr), 10) + " ")] : []),
         seg(cell(String(d.len), 5, { align: "right" }) + " "),
-        seg(cell(d.flagNames.length === 0 ? "-" : d.flagNames.join("|"), flagsW)),
-        seg(" " + cell(String((split ? d.next : d.id) ?? "-"), 4, { align: "right" })),
+        flags,
+        seg(" " + next),
       ]);
       out.push([
         seg("    "),
         owner,
-        ...(split ? [seg(" "), availCell(8), usedCell(9)] : []),
+        ...(split ? [seg(" "), availCell, usedCell] : []),
         ...marker,
       ]);
       continue;
     }
     const row: Seg[] = [
-      seg("  " + cell(String(d.index), 4, { align: "right" }) + " "),
+      seg(cell(String(d.index), idxW, { align: "right" }) + " "),
       ...(showAddr ? [seg(cell(formatHex(d.addr), 10) + " ")] : []),
       seg(cell(String(d.len), 5, { align: "right" }) + " "),
-      seg(cell(d.flagNames.length === 0 ? "-" : d.flagNames.join("|"), flagsW)),
-      seg(" " + cell(String((split ? d.next : d.id) ?? "-"), 4, { align: "right" }) + " "),
+      flags,
+      seg(" " + next + " "),
       owner,
     ];
-    if (split) row.push(seg(" │"), availCell(9), usedCell(8));
+    if (split) row.push(seg(" │ "), availCell, usedCell);
     row.push(...marker);
     out.push(row);
   }
@@ -350,9 +376,10 @@ const LEGEND: Readonly<Record<"split" | "packed", readonly (readonly [string, st
       "avail[#] / used[#]: slot # of each ring (head; id:len).",
     ],
     [
-      "◀ avail / ◀ used: the slot avail.idx / used.idx fills next; ◀ device next: the avail slot " +
-      "the device reads next.",
-      "◀ avail/used: the slot its idx fills next · ◀ device next: the avail slot it reads next.",
+      "◀ avail / ◀ used: the slot avail.idx / used.idx fills next; ◀ device next (dev): the " +
+      "avail slot the device reads next.",
+      "◀ avail/used: the slot its idx fills next · ◀ device next (dev): the avail slot it reads " +
+      "next.",
     ],
   ],
   packed: [

@@ -20,7 +20,7 @@ Deno.test("at 60 columns the split ring view keeps the avail and used rings (the
   const lines = rows(60);
   const header = lines.find((l) => l.includes("owner"))!;
   assert.match(header, /owner +│ +avail\[#\] +used\[#\]/, header);
-  const table = lines.filter((l) => /^ +\d+ /.test(l));
+  const table = lines.filter((l) => /^ *\d+ /.test(l));
   assert.ok(table.length > 0, lines.join("\n"));
   // The rings' cells fit; a marker after them may be cut (the lines above name each index).
   for (const l of table) {
@@ -29,7 +29,7 @@ Deno.test("at 60 columns the split ring view keeps the avail and used rings (the
     assert.match(cells, /│ +\d+ +\d+:\d+$/, cells);
   }
   // From 80 columns the addresses are there too.
-  assert.ok(rows(80).some((l) => /^ +\d+ 0x[0-9a-f]+ /.test(l)));
+  assert.ok(rows(80).some((l) => /^ *\d+ 0x[0-9a-f]+ /.test(l)));
   assert.ok(!table.some((l) => / 0x[0-9a-f]{8} /.test(l)));
 });
 
@@ -50,7 +50,7 @@ for (const fixture of ["ring_split", "ring_packed"] as const) {
       if (width >= 80) {
         assert.match(
           legend.join(" "),
-          fixture === "ring_split" ? /◀ device next: / : /◀ next avail/,
+          fixture === "ring_split" ? /◀ device next \(dev\): / : /◀ next avail/,
         );
       }
     });
@@ -116,4 +116,64 @@ Deno.test("at 40 columns the ring view's title wraps: a served queue still says 
   }).map((l) => l.map((s) => s.text).join(""));
   assert.equal(lines[0], "a/eth0 receiveq · split · 256 entries");
   assert.equal(lines[1], "  · served by b:eth0 over vhost-pci a-b");
+});
+
+/** The split fixture with nothing in flight: avail.idx, the device's next and used.idx at one slot. */
+function idleSplit(): RingView {
+  const ring = structuredClone(loadFixture<RingView>("ring_split"));
+  ring.availIdx = ring.deviceNextAvail;
+  ring.usedIdx = ring.deviceNextAvail;
+  ring.deviceNextUsed = ring.deviceNextAvail;
+  return ring;
+}
+
+function text(ring: RingView, width: number, height: number): string[] {
+  return ringLines({ ring, title: "a/eth0 receiveq", scroll: null, width, height, colors: false })
+    .map((l) => l.map((s) => s.text).join(""));
+}
+
+Deno.test("at 80 columns an idle split ring marks its one slot whole, one line a descriptor", () => {
+  // It read "◀ avail,dev …": avail.idx, the device's next and used.idx all point at slot 40.
+  for (const [width, height] of [[80, 24], [100, 30]] as const) {
+    const lines = text(idleSplit(), width, height);
+    for (const l of lines) assert.ok(Array.from(l).length <= width, `wider than ${width}: "${l}"`);
+    const marked = lines.find((l) => l.includes("◀"));
+    assert.ok(marked !== undefined, lines.join("\n"));
+    assert.match(
+      marked,
+      /^ *40 0x0040a000 .*│ +80 +80:0 ◀ avail(,dev|,dev next| · device next)(,| · )used$/,
+      marked,
+    );
+    assert.ok(!lines.some((l) => l.includes("…")), lines.join("\n"));
+    // "dev" is in the legend.
+    assert.match(lines.join(" "), /◀ device next \(dev\): /);
+  }
+});
+
+Deno.test("a 32768-entry ring's indices are whole; at 80 columns its rows take two lines for the markers", () => {
+  // "#", next and used[#] were 4, 4 and 8 columns wide: 32767 read "327…", 32767:1514 "32767:1…".
+  const base = loadFixture<RingView>("ring_split");
+  const size = 32768;
+  const ring: RingView = {
+    ...base,
+    size,
+    availIdx: 32767,
+    usedIdx: 32767,
+    deviceNextAvail: 32767,
+    deviceNextUsed: 32767,
+    descriptors: Array.from({ length: size }, (_, i) => ({
+      ...base.descriptors[i % 2],
+      index: i,
+      next: (i + 1) % size,
+    })),
+    availRing: Array.from({ length: size }, (_, i) => i),
+    usedRing: Array.from({ length: size }, (_, i) => ({ id: i, len: 1514 })),
+  };
+  for (const [width, height] of [[80, 24], [120, 30]] as const) {
+    const lines = text(ring, width, height);
+    for (const l of lines) assert.ok(Array.from(l).length <= width, `wider than ${width}: "${l}"`);
+    assert.ok(!lines.some((l) => l.includes("…")), lines.join("\n"));
+    assert.ok(lines.some((l) => /^ *32767 0x[0-9a-f]+ +1514 .* 0\b/.test(l)), lines.join("\n"));
+    assert.ok(lines.some((l) => /32767 +32767:1514 ◀ avail · device next · used$/.test(l)));
+  }
 });
