@@ -14,7 +14,8 @@
  * - **vlab removes only what it created and can prove is its own.** A folder without a
  *   `vlab.lock` whose first line is the marker is not a lab and is never touched. A stale lab's
  *   folder loses only the files vlab writes there; anything else keeps the folder, and the
- *   command says so.
+ *   command says so. Host software's vsock listeners (`<vm>/vsock.sock_PORT`) keep it too, yet
+ *   a lab of that name starts in it again: they are where its guests' connects to the host land.
  *
  * Probing changes nothing: the lock is tried shared and released, and the process state
  * ("stopped" for a lab frozen with `kill -STOP`) is read from `/proc/PID/stat`, never by sending
@@ -145,20 +146,26 @@ export function createLabDir(name: string): LabDirHold {
           tryRemove(p.dir);
           continue;
         }
+        // What a lab leaves when host software still listens for its guests (`vsock.sock_PORT`
+        // in a VM's folder, or left by a listener killed): taken again as it is, nothing removed.
+        if (!holdsHostListenersOnly(p.dir)) {
+          throw new LabDirError(
+            `${p.dir} exists and is not a vlab lab folder (no ${MARKER} written by vlab)`,
+          );
+        }
+      } else if (found.status === "stale" && (!found.kept || holdsHostListenersOnly(p.dir))) {
+        continue; // cleaned (host software's listeners stay, and are taken again just above)
+      } else {
         throw new LabDirError(
-          `${p.dir} exists and is not a vlab lab folder (no ${MARKER} written by vlab)`,
+          found.status === "stale"
+            ? `${p.dir} is left by a lab that is gone, and holds files vlab did not write: ${
+              found.kept!.join(", ")
+            }`
+            : `lab "${name}" is ${found.status === "starting" ? "starting" : "running"} (pid ${
+              found.status === "starting" ? found.pid : found.record.pid
+            })`,
         );
       }
-      if (found.status === "stale" && !found.kept) continue;
-      throw new LabDirError(
-        found.status === "stale"
-          ? `${p.dir} is left by a lab that is gone, and holds files vlab did not write: ${
-            found.kept!.join(", ")
-          }`
-          : `lab "${name}" is ${found.status === "starting" ? "starting" : "running"} (pid ${
-            found.status === "starting" ? found.pid : found.record.pid
-          })`,
-      );
     }
     let marker: Deno.FsFile;
     try {
@@ -274,10 +281,14 @@ export function inspectLab(
       : `its process ${record.pid} is gone`;
     if (!options.clean) return { status: "stale", name, reason };
     const kept = removeOwnFiles(p.dir);
-    if (kept.length > 0) return { status: "stale", name, reason, kept };
+    // Host software's listeners alone leave the folder as a lab's stop does (no marker): the next
+    // start takes it again, and it is said once, not at every command.
+    if (kept.length > 0 && !holdsHostListenersOnly(p.dir)) {
+      return { status: "stale", name, reason, kept };
+    }
     tryRemove(p.marker);
     tryRemove(p.dir);
-    return { status: "stale", name, reason };
+    return { status: "stale", name, reason, ...(kept.length > 0 ? { kept } : {}) };
   } finally {
     marker.close(); // drops our shared lock, if we took it
   }
@@ -333,11 +344,38 @@ function removeOwnFiles(dir: string): string[] {
   }
   const others: string[] = [];
   try {
-    for (const e of Deno.readDirSync(dir)) if (e.name !== MARKER) others.push(e.name);
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.name === MARKER) continue;
+      // A VM's folder is named with what it holds (`a/vsock.sock_6000`), as a user looks for it.
+      const inside = e.isDirectory ? [...Deno.readDirSync(`${dir}/${e.name}`)] : [];
+      if (inside.length === 0) others.push(e.name);
+      for (const f of inside) others.push(`${e.name}/${f.name}`);
+    }
   } catch {
     // Gone already.
   }
   return others.sort();
+}
+
+/**
+ * True when every entry of `dir` but the marker is a folder (a VM's) that holds nothing but host
+ * software's vsock listeners, `vsock.sock_PORT` (docs/cli.md, `vlab vsock`): what a lab's stop
+ * leaves when a host program still listened for its guests, or was killed without removing its
+ * socket. Those files are not vlab's to remove, and must not keep the lab from starting again.
+ */
+function holdsHostListenersOnly(dir: string): boolean {
+  try {
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.name === MARKER) continue;
+      if (!e.isDirectory) return false;
+      for (const f of Deno.readDirSync(`${dir}/${e.name}`)) {
+        if (!/^vsock\.sock_[0-9]+$/.test(f.name)) return false;
+      }
+    }
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function readMarker(file: Deno.FsFile): string | null {

@@ -172,6 +172,46 @@ Deno.test("release removes each VM's folder holding only its vsock.sock, keeps h
   });
 });
 
+Deno.test("a lab stopped while host software listens on vsock.sock_PORT starts again in its folder", async () => {
+  await withStateDir(async (root) => {
+    const { hold } = liveLab("pair");
+    Deno.mkdirSync(`${root}/pair/b`);
+    Deno.writeTextFileSync(`${root}/pair/b/vsock.sock`, "");
+    Deno.writeTextFileSync(`${root}/pair/b/vsock.sock_6000`, ""); // socat UNIX-LISTEN, still there
+    hold.release();
+    assert.deepEqual(await findLabs({ clean: true }), [], "not a lab any more, and not said so");
+    const again = createLabDir("pair"); // was: "… exists and is not a vlab lab folder"
+    assert.equal(pathExists(`${root}/pair/vlab.lock`), true);
+    assert.equal(pathExists(`${root}/pair/b/vsock.sock_6000`), true, "the listener is kept");
+    again.release();
+    // The listener gone (socat removes its socket), its empty VM folder does not block either.
+    Deno.removeSync(`${root}/pair/b/vsock.sock_6000`);
+    createLabDir("pair").release();
+    assert.equal(pathExists(`${root}/pair`), false);
+  });
+});
+
+Deno.test("a dead lab's folder holding host listeners only is cleaned, said once, and started again", async () => {
+  await withStateDir(async (root) => {
+    const p = await deadLab("pair");
+    Deno.mkdirSync(`${p.dir}/a`);
+    Deno.writeTextFileSync(`${p.dir}/a/vsock.sock_7`, "");
+    assert.deepEqual(await findLabs({ clean: true }), [{
+      status: "stale",
+      name: "pair",
+      reason: "its process 0 is gone",
+      kept: ["a/vsock.sock_7"],
+    }]);
+    assert.deepEqual(await findLabs({ clean: true }), [], "said once");
+    createLabDir("pair").release();
+    assert.equal(pathExists(`${root}/pair/a/vsock.sock_7`), true);
+    // Anything else in a VM's folder is the user's and keeps the folder from being taken.
+    Deno.writeTextFileSync(`${root}/pair/a/notes.txt`, "mine");
+    assert.throws(() => createLabDir("pair"), /is not a vlab lab folder/);
+    assert.equal(Deno.readTextFileSync(`${root}/pair/a/notes.txt`), "mine");
+  });
+});
+
 Deno.test("processState reads /proc: running, stopped by SIGSTOP, gone", async () => {
   assert.equal(processState(Deno.pid), "running");
   assert.equal(processState(await deadPid()), "gone");
