@@ -221,10 +221,14 @@ export function parseFault(
   body: unknown,
 ): { ok: true; value: Fault } | FaultOutcome & { ok: false } {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    // Words for a request's body and a script's value alike (parseFault is exported): "the body
+    // is not a JSON object" told a script of a body it never sent.
     return refuse(
       "bad-fault",
-      "Cannot inject a fault: the body is not a JSON object",
-      `Send {"kind": "backend-crash", "vm": "a"}`,
+      `Cannot inject a fault: a fault is an object with its kind and VM, got ${
+        body === undefined ? "nothing" : Array.isArray(body) ? "a list" : given(body)
+      }`,
+      `For example {"kind": "backend-crash", "vm": "a"}`,
     ) as FaultOutcome & { ok: false };
   }
   const o = body as Record<string, unknown>;

@@ -5,6 +5,8 @@ import { parseTopology } from "./topology/load.ts";
 import type { ToWorker } from "./wire/messages.ts";
 import { deviceControl } from "./wire/control.ts";
 import { droppedNotifications } from "../devices/virtio/mmio.ts";
+import { faultRoute } from "./server_links.ts";
+import type { Lab } from "./lab.ts";
 
 /** The plan of a shipped topology (`topologies/NAME.yaml`), for a fault target's `plan`. */
 function shippedPlan(name: string): LabPlan {
@@ -609,4 +611,33 @@ Deno.test("an exit not yet answered refuses every other backend crash until its 
   // Its reboot moved the epoch: a crash is taken again.
   Atomics.add(epoch, 0, 1);
   assert.ok((await crash("hang")).ok);
+});
+
+Deno.test("a fault that is no object is refused in words for a script's value and a request's body alike", async () => {
+  // It said "the body is not a JSON object" to a script that called parseFault(null).
+  const cases: [unknown, string][] = [
+    [null, "got null"],
+    [undefined, "got nothing"],
+    ["backend-crash", 'got "backend-crash"'],
+    [["vm-crash", "a"], "got a list"],
+    [3, "got 3"],
+  ];
+  for (const [value, got] of cases) {
+    const r = parseFault(value);
+    assert.ok(!r.ok);
+    assert.equal(r.code, "bad-fault");
+    assert.equal(
+      r.message,
+      `Cannot inject a fault: a fault is an object with its kind and VM, ${got}`,
+    );
+    assert.equal(r.hint, 'For example {"kind": "backend-crash", "vm": "a"}');
+  }
+  // A body that is no JSON at all is the route's to say.
+  const res = await faultRoute(null as unknown as Lab, { ok: false });
+  assert.equal(res.status, 400);
+  const { error } = await res.json();
+  assert.deepEqual([error.code, error.message], [
+    "bad-fault",
+    "Cannot inject a fault: the body is not JSON",
+  ]);
 });

@@ -188,7 +188,15 @@ const FAULT_STATUS = new Map([
 
 /** `POST /faults`: `{"kind": "backend-crash", "vm": "a", "mode": "exit"}` and the like. */
 export async function faultRoute(lab: Lab, body: Body): Promise<Response> {
-  const f = parseFault(body.ok ? body.value : undefined);
+  if (!body.ok) {
+    return fail(
+      400,
+      "bad-fault",
+      "Cannot inject a fault: the body is not JSON",
+      `Send {"kind": "backend-crash", "vm": "a"}`,
+    );
+  }
+  const f = parseFault(body.value);
   if (!f.ok) return fail(400, f.code, f.message, f.hint);
   const r = await lab.fault(f.value);
   if (!r.ok) return fail(FAULT_STATUS.get(r.code) ?? 400, r.code, r.message, r.hint);
