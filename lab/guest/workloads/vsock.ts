@@ -451,7 +451,8 @@ export async function runVsockSink(
  * ```ts
  * import { vsockSinkFailure } from "./vsock.ts";
  * vsockSinkFailure({ bytes: 9, mismatches: 0, complete: false, closeReason: "reset" });
- * // "its stream was not ended by the sender: reset (by the sender, a vsock link going down or a partition)"
+ * // "its stream was not ended by the sender: reset (by the sender, a crash of its VM or device
+ * //  worker, a vsock link going down or a partition)"
  * ```
  */
 export function vsockSinkFailure(
@@ -469,7 +470,10 @@ export function vsockSinkFailure(
 /** Why a sink's stream did not end with the sender's SHUTDOWN, in words. */
 function sinkEndedWhy(reason: string | null): string {
   if (reason === "aborted") return "stopped first (-t or Ctrl-C)";
-  if (reason === "reset") return "reset (by the sender, a vsock link going down or a partition)";
+  if (reason === "reset") {
+    return "reset (by the sender, a crash of its VM or device worker, a vsock link going down " +
+      "or a partition)";
+  }
   if (reason === "transport-reset") return "this VM's vsock transport was reset";
   return reason ?? "still open";
 }

@@ -298,7 +298,7 @@ Deno.test("a vsock-sink whose sender resets the stream says so", async () => {
     assert.equal(r.closeReason, "reset");
     assert.match(
       r.text,
-      /, not ended by the sender: reset \(by the sender, a vsock link going down or a partition\)$/,
+      /, not ended by the sender: reset \(by the sender, a crash of its VM or device worker, a vsock link going down or a partition\)$/,
     );
   } finally {
     clear();
@@ -580,7 +580,7 @@ Deno.test("vsock-sink fails (exit 1, workloadFailure) on a reset, a byte out of 
     assert.equal(reset.mismatches, 0, reset.text);
     assert.equal(
       workloadFailure(reset),
-      "its stream was not ended by the sender: reset (by the sender, a vsock link going down or a partition)",
+      "its stream was not ended by the sender: reset (by the sender, a crash of its VM or device worker, a vsock link going down or a partition)",
     );
     assert.equal(workloadExitCode(reset), 1);
     const misordered = await run((a, wake) => {
