@@ -7,8 +7,15 @@ const isError = (code: string, message: RegExp) => (e: unknown) =>
 
 Deno.test("KEY=VALUE words read like YAML: plain numbers stay numbers, the rest strings", () => {
   assert.deepEqual(
-    impairmentWords(["delay=20ms", "jitter=2ms", "gap=5", "loss_gemodel=1%,10%", "overhead=-4"]),
-    { delay: "20ms", jitter: "2ms", gap: 5, loss_gemodel: "1%,10%", overhead: -4 },
+    impairmentWords([
+      "delay=20ms",
+      "jitter=2ms",
+      "gap=5",
+      "loss_gemodel=1%,10%",
+      "rate=1mbit",
+      "overhead=-4",
+    ]),
+    { delay: "20ms", jitter: "2ms", gap: 5, loss_gemodel: "1%,10%", rate: "1mbit", overhead: -4 },
   );
   assert.deepEqual(impairmentWords(["loss=1"]), { loss: 1 });
   assert.deepEqual(impairmentWords([]), {});
@@ -16,9 +23,10 @@ Deno.test("KEY=VALUE words read like YAML: plain numbers stay numbers, the rest 
 
 Deno.test("KEY=VALUE numbers are YAML's: 1e3 and 0x10 are numbers; 1e400, .inf and .nan out of range", () => {
   // limit=1e3 was "limit must be a number, got "1e3"" though a file's `limit: 1e3` is 1000.
-  assert.deepEqual(impairmentWords(["limit=1e3", "gap=0x10", "overhead=+4"]), {
+  assert.deepEqual(impairmentWords(["limit=1e3", "gap=0x10", "rate=1mbit", "overhead=+4"]), {
     limit: 1000,
     gap: 16,
+    rate: "1mbit",
     overhead: 4,
   });
   const refused = (word: string, message: RegExp) =>

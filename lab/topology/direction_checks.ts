@@ -1,7 +1,9 @@
 /**
  * The checks of a link direction's impairment that look at two keys together: `reorder` needs
  * a `delay` (`reorder-without-delay`), `distribution` needs a `jitter`
- * (`distribution-without-jitter`). A key is written once but may reach many directions: a
+ * (`distribution-without-jitter`), a `gap` other than 1 needs a `reorder`
+ * (`gap-without-reorder`, which `tc` refuses too), an `overhead` other than 0 needs a `rate`
+ * (`overhead-without-rate`: netem's `rate RATE PACKETOVERHEAD`). A key is written once but may reach many directions: a
  * link's own key reaches both of its directions, a key of `defaults.link` every direction of
  * every link that takes it. So the checks are collected over the whole file and each is reported
  * once, at the key that causes it, naming every link (and direction) it breaks.
@@ -16,7 +18,7 @@
 import { quote } from "../../devices/base/quote.ts";
 import type { PathSegment, Problem } from "./issues.ts";
 import type { RawTopology } from "./schema.ts";
-import { resolveImpairment } from "./impairment.ts";
+import { GAP_HINT, OVERHEAD_HINT, resolveImpairment } from "./impairment.ts";
 
 type Obj = Record<string, unknown>;
 type Direction = "forward" | "reverse";
@@ -49,6 +51,23 @@ const RULES: readonly Rule[] = [
     met: (imp) => imp.jitterUs > 0,
     message: (where) => `Cannot set a distribution on ${where} without a jitter`,
     hint: "distribution shapes the jitter: set `jitter` above 0 too",
+    vsock: true,
+  },
+  {
+    code: "gap-without-reorder",
+    key: "gap",
+    // A vsock link refuses `gap` on its own. `gap: 1` is the default: it changes nothing.
+    met: (imp) => imp.reorderPct > 0 || imp.reorderGap === 1,
+    message: (where) => `Cannot set a gap on ${where} without a reorder`,
+    hint: GAP_HINT,
+    vsock: false,
+  },
+  {
+    code: "overhead-without-rate",
+    key: "overhead",
+    met: (imp) => imp.rateBps > 0 || imp.overheadBytes === 0,
+    message: (where) => `Cannot set an overhead on ${where} without a rate`,
+    hint: OVERHEAD_HINT,
     vsock: true,
   },
 ];

@@ -375,6 +375,10 @@ const EVERY_CODE: Record<string, string> = {
   "distribution-without-jitter":
     "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
     "links: [{ endpoints: [a, b], delay: 5ms, distribution: pareto }]\n",
+  "gap-without-reorder": "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
+    "links: [{ endpoints: [a, b], delay: 5ms, gap: 5 }]\n",
+  "overhead-without-rate": "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
+    "links: [{ endpoints: [a, b], overhead: 24 }]\n",
   "duplicate-cid": "name: x\nvms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 3 } } }\n",
   "no-vsock": "name: x\nvms: { a: { vsock: { cid: 3 } }, b: {} }\n" +
     "links: [{ kind: vsock, endpoints: [a, b] }]\n",

@@ -183,8 +183,24 @@ export function parseImpairment(
       hint: "distribution shapes the jitter: set `jitter` above 0 too",
     });
   }
+  // It was taken and did nothing; netem's overhead is a part of its `rate`.
+  if (imp.overheadBytes !== 0 && imp.rateBps === 0) {
+    return err({
+      key: "overhead",
+      message: `Cannot set an overhead${onLink} without a rate`,
+      hint: OVERHEAD_HINT,
+    });
+  }
   return ok(imp);
 }
+
+/** The hint of an `overhead` without a `rate` (a file's `overhead-without-rate`). */
+export const OVERHEAD_HINT =
+  "overhead counts toward the rate limit (netem's rate RATE PACKETOVERHEAD): set `rate` too";
+
+/** The hint of a `gap` without a `reorder` (a file's `gap-without-reorder`). */
+export const GAP_HINT =
+  "gap says which frames a reorder may send early: set `reorder` above 0 too (tc refuses a gap without one)";
 
 /**
  * Why a net link (`link`) cannot take `imp`, or null: it reorders without a delay (netem reorders
@@ -200,6 +216,15 @@ export function parseImpairment(
  * ```
  */
 export function reorderProblem(link: string, imp: Readonly<Impairment>): ImpairmentProblem | null {
+  // A gap other than 1 without a reorder did nothing (tc: "gap specified without reorder
+  // probability"); 1, the default, cannot be told from none.
+  if (imp.reorderPct === 0 && imp.reorderGap !== NO_IMPAIRMENT.reorderGap) {
+    return {
+      key: "gap",
+      message: `Cannot set a gap on link ${quote(link)} without a reorder`,
+      hint: GAP_HINT,
+    };
+  }
   if (imp.reorderPct === 0 || imp.delayUs > 0) return null;
   return {
     key: "reorder",

@@ -192,3 +192,36 @@ Deno.test("parseImpairment refuses a Map or a class's instance, which it read as
   const bare = Object.assign(Object.create(null), { delay: "20ms" });
   assert.equal(parseImpairment(bare).ok, true);
 });
+
+Deno.test("a gap without a reorder and an overhead without a rate are refused, as tc and a topology file refuse them", () => {
+  // Both were taken and did nothing: `vlab link a-b set gap=5`, `set overhead=24`.
+  const gap = parseImpairment({ delay: "5ms", gap: 5 });
+  assert.ok(gap.ok);
+  assert.deepEqual(reorderProblem("a-b", gap.value), {
+    key: "gap",
+    message: 'Cannot set a gap on link "a-b" without a reorder',
+    hint:
+      "gap says which frames a reorder may send early: set `reorder` above 0 too (tc refuses a gap without one)",
+  });
+  const reordering = parseImpairment({ delay: "5ms", reorder: "10%", gap: 5 });
+  assert.ok(reordering.ok && reorderProblem("a-b", reordering.value) === null);
+  const one = parseImpairment({ gap: 1 }); // the default: it changes nothing
+  assert.ok(one.ok && reorderProblem("a-b", one.value) === null);
+  const overhead = parseImpairment({ overhead: 24 }, { link: "a-b" });
+  assert.deepEqual(overhead.ok ? null : [overhead.error.key, overhead.error.message], [
+    "overhead",
+    'Cannot set an overhead on link "a-b" without a rate',
+  ]);
+  assert.equal(parseImpairment({ rate: "1mbit", overhead: -4 }).ok, true);
+  assert.equal(parseImpairment({ overhead: 0 }).ok, true);
+  // In a file, at the key, naming the link.
+  const r = parseTopology(
+    "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
+      "links: [{ endpoints: [a, b], delay: 5ms, gap: 5, reverse: { overhead: 24 } }]\n",
+    "t.yaml",
+  );
+  assert.deepEqual(r.ok ? [] : r.error.map((i) => `${i.line}:${i.column} ${i.code} ${i.message}`), [
+    '3:47 gap-without-reorder Cannot set a gap on link "a-b" without a reorder',
+    '3:71 overhead-without-rate Cannot set an overhead on link "a-b" (reverse) without a rate',
+  ]);
+});

@@ -75,6 +75,8 @@ export const PROBLEM_CODES: ReadonlyMap<string, string> = new Map([
   ["switch-loop", "vlab switches have no STP, so a loop would flood frames forever; remove a link"],
   ["reorder-without-delay", "set `delay` above 0: netem reorders by sending some frames early"],
   ["distribution-without-jitter", "distribution shapes the jitter: set `jitter` above 0 too"],
+  ["gap-without-reorder", "gap says which frames a reorder may send early: set `reorder` too"],
+  ["overhead-without-rate", "overhead counts toward the rate limit: set `rate` too"],
   ["duplicate-cid", "give each VM's vsock a CID of its own"],
   ["no-vsock", "add `vsock: { cid: N }` to the VM"],
   ["vsock-link", 'a vsock link joins two different VMs with vsock: endpoints: ["a", "b"]'],

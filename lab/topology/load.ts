@@ -161,9 +161,18 @@ function nested(a: readonly PathSegment[], b: readonly PathSegment[]): boolean {
  * file: an endpoint naming a VM or switch whose entry was refused, `no-vsock` for a VM whose
  * `vsock` was refused, `switch-full` with a refused `ports_max`, `no-iommu` for a refused
  * `iommu`, `reorder-without-delay` with a refused `delay` (`distribution-without-jitter` with a
- * refused `jitter`), sizes checked with a refused sizing
+ * refused `jitter`, `gap-without-reorder` with a refused `reorder`, `overhead-without-rate` with a
+ * refused `rate`), sizes checked with a refused sizing
  * key.
  */
+/** The key each two-key check needs (`direction_checks.ts`). */
+const NEEDED_KEY: ReadonlyMap<string, string> = new Map([
+  ["reorder-without-delay", "delay"],
+  ["distribution-without-jitter", "jitter"],
+  ["gap-without-reorder", "reorder"],
+  ["overhead-without-rate", "rate"],
+]);
+
 function causedBySetAside(p: Problem, usable: unknown, aside: SetAside): boolean {
   const removed = (path: PathSegment[]) => aside.removed.some((r) => samePath(r, path));
   if (ENDPOINT_CODES.has(p.code) && p.path[0] === "links" && p.path[2] === "endpoints") {
@@ -176,8 +185,10 @@ function causedBySetAside(p: Problem, usable: unknown, aside: SetAside): boolean
       return removed(["vms", p.path[1], "iommu"]);
     case "reorder-without-delay":
     case "distribution-without-jitter":
+    case "gap-without-reorder":
+    case "overhead-without-rate":
       return aside.removed.some((r) =>
-        r[r.length - 1] === (p.code === "reorder-without-delay" ? "delay" : "jitter") &&
+        r[r.length - 1] === NEEDED_KEY.get(p.code) &&
         (r[0] === "defaults" || p.path[0] === "defaults" || r[1] === p.path[1])
       );
     case "bad-queue-size":
