@@ -700,6 +700,61 @@ function takenProblems(
   }];
 }
 
+/** A workload a step left running in the background, in its VM (see `StepKind.runsIn`). */
+interface Running extends Outliving {
+  /** The VM it runs in. */
+  vm: string;
+  /** Its name (`as:`), if it has one. */
+  name: string | null;
+  /** A server that runs until the drill stops it. */
+  endless: boolean;
+}
+
+/**
+ * A VM crash (`binds`, a hold it ends) while a workload started in the background in that VM
+ * surely still runs: one that runs until stopped, or one whose length its words give and that
+ * the steps between, at their longest, cannot outlast (each step run allowed
+ * {@linkcode STEP_SLACK_MS}). The crash ends it with an error ("crashed before it answered"),
+ * which fails the drill on every run.
+ */
+function crashedProblems(
+  t: Timing,
+  index: number,
+  kind: string,
+  binds: Binding,
+  r: Running,
+): Problem[] {
+  if (runsOf(t) > 1) return [];
+  let still = r.endless ? "it runs until the drill stops it" : null;
+  if (still === null && r.gapMs !== null && r.ms > 0) {
+    const starts = gapAfter(t, r, 0);
+    if (starts + (r.runs + 1) * STEP_SLACK_MS < r.ms) {
+      still = `it runs ${showMs(r.ms)} at least, and this step starts ${
+        starts === 0
+          ? "right after it"
+          : `at most ${showMs(Math.round(starts * 1000) / 1000)} after it`
+      }`;
+    }
+  }
+  if (still === null) return [];
+  const vm = quote(binds.vm);
+  return [{
+    code: "workload-crashed",
+    path: ["timeline", index, kind, "vm"],
+    message:
+      `timeline[${index}] crashes VM ${vm} while timeline[${r.index}]'s ${
+        quote(r.what)
+      } runs there (${still}): the crash ends it with an error ("VM ${vm} crashed before it ` +
+      `answered"), which fails the drill`,
+    hint: r.endless
+      ? `give timeline[${r.index}]'s server a duration (-t SECONDS) that ends before the crash, ` +
+        "or start it after the VM's reboot (vm-restarted)"
+      : `crash the VM once the workload ended (${
+        r.name === null ? "a later at" : `wait_for: { workload: ${r.name} }`
+      }), or start the workload after the VM's reboot (vm-restarted)`,
+  }];
+}
+
 /**
  * The keys of a step's map that read on their own, each by its own schema (a duration read to
  * ms), for the checks of a step its schema refused; null when the step's schema is not a map's or
@@ -771,6 +826,8 @@ function checkSteps(
   const outliving = new Map<string, Outliving>();
   // The ports workloads in the background hold, by VM and port.
   const held = new Map<string, Holder>();
+  // The workloads in the background, by their step, with the VM each runs in.
+  const running = new Map<number, Running>();
   // The cursor from the drill's start, as a workload's gap is counted: how late it is at the
   // latest when the steps' words bound it (null: a step they do not bound came).
   const origin: Outliving = { index: -1, ms: 0, what: "", startMs: 0, gapMs: 0, runs: 0 };
@@ -952,12 +1009,21 @@ function checkSteps(
     if (binds !== null && unread.length === 0) {
       problems.push(...takenProblems(timing, index, kind!, binds, held.get(port!)));
     }
+    // A VM crash ends the workloads running in that VM, each with an error.
+    if (binds?.takes === false) {
+      for (const [k, r] of running) {
+        if (r.vm !== binds.vm) continue;
+        if (unread.length === 0) problems.push(...crashedProblems(timing, index, kind!, binds, r));
+        running.delete(k);
+      }
+    }
     // A wait_for on a workload ends it (or the drill): its port is free after it, and a later
     // wait for it returns at once.
     if (waits !== null) {
       for (const [k, h] of held) if (h.name === waits.workload) held.delete(k);
       outliving.delete(waits.workload);
       endsBy.set(waits.workload, -Infinity);
+      for (const [k, r] of running) if (r.name === waits.workload) running.delete(k);
     }
     // By when the workload this step names has ended: it starts when the step's (last) run does.
     if (gives !== null && kind !== null && args !== null) {
@@ -978,12 +1044,23 @@ function checkSteps(
     const atMost = kind !== null && args !== null
       ? kinds.get(kind)!.lastsAtMost?.(args) ?? null
       : null;
-    for (const w of [...outliving.values(), ...held.values(), origin]) {
+    for (const w of [...outliving.values(), ...held.values(), ...running.values(), origin]) {
       if (w.gapMs === null) continue;
       w.gapMs = atMost === null || unread.length > 0 || runsOf(timing) > MAX_RUNS
         ? null
         : gapAfter(timing, w, atMost);
       w.runs += runsOf(timing);
+    }
+    const runsIn = kind !== null && args !== null ? kinds.get(kind)!.runsIn?.(args) ?? null : null;
+    if (runsIn !== null && unread.length === 0 && runsOf(timing) === 1) {
+      running.set(index, {
+        ...runsIn,
+        index,
+        startMs: schedule(timing, latestAt, lasts).dueEarliest,
+        gapMs: 0,
+        runs: 1,
+        name: gives?.name ?? null,
+      });
     }
     if (outlives !== null && gives !== null && unread.length === 0) {
       outliving.set(gives.name, {

@@ -368,6 +368,13 @@ export interface StepKind<A> {
    */
   outlives?(args: A): { ms: number; key: string; what: string } | null;
   /**
+   * The workload a run leaves running in a VM once the step has moved on (one in the
+   * background), with how long it runs at least by its words (0: they do not say) and whether it
+   * runs until the drill stops it: a `vm-crash` of that VM while it surely still runs ends it with
+   * an error, which fails the drill, and the loader refuses. Left out, or null: none.
+   */
+  runsIn?(args: A): { vm: string; ms: number; endless: boolean; what: string } | null;
+  /**
    * How long what a run starts goes on at most once the step has moved on, ms, as far as its
    * words bound it (a workload in the background: a `ping`'s gaps and `-W`, a `-t`; one in the
    * foreground has ended with its step: 0): a `wait_for` on it is over by then, whatever its
@@ -645,6 +652,15 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
     const ms = a.background === true ? workloadLastsMs(a.argv) : 0;
     return ms > 0 ? { ms, key: "argv", what: a.argv.join(" ") } : null;
   },
+  runsIn: (a) =>
+    a.background === true
+      ? {
+        vm: a.vm,
+        ms: workloadLastsMs(a.argv),
+        endless: endlessWorkload(a.argv),
+        what: a.argv.join(" "),
+      }
+      : null,
   binds: (a) => {
     const r = parseWorkload(a.argv);
     if (!r.ok) return null;

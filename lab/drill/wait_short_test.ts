@@ -174,12 +174,55 @@ Deno.test("a backend crash while an earlier hang surely still blocks the worker 
 });
 
 Deno.test("a vm-crash ends the ports its VM's servers held", async () => {
-  await valid(
+  // The crash itself is refused (it ends the server with an error), but the port is not also
+  // taken by the server after it.
+  const issues = await problems(
     "topology: pair\ntimeline:\n" +
       "  - exec: { vm: b, argv: [udp-echo], background: true }\n" +
       "  - fault: { kind: vm-crash, vm: b }\n  - wait: 500ms\n" +
       "  - exec: { vm: b, argv: [udp-echo, -t, 1] }\n",
   );
+  assert.deepEqual(issues.map((i) => i.code), ["workload-crashed"]);
+});
+
+Deno.test("a vm-crash while a workload in the background surely still runs in that VM is refused", async () => {
+  // Before, it ran, and the drill failed: "workload #0 failed: VM "b" crashed before it
+  // answered", on every run.
+  const endless = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - exec: { vm: b, argv: [udp-echo], background: true }\n" +
+      "  - fault: { kind: vm-crash, vm: b }\n",
+  );
+  assert.deepEqual(where(endless), [
+    '4:34: timeline[1] crashes VM "b" while timeline[0]\'s "udp-echo" runs there (it runs until ' +
+    'the drill stops it): the crash ends it with an error ("VM "b" crashed before it answered"), ' +
+    "which fails the drill",
+  ]);
+  assert.match(endless[0].hint ?? "", /a duration \(-t SECONDS\) that ends before the crash/);
+  const ping = await problems(
+    "topology: pair\ntimeline:\n" + PING.replace("vm: a", "vm: b").replace("10.0.0.2", "10.0.0.1") +
+      "  - wait: 500ms\n  - fault: { kind: vm-crash, vm: b }\n",
+  );
+  assert.deepEqual(where(ping), [
+    '5:34: timeline[2] crashes VM "b" while timeline[0]\'s "ping 10.0.0.1 -c 30 -i 0.05" runs ' +
+    "there (it runs 1.45 s at least, and this step starts at most 500 ms after it): the crash " +
+    'ends it with an error ("VM "b" crashed before it answered"), which fails the drill',
+  ]);
+  assert.match(ping[0].hint ?? "", /wait_for: \{ workload: ping \}/);
+  // Another VM, a workload that may have ended (its length passed, or a step of unknown length
+  // between), one waited for, one that ended in the foreground: left to the run.
+  for (
+    const steps of [
+      PING + "  - fault: { kind: vm-crash, vm: b }\n",
+      "  - exec: { vm: b, argv: [udp-echo, -t, 1], background: true }\n  - wait: 1s\n" +
+      "  - fault: { kind: vm-crash, vm: b }\n",
+      "  - exec: { vm: b, argv: [udp-echo, -t, 5], background: true }\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1] }\n  - fault: { kind: vm-crash, vm: b }\n",
+      "  - exec: { vm: b, argv: [sink, -t, 2], background: true, as: s }\n" +
+      "  - wait_for: { workload: s }\n  - fault: { kind: vm-crash, vm: b }\n",
+      "  - exec: { vm: b, argv: [ping, 10.0.0.1, -c, 2] }\n  - fault: { kind: vm-crash, vm: b }\n",
+    ]
+  ) await valid(`topology: pair\ntimeline:\n${steps}`);
 });
 
 Deno.test("a backend crash right after an exit or an armed mid-pass crash on its VM is refused, naming both", async () => {
