@@ -249,12 +249,14 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
     : "";
   const tableW = left.length + right.length;
   const marks = ringMarkers(ring);
-  // Where a row does not fit (below 56 columns split, 41 packed), or leaves its markers too
-  // little room even in their shortest words, each descriptor takes two lines: its number,
-  // length, flags and next or id, then its owner, the avail and used rings' slots and the
-  // markers (cut, at 40 columns the rings' columns were gone: "│ a…").
-  // A screen too short for a few descriptors on two lines each keeps one line a descriptor (the
-  // line of slots above the table says where the indices point).
+  // Where a row does not fit (below 56 columns split, 41 packed), each descriptor takes two
+  // lines: its number, length, flags and next or id, then its owner, the avail and used rings'
+  // slots and the markers (cut, at 40 columns the rings' columns were gone: "│ a…"). A screen
+  // too short for a few descriptors on two lines each keeps one line a descriptor (the line of
+  // slots above the table says where the indices point). Where a row fits but leaves its markers
+  // too little room even in their shortest words (an idle ring's one slot below 69 columns, a
+  // 32768-entry queue at 80), two lines a descriptor too: fewer rows, to scroll, rather than a
+  // marker cut.
   const total = ring.descriptors.length;
   const minRows = Math.min(MIN_ROWS, total);
   const twoLine = tableW + 1 + markersWidth(marks) > width &&
@@ -292,7 +294,10 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
   const follow = followRow(ring, rowsRoom);
   const start = Math.max(0, Math.min(props.scroll ?? follow, Math.max(0, total - rowsRoom)));
   for (const d of ring.descriptors.slice(start, start + rowsRoom)) {
-    const owner = seg(cell(d.owner, 6), { color: OWNER_COLORS[d.owner], bold: d.owner !== "free" });
+    const owner = seg(cell(d.owner, 6), {
+      color: OWNER_COLORS[d.owner],
+      bold: d.owner !== "free",
+    });
     const a = split ? ring.availRing?.[d.index] : undefined;
     const u = split ? ring.usedRing?.[d.index] : undefined;
     const availCell = seg(cell(a === undefined ? "-" : String(a), availW, { align: "right" }), {
