@@ -343,6 +343,24 @@ Deno.test("a VM linked twice by vsock names the link it already has and the one 
   ]);
 });
 
+Deno.test("a vsock link from a VM to itself is said once, as that, even when the VM has a link", () => {
+  const r = topologyFromObject({
+    name: "x",
+    vms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } } },
+    links: [
+      { kind: "vsock", endpoints: ["a", "b"] },
+      { kind: "vsock", endpoints: ["a", "a"] },
+      { kind: "vsock", endpoints: ["z", "z"] },
+    ],
+  });
+  assert.ok(!r.ok);
+  // It said 'VM "a" already has vsock link "a-b-vsock"' twice, once per endpoint.
+  assert.deepEqual(r.error.map((i) => `${i.path}: ${i.message}`), [
+    'links[1].endpoints: Vsock link joins VM "a" to itself',
+    'links[2].endpoints[0]: Unknown VM "z" in vsock link endpoint',
+  ]);
+});
+
 Deno.test("a VM's memory must hold its vsock driver's rings and 64 KiB buffers too", () => {
   const vm = (memory: string) =>
     topologyFromObject({ name: "x", vms: { a: { memory, vsock: { cid: 3 } } } });

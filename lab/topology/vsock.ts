@@ -120,9 +120,12 @@ export function buildVsock(
       });
       continue;
     }
+    // A link from a VM to itself is that one problem, said once (not once per endpoint, nor as
+    // a second link of a VM linked already).
+    const self = link.endpoints[0] === link.endpoints[1];
     link.endpoints.forEach((text, j) => {
       const at: PathSegment[] = [...path, "endpoints", j];
-      if (routerByName.has(text)) return;
+      if (routerByName.has(text) || (self && j === 1)) return;
       const vm = byName.get(text);
       const other = vm === undefined ? otherNode(raw, byName, text) : null;
       if (other !== null) {
@@ -147,7 +150,7 @@ export function buildVsock(
           message: `VM ${quote(text)} has no vsock device to link`,
           hint: `add vsock: { cid: N } under vms.${text}`,
         });
-      } else if (linked.has(text)) {
+      } else if (linked.has(text) && !self) {
         ok = false;
         const first = linked.get(text)!;
         problems.push({
