@@ -73,17 +73,19 @@ export function configureCommandTree(command: AnyCommand, output: CliOutput): vo
       // Help shown because a command was missing ("vlab", "vlab bench") is a usage error.
       throw new CliExit(error.exitCode === 0 ? 0 : 2);
     }
-    const flag = /'([^'=]*)/.exec(error.message)?.[1] ?? "";
     const unknown = error.code === "commander.unknownOption";
-    throw usageError(
-      error,
-      commandPath(command),
-      unknown ? subcommandsTaking(command, flag) : [],
+    // `--lab=pair` is the option `--lab`.
+    const flag = unknown ? quotedWord(error.message).split("=", 1)[0] : "";
+    throw usageError(error, commandPath(command), {
+      takenBy: unknown ? subcommandsTaking(command, flag) : [],
       // `vlab status --lab pair`, as `vlab exec --lab pair …` takes it: this one's lab is its
       // argument.
-      unknown && flag === "--lab" && command.registeredArguments.some((a) => a.name() === "name"),
-      `${commandPath(command)} ${command.usage()}`,
-    );
+      labIsArgument: unknown && flag === "--lab" &&
+        command.registeredArguments.some((a) => a.name() === "name"),
+      usage: `${commandPath(command)} ${command.usage()}`,
+      // The words as the user gave them: commander's message joins them with ", ".
+      args: error.code === "commander.excessArguments" ? [...command.args] : undefined,
+    });
   });
   if (command.commands.length > 0 && !command.commands.some((c) => c.name() === "help")) {
     // Commander's own `help` prints the usage for a command it does not know (`vlab help
@@ -127,15 +129,25 @@ function helpCommand(parent: AnyCommand): AnyCommand {
       let at: AnyCommand = parent;
       for (const name of names) {
         const subs = at.commands.filter((c) => c.name() !== "help");
-        const found = subs.find((c) => c.name() === name || c.aliases().includes(name));
+        // `help` too (`vlab help help`): the list of commands shows it.
+        const found = at.commands.find((c) => c.name() === name || c.aliases().includes(name));
         if (found === undefined) {
           const near = closestName(name, subs.map((c) => c.name()));
           const path = commandPath(at);
-          throw new VlabError("usage", `Unknown command ${quote(name)} for "${path}"`, {
-            hint: near === undefined
-              ? `Run "${path} --help" for the list of commands`
-              : `Did you mean ${near}?`,
-          });
+          throw new VlabError(
+            "usage",
+            subs.length === 0
+              // `vlab help up extra`: up has no commands to list.
+              ? `Unknown command ${quote(name)} for "${path}": it has no subcommands`
+              : `Unknown command ${quote(name)} for "${path}"`,
+            {
+              hint: near !== undefined
+                ? `Did you mean ${near}?`
+                : subs.length === 0
+                ? `Run "${path} --help" for usage`
+                : `Run "${path} --help" for the list of commands`,
+            },
+          );
         }
         at = found;
       }
@@ -151,14 +163,30 @@ function subcommandsTaking(command: AnyCommand, flag: string): string[] {
     .map((c) => c.name());
 }
 
+/** What {@linkcode usageError} knows of the command beside commander's error. */
+export interface UsageContext {
+  /**
+   * For an unknown option, the subcommands that take it (`vlab fault --lab pair guest-bug …`
+   * gave `--lab` to `vlab fault`, whose subcommands take it): the hint then says where it goes.
+   */
+  takenBy?: readonly string[];
+  /**
+   * The unknown option is `--lab` and the command takes its lab as the argument `[name]`
+   * (`vlab status --lab pair`): the hint says so.
+   */
+  labIsArgument?: boolean;
+  /** The command's usage line (`vlab exec [options] <vm> <workload...>`): a missing argument's hint. */
+  usage?: string;
+  /**
+   * For too many arguments, the arguments as given (commander's message joins them with ", ",
+   * which loses an argument that holds one).
+   */
+  args?: readonly string[];
+}
+
 /**
  * The `usage` error for one of commander's errors raised while parsing the arguments of the
- * command `path` (such as `"vlab bench rings"`). `takenBy`: for an unknown option, the
- * subcommands of `path` that take it (`vlab fault --lab pair guest-bug …` gave `--lab` to
- * `vlab fault`, whose subcommands take it): the hint then says where it goes. `labIsArgument`:
- * the unknown option is `--lab` and `path` takes its lab as the argument `[name]` (`vlab status
- * --lab pair`): the hint says so. `usage`: the command's usage line (`vlab exec [options] <vm>
- * <workload...>`), the hint of a missing argument.
+ * command `path` (such as `"vlab bench rings"`), with what `context` knows of the command.
  *
  * @example
  * ```ts
@@ -176,11 +204,10 @@ function subcommandsTaking(command: AnyCommand, flag: string): string[] {
 export function usageError(
   error: CommanderError,
   path: string,
-  takenBy: readonly string[] = [],
-  labIsArgument = false,
-  usage?: string,
+  context: UsageContext = {},
 ): VlabError {
-  const quoted = /'([^']*)'/.exec(error.message)?.[1] ?? "";
+  const { takenBy = [], labIsArgument = false, usage } = context;
+  const quoted = quotedWord(error.message);
   const suggestion = /\(Did you mean (?:one of )?(.+)\?\)/.exec(error.message)?.[1];
   const helpHint = `Run "${path} --help" for usage`;
   const hint = suggestion === undefined ? helpHint : `Did you mean ${suggestion}?`;
@@ -236,7 +263,8 @@ export function usageError(
       );
     }
     case "commander.excessArguments": {
-      const extra = /got \d+: (.*)\.$/.exec(error.message)?.[1] ?? "";
+      const extra = context.args ??
+        (/got \d+: ([\s\S]*)\.$/.exec(error.message)?.[1] ?? "").split(", ");
       return new VlabError("usage", `Too many arguments for "${path}": ${cut(extra)}`, { hint });
     }
     default:
@@ -245,11 +273,21 @@ export function usageError(
 }
 
 /**
- * Commander's list of extra arguments (`a, b`) as a message shows it: each quoted (and cut), the
+ * The word commander quotes in its message (`error: unknown option '--it's'`, then maybe
+ * `\n(Did you mean --json?)`): everything between the first quote and the last one before the
+ * suggestion, so a word holding a quote or a newline comes out whole.
+ */
+function quotedWord(message: string): string {
+  const m = /^[^']*'([\s\S]*)'(?:\n\(Did you mean [\s\S]*\?\))?$/.exec(message) ??
+    /'([^']*)'/.exec(message);
+  return m?.[1] ?? "";
+}
+
+/**
+ * The command's arguments (`["pair", "star"]`) as a message shows them: each quoted (and cut), the
  * first three only.
  */
-function cut(extra: string): string {
-  const words = extra.split(", ");
+function cut(words: readonly string[]): string {
   const shown = words.slice(0, 3).map((w) => quote(w)).join(", ");
   return words.length > 3 ? `${shown}, … (${words.length} in all)` : shown;
 }

@@ -237,3 +237,68 @@ Deno.test("a missing argument's hint is the command's usage line, with an exampl
   const vsock = await fail(["vsock", "a"]);
   assert.equal(vsock.hint, "Usage: vlab vsock [options] <vm> <port>");
 });
+
+Deno.test("an unknown command or option holding a quote or a newline is named whole", async () => {
+  // The word was read up to its first quote: `vlab "it's"` said Unknown command "it".
+  const command = await parseError(["it's"]);
+  assert.ok(command instanceof VlabError);
+  assert.equal(command.message, `Unknown command "it's" for "vlab"`);
+  const option = await parseError(["bench", "rings", "--it's\nx"]);
+  assert.ok(option instanceof VlabError);
+  assert.equal(option.message, `Unknown option "--it's\\nx" for "vlab bench rings"`);
+  // With commander's did-you-mean after it, the quote is still the option's.
+  const near = await parseError(["bench", "rings", "--jso'n"]);
+  assert.ok(near instanceof VlabError);
+  assert.equal(near.message, `Unknown option "--jso'n" for "vlab bench rings"`);
+});
+
+Deno.test("too many arguments are listed as given, also with a comma or a newline in one", async () => {
+  const { root } = program();
+  root.addCommand(new Command("up").argument("[topology]").action(() => {}));
+  configureCommandTree(root, { writeOut: () => {}, writeErr: () => {} });
+  const fail = async (args: string[]) => {
+    try {
+      await root.parseAsync(args, { from: "user" });
+    } catch (error) {
+      assert.ok(error instanceof VlabError);
+      return error;
+    }
+    assert.fail(`expected ${args.join(" ")} to fail`);
+  };
+  // They were split at commander's ", " ("a", "b", "c") and cut at a newline ("").
+  assert.equal(
+    (await fail(["up", "a, b", "c"])).message,
+    'Too many arguments for "vlab up": "a, b", "c"',
+  );
+  assert.equal(
+    (await fail(["up", "a\nb", "c"])).message,
+    'Too many arguments for "vlab up": "a\\nb", "c"',
+  );
+});
+
+Deno.test("vlab help help shows the help command's usage, which the list of commands names", async () => {
+  const { root, out } = program();
+  await assert.rejects(root.parseAsync(["help", "help"], { from: "user" }), (error) => {
+    // It said: Unknown command "help" for "vlab", did you mean…
+    assert.ok(error instanceof CliExit);
+    assert.equal(error.exitCode, 0);
+    return true;
+  });
+  assert.match(out.join(""), /^Usage: vlab help \[options\] \[command\.\.\.\]/);
+});
+
+Deno.test("vlab help CMD WORD on a command without subcommands says it has none", async () => {
+  const { root } = program();
+  root.addCommand(new Command("up").argument("[topology]").action(() => {}));
+  configureCommandTree(root, { writeOut: () => {}, writeErr: () => {} });
+  try {
+    await root.parseAsync(["help", "up", "extra"], { from: "user" });
+    assert.fail("expected a usage error");
+  } catch (error) {
+    assert.ok(error instanceof VlabError);
+    assert.equal(error.exitCode, 2);
+    assert.equal(error.message, 'Unknown command "extra" for "vlab up": it has no subcommands');
+    // It said 'Run "vlab up --help" for the list of commands': up lists none.
+    assert.equal(error.hint, 'Run "vlab up --help" for usage');
+  }
+});
