@@ -133,8 +133,8 @@ function labAddresses(
  * outside the subnets of the VM's interfaces (no route: the workload fails), or, for a flood, an
  * address in them that no VM of the lab has (its ARP gets no reply: the flood fails; a ping only
  * loses its requests, which a drill may mean, and is left to the run). A subnet's network and
- * broadcast addresses are left to the run too. A flood's frames larger than the MTU of the NIC
- * they leave by (plus its 14-byte Ethernet header) fail it as well.
+ * broadcast addresses are no VM's either: the guest ARPs for them too. A flood's frames larger
+ * than the MTU of the NIC they leave by (plus its 14-byte Ethernet header) fail it as well.
  */
 function destinationProblems(
   req: Extract<WorkloadRequest, { kind: "ping" | "udp-flood" }>,
@@ -177,12 +177,25 @@ function destinationProblems(
     );
   }
   if (kind !== "udp-flood" || all.some((a) => a.ip === dst)) return [];
+  // A subnet's network and broadcast addresses too: the guest has no IP broadcast, and ARPs
+  // for them as for any address (a flood to 10.0.0.255 failed after 3 s, "ARP got no reply").
   const hostBits = 32 - mine.prefix;
-  if (hostBits <= 1) return [];
   const host = hostBits >= 32 ? dst : dst & ((1 << hostBits) - 1);
-  if (host === 0 || (host >>> 0) === (2 ** hostBits - 1)) return [];
+  const special = hostBits <= 1
+    ? null
+    : host === 0
+    ? "the subnet's network address"
+    : (host >>> 0) === (2 ** hostBits - 1)
+    ? "the subnet's broadcast address (the guest sends no IP broadcast)"
+    : null;
   return problem(
-    `${at}: no VM has that address, so its ARP would get no reply`,
-    near(reachable) ?? `the addresses in its subnet: ${listed(reachable)}`,
+    `${at}: ${
+      special === null ? "no VM has that address" : `it is ${special}, which no VM has`
+    }, ` +
+      "so its ARP would get no reply",
+    // A close name is no help for a subnet's own addresses (`10.0.0.255`: "did you mean
+    // 10.0.0.2?"): the VMs' addresses are.
+    (special === null ? near(reachable) : null) ??
+      `the addresses in its subnet: ${listed(reachable)}`,
   );
 }

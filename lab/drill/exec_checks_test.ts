@@ -111,17 +111,33 @@ Deno.test("a ping or flood to an address its VM cannot reach is a validation err
       '4:26: Cannot flood 10.0.0.3 from VM "a": no VM has that address, so its ARP would get no reply / hint: did you mean `10.0.0.2`?',
     ],
   );
-  // A ping to an address no VM has only loses its requests (a drill may mean it); the VM's own
-  // address, a peer's and the subnet's broadcast address are left to the run.
+  // A ping to an address no VM has only loses its requests (a drill may mean it), a ping to the
+  // subnet's broadcast address too; the VM's own address and a peer's are left to the run.
   const r = await parseDrill(
     "topology: pair\ntimeline:\n" +
       "  - exec: { vm: a, argv: [ping, 10.0.0.3, -c, 1] }\n" +
       "  - exec: { vm: a, argv: [ping, 10.0.0.1, -c, 1] }\n" +
-      "  - exec: { vm: a, argv: [udp-flood, 10.0.0.2, -n, 10] }\n" +
-      "  - exec: { vm: a, argv: [udp-flood, 10.0.0.255, -n, 10] }\n",
+      "  - exec: { vm: a, argv: [ping, 10.0.0.255, -c, 1] }\n" +
+      "  - exec: { vm: a, argv: [udp-flood, 10.0.0.2, -n, 10] }\n",
     "d.yaml",
   );
   assert.ok(r.ok, r.ok ? "" : JSON.stringify(r.error));
+});
+
+Deno.test("a flood to its subnet's broadcast or network address is a validation error, not a failed run", async () => {
+  // Before, both were left to the run, where each failed after 3 s: "Cannot flood 10.0.0.255:
+  // ARP got no reply" (the guest ARPs for it, and has no IP broadcast).
+  assert.deepEqual(
+    await problems(
+      "topology: pair\ntimeline:\n" +
+        "  - exec: { vm: a, argv: [udp-flood, 10.0.0.255, -n, 10] }\n" +
+        "  - exec: { vm: a, argv: [udp-flood, 10.0.0.0, -n, 10] }\n",
+    ),
+    [
+      '3:26: Cannot flood 10.0.0.255 from VM "a": it is the subnet\'s broadcast address (the guest sends no IP broadcast), which no VM has, so its ARP would get no reply / hint: the addresses in its subnet: a 10.0.0.1, b 10.0.0.2',
+      '4:26: Cannot flood 10.0.0.0 from VM "a": it is the subnet\'s network address, which no VM has, so its ARP would get no reply / hint: the addresses in its subnet: a 10.0.0.1, b 10.0.0.2',
+    ],
+  );
 });
 
 Deno.test("a flood whose frames exceed the MTU of the NIC they leave by is a validation error", async () => {
