@@ -157,9 +157,15 @@ async function drillTopology(path: string): Promise<Topology | null> {
   );
 }
 
-/** An argument as a shell would take it back: bare when plain, else in single quotes. */
+/**
+ * An argument as a shell would take it back: bare when plain, else in single quotes; a path
+ * that starts with `-` as `./-…`, which vlab does not take for an option.
+ */
 function quoteArg(arg: string): string {
-  return /^[A-Za-z0-9_./:-]+$/.test(arg) ? arg : `'${escapeControl(arg).replace(/'/g, "'\\''")}'`;
+  const path = arg.startsWith("-") ? `./${arg}` : arg;
+  return /^[A-Za-z0-9_./:-]+$/.test(path)
+    ? path
+    : `'${escapeControl(path).replace(/'/g, "'\\''")}'`;
 }
 
 async function exists(path: string): Promise<boolean> {

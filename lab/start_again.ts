@@ -36,6 +36,7 @@ export function upAgain(record: Pick<LabRecord, "source">): string {
  * ```ts ignore
  * topologyArg("/work/main/topologies/star.yaml"); // "star"
  * topologyArg("my labs/lossy.yaml"); // "'my labs/lossy.yaml'"
+ * topologyArg("-lossy.yaml"); // "./-lossy.yaml"
  * ```
  */
 export function topologyArg(source: string): string {
@@ -52,7 +53,9 @@ export function topologyArg(source: string): string {
     return file === source || (here !== null && real(file) === here);
   });
   if (name !== undefined) return name;
-  return /^[\w./@%+=:,-]+$/.test(source) ? source : `'${source.replaceAll("'", "'\\''")}'`;
+  // A relative path that starts with `-` would be read as an option (`vlab validate --x.yaml`).
+  const path = source.startsWith("-") ? `./${source}` : source;
+  return /^[\w./@%+=:,-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
 }
 
 /**

@@ -31,3 +31,9 @@ Deno.test("startAgain: a topology file's vlab up, a drill's own topology's drill
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("upAgain gives a path that starts with - as ./-…, which no command takes for an option", () => {
+  // `vlab up -- --dry-run` hinted `vlab validate --dry-run`, an unknown option of validate.
+  assert.equal(upAgain({ source: "--dry-run" }), "vlab up ./--dry-run");
+  assert.equal(upAgain({ source: "-my lab.yaml" }), "vlab up './-my lab.yaml'");
+});

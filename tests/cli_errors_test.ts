@@ -154,6 +154,31 @@ Deno.test("help of an unknown command is a usage error with did-you-mean", async
   assert.match(known.stdout, /^Usage: vlab bench rings /);
 });
 
+Deno.test("a hint that repeats a file whose name starts with - writes it ./-…, not as an option", async () => {
+  // `vlab up -- -x.yaml` hinted `vlab validate -x.yaml`, which validate takes for an option.
+  const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
+  try {
+    Deno.writeTextFileSync(`${dir}/-x.yaml`, "name: x\nvms: { a: { nics: 3 } }\n");
+    const run = async (...args: string[]) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: vlabRunArgs(args),
+        cwd: dir,
+        env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: dir }, dir),
+        stdin: "null",
+      }).output();
+      return { code: out.code, stdout: "", stderr: decoder.decode(out.stderr), bytes: out.stdout };
+    };
+    const up = await run("up", "--dry-run", "--", "-x.yaml");
+    assert.equal(up.code, 1, up.stderr);
+    assert.match(up.stderr, /run `vlab validate \.\/-x\.yaml` again/);
+    const graph = await run("graph", "--format", "svg", "--", "-x.yaml");
+    assert.equal(graph.code, 2, graph.stderr);
+    assert.match(errorLines(graph).hint, /: vlab graph \.\/-x\.yaml \| dot -Tsvg > lab\.svg$/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("capture -w to a missing folder or a folder, or a bad --duration, is a clear error", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
   const env = { VLAB_STATE_DIR: dir };
