@@ -262,7 +262,8 @@ export interface LabHandle {
   readonly events: string;
   /**
    * The supervisor, for advanced use: raw counters, `fault(…)` (what `vlab fault` injects) and
-   * `events` (`subscribe`, `recent`), as docs/experiments.md shows.
+   * `events` (`subscribe`, `recent`), as docs/experiments.md shows. Its `stop()` stops the lab as
+   * the handle's does (state folder, control socket and all).
    */
   readonly lab: Lab;
   /** A VM by name; throws a `LabError` (code `unknown-vm`) for a name the lab does not have. */

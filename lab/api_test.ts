@@ -786,3 +786,25 @@ Deno.test({
       assert.deepEqual(exec.ok ? null : exec.hint, "Start it again with `vlab up pair`");
     }),
 });
+
+Deno.test({
+  name: "a script that stops the supervisor itself (lab.lab.stop()) stops the lab as a whole",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStateDir(async (dir) => {
+      // Its control socket and state folder stayed, and the script's process never ended.
+      const lab = await startLab({ ...MINI, name: "api-inner-stop" });
+      try {
+        await within(10_000, "lab.lab.stop()", lab.lab.stop());
+        const deadline = performance.now() + 5000;
+        while (pathExists(`${dir}/api-inner-stop`) && performance.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.ok(!pathExists(`${dir}/api-inner-stop`), "its state folder is gone");
+        assert.ok(!pathExists(lab.socket), "its control socket is gone");
+      } finally {
+        await within(10_000, "the handle's stop", lab.stop());
+      }
+    }),
+});

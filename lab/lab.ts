@@ -1140,8 +1140,14 @@ export class Lab {
    */
   stop(options: { workloadGraceMs?: number; exiting?: boolean } = {}): Promise<void> {
     // A second call gets the first one's promise: it resolves once the lab has stopped, not at
-    // once while the workers still run.
-    return this.#stopping ??= this.#stop(options);
+    // once while the workers still run. Kept before the stop begins: a call from a `lab-down`
+    // listener can come within its first synchronous steps, and began another stop (and that one
+    // another: a stack overflow).
+    if (this.#stopping !== undefined) return this.#stopping;
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#stopping = promise;
+    this.#stop(options).then(resolve, reject);
+    return promise;
   }
 
   async #stop(options: { workloadGraceMs?: number; exiting?: boolean }): Promise<void> {

@@ -272,25 +272,33 @@ async function launch(
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => resolveStopped = r);
   let stopping: Promise<void> | null = null;
-  const stop = () =>
-    stopping ??= (async () => {
-      ownLabs.set(own, "stopping");
+  // The promise is kept before the stop begins: a call from within its first synchronous steps
+  // (a capture's onEnd, a lab-down listener) gets it, instead of beginning another stop.
+  const stop = (): Promise<void> => {
+    if (stopping !== null) return stopping;
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    stopping = promise;
+    stopLab().then(resolve, reject);
+    return promise;
+  };
+  const stopLab = async () => {
+    ownLabs.set(own, "stopping");
+    try {
+      // The lab first: each workload in flight answers its client with what it measured so
+      // far and each capture ends, so the server's graceful shutdown has nothing left to wait
+      // for (it waited on them before).
+      await lab.stop({ exiting: options.exitsWithLab });
+    } finally {
       try {
-        // The lab first: each workload in flight answers its client with what it measured so
-        // far and each capture ends, so the server's graceful shutdown has nothing left to wait
-        // for (it waited on them before).
-        await lab.stop({ exiting: options.exitsWithLab });
-      } finally {
-        try {
-          await server?.shutdown();
-        } catch {
-          // Already closed.
-        }
-        hold.release();
-        ownLabs.delete(own);
-        resolveStopped();
+        await server?.shutdown();
+      } catch {
+        // Already closed.
       }
-    })();
+      hold.release();
+      ownLabs.delete(own);
+      resolveStopped();
+    }
+  };
   let server: ReturnType<typeof serveControl> | undefined;
   try {
     server = serveControl(lab, { path: paths.socket, onDown: () => void stop() });
@@ -318,6 +326,11 @@ async function launch(
       "Check that the state folder is writable (set VLAB_STATE_DIR to use another place)",
     );
   }
+  // A script that stops the supervisor itself (`lab.lab.stop()`, the handle's `lab`) stops the
+  // lab as a whole: the server and the state folder went on, and the process never ended.
+  events.subscribe((e) => {
+    if (e.kind === "lab-down") void stop();
+  });
   return { lab, socket: paths.socket, events: eventsPath, stop, stopped };
 }
 

@@ -243,3 +243,23 @@ Deno.test({
       assert.equal(lab.events.recent().at(-1)?.kind, "lab-down", "nothing after lab-down");
     }),
 });
+
+Deno.test({
+  name:
+    "a stop asked again from within the stop's first steps gets the stop under way, not a second one",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-script-args-", async () => {
+      // A capture's onEnd (called as the stop ends the captures, before its first await) that
+      // stopped the lab began a second stop: two teardowns and two lab-down events (and, from a
+      // lab-down listener, a stack overflow).
+      const lab = await startTestLab(PAIR);
+      const again: Promise<void>[] = [];
+      lab.capture("a-b", () => {}, { onEnd: () => void again.push(lab.stop()) });
+      const first = lab.stop();
+      await first;
+      assert.equal(again.length, 1);
+      assert.equal(again[0], first, "the same stop");
+      assert.equal(lab.events.recent().filter((e) => e.kind === "lab-down").length, 1);
+    }),
+});
