@@ -36,6 +36,8 @@ Deno.test("a workload its VM cannot run is a validation error, not a failed run"
     [
       "3:26: Cannot connect to vsock 9:5000: no VM has CID 9 / hint: the lab's vsock CIDs: 2 (the host), 3 (a), 4 (b)",
       "4:26: Cannot connect to vsock 3:5000: CID 3 is VM \"a\"'s own / hint: vlab has no vsock loopback: connect to another VM's CID, or to the host (CID 2)",
+      // (Its CID is fine; nothing listens on the port.)
+      '6:26: Cannot connect to vsock 4:5000 from VM "a": no step above starts vsock-sink or vsock-echo on port 5000 in VM "b" (CID 4) in the background, so the connection would be refused / hint: start one there first: exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true }',
     ],
   );
   assert.deepEqual(
@@ -122,6 +124,52 @@ Deno.test("a ping or flood to an address its VM cannot reach is a validation err
     "d.yaml",
   );
   assert.ok(r.ok, r.ok ? "" : JSON.stringify(r.error));
+});
+
+Deno.test("a vsock-send to a VM's port that no step above listens on is a validation error, not a failed run", async () => {
+  // Before, it ran, and failed the drill: "Cannot connect to vsock 4:5000: refused".
+  assert.deepEqual(
+    await problems(
+      "topology: vsock-pair\ntimeline:\n" +
+        "  - exec: { vm: a, argv: [vsock-send, 4, 5000, -b, 1000] }\n" +
+        // In the foreground, the sink ended before the send.
+        "  - exec: { vm: b, argv: [vsock-sink, -p, 5001, -t, 1] }\n" +
+        "  - exec: { vm: a, argv: [vsock-send, 4, 5001] }\n" +
+        // Another VM's port.
+        "  - exec: { vm: a, argv: [vsock-echo, -p, 5002], background: true }\n" +
+        "  - exec: { vm: a, argv: [vsock-send, 4, 5002] }\n",
+    ),
+    [
+      '3:26: Cannot connect to vsock 4:5000 from VM "a": no step above starts vsock-sink or vsock-echo on port 5000 in VM "b" (CID 4) in the background, so the connection would be refused / hint: start one there first: exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true }',
+      '5:26: Cannot connect to vsock 4:5001 from VM "a": no step above starts vsock-sink or vsock-echo on port 5001 in VM "b" (CID 4) in the background, so the connection would be refused / hint: start one there first: exec: { vm: b, argv: [vsock-sink, -p, 5001], background: true }',
+      '7:26: Cannot connect to vsock 4:5002 from VM "a": no step above starts vsock-sink or vsock-echo on port 5002 in VM "b" (CID 4) in the background, so the connection would be refused / hint: start one there first: exec: { vm: b, argv: [vsock-sink, -p, 5002], background: true }',
+    ],
+  );
+  // A server in the background above (an echo too, one with a problem of its own), the host's
+  // CID (its listeners are no step's), a step whose workload did not read: left to the run.
+  for (
+    const steps of [
+      "  - exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 4, 5000] }\n",
+      "  - exec: { vm: b, argv: [vsock-echo, -p, 7, -t, 5], background: true }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 4, 7] }\n",
+      "  - exec: { vm: a, argv: [vsock-send, 2, 5000] }\n",
+    ]
+  ) {
+    const r = await parseDrill(`topology: vsock-pair\ntimeline:\n${steps}`, "d.yaml");
+    assert.ok(r.ok, r.ok ? "" : JSON.stringify(r.error));
+  }
+  for (
+    const [steps, count] of [
+      ["  - exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true, as: events }\n", 1],
+      ["  - exec: { vm: b, argv: [vsock-sink, -p, 5000], background: yes }\n", 1],
+    ] as const
+  ) {
+    const issues = await problems(
+      `topology: vsock-pair\ntimeline:\n${steps}  - exec: { vm: a, argv: [vsock-send, 4, 5000] }\n`,
+    );
+    assert.equal(issues.length, count, issues.join("\n"));
+  }
 });
 
 Deno.test("a flood to its subnet's broadcast or network address is a validation error, not a failed run", async () => {

@@ -814,6 +814,7 @@ function checkSteps(
   const endless = new Set<string>();
   const linksDown = new Set<string>();
   const partitions = { inForce: 0 };
+  const vsockServers = { ports: new Set<string>(), unknown: false };
   // Where each workload is named, so a step that waits for one named later can say so.
   const named = new Map<string, number>();
   // Where each name was taken (its step's `as`), so a second `as:` of it can say where.
@@ -894,7 +895,14 @@ function checkSteps(
     const unparsed = (key: string): void => {
       const spec = kinds.get(key)!;
       const value = (entry as Record<string, unknown>)[key];
-      spec.unparsedEffects?.(value, { topology, workloads, endless, linksDown, partitions });
+      spec.unparsedEffects?.(value, {
+        topology,
+        workloads,
+        endless,
+        linksDown,
+        partitions,
+        vsockServers,
+      });
       const name = spec.definesUnparsed?.(value) ?? null;
       if (name === null) return;
       const at = [...path, key, "as"];
@@ -922,7 +930,7 @@ function checkSteps(
         if (partial !== null && spec.checkPartial !== undefined) {
           const checked: Problem[] = spec.checkPartial(
             partial,
-            { topology, workloads, endless, linksDown, partitions },
+            { topology, workloads, endless, linksDown, partitions, vsockServers },
             [...path, kind],
           );
           problems.push(...checked.map((p) => laterHint(p, named, index)));
@@ -946,11 +954,14 @@ function checkSteps(
         );
       } else {
         args = parsed.data;
-        const checked =
-          spec.check?.(args, { topology, workloads, endless, linksDown, partitions }, [
+        const checked = spec.check?.(
+          args,
+          { topology, workloads, endless, linksDown, partitions, vsockServers },
+          [
             ...path,
             kind,
-          ]) ?? [];
+          ],
+        ) ?? [];
         problems.push(...checked.map((p) => laterHint(p, named, index)));
         // A name refused here (taken, reserved) names nothing for the steps after it.
         const name = spec.defines?.(args) ?? null;

@@ -17,7 +17,7 @@ import { didYouMean, type PathSegment, type Problem } from "../topology/issues.t
 import { quote } from "../../devices/base/quote.ts";
 import type { Topology } from "../topology/types.ts";
 import type { Prng } from "../../devices/base/prng.ts";
-import { parseWorkload } from "../guest/workloads/args.ts";
+import { parseWorkload, type WorkloadRequest } from "../guest/workloads/args.ts";
 import { workloadTopologyProblems } from "./exec_checks.ts";
 import { drillLinks } from "./link_names.ts";
 
@@ -106,6 +106,12 @@ export interface CheckContext {
    * healed since); a `partition` or `heal` step's check keeps it up to date.
    */
   partitions?: { inForce: number };
+  /**
+   * The vsock ports the steps above listen on in the background (`vsock-sink`, `vsock-echo`), as
+   * `VM\0port`; `unknown` once a step whose workload did not read may have started one. An
+   * `exec` step's check keeps it up to date.
+   */
+  vsockServers?: { ports: Set<string>; unknown: boolean };
 }
 
 /** A background workload the runner tracks. */
@@ -635,7 +641,48 @@ function checkExec(
   if (whole && a.as !== undefined) {
     problems.push(...workloadNameProblems(a.as, ctx.workloads, [...path, "as"]));
   }
+  // A server counts for the steps after it whatever its own problems; a send with problems of
+  // its own is not judged further.
+  if (whole && parsed?.ok === true) {
+    const vsock = vsockServerProblems(parsed.value, a as z.output<typeof execArgs>, ctx, path);
+    if (problems.length === 0) problems.push(...vsock);
+  }
   return problems;
+}
+
+/**
+ * A `vsock-send` to another VM's port that no step above listens on in the background (its
+ * connection would be refused: the workload fails, and the drill), and the ports the vsock
+ * servers of the steps above listen on (`ctx.vsockServers`, kept up to date here). The host
+ * (CID 2) is left to the run: its listeners are no step's.
+ */
+function vsockServerProblems(
+  w: WorkloadRequest,
+  a: z.output<typeof execArgs>,
+  ctx: CheckContext,
+  path: PathSegment[],
+): Problem[] {
+  const servers = ctx.vsockServers;
+  if (servers === undefined) return [];
+  if ((w.kind === "vsock-sink" || w.kind === "vsock-echo") && a.background === true) {
+    servers.ports.add(`${a.vm}\0${w.port}`);
+    return [];
+  }
+  if (w.kind !== "vsock-send" || servers.unknown || ctx.topology === null) return [];
+  const peer = ctx.topology.vms.find((v) => v.vsock !== null && v.vsock.cid === w.cid);
+  if (peer === undefined || peer.name === a.vm || servers.ports.has(`${peer.name}\0${w.port}`)) {
+    return [];
+  }
+  return [{
+    code: "no-listener",
+    path: [...path, "argv"],
+    message: `Cannot connect to vsock ${w.cid}:${w.port} from VM ${quote(a.vm)}: no step above ` +
+      `starts vsock-sink or vsock-echo on port ${w.port} in VM ${
+        quote(peer.name)
+      } (CID ${w.cid}) in the background, so the connection would be refused`,
+    hint: `start one there first: exec: { vm: ${peer.name}, argv: [vsock-sink, -p, ${w.port}], ` +
+      "background: true }",
+  }];
 }
 
 registerStepKind<z.output<typeof execArgs>>("exec", {
@@ -695,6 +742,10 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
   definesUnparsed: (v) => {
     const as = (v as { as?: unknown } | null)?.as;
     return execArgs.shape.as.safeParse(as).data ?? null;
+  },
+  // It may have started a vsock server: a vsock-send after it is not refused for want of one.
+  unparsedEffects: (_v, ctx) => {
+    if (ctx.vsockServers !== undefined) ctx.vsockServers.unknown = true;
   },
   check: (a, ctx, path) => checkExec(a, ctx, path, true),
   // Its name (`as:`) is judged with definesUnparsed, where it names its workload.
