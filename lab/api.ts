@@ -241,8 +241,8 @@ export interface VmHandle {
 /**
  * A running lab, as a script holds it. Once it is stopped (`stop()`, `vlab down`, a signal), its
  * reads still answer (the last counters) and every change (`setLink`, `setImpairment`,
- * `partition`, `heal`, `capture`) and workload (`exec`, `spawn`) throws a `LabError` with code
- * `no-lab`.
+ * `partition`, `heal`, `capture`), workload (`exec`, `spawn`, `vsockConnect`) and switch's
+ * MAC table (`macTable`) throws a `LabError` with code `no-lab`.
  *
  * @example
  * ```ts ignore
@@ -284,8 +284,8 @@ export interface LabHandle {
   /**
    * The MAC table of a switch (what `vlab fdb SWITCH` prints): each station it learned, the
    * port, link and NIC (or switch) behind it, and its age. Throws `unknown-switch` for a name
-   * that is no L2 switch of the lab, `control-error` when its worker does not answer (stopped,
-   * failed, or busy for over 2 s).
+   * that is no L2 switch of the lab, `no-lab` once the lab is stopped, `control-error` when its
+   * worker does not answer (failed, or busy for over 2 s).
    */
   macTable(switchName: string): Promise<SwitchMacTable>;
   /** Bring a link down or up. */
@@ -669,12 +669,17 @@ function handleOf(running: RegisteredLab): LabHandle {
       expectName("macTable", "switchName", switchName);
       const unknown = unknownSwitchProblem(lab.plan, switchName);
       if (unknown !== null) throw new LabError(unknown.code, unknown.message, unknown.hint);
+      // No worker to ask once stopped: `no-lab`, as every call that needs one (it was a
+      // control-error, "Switch did not answer").
+      refuseStopped(lab, `read the MAC table of switch ${quote(switchName)}`);
       const table = await lab.macTable(switchName);
+      // Stopped while it asked.
+      refuseStopped(lab, `read the MAC table of switch ${quote(switchName)}`);
       if (table === null) {
         throw new LabError(
           "control-error",
           `Switch ${quote(switchName)} did not answer`,
-          lab.stopped ? "The lab is stopped" : "Its worker failed or is busy: see lab.status()",
+          "Its worker failed or is busy: see lab.status()",
         );
       }
       return table;
