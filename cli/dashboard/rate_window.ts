@@ -54,30 +54,96 @@ export function windowRate(samples: readonly CounterSample[]): number | undefine
   if (n < 2) return undefined;
   let from = 0;
   for (let i = 1; i < n; i++) if (samples[i].v < samples[i - 1].v) from = i;
-  let first = -1;
-  let last = -1;
-  let steps = 0;
-  let longestGap = 0;
+  const stepT: number[] = [];
+  const stepV: number[] = [];
   for (let i = from + 1; i < n; i++) {
     if (samples[i].v > samples[i - 1].v) {
-      if (first < 0) first = i;
-      else longestGap = Math.max(longestGap, samples[i].t - samples[last].t);
-      last = i;
-      steps++;
+      stepT.push(samples[i].t);
+      stepV.push(samples[i].v);
     }
   }
+  const base = samples[from];
   const end = samples[n - 1];
+  return stepRate(base, stepT, stepV, end);
+}
+
+/**
+ * `windowRate` from the window's first reading (`base`), the readings where the counter rose
+ * (`stepT`, `stepV`, oldest first) and the last reading (`end`).
+ */
+function stepRate(
+  base: CounterSample,
+  stepT: readonly number[],
+  stepV: readonly number[],
+  end: CounterSample,
+): number {
+  const steps = stepT.length;
   if (steps === 0) return 0;
   if (steps === 1) {
-    const start = samples[from];
-    const dt = (end.t - start.t) / 1000;
-    return dt > 0 ? (end.v - start.v) / dt : 0;
+    const dt = (end.t - base.t) / 1000;
+    return dt > 0 ? (end.v - base.v) / dt : 0;
   }
-  const a = samples[first];
-  const b = samples[last];
-  const until = end.t - b.t > longestGap ? end.t : b.t;
-  const dt = (until - a.t) / 1000;
-  return dt > 0 ? (b.v - a.v) / dt : 0;
+  let longestGap = 0;
+  for (let i = 1; i < steps; i++) longestGap = Math.max(longestGap, stepT[i] - stepT[i - 1]);
+  const firstT = stepT[0];
+  const lastT = stepT[steps - 1];
+  const until = end.t - lastT > longestGap ? end.t : lastT;
+  const dt = (until - firstT) / 1000;
+  return dt > 0 ? (stepV[steps - 1] - stepV[0]) / dt : 0;
+}
+
+/**
+ * One counter's readings in the window, kept as `stepRate` needs them: the window's first
+ * reading, the readings where it rose since, and the last (an idle counter costs nothing more).
+ */
+class Track {
+  baseT: number;
+  baseV: number;
+  lastT: number;
+  lastV: number;
+  stepT: number[] = [];
+  stepV: number[] = [];
+
+  constructor(t: number, v: number) {
+    this.baseT = this.lastT = t;
+    this.baseV = this.lastV = v;
+  }
+
+  /** Add the reading `v` at `t`; the window now starts at the reading taken at `windowStart`. */
+  push(t: number, v: number, windowStart: number): void {
+    if (v < this.lastV) {
+      // The counter began again (a restarted VM): the window starts here.
+      this.baseT = t;
+      this.baseV = v;
+      this.stepT.length = 0;
+      this.stepV.length = 0;
+    } else if (v > this.lastV) {
+      this.stepT.push(t);
+      this.stepV.push(v);
+    }
+    this.lastT = t;
+    this.lastV = v;
+    let k = 0;
+    while (k < this.stepT.length && this.stepT[k] <= windowStart) k++;
+    if (k > 0) {
+      this.baseV = this.stepV[k - 1];
+      this.stepT.splice(0, k);
+      this.stepV.splice(0, k);
+    }
+    // Unchanged since, the counter read baseV at the window's first reading too.
+    if (this.baseT < windowStart) this.baseT = windowStart;
+  }
+
+  /** The rate at the last reading; undefined before a second reading. */
+  rate(): number | undefined {
+    if (this.lastT === this.baseT && this.stepT.length === 0) return undefined;
+    return stepRate(
+      { t: this.baseT, v: this.baseV },
+      this.stepT,
+      this.stepV,
+      { t: this.lastT, v: this.lastV },
+    );
+  }
 }
 
 /** Options of `RateWindow`. */
@@ -88,9 +154,9 @@ export interface RateWindowOptions {
 
 /**
  * The live dashboard's rates: fed every new snapshot, it keeps each counter's readings over the
- * last `windowMs` (and the newest one older, where the window starts) and gives the `Rates` of
- * the newest snapshot by `windowRate`. Timestamps come from the snapshots, so recorded snapshots
- * give the same rates again.
+ * last `windowMs` (from the newest reading at least that old) and gives the `Rates` of the newest
+ * snapshot by `windowRate`. Timestamps come from the snapshots, so recorded snapshots give the
+ * same rates again.
  *
  * @example
  * ```ts ignore
@@ -102,7 +168,9 @@ export interface RateWindowOptions {
  */
 export class RateWindow {
   readonly #windowMs: number;
-  readonly #series = new Map<string, { t: number[]; v: number[] }>();
+  /** By `counterObject`: when it was first read, and its counters by field. */
+  readonly #tracks = new Map<string, { since: number; fields: Map<string, Track> }>();
+  /** When each snapshot in the window was taken, oldest first. */
   #times: number[] = [];
 
   /** A window of `windowMs` (default 3000). */
@@ -118,35 +186,33 @@ export class RateWindow {
     const now = snapshot.takenAt;
     const lastT = this.#times.at(-1);
     if (lastT !== undefined && !(now > lastT)) return null;
-    this.#times.push(now);
-    const horizon = now - this.#windowMs;
-    const trim = (t: number[], v?: number[]) => {
-      let drop = 0;
-      while (t.length - drop > 2 && t[drop + 1] <= horizon) drop++;
-      if (drop > 0) {
-        t.splice(0, drop);
-        v?.splice(0, drop);
-      }
-    };
-    trim(this.#times);
+    const times = this.#times;
+    times.push(now);
+    let drop = 0;
+    while (times.length - drop > 2 && times[drop + 1] <= now - this.#windowMs) drop++;
+    if (drop > 0) times.splice(0, drop);
+    const windowStart = times[0];
     const counters = snapshotCounters(snapshot);
-    for (const [key, value] of counters) {
-      let s = this.#series.get(key);
-      if (s === undefined) {
-        s = { t: [], v: [] };
-        this.#series.set(key, s);
+    for (const [object, fields] of counters) {
+      let tracks = this.#tracks.get(object);
+      if (tracks === undefined) {
+        tracks = { since: now, fields: new Map() };
+        this.#tracks.set(object, tracks);
       }
-      s.t.push(now);
-      s.v.push(value);
-      trim(s.t, s.v);
+      for (const [field, value] of fields) {
+        const track = tracks.fields.get(field);
+        if (track === undefined) tracks.fields.set(field, new Track(now, value));
+        else track.push(now, value, windowStart);
+      }
     }
     // What the lab no longer has (a VM, a link, a switch gone) is forgotten.
-    for (const key of this.#series.keys()) if (!counters.has(key)) this.#series.delete(key);
-    if (this.#times.length < 2) return null;
-    return ratesFrom(snapshot, (key) => {
-      const s = this.#series.get(key);
-      if (s === undefined) return undefined;
-      return windowRate(s.t.map((t, i) => ({ t, v: s.v[i] })));
-    }, (now - this.#times[0]) / 1000);
+    for (const object of this.#tracks.keys()) {
+      if (!counters.has(object)) this.#tracks.delete(object);
+    }
+    if (times.length < 2) return null;
+    return ratesFrom(snapshot, {
+      has: (object) => (this.#tracks.get(object)?.since ?? now) < now,
+      rate: (object, field) => this.#tracks.get(object)?.fields.get(field)?.rate() ?? 0,
+    }, (now - windowStart) / 1000);
   }
 }

@@ -142,27 +142,55 @@ export function computeRates(
   const dt = dtMs / 1000;
   const before = snapshotCounters(previous);
   const now = snapshotCounters(current);
-  return ratesFrom(current, (key) => {
-    const value = now.get(key);
-    if (value === undefined) return undefined;
-    // A presence key of something the older snapshot did not have: no rate yet. A counter the
-    // older snapshot lacked (a lab of an older vlab) counts from 0.
-    if (key.endsWith(PRESENT)) return before.has(key) ? 0 : undefined;
-    return rate(before.get(key) ?? 0, value, dt);
+  return ratesFrom(current, {
+    // Something the older snapshot did not have has no rate yet.
+    has: (object) => before.has(object),
+    // A counter the older snapshot lacked (a lab of an older vlab) counts from 0.
+    rate: (object, field) =>
+      rate(before.get(object)?.get(field) ?? 0, now.get(object)?.get(field) ?? 0, dt),
   }, dt);
 }
 
-/** The suffix of the key that says a queue, link, switch or vhost-pci link is in a snapshot. */
-const PRESENT = "\u0000";
+/**
+ * The counters of a snapshot that the dashboard shows as rates, by object (`counterObject`: a
+ * queue, a link direction, its drops or its waits, a switch, a vhost-pci link), then by field.
+ */
+export type SnapshotCounters = Map<string, Map<string, number>>;
 
-/** The keys `snapshotCounters` gives each counter. */
-const counterKey = {
-  queue: (q: string, field: string) => `q\u0000${q}\u0000${field}`,
-  link: (link: string, dir: "forward" | "reverse", field: string) =>
-    `l\u0000${link}\u0000${dir}\u0000${field}`,
-  switch: (sw: string, field: string) => `s\u0000${sw}\u0000${field}`,
-  vhostPci: (link: string, field: string) => `v\u0000${link}\u0000${field}`,
-};
+/** The rates `ratesFrom` builds `Rates` from. */
+export interface CounterRates {
+  /** Whether `object` has an earlier reading to take a rate from (else it gets no entry). */
+  has(object: string): boolean;
+  /** The per-second rate of one counter of `object` (0 for one with no earlier reading). */
+  rate(object: string, field: string): number;
+}
+
+/**
+ * The keys of the objects in `SnapshotCounters`: one string per object, built once a snapshot;
+ * the fields under it are the snapshot's own names.
+ *
+ * @example
+ * ```ts
+ * import { counterObject } from "./rates.ts";
+ * counterObject.linkDrops("a-b", "forward"); // "l\u0000a-b\u0000forward\u0000drops"
+ * ```
+ */
+export const counterObject = {
+  /** A queue, by `queueKey`. */
+  queue: (key: string): string => `q\u0000${key}`,
+  /** A link direction's frames, bytes, corrupted, duplicated and reordered. */
+  link: (link: string, dir: "forward" | "reverse"): string => `l\u0000${link}\u0000${dir}`,
+  /** A link direction's drops by cause. */
+  linkDrops: (link: string, dir: "forward" | "reverse"): string =>
+    `l\u0000${link}\u0000${dir}\u0000drops`,
+  /** A link direction's waits by cause. */
+  linkWaits: (link: string, dir: "forward" | "reverse"): string =>
+    `l\u0000${link}\u0000${dir}\u0000waits`,
+  /** A switch's counters. */
+  switch: (sw: string): string => `s\u0000${sw}`,
+  /** A vhost-pci link's counters. */
+  vhostPci: (link: string): string => `v\u0000${link}`,
+} as const;
 
 const QUEUE_FIELDS = ["requests", "bytes", "kicks", "interrupts", "suppressed"] as const;
 const DIRECTION_FIELDS = ["frames", "bytes", "corrupted", "duplicated", "reordered"] as const;
@@ -178,117 +206,113 @@ const VHOST_PCI_FIELDS = [
 ] as const;
 
 /**
- * Every cumulative counter of a snapshot that the dashboard shows as a rate, by a key of its
- * own, plus one presence key (value 0) per queue, link, switch and vhost-pci link. Optional
- * counters that a lab of an older vlab lacks count as 0; a drop or wait cause it lacks is absent.
- * `computeRates` and `RateWindow` take their rates from these.
+ * Every cumulative counter of a snapshot that the dashboard shows as a rate, by object and field.
+ * Optional counters that a lab of an older vlab lacks count as 0; a drop or wait record it lacks
+ * is empty. `computeRates` and `RateWindow` take their rates from these.
  *
  * @example
  * ```ts ignore
- * import { snapshotCounters } from "./rates.ts";
- * snapshotCounters(snap).size; // every counter shown as a rate, and the presence keys
+ * import { counterObject, queueKey, snapshotCounters } from "./rates.ts";
+ * snapshotCounters(snap).get(counterObject.queue(queueKey("a", "eth0", 1)))?.get("requests");
  * ```
  */
-export function snapshotCounters(s: LabSnapshot): Map<string, number> {
-  const out = new Map<string, number>();
+export function snapshotCounters(s: LabSnapshot): SnapshotCounters {
+  const out: SnapshotCounters = new Map();
+  const record = (object: string, fields: object | undefined) => {
+    const m = new Map<string, number>();
+    const values = (fields ?? {}) as Readonly<Record<string, number>>;
+    for (const k in values) if (Object.hasOwn(values, k)) m.set(k, values[k]);
+    out.set(object, m);
+  };
   for (const vm of s.vms) {
     for (const dev of vm.devices) {
       for (const q of dev.queues) {
-        const key = queueKey(vm.name, dev.nic, q.index);
-        out.set(counterKey.queue(key, PRESENT), 0);
-        for (const f of QUEUE_FIELDS) out.set(counterKey.queue(key, f), q[f]);
+        const m = new Map<string, number>();
+        for (const f of QUEUE_FIELDS) m.set(f, q[f]);
+        out.set(counterObject.queue(queueKey(vm.name, dev.nic, q.index)), m);
       }
     }
   }
   for (const link of s.links) {
-    out.set(counterKey.link(link.name, "forward", PRESENT), 0);
     for (const dir of ["forward", "reverse"] as const) {
       const d = link[dir];
-      for (const f of DIRECTION_FIELDS) out.set(counterKey.link(link.name, dir, f), d[f] ?? 0);
-      for (const [k, v] of Object.entries(d.drops ?? {})) {
-        out.set(counterKey.link(link.name, dir, `drops.${k}`), v);
-      }
-      for (const [k, v] of Object.entries(d.waits ?? {})) {
-        out.set(counterKey.link(link.name, dir, `waits.${k}`), v);
-      }
+      const m = new Map<string, number>();
+      for (const f of DIRECTION_FIELDS) m.set(f, d[f] ?? 0);
+      out.set(counterObject.link(link.name, dir), m);
+      record(counterObject.linkDrops(link.name, dir), d.drops);
+      record(counterObject.linkWaits(link.name, dir), d.waits);
     }
   }
-  for (const sw of s.switches) {
-    out.set(counterKey.switch(sw.name, PRESENT), 0);
-    for (const [k, v] of Object.entries(sw.counters)) out.set(counterKey.switch(sw.name, k), v);
-  }
+  for (const sw of s.switches) record(counterObject.switch(sw.name), sw.counters);
   for (const l of s.vhostPciLinks ?? []) {
-    out.set(counterKey.vhostPci(l.name, PRESENT), 0);
-    for (const f of VHOST_PCI_FIELDS) out.set(counterKey.vhostPci(l.name, f), l[f] ?? 0);
+    const m = new Map<string, number>();
+    for (const f of VHOST_PCI_FIELDS) m.set(f, l[f] ?? 0);
+    out.set(counterObject.vhostPci(l.name), m);
   }
   return out;
 }
 
 /**
- * The `Rates` of `current`, each counter's rate from `rateOf` (by its `snapshotCounters` key).
- * `rateOf` returns undefined for a key with no history: a presence key so answered leaves its
- * queue, link, switch or vhost-pci link out; a counter so answered gets 0.
+ * The `Rates` of `current`, each counter's rate from `rates` (by its `counterObject` and field);
+ * a queue, link, switch or vhost-pci link that `rates` has no earlier reading of gets no entry.
  *
  * @example
  * ```ts ignore
  * import { ratesFrom } from "./rates.ts";
- * ratesFrom(snap, (key) => 0, 1).queues.size; // every queue, at 0/s
+ * ratesFrom(snap, { has: () => true, rate: () => 0 }, 1).queues.size; // every queue, at 0/s
  * ```
  */
-export function ratesFrom(
-  current: LabSnapshot,
-  rateOf: (key: string) => number | undefined,
-  dtSeconds: number,
-): Rates {
+export function ratesFrom(current: LabSnapshot, rates: CounterRates, dtSeconds = 0): Rates {
   const queues = new Map<string, QueueRates>();
   for (const vm of current.vms) {
     for (const dev of vm.devices) {
       for (const q of dev.queues) {
         const key = queueKey(vm.name, dev.nic, q.index);
-        if (rateOf(counterKey.queue(key, PRESENT)) === undefined) continue;
-        const r = (f: typeof QUEUE_FIELDS[number]) => rateOf(counterKey.queue(key, f)) ?? 0;
+        const object = counterObject.queue(key);
+        if (!rates.has(object)) continue;
         queues.set(key, {
-          requests: r("requests"),
-          bytes: r("bytes"),
-          kicks: r("kicks"),
-          interrupts: r("interrupts"),
-          suppressed: r("suppressed"),
+          requests: rates.rate(object, "requests"),
+          bytes: rates.rate(object, "bytes"),
+          kicks: rates.rate(object, "kicks"),
+          interrupts: rates.rate(object, "interrupts"),
+          suppressed: rates.rate(object, "suppressed"),
         });
       }
     }
   }
   const links = new Map<string, { forward: DirectionRates; reverse: DirectionRates }>();
   for (const link of current.links) {
-    if (rateOf(counterKey.link(link.name, "forward", PRESENT)) === undefined) continue;
+    if (!rates.has(counterObject.link(link.name, "forward"))) continue;
     const direction = (dir: "forward" | "reverse"): DirectionRates => {
       const d = link[dir];
-      const r = (f: string) => rateOf(counterKey.link(link.name, dir, f)) ?? 0;
+      const object = counterObject.link(link.name, dir);
+      const drops = counterObject.linkDrops(link.name, dir);
+      const waits = counterObject.linkWaits(link.name, dir);
       return {
-        frames: r("frames"),
-        bytes: r("bytes"),
-        drops: perCause(d.drops, (k) => r(`drops.${k}`)),
-        waits: perCause(d.waits, (k) => r(`waits.${k}`)),
-        corrupted: r("corrupted"),
-        duplicated: r("duplicated"),
-        reordered: r("reordered"),
+        frames: rates.rate(object, "frames"),
+        bytes: rates.rate(object, "bytes"),
+        drops: perCause(d.drops, (k) => rates.rate(drops, k)),
+        waits: perCause(d.waits, (k) => rates.rate(waits, k)),
+        corrupted: rates.rate(object, "corrupted"),
+        duplicated: rates.rate(object, "duplicated"),
+        reordered: rates.rate(object, "reordered"),
       };
     };
     links.set(link.name, { forward: direction("forward"), reverse: direction("reverse") });
   }
   const switches = new Map<string, Record<string, number>>();
   for (const sw of current.switches) {
-    if (rateOf(counterKey.switch(sw.name, PRESENT)) === undefined) continue;
+    const object = counterObject.switch(sw.name);
+    if (!rates.has(object)) continue;
     const out: Record<string, number> = {};
-    for (const name of Object.keys(sw.counters)) {
-      const r = rateOf(counterKey.switch(sw.name, name));
-      if (r !== undefined) out[name] = r;
-    }
+    for (const name of Object.keys(sw.counters)) out[name] = rates.rate(object, name);
     switches.set(sw.name, out);
   }
   const vhostPci = new Map<string, VhostPciRates>();
   for (const l of current.vhostPciLinks ?? []) {
-    if (rateOf(counterKey.vhostPci(l.name, PRESENT)) === undefined) continue;
-    const r = (f: typeof VHOST_PCI_FIELDS[number]) => rateOf(counterKey.vhostPci(l.name, f)) ?? 0;
+    const object = counterObject.vhostPci(l.name);
+    if (!rates.has(object)) continue;
+    const r = (f: typeof VHOST_PCI_FIELDS[number]) => rates.rate(object, f);
     vhostPci.set(l.name, {
       framesIn: r("framesIn"),
       framesOut: r("framesOut"),
