@@ -19,7 +19,7 @@ import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../
 import { stateFolderError } from "../lab/runner.ts";
 import { readyTimeoutFor } from "../lab/lab.ts";
 import { vlabRunArgs } from "./deno_run.ts";
-import { VlabError } from "./errors.ts";
+import { isClosedStdout, OutputError, VlabError } from "./errors.ts";
 import { CliExit } from "./usage.ts";
 import { writeAll } from "./progress.ts";
 import { endChild } from "./child.ts";
@@ -92,9 +92,20 @@ export async function upDetached(
       }
       const record = readRecord(name);
       if (record && record.pid === child.pid) {
-        await out(
-          `lab ${name} up in the background (pid ${child.pid}, seed ${seed}); stop it with \`vlab down ${name}\`\n`,
-        );
+        try {
+          await out(
+            `lab ${name} up in the background (pid ${child.pid}, seed ${seed}); stop it with \`vlab down ${name}\`\n`,
+          );
+        } catch (e) {
+          // The lab is up whatever became of this line: a failure that says only "cannot write
+          // to stdout" would leave a script to think it did not start, and the lab to run on.
+          if (!(e instanceof OutputError) || isClosedStdout(e)) throw e;
+          throw new VlabError("write-failed", e.message, {
+            hint: `The lab ${name} is up in the background all the same (pid ${child.pid}): ` +
+              `\`vlab down ${name}\` stops it`,
+            cause: e.cause,
+          });
+        }
         return;
       }
       if (exited) {

@@ -131,6 +131,25 @@ Deno.test("stdout that cannot be written (a full disk) is a write-failed error, 
   });
 });
 
+Deno.test("up -d whose line cannot be written says that its lab is up all the same", async () => {
+  // It said only "Cannot write to stdout" (exit 1), and the lab ran on unseen.
+  await inStateDir(async (env) => {
+    try {
+      const run = await vlabToFullDisk(["up", "-d"], env);
+      assert.equal(run.code, 1, run.stderr);
+      const { message, hint } = errorLines(run);
+      assert.equal(message, "Cannot write to stdout: no space left on device");
+      assert.match(
+        hint,
+        /^The lab pair is up in the background all the same \(pid \d+\): `vlab down pair` stops it$/,
+      );
+      assert.match((await vlabWith(env, "ls")).stdout, /^pair +running /m);
+    } finally {
+      await vlabWith(env, "down", "--all");
+    }
+  });
+});
+
 Deno.test("help of an unknown command is a usage error with did-you-mean", async () => {
   const bogus = await vlab("help", "bogus");
   assert.equal(bogus.code, 2);
