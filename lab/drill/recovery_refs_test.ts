@@ -20,6 +20,11 @@ Deno.test("a recovery figure of a drill no step of which times a recovery is ref
       "5:5: recovery.max_ms has no value in this drill: no step of it times a recovery " +
       "(assert[0], column 1 of the assertion)",
     ]);
+    // Which backend crashes are timed: a slow one, or a short hang, is a backend-crash too.
+    assert.match(
+      r.error[0].hint ?? "",
+      /backend-crash \(exit, mid-pass, or a hang of more than 500 ms\)/,
+    );
   }
   // A step that times one, recovery.count (0 without any), and a step that does not read
   // (whether it would time one is not known) pass, or bring only their own problem.
@@ -31,6 +36,11 @@ Deno.test("a recovery figure of a drill no step of which times a recovery is ref
         "recovery.max_ms < 1000",
       ],
       ["  - fault: { kind: backend-crash, vm: a }\n", "recovery.p99_ms < 1000"],
+      // The watchdog may restart a hang of more than 500 ms (it was refused up to 1 s).
+      [
+        "  - fault: { kind: backend-crash, vm: a, mode: hang, ms: 700 }\n",
+        "recovery.max_ms < 2000",
+      ],
       ["  - fault: { kind: vm-crash, vm: b }\n", "recovery.min_ms < 1000"],
       [
         "  - fault: { kind: guest-bug, vm: a, device: eth0, queue: transmitq, bug: loop }\n",

@@ -136,8 +136,9 @@ export function checkReferences(
             code: "no-recovery",
             at: r.at,
             message: `${r.text} has no value in this drill: no step of it times a recovery`,
-            hint: "a link brought back up (state: up, or up_after) and a backend-crash, " +
-              "guest-bug or vm-crash fault are timed; recovery.count is 0 without them",
+            hint: "a link brought back up (state: up, or up_after) and a backend-crash (exit, " +
+              "mid-pass, or a hang of more than 500 ms), guest-bug or vm-crash fault are timed; " +
+              "recovery.count is 0 without them",
           });
         }
       } else if (workloads === null) {

@@ -220,7 +220,7 @@ export function runScope(data: RunData): EvalScope {
           return fail(
             e.at,
             "No recovery time was measured in this drill",
-            "recovery is measured when a link comes back up under traffic, and after a backend-crash, guest-bug or vm-crash fault",
+            "recovery is measured when a link comes back up under traffic, and after a backend-crash (exit, mid-pass, or a hang the watchdog caught), guest-bug or vm-crash fault",
           );
         }
         if (!Object.hasOwn(figures, field)) {
