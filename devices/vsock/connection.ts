@@ -231,6 +231,13 @@ export class Connection {
     this.peerFwdCnt = h.fwdCnt;
     switch (this.state) {
       case "connecting":
+        // A RESPONSE at or past the deadline is too late, whichever came first to this pass (the
+        // timer or the packet): the connect timed out (Linux's wait ended; its late RESPONSE
+        // meets a closed socket and gets RST), so a 2 s round trip always times out.
+        if (h.op !== VsockOp.RST && this.now !== null && this.now() >= this.deadline) {
+          this.reset("timeout");
+          return;
+        }
         if (h.op === VsockOp.RESPONSE) {
           this.state = "established";
           this.deadline = Infinity;

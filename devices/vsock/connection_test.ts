@@ -203,6 +203,31 @@ Deno.test("data queued before the peer's full shutdown is still read, then RST c
   assert.equal(p.out.at(-1)!.op, VsockOp.RST);
 });
 
+Deno.test("a RESPONSE at the connect deadline is too late: the connect times out, the peer gets RST (F9)", () => {
+  for (const at of [149, 150, 151]) {
+    const out: VsockHeader[] = [];
+    const clock = { now: 100 };
+    const conn = Connection.connect({
+      localCid: 3,
+      localPort: 1024,
+      peerCid: 4,
+      peerPort: 80,
+      now: () => clock.now,
+      timeoutMs: 50,
+      emit: (h) => out.push(h),
+    });
+    clock.now = at; // the RESPONSE is handled before the timer's expire() ran
+    conn.receive(peer(VsockOp.RESPONSE), null);
+    if (at < 150) {
+      assert.equal(conn.state, "established", `in time at ${at}`);
+      continue;
+    }
+    assert.equal(conn.state, "closed", `late at ${at}`);
+    assert.equal(conn.closeReason, "timeout");
+    assert.deepEqual(out.map((o) => o.op), [VsockOp.REQUEST, VsockOp.RST]);
+  }
+});
+
 Deno.test("close sends SHUTDOWN both ways and a missing final RST times out (F9)", () => {
   const out: VsockHeader[] = [];
   const clock = { now: 100 };
