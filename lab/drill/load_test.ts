@@ -1135,6 +1135,20 @@ Deno.test("a wait_for timeout of 0 and a for of 0 are refused; a negative or uni
   ]);
 });
 
+Deno.test("a drill duration YAML reads as infinite or NaN is out of range, not of the wrong type", async () => {
+  // Each was 'timeline[0].wait must be a string or a finite number, got Infinity'.
+  const words = await problems(
+    "topology: pair\ntimeline:\n  - wait: .inf\n  - wait: 1e400\n  - wait: -.inf\n  - wait: .nan\n",
+  );
+  assert.deepEqual(where(words), [
+    "3:11: A drill duration is at most 1 hour (60m), got Infinity",
+    "4:11: A drill duration is at most 1 hour (60m), got Infinity",
+    '5:11: A drill duration cannot be negative, got "-Infinity"',
+    "6:11: A drill duration is from 0 to 1 hour (60m), got NaN",
+  ]);
+  assert.deepEqual(words.map((i) => i.code), Array(4).fill("out-of-range"));
+});
+
 Deno.test("a drill with no name and no file is named as its problems name it, not 'drill'", async () => {
   const text = "topology: pair\ntimeline: []\n";
   const piped = await parseDrill(text, "<stdin>");

@@ -16,6 +16,7 @@ import { LabError } from "../errors.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
 import { quote } from "../../devices/base/quote.ts";
 import type { Topology } from "../topology/types.ts";
+import { nonFiniteNumber } from "../topology/schema.ts";
 import type { Prng } from "../../devices/base/prng.ts";
 import { parseWorkload, type WorkloadRequest } from "../guest/workloads/args.ts";
 import { workloadTopologyProblems } from "./exec_checks.ts";
@@ -45,14 +46,36 @@ const DURATION_MS: ReadonlyMap<string, number> = new Map([
  * durationMs.parse("1.5s"); // 1500
  * ```
  */
-export const durationMs: z.ZodType<number, string | number> = z.union([z.string(), z.number()])
+export const durationMs: z.ZodType<number, string | number> = z.union([
+  z.string(),
+  z.number(),
+  // 1e400, .inf or .nan in YAML: out of range, not "a string or a finite number".
+  nonFiniteNumber,
+])
   .transform((v, ctx) => {
+    if (Number.isNaN(v)) {
+      ctx.addIssue({
+        code: "custom",
+        message: "A drill duration is from 0 to 1 hour (60m), got NaN",
+        params: { code: "out-of-range", hint: 'write a duration such as "200ms", "1.5s" or "2m"' },
+      });
+      return z.NEVER;
+    }
     const text = String(v).trim();
     const m = v === 0 ? ["0", "0", "ms"] : DURATION_RE.exec(text);
     const ms = m === null ? NaN : Number(m[1]) * DURATION_MS.get(m[2])!;
     if (Number.isFinite(ms) && ms <= DRILL_DURATION_MAX_MS) return Math.round(ms * 1000) / 1000;
+    // Infinity is too long; -Infinity, like -5, negative.
+    if (v === Infinity) {
+      ctx.addIssue({
+        code: "custom",
+        message: "A drill duration is at most 1 hour (60m), got Infinity",
+        params: { code: "out-of-range", hint: "split the drill, or use a shorter period" },
+      });
+      return z.NEVER;
+    }
     // A negative one, or a number without its unit, says so: "Cannot read" said neither.
-    const negative = m === null && /^-\s*\d/.test(text);
+    const negative = m === null && /^-\s*(\d|Infinity$)/.test(text);
     const unitless = m === null && /^\d+(\.\d+)?$/.test(text);
     // `2h`, `5sec`: a number with a unit a drill does not take.
     const unit = m === null ? /^\d+(?:\.\d+)?\s*([A-Za-zµ]+)$/.exec(text)?.[1] ?? null : null;

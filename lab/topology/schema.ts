@@ -79,7 +79,7 @@ function addUnitIssue(ctx: Ctx, key: string, e: UnitError): void {
  * z.union([z.string(), z.number(), nonFiniteNumber]).safeParse(Infinity).success; // true
  * ```
  */
-export const nonFiniteNumber: z.ZodType<number> = z.custom<number>((v) =>
+export const nonFiniteNumber: z.ZodType<number, number> = z.custom<number>((v) =>
   typeof v === "number" && !Number.isFinite(v)
 ).meta({ not: {} });
 
