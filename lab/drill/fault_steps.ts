@@ -288,6 +288,14 @@ registerStepKind<FaultArgs>("fault", {
   check: (a, ctx, path) => checkFault(a, ctx, path, true),
   checkPartial: (a, ctx, path) => checkFault(a, ctx, path, false),
   timesRecovery: (a) => timed(a) || a.kind === "vm-crash" || a.kind === "guest-bug",
+  // The lab refuses every fault while the VM reboots from a vm-crash.
+  needsRunning: (a) => ({
+    vm: a.vm,
+    doing: a.kind === "vm-crash"
+      ? `crashes VM ${quote(a.vm)}`
+      : `injects a ${a.kind} in VM ${quote(a.vm)}`,
+    fails: `VM ${quote(a.vm)} is restarting`,
+  }),
   // A hang blocks the device worker until it ends or the watchdog replaces the worker (half a
   // second after the hang began, at the soonest): another backend crash meanwhile is refused
   // ("backend-hung").

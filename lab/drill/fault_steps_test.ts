@@ -159,11 +159,13 @@ Deno.test({
   ...LAB_TEST,
   fn: () =>
     inStateDir("vlab-drill-fault-", async () => {
-      // The VM is rebooting from the vm-crash when the backend-crash comes: refused.
+      // The VM is rebooting from the vm-crash when the backend-crash comes: refused. (Right after
+      // it, validation refuses it; a reboot takes tens of ms, so 1 ms later the lab does.)
       const r = await runDrill({
         topology: "pair",
         timeline: [
           { fault: { kind: "vm-crash", vm: "a" } },
+          { wait: "1ms" },
           { fault: { kind: "backend-crash", vm: "a", mode: "exit" } },
         ],
         assert: ['count(events, kind = "vm-crash") == 1'],

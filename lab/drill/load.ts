@@ -700,6 +700,29 @@ function takenProblems(
   }];
 }
 
+/**
+ * A run that needs its VM running (`needs`: a fault, a workload) right after a `vm-crash` of
+ * that VM (`r`), nothing between them holding the cursor a known time: the VM still reboots
+ * (a fraction of a second), and the run fails on every run ("is restarting").
+ */
+function rebootingProblems(
+  t: Timing,
+  index: number,
+  kind: string,
+  needs: { vm: string; doing: string; fails: string },
+  r: Outliving | undefined,
+): Problem[] {
+  if (r === undefined || r.gapMs === null || runsOf(t) > 1 || gapAfter(t, r, 0) !== 0) return [];
+  return [{
+    code: "vm-rebooting",
+    path: ["timeline", index, kind, "vm"],
+    message: `timeline[${index}] ${needs.doing} right after timeline[${r.index}] crashed it, ` +
+      `while it reboots: it would fail with "${needs.fails}"`,
+    hint: "give it an at after the VM's reboot (vm-restarted, a fraction of a second after the " +
+      "crash)",
+  }];
+}
+
 /** A workload a step left running in the background, in its VM (see `StepKind.runsIn`). */
 interface Running extends Outliving {
   /** The VM it runs in. */
@@ -829,6 +852,8 @@ function checkSteps(
   const held = new Map<string, Holder>();
   // The workloads in the background, by their step, with the VM each runs in.
   const running = new Map<number, Running>();
+  // The VMs a vm-crash reboots, by VM: the step that crashed it.
+  const rebooting = new Map<string, Outliving>();
   // The cursor from the drill's start, as a workload's gap is counted: how late it is at the
   // latest when the steps' words bound it (null: a step they do not bound came).
   const origin: Outliving = { index: -1, ms: 0, what: "", startMs: 0, gapMs: 0, runs: 0 };
@@ -1020,6 +1045,13 @@ function checkSteps(
     if (binds !== null && unread.length === 0) {
       problems.push(...takenProblems(timing, index, kind!, binds, held.get(port!)));
     }
+    // A VM a vm-crash reboots refuses what needs it running, right after.
+    const needs = kind !== null && args !== null
+      ? kinds.get(kind)!.needsRunning?.(args) ?? null
+      : null;
+    if (needs !== null && unread.length === 0) {
+      problems.push(...rebootingProblems(timing, index, kind!, needs, rebooting.get(needs.vm)));
+    }
     // A VM crash ends the workloads running in that VM, each with an error.
     if (binds?.takes === false) {
       for (const [k, r] of running) {
@@ -1055,12 +1087,30 @@ function checkSteps(
     const atMost = kind !== null && args !== null
       ? kinds.get(kind)!.lastsAtMost?.(args) ?? null
       : null;
-    for (const w of [...outliving.values(), ...held.values(), ...running.values(), origin]) {
+    for (
+      const w of [
+        ...outliving.values(),
+        ...held.values(),
+        ...running.values(),
+        ...rebooting.values(),
+        origin,
+      ]
+    ) {
       if (w.gapMs === null) continue;
       w.gapMs = atMost === null || unread.length > 0 || runsOf(timing) > MAX_RUNS
         ? null
         : gapAfter(timing, w, atMost);
       w.runs += runsOf(timing);
+    }
+    if (binds?.takes === false && unread.length === 0 && runsOf(timing) === 1) {
+      rebooting.set(binds.vm, {
+        index,
+        ms: 0,
+        what: "vm-crash",
+        startMs: schedule(timing, latestAt, lasts).dueEarliest,
+        gapMs: 0,
+        runs: 1,
+      });
     }
     const runsIn = kind !== null && args !== null ? kinds.get(kind)!.runsIn?.(args) ?? null : null;
     if (runsIn !== null && unread.length === 0 && runsOf(timing) === 1) {

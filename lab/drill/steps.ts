@@ -432,6 +432,13 @@ export interface StepKind<A> {
    */
   binds?(args: A): Binding | null;
   /**
+   * The VM a run needs running (a fault injected in it, a workload started there), with the
+   * words for what it does and what it fails with while the VM reboots: a run right after a
+   * `vm-crash` of that VM (nothing between holding the cursor a known time) fails ("is
+   * restarting"), which the loader refuses. Left out, or null: none.
+   */
+  needsRunning?(args: A): { vm: string; doing: string; fails: string } | null;
+  /**
    * Whether a run times a recovery (a link brought back up, a fault the lab recovers from): a
    * drill none of whose steps does has no `recovery.min_ms`, `…max_ms` and the like to read,
    * which the loader refuses. Left out: false.
@@ -722,6 +729,11 @@ registerStepKind<z.output<typeof execArgs>>("exec", {
     const ms = a.background === true ? workloadLastsMs(a.argv) : 0;
     return ms > 0 ? { ms, key: "argv", what: a.argv.join(" ") } : null;
   },
+  needsRunning: (a) => ({
+    vm: a.vm,
+    doing: `starts ${a.argv[0]} in VM ${quote(a.vm)}`,
+    fails: `VM ${quote(a.vm)} crashed and is rebooting`,
+  }),
   runsIn: (a) =>
     a.background === true
       ? {

@@ -280,3 +280,36 @@ Deno.test("a backend crash right after an exit or an armed mid-pass crash on its
     ]
   ) await valid(`topology: pair\ntimeline:\n${steps}`);
 });
+
+Deno.test("a fault or workload in a VM right after a vm-crash of it is refused, naming both", async () => {
+  // Before, each ran and failed its step or its workload: "Cannot inject guest-bug: VM "a" is
+  // restarting", "Cannot run a workload: VM "a" crashed and is rebooting".
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - at: 300ms\n    fault: { kind: vm-crash, vm: a }\n" +
+      "  - fault: { kind: guest-bug, vm: a, device: eth0, queue: transmitq, bug: loop }\n" +
+      "  - fault: { kind: vm-crash, vm: b }\n" +
+      "  - fault: { kind: vm-crash, vm: b }\n" +
+      "  - exec: { vm: b, argv: [ping, 10.0.0.1, -c, 1] }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '5:35: timeline[1] injects a guest-bug in VM "a" right after timeline[0] crashed it, while it ' +
+    'reboots: it would fail with "VM "a" is restarting"',
+    '7:34: timeline[3] crashes VM "b" right after timeline[2] crashed it, while it reboots: it ' +
+    'would fail with "VM "b" is restarting"',
+    '8:17: timeline[4] starts ping in VM "b" right after timeline[3] crashed it, while it ' +
+    'reboots: it would fail with "VM "b" crashed and is rebooting"',
+  ]);
+  assert.match(issues[0].hint ?? "", /after the VM's reboot \(vm-restarted/);
+  // A known time between, another VM, a link step: left to the run.
+  for (
+    const steps of [
+      "  - fault: { kind: vm-crash, vm: a }\n  - wait: 200ms\n" +
+      "  - fault: { kind: backend-crash, vm: a }\n",
+      "  - fault: { kind: vm-crash, vm: a }\n  - fault: { kind: vm-crash, vm: b }\n",
+      "  - fault: { kind: vm-crash, vm: a }\n  - link: { name: a-b, state: down }\n",
+      "  - fault: { kind: vm-crash, vm: a }\n  - at: 100ms\n" +
+      "    exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1] }\n",
+    ]
+  ) await valid(`topology: pair\ntimeline:\n${steps}`);
+});
