@@ -333,7 +333,9 @@ export function guestIommuRequests(opts: GuestIommuRequestsOptions): GuestIommuR
     revoking.set(ep.endpoint, pending);
     const [status] = await pending;
     revoking.delete(ep.endpoint);
-    if (status === IommuStatus.OK) return { ok: true, ms: now() - t0 };
+    if (status === IommuStatus.OK) {
+      return { ok: true, ms: now() - t0, request: spec.mode === "static" ? "UNMAP" : "DETACH" };
+    }
     if (revoked.get(ep.endpoint) === w) {
       revoked.delete(ep.endpoint);
       windows.set(ep.endpoint, w);

@@ -110,6 +110,7 @@ Deno.test("a requestq that stays full fails prepare at its deadline, saying so; 
   busy = false;
   const again = await w.requests.revoke("eth0");
   assert.ok(again.ok, again.ok ? "" : again.message);
+  assert.equal(again.request, "UNMAP", "a static window is revoked by an UNMAP, and says so");
   assert.equal(w.r.dma.resolve(WINDOW.gpa, 64, "read"), -1);
   assert.equal(w.requests.service.revoked(0), true);
   assert.equal(await w.requests.service.restore(0), true, "the reset maps it again");

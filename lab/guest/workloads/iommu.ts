@@ -1,11 +1,11 @@
 /**
  * `iommu-unmap NIC`: the guest takes back the DMA window of one of its NICs behind the vIOMMU
- * (static: UNMAP of the pool's mapping; passthrough: DETACH of the endpoint), as a driver does
- * when it frees a device's buffers, or as a drill of a revocation while traffic flows. The UNMAP
- * completes only after the NIC's device worker dropped the translation from its IOTLB, so
- * nothing reaches the window after this returns: the NIC's next access is refused, counted,
- * reported to the guest as a fault, and the NIC stops (device error). The result gives the
- * UNMAP-to-flushed latency.
+ * (static: UNMAP of the pool's mapping; strict, lazy and passthrough: DETACH of the endpoint), as
+ * a driver does when it frees a device's buffers, or as a drill of a revocation while traffic
+ * flows. The request completes only after the NIC's device worker dropped the translation from
+ * its IOTLB, so nothing reaches the window after this returns: the NIC's next access is refused,
+ * counted, reported to the guest as a fault, and the NIC stops (device error). The result gives
+ * the request-to-flushed latency, and its text names the request.
  *
  * @module
  */
@@ -63,6 +63,6 @@ export async function runIommuUnmap(
     flushedMs: r.ms,
     text: `iommu-unmap ${req.device}: DMA window revoked, every IOTLB flushed ${
       r.ms.toFixed(3)
-    } ms after the UNMAP; the NIC's next access faults`,
+    } ms after the ${r.request ?? "UNMAP"}; the NIC's next access faults`,
   };
 }

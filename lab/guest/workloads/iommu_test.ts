@@ -20,6 +20,12 @@ Deno.test("iommu-unmap reports the revocation's UNMAP-to-flushed time, or the se
     text:
       "iommu-unmap eth0: DMA window revoked, every IOTLB flushed 2.000 ms after the UNMAP; the NIC's next access faults",
   });
+  // strict, lazy and passthrough revoke with a DETACH of the endpoint: the text says so.
+  const detach = await runIommuUnmap(
+    { revoke: () => Promise.resolve({ ok: true as const, ms: 1, request: "DETACH" as const }) },
+    { kind: "iommu-unmap", device: "eth0" },
+  );
+  assert.match(detach.kind === "iommu-unmap" ? detach.text : "", / 1\.000 ms after the DETACH;/);
   const no = await runIommuUnmap(
     { revoke: () => Promise.resolve({ ok: false as const, message: "Cannot revoke eth9" }) },
     { kind: "iommu-unmap", device: "eth9" },

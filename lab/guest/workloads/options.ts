@@ -25,12 +25,20 @@ export interface VsockWorkloadService {
 /** What the iommu kind offers a workload (`iommu-unmap`). */
 export interface IommuWorkloadService {
   /**
-   * Revoke the window of the named device; resolves with the ms the request took, or why it
-   * could not (with a hint of its own when the name was not at fault).
+   * Revoke the window of the named device; resolves with the ms the request took and which
+   * request it was (`UNMAP` of a static window, `DETACH` of the endpoint in the other modes;
+   * `UNMAP` when not said), or why it could not (with a hint of its own when the name was not at
+   * fault).
    */
   revoke(
     device: string,
-  ): Promise<{ ok: true; ms: number } | { ok: false; message: string; hint?: string }>;
+  ): Promise<
+    { ok: true; ms: number; request?: "UNMAP" | "DETACH" } | {
+      ok: false;
+      message: string;
+      hint?: string;
+    }
+  >;
 }
 
 /**
