@@ -894,7 +894,7 @@ export class Lab {
     if (this.#stopped) {
       return {
         ok: false,
-        message: `Cannot run a workload: lab "${this.plan.name}" is stopping`,
+        message: `Cannot run a workload: lab "${this.plan.name}" is stopped or stopping`,
         hint: `Start it again with ${startAgain(this.plan)}`,
       };
     }

@@ -231,6 +231,12 @@ Deno.test({
       );
       assert.throws(() => lab.links.partition(["a"], ["b"], false), stopped(/partition the lab/));
       assert.throws(() => lab.links.heal(), stopped(/heal a partition/));
+      // A workload answers the stop as it is ("is stopping" of a lab long stopped).
+      const exec = await lab.exec("a", ["ping", "10.7.0.2"]);
+      assert.equal(
+        exec.ok ? "" : exec.message,
+        'Cannot run a workload: lab "script-args" is stopped or stopping',
+      );
       const clear = lab.links.ringImpairment(0);
       assert.throws(() => lab.links.setImpairment("a-b", clear, "both"), stopped(/impair link/));
       // While the lab stops, its control socket still answers (its workloads end first).
