@@ -764,10 +764,20 @@ export class Lab {
     return { worker: h.kind, message: h.failed, ...(hint === undefined ? {} : { hint }) };
   }
 
-  /** The state of a VM. */
+  /**
+   * The state of a VM. A name the lab has no VM of is a `LabError` (`unknown-vm`; it answered
+   * "stopped", as if there were one), a name that is no string a `TypeError`.
+   */
   vmState(vm: string): VmState {
     const v = this.plan.vms.find((x) => x.name === vm);
-    if (!v) return "stopped";
+    if (!v) {
+      expectString("lab.vmState", "vm", vm, 'a VM\'s name, as "a"');
+      throw new LabError(
+        "unknown-vm",
+        `The lab has no VM ${quote(vm)}`,
+        `VMs: ${this.plan.vms.map((x) => x.name).join(", ")}`,
+      );
+    }
     const handles = this.#workers.all.filter((w) => w.owner === vm);
     if (handles.some((w) => w.failed !== null)) return "failed";
     if (this.#rebooting.has(vm) && !this.#stopped) return "restarting";

@@ -161,6 +161,12 @@ Deno.test({
         lab.exec(any<string>(1), argv),
         isError(TypeError, /^lab\.exec: vm must be a string/),
       );
+      // It answered "stopped" for a VM the lab does not have.
+      assert.throws(() => lab.vmState("zz"), isLabError("unknown-vm", /^The lab has no VM "zz"$/));
+      assert.throws(
+        () => lab.vmState(any<string>(1)),
+        isError(TypeError, /^lab\.vmState: vm must be a string/),
+      );
       assert.throws(
         () => lab.vsockTransportReset(any<string>(null)),
         isError(TypeError, /^lab\.vsockTransportReset: vm must be a string/),
