@@ -91,9 +91,9 @@ export interface VsockEchoResult {
   text: string;
 }
 
-const noVsock = (): WorkloadError => ({
+const noVsock = (workload: string): WorkloadError => ({
   kind: "error",
-  message: "Cannot run a vsock workload: this VM has no vsock device",
+  message: `Cannot run ${workload}: this VM has no vsock device`,
   hint: "Add `vsock: { cid: N }` to the VM in the topology",
 });
 
@@ -113,8 +113,22 @@ export async function runVsockSend(
   req: { cid: number; port: number; bytes: number; chunk: number },
   opts: WorkloadOptions,
 ): Promise<VsockSendResult | WorkloadError> {
-  if (!vsock) return noVsock();
-  const conn = vsock.sockets.connect(req.cid, req.port);
+  if (!vsock) return noVsock("vsock-send");
+  let conn: Connection;
+  try {
+    conn = vsock.sockets.connect(req.cid, req.port);
+  } catch (e) {
+    // No local port or connection slot left (Linux: EADDRNOTAVAIL): this VM's own limit.
+    if (!(e instanceof RangeError)) throw e;
+    const open = vsock.sockets.size;
+    return {
+      kind: "error",
+      message: `Cannot connect to vsock ${req.cid}:${req.port}: this VM has ${open} vsock ` +
+        "connections open, the most its socket table holds",
+      hint: "Close some first (stop the vsock-echo or clients holding them); `vlab status` lists " +
+        "the VM's connections",
+    };
+  }
   // Every event of the connection ends the wait it is in (connecting, out of credit, closing).
   const changes = new Changes();
   conn.onEvent = changes.ring;
@@ -350,7 +364,7 @@ export async function runVsockSink(
   req: { port: number; seconds: number },
   opts: WorkloadOptions,
 ): Promise<VsockSinkResult | WorkloadError> {
-  if (!vsock) return noVsock();
+  if (!vsock) return noVsock("vsock-sink");
   let conn: Connection | null = null;
   let t0 = 0;
   let t1: number | null = null;
@@ -492,7 +506,7 @@ export async function runVsockEcho(
   req: { port: number; seconds: number | null },
   opts: WorkloadOptions,
 ): Promise<VsockEchoResult | WorkloadError> {
-  if (!vsock) return noVsock();
+  if (!vsock) return noVsock("vsock-echo");
   let connections = 0;
   let bytes = 0;
   const buf = new Uint8Array(64 * 1024);

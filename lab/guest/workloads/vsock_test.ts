@@ -484,6 +484,50 @@ Deno.test("a vsock-send whose REQUEST nobody answers in time says it timed out a
   }
 });
 
+Deno.test("a vsock-send from a VM whose socket table is full is a one-line workload error, not a thrown RangeError", async () => {
+  const { opts, clear } = realTimeOptions();
+  const a = new VsockSockets({ cid: 3, sink: { send: () => true }, maxConnections: 2 });
+  a.connect(4, 1);
+  a.connect(4, 2);
+  try {
+    // It threw 'Cannot connect to 4:5000: 2 connections are open', which the lab printed as
+    // 'Workload failed: …' with the generic hint.
+    const r = await runVsockSend({ sockets: a, wake: () => {} }, {
+      cid: 4,
+      port: 5000,
+      bytes: 1,
+      chunk: 1,
+    }, opts);
+    assert.equal(r.kind, "error");
+    const e = r as { message: string; hint: string };
+    assert.equal(
+      e.message,
+      "Cannot connect to vsock 4:5000: this VM has 2 vsock connections open, the most its socket " +
+        "table holds",
+    );
+    assert.match(e.hint, /vlab status/);
+  } finally {
+    clear();
+  }
+});
+
+Deno.test("the vsock workloads on a VM without vsock name themselves", async () => {
+  const { opts, clear } = realTimeOptions();
+  try {
+    const send = await runVsockSend(undefined, { cid: 4, port: 1, bytes: 1, chunk: 1 }, opts);
+    const sink = await runVsockSink(undefined, { port: 1, seconds: 1 }, opts);
+    const echo = await runVsockEcho(undefined, { port: 1, seconds: 1 }, opts);
+    assert.deepEqual(
+      [send, sink, echo].map((r) => r.kind === "error" ? r.message : r.kind),
+      ["vsock-send", "vsock-sink", "vsock-echo"].map((w) =>
+        `Cannot run ${w}: this VM has no vsock device`
+      ),
+    );
+  } finally {
+    clear();
+  }
+});
+
 Deno.test("a vsock-send stopped while its REQUEST is unanswered says so, not that it timed out", async () => {
   // The REQUEST waits (a peer behind a long delay) and the user presses Ctrl-C: it said "timed
   // out (no answer within 2 s)" and blamed the link's delay.
