@@ -373,10 +373,15 @@ function bare(line: readonly Seg[]): Seg[] {
 
 /**
  * Segments listed as items joined by `" · "` (drops, waits, a switch's counters), wrapped between
- * items: the first line starts with `first`, the others are indented as deep. An item wider than
- * a line is cut by `<Lines>`, as before.
+ * items: the first line starts with `first`, the others are indented as deep, and no line begins
+ * with a separator. An item wider than a line is cut by `<Lines>`, as before.
+ *
+ * @example
+ * ```ts ignore
+ * wrapItems("    ", switchCounterSegs(sw, rates), 80); // "    forwarded 41 · flooded 7 …", "    evicted 0 …"
+ * ```
  */
-function wrapItems(first: string, segs: readonly Seg[], width: number): Line[] {
+export function wrapItems(first: string, segs: readonly Seg[], width: number): Line[] {
   const items: Seg[][] = [[]];
   for (const s of segs) {
     if (s.text === " · ") items.push([]);
@@ -409,9 +414,14 @@ function wrapItems(first: string, segs: readonly Seg[], width: number): Line[] {
 
 /**
  * A switch's counters (forwarded, flooded, learned, …), each total with its rate when it is not
- * zero: `forwarded 33.6k 120/s · flooded 1.6k · learned 4`.
+ * zero: `forwarded 33.6k 120/s · flooded 1.6k · learned 4` (the Links panel and the MAC table).
+ *
+ * @example
+ * ```ts ignore
+ * switchCounterSegs(sw, rates).map((s) => s.text).join(""); // "forwarded 41 · flooded 7 · …"
+ * ```
  */
-function switchCounterSegs(sw: SwitchSnapshot, rates: Rates | null): Seg[] {
+export function switchCounterSegs(sw: SwitchSnapshot, rates: Rates | null): Seg[] {
   const sr = rates?.switches.get(sw.name);
   const out: Seg[] = [];
   Object.entries(sw.counters).forEach(([name, total], i) => {

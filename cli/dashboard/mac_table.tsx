@@ -15,9 +15,10 @@
 
 import type { SwitchSnapshot } from "../../lab/snapshot_types.ts";
 import type { SwitchMacTable } from "../../lab/switch_macs.ts";
-import { cell, formatRate, si } from "./format.ts";
+import { cell } from "./format.ts";
 import { type Line, Lines, lineWidth, type Seg, seg, wrapWords } from "./lines.tsx";
 import type { Rates } from "./rates.ts";
+import { switchCounterSegs, wrapItems } from "./links.tsx";
 
 /** What the dashboard read of one switch's MAC table. */
 export interface MacView {
@@ -49,22 +50,6 @@ export interface MacTableProps {
 const FIXED_WIDTH = 2 + 17 + 2 + 4 + 2 + 2 + 8;
 /** A station seen this recently is drawn as just seen (ms). */
 const FRESH_MS = 1000;
-
-/**
- * The switch's counters, word-wrapped (learning is in `learned`, `moved`, `aged`, `evicted`,
- * which come last), each with its rate when it moves.
- */
-function counterLines(sw: SwitchSnapshot, rates: Rates | null, width: number): Line[] {
-  const sr = rates?.switches.get(sw.name);
-  const words = Object.entries(sw.counters).map(([name, total], i) => {
-    const perSecond = sr?.[name] ?? 0;
-    const rate = perSecond > 0 ? ` ${formatRate(perSecond)}` : "";
-    return seg(`${i > 0 ? "· " : ""}${name.replace(/_/g, " ")} ${si(total)}${rate}`, {
-      color: perSecond > 0 ? "cyan" : undefined,
-    });
-  });
-  return wrapWords(words, width, { first: "  ", indent: 4 });
-}
 
 /** Station rows the MAC table keeps before the switch's counters. */
 const MIN_ROWS = 3;
@@ -106,7 +91,9 @@ export function macTableLines(props: MacTableProps): Line[] {
     });
   // The counters, then a blank line, while they leave the table its header and a few rows (or
   // the line that stands for it): at 40x10 the wrapped counters took every line.
-  const counters = counterLines(sw, props.rates, width);
+  // The switch's counters as the Links panel shows them, wrapped between items (a line began
+  // "· evicted 0").
+  const counters = wrapItems("  ", switchCounterSegs(sw, props.rates), width);
   const tableRows = Math.min(MIN_ROWS, Math.max(1, table?.macs.length ?? 1));
   const free = props.height - title.length - (table !== null && table.macs.length > 0 ? 1 : 0) -
     tableRows;

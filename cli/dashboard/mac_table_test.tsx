@@ -228,3 +228,28 @@ Deno.test("at 40 columns the MAC table's title wraps between its items, the agin
   assert.equal(lines[1], "  · entries age out after 300 s");
   for (const l of lines) assert.ok([...l].length <= 40 && !l.includes("…"), `cut: ${l}`);
 });
+
+Deno.test("the MAC table's counters wrap as the Links panel's do: no line begins with a separator", () => {
+  // It read "    · evicted 0 · flushed 0 · runts 0" under the counters' first line.
+  const data = fixtureData("star");
+  const sw = data.snapshot!.switches[0];
+  const view: MacView = { switch: "sw1", table: TABLE, note: null };
+  for (const width of [40, 60, 80]) {
+    const lines = macTableLines({
+      switch: sw,
+      view,
+      rates: data.rates,
+      width,
+      height: 20,
+      colors: false,
+    })
+      .map((l) => l.map((s) => s.text).join(""));
+    const from = lines.findIndex((l) => l.includes("forwarded"));
+    const counters = lines.slice(from, lines.indexOf("", from));
+    assert.match(counters.join(" "), /forwarded 33\.6k 5\.5k\/s .*dropped 150 300\/s$/);
+    for (const l of counters) {
+      assert.ok(!/^ *·/.test(l), `${width}: a line begins with a separator: "${l}"`);
+      assert.ok([...l].length <= width, `wider than ${width}: "${l}"`);
+    }
+  }
+});
