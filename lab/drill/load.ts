@@ -43,7 +43,7 @@ import {
   stepKinds,
   workloadNameProblems,
 } from "./steps.ts";
-import { parseWorkload } from "../guest/workloads/args.ts";
+import { parseWorkload, type WorkloadRequest } from "../guest/workloads/args.ts";
 import "./fault_steps.ts";
 import "./net_steps.ts";
 import { escapeControl, quote } from "../../devices/base/quote.ts";
@@ -825,6 +825,7 @@ function checkSteps(
   steps: DrillStep[];
   workloads: string[];
   results: Map<string, string>;
+  requests: Map<string, WorkloadRequest>;
   recovery: boolean | null;
 } {
   const kinds = stepKinds();
@@ -834,6 +835,8 @@ function checkSteps(
   const workloads = new Set<string>();
   // The workload each name runs (`ping` for `as: ping` on `argv: [ping, …]`), when it read.
   const results = new Map<string, string>();
+  // The request each name runs, as its words read.
+  const requests = new Map<string, WorkloadRequest>();
   const endless = new Set<string>();
   const linksDown = new Set<string>();
   const partitions = { inForce: 0 };
@@ -997,7 +1000,10 @@ function checkSteps(
           const argv = (args as { argv?: unknown }).argv;
           if (Array.isArray(argv) && endlessWorkload(argv as string[])) endless.add(name);
           const workload = Array.isArray(argv) ? parseWorkload(argv as string[]) : null;
-          if (workload?.ok === true) results.set(name, workload.value.kind);
+          if (workload?.ok === true) {
+            results.set(name, workload.value.kind);
+            requests.set(name, workload.value);
+          }
         }
       }
     }
@@ -1220,7 +1226,7 @@ function checkSteps(
       });
     }
   }
-  return { steps, workloads: [...workloads], results, recovery };
+  return { steps, workloads: [...workloads], results, requests, recovery };
 }
 
 /**
@@ -1234,6 +1240,7 @@ function checkAssertions(
   ctx: Ctx,
   lab: LabNames | null,
   recovery: boolean | null,
+  requests: ReadonlyMap<string, WorkloadRequest>,
 ): DrillAssertion[] {
   const out: DrillAssertion[] = [];
   for (const [i, text] of raw.entries()) {
@@ -1256,7 +1263,7 @@ function checkAssertions(
       issue(parsed.error);
       continue;
     }
-    const unknown = checkReferences(parsed.value, workloads, results, lab, recovery);
+    const unknown = checkReferences(parsed.value, workloads, results, lab, recovery, requests);
     // Type mistakes only once every name is known (an unknown name has no type to judge).
     const errors = unknown.length > 0 ? unknown : checkTypes(parsed.value, results);
     for (const e of errors) issue(e);
@@ -1391,7 +1398,7 @@ async function validate(
       hint: "give the drill time to run, such as `timeout: 30s`, or leave it out (2 minutes)",
     }]);
   }
-  const { steps, workloads, results, recovery } = checkSteps(
+  const { steps, workloads, results, requests, recovery } = checkSteps(
     timeline,
     resolved?.topology ?? null,
     ctx,
@@ -1407,6 +1414,7 @@ async function validate(
       // The metrics its lab can have and its events' subjects, when its topology loaded.
       resolved === null ? null : labNames(resolved.topology, drillName(top.data?.name, file)),
       Array.isArray(doc.timeline) ? recovery : null,
+      requests,
     )
     : [];
   if (ctx.issues.length > 0 || resolved === null || !top.success) {

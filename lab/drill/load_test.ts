@@ -1044,6 +1044,38 @@ Deno.test("a wait_for's timeout past the drill's is not refused when its workloa
   }
 });
 
+Deno.test("a sink's expected or lost_at_end without -n is refused: it is null on every run", async () => {
+  // Before, it validated, and each assertion was an ERROR after the run: "sink.lost_at_end is
+  // null (nothing measured)", with a hint about replies and datagrams, though 100 had come.
+  const SINK = "  - exec: { vm: b, argv: [sink, -t, 2], background: true, as: sink }\n";
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" + SINK + "assert:\n  - sink.lost_at_end == 0\n" +
+      "  - sink.expected == 100 && sink.senders.0.lostAtEnd == 0\n",
+  );
+  assert.deepEqual(where(issues), [
+    "5:5: sink.lost_at_end has no value: the sink was started without -n, so it cannot know how " +
+    "many datagrams to expect (assert[0], column 1 of the assertion)",
+    "6:5: sink.expected has no value: the sink was started without -n, so it cannot know how " +
+    "many datagrams to expect (assert[1], column 1 of the assertion)",
+    "6:29: sink.senders.0.lostAtEnd has no value: the sink was started without -n, so it cannot " +
+    "know how many datagrams to expect (assert[1], column 25 of the assertion)",
+  ]);
+  assert.match(issues[0].hint ?? "", /give the sink -n COUNT/);
+  // With -n they may have a value, and the other fields always do.
+  for (
+    const [steps, assertion] of [
+      [SINK.replace("-t, 2", "-n, 100"), "sink.lost_at_end == 0 && sink.expected == 100"],
+      [SINK, "sink.lost == 0 && sink.received > 0 && sink.senders.0.lost == 0"],
+    ]
+  ) {
+    const r = await parseDrill(
+      `topology: pair\ntimeline:\n${steps}assert:\n  - ${assertion}\n`,
+      "d.yaml",
+    );
+    assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
+  }
+});
+
 Deno.test("an assertion on a workload no step names hints the as: it lacks, not 'expected one of recovery'", async () => {
   const none = await problems("topology: pair\ntimeline: []\nassert: [ping.received == 1]\n");
   assert.deepEqual(where(none), [
@@ -1198,7 +1230,8 @@ Deno.test("an event kind the lab never logs and a field a workload's result lack
   // logs it is judged after the run), pass.
   const r = await parseDrill(
     "topology: pair\ntimeline:\n" + PING +
-      "  - exec: { vm: b, argv: [sink, -t, 1], background: true, as: sink }\n" +
+      // With -n: without it, a sender's lost_at_end is null on every run (refused).
+      "  - exec: { vm: b, argv: [sink, -t, 1, -n, 10], background: true, as: sink }\n" +
       "assert:\n" +
       '  - count(events, kind = "device-reset", subject = "a") == 0\n' +
       "  - ping.loss_pct < 50 && ping.lossPct < 50 && ping.rtt_ms.max > 0\n" +

@@ -11,7 +11,8 @@ import { type Expr, type ExprError, referencesOf } from "./expr.ts";
 import { COMPARE_TYPES_HINT, wrongTypeHint } from "./evaluate.ts";
 import { selectorProblem } from "./scope.ts";
 import { type MetricFamily, metricSelectorProblem } from "./metric_names.ts";
-import { resultFieldProblem, resultFieldType } from "./result_fields.ts";
+import { nullFieldProblem, resultFieldProblem, resultFieldType } from "./result_fields.ts";
+import type { WorkloadRequest } from "../guest/workloads/args.ts";
 import { LAB_EVENT_KINDS } from "../event_kinds.ts";
 import { quote } from "../../devices/base/quote.ts";
 
@@ -99,6 +100,7 @@ export function checkReferences(
   results: ReadonlyMap<string, string> = new Map(),
   lab: LabNames | null = null,
   recovery: boolean | null = null,
+  requests: ReadonlyMap<string, WorkloadRequest> = new Map(),
 ): ExprError[] {
   const metrics = lab?.metrics ?? null;
   const errors: ExprError[] = [];
@@ -163,6 +165,10 @@ export function checkReferences(
         const workload = results.get(root);
         const bad = workload === undefined ? null : resultFieldProblem(workload, r.parts);
         if (bad !== null) errors.push({ code: "unknown-field", at: r.at, ...bad });
+        // A field its workload's words leave null on every run (a sink's expected without -n).
+        const req = requests.get(root);
+        const none = bad !== null || req === undefined ? null : nullFieldProblem(req, r.parts);
+        if (none !== null) errors.push({ code: "no-value", at: r.at, ...none });
       }
       continue;
     }

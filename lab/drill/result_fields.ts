@@ -23,6 +23,7 @@ import type {
   VsockSinkResult,
 } from "../guest/workloads/mod.ts";
 import { closestName } from "../topology/issues.ts";
+import type { WorkloadRequest } from "../guest/workloads/args.ts";
 
 /**
  * A result field's shape: a number, a string or a boolean (null too, when nothing was measured:
@@ -285,4 +286,38 @@ export function resultFieldType(
 ): "a number" | "a string" | "true or false" | "unknown" {
   const read = readField(workload, parts);
   return read?.ok === true && typeof read.shape === "string" ? article(read.shape) : "unknown";
+}
+
+/**
+ * The problem of reading a field that a workload's words leave null on every run (`parts` as an
+ * assertion writes them, each as written or in camelCase, a list's items by index): a `sink`
+ * without `-n` has no `expected` nor `lost_at_end` (nor a sender's `lost_at_end`), as it cannot
+ * know how many datagrams were sent. Null when the field may have a value.
+ *
+ * @example
+ * ```ts
+ * import { parseWorkload } from "../guest/workloads/args.ts";
+ * import { nullFieldProblem } from "./result_fields.ts";
+ * const sink = parseWorkload(["sink", "-t", "2"]);
+ * sink.ok && nullFieldProblem(sink.value, ["sink", "lost_at_end"])?.message;
+ * // 'sink.lost_at_end has no value: the sink was started without -n, so it cannot know how many datagrams to expect'
+ * ```
+ */
+export function nullFieldProblem(
+  req: WorkloadRequest,
+  parts: readonly string[],
+): { message: string; hint: string } | null {
+  if (req.kind !== "sink" || req.count !== null) return null;
+  const fields = parts.slice(1).map(camel);
+  const own = fields.length === 1 && (fields[0] === "expected" || fields[0] === "lostAtEnd");
+  const sender = fields.length === 3 && fields[0] === "senders" && /^\d+$/.test(fields[1]) &&
+    fields[2] === "lostAtEnd";
+  if (!own && !sender) return null;
+  return {
+    message: `${parts.join(".")} has no value: the sink was started without -n, so it cannot ` +
+      "know how many datagrams to expect",
+    hint: `give the sink -n COUNT (the datagrams all senders send), or assert on ${
+      parts[0]
+    }.lost (the gaps it saw) or ${parts[0]}.received`,
+  };
 }
