@@ -290,6 +290,8 @@ export function runDashboard(opts: DashboardOptions): Promise<DashboardExit> {
       const snap = await opts.source.snapshot();
       if (done) return;
       waitingMs = null;
+      // Paused while the request was out: the display stays frozen (it showed the answer).
+      if (paused) return;
       if (current === null || snap.takenAt > current.takenAt) {
         rates = rateWindow.add(snap);
         current = snap;

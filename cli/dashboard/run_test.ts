@@ -334,3 +334,21 @@ Deno.test("runDashboard drops the no-answer marker once the lab answers again", 
   const frames = drawn(run).split("vlab pair");
   assert.ok(!frames[frames.length - 1].includes("no answer"), frames[frames.length - 1]);
 });
+
+Deno.test("runDashboard paused while a snapshot request is out draws nothing of its answer", async () => {
+  // The display froze on p, then the answer of the request already out was drawn (a lab stopped
+  // with SIGSTOP answered once continued: the header's uptime moved under [PAUSED]).
+  const source = new FakeSource();
+  let updates = 0;
+  const run = start(source, { foreground: false, onUpdate: () => updates++ });
+  await waitFor(() => updates >= 1, "a first snapshot drawn");
+  source.latencyMs = 50;
+  await waitFor(() => source.inFlight === 1, "a request out");
+  run.stdin.press("p");
+  const seen = updates;
+  await waitFor(() => source.inFlight === 0, "the request answered");
+  await new Promise((r) => setTimeout(r, 20)); // a few intervals to draw it, if it would
+  assert.equal(updates, seen);
+  run.stdin.press("q");
+  await run.done;
+});
