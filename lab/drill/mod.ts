@@ -205,8 +205,7 @@ export async function replayDrill(
   result.source = recordedSource ??
     (typeof r.source === "string" && r.source.startsWith("<") ? r.source : "<object>");
   const replay = { result, differences, notes };
-  if (guard.thrown !== null) {
-    throw new DrillProgressError("replayDrill", replay, result.passed, guard.thrown);
-  }
+  const thrown = await guard.settle();
+  if (thrown !== null) throw new DrillProgressError("replayDrill", replay, result.passed, thrown);
   return replay;
 }

@@ -48,8 +48,8 @@ export interface RunDrillOptions {
   /** Override the drill's seed. */
   seed?: number;
   /**
-   * Called with one line per step run and per assertion, as the drill goes. If it throws, it is
-   * not called again, the drill runs on to its verdict and stops its lab, and then the call
+   * Called with one line per step run and per assertion, as the drill goes. If it throws (or,
+   * async, its promise rejects), it is not called again, the drill runs on to its verdict and stops its lab, and then the call
    * rejects with a {@linkcode DrillProgressError} whose `result` holds that verdict.
    */
   onProgress?: (line: string) => void;
@@ -110,10 +110,26 @@ export class DrillProgressError<T = DrillResult> extends LabError {
   }
 }
 
+/** How long a run waits, at its end, for the promises an async `onProgress` returned (ms). */
+export const PROGRESS_SETTLE_MS = 1000;
+
+/** What {@linkcode guardProgress} answers. */
+export interface ProgressGuard {
+  /** Pass `line` on to `onProgress`, unless it threw (or rejected) already. */
+  progress(line: string): void;
+  /**
+   * Wait (at most {@linkcode PROGRESS_SETTLE_MS}) for the promises an async `onProgress` returned,
+   * then answer the first error it threw or rejected with, and its line, or null. A rejection
+   * that comes later still is reported as uncaught, never dropped.
+   */
+  settle(): Promise<{ error: unknown; line: string } | null>;
+}
+
 /**
- * `onProgress` made safe for the runner: `progress` calls it until it first throws, then never
- * again, and `thrown` keeps that first error and its line (a callback's bug lost the drill's
- * verdict, and one thrown from a workload's report was an unhandled rejection).
+ * `onProgress` made safe for the runner: `progress` calls it until it first throws (or a promise
+ * it returned rejects), then never again, and `settle` answers that first error and its line (a
+ * callback's bug lost the drill's verdict, one thrown from a workload's report and an async
+ * callback's rejection were unhandled rejections).
  *
  * @example
  * ```ts
@@ -123,23 +139,39 @@ export class DrillProgressError<T = DrillResult> extends LabError {
  * });
  * guard.progress("line 1");
  * guard.progress("line 2"); // not passed on
- * guard.thrown?.line; // "line 1"
+ * (await guard.settle())?.line; // "line 1"
  * ```
  */
-export function guardProgress(
-  onProgress: ((line: string) => void) | undefined,
-): { progress: (line: string) => void; readonly thrown: { error: unknown; line: string } | null } {
+export function guardProgress(onProgress: ((line: string) => void) | undefined): ProgressGuard {
   let thrown: { error: unknown; line: string } | null = null;
+  let settled = false;
+  const pending = new Set<Promise<unknown>>();
+  const failed = (error: unknown, line: string) => {
+    if (settled) queueMicrotask(() => reportError(error));
+    else thrown ??= { error, line };
+  };
   return {
     progress: (line) => {
       if (thrown !== null || onProgress === undefined) return;
       try {
-        onProgress(line);
+        const r: unknown = onProgress(line);
+        if (r instanceof Promise) {
+          const p = r.then(() => {}, (error) => failed(error, line));
+          pending.add(p);
+          void p.finally(() => pending.delete(p));
+        }
       } catch (error) {
-        thrown = { error, line };
+        failed(error, line);
       }
     },
-    get thrown() {
+    settle: async () => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(pending),
+        new Promise((r) => timer = setTimeout(r, PROGRESS_SETTLE_MS)),
+      ]);
+      clearTimeout(timer);
+      settled = true;
       return thrown;
     },
   };
@@ -434,9 +466,8 @@ export async function runDrillAs(
     typeof source === "string" ? resolve(source) : drill.source,
     { ...options, onProgress: guard.progress },
   );
-  if (guard.thrown !== null) {
-    throw new DrillProgressError("runDrill", result, result.passed, guard.thrown);
-  }
+  const thrown = await guard.settle();
+  if (thrown !== null) throw new DrillProgressError("runDrill", result, result.passed, thrown);
   return result;
 }
 
@@ -462,9 +493,8 @@ export async function runDrillText(
   const drill = await loadOrThrow(() => parseDrill(text, file), file);
   const guard = guardProgress(options.onProgress);
   const result = await runLoaded(drill, file, { ...options, onProgress: guard.progress });
-  if (guard.thrown !== null) {
-    throw new DrillProgressError("runDrillText", result, result.passed, guard.thrown);
-  }
+  const thrown = await guard.settle();
+  if (thrown !== null) throw new DrillProgressError("runDrillText", result, result.passed, thrown);
   return result;
 }
 

@@ -689,3 +689,42 @@ Deno.test({
       assert.equal(calls, 1);
     }),
 });
+
+Deno.test({
+  name: "an async onProgress that rejects loses no verdict either, and is no unhandled rejection",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-run-", async () => {
+      // Its rejection was an unhandled rejection: the process ended, the verdict with it.
+      let calls = 0;
+      const onProgress = async (line: string) => {
+        calls++;
+        await Promise.resolve();
+        if (line.includes("exec")) throw new Error("the write failed");
+      };
+      await assert.rejects(
+        runDrill({
+          topology: {
+            name: "drill-progress-async",
+            vms: {
+              a: { nics: { eth0: { ip: "10.8.2.1/24" } } },
+              b: { nics: { eth0: { ip: "10.8.2.2/24" } } },
+            },
+            links: [{ endpoints: ["a:eth0", "b:eth0"] }],
+          },
+          timeline: [
+            { exec: { vm: "a", argv: ["ping", "10.8.2.2", "-c", "1"], as: "ping" } },
+            { wait: "50ms" },
+          ],
+          assert: ["ping.received == 1"],
+        }, { onProgress }),
+        (e: unknown) => {
+          assert.ok(e instanceof DrillProgressError, `not a DrillProgressError: ${e}`);
+          assert.match(e.message, /onProgress threw "Error: the write failed" at the line ".*exec/);
+          assert.equal((e.result as DrillResult).passed, true);
+          return true;
+        },
+      );
+      assert.equal(calls, 2, "the drill's first line and the exec's, then no more");
+    }),
+});
