@@ -117,9 +117,10 @@ export class LinkCapture {
 
   /**
    * Add a reader; it receives every frame captured from now until it calls the returned stop.
-   * A reader that throws is removed and gets no more frames; the others go on. Its error is never
-   * dropped: `onEnd` gets it, or, without `onEnd`, it is reported as uncaught once the drain is
-   * done, as an `addEventListener` listener's is (see {@linkcode CaptureEnd}).
+   * A reader that throws (or, async, whose promise rejects) is removed and gets no more frames;
+   * the others go on. Its error is never dropped: `onEnd` gets it, or, without `onEnd`, it is
+   * reported as uncaught once the drain is done, as an `addEventListener` listener's is (see
+   * {@linkcode CaptureEnd}).
    */
   add(reader: CaptureReader, onEnd?: CaptureEnd): () => void {
     // A function object per call: the same callback added twice is two readers.
@@ -178,17 +179,35 @@ export class LinkCapture {
     if (merged.length === 0) return;
     for (const reader of [...this.#readers]) {
       try {
-        reader(merged);
+        const r: unknown = reader(merged);
+        // An async reader's rejection is its throw (it was an unhandled rejection).
+        if (r instanceof Promise) r.catch((e) => this.#failed(reader, e));
       } catch (e) {
-        // The reader's bug (a script's callback) or its stream gone: it gets no more frames, and
-        // what it threw reaches its `onEnd` or is reported, never dropped (frames then went
-        // missing from its capture with no sign).
-        const end = this.#onEnd.get(reader) ?? null;
-        this.#readers.delete(reader);
-        this.#onEnd.delete(reader);
-        endCapture(end, { error: e });
+        this.#failed(reader, e);
       }
     }
+    this.#idleWithoutReaders();
+  }
+
+  /**
+   * `reader` threw `error` (a script's callback's bug, or its stream gone): it gets no more
+   * frames, and what it threw reaches its `onEnd` or is reported, never dropped (frames then went
+   * missing from its capture with no sign). One that already left has its error reported.
+   */
+  #failed(reader: CaptureReader, error: unknown): void {
+    if (!this.#readers.has(reader)) {
+      endCapture(null, { error });
+      return;
+    }
+    const end = this.#onEnd.get(reader) ?? null;
+    this.#readers.delete(reader);
+    this.#onEnd.delete(reader);
+    endCapture(end, { error });
+    this.#idleWithoutReaders();
+  }
+
+  /** With no reader left, the drain stops and the taps are switched off. */
+  #idleWithoutReaders(): void {
     if (this.#readers.size === 0 && this.#timer !== undefined) {
       clearInterval(this.#timer);
       this.#timer = undefined;

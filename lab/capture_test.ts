@@ -242,3 +242,33 @@ Deno.test("a reader that throws gets no more frames and its error reaches its on
     globalThis.removeEventListener("error", onError);
   }
 });
+
+Deno.test("an async reader whose promise rejects is taken out as one that throws, its error to its onEnd", async () => {
+  // Its rejection was an unhandled rejection (the process ended), and the reader stayed.
+  const { taps, writers } = linkTaps();
+  const capture = new LinkCapture(taps, mergePcapRecords, 5, { holdMs: 0 });
+  const ends: unknown[] = [];
+  let calls = 0;
+  // deno-lint-ignore require-await
+  capture.add(async () => {
+    calls++;
+    throw new Error("the file is closed");
+  }, (ended) => ends.push(ended));
+  let other = 0;
+  capture.add((r) => other += r.length); // another reader keeps the capture going
+  try {
+    assert.ok(writers[0].capture(new Uint8Array(60), { tsUs: 1, direction: 0 }));
+    const deadline = performance.now() + 5000;
+    while (ends.length === 0 && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(ends.length, 1);
+    assert.match(String((ends[0] as { error: unknown }).error), /the file is closed/);
+    assert.equal(capture.readers, 1);
+    assert.ok(writers[1].capture(new Uint8Array(60), { tsUs: 2, direction: 0 }));
+  } finally {
+    capture.close();
+  }
+  assert.equal(calls, 1, "no more frames after it rejected");
+  assert.equal(other, 2 * (16 + 60));
+});

@@ -257,7 +257,8 @@ export interface CaptureOptions {
   intervalMs?: number;
   /**
    * Called once if the capture ends by itself: with no argument when the lab stops, with
-   * `{ error }` when `onRecords` threw (the capture stopped there: it gets no more frames).
+   * `{ error }` when `onRecords` threw, or its promise rejected (the capture stopped there: it
+   * gets no more frames).
    * Without it, what `onRecords` throws is reported as an uncaught error (the process ends with
    * its stack unless a globalThis "error" listener prevents it), as an `events.subscribe`
    * listener's is; so is what `onEnd` throws. Neither stops the lab or the link's other captures.
