@@ -24,6 +24,7 @@
  */
 
 import { LabError, type LabErrorCode } from "../lab/errors.ts";
+import { ioReason as labIoReason } from "../lab/io_reason.ts";
 import { escapeControl } from "../devices/base/quote.ts";
 
 /** The process exit codes of `vlab`. */
@@ -226,7 +227,9 @@ export function isClosedStdout(error: unknown): boolean {
 
 /**
  * Why an I/O operation failed, as a message part: the system's words in lower case, without
- * Deno's `(os error N)` and the call and path it appends (`"no space left on device"`).
+ * Deno's `(os error N)` and the call and path it appends (`"no space left on device"`); a file
+ * under /dev, /proc or /sys that Deno refuses without `--allow-all`, in vlab's words
+ * (`lab/io_reason.ts`).
  *
  * @example
  * ```ts
@@ -236,10 +239,7 @@ export function isClosedStdout(error: unknown): boolean {
  * ```
  */
 export function ioReason(error: unknown): string {
-  const text = firstLine(error instanceof Error ? error.message : String(error))
-    .replace(/\s*\(os error \d+\).*$/, "");
-  if (text === "") return "unknown error";
-  return text.charAt(0).toLowerCase() + text.slice(1);
+  return labIoReason(error);
 }
 
 /** The hint given for errors vlab did not expect. */

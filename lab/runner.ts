@@ -22,6 +22,7 @@ import type { LabPlan } from "./plan.ts";
 import { serveControl } from "./server.ts";
 import { quote } from "../devices/base/quote.ts";
 import { eventLogPath, KEEP_LOGS, logsDir, pruneLogs } from "./logs.ts";
+import { ioReason } from "./io_reason.ts";
 import {
   createLabDir,
   findLabs,
@@ -77,7 +78,7 @@ export function stateFolderError(dir: string, cause: unknown, what = "state"): L
   const text = cause instanceof Error ? cause.message : String(cause);
   // Deno's "File exists (os error 17): mkdir '/x'": the reason, and the path it is about.
   const at = /: \w+ '([^']*)'$/.exec(text)?.[1];
-  const reason = text.replace(/\s*\(os error \d+\).*$/s, "");
+  const reason = ioReason(cause);
   // A file where a folder should be: the nearest thing that exists on the way to the folder.
   const fileInWay = cause instanceof Deno.errors.AlreadyExists ||
       cause instanceof Deno.errors.NotADirectory
@@ -88,9 +89,7 @@ export function stateFolderError(dir: string, cause: unknown, what = "state"): L
     `Cannot create the ${what} folder ${dir}: ${
       fileInWay !== null && !fileInWay.isDirectory
         ? `${fileInWay.path} is a file, not a folder`
-        : `${reason.charAt(0).toLowerCase()}${reason.slice(1)}${
-          at !== undefined && at !== dir ? ` (${at})` : ""
-        }`
+        : `${reason}${at !== undefined && at !== dir ? ` (${at})` : ""}`
     }`,
     fileInWay !== null && !fileInWay.isDirectory
       ? "Move that file away, or set VLAB_STATE_DIR to a folder"

@@ -13,6 +13,7 @@ import { topologyWarnings } from "./warnings.ts";
 import { quote } from "../../devices/base/quote.ts";
 import { closestName } from "./issues.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
+import { ioReason } from "../io_reason.ts";
 
 const SHIPPED = [
   "pair",
@@ -140,13 +141,6 @@ function isPcap(bytes: Uint8Array): boolean {
   return [0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1].includes(magic);
 }
 
-/** An error's text without the runtime's `(os error N): call 'path'` tail. */
-function reasonOf(e: unknown): string {
-  const text = (e instanceof Error ? e.message : String(e)).split("\n")[0]
-    .replace(/\s*\(os error \d+\).*$/, "");
-  return text === "" ? "unknown error" : text.charAt(0).toLowerCase() + text.slice(1);
-}
-
 /**
  * The text of a file, read only when `path` names a regular file of at most `kind.maxBytes` of
  * UTF-8 text: a FIFO would block (it is never opened), `/dev/zero` never ends. Otherwise one
@@ -180,7 +174,7 @@ export async function readBoundedText(
     return await readBoundedFrom(file, kind, problem);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return problem("no such file", kind.missingHint);
-    return problem(reasonOf(e), "check the path and its permissions");
+    return problem(ioReason(e), "check the path and its permissions");
   } finally {
     file?.close();
   }
@@ -235,7 +229,7 @@ export async function readBoundedStream(
       problem,
     );
   } catch (e) {
-    return problem(reasonOf(e), "check what is piped into it");
+    return problem(ioReason(e), "check what is piped into it");
   } finally {
     // Past the limit, the rest is left unread: the writer gets EPIPE, as with `head`.
     await reader.cancel().catch(() => {});

@@ -1,0 +1,32 @@
+/**
+ * Why a file operation failed, in the words every vlab message gives it: the system's reason
+ * without Deno's `(os error N): call 'path'` tail. One helper for the topology and drill readers,
+ * the state folder, and the CLI's files (`cli/errors.ts`).
+ *
+ * @module
+ */
+
+/**
+ * Why `error` (from `Deno.open`, `Deno.stat`, `Deno.mkdir`, …) happened, as a message part in
+ * lower case (`"permission denied"`). Deno refuses the special files under `/dev`, `/proc` and
+ * `/sys` without `--allow-all` ("Requires all access to …, run again with the --allow-all flag"),
+ * which the `vlab` task does not give and a user cannot add to it: that is said in vlab's words.
+ *
+ * @example
+ * ```ts
+ * import { ioReason } from "./io_reason.ts";
+ *
+ * ioReason(new Error("Permission denied (os error 13): open '/x'")); // "permission denied"
+ * ioReason(new Deno.errors.NotCapable('Requires all access to "/proc/x", run again with the --allow-all flag'));
+ * // "vlab may not open files under /dev, /proc or /sys (Deno asks for --allow-all)"
+ * ```
+ */
+export function ioReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof Deno.errors.NotCapable && /^Requires all access/i.test(message)) {
+    return "vlab may not open files under /dev, /proc or /sys (Deno asks for --allow-all)";
+  }
+  const text = message.split("\n", 1)[0].replace(/\s*\(os error \d+\).*$/, "").trim();
+  if (text === "") return "unknown error";
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}
