@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real 40-column terminal: tmux runs `vlab up -d star` and `vlab dashboard`.
  * The header keeps the lab's counts (on two lines), and an event's details wrap under it rather
- * than being cut; resized to 100 columns, the header takes one line again.
+ * than being cut; resized to 100 columns, the header takes one line again; at 80x24 the ring view
+ * of an idle queue marks its slot whole.
  *
  * Needs tmux (the test task installs it: tests/tools.ts).
  */
@@ -44,6 +45,16 @@ Deno.test({
         "one header line at 100 columns",
         (s) => /^vlab star · seed 1 · .* · 1 switch/m.test(s),
       );
+      // At 80x24 the ring view of an idle receiveq marks its one slot whole: avail.idx, the
+      // device's next and used.idx all point there (it read "◀ avail,dev …").
+      await t.tmux("resize-window", "-t", "lab", "-x", "80", "-y", "24");
+      await t.keys("2");
+      await waitFor("the Queues panel", (s) => /\[Queues\]/.test(s) && /▸ h1\/eth0 rx/.test(s));
+      await t.keys("Enter");
+      const ring = await waitFor("the ring view", (s) => /h1\/eth0 receiveq · split/.test(s));
+      const marked = ring.split("\n").find((l) => l.includes("◀"));
+      assert.match(marked ?? "", /^ *\d+ 0x[0-9a-f]+ .* ◀ avail,dev,used$/, ring);
+      for (const l of ring.split("\n")) assert.ok([...l].length <= 80, l);
     } finally {
       await run(Deno.execPath(), vlabRunArgs(["down", "--all"]), { VLAB_STATE_DIR: stateDir });
       await t.close();
