@@ -88,15 +88,16 @@ async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
 }
 
 /**
- * Why `path` cannot be opened or looked at. Deno refuses device files (`/dev/full`, a tty)
- * without `--allow-all`, which the `vlab` task does not give: the message says so in vlab's
- * words (Deno's own asks to run again with a flag the user cannot pass to vlab).
+ * Why `path` cannot be opened or looked at. Deno refuses the files under /dev, /proc and /sys
+ * (`/dev/full`, a tty) without `--allow-all`, which the `vlab` task does not give: the message
+ * says so in vlab's words (`ioReason`; Deno's own asks to run again with a flag the user cannot
+ * pass to vlab), and the hint gives what works.
  */
 function openError(path: string, e: unknown): VlabError {
   if (e instanceof Deno.errors.NotCapable) {
     return captureWriteError(
       path,
-      "vlab may not open device files (Deno asks for --allow-all)",
+      ioReason(e),
       "Write to - (stdout) and redirect it (vlab capture a-b > FILE), or give a regular file",
     );
   }

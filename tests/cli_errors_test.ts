@@ -552,7 +552,7 @@ Deno.test({
       assert.equal(device.code, 1, device.stderr);
       assert.deepEqual(errorLines(device), {
         message:
-          'Cannot write the capture to "/dev/full": vlab may not open device files (Deno asks for --allow-all)',
+          'Cannot write the capture to "/dev/full": vlab may not open files under /dev, /proc or /sys (Deno asks for --allow-all)',
         hint:
           "Write to - (stdout) and redirect it (vlab capture a-b > FILE), or give a regular file",
       });
