@@ -72,6 +72,7 @@ import { type V8Helpers, v8Helpers } from "./v8_helpers.ts";
 import { envHotMs, HOT_MS } from "./wire/loop.ts";
 import { FAILED_VM_HINT, LabError, labStoppedError } from "./errors.ts";
 import { quote } from "../devices/base/quote.ts";
+import { isPlainObject } from "./topology/plain.ts";
 import { startAgain } from "./start_again.ts";
 
 export { mergePcapRecords } from "./capture.ts";
@@ -649,8 +650,9 @@ export class Lab {
   // Async: a refused argument rejects, as every answer of it comes as a promise.
   // deno-lint-ignore require-await
   async fault(f: Fault): Promise<FaultOutcome> {
+    // A plain object: a Map's entries are no keys (it read as a fault that "names no kind").
     expectArg(
-      typeof f === "object" && f !== null && !Array.isArray(f),
+      isPlainObject(f),
       `lab.fault: fault must be an object such as { kind: "backend-crash", vm: "a" }, got ${
         typeName(f)
       }`,

@@ -62,7 +62,8 @@ Deno.test({
   fn: () =>
     withLab(async (lab) => {
       // It resolved { ok: false, message: "the body is not a JSON object", hint: 'Send {…}' }.
-      for (const f of [null, undefined, 3, "backend-crash", ["vm-crash", "a"]]) {
+      const map = new Map([["kind", "vm-crash"], ["vm", "a"]]);
+      for (const f of [null, undefined, 3, "backend-crash", ["vm-crash", "a"], map]) {
         await assert.rejects(
           lab.fault(any<Fault>(f)),
           isError(
