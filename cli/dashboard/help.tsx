@@ -21,8 +21,8 @@ export const KEYS: readonly (readonly [string, string])[] = [
 /** The panels, as the help describes them. */
 const PANEL_HELP: readonly (readonly [string, string])[] = [
   ["Overview", "VMs, their state and recovery, devices, status bits and features"],
-  ["Queues", "indices, in flight, occupancy over 60 s, rates per second"],
-  ["Links", "frames, bytes/s, drops, waits, impairments; partitions, switches, vsock"],
+  ["Queues", "indices, in flight, occupancy over 60 s, rates per second over 3 s"],
+  ["Links", "frames/s, bytes/s, drops, waits, impairments; partitions, switches, vsock"],
   ["Events", "the lab's last 50 events, times in UTC"],
   ["IOMMU", "per vIOMMU domain: mappings, IOTLB hits/misses, invalidations, faults"],
 ];
