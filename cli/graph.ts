@@ -88,6 +88,8 @@ function parseFormat(text: string, arg: string | undefined): GraphFormat {
 
 /** The graph the argument names (see the module comment). */
 async function graphOf(arg: string | undefined): Promise<LabGraph> {
+  // `-` is no name: the topology loader refuses it as `vlab up -` does (stdin is no topology).
+  if (arg === "-") return graphFromTopology(await loadOrFail(arg));
   const isPath = arg !== undefined && (arg.includes("/") || arg.includes(".y"));
   if (!isPath) {
     const running = (await findLabs({ clean: true })).flatMap((l) =>

@@ -198,6 +198,17 @@ Deno.test("a hint that repeats a file whose name starts with - writes it ./-…,
   }
 });
 
+Deno.test("vlab graph - refuses stdin as vlab up - does: a topology is read from a file", async () => {
+  await inStateDir(async (env) => {
+    // It said `Cannot draw "-": no running lab, shipped topology or file has that name`.
+    const run = await runVlab(["graph", "-"], { env, stdin: "name: x\nvms: { a: {} }\n" });
+    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.stdout, "");
+    assert.match(run.stderr, /a topology is read from a file, not from stdin/);
+    assert.match(run.stderr, /\nhint: Save the topology to a file and give its path/);
+  });
+});
+
 Deno.test("capture -w to a missing folder or a folder, or a bad --duration, is a clear error", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
   const env = { VLAB_STATE_DIR: dir };
