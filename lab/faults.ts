@@ -49,6 +49,7 @@ import type { LabPlan } from "./plan.ts";
 import { FAILED_VM_HINT } from "./errors.ts";
 import { quote } from "../devices/base/quote.ts";
 import { closestName } from "./topology/issues.ts";
+import { isPlainObject, objectKind } from "./topology/plain.ts";
 import type { DeviceSpec } from "./wire/specs.ts";
 import { deviceControl, epochWord } from "./wire/control.ts";
 import type { BackendCrashMode, ToWorker } from "./wire/messages.ts";
@@ -220,13 +221,19 @@ function missingBug(bug: GuestFaultKind, layout: Layout): FaultOutcome | null {
 export function parseFault(
   body: unknown,
 ): { ok: true; value: Fault } | FaultOutcome & { ok: false } {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+  if (!isPlainObject(body)) {
     // Words for a request's body and a script's value alike (parseFault is exported): "the body
     // is not a JSON object" told a script of a body it never sent.
     return refuse(
       "bad-fault",
       `Cannot inject a fault: a fault is an object with its kind and VM, got ${
-        body === undefined ? "nothing" : Array.isArray(body) ? "a list" : given(body)
+        body === undefined
+          ? "nothing"
+          : Array.isArray(body)
+          ? "a list"
+          : typeof body === "object" && body !== null
+          ? objectKind(body)
+          : given(body)
       }`,
       `For example {"kind": "backend-crash", "vm": "a"}`,
     ) as FaultOutcome & { ok: false };

@@ -621,6 +621,8 @@ Deno.test("a fault that is no object is refused in words for a script's value an
     ["backend-crash", 'got "backend-crash"'],
     [["vm-crash", "a"], "got a list"],
     [3, "got 3"],
+    // A Map's entries are no keys: it read as a fault that "names no kind".
+    [new Map([["kind", "vm-crash"]]), "got a Map"],
   ];
   for (const [value, got] of cases) {
     const r = parseFault(value);
