@@ -136,6 +136,38 @@ Deno.test({
 });
 
 Deno.test({
+  name: "two backend crashes whose restarts overlap are each timed to their own restart",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-fault-", async () => {
+      // Before, the first restart's backend-restarted (logged once its successor did some work,
+      // or 250 ms after it was ready on an idle VM) ended both watches: the second crash read
+      // 4 ms where its own restart took 270, and the drill stopped before it was logged.
+      const crash = (at: string) => ({ at, fault: { kind: "backend-crash", vm: "a" } });
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [crash("300ms"), crash("450ms")],
+        assert: ["recovery.count == 2 && recovery.unrecovered == 0"],
+      });
+      // A machine so slow that the first restart was not ready 150 ms after its crash refuses
+      // the second ("is restarting"): nothing to judge then.
+      if (/is restarting/.test(r.error ?? "")) return;
+      assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass"], JSON.stringify(r));
+      const restarts = r.events.filter((e) => e.kind === "backend-restarted" && e.subject === "a")
+        .map((e) => e.atMs);
+      assert.equal(restarts.length, 2, JSON.stringify(r.events));
+      // Each sample ends at its own restart (times are rounded to 0.1 ms).
+      for (const [i, s] of r.recovery.entries()) {
+        const end = s.atMs + (s.ms ?? NaN);
+        assert.ok(
+          Math.abs(end - restarts[i]) < 1,
+          `sample ${i} ended at ${end}, restarts ${restarts}`,
+        );
+      }
+    }),
+});
+
+Deno.test({
   name: "a drill waits for the reboot of a vm-crash at its end, and times it as a recovery",
   ...LAB_TEST,
   fn: () =>

@@ -19,6 +19,7 @@ import { signalStopping } from "../script_signals.ts";
 import { type DirectionSnapshot, totalDrops } from "../snapshot_types.ts";
 import type { Impairment } from "../wire/specs.ts";
 import { evaluate } from "./evaluate.ts";
+import type { LabEvent } from "../events.ts";
 import { vhostPciSnapshot } from "../vhost_pci_view.ts";
 import {
   drillFromObject,
@@ -589,6 +590,8 @@ async function runLoaded(
       }
     })());
   };
+  // The events a fault's watch took (its recovery, its failure, what noticed it): each ends one.
+  const claimed = new WeakSet<LabEvent>();
   const watchEvents: StepContext["watchEvents"] = (what, subject, ends) => {
     const sample: RecoverySample = { subject: what, atMs: elapsedMs(), ms: null };
     recovery.push(sample);
@@ -608,15 +611,25 @@ async function runLoaded(
           ? undefined
           : setTimeout(() => noticed || forget(), ends.unnoticed.withinMs);
         const off = lab.lab.events.subscribe((e) => {
-          if (e.subject !== subject) return;
+          // Listeners hear an event in the order they subscribed: the watch of the earliest
+          // fault takes it, and no later one (two crashes of a VM whose restarts overlap: the
+          // first backend-restarted is the first's, the second's restart ends at the next).
+          if (e.subject !== subject || claimed.has(e)) return;
           if (ends.nic !== undefined && e.detail?.nic !== undefined && e.detail.nic !== ends.nic) {
             return;
           }
-          if (ends.unnoticed?.noticed.includes(e.kind) === true) noticed = true;
+          if (!noticed && ends.unnoticed?.noticed.includes(e.kind) === true) {
+            noticed = true;
+            claimed.add(e);
+          }
           if (ends.recovered.includes(e.kind)) {
             sample.ms = Math.round((elapsedMs() - sample.atMs) * 10) / 10;
+            claimed.add(e);
             finish();
-          } else if (ends.failed.includes(e.kind)) finish();
+          } else if (ends.failed.includes(e.kind)) {
+            claimed.add(e);
+            finish();
+          }
         });
         finish = () => {
           clearTimeout(timer);
