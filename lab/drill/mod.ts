@@ -96,7 +96,8 @@ export interface ReplayResult {
  * It runs with the recorded seed: `options.seed` is refused with a `TypeError` (as
  * `vlab drill replay --seed`); `runDrill(report.document, { seed })` runs it with another. The
  * new result keeps the recorded `source` (the drill file it came from). A report's path is a
- * `TypeError`: `readReport(path)` reads the file.
+ * `TypeError`: `readReport(path)` reads the file. An `onProgress` that throws makes it reject
+ * once compared, with a `DrillProgressError` whose `result` is this replay's result.
  *
  * @example
  * ```ts ignore

@@ -403,7 +403,9 @@ export const SETTLE_MS = 4000;
  * the lab has stopped; `result.passed` is the verdict. Throws a `LabError` with code
  * `drill-invalid` (every problem as `file:line:col: message` in `details`; the first one is the
  * message) when the drill does not validate, before any lab starts; a source that is neither a
- * path nor an object, or an option of the wrong type, is a `TypeError` (`RangeError`).
+ * path nor an object, or an option of the wrong type, is a `TypeError` (`RangeError`). An
+ * `onProgress` that throws makes it reject once the lab has stopped, with a
+ * {@linkcode DrillProgressError} that holds the result.
  *
  * @param source a drill file path, or a drill object
  * @param options seed override, progress callback, abort signal
