@@ -342,7 +342,7 @@ Deno.test("runDashboard paused while a snapshot request is out draws nothing of 
   let updates = 0;
   const run = start(source, { foreground: false, onUpdate: () => updates++ });
   await waitFor(() => updates >= 1, "a first snapshot drawn");
-  source.latencyMs = 50;
+  source.latencyMs = 400; // time for the key to take effect, on a busy machine too
   await waitFor(() => source.inFlight === 1, "a request out");
   run.stdin.press("p");
   const seen = updates;
