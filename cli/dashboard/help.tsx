@@ -93,7 +93,8 @@ export function helpScrollMax(props: HelpProps): number {
 }
 
 /**
- * The help panel's lines: `height` of them from `scroll`; when more follow, the last says so.
+ * The help panel's lines: `height` of them from `scroll`; when more follow, the last says so,
+ * and when some are above, the first.
  *
  * @example
  * ```ts
@@ -109,6 +110,11 @@ export function helpLines(props: HelpProps): Line[] {
   const below = all.length - from - shown.length + 1;
   if (below > 1 && shown.length > 0) {
     shown[shown.length - 1] = [seg(`  ↓ ${below} more lines (↑↓ scroll)`, { dim: true })];
+  }
+  // Scrolled, the first gives way to the count of those above, itself included: the help began
+  // with the tail of a description ("    to stop it)") and nothing said there was more above.
+  if (from > 0 && shown.length >= 3) {
+    shown[0] = [seg(`  ↑ ${from + 1} lines above`, { dim: true })];
   }
   return shown;
 }
