@@ -37,6 +37,38 @@ import { onInterrupt } from "./interrupt.ts";
 const encoder = new TextEncoder();
 const out = (text: string) => writeAll(Deno.stdout, encoder.encode(text));
 
+/**
+ * Refuse a `--vms` list that cannot name a pair, before the lab is asked: an empty name between
+ * commas (`h1,,h3`, `h1,`, as `vlab partition` refuses `a, / b`) or fewer than two VMs (`--vms h1`,
+ * `--vms h1,h1`), whose run would say "No two VMs share a subnet" of VMs that do. A
+ * `bad-option` usage error (exit 2).
+ *
+ * @example
+ * ```ts
+ * import { checkVmsOption } from "./pingall.ts";
+ * checkVmsOption("h1, h3"); // fine
+ * ```
+ */
+export function checkVmsOption(list: string): void {
+  const names = list.split(",").map((n) => n.trim());
+  const hint = "Give two or more VM names separated by commas, e.g. --vms h1,h2";
+  if (names.some((n) => n === "")) {
+    throw new VlabError(
+      "bad-option",
+      `--vms has an empty name, got ${quote(list)}`,
+      { hint },
+    );
+  }
+  const distinct = new Set(names);
+  if (distinct.size < 2) {
+    throw new VlabError(
+      "bad-option",
+      `--vms names one VM, ${quote(names[0])}: a pair needs two`,
+      { hint },
+    );
+  }
+}
+
 /** Source VMs pinging at once. */
 const MAX_SOURCES = 8;
 
@@ -94,6 +126,7 @@ export function pingallCommand(): Command {
     .action(async (name, opts) => {
       const count = intOption("--count", opts.count, 1, 100, "3");
       const timeout = secondsOption("--timeout", opts.timeout, 0.01, 60);
+      if (opts.vms !== undefined) checkVmsOption(opts.vms);
       const record = await resolveLab(name, "the lab name (`vlab pingall NAME`)");
       const status = await controlJson<LabStatus>(record, "/lab");
       // --vms: the pairs among those VMs only, and their rows (a 128-VM lab has 16256 pairs).

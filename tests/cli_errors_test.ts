@@ -204,8 +204,26 @@ Deno.test("vlab graph - refuses stdin as vlab up - does: a topology is read from
     const run = await runVlab(["graph", "-"], { env, stdin: "name: x\nvms: { a: {} }\n" });
     assert.equal(run.code, 1, run.stderr);
     assert.equal(run.stdout, "");
-    assert.match(run.stderr, /a topology is read from a file, not from stdin/);
-    assert.match(run.stderr, /\nhint: Save the topology to a file and give its path/);
+    assert.deepEqual(errorLines(run), {
+      message: 'Cannot read topology file "-": no such file',
+      hint:
+        "A topology is read from a file, not from stdin: save it to a file and give its path, " +
+        "or give a shipped name such as pair",
+    });
+  });
+});
+
+Deno.test("a topology that names no file is one error line and its hint for up, up --dry-run, validate", async () => {
+  // A newcomer's typo (`vlab up pari`) printed the problem, then 'Cannot use "pari": 1 problem
+  // (above)' with the hint to fix it and run `vlab validate pari` again: four lines, two hints.
+  await inStateDir(async (env) => {
+    for (const args of [["up", "pari"], ["up", "--dry-run", "pari"], ["validate", "pari"]]) {
+      const run = await runVlab(args, { env });
+      assert.equal(run.code, 1, run.stderr);
+      const { message, hint } = errorLines(run);
+      assert.equal(message, 'Cannot read topology file "pari": no such file', args.join(" "));
+      assert.match(hint, /^Did you mean `pair`\? shipped topologies: pair, star, /);
+    }
   });
 });
 
@@ -364,6 +382,26 @@ Deno.test("a bad VLAB_HOT_MS, VLAB_PLACEMENT or VLAB_BUNDLE stops vlab up with o
         if (args.includes("--dry-run")) assert.match(run.stdout, /^lab pair \(seed 1\)/);
         assert.deepEqual([...Deno.readDirSync(dir)].filter((e) => e.name !== "logs"), []);
       }
+    }
+  });
+});
+
+Deno.test("pingall --vms with one VM or an empty name is refused before any lab is looked for", async () => {
+  await inStateDir(async (env) => {
+    // `--vms h1` ran and said "No two VMs share a subnet: nothing to ping" of VMs that do.
+    for (const list of ["h1", "h1,h1"]) {
+      const one = await vlabWith(env, "pingall", "--vms", list);
+      assert.equal(one.code, 2, one.stderr);
+      assert.deepEqual(errorLines(one), {
+        message: '--vms names one VM, "h1": a pair needs two',
+        hint: "Give two or more VM names separated by commas, e.g. --vms h1,h2",
+      });
+    }
+    // `h1,` was taken for `h1`, as `vlab partition` refuses `a, / b`.
+    for (const list of ["h1,", "h1,,h3", ""]) {
+      const empty = await vlabWith(env, "pingall", "--vms", list);
+      assert.equal(empty.code, 2, empty.stderr);
+      assert.equal(errorLines(empty).message, `--vms has an empty name, got "${list}"`);
     }
   });
 });
