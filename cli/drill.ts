@@ -510,6 +510,13 @@ async function rethrow(e: unknown, what: string): Promise<never> {
   if (notRun) throw notRun;
   if (e instanceof LabError && e.code === "drill-invalid") {
     if (e.details.length === 0) throw new VlabError("drill-invalid", e.message, { hint: e.hint });
+    // A drill file that could not be read at all (missing, a folder, too large) has one problem
+    // and no place: it is the error itself, one line and its hint, not a problem above
+    // "1 problem (above)" whose hint says to fix it.
+    if (e.details.length <= 2 && e.details[0] === e.message && /^Cannot read /.test(e.message)) {
+      const hint = e.hint.charAt(0).toUpperCase() + e.hint.slice(1);
+      throw new VlabError("drill-invalid", e.message, { hint, cause: e });
+    }
     // Every problem is printed, each with its hint; the last line counts them.
     await errOut(e.details.join("\n") + "\n");
     const problems = e.details.filter((l) => !l.startsWith(" ")).length;

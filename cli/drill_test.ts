@@ -89,6 +89,20 @@ Deno.test("drill replay of a FIFO, a missing file or bad JSON fails at once, in 
   });
 });
 
+Deno.test("drill run of a missing drill file or a folder fails in one line with its hint", async () => {
+  // It printed the problem, then 'Cannot run drill "…": 1 problem (above)' and 'Fix it; …'.
+  await inTempDir(async (dir) => {
+    const missing = join(dir, "link-flp.yaml");
+    const gone = await drillError(["run", missing]);
+    assert.equal(gone.message, `Cannot read drill file "${missing}": no such file`);
+    assert.match(gone.hint, /^Shipped drills are in drills\//);
+    const folder = await drillError(["run", dir]);
+    assert.equal(folder.message, `Cannot read drill file "${dir}": it is a folder`);
+    assert.match(folder.hint, /^Give a drill file/);
+    for (const e of [gone, folder]) assert.equal(e.code, "drill-invalid");
+  });
+});
+
 Deno.test("drill replay --seed says that a replay uses the recorded seed, and how to run another", async () => {
   await inTempDir(async (dir) => {
     const report = join(dir, "report.json");

@@ -29,7 +29,7 @@ import {
   topologyJsonSchema,
 } from "../lab/topology/mod.ts";
 import { shellArg } from "../devices/base/quote.ts";
-import type { Topology } from "../lab/topology/types.ts";
+import type { Topology, TopologyIssue } from "../lab/topology/types.ts";
 import { EXIT_CODES, VlabError } from "./errors.ts";
 import { downCommand, lsCommand, upDetached } from "./lab_lifecycle.ts";
 import { healCommand, linkCommand, partitionCommand } from "./lab_links.ts";
@@ -56,6 +56,8 @@ export async function loadOrFail(file: string | undefined): Promise<Topology> {
   const path = resolveTopologyPath(file);
   const r = await loadTopologyFile(path);
   if (r.ok) return r.value;
+  const unread = fileNotRead(r.error);
+  if (unread) throw unread;
   await err(formatIssues(r.error, path) + "\n");
   if (isWrongKind(r.error)) {
     throw new VlabError("topology-invalid", `Cannot use ${quote(path)}: ${NOT_A_TOPOLOGY}`, {
@@ -66,16 +68,38 @@ export async function loadOrFail(file: string | undefined): Promise<Topology> {
     "topology-invalid",
     `Cannot use ${quote(path)}: ${count(r.error.length, "problem")} (above)`,
     {
-      // `-` is no file (a topology is not read from stdin): `vlab validate -` again could not help.
-      hint: path === "-"
-        ? "Save the topology to a file and give its path (`vlab validate FILE` checks it), " +
-          "or give a shipped name such as pair"
-        : `Fix ${r.error.length === 1 ? "it" : "them"} and run \`vlab validate ${
+      // `-` never gets here: no file, it is fileNotRead's (`vlab validate -` could not help).
+      hint:
+        `Fix ${r.error.length === 1 ? "it" : "them"} and run \`vlab validate ${
           topologyArg(path)
         }\` again; ` +
-          "`vlab schema` gives editors completion",
+        "`vlab schema` gives editors completion",
     },
   );
+}
+
+/**
+ * A file that could not be read at all (missing, a folder, binary, too large) has one problem and
+ * no line: it is the error itself, one line and its hint, not a problem printed above a count of
+ * problems whose hint says to fix it and validate again (`vlab up pari` said so for a typo).
+ *
+ * @example
+ * ```ts ignore
+ * fileNotRead([{ code: "unreadable", path: "", line: null, column: null,
+ *   message: 'Cannot read topology file "pari": no such file', hint: "did you mean `pair`?" }]);
+ * // VlabError 'Cannot read topology file "pari": no such file', hint "Did you mean `pair`?"
+ * ```
+ */
+export function fileNotRead(issues: readonly TopologyIssue[]): VlabError | null {
+  if (issues.length !== 1) return null;
+  const [issue] = issues;
+  if ((issue.code !== "unreadable" && issue.code !== "too-large") || issue.line !== null) {
+    return null;
+  }
+  const hint = issue.hint ?? "Check the path and that the file can be read";
+  return new VlabError("topology-invalid", issue.message, {
+    hint: hint.charAt(0).toUpperCase() + hint.slice(1),
+  });
 }
 
 /** A file of another kind (a drill, a report): its one problem says what to do with it. */
@@ -549,6 +573,8 @@ function validateCommand() {
         );
         return;
       }
+      const unread = fileNotRead(r.error);
+      if (unread) throw unread;
       await err(formatIssues(r.error, path) + "\n");
       if (isWrongKind(r.error)) {
         throw new VlabError("topology-invalid", `${quote(path)}: ${NOT_A_TOPOLOGY}`, {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { VlabError } from "./errors.ts";
-import { loadOrFail, tryLine, tryTarget } from "./lab.ts";
+import { fileNotRead, loadOrFail, tryLine, tryTarget } from "./lab.ts";
 import { planLab } from "../lab/plan.ts";
 import { parseTopology } from "../lab/topology/mod.ts";
 
@@ -62,7 +62,30 @@ Deno.test("vlab up - hints to save the topology to a file, not to run 'vlab vali
   assert.doesNotMatch(e.hint ?? "", /validate -/);
   assert.equal(
     e.hint,
-    "Save the topology to a file and give its path (`vlab validate FILE` checks it), " +
+    "A topology is read from a file, not from stdin: save it to a file and give its path, " +
       "or give a shipped name such as pair",
   );
+});
+
+Deno.test("a topology file that cannot be read is the error itself, not '1 problem (above)'", async () => {
+  // `vlab up pari` printed the problem, then 'Cannot use "pari": 1 problem (above)' with the hint
+  // 'Fix it and run `vlab validate pari` again; `vlab schema` gives editors completion'.
+  const dir = await Deno.makeTempDir();
+  try {
+    for (
+      const [file, message, hint] of [
+        ["pari", 'Cannot read topology file "pari": no such file', /^Did you mean `pair`\? /],
+        [dir, `Cannot read topology file "${dir}": it is a folder`, /^Give a YAML file/],
+      ] as const
+    ) {
+      const e = await loadOrFail(file).then(() => null, (e: unknown) => e);
+      assert.ok(e instanceof VlabError, String(e));
+      assert.equal(e.code, "topology-invalid");
+      assert.equal(e.message, message);
+      assert.match(e.hint, hint);
+    }
+    assert.equal(fileNotRead([]), null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
