@@ -1241,6 +1241,19 @@ Deno.test("an event kind the lab never logs and a field a workload's result lack
   assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
 });
 
+Deno.test("arithmetic on a string is one problem: its value is not compared again", async () => {
+  // Before, `ping.text + "x" == "y"` was also "Cannot compare a number with a string" (the sum
+  // taken for a number), and `-ping.text < 1 == true` too.
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" + PING +
+      'assert:\n  - ping.text + 1 == "y"\n  - -ping.text == "z"\n',
+  );
+  assert.deepEqual(where(issues), [
+    '5:5: "+" needs a number, got a string (assert[0], column 1 of the assertion)',
+    '6:6: "-" needs a number, got a string (assert[1], column 2 of the assertion)',
+  ]);
+});
+
 Deno.test("a workload's field has its result's type at validation: ping.text > 5 compares a string", async () => {
   const issues = await problems(
     "topology: vsock-pair\ntimeline:\n" +

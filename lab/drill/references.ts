@@ -328,7 +328,9 @@ export function checkTypes(
       case "unary": {
         const t = typeOf(e.operand);
         want(e.operand, t, e.op === "-" ? "a number" : "true or false", e.op);
-        return e.op === "-" ? "a number" : "true or false";
+        // `-"x"` is reported above; what it gives is not judged again (one mistake, one problem).
+        if (e.op === "-") return t === "unknown" || t === "a number" ? "a number" : "unknown";
+        return "true or false";
       }
       case "binary": {
         const l = typeOf(e.left), r = typeOf(e.right);
@@ -346,7 +348,14 @@ export function checkTypes(
         const expected = "a number";
         want(e.left, l, expected, e.op);
         want(e.right, r, expected, e.op);
-        return COMPARE.has(e.op) ? "true or false" : ARITHMETIC.has(e.op) ? "a number" : "unknown";
+        // Arithmetic on a string is reported above; its value is not judged again: `"a" + "b"
+        // == "ab"` is one problem, not also "Cannot compare a number with a string".
+        const bad = [l, r].some((t) => t !== "unknown" && t !== expected);
+        return COMPARE.has(e.op)
+          ? "true or false"
+          : ARITHMETIC.has(e.op) && !bad
+          ? "a number"
+          : "unknown";
       }
     }
   };
