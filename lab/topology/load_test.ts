@@ -290,6 +290,19 @@ Deno.test("a broken link hides nothing: shape and graph problems of the whole fi
   ]);
 });
 
+Deno.test("a link with one endpoint is told to give both ends, one with three to use a switch", () => {
+  // One endpoint was told "use a switch to join more than two NICs".
+  const hint = (ends: string) => {
+    const r = parseTopology(`${AB}links:\n  - endpoints: ${ends}\n`, "t.yaml");
+    assert.ok(!r.ok);
+    assert.equal(r.error[0].code, "bad-endpoints");
+    return r.error[0].hint;
+  };
+  assert.equal(hint("[a:eth0]"), 'give both ends: `endpoints: ["a:eth0", "b:eth0"]`');
+  assert.equal(hint("[]"), 'give both ends: `endpoints: ["a:eth0", "b:eth0"]`');
+  assert.equal(hint("[a:eth0, b:eth0, a:eth0]"), "use a switch to join more than two NICs");
+});
+
 Deno.test("values set aside for their shape cause no problems of their own", () => {
   const problems = (yaml: string) => {
     const r = parseTopology(yaml, "t.yaml");

@@ -363,7 +363,13 @@ const endpoints = z.array(
       ctx.addIssue({
         code: "custom",
         message: `A link has exactly 2 endpoints, got ${v.length}`,
-        params: { code: "bad-endpoints", hint: "use a switch to join more than two NICs" },
+        // One end is missing, or there are more than a link has: each gets its own way out.
+        params: {
+          code: "bad-endpoints",
+          hint: v.length < 2
+            ? 'give both ends: `endpoints: ["a:eth0", "b:eth0"]`'
+            : "use a switch to join more than two NICs",
+        },
       });
     }
   }).meta({ minItems: 2, maxItems: 2 }).describe("The two ends of the link");
