@@ -15,6 +15,7 @@ import { LAB_TEST, startTestLab, vmRestarted, waitForValue } from "../lab/testin
 import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
 import { flowingStream, vsockOf } from "./vsock_streams.ts";
 import { vsockConnect } from "../lab/vsock_connect.ts";
+import { takeSnapshot } from "../lab/snapshot.ts";
 
 const FILE = new URL("../topologies/vsock-pair.yaml", import.meta.url);
 
@@ -69,6 +70,50 @@ Deno.test({
         ["device-error", "device-needs-reset", "guest-failed", "device-failed"].includes(e.kind)
       );
       assert.deepEqual(bad, []);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+/** Packets a took from the vsock link b → a. */
+function reverseOf(lab: Lab): number {
+  return takeSnapshot(lab).links.find((l) => l.name === "a-b-vsock")!.reverse.frames;
+}
+
+Deno.test({
+  name:
+    "a connect to a VM that reboots is refused at once, not left to time out with a hint blaming a link delay",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startPair();
+    try {
+      for (let i = 0; i < 2; i++) {
+        const from = lab.events.recent().length;
+        const notLive = vsockOf(lab, "b").counters.rxNotLive ?? 0;
+        const notices = reverseOf(lab);
+        const r = await lab.fault({ kind: "vm-crash", vm: "b" });
+        assert.ok(r.ok, r.ok ? "" : r.message);
+        // b's power-on device sent its peer-reset notice (a took it), and b's guest still boots:
+        // a REQUEST sent now reaches b's device before b's driver is up.
+        // Polled every millisecond (bounded): the window is b's guest boot, tens of ms.
+        for (let t = 0; t < 3000 && reverseOf(lab) === notices; t++) {
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        assert.ok(reverseOf(lab) > notices, "b's power-on device sent no peer-reset notice");
+        const t0 = performance.now();
+        const sent = await lab.exec("a", ["vsock-send", "4", "5000", "-b", "1"]);
+        const ms = performance.now() - t0;
+        assert.ok(!sent.ok);
+        // It waited 2 s and said 'timed out (no answer within 2 s)', blaming the link's delay.
+        assert.match(sent.message, /Cannot connect to vsock 4:5000: refused$/);
+        assert.ok(ms < 1500, `refused after ${ms.toFixed(0)} ms`);
+        assert.ok(
+          (vsockOf(lab, "b").counters.rxNotLive ?? 0) > notLive,
+          "the REQUEST came while b's driver was not up (the case under test)",
+        );
+        await vmRestarted(lab, "b", from);
+      }
     } finally {
       await lab.stop();
     }

@@ -46,6 +46,9 @@ import { linkPieceMax, sendPieces } from "./vsock_link.ts";
 /** RSTs for unroutable packets waiting for the guest; beyond this they are counted and dropped. */
 const MAX_PENDING_RST = 256;
 
+/** An RST's payload: none. */
+const NO_PAYLOAD = new Uint8Array(0);
+
 const faultOf = (d: VsockDevice): VsockDeviceFault | null => d.fault;
 
 const IDLE: HostKindInstance = {
@@ -81,6 +84,15 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
   };
   /** The host (CID 2) behind the VM's `vsock.sock`, when the lab has a state folder. */
   let host: HostVsock | null = null;
+  /**
+   * A packet from the link that the device cannot take (no driver yet, as while the VM reboots,
+   * or a broken device) is answered with RST to its sender, as a link down answers it: a connect
+   * is refused at once instead of waiting out its 2 s timeout (whose hint blamed a link delay).
+   */
+  const refuse = (p: Readonly<VsockHeader>) => {
+    if (p.op === VsockOp.RST || isPeerResetNotice(p) || cutPeers.has(p.srcCid)) return;
+    if (!backend.send(rstFor(p), NO_PAYLOAD)) rstDropped++;
+  };
   const backend: VsockBackend = {
     send(h, payload) {
       if (host !== null && h.dstCid === VsockCid.HOST) {
@@ -206,8 +218,10 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
           busy = true;
           break;
         }
-        if (outcome === "not-live") ctl.deviceCounters[VsockCounter.rxNotLive]++;
-        // What the link delivered to the device, as a vsockmon device would show it.
+        if (outcome === "not-live") {
+          ctl.deviceCounters[VsockCounter.rxNotLive]++;
+          refuse(h);
+        } // What the link delivered to the device, as a vsockmon device would show it.
         else if (inn.tap.enabled()) capture(inn, frame.subarray(0, VSOCK_HDR_SIZE + h.len));
       }
       inn.ring.release();
@@ -254,7 +268,9 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
         // No driver yet (or a broken device): packets from the link have nowhere to go, and
         // each is a drop with its cause, as the NIC counts its own.
         let n = 0;
-        while (n < 256 && inn.ring.peek() !== null) {
+        let frame: Uint8Array | null;
+        while (n < 256 && (frame = inn.ring.peek()) !== null) {
+          if (frame.length >= VSOCK_HDR_SIZE && linkUp) refuse(decodeHeader(frame, 0, h));
           inn.ring.release();
           n++;
         }
