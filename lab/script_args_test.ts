@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { type Fault, type Impairment, type Lab, LabError } from "../mod.ts";
 import { inStateDir, LAB_TEST, startTestLab, waitForValue } from "./testing.ts";
-import { linkRoute, partitionRoute } from "./server_links.ts";
+import { faultRoute, linkRoute, partitionRoute } from "./server_links.ts";
 
 const PAIR = {
   name: "script-args",
@@ -248,11 +248,15 @@ Deno.test({
       assert.throws(() => lab.links.setImpairment("a-b", clear, "both"), stopped(/impair link/));
       // While the lab stops, its control socket still answers (its workloads end first).
       const link = linkRoute(lab, "a-b", { ok: true, value: { up: false } });
-      assert.equal(link.status, 409);
+      assert.equal(link.status, 503, "as POST /exec answers then");
       assert.equal((await link.json()).error.code, "lab-stopping");
       const cut = partitionRoute(lab, "/partitions", { ok: true, value: { a: ["a"], b: ["b"] } });
-      assert.equal(cut.status, 409);
+      assert.equal(cut.status, 503);
       assert.equal((await cut.json()).error.code, "lab-stopping");
+      // A fault then was a 409, where POST /exec answers 503.
+      const fault = await faultRoute(lab, { ok: true, value: { kind: "vm-crash", vm: "a" } });
+      assert.equal(fault.status, 503);
+      assert.equal((await fault.json()).error.code, "lab-stopping");
       assert.equal(lab.events.recent().at(-1)?.kind, "lab-down", "nothing after lab-down");
     }),
 });

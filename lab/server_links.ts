@@ -98,12 +98,13 @@ export function linkRoute(lab: Lab, link: string, body: Body): Response {
 
 /**
  * The answer to a change asked while the lab stops (the server answers until its workloads and
- * captures have ended): it would reach no worker, and its event would follow `lab-down`. The
- * fault route answers the same (`lab-stopping`), which the client reads as `no-lab`.
+ * captures have ended): it would reach no worker, and its event would follow `lab-down`. A 503
+ * `lab-stopping`, as `POST /exec` and `POST /faults` answer then, which the client reads as
+ * `no-lab`.
  */
 function labStopping(lab: Lab, what: string): Response {
   return fail(
-    409,
+    503,
     "lab-stopping",
     `Cannot ${what}: lab ${quote(lab.plan.name)} is stopped or stopping`,
     `Start it again with ${startAgain(lab.plan)}`,
@@ -175,7 +176,7 @@ const FAULT_STATUS = new Map([
   ["unknown-device", 404],
   ["unknown-queue", 404],
   ["vm-not-running", 409],
-  ["lab-stopping", 409],
+  ["lab-stopping", 503],
   ["bug-not-applicable", 409],
   ["no-guest-bugs", 409],
   ["guest-bug-refused", 409],
