@@ -317,7 +317,8 @@ function connectError(
   let hint: string;
   if (req.cid === VsockCid.HOST) {
     hint = `The host is CID 2: listen on this VM's vsock.sock_${req.port} first (for example ` +
-      `socat UNIX-LISTEN:<state folder>/<lab>/<vm>/vsock.sock_${req.port} -)`;
+      `socat UNIX-LISTEN:<state folder>/<lab>/<vm>/vsock.sock_${req.port} -); a socket file ` +
+      "left there by a program that ended refuses too: remove it";
   } else if (req.cid === vsock.sockets.cid) {
     hint = `CID ${req.cid} is this VM's own, and vlab has no vsock loopback: connect to ` +
       "another VM's CID, or to the host (CID 2)";

@@ -413,6 +413,8 @@ Deno.test("a vsock-send to the host (CID 2) that nobody listens for says how to 
       assert.equal(e.message, `Cannot connect to vsock ${cid}:6001: refused`);
       if (cid === 2) {
         assert.match(e.hint, /^The host is CID 2: listen on this VM's vsock\.sock_6001/);
+        // A stale socket file (its program ended) is refused too: the hint says so.
+        assert.match(e.hint, /a socket file left there by a program that ended refuses too/);
       } else assert.match(e.hint, /^Start vsock-sink or vsock-echo on that port of the peer VM/);
     }
   } finally {
