@@ -800,6 +800,11 @@ Deno.test({
       // Its control socket and state folder stayed, and the script's process never ended.
       const lab = await startLab({ ...MINI, name: "api-inner-stop" });
       try {
+        // A lab-down a script emits is no stop.
+        lab.lab.events.emit("lab-down", "api-inner-stop");
+        await new Promise((r) => setTimeout(r, 50));
+        assert.equal(lab.lab.stopped, false);
+        assert.ok(pathExists(lab.socket), "its control socket is still there");
         await within(10_000, "lab.lab.stop()", lab.lab.stop());
         const deadline = performance.now() + 5000;
         while (pathExists(`${dir}/api-inner-stop`) && performance.now() < deadline) {

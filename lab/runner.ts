@@ -328,7 +328,8 @@ async function launch(
   // A script that stops the supervisor itself (`lab.lab.stop()`, the handle's `lab`) stops the
   // lab as a whole: the server and the state folder went on, and the process never ended.
   events.subscribe((e) => {
-    if (e.kind === "lab-down") void stop();
+    // The lab's own, not a `lab-down` some script emitted.
+    if (e.kind === "lab-down" && lab.stopped) void stop();
   });
   return { lab, socket: paths.socket, events: eventsPath, stop, stopped };
 }
