@@ -79,11 +79,15 @@ export function missingTools(tools: readonly TestTool[], path: string): TestTool
   return tools.filter((t) => !onPath(t.command, path));
 }
 
-/** The line printed when the tools cannot be installed. */
+/**
+ * The line printed when the tools cannot be installed; `why` says why not, without naming the
+ * tools ("this machine has no apt-get"), so that one tool is "it" and several "them".
+ */
 export function manualInstallLine(missing: readonly TestTool[], why: string): string {
   const packages = [...new Set(missing.map((t) => t.debianPackage))].join(" ");
   const commands = missing.map((t) => t.command).join(", ");
-  return `vlab tests: ${commands} missing and ${why}; install them with: ` +
+  const [are, them] = missing.length === 1 ? ["is", "it"] : ["are", "them"];
+  return `vlab tests: ${commands} ${are} missing and ${why}; install ${them} with: ` +
     `sudo apt-get update && sudo apt-get install -y --no-install-recommends ${packages}`;
 }
 
@@ -106,7 +110,7 @@ async function main(): Promise<number> {
   const missing = missingTools(TEST_TOOLS, path);
   if (missing.length === 0) return 0;
   if (Deno.env.get("VLAB_TEST_NO_INSTALL") === "1") {
-    console.error(manualInstallLine(missing, "VLAB_TEST_NO_INSTALL=1 forbids installing them"));
+    console.error(manualInstallLine(missing, "VLAB_TEST_NO_INSTALL=1 forbids installing"));
     return 1;
   }
   if (!onPath("apt-get", path)) {
@@ -117,7 +121,7 @@ async function main(): Promise<number> {
   if (Deno.uid() !== 0) {
     if (!onPath("sudo", path) || !(await succeeds("sudo", ["-n", "true"]))) {
       console.error(
-        manualInstallLine(missing, "installing them needs root (or sudo without a password)"),
+        manualInstallLine(missing, "installing needs root (or sudo without a password)"),
       );
       return 1;
     }

@@ -32,6 +32,21 @@ Deno.test("every test tool is missing from an empty PATH, and the line names eac
   assert.match(line, /sudo apt-get install -y --no-install-recommends curl tshark tmux /);
 });
 
+Deno.test("one missing tool is 'it', several are 'them'", () => {
+  // It said "tshark missing and VLAB_TEST_NO_INSTALL=1 forbids installing them; install them".
+  const tshark = TEST_TOOLS.filter((t) => t.command === "tshark");
+  assert.equal(
+    manualInstallLine(tshark, "VLAB_TEST_NO_INSTALL=1 forbids installing"),
+    "vlab tests: tshark is missing and VLAB_TEST_NO_INSTALL=1 forbids installing; install it " +
+      "with: sudo apt-get update && sudo apt-get install -y --no-install-recommends tshark",
+  );
+  const two = TEST_TOOLS.filter((t) => t.command === "tshark" || t.command === "tmux");
+  assert.match(
+    manualInstallLine(two, "no apt-get"),
+    /^vlab tests: tshark, tmux are missing and no apt-get; install them with: /,
+  );
+});
+
 Deno.test("without the tools and without leave to install, the step fails in its first second with one line", async () => {
   const started = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
@@ -54,7 +69,7 @@ Deno.test("without the tools and without leave to install, the step fails in its
   assert.equal(stderr.split("\n").length, 1, stderr);
   assert.match(
     stderr,
-    /^vlab tests: curl, tshark, tmux, script, socat, dot, promtool, xmllint, cc missing/,
+    /^vlab tests: curl, tshark, tmux, script, socat, dot, promtool, xmllint, cc are missing /,
   );
   assert.ok(ms < 5000, `took ${ms} ms`);
 });
