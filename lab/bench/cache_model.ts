@@ -153,6 +153,16 @@ export interface CacheModelResult {
  * ```
  */
 export function runCacheModel(options: CacheModelOptions): CacheModelResult {
+  // A batch of 0 would post nothing and complete nothing: the replay would never end.
+  const { batch, queueSize, requests } = options;
+  if (!Number.isInteger(batch) || batch < 1 || !(batch <= queueSize)) {
+    throw new RangeError(
+      `runCacheModel: batch must be a whole number from 1 to the queue size (${queueSize}), got ${batch}`,
+    );
+  }
+  if (!Number.isInteger(requests) || requests < 1) {
+    throw new RangeError(`runCacheModel: requests must be a whole number from 1, got ${requests}`);
+  }
   const features = { eventIdx: true, indirect: false, inOrder: false };
   const placement = benchLayout(options.layout, options.queueSize, features);
   const memory = GuestMemory.create(placement.memoryBytes);

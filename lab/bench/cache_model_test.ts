@@ -63,3 +63,27 @@ Deno.test("notify mode adds the event-suppression lines on top of polling", () =
     assert.ok(lines(layout, 1, true) > lines(layout, 1), layout);
   }
 });
+
+Deno.test("runCacheModel refuses a batch or a request count it could never finish with", () => {
+  const base = {
+    layout: "split" as const,
+    queueSize: 256,
+    batch: 4,
+    outstanding: false,
+    requests: 64,
+    notify: false,
+  };
+  for (const batch of [0, -1, 1.5, 257, NaN]) {
+    assert.throws(
+      () => runCacheModel({ ...base, batch }),
+      (e: unknown) =>
+        e instanceof RangeError &&
+        /batch must be a whole number from 1 to the queue size/.test(e.message),
+      `batch ${batch}`,
+    );
+  }
+  for (const requests of [0, 2.5, Infinity]) {
+    assert.throws(() => runCacheModel({ ...base, requests }), RangeError, `requests ${requests}`);
+  }
+  assert.equal(runCacheModel({ ...base, batch: 256 }).requests >= 64, true);
+});
