@@ -165,6 +165,12 @@ export function downCommand() {
           hint: `Run \`vlab down ${name}\` to stop that lab, or \`vlab down --all\` for every one`,
         });
       }
+      // A lab still starting cannot take the request yet, but it is what was asked to stop: wait
+      // until it is up (its own ready timeout bounds that), then stop it as any other. It was
+      // left running: `down --all` said "no lab is running", `down NAME` to run it again later.
+      for (const starting of await startingLabs(name, opts.all === true)) {
+        await waitWhileStarting(starting);
+      }
       const live = opts.all
         ? (await findLabs({ clean: true })).flatMap((l) => l.status === "running" ? [l] : [])
         : [{
@@ -221,6 +227,48 @@ export function downCommand() {
         );
       }
     });
+}
+
+/**
+ * The labs still starting that `vlab down` is asked to stop: with `--all` every one; with a name,
+ * that lab if it is starting; without one, the only lab when it is starting and none runs (with
+ * one running, `down` stops that one, as every command picks it).
+ */
+async function startingLabs(name: string | undefined, all: boolean): Promise<string[]> {
+  const found = await findLabs({ clean: false });
+  const starting = found.flatMap((l) => l.status === "starting" ? [l.name] : []);
+  if (all) return starting;
+  if (name !== undefined) return starting.filter((n) => n === name);
+  const running = found.some((l) => l.status === "running");
+  return !running && starting.length === 1 ? starting : [];
+}
+
+/** How long `vlab down` waits for a starting lab to be up: a large lab's ready wait, and more. */
+const START_WAIT_MS = readyTimeoutFor(1024) + 60_000;
+
+/**
+ * Wait while lab `name` is starting (said once on stderr): until it runs, or its start ends
+ * otherwise (failed, stopped). A start that lasts beyond {@linkcode START_WAIT_MS} is an error.
+ */
+async function waitWhileStarting(name: string): Promise<void> {
+  const deadline = performance.now() + START_WAIT_MS;
+  let said = false;
+  for (;;) {
+    const found = inspectLab(name, { clean: false, process: false });
+    if (found?.status !== "starting") return;
+    if (!said) {
+      await err(`lab ${name} is starting: waiting until it is up to stop it\n`);
+      said = true;
+    }
+    if (performance.now() >= deadline) {
+      throw new LabError(
+        "control-error",
+        `Cannot stop "${name}": it is still starting after ${START_WAIT_MS / 1000} s`,
+        `\`vlab ls\` shows its process (pid ${found.pid || "unknown"}); end it with \`kill\``,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** Send `sig` to `pid`; whether it was sent (false: the process is already gone). */

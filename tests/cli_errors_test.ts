@@ -440,6 +440,50 @@ Deno.test("a fault option its mode does not use is a usage error, before any lab
   });
 });
 
+Deno.test({
+  name:
+    "down of a lab still starting waits for it, with --all and by name, instead of leaving it up",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    inStateDir(async (env) => {
+      // A lab whose start-up has taken its folder and lock but written no lab.json yet: what
+      // `vlab ls` lists as starting. Its start then ends (this process exits): nothing to stop.
+      const code = `
+        const { createLabDir } = await import(${
+        JSON.stringify(new URL("../lab/state.ts", import.meta.url).href)
+      });
+        createLabDir("ghost");
+        console.log("holding");
+        await new Promise((r) => setTimeout(r, 30_000));
+      `;
+      for (const args of [["down", "--all"], ["down", "ghost"], ["down"]]) {
+        const starting = new Deno.Command(Deno.execPath(), {
+          args: ["eval", code],
+          env: env,
+          stdout: "piped",
+        }).spawn();
+        const reader = starting.stdout.getReader();
+        await reader.read(); // "holding": the lock is held
+        let ended = false;
+        const down = vlabWith(env, ...args).finally(() => ended = true);
+        // `down --all` said "no lab is running" at once (exit 0) and left the lab to come up.
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.equal(ended, false, `vlab ${args.join(" ")} ended while the lab was starting`);
+        starting.kill("SIGKILL");
+        await starting.status;
+        reader.releaseLock();
+        await starting.stdout.cancel();
+        const run = await down;
+        assert.match(
+          run.stderr,
+          /^lab ghost is starting: waiting until it is up to stop it\n/,
+          run.stderr,
+        );
+      }
+    }),
+});
+
 Deno.test("down with a name and --all is a usage error; --all with no lab says so", async () => {
   await inStateDir(async (env) => {
     // It stopped every lab, the named one and all the others.
