@@ -24,7 +24,7 @@ import {
   type VhostPciLinkSnapshot,
   WAIT_LABELS,
 } from "../../lab/snapshot_types.ts";
-import { cell, formatByteRate, formatRate, si } from "./format.ts";
+import { cell, formatByteRate, formatRate, si, textWidth } from "./format.ts";
 import {
   fitLine,
   type Line,
@@ -191,21 +191,36 @@ export function linksLines(props: LinksProps): Line[] {
     starts.push(body.length);
     unitFrom(rateUnit(link.kind));
     if (isSel) selectedLine = body.length;
-    body.push([
+    const head = [
       seg(isSel ? "▸ " : "  ", { bold: true, color: "cyan" }),
       seg(link.name, { bold: true, inverse: isSel }),
       seg("  "),
       seg(link.up ? "up" : "DOWN", { color: link.up ? "green" : "red", bold: !link.up }),
-      seg(`  ${link.endpoints[0]} ↔ ${link.endpoints[1]}`, { dim: true }),
-    ]);
+    ];
+    const ends = seg(`  ${link.endpoints[0]} ↔ ${link.endpoints[1]}`, { dim: true });
+    // The endpoints beside the state where they fit, else below it, wrapped (cut at 80 columns
+    // with long names: "… abcdefghijklmnop:nic0123456789abc ↔ sw…").
+    if (lineWidth([...head, ends]) <= width) body.push([...head, ends]);
+    else {
+      body.push(
+        head,
+        ...wrapWords(
+          [link.endpoints[0], "↔", link.endpoints[1]].map((w) => seg(w, { dim: true })),
+          width,
+          { first: "    ", indent: 6 },
+        ),
+      );
+    }
     const r = rates?.links.get(link.name);
     const directions = [
       [link.forward, r?.forward, "forward"],
       [link.reverse, r?.reverse, "reverse"],
     ] as const;
     for (const [d, dr, way] of directions) {
+      const [above, dirCell] = directionCell(`${d.from} → ${d.to}`, cols.dirW, width);
+      body.push(...above);
       const main: Seg[] = [
-        seg("    " + cell(`${d.from} → ${d.to}`, cols.dirW) + " "),
+        seg("    " + dirCell + " "),
         seg(cell(dr === undefined ? "-" : formatRate(dr.frames), 8, { align: "right" })),
         seg(
           cols.bytes
@@ -365,6 +380,17 @@ function wideRows(
   return out;
 }
 
+/**
+ * A direction's cell in a column of `dirW`: the direction itself where it fits, else blank, the
+ * direction taking the lines above the row, wrapped between its ends where it is longer than a
+ * line (cut to its column, "abcdefghijklmnop:nic0…" lost where its frames went).
+ */
+function directionCell(label: string, dirW: number, width: number): [above: Line[], cell: string] {
+  if (textWidth(label) <= dirW) return [[], cell(label, dirW)];
+  const words = label.split(" ").map((w) => seg(w));
+  return [wrapWords(words, width, { first: "    ", indent: 6 }), " ".repeat(dirW)];
+}
+
 /** A row with nothing after its last column: without the gap that column ends with. */
 function bare(line: readonly Seg[]): Seg[] {
   const last = line[line.length - 1];
@@ -510,8 +536,10 @@ export function vhostPciLines(
     [`${l.peer} → ${l.frontend}`, r?.framesOut, outDrops, waits],
   ] as const;
   for (const [label, frames, drops, waitSegs] of directions) {
+    const [above, dirCell] = directionCell(label, cols.dirW, width);
+    out.push(...above);
     const main: Seg[] = [
-      seg("    " + cell(label, cols.dirW) + " "),
+      seg("    " + dirCell + " "),
       seg(cell(frames === undefined ? "-" : formatRate(frames), 8, { align: "right" })),
       seg(cols.bytes ? " " + cell("-", 11, { align: "right" }) + "  " : "  "),
     ];

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { linksLines } from "./links.tsx";
+import { linksLines, vhostPciLines } from "./links.tsx";
 import { fixtureData } from "./testing.tsx";
 
 function text(lab: "pair" | "star", width: number, rename?: (s: string) => string): string[] {
@@ -112,4 +112,64 @@ Deno.test("links: an impairment longer than its room wraps between words, never 
     const text = lines.slice(at).map((l) => l.slice(col).trim()).join(" ");
     assert.ok(text.startsWith(long), lines.join("\n"));
   }
+});
+
+Deno.test("links: a direction longer than its column takes the line above its rates, never cut", () => {
+  // At 80 columns "abcdefghijklmnop:nic0…" lost where the frames went, and the link's line its
+  // far end ("… ↔ sw…"); a vhost-pci link's directions the same.
+  const long = (s: string) =>
+    s.replace(/^a:eth0$/, "abcdefghijklmnop:nic0123456789abc")
+      .replace(/^b:eth0$/, "qrstuvwxyzabcdef:nic0123456789abc");
+  const d = fixtureData("pair");
+  const snapshot = structuredClone(d.snapshot!);
+  const [ab] = snapshot.links;
+  ab.endpoints = [long(ab.endpoints[0]), long(ab.endpoints[1])];
+  for (const dir of [ab.forward, ab.reverse]) {
+    dir.from = long(dir.from);
+    dir.to = long(dir.to);
+  }
+  for (const width of [40, 80, 120]) {
+    const lines = linksLines({
+      snapshot,
+      rates: d.rates,
+      selected: 0,
+      width,
+      height: 60,
+      colors: false,
+    })
+      .map((l) => l.map((s) => s.text).join(""));
+    assertFits(lines, width);
+    assert.ok(!lines.some((l) => l.includes("…")), lines.join("\n"));
+    const all = lines.map((l) => l.trim()).join(" ");
+    assert.ok(
+      all.includes(`${ab.endpoints[0]} ↔ ${ab.endpoints[1]}`),
+      `${width}: the link's ends\n${lines.join("\n")}`,
+    );
+    for (const [dir, frames] of [[ab.forward, "9.9k/s"], [ab.reverse, "1.0k/s"]] as const) {
+      const at = all.indexOf(`${dir.from} → ${dir.to} ${frames}`);
+      assert.ok(at >= 0, `${width}: ${dir.from} → ${dir.to}\n${lines.join("\n")}`);
+    }
+  }
+  const served = vhostPciLines({
+    name: "a-b",
+    frontend: long("a:eth0"),
+    peer: long("b:eth0"),
+    window: "vIOMMU static (endpoint 0)",
+    state: "up",
+    connection: 1,
+    connects: 1,
+    disconnects: 0,
+    framesIn: 10,
+    framesOut: 4,
+    framesDropped: 0,
+    rxWaits: 0,
+    partitionDropped: 0,
+    interrupts: 5,
+    faults: 0,
+    revoked: 0,
+    lastFault: null,
+  }, { rates: null, width: 80, dropsW: 40 }).map((l) => l.map((s) => s.text).join(""));
+  assertFits(served, 80);
+  assert.ok(!served.some((l) => l.includes("…")), served.join("\n"));
+  assert.ok(served.includes(`    ${long("a:eth0")} → ${long("b:eth0")}`), served.join("\n"));
 });
