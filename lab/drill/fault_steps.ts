@@ -232,10 +232,16 @@ function timed(a: FaultArgs): boolean {
  * by when the watchdog has caught it (`backend-crash` for the VM) if it does at all. One it did
  * not catch ended by itself, with no restart: not a recovery, and not timed.
  */
-function unnoticed(a: FaultArgs): { withinMs: number; noticed: readonly string[] } | undefined {
+function unnoticed(
+  a: FaultArgs,
+): { withinMs: number; noticed: readonly string[]; said: string } | undefined {
   const ms = a.ms ?? 5000;
   return a.mode === "hang" && ms <= HANG_UNNOTICED_MS
-    ? { withinMs: ms + HANG_NOTICE_GRACE_MS, noticed: ["backend-crash"] }
+    ? {
+      withinMs: ms + HANG_NOTICE_GRACE_MS,
+      noticed: ["backend-crash"],
+      said: "the hang ended before the watchdog caught it (no restart)",
+    }
     : undefined;
 }
 

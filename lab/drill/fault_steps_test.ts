@@ -136,6 +136,40 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a hang the watchdog did not catch says so as the drill goes: no recovery to time",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-fault-", async () => {
+      // Before, its timing was dropped without a word, and recovery.count was one short.
+      const lines: string[] = [];
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [
+          // A busy worker beats on every pass: the watchdog counts from the hang's start.
+          {
+            exec: {
+              vm: "a",
+              argv: ["ping", "10.0.0.2", "-c", "20", "-i", "0.05"],
+              background: true,
+              as: "ping",
+            },
+          },
+          { at: "300ms", fault: { kind: "backend-crash", vm: "a", mode: "hang", ms: 700 } },
+          { wait_for: { workload: "ping" } },
+        ],
+      }, { onProgress: (l) => lines.push(l) });
+      assert.ok(r.passed, JSON.stringify(r));
+      const said = lines.filter((l) =>
+        /\] backend a: the hang ended before the watchdog caught it \(no restart\): no recovery to time$/
+          .test(l)
+      );
+      const restarts = r.events.filter((e) => e.kind === "backend-restarted").length;
+      assert.equal(said.length + restarts, 1, lines.join("\n"));
+      assert.equal(r.recovery.length, restarts);
+    }),
+});
+
+Deno.test({
   name: "two backend crashes whose restarts overlap are each timed to their own restart",
   ...LAB_TEST,
   fn: () =>

@@ -609,9 +609,14 @@ async function runLoaded(
         // A fault the lab may outlive unnoticed (a short hang that ended before the watchdog
         // caught it) is no recovery to time: forgotten when nothing noticed it in time.
         let noticed = ends.unnoticed === undefined;
-        const unnoticed = ends.unnoticed === undefined
-          ? undefined
-          : setTimeout(() => noticed || forget(), ends.unnoticed.withinMs);
+        const unnoticed = ends.unnoticed === undefined ? undefined : setTimeout(() => {
+          if (noticed) return;
+          // Said, not dropped without a word: recovery.count has one fault fewer than it ran.
+          progress(
+            `${stamp(elapsedMs())} ${what}: ${ends.unnoticed!.said}: no recovery to time`,
+          );
+          forget();
+        }, ends.unnoticed.withinMs);
         const off = lab.lab.events.subscribe((e) => {
           // Listeners hear an event in the order they subscribed: the watch of the earliest
           // fault takes it, and no later one (two crashes of a VM whose restarts overlap: the

@@ -319,7 +319,8 @@ export interface StepContext {
    * injecting the fault (its events may come at once); the returned function forgets the watch
    * (the fault was refused). With `unnoticed`, a fault the lab may also outlive on its own (a
    * hang the watchdog may or may not catch) is forgotten, not timed, when no event of a `noticed`
-   * kind about `subject` comes within `withinMs`: there was nothing to recover from.
+   * kind about `subject` comes within `withinMs`: there was nothing to recover from (a
+   * progress line says so, with `said`: what happened instead).
    */
   watchEvents(
     what: string,
@@ -328,7 +329,7 @@ export interface StepContext {
       recovered: readonly string[];
       failed: readonly string[];
       nic?: string;
-      unnoticed?: { withinMs: number; noticed: readonly string[] };
+      unnoticed?: { withinMs: number; noticed: readonly string[]; said: string };
     },
   ): () => void;
   /** The drill's random stream for this step run (forked from the seed by step and run). */
