@@ -163,7 +163,9 @@ function upCommand() {
         if (fit?.verdict === "too-big") throw new CliExit(EXIT_CODES.failure);
         return;
       }
-      if (opts.detach) return await upDetached(file, plan.name, plan.seed, plan.vms.length);
+      if (opts.detach) {
+        return await upDetached(file, plan.name, plan.seed, plan.vms.length, opts.quiet);
+      }
       // The summary line is rewritten in place (`\r`): it needs stdout on a terminal. The
       // dashboard also reads keys, so it needs stdin on one too; without that (`vlab up
       // </dev/null` in a terminal) the summary line shows, as with --no-dashboard.

@@ -31,13 +31,15 @@ const err = (text: string) => writeAll(Deno.stderr, encoder.encode(text));
 
 /**
  * `vlab up -d`: start `vlab up FILE --seed SEED --quiet` as a detached child and return once its
- * lab is up (its `lab.json` names the child's pid). Ctrl-C or SIGTERM meanwhile stops the child.
+ * lab is up (its `lab.json` names the child's pid), saying so unless `quiet` (`-d --quiet`).
+ * Ctrl-C or SIGTERM meanwhile stops the child.
  */
 export async function upDetached(
   file: string | undefined,
   name: string,
   seed: number,
   vms = 2,
+  quiet = false,
 ): Promise<void> {
   // The child writes its errors here (it has no terminal); removed once the lab is up. A fresh
   // file of its own: a file of the user's is never overwritten or removed.
@@ -92,6 +94,8 @@ export async function upDetached(
       }
       const record = readRecord(name);
       if (record && record.pid === child.pid) {
+        // `--quiet` prints nothing on the way: a script that asks for silence gets it.
+        if (quiet) return;
         try {
           await out(
             `lab ${name} up in the background (pid ${child.pid}, seed ${seed}); stop it with \`vlab down ${name}\`\n`,

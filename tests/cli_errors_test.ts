@@ -150,6 +150,19 @@ Deno.test("up -d whose line cannot be written says that its lab is up all the sa
   });
 });
 
+Deno.test("up -d --quiet prints nothing once its lab is up, as --quiet says", async () => {
+  await inStateDir(async (env) => {
+    try {
+      const up = await vlabWith(env, "up", "-d", "--quiet");
+      // It printed "lab pair up in the background (pid …)".
+      assert.deepEqual([up.code, up.stdout, up.stderr], [0, "", ""]);
+      assert.match((await vlabWith(env, "ls")).stdout, /^pair +running /m);
+    } finally {
+      await vlabWith(env, "down", "--all");
+    }
+  });
+});
+
 Deno.test("help of an unknown command is a usage error with did-you-mean", async () => {
   const bogus = await vlab("help", "bogus");
   assert.equal(bogus.code, 2);
