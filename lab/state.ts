@@ -148,12 +148,15 @@ export function createLabDir(name: string): LabDirHold {
         }
         // What a lab leaves when host software still listens for its guests (`vsock.sock_PORT`
         // in a VM's folder, or left by a listener killed): taken again as it is, nothing removed.
-        if (!holdsHostListenersOnly(p.dir)) {
+        if (!holdsHostListenersOnly(p.dir, { besideMarker: false })) {
           throw new LabDirError(
             `${p.dir} exists and is not a vlab lab folder (no ${MARKER} written by vlab)`,
           );
         }
-      } else if (found.status === "stale" && (!found.kept || holdsHostListenersOnly(p.dir))) {
+      } else if (
+        found.status === "stale" &&
+        (!found.kept || holdsHostListenersOnly(p.dir, { besideMarker: true }))
+      ) {
         continue; // cleaned (host software's listeners stay, and are taken again just above)
       } else {
         throw new LabDirError(
@@ -283,7 +286,7 @@ export function inspectLab(
     const kept = removeOwnFiles(p.dir);
     // Host software's listeners alone leave the folder as a lab's stop does (no marker): the next
     // start takes it again, and it is said once, not at every command.
-    if (kept.length > 0 && !holdsHostListenersOnly(p.dir)) {
+    if (kept.length > 0 && !holdsHostListenersOnly(p.dir, { besideMarker: true })) {
       return { status: "stale", name, reason, kept };
     }
     tryRemove(p.marker);
@@ -362,11 +365,13 @@ function removeOwnFiles(dir: string): string[] {
  * software's vsock listeners, `vsock.sock_PORT` (docs/cli.md, `vlab vsock`): what a lab's stop
  * leaves when a host program still listened for its guests, or was killed without removing its
  * socket. Those files are not vlab's to remove, and must not keep the lab from starting again.
+ * `besideMarker`: vlab's own marker is there too (a stale lab's); without it, a file of that name
+ * (not vlab's marker: forged, or empty beside other files) is one of the others.
  */
-function holdsHostListenersOnly(dir: string): boolean {
+function holdsHostListenersOnly(dir: string, o: { besideMarker: boolean }): boolean {
   try {
     for (const e of Deno.readDirSync(dir)) {
-      if (e.name === MARKER) continue;
+      if (o.besideMarker && e.name === MARKER) continue;
       if (!e.isDirectory) return false;
       for (const f of Deno.readDirSync(`${dir}/${e.name}`)) {
         if (!/^vsock\.sock_[0-9]+$/.test(f.name)) return false;

@@ -205,6 +205,13 @@ Deno.test("a dead lab's folder holding host listeners only is cleaned, said once
     assert.deepEqual(await findLabs({ clean: true }), [], "said once");
     createLabDir("pair").release();
     assert.equal(pathExists(`${root}/pair/a/vsock.sock_7`), true);
+    // A marker that is not vlab's beside them is not taken for one.
+    const forged = `${root}/mesh`;
+    Deno.mkdirSync(`${forged}/a`, { recursive: true });
+    Deno.writeTextFileSync(`${forged}/a/vsock.sock_7`, "");
+    Deno.writeTextFileSync(`${forged}/vlab.lock`, "not the marker\n");
+    assert.throws(() => createLabDir("mesh"), /is not a vlab lab folder/);
+    assert.equal(Deno.readTextFileSync(`${forged}/vlab.lock`), "not the marker\n");
     // Anything else in a VM's folder is the user's and keeps the folder from being taken.
     Deno.writeTextFileSync(`${root}/pair/a/notes.txt`, "mine");
     assert.throws(() => createLabDir("pair"), /is not a vlab lab folder/);
