@@ -31,7 +31,7 @@ import {
 import { shellArg } from "../devices/base/quote.ts";
 import type { Topology, TopologyIssue } from "../lab/topology/types.ts";
 import { EXIT_CODES, VlabError } from "./errors.ts";
-import { downCommand, lsCommand, upDetached } from "./lab_lifecycle.ts";
+import { downCommand, dropStartLog, lsCommand, upDetached } from "./lab_lifecycle.ts";
 import { healCommand, linkCommand, partitionCommand } from "./lab_links.ts";
 import { faultCommand } from "./fault.ts";
 import { fdbCommand } from "./fdb.ts";
@@ -189,6 +189,8 @@ function upCommand() {
         off();
         throw e;
       }
+      // The detached child of `vlab up -d`: up, it needs its parent's error file no more.
+      if (opts.quiet) dropStartLog(plan.name);
       if (signalled) void running.stop();
       const { lab } = running;
       if (!opts.quiet) {

@@ -41,12 +41,17 @@ export async function upDetached(
   vms = 2,
   quiet = false,
 ): Promise<void> {
-  // The child writes its errors here (it has no terminal); removed once the lab is up. A fresh
-  // file of its own: a file of the user's is never overwritten or removed.
+  // The child writes its errors here (it has no terminal); removed once the lab is up (by the
+  // child too, `dropStartLog`, should this process be killed first). A fresh file of its own: a
+  // file of the user's is never overwritten or removed.
   let logPath: string;
   try {
     Deno.mkdirSync(stateRoot(), { recursive: true, mode: 0o700 });
-    logPath = Deno.makeTempFileSync({ dir: stateRoot(), prefix: `${name}.`, suffix: ".start.log" });
+    logPath = Deno.makeTempFileSync({
+      dir: stateRoot(),
+      prefix: `${name}.`,
+      suffix: START_LOG_SUFFIX,
+    });
   } catch (e) {
     throw stateFolderError(stateRoot(), e);
   }
@@ -141,6 +146,37 @@ export async function upDetached(
     } catch {
       // Already gone.
     }
+  }
+}
+
+/** How the file a detached start reports its errors in ends (`pair.1a2b3c.start.log`). */
+const START_LOG_SUFFIX = ".start.log";
+
+/**
+ * In the detached child of `vlab up -d` (its lab `name` now up): remove the file its parent gave
+ * it for errors (`VLAB_ERROR_LOG`) and write later errors as any command does. The parent removes
+ * it too once it sees the lab up, but a parent killed meanwhile (SIGKILL, a closed terminal's
+ * SIGHUP) left it in the state root for good. Only the parent's own kind of file is removed: a
+ * `NAME.*.start.log` directly in the state root, never a path of the user's.
+ *
+ * @example
+ * ```ts ignore
+ * import { dropStartLog } from "./lab_lifecycle.ts";
+ * dropStartLog("pair"); // in `vlab up --quiet`, once the lab is up
+ * ```
+ */
+export function dropStartLog(name: string): void {
+  const log = Deno.env.get("VLAB_ERROR_LOG");
+  if (log === undefined) return;
+  const base = log.slice(log.lastIndexOf("/") + 1);
+  const ours = log.slice(0, log.lastIndexOf("/")) === stateRoot() &&
+    base.startsWith(`${name}.`) && base.endsWith(START_LOG_SUFFIX);
+  if (!ours) return;
+  Deno.env.delete("VLAB_ERROR_LOG");
+  try {
+    Deno.removeSync(log);
+  } catch {
+    // The parent removed it first.
   }
 }
 

@@ -163,6 +163,63 @@ Deno.test("up -d --quiet prints nothing once its lab is up, as --quiet says", as
   });
 });
 
+Deno.test({
+  name: "the detached lab removes its parent's start log once up: a killed up -d left it for good",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    inStateDir(async (env, dir) => {
+      // What `vlab up -d` starts, its error file given; here no parent removes it.
+      const log = `${dir}/pair.abc123.start.log`;
+      Deno.writeTextFileSync(log, "");
+      const mine = `${dir}/notes.txt`; // a file of the user's is never one
+      Deno.writeTextFileSync(mine, "keep");
+      const child = new Deno.Command(Deno.execPath(), {
+        args: vlabRunArgs(["up", "--quiet"]),
+        env: vlabChildEnv({ NO_COLOR: "1", ...env, VLAB_ERROR_LOG: log }),
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      try {
+        const deadline = performance.now() + 30_000;
+        while (!/^pair +running /m.test((await vlabWith(env, "ls")).stdout)) {
+          assert.ok(performance.now() < deadline, "the lab never came up");
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        // lab.json is written before launchLab returns: give the removal a moment.
+        const gone = performance.now() + 5_000;
+        while (await Deno.stat(log).then(() => true, () => false)) {
+          assert.ok(performance.now() < gone, `${log} is still there once the lab is up`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      } finally {
+        await vlabWith(env, "down", "--all");
+        await child.status;
+      }
+      // The same with VLAB_ERROR_LOG naming the user's file: it stays.
+      const other = new Deno.Command(Deno.execPath(), {
+        args: vlabRunArgs(["up", "--quiet"]),
+        env: vlabChildEnv({ NO_COLOR: "1", ...env, VLAB_ERROR_LOG: mine }),
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      try {
+        const deadline = performance.now() + 30_000;
+        while (!/^pair +running /m.test((await vlabWith(env, "ls")).stdout)) {
+          assert.ok(performance.now() < deadline, "the lab never came up");
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(Deno.readTextFileSync(mine), "keep");
+      } finally {
+        await vlabWith(env, "down", "--all");
+        await other.status;
+      }
+    }),
+});
+
 Deno.test("help of an unknown command is a usage error with did-you-mean", async () => {
   const bogus = await vlab("help", "bogus");
   assert.equal(bogus.code, 2);
