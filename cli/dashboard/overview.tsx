@@ -8,7 +8,7 @@
  */
 
 import { isVsockRouter, type LabSnapshot, type VmDisplayState } from "../../lab/snapshot_types.ts";
-import { cell, hitPercent, si } from "./format.ts";
+import { cell, hitPercent, si, textWidth } from "./format.ts";
 import { count } from "../../devices/base/plural.ts";
 import {
   type Color,
@@ -152,12 +152,12 @@ export function overviewLines(props: OverviewProps): Line[] {
       }
     }
     for (const dev of vm.devices) {
-      const linkState = dev.link === null
-        ? seg("no link", { dim: true })
-        : seg(`link ${dev.link} ${dev.linkUp ? "up" : "DOWN"}`, {
+      const linkState = dev.link === null ? [seg("no link", { dim: true })] : [
+        seg(`link ${dev.link} ${dev.linkUp ? "up" : "DOWN"}`, {
           color: dev.linkUp ? undefined : "red",
           bold: !dev.linkUp,
-        });
+        }),
+      ];
       // Wrapped, not cut: on a narrow terminal the link and its state go to the next line. A
       // device with no interface (no MAC: vsock, virtio-iommu) shows what tells it apart (its
       // CID, its mode) instead of "-  no ip", and its link only if it has one.
@@ -168,7 +168,7 @@ export function overviewLines(props: OverviewProps): Line[] {
           seg(`${dev.kind} `),
           ...(iface ? [seg(`${dev.mac} `), seg(`${dev.ip ?? "no ip"} `)] : []),
           ...(dev.detail ? [seg(`${dev.detail} `)] : []),
-          ...(iface || dev.link !== null ? [linkState] : []),
+          ...(iface || dev.link !== null ? splitWide(linkState, width - 6) : []),
         ],
         width,
         { first: "    ", indent: 6 },
@@ -213,29 +213,50 @@ export function overviewLines(props: OverviewProps): Line[] {
   if (linkWords.length > 0) {
     lines.push([]);
     lines.push(
-      ...wrapWords(
-        linkWords,
-        width,
-        { first: "  links    " },
-      ),
+      ...listLines("links", linkWords, width),
     );
   }
   // Switches, then vsock routers, as `vlab status` lists them (a router was listed among the
   // switches).
   const routers = snapshot.switches.filter(isVsockRouter);
   const switches = snapshot.switches.filter((s) => !isVsockRouter(s));
-  for (const [first, list] of [["  switches ", switches], ["  routers  ", routers]] as const) {
+  for (const [first, list] of [["switches", switches], ["routers", routers]] as const) {
     if (list.length === 0) continue;
     lines.push(
-      ...wrapWords(
+      ...listLines(
+        first,
         list.map((s) => seg(`${s.name} (${count(s.ports.length, "port")})`)),
         width,
-        { first },
       ),
     );
   }
   const start = windowStart(lines.length, props.height, selectedLine, starts);
   return lines.slice(start, start + props.height);
+}
+
+/**
+ * `words` with each one wider than `room` split at its spaces, so that wrapping them cuts none: a
+ * long link's name and its state (at 40 columns "link abcdefghijklmnop-switch01234…" and
+ * "links    abcdefghijklmnop-switch01234…" hid that the link was DOWN).
+ */
+function splitWide(words: readonly Seg[], room: number): Seg[] {
+  return words.flatMap((w) =>
+    textWidth(w.text) <= room ? [w] : w.text.split(" ").map((text) => ({ ...w, text }))
+  );
+}
+
+/**
+ * The lines of a list under its label (`links    a-b up c-d up`), wrapped between its items; where
+ * an item is too long for the room beside the label (a long link's name and its state at 40
+ * columns), the label takes a line of its own and the items the lines below, split at their
+ * spaces if they must be.
+ */
+function listLines(label: string, words: readonly Seg[], width: number): Line[] {
+  const first = `  ${cell(label, 9)}`;
+  if (words.every((w) => textWidth(w.text) <= width - first.length)) {
+    return wrapWords(words, width, { first });
+  }
+  return [[seg(`  ${label}`)], ...wrapWords(splitWide(words, width - 4), width, { first: "    " })];
 }
 
 /** An endpoint's IOTLB: its hit rate, or (`counts`) its hits, misses and invalidations. */

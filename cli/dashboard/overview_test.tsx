@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type { LabSnapshot } from "../../lab/snapshot_types.ts";
 import { computeRates, OccupancyHistory } from "./rates.ts";
 import { fixtureData, loadFixture, renderApp } from "./testing.tsx";
+import { overviewLines } from "./overview.tsx";
 
 /** Every feature a virtio-net device of vlab can negotiate, longest list first. */
 const MANY_FEATURES = [
@@ -301,4 +302,31 @@ Deno.test("a device with no MAC shows its CID or mode, not a dash and no ip", ()
     lines.join("\n"),
   );
   app.unmount();
+});
+
+Deno.test("at 40 columns a long link name wraps and keeps its state, in a device's line and the links line", () => {
+  // "link abcdefghijklmnop-switch01234…" and "links    abcdefghijklmnop-switch01234…": cut, they
+  // hid that the link was DOWN.
+  const data = fixtureData("pair");
+  const snapshot = structuredClone(data.snapshot!);
+  const name = "abcdefghijklmnop-switch0123456789";
+  snapshot.links[0].name = name;
+  snapshot.links[0].up = false;
+  for (const vm of snapshot.vms) {
+    for (const dev of vm.devices) {
+      if (dev.link === "a-b") {
+        dev.link = name;
+        dev.linkUp = false;
+      }
+    }
+  }
+  for (const width of [40, 60, 80]) {
+    const lines = overviewLines({ snapshot, selectedVm: 0, width, height: 60, colors: false })
+      .map((l) => l.map((s) => s.text).join(""));
+    for (const l of lines) assert.ok([...l].length <= width, `wider than ${width}: "${l}"`);
+    assert.ok(!lines.some((l) => l.includes("…")), lines.join("\n"));
+    const text = lines.join(" ").replace(/\s+/g, " ");
+    assert.ok(text.includes(`link ${name} DOWN`), `${width}:\n${lines.join("\n")}`);
+    assert.ok(text.includes(`links ${name} DOWN`), `${width}:\n${lines.join("\n")}`);
+  }
 });
