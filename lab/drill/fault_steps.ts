@@ -234,12 +234,13 @@ function timed(a: FaultArgs): boolean {
  */
 function unnoticed(
   a: FaultArgs,
-): { withinMs: number; noticed: readonly string[]; said: string } | undefined {
+): { withinMs: number; noticed: { kind: string; cause: string }; said: string } | undefined {
   const ms = a.ms ?? 5000;
   return a.mode === "hang" && ms <= HANG_UNNOTICED_MS
     ? {
       withinMs: ms + HANG_NOTICE_GRACE_MS,
-      noticed: ["backend-crash"],
+      // The watchdog's: an exit's is another fault's.
+      noticed: { kind: "backend-crash", cause: "hang" },
       said: "the hang ended before the watchdog caught it (no restart)",
     }
     : undefined;

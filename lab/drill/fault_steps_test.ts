@@ -170,6 +170,39 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "an exit soon after a short hang that ran out by itself is timed as its own, not the hang's",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-fault-", async () => {
+      // Before, the hang's watch took the exit's backend-crash as the watchdog catching the hang,
+      // then the exit's restart as its own: the exit counted as unrecovered.
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [
+          // Busy, a worker beats on every pass: a 700 ms hang ends before the watchdog's second.
+          {
+            exec: {
+              vm: "a",
+              argv: ["ping", "10.0.0.2", "-c", "30", "-i", "0.05"],
+              background: true,
+              as: "ping",
+            },
+          },
+          { at: "300ms", fault: { kind: "backend-crash", vm: "a", mode: "hang", ms: 700 } },
+          { at: "1200ms", fault: { kind: "backend-crash", vm: "a" } },
+          { wait_for: { workload: "ping" } },
+        ],
+        assert: ["recovery.unrecovered == 0"],
+      });
+      assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass"], JSON.stringify(r));
+      const restarts = r.events.filter((e) => e.kind === "backend-restarted").length;
+      assert.equal(r.recovery.length, restarts, JSON.stringify(r.recovery));
+      assert.ok(r.recovery.every((s) => s.ms !== null));
+    }),
+});
+
+Deno.test({
   name: "two backend crashes whose restarts overlap are each timed to their own restart",
   ...LAB_TEST,
   fn: () =>

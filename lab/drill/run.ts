@@ -625,10 +625,18 @@ async function runLoaded(
           if (ends.nic !== undefined && e.detail?.nic !== undefined && e.detail.nic !== ends.nic) {
             return;
           }
-          if (!noticed && ends.unnoticed?.noticed.includes(e.kind) === true) {
+          const notice = ends.unnoticed?.noticed;
+          if (
+            !noticed && notice !== undefined && notice.kind === e.kind &&
+            (notice.cause === undefined || e.detail?.cause === notice.cause)
+          ) {
             noticed = true;
             claimed.add(e);
+            return;
           }
+          // Not noticed yet, it has nothing to recover from: what comes now is another fault's
+          // (an exit's restart while a short hang ran out by itself).
+          if (!noticed) return;
           if (ends.recovered.includes(e.kind)) {
             sample.ms = Math.round((elapsedMs() - sample.atMs) * 10) / 10;
             claimed.add(e);

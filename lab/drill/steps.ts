@@ -318,9 +318,11 @@ export interface StepContext {
    * NIC), and did not when a `failed` kind comes first or none within the watch. Call it before
    * injecting the fault (its events may come at once); the returned function forgets the watch
    * (the fault was refused). With `unnoticed`, a fault the lab may also outlive on its own (a
-   * hang the watchdog may or may not catch) is forgotten, not timed, when no event of a `noticed`
-   * kind about `subject` comes within `withinMs`: there was nothing to recover from (a
-   * progress line says so, with `said`: what happened instead).
+   * hang the watchdog may or may not catch) is timed only once the lab noticed it (an event of
+   * the `noticed` kind about `subject`, with that `cause` in its detail when one is given), and
+   * forgotten, not timed, when none comes within `withinMs`: there was nothing to recover from (a
+   * progress line says so, with `said`: what happened instead). Each event ends one watch, the
+   * earliest's still waiting.
    */
   watchEvents(
     what: string,
@@ -329,7 +331,7 @@ export interface StepContext {
       recovered: readonly string[];
       failed: readonly string[];
       nic?: string;
-      unnoticed?: { withinMs: number; noticed: readonly string[]; said: string };
+      unnoticed?: { withinMs: number; noticed: { kind: string; cause?: string }; said: string };
     },
   ): () => void;
   /** The drill's random stream for this step run (forked from the seed by step and run). */
