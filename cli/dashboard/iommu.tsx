@@ -11,7 +11,7 @@
  */
 
 import type { LabSnapshot } from "../../lab/snapshot_types.ts";
-import { cell, hitPercent, si } from "./format.ts";
+import { cell, hitPercent, si, textWidth } from "./format.ts";
 import { type Line, Lines, lineWidth, type Seg, seg, wrapWords } from "./lines.tsx";
 
 /** Props of `<IommuPanel>`. */
@@ -89,8 +89,12 @@ export function iommuLines(snapshot: LabSnapshot, width: number): Line[] {
       }
       const faulted = d.faults > 0;
       const last = d.lastFaultIova === null ? null : `${d.lastFaultAccess} ${d.lastFaultIova}`;
+      // A name longer than its column (a NIC named nic0123456789abc, a peer backend:eth0) takes a
+      // line of its own above its row: cut, it read "nic012345…".
+      const long = textWidth(d.device) > 10;
+      if (long) out.push([seg("   " + d.device)]);
       const row: Seg[] = [
-        seg("   " + cell(d.device, 10) + " "),
+        seg("   " + cell(long ? "" : d.device, 10) + " "),
         ...(narrow ? [] : [
           seg(cell(d.domain === null ? "none" : String(d.domain), 6, right) + " ", {
             dim: d.domain === null,

@@ -147,3 +147,21 @@ Deno.test("at 40 columns a vhost-pci peer's heading wraps and whom it serves goe
   for (const l of none) assert.ok(!l.includes("…") && [...l].length <= 40, `cut: ${l}`);
   assert.match(none.join(" "), /iommu: \{ mode: static \}.*see iommu-pair\)/);
 });
+
+Deno.test("a device or vhost-pci peer named longer than its column takes a line above its row", () => {
+  // Cut to 10 columns, "nic0123456789abc" read "nic012345…" and a peer "backend:eth0" "backend:e…".
+  const snap = withIommu();
+  const iommu = snap.vms[0].iommu!;
+  iommu.domains[0].device = "nic0123456789abc";
+  iommu.peers = [{ ...iommu.domains[0], peer: "backend:eth0", faults: 0, lastFaultIova: null }];
+  for (const width of [40, 80, 140]) {
+    const lines = frameOf(snap, width);
+    assert.ok(!lines.some((l) => l.includes("…")), lines.join("\n"));
+    for (const name of ["nic0123456789abc", "backend:eth0"]) {
+      const at = lines.findIndex((l) => l.trim() === name);
+      assert.ok(at > 0, `${width}: ${name}\n${lines.join("\n")}`);
+      // Its counters on the next line, under a blank device cell.
+      assert.match(lines[at + 1], /^ {14}.*\d/, lines.join("\n"));
+    }
+  }
+});
