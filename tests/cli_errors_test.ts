@@ -365,6 +365,46 @@ Deno.test("capture to stdout on a terminal is refused before the lab is asked (p
   });
 });
 
+Deno.test({
+  name: "a foreground vlab up whose terminal closes (SIGHUP) stops its lab as Ctrl-C does",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    inStateDir(async (env, dir) => {
+      // SIGHUP killed it: the lab's folder stayed (stale) and its event log had no lab-down.
+      const line = [Deno.execPath(), ...vlabRunArgs(["up", "--no-dashboard"])].map(shellQuote)
+        .join(" ");
+      const terminal = new Deno.Command("script", {
+        args: ["-qfec", `${line} > ${shellQuote(`${dir}/out.txt`)} 2>&1`, "/dev/null"],
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+        env: vlabChildEnv({ NO_COLOR: "1", ...env }),
+      }).spawn();
+      try {
+        const deadline = performance.now() + 30_000;
+        while (!/^pair +running /m.test((await vlabWith(env, "ls")).stdout)) {
+          assert.ok(performance.now() < deadline, "the lab never came up");
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        // The terminal goes away: its foreground process gets SIGHUP, as from a closed window.
+        terminal.kill("SIGKILL");
+        await terminal.status;
+        const gone = performance.now() + 15_000;
+        while (await Deno.stat(`${dir}/pair`).then(() => true, () => false)) {
+          assert.ok(performance.now() < gone, "the lab's folder is still there");
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const logs = [...Deno.readDirSync(`${dir}/logs`)].map((e) => e.name);
+        assert.equal(logs.length, 1, logs.join(", "));
+        const events = Deno.readTextFileSync(`${dir}/logs/${logs[0]}`).trim().split("\n");
+        assert.equal(JSON.parse(events.at(-1)!).kind, "lab-down", events.at(-1));
+      } finally {
+        await vlabWith(env, "down", "--all");
+      }
+    }),
+});
+
 Deno.test("dashboard without a terminal, or with a bad --interval, fails at once with a clear error", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
   try {
