@@ -172,6 +172,58 @@ Deno.test("a vsock-send to a VM's port that no step above listens on is a valida
   }
 });
 
+Deno.test("a vsock-send to a vsock-sink that took a stream already, or to a server of a VM crashed since, is a validation error", async () => {
+  // Before, both validated, then failed on every run: "Cannot connect to vsock 4:5000: refused"
+  // (a vsock-sink takes one stream; a vm-crash ends the VM's workloads, and the new guest
+  // listens on nothing).
+  assert.deepEqual(
+    await problems(
+      "topology: vsock-pair\ntimeline:\n" +
+        "  - exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true }\n" +
+        "  - exec: { vm: a, argv: [vsock-send, 4, 5000, -b, 1000] }\n" +
+        "  - exec: { vm: a, argv: [vsock-send, 4, 5000, -b, 1000] }\n" +
+        "  - exec: { vm: b, argv: [vsock-sink, -p, 5001, -t, 1], background: true }\n" +
+        "  - wait: 2s\n" +
+        "  - fault: { kind: vm-crash, vm: b }\n" +
+        "  - wait: 2s\n" +
+        "  - exec: { vm: a, argv: [vsock-send, 4, 5001] }\n",
+    ),
+    [
+      `5:26: Cannot connect to vsock 4:5000 from VM "a": the server a step above started on port 5000 in VM "b" (CID 4) listens no more (timeline[1]'s vsock-send took its one stream), so the connection would be refused / hint: start one there again, after that step: exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true } (a vsock-echo serves any number of streams)`,
+      `10:26: Cannot connect to vsock 4:5001 from VM "a": the server a step above started on port 5001 in VM "b" (CID 4) listens no more (timeline[5] crashed VM "b" since), so the connection would be refused / hint: start one there again, after that step: exec: { vm: b, argv: [vsock-sink, -p, 5001], background: true } (a vsock-echo serves any number of streams)`,
+    ],
+  );
+  // Just on the allowed side: an echo serves any number of streams, a sink started again after
+  // the first took its stream or after the crash listens, a crash of another VM ends nothing of
+  // b's, and the host's listeners are no step's.
+  for (
+    const steps of [
+      "  - exec: { vm: b, argv: [vsock-echo, -p, 7, -t, 5], background: true }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 4, 7] }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 4, 7] }\n",
+      "  - exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 4, 5000] }\n" +
+      "  - exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 4, 5000] }\n",
+      "  - exec: { vm: b, argv: [vsock-sink, -p, 5000, -t, 1], background: true }\n" +
+      "  - wait: 2s\n" +
+      "  - fault: { kind: vm-crash, vm: b }\n" +
+      "  - at: 5s\n" +
+      "    exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 4, 5000] }\n",
+      "  - exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true }\n" +
+      "  - fault: { kind: vm-crash, vm: a }\n" +
+      "  - at: 5s\n" +
+      "    exec: { vm: a, argv: [vsock-send, 4, 5000] }\n",
+      "  - exec: { vm: a, argv: [vsock-send, 2, 5000] }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 2, 5000] }\n",
+    ]
+  ) {
+    const r = await parseDrill(`topology: vsock-pair\ntimeline:\n${steps}`, "d.yaml");
+    assert.ok(r.ok, `${steps}\n${r.ok ? "" : JSON.stringify(r.error)}`);
+  }
+});
+
 Deno.test("a flood to its subnet's broadcast or network address is a validation error, not a failed run", async () => {
   // Before, both were left to the run, where each failed after 3 s: "Cannot flood 10.0.0.255:
   // ARP got no reply" (the guest ARPs for it, and has no IP broadcast).

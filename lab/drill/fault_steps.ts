@@ -24,7 +24,7 @@ import { type LabPlan, planLab } from "../plan.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
 import type { Topology } from "../topology/types.ts";
 import { quote } from "../../devices/base/quote.ts";
-import { type CheckContext, type Hold, registerStepKind } from "./steps.ts";
+import { type CheckContext, endVsockServers, type Hold, registerStepKind } from "./steps.ts";
 
 const faultArgs = z.strictObject({
   kind: z.enum(FAULT_KINDS as [Fault["kind"], ...Fault["kind"][]]),
@@ -292,7 +292,13 @@ function crashHold(a: FaultArgs): Hold | null {
 registerStepKind<FaultArgs>("fault", {
   schema: faultArgs,
   describe,
-  check: (a, ctx, path) => checkFault(a, ctx, path, true),
+  check: (a, ctx, path) => {
+    // A vm-crash ends the VM's workloads: its vsock servers listen no more (the new guest's none).
+    if (a.kind === "vm-crash") {
+      endVsockServers(ctx, a.vm, `timeline[${path[1]}] crashed VM ${quote(a.vm)} since`);
+    }
+    return checkFault(a, ctx, path, true);
+  },
   checkPartial: (a, ctx, path) => checkFault(a, ctx, path, false),
   timesRecovery: (a) => timed(a) || a.kind === "vm-crash" || a.kind === "guest-bug",
   // The lab refuses every fault while the VM reboots from a vm-crash.

@@ -840,7 +840,11 @@ function checkSteps(
   const endless = new Set<string>();
   const linksDown = new Set<string>();
   const partitions = { inForce: 0 };
-  const vsockServers = { ports: new Set<string>(), unknown: false };
+  const vsockServers = {
+    ports: new Map<string, "vsock-sink" | "vsock-echo">(),
+    unknown: false,
+    ended: new Map<string, string>(),
+  };
   // Where each workload is named, so a step that waits for one named later can say so.
   const named = new Map<string, number>();
   // Where each name was taken (its step's `as`), so a second `as:` of it can say where.

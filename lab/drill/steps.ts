@@ -130,11 +130,18 @@ export interface CheckContext {
    */
   partitions?: { inForce: number };
   /**
-   * The vsock ports the steps above listen on in the background (`vsock-sink`, `vsock-echo`), as
-   * `VM\0port`; `unknown` once a step whose workload did not read may have started one. An
-   * `exec` step's check keeps it up to date.
+   * The vsock ports the steps above listen on in the background, as `VM\0port`, with the server
+   * there (`vsock-sink`, `vsock-echo`); `unknown` once a step whose workload did not read may have
+   * started one; `ended`: the ports a server listened on and surely listens on no more, with why
+   * (a `vsock-sink` took a `vsock-send`'s stream, its one; a `vm-crash` of its VM). An `exec`
+   * step's check keeps it up to date, and a `fault` step's for a `vm-crash` (see
+   * {@linkcode endVsockServers}).
    */
-  vsockServers?: { ports: Set<string>; unknown: boolean };
+  vsockServers?: {
+    ports: Map<string, "vsock-sink" | "vsock-echo">;
+    unknown: boolean;
+    ended: Map<string, string>;
+  };
 }
 
 /** A background workload the runner tracks. */
@@ -698,24 +705,67 @@ function vsockServerProblems(
   const servers = ctx.vsockServers;
   if (servers === undefined) return [];
   if ((w.kind === "vsock-sink" || w.kind === "vsock-echo") && a.background === true) {
-    servers.ports.add(`${a.vm}\0${w.port}`);
+    const key = `${a.vm}\0${w.port}`;
+    servers.ports.set(key, w.kind);
+    servers.ended.delete(key);
     return [];
   }
   if (w.kind !== "vsock-send" || servers.unknown || ctx.topology === null) return [];
   const peer = ctx.topology.vms.find((v) => v.vsock !== null && v.vsock.cid === w.cid);
-  if (peer === undefined || peer.name === a.vm || servers.ports.has(`${peer.name}\0${w.port}`)) {
+  if (peer === undefined || peer.name === a.vm) return [];
+  const key = `${peer.name}\0${w.port}`;
+  if (servers.ports.has(key)) {
+    // A vsock-sink takes one stream, then stops listening: a second send there is refused.
+    if (servers.ports.get(key) === "vsock-sink") {
+      servers.ports.delete(key);
+      servers.ended.set(key, `timeline[${path[1]}]'s vsock-send took its one stream`);
+    }
     return [];
   }
+  const ended = servers.ended.get(key);
   return [{
     code: "no-listener",
     path: [...path, "argv"],
-    message: `Cannot connect to vsock ${w.cid}:${w.port} from VM ${quote(a.vm)}: no step above ` +
-      `starts vsock-sink or vsock-echo on port ${w.port} in VM ${
-        quote(peer.name)
-      } (CID ${w.cid}) in the background, so the connection would be refused`,
-    hint: `start one there first: exec: { vm: ${peer.name}, argv: [vsock-sink, -p, ${w.port}], ` +
-      "background: true }",
+    message: `Cannot connect to vsock ${w.cid}:${w.port} from VM ${quote(a.vm)}: ${
+      ended === undefined
+        ? `no step above starts vsock-sink or vsock-echo on port ${w.port} in VM ${
+          quote(peer.name)
+        } (CID ${w.cid}) in the background`
+        : `the server a step above started on port ${w.port} in VM ${
+          quote(peer.name)
+        } (CID ${w.cid}) listens no more (${ended})`
+    }, so the connection would be refused`,
+    hint: `start one there ${ended === undefined ? "first" : "again, after that step"}: exec: ` +
+      `{ vm: ${peer.name}, argv: [vsock-sink, -p, ${w.port}], background: true }` +
+      (ended === undefined ? "" : " (a vsock-echo serves any number of streams)"),
   }];
+}
+
+/**
+ * A step ended every vsock server of VM `vm` (`why`: a `vm-crash` of it, which ends its
+ * workloads; its new guest listens on nothing): a `vsock-send` to one of those ports after it
+ * is refused at validation, as to a port no step listens on.
+ *
+ * @example
+ * ```ts
+ * import { endVsockServers } from "./steps.ts";
+ * const vsockServers = {
+ *   ports: new Map([["b\x005000", "vsock-echo" as const]]),
+ *   unknown: false,
+ *   ended: new Map<string, string>(),
+ * };
+ * endVsockServers({ topology: null, workloads: new Set(), vsockServers }, "b", "a vm-crash");
+ * vsockServers.ended.get("b\x005000"); // "a vm-crash"
+ * ```
+ */
+export function endVsockServers(ctx: CheckContext, vm: string, why: string): void {
+  const servers = ctx.vsockServers;
+  if (servers === undefined) return;
+  for (const key of servers.ports.keys()) {
+    if (key.slice(0, key.indexOf("\0")) !== vm) continue;
+    servers.ports.delete(key);
+    servers.ended.set(key, why);
+  }
 }
 
 registerStepKind<z.output<typeof execArgs>>("exec", {
