@@ -1,5 +1,5 @@
 /**
- * Ctrl-C and SIGTERM for labs a script started (`startLab`): the lab stops (workers, control
+ * Ctrl-C, SIGTERM and SIGHUP for labs a script started (`startLab`): the lab stops (workers, control
  * socket, state folder) before the process exits, as `vlab up`'s does, instead of dying with its
  * folder left for the next `vlab ls` to clear as stale. The listeners exist only while such a lab
  * runs: once the script stopped its labs, a signal does what it did before.
@@ -16,7 +16,13 @@ export interface Stoppable {
 }
 
 /** The signals handled, and the exit status a shell gives a process they end (128 + number). */
-const SIGNALS: ReadonlyArray<readonly [Deno.Signal, number]> = [["SIGINT", 130], ["SIGTERM", 143]];
+const SIGNALS: ReadonlyArray<readonly [Deno.Signal, number]> = [
+  ["SIGINT", 130],
+  ["SIGTERM", 143],
+  // The script's terminal closing: Deno resets SIGHUP to its default action (even under nohup),
+  // which killed the script with its lab's folder left stale.
+  ["SIGHUP", 129],
+];
 
 /** How long the labs get to stop before the process exits anyway, ms. */
 export const SIGNAL_STOP_MS = 10_000;
@@ -28,7 +34,7 @@ let stopping = false;
 let stoppingFor: Deno.Signal | null = null;
 
 /**
- * Stop `lab` when the process gets SIGINT or SIGTERM, then exit with 130 or 143; a second signal
+ * Stop `lab` when the process gets SIGINT, SIGTERM or SIGHUP, then exit with 130, 143 or 129; a second signal
  * while the labs stop exits at once. `exit` is the process's exit (a test passes its own).
  *
  * @example
@@ -69,7 +75,7 @@ function interrupted(e: Event): void {
 }
 
 /**
- * The signal (`SIGINT`, `SIGTERM`) whose stop of the script's labs is under way, or null: a lab
+ * The signal (`SIGINT`, `SIGTERM`, `SIGHUP`) whose stop of the script's labs is under way, or null: a lab
  * that stops then was stopped by it, not by `vlab down` (the drill runner says which).
  *
  * @example

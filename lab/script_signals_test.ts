@@ -36,6 +36,22 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "SIGHUP (the script's terminal closing) stops its labs, then exits with 129",
+  sanitizeOps: false,
+  async fn() {
+    // Deno's default SIGHUP action killed the script: its lab's folder was left stale.
+    const lab = fakeLab();
+    let exited: number | null = null;
+    stopOnSignals(lab, (code) => void (exited = code));
+    Deno.kill(Deno.pid, "SIGHUP");
+    for (let i = 0; i < 200 && exited === null; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(exited, 129);
+    assert.equal(lab.stops, 1);
+    assert.ok(!listening(), "listeners left behind after the signal");
+  },
+});
+
 Deno.test("a script that stops its labs itself gets its signals back", async () => {
   const [a, b] = [fakeLab(), fakeLab()];
   stopOnSignals(a, () => assert.fail("no signal was sent"));
