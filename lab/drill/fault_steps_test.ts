@@ -203,6 +203,35 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a backend crash a vm-crash cancelled before it came is no recovery, and not waited for",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-fault-", async () => {
+      // Before, the exit's timing waited its 5 s for a restart that could never come, then
+      // counted it unrecovered: the lab did what it should (fault-cancelled), the drill failed.
+      const lines: string[] = [];
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [
+          { at: "300ms", fault: { kind: "backend-crash", vm: "a" } },
+          { fault: { kind: "vm-crash", vm: "a" } },
+        ],
+        assert: ["recovery.count == 1 && recovery.unrecovered == 0"],
+      }, { onProgress: (l) => lines.push(l) });
+      assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass"], JSON.stringify(r));
+      assert.deepEqual(r.recovery.map((s) => s.subject), ["vm a"]);
+      assert.ok(
+        lines.some((l) =>
+          /\] backend a: the crash was cancelled by a vm-crash before it came: no recovery to time$/
+            .test(l)
+        ),
+        lines.join("\n"),
+      );
+      assert.ok(r.durationMs < 4000, `the drill took ${r.durationMs} ms`);
+    }),
+});
+
+Deno.test({
   name: "two backend crashes whose restarts overlap are each timed to their own restart",
   ...LAB_TEST,
   fn: () =>

@@ -594,6 +594,18 @@ async function runLoaded(
   };
   // The events a fault's watch took (its recovery, its failure, what noticed it): each ends one.
   const claimed = new WeakSet<LabEvent>();
+  // The backend crashes still waiting for their restart, by injection: a vm-crash cancels the
+  // one that has not come yet (an exit asked, a mid-pass armed), which is the latest of its VM
+  // (the lab refuses another crash meanwhile), and it is then no recovery to time.
+  const waitingRestart: { subject: string; cancel: (reason: string) => void }[] = [];
+  const cancels: { off: (() => void) | null } = { off: null };
+  const watchCancelled = () => {
+    cancels.off ??= lab.lab.events.subscribe((e) => {
+      if (e.kind !== "fault-cancelled" || e.detail?.fault !== "backend-crash") return;
+      const w = waitingRestart.findLast((x) => x.subject === e.subject);
+      w?.cancel(typeof e.detail?.reason === "string" ? e.detail.reason : "the lab");
+    });
+  };
   const watchEvents: StepContext["watchEvents"] = (what, subject, ends) => {
     const sample: RecoverySample = { subject: what, atMs: elapsedMs(), ms: null };
     recovery.push(sample);
@@ -603,6 +615,23 @@ async function runLoaded(
       if (i >= 0) recovery.splice(i, 1);
       finish();
     };
+    // A backend crash's, until it ends: a vm-crash may cancel it.
+    const waiting = ends.recovered.includes("backend-restarted")
+      ? {
+        subject,
+        cancel: (reason: string) => {
+          progress(
+            `${stamp(elapsedMs())} ${what}: the crash was cancelled by a ${reason} before it ` +
+              "came: no recovery to time",
+          );
+          forget();
+        },
+      }
+      : null;
+    if (waiting !== null) {
+      watchCancelled();
+      waitingRestart.push(waiting);
+    }
     watchers.push(
       new Promise<void>((resolve) => {
         const timer = setTimeout(() => finish(), FAULT_RECOVERY_WATCH_MS);
@@ -650,6 +679,9 @@ async function runLoaded(
           clearTimeout(timer);
           clearTimeout(unnoticed);
           off();
+          if (waiting !== null && waitingRestart.includes(waiting)) {
+            waitingRestart.splice(waitingRestart.indexOf(waiting), 1);
+          }
           abort.signal.removeEventListener("abort", finish);
           resolve();
         };
@@ -880,6 +912,7 @@ async function runLoaded(
     options.signal?.removeEventListener("abort", stopOn);
     abort.abort();
     unsubscribe();
+    cancels.off?.();
     await lab.stop();
   }
 }
