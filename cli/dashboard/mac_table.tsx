@@ -15,7 +15,7 @@
 
 import type { SwitchSnapshot } from "../../lab/snapshot_types.ts";
 import type { SwitchMacTable } from "../../lab/switch_macs.ts";
-import { cell } from "./format.ts";
+import { cell, textWidth } from "./format.ts";
 import { type Line, Lines, lineWidth, type Seg, seg, wrapWords } from "./lines.tsx";
 import type { Rates } from "./rates.ts";
 import { switchCounterSegs, wrapItems } from "./links.tsx";
@@ -118,13 +118,20 @@ export function macTableLines(props: MacTableProps): Line[] {
   // Below 43 columns the NIC behind goes too (cut to 6 it pushed the age off the line).
   const showBehind = FIXED_WIDTH + 6 <= width;
   const behindW = showLink ? peerW : Math.max(6, Math.min(peerW, width - FIXED_WIDTH));
+  // A NIC behind longer than the column leaves it: each station's goes on the line under its
+  // row (cut, "abcdefghijklmnop:nic0123456789abc" read "abcdefghijklmn…" at 52 columns).
+  const peersBelow = showBehind && behindW < peerW;
+  const inColumn = showBehind && !peersBelow;
   const row = (mac: string, port: string, link: string, peer: string, age: string) =>
     "  " + cell(mac, 17) + "  " + cell(port, 4, { align: "right" }) + "  " +
-    (showLink ? cell(link, linkW) + "  " : "") + (showBehind ? cell(peer, behindW) + "  " : "") +
+    (showLink ? cell(link, linkW) + "  " : "") + (inColumn ? cell(peer, behindW) + "  " : "") +
     cell(age, 8, { align: "right" });
   out.push([seg(row("MAC", "PORT", "LINK", "BEHIND", "AGE"), { dim: true, bold: true })]);
+  const perStation = peersBelow ? 2 : 1;
   const room = Math.max(1, props.height - out.length);
-  const shown = table.macs.length <= room ? table.macs : table.macs.slice(0, room - 1);
+  const shown = table.macs.length * perStation <= room
+    ? table.macs
+    : table.macs.slice(0, Math.floor((room - 1) / perStation));
   for (const m of shown) {
     const fresh = m.ageMs < FRESH_MS;
     out.push([
@@ -133,6 +140,10 @@ export function macTableLines(props: MacTableProps): Line[] {
         bold: fresh,
       }),
     ]);
+    if (peersBelow) {
+      const label = textWidth(`    behind ${m.peer}`) <= width ? "    behind " : "    ";
+      out.push([seg(label, { dim: true }), seg(m.peer)]);
+    }
   }
   const more = table.macs.length - shown.length;
   if (more > 0) {

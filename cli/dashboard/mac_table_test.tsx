@@ -253,3 +253,31 @@ Deno.test("the MAC table's counters wrap as the Links panel's do: no line begins
     }
   }
 });
+
+Deno.test("a NIC behind longer than its column goes whole on the line under its station", () => {
+  // At 52 and 60 columns "abcdefghijklmnop:nic0123456789abc" read "abcdefghijklmn…".
+  const sw = fixtureData("star").snapshot!.switches[0];
+  const peer = "abcdefghijklmnop:nic0123456789abc";
+  const macs = Array.from({ length: 10 }, (_, i) => ({
+    mac: `52:54:00:00:03:0${i}`,
+    port: i,
+    link: "abcdefghijklmnop-switch0123456789",
+    peer,
+    ageMs: 1000 * i,
+  }));
+  const view: MacView = { switch: "sw1", table: { ...TABLE, macs }, note: null };
+  for (const width of [52, 60]) {
+    const lines = macTableLines({ switch: sw, view, rates: null, width, height: 16, colors: false })
+      .map((l) => l.map((s) => s.text).join(""));
+    assert.ok(lines.length <= 16, lines.join("\n"));
+    for (const l of lines) assert.ok([...l].length <= width, `wider than ${width}: "${l}"`);
+    assert.ok(
+      !lines.some((l) => l.includes("…") && !l.includes("more (vlab fdb")),
+      lines.join("\n"),
+    );
+    const rows = lines.flatMap((l, i) => l.includes("52:54:00:00:03:") ? [i] : []);
+    assert.ok(rows.length > 0, lines.join("\n"));
+    for (const i of rows) assert.equal(lines[i + 1], `    behind ${peer}`, lines.join("\n"));
+    assert.equal(lines.at(-1), `  … ${10 - rows.length} more (vlab fdb sw1 lists them all)`);
+  }
+});
