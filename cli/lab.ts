@@ -508,8 +508,10 @@ export function execOptionAfterDashes(
     if (flag !== "--lab" && flag !== "--json") continue;
     // The words the user meant: the option (with its value, for --lab) moved before the --.
     const takesValue = flag === "--lab" && a === "--lab" && i + 1 < argv.length;
-    const moved = takesValue ? [a, argv[i + 1]] : [a];
-    const rest = [...argv.slice(0, i), ...argv.slice(i + moved.length)];
+    const taken = takesValue ? [a, argv[i + 1]] : [a];
+    const rest = [...argv.slice(0, i), ...argv.slice(i + taken.length)];
+    // `--lab` last, with no value: moved alone it would take the VM for the lab's name.
+    const moved = a === "--lab" && !takesValue ? [a, "NAME"] : taken;
     const before = lab !== undefined && flag === "--lab" ? [] : moved;
     const words = [...(lab !== undefined ? ["--lab", lab] : []), ...before, vm, "--", ...rest];
     const fix = `vlab exec ${words.map(shellWord).join(" ")}`;

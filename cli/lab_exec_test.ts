@@ -73,6 +73,11 @@ Deno.test("exec: --json and --lab=NAME after the -- are moved too; a lab given b
     hint(["ping", "10.0.0.2", "--json"], "my lab"),
     "Put it before the --: vlab exec --lab 'my lab' --json a -- ping 10.0.0.2",
   );
+  // `--lab` with no value: `vlab exec --lab a -- ping …` would take "a" for the lab.
+  assert.equal(
+    hint(["ping", "10.0.0.2", "--lab"]),
+    "Put it before the --: vlab exec --lab NAME a -- ping 10.0.0.2",
+  );
   assert.equal(execOptionAfterDashes("a", ["ping", "10.0.0.2", "-c", "3"], undefined), null);
   assert.equal(execOptionAfterDashes("a", ["ping", "10.0.0.2"], "pair"), null);
   // The workload's name is quoted as every other message quotes a name (\x1b, not \u001b).
