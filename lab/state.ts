@@ -68,7 +68,9 @@ export const VSOCK_SOCKET = "vsock.sock";
 export function stateRoot(): string {
   const explicit = Deno.env.get("VLAB_STATE_DIR");
   if (explicit) {
-    if (isAbsolute(explicit)) return explicit;
+    // Normalised (`/tmp/x/` and `/tmp//x` are `/tmp/x`): every path vlab prints or records is
+    // built on it, and `/tmp/x//pair/control.sock` is no path anyone wrote.
+    if (isAbsolute(explicit)) return resolve(explicit);
     try {
       return resolve(Deno.cwd(), explicit);
     } catch {
@@ -76,7 +78,7 @@ export function stateRoot(): string {
     }
   }
   const runtime = Deno.env.get("XDG_RUNTIME_DIR");
-  if (runtime) return `${runtime}/vlab`;
+  if (runtime) return isAbsolute(runtime) ? resolve(runtime, "vlab") : `${runtime}/vlab`;
   return `/tmp/vlab-${Deno.uid() ?? "user"}`;
 }
 

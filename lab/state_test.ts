@@ -115,6 +115,21 @@ Deno.test("a relative VLAB_STATE_DIR is taken from the current folder: paths are
   }
 });
 
+Deno.test("a VLAB_STATE_DIR or XDG_RUNTIME_DIR with a trailing or double slash gives plain paths", () => {
+  const saved = ["VLAB_STATE_DIR", "XDG_RUNTIME_DIR"].map((k) => [k, Deno.env.get(k)] as const);
+  try {
+    // `vlab ls` showed /tmp/x//pair/control.sock.
+    Deno.env.set("VLAB_STATE_DIR", "/tmp//x/");
+    assert.equal(stateRoot(), "/tmp/x");
+    assert.equal(labPaths("pair").socket, "/tmp/x/pair/control.sock");
+    Deno.env.delete("VLAB_STATE_DIR");
+    Deno.env.set("XDG_RUNTIME_DIR", "/run/user/1000/");
+    assert.equal(stateRoot(), "/run/user/1000/vlab");
+  } finally {
+    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+  }
+});
+
 Deno.test("createLabDir makes the root and the lab folder with mode 0700, once", async () => {
   await withStateDir((root) => {
     const pair = createLabDir("pair");
