@@ -10,7 +10,7 @@
 
 import type { LabSnapshot, QueueSnapshot } from "../../lab/snapshot_types.ts";
 import { cell, formatByteRate, formatRate, textWidth } from "./format.ts";
-import { type Line, Lines, type Seg, seg, windowStart } from "./lines.tsx";
+import { type Line, Lines, type Seg, seg, windowStart, wrapWords } from "./lines.tsx";
 import { occupancy, type OccupancyHistory, queueKey, type Rates, sparkline } from "./rates.ts";
 
 /** One queue of the snapshot, with where it lives. */
@@ -248,7 +248,16 @@ export function queuesLines(props: QueuesProps): Line[] {
       body.push(...wrapRateItems(items, width));
     }
     // A queue another VM serves (vhost-pci): no device worker of its own VM touches it.
-    if (q.servedBy) body.push([seg(`    served by ${q.servedBy}`, { color: "cyan" })]);
+    // Wrapped between words: with long names it ran off an 80-column line ("… over vhost-pi…").
+    if (q.servedBy) {
+      const words = q.servedBy.split(" ").map((w) => seg(w, { color: "cyan" }));
+      const first = "    served by ";
+      body.push(
+        ...(first.length + textWidth(words[0].text) <= width
+          ? wrapWords(words, width, { first, indent: 6 })
+          : [[seg(first.trimEnd())], ...wrapWords(words, width, { first: "      " })]),
+      );
+    }
   });
   if (refs.length === 0) body.push([seg("  no queues", { dim: true })]);
 
