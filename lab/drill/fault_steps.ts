@@ -24,6 +24,7 @@ import { type LabPlan, planLab } from "../plan.ts";
 import { didYouMean, type PathSegment, type Problem } from "../topology/issues.ts";
 import type { Topology } from "../topology/types.ts";
 import { quote } from "../../devices/base/quote.ts";
+import { count } from "../../devices/base/plural.ts";
 import { type CheckContext, endVsockServers, type Hold, registerStepKind } from "./steps.ts";
 
 const faultArgs = z.strictObject({
@@ -230,12 +231,25 @@ function timed(a: FaultArgs): boolean {
 /**
  * For a hang that may end before the watchdog catches it (up to {@linkcode HANG_UNNOTICED_MS}):
  * by when the watchdog has caught it (`backend-crash` for the VM) if it does at all. One it did
- * not catch ended by itself, with no restart: not a recovery, and not timed.
+ * not catch ended by itself, with no restart: not a recovery, and not timed. Likewise a
+ * `mid-pass` crash comes only once the worker moved its frames: one that has not come by the
+ * end of the watch (no traffic) never happened, and is not timed either.
  */
 function unnoticed(
   a: FaultArgs,
 ): { withinMs: number; noticed: { kind: string; cause: string }; said: string } | undefined {
   const ms = a.ms ?? 5000;
+  if (a.mode === "mid-pass") {
+    return {
+      // The whole watch (the runner's).
+      withinMs: Infinity,
+      // The worker's death mid-pass, as any exit's.
+      noticed: { kind: "backend-crash", cause: "exit" },
+      said: `the mid-pass crash never came (the worker did not move ${
+        count(a.after ?? 1, "frame")
+      } in time)`,
+    };
+  }
   return a.mode === "hang" && ms <= HANG_UNNOTICED_MS
     ? {
       withinMs: ms + HANG_NOTICE_GRACE_MS,

@@ -232,6 +232,32 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a mid-pass crash that never came (no frames moved) is no recovery, and says so",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-fault-", async () => {
+      // Before, it counted as unrecovered, as if the lab had failed to restart a worker that
+      // never crashed.
+      const lines: string[] = [];
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [{ fault: { kind: "backend-crash", vm: "a", mode: "mid-pass", after: 2 } }],
+        assert: ["recovery.count == 0 && recovery.unrecovered == 0"],
+      }, { onProgress: (l) => lines.push(l) });
+      assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass"], JSON.stringify(r));
+      assert.ok(
+        lines.some((l) =>
+          l.endsWith(
+            "] backend a: the mid-pass crash never came (the worker did not move 2 frames in " +
+              "time): no recovery to time",
+          )
+        ),
+        lines.join("\n"),
+      );
+    }),
+});
+
+Deno.test({
   name: "two backend crashes whose restarts overlap are each timed to their own restart",
   ...LAB_TEST,
   fn: () =>

@@ -634,18 +634,23 @@ async function runLoaded(
     }
     watchers.push(
       new Promise<void>((resolve) => {
-        const timer = setTimeout(() => finish(), FAULT_RECOVERY_WATCH_MS);
         // A fault the lab may outlive unnoticed (a short hang that ended before the watchdog
-        // caught it) is no recovery to time: forgotten when nothing noticed it in time.
+        // caught it, a mid-pass crash whose worker moved too few frames to come) is no recovery
+        // to time: forgotten when nothing noticed it in time (by the end of the watch at most).
         let noticed = ends.unnoticed === undefined;
-        const unnoticed = ends.unnoticed === undefined ? undefined : setTimeout(() => {
+        const unseen = () => {
           if (noticed) return;
           // Said, not dropped without a word: recovery.count has one fault fewer than it ran.
           progress(
             `${stamp(elapsedMs())} ${what}: ${ends.unnoticed!.said}: no recovery to time`,
           );
           forget();
-        }, ends.unnoticed.withinMs);
+        };
+        const timer = setTimeout(() => noticed ? finish() : unseen(), FAULT_RECOVERY_WATCH_MS);
+        const unnoticed = ends.unnoticed === undefined ||
+            ends.unnoticed.withinMs >= FAULT_RECOVERY_WATCH_MS
+          ? undefined
+          : setTimeout(unseen, ends.unnoticed.withinMs);
         const off = lab.lab.events.subscribe((e) => {
           // Listeners hear an event in the order they subscribed: the watch of the earliest
           // fault takes it, and no later one (two crashes of a VM whose restarts overlap: the
