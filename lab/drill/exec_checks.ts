@@ -2,9 +2,10 @@
  * What an `exec` step's workload needs of its VM that only the topology can tell: a network
  * workload (`ping`, `udp-flood`, `sink`, `udp-echo`) a NIC, a `ping` or `udp-flood` a destination
  * in the subnet of one of them (a flood, one that some VM has), a vsock workload a vsock device,
- * `vsock-send` a CID another VM (or the host) has, `iommu-unmap` a NIC behind the VM's vIOMMU. Checked when the drill is validated, so that a typo in a name fails at
- * its line before the lab starts, not as a failed workload once it ran (the same words the guest
- * would answer with).
+ * `vsock-send` a CID another VM (or the host) has and a vsock link (or router) to that VM,
+ * `iommu-unmap` a NIC behind the VM's vIOMMU. Checked when the drill is validated, so that a typo
+ * in a name fails at its line before the lab starts, not as a failed workload once it ran (the
+ * same words the guest would answer with).
  *
  * Who calls it: the `exec` step's check in `steps.ts`, on the main thread.
  *
@@ -86,7 +87,17 @@ export function workloadTopologyProblems(
       const cids = new Map(
         topology.vms.flatMap((v) => v.vsock === null ? [] : [[v.vsock.cid, v.name] as const]),
       );
-      if (cids.has(req.cid)) return [];
+      const peer = cids.get(req.cid);
+      if (peer !== undefined) {
+        if (vsockPath(topology, vm, peer) !== null) return [];
+        // A packet to a CID the VM has no link to is answered with RST: refused at once.
+        return problem(
+          `Cannot connect to vsock ${req.cid}:${req.port}: VM ${quote(vm)} has no vsock link to ` +
+            `VM ${quote(peer)} (CID ${req.cid}), so the connection would be refused`,
+          `join them in the topology (links: - { kind: vsock, endpoints: [${vm}, ${peer}] }), ` +
+            "or link both to one vsock router",
+        );
+      }
       return problem(
         `Cannot connect to vsock ${req.cid}:${req.port}: no VM has CID ${req.cid}`,
         `the lab's vsock CIDs: ${labCidsText(cids, req.cid)}`,
@@ -198,4 +209,28 @@ function destinationProblems(
     (special === null ? near(reachable) : null) ??
       `the addresses in its subnet: ${listed(reachable)}`,
   );
+}
+
+/**
+ * The vsock links a packet from VM `from` to VM `to` crosses: their vsock link, or the links of
+ * both to one vsock router (in that order); null when none joins them (a connect is refused: the
+ * device answers a packet to a CID it has no link to with RST).
+ *
+ * @example
+ * ```ts ignore
+ * import { vsockPath } from "./exec_checks.ts";
+ * vsockPath(topology, "a", "b"); // ["a-b-vsock"]
+ * ```
+ */
+export function vsockPath(topology: Topology, from: string, to: string): string[] | null {
+  const direct = topology.vsockLinks.find((l) =>
+    (l.vms[0] === from && l.vms[1] === to) || (l.vms[0] === to && l.vms[1] === from)
+  );
+  if (direct !== undefined) return [direct.name];
+  for (const r of topology.vsockRouters) {
+    const a = r.ports.find((p) => p.vm === from);
+    const b = r.ports.find((p) => p.vm === to);
+    if (a !== undefined && b !== undefined) return [a.link, b.link];
+  }
+  return null;
 }

@@ -224,6 +224,53 @@ Deno.test("a vsock-send to a vsock-sink that took a stream already, or to a serv
   }
 });
 
+Deno.test("a vsock-send to a VM no vsock link joins, or over a vsock link left down, is a validation error", async () => {
+  // Before, both validated, then failed at once on every run: "Cannot connect to vsock 5:5000:
+  // refused" (a packet to a CID the VM has no link to, or over a link that is down, gets RST).
+  const topology = "topology:\n  name: t\n  vms:\n" +
+    "    a: { vsock: { cid: 3 } }\n    b: { vsock: { cid: 4 } }\n    c: { vsock: { cid: 5 } }\n" +
+    "    d: { vsock: { cid: 6 } }\n    e: { vsock: { cid: 7 } }\n" +
+    "  vsock_routers: { r1: {} }\n  links:\n" +
+    "    - { kind: vsock, endpoints: [a, b] }\n" +
+    "    - { kind: vsock, endpoints: [c, r1] }\n    - { kind: vsock, endpoints: [d, r1] }\n" +
+    "    - { kind: vsock, endpoints: [e, r1] }\n";
+  const echo = (vm: string) =>
+    `  - exec: { vm: ${vm}, argv: [vsock-echo, -p, 7], background: true }\n`;
+  assert.deepEqual(
+    await problems(
+      topology + "timeline:\n" + echo("b") + echo("c") + echo("d") +
+        "  - exec: { vm: a, argv: [vsock-send, 5, 7] }\n" +
+        "  - link: { name: a-b-vsock, state: down }\n" +
+        "  - exec: { vm: a, argv: [vsock-send, 4, 7] }\n" +
+        "  - link: { name: d-r1-vsock, state: down }\n" +
+        "  - exec: { vm: c, argv: [vsock-send, 6, 7] }\n",
+    ),
+    [
+      '19:26: Cannot connect to vsock 5:7: VM "a" has no vsock link to VM "c" (CID 5), so the connection would be refused / hint: join them in the topology (links: - { kind: vsock, endpoints: [a, c] }), or link both to one vsock router',
+      '21:26: Cannot connect to vsock 4:7 from VM "a": the vsock link "a-b-vsock" to VM "b" is down (a step above took it down), so the connection would be refused / hint: bring it up first: link: { name: a-b-vsock, state: up }, or give the down step an up_after',
+      '23:26: Cannot connect to vsock 6:7 from VM "c": the vsock link "d-r1-vsock" to VM "d" is down (a step above took it down), so the connection would be refused / hint: bring it up first: link: { name: d-r1-vsock, state: up }, or give the down step an up_after',
+    ],
+  );
+  // Just on the allowed side: a link brought up again, or down for a while only, two VMs on one
+  // router while a third one's link is down, the host (no link needed).
+  for (
+    const steps of [
+      echo("b") + "  - link: { name: a-b-vsock, state: down }\n" +
+      "  - link: { name: a-b-vsock, state: up }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 4, 7] }\n",
+      echo("b") + "  - link: { name: a-b-vsock, state: down, up_after: 100ms }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 4, 7] }\n",
+      echo("d") + "  - link: { name: e-r1-vsock, state: down }\n" +
+      "  - exec: { vm: c, argv: [vsock-send, 6, 7] }\n",
+      "  - link: { name: a-b-vsock, state: down }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 2, 7] }\n",
+    ]
+  ) {
+    const r = await parseDrill(`${topology}timeline:\n${steps}`, "d.yaml");
+    assert.ok(r.ok, `${steps}\n${r.ok ? "" : JSON.stringify(r.error)}`);
+  }
+});
+
 Deno.test("a flood to its subnet's broadcast or network address is a validation error, not a failed run", async () => {
   // Before, both were left to the run, where each failed after 3 s: "Cannot flood 10.0.0.255:
   // ARP got no reply" (the guest ARPs for it, and has no IP broadcast).

@@ -19,7 +19,7 @@ import type { Topology } from "../topology/types.ts";
 import { nonFiniteNumber } from "../topology/schema.ts";
 import type { Prng } from "../../devices/base/prng.ts";
 import { parseWorkload, type WorkloadRequest } from "../guest/workloads/args.ts";
-import { workloadTopologyProblems } from "./exec_checks.ts";
+import { vsockPath, workloadTopologyProblems } from "./exec_checks.ts";
 import { drillLinks } from "./link_names.ts";
 
 /** Longest duration a drill may write (`at`, `for`, `timeout`, …): one hour, in ms. */
@@ -691,8 +691,9 @@ function checkExec(
 }
 
 /**
- * A `vsock-send` to another VM's port that no step above listens on in the background (its
- * connection would be refused: the workload fails, and the drill), and the ports the vsock
+ * A `vsock-send` to another VM's port that no step above listens on in the background, or over
+ * a vsock link a step above left down (its connection would be refused: the workload fails, and
+ * the drill), and the ports the vsock
  * servers of the steps above listen on (`ctx.vsockServers`, kept up to date here). The host
  * (CID 2) is left to the run: its listeners are no step's.
  */
@@ -713,6 +714,22 @@ function vsockServerProblems(
   if (w.kind !== "vsock-send" || servers.unknown || ctx.topology === null) return [];
   const peer = ctx.topology.vms.find((v) => v.vsock !== null && v.vsock.cid === w.cid);
   if (peer === undefined || peer.name === a.vm) return [];
+  // A link on the way that a step above left down answers every packet with RST.
+  const down = (vsockPath(ctx.topology, a.vm, peer.name) ?? []).find((l) =>
+    ctx.linksDown?.has(l) === true
+  );
+  if (down !== undefined) {
+    return [{
+      code: "link-down",
+      path: [...path, "argv"],
+      message: `Cannot connect to vsock ${w.cid}:${w.port} from VM ${quote(a.vm)}: the vsock ` +
+        `link ${quote(down)} to VM ${
+          quote(peer.name)
+        } is down (a step above took it down), so the connection would be refused`,
+      hint: `bring it up first: link: { name: ${down}, state: up }, or give the down step an ` +
+        "up_after",
+    }];
+  }
   const key = `${peer.name}\0${w.port}`;
   if (servers.ports.has(key)) {
     // A vsock-sink takes one stream, then stops listening: a second send there is refused.
