@@ -163,13 +163,13 @@ export function overviewLines(props: OverviewProps): Line[] {
       // CID, its mode) instead of "-  no ip", and its link only if it has one.
       const iface = dev.mac !== null;
       lines.push(...wrapWords(
-        [
+        splitWide([
           seg(`${dev.nic} `, { bold: true }),
           seg(`${dev.kind} `),
           ...(iface ? [seg(`${dev.mac} `), seg(`${dev.ip ?? "no ip"} `)] : []),
           ...(dev.detail ? [seg(`${dev.detail} `)] : []),
-          ...(iface || dev.link !== null ? splitWide(linkState, width - 6) : []),
-        ],
+          ...(iface || dev.link !== null ? linkState : []),
+        ], width - 6),
         width,
         { first: "    ", indent: 6 },
       ));
@@ -237,11 +237,14 @@ export function overviewLines(props: OverviewProps): Line[] {
 /**
  * `words` with each one wider than `room` split at its spaces, so that wrapping them cuts none: a
  * long link's name and its state (at 40 columns "link abcdefghijklmnop-switch01234…" and
- * "links    abcdefghijklmnop-switch01234…" hid that the link was DOWN).
+ * "links    abcdefghijklmnop-switch01234…" hid that the link was DOWN), what a vhost-pci-net
+ * device serves ("serves abcdefghijklmnop:nic0123456789abc over abcdefghij…" at 80).
  */
 function splitWide(words: readonly Seg[], room: number): Seg[] {
   return words.flatMap((w) =>
-    textWidth(w.text) <= room ? [w] : w.text.split(" ").map((text) => ({ ...w, text }))
+    textWidth(w.text) <= room
+      ? [w]
+      : w.text.split(" ").filter((text) => text !== "").map((text) => ({ ...w, text }))
   );
 }
 

@@ -330,3 +330,17 @@ Deno.test("at 40 columns a long link name wraps and keeps its state, in a device
     assert.ok(text.includes(`links ${name} DOWN`), `${width}:\n${lines.join("\n")}`);
   }
 });
+
+Deno.test("at 80 columns what a vhost-pci-net device serves wraps between words, never cut", () => {
+  // "serves abcdefghijklmnop:nic0123456789abc over abcdefghij…": one word, cut at 80 columns.
+  const data = fixtureData("pair");
+  const snapshot = structuredClone(data.snapshot!);
+  const detail = "serves abcdefghijklmnop:nic0123456789abc over abcdefghijklmnop-qrstuvwxyzabcdef";
+  snapshot.vms[1].devices[0].detail = detail;
+  for (const width of [40, 80]) {
+    const lines = overviewLines({ snapshot, selectedVm: 0, width, height: 60, colors: false })
+      .map((l) => l.map((s) => s.text).join(""));
+    for (const l of lines) assert.ok([...l].length <= width, `wider than ${width}: "${l}"`);
+    assert.ok(lines.join(" ").replace(/\s+/g, " ").includes(detail), lines.join("\n"));
+  }
+});
