@@ -265,6 +265,23 @@ export function healCommand() {
         method: "POST",
         body: JSON.stringify(id === undefined ? {} : { id: Number(id) }),
       });
-      await out(r.healed.length === 0 ? "no partition\n" : `healed ${r.healed.join(", ")}\n`);
+      await out(`${healedLine(r.healed)}\n`);
     });
+}
+
+/**
+ * What `vlab heal` prints: the partitions it removed, by the ids `vlab partition` printed
+ * (`partition 1: a ⇹ b`), so "healed 1" is not read as a count.
+ *
+ * @example
+ * ```ts
+ * import { healedLine } from "./lab_links.ts";
+ * healedLine([1, 3]); // "healed partitions 1 and 3"
+ * healedLine([]); // "no partition was in force: nothing to heal"
+ * ```
+ */
+export function healedLine(ids: readonly number[]): string {
+  if (ids.length === 0) return "no partition was in force: nothing to heal";
+  if (ids.length === 1) return `healed partition ${ids[0]}`;
+  return `healed partitions ${ids.slice(0, -1).join(", ")} and ${ids[ids.length - 1]}`;
 }

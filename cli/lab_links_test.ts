@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { VlabError } from "./errors.ts";
-import { checkUpDown, impairmentWords, partitionSides } from "./lab_links.ts";
+import { checkUpDown, healedLine, impairmentWords, partitionSides } from "./lab_links.ts";
 
 const isError = (code: string, message: RegExp) => (e: unknown) =>
   e instanceof VlabError && e.code === code && message.test(e.message) && e.exitCode === 2;
@@ -132,4 +132,12 @@ Deno.test("partition sides: an empty name between commas, an empty side or a sla
       words,
     );
   }
+});
+
+Deno.test("vlab heal names the partitions it healed, by the ids vlab partition printed", () => {
+  // It printed "healed 1" (a count?) and "no partition".
+  assert.equal(healedLine([1]), "healed partition 1");
+  assert.equal(healedLine([2, 5]), "healed partitions 2 and 5");
+  assert.equal(healedLine([1, 2, 3]), "healed partitions 1, 2 and 3");
+  assert.equal(healedLine([]), "no partition was in force: nothing to heal");
 });

@@ -314,7 +314,7 @@ Deno.test({
       assert.match(unknown.stderr, /no VM "h9"/);
       const heal = await vlab("heal");
       assert.equal(heal.code, 0, heal.stderr);
-      assert.match(heal.stdout, /^healed 1$/m);
+      assert.match(heal.stdout, /^healed partition 1$/m);
       const back = await vlab("exec", "h1", "--", "ping", "10.0.0.3", "-c", "1");
       assert.match(back.stdout, /1 received/);
       const down = await vlab("down", "star");
