@@ -85,8 +85,10 @@ export interface ConnectionOptions {
   now?: () => number;
   /** Called when a write is cut short by the peer's credit (for a table-wide counter). */
   onStall?: () => void;
-  /** How long a REQUEST waits for its RESPONSE, and a close for the final RST (default 2000). */
+  /** How long a REQUEST waits for its RESPONSE, ms (default 2000). */
   timeoutMs?: number;
+  /** How long a close waits for the peer's final RST, ms (default 8000). */
+  closeTimeoutMs?: number;
   /**
    * No VM has `peerCid` (the socket table knows the lab's CIDs): an RST to the REQUEST closes
    * the connection as "no-such-cid" instead of "refused". Default false.
@@ -98,10 +100,17 @@ export interface ConnectionOptions {
 export const DEFAULT_BUF_ALLOC = 256 * 1024;
 
 /**
- * How long a REQUEST waits for its RESPONSE (and a close for the final RST) by default, ms:
- * Linux's `VSOCK_DEFAULT_CONNECT_TIMEOUT` (2 s).
+ * How long a REQUEST waits for its RESPONSE by default, ms: Linux's
+ * `VSOCK_DEFAULT_CONNECT_TIMEOUT` (2 s).
  */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 2000;
+
+/**
+ * How long a close (SHUTDOWN both ways) waits for the peer's final RST by default, ms: Linux's
+ * `VSOCK_CLOSE_TIMEOUT` (8 s). The peer answers once it has read the stream to its end, so a
+ * stream whose tail is still on a slow link when its sender closes is waited for, not reset.
+ */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 8000;
 
 /**
  * A stream connection.
@@ -158,6 +167,7 @@ export class Connection {
   private readonly emit: PacketEmit;
   private readonly now: (() => number) | null;
   private readonly timeoutMs: number;
+  private readonly closeTimeoutMs: number;
   private readonly onStall: (() => void) | null;
   private readonly unknownPeer: boolean;
   private readonly chunks: Uint8Array[] = [];
@@ -184,6 +194,7 @@ export class Connection {
     this.emit = o.emit;
     this.now = o.now ?? null;
     this.timeoutMs = o.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.closeTimeoutMs = o.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     this.onStall = o.onStall ?? null;
     this.unknownPeer = o.unknownPeer ?? false;
   }
@@ -192,7 +203,7 @@ export class Connection {
   static connect(o: ConnectionOptions): Connection {
     const c = new Connection(o);
     c.send(VsockOp.REQUEST, 0, null);
-    c.arm();
+    c.arm(c.timeoutMs);
     return c;
   }
 
@@ -399,7 +410,7 @@ export class Connection {
     this.localShutdown = VsockShutdown.BOTH;
     this.send(VsockOp.SHUTDOWN, 0, null, VsockShutdown.BOTH);
     this.state = "closing";
-    this.arm();
+    this.arm(this.closeTimeoutMs);
   }
 
   /** Reset a connection whose REQUEST or close waited past its deadline (F9); true if so. */
@@ -409,8 +420,8 @@ export class Connection {
     return true;
   }
 
-  private arm(): void {
-    if (this.now !== null) this.deadline = this.now() + this.timeoutMs;
+  private arm(ms: number): void {
+    if (this.now !== null) this.deadline = this.now() + ms;
   }
 
   /** Send RST and close with `reason`. */

@@ -228,6 +228,40 @@ Deno.test("a RESPONSE at the connect deadline is too late: the connect times out
   }
 });
 
+Deno.test("a close waits Linux's 8 s for the peer's final RST, not the 2 s of a connect", () => {
+  const out: VsockHeader[] = [];
+  const clock = { now: 0 };
+  const conn = Connection.accept({
+    localCid: 3,
+    localPort: 1,
+    peerCid: 4,
+    peerPort: 2,
+    now: () => clock.now,
+    emit: (h) => out.push(h),
+  }, peer(VsockOp.REQUEST));
+  conn.close();
+  // The stream's tail is still on a slow link: the peer reads it to its end 3 s later. It was
+  // reset at 2 s, and the sender's time and rate were the timeout's.
+  assert.equal(conn.expire(3000), false);
+  conn.receive(peer(VsockOp.RST), null);
+  assert.equal(conn.state, "closed");
+  assert.equal(conn.closeReason, "done");
+  assert.deepEqual(out.map((o) => o.op), [VsockOp.RESPONSE, VsockOp.SHUTDOWN]);
+  // A peer that never answers is reset at 8 s.
+  const late = Connection.accept({
+    localCid: 3,
+    localPort: 1,
+    peerCid: 4,
+    peerPort: 2,
+    now: () => clock.now,
+    emit: () => {},
+  }, peer(VsockOp.REQUEST));
+  late.close();
+  assert.equal(late.expire(7999), false);
+  assert.equal(late.expire(8000), true);
+  assert.equal(late.closeReason, "timeout");
+});
+
 Deno.test("close sends SHUTDOWN both ways and a missing final RST times out (F9)", () => {
   const out: VsockHeader[] = [];
   const clock = { now: 100 };
@@ -237,7 +271,8 @@ Deno.test("close sends SHUTDOWN both ways and a missing final RST times out (F9)
     peerCid: 4,
     peerPort: 2,
     now: () => clock.now,
-    timeoutMs: 50,
+    timeoutMs: 10,
+    closeTimeoutMs: 50,
     emit: (h) => out.push(h),
   }, peer(VsockOp.REQUEST));
   conn.close();

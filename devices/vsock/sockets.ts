@@ -40,8 +40,10 @@ export interface VsockSocketsOptions {
   maxPayload?: number;
   /** Connection bound (default 1023); a REQUEST beyond is refused with RST (F10). */
   maxConnections?: number;
-  /** REQUEST and close deadline in ms (default 2000). */
+  /** REQUEST deadline in ms (default 2000). */
   timeoutMs?: number;
+  /** How long a close waits for the peer's final RST, ms (default 8000, Linux's). */
+  closeTimeoutMs?: number;
   /** `VSOCK_DRIVER_COUNTER_COUNT` words (shared with the driver's counters). */
   counters?: Float64Array;
   /**
@@ -77,6 +79,7 @@ export class VsockSockets {
   private readonly maxPayload: number | undefined;
   private readonly maxConnections: number;
   private readonly timeoutMs: number | undefined;
+  private readonly closeTimeoutMs: number | undefined;
   private readonly c: Float64Array;
   private readonly knownCids: ReadonlySet<number> | null;
   private readonly conns = new Map<string, Connection>();
@@ -97,6 +100,7 @@ export class VsockSockets {
     this.maxPayload = o.maxPayload;
     this.maxConnections = o.maxConnections ?? VSOCK_MAX_CONNECTIONS;
     this.timeoutMs = o.timeoutMs;
+    this.closeTimeoutMs = o.closeTimeoutMs;
     this.c = o.counters ?? new Float64Array(VSOCK_DRIVER_COUNTER_COUNT);
     this.knownCids = o.knownCids ?? null;
     this.emit = (h, payload) => {
@@ -278,6 +282,7 @@ export class VsockSockets {
       maxPayload: this.maxPayload,
       now: this.now,
       timeoutMs: this.timeoutMs,
+      closeTimeoutMs: this.closeTimeoutMs,
       emit,
       onStall: () => c[VsockDriverCounter.creditStalls]++,
     };

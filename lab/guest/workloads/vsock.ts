@@ -16,7 +16,11 @@
  * @module
  */
 
-import { type Connection, DEFAULT_CONNECT_TIMEOUT_MS } from "../../../devices/vsock/connection.ts";
+import {
+  type Connection,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+} from "../../../devices/vsock/connection.ts";
 import { VsockShutdown } from "../../../devices/vsock/header.ts";
 import { VSOCK_MAX_CONNECTIONS, VsockCid } from "../../../devices/vsock/config.ts";
 import {
@@ -207,7 +211,14 @@ export async function runVsockSend(
   else {
     conn.close();
     vsock.wake();
-    await waitFor(opts, () => conn.state === "closed", opts.clock.now() + 5000, changes);
+    // The peer's RST ends it once it read the stream to its end; the close's own deadline (Linux's
+    // 8 s) resets it otherwise. Bounded past that deadline.
+    await waitFor(
+      opts,
+      () => conn.state === "closed",
+      opts.clock.now() + DEFAULT_CLOSE_TIMEOUT_MS + 1000,
+      changes,
+    );
   }
   conn.onEvent = null;
   const seconds = (opts.clock.now() - t0) / 1000;
@@ -245,11 +256,16 @@ export async function runVsockSend(
         : "See the peer's vsock-sink result and the lab's event log",
     };
   }
+  // No RST from the peer within the close's deadline: the time is not the stream's, and nothing
+  // says the peer read its end.
+  const unanswered = conn.closeReason !== "done"
+    ? `; the peer did not answer its end within ${DEFAULT_CLOSE_TIMEOUT_MS / 1000} s (reset)`
+    : "";
   return {
     ...measured,
     text: `vsock-send to ${req.cid}:${req.port}: ${count(sent, "byte")} in ${
       seconds.toFixed(3)
-    } s, ${rate}`,
+    } s, ${rate}${unanswered}`,
   };
 }
 
