@@ -47,6 +47,30 @@ export function formatMacTable(t: SwitchMacTable): string {
     lines.join("\n") + "\n";
 }
 
+/**
+ * `vlab fdb star` reads `star` as a switch, where `vlab status star` and `vlab pingall star` read
+ * a lab: when the unknown switch is the lab's own name, the hint says so and how to ask; any
+ * other error is returned as it is.
+ *
+ * @example
+ * ```ts
+ * import { LabError } from "../lab/errors.ts";
+ * import { labNamedAsSwitch } from "./fdb.ts";
+ * const e = new LabError("unknown-switch", 'The lab has no switch "star"', "Switches: sw1");
+ * (labNamedAsSwitch(e, "star", "star") as LabError).hint;
+ * // '"star" is the lab, not one of its switches: `vlab fdb` shows every switch of it (Switches: sw1)'
+ * ```
+ */
+export function labNamedAsSwitch(e: unknown, name: string, lab: string): unknown {
+  if (!(e instanceof LabError) || e.code !== "unknown-switch" || name !== lab) return e;
+  return new LabError(
+    "unknown-switch",
+    e.message,
+    `${quote(name)} is the lab, not one of its switches: \`vlab fdb\` shows every switch of it ` +
+      `(${e.hint})`,
+  );
+}
+
 /** The `fdb` command. */
 export function fdbCommand() {
   return new Command("fdb")
@@ -66,9 +90,11 @@ export function fdbCommand() {
           all.length > 0 ? `Switches: ${all.join(", ")}` : "This lab has no switch",
         );
       }
-      const tables = path === null
-        ? await controlJson<SwitchMacTable[]>(record, "/switches")
-        : [await controlJson<SwitchMacTable>(record, path)];
+      const tables = path === null ? await controlJson<SwitchMacTable[]>(record, "/switches") : [
+        await controlJson<SwitchMacTable>(record, path).catch((e: unknown) => {
+          throw labNamedAsSwitch(e, name!, record.name);
+        }),
+      ];
       if (opts.json) {
         await out(JSON.stringify(name === undefined ? tables : tables[0], null, 2) + "\n");
       } else if (tables.length === 0) await out("the lab has no switch\n");
