@@ -232,6 +232,38 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a hang a vm-crash ended before its restart is no recovery, and not waited for",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-fault-", async () => {
+      // Before, the hang waited its 5 s for a backend restart the reboot made needless, then
+      // counted as unrecovered.
+      const lines: string[] = [];
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [
+          { at: "300ms", fault: { kind: "backend-crash", vm: "a", mode: "hang", ms: 3000 } },
+          { wait: "200ms" },
+          { fault: { kind: "vm-crash", vm: "a" } },
+        ],
+        assert: ["recovery.count == 1 && recovery.unrecovered == 0"],
+      }, { onProgress: (l) => lines.push(l) });
+      assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass"], JSON.stringify(r));
+      assert.deepEqual(r.recovery.map((s) => s.subject), ["vm a"]);
+      assert.ok(
+        lines.some((l) =>
+          l.endsWith(
+            "] backend a: the VM crashed (vm-crash) before its backend restarted: no recovery " +
+              "to time",
+          )
+        ),
+        lines.join("\n"),
+      );
+      assert.ok(r.durationMs < 4000, `the drill took ${r.durationMs} ms`);
+    }),
+});
+
+Deno.test({
   name: "a mid-pass crash that never came (no frames moved) is no recovery, and says so",
   ...LAB_TEST,
   fn: () =>

@@ -596,11 +596,20 @@ async function runLoaded(
   const claimed = new WeakSet<LabEvent>();
   // The backend crashes still waiting for their restart, by injection: a vm-crash cancels the
   // one that has not come yet (an exit asked, a mid-pass armed), which is the latest of its VM
-  // (the lab refuses another crash meanwhile), and it is then no recovery to time.
-  const waitingRestart: { subject: string; cancel: (reason: string) => void }[] = [];
+  // (the lab refuses another crash meanwhile), and ends any other (a hang): none is then a
+  // recovery to time.
+  const waitingRestart: { subject: string; cancel: (reason: string | null) => void }[] = [];
   const cancels: { off: (() => void) | null } = { off: null };
   const watchCancelled = () => {
     cancels.off ??= lab.lab.events.subscribe((e) => {
+      // The VM crashed before its backend restarted (a hang it ended, a restart it cut short):
+      // its reboot is timed instead.
+      if (e.kind === "vm-crash") {
+        for (const w of waitingRestart.filter((x) => x.subject === e.subject)) {
+          w.cancel(null);
+        }
+        return;
+      }
       if (e.kind !== "fault-cancelled" || e.detail?.fault !== "backend-crash") return;
       const w = waitingRestart.findLast((x) => x.subject === e.subject);
       w?.cancel(typeof e.detail?.reason === "string" ? e.detail.reason : "the lab");
@@ -619,10 +628,13 @@ async function runLoaded(
     const waiting = ends.recovered.includes("backend-restarted")
       ? {
         subject,
-        cancel: (reason: string) => {
+        cancel: (reason: string | null) => {
           progress(
-            `${stamp(elapsedMs())} ${what}: the crash was cancelled by a ${reason} before it ` +
-              "came: no recovery to time",
+            `${stamp(elapsedMs())} ${what}: ${
+              reason === null
+                ? "the VM crashed (vm-crash) before its backend restarted"
+                : `the crash was cancelled by a ${reason} before it came`
+            }: no recovery to time`,
           );
           forget();
         },
