@@ -271,6 +271,40 @@ Deno.test("a vsock-send to a VM no vsock link joins, or over a vsock link left d
   }
 });
 
+Deno.test("a vsock-send across a partition a step left in force is a validation error", async () => {
+  // Before, it validated, then failed at once on every run: "Cannot connect to vsock 4:7:
+  // refused" (a partition refuses new vsock connections both ways, a one-way one too).
+  const echo = (vm: string, port: number) =>
+    `  - exec: { vm: ${vm}, argv: [vsock-echo, -p, ${port}], background: true }\n`;
+  assert.deepEqual(
+    await problems(
+      "topology: vsock-pair\ntimeline:\n" + echo("b", 7) + echo("a", 8) +
+        "  - partition: { a: [a], b: [b], one_way: true }\n" +
+        "  - exec: { vm: b, argv: [vsock-send, 3, 8] }\n",
+    ),
+    [
+      `6:26: Cannot connect to vsock 3:8 from VM "b": timeline[2]'s partition, in force here, cuts it from VM "a" (new vsock connections are refused both ways), so the connection would be refused / hint: heal it first (heal: all), or give the partition a heal_after`,
+    ],
+  );
+  // Just on the allowed side: one that heals itself, one healed, one between other VMs.
+  for (
+    const steps of [
+      "  - partition: { a: [a], b: [b], heal_after: 100ms }\n",
+      "  - partition: { a: [a], b: [b] }\n  - heal: all\n",
+      "  - partition: { a: [a], b: [c] }\n",
+    ]
+  ) {
+    const text = "topology:\n  name: t\n  vms:\n" +
+      "    a: { vsock: { cid: 3 } }\n    b: { vsock: { cid: 4 } }\n    c: { vsock: { cid: 5 } }\n" +
+      "  vsock_routers: { r1: {} }\n  links:\n" +
+      "    - { kind: vsock, endpoints: [a, r1] }\n    - { kind: vsock, endpoints: [b, r1] }\n" +
+      "    - { kind: vsock, endpoints: [c, r1] }\n" +
+      `timeline:\n${echo("b", 7)}${steps}  - exec: { vm: a, argv: [vsock-send, 4, 7] }\n`;
+    const r = await parseDrill(text, "d.yaml");
+    assert.ok(r.ok, `${steps}\n${r.ok ? "" : JSON.stringify(r.error)}`);
+  }
+});
+
 Deno.test("a flood to its subnet's broadcast or network address is a validation error, not a failed run", async () => {
   // Before, both were left to the run, where each failed after 3 s: "Cannot flood 10.0.0.255:
   // ARP got no reply" (the guest ARPs for it, and has no IP broadcast).

@@ -839,7 +839,10 @@ function checkSteps(
   const requests = new Map<string, WorkloadRequest>();
   const endless = new Set<string>();
   const linksDown = new Set<string>();
-  const partitions = { inForce: 0 };
+  const partitions = {
+    inForce: 0,
+    cuts: [] as { index: PathSegment; a: readonly string[]; b: readonly string[] }[],
+  };
   const vsockServers = {
     ports: new Map<string, "vsock-sink" | "vsock-echo">(),
     unknown: false,

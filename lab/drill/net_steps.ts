@@ -95,7 +95,10 @@ registerStepKind<z.output<typeof partitionArgs>>("partition", {
   check: (p, ctx, path) => {
     const problems = checkPartition(p, ctx, path);
     // Left in force for a `heal` below.
-    if (ctx.partitions !== undefined && p.heal_after === undefined) ctx.partitions.inForce++;
+    if (ctx.partitions !== undefined && p.heal_after === undefined) {
+      ctx.partitions.inForce++;
+      ctx.partitions.cuts?.push({ index: path[1], a: p.a, b: p.b });
+    }
     return problems;
   },
   checkPartial: (p, ctx, path) => checkPartition(p, ctx, path),
@@ -130,6 +133,7 @@ registerStepKind<"all">("heal", {
     if (ctx.partitions === undefined) return [];
     const none = ctx.partitions.inForce === 0;
     ctx.partitions.inForce = 0;
+    ctx.partitions.cuts?.splice(0);
     return none
       ? [{
         code: "out-of-order",

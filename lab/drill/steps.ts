@@ -126,9 +126,13 @@ export interface CheckContext {
   linksDown?: Set<string>;
   /**
    * How many partitions the steps above leave in force (a `partition` without `heal_after`, not
-   * healed since); a `partition` or `heal` step's check keeps it up to date.
+   * healed since), and `cuts`: those of them that read, by step, with their sides (the VMs they
+   * surely cut apart); a `partition` or `heal` step's check keeps it up to date.
    */
-  partitions?: { inForce: number };
+  partitions?: {
+    inForce: number;
+    cuts?: { index: PathSegment; a: readonly string[]; b: readonly string[] }[];
+  };
   /**
    * The vsock ports the steps above listen on in the background, as `VM\0port`, with the server
    * there (`vsock-sink`, `vsock-echo`); `unknown` once a step whose workload did not read may have
@@ -691,9 +695,9 @@ function checkExec(
 }
 
 /**
- * A `vsock-send` to another VM's port that no step above listens on in the background, or over
- * a vsock link a step above left down (its connection would be refused: the workload fails, and
- * the drill), and the ports the vsock
+ * A `vsock-send` to another VM's port that no step above listens on in the background, over a
+ * vsock link a step above left down, or across a partition a step above left in force (its
+ * connection would be refused: the workload fails, and the drill), and the ports the vsock
  * servers of the steps above listen on (`ctx.vsockServers`, kept up to date here). The host
  * (CID 2) is left to the run: its listeners are no step's.
  */
@@ -728,6 +732,22 @@ function vsockServerProblems(
         } is down (a step above took it down), so the connection would be refused`,
       hint: `bring it up first: link: { name: ${down}, state: up }, or give the down step an ` +
         "up_after",
+    }];
+  }
+  // A partition between them resets their connections and refuses new ones, both ways.
+  const cut = ctx.partitions?.cuts?.find((c) =>
+    (c.a.includes(a.vm) && c.b.includes(peer.name)) ||
+    (c.b.includes(a.vm) && c.a.includes(peer.name))
+  );
+  if (cut !== undefined) {
+    return [{
+      code: "partitioned",
+      path: [...path, "argv"],
+      message: `Cannot connect to vsock ${w.cid}:${w.port} from VM ${quote(a.vm)}: ` +
+        `timeline[${cut.index}]'s partition, in force here, cuts it from VM ${
+          quote(peer.name)
+        } (new vsock connections are refused both ways), so the connection would be refused`,
+      hint: "heal it first (heal: all), or give the partition a heal_after",
     }];
   }
   const key = `${peer.name}\0${w.port}`;
