@@ -83,8 +83,36 @@ async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
     return await Deno.stat(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
+    // `-w notes.txt/a.pcap`: which of its folders is a file, as `--report` says it, not the
+    // system's bare "not a directory".
+    if (e instanceof Deno.errors.NotADirectory) {
+      const file = fileOnTheWay(path);
+      if (file !== null) {
+        throw captureWriteError(
+          path,
+          `${quote(file)} is a file, not a folder`,
+          "Give a path whose folders are folders, or - for stdout",
+        );
+      }
+    }
     throw openError(path, e);
   }
+}
+
+/** The nearest parent of `path` that exists, when it is a file (not a folder); else null. */
+function fileOnTheWay(path: string): string | null {
+  let at = path;
+  for (let n = 0; n < 256; n++) {
+    const slash = at.lastIndexOf("/");
+    if (slash <= 0) return null;
+    at = at.slice(0, slash);
+    try {
+      return Deno.statSync(at).isFile ? at : null;
+    } catch {
+      // Not there either (or not reachable): look one level up.
+    }
+  }
+  return null;
 }
 
 /**
