@@ -275,29 +275,38 @@ function iotlbSummary(
 }
 
 /**
- * Word-wrap `groups` joined by a dim " · ", breaking only between groups: the first line starts
- * with `first`, the others with `indent` spaces and no separator.
+ * Word-wrap `groups` joined by a dim " · ", breaking between groups: the first line starts with
+ * `first`, the others with `indent` spaces and no separator. A group longer than a line breaks
+ * between its words too (at 40 columns "vIOMMU qrstuvwxyzabcdef:nic0123456789abc window of …" ran
+ * off the line).
  */
 function wrapGroups(groups: readonly Seg[], width: number, first: string, indent: number): Line[] {
   const lines: Line[] = [];
   let current: Seg[] = [{ text: first }];
-  let w = first.length;
+  let w = textWidth(first);
   let empty = true;
   for (const g of groups) {
-    const gw = g.text.length;
-    if (!empty && w + 3 + gw > width) {
-      lines.push(current);
-      current = [{ text: " ".repeat(indent) }];
-      w = indent;
-      empty = true;
-    }
-    if (!empty) {
-      current.push(seg(" · ", { dim: true }));
-      w += 3;
-    }
-    current.push(g);
-    w += gw;
-    empty = false;
+    const words = textWidth(g.text) > width - indent
+      ? g.text.split(" ").filter((t) => t !== "")
+      : [g.text];
+    words.forEach((text, k) => {
+      const sep = k === 0 ? " · " : " ";
+      const ww = textWidth(text);
+      // A word that does not fit goes to the next line, unless it begins one already.
+      if (w + (empty ? 0 : sep.length) + ww > width && !(empty && w === indent)) {
+        lines.push(current);
+        current = [{ text: " ".repeat(indent) }];
+        w = indent;
+        empty = true;
+      }
+      if (!empty) {
+        current.push(k === 0 ? seg(sep, { dim: true }) : { ...g, text: sep });
+        w += sep.length;
+      }
+      current.push({ ...g, text });
+      w += ww;
+      empty = false;
+    });
   }
   lines.push(current);
   return lines;

@@ -344,3 +344,37 @@ Deno.test("at 80 columns what a vhost-pci-net device serves wraps between words,
     assert.ok(lines.join(" ").replace(/\s+/g, " ").includes(detail), lines.join("\n"));
   }
 });
+
+Deno.test("at 40 columns a vIOMMU line with long names breaks between words, never cut", () => {
+  // "    vIOMMU qrstuvwxyzabcdef:nic0123456789abc window of …" ran off a 40-column line.
+  const data = fixtureData("pair");
+  const snapshot = structuredClone(data.snapshot!);
+  const domain = {
+    device: "nic0123456789abc",
+    endpoint: 0,
+    domain: 1,
+    mappings: 1,
+    hits: 100,
+    misses: 1,
+    invalidations: 1,
+    faults: 0,
+    lastFaultIova: null,
+    lastFaultAccess: null,
+  };
+  snapshot.vms[0].iommu = {
+    mode: "static",
+    domains: [domain],
+    peers: [{ ...domain, peer: "qrstuvwxyzabcdef:nic0123456789abc" }],
+  };
+  for (const width of [40, 60, 80]) {
+    const lines = overviewLines({ snapshot, selectedVm: 0, width, height: 60, colors: false })
+      .map((l) => l.map((s) => s.text).join(""));
+    for (const l of lines) assert.ok([...l].length <= width, `wider than ${width}: "${l}"`);
+    const text = lines.join(" ").replace(/\s+/g, " ");
+    assert.ok(text.includes("nic0123456789abc domain 1: 1 mapping"), lines.join("\n"));
+    assert.ok(
+      text.includes("qrstuvwxyzabcdef:nic0123456789abc window of nic0123456789abc"),
+      lines.join("\n"),
+    );
+  }
+});
