@@ -28,7 +28,7 @@ import type {
   RingsBenchReport,
 } from "../lab/bench/types.ts";
 import { quote } from "../devices/base/quote.ts";
-import { closestName, EXIT_CODES, VlabError } from "./errors.ts";
+import { closestName, EXIT_CODES, ioReason, VlabError } from "./errors.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { type ProgressLine, stderrProgressLine, writeAll } from "./progress.ts";
 import { vlabRunArgs } from "./deno_run.ts";
@@ -371,15 +371,30 @@ async function runPinned(): Promise<number> {
   }
 }
 
+/**
+ * What `at` is for `--svg PATH`'s check, or null when nothing is there (or a file stands where
+ * one of its folders should: the folder's own check says so). Any other failure (a path under
+ * /proc, no permission) is a `bad-option` with the system's reason: it was an internal error.
+ */
+async function statForSvg(at: string, path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.stat(at);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return null;
+    }
+    throw badOption(
+      `--svg cannot be written at ${quote(path)}: ${ioReason(error)}`,
+      "Write the chart to a regular file in a folder you can write, such as --svg rings.svg",
+    );
+  }
+}
+
 async function checkOutputPath(path: string): Promise<void> {
   // A folder given as the file (`--svg out/` or `--svg /tmp`) would fail only at the end, after
   // the whole run, when the chart is renamed onto it.
   let isFolderItself = path.endsWith("/");
-  try {
-    isFolderItself ||= (await Deno.stat(path)).isDirectory;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
+  isFolderItself ||= (await statForSvg(path, path))?.isDirectory === true;
   if (isFolderItself) {
     throw badOption(
       `--svg needs a file name, ${quote(path)} is a folder`,
@@ -388,13 +403,14 @@ async function checkOutputPath(path: string): Promise<void> {
   }
   const slash = path.lastIndexOf("/");
   const folder = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
-  let isFolder = false;
-  try {
-    isFolder = (await Deno.stat(folder)).isDirectory;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  const info = await statForSvg(folder, path);
+  if (info !== null && !info.isDirectory) {
+    throw badOption(
+      `--svg needs an existing folder, ${quote(folder)} is a file (got ${quote(path)})`,
+      "Give a path whose folders are folders, or write the chart elsewhere",
+    );
   }
-  if (!isFolder) {
+  if (info === null) {
     throw badOption(
       `--svg needs an existing folder, ${quote(folder)} is not one (got ${quote(path)})`,
       `Create the folder first (mkdir -p ${quote(folder)}) or write the chart elsewhere`,

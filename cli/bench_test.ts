@@ -345,6 +345,25 @@ Deno.test("--svg is checked before the run: a missing folder, or a folder given 
     await refused(`${dir}/missing/chart.svg`, /--svg needs an existing folder/);
     await refused(dir, /--svg needs a file name, ".*" is a folder$/);
     await refused(`${dir}/`, /is a folder$/);
+    // A file where the folder should be was an internal error ("Not a directory (os error 20)").
+    Deno.writeTextFileSync(`${dir}/notes.txt`, "");
+    await refused(
+      `${dir}/notes.txt/chart.svg`,
+      /--svg needs an existing folder, ".*notes\.txt" is a file/,
+    );
+    // So was a path Deno refuses without --allow-all (the vlab task does not give it).
+    let procRefused = false;
+    try {
+      Deno.statSync("/proc/self/status");
+    } catch (e) {
+      procRefused = e instanceof Deno.errors.NotCapable;
+    }
+    if (procRefused) {
+      await refused(
+        "/proc/x/chart.svg",
+        /^--svg cannot be written at "\/proc\/x\/chart\.svg": vlab may not open/,
+      );
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
