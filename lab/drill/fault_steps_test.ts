@@ -264,6 +264,37 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a guest bug a vm-crash ended before the device reset is no recovery, and not waited for",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-fault-", async () => {
+      // Before, it waited 5 s for a device-reset the reboot made needless: unrecovered.
+      const lines: string[] = [];
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [
+          {
+            at: "300ms",
+            fault: { kind: "guest-bug", vm: "a", device: "eth0", queue: "receiveq", bug: "loop" },
+          },
+          { wait: "100ms" },
+          { fault: { kind: "vm-crash", vm: "a" } },
+        ],
+        assert: ["recovery.count == 1 && recovery.unrecovered == 0"],
+      }, { onProgress: (l) => lines.push(l) });
+      assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass"], JSON.stringify(r));
+      assert.ok(
+        lines.some((l) =>
+          l.endsWith(
+            "] device a:eth0: the VM crashed (vm-crash) before the device reset: no recovery to time",
+          )
+        ),
+        lines.join("\n"),
+      );
+    }),
+});
+
+Deno.test({
   name: "a mid-pass crash that never came (no frames moved) is no recovery, and says so",
   ...LAB_TEST,
   fn: () =>

@@ -594,11 +594,15 @@ async function runLoaded(
   };
   // The events a fault's watch took (its recovery, its failure, what noticed it): each ends one.
   const claimed = new WeakSet<LabEvent>();
-  // The backend crashes still waiting for their restart, by injection: a vm-crash cancels the
-  // one that has not come yet (an exit asked, a mid-pass armed), which is the latest of its VM
-  // (the lab refuses another crash meanwhile), and ends any other (a hang): none is then a
-  // recovery to time.
-  const waitingRestart: { subject: string; cancel: (reason: string | null) => void }[] = [];
+  // The faults in a VM still waiting for their recovery, by injection: a vm-crash cancels the
+  // backend crash that has not come yet (an exit asked, a mid-pass armed), which is the latest
+  // of its VM (the lab refuses another crash meanwhile), and ends any other (a hang, a guest
+  // bug): none is then a recovery to time, the reboot is.
+  const waitingRestart: {
+    subject: string;
+    backend: boolean;
+    cancel: (reason: string | null) => void;
+  }[] = [];
   const cancels: { off: (() => void) | null } = { off: null };
   const watchCancelled = () => {
     cancels.off ??= lab.lab.events.subscribe((e) => {
@@ -611,7 +615,7 @@ async function runLoaded(
         return;
       }
       if (e.kind !== "fault-cancelled" || e.detail?.fault !== "backend-crash") return;
-      const w = waitingRestart.findLast((x) => x.subject === e.subject);
+      const w = waitingRestart.findLast((x) => x.subject === e.subject && x.backend);
       w?.cancel(typeof e.detail?.reason === "string" ? e.detail.reason : "the lab");
     });
   };
@@ -624,15 +628,19 @@ async function runLoaded(
       if (i >= 0) recovery.splice(i, 1);
       finish();
     };
-    // A backend crash's, until it ends: a vm-crash may cancel it.
-    const waiting = ends.recovered.includes("backend-restarted")
+    // A fault's in a VM (not a vm-crash's own), until it ends: a vm-crash may cancel or end it.
+    const backend = ends.recovered.includes("backend-restarted");
+    const waiting = !ends.recovered.includes("vm-restarted")
       ? {
         subject,
+        backend,
         cancel: (reason: string | null) => {
           progress(
             `${stamp(elapsedMs())} ${what}: ${
               reason === null
-                ? "the VM crashed (vm-crash) before its backend restarted"
+                ? `the VM crashed (vm-crash) before ${
+                  backend ? "its backend restarted" : "the device reset"
+                }`
                 : `the crash was cancelled by a ${reason} before it came`
             }: no recovery to time`,
           );
