@@ -7,7 +7,7 @@
  * @module
  */
 
-import { parseWorkload } from "../lab/guest/workloads/args.ts";
+import { parseWorkload, USAGE } from "../lab/guest/workloads/args.ts";
 import { topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
 import { type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
@@ -414,6 +414,8 @@ function execCommand() {
     .action(async (vm, argv, opts) => {
       const misplaced = execOptionAfterDashes(vm, argv, opts.lab);
       if (misplaced !== null) throw misplaced;
+      const extra = wordBeforeWorkload(vm, argv, opts.lab);
+      if (extra !== null) throw extra;
       // The workload's words are checked here first, as the guest checks them: a bad one is a
       // usage error (exit 2, as iputils' ping exits on a bad option), whether or not a lab runs.
       const words = parseWorkload(argv);
@@ -523,6 +525,44 @@ export function execOptionAfterDashes(
     );
   }
   return null;
+}
+
+/**
+ * `vlab exec pair a -- ping …` (the lab's name, then the VM) or `vlab exec a b -- ping …`: two words
+ * stand before the workload, and the second was refused as an unknown workload. A usage error that
+ * says so and shows the command with the VM alone, and with the first word as `--lab` (the lab is
+ * not looked up: this is said before, as every usage error), or null when the words start with a
+ * workload (or when neither of the first two is one).
+ *
+ * @example
+ * ```ts ignore
+ * wordBeforeWorkload("pair", ["a", "ping", "10.0.0.2"], undefined)?.hint;
+ * // "Give the VM alone: vlab exec a -- ping 10.0.0.2 (a lab's name goes in --lab: …)"
+ * ```
+ */
+export function wordBeforeWorkload(
+  vm: string,
+  argv: readonly string[],
+  lab: string | undefined,
+): VlabError | null {
+  const isWorkload = (w: string | undefined) => w !== undefined && Object.hasOwn(USAGE, w);
+  // `vlab exec a -- -- ping`: a second `--` is the workload parser's to explain.
+  if (argv.length < 2 || isWorkload(argv[0]) || argv[0] === "--") return null;
+  const rest = argv[1] === "--" ? argv.slice(2) : argv.slice(1);
+  if (!isWorkload(rest[0])) return null;
+  const fix = (words: readonly string[]) => `vlab exec ${words.map(shellWord).join(" ")}`;
+  const labWords = lab !== undefined ? ["--lab", lab] : [];
+  return new VlabError(
+    "usage",
+    `Two words stand before the workload, ${quote(vm)} and ${quote(argv[0])}: exec takes one VM`,
+    {
+      hint: `Give the VM alone: ${fix([...labWords, argv[0], "--", ...rest])}` + (
+        lab === undefined
+          ? ` (a lab's name goes in --lab: ${fix(["--lab", vm, argv[0], "--", ...rest])})`
+          : ""
+      ),
+    },
+  );
 }
 
 /** A word as a shell reads it back: quoted when it holds anything but plain characters. */

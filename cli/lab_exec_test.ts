@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
-import { execOptionAfterDashes, jsonResult } from "./lab.ts";
+import { execOptionAfterDashes, jsonResult, wordBeforeWorkload } from "./lab.ts";
 
 Deno.test("exec: --lab after the -- is a usage error that moves it, before any lab is looked up", async () => {
   // No lab runs in this state dir: the old code answered "No lab is running" (exit 1), as it
@@ -98,4 +98,41 @@ Deno.test("exec --json: the result says whether the run was whole or who cut it 
     kind: "ping",
     cancelled: "lab-stopped",
   });
+});
+
+Deno.test("exec: the lab's name (or a second VM) before the workload is a usage error that shows the fix", async () => {
+  // `vlab exec pair a -- ping …` said 'Unknown workload "a"', as if "a" were meant as one.
+  const e = wordBeforeWorkload("pair", ["a", "ping", "10.0.0.2", "-c", "1"], undefined);
+  assert.ok(e !== null);
+  assert.equal(e.code, "usage");
+  assert.equal(e.message, 'Two words stand before the workload, "pair" and "a": exec takes one VM');
+  assert.equal(
+    e.hint,
+    "Give the VM alone: vlab exec a -- ping 10.0.0.2 -c 1 " +
+      "(a lab's name goes in --lab: vlab exec --lab pair a -- ping 10.0.0.2 -c 1)",
+  );
+  // With --lab given, the fix keeps it; a second -- is left out.
+  assert.equal(
+    wordBeforeWorkload("pair", ["a", "--", "ping"], "x")?.hint,
+    "Give the VM alone: vlab exec --lab x a -- ping",
+  );
+  // A workload first, or no workload among the first two words: the workload's own checks speak.
+  assert.equal(wordBeforeWorkload("a", ["ping", "10.0.0.2"], undefined), null);
+  assert.equal(wordBeforeWorkload("a", ["pign", "10.0.0.2"], undefined), null);
+  assert.equal(wordBeforeWorkload("a", ["b"], undefined), null);
+  assert.equal(wordBeforeWorkload("a", ["--", "ping"], undefined), null);
+  // End to end, before any lab is looked up (no lab runs in this state folder).
+  const stateDir = await Deno.makeTempDir({ prefix: "vlab-exec-" });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: vlabRunArgs(["exec", "pair", "a", "--", "ping", "10.0.0.2"]),
+      stdin: "null",
+      env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: stateDir }),
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, stderr);
+    assert.match(stderr, /^vlab: Two words stand before the workload, "pair" and "a"/);
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
 });
