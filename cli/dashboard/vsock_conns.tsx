@@ -10,7 +10,7 @@
 
 import type { LabSnapshot } from "../../lab/snapshot_types.ts";
 import { cell, formatBytes, si } from "./format.ts";
-import { type Line, Lines, seg, wrapWords } from "./lines.tsx";
+import { type Line, Lines, lineWidth, seg, wrapWords } from "./lines.tsx";
 
 /** Props of `<VsockConnectionsPanel>`. */
 export interface VsockConnectionsProps {
@@ -48,12 +48,24 @@ export function vsockConnLines(snapshot: LabSnapshot, width: number): Line[] {
       if (d.connections === undefined) continue;
       const t = d.connections;
       const shown = t.rows.length < t.total ? ` (${t.rows.length} busiest shown)` : "";
-      out.push([
+      const head = [
         seg("  "),
         seg(`${vm.name}/${d.nic}`, { bold: true }),
         seg("  vsock  ", { dim: true }),
         seg(`${t.total} connection${t.total === 1 ? "" : "s"}${shown}`),
-      ]);
+      ];
+      // Wrapped between words where it does not fit (at 40 columns "… (8 busiest sh…" was cut).
+      out.push(
+        ...(lineWidth(head) <= width ? [head] : wrapWords(
+          [
+            seg(`${vm.name}/${d.nic}`, { bold: true }),
+            seg("vsock", { dim: true }),
+            ...head[3].text.split(" ").map((w) => seg(w)),
+          ],
+          width,
+          { first: "  ", indent: 4 },
+        )),
+      );
       if (t.rows.length === 0) continue;
       out.push([
         seg(

@@ -115,3 +115,22 @@ Deno.test("the Links panel ends with the vsock connections", () => {
   assert.match(text, /a\/vsock0 {2}vsock {2}2 connections\n.*port/);
   assert.match(text, /host:6000/);
 });
+
+Deno.test("at 40 columns a vsock device's line with many connections wraps, never cut", () => {
+  // "  abcdefghijklmnop/vsock0  vsock  120 connections (2 busiest s…" was cut.
+  const snap = withConnections();
+  snap.vms[0].name = "abcdefghijklmnop";
+  snap.vms[0].devices[1].connections!.total = 120;
+  const r = render(<VsockConnectionsPanel snapshot={snap} width={40} height={12} colors={false} />);
+  try {
+    const lines = (r.lastFrame() ?? "").split("\n");
+    for (const l of lines) assert.ok([...l].length <= 40, `too wide: ${l}`);
+    const text = lines.join(" ").replace(/\s+/g, " ");
+    assert.ok(
+      text.includes("abcdefghijklmnop/vsock0 vsock 120 connections (2 busiest shown)"),
+      lines.join("\n"),
+    );
+  } finally {
+    r.unmount();
+  }
+});
