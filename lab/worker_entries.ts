@@ -30,6 +30,7 @@
  */
 
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { ioReason } from "./io_reason.ts";
 
 /** The lab's worker entries. */
 export type WorkerEntry = "guest" | "device" | "switch" | "vsockRouter";
@@ -187,6 +188,9 @@ export async function findWorkerEntries(
     }
     throw new Error(`the bundle set ${dir} was removed as it was being used`);
   } catch (e) {
+    // Deno's words for a cache under /dev, /proc or /sys ask to "run again with the --allow-all
+    // flag", which the vlab task cannot be given: vlab's words, and the folder.
+    if (e instanceof Deno.errors.NotCapable) return sources(`${ioReason(e)}: ${cacheDir}`);
     return sources(e instanceof Error ? e.message : String(e));
   }
 }

@@ -158,6 +158,34 @@ Deno.test("a bundle that cannot be built leaves the lab on its sources, saying w
     }
   }));
 
+Deno.test({
+  name: "a bundle cache under /proc runs the sources, saying why in vlab's words",
+  // The vlab task's flags: Deno refuses /proc without --allow-all (-A reads it).
+  ignore: (() => {
+    try {
+      Deno.statSync("/proc/self");
+      return true;
+    } catch (e) {
+      return !(e instanceof Deno.errors.NotCapable);
+    }
+  })(),
+  fn: () =>
+    withEnv("VLAB_BUNDLE", undefined, async () => {
+      const root = fakeRoot("one");
+      try {
+        const e = await findWorkerEntries({ root: rootUrl(root), cacheDir: "/proc/x" });
+        assert.equal(e.bundled, false);
+        // It said: Requires all access to "/proc/x/workers", run again with the --allow-all flag.
+        assert.equal(
+          e.reason,
+          "vlab may not open files under /dev, /proc or /sys (Deno asks for --allow-all): /proc/x",
+        );
+      } finally {
+        Deno.removeSync(root, { recursive: true });
+      }
+    }),
+});
+
 Deno.test("VLAB_BUNDLE=0 runs the sources, with no reason to report", () =>
   withEnv("VLAB_BUNDLE", "0", async () => {
     const e = await findWorkerEntries({ cacheDir: "/nonexistent/vlab" });
