@@ -154,6 +154,8 @@ export function linkCommand() {
         return await out(`link ${escapeControl(link)} ${action}\n`);
       }
       if (action !== "set" && action !== "clear") {
+        const extra = wordBeforeAction(link, action, values, opts.lab);
+        if (extra !== null) throw extra;
         throw new VlabError(
           "bad-option",
           `Link action must be "up", "down", "set" or "clear", got ${quote(action)}`,
@@ -183,6 +185,43 @@ export function linkCommand() {
         }\n`,
       );
     });
+}
+
+/**
+ * `vlab link pair a-b down` (the lab's name, then the link): the link's place holds the lab, the
+ * action's the link. A usage error that says so and shows the command with the link alone and with
+ * the first word as `--lab`, or null when the word after the action's place is no action.
+ *
+ * @example
+ * ```ts
+ * import { wordBeforeAction } from "./lab_links.ts";
+ * wordBeforeAction("pair", "a-b", ["down"], undefined)?.hint;
+ * // "Give the link alone: vlab link a-b down (a lab's name goes in --lab: vlab link --lab pair a-b down)"
+ * ```
+ */
+export function wordBeforeAction(
+  link: string,
+  action: string,
+  values: readonly string[],
+  lab: string | undefined,
+): VlabError | null {
+  if (!["up", "down", "set", "clear"].includes(values[0] ?? "")) return null;
+  // Each word as a shell reads it back (quoted when it holds anything but plain characters).
+  const word = (w: string) =>
+    /^[\w@%+=:,./-]+$/.test(w) ? w : `'${escapeControl(w).replaceAll("'", `'\\''`)}'`;
+  const fix = (words: readonly string[]) => `vlab link ${words.map(word).join(" ")}`;
+  const labWords = lab !== undefined ? ["--lab", lab] : [];
+  const alone = fix([...labWords, action, ...values]);
+  return new VlabError(
+    "bad-option",
+    `Two words stand before the action, ${quote(link)} and ${quote(action)}: link takes one link`,
+    {
+      hint: `Give the link alone: ${alone}` +
+        (lab === undefined
+          ? ` (a lab's name goes in --lab: ${fix(["--lab", link, action, ...values])})`
+          : ""),
+    },
+  );
 }
 
 /**

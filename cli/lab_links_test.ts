@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { VlabError } from "./errors.ts";
-import { checkUpDown, healedLine, impairmentWords, partitionSides } from "./lab_links.ts";
+import {
+  checkUpDown,
+  healedLine,
+  impairmentWords,
+  partitionSides,
+  wordBeforeAction,
+} from "./lab_links.ts";
 
 const isError = (code: string, message: RegExp) => (e: unknown) =>
   e instanceof VlabError && e.code === code && message.test(e.message) && e.exitCode === 2;
@@ -140,4 +146,26 @@ Deno.test("vlab heal names the partitions it healed, by the ids vlab partition p
   assert.equal(healedLine([2, 5]), "healed partitions 2 and 5");
   assert.equal(healedLine([1, 2, 3]), "healed partitions 1, 2 and 3");
   assert.equal(healedLine([]), "no partition was in force: nothing to heal");
+});
+
+Deno.test("vlab link pair a-b down, the lab's name first, shows the command with the link alone", () => {
+  // It said 'Link action must be "up", "down", "set" or "clear", got "a-b"', with the hint
+  // 'For example: vlab link pair set delay=20ms loss=1%', the lab's name as the link.
+  const e = wordBeforeAction("pair", "a-b", ["down"], undefined);
+  assert.ok(e instanceof VlabError);
+  assert.equal(
+    e.message,
+    'Two words stand before the action, "pair" and "a-b": link takes one link',
+  );
+  assert.equal(
+    e.hint,
+    "Give the link alone: vlab link a-b down (a lab's name goes in --lab: vlab link --lab pair a-b down)",
+  );
+  assert.equal(
+    wordBeforeAction("pair", "a-b", ["set", "delay=5ms"], "x")?.hint,
+    "Give the link alone: vlab link --lab x a-b set delay=5ms",
+  );
+  // A plain wrong action is left to the action's own error.
+  assert.equal(wordBeforeAction("a-b", "dwon", [], undefined), null);
+  assert.equal(wordBeforeAction("a-b", "dwon", ["x"], undefined), null);
 });
