@@ -102,6 +102,26 @@ export function padLine(line: Line, width: number): Seg[] {
 }
 
 /**
+ * `words` with each one wider than `room` split at its spaces, so that wrapping them cuts none: a
+ * long link's name and its state (at 40 columns "link abcdefghijklmnop-switch01234…" and
+ * "links    abcdefghijklmnop-switch01234…" hid that the link was DOWN), what a vhost-pci-net
+ * device serves ("serves abcdefghijklmnop:nic0123456789abc over abcdefghij…" at 80).
+ *
+ * @example
+ * ```ts
+ * import { seg, splitWide } from "./lines.tsx";
+ * splitWide([seg("link abcdefghijklmnop-switch0123456789 DOWN")], 34).length; // 3
+ * ```
+ */
+export function splitWide(words: readonly Seg[], room: number): Seg[] {
+  return words.flatMap((w) =>
+    textWidth(w.text) <= room
+      ? [w]
+      : w.text.split(" ").filter((text) => text !== "").map((text) => ({ ...w, text }))
+  );
+}
+
+/**
  * Word-wrap `words` into lines of at most `width` columns, the first line starting with `first`
  * and the others indented by `indent` spaces.
  *

@@ -316,7 +316,14 @@ export function linksLines(props: LinksProps): Line[] {
     if (lineWidth([...head, ports]) <= width) body.push([...head, ports]);
     else {body.push(
         bare(head),
-        ...wrapWords(sw.ports.map((p) => seg(p)), width, { first: "    ports " }),
+        // A port too long to go beside "ports" (at 40 columns "ports abcdefghijklmnop-switch012345…")
+        // puts them all on the lines below it.
+        ...(sw.ports.every((p) => textWidth(p) <= width - 10)
+          ? wrapWords(sw.ports.map((p) => seg(p)), width, { first: "    ports " })
+          : [
+            [seg("    ports")],
+            ...wrapWords(sw.ports.map((p) => seg(p)), width, { first: "      " }),
+          ]),
       );}
     body.push(...wrapItems("    ", switchCounterSegs(sw, rates), width));
   });

@@ -173,3 +173,25 @@ Deno.test("links: a direction longer than its column takes the line above its ra
   assert.ok(!served.some((l) => l.includes("…")), served.join("\n"));
   assert.ok(served.includes(`    ${long("a:eth0")} → ${long("b:eth0")}`), served.join("\n"));
 });
+
+Deno.test("links at 40 columns: a switch's port too long to go beside 'ports' goes below it", () => {
+  // "    ports abcdefghijklmnop-switch012345…" was cut.
+  const d = fixtureData("star");
+  const snapshot = structuredClone(d.snapshot!);
+  const port = "abcdefghijklmnop-switch0123456789";
+  snapshot.switches[0].ports = [port, "h2-sw1"];
+  const lines = linksLines({
+    snapshot,
+    rates: d.rates,
+    selected: 0,
+    width: 40,
+    height: 60,
+    colors: false,
+  })
+    .map((l) => l.map((s) => s.text).join(""));
+  assertFits(lines, 40);
+  const at = lines.indexOf("    ports");
+  assert.ok(at > 0, lines.join("\n"));
+  assert.equal(lines[at + 1], `      ${port}`);
+  assert.equal(lines[at + 2], "      h2-sw1");
+});

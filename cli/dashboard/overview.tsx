@@ -17,6 +17,7 @@ import {
   lineWidth,
   type Seg,
   seg,
+  splitWide,
   windowStart,
   wrapWords,
 } from "./lines.tsx";
@@ -232,20 +233,6 @@ export function overviewLines(props: OverviewProps): Line[] {
   }
   const start = windowStart(lines.length, props.height, selectedLine, starts);
   return lines.slice(start, start + props.height);
-}
-
-/**
- * `words` with each one wider than `room` split at its spaces, so that wrapping them cuts none: a
- * long link's name and its state (at 40 columns "link abcdefghijklmnop-switch01234…" and
- * "links    abcdefghijklmnop-switch01234…" hid that the link was DOWN), what a vhost-pci-net
- * device serves ("serves abcdefghijklmnop:nic0123456789abc over abcdefghij…" at 80).
- */
-function splitWide(words: readonly Seg[], room: number): Seg[] {
-  return words.flatMap((w) =>
-    textWidth(w.text) <= room
-      ? [w]
-      : w.text.split(" ").filter((text) => text !== "").map((text) => ({ ...w, text }))
-  );
 }
 
 /**

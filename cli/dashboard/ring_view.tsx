@@ -17,7 +17,16 @@
 
 import type { RingView } from "../../lab/snapshot_types.ts";
 import { cell, formatHex, textWidth } from "./format.ts";
-import { type Color, type Line, Lines, lineWidth, type Seg, seg, wrapWords } from "./lines.tsx";
+import {
+  type Color,
+  type Line,
+  Lines,
+  lineWidth,
+  type Seg,
+  seg,
+  splitWide,
+  wrapWords,
+} from "./lines.tsx";
 
 /** Table rows the ring view keeps before its index summary, event fields and legend. */
 const MIN_ROWS = 3;
@@ -158,7 +167,12 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
   // between its items.
   out.push(
     ...(lineWidth(titleLine) <= width ? [titleLine] : wrapWords(
-      titleLine.map((s, i) => i === 0 ? s : { ...s, text: s.text.replace(/^ /, "") }),
+      // An item longer than a line breaks between its words (at 40 columns
+      // "abcdefghijklmnop/nic0123456789abc recei…").
+      splitWide(
+        titleLine.map((s, i) => i === 0 ? s : { ...s, text: s.text.replace(/^ /, "") }),
+        width - 2,
+      ),
       width,
       { indent: 2 },
     )),

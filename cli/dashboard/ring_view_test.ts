@@ -177,3 +177,19 @@ Deno.test("a 32768-entry ring's indices are whole; at 80 columns its rows take t
     assert.ok(lines.some((l) => /32767 +32767:1514 ◀ avail · device next · used$/.test(l)));
   }
 });
+
+Deno.test("at 40 columns a ring view's long title breaks between its words, never cut", () => {
+  // "abcdefghijklmnop/nic0123456789abc recei…": one item longer than the line.
+  const title = "abcdefghijklmnop/nic0123456789abc receiveq";
+  const lines = ringLines({
+    ring: loadFixture<RingView>("ring_split"),
+    title,
+    scroll: null,
+    width: 40,
+    height: 20,
+    colors: false,
+  }).map((l) => l.map((s) => s.text).join(""));
+  for (const l of lines) assert.ok([...l].length <= 40, `wider than 40: "${l}"`);
+  const head = lines.slice(0, 3).join(" ").replace(/\s+/g, " ");
+  assert.ok(head.startsWith(`${title} · split · 256 entries`), lines.join("\n"));
+});
