@@ -136,6 +136,18 @@ Deno.test("an impair step's distribution without a jitter names its link, as its
   );
 });
 
+Deno.test("an impair step's distribution with a jitter but no delay is refused, as tc refuses it", async () => {
+  const r = await parseDrill(
+    "topology: pair\ntimeline:\n  - impair: { link: a-b, set: { jitter: 5ms, distribution: pareto } }\n",
+    "d.yaml",
+  );
+  assert.ok(!r.ok);
+  assert.match(
+    formatDrillIssues(r.error).split("\n")[0],
+    /^d\.yaml:3:\d+: Cannot set a distribution on link "a-b" without a delay$/,
+  );
+});
+
 Deno.test("an impair step's negative, infinite or NaN value is out of range, at its line, as in a topology", async () => {
   const first = async (set: string) => {
     const r = await parseDrill(

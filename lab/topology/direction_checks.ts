@@ -1,7 +1,8 @@
 /**
  * The checks of a link direction's impairment that look at two keys together: `reorder` needs
  * a `delay` (`reorder-without-delay`), `distribution` needs a `jitter`
- * (`distribution-without-jitter`), a `gap` other than 1 needs a `reorder`
+ * (`distribution-without-jitter`) and a `delay` (`distribution-without-delay`: tc refuses a
+ * distribution with delay 0), a `gap` other than 1 needs a `reorder`
  * (`gap-without-reorder`, which `tc` refuses too), an `overhead` other than 0 needs a `rate`
  * (`overhead-without-rate`: netem's `rate RATE PACKETOVERHEAD`). A key is written once but may reach many directions: a
  * link's own key reaches both of its directions, a key of `defaults.link` every direction of
@@ -18,7 +19,12 @@
 import { quote } from "../../devices/base/quote.ts";
 import type { PathSegment, Problem } from "./issues.ts";
 import type { RawTopology } from "./schema.ts";
-import { GAP_HINT, OVERHEAD_HINT, resolveImpairment } from "./impairment.ts";
+import {
+  DISTRIBUTION_DELAY_HINT,
+  GAP_HINT,
+  OVERHEAD_HINT,
+  resolveImpairment,
+} from "./impairment.ts";
 
 type Obj = Record<string, unknown>;
 type Direction = "forward" | "reverse";
@@ -51,6 +57,15 @@ const RULES: readonly Rule[] = [
     met: (imp) => imp.jitterUs > 0,
     message: (where) => `Cannot set a distribution on ${where} without a jitter`,
     hint: "distribution shapes the jitter: set `jitter` above 0 too",
+    vsock: true,
+  },
+  {
+    code: "distribution-without-delay",
+    key: "distribution",
+    // Reported once the jitter is there (else distribution-without-jitter says it).
+    met: (imp) => imp.jitterUs === 0 || imp.delayUs > 0,
+    message: (where) => `Cannot set a distribution on ${where} without a delay`,
+    hint: DISTRIBUTION_DELAY_HINT,
     vsock: true,
   },
   {

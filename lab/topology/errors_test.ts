@@ -375,6 +375,9 @@ const EVERY_CODE: Record<string, string> = {
   "distribution-without-jitter":
     "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
     "links: [{ endpoints: [a, b], delay: 5ms, distribution: pareto }]\n",
+  "distribution-without-delay":
+    "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
+    "links: [{ endpoints: [a, b], jitter: 5ms, distribution: pareto }]\n",
   "gap-without-reorder": "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
     "links: [{ endpoints: [a, b], delay: 5ms, gap: 5 }]\n",
   "overhead-without-rate": "name: x\nvms: { a: { nics: { e0: {} } }, b: { nics: { e0: {} } } }\n" +
@@ -782,6 +785,24 @@ Deno.test("a defaults.link distribution or reorder is reported once, naming ever
   assert.deepEqual(brief(LINK("distribution: pareto")), [
     '7:19 distribution-without-jitter Cannot set a distribution on link "a-b" without a jitter',
   ]);
+});
+
+Deno.test("a distribution with a jitter but no delay is refused in a file, as tc refuses it", () => {
+  assert.deepEqual(brief(LINK("jitter: 5ms\n    distribution: pareto")), [
+    '8:19 distribution-without-delay Cannot set a distribution on link "a-b" without a delay',
+  ]);
+  // Without a jitter either, the jitter is what is asked first (one problem, not two).
+  assert.deepEqual(brief(LINK("distribution: pareto")), [
+    '7:19 distribution-without-jitter Cannot set a distribution on link "a-b" without a jitter',
+  ]);
+  // A delay of one direction's own leaves the other without one.
+  assert.deepEqual(
+    brief(LINK("jitter: 5ms\n    distribution: pareto\n    forward: { delay: 1ms }")),
+    [
+      '8:19 distribution-without-delay Cannot set a distribution on link "a-b" (reverse) ' +
+      "without a delay",
+    ],
+  );
 });
 
 Deno.test("a vsock link's distribution needs a jitter in a file, as live", () => {

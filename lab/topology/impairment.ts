@@ -104,7 +104,8 @@ export interface ImpairmentProblem {
  * Read live impairment keys (the `impair` object of `POST /links/NAME`, or the words of
  * `vlab link NAME set`): the same schema and units as a topology file. Unknown keys are refused
  * with the list of known ones; loss models conflict with `loss`; a `distribution` needs a `jitter`
- * above 0 (it only shapes the jitter, as a file's `distribution-without-jitter`). What a link of
+ * above 0 (it only shapes the jitter, as a file's `distribution-without-jitter`) and a `delay`
+ * above 0 (tc refuses it with delay 0, as a file's `distribution-without-delay`). What a link of
  * one kind refuses is the link's to say, once its kind is known: a net link's `reorder` needs a
  * `delay` ({@linkcode reorderProblem}), a vsock link takes no reorder at all
  * (`vsock_impairment.ts`). `options.link`, the link the keys are for, is named in the problems
@@ -183,6 +184,15 @@ export function parseImpairment(
       hint: "distribution shapes the jitter: set `jitter` above 0 too",
     });
   }
+  // tc: "distribution specified but no latency and jitter values" (q_netem.c refuses a table
+  // with delay 0 too); the jitter is spread around the delay.
+  if (v.distribution !== undefined && imp.delayUs === 0) {
+    return err({
+      key: "distribution",
+      message: `Cannot set a distribution${onLink} without a delay`,
+      hint: DISTRIBUTION_DELAY_HINT,
+    });
+  }
   // It was taken and did nothing; netem's overhead is a part of its `rate`.
   if (imp.overheadBytes !== 0 && imp.rateBps === 0) {
     return err({
@@ -193,6 +203,10 @@ export function parseImpairment(
   }
   return ok(imp);
 }
+
+/** The hint of a `distribution` with a jitter but no `delay` (a file's `distribution-without-delay`). */
+export const DISTRIBUTION_DELAY_HINT =
+  "distribution shapes the jitter around the delay (tc refuses it with delay 0): set `delay` above 0 too";
 
 /** The hint of an `overhead` without a `rate` (a file's `overhead-without-rate`). */
 export const OVERHEAD_HINT =

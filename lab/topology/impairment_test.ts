@@ -158,6 +158,23 @@ Deno.test("a distribution without a jitter is refused (it only shapes the jitter
   assert.ok(shaped.ok && shaped.value.distribution === "pareto");
 });
 
+Deno.test("a distribution with a jitter but no delay is refused live, as tc and a file refuse it", () => {
+  // It was taken: tc refuses netem `delay 0 jitter … distribution pareto`.
+  const r = parseImpairment({ jitter: "5ms", distribution: "pareto" }, { link: "a-b" });
+  assert.deepEqual(r, {
+    ok: false,
+    error: {
+      key: "distribution",
+      message: 'Cannot set a distribution on link "a-b" without a delay',
+      hint: "distribution shapes the jitter around the delay (tc refuses it with delay 0): " +
+        "set `delay` above 0 too",
+    },
+  });
+  // A jitter without a distribution (uniform, no table) is still taken with delay 0.
+  assert.ok(parseImpairment({ jitter: "5ms" }).ok);
+  assert.ok(parseImpairment({ delay: "1ms", jitter: "5ms", distribution: "pareto" }).ok);
+});
+
 Deno.test("live keys refused together name the link they were for, as reorderProblem does", () => {
   // It said "Cannot set a distribution without a jitter": the control socket's answer and a
   // script's LabError did not say which link refused it.

@@ -75,6 +75,10 @@ export const PROBLEM_CODES: ReadonlyMap<string, string> = new Map([
   ["switch-loop", "vlab switches have no STP, so a loop would flood frames forever; remove a link"],
   ["reorder-without-delay", "set `delay` above 0: netem reorders by sending some frames early"],
   ["distribution-without-jitter", "distribution shapes the jitter: set `jitter` above 0 too"],
+  [
+    "distribution-without-delay",
+    "distribution shapes the jitter around the delay: set `delay` too",
+  ],
   ["gap-without-reorder", "gap says which frames a reorder may send early: set `reorder` too"],
   ["overhead-without-rate", "overhead counts toward the rate limit: set `rate` too"],
   ["duplicate-cid", "give each VM's vsock a CID of its own"],

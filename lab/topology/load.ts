@@ -161,7 +161,7 @@ function nested(a: readonly PathSegment[], b: readonly PathSegment[]): boolean {
  * file: an endpoint naming a VM or switch whose entry was refused, `no-vsock` for a VM whose
  * `vsock` was refused, `switch-full` with a refused `ports_max`, `no-iommu` for a refused
  * `iommu`, `reorder-without-delay` with a refused `delay` (`distribution-without-jitter` with a
- * refused `jitter`, `gap-without-reorder` with a refused `reorder`, `overhead-without-rate` with a
+ * refused `jitter`, `distribution-without-delay` with a refused `delay`, `gap-without-reorder` with a refused `reorder`, `overhead-without-rate` with a
  * refused `rate`), sizes checked with a refused sizing
  * key.
  */
@@ -169,6 +169,7 @@ function nested(a: readonly PathSegment[], b: readonly PathSegment[]): boolean {
 const NEEDED_KEY: ReadonlyMap<string, string> = new Map([
   ["reorder-without-delay", "delay"],
   ["distribution-without-jitter", "jitter"],
+  ["distribution-without-delay", "delay"],
   ["gap-without-reorder", "reorder"],
   ["overhead-without-rate", "rate"],
 ]);
@@ -185,6 +186,7 @@ function causedBySetAside(p: Problem, usable: unknown, aside: SetAside): boolean
       return removed(["vms", p.path[1], "iommu"]);
     case "reorder-without-delay":
     case "distribution-without-jitter":
+    case "distribution-without-delay":
     case "gap-without-reorder":
     case "overhead-without-rate":
       return aside.removed.some((r) =>

@@ -137,7 +137,9 @@ const impairmentShape = {
   )
     .optional(),
   distribution: z.enum(DISTRIBUTION_NAMES)
-    .describe("Shape of the jitter (netem distribution); needs jitter > 0; default uniform")
+    .describe(
+      "Shape of the jitter (netem distribution); needs jitter > 0 and delay > 0; default uniform",
+    )
     .optional(),
   loss: percent("loss", "Frames dropped at random; default 0%").optional(),
   loss_correlation: percent(

@@ -78,8 +78,9 @@ Deno.test("every key's description in the JSON Schema gives the default docs/top
 
 Deno.test("the schema's descriptions state the rules the docs give beside a key", () => {
   const all = (key: string, marker: string) => descriptionsOf(key, marker).join(" | ");
-  // A distribution without a jitter is refused (distribution-without-jitter), as reorder's delay.
-  assert.match(all("distribution", "gap"), /needs jitter > 0/);
+  // A distribution without a jitter is refused (distribution-without-jitter), as reorder's delay;
+  // so is one without a delay (distribution-without-delay: tc refuses it).
+  assert.match(all("distribution", "gap"), /needs jitter > 0 and delay > 0/);
   assert.match(all("reorder", "gap"), /needs delay > 0/);
   // defaults.link does not reach a vhost-pci link or a link to a vsock router.
   assert.match(all("link", "vm"), /vhost-pci links and links to a vsock router none/);
