@@ -376,14 +376,15 @@ Deno.test({
   ...LAB_TEST,
   fn: () =>
     inStateDir("vlab-drill-fault-", async () => {
-      // The VM is rebooting from the vm-crash when the backend-crash comes: refused. (Right after
-      // it, validation refuses it; a reboot takes tens of ms, so 1 ms later the lab does.)
+      // The VM is rebooting from the vm-crash when the backend-crash comes: refused. (Less than
+      // 20 ms after it for sure, validation refuses it; with a jitter that may bring it to 20 ms,
+      // it validates, and a reboot takes tens of ms, so the lab does.)
       const r = await runDrill({
         topology: "pair",
         timeline: [
           { fault: { kind: "vm-crash", vm: "a" } },
           { wait: "1ms" },
-          { fault: { kind: "backend-crash", vm: "a", mode: "exit" } },
+          { jitter: "19ms", fault: { kind: "backend-crash", vm: "a", mode: "exit" } },
         ],
         assert: ['count(events, kind = "vm-crash") == 1'],
       });

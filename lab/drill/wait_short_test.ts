@@ -313,3 +313,35 @@ Deno.test("a fault or workload in a VM right after a vm-crash of it is refused, 
     ]
   ) await valid(`topology: pair\ntimeline:\n${steps}`);
 });
+
+Deno.test("a fault or workload in a VM less than a reboot's shortest after a vm-crash of it is refused", async () => {
+  // Before, only a zero gap was refused: a `wait: 1ms` between validated, then the step failed
+  // on every run ("Cannot run a workload: VM "a" crashed and is rebooting"): a reboot starts two
+  // workers, each 20 ms or more.
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - fault: { kind: vm-crash, vm: a }\n" +
+      "  - wait: 1ms\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1] }\n" +
+      "  - at: 1s\n    fault: { kind: vm-crash, vm: b }\n" +
+      "  - at: 1019ms\n    fault: { kind: backend-crash, vm: b }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '5:17: timeline[2] starts ping in VM "a" at most 1 ms after timeline[0] crashed it, while it ' +
+    'reboots (a reboot takes 20 ms at least): it would fail with "VM "a" crashed and is rebooting"',
+    '9:39: timeline[4] injects a backend-crash in VM "b" at most 19 ms after timeline[3] crashed ' +
+    'it, while it reboots (a reboot takes 20 ms at least): it would fail with "VM "b" is ' +
+    'restarting"',
+  ]);
+  // Just on the allowed side: 20 ms after, by a wait or an at, or a jitter that may make it so.
+  for (
+    const steps of [
+      "  - fault: { kind: vm-crash, vm: a }\n  - wait: 20ms\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1] }\n",
+      "  - at: 1s\n    fault: { kind: vm-crash, vm: a }\n" +
+      "  - at: 1020ms\n    fault: { kind: backend-crash, vm: a }\n",
+      "  - fault: { kind: vm-crash, vm: a }\n  - wait: 1ms\n" +
+      "  - jitter: 19ms\n    exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1] }\n",
+    ]
+  ) await valid(`topology: pair\ntimeline:\n${steps}`);
+});
