@@ -89,7 +89,9 @@ export function parseSeedOption(text: string | undefined, action: string): numbe
 /**
  * The text piped into a drill command given `-` (`vlab drill run - < drill.yaml`), read as a
  * file is (at most `kind.maxBytes`, text only); a terminal on stdin is refused rather than waited
- * on, and a text that cannot be read is one `drill-invalid` error (exit 2), as a file's.
+ * on, and a text that cannot be read is one `drill-invalid` error (exit 2), as a file's. `hints`
+ * replaces what to pipe in, said for a terminal and for a text of the wrong kind (`vlab validate -`
+ * takes a topology or a drill).
  *
  * @example
  * ```ts ignore
@@ -102,24 +104,27 @@ export async function readStdinInput(
   kind: InputKind,
   what: string,
   doing: string,
+  hints?: { terminal: string; kind: string },
 ): Promise<string> {
   if (Deno.stdin.isTerminal()) {
     throw new VlabError(
       "drill-invalid",
       `Cannot ${doing}: "-" reads ${what} from stdin, and stdin is a terminal`,
       {
-        hint: kind === REPORT_FILE
-          ? "Pipe the report in (vlab drill replay - < out/report.json), or give its path"
-          : "Pipe the drill in (vlab drill run - < drill.yaml), or give its path, such as drills/link-flap.yaml",
+        hint: hints?.terminal ??
+          (kind === REPORT_FILE
+            ? "Pipe the report in (vlab drill replay - < out/report.json), or give its path"
+            : "Pipe the drill in (vlab drill run - < drill.yaml), or give its path, such as drills/link-flap.yaml"),
       },
     );
   }
   // What to pipe in: not the file kind's "give a regular file … or -".
   const piped: InputKind = {
     ...kind,
-    kindHint: kind === REPORT_FILE
-      ? "pipe in the report.json written by `vlab drill run --report DIR`"
-      : "pipe in a drill file (YAML text), for example drills/link-flap.yaml",
+    kindHint: hints?.kind ??
+      (kind === REPORT_FILE
+        ? "pipe in the report.json written by `vlab drill run --report DIR`"
+        : "pipe in a drill file (YAML text), for example drills/link-flap.yaml"),
   };
   const r = await readBoundedStream(Deno.stdin.readable, piped, `${what} from stdin`);
   if (r.ok) return r.value;

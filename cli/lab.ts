@@ -8,11 +8,15 @@
  */
 
 import { parseWorkload, USAGE } from "../lab/guest/workloads/args.ts";
-import { topologyFileWarnings } from "../lab/topology/files.ts";
+import { STDIN_SOURCE, topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
 import { type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
-import { isDrillFile, startAgain, topologyArg } from "../lab/start_again.ts";
-import { formatDrillIssues, loadDrillFile } from "../lab/drill/mod.ts";
+import { isDrillFile, isDrillText, startAgain, topologyArg } from "../lab/start_again.ts";
+import { type DrillIssue, formatDrillIssues, loadDrillFile, parseDrill } from "../lab/drill/mod.ts";
+import type { Drill } from "../lab/drill/types.ts";
+import { DRILL_FILE } from "../lab/drill/input.ts";
+import type { Result } from "../devices/base/result.ts";
+import { topologyWarnings } from "../lab/topology/warnings.ts";
 import { formatPlan, type LabPlan, planLab } from "../lab/plan.ts";
 import { launchLab, type RegisteredLab } from "../lab/runner.ts";
 import type { Lab } from "../lab/lab.ts";
@@ -24,6 +28,7 @@ import {
   escapeControl,
   formatIssues,
   loadTopologyFile,
+  parseTopology,
   quote,
   resolveTopologyPath,
   topologyJsonSchema,
@@ -43,7 +48,7 @@ import { CliExit } from "./usage.ts";
 import { workloadExitCode } from "../lab/guest/workloads/mod.ts";
 import { captureCommand } from "./capture.ts";
 import { dashboardNice } from "./dashboard_command.ts";
-import { parseSeedOption } from "./drill.ts";
+import { parseSeedOption, readStdinInput } from "./drill.ts";
 import { count } from "../devices/base/plural.ts";
 import { onInterrupt } from "./interrupt.ts";
 
@@ -578,69 +583,97 @@ function validateCommand() {
     .argument("[file]", "a YAML topology or drill, or a shipped topology name (default: pair)")
     .option("--json", "print the problems (or the normalised topology) as JSON")
     .action(async (file, opts) => {
+      const json = opts.json === true;
+      // `-`: a topology or a drill piped in, named <stdin> in its problems.
+      if (file === "-") {
+        const text = await readStdinInput(DRILL_FILE, "the file", "validate", {
+          terminal:
+            "Pipe a topology or a drill in (vlab validate - < drill.yaml), or give its path, such as drills/link-flap.yaml",
+          kind: "pipe in a topology or a drill file (YAML text), for example drills/link-flap.yaml",
+        });
+        if (isDrillText(text)) {
+          return await reportDrill(STDIN_SOURCE, await parseDrill(text, STDIN_SOURCE), json);
+        }
+        const r = parseTopology(text, STDIN_SOURCE);
+        const warnings = r.ok ? topologyWarnings(text, r.value) : [];
+        return await reportTopology(STDIN_SOURCE, r, warnings, json);
+      }
       const path = resolveTopologyPath(file);
       const r = await loadTopologyFile(path);
       // A drill is checked as `vlab drill run` would check it, its topology with it.
       if (!r.ok && isWrongKind(r.error) && isDrillFile(path)) {
-        return await validateDrill(path, opts.json === true);
+        return await reportDrill(path, await loadDrillFile(path), json);
       }
       // Warnings of a valid file (a vhost-pci peer that sees all of the frontend's memory).
       const warnings = r.ok ? await topologyFileWarnings(path, r.value) : [];
-      if (opts.json) {
-        await out(
-          JSON.stringify(
-            r.ok
-              ? { valid: true, topology: r.value, ...(warnings.length > 0 ? { warnings } : {}) }
-              : { valid: false, issues: r.error },
-            null,
-            2,
-          ) + "\n",
-        );
-        // The JSON says what is wrong; the exit code still says that something is.
-        if (!r.ok) throw new CliExit(EXIT_CODES.failure);
-        return;
-      }
-      if (r.ok) {
-        const t = r.value;
-        if (warnings.length > 0) {
-          const shown = warnings.map((w) => ({ ...w, message: `warning: ${w.message}` }));
-          await err(formatIssues(shown, path) + "\n");
-        }
-        await out(
-          `${escapeControl(path)}: valid: lab ${t.name}, ${
-            labSize({
-              vms: t.vms.length,
-              switches: t.switches.length,
-              routers: t.vsockRouters.length,
-              links: t.links.length + t.vsockLinks.length +
-                t.vsockRouters.reduce((n, r) => n + r.ports.length, 0),
-            })
-          }\n`,
-        );
-        return;
-      }
-      const unread = fileNotRead(r.error);
-      if (unread) throw unread;
-      await err(formatIssues(r.error, path) + "\n");
-      if (isWrongKind(r.error)) {
-        throw new VlabError("topology-invalid", `${quote(path)}: ${NOT_A_TOPOLOGY}`, {
-          hint: WRONG_KIND_HINT,
-        });
-      }
-      throw new VlabError(
-        "topology-invalid",
-        `${quote(path)} has ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,
-        {
-          hint: `Fix ${r.error.length === 1 ? "it" : "them"} (above); ` +
-            "`vlab schema` gives editors completion",
-        },
-      );
+      await reportTopology(path, r, warnings, json);
     });
 }
 
-/** `vlab validate DRILL`: the drill's problems (and its topology's), or what it will run. */
-async function validateDrill(path: string, json: boolean): Promise<void> {
-  const d = await loadDrillFile(path);
+/** What `vlab validate` says of a topology (`path` names it: a file, or `<stdin>`). */
+async function reportTopology(
+  path: string,
+  r: Result<Topology, TopologyIssue[]>,
+  warnings: readonly TopologyIssue[],
+  json: boolean,
+): Promise<void> {
+  if (json) {
+    await out(
+      JSON.stringify(
+        r.ok
+          ? { valid: true, topology: r.value, ...(warnings.length > 0 ? { warnings } : {}) }
+          : { valid: false, issues: r.error },
+        null,
+        2,
+      ) + "\n",
+    );
+    // The JSON says what is wrong; the exit code still says that something is.
+    if (!r.ok) throw new CliExit(EXIT_CODES.failure);
+    return;
+  }
+  if (r.ok) {
+    const t = r.value;
+    if (warnings.length > 0) {
+      const shown = warnings.map((w) => ({ ...w, message: `warning: ${w.message}` }));
+      await err(formatIssues(shown, path) + "\n");
+    }
+    await out(
+      `${escapeControl(path)}: valid: lab ${t.name}, ${
+        labSize({
+          vms: t.vms.length,
+          switches: t.switches.length,
+          routers: t.vsockRouters.length,
+          links: t.links.length + t.vsockLinks.length +
+            t.vsockRouters.reduce((n, r) => n + r.ports.length, 0),
+        })
+      }\n`,
+    );
+    return;
+  }
+  const unread = fileNotRead(r.error);
+  if (unread) throw unread;
+  await err(formatIssues(r.error, path) + "\n");
+  if (isWrongKind(r.error)) {
+    throw new VlabError("topology-invalid", `${quote(path)}: ${NOT_A_TOPOLOGY}`, {
+      hint: WRONG_KIND_HINT,
+    });
+  }
+  throw new VlabError(
+    "topology-invalid",
+    `${quote(path)} has ${r.error.length} problem${r.error.length === 1 ? "" : "s"}`,
+    {
+      hint: `Fix ${r.error.length === 1 ? "it" : "them"} (above); ` +
+        "`vlab schema` gives editors completion",
+    },
+  );
+}
+
+/** What `vlab validate` says of a drill (`path` names it: a file, or `<stdin>`). */
+async function reportDrill(
+  path: string,
+  d: Result<Drill, DrillIssue[]>,
+  json: boolean,
+): Promise<void> {
   if (json) {
     await out(
       JSON.stringify(

@@ -94,11 +94,29 @@ export function startAgain(record: Pick<LabRecord, "source">): string {
  */
 export function isDrillFile(path: string): boolean {
   try {
-    const text = Deno.readTextFileSync(path);
-    if (text.length > MAX_TOPOLOGY_BYTES) return false;
+    return isDrillText(Deno.readTextFileSync(path));
+  } catch {
+    return false; // gone or unreadable: not a drill that can run
+  }
+}
+
+/**
+ * Whether `text` is a drill (`vlab validate -` reads either kind from stdin): a YAML document of
+ * that kind, whatever its problems.
+ *
+ * @example
+ * ```ts
+ * import { isDrillText } from "./start_again.ts";
+ * isDrillText("topology: pair\ntimeline: []\n"); // true
+ * isDrillText("name: x\nvms: {}\n"); // false
+ * ```
+ */
+export function isDrillText(text: string): boolean {
+  if (text.length > MAX_TOPOLOGY_BYTES) return false;
+  try {
     return vlabFileKind(withoutYamlEnv(() => parseYaml(text))) === "drill";
   } catch {
-    return false; // gone, unreadable or no YAML: not a drill that can run
+    return false; // no YAML: not a drill
   }
 }
 

@@ -10,9 +10,14 @@ import { runVlab } from "./run.ts";
 
 /** `vlab ARGS` with a state folder of its own, removed afterwards. */
 async function vlab(...args: string[]) {
+  return await vlabWith(args);
+}
+
+/** `vlab ARGS` with `stdin` piped in, and a state folder of its own, removed afterwards. */
+async function vlabWith(args: string[], stdin?: string) {
   const stateDir = await Deno.makeTempDir({ prefix: "vlab-kind-" });
   try {
-    return await runVlab(args, { stateDir });
+    return await runVlab(args, { stateDir, stdin });
   } finally {
     await Deno.remove(stateDir, { recursive: true });
   }
@@ -70,6 +75,33 @@ Deno.test("vlab validate of a drill checks the drill and its topology without ru
     kind: "drill",
     drill: { name: "link-flap", topology: "pair", steps: 3, assertions: 9 },
   });
+});
+
+Deno.test("vlab validate - checks a drill or a topology piped in, as drill run - reads a drill", async () => {
+  const drill = await vlabWith(["validate", "-"], await Deno.readTextFile("drills/link-flap.yaml"));
+  assert.equal(drill.code, 0, drill.stderr);
+  assert.equal(
+    drill.stdout,
+    "<stdin>: valid: drill link-flap on lab pair, 3 steps, 9 assertions\n",
+  );
+  const topology = await vlabWith(
+    ["validate", "-"],
+    await Deno.readTextFile("topologies/pair.yaml"),
+  );
+  assert.equal(topology.code, 0, topology.stderr);
+  assert.equal(topology.stdout, "<stdin>: valid: lab pair, 2 VMs, 0 switches, 1 link\n");
+  const bad = await vlabWith(
+    ["validate", "-"],
+    "topology: pair\ntimeline:\n  - { at: 0s, link: { name: a-bx, state: down } }\n",
+  );
+  assert.equal(bad.code, 1, bad.stderr);
+  assert.match(bad.stderr, /^<stdin>:3:29: Unknown link "a-bx"\n {2}hint: did you mean `a-b`\?\n/);
+  const json = await vlabWith(
+    ["validate", "--json", "-"],
+    "topology: pair\ntimeline:\n  - { at: 0s, link: { name: a-bx, state: down } }\n",
+  );
+  assert.equal(json.code, 1);
+  assert.equal(JSON.parse(json.stdout).kind, "drill");
 });
 
 Deno.test("vlab drill run of a topology and drill replay of a drill: one problem naming the command", async () => {
