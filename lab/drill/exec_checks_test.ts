@@ -339,3 +339,32 @@ Deno.test("a flood whose frames exceed the MTU of the NIC they leave by is a val
   );
   assert.ok(r.ok, r.ok ? "" : JSON.stringify(r.error));
 });
+
+Deno.test("a repeated vsock-send to a vsock-sink is a validation error: the sink takes one stream", async () => {
+  // Before, it validated, then its second run failed on every run: "Cannot connect to vsock
+  // 4:5000: refused" (the first run's stream was the sink's one).
+  assert.deepEqual(
+    await problems(
+      "topology: vsock-pair\ntimeline:\n" +
+        "  - exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true }\n" +
+        "  - every: 500ms\n    for: 1s\n    exec: { vm: a, argv: [vsock-send, 4, 5000, -b, 1000] }\n",
+    ),
+    [
+      `6:26: Cannot connect to vsock 4:5000 from VM "a" again: timeline[1] runs 2 times (every, for), and the vsock-sink a step above started on port 5000 in VM "b" (CID 4) takes one stream, the first run's, so the second run's connection would be refused / hint: serve any number of streams there: exec: { vm: b, argv: [vsock-echo, -p, 5000], background: true }, or leave every and for out`,
+    ],
+  );
+  // Just on the allowed side: one run (every as long as for), a repeated send to an echo, to the
+  // host.
+  for (
+    const steps of [
+      "  - exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true }\n" +
+      "  - every: 1s\n    for: 1s\n    exec: { vm: a, argv: [vsock-send, 4, 5000] }\n",
+      "  - exec: { vm: b, argv: [vsock-echo, -p, 5000, -t, 5], background: true }\n" +
+      "  - every: 500ms\n    for: 1s\n    exec: { vm: a, argv: [vsock-send, 4, 5000] }\n",
+      "  - every: 500ms\n    for: 1s\n    exec: { vm: a, argv: [vsock-send, 2, 5000] }\n",
+    ]
+  ) {
+    const r = await parseDrill(`topology: vsock-pair\ntimeline:\n${steps}`, "d.yaml");
+    assert.ok(r.ok, `${steps}\n${r.ok ? "" : JSON.stringify(r.error)}`);
+  }
+});

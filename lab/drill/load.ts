@@ -1004,9 +1004,11 @@ function checkSteps(
         );
       } else {
         args = parsed.data;
+        // How many times it runs, when its timing reads (a repeated send to a vsock-sink).
+        const runs = runsOf(c.success ? c.data : readableTiming(common));
         const checked = spec.check?.(
           args,
-          { topology, workloads, endless, linksDown, partitions, vsockServers },
+          { topology, workloads, endless, linksDown, partitions, vsockServers, runs },
           [
             ...path,
             kind,

@@ -146,6 +146,11 @@ export interface CheckContext {
     unknown: boolean;
     ended: Map<string, string>;
   };
+  /**
+   * How many times the step runs (`every` and `for`), when its timing reads: a repeated
+   * `vsock-send` to a `vsock-sink` has its second run refused. Absent: once, or not known.
+   */
+  runs?: number;
 }
 
 /** A background workload the runner tracks. */
@@ -752,10 +757,28 @@ function vsockServerProblems(
   }
   const key = `${peer.name}\0${w.port}`;
   if (servers.ports.has(key)) {
-    // A vsock-sink takes one stream, then stops listening: a second send there is refused.
+    // A vsock-sink takes one stream, then stops listening: a second send there is refused, a
+    // repeated step's second run too.
     if (servers.ports.get(key) === "vsock-sink") {
       servers.ports.delete(key);
       servers.ended.set(key, `timeline[${path[1]}]'s vsock-send took its one stream`);
+      const runs = ctx.runs ?? 1;
+      if (runs > 1) {
+        return [{
+          code: "no-listener",
+          path: [...path, "argv"],
+          message:
+            `Cannot connect to vsock ${w.cid}:${w.port} from VM ${quote(a.vm)} again: timeline[${
+              path[1]
+            }] runs ${runs} times (every, for), and the vsock-sink a ` +
+            `step above started on port ${w.port} in VM ${
+              quote(peer.name)
+            } (CID ${w.cid}) takes one stream, the first run's, so the second run's connection ` +
+            "would be refused",
+          hint: `serve any number of streams there: exec: { vm: ${peer.name}, argv: [vsock-echo, ` +
+            `-p, ${w.port}], background: true }, or leave every and for out`,
+        }];
+      }
     }
     return [];
   }
