@@ -303,7 +303,12 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
   out.push(...headers);
   const linesRoom = Math.max(1, props.height - out.length - legendShown.length);
   // Descriptors shown: a page of the keys is this many.
-  const rowsRoom = twoLine ? Math.max(1, Math.floor(linesRoom / 2)) : linesRoom;
+  // Two lines a descriptor still too narrow for the markers (an idle ring at 40 columns: "◀
+  // avail,de…"): a marked descriptor takes a third line for them, and the rows shown leave it.
+  const markersBelow = twoLine && markersWidth(marks) > room;
+  const rowsRoom = twoLine
+    ? Math.max(1, Math.floor((linesRoom - (markersBelow ? marks.size : 0)) / 2))
+    : linesRoom;
   const waiting = waitingSlots(ring);
   const follow = followRow(ring, rowsRoom);
   const start = Math.max(0, Math.min(props.scroll ?? follow, Math.max(0, total - rowsRoom)));
@@ -340,8 +345,11 @@ function buildRing(props: RingViewProps): { lines: Line[]; start: number; rows: 
         seg("    "),
         owner,
         ...(split ? [seg(" "), availCell, usedCell] : []),
-        ...marker,
+        ...(markersBelow ? [] : marker),
       ]);
+      if (markersBelow && names.length > 0) {
+        out.push([seg("    "), seg(markerText(names, width - 4), { bold: true, color: "cyan" })]);
+      }
       continue;
     }
     const row: Seg[] = [

@@ -193,3 +193,14 @@ Deno.test("at 40 columns a ring view's long title breaks between its words, neve
   const head = lines.slice(0, 3).join(" ").replace(/\s+/g, " ");
   assert.ok(head.startsWith(`${title} · split · 256 entries`), lines.join("\n"));
 });
+
+Deno.test("at 40 columns an idle ring's markers take a line under their descriptor, whole", () => {
+  // Two lines a descriptor left them 10 columns: "◀ avail,de…".
+  const lines = text(idleSplit(), 40, 20);
+  for (const l of lines) assert.ok(Array.from(l).length <= 40, `wider than 40: "${l}"`);
+  assert.ok(!lines.some((l) => l.includes("…")), lines.join("\n"));
+  const at = lines.findIndex((l) => /^ +40 +12 NEXT/.test(l));
+  assert.ok(at > 0, lines.join("\n"));
+  assert.match(lines[at + 1], /^ {4}free +80 +80:0$/);
+  assert.equal(lines[at + 2], "    ◀ avail · device next · used");
+});
