@@ -190,6 +190,7 @@ export function labMetricFamilies(topology: Topology): Map<string, MetricFamily>
     }
     if (vm.devices.some((d) => d.kind === "vsock")) {
       add("vlab_vsock_backend_rst_dropped_total", { vm: vm.name });
+      add("vlab_vsock_backend_host_refused_total", { vm: vm.name });
     }
   }
   const bridge = Object.keys(new LearningSwitch({ ports: 0, agingMs: 1000 }).counters);

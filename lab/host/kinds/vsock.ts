@@ -304,7 +304,8 @@ function start(ctx: HostContext, spec: VsockDeviceSpec): HostKindInstance {
         out?.nextDueMs() ?? Infinity, // packets an impairment (delay, rate) holds
       ),
     periodic: (stats) => {
-      stats.setAll("vsock_", { rstDropped });
+      // `vsock_host_refused`: host clients of vsock.sock refused at the connection limit.
+      stats.setAll("vsock_", { rstDropped, hostRefused: host?.refusedConnections ?? 0 });
       if (out?.stage) stats.setAll("vsock_impair_", out.stage.counters);
       if (out?.linkDownDropped) stats.set("vsock_link_down_dropped", out.linkDownDropped);
       writeConnTable(connTable, device.connections());

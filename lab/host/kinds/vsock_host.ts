@@ -57,6 +57,8 @@ export interface HostVsockOptions {
   now: () => number;
   /** Host-side counters (`VsockDriverCounter` layout) or none. */
   counters?: Float64Array;
+  /** Host connections open at once (default 1023, `VSOCK_MAX_CONNECTIONS`, as Firecracker). */
+  maxConnections?: number;
 }
 
 /**
@@ -111,6 +113,7 @@ export class HostVsock {
   private listener: Deno.UnixListener | null = null;
   private readonly clients = new Set<Deno.UnixConn>();
   private closed = false;
+  #refused = 0;
 
   /** Listen on `path` (a stale socket file there is removed first). */
   constructor(o: HostVsockOptions) {
@@ -120,6 +123,7 @@ export class HostVsock {
       sink: { send: (h, p) => o.deliver(h, p) },
       now: o.now,
       counters: o.counters,
+      maxConnections: o.maxConnections,
     });
     try {
       Deno.removeSync(o.path);
@@ -143,6 +147,15 @@ export class HostVsock {
   pump(): boolean {
     const expired = this.sockets.tick();
     return this.sockets.flush() > 0 || expired > 0;
+  }
+
+  /**
+   * Host clients of `vsock.sock` whose `CONNECT` was refused because the host already had its
+   * connection limit open (1023, as Firecracker's muxer) or no free local port: their socket was
+   * closed with no `OK` (published as the worker's `vsock_host_refused`).
+   */
+  get refusedConnections(): number {
+    return this.#refused;
   }
 
   /** Packets waiting for room in the device. */
@@ -196,7 +209,10 @@ export class HostVsock {
     try {
       conn = this.sockets.connect(this.o.guestCid, port);
     } catch {
-      return; // no free port or too many connections: drop, as for a bad line
+      // No free port or too many connections: drop, as for a bad line, and count it (a client
+      // refused at the limit was seen nowhere).
+      this.#refused++;
+      return;
     }
     this.o.wake();
     await this.bridge(unix, conn, `OK ${conn.localPort}\n`);

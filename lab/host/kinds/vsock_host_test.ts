@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_CONNECT_LINE, parseConnectLine } from "./vsock_host.ts";
+import { HostVsock, MAX_CONNECT_LINE, parseConnectLine } from "./vsock_host.ts";
 
 Deno.test("a CONNECT line is two words, `connect` in any case and a u32 (Firecracker's muxer)", () => {
   assert.equal(parseConnectLine("CONNECT 52"), 52);
@@ -14,4 +14,51 @@ Deno.test("a CONNECT line is two words, `connect` in any case and a u32 (Firecra
   assert.equal(parseConnectLine("LISTEN 52"), null);
   assert.equal(parseConnectLine(""), null);
   assert.ok("CONNECT 4294967295\n".length <= MAX_CONNECT_LINE);
+});
+
+Deno.test("a host client refused at the connection limit is counted, not dropped unseen", async () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/vsock.sock`;
+  // The guest never answers: the first CONNECT holds the only slot.
+  const host = new HostVsock({
+    path,
+    guestCid: 3,
+    deliver: () => true,
+    wake: () => {},
+    now: () => performance.now(),
+    maxConnections: 1,
+  });
+  const clients: Deno.UnixConn[] = [];
+  try {
+    const connect = async () => {
+      const c = await Deno.connect({ transport: "unix", path });
+      clients.push(c);
+      await c.write(new TextEncoder().encode("CONNECT 5000\n"));
+      return c;
+    };
+    await connect();
+    for (let i = 0; i < 200 && host.sockets.size < 1; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(host.sockets.size, 1);
+    assert.equal(host.refusedConnections, 0);
+    const second = await connect();
+    // Refused: its socket is closed with no OK, and the refusal is counted.
+    const n = await second.read(new Uint8Array(16));
+    assert.equal(n, null);
+    for (let i = 0; i < 200 && host.refusedConnections < 1; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(host.refusedConnections, 1);
+  } finally {
+    for (const c of clients) {
+      try {
+        c.close();
+      } catch {
+        // Closed by the host.
+      }
+    }
+    host.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
