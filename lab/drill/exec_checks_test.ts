@@ -368,3 +368,39 @@ Deno.test("a repeated vsock-send to a vsock-sink is a validation error: the sink
     assert.ok(r.ok, `${steps}\n${r.ok ? "" : JSON.stringify(r.error)}`);
   }
 });
+
+Deno.test("a vsock-send to a server a wait_for saw end is a validation error", async () => {
+  // Before, it validated, then failed on every run: "Cannot connect to vsock 4:5000: refused"
+  // (the wait returned once the server's workload was over: its port listens no more).
+  assert.deepEqual(
+    await problems(
+      "topology: vsock-pair\ntimeline:\n" +
+        "  - exec: { vm: b, argv: [vsock-echo, -p, 5000, -t, 1], background: true, as: srv }\n" +
+        "  - wait_for: { workload: srv }\n" +
+        "  - exec: { vm: a, argv: [vsock-send, 4, 5000] }\n",
+    ),
+    [
+      `5:26: Cannot connect to vsock 4:5000 from VM "a": the server a step above started on port 5000 in VM "b" (CID 4) listens no more (timeline[1] waited for "srv" to end), so the connection would be refused / hint: start one there again, after that step: exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true } (a vsock-echo serves any number of streams)`,
+    ],
+  );
+  // Just on the allowed side: the send before the wait, a wait for another workload, a server
+  // started again after the wait.
+  for (
+    const steps of [
+      "  - exec: { vm: b, argv: [vsock-echo, -p, 5000, -t, 1], background: true, as: srv }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 4, 5000] }\n" +
+      "  - wait_for: { workload: srv }\n",
+      "  - exec: { vm: b, argv: [vsock-echo, -p, 5000, -t, 5], background: true, as: srv }\n" +
+      "  - exec: { vm: b, argv: [vsock-sink, -p, 5001, -t, 1], background: true, as: other }\n" +
+      "  - wait_for: { workload: other }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 4, 5000] }\n",
+      "  - exec: { vm: b, argv: [vsock-echo, -p, 5000, -t, 1], background: true, as: srv }\n" +
+      "  - wait_for: { workload: srv }\n" +
+      "  - exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 4, 5000] }\n",
+    ]
+  ) {
+    const r = await parseDrill(`topology: vsock-pair\ntimeline:\n${steps}`, "d.yaml");
+    assert.ok(r.ok, `${steps}\n${r.ok ? "" : JSON.stringify(r.error)}`);
+  }
+});

@@ -862,6 +862,7 @@ function checkSteps(
     ports: new Map<string, "vsock-sink" | "vsock-echo">(),
     unknown: false,
     ended: new Map<string, string>(),
+    names: new Map<string, string>(),
   };
   // Where each workload is named, so a step that waits for one named later can say so.
   const named = new Map<string, number>();

@@ -137,14 +137,16 @@ export interface CheckContext {
    * The vsock ports the steps above listen on in the background, as `VM\0port`, with the server
    * there (`vsock-sink`, `vsock-echo`); `unknown` once a step whose workload did not read may have
    * started one; `ended`: the ports a server listened on and surely listens on no more, with why
-   * (a `vsock-sink` took a `vsock-send`'s stream, its one; a `vm-crash` of its VM). An `exec`
-   * step's check keeps it up to date, and a `fault` step's for a `vm-crash` (see
-   * {@linkcode endVsockServers}).
+   * (a `vsock-sink` took a `vsock-send`'s stream, its one; a `vm-crash` of its VM; a `wait_for`
+   * on it). An `exec` step's check keeps it up to date, a `fault` step's for a `vm-crash` (see
+   * {@linkcode endVsockServers}) and a `wait_for` step's.
    */
   vsockServers?: {
     ports: Map<string, "vsock-sink" | "vsock-echo">;
     unknown: boolean;
     ended: Map<string, string>;
+    /** The workload name (`as:`) of the server on each port, when it has one: a `wait_for` on it ends it. */
+    names?: Map<string, string>;
   };
   /**
    * How many times the step runs (`every` and `for`), when its timing reads: a repeated
@@ -718,6 +720,8 @@ function vsockServerProblems(
     const key = `${a.vm}\0${w.port}`;
     servers.ports.set(key, w.kind);
     servers.ended.delete(key);
+    if (a.as === undefined) servers.names?.delete(key);
+    else servers.names?.set(key, a.as);
     return [];
   }
   if (w.kind !== "vsock-send" || servers.unknown || ctx.topology === null) return [];
@@ -1002,7 +1006,16 @@ registerStepKind<z.output<typeof waitForArgs>>("wait_for", {
   }),
   checkPartial: (a, ctx, path) =>
     a.workload === undefined ? [] : checkWaitFor({ workload: a.workload }, ctx, path),
-  check: (a, ctx, path) => checkWaitFor(a, ctx, path),
+  check: (a, ctx, path) => {
+    // Once it returns, the workload has ended: a vsock server's port listens no more.
+    const servers = ctx.vsockServers;
+    for (const [key, name] of servers?.names ?? []) {
+      if (name !== a.workload || !servers!.ports.has(key)) continue;
+      servers!.ports.delete(key);
+      servers!.ended.set(key, `timeline[${path[1]}] waited for ${quote(name)} to end`);
+    }
+    return checkWaitFor(a, ctx, path);
+  },
   run: async (a, ctx) => {
     const w = ctx.workloads.get(a.workload);
     if (w === undefined) throw new Error(`workload ${a.workload} was not started`);
