@@ -14,6 +14,7 @@ import { describeImpair } from "../lab/plan.ts";
 import { parse as parseYaml } from "yaml";
 import { parseImpairment } from "../lab/topology/impairment.ts";
 import { withoutYamlEnv } from "../lab/topology/yaml_env.ts";
+import { leadingZeroProblem } from "../lab/topology/leading_zero.ts";
 import { escapeControl, quote, showValue } from "../devices/base/quote.ts";
 import type { Impairment } from "../lab/topology/types.ts";
 import { VlabError } from "./errors.ts";
@@ -60,8 +61,16 @@ export function impairmentWords(
     }
     seen.set(key, w);
     const value = w.slice(eq + 1);
+    const number = yamlNumber(value);
+    // `limit=010`: 10 here, 8 to a YAML 1.1 tool, as a file's `limit: 010` (`leading-zero`).
+    const zero = number === null ? null : leadingZeroProblem(key, value);
+    if (zero !== null) {
+      throw new VlabError("bad-impairment", zero.message, {
+        hint: zero.hint.replaceAll(`${key}: `, `${key}=`),
+      });
+    }
     Object.defineProperty(raw, key, {
-      value: yamlNumber(value) ?? value,
+      value: number ?? value,
       enumerable: true,
       writable: true,
       configurable: true,

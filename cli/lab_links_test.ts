@@ -27,6 +27,19 @@ Deno.test("KEY=VALUE words read like YAML: plain numbers stay numbers, the rest 
   assert.deepEqual(impairmentWords([]), {});
 });
 
+Deno.test("KEY=VALUE integers with a leading zero are refused, as a file's leading-zero", () => {
+  // limit=010 was taken as 10, where a YAML 1.1 tool reads 8.
+  assert.throws(
+    () => impairmentWords(["limit=010"]),
+    (e: unknown) =>
+      e instanceof VlabError && e.code === "bad-impairment" && e.exitCode === 2 &&
+      e.message === "limit 010 is written with a leading zero, which YAML 1.1 tools read as " +
+          "octal (8) and vlab (YAML 1.2) as 10" &&
+      e.hint === "write limit=10 (or limit=0o10 for octal 8)",
+  );
+  assert.deepEqual(impairmentWords(["limit=0o10", "overhead=0"]), { limit: 8, overhead: 0 });
+});
+
 Deno.test("KEY=VALUE numbers are YAML's: 1e3 and 0x10 are numbers; 1e400, .inf and .nan out of range", () => {
   // limit=1e3 was "limit must be a number, got "1e3"" though a file's `limit: 1e3` is 1000.
   assert.deepEqual(impairmentWords(["limit=1e3", "gap=0x10", "rate=1mbit", "overhead=+4"]), {

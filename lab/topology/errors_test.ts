@@ -331,6 +331,7 @@ const EVERY_CODE: Record<string, string> = {
   "unknown-key": "name: x\nvms: {}\nlnks: []\n",
   "missing-key": "vms: {}\n",
   "wrong-type": "name: x\nvms: { a: { poll_us: fast } }\n",
+  "leading-zero": "name: x\nvms: { a: { vsock: { cid: 010 } } }\n",
   "unknown-value": "name: x\nvms: { a: { layout: spilt } }\n",
   "out-of-range": "name: x\nvms: { a: { memory: 1 } }\n",
   "bad-unit": "name: x\nvms: { a: { memory: 10 parsecs } }\n",
@@ -923,6 +924,32 @@ Deno.test("a number written with YAML 1.1's digit separators (1_500) says to dro
   // Not a number with separators: the hint says what to write, as before.
   const [word] = issuesOf("name: x\nvms: { a: { poll_us: a_1 } }\n");
   assert.match(word.hint ?? "", /^write a number here/);
+});
+
+Deno.test("an integer with a leading zero (cid: 010) is refused: YAML 1.1 reads it as octal", () => {
+  // It was read as 10, where a YAML 1.1 tool reads 8: the file meant two CIDs.
+  assert.deepEqual(brief("name: x\nvms: { a: { vsock: { cid: 010 } } }\n"), [
+    "2:27 leading-zero cid 010 is written with a leading zero, which YAML 1.1 tools read as " +
+    "octal (8) and vlab (YAML 1.2) as 10",
+  ]);
+  const hint = (yaml: string) => issuesOf(yaml)[0].hint;
+  assert.equal(
+    hint("name: x\nvms: { a: { vsock: { cid: 010 } } }\n"),
+    "write cid: 10 (or cid: 0o10 for octal 8)",
+  );
+  // Not octal in YAML 1.1 (a string there): only the decimal.
+  assert.equal(hint("name: x\nvms: { a: { vsock: { cid: 09 } } }\n"), "write cid: 9");
+  // Other integer keys too, beside the file's other problems.
+  assert.deepEqual(
+    issuesOf(
+      "name: x\nvms: { a: { nics: { e: { mtu: 01500 } } }, b: { poll_us: fast } }\n",
+    ).map((i) => i.code),
+    ["leading-zero", "wrong-type"],
+  );
+  // A key that takes a string says to quote it, as before; octal and 0 are taken.
+  assert.equal(issuesOf("name: 010\nvms: {}\n")[0].code, "wrong-type");
+  assert.ok(parseTopology("name: x\nvms: { a: { vsock: { cid: 0o10 } } }\n", "t").ok);
+  assert.ok(parseTopology("name: x\nvms: { a: { vsock: { cid: 10 } } }\n", "t").ok);
 });
 
 Deno.test("a boolean in quotes or in YAML 1.1's words (yes, on) says what to write", () => {

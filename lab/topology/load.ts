@@ -16,6 +16,7 @@
 
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import { withoutYamlEnv } from "./yaml_env.ts";
+import { leadingZeroIssues } from "./leading_zero.ts";
 import { err, ok, type Result } from "../../devices/base/result.ts";
 import { buildTopology } from "./build.ts";
 import { checkGraph } from "./checks.ts";
@@ -461,7 +462,17 @@ function parseText(text: string, source: string): Result<Topology, TopologyIssue
   const parsed = parseYamlDocument(text);
   if (!parsed.ok) return parsed;
   const r = validate(parsed.value.raw, source, parsed.value.locate);
-  return r.ok ? r : err(withAnchorHints(r.error, parsed.value.doc));
+  // `cid: 010`: 10 here, 8 to a YAML 1.1 tool. A key that takes no number (`name: 010`) or no
+  // such key says so itself.
+  const zeros = leadingZeroIssues(parsed.value.doc.contents, parsed.value.lineCounter)
+    .filter((z) => r.ok || !r.error.some((i) => i.path === z.path));
+  if (zeros.length === 0) return r.ok ? r : err(withAnchorHints(r.error, parsed.value.doc));
+  const issues = [...(r.ok ? [] : withAnchorHints(r.error, parsed.value.doc)), ...zeros];
+  return err(
+    issues.sort((a, b) =>
+      (a.line ?? Infinity) - (b.line ?? Infinity) || (a.column ?? 0) - (b.column ?? 0)
+    ),
+  );
 }
 
 /**
