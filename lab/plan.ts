@@ -219,6 +219,8 @@ export function planLab(topology: Topology): LabPlan {
 
   const vsockOf = (name: string) =>
     vmByName.get(name)!.devices.find((d): d is VsockDeviceSpec => d.kind === "vsock")!;
+  // The VMs each vsock device reaches: none until a vsock link or router joins it to some.
+  for (const vm of topology.vms) if (vm.vsock !== null) vsockOf(vm.name).joinedCids = [];
   for (const link of topology.vsockLinks) {
     const forwardRing = rings.length;
     const reverseRing = forwardRing + 1;
@@ -226,6 +228,8 @@ export function planLab(topology: Topology): LabPlan {
     const [da, db] = [vsockOf(a.name), vsockOf(b.name)];
     [da.txRing, da.rxRing, da.peerCid] = [forwardRing, reverseRing, db.cid];
     [db.txRing, db.rxRing, db.peerCid] = [reverseRing, forwardRing, da.cid];
+    da.joinedCids!.push(db.cid);
+    db.joinedCids!.push(da.cid);
     const pa: RingPort = { kind: "vsock", vm: a.name, thread: a.deviceThread };
     const pb: RingPort = { kind: "vsock", vm: b.name, thread: b.deviceThread };
     for (
@@ -288,6 +292,10 @@ export function planLab(topology: Topology): LabPlan {
         });
       }
       links.push({ name: p.link, endpoints: [vm.name, r.name], forwardRing, reverseRing });
+    }
+    for (const p of r.ports) {
+      const dev = vsockOf(p.vm);
+      dev.joinedCids!.push(...sw.vsockCids.filter((cid) => cid !== dev.cid));
     }
   }
 

@@ -558,3 +558,29 @@ Deno.test("formatPlan counts in the singular too: a lone switch's plan says 1 wo
     /^ {2}1 worker, 0 link rings, 0 MiB of shared memory/m,
   );
 });
+
+Deno.test("each vsock device knows the CIDs a vsock link or router joins its VM to", () => {
+  // Without them, a guest's vsock-send to a VM nothing joins it to hinted to start a listener
+  // there and check "the vsock link between the two VMs", which did not exist.
+  const t = parseTopology(
+    "name: vj\nvms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } }, c: { vsock: { cid: 5 } }, " +
+      "d: { vsock: { cid: 6 } }, e: { vsock: { cid: 7 } }, f: { vsock: { cid: 8 } } }\n" +
+      "vsock_routers: { r1: {} }\n" +
+      "links: [{ kind: vsock, endpoints: [a, b] }, { kind: vsock, endpoints: [c, r1] }, " +
+      "{ kind: vsock, endpoints: [d, r1] }, { kind: vsock, endpoints: [e, r1] }]\n",
+    "vj.yaml",
+  );
+  assert.ok(t.ok);
+  const joined = planLab(t.value).vms.map((v) => {
+    const d = v.devices.find((x) => x.kind === "vsock");
+    return [v.name, d?.kind === "vsock" ? d.joinedCids : null];
+  });
+  assert.deepEqual(joined, [
+    ["a", [4]],
+    ["b", [3]],
+    ["c", [6, 7]],
+    ["d", [5, 7]],
+    ["e", [5, 6]],
+    ["f", []],
+  ]);
+});

@@ -261,6 +261,12 @@ export interface VsockDeviceSpec extends SlotSpec {
    * tells a connect refused because no VM has the CID ("no-such-cid") from one refused by a VM.
    */
   labCids?: [number, string][];
+  /**
+   * The CIDs of the VMs that a vsock link or a vsock router joins this one to (the planner's):
+   * the guest tells a connect refused because nothing joins the two VMs (every packet answered
+   * with RST) from one refused by the VM. Absent: not known.
+   */
+  joinedCids?: number[];
   /** Ring the device sends packets into, or -1. */
   txRing: number;
   /** Ring the device receives packets from, or -1. */

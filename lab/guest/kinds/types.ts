@@ -116,6 +116,8 @@ export interface VsockService {
   wake: () => void;
   /** The lab's VMs with vsock by CID (for a workload's messages). */
   labCids?: ReadonlyMap<number, string>;
+  /** The CIDs of the VMs a vsock link or router joins this one to, when known (for messages). */
+  joinedCids?: ReadonlySet<number>;
 }
 
 /** A running kind in one guest worker. */

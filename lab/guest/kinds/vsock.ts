@@ -111,6 +111,8 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
   // The lab's CIDs: a connect to another is refused as "no-such-cid" (the REQUEST still goes
   // out and gets its RST: the wire is virtio's, only the socket table names the cause).
   const labCids = new Map((spec.labCids ?? []).map(([cid, vm]) => [cid, vm]));
+  // The CIDs a vsock link or router joins this VM to: a refusal from another is the topology's.
+  const joinedCids = spec.joinedCids === undefined ? undefined : new Set(spec.joinedCids);
   const sockets = new VsockSockets({
     cid: cidRead.value >>> 0,
     sink: driver,
@@ -172,7 +174,7 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
       },
     }),
     provide: (services) => {
-      services.vsock = { sockets, wake: ctx.wakeSelf, labCids };
+      services.vsock = { sockets, wake: ctx.wakeSelf, labCids, joinedCids };
     },
   };
 }

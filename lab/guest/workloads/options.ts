@@ -20,6 +20,11 @@ export interface VsockWorkloadService {
   wake: () => void;
   /** The lab's VMs with vsock by CID (for messages: "no VM has CID 7", "CID 4 is VM b"). */
   labCids?: ReadonlyMap<number, string>;
+  /**
+   * The CIDs of the VMs a vsock link or router joins this one to, when known: a connect to
+   * another VM is refused by the topology, not by a missing listener.
+   */
+  joinedCids?: ReadonlySet<number>;
 }
 
 /** What the iommu kind offers a workload (`iommu-unmap`). */

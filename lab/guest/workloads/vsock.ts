@@ -338,6 +338,14 @@ function connectError(
   } else if (req.cid === vsock.sockets.cid) {
     hint = `CID ${req.cid} is this VM's own, and vlab has no vsock loopback: connect to ` +
       "another VM's CID, or to the host (CID 2)";
+  } else if (vm !== undefined && vsock.joinedCids?.has(req.cid) === false) {
+    // Every packet to a VM that no link joins this one to is answered with RST: no listener
+    // there could take it.
+    const self = cids?.get(vsock.sockets.cid);
+    const me = self === undefined ? "this VM" : `VM "${self}"`;
+    hint = `No vsock link or vsock router joins ${me} to VM "${vm}" (CID ${req.cid}): join them ` +
+      `in the topology (links: - { kind: vsock, endpoints: [${self ?? "VM"}, ${vm}] }), or link ` +
+      "both to one vsock router; `vlab status` shows the vsock links";
   } else if (vm !== undefined) {
     hint = `CID ${req.cid} is VM "${vm}": start vsock-sink or vsock-echo on port ${req.port} ` +
       "there; if one runs, see `vlab status` for the vsock link between the two VMs (down, or " +

@@ -460,6 +460,38 @@ Deno.test("a vsock-send to a CID no VM has says so and lists the lab's CIDs; a k
   }
 });
 
+Deno.test("a vsock-send to a VM no vsock link or router joins to this one says so, not to start a listener", async () => {
+  // Before, its hint sent the user to start vsock-sink there and check "the vsock link between
+  // the two VMs", which does not exist: every packet to it is answered with RST.
+  const { opts, clear } = realTimeOptions();
+  try {
+    const labCids = new Map([[3, "a"], [4, "b"], [5, "c"]]);
+    for (
+      const [cid, hint] of [
+        [
+          5,
+          /^No vsock link or vsock router joins VM "a" to VM "c" \(CID 5\): join them in the topology \(links: - \{ kind: vsock, endpoints: \[a, c\] \}\), or link both to one vsock router/,
+        ],
+        // Just beside it: a VM the link joins refused for want of a listener.
+        [4, /^CID 4 is VM "b": start vsock-sink or vsock-echo on port 6001 there/],
+      ] as const
+    ) {
+      const { a, wake } = backToBack(64 * 1024, cid, new Set([2, 3, 4, 5]));
+      const r = await runVsockSend(
+        { sockets: a, wake, labCids, joinedCids: new Set([4]) },
+        { cid, port: 6001, bytes: 1, chunk: 1 },
+        opts,
+      );
+      assert.equal(r.kind, "error", JSON.stringify(r));
+      const e = r as { message: string; hint: string };
+      assert.equal(e.message, `Cannot connect to vsock ${cid}:6001: refused`);
+      assert.match(e.hint, hint);
+    }
+  } finally {
+    clear();
+  }
+});
+
 Deno.test("a vsock-send whose REQUEST nobody answers in time says it timed out and points at the link's delay", async () => {
   const { opts, clear } = realTimeOptions();
   // A peer behind a long delay: nothing comes back before the table's deadline.
