@@ -37,7 +37,7 @@ export function createDeviceQueue(
   state: Uint32Array,
 ): Result<DeviceQueue, QueueSetupError> {
   // Checked here, not defaulted: each layout's own `create` takes its layout as given.
-  const checked = checkLayout(config);
+  const checked = checkLayout(config, "createDeviceQueue");
   if (!checked.ok) return checked;
   return config.layout === "split"
     ? SplitDeviceQueue.create(dma, ring, config, state)

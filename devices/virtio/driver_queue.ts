@@ -34,7 +34,7 @@ export function createDriverQueue(
   indirect: IndirectArea | null = null,
 ): Result<DriverQueue, QueueSetupError> {
   // Checked here, not defaulted: each layout's own `create` takes its layout as given.
-  const checked = checkLayout(config);
+  const checked = checkLayout(config, "createDriverQueue");
   if (!checked.ok) return checked;
   return config.layout === "split"
     ? SplitDriverQueue.create(mem, ring, config, indirect)

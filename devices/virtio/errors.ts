@@ -272,3 +272,45 @@ export function queueErrorParts(
 function describe(v: unknown): string {
   return typeof v === "string" ? JSON.stringify(v) : String(v);
 }
+
+/**
+ * A caller's argument of the wrong type, for a script's `TypeError`: `call: name must be what,
+ * got KIND`, where KIND is `null`, `undefined`, `an array`, a class's name or a `typeof`.
+ *
+ * @example
+ * ```ts
+ * import { argumentError } from "./errors.ts";
+ * argumentError("createQueuePair", "mem", "a GuestMemory", null).message;
+ * // "createQueuePair: mem must be a GuestMemory, got null"
+ * ```
+ */
+export function argumentError(call: string, name: string, what: string, got: unknown): TypeError {
+  const kind = got === null
+    ? "null"
+    : Array.isArray(got)
+    ? "an array"
+    : typeof got === "object"
+    ? (got.constructor?.name ?? "an object")
+    : typeof got;
+  return new TypeError(`${call}: ${name} must be ${what}, got ${kind}`);
+}
+
+/**
+ * The `TypeError` of a driver queue's `add` given no `ChainSpec` (null, or an object without
+ * `readable` and `writable` lists).
+ *
+ * @example
+ * ```ts
+ * import { chainSpecError } from "./errors.ts";
+ * chainSpecError(null).message;
+ * // "DriverQueue.add: chain must be a ChainSpec ({ readable, writable } lists of [gpa, len]), got null"
+ * ```
+ */
+export function chainSpecError(chain: unknown): TypeError {
+  return argumentError(
+    "DriverQueue.add",
+    "chain",
+    "a ChainSpec ({ readable, writable } lists of [gpa, len])",
+    chain,
+  );
+}

@@ -9,7 +9,7 @@
 import { DirectDma, type DmaView } from "../memory/dma.ts";
 import type { GuestMemory } from "../memory/memory.ts";
 import { ok, type Result } from "../base/result.ts";
-import type { QueueSetupError } from "./errors.ts";
+import { argumentError, type QueueSetupError } from "./errors.ts";
 import { createDeviceQueue } from "./device_queue.ts";
 import { createDriverQueue } from "./driver_queue.ts";
 import type { DeviceQueue, DriverQueue, QueueConfig } from "./queue.ts";
@@ -30,7 +30,8 @@ export interface QueuePair {
 }
 
 /**
- * Both halves over one memory in one thread (tests and the cache model).
+ * Both halves over one memory in one thread (tests and the cache model). A `mem`, `config` or
+ * `options` that is no object is a `TypeError` naming it.
  *
  * @example
  * ```ts
@@ -51,6 +52,16 @@ export function createQueuePair(
     dma?: DmaView;
   } = {},
 ): Result<QueuePair, QueueSetupError> {
+  // Each was "Cannot read properties of null" from deep inside a queue's set-up.
+  if (typeof mem !== "object" || mem === null) {
+    throw argumentError("createQueuePair", "mem", "a GuestMemory", mem);
+  }
+  if (typeof config !== "object" || config === null) {
+    throw argumentError("createQueuePair", "config", "a QueueConfig object", config);
+  }
+  if (typeof options !== "object" || options === null) {
+    throw argumentError("createQueuePair", "options", "an object (or left out)", options);
+  }
   const driver = createDriverQueue(
     mem,
     options.driverRing ?? new SharedRingAccess(mem),

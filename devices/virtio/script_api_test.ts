@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { GuestMemory } from "../memory/memory.ts";
 import { DirectDma } from "../memory/dma.ts";
 import { createDeviceQueue, createDriverQueue, createQueuePair, type QueuePair } from "./pair.ts";
-import type { Layout, QueueConfig, RingFeatures } from "./queue.ts";
+import type { ChainSpec, Layout, QueueConfig, RingFeatures } from "./queue.ts";
 import { checkQueueConfig, prepareDriverRing } from "./setup.ts";
 import { SharedRingAccess } from "./ring_access.ts";
 import { createState, stateBytes } from "./state.ts";
@@ -343,5 +343,60 @@ for (const layout of LAYOUTS) {
     const u = driver.getUsed();
     assert.ok(u.ok && u.value && u.value.token === 2);
     assert.equal(driver.freeDescriptors, 8);
+  });
+}
+
+Deno.test("createQueuePair and the queue entry points name a null argument in a TypeError", () => {
+  // Each was "Cannot read properties of null (reading …)" from inside the set-up.
+  const mem = GuestMemory.create(MEM);
+  const call = (f: () => unknown, message: string) =>
+    assert.throws(f, (e: unknown) => e instanceof TypeError && e.message === message);
+  call(
+    () => createQueuePair(null as unknown as GuestMemory, null as unknown as QueueConfig),
+    "createQueuePair: mem must be a GuestMemory, got null",
+  );
+  call(
+    () => createQueuePair(mem, null as unknown as QueueConfig),
+    "createQueuePair: config must be a QueueConfig object, got null",
+  );
+  call(
+    () => createQueuePair(mem, config("split", 8), null as unknown as undefined),
+    "createQueuePair: options must be an object (or left out), got null",
+  );
+  call(
+    () => createDriverQueue(mem, new SharedRingAccess(mem), null as unknown as QueueConfig),
+    "createDriverQueue: config must be a QueueConfig object, got null",
+  );
+  call(
+    () =>
+      createDeviceQueue(
+        new DirectDma(mem),
+        new SharedRingAccess(mem),
+        undefined as unknown as QueueConfig,
+        createState("split", 8),
+      ),
+    "createDeviceQueue: config must be a QueueConfig object, got undefined",
+  );
+});
+
+for (const layout of LAYOUTS) {
+  Deno.test(`driver.add(null) is a TypeError naming add and its chain [${layout}]`, () => {
+    const { driver } = pair(config(layout, 8));
+    const chain = "DriverQueue.add: chain must be a ChainSpec ({ readable, writable } lists of " +
+      "[gpa, len])";
+    assert.throws(
+      () => driver.add(null as unknown as ChainSpec, 1),
+      (e: unknown) => e instanceof TypeError && e.message === `${chain}, got null`,
+    );
+    assert.throws(
+      () => driver.add({ readable: [] } as unknown as ChainSpec, 1),
+      (e: unknown) => e instanceof TypeError && e.message === `${chain}, got Object`,
+    );
+    // An empty chain is still the refusal it was.
+    assert.equal(
+      (driver.add({ readable: [], writable: [] }, 1) as { ok: false; error: { kind: string } })
+        .error.kind,
+      "bad-chain-length",
+    );
   });
 }

@@ -9,7 +9,7 @@
 import { DirectDma, type DmaView } from "../memory/dma.ts";
 import type { GuestMemory } from "../memory/memory.ts";
 import { err, ok, OK_VOID, type Result } from "../base/result.ts";
-import type { QueueSetupError } from "./errors.ts";
+import { argumentError, type QueueSetupError } from "./errors.ts";
 import { isValidPackedSize, PACKED_ALIGN, packedAreaSizes } from "./packed_layout.ts";
 import type { QueueConfig } from "./queue.ts";
 import { isValidSplitSize, SPLIT_ALIGN, splitAreaSizes } from "./split_layout.ts";
@@ -19,7 +19,8 @@ import { isValidSplitSize, SPLIT_ALIGN, splitAreaSizes } from "./split_layout.ts
  * `QueueConfig` from a script: a layout other than `"split"` or `"packed"` is refused as
  * `bad-layout` (as a bad size is refused as `bad-size`), never defaulted to either; `features`
  * that is not an object of three booleans is a `TypeError` naming it (a caller's type error,
- * not a value the guest programmed).
+ * not a value the guest programmed), and so is a `config` that is no object (`call`, the entry
+ * point the script called, names it).
  *
  * @example
  * ```ts
@@ -29,7 +30,14 @@ import { isValidSplitSize, SPLIT_ALIGN, splitAreaSizes } from "./split_layout.ts
  * // { ok: true, value: undefined }
  * ```
  */
-export function checkLayout(config: QueueConfig): Result<void, QueueSetupError> {
+export function checkLayout(
+  config: QueueConfig,
+  call = "checkLayout",
+): Result<void, QueueSetupError> {
+  // `null` read `config.features` and failed with "Cannot read properties of null".
+  if (typeof config !== "object" || config === null) {
+    throw argumentError(call, "config", "a QueueConfig object", config);
+  }
   const features = config.features as unknown;
   if (typeof features !== "object" || features === null) {
     throw new TypeError(

@@ -13,7 +13,7 @@
 import type { GuestMemory } from "../memory/memory.ts";
 import { err, ok, OK_VOID, type Result } from "../base/result.ts";
 import { SplitDescFlag, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY } from "./constants.ts";
-import type { DriverError, QueueSetupError } from "./errors.ts";
+import { chainSpecError, type DriverError, type QueueSetupError } from "./errors.ts";
 import { needEvent } from "./event.ts";
 import type { ChainSpec, DriverQueue, QueueConfig, RingFeatures, UsedBuffer } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
@@ -188,9 +188,12 @@ export class SplitDriverQueue implements DriverQueue {
 
   /** Stage a chain; it becomes visible to the device at the next `publish`. */
   add(chain: ChainSpec, token: number): Result<void, DriverError> {
-    const nr = chain.readable.length;
-    const n = nr + chain.writable.length;
-    if (n === 0 || n > this.size) {
+    // NaN when `chain` is no ChainSpec (null was "Cannot read properties of null"): one test
+    // on the refusal's path only.
+    const nr = chain?.readable?.length;
+    const n = nr + chain?.writable?.length;
+    if (!(n > 0 && n <= this.size)) {
+      if (Number.isNaN(n)) throw chainSpecError(chain);
       return err({ kind: "bad-chain-length", length: n, size: this.size });
     }
     const useIndirect = this.indirect !== null && n > 1 && n <= this.indirect.entries;
