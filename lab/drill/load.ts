@@ -722,13 +722,15 @@ function rebootingProblems(
   needs: { vm: string; doing: string; fails: string },
   r: Outliving | undefined,
 ): Problem[] {
-  if (r === undefined || r.gapMs === null || runsOf(t) > 1) return [];
-  const gap = gapAfter(t, r, 0);
+  if (r === undefined || r.gapMs === null) return [];
+  // A repeated step's first run: the ones after it may come once the VM runs again.
+  const repeated = runsOf(t) > 1;
+  const gap = gapAfter({ at: t.at, jitter: t.jitter }, r, 0);
   if (gap >= VM_REBOOT_MIN_MS) return [];
   return [{
     code: "vm-rebooting",
     path: ["timeline", index, kind, "vm"],
-    message: `timeline[${index}] ${needs.doing} ${
+    message: `timeline[${index}]${repeated ? "'s first run" : ""} ${needs.doing} ${
       gap === 0 ? "right after" : `at most ${showMs(Math.round(gap * 1000) / 1000)} after`
     } timeline[${r.index}] crashed it, while it reboots${
       gap === 0 ? "" : ` (a reboot takes ${showMs(VM_REBOOT_MIN_MS)} at least)`

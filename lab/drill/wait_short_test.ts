@@ -333,9 +333,25 @@ Deno.test("a fault or workload in a VM less than a reboot's shortest after a vm-
     'it, while it reboots (a reboot takes 20 ms at least): it would fail with "VM "b" is ' +
     'restarting"',
   ]);
+  // A repeated step's first run too (its later runs may come once the VM runs again).
+  assert.deepEqual(
+    where(
+      await problems(
+        "topology: pair\ntimeline:\n" +
+          "  - fault: { kind: vm-crash, vm: a }\n" +
+          "  - every: 10ms\n    for: 1s\n    exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1] }\n",
+      ),
+    ),
+    [
+      '6:17: timeline[1]\'s first run starts ping in VM "a" right after timeline[0] crashed it, ' +
+      'while it reboots: it would fail with "VM "a" crashed and is rebooting"',
+    ],
+  );
   // Just on the allowed side: 20 ms after, by a wait or an at, or a jitter that may make it so.
   for (
     const steps of [
+      "  - fault: { kind: vm-crash, vm: a }\n  - wait: 20ms\n" +
+      "  - every: 10ms\n    for: 1s\n    exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1] }\n",
       "  - fault: { kind: vm-crash, vm: a }\n  - wait: 20ms\n" +
       "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1] }\n",
       "  - at: 1s\n    fault: { kind: vm-crash, vm: a }\n" +
