@@ -7,7 +7,7 @@
 
 import type { DmaView } from "../memory/dma.ts";
 import type { Result } from "../base/result.ts";
-import type { QueueSetupError } from "./errors.ts";
+import { argumentError, type QueueSetupError } from "./errors.ts";
 import { PackedDeviceQueue } from "./packed_device.ts";
 import type { DeviceQueue, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
@@ -36,8 +36,18 @@ export function createDeviceQueue(
   config: QueueConfig,
   state: Uint32Array,
 ): Result<DeviceQueue, QueueSetupError> {
+  // A script's argument of the wrong type is named, not "Cannot read properties of null".
+  if (typeof dma !== "object" || dma === null) {
+    throw argumentError("createDeviceQueue", "dma", "a DmaView", dma);
+  }
+  if (typeof ring !== "object" || ring === null) {
+    throw argumentError("createDeviceQueue", "ring", "a RingAccess", ring);
+  }
   // Checked here, not defaulted: each layout's own `create` takes its layout as given.
   const checked = checkLayout(config, "createDeviceQueue");
+  if (!(state instanceof Uint32Array)) {
+    throw argumentError("createDeviceQueue", "state", "a Uint32Array (createState)", state);
+  }
   if (!checked.ok) return checked;
   return config.layout === "split"
     ? SplitDeviceQueue.create(dma, ring, config, state)

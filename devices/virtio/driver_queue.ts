@@ -7,7 +7,7 @@
 
 import type { GuestMemory } from "../memory/memory.ts";
 import type { Result } from "../base/result.ts";
-import type { QueueSetupError } from "./errors.ts";
+import { argumentError, type QueueSetupError } from "./errors.ts";
 import { PackedDriverQueue } from "./packed_driver.ts";
 import type { DriverQueue, QueueConfig } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
@@ -33,6 +33,13 @@ export function createDriverQueue(
   config: QueueConfig,
   indirect: IndirectArea | null = null,
 ): Result<DriverQueue, QueueSetupError> {
+  // A script's argument of the wrong type is named, not "Cannot read properties of null".
+  if (typeof mem !== "object" || mem === null) {
+    throw argumentError("createDriverQueue", "mem", "a GuestMemory", mem);
+  }
+  if (typeof ring !== "object" || ring === null) {
+    throw argumentError("createDriverQueue", "ring", "a RingAccess", ring);
+  }
   // Checked here, not defaulted: each layout's own `create` takes its layout as given.
   const checked = checkLayout(config, "createDriverQueue");
   if (!checked.ok) return checked;

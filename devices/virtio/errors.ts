@@ -314,3 +314,18 @@ export function chainSpecError(chain: unknown): TypeError {
     chain,
   );
 }
+
+/**
+ * The `TypeError` of a device queue's `push` given no chain (null, or an object without the
+ * `id` of a chain `pop` returned).
+ *
+ * @example
+ * ```ts
+ * import { pushChainError } from "./errors.ts";
+ * pushChainError(null).message;
+ * // "DeviceQueue.push: chain must be a DescriptorChain that pop() returned, got null"
+ * ```
+ */
+export function pushChainError(chain: unknown): TypeError {
+  return argumentError("DeviceQueue.push", "chain", "a DescriptorChain that pop() returned", chain);
+}

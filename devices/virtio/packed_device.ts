@@ -22,7 +22,7 @@ import {
   type PopError,
 } from "./chain.ts";
 import { PackedDescFlag, PackedEventFlag } from "./constants.ts";
-import type { PushError, QueueSetupError, RingError } from "./errors.ts";
+import { pushChainError, type PushError, type QueueSetupError, type RingError } from "./errors.ts";
 import { packedNeedNotify } from "./event.ts";
 import { IndirectTable } from "./indirect_table.ts";
 import { PackedDesc, PackedEvent } from "./packed_layout.ts";
@@ -336,7 +336,9 @@ export class PackedDeviceQueue implements DeviceQueue {
 
   /** Stage `chain` as used with `written` bytes. */
   push(chain: DescriptorChain, written: number): Result<void, PushError> {
-    const id = chain.id;
+    // null was "Cannot read properties of null (reading 'id')".
+    const id = chain?.id;
+    if (id === undefined) throw pushChainError(chain);
     return this.stage.add(
       chain,
       written,

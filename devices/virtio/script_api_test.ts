@@ -377,10 +377,39 @@ Deno.test("createQueuePair and the queue entry points name a null argument in a 
       ),
     "createDeviceQueue: config must be a QueueConfig object, got undefined",
   );
+  const cfg = config("split", 8);
+  call(
+    () => createDriverQueue(null as unknown as GuestMemory, new SharedRingAccess(mem), cfg),
+    "createDriverQueue: mem must be a GuestMemory, got null",
+  );
+  call(
+    () => createDriverQueue(mem, null as unknown as SharedRingAccess, cfg),
+    "createDriverQueue: ring must be a RingAccess, got null",
+  );
+  call(
+    () =>
+      createDeviceQueue(
+        null as unknown as DirectDma,
+        new SharedRingAccess(mem),
+        cfg,
+        createState("split", 8),
+      ),
+    "createDeviceQueue: dma must be a DmaView, got null",
+  );
+  call(
+    () =>
+      createDeviceQueue(
+        new DirectDma(mem),
+        new SharedRingAccess(mem),
+        cfg,
+        null as unknown as Uint32Array,
+      ),
+    "createDeviceQueue: state must be a Uint32Array (createState), got null",
+  );
 });
 
 for (const layout of LAYOUTS) {
-  Deno.test(`driver.add(null) is a TypeError naming add and its chain [${layout}]`, () => {
+  Deno.test(`driver.add(null) and device.push(null) are TypeErrors naming the call and its chain [${layout}]`, () => {
     const { driver } = pair(config(layout, 8));
     const chain = "DriverQueue.add: chain must be a ChainSpec ({ readable, writable } lists of " +
       "[gpa, len])";
@@ -391,6 +420,14 @@ for (const layout of LAYOUTS) {
     assert.throws(
       () => driver.add({ readable: [] } as unknown as ChainSpec, 1),
       (e: unknown) => e instanceof TypeError && e.message === `${chain}, got Object`,
+    );
+    const { device } = pair(config(layout, 8));
+    assert.throws(
+      () => device.push(null as unknown as DescriptorChain, 0),
+      (e: unknown) =>
+        e instanceof TypeError &&
+        e.message ===
+          "DeviceQueue.push: chain must be a DescriptorChain that pop() returned, got null",
     );
     // An empty chain is still the refusal it was.
     assert.equal(

@@ -21,7 +21,7 @@ import {
   type PopError,
 } from "./chain.ts";
 import { SplitDescFlag, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY } from "./constants.ts";
-import type { PushError, QueueSetupError, RingError } from "./errors.ts";
+import { pushChainError, type PushError, type QueueSetupError, type RingError } from "./errors.ts";
 import { needEvent } from "./event.ts";
 import { IndirectTable } from "./indirect_table.ts";
 import type { DeviceQueue, PopResult, QueueConfig, RingFeatures } from "./queue.ts";
@@ -247,7 +247,9 @@ export class SplitDeviceQueue implements DeviceQueue {
 
   /** Stage `chain` as used with `written` bytes. */
   push(chain: DescriptorChain, written: number): Result<void, PushError> {
-    const id = chain.id;
+    // null was "Cannot read properties of null (reading 'id')".
+    const id = chain?.id;
+    if (id === undefined) throw pushChainError(chain);
     return this.stage.add(
       chain,
       written,
