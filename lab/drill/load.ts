@@ -701,6 +701,42 @@ function takenProblems(
 }
 
 /**
+ * A repeated step (`every`, `for`) each of whose runs takes what the run before still holds for
+ * sure (`binds`: a server in the background binding its port for its `-t` or until stopped, a
+ * hang blocking its device worker): the second run is due at most its `every` plus its `jitter`
+ * after the first, each run allowed {@linkcode STEP_SLACK_MS}, and fails on every run.
+ */
+function repeatTakenProblems(
+  t: Timing,
+  index: number,
+  kind: string,
+  binds: Binding,
+): Problem[] {
+  const runs = runsOf(t);
+  const hold = binds.holds;
+  if (runs < 2 || hold === null || hold.instant === true || binds.takes === false) return [];
+  if (hold.lets?.includes(binds.how ?? "") === true) return [];
+  const apart = t.every! + (t.jitter ?? 0);
+  if (apart + 2 * STEP_SLACK_MS >= hold.ms) return [];
+  return [{
+    code: binds.kind === "port" ? "port-taken" : "worker-hung",
+    path: ["timeline", index, kind, binds.key],
+    message: `timeline[${index}] runs ${runs} times, ${showMs(t.every!)} apart${
+      t.jitter === undefined ? "" : ` (${showMs(t.jitter)} more at most, its jitter)`
+    }, and each run ${binds.doing} while the run before still holds it (${quote(hold.what)} ${
+      hold.ms === Infinity
+        ? "runs until the drill stops it"
+        : `${hold.verb} ${showMs(hold.ms)} at least`
+    }): its second run would fail with "${hold.fails ?? binds.fails}"`,
+    hint: hold.ms === Infinity
+      ? "give it a duration (-t SECONDS) shorter than its every, or leave every and for out"
+      : `give it an every longer than ${showMs(hold.ms)}, or ${
+        binds.kind === "port" ? "a shorter -t" : "a shorter ms"
+      }, or leave every and for out`,
+  }];
+}
+
+/**
  * The shortest a `vm-crash`'s reboot takes, ms, from the crash to the VM running again: it starts
  * two workers one after the other, a device worker at power-on state (no warm standby: that is
  * for a backend restart) and then the guest, each 20 ms or more before it answers (docs/design.md,
@@ -1077,6 +1113,7 @@ function checkSteps(
     const port = binds === null ? null : `${binds.vm}\0${binds.what}`;
     if (binds !== null && unread.length === 0) {
       problems.push(...takenProblems(timing, index, kind!, binds, held.get(port!)));
+      problems.push(...repeatTakenProblems(timing, index, kind!, binds));
     }
     // A VM a vm-crash reboots refuses what needs it running, right after.
     const needs = kind !== null && args !== null

@@ -361,3 +361,36 @@ Deno.test("a fault or workload in a VM less than a reboot's shortest after a vm-
     ]
   ) await valid(`topology: pair\ntimeline:\n${steps}`);
 });
+
+Deno.test("a repeated step each of whose runs takes what the run before still holds is refused", async () => {
+  // Before, it validated, then its second run failed on every run: "Cannot listen on UDP port 9:
+  // in use" (the first run's udp-echo held it 1 s), "backend-hung" (the first run's hang).
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - every: 100ms\n    for: 300ms\n" +
+      "    exec: { vm: b, argv: [udp-echo, -p, 9, -t, 1], background: true }\n" +
+      "  - at: 2s\n    every: 200ms\n    for: 1s\n" +
+      "    fault: { kind: backend-crash, vm: a, mode: hang, ms: 3000 }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '5:26: timeline[0] runs 3 times, 100 ms apart, and each run binds UDP port 9 in VM "b" ' +
+    'while the run before still holds it ("udp-echo -p 9 -t 1" runs 1 s at least): its second ' +
+    'run would fail with "port in use"',
+    '9:20: timeline[1] runs 5 times, 200 ms apart, and each run crashes VM "a"\'s device ' +
+    'worker while the run before still holds it ("backend-crash hang 3000 ms" blocks the worker ' +
+    '500 ms at least): its second run would fail with "backend-hung"',
+  ]);
+  assert.match(issues[0].hint ?? "", /every longer than 1 s, or a shorter -t/);
+  // Just on the allowed side: runs further apart than the hold, a sink (a stream may end it
+  // sooner), a slow backend (it holds nothing).
+  for (
+    const steps of [
+      "  - every: 1s\n    for: 3s\n" +
+      "    exec: { vm: b, argv: [udp-echo, -p, 9, -t, 0.9], background: true }\n",
+      "  - every: 100ms\n    for: 300ms\n" +
+      "    exec: { vm: b, argv: [sink, -p, 9, -t, 1, -n, 1], background: true }\n",
+      "  - every: 200ms\n    for: 1s\n" +
+      "    fault: { kind: backend-crash, vm: a, mode: slow, ms: 100 }\n",
+    ]
+  ) await valid(`topology: pair\ntimeline:\n${steps}`);
+});
