@@ -29,6 +29,7 @@ import {
 import { resolveTopologyPath, shippedTopologies } from "../topology/files.ts";
 import { schemaProblems } from "../topology/structure.ts";
 import { withoutYamlEnv } from "../topology/yaml_env.ts";
+import { leadingZeroIssues } from "../topology/leading_zero.ts";
 import { vlabFileKind, vlabTextKind, wrongKindProblem } from "../topology/file_kind.ts";
 import type { Topology, TopologyIssue } from "../topology/types.ts";
 import { type ExprError, parseExpr } from "./expr.ts";
@@ -1539,7 +1540,17 @@ export async function parseDrill(text: string, file: string): Promise<Result<Dri
         : { ...i, file };
     }));
   }
-  return await validate(parsed.value.raw, file, parsed.value, text);
+  const r = await validate(parsed.value.raw, file, parsed.value, text);
+  // `count: 010` (or a topology written in the drill): 10 here, 8 to a YAML 1.1 tool, as in a
+  // topology file. A key that takes no number says so itself.
+  const zeros = leadingZeroIssues(
+    parsed.value.doc.contents,
+    parsed.value.lineCounter,
+    (path) => path.map(String).join("."),
+  ).filter((z) => r.ok || !r.error.some((i) => i.file === file && i.path === z.path))
+    .map((z) => ({ ...z, file }));
+  if (zeros.length === 0) return r;
+  return err(inFileOrder([...(r.ok ? [] : r.error), ...zeros], file, parsed.value.locate));
 }
 
 /**

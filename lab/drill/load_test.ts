@@ -1343,3 +1343,23 @@ Deno.test("a subject no event of the drill's lab can have is refused at validati
   );
   assert.ok(r.ok, r.ok ? "" : where(r.error).join("\n"));
 });
+
+Deno.test("a drill's integer with a leading zero is refused, as a topology file's (leading-zero)", async () => {
+  // seed: 010 was 10, where a YAML 1.1 tool reads 8.
+  const r = await parseDrill("topology: pair\nseed: 010\ntimeline:\n  - wait: 1s\n", "d.yaml");
+  assert.ok(!r.ok);
+  assert.deepEqual(
+    r.error.map((i) => [i.code, i.path, i.line, i.column, i.hint]),
+    [["leading-zero", "seed", 2, 7, "write seed: 10 (or seed: 0o10 for octal 8)"]],
+  );
+  // A topology written in the drill is read the same way, beside the drill's other problems.
+  const inline = await parseDrill(
+    "topology:\n  name: t\n  vms: { a: { vsock: { cid: 07 } } }\ntimeline:\n  - wait: 1s\n",
+    "d.yaml",
+  );
+  assert.ok(!inline.ok);
+  assert.deepEqual(inline.error.map((i) => [i.code, i.path]), [
+    ["leading-zero", "topology.vms.a.vsock.cid"],
+  ]);
+  assert.ok((await parseDrill("topology: pair\nseed: 10\ntimeline:\n  - wait: 1s\n", "d.yaml")).ok);
+});

@@ -4,8 +4,9 @@
  * octal 8 (and `09` as a string). The same file meant two numbers, so it is refused with the
  * spellings that mean one: `10`, or `0o10` for octal, as `yes` and `1_500` get theirs.
  *
- * Who calls it: the topology loader (`load.ts`), on the parsed document, beside the schema's
- * checks (a key that takes no number reports its own problem instead).
+ * Who calls it: the topology loader (`load.ts`) and the drill loader (`../drill/load.ts`), on
+ * the parsed document, beside the schema's checks (a key that takes no number reports its own
+ * problem instead).
  *
  * @module
  */
@@ -19,7 +20,8 @@ const LEADING_ZERO = /^([-+]?)0+([0-9]+)$/;
 
 /**
  * The `leading-zero` issue of every plain integer scalar under `root` written with a leading
- * zero, at its line and column; `path` is where it is written (an anchor's value once).
+ * zero, at its line and column; `path` is where it is written (an anchor's value once), as
+ * `formatPath` writes it (a topology's `vms.a.vsock.cid`; a drill writes its own).
  *
  * @example
  * ```ts
@@ -30,7 +32,11 @@ const LEADING_ZERO = /^([-+]?)0+([0-9]+)$/;
  * leadingZeroIssues(doc.contents, lineCounter)[0].hint; // "write cid: 10 (or cid: 0o10 for octal 8)"
  * ```
  */
-export function leadingZeroIssues(root: unknown, lineCounter: LineCounter): TopologyIssue[] {
+export function leadingZeroIssues(
+  root: unknown,
+  lineCounter: LineCounter,
+  formatPath: (path: readonly PathSegment[]) => string = pathToString,
+): TopologyIssue[] {
   const out: TopologyIssue[] = [];
   // Depth is bounded by the parse (`MAX_NESTING`); aliases are not followed.
   const walk = (node: unknown, path: PathSegment[]): void => {
@@ -42,7 +48,7 @@ export function leadingZeroIssues(root: unknown, lineCounter: LineCounter): Topo
     } else if (isSeq(node)) {
       node.items.forEach((item, i) => walk(item, [...path, i]));
     } else if (isScalar(node)) {
-      const issue = issueOf(node, path, lineCounter);
+      const issue = issueOf(node, path, lineCounter, formatPath);
       if (issue !== null) out.push(issue);
     }
   };
@@ -54,6 +60,7 @@ function issueOf(
   node: Node & { value: unknown; source?: string; type?: string },
   path: PathSegment[],
   lineCounter: LineCounter,
+  formatPath: (path: readonly PathSegment[]) => string,
 ): TopologyIssue | null {
   if (typeof node.value !== "number" || node.type !== "PLAIN") return null;
   const key = [...path].reverse().find((s) => typeof s === "string") ?? "the value";
@@ -62,7 +69,7 @@ function issueOf(
   const at = node.range == null ? null : lineCounter.linePos(node.range[0]);
   return {
     code: "leading-zero",
-    path: pathToString(path),
+    path: formatPath(path),
     line: at?.line ?? null,
     column: at?.col ?? null,
     ...problem,
