@@ -189,8 +189,8 @@ Deno.test("a vsock-send to a vsock-sink that took a stream already, or to a serv
         "  - exec: { vm: a, argv: [vsock-send, 4, 5001] }\n",
     ),
     [
-      `5:26: Cannot connect to vsock 4:5000 from VM "a": the server a step above started on port 5000 in VM "b" (CID 4) listens no more (timeline[1]'s vsock-send took its one stream), so the connection would be refused / hint: start one there again, after that step: exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true } (a vsock-echo serves any number of streams)`,
-      `10:26: Cannot connect to vsock 4:5001 from VM "a": the server a step above started on port 5001 in VM "b" (CID 4) listens no more (timeline[5] crashed VM "b" since), so the connection would be refused / hint: start one there again, after that step: exec: { vm: b, argv: [vsock-sink, -p, 5001], background: true } (a vsock-echo serves any number of streams)`,
+      `5:26: Cannot connect to vsock 4:5000 from VM "a": the server a step above started on port 5000 in VM "b" (CID 4) listens no more (timeline[1]'s vsock-send took its one stream), so the connection would be refused / hint: start one there again, after what ended it: exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true } (a vsock-echo serves any number of streams)`,
+      `10:26: Cannot connect to vsock 4:5001 from VM "a": the server a step above started on port 5001 in VM "b" (CID 4) listens no more (timeline[5] crashed VM "b" since), so the connection would be refused / hint: start one there again, after what ended it: exec: { vm: b, argv: [vsock-sink, -p, 5001], background: true } (a vsock-echo serves any number of streams)`,
     ],
   );
   // Just on the allowed side: an echo serves any number of streams, a sink started again after
@@ -380,7 +380,7 @@ Deno.test("a vsock-send to a server a wait_for saw end is a validation error", a
         "  - exec: { vm: a, argv: [vsock-send, 4, 5000] }\n",
     ),
     [
-      `5:26: Cannot connect to vsock 4:5000 from VM "a": the server a step above started on port 5000 in VM "b" (CID 4) listens no more (timeline[1] waited for "srv" to end), so the connection would be refused / hint: start one there again, after that step: exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true } (a vsock-echo serves any number of streams)`,
+      `5:26: Cannot connect to vsock 4:5000 from VM "a": the server a step above started on port 5000 in VM "b" (CID 4) listens no more (timeline[1] waited for "srv" to end), so the connection would be refused / hint: start one there again, after what ended it: exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true } (a vsock-echo serves any number of streams)`,
     ],
   );
   // Just on the allowed side: the send before the wait, a wait for another workload, a server
@@ -398,6 +398,41 @@ Deno.test("a vsock-send to a server a wait_for saw end is a validation error", a
       "  - wait_for: { workload: srv }\n" +
       "  - exec: { vm: b, argv: [vsock-sink, -p, 5000], background: true }\n" +
       "  - exec: { vm: a, argv: [vsock-send, 4, 5000] }\n",
+    ]
+  ) {
+    const r = await parseDrill(`topology: vsock-pair\ntimeline:\n${steps}`, "d.yaml");
+    assert.ok(r.ok, `${steps}\n${r.ok ? "" : JSON.stringify(r.error)}`);
+  }
+});
+
+Deno.test("a vsock-send to a server whose -t surely ran out before it is a validation error", async () => {
+  // Before, it validated, then failed on every run: "Cannot connect to vsock 4:7: refused" (the
+  // vsock-echo ended at its -t 1, 2 s before the send).
+  assert.deepEqual(
+    await problems(
+      "topology: vsock-pair\ntimeline:\n" +
+        "  - exec: { vm: b, argv: [vsock-echo, -p, 7, -t, 1], background: true }\n" +
+        "  - wait: 1s\n" +
+        "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 11, -i, 0.1] }\n" +
+        "  - exec: { vm: a, argv: [vsock-send, 4, 7] }\n",
+    ),
+    [
+      `6:26: Cannot connect to vsock 4:7 from VM "a": the server a step above started on port 7 in VM "b" (CID 4) listens no more (its -t 1 ran out: the steps since hold the cursor 2 s at least), so the connection would be refused / hint: start one there again, after what ended it: exec: { vm: b, argv: [vsock-sink, -p, 7], background: true } (a vsock-echo serves any number of streams)`,
+    ],
+  );
+  // Just on the allowed side: the steps between may take less than -t plus the lab's pace
+  // (500 ms), an at (which may come at once), a server without -t, one started again.
+  for (
+    const steps of [
+      "  - exec: { vm: b, argv: [vsock-echo, -p, 7, -t, 1], background: true }\n" +
+      "  - wait: 1499ms\n  - exec: { vm: a, argv: [vsock-send, 4, 7] }\n",
+      "  - at: 10s\n    exec: { vm: b, argv: [vsock-echo, -p, 7, -t, 1], background: true }\n" +
+      "  - at: 10s\n    exec: { vm: a, argv: [vsock-send, 4, 7] }\n",
+      "  - exec: { vm: b, argv: [vsock-echo, -p, 7], background: true }\n" +
+      "  - wait: 5s\n  - exec: { vm: a, argv: [vsock-send, 4, 7] }\n",
+      "  - exec: { vm: b, argv: [vsock-echo, -p, 7, -t, 1], background: true }\n" +
+      "  - wait: 2s\n  - exec: { vm: b, argv: [vsock-sink, -p, 7], background: true }\n" +
+      "  - exec: { vm: a, argv: [vsock-send, 4, 7] }\n",
     ]
   ) {
     const r = await parseDrill(`topology: vsock-pair\ntimeline:\n${steps}`, "d.yaml");

@@ -902,6 +902,7 @@ function checkSteps(
     unknown: false,
     ended: new Map<string, string>(),
     names: new Map<string, string>(),
+    clock: { ms: 0, started: new Map<string, { at: number; atMost: number }>() },
   };
   // Where each workload is named, so a step that waits for one named later can say so.
   const named = new Map<string, number>();
@@ -1076,6 +1077,8 @@ function checkSteps(
     const timing = c.success ? c.data : readableTiming(common);
     const unread = COMMON.filter((k) => Object.hasOwn(common, k) && !Object.hasOwn(timing, k));
     const lasts = kind !== null && args !== null ? kinds.get(kind)!.lasts?.(args) ?? 0 : 0;
+    // Each run holds the cursor that long at least, wherever it starts (the cursor reads in order).
+    vsockServers.clock.ms += lasts * runsOf(timing);
     problems.push(...timingProblems(timing, index, latestAt, timeoutMs, lasts));
     const limit = kind !== null && args !== null ? kinds.get(kind)!.limit?.(args) ?? null : null;
     const waits = kind !== null && args !== null ? kinds.get(kind)!.waitsFor?.(args) ?? null : null;

@@ -147,6 +147,13 @@ export interface CheckContext {
     ended: Map<string, string>;
     /** The workload name (`as:`) of the server on each port, when it has one: a `wait_for` on it ends it. */
     names?: Map<string, string>;
+    /**
+     * How long the steps above hold the cursor at least, ms (each step run what its words say it
+     * lasts: a `wait`, an `up_after`, a workload in the foreground), and for each port whose
+     * server's words bound its run (`-t`), that clock when it started and how long it runs at
+     * most: once the clock passed its end, with room for the lab's pace, it listens no more.
+     */
+    clock?: { ms: number; started: Map<string, { at: number; atMost: number }> };
   };
   /**
    * How many times the step runs (`every` and `for`), when its timing reads: a repeated
@@ -702,6 +709,12 @@ function checkExec(
 }
 
 /**
+ * Room for the lab's pace when a vsock server's `-t` runs out before a `vsock-send`, ms: its
+ * guest's timer may end it late on a loaded machine.
+ */
+const VSOCK_SERVER_END_SLACK_MS = 500;
+
+/**
  * A `vsock-send` to another VM's port that no step above listens on in the background, over a
  * vsock link a step above left down, or across a partition a step above left in force (its
  * connection would be refused: the workload fails, and the drill), and the ports the vsock
@@ -722,6 +735,9 @@ function vsockServerProblems(
     servers.ended.delete(key);
     if (a.as === undefined) servers.names?.delete(key);
     else servers.names?.set(key, a.as);
+    const atMost = workloadRunsAtMostMs(a.argv);
+    if (atMost === null) servers.clock?.started.delete(key);
+    else servers.clock?.started.set(key, { at: servers.clock.ms, atMost });
     return [];
   }
   if (w.kind !== "vsock-send" || servers.unknown || ctx.topology === null) return [];
@@ -760,6 +776,21 @@ function vsockServerProblems(
     }];
   }
   const key = `${peer.name}\0${w.port}`;
+  // A server whose -t surely ran out before this step starts (the steps between hold the cursor
+  // that long at least, each run allowed its slack) listens no more.
+  const started = servers.clock?.started.get(key);
+  if (servers.ports.has(key) && started !== undefined) {
+    const since = servers.clock!.ms - started.at;
+    if (since >= started.atMost + VSOCK_SERVER_END_SLACK_MS) {
+      servers.ports.delete(key);
+      servers.ended.set(
+        key,
+        `its -t ${started.atMost / 1000} ran out: the steps since hold the cursor ${
+          since >= 1000 ? `${since / 1000} s` : `${since} ms`
+        } at least`,
+      );
+    }
+  }
   if (servers.ports.has(key)) {
     // A vsock-sink takes one stream, then stops listening: a second send there is refused, a
     // repeated step's second run too.
@@ -799,7 +830,8 @@ function vsockServerProblems(
           quote(peer.name)
         } (CID ${w.cid}) listens no more (${ended})`
     }, so the connection would be refused`,
-    hint: `start one there ${ended === undefined ? "first" : "again, after that step"}: exec: ` +
+    hint:
+      `start one there ${ended === undefined ? "first" : "again, after what ended it"}: exec: ` +
       `{ vm: ${peer.name}, argv: [vsock-sink, -p, ${w.port}], background: true }` +
       (ended === undefined ? "" : " (a vsock-echo serves any number of streams)"),
   }];
