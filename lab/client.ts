@@ -9,6 +9,7 @@ import { LabError, type LabErrorCode } from "./errors.ts";
 import { type ProcessState, processState } from "./proc.ts";
 import { findLabs, type FoundLab, type LabRecord, removeStaleLab } from "./state.ts";
 import { quote } from "../devices/base/quote.ts";
+import { resolve } from "node:path";
 import type { LabStatus } from "./metrics.ts";
 import { shippedTopologies } from "./topology/files.ts";
 import { startAgain } from "./start_again.ts";
@@ -71,10 +72,16 @@ export async function resolveLab(
     if (found) return answering(found.record, found.process);
     const booting = starting.find((l) => l.name === name);
     if (booting) throw startingError(booting);
+    const ofFile = labOfFile(name, running);
     throw new LabError(
       "no-lab",
       `No lab named ${quote(name)} is running`,
-      running.length > 0
+      ofFile !== null
+        ? `${quote(name)} is the topology file of lab ${
+          quote(ofFile.name)
+        }: give the lab's name, ` +
+          ofFile.name
+        : running.length > 0
         ? `Running labs: ${running.map((r) => r.name).join(", ")}`
         // A bare `vlab up` starts pair, whatever was named.
         : shippedTopologies().includes(name)
@@ -92,6 +99,25 @@ export async function resolveLab(
     `${running.length} labs are running: say which one`,
     `Add ${howToName}, one of ${running.map((r) => r.name).join(", ")}`,
   );
+}
+
+/**
+ * The running lab that a topology file given where a lab's name goes started (`vlab down
+ * lossy.yaml` after `vlab up lossy.yaml`): the lab whose recorded source is that file, else the
+ * one named as the file without its folder and extension; null for a name with no `.yaml`/`.yml`.
+ */
+function labOfFile(name: string, running: readonly LabRecord[]): LabRecord | null {
+  if (!/\.ya?ml$/i.test(name)) return null;
+  const full = (path: string) => {
+    try {
+      return resolve(Deno.cwd(), path);
+    } catch {
+      return path; // the current folder is gone: the path as given is all there is
+    }
+  };
+  const bare = name.replace(/^.*\//, "").replace(/\.ya?ml$/i, "");
+  return running.find((r) => full(r.source) === full(name)) ??
+    running.find((r) => r.name === bare) ?? null;
 }
 
 /** The error of a command aimed at a lab that is still starting (its record not written yet). */

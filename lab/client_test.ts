@@ -254,6 +254,37 @@ Deno.test({
     }),
 });
 
+Deno.test("a topology file given for a lab's name (vlab down lossy.yaml) is told the lab's name", async () => {
+  // It said 'No lab named "lossy.yaml" is running' with 'Running labs: lossy'.
+  await inStateDir("vlab-client-", async () => {
+    const hold = createLabDir("lossy");
+    try {
+      writeRecord({
+        name: "lossy",
+        pid: Deno.pid,
+        socket: labPaths("lossy").socket,
+        source: "lossy.yaml",
+        startedAt: new Date().toISOString(),
+        vms: 2,
+      });
+      for (const file of ["lossy.yaml", "./lossy.yaml", "elsewhere/lossy.yml"]) {
+        const e = await resolveLab(file, undefined, () => {}).then(() => null, (e) => e);
+        assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+        assert.equal(e.code, "no-lab");
+        assert.equal(e.message, `No lab named "${file}" is running`);
+        assert.equal(
+          e.hint,
+          `"${file}" is the topology file of lab "lossy": give the lab's name, lossy`,
+        );
+      }
+      const other = await resolveLab("other.yaml", undefined, () => {}).then(() => null, (e) => e);
+      assert.equal(other?.hint, "Running labs: lossy");
+    } finally {
+      hold.release();
+    }
+  });
+});
+
 Deno.test("no lab of that name: the hint starts that lab, not a bare `vlab up` (which starts pair)", async () => {
   await inStateDir("vlab-client-", async () => {
     const star = await resolveLab("star", undefined, () => {}).then(() => null, (e) => e);
