@@ -10,7 +10,8 @@
 import { parseWorkload, USAGE } from "../lab/guest/workloads/args.ts";
 import { STDIN_SOURCE, topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
-import { type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
+import { controlJson, type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
+import type { LabStatus } from "../lab/metrics.ts";
 import { isDrillFile, isDrillText, startAgain, topologyArg } from "../lab/start_again.ts";
 import { type DrillIssue, formatDrillIssues, loadDrillFile, parseDrill } from "../lab/drill/mod.ts";
 import type { Drill } from "../lab/drill/types.ts";
@@ -424,7 +425,10 @@ function execCommand() {
       // The workload's words are checked here first, as the guest checks them: a bad one is a
       // usage error (exit 2, as iputils' ping exits on a bad option), whether or not a lab runs.
       const words = parseWorkload(argv);
-      if (!words.ok) throw new VlabError("usage", words.error.message, { hint: words.error.hint });
+      if (!words.ok) {
+        const hint = (await vmNameHint(vm, argv, opts.lab)) ?? words.error.hint;
+        throw new VlabError("usage", words.error.message, { hint });
+      }
       const record = await resolveLab(opts.lab);
       // Ctrl-C or SIGTERM: the lab stops the workload and answers what it had done, which is
       // printed (exit 130); a second one cuts the request at once, with nothing printed.
@@ -568,6 +572,55 @@ export function wordBeforeWorkload(
       ),
     },
   );
+}
+
+/**
+ * `vlab exec a -- ping b`: a VM's name where an address goes. The hint gives that VM's address and
+ * the command with it, from the VMs of the lab (`vms`, as `GET /lab` lists them); null when the
+ * workload takes no address or the word names no VM with an address.
+ *
+ * @example
+ * ```ts ignore
+ * vmNameAsAddress("a", ["ping", "b", "-c", "1"], [{ name: "b", nics: [{ ip: "10.0.0.2/24" }] }]);
+ * // '"b" is a VM: give its address, vlab exec a -- ping 10.0.0.2 -c 1'
+ * ```
+ */
+export function vmNameAsAddress(
+  vm: string,
+  argv: readonly string[],
+  vms: readonly { name: string; nics: readonly { ip: string | null }[] }[],
+): string | null {
+  if (argv[0] !== "ping" && argv[0] !== "udp-flood") return null;
+  const target = vms.find((v) => v.name === argv[1]);
+  const ip = target?.nics.find((n) => n.ip !== null)?.ip;
+  if (ip === undefined || ip === null) return null;
+  const address = ip.replace(/\/\d+$/, "");
+  const words = [vm, "--", argv[0], address, ...argv.slice(2)];
+  return `${quote(argv[1])} is a VM: give its address, vlab exec ${words.map(shellWord).join(" ")}`;
+}
+
+/**
+ * {@linkcode vmNameAsAddress} for the running lab, or null: only a word that may be a VM's name
+ * where `ping` or `udp-flood` takes an address asks the lab, and any failure to ask is no hint.
+ */
+async function vmNameHint(
+  vm: string,
+  argv: readonly string[],
+  lab: string | undefined,
+): Promise<string | null> {
+  if (
+    (argv[0] !== "ping" && argv[0] !== "udp-flood") ||
+    !/^[a-z][a-z0-9_-]{0,15}$/.test(argv[1] ?? "")
+  ) {
+    return null;
+  }
+  try {
+    const record = await resolveLab(lab, undefined, () => {});
+    const status = await controlJson<LabStatus>(record, "/lab");
+    return vmNameAsAddress(vm, argv, status.vms);
+  } catch {
+    return null;
+  }
 }
 
 /** A word as a shell reads it back: quoted when it holds anything but plain characters. */

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
-import { execOptionAfterDashes, jsonResult, wordBeforeWorkload } from "./lab.ts";
+import { execOptionAfterDashes, jsonResult, vmNameAsAddress, wordBeforeWorkload } from "./lab.ts";
 
 Deno.test("exec: --lab after the -- is a usage error that moves it, before any lab is looked up", async () => {
   // No lab runs in this state dir: the old code answered "No lab is running" (exit 1), as it
@@ -135,4 +135,25 @@ Deno.test("exec: the lab's name (or a second VM) before the workload is a usage 
   } finally {
     await Deno.remove(stateDir, { recursive: true });
   }
+});
+
+Deno.test("exec a -- ping b: the hint gives b's address and the command with it", () => {
+  // It said only 'destination must be an IPv4 address like 10.0.0.2, got "b"' with the usage.
+  const vms = [
+    { name: "a", nics: [{ ip: "10.0.0.1/24" }] },
+    { name: "b", nics: [{ ip: null }, { ip: "10.0.0.2/24" }] },
+    { name: "c", nics: [{ ip: null }] },
+  ];
+  assert.equal(
+    vmNameAsAddress("a", ["ping", "b", "-c", "1"], vms),
+    '"b" is a VM: give its address, vlab exec a -- ping 10.0.0.2 -c 1',
+  );
+  assert.equal(
+    vmNameAsAddress("a", ["udp-flood", "b", "--max"], vms),
+    '"b" is a VM: give its address, vlab exec a -- udp-flood 10.0.0.2 --max',
+  );
+  // A VM without an address, a word that names no VM, a workload that takes no address: no hint.
+  assert.equal(vmNameAsAddress("a", ["ping", "c"], vms), null);
+  assert.equal(vmNameAsAddress("a", ["ping", "d"], vms), null);
+  assert.equal(vmNameAsAddress("a", ["sink", "b"], vms), null);
 });
