@@ -314,3 +314,20 @@ export async function serveUdp(
   }
   return { ok: true, seconds: (opts.clock.now() - start) / 1000 };
 }
+
+/**
+ * A workload's rates for its text: `N pps, G Gbit/s`, or, when its clock did not move while it ran
+ * (a few datagrams within the clock's step), that it was too short to give one: not "0 pps".
+ *
+ * @example
+ * ```ts
+ * import { rateText } from "./options.ts";
+ * rateText(2, 1000, 0.000512); // "1000 pps, 0.001 Gbit/s"
+ * rateText(0, 0, 0); // "too short to measure a rate"
+ * ```
+ */
+export function rateText(seconds: number, pps: number, gbitPerSecond: number): string {
+  return seconds > 0
+    ? `${Math.round(pps)} pps, ${gbitPerSecond.toFixed(3)} Gbit/s`
+    : "too short to measure a rate";
+}

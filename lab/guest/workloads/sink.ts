@@ -16,7 +16,7 @@
 import type { SinkRequest } from "./args.ts";
 import type { NetStack } from "../net/stack.ts";
 import { readFloodSeq } from "./flood_payload.ts";
-import { serveUdp, type WorkloadError, type WorkloadOptions } from "./options.ts";
+import { rateText, serveUdp, type WorkloadError, type WorkloadOptions } from "./options.ts";
 import { formatIpv4 } from "../net/ipv4.ts";
 import { count } from "../../../devices/base/plural.ts";
 
@@ -290,9 +290,9 @@ function sinkText(r: SinkResult): string {
   const lines = [
     `sink on port ${r.port}: ${count(r.received, "datagram")} (${
       count(r.bytes, "frame byte")
-    }) in ${r.seconds.toFixed(3)} s, ${Math.round(r.pps)} pps, ${
-      r.gbitPerSecond.toFixed(3)
-    } Gbit/s`,
+    }) in ${r.seconds.toFixed(3)} s, ${
+      r.received > 0 ? rateText(r.seconds, r.pps, r.gbitPerSecond) : "0 pps, 0.000 Gbit/s"
+    }`,
     `total: ${counts(r, r.expected)}, ignored ${r.ignored}, from ${r.senders.length} sender(s)`,
   ];
   if (r.senders.length > 1) {

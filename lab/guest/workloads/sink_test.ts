@@ -3,6 +3,7 @@ import { BackToBack } from "../net/testing.ts";
 import { writeFloodPayload } from "./flood_payload.ts";
 import { runSink, SeqTracker, type SinkResult } from "./sink.ts";
 import { simOptions } from "./testing_opts.ts";
+import { rateText } from "./options.ts";
 import { runUdpFlood, type UdpFloodResult } from "./udp_flood.ts";
 
 function track(seqs: number[]) {
@@ -201,4 +202,29 @@ Deno.test("sink -n: a datagram that is not a flood's takes its place in the coun
   net.a.stack.udpSend({ ip: 0x0a000002, port: 9 }, 1000, new Uint8Array(4)); // no flood magic
   const s = await net.run(sink) as SinkResult;
   assert.deepEqual([s.received, s.ignored, s.lost, s.lostAtEnd], [4, 1, 1, 1], s.text);
+});
+
+Deno.test("a flood and a sink that take no time on the clock say so, not '0 pps'", async () => {
+  // `vlab exec a -- udp-flood 10.0.0.2 -n 5` said "5 datagrams of 64 bytes in 0.000 s, 0 pps".
+  const net = new BackToBack();
+  const opts = simOptions(net);
+  const sink = runSink(net.b.stack, { kind: "sink", port: 9, seconds: 1, count: 3 }, opts);
+  const flood = runUdpFlood(net.a.stack, {
+    kind: "udp-flood",
+    dst: 0x0a000002,
+    port: 9,
+    frameSize: 64,
+    ratePps: null,
+    seconds: null,
+    count: 3,
+  }, opts);
+  const [s, f] = await net.run(Promise.all([sink, flood]));
+  assert.ok(s.kind === "sink" && f.kind === "udp-flood");
+  assert.equal(f.seconds, 0, "the simulated clock did not move");
+  assert.match(f.text, /: 3 datagrams of 64 bytes in 0\.000 s, too short to measure a rate; TX/);
+  assert.match(
+    s.text,
+    /^sink on port 9: 3 datagrams \(192 frame bytes\) in 0\.000 s, too short to measure a rate\n/,
+  );
+  assert.equal(rateText(2, 1000, 0.000512), "1000 pps, 0.001 Gbit/s");
 });

@@ -72,7 +72,7 @@ Deno.test("udp-echo, udp-flood and sink print a text summary, which --json repla
   assert.match(
     f.text,
     new RegExp(
-      `^udp-flood 10\\.0\\.0\\.2:7 from port ${f.srcPort}: 5 datagrams of 64 bytes in \\d+\\.\\d{3} s, \\d+ pps, \\d+\\.\\d{3} Gbit/s; TX ring full 0 times$`,
+      `^udp-flood 10\\.0\\.0\\.2:7 from port ${f.srcPort}: 5 datagrams of 64 bytes in \\d+\\.\\d{3} s, (\\d+ pps, \\d+\\.\\d{3} Gbit/s|too short to measure a rate); TX ring full 0 times$`,
     ),
   );
   const s = await net.run(

@@ -17,6 +17,7 @@ import { zeroBytes } from "../../../devices/memory/zero.ts";
 import {
   Changes,
   noInterface,
+  rateText,
   waitFor,
   type WorkloadError,
   type WorkloadOptions,
@@ -218,9 +219,9 @@ async function flood(
   }
   r.text = `udp-flood ${dstText}:${r.port} from port ${srcPort}: ${count(r.sent, "datagram")} of ${
     count(r.frameSize, "byte")
-  } in ${r.seconds.toFixed(3)} s, ${Math.round(r.pps)} pps, ${
-    r.gbitPerSecond.toFixed(3)
-  } Gbit/s; TX ring full ${r.ringFull} times${
+  } in ${r.seconds.toFixed(3)} s, ${
+    rateText(r.seconds, r.pps, r.gbitPerSecond)
+  }; TX ring full ${r.ringFull} times${
     r.stalls > 0 ? `, ${r.stalls} of them not announced within 10 ms` : ""
   }${r.arpWaits > 0 ? `; waited ${count(r.arpWaits, "time")} for an ARP reply` : ""}`;
   return r;
