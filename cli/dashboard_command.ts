@@ -23,6 +23,7 @@ import { loadDashboard } from "./dashboard_loader.ts";
 import { VlabError } from "./errors.ts";
 import { enterIdleCpuGroup, keepIdleGroup } from "./idle_cgroup.ts";
 import { intOption } from "./int_option.ts";
+import { waitForStartingLab } from "./lab_lifecycle.ts";
 
 /**
  * A snapshot source that asks a lab's control socket.
@@ -309,6 +310,9 @@ export function dashboardCommand(): Command {
           { hint: "Send them to a file: vlab dashboard --report-cpu 2>cpu.jsonl" },
         );
       }
+      // `vlab up -d big.yaml & vlab dashboard`: the lab is still starting. It was told to run the
+      // command again; it waits (said on stderr) and attaches once it is up, or says why not.
+      await waitForStartingLab(name, "show its dashboard");
       const record = await resolveLab(name, "the lab name (`vlab dashboard NAME`)");
       const lowered = await lowerPriority(interval);
       const cpu0 = process.cpuUsage();

@@ -19,7 +19,7 @@ import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../
 import { stateFolderError } from "../lab/runner.ts";
 import { readyTimeoutFor } from "../lab/lab.ts";
 import { vlabRunArgs } from "./deno_run.ts";
-import { isClosedStdout, OutputError, VlabError } from "./errors.ts";
+import { EXIT_CODES, isClosedStdout, OutputError, VlabError } from "./errors.ts";
 import { CliExit } from "./usage.ts";
 import { writeAll } from "./progress.ts";
 import { endChild } from "./child.ts";
@@ -32,7 +32,7 @@ const err = (text: string) => writeAll(Deno.stderr, encoder.encode(text));
 /**
  * `vlab up -d`: start `vlab up FILE --seed SEED --quiet` as a detached child and return once its
  * lab is up (its `lab.json` names the child's pid), saying so unless `quiet` (`-d --quiet`).
- * Ctrl-C or SIGTERM meanwhile stops the child.
+ * Ctrl-C or SIGTERM meanwhile stops the child; SIGHUP (the terminal closing) does not.
  */
 export async function upDetached(
   file: string | undefined,
@@ -58,7 +58,17 @@ export async function upDetached(
   // Ctrl-C (or SIGTERM) while the lab comes up cancels the start: the child is detached (it
   // does not get the terminal's SIGINT), so it is stopped here, and nothing is left behind.
   const interrupted = new AbortController();
-  const off = onInterrupt(() => interrupted.abort());
+  const offInterrupt = onInterrupt(() => interrupted.abort(), ["SIGINT", "SIGTERM"]);
+  // SIGHUP, the terminal closing (a dropped ssh a second after `vlab up -d`), is no request to
+  // cancel: the lab was asked for in the background, to outlive the terminal. It goes on starting,
+  // and this process waits for it and says how it went (to nohup's file, say). Without a listener
+  // SIGHUP would end this process (Deno's default action); as Ctrl-C it stopped the lab.
+  const ignore = () => {};
+  Deno.addSignalListener("SIGHUP", ignore);
+  const off = () => {
+    offInterrupt();
+    Deno.removeSignalListener("SIGHUP", ignore);
+  };
   const child = new Deno.Command(Deno.execPath(), {
     args: vlabRunArgs([
       "up",
@@ -209,7 +219,7 @@ export function downCommand() {
       // until it is up (its own ready timeout bounds that), then stop it as any other. It was
       // left running: `down --all` said "no lab is running", `down NAME` to run it again later.
       for (const starting of await startingLabs(name, opts.all === true)) {
-        await waitWhileStarting(starting);
+        await waitWhileStarting(starting, "stop it");
       }
       const live = opts.all
         ? (await findLabs({ clean: true })).flatMap((l) => l.status === "running" ? [l] : [])
@@ -283,32 +293,88 @@ async function startingLabs(name: string | undefined, all: boolean): Promise<str
   return !running && starting.length === 1 ? starting : [];
 }
 
-/** How long `vlab down` waits for a starting lab to be up: a large lab's ready wait, and more. */
+/** How long a command waits for a starting lab to be up: a large lab's ready wait, and more. */
 const START_WAIT_MS = readyTimeoutFor(1024) + 60_000;
 
 /**
- * Wait while lab `name` is starting (said once on stderr): until it runs, or its start ends
- * otherwise (failed, stopped). A start that lasts beyond {@linkcode START_WAIT_MS} is an error.
+ * Wait while lab `name` is starting (said once on stderr, "waiting until it is up to `purpose`"):
+ * until it runs, or its start ends otherwise (failed, stopped). A start that lasts beyond
+ * {@linkcode START_WAIT_MS} is an error. Returns the last error text its detached start wrote
+ * meanwhile (`NAME.*.start.log`, as `vlab up -d` reads it), or null.
  */
-async function waitWhileStarting(name: string): Promise<void> {
+async function waitWhileStarting(name: string, purpose: string): Promise<string | null> {
   const deadline = performance.now() + START_WAIT_MS;
   let said = false;
+  let log: string | null = null;
   for (;;) {
+    // Read before the lock is looked at: a child writes its error, then exits (dropping the
+    // lock), and its parent removes the file soon after.
+    log = startLogText(name) ?? log;
     const found = inspectLab(name, { clean: false, process: false });
-    if (found?.status !== "starting") return;
+    if (found?.status !== "starting") return startLogText(name) ?? log;
     if (!said) {
-      await err(`lab ${name} is starting: waiting until it is up to stop it\n`);
+      await err(`lab ${name} is starting: waiting until it is up to ${purpose}\n`);
       said = true;
     }
     if (performance.now() >= deadline) {
       throw new LabError(
         "control-error",
-        `Cannot stop "${name}": it is still starting after ${START_WAIT_MS / 1000} s`,
+        `Lab "${name}" is still starting after ${START_WAIT_MS / 1000} s: cannot ${purpose}`,
         `\`vlab ls\` shows its process (pid ${found.pid || "unknown"}); end it with \`kill\``,
       );
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The error text a detached start of lab `name` wrote so far (its `NAME.*.start.log`), or null. */
+function startLogText(name: string): string | null {
+  try {
+    for (const e of Deno.readDirSync(stateRoot())) {
+      if (!e.isFile || !e.name.startsWith(`${name}.`) || !e.name.endsWith(START_LOG_SUFFIX)) {
+        continue;
+      }
+      // `NAME.<random>.start.log`: not the log of a lab whose name merely starts with NAME.
+      const middle = e.name.slice(name.length + 1, -START_LOG_SUFFIX.length);
+      if (middle.includes(".")) continue;
+      const text = Deno.readTextFileSync(`${stateRoot()}/${e.name}`).trim();
+      if (text) return text;
+    }
+  } catch {
+    // No state root, or the file went meanwhile.
+  }
+  return null;
+}
+
+/**
+ * `vlab dashboard` (or any command that attaches to one lab) aimed at a lab still starting (`name`,
+ * or with none the only lab, when none runs): wait until it is up, saying so on stderr, so that
+ * `vlab up -d big.yaml & vlab dashboard` attaches once it is. A start that fails meanwhile ends
+ * the command with that failure: the start's own error lines when its detached start wrote them
+ * (then a {@linkcode CliExit}), else a `lab-failed` error. Returns at once when no such lab starts.
+ *
+ * @example
+ * ```ts ignore
+ * import { waitForStartingLab } from "./lab_lifecycle.ts";
+ * await waitForStartingLab(undefined, "show its dashboard");
+ * ```
+ */
+export async function waitForStartingLab(
+  name: string | undefined,
+  purpose: string,
+): Promise<void> {
+  const [starting] = await startingLabs(name, false);
+  if (starting === undefined) return;
+  const log = await waitWhileStarting(starting, purpose);
+  if (inspectLab(starting, { clean: false, process: false })?.status === "running") return;
+  if (log !== null) {
+    // The start's own error (one line and a hint), said as `vlab up -d` says it.
+    await err(log + "\n");
+    throw new CliExit(EXIT_CODES.failure);
+  }
+  throw new VlabError("lab-failed", `Lab "${starting}" did not start: its start ended first`, {
+    hint: `Run \`vlab up\` with its topology, without -d, to see why`,
+  });
 }
 
 /** Send `sig` to `pid`; whether it was sent (false: the process is already gone). */

@@ -596,6 +596,78 @@ Deno.test({
     }),
 });
 
+Deno.test({
+  name: "dashboard of a lab still starting waits for it, then says the start's failure",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    inStateDir(async (env, dir) => {
+      // A lab whose start-up holds its folder and lock but wrote no lab.json yet; with `log`, its
+      // detached start's error file (as `vlab up -d` gives its child) holds the start's error.
+      for (const [args, log] of [[["ghost"], true], [[], false]] as const) {
+        const code = `
+          const { createLabDir } = await import(${
+          JSON.stringify(new URL("../lab/state.ts", import.meta.url).href)
+        });
+          createLabDir("ghost");
+          console.log("holding");
+          await new Promise((r) => setTimeout(r, 30_000));
+        `;
+        const starting = new Deno.Command(Deno.execPath(), {
+          args: ["eval", code],
+          env: env,
+          stdout: "piped",
+        }).spawn();
+        try {
+          const reader = starting.stdout.getReader();
+          await reader.read(); // "holding": the lock is held
+          reader.releaseLock();
+          let ended = false;
+          // --report-cpu: the dashboard without a terminal (its stderr a pipe).
+          const dashboard = vlabWith(env, "dashboard", ...args, "--report-cpu")
+            .finally(() => ended = true);
+          // It said at once "still starting: run the command again".
+          await new Promise((r) => setTimeout(r, 1500));
+          assert.equal(ended, false, "vlab dashboard ended while the lab was starting");
+          if (log) {
+            await Deno.writeTextFile(
+              `${dir}/ghost.x1y2z3.start.log`,
+              "vlab: Cannot start ghost: no room\nhint: free some\n",
+            );
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          starting.kill("SIGKILL");
+          await starting.status;
+          const run = await dashboard;
+          assert.equal(run.code, 1, run.stderr);
+          assert.match(
+            run.stderr,
+            /^lab ghost is starting: waiting until it is up to show its dashboard\n/,
+          );
+          const rest = run.stderr.replace(/^.*\n/, "");
+          assert.equal(
+            rest,
+            log
+              ? "vlab: Cannot start ghost: no room\nhint: free some\n"
+              : 'vlab: Lab "ghost" did not start: its start ended first\n' +
+                "hint: Run `vlab up` with its topology, without -d, to see why\n",
+          );
+        } finally {
+          try {
+            starting.kill("SIGKILL");
+          } catch {
+            // Ended already.
+          }
+          await starting.status;
+          await starting.stdout.cancel().catch(() => {});
+          for (const e of Deno.readDirSync(dir)) {
+            if (e.name.endsWith(".start.log")) Deno.removeSync(`${dir}/${e.name}`);
+          }
+        }
+      }
+    }),
+});
+
 Deno.test("down with a name and --all is a usage error; --all with no lab says so", async () => {
   await inStateDir(async (env) => {
     // It stopped every lab, the named one and all the others.
