@@ -38,6 +38,8 @@ Deno.test("KEY=VALUE integers with a leading zero are refused, as a file's leadi
       e.hint === "write limit=10 (or limit=0o10 for octal 8)",
   );
   assert.deepEqual(impairmentWords(["limit=0o10", "overhead=0"]), { limit: 8, overhead: 0 });
+  // 5 to tc's and YAML 1.1's octal too: taken.
+  assert.deepEqual(impairmentWords(["limit=05"]), { limit: 5 });
 });
 
 Deno.test("KEY=VALUE numbers are YAML's: 1e3 and 0x10 are numbers; 1e400, .inf and .nan out of range", () => {

@@ -1354,7 +1354,7 @@ Deno.test("a drill's integer with a leading zero is refused, as a topology file'
   );
   // A topology written in the drill is read the same way, beside the drill's other problems.
   const inline = await parseDrill(
-    "topology:\n  name: t\n  vms: { a: { vsock: { cid: 07 } } }\ntimeline:\n  - wait: 1s\n",
+    "topology:\n  name: t\n  vms: { a: { vsock: { cid: 017 } } }\ntimeline:\n  - wait: 1s\n",
     "d.yaml",
   );
   assert.ok(!inline.ok);
@@ -1362,4 +1362,6 @@ Deno.test("a drill's integer with a leading zero is refused, as a topology file'
     ["leading-zero", "topology.vms.a.vsock.cid"],
   ]);
   assert.ok((await parseDrill("topology: pair\nseed: 10\ntimeline:\n  - wait: 1s\n", "d.yaml")).ok);
+  // 5 to YAML 1.1 (octal) too: nothing to choose between, taken.
+  assert.ok((await parseDrill("topology: pair\nseed: 05\ntimeline:\n  - wait: 1s\n", "d.yaml")).ok);
 });

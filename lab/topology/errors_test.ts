@@ -950,6 +950,12 @@ Deno.test("an integer with a leading zero (cid: 010) is refused: YAML 1.1 reads 
   assert.equal(issuesOf("name: 010\nvms: {}\n")[0].code, "wrong-type");
   assert.ok(parseTopology("name: x\nvms: { a: { vsock: { cid: 0o10 } } }\n", "t").ok);
   assert.ok(parseTopology("name: x\nvms: { a: { vsock: { cid: 10 } } }\n", "t").ok);
+  // The same number to YAML 1.1 and 1.2 (octal 7 is 7, octal 0 is 0): taken, nothing to choose.
+  for (const same of ["07", "007", "00", "+03"]) {
+    const r = parseTopology(`name: x\nvms: { a: { vsock: { cid: ${same} } } }\n`, "t");
+    assert.ok(r.ok || !r.error.some((i) => i.code === "leading-zero"), same);
+  }
+  assert.ok(parseTopology("name: x\nvms: { a: { vsock: { cid: 07 } } }\n", "t").ok);
 });
 
 Deno.test("a boolean in quotes or in YAML 1.1's words (yes, on) says what to write", () => {

@@ -2,7 +2,8 @@
  * Integers written with a leading zero (`cid: 010`): YAML 1.2, which vlab reads, takes `010` as
  * the decimal 10, where YAML 1.1 tools (PyYAML, older linters and generators) take it as the
  * octal 8 (and `09` as a string). The same file meant two numbers, so it is refused with the
- * spellings that mean one: `10`, or `0o10` for octal, as `yes` and `1_500` get theirs.
+ * spellings that mean one: `10`, or `0o10` for octal, as `yes` and `1_500` get theirs. One that
+ * means the same number to both (`05`, `007`, `00`) is taken.
  *
  * Who calls it: the topology loader (`load.ts`) and the drill loader (`../drill/load.ts`), on
  * the parsed document, beside the schema's checks (a key that takes no number reports its own
@@ -78,14 +79,16 @@ function issueOf(
 
 /**
  * The problem of `key` written as `written` (the value's text, which YAML read as a number),
- * when that is an integer with a leading zero; else null. `vlab link … set limit=010` asks it
- * too, as a file's `limit: 010`.
+ * when that is an integer with a leading zero that YAML 1.1 tools read otherwise (`010`: octal 8;
+ * `09`: a string); else null (`05` is 5 to both). `vlab link … set limit=010` asks it too, as a
+ * file's `limit: 010`.
  *
  * @example
  * ```ts
  * import { leadingZeroProblem } from "./leading_zero.ts";
  * leadingZeroProblem("cid", "010")?.hint; // "write cid: 10 (or cid: 0o10 for octal 8)"
  * leadingZeroProblem("cid", "10"); // null
+ * leadingZeroProblem("cid", "07"); // null: 7 to YAML 1.1 too
  * ```
  */
 export function leadingZeroProblem(
@@ -98,6 +101,8 @@ export function leadingZeroProblem(
   const decimal = `${sign === "-" ? "-" : ""}${digits}`;
   const octal = /^[0-7]+$/.test(digits);
   const octalValue = octal ? `${sign === "-" ? "-" : ""}${parseInt(digits, 8)}` : null;
+  // `05`, `007`, `00`: the same number to YAML 1.1 (octal) and to vlab; nothing to refuse.
+  if (octalValue === decimal) return null;
   return {
     message: `${key} ${written} is written with a leading zero, which YAML 1.1 tools read as ${
       octal ? `octal (${octalValue})` : "a string"
