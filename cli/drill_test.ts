@@ -92,7 +92,7 @@ Deno.test("drill replay of a FIFO, a missing file or bad JSON fails at once, in 
 Deno.test("drill run of a missing drill file or a folder fails in one line with its hint", async () => {
   // It printed the problem, then 'Cannot run drill "…": 1 problem (above)' and 'Fix it; …'.
   await inTempDir(async (dir) => {
-    const missing = join(dir, "link-flp.yaml");
+    const missing = join(dir, "nothing-like-it.yaml");
     const gone = await drillError(["run", missing]);
     assert.equal(gone.message, `Cannot read drill file "${missing}": no such file`);
     assert.match(gone.hint, /^Shipped drills are in drills\//);

@@ -19,6 +19,9 @@ import { parseYamlDocument } from "../topology/load.ts";
 import { vlabFileKind, vlabTextKind, wrongKindProblem } from "../topology/file_kind.ts";
 import type { TopologyIssue } from "../topology/types.ts";
 import { checkString } from "./check.ts";
+import { closestName } from "../topology/issues.ts";
+import { relative } from "node:path";
+import { fileURLToPath } from "node:url";
 
 /** A problem with a file a drill command reads (a `DrillIssue` of `load.ts`). */
 export type InputIssue = TopologyIssue & { file: string };
@@ -61,6 +64,38 @@ export const TOPOLOGY_FILE: InputKind = {
   limitHint: "a topology file is at most 1 MiB; split the lab or shorten the file",
 };
 
+/** The shipped drills: `drills/` of this checkout. */
+const SHIPPED_DRILLS = new URL("../../drills/", import.meta.url);
+
+/**
+ * How a drill file that may not exist is read: its hint names the shipped drill closest to the
+ * path (`link-flap`, `drills/link-flp.yaml`), as a topology's names the shipped topology, by a path
+ * from the current folder (absolute when the checkout is not below it).
+ */
+function drillKind(path: string): InputKind {
+  if (path === STDIN_SOURCE) return DRILL_FILE;
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(SHIPPED_DRILLS)]
+      .filter((e) => e.isFile && e.name.endsWith(".yaml"))
+      .map((e) => e.name.slice(0, -".yaml".length));
+  } catch {
+    return DRILL_FILE; // no drills/ to read (a script without --allow-read there): the plain hint
+  }
+  const base = path.slice(path.lastIndexOf("/") + 1).replace(/\.ya?ml$/i, "");
+  const near = names.includes(base) ? base : closestName(base, names);
+  if (near === undefined) return DRILL_FILE;
+  const full = fileURLToPath(new URL(`${near}.yaml`, SHIPPED_DRILLS));
+  let shown = full;
+  try {
+    const rel = relative(Deno.cwd(), full);
+    if (!rel.startsWith("..")) shown = rel;
+  } catch {
+    // The current folder is gone: the absolute path.
+  }
+  return { ...DRILL_FILE, missingHint: `did you mean \`${shown}\`? ${DRILL_FILE.missingHint}` };
+}
+
 /** A drill report as {@linkcode readInput} reads it. */
 export const REPORT_FILE: InputKind = {
   noun: "report",
@@ -88,7 +123,7 @@ export async function readInput(
   kind: InputKind,
 ): Promise<Result<string, InputIssue>> {
   checkString("readInput", "path", path);
-  const r = await readBoundedText(path, kind);
+  const r = await readBoundedText(path, kind === DRILL_FILE ? drillKind(path) : kind);
   return r.ok ? r : err({ ...r.error, file: path });
 }
 

@@ -80,6 +80,27 @@ Deno.test("a folder, /dev/null or a missing file is no drill: one line and a hin
   });
 });
 
+Deno.test("a missing drill named like a shipped one is told its path: did you mean drills/link-flap.yaml?", async () => {
+  // `vlab drill run link-flap` (a bare name, as topologies take) and a typo were told only that
+  // "shipped drills are in drills/".
+  for (const path of ["link-flap", "link-flap.yaml", "drills/link-flp.yaml"]) {
+    const r = await loadDrillFile(path);
+    assert.ok(!r.ok, path);
+    assert.equal(r.error[0].message, `Cannot read drill file "${path}": no such file`);
+    assert.equal(
+      r.error[0].hint,
+      "did you mean `drills/link-flap.yaml`? shipped drills are in drills/, for example " +
+        "drills/link-flap.yaml",
+    );
+  }
+  const far = await loadDrillFile("nothing-like-it.yaml");
+  assert.ok(!far.ok);
+  assert.equal(
+    far.error[0].hint,
+    "shipped drills are in drills/, for example drills/link-flap.yaml",
+  );
+});
+
 Deno.test("a path that is no string is a TypeError naming the call, not a file called null", async () => {
   for (const path of [null, undefined, 7, ["report.json"]]) {
     await assert.rejects(
