@@ -12,7 +12,7 @@ import { STDIN_SOURCE, topologyFileWarnings } from "../lab/topology/files.ts";
 import { Command } from "@commander-js/extra-typings";
 import { controlJson, type ExecAnswer, execCancellable, resolveLab } from "../lab/client.ts";
 import type { LabStatus } from "../lab/metrics.ts";
-import { isDrillFile, isDrillText, startAgain, topologyArg } from "../lab/start_again.ts";
+import { isDrillFile, isDrillText, startAgain, topologyArg, upAgain } from "../lab/start_again.ts";
 import { type DrillIssue, formatDrillIssues, loadDrillFile, parseDrill } from "../lab/drill/mod.ts";
 import type { Drill } from "../lab/drill/types.ts";
 import { DRILL_FILE } from "../lab/drill/input.ts";
@@ -144,6 +144,17 @@ function upCommand() {
     .option("--no-dashboard", "in a terminal, show the summary line instead of the dashboard")
     .option("--seed <n>", "seed of every random decision (default: the topology's seed)")
     .action(async (file, opts) => {
+      if (opts.detach && opts.dryRun) {
+        // Which did the user mean: a lab in the background, or only its plan? -d was ignored
+        // (the plan printed, nothing started, exit 0), which reads as a lab started.
+        // `-` is no topology `vlab up` reads (it says so once the combination is fixed).
+        const again = file === "-"
+          ? "vlab up FILE"
+          : upAgain({ source: resolveTopologyPath(file) });
+        throw new VlabError("usage", "vlab up takes -d or --dry-run, not both", {
+          hint: `Run \`${again} --dry-run\` to see the plan, then \`${again} -d\` to start it`,
+        });
+      }
       const seed = parseSeedOption(opts.seed, "start the lab");
       const loaded = await loadOrFail(file);
       // --seed replaces the topology's seed, as a drill's seed does.

@@ -668,6 +668,25 @@ Deno.test({
     }),
 });
 
+Deno.test("up with -d and --dry-run is a usage error, before the file is read or a lab starts", async () => {
+  await inStateDir(async (env, dir) => {
+    // -d was ignored: the plan printed, exit 0, nothing started, as if a lab were up.
+    for (const args of [["star", "-d", "--dry-run"], ["--dry-run", "--detach", "nosuch.yaml"]]) {
+      const run = await vlabWith(env, "up", ...args);
+      assert.equal(run.code, 2, run.stderr);
+      assert.equal(run.stdout, "");
+      const { message, hint } = errorLines(run);
+      assert.equal(message, "vlab up takes -d or --dry-run, not both");
+      const topology = args.includes("star") ? "star" : "nosuch.yaml";
+      assert.equal(
+        hint,
+        `Run \`vlab up ${topology} --dry-run\` to see the plan, then \`vlab up ${topology} -d\` to start it`,
+      );
+    }
+    assert.deepEqual([...Deno.readDirSync(dir)].filter((e) => e.isDirectory), []);
+  });
+});
+
 Deno.test("down with a name and --all is a usage error; --all with no lab says so", async () => {
   await inStateDir(async (env) => {
     // It stopped every lab, the named one and all the others.
