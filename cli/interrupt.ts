@@ -14,8 +14,9 @@
 export const INTERRUPT_SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /**
- * Call `fn` on Ctrl-C (SIGINT), SIGTERM or SIGHUP; returns the call that stops listening. While a
- * listener is on, the signals no longer end the process: `fn` decides what happens.
+ * Call `fn` on Ctrl-C (SIGINT), SIGTERM or SIGHUP (or only `signals`); returns the call that stops
+ * listening. While a listener is on, the signals no longer end the process: `fn` decides what
+ * happens.
  *
  * @example
  * ```ts
@@ -25,9 +26,12 @@ export const INTERRUPT_SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM", "
  * off();
  * ```
  */
-export function onInterrupt(fn: () => void): () => void {
-  for (const s of INTERRUPT_SIGNALS) Deno.addSignalListener(s, fn);
+export function onInterrupt(
+  fn: () => void,
+  signals: readonly Deno.Signal[] = INTERRUPT_SIGNALS,
+): () => void {
+  for (const s of signals) Deno.addSignalListener(s, fn);
   return () => {
-    for (const s of INTERRUPT_SIGNALS) Deno.removeSignalListener(s, fn);
+    for (const s of signals) Deno.removeSignalListener(s, fn);
   };
 }
