@@ -220,7 +220,10 @@ export function planLab(topology: Topology): LabPlan {
   const vsockOf = (name: string) =>
     vmByName.get(name)!.devices.find((d): d is VsockDeviceSpec => d.kind === "vsock")!;
   // The VMs each vsock device reaches: none until a vsock link or router joins it to some.
-  for (const vm of topology.vms) if (vm.vsock !== null) vsockOf(vm.name).joinedCids = [];
+  // With each, the path a refusal's hint names (the vsock link, or the router and its two links).
+  for (const vm of topology.vms) {
+    if (vm.vsock !== null) [vsockOf(vm.name).joinedCids, vsockOf(vm.name).joinedPaths] = [[], []];
+  }
   for (const link of topology.vsockLinks) {
     const forwardRing = rings.length;
     const reverseRing = forwardRing + 1;
@@ -230,6 +233,8 @@ export function planLab(topology: Topology): LabPlan {
     [db.txRing, db.rxRing, db.peerCid] = [reverseRing, forwardRing, da.cid];
     da.joinedCids!.push(db.cid);
     db.joinedCids!.push(da.cid);
+    da.joinedPaths!.push([db.cid, `the vsock link ${link.name}`]);
+    db.joinedPaths!.push([da.cid, `the vsock link ${link.name}`]);
     const pa: RingPort = { kind: "vsock", vm: a.name, thread: a.deviceThread };
     const pb: RingPort = { kind: "vsock", vm: b.name, thread: b.deviceThread };
     for (
@@ -296,6 +301,13 @@ export function planLab(topology: Topology): LabPlan {
     for (const p of r.ports) {
       const dev = vsockOf(p.vm);
       dev.joinedCids!.push(...sw.vsockCids.filter((cid) => cid !== dev.cid));
+      for (const q of r.ports) {
+        if (q === p) continue;
+        dev.joinedPaths!.push([
+          vsockOf(q.vm).cid,
+          `vsock router ${r.name} and its links ${p.link} and ${q.link}`,
+        ]);
+      }
     }
   }
 

@@ -584,3 +584,28 @@ Deno.test("each vsock device knows the CIDs a vsock link or router joins its VM 
     ["f", []],
   ]);
 });
+
+Deno.test("each vsock device knows the path to each VM it reaches: a vsock link, or a router and its two links", () => {
+  // A refused connect through a router hinted at "the vsock link between the two VMs", which
+  // a lab with a router does not have.
+  const t = parseTopology(
+    "name: vp\nvms: { a: { vsock: { cid: 3 } }, b: { vsock: { cid: 4 } }, c: { vsock: { cid: 5 } }, " +
+      "d: { vsock: { cid: 6 } }, f: { vsock: { cid: 8 } } }\n" +
+      "vsock_routers: { r1: {} }\n" +
+      "links: [{ kind: vsock, endpoints: [a, b] }, { kind: vsock, endpoints: [c, r1] }, " +
+      "{ kind: vsock, endpoints: [d, r1] }]\n",
+    "vp.yaml",
+  );
+  assert.ok(t.ok);
+  const paths = planLab(t.value).vms.map((v) => {
+    const d = v.devices.find((x) => x.kind === "vsock");
+    return [v.name, d?.kind === "vsock" ? d.joinedPaths : null];
+  });
+  assert.deepEqual(paths, [
+    ["a", [[4, "the vsock link a-b-vsock"]]],
+    ["b", [[3, "the vsock link a-b-vsock"]]],
+    ["c", [[6, "vsock router r1 and its links c-r1-vsock and d-r1-vsock"]]],
+    ["d", [[5, "vsock router r1 and its links d-r1-vsock and c-r1-vsock"]]],
+    ["f", []],
+  ]);
+});

@@ -267,6 +267,11 @@ export interface VsockDeviceSpec extends SlotSpec {
    * with RST) from one refused by the VM. Absent: not known.
    */
   joinedCids?: number[];
+  /**
+   * For each CID of `joinedCids`, the path the lab has to that VM, as a refusal's hint
+   * names it: `the vsock link a-b`, or `vsock router r and its links a-r and b-r`. Absent: not known.
+   */
+  joinedPaths?: [number, string][];
   /** Ring the device sends packets into, or -1. */
   txRing: number;
   /** Ring the device receives packets from, or -1. */

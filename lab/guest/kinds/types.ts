@@ -118,6 +118,8 @@ export interface VsockService {
   labCids?: ReadonlyMap<number, string>;
   /** The CIDs of the VMs a vsock link or router joins this one to, when known (for messages). */
   joinedCids?: ReadonlySet<number>;
+  /** For each of those CIDs, the path that joins the two VMs (for messages), when known. */
+  joinedPaths?: ReadonlyMap<number, string>;
 }
 
 /** A running kind in one guest worker. */

@@ -113,6 +113,7 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
   const labCids = new Map((spec.labCids ?? []).map(([cid, vm]) => [cid, vm]));
   // The CIDs a vsock link or router joins this VM to: a refusal from another is the topology's.
   const joinedCids = spec.joinedCids === undefined ? undefined : new Set(spec.joinedCids);
+  const joinedPaths = spec.joinedPaths === undefined ? undefined : new Map(spec.joinedPaths);
   const sockets = new VsockSockets({
     cid: cidRead.value >>> 0,
     sink: driver,
@@ -174,7 +175,7 @@ async function start(ctx: GuestContext, spec: VsockDeviceSpec): Promise<GuestKin
       },
     }),
     provide: (services) => {
-      services.vsock = { sockets, wake: ctx.wakeSelf, labCids, joinedCids };
+      services.vsock = { sockets, wake: ctx.wakeSelf, labCids, joinedCids, joinedPaths };
     },
   };
 }

@@ -25,6 +25,11 @@ export interface VsockWorkloadService {
    * another VM is refused by the topology, not by a missing listener.
    */
   joinedCids?: ReadonlySet<number>;
+  /**
+   * For each of those CIDs, the path that joins the two VMs, when known: `the vsock link a-b`, or
+   * `vsock router r and its links a-r and b-r` (a refusal's hint names it).
+   */
+  joinedPaths?: ReadonlyMap<number, string>;
 }
 
 /** What the iommu kind offers a workload (`iommu-unmap`). */

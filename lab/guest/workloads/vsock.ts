@@ -347,9 +347,11 @@ function connectError(
       `in the topology (links: - { kind: vsock, endpoints: [${self ?? "VM"}, ${vm}] }), or link ` +
       "both to one vsock router; `vlab status` shows the vsock links";
   } else if (vm !== undefined) {
+    // The path the lab has to it: a vsock link, or a router and its two links.
+    const path = vsock.joinedPaths?.get(req.cid) ?? "the vsock link between the two VMs";
     hint = `CID ${req.cid} is VM "${vm}": start vsock-sink or vsock-echo on port ${req.port} ` +
-      "there; if one runs, see `vlab status` for the vsock link between the two VMs (down, or " +
-      `cut by a partition) or the ${VSOCK_MAX_CONNECTIONS} connections a VM takes at most`;
+      `there; if one runs, see \`vlab status\` for ${path} (down, or cut by a partition) or ` +
+      `the ${VSOCK_MAX_CONNECTIONS} connections a VM takes at most`;
   } else {
     hint = "Start vsock-sink or vsock-echo on that port of the peer VM, and check the vsock link";
   }

@@ -492,6 +492,43 @@ Deno.test("a vsock-send to a VM no vsock link or router joins to this one says s
   }
 });
 
+Deno.test("a refused vsock-send to a VM joined through a router names the router and its two links", async () => {
+  // Its hint named "the vsock link between the two VMs", which a lab with a router does not have.
+  const { opts, clear } = realTimeOptions();
+  try {
+    const labCids = new Map([[3, "a"], [4, "b"]]);
+    for (
+      const [path, words] of [
+        [
+          "vsock router r1 and its links a-r1 and b-r1",
+          /for vsock router r1 and its links a-r1 and b-r1 \(down/,
+        ],
+        ["the vsock link a-b", /for the vsock link a-b \(down/],
+      ] as const
+    ) {
+      const { a, wake } = backToBack(64 * 1024, 4, new Set([2, 3, 4]));
+      const r = await runVsockSend(
+        {
+          sockets: a,
+          wake,
+          labCids,
+          joinedCids: new Set([4]),
+          joinedPaths: new Map([[4, path]]),
+        },
+        { cid: 4, port: 6001, bytes: 1, chunk: 1 },
+        opts,
+      );
+      assert.equal(r.kind, "error", JSON.stringify(r));
+      const e = r as { message: string; hint: string };
+      assert.equal(e.message, "Cannot connect to vsock 4:6001: refused");
+      assert.match(e.hint, /^CID 4 is VM "b": start vsock-sink or vsock-echo on port 6001 there/);
+      assert.match(e.hint, words);
+    }
+  } finally {
+    clear();
+  }
+});
+
 Deno.test("a vsock-send whose REQUEST nobody answers in time says it timed out and points at the link's delay", async () => {
   const { opts, clear } = realTimeOptions();
   // A peer behind a long delay: nothing comes back before the table's deadline.
