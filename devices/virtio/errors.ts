@@ -329,3 +329,28 @@ export function chainSpecError(chain: unknown): TypeError {
 export function pushChainError(chain: unknown): TypeError {
   return argumentError("DeviceQueue.push", "chain", "a DescriptorChain that pop() returned", chain);
 }
+
+/**
+ * What a driver queue's `add` throws when reading segment `i` of `chain` (readable ones first,
+ * `nr` of them) failed with `e`: a segment that is no `[gpa, len]` pair (null, undefined) is a
+ * `TypeError` naming the call and the segment; any other `e` is returned as it was. Called only
+ * once reading a segment threw, so that `add` checks no segment on its normal path.
+ *
+ * @example
+ * ```ts
+ * import { chainSegmentError } from "./errors.ts";
+ * chainSegmentError({ readable: [null], writable: [] }, 1, 0, new TypeError()).message;
+ * // "DriverQueue.add: chain.readable[0] must be a [gpa, len] pair, got null"
+ * ```
+ */
+export function chainSegmentError(
+  chain: { readonly readable: ArrayLike<unknown>; readonly writable: ArrayLike<unknown> },
+  nr: number,
+  i: number,
+  e: unknown,
+): unknown {
+  const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
+  if (seg !== null && seg !== undefined) return e;
+  const name = i < nr ? `chain.readable[${i}]` : `chain.writable[${i - nr}]`;
+  return argumentError("DriverQueue.add", name, "a [gpa, len] pair", seg);
+}

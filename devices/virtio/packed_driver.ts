@@ -12,7 +12,12 @@
 import type { GuestMemory } from "../memory/memory.ts";
 import { err, ok, OK_VOID, type Result } from "../base/result.ts";
 import { PackedDescFlag, PackedEventFlag } from "./constants.ts";
-import { chainSpecError, type DriverError, type QueueSetupError } from "./errors.ts";
+import {
+  chainSegmentError,
+  chainSpecError,
+  type DriverError,
+  type QueueSetupError,
+} from "./errors.ts";
 import { packedNeedNotify } from "./event.ts";
 import { PackedDesc, PackedEvent } from "./packed_layout.ts";
 import type { ChainSpec, DriverQueue, QueueConfig, RingFeatures, UsedBuffer } from "./queue.ts";
@@ -215,21 +220,30 @@ export class PackedDriverQueue implements DriverQueue {
     const wrapBits = this.availWrap ? PackedDescFlag.AVAIL : PackedDescFlag.USED;
     let writable = 0;
     let bytes = 0;
+    // The segment being read: a null one threw "Cannot read properties of null" from `seg[0]`.
+    // Caught (no check per segment on the normal path), it is a TypeError naming the segment,
+    // after the slots written so far are taken back as for a bad buffer.
+    let i = 0;
     if (useIndirect) {
       const table = this.indirect!.gpa + PackedDesc.SIZE * this.indirect!.entries * id;
-      for (let i = 0; i < n; i++) {
-        const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
-        const gpa = seg[0];
-        const len = seg[1];
-        // A bad value returns before the ring changes: only the id's own table was written.
-        if (!bufferFits(gpa, len)) return err(badBuffer(i, gpa, len));
-        bytes += len;
-        if (i >= nr) writable += len;
-        writeDesc(ring, table + PackedDesc.SIZE * i, gpa, len, 0);
-        ring.store16(
-          table + PackedDesc.SIZE * i + PackedDesc.FLAGS,
-          i < nr ? 0 : PackedDescFlag.WRITE,
-        );
+      try {
+        for (; i < n; i++) {
+          const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
+          const gpa = seg[0];
+          const len = seg[1];
+          // A bad value returns before the ring changes: only the id's own table was written.
+          if (!bufferFits(gpa, len)) return err(badBuffer(i, gpa, len));
+          bytes += len;
+          if (i >= nr) writable += len;
+          writeDesc(ring, table + PackedDesc.SIZE * i, gpa, len, 0);
+          ring.store16(
+            table + PackedDesc.SIZE * i + PackedDesc.FLAGS,
+            i < nr ? 0 : PackedDescFlag.WRITE,
+          );
+        }
+      } catch (e) {
+        // Only the id's own table was written.
+        throw chainSegmentError(chain, nr, i, e);
       }
       if (bytes > MAX_CHAIN_BYTES) return err({ kind: "bad-chain-bytes", bytes });
       this.stageHead(
@@ -244,26 +258,33 @@ export class PackedDriverQueue implements DriverQueue {
       let wrap = wrapBits;
       const startSlot = this.nextAvail;
       const startWrap = this.availWrap;
-      for (let i = 0; i < n; i++) {
-        const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
-        const gpa = seg[0];
-        const len = seg[1];
-        if (!bufferFits(gpa, len)) {
-          this.unwind(startSlot, startWrap, i);
-          return err(badBuffer(i, gpa, len));
+      try {
+        for (; i < n; i++) {
+          const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
+          const gpa = seg[0];
+          const len = seg[1];
+          if (!bufferFits(gpa, len)) {
+            this.unwind(startSlot, startWrap, i);
+            return err(badBuffer(i, gpa, len));
+          }
+          bytes += len;
+          if (i >= nr) writable += len;
+          const flags = (i < nr ? 0 : PackedDescFlag.WRITE) |
+            (i + 1 < n ? PackedDescFlag.NEXT : 0) |
+            wrap;
+          if (i === 0) {
+            this.stageHead(this.nextAvail, gpa, len, id, flags);
+          } else {
+            const off = this.desc + PackedDesc.SIZE * this.nextAvail;
+            writeDesc(ring, off, gpa, len, id);
+            ring.store16(off + PackedDesc.FLAGS, flags);
+          }
+          if (this.advance()) wrap = this.availWrap ? PackedDescFlag.AVAIL : PackedDescFlag.USED;
         }
-        bytes += len;
-        if (i >= nr) writable += len;
-        const flags = (i < nr ? 0 : PackedDescFlag.WRITE) | (i + 1 < n ? PackedDescFlag.NEXT : 0) |
-          wrap;
-        if (i === 0) {
-          this.stageHead(this.nextAvail, gpa, len, id, flags);
-        } else {
-          const off = this.desc + PackedDesc.SIZE * this.nextAvail;
-          writeDesc(ring, off, gpa, len, id);
-          ring.store16(off + PackedDesc.FLAGS, flags);
-        }
-        if (this.advance()) wrap = this.availWrap ? PackedDescFlag.AVAIL : PackedDescFlag.USED;
+      } catch (e) {
+        const thrown = chainSegmentError(chain, nr, i, e);
+        if (thrown !== e) this.unwind(startSlot, startWrap, i);
+        throw thrown;
       }
       if (bytes > MAX_CHAIN_BYTES) {
         this.unwind(startSlot, startWrap, n);

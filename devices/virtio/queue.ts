@@ -142,7 +142,9 @@ export interface DriverQueue {
    * address is not a non-negative safe integer (`bad-buffer-address`) or whose length is not
    * an integer in 0…2^32 − 1 (`bad-buffer-length`), each naming the buffer's index in the
    * chain (readable ones first) and the value, and a chain of more than 2^32 bytes
-   * (`bad-chain-bytes`).
+   * (`bad-chain-bytes`). A `chain` that is no `ChainSpec` (`add(null)`), or one whose segment is
+   * null or undefined, throws a `TypeError` naming the call and the segment
+   * (`DriverQueue.add: chain.readable[0] must be a [gpa, len] pair, got null`), nothing staged.
    */
   add(chain: ChainSpec, token: number): Result<void, DriverError>;
   /** Make staged chains visible to the device; true if the device wants a kick now. */

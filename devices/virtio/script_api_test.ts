@@ -437,3 +437,40 @@ for (const layout of LAYOUTS) {
     );
   });
 }
+
+for (const layout of LAYOUTS) {
+  for (const indirect of [false, true]) {
+    Deno.test(`driver.add with a null or missing segment is a TypeError naming it, and stages nothing [${layout}${indirect ? ", indirect" : ""}]`, () => {
+      // It was "Cannot read properties of null (reading '0')", naming neither call nor segment.
+      const { driver, device } = pair(config(layout, 8, { indirect }));
+      const bad = (chain: unknown, message: string) =>
+        assert.throws(
+          () => driver.add(chain as ChainSpec, 1),
+          (e: unknown) => e instanceof TypeError && e.message === message,
+        );
+      bad(
+        { readable: [null], writable: [] },
+        "DriverQueue.add: chain.readable[0] must be a [gpa, len] pair, got null",
+      );
+      // Two segments written (a packed ring's slots made available) before the missing third.
+      bad(
+        { readable: [[DATA, 16]], writable: [[DATA + 64, 16], undefined] },
+        "DriverQueue.add: chain.writable[1] must be a [gpa, len] pair, got undefined",
+      );
+      bad(
+        { readable: [[DATA, 16], null], writable: [[DATA + 64, 16]] },
+        "DriverQueue.add: chain.readable[1] must be a [gpa, len] pair, got null",
+      );
+      // Nothing of them reached the device: the next chain is the first it pops, whole.
+      assert.ok(driver.add({ readable: [[DATA, 8]], writable: [[DATA + 64, 32]] }, 7).ok);
+      driver.publish();
+      const popped = device.pop();
+      assert.ok(popped.ok && popped.value);
+      assert.equal(popped.value.readable.length, 1);
+      assert.equal(popped.value.writableBytes, 32);
+      assert.equal(popped.value.indirect, indirect);
+      const none = device.pop();
+      assert.ok(none.ok && none.value === null, JSON.stringify(none));
+    });
+  }
+}

@@ -13,7 +13,12 @@
 import type { GuestMemory } from "../memory/memory.ts";
 import { err, ok, OK_VOID, type Result } from "../base/result.ts";
 import { SplitDescFlag, VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY } from "./constants.ts";
-import { chainSpecError, type DriverError, type QueueSetupError } from "./errors.ts";
+import {
+  chainSegmentError,
+  chainSpecError,
+  type DriverError,
+  type QueueSetupError,
+} from "./errors.ts";
 import { needEvent } from "./event.ts";
 import type { ChainSpec, DriverQueue, QueueConfig, RingFeatures, UsedBuffer } from "./queue.ts";
 import type { RingAccess } from "./ring_access.ts";
@@ -204,41 +209,49 @@ export class SplitDriverQueue implements DriverQueue {
     let writable = 0;
     let bytes = 0;
     let d = head;
-    if (useIndirect) {
-      const table = this.indirect!.gpa + SplitDesc.SIZE * this.indirect!.entries * head;
-      for (let i = 0; i < n; i++) {
-        const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
-        const gpa = seg[0];
-        const len = seg[1];
-        // A bad value returns before the avail ring names the head: the descriptors written
-        // so far are free ones (or the head's own indirect table), which the device never reads.
-        if (!bufferFits(gpa, len)) return err(badBuffer(i, gpa, len));
-        bytes += len;
-        const flags = (i < nr ? 0 : SplitDescFlag.WRITE) | (i + 1 < n ? SplitDescFlag.NEXT : 0);
-        if (i >= nr) writable += len;
-        writeDesc(ring, table + SplitDesc.SIZE * i, gpa, len, flags, i + 1 < n ? i + 1 : 0);
+    // The segment being read: a null one threw "Cannot read properties of null" from `seg[0]`.
+    // Caught (no check per segment on the normal path), it is a TypeError naming the segment;
+    // nothing is staged yet (the descriptors written are free ones).
+    let i = 0;
+    try {
+      if (useIndirect) {
+        const table = this.indirect!.gpa + SplitDesc.SIZE * this.indirect!.entries * head;
+        for (; i < n; i++) {
+          const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
+          const gpa = seg[0];
+          const len = seg[1];
+          // A bad value returns before the avail ring names the head: the descriptors written
+          // so far are free ones (or the head's own indirect table), which the device never reads.
+          if (!bufferFits(gpa, len)) return err(badBuffer(i, gpa, len));
+          bytes += len;
+          const flags = (i < nr ? 0 : SplitDescFlag.WRITE) | (i + 1 < n ? SplitDescFlag.NEXT : 0);
+          if (i >= nr) writable += len;
+          writeDesc(ring, table + SplitDesc.SIZE * i, gpa, len, flags, i + 1 < n ? i + 1 : 0);
+        }
+        writeDesc(
+          ring,
+          this.desc + SplitDesc.SIZE * head,
+          table,
+          SplitDesc.SIZE * n,
+          SplitDescFlag.INDIRECT,
+          0,
+        );
+      } else {
+        for (; i < n; i++) {
+          const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
+          const gpa = seg[0];
+          const len = seg[1];
+          if (!bufferFits(gpa, len)) return err(badBuffer(i, gpa, len));
+          bytes += len;
+          const next = this.features.inOrder ? (d + 1) & this.mask : this.freeNext[d];
+          const flags = (i < nr ? 0 : SplitDescFlag.WRITE) | (i + 1 < n ? SplitDescFlag.NEXT : 0);
+          if (i >= nr) writable += len;
+          writeDesc(ring, this.desc + SplitDesc.SIZE * d, gpa, len, flags, i + 1 < n ? next : 0);
+          if (i + 1 < n) d = next;
+        }
       }
-      writeDesc(
-        ring,
-        this.desc + SplitDesc.SIZE * head,
-        table,
-        SplitDesc.SIZE * n,
-        SplitDescFlag.INDIRECT,
-        0,
-      );
-    } else {
-      for (let i = 0; i < n; i++) {
-        const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
-        const gpa = seg[0];
-        const len = seg[1];
-        if (!bufferFits(gpa, len)) return err(badBuffer(i, gpa, len));
-        bytes += len;
-        const next = this.features.inOrder ? (d + 1) & this.mask : this.freeNext[d];
-        const flags = (i < nr ? 0 : SplitDescFlag.WRITE) | (i + 1 < n ? SplitDescFlag.NEXT : 0);
-        if (i >= nr) writable += len;
-        writeDesc(ring, this.desc + SplitDesc.SIZE * d, gpa, len, flags, i + 1 < n ? next : 0);
-        if (i + 1 < n) d = next;
-      }
+    } catch (e) {
+      throw chainSegmentError(chain, nr, i, e);
     }
     if (bytes > MAX_CHAIN_BYTES) return err({ kind: "bad-chain-bytes", bytes });
     // d is the chain's last ring descriptor.
