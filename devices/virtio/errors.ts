@@ -339,7 +339,8 @@ export function pushChainError(chain: unknown): TypeError {
  * @example
  * ```ts
  * import { chainSegmentError } from "./errors.ts";
- * chainSegmentError({ readable: [null], writable: [] }, 1, 0, new TypeError()).message;
+ * const e = chainSegmentError({ readable: [null], writable: [] }, 1, 0, new TypeError());
+ * (e as TypeError).message;
  * // "DriverQueue.add: chain.readable[0] must be a [gpa, len] pair, got null"
  * ```
  */
