@@ -956,6 +956,10 @@ Deno.test("an integer with a leading zero (cid: 010) is refused: YAML 1.1 reads 
     assert.ok(r.ok || !r.error.some((i) => i.code === "leading-zero"), same);
   }
   assert.ok(parseTopology("name: x\nvms: { a: { vsock: { cid: 07 } } }\n", "t").ok);
+  // A drill's leading zero is the drill's to judge: the file is one wrong-kind problem, which
+  // `vlab validate` takes as a drill. Both were said, and the drill was judged as a topology.
+  const drill = parseTopology("topology: pair\nseed: 010\ntimeline: []\n", "d.yaml");
+  assert.deepEqual(drill.ok ? [] : drill.error.map((i) => i.code), ["wrong-kind"]);
 });
 
 Deno.test("a boolean in quotes or in YAML 1.1's words (yes, on) says what to write", () => {

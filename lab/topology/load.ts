@@ -462,6 +462,10 @@ function parseText(text: string, source: string): Result<Topology, TopologyIssue
   const parsed = parseYamlDocument(text);
   if (!parsed.ok) return parsed;
   const r = validate(parsed.value.raw, source, parsed.value.locate);
+  // A file of another kind (a drill) is that one problem: its own keys (`seed: 010`) are its
+  // kind's to judge. A leading zero beside it hid the kind, and `vlab validate drill.yaml`
+  // judged the drill as a topology.
+  if (!r.ok && r.error.some((i) => i.code === "wrong-kind")) return r;
   // `cid: 010`: 10 here, 8 to a YAML 1.1 tool. A key that takes no number (`name: 010`) or no
   // such key says so itself.
   const zeros = leadingZeroIssues(parsed.value.doc.contents, parsed.value.lineCounter)
