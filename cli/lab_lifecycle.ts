@@ -218,8 +218,19 @@ export function downCommand() {
       // A lab still starting cannot take the request yet, but it is what was asked to stop: wait
       // until it is up (its own ready timeout bounds that), then stop it as any other. It was
       // left running: `down --all` said "no lab is running", `down NAME` to run it again later.
-      for (const starting of await startingLabs(name, opts.all === true)) {
-        await waitWhileStarting(starting, "stop it");
+      const waited = await startingLabs(name, opts.all === true);
+      for (const starting of waited) await waitWhileStarting(starting, "stop it");
+      // The one lab asked for (by name, or the only one) whose start then ended without it up:
+      // it is down, as asked, as `down --all` says of its labs. It said 'No lab named "x" is
+      // running' (exit 1), with the hint to start it.
+      const [only] = waited;
+      if (
+        !opts.all && only !== undefined &&
+        inspectLab(only, { clean: false, process: false })?.status !== "running"
+      ) {
+        removeStaleLab(only);
+        await out(`lab ${only} did not start: nothing to stop\n`);
+        return;
       }
       const live = opts.all
         ? (await findLabs({ clean: true })).flatMap((l) => l.status === "running" ? [l] : [])
@@ -304,14 +315,16 @@ const START_WAIT_MS = readyTimeoutFor(1024) + 60_000;
  */
 async function waitWhileStarting(name: string, purpose: string): Promise<string | null> {
   const deadline = performance.now() + START_WAIT_MS;
+  // A log older than this is an earlier start's (its parent killed before it removed the file).
+  const since = Date.now() - 1000;
   let said = false;
   let log: string | null = null;
   for (;;) {
     // Read before the lock is looked at: a child writes its error, then exits (dropping the
     // lock), and its parent removes the file soon after.
-    log = startLogText(name) ?? log;
+    log = startLogText(name, since) ?? log;
     const found = inspectLab(name, { clean: false, process: false });
-    if (found?.status !== "starting") return startLogText(name) ?? log;
+    if (found?.status !== "starting") return startLogText(name, since) ?? log;
     if (!said) {
       await err(`lab ${name} is starting: waiting until it is up to ${purpose}\n`);
       said = true;
@@ -327,21 +340,32 @@ async function waitWhileStarting(name: string, purpose: string): Promise<string 
   }
 }
 
-/** The error text a detached start of lab `name` wrote so far (its `NAME.*.start.log`), or null. */
-function startLogText(name: string): string | null {
+/**
+ * The error text a detached start of lab `name` wrote so far (its `NAME.*.start.log`, written
+ * at `since` (ms since the epoch) or later), or null.
+ */
+function startLogText(name: string, since: number): string | null {
+  let entries: Deno.DirEntry[];
   try {
-    for (const e of Deno.readDirSync(stateRoot())) {
-      if (!e.isFile || !e.name.startsWith(`${name}.`) || !e.name.endsWith(START_LOG_SUFFIX)) {
-        continue;
-      }
-      // `NAME.<random>.start.log`: not the log of a lab whose name merely starts with NAME.
-      const middle = e.name.slice(name.length + 1, -START_LOG_SUFFIX.length);
-      if (middle.includes(".")) continue;
-      const text = Deno.readTextFileSync(`${stateRoot()}/${e.name}`).trim();
-      if (text) return text;
-    }
+    entries = [...Deno.readDirSync(stateRoot())];
   } catch {
-    // No state root, or the file went meanwhile.
+    return null; // no state root
+  }
+  for (const e of entries) {
+    if (!e.isFile || !e.name.startsWith(`${name}.`) || !e.name.endsWith(START_LOG_SUFFIX)) {
+      continue;
+    }
+    // `NAME.<random>.start.log`: not the log of a lab whose name merely starts with NAME.
+    const middle = e.name.slice(name.length + 1, -START_LOG_SUFFIX.length);
+    if (middle.includes(".")) continue;
+    try {
+      const path = `${stateRoot()}/${e.name}`;
+      if ((Deno.statSync(path).mtime?.getTime() ?? 0) < since) continue;
+      const text = Deno.readTextFileSync(path).trim();
+      if (text) return text;
+    } catch {
+      // The file went meanwhile (its start ended and its parent removed it).
+    }
   }
   return null;
 }

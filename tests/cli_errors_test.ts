@@ -592,6 +592,15 @@ Deno.test({
           /^lab ghost is starting: waiting until it is up to stop it\n/,
           run.stderr,
         );
+        // Its start ended without it up: it is down, as asked. `down ghost` and `down` said
+        // 'No lab named "ghost" is running' (exit 1) with the hint to start it.
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(
+          run.stdout,
+          args.includes("--all")
+            ? "no lab is running\n"
+            : "lab ghost did not start: nothing to stop\n",
+        );
       }
     }),
 });
@@ -604,6 +613,10 @@ Deno.test({
     inStateDir(async (env, dir) => {
       // A lab whose start-up holds its folder and lock but wrote no lab.json yet; with `log`, its
       // detached start's error file (as `vlab up -d` gives its child) holds the start's error.
+      // An earlier start's file, left by a parent killed before it removed it, is not this one's.
+      const stale = `${dir}/ghost.a0b1c2.start.log`;
+      Deno.writeTextFileSync(stale, "vlab: an earlier start\nhint: long ago\n");
+      Deno.utimeSync(stale, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
       for (const [args, log] of [[["ghost"], true], [[], false]] as const) {
         const code = `
           const { createLabDir } = await import(${
@@ -661,7 +674,9 @@ Deno.test({
           await starting.status;
           await starting.stdout.cancel().catch(() => {});
           for (const e of Deno.readDirSync(dir)) {
-            if (e.name.endsWith(".start.log")) Deno.removeSync(`${dir}/${e.name}`);
+            if (e.name.endsWith(".start.log") && `${dir}/${e.name}` !== stale) {
+              Deno.removeSync(`${dir}/${e.name}`);
+            }
           }
         }
       }
