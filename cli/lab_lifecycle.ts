@@ -128,7 +128,23 @@ export async function upDetached(
         return;
       }
       if (exited) {
-        const text = Deno.readTextFileSync(logPath).trim();
+        let text: string;
+        try {
+          text = Deno.readTextFileSync(logPath).trim();
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+          // The child removes the file once its lab is up (`dropStartLog`): the lab came up and
+          // stopped before this loop looked (a `vlab down` that waited for the start). It was
+          // 'Internal error: No such file or directory'.
+          throw new VlabError(
+            "lab-failed",
+            `The background lab "${name}" came up (pid ${child.pid}), then stopped at once`,
+            {
+              hint: "Something stopped it (`vlab down`, a signal); its event log in " +
+                `${shellArg(`${stateRoot()}/logs`)} says how it ended`,
+            },
+          );
+        }
         if (text) {
           // The child's own error (one line and a hint, as `vlab up` prints it) is this command's:
           // said once, with the child's exit code, not followed by a second error about it.

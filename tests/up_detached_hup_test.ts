@@ -1,6 +1,7 @@
 /**
- * `vlab up -d` and the terminal that ran it closing (SIGHUP) while its lab starts: the lab was
- * asked for in the background, to outlive that terminal, and comes up.
+ * `vlab up -d` while its lab starts: the terminal that ran it closing (SIGHUP; the lab was asked
+ * for in the background, to outlive that terminal, and comes up), and a `vlab down` that stops the
+ * lab before `up -d` saw it up.
  */
 
 import assert from "node:assert/strict";
@@ -43,6 +44,58 @@ Deno.test({
         await new Promise((r) => setTimeout(r, 100));
       }
     } finally {
+      await vlab("down", "--all");
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "vlab up -d whose lab a vlab down stops before it saw it up says so, in words",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "vlab-up-down-" });
+    const env = { VLAB_STATE_DIR: dir };
+    const vlab = (...args: string[]) => runVlab(args, { env });
+    // `vlab up -d pair & vlab down pair`: the down waited for the start and stopped the lab
+    // before `up -d` looked again; it said 'Internal error: No such file or directory (os error
+    // 2): readfile …start.log' (the lab, once up, removes that file).
+    const up = new Deno.Command(Deno.execPath(), {
+      args: vlabRunArgs(["up", "-d", "pair"]),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: vlabChildEnv({ NO_COLOR: "1", ...env }),
+    }).spawn();
+    let stopped = false;
+    try {
+      const started = performance.now() + 30_000;
+      while (![...Deno.readDirSync(dir)].some((e) => e.name.endsWith(".start.log"))) {
+        assert.ok(performance.now() < started, "vlab up -d never began the start");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // `up -d` does not look while the lab comes up and goes.
+      up.kill("SIGSTOP");
+      stopped = true;
+      const deadline = performance.now() + 30_000;
+      while (!/^pair +running /m.test((await vlab("ls")).stdout)) {
+        assert.ok(performance.now() < deadline, "the lab never came up");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal((await vlab("down", "pair")).code, 0);
+      up.kill("SIGCONT");
+      stopped = false;
+      const out = await up.output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 1, stderr);
+      assert.match(
+        stderr,
+        /^vlab: The background lab "pair" came up \(pid \d+\), then stopped at once\nhint: Something stopped it \(`vlab down`, a signal\); its event log in \S+ says how it ended\n$/,
+      );
+    } finally {
+      if (stopped) up.kill("SIGCONT");
+      await up.status;
       await vlab("down", "--all");
       await Deno.remove(dir, { recursive: true });
     }
