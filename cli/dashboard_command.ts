@@ -312,7 +312,7 @@ export function dashboardCommand(): Command {
       }
       // `vlab up -d big.yaml & vlab dashboard`: the lab is still starting. It was told to run the
       // command again; it waits (said on stderr) and attaches once it is up, or says why not.
-      await waitForStartingLab(name, "show its dashboard");
+      await waitForStartingLab(name, "show its dashboard", "the lab name (`vlab dashboard NAME`)");
       const record = await resolveLab(name, "the lab name (`vlab dashboard NAME`)");
       const lowered = await lowerPriority(interval);
       const cpu0 = process.cpuUsage();

@@ -391,7 +391,9 @@ function startLogText(name: string, since: number): string | null {
  * or with none the only lab, when none runs): wait until it is up, saying so on stderr, so that
  * `vlab up -d big.yaml & vlab dashboard` attaches once it is. A start that fails meanwhile ends
  * the command with that failure: the start's own error lines when its detached start wrote them
- * (then a {@linkcode CliExit}), else a `lab-failed` error. Returns at once when no such lab starts.
+ * (then a {@linkcode CliExit}), else a `lab-failed` error. Returns at once when no such lab starts;
+ * several starting (none running, no `name`) is an `ambiguous-lab` error whose hint says to add
+ * `howToName`.
  *
  * @example
  * ```ts ignore
@@ -402,7 +404,21 @@ function startLogText(name: string, since: number): string | null {
 export async function waitForStartingLab(
   name: string | undefined,
   purpose: string,
+  howToName = "the lab name",
 ): Promise<void> {
+  if (name === undefined) {
+    // Several starting and none running: which one is not for this command to pick (it named
+    // the first as "still starting: run the command again", which would find it so again).
+    const found = await findLabs({ clean: false });
+    const all = found.flatMap((l) => l.status === "starting" ? [l.name] : []);
+    if (all.length > 1 && !found.some((l) => l.status === "running")) {
+      throw new LabError(
+        "ambiguous-lab",
+        `${all.length} labs are starting: say which one`,
+        `Add ${howToName}, one of ${all.join(", ")}`,
+      );
+    }
+  }
   const [starting] = await startingLabs(name, false);
   if (starting === undefined) return;
   const log = await waitWhileStarting(starting, purpose);

@@ -683,6 +683,53 @@ Deno.test({
     }),
 });
 
+Deno.test({
+  name: "dashboard without a name while two labs are starting asks which one",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    inStateDir(async (env) => {
+      const held: Deno.ChildProcess[] = [];
+      try {
+        for (const name of ["ghost1", "ghost2"]) {
+          const code = `
+            const { createLabDir } = await import(${
+            JSON.stringify(new URL("../lab/state.ts", import.meta.url).href)
+          });
+            createLabDir(${JSON.stringify(name)});
+            console.log("holding");
+            await new Promise((r) => setTimeout(r, 30_000));
+          `;
+          const child = new Deno.Command(Deno.execPath(), {
+            args: ["eval", code],
+            env,
+            stdout: "piped",
+          }).spawn();
+          held.push(child);
+          const reader = child.stdout.getReader();
+          await reader.read(); // "holding": the lock is held
+          reader.releaseLock();
+        }
+        // It said the first was still starting, to run the command again (which would find it so).
+        const run = await vlabWith(env, "dashboard", "--report-cpu");
+        assert.equal(run.code, 2, run.stderr);
+        const { message, hint } = errorLines(run);
+        assert.equal(message, "2 labs are starting: say which one");
+        assert.equal(hint, "Add the lab name (`vlab dashboard NAME`), one of ghost1, ghost2");
+      } finally {
+        for (const child of held) {
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // Ended already.
+          }
+          await child.status;
+          await child.stdout.cancel().catch(() => {});
+        }
+      }
+    }),
+});
+
 Deno.test("up with -d and --dry-run is a usage error, before the file is read or a lab starts", async () => {
   await inStateDir(async (env, dir) => {
     // -d was ignored: the plan printed, exit 0, nothing started, as if a lab were up.
