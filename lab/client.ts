@@ -73,6 +73,12 @@ export async function resolveLab(
     const booting = starting.find((l) => l.name === name);
     if (booting) throw startingError(booting);
     const ofFile = labOfFile(name, running);
+    // A lab still starting has no record (no source yet): the file's bare name names it. The
+    // hint said to start it, a second time.
+    const bare = name.replace(/^.*\//, "").replace(/\.ya?ml$/i, "");
+    const startingOfFile = ofFile === null && /\.ya?ml$/i.test(name)
+      ? starting.find((l) => l.name === bare)
+      : undefined;
     throw new LabError(
       "no-lab",
       `No lab named ${quote(name)} is running`,
@@ -81,6 +87,10 @@ export async function resolveLab(
           quote(ofFile.name)
         }: give the lab's name, ` +
           ofFile.name
+        : startingOfFile !== undefined
+        ? `${quote(name)} is the topology file of lab ${
+          quote(startingOfFile.name)
+        }, still starting: give the lab's name, ${startingOfFile.name}`
         : running.length > 0
         ? `Running labs: ${running.map((r) => r.name).join(", ")}`
         // A bare `vlab up` starts pair, whatever was named.

@@ -203,6 +203,16 @@ Deno.test({
         }
         const other = await resolveLab("pair", undefined, () => {}).then(() => null, (e) => e);
         assert.equal(other?.message, `No lab named "pair" is running`);
+        // Its topology file where the name goes (vlab status star.yaml): the hint said to
+        // start it, a second time.
+        for (const file of ["star.yaml", "topologies/star.yaml"]) {
+          const e = await resolveLab(file, undefined, () => {}).then(() => null, (e) => e);
+          assert.equal(e?.message, `No lab named "${file}" is running`);
+          assert.equal(
+            e?.hint,
+            `"${file}" is the topology file of lab "star", still starting: give the lab's name, star`,
+          );
+        }
       } finally {
         hold.release();
       }
