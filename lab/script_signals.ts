@@ -34,8 +34,9 @@ let stopping = false;
 let stoppingFor: Deno.Signal | null = null;
 
 /**
- * Stop `lab` when the process gets SIGINT, SIGTERM or SIGHUP, then exit with 130, 143 or 129; a second signal
- * while the labs stop exits at once. `exit` is the process's exit (a test passes its own).
+ * Stop `lab` when the process gets SIGINT, SIGTERM or SIGHUP, then exit with 130, 143 or 129; a second
+ * SIGINT or SIGTERM while the labs stop exits at once (a second SIGHUP, which a closing terminal
+ * sends, does not). `exit` is the process's exit (a test passes its own).
  *
  * @example
  * ```ts ignore
@@ -93,7 +94,13 @@ async function onSignal(
   code: number,
   exit: (code: number) => void,
 ): Promise<void> {
-  if (stopping) return exit(code);
+  if (stopping) {
+    // A terminal that closes hangs up twice: its interactive shell sends the job SIGHUP, then the
+    // kernel does as the shell exits. Only a second Ctrl-C or SIGTERM means "now": exiting at a
+    // second SIGHUP left the lab's folder stale, as SIGHUP's default action did.
+    if (signal === "SIGHUP") return;
+    return exit(code);
+  }
   stopping = true;
   stoppingFor = signal;
   globalThis.addEventListener("unhandledrejection", interrupted);

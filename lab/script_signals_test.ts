@@ -52,6 +52,30 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "a second SIGHUP while the labs stop (a closing terminal sends two) waits for the stop",
+  sanitizeOps: false,
+  async fn() {
+    // An interactive shell sends its job SIGHUP, then the kernel does as the shell exits: the
+    // second one exited at once, the lab's folder left stale.
+    let end!: () => void;
+    const stopped = new Promise<void>((r) => end = r);
+    const lab = { stops: 0, stopped, stop: () => (lab.stops++, stopped) };
+    const exits: number[] = [];
+    stopOnSignals(lab, (code) => void exits.push(code));
+    Deno.kill(Deno.pid, "SIGHUP");
+    for (let i = 0; i < 200 && lab.stops === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(lab.stops, 1);
+    Deno.kill(Deno.pid, "SIGHUP");
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(exits, [], "exited before its lab stopped");
+    end();
+    for (let i = 0; i < 200 && exits.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(exits, [129]);
+    assert.ok(!listening(), "listeners left behind after the signal");
+  },
+});
+
 Deno.test("a script that stops its labs itself gets its signals back", async () => {
   const [a, b] = [fakeLab(), fakeLab()];
   stopOnSignals(a, () => assert.fail("no signal was sent"));
