@@ -37,6 +37,7 @@ import {
 import { shellArg } from "../devices/base/quote.ts";
 import type { Topology, TopologyIssue } from "../lab/topology/types.ts";
 import { EXIT_CODES, VlabError } from "./errors.ts";
+import { inspectLab } from "../lab/state.ts";
 import { downCommand, dropStartLog, lsCommand, upDetached } from "./lab_lifecycle.ts";
 import { healCommand, linkCommand, partitionCommand } from "./lab_links.ts";
 import { faultCommand } from "./fault.ts";
@@ -171,13 +172,27 @@ function upCommand() {
         const fit = machine === null
           ? null
           : memoryFit(plan.sharedBytes, machine, plan.threads.length);
-        await out(formatPlan(plan) + "\n" + (fit === null ? "" : fit.line + "\n"));
+        // A lab of that name running (or starting) is refused by the start too: said under the
+        // plan, exit 1. It printed the plan alone, exit 0, and `vlab up -d` then failed.
+        const taken = inspectLab(plan.name, { clean: false, process: false });
+        const busy = taken?.status === "running"
+          ? `running (pid ${taken.record.pid})`
+          : taken?.status === "starting"
+          ? `starting (pid ${taken.pid || "unknown"})`
+          : null;
+        await out(
+          formatPlan(plan) + "\n" + (fit === null ? "" : fit.line + "\n") +
+            (busy === null
+              ? ""
+              : `lab ${plan.name} is already ${busy}: \`vlab up\` refuses to start it again ` +
+                `until \`vlab down ${plan.name}\`\n`),
+        );
         // A plan `vlab up` would refuse fails its dry run too (its line says why), so that
         // `vlab up --dry-run && vlab up -d` stops where the real start would; so does a bad
         // VLAB_HOT_MS or VLAB_PLACEMENT, which every start refuses (`launchLab`).
         const knob = envKnobError();
         if (knob !== null) throw knob;
-        if (fit?.verdict === "too-big") throw new CliExit(EXIT_CODES.failure);
+        if (fit?.verdict === "too-big" || busy !== null) throw new CliExit(EXIT_CODES.failure);
         return;
       }
       if (opts.detach) {

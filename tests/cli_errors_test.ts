@@ -749,6 +749,50 @@ Deno.test("up with -d and --dry-run is a usage error, before the file is read or
   });
 });
 
+Deno.test({
+  name: "up --dry-run of a lab already starting or running says the start would be refused, exit 1",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    inStateDir(async (env) => {
+      // It printed the plan alone (exit 0), and `vlab up --dry-run && vlab up -d` then failed.
+      const code = `
+        const { createLabDir } = await import(${
+        JSON.stringify(new URL("../lab/state.ts", import.meta.url).href)
+      });
+        createLabDir("pair");
+        console.log("holding");
+        await new Promise((r) => setTimeout(r, 30_000));
+      `;
+      const starting = new Deno.Command(Deno.execPath(), {
+        args: ["eval", code],
+        env,
+        stdout: "piped",
+      }).spawn();
+      try {
+        const reader = starting.stdout.getReader();
+        await reader.read(); // "holding": the lock is held
+        reader.releaseLock();
+        const run = await vlabWith(env, "up", "pair", "--dry-run");
+        assert.equal(run.code, 1, run.stderr);
+        assert.match(run.stdout, /^lab pair \(seed 1\) from /);
+        assert.match(
+          run.stdout,
+          new RegExp(
+            `\nlab pair is already starting \\(pid ${starting.pid}\\): \`vlab up\` refuses to ` +
+              "start it again until `vlab down pair`\n$",
+          ),
+        );
+        // Another lab's plan is not concerned.
+        assert.equal((await vlabWith(env, "up", "star", "--dry-run")).code, 0);
+      } finally {
+        starting.kill("SIGKILL");
+        await starting.status;
+        await starting.stdout.cancel().catch(() => {});
+      }
+    }),
+});
+
 Deno.test("down with a name and --all is a usage error; --all with no lab says so", async () => {
   await inStateDir(async (env) => {
     // It stopped every lab, the named one and all the others.
