@@ -24,7 +24,7 @@
  */
 
 import { LabError, type LabErrorCode } from "../lab/errors.ts";
-import { ioReason as labIoReason } from "../lab/io_reason.ts";
+import { ioReason as labIoReason } from "../devices/base/io_reason.ts";
 import { escapeControl } from "../devices/base/quote.ts";
 
 /** The process exit codes of `vlab`. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ioReason } from "./io_reason.ts";
+import { ioReason } from "../devices/base/io_reason.ts";
 import { readBoundedText } from "./topology/files.ts";
 import { stateFolderError } from "./runner.ts";
 

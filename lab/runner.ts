@@ -22,7 +22,7 @@ import type { LabPlan } from "./plan.ts";
 import { serveControl } from "./server.ts";
 import { quote } from "../devices/base/quote.ts";
 import { eventLogPath, KEEP_LOGS, logsDir, pruneLogs } from "./logs.ts";
-import { ioReason } from "./io_reason.ts";
+import { ioReason } from "../devices/base/io_reason.ts";
 import {
   createLabDir,
   findLabs,

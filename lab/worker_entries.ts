@@ -30,7 +30,7 @@
  */
 
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { ioReason } from "./io_reason.ts";
+import { ioReason } from "../devices/base/io_reason.ts";
 
 /** The lab's worker entries. */
 export type WorkerEntry = "guest" | "device" | "switch" | "vsockRouter";

@@ -13,7 +13,7 @@ import { topologyWarnings } from "./warnings.ts";
 import { quote } from "../../devices/base/quote.ts";
 import { closestName } from "./issues.ts";
 import type { Topology, TopologyIssue } from "./types.ts";
-import { ioReason } from "../io_reason.ts";
+import { ioReason } from "../../devices/base/io_reason.ts";
 
 const SHIPPED = [
   "pair",

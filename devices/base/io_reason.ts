@@ -1,6 +1,6 @@
 /**
  * Why a file operation failed, in the words every vlab message gives it: the system's reason
- * without Deno's `(os error N): call 'path'` tail. One helper for the topology and drill readers,
+ * without Deno's `(os error N): call 'path'` tail. One helper (in the lowest layer, beside `quote.ts`) for the topology and drill readers,
  * the state folder, and the CLI's files (`cli/errors.ts`).
  *
  * @module
