@@ -1,7 +1,8 @@
 /**
  * Why a file operation failed, in the words every vlab message gives it: the system's reason
- * without Deno's `(os error N): call 'path'` tail. One helper (in the lowest layer, beside `quote.ts`) for the topology and drill readers,
- * the state folder, and the CLI's files (`cli/errors.ts`).
+ * without Deno's `(os error N): call 'path'` tail. One helper, in the lowest layer beside
+ * `quote.ts`, for the topology and drill readers, the state folder, and the CLI's files
+ * (`cli/errors.ts`).
  *
  * @module
  */
