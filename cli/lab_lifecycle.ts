@@ -14,7 +14,7 @@ import { upAgain } from "../lab/start_again.ts";
 import { resolveTopologyPath } from "../lab/topology/mod.ts";
 import { shellArg } from "../devices/base/quote.ts";
 import { LabError } from "../lab/errors.ts";
-import type { ProcessState } from "../lab/proc.ts";
+import { type ProcessState, processState } from "../lab/proc.ts";
 import { findLabs, inspectLab, readRecord, removeStaleLab, stateRoot } from "../lab/state.ts";
 import { stateFolderError } from "../lab/runner.ts";
 import { readyTimeoutFor } from "../lab/lab.ts";
@@ -323,6 +323,42 @@ async function startingLabs(name: string | undefined, all: boolean): Promise<str
 /** How long a command waits for a starting lab to be up: a large lab's ready wait, and more. */
 const START_WAIT_MS = readyTimeoutFor(1024) + 60_000;
 
+/** After this long waiting for a start, ms, a command says once that it still waits, and how to give up. */
+const START_NOTICE_MS = 15_000;
+
+/**
+ * How long a command waits for a starting lab before it says it still waits, ms:
+ * `VLAB_START_NOTICE_MS` when it is a number (tests set a short one), else {@linkcode START_NOTICE_MS}.
+ */
+function startNoticeMs(): number {
+  let text: string | undefined;
+  try {
+    text = Deno.env.get("VLAB_START_NOTICE_MS");
+  } catch {
+    return START_NOTICE_MS;
+  }
+  const n = text !== undefined && /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  return Number.isFinite(n) ? n : START_NOTICE_MS;
+}
+
+/**
+ * The line said once when lab `name` (its process `pid`, 0 unknown) is still starting after
+ * `waitedMs`: how long, what the wait is bounded by, how to give up and what to look at.
+ */
+function stillStartingLine(name: string, pid: number, waitedMs: number): string {
+  const state = pid ? processState(pid) : "unknown";
+  const process = pid === 0
+    ? ""
+    : state === "stopped"
+    ? ` (its process ${pid} is stopped: \`kill -CONT ${pid}\` resumes it)`
+    : ` (its process ${pid})`;
+  return `lab ${name} has not finished starting after ${
+    Math.round(waitedMs / 1000)
+  } s${process}; ` +
+    `waiting up to ${START_WAIT_MS / 1000} s: Ctrl-C gives up; \`vlab ls\` shows it, and its ` +
+    `start log (${stateRoot()}/${name}.*${START_LOG_SUFFIX}) any error\n`;
+}
+
 /**
  * Wait while lab `name` is starting (said once on stderr, "waiting until it is up to `purpose`"):
  * until it runs, or its start ends otherwise (failed, stopped). A start that lasts beyond
@@ -330,7 +366,10 @@ const START_WAIT_MS = readyTimeoutFor(1024) + 60_000;
  * meanwhile (`NAME.*.start.log`, as `vlab up -d` reads it), or null.
  */
 async function waitWhileStarting(name: string, purpose: string): Promise<string | null> {
-  const deadline = performance.now() + START_WAIT_MS;
+  const began = performance.now();
+  const deadline = began + START_WAIT_MS;
+  const noticeAt = began + startNoticeMs();
+  let noticed = false;
   // A log older than this is an earlier start's (its parent killed before it removed the file).
   const since = Date.now() - 1000;
   let said = false;
@@ -344,6 +383,10 @@ async function waitWhileStarting(name: string, purpose: string): Promise<string 
     if (!said) {
       await err(`lab ${name} is starting: waiting until it is up to ${purpose}\n`);
       said = true;
+    }
+    if (!noticed && performance.now() >= noticeAt) {
+      await err(stillStartingLine(name, found.pid, performance.now() - began));
+      noticed = true;
     }
     if (performance.now() >= deadline) {
       throw new LabError(

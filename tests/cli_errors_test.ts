@@ -793,6 +793,66 @@ Deno.test({
     }),
 });
 
+Deno.test({
+  name:
+    "down and dashboard of a start frozen with SIGSTOP say, after a while, that they still wait",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    inStateDir(async (env) => {
+      // A lab whose start-up holds its folder and lock but wrote no lab.json yet, then frozen
+      // (kill -STOP): the wait said nothing more for its 5 minutes.
+      const code = `
+        const { createLabDir } = await import(${
+        JSON.stringify(new URL("../lab/state.ts", import.meta.url).href)
+      });
+        createLabDir("ghost");
+        console.log("holding");
+        await new Promise((r) => setTimeout(r, 30_000));
+      `;
+      const short = { ...env, VLAB_START_NOTICE_MS: "300" };
+      for (const args of [["down", "ghost"], ["dashboard", "ghost", "--report-cpu"]]) {
+        const starting = new Deno.Command(Deno.execPath(), {
+          args: ["eval", code],
+          env: env,
+          stdout: "piped",
+        }).spawn();
+        try {
+          const reader = starting.stdout.getReader();
+          await reader.read(); // "holding": the lock is held
+          reader.releaseLock();
+          await starting.stdout.cancel();
+          Deno.kill(starting.pid, "SIGSTOP");
+          const run = vlabWith(short, ...args);
+          await new Promise((r) => setTimeout(r, 2000));
+          starting.kill("SIGKILL");
+          await starting.status;
+          const { stderr } = await run;
+          const lines = stderr.split("\n");
+          assert.match(lines[0], /^lab ghost is starting: waiting until it is up to /, stderr);
+          assert.match(
+            lines[1],
+            new RegExp(
+              `^lab ghost has not finished starting after \\d+ s \\(its process ${starting.pid} ` +
+                `is stopped: \`kill -CONT ${starting.pid}\` resumes it\\); waiting up to \\d+ s: ` +
+                "Ctrl-C gives up; `vlab ls` shows it, and its start log \\(.*ghost\\.\\*\\.start\\.log\\) any error$",
+            ),
+            stderr,
+          );
+          // Said once, however long the wait.
+          assert.equal(stderr.split("has not finished starting").length, 2, stderr);
+        } finally {
+          try {
+            starting.kill("SIGKILL");
+          } catch {
+            // Ended already.
+          }
+          await starting.status;
+        }
+      }
+    }),
+});
+
 Deno.test("down with a name and --all is a usage error; --all with no lab says so", async () => {
   await inStateDir(async (env) => {
     // It stopped every lab, the named one and all the others.
