@@ -149,7 +149,9 @@ export const attachDashboard: DashboardAttacher = async (name) => {
         cpuPct: (100 * (end.cpuMs - windowStart.cpuMs)) / (seconds * 1000),
         updatesPerSecond: (end.updates - windowStart.updates) / seconds,
         terminal: pty ? `${columns}x${rows}` : "none",
-        priority: end.priority ?? "unknown",
+        // Each report says the priority it has then: one that left its idle group before the
+        // window ends still spent part of it there (groupPct says how much).
+        priority: groupMs > 0 ? "idle group" : end.priority ?? "unknown",
         groupPct: Math.min(100, (100 * groupMs) / (seconds * 1000)),
       };
     },

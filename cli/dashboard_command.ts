@@ -186,7 +186,8 @@ export function dashboardNice(): "" | "idle" | `${number}` {
  * leaves the group for a while (`keepIdleGroup`). Where `chrt` cannot, nice 10.
  * `VLAB_DASHBOARD_NICE` chooses instead: `idle` the policy without the group, `N` nice N, `0` the
  * normal priority. Best effort: without the rights, `chrt` and `renice` nothing changes. Returns
- * what it set, `leave` to call at exit (it leaves the group), and `groupMs`, the time spent in the
+ * what it set, `now`, the priority it has now (out of the group it left: `idle`, `nice 10` or
+ * `normal`), `leave` to call at exit (it leaves the group), and `groupMs`, the time spent in the
  * group so far.
  *
  * @example
@@ -201,10 +202,10 @@ export function dashboardNice(): "" | "idle" | `${number}` {
  */
 export async function lowerPriority(
   periodMs = 100,
-): Promise<{ set: Lowered; leave(): void; groupMs(): number }> {
+): Promise<{ set: Lowered; now(): Lowered; leave(): void; groupMs(): number }> {
   const asked = dashboardNice();
-  const stay = { leave: () => {}, groupMs: () => 0 };
-  if (asked === "0") return { set: "normal", ...stay };
+  const stay = { leave: () => {}, groupMs: () => 0, inGroup: () => false };
+  if (asked === "0") return { set: "normal", now: () => "normal", ...stay };
   // A nice value and a policy are a thread's own on Linux: `renice -p PID` changes the main
   // thread's only, and V8's helper threads (parallel scavenges, concurrent marking and compiling)
   // and the runtime's I/O threads would keep competing with the lab. Every thread, then (`chrt -a`
@@ -224,7 +225,11 @@ export async function lowerPriority(
     (asked === "" || asked === "idle") &&
     await run("chrt", ["-i", "-a", "-p", "0", String(Deno.pid)])
   ) {
-    return { set: "path" in group ? "idle group" : "idle", ...kept };
+    return {
+      set: "path" in group ? "idle group" : "idle",
+      now: () => priorityNow("idle", kept),
+      ...kept,
+    };
   }
   const nice = asked === "" || asked === "idle" ? "10" : asked;
   // Deno lists /proc/PID/task only with --allow-all; ownThreads asks sh otherwise.
@@ -244,8 +249,26 @@ export async function lowerPriority(
   } catch {
     // not installed
   }
-  if ("path" in group) return { set: "idle group", ...kept };
-  return { set: reniced ? `nice ${nice}` : "normal", ...kept };
+  const outside: Lowered = reniced ? `nice ${nice}` : "normal";
+  const now = () => priorityNow(outside, kept);
+  if ("path" in group) return { set: "idle group", now, ...kept };
+  return { set: outside, now, ...kept };
+}
+
+/**
+ * The dashboard's priority now: `idle group` while it is in its idle CPU group, else `outside`,
+ * what it has out of it (the policy or nice value it took). A dashboard that left the group
+ * (`keepIdleGroup`, starved of its redraws) is no longer in it: `--report-cpu` said
+ * `idle group` at every report all the same.
+ *
+ * @example
+ * ```ts
+ * import { priorityNow } from "./dashboard_command.ts";
+ * priorityNow("idle", { inGroup: () => false }); // "idle"
+ * ```
+ */
+export function priorityNow(outside: Lowered, kept: { inGroup(): boolean }): Lowered {
+  return kept.inGroup() ? "idle group" : outside;
 }
 
 /** The signals that end a dashboard as `q` does. */
@@ -319,7 +342,7 @@ export function dashboardCommand(): Command {
       const t0 = performance.now();
       let updates = 0;
       // --report-cpu: a JSON line a second with the cumulative CPU time, snapshots drawn and time
-      // in the idle CPU group, and the priority it took, so a benchmark can take the dashboard's
+      // in the idle CPU group, and the priority it has at that report, so a benchmark can take the dashboard's
       // cost and update rate over exactly the window it measures and say how it ran.
       const report = () => {
         const used = process.cpuUsage(cpu0);
@@ -327,7 +350,7 @@ export function dashboardCommand(): Command {
           t: (performance.now() - t0) / 1000,
           cpuMs: (used.user + used.system) / 1000,
           updates,
-          priority: lowered.set,
+          priority: lowered.now(),
           groupMs: lowered.groupMs(),
         });
         Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { SwitchMacTable } from "../lab/switch_macs.ts";
-import { labGone, socketSource } from "./dashboard_command.ts";
+import { labGone, priorityNow, socketSource } from "./dashboard_command.ts";
 import { createLabDir } from "../lab/state.ts";
 import { resolveTopologyPath } from "../lab/topology/mod.ts";
 import { CONFIG_PATH, VLAB_PERMISSION_FLAGS, vlabChildEnv, vlabRunArgs } from "./deno_run.ts";
@@ -280,4 +280,14 @@ Deno.test("--report-cpu into the terminal the dashboard draws on is refused, bef
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("--report-cpu's priority is the one the dashboard has at each report, not the one it took", () => {
+  // A dashboard that left its idle CPU group (starved of its redraws) still said "idle group".
+  let inGroup = true;
+  const kept = { inGroup: () => inGroup };
+  assert.equal(priorityNow("idle", kept), "idle group");
+  inGroup = false;
+  assert.equal(priorityNow("idle", kept), "idle");
+  assert.equal(priorityNow("nice 10", kept), "nice 10");
 });

@@ -280,8 +280,8 @@ export function governIdleGroup(
  * Keep this process in its idle group while it keeps its rate: a timer of `periodMs` beats, and
  * every second {@linkcode governIdleGroup} compares its beats with the period's and leaves or
  * enters the group again (with `enter`). Its timers do not keep the process alive. Returns `leave`,
- * which stops them and leaves the group if the process is in it, and `groupMs`, the time spent in
- * the group so far.
+ * which stops them and leaves the group if the process is in it, `groupMs`, the time spent in
+ * the group so far, and `inGroup`, whether the process is in it now.
  *
  * @example
  * ```ts ignore
@@ -295,7 +295,7 @@ export function keepIdleGroup(
   first: IdleCpuGroup,
   periodMs: number,
   enter: () => IdleCpuGroup | { reason: string } = enterIdleCpuGroup,
-): { leave(): void; groupMs(): number } {
+): { leave(): void; groupMs(): number; inGroup(): boolean } {
   let group: IdleCpuGroup | null = first;
   // Time spent in the group: what ended, and since when it is in it now.
   let doneMs = 0;
@@ -337,5 +337,6 @@ export function keepIdleGroup(
       out(performance.now());
     },
     groupMs: () => doneMs + (inSince === null ? 0 : performance.now() - inSince),
+    inGroup: () => group !== null,
   };
 }

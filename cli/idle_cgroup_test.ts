@@ -195,3 +195,23 @@ Deno.test("keepIdleGroup's leave stops watching, leaves the group once, and stop
   assert.equal(left, 1);
   assert.equal(entered, 0);
 });
+
+Deno.test("keepIdleGroup says the process is out of its group once the governor left it", async () => {
+  // A period far shorter than a timer can beat: every check finds it short, and the second one
+  // leaves the group. --report-cpu kept saying "idle group" after that.
+  let left = 0;
+  const kept = keepIdleGroup({ path: "/fake/vlab-idle-1", leave: () => void left++ }, 0.01, () => ({
+    reason: "not in a test",
+  }));
+  try {
+    assert.equal(kept.inGroup(), true);
+    const t = performance.now();
+    while (left === 0 && performance.now() - t < 5_000) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(left, 1, "the governor left the group");
+    assert.equal(kept.inGroup(), false);
+  } finally {
+    kept.leave();
+  }
+});
