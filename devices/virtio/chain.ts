@@ -168,8 +168,14 @@ export class ChainWalker {
     } else gpa = this.dma.resolve(addr, len, writable ? "write" : "read");
     if (gpa < 0) {
       const t = this.dma.translate(addr, len, writable ? "write" : "read");
-      if (!t.ok) this.fault ??= { kind: "buffer-unreachable", head: this.head, cause: t.error };
-      return null;
+      if (!t.ok) {
+        this.fault ??= { kind: "buffer-unreachable", head: this.head, cause: t.error };
+        return null;
+      }
+      // The view said yes when asked why: an IOMMU view's IOTLB changed between the two asks
+      // (a stale entry met first, the live mapping then). The buffer is reachable: it was
+      // dropped from the chain without a fault, the device seeing the chain short of it.
+      gpa = t.value;
     }
     // Kept an int32: a GPA computed from an IOMMU view's entries (which live in Float64Arrays)
     // may be a double to V8, and the device then copies through a segment holding a double
