@@ -145,10 +145,29 @@ export function memoryFitError(
  * ```
  */
 export function machineMemory(): MachineMemory | null {
+  const m = machineMemoryOrWhyNot();
+  return "reason" in m ? null : m;
+}
+
+/**
+ * This machine's memory, or why the runtime cannot tell (`no permission to read it: …` without
+ * `--allow-sys`), for a start that says it skips its memory check.
+ *
+ * @example
+ * ```ts
+ * import { machineMemoryOrWhyNot } from "./memory_fit.ts";
+ * const m = machineMemoryOrWhyNot();
+ * "reason" in m ? m.reason : m.total; // without --allow-sys: "no permission to read it (…)"
+ * ```
+ */
+export function machineMemoryOrWhyNot(): MachineMemory | { reason: string } {
   try {
     const info = Deno.systemMemoryInfo();
     return { total: info.total, available: info.available };
-  } catch {
-    return null;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      return { reason: "no permission to read it (run with --allow-sys)" };
+    }
+    return { reason: `the runtime cannot tell it: ${e instanceof Error ? e.message : String(e)}` };
   }
 }

@@ -14,7 +14,7 @@
 
 import { dirname } from "node:path";
 import { LabError } from "./errors.ts";
-import { machineMemory, memoryFitError } from "./memory_fit.ts";
+import { machineMemoryOrWhyNot, memoryFitError } from "./memory_fit.ts";
 import { envKnobError } from "./env_knobs.ts";
 import { EventLog } from "./events.ts";
 import { Lab, type LabStartOptions } from "./lab.ts";
@@ -138,8 +138,11 @@ export async function launchLab(
   if (knob !== null) throw knob;
   // A plan larger than the machine's memory would start (pages are committed when touched) and
   // be killed later: every start refuses it first, as `vlab up` does.
-  const machine = machineMemory();
-  const tooBig = machine === null
+  // Without the machine's memory (a script run without --allow-sys) the check is skipped: said
+  // once per process on stderr, as it went silently and let a lab larger than the machine start.
+  const machine = machineMemoryOrWhyNot();
+  if ("reason" in machine) sayMemoryCheckSkipped(plan.name, machine.reason);
+  const tooBig = "reason" in machine
     ? null
     : memoryFitError(plan.name, plan.sharedBytes, machine, plan.threads.length);
   if (tooBig !== null) throw tooBig;
@@ -155,6 +158,25 @@ export async function launchLab(
   } catch (e) {
     ownLabs.delete(own);
     throw e;
+  }
+}
+
+/** Whether this process said that its starts skip the memory check (said once). */
+let saidMemorySkipped = false;
+
+/**
+ * Say once on stderr that lab `name` starts without its memory check, and `why` (the machine's
+ * memory could not be read).
+ */
+function sayMemoryCheckSkipped(name: string, why: string): void {
+  if (saidMemorySkipped) return;
+  saidMemorySkipped = true;
+  const line = `lab ${name}: its plan is not compared with this machine's memory (a lab too big ` +
+    `for it is not refused): ${why}\n`;
+  try {
+    Deno.stderr.writeSync(new TextEncoder().encode(line));
+  } catch {
+    // No stderr to say it on.
   }
 }
 

@@ -140,3 +140,56 @@ Deno.test("a plan larger than the machine's memory is refused before its folder 
     assert.match(e.hint, /--dry-run/);
     assert.deepEqual([...Deno.readDirSync(dir)].map((f) => f.name), []);
   }));
+
+Deno.test({
+  ...LAB_TEST,
+  name: "a start without --allow-sys says once on stderr that it skips the memory check, and why",
+  fn: () =>
+    inStateDir("vlab-runner-", async (tmp) => {
+      // A script's startLab without --allow-sys started the lab with no memory check, silently.
+      const script = `${tmp}/start.ts`;
+      Deno.writeTextFileSync(
+        script,
+        `import { startLab } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
+        for (let i = 0; i < 2; i++) {
+          const lab = await startLab({ name: "nosys", vms: { a: { nics: { eth0: {} } } } });
+          await lab.stop();
+        }
+        console.log("done");
+        `,
+      );
+      const root = new URL("..", import.meta.url).pathname;
+      const run = async (sys: string[]) => {
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "--no-prompt",
+            "--config",
+            `${root}deno.json`,
+            "--allow-read",
+            "--allow-write",
+            "--allow-env",
+            "--allow-net",
+            "--allow-run",
+            "--allow-ffi",
+            ...sys,
+            script,
+          ],
+          env: { VLAB_STATE_DIR: tmp },
+          stdout: "piped",
+          stderr: "piped",
+          signal: AbortSignal.timeout(30_000),
+        }).output();
+        const stderr = new TextDecoder().decode(out.stderr);
+        assert.equal(new TextDecoder().decode(out.stdout), "done\n", stderr);
+        return stderr;
+      };
+      const without = await run([]);
+      assert.equal(
+        without,
+        "lab nosys: its plan is not compared with this machine's memory (a lab too big for it " +
+          "is not refused): no permission to read it (run with --allow-sys)\n",
+      );
+      assert.equal(await run(["--allow-sys"]), "");
+    }),
+});
