@@ -1544,6 +1544,10 @@ export async function parseDrill(text: string, file: string): Promise<Result<Dri
     }));
   }
   const r = await validate(parsed.value.raw, file, parsed.value, text);
+  // A file of another kind (a topology) is that one problem: its own keys (`cid: 010`) are its
+  // kind's to judge, as `parseTopology` leaves a drill's. `vlab drill run topology.yaml` said
+  // "3 problems", the topology's leading zeros beside the wrong kind.
+  if (!r.ok && r.error.some((i) => i.code === "wrong-kind")) return r;
   // `count: 010` (or a topology written in the drill): 10 here, 8 to a YAML 1.1 tool, as in a
   // topology file. A key that takes no number says so itself.
   const zeros = leadingZeroIssues(

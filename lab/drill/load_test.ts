@@ -1365,3 +1365,15 @@ Deno.test("a drill's integer with a leading zero is refused, as a topology file'
   // 5 to YAML 1.1 (octal) too: nothing to choose between, taken.
   assert.ok((await parseDrill("topology: pair\nseed: 05\ntimeline:\n  - wait: 1s\n", "d.yaml")).ok);
 });
+
+Deno.test("a topology given as a drill is that one problem, not also its leading zeros", async () => {
+  // `vlab drill run vsock.yaml` with `cid: 013` said "3 problems": the wrong kind and the
+  // topology's leading zeros, which are the topology's to judge (as `parseTopology` leaves a
+  // drill's `seed: 010`).
+  const r = await parseDrill(
+    "name: t\nvms:\n  a: { vsock: { cid: 013 } }\n  b: { vsock: { cid: 014 } }\n",
+    "t.yaml",
+  );
+  assert.ok(!r.ok);
+  assert.deepEqual(r.error.map((i) => i.code), ["wrong-kind"]);
+});
