@@ -137,7 +137,10 @@ export interface DashboardUse {
   updatesPerSecond: number;
   /** What it drew into: a terminal's size ("160x50"), or "none" (it then draws at 80×24). */
   terminal: string;
-  /** The priority it took (`vlab dashboard`'s `lowerPriority`): "idle group", "idle", "nice N"… */
+  /**
+   * The priority it took (`vlab dashboard`'s `lowerPriority`): "idle group" if it spent any of the
+   * window in its idle CPU group (`groupPct` says how much), else "idle", "nice N"…
+   */
   priority: string;
   /** The share of the window it spent in its idle CPU group, percent (it leaves it under floods). */
   groupPct: number;
