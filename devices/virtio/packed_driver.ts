@@ -282,9 +282,11 @@ export class PackedDriverQueue implements DriverQueue {
           if (this.advance()) wrap = this.availWrap ? PackedDescFlag.AVAIL : PackedDescFlag.USED;
         }
       } catch (e) {
-        const thrown = chainSegmentError(chain, nr, i, e);
-        if (thrown !== e) this.unwind(startSlot, startWrap, i);
-        throw thrown;
+        // Whatever threw (a null segment, or a length `bufferFits` cannot compare: `16n`), the
+        // slots written so far are taken back: left, the staged head went out at the next
+        // publish with the refused chain's slots and an id the next chain took again.
+        this.unwind(startSlot, startWrap, i);
+        throw chainSegmentError(chain, nr, i, e);
       }
       if (bytes > MAX_CHAIN_BYTES) {
         this.unwind(startSlot, startWrap, n);

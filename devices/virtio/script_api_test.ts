@@ -474,3 +474,36 @@ for (const layout of LAYOUTS) {
     });
   }
 }
+
+for (const indirect of [false, true]) {
+  Deno.test(`driver.add whose segment throws otherwise (a BigInt length) takes back the packed ring's slots${indirect ? " [indirect]" : ""}`, () => {
+    // `len >>> 0` throws for 16n: the slots written before it were left available and the head
+    // staged, so the next publish gave the device the refused chain's buffers under an id the
+    // next chain took again.
+    const { driver, device } = pair(config("packed", 8, { indirect }));
+    // Two slots in: the refused chain crosses the ring's wrap (slots 6, 7, then 0).
+    for (let k = 0; k < 3; k++) {
+      assert.ok(driver.add({ readable: [[DATA, 8]], writable: [[DATA + 64, 8]] }, k).ok);
+      driver.publish();
+      const p = device.pop();
+      assert.ok(p.ok && p.value);
+      assert.ok(device.push(p.value, 8).ok);
+      device.publish();
+      const u = driver.getUsed();
+      assert.ok(u.ok && u.value);
+    }
+    const chain = {
+      readable: [[DATA, 16], [DATA + 16, 16], [DATA + 32, 16]],
+      writable: [[DATA + 64, 16n]],
+    } as unknown as ChainSpec;
+    assert.throws(() => driver.add(chain, 1), TypeError);
+    assert.ok(driver.add({ readable: [[DATA, 8]], writable: [[DATA + 64, 32]] }, 7).ok);
+    driver.publish();
+    const popped = device.pop();
+    assert.ok(popped.ok && popped.value);
+    assert.equal(popped.value.readable.length, 1);
+    assert.equal(popped.value.writableBytes, 32);
+    const none = device.pop();
+    assert.ok(none.ok && none.value === null, "a second chain popped");
+  });
+}
