@@ -332,8 +332,9 @@ export function pushChainError(chain: unknown): TypeError {
 
 /**
  * What a driver queue's `add` throws when reading segment `i` of `chain` (readable ones first,
- * `nr` of them) failed with `e`: a segment that is no `[gpa, len]` pair (null, undefined) is a
- * `TypeError` naming the call and the segment; any other `e` is returned as it was. Called only
+ * `nr` of them) failed with `e`: a segment that is no `[gpa, len]` pair (null, undefined), or
+ * whose length is a BigInt or a Symbol, is a `TypeError` naming the call and the segment; any
+ * other `e` is returned as it was. Called only
  * once reading a segment threw, so that `add` checks no segment on its normal path.
  *
  * @example
@@ -351,7 +352,15 @@ export function chainSegmentError(
   e: unknown,
 ): unknown {
   const seg = i < nr ? chain.readable[i] : chain.writable[i - nr];
-  if (seg !== null && seg !== undefined) return e;
   const name = i < nr ? `chain.readable[${i}]` : `chain.writable[${i - nr}]`;
-  return argumentError("DriverQueue.add", name, "a [gpa, len] pair", seg);
+  if (seg === null || seg === undefined) {
+    return argumentError("DriverQueue.add", name, "a [gpa, len] pair", seg);
+  }
+  // A length `bufferFits` cannot compare (`16n`, a Symbol) threw "BigInts have no unsigned right
+  // shift", naming neither the call nor the segment.
+  const len = (seg as ArrayLike<unknown>)[1];
+  if (typeof len === "bigint" || typeof len === "symbol") {
+    return argumentError("DriverQueue.add", `${name}[1]`, "a length in 0…2^32 − 1 (a number)", len);
+  }
+  return e;
 }

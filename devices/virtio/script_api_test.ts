@@ -496,7 +496,11 @@ for (const indirect of [false, true]) {
       readable: [[DATA, 16], [DATA + 16, 16], [DATA + 32, 16]],
       writable: [[DATA + 64, 16n]],
     } as unknown as ChainSpec;
-    assert.throws(() => driver.add(chain, 1), TypeError);
+    assert.throws(() => driver.add(chain, 1), {
+      name: "TypeError",
+      message:
+        "DriverQueue.add: chain.writable[0][1] must be a length in 0…2^32 − 1 (a number), got bigint",
+    });
     assert.ok(driver.add({ readable: [[DATA, 8]], writable: [[DATA + 64, 32]] }, 7).ok);
     driver.publish();
     const popped = device.pop();
