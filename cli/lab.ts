@@ -149,9 +149,10 @@ function upCommand() {
         // Which did the user mean: a lab in the background, or only its plan? -d was ignored
         // (the plan printed, nothing started, exit 0), which reads as a lab started.
         // `-` is no topology `vlab up` reads (it says so once the combination is fixed).
-        const again = file === "-"
-          ? "vlab up FILE"
-          : upAgain({ source: resolveTopologyPath(file) });
+        const again =
+          (file === "-" ? "vlab up FILE" : upAgain({ source: resolveTopologyPath(file) })) +
+          // The seed asked for goes with both: the plan shown is the lab started.
+          (opts.seed !== undefined ? ` --seed ${shellArg(opts.seed)}` : "");
         throw new VlabError("usage", "vlab up takes -d or --dry-run, not both", {
           hint: `Run \`${again} --dry-run\` to see the plan, then \`${again} -d\` to start it`,
         });

@@ -733,13 +733,20 @@ Deno.test({
 Deno.test("up with -d and --dry-run is a usage error, before the file is read or a lab starts", async () => {
   await inStateDir(async (env, dir) => {
     // -d was ignored: the plan printed, exit 0, nothing started, as if a lab were up.
-    for (const args of [["star", "-d", "--dry-run"], ["--dry-run", "--detach", "nosuch.yaml"]]) {
+    const cases = [
+      ["star", "-d", "--dry-run"],
+      ["--dry-run", "--detach", "nosuch.yaml"],
+      ["star", "-d", "--dry-run", "--seed", "5"],
+    ];
+    for (const args of cases) {
       const run = await vlabWith(env, "up", ...args);
       assert.equal(run.code, 2, run.stderr);
       assert.equal(run.stdout, "");
       const { message, hint } = errorLines(run);
       assert.equal(message, "vlab up takes -d or --dry-run, not both");
-      const topology = args.includes("star") ? "star" : "nosuch.yaml";
+      // The seed asked for goes into both commands of the hint.
+      const topology = (args.includes("star") ? "star" : "nosuch.yaml") +
+        (args.includes("--seed") ? " --seed 5" : "");
       assert.equal(
         hint,
         `Run \`vlab up ${topology} --dry-run\` to see the plan, then \`vlab up ${topology} -d\` to start it`,
