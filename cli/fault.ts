@@ -85,14 +85,19 @@ function guestBugCommand() {
     });
 }
 
-/** `vlab fault vm-crash VM`: the whole VM crashes and reboots (`lab/vm_reboot.ts`). */
+/**
+ * `vlab fault vm-crash VM [--ms N]`: the whole VM crashes and reboots (`lab/vm_reboot.ts`), its
+ * guest booting N ms after its devices are back.
+ */
 function vmCrashCommand() {
   return new Command("vm-crash")
     .description("crash a whole VM (its guest and devices) and reboot it, as a hypervisor would")
     .argument("<vm>", "the VM")
+    .option("--ms <n>", "how long its guest takes to boot once its devices are back (default 0)")
     .option("--lab <name>", "the lab (default: the only running lab)")
     .action(async (vm, opts) => {
-      await send(opts.lab, { kind: "vm-crash", vm });
+      const ms = opts.ms === undefined ? undefined : intOption("--ms", opts.ms, 0, 60_000, "2000");
+      await send(opts.lab, { kind: "vm-crash", vm, ...(ms === undefined ? {} : { ms }) });
     });
 }
 

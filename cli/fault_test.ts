@@ -43,10 +43,21 @@ Deno.test("faults the lab would take pass the CLI's check unchanged", () => {
   );
 });
 
-Deno.test("vlab fault vm-crash is a subcommand taking only a VM, checked as the lab reads it", async () => {
+Deno.test("vlab fault vm-crash is a subcommand taking a VM and its guest's boot time, checked as the lab reads it", async () => {
   const { faultCommand } = await import("./fault.ts");
   const vm = faultCommand().commands.find((c) => c.name() === "vm-crash");
   assert.ok(vm !== undefined);
   assert.deepEqual(vm.registeredArguments.map((a) => a.name()), ["vm"]);
+  assert.deepEqual(vm.options.map((o) => o.long), ["--ms", "--lab"]);
   assert.deepEqual(checkFault({ kind: "vm-crash", vm: "b" }), { kind: "vm-crash", vm: "b" });
+  assert.deepEqual(checkFault({ kind: "vm-crash", vm: "b", ms: 0 }), {
+    kind: "vm-crash",
+    vm: "b",
+    ms: 0,
+  });
+  // A bad --ms is refused before any lab is asked (no lab runs here).
+  await assert.rejects(
+    () => vm.parseAsync(["b", "--ms", "2s"], { from: "user" }),
+    usage(/^--ms must be an integer from 0 to 60000, got "2s"$/),
+  );
 });

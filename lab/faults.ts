@@ -24,11 +24,13 @@
  *   (QUEUE names one of the frontend's queues it serves): `b` resets its device (it never
  *   writes a bug into `a`'s rings); lost-kick and lost-irq are refused there (no queues).
  *
- * - `vm-crash VM`: the whole VM crashes and reboots, as under a hypervisor with a restart policy:
- *   its guest worker is terminated at once, its devices are reset (a fresh device worker at
- *   power-on state), vhost-pci peers see their link go down, and the same guest boots again
- *   (`crashAndReboot` in `vm_reboot.ts`); a vIOMMU's power-on reset empties its tables, and a
- *   vsock device's peers reset their connections with the VM. Lost kicks and interrupts still
+ * - `vm-crash VM [--ms N]`: the whole VM crashes and reboots, as under a hypervisor with a restart
+ *   policy: its guest worker is terminated at once, its devices are reset (a fresh device worker
+ *   at power-on state), vhost-pci peers see their link go down, and the same guest boots again
+ *   (`crashAndReboot` in `vm_reboot.ts`), N ms after its devices are back (its firmware and
+ *   kernel's boot; 0 by default): meanwhile its devices run with no driver, as a real VM's do
+ *   while it boots. A vIOMMU's power-on reset empties its tables, and a vsock device's peers reset
+ *   their connections with the VM. Lost kicks and interrupts still
  *   armed, and a mid-pass crash not yet come, end with the old driver and device worker: each is
  *   a `fault-cancelled` event (`reason: "vm-crash"`).
  *
@@ -59,7 +61,7 @@ export type Fault =
   | { kind: "backend-crash"; vm: string; mode?: BackendCrashMode; ms?: number; after?: number }
   | { kind: "lost-kick" | "lost-irq"; vm: string; device: string; queue: string; count?: number }
   | { kind: "guest-bug"; vm: string; device: string; queue: string; bug: GuestFaultKind }
-  | { kind: "vm-crash"; vm: string };
+  | { kind: "vm-crash"; vm: string; ms?: number };
 
 /** The fault kinds, as the CLI and the control socket spell them. */
 export const FAULT_KINDS: readonly Fault["kind"][] = [
@@ -76,7 +78,7 @@ const FAULT_KEYS: Readonly<Record<Fault["kind"], readonly string[]>> = {
   "guest-bug": ["kind", "vm", "device", "queue", "bug"],
   "lost-kick": ["kind", "vm", "device", "queue", "count"],
   "lost-irq": ["kind", "vm", "device", "queue", "count"],
-  "vm-crash": ["kind", "vm"],
+  "vm-crash": ["kind", "vm", "ms"],
 };
 
 /** What injecting a fault resolves to. */
@@ -120,10 +122,11 @@ export interface FaultTarget {
    */
   midPass?: Map<string, number>;
   /**
-   * Crash VM `vm` and reboot it (`vm-crash`): resolves once the crash is done (guest gone,
-   * peers told), while the reboot goes on; absent: the lab cannot (refused).
+   * Crash VM `vm` and reboot it (`vm-crash`), its guest booting `bootMs` after its devices are
+   * back: returns once the crash is done (guest gone, peers told), while the reboot goes on;
+   * absent: the lab cannot (refused).
    */
-  crashVm?(vm: string): void;
+  crashVm?(vm: string, bootMs: number): void;
 }
 
 /**
@@ -270,7 +273,20 @@ export function parseFault(
       near !== undefined ? `Did you mean "${near}"?` : `Its keys: ${keys.join(", ")}`,
     );
   }
-  if (kind === "vm-crash") return { ok: true, value: { kind, vm } };
+  if (kind === "vm-crash") {
+    const ms = get("ms");
+    if (
+      ms !== undefined && (!Number.isInteger(ms) || (ms as number) < 0 || (ms as number) > MAX_MS)
+    ) {
+      return bad(
+        `Cannot inject vm-crash: the boot time (${MS}) must be an integer 0 to ${MAX_MS}, got ${
+          given(ms)
+        }`,
+        `Give how long the guest takes to boot once its devices are back, in milliseconds: --ms 2000, or "ms": 2000`,
+      );
+    }
+    return { ok: true, value: { kind, vm, ...(ms === undefined ? {} : { ms: ms as number }) } };
+  }
   if (kind === "backend-crash") {
     const mode = get("mode") ?? "exit";
     if (typeof mode !== "string" || !(CRASH_MODES as readonly string[]).includes(mode)) {
@@ -417,7 +433,7 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
       "Wait until it runs again (see `vlab status`)",
     );
   }
-  if (f.kind === "vm-crash") return crashVm(vm, target);
+  if (f.kind === "vm-crash") return crashVm(vm, f.ms ?? 0, target);
   if (f.kind === "backend-crash") {
     const mode = f.mode ?? "exit";
     const ms = Math.min(f.ms ?? DEFAULT_MS[mode], MAX_MS);
@@ -538,7 +554,11 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
  * (lab/host/kinds/iommu.ts), a vsock device's peers reset their connections with it
  * (lab/host/kinds/vsock.ts).
  */
-function crashVm(vm: LabPlan["vms"][number], target: FaultTarget): FaultOutcome {
+function crashVm(
+  vm: LabPlan["vms"][number],
+  bootMs: number,
+  target: FaultTarget,
+): FaultOutcome {
   if (target.crashVm === undefined) {
     return refuse(
       "vm-crash-unsupported",
@@ -546,7 +566,8 @@ function crashVm(vm: LabPlan["vms"][number], target: FaultTarget): FaultOutcome 
       `Crash its device worker instead (\`vlab fault backend-crash ${vm.name}\`)`,
     );
   }
-  target.emit("fault", vm.name, { fault: "vm-crash" });
+  const boot = bootMs > 0 ? { bootMs } : {};
+  target.emit("fault", vm.name, { fault: "vm-crash", ...boot });
   // A mid-pass crash armed and not yet come ends with the device worker (the reboot starts one
   // at power-on state): said, not lost silently. (Lost kicks and interrupts still armed are
   // reported by the reboot, once the old worker is fenced: `vm_reboot.ts`.)
@@ -575,8 +596,8 @@ function crashVm(vm: LabPlan["vms"][number], target: FaultTarget): FaultOutcome 
       });
     }
   }
-  target.crashVm(vm.name);
-  return { ok: true, detail: { fault: "vm-crash", vm: vm.name } };
+  target.crashVm(vm.name, bootMs);
+  return { ok: true, detail: { fault: "vm-crash", vm: vm.name, ...boot } };
 }
 
 /**

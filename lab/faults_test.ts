@@ -331,18 +331,32 @@ Deno.test("a guest bug that names no bug says so, not 'unknown bug \"undefined\"
   assert.match(r.hint, /^Add "bug": "loop" \(bugs: index-jump, /);
 });
 
-Deno.test("a vm crash names only its VM; any other key is refused, not ignored", () => {
+Deno.test("a vm crash names its VM and its guest's boot time (ms); any other key is refused, not ignored", () => {
   const ok = parseFault({ kind: "vm-crash", vm: "b" });
   assert.ok(ok.ok);
   assert.deepEqual(ok.value, { kind: "vm-crash", vm: "b" });
   // A drill step's parsed object may carry absent options as undefined.
   assert.ok(parseFault({ kind: "vm-crash", vm: "b", mode: undefined }).ok);
-  for (const extra of [{ mode: "exit" }, { ms: 5 }, { device: "eth0" }, { toString: 1 }]) {
+  for (const extra of [{ mode: "exit" }, { after: 5 }, { device: "eth0" }, { toString: 1 }]) {
     const r = parseFault({ kind: "vm-crash", vm: "b", ...extra });
     assert.ok(!r.ok, JSON.stringify(extra));
     assert.equal(r.code, "bad-fault");
     assert.match(r.message, /^Cannot inject vm-crash: it takes no key "/);
-    assert.equal(r.hint, "Its keys: kind, vm");
+    assert.equal(r.hint, "Its keys: kind, vm, ms");
+  }
+  for (const ms of [0, 1, 2000, 60_000]) {
+    const r = parseFault({ kind: "vm-crash", vm: "b", ms });
+    assert.ok(r.ok, String(ms));
+    assert.deepEqual(r.value, { kind: "vm-crash", vm: "b", ms });
+  }
+  for (const ms of [-1, 60_001, 1.5, "500", null, Infinity]) {
+    const r = parseFault({ kind: "vm-crash", vm: "b", ms });
+    assert.ok(!r.ok, String(ms));
+    assert.match(
+      r.message,
+      /^Cannot inject vm-crash: the boot time \(--ms, or key "ms"\) must be an integer 0 to 60000, got /,
+    );
+    assert.match(r.hint, /--ms 2000, or "ms": 2000/);
   }
   const noVm = parseFault({ kind: "vm-crash" });
   assert.ok(!noVm.ok);
@@ -364,6 +378,17 @@ Deno.test("a vm crash reaches the lab for a VM with a vsock device (its peers re
   const b = await injectFault({ kind: "vm-crash", vm: "b" }, target);
   assert.deepEqual(b, { ok: true, detail: { fault: "vm-crash", vm: "b" } });
   assert.deepEqual(crashed, ["b"]);
+  // A boot time reaches the lab, and the answer and the fault event say it.
+  const boots: number[] = [];
+  const said: Record<string, unknown>[] = [];
+  const slow = await injectFault({ kind: "vm-crash", vm: "b", ms: 1500 }, {
+    ...target,
+    emit: (_k, _s, d) => void said.push(d),
+    crashVm: (_vm, bootMs) => void boots.push(bootMs),
+  });
+  assert.deepEqual(slow, { ok: true, detail: { fault: "vm-crash", vm: "b", bootMs: 1500 } });
+  assert.deepEqual(boots, [1500]);
+  assert.deepEqual(said, [{ fault: "vm-crash", bootMs: 1500 }]);
   // A target that cannot crash a VM refuses, naming what can be done.
   const none = await injectFault({ kind: "vm-crash", vm: "a" }, { ...target, crashVm: undefined });
   assert.ok(!none.ok);

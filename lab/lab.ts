@@ -339,6 +339,8 @@ export class Lab {
   readonly #guestStarts = new Map<string, VmStart>();
   /** VMs rebooting after `vm-crash`: name → when the crash was (performance.now, ms). */
   readonly #rebooting = new Map<string, number>();
+  /** Guests' boot times under way (`vm-crash --ms`): each ends its wait, early when the lab stops. */
+  readonly #bootWaits = new Set<() => void>();
   /** Workloads in flight: request id → its guest, so that `stop` can ask each to finish. */
   readonly #execs = new Map<number, { handle: WorkerHandle; done: Promise<unknown> }>();
 
@@ -682,16 +684,19 @@ export class Lab {
       askGuestBug: (vm, bug) => this.#askGuestBug(vm, bug),
       hangs: this.#hangs,
       midPass: this.#midPass,
-      crashVm: (vm) => this.#crashVm(vm),
+      crashVm: (vm, bootMs) => this.#crashVm(vm, bootMs),
     });
   }
 
   /**
    * `vm-crash`: crash VM `vm` and reboot it, as a hypervisor with a restart policy does
-   * (`crashAndReboot` in `vm_reboot.ts`, docs/design.md). The VM is `restarting` meanwhile.
+   * (`crashAndReboot` in `vm_reboot.ts`, docs/design.md), its guest booting `bootMs` after its
+   * devices are back. The VM is `restarting` meanwhile.
    */
-  #crashVm(vm: string): void {
+  #crashVm(vm: string, bootMs: number): void {
     void crashAndReboot(vm, {
+      bootMs,
+      wait: (ms) => this.#bootWait(ms),
       parts: this.#rebootParts,
       workers: this.#workers,
       events: this.events,
@@ -704,6 +709,20 @@ export class Lab {
       carrier: (up) => this.#setCarrier(vm, up),
       cuts: () => this.links.cuts(),
     });
+  }
+
+  /** Resolves after `ms`, or at once when the lab stops (a rebooting guest's boot time). */
+  #bootWait(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const done = () => {
+      clearTimeout(timer);
+      this.#bootWaits.delete(done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    this.#bootWaits.add(done);
+    return promise;
   }
 
   /**
@@ -1167,6 +1186,7 @@ export class Lab {
     this.#stopped = true;
     this.#stoppedAt = Date.now();
     this.#supervisor.stop();
+    for (const done of [...this.#bootWaits]) done();
     this.#unplace?.();
     this.#unplace = undefined;
     const execs = [...this.#execs];

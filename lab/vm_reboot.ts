@@ -281,6 +281,13 @@ export interface CrashHost {
   iommuOf(vm: number): SharedArrayBuffer | null;
   /** End the VM's device worker, run `between`, start one at power-on state (`supervisor.ts`). */
   powerCycle(vm: string, between: () => Promise<void>): Promise<void>;
+  /**
+   * How long the guest takes to boot once its devices are back, ms (its firmware and kernel):
+   * meanwhile the devices run with no driver, as a real VM's do while it boots.
+   */
+  bootMs: number;
+  /** Resolves after `ms`, or sooner when the lab stops. */
+  wait(ms: number): Promise<void>;
   /** Boot the VM's guest again from its start message; resolves once it is up. */
   bootGuest(vm: string): Promise<void>;
   /** Whether the lab is stopping (a reboot then ends where it is, without events). */
@@ -333,6 +340,7 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
   const served = links.filter((l) => l.peer.vm === vm);
   const handedOver = links.filter((l) => l.frontend.vm === vm);
   events.emit("vm-crash", vm, {
+    ...(host.bootMs > 0 ? { bootMs: host.bootMs } : {}),
     ...(served.length > 0 ? { served: served.map((l) => l.name) } : {}),
   });
   // Its net links lose their carrier: the far ends drop what they send until it runs again.
@@ -387,6 +395,10 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
     });
     if (host.stopped()) return;
     if (saved !== undefined) restoreRegisterCounters(parts, vm, saved);
+    if (host.bootMs > 0) {
+      await host.wait(host.bootMs);
+      if (host.stopped()) return;
+    }
     Atomics.store(parts.bells, v.guestThread * DOORBELL_STRIDE + DoorbellWord.STOP, 0);
     await host.bootGuest(vm);
     if (host.stopped()) return;

@@ -99,6 +99,34 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "a script that stops its lab while a crashed VM's guest boots (vm-crash ms) exits at once",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // The boot time's timer must end with the lab: a pending one keeps the process alive.
+    const dir = Deno.makeTempDirSync({ prefix: "vlab-mod-boot-" });
+    const child = runLabScript(dir, `mod-boot-${Deno.pid}`, [
+      `const r = await lab.lab.fault({ kind: "vm-crash", vm: "b", ms: 60000 });`,
+      `await new Promise((r) => setTimeout(r, 200));`,
+      `const state = lab.lab.vmState("b");`,
+      `await lab.stop();`,
+      `console.log("stopped", r.ok, state);`,
+    ]);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    try {
+      const out = await child.output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.match(text, /^stopped true restarting$/m, text);
+      assert.equal(out.signal, null, "the script still waited for the guest's boot 30 s later");
+      assert.equal(out.code, 0, text);
+    } finally {
+      clearTimeout(timer);
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
 for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
   Deno.test({
     name: `${signal} stops a script's lab, removes its state folder and exits with ${code}`,

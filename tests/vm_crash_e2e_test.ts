@@ -146,6 +146,33 @@ Deno.test({
 });
 
 Deno.test({
+  name: "vm-crash with a boot time: the VM stays restarting that long, its peer's link down",
+  ...LAB_TEST,
+  fn: async () => {
+    const lab = await startTestLab(PAIR);
+    try {
+      const from = eventsOf(lab).length;
+      const r = await lab.fault({ kind: "vm-crash", vm: "b", ms: 1200 });
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      assert.deepEqual(r.detail, { fault: "vm-crash", vm: "b", bootMs: 1200 });
+      const crash = eventsOf(lab).slice(from).find((e) => e.kind === "vm-crash");
+      assert.equal(crash?.detail?.bootMs, 1200);
+      // Past a default reboot (70-240 ms), b still boots: a's pings find no carrier.
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(lab.vmState("b"), "restarting");
+      const lost = await lab.exec("a", ["ping", "10.0.0.2", "-c", "2", "-i", "0.05", "-W", "0.1"]);
+      assert.ok(lost.ok, lost.ok ? "" : lost.message);
+      assert.equal((lost.result as PingResult).received, 0);
+      const up = await vmRestarted(lab, "b", from);
+      assert.ok((up.detail?.downMs as number) >= 1200, JSON.stringify(up.detail));
+      assert.equal(await ping(lab, "a", "10.0.0.2"), 3);
+    } finally {
+      await lab.stop();
+    }
+  },
+});
+
+Deno.test({
   name:
     "vm-crash during a flood: the flood ends, only frames in flight are lost, the lab stays healthy",
   ...LAB_TEST,

@@ -92,11 +92,12 @@ Deno.test({
         const from = lab.events.recent().length;
         const notLive = vsockOf(lab, "b").counters.rxNotLive ?? 0;
         const notices = reverseOf(lab);
-        const r = await lab.fault({ kind: "vm-crash", vm: "b" });
+        // b's guest boots 2 s after its devices are back (`ms`): a REQUEST sent meanwhile surely
+        // reaches b's power-on device before b's driver is up (the case under test). Without it
+        // the window is the guest's own start, tens of ms, which a busy machine's exec missed.
+        const r = await lab.fault({ kind: "vm-crash", vm: "b", ms: 2000 });
         assert.ok(r.ok, r.ok ? "" : r.message);
-        // b's power-on device sent its peer-reset notice (a took it), and b's guest still boots:
-        // a REQUEST sent now reaches b's device before b's driver is up.
-        // Polled every millisecond (bounded): the window is b's guest boot, tens of ms.
+        // b's power-on device sent its peer-reset notice (a took it).
         for (let t = 0; t < 3000 && reverseOf(lab) === notices; t++) {
           await new Promise((r) => setTimeout(r, 1));
         }
@@ -104,6 +105,7 @@ Deno.test({
         const t0 = performance.now();
         const sent = await lab.exec("a", ["vsock-send", "4", "5000", "-b", "1"]);
         const ms = performance.now() - t0;
+        assert.equal(lab.vmState("b"), "restarting", "b's guest booted before its boot time");
         assert.ok(!sent.ok);
         // It waited 2 s and said 'timed out (no answer within 2 s)', blaming the link's delay.
         assert.match(sent.message, /Cannot connect to vsock 4:5000: refused$/);
@@ -112,7 +114,8 @@ Deno.test({
           (vsockOf(lab, "b").counters.rxNotLive ?? 0) > notLive,
           "the REQUEST came while b's driver was not up (the case under test)",
         );
-        await vmRestarted(lab, "b", from);
+        const up = await vmRestarted(lab, "b", from);
+        assert.ok((up.detail?.downMs as number) >= 2000, JSON.stringify(up.detail));
       }
     } finally {
       await lab.stop();

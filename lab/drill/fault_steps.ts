@@ -31,7 +31,8 @@ const faultArgs = z.strictObject({
   kind: z.enum(FAULT_KINDS as [Fault["kind"], ...Fault["kind"][]]),
   vm: z.string(),
   mode: z.enum(["exit", "hang", "slow", "mid-pass"]).optional(),
-  ms: z.number().int().min(1).max(60_000).optional(),
+  // 1 and up for a backend-crash's duration, 0 and up for a vm-crash's boot (parseFault says).
+  ms: z.number().int().min(0).max(60_000).optional(),
   after: z.number().int().min(1).max(100_000).optional(),
   device: z.string().optional(),
   queue: z.string().optional(),
@@ -48,6 +49,7 @@ const KEYS: ReadonlyMap<Fault["kind"], readonly (keyof FaultArgs)[]> = new Map(
     ["guest-bug", ["device", "queue", "bug"]],
     ["lost-kick", ["device", "queue", "count"]],
     ["lost-irq", ["device", "queue", "count"]],
+    ["vm-crash", ["ms"]],
   ] as const,
 );
 
@@ -90,7 +92,7 @@ function describe(a: FaultArgs): string {
     : a.kind === "guest-bug"
     ? ` ${a.bug ?? "?"}`
     : a.kind === "vm-crash"
-    ? ""
+    ? a.ms === undefined ? "" : ` --ms ${a.ms}`
     : ` -n ${a.count ?? 1}`;
   return `fault ${a.kind} ${where}${how}`;
 }
@@ -177,9 +179,7 @@ function checkFault(
       path: [...path, k],
       atKey: true,
       message: `A ${a.kind} fault takes no ${k}`,
-      hint: keys!.length === 0
-        ? `a ${a.kind} fault takes only kind and vm`
-        : `its keys: kind, vm, ${keys!.join(", ")}`,
+      hint: `its keys: ${["kind", "vm", ...keys!].join(", ")}`,
     });
   }
   if (whole && a.kind === "guest-bug" && a.bug === undefined) {
@@ -338,6 +338,7 @@ registerStepKind<FaultArgs>("fault", {
         fails: "",
         kind: "worker",
         takes: false,
+        downMs: a.ms ?? 0,
       }
       : a.kind !== "backend-crash"
       ? null
@@ -366,6 +367,7 @@ registerStepKind<FaultArgs>("fault", {
       ? ctx.watchEvents(`vm ${a.vm}`, a.vm, {
         recovered: ["vm-restarted"],
         failed: ["vm-restart-failed"],
+        extraMs: a.ms ?? 0,
       })
       : a.kind === "guest-bug"
       ? ctx.watchEvents(`device ${a.vm}:${a.device}`, a.vm, {

@@ -372,6 +372,23 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "a vm-crash whose guest boots longer than the fault watch (5 s) is still timed to its reboot",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-fault-", async () => {
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [{ fault: { kind: "vm-crash", vm: "b", ms: 5200 } }],
+        assert: ["recovery.count == 1 && recovery.unrecovered == 0"],
+      });
+      assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass"], JSON.stringify(r));
+      assert.equal(r.recovery[0].subject, "vm b");
+      assert.ok(r.recovery[0].ms !== null && r.recovery[0].ms >= 5200, JSON.stringify(r.recovery));
+    }),
+});
+
+Deno.test({
   name: "a fault the lab refuses at run time fails its step with the lab's message and hint",
   ...LAB_TEST,
   fn: () =>

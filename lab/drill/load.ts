@@ -749,8 +749,9 @@ const VM_REBOOT_MIN_MS = 20;
 
 /**
  * A run that needs its VM running (`needs`: a fault, a workload) due less than
- * {@linkcode VM_REBOOT_MIN_MS} after a `vm-crash` of that VM (`r`), counting the steps between at
- * their longest: the VM still reboots, and the run fails on every run ("is restarting").
+ * {@linkcode VM_REBOOT_MIN_MS}, plus the crash's boot time (its `ms`), after a `vm-crash` of that
+ * VM (`r`), counting the steps between at their longest: the VM still reboots, and the run fails
+ * on every run ("is restarting").
  */
 function rebootingProblems(
   t: Timing,
@@ -763,17 +764,24 @@ function rebootingProblems(
   // A repeated step's first run: the ones after it may come once the VM runs again.
   const repeated = runsOf(t) > 1;
   const gap = gapAfter({ at: t.at, jitter: t.jitter }, r, 0);
-  if (gap >= VM_REBOOT_MIN_MS) return [];
+  // `r.ms`: the crash's boot time (its `ms`), which the reboot surely lasts beyond its shortest.
+  const least = VM_REBOOT_MIN_MS + r.ms;
+  if (gap >= least) return [];
   return [{
     code: "vm-rebooting",
     path: ["timeline", index, kind, "vm"],
     message: `timeline[${index}]${repeated ? "'s first run" : ""} ${needs.doing} ${
       gap === 0 ? "right after" : `at most ${showMs(Math.round(gap * 1000) / 1000)} after`
     } timeline[${r.index}] crashed it, while it reboots${
-      gap === 0 ? "" : ` (a reboot takes ${showMs(VM_REBOOT_MIN_MS)} at least)`
+      gap === 0
+        ? ""
+        : ` (${r.ms === 0 ? "a reboot" : `this reboot, its guest's boot (ms) included,`} takes ${
+          showMs(least)
+        } at least)`
     }: it would fail with "${needs.fails}"`,
-    hint: "give it an at after the VM's reboot (vm-restarted, a fraction of a second after the " +
-      "crash)",
+    hint: `give it an at after the VM's reboot (vm-restarted, a fraction of a second after ${
+      r.ms === 0 ? "the crash" : `the crash's ${showMs(r.ms)} of boot`
+    })`,
   }];
 }
 
@@ -1179,7 +1187,7 @@ function checkSteps(
     if (binds?.takes === false && unread.length === 0 && runsOf(timing) === 1) {
       rebooting.set(binds.vm, {
         index,
-        ms: 0,
+        ms: binds.downMs ?? 0,
         what: "vm-crash",
         startMs: schedule(timing, latestAt, lasts).dueEarliest,
         gapMs: 0,

@@ -666,7 +666,10 @@ async function runLoaded(
           );
           forget();
         };
-        const timer = setTimeout(() => noticed ? finish() : unseen(), FAULT_RECOVERY_WATCH_MS);
+        const timer = setTimeout(
+          () => noticed ? finish() : unseen(),
+          FAULT_RECOVERY_WATCH_MS + (ends.extraMs ?? 0),
+        );
         const unnoticed = ends.unnoticed === undefined ||
             ends.unnoticed.withinMs >= FAULT_RECOVERY_WATCH_MS
           ? undefined

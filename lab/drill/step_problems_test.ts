@@ -34,12 +34,12 @@ Deno.test("an empty argv or partition side is named as an empty list, with a hin
   assert.doesNotMatch(text, /\?/, text);
 });
 
-Deno.test("a vm-crash fault given another kind's key says its keys without a dangling comma", async () => {
+Deno.test("a vm-crash fault given another kind's key says its keys", async () => {
   const issues = await problems(
     "topology: pair\ntimeline:\n  - fault: { kind: vm-crash, vm: b, mode: hang }\n",
   );
   assert.deepEqual(lines(issues), [
-    "3:37: A vm-crash fault takes no mode / hint: a vm-crash fault takes only kind and vm",
+    "3:37: A vm-crash fault takes no mode / hint: its keys: kind, vm, ms",
   ]);
 });
 

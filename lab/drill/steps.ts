@@ -323,6 +323,11 @@ export interface Binding {
    * `vm-crash` replaces a hung device worker and ends the VM's workloads): left out, true.
    */
   takes?: boolean;
+  /**
+   * With `takes: false`: how long the VM stays down beyond its shortest reboot, ms (a `vm-crash`'s
+   * `ms`, its guest's boot time); left out, 0.
+   */
+  downMs?: number;
 }
 
 /** What a step can do while it runs. */
@@ -357,6 +362,8 @@ export interface StepContext {
       failed: readonly string[];
       nic?: string;
       unnoticed?: { withinMs: number; noticed: { kind: string; cause?: string }; said: string };
+      /** Longer than the runner's watch by this much, ms (a reboot whose guest boots slowly). */
+      extraMs?: number;
     },
   ): () => void;
   /** The drill's random stream for this step run (forked from the seed by step and run). */

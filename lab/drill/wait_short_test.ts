@@ -362,6 +362,38 @@ Deno.test("a fault or workload in a VM less than a reboot's shortest after a vm-
   ) await valid(`topology: pair\ntimeline:\n${steps}`);
 });
 
+Deno.test("a vm-crash's boot time (ms) lengthens the reboot that steps in its VM must wait out", async () => {
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - fault: { kind: vm-crash, vm: a, ms: 1500 }\n" +
+      "  - wait: 1s\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1] }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '5:17: timeline[2] starts ping in VM "a" at most 1 s after timeline[0] crashed it, while ' +
+    "it reboots (this reboot, its guest's boot (ms) included, takes 1.52 s at least): it would " +
+    'fail with "VM "a" crashed and is rebooting"',
+  ]);
+  assert.equal(
+    issues[0].hint,
+    "give it an at after the VM's reboot (vm-restarted, a fraction of a second after the " +
+      "crash's 1.5 s of boot)",
+  );
+  await valid(
+    "topology: pair\ntimeline:\n" +
+      "  - fault: { kind: vm-crash, vm: a, ms: 1500 }\n" +
+      "  - wait: 1520ms\n" +
+      "  - exec: { vm: a, argv: [ping, 10.0.0.2, -c, 1] }\n",
+  );
+  // A key vm-crash does not take is still refused, naming the one it takes.
+  const stray = await problems(
+    "topology: pair\ntimeline:\n  - fault: { kind: vm-crash, vm: a, count: 2 }\n",
+  );
+  assert.deepEqual(stray.map((i) => [i.message, i.hint]), [
+    ["A vm-crash fault takes no count", "its keys: kind, vm, ms"],
+  ]);
+});
+
 Deno.test("a repeated step each of whose runs takes what the run before still holds is refused", async () => {
   // Before, it validated, then its second run failed on every run: "Cannot listen on UDP port 9:
   // in use" (the first run's udp-echo held it 1 s), "backend-hung" (the first run's hang).
