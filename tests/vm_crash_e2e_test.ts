@@ -100,7 +100,9 @@ Deno.test({
       // A workload running in b when it crashes is answered at once, with a failure.
       const sink = lab.exec("b", ["sink", "-t", "30"]);
       await lab.inspect("b");
-      const r = await lab.fault({ kind: "vm-crash", vm: "b" });
+      // A 500 ms boot: what is checked while b reboots is surely checked then (a bare reboot takes
+      // 70-240 ms, the main thread's turns included).
+      const r = await lab.fault({ kind: "vm-crash", vm: "b", ms: 500 });
       assert.ok(r.ok, r.ok ? "" : r.message);
       const lost = await sink;
       assert.ok(!lost.ok);
