@@ -20,7 +20,7 @@ Deno.test({
   fn: async () => {
     const seen: string[] = [];
     const row = await vhostPciComparison(
-      { seconds: 1, runs: 2, pings: 3, pollUs: 0 },
+      { seconds: 0.5, runs: 2, pings: 3, pollUs: 0 },
       (w) => seen.push(w),
     );
     // Each link leads a run in turn.
