@@ -18,8 +18,6 @@ interface PingResult {
   received: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 Deno.test({
   name: "a frame a link's delay holds is never delivered once the link went down (a switch " +
     "port's stage and a NIC's; down for good or up again before it was due)",
@@ -37,16 +35,20 @@ Deno.test({
       for (const [link, flap] of [["sw1-sw2", false], ["h1-sw1", true]] as const) {
         const plan = lab.plan.links.find((l) => l.name === link)!;
         const fwd = plan.forwardRing; // h1 → sw1, sw1 → sw2: the request's way
-        lab.links.setImpairment(link, { ...NO_IMPAIRMENT, delayUs: 300_000 }, "forward");
-        const before = directionCounter(lab)(fwd);
+        // 700 ms: a delivered request's reply still comes within the ping's 1 s.
+        lab.links.setImpairment(link, { ...NO_IMPAIRMENT, delayUs: 700_000 }, "forward");
+        const count = () => directionCounter(lab)(fwd);
+        const before = count();
         const framesIn = lab.ring(fwd).counters().framesIn;
         const pinging = ping();
-        await sleep(100); // the request waits in the stage until 300 ms
+        // The link goes down once the stage holds the request (a fixed 100 ms sleep raced the
+        // request's way to the stage, and the down's way to the worker, on a loaded machine).
+        await waitForValue(`${link}'s stage holding the request`, () => count().queued || null);
         lab.setLink(link, false);
-        if (flap) {
-          await sleep(100);
-          lab.setLink(link, true);
-        }
+        const linkDown = () => count().drops.linkDown - before.drops.linkDown;
+        await waitForValue(`${link}'s link down drop`, () => linkDown() || null);
+        // Up again long before the request was due: it was purged all the same.
+        if (flap) lab.setLink(link, true);
         const result = await pinging;
         assert.equal(result.received, 0, `${link}: no reply`);
         assert.equal(
@@ -54,11 +56,7 @@ Deno.test({
           framesIn,
           `${link}: the held request never went into the ring`,
         );
-        const linkDown = await waitForValue(`${link}'s link down drop`, () => {
-          const n = directionCounter(lab)(fwd).drops.linkDown - before.drops.linkDown;
-          return n > 0 ? n : null;
-        });
-        assert.equal(linkDown, 1, `${link}: the held request counts as link down`);
+        assert.equal(linkDown(), 1, `${link}: the held request counts as link down`);
         lab.setLink(link, true);
         lab.links.setImpairment(link, NO_IMPAIRMENT, "forward");
       }
