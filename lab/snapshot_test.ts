@@ -180,11 +180,18 @@ Deno.test({
       lab.links.heal();
       assert.equal(takeSnapshot(lab).partitions, undefined);
 
-      const t0 = performance.now();
-      for (let i = 0; i < 1000; i++) takeSnapshot(lab);
-      const ms = performance.now() - t0;
-      console.log(`1000 snapshots of a running pair: ${ms.toFixed(1)} ms`);
-      assert.ok(ms < 1000, `1000 snapshots took ${ms} ms`);
+      // The cost of a snapshot: the fastest of 5 batches of 200, so that time this process
+      // spent preempted (a loaded 2-core CI machine: 1000 in a row took 490 ms of the 1000 ms
+      // bound there, where the fastest 200 took 14 ms) does not count, while a snapshot that costs
+      // more counts in every batch.
+      let best = Infinity;
+      for (let batch = 0; batch < 5; batch++) {
+        const t0 = performance.now();
+        for (let i = 0; i < 200; i++) takeSnapshot(lab);
+        best = Math.min(best, performance.now() - t0);
+      }
+      console.log(`200 snapshots of a running pair: ${best.toFixed(1)} ms (best of 5 batches)`);
+      assert.ok(best < 200, `200 snapshots took ${best} ms (best of 5 batches)`);
     } finally {
       await lab.stop();
     }
