@@ -315,6 +315,18 @@ registerStepKind<FaultArgs>("fault", {
   },
   checkPartial: (a, ctx, path) => checkFault(a, ctx, path, false),
   timesRecovery: (a) => timed(a) || a.kind === "vm-crash" || a.kind === "guest-bug",
+  // The drill waits for a vm-crash's reboot at its end (its recovery watch), and the reboot lasts
+  // the guest's boot time at least.
+  outlives: (a) =>
+    a.kind === "vm-crash" && (a.ms ?? 0) > 0
+      ? {
+        ms: a.ms!,
+        key: "ms",
+        what: describe(a),
+        verb: `reboots VM ${quote(a.vm)} for`,
+        shorter: "the vm-crash a shorter ms",
+      }
+      : null,
   // The lab refuses every fault while the VM reboots from a vm-crash.
   needsRunning: (a) => ({
     vm: a.vm,

@@ -523,7 +523,14 @@ function outlivesProblems(
   latestAt: LatestDue | null,
   timeoutMs: number | null,
   lasts: number,
-  outlives: { ms: number; key: string; what: string; kind: string },
+  outlives: {
+    ms: number;
+    key: string;
+    what: string;
+    kind: string;
+    verb?: string;
+    shorter?: string;
+  },
 ): Problem[] {
   if (timeoutMs === null) return [];
   const s = schedule(t, latestAt, lasts);
@@ -531,7 +538,9 @@ function outlivesProblems(
   if (t.at === undefined && latestAt !== null && latestAt.ms >= timeoutMs) return [];
   const ends = s.dueEarliest + outlives.ms;
   if (ends < timeoutMs) return [];
-  const what = `timeline[${index}]'s ${quote(outlives.what)} runs ${showMs(outlives.ms)} at least`;
+  const what = `timeline[${index}]'s ${quote(outlives.what)} ${outlives.verb ?? "runs"} ${
+    showMs(outlives.ms)
+  } at least`;
   const past = ends > timeoutMs ? "past" : "at";
   return [{
     code: "out-of-range",
@@ -545,9 +554,9 @@ function outlivesProblems(
     } the drill's timeout (${
       showMs(timeoutMs)
     }): the drill waits for it at its end, so it would time out`,
-    hint: `give the drill a timeout longer than ${
-      showMs(ends)
-    }, or the workload a shorter run (fewer pings, a shorter -t)`,
+    hint: `give the drill a timeout longer than ${showMs(ends)}, or ${
+      outlives.shorter ?? "the workload a shorter run (fewer pings, a shorter -t)"
+    }`,
   }];
 }
 
@@ -782,6 +791,38 @@ function rebootingProblems(
     hint: `give it an at after the VM's reboot (vm-restarted, a fraction of a second after ${
       r.ms === 0 ? "the crash" : `the crash's ${showMs(r.ms)} of boot`
     })`,
+  }];
+}
+
+/**
+ * A repeated `vm-crash` (`every`, `for`; `binds` with `takes: false`) whose runs come closer
+ * together, `every` plus its `jitter` at their farthest, than the reboot each starts lasts at
+ * least ({@linkcode VM_REBOOT_MIN_MS} plus the crash's boot time, `downMs`): its second run finds
+ * the VM still rebooting and fails on every run ("is restarting").
+ */
+function repeatRebootProblems(
+  t: Timing,
+  index: number,
+  binds: Binding,
+  needs: { vm: string; doing: string; fails: string },
+): Problem[] {
+  const runs = runsOf(t);
+  if (runs < 2 || binds.takes !== false || needs.vm !== binds.vm) return [];
+  const apart = t.every! + (t.jitter ?? 0);
+  const downMs = binds.downMs ?? 0;
+  const least = VM_REBOOT_MIN_MS + downMs;
+  if (apart >= least) return [];
+  return [{
+    code: "vm-rebooting",
+    path: ["timeline", index, "every"],
+    message: `timeline[${index}] runs ${runs} times, ${showMs(t.every!)} apart${
+      t.jitter === undefined ? "" : ` (${showMs(t.jitter)} more at most, its jitter)`
+    }, and each run ${needs.doing} while the reboot the run before started goes on (${
+      downMs === 0 ? "a reboot" : "this reboot, its guest's boot (ms) included,"
+    } takes ${showMs(least)} at least): its second run would fail with "${needs.fails}"`,
+    hint: `give it an every longer than the reboot (vm-restarted, a fraction of a second after ${
+      downMs === 0 ? "the crash" : `the crash's ${showMs(downMs)} of boot`
+    })${downMs === 0 ? "" : ", or a shorter ms"}, or leave every and for out`,
   }];
 }
 
@@ -1133,6 +1174,10 @@ function checkSteps(
       : null;
     if (needs !== null && unread.length === 0) {
       problems.push(...rebootingProblems(timing, index, kind!, needs, rebooting.get(needs.vm)));
+      // A repeated vm-crash's runs, each while the reboot the run before started goes on.
+      if (binds !== null) {
+        problems.push(...repeatRebootProblems(timing, index, binds, needs));
+      }
     }
     // A VM crash ends the workloads running in that VM, each with an error.
     if (binds?.takes === false) {

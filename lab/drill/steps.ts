@@ -429,8 +429,12 @@ export interface StepKind<A> {
    * background: a `ping`'s gaps, a `-t` without `-n`), ms, with the key that says so and a few
    * words for messages: the drill waits for it at its end, so one that would end at or past the
    * drill's timeout makes the drill time out, which the loader refuses. Left out, or null: none.
+   * `verb` says what it does that long ("runs", the default; "reboots VM \"b\"" for a vm-crash's
+   * boot time) and `shorter` what the hint offers to shorten (default: the workload's run).
    */
-  outlives?(args: A): { ms: number; key: string; what: string } | null;
+  outlives?(
+    args: A,
+  ): { ms: number; key: string; what: string; verb?: string; shorter?: string } | null;
   /**
    * The workload a run leaves running in a VM once the step has moved on (one in the
    * background), with how long it runs at least by its words (0: they do not say) and whether it

@@ -394,6 +394,77 @@ Deno.test("a vm-crash's boot time (ms) lengthens the reboot that steps in its VM
   ]);
 });
 
+Deno.test("a repeated vm-crash whose runs come within the reboot the run before started is refused", async () => {
+  // Before, it validated, then its second run failed on every run: "Cannot inject vm-crash: VM
+  // "b" is restarting" (the first run's guest still booted its 1.5 s).
+  const issues = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - { every: 1s, for: 3s, fault: { kind: vm-crash, vm: b, ms: 1500 } }\n",
+  );
+  assert.deepEqual(where(issues), [
+    '3:14: timeline[0] runs 3 times, 1 s apart, and each run crashes VM "b" while the reboot ' +
+    "the run before started goes on (this reboot, its guest's boot (ms) included, takes 1.52 s " +
+    'at least): its second run would fail with "VM "b" is restarting"',
+  ]);
+  assert.equal(
+    issues[0].hint,
+    "give it an every longer than the reboot (vm-restarted, a fraction of a second after the " +
+      "crash's 1.5 s of boot), or a shorter ms, or leave every and for out",
+  );
+  // Without a boot time, the bare reboot's 20 ms at least; the jitter counts at its most.
+  assert.deepEqual(
+    where(
+      await problems(
+        "topology: pair\ntimeline:\n" +
+          "  - { every: 10ms, for: 1s, jitter: 5ms, fault: { kind: vm-crash, vm: b } }\n",
+      ),
+    ),
+    [
+      "3:14: timeline[0] runs 100 times, 10 ms apart (5 ms more at most, its jitter), and each " +
+      'run crashes VM "b" while the reboot the run before started goes on (a reboot takes 20 ms ' +
+      'at least): its second run would fail with "VM "b" is restarting"',
+    ],
+  );
+  // Far enough apart, by every or by a jitter that may make it so.
+  for (
+    const step of [
+      "{ every: 1520ms, for: 3s, fault: { kind: vm-crash, vm: b, ms: 1500 } }",
+      "{ every: 1s, for: 3s, jitter: 520ms, fault: { kind: vm-crash, vm: b, ms: 1500 } }",
+      "{ every: 1s, for: 3s, fault: { kind: vm-crash, vm: b } }",
+    ]
+  ) await valid(`topology: pair\ntimeline:\n  - ${step}\n`);
+});
+
+Deno.test("a vm-crash whose guest's boot (ms) surely ends at or past the drill's timeout is refused", async () => {
+  // Before, it validated, then "The drill did not end within 5000 ms" on every run: the drill
+  // waits for the reboot (vm-restarted) before its verdict.
+  const issues = await problems(
+    "topology: pair\ntimeout: 5s\ntimeline:\n" +
+      "  - fault: { kind: vm-crash, vm: b, ms: 10000 }\n" +
+      "  - wait: 1s\n" +
+      "  - fault: { kind: vm-crash, vm: a, ms: 4000 }\n",
+  );
+  assert.deepEqual(where(issues), [
+    `4:41: timeline[0]'s "fault vm-crash b --ms 10000" reboots VM "b" for 10 s at least, longer ` +
+    "than the drill's timeout (5 s): the drill waits for it at its end, so it would time out",
+    `6:41: timeline[2]'s "fault vm-crash a --ms 4000" reboots VM "a" for 4 s at least, so it ` +
+    "ends at 5 s (it starts at 1 s at the earliest), at the drill's timeout (5 s): the drill " +
+    "waits for it at its end, so it would time out",
+  ]);
+  assert.equal(
+    issues[0].hint,
+    "give the drill a timeout longer than 10 s, or the vm-crash a shorter ms",
+  );
+  // One that may end in time; and without a boot time, the bare reboot, as before.
+  await valid(
+    "topology: pair\ntimeout: 5s\ntimeline:\n" +
+      "  - wait: 1s\n  - fault: { kind: vm-crash, vm: b, ms: 3900 }\n",
+  );
+  await valid(
+    "topology: pair\ntimeout: 5s\ntimeline:\n  - wait: 4900ms\n  - fault: { kind: vm-crash, vm: b }\n",
+  );
+});
+
 Deno.test("a repeated step each of whose runs takes what the run before still holds is refused", async () => {
   // Before, it validated, then its second run failed on every run: "Cannot listen on UDP port 9:
   // in use" (the first run's udp-echo held it 1 s), "backend-hung" (the first run's hang).
