@@ -143,7 +143,14 @@ export type {
   NicStatus,
   OtherDeviceStatus,
 } from "./lab/metrics.ts";
-export type { CaptureOptions, ExecOutcome, Lab, VmState, WaitMode } from "./lab/lab.ts";
+export type {
+  CaptureOptions,
+  ExecOptions,
+  ExecOutcome,
+  Lab,
+  VmState,
+  WaitMode,
+} from "./lab/lab.ts";
 export type { SwitchMac, SwitchMacTable } from "./lab/switch_macs.ts";
 export type { PartitionInfo, PartitionProblem } from "./lab/partition.ts";
 export type { LinkControls, LinkDirection } from "./lab/link_control.ts";

@@ -12,7 +12,14 @@ import { LabError, labStoppedError } from "./errors.ts";
 import { typeName } from "./arg_checks.ts";
 import { captureHeader, ringLinkProblem, unknownLinkProblem } from "./link_control.ts";
 import { MAX_CAPTURE_MS } from "./capture.ts";
-import { describeArgv, type ExecOutcome, type Lab, type VmState, type WaitMode } from "./lab.ts";
+import {
+  describeArgv,
+  type ExecOptions,
+  type ExecOutcome,
+  type Lab,
+  type VmState,
+  type WaitMode,
+} from "./lab.ts";
 import { type LabStatus, labStatus, prometheusMetrics } from "./metrics.ts";
 import { planLab } from "./plan.ts";
 import { launchLab, type RegisteredLab } from "./runner.ts";
@@ -212,21 +219,24 @@ export interface VmHandle {
    * `workload-failed`; `no-such-cid` for a `vsock-send` to a CID no VM has) when it cannot run.
    * Aborting `signal` (before the call too) stops the
    * workload as Ctrl-C stops `vlab exec`: it still resolves, to what it measured so far.
-   * `argv` that is no non-empty array of strings, or options of the wrong type, are a
-   * `TypeError`.
+   * `onLine` gets each line of its output as it happens (a ping's reply, as iputils prints it:
+   * `64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time=0.254 ms`), before the call resolves; they
+   * are the first lines of the result's `text`, whose summary follows them there
+   * ({@linkcode ExecOptions.onLine}). `argv` that is no non-empty array of strings, or options of
+   * the wrong type (an `onLine` that is no function), are a `TypeError`.
    */
-  exec(argv: string[], options?: { signal?: AbortSignal }): Promise<Record<string, unknown>>;
+  exec(argv: string[], options?: ExecOptions): Promise<Record<string, unknown>>;
   /**
    * Start a guest workload as `exec` does, and resolve once it runs (a `sink`'s port is bound, a
    * `vsock-sink` listens): start a receiver with `spawn`, then its sender, and no datagram
    * misses it. `result` resolves (or throws a `LabError`) at the workload's end, as `exec`'s.
    * A workload that never ran (its port already bound, words it does not take) makes `spawn`
    * itself throw that `LabError` (`workload-failed`); on a stopped lab it throws `no-lab`, as
-   * `exec` does.
+   * `exec` does. `options` as `exec`'s (`onLine` hears its lines while `result` is pending).
    */
   spawn(
     argv: string[],
-    options?: { signal?: AbortSignal },
+    options?: ExecOptions,
   ): Promise<{ result: Promise<Record<string, unknown>> }>;
   /**
    * Open a stream from the host (CID 2) to vsock port `port` of this VM, through its
@@ -542,8 +552,17 @@ function optionsOf<T extends object>(
     TypeError,
     `${call}: options.signal must be an AbortSignal, got ${typeName(signal)}`,
   );
+  const onLine = (options as { onLine?: unknown }).onLine;
+  expect(
+    onLine === undefined || typeof onLine === "function",
+    TypeError,
+    `${call}: options.onLine must be a function (line: string) => void, got ${typeName(onLine)}`,
+  );
   return options;
 }
+
+/** The options `exec` and `spawn` take. */
+const EXEC_KEYS = ["signal", "onLine"] as const;
 
 /**
  * Why `options` given to `call` are no options object, for its `TypeError`, or null when they
@@ -608,12 +627,12 @@ function handleOf(running: RegisteredLab): LabHandle {
       exec: async (argv, options) => {
         expectArgv("exec", argv);
         refuseStopped(lab, `run ${quote(argv[0])} in VM ${quote(name)}`);
-        return outcome(await lab.exec(name, argv, optionsOf("exec", options, ["signal"]).signal));
+        return outcome(await lab.exec(name, argv, optionsOf("exec", options, EXEC_KEYS)));
       },
       spawn: async (argv, options) => {
         expectArgv("spawn", argv);
         refuseStopped(lab, `run ${quote(argv[0])} in VM ${quote(name)}`);
-        const started = await lab.spawn(name, argv, optionsOf("spawn", options, ["signal"]).signal);
+        const started = await lab.spawn(name, argv, optionsOf("spawn", options, EXEC_KEYS));
         // A workload that never ran (its port taken, its words wrong) is this call's failure.
         if (!started.started) outcome(await started.result);
         const result = started.result.then(outcome);

@@ -97,3 +97,45 @@ export function expectSignal(call: string, signal: unknown): void {
     }`,
   );
 }
+
+/**
+ * The options of `lab.exec` and `lab.spawn` as a script passed them: nothing, an `AbortSignal`
+ * (the older form, `exec(vm, argv, signal)`), or a plain object with `signal` and `onLine`, each
+ * checked (`onLine` a function, `signal` an `AbortSignal`). Anything else, or a key neither
+ * (`{ onLines }`), is a `TypeError` naming the call: a misspelt listener would hear nothing.
+ *
+ * @example
+ * ```ts
+ * import { expectExecOptions } from "./arg_checks.ts";
+ * expectExecOptions("lab.exec", { onLine: (line: string) => console.log(line) }).onLine; // the function
+ * ```
+ */
+export function expectExecOptions(
+  call: string,
+  options: unknown,
+): { signal?: AbortSignal; onLine?: (line: string) => void } {
+  if (options === undefined || options instanceof AbortSignal) {
+    return { signal: options };
+  }
+  const plain = typeof options === "object" && options !== null &&
+    [Object.prototype, null].includes(Object.getPrototypeOf(options));
+  expectArg(
+    plain,
+    `${call}: signal must be an AbortSignal (an AbortController's signal), options ` +
+      `{ signal?, onLine? } or nothing, got ${typeName(options)}`,
+  );
+  const o = options as Record<string, unknown>;
+  const unknown = Object.keys(o).find((k) => k !== "signal" && k !== "onLine");
+  expectArg(
+    unknown === undefined,
+    `${call}: options has no key ${JSON.stringify(unknown?.slice(0, 40))}; it takes signal, onLine`,
+  );
+  expectSignal(call, o.signal);
+  expectArg(
+    o.onLine === undefined || typeof o.onLine === "function",
+    `${call}: onLine must be a function (line: string) => void or nothing, got ${
+      typeName(o.onLine)
+    }`,
+  );
+  return o as { signal?: AbortSignal; onLine?: (line: string) => void };
+}

@@ -52,7 +52,13 @@ import {
   ringCaptureFormat,
   ringLinkProblem,
 } from "./link_control.ts";
-import { expectArg, expectBoolean, expectSignal, expectString, typeName } from "./arg_checks.ts";
+import {
+  expectArg,
+  expectBoolean,
+  expectExecOptions,
+  expectString,
+  typeName,
+} from "./arg_checks.ts";
 import { THREAD_STATS_SLOTS } from "./wire/control.ts";
 import { iommuCapacity } from "./kinds/mod.ts";
 import { viommuBuffer } from "../devices/iommu/viommu.ts";
@@ -272,6 +278,32 @@ export type ExecOutcome =
   | { ok: true; result: unknown }
   // `code`: the failure's own code (`WorkloadError.code`: `no-such-cid`), else `workload-failed`.
   | { ok: false; message: string; hint: string; code?: "no-such-cid" };
+
+/**
+ * Options of {@linkcode Lab.exec} and {@linkcode Lab.spawn}.
+ *
+ * @example
+ * ```ts ignore
+ * const abort = new AbortController();
+ * await lab.exec("a", ["ping", "10.0.0.2", "-c", "3"], {
+ *   signal: abort.signal,
+ *   onLine: (line) => console.log(line), // "64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time=0.254 ms"
+ * });
+ * ```
+ */
+export interface ExecOptions {
+  /** Stops the workload when it aborts: the call then resolves to what it had done. */
+  signal?: AbortSignal;
+  /**
+   * Called with each line of the workload's output as it happens, on the main thread (a ping's
+   * `PING` line, then a line per reply as iputils prints it). The lines are, in order, the first
+   * lines of the result's `text`; its summary comes only in `text`. A workload without such
+   * lines (the floods, `sink`) calls it never. Without it the guest posts no line at all. What it
+   * throws is reported as an uncaught error (as an `events.subscribe` listener's is); the
+   * workload runs on.
+   */
+  onLine?: (line: string) => void;
+}
 
 /**
  * A running lab.
@@ -890,12 +922,18 @@ export class Lab {
 
   /**
    * Run a workload in a VM's guest (`argv` as typed after `vlab exec VM --`) and await its result.
+   * `options` is an `AbortSignal` (stop it) or {@linkcode ExecOptions} (`signal`, and `onLine`
+   * for its lines as they happen).
    */
-  async exec(vm: string, argv: string[], signal?: AbortSignal): Promise<ExecOutcome> {
+  async exec(
+    vm: string,
+    argv: string[],
+    options?: AbortSignal | ExecOptions,
+  ): Promise<ExecOutcome> {
     // A VM that is no name, a signal that is no AbortSignal: the script's bug, a TypeError (a
     // signal failed deep inside with "addEventListener is not a function").
     expectString("lab.exec", "vm", vm, 'a VM\'s name, as "a"');
-    expectSignal("lab.exec", signal);
+    const { signal, onLine } = expectExecOptions("lab.exec", options);
     // A script may hand anything in (this is the library's entry point): refuse it here, in words.
     if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === "string")) {
       return {
@@ -943,7 +981,19 @@ export class Lab {
     const id = this.#workers.nextId();
     const onAbort = () => handle.worker.postMessage({ type: "cancel", id } satisfies ToWorker);
     signal?.addEventListener("abort", onAbort, { once: true });
-    const reply = this.#workers.request(handle, { type: "exec", id, argv });
+    // A listener's error is its script's, reported as uncaught; the workload and the lab go on.
+    const heard = onLine === undefined ? undefined : (line: string) => {
+      try {
+        onLine(line);
+      } catch (e) {
+        queueMicrotask(() => reportError(e));
+      }
+    };
+    const reply = this.#workers.request(
+      handle,
+      { type: "exec", id, argv, ...(heard !== undefined ? { lines: true } : {}) },
+      heard,
+    );
     // Cancelled before it started: it starts and is cancelled at once, as if cancelled now.
     if (signal?.aborted) onAbort();
     this.#execs.set(id, { handle, done: reply });
@@ -966,17 +1016,17 @@ export class Lab {
    * to a request sent after it proves it started. A sink started this way misses no datagram of
    * a flood started afterwards, where one started with `exec` races the flood.
    * `started` is false when the workload never ran (a port already bound, bad words, a stopped
-   * lab): its failure, which `result` holds, came back before that answer.
+   * lab): its failure, which `result` holds, came back before that answer. `options` as `exec`'s.
    */
   async spawn(
     vm: string,
     argv: string[],
-    signal?: AbortSignal,
+    options?: AbortSignal | ExecOptions,
   ): Promise<{ result: Promise<ExecOutcome>; started: boolean }> {
     expectString("lab.spawn", "vm", vm, 'a VM\'s name, as "a"');
-    expectSignal("lab.spawn", signal);
+    const checked = expectExecOptions("lab.spawn", options);
     let failed = false;
-    const result = this.exec(vm, argv, signal).then((r) => {
+    const result = this.exec(vm, argv, checked).then((r) => {
       failed = !r.ok;
       return r;
     });

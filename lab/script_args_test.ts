@@ -155,8 +155,17 @@ Deno.test({
         isError(TypeError, /^lab\.exec: signal must be an AbortSignal .* got string$/),
       );
       await assert.rejects(
-        lab.spawn("a", argv, any<AbortSignal>({})),
+        lab.spawn("a", argv, { signal: any<AbortSignal>({}) }),
         isError(TypeError, /^lab\.spawn: signal must be an AbortSignal/),
+      );
+      // Its options: a listener that is no function, a key it does not take (a misspelt one).
+      await assert.rejects(
+        lab.exec("a", argv, { onLine: any<(line: string) => void>("print") }),
+        isError(TypeError, /^lab\.exec: onLine must be a function .* got string$/),
+      );
+      await assert.rejects(
+        lab.spawn("a", argv, any<AbortSignal>({ onLines: () => {} })),
+        isError(TypeError, /^lab\.spawn: options has no key "onLines"; it takes signal, onLine$/),
       );
       await assert.rejects(
         lab.exec(any<string>(1), argv),

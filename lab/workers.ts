@@ -81,10 +81,13 @@ export class WorkerSet {
   readonly #bells: Int32Array;
   readonly #hooks: WorkerSetHooks;
   readonly #handles: WorkerHandle[] = [];
-  /** Requests awaiting a worker's answer, by id, with the worker asked. */
+  /**
+   * Requests awaiting a worker's answer, by id, with the worker asked and, for an `exec` whose
+   * caller listens, where its lines go until the answer.
+   */
   readonly #pending = new Map<
     number,
-    { handle: WorkerHandle; answer: (m: FromWorker) => void }
+    { handle: WorkerHandle; answer: (m: FromWorker) => void; onLine?: (line: string) => void }
   >();
   #nextId = 1;
   /**
@@ -193,6 +196,10 @@ export class WorkerSet {
           case "event":
             this.#hooks.event(handle, m.kind, m.detail);
             break;
+          case "exec-line":
+            // Through the pending request's listener (none once it was answered).
+            this.#pending.get(m.id)?.onLine?.(m.line);
+            break;
           case "exec-result":
           case "inspect-result":
           case "guest-bug-result": {
@@ -207,10 +214,17 @@ export class WorkerSet {
     });
   }
 
-  /** Ask `handle` and await its answer (or the failure `answerPending` gives it). */
-  request(handle: WorkerHandle, message: ToWorker & { id: number }): Promise<FromWorker> {
+  /**
+   * Ask `handle` and await its answer (or the failure `answerPending` gives it). `onLine` gets the
+   * request's `exec-line` messages, which come before its answer.
+   */
+  request(
+    handle: WorkerHandle,
+    message: ToWorker & { id: number },
+    onLine?: (line: string) => void,
+  ): Promise<FromWorker> {
     return new Promise((resolve) => {
-      this.#pending.set(message.id, { handle, answer: resolve });
+      this.#pending.set(message.id, { handle, answer: resolve, onLine });
       handle.worker.postMessage(message);
     });
   }

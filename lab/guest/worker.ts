@@ -102,6 +102,11 @@ async function start(msg: VmStart): Promise<void> {
   );
 
   const jobs = new Map<number, AbortController>();
+  // A workload's line as it happens, to the main thread: before its `exec-result` (one port, in
+  // order), and never after it (its job is gone then).
+  const execLine = (id: number) => (line: string) => {
+    if (jobs.has(id)) post({ type: "exec-line", id, line });
+  };
   // Parked workloads let the loop block (see parking.ts): each wait the worker owns parks its
   // workload, and whatever ends the wait unparks it before the workload's continuation is queued.
   const parking = new WorkloadParking();
@@ -143,6 +148,8 @@ async function start(msg: VmStart): Promise<void> {
           },
           vsock: services.vsock,
           iommu: services.iommu,
+          // Only for a caller that listens: without one, a workload's lines cost nothing.
+          ...(m.lines === true ? { onLine: execLine(m.id) } : {}),
         });
       }).then(
         (result) =>

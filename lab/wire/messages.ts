@@ -144,7 +144,11 @@ export interface WorkerPreload {
  * word (`publishControl`): the worker's loop reads them before its next pass.
  */
 export type ToWorker =
-  | { type: "exec"; id: number; argv: string[] }
+  /**
+   * Run a workload. `lines`: its caller listens to its lines as they happen (`exec-line`);
+   * without it the workload posts none.
+   */
+  | { type: "exec"; id: number; argv: string[]; lines?: boolean }
   | { type: "cancel"; id: number }
   | { type: "inspect"; id: number }
   | { type: "link"; device: number; up: boolean; seq?: number }
@@ -187,6 +191,11 @@ export type FromWorker =
    */
   | { type: "failed"; message: string; hint?: string }
   | { type: "stats-names"; names: string[] }
+  /**
+   * A line of workload `id`'s output as it happens (a ping's reply), posted only when its `exec`
+   * asked for `lines`; every one comes before the workload's `exec-result`.
+   */
+  | { type: "exec-line"; id: number; line: string }
   | { type: "exec-result"; id: number; ok: true; result: unknown }
   | {
     type: "exec-result";

@@ -84,6 +84,15 @@ export interface WorkloadOptions {
   vsock?: VsockWorkloadService;
   /** The VM's vIOMMU, when it has one. */
   iommu?: IommuWorkloadService;
+  /**
+   * Where the workload says a line of its output as it happens (a ping's reply, as iputils
+   * prints it), present only while somebody listens (`vlab exec` in text mode, a script's
+   * `onLine`): absent, the workload says nothing and pays nothing. The lines it says are, in
+   * order, the first lines of its result's `text` (the summary that follows is said only there),
+   * so a listener that printed them prints the rest of `text` and no line twice. Say a line per
+   * event a user waits for, never one per frame: each is a message to the main thread.
+   */
+  onLine?: (line: string) => void;
 }
 
 /**

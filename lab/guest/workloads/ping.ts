@@ -144,7 +144,13 @@ export async function runPing(
       hint: "Check the VM's interface addresses and prefixes in the topology",
     };
   }
-  const lines = [`PING ${dst} (${dst}) ${args.size}(${args.size + PING_OVERHEAD}) bytes of data.`];
+  const lines: string[] = [];
+  // A line of the run, as it happens: into the text, and to whoever listens (`onLine`).
+  const say = (line: string) => {
+    lines.push(line);
+    opts.onLine?.(line);
+  };
+  say(`PING ${dst} (${dst}) ${args.size}(${args.size + PING_OVERHEAD}) bytes of data.`);
   const replies: { seq: number; rttMs: number }[] = [];
   // By 16-bit sequence number; a wrapped number replaces the request it shares a slot with.
   const sent = new Map<number, Sent>();
@@ -161,17 +167,17 @@ export async function runPing(
     } ms`;
     if (s.answered) {
       duplicates++;
-      lines.push(`${text} (DUP!)`);
+      say(`${text} (DUP!)`);
       return;
     }
     s.answered = true;
     if (now > s.deadline) {
       late++;
-      lines.push(`${text} (late, after -W ${args.timeoutS} s)`);
+      say(`${text} (late, after -W ${args.timeoutS} s)`);
       return;
     }
     replies.push({ seq: r.seq, rttMs: rtt });
-    lines.push(text);
+    say(text);
     changes.ring();
   });
   if (!opened.ok) {
@@ -206,7 +212,7 @@ export async function runPing(
         sent.set(seq16, { sentAt, deadline: sentAt + timeoutMs, answered: false });
       } else {
         sent.delete(seq16);
-        lines.push(`ping: sendmsg: ${o} (icmp_seq=${seq16})`);
+        say(`ping: sendmsg: ${o} (icmp_seq=${seq16})`);
       }
       if (seq < args.count) await waitUntil(opts, sentAt + args.intervalS * 1000);
       seq++;
@@ -228,6 +234,7 @@ export async function runPing(
   const received = replies.length;
   const lossPct = transmitted === 0 ? 0 : ((transmitted - received) * 100) / transmitted;
   const rtt = received === 0 ? null : rttStats(replies.map((r) => r.rttMs));
+  // The summary: in the text only (a listener has its lines, then prints the rest of the text).
   lines.push("", `--- ${dst} ping statistics ---`);
   const extra = (duplicates > 0 ? `, +${duplicates} duplicates` : "") +
     (late > 0 ? `, +${late} late` : "");

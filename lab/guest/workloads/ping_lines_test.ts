@@ -1,0 +1,71 @@
+/**
+ * `ping`'s lines as they happen (`WorkloadOptions.onLine`, what `vlab exec` prints at once): the
+ * `PING` line, then each reply as it comes, in order, before the workload resolves; they are the
+ * first lines of its `text`, whose summary is said only there.
+ */
+
+import assert from "node:assert/strict";
+import { BackToBack } from "../net/testing.ts";
+import { type PingResult, runPing } from "./ping.ts";
+import { simOptions } from "./testing_opts.ts";
+
+const B = 0x0a000002;
+const ARGS = { kind: "ping", dst: B, count: 3, intervalS: 1, size: 56, timeoutS: 1 } as const;
+
+Deno.test("ping says its PING line and each reply in order as they come, then only the text has the summary", async () => {
+  const net = new BackToBack();
+  net.impair = (frames) => {
+    net.clock.t += 0.25; // one-way latency
+    return frames;
+  };
+  // Each line with the simulated time it was said at: a reply is said when it comes, not at the end.
+  const said: { line: string; at: number }[] = [];
+  const opts = {
+    ...simOptions(net),
+    onLine: (line: string) => said.push({ line, at: net.clock.t }),
+  };
+  const r = await net.run(runPing(net.a.stack, ARGS, opts)) as PingResult;
+  assert.deepEqual(said.map((s) => s.line.replace(/time=[\d.]+/, "time=T")), [
+    "PING 10.0.0.2 (10.0.0.2) 56(84) bytes of data.",
+    "64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time=T ms",
+    "64 bytes from 10.0.0.2: icmp_seq=2 ttl=64 time=T ms",
+    "64 bytes from 10.0.0.2: icmp_seq=3 ttl=64 time=T ms",
+  ]);
+  // Said as they happened: the first reply a second before the third, the PING line at once.
+  assert.equal(said[0].at, 0);
+  assert.ok(said[3].at - said[1].at >= 1900, JSON.stringify(said));
+  // The text begins with exactly the lines said; the rest is the summary, never said.
+  const lines = r.text.split("\n");
+  assert.deepEqual(lines.slice(0, said.length), said.map((s) => s.line));
+  assert.equal(lines[said.length], "");
+  assert.equal(lines[said.length + 1], "--- 10.0.0.2 ping statistics ---");
+});
+
+Deno.test("ping says a lost reply's gap, a duplicate and nothing else; without onLine it runs as before", async () => {
+  const net = new BackToBack();
+  let replies = 0;
+  // b's second reply is lost; its third comes twice.
+  net.impair = (frames, from) => {
+    if (from !== "b" || !frames.some((f) => f[23] === 1)) return frames;
+    replies++;
+    return replies === 2 ? [] : replies === 3 ? [...frames, ...frames] : frames;
+  };
+  const said: string[] = [];
+  const args = { ...ARGS, intervalS: 0.01, timeoutS: 0.5 };
+  const r = await net.run(
+    runPing(net.a.stack, args, { ...simOptions(net), onLine: (l: string) => said.push(l) }),
+  ) as PingResult;
+  assert.deepEqual(said.map((l) => l.replace(/ ttl=.*?(?= \(|$)/, "")), [
+    "PING 10.0.0.2 (10.0.0.2) 56(84) bytes of data.",
+    "64 bytes from 10.0.0.2: icmp_seq=1",
+    "64 bytes from 10.0.0.2: icmp_seq=3",
+    "64 bytes from 10.0.0.2: icmp_seq=3 (DUP!)",
+  ]);
+  assert.deepEqual(r.text.split("\n").slice(0, said.length), said);
+  assert.equal(r.duplicates, 1);
+
+  // The same run without a listener: the same text shape, nothing said anywhere.
+  replies = 0;
+  const quiet = await net.run(runPing(net.a.stack, args, simOptions(net))) as PingResult;
+  assert.equal(quiet.text.split("\n").length, r.text.split("\n").length);
+});
