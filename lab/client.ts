@@ -368,7 +368,7 @@ function notAnswered(record: LabRecord, init: RequestInit, path: string, ms: num
 }
 
 /** A JSON answer's value; an error answer becomes a `LabError`. */
-function answerOf<T>(res: Response, body: unknown): T {
+function answerOf<T>(res: { ok: boolean; status: number }, body: unknown): T {
   if (!res.ok) {
     const e = (body as { error?: { code?: string; message?: string; hint?: string } })?.error;
     const passed = new Set<string | undefined>([
@@ -419,6 +419,12 @@ export interface ExecCancellableOptions {
   idPrefix?: string;
   /** How long after the cancel the answer may take before the request is cut, ms (default 5000). */
   graceMs?: number;
+  /**
+   * Each line of the workload's output as it happens (a ping's replies), before the call
+   * resolves: the request asks for `"stream": true`. They are the first lines of the result's
+   * `text`. What it throws ends the call with that error (the lab then stops the workload).
+   */
+  onLine?: (line: string) => void;
 }
 
 let execCount = 0;
@@ -480,6 +486,13 @@ export async function execCancellable<T = unknown>(
   else if (options.signal?.aborted) onAbort();
   try {
     // A workload takes as long as it runs: no deadline (Ctrl-C cancels it, see above).
+    if (options.onLine !== undefined) {
+      return await execStream<T>(record, {
+        method: "POST",
+        body: JSON.stringify({ vm, argv, id, stream: true }),
+        signal: cut.signal,
+      }, options.onLine);
+    }
     return await controlJson<ExecAnswer<T>>(record, "/exec", {
       method: "POST",
       body: JSON.stringify({ vm, argv, id }),
@@ -491,4 +504,66 @@ export async function execCancellable<T = unknown>(
     options.signal?.removeEventListener("abort", onAbort);
     options.force?.removeEventListener("abort", onForce);
   }
+}
+
+/**
+ * A `POST /exec` with `"stream": true`: its `{"line"}` objects go to `onLine` as they come, and
+ * its last object is the answer (an `{"error"}` one a `LabError`, as `controlJson` throws). A lab
+ * that answered before any line answers as without `stream` (plain JSON, its status).
+ */
+async function execStream<T>(
+  record: LabRecord,
+  init: RequestInit,
+  onLine: (line: string) => void,
+): Promise<ExecAnswer<T>> {
+  const res = await sharedFetch(record, "/exec", init);
+  if (!(res.headers.get("content-type") ?? "").startsWith("application/x-ndjson")) {
+    return answerOf<ExecAnswer<T>>(res, await res.json().catch(() => null));
+  }
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let held = "";
+  let last: unknown = undefined;
+  try {
+    for (;;) {
+      let chunk: ReadableStreamReadResult<string>;
+      try {
+        chunk = await reader.read();
+      } catch (e) {
+        // Cut (a second Ctrl-C), or the lab went mid-stream: judged as any failed request.
+        throw controlError(record, init, e);
+      }
+      if (chunk.done) break;
+      held += chunk.value;
+      for (let nl = held.indexOf("\n"); nl >= 0; nl = held.indexOf("\n")) {
+        const text = held.slice(0, nl);
+        held = held.slice(nl + 1);
+        if (text === "") continue;
+        let value: unknown;
+        try {
+          value = JSON.parse(text);
+        } catch {
+          throw new LabError(
+            "control-error",
+            `Lab "${record.name}" streamed a line that is not JSON to POST /exec`,
+            "Its vlab may be another version than this one; run the command with --json",
+          );
+        }
+        const line = (value as { line?: unknown } | null)?.line;
+        if (last === undefined && typeof line === "string") onLine(line);
+        else last = value;
+      }
+    }
+  } finally {
+    // Read to its end, or left (onLine threw): a stream left open would keep its workload going.
+    void reader.cancel().catch(() => {});
+  }
+  if (last === undefined) {
+    throw goneError(record) ?? new LabError(
+      "control-error",
+      `Lab "${record.name}" ended its answer to POST /exec before the workload's result`,
+      "See its event log (`vlab status`); run the workload again",
+    );
+  }
+  const failed = typeof last !== "object" || last === null || "error" in last;
+  return answerOf<ExecAnswer<T>>({ ok: !failed, status: failed ? 422 : 200 }, last);
 }

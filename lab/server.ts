@@ -13,7 +13,7 @@
  * | GET | `/switches` | every switch's MAC table (JSON array) |
  * | GET | `/switches/NAME` | one switch's MAC table |
  * | GET | `/vms/NAME` | what the guest reports (NIC link state, ARP cache) |
- * | POST | `/exec` | `{"vm": "a", "argv": ["ping", "10.0.0.2"], "id": "mine-1"}` (`id` optional) → `{"id", "result", "cancelled", "cancelledBy"}` |
+ * | POST | `/exec` | `{"vm": "a", "argv": ["ping", "10.0.0.2"], "id": "mine-1"}` (`id` optional) → `{"id", "result", "cancelled", "cancelledBy"}`; with `"stream": true`, NDJSON: `{"line"}` as they happen, then that answer (`server_exec.ts`) |
  * | GET | `/execs` | the workloads running: `[{"id", "vm", "argv", "startedAt", "cancelled"}]` |
  * | DELETE | `/execs/ID` | stops that workload; its partial result, as its `POST /exec` answers it (`server_exec.ts`) |
  * | GET | `/capture?link=NAME` | a live pcap stream of both directions of the link; its id in the `vlab-capture-id` header |

@@ -14,6 +14,16 @@
  * cut at 15 printed its 15 and exited 0). A client that goes away without asking still stops its workload (the
  * lab notices the aborted request), as before.
  *
+ * A client that asks for `"stream": true` gets the workload's lines as they happen (a ping's
+ * replies: `Lab.exec`'s `onLine`) as NDJSON, `{"line": "…"}` each, then the answer itself as the
+ * last line (the body `POST /exec` answers without `stream`: `{"id", "result", …}`, or
+ * `{"error": …}` for a failure after lines had gone). The answer's head goes with the first line;
+ * an answer that comes before any line (every refusal, a workload that cannot run, one that says
+ * no lines) is the plain one, status and all, so only a failure after lines had gone (its worker
+ * failed) is said in the stream. Why a body key and not an `Accept` header: every option of this
+ * server's routes is a key of the JSON body, checked as the others, and a lab that does not know
+ * the key refuses it (`bad-request`) where an unknown header would be ignored without a word.
+ *
  * Runs on the main thread, inside the control server's handler.
  *
  * @module
@@ -94,8 +104,18 @@ export async function execRoute(
     "vm",
     "argv",
     "id",
+    "stream",
   ]);
   if (unknown !== null) return unknown;
+  const stream = (v as { stream?: unknown }).stream;
+  if (stream !== undefined && typeof stream !== "boolean") {
+    return fail(
+      400,
+      "bad-request",
+      `POST /exec: "stream" must be true or false, got ${describeJsonValue(stream)}`,
+      "Send true for the workload's lines as they happen (NDJSON), or leave it out",
+    );
+  }
   if (v.id !== undefined && (typeof v.id !== "string" || !EXEC_ID.test(v.id))) {
     return fail(
       400,
@@ -136,7 +156,11 @@ export async function execRoute(
     startedAt: new Date().toISOString(),
     cancelled: false,
   };
-  const answer = lab.exec(v.vm, entry.argv, abort.signal).then((out) => {
+  const lines = stream === true ? new LineStream(abort) : null;
+  const answer = lab.exec(v.vm, entry.argv, {
+    signal: abort.signal,
+    ...(lines !== null ? { onLine: (line: string) => lines.line(line) } : {}),
+  }).then((out) => {
     // Stopped by a DELETE, or by the lab stopping (`vlab down`), which ends every workload early:
     // its result is partial either way, and the client must not read it as the whole run.
     const cancelledBy = entry.cancelled ? "client" : lab.stopped ? "lab-stopped" : null;
@@ -155,11 +179,66 @@ export async function execRoute(
   });
   registry.running.set(id, { entry, abort, answer });
   if (signal.aborted) onGone();
-  try {
-    return (await answer)();
-  } finally {
+  const ended = answer.finally(() => {
     registry.running.delete(id);
     signal.removeEventListener("abort", onGone);
+  });
+  if (lines === null) return (await ended)();
+  // The first line or the answer, whichever comes first: an answer with no line before it is the
+  // plain one; else the stream goes, with the answer as its last line.
+  if (await Promise.race([ended.then(() => false), lines.started])) {
+    return lines.response(ended);
+  }
+  return (await ended)();
+}
+
+/**
+ * The lines of one streamed `POST /exec`: held until the answer's head goes (with the first
+ * line), then written as they come; the answer closes the stream. A reader that goes away stops
+ * the workload, as an aborted request does.
+ */
+class LineStream {
+  readonly #encoder = new TextEncoder();
+  readonly #held: Uint8Array[] = [];
+  #out: ReadableStreamDefaultController<Uint8Array> | null = null;
+  #closed = false;
+  #start!: (yes: true) => void;
+  /** Resolves (true) at the first line. */
+  readonly started = new Promise<true>((resolve) => this.#start = resolve);
+
+  constructor(readonly abort: AbortController) {}
+
+  /** A line of the workload, as it happens. */
+  line(line: string): void {
+    if (this.#closed) return;
+    const chunk = this.#encoder.encode(JSON.stringify({ line }) + "\n");
+    if (this.#out !== null) this.#out.enqueue(chunk);
+    else {
+      this.#held.push(chunk);
+      this.#start(true);
+    }
+  }
+
+  /** The streamed answer: the lines so far, those to come, then the answer's body. */
+  response(answer: Promise<() => Response>): Response {
+    const body = new ReadableStream<Uint8Array>({
+      start: (out) => {
+        this.#out = out;
+        for (const chunk of this.#held.splice(0)) out.enqueue(chunk);
+        void answer.then((make) => make().text()).then((text) => {
+          if (this.#closed) return;
+          this.#closed = true;
+          out.enqueue(this.#encoder.encode(text + "\n"));
+          out.close();
+        });
+      },
+      cancel: () => {
+        // The client went (its connection closed) mid-stream: the workload stops.
+        this.#closed = true;
+        this.abort.abort();
+      },
+    });
+    return new Response(body, { headers: { "content-type": "application/x-ndjson" } });
   }
 }
 
