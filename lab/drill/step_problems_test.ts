@@ -103,3 +103,22 @@ Deno.test("exec, link, wait_for and partition steps with one unreadable key stil
   );
   assert.ok(text.some((t) => t === '7:22: Unknown VM "c"'), text.join("\n"));
 });
+
+Deno.test("a backend-crash's ms of 0 is refused at its key in the drill's words (a vm-crash's 0 is its default)", async () => {
+  // The schema takes 0 since ms became a vm-crash's boot time too; before this, a backend-crash's
+  // 0 was refused at the fault's map with the CLI's words ("the duration (--ms, or key "ms")").
+  for (const mode of ["hang", "slow"]) {
+    const issues = await problems(
+      `topology: pair\ntimeline:\n  - fault: { kind: backend-crash, vm: b, mode: ${mode}, ms: 0 }\n`,
+    );
+    assert.deepEqual(lines(issues), [
+      `3:${54 + mode.length}: ms must be between 1 and 60000 for a backend-crash, got 0 / hint: ` +
+      "write a whole number of milliseconds from 1 to 60000, or leave ms out",
+    ]);
+  }
+  const ok = await parseDrill(
+    "topology: pair\ntimeline:\n  - fault: { kind: vm-crash, vm: b, ms: 0 }\n",
+    "d.yaml",
+  );
+  assert.ok(ok.ok, ok.ok ? "" : formatDrillIssues(ok.error));
+});
