@@ -17,7 +17,7 @@ import { Lab } from "../lab/lab.ts";
 import { planLab } from "../lab/plan.ts";
 import { prometheusMetrics } from "../lab/prometheus.ts";
 import { parseTopology } from "../lab/topology/load.ts";
-import { LAB_TEST } from "../lab/testing.ts";
+import { LAB_TEST, waitForValue } from "../lab/testing.ts";
 import { deviceControl } from "../lab/wire/control.ts";
 
 const TOPOLOGY = `
@@ -65,8 +65,18 @@ Deno.test({
         "-n",
         "6000",
       ]);
+      const a = lab.plan.vms[0];
+      const c = deviceControl(lab.controlOf(0), a.control.devices[0]).driverCounters;
+      // Each revocation once the flood's frames go through the NIC (again, after the last
+      // reset): 300 ms apart, a loaded machine made the third one 75 ms before the flood's end
+      // (then b meets no revoked window). Now the three are done within 0.3-0.6 s of the flood's
+      // 1.5 s.
       for (let i = 0; i < 3; i++) {
-        await new Promise((r) => setTimeout(r, 300));
+        const sent = c[NetDriverCounter.txFrames];
+        await waitForValue(
+          `the flood under way before revocation ${i + 1}`,
+          () => c[NetDriverCounter.txFrames] >= sent + 100 || null,
+        );
         const r = await lab.exec("a", ["iommu-unmap", "eth0"]);
         assert.ok(r.ok, r.ok ? "" : r.message);
       }
@@ -76,11 +86,18 @@ Deno.test({
       assert.ok(s.ok, s.ok ? "" : s.message);
       const sent = (f.result as UdpFloodResult).sent;
       const received = (s.result as SinkResult).received;
-      // Let the last frames come back (the used entries reclaimed) before reading the counters.
-      await new Promise((r) => setTimeout(r, 200));
-      const text = prometheusMetrics(lab);
-      const a = lab.plan.vms[0];
-      const c = deviceControl(lab.controlOf(0), a.control.devices[0]).driverCounters;
+      // Read the counters once the last frames came back (the used entries reclaimed, the
+      // workers' statistics published): a fixed 200 ms was short on a loaded machine. A frame
+      // that never comes back fails below, with the counts, after 10 s.
+      const settled = (text: string) =>
+        sample(text, "vlab_guest_stack_frames_out_total", "a") ===
+          c[NetDriverCounter.txReclaimed] + c[NetDriverCounter.txDropped] &&
+        sample(text, "vlab_vhost_pci_frames_in_total") ===
+          sample(text, "vlab_net_device_tx_frames_total", "a");
+      const text = await waitForValue("the last frames back", () => {
+        const text = prometheusMetrics(lab);
+        return settled(text) ? text : null;
+      }, 10_000).catch(() => prometheusMetrics(lab));
       const stackOut = sample(text, "vlab_guest_stack_frames_out_total", "a");
       const dropped = c[NetDriverCounter.txDropped];
       const seen = JSON.stringify({
