@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
-import { onPath, runProgram, spawnVlab, vlabIn, withLab } from "./run.ts";
+import { captureStarted, onPath, runProgram, spawnVlab, vlabIn, withLab } from "./run.ts";
 import { createLabDir, type LabRecord, writeRecord } from "../lab/state.ts";
 import { inStateDir, pathExists } from "../lab/testing.ts";
 
@@ -120,14 +120,27 @@ Deno.test({
 
       // Capture the link while pinging across it.
       const pcap = `${stateDir}/../vlab-e2e-${crypto.randomUUID()}.pcap`;
-      const capture = vlab("capture", "a-b", "-w", pcap, "--duration", "3");
-      await new Promise((r) => setTimeout(r, 500));
-      const ping = await vlab("exec", "a", "--", "ping", "10.0.0.2", "-c", "3", "-i", "0.1");
-      assert.equal(ping.code, 0, ping.stderr);
-      assert.match(ping.stdout, /3 packets transmitted, 3 received, 0% packet loss/);
-      assert.match(ping.stdout, /64 bytes from 10\.0\.0\.2: icmp_seq=1 ttl=64/);
-      const cap = await capture;
-      assert.equal(cap.code, 0, cap.stderr);
+      // Ended by Ctrl-C once the ping is done: a fixed 0.5 s head start and a 3 s --duration
+      // missed frames when a loaded machine started the capture or the exec late.
+      const capture = spawnVlab(["capture", "a-b", "-w", pcap], { stateDir });
+      const output = capture.output();
+      try {
+        await captureStarted(pcap);
+        const ping = await vlab("exec", "a", "--", "ping", "10.0.0.2", "-c", "3", "-i", "0.1");
+        assert.equal(ping.code, 0, ping.stderr);
+        assert.match(ping.stdout, /3 packets transmitted, 3 received, 0% packet loss/);
+        assert.match(ping.stdout, /64 bytes from 10\.0\.0\.2: icmp_seq=1 ttl=64/);
+        capture.kill("SIGINT");
+        const cap = await output;
+        assert.equal(cap.code, 0, new TextDecoder().decode(cap.stderr));
+      } finally {
+        try {
+          capture.kill("SIGKILL");
+        } catch {
+          // Ended.
+        }
+        await output.catch(() => {});
+      }
       const tshark = await runProgram("tshark", [
         "-r",
         pcap,
