@@ -63,10 +63,14 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
           assert.ok(Number(stats[1]) > 0 && Number(stats[1]) < 100, stats[0]);
           assert.match(stdout, /^64 bytes from 10\.0\.0\.2: icmp_seq=1 /m);
 
-          // The guest stopped it: no frame leaves a after the answer.
+          // The guest stopped it: no echo request leaves a after the answer (a ping still
+          // running sends 5 or more in these 0.5 s and more). One frame may: a's answer to b's
+          // probe of its stale entry for a, 5 s after b's first reply (lab/guest/net/arp.ts),
+          // which a loaded machine's slow status calls brought into this window.
           const after = await sentFrames(vlab);
           await new Promise((r) => setTimeout(r, 500));
-          assert.equal(await sentFrames(vlab), after, "the workload kept running in the guest");
+          const more = await sentFrames(vlab) - after;
+          assert.ok(more <= 1, `the workload kept running in the guest: ${more} frames`);
         } finally {
           await reap(child, output);
         }
