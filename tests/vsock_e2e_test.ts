@@ -61,12 +61,12 @@ Deno.test({
   fn: async () => {
     const lab = await startPair();
     try {
-      const t0 = performance.now();
       const r = await lab.exec("a", ["vsock-send", "9", "5000", "-b", "10"]);
       assert.ok(!r.ok);
+      // An RST's words: a connect left to time out says "timed out (no answer within 2 s)" (a
+      // wall-clock bound of 2 s said no more, and could fail where an exec alone takes that long).
       assert.equal(r.message, "Cannot connect to vsock 9:5000: no VM has CID 9");
       assert.match(r.hint, /^The lab's vsock CIDs: 2 \(the host\), 3 \(a\), 4 \(b\);/);
-      assert.ok(performance.now() - t0 < 2000, "the RST came after the connect timeout");
       // On the wire it is still an RST, the one the guest's driver received.
       assert.ok((vsockOf(lab, "a").driverCounters.rstReceived ?? 0) >= 1, "no RST reached a");
     } finally {

@@ -51,11 +51,11 @@ async function stream(lab: Lab, from: string, to: string, cid: number, port: num
 
 /** A connect from `from` to `cid:port`, expected refused (b listens: only the cut refuses it). */
 async function refusedConnect(lab: Lab, from: string, cid: number, port: number) {
-  const t0 = performance.now();
   const r = await lab.exec(from, ["vsock-send", String(cid), String(port), "-b", "100"]);
   assert.ok(!r.ok, `${from} → ${cid}:${port} connected across the partition`);
+  // Refused by an RST: a connect left to time out says "timed out (no answer within 2 s)" (a
+  // wall-clock bound of 2 s said no more, and could fail where an exec alone takes that long).
   assert.match(r.message, new RegExp(`Cannot connect to vsock ${cid}:${port}: refused`));
-  assert.ok(performance.now() - t0 < 2000, "refused only after the connect timed out");
 }
 
 Deno.test({

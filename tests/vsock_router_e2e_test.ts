@@ -75,15 +75,14 @@ Deno.test({
     // d has vsock but no link: its CID exists, the router has no port for it.
     const lab = await startTestLab({ ...HUB, vms: { ...HUB.vms, d: { vsock: { cid: 6 } } } });
     try {
-      const t0 = performance.now();
       const r = await lab.exec("a", ["vsock-send", "9", "5000", "-b", "10"]);
       assert.ok(!r.ok);
+      // An RST's words: a connect left to time out says "timed out (no answer within 2 s)".
       assert.equal(r.message, "Cannot connect to vsock 9:5000: no VM has CID 9");
       assert.match(
         r.hint,
         /^The lab's vsock CIDs: 2 \(the host\), 3 \(a\), 4 \(b\), 5 \(c\), 6 \(d\);/,
       );
-      assert.ok(performance.now() - t0 < 2000, "the RST came after the connect timeout");
       const d = await lab.exec("a", ["vsock-send", "6", "5000", "-b", "10"]);
       assert.ok(!d.ok);
       assert.equal(d.message, "Cannot connect to vsock 6:5000: refused");
