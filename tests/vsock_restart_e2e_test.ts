@@ -80,10 +80,13 @@ Deno.test({
     const dir = Deno.makeTempDirSync({ prefix: "vlab-vsock-restart-" });
     const lab = await startPair(dir);
     let conn: Deno.UnixConn | null = null;
+    let echo: ReturnType<Lab["exec"]> | undefined;
     try {
       const path = lab.vsockSocket("a");
       assert.ok(path !== null);
-      const echo = lab.exec("a", ["vsock-echo", "-p", "7", "-t", "6"]);
+      // Longer than the test: the lab's stop ends it (it answers what it did). With -t 6 the test
+      // waited out the 6 s, and a restart slower than that found nothing listening on port 7.
+      echo = lab.exec("a", ["vsock-echo", "-p", "7", "-t", "30"]);
       const buf = new Uint8Array(4096);
       const readLine = async (c: Deno.UnixConn): Promise<string | null> => {
         const n = await c.read(buf);
@@ -119,7 +122,6 @@ Deno.test({
         return null;
       }, 10_000);
       again.close();
-      await echo;
     } finally {
       try {
         conn?.close();
@@ -127,5 +129,7 @@ Deno.test({
       await lab.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
+    const e = await echo!;
+    assert.ok(e.ok, e.ok ? "" : e.message);
   },
 });
