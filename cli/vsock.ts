@@ -16,6 +16,7 @@ import { startAgain } from "../lab/start_again.ts";
 import { LabError } from "../lab/errors.ts";
 import type { LabStatus } from "../lab/metrics.ts";
 import type { VmRecovery } from "../lab/snapshot_types.ts";
+import type { LabEvent } from "../lab/events.ts";
 import { type LabRecord, VSOCK_SOCKET } from "../lab/state.ts";
 import { processState } from "../lab/proc.ts";
 import { quote } from "../devices/base/quote.ts";
@@ -137,7 +138,10 @@ export function unknownVm(status: Pick<LabStatus, "vms">, vm: string, port: numb
   });
 }
 
-/** How long `cutShort` waits for a VM that is restarting to run again (a reboot takes 0.1 s). */
+/**
+ * How long `cutShort` waits for a VM that is restarting to run again (a reboot takes 0.1 s, plus
+ * its guest's boot time: one booting longer is not waited for).
+ */
 const RESTART_WAIT_MS = 5000;
 
 /**
@@ -180,15 +184,15 @@ export async function cutShort(
     }
   };
   let status = await ask();
+  // A VM that crashed whole and whose guest boots longer than the wait (`vm-crash --ms`) is said
+  // to reboot at once: the wait would end with it still restarting.
+  if (isRestarting(status, vm) && (await bootMs(record, vm) ?? 0) >= RESTART_WAIT_MS) {
+    return rebootCut(at, vm, port);
+  }
   const deadline = performance.now() + RESTART_WAIT_MS;
   // Bounded by the deadline: a lab whose stop ends, a VM whose reboot or backend restart is
   // under way.
-  while (
-    performance.now() < deadline &&
-    (status === "refused" ||
-      (status !== null && !(status instanceof VlabError) &&
-        status.vms.find((v) => v.name === vm)?.state === "restarting"))
-  ) {
+  while (performance.now() < deadline && (status === "refused" || isRestarting(status, vm))) {
     await new Promise((r) => setTimeout(r, 50));
     status = await ask();
   }
@@ -206,6 +210,9 @@ export async function cutShort(
         `\`vlab exec ${vm} -- vsock-echo -p ${port}\`, then connect`,
     );
   }
+  if (now?.state === "restarting" && await bootMs(record, vm) !== null) {
+    return rebootCut(at, vm, port);
+  }
   if (more("backendRestarts")) {
     return fail(
       "the VM's device worker crashed and was replaced",
@@ -220,6 +227,48 @@ export async function cutShort(
     );
   }
   return null;
+}
+
+/** Whether `status` is a lab's whose VM `vm` is `restarting` (a reboot or a backend restart). */
+function isRestarting(status: LabStatus | VlabError | "refused" | null, vm: string): boolean {
+  return status !== null && status !== "refused" && !(status instanceof VlabError) &&
+    status.vms.find((v) => v.name === vm)?.state === "restarting";
+}
+
+/**
+ * When VM `vm`, `restarting`, is so because it crashed whole and reboots (`vm-crash`), not
+ * because its device worker is being replaced (the latest of those events about it in the lab's
+ * recent events is a `vm-crash`): its guest's boot time, ms (`vm-crash --ms`, 0 without);
+ * otherwise, or when the lab does not answer, null.
+ */
+async function bootMs(record: LabRecord, vm: string): Promise<number | null> {
+  try {
+    const events = await controlJson<LabEvent[]>(record, "/events");
+    const last = events.findLast((e) => e.subject === vm && RESTART_EVENTS.includes(e.kind));
+    if (last?.kind !== "vm-crash") return null;
+    const ms = last.detail?.bootMs;
+    return typeof ms === "number" ? ms : 0;
+  } catch {
+    return null;
+  }
+}
+
+/** The events that begin or end a VM's `restarting` (a reboot, a backend restart). */
+const RESTART_EVENTS: readonly string[] = [
+  "vm-crash",
+  "vm-restarted",
+  "vm-restart-failed",
+  "backend-crash",
+  "backend-ready",
+  "backend-restart-failed",
+];
+
+/** A stream cut by a crash of its whole VM, still rebooting: its listener is gone for good. */
+function rebootCut(at: string, vm: string, port: number): VlabError {
+  return new VlabError("workload-failed", `${at}: the VM crashed and is rebooting`, {
+    hint: "A rebooted guest runs none of the old listeners: once `vlab status` shows it running, " +
+      `start one again, such as \`vlab exec ${vm} -- vsock-echo -p ${port}\`, then connect`,
+  });
 }
 
 async function bridge(path: string, vm: string, port: number, state: string): Promise<void> {

@@ -9,6 +9,7 @@ import { cutShort } from "./vsock.ts";
 import { VlabError } from "./errors.ts";
 import { inStateDir } from "../lab/testing.ts";
 import { createLabDir, labPaths, type LabRecord, writeRecord } from "../lab/state.ts";
+import { withServer } from "../lab/server_testing.ts";
 
 Deno.test({
   name:
@@ -43,5 +44,33 @@ Deno.test({
       } finally {
         await released;
       }
+    }),
+});
+
+Deno.test({
+  name:
+    "a stream cut by a vm-crash whose guest boots longer than the wait says the VM reboots, at once",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      const r = await env.lab.fault({ kind: "vm-crash", vm: "b", ms: 20_000 });
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      const t0 = performance.now();
+      const cut = await cutShort(env.record, "b", 7, { reboots: 0, backendRestarts: 0 });
+      const ms = performance.now() - t0;
+      // Before: 5 s of waiting, then "the VM is restarting after a crash" and a hint to connect
+      // again once it runs, though the rebooted guest runs none of the old listeners.
+      assert.ok(cut instanceof VlabError, `expected the reboot, got ${cut}`);
+      assert.equal(cut.code, "workload-failed");
+      assert.equal(
+        cut.message,
+        'The connection to vsock port 7 of VM "b" was cut: the VM crashed and is rebooting',
+      );
+      assert.match(
+        cut.hint ?? "",
+        /^A rebooted guest runs none of the old listeners: once `vlab status` shows it running, start one again, such as `vlab exec b -- vsock-echo -p 7`, then connect$/,
+      );
+      assert.ok(ms < 3000, `it waited ${Math.round(ms)} ms for a reboot that lasts 20 s`);
     }),
 });
