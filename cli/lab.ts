@@ -462,25 +462,51 @@ function execCommand() {
       const abort = new AbortController();
       const force = new AbortController();
       const off = onInterrupt(() => abort.signal.aborted ? force.abort() : abort.abort());
+      // In text, each line the workload says as it happens (a ping's replies) is printed at
+      // once, as iputils prints them; the end prints the rest of its text (the summary). With
+      // --json, one object at the end and nothing before it.
+      const said: string[] = [];
+      let printed = Promise.resolve();
+      // A line that could not be written (its reader gone, `| head -3`; a full disk): the
+      // workload is stopped, and the error is said as any failed write (a closed stdout ends
+      // the command quietly, exit 0).
+      let unwritten: { error: unknown } | null = null;
+      const onLine = opts.json ? undefined : (line: string) => {
+        if (unwritten !== null) return;
+        said.push(line);
+        printed = printed.then(() => out(line + "\n")).catch((error) => {
+          if (unwritten !== null) return;
+          unwritten = { error };
+          abort.abort();
+        });
+      };
+      const printedAll = async () => {
+        await printed;
+        if (unwritten !== null) throw (unwritten as { error: unknown }).error;
+      };
       try {
         let answer: ExecAnswer<{ text?: string }>;
         try {
           answer = await execCancellable<{ text?: string }>(record, vm, argv, {
             signal: abort.signal,
             force: force.signal,
+            onLine,
           });
         } catch (e) {
+          await printedAll();
           // Cut before an answer came: nothing failed that the user did not ask for, so
           // nothing is said; 130 as for a SIGINT.
           if (abort.signal.aborted) throw new CliExit(EXIT_CODES.interrupted);
           throw e;
         }
         const { result } = answer;
+        await printedAll();
         if (opts.json || typeof result?.text !== "string") {
           // A script tells a whole run from a cut one by `cancelled`: null, or who stopped it.
           await out(JSON.stringify(jsonResult(result, answer.cancelledBy), null, 2) + "\n");
         } else {
-          await out(result.text.endsWith("\n") ? result.text : result.text + "\n");
+          const rest = unsaidText(result.text, said);
+          if (rest !== "") await out(rest.endsWith("\n") ? rest : rest + "\n");
         }
         if (answer.cancelledBy === "lab-stopped") {
           // `vlab down` (or the lab's process told to stop) while it ran: not a whole run.
@@ -501,6 +527,24 @@ function execCommand() {
         off();
       }
     });
+}
+
+/**
+ * What `vlab exec` prints of a workload's `text` at its end, once the lines in `said` were
+ * printed as they happened: `text` without its first lines that are those (a workload says the
+ * first lines of its text, in order), so no line is printed twice. All of it when none were said.
+ *
+ * @example
+ * ```ts ignore
+ * unsaidText("PING x\n64 bytes …\n\n--- stats", ["PING x", "64 bytes …"]); // "\n--- stats"
+ * ```
+ */
+export function unsaidText(text: string, said: readonly string[]): string {
+  if (said.length === 0) return text;
+  const lines = text.split("\n");
+  let n = 0;
+  while (n < said.length && n < lines.length && lines[n] === said[n]) n++;
+  return lines.slice(n).join("\n");
 }
 
 /**
