@@ -120,8 +120,11 @@ Deno.test({
   ...LAB_TEST,
   fn: async () => {
     const lab = await startPair();
+    let echo: ReturnType<Lab["exec"]> | undefined;
     try {
-      const { result: echo } = await lab.spawn("b", ["vsock-echo", "-p", "7", "-t", "3"]);
+      // Longer than the test: the lab's stop ends it (it answers what it did). With -t 3 the test
+      // waited out the 3 s, and a link back up after them found nothing listening on port 7.
+      echo = (await lab.spawn("b", ["vsock-echo", "-p", "7", "-t", "30"])).result;
       const send = () => lab.exec("a", ["vsock-send", "4", "7", "-b", "1000"]);
       const first = await send(); // b's echo listens (spawn): no refusal
       assert.ok(first.ok, first.ok ? "" : first.message);
@@ -138,11 +141,11 @@ Deno.test({
         return r.ok ? r.result as VsockSendResult : null;
       });
       assert.equal(again.bytes, 1000);
-      const e = await echo;
-      assert.ok(e.ok, e.ok ? "" : e.message);
     } finally {
       await lab.stop();
     }
+    const e = await echo!;
+    assert.ok(e.ok, e.ok ? "" : e.message);
   },
 });
 

@@ -63,6 +63,7 @@ Deno.test({
   ...LAB_TEST,
   fn: async () => {
     const lab = await startPair();
+    let echo: ReturnType<Lab["exec"]> | undefined;
     try {
       const { sink, send } = await flowingStream(lab, { from: "a", to: "b", cid: 4, port: 5000 });
       const p = lab.links.partition(["a"], ["b"], false);
@@ -83,8 +84,10 @@ Deno.test({
         /^vlab_vsock_device_partition_resets_total\{[^}]*vm="a",device="vsock0"[^}]*\} 1$/m,
       );
 
-      // b listens; the cut alone refuses a's connect, and b's to a too.
-      const { result: echo } = await lab.spawn("b", ["vsock-echo", "-p", "7", "-t", "6"]);
+      // b listens; the cut alone refuses a's connect, and b's to a too. The echo outlives the
+      // test (the lab's stop ends it): with -t 6 the test waited out the 6 s, and a heal after
+      // them found nothing listening on port 7.
+      echo = (await lab.spawn("b", ["vsock-echo", "-p", "7", "-t", "30"])).result;
       await refusedConnect(lab, "a", 4, 7);
       assert.ok(vsockOf(lab, "a").counters.partitionRefused >= 1);
 
@@ -94,11 +97,11 @@ Deno.test({
         return r.ok ? true : null;
       });
       await stream(lab, "a", "b", 4, 5001);
-      const e = await echo;
-      assert.ok(e.ok, e.ok ? "" : e.message);
     } finally {
       await lab.stop();
     }
+    const e = await echo!;
+    assert.ok(e.ok, e.ok ? "" : e.message);
   },
 });
 
@@ -107,17 +110,19 @@ Deno.test({
   ...LAB_TEST,
   fn: async () => {
     const lab = await startPair();
+    const echoes: ReturnType<Lab["exec"]>[] = [];
     try {
-      const { result: echoA } = await lab.spawn("a", ["vsock-echo", "-p", "7", "-t", "3"]);
-      const { result: echoB } = await lab.spawn("b", ["vsock-echo", "-p", "7", "-t", "3"]);
+      // Both listen (the cut alone refuses) until the lab's stop ends them.
+      echoes.push((await lab.spawn("a", ["vsock-echo", "-p", "7", "-t", "30"])).result);
+      echoes.push((await lab.spawn("b", ["vsock-echo", "-p", "7", "-t", "30"])).result);
       assert.ok(lab.links.partition(["a"], ["b"], true).ok);
       await refusedConnect(lab, "a", 4, 7);
       await refusedConnect(lab, "b", 3, 7);
       lab.links.heal();
-      for (const e of [echoA, echoB]) assert.ok((await e).ok);
     } finally {
       await lab.stop();
     }
+    for (const e of echoes) assert.ok((await e).ok);
   },
 });
 
@@ -126,6 +131,7 @@ Deno.test({
   ...LAB_TEST,
   fn: async () => {
     const lab = await startTestLab(HUB);
+    let echo: ReturnType<Lab["exec"]> | undefined;
     try {
       const { sink, send } = await flowingStream(lab, { from: "a", to: "c", cid: 5, port: 5000 });
       assert.ok(lab.links.partition(["a"], ["c"], false).ok);
@@ -134,7 +140,8 @@ Deno.test({
       const got = await within(5000, "c's vsock-sink after the partition", sink);
       assert.ok(got.ok, got.ok ? "" : got.message);
       assert.equal((got.result as VsockSinkResult).closeReason, "reset");
-      const { result: echo } = await lab.spawn("c", ["vsock-echo", "-p", "7", "-t", "6"]);
+      // c listens until the lab's stop ends it (with -t 6 the test waited out the 6 s).
+      echo = (await lab.spawn("c", ["vsock-echo", "-p", "7", "-t", "30"])).result;
       await refusedConnect(lab, "a", 5, 7);
       await Promise.all([stream(lab, "a", "b", 4, 5001), stream(lab, "b", "c", 5, 5002)]);
       assert.equal(vsockOf(lab, "b").counters.partitionResets, 0);
@@ -144,9 +151,9 @@ Deno.test({
         const r = await lab.exec("a", ["vsock-send", "5", "7", "-b", "1000"]);
         return r.ok ? true : null;
       });
-      assert.ok((await echo).ok);
     } finally {
       await lab.stop();
     }
+    assert.ok((await echo!).ok);
   },
 });
