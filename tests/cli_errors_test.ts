@@ -28,6 +28,47 @@ async function inStateDir(
   }
 }
 
+/**
+ * `vlab ARGS` in `env`, returned once its stderr has said `said` (30 s at most), its whole run to
+ * come: a fixed sleep before the test went on raced the child's start (over a second on a loaded
+ * machine), and a child that had not looked yet found no starting lab, or said nothing yet.
+ */
+async function vlabOnceSaid(
+  env: Record<string, string>,
+  args: string[],
+  said: RegExp,
+): Promise<{ ended: () => boolean; run: Promise<Run> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: vlabRunArgs(args),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: vlabChildEnv({ NO_COLOR: "1", ...env }),
+  }).spawn();
+  let stderr = "";
+  let ended = false;
+  const stderrRead = (async () => {
+    const d = new TextDecoder();
+    for await (const chunk of child.stderr) stderr += d.decode(chunk, { stream: true });
+  })();
+  const run = Promise.all([child.status, new Response(child.stdout).arrayBuffer(), stderrRead])
+    .then(([status, out]) => {
+      ended = true;
+      const bytes = new Uint8Array(out);
+      return { code: status.code, stdout: decoder.decode(bytes), stderr, bytes };
+    });
+  const deadline = performance.now() + 30_000;
+  while (!said.test(stderr)) {
+    if (ended || performance.now() > deadline) {
+      if (!ended) child.kill("SIGKILL");
+      await run;
+      assert.fail(`vlab ${args.join(" ")} did not say ${said}; its stderr:\n${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { ended: () => ended, run };
+}
+
 /** stderr is exactly one `vlab:` line and one `hint:` line; returns them. */
 function errorLines(run: Run): { message: string; hint: string } {
   const lines = run.stderr.trimEnd().split("\n");
@@ -577,16 +618,18 @@ Deno.test({
         }).spawn();
         const reader = starting.stdout.getReader();
         await reader.read(); // "holding": the lock is held
-        let ended = false;
-        const down = vlabWith(env, ...args).finally(() => ended = true);
         // `down --all` said "no lab is running" at once (exit 0) and left the lab to come up.
-        await new Promise((r) => setTimeout(r, 1500));
-        assert.equal(ended, false, `vlab ${args.join(" ")} ended while the lab was starting`);
+        const down = await vlabOnceSaid(env, args, /^lab ghost is starting: waiting until/m);
+        assert.equal(
+          down.ended(),
+          false,
+          `vlab ${args.join(" ")} ended while the lab was starting`,
+        );
         starting.kill("SIGKILL");
         await starting.status;
         reader.releaseLock();
         await starting.stdout.cancel();
-        const run = await down;
+        const run = await down.run;
         assert.match(
           run.stderr,
           /^lab ghost is starting: waiting until it is up to stop it\n/,
@@ -635,13 +678,14 @@ Deno.test({
           const reader = starting.stdout.getReader();
           await reader.read(); // "holding": the lock is held
           reader.releaseLock();
-          let ended = false;
-          // --report-cpu: the dashboard without a terminal (its stderr a pipe).
-          const dashboard = vlabWith(env, "dashboard", ...args, "--report-cpu")
-            .finally(() => ended = true);
-          // It said at once "still starting: run the command again".
-          await new Promise((r) => setTimeout(r, 1500));
-          assert.equal(ended, false, "vlab dashboard ended while the lab was starting");
+          // --report-cpu: the dashboard without a terminal (its stderr a pipe). It said at once
+          // "still starting: run the command again".
+          const dashboard = await vlabOnceSaid(
+            env,
+            ["dashboard", ...args, "--report-cpu"],
+            /^lab ghost is starting: waiting until/m,
+          );
+          assert.equal(dashboard.ended(), false, "vlab dashboard ended while the lab was starting");
           if (log) {
             await Deno.writeTextFile(
               `${dir}/ghost.x1y2z3.start.log`,
@@ -651,7 +695,7 @@ Deno.test({
           }
           starting.kill("SIGKILL");
           await starting.status;
-          const run = await dashboard;
+          const run = await dashboard.run;
           assert.equal(run.code, 1, run.stderr);
           assert.match(
             run.stderr,
@@ -830,11 +874,12 @@ Deno.test({
           reader.releaseLock();
           await starting.stdout.cancel();
           Deno.kill(starting.pid, "SIGSTOP");
-          const run = vlabWith(short, ...args);
-          await new Promise((r) => setTimeout(r, 2000));
+          const run = await vlabOnceSaid(short, args, /has not finished starting/);
+          // A notice said again would come 300 ms after the first, and again.
+          await new Promise((r) => setTimeout(r, 700));
           starting.kill("SIGKILL");
           await starting.status;
-          const { stderr } = await run;
+          const { stderr } = await run.run;
           const lines = stderr.split("\n");
           assert.match(lines[0], /^lab ghost is starting: waiting until it is up to /, stderr);
           assert.match(
