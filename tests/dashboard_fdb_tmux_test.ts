@@ -10,7 +10,8 @@
 
 import assert from "node:assert/strict";
 import { vlabRunArgs } from "../cli/deno_run.ts";
-import { labTerminal, run } from "./tmux.ts";
+import { run } from "./tmux.ts";
+import { dashboardTerminal } from "./dashboard_terminal.ts";
 import { shellQuote } from "../cli/child.ts";
 
 /** A table row: the station's MAC, its port, its link, the NIC behind it, its age. */
@@ -24,7 +25,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const t = await labTerminal("topologies/star.yaml", 100, 30);
+    const t = await dashboardTerminal("topologies/star.yaml", 100, 30);
     const { stateDir, waitFor } = t;
     try {
       await waitFor("four VMs running", (s) => (s.match(/h\d +running/g) ?? []).length === 4);

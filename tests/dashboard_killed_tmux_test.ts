@@ -9,7 +9,8 @@
 
 import assert from "node:assert/strict";
 import { vlabRunArgs } from "../cli/deno_run.ts";
-import { labTerminal, run } from "./tmux.ts";
+import { run } from "./tmux.ts";
+import { dashboardTerminal } from "./dashboard_terminal.ts";
 import { waitForValue } from "../lab/testing.ts";
 
 Deno.test({
@@ -18,7 +19,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const t = await labTerminal("topologies/pair.yaml", 100, 30);
+    const t = await dashboardTerminal("topologies/pair.yaml", 100, 30);
     const { stateDir, waitFor } = t;
     try {
       await waitFor("both VMs running", (s) => /^▸? *a +running/m.test(s) && /b +running/.test(s));

@@ -9,14 +9,15 @@
 
 import assert from "node:assert/strict";
 import { vlabRunArgs } from "../cli/deno_run.ts";
-import { labTerminal, run } from "./tmux.ts";
+import { run } from "./tmux.ts";
+import { dashboardTerminal } from "./dashboard_terminal.ts";
 
 Deno.test({
   name: "the dashboard in a 40-column tmux pane keeps the header's counts and whole events",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const t = await labTerminal("topologies/star.yaml", 40, 24, { attach: true });
+    const t = await dashboardTerminal("topologies/star.yaml", 40, 24, { attach: true });
     const { stateDir, waitFor } = t;
     try {
       // "vlab star · seed 1 · up 3s · 4 VMs ·…" lost the links and the switch.

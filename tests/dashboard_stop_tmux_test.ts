@@ -9,14 +9,15 @@
 
 import assert from "node:assert/strict";
 import { vlabRunArgs } from "../cli/deno_run.ts";
-import { labTerminal, run } from "./tmux.ts";
+import { run } from "./tmux.ts";
+import { dashboardTerminal } from "./dashboard_terminal.ts";
 
 Deno.test({
   name: "the attached dashboard in tmux says in one line that its lab stopped, then ends",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const t = await labTerminal("topologies/pair.yaml", 80, 24, { attach: true });
+    const t = await dashboardTerminal("topologies/pair.yaml", 80, 24, { attach: true });
     const { stateDir, waitFor } = t;
     try {
       await waitFor("both VMs running", (s) => /^▸? *a +running/m.test(s) && /b +running/.test(s));

@@ -9,14 +9,15 @@
 
 import assert from "node:assert/strict";
 import { vlabRunArgs } from "../cli/deno_run.ts";
-import { labTerminal, run } from "./tmux.ts";
+import { run } from "./tmux.ts";
+import { dashboardTerminal } from "./dashboard_terminal.ts";
 
 Deno.test({
   name: "the dashboard in tmux on vsock-pair: vsock queues, and a stalled host connection",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const t = await labTerminal("topologies/vsock-pair.yaml", 140, 40);
+    const t = await dashboardTerminal("topologies/vsock-pair.yaml", 140, 40);
     const { stateDir, waitFor } = t;
     let listener: Deno.UnixListener | null = null;
     let held: Deno.UnixConn | null = null;
