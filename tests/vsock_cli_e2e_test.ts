@@ -48,7 +48,9 @@ Deno.test({
       const refused = await vlab(env, ["vsock", "a", "7"], "x");
       assert.equal(refused.code, 1, refused.stderr);
       assert.match(refused.stderr, /Cannot connect to vsock port 7 of VM "a": refused/);
-      const echo = vlab(env, ["exec", "a", "--", "vsock-echo", "-p", "7", "-t", "8"]);
+      // Longer than the test: `vlab down` below ends it. With -t 8, the eight `vlab` commands
+      // that need it (each a Deno process) had to fit in 8 s, which a loaded machine can miss.
+      const echo = vlab(env, ["exec", "a", "--", "vsock-echo", "-p", "7", "-t", "60"]);
       let got = "";
       await waitFor("an answer from a's vsock-echo", async () => {
         const r = await vlab(env, ["vsock", "a", "7"], "hello vsock\n");
