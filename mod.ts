@@ -228,6 +228,7 @@ export type {
   SwitchSnapshot,
   VhostPciLinkSnapshot,
   VmDisplayState,
+  VmReboot,
   VmRecovery,
   VmSnapshot,
 } from "./lab/snapshot_types.ts";

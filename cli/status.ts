@@ -10,7 +10,7 @@ import { Command } from "@commander-js/extra-typings";
 import { controlJson, resolveLab } from "../lab/client.ts";
 import { type LabStatus, type LinkDirectionStatus, vmDevicesInOrder } from "../lab/metrics.ts";
 import { isVsockRouter } from "../lab/snapshot_types.ts";
-import type { VhostPciLinkSnapshot, VmRecovery } from "../lab/snapshot_types.ts";
+import type { VhostPciLinkSnapshot, VmReboot, VmRecovery } from "../lab/snapshot_types.ts";
 import { DROP_LABELS, WAIT_LABELS } from "../lab/link_counts.ts";
 import { count } from "../devices/base/plural.ts";
 import { mibText } from "../lab/memory_fit.ts";
@@ -95,6 +95,8 @@ export function formatStatus(s: LabStatus): string {
     });
     const rec = formatRecovery(vm.recovery);
     if (rec !== "") devices.push(`  ${vm.name}  ${rec}`);
+    // What a VM `restarting` after vm-crash is doing, through a boot time that may last a minute.
+    if (vm.reboot !== undefined) devices.push(`  ${vm.name}  ${formatReboot(vm.reboot)}`);
     // Why a VM is failed, not only that it is (the event log has the same words).
     if (vm.failure !== undefined) {
       devices.push(`  ${vm.name}  its ${vm.failure.worker} worker failed: ${vm.failure.message}`);
@@ -244,6 +246,36 @@ export function formatRecovery(r: VmRecovery | undefined): string {
     ...((r.reboots ?? 0) > 0 ? [`rebooted ${times(r.reboots!)}`] : []),
   ];
   return parts.join(", ");
+}
+
+/**
+ * Where a VM's reboot after `vm-crash` is, for `vlab status`: its devices powering on, its guest
+ * waiting out its boot time (`--ms`), or its guest starting.
+ *
+ * @example
+ * ```ts
+ * import { formatReboot } from "./status.ts";
+ * formatReboot({ bootMs: 3000, phase: "boot", bootsInMs: 1240 });
+ * // "rebooting after vm-crash: its devices are back with no driver, its guest boots in 1.2 s (--ms 3000)"
+ * ```
+ */
+export function formatReboot(r: VmReboot): string {
+  const boot = r.bootMs > 0 ? ` (--ms ${r.bootMs})` : "";
+  if (r.phase === "power-on") {
+    return `rebooting after vm-crash: its devices are powering on${
+      r.bootMs > 0 ? `, then its guest boots for ${seconds(r.bootMs)}` : ""
+    }`;
+  }
+  if (r.phase === "boot") {
+    return "rebooting after vm-crash: its devices are back with no driver, its guest boots in " +
+      `${seconds(r.bootsInMs ?? 0)}${boot}`;
+  }
+  return `rebooting after vm-crash: its guest is starting (its drivers bring its devices up)${boot}`;
+}
+
+/** `1.2 s`: milliseconds as seconds, one decimal. */
+function seconds(ms: number): string {
+  return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
 }
 
 /** `IOTLB 17 hits 1 miss, 1 invalidation, 0 faults` (a vIOMMU domain's, or a peer's). */

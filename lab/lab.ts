@@ -72,6 +72,7 @@ import {
 } from "./faults.ts";
 import { type WorkerEntries, workerEntries } from "./worker_entries.ts";
 import { crashAndReboot, parkPeerIotlbs, type RebootParts } from "./vm_reboot.ts";
+import type { VmReboot } from "./snapshot_types.ts";
 import { CpuPlacement, machineIdleMeter, PLACEMENT_PERIOD_MS } from "./placement.ts";
 import { type NoAffinity, threadAffinity } from "./wire/affinity.ts";
 import { type V8Helpers, v8Helpers } from "./v8_helpers.ts";
@@ -371,6 +372,11 @@ export class Lab {
   readonly #guestStarts = new Map<string, VmStart>();
   /** VMs rebooting after `vm-crash`: name → when the crash was (performance.now, ms). */
   readonly #rebooting = new Map<string, number>();
+  /**
+   * Where each VM's latest reboot after `vm-crash` is (`rebootOf`): its boot time, its phase and
+   * when that began (performance.now, ms). Read only while the VM is in `#rebooting`.
+   */
+  readonly #reboots = new Map<string, { bootMs: number; phase: VmReboot["phase"]; at: number }>();
   /** Guests' boot times under way (`vm-crash --ms`): each ends its wait, early when the lab stops. */
   readonly #bootWaits = new Set<() => void>();
   /** Workloads in flight: request id → its guest, so that `stop` can ask each to finish. */
@@ -726,9 +732,11 @@ export class Lab {
    * devices are back. The VM is `restarting` meanwhile.
    */
   #crashVm(vm: string, bootMs: number): void {
+    this.#reboots.set(vm, { bootMs, phase: "power-on", at: performance.now() });
     void crashAndReboot(vm, {
       bootMs,
       wait: (ms) => this.#bootWait(ms),
+      phase: (phase) => this.#reboots.set(vm, { bootMs, phase, at: performance.now() }),
       parts: this.#rebootParts,
       workers: this.#workers,
       events: this.events,
@@ -741,6 +749,23 @@ export class Lab {
       carrier: (up) => this.#setCarrier(vm, up),
       cuts: () => this.links.cuts(),
     });
+  }
+
+  /**
+   * Where VM `vm`'s reboot after `vm-crash` is (its devices powering on, its guest waiting out its
+   * boot time, its guest starting), while it reboots; null when it does not (`vlab status` and
+   * the dashboard say it). A name the lab has no VM of is null too.
+   */
+  rebootOf(vm: string): VmReboot | null {
+    const r = this.#reboots.get(vm);
+    if (r === undefined || !this.#rebooting.has(vm) || this.#stopped) return null;
+    return {
+      bootMs: r.bootMs,
+      phase: r.phase,
+      ...(r.phase === "boot"
+        ? { bootsInMs: Math.max(0, Math.round(r.at + r.bootMs - performance.now())) }
+        : {}),
+    };
   }
 
   /** Resolves after `ms`, or at once when the lab stops (a rebooting guest's boot time). */

@@ -8,7 +8,7 @@
  */
 
 import { vhostPciSnapshot } from "./vhost_pci_view.ts";
-import type { LabMemory, VhostPciLinkSnapshot, VmRecovery } from "./snapshot_types.ts";
+import type { LabMemory, VhostPciLinkSnapshot, VmReboot, VmRecovery } from "./snapshot_types.ts";
 import { type IommuSnapshot, iommuSnapshot } from "./iommu_view.ts";
 import { NetCounter, NetDriverCounter, readCounters } from "../devices/net/metrics.ts";
 import type { VsockConnTable } from "../devices/vsock/conn_table.ts";
@@ -171,6 +171,11 @@ export interface LabStatus {
     /** How often recovery ran on it (backend restarts, device resets); absent from older labs. */
     recovery?: VmRecovery;
     /**
+     * Where its reboot after `vm-crash` is (its devices powering on, its guest's boot time, its
+     * guest starting), while it reboots; absent otherwise.
+     */
+    reboot?: VmReboot;
+    /**
      * Why it is `failed`: the worker that failed, its message, and its hint when it gave one (a
      * guest driver that could not start its device). Absent while none failed.
      */
@@ -287,6 +292,7 @@ export function labStatus(lab: Lab): LabStatus {
         ...((iommu) => iommu ? { iommu } : {})(iommuSnapshot(lab, vm.index)),
         ...((cpu) => cpu === null ? {} : { cpu })(lab.vmCpu(vm.name)),
         recovery: vmRecovery(lab, vm.name),
+        ...((reboot) => reboot === null ? {} : { reboot })(lab.rebootOf(vm.name)),
         ...((failure) => failure === null ? {} : { failure })(lab.vmFailure(vm.name)),
       };
     }),

@@ -200,6 +200,7 @@ export function takeSnapshot(lab: Lab): LabSnapshot {
       ...((iommu) => iommu ? { iommu } : {})(iommuSnapshot(lab, vm.index)),
       ...((cpu) => cpu === null ? {} : { cpu })(lab.vmCpu(vm.name)),
       recovery: vmRecovery(lab, vm.name),
+      ...((reboot) => reboot === null ? {} : { reboot })(lab.rebootOf(vm.name)),
     };
   });
 

@@ -127,6 +127,23 @@ export interface VmRecovery {
   reboots?: number;
 }
 
+/**
+ * Where a VM's reboot after `vm-crash` is (`Lab.rebootOf`): what `vlab status` and the dashboard
+ * say while the VM is `restarting` for it.
+ */
+export interface VmReboot {
+  /** Its guest's boot time, ms (`vlab fault vm-crash VM --ms N`; 0 without). */
+  bootMs: number;
+  /**
+   * `power-on`: its devices are being reset (a device worker at power-on state); `boot`: they run
+   * with no driver while its guest waits out its boot time (`bootMs`); `guest-start`: its guest
+   * worker starts and its drivers bring the devices up.
+   */
+  phase: "power-on" | "boot" | "guest-start";
+  /** In phase `boot`: how long until its guest starts, ms. */
+  bootsInMs?: number;
+}
+
 /** One VM. */
 export interface VmSnapshot {
   /** VM name. */
@@ -149,6 +166,8 @@ export interface VmSnapshot {
   cpu?: number;
   /** How often recovery ran on it; absent in snapshots older than this field. */
   recovery?: VmRecovery;
+  /** Where its reboot after `vm-crash` is, while it reboots; absent otherwise. */
+  reboot?: VmReboot;
 }
 
 /** One direction of a link. */

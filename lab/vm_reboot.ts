@@ -288,6 +288,11 @@ export interface CrashHost {
   bootMs: number;
   /** Resolves after `ms`, or sooner when the lab stops. */
   wait(ms: number): Promise<void>;
+  /**
+   * Where the reboot is, told as it moves on: `boot` once the devices are back and the guest
+   * waits out `bootMs` (only when `bootMs` is more than 0), `guest-start` as the guest boots.
+   */
+  phase?(phase: "boot" | "guest-start"): void;
   /** Boot the VM's guest again from its start message; resolves once it is up. */
   bootGuest(vm: string): Promise<void>;
   /** Whether the lab is stopping (a reboot then ends where it is, without events). */
@@ -396,9 +401,11 @@ export function crashAndReboot(vm: string, host: CrashHost): Promise<void> {
     if (host.stopped()) return;
     if (saved !== undefined) restoreRegisterCounters(parts, vm, saved);
     if (host.bootMs > 0) {
+      host.phase?.("boot");
       await host.wait(host.bootMs);
       if (host.stopped()) return;
     }
+    host.phase?.("guest-start");
     Atomics.store(parts.bells, v.guestThread * DOORBELL_STRIDE + DoorbellWord.STOP, 0);
     await host.bootGuest(vm);
     if (host.stopped()) return;

@@ -7,7 +7,12 @@
  * @module
  */
 
-import { isVsockRouter, type LabSnapshot, type VmDisplayState } from "../../lab/snapshot_types.ts";
+import {
+  isVsockRouter,
+  type LabSnapshot,
+  type VmDisplayState,
+  type VmReboot,
+} from "../../lab/snapshot_types.ts";
 import { cell, hitPercent, si, textWidth } from "./format.ts";
 import { count } from "../../devices/base/plural.ts";
 import {
@@ -91,6 +96,8 @@ export function overviewLines(props: OverviewProps): Line[] {
       ];
       more.push(seg(parts.join(" · "), { color: "yellow" }));
     }
+    // A reboot after vm-crash: where it is (a guest's boot time may last a minute).
+    if (vm.reboot !== undefined) more.push(seg(rebootWords(vm.reboot), { color: "yellow" }));
     if (vm.devices.length === 0) more.push(seg("no devices", { dim: true }));
     if (more.length === 0) lines.push(head);
     else {
@@ -316,4 +323,13 @@ export function OverviewPanel(props: OverviewProps) {
       colors={props.colors}
     />
   );
+}
+
+/**
+ * Where a VM's reboot after `vm-crash` is, short: `powering on`, `boots in 1.2s`, `guest starting`.
+ */
+function rebootWords(r: VmReboot): string {
+  if (r.phase === "power-on") return "powering on";
+  if (r.phase === "boot") return `boots in ${((r.bootsInMs ?? 0) / 1000).toFixed(1)}s`;
+  return "guest starting";
 }

@@ -1,0 +1,60 @@
+/**
+ * `vlab status` of a VM rebooting after `vm-crash`: it says where the reboot is (its devices
+ * powering on, its guest waiting out its boot time and how long is left, its guest starting),
+ * where before it said only `restarting` and a device at status 0 (reset) for up to a minute.
+ */
+
+import assert from "node:assert/strict";
+import { formatReboot, formatStatus } from "./status.ts";
+import type { LabStatus } from "../lab/metrics.ts";
+
+const STATUS: LabStatus = {
+  name: "pair",
+  source: "pair.yaml",
+  seed: 1,
+  startedAt: "2026-01-01T00:00:00.000Z",
+  uptimeSeconds: 3,
+  pid: 42,
+  vms: [
+    { name: "a", state: "running", nics: [], guestDrops: {} },
+    {
+      name: "b",
+      state: "restarting",
+      nics: [],
+      guestDrops: {},
+      reboot: { bootMs: 3000, phase: "boot", bootsInMs: 1240 },
+    },
+  ],
+  switches: [],
+  links: [],
+  partitions: [],
+};
+
+Deno.test("status says where a VM's reboot after vm-crash is, and how long its guest still boots", () => {
+  const text = formatStatus(STATUS);
+  assert.match(
+    text,
+    /^ {2}b {2}rebooting after vm-crash: its devices are back with no driver, its guest boots in 1\.2 s \(--ms 3000\)$/m,
+  );
+  assert.equal(text.split("rebooting after").length, 2, "a is not rebooting");
+});
+
+Deno.test("each phase of a reboot after vm-crash reads as words", () => {
+  assert.equal(
+    formatReboot({ bootMs: 3000, phase: "power-on" }),
+    "rebooting after vm-crash: its devices are powering on, then its guest boots for 3.0 s",
+  );
+  assert.equal(
+    formatReboot({ bootMs: 0, phase: "power-on" }),
+    "rebooting after vm-crash: its devices are powering on",
+  );
+  assert.equal(
+    formatReboot({ bootMs: 0, phase: "guest-start" }),
+    "rebooting after vm-crash: its guest is starting (its drivers bring its devices up)",
+  );
+  assert.equal(
+    formatReboot({ bootMs: 500, phase: "boot", bootsInMs: 0 }),
+    "rebooting after vm-crash: its devices are back with no driver, its guest boots in 0.0 s " +
+      "(--ms 500)",
+  );
+});
