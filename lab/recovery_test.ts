@@ -255,13 +255,28 @@ Deno.test({
     });
     try {
       await pingOk(lab);
-      // b floods a: a's device worker wakes for every batch of frames from its link.
-      const sink = (await lab.spawn("a", ["sink", "-t", "4"])).result;
-      const flood = lab.exec("b", ["udp-flood", "10.0.0.1", "-r", "2000", "-t", "3"]);
-      await new Promise((r) => setTimeout(r, 300));
+      // b floods a: a's device worker wakes for every batch of frames from its link. The flood
+      // lasts until the watchdog's reset, however long that takes (a fixed 3 s could end first
+      // on a loaded machine, and the test waited out its sink's 4 s).
+      const ending = new AbortController();
+      const sink = (await lab.spawn("a", ["sink", "-t", "30"], ending.signal)).result;
+      const flood = lab.exec(
+        "b",
+        ["udp-flood", "10.0.0.1", "-r", "2000", "-t", "30"],
+        ending.signal,
+      );
+      const a = lab.plan.vms[0];
+      const rx = () =>
+        deviceControl(lab.controlOf(0), a.control.devices[0]).deviceCounters[NetCounter.rxFrames];
+      const from = rx();
+      await waitForValue("b's flood reaching a", () => rx() > from + 20 || null);
+      const beforeKick = rx();
       await lostKickThenWatchdog(lab, "1");
-      await flood;
-      await sink;
+      // 2000 a second over the lost ping's second and the watchdog's 1.5 s.
+      assert.ok(rx() - beforeKick > 500, `frames kept arriving: ${rx() - beforeKick}`);
+      ending.abort();
+      assert.ok((await flood).ok);
+      assert.ok((await sink).ok);
       await pingOk(lab);
     } finally {
       await lab.stop();
