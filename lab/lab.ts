@@ -1025,13 +1025,41 @@ export class Lab {
     try {
       const m = await reply;
       if (m.type !== "exec-result") throw new Error("unexpected reply");
-      return m.ok
-        ? { ok: true, result: m.result }
-        : { ok: false, message: m.message, hint: m.hint, code: m.code };
+      return m.ok ? { ok: true, result: m.result } : {
+        ok: false,
+        message: m.message,
+        hint: this.#refusedHint(m.refusedBy) ?? m.hint,
+        code: m.code,
+      };
     } finally {
       this.#execs.delete(id);
       signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /**
+   * Why VM `cid`'s vsock device refused a connection, when the lab knows better than the guest
+   * that asked (which heard only RST): that VM reboots after `vm-crash`, its device running with
+   * no driver (and none of its old listeners coming back). Null otherwise.
+   */
+  #refusedHint(cid: number | undefined): string | null {
+    if (cid === undefined) return null;
+    const vm = this.plan.vms.find((v) =>
+      v.devices.some((d) => d.kind === "vsock" && d.cid === cid)
+    );
+    if (
+      vm === undefined || this.vmState(vm.name) !== "restarting" || !this.#rebooting.has(vm.name)
+    ) {
+      return null;
+    }
+    const r = this.rebootOf(vm.name);
+    const left = r?.bootsInMs === undefined
+      ? ""
+      : ` (its guest boots in ${(r.bootsInMs / 1000).toFixed(1)} s)`;
+    return `VM ${quote(vm.name)} (CID ${cid}) crashed and is rebooting${left}: until its guest ` +
+      "runs, its vsock device has no driver and refuses every connection. Once `vlab status` " +
+      "shows it running, start a listener there again (the rebooted guest runs none of the old " +
+      "ones), then connect";
   }
 
   /**

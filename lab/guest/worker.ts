@@ -162,6 +162,7 @@ async function start(msg: VmStart): Promise<void> {
                 message: result.message,
                 hint: result.hint,
                 ...(result.code !== undefined ? { code: result.code } : {}),
+                ...(result.refusedBy !== undefined ? { refusedBy: result.refusedBy } : {}),
               }
               : { type: "exec-result", id: m.id, ok: true, result },
           ),

@@ -205,6 +205,8 @@ export type FromWorker =
     hint: string;
     /** The failure's own code (`WorkloadError.code` in `guest/workloads/options.ts`), if any. */
     code?: "no-such-cid";
+    /** The CID of the VM that refused a vsock connection (`WorkloadError.refusedBy`), if any. */
+    refusedBy?: number;
   }
   | { type: "inspect-result"; id: number; info: unknown }
   /** A guest's verdict on `guest-bug` request `id`: null when written, else why it refused. */

@@ -174,6 +174,11 @@ export interface WorkloadError {
    * `vsock-send` to a CID that no VM of the lab has). Without one it is `workload-failed`.
    */
   code?: WorkloadErrorCode;
+  /**
+   * The CID of the other VM whose vsock device refused the connection (RST): the lab, which knows
+   * that VM's state, says why when it can (one rebooting after `vm-crash` has no driver yet).
+   */
+  refusedBy?: number;
 }
 
 /** The codes of workload failures that have their own (`WorkloadError.code`). */

@@ -331,6 +331,7 @@ function connectError(
   }
   const why = endedWhy(conn, false);
   let hint: string;
+  let refusedBy: number | undefined;
   if (req.cid === VsockCid.HOST) {
     hint = `The host is CID 2: listen on this VM's vsock.sock_${req.port} first (for example ` +
       `socat UNIX-LISTEN:<state folder>/<lab>/<vm>/vsock.sock_${req.port} -); a socket file ` +
@@ -347,6 +348,8 @@ function connectError(
       `in the topology (links: - { kind: vsock, endpoints: [${self ?? "VM"}, ${vm}] }), or link ` +
       "both to one vsock router; `vlab status` shows the vsock links";
   } else if (vm !== undefined) {
+    // Another VM joined to this one refused it: the lab may know why (it reboots after vm-crash).
+    refusedBy = req.cid;
     // The path the lab has to it: a vsock link, or a router and its two links.
     const path = vsock.joinedPaths?.get(req.cid) ?? "the vsock link between the two VMs";
     hint = `CID ${req.cid} is VM "${vm}": start vsock-sink or vsock-echo on port ${req.port} ` +
@@ -355,7 +358,12 @@ function connectError(
   } else {
     hint = "Start vsock-sink or vsock-echo on that port of the peer VM, and check the vsock link";
   }
-  return { kind: "error", message: `${at}: ${why}`, hint };
+  return {
+    kind: "error",
+    message: `${at}: ${why}`,
+    hint,
+    ...(refusedBy === undefined ? {} : { refusedBy }),
+  };
 }
 
 /** Reset a connection the workload leaves while it is still open (its peer hears RST). */
