@@ -183,6 +183,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
       await withLab("pair", async (vlab, stateDir) => {
         const txFrames = async () => {
           const s = await vlab("status", "--json");
+          // Once seen under load: an empty stdout (said here with its exit code and stderr).
+          assert.equal(s.code, 0, `vlab status --json exited ${s.code}: ${s.stderr}`);
           const vms = JSON.parse(s.stdout).vms as { nics: { device: { txFrames: number } }[] }[];
           return vms.flatMap((v) => v.nics).reduce((n, nic) => n + nic.device.txFrames, 0);
         };
