@@ -448,10 +448,19 @@ async function withoutBody(res: Response): Promise<Response> {
   return new Response(null, { status: res.status, statusText: res.statusText, headers });
 }
 
-/** `GET /vms/NAME`: the VM's state and what its guest reports. */
+/**
+ * `GET /vms/NAME`: the VM's state, where its reboot after `vm-crash` is while it reboots (its
+ * guest, null then, reports nothing), and what its guest reports.
+ */
 async function vmRoute(lab: Lab, vm: string): Promise<Response> {
   if (!lab.plan.vms.some((v) => v.name === vm)) return unknownVm(lab, vm);
-  return Response.json({ name: vm, state: lab.vmState(vm), guest: await lab.inspect(vm) });
+  const reboot = lab.rebootOf(vm);
+  return Response.json({
+    name: vm,
+    state: lab.vmState(vm),
+    ...(reboot === null ? {} : { reboot }),
+    guest: await lab.inspect(vm),
+  });
 }
 
 /** `GET /switches`: every switch's MAC table. */
