@@ -122,3 +122,26 @@ Deno.test("a backend-crash's ms of 0 is refused at its key in the drill's words 
   );
   assert.ok(ok.ok, ok.ok ? "" : formatDrillIssues(ok.error));
 });
+
+Deno.test("a fault's ms given as a duration with its unit (ms: 2s) gets the number it means as its hint", async () => {
+  // Before: 'write a number here; docs/drills.md describes `ms`', where every other duration of
+  // a drill (wait: 2s, up_after: 200ms) takes its unit.
+  for (
+    const [written, ms] of [["2s", "2000"], ["500ms", "500"], ["1.5s", "1500"]] as const
+  ) {
+    const issues = await problems(
+      `topology: pair\ntimeline:\n  - fault: { kind: vm-crash, vm: b, ms: ${written} }\n`,
+    );
+    assert.deepEqual(lines(issues), [
+      `3:41: ms must be a number, got "${written}" / hint: write it in milliseconds, without a ` +
+      `unit: ms: ${ms}`,
+    ]);
+  }
+  // Not a whole number of milliseconds, or no duration: the hint stays the generic one.
+  for (const written of ["250us", "soon"]) {
+    const issues = await problems(
+      `topology: pair\ntimeline:\n  - fault: { kind: backend-crash, vm: b, mode: hang, ms: ${written} }\n`,
+    );
+    assert.equal(issues[0].hint, "write a number here; docs/drills.md describes `ms`");
+  }
+});

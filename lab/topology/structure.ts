@@ -9,6 +9,7 @@ import type { z } from "zod";
 import { QUEUE_SIZE_RANGE, topologySchema } from "./schema.ts";
 import { didYouMean, type PathSegment, pathToString, type Problem } from "./issues.ts";
 import { quote, showValue } from "../../devices/base/quote.ts";
+import { parseDuration } from "./units.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnySchema = any;
@@ -275,6 +276,14 @@ function retypeHint(value: unknown, expected: string, key: string): string | nul
     /^-?\d+(\.\d+)?$/.test(value.trim())
   ) {
     return `write the number without quotes: ${key}: ${value.trim()}`;
+  }
+  // A key in milliseconds (a drill fault's `ms`) given a duration with its unit, as durations are
+  // written elsewhere (`wait: 2s`): the number it means.
+  if ((expected === "a number" || expected === "an integer") && typeof value === "string") {
+    const us = /(^|_)ms$/.test(key) ? parseDuration(value) : null;
+    if (us?.ok === true && us.value > 0 && us.value % 1000 === 0) {
+      return `write it in milliseconds, without a unit: ${key}: ${us.value / 1000}`;
+    }
   }
   if (expected === "true or false" && typeof value === "string") {
     const word = value.trim().toLowerCase();
