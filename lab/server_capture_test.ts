@@ -93,8 +93,11 @@ Deno.test({
       assert.equal((await call(`/captures/${id}`, "POST")).status, 405);
     } finally {
       client.close();
-      await server.shutdown();
+      // The lab first, as the runner stops it: its stop ends the capture, whose stream the
+      // server's graceful shutdown would wait for. In the other order a failed assertion, the
+      // capture still running, hung the test for ever instead of failing it.
       await lab.stop();
+      await server.shutdown();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
