@@ -9,6 +9,7 @@
 
 import { quote } from "../devices/base/quote.ts";
 import { VlabError } from "./errors.ts";
+import { parseDuration } from "../lab/topology/units.ts";
 
 /**
  * The bounds of an integer option, `[min, max]`: one constant feeds both the option's help
@@ -57,10 +58,17 @@ export function intOption(
 ): number {
   const n = digits(text);
   if (n === undefined || n < min || n > max) {
+    // An option in milliseconds given a duration with its unit (`--ms 2s`): the number it means.
+    const us = n === undefined && /(^|-)ms$/.test(option) ? parseDuration(text) : null;
+    const meant = us?.ok === true && us.value % 1000 === 0 ? us.value / 1000 : null;
     throw new VlabError(
       "bad-option",
       `${option} must be an integer from ${min} to ${max}, got ${quote(text)}`,
-      { hint: `For example ${option} ${example}` },
+      {
+        hint: meant !== null && meant >= min && meant <= max
+          ? `${option} takes milliseconds, without a unit: ${option} ${meant}`
+          : `For example ${option} ${example}`,
+      },
     );
   }
   return n;
