@@ -573,14 +573,39 @@ async function runLoaded(
     return lab.lab.ring(l.forwardRing).counters().framesOut +
       lab.lab.ring(l.reverseRing).counters().framesOut;
   };
+  // How long the reboot of a VM at an end of `link` still lasts at least, ms (0: none reboots):
+  // its guest's boot time still to come (`vm-crash` `ms`).
+  const rebootLeftMs = (link: string) => {
+    const plan = lab.lab.plan;
+    const ring = plan.links.find((x) => x.name === link);
+    const vp = plan.vhostPciLinks?.find((x) => x.name === link);
+    const ends = ring !== undefined
+      ? ring.endpoints.map((e) => e.split(":")[0])
+      : vp !== undefined
+      ? [vp.frontend.vm, vp.peer.vm]
+      : [];
+    let most = 0;
+    for (const vm of ends) {
+      const r = plan.vms.some((v) => v.name === vm) ? lab.lab.rebootOf(vm) : null;
+      if (r === null) continue;
+      most = Math.max(
+        most,
+        r.phase === "boot" ? r.bootsInMs ?? 0 : r.phase === "power-on" ? r.bootMs : 0,
+      );
+    }
+    return most;
+  };
   const watchRecovery = (link: string) => {
     const atMs = elapsedMs();
     const before = frames(link);
     const sample: RecoverySample = { subject: `link ${link}`, atMs, ms: null };
     recovery.push(sample);
     // A frame sent once the link is up crosses it only after the link's delay and jitter: a link
-    // delayed 2.5 s was "not recovered" though traffic flowed again.
-    const watchMs = RECOVERY_WATCH_MS + crossingMs(lab.lab.links.impairments(link));
+    // delayed 2.5 s was "not recovered" though traffic flowed again. And a VM at an end of it
+    // rebooting after vm-crash gives it no carrier until its guest runs: a link brought up during
+    // a 7 s boot was "not recovered" though traffic flowed once the VM ran.
+    const watchMs = RECOVERY_WATCH_MS + crossingMs(lab.lab.links.impairments(link)) +
+      rebootLeftMs(link);
     watchers.push((async () => {
       while (!abort.signal.aborted) {
         if (frames(link) > before) {

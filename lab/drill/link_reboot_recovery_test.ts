@@ -1,0 +1,41 @@
+/**
+ * A link brought up while a VM at its end reboots after `vm-crash` with a boot time (`ms`) has no
+ * carrier until that guest runs: its recovery is timed to the first frame after the boot, not
+ * declared lost when the runner's 2 s watch runs out.
+ */
+
+import assert from "node:assert/strict";
+import { runDrill } from "./run.ts";
+import { inStateDir, LAB_TEST } from "../testing.ts";
+
+Deno.test({
+  name:
+    "a link brought up during a VM's slow boot is timed to the boot's end, not left unrecovered",
+  ...LAB_TEST,
+  fn: () =>
+    inStateDir("vlab-drill-link-boot-", async () => {
+      const r = await runDrill({
+        topology: "pair",
+        timeline: [
+          {
+            exec: {
+              vm: "a",
+              argv: ["ping", "10.0.0.2", "-c", "60", "-i", "0.1", "-W", "0.2"],
+              background: true,
+              as: "ping",
+            },
+          },
+          { at: "200ms", fault: { kind: "vm-crash", vm: "b", ms: 3500 } },
+          { at: "300ms", link: { name: "a-b", state: "down", up_after: "100ms" } },
+          { wait_for: { workload: "ping" } },
+        ],
+        assert: ["recovery.unrecovered == 0"],
+      });
+      // Before: 'link a-b: not recovered' (the watch ended 2 s after the link came up, 1.3 s
+      // before b's guest ran), and the assertion failed.
+      const link = r.recovery.find((s) => s.subject === "link a-b");
+      assert.ok(link !== undefined, JSON.stringify(r.recovery));
+      assert.ok(link.ms !== null && link.ms >= 2000, JSON.stringify(r.recovery));
+      assert.deepEqual(r.assertions.map((a) => a.verdict), ["pass"], JSON.stringify(r.recovery));
+    }),
+});
