@@ -243,6 +243,20 @@ export function defaultPlacement(): PlacementMode {
   }
 }
 
+/**
+ * `; its guest boots in 8.2 s` for a reboot whose guest waits out its boot time (`vm-crash` `ms`),
+ * `; its guest boots 3.0 s after its devices power on` before that, else "": the words a refusal
+ * because the VM reboots adds to its hint.
+ */
+function bootLeft(r: VmReboot | null): string {
+  if (r === null || r.bootMs === 0) return "";
+  if (r.phase === "boot") return `; its guest boots in ${((r.bootsInMs ?? 0) / 1000).toFixed(1)} s`;
+  if (r.phase === "power-on") {
+    return `; its guest boots ${(r.bootMs / 1000).toFixed(1)} s after its devices power on`;
+  }
+  return "";
+}
+
 /** State of a VM as the supervisor sees it. */
 export type VmState =
   | "starting"
@@ -974,8 +988,9 @@ export class Lab {
         ok: false,
         message:
           `Cannot run a workload: VM "${vm}" crashed and is rebooting (its guest is not running)`,
-        hint:
-          "Wait for its vm-restarted event (or `vlab status` showing it running), then run it again",
+        hint: `Wait for its vm-restarted event (or \`vlab status\` showing it running${
+          bootLeft(this.rebootOf(vm))
+        }), then run it again`,
       };
     }
     const handle = this.#guest(vm);
@@ -1053,10 +1068,10 @@ export class Lab {
       return null;
     }
     const r = this.rebootOf(vm.name);
-    const left = r?.bootsInMs === undefined
-      ? ""
-      : ` (its guest boots in ${(r.bootsInMs / 1000).toFixed(1)} s)`;
-    return `VM ${quote(vm.name)} (CID ${cid}) crashed and is rebooting${left}: until its guest ` +
+    const left = bootLeft(r);
+    return `VM ${quote(vm.name)} (CID ${cid}) crashed and is rebooting${
+      left === "" ? "" : ` (${left.slice(2)})`
+    }: until its guest ` +
       "runs, its vsock device has no driver and refuses every connection. Once `vlab status` " +
       "shows it running, start a listener there again (the rebooted guest runs none of the old " +
       "ones), then connect";

@@ -41,6 +41,13 @@ Deno.test({
       assert.equal(inStatus.reboot?.phase, "boot");
       assert.equal(inStatus.reboot?.bootMs, 3000);
       assert.equal(takeSnapshot(lab).vms.find((v) => v.name === "b")?.reboot?.phase, "boot");
+      // A workload asked of it meanwhile is refused, with how long its guest still boots.
+      const refused = await lab.exec("b", ["ping", "10.0.0.1", "-c", "1"]);
+      assert.ok(!refused.ok);
+      assert.match(
+        refused.hint,
+        /^Wait for its vm-restarted event \(or `vlab status` showing it running; its guest boots in \d\.\d s\), then run it again$/,
+      );
       // The other VM is not rebooting.
       assert.equal(labStatus(lab).vms.find((v) => v.name === "a")!.reboot, undefined);
       await vmRestarted(lab, "b", from);
