@@ -127,6 +127,11 @@ export interface FaultTarget {
    * absent: the lab cannot (refused).
    */
   crashVm?(vm: string, bootMs: number): void;
+  /**
+   * How long VM `vm`'s guest still boots after a `vm-crash` with a boot time, as words for a
+   * refusal's hint (`; its guest boots in 8.2 s`), or "" (absent: never said).
+   */
+  bootLeft?(vm: string): string;
 }
 
 /**
@@ -430,7 +435,7 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
     return refuse(
       "vm-not-running",
       `Cannot inject ${f.kind}: VM "${vm.name}" is ${state}`,
-      "Wait until it runs again (see `vlab status`)",
+      `Wait until it runs again (see \`vlab status\`${target.bootLeft?.(vm.name) ?? ""})`,
     );
   }
   if (f.kind === "vm-crash") return crashVm(vm, f.ms ?? 0, target);

@@ -737,6 +737,7 @@ export class Lab {
       hangs: this.#hangs,
       midPass: this.#midPass,
       crashVm: (vm, bootMs) => this.#crashVm(vm, bootMs),
+      bootLeft: (vm) => bootLeft(this.rebootOf(vm)),
     });
   }
 

@@ -48,6 +48,13 @@ Deno.test({
         refused.hint,
         /^Wait for its vm-restarted event \(or `vlab status` showing it running; its guest boots in \d\.\d s\), then run it again$/,
       );
+      // So is a fault.
+      const fault = await lab.fault({ kind: "backend-crash", vm: "b" });
+      assert.ok(!fault.ok);
+      assert.match(
+        fault.hint,
+        /^Wait until it runs again \(see `vlab status`; its guest boots in \d\.\d s\)$/,
+      );
       // The other VM is not rebooting.
       assert.equal(labStatus(lab).vms.find((v) => v.name === "a")!.reboot, undefined);
       await vmRestarted(lab, "b", from);
