@@ -69,7 +69,11 @@ Deno.test({
       // on a loaded machine the flood is slower, and 600 ms did not always fill the tap.
       const tapDropped = () => lab.tapCounters(l.forwardRing).tapDropped;
       const blockUntil = performance.now() + 8_000;
-      while (tapDropped() === 0 && performance.now() < blockUntil) { /* the tap is not drained */ }
+      // Asleep in Atomics.wait, not spinning: the event loop (the tap's drain) stays blocked, and
+      // the CPU is the flood's (a spinning main thread took a core of two from it, and with two
+      // copies of the test both: the tap never filled in 8 s, 2 runs in 10).
+      const nap = new Int32Array(new SharedArrayBuffer(4));
+      while (tapDropped() === 0 && performance.now() < blockUntil) Atomics.wait(nap, 0, 0, 5);
       assert.ok(tapDropped() > 0, "the tap never filled while nobody drained it");
       ending.abort();
       const sent = await flood;
