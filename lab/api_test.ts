@@ -226,9 +226,13 @@ Deno.test({
       try {
         // Warm the ARP caches so that the capture window sees echo requests and replies.
         await lab.vm("a").exec(["ping", "10.1.0.2", "-c", "1"]);
-        const capture = lab.capture("a-b", { ms: 500 });
+        // The capture ends once the ping has its replies (the lab drains the taps at its end):
+        // a fixed 500 ms could end first on a loaded machine ("2 records").
+        const ending = new AbortController();
+        const capture = lab.capture("a-b", { ms: 30_000, signal: ending.signal });
         const ping = await lab.vm("a").exec(["ping", "10.1.0.2", "-c", "3", "-i", "0.05"]);
         assert.equal(ping.received, 3);
+        ending.abort();
         const pcap = await capture;
         assert.deepEqual([...pcap.subarray(0, 4)], [0xd4, 0xc3, 0xb2, 0xa1]);
         const view = new DataView(pcap.buffer, pcap.byteOffset, pcap.byteLength);
