@@ -809,6 +809,15 @@ export class NetDriver {
   }
 
   /**
+   * Start the transmit watchdog's wait over, as Linux does when a NIC's carrier comes back
+   * (`dev_activate`'s `netif_trans_update`): its guest checks the watchdog only while the link is
+   * up (`dev_watchdog` skips a NIC without carrier), so time spent down is no stall.
+   */
+  restartTxWatchdog(): void {
+    this.watchdog.restart();
+  }
+
+  /**
    * Milliseconds until the transmit watchdog could fire (0 if it is due), or Infinity while
    * nothing is outstanding: the guest loop wakes by then to call `checkTxTimeout`.
    */

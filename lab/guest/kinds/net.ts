@@ -374,6 +374,8 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     const up = await readLinkUp(nic);
     if (up !== nic.up) {
       nic.up = up;
+      // The carrier back: the transmit watchdog's wait starts now (Linux's netif_trans_update).
+      if (up) nic.driver.restartTxWatchdog();
       post({ type: "event", kind: up ? "link-up" : "link-down", detail: { nic: nic.name, index } });
     }
   };
@@ -669,7 +671,11 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
     nextTimerMs: () => {
       // The stack's timers, and each transmit watchdog's deadline (checked by `periodic`).
       let t = stack.tick();
-      for (const nic of nics) if (!nic.resetting) t = Math.min(t, nic.driver.txTimeoutDueMs());
+      // A NIC without carrier is no stall (Linux's dev_watchdog checks only a carrier that is ok):
+      // a vhost-pci frontend's transmitq waits, undrained, while its peer reboots.
+      for (const nic of nics) {
+        if (!nic.resetting && nic.up) t = Math.min(t, nic.driver.txTimeoutDueMs());
+      }
       for (const nic of nics) {
         const p = nic.resumePending;
         if (p !== null) {
@@ -686,7 +692,8 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       stack.tick();
       stats.setAll("stack_", flatCounters(stack.counters));
       // The transmit watchdog (Linux's ndo_tx_timeout): a fault here is reset by the next pump.
-      for (const nic of nics) if (!nic.resetting) nic.driver.checkTxTimeout();
+      // Not while its link is down (above); the wait starts over when it comes back up.
+      for (const nic of nics) if (!nic.resetting && nic.up) nic.driver.checkTxTimeout();
     },
     inspect: () => ({
       nics: nics.map((n) => ({
