@@ -55,7 +55,13 @@ async function vlabOnceSaid(
     .then(([status, out]) => {
       ended = true;
       const bytes = new Uint8Array(out);
-      return { code: status.code, stdout: decoder.decode(bytes), stderr, bytes };
+      // Deno's own lock-wait line (DENO_LOCK_WAIT) is not the CLI's.
+      return {
+        code: status.code,
+        stdout: decoder.decode(bytes),
+        stderr: stderr.replace(DENO_LOCK_WAIT, ""),
+        bytes,
+      };
     });
   const deadline = performance.now() + 30_000;
   while (!said.test(stderr)) {
