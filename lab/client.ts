@@ -7,8 +7,8 @@
 
 import { LabError, type LabErrorCode } from "./errors.ts";
 import { type ProcessState, processState } from "./proc.ts";
-import { findLabs, type FoundLab, type LabRecord, removeStaleLab } from "./state.ts";
-import { quote } from "../devices/base/quote.ts";
+import { findLabs, type FoundLab, type LabRecord, removeStaleLab, stateRoot } from "./state.ts";
+import { quote, shellArg } from "../devices/base/quote.ts";
 import { resolve } from "node:path";
 import type { LabStatus } from "./metrics.ts";
 import { shippedTopologies } from "./topology/files.ts";
@@ -94,21 +94,51 @@ export async function resolveLab(
         : running.length > 0
         ? `Running labs: ${running.map((r) => r.name).join(", ")}`
         // A bare `vlab up` starts pair, whatever was named.
-        : shippedTopologies().includes(name)
-        ? `Start it with \`vlab up ${name}\``
-        : "Start it with `vlab up <topology.yaml>` (the file whose `name:` it is)",
+        : (shippedTopologies().includes(name)
+          ? `Start it with \`vlab up ${name}\``
+          : "Start it with `vlab up <topology.yaml>` (the file whose `name:` it is)") +
+          `; ${lookedIn()}`,
     );
   }
   if (live.length === 1) return answering(live[0].record, live[0].process);
   if (running.length === 0) {
     if (starting.length > 0) throw startingError(starting[0]);
-    throw new LabError("no-lab", "No lab is running", "Start one with `vlab up` (or `vlab up -d`)");
+    throw new LabError(
+      "no-lab",
+      "No lab is running",
+      `Start one with \`vlab up\` (or \`vlab up -d\`); ${lookedIn()}`,
+    );
   }
   throw new LabError(
     "ambiguous-lab",
     `${running.length} labs are running: say which one`,
     `Add ${howToName}, one of ${running.map((r) => r.name).join(", ")}`,
   );
+}
+
+/**
+ * Where this command looked for labs, said when it found none: the state folder, and what chose
+ * it. A lab runs in the folder of the `VLAB_STATE_DIR` it was started with; a command run without
+ * that variable (a new shell, a script's child) or with another looks elsewhere, and its bare
+ * "No lab is running" read as a lab gone while that lab ran on (`vlab down` stopped nothing).
+ *
+ * @example
+ * ```ts ignore
+ * lookedIn(); // "this command looks for labs in /tmp/vlab-0 (VLAB_STATE_DIR is not set): a lab started with it set is not seen here"
+ * ```
+ */
+function lookedIn(): string {
+  try {
+    const root = shellArg(stateRoot());
+    return Deno.env.get("VLAB_STATE_DIR")
+      ? `this command looks for labs in ${root} (VLAB_STATE_DIR): a lab started with another ` +
+        "VLAB_STATE_DIR, or none, is not seen here"
+      : `this command looks for labs in ${root} (VLAB_STATE_DIR is not set): a lab started ` +
+        "with it set is not seen here";
+  } catch {
+    // No --allow-env (a script): no folder to name.
+    return "this command looks for labs in the state folder of its VLAB_STATE_DIR";
+  }
 }
 
 /**

@@ -300,12 +300,48 @@ Deno.test("no lab of that name: the hint starts that lab, not a bare `vlab up` (
     const star = await resolveLab("star", undefined, () => {}).then(() => null, (e) => e);
     assert.ok(star instanceof LabError, `expected a LabError, got ${star}`);
     assert.equal(star.message, `No lab named "star" is running`);
-    assert.equal(star.hint, "Start it with `vlab up star`");
+    assert.match(star.hint, /^Start it with `vlab up star`; this command looks for labs in /);
     const mine = await resolveLab("lossy", undefined, () => {}).then(() => null, (e) => e);
     assert.ok(mine instanceof LabError, `expected a LabError, got ${mine}`);
-    assert.equal(
+    assert.match(
       mine.hint,
-      "Start it with `vlab up <topology.yaml>` (the file whose `name:` it is)",
+      /^Start it with `vlab up <topology\.yaml>` \(the file whose `name:` it is\); this command /,
     );
   });
+});
+
+Deno.test("no lab running: the hint names the state folder looked in, and whether VLAB_STATE_DIR chose it", async () => {
+  // A `vlab down` run without the VLAB_STATE_DIR its lab was started with said only "No lab is
+  // running" while that lab ran on (and `vlab down >/dev/null 2>&1` left it running unsaid).
+  await inStateDir("vlab-client-", async (dir) => {
+    for (const name of [undefined, "pair"]) {
+      const e = await resolveLab(name, undefined, () => {}).then(() => null, (e) => e);
+      assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+      assert.equal(e.code, "no-lab");
+      assert.ok(
+        e.hint.endsWith(
+          `; this command looks for labs in ${dir} (VLAB_STATE_DIR): a lab started with ` +
+            "another VLAB_STATE_DIR, or none, is not seen here",
+        ),
+        e.hint,
+      );
+    }
+  });
+  const saved = ["VLAB_STATE_DIR", "XDG_RUNTIME_DIR"].map((k) => [k, Deno.env.get(k)] as const);
+  const runtime = await Deno.makeTempDir({ prefix: "vlab-client-xdg-" });
+  try {
+    Deno.env.delete("VLAB_STATE_DIR");
+    Deno.env.set("XDG_RUNTIME_DIR", runtime);
+    const e = await resolveLab(undefined, undefined, () => {}).then(() => null, (e) => e);
+    assert.ok(e instanceof LabError, `expected a LabError, got ${e}`);
+    assert.equal(e.message, "No lab is running");
+    assert.equal(
+      e.hint,
+      `Start one with \`vlab up\` (or \`vlab up -d\`); this command looks for labs in ${runtime}/vlab ` +
+        "(VLAB_STATE_DIR is not set): a lab started with it set is not seen here",
+    );
+  } finally {
+    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+    await Deno.remove(runtime, { recursive: true });
+  }
 });
