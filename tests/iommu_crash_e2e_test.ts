@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { LAB_TEST, startTestLab, waitForValue } from "../lab/testing.ts";
 import type { PingResult } from "../lab/guest/workloads/ping.ts";
 import { takeSnapshot } from "../lab/snapshot.ts";
+import { NetCounter } from "../devices/net/metrics.ts";
+import { deviceControl } from "../lab/wire/control.ts";
 
 function pair(mode: string) {
   return {
@@ -48,7 +50,12 @@ for (const { mode, vm, crash } of CASES) {
           // restart on a loaded machine holds some back (a loss still shows, after 30 s).
           const sink = (await lab.spawn("b", ["sink", "-n", "4000", "-t", "30"])).result;
           const flood = lab.exec("a", ["udp-flood", "10.0.0.2", "-r", "2000", "-n", "4000"]);
-          await new Promise((r) => setTimeout(r, 500));
+          // The crash under traffic: once 200 of the flood's frames left a's NIC (a fixed 0.5 s
+          // could end before a loaded machine's flood began, and took longer than needed).
+          const a = lab.plan.vms[0];
+          const aNic = deviceControl(lab.controlOf(0), a.control.devices[a.nics[0].index])
+            .deviceCounters;
+          await waitForValue("the flood under way", () => aNic[NetCounter.txFrames] > 200 || null);
           const f = crash === "exit"
             ? await lab.fault({ kind: "backend-crash", vm, mode: "exit" })
             : await lab.fault({ kind: "backend-crash", vm, mode: "hang", ms: 3000 });
