@@ -29,6 +29,9 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { type ProcessState, processState } from "./proc.ts";
+import { LabError } from "./errors.ts";
+import { quote } from "../devices/base/quote.ts";
+import { ioReason } from "../devices/base/io_reason.ts";
 
 /** What `lab.json` holds. */
 export interface LabRecord {
@@ -302,7 +305,8 @@ export function inspectLab(
 /**
  * Every lab folder in the state root, in name order, checked by {@linkcode inspectLab}.
  * Folders that are not vlab's (no marker) are skipped and never touched. `clean` removes the
- * files of stale labs.
+ * files of stale labs. No state root (or a file in its place) is no lab; one that cannot be read
+ * (another user's) is a `LabError` (`lab-failed`), not an empty list.
  *
  * @example
  * ```ts ignore
@@ -312,10 +316,24 @@ export function inspectLab(
  */
 export function findLabs(options: { clean: boolean }): Promise<FoundLab[]> {
   let entries: Deno.DirEntry[];
+  const root = stateRoot();
   try {
-    entries = [...Deno.readDirSync(stateRoot())];
-  } catch {
-    return Promise.resolve([]);
+    entries = [...Deno.readDirSync(root)];
+  } catch (e) {
+    // No state folder yet, or a file where it would be (`vlab up` says so): no lab can run there.
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+      return Promise.resolve([]);
+    }
+    // A script given no --allow-read: its caller names the flag (`startLab`).
+    if (e instanceof Deno.errors.NotCapable) throw e;
+    // A folder this user may not read (another user's): its labs are unseen, not absent. It
+    // said "No lab is running", and `vlab down` stopped nothing, while they ran.
+    throw new LabError(
+      "lab-failed",
+      `Cannot read the state folder ${quote(root)}: ${ioReason(e)}`,
+      "Its labs cannot be seen from here: run vlab as the user who started them, or set " +
+        "VLAB_STATE_DIR to a folder you can read",
+    );
   }
   const out: FoundLab[] = [];
   for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {

@@ -1,0 +1,73 @@
+/**
+ * A state folder this user may not read (another user's) hides its labs; it is not empty. `vlab
+ * down`, `vlab ls` and `vlab status` said "No lab is running" (and `down` stopped nothing) while
+ * its lab ran: they say they cannot read it. Runs the CLI as user `nobody` (setpriv), so it needs
+ * root; skipped otherwise.
+ */
+
+import assert from "node:assert/strict";
+import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { createLabDir, labPaths, writeRecord } from "../lab/state.ts";
+
+const root = Deno.uid() === 0;
+const setpriv = root &&
+  new Deno.Command("sh", { args: ["-c", "command -v setpriv"], stdout: "null", stderr: "null" })
+    .outputSync().success;
+
+Deno.test({
+  name: "a state folder that cannot be read is said so, not 'No lab is running' while its lab runs",
+  ignore: !setpriv,
+  sanitizeResources: false,
+  fn: async () => {
+    // Root's folder, mode 0700: `nobody` may not list it.
+    const dir = await Deno.makeTempDir({ prefix: "vlab-unreadable-" });
+    Deno.chmodSync(dir, 0o700);
+    const before = Deno.env.get("VLAB_STATE_DIR");
+    Deno.env.set("VLAB_STATE_DIR", dir);
+    // A live lab there: this process holds its folder's lock and has written its record.
+    const hold = createLabDir("pair");
+    try {
+      const p = labPaths("pair");
+      writeRecord({
+        name: "pair",
+        pid: Deno.pid,
+        socket: p.socket,
+        source: "pair",
+        startedAt: new Date().toISOString(),
+        vms: 2,
+      });
+      for (const command of [["down"], ["ls"], ["status"]]) {
+        const out = await new Deno.Command("setpriv", {
+          args: [
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            Deno.execPath(),
+            ...vlabRunArgs(command),
+          ],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+          env: vlabChildEnv({ VLAB_STATE_DIR: dir, NO_COLOR: "1" }),
+        }).output();
+        const stdout = new TextDecoder().decode(out.stdout);
+        const stderr = new TextDecoder().decode(out.stderr);
+        assert.equal(out.code, 1, `${command}: ${stdout}${stderr}`);
+        assert.equal(stdout, "", command.join(" "));
+        assert.equal(
+          stderr,
+          `vlab: Cannot read the state folder "${dir}": permission denied\n` +
+            "hint: Its labs cannot be seen from here: run vlab as the user who started them, or " +
+            "set VLAB_STATE_DIR to a folder you can read\n",
+          command.join(" "),
+        );
+      }
+      assert.ok(Deno.statSync(p.record).isFile, "the lab's record is untouched");
+    } finally {
+      hold.release();
+      if (before === undefined) Deno.env.delete("VLAB_STATE_DIR");
+      else Deno.env.set("VLAB_STATE_DIR", before);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
