@@ -31,8 +31,9 @@ const faultArgs = z.strictObject({
   kind: z.enum(FAULT_KINDS as [Fault["kind"], ...Fault["kind"][]]),
   vm: z.string(),
   mode: z.enum(["exit", "hang", "slow", "mid-pass"]).optional(),
-  // 1 and up for a backend-crash's duration, 0 and up for a vm-crash's boot (parseFault says).
-  ms: z.number().int().min(0).max(60_000).optional(),
+  // Its least depends on the kind (1 for a backend-crash's duration, 0 for a vm-crash's boot):
+  // `checkFault` says it, at the key, naming the kind.
+  ms: z.number().int().max(60_000).optional(),
   after: z.number().int().min(1).max(100_000).optional(),
   device: z.string().optional(),
   queue: z.string().optional(),
@@ -182,15 +183,19 @@ function checkFault(
       hint: `its keys: ${["kind", "vm", ...keys!].join(", ")}`,
     });
   }
-  // The schema takes 0 for a vm-crash's boot time; a backend crash's duration starts at 1. Said
-  // at the key, in the drill's words (parseFault's message names the CLI's --ms).
-  const zeroMs = a.kind === "backend-crash" && a.ms === 0 && stray.length === 0;
-  if (zeroMs) {
+  // The schema bounds ms above only: a vm-crash's boot time starts at 0, a backend crash's
+  // duration at 1. Said at the key, in the drill's words (parseFault's message names the CLI's
+  // --ms), with the kind's own range (a backend-crash's -5 was told "between 0 and 60000").
+  const least = a.kind === "backend-crash" ? 1 : 0;
+  const lowMs = a.ms !== undefined && a.ms < least && stray.length === 0;
+  if (lowMs) {
     problems.push({
       code: "out-of-range",
       path: [...path, "ms"],
-      message: "ms must be between 1 and 60000 for a backend-crash, got 0",
-      hint: "write a whole number of milliseconds from 1 to 60000, or leave ms out",
+      message: `ms must be between ${least} and 60000${
+        a.kind === undefined ? "" : ` for a ${a.kind}`
+      }, got ${a.ms}`,
+      hint: `write a whole number of milliseconds from ${least} to 60000, or leave ms out`,
     });
   }
   if (whole && a.kind === "guest-bug" && a.bug === undefined) {
@@ -200,7 +205,7 @@ function checkFault(
       message: "A guest-bug fault needs a bug",
       hint: `add bug: one of ${GUEST_FAULT_KINDS.join(", ")}`,
     });
-  } else if (whole && stray.length === 0 && !zeroMs) {
+  } else if (whole && stray.length === 0 && !lowMs) {
     const parsed = parseFault(a);
     if (!parsed.ok) {
       problems.push({ code: "invalid", path, message: parsed.message, hint: parsed.hint });

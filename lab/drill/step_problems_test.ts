@@ -120,7 +120,19 @@ Deno.test("a backend-crash's ms of 0 is refused at its key in the drill's words 
     "topology: pair\ntimeline:\n  - fault: { kind: vm-crash, vm: b, ms: 0 }\n",
     "d.yaml",
   );
-  assert.ok(ok.ok, ok.ok ? "" : formatDrillIssues(ok.error));
+  assert.ok(ok.ok, ok.ok ? "" : formatDrillIssues(ok.error)); // Below its kind's least, each kind says its own range (a backend-crash's -5 was told "between
+  // 0 and 60000", the vm-crash's range).
+  const low = await problems(
+    "topology: pair\ntimeline:\n" +
+      "  - fault: { kind: backend-crash, vm: b, mode: hang, ms: -5 }\n" +
+      "  - fault: { kind: vm-crash, vm: b, ms: -1 }\n",
+  );
+  assert.deepEqual(lines(low), [
+    "3:58: ms must be between 1 and 60000 for a backend-crash, got -5 / hint: " +
+    "write a whole number of milliseconds from 1 to 60000, or leave ms out",
+    "4:41: ms must be between 0 and 60000 for a vm-crash, got -1 / hint: " +
+    "write a whole number of milliseconds from 0 to 60000, or leave ms out",
+  ]);
 });
 
 Deno.test("a fault's ms given as a duration with its unit (ms: 2s) gets the number it means as its hint", async () => {
