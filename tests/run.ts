@@ -33,6 +33,13 @@ export interface RunOptions {
 const decoder = new TextDecoder();
 
 /**
+ * What Deno itself prints on stderr while another deno process of this project holds the
+ * node_modules folder's lock (a test that runs two `vlab` commands at once, or a machine where
+ * tests run beside other work): Deno's line, not the child's, so it is left out of `stderr`.
+ */
+const DENO_LOCK_WAIT = /^Blocking waiting for file lock on node_modules directory\n/gm;
+
+/**
  * Run `cmd args` to its end.
  *
  * @example
@@ -65,7 +72,7 @@ export async function runProgram(
   return {
     code: out.code,
     stdout: decoder.decode(out.stdout),
-    stderr: decoder.decode(out.stderr),
+    stderr: decoder.decode(out.stderr).replace(DENO_LOCK_WAIT, ""),
     bytes: out.stdout,
   };
 }
