@@ -310,11 +310,7 @@ async function launch(
       // for (it waited on them before).
       await lab.stop({ exiting: options.exitsWithLab });
     } finally {
-      try {
-        await server?.shutdown();
-      } catch {
-        // Already closed.
-      }
+      if (server !== undefined) await shutdownWithin(server, SHUTDOWN_GRACE_MS);
       hold.release();
       ownLabs.delete(own);
       resolveStopped();
@@ -354,6 +350,40 @@ async function launch(
     if (e.kind === "lab-down" && lab.stopped) void stop();
   });
   return { lab, socket: paths.socket, events: eventsPath, stop, stopped };
+}
+
+/**
+ * How long a stopping lab waits for its control server's answers to go out, ms. Every answer is
+ * made by then (the lab's stop ended each workload and capture): what is left is their bytes on
+ * the way, milliseconds unless a client does not read.
+ */
+const SHUTDOWN_GRACE_MS = 2000;
+
+/**
+ * Shut `server` down gracefully, waiting at most `ms` for the answers in flight. A client that
+ * stops reading (`vlab capture a-b -w - | sleep 60`: its socket full) held the graceful shutdown,
+ * and with it the lab's folder, for ever: `vlab down` waited 15 s and then sent SIGKILL, and a
+ * script's `stop()` never resolved. Past `ms` the shutdown goes on by itself; the process's exit
+ * (`vlab up`) ends it, or the client reading or going.
+ *
+ * @example
+ * ```ts ignore
+ * await shutdownWithin(server, SHUTDOWN_GRACE_MS);
+ * ```
+ */
+async function shutdownWithin(
+  server: { shutdown(): Promise<void> },
+  ms: number,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      server.shutdown().catch(() => {}), // already closed
+      new Promise<void>((resolve) => timer = setTimeout(resolve, ms)),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
