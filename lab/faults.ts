@@ -101,12 +101,13 @@ export interface FaultTarget {
   /**
    * Ask a VM's guest to write a guest bug into queue `queue` of device slot `device`; resolves to
    * null when it was written, else the guest's reason for refusing (with a hint of its own when
-   * the guest could not answer: it crashed, or the lab stopped).
+   * the guest could not answer: it crashed, or the lab stopped), or `{ busy }` when the queue
+   * has no room for the bug now but may in a moment (`injectFault` asks again, for a while).
    */
   askGuestBug(
     vm: string,
     bug: { device: number; queue: number; bug: GuestFaultKind },
-  ): Promise<string | { message: string; hint: string } | null>;
+  ): Promise<string | { message: string; hint: string } | { busy: string } | null>;
   /**
    * The injected hangs still in force, and the exits not yet answered, by VM: kept by the lab
    * from one fault to the next (see {@linkcode InjectedHang}). `injectFault` adds and removes
@@ -190,8 +191,45 @@ function refuse(code: string, message: string, hint: string): FaultOutcome {
 }
 
 /**
+ * How long a guest bug waits for room in its queue, ms: under a flood every descriptor of a
+ * transmitq can be the device's at the moment the guest looks, and one comes back within a pass.
+ */
+export const GUEST_BUG_ROOM_MS = 2000;
+
+/**
+ * Ask the guest to write a guest bug, again every few milliseconds while its queue has no room
+ * (`{ busy }`), up to {@linkcode GUEST_BUG_ROOM_MS}: a bug injected under a flood was refused
+ * whenever the device held every buffer at that moment. Still busy then: refused, and logged
+ * (`guest-bug-refused`) as the guest logs its other refusals.
+ */
+async function askUntilRoom(
+  target: FaultTarget,
+  vm: string,
+  bug: { device: number; queue: number; bug: GuestFaultKind },
+  names: { nic: string; queue: string },
+): Promise<string | { message: string; hint: string } | null> {
+  const now = target.now ?? (() => performance.now());
+  const until = now() + GUEST_BUG_ROOM_MS;
+  for (;;) {
+    const r = await target.askGuestBug(vm, bug);
+    if (r === null || typeof r === "string" || !("busy" in r)) return r;
+    if (now() >= until) {
+      target.emit("guest-bug-refused", vm, { ...names, bug: bug.bug, message: r.busy });
+      return {
+        message: r.busy,
+        hint: `The device held every buffer of ${names.nic}'s ${names.queue} for ${
+          GUEST_BUG_ROOM_MS / 1000
+        } s (traffic keeps it full): inject it between bursts`,
+      };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/**
  * A guest's refusal of a guest bug, as the fault's answer (the event log has it too); one that
- * comes with its own hint (the guest crashed before it answered) keeps it.
+ * comes with its own hint (the guest crashed before it answered, or its queue had no room) keeps
+ * it.
  */
 function guestRefused(refused: string | { message: string; hint: string }): FaultOutcome {
   if (typeof refused !== "string") {
@@ -519,11 +557,12 @@ export async function injectFault(f: Fault, target: FaultTarget): Promise<FaultO
     if (missing !== null) return missing;
     const detail = { fault: f.kind, vm: vm.name, device: device.name, queue: f.queue, bug: f.bug };
     target.emit("fault", vm.name, detail);
-    const refused = await target.askGuestBug(vm.name, {
-      device: device.index,
-      queue: q,
-      bug: f.bug,
-    });
+    const refused = await askUntilRoom(
+      target,
+      vm.name,
+      { device: device.index, queue: q, bug: f.bug },
+      { nic: device.name, queue: f.queue },
+    );
     return refused === null ? { ok: true, detail } : guestRefused(refused);
   }
   const count = f.count ?? 1;
@@ -719,6 +758,11 @@ async function vhostPciFault(
   const detail = { fault: f.kind, vm, device: device.name, queue: f.queue, bug: f.bug };
   target.emit("fault", vm, detail);
   const queue = names.indexOf(f.queue);
-  const refused = await target.askGuestBug(vm, { device: device.index, queue, bug: f.bug });
+  const refused = await askUntilRoom(
+    target,
+    vm,
+    { device: device.index, queue, bug: f.bug },
+    { nic: device.name, queue: f.queue },
+  );
   return refused === null ? { ok: true, detail } : guestRefused(refused);
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type FaultTarget, injectFault, parseFault } from "./faults.ts";
+import { type Fault, type FaultTarget, injectFault, parseFault } from "./faults.ts";
 import { type LabPlan, planLab } from "./plan.ts";
 import { parseTopology } from "./topology/load.ts";
 import type { ToWorker } from "./wire/messages.ts";
@@ -667,4 +667,47 @@ Deno.test("a fault that is no object is refused in words for a script's value an
     "bad-fault",
     "Cannot inject a fault: the body is not JSON",
   ]);
+});
+
+Deno.test("a guest bug whose queue has no room now is asked again until it has, for up to 2 s, then refused and logged", async () => {
+  // Under a flood every descriptor of a transmitq can be the device's at the moment the guest
+  // looks: the bug was refused then ("no free descriptor"), one time in a few.
+  const full =
+    "Cannot inject loop: the queue has no free descriptor, and nothing it posted is still waiting";
+  const asked: number[] = [];
+  const events: [string, Record<string, unknown>][] = [];
+  let clock = 0;
+  let busyFor = 3;
+  const target: FaultTarget = {
+    plan: shippedPlan("pair"),
+    vmState: () => "running",
+    post: () => true,
+    control: () => new SharedArrayBuffer(0),
+    emit: (k, _s, d) => void events.push([k, d]),
+    hangs: new Map(),
+    now: () => clock,
+    askGuestBug: () => {
+      asked.push(clock);
+      clock += 100;
+      return Promise.resolve(asked.length <= busyFor ? { busy: full } : null);
+    },
+  };
+  const bug = { kind: "guest-bug", vm: "a", device: "eth0", queue: "transmitq", bug: "loop" };
+  const r = await injectFault(bug as Fault, target);
+  assert.ok(r.ok, r.ok ? "" : r.message);
+  assert.equal(asked.length, 4, "asked again while busy, then written");
+  assert.deepEqual(events.map(([k]) => k), ["fault"]);
+  // Busy for longer than the wait: refused with the guest's words, a hint that says why, and
+  // the refusal logged once (not once an ask).
+  asked.length = 0;
+  events.length = 0;
+  busyFor = Infinity;
+  const refused = await injectFault(bug as Fault, target);
+  assert.ok(!refused.ok);
+  assert.equal(refused.code, "guest-bug-refused");
+  assert.equal(refused.message, full);
+  assert.match(refused.hint, /^The device held every buffer of eth0's transmitq for 2 s/);
+  assert.equal(asked.length, 20, "asked every 100 ms (this guest's answer time) for 2 s");
+  assert.deepEqual(events.map(([k]) => k), ["fault", "guest-bug-refused"]);
+  assert.deepEqual(events[1][1], { nic: "eth0", queue: "transmitq", bug: "loop", message: full });
 });

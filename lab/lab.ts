@@ -804,7 +804,7 @@ export class Lab {
   async #askGuestBug(
     vm: string,
     bug: { device: number; queue: number; bug: GuestFaultKind },
-  ): Promise<string | { message: string; hint: string } | null> {
+  ): Promise<string | { message: string; hint: string } | { busy: string } | null> {
     const handle = this.#guest(vm);
     if (!handle) return `Cannot inject ${bug.bug}: VM "${vm}" has no guest worker`;
     const m = await this.#workers.requestWithin(
@@ -820,7 +820,7 @@ export class Lab {
       return { message: `Cannot inject ${bug.bug}: ${m.message}`, hint: m.hint };
     }
     if (m.type !== "guest-bug-result") return `Cannot inject ${bug.bug}: the lab stopped`;
-    return m.refused;
+    return m.busy && m.refused !== null ? { busy: m.refused } : m.refused;
   }
 
   /** Whether `stop` has been called (by a script, `POST /down` or a signal): the lab is going or gone. */

@@ -182,7 +182,7 @@ async function start(msg: VmStart): Promise<void> {
       jobs.get(m.id)?.abort();
     } else if (m.type === "guest-bug") {
       // Answered in every case: the lab tells the user whether the bug was written.
-      let refused: string | null | undefined;
+      let refused: string | { busy: string } | null | undefined;
       try {
         for (const k of kinds) {
           refused = k.guestBug?.(m);
@@ -194,9 +194,11 @@ async function start(msg: VmStart): Promise<void> {
       post({
         type: "guest-bug-result",
         id: m.id,
-        refused: refused === undefined
-          ? `Cannot inject ${m.bug}: device slot ${m.device} takes no guest bugs`
-          : refused,
+        ...(refused === undefined
+          ? { refused: `Cannot inject ${m.bug}: device slot ${m.device} takes no guest bugs` }
+          : typeof refused === "object" && refused !== null
+          ? { refused: refused.busy, busy: true as const }
+          : { refused }),
       });
     } else if (m.type === "link" || m.type === "partitions") {
       // A link flip of, or the partitions on, a device served in the guest (vhost-pci).

@@ -210,5 +210,14 @@ export type FromWorker =
   }
   | { type: "inspect-result"; id: number; info: unknown }
   /** A guest's verdict on `guest-bug` request `id`: null when written, else why it refused. */
-  | { type: "guest-bug-result"; id: number; refused: string | null }
+  | {
+    type: "guest-bug-result";
+    id: number;
+    refused: string | null;
+    /**
+     * With `refused`: the queue has no room for the bug now (every descriptor is the device's,
+     * under a flood), and may have some in a moment: the lab asks again (lab/faults.ts).
+     */
+    busy?: true;
+  }
   | { type: "event"; kind: string; detail: Record<string, unknown> };

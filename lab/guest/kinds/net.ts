@@ -525,7 +525,9 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
    * A guest bug on demand (`vlab fault guest-bug`): corrupt a queue the way a buggy driver would.
    * Returns undefined for a slot that is no NIC, null when written, else the refusal.
    */
-  const guestBug = (m: Extract<ToWorker, { type: "guest-bug" }>): string | null | undefined => {
+  const guestBug = (
+    m: Extract<ToWorker, { type: "guest-bug" }>,
+  ): string | { busy: string } | null | undefined => {
     const index = nics.findIndex((n) => n.slot === m.device);
     const nic = nics[index];
     if (!nic) return undefined;
@@ -583,6 +585,9 @@ async function start(ctx: GuestContext, specs: NetDeviceSpec[]): Promise<GuestKi
       : !packedSlot.ok
       ? packedSlot
       : injectGuestFault({ ...target, splitSlot: slot.value, packedSlot: packedSlot.value }, m.bug);
+    // No room now (every descriptor is the device's, under a flood): the lab asks again, and
+    // logs the refusal only if there is still none after its wait.
+    if (!r.ok && r.error.kind === "queue-full") return { busy: formatGuestFaultRefusal(r.error) };
     post({
       type: "event",
       kind: r.ok ? "guest-bug" : "guest-bug-refused",

@@ -144,9 +144,12 @@ export interface GuestKindInstance {
   /**
    * A guest bug for one of the kind's devices (`vlab fault guest-bug`): `undefined` when device
    * slot `m.device` is not the kind's, else null when the bug was written, or why it was refused
-   * (the kind also logs `guest-bug` or `guest-bug-refused`).
+   * (the kind also logs `guest-bug` or `guest-bug-refused`), or `{ busy }` when the queue has no
+   * room for it now but may in a moment (not logged: the lab asks again, and logs the last).
    */
-  guestBug?(m: Extract<ToWorker, { type: "guest-bug" }>): string | null | undefined;
+  guestBug?(
+    m: Extract<ToWorker, { type: "guest-bug" }>,
+  ): string | { busy: string } | null | undefined;
 }
 
 /** A device kind's guest slice. */
