@@ -279,16 +279,24 @@ export function downCommand() {
           const found = inspectLab(record.name, { clean: false, process: false });
           return found?.status === "running" && found.record.pid === record.pid;
         };
-        if (!await waitUntil(() => !held(), 15_000)) {
+        const waitMs = downWaitMs();
+        let killed = false;
+        if (!await waitUntil(() => !held(), waitMs)) {
           // The process does not let go. The lock it holds proves that `record.pid` is still
           // that lab's process (not a reused pid): end it, then clean up after it.
-          signal(record.pid, "SIGKILL");
+          killed = signal(record.pid, "SIGKILL");
           await waitUntil(() => !held(), 5_000);
         }
         removeStaleLab(record.name);
+        // Killed, it logged no `lab-down` and its workloads' clients got no answer: said, as the
+        // SIGTERM is (it printed only "lab NAME down").
         await out(
           `lab ${record.name} down${
-            signalled ? " (its control socket did not answer: SIGTERM)" : ""
+            killed
+              ? ` (it did not stop within ${waitMs / 1000} s: SIGKILL)`
+              : signalled
+              ? " (its control socket did not answer: SIGTERM)"
+              : ""
           }\n` +
             (record.events ? `event log ${shellArg(record.events)}\n` : ""),
         );
@@ -322,6 +330,24 @@ async function startingLabs(name: string | undefined, all: boolean): Promise<str
 
 /** How long a command waits for a starting lab to be up: a large lab's ready wait, and more. */
 const START_WAIT_MS = readyTimeoutFor(1024) + 60_000;
+
+/** How long `vlab down` waits for a lab to let go of its folder before it kills it, ms. */
+const DOWN_WAIT_MS = 15_000;
+
+/**
+ * How long `vlab down` waits for a lab to stop before SIGKILL, ms: `VLAB_DOWN_WAIT_MS` when it is
+ * a number (tests set a short one), else {@linkcode DOWN_WAIT_MS}.
+ */
+function downWaitMs(): number {
+  let text: string | undefined;
+  try {
+    text = Deno.env.get("VLAB_DOWN_WAIT_MS");
+  } catch {
+    return DOWN_WAIT_MS;
+  }
+  const n = text !== undefined && /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  return Number.isFinite(n) ? n : DOWN_WAIT_MS;
+}
 
 /** After this long waiting for a start, ms, a command says once that it still waits, and how to give up. */
 const START_NOTICE_MS = 15_000;
