@@ -6,7 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { vlabRunArgs } from "../cli/deno_run.ts";
+import { runProgram } from "./run.ts";
 import { createLabDir, labPaths, writeRecord } from "../lab/state.ts";
 
 const root = Deno.uid() === 0;
@@ -37,22 +38,14 @@ Deno.test({
         vms: 2,
       });
       for (const command of [["down"], ["ls"], ["status"]]) {
-        const out = await new Deno.Command("setpriv", {
-          args: [
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            Deno.execPath(),
-            ...vlabRunArgs(command),
-          ],
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-          env: vlabChildEnv({ VLAB_STATE_DIR: dir, NO_COLOR: "1" }),
-        }).output();
-        const stdout = new TextDecoder().decode(out.stdout);
-        const stderr = new TextDecoder().decode(out.stderr);
-        assert.equal(out.code, 1, `${command}: ${stdout}${stderr}`);
+        const { code, stdout, stderr } = await runProgram("setpriv", [
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          Deno.execPath(),
+          ...vlabRunArgs(command),
+        ], { stateDir: dir });
+        assert.equal(code, 1, `${command}: ${stdout}${stderr}`);
         assert.equal(stdout, "", command.join(" "));
         assert.equal(
           stderr,
