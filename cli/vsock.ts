@@ -15,8 +15,7 @@ import { controlJson, resolveLab } from "../lab/client.ts";
 import { startAgain } from "../lab/start_again.ts";
 import { LabError } from "../lab/errors.ts";
 import type { LabStatus } from "../lab/metrics.ts";
-import type { VmRecovery } from "../lab/snapshot_types.ts";
-import type { LabEvent } from "../lab/events.ts";
+import type { VmReboot, VmRecovery } from "../lab/snapshot_types.ts";
 import { type LabRecord, VSOCK_SOCKET } from "../lab/state.ts";
 import { processState } from "../lab/proc.ts";
 import { quote } from "../devices/base/quote.ts";
@@ -184,9 +183,10 @@ export async function cutShort(
     }
   };
   let status = await ask();
-  // A VM that crashed whole and whose guest boots longer than the wait (`vm-crash --ms`) is said
-  // to reboot at once: the wait would end with it still restarting.
-  if (isRestarting(status, vm) && (await bootMs(record, vm) ?? 0) >= RESTART_WAIT_MS) {
+  // A VM that crashed whole and whose guest still boots longer than the wait (`vm-crash --ms`)
+  // is said to reboot at once: the wait would end with it still restarting.
+  const reboot = rebootOf(status, vm);
+  if (reboot !== undefined && rebootLeftMs(reboot) >= RESTART_WAIT_MS) {
     return rebootCut(at, vm, port);
   }
   const deadline = performance.now() + RESTART_WAIT_MS;
@@ -210,9 +210,7 @@ export async function cutShort(
         `\`vlab exec ${vm} -- vsock-echo -p ${port}\`, then connect`,
     );
   }
-  if (now?.state === "restarting" && await bootMs(record, vm) !== null) {
-    return rebootCut(at, vm, port);
-  }
+  if (now?.state === "restarting" && now.reboot !== undefined) return rebootCut(at, vm, port);
   if (more("backendRestarts")) {
     return fail(
       "the VM's device worker crashed and was replaced",
@@ -236,32 +234,23 @@ function isRestarting(status: LabStatus | VlabError | "refused" | null, vm: stri
 }
 
 /**
- * When VM `vm`, `restarting`, is so because it crashed whole and reboots (`vm-crash`), not
- * because its device worker is being replaced (the latest of those events about it in the lab's
- * recent events is a `vm-crash`): its guest's boot time, ms (`vm-crash --ms`, 0 without);
- * otherwise, or when the lab does not answer, null.
+ * Where VM `vm`'s reboot after `vm-crash` is, as the lab's status says it (`Lab.rebootOf`):
+ * undefined when the VM does not reboot so (it runs, or only its device worker is being
+ * replaced), or when the lab did not answer. The status says it itself: the lab's recent events,
+ * read for it before, hold the last 1000, and a busy lab's pushed the `vm-crash` out of them.
  */
-async function bootMs(record: LabRecord, vm: string): Promise<number | null> {
-  try {
-    const events = await controlJson<LabEvent[]>(record, "/events");
-    const last = events.findLast((e) => e.subject === vm && RESTART_EVENTS.includes(e.kind));
-    if (last?.kind !== "vm-crash") return null;
-    const ms = last.detail?.bootMs;
-    return typeof ms === "number" ? ms : 0;
-  } catch {
-    return null;
-  }
+function rebootOf(
+  status: LabStatus | VlabError | "refused" | null,
+  vm: string,
+): VmReboot | undefined {
+  if (status === null || status === "refused" || status instanceof VlabError) return undefined;
+  return status.vms.find((v) => v.name === vm)?.reboot;
 }
 
-/** The events that begin or end a VM's `restarting` (a reboot, a backend restart). */
-const RESTART_EVENTS: readonly string[] = [
-  "vm-crash",
-  "vm-restarted",
-  "vm-restart-failed",
-  "backend-crash",
-  "backend-ready",
-  "backend-restart-failed",
-];
+/** How long a reboot still lasts at least, ms: what is left of its guest's boot time. */
+function rebootLeftMs(r: VmReboot): number {
+  return r.phase === "boot" ? r.bootsInMs ?? 0 : r.phase === "power-on" ? r.bootMs : 0;
+}
 
 /** A stream cut by a crash of its whole VM, still rebooting: its listener is gone for good. */
 function rebootCut(at: string, vm: string, port: number): VlabError {

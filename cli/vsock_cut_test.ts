@@ -74,3 +74,28 @@ Deno.test({
       assert.ok(ms < 3000, `it waited ${Math.round(ms)} ms for a reboot that lasts 20 s`);
     }),
 });
+
+Deno.test({
+  name:
+    "a stream cut by a vm-crash is said to reboot at once also when the lab's recent events no longer hold the crash",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withServer(async (env) => {
+      const r = await env.lab.fault({ kind: "vm-crash", vm: "b", ms: 20_000 });
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      // A busy lab: more events than `recent` holds (1000) came after the crash's. Before, the
+      // command read the crash from those events: it found none, waited 5 s, then said "the VM
+      // is restarting after a crash" and to connect again.
+      for (let i = 0; i < 1001; i++) env.lab.events.emit("test-noise", "a", { i });
+      const t0 = performance.now();
+      const cut = await cutShort(env.record, "b", 7, { reboots: 0, backendRestarts: 0 });
+      const ms = performance.now() - t0;
+      assert.ok(cut instanceof VlabError, `expected the reboot, got ${cut}`);
+      assert.equal(
+        cut.message,
+        'The connection to vsock port 7 of VM "b" was cut: the VM crashed and is rebooting',
+      );
+      assert.ok(ms < 3000, `it waited ${Math.round(ms)} ms for a reboot that lasts 20 s`);
+    }),
+});
