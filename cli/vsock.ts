@@ -15,7 +15,7 @@ import { controlJson, resolveLab } from "../lab/client.ts";
 import { startAgain } from "../lab/start_again.ts";
 import { LabError } from "../lab/errors.ts";
 import type { LabStatus } from "../lab/metrics.ts";
-import type { VmReboot, VmRecovery } from "../lab/snapshot_types.ts";
+import { rebootLeftMs, type VmReboot, type VmRecovery } from "../lab/snapshot_types.ts";
 import { type LabRecord, VSOCK_SOCKET } from "../lab/state.ts";
 import { processState } from "../lab/proc.ts";
 import { quote } from "../devices/base/quote.ts";
@@ -245,11 +245,6 @@ function rebootOf(
 ): VmReboot | undefined {
   if (status === null || status === "refused" || status instanceof VlabError) return undefined;
   return status.vms.find((v) => v.name === vm)?.reboot;
-}
-
-/** How long a reboot still lasts at least, ms: what is left of its guest's boot time. */
-function rebootLeftMs(r: VmReboot): number {
-  return r.phase === "boot" ? r.bootsInMs ?? 0 : r.phase === "power-on" ? r.bootMs : 0;
 }
 
 /** A stream cut by a crash of its whole VM, still rebooting: its listener is gone for good. */

@@ -144,6 +144,21 @@ export interface VmReboot {
   bootsInMs?: number;
 }
 
+/**
+ * How long a reboot after `vm-crash` still lasts at least, ms: what is left of its guest's boot
+ * time (all of it while its devices power on, none once its guest starts).
+ *
+ * @example
+ * ```ts
+ * import { rebootLeftMs } from "./snapshot_types.ts";
+ * rebootLeftMs({ bootMs: 3000, phase: "boot", bootsInMs: 1240 }); // 1240
+ * rebootLeftMs({ bootMs: 3000, phase: "power-on" }); // 3000
+ * ```
+ */
+export function rebootLeftMs(r: VmReboot): number {
+  return r.phase === "boot" ? r.bootsInMs ?? 0 : r.phase === "power-on" ? r.bootMs : 0;
+}
+
 /** One VM. */
 export interface VmSnapshot {
   /** VM name. */

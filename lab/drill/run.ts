@@ -16,7 +16,7 @@ import { type LabHandle, startLab, textForPath, typeName } from "../api.ts";
 import { LabError } from "../errors.ts";
 import { pauseUnlessAborted } from "../pause.ts";
 import { signalStopping } from "../script_signals.ts";
-import { type DirectionSnapshot, totalDrops } from "../snapshot_types.ts";
+import { type DirectionSnapshot, rebootLeftMs, totalDrops } from "../snapshot_types.ts";
 import type { Impairment } from "../wire/specs.ts";
 import { evaluate } from "./evaluate.ts";
 import type { LabEvent } from "../events.ts";
@@ -575,7 +575,7 @@ async function runLoaded(
   };
   // How long the reboot of a VM at an end of `link` still lasts at least, ms (0: none reboots):
   // its guest's boot time still to come (`vm-crash` `ms`).
-  const rebootLeftMs = (link: string) => {
+  const linkRebootLeftMs = (link: string) => {
     const plan = lab.lab.plan;
     const ring = plan.links.find((x) => x.name === link);
     const vp = plan.vhostPciLinks?.find((x) => x.name === link);
@@ -587,11 +587,7 @@ async function runLoaded(
     let most = 0;
     for (const vm of ends) {
       const r = plan.vms.some((v) => v.name === vm) ? lab.lab.rebootOf(vm) : null;
-      if (r === null) continue;
-      most = Math.max(
-        most,
-        r.phase === "boot" ? r.bootsInMs ?? 0 : r.phase === "power-on" ? r.bootMs : 0,
-      );
+      if (r !== null) most = Math.max(most, rebootLeftMs(r));
     }
     return most;
   };
@@ -605,7 +601,7 @@ async function runLoaded(
     // rebooting after vm-crash gives it no carrier until its guest runs: a link brought up during
     // a 7 s boot was "not recovered" though traffic flowed once the VM ran.
     const watchMs = RECOVERY_WATCH_MS + crossingMs(lab.lab.links.impairments(link)) +
-      rebootLeftMs(link);
+      linkRebootLeftMs(link);
     watchers.push((async () => {
       while (!abort.signal.aborted) {
         if (frames(link) > before) {
