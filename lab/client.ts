@@ -459,6 +459,9 @@ export interface ExecCancellableOptions {
 
 let execCount = 0;
 
+/** How a lab that does not know `"stream"` refuses it (`unknownKeyRefusal` in server_answers.ts). */
+const STREAM_REFUSED = /^POST \/exec takes no key "stream"$/;
+
 /**
  * Run a workload through `POST /exec`. When `signal` aborts (Ctrl-C), the lab is asked to stop
  * it (`DELETE /execs/ID`, on another connection) and the call resolves with what it had done
@@ -517,11 +520,17 @@ export async function execCancellable<T = unknown>(
   try {
     // A workload takes as long as it runs: no deadline (Ctrl-C cancels it, see above).
     if (options.onLine !== undefined) {
-      return await execStream<T>(record, {
-        method: "POST",
-        body: JSON.stringify({ vm, argv, id, stream: true }),
-        signal: cut.signal,
-      }, options.onLine);
+      try {
+        return await execStream<T>(record, {
+          method: "POST",
+          body: JSON.stringify({ vm, argv, id, stream: true }),
+          signal: cut.signal,
+        }, options.onLine);
+      } catch (e) {
+        // A lab started by an older vlab (before a `git pull`) refuses the key, and ran nothing:
+        // asked again without it, its output comes at the end, as it did then.
+        if (!(e instanceof LabError && STREAM_REFUSED.test(e.message))) throw e;
+      }
     }
     return await controlJson<ExecAnswer<T>>(record, "/exec", {
       method: "POST",
