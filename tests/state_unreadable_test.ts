@@ -7,13 +7,11 @@
 
 import assert from "node:assert/strict";
 import { vlabRunArgs } from "../cli/deno_run.ts";
-import { runProgram } from "./run.ts";
+import { onPath, runProgram } from "./run.ts";
 import { createLabDir, labPaths, writeRecord } from "../lab/state.ts";
 
 const root = Deno.uid() === 0;
-const setpriv = root &&
-  new Deno.Command("sh", { args: ["-c", "command -v setpriv"], stdout: "null", stderr: "null" })
-    .outputSync().success;
+const setpriv = root && await onPath("setpriv");
 
 Deno.test({
   name: "a state folder that cannot be read is said so, not 'No lab is running' while its lab runs",
