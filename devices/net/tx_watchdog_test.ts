@@ -126,6 +126,22 @@ for (const layout of ["split", "packed"] as const) {
     assert.equal(r.counters[NetDriverCounter.txTimeouts], 1, "counted once");
   });
 
+  Deno.test(`restartTxWatchdog starts the wait over, as a carrier coming back does [${layout}]`, () => {
+    const r = rig(layout, 1000);
+    r.clock.now = 10_000;
+    dropNotifications(r.regs, 1, { kicks: 1, interrupts: 0 });
+    r.send();
+    r.serve();
+    // Outstanding for 5 s while the link was down (the guest checks only while it is up).
+    r.clock.now = 15_000;
+    r.driver.restartTxWatchdog();
+    assert.equal(r.driver.txTimeoutDueMs(), 1000, "a whole timeout from the restart");
+    r.clock.now = 15_999;
+    assert.equal(r.driver.checkTxTimeout(), null, "not at once for the time spent down");
+    r.clock.now = 16_000;
+    assert.deepEqual(r.driver.checkTxTimeout(), { kind: "tx-timeout", inFlight: 1, idleMs: 1000 });
+  });
+
   Deno.test(`the transmit watchdog never fires while traffic flows or the queue is idle [${layout}]`, () => {
     const r = rig(layout); // default 5 s
     for (let i = 0; i < 200; i++) {
