@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { onPath, runProgram, spawnVlab, vlabIn, withLab } from "./run.ts";
 import { type LabGraph, renderGraph } from "../lab/graph.ts";
+import { twoAtOnce } from "./two_at_once.ts";
 
 const decoder = new TextDecoder();
 const E2E = { sanitizeResources: false, sanitizeOps: false } as const;
@@ -38,7 +39,18 @@ Deno.test({
     const stateDir = await Deno.makeTempDir({ prefix: "vlab-e2e-" });
     try {
       const vlab = vlabIn(stateDir);
-      const dot = await vlab("graph", "two-switches", "--format", "dot");
+      // A drill file draws the lab it runs on (it listed the drill's keys as unknown topology keys).
+      const file = new URL("../drills/partition-heal.yaml", import.meta.url).pathname;
+      // The commands are independent: they run two at once, and are checked in turn.
+      const [dot, mermaid, unknown, bad, typo, drill, close] = await twoAtOnce([
+        ["two-switches", "--format", "dot"],
+        ["star", "--format", "mermaid"],
+        ["mine"],
+        ["star", "--format", "png"],
+        ["star", "--format", "DOT"],
+        [file, "--format", "json"],
+        ["stra"],
+      ], (args) => vlab("graph", ...args));
       assert.equal(dot.code, 0, dot.stderr);
       const texts = await svgTexts(dot.stdout);
       for (const vm of ["h1", "h2", "h3", "h4"]) assert.ok(texts.includes(vm), `${vm} in ${texts}`);
@@ -46,7 +58,6 @@ Deno.test({
       assert.ok(texts.includes("sw1-sw2"), "the trunk link is labelled");
       assert.ok(texts.includes("eth0 10.0.0.1/24 split/256"), "h1's NIC is shown");
 
-      const mermaid = await vlab("graph", "star", "--format", "mermaid");
       assert.equal(mermaid.code, 0, mermaid.stderr);
       const lines = mermaid.stdout.trimEnd().split("\n");
       assert.equal(lines[0], "flowchart LR");
@@ -62,7 +73,6 @@ Deno.test({
       assert.equal(edges.length, 4);
       assert.equal(lines.length, 1 + 5 + 4);
 
-      const unknown = await vlab("graph", "mine");
       assert.equal(unknown.code, 1);
       assert.equal(
         unknown.stderr,
@@ -70,17 +80,12 @@ Deno.test({
           "hint: no lab is running; shipped topologies: pair, star, two-switches, split-vs-packed, vsock-pair, iommu-pair, vhost-pci\n",
       );
 
-      const bad = await vlab("graph", "star", "--format", "png");
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /unknown --format "png"/);
       // An image format is Graphviz's to draw: the hint gives the pipe; a typo gets its format.
       assert.match(bad.stderr, /\nhint: .*: vlab graph star \| dot -Tpng > lab\.png\n$/);
-      const typo = await vlab("graph", "star", "--format", "DOT");
       assert.equal(typo.code, 2);
       assert.match(typo.stderr, /\nhint: Did you mean `dot`\? Use one of dot, mermaid, json\n$/);
-      // A drill file draws the lab it runs on (it listed the drill's keys as unknown topology keys).
-      const file = new URL("../drills/partition-heal.yaml", import.meta.url).pathname;
-      const drill = await vlab("graph", file, "--format", "json");
       assert.equal(drill.code, 0, drill.stderr);
       const dg = JSON.parse(drill.stdout) as LabGraph;
       assert.deepEqual([dg.name, dg.vms.map((v) => v.name), dg.switches], [
@@ -88,7 +93,6 @@ Deno.test({
         ["h1", "h2", "h3", "h4"],
         ["sw1"],
       ]);
-      const close = await vlab("graph", "stra");
       assert.equal(close.code, 1);
       assert.match(close.stderr, /\nhint: did you mean `star`\? no lab is running; shipped /);
     } finally {
@@ -148,7 +152,11 @@ Deno.test({
       const down = await vlab("link", "h1-sw1", "down");
       assert.equal(down.code, 0, down.stderr);
 
-      const graph = await vlab("graph", "star", "--format", "json");
+      // The JSON of a bare name and the dot of the one lab running, two at once.
+      const [graph, dot] = await twoAtOnce(
+        [["star", "--format", "json"], []],
+        (args) => vlab("graph", ...args),
+      );
       assert.equal(graph.code, 0, graph.stderr);
       const g = JSON.parse(graph.stdout) as LabGraph;
       assert.equal(g.live, true, "a bare name of a running lab draws the lab");
@@ -158,7 +166,6 @@ Deno.test({
         ["h3-sw1", true],
         ["h4-sw1", true],
       ]);
-      const dot = await vlab("graph");
       assert.equal(dot.code, 0, dot.stderr);
       assert.match(dot.stdout, /"h1" -- "sw1" \[label="h1-sw1 \(DOWN\)[^\n]*style=dashed/);
       assert.ok((await svgTexts(dot.stdout)).includes("h1-sw1 (DOWN)"));

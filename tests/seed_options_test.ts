@@ -5,19 +5,21 @@ import assert from "node:assert/strict";
 import { inStateDir, LAB_TEST } from "../lab/testing.ts";
 import { startLab } from "../lab/api.ts";
 import { vlabIn } from "./run.ts";
+import { twoAtOnce } from "./two_at_once.ts";
 
 const BAD = ["-1", "4294967296", "9007199254740992", "1.5", "0x10", "1e3", "", "seven"];
 
 Deno.test("vlab up --seed takes 0 and 4294967295 and refuses the rest as drill run does", async () => {
   await inStateDir("vlab-seed-options-", async (dir) => {
     const vlab = vlabIn(dir);
-    for (const seed of ["0", "4294967295", "42"]) {
+    // Each command is a process of its own: they run two at once.
+    await twoAtOnce(["0", "4294967295", "42"], async (seed) => {
       const r = await vlab("up", "pair", "--dry-run", "--seed", seed);
       assert.equal(r.code, 0, r.stderr);
       // The plan names the seed that replaced the topology's (pair's is 1).
       assert.match(r.stdout, new RegExp(`^lab pair \\(seed ${seed}\\) from`, "m"), r.stdout);
-    }
-    for (const seed of BAD) {
+    });
+    await twoAtOnce(BAD, async (seed) => {
       const up = await vlab("up", "pair", "--dry-run", `--seed=${seed}`);
       assert.equal(up.code, 2, `up --seed ${seed}: ${up.stderr}`);
       assert.match(
@@ -26,6 +28,8 @@ Deno.test("vlab up --seed takes 0 and 4294967295 and refuses the rest as drill r
         up.stderr,
       );
       assert.match(up.stderr, /^hint: Give a seed such as --seed 42$/m, up.stderr);
+    });
+    await twoAtOnce(BAD, async (seed) => {
       const drill = await vlab("drill", "run", "drills/link-flap.yaml", `--seed=${seed}`);
       assert.equal(drill.code, 2, `drill run --seed ${seed}: ${drill.stderr}`);
       assert.match(
@@ -33,7 +37,7 @@ Deno.test("vlab up --seed takes 0 and 4294967295 and refuses the rest as drill r
         /^vlab: Cannot run the drill: --seed must be a whole number/m,
         drill.stderr,
       );
-    }
+    });
     assert.equal((await vlab("ls")).stdout, "no lab is running\n");
   });
 });
