@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 import { type Run, runVlab } from "./run.ts";
+import { twoAtOnce } from "./two_at_once.ts";
 import { shellQuote } from "../cli/child.ts";
 import { createProgram } from "../cli/main.ts";
 import type { Command } from "@commander-js/extra-typings";
@@ -274,24 +275,23 @@ Deno.test({
 });
 
 Deno.test("help of an unknown command is a usage error with did-you-mean", async () => {
-  const bogus = await vlab("help", "bogus");
+  const [bogus, typo, nested, evil, known] = await twoAtOnce(
+    [["bogus"], ["stauts"], ["bench", "rigns"], ["x\x1b]0;pwned\x07"], ["bench", "rings"]],
+    (args) => vlab("help", ...args),
+  );
   assert.equal(bogus.code, 2);
   assert.equal(bogus.stdout, "");
   const { message, hint } = errorLines(bogus);
   assert.equal(message, 'Unknown command "bogus" for "vlab"');
   assert.equal(hint, 'Run "vlab --help" for the list of commands');
-  const typo = await vlab("help", "stauts");
   assert.equal(typo.code, 2);
   assert.equal(errorLines(typo).hint, "Did you mean status?");
-  const nested = await vlab("help", "bench", "rigns");
   assert.equal(nested.code, 2);
   assert.equal(errorLines(nested).message, 'Unknown command "rigns" for "vlab bench"');
   // A name with a terminal escape sequence is printed escaped.
-  const evil = await vlab("help", "x\x1b]0;pwned\x07");
   assert.equal(evil.code, 2);
   assert.ok(!evil.stderr.includes("\x1b") && !evil.stderr.includes("\x07"), evil.stderr);
   assert.equal(errorLines(evil).message, 'Unknown command "x\\x1b]0;pwned\\x07" for "vlab"');
-  const known = await vlab("help", "bench", "rings");
   assert.equal(known.code, 0, known.stderr);
   assert.match(known.stdout, /^Usage: vlab bench rings /);
 });
@@ -354,7 +354,13 @@ Deno.test("capture -w to a missing folder or a folder, or a bad --duration, is a
   const dir = await Deno.makeTempDir({ prefix: "vlab-errors-" });
   const env = { VLAB_STATE_DIR: dir };
   try {
-    const missing = await vlabWith(env, "capture", "a-b", "-w", `${dir}/nope/x.pcap`);
+    // A path that cannot be looked at is not "missing": the system's reason is said.
+    Deno.writeTextFileSync(`${dir}/file`, "");
+    Deno.symlinkSync(`${dir}/loop`, `${dir}/loop`);
+    const [missing, notFolder, loop, folder] = await twoAtOnce(
+      [`${dir}/nope/x.pcap`, `${dir}/file/x.pcap`, `${dir}/loop`, dir],
+      (path) => vlabWith(env, "capture", "a-b", "-w", path),
+    );
     assert.equal(missing.code, 1);
     const m = errorLines(missing);
     assert.equal(
@@ -362,9 +368,6 @@ Deno.test("capture -w to a missing folder or a folder, or a bad --duration, is a
       `Cannot write the capture to "${dir}/nope/x.pcap": folder "${dir}/nope" does not exist`,
     );
     assert.doesNotMatch(m.hint, /bug in vlab/);
-    // A path that cannot be looked at is not "missing": the system's reason is said.
-    Deno.writeTextFileSync(`${dir}/file`, "");
-    const notFolder = await vlabWith(env, "capture", "a-b", "-w", `${dir}/file/x.pcap`);
     assert.equal(notFolder.code, 1);
     // It said only "not a directory": which folder is a file is said, as --report says it.
     assert.deepEqual(errorLines(notFolder), {
@@ -372,14 +375,11 @@ Deno.test("capture -w to a missing folder or a folder, or a bad --duration, is a
         `Cannot write the capture to "${dir}/file/x.pcap": "${dir}/file" is a file, not a folder`,
       hint: "Give a path whose folders are folders, or - for stdout",
     });
-    Deno.symlinkSync(`${dir}/loop`, `${dir}/loop`);
-    const loop = await vlabWith(env, "capture", "a-b", "-w", `${dir}/loop`);
     assert.equal(loop.code, 1);
     assert.equal(
       errorLines(loop).message,
       `Cannot write the capture to "${dir}/loop": too many levels of symbolic links`,
     );
-    const folder = await vlabWith(env, "capture", "a-b", "-w", dir);
     assert.equal(folder.code, 1);
     assert.equal(
       errorLines(folder).message,
@@ -387,14 +387,14 @@ Deno.test("capture -w to a missing folder or a folder, or a bad --duration, is a
     );
     // A duration whose timer would overflow (and fire at once) is refused, lab or not, and so
     // is anything but decimal seconds (`Number()` took "1e1", "0x5" and " 5").
-    for (const bad of ["1e400", "3000000", "0", "x", "1e1", "0x5", " 5", ".5"]) {
+    await twoAtOnce(["1e400", "3000000", "0", "x", "1e1", "0x5", " 5", ".5"], async (bad) => {
       const run = await vlabWith(env, "capture", "a-b", "--duration", bad);
       assert.equal(run.code, 2, `${bad}: ${run.stderr}`);
       assert.deepEqual(errorLines(run), {
         message: `--duration must be a number of seconds from 0.001 to 604800, got "${bad}"`,
         hint: "For example --duration 5",
       });
-    }
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -485,14 +485,14 @@ Deno.test("dashboard without a terminal, or with a bad --interval, fails at once
 Deno.test("a bad VLAB_DASHBOARD_NICE is one error line, before a dashboard or a lab starts", async () => {
   // It was taken silently: "abc" as the normal priority, "99" as nice 19 (reported as "nice 99").
   await inStateDir(async (env, dir) => {
-    for (const bad of ["abc", "99", "-21", "1.5", " 5", "idle,5"]) {
+    await twoAtOnce(["abc", "99", "-21", "1.5", " 5", "idle,5"], async (bad) => {
       const run = await vlabWith({ ...env, VLAB_DASHBOARD_NICE: bad }, "dashboard");
       assert.equal(run.code, 2, `${bad}: ${run.stderr}`);
       assert.deepEqual(errorLines(run), {
         message: `VLAB_DASHBOARD_NICE must be "idle" or a nice value from -20 to 19, got "${bad}"`,
         hint: "For example VLAB_DASHBOARD_NICE=10, or unset it for the default (the idle policy)",
       });
-    }
+    });
     // `vlab up` in a terminal says it before its lab starts (`script` gives it one).
     const line = [Deno.execPath(), ...vlabRunArgs(["up", "pair"])].map(shellQuote).join(" ");
     const out = await new Deno.Command("script", {
@@ -538,24 +538,33 @@ Deno.test("a bad VLAB_HOT_MS, VLAB_PLACEMENT or VLAB_BUNDLE stops vlab up with o
         "VLAB_PLACEMENT=off leaves the lab's threads to the kernel's scheduler; unset it for auto",
       ],
     ];
-    for (const [knob, message, hint] of cases) {
-      // The dry run first: it fails as the start does, and starts nothing whatever it says.
-      for (const args of [["up", "pair", "--dry-run"], ["up", "pair"], ["up", "pair", "-d"]]) {
-        const run = await vlabWith({ ...env, ...knob }, ...args);
-        assert.equal(run.code, 1, `${JSON.stringify(knob)} ${args}: ${run.stderr}`);
-        assert.deepEqual(errorLines(run), { message, hint });
-        if (args.includes("--dry-run")) assert.match(run.stdout, /^lab pair \(seed 1\)/);
-        assert.deepEqual([...Deno.readDirSync(dir)].filter((e) => e.name !== "logs"), []);
-      }
-    }
+    // The dry run, the start and the detached start of each knob, two at once.
+    const runs = cases.flatMap(([knob, message, hint]) =>
+      [["up", "pair", "--dry-run"], ["up", "pair"], ["up", "pair", "-d"]].map((args) => ({
+        knob,
+        message,
+        hint,
+        args,
+      }))
+    );
+    await twoAtOnce(runs, async ({ knob, message, hint, args }) => {
+      // The dry run fails as the start does, and none of them starts anything whatever it says.
+      const run = await vlabWith({ ...env, ...knob }, ...args);
+      assert.equal(run.code, 1, `${JSON.stringify(knob)} ${args}: ${run.stderr}`);
+      assert.deepEqual(errorLines(run), { message, hint });
+      if (args.includes("--dry-run")) assert.match(run.stdout, /^lab pair \(seed 1\)/);
+    });
+    // Looked at once all have ended: a start log of `up -d` still running is not a leftover.
+    assert.deepEqual([...Deno.readDirSync(dir)].filter((e) => e.name !== "logs"), []);
   });
 });
 
 Deno.test("pingall --vms with one VM or an empty name is refused before any lab is looked for", async () => {
   await inStateDir(async (env) => {
     // `--vms h1` ran and said "No two VMs share a subnet: nothing to ping" of VMs that do.
-    for (const list of ["h1", "h1,h1"]) {
-      const one = await vlabWith(env, "pingall", "--vms", list);
+    const lists = ["h1", "h1,h1", "h1,", "h1,,h3", ""];
+    const runs = await twoAtOnce(lists, (list) => vlabWith(env, "pingall", "--vms", list));
+    for (const one of runs.slice(0, 2)) {
       assert.equal(one.code, 2, one.stderr);
       assert.deepEqual(errorLines(one), {
         message: '--vms names one VM, "h1": a pair needs two',
@@ -563,23 +572,25 @@ Deno.test("pingall --vms with one VM or an empty name is refused before any lab 
       });
     }
     // `h1,` was taken for `h1`, as `vlab partition` refuses `a, / b`.
-    for (const list of ["h1,", "h1,,h3", ""]) {
-      const empty = await vlabWith(env, "pingall", "--vms", list);
+    for (const [i, empty] of runs.entries()) {
+      if (i < 2) continue;
       assert.equal(empty.code, 2, empty.stderr);
-      assert.equal(errorLines(empty).message, `--vms has an empty name, got "${list}"`);
+      assert.equal(errorLines(empty).message, `--vms has an empty name, got "${lists[i]}"`);
     }
   });
 });
 
 Deno.test("pingall's --count and --timeout take plain decimals, before any lab is looked for", async () => {
   await inStateDir(async (env) => {
-    const count = await vlabWith(env, "pingall", "--count", "1e1");
+    const [count, timeout] = await twoAtOnce(
+      [["--count", "1e1"], ["--timeout", "0x1"]],
+      (option) => vlabWith(env, "pingall", ...option),
+    );
     assert.equal(count.code, 2);
     assert.deepEqual(errorLines(count), {
       message: '--count must be an integer from 1 to 100, got "1e1"',
       hint: "For example --count 3",
     });
-    const timeout = await vlabWith(env, "pingall", "--timeout", "0x1");
     assert.equal(timeout.code, 2);
     assert.deepEqual(errorLines(timeout), {
       message: '--timeout must be a number of seconds from 0.01 to 60, got "0x1"',
@@ -590,13 +601,15 @@ Deno.test("pingall's --count and --timeout take plain decimals, before any lab i
 
 Deno.test("a fault option its mode does not use is a usage error, before any lab is looked for", async () => {
   await inStateDir(async (env) => {
-    const ms = await vlabWith(env, "fault", "backend-crash", "a", "--mode", "exit", "--ms", "5");
+    const [ms, after] = await twoAtOnce(
+      [["--mode", "exit", "--ms", "5"], ["--after", "3"]],
+      (options) => vlabWith(env, "fault", "backend-crash", "a", ...options),
+    );
     assert.equal(ms.code, 2, ms.stderr);
     assert.match(
       errorLines(ms).message,
       /^Cannot inject backend-crash: a duration \(--ms, [^)]*\) is how long/,
     );
-    const after = await vlabWith(env, "fault", "backend-crash", "a", "--after", "3");
     assert.equal(after.code, 2, after.stderr);
     assert.match(
       errorLines(after).message,
@@ -794,7 +807,7 @@ Deno.test("up with -d and --dry-run is a usage error, before the file is read or
       ["--dry-run", "--detach", "nosuch.yaml"],
       ["star", "-d", "--dry-run", "--seed", "5"],
     ];
-    for (const args of cases) {
+    await twoAtOnce(cases, async (args) => {
       const run = await vlabWith(env, "up", ...args);
       assert.equal(run.code, 2, run.stderr);
       assert.equal(run.stdout, "");
@@ -807,7 +820,7 @@ Deno.test("up with -d and --dry-run is a usage error, before the file is read or
         hint,
         `Run \`vlab up ${topology} --dry-run\` to see the plan, then \`vlab up ${topology} -d\` to start it`,
       );
-    }
+    });
     assert.deepEqual([...Deno.readDirSync(dir)].filter((e) => e.isDirectory), []);
   });
 });
@@ -937,11 +950,11 @@ Deno.test("vlab link refuses what it would ignore (extra words, --direction with
       [["link", "a-b", "down", "--direction", "forward"], /^--direction .* not with down/],
       [["link", "a-b", "set", "delay=5ms", "delay=6ms"], /^Cannot set "delay" twice/],
     ];
-    for (const [args, message] of cases) {
+    await twoAtOnce(cases, async ([args, message]) => {
       const run = await vlabWith(env, ...args);
       assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
       assert.match(errorLines(run).message, message);
-    }
+    });
   });
 });
 
@@ -956,14 +969,14 @@ Deno.test("a 1000-character argument is cut in the error that echoes it", async 
       [["status", "a", long], 2],
       [["dashboard", "--interval", long], 2],
     ];
-    for (const [args, code] of cases) {
+    await twoAtOnce(cases, async ([args, code]) => {
       const run = await vlabWith(env, ...args);
       const what = `${args[0]} ${args[1].slice(0, 10)}`;
       assert.equal(run.code, code, `${what}: ${run.stderr}`);
       const { message, hint } = errorLines(run);
       assert.ok(message.length < 200 && hint.length < 200, `${what}: ${message}\n${hint}`);
       assert.match(message, /x…"/, what);
-    }
+    });
   });
 });
 
@@ -1034,7 +1047,7 @@ Deno.test({
         [["exec", "a", "--", "ping", "10.0.0.2", "-c", "1"], "exec", /--lab NAME/],
         [["link", "a-b", "down"], "link", /--lab NAME/],
       ];
-      for (const [args, command, expected] of cases) {
+      await twoAtOnce(cases, async ([args, command, expected]) => {
         const run = await vlabWith(env, ...args);
         assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
         const { hint } = errorLines(run);
@@ -1043,9 +1056,10 @@ Deno.test({
         for (const option of hint.match(/(?<![\w-])--[a-z][a-z-]*/g) ?? []) {
           assert.ok(of.get(command)?.has(option), `${command} has no option ${option}: ${hint}`);
         }
-      }
-      // `/dev/stdout` is stdout, as `-` is.
-      const capture = await vlabWith(
+      });
+      // `/dev/stdout` is stdout, as `-` is; it captures for a second, while the two refusals
+      // after it run one after the other.
+      const capturing = vlabWith(
         env,
         "capture",
         "a-b",
@@ -1056,6 +1070,11 @@ Deno.test({
         "--duration",
         "1",
       );
+      // Deno refuses device files without --allow-all: said in vlab's words, not "missing".
+      const device = await vlabWith(env, "capture", "a-b", "--lab", "pair", "-w", "/dev/full");
+      // stdout that takes no bytes fails at the first write: write-failed, not a bug.
+      const full = await vlabToFullDisk(["capture", "a-b", "--lab", "pair"], env);
+      const capture = await capturing;
       assert.equal(capture.code, 0, capture.stderr);
       assert.ok(capture.bytes.length >= 24, "a pcap header at least");
       const magic = new DataView(capture.bytes.buffer, capture.bytes.byteOffset).getUint32(0, true);
@@ -1073,8 +1092,6 @@ Deno.test({
       }
       assert.equal(at, capture.bytes.length, "stdout holds whole pcap records only");
       assert.equal(records, Number(summary[1]), capture.stderr);
-      // Deno refuses device files without --allow-all: said in vlab's words, not "missing".
-      const device = await vlabWith(env, "capture", "a-b", "--lab", "pair", "-w", "/dev/full");
       assert.equal(device.code, 1, device.stderr);
       assert.deepEqual(errorLines(device), {
         message:
@@ -1082,8 +1099,6 @@ Deno.test({
         hint:
           "Write to - (stdout) and redirect it (vlab capture a-b > FILE), or give a regular file",
       });
-      // stdout that takes no bytes fails at the first write: write-failed, not a bug.
-      const full = await vlabToFullDisk(["capture", "a-b", "--lab", "pair"], env);
       assert.equal(full.code, 1, full.stderr);
       assert.equal(errorLines(full).message, "Cannot write to stdout: no space left on device");
     } finally {
@@ -1153,26 +1168,23 @@ Deno.test("a state folder that cannot be made is one clear error for up and up -
     // A file where the state folder should be: `up -d` said "Internal error" and "a bug".
     const file = `${dir}/afile`;
     Deno.writeTextFileSync(file, "");
-    for (const args of [["up", "pair", "-d"], ["up", "pair"], ["drill", "run", "drills/x.yaml"]]) {
-      for (const state of [file, `${file}/sub`]) {
-        if (args[0] === "drill") {
-          Deno.writeTextFileSync(`${dir}/x.yaml`, "topology: pair\ntimeline: [{ wait: 1ms }]\n");
-          args[2] = `${dir}/x.yaml`;
-        }
-        const run = await vlabWith({ VLAB_STATE_DIR: state }, ...args);
-        assert.equal(run.code, args[0] === "drill" ? 3 : 1, run.stderr);
-        const { message, hint } = errorLines(run);
-        // Before: "File exists (os error 17): mkdir '…'" and a hint to check permissions.
-        assert.match(
-          message,
-          new RegExp(
-            `^Cannot create the state folder ${state}.*: ${file} is a file, not a folder$`,
-          ),
-          args.join(" "),
-        );
-        assert.equal(hint, "Move that file away, or set VLAB_STATE_DIR to a folder");
-      }
-    }
+    Deno.writeTextFileSync(`${dir}/x.yaml`, "topology: pair\ntimeline: [{ wait: 1ms }]\n");
+    const runs = [["up", "pair", "-d"], ["up", "pair"], ["drill", "run", `${dir}/x.yaml`]]
+      .flatMap((args) => [file, `${file}/sub`].map((state) => ({ args, state })));
+    await twoAtOnce(runs, async ({ args, state }) => {
+      const run = await vlabWith({ VLAB_STATE_DIR: state }, ...args);
+      assert.equal(run.code, args[0] === "drill" ? 3 : 1, run.stderr);
+      const { message, hint } = errorLines(run);
+      // Before: "File exists (os error 17): mkdir '…'" and a hint to check permissions.
+      assert.match(
+        message,
+        new RegExp(
+          `^Cannot create the state folder ${state}.*: ${file} is a file, not a folder$`,
+        ),
+        args.join(" "),
+      );
+      assert.equal(hint, "Move that file away, or set VLAB_STATE_DIR to a folder");
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -1234,11 +1246,11 @@ Deno.test({
           `segment with NIC "a:eth0" \\(mtu 9000\\)\\n {2}hint: .*too big`,
         "m",
       );
-      for (const args of [["validate", file], ["up", file, "--dry-run"]]) {
+      await twoAtOnce([["validate", file], ["up", file, "--dry-run"]], async (args) => {
         const run = await vlabWith(env, ...args);
         assert.equal(run.code, 0, run.stderr);
         assert.match(run.stderr, warning, args.join(" "));
-      }
+      });
       // A lab started for real warns too (once: the detached child is quiet), and still starts.
       const up = await vlabWith(env, "up", file, "-d");
       try {
