@@ -12,7 +12,11 @@ import { Lab } from "../lab/lab.ts";
 import { planLab } from "../lab/plan.ts";
 import { parseTopology } from "../lab/topology/load.ts";
 import { LAB_TEST, startTestLab, vmRestarted, waitForValue } from "../lab/testing.ts";
-import type { VsockSendResult, VsockSinkResult } from "../lab/guest/workloads/vsock.ts";
+import type {
+  VsockEchoResult,
+  VsockSendResult,
+  VsockSinkResult,
+} from "../lab/guest/workloads/vsock.ts";
 import { flowingStream, vsockOf } from "./vsock_streams.ts";
 import { vsockConnect } from "../lab/vsock_connect.ts";
 import { takeSnapshot } from "../lab/snapshot.ts";
@@ -27,7 +31,13 @@ async function startPair(stateDir?: string): Promise<Lab> {
 
 /** A new stream a → b:port once b's new guest listens (spawned), checked end to end. */
 async function newStream(lab: Lab, port: number): Promise<void> {
-  const { result: echo } = await lab.spawn("b", ["vsock-echo", "-p", String(port), "-t", "3"]);
+  // Stopped once the stream is checked (-t only bounds it): it held the test 3 s.
+  const stop = new AbortController();
+  const { result: echo } = await lab.spawn(
+    "b",
+    ["vsock-echo", "-p", String(port), "-t", "10"],
+    stop.signal,
+  );
   const again = await waitForValue("a stream to b's new guest", async () => {
     const r = await lab.exec("a", ["vsock-send", "4", String(port), "-b", "100000"]);
     if (r.ok) return r.result as VsockSendResult;
@@ -35,8 +45,10 @@ async function newStream(lab: Lab, port: number): Promise<void> {
     return null;
   }, 10_000);
   assert.equal(again.bytes, 100000);
+  stop.abort();
   const e = await echo;
   assert.ok(e.ok, e.ok ? "" : e.message);
+  assert.ok((e.result as VsockEchoResult).connections >= 1, JSON.stringify(e.result));
 }
 
 Deno.test({
@@ -157,12 +169,16 @@ Deno.test({
       assert.ok(closed, "the host client's connection stayed open across b's crash");
       await vmRestarted(lab, "b", from);
       // The rebooted guest listens again, and the new device worker bridges vsock.sock again.
-      const echo2 = lab.exec("b", ["vsock-echo", "-p", "7", "-t", "5"]);
+      // Stopped once the echo came back (-t only bounds it): it held the test 5 s.
+      const stop2 = new AbortController();
+      const echo2 = lab.exec("b", ["vsock-echo", "-p", "7", "-t", "10"], stop2.signal);
       const again = await waitForValue("a new host connection after the reboot", open, 10_000);
       await again.write(new TextEncoder().encode("pong"));
       assert.equal(await readLine(again), "pong");
       again.close();
-      await echo2;
+      stop2.abort();
+      const e2 = await echo2;
+      assert.ok(e2.ok, e2.ok ? "" : e2.message);
     } finally {
       try {
         conn?.close();

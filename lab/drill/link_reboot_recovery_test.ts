@@ -20,18 +20,20 @@ Deno.test({
           {
             exec: {
               vm: "a",
-              argv: ["ping", "10.0.0.2", "-c", "60", "-i", "0.1", "-W", "0.2"],
+              // Pings on 0.8 s past b's boot: frames to time the link's recovery by.
+              argv: ["ping", "10.0.0.2", "-c", "40", "-i", "0.1", "-W", "0.2"],
               background: true,
               as: "ping",
             },
           },
-          { at: "200ms", fault: { kind: "vm-crash", vm: "b", ms: 3500 } },
+          // b runs at 3.2 s, 0.8 s after the 2 s watch of the link (up at 400 ms) ran out.
+          { at: "200ms", fault: { kind: "vm-crash", vm: "b", ms: 3000 } },
           { at: "300ms", link: { name: "a-b", state: "down", up_after: "100ms" } },
           { wait_for: { workload: "ping" } },
         ],
         assert: ["recovery.unrecovered == 0"],
       });
-      // Before: 'link a-b: not recovered' (the watch ended 2 s after the link came up, 1.3 s
+      // Before: 'link a-b: not recovered' (the watch ended 2 s after the link came up, 0.8 s
       // before b's guest ran), and the assertion failed.
       const link = r.recovery.find((s) => s.subject === "link a-b");
       assert.ok(link !== undefined, JSON.stringify(r.recovery));
