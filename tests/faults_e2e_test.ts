@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { vlabIn } from "./run.ts";
+import { twoAtOnce } from "./two_at_once.ts";
 
 interface Event {
   kind: string;
@@ -88,6 +89,14 @@ Deno.test({
       // b's reply whose kick is lost stays in b's transmitq (the device serves it on kicks) until
       // b's transmit watchdog (5 s) resets the device.
       void vlab("exec", "a", "--", "ping", "10.0.0.2", "-c", "1", "-W", "1");
+      // Faults the CLI refuses inject nothing: they are asked meanwhile, two at once, and checked
+      // at the end.
+      const refusals = twoAtOnce([
+        ["backend-crash", "zz"],
+        ["lost-kick", "a", "eth0", "toString"],
+        ["guest-bug", "a", "eth0", "transmitq", "meteor"],
+        ["backend-crash", "a", "--mode", "hang", "--ms", "soon"],
+      ], (args) => vlab("fault", ...args)).then((runs) => ({ runs }), (error) => ({ error }));
       await waitEvent(
         "b's tx-timeout reset",
         (e) => e.some((x) => x.kind === "device-reset" && x.subject === "b"),
@@ -101,17 +110,16 @@ Deno.test({
         ["backend-crash", "backend-crash", "backend-crash", "lost-kick", "lost-irq", "guest-bug"],
       );
 
-      const noVm = await vlab("fault", "backend-crash", "zz");
+      const refused = await refusals;
+      if ("error" in refused) throw refused.error;
+      const [noVm, noQueue, badBug, badMs] = refused.runs;
       assert.equal(noVm.code, 1);
       assert.match(noVm.stderr, /Cannot inject backend-crash: the lab has no VM "zz"/);
-      const noQueue = await vlab("fault", "lost-kick", "a", "eth0", "toString");
       assert.equal(noQueue.code, 1);
       assert.match(noQueue.stderr, /has no queue "toString"/);
       assert.match(noQueue.stderr, /receiveq, transmitq/);
-      const badBug = await vlab("fault", "guest-bug", "a", "eth0", "transmitq", "meteor");
       assert.equal(badBug.code, 2);
       assert.match(badBug.stderr, /Unknown guest bug "meteor"/);
-      const badMs = await vlab("fault", "backend-crash", "a", "--mode", "hang", "--ms", "soon");
       assert.equal(badMs.code, 2);
       assert.match(badMs.stderr, /--ms must be an integer from 1 to 60000, got "soon"/);
     } finally {
