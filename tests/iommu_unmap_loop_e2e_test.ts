@@ -40,7 +40,14 @@ links:
       assert.ok(t.ok);
       const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
       try {
-        const flood = lab.exec("a", ["udp-flood", "10.0.0.2", "-r", "20000", "-t", "3"]);
+        // Traffic until the loop is done (it was a fixed 3 s the loop seldom needed): -t only
+        // bounds it.
+        const stop = new AbortController();
+        const flood = lab.exec(
+          "a",
+          ["udp-flood", "10.0.0.2", "-r", "20000", "-t", "20"],
+          stop.signal,
+        );
         await new Promise((r) => setTimeout(r, 200));
         let revoked = 0;
         for (let i = 0; i < 40; i++) {
@@ -49,6 +56,7 @@ links:
           else assert.match(r.message, REFUSALS);
         }
         assert.ok(revoked >= 1, "some revocations went through");
+        stop.abort();
         const f = await flood;
         assert.ok(f.ok, f.ok ? "" : f.message);
         const failed = lab.events.recent().filter((e) => e.kind === "device-reset-failed");
@@ -94,14 +102,17 @@ links:
     assert.ok(t.ok);
     const lab = await Lab.start(planLab(t.value), { readyTimeoutMs: 20_000 });
     try {
+      // Traffic until the loop is done, as above.
+      const stop = new AbortController();
       const floods = ["10.0.0.2", "10.0.1.2"].map((ip) =>
-        lab.exec("a", ["udp-flood", ip, "-r", "10000", "-t", "3"])
+        lab.exec("a", ["udp-flood", ip, "-r", "10000", "-t", "20"], stop.signal)
       );
       await new Promise((r) => setTimeout(r, 200));
       for (let i = 0; i < 60; i++) {
         const r = await lab.exec("a", ["iommu-unmap", i % 2 ? "eth1" : "eth0"]);
         if (!r.ok) assert.match(r.message, /^Cannot revoke "eth[01]": its (window|NIC) /);
       }
+      stop.abort();
       for (const f of floods) assert.ok((await f).ok);
       const failed = lab.events.recent().filter((e) => e.kind === "device-reset-failed");
       assert.deepEqual(failed, [], "no reset failed");
