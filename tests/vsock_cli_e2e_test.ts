@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 import { runVlab, withLab } from "./run.ts";
+import { twoAtOnce } from "./two_at_once.ts";
 
 const decoder = new TextDecoder();
 
@@ -45,7 +46,12 @@ Deno.test({
     try {
       await waitFor('"up in"', () => /up in/.test(text) || exited);
       assert.ok(!exited, `vlab up exited early:\n${text}`);
-      const refused = await vlab(env, ["vsock", "a", "7"], "x");
+      // Before the echo starts (port 7 refuses), with the unknown VM and the bad port: two at once.
+      const [refused, unknown, bad] = await twoAtOnce([
+        { args: ["vsock", "a", "7"], input: "x" },
+        { args: ["vsock", "zz", "7"], input: "" },
+        { args: ["vsock", "a", "70000000000"], input: "" },
+      ], ({ args, input }) => vlab(env, args, input));
       assert.equal(refused.code, 1, refused.stderr);
       assert.match(refused.stderr, /Cannot connect to vsock port 7 of VM "a": refused/);
       // Longer than the test: `vlab down` below ends it. With -t 8, the eight `vlab` commands
@@ -79,10 +85,8 @@ Deno.test({
         await writer.close().catch(() => {});
         assert.equal(ended.code, 130, signal);
       }
-      const unknown = await vlab(env, ["vsock", "zz", "7"]);
       assert.equal(unknown.code, 1);
       assert.match(unknown.stderr, /Cannot connect to VM "zz": no such VM/);
-      const bad = await vlab(env, ["vsock", "a", "70000000000"]);
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /Cannot use "70000000000" as a vsock port/);
       await vlab(env, ["down"]);
