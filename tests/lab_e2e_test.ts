@@ -13,6 +13,7 @@ import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
 import { captureStarted, onPath, runProgram, spawnVlab, vlabIn, withLab } from "./run.ts";
 import { createLabDir, type LabRecord, writeRecord } from "../lab/state.ts";
 import { inStateDir, pathExists } from "../lab/testing.ts";
+import { twoAtOnce } from "./two_at_once.ts";
 
 /** Entries left in a state folder, but the event logs kept in `logs/`. */
 function leftovers(stateDir: string): string[] {
@@ -202,7 +203,11 @@ Deno.test({
       ]);
       assert.equal(missing.stdout, "404");
       // The lab kept running.
-      const again = await vlab("exec", "b", "--", "ping", "10.0.0.1", "-c", "1");
+      // A value `link set` cannot read changes nothing: asked beside that ping.
+      const [again, badValue] = await twoAtOnce([
+        ["exec", "b", "--", "ping", "10.0.0.1", "-c", "1"],
+        ["link", "a-b", "set", "jitter=2"],
+      ], (args) => vlab(...args));
       assert.equal(again.code, 0, again.stderr);
 
       // Link down: the guest sees it and pings get no answer; up again: they do.
@@ -259,7 +264,6 @@ Deno.test({
       assert.equal(times.length, 2, rtt.stdout);
       assert.ok(times.every((t) => t >= 30), `RTTs ${times} with a 30 ms forward delay`);
       assert.equal((await vlab("link", "a-b", "clear")).code, 0);
-      const badValue = await vlab("link", "a-b", "set", "jitter=2");
       assert.equal(badValue.code, 2, badValue.stderr);
       assert.match(badValue.stderr, /Cannot read jitter "2": expected a duration/);
       assert.match(badValue.stderr, /hint: write a duration/);
@@ -289,40 +293,33 @@ Deno.test({
     // Every other lab of the suite runs its workers from bundles: this one runs the sources.
     await withLab("star", async (vlab, stateDir) => {
       const hosts = ["h1", "h2", "h3", "h4"];
-      for (const [i, from] of hosts.entries()) {
-        for (const [j] of hosts.entries()) {
-          if (i === j) continue;
-          const r = await vlab("exec", from, "--", "ping", `10.0.0.${j + 1}`, "-c", "1");
-          assert.equal(r.code, 0, `${from} → 10.0.0.${j + 1}: ${r.stderr}`);
-          assert.match(r.stdout, /1 packets transmitted, 1 received/, `${from} → 10.0.0.${j + 1}`);
-        }
-      }
+      const pairs = hosts.flatMap((from, i) =>
+        hosts.flatMap((_, j) => i === j ? [] : [{ from, to: `10.0.0.${j + 1}` }])
+      );
+      // Each ping is a `vlab exec` of its own: two at once.
+      await twoAtOnce(pairs, async ({ from, to }) => {
+        const r = await vlab("exec", from, "--", "ping", to, "-c", "1");
+        assert.equal(r.code, 0, `${from} → ${to}: ${r.stderr}`);
+        assert.match(r.stdout, /1 packets transmitted, 1 received/, `${from} → ${to}`);
+      });
 
       // A partition through the switch: across it pings fail, within a side they pass; heal.
       const cut = await vlab("partition", "h1,h2", "/", "h3,h4");
       assert.equal(cut.code, 0, cut.stderr);
       assert.match(cut.stdout, /^partition 1: h1,h2 ⇹ h3,h4$/m);
-      assert.match((await vlab("status")).stdout, /^partitions:\n {2}1: h1,h2 ⇹ h3,h4$/m);
-      const across = await vlab(
-        "exec",
-        "h1",
-        "--",
-        "ping",
-        "10.0.0.3",
-        "-c",
-        "2",
-        "-i",
-        "0.1",
-        "-W",
-        "0.3",
-      );
+      // What follows does not change the partition: two commands at once.
+      const [status, across, within, noSlash, unknown] = await twoAtOnce([
+        ["status"],
+        ["exec", "h1", "--", "ping", "10.0.0.3", "-c", "2", "-i", "0.1", "-W", "0.3"],
+        ["exec", "h1", "--", "ping", "10.0.0.2", "-c", "1"],
+        ["partition", "h1", "h3"],
+        ["partition", "h1", "/", "h9"],
+      ], (args) => vlab(...args));
+      assert.match(status.stdout, /^partitions:\n {2}1: h1,h2 ⇹ h3,h4$/m);
       assert.match(across.stdout + across.stderr, /0 received/);
-      const within = await vlab("exec", "h1", "--", "ping", "10.0.0.2", "-c", "1");
       assert.match(within.stdout, /1 received/);
-      const noSlash = await vlab("partition", "h1", "h3");
       assert.equal(noSlash.code, 2, noSlash.stderr);
       assert.match(noSlash.stderr, /Cannot read partition "h1 h3"/);
-      const unknown = await vlab("partition", "h1", "/", "h9");
       assert.equal(unknown.code, 1, unknown.stderr);
       assert.match(unknown.stderr, /no VM "h9"/);
       const heal = await vlab("heal");
@@ -415,13 +412,13 @@ Deno.test({
         assert.equal(procState(pid), "T", "vlab ls resumed the frozen lab");
         assert.equal(ls.code, 0, ls.stderr);
         assert.match(ls.stdout, new RegExp(`^pair\\s+stopped\\s+2\\s+${pid}\\s`, "m"));
-        const status = await vlab("status");
-        assert.equal(procState(pid), "T", "vlab status resumed the frozen lab");
+        // Nor does any other client (here vlab graph): each says so rather than hang. The two
+        // run side by side.
+        const [status, graph] = await twoAtOnce([["status"], ["graph"]], (args) => vlab(...args));
+        assert.equal(procState(pid), "T", "vlab status or vlab graph resumed the frozen lab");
         assert.equal(status.code, 1);
         assert.match(status.stderr, /Lab "pair" is stopped/);
         assert.match(status.stderr, new RegExp(`kill -CONT ${pid}`));
-        // Nor does any other client (here vlab graph): each says so rather than hang.
-        const graph = await vlab("graph");
         assert.equal(graph.code, 1, graph.stderr);
         assert.match(graph.stderr, /Lab "pair" is stopped/);
         // down --all does not hang on it: it says what to do.
