@@ -75,24 +75,27 @@ Deno.test({
   ...LAB_TEST,
   fn: () =>
     inStateDir("vlab-seed-options-", async (dir) => {
-      const lab = await startLab({ name: "seed-opt", seed: 1, vms: {} }, {
-        seed: 4294967295,
-        stopOnSignals: false,
-      });
-      try {
-        // Before, the option was ignored without a word: the lab ran with the topology's 1.
-        assert.equal(lab.status().seed, 4294967295);
-      } finally {
-        await lab.stop();
-      }
       const vlab = vlabIn(dir);
-      const up = await vlab("up", "pair", "-d", "--seed", "0");
+      // The CLI's lab starts while this process runs its own (another name) beside it.
+      const starting = vlab("up", "pair", "-d", "--seed", "0");
       try {
+        const lab = await startLab({ name: "seed-opt", seed: 1, vms: {} }, {
+          seed: 4294967295,
+          stopOnSignals: false,
+        });
+        try {
+          // Before, the option was ignored without a word: the lab ran with the topology's 1.
+          assert.equal(lab.status().seed, 4294967295);
+        } finally {
+          await lab.stop();
+        }
+        const up = await starting;
         assert.equal(up.code, 0, up.stderr);
         assert.match(up.stdout, /^lab pair up in the background \(pid \d+, seed 0\);/);
         const status = await vlab("status", "pair");
         assert.match(status.stdout, /^lab pair \(seed 0, pid \d+/);
       } finally {
+        await starting;
         await vlab("down", "--all");
       }
     }),
