@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { onPath, type Run, runProgram, runVlab, spawnVlab, vlabIn } from "./run.ts";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
+import { twoAtOnce } from "./two_at_once.ts";
 
 /** A fresh state folder and work folder; `vlab` runs with the state folder. */
 async function withDirs(
@@ -173,14 +174,17 @@ assert:
       );
       const notReport = `${work}/not-a-report.json`;
       await Deno.writeTextFile(notReport, "{}");
-      const replay = await vlab("drill", "replay", notReport);
+      // The replay and the run are independent: two at once.
+      const [replay, r] = await twoAtOnce(
+        [["replay", notReport], ["run", file]],
+        (args) => vlab("drill", ...args),
+      );
       assert.equal(replay.code, 2);
       assert.equal(
         replay.stderr,
         "vlab: Cannot replay: this is not a drill report (no seed, document, steps or links)\n" +
           "hint: Give the report.json written by `vlab drill run --report DIR`\n",
       );
-      const r = await vlab("drill", "run", file);
       assert.equal(r.code, 2, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
       assert.equal(r.stdout, "");
       assert.equal(
@@ -454,8 +458,30 @@ Deno.test({
       try {
         const drill =
           "name: piped\ntopology: pair\ntimeline:\n  - wait: 1ms\nassert:\n  - 1 == 1\n";
-        // Before: 'Cannot read drill file "-": no such file'.
-        const r = await vlab(drill, "drill", "run", "-", "--report", `${work}/out`);
+        // On a terminal it is refused, not waited on (`script` gives it one).
+        const line = [Deno.execPath(), ...vlabRunArgs(["drill", "run", "-"])]
+          .map((w) => `'${w.replaceAll("'", `'\\''`)}'`).join(" ");
+        const onTerminal = async (): Promise<Run> => {
+          const out = await new Deno.Command("script", {
+            args: ["-qec", line, "/dev/null"],
+            stdin: "null",
+            stdout: "piped",
+            stderr: "piped",
+            env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: state }),
+          }).output();
+          const text = new TextDecoder().decode(out.stdout).replaceAll("\r", "");
+          return { code: out.code, stdout: text, stderr: "", bytes: out.stdout };
+        };
+        // The drill runs its lab while the refusals below run one after the other beside it.
+        const [[r], [bad, binary, tty]] = await twoAtOnce<() => Promise<Run[]>, Run[]>([
+          // Before: 'Cannot read drill file "-": no such file'.
+          async () => [await vlab(drill, "drill", "run", "-", "--report", `${work}/out`)],
+          async () => [
+            await vlab("topology: pair\ntimeline:\n  - wait: lots\n", "drill", "run", "-"),
+            await vlab("\0\0", "drill", "run", "-"),
+            await onTerminal(),
+          ],
+        ], (run) => run());
         assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
         assert.match(r.stdout, /^PASS: drill piped, 1\/1 assertions hold, seed 1$/m);
         // It has no file to run again: the report says to pipe it in again.
@@ -467,11 +493,9 @@ Deno.test({
         assert.equal(again.code, 0, `exit ${again.code}\n${again.stdout}\n${again.stderr}`);
         assert.match(again.stdout, /^same decisions as the report from stdin$/m);
         // Its problems are placed at <stdin>:line:col, as a file's.
-        const bad = await vlab("topology: pair\ntimeline:\n  - wait: lots\n", "drill", "run", "-");
         assert.equal(bad.code, 2, bad.stderr);
         assert.match(bad.stderr, /^<stdin>:3:11: Cannot read "lots" as a duration$/m);
         assert.match(bad.stderr, /^vlab: Cannot run the drill from stdin: 1 problem \(above\)$/m);
-        const binary = await vlab("\0\0", "drill", "run", "-");
         assert.equal(binary.code, 2, binary.stderr);
         assert.match(
           binary.stderr,
@@ -479,20 +503,10 @@ Deno.test({
         );
         // What to pipe in, not "give a regular file".
         assert.match(binary.stderr, /^hint: Pipe in a drill file \(YAML text\), for example/m);
-        // On a terminal it is refused, not waited on (`script` gives it one).
-        const line = [Deno.execPath(), ...vlabRunArgs(["drill", "run", "-"])]
-          .map((w) => `'${w.replaceAll("'", `'\\''`)}'`).join(" ");
-        const tty = await new Deno.Command("script", {
-          args: ["-qec", line, "/dev/null"],
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-          env: vlabChildEnv({ NO_COLOR: "1", VLAB_STATE_DIR: state }),
-        }).output();
-        const text = new TextDecoder().decode(tty.stdout).replaceAll("\r", "");
-        assert.equal(tty.code, 2, text);
+        // On a terminal it is refused, not waited on.
+        assert.equal(tty.code, 2, tty.stdout);
         assert.match(
-          text,
+          tty.stdout,
           /^vlab: Cannot run the drill: "-" reads the drill from stdin, and stdin is a terminal$/m,
         );
       } finally {
