@@ -223,6 +223,25 @@ const JITTER_SPREAD_SD = 4;
 export const FAULT_RECOVERY_WATCH_MS = 5000;
 
 /**
+ * A test-only knob: the fault watch the runner uses, {@linkcode FAULT_RECOVERY_WATCH_MS} unless a
+ * test sets `ms` (and puts it back in `finally`), so that a test of a watch that runs out by
+ * design (a mid-pass crash that never comes, a boot longer than the watch) waits 1 s, not 5.
+ * Nothing but tests sets it; `vlab drill` and {@linkcode runDrill} always watch 5 s.
+ *
+ * @example
+ * ```ts ignore
+ * import { faultRecoveryWatch } from "./run.ts";
+ * faultRecoveryWatch.ms = 1000;
+ * try {
+ *   await runDrill(drill);
+ * } finally {
+ *   faultRecoveryWatch.ms = FAULT_RECOVERY_WATCH_MS;
+ * }
+ * ```
+ */
+export const faultRecoveryWatch: { ms: number } = { ms: FAULT_RECOVERY_WATCH_MS };
+
+/**
  * The planned offset (ms from the step's anchor) of each run of a step, jitter included: a
  * function of the seed, the step index and the run number only.
  *
@@ -689,10 +708,10 @@ async function runLoaded(
         };
         const timer = setTimeout(
           () => noticed ? finish() : unseen(),
-          FAULT_RECOVERY_WATCH_MS + (ends.extraMs ?? 0),
+          faultRecoveryWatch.ms + (ends.extraMs ?? 0),
         );
         const unnoticed = ends.unnoticed === undefined ||
-            ends.unnoticed.withinMs >= FAULT_RECOVERY_WATCH_MS
+            ends.unnoticed.withinMs >= faultRecoveryWatch.ms
           ? undefined
           : setTimeout(unseen, ends.unnoticed.withinMs);
         const off = lab.lab.events.subscribe((e) => {
