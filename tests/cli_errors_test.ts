@@ -120,13 +120,12 @@ Deno.test("validate --json of an invalid file exits 1 and still prints JSON", as
   try {
     const file = `${dir}/bad.yaml`;
     Deno.writeTextFileSync(file, "name: x\nvms: { a: { memory: 1 } }\n");
-    const run = await vlab("validate", "--json", file);
+    const [run, good] = await twoAtOnce([file, "pair"], (f) => vlab("validate", "--json", f));
     assert.equal(run.code, 1, run.stderr);
     const answer = JSON.parse(run.stdout);
     assert.equal(answer.valid, false);
     assert.equal(answer.issues[0].code, "out-of-range");
     assert.equal(run.stderr, "");
-    const good = await vlab("validate", "--json", "pair");
     assert.equal(good.code, 0, good.stderr);
     assert.equal(JSON.parse(good.stdout).valid, true);
   } finally {
@@ -310,10 +309,12 @@ Deno.test("a hint that repeats a file whose name starts with - writes it ./-…,
       }).output();
       return { code: out.code, stdout: "", stderr: decoder.decode(out.stderr), bytes: out.stdout };
     };
-    const up = await run("up", "--dry-run", "--", "-x.yaml");
+    const [up, graph] = await twoAtOnce(
+      [["up", "--dry-run", "--", "-x.yaml"], ["graph", "--format", "svg", "--", "-x.yaml"]],
+      (args) => run(...args),
+    );
     assert.equal(up.code, 1, up.stderr);
     assert.match(up.stderr, /run `vlab validate \.\/-x\.yaml` again/);
-    const graph = await run("graph", "--format", "svg", "--", "-x.yaml");
     assert.equal(graph.code, 2, graph.stderr);
     assert.match(errorLines(graph).hint, /: vlab graph \.\/-x\.yaml \| dot -Tsvg > lab\.svg$/);
   } finally {
@@ -340,13 +341,14 @@ Deno.test("a topology that names no file is one error line and its hint for up, 
   // A newcomer's typo (`vlab up pari`) printed the problem, then 'Cannot use "pari": 1 problem
   // (above)' with the hint to fix it and run `vlab validate pari` again: four lines, two hints.
   await inStateDir(async (env) => {
-    for (const args of [["up", "pari"], ["up", "--dry-run", "pari"], ["validate", "pari"]]) {
+    const cases = [["up", "pari"], ["up", "--dry-run", "pari"], ["validate", "pari"]];
+    await twoAtOnce(cases, async (args) => {
       const run = await runVlab(args, { env });
       assert.equal(run.code, 1, run.stderr);
       const { message, hint } = errorLines(run);
       assert.equal(message, 'Cannot read topology file "pari": no such file', args.join(" "));
       assert.match(hint, /^Did you mean `pair`\? shipped topologies: pair, star, /);
-    }
+    });
   });
 });
 
@@ -1028,8 +1030,8 @@ Deno.test({
         Deno.readTextFileSync(new URL("../topologies/pair.yaml", import.meta.url))
           .replace(/^name: .*$/m, "name: pair2"),
       );
-      for (const topology of ["pair", second]) {
-        const up = await vlabWith(env, "up", topology, "-d");
+      // The two labs start side by side.
+      for (const up of await twoAtOnce(["pair", second], (t) => vlabWith(env, "up", t, "-d"))) {
         assert.equal(up.code, 0, up.stderr);
       }
       // Once more: the background child's error is the command's, said once, its exit code.
@@ -1199,14 +1201,17 @@ Deno.test("a plan larger than the machine's memory is refused before anything st
     const vms = Array.from({ length: 1000 }, (_, i) => `  v${i}: {}`).join("\n");
     Deno.writeTextFileSync(file, `name: huge\ndefaults: { vm: { memory: 2GiB } }\nvms:\n${vms}\n`);
     // The dry run prints the plan and why it does not fit, and fails as `vlab up` would.
-    const dry = await vlabWith(env, "up", file, "--dry-run");
+    // The dry run and the start, two at once: neither starts anything.
+    const [dry, up] = await twoAtOnce(
+      [["--dry-run"], ["-d"]],
+      (o) => vlabWith(env, "up", file, ...o),
+    );
     assert.equal(dry.code, 1, dry.stderr);
     assert.match(dry.stdout, /^lab huge \(seed \d+\)/m, "the plan is printed");
     assert.match(
       dry.stdout,
       /^\d+ GiB \(2000 GiB of shared memory, 16 GiB for 2000 workers\) planned; this machine has [\d.]+ GiB \([\d.]+ GiB available\): the plan does not fit, `vlab up` refuses it \(not-enough-memory\)$/m,
     );
-    const up = await vlabWith(env, "up", file, "-d");
     assert.equal(up.code, 1);
     const { message, hint } = errorLines(up);
     assert.match(
