@@ -935,12 +935,14 @@ Deno.test({
 Deno.test("down with a name and --all is a usage error; --all with no lab says so", async () => {
   await inStateDir(async (env) => {
     // It stopped every lab, the named one and all the others.
-    const both = await vlabWith(env, "down", "--all", "pair");
+    const [both, none] = await twoAtOnce(
+      [["--all", "pair"], ["--all"]],
+      (args) => vlabWith(env, "down", ...args),
+    );
     assert.equal(both.code, 2, both.stderr);
     const { message, hint } = errorLines(both);
     assert.equal(message, "vlab down takes a lab name or --all, not both");
     assert.match(hint, /`vlab down pair` to stop that lab, or `vlab down --all`/);
-    const none = await vlabWith(env, "down", "--all");
     assert.deepEqual([none.code, none.stdout, none.stderr], [0, "no lab is running\n", ""]);
   });
 });
@@ -1251,14 +1253,15 @@ Deno.test({
           `segment with NIC "a:eth0" \\(mtu 9000\\)\\n {2}hint: .*too big`,
         "m",
       );
-      await twoAtOnce([["validate", file], ["up", file, "--dry-run"]], async (args) => {
-        const run = await vlabWith(env, ...args);
-        assert.equal(run.code, 0, run.stderr);
-        assert.match(run.stderr, warning, args.join(" "));
-      });
-      // A lab started for real warns too (once: the detached child is quiet), and still starts.
-      const up = await vlabWith(env, "up", file, "-d");
+      // The three commands run two at once; the lab is brought down whatever they said.
+      const cases = [["validate", file], ["up", file, "--dry-run"], ["up", file, "-d"]];
+      const [validate, dry, up] = await twoAtOnce(cases, (args) => vlabWith(env, ...args));
       try {
+        for (const [i, run] of [validate, dry].entries()) {
+          assert.equal(run.code, 0, run.stderr);
+          assert.match(run.stderr, warning, cases[i].join(" "));
+        }
+        // A lab started for real warns too (once: the detached child is quiet), and still starts.
         assert.equal(up.code, 0, up.stderr);
         assert.match(up.stderr, warning, "up -d");
         assert.equal(up.stderr.match(/warning:/g)?.length, 1, up.stderr);
