@@ -56,6 +56,7 @@ export async function withServer(body: (env: Env) => Promise<void>): Promise<voi
   let downs = 0;
   const clients: Deno.HttpClient[] = [];
   const server = serveControl(lab, { path, onDown: () => downs++ });
+  let shared: Deno.HttpClient | undefined;
   const client = () => {
     const c = Deno.createHttpClient({ proxy: { transport: "unix", path } });
     clients.push(c);
@@ -77,10 +78,12 @@ export async function withServer(body: (env: Env) => Promise<void>): Promise<voi
       downs: () => downs,
       client,
       call: async (p, init = {}) => {
-        const c = client();
-        const res = await fetch(`http://vlab${p}`, { ...init, client: c });
+        // One client for every call, as the CLI's controlJson keeps one (lab/client.ts): a
+        // client created and closed per request (Deno 2.9) left every 25th request of a series
+        // waiting 5 s, which cost lab/server_test.ts about 10 s a run.
+        shared ??= client();
+        const res = await fetch(`http://vlab${p}`, { ...init, client: shared });
         const text = await res.text();
-        c.close();
         const json = text !== "" &&
           (res.headers.get("content-type") ?? "").startsWith("application/json");
         return { status: res.status, headers: res.headers, body: json ? JSON.parse(text) : text };
