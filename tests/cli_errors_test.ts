@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { vlabChildEnv, vlabRunArgs } from "../cli/deno_run.ts";
-import { type Run, runVlab } from "./run.ts";
+import { type Run, runVlab, withoutDenoLockWait } from "./run.ts";
 import { twoAtOnce } from "./two_at_once.ts";
 import { shellQuote } from "../cli/child.ts";
 import { createProgram } from "../cli/main.ts";
@@ -56,11 +56,11 @@ async function vlabOnceSaid(
     .then(([status, out]) => {
       ended = true;
       const bytes = new Uint8Array(out);
-      // Deno's own lock-wait line (DENO_LOCK_WAIT) is not the CLI's.
+      // Deno's own lock-wait line is not the CLI's.
       return {
         code: status.code,
         stdout: decoder.decode(bytes),
-        stderr: stderr.replace(DENO_LOCK_WAIT, ""),
+        stderr: withoutDenoLockWait(stderr),
         bytes,
       };
     });
@@ -77,14 +77,22 @@ async function vlabOnceSaid(
 }
 
 /**
- * What Deno itself prints on stderr while another deno process of this project holds the
- * node_modules folder's lock (tests run at once on one machine): Deno's line, not vlab's.
+ * A process that holds lab "ghost"'s folder and lock and writes no lab.json (what `vlab ls` lists
+ * as starting), says `holding`, then waits 30 s: `deno eval` code for the tests of a lab still
+ * starting.
  */
-const DENO_LOCK_WAIT = /^Blocking waiting for file lock on node_modules directory\n/;
+const GHOST_START = `
+  const { createLabDir } = await import(${
+  JSON.stringify(new URL("../lab/state.ts", import.meta.url).href)
+});
+  createLabDir("ghost");
+  console.log("holding");
+  await new Promise((r) => setTimeout(r, 30_000));
+`;
 
 /** stderr is exactly one `vlab:` line and one `hint:` line (Deno's lock wait aside); returns them. */
 function errorLines(run: Run): { message: string; hint: string } {
-  const lines = run.stderr.replace(DENO_LOCK_WAIT, "").trimEnd().split("\n");
+  const lines = withoutDenoLockWait(run.stderr).trimEnd().split("\n");
   assert.equal(lines.length, 2, `two lines on stderr, got:\n${run.stderr}`);
   assert.match(lines[0], /^vlab: \S/);
   assert.match(lines[1], /^hint: \S/);
@@ -629,14 +637,7 @@ Deno.test({
     inStateDir(async (env) => {
       // A lab whose start-up has taken its folder and lock but written no lab.json yet: what
       // `vlab ls` lists as starting. Its start then ends (this process exits): nothing to stop.
-      const code = `
-        const { createLabDir } = await import(${
-        JSON.stringify(new URL("../lab/state.ts", import.meta.url).href)
-      });
-        createLabDir("ghost");
-        console.log("holding");
-        await new Promise((r) => setTimeout(r, 30_000));
-      `;
+      const code = GHOST_START;
       for (const args of [["down", "--all"], ["down", "ghost"], ["down"]]) {
         const starting = new Deno.Command(Deno.execPath(), {
           args: ["eval", code],
@@ -688,14 +689,7 @@ Deno.test({
       Deno.writeTextFileSync(stale, "vlab: an earlier start\nhint: long ago\n");
       Deno.utimeSync(stale, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
       for (const [args, log] of [[["ghost"], true], [[], false]] as const) {
-        const code = `
-          const { createLabDir } = await import(${
-          JSON.stringify(new URL("../lab/state.ts", import.meta.url).href)
-        });
-          createLabDir("ghost");
-          console.log("holding");
-          await new Promise((r) => setTimeout(r, 30_000));
-        `;
+        const code = GHOST_START;
         const starting = new Deno.Command(Deno.execPath(), {
           args: ["eval", code],
           env: env,
@@ -880,14 +874,7 @@ Deno.test({
     inStateDir(async (env) => {
       // A lab whose start-up holds its folder and lock but wrote no lab.json yet, then frozen
       // (kill -STOP): the wait said nothing more for its 5 minutes.
-      const code = `
-        const { createLabDir } = await import(${
-        JSON.stringify(new URL("../lab/state.ts", import.meta.url).href)
-      });
-        createLabDir("ghost");
-        console.log("holding");
-        await new Promise((r) => setTimeout(r, 30_000));
-      `;
+      const code = GHOST_START;
       const short = { ...env, VLAB_START_NOTICE_MS: "300" };
       for (const args of [["down", "ghost"], ["dashboard", "ghost", "--report-cpu"]]) {
         const starting = new Deno.Command(Deno.execPath(), {

@@ -40,6 +40,19 @@ const decoder = new TextDecoder();
 const DENO_LOCK_WAIT = /^Blocking waiting for file lock on node_modules directory\n/gm;
 
 /**
+ * `stderr` of a deno child without Deno's node_modules lock-wait lines (see above): for a test
+ * that reads a child's stderr itself, as {@linkcode runProgram} does for its own.
+ *
+ * @example
+ * ```ts ignore
+ * withoutDenoLockWait("Blocking waiting for file lock on node_modules directory\nvlab: x\n"); // "vlab: x\n"
+ * ```
+ */
+export function withoutDenoLockWait(stderr: string): string {
+  return stderr.replace(DENO_LOCK_WAIT, "");
+}
+
+/**
  * Run `cmd args` to its end.
  *
  * @example
@@ -72,7 +85,7 @@ export async function runProgram(
   return {
     code: out.code,
     stdout: decoder.decode(out.stdout),
-    stderr: decoder.decode(out.stderr).replace(DENO_LOCK_WAIT, ""),
+    stderr: withoutDenoLockWait(decoder.decode(out.stderr)),
     bytes: out.stdout,
   };
 }
