@@ -41,6 +41,22 @@ export async function upDetached(
   vms = 2,
   quiet = false,
 ): Promise<void> {
+  // Ctrl-C (or SIGTERM) while the lab comes up cancels the start: the child is detached (it
+  // does not get the terminal's SIGINT), so it is stopped here, and nothing is left behind.
+  const interrupted = new AbortController();
+  const offInterrupt = onInterrupt(() => interrupted.abort(), ["SIGINT", "SIGTERM"]);
+  // SIGHUP, the terminal closing (a dropped ssh a second after `vlab up -d`), is no request to
+  // cancel: the lab was asked for in the background, to outlive the terminal. It goes on starting,
+  // and this process waits for it and says how it went (to nohup's file, say). Without a listener
+  // SIGHUP would end this process (Deno's default action); as Ctrl-C it stopped the lab.
+  const ignore = () => {};
+  Deno.addSignalListener("SIGHUP", ignore);
+  // Both listen before the start log exists: a SIGHUP between the two ended this process and
+  // left the file behind, with no lab started.
+  const off = () => {
+    offInterrupt();
+    Deno.removeSignalListener("SIGHUP", ignore);
+  };
   // The child writes its errors here (it has no terminal); removed once the lab is up (by the
   // child too, `dropStartLog`, should this process be killed first). A fresh file of its own: a
   // file of the user's is never overwritten or removed.
@@ -53,22 +69,9 @@ export async function upDetached(
       suffix: START_LOG_SUFFIX,
     });
   } catch (e) {
+    off();
     throw stateFolderError(stateRoot(), e);
   }
-  // Ctrl-C (or SIGTERM) while the lab comes up cancels the start: the child is detached (it
-  // does not get the terminal's SIGINT), so it is stopped here, and nothing is left behind.
-  const interrupted = new AbortController();
-  const offInterrupt = onInterrupt(() => interrupted.abort(), ["SIGINT", "SIGTERM"]);
-  // SIGHUP, the terminal closing (a dropped ssh a second after `vlab up -d`), is no request to
-  // cancel: the lab was asked for in the background, to outlive the terminal. It goes on starting,
-  // and this process waits for it and says how it went (to nohup's file, say). Without a listener
-  // SIGHUP would end this process (Deno's default action); as Ctrl-C it stopped the lab.
-  const ignore = () => {};
-  Deno.addSignalListener("SIGHUP", ignore);
-  const off = () => {
-    offInterrupt();
-    Deno.removeSignalListener("SIGHUP", ignore);
-  };
   const child = new Deno.Command(Deno.execPath(), {
     args: vlabRunArgs([
       "up",

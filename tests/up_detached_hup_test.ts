@@ -70,9 +70,11 @@ Deno.test({
     }).spawn();
     let stopped = false;
     try {
+      // Stopped once its lab's process exists: the start log is made just before the spawn, and a
+      // SIGSTOP between the two left no lab to come up (a CI run).
       const started = performance.now() + 30_000;
-      while (![...Deno.readDirSync(dir)].some((e) => e.name.endsWith(".start.log"))) {
-        assert.ok(performance.now() < started, "vlab up -d never began the start");
+      while (!childOf(up.pid)) {
+        assert.ok(performance.now() < started, "vlab up -d never started its lab");
         await new Promise((r) => setTimeout(r, 10));
       }
       // `up -d` does not look while the lab comes up and goes.
@@ -101,3 +103,18 @@ Deno.test({
     }
   },
 });
+
+/** Whether process `pid` has a child (read from /proc: a process's fourth stat field is its parent). */
+function childOf(pid: number): boolean {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      // `pid (comm) state ppid …`: comm may hold spaces and parentheses, so read past its last ')'.
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) return true;
+    } catch {
+      // The process ended while the folder was read.
+    }
+  }
+  return false;
+}
